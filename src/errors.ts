@@ -1,0 +1,77 @@
+/**
+ * The domain error hierarchy: a stable machine code and an HTTP status. Deciders and services throw these; the
+ * edges map them to typed GraphQL errors and to OpenRouter-shaped REST errors. Anything else is masked.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'VALIDATION'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'WRONG_EXPECTED_VERSION'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INSUFFICIENT_CREDITS'
+  | 'KEY_LIMIT_REACHED'
+  | 'RATE_LIMITED'
+  | 'PAYMENT_FAILED'
+  | 'PROVIDER_ERROR'
+  | 'NO_ENDPOINT'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly status: number,
+    readonly metadata: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('VALIDATION', message, 400, metadata);
+  }
+}
+export class UnauthenticatedError extends DomainError {
+  constructor(message = 'Missing or invalid API key') {
+    super('UNAUTHENTICATED', message, 401);
+  }
+}
+export class ForbiddenError extends DomainError {
+  constructor(message = 'Not allowed') {
+    super('FORBIDDEN', message, 403);
+  }
+}
+export class NotFoundError extends DomainError {
+  constructor(what: string, id: string) {
+    super('NOT_FOUND', `${what} ${id} not found`, 404, { what, id });
+  }
+}
+export class ConflictError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('CONFLICT', message, 409, metadata);
+  }
+}
+export class WrongExpectedVersionError extends DomainError {
+  constructor(
+    readonly stream: string,
+    readonly expected: string | number,
+    readonly actual: number | 'no_stream',
+  ) {
+    super('WRONG_EXPECTED_VERSION', `Append to ${stream} expected revision ${expected} but the stream is at ${actual}`, 409, {
+      stream,
+      expected,
+      actual,
+    });
+  }
+}
+export class UnavailableError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('UNAVAILABLE', message, 503, metadata);
+  }
+}

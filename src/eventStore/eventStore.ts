@@ -1,0 +1,126 @@
+/**
+ * The EventStore port. Two adapters implement it: the embedded SQLite store (default) and EventStoreDB.
+ *
+ * Revisions and positions are plain numbers: a stream's first event has revision 0, and the global position is
+ * a strictly increasing number (the SQLite row id, or EventStoreDB's commit position, which fits in 2^53 until
+ * the log reaches 9 PB). Keeping them numbers keeps them JSON-safe in checkpoints and read models.
+ */
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
+
+export interface EventMetadata {
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  /** Who caused it: an account id, `system`, or `admin:bootstrap`. */
+  readonly actor?: string;
+  /** ISO timestamp of the decision (comes in with the command, so deciders stay pure). */
+  readonly at?: string;
+}
+
+/** A domain event as deciders produce it: plain readonly data. */
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+}
+
+/** An event to append. `id` is the caller's idempotency handle: a retried append with the same ids does not duplicate. */
+export interface NewEvent<E extends DomainEvent = DomainEvent> {
+  readonly id?: string;
+  readonly type: E['type'];
+  readonly data: E['data'];
+  readonly metadata?: EventMetadata;
+}
+
+export interface RecordedEvent<E extends DomainEvent = DomainEvent> {
+  readonly id: string;
+  readonly stream: string;
+  readonly revision: number;
+  readonly position: number;
+  readonly type: E['type'];
+  readonly data: E['data'];
+  readonly metadata: EventMetadata;
+  readonly recordedAt: string;
+}
+
+/** `no_stream`: the stream must not exist. `any`: no check. `stream_exists`: must exist. A number: the last revision must be exactly this. */
+export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | number;
+
+export interface AppendResult {
+  /** Revision of the last event now in the stream (pass it as the next expected revision). */
+  readonly nextExpectedRevision: number;
+  /** Global position of the last appended event. */
+  readonly position: number;
+}
+
+export interface ReadStreamOptions {
+  readonly direction?: 'forwards' | 'backwards';
+  /** Inclusive. Defaults to the start (forwards) or the end (backwards). */
+  readonly fromRevision?: number;
+  readonly maxCount?: number;
+}
+
+export interface AllFilter {
+  /** Stream categories (the part of the stream name before the first `-`), e.g. `['account', 'apikey']`. */
+  readonly categories?: readonly string[];
+  /** Exact event types. */
+  readonly eventTypes?: readonly string[];
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events strictly after this position. Omit to start from the beginning. */
+  readonly after?: number;
+  readonly maxCount?: number;
+  readonly filter?: AllFilter;
+}
+
+export interface SubscribeOptions {
+  /** Exclusive checkpoint: deliver events strictly after it. Omit for the beginning. */
+  readonly after?: number;
+  readonly filter?: AllFilter;
+  /** Largest batch delivered at once during catch-up. */
+  readonly batchSize?: number;
+}
+
+/**
+ * What a subscription yields: batches of events in position order, and once, after the historical events, a
+ * `caughtUp` marker (live events follow). `position` in `caughtUp` is the last position the subscription
+ * looked at, which may be past the last delivered event when a filter skipped some.
+ */
+export type SubscriptionMessage =
+  | { readonly kind: 'events'; readonly events: readonly RecordedEvent[] }
+  | { readonly kind: 'caughtUp'; readonly position: number };
+
+export interface Subscription extends AsyncIterable<SubscriptionMessage> {
+  close(): Promise<void>;
+}
+
+export interface StoreHealth {
+  readonly ok: boolean;
+  readonly kind: string;
+  readonly detail?: string;
+}
+
+export interface EventStore {
+  readonly kind: 'embedded' | 'eventstoredb';
+  append(stream: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options?: SubscribeOptions): Subscription;
+  /** The position of the newest event in the store (0 when empty). */
+  headPosition(): Promise<number>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+export const streamCategory = (stream: string): string => {
+  const dash = stream.indexOf('-');
+  return dash === -1 ? stream : stream.slice(0, dash);
+};
+
+export const matchesFilter = (event: Pick<RecordedEvent, 'stream' | 'type'>, filter: AllFilter | undefined): boolean => {
+  if (!filter) return true;
+  if (filter.categories && !filter.categories.includes(streamCategory(event.stream))) return false;
+  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  return true;
+};
