@@ -32,16 +32,19 @@ export interface NewEvent<E extends DomainEvent = DomainEvent> {
   readonly metadata?: EventMetadata;
 }
 
-export interface RecordedEvent<E extends DomainEvent = DomainEvent> {
+export interface RecordedEventEnvelope {
   readonly id: string;
   readonly stream: string;
   readonly revision: number;
   readonly position: number;
-  readonly type: E['type'];
-  readonly data: E['data'];
   readonly metadata: EventMetadata;
   readonly recordedAt: string;
 }
+
+/** A stored event. Distributes over a union of event types, so `switch (event.type)` narrows `event.data`. */
+export type RecordedEvent<E extends DomainEvent = DomainEvent> = E extends DomainEvent
+  ? RecordedEventEnvelope & { readonly type: E['type']; readonly data: E['data'] }
+  : never;
 
 /** `no_stream`: the stream must not exist. `any`: no check. `stream_exists`: must exist. A number: the last revision must be exactly this. */
 export type ExpectedRevision = 'no_stream' | 'any' | 'stream_exists' | number;

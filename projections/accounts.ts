@@ -1,0 +1,57 @@
+import type { RecordedEvent } from '../src/eventStore/eventStore.js';
+import type { AccountEvent, Role } from '../src/modules/accounts/account.events.js';
+import type { ReadStore } from '../src/readStore/readStore.js';
+import { defineProjection } from './projection.js';
+
+export type AccountDoc = {
+  _id: string;
+  name: string;
+  email: string | null;
+  roles: Role[];
+  plan: string;
+  openedAt: string;
+  updatedAt: string;
+};
+
+export const ACCOUNTS = 'accounts';
+
+export const accountsProjection = defineProjection<AccountDoc>({
+  name: 'accounts',
+  version: 1,
+  collection: ACCOUNTS,
+  filter: { categories: ['account'] },
+  indexes: [{ keys: { email: 1 } }],
+  documentId: (event) => (event as RecordedEvent<AccountEvent>).data.accountId,
+  evolve: (doc, recorded) => {
+    const event = recorded as RecordedEvent<AccountEvent>;
+    switch (event.type) {
+      case 'AccountOpened': {
+        const { accountId, name, email, roles, plan, at } = event.data;
+        return { _id: accountId, name, email, roles: [...roles], plan, openedAt: at, updatedAt: at };
+      }
+      case 'RoleGranted':
+        return doc && { ...doc, roles: doc.roles.includes(event.data.role) ? doc.roles : [...doc.roles, event.data.role], updatedAt: event.data.at };
+      case 'RoleRevoked':
+        return doc && { ...doc, roles: doc.roles.filter((r) => r !== event.data.role), updatedAt: event.data.at };
+      case 'PlanChanged':
+        return doc && { ...doc, plan: event.data.plan, updatedAt: event.data.at };
+      default: {
+        const _never: never = event;
+        return doc;
+      }
+    }
+  },
+});
+
+export const accountQueries = (store: ReadStore) => {
+  const accounts = store.collection<AccountDoc>(ACCOUNTS);
+  return {
+    byIds: (ids: readonly string[]) => accounts.find({ _id: { $in: [...ids] } }),
+    /** Cursor paging by id. */
+    page: (options: { after?: string; limit: number; role?: Role }) =>
+      accounts.find({ ...(options.after ? { _id: { $gt: options.after } } : {}), ...(options.role ? { roles: options.role } : {}) }, {
+        sort: { _id: 1 },
+        limit: options.limit,
+      }),
+  };
+};

@@ -1,0 +1,71 @@
+import type { RecordedEvent } from '../src/eventStore/eventStore.js';
+import type { ApiKeyStatus } from '../src/modules/apiKeys/apiKey.decider.js';
+import type { ApiKeyEvent, LimitReset } from '../src/modules/apiKeys/apiKey.events.js';
+import type { ReadStore } from '../src/readStore/readStore.js';
+import { defineProjection } from './projection.js';
+
+export type ApiKeyDoc = {
+  _id: string;
+  accountId: string;
+  name: string;
+  hint: string;
+  limit: number | null;
+  limitReset: LimitReset;
+  expiresAt: string | null;
+  status: ApiKeyStatus;
+  createdAt: string;
+  updatedAt: string;
+};
+
+export const API_KEYS = 'apiKeys';
+
+export const apiKeysProjection = defineProjection<ApiKeyDoc>({
+  name: 'apiKeys',
+  version: 1,
+  collection: API_KEYS,
+  filter: { categories: ['apikey'] },
+  indexes: [{ keys: { accountId: 1 } }],
+  documentId: (event) => (event as RecordedEvent<ApiKeyEvent>).data.keyId,
+  evolve: (doc, recorded) => {
+    const event = recorded as RecordedEvent<ApiKeyEvent>;
+    if (event.type === 'ApiKeyCreated') {
+      const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
+      return { _id: keyId, accountId, name, hint, limit, limitReset, expiresAt, status: 'active', createdAt: at, updatedAt: at };
+    }
+    if (!doc) return null;
+    const updatedAt = event.data.at;
+    switch (event.type) {
+      case 'ApiKeyRenamed':
+        return { ...doc, name: event.data.name, updatedAt };
+      case 'ApiKeyLimitChanged':
+        return { ...doc, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
+      case 'ApiKeyDisabled':
+        return { ...doc, status: 'disabled', updatedAt };
+      case 'ApiKeyEnabled':
+        return { ...doc, status: 'active', updatedAt };
+      case 'ApiKeyRevoked':
+        return { ...doc, status: 'revoked', updatedAt };
+      default: {
+        const _never: never = event;
+        return doc;
+      }
+    }
+  },
+});
+
+export const apiKeyQueries = (store: ReadStore) => {
+  const keys = store.collection<ApiKeyDoc>(API_KEYS);
+  return {
+    byIds: (ids: readonly string[]) => keys.find({ _id: { $in: [...ids] } }),
+    /** An account's keys, newest id last; cursor paging by id. */
+    pageForAccount: (accountId: string, options: { after?: string; limit: number; includeRevoked?: boolean }) =>
+      keys.find(
+        {
+          accountId,
+          ...(options.after ? { _id: { $gt: options.after } } : {}),
+          ...(options.includeRevoked ? {} : { status: { $ne: 'revoked' } }),
+        },
+        { sort: { _id: 1 }, limit: options.limit },
+      ),
+  };
+};

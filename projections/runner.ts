@@ -1,0 +1,139 @@
+import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
+import { createPositionTracker } from '../src/eventStore/positionTracker.js';
+import type { Doc, DocWrite, ReadStore } from '../src/readStore/readStore.js';
+import type { Projection } from './projection.js';
+
+export interface ProjectionProgress {
+  readonly position: number;
+  readonly head: number;
+  readonly eventsApplied: number;
+  readonly caughtUp: boolean;
+}
+
+export interface ProjectionRunner {
+  /** Bring every read model up to date (rebuilding those whose version changed), then follow live events. */
+  start(): Promise<void>;
+  /** Resolve once every read model has applied the event at `position` (read-your-writes for mutations). */
+  waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  /** Position up to which every read model is applied. */
+  readonly position: number;
+  /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
+  onApplied(listener: (events: readonly RecordedEvent[]) => void): () => void;
+  stop(): Promise<void>;
+}
+
+interface State {
+  projection: Projection;
+  /** Events at or before this position are already in the read model. */
+  position: number;
+}
+
+/**
+ * One subscription over all events feeds every projection. Each projection keeps its own checkpoint; events at or
+ * before it are skipped, and each document remembers the last position applied to it (`_pos`), so delivering an
+ * event twice changes nothing. Writes and the checkpoint are stored together per batch.
+ */
+export const createProjectionRunner = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: readonly Projection[];
+  batchSize?: number;
+  onProgress?: (progress: ProjectionProgress) => void;
+  onError?: (error: unknown) => void;
+}): ProjectionRunner => {
+  const { eventStore, readStore, projections } = deps;
+  let states: State[] = [];
+  let subscription: Subscription | null = null;
+  let loop: Promise<void> | null = null;
+  let tracker = createPositionTracker();
+  let eventsApplied = 0;
+  const listeners = new Set<(events: readonly RecordedEvent[]) => void>();
+
+  const applyBatch = async (events: readonly RecordedEvent[]) => {
+    const last = events[events.length - 1]!.position;
+    for (const state of states) {
+      const { projection } = state;
+      const relevant = events.filter((e) => e.position > state.position && matchesFilter(e, projection.filter));
+      if (relevant.length === 0) {
+        state.position = last;
+        continue;
+      }
+      const ids = new Map<RecordedEvent, string>();
+      for (const event of relevant) {
+        const id = projection.documentId(event);
+        if (id !== null) ids.set(event, id);
+      }
+      const collection = readStore.collection(projection.collection);
+      const loaded = await collection.find({ _id: { $in: [...new Set(ids.values())] } });
+      const docs = new Map<string, Doc | null>(loaded.map((doc) => [doc._id, doc]));
+      for (const [event, id] of ids) {
+        const current = docs.get(id) ?? null;
+        if (current && typeof current._pos === 'number' && current._pos >= event.position) continue;
+        const next = projection.evolve(current, event);
+        docs.set(id, next && { ...next, _pos: event.position });
+      }
+      const writes: DocWrite[] = [...new Set(ids.values())].map((id) => ({ collection: projection.collection, id, doc: docs.get(id) ?? null }));
+      await readStore.commit(writes, { projection: projection.name, version: projection.version, position: last });
+      state.position = last;
+    }
+    eventsApplied += events.length;
+    tracker.advance(last);
+    for (const listener of listeners) listener(events);
+  };
+
+  const run = async (sub: Subscription, onCaughtUp: () => void) => {
+    let caughtUp = false;
+    for await (const message of sub) {
+      if (message.kind === 'caughtUp') {
+        caughtUp = true;
+        tracker.advance(message.position);
+        deps.onProgress?.({ position: tracker.position, head: message.position, eventsApplied, caughtUp });
+        onCaughtUp();
+        continue;
+      }
+      await applyBatch(message.events);
+      if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
+    }
+  };
+
+  return {
+    get position() {
+      return tracker.position;
+    },
+    async start() {
+      states = [];
+      for (const projection of projections) {
+        for (const index of projection.indexes ?? []) await readStore.collection(projection.collection).createIndex(index);
+        const checkpoint = await readStore.getCheckpoint(projection.name);
+        if (checkpoint && checkpoint.version === projection.version) {
+          states.push({ projection, position: checkpoint.position });
+        } else {
+          await readStore.reset(projection.name, [projection.collection]);
+          states.push({ projection, position: 0 });
+        }
+      }
+      const from = Math.min(...states.map((s) => s.position), await eventStore.headPosition());
+      tracker = createPositionTracker(from);
+      // Unfiltered on purpose: the runner then sees every position, so waitFor(position) works for any append.
+      subscription = eventStore.subscribeToAll({ after: from, batchSize: deps.batchSize ?? 2000 });
+      let signalCaughtUp!: () => void;
+      const caughtUp = new Promise<void>((resolve) => (signalCaughtUp = resolve));
+      loop = run(subscription, signalCaughtUp).catch((error) => {
+        deps.onError?.(error);
+        signalCaughtUp();
+      });
+      await caughtUp;
+    },
+    waitFor: (target, timeoutMs) => tracker.waitFor(target, timeoutMs),
+    onApplied(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async stop() {
+      await subscription?.close();
+      await loop;
+      tracker.cancelAll();
+    },
+  };
+};
+

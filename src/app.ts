@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import type { Core } from './core.js';
+import { DomainError, UnauthenticatedError } from './errors.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { schema } from './graphql/schema.js';
+import { bearerOf, createRouter, sendError, sendJson, type Route } from './http/rest.js';
+import type { Principal } from './modules/auth/principal.js';
+
+export interface App {
+  /** Listen; resolves with the bound port (pass 0 for any free port). */
+  start(port: number, host?: string): Promise<number>;
+  stop(): Promise<void>;
+  readonly server: ReturnType<typeof createServer>;
+}
+
+interface ServerContext {
+  req?: IncomingMessage;
+  res?: ServerResponse;
+  /** Set by the WebSocket handler, which authenticates once per connection. */
+  principal?: Principal | null;
+  requestId?: string;
+}
+
+/** Turn a domain error into a typed GraphQL error; mask everything unexpected and log it with the request id. */
+const toGraphQLError = (core: Core) => (error: unknown, message: string): Error => {
+  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  if (original instanceof DomainError) {
+    return new GraphQLError(original.message, {
+      nodes: error instanceof GraphQLError ? error.nodes : undefined,
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: original.code, ...original.metadata, ...(original.status === 401 ? { http: { status: 401 } } : {}) },
+    });
+  }
+  if (original instanceof GraphQLError) return original;
+  const errorId = randomUUID();
+  core.logger.error({ err: original, errorId }, 'unexpected error in GraphQL');
+  return new GraphQLError(message, { extensions: { code: 'INTERNAL', errorId } });
+};
+
+const noIntrospection: Plugin = {
+  onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+};
+
+export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App => {
+  const { config, logger } = core;
+
+  const authenticate = (secret: string | null): Principal | null => (secret ? core.directory.authenticate(secret) : null);
+
+  const yoga = createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    batching: false,
+    logging: false,
+    renderGraphiQL,
+    graphiql: { title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' },
+    maskedErrors: { maskError: toGraphQLError(core) },
+    context: ({ request, principal, requestId }): GraphQLContext => {
+      const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
+      if (principal !== undefined) return { principal, core, requestId: id };
+      const header = request.headers.get('authorization');
+      const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
+      return { principal: authenticate(secret), core, requestId: id };
+    },
+    // Introspection can be switched off in production (GRAPHQL_INTROSPECTION=false).
+    plugins: config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection],
+  });
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/health',
+      handler: async ({ res }) => {
+        const [eventStore, readStore] = await Promise.all([core.eventStore.health(), core.readStore.health()]);
+        const head = eventStore.ok ? await core.eventStore.headPosition() : null;
+        const ok = eventStore.ok && readStore.ok;
+        sendJson(res, ok ? 200 : 503, {
+          status: ok ? 'ok' : 'degraded',
+          eventStore,
+          readStore,
+          projections: { position: core.runner.position, head, lag: head === null ? null : head - core.runner.position },
+        });
+      },
+    },
+    ...extraRoutes,
+  ];
+  const router = createRouter(routes);
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
+    if (url.pathname === '/graphql' || url.pathname === '/graphql/') {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > config.MAX_BODY_BYTES) {
+        sendError(res, new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${config.MAX_BODY_BYTES} bytes`, 413), requestId);
+        return;
+      }
+      void yoga.handle(req, res, { requestId });
+      return;
+    }
+    const found = router.match(req.method ?? 'GET', url.pathname);
+    if (!found) return sendError(res, new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404), requestId);
+    if ('allowed' in found) {
+      res.setHeader('allow', found.allowed.join(', '));
+      return sendError(res, new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}`, 405), requestId);
+    }
+    Promise.resolve(found.route.handler({ req, res, url, requestId, params: found.params })).catch((error: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (error instanceof DomainError) return sendError(res, error, requestId);
+      logger.error({ err: error, requestId }, 'unexpected error in REST handler');
+      sendError(res, new DomainError('INTERNAL', 'Internal error', 500), requestId);
+    });
+  });
+
+  const wss = new WebSocketServer({ server, path: '/graphql' });
+  useServer<Record<string, unknown>, { principal?: Principal | null }>(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
+      onConnect: (ctx) => {
+        const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        try {
+          ctx.extra.principal = authenticate(typeof raw === 'string' ? raw.replace(/^Bearer\s+/i, '').trim() : bearerOf(ctx.extra.request));
+          return true;
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) return false;
+          throw error;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          req: ctx.extra.request,
+          principal: ctx.extra.principal ?? null,
+          requestId: randomUUID(),
+        });
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const args = {
+          schema: envelopedSchema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        return errors.length ? errors : args;
+      },
+    },
+    wss,
+  );
+
+  return {
+    server,
+    start: (port, host = config.HOST) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    stop: async () => {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};

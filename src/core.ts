@@ -1,0 +1,85 @@
+import { createPubSub } from 'graphql-yoga';
+import { accountQueries } from '../projections/accounts.js';
+import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
+import type { ProjectionRunner } from '../projections/runner.js';
+import type { Config } from './config.js';
+import { streamCategory, type DomainEvent, type EventStore } from './eventStore/eventStore.js';
+import { handleCommand, type Decider, type HandleResult } from './eventStore/handleCommand.js';
+import type { Logger } from './logger.js';
+import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirectory.js';
+import type { ReadStore } from './readStore/readStore.js';
+
+export interface Actor {
+  readonly actor: string;
+  readonly correlationId: string;
+}
+
+export type PubSubTopics = {
+  /** A key of this account changed (published after the apiKeys read model stored it). */
+  apiKeyChanged: [accountId: string, payload: ApiKeyDoc];
+};
+
+/** Everything the API layers (GraphQL, REST) need, built once in the composition root. */
+export interface Core {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly eventStore: EventStore;
+  readonly readStore: ReadStore;
+  readonly directory: AuthDirectory;
+  readonly runner: ProjectionRunner;
+  readonly pubsub: ReturnType<typeof createPubSub<PubSubTopics>>;
+  readonly queries: { readonly accounts: ReturnType<typeof accountQueries>; readonly apiKeys: ReturnType<typeof apiKeyQueries> };
+  readonly now: () => Date;
+  /**
+   * Run a command through its decider and return once the auth directory and the read models have applied the
+   * result, so the caller reads its own write (a revoked key is refused on the very next request).
+   */
+  execute<State, Command, Event extends DomainEvent>(
+    stream: string,
+    decider: Decider<State, Command, Event>,
+    command: Command,
+    actor: Actor,
+  ): Promise<HandleResult<State, Event>>;
+}
+
+export const createCore = (deps: {
+  config: Config;
+  logger: Logger;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  directory: AuthDirectory;
+  runner: ProjectionRunner;
+  now?: () => Date;
+}): Core => {
+  const now = deps.now ?? (() => new Date());
+  const pubsub = createPubSub<PubSubTopics>();
+  const apiKeys = apiKeyQueries(deps.readStore);
+  // Subscriptions show read-model data, so publish only after the read model stored the change.
+  deps.runner.onApplied((events) => {
+    const keyIds = [...new Set(events.filter((e) => streamCategory(e.stream) === 'apikey').map((e) => (e.data as { keyId: string }).keyId))];
+    if (keyIds.length === 0) return;
+    void apiKeys.byIds(keyIds).then((docs) => {
+      for (const doc of docs) pubsub.publish('apiKeyChanged', doc.accountId, doc);
+    });
+  });
+  return {
+    ...deps,
+    now,
+    pubsub,
+    queries: { accounts: accountQueries(deps.readStore), apiKeys },
+    async execute(stream, decider, command, actor) {
+      const result = await handleCommand(deps.eventStore, stream, decider, command, {
+        metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },
+      });
+      if (result.position !== null) {
+        const waitForDirectory = AUTH_CATEGORIES.includes(streamCategory(stream));
+        const [directoryReady, readModelsReady] = await Promise.all([
+          waitForDirectory ? deps.directory.waitFor(result.position) : true,
+          deps.runner.waitFor(result.position),
+        ]);
+        if (!directoryReady || !readModelsReady) deps.logger.warn({ stream, position: result.position }, 'read side is lagging behind a command');
+      }
+      return result;
+    },
+  };
+};

@@ -1,0 +1,347 @@
+/**
+ * The embedded EventStore adapter: one SQLite file (better-sqlite3, WAL mode).
+ *
+ * Positions are SQLite row ids. Writers are serialised by SQLite (one `BEGIN IMMEDIATE` transaction per append) and
+ * a new row id is always max(row id) + 1, so positions grow in commit order: once a reader sees position P, every
+ * position below P is committed too. Subscriptions rely on this to never skip an event.
+ *
+ * Several processes may open the same file: appends stay correct (the expected-revision check and the insert run
+ * under the write lock), and subscribers notice other processes' appends by polling the head position.
+ *
+ * `readStream` on a stream that does not exist returns `[]` (no error), as the EventStoreDB adapter does.
+ * Appending an empty list only checks the expected revision and returns the stream's current revision (-1 when
+ * the stream does not exist) and the position of its last event (0 when none).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../errors.js';
+import type {
+  AllFilter,
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  RecordedEvent,
+  Subscription,
+  SubscriptionMessage,
+} from './eventStore.js';
+import { streamCategory } from './eventStore.js';
+
+export interface SqliteEventStoreOptions {
+  readonly dir: string;
+  /** File name inside `dir`. Default `events.db`. */
+  readonly file?: string;
+  /**
+   * `full` (default): every acknowledged append is fsynced, so it survives a power loss.
+   * `normal`: the WAL is fsynced only at checkpoints; acknowledged appends survive a process crash (kill -9) but the
+   * last ones may be lost on power loss.
+   */
+  readonly synchronous?: 'full' | 'normal';
+  /** How often live subscribers look for appends made by other processes. Default 50 ms. */
+  readonly pollIntervalMs?: number;
+  /** How long an append waits for another process's write lock before failing. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  data: string;
+  metadata: string;
+  recorded_at: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position    INTEGER PRIMARY KEY,
+  id          TEXT    NOT NULL,
+  stream      TEXT    NOT NULL,
+  category    TEXT    NOT NULL,
+  revision    INTEGER NOT NULL,
+  type        TEXT    NOT NULL,
+  data        TEXT    NOT NULL,
+  metadata    TEXT    NOT NULL,
+  recorded_at TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
+CREATE UNIQUE INDEX IF NOT EXISTS events_stream_revision ON events (stream, revision);
+CREATE INDEX IF NOT EXISTS events_category_position ON events (category, position);
+CREATE INDEX IF NOT EXISTS events_type_position ON events (type, position);
+`;
+
+const COLUMNS = 'position, id, stream, revision, type, data, metadata, recorded_at';
+
+const toRecorded = (row: EventRow): RecordedEvent => ({
+  id: row.id,
+  stream: row.stream,
+  revision: row.revision,
+  position: row.position,
+  type: row.type,
+  data: JSON.parse(row.data) as unknown,
+  metadata: JSON.parse(row.metadata) as EventMetadata,
+  recordedAt: row.recorded_at,
+});
+
+const isUniqueViolation = (error: unknown): boolean =>
+  error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE';
+
+export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
+  mkdirSync(options.dir, { recursive: true });
+  const file = join(options.dir, options.file ?? 'events.db');
+  const pollIntervalMs = options.pollIntervalMs ?? 50;
+
+  const db = new Database(file, { timeout: options.busyTimeoutMs ?? 5000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+  db.pragma('cache_size = -65536'); // 64 MiB: keeps the id and (stream, revision) indexes hot for large stores
+  db.pragma('temp_store = MEMORY');
+  db.exec(SCHEMA);
+
+  const selectHead = db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events');
+  const selectStreamHead = db.prepare<[string], { revision: number; position: number }>(
+    'SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+  );
+  const selectById = db.prepare<[string], { stream: string; revision: number; position: number }>(
+    'SELECT stream, revision, position FROM events WHERE id = ?',
+  );
+  const insert = db.prepare<[string, string, string, number, string, string, string, string]>(
+    'INSERT INTO events (id, stream, category, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const readForwards = db.prepare<[string, number, number], EventRow>(
+    `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+  );
+  const readBackwards = db.prepare<[string, number, number], EventRow>(
+    `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+  );
+
+  /**
+   * Filtered reads drive one indexed range query per category (or per event type when no categories are given)
+   * and merge by position: a single `category IN (...) ORDER BY position` would sort the whole range.
+   */
+  const allStatements = new Map<string, Database.Statement<unknown[], EventRow>>();
+  const allStatement = (driver: 'category' | 'type' | undefined, typeCount: number | undefined) => {
+    const key = `${driver}:${typeCount}`;
+    let statement = allStatements.get(key);
+    if (!statement) {
+      const where = ['position > ?', 'position <= ?'];
+      if (driver) where.push(`${driver} = ?`);
+      if (typeCount !== undefined) where.push(`type IN (${Array.from({ length: typeCount }, () => '?').join(', ')})`);
+      statement = db.prepare<unknown[], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`,
+      );
+      allStatements.set(key, statement);
+    }
+    return statement;
+  };
+  const selectAll = (after: number, upTo: number, limit: number, filter: AllFilter | undefined): RecordedEvent[] => {
+    const categories = filter?.categories;
+    const types = filter?.eventTypes;
+    if (!categories && !types) return allStatement(undefined, undefined).all(after, upTo, limit).map(toRecorded);
+    const driver = categories ? 'category' : 'type';
+    const keys = [...new Set(categories ?? types)];
+    const otherTypes = categories ? types : undefined;
+    const statement = allStatement(driver, otherTypes?.length);
+    const rows = keys.flatMap((key) => statement.all(after, upTo, key, ...(otherTypes ?? []), limit));
+    if (keys.length > 1) {
+      rows.sort((a, b) => a.position - b.position);
+      if (limit >= 0 && rows.length > limit) rows.length = limit;
+    }
+    return rows.map(toRecorded);
+  };
+
+  const head = (): number => selectHead.get()?.head ?? 0;
+
+  const appendTx = db.transaction(
+    (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult & { written: boolean } => {
+      // A retry of an append that already succeeded: every id is already in this stream.
+      const firstId = events[0]?.id;
+      if (firstId !== undefined && selectById.get(firstId)) {
+        const found = events.map((event) => (event.id === undefined ? undefined : selectById.get(event.id)));
+        if (found.every((row) => row?.stream === stream)) {
+          const rows = found as { revision: number; position: number }[];
+          return {
+            nextExpectedRevision: Math.max(...rows.map((row) => row.revision)),
+            position: Math.max(...rows.map((row) => row.position)),
+            written: false,
+          };
+        }
+        throw new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
+      }
+
+      const current = selectStreamHead.get(stream);
+      const currentRevision = current?.revision ?? -1;
+      const actual = current ? current.revision : 'no_stream';
+      const ok =
+        expected === 'any' ||
+        (expected === 'no_stream' && !current) ||
+        (expected === 'stream_exists' && current !== undefined) ||
+        expected === currentRevision;
+      if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
+
+      const category = streamCategory(stream);
+      const recordedAt = new Date().toISOString();
+      let position = current?.position ?? 0;
+      events.forEach((event, i) => {
+        const metadata = JSON.stringify({ ...event.metadata, at: event.metadata?.at ?? recordedAt });
+        const info = insert.run(
+          event.id ?? randomUUID(),
+          stream,
+          category,
+          currentRevision + 1 + i,
+          event.type,
+          JSON.stringify(event.data ?? null),
+          metadata,
+          recordedAt,
+        );
+        position = Number(info.lastInsertRowid);
+      });
+      return { nextExpectedRevision: currentRevision + events.length, position, written: events.length > 0 };
+    },
+  );
+
+  // Live subscribers park here until the head moves past the position they have read up to.
+  type Waiter = { after: number; wake: () => void };
+  const waiters = new Set<Waiter>();
+  let pollTimer: NodeJS.Timeout | undefined;
+  const wakeUpTo = (position: number) => {
+    for (const waiter of waiters) if (waiter.after < position) waiter.wake();
+  };
+  // Polling runs only while someone waits: it is how appends by other processes reach this process.
+  const poll = () => {
+    if (waiters.size === 0 || closed) {
+      clearInterval(pollTimer);
+      pollTimer = undefined;
+      return;
+    }
+    wakeUpTo(head());
+  };
+  const waitForHeadAbove = (after: number, signal: { closed: boolean; wake?: () => void }) =>
+    new Promise<void>((resolve) => {
+      if (signal.closed || head() > after) return resolve();
+      const waiter: Waiter = {
+        after,
+        wake: () => {
+          waiters.delete(waiter);
+          signal.wake = undefined;
+          resolve();
+        },
+      };
+      signal.wake = waiter.wake;
+      waiters.add(waiter);
+      if (!pollTimer) {
+        pollTimer = setInterval(poll, pollIntervalMs);
+        pollTimer.unref();
+      }
+    });
+
+  const subscriptions = new Set<Subscription>();
+  let closed = false;
+  const assertOpen = () => {
+    if (closed) throw new UnavailableError('The event store is closed');
+  };
+
+  const store: EventStore = {
+    kind: 'embedded',
+
+    async append(stream, events, { expectedRevision = 'any' } = {}) {
+      assertOpen();
+      let result: AppendResult & { written: boolean };
+      try {
+        result = appendTx.immediate(stream, events, expectedRevision);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
+        }
+        throw error;
+      }
+      if (result.written) wakeUpTo(result.position);
+      return { nextExpectedRevision: result.nextExpectedRevision, position: result.position };
+    },
+
+    async readStream(stream, { direction = 'forwards', fromRevision, maxCount = -1 } = {}) {
+      assertOpen();
+      const rows =
+        direction === 'forwards'
+          ? readForwards.all(stream, fromRevision ?? 0, maxCount)
+          : readBackwards.all(stream, fromRevision ?? Number.MAX_SAFE_INTEGER, maxCount);
+      return rows.map(toRecorded);
+    },
+
+    async readAll({ after = 0, maxCount = -1, filter } = {}) {
+      assertOpen();
+      return selectAll(after, Number.MAX_SAFE_INTEGER, maxCount, filter);
+    },
+
+    subscribeToAll({ after = 0, filter, batchSize = 1000 } = {}) {
+      const signal: { closed: boolean; wake?: () => void } = { closed: false };
+      const isClosed = () => signal.closed || closed;
+
+      async function* run(): AsyncGenerator<SubscriptionMessage> {
+        let cursor = after;
+        let caughtUp = false;
+        try {
+          while (!isClosed()) {
+            // Reading the head first, then only rows up to it, lets the cursor jump past filtered-out events.
+            const upTo = head();
+            const events = upTo > cursor ? selectAll(cursor, upTo, batchSize, filter) : [];
+            const full = events.length === batchSize;
+            cursor = full ? events[events.length - 1]!.position : Math.max(cursor, upTo);
+            if (events.length > 0) yield { kind: 'events', events };
+            if (full || isClosed()) continue;
+            if (!caughtUp) {
+              caughtUp = true;
+              yield { kind: 'caughtUp', position: cursor };
+              continue;
+            }
+            await waitForHeadAbove(cursor, signal);
+          }
+        } finally {
+          subscriptions.delete(subscription);
+        }
+      }
+
+      let iterator: AsyncGenerator<SubscriptionMessage> | undefined;
+      const subscription: Subscription = {
+        [Symbol.asyncIterator]: () => (iterator ??= run()),
+        async close() {
+          signal.closed = true;
+          signal.wake?.();
+          subscriptions.delete(subscription);
+        },
+      };
+      subscriptions.add(subscription);
+      return subscription;
+    },
+
+    async headPosition() {
+      assertOpen();
+      return head();
+    },
+
+    async health() {
+      if (closed) return { ok: false, kind: 'embedded', detail: `${file} (closed)` };
+      try {
+        db.prepare('SELECT 1').get();
+        return { ok: true, kind: 'embedded', detail: file };
+      } catch (error) {
+        return { ok: false, kind: 'embedded', detail: `${file}: ${(error as Error).message}` };
+      }
+    },
+
+    async close() {
+      if (closed) return;
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()));
+      closed = true;
+      clearInterval(pollTimer);
+      pollTimer = undefined;
+      db.close();
+    },
+  };
+  return store;
+};

@@ -1,0 +1,55 @@
+import type { SseMessage } from '../sse.js';
+import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, ProviderError, Usage } from '../types.js';
+
+export type Protocol = 'openai' | 'anthropic' | 'gemini';
+
+/** Where a request goes. `baseUrl` includes the API version prefix: `…/v1` (OpenAI, Anthropic), `…/v1beta` (Gemini). */
+export interface UpstreamTarget {
+  baseUrl: string;
+  upstreamModel: string;
+  apiKey?: string;
+  headers?: Record<string, string>;
+}
+
+export interface UpstreamRequest {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Values the caller wants on every response/chunk (e.g. its own `gen-…` id); upstream values fill the gaps. */
+export interface ResponseMeta {
+  id?: string;
+  created?: number;
+  model?: string;
+}
+
+export interface StreamOutcome {
+  usage?: Usage;
+  finishReason?: FinishReason;
+  nativeFinishReason?: string;
+  /** The protocol's end marker arrived (`[DONE]`, `message_stop`, a Gemini finishReason): the stream was not cut. */
+  done: boolean;
+}
+
+export interface StreamParser {
+  /** Canonical chunks for one upstream SSE message. Throws a ProviderError for an in-stream error event. */
+  push(message: SseMessage): ChatChunk[];
+  finish(): StreamOutcome;
+}
+
+export type HeaderSource = Headers | Record<string, string | string[] | undefined>;
+
+/** One per wire protocol. Pure: no I/O, no clock, no randomness. */
+export interface ProviderAdapter {
+  readonly protocol: Protocol;
+  /** OpenRouter `supported_parameters` names this adapter maps; anything else is dropped. */
+  readonly supportedParameters: readonly string[];
+  buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest;
+  /** Throws a ProviderError when the body is not a usable completion. */
+  parseResponse(status: number, json: unknown, meta?: ResponseMeta): ChatResponse;
+  createStreamParser(meta?: ResponseMeta): StreamParser;
+  /** `nowMs` resolves an HTTP-date Retry-After; without it only delta-seconds are honoured. */
+  mapError(status: number, headers: HeaderSource, bodyText: string, nowMs?: number): ProviderError;
+}

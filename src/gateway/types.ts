@@ -1,0 +1,259 @@
+/**
+ * Canonical gateway types. The OpenAI chat-completions shape (with OpenRouter's additions: `reasoning`,
+ * `native_finish_reason`, cache-write tokens) is the lingua franca; every provider adapter maps to and from it.
+ */
+
+export type JsonObject = Record<string, unknown>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Request
+
+export interface CacheControl {
+  type: 'ephemeral';
+  ttl?: '5m' | '1h';
+}
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+  cache_control?: CacheControl;
+}
+
+export interface ImagePart {
+  type: 'image_url';
+  image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+}
+
+export type ContentPart = TextPart | ImagePart;
+export type MessageContent = string | ContentPart[];
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** OpenRouter's structured reasoning: returned by providers, passed back on later turns to keep signatures. */
+export type ReasoningDetail =
+  | { type: 'reasoning.text'; text?: string; signature?: string; format?: string; id?: string; index?: number }
+  | { type: 'reasoning.encrypted'; data: string; format?: string; id?: string; index?: number }
+  | { type: 'reasoning.summary'; summary: string; format?: string; id?: string; index?: number };
+
+export interface SystemMessage {
+  role: 'system' | 'developer';
+  content: MessageContent;
+  name?: string;
+}
+
+export interface UserMessage {
+  role: 'user';
+  content: MessageContent;
+  name?: string;
+}
+
+export interface AssistantMessage {
+  role: 'assistant';
+  content?: MessageContent | null;
+  name?: string;
+  tool_calls?: ToolCall[];
+  refusal?: string | null;
+  reasoning?: string | null;
+  reasoning_details?: ReasoningDetail[];
+}
+
+export interface ToolMessage {
+  role: 'tool';
+  content: MessageContent;
+  tool_call_id: string;
+  name?: string;
+}
+
+export type ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage;
+
+export interface FunctionTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: JsonObject; strict?: boolean | null };
+}
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      json_schema: { name: string; description?: string; schema?: JsonObject; strict?: boolean | null };
+    };
+
+export type ReasoningEffort = 'max' | 'xhigh' | 'high' | 'medium' | 'low' | 'minimal' | 'none';
+
+export interface ReasoningConfig {
+  effort?: ReasoningEffort;
+  max_tokens?: number;
+  exclude?: boolean;
+  enabled?: boolean;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  tools?: FunctionTool[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  stop?: string | string[];
+  seed?: number;
+  logit_bias?: Record<string, number>;
+  logprobs?: boolean;
+  top_logprobs?: number;
+  n?: number;
+  response_format?: ResponseFormat;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  user?: string;
+  reasoning?: ReasoningConfig;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Response, chunks, usage
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'error';
+
+export interface Usage {
+  /** Includes cached tokens (OpenAI/OpenRouter convention). */
+  prompt_tokens: number;
+  /** Includes reasoning tokens. */
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens: number };
+}
+
+export interface ResponseMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ToolCall[];
+  refusal?: string | null;
+  reasoning?: string | null;
+  reasoning_details?: ReasoningDetail[];
+}
+
+export interface ChatChoice {
+  index: number;
+  message: ResponseMessage;
+  finish_reason: FinishReason | null;
+  native_finish_reason: string | null;
+}
+
+export interface ChatResponse {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: ChatChoice[];
+  usage?: Usage;
+  system_fingerprint?: string | null;
+}
+
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function?: { name?: string; arguments?: string };
+}
+
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string | null;
+  reasoning?: string | null;
+  reasoning_details?: ReasoningDetail[];
+  tool_calls?: ToolCallDelta[];
+  refusal?: string | null;
+}
+
+export interface ChunkChoice {
+  index: number;
+  delta: ChunkDelta;
+  finish_reason: FinishReason | null;
+  native_finish_reason?: string | null;
+}
+
+/** OpenRouter's mid-stream error payload (top-level `error` on a chunk). */
+export interface ChunkError {
+  code: number | string;
+  message: string;
+  metadata?: JsonObject;
+}
+
+export interface ChatChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: ChunkChoice[];
+  usage?: Usage;
+  error?: ChunkError;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Provider errors
+
+export type ProviderErrorCode =
+  | 'rate_limited'
+  | 'overloaded'
+  | 'server_error'
+  | 'timeout'
+  | 'connection'
+  | 'bad_request'
+  | 'auth'
+  | 'payment_required'
+  | 'context_length'
+  | 'content_filter'
+  | 'malformed_response'
+  | 'not_found';
+
+export interface ProviderErrorInit {
+  code: ProviderErrorCode;
+  status: number;
+  retryable: boolean;
+  message?: string;
+  retryAfterMs?: number;
+  provider?: string;
+  upstreamCode?: string;
+  upstreamMessage?: string;
+  cause?: unknown;
+}
+
+/**
+ * An upstream failure, classified. Fallback logic reads `code`, `status`, `retryable` and `retryAfterMs`; it never
+ * parses messages. `retryable` means "another attempt (this endpoint later, or the next endpoint) may succeed".
+ */
+export class ProviderError extends Error {
+  readonly code: ProviderErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly provider?: string;
+  readonly upstreamCode?: string;
+  readonly upstreamMessage?: string;
+
+  constructor(init: ProviderErrorInit) {
+    super(init.message ?? init.upstreamMessage ?? init.code, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'ProviderError';
+    this.code = init.code;
+    this.status = init.status;
+    this.retryable = init.retryable;
+    if (init.retryAfterMs !== undefined) this.retryAfterMs = init.retryAfterMs;
+    if (init.provider !== undefined) this.provider = init.provider;
+    if (init.upstreamCode !== undefined) this.upstreamCode = init.upstreamCode;
+    if (init.upstreamMessage !== undefined) this.upstreamMessage = init.upstreamMessage;
+  }
+}

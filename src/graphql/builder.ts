@@ -1,0 +1,132 @@
+import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import { GraphQLError } from 'graphql';
+import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError } from '../errors.js';
+import type { Role } from '../modules/accounts/account.events.js';
+import type { GraphQLContext } from './context.js';
+
+export interface AuthScopes {
+  authenticated: boolean;
+  admin: boolean;
+  provider: boolean;
+  designer: boolean;
+  /** The caller is this account, or an admin. */
+  ownsAccount: string;
+  /** The key belongs to the caller's account, or the caller is an admin. */
+  ownsApiKey: string;
+}
+
+/** Node ids carry their type in the prefix (`acc_…`, `key_…`), so they are already global: no base64 wrapping. */
+const TYPE_BY_PREFIX: Record<string, string> = { acc: 'Account', key: 'ApiKey' };
+
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  AuthScopes: AuthScopes;
+  DefaultFieldNullability: false;
+  Scalars: {
+    DateTime: { Input: string; Output: string };
+    /** Integer nano-dollars (1 USD = 1,000,000,000). */
+    Money: { Input: number; Output: number };
+    JSON: { Input: unknown; Output: unknown };
+  };
+}>({
+  defaultFieldNullability: false,
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, RelayPlugin, DataloaderPlugin],
+  scopeAuth: {
+    authScopes: (ctx) => {
+      const principal = ctx.principal;
+      const has = (role: Role) => principal?.roles.has(role) ?? false;
+      const admin = has('admin');
+      return {
+        authenticated: principal !== null,
+        admin,
+        provider: has('provider') || admin,
+        designer: has('designer') || admin,
+        ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
+        ownsApiKey: (keyId) => principal !== null && (admin || ctx.core.directory.key(keyId)?.accountId === principal.accountId),
+      };
+    },
+    unauthorizedError: (_parent, ctx, _info, result) =>
+      ctx.principal ? new ForbiddenError(`Not authorized: ${result.message}`) : new UnauthenticatedError(),
+  },
+  validation: {
+    validationError: (failure) =>
+      new ValidationError(failure.issues.map((issue) => `${issue.path?.map((p) => (typeof p === 'object' ? p.key : p)).join('.') ?? ''}: ${issue.message}`).join('; '), {
+        issues: failure.issues.map((issue) => ({ path: issue.path?.map((p) => (typeof p === 'object' ? p.key : p)), message: issue.message })),
+      }),
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    encodeGlobalID: (_typename, id) => String(id),
+    decodeGlobalID: (globalID) => {
+      const typename = TYPE_BY_PREFIX[globalID.split('_', 1)[0] ?? ''];
+      if (!typename) throw new ValidationError(`Unknown id ${globalID}`);
+      return { typename, id: globalID };
+    },
+  },
+  errors: { defaultTypes: [DomainError] },
+});
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+builder.scalarType('DateTime', {
+  description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-25T10:00:00.000Z.',
+  serialize: (value) => value,
+  parseValue: (value) => {
+    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new GraphQLError('DateTime must be an ISO-8601 string');
+    return new Date(value).toISOString();
+  },
+});
+
+builder.scalarType('Money', {
+  description: 'An exact amount of money in integer nano-dollars (1 USD = 1,000,000,000). Never a float.',
+  serialize: (value) => value,
+  parseValue: (value) => {
+    const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+      throw new GraphQLError('Money must be an integer number of nano-dollars (1 USD = 1,000,000,000) within ±9,007,199,254,740,991');
+    }
+    return n;
+  },
+});
+
+builder.scalarType('JSON', { description: 'Any JSON value.', serialize: (value) => value, parseValue: (value) => value });
+
+export const ErrorCodeEnum = builder.enumType('ErrorCode', {
+  values: [
+    'BAD_REQUEST',
+    'VALIDATION',
+    'UNAUTHENTICATED',
+    'FORBIDDEN',
+    'NOT_FOUND',
+    'CONFLICT',
+    'WRONG_EXPECTED_VERSION',
+    'PAYLOAD_TOO_LARGE',
+    'INSUFFICIENT_CREDITS',
+    'KEY_LIMIT_REACHED',
+    'RATE_LIMITED',
+    'PAYMENT_FAILED',
+    'PROVIDER_ERROR',
+    'NO_ENDPOINT',
+    'UNAVAILABLE',
+    'INTERNAL',
+  ] as const,
+});
+
+/** The typed failure of a mutation: returned as data (`... on DomainError { code message }`), never masked. */
+builder.objectType(DomainError, {
+  name: 'DomainError',
+  fields: (t) => ({
+    code: t.field({ type: ErrorCodeEnum, resolve: (error) => error.code }),
+    message: t.exposeString('message'),
+    status: t.exposeInt('status'),
+    details: t.field({ type: 'JSON', resolve: (error) => error.metadata }),
+  }),
+});

@@ -1,0 +1,77 @@
+import { allProjections } from '../projections/index.js';
+import { createProjectionRunner } from '../projections/runner.js';
+import { buildApp } from './app.js';
+import { bootstrapAdmin } from './bootstrap.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createCore } from './core.js';
+import { createLogger } from './logger.js';
+import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { openStores } from './stores.js';
+
+/** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
+export const startSwitchyard = async (config: Config, options: { log?: (line: string) => void } = {}) => {
+  const started = performance.now();
+  const logger = createLogger(config.LOG_LEVEL);
+  const { eventStore, readStore } = await openStores(config);
+  const directory = createAuthDirectory({ eventStore, adminApiKey: config.ADMIN_API_KEY });
+  const runner = createProjectionRunner({
+    eventStore,
+    readStore,
+    projections: allProjections,
+    onError: (error) => logger.error({ err: error }, 'projection runner stopped'),
+  });
+  await Promise.all([directory.start(), runner.start()]);
+  const core = createCore({ config, logger, eventStore, readStore, directory, runner });
+  const { generatedKey } = await bootstrapAdmin(core);
+  const app = buildApp(core);
+  const port = await app.start(config.PORT, config.HOST);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (generatedKey) {
+    log(
+      [
+        '',
+        '  A bootstrap admin key was created. It is shown this once and never again:',
+        '',
+        `    ${generatedKey}`,
+        '',
+        '  Set ADMIN_API_KEY to use your own admin secret instead.',
+        '',
+      ].join('\n'),
+    );
+  }
+  logger.info(
+    { port, host: config.HOST, eventStore: eventStore.kind, readStore: readStore.kind, readyMs: Math.round(performance.now() - started) },
+    `Switchyard listening on http://${config.HOST}:${port} (GraphQL at /graphql)`,
+  );
+  return {
+    port,
+    core,
+    stop: async () => {
+      await app.stop();
+      await Promise.all([runner.stop(), directory.stop()]);
+      await Promise.all([eventStore.close(), readStore.close()]);
+    },
+  };
+};
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const running = await startSwitchyard(config);
+  const shutdown = async (signal: string) => {
+    running.core.logger.info({ signal }, 'shutting down');
+    await running.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}

@@ -1,0 +1,68 @@
+import { ConflictError, NotFoundError } from '../../errors.js';
+import type { Decider } from '../../eventStore/handleCommand.js';
+import type { AccountEvent, Role } from './account.events.js';
+
+export type AccountState =
+  | { readonly status: 'none' }
+  | { readonly status: 'open'; readonly accountId: string; readonly roles: ReadonlySet<Role>; readonly plan: string };
+
+export type AccountCommand =
+  | { readonly type: 'OpenAccount'; readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string } }
+  | { readonly type: 'GrantRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } }
+  | { readonly type: 'RevokeRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string } }
+  | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } };
+
+const requireOpen = (state: AccountState, accountId: string) => {
+  if (state.status !== 'open') throw new NotFoundError('Account', accountId);
+  return state;
+};
+
+export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent> = {
+  initialState: () => ({ status: 'none' }),
+
+  evolve: (state, event) => {
+    switch (event.type) {
+      case 'AccountOpened':
+        return { status: 'open', accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan };
+      case 'RoleGranted':
+        return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]) } : state;
+      case 'RoleRevoked':
+        return state.status === 'open' ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)) } : state;
+      case 'PlanChanged':
+        return state.status === 'open' ? { ...state, plan: event.data.plan } : state;
+      default: {
+        const _never: never = event;
+        return state;
+      }
+    }
+  },
+
+  decide: (command, state) => {
+    switch (command.type) {
+      case 'OpenAccount':
+        if (state.status !== 'none') throw new ConflictError(`Account ${command.data.accountId} already exists`);
+        return [{ type: 'AccountOpened', data: { ...command.data, roles: [...new Set(command.data.roles)] } }];
+      case 'GrantRole': {
+        const open = requireOpen(state, command.data.accountId);
+        // Granting a role the account already has changes nothing: no event.
+        return open.roles.has(command.data.role) ? [] : [{ type: 'RoleGranted', data: command.data }];
+      }
+      case 'RevokeRole': {
+        const open = requireOpen(state, command.data.accountId);
+        if (!open.roles.has(command.data.role)) return [];
+        if (command.data.role === 'admin' && command.data.actorAccountId === command.data.accountId) {
+          throw new ConflictError('An admin cannot revoke its own admin role (that could lock every admin out)');
+        }
+        return [{ type: 'RoleRevoked', data: { accountId: command.data.accountId, role: command.data.role, at: command.data.at } }];
+      }
+      case 'ChangePlan': {
+        const open = requireOpen(state, command.data.accountId);
+        return open.plan === command.data.plan ? [] : [{ type: 'PlanChanged', data: command.data }];
+      }
+      default: {
+        const _never: never = command;
+        return [];
+      }
+    }
+  },
+};

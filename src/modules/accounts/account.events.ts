@@ -1,0 +1,14 @@
+export const ROLES = ['admin', 'provider', 'user', 'designer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type AccountOpened = {
+  readonly type: 'AccountOpened';
+  readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string };
+};
+export type RoleGranted = { readonly type: 'RoleGranted'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } };
+export type RoleRevoked = { readonly type: 'RoleRevoked'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } };
+export type PlanChanged = { readonly type: 'PlanChanged'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } };
+
+export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged;
+
+export const accountStream = (accountId: string): string => `account-${accountId}`;

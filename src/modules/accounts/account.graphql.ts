@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { API_KEYS, type ApiKeyDoc } from '../../../projections/apiKeys.js';
+import { ACCOUNTS, type AccountDoc } from '../../../projections/accounts.js';
+import { ForbiddenError, NotFoundError } from '../../errors.js';
+import { builder } from '../../graphql/builder.js';
+import { idConnection, idPage } from '../../graphql/connections.js';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { newId } from '../../ids.js';
+import { ApiKeyRef, CreatedApiKeyRef, issueApiKey, type CreatedApiKey } from '../apiKeys/apiKey.graphql.js';
+import { accountDecider } from './account.decider.js';
+import { ROLES, accountStream, type Role } from './account.events.js';
+
+export const RoleEnum = builder.enumType('Role', {
+  values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
+});
+
+export const actorOf = (ctx: GraphQLContext) => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
+
+export const loadAccounts = async (ids: readonly string[], ctx: GraphQLContext) => {
+  const docs = new Map((await ctx.core.queries.accounts.byIds(ids)).map((doc) => [doc._id, doc]));
+  return ids.map((id) => docs.get(id) ?? new NotFoundError('Account', id));
+};
+
+export const AccountRef = builder.loadableNode('Account', {
+  description: 'A customer, provider, designer or admin. Visible to itself and to admins.',
+  id: { resolve: (account: AccountDoc) => account._id },
+  authScopes: (account) => ({ ownsAccount: account._id }),
+  load: loadAccounts,
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    email: t.exposeString('email', { nullable: true }),
+    roles: t.field({ type: [RoleEnum], resolve: (account) => account.roles }),
+    plan: t.exposeString('plan'),
+    openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
+    apiKeys: t.connection({
+      type: ApiKeyRef,
+      args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
+      resolve: (account, args, ctx) =>
+        idConnection(args, (page) => {
+          const { filter, sort } = idPage(page);
+          return ctx.core.readStore
+            .collection<ApiKeyDoc>(API_KEYS)
+            .find({ ...filter, accountId: account._id, ...(args.includeRevoked ? {} : { status: { $ne: 'revoked' } }) }, { sort, limit: page.limit });
+        }),
+    }),
+  }),
+});
+
+const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+
+const OpenAccountPayload = builder.objectRef<{ account: AccountDoc; initialKey: CreatedApiKey }>('OpenAccountPayload').implement({
+  fields: (t) => ({
+    account: t.field({ type: AccountRef, resolve: (payload) => payload.account }),
+    initialKey: t.field({
+      type: CreatedApiKeyRef,
+      description: 'A first API key for the new account. Its secret is shown only here.',
+      resolve: (payload) => payload.initialKey,
+    }),
+  }),
+});
+
+const reloadAccount = async (ctx: GraphQLContext, accountId: string) => {
+  const [doc] = await ctx.core.queries.accounts.byIds([accountId]);
+  if (!doc) throw new NotFoundError('Account', accountId);
+  return doc;
+};
+
+builder.queryFields((t) => ({
+  me: t.field({
+    type: AccountRef,
+    description: 'The account of the calling key.',
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, ctx) => ctx.principal!.accountId,
+  }),
+  account: t.field({
+    type: AccountRef,
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({ ownsAccount: String(args.id) }),
+    resolve: (_root, args) => String(args.id),
+  }),
+  accounts: t.connection({
+    type: AccountRef,
+    description: 'Every account (admin).',
+    authScopes: { admin: true },
+    args: { role: t.arg({ type: RoleEnum, required: false }) },
+    resolve: (_root, args, ctx) =>
+      idConnection(args, (page) => {
+        const { filter, sort } = idPage(page);
+        return ctx.core.readStore
+          .collection<AccountDoc>(ACCOUNTS)
+          .find({ ...filter, ...(args.role ? { roles: args.role } : {}) }, { sort, limit: page.limit });
+      }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  openAccount: t.field({
+    type: OpenAccountPayload,
+    description: 'Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role only.',
+    errors: { directResult: true },
+    args: {
+      name: t.arg.string({ required: true, validate: name }),
+      email: t.arg.string({ validate: z.email('must be an email address').max(254) }),
+      roles: t.arg({ type: [RoleEnum], defaultValue: ['user'] }),
+      plan: t.arg.string({ defaultValue: 'free', validate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a plan slug') }),
+      initialKeyName: t.arg.string({ defaultValue: 'default', validate: name }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const admin = ctx.principal?.roles.has('admin') ?? false;
+      if (!admin) {
+        if (ctx.principal) throw new ForbiddenError('Only admins open accounts for others');
+        if (!ctx.core.config.SELF_SIGNUP) throw new ForbiddenError('Self-signup is disabled; ask an admin (SELF_SIGNUP=true enables it)');
+      }
+      const roles = admin ? (args.roles ?? ['user']) : (['user'] as Role[]);
+      const now = ctx.core.now().toISOString();
+      const accountId = newId('acc');
+      await ctx.core.execute(
+        accountStream(accountId),
+        accountDecider,
+        { type: 'OpenAccount', data: { accountId, name: args.name, email: args.email ?? null, roles, plan: args.plan ?? 'free', at: now } },
+        { ...actorOf(ctx), actor: ctx.principal?.accountId ?? `signup:${accountId}` },
+      );
+      const initialKey = await issueApiKey(ctx, { accountId, name: args.initialKeyName ?? 'default', limit: null, limitReset: 'never', expiresAt: null });
+      return { account: await reloadAccount(ctx, accountId), initialKey };
+    },
+  }),
+  grantRole: t.field({
+    type: AccountRef,
+    authScopes: { admin: true },
+    errors: { directResult: true },
+    args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const accountId = String(args.accountId);
+      await ctx.core.execute(accountStream(accountId), accountDecider, { type: 'GrantRole', data: { accountId, role: args.role, at: ctx.core.now().toISOString() } }, actorOf(ctx));
+      return reloadAccount(ctx, accountId);
+    },
+  }),
+  revokeRole: t.field({
+    type: AccountRef,
+    authScopes: { admin: true },
+    errors: { directResult: true },
+    args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const accountId = String(args.accountId);
+      await ctx.core.execute(
+        accountStream(accountId),
+        accountDecider,
+        { type: 'RevokeRole', data: { accountId, role: args.role, actorAccountId: ctx.principal?.accountId ?? null, at: ctx.core.now().toISOString() } },
+        actorOf(ctx),
+      );
+      return reloadAccount(ctx, accountId);
+    },
+  }),
+}));
+
+builder.objectField(ApiKeyRef, 'account', (t) => t.field({ type: AccountRef, resolve: (key) => key.accountId }));

@@ -1,0 +1,153 @@
+import { UnauthenticatedError } from '../../errors.js';
+import type { EventStore, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
+import type { AccountEvent, Role } from '../accounts/account.events.js';
+import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
+import type { ApiKeyEvent, LimitReset } from '../apiKeys/apiKey.events.js';
+import { createPositionTracker } from '../../eventStore/positionTracker.js';
+import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
+import { ROOT_ACCOUNT_ID, type Principal } from './principal.js';
+
+/** The stream categories the directory follows. */
+export const AUTH_CATEGORIES: readonly string[] = ['account', 'apikey'];
+
+export interface KeyEntry {
+  readonly keyId: string;
+  readonly accountId: string;
+  readonly hash: string;
+  status: ApiKeyStatus;
+  expiresAt: number | null;
+  limit: number | null;
+  limitReset: LimitReset;
+}
+
+export interface AccountEntry {
+  readonly accountId: string;
+  roles: Set<Role>;
+  plan: string;
+}
+
+export interface AuthDirectory {
+  /** Catch up with every account and key event, then follow live ones. */
+  start(): Promise<void>;
+  /** Resolve the bearer secret to a principal, or throw UnauthenticatedError. Never touches a store. */
+  authenticate(secret: string | null | undefined, now?: number): Principal;
+  account(accountId: string): AccountEntry | undefined;
+  key(keyId: string): KeyEntry | undefined;
+  /** Whether the account has a key that is neither revoked nor expired. */
+  hasLiveKey(accountId: string, now?: number): boolean;
+  /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
+  waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The write-side view of who may call: accounts with their roles and keys by hash, kept in memory and fed by the
+ * event store (not the read models, which may lag). Every process keeps its own, so a change made on one process
+ * reaches the others as fast as their subscription delivers it.
+ */
+export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?: string }): AuthDirectory => {
+  const accounts = new Map<string, AccountEntry>();
+  const keysById = new Map<string, KeyEntry>();
+  const keysByHash = new Map<string, KeyEntry>();
+  const adminHash = deps.adminApiKey ? hashSecret(deps.adminApiKey) : null;
+  const tracker = createPositionTracker();
+  let subscription: Subscription | null = null;
+  let loop: Promise<void> | null = null;
+
+  const apply = (recorded: RecordedEvent) => {
+    const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
+    switch (event.type) {
+      case 'AccountOpened':
+        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan });
+        break;
+      case 'RoleGranted':
+        accounts.get(event.data.accountId)?.roles.add(event.data.role);
+        break;
+      case 'RoleRevoked':
+        accounts.get(event.data.accountId)?.roles.delete(event.data.role);
+        break;
+      case 'PlanChanged': {
+        const account = accounts.get(event.data.accountId);
+        if (account) account.plan = event.data.plan;
+        break;
+      }
+      case 'ApiKeyCreated': {
+        const { keyId, accountId, hash, limit, limitReset, expiresAt } = event.data;
+        const entry: KeyEntry = { keyId, accountId, hash, status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset };
+        keysById.set(keyId, entry);
+        keysByHash.set(hash, entry);
+        break;
+      }
+      case 'ApiKeyLimitChanged': {
+        const key = keysById.get(event.data.keyId);
+        if (key) {
+          key.limit = event.data.limit;
+          key.limitReset = event.data.limitReset;
+        }
+        break;
+      }
+      case 'ApiKeyDisabled':
+      case 'ApiKeyEnabled':
+      case 'ApiKeyRevoked': {
+        const key = keysById.get(event.data.keyId);
+        if (key) key.status = event.type === 'ApiKeyDisabled' ? 'disabled' : event.type === 'ApiKeyEnabled' ? 'active' : 'revoked';
+        break;
+      }
+      case 'ApiKeyRenamed':
+        break;
+      default: {
+        const _never: never = event;
+      }
+    }
+  };
+
+  return {
+    async start() {
+      subscription = deps.eventStore.subscribeToAll({ filter: { categories: AUTH_CATEGORIES }, batchSize: 5000 });
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      loop = (async () => {
+        for await (const message of subscription!) {
+          if (message.kind === 'caughtUp') {
+            tracker.advance(message.position);
+            caughtUp();
+          } else {
+            for (const event of message.events) apply(event);
+            tracker.advance(message.events[message.events.length - 1]!.position);
+          }
+        }
+      })();
+      loop.catch(() => caughtUp());
+      await ready;
+    },
+
+    authenticate(secret, now = Date.now()) {
+      if (!secret) throw new UnauthenticatedError('Missing API key: send Authorization: Bearer <key>');
+      if (adminHash && sameHash(hashSecret(secret), adminHash)) {
+        return { accountId: ROOT_ACCOUNT_ID, keyId: null, roles: new Set<Role>(['admin']) };
+      }
+      if (!hasValidChecksum(secret)) throw new UnauthenticatedError('Invalid API key');
+      const key = keysByHash.get(hashSecret(secret));
+      if (!key) throw new UnauthenticatedError('Invalid API key');
+      if (key.status === 'revoked') throw new UnauthenticatedError('API key has been revoked');
+      if (key.status === 'disabled') throw new UnauthenticatedError('API key is disabled');
+      if (key.expiresAt !== null && key.expiresAt <= now) throw new UnauthenticatedError('API key has expired');
+      const account = accounts.get(key.accountId);
+      if (!account) throw new UnauthenticatedError('Invalid API key');
+      return { accountId: account.accountId, keyId: key.keyId, roles: account.roles };
+    },
+
+    account: (accountId) => accounts.get(accountId),
+    key: (keyId) => keysById.get(keyId),
+    hasLiveKey: (accountId, now = Date.now()) =>
+      [...keysById.values()].some((k) => k.accountId === accountId && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
+
+    waitFor: (target, timeoutMs) => tracker.waitFor(target, timeoutMs),
+
+    async stop() {
+      await subscription?.close();
+      await loop?.catch(() => undefined);
+      tracker.cancelAll();
+    },
+  };
+};

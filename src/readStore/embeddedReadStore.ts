@@ -1,0 +1,420 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Aggregator, ProcessingMode, Query, update as applyModifier } from 'mingo';
+import type { Modifier } from 'mingo/updater';
+import { ConflictError, ValidationError } from '../errors.js';
+import type {
+  Doc,
+  DocWrite,
+  Filter,
+  FindOptions,
+  IndexSpec,
+  ProjectionCheckpoint,
+  ReadCollection,
+  ReadStore,
+  Update,
+} from './readStore.js';
+
+/**
+ * Embedded ReadStore: every document lives in memory (one Map per collection, keyed by `_id`) and is queried with
+ * mingo; every write goes through to a SQLite file in the same transaction as the projection checkpoint, and the
+ * whole file is loaded back into memory on open.
+ */
+
+interface Index {
+  readonly name: string;
+  readonly spec: IndexSpec;
+  readonly fields: readonly string[];
+  /** Index key (JSON of the field values, missing = null) → ids of the documents with that key. */
+  readonly entries: Map<string, Set<string>>;
+  /** Documents with an array on an indexed path: Mongo equality matches array elements, so they are always candidates. */
+  readonly multi: Set<string>;
+}
+
+interface CollectionState {
+  readonly docs: Map<string, Doc>;
+  readonly indexes: Map<string, Index>;
+}
+
+interface StagedWrite {
+  readonly collection: string;
+  readonly id: string;
+  readonly json: string | null;
+}
+
+const mingoOptions = { scriptEnabled: false };
+// Stages that never write into their input documents; any other stage runs on clones of the stored documents.
+const readOnlyStages = new Set(['$match', '$sort', '$skip', '$limit', '$group', '$count', '$sortByCount']);
+
+export async function openEmbeddedReadStore(options: { dir: string; file?: string }): Promise<ReadStore> {
+  mkdirSync(options.dir, { recursive: true });
+  const path = join(options.dir, options.file ?? 'readmodels.db');
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // Atomic and crash-safe for the process; a power loss may drop the last commits, which the projection runner
+  // replays from the checkpoint that survived.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('cache_size = -65536');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, UNIQUE (collection, id));
+    CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS indexes (collection TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+      PRIMARY KEY (collection, name));
+  `);
+
+  const sql = {
+    putDoc: db.prepare(
+      'INSERT INTO docs (collection, id, json) VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET json = excluded.json',
+    ),
+    deleteDoc: db.prepare('DELETE FROM docs WHERE collection = ? AND id = ?'),
+    deleteCollection: db.prepare('DELETE FROM docs WHERE collection = ?'),
+    getCheckpoint: db.prepare<[string], { version: number; position: number }>(
+      'SELECT version, position FROM checkpoints WHERE projection = ?',
+    ),
+    putCheckpoint: db.prepare(
+      'INSERT INTO checkpoints (projection, version, position) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
+    ),
+    deleteCheckpoint: db.prepare('DELETE FROM checkpoints WHERE projection = ?'),
+    putIndex: db.prepare('INSERT OR REPLACE INTO indexes (collection, name, spec) VALUES (?, ?, ?)'),
+  };
+
+  const collections = new Map<string, CollectionState>();
+  const state = (name: string): CollectionState => {
+    let s = collections.get(name);
+    if (!s) {
+      s = { docs: new Map(), indexes: new Map() };
+      collections.set(name, s);
+    }
+    return s;
+  };
+
+  for (const [collection, json] of db.prepare('SELECT collection, json FROM docs').raw().iterate() as IterableIterator<
+    [string, string]
+  >) {
+    const doc = JSON.parse(json) as Doc;
+    state(collection).docs.set(doc._id, doc);
+  }
+  for (const { collection, name, spec } of db.prepare('SELECT collection, name, spec FROM indexes').all() as {
+    collection: string;
+    name: string;
+    spec: string;
+  }[]) {
+    buildIndex(collection, state(collection), name, JSON.parse(spec) as IndexSpec);
+  }
+
+  const persist = db.transaction((writes: readonly StagedWrite[], checkpoint: ProjectionCheckpoint | null) => {
+    for (const w of writes) {
+      if (w.json === null) sql.deleteDoc.run(w.collection, w.id);
+      else sql.putDoc.run(w.collection, w.id, w.json);
+    }
+    if (checkpoint) sql.putCheckpoint.run(checkpoint.projection, checkpoint.version, checkpoint.position);
+  });
+
+  /** Apply writes in order to memory, then persist them (and the checkpoint) in one transaction; all or nothing. */
+  function write(writes: readonly { collection: string; id: string; doc: Doc | null }[], checkpoint: ProjectionCheckpoint | null) {
+    const undo: { s: CollectionState; id: string; prev: Doc | null }[] = [];
+    const staged: StagedWrite[] = [];
+    try {
+      for (const w of writes) {
+        const s = state(w.collection);
+        // Stored documents are parsed back from their JSON: memory holds exactly what a reopen would load, and
+        // shares nothing with the caller's objects.
+        const json = w.doc === null ? null : JSON.stringify(w.doc);
+        const doc = json === null ? null : (JSON.parse(json) as Doc);
+        if (doc) assertUnique(w.collection, s, doc);
+        undo.push({ s, id: w.id, prev: s.docs.get(w.id) ?? null });
+        setDoc(s, w.id, doc);
+        staged.push({ collection: w.collection, id: w.id, json });
+      }
+      persist(staged, checkpoint);
+    } catch (error) {
+      for (const u of undo.reverse()) setDoc(u.s, u.id, u.prev);
+      throw error;
+    }
+  }
+
+  function buildIndex(collection: string, s: CollectionState, name: string, spec: IndexSpec): Index {
+    const index: Index = { name, spec, fields: Object.keys(spec.keys), entries: new Map(), multi: new Set() };
+    for (const doc of s.docs.values()) {
+      const { key, multi } = indexKey(index, doc);
+      const ids = index.entries.get(key);
+      if (spec.unique && ids?.size) throw duplicateKey(collection, index, key);
+      if (ids) ids.add(doc._id);
+      else index.entries.set(key, new Set([doc._id]));
+      if (multi) index.multi.add(doc._id);
+    }
+    s.indexes.set(name, index);
+    return index;
+  }
+
+  function collection<T extends Doc>(name: string): ReadCollection<T> {
+    const s = state(name);
+
+    const findDocs = (filter: Filter, options: FindOptions = {}): Doc[] => {
+      const plan = candidates(s, filter);
+      let cursor = new Query(plan.rest, mingoOptions).find<Doc>(plan.docs);
+      if (options.sort && Object.keys(options.sort).length > 0) cursor = cursor.sort(options.sort);
+      if (options.skip && options.skip > 0) cursor = cursor.skip(options.skip);
+      if (options.limit && options.limit > 0) cursor = cursor.limit(options.limit);
+      return cursor.all();
+    };
+
+    return {
+      name,
+      async findOne(filter) {
+        const doc = findDocs(filter, { limit: 1 })[0];
+        return doc ? (cloneJson(doc) as T) : null;
+      },
+      async find(filter, options) {
+        return findDocs(filter, options).map((d) => cloneJson(d) as T);
+      },
+      async count(filter = {}) {
+        if (Object.keys(filter).length === 0) return s.docs.size;
+        const plan = candidates(s, filter);
+        const query = Object.keys(plan.rest).length > 0 ? new Query(plan.rest, mingoOptions) : null;
+        let n = 0;
+        for (const doc of plan.docs) if (!query || query.test(doc)) n++;
+        return n;
+      },
+      async aggregate<R>(pipeline: readonly Record<string, unknown>[]) {
+        const first = pipeline[0];
+        const match = first && '$match' in first ? (first['$match'] as Filter) : {};
+        const readOnly = pipeline.every((stage) => Object.keys(stage).every((op) => readOnlyStages.has(op)));
+        const aggregator = new Aggregator([...pipeline], {
+          ...mingoOptions,
+          processingMode: readOnly ? ProcessingMode.CLONE_OFF : ProcessingMode.CLONE_INPUT,
+          collectionResolver: (other) => [...state(other).docs.values()].map(cloneJson),
+        });
+        // The first $match still runs in full: the candidates only narrow its input.
+        return aggregator.run(candidates(s, match).docs).map((r) => cloneJson(r) as R);
+      },
+      async updateOne(filter, update, options) {
+        const { $setOnInsert, ...modifier } = update;
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (existing) {
+          if (Object.keys(modifier).length === 0) return { matched: 1, upserted: false };
+          const next = cloneJson(existing);
+          applyModifier(next, modifier as Modifier<Doc>);
+          write([{ collection: name, id: existing._id, doc: next }], null);
+          return { matched: 1, upserted: false };
+        }
+        if (!options?.upsert) return { matched: 0, upserted: false };
+        // mingo refuses to $set an _id, so the new document starts with it.
+        const { _id: filterId, ...fields } = equalityFields(filter);
+        const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
+        const _id = filterId ?? insertId ?? randomUUID();
+        if (typeof _id !== 'string') throw new ValidationError('Read-model documents need a string _id', { collection: name });
+        const doc: Doc = { _id };
+        for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
+          if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
+        }
+        write([{ collection: name, id: _id, doc }], null);
+        return { matched: 0, upserted: true };
+      },
+      async replaceOne(doc) {
+        write([{ collection: name, id: doc._id, doc }], null);
+      },
+      async deleteOne(filter) {
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (!existing) return 0;
+        write([{ collection: name, id: existing._id, doc: null }], null);
+        return 1;
+      },
+      async createIndex(spec) {
+        const indexName = spec.name ?? Object.entries(spec.keys).map(([k, d]) => `${k}_${d}`).join('_');
+        const existing = s.indexes.get(indexName);
+        if (existing) {
+          const same = JSON.stringify(existing.spec.keys) === JSON.stringify(spec.keys) && !existing.spec.unique === !spec.unique;
+          if (same) return;
+          throw new ConflictError(`Index ${indexName} already exists on ${name} with a different definition`, { collection: name });
+        }
+        const full = { ...spec, name: indexName };
+        buildIndex(name, s, indexName, full);
+        sql.putIndex.run(name, indexName, JSON.stringify(full));
+      },
+    };
+  }
+
+  const handles = new Map<string, ReadCollection>();
+
+  return {
+    kind: 'embedded',
+    collection<T extends Doc = Doc>(name: string): ReadCollection<T> {
+      let handle = handles.get(name);
+      if (!handle) {
+        handle = collection(name);
+        handles.set(name, handle);
+      }
+      return handle as unknown as ReadCollection<T>;
+    },
+    async getCheckpoint(projection) {
+      const row = sql.getCheckpoint.get(projection);
+      return row ? { projection, version: row.version, position: row.position } : null;
+    },
+    async commit(writes: readonly DocWrite[], checkpoint) {
+      write(
+        writes.map((w) => {
+          if (w.doc && w.doc._id !== w.id) {
+            throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
+          }
+          return { collection: w.collection, id: w.id, doc: w.doc && { ...w.doc, _pos: checkpoint.position } };
+        }),
+        checkpoint,
+      );
+    },
+    async reset(projection, names) {
+      db.transaction(() => {
+        for (const name of names) sql.deleteCollection.run(name);
+        sql.deleteCheckpoint.run(projection);
+      })();
+      for (const name of names) {
+        const s = state(name);
+        s.docs.clear();
+        for (const index of s.indexes.values()) {
+          index.entries.clear();
+          index.multi.clear();
+        }
+      }
+    },
+    async health() {
+      try {
+        db.prepare('SELECT 1').get();
+        return { ok: true, kind: 'embedded', detail: path };
+      } catch (error) {
+        return { ok: false, kind: 'embedded', detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}
+
+/**
+ * The documents a filter can match and the part of the filter they still have to pass: direct lookups for `_id`
+ * equality / `$in` (which then need no `_id` test), an index for field equality, else every document.
+ */
+function candidates(s: CollectionState, filter: Filter): { docs: Iterable<Doc>; rest: Filter } {
+  const ids = idLookup(filter['_id']);
+  if (ids) {
+    const { _id, ...rest } = filter;
+    return { docs: lookup(s, ids), rest };
+  }
+  for (const index of s.indexes.values()) {
+    const values = index.fields.map((f) => equalityValue(filter[f]));
+    if (values.some((v) => v === undefined)) continue;
+    const hits = index.entries.get(JSON.stringify(values));
+    return { docs: lookup(s, hits ? new Set([...hits, ...index.multi]) : index.multi), rest: filter };
+  }
+  return { docs: s.docs.values(), rest: filter };
+}
+
+function idLookup(condition: unknown): Iterable<string> | null {
+  if (typeof condition === 'string') return [condition];
+  if (!isPlainObject(condition)) return null;
+  const ops = Object.keys(condition);
+  if (ops.length !== 1) return null;
+  if (typeof condition['$eq'] === 'string') return [condition['$eq']];
+  const list = condition['$in'];
+  if (Array.isArray(list) && list.every((id): id is string => typeof id === 'string')) return new Set(list);
+  return null;
+}
+
+function* lookup(s: CollectionState, ids: Iterable<string>): Iterable<Doc> {
+  for (const id of ids) {
+    const doc = s.docs.get(id);
+    if (doc) yield doc;
+  }
+}
+
+/** A filter value usable for an index lookup: a string, number or boolean compared for equality. */
+function equalityValue(condition: unknown): string | number | boolean | undefined {
+  const value = isPlainObject(condition) && Object.keys(condition).length === 1 ? condition['$eq'] : condition;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? value : undefined;
+}
+
+function indexKey(index: Index, doc: Doc): { key: string; multi: boolean } {
+  let multi = false;
+  const values = index.fields.map((field) => {
+    let value: unknown = doc;
+    for (const part of field.split('.')) {
+      if (Array.isArray(value)) multi = true;
+      value = isPlainObject(value) ? value[part] : undefined;
+    }
+    if (Array.isArray(value)) multi = true;
+    return value ?? null;
+  });
+  return { key: JSON.stringify(values), multi };
+}
+
+function setDoc(s: CollectionState, id: string, doc: Doc | null): void {
+  const prev = s.docs.get(id);
+  for (const index of s.indexes.values()) {
+    if (prev) {
+      const { key } = indexKey(index, prev);
+      const ids = index.entries.get(key);
+      ids?.delete(id);
+      if (ids?.size === 0) index.entries.delete(key);
+      index.multi.delete(id);
+    }
+    if (doc) {
+      const { key, multi } = indexKey(index, doc);
+      const ids = index.entries.get(key);
+      if (ids) ids.add(id);
+      else index.entries.set(key, new Set([id]));
+      if (multi) index.multi.add(id);
+    }
+  }
+  if (doc) s.docs.set(id, doc);
+  else s.docs.delete(id);
+}
+
+function assertUnique(collection: string, s: CollectionState, doc: Doc): void {
+  for (const index of s.indexes.values()) {
+    if (!index.spec.unique) continue;
+    const { key } = indexKey(index, doc);
+    const ids = index.entries.get(key);
+    if (ids && [...ids].some((id) => id !== doc._id)) throw duplicateKey(collection, index, key);
+  }
+}
+
+function duplicateKey(collection: string, index: Index, key: string): ConflictError {
+  return new ConflictError(`Duplicate key in ${collection} for unique index ${index.name}: ${key}`, {
+    collection,
+    index: index.name,
+  });
+}
+
+/** The fields an upsert takes from its filter, as Mongo does: plain equalities, `$eq`, and those inside `$and`. */
+function equalityFields(filter: Filter): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' && Array.isArray(value)) {
+      for (const part of value) if (isPlainObject(part)) Object.assign(fields, equalityFields(part));
+    } else if (key.startsWith('$')) {
+      continue;
+    } else if (isPlainObject(value) && Object.keys(value).some((k) => k.startsWith('$'))) {
+      if ('$eq' in value) fields[key] = value['$eq'];
+    } else {
+      fields[key] = value;
+    }
+  }
+  return fields;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function cloneJson<V>(value: V): V {
+  if (Array.isArray(value)) return value.map(cloneJson) as V;
+  if (!isPlainObject(value)) return value;
+  const copy: Record<string, unknown> = {};
+  for (const key in value) copy[key] = cloneJson(value[key]);
+  return copy as V;
+}

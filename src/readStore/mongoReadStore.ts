@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type AnyBulkWriteOperation,
+  type ClientSession,
+  type Filter as MongoFilter,
+  type UpdateFilter,
+} from 'mongodb';
+import { ConflictError, ValidationError } from '../errors.js';
+import type { Doc, DocWrite, Filter, ProjectionCheckpoint, ReadCollection, ReadStore } from './readStore.js';
+
+/**
+ * MongoDB ReadStore. `commit` writes the documents (each stamped with `_pos`, the checkpoint position) and then the
+ * checkpoint; inside one transaction when the server is a replica set or sharded cluster, otherwise in that order,
+ * so a crash in between leaves documents whose `_pos` tells the runner the replayed events are already applied.
+ */
+
+interface CheckpointDoc {
+  _id: string;
+  version: number;
+  position: number;
+}
+
+export async function openMongoReadStore(url: string, options: { dbName?: string } = {}): Promise<ReadStore> {
+  const client = new MongoClient(url);
+  await client.connect();
+  const db = client.db(options.dbName);
+  const checkpoints = db.collection<CheckpointDoc>('checkpoints');
+  const hello = await db.admin().command({ hello: 1 });
+  // Standalone servers reject transactions; replica sets and mongos accept them.
+  const transactions = typeof hello['setName'] === 'string' || hello['msg'] === 'isdbgrid';
+
+  const inTransaction = async (work: (session: ClientSession | undefined) => Promise<void>): Promise<void> => {
+    if (!transactions) return work(undefined);
+    await client.withSession((session) => session.withTransaction(() => work(session)));
+  };
+
+  function collection<T extends Doc>(name: string): ReadCollection<T> {
+    const coll = db.collection<Doc>(name);
+    return {
+      name,
+      async findOne(filter) {
+        return (await coll.findOne(filter as MongoFilter<Doc>)) as T | null;
+      },
+      async find(filter, options = {}) {
+        let cursor = coll.find(filter as MongoFilter<Doc>);
+        if (options.sort && Object.keys(options.sort).length > 0) cursor = cursor.sort(options.sort);
+        if (options.skip && options.skip > 0) cursor = cursor.skip(options.skip);
+        if (options.limit && options.limit > 0) cursor = cursor.limit(options.limit);
+        return (await cursor.toArray()) as T[];
+      },
+      async count(filter = {}) {
+        return coll.countDocuments(filter as MongoFilter<Doc>);
+      },
+      async aggregate<R>(pipeline: readonly Record<string, unknown>[]) {
+        return (await coll.aggregate([...pipeline]).toArray()) as R[];
+      },
+      async updateOne(filter, update, options) {
+        const modifier = { ...update } as UpdateFilter<Doc>;
+        // Mongo would give an upserted document an ObjectId; read models use string ids.
+        if (options?.upsert && !hasIdEquality(filter)) {
+          modifier.$setOnInsert = { _id: randomUUID(), ...(update.$setOnInsert ?? {}) } as UpdateFilter<Doc>['$setOnInsert'];
+        }
+        const result = await mapDuplicateKey(name, () =>
+          coll.updateOne(filter as MongoFilter<Doc>, modifier, { upsert: options?.upsert ?? false }),
+        );
+        return { matched: result.matchedCount, upserted: result.upsertedCount > 0 };
+      },
+      async replaceOne(doc) {
+        await mapDuplicateKey(name, () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true }));
+      },
+      async deleteOne(filter) {
+        return (await coll.deleteOne(filter as MongoFilter<Doc>)).deletedCount;
+      },
+      async createIndex(index) {
+        await mapDuplicateKey(name, () =>
+          coll.createIndex(index.keys, { unique: index.unique ?? false, ...(index.name ? { name: index.name } : {}) }),
+        );
+      },
+    };
+  }
+
+  return {
+    kind: 'mongodb',
+    collection<T extends Doc = Doc>(name: string) {
+      return collection<T>(name);
+    },
+    async getCheckpoint(projection) {
+      const doc = await checkpoints.findOne({ _id: projection });
+      return doc ? { projection, version: doc.version, position: doc.position } : null;
+    },
+    async commit(writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint) {
+      const byCollection = new Map<string, AnyBulkWriteOperation<Doc>[]>();
+      for (const w of writes) {
+        if (w.doc && w.doc._id !== w.id) {
+          throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
+        }
+        const op: AnyBulkWriteOperation<Doc> = w.doc
+          ? { replaceOne: { filter: { _id: w.id }, replacement: { ...w.doc, _pos: checkpoint.position }, upsert: true } }
+          : { deleteOne: { filter: { _id: w.id } } };
+        const ops = byCollection.get(w.collection);
+        if (ops) ops.push(op);
+        else byCollection.set(w.collection, [op]);
+      }
+      await inTransaction(async (session) => {
+        for (const [name, ops] of byCollection) {
+          await mapDuplicateKey(name, () => db.collection<Doc>(name).bulkWrite(ops, { ordered: true, session }));
+        }
+        await checkpoints.updateOne(
+          { _id: checkpoint.projection },
+          { $set: { version: checkpoint.version, position: checkpoint.position } },
+          { upsert: true, session },
+        );
+      });
+    },
+    async reset(projection, names) {
+      // Documents first: if we stop half way the stale checkpoint survives and the rebuild is simply redone.
+      for (const name of names) await db.collection(name).deleteMany({});
+      await checkpoints.deleteOne({ _id: projection });
+    },
+    async health() {
+      try {
+        await db.command({ ping: 1 });
+        return { ok: true, kind: 'mongodb', detail: `${db.databaseName}${transactions ? '' : ' (no transactions)'}` };
+      } catch (error) {
+        return { ok: false, kind: 'mongodb', detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+function hasIdEquality(filter: Filter): boolean {
+  const id = filter['_id'];
+  return id !== undefined && (typeof id !== 'object' || id === null || '$eq' in id);
+}
+
+async function mapDuplicateKey<R>(collection: string, run: () => Promise<R>): Promise<R> {
+  try {
+    return await run();
+  } catch (error) {
+    const duplicate =
+      error instanceof MongoServerError &&
+      (error.code === 11000 ||
+        (error instanceof MongoBulkWriteError && [error.writeErrors].flat().some((e) => e.code === 11000)));
+    if (duplicate) throw new ConflictError(`Duplicate key in ${collection}: ${error.message}`, { collection });
+    throw error;
+  }
+}

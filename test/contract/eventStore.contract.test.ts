@@ -1,0 +1,478 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, WrongExpectedVersionError } from '../../src/errors.js';
+import type { EventStore, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
+import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+
+/** A category no other test (or earlier run against a shared server) uses: stream names are `${category}-${id}`. */
+const uniqueCategory = () => `t${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+const newEvents = (count: number, type = 'Happened', from = 0): NewEvent[] =>
+  Array.from({ length: count }, (_, i) => ({ type, data: { n: from + i } }));
+
+const TIMED_OUT = Symbol('timed out');
+const timeout = (ms: number) => new Promise<typeof TIMED_OUT>((resolve) => setTimeout(() => resolve(TIMED_OUT), ms));
+
+/** Pulls messages from a subscription until a condition holds; the timeout only turns a hang into a failure. */
+const reader = (subscription: Subscription) => {
+  const iterator = subscription[Symbol.asyncIterator]();
+  const messages: SubscriptionMessage[] = [];
+  const events = (): RecordedEvent[] => messages.flatMap((m) => (m.kind === 'events' ? m.events : []));
+  const caughtUps = () => messages.filter((m) => m.kind === 'caughtUp');
+  return {
+    messages,
+    events,
+    caughtUps,
+    async until(condition: () => boolean, ms = 10_000) {
+      while (!condition()) {
+        const result = await Promise.race([iterator.next(), timeout(ms)]);
+        if (result === TIMED_OUT) throw new Error(`subscription stalled after ${messages.length} messages`);
+        if (result.done) throw new Error('subscription ended early');
+        messages.push(result.value);
+      }
+    },
+  };
+};
+const ms5 = 5_000;
+
+/** Lets a subscriber run until it parks waiting for live events, so the next append has to wake it. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+const expectStrictlyIncreasing = (values: number[]) => {
+  for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1]!);
+};
+
+const expectWrongVersion = async (promise: Promise<unknown>, expected: string | number, actual: number | 'no_stream') => {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WrongExpectedVersionError);
+  expect(error).toMatchObject({ code: 'WRONG_EXPECTED_VERSION', status: 409, expected, actual });
+};
+
+interface StoreHarness {
+  readonly store: EventStore;
+  dispose(): Promise<void>;
+}
+
+/** The EventStore contract: every adapter must pass it. Tests never assume an empty store. */
+const eventStoreContract = (open: () => Promise<StoreHarness>) => {
+  let harness: StoreHarness;
+  let store: EventStore;
+  const openSubscriptions: Subscription[] = [];
+  const subscribe = (...args: Parameters<EventStore['subscribeToAll']>) => {
+    const subscription = store.subscribeToAll(...args);
+    openSubscriptions.push(subscription);
+    return subscription;
+  };
+  beforeAll(async () => {
+    harness = await open();
+    store = harness.store;
+  });
+  afterEach(async () => {
+    await Promise.all(openSubscriptions.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => harness?.dispose());
+
+  describe('append and readStream', () => {
+    it('appends events at revisions 0.. and reads them back forwards with data, metadata and positions', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      const result = await store.append(stream, [
+        { id: randomUUID(), type: 'Opened', data: { name: 'a', amount: 10 }, metadata: { actor: 'system', correlationId: 'c1' } },
+        { type: 'Renamed', data: { name: 'b' }, metadata: { at: '2030-01-01T00:00:00.000Z' } },
+        { type: 'Closed', data: {} },
+      ]);
+      const events = await store.readStream(stream);
+      expect(events.map((e) => [e.stream, e.revision, e.type])).toEqual([
+        [stream, 0, 'Opened'],
+        [stream, 1, 'Renamed'],
+        [stream, 2, 'Closed'],
+      ]);
+      expect(events[0]!.data).toEqual({ name: 'a', amount: 10 });
+      expect(events[0]!.metadata).toMatchObject({ actor: 'system', correlationId: 'c1' });
+      expect(events[0]!.metadata.at).toBe(events[0]!.recordedAt); // `at` defaults to recordedAt
+      expect(events[1]!.metadata.at).toBe('2030-01-01T00:00:00.000Z');
+      expect(new Date(events[2]!.recordedAt).toISOString()).toBe(events[2]!.recordedAt);
+      expectStrictlyIncreasing(events.map((e) => e.position));
+      expect(new Set(events.map((e) => e.id)).size).toBe(3);
+      expect(result).toEqual({ nextExpectedRevision: 2, position: events[2]!.position });
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(result.position);
+    });
+
+    it('reads backwards, from a revision (inclusive) and in pages of maxCount', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(7));
+      const revisions = (events: RecordedEvent[]) => events.map((e) => e.revision);
+
+      expect(revisions(await store.readStream(stream, { direction: 'backwards' }))).toEqual([6, 5, 4, 3, 2, 1, 0]);
+      expect(revisions(await store.readStream(stream, { fromRevision: 4 }))).toEqual([4, 5, 6]);
+      expect(revisions(await store.readStream(stream, { direction: 'backwards', fromRevision: 2 }))).toEqual([2, 1, 0]);
+      expect(revisions(await store.readStream(stream, { direction: 'backwards', maxCount: 2 }))).toEqual([6, 5]);
+
+      const pages: number[][] = [];
+      for (let from = 0; ; ) {
+        const page = await store.readStream(stream, { fromRevision: from, maxCount: 3 });
+        if (page.length === 0) break;
+        pages.push(revisions(page));
+        from = page[page.length - 1]!.revision + 1;
+      }
+      expect(pages).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
+      expect((await store.readStream(stream)).map((e) => e.data)).toEqual(newEvents(7).map((e) => e.data));
+    });
+
+    it('reads a stream that does not exist as empty', async () => {
+      expect(await store.readStream(`${uniqueCategory()}-missing`)).toEqual([]);
+      expect(await store.readStream(`${uniqueCategory()}-missing`, { direction: 'backwards' })).toEqual([]);
+    });
+  });
+
+  describe('expected revision', () => {
+    it('no_stream: succeeds on a new stream, fails with the current revision on an existing one', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      expect((await store.append(stream, newEvents(2), { expectedRevision: 'no_stream' })).nextExpectedRevision).toBe(1);
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 'no_stream' }), 'no_stream', 1);
+    });
+
+    it('stream_exists: fails on a new stream, succeeds on an existing one', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 'stream_exists' }), 'stream_exists', 'no_stream');
+      await store.append(stream, newEvents(1));
+      expect((await store.append(stream, newEvents(1), { expectedRevision: 'stream_exists' })).nextExpectedRevision).toBe(1);
+    });
+
+    it('an exact revision: succeeds when it is the last revision, fails otherwise', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 0 }), 0, 'no_stream');
+      const first = await store.append(stream, newEvents(2));
+      const second = await store.append(stream, newEvents(1), { expectedRevision: first.nextExpectedRevision });
+      expect(second.nextExpectedRevision).toBe(2);
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 1 }), 1, 2);
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 5 }), 5, 2);
+      expect(await store.readStream(stream)).toHaveLength(3);
+    });
+
+    it('any (the default): appends whatever the stream state', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1), { expectedRevision: 'any' });
+      await store.append(stream, newEvents(1));
+      expect((await store.append(stream, newEvents(1), { expectedRevision: 'any' })).nextExpectedRevision).toBe(2);
+    });
+
+    it('two concurrent appends with the same expected revision: exactly one wins, the other gets WrongExpectedVersion', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1));
+      const results = await Promise.allSettled([
+        store.append(stream, [{ type: 'A', data: {} }], { expectedRevision: 0 }),
+        store.append(stream, [{ type: 'B', data: {} }], { expectedRevision: 0 }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]!.reason).toBeInstanceOf(WrongExpectedVersionError);
+      expect(await store.readStream(stream)).toHaveLength(2);
+    });
+  });
+
+  describe('idempotency', () => {
+    it('a retried append with the same event ids returns the original result and writes nothing', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      const events: NewEvent[] = [
+        { id: randomUUID(), type: 'A', data: { n: 1 } },
+        { id: randomUUID(), type: 'B', data: { n: 2 } },
+      ];
+      const first = await store.append(stream, events, { expectedRevision: 'no_stream' });
+      const retry = await store.append(stream, events, { expectedRevision: 'no_stream' });
+      expect(retry).toEqual(first);
+      const stored = await store.readStream(stream);
+      expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    });
+  });
+
+  describe('readAll', () => {
+    it('reads after a position (exclusive), up to maxCount, filtered by category and by event type', async () => {
+      const [a, b] = [uniqueCategory(), uniqueCategory()];
+      const base = await store.headPosition();
+      await store.append(`${a}-1`, [{ type: 'Opened', data: {} }, { type: 'Renamed', data: {} }]);
+      await store.append(`${b}-1`, [{ type: 'Opened', data: {} }]);
+      await store.append(`${a}-2`, [{ type: 'Opened', data: {} }, { type: 'Closed', data: {} }]);
+      const describeAll = (events: RecordedEvent[]) => events.map((e) => `${e.stream}:${e.type}`);
+
+      const all = await store.readAll({ after: base });
+      expect(describeAll(all)).toEqual([`${a}-1:Opened`, `${a}-1:Renamed`, `${b}-1:Opened`, `${a}-2:Opened`, `${a}-2:Closed`]);
+      expectStrictlyIncreasing(all.map((e) => e.position));
+
+      expect(describeAll(await store.readAll({ after: base, maxCount: 2 }))).toEqual([`${a}-1:Opened`, `${a}-1:Renamed`]);
+      expect(describeAll(await store.readAll({ after: all[1]!.position, maxCount: 2 }))).toEqual([`${b}-1:Opened`, `${a}-2:Opened`]);
+      expect(await store.readAll({ after: all[4]!.position, filter: { categories: [a, b] } })).toEqual([]);
+
+      expect(describeAll(await store.readAll({ after: base, filter: { categories: [a] } }))).toEqual([
+        `${a}-1:Opened`,
+        `${a}-1:Renamed`,
+        `${a}-2:Opened`,
+        `${a}-2:Closed`,
+      ]);
+      expect(describeAll(await store.readAll({ after: base, filter: { categories: [b, a] }, maxCount: 3 }))).toEqual([
+        `${a}-1:Opened`,
+        `${a}-1:Renamed`,
+        `${b}-1:Opened`,
+      ]);
+      expect(describeAll(await store.readAll({ after: base, filter: { categories: [a, b], eventTypes: ['Opened'] } }))).toEqual([
+        `${a}-1:Opened`,
+        `${b}-1:Opened`,
+        `${a}-2:Opened`,
+      ]);
+      // A type filter alone spans all categories, so it is scoped here by position.
+      const byType = await store.readAll({ after: base, filter: { eventTypes: ['Renamed', 'Closed'] } });
+      expect(describeAll(byType)).toEqual([`${a}-1:Renamed`, `${a}-2:Closed`]);
+      expect(await store.readAll({ after: base, filter: { categories: [] } })).toEqual([]);
+    });
+  });
+
+  describe('subscribeToAll', () => {
+    it('delivers history in batches, then caughtUp exactly once, then live appends, in position order without duplicates', async () => {
+      const category = uniqueCategory();
+      const base = await store.headPosition();
+      const history = [
+        await store.append(`${category}-1`, newEvents(4)),
+        await store.append(`${uniqueCategory()}-noise`, newEvents(2)),
+        await store.append(`${category}-2`, newEvents(3)),
+      ];
+      const sub = reader(subscribe({ after: base, filter: { categories: [category] }, batchSize: 3 }));
+
+      await sub.until(() => sub.caughtUps().length > 0);
+      const batches = sub.messages.filter((m) => m.kind === 'events');
+      expect(batches.every((m) => m.events.length <= 3)).toBe(true);
+      expect(sub.events().map((e) => `${e.stream}/${e.revision}`)).toEqual([
+        ...[0, 1, 2, 3].map((r) => `${category}-1/${r}`),
+        ...[0, 1, 2].map((r) => `${category}-2/${r}`),
+      ]);
+      expect(sub.messages.at(-1)).toEqual({ kind: 'caughtUp', position: expect.any(Number) });
+      const caughtUp = sub.caughtUps()[0] as { position: number };
+      expect(caughtUp.position).toBeGreaterThanOrEqual(history[2]!.position);
+
+      const received = sub.until(() => sub.events().length === 10);
+      await settle();
+      const live = await store.append(`${category}-1`, newEvents(2, 'Live'));
+      await store.append(`${category}-3`, newEvents(1, 'Live'));
+      await received;
+      const events = sub.events();
+      expect(events.slice(7).map((e) => `${e.stream}/${e.revision}/${e.type}`)).toEqual([
+        `${category}-1/4/Live`,
+        `${category}-1/5/Live`,
+        `${category}-3/0/Live`,
+      ]);
+      expect(events[8]!.position).toBe(live.position);
+      expectStrictlyIncreasing(events.map((e) => e.position));
+      expect(new Set(events.map((e) => e.id)).size).toBe(10);
+      expect(sub.caughtUps()).toHaveLength(1);
+    });
+
+    it('resumes from a checkpoint: only events strictly after it', async () => {
+      const category = uniqueCategory();
+      await store.append(`${category}-1`, newEvents(4));
+      const [, second] = await store.readStream(`${category}-1`);
+      const sub = reader(subscribe({ after: second!.position, filter: { categories: [category] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      expect(sub.events().map((e) => e.revision)).toEqual([2, 3]);
+    });
+
+    it('filters by event type', async () => {
+      const category = uniqueCategory();
+      const base = await store.headPosition();
+      const wanted = `Wanted${category}`;
+      await store.append(`${category}-1`, [
+        { type: wanted, data: { n: 1 } },
+        { type: 'Other', data: {} },
+        { type: wanted, data: { n: 2 } },
+      ]);
+      const sub = reader(subscribe({ after: base, filter: { eventTypes: [wanted] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      expect(sub.events().map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    });
+
+    it('caughtUp comes right away when there is nothing to catch up, and live events follow', async () => {
+      const category = uniqueCategory();
+      const sub = reader(subscribe({ after: await store.headPosition(), filter: { categories: [category] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      expect(sub.events()).toEqual([]);
+      const received = sub.until(() => sub.events().length === 1);
+      await settle();
+      await store.append(`${category}-1`, newEvents(1));
+      await received;
+    });
+
+    it('close() ends an iteration that is waiting for live events', async () => {
+      const category = uniqueCategory();
+      const subscription = subscribe({ after: await store.headPosition(), filter: { categories: [category] } });
+      const seen: SubscriptionMessage[] = [];
+      let markCaughtUp: () => void = () => undefined;
+      const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+      const consumer = (async () => {
+        for await (const message of subscription) {
+          seen.push(message);
+          if (message.kind === 'caughtUp') markCaughtUp();
+        }
+        return 'ended';
+      })();
+      await caughtUp;
+      await subscription.close();
+      expect(await Promise.race([consumer, timeout(ms5)])).toBe('ended');
+      expect(seen).toHaveLength(1);
+    });
+  });
+
+  describe('health', () => {
+    it('reports ok with the adapter kind', async () => {
+      expect(await store.health()).toMatchObject({ ok: true, kind: store.kind });
+    });
+  });
+};
+
+const tempDir = () => mkdtemp(join(tmpdir(), 'switchyard-events-'));
+
+describe('embedded (SQLite) adapter', () => {
+  eventStoreContract(async () => {
+    const dir = await tempDir();
+    const store = openSqliteEventStore({ dir });
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
+
+  describe('specific to the embedded store', () => {
+    let dir: string;
+    const stores: EventStore[] = [];
+    const open = (options: { pollIntervalMs?: number } = {}) => {
+      const store = openSqliteEventStore({ dir, ...options });
+      stores.push(store);
+      return store;
+    };
+    beforeAll(async () => {
+      dir = await tempDir();
+    });
+    afterEach(async () => {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+    });
+    afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+    it('two stores on one file (as two processes would): the same expected revision lets exactly one append win', async () => {
+      const [first, second] = [open(), open()];
+      const stream = `${uniqueCategory()}-1`;
+      for (let revision = 0; revision < 20; revision++) {
+        const expectedRevision = revision === 0 ? ('no_stream' as const) : revision - 1;
+        const results = await Promise.allSettled([
+          first.append(stream, [{ type: 'ByFirst', data: { revision } }], { expectedRevision }),
+          second.append(stream, [{ type: 'BySecond', data: { revision } }], { expectedRevision }),
+        ]);
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        expect(results.find((r) => r.status === 'rejected')?.reason).toBeInstanceOf(WrongExpectedVersionError);
+      }
+      expect((await second.readStream(stream)).map((e) => e.revision)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    });
+
+    it("a subscription sees another store's appends to the same file (picked up by polling)", async () => {
+      const [subscriber, writer] = [open({ pollIntervalMs: 10 }), open()];
+      const category = uniqueCategory();
+      await writer.append(`${category}-1`, newEvents(2));
+      const subscription = subscriber.subscribeToAll({ filter: { categories: [category] } });
+      const sub = reader(subscription);
+      await sub.until(() => sub.caughtUps().length > 0);
+      const received = sub.until(() => sub.events().length === 17);
+      for (let i = 0; i < 5; i++) {
+        await settle();
+        await writer.append(`${category}-${i % 2}`, newEvents(3, 'Live'));
+      }
+      await received;
+      expectStrictlyIncreasing(sub.events().map((e) => e.position));
+      await subscription.close();
+    });
+
+    it('in-process appends wake live subscribers directly, without waiting for a poll', async () => {
+      const store = open({ pollIntervalMs: 60_000 });
+      const category = uniqueCategory();
+      const sub = reader(store.subscribeToAll({ filter: { categories: [category] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      const received = sub.until(() => sub.events().length === 3, ms5);
+      for (let i = 0; i < 3; i++) {
+        await settle();
+        await store.append(`${category}-1`, newEvents(1));
+      }
+      await received;
+    });
+
+    it('retrying with only some ids already stored, or reusing an id in another stream, is a ConflictError', async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const [idA, idB] = [randomUUID(), randomUUID()];
+      await store.append(stream, [{ id: idA, type: 'A', data: {} }]);
+      await expect(store.append(stream, [{ id: idA, type: 'A', data: {} }, { id: idB, type: 'B', data: {} }])).rejects.toBeInstanceOf(ConflictError);
+      await expect(store.append(stream, [{ id: idB, type: 'B', data: {} }, { id: idA, type: 'A', data: {} }])).rejects.toBeInstanceOf(ConflictError);
+      await expect(store.append(`${uniqueCategory()}-2`, [{ id: idA, type: 'A', data: {} }])).rejects.toBeInstanceOf(ConflictError);
+      await expect(store.append(stream, [{ id: idB, type: 'B', data: {} }, { id: idB, type: 'B', data: {} }])).rejects.toBeInstanceOf(ConflictError);
+      expect((await store.readStream(stream)).map((e) => e.id)).toEqual([idA]);
+    });
+
+    it('a retry is recognised before the expected revision is checked (the stream moved on since)', async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const events: NewEvent[] = [{ id: randomUUID(), type: 'A', data: {} }];
+      const first = await store.append(stream, events, { expectedRevision: 'no_stream' });
+      await store.append(stream, newEvents(2));
+      expect(await store.append(stream, events, { expectedRevision: 'no_stream' })).toEqual(first);
+    });
+
+    it('caughtUp carries the head position even when the newest events are filtered out', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      await store.append(`${category}-1`, newEvents(3));
+      await store.append(`${uniqueCategory()}-1`, newEvents(2500));
+      const sub = reader(store.subscribeToAll({ filter: { categories: [category] }, batchSize: 2 }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      expect(sub.events()).toHaveLength(3);
+      expect(sub.caughtUps()).toEqual([{ kind: 'caughtUp', position: await store.headPosition() }]);
+    });
+
+    it('keeps events across close and reopen, and reports its file in health', async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const { position } = await store.append(stream, newEvents(3));
+      await store.close();
+      const reopened = open();
+      expect(await reopened.headPosition()).toBeGreaterThanOrEqual(position);
+      expect(await reopened.readStream(stream)).toHaveLength(3);
+      expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db') });
+    });
+
+    it('ends open subscriptions when the store closes', async () => {
+      const store = open();
+      const subscription = store.subscribeToAll();
+      const consumer = (async () => {
+        for await (const _ of subscription);
+        return 'ended';
+      })();
+      await store.close();
+      expect(await Promise.race([consumer, timeout(ms5)])).toBe('ended');
+    });
+  });
+});
+
+const eventStoreUrl = process.env.EVENTSTORE_URL;
+if (!eventStoreUrl) console.warn('EventStoreDB contract tests skipped: EVENTSTORE_URL is not set (e.g. esdb://localhost:2113?tls=false)');
+
+describe.skipIf(!eventStoreUrl)(
+  eventStoreUrl ? 'EventStoreDB adapter' : 'EventStoreDB adapter (skipped: EVENTSTORE_URL is not set)',
+  () => {
+    eventStoreContract(async () => {
+      const store = openEventStoreDb(eventStoreUrl!);
+      return { store, dispose: () => store.close() };
+    });
+  },
+);

@@ -1,0 +1,443 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { MongoClient } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConflictError } from '../../src/errors.js';
+import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
+import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
+import type { Doc, ReadStore } from '../../src/readStore/readStore.js';
+
+/** Where a store lives: `open` may be called again after `close` to reopen the same data. */
+interface StoreLocation {
+  open(): Promise<ReadStore>;
+  dispose(): Promise<void>;
+}
+
+type Person = Doc & { name: string; age: number; plan: { tier: string; seats: number }; tags: string[] };
+
+const people: Person[] = [
+  { _id: 'p1', name: 'Ada', age: 36, plan: { tier: 'pro', seats: 5 }, tags: ['admin'] },
+  { _id: 'p2', name: 'Bob', age: 25, plan: { tier: 'free', seats: 1 }, tags: [] },
+  { _id: 'p3', name: 'Cy', age: 25, plan: { tier: 'pro', seats: 2 }, tags: ['beta'] },
+  { _id: 'p4', name: 'Di', age: 52, plan: { tier: 'team', seats: 20 }, tags: ['admin', 'beta'] },
+  { _id: 'p5', name: 'Ed', age: 41, plan: { tier: 'free', seats: 1 }, tags: [] },
+];
+
+const ids = (docs: readonly Doc[]) => docs.map((d) => d._id);
+
+function readStoreContract(newLocation: () => Promise<StoreLocation>) {
+  let location: StoreLocation;
+  let store: ReadStore;
+  const reopen = async () => {
+    await store.close();
+    store = await location.open();
+    return store;
+  };
+  const seed = async () => {
+    const coll = store.collection<Person>('people');
+    for (const p of people) await coll.replaceOne(p);
+    return coll;
+  };
+
+  beforeEach(async () => {
+    location = await newLocation();
+    store = await location.open();
+  });
+  afterEach(async () => {
+    await store.close();
+    await location.dispose();
+  });
+
+  it('filters with $eq, $in, $gt, $lt, $and, $or and dotted paths', async () => {
+    const coll = await seed();
+    expect(ids(await coll.find({ name: { $eq: 'Cy' } }))).toEqual(['p3']);
+    expect(ids(await coll.find({ age: 25 }, { sort: { _id: 1 } }))).toEqual(['p2', 'p3']);
+    expect(ids(await coll.find({ name: { $in: ['Ada', 'Ed', 'Zed'] } }, { sort: { _id: 1 } }))).toEqual(['p1', 'p5']);
+    expect(ids(await coll.find({ age: { $gt: 36 } }, { sort: { _id: 1 } }))).toEqual(['p4', 'p5']);
+    expect(ids(await coll.find({ age: { $lt: 36 } }, { sort: { _id: 1 } }))).toEqual(['p2', 'p3']);
+    expect(ids(await coll.find({ $and: [{ age: { $gt: 20 } }, { age: { $lt: 40 } }] }, { sort: { _id: 1 } }))).toEqual([
+      'p1',
+      'p2',
+      'p3',
+    ]);
+    expect(ids(await coll.find({ $or: [{ name: 'Ada' }, { age: { $gt: 50 } }] }, { sort: { _id: 1 } }))).toEqual(['p1', 'p4']);
+    expect(ids(await coll.find({ 'plan.tier': 'pro', 'plan.seats': { $gt: 2 } }))).toEqual(['p1']);
+    expect(ids(await coll.find({ tags: 'beta' }, { sort: { _id: 1 } }))).toEqual(['p3', 'p4']);
+    expect(await coll.findOne({ name: 'Nobody' })).toBeNull();
+    expect((await coll.findOne({ _id: 'p4' }))?.name).toBe('Di');
+  });
+
+  it('finds by _id equality and $in, skipping unknown ids', async () => {
+    const coll = await seed();
+    expect(ids(await coll.find({ _id: { $in: ['p5', 'missing', 'p2', 'p5'] } }, { sort: { _id: 1 } }))).toEqual(['p2', 'p5']);
+    expect(ids(await coll.find({ _id: 'p3' }))).toEqual(['p3']);
+    expect(ids(await coll.find({ _id: 'p3', age: 99 }))).toEqual([]);
+    expect(ids(await coll.find({ _id: { $in: ['p1', 'p4'] }, tags: 'beta' }))).toEqual(['p4']);
+  });
+
+  it('sorts ascending and descending on several keys', async () => {
+    const coll = await seed();
+    expect(ids(await coll.find({}, { sort: { age: 1, name: -1 } }))).toEqual(['p3', 'p2', 'p1', 'p5', 'p4']);
+    expect(ids(await coll.find({}, { sort: { 'plan.tier': -1, age: 1 } }))).toEqual(['p4', 'p3', 'p1', 'p2', 'p5']);
+  });
+
+  it('applies skip and limit after sorting', async () => {
+    const coll = await seed();
+    expect(ids(await coll.find({}, { sort: { age: -1, _id: 1 }, skip: 1, limit: 2 }))).toEqual(['p5', 'p1']);
+    expect(ids(await coll.find({}, { sort: { _id: 1 }, skip: 4, limit: 10 }))).toEqual(['p5']);
+    expect(await coll.find({}, { sort: { _id: 1 }, skip: 5 })).toEqual([]);
+  });
+
+  it('pages through a collection with an _id cursor', async () => {
+    const coll = await seed();
+    const pages: string[][] = [];
+    let after = '';
+    for (;;) {
+      const page = await coll.find({ _id: { $gt: after } }, { sort: { _id: 1 }, limit: 2 });
+      if (page.length === 0) break;
+      pages.push(ids(page));
+      after = page[page.length - 1]!._id;
+    }
+    expect(pages).toEqual([['p1', 'p2'], ['p3', 'p4'], ['p5']]);
+  });
+
+  it('counts all documents or those matching a filter', async () => {
+    const coll = await seed();
+    expect(await coll.count()).toBe(5);
+    expect(await coll.count({ 'plan.tier': 'free' })).toBe(2);
+    expect(await coll.count({ _id: { $in: ['p1', 'p2', 'nope'] } })).toBe(2);
+    expect(await store.collection('empty').count()).toBe(0);
+  });
+
+  it('aggregates with $match, $group and $sort', async () => {
+    const coll = await seed();
+    const rows = await coll.aggregate<{ _id: string; seats: number; people: number }>([
+      { $match: { age: { $gte: 25 } } },
+      { $group: { _id: '$plan.tier', seats: { $sum: '$plan.seats' }, people: { $sum: 1 } } },
+      { $sort: { seats: -1 } },
+    ]);
+    expect(rows).toEqual([
+      { _id: 'team', seats: 20, people: 1 },
+      { _id: 'pro', seats: 7, people: 2 },
+      { _id: 'free', seats: 2, people: 2 },
+    ]);
+  });
+
+  it('updates a matching document with $set, $inc, $max, $min and $unset, ignoring $setOnInsert', async () => {
+    const coll = await seed();
+    const result = await coll.updateOne(
+      { _id: 'p1' },
+      {
+        $set: { 'plan.tier': 'team', name: 'Ada L.' },
+        $inc: { age: 1, 'plan.seats': 10, logins: 1 },
+        $max: { best: 7 },
+        $min: { lowest: 3 },
+        $unset: { tags: '' },
+        $setOnInsert: { createdAt: 'never' },
+      },
+      { upsert: true },
+    );
+    expect(result).toEqual({ matched: 1, upserted: false });
+    expect(await coll.findOne({ _id: 'p1' })).toEqual({
+      _id: 'p1',
+      name: 'Ada L.',
+      age: 37,
+      plan: { tier: 'team', seats: 15 },
+      logins: 1,
+      best: 7,
+      lowest: 3,
+    });
+    await coll.updateOne({ name: 'Ada L.' }, { $max: { age: 30, best: 9 }, $min: { 'plan.seats': 3, lowest: 4 } });
+    expect(await coll.findOne({ _id: 'p1' })).toMatchObject({ age: 37, best: 9, lowest: 3, plan: { seats: 3 } });
+  });
+
+  it('upserts a document from the filter equalities, $set, $inc and $setOnInsert', async () => {
+    const coll = store.collection('usage');
+    const inserted = await coll.updateOne(
+      { _id: 'acc1:2025-01-01', accountId: 'acc1', 'period.day': '2025-01-01' },
+      { $inc: { requests: 1, costMicros: 250 }, $set: { lastModel: 'm1' }, $setOnInsert: { firstModel: 'm1' } },
+      { upsert: true },
+    );
+    expect(inserted).toEqual({ matched: 0, upserted: true });
+    const updated = await coll.updateOne(
+      { _id: 'acc1:2025-01-01', accountId: 'acc1', 'period.day': '2025-01-01' },
+      { $inc: { requests: 1, costMicros: 100 }, $set: { lastModel: 'm2' }, $setOnInsert: { firstModel: 'm2' } },
+      { upsert: true },
+    );
+    expect(updated).toEqual({ matched: 1, upserted: false });
+    expect(await coll.findOne({ _id: 'acc1:2025-01-01' })).toEqual({
+      _id: 'acc1:2025-01-01',
+      accountId: 'acc1',
+      period: { day: '2025-01-01' },
+      requests: 2,
+      costMicros: 350,
+      lastModel: 'm2',
+      firstModel: 'm1',
+    });
+  });
+
+  it('upserts with a generated string _id when the filter has none, and never inserts without upsert', async () => {
+    const coll = store.collection('tags');
+    expect(await coll.updateOne({ label: 'x' }, { $set: { n: 1 } })).toEqual({ matched: 0, upserted: false });
+    expect(await coll.count()).toBe(0);
+    expect(await coll.updateOne({ label: 'x' }, { $set: { n: 1 } }, { upsert: true })).toEqual({ matched: 0, upserted: true });
+    const doc = await coll.findOne({ label: 'x' });
+    expect(typeof doc?._id).toBe('string');
+    expect(doc?.n).toBe(1);
+  });
+
+  it('replaces a whole document by _id, inserting it if absent', async () => {
+    const coll = await seed();
+    await coll.replaceOne({ _id: 'p2', name: 'Bobby', age: 26, plan: { tier: 'pro', seats: 1 }, tags: [] });
+    expect(await coll.findOne({ _id: 'p2' })).toEqual({ _id: 'p2', name: 'Bobby', age: 26, plan: { tier: 'pro', seats: 1 }, tags: [] });
+    await coll.replaceOne({ _id: 'p9', name: 'New', age: 1, plan: { tier: 'free', seats: 1 }, tags: [] });
+    expect(await coll.count()).toBe(6);
+  });
+
+  it('deletes one matching document and reports how many were deleted', async () => {
+    const coll = await seed();
+    expect(await coll.deleteOne({ age: 25 })).toBe(1);
+    expect(await coll.count({ age: 25 })).toBe(1);
+    expect(await coll.deleteOne({ _id: 'p1' })).toBe(1);
+    expect(await coll.deleteOne({ _id: 'p1' })).toBe(0);
+    expect(await coll.count()).toBe(3);
+  });
+
+  it('enforces unique indexes with ConflictError on replaceOne, updateOne, commit and index creation', async () => {
+    const coll = store.collection('accounts');
+    await coll.createIndex({ keys: { email: 1 }, unique: true });
+    await coll.createIndex({ keys: { email: 1 }, unique: true }); // idempotent
+    await coll.replaceOne({ _id: 'a1', email: 'a@x.io' });
+    await coll.replaceOne({ _id: 'a2', email: 'b@x.io' });
+    await coll.replaceOne({ _id: 'a1', email: 'a@x.io', name: 'same key, same doc' });
+    await expect(coll.replaceOne({ _id: 'a3', email: 'a@x.io' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(coll.updateOne({ _id: 'a2' }, { $set: { email: 'a@x.io' } })).rejects.toBeInstanceOf(ConflictError);
+    await expect(
+      store.commit([{ collection: 'accounts', id: 'a4', doc: { _id: 'a4', email: 'b@x.io' } }], {
+        projection: 'accounts',
+        version: 1,
+        position: 1,
+      }),
+    ).rejects.toBeInstanceOf(ConflictError);
+    expect(ids(await coll.find({}, { sort: { _id: 1 } }))).toEqual(['a1', 'a2']);
+    expect((await coll.findOne({ _id: 'a2' }))?.email).toBe('b@x.io');
+
+    const handles = store.collection('handles');
+    await handles.replaceOne({ _id: 'h1', handle: 'dup' });
+    await handles.replaceOne({ _id: 'h2', handle: 'dup' });
+    await expect(handles.createIndex({ keys: { handle: 1 }, unique: true })).rejects.toBeInstanceOf(ConflictError);
+    // As in MongoDB, a missing field is indexed as null: only one document may lack it.
+    await coll.replaceOne({ _id: 'a7' });
+    await expect(coll.replaceOne({ _id: 'a8' })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('answers equality queries on a non-unique indexed field exactly, including array values', async () => {
+    const coll = store.collection('labels');
+    await coll.createIndex({ keys: { tag: 1 } });
+    await coll.replaceOne({ _id: 'l1', tag: 'x' });
+    await coll.replaceOne({ _id: 'l2', tag: ['y', 'x'] });
+    await coll.replaceOne({ _id: 'l3', tag: 'y' });
+    await coll.replaceOne({ _id: 'l4' });
+    await coll.updateOne({ _id: 'l3' }, { $set: { tag: 'x' } });
+    await coll.deleteOne({ _id: 'l1' });
+    expect(ids(await coll.find({ tag: 'x' }, { sort: { _id: 1 } }))).toEqual(['l2', 'l3']);
+    expect(ids(await coll.find({ tag: { $eq: 'y' } }))).toEqual(['l2']);
+    expect(await coll.count({ tag: 'z' })).toBe(0);
+  });
+
+  it('commits document writes with the checkpoint, stamping each document with its position', async () => {
+    expect(await store.getCheckpoint('balances')).toBeNull();
+    await store.commit(
+      [
+        { collection: 'balances', id: 'b1', doc: { _id: 'b1', micros: 100 } },
+        { collection: 'balances', id: 'b2', doc: { _id: 'b2', micros: 5 } },
+        { collection: 'ledger', id: 'e1', doc: { _id: 'e1', amount: 100 } },
+      ],
+      { projection: 'balances', version: 1, position: 7 },
+    );
+    await store.commit(
+      [
+        { collection: 'balances', id: 'b1', doc: { _id: 'b1', micros: 60 } },
+        { collection: 'balances', id: 'b2', doc: null },
+      ],
+      { projection: 'balances', version: 1, position: 9 },
+    );
+    expect(await store.getCheckpoint('balances')).toEqual({ projection: 'balances', version: 1, position: 9 });
+    expect(await store.collection('balances').find({})).toEqual([{ _id: 'b1', micros: 60, _pos: 9 }]);
+    expect(await store.collection('ledger').findOne({ _id: 'e1' })).toEqual({ _id: 'e1', amount: 100, _pos: 7 });
+  });
+
+  it('resets the given collections and forgets the checkpoint, leaving the rest', async () => {
+    const checkpoint = { projection: 'usage', version: 2, position: 3 };
+    await store.commit(
+      [
+        { collection: 'usageDaily', id: 'd1', doc: { _id: 'd1' } },
+        { collection: 'usageTotals', id: 't1', doc: { _id: 't1' } },
+        { collection: 'other', id: 'o1', doc: { _id: 'o1' } },
+      ],
+      checkpoint,
+    );
+    await store.commit([], { projection: 'other', version: 1, position: 3 });
+    await store.collection('usageDaily').createIndex({ keys: { day: 1 }, unique: true });
+    await store.reset('usage', ['usageDaily', 'usageTotals']);
+    expect(await store.getCheckpoint('usage')).toBeNull();
+    expect(await store.getCheckpoint('other')).toEqual({ projection: 'other', version: 1, position: 3 });
+    expect(await store.collection('usageDaily').count()).toBe(0);
+    expect(await store.collection('usageTotals').count()).toBe(0);
+    expect(await store.collection('other').count()).toBe(1);
+    // The index survives the reset, now empty of keys.
+    await store.collection('usageDaily').replaceOne({ _id: 'd2', day: '2025-01-01' });
+    await expect(store.collection('usageDaily').replaceOne({ _id: 'd3', day: '2025-01-01' })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('returns copies, so mutating results or inputs never changes stored documents', async () => {
+    const coll = await seed();
+    const found = await coll.findOne({ _id: 'p1' });
+    found!.plan.tier = 'hacked';
+    found!.tags.push('hacked');
+    const [listed] = await coll.find({ _id: { $in: ['p1'] } });
+    listed!.name = 'hacked';
+    const [grouped] = await coll.aggregate<{ _id: string; all: Person[] }>([
+      { $match: { _id: 'p1' } },
+      { $group: { _id: '$_id', all: { $push: '$$ROOT' } } },
+    ]);
+    grouped!.all[0]!.plan.seats = 999;
+    await coll.aggregate([{ $project: { 'plan.seats': 0 } }]);
+    await coll.aggregate([{ $addFields: { 'plan.extra': 1 } }]);
+
+    const input: Person = { _id: 'p7', name: 'In', age: 1, plan: { tier: 'free', seats: 1 }, tags: [] };
+    await coll.replaceOne(input);
+    input.plan.tier = 'hacked';
+    const committed = { _id: 'c1', nested: { v: 1 } };
+    await store.commit([{ collection: 'people', id: 'c1', doc: committed }], { projection: 'p', version: 1, position: 1 });
+    committed.nested.v = 2;
+
+    expect(await coll.findOne({ _id: 'p1' })).toEqual(people[0]);
+    expect((await coll.findOne({ _id: 'p7' }))?.plan.tier).toBe('free');
+    expect((await coll.findOne({ _id: 'c1' }))?.['nested']).toEqual({ v: 1 });
+  });
+
+  it('keeps documents, checkpoints and unique indexes across close and reopen', async () => {
+    await seed();
+    await store.collection('people').createIndex({ keys: { name: 1 }, unique: true });
+    await store.commit([{ collection: 'people', id: 'p6', doc: { _id: 'p6', name: 'Fay', age: 30 } }], {
+      projection: 'people',
+      version: 3,
+      position: 42,
+    });
+    await store.collection('people').deleteOne({ _id: 'p2' });
+    await store.collection('people').updateOne({ _id: 'p3' }, { $inc: { age: 1 } });
+
+    const reopened = await reopen();
+    const coll = reopened.collection('people');
+    expect(await reopened.getCheckpoint('people')).toEqual({ projection: 'people', version: 3, position: 42 });
+    expect(ids(await coll.find({}, { sort: { _id: 1 } }))).toEqual(['p1', 'p3', 'p4', 'p5', 'p6']);
+    expect((await coll.findOne({ _id: 'p3' }))?.['age']).toBe(26);
+    expect(await coll.findOne({ _id: 'p6' })).toEqual({ _id: 'p6', name: 'Fay', age: 30, _pos: 42 });
+    await expect(coll.replaceOne({ _id: 'p8', name: 'Ada' })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('reports health', async () => {
+    expect(await store.health()).toMatchObject({ ok: true, kind: store.kind });
+  });
+}
+
+describe('embedded adapter', () => {
+  const newLocation = async (): Promise<StoreLocation & { dir: string }> => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-readstore-'));
+    return { dir, open: () => openEmbeddedReadStore({ dir }), dispose: () => rm(dir, { recursive: true, force: true }) };
+  };
+
+  describe('contract', () => {
+    readStoreContract(newLocation);
+  });
+
+  describe('atomic commits', () => {
+    let location: Awaited<ReturnType<typeof newLocation>>;
+    let store: ReadStore;
+    const baseline = { projection: 'balances', version: 1, position: 1 };
+
+    beforeEach(async () => {
+      location = await newLocation();
+      store = await location.open();
+      await store.collection('balances').createIndex({ keys: { owner: 1 }, unique: true });
+      await store.commit([{ collection: 'balances', id: 'b1', doc: { _id: 'b1', owner: 'ann', micros: 1 } }], baseline);
+    });
+    afterEach(async () => {
+      await store.close();
+      await location.dispose();
+    });
+
+    const expectBaseline = async (s: ReadStore) => {
+      expect(await s.getCheckpoint('balances')).toEqual(baseline);
+      expect(await s.collection('balances').find({})).toEqual([{ _id: 'b1', owner: 'ann', micros: 1, _pos: 1 }]);
+    };
+
+    it('stores nothing, in memory or on disk, when a write in the batch violates a unique index', async () => {
+      await expect(
+        store.commit(
+          [
+            { collection: 'balances', id: 'b1', doc: { _id: 'b1', owner: 'ann', micros: 2 } },
+            { collection: 'balances', id: 'b2', doc: { _id: 'b2', owner: 'bob', micros: 2 } },
+            { collection: 'balances', id: 'b3', doc: { _id: 'b3', owner: 'ann', micros: 2 } },
+          ],
+          { projection: 'balances', version: 1, position: 2 },
+        ),
+      ).rejects.toBeInstanceOf(ConflictError);
+      await expectBaseline(store);
+      await store.close();
+      store = await location.open();
+      await expectBaseline(store);
+    });
+
+    it('stores nothing, in memory or on disk, when SQLite fails after writing the documents', async () => {
+      await store.close();
+      // A trigger that aborts the checkpoint write, i.e. after every document row of the transaction was written.
+      const raw = new Database(join(location.dir, 'readmodels.db'));
+      raw.exec(`CREATE TRIGGER fail_checkpoint BEFORE INSERT ON checkpoints WHEN NEW.projection = 'boom'
+        BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+      raw.close();
+      store = await location.open();
+
+      await expect(
+        store.commit(
+          [
+            { collection: 'balances', id: 'b1', doc: { _id: 'b1', owner: 'ann', micros: 2 } },
+            { collection: 'balances', id: 'b2', doc: { _id: 'b2', owner: 'bob', micros: 2 } },
+          ],
+          { projection: 'boom', version: 1, position: 2 },
+        ),
+      ).rejects.toThrow('disk on fire');
+      await expectBaseline(store);
+      expect(await store.getCheckpoint('boom')).toBeNull();
+      await store.close();
+      store = await location.open();
+      await expectBaseline(store);
+      // The unique index was rolled back too: 'bob' is free.
+      await store.collection('balances').replaceOne({ _id: 'b9', owner: 'bob' });
+    });
+  });
+});
+
+const mongoUrl = process.env['MONGODB_URL'];
+if (!mongoUrl) console.warn('readStore contract: MongoDB adapter skipped because MONGODB_URL is not set');
+
+describe.skipIf(!mongoUrl)(mongoUrl ? 'MongoDB adapter' : 'MongoDB adapter (skipped: MONGODB_URL is not set)', () => {
+  let run = 0;
+  readStoreContract(async () => {
+    const dbName = `switchyard_test_${process.pid}_${Date.now()}_${run++}`;
+    return {
+      open: () => openMongoReadStore(mongoUrl!, { dbName }),
+      async dispose() {
+        const client = await MongoClient.connect(mongoUrl!);
+        try {
+          await client.db(dbName).dropDatabase();
+        } finally {
+          await client.close();
+        }
+      },
+    };
+  });
+});

@@ -1,0 +1,589 @@
+/**
+ * Local fake upstreams speaking the real wire protocols (OpenAI chat completions, Anthropic Messages, Gemini
+ * generateContent), scriptable per request so tests can inject latency, errors, resets, hangs and cut streams.
+ * Answers are deterministic: an echo of the last user message, split word by word when streamed, with usage
+ * estimated as ceil(chars / 4).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FakeProtocol = 'openai' | 'anthropic' | 'gemini';
+
+export interface FakeToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+  id?: string;
+}
+
+export interface FakeUsage {
+  promptTokens?: number;
+  completionTokens?: number;
+  cachedTokens?: number;
+  reasoningTokens?: number;
+}
+
+export interface Script {
+  /** Delay before the response starts. */
+  latencyMs?: number;
+  /** Answer with this status. ≥ 400 without `body` sends the protocol's own error body for that status. */
+  status?: number;
+  /** Response body (objects are JSON-encoded, strings sent verbatim). */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Destroy the socket without answering. */
+  reset?: boolean;
+  /** Never answer (until the client gives up or the server closes). */
+  hang?: boolean;
+  /** Streaming: destroy the socket after this many SSE events. */
+  cutAfterChunks?: number;
+  /** Streaming: after this many events send the protocol's in-stream error event and end. */
+  errorAfterChunks?: number;
+  /** An invalid JSON body, or (streaming) an invalid JSON event after the first one. */
+  malformedJson?: boolean;
+  /** Streaming: delay between SSE events. */
+  slowTokenMs?: number;
+  text?: string;
+  /** Override counts, or 'omit' to leave usage out (streaming). */
+  usage?: FakeUsage | 'omit';
+  toolCall?: FakeToolCall;
+}
+
+export type RequestOutcome = 'completed' | 'aborted' | 'reset';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  /** Parsed JSON, or the raw text when it was not JSON. */
+  body: unknown;
+  model?: string;
+  stream: boolean;
+  /** Set when the client closed the connection before the response finished. */
+  clientAborted: boolean;
+  outcome: Promise<RequestOutcome>;
+}
+
+export interface FakeProviderOptions {
+  /** When set, requests without this key get the protocol's authentication error. */
+  apiKey?: string;
+  /** Model ids for OpenAI's `GET /v1/models`. */
+  models?: string[];
+}
+
+export interface FakeProvider {
+  protocol: FakeProtocol;
+  /** `http://127.0.0.1:port` */
+  url: string;
+  /** The URL an adapter target wants: with `/v1` (OpenAI, Anthropic) or `/v1beta` (Gemini). */
+  baseUrl: string;
+  requests: ReceivedRequest[];
+  script(next: Script): void;
+  setDefault(script: Script): void;
+  close(): Promise<void>;
+}
+
+const CREATED = 1_700_000_000;
+const VERSION_PREFIX: Record<FakeProtocol, string> = { openai: '/v1', anthropic: '/v1', gemini: '/v1beta' };
+
+export async function startFakeProvider(protocol: FakeProtocol, options: FakeProviderOptions = {}): Promise<FakeProvider> {
+  const queue: Script[] = [];
+  let defaultScript: Script = {};
+  const requests: ReceivedRequest[] = [];
+  let sequence = 0;
+
+  const server = createServer((req, res) => {
+    void handle(req, res).catch(() => res.destroy());
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawBody = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const body = parseBody(rawBody);
+    const route = routeOf(protocol, req.method ?? 'GET', url.pathname, body);
+    const cutByUs = { value: false };
+    const record: ReceivedRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: flattenHeaders(req.headers),
+      body,
+      ...(route.model !== undefined && { model: route.model }),
+      stream: route.stream,
+      clientAborted: false,
+      outcome: new Promise<RequestOutcome>((resolve) => {
+        res.on('close', () => {
+          if (res.writableFinished) return resolve('completed');
+          if (cutByUs.value) return resolve('reset');
+          record.clientAborted = true;
+          resolve('aborted');
+        });
+      }),
+    };
+    requests.push(record);
+
+    if (route.kind === 'models') {
+      const ids = options.models ?? ['fake-model'];
+      return sendJson(res, 200, {
+        object: 'list',
+        data: ids.map((id) => ({ id, object: 'model', created: CREATED, owned_by: 'fake' })),
+      });
+    }
+    if (route.kind === 'unknown') return sendJson(res, 404, errorBody(protocol, 404, `No route for ${req.method} ${url.pathname}`));
+    if (options.apiKey !== undefined && presentedKey(protocol, record) !== options.apiKey) {
+      // Gemini reports a bad key as 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+      return protocol === 'gemini'
+        ? sendJson(res, 400, geminiKeyError())
+        : sendJson(res, 401, errorBody(protocol, 401, 'Invalid API key'));
+    }
+
+    const script = queue.shift() ?? defaultScript;
+    if (script.latencyMs) await sleep(script.latencyMs);
+    if (res.destroyed) return;
+    if (script.reset) {
+      cutByUs.value = true;
+      req.socket.destroy();
+      return;
+    }
+    if (script.hang) return;
+
+    const headers = script.headers ?? {};
+    if (script.status !== undefined && (script.status >= 400 || script.body !== undefined)) {
+      const payload = script.body ?? errorBody(protocol, script.status, `Scripted ${script.status}`);
+      return send(res, script.status, payload, headers);
+    }
+    if (script.body !== undefined) return send(res, 200, script.body, headers);
+
+    sequence += 1;
+    const answer = answerFor(protocol, body, script, route.model ?? modelOf(body), sequence);
+    if (!route.stream) {
+      if (script.malformedJson) return send(res, 200, '{"id": "broken", "choices": [', headers);
+      return sendJson(res, 200, completionBody(protocol, answer), headers);
+    }
+
+    const events = streamEvents(protocol, answer, includeUsage(protocol, body, script));
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+    for (const [index, event] of events.entries()) {
+      if (res.destroyed) return;
+      if (script.cutAfterChunks !== undefined && index >= script.cutAfterChunks) {
+        cutByUs.value = true;
+        res.socket?.destroy();
+        return;
+      }
+      if (script.errorAfterChunks !== undefined && index >= script.errorAfterChunks) {
+        res.end(streamErrorEvent(protocol));
+        return;
+      }
+      if (script.malformedJson && index === 1) {
+        res.end(frame(protocol, '{"choices": [{"delta": '));
+        return;
+      }
+      if (index > 0 && script.slowTokenMs) await sleep(script.slowTokenMs);
+      if (res.destroyed) return;
+      res.write(event);
+    }
+    res.end();
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+
+  return {
+    protocol,
+    url,
+    baseUrl: `${url}${VERSION_PREFIX[protocol]}`,
+    requests,
+    script: (next) => void queue.push(next),
+    setDefault: (script) => {
+      defaultScript = script;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Routing and request reading
+
+interface Route {
+  kind: 'chat' | 'models' | 'unknown';
+  stream: boolean;
+  model?: string;
+}
+
+function routeOf(protocol: FakeProtocol, method: string, path: string, body: unknown): Route {
+  const streamFlag = isRecord(body) && body.stream === true;
+  if (protocol === 'openai') {
+    if (method === 'GET' && path === '/v1/models') return { kind: 'models', stream: false };
+    if (method === 'POST' && path === '/v1/chat/completions') return { kind: 'chat', stream: streamFlag };
+  }
+  if (protocol === 'anthropic' && method === 'POST' && path === '/v1/messages') return { kind: 'chat', stream: streamFlag };
+  if (protocol === 'gemini' && method === 'POST') {
+    const match = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(path);
+    if (match?.[1]) return { kind: 'chat', stream: match[2] === 'streamGenerateContent', model: decodeURIComponent(match[1]) };
+  }
+  return { kind: 'unknown', stream: false };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (part: Buffer) => parts.push(part));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(raw: string): unknown {
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+function flattenHeaders(headers: IncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function presentedKey(protocol: FakeProtocol, request: ReceivedRequest): string | undefined {
+  if (protocol === 'openai') return request.headers.authorization?.replace(/^Bearer\s+/i, '');
+  if (protocol === 'anthropic') return request.headers['x-api-key'];
+  return request.headers['x-goog-api-key'] ?? request.query.key;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function modelOf(body: unknown): string {
+  return isRecord(body) && typeof body.model === 'string' ? body.model : 'fake-model';
+}
+
+function includeUsage(protocol: FakeProtocol, body: unknown, script: Script): boolean {
+  if (script.usage === 'omit') return false;
+  if (protocol !== 'openai') return true;
+  // Like OpenAI: the usage chunk is only sent when asked for.
+  return isRecord(body) && isRecord(body.stream_options) && body.stream_options.include_usage === true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The answer
+
+interface Answer {
+  id: string;
+  model: string;
+  text: string;
+  toolCall?: FakeToolCall & { id: string };
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+}
+
+/** Characters of every `text`/`content`/`system` string in the request: the prompt the fake "reads". */
+function promptChars(value: unknown, key = ''): number {
+  if (typeof value === 'string') return ['text', 'content', 'system'].includes(key) ? value.length : 0;
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + promptChars(item, key), 0);
+  if (!isRecord(value)) return 0;
+  return Object.entries(value).reduce((sum, [k, v]) => sum + promptChars(v, k), 0);
+}
+
+function lastUserText(protocol: FakeProtocol, body: unknown): string {
+  if (!isRecord(body)) return '';
+  const turns = protocol === 'gemini' ? body.contents : body.messages;
+  if (!Array.isArray(turns)) return '';
+  const users = turns.filter((t): t is Record<string, unknown> => isRecord(t) && (t.role === 'user' || t.role === undefined));
+  const last = users[users.length - 1];
+  if (!last) return '';
+  const content = protocol === 'gemini' ? last.parts : last.content;
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : '')).join('');
+}
+
+function answerFor(protocol: FakeProtocol, body: unknown, script: Script, model: string, sequence: number): Answer {
+  const asked = lastUserText(protocol, body).slice(0, 120);
+  const text = script.text ?? (script.toolCall ? '' : asked ? `Echo: ${asked}` : 'Hello from the fake provider.');
+  const usage = script.usage === 'omit' ? {} : (script.usage ?? {});
+  const toolChars = script.toolCall ? script.toolCall.name.length + JSON.stringify(script.toolCall.arguments).length : 0;
+  const prefix = { openai: 'chatcmpl-fake', anthropic: 'msg_fake', gemini: 'fake-response' }[protocol];
+  return {
+    id: `${prefix}-${sequence}`,
+    model,
+    text,
+    ...(script.toolCall && { toolCall: { ...script.toolCall, id: script.toolCall.id ?? `call_fake_${sequence}` } }),
+    promptTokens: usage.promptTokens ?? Math.ceil(promptChars(body) / 4),
+    completionTokens: usage.completionTokens ?? Math.ceil((text.length + toolChars) / 4),
+    cachedTokens: usage.cachedTokens ?? 0,
+    reasoningTokens: usage.reasoningTokens ?? 0,
+  };
+}
+
+/** Word-sized pieces that join back to exactly `text`. */
+function pieces(text: string): string[] {
+  return text.match(/\s*\S+\s*/g) ?? (text === '' ? [] : [text]);
+}
+
+function argumentPieces(args: Record<string, unknown>): string[] {
+  const json = JSON.stringify(args);
+  const size = Math.max(1, Math.ceil(json.length / 3));
+  const out: string[] = [];
+  for (let at = 0; at < json.length; at += size) out.push(json.slice(at, at + size));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Non-streaming bodies
+
+function completionBody(protocol: FakeProtocol, a: Answer): unknown {
+  switch (protocol) {
+    case 'openai':
+      return {
+        id: a.id,
+        object: 'chat.completion',
+        created: CREATED,
+        model: a.model,
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: a.text === '' && a.toolCall ? null : a.text,
+              refusal: null,
+              ...(a.toolCall && {
+                tool_calls: [
+                  { id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: JSON.stringify(a.toolCall.arguments) } },
+                ],
+              }),
+            },
+            logprobs: null,
+            finish_reason: a.toolCall ? 'tool_calls' : 'stop',
+          },
+        ],
+        usage: openaiUsage(a),
+        system_fingerprint: 'fp_fake',
+      };
+    case 'anthropic':
+      return {
+        id: a.id,
+        type: 'message',
+        role: 'assistant',
+        model: a.model,
+        content: [
+          ...(a.text !== '' ? [{ type: 'text', text: a.text }] : []),
+          ...(a.toolCall ? [{ type: 'tool_use', id: a.toolCall.id, name: a.toolCall.name, input: a.toolCall.arguments }] : []),
+        ],
+        stop_reason: a.toolCall ? 'tool_use' : 'end_turn',
+        stop_sequence: null,
+        usage: { ...anthropicInputUsage(a), output_tokens: a.completionTokens },
+      };
+    case 'gemini':
+      return {
+        candidates: [{ content: { parts: geminiParts(a, a.text), role: 'model' }, finishReason: 'STOP', index: 0 }],
+        usageMetadata: geminiUsage(a),
+        modelVersion: a.model,
+        responseId: a.id,
+      };
+  }
+}
+
+function openaiUsage(a: Answer): unknown {
+  return {
+    prompt_tokens: a.promptTokens,
+    completion_tokens: a.completionTokens,
+    total_tokens: a.promptTokens + a.completionTokens,
+    prompt_tokens_details: { cached_tokens: a.cachedTokens },
+    completion_tokens_details: { reasoning_tokens: a.reasoningTokens },
+  };
+}
+
+function anthropicInputUsage(a: Answer): Record<string, number> {
+  return {
+    input_tokens: a.promptTokens - a.cachedTokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: a.cachedTokens,
+  };
+}
+
+function geminiUsage(a: Answer): unknown {
+  // Gemini reports thinking apart from the answer: candidates + thoughts = completion.
+  const candidates = a.completionTokens - a.reasoningTokens;
+  return {
+    promptTokenCount: a.promptTokens,
+    candidatesTokenCount: candidates,
+    totalTokenCount: a.promptTokens + a.completionTokens,
+    ...(a.cachedTokens > 0 && { cachedContentTokenCount: a.cachedTokens }),
+    ...(a.reasoningTokens > 0 && { thoughtsTokenCount: a.reasoningTokens }),
+  };
+}
+
+function geminiParts(a: Answer, text: string): unknown[] {
+  return [
+    ...(text !== '' ? [{ text }] : []),
+    ...(a.toolCall ? [{ functionCall: { name: a.toolCall.name, args: a.toolCall.arguments } }] : []),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Streams
+
+function frame(protocol: FakeProtocol, data: string, event?: string): string {
+  // Gemini separates events with CRLF; keep that so clients are exercised on it.
+  const eol = protocol === 'gemini' ? '\r\n' : '\n';
+  return `${event ? `event: ${event}${eol}` : ''}data: ${data}${eol}${eol}`;
+}
+
+function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): string[] {
+  const textPieces = pieces(a.text);
+  switch (protocol) {
+    case 'openai': {
+      const chunk = (delta: unknown, finish: string | null = null): string =>
+        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }));
+      const events = [chunk({ role: 'assistant', content: '' }), ...textPieces.map((content) => chunk({ content }))];
+      if (a.toolCall) {
+        events.push(chunk({ tool_calls: [{ index: 0, id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: '' } }] }));
+        for (const args of argumentPieces(a.toolCall.arguments)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }));
+      }
+      events.push(chunk({}, a.toolCall ? 'tool_calls' : 'stop'));
+      if (withUsage) {
+        events.push(frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [], usage: openaiUsage(a) })));
+      }
+      events.push(frame(protocol, '[DONE]'));
+      return events;
+    }
+    case 'anthropic': {
+      const event = (type: string, data: Record<string, unknown>): string => frame(protocol, JSON.stringify({ type, ...data }), type);
+      const events = [
+        event('message_start', {
+          message: {
+            id: a.id, type: 'message', role: 'assistant', model: a.model, content: [], stop_reason: null, stop_sequence: null,
+            ...(withUsage && { usage: { ...anthropicInputUsage(a), output_tokens: 1 } }),
+          },
+        }),
+      ];
+      let index = 0;
+      if (textPieces.length > 0) {
+        events.push(event('content_block_start', { index, content_block: { type: 'text', text: '' } }), event('ping', {}));
+        for (const text of textPieces) events.push(event('content_block_delta', { index, delta: { type: 'text_delta', text } }));
+        events.push(event('content_block_stop', { index }));
+        index += 1;
+      }
+      if (a.toolCall) {
+        events.push(event('content_block_start', { index, content_block: { type: 'tool_use', id: a.toolCall.id, name: a.toolCall.name, input: {} } }));
+        for (const partial_json of argumentPieces(a.toolCall.arguments)) {
+          events.push(event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json } }));
+        }
+        events.push(event('content_block_stop', { index }));
+      }
+      events.push(
+        event('message_delta', {
+          delta: { stop_reason: a.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null },
+          ...(withUsage && { usage: { output_tokens: a.completionTokens } }),
+        }),
+        event('message_stop', {}),
+      );
+      return events;
+    }
+    case 'gemini': {
+      const chunk = (parts: unknown[], last: boolean): string =>
+        frame(protocol, JSON.stringify({
+          candidates: [{ content: { parts, role: 'model' }, ...(last && { finishReason: 'STOP' }), index: 0 }],
+          ...(last && withUsage && { usageMetadata: geminiUsage(a) }),
+          modelVersion: a.model,
+          responseId: a.id,
+        }));
+      const units: unknown[][] = textPieces.map((text) => [{ text }]);
+      if (a.toolCall) units.push([{ functionCall: { name: a.toolCall.name, args: a.toolCall.arguments } }]);
+      if (units.length === 0) units.push([{ text: '' }]);
+      return units.map((parts, i) => chunk(parts, i === units.length - 1));
+    }
+  }
+}
+
+function streamErrorEvent(protocol: FakeProtocol): string {
+  switch (protocol) {
+    case 'openai':
+      return frame(protocol, JSON.stringify({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } }));
+    case 'anthropic':
+      return frame(protocol, JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }), 'error');
+    case 'gemini':
+      return frame(protocol, JSON.stringify({ error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors and sending
+
+const ANTHROPIC_ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  529: 'overloaded_error',
+};
+
+const GEMINI_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+function errorBody(protocol: FakeProtocol, status: number, message: string): unknown {
+  switch (protocol) {
+    case 'openai': {
+      const [type, code] =
+        status === 429 ? ['requests', 'rate_limit_exceeded'] : status >= 500 ? ['server_error', null] : status === 401 ? ['invalid_request_error', 'invalid_api_key'] : ['invalid_request_error', null];
+      return { error: { message, type, param: null, code } };
+    }
+    case 'anthropic':
+      return { type: 'error', error: { type: ANTHROPIC_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message } };
+    case 'gemini':
+      return { error: { code: status, message, status: GEMINI_STATUS[status] ?? (status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT') } };
+  }
+}
+
+function geminiKeyError(): unknown {
+  return {
+    error: {
+      code: 400,
+      message: 'API key not valid. Please pass a valid API key.',
+      status: 'INVALID_ARGUMENT',
+      details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
+    },
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (typeof body === 'string') {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body);
+    return;
+  }
+  sendJson(res, status, body, headers);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
