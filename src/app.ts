@@ -28,17 +28,22 @@ interface ServerContext {
   requestId?: string;
 }
 
+/** Duck-typed on purpose: graphql may be loaded twice (ESM and CJS builds), which breaks `instanceof GraphQLError`. */
+const isGraphQLError = (error: unknown): error is GraphQLError =>
+  error instanceof Error && error.name === 'GraphQLError' && 'extensions' in error && 'path' in error;
+
 /** Turn a domain error into a typed GraphQL error; mask everything unexpected and log it with the request id. */
 const toGraphQLError = (core: Core) => (error: unknown, message: string): Error => {
-  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  const wrapper = isGraphQLError(error) ? error : null;
+  const original = wrapper?.originalError ?? error;
   if (original instanceof DomainError) {
     return new GraphQLError(original.message, {
-      nodes: error instanceof GraphQLError ? error.nodes : undefined,
-      path: error instanceof GraphQLError ? error.path : undefined,
+      nodes: wrapper?.nodes,
+      path: wrapper?.path,
       extensions: { code: original.code, ...original.metadata, ...(original.status === 401 ? { http: { status: 401 } } : {}) },
     });
   }
-  if (original instanceof GraphQLError) return original;
+  if (isGraphQLError(original)) return original;
   const errorId = randomUUID();
   core.logger.error({ err: original, errorId }, 'unexpected error in GraphQL');
   return new GraphQLError(message, { extensions: { code: 'INTERNAL', errorId } });

@@ -14,7 +14,6 @@ import type {
   ProjectionCheckpoint,
   ReadCollection,
   ReadStore,
-  Update,
 } from './readStore.js';
 
 /**
@@ -154,12 +153,21 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     const s = state(name);
 
     const findDocs = (filter: Filter, options: FindOptions = {}): Doc[] => {
-      const plan = candidates(s, filter);
-      let cursor = new Query(plan.rest, mingoOptions).find<Doc>(plan.docs);
-      if (options.sort && Object.keys(options.sort).length > 0) cursor = cursor.sort(options.sort);
-      if (options.skip && options.skip > 0) cursor = cursor.skip(options.skip);
-      if (options.limit && options.limit > 0) cursor = cursor.limit(options.limit);
-      return cursor.all();
+      const skip = options.skip && options.skip > 0 ? options.skip : 0;
+      const limit = options.limit && options.limit > 0 ? options.limit : Infinity;
+      if (options.sort && Object.keys(options.sort).length > 0) {
+        let cursor = new Query({}, mingoOptions).find<Doc>(matching(s, filter)).sort(options.sort);
+        if (skip > 0) cursor = cursor.skip(skip);
+        if (limit < Infinity) cursor = cursor.limit(limit);
+        return cursor.all();
+      }
+      const found: Doc[] = [];
+      let skipped = 0;
+      for (const doc of matching(s, filter)) {
+        if (skipped++ < skip) continue;
+        if (found.push(doc) >= limit) break;
+      }
+      return found;
     };
 
     return {
@@ -173,10 +181,8 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
       },
       async count(filter = {}) {
         if (Object.keys(filter).length === 0) return s.docs.size;
-        const plan = candidates(s, filter);
-        const query = Object.keys(plan.rest).length > 0 ? new Query(plan.rest, mingoOptions) : null;
         let n = 0;
-        for (const doc of plan.docs) if (!query || query.test(doc)) n++;
+        for (const _ of matching(s, filter)) n++;
         return n;
       },
       async aggregate<R>(pipeline: readonly Record<string, unknown>[]) {
@@ -310,6 +316,12 @@ function candidates(s: CollectionState, filter: Filter): { docs: Iterable<Doc>; 
     return { docs: lookup(s, hits ? new Set([...hits, ...index.multi]) : index.multi), rest: filter };
   }
   return { docs: s.docs.values(), rest: filter };
+}
+
+function* matching(s: CollectionState, filter: Filter): Iterable<Doc> {
+  const { docs, rest } = candidates(s, filter);
+  const query = Object.keys(rest).length > 0 ? new Query(rest, mingoOptions) : null;
+  for (const doc of docs) if (!query || query.test(doc)) yield doc;
 }
 
 function idLookup(condition: unknown): Iterable<string> | null {

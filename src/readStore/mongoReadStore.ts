@@ -63,19 +63,19 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
         if (options?.upsert && !hasIdEquality(filter)) {
           modifier.$setOnInsert = { _id: randomUUID(), ...(update.$setOnInsert ?? {}) } as UpdateFilter<Doc>['$setOnInsert'];
         }
-        const result = await mapDuplicateKey(name, () =>
+        const result = await mapConflicts(name, () =>
           coll.updateOne(filter as MongoFilter<Doc>, modifier, { upsert: options?.upsert ?? false }),
         );
         return { matched: result.matchedCount, upserted: result.upsertedCount > 0 };
       },
       async replaceOne(doc) {
-        await mapDuplicateKey(name, () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true }));
+        await mapConflicts(name, () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true }));
       },
       async deleteOne(filter) {
         return (await coll.deleteOne(filter as MongoFilter<Doc>)).deletedCount;
       },
       async createIndex(index) {
-        await mapDuplicateKey(name, () =>
+        await mapConflicts(name, () =>
           coll.createIndex(index.keys, { unique: index.unique ?? false, ...(index.name ? { name: index.name } : {}) }),
         );
       },
@@ -106,7 +106,7 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
       }
       await inTransaction(async (session) => {
         for (const [name, ops] of byCollection) {
-          await mapDuplicateKey(name, () => db.collection<Doc>(name).bulkWrite(ops, { ordered: true, session }));
+          await mapConflicts(name, () => db.collection<Doc>(name).bulkWrite(ops, { ordered: true, session }));
         }
         await checkpoints.updateOne(
           { _id: checkpoint.projection },
@@ -139,15 +139,18 @@ function hasIdEquality(filter: Filter): boolean {
   return id !== undefined && (typeof id !== 'object' || id === null || '$eq' in id);
 }
 
-async function mapDuplicateKey<R>(collection: string, run: () => Promise<R>): Promise<R> {
+// Duplicate key, and an index that exists under the same name or keys with other options.
+const conflictCodes = new Set([11000, 85, 86]);
+
+async function mapConflicts<R>(collection: string, run: () => Promise<R>): Promise<R> {
   try {
     return await run();
   } catch (error) {
-    const duplicate =
+    const conflict =
       error instanceof MongoServerError &&
-      (error.code === 11000 ||
-        (error instanceof MongoBulkWriteError && [error.writeErrors].flat().some((e) => e.code === 11000)));
-    if (duplicate) throw new ConflictError(`Duplicate key in ${collection}: ${error.message}`, { collection });
+      (conflictCodes.has(Number(error.code)) ||
+        (error instanceof MongoBulkWriteError && [error.writeErrors].flat().some((e) => conflictCodes.has(e.code))));
+    if (conflict) throw new ConflictError(`Conflict in ${collection}: ${error.message}`, { collection });
     throw error;
   }
 }

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT_ACCOUNT_ID } from '../../src/modules/auth/principal.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+const OPEN = `mutation($name: String!, $email: String) {
+  openAccount(name: $name, email: $email) {
+    __typename
+    ... on OpenAccountPayload { account { id name roles plan } initialKey { secret key { id name hint status } } }
+    ... on DomainError { code message }
+  }
+}`;
+const ME = '{ me { id name roles } }';
+const CREATE = `mutation($name: String!, $limit: Money, $limitReset: LimitReset, $expiresAt: DateTime) {
+  createApiKey(name: $name, limit: $limit, limitReset: $limitReset, expiresAt: $expiresAt) {
+    __typename
+    ... on CreatedApiKey { secret key { id name hint status limit limitReset expiresAt } }
+    ... on DomainError { code message }
+  }
+}`;
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const openUser = async (name: string) => {
+  const { body } = await h.gql(OPEN, { name, email: `${name.toLowerCase()}@example.com` });
+  expect(body.errors).toBeUndefined();
+  const payload = body.data.openAccount;
+  expect(payload.__typename).toBe('OpenAccountPayload');
+  return { id: payload.account.id as string, key: payload.initialKey.secret as string, keyId: payload.initialKey.key.id as string };
+};
+
+describe('accounts', () => {
+  it('the bootstrap admin key reaches the root admin account', async () => {
+    const { status, body } = await h.gql(ME);
+    expect(status).toBe(200);
+    expect(body.data.me).toEqual({ id: ROOT_ACCOUNT_ID, name: 'Root admin', roles: ['ADMIN'] });
+  });
+
+  it('an admin opens an account whose first key works at once', async () => {
+    const user = await openUser('Ada');
+    const { body } = await h.gql(ME, {}, user.key);
+    expect(body.data.me).toEqual({ id: user.id, name: 'Ada', roles: ['USER'] });
+    const account = await h.gql(`query($id: ID!) { account(id: $id) { id email plan } }`, { id: user.id });
+    expect(account.body.data.account).toEqual({ id: user.id, email: 'ada@example.com', plan: 'free' });
+  });
+
+  it('self-signup is refused unless enabled, and a user cannot open accounts for others', async () => {
+    const anonymous = await h.gql(OPEN, { name: 'Eve' }, null);
+    expect(anonymous.body.data.openAccount).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN' });
+    const user = await openUser('Mallory');
+    const byUser = await h.gql(OPEN, { name: 'Eve' }, user.key);
+    expect(byUser.body.data.openAccount).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN' });
+  });
+
+  it('admins grant and revoke roles; users cannot; an admin cannot demote itself', async () => {
+    const user = await openUser('Grace');
+    const grant = `mutation($id: ID!, $role: Role!) { grantRole(accountId: $id, role: $role) { __typename ... on Account { roles } ... on DomainError { code } } }`;
+    const revoke = `mutation($id: ID!, $role: Role!) { revokeRole(accountId: $id, role: $role) { __typename ... on Account { roles } ... on DomainError { code message } } }`;
+    expect((await h.gql(grant, { id: user.id, role: 'DESIGNER' })).body.data.grantRole.roles).toEqual(['USER', 'DESIGNER']);
+    expect((await h.gql(ME, {}, user.key)).body.data.me.roles).toEqual(['USER', 'DESIGNER']);
+    expect((await h.gql(revoke, { id: user.id, role: 'USER' })).body.data.revokeRole.roles).toEqual(['DESIGNER']);
+    const byUser = await h.gql(grant, { id: user.id, role: 'ADMIN' }, user.key);
+    expect(byUser.body.errors?.[0].extensions.code).toBe('FORBIDDEN');
+    const self = await h.gql(revoke, { id: ROOT_ACCOUNT_ID, role: 'ADMIN' });
+    expect(self.body.data.revokeRole).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+
+  it('lists accounts for admins with cursor paging, and refuses users', async () => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: any = await h.gql(`query($after: String) { accounts(first: 2, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`, { after });
+      seen.push(...page.body.data.accounts.edges.map((e: any) => e.node.id));
+      if (!page.body.data.accounts.pageInfo.hasNextPage) break;
+      after = page.body.data.accounts.pageInfo.endCursor;
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...seen].sort()).toEqual(seen);
+    const user = await openUser('Linus');
+    const denied = await h.gql(`{ accounts(first: 5) { edges { node { id } } } }`, {}, user.key);
+    expect(denied.body.errors?.[0].extensions.code).toBe('FORBIDDEN');
+    expect(denied.body.data).toBeNull();
+  });
+});
+
+describe('API keys', () => {
+  it('creates a key whose secret is shown once, stored only as a hash, and listed without it', async () => {
+    const user = await openUser('Barbara');
+    const { body } = await h.gql(CREATE, { name: 'ci', limit: 5_000_000_000, limitReset: 'DAILY' }, user.key);
+    const created = body.data.createApiKey;
+    expect(created.secret).toMatch(/^sk-sy-v1-[0-9A-Za-z]{49}$/);
+    expect(created.key).toMatchObject({ name: 'ci', status: 'ACTIVE', limit: 5_000_000_000, limitReset: 'DAILY', expiresAt: null });
+    const list = await h.gql(`{ apiKeys { edges { node { id name hint } } } }`, {}, user.key);
+    expect(list.body.data.apiKeys.edges.map((e: any) => e.node.name)).toEqual(['default', 'ci']);
+    expect(JSON.stringify(list.body)).not.toContain(created.secret);
+    expect((await h.gql(ME, {}, created.secret)).body.data.me.id).toBe(user.id);
+  });
+
+  it('refuses a key the moment disable or revoke returns, and accepts it again when enabled', async () => {
+    const user = await openUser('Ken');
+    const { body } = await h.gql(CREATE, { name: 'temp' }, user.key);
+    const { secret, key } = body.data.createApiKey;
+    const change = (mutation: string) =>
+      h.gql(`mutation($id: ID!) { ${mutation}(id: $id) { __typename ... on ApiKey { status } ... on DomainError { code message } } }`, { id: key.id }, user.key);
+
+    expect((await change('disableApiKey')).body.data.disableApiKey.status).toBe('DISABLED');
+    const refused = await h.gql(ME, {}, secret);
+    expect(refused.status).toBe(401);
+    expect(refused.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect(refused.body.errors[0].message).toMatch(/disabled/);
+
+    expect((await change('enableApiKey')).body.data.enableApiKey.status).toBe('ACTIVE');
+    expect((await h.gql(ME, {}, secret)).status).toBe(200);
+
+    expect((await change('revokeApiKey')).body.data.revokeApiKey.status).toBe('REVOKED');
+    const revoked = await h.gql(ME, {}, secret);
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.errors[0].message).toMatch(/revoked/);
+    expect((await change('revokeApiKey')).body.data.revokeApiKey.status).toBe('REVOKED');
+    expect((await change('enableApiKey')).body.data.enableApiKey).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    const list = await h.gql(`{ apiKeys { edges { node { id } } } }`, {}, user.key);
+    expect(list.body.data.apiKeys.edges.map((e: any) => e.node.id)).not.toContain(key.id);
+    const all = await h.gql(`{ apiKeys(includeRevoked: true) { edges { node { id status } } } }`, {}, user.key);
+    expect(all.body.data.apiKeys.edges).toContainEqual({ node: { id: key.id, status: 'REVOKED' } });
+  });
+
+  it('renames and sets or clears a spending limit', async () => {
+    const user = await openUser('Donald');
+    const rename = await h.gql(`mutation($id: ID!) { renameApiKey(id: $id, name: "prod") { ... on ApiKey { name } } }`, { id: user.keyId }, user.key);
+    expect(rename.body.data.renameApiKey.name).toBe('prod');
+    const setLimit = `mutation($id: ID!, $limit: Money, $reset: LimitReset!) { setApiKeyLimit(id: $id, limit: $limit, limitReset: $reset) { ... on ApiKey { limit limitReset } ... on DomainError { code message } } }`;
+    expect((await h.gql(setLimit, { id: user.keyId, limit: 2_500_000_000, reset: 'WEEKLY' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: 2_500_000_000, limitReset: 'WEEKLY' });
+    expect((await h.gql(setLimit, { id: user.keyId, limit: null, reset: 'NEVER' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: null, limitReset: 'NEVER' });
+  });
+
+  it('refuses an expired key', async () => {
+    const user = await openUser('Margaret');
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const { body } = await h.gql(CREATE, { name: 'short', expiresAt }, user.key);
+    const { secret } = body.data.createApiKey;
+    expect((await h.gql(ME, {}, secret)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    const expired = await h.gql(ME, {}, secret);
+    expect(expired.status).toBe(401);
+    expect(expired.body.errors[0].message).toMatch(/expired/);
+    const past = await h.gql(CREATE, { name: 'past', expiresAt: '2020-01-01T00:00:00Z' }, user.key);
+    expect(past.body.data.createApiKey).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION' });
+  });
+
+  it('refuses a key with a bad checksum, an unknown key and a missing key', async () => {
+    const user = await openUser('Edsger');
+    const last = user.key.at(-1) === 'a' ? 'b' : 'a';
+    const tampered = user.key.slice(0, -1) + last;
+    for (const bad of [tampered, 'sk-sy-v1-not-a-key', 'x'.repeat(40)]) {
+      const res = await h.gql(ME, {}, bad);
+      expect(res.status).toBe(401);
+      expect(res.body.errors[0]).toMatchObject({ message: 'Invalid API key', extensions: { code: 'UNAUTHENTICATED' } });
+    }
+    const missing = await h.gql(ME, {}, null);
+    expect(missing.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect(missing.body.data).toBeNull();
+  });
+});

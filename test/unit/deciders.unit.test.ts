@@ -1,0 +1,83 @@
+import { describe, it } from 'vitest';
+import { ConflictError, NotFoundError } from '../../src/errors.js';
+import { accountDecider } from '../../src/modules/accounts/account.decider.js';
+import type { AccountEvent } from '../../src/modules/accounts/account.events.js';
+import { apiKeyDecider } from '../../src/modules/apiKeys/apiKey.decider.js';
+import type { ApiKeyEvent } from '../../src/modules/apiKeys/apiKey.events.js';
+import { deciderSpec } from '../support/givenWhenThen.js';
+
+const at = '2026-11-25T10:00:00.000Z';
+const account = deciderSpec(accountDecider);
+const opened: AccountEvent = { type: 'AccountOpened', data: { accountId: 'acc_1', name: 'Ada', email: null, roles: ['user'], plan: 'free', at } };
+
+describe('account decider', () => {
+  it('opens an account once', () => {
+    account([]).when({ type: 'OpenAccount', data: { ...opened.data } }).then([opened]);
+    account([opened]).when({ type: 'OpenAccount', data: { ...opened.data } }).thenThrows(ConflictError, /already exists/);
+  });
+  it('removes duplicate roles when opening', () => {
+    account([])
+      .when({ type: 'OpenAccount', data: { ...opened.data, roles: ['user', 'user', 'admin'] } })
+      .then([{ type: 'AccountOpened', data: { ...opened.data, roles: ['user', 'admin'] } }]);
+  });
+  it('grants a role, and granting it again records nothing', () => {
+    const granted: AccountEvent = { type: 'RoleGranted', data: { accountId: 'acc_1', role: 'designer', at } };
+    account([opened]).when({ type: 'GrantRole', data: granted.data }).then([granted]);
+    account([opened, granted]).when({ type: 'GrantRole', data: granted.data }).then([]);
+  });
+  it('refuses changes to an account that does not exist', () => {
+    account([]).when({ type: 'GrantRole', data: { accountId: 'acc_x', role: 'admin', at } }).thenThrows(NotFoundError);
+    account([]).when({ type: 'ChangePlan', data: { accountId: 'acc_x', plan: 'pro', at } }).thenThrows(NotFoundError);
+  });
+  it('revokes a held role; an admin cannot revoke its own admin role', () => {
+    const admin: AccountEvent = { type: 'AccountOpened', data: { ...opened.data, roles: ['admin', 'user'] } };
+    account([admin])
+      .when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'user', actorAccountId: 'acc_root', at } })
+      .then([{ type: 'RoleRevoked', data: { accountId: 'acc_1', role: 'user', at } }]);
+    account([admin]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'admin', actorAccountId: 'acc_1', at } }).thenThrows(ConflictError, /own admin/);
+    account([opened]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'designer', actorAccountId: 'acc_root', at } }).then([]);
+  });
+  it('changes the plan only when it differs', () => {
+    account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'pro', at } }).then([{ type: 'PlanChanged', data: { accountId: 'acc_1', plan: 'pro', at } }]);
+    account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'free', at } }).then([]);
+  });
+});
+
+const key = deciderSpec(apiKeyDecider);
+const created: ApiKeyEvent = {
+  type: 'ApiKeyCreated',
+  data: { keyId: 'key_1', accountId: 'acc_1', name: 'ci', hash: 'h', hint: 'sk-sy-v1-abc…wxyz', limit: null, limitReset: 'never', expiresAt: null, at },
+};
+const revoked: ApiKeyEvent = { type: 'ApiKeyRevoked', data: { keyId: 'key_1', at } };
+const disabled: ApiKeyEvent = { type: 'ApiKeyDisabled', data: { keyId: 'key_1', at } };
+
+describe('API key decider', () => {
+  it('creates a key once', () => {
+    key([]).when({ type: 'CreateApiKey', data: created.data }).then([created]);
+    key([created]).when({ type: 'CreateApiKey', data: created.data }).thenThrows(ConflictError);
+  });
+  it('renames and changes limits, recording nothing when unchanged', () => {
+    key([created]).when({ type: 'RenameApiKey', data: { keyId: 'key_1', name: 'prod', at } }).then([{ type: 'ApiKeyRenamed', data: { keyId: 'key_1', name: 'prod', at } }]);
+    key([created]).when({ type: 'RenameApiKey', data: { keyId: 'key_1', name: 'ci', at } }).then([]);
+    key([created])
+      .when({ type: 'SetApiKeyLimit', data: { keyId: 'key_1', limit: 5_000_000_000, limitReset: 'daily', at } })
+      .then([{ type: 'ApiKeyLimitChanged', data: { keyId: 'key_1', limit: 5_000_000_000, limitReset: 'daily', at } }]);
+    key([created]).when({ type: 'SetApiKeyLimit', data: { keyId: 'key_1', limit: null, limitReset: 'never', at } }).then([]);
+  });
+  it('disables, enables, and is idempotent about it', () => {
+    key([created]).when({ type: 'DisableApiKey', data: { keyId: 'key_1', at } }).then([disabled]);
+    key([created, disabled]).when({ type: 'DisableApiKey', data: { keyId: 'key_1', at } }).then([]);
+    key([created, disabled]).when({ type: 'EnableApiKey', data: { keyId: 'key_1', at } }).then([{ type: 'ApiKeyEnabled', data: { keyId: 'key_1', at } }]);
+    key([created]).when({ type: 'EnableApiKey', data: { keyId: 'key_1', at } }).then([]);
+  });
+  it('revocation is final, and revoking again is a no-op', () => {
+    key([created]).when({ type: 'RevokeApiKey', data: { keyId: 'key_1', at } }).then([revoked]);
+    key([created, revoked]).when({ type: 'RevokeApiKey', data: { keyId: 'key_1', at } }).then([]);
+    key([created, revoked]).when({ type: 'EnableApiKey', data: { keyId: 'key_1', at } }).thenThrows(ConflictError, /revoked/);
+    key([created, revoked]).when({ type: 'RenameApiKey', data: { keyId: 'key_1', name: 'x', at } }).thenThrows(ConflictError, /revoked/);
+  });
+  it('refuses changes to a key that does not exist', () => {
+    key([]).when({ type: 'RevokeApiKey', data: { keyId: 'key_9', at } }).thenThrows(NotFoundError);
+    key([]).when({ type: 'DisableApiKey', data: { keyId: 'key_9', at } }).thenThrows(NotFoundError);
+  });
+});
