@@ -8,7 +8,7 @@ import {
   type Filter as MongoFilter,
   type UpdateFilter,
 } from 'mongodb';
-import { ConflictError, ValidationError } from '../errors.js';
+import { ConflictError, UnavailableError, ValidationError } from '../errors.js';
 import type { Doc, DocWrite, Filter, ProjectionCheckpoint, ReadCollection, ReadStore } from './readStore.js';
 
 /**
@@ -25,7 +25,12 @@ interface CheckpointDoc {
 
 export async function openMongoReadStore(url: string, options: { dbName?: string } = {}): Promise<ReadStore> {
   const client = new MongoClient(url);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (error) {
+    // The URL may carry credentials, so it stays out of the message.
+    throw new UnavailableError('Cannot connect to the MongoDB read store', { reason: error instanceof Error ? error.message : String(error) });
+  }
   const db = client.db(options.dbName);
   const checkpoints = db.collection<CheckpointDoc>('checkpoints');
   const hello = await db.admin().command({ hello: 1 });

@@ -163,6 +163,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
 
     const events = streamEvents(protocol, answer, includeUsage(protocol, body, script));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+    res.flushHeaders();
     for (const [index, event] of events.entries()) {
       if (res.destroyed) return;
       if (script.cutAfterChunks !== undefined && index >= script.cutAfterChunks) {
@@ -180,7 +181,8 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       }
       if (index > 0 && script.slowTokenMs) await sleep(script.slowTokenMs);
       if (res.destroyed) return;
-      res.write(event);
+      // Wait for each event to reach the socket, so a cut that follows really comes after it.
+      await new Promise<void>((resolve) => res.write(event, () => resolve()));
     }
     res.end();
   }

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { printedSchema } from '../../src/graphql/printSchema.js';
+import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+
+let h: Harness;
+let user: { key: string; keyId: string };
+
+beforeAll(async () => {
+  h = await startHarness({ MAX_BODY_BYTES: '65536' });
+  const { body } = await h.gql(`mutation { openAccount(name: "Sub") { ... on OpenAccountPayload { initialKey { secret key { id } } } } }`);
+  user = { key: body.data.openAccount.initialKey.secret, keyId: body.data.openAccount.initialKey.key.id };
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const post = (body: string, headers: Record<string, string> = {}) =>
+  fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}`, ...headers }, body });
+
+describe('schema', () => {
+  it('schema/schema.graphql is the printed Pothos schema (run `npm run schema:print` when this fails)', () => {
+    expect(readFileSync(new URL('../../schema/schema.graphql', import.meta.url), 'utf8')).toBe(printedSchema());
+  });
+});
+
+describe('bad input gets a clear, typed error and writes nothing', () => {
+  const unchanged = async (run: () => Promise<void>) => {
+    const head = await h.running.core.eventStore.headPosition();
+    await run();
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+  };
+
+  it('malformed JSON is a 400', async () => {
+    await unchanged(async () => {
+      const res = await post('{"query": "mutation { createApiKey(name: \\"x\\") { __typename } }"');
+      expect(res.status).toBe(400);
+      expect((await res.json()).errors[0].message).toMatch(/JSON/i);
+    });
+  });
+
+  it('wrong argument types and unknown fields are rejected before any resolver runs (400 under GraphQL over HTTP)', async () => {
+    const spec = { accept: 'application/graphql-response+json' };
+    await unchanged(async () => {
+      const wrongType = await post(JSON.stringify({ query: 'mutation { createApiKey(name: 5) { __typename } }' }), spec);
+      expect(wrongType.status).toBe(400);
+      expect((await wrongType.json()).errors[0].message).toMatch(/String cannot represent a non string value/);
+      const unknown = await post(JSON.stringify({ query: 'mutation { createApiKey(name: "x", colour: "red") { __typename } }' }), spec);
+      expect(unknown.status).toBe(400);
+      expect((await unknown.json()).errors[0].message).toMatch(/Unknown argument "colour"/);
+      const unknownField = await post(JSON.stringify({ query: '{ me { password } }' }), spec);
+      expect(unknownField.status).toBe(400);
+      // Plain application/json clients get the same errors with no data (status 200, as the spec allows).
+      const legacy = await post(JSON.stringify({ query: '{ me { password } }' }));
+      expect(await legacy.json()).toMatchObject({ errors: [{ message: expect.stringMatching(/Cannot query field "password"/) }] });
+    });
+  });
+
+  it('over-long names, empty names, fractional or negative money and bad enums are refused', async () => {
+    await unchanged(async () => {
+      const cases: [string, Record<string, unknown>, RegExp][] = [
+        ['mutation($n: String!) { createApiKey(name: $n) { __typename } }', { n: 'k'.repeat(101) }, /at most 100/],
+        ['mutation($n: String!) { createApiKey(name: $n) { __typename } }', { n: '   ' }, /must not be empty/],
+        ['mutation($m: Money) { createApiKey(name: "x", limit: $m) { __typename } }', { m: 1.5 }, /integer number of nano-dollars/],
+        ['mutation($m: Money) { createApiKey(name: "x", limit: $m) { __typename } }', { m: -5 }, /positive/],
+        ['mutation($m: Money) { createApiKey(name: "x", limit: $m) { __typename } }', { m: 2 ** 60 }, /integer number of nano-dollars/],
+        ['mutation { createApiKey(name: "x", limitReset: HOURLY) { __typename } }', {}, /HOURLY/],
+        ['mutation($e: DateTime) { createApiKey(name: "x", expiresAt: $e) { __typename } }', { e: 'tomorrow' }, /ISO-8601/],
+        ['mutation($e: String) { openAccount(name: "x", email: $e) { __typename } }', { e: 'not-an-email' }, /email/],
+      ];
+      for (const [query, variables, message] of cases) {
+        const { body } = await h.gql(query, variables);
+        const error = body.errors?.[0] ?? body.data?.createApiKey ?? body.data?.openAccount;
+        expect(error?.message, JSON.stringify(variables)).toMatch(message);
+      }
+    });
+  });
+
+  it('a body over the limit is a 413', async () => {
+    await unchanged(async () => {
+      const res = await post(JSON.stringify({ query: `{ me { id } }`, variables: { pad: 'x'.repeat(70_000) } }));
+      expect(res.status).toBe(413);
+      expect((await res.json()).error.metadata.error_type).toBe('PAYLOAD_TOO_LARGE');
+    });
+  });
+
+  it('a bad key is a 401 and a missing one an UNAUTHENTICATED error', async () => {
+    const bad = await post(JSON.stringify({ query: '{ me { id } }' }), { authorization: 'Bearer sk-sy-v1-nope' });
+    expect(bad.status).toBe(401);
+    const none = await h.gql('mutation { createApiKey(name: "x") { __typename } }', {}, null);
+    expect(none.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('unknown REST routes are 404 and wrong methods 405, in the OpenRouter error shape', async () => {
+    const missing = await fetch(`${h.url}/api/v1/nothing-here`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 404, metadata: { error_type: 'NOT_FOUND' } } });
+    const wrong = await fetch(`${h.url}/health`, { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+  });
+});
+
+describe('operations', () => {
+  it('/health reports each store and the projection lag', async () => {
+    const res = await fetch(`${h.url}/health`);
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'ok', eventStore: { ok: true, kind: 'embedded' }, readStore: { ok: true, kind: 'embedded' }, projections: { lag: 0 } });
+  });
+
+  it('serves GraphiQL from the local package, with no CDN', async () => {
+    const res = await fetch(`${h.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('GraphiQL');
+    expect(html).not.toMatch(/unpkg\.com|cdn\.jsdelivr|esm\.sh/);
+  });
+});
+
+describe('subscriptions over graphql-ws', () => {
+  it('streams changes to my keys after the read model has them, and refuses a bad key', async () => {
+    const client = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${user.key}` } });
+    const received: unknown[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const unsubscribe = client.subscribe<{ apiKeyChanged: { id: string; name: string; status: string } }>(
+        { query: 'subscription { apiKeyChanged { id name status } }' },
+        {
+          next: (value) => {
+            received.push(value.data?.apiKeyChanged);
+            if (received.length === 2) {
+              unsubscribe();
+              resolve();
+            }
+          },
+          error: reject,
+          complete: () => undefined,
+        },
+      );
+    });
+    // Wait until the server has registered the subscription before changing the key.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await h.gql(`mutation($id: ID!) { renameApiKey(id: $id, name: "renamed") { __typename } }`, { id: user.keyId }, user.key);
+    await h.gql(`mutation($id: ID!) { disableApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+    await done;
+    expect(received).toEqual([
+      { id: user.keyId, name: 'renamed', status: 'ACTIVE' },
+      { id: user.keyId, name: 'renamed', status: 'DISABLED' },
+    ]);
+    await client.dispose();
+
+    const refused = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: 'Bearer nope' }, retryAttempts: 0 });
+    const outcome = await new Promise<string>((resolve) => {
+      refused.subscribe({ query: 'subscription { apiKeyChanged { id } }' }, { next: () => resolve('data'), error: (e) => resolve(`error:${(e as CloseEvent).code}`), complete: () => resolve('complete') });
+    });
+    expect(outcome).toBe('error:4403');
+    await refused.dispose();
+  });
+});
