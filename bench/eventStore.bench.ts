@@ -1,8 +1,8 @@
 /**
  * Embedded event store benchmark: `node --import tsx bench/eventStore.bench.ts [--events 100000] [--single 10000]`.
  *
- * On a fresh temp directory for each write run: single-event appends (synchronous full and normal), batched appends
- * (100 and 1000 events per append over 1000 streams, exact expected revisions), then on the store holding
+ * On a fresh temp directory for each write run: single-event appends and batched appends (100 and 1000 events per
+ * append over 1000 streams, exact expected revisions), each with synchronous full and normal, then on the store holding
  * `--events` events: catch-up through subscribeToAll (all events, and one category of ten), and the time to open the
  * store and read its head. Prints a markdown table.
  */
@@ -76,14 +76,18 @@ try {
   }
 
   let dir = '';
-  for (const batch of [100, 1000]) {
-    dir = await freshDir();
-    const store = openSqliteEventStore({ dir });
-    record(`batched appends (${batch}/append, ${STREAMS} streams), synchronous=full`, totalEvents, await fill(store, totalEvents, batch));
-    await store.close();
+  for (const synchronous of ['full', 'normal'] as const) {
+    for (const batch of [100, 1000]) {
+      const runDir = await freshDir();
+      const store = openSqliteEventStore({ dir: runDir, synchronous });
+      record(`batched appends (${batch}/append, ${STREAMS} streams), synchronous=${synchronous}`, totalEvents, await fill(store, totalEvents, batch));
+      await store.close();
+      if (synchronous === 'full' && batch === 1000) dir = runDir;
+      else await rm(runDir, { recursive: true, force: true });
+    }
   }
 
-  // The last store holds totalEvents events: read it back, then time a reopen.
+  // The store written with synchronous=full in appends of 1000 holds totalEvents events: read it back, time a reopen.
   const store = openSqliteEventStore({ dir });
   const all = await catchUp(store);
   record('catch-up via subscribeToAll, no filter', all.count, all.ms);
