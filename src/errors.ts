@@ -75,3 +75,27 @@ export class UnavailableError extends DomainError {
     super('UNAVAILABLE', message, 503, metadata);
   }
 }
+
+/** 402: the account cannot afford the worst case of this request. */
+export class InsufficientCreditsError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('INSUFFICIENT_CREDITS', message, 402, { limit_source: 'credits', ...metadata });
+  }
+}
+/** 402: the key's spending limit for its current window would be exceeded. */
+export class KeyLimitReachedError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('KEY_LIMIT_REACHED', message, 402, { limit_source: 'key_limit', ...metadata });
+  }
+}
+/** 429: a request-rate limit (the free tier's) was reached; `retry_after_ms` says when to retry. */
+export class RateLimitedError extends DomainError {
+  constructor(message: string, readonly retryAfterMs: number, metadata: Record<string, unknown> = {}) {
+    super('RATE_LIMITED', message, 429, { retry_after_ms: retryAfterMs, ...metadata });
+  }
+}
+export class PaymentFailedError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('PAYMENT_FAILED', message, 402, { limit_source: 'payment', ...metadata });
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The credits ledger as the gateway and the API use it. The implementation (ledgerService.ts) keeps one writer per
+ * account in this process, batches concurrent operations on an account into one append, and appends with the
+ * expected revision so several processes sharing a store stay exact.
+ *
+ * Money is integer nano-dollars (1 USD = 1,000,000,000) everywhere.
+ */
+
+/** What a settled generation consumed; feeds the usage read model and the audit. */
+export interface UsageRecord {
+  readonly model: string;
+  readonly provider: string;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly reasoningTokens: number;
+  readonly cachedTokens: number;
+}
+
+export interface Balance {
+  readonly accountId: string;
+  readonly purchased: number;
+  readonly granted: number;
+  readonly refunded: number;
+  readonly settled: number;
+  readonly reserved: number;
+  /** purchased + granted − refunded − settled − reserved; never negative. */
+  readonly available: number;
+  readonly lifetimePurchased: number;
+}
+
+export interface KeyWindowUsage {
+  readonly daily: number;
+  readonly weekly: number;
+  readonly monthly: number;
+  readonly lifetime: number;
+}
+
+export interface Ledger {
+  /**
+   * Reserve the worst-case cost of a generation before calling a provider (amount 0 for a free model: it still
+   * counts against the free tier's request limits). Throws InsufficientCreditsError / KeyLimitReachedError (402),
+   * RateLimitedError (429, with retryAfterMs) or, for a negative balance, InsufficientCreditsError.
+   */
+  reserve(input: { accountId: string; keyId: string | null; generationId: string; amount: number; freeModel: boolean }): Promise<void>;
+  /**
+   * Settle a reservation with the actual cost, exactly once. A repeat with the same amount is a no-op; a different
+   * amount throws ConflictError. If the actual cost exceeds the reservation, the overrun is charged as far as the
+   * balance allows and any rest is recorded as uncollected (the balance never goes negative).
+   */
+  settle(input: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }): Promise<{ charged: number; overrun: number; uncollected: number }>;
+  /** Release a reservation with no charge (the provider call failed before anything was generated). Idempotent. */
+  release(input: { accountId: string; generationId: string; reason: string }): Promise<void>;
+  balance(accountId: string): Promise<Balance>;
+  keyUsage(accountId: string, keyId: string): Promise<KeyWindowUsage>;
+}
