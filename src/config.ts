@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_PLANS, plansSchema } from './modules/ledger/plans.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -16,6 +17,38 @@ const schema = z.object({
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
+  PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
+  PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),
+  /** A reservation older than this is expired by the sweeper (its generation is presumed dead). */
+  RESERVATION_TTL_SECONDS: z.coerce.number().int().min(10).default(900),
+  /** Plans as JSON, e.g. {"free":{...},"pro":{...}}; see src/modules/ledger/plans.ts for the fields. */
+  PLANS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'PLANS must be JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(plansSchema)
+    .default(DEFAULT_PLANS),
+  // Gateway (src/gateway): provider credentials, catalog seed, timeouts, retries, circuit breaker, demo model.
+  SWITCHYARD_MASTER_KEY: z.string().min(32, 'SWITCHYARD_MASTER_KEY must be at least 32 characters').optional(),
+  /** The catalog seed (src/modules/catalog/seed/SEED.md); `none` starts with an empty catalog. */
+  CATALOG_SEED_FILE: z.string().min(1).optional(),
+  GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(600_000),
+  GATEWAY_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(50).default(120_000),
+  GATEWAY_STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(50).default(120_000),
+  GATEWAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  GATEWAY_MAX_RETRY_AFTER_MS: z.coerce.number().int().min(0).default(10_000),
+  GATEWAY_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(250),
+  GATEWAY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(3),
+  GATEWAY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
+  GATEWAY_KEEPALIVE_MS: z.coerce.number().int().min(10).default(2_000),
+  DEMO_TOKEN_DELAY_MS: z.coerce.number().int().min(0).max(5_000).default(20),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,12 +1,15 @@
 import { createPubSub } from 'graphql-yoga';
 import { accountQueries } from '../projections/accounts.js';
 import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
+import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
-import { streamCategory, type DomainEvent, type EventStore } from './eventStore/eventStore.js';
+import { streamCategory, type DomainEvent, type EventStore, type RecordedEvent } from './eventStore/eventStore.js';
 import { handleCommand, type Decider, type HandleResult } from './eventStore/handleCommand.js';
 import type { Logger } from './logger.js';
 import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirectory.js';
+import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
+import type { LedgerService } from './modules/ledger/ledgerService.js';
 import type { ReadStore } from './readStore/readStore.js';
 
 export interface Actor {
@@ -17,6 +20,8 @@ export interface Actor {
 export type PubSubTopics = {
   /** A key of this account changed (published after the apiKeys read model stored it). */
   apiKeyChanged: [accountId: string, payload: ApiKeyDoc];
+  /** The account's balance changed (published after the balances read model stored it). */
+  balanceChanged: [accountId: string, payload: BalanceDoc];
 };
 
 /** Everything the API layers (GraphQL, REST) need, built once in the composition root. */
@@ -28,7 +33,12 @@ export interface Core {
   readonly directory: AuthDirectory;
   readonly runner: ProjectionRunner;
   readonly pubsub: ReturnType<typeof createPubSub<PubSubTopics>>;
-  readonly queries: { readonly accounts: ReturnType<typeof accountQueries>; readonly apiKeys: ReturnType<typeof apiKeyQueries> };
+  readonly ledger: LedgerService;
+  readonly queries: {
+    readonly accounts: ReturnType<typeof accountQueries>;
+    readonly apiKeys: ReturnType<typeof apiKeyQueries>;
+    readonly balances: ReturnType<typeof balanceQueries>;
+  };
   readonly now: () => Date;
   /**
    * Run a command through its decider and return once the auth directory and the read models have applied the
@@ -49,24 +59,36 @@ export const createCore = (deps: {
   readStore: ReadStore;
   directory: AuthDirectory;
   runner: ProjectionRunner;
+  ledger: LedgerService;
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());
   const pubsub = createPubSub<PubSubTopics>();
   const apiKeys = apiKeyQueries(deps.readStore);
+  const balances = balanceQueries(deps.readStore);
+  const idsIn = (events: readonly RecordedEvent[], category: string, field: 'keyId' | 'accountId') => [
+    ...new Set(events.filter((e) => streamCategory(e.stream) === category).map((e) => (e.data as Record<string, string>)[field]!)),
+  ];
   // Subscriptions show read-model data, so publish only after the read model stored the change.
   deps.runner.onApplied((events) => {
-    const keyIds = [...new Set(events.filter((e) => streamCategory(e.stream) === 'apikey').map((e) => (e.data as { keyId: string }).keyId))];
-    if (keyIds.length === 0) return;
-    void apiKeys.byIds(keyIds).then((docs) => {
-      for (const doc of docs) pubsub.publish('apiKeyChanged', doc.accountId, doc);
-    });
+    const keyIds = idsIn(events, 'apikey', 'keyId');
+    if (keyIds.length > 0) {
+      void apiKeys.byIds(keyIds).then((docs) => {
+        for (const doc of docs) pubsub.publish('apiKeyChanged', doc.accountId, doc);
+      });
+    }
+    const accountIds = idsIn(events, LEDGER_CATEGORY, 'accountId');
+    if (accountIds.length > 0) {
+      void balances.byIds(accountIds).then((docs) => {
+        for (const doc of docs) pubsub.publish('balanceChanged', doc._id, doc);
+      });
+    }
   });
   return {
     ...deps,
     now,
     pubsub,
-    queries: { accounts: accountQueries(deps.readStore), apiKeys },
+    queries: { accounts: accountQueries(deps.readStore), apiKeys, balances },
     async execute(stream, decider, command, actor) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },

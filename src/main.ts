@@ -1,4 +1,5 @@
 import { allProjections } from '../projections/index.js';
+import { balanceQueries } from '../projections/balances.js';
 import { createProjectionRunner } from '../projections/runner.js';
 import { buildApp } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
@@ -6,6 +7,9 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createCore } from './core.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { createLedgerService } from './modules/ledger/ledgerService.js';
+import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
+import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import { openStores } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
@@ -21,9 +25,19 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     onError: (error) => logger.error({ err: error }, 'projection runner stopped'),
   });
   await Promise.all([directory.start(), runner.start()]);
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner });
+  const ledger = createLedgerService({
+    eventStore,
+    directory,
+    logger,
+    payments: builtInPaymentProcessor({ basisPoints: config.PURCHASE_FEE_BASIS_POINTS, minimum: config.PURCHASE_FEE_MINIMUM }),
+    plans: config.PLANS,
+    reservationTtlMs: config.RESERVATION_TTL_SECONDS * 1000,
+    accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
+  });
+  await ledger.start();
+  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger });
   const { generatedKey } = await bootstrapAdmin(core);
-  const app = buildApp(core);
+  const app = buildApp(core, [...ledgerRoutes(core)]);
   const port = await app.start(config.PORT, config.HOST);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (generatedKey) {
@@ -48,6 +62,7 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     core,
     stop: async () => {
       await app.stop();
+      await ledger.stop();
       await Promise.all([runner.stop(), directory.stop()]);
       await Promise.all([eventStore.close(), readStore.close()]);
     },

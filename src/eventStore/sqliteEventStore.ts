@@ -103,8 +103,7 @@ const timeOrderedUuid = (): string => {
   return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
 };
 
-const isUniqueViolation = (error: unknown): boolean =>
-  error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE';
+const sqliteCode = (error: unknown): string | undefined => (error instanceof Database.SqliteError ? error.code : undefined);
 
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
   mkdirSync(options.dir, { recursive: true });
@@ -116,6 +115,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   db.pragma('cache_size = -65536'); // 64 MiB: keeps the id and (stream, revision) indexes hot for large stores
   db.pragma('temp_store = MEMORY');
+  // Checkpoint every ~40 MiB of WAL instead of 4 MiB: index pages rewritten by consecutive appends are copied into the
+  // database (and fsynced) once instead of many times, about 30% faster for appends of 100 events.
+  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma('journal_size_limit = 67108864');
   db.exec(SCHEMA);
 
   const selectHead = db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events');
@@ -269,9 +272,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
       try {
         result = appendTx.immediate(stream, events, expectedRevision);
       } catch (error) {
-        if (isUniqueViolation(error)) {
+        const code = sqliteCode(error);
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE') {
           throw new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
         }
+        // Another process held the write lock for longer than the busy timeout.
+        if (code === 'SQLITE_BUSY') throw new UnavailableError('The event store is busy', { stream });
         throw error;
       }
       if (result.written) wakeUpTo(result.position);
@@ -292,7 +298,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
       return selectAll(after, Number.MAX_SAFE_INTEGER, maxCount, filter);
     },
 
-    subscribeToAll({ after = 0, filter, batchSize = 1000 } = {}) {
+    subscribeToAll({ after = 0, filter, batchSize: requestedBatchSize = 1000 } = {}) {
+      const batchSize = Math.max(1, requestedBatchSize);
       const signal: { closed: boolean; wake?: () => void } = { closed: false };
       const isClosed = () => signal.closed || closed;
 

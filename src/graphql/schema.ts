@@ -1,5 +1,6 @@
 import { builder } from './builder.js';
 import '../modules/apiKeys/apiKey.graphql.js';
 import '../modules/accounts/account.graphql.js';
+import '../modules/ledger/ledger.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

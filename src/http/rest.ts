@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../errors.js';
+import type { Principal } from '../modules/auth/principal.js';
 
 /** OpenRouter's error shape: `{ error: { code, message, metadata } }` with the HTTP status as `code`. */
 export const sendError = (res: ServerResponse, error: DomainError, requestId?: string) => {
@@ -89,3 +90,6 @@ export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Prom
     throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
   }
 };
+
+/** The caller of a REST request, or a 401. */
+export const requirePrincipal = (directory: { authenticate(secret: string | null): Principal }, req: IncomingMessage): Principal => directory.authenticate(bearerOf(req));

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, WrongExpectedVersionError } from '../../src/errors.js';
+import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
 import type { EventStore, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
 import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
@@ -449,6 +450,20 @@ describe('embedded (SQLite) adapter', () => {
       expect(await reopened.headPosition()).toBeGreaterThanOrEqual(position);
       expect(await reopened.readStream(stream)).toHaveLength(3);
       expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db') });
+    });
+
+    it('an append blocked by another connection holding the write lock past the busy timeout is UnavailableError', async () => {
+      const store = openSqliteEventStore({ dir, busyTimeoutMs: 50 });
+      stores.push(store);
+      const other = new Database(join(dir, 'events.db'));
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        await expect(store.append(`${uniqueCategory()}-1`, newEvents(1))).rejects.toBeInstanceOf(UnavailableError);
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      await store.append(`${uniqueCategory()}-1`, newEvents(1));
     });
 
     it('ends open subscriptions when the store closes', async () => {

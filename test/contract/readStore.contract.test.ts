@@ -415,8 +415,31 @@ describe('embedded adapter', () => {
       await store.close();
       store = await location.open();
       await expectBaseline(store);
-      // The unique index was rolled back too: 'bob' is free.
-      await store.collection('balances').replaceOne({ _id: 'b9', owner: 'bob' });
+    });
+
+    it('keeps writing correctly after a failed commit', async () => {
+      const failing = store.commit(
+        [
+          { collection: 'balances', id: 'b2', doc: { _id: 'b2', owner: 'bob', micros: 2 } },
+          { collection: 'balances', id: 'b1', doc: null },
+          { collection: 'balances', id: 'b3', doc: { _id: 'b3', owner: 'bob', micros: 2 } },
+        ],
+        { projection: 'balances', version: 1, position: 2 },
+      );
+      await expect(failing).rejects.toBeInstanceOf(ConflictError);
+      await store.commit(
+        [
+          { collection: 'balances', id: 'b2', doc: { _id: 'b2', owner: 'bob', micros: 3 } },
+          { collection: 'balances', id: 'b1', doc: { _id: 'b1', owner: 'ann', micros: 3 } },
+        ],
+        { projection: 'balances', version: 1, position: 3 },
+      );
+      await store.close();
+      store = await location.open();
+      expect(await store.collection('balances').find({}, { sort: { _id: 1 } })).toEqual([
+        { _id: 'b1', owner: 'ann', micros: 3, _pos: 3 },
+        { _id: 'b2', owner: 'bob', micros: 3, _pos: 3 },
+      ]);
     });
   });
 });

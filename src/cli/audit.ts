@@ -1,0 +1,24 @@
+import { loadConfig } from '../config.js';
+import { runBillingAudit } from '../modules/ledger/audit.js';
+import { openStores } from '../stores.js';
+
+/**
+ * `npm run audit [-- --account acc_…]`: replay the ledger and compare with the read models. Exit code 1 when
+ * anything differs. Run it against a stopped server in embedded mode (the server holds the read models in memory).
+ */
+const args = process.argv.slice(2);
+const accountIndex = args.indexOf('--account');
+const accountId = accountIndex >= 0 ? args[accountIndex + 1] : undefined;
+if (accountIndex >= 0 && !accountId) {
+  console.error('usage: npm run audit [-- --account <accountId>]');
+  process.exit(2);
+}
+const { eventStore, readStore } = await openStores(loadConfig());
+const report = await runBillingAudit({ eventStore, readStore }, { accountId });
+console.log(`Replayed ${report.eventsReplayed.toLocaleString('en-US')} ledger events for ${report.accountsChecked} account(s) in ${report.durationMs} ms`);
+for (const d of report.differences) {
+  console.log(`DIFFERENCE ${d.model} ${d.documentId} ${d.field}: events say ${JSON.stringify(d.expected)}, read model has ${JSON.stringify(d.actual)}`);
+}
+console.log(report.ok ? 'OK: read models match the ledger' : `FAILED: ${report.differences.length} difference(s)`);
+await Promise.all([eventStore.close(), readStore.close()]);
+process.exit(report.ok ? 0 : 1);

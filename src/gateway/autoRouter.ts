@@ -1,0 +1,100 @@
+/**
+ * The `auto` model: classify the request's task with cheap keyword heuristics (no model call on the hot path), then
+ * let the first matching admin rule pick candidate models, keeping those the catalog can serve right now.
+ */
+import type { AutoRule, Capability, TaskType } from '../modules/catalog/autoRouter.events.js';
+import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import type { ParsedChat } from './chatRequest.js';
+import type { EndpointStatsView } from './routeStats.js';
+
+const PATTERNS: readonly [TaskType, RegExp][] = [
+  ['code', /```|\b(function|def|class|const|let|var|import|return|compile|stack ?trace|typescript|javascript|python|rust|golang|java|sql|regex|bug|refactor|unit test)\b|=>|\{\s*$/im],
+  ['math', /\b(solve|equation|integral|derivative|prove|theorem|calculate|probability|matrix)\b|\d\s*[-+*/^=]\s*\d/i],
+  ['translation', /\b(translate|translation|in (french|german|spanish|italian|japanese|chinese|portuguese|english))\b/i],
+  ['summarization', /\b(summari[sz]e|summary|tl;?dr|key points)\b/i],
+  ['extraction', /\b(extract|parse|classify|label|json)\b/i],
+  ['creative', /\b(poem|story|lyrics|haiku|slogan|novel|creative)\b/i],
+];
+
+export const classifyTask = (text: string): TaskType => {
+  const sample = text.length > 4000 ? text.slice(0, 4000) : text;
+  for (const [task, pattern] of PATTERNS) if (pattern.test(sample)) return task;
+  return 'chat';
+};
+
+const supports = (endpoint: EndpointEntry, capability: Capability, catalog: Catalog): boolean => {
+  switch (capability) {
+    case 'tools':
+      return endpoint.supportedParameters.has('tools');
+    case 'json':
+      return endpoint.supportedParameters.has('response_format');
+    case 'vision':
+      return catalog.model(endpoint.model)?.spec.inputModalities.includes('image') ?? false;
+    default: {
+      const _never: never = capability;
+      return false;
+    }
+  }
+};
+
+export interface AutoPick {
+  readonly models: readonly string[];
+  readonly rule: string | null;
+  readonly taskType: TaskType;
+}
+
+const DEFAULT_RULES: readonly AutoRule[] = [{ name: 'default', sort: 'price' }];
+
+export const pickAutoModels = (input: { catalog: Catalog; parsed: ParsedChat; stats: EndpointStatsView; exclude: ReadonlySet<string> }): AutoPick => {
+  const { catalog, parsed, stats } = input;
+  const taskType = classifyTask(parsed.lastUserText);
+  const needed: Capability[] = [];
+  if (parsed.needs.tools) needed.push('tools');
+  if (parsed.needs.vision) needed.push('vision');
+  if (parsed.needs.json) needed.push('json');
+  const minContext = parsed.promptTokens + (parsed.request.max_tokens ?? 0);
+
+  const rules = catalog.autoRules() ?? DEFAULT_RULES;
+  for (const rule of rules) {
+    if (rule.taskTypes && !rule.taskTypes.includes(taskType)) continue;
+    const capabilities = [...needed, ...(rule.capabilities ?? [])];
+    if (rule.capabilities && rule.capabilities.some((c) => !needed.includes(c)) && !rule.taskTypes) {
+      // A capability rule without a task condition applies only to requests that need that capability.
+      continue;
+    }
+    const usable = (modelId: string): EndpointEntry[] => {
+      if (input.exclude.has(modelId) || catalog.model(modelId)?.retired) return [];
+      return catalog.endpoints(modelId).filter(
+        (e) =>
+          !e.free &&
+          e.provider.auth().problem === null &&
+          e.contextLength >= Math.max(minContext, rule.minContextLength ?? 0) &&
+          (rule.maxPromptPrice === undefined || e.prices.prompt <= rule.maxPromptPrice) &&
+          (rule.maxCompletionPrice === undefined || e.prices.completion <= rule.maxCompletionPrice) &&
+          capabilities.every((c) => supports(e, c, catalog)),
+      );
+    };
+    let candidates: { modelId: string; endpoints: EndpointEntry[] }[];
+    if (rule.models) {
+      candidates = rule.models.map((modelId) => ({ modelId, endpoints: usable(modelId) })).filter((c) => c.endpoints.length > 0);
+    } else {
+      candidates = catalog
+        .models()
+        .map((m) => ({ modelId: m.spec.modelId, endpoints: usable(m.spec.modelId) }))
+        .filter((c) => c.endpoints.length > 0);
+      const by = rule.sort ?? 'price';
+      const score = (c: { endpoints: EndpointEntry[] }): number => {
+        const values = c.endpoints.map((e) => {
+          if (by === 'price') return e.prices.prompt + e.prices.completion;
+          const s = stats.get(e.id);
+          return by === 'throughput' ? -(s?.throughputP50 ?? 0) : (s?.latencyP50Ms ?? Number.MAX_SAFE_INTEGER);
+        });
+        return Math.min(...values);
+      };
+      candidates.sort((a, b) => score(a) - score(b) || a.modelId.localeCompare(b.modelId));
+    }
+    if (candidates.length === 0) continue;
+    return { models: candidates.slice(0, rule.limit ?? 3).map((c) => c.modelId), rule: rule.name, taskType };
+  }
+  return { models: [], rule: null, taskType };
+};

@@ -1,0 +1,91 @@
+import { DomainError, type ErrorCode } from '../errors.js';
+import type { ProviderError, ProviderErrorCode } from './types.js';
+
+/** OpenRouter's `error.metadata.error_type` values that Switchyard produces. */
+export type ErrorType =
+  | 'context_length_exceeded'
+  | 'max_tokens_exceeded'
+  | 'authentication'
+  | 'permission_denied'
+  | 'payment_required'
+  | 'rate_limit_exceeded'
+  | 'provider_overloaded'
+  | 'provider_unavailable'
+  | 'invalid_request'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'content_policy_violation'
+  | 'server'
+  | 'timeout'
+  | 'unmapped';
+
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  402: 'INSUFFICIENT_CREDITS',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  429: 'RATE_LIMITED',
+  503: 'NO_ENDPOINT',
+};
+
+/**
+ * A gateway failure with OpenRouter's typed metadata: `error_type`, and for upstream failures the provider's name
+ * and code. The HTTP status is the OpenRouter one; `retryAfterMs` becomes a Retry-After header.
+ */
+export class GatewayError extends DomainError {
+  constructor(
+    status: number,
+    readonly errorType: ErrorType,
+    message: string,
+    metadata: Record<string, unknown> = {},
+    readonly retryAfterMs?: number,
+  ) {
+    super(CODE_BY_STATUS[status] ?? 'PROVIDER_ERROR', message, status, { error_type: errorType, ...metadata });
+  }
+}
+
+export const invalidRequest = (message: string, metadata: Record<string, unknown> = {}) => new GatewayError(400, 'invalid_request', message, metadata);
+
+const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; what: string }> = {
+  rate_limited: { status: 429, type: 'rate_limit_exceeded', what: 'is rate limiting requests' },
+  overloaded: { status: 503, type: 'provider_overloaded', what: 'is overloaded' },
+  server_error: { status: 502, type: 'provider_unavailable', what: 'returned a server error' },
+  timeout: { status: 504, type: 'timeout', what: 'timed out' },
+  connection: { status: 502, type: 'provider_unavailable', what: 'could not be reached (connection failed)' },
+  bad_request: { status: 400, type: 'invalid_request', what: 'rejected the request as invalid' },
+  auth: { status: 502, type: 'provider_unavailable', what: "refused Switchyard's credentials for it" },
+  payment_required: { status: 502, type: 'provider_unavailable', what: 'refused the request for billing reasons on its side' },
+  context_length: { status: 400, type: 'context_length_exceeded', what: 'says the prompt is longer than the context window' },
+  content_filter: { status: 403, type: 'content_policy_violation', what: 'refused the request under its content policy' },
+  malformed_response: { status: 502, type: 'server', what: 'sent a response that could not be parsed' },
+  not_found: { status: 502, type: 'provider_unavailable', what: 'does not know the upstream model (endpoint misconfigured)' },
+};
+
+/** The client-facing error for an upstream failure: typed, with the provider's name and code, never a bare "Provider returned error". */
+export const fromProviderError = (
+  error: ProviderError,
+  context: { providerName: string; providerSlug: string; model: string; attempts: number },
+): GatewayError => {
+  const known = UPSTREAM[error.code];
+  // 5xx messages from upstream are masked (they can leak internals); 4xx ones explain what to fix.
+  const detail = error.status < 500 && error.upstreamMessage ? `: ${error.upstreamMessage.slice(0, 500)}` : '';
+  const message = `${context.providerName} ${known.what} for ${context.model} (HTTP ${error.status}, ${known.type})${detail}` +
+    (context.attempts > 1 ? ` after ${context.attempts} attempts` : '');
+  return new GatewayError(
+    known.status,
+    known.type,
+    message,
+    {
+      provider_name: context.providerName,
+      provider_slug: context.providerSlug,
+      provider_status: error.status,
+      ...(error.status < 500 || error.code === 'rate_limited' ? { provider_code: error.upstreamCode ?? String(error.status) } : {}),
+      retryable: error.retryable,
+      model: context.model,
+      attempts: context.attempts,
+    },
+    error.code === 'rate_limited' || error.code === 'overloaded' ? error.retryAfterMs : undefined,
+  );
+};

@@ -1,0 +1,111 @@
+/**
+ * The built-in demo model: in-process, free, offline and deterministic. It answers with a short explanation that
+ * quotes the prompt, streamed word by word, with usage counted the way the fake and the gateway estimate tokens
+ * (ceil(chars / 4)), so the whole gateway (routing, streaming, billing, generation records) runs with no network.
+ */
+import { contentText } from '../common.js';
+import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from '../../types.js';
+import type { ResponseMeta, StreamOutcome } from '../adapter.js';
+
+export const DEMO_SUPPORTED_PARAMETERS: readonly string[] = ['max_tokens', 'temperature', 'top_p', 'stop', 'seed'];
+
+export const estimateTokens = (chars: number): number => Math.ceil(chars / 4);
+
+const lastUserText = (req: ChatRequest): string => {
+  for (let i = req.messages.length - 1; i >= 0; i--) {
+    const message = req.messages[i]!;
+    if (message.role === 'user') return contentText(message.content);
+  }
+  return '';
+};
+
+const promptChars = (req: ChatRequest): number => {
+  let chars = 0;
+  for (const message of req.messages) chars += contentText(message.content ?? null).length + 4;
+  return chars;
+};
+
+/** The answer for a request: the same request always gets the same words. */
+export const demoAnswer = (req: ChatRequest): string => {
+  const asked = lastUserText(req).replace(/\s+/g, ' ').trim();
+  const quoted = asked.length > 160 ? `${asked.slice(0, 157)}...` : asked;
+  return [
+    quoted ? `You said: "${quoted}".` : 'Hello!',
+    "This answer comes from Switchyard's built-in demo model, which runs offline inside the gateway.",
+    'Your request was authenticated, routed, streamed, billed and recorded as events exactly as a call to a real provider would be.',
+    'Set OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY and ask for a model such as openai/gpt-4o-mini to get real answers.',
+  ].join(' ');
+};
+
+/** Word-sized pieces that join back to the text: one per streamed chunk. */
+const pieces = (text: string): string[] => text.match(/\S+\s*/g) ?? [];
+
+interface Plan {
+  readonly pieces: readonly string[];
+  readonly finish: FinishReason;
+  readonly usage: Usage;
+}
+
+const plan = (req: ChatRequest): Plan => {
+  const all = pieces(demoAnswer(req));
+  const limit = req.max_tokens ?? req.max_completion_tokens;
+  // Each piece is about one token; a max_tokens budget cuts the answer, as a real model would.
+  const kept = limit !== undefined && limit < all.length ? all.slice(0, Math.max(0, limit)) : all;
+  const text = kept.join('');
+  const prompt = estimateTokens(promptChars(req));
+  const completion = Math.max(kept.length, estimateTokens(text.length));
+  return {
+    pieces: kept,
+    finish: kept.length < all.length ? 'length' : 'stop',
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  };
+};
+
+export const demoComplete = (req: ChatRequest, meta: Required<ResponseMeta>): ChatResponse => {
+  const p = plan(req);
+  return {
+    id: meta.id,
+    object: 'chat.completion',
+    created: meta.created,
+    model: meta.model,
+    choices: [{ index: 0, message: { role: 'assistant', content: p.pieces.join('') }, finish_reason: p.finish, native_finish_reason: p.finish }],
+    usage: p.usage,
+  };
+};
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** A streamed answer: the role chunk, one chunk per word (`tokenDelayMs` apart), then the finish chunk. */
+export const demoStream = (req: ChatRequest, meta: Required<ResponseMeta>, tokenDelayMs: number, signal: AbortSignal) => {
+  const p = plan(req);
+  let done = false;
+  const chunk = (delta: ChatChunk['choices'][number]['delta'], finish: FinishReason | null = null): ChatChunk[] => [
+    { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [{ index: 0, delta, finish_reason: finish, ...(finish && { native_finish_reason: finish }) }] },
+  ];
+  async function* chunks(): AsyncGenerator<ChatChunk[]> {
+    yield chunk({ role: 'assistant', content: '' });
+    for (const [i, content] of p.pieces.entries()) {
+      if (i > 0 && tokenDelayMs > 0) await sleep(tokenDelayMs, signal);
+      else if (signal.aborted) throw signal.reason;
+      yield chunk({ content });
+    }
+    yield chunk({}, p.finish);
+    done = true;
+  }
+  return {
+    chunks: chunks(),
+    finish: (): StreamOutcome => (done ? { done, usage: p.usage, finishReason: p.finish, nativeFinishReason: p.finish } : { done }),
+  };
+};

@@ -1,0 +1,12 @@
+import type { ProviderProtocol } from '../../modules/catalog/provider.events.js';
+import type { Protocol, ProviderAdapter } from './adapter.js';
+import { anthropicAdapter } from './anthropic/anthropicAdapter.js';
+import { DEMO_SUPPORTED_PARAMETERS } from './demo/demoProvider.js';
+import { geminiAdapter } from './gemini/geminiAdapter.js';
+import { openaiAdapter } from './openai/openaiAdapter.js';
+
+/** The HTTP protocols and their pure adapters. `demo` has none: it runs in-process (demo/demoProvider.ts). */
+export const ADAPTERS: Readonly<Record<Protocol, ProviderAdapter>> = { openai: openaiAdapter, anthropic: anthropicAdapter, gemini: geminiAdapter };
+
+export const adapterFor = (protocol: ProviderProtocol): { readonly supportedParameters: readonly string[] } =>
+  protocol === 'demo' ? { supportedParameters: DEMO_SUPPORTED_PARAMETERS } : ADAPTERS[protocol];

@@ -1,0 +1,195 @@
+import type { EventStore, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
+import { createPositionTracker } from '../../eventStore/positionTracker.js';
+import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
+import type { CredentialVault } from './credentials.js';
+import type { ModelEvent, ModelSpec } from './model.events.js';
+import { PRICE_FIELDS, endpointId, type CredentialRef, type EndpointPrices, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
+
+/** The stream categories the catalog follows. */
+export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter'];
+
+export interface ProviderEntry {
+  readonly slug: string;
+  readonly name: string;
+  readonly protocol: ProviderProtocol;
+  readonly baseUrl: string;
+  readonly credential: CredentialRef;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly ownerAccountId: string;
+  readonly registeredAt: string;
+  /** Resolved once, then cached: the upstream key, or why there is none. */
+  auth(): { secret: string | null; problem: string | null };
+}
+
+export interface EndpointEntry {
+  /** `model@provider` */
+  readonly id: string;
+  readonly model: string;
+  readonly provider: ProviderEntry;
+  upstreamModel: string;
+  prices: EndpointPrices;
+  contextLength: number;
+  maxOutput: number;
+  quantization: string | null;
+  supportedParameters: ReadonlySet<string>;
+  variants: readonly VariantTag[];
+  status: 'active' | 'disabled';
+  /** Tagged `free`: serves only the `:free` variant, at zero cost, under the free tier's rate limits. */
+  free: boolean;
+  publishedAt: string;
+}
+
+export interface ModelEntry {
+  readonly spec: ModelSpec;
+  readonly retired: boolean;
+  readonly publishedAt: string;
+}
+
+export interface Catalog {
+  start(): Promise<void>;
+  provider(slug: string): ProviderEntry | undefined;
+  providers(): readonly ProviderEntry[];
+  model(modelId: string): ModelEntry | undefined;
+  models(): readonly ModelEntry[];
+  /** The model's active endpoints (free and paid), in publication order. Same array until the catalog changes. */
+  endpoints(modelId: string): readonly EndpointEntry[];
+  endpoint(id: string): EndpointEntry | undefined;
+  autoRules(): readonly AutoRule[] | null;
+  waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+const EMPTY: readonly EndpointEntry[] = [];
+
+/**
+ * The catalog as the gateway routes and bills with it: providers, models and endpoints in memory, fed by the event
+ * store (not the read models, which may lag and must not decide prices). Every process keeps its own copy.
+ */
+export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialVault }): Catalog => {
+  const providers = new Map<string, ProviderEntry>();
+  const models = new Map<string, ModelEntry>();
+  const endpointsById = new Map<string, EndpointEntry>();
+  /** Active endpoints per model; rebuilt for a model when one of its endpoints changes. */
+  const byModel = new Map<string, readonly EndpointEntry[]>();
+  let rules: readonly AutoRule[] | null = null;
+  const tracker = createPositionTracker();
+  let subscription: Subscription | null = null;
+  let loop: Promise<void> | null = null;
+
+  const reindex = (modelId: string) => {
+    const active = [...endpointsById.values()].filter((e) => e.model === modelId && e.status === 'active');
+    if (active.length === 0) byModel.delete(modelId);
+    else byModel.set(modelId, active);
+  };
+
+  const isFree = (prices: EndpointPrices, variants: readonly VariantTag[]) => variants.includes('free') && PRICE_FIELDS.every((f) => prices[f] === 0);
+
+  const apply = (recorded: RecordedEvent) => {
+    const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent>;
+    switch (event.type) {
+      case 'ProviderRegistered': {
+        const { slug, name, protocol, baseUrl, credential, headers, ownerAccountId, at } = event.data;
+        let resolved: { secret: string | null; problem: string | null } | null = null;
+        providers.set(slug, {
+          slug,
+          name,
+          protocol,
+          baseUrl,
+          credential,
+          headers,
+          ownerAccountId,
+          registeredAt: at,
+          auth: () => (resolved ??= deps.vault.resolve(slug, credential)),
+        });
+        break;
+      }
+      case 'EndpointPublished': {
+        const provider = providers.get(event.data.providerSlug);
+        if (!provider) break;
+        const id = endpointId(event.data.model, provider.slug);
+        const existing = endpointsById.get(id);
+        const fields = {
+          upstreamModel: event.data.upstreamModel,
+          prices: event.data.prices,
+          contextLength: event.data.contextLength,
+          maxOutput: event.data.maxOutput,
+          quantization: event.data.quantization,
+          supportedParameters: new Set(event.data.supportedParameters),
+          variants: event.data.variants,
+          status: 'active' as const,
+          free: isFree(event.data.prices, event.data.variants),
+        };
+        if (existing) Object.assign(existing, fields);
+        else endpointsById.set(id, { id, model: event.data.model, provider, publishedAt: event.data.at, ...fields });
+        reindex(event.data.model);
+        break;
+      }
+      case 'EndpointPriceChanged': {
+        const entry = endpointsById.get(endpointId(event.data.model, event.data.providerSlug));
+        if (entry) {
+          entry.prices = event.data.prices;
+          entry.free = isFree(entry.prices, entry.variants);
+        }
+        break;
+      }
+      case 'EndpointDisabled': {
+        const entry = endpointsById.get(endpointId(event.data.model, event.data.providerSlug));
+        if (entry) {
+          entry.status = 'disabled';
+          reindex(entry.model);
+        }
+        break;
+      }
+      case 'ModelPublished': {
+        const { at, ...spec } = event.data;
+        models.set(spec.modelId, { spec, retired: false, publishedAt: models.get(spec.modelId)?.publishedAt ?? at });
+        break;
+      }
+      case 'ModelRetired': {
+        const model = models.get(event.data.modelId);
+        if (model) models.set(event.data.modelId, { ...model, retired: true });
+        break;
+      }
+      case 'AutoRouterRulesSet':
+        rules = event.data.rules;
+        break;
+      default: {
+        const _never: never = event;
+      }
+    }
+  };
+
+  return {
+    async start() {
+      subscription = deps.eventStore.subscribeToAll({ filter: { categories: CATALOG_CATEGORIES }, batchSize: 5000 });
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      loop = (async () => {
+        for await (const message of subscription!) {
+          if (message.kind === 'caughtUp') {
+            tracker.advance(message.position);
+            caughtUp();
+          } else {
+            for (const event of message.events) apply(event);
+            tracker.advance(message.events[message.events.length - 1]!.position);
+          }
+        }
+      })();
+      loop.catch(() => caughtUp());
+      await ready;
+    },
+    provider: (slug) => providers.get(slug),
+    providers: () => [...providers.values()],
+    model: (modelId) => models.get(modelId),
+    models: () => [...models.values()],
+    endpoints: (modelId) => byModel.get(modelId) ?? EMPTY,
+    endpoint: (id) => endpointsById.get(id),
+    autoRules: () => rules,
+    waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
+    async stop() {
+      await subscription?.close();
+      await loop?.catch(() => undefined);
+      tracker.cancelAll();
+    },
+  };
+};

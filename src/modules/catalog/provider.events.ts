@@ -1,0 +1,79 @@
+/**
+ * The `provider-{slug}` aggregate: a provider (an upstream API) and the endpoints it publishes. An endpoint is one
+ * provider serving one model, with its own prices and limits; routing picks among a model's endpoints.
+ */
+
+export const PROTOCOLS = ['openai', 'anthropic', 'gemini', 'demo'] as const;
+export type ProviderProtocol = (typeof PROTOCOLS)[number];
+
+/**
+ * How the provider's API key is found. Never the key itself: either the name of an environment variable read at
+ * call time, or the key encrypted with AES-256-GCM under SWITCHYARD_MASTER_KEY (`v1.<iv>.<tag>.<ciphertext>`,
+ * base64url), or null for providers that need none (the demo, a local Ollama).
+ */
+export type CredentialRef = { readonly env: string } | { readonly encrypted: string } | null;
+
+/** Integer nano-dollars (1 USD = 1,000,000,000) per token, and per request for `request`. */
+export interface EndpointPrices {
+  readonly prompt: number;
+  readonly completion: number;
+  readonly request: number;
+  /** Reasoning tokens are output tokens; usually the completion price. */
+  readonly reasoning: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+}
+
+export const PRICE_FIELDS = ['prompt', 'completion', 'request', 'reasoning', 'cacheRead', 'cacheWrite'] as const satisfies readonly (keyof EndpointPrices)[];
+
+/** Variant tags an endpoint can carry: `free` endpoints serve the `:free` variant (rate-limited, zero price). */
+export const VARIANT_TAGS = ['free', 'nitro', 'floor', 'beta', 'thinking', 'extended'] as const;
+export type VariantTag = (typeof VARIANT_TAGS)[number];
+
+export interface EndpointSpec {
+  readonly model: string;
+  readonly upstreamModel: string;
+  readonly prices: EndpointPrices;
+  readonly contextLength: number;
+  readonly maxOutput: number;
+  readonly quantization: string | null;
+  readonly supportedParameters: readonly string[];
+  readonly variants: readonly VariantTag[];
+}
+
+export type ProviderRegistered = {
+  readonly type: 'ProviderRegistered';
+  readonly data: {
+    readonly slug: string;
+    readonly name: string;
+    readonly protocol: ProviderProtocol;
+    readonly baseUrl: string;
+    readonly credential: CredentialRef;
+    /** Extra headers sent upstream (non-secret, e.g. `anthropic-beta`). */
+    readonly headers: Readonly<Record<string, string>>;
+    readonly ownerAccountId: string;
+    readonly at: string;
+  };
+};
+
+export type EndpointPublished = {
+  readonly type: 'EndpointPublished';
+  readonly data: EndpointSpec & { readonly providerSlug: string; readonly at: string };
+};
+
+export type EndpointPriceChanged = {
+  readonly type: 'EndpointPriceChanged';
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly prices: EndpointPrices; readonly at: string };
+};
+
+export type EndpointDisabled = {
+  readonly type: 'EndpointDisabled';
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string };
+};
+
+export type ProviderEvent = ProviderRegistered | EndpointPublished | EndpointPriceChanged | EndpointDisabled;
+
+export const providerStream = (slug: string): string => `provider-${slug}`;
+
+/** The id of an endpoint: `openai/gpt-4o@openai` (model, then provider slug). */
+export const endpointId = (model: string, providerSlug: string): string => `${model}@${providerSlug}`;

@@ -1,0 +1,286 @@
+import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
+import type { Decider } from '../../eventStore/handleCommand.js';
+import type { LimitReset } from '../apiKeys/apiKey.events.js';
+import type { UsageRecord } from './ledger.js';
+import { NANOS_PER_CENT, NANOS_PER_USD, type LedgerEvent } from './ledger.events.js';
+import { addToWindows, emptyWindows, usageIn, windowEnd, type KeyWindows } from './windows.js';
+
+export interface Reservation {
+  readonly keyId: string | null;
+  readonly amount: number;
+  readonly atMs: number;
+  readonly at: string;
+  readonly free: boolean;
+}
+
+export interface Finalized {
+  readonly outcome: 'settled' | 'released' | 'expired';
+  readonly actual: number;
+  readonly charged: number;
+  readonly uncollected: number;
+  readonly keyId: string | null;
+  readonly reservedAt: string;
+}
+
+/**
+ * One account's ledger. `evolve` mutates this state in place and returns it: folding a long, hot stream must not
+ * copy maps per event. Whoever holds a state owns it (the service reloads it from the stream after a failed append).
+ */
+export interface LedgerState {
+  purchased: number;
+  granted: number;
+  refunded: number;
+  settled: number;
+  reserved: number;
+  uncollected: number;
+  readonly reservations: Map<string, Reservation>;
+  /** Outcome per finished generation, so a repeated settle is a no-op and a conflicting one is caught. */
+  readonly finalized: Map<string, Finalized>;
+  readonly keys: Map<string, KeyWindows>;
+  /** Times (ms) of free-model requests in the last minute, oldest first. */
+  freeRecent: number[];
+  freeDay: { id: string; count: number };
+  /** Payment references already credited: a retried purchase records nothing. */
+  readonly paymentRefs: Set<string>;
+}
+
+export const available = (s: LedgerState): number => s.purchased + s.granted - s.refunded - s.settled - s.reserved;
+
+export interface KeyLimit {
+  readonly limit: number | null;
+  readonly reset: LimitReset;
+}
+
+export interface FreeTier {
+  readonly perMinute: number | null;
+  readonly perDay: number | null;
+}
+
+export type LedgerCommand =
+  | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; at: string } }
+  | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; at: string } }
+  | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; at: string } }
+  | {
+      readonly type: 'Reserve';
+      readonly data: { accountId: string; generationId: string; keyId: string | null; amount: number; free: boolean; keyLimit: KeyLimit | null; freeTier: FreeTier; at: string };
+    }
+  | { readonly type: 'Settle'; readonly data: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; at: string } }
+  | { readonly type: 'Release'; readonly data: { accountId: string; generationId: string; reason: string; at: string } }
+  | { readonly type: 'Expire'; readonly data: { accountId: string; generationId: string; at: string } };
+
+/** The largest single amount accepted: $1,000,000 (keeps every sum far inside 2^53 nano-dollars). */
+export const MAX_AMOUNT = 1_000_000 * NANOS_PER_USD;
+const MINUTE = 60_000;
+const FINALIZED_KEPT = 100_000;
+
+const usd = (nanos: number) => `$${(nanos / NANOS_PER_USD).toFixed(nanos % NANOS_PER_CENT === 0 ? 2 : 9).replace(/0{1,7}$/, '')}`;
+
+const requireAmount = (amount: number, what: string, unit: 'cent' | 'nano') => {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new ValidationError(`${what} must be a positive integer number of nano-dollars`, { amount });
+  if (amount > MAX_AMOUNT) throw new ValidationError(`${what} must be at most ${usd(MAX_AMOUNT)}`, { amount });
+  if (unit === 'cent' && amount % NANOS_PER_CENT !== 0) {
+    throw new ValidationError(`${what} must be a whole number of cents (a multiple of ${NANOS_PER_CENT} nano-dollars)`, { amount });
+  }
+};
+
+const keyWindows = (s: LedgerState, keyId: string): KeyWindows => {
+  let windows = s.keys.get(keyId);
+  if (!windows) s.keys.set(keyId, (windows = emptyWindows()));
+  return windows;
+};
+
+const finalize = (s: LedgerState, generationId: string, value: Finalized) => {
+  s.reservations.delete(generationId);
+  s.finalized.set(generationId, value);
+  // Bounded memory: the oldest outcomes go first (a Map iterates in insertion order).
+  if (s.finalized.size > FINALIZED_KEPT) s.finalized.delete(s.finalized.keys().next().value!);
+};
+
+const ms = (iso: string) => Date.parse(iso);
+
+export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
+  initialState: () => ({
+    purchased: 0,
+    granted: 0,
+    refunded: 0,
+    settled: 0,
+    reserved: 0,
+    uncollected: 0,
+    reservations: new Map(),
+    finalized: new Map(),
+    keys: new Map(),
+    freeRecent: [],
+    freeDay: { id: '', count: 0 },
+    paymentRefs: new Set(),
+  }),
+
+  evolve: (s, event) => {
+    switch (event.type) {
+      case 'CreditsPurchased':
+        s.purchased += event.data.amount;
+        s.paymentRefs.add(event.data.paymentRef);
+        return s;
+      case 'CreditsGranted':
+        s.granted += event.data.amount;
+        return s;
+      case 'CreditsRefunded':
+        s.refunded += event.data.amount;
+        return s;
+      case 'CreditsReserved': {
+        const { generationId, keyId, amount, free, at } = event.data;
+        const atMs = ms(at);
+        s.reserved += amount;
+        s.reservations.set(generationId, { keyId, amount, atMs, at, free });
+        if (keyId) addToWindows(keyWindows(s, keyId), amount, atMs);
+        if (free) {
+          const day = at.slice(0, 10);
+          s.freeDay = day === s.freeDay.id ? { id: day, count: s.freeDay.count + 1 } : day > s.freeDay.id ? { id: day, count: 1 } : s.freeDay;
+          s.freeRecent = s.freeRecent.filter((t) => t > atMs - MINUTE);
+          s.freeRecent.push(atMs);
+        }
+        return s;
+      }
+      case 'ReservationSettled': {
+        const { generationId, keyId, reserved, actual, charged, uncollected, reservedAt } = event.data;
+        s.reserved -= reserved;
+        s.settled += charged;
+        s.uncollected += uncollected;
+        if (keyId) addToWindows(keyWindows(s, keyId), charged - reserved, ms(reservedAt));
+        finalize(s, generationId, { outcome: 'settled', actual, charged, uncollected, keyId, reservedAt });
+        return s;
+      }
+      case 'ReservationReleased':
+      case 'ReservationExpired': {
+        const { generationId, keyId, reserved, reservedAt } = event.data;
+        s.reserved -= reserved;
+        if (keyId) addToWindows(keyWindows(s, keyId), -reserved, ms(reservedAt));
+        finalize(s, generationId, { outcome: event.type === 'ReservationReleased' ? 'released' : 'expired', actual: 0, charged: 0, uncollected: 0, keyId, reservedAt });
+        return s;
+      }
+      default: {
+        const _never: never = event;
+        return s;
+      }
+    }
+  },
+
+  decide: (command, s) => {
+    switch (command.type) {
+      case 'PurchaseCredits': {
+        requireAmount(command.data.amount, 'A purchase', 'cent');
+        return s.paymentRefs.has(command.data.paymentRef) ? [] : [{ type: 'CreditsPurchased', data: command.data }];
+      }
+      case 'GrantCredits': {
+        requireAmount(command.data.amount, 'A grant', 'nano');
+        return [{ type: 'CreditsGranted', data: command.data }];
+      }
+      case 'RefundCredits': {
+        const { amount } = command.data;
+        requireAmount(amount, 'A refund', 'cent');
+        const refundable = s.purchased - s.refunded;
+        if (amount > refundable) {
+          throw new ConflictError(`A refund of ${usd(amount)} exceeds what was purchased and not yet refunded (${usd(refundable)})`, { amount, refundable });
+        }
+        if (amount > available(s)) {
+          throw new ConflictError(`A refund of ${usd(amount)} exceeds the available balance (${usd(available(s))}); the rest is spent or reserved`, {
+            amount,
+            available: available(s),
+          });
+        }
+        return [{ type: 'CreditsRefunded', data: command.data }];
+      }
+      case 'Reserve': {
+        const { accountId, generationId, keyId, amount, free, keyLimit, freeTier, at } = command.data;
+        if (!Number.isSafeInteger(amount) || amount < 0 || amount > MAX_AMOUNT) throw new ValidationError('A reservation must be a non-negative integer amount', { amount });
+        if (s.reservations.has(generationId) || s.finalized.has(generationId)) throw new ConflictError(`Generation ${generationId} already has a reservation`);
+        const balance = available(s);
+        if (balance < 0) throw new InsufficientCreditsError('Your account has a negative credit balance; add credits to continue (this applies to free models too)', { available: balance });
+        const nowMs = ms(at);
+        if (free) {
+          const recent = s.freeRecent.filter((t) => t > nowMs - MINUTE);
+          if (freeTier.perMinute !== null && recent.length >= freeTier.perMinute) {
+            throw new RateLimitedError(`Rate limit exceeded: free-models-per-min (${freeTier.perMinute} requests per minute)`, recent[0]! + MINUTE - nowMs, {
+              limit_source: 'free_tier_minute',
+              limit: freeTier.perMinute,
+            });
+          }
+          const today = at.slice(0, 10);
+          const usedToday = s.freeDay.id === today ? s.freeDay.count : 0;
+          if (freeTier.perDay !== null && usedToday >= freeTier.perDay) {
+            throw new RateLimitedError(`Rate limit exceeded: free-models-per-day (${freeTier.perDay} requests per day). Add credits to raise the limit.`, windowEnd('daily', nowMs) - nowMs, {
+              limit_source: 'free_tier_day',
+              limit: freeTier.perDay,
+            });
+          }
+        }
+        if (amount > balance) {
+          throw new InsufficientCreditsError(`This request requires more credits: it can cost up to ${usd(amount)}, but the available balance is ${usd(balance)}`, {
+            required: amount,
+            available: balance,
+          });
+        }
+        if (keyId && keyLimit && keyLimit.limit !== null) {
+          const used = usageIn(s.keys.get(keyId) ?? emptyWindows(), keyLimit.reset, nowMs);
+          if (used + amount > keyLimit.limit) {
+            throw new KeyLimitReachedError(`Key limit exceeded: this request can cost up to ${usd(amount)}, but the key has ${usd(Math.max(0, keyLimit.limit - used))} left of its ${keyLimit.reset} limit`, {
+              limit: keyLimit.limit,
+              limit_reset: keyLimit.reset,
+              used,
+              required: amount,
+            });
+          }
+        }
+        return [{ type: 'CreditsReserved', data: { accountId, generationId, keyId, amount, free, at } }];
+      }
+      case 'Settle': {
+        const { accountId, generationId, actual, usage, at } = command.data;
+        if (!Number.isSafeInteger(actual) || actual < 0 || actual > MAX_AMOUNT) throw new ValidationError('An actual cost must be a non-negative integer amount', { actual });
+        const reservation = s.reservations.get(generationId);
+        if (reservation) {
+          const charged = Math.min(actual, reservation.amount + available(s));
+          return [
+            {
+              type: 'ReservationSettled',
+              data: { accountId, generationId, keyId: reservation.keyId, reserved: reservation.amount, actual, charged, uncollected: actual - charged, usage, late: false, reservedAt: reservation.at, at },
+            },
+          ];
+        }
+        const done = s.finalized.get(generationId);
+        if (!done) throw new NotFoundError('Reservation', generationId);
+        if (done.outcome === 'settled') {
+          if (done.actual === actual) return [];
+          throw new ConflictError(`Generation ${generationId} was already settled at ${done.actual} nano-dollars; a different amount (${actual}) is refused`, {
+            settled: done.actual,
+            attempted: actual,
+          });
+        }
+        if (done.outcome === 'expired') {
+          // The generation outlived its reservation: charge what the balance allows now, record the rest.
+          const charged = Math.min(actual, Math.max(0, available(s)));
+          return [
+            {
+              type: 'ReservationSettled',
+              data: { accountId, generationId, keyId: done.keyId, reserved: 0, actual, charged, uncollected: actual - charged, usage, late: true, reservedAt: done.reservedAt, at },
+            },
+          ];
+        }
+        throw new ConflictError(`Generation ${generationId} was released and cannot be settled`);
+      }
+      case 'Release':
+      case 'Expire': {
+        const { accountId, generationId, at } = command.data;
+        const reservation = s.reservations.get(generationId);
+        if (!reservation) {
+          if (s.finalized.has(generationId)) return [];
+          throw new NotFoundError('Reservation', generationId);
+        }
+        const base = { accountId, generationId, keyId: reservation.keyId, reserved: reservation.amount, reservedAt: reservation.at, at };
+        return command.type === 'Release' ? [{ type: 'ReservationReleased', data: { ...base, reason: command.data.reason } }] : [{ type: 'ReservationExpired', data: base }];
+      }
+      default: {
+        const _never: never = command;
+        return [];
+      }
+    }
+  },
+};

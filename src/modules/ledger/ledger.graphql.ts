@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { emptyBalance, type BalanceDoc } from '../../../projections/balances.js';
+import { USAGE_DAILY } from '../../../projections/usageDaily.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import type { RecordedEvent } from '../../eventStore/eventStore.js';
+import { builder } from '../../graphql/builder.js';
+import type { GraphQLContext } from '../../graphql/context.js';
+import { AccountRef, actorOf } from '../accounts/account.graphql.js';
+import { accountDecider } from '../accounts/account.decider.js';
+import { accountStream } from '../accounts/account.events.js';
+import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
+import { runBillingAudit } from './audit.js';
+import { ledgerStream, type LedgerEvent } from './ledger.events.js';
+import { formatUsd } from './money.js';
+
+const ownAccount = (ctx: GraphQLContext, accountId: string | null | undefined) => (accountId ? String(accountId) : (ctx.principal?.accountId ?? ''));
+const ownsAccountArg = (_root: unknown, args: { accountId?: string | number | null }, ctx: GraphQLContext) => ({ ownsAccount: ownAccount(ctx, args.accountId as string) });
+
+/** Wait until the read models hold this process's last ledger write, so a following query sees it. */
+const readYourWrites = async (ctx: GraphQLContext) => {
+  await ctx.core.runner.waitFor(ctx.core.ledger.lastPosition);
+};
+
+export const BalanceRef = builder.objectRef<BalanceDoc>('Balance').implement({
+  description: 'Credits of an account in integer nano-dollars (1 USD = 1,000,000,000).',
+  fields: (t) => ({
+    accountId: t.exposeID('_id'),
+    purchased: t.field({ type: 'Money', resolve: (b) => b.purchased }),
+    granted: t.field({ type: 'Money', resolve: (b) => b.granted }),
+    refunded: t.field({ type: 'Money', resolve: (b) => b.refunded }),
+    settled: t.field({ type: 'Money', description: 'Charged for generations.', resolve: (b) => b.settled }),
+    reserved: t.field({ type: 'Money', description: 'Held for generations in flight.', resolve: (b) => b.reserved }),
+    available: t.field({ type: 'Money', description: 'purchased + granted − refunded − settled − reserved.', resolve: (b) => b.available }),
+    availableUsd: t.string({ description: 'The available balance as an exact decimal string of dollars.', resolve: (b) => formatUsd(b.available) }),
+    lifetimePurchased: t.field({ type: 'Money', resolve: (b) => b.lifetimePurchased }),
+    fees: t.field({ type: 'Money', description: 'Purchase fees paid on top of purchases.', resolve: (b) => b.fees }),
+    uncollected: t.field({ type: 'Money', description: 'Cost above what the account could pay, absorbed by the platform.', resolve: (b) => b.uncollected }),
+    openReservations: t.exposeInt('openReservations'),
+  }),
+});
+const loadBalance = async (ctx: GraphQLContext, accountId: string): Promise<BalanceDoc> => {
+  const [doc] = await ctx.core.queries.balances.byIds([accountId]);
+  return doc ?? emptyBalance(accountId);
+};
+
+const LedgerEntryType = builder.enumType('LedgerEntryType', {
+  values: ['CreditsPurchased', 'CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased', 'ReservationExpired'] as const,
+});
+
+/** The change an entry made to the available balance. */
+const effect = (event: LedgerEvent): number => {
+  switch (event.type) {
+    case 'CreditsPurchased':
+    case 'CreditsGranted':
+      return event.data.amount;
+    case 'CreditsRefunded':
+      return -event.data.amount;
+    case 'CreditsReserved':
+      return -event.data.amount;
+    case 'ReservationSettled':
+      return event.data.reserved - event.data.charged;
+    case 'ReservationReleased':
+    case 'ReservationExpired':
+      return event.data.reserved;
+  }
+};
+
+const LedgerEntryRef = builder.objectRef<RecordedEvent<LedgerEvent>>('LedgerEntry').implement({
+  description: 'One ledger event, newest first. The ledger stream itself is the list (see the note in ledger.graphql.ts).',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    revision: t.exposeInt('revision'),
+    type: t.field({ type: LedgerEntryType, resolve: (e) => e.type }),
+    effect: t.field({ type: 'Money', description: 'Change to the available balance.', resolve: (e) => effect(e) }),
+    amount: t.field({
+      type: 'Money',
+      description: 'The amount the entry is about: bought, granted, refunded, reserved, charged or released.',
+      resolve: (e) => ('amount' in e.data ? e.data.amount : e.type === 'ReservationSettled' ? e.data.charged : e.data.reserved),
+    }),
+    generationId: t.string({ nullable: true, resolve: (e) => ('generationId' in e.data ? e.data.generationId : null) }),
+    keyId: t.string({ nullable: true, resolve: (e) => ('keyId' in e.data ? e.data.keyId : null) }),
+    details: t.field({ type: 'JSON', resolve: (e) => e.data }),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.data.at }),
+  }),
+});
+
+const LedgerPage = builder.objectRef<{ entries: RecordedEvent<LedgerEvent>[]; nextCursor: string | null }>('LedgerEntryPage').implement({
+  fields: (t) => ({
+    entries: t.field({ type: [LedgerEntryRef], resolve: (p) => p.entries }),
+    nextCursor: t.string({ nullable: true, description: 'Pass as `before` for the next (older) page; null at the start.', resolve: (p) => p.nextCursor }),
+  }),
+});
+
+const UsageGroupBy = builder.enumType('UsageGroupBy', { values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' } } as const });
+
+type UsageRow = { group: string; requests: number; promptTokens: number; completionTokens: number; reasoningTokens: number; cachedTokens: number; cost: number };
+const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
+  fields: (t) => ({
+    group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id or provider.' }),
+    requests: t.exposeInt('requests'),
+    promptTokens: t.exposeInt('promptTokens'),
+    completionTokens: t.exposeInt('completionTokens'),
+    reasoningTokens: t.exposeInt('reasoningTokens'),
+    cachedTokens: t.exposeInt('cachedTokens'),
+    cost: t.field({ type: 'Money', resolve: (r) => r.cost }),
+  }),
+});
+
+const KeyUsageRef = builder.objectRef<{ daily: number; weekly: number; monthly: number; lifetime: number }>('KeyUsage').implement({
+  description: 'Spending of a key (charged plus held for generations in flight) per window, UTC; weeks start on Monday.',
+  fields: (t) => ({
+    daily: t.field({ type: 'Money', resolve: (u) => u.daily }),
+    weekly: t.field({ type: 'Money', resolve: (u) => u.weekly }),
+    monthly: t.field({ type: 'Money', resolve: (u) => u.monthly }),
+    lifetime: t.field({ type: 'Money', resolve: (u) => u.lifetime }),
+  }),
+});
+
+builder.objectFields(ApiKeyRef, (t) => ({
+  usage: t.field({ type: KeyUsageRef, resolve: (key, _args, ctx) => ctx.core.ledger.keyUsage(key.accountId, key._id) }),
+  limitRemaining: t.field({
+    type: 'Money',
+    nullable: true,
+    description: 'What the key may still spend in its current window; null without a limit.',
+    resolve: async (key, _args, ctx) => {
+      if (key.limit === null) return null;
+      const usage = await ctx.core.ledger.keyUsage(key.accountId, key._id);
+      const used = key.limitReset === 'never' ? usage.lifetime : usage[key.limitReset];
+      return Math.max(0, key.limit - used);
+    },
+  }),
+}));
+
+const AuditDifferenceRef = builder.objectRef<{ accountId: string; model: string; documentId: string; field: string; expected: unknown; actual: unknown }>('AuditDifference').implement({
+  fields: (t) => ({
+    accountId: t.exposeString('accountId'),
+    model: t.exposeString('model'),
+    documentId: t.exposeString('documentId'),
+    field: t.exposeString('field'),
+    expected: t.field({ type: 'JSON', resolve: (d) => d.expected }),
+    actual: t.field({ type: 'JSON', resolve: (d) => d.actual }),
+  }),
+});
+const AuditReportRef = builder.objectRef<Awaited<ReturnType<typeof runBillingAudit>>>('AuditReport').implement({
+  fields: (t) => ({
+    ok: t.exposeBoolean('ok'),
+    accountsChecked: t.exposeInt('accountsChecked'),
+    eventsReplayed: t.exposeInt('eventsReplayed'),
+    durationMs: t.exposeInt('durationMs'),
+    differences: t.field({ type: [AuditDifferenceRef], resolve: (r) => [...r.differences] }),
+  }),
+});
+
+const PurchaseRef = builder.objectRef<{ paymentRef: string; amount: number; fee: number; balance: BalanceDoc }>('Purchase').implement({
+  fields: (t) => ({
+    paymentRef: t.exposeString('paymentRef'),
+    amount: t.field({ type: 'Money', description: 'Credits bought.', resolve: (p) => p.amount }),
+    fee: t.field({ type: 'Money', description: 'Charged on top of the amount.', resolve: (p) => p.fee }),
+    total: t.field({ type: 'Money', description: 'amount + fee: what the payment method was charged.', resolve: (p) => p.amount + p.fee }),
+    balance: t.field({ type: BalanceRef, resolve: (p) => p.balance }),
+  }),
+});
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
+const positiveMoney = z.number().int().positive('must be a positive amount of nano-dollars');
+const reason = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
+
+builder.queryFields((t) => ({
+  balance: t.field({
+    type: BalanceRef,
+    description: "The caller's balance (an admin may name any account).",
+    args: { accountId: t.arg.id() },
+    authScopes: ownsAccountArg,
+    resolve: (_root, args, ctx) => {
+      const accountId = ownAccount(ctx, args.accountId as string);
+      if (!ctx.core.directory.account(accountId)) throw new NotFoundError('Account', accountId);
+      return loadBalance(ctx, accountId);
+    },
+  }),
+  ledgerEntries: t.field({
+    type: LedgerPage,
+    description: 'Ledger entries, newest first, paged with `before`.',
+    args: {
+      accountId: t.arg.id(),
+      first: t.arg.int({ defaultValue: 50, validate: z.number().int().min(1).max(500) }),
+      before: t.arg.string({ validate: z.string().regex(/^\d+$/, 'must be a cursor from nextCursor') }),
+    },
+    authScopes: ownsAccountArg,
+    resolve: async (_root, args, ctx) => {
+      const accountId = ownAccount(ctx, args.accountId as string);
+      const first = args.first ?? 50;
+      const before = args.before === null || args.before === undefined ? undefined : Number(args.before);
+      if (before === 0) return { entries: [], nextCursor: null };
+      const events = (await ctx.core.eventStore.readStream(ledgerStream(accountId), {
+        direction: 'backwards',
+        ...(before !== undefined ? { fromRevision: before - 1 } : {}),
+        maxCount: first,
+      })) as RecordedEvent<LedgerEvent>[];
+      const last = events[events.length - 1];
+      return { entries: events, nextCursor: last && last.revision > 0 && events.length === first ? String(last.revision) : null };
+    },
+  }),
+  usage: t.field({
+    type: [UsageRowRef],
+    description: 'Usage summed per day, model, key or provider, between two days (inclusive, UTC).',
+    args: {
+      groupBy: t.arg({ type: UsageGroupBy, required: true }),
+      from: t.arg.string({ validate: day }),
+      to: t.arg.string({ validate: day }),
+      accountId: t.arg.id(),
+    },
+    authScopes: ownsAccountArg,
+    resolve: async (_root, args, ctx) => {
+      if (args.from && args.to && args.from > args.to) throw new ValidationError('from must not be after to');
+      const accountId = ownAccount(ctx, args.accountId as string);
+      const dayFilter = { ...(args.from ? { $gte: args.from } : {}), ...(args.to ? { $lte: args.to } : {}) };
+      const rows = await ctx.core.readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
+        { $match: { accountId, ...(args.from || args.to ? { day: dayFilter } : {}) } },
+        {
+          $group: {
+            _id: `$${args.groupBy}`,
+            requests: { $sum: '$requests' },
+            promptTokens: { $sum: '$promptTokens' },
+            completionTokens: { $sum: '$completionTokens' },
+            reasoningTokens: { $sum: '$reasoningTokens' },
+            cachedTokens: { $sum: '$cachedTokens' },
+            cost: { $sum: '$cost' },
+          },
+        },
+        { $sort: { _id: 1 } },
+      ]);
+      return rows.map(({ _id, ...row }) => ({ ...row, group: _id ?? '-' }));
+    },
+  }),
+  billingAudit: t.field({
+    type: AuditReportRef,
+    description: 'Replay the ledger from the first event and compare with the read models (admin).',
+    args: { accountId: t.arg.id() },
+    authScopes: { admin: true },
+    resolve: (_root, args, ctx) => runBillingAudit(ctx.core, { accountId: args.accountId ? String(args.accountId) : undefined }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  purchaseCredits: t.field({
+    type: PurchaseRef,
+    description: 'Buy credits through the payment processor; the fee is charged on top. Amounts are whole cents.',
+    errors: { directResult: true },
+    args: {
+      amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
+      paymentMethod: t.arg.string({ required: true, description: 'A payment method token, e.g. pm_card_visa.' }),
+      idempotencyKey: t.arg.string({ description: 'Retrying with the same key never charges twice.', validate: z.string().min(1).max(200) }),
+      accountId: t.arg.id(),
+    },
+    authScopes: ownsAccountArg,
+    resolve: async (_root, args, ctx) => {
+      const accountId = ownAccount(ctx, args.accountId as string);
+      const result = await ctx.core.ledger.purchase({
+        accountId,
+        amount: args.amount,
+        paymentMethod: args.paymentMethod,
+        idempotencyKey: args.idempotencyKey ?? randomUUID(),
+        ...actorOf(ctx),
+      });
+      await readYourWrites(ctx);
+      return { ...result, balance: await loadBalance(ctx, accountId) };
+    },
+  }),
+  grantCredits: t.field({
+    type: BalanceRef,
+    description: 'Give credits to an account (admin).',
+    errors: { directResult: true },
+    authScopes: { admin: true },
+    args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
+    resolve: async (_root, args, ctx) => {
+      const accountId = String(args.accountId);
+      await ctx.core.ledger.grant({ accountId, amount: args.amount, reason: args.reason, ...actorOf(ctx) });
+      await readYourWrites(ctx);
+      return loadBalance(ctx, accountId);
+    },
+  }),
+  refundCredits: t.field({
+    type: BalanceRef,
+    description: 'Refund purchased credits (admin); never more than was purchased, nor more than is available.',
+    errors: { directResult: true },
+    authScopes: { admin: true },
+    args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
+    resolve: async (_root, args, ctx) => {
+      const accountId = String(args.accountId);
+      await ctx.core.ledger.refund({ accountId, amount: args.amount, reason: args.reason, ...actorOf(ctx) });
+      await readYourWrites(ctx);
+      return loadBalance(ctx, accountId);
+    },
+  }),
+  changePlan: t.field({
+    type: AccountRef,
+    description: 'Move an account to another plan (admin). Plans are configuration (PLANS).',
+    errors: { directResult: true },
+    authScopes: { admin: true },
+    args: { accountId: t.arg.id({ required: true }), plan: t.arg.string({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      const accountId = String(args.accountId);
+      if (!(args.plan in ctx.core.config.PLANS)) {
+        throw new ValidationError(`Unknown plan ${JSON.stringify(args.plan)}; plans are ${Object.keys(ctx.core.config.PLANS).join(', ')}`);
+      }
+      await ctx.core.execute(accountStream(accountId), accountDecider, { type: 'ChangePlan', data: { accountId, plan: args.plan, at: ctx.core.now().toISOString() } }, actorOf(ctx));
+      const [doc] = await ctx.core.queries.accounts.byIds([accountId]);
+      if (!doc) throw new ForbiddenError();
+      return doc;
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  balanceChanged: t.field({
+    type: BalanceRef,
+    description: "The caller's balance, each time it changes (after the read model stored it).",
+    authScopes: { authenticated: true },
+    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('balanceChanged', ctx.principal!.accountId),
+    resolve: (balance) => balance,
+  }),
+}));

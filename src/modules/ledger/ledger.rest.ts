@@ -1,0 +1,66 @@
+import type { Core } from '../../core.js';
+import { requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import { toUsdNumber } from './money.js';
+
+/**
+ * OpenRouter's account endpoints. Dollar fields are JSON numbers as OpenRouter sends them; each has an exact
+ * integer `*_nanos` twin (nano-dollars), which is what to use for arithmetic.
+ */
+export const ledgerRoutes = (core: Core): Route[] => [
+  {
+    method: 'GET',
+    path: '/api/v1/credits',
+    handler: async ({ req, res }) => {
+      const principal = requirePrincipal(core.directory, req);
+      const b = await core.ledger.balance(principal.accountId);
+      const totalCredits = b.purchased + b.granted - b.refunded;
+      sendJson(res, 200, {
+        data: {
+          total_credits: toUsdNumber(totalCredits),
+          total_usage: toUsdNumber(b.settled),
+          total_credits_nanos: totalCredits,
+          total_usage_nanos: b.settled,
+          reserved_nanos: b.reserved,
+          available_nanos: b.available,
+        },
+      });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/key',
+    handler: async ({ req, res }) => {
+      const principal = requirePrincipal(core.directory, req);
+      const key = principal.keyId ? core.directory.key(principal.keyId) : undefined;
+      const [usage, doc, balance] = await Promise.all([
+        key ? core.ledger.keyUsage(principal.accountId, key.keyId) : { daily: 0, weekly: 0, monthly: 0, lifetime: 0 },
+        key ? core.queries.apiKeys.byIds([key.keyId]).then(([d]) => d) : undefined,
+        core.ledger.balance(principal.accountId),
+      ]);
+      const limit = key?.limit ?? null;
+      const used = key ? (key.limitReset === 'never' ? usage.lifetime : usage[key.limitReset]) : 0;
+      const remaining = limit === null ? null : Math.max(0, limit - used);
+      sendJson(res, 200, {
+        data: {
+          label: doc?.hint ?? 'bootstrap admin key',
+          name: doc?.name ?? null,
+          limit: limit === null ? null : toUsdNumber(limit),
+          limit_reset: !key || key.limitReset === 'never' ? null : key.limitReset,
+          limit_remaining: remaining === null ? null : toUsdNumber(remaining),
+          usage: toUsdNumber(usage.lifetime),
+          usage_daily: toUsdNumber(usage.daily),
+          usage_weekly: toUsdNumber(usage.weekly),
+          usage_monthly: toUsdNumber(usage.monthly),
+          is_free_tier: balance.lifetimePurchased === 0,
+          expires_at: key?.expiresAt ? new Date(key.expiresAt).toISOString() : null,
+          limit_nanos: limit,
+          limit_remaining_nanos: remaining,
+          usage_nanos: usage.lifetime,
+          usage_daily_nanos: usage.daily,
+          usage_weekly_nanos: usage.weekly,
+          usage_monthly_nanos: usage.monthly,
+        },
+      });
+    },
+  },
+];

@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import { NotFoundError, WrongExpectedVersionError } from '../../errors.js';
+import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { Logger } from '../../logger.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
+import { available, ledgerDecider, type LedgerCommand, type LedgerState } from './ledger.decider.js';
+import { ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
+import type { PaymentProcessor } from './payments.js';
+import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
+import { usageIn } from './windows.js';
+
+export interface Actor {
+  readonly actor: string;
+  readonly correlationId: string;
+}
+
+export interface LedgerService extends Ledger {
+  purchase(input: { accountId: string; amount: number; paymentMethod: string; idempotencyKey: string } & Actor): Promise<{ paymentRef: string; amount: number; fee: number; balance: Balance }>;
+  grant(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
+  refund(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
+  /** The fee a purchase of `amount` costs on top. */
+  fee(amount: number): number;
+  /** Expire reservations older than the TTL; returns how many. */
+  sweep(): Promise<number>;
+  /** Sweep once (reservations left by a crash), then periodically. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Global position of the newest ledger append made by this process (for read-your-writes waits). */
+  readonly lastPosition: number;
+}
+
+type Outcome = { events: readonly LedgerEvent[]; state: LedgerState };
+
+interface Op {
+  /** Builds the command from the current state (e.g. free-tier limits depend on lifetime purchases), or null to only read. */
+  readonly build: (state: LedgerState) => LedgerCommand | null;
+  readonly metadata: EventMetadata;
+  resolve(outcome: Outcome): void;
+  reject(error: unknown): void;
+}
+
+interface Writer {
+  readonly accountId: string;
+  readonly stream: string;
+  state: LedgerState | null;
+  revision: number;
+  readonly queue: Op[];
+  busy: boolean;
+}
+
+const MAX_BATCH = 4096;
+const MAX_CONFLICT_RETRIES = 8;
+
+export const snapshotBalance = (accountId: string, s: LedgerState): Balance => ({
+  accountId,
+  purchased: s.purchased,
+  granted: s.granted,
+  refunded: s.refunded,
+  settled: s.settled,
+  reserved: s.reserved,
+  available: available(s),
+  lifetimePurchased: s.purchased,
+});
+
+/**
+ * One writer per account in this process: operations on an account queue up, and everything queued while an
+ * append is in flight is decided in order against the same state and appended together, with the expected
+ * revision. A concurrent writer elsewhere makes the append fail; the writer then reloads the stream and decides
+ * the whole batch again, so no decision is ever made on stale state.
+ */
+export const createLedgerService = (deps: {
+  eventStore: EventStore;
+  directory: AuthDirectory;
+  payments: PaymentProcessor;
+  logger: Logger;
+  plans?: Plans;
+  now?: () => Date;
+  reservationTtlMs?: number;
+  sweepIntervalMs?: number;
+  /** Accounts that may hold reservations (from the balances read model), for the start-up sweep. */
+  accountsWithReservations?: () => Promise<string[]>;
+}): LedgerService => {
+  const { eventStore, directory, logger } = deps;
+  const plans = deps.plans ?? DEFAULT_PLANS;
+  const now = deps.now ?? (() => new Date());
+  const ttl = deps.reservationTtlMs ?? 15 * 60_000;
+  const writers = new Map<string, Writer>();
+  let lastPosition = 0;
+  let timer: NodeJS.Timeout | null = null;
+
+  const writerFor = (accountId: string): Writer => {
+    let writer = writers.get(accountId);
+    if (!writer) writers.set(accountId, (writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, queue: [], busy: false }));
+    return writer;
+  };
+
+  const load = async (writer: Writer) => {
+    const history = (await eventStore.readStream(writer.stream)) as RecordedEvent<LedgerEvent>[];
+    const state = ledgerDecider.initialState();
+    for (const event of history) ledgerDecider.evolve(state, event);
+    writer.state = state;
+    writer.revision = history.length ? history[history.length - 1]!.revision : -1;
+  };
+
+  const runBatch = async (writer: Writer, batch: Op[]) => {
+    for (let attempt = 0; ; attempt++) {
+      if (!writer.state) await load(writer);
+      const state = writer.state!;
+      const results: ({ events: LedgerEvent[] } | { error: unknown })[] = [];
+      const toAppend: NewEvent[] = [];
+      for (const op of batch) {
+        try {
+          const command = op.build(state);
+          const events = command ? (ledgerDecider.decide(command, state) as LedgerEvent[]) : [];
+          for (const event of events) {
+            ledgerDecider.evolve(state, event);
+            toAppend.push({ id: randomUUID(), type: event.type, data: event.data, metadata: op.metadata });
+          }
+          results.push({ events });
+        } catch (error) {
+          results.push({ error });
+        }
+      }
+      if (toAppend.length > 0) {
+        try {
+          const appended = await eventStore.append(writer.stream, toAppend, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision });
+          writer.revision = appended.nextExpectedRevision;
+          lastPosition = Math.max(lastPosition, appended.position);
+        } catch (error) {
+          // The state already holds this batch's events: drop it and reload before deciding again.
+          writer.state = null;
+          if (error instanceof WrongExpectedVersionError && attempt < MAX_CONFLICT_RETRIES) continue;
+          for (const op of batch) op.reject(error);
+          return;
+        }
+      }
+      batch.forEach((op, i) => {
+        const result = results[i]!;
+        if ('error' in result) op.reject(result.error);
+        else op.resolve({ events: result.events, state });
+      });
+      return;
+    }
+  };
+
+  const drain = async (writer: Writer) => {
+    writer.busy = true;
+    try {
+      while (writer.queue.length > 0) await runBatch(writer, writer.queue.splice(0, MAX_BATCH));
+    } catch (error) {
+      writer.state = null;
+      for (const op of writer.queue.splice(0)) op.reject(error);
+      logger.error({ err: error, accountId: writer.accountId }, 'ledger writer failed');
+    } finally {
+      writer.busy = false;
+    }
+  };
+
+  const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }): Promise<Outcome> =>
+    new Promise((resolve, reject) => {
+      const writer = writerFor(accountId);
+      writer.queue.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, resolve, reject });
+      if (!writer.busy) void drain(writer);
+    });
+
+  const requireAccount = (accountId: string) => {
+    const account = directory.account(accountId);
+    if (!account) throw new NotFoundError('Account', accountId);
+    return account;
+  };
+
+  const service: LedgerService = {
+    get lastPosition() {
+      return lastPosition;
+    },
+
+    fee: (amount) => deps.payments.fee(amount),
+
+    async reserve({ accountId, keyId, generationId, amount, freeModel }) {
+      const account = requireAccount(accountId);
+      const plan = plans[account.plan] ?? plans.free!;
+      const key = keyId ? directory.key(keyId) : undefined;
+      await submit(accountId, (state) => ({
+        type: 'Reserve',
+        data: {
+          accountId,
+          generationId,
+          keyId,
+          amount,
+          free: freeModel,
+          keyLimit: key ? { limit: key.limit, reset: key.limitReset } : null,
+          freeTier: freeTierLimits(plan, state.purchased),
+          at: now().toISOString(),
+        },
+      }));
+    },
+
+    async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
+      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: now().toISOString() } }));
+      const settled = (events[0] as ReservationSettled | undefined)?.data;
+      if (settled) return { charged: settled.charged, overrun: Math.max(0, actual - settled.reserved), uncollected: settled.uncollected };
+      // A repeat with the same amount: report the original outcome.
+      const done = state.finalized.get(generationId)!;
+      return { charged: done.charged, overrun: 0, uncollected: done.uncollected };
+    },
+
+    async release({ accountId, generationId, reason }) {
+      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: now().toISOString() } }));
+    },
+
+    async balance(accountId) {
+      requireAccount(accountId);
+      const { state } = await submit(accountId, () => null);
+      return snapshotBalance(accountId, state);
+    },
+
+    async keyUsage(accountId, keyId): Promise<KeyWindowUsage> {
+      const { state } = await submit(accountId, () => null);
+      const windows = state.keys.get(keyId);
+      const t = now().getTime();
+      if (!windows) return { daily: 0, weekly: 0, monthly: 0, lifetime: 0 };
+      return { daily: usageIn(windows, 'daily', t), weekly: usageIn(windows, 'weekly', t), monthly: usageIn(windows, 'monthly', t), lifetime: windows.lifetime };
+    },
+
+    async purchase({ accountId, amount, paymentMethod, idempotencyKey, actor, correlationId }) {
+      requireAccount(accountId);
+      // Validate before charging anyone: the decider refuses the same inputs, but a payment must not happen first.
+      ledgerDecider.decide({ type: 'PurchaseCredits', data: { accountId, amount, fee: 0, paymentRef: '', at: '' } }, ledgerDecider.initialState());
+      const fee = deps.payments.fee(amount);
+      const { paymentRef } = await deps.payments.charge({ accountId, amount, fee, paymentMethod, idempotencyKey });
+      const { state } = await submit(accountId, () => ({ type: 'PurchaseCredits', data: { accountId, amount, fee, paymentRef, at: now().toISOString() } }), { actor, correlationId });
+      return { paymentRef, amount, fee, balance: snapshotBalance(accountId, state) };
+    },
+
+    async grant({ accountId, amount, reason, actor, correlationId }) {
+      requireAccount(accountId);
+      const { state } = await submit(accountId, () => ({ type: 'GrantCredits', data: { accountId, amount, reason, grantedBy: actor, at: now().toISOString() } }), { actor, correlationId });
+      return snapshotBalance(accountId, state);
+    },
+
+    async refund({ accountId, amount, reason, actor, correlationId }) {
+      requireAccount(accountId);
+      const { state } = await submit(accountId, () => ({ type: 'RefundCredits', data: { accountId, amount, reason, refundedBy: actor, at: now().toISOString() } }), { actor, correlationId });
+      return snapshotBalance(accountId, state);
+    },
+
+    async sweep() {
+      const cutoff = now().getTime() - ttl;
+      let expired = 0;
+      await Promise.all(
+        [...writers.values()].map(async (writer) => {
+          const { state } = await submit(writer.accountId, () => null);
+          const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoff).map(([generationId]) => generationId);
+          await Promise.all(
+            stale.map((generationId) =>
+              submit(writer.accountId, () => ({ type: 'Expire', data: { accountId: writer.accountId, generationId, at: now().toISOString() } })).then(
+                ({ events }) => (expired += events.length),
+                (error: unknown) => logger.warn({ err: error, generationId }, 'could not expire a reservation'),
+              ),
+            ),
+          );
+        }),
+      );
+      if (expired > 0) logger.info({ expired }, 'expired stale reservations');
+      return expired;
+    },
+
+    async start() {
+      // Load the accounts that may hold reservations left by a crash, so the sweep sees them.
+      for (const accountId of (await deps.accountsWithReservations?.()) ?? []) writerFor(accountId);
+      await service.sweep();
+      timer = setInterval(() => void service.sweep(), deps.sweepIntervalMs ?? 60_000);
+      timer.unref();
+    },
+
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      // Let queued operations finish.
+      await Promise.all([...writers.values()].map((writer) => (writer.busy || writer.queue.length ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
+    },
+  };
+  return service;
+};
+
+
