@@ -39,6 +39,8 @@ interface CollectionState {
   readonly indexes: Map<string, Index>;
 }
 
+type Write = { readonly collection: string; readonly id: string; readonly doc: Doc | null };
+
 interface Undo {
   readonly s: CollectionState;
   readonly id: string;
@@ -95,9 +97,8 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     return s;
   };
 
-  for (const [rowid, collection, id, json] of db.prepare('SELECT rowid, collection, id, json FROM docs').raw().iterate() as IterableIterator<
-    [number, string, string, string]
-  >) {
+  const rows = db.prepare('SELECT rowid, collection, id, json FROM docs').raw().iterate();
+  for (const [rowid, collection, id, json] of rows as IterableIterator<[number, string, string, string]>) {
     const s = state(collection);
     s.docs.set(id, JSON.parse(json) as Doc);
     s.rowids.set(id, rowid);
@@ -111,7 +112,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
   }
 
   const persist = db.transaction(
-    (writes: readonly { collection: string; id: string; doc: Doc | null }[], checkpoint: ProjectionCheckpoint | null, undo: Undo[]) => {
+    (writes: readonly Write[], checkpoint: ProjectionCheckpoint | null, undo: Undo[]) => {
       for (const w of writes) {
         const s = state(w.collection);
         // Stored documents are parsed back from their JSON: memory holds exactly what a reopen would load, and
@@ -136,14 +137,15 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
   );
 
   /** Apply writes in order to memory and SQLite, with the checkpoint, in one transaction: all or nothing. */
-  function write(writes: readonly { collection: string; id: string; doc: Doc | null }[], checkpoint: ProjectionCheckpoint | null) {
+  function write(writes: readonly Write[], checkpoint: ProjectionCheckpoint | null) {
     const undo: Undo[] = [];
     try {
       persist(writes, checkpoint, undo);
     } catch (error) {
       for (const u of undo.reverse()) {
         setDoc(u.s, u.id, u.doc);
-
+        if (u.rowid === undefined) u.s.rowids.delete(u.id);
+        else u.s.rowids.set(u.id, u.rowid);
       }
       throw error;
     }
@@ -226,7 +228,9 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
         const { _id: filterId, ...fields } = equalityFields(filter);
         const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
         const _id = filterId ?? insertId ?? randomUUID();
-        if (typeof _id !== 'string') throw new ValidationError('Read-model documents need a string _id', { collection: name });
+        if (typeof _id !== 'string') {
+          throw new ValidationError('Read-model documents need a string _id', { collection: name });
+        }
         const doc: Doc = { _id };
         for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
           if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
@@ -247,9 +251,11 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
         const indexName = spec.name ?? Object.entries(spec.keys).map(([k, d]) => `${k}_${d}`).join('_');
         const existing = s.indexes.get(indexName);
         if (existing) {
-          const same = JSON.stringify(existing.spec.keys) === JSON.stringify(spec.keys) && !existing.spec.unique === !spec.unique;
-          if (same) return;
-          throw new ConflictError(`Index ${indexName} already exists on ${name} with a different definition`, { collection: name });
+          const sameKeys = JSON.stringify(existing.spec.keys) === JSON.stringify(spec.keys);
+          if (sameKeys && !existing.spec.unique === !spec.unique) return;
+          throw new ConflictError(`Index ${indexName} already exists on ${name} with a different definition`, {
+            collection: name,
+          });
         }
         const full = { ...spec, name: indexName };
         buildIndex(name, s, indexName, full);
@@ -280,7 +286,8 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
           if (w.doc && w.doc._id !== w.id) {
             throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
           }
-          return { collection: w.collection, id: w.id, doc: w.doc && { ...w.doc, _pos: checkpoint.position } };
+          const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : checkpoint.position;
+          return { collection: w.collection, id: w.id, doc: w.doc && { ...w.doc, _pos } };
         }),
         checkpoint,
       );

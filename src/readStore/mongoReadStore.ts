@@ -12,9 +12,9 @@ import { ConflictError, UnavailableError, ValidationError } from '../errors.js';
 import type { Doc, DocWrite, Filter, ProjectionCheckpoint, ReadCollection, ReadStore } from './readStore.js';
 
 /**
- * MongoDB ReadStore. `commit` writes the documents (each stamped with `_pos`, the checkpoint position) and then the
- * checkpoint; inside one transaction when the server is a replica set or sharded cluster, otherwise in that order,
- * so a crash in between leaves documents whose `_pos` tells the runner the replayed events are already applied.
+ * MongoDB ReadStore. `commit` writes the documents (each carrying `_pos`: the runner's, else the checkpoint position)
+ * and then the checkpoint: in one transaction when the server is a replica set or sharded cluster, otherwise in that
+ * order, so a crash in between leaves documents whose `_pos` tells the runner the replayed events are already applied.
  */
 
 interface CheckpointDoc {
@@ -29,7 +29,8 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
     await client.connect();
   } catch (error) {
     // The URL may carry credentials, so it stays out of the message.
-    throw new UnavailableError('Cannot connect to the MongoDB read store', { reason: error instanceof Error ? error.message : String(error) });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UnavailableError('Cannot connect to the MongoDB read store', { reason });
   }
   const db = client.db(options.dbName);
   const checkpoints = db.collection<CheckpointDoc>('checkpoints');
@@ -102,8 +103,9 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
         if (w.doc && w.doc._id !== w.id) {
           throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
         }
+        const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : checkpoint.position;
         const op: AnyBulkWriteOperation<Doc> = w.doc
-          ? { replaceOne: { filter: { _id: w.id }, replacement: { ...w.doc, _pos: checkpoint.position }, upsert: true } }
+          ? { replaceOne: { filter: { _id: w.id }, replacement: { ...w.doc, _pos }, upsert: true } }
           : { deleteOne: { filter: { _id: w.id } } };
         const ops = byCollection.get(w.collection);
         if (ops) ops.push(op);
