@@ -4,7 +4,7 @@
  * --expose-gc only for the heap column)
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEmbeddedReadStore } from '../src/readStore/embeddedReadStore.js';
 import type { DocWrite } from '../src/readStore/readStore.js';
@@ -45,7 +45,9 @@ async function populate(dir: string, total: number): Promise<number> {
   const started = performance.now();
   for (let from = 0; from < total; from += batchSize) {
     const writes: DocWrite[] = [];
-    for (let i = from; i < Math.min(from + batchSize, total); i++) writes.push({ collection: 'usageDaily', id: id(i), doc: usageDoc(i) });
+    for (let i = from; i < Math.min(from + batchSize, total); i++) {
+      writes.push({ collection: 'usageDaily', id: id(i), doc: usageDoc(i) });
+    }
     await store.commit(writes, { projection: 'usageDaily', version: 1, position: from + writes.length });
   }
   const docsPerSec = total / ((performance.now() - started) / 1000);
@@ -57,7 +59,9 @@ async function measure(total: number): Promise<Row> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-readstore-bench-'));
   try {
     const commitDocsPerSec = await populate(dir, total);
-    const files = await Promise.all(['readmodels.db', 'readmodels.db-wal'].map((f) => stat(join(dir, f)).catch(() => ({ size: 0 }))));
+    const files = await Promise.all(
+      ['readmodels.db', 'readmodels.db-wal'].map((f) => stat(join(dir, f)).catch(() => ({ size: 0 }))),
+    );
     const fileMiB = files.reduce((sum, f) => sum + f.size, 0) / 2 ** 20;
 
     globalThis.gc?.();
@@ -70,11 +74,11 @@ async function measure(total: number): Promise<Row> {
 
     const coll = store.collection('usageDaily');
     if ((await coll.count()) !== total) throw new Error('reopen lost documents');
+    const batches = Array.from({ length: 1000 }, () => Array.from({ length: lookupIds }, () => id(Math.floor(Math.random() * total))));
     let calls = 0;
     const until = performance.now() + lookupSeconds * 1000;
     while (performance.now() < until) {
-      const ids = Array.from({ length: lookupIds }, () => id(Math.floor(Math.random() * total)));
-      const found = await coll.find({ _id: { $in: ids } });
+      const found = await coll.find({ _id: { $in: batches[calls % batches.length]! } });
       if (found.length === 0) throw new Error('lookup found nothing');
       calls++;
     }
@@ -88,12 +92,17 @@ async function measure(total: number): Promise<Row> {
 const rows: Row[] = [];
 for (const size of sizes) rows.push(await measure(size));
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-console.log(`Node ${process.version}, ${process.platform}/${process.arch}; batches of ${batchSize}; lookups of ${lookupIds} ids via { _id: { $in } }`);
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+console.log(
+  `Node ${process.version}, ${cpus().length} CPUs, load average ${fmt(loadavg()[0]!, 1)}; ` +
+    `commits of ${batchSize} documents; lookups of ${lookupIds} ids via { _id: { $in } }`,
+);
 console.log('| documents | commit (docs/s) | file (MiB) | reopen (ms) | heap after reopen (MiB) | $in lookups (calls/s) |');
 console.log('|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${fmt(r.docs)} | ${fmt(r.commitDocsPerSec)} | ${fmt(r.fileMiB, 1)} | ${fmt(r.reopenMs)} | ${globalThis.gc ? fmt(r.heapMiB) : 'run with --expose-gc'} | ${fmt(r.lookupCallsPerSec)} |`,
+    `| ${fmt(r.docs)} | ${fmt(r.commitDocsPerSec)} | ${fmt(r.fileMiB, 1)} | ${fmt(r.reopenMs)} | ` +
+      `${globalThis.gc ? fmt(r.heapMiB) : 'needs --expose-gc'} | ${fmt(r.lookupCallsPerSec)} |`,
   );
 }

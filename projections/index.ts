@@ -1,8 +1,12 @@
 import { accountsProjection } from './accounts.js';
 import { apiKeysProjection } from './apiKeys.js';
 import { balancesProjection } from './balances.js';
+import { modelsProjection, providersProjection } from './catalog.js';
+import { generationsProjection } from './generations.js';
 import type { Projection } from './projection.js';
+import { providerStatsProjection } from './providerStats.js';
 import { usageDailyProjection } from './usageDaily.js';
 
 /** Every read model the runner maintains. */
-export const allProjections: readonly Projection[] = [accountsProjection, apiKeysProjection, balancesProjection, usageDailyProjection];
+export const allProjections: readonly Projection[] = [accountsProjection, apiKeysProjection, balancesProjection, usageDailyProjection,
+  modelsProjection, providersProjection, generationsProjection, providerStatsProjection];

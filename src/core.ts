@@ -10,6 +10,7 @@ import type { Logger } from './logger.js';
 import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirectory.js';
 import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
 import type { LedgerService } from './modules/ledger/ledgerService.js';
+import type { Gateway } from './gateway/gateway.js';
 import type { ReadStore } from './readStore/readStore.js';
 
 export interface Actor {
@@ -34,6 +35,8 @@ export interface Core {
   readonly runner: ProjectionRunner;
   readonly pubsub: ReturnType<typeof createPubSub<PubSubTopics>>;
   readonly ledger: LedgerService;
+  /** Routing, billing and recording of model calls (src/gateway), with the in-memory catalog. */
+  readonly gateway: Gateway;
   readonly queries: {
     readonly accounts: ReturnType<typeof accountQueries>;
     readonly apiKeys: ReturnType<typeof apiKeyQueries>;
@@ -60,6 +63,7 @@ export const createCore = (deps: {
   directory: AuthDirectory;
   runner: ProjectionRunner;
   ledger: LedgerService;
+  gateway: Gateway;
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());

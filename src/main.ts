@@ -10,6 +10,8 @@ import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
+import { gatewayRoutes } from './gateway/rest.js';
+import { createGatewayServices } from './gateway/setup.js';
 import { openStores } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
@@ -35,9 +37,11 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
   });
   await ledger.start();
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger });
+  const gatewayServices = await createGatewayServices({ config, logger, eventStore, readStore, ledger, runner });
+  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
   const { generatedKey } = await bootstrapAdmin(core);
-  const app = buildApp(core, [...ledgerRoutes(core)]);
+  await gatewayServices.seed();
+  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
   const port = await app.start(config.PORT, config.HOST);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (generatedKey) {
@@ -62,6 +66,7 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     core,
     stop: async () => {
       await app.stop();
+      await gatewayServices.stop();
       await ledger.stop();
       await Promise.all([runner.stop(), directory.stop()]);
       await Promise.all([eventStore.close(), readStore.close()]);

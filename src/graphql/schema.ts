@@ -2,5 +2,7 @@ import { builder } from './builder.js';
 import '../modules/apiKeys/apiKey.graphql.js';
 import '../modules/accounts/account.graphql.js';
 import '../modules/ledger/ledger.graphql.js';
+import '../modules/catalog/catalog.graphql.js';
+import '../modules/generations/generation.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -247,13 +247,14 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     expect(await coll.count({ tag: 'z' })).toBe(0);
   });
 
-  it('commits document writes with the checkpoint, stamping each document with its position', async () => {
+  it('commits document writes with the checkpoint, stamping each document with its position unless it has one', async () => {
     expect(await store.getCheckpoint('balances')).toBeNull();
     await store.commit(
       [
         { collection: 'balances', id: 'b1', doc: { _id: 'b1', micros: 100 } },
         { collection: 'balances', id: 'b2', doc: { _id: 'b2', micros: 5 } },
         { collection: 'ledger', id: 'e1', doc: { _id: 'e1', amount: 100 } },
+        { collection: 'ledger', id: 'e2', doc: { _id: 'e2', amount: 1, _pos: 4 } },
       ],
       { projection: 'balances', version: 1, position: 7 },
     );
@@ -266,7 +267,10 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     );
     expect(await store.getCheckpoint('balances')).toEqual({ projection: 'balances', version: 1, position: 9 });
     expect(await store.collection('balances').find({})).toEqual([{ _id: 'b1', micros: 60, _pos: 9 }]);
-    expect(await store.collection('ledger').findOne({ _id: 'e1' })).toEqual({ _id: 'e1', amount: 100, _pos: 7 });
+    expect(await store.collection('ledger').find({}, { sort: { _id: 1 } })).toEqual([
+      { _id: 'e1', amount: 100, _pos: 7 },
+      { _id: 'e2', amount: 1, _pos: 4 },
+    ]);
   });
 
   it('resets the given collections and forgets the checkpoint, leaving the rest', async () => {

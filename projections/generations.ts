@@ -1,0 +1,147 @@
+import type { RecordedEvent } from '../src/eventStore/eventStore.js';
+import type { ApiType, GenerationEvent, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
+import type { ReadStore } from '../src/readStore/readStore.js';
+import { defineProjection } from './projection.js';
+
+export type GenerationStatus = 'pending' | 'completed' | 'failed' | 'cancelled';
+
+export interface AttemptDoc {
+  readonly attempt: number;
+  readonly endpointId: string;
+  readonly providerSlug: string;
+  readonly model: string;
+  readonly ok: boolean;
+  readonly errorCode: string | null;
+  readonly status: number | null;
+  readonly latencyMs: number | null;
+}
+
+export type GenerationDoc = {
+  _id: string;
+  accountId: string;
+  keyId: string | null;
+  status: GenerationStatus;
+  createdAt: string;
+  finishedAt: string | null;
+  requestedModels: string[];
+  apiType: ApiType;
+  router: string | null;
+  streamed: boolean;
+  user: string | null;
+  model: string | null;
+  providerSlug: string | null;
+  providerName: string | null;
+  endpointId: string | null;
+  upstreamId: string | null;
+  usage: TokenUsage | null;
+  usageSource: UsageSource | null;
+  /** Nano-dollars. */
+  cost: number;
+  reserved: number;
+  latencyMs: number | null;
+  generationTimeMs: number | null;
+  finishReason: string | null;
+  nativeFinishReason: string | null;
+  error: { type: string; status: number; message: string } | null;
+  attempts: AttemptDoc[];
+};
+
+export const GENERATIONS = 'generations';
+
+const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'GenerationCompleted' | 'GenerationFailed' | 'GenerationCancelled' }>['data']): GenerationDoc => ({
+  ...doc,
+  finishedAt: data.at,
+  model: data.model,
+  providerSlug: data.providerSlug,
+  providerName: data.providerName,
+  endpointId: data.endpointId,
+  usage: data.usage,
+  usageSource: data.usageSource,
+  cost: data.cost,
+  streamed: data.streamed,
+  latencyMs: data.latencyMs,
+  generationTimeMs: data.generationTimeMs,
+});
+
+export const generationsProjection = defineProjection<GenerationDoc>({
+  name: 'generations',
+  version: 1,
+  collection: GENERATIONS,
+  filter: { categories: ['generation'] },
+  indexes: [{ keys: { accountId: 1 } }],
+  documentId: (event) => (event as RecordedEvent<GenerationEvent>).data.generationId,
+  evolve: (doc, recorded) => {
+    const event = recorded as RecordedEvent<GenerationEvent>;
+    if (event.type === 'GenerationRequested') {
+      const d = event.data;
+      return {
+        _id: d.generationId,
+        accountId: d.accountId,
+        keyId: d.keyId,
+        status: 'pending',
+        createdAt: d.at,
+        finishedAt: null,
+        requestedModels: [...d.models],
+        apiType: d.apiType,
+        router: d.router,
+        streamed: d.stream,
+        user: d.user,
+        model: null,
+        providerSlug: null,
+        providerName: null,
+        endpointId: null,
+        upstreamId: null,
+        usage: null,
+        usageSource: null,
+        cost: 0,
+        reserved: d.reserved,
+        latencyMs: null,
+        generationTimeMs: null,
+        finishReason: null,
+        nativeFinishReason: null,
+        error: null,
+        attempts: [],
+      };
+    }
+    if (!doc) return null;
+    switch (event.type) {
+      case 'AttemptStarted': {
+        const { attempt, endpointId, providerSlug, model } = event.data;
+        return { ...doc, attempts: [...doc.attempts, { attempt, endpointId, providerSlug, model, ok: true, errorCode: null, status: null, latencyMs: null }] };
+      }
+      case 'AttemptFailed': {
+        const { attempt, errorCode, status, latencyMs } = event.data;
+        return { ...doc, attempts: doc.attempts.map((a) => (a.attempt === attempt ? { ...a, ok: false, errorCode, status, latencyMs } : a)) };
+      }
+      case 'GenerationCompleted':
+        return {
+          ...finish(doc, event.data),
+          status: 'completed',
+          upstreamId: event.data.upstreamId,
+          finishReason: event.data.finishReason,
+          nativeFinishReason: event.data.nativeFinishReason,
+        };
+      case 'GenerationFailed':
+        return {
+          ...finish(doc, event.data),
+          status: 'failed',
+          finishReason: 'error',
+          error: { type: event.data.errorType, status: event.data.status, message: event.data.message },
+        };
+      case 'GenerationCancelled':
+        return { ...finish(doc, event.data), status: 'cancelled' };
+      default: {
+        const _never: never = event;
+        return doc;
+      }
+    }
+  },
+});
+
+export const generationQueries = (store: ReadStore) => {
+  const generations = store.collection<GenerationDoc>(GENERATIONS);
+  return {
+    byIds: (ids: readonly string[]) => generations.find({ _id: { $in: [...ids] } }),
+    byId: (id: string) => generations.findOne({ _id: id }),
+  };
+};

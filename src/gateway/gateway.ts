@@ -1,0 +1,369 @@
+/**
+ * One generation through the gateway: plan the route, reserve the worst case in the ledger, run the attempts,
+ * settle what was used (or release), and record the generation as events.
+ *
+ * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
+ * the account), the upstream call. The settle and the generation append happen after the answer has gone out, in
+ * the background (tracked, so `idle()` and shutdown wait for them): 3 appends per request in total (reserve,
+ * settle, generation) of which the client waits for one.
+ *
+ * Crash trade-off: the generation's events are appended in one append at its end. A process that dies mid-call
+ * leaves no generation events, only the ledger reservation (keyed by generation id), which the ledger's sweeper
+ * expires after its TTL; the user is then not charged for that call. Appending GenerationRequested up front would
+ * record such calls but cost one more fsync per request on the critical path.
+ */
+import type { Principal } from '../modules/auth/principal.js';
+import type { Catalog } from '../modules/catalog/catalog.js';
+import type { CredentialVault } from '../modules/catalog/credentials.js';
+import { generationStream, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource } from '../modules/generations/generation.events.js';
+import { createGenerationFeeds, type GenerationFeeds } from '../modules/generations/generationFeed.js';
+import type { Ledger } from '../modules/ledger/ledger.js';
+import { InsufficientCreditsError, KeyLimitReachedError } from '../errors.js';
+import type { EventStore, NewEvent } from '../eventStore/eventStore.js';
+import { newId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { createBreakers, type Breakers } from './breaker.js';
+import type { ParsedChat } from './chatRequest.js';
+import { GatewayError, fromProviderError } from './gatewayErrors.js';
+import { affordableOutputTokens, costOf, worstCaseCost, type CostBreakdown } from './pricing.js';
+import { estimateTokens } from './providers/demo/demoProvider.js';
+import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
+import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
+import type { StatsSnapshot } from './routeStats.js';
+import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from './types.js';
+
+export interface GatewayConfig extends RouterConfig {
+  readonly requestTimeoutMs: number;
+  readonly breakerFailures: number;
+  readonly breakerCooldownMs: number;
+}
+
+export interface GenerateInput {
+  readonly generationId: string;
+  readonly principal: Principal;
+  readonly parsed: ParsedChat;
+  /** The request's `provider` object as sent, for the record. */
+  readonly rawProvider: unknown;
+  readonly apiType: ApiType;
+  readonly correlationId: string;
+}
+
+export interface PreparedGeneration {
+  readonly input: GenerateInput;
+  readonly plan: RoutePlan;
+  readonly request: ChatRequest;
+  readonly reserved: number;
+  readonly startedAt: number;
+  readonly created: number;
+}
+
+export interface ExecuteOptions {
+  /** Client went away (streaming): the upstream call is aborted and what was generated is charged. */
+  readonly signal?: AbortSignal;
+  readonly onChunk?: (chunk: ChatChunk) => void;
+}
+
+export interface GenerationOutcome {
+  readonly generationId: string;
+  readonly kind: 'completed' | 'failed' | 'cancelled';
+  readonly model: string | null;
+  readonly providerName: string | null;
+  readonly providerSlug: string | null;
+  readonly response: ChatResponse | null;
+  /** Usage as billed, with OpenRouter's `cost` fields added by the edges. */
+  readonly usage: Usage;
+  readonly usageSource: UsageSource;
+  /** Nano-dollars owed for this generation. */
+  readonly cost: number;
+  readonly costBreakdown: CostBreakdown | null;
+  /** Whether tokens reached the client (streaming) or an answer was produced. */
+  readonly committed: boolean;
+  readonly finishReason: FinishReason | null;
+  readonly error: GatewayError | null;
+}
+
+/** `gen-` + a time-ordered id: sorts by creation, safe in a stream name. */
+export const newGenerationId = (): string => `gen-${newId('g').slice(2)}`;
+
+const MIN_CLAMPED_OUTPUT = 16;
+const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+export const toTokenUsage = (usage: Usage): TokenUsage => ({
+  prompt: usage.prompt_tokens,
+  completion: usage.completion_tokens,
+  reasoning: usage.completion_tokens_details?.reasoning_tokens ?? 0,
+  cached: usage.prompt_tokens_details?.cached_tokens ?? 0,
+  cacheWrite: usage.prompt_tokens_details?.cache_write_tokens ?? 0,
+});
+
+export const createGateway = (deps: {
+  catalog: Catalog;
+  /** Encrypts provider keys registered through the API (kept here so the API layers reach it with the catalog). */
+  vault: CredentialVault;
+  ledger: Ledger;
+  eventStore: EventStore;
+  stats: StatsSnapshot;
+  logger: Logger;
+  config: GatewayConfig;
+  /** Resolves once the read models have applied a position (so `idle()` can promise readable generation records). */
+  waitForReadModels?: (position: number) => Promise<boolean>;
+  now?: () => number;
+  random?: () => number;
+}) => {
+  const { catalog, ledger, eventStore, logger, config } = deps;
+  const now = deps.now ?? Date.now;
+  const breakers: Breakers = createBreakers({ failureThreshold: config.breakerFailures, cooldownMs: config.breakerCooldownMs });
+  const router = createRouter({ breakers, config, now, ...(deps.random && { random: deps.random }) });
+  const feeds: GenerationFeeds = createGenerationFeeds();
+  const pending = new Set<Promise<void>>();
+  let lastPosition = 0;
+
+  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number) => {
+    let amount = 0;
+    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptTokens, t.maxOutput, t.endpoint.prices));
+    return { amount, freeModel: targets.some((t) => t.free) };
+  };
+
+  /** OpenRouter's 402: how many output tokens were asked for and how many the budget pays for. */
+  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number) => {
+    const affordable = Math.min(target.maxOutput, affordableOutputTokens(Math.max(0, budget), promptTokens, target.endpoint.prices));
+    const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
+    return new GatewayError(
+      402,
+      'payment_required',
+      `This request requires more credits, or fewer max_tokens. You requested up to ${target.maxOutput} tokens, but can only afford ${affordable}. ` +
+        (source === 'key_limit' ? "Raise this key's limit or wait for it to reset." : 'Add credits (purchaseCredits) or lower max_tokens.'),
+      { ...error.metadata, limit_source: source, requested_tokens: target.maxOutput, affordable_tokens: affordable, model: target.model },
+    );
+  };
+
+  const budgetOf = (error: InsufficientCreditsError | KeyLimitReachedError): number => {
+    const m = error.metadata as { available?: number; limit?: number; used?: number };
+    if (error instanceof KeyLimitReachedError) return (m.limit ?? 0) - (m.used ?? 0);
+    return m.available ?? 0;
+  };
+
+  const prepare = async (input: GenerateInput): Promise<PreparedGeneration> => {
+    const startedAt = now();
+    const { parsed, principal } = input;
+    let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, nowMs: startedAt });
+    let request = parsed.request;
+    let { amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens);
+    const reserve = () => ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, freeModel });
+    try {
+      await reserve();
+    } catch (error) {
+      if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
+      const budget = budgetOf(error);
+      const first = plan.targets[0]!;
+      // Without an explicit max_tokens the worst case assumed the model's whole output; clamp to what the budget
+      // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
+      if (parsed.request.max_tokens === undefined && budget > 0) {
+        const clamp = Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, parsed.promptTokens, t.endpoint.prices))));
+        if (clamp >= MIN_CLAMPED_OUTPUT) {
+          plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
+          request = { ...request, max_tokens: clamp };
+          ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
+          try {
+            await reserve();
+          } catch (again) {
+            if (again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError) throw paymentRequired(again, first, parsed.promptTokens, budgetOf(again));
+            throw again;
+          }
+          return { input, plan, request, reserved: amount, startedAt, created: Math.floor(startedAt / 1000) };
+        }
+      }
+      throw paymentRequired(error, first, parsed.promptTokens, budget);
+    }
+    return { input, plan, request, reserved: amount, startedAt, created: Math.floor(startedAt / 1000) };
+  };
+
+  /** What the generation used and costs, from provider usage when it came, else estimated from what was seen. */
+  const account = (prepared: PreparedGeneration, result: RunResult): { usage: Usage; source: UsageSource; breakdown: CostBreakdown | null } => {
+    const target = result.target;
+    if (!target || !result.committed) return { usage: ZERO_USAGE, source: 'estimated', breakdown: null };
+    const complete = result.kind === 'completed' && result.usage !== null;
+    let usage: Usage;
+    if (complete) usage = result.usage!;
+    else {
+      const prompt = result.usage?.prompt_tokens ?? prepared.input.parsed.promptTokens;
+      const completion = Math.max(result.usage?.completion_tokens ?? 0, estimateTokens(result.completionChars));
+      usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+      if (result.usage?.prompt_tokens_details) usage.prompt_tokens_details = result.usage.prompt_tokens_details;
+    }
+    return { usage, source: complete ? 'provider' : 'estimated', breakdown: costOf(usage, target.endpoint.prices) };
+  };
+
+  const track = (work: Promise<void>) => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
+
+  const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome) => {
+    const { input } = prepared;
+    const { accountId, keyId } = input.principal;
+    const at = new Date(now()).toISOString();
+    try {
+      if (outcome.committed) {
+        await ledger.settle({
+          accountId,
+          generationId: input.generationId,
+          actual: outcome.cost,
+          usage: {
+            model: outcome.model ?? '',
+            provider: outcome.providerSlug ?? '',
+            promptTokens: outcome.usage.prompt_tokens,
+            completionTokens: outcome.usage.completion_tokens,
+            reasoningTokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
+            cachedTokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
+          },
+        });
+      } else {
+        await ledger.release({ accountId, generationId: input.generationId, reason: outcome.kind === 'cancelled' ? 'client cancelled before the first token' : (outcome.error?.message ?? outcome.kind) });
+      }
+    } catch (error) {
+      logger.error({ err: error, generationId: input.generationId }, 'could not settle or release a generation; the sweeper will expire its reservation');
+    }
+
+    const events: GenerationEvent[] = [
+      {
+        type: 'GenerationRequested',
+        data: {
+          generationId: input.generationId,
+          accountId,
+          keyId,
+          models: input.parsed.models,
+          provider: input.rawProvider ?? null,
+          stream: input.parsed.stream,
+          user: input.parsed.request.user ?? null,
+          apiType: input.apiType,
+          router: prepared.plan.router,
+          promptTokensEstimate: input.parsed.promptTokens,
+          reserved: prepared.reserved,
+          at: new Date(prepared.startedAt).toISOString(),
+        },
+      },
+    ];
+    for (const a of result.attempts) {
+      const { endpoint, model } = a.target;
+      events.push({
+        type: 'AttemptStarted',
+        data: { generationId: input.generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model, upstreamModel: endpoint.upstreamModel, at: new Date(a.startedAt).toISOString() },
+      });
+      if (a.error) {
+        events.push({
+          type: 'AttemptFailed',
+          data: {
+            generationId: input.generationId,
+            attempt: a.attempt,
+            endpointId: endpoint.id,
+            providerSlug: endpoint.provider.slug,
+            model,
+            errorCode: a.error.code,
+            status: a.error.status,
+            retryable: a.error.retryable,
+            countsAgainstUptime: countsAgainstUptime(a.error),
+            afterFirstToken: a.afterFirstToken,
+            latencyMs: a.endedAt - a.startedAt,
+            message: a.error.message.slice(0, 500),
+            at: new Date(a.endedAt).toISOString(),
+          },
+        });
+      }
+    }
+    const target = result.target;
+    const base = {
+      generationId: input.generationId,
+      accountId,
+      keyId,
+      endpointId: target?.endpoint.id ?? null,
+      providerSlug: target?.endpoint.provider.slug ?? null,
+      providerName: target?.endpoint.provider.name ?? null,
+      model: target?.model ?? null,
+      usage: toTokenUsage(outcome.usage),
+      usageSource: outcome.usageSource,
+      cost: outcome.cost,
+      streamed: input.parsed.stream,
+      latencyMs: result.firstTokenAt === null ? null : result.firstTokenAt - prepared.startedAt,
+      generationTimeMs: result.endedAt - prepared.startedAt,
+      at,
+    };
+    if (outcome.kind === 'completed') {
+      events.push({ type: 'GenerationCompleted', data: { ...base, upstreamId: result.upstreamId, finishReason: result.finishReason, nativeFinishReason: result.nativeFinishReason } });
+    } else if (outcome.kind === 'cancelled') {
+      events.push({ type: 'GenerationCancelled', data: { ...base, reason: 'client disconnected' } });
+    } else {
+      const error = outcome.error!;
+      events.push({
+        type: 'GenerationFailed',
+        data: { ...base, errorType: error.errorType, status: error.status, message: error.message.slice(0, 1000), afterFirstToken: result.committed },
+      });
+    }
+    const toAppend: NewEvent[] = events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: accountId, correlationId: input.correlationId, at } }));
+    try {
+      const appended = await eventStore.append(generationStream(input.generationId), toAppend, { expectedRevision: 'no_stream' });
+      lastPosition = Math.max(lastPosition, appended.position);
+    } catch (error) {
+      logger.error({ err: error, generationId: input.generationId }, 'could not record a generation');
+    }
+  };
+
+  const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
+    const { input, plan } = prepared;
+    const result = await router.run(plan.targets, prepared.request, {
+      stream: input.parsed.stream,
+      meta: { id: input.generationId, created: prepared.created },
+      deadline: prepared.startedAt + config.requestTimeoutMs,
+      ...(options.signal && { signal: options.signal }),
+      ...(options.onChunk && { onChunk: options.onChunk }),
+    });
+    const { usage, source, breakdown } = account(prepared, result);
+    const target = result.target;
+    let error: GatewayError | null = null;
+    if (result.kind === 'failed') {
+      error = result.error
+        ? fromProviderError(result.error, {
+            providerName: target?.endpoint.provider.name ?? 'the provider',
+            providerSlug: target?.endpoint.provider.slug ?? '',
+            model: target?.model ?? input.parsed.models[0]!,
+            attempts: result.attempts.length,
+          })
+        : new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
+    }
+    const outcome: GenerationOutcome = {
+      generationId: input.generationId,
+      kind: result.kind,
+      model: target?.model ?? null,
+      providerName: target?.endpoint.provider.name ?? null,
+      providerSlug: target?.endpoint.provider.slug ?? null,
+      response: result.response,
+      usage,
+      usageSource: source,
+      cost: breakdown?.total ?? 0,
+      costBreakdown: breakdown,
+      committed: result.committed,
+      finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
+      error,
+    };
+    track(finalize(prepared, result, outcome));
+    return outcome;
+  };
+
+  return {
+    catalog,
+    vault: deps.vault,
+    breakers,
+    feeds,
+    stats: deps.stats,
+    prepare,
+    execute,
+    generate: async (input: GenerateInput, options?: ExecuteOptions) => execute(await prepare(input), options),
+    /** Resolves when every settle and generation append started so far is done and applied by the read models. */
+    async idle(): Promise<void> {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+      if (lastPosition > 0 && deps.waitForReadModels) await deps.waitForReadModels(lastPosition);
+    },
+  };
+};
+
+export type Gateway = ReturnType<typeof createGateway>;

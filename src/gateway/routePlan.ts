@@ -1,0 +1,197 @@
+/**
+ * Routing, the pure half: from the requested models (with variants and the auto model), OpenRouter's `provider`
+ * preferences, the request's needs and the endpoints' health, an ordered list of targets to try. No I/O and no
+ * awaits: it reads the in-memory catalog, the breakers and a stats snapshot.
+ */
+import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
+import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import { pickAutoModels } from './autoRouter.js';
+import type { Breakers } from './breaker.js';
+import type { ParsedChat, ProviderPreferences, SortBy } from './chatRequest.js';
+import { GatewayError, invalidRequest } from './gatewayErrors.js';
+import type { EndpointStatsView } from './routeStats.js';
+
+export interface RouteTarget {
+  readonly endpoint: EndpointEntry;
+  /** The model id reported to the client and billed: the base id, or `…:free` for the free variant. */
+  readonly model: string;
+  readonly free: boolean;
+  /** Output tokens this target may produce: `max_tokens`, else what the endpoint and the context allow. */
+  readonly maxOutput: number;
+  readonly apiKey: string | null;
+}
+
+export interface RoutePlan {
+  readonly targets: readonly RouteTarget[];
+  /** `switchyard/auto (rule)` when the auto router chose the models. */
+  readonly router: string | null;
+}
+
+const VARIANTS = new Set(['free', 'nitro', 'floor']);
+
+type Stage = 'variant' | 'provider' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
+
+interface Group {
+  readonly requested: string;
+  readonly base: string;
+  readonly variant: string | null;
+  readonly endpoints: readonly EndpointEntry[];
+}
+
+const splitVariant = (id: string): { base: string; variant: string | null } => {
+  const colon = id.lastIndexOf(':');
+  if (colon === -1) return { base: id, variant: null };
+  const variant = id.slice(colon + 1);
+  if (!VARIANTS.has(variant)) throw invalidRequest(`The :${variant} variant of ${id.slice(0, colon)} is not supported (supported: :free, :nitro, :floor)`, { param: 'model' });
+  return { base: id.slice(0, colon), variant };
+};
+
+const priceScore = (e: EndpointEntry) => e.prices.prompt + e.prices.completion;
+
+const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: EndpointStatsView): EndpointEntry[] => {
+  if (by === 'throughput') return endpoints.sort((a, b) => (stats.get(b.id)?.throughputP50 ?? -1) - (stats.get(a.id)?.throughputP50 ?? -1) || priceScore(a) - priceScore(b));
+  if (by === 'latency') {
+    const latency = (e: EndpointEntry) => stats.get(e.id)?.latencyP50Ms ?? Number.MAX_SAFE_INTEGER;
+    return endpoints.sort((a, b) => latency(a) - latency(b) || priceScore(a) - priceScore(b));
+  }
+  // Price (also the default): cheapest first; Array.prototype.sort is stable, so ties keep publication order.
+  return endpoints.sort((a, b) => priceScore(a) - priceScore(b));
+};
+
+const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
+
+export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: EndpointStatsView; parsed: ParsedChat; nowMs: number }): RoutePlan => {
+  const { catalog, breakers, stats, parsed } = input;
+  const prefs: ProviderPreferences | null = parsed.provider;
+  const maxTokens = parsed.request.max_tokens;
+  let router: string | null = null;
+
+  // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, unknown ids refused).
+  const groups: Group[] = [];
+  const seen = new Set<string>();
+  for (const requested of parsed.models) {
+    const { base, variant } = splitVariant(requested);
+    if (AUTO_MODEL_IDS.includes(base)) {
+      const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen });
+      if (pick.models.length === 0) throw new GatewayError(404, 'not_found', `The auto router found no model it can serve for this request (task: ${pick.taskType})`, { task_type: pick.taskType });
+      router = `${base}${pick.rule ? ` (${pick.rule})` : ''}`;
+      for (const modelId of pick.models) {
+        if (seen.has(modelId)) continue;
+        seen.add(modelId);
+        groups.push({ requested, base: modelId, variant: null, endpoints: catalog.endpoints(modelId) });
+      }
+      continue;
+    }
+    const endpoints = catalog.endpoints(base);
+    const model = catalog.model(base);
+    if (endpoints.length === 0 && !model) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
+    if (seen.has(requested)) continue;
+    seen.add(requested);
+    groups.push({ requested, base, variant, endpoints });
+  }
+
+  // 2. Filter each group stage by stage, remembering why the first group ran dry.
+  let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
+  const sortBy = (variant: string | null): SortBy | null => (variant === 'nitro' ? 'throughput' : variant === 'floor' ? 'price' : (prefs?.sort?.by ?? null));
+  const filtered: { group: Group; endpoints: EndpointEntry[] }[] = [];
+  for (const group of groups) {
+    const stages: [Stage, (e: EndpointEntry) => boolean, () => string][] = [
+      ['variant', (e) => (group.variant === 'free' ? e.free : !e.free), () => (group.variant === 'free' ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
+      [
+        'provider',
+        (e) =>
+          (!prefs?.only || matchesProvider(e, prefs.only)) &&
+          (!prefs?.ignore || !matchesProvider(e, prefs.ignore)) &&
+          (!prefs?.order || prefs.allowFallbacks || matchesProvider(e, prefs.order)) &&
+          (!prefs?.quantizations || prefs.quantizations.includes(e.quantization ?? 'unknown')) &&
+          (!prefs?.maxPrice ||
+            ((prefs.maxPrice.prompt === undefined || e.prices.prompt <= prefs.maxPrice.prompt) &&
+              (prefs.maxPrice.completion === undefined || e.prices.completion <= prefs.maxPrice.completion) &&
+              (prefs.maxPrice.request === undefined || e.prices.request <= prefs.maxPrice.request))),
+        () => `No endpoints of ${group.base} match your provider restrictions (only, ignore, order, quantizations, max_price)`,
+      ],
+      [
+        'parameters',
+        (e) => !prefs?.requireParameters || parsed.usedParameters.every((p) => e.supportedParameters.has(p)),
+        () => `No endpoints of ${group.base} support every parameter of this request (${parsed.usedParameters.join(', ')}) and require_parameters is set`,
+      ],
+      ['max_tokens', (e) => maxTokens === undefined || maxTokens <= e.maxOutput, () => `max_tokens ${maxTokens} is more than any endpoint of ${group.base} can return`],
+      [
+        'context',
+        (e) => parsed.promptTokens + (maxTokens ?? 1) <= e.contextLength,
+        () => {
+          const largest = Math.max(...group.endpoints.map((e) => e.contextLength));
+          return `This request needs about ${parsed.promptTokens + (maxTokens ?? 0)} tokens (${parsed.promptTokens} of prompt${maxTokens ? ` + ${maxTokens} of max_tokens` : ''}), but ${group.base}'s context length is ${largest} tokens. Shorten the messages or lower max_tokens.`;
+        },
+      ],
+      [
+        'credentials',
+        (e) => e.provider.auth().problem === null,
+        () => `No provider of ${group.base} is available: ${[...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.auth().problem ?? 'filtered out'})`))].join('; ')}`,
+      ],
+    ];
+    let endpoints = [...group.endpoints];
+    for (const [stage, keep, explain] of stages) {
+      const next = endpoints.filter(keep);
+      if (next.length === 0) {
+        if (!firstFailure) firstFailure = { stage, group, detail: group.endpoints.length === 0 ? `${group.base} has no active endpoints` : explain() };
+        endpoints = [];
+        break;
+      }
+      endpoints = next;
+    }
+    if (endpoints.length === 0) continue;
+    // Tools are best-effort without require_parameters: prefer endpoints that support them when some do.
+    if (parsed.needs.tools && endpoints.some((e) => e.supportedParameters.has('tools'))) endpoints = endpoints.filter((e) => e.supportedParameters.has('tools'));
+    sortEndpoints(endpoints, sortBy(group.variant), stats);
+    if (prefs?.order) {
+      const order = prefs.order;
+      const rank = (e: EndpointEntry) => {
+        const i = order.findIndex((n) => matchesProvider(e, [n]));
+        return i === -1 ? order.length : i;
+      };
+      endpoints.sort((a, b) => rank(a) - rank(b));
+    }
+    if (prefs && !prefs.allowFallbacks && !prefs.order) endpoints = endpoints.slice(0, 1);
+    filtered.push({ group, endpoints });
+  }
+
+  // 3. Healthy endpoints before those with an open breaker (never dropped: if all are open, they are all tried).
+  const demote = (list: EndpointEntry[]) => {
+    const open = list.filter((e) => breakers.isOpen(e.id, input.nowMs));
+    return open.length === 0 || open.length === list.length ? list : [...list.filter((e) => !open.includes(e)), ...open];
+  };
+  let ordered: { group: Group; endpoint: EndpointEntry }[];
+  if (prefs?.sort?.partition === 'none') {
+    const all = filtered.flatMap(({ group, endpoints }) => endpoints.map((endpoint) => ({ group, endpoint })));
+    const sorted = sortEndpoints(all.map((a) => a.endpoint), prefs.sort.by, stats);
+    ordered = demote(sorted).map((endpoint) => all.find((a) => a.endpoint === endpoint)!);
+  } else {
+    ordered = filtered.flatMap(({ group, endpoints }) => demote(endpoints).map((endpoint) => ({ group, endpoint })));
+  }
+
+  if (ordered.length === 0) {
+    const failure = firstFailure!;
+    switch (failure.stage) {
+      case 'context':
+        throw new GatewayError(400, 'context_length_exceeded', failure.detail, { model: failure.group.requested, prompt_tokens_estimate: parsed.promptTokens });
+      case 'max_tokens':
+        throw new GatewayError(400, 'max_tokens_exceeded', failure.detail, { model: failure.group.requested, param: 'max_tokens' });
+      case 'credentials':
+        throw new GatewayError(503, 'provider_unavailable', failure.detail, { model: failure.group.requested });
+      default:
+        throw new GatewayError(404, 'not_found', failure.detail, { model: failure.group.requested });
+    }
+  }
+
+  return {
+    router,
+    targets: ordered.map(({ group, endpoint }) => ({
+      endpoint,
+      model: group.variant === 'free' ? `${group.base}:free` : group.base,
+      free: endpoint.free,
+      maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - parsed.promptTokens)),
+      apiKey: endpoint.provider.auth().secret,
+    })),
+  };
+};

@@ -1,0 +1,388 @@
+/**
+ * Routing, the I/O half: try the planned targets in order with bounded retries (backoff with jitter, honouring
+ * Retry-After), a circuit breaker per endpoint, a first-token timeout per attempt, an idle timeout between chunks
+ * and a deadline for the whole request. Fallback happens only before the first token reaches the client; after it
+ * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch.
+ *
+ * This is the only place that does upstream I/O: global fetch + readSse + the pure adapters, or the in-process
+ * demo model. Per attempt it allocates one AbortController and two timers; per streamed chunk, one JSON.parse (in
+ * the adapter) and the chunk objects the adapter returns, nothing else.
+ */
+import type { ProviderErrorCode } from './types.js';
+import type { ResponseMeta, StreamOutcome } from './providers/adapter.js';
+import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
+import { ADAPTERS } from './providers/registry.js';
+import type { Breakers } from './breaker.js';
+import type { RouteTarget } from './routePlan.js';
+import { readSse } from './sse.js';
+import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
+
+export interface RouterConfig {
+  readonly firstTokenTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly maxRetryAfterMs: number;
+  readonly backoffBaseMs: number;
+  readonly demoTokenDelayMs: number;
+}
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly target: RouteTarget;
+  readonly startedAt: number;
+  endedAt: number;
+  error: ProviderError | null;
+  afterFirstToken: boolean;
+}
+
+export interface RunResult {
+  readonly kind: 'completed' | 'failed' | 'cancelled';
+  /** The target that served (completed), broke mid-stream, or was last tried. */
+  readonly target: RouteTarget | null;
+  readonly attempts: readonly AttemptRecord[];
+  readonly response: ChatResponse | null;
+  /** Provider-reported usage, when it arrived. */
+  readonly usage: Usage | null;
+  /** Characters of generated text seen (content, reasoning, tool-call arguments), to estimate tokens without usage. */
+  readonly completionChars: number;
+  /** Whether a token reached the client (streaming), or the answer was received (non-streaming). */
+  readonly committed: boolean;
+  readonly firstTokenAt: number | null;
+  readonly endedAt: number;
+  readonly finishReason: FinishReason | null;
+  readonly nativeFinishReason: string | null;
+  readonly upstreamId: string | null;
+  /** Why it failed (the last attempt's error); null when completed or cancelled. */
+  readonly error: ProviderError | null;
+}
+
+export interface RunOptions {
+  readonly stream: boolean;
+  /** The `gen-…` id, created time and (per target) model go on every response and chunk. */
+  readonly meta: { readonly id: string; readonly created: number };
+  /** Aborts when the client goes away (streaming only: a non-streaming call runs to completion and is billed). */
+  readonly signal?: AbortSignal;
+  /** Wall-clock deadline (ms since epoch) for all attempts together. */
+  readonly deadline: number;
+  /** Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. */
+  readonly onChunk?: (chunk: ChatChunk) => void;
+  readonly onAttempt?: (record: AttemptRecord) => void;
+}
+
+const MAX_TRIES_PER_TARGET = 2;
+const MAX_BACKOFF_MS = 8_000;
+
+type AbortKind = 'client' | 'first_token' | 'idle' | 'deadline';
+class AttemptAbort extends Error {
+  constructor(readonly kind: AbortKind) {
+    super(`attempt aborted: ${kind}`);
+  }
+}
+
+/** Errors that say nothing about the endpoint's health (the request was wrong): they do not trip its breaker. */
+const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter']);
+export const countsAgainstUptime = (error: ProviderError): boolean => !REQUEST_ERRORS.has(error.code);
+
+const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
+
+const connectionError = (provider: string, cause: unknown, what: string) =>
+  new ProviderError({
+    code: 'connection',
+    status: 502,
+    retryable: true,
+    message: `${provider}: ${what}${cause instanceof Error ? ` (${(cause.cause as Error | undefined)?.message ?? cause.message})` : ''}`,
+    provider,
+    cause,
+  });
+
+const sleep = (ms: number, signal: AbortSignal | undefined) =>
+  new Promise<boolean>((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+const hasPayload = (chunk: ChatChunk): boolean => {
+  for (const choice of chunk.choices) {
+    if (choice.finish_reason) return true;
+    const d = choice.delta;
+    if ((d.content !== undefined && d.content !== null && d.content !== '') || d.reasoning || d.tool_calls || d.refusal || d.reasoning_details) return true;
+  }
+  return false;
+};
+
+const charsOf = (chunk: ChatChunk): number => {
+  let n = 0;
+  for (const choice of chunk.choices) {
+    const d = choice.delta;
+    if (d.content) n += d.content.length;
+    if (d.reasoning) n += d.reasoning.length;
+    if (d.tool_calls) for (const call of d.tool_calls) n += (call.function?.arguments?.length ?? 0) + (call.function?.name?.length ?? 0);
+  }
+  return n;
+};
+
+const responseChars = (response: ChatResponse): number => {
+  let n = 0;
+  for (const choice of response.choices) {
+    n += choice.message.content?.length ?? 0;
+    n += choice.message.reasoning?.length ?? 0;
+    for (const call of choice.message.tool_calls ?? []) n += call.function.arguments.length + call.function.name.length;
+  }
+  return n;
+};
+
+export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; now?: () => number; random?: () => number }) => {
+  const { breakers, config } = deps;
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+
+  const run = async (targets: readonly RouteTarget[], request: ChatRequest, options: RunOptions): Promise<RunResult> => {
+    const attempts: AttemptRecord[] = [];
+    const queue = targets.map((target) => ({ target, tries: 0, readyAt: 0, dead: false }));
+    let lastError: ProviderError | null = null;
+    let lastTarget: RouteTarget | null = null;
+
+    // Streaming state shared across attempts (only the committing attempt ever writes to the client).
+    let committed = false;
+    let completionChars = 0;
+    let firstTokenAt: number | null = null;
+
+    const result = (kind: RunResult['kind'], extra: Partial<RunResult> = {}): RunResult => ({
+      kind,
+      target: lastTarget,
+      attempts,
+      response: null,
+      usage: null,
+      completionChars,
+      committed,
+      firstTokenAt,
+      endedAt: now(),
+      finishReason: null,
+      nativeFinishReason: null,
+      upstreamId: null,
+      error: kind === 'failed' ? lastError : null,
+      ...extra,
+    });
+
+    for (;;) {
+      if (options.signal?.aborted) return result('cancelled');
+      if (attempts.length >= config.maxAttempts) break;
+      let entry = queue.find((q) => q.tries === 0 && !q.dead);
+      if (!entry) {
+        const retryable = queue.filter((q) => !q.dead && q.tries < MAX_TRIES_PER_TARGET);
+        if (retryable.length === 0) break;
+        entry = retryable.reduce((a, b) => (b.readyAt < a.readyAt ? b : a));
+        const wait = entry.readyAt - now();
+        if (now() + Math.max(0, wait) >= options.deadline) break;
+        if (wait > 0 && !(await sleep(wait, options.signal))) return result('cancelled');
+      }
+      const { target } = entry;
+      lastTarget = target;
+      const record: AttemptRecord = { attempt: attempts.length + 1, target, startedAt: now(), endedAt: 0, error: null, afterFirstToken: false };
+      attempts.push(record);
+      options.onAttempt?.(record);
+      entry.tries += 1;
+      // Only the attempt that commits counts toward what was generated.
+      completionChars = 0;
+
+      const controller = new AbortController();
+      const abort = (kind: AbortKind) => {
+        if (!controller.signal.aborted) controller.abort(new AttemptAbort(kind));
+      };
+      const onClientAbort = () => abort('client');
+      options.signal?.addEventListener('abort', onClientAbort, { once: true });
+      const deadlineTimer = setTimeout(() => abort('deadline'), Math.max(0, options.deadline - now()));
+      let firstTokenTimer: NodeJS.Timeout | null = setTimeout(() => abort('first_token'), config.firstTokenTimeoutMs);
+      let lastDataAt = now();
+      let idleTimer: NodeJS.Timeout | null = null;
+      const armIdle = () => {
+        idleTimer = setTimeout(function check() {
+          const idle = now() - lastDataAt;
+          if (idle >= config.idleTimeoutMs) abort('idle');
+          else idleTimer = setTimeout(check, config.idleTimeoutMs - idle);
+        }, config.idleTimeoutMs);
+      };
+      const commit = () => {
+        committed = true;
+        firstTokenAt = now();
+        if (firstTokenTimer) clearTimeout(firstTokenTimer);
+        firstTokenTimer = null;
+        armIdle();
+      };
+
+      try {
+        const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
+        if (!options.stream) {
+          const { response, upstreamId } = await callComplete(target, request, meta, controller.signal);
+          record.endedAt = now();
+          committed = true;
+          firstTokenAt = record.endedAt;
+          completionChars = responseChars(response);
+          breakers.success(target.endpoint.id);
+          const choice = response.choices[0];
+          return result('completed', {
+            response,
+            usage: response.usage ?? null,
+            finishReason: choice?.finish_reason ?? null,
+            nativeFinishReason: choice?.native_finish_reason ?? null,
+            upstreamId,
+          });
+        }
+        const upstream = await openStream(target, request, meta, controller.signal);
+        const buffered: ChatChunk[] = [];
+        let upstreamId: string | null = null;
+        for await (const chunks of upstream.chunks) {
+          lastDataAt = now();
+          for (const chunk of chunks) {
+            completionChars += charsOf(chunk);
+            if (!committed) {
+              if (!hasPayload(chunk)) {
+                buffered.push(chunk);
+                continue;
+              }
+              commit();
+              for (const early of buffered) options.onChunk?.(early);
+              buffered.length = 0;
+            }
+            options.onChunk?.(chunk);
+          }
+        }
+        const outcome: StreamOutcome = upstream.finish();
+        upstreamId = upstream.upstreamId();
+        if (!outcome.done) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
+        record.endedAt = now();
+        if (!committed) commit(); // an empty answer: nothing but the end marker
+        breakers.success(target.endpoint.id);
+        return result('completed', {
+          usage: outcome.usage ?? null,
+          finishReason: outcome.finishReason ?? null,
+          nativeFinishReason: outcome.nativeFinishReason ?? null,
+          upstreamId,
+        });
+      } catch (caught) {
+        record.endedAt = now();
+        const reason = controller.signal.aborted ? (controller.signal.reason as AttemptAbort).kind : null;
+        if (reason === 'client') return result('cancelled');
+        const provider = target.endpoint.provider.name;
+        const error =
+          reason === 'first_token'
+            ? timeoutError(provider, `no ${options.stream ? 'first token' : 'response'} within ${config.firstTokenTimeoutMs} ms`)
+            : reason === 'idle'
+              ? timeoutError(provider, `no data for ${config.idleTimeoutMs} ms mid-stream`)
+              : reason === 'deadline'
+                ? new ProviderError({ code: 'timeout', status: 504, retryable: false, message: `${provider}: the request deadline passed`, provider })
+                : caught instanceof ProviderError
+                  ? caught
+                  : connectionError(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
+        record.error = error;
+        record.afterFirstToken = committed;
+        lastError = error;
+        if (countsAgainstUptime(error)) breakers.failure(target.endpoint.id, record.endedAt);
+        // After the first token there is no fallback: the stream ends with an error chunk.
+        if (committed) return result('failed');
+        if (reason === 'deadline') break;
+        if (!error.retryable) {
+          entry.dead = true;
+          // A request the upstream finds invalid will be invalid on the model's other endpoints too: next model.
+          if (error.code === 'bad_request' || error.code === 'content_filter') for (const q of queue) if (q.target.model === target.model) q.dead = true;
+        } else if ((error.retryAfterMs ?? 0) > config.maxRetryAfterMs) {
+          entry.dead = true;
+        } else {
+          const backoff = Math.min(MAX_BACKOFF_MS, config.backoffBaseMs * 2 ** (entry.tries - 1)) * (0.5 + random() * 0.5);
+          entry.readyAt = now() + Math.max(error.retryAfterMs ?? 0, backoff);
+        }
+      } finally {
+        clearTimeout(deadlineTimer);
+        if (firstTokenTimer) clearTimeout(firstTokenTimer);
+        if (idleTimer) clearTimeout(idleTimer);
+        options.signal?.removeEventListener('abort', onClientAbort);
+      }
+    }
+    return result('failed');
+  };
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
+
+  const callComplete = async (
+    target: RouteTarget,
+    request: ChatRequest,
+    meta: Required<ResponseMeta>,
+    signal: AbortSignal,
+  ): Promise<{ response: ChatResponse; upstreamId: string | null }> => {
+    const { endpoint } = target;
+    const { protocol } = endpoint.provider;
+    if (protocol === 'demo') {
+      if (signal.aborted) throw signal.reason;
+      return { response: demoComplete(request, meta), upstreamId: null };
+    }
+    const adapter = ADAPTERS[protocol];
+    const upstream = adapter.buildRequest(
+      { ...request, stream: false },
+      { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+    );
+    const res = await fetch(upstream.url, { method: 'POST', headers: upstream.headers, body: upstream.body, signal });
+    const text = await res.text();
+    if (!res.ok) throw adapter.mapError(res.status, res.headers, text, now());
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const response = adapter.parseResponse(res.status, json, meta);
+    // The response carries our id; keep the upstream's own (OpenAI/Anthropic `id`, Gemini `responseId`) for the record.
+    const raw = json as { id?: unknown; responseId?: unknown };
+    const upstreamId = typeof raw.id === 'string' ? raw.id : typeof raw.responseId === 'string' ? raw.responseId : null;
+    return { response, upstreamId };
+  };
+
+  const openStream = async (
+    target: RouteTarget,
+    request: ChatRequest,
+    meta: Required<ResponseMeta>,
+    signal: AbortSignal,
+  ): Promise<{ chunks: AsyncIterable<ChatChunk[]>; finish(): StreamOutcome; upstreamId(): string | null }> => {
+    const { endpoint } = target;
+    const { protocol } = endpoint.provider;
+    if (protocol === 'demo') {
+      const demo = demoStream(request, meta, config.demoTokenDelayMs, signal);
+      return { ...demo, upstreamId: () => null };
+    }
+    const adapter = ADAPTERS[protocol];
+    const upstream = adapter.buildRequest(
+      { ...request, stream: true },
+      { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+    );
+    const res = await fetch(upstream.url, { method: 'POST', headers: upstream.headers, body: upstream.body, signal });
+    if (!res.ok) throw adapter.mapError(res.status, res.headers, await res.text(), now());
+    if (!res.body) throw connectionError(endpoint.provider.name, null, 'the response has no body');
+    const body = res.body;
+    // The adapter parses with our id (meta); keep the upstream's own id from the raw stream for the record.
+    const parser = adapter.createStreamParser(meta);
+    let upstreamId: string | null = null;
+    async function* chunks(): AsyncGenerator<ChatChunk[]> {
+      for await (const message of readSse(body)) {
+        if (upstreamId === null && message.data.length > 8 && message.data.charCodeAt(0) === 123 /* { */) {
+          const match = /"(?:id|responseId)"\s*:\s*"([^"]{1,200})"/.exec(message.data.slice(0, 400));
+          if (match) upstreamId = match[1]!;
+        }
+        const out = parser.push(message);
+        if (out.length > 0) yield out;
+      }
+    }
+    return { chunks: chunks(), finish: () => parser.finish(), upstreamId: () => upstreamId };
+  };
+
+  return { run };
+};
+
+export type Router = ReturnType<typeof createRouter>;

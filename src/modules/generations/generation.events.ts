@@ -1,0 +1,120 @@
+/**
+ * The `generation-{id}` stream: one model call through the gateway, from request to its end. The gateway appends
+ * the whole story in one append when the generation ends (see gateway/gateway.ts for the crash trade-off).
+ */
+import type { FinishReason, ProviderErrorCode } from '../../gateway/types.js';
+
+export type ApiType = 'chat' | 'completions' | 'graphql';
+export type UsageSource = 'provider' | 'estimated';
+
+export interface TokenUsage {
+  readonly prompt: number;
+  readonly completion: number;
+  readonly reasoning: number;
+  readonly cached: number;
+  readonly cacheWrite: number;
+}
+
+export type GenerationRequested = {
+  readonly type: 'GenerationRequested';
+  readonly data: {
+    readonly generationId: string;
+    readonly accountId: string;
+    readonly keyId: string | null;
+    readonly models: readonly string[];
+    /** The request's `provider` preferences as sent (JSON), or null. */
+    readonly provider: unknown;
+    readonly stream: boolean;
+    readonly user: string | null;
+    readonly apiType: ApiType;
+    /** `switchyard/auto` and the rule that picked, when the auto router chose the models. */
+    readonly router: string | null;
+    readonly promptTokensEstimate: number;
+    /** Nano-dollars reserved before the first attempt. */
+    readonly reserved: number;
+    readonly at: string;
+  };
+};
+
+export type AttemptStarted = {
+  readonly type: 'AttemptStarted';
+  readonly data: {
+    readonly generationId: string;
+    readonly attempt: number;
+    readonly endpointId: string;
+    readonly providerSlug: string;
+    readonly model: string;
+    readonly upstreamModel: string;
+    readonly at: string;
+  };
+};
+
+export type AttemptFailed = {
+  readonly type: 'AttemptFailed';
+  readonly data: {
+    readonly generationId: string;
+    readonly attempt: number;
+    readonly endpointId: string;
+    readonly providerSlug: string;
+    readonly model: string;
+    readonly errorCode: ProviderErrorCode;
+    readonly status: number;
+    readonly retryable: boolean;
+    /** Whether the endpoint's health is to blame (counts against its uptime); false for request errors. */
+    readonly countsAgainstUptime: boolean;
+    readonly afterFirstToken: boolean;
+    readonly latencyMs: number;
+    readonly message: string;
+    readonly at: string;
+  };
+};
+
+interface Outcome {
+  readonly generationId: string;
+  readonly accountId: string;
+  readonly keyId: string | null;
+  readonly endpointId: string | null;
+  readonly providerSlug: string | null;
+  readonly providerName: string | null;
+  readonly model: string | null;
+  readonly usage: TokenUsage;
+  readonly usageSource: UsageSource;
+  /** Nano-dollars charged (settled). */
+  readonly cost: number;
+  readonly streamed: boolean;
+  /** Milliseconds from the request to the first token (null when none came). */
+  readonly latencyMs: number | null;
+  readonly generationTimeMs: number;
+  readonly at: string;
+}
+
+export type GenerationCompleted = {
+  readonly type: 'GenerationCompleted';
+  readonly data: Outcome & {
+    readonly upstreamId: string | null;
+    readonly finishReason: FinishReason | null;
+    readonly nativeFinishReason: string | null;
+  };
+};
+
+export type GenerationFailed = {
+  readonly type: 'GenerationFailed';
+  readonly data: Outcome & {
+    /** OpenRouter error_type. */
+    readonly errorType: string;
+    readonly status: number;
+    readonly message: string;
+    /** True when tokens had reached the client before the failure (the stream ended with an error chunk). */
+    readonly afterFirstToken: boolean;
+  };
+};
+
+export type GenerationCancelled = {
+  readonly type: 'GenerationCancelled';
+  readonly data: Outcome & { readonly reason: string };
+};
+
+export type GenerationEvent = GenerationRequested | AttemptStarted | AttemptFailed | GenerationCompleted | GenerationFailed | GenerationCancelled;
+
+export const GENERATION_CATEGORY = 'generation';
+export const generationStream = (generationId: string): string => `${GENERATION_CATEGORY}-${generationId}`;

@@ -1,0 +1,170 @@
+/**
+ * The fallback matrix: one model served by a cheap primary and a dearer backup (both fake OpenAI upstreams). Each
+ * fault is scripted on the primary for one request, streaming and not, and the test checks what the client got and
+ * the exact amount the ledger settled (which also says who served: the two prices differ).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider, Script } from '../support/fakeProviders.js';
+import { contentOf, costOf, promptEstimate, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const MODEL = 'test/matrix';
+const PRIMARY = { prompt: 100, completion: 200 };
+const BACKUP = { prompt: 300, completion: 900 };
+const USAGE = { promptTokens: 50, completionTokens: 10 };
+const MESSAGES = [{ role: 'user', content: 'Say hello to the gateway' }];
+const FULL_ANSWER = 'Echo: Say hello to the gateway';
+
+let h: GatewayHarness;
+let user: Account;
+let primary: FakeProvider;
+let backup: FakeProvider;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 10_000_000_000 });
+  primary = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-primary', model: MODEL, prices: PRIMARY });
+  backup = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-backup', model: MODEL, prices: BACKUP });
+  primary.setDefault({ usage: USAGE });
+  backup.setDefault({ usage: USAGE });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+type Outcome = 'primary' | 'backup' | 'partial';
+interface Row {
+  readonly fault: string;
+  readonly script: Script;
+  readonly nonStreaming: Outcome;
+  readonly streaming: Outcome;
+}
+
+const ROWS: Row[] = [
+  { fault: '429 with Retry-After', script: { status: 429, headers: { 'retry-after': '1' } }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: '500', script: { status: 500 }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: '502', script: { status: 502 }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: '503', script: { status: 503 }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: 'connection reset', script: { reset: true }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: 'no answer before the first byte', script: { hang: true }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: 'malformed JSON', script: { malformedJson: true }, nonStreaming: 'backup', streaming: 'backup' },
+  // Cut before any token reached the client (only the role chunk): still invisible, so it falls back.
+  { fault: 'stream cut before the first token', script: { cutAfterChunks: 1 }, nonStreaming: 'primary', streaming: 'backup' },
+  // Cut after tokens: no fallback; the stream ends with an error chunk and what was generated is charged.
+  { fault: 'stream cut after 3 chunks', script: { cutAfterChunks: 3 }, nonStreaming: 'primary', streaming: 'partial' },
+  { fault: 'error event after 3 chunks', script: { errorAfterChunks: 3 }, nonStreaming: 'primary', streaming: 'partial' },
+  { fault: 'slow tokens', script: { slowTokenMs: 20 }, nonStreaming: 'primary', streaming: 'primary' },
+];
+
+const PARTIAL_TEXT = 'Echo: Say ';
+const expectedCharge = (outcome: Outcome): number =>
+  outcome === 'primary'
+    ? costOf(PRIMARY, USAGE.promptTokens, USAGE.completionTokens)
+    : outcome === 'backup'
+      ? costOf(BACKUP, USAGE.promptTokens, USAGE.completionTokens)
+      : // No usage arrived: the prompt estimate and the streamed characters / 4, at the primary's price.
+        costOf(PRIMARY, promptEstimate(MESSAGES), Math.ceil(PARTIAL_TEXT.length / 4));
+
+describe.each(ROWS)('fault on the primary: $fault', (row) => {
+  it(`non-streaming → ${row.nonStreaming}`, async () => {
+    const before = await h.settledBalance(user.accountId);
+    primary.script({ usage: USAGE, ...row.script });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { provider: string; choices: { message: { content: string } }[]; usage: { cost: number } };
+    expect(body.provider).toBe(row.nonStreaming === 'backup' ? 'matrix-backup' : 'matrix-primary');
+    expect(body.choices[0]!.message.content).toBe(FULL_ANSWER);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(expectedCharge(row.nonStreaming));
+    expect(body.usage.cost).toBeCloseTo(expectedCharge(row.nonStreaming) / 1e9, 12);
+    expect(after.reserved).toBe(0);
+  });
+
+  it(`streaming → ${row.streaming}`, async () => {
+    const before = await h.settledBalance(user.accountId);
+    primary.script({ usage: USAGE, ...row.script });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const { events, done } = await readSseResponse(res);
+    const last = events[events.length - 1];
+    if (row.streaming === 'partial') {
+      expect(contentOf(events)).toBe(PARTIAL_TEXT);
+      expect(done).toBe(false);
+      expect(last.choices[0].finish_reason).toBe('error');
+      expect(last.error.metadata).toMatchObject({ provider_name: 'matrix-primary' });
+      expect(last.error.metadata.error_type).toMatch(/provider_unavailable|provider_overloaded|server/);
+      expect(last.error.message).toContain('matrix-primary');
+    } else {
+      expect(contentOf(events)).toBe(FULL_ANSWER);
+      expect(done).toBe(true);
+      expect(last.choices).toEqual([]);
+      expect(last.provider).toBe(row.streaming === 'backup' ? 'matrix-backup' : 'matrix-primary');
+      expect(last.usage.cost).toBeCloseTo(expectedCharge(row.streaming) / 1e9, 12);
+    }
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(expectedCharge(row.streaming));
+    expect(after.reserved).toBe(0);
+  });
+});
+
+describe('beyond the matrix', () => {
+  it('a hung upstream sees the abort when the first-token timeout fires (cancellation propagates)', async () => {
+    primary.script({ hang: true });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    await res.text();
+    const hung = primary.requests[primary.requests.length - 1]!;
+    expect(await hung.outcome).toBe('aborted');
+  });
+
+  it('the generation record tells the story: a failed attempt on the primary, then the backup', async () => {
+    primary.script({ status: 500 });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES });
+    const id = res.headers.get('x-generation-id')!;
+    await h.settledBalance(user.accountId);
+    const record = (await (await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: any };
+    expect(record.data.provider_name).toBe('matrix-backup');
+    expect(record.data.switchyard.attempts).toMatchObject([
+      { attempt: 1, providerSlug: 'matrix-primary', ok: false, errorCode: 'server_error', status: 500 },
+      { attempt: 2, providerSlug: 'matrix-backup', ok: true },
+    ]);
+  });
+
+  it('when every endpoint fails, the client gets the typed error of the last provider and nothing is charged', async () => {
+    const before = await h.settledBalance(user.accountId);
+    for (let i = 0; i < 2; i++) {
+      primary.script({ status: 503 });
+      backup.script({ status: 503 });
+    }
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
+    expect(body.error.code).toBe(503);
+    expect(body.error.metadata).toMatchObject({ error_type: 'provider_overloaded', provider_name: 'matrix-backup', provider_status: 503, attempts: 4 });
+    expect(body.error.message).not.toBe('Provider returned error');
+    expect(body.error.message).toContain('matrix-backup is overloaded');
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled).toBe(before.settled);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('allow_fallbacks: false returns the primary error instead of falling back', async () => {
+    const backupCalls = backup.requests.length;
+    primary.script({ status: 500 });
+    primary.script({ status: 500 });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, provider: { allow_fallbacks: false } });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { metadata: Record<string, unknown> } };
+    expect(body.error.metadata).toMatchObject({ error_type: 'provider_unavailable', provider_name: 'matrix-primary', provider_status: 500 });
+    expect(backup.requests.length).toBe(backupCalls);
+  });
+
+  it('a models list falls back to the next model when the first model fails', async () => {
+    primary.script({ status: 500 });
+    primary.script({ status: 500 });
+    const res = await h.chat(user.key, { model: MODEL, models: ['switchyard/demo'], messages: MESSAGES, provider: { only: ['matrix-primary', 'switchyard'] } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { model: string; provider: string };
+    expect(body.model).toBe('switchyard/demo');
+    expect(body.provider).toBe('Switchyard Demo');
+  });
+});

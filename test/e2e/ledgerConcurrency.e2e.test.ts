@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
+import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
+import { openAccount, openLedger } from '../support/ledgerFixture.js';
+
+const USD = 1_000_000_000;
+const COST = 2 * USD; // worst case of one request
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-ledger-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Lines of a child's stdout, in order, however the chunks arrive. */
+const lineReader = (stream: Readable) => {
+  const lines: string[] = [];
+  let buffered = '';
+  let waiting: (() => void) | null = null;
+  stream.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
+    waiting?.();
+  });
+  return async (): Promise<string> => {
+    while (lines.length === 0) await new Promise<void>((resolve) => (waiting = resolve));
+    return lines.shift()!;
+  };
+};
+
+const fundExactly = async (ledger: Awaited<ReturnType<typeof openLedger>>, accountId: string, requests: number) => {
+  await ledger.directory.waitFor(await openAccount(ledger.eventStore, accountId));
+  await ledger.ledger.grant({ accountId, amount: requests * COST, reason: 'race test', actor: 'test', correlationId: 'test' });
+};
+
+/** The stream is the truth: fold it and check the invariant and the reservations. */
+const replay = async (ledger: Awaited<ReturnType<typeof openLedger>>, accountId: string) => {
+  const events = await ledger.eventStore.readStream(ledgerStream(accountId));
+  return foldEvents(ledgerDecider, events as unknown as LedgerEvent[]);
+};
+
+describe('no overspend under concurrency', () => {
+  it('an account funded for exactly 10 requests grants exactly 10 of 200 concurrent reservations, in one process', async () => {
+    const l = await openLedger(tempDir());
+    await fundExactly(l, 'acc_hot', 10);
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => l.ledger.reserve({ accountId: 'acc_hot', keyId: null, generationId: `g-${i}`, amount: COST, freeModel: false })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    for (const r of results.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
+    const state = await replay(l, 'acc_hot');
+    expect(available(state)).toBe(0);
+    expect(state.reservations.size).toBe(10);
+    // Concurrent reservations were batched: far fewer appends than requests.
+    const revisions = new Set((await l.eventStore.readStream(ledgerStream('acc_hot'))).map((e) => e.recordedAt));
+    expect(revisions.size).toBeLessThan(12);
+    await l.close();
+  });
+
+  it('a brand-new account with no history is just as exact (first-request race)', async () => {
+    const l = await openLedger(tempDir());
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_new'));
+    const grants = [l.ledger.grant({ accountId: 'acc_new', amount: 3 * COST, reason: 'x', actor: 't', correlationId: 't' })];
+    const reserves = Array.from({ length: 50 }, (_, i) => l.ledger.reserve({ accountId: 'acc_new', keyId: null, generationId: `n-${i}`, amount: COST, freeModel: false }));
+    await Promise.all(grants);
+    const results = await Promise.allSettled(reserves);
+    const granted = results.filter((r) => r.status === 'fulfilled').length;
+    expect(granted).toBeLessThanOrEqual(3);
+    expect(available(await replay(l, 'acc_new'))).toBe(3 * COST - granted * COST);
+    await l.close();
+  });
+
+  it('two ledger instances on one store (as two app processes have) grant exactly 10 between them', async () => {
+    const dir = tempDir();
+    const a = await openLedger(dir);
+    const b = await openLedger(dir);
+    await fundExactly(a, 'acc_shared', 10);
+    while (!b.directory.account('acc_shared')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const fire = (l: typeof a, prefix: string) =>
+      Array.from({ length: 100 }, (_, i) => l.ledger.reserve({ accountId: 'acc_shared', keyId: null, generationId: `${prefix}-${i}`, amount: COST, freeModel: false }));
+    const results = await Promise.allSettled([...fire(a, 'a'), ...fire(b, 'b')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    const state = await replay(a, 'acc_shared');
+    expect(available(state)).toBe(0);
+    expect(state.reservations.size).toBe(10);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a separate OS process racing this one on the same store: exactly 10 granted in total', async () => {
+    const dir = tempDir();
+    const l = await openLedger(dir);
+    await fundExactly(l, 'acc_proc', 10);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/ledgerWorker.ts', dir, 'acc_proc', '100', String(COST), 'child'], {
+      cwd: join(import.meta.dirname, '../..'),
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const nextLine = lineReader(child.stdout!);
+    expect(await nextLine()).toBe('ready');
+    child.stdin!.end('go\n');
+    const mine = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) => l.ledger.reserve({ accountId: 'acc_proc', keyId: null, generationId: `parent-${i}`, amount: COST, freeModel: false })),
+    );
+    const theirs = JSON.parse(await nextLine()) as { granted: number; unexpected: number };
+    await exited;
+    expect(theirs.unexpected).toBe(0);
+    expect(mine.filter((r) => r.status === 'fulfilled').length + theirs.granted).toBe(10);
+    const state = await replay(l, 'acc_proc');
+    expect(available(state)).toBe(0);
+    expect(state.reservations.size).toBe(10);
+    await l.close();
+  });
+
+  it('settles exactly once when the same settlement arrives five times at once; a different amount is refused', async () => {
+    const l = await openLedger(tempDir());
+    await fundExactly(l, 'acc_s', 5);
+    await l.ledger.reserve({ accountId: 'acc_s', keyId: null, generationId: 'g1', amount: COST, freeModel: false });
+    const same = await Promise.allSettled(Array.from({ length: 5 }, () => l.ledger.settle({ accountId: 'acc_s', generationId: 'g1', actual: USD, usage: null })));
+    expect(same.every((r) => r.status === 'fulfilled' && r.value.charged === USD)).toBe(true);
+    const different = await Promise.allSettled([1, 2, 3].map((k) => l.ledger.settle({ accountId: 'acc_s', generationId: 'g1', actual: USD + k, usage: null })));
+    expect(different.every((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'CONFLICT')).toBe(true);
+    const events = await l.eventStore.readStream(ledgerStream('acc_s'));
+    expect(events.filter((e) => e.type === 'ReservationSettled')).toHaveLength(1);
+    expect(available(await replay(l, 'acc_s'))).toBe(5 * COST - USD);
+    await l.close();
+  });
+});
