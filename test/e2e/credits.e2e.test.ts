@@ -1,0 +1,204 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+const USD = 1_000_000_000;
+const run = promisify(execFile);
+let h: Harness;
+let user: { id: string; key: string; keyId: string };
+
+const openUser = async (name: string) => {
+  const { body } = await h.gql(`mutation($n: String!) { openAccount(name: $n) { ... on OpenAccountPayload { account { id } initialKey { secret key { id } } } } }`, { n: name });
+  const p = body.data.openAccount;
+  return { id: p.account.id as string, key: p.initialKey.secret as string, keyId: p.initialKey.key.id as string };
+};
+const PURCHASE = `mutation($amount: Money!, $pm: String!, $idem: String) {
+  purchaseCredits(amount: $amount, paymentMethod: $pm, idempotencyKey: $idem) {
+    __typename
+    ... on Purchase { paymentRef amount fee total balance { available availableUsd purchased lifetimePurchased fees } }
+    ... on DomainError { code message details }
+  }
+}`;
+const BALANCE = '{ balance { purchased granted refunded settled reserved available availableUsd } }';
+const rest = async (path: string, key: string) => {
+  const res = await fetch(`${h.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+beforeAll(async () => {
+  h = await startHarness();
+  user = await openUser('Payer');
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('buying credits', () => {
+  it('buys credits with the 5.5% / $0.80 minimum fee on top, and shows them over GraphQL and REST', async () => {
+    const { body } = await h.gql(PURCHASE, { amount: 10 * USD, pm: 'pm_card_visa', idem: 'first' }, user.key);
+    expect(body.data.purchaseCredits).toMatchObject({ __typename: 'Purchase', amount: 10 * USD, fee: 0.8 * USD, total: 10.8 * USD });
+    expect(body.data.purchaseCredits.balance).toEqual({ available: 10 * USD, availableUsd: '10.00', purchased: 10 * USD, lifetimePurchased: 10 * USD, fees: 0.8 * USD });
+    const credits = await rest('/api/v1/credits', user.key);
+    expect(credits.body.data).toMatchObject({ total_credits: 10, total_usage: 0, total_credits_nanos: 10 * USD, total_usage_nanos: 0 });
+  });
+
+  it('a retried purchase with the same idempotency key is not credited twice', async () => {
+    const again = await h.gql(PURCHASE, { amount: 10 * USD, pm: 'pm_card_visa', idem: 'first' }, user.key);
+    expect(again.body.data.purchaseCredits.balance.available).toBe(10 * USD);
+  });
+
+  it('a declined payment, a zero, negative or sub-cent amount are typed errors and write nothing', async () => {
+    const head = await h.running.core.eventStore.headPosition();
+    const declined = await h.gql(PURCHASE, { amount: 5 * USD, pm: 'pm_card_declined' }, user.key);
+    expect(declined.body.data.purchaseCredits).toMatchObject({ __typename: 'DomainError', code: 'PAYMENT_FAILED', details: { decline_code: 'generic_decline' } });
+    const subCent = await h.gql(PURCHASE, { amount: 10_000_001, pm: 'pm_card_visa' }, user.key);
+    expect(subCent.body.data.purchaseCredits).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/whole number of cents/) });
+    for (const amount of [0, -5 * USD]) {
+      const bad = await h.gql(PURCHASE, { amount, pm: 'pm_card_visa' }, user.key);
+      expect(bad.body.errors?.[0]?.extensions?.code ?? bad.body.data?.purchaseCredits?.code).toBe('VALIDATION');
+    }
+    const fractional = await h.gql(PURCHASE, { amount: 1.5, pm: 'pm_card_visa' }, user.key);
+    expect(fractional.body.errors[0].message).toMatch(/integer number of nano-dollars/);
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+  });
+});
+
+describe('grants and refunds (admin)', () => {
+  const GRANT = `mutation($id: ID!, $amount: Money!) { grantCredits(accountId: $id, amount: $amount, reason: "welcome") { __typename ... on Balance { granted available } ... on DomainError { code message } } }`;
+  const REFUND = `mutation($id: ID!, $amount: Money!) { refundCredits(accountId: $id, amount: $amount, reason: "asked") { __typename ... on Balance { refunded available } ... on DomainError { code message } } }`;
+
+  it('admins grant credits; users cannot; unknown accounts are NOT_FOUND', async () => {
+    expect((await h.gql(GRANT, { id: user.id, amount: 2 * USD })).body.data.grantCredits).toEqual({ __typename: 'Balance', granted: 2 * USD, available: 12 * USD });
+    expect((await h.gql(GRANT, { id: user.id, amount: USD }, user.key)).body.errors[0].extensions.code).toBe('FORBIDDEN');
+    expect((await h.gql(GRANT, { id: 'acc_nobody', amount: USD })).body.data.grantCredits).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('refunds never exceed purchases', async () => {
+    const head = await h.running.core.eventStore.headPosition();
+    expect((await h.gql(REFUND, { id: user.id, amount: 11 * USD })).body.data.refundCredits).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/exceeds what was purchased/) });
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+    expect((await h.gql(REFUND, { id: user.id, amount: USD })).body.data.refundCredits).toEqual({ __typename: 'Balance', refunded: USD, available: 11 * USD });
+  });
+});
+
+describe('spending (as the gateway drives the ledger)', () => {
+  it('reserves, settles, and shows usage, entries, key windows and limits', async () => {
+    const { ledger } = h.running.core;
+    const limit = await h.gql(
+      `mutation($id: ID!) { setApiKeyLimit(id: $id, limit: ${3 * USD}, limitReset: DAILY) { ... on ApiKey { limit } } }`,
+      { id: user.keyId },
+      user.key,
+    );
+    expect(limit.body.data.setApiKeyLimit.limit).toBe(3 * USD);
+    const usage = (model: string, provider: string) => ({ model, provider, promptTokens: 100, completionTokens: 50, reasoningTokens: 5, cachedTokens: 10 });
+    await ledger.reserve({ accountId: user.id, keyId: user.keyId, generationId: 'gen-a', amount: USD, freeModel: false });
+    await ledger.settle({ accountId: user.id, generationId: 'gen-a', actual: 0.25 * USD, usage: usage('openai/gpt-4o-mini', 'openai') });
+    await ledger.reserve({ accountId: user.id, keyId: user.keyId, generationId: 'gen-b', amount: USD, freeModel: false });
+    await ledger.settle({ accountId: user.id, generationId: 'gen-b', actual: 0.5 * USD, usage: usage('anthropic/claude-3.5-haiku', 'anthropic') });
+    await ledger.reserve({ accountId: user.id, keyId: user.keyId, generationId: 'gen-c', amount: 2 * USD, freeModel: false });
+    // 0.25 + 0.5 charged + 2 held = 2.75 of the 3 daily: 0.3 more is over the limit.
+    await expect(ledger.reserve({ accountId: user.id, keyId: user.keyId, generationId: 'gen-d', amount: 0.3 * USD, freeModel: false })).rejects.toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+      status: 402,
+    });
+    await ledger.release({ accountId: user.id, generationId: 'gen-c', reason: 'provider failed' });
+    await h.running.core.runner.waitFor(ledger.lastPosition);
+
+    const balance = await h.gql(BALANCE, {}, user.key);
+    expect(balance.body.data.balance).toMatchObject({ settled: 0.75 * USD, reserved: 0, available: 10.25 * USD, availableUsd: '10.25' });
+
+    const byModel = await h.gql(`{ usage(groupBy: MODEL) { group requests promptTokens completionTokens reasoningTokens cachedTokens cost } }`, {}, user.key);
+    expect(byModel.body.data.usage).toEqual([
+      { group: 'anthropic/claude-3.5-haiku', requests: 1, promptTokens: 100, completionTokens: 50, reasoningTokens: 5, cachedTokens: 10, cost: 0.5 * USD },
+      { group: 'openai/gpt-4o-mini', requests: 1, promptTokens: 100, completionTokens: 50, reasoningTokens: 5, cachedTokens: 10, cost: 0.25 * USD },
+    ]);
+    const today = new Date().toISOString().slice(0, 10);
+    const byDay = await h.gql(`query($d: String) { usage(groupBy: DAY, from: $d, to: $d) { group requests cost } }`, { d: today }, user.key);
+    expect(byDay.body.data.usage).toEqual([{ group: today, requests: 2, cost: 0.75 * USD }]);
+    const byKey = await h.gql(`{ usage(groupBy: KEY) { group cost } }`, {}, user.key);
+    expect(byKey.body.data.usage).toEqual([{ group: user.keyId, cost: 0.75 * USD }]);
+    const badRange = await h.gql(`{ usage(groupBy: DAY, from: "2026-12-01", to: "2026-11-01") { group } }`, {}, user.key);
+    expect(badRange.body.errors[0].extensions.code).toBe('VALIDATION');
+
+    const key = await h.gql(`query($id: ID!) { apiKey(id: $id) { limit limitRemaining usage { daily weekly monthly lifetime } } }`, { id: user.keyId }, user.key);
+    expect(key.body.data.apiKey).toEqual({ limit: 3 * USD, limitRemaining: 2.25 * USD, usage: { daily: 0.75 * USD, weekly: 0.75 * USD, monthly: 0.75 * USD, lifetime: 0.75 * USD } });
+    const restKey = await rest('/api/v1/key', user.key);
+    expect(restKey.body.data).toMatchObject({ limit: 3, limit_reset: 'daily', limit_remaining: 2.25, usage: 0.75, usage_daily: 0.75, is_free_tier: false, limit_remaining_nanos: 2.25 * USD });
+
+    // Newest first, paged by cursor.
+    const first = await h.gql(`{ ledgerEntries(first: 3) { entries { type effect generationId } nextCursor } }`, {}, user.key);
+    expect(first.body.data.ledgerEntries.entries.map((e: any) => e.type)).toEqual(['ReservationReleased', 'CreditsReserved', 'ReservationSettled']);
+    const next = await h.gql(`query($c: String) { ledgerEntries(first: 100, before: $c) { entries { type } nextCursor } }`, { c: first.body.data.ledgerEntries.nextCursor }, user.key);
+    expect(next.body.data.ledgerEntries.entries.map((e: any) => e.type)).toEqual([
+      'CreditsReserved',
+      'ReservationSettled',
+      'CreditsReserved',
+      'CreditsRefunded',
+      'CreditsGranted',
+      'CreditsPurchased',
+    ]);
+    expect(next.body.data.ledgerEntries.nextCursor).toBeNull();
+  });
+
+  it('streams balance changes over graphql-ws after the read model has them', async () => {
+    const client = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${user.key}` } });
+    const got = new Promise<any>((resolve, reject) => {
+      const stop = client.subscribe({ query: 'subscription { balanceChanged { available granted } }' }, {
+        next: (v) => {
+          stop();
+          resolve(v.data);
+        },
+        error: reject,
+        complete: () => undefined,
+      });
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    await h.gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: ${USD}, reason: "bonus") { __typename } }`, { id: user.id });
+    expect(await got).toEqual({ balanceChanged: { available: 11.25 * USD, granted: 3 * USD } });
+    await client.dispose();
+  });
+
+  it('changes plans by configuration only', async () => {
+    const change = `mutation($id: ID!, $p: String!) { changePlan(accountId: $id, plan: $p) { __typename ... on Account { plan } ... on DomainError { code message } } }`;
+    expect((await h.gql(change, { id: user.id, p: 'pro' })).body.data.changePlan).toEqual({ __typename: 'Account', plan: 'pro' });
+    expect((await h.gql(change, { id: user.id, p: 'platinum' })).body.data.changePlan).toMatchObject({ code: 'VALIDATION' });
+    expect((await h.gql(change, { id: user.id, p: 'free' }, user.key)).body.errors[0].extensions.code).toBe('FORBIDDEN');
+  });
+});
+
+describe('billing audit', () => {
+  it('finds no difference when healthy, and reports a corrupted read model field by field', async () => {
+    const AUDIT = `query($id: ID) { billingAudit(accountId: $id) { ok eventsReplayed accountsChecked differences { accountId model field expected actual } } }`;
+    const healthy = await h.gql(AUDIT, {});
+    expect(healthy.body.data.billingAudit).toMatchObject({ ok: true, differences: [] });
+    expect(healthy.body.data.billingAudit.eventsReplayed).toBeGreaterThan(5);
+    expect((await h.gql(AUDIT, {}, user.key)).body.errors[0].extensions.code).toBe('FORBIDDEN');
+
+    await h.running.core.readStore.collection('balances').updateOne({ _id: user.id }, { $inc: { settled: 1 } });
+    const broken = await h.gql(AUDIT, { id: user.id });
+    expect(broken.body.data.billingAudit.ok).toBe(false);
+    expect(broken.body.data.billingAudit.differences).toEqual([{ accountId: user.id, model: 'balances', field: 'settled', expected: 0.75 * USD, actual: 0.75 * USD + 1 }]);
+    await h.running.core.readStore.collection('balances').updateOne({ _id: user.id }, { $inc: { settled: -1 } });
+  });
+
+  it('`npm run audit` replays the ledger on disk and exits 1 on a difference', async () => {
+    const dir = h.dataDir;
+    await h.stop({ keepData: true });
+    const cli = (args: string[] = []) =>
+      run(process.execPath, ['--import', 'tsx', 'src/cli/audit.ts', ...args], { env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' }, cwd: join(import.meta.dirname, '../..') });
+    const ok = await cli();
+    expect(ok.stdout).toMatch(/OK: read models match the ledger/);
+    const readStore = await openEmbeddedReadStore({ dir });
+    await readStore.collection('usageDaily').updateOne({ accountId: user.id, model: 'openai/gpt-4o-mini' }, { $set: { promptTokens: 1 } });
+    await readStore.close();
+    const failed = await cli(['--account', user.id]).catch((error: { code: number; stdout: string }) => error);
+    expect(failed).toMatchObject({ code: 1 });
+    expect((failed as { stdout: string }).stdout).toMatch(/DIFFERENCE usageDaily .*openai\/gpt-4o-mini.* promptTokens: events say 100, read model has 1/);
+    h = await startHarness({}, dir);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * Billing at the edges of the gateway: OpenRouter's 402 (and the clamp that avoids a surprise one), key limits,
+ * the free tier's 429 with Retry-After, and a client that disconnects mid-stream paying for what was generated.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const CENT = 10_000_000;
+const DEAR = { prompt: 1_000, completion: 100_000 }; // $1 / $100 per million tokens
+const MESSAGES = [{ role: 'user', content: 'Say hello to the gateway' }];
+
+let h: GatewayHarness;
+let dear: FakeProvider;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'dear', model: 'test/dear', prices: DEAR, maxOutput: 1_000 });
+  const free = await h.fakeEndpoint({ protocol: 'openai', slug: 'freebies', model: 'test/freebie', prices: { prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, variants: ['free'] });
+  free.setDefault({ usage: { promptTokens: 5, completionTokens: 5 } });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('402 when the worst case is not affordable', () => {
+  let poor: Account;
+  beforeAll(async () => {
+    poor = await h.openAccount({ credits: CENT });
+  });
+
+  it("refuses with OpenRouter's message, the affordable token count and the limit's source, reserving nothing", async () => {
+    const res = await h.chat(poor.key, { model: 'test/dear', messages: MESSAGES, max_tokens: 500 });
+    expect(res.status).toBe(402);
+    const { error } = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
+    const affordable = Math.floor((CENT - promptEstimate(MESSAGES) * DEAR.prompt) / DEAR.completion);
+    expect(error.code).toBe(402);
+    expect(error.message).toContain(`This request requires more credits, or fewer max_tokens. You requested up to 500 tokens, but can only afford ${affordable}`);
+    expect(error.metadata).toMatchObject({ error_type: 'payment_required', limit_source: 'credits', requested_tokens: 500, affordable_tokens: affordable });
+    const balance = await h.settledBalance(poor.accountId);
+    expect(balance).toMatchObject({ settled: 0, reserved: 0, available: CENT });
+  });
+
+  it('without max_tokens, clamps the output to what the credits pay for instead of refusing', async () => {
+    dear.script({ usage: { promptTokens: 10, completionTokens: 20 } });
+    const res = await h.chat(poor.key, { model: 'test/dear', messages: MESSAGES });
+    expect(res.status).toBe(200);
+    const affordable = Math.floor((CENT - promptEstimate(MESSAGES) * DEAR.prompt) / DEAR.completion);
+    expect((dear.requests.at(-1)!.body as { max_tokens: number }).max_tokens).toBe(affordable);
+    const balance = await h.settledBalance(poor.accountId);
+    expect(balance.settled).toBe(costOf(DEAR, 10, 20));
+    expect(balance.reserved).toBe(0);
+  });
+
+  it("a key's spending limit refuses with limit_source key_limit", async () => {
+    const rich = await h.openAccount({ credits: 100 * CENT });
+    const { body } = await h.gql(
+      `mutation { createApiKey(name: "capped", limit: ${CENT}, limitReset: DAILY) { ... on CreatedApiKey { secret } ... on DomainError { message } } }`,
+      {},
+      rich.key,
+    );
+    const capped = body.data.createApiKey.secret as string;
+    const res = await h.chat(capped, { model: 'test/dear', messages: MESSAGES, max_tokens: 500 });
+    expect(res.status).toBe(402);
+    const { error } = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+    expect(error.metadata).toMatchObject({ error_type: 'payment_required', limit_source: 'key_limit' });
+    expect(error.message).toContain('You requested up to 500 tokens, but can only afford 99');
+  });
+});
+
+describe('free models', () => {
+  it('`:free` reserves nothing, and the 21st request in a minute is a 429 with Retry-After', async () => {
+    const user = await h.openAccount();
+    for (let i = 0; i < 20; i++) {
+      const res = await h.chat(user.key, { model: 'test/freebie:free', messages: MESSAGES });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { model: string }).model).toBe('test/freebie:free');
+    }
+    const limited = await h.chat(user.key, { model: 'test/freebie:free', messages: MESSAGES });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    const { error } = (await limited.json()) as { error: { metadata: Record<string, unknown> } };
+    expect(error.metadata).toMatchObject({ error_type: 'rate_limit_exceeded', limit_source: 'free_tier_minute' });
+    expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: 0, reserved: 0 });
+  });
+
+  it('a model with only free endpoints must be asked for as :free', async () => {
+    const user = await h.openAccount();
+    const res = await h.chat(user.key, { model: 'test/freebie', messages: MESSAGES });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('ask for test/freebie:free');
+  });
+});
+
+describe('a client that disconnects mid-stream', () => {
+  it('aborts the upstream call and is charged for the prompt and the tokens it was sent', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    dear.script({ slowTokenMs: 300 });
+    const controller = new AbortController();
+    const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES, stream: true, max_tokens: 100 }, {});
+    const generationId = res.headers.get('x-generation-id')!;
+    const reader = res.body!.getReader();
+    let text = '';
+    let contentChunks = 0;
+    const decoder = new TextDecoder();
+    while (contentChunks < 2) {
+      const { value } = await reader.read();
+      for (const line of decoder.decode(value).split('\n')) {
+        if (!line.startsWith('data: ')) continue;
+        const content = JSON.parse(line.slice(6)).choices?.[0]?.delta?.content;
+        if (content) {
+          text += content;
+          contentChunks += 1;
+        }
+      }
+    }
+    await reader.cancel();
+    controller.abort();
+    expect(text).toBe('Echo: Say ');
+    expect(await dear.requests.at(-1)!.outcome).toBe('aborted');
+    const balance = await h.settledBalance(user.accountId);
+    expect(balance.settled).toBe(costOf(DEAR, promptEstimate(MESSAGES), Math.ceil(text.length / 4)));
+    expect(balance.reserved).toBe(0);
+    const record = (await (await fetch(`${h.url}/api/v1/generation?id=${generationId}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: any };
+    expect(record.data).toMatchObject({ cancelled: true, streamed: true, tokens_completion: Math.ceil(text.length / 4) });
+    expect(record.data.switchyard.usage_source).toBe('estimated');
+  });
+});
