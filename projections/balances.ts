@@ -36,9 +36,12 @@ export const emptyBalance = (accountId: string): BalanceDoc => ({
   updatedAt: '',
 });
 
-/** Pure: the balance after one ledger event. Shared by the projection and the billing audit. */
-export const applyToBalance = (doc: BalanceDoc, event: LedgerEvent): BalanceDoc => {
-  const next = { ...doc, updatedAt: event.data.at };
+/**
+ * The balance after one ledger event, written into `next` (which it returns): the billing audit folds millions of
+ * events into one document per account, so it must not copy per event. The projection passes a fresh copy.
+ */
+export const applyToBalance = (next: BalanceDoc, event: LedgerEvent): BalanceDoc => {
+  next.updatedAt = event.data.at;
   switch (event.type) {
     case 'CreditsPurchased':
       next.purchased += event.data.amount;
@@ -82,7 +85,7 @@ export const balancesProjection = defineProjection<BalanceDoc>({
   filter: { categories: [LEDGER_CATEGORY] },
   indexes: [{ keys: { openReservations: 1 } }],
   documentId: (event) => (event as RecordedEvent<LedgerEvent>).data.accountId,
-  evolve: (doc, event) => applyToBalance(doc ?? emptyBalance((event as RecordedEvent<LedgerEvent>).data.accountId), event as RecordedEvent<LedgerEvent>),
+  evolve: (doc, event) => applyToBalance(doc ? { ...doc } : emptyBalance((event as RecordedEvent<LedgerEvent>).data.accountId), event as RecordedEvent<LedgerEvent>),
 });
 
 export const balanceQueries = (store: ReadStore) => {

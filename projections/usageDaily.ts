@@ -24,9 +24,9 @@ export const USAGE_DAILY = 'usageDaily';
 export const usageKey = (data: ReservationSettled['data']): string =>
   [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10)].join('|');
 
-/** Pure: a usage row after one settlement. Shared by the projection and the billing audit. */
-export const applyToUsage = (doc: UsageDoc | null, data: ReservationSettled['data']): UsageDoc => {
-  const base: UsageDoc = doc ?? {
+/** A usage row after one settlement, written into `row` when given (see applyToBalance for why), else a new row. */
+export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['data']): UsageDoc => {
+  const next: UsageDoc = row ?? {
     _id: usageKey(data),
     accountId: data.accountId,
     keyId: data.keyId,
@@ -40,15 +40,13 @@ export const applyToUsage = (doc: UsageDoc | null, data: ReservationSettled['dat
     cachedTokens: 0,
     cost: 0,
   };
-  return {
-    ...base,
-    requests: base.requests + 1,
-    promptTokens: base.promptTokens + (data.usage?.promptTokens ?? 0),
-    completionTokens: base.completionTokens + (data.usage?.completionTokens ?? 0),
-    reasoningTokens: base.reasoningTokens + (data.usage?.reasoningTokens ?? 0),
-    cachedTokens: base.cachedTokens + (data.usage?.cachedTokens ?? 0),
-    cost: base.cost + data.charged,
-  };
+  next.requests += 1;
+  next.promptTokens += data.usage?.promptTokens ?? 0;
+  next.completionTokens += data.usage?.completionTokens ?? 0;
+  next.reasoningTokens += data.usage?.reasoningTokens ?? 0;
+  next.cachedTokens += data.usage?.cachedTokens ?? 0;
+  next.cost += data.charged;
+  return next;
 };
 
 export const usageDailyProjection = defineProjection<UsageDoc>({
@@ -58,5 +56,5 @@ export const usageDailyProjection = defineProjection<UsageDoc>({
   filter: { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] },
   indexes: [{ keys: { accountId: 1, day: 1 } }],
   documentId: (event) => usageKey((event as RecordedEvent<LedgerEvent & ReservationSettled>).data),
-  evolve: (doc, event) => applyToUsage(doc, (event as RecordedEvent<ReservationSettled>).data),
+  evolve: (doc, event) => applyToUsage(doc && { ...doc }, (event as RecordedEvent<ReservationSettled>).data),
 });

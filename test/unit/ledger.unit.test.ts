@@ -156,9 +156,13 @@ describe('settlement', () => {
 
 describe('windows', () => {
   it('starts weeks on Monday and months on the 1st, in UTC', () => {
-    expect(windowId('weekly', Date.parse('2026-11-29T23:59:59Z'))).toBe('2026-11-23');
-    expect(windowId('weekly', Date.parse('2026-11-30T00:00:00Z'))).toBe('2026-11-30');
-    expect(windowId('monthly', Date.parse('2026-11-30T23:00:00Z'))).toBe('2026-11');
+    const day = (iso: string) => Date.parse(iso) / 86_400_000;
+    expect(windowId('weekly', Date.parse('2026-11-29T23:59:59Z'))).toBe(day('2026-11-23T00:00:00Z'));
+    expect(windowId('weekly', Date.parse('2026-11-30T00:00:00Z'))).toBe(day('2026-11-30T00:00:00Z'));
+    expect(windowId('weekly', Date.parse('2026-11-23T00:00:00Z'))).toBe(day('2026-11-23T00:00:00Z'));
+    expect(windowId('daily', Date.parse('2026-11-25T23:59:59.999Z'))).toBe(day('2026-11-25T00:00:00Z'));
+    expect(windowId('monthly', Date.parse('2026-11-30T23:00:00Z'))).toBe(2026 * 12 + 10);
+    expect(windowId('monthly', Date.parse('2026-12-01T00:00:00Z'))).toBe(2026 * 12 + 11);
     expect(new Date(windowEnd('weekly', Date.parse('2026-11-25T10:00:00Z'))).toISOString()).toBe('2026-11-30T00:00:00.000Z');
     expect(new Date(windowEnd('monthly', Date.parse('2026-12-31T10:00:00Z'))).toISOString()).toBe('2027-01-01T00:00:00.000Z');
   });
