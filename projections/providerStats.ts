@@ -29,17 +29,24 @@ const record = (doc: ProviderStatsDoc | null, id: string, provider: string, mode
   const t = Date.parse(at);
   const minute = Math.floor(t / MINUTE);
   const base: ProviderStatsDoc = doc ?? { _id: id, provider, model, minutes: [], samples: [], lastAt: at };
-  const minutes = base.minutes.filter(([m]) => m > minute - DAY_MINUTES);
+  // Runs for every generation: both lists are ascending, so trim from the front and copy with one slice.
+  const minutes = base.minutes.slice(firstAfter(base.minutes, minute - DAY_MINUTES));
   const last = minutes[minutes.length - 1];
   if (last && last[0] === minute) minutes[minutes.length - 1] = [minute, last[1] + (ok ? 1 : 0), last[2] + (ok ? 0 : 1)];
   else minutes.push([minute, ok ? 1 : 0, ok ? 0 : 1]);
   let samples = base.samples;
   if (sample) {
-    samples = samples.filter(([s]) => s > t - SAMPLE_WINDOW_MS);
+    samples = samples.slice(Math.max(firstAfter(samples, t - SAMPLE_WINDOW_MS), samples.length + 1 - MAX_SAMPLES));
     samples.push([t, sample[0], sample[1]]);
-    if (samples.length > MAX_SAMPLES) samples = samples.slice(samples.length - MAX_SAMPLES);
   }
   return { ...base, minutes, samples, lastAt: at };
+};
+
+/** Index of the first entry whose key (its first element) is after `bound`, in an ascending list. */
+const firstAfter = (list: readonly (readonly number[])[], bound: number): number => {
+  let i = 0;
+  while (i < list.length && list[i]![0]! <= bound) i++;
+  return i;
 };
 
 export const providerStatsProjection = defineProjection<ProviderStatsDoc>({

@@ -11,7 +11,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ADMIN_API_KEY: z.string().min(32, 'ADMIN_API_KEY must be at least 32 characters').optional(),
-  EVENTSTORE_URL: z.string().regex(/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover):\/\//, 'EVENTSTORE_URL must start with esdb:// or kurrentdb://').optional(),
+  EVENTSTORE_URL: z.string().regex(/^esdb(\+discover)?:\/\//, 'EVENTSTORE_URL must start with esdb:// (or esdb+discover://)').optional(),
   MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'MONGODB_URL must start with mongodb:// or mongodb+srv://').optional(),
   EVENTSTORE_SYNC: z.enum(['full', 'normal']).default('full'),
   SELF_SIGNUP: bool.default(false),

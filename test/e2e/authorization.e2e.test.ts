@@ -11,6 +11,7 @@ import { startHarness, type Harness } from '../support/appHarness.js';
 let h: Harness;
 let a: { id: string; key: string; keyId: string };
 let b: { id: string; key: string; keyId: string };
+let bGeneration: string;
 
 const open = async (name: string) => {
   const { body } = await h.gql(
@@ -25,6 +26,9 @@ beforeAll(async () => {
   h = await startHarness();
   a = await open('Alice');
   b = await open('Bob');
+  const { body } = await h.gql('mutation { sendPrompt(input: { model: "switchyard/demo", prompt: "Bob here" }) { ... on SendPromptResult { generationId } } }', {}, b.key);
+  bGeneration = body.data.sendPrompt.generationId;
+  await h.running.core.gateway.idle();
 });
 afterAll(async () => {
   await h.stop();
@@ -62,6 +66,8 @@ const attacks = (): Record<string, { query: string; variables: () => Record<stri
   },
   'Mutation.grantCredits': { query: 'mutation($id: ID!) { grantCredits(accountId: $id, amount: 1, reason: "x") { __typename } }', variables: () => ({ id: b.id }) },
   'Mutation.refundCredits': { query: 'mutation($id: ID!) { refundCredits(accountId: $id, amount: 10000000, reason: "x") { __typename } }', variables: () => ({ id: b.id }) },
+  'Query.generation': { query: 'query($id: ID!) { generation(id: $id) { id model } }', variables: () => ({ id: bGeneration }) },
+  'Query.generations': { query: 'query($id: ID!) { generations(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: b.id }) },
   'Mutation.changePlan': { query: 'mutation($id: ID!) { changePlan(accountId: $id, plan: "pro") { __typename } }', variables: () => ({ id: b.id }) },
 });
 

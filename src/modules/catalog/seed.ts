@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { ConflictError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
@@ -100,34 +101,43 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
   const track = (position: number | null) => {
     if (position !== null) last = Math.max(last, position);
   };
+  // Another process starting on the same store may seed the same entry first: that is fine.
+  const tolerant = async (write: () => Promise<{ position: number | null }>) => {
+    try {
+      track((await write()).position);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+    }
+  };
 
   for (const model of seed.models) {
     if (catalog.model(model.id)) continue;
     const { id, ...rest } = model;
-    track((await handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at } }, { metadata })).position);
+    await tolerant(() => handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at } }, { metadata }));
   }
   for (const provider of seed.providers) {
     if (!catalog.provider(provider.slug)) {
-      const result = await handleCommand(
-        eventStore,
-        providerStream(provider.slug),
-        providerDecider,
-        {
-          type: 'RegisterProvider',
-          data: {
-            slug: provider.slug,
-            name: provider.name,
-            protocol: provider.protocol,
-            baseUrl: provider.baseUrl,
-            credential: provider.credentialEnv ? { env: provider.credentialEnv } : null,
-            headers: provider.headers,
-            ownerAccountId: ROOT_ACCOUNT_ID,
-            at,
+      await tolerant(() =>
+        handleCommand(
+          eventStore,
+          providerStream(provider.slug),
+          providerDecider,
+          {
+            type: 'RegisterProvider',
+            data: {
+              slug: provider.slug,
+              name: provider.name,
+              protocol: provider.protocol,
+              baseUrl: provider.baseUrl,
+              credential: provider.credentialEnv ? { env: provider.credentialEnv } : null,
+              headers: provider.headers,
+              ownerAccountId: ROOT_ACCOUNT_ID,
+              at,
+            },
           },
-        },
-        { metadata },
+          { metadata },
+        ),
       );
-      track(result.position);
     }
     for (const endpoint of provider.endpoints) {
       if (catalog.endpoint(endpointId(endpoint.model, provider.slug))) continue;
@@ -142,13 +152,12 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
         supportedParameters: endpoint.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
         variants: endpoint.variants,
       };
-      const result = await handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'PublishEndpoint', data: { providerSlug: provider.slug, actor: system, spec, at } }, { metadata });
-      track(result.position);
+      await tolerant(() => handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'PublishEndpoint', data: { providerSlug: provider.slug, actor: system, spec, at } }, { metadata }));
     }
   }
   if (seed.autoRouter && catalog.autoRules() === null) {
     const rules = seed.autoRouter.rules as unknown as AutoRule[];
-    track((await handleCommand(eventStore, AUTO_ROUTER_STREAM, autoRouterDecider, { type: 'SetAutoRouterRules', data: { rules, at } }, { metadata })).position);
+    await tolerant(() => handleCommand(eventStore, AUTO_ROUTER_STREAM, autoRouterDecider, { type: 'SetAutoRouterRules', data: { rules, at } }, { metadata }));
   }
   return last;
 };

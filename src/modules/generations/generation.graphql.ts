@@ -173,11 +173,9 @@ builder.queryFields((t) => ({
     type: GenerationRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    description: "One generation. Another account's is refused by the type's own scope (ownsAccount).",
     authScopes: { authenticated: true },
-    resolve: async (_root, args, ctx) => {
-      const doc = await generationQueries(ctx.core.readStore).byId(String(args.id));
-      return doc && (doc.accountId === ctx.principal!.accountId || isAdmin(ctx.principal)) ? doc : null;
-    },
+    resolve: async (_root, args, ctx) => generationQueries(ctx.core.readStore).byId(String(args.id)),
   }),
   generations: t.connection({
     type: GenerationRef,

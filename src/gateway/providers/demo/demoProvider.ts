@@ -1,7 +1,7 @@
 /**
  * The built-in demo model: in-process, free, offline and deterministic. It answers with a short explanation that
- * quotes the prompt, streamed word by word, with usage counted the way the fake and the gateway estimate tokens
- * (ceil(chars / 4)), so the whole gateway (routing, streaming, billing, generation records) runs with no network.
+ * quotes the prompt, streamed token by token (about four characters each, the gateway's own estimate), so the
+ * whole gateway (routing, streaming, billing, generation records) runs with no network.
  */
 import { contentText } from '../common.js';
 import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from '../../types.js';
@@ -37,8 +37,11 @@ export const demoAnswer = (req: ChatRequest): string => {
   ].join(' ');
 };
 
-/** Word-sized pieces that join back to the text: one per streamed chunk. */
-const pieces = (text: string): string[] => text.match(/\S+\s*/g) ?? [];
+/**
+ * Token-sized pieces (at most four visible characters, with the whitespace before them) that join back to the text:
+ * one per streamed chunk and one per billed token, so usage, max_tokens and the chars / 4 estimate agree.
+ */
+const pieces = (text: string): string[] => text.match(/\s*\S{1,4}/g) ?? [];
 
 interface Plan {
   readonly pieces: readonly string[];
@@ -51,9 +54,8 @@ const plan = (req: ChatRequest): Plan => {
   const limit = req.max_tokens ?? req.max_completion_tokens;
   // Each piece is about one token; a max_tokens budget cuts the answer, as a real model would.
   const kept = limit !== undefined && limit < all.length ? all.slice(0, Math.max(0, limit)) : all;
-  const text = kept.join('');
   const prompt = estimateTokens(promptChars(req));
-  const completion = Math.max(kept.length, estimateTokens(text.length));
+  const completion = kept.length;
   return {
     pieces: kept,
     finish: kept.length < all.length ? 'length' : 'stop',
@@ -87,7 +89,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
-/** A streamed answer: the role chunk, one chunk per word (`tokenDelayMs` apart), then the finish chunk. */
+/** A streamed answer: the role chunk, one chunk per token (`tokenDelayMs` apart), then the finish chunk. */
 export const demoStream = (req: ChatRequest, meta: Required<ResponseMeta>, tokenDelayMs: number, signal: AbortSignal) => {
   const p = plan(req);
   let done = false;

@@ -1,0 +1,98 @@
+/**
+ * Bad input gets a typed 4xx in OpenRouter's error shape, and costs nothing: no reservation, no charge, no event.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+
+beforeAll(async () => {
+  h = await startGatewayHarness({ MAX_BODY_BYTES: '65536' });
+  user = await h.openAccount({ credits: 1_000_000_000 });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'small', model: 'test/small-context', prices: { prompt: 100, completion: 100 }, contextLength: 1_000, maxOutput: 200, quantization: 'fp8' });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const hi = [{ role: 'user', content: 'hi' }];
+
+const CASES: { name: string; body: unknown; status: number; errorType: string; message: RegExp }[] = [
+  { name: 'an unknown model', body: { model: 'acme/unknown', messages: hi }, status: 400, errorType: 'invalid_request', message: /acme\/unknown is not a valid model ID/ },
+  { name: 'no model', body: { messages: hi }, status: 400, errorType: 'invalid_request', message: /model is required/ },
+  { name: 'empty messages', body: { model: 'switchyard/demo', messages: [] }, status: 400, errorType: 'invalid_request', message: /messages must be a non-empty list/ },
+  { name: 'an invalid role', body: { model: 'switchyard/demo', messages: [{ role: 'wizard', content: 'hi' }] }, status: 400, errorType: 'invalid_request', message: /role must be one of/ },
+  { name: 'a tool message without tool_call_id', body: { model: 'switchyard/demo', messages: [{ role: 'tool', content: 'x' }] }, status: 400, errorType: 'invalid_request', message: /tool_call_id/ },
+  {
+    name: 'more tokens than the context',
+    body: { model: 'test/small-context', messages: [{ role: 'user', content: 'x'.repeat(8_000) }] },
+    status: 400,
+    errorType: 'context_length_exceeded',
+    message: /context length is 1000 tokens/,
+  },
+  { name: 'max_tokens beyond every endpoint', body: { model: 'test/small-context', messages: hi, max_tokens: 500 }, status: 400, errorType: 'max_tokens_exceeded', message: /max_tokens 500/ },
+  { name: 'a temperature out of range', body: { model: 'switchyard/demo', messages: hi, temperature: 7 }, status: 400, errorType: 'invalid_request', message: /temperature must be a number between 0 and 2/ },
+  { name: 'an invalid provider.sort', body: { model: 'switchyard/demo', messages: hi, provider: { sort: 'fastest' } }, status: 400, errorType: 'invalid_request', message: /provider.sort/ },
+  { name: 'unknown quantizations', body: { model: 'switchyard/demo', messages: hi, provider: { quantizations: ['int3'] } }, status: 400, errorType: 'invalid_request', message: /int3/ },
+  { name: 'provider.order that is not a list', body: { model: 'switchyard/demo', messages: hi, provider: { order: 'openai' } }, status: 400, errorType: 'invalid_request', message: /provider.order/ },
+  { name: 'allow_fallbacks that is not a boolean', body: { model: 'switchyard/demo', messages: hi, provider: { allow_fallbacks: 'no' } }, status: 400, errorType: 'invalid_request', message: /allow_fallbacks/ },
+  { name: 'a negative max_price', body: { model: 'switchyard/demo', messages: hi, provider: { max_price: { prompt: -1 } } }, status: 400, errorType: 'invalid_request', message: /max_price.prompt/ },
+  { name: 'provider.only that excludes every endpoint', body: { model: 'test/small-context', messages: hi, provider: { only: ['nobody'] } }, status: 404, errorType: 'not_found', message: /provider restrictions/ },
+  { name: 'quantizations that exclude every endpoint', body: { model: 'test/small-context', messages: hi, provider: { quantizations: ['fp16'] } }, status: 404, errorType: 'not_found', message: /provider restrictions/ },
+  { name: 'an unsupported variant', body: { model: 'switchyard/demo:online', messages: hi }, status: 400, errorType: 'invalid_request', message: /:online variant/ },
+  { name: 'a body that is not an object', body: [1, 2], status: 400, errorType: 'invalid_request', message: /JSON object/ },
+];
+
+const unchanged = async (run: () => Promise<void>) => {
+  await h.running.core.gateway.idle();
+  const head = await h.running.core.eventStore.headPosition();
+  const before = await h.running.core.ledger.balance(user.accountId);
+  await run();
+  await h.running.core.gateway.idle();
+  expect(await h.running.core.eventStore.headPosition()).toBe(head);
+  expect(await h.running.core.ledger.balance(user.accountId)).toEqual(before);
+};
+
+describe('typed 4xx, no charge, nothing written', () => {
+  it.each(CASES)('$name → $status $errorType', async ({ body, status, errorType, message }) => {
+    await unchanged(async () => {
+      const res = await h.chat(user.key, body as Record<string, unknown>);
+      expect(res.status).toBe(status);
+      const json = (await res.json()) as { error: { code: number; message: string; metadata: { error_type: string } } };
+      expect(json.error.code).toBe(status);
+      expect(json.error.metadata.error_type).toBe(errorType);
+      expect(json.error.message).toMatch(message);
+    });
+  });
+
+  it('an oversized body → 413 payload_too_large', async () => {
+    await unchanged(async () => {
+      const res = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'x'.repeat(70_000) }] });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { metadata: { error_type: string } } }).error.metadata.error_type).toBe('payload_too_large');
+    });
+  });
+
+  it('malformed JSON → 400', async () => {
+    await unchanged(async () => {
+      const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' }, body: '{"model": ' });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/Malformed JSON/);
+    });
+  });
+
+  it('no key → 401 authentication', async () => {
+    await unchanged(async () => {
+      const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'switchyard/demo', messages: hi }) });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { metadata: { error_type: string } } }).error.metadata.error_type).toBe('authentication');
+    });
+  });
+
+  it('GET /api/v1/models rejects an unknown sort and bad paging', async () => {
+    expect((await fetch(`${h.url}/api/v1/models?sort=random`)).status).toBe(400);
+    expect((await fetch(`${h.url}/api/v1/models?limit=5000`)).status).toBe(400);
+    expect((await fetch(`${h.url}/api/v1/models/acme/unknown/endpoints`)).status).toBe(404);
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * Routing over real HTTP: provider preferences and variants, sorting by the provider stats the generations feed,
+ * the circuit breaker, Retry-After on a lone endpoint, keep-alive comments, and the endpoints API's stats.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const MESSAGES = [{ role: 'user', content: 'Say hello to the gateway' }];
+const USAGE = { promptTokens: 10, completionTokens: 10 };
+
+let h: GatewayHarness;
+let user: Account;
+let fast: FakeProvider;
+let slow: FakeProvider;
+let flaky: FakeProvider;
+let steady: FakeProvider;
+let solo: FakeProvider;
+
+beforeAll(async () => {
+  h = await startGatewayHarness({ GATEWAY_BREAKER_FAILURES: '2', GATEWAY_BREAKER_COOLDOWN_MS: '60000', GATEWAY_KEEPALIVE_MS: '100', GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '3000' });
+  user = await h.openAccount({ credits: 10_000_000_000 });
+  fast = await h.fakeEndpoint({ protocol: 'openai', slug: 'fast', model: 'test/speed', prices: { prompt: 500, completion: 500 } });
+  slow = await h.fakeEndpoint({ protocol: 'openai', slug: 'slow', model: 'test/speed', prices: { prompt: 100, completion: 100 } });
+  fast.setDefault({ usage: USAGE });
+  slow.setDefault({ usage: USAGE, latencyMs: 150, slowTokenMs: 40 });
+  flaky = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'flaky', model: 'test/breaker', prices: { prompt: 100, completion: 100 } });
+  steady = await h.fakeEndpoint({ protocol: 'gemini', slug: 'steady', model: 'test/breaker', prices: { prompt: 200, completion: 200 } });
+  flaky.setDefault({ status: 500 });
+  solo = await h.fakeEndpoint({ protocol: 'openai', slug: 'solo', model: 'test/solo', prices: { prompt: 100, completion: 100 } });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const servedBy = async (body: Record<string, unknown>): Promise<string> => {
+  const res = await h.chat(user.key, { messages: MESSAGES, ...body });
+  expect(res.status).toBe(200);
+  if (body.stream) {
+    const { events } = await readSseResponse(res);
+    return events.at(-1).provider;
+  }
+  return ((await res.json()) as { provider: string }).provider;
+};
+
+describe('provider preferences', () => {
+  it('defaults to the cheapest endpoint', async () => {
+    expect(await servedBy({ model: 'test/speed' })).toBe('slow');
+  });
+  it('order puts the named providers first', async () => {
+    expect(await servedBy({ model: 'test/speed', provider: { order: ['fast'] } })).toBe('fast');
+  });
+  it('ignore and only narrow the candidates', async () => {
+    expect(await servedBy({ model: 'test/speed', provider: { ignore: ['slow'] } })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed', provider: { only: ['fast'] } })).toBe('fast');
+  });
+  it('max_price (USD per million tokens) drops dearer endpoints', async () => {
+    expect(await servedBy({ model: 'test/speed', provider: { order: ['fast'], max_price: { prompt: 0.2 } } })).toBe('slow');
+  });
+});
+
+describe('sorting by the stats the generations feed', () => {
+  beforeAll(async () => {
+    for (let i = 0; i < 3; i++) {
+      await servedBy({ model: 'test/speed', stream: true, provider: { only: ['fast'] } });
+      await servedBy({ model: 'test/speed', stream: true, provider: { only: ['slow'] } });
+    }
+    await h.running.core.gateway.idle();
+    await h.running.core.gateway.stats.refresh();
+  });
+
+  it(':nitro sorts by throughput, :floor by price', async () => {
+    expect(await servedBy({ model: 'test/speed:nitro' })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed:floor' })).toBe('slow');
+  });
+
+  it('provider.sort latency picks the quicker first token', async () => {
+    expect(await servedBy({ model: 'test/speed', provider: { sort: 'latency' } })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed', provider: { sort: { by: 'throughput', partition: 'none' } } })).toBe('fast');
+  });
+
+  it('the endpoints API shows uptime, latency to first token and throughput percentiles', async () => {
+    const res = await fetch(`${h.url}/api/v1/models/test/speed/endpoints`);
+    const { data } = (await res.json()) as { data: { id: string; endpoints: any[] } };
+    expect(data.id).toBe('test/speed');
+    const bySlug = Object.fromEntries(data.endpoints.map((e) => [e.tag, e]));
+    expect(bySlug.fast).toMatchObject({ provider_name: 'fast', uptime_last_30m: 100, uptime_last_5m: 100, error_rate_last_30m: 0, pricing: { prompt: '0.0000005' } });
+    expect(bySlug.slow.latency_last_30m.p50).toBeGreaterThanOrEqual(150);
+    expect(bySlug.fast.latency_last_30m.p50).toBeLessThan(bySlug.slow.latency_last_30m.p50);
+    expect(bySlug.fast.throughput_last_30m.p50).toBeGreaterThan(bySlug.slow.throughput_last_30m.p50);
+    expect(Object.keys(bySlug.fast.latency_last_30m)).toEqual(['p50', 'p75', 'p90', 'p99']);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('after repeated failures the endpoint goes behind the healthy one, and the endpoints API shows it', async () => {
+    expect(await servedBy({ model: 'test/breaker' })).toBe('steady');
+    expect(await servedBy({ model: 'test/breaker' })).toBe('steady');
+    const flakyCalls = flaky.requests.length;
+    expect(await servedBy({ model: 'test/breaker' })).toBe('steady');
+    expect(flaky.requests.length).toBe(flakyCalls);
+    await h.running.core.gateway.idle();
+    const { data } = (await (await fetch(`${h.url}/api/v1/models/test/breaker/endpoints`)).json()) as { data: { endpoints: any[] } };
+    const flakyEndpoint = data.endpoints.find((e) => e.tag === 'flaky');
+    expect(flakyEndpoint).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
+  });
+});
+
+describe('retries on a lone endpoint', () => {
+  it('honours Retry-After before retrying', async () => {
+    solo.script({ status: 429, headers: { 'retry-after': '1' } });
+    const calls = solo.requests.length;
+    const started = Date.now();
+    expect(await servedBy({ model: 'test/solo' })).toBe('solo');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+    expect(solo.requests.length).toBe(calls + 2);
+  });
+
+  it('does not wait out a Retry-After longer than the limit: the 429 and its Retry-After reach the client', async () => {
+    solo.script({ status: 429, headers: { 'retry-after': '120' } });
+    const res = await h.chat(user.key, { model: 'test/solo', messages: MESSAGES });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('120');
+    const { error } = (await res.json()) as { error: { metadata: Record<string, unknown> } };
+    expect(error.metadata).toMatchObject({ error_type: 'rate_limit_exceeded', provider_name: 'solo', provider_status: 429 });
+  });
+});
+
+describe('keep-alive', () => {
+  it('sends SSE comments while the first token is slow to come, then the answer', async () => {
+    solo.script({ latencyMs: 400 });
+    const res = await h.chat(user.key, { model: 'test/solo', messages: MESSAGES, stream: true });
+    const { comments, done, text } = await readSseResponse(res);
+    expect(comments).toContain('SWITCHYARD PROCESSING');
+    expect(text.indexOf(': SWITCHYARD PROCESSING')).toBeLessThan(text.indexOf('data: '));
+    expect(done).toBe(true);
+  });
+});
+
+describe('GET /api/v1/models filters, sorts and pages', () => {
+  it('supported_parameters, sort and opt-in paging', async () => {
+    const all = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high`)).json()) as { data: { id: string; pricing: { prompt: string } }[] };
+    const prompts = all.data.map((m) => Number(m.pricing.prompt));
+    expect(prompts).toEqual([...prompts].sort((a, b) => a - b));
+    expect(all).not.toHaveProperty('total_count');
+    const tools = (await (await fetch(`${h.url}/api/v1/models?supported_parameters=tools`)).json()) as { data: { id: string; supported_parameters: string[] }[] };
+    expect(tools.data.length).toBeGreaterThan(0);
+    expect(tools.data.every((m) => m.supported_parameters.includes('tools'))).toBe(true);
+    expect(tools.data.map((m) => m.id)).not.toContain('switchyard/demo');
+    const page = (await (await fetch(`${h.url}/api/v1/models?limit=2&offset=1`)).json()) as { data: unknown[]; total_count: number; links: { next: string | null } };
+    expect(page.data).toHaveLength(2);
+    expect(page.total_count).toBe(all.data.length);
+    expect(page.links.next).toBe('/api/v1/models?offset=3&limit=2');
+  });
+});

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { summarizeStats, providerStatsProjection, type ProviderStatsDoc } from '../../projections/providerStats.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
+import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { autoRouterDecider } from '../../src/modules/catalog/autoRouter.decider.js';
+import { createCredentialVault } from '../../src/modules/catalog/credentials.js';
+import { modelDecider } from '../../src/modules/catalog/model.decider.js';
+import { providerDecider } from '../../src/modules/catalog/provider.decider.js';
+import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
+import { DEFAULT_SEED_FILE, readSeed, seedPrices } from '../../src/modules/catalog/seed.js';
+import type { GenerationEvent } from '../../src/modules/generations/generation.events.js';
+import { prices } from '../support/catalogFixture.js';
+import { deciderSpec } from '../support/givenWhenThen.js';
+
+const at = '2026-01-01T00:00:00.000Z';
+const registered: ProviderRegistered = {
+  type: 'ProviderRegistered',
+  data: { slug: 'acme', name: 'Acme', protocol: 'openai', baseUrl: 'https://api.acme.test/v1', credential: { env: 'ACME_KEY' }, headers: {}, ownerAccountId: 'acc_owner', at },
+};
+const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'one', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: ['max_tokens'], variants: [] };
+const owner = { accountId: 'acc_owner', admin: false };
+const stranger = { accountId: 'acc_other', admin: false };
+const admin = { accountId: 'acc_root', admin: true };
+const given = deciderSpec(providerDecider);
+
+describe('provider decider', () => {
+  it('registers a provider once', () => {
+    given([]).when({ type: 'RegisterProvider', data: registered.data }).then([registered]);
+    given([registered]).when({ type: 'RegisterProvider', data: registered.data }).thenThrows(ConflictError);
+  });
+
+  it('refuses bad registrations', () => {
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, slug: 'Not A Slug' } }).thenThrows(ValidationError, /slug/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, baseUrl: 'ftp://x' } }).thenThrows(ValidationError, /baseUrl/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'lower-case' } } }).thenThrows(ValidationError, /environment variable/);
+  });
+
+  it('lets the owner and admins publish, and nobody else', () => {
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec, at } }).then([{ type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } }]);
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, at } }).then([{ type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } }]);
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: stranger, spec, at } }).thenThrows(ForbiddenError);
+    given([]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, at } }).thenThrows(NotFoundError);
+  });
+
+  it('validates endpoint specs: integer prices, limits, free means zero', () => {
+    const publish = (s: Partial<EndpointSpec>) => given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec: { ...spec, ...s }, at } });
+    publish({ prices: { ...prices(), prompt: 0.5 } }).thenThrows(ValidationError, /prices.prompt/);
+    publish({ prices: { ...prices(), completion: -1 } }).thenThrows(ValidationError);
+    publish({ maxOutput: 9000 }).thenThrows(ValidationError, /maxOutput/);
+    publish({ model: 'no-slash' }).thenThrows(ValidationError, /author\/slug/);
+    publish({ variants: ['free'] }).thenThrows(ValidationError, /free/);
+  });
+
+  it('changes a price only when it differs, and only for the owner', () => {
+    const published: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } };
+    const newPrices = prices({ prompt: 999 });
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).then([
+      { type: 'EndpointPriceChanged', data: { providerSlug: 'acme', model: 'acme/one', prices: newPrices, at } },
+    ]);
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: spec.prices, at } }).then([]);
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: stranger, model: 'acme/one', prices: newPrices, at } }).thenThrows(ForbiddenError);
+    given([registered]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).thenThrows(NotFoundError);
+    given([registered, published]).when({ type: 'DisableEndpoint', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', reason: 'gone', at } }).then([
+      { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'gone', at } },
+    ]);
+  });
+});
+
+describe('model and auto-router deciders', () => {
+  const model = { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'] as const, outputModalities: ['text'] as const, tokenizer: 'Other' };
+  it('publishes a model, ignores an identical republish, retires it once', () => {
+    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at } };
+    deciderSpec(modelDecider)([]).when({ type: 'PublishModel', data: published.data }).then([published]);
+    deciderSpec(modelDecider)([published]).when({ type: 'PublishModel', data: published.data }).then([]);
+    deciderSpec(modelDecider)([published]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).then([{ type: 'ModelRetired', data: { modelId: 'acme/one', at } }]);
+    deciderSpec(modelDecider)([]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).thenThrows(NotFoundError);
+  });
+
+  it('validates auto-router rules', () => {
+    deciderSpec(autoRouterDecider)([]).when({ type: 'SetAutoRouterRules', data: { rules: [{ name: 'x', taskTypes: ['code'], limit: 2 }], at } }).then([
+      { type: 'AutoRouterRulesSet', data: { rules: [{ name: 'x', taskTypes: ['code'], limit: 2 }], at } },
+    ]);
+    deciderSpec(autoRouterDecider)([]).when({ type: 'SetAutoRouterRules', data: { rules: [{ name: 'x', capabilities: ['telepathy' as never] }], at } }).thenThrows(ValidationError, /telepathy/);
+  });
+});
+
+describe('provider credentials at rest', () => {
+  const vault = createCredentialVault('a-master-key-that-is-long-enough-0123456789', { ACME_KEY: 'from-env' });
+
+  it('encrypts with AES-256-GCM bound to the provider, and decrypts back', () => {
+    const sealed = vault.encrypt('acme', 'sk-secret');
+    expect(sealed).toMatch(/^v1\./);
+    expect(sealed).not.toContain('sk-secret');
+    expect(vault.resolve('acme', { encrypted: sealed })).toEqual({ secret: 'sk-secret', problem: null });
+    expect(vault.resolve('other', { encrypted: sealed }).problem).toMatch(/does not decrypt/);
+    expect(createCredentialVault('another-master-key-0123456789abcdef').resolve('acme', { encrypted: sealed }).problem).toMatch(/does not decrypt/);
+  });
+
+  it('resolves environment references and explains what is missing', () => {
+    expect(vault.resolve('acme', { env: 'ACME_KEY' })).toEqual({ secret: 'from-env', problem: null });
+    expect(vault.resolve('acme', { env: 'MISSING_KEY' })).toEqual({ secret: null, problem: 'environment variable MISSING_KEY is not set' });
+    expect(createCredentialVault(undefined).resolve('acme', { encrypted: 'v1.a.b.c' }).problem).toMatch(/SWITCHYARD_MASTER_KEY is not set/);
+    expect(() => createCredentialVault(undefined).encrypt('acme', 'x')).toThrow(/SWITCHYARD_MASTER_KEY/);
+  });
+});
+
+describe('the shipped seed', () => {
+  it('parses, and its list prices convert to exact nano-dollars', async () => {
+    const seed = await readSeed(DEFAULT_SEED_FILE);
+    const openai = seed.providers.find((p) => p.slug === 'openai')!;
+    const mini = openai.endpoints.find((e) => e.model === 'openai/gpt-4o-mini')!;
+    expect(seedPrices(mini.price, 'x')).toEqual({ prompt: 150, completion: 600, request: 0, reasoning: 600, cacheRead: 75, cacheWrite: 150 });
+    expect(seed.providers.find((p) => p.protocol === 'demo')!.endpoints.map((e) => e.model)).toContain('switchyard/demo');
+    for (const provider of seed.providers) for (const e of provider.endpoints) expect(seed.models.some((m) => m.id === e.model)).toBe(true);
+  });
+});
+
+describe('providerStats projection', () => {
+  const ev = (event: GenerationEvent, position: number): RecordedEvent =>
+    ({ ...event, id: `e${position}`, stream: `generation-${event.data.generationId}`, revision: 0, position, metadata: {}, recordedAt: event.data.at }) as unknown as RecordedEvent;
+  const completed = (id: string, at: string, latencyMs: number, generationTimeMs: number, completion: number): GenerationEvent => ({
+    type: 'GenerationCompleted',
+    data: {
+      generationId: id,
+      accountId: 'a',
+      keyId: null,
+      endpointId: 'm/x@p',
+      providerSlug: 'p',
+      providerName: 'P',
+      model: 'm/x',
+      usage: { prompt: 1, completion, reasoning: 0, cached: 0, cacheWrite: 0 },
+      usageSource: 'provider',
+      cost: 0,
+      streamed: true,
+      latencyMs,
+      generationTimeMs,
+      at,
+      upstreamId: null,
+      finishReason: 'stop',
+      nativeFinishReason: 'stop',
+    },
+  });
+  const failed = (id: string, at: string): GenerationEvent => ({
+    type: 'AttemptFailed',
+    data: { generationId: id, attempt: 1, endpointId: 'm/x@p', providerSlug: 'p', model: 'm/x', errorCode: 'server_error', status: 500, retryable: true, countsAgainstUptime: true, afterFirstToken: false, latencyMs: 5, message: 'x', at },
+  });
+
+  it('keeps uptime per window and latency / throughput percentiles', () => {
+    const t0 = Date.parse('2026-01-01T12:00:00.000Z');
+    const iso = (ms: number) => new Date(t0 + ms).toISOString();
+    let doc: ProviderStatsDoc | null = null;
+    const events = [
+      completed('g1', iso(0), 100, 1100, 101), // 100 tokens in 1 s after the first
+      completed('g2', iso(1_000), 300, 800, 51), // 50 tokens in 0.5 s
+      failed('g3', iso(2_000)),
+      failed('g4', iso(-2 * 3600_000)), // two hours ago: only in the 1-day window
+    ];
+    events.forEach((e, i) => (doc = providerStatsProjection.evolve(doc, ev(e, i + 1)) as ProviderStatsDoc));
+    const summary = summarizeStats(doc, t0 + 3_000);
+    expect(summary.uptime5m).toBeCloseTo(66.67, 2);
+    expect(summary.uptime1d).toBe(50);
+    expect(summary.errorRate30m).toBeCloseTo(0.3333, 4);
+    expect(summary.latency30m).toEqual({ p50: 100, p75: 300, p90: 300, p99: 300 });
+    expect(summary.throughput30m!.p50).toBe(100);
+    expect(summarizeStats(doc, t0 + 3 * 3600_000).latency30m).toBeNull();
+  });
+
+  it('ignores attempts that failed because of the request, not the endpoint', () => {
+    const requestError: GenerationEvent = { ...failed('g5', at), data: { ...(failed('g5', at).data as object), countsAgainstUptime: false } } as GenerationEvent;
+    expect(providerStatsProjection.documentId(ev(requestError, 1))).toBeNull();
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * The gateway service with an in-memory ledger and event store, over demo targets (in-process, no network): what it
+ * reserves, settles and records.
+ */
+import { describe, expect, it } from 'vitest';
+import { InsufficientCreditsError } from '../../src/errors.js';
+import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
+import { parseChatBody } from '../../src/gateway/chatRequest.js';
+import { createGateway } from '../../src/gateway/gateway.js';
+import { GatewayError } from '../../src/gateway/gatewayErrors.js';
+import { worstCaseCost } from '../../src/gateway/pricing.js';
+import type { StatsSnapshot } from '../../src/gateway/routeStats.js';
+import type { ChatChunk } from '../../src/gateway/types.js';
+import { createLogger } from '../../src/logger.js';
+import { createCredentialVault } from '../../src/modules/catalog/credentials.js';
+import type { Ledger } from '../../src/modules/ledger/ledger.js';
+import { catalogOf, prices } from '../support/catalogFixture.js';
+
+interface LedgerCall {
+  op: 'reserve' | 'settle' | 'release';
+  input: Record<string, unknown>;
+}
+
+/** A tiny ledger: one balance, reservations by generation id, and a log of calls. */
+const fakeLedger = (available: number) => {
+  const calls: LedgerCall[] = [];
+  let free = available;
+  const reservations = new Map<string, number>();
+  const ledger: Ledger = {
+    async reserve(input) {
+      calls.push({ op: 'reserve', input });
+      if (input.amount > free) throw new InsufficientCreditsError('not enough', { required: input.amount, available: free });
+      free -= input.amount;
+      reservations.set(input.generationId, input.amount);
+    },
+    async settle(input) {
+      calls.push({ op: 'settle', input });
+      free += (reservations.get(input.generationId) ?? 0) - input.actual;
+      reservations.delete(input.generationId);
+      return { charged: input.actual, overrun: 0, uncollected: 0 };
+    },
+    async release(input) {
+      calls.push({ op: 'release', input });
+      free += reservations.get(input.generationId) ?? 0;
+      reservations.delete(input.generationId);
+    },
+    balance: async () => ({ accountId: 'a', purchased: 0, granted: available, refunded: 0, settled: 0, reserved: 0, available: free, lifetimePurchased: 0 }),
+    keyUsage: async () => ({ daily: 0, weekly: 0, monthly: 0, lifetime: 0 }),
+  };
+  return { ledger, calls };
+};
+
+const fakeEventStore = () => {
+  const appends: { stream: string; events: readonly NewEvent[] }[] = [];
+  const store = {
+    append: async (stream: string, events: readonly NewEvent[]) => {
+      appends.push({ stream, events });
+      return { nextExpectedRevision: events.length - 1, position: appends.length };
+    },
+  } as unknown as EventStore;
+  return { store, appends };
+};
+
+const CHEAP = prices({ prompt: 150, completion: 600 });
+const DEAR = prices({ prompt: 1_000, completion: 10_000 });
+const catalog = catalogOf({
+  providers: [{ slug: 'demo', name: 'Demo', protocol: 'demo' }],
+  endpoints: [
+    { model: 'd/cheap', provider: 'demo', prices: CHEAP, maxOutput: 500 },
+    { model: 'd/dear', provider: 'demo', prices: DEAR, maxOutput: 500 },
+    { model: 'd/gift', provider: 'demo', prices: prices({ prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }), variants: ['free'] },
+  ],
+});
+
+const setup = (available = 1_000_000_000) => {
+  const { ledger, calls } = fakeLedger(available);
+  const events = fakeEventStore();
+  const gateway = createGateway({
+    catalog,
+    vault: createCredentialVault(undefined),
+    ledger,
+    eventStore: events.store,
+    stats: { get: () => undefined } as unknown as StatsSnapshot,
+    logger: createLogger('silent'),
+    config: { requestTimeoutMs: 5_000, firstTokenTimeoutMs: 1_000, idleTimeoutMs: 1_000, maxAttempts: 3, maxRetryAfterMs: 1_000, backoffBaseMs: 1, breakerFailures: 3, breakerCooldownMs: 1_000, demoTokenDelayMs: 0 },
+  });
+  const run = (body: Record<string, unknown>, onChunk?: (chunk: ChatChunk) => void) =>
+    gateway.generate(
+      { generationId: 'gen-test', principal: { accountId: 'acc_a', keyId: 'key_a', roles: new Set(['user']) }, parsed: parseChatBody({ messages: [{ role: 'user', content: 'Hello there' }], ...body }), rawProvider: null, apiType: 'chat', correlationId: 'c' },
+      onChunk ? { onChunk } : {},
+    );
+  return { gateway, calls, appends: events.appends, run };
+};
+
+const PROMPT = Math.ceil(('Hello there'.length + 16) / 4);
+
+describe('the gateway service', () => {
+  it('reserves the worst case, settles the actual cost, and records the generation in one append', async () => {
+    const { gateway, calls, appends, run } = setup();
+    const outcome = await run({ model: 'd/cheap' });
+    await gateway.idle();
+    expect(outcome.kind).toBe('completed');
+    expect(calls[0]).toEqual({ op: 'reserve', input: { accountId: 'acc_a', keyId: 'key_a', generationId: 'gen-test', amount: worstCaseCost(PROMPT, 500, CHEAP), freeModel: false } });
+    expect(calls[1]!.op).toBe('settle');
+    expect(calls[1]!.input).toMatchObject({ generationId: 'gen-test', actual: outcome.cost, usage: { model: 'd/cheap', provider: 'demo', promptTokens: outcome.usage.prompt_tokens } });
+    expect(outcome.cost).toBe(outcome.usage.prompt_tokens * 150 + outcome.usage.completion_tokens * 600);
+    expect(appends).toHaveLength(1);
+    expect(appends[0]!.stream).toBe('generation-gen-test');
+    expect(appends[0]!.events.map((e) => e.type)).toEqual(['GenerationRequested', 'AttemptStarted', 'GenerationCompleted']);
+  });
+
+  it('reserves for the dearest target of a fallback list', async () => {
+    const { calls, run } = setup();
+    await run({ model: 'd/cheap', models: ['d/dear'] });
+    expect(calls[0]!.input.amount).toBe(worstCaseCost(PROMPT, 500, DEAR));
+  });
+
+  it('a :free request reserves nothing and counts as a free-model request', async () => {
+    const { calls, run } = setup();
+    const outcome = await run({ model: 'd/gift:free' });
+    expect(outcome.model).toBe('d/gift:free');
+    expect(calls[0]!.input).toMatchObject({ amount: 0, freeModel: true });
+  });
+
+  it('without max_tokens, clamps to what the balance pays for and tells the model', async () => {
+    const budget = PROMPT * 150 + 20 * 600;
+    const { calls, run } = setup(budget);
+    const outcome = await run({ model: 'd/cheap' });
+    expect(calls.filter((c) => c.op === 'reserve').map((c) => c.input.amount)).toEqual([worstCaseCost(PROMPT, 500, CHEAP), worstCaseCost(PROMPT, 20, CHEAP)]);
+    expect(outcome.finishReason).toBe('length');
+    expect(outcome.usage.completion_tokens).toBeLessThanOrEqual(20);
+  });
+
+  it('with max_tokens, refuses with OpenRouter’s 402 message', async () => {
+    const { run } = setup(PROMPT * 150 + 20 * 600);
+    const error = await run({ model: 'd/cheap', max_tokens: 100 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect((error as GatewayError).status).toBe(402);
+    expect((error as GatewayError).message).toContain('You requested up to 100 tokens, but can only afford 20');
+  });
+
+  it('streams the demo answer chunk by chunk through onChunk', async () => {
+    const { run } = setup();
+    const chunks: ChatChunk[] = [];
+    const outcome = await run({ model: 'd/cheap', stream: true }, (chunk) => chunks.push(chunk));
+    expect(outcome.kind).toBe('completed');
+    expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant');
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
+    expect(chunks.map((c) => c.choices[0]!.delta.content ?? '').join('')).toContain('You said: "Hello there"');
+    expect(new Set(chunks.map((c) => c.id))).toEqual(new Set(['gen-test']));
+  });
+});
