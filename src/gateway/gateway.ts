@@ -309,6 +309,17 @@ export const createGateway = (deps: {
   };
 
   const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
+    // Tracked from the start, so `idle()` also waits for calls still running (e.g. one its client just left).
+    let running!: () => void;
+    track(new Promise<void>((resolve) => (running = resolve)));
+    try {
+      return await run(prepared, options);
+    } finally {
+      running();
+    }
+  };
+
+  const run = async (prepared: PreparedGeneration, options: ExecuteOptions): Promise<GenerationOutcome> => {
     const { input, plan } = prepared;
     const result = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,

@@ -4,9 +4,9 @@
  * and a deadline for the whole request. Fallback happens only before the first token reaches the client; after it
  * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch.
  *
- * This is the only place that does upstream I/O: global fetch + readSse + the pure adapters, or the in-process
- * demo model. Per attempt it allocates one AbortController and two timers; per streamed chunk, one JSON.parse (in
- * the adapter) and the chunk objects the adapter returns, nothing else.
+ * This is the only place that does upstream I/O: upstream.ts (node:http, keep-alive) + readSse + the pure adapters,
+ * or the in-process demo model. Per attempt it allocates one AbortController and two timers; per streamed chunk, one
+ * JSON.parse (in the adapter) and the chunk objects the adapter returns, nothing else.
  */
 import type { ProviderErrorCode } from './types.js';
 import type { ResponseMeta, StreamOutcome } from './providers/adapter.js';
@@ -14,6 +14,7 @@ import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
 import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
+import { postUpstream, readText } from './upstream.js';
 import { readSse } from './sse.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
 
@@ -329,9 +330,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
       { ...request, stream: false },
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
-    const res = await fetch(upstream.url, { method: 'POST', headers: upstream.headers, body: upstream.body, signal });
-    const text = await res.text();
-    if (!res.ok) throw adapter.mapError(res.status, res.headers, text, now());
+    const res = await postUpstream(upstream.url, upstream.headers, upstream.body, signal);
+    const text = await readText(res.body);
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, text, now());
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -362,9 +363,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
       { ...request, stream: true },
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
-    const res = await fetch(upstream.url, { method: 'POST', headers: upstream.headers, body: upstream.body, signal });
-    if (!res.ok) throw adapter.mapError(res.status, res.headers, await res.text(), now());
-    if (!res.body) throw connectionError(endpoint.provider.name, null, 'the response has no body');
+    const res = await postUpstream(upstream.url, upstream.headers, upstream.body, signal);
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readText(res.body), now());
     const body = res.body;
     // The adapter parses with our id (meta); keep the upstream's own id from the raw stream for the record.
     const parser = adapter.createStreamParser(meta);
