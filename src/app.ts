@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -74,8 +80,16 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
       return { principal: authenticate(secret), core, requestId: id };
     },
-    // Introspection can be switched off in production (GRAPHQL_INTROSPECTION=false).
-    plugins: config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection],
+    plugins: [
+      // Query-shape limits (OWASP): rejected at validation, before any resolver runs.
+      maxTokensPlugin({ n: 5_000 }),
+      maxDepthPlugin({ n: 12, flattenFragments: true }),
+      maxAliasesPlugin({ n: 30 }),
+      maxDirectivesPlugin({ n: 30 }),
+      costLimitPlugin({ maxCost: 5_000 }),
+      // Introspection and field suggestions can be switched off in production (GRAPHQL_INTROSPECTION=false).
+      ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection, blockFieldSuggestionsPlugin()]),
+    ],
   });
 
   const routes: Route[] = [

@@ -103,6 +103,29 @@ describe('bad input gets a clear, typed error and writes nothing', () => {
   });
 });
 
+describe('query-shape limits (rejected before any resolver runs)', () => {
+  const rejected = async (query: string, message: RegExp) => {
+    const res = await post(JSON.stringify({ query }), { accept: 'application/graphql-response+json' });
+    const body = await res.json();
+    expect(body.errors?.[0]?.message, String(message)).toMatch(message);
+    expect(body.data ?? null).toBeNull();
+  };
+  const nested = (depth: number) => `{ me { ${'apiKeys { edges { node { account { '.repeat(depth)}id${' } } } }'.repeat(depth)} } }`;
+
+  it('refuses deep nesting, alias floods, token floods and directive floods', async () => {
+    await rejected(nested(10), /depth/i);
+    await rejected(`{ ${Array.from({ length: 100 }, (_, i) => `a${i}: me { id }`).join(' ')} }`, /alias/i);
+    await rejected(`{ me { id ${'@include(if: true) '.repeat(100)} } }`, /directive/i);
+    await rejected(`{ ${'me { id } '.repeat(3000)} }`, /token/i);
+  });
+
+  it('still answers introspection (GraphiQL) and ordinary queries', async () => {
+    const res = await post(JSON.stringify({ query: '{ __schema { queryType { name } types { name fields { name args { name } } } } }' }));
+    expect(res.status).toBe(200);
+    expect((await res.json()).data.__schema.queryType.name).toBe('Query');
+  });
+});
+
 describe('operations', () => {
   it('/health reports each store and the projection lag', async () => {
     const res = await fetch(`${h.url}/health`);
