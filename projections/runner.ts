@@ -26,7 +26,12 @@ interface State {
   projection: Projection;
   /** Events at or before this position are already in the read model. */
   position: number;
+  /** The position last stored as the checkpoint (may trail `position` while only unrelated events pass). */
+  stored: number;
 }
+
+/** A projection that sees only unrelated events stores its checkpoint every this many events (and when caught up). */
+const IDLE_CHECKPOINT_EVERY = 10_000;
 
 /**
  * One subscription over all events feeds every projection. Each projection keeps its own checkpoint; events at or
@@ -49,6 +54,15 @@ export const createProjectionRunner = (deps: {
   let eventsApplied = 0;
   const listeners = new Set<(events: readonly RecordedEvent[]) => void>();
 
+  const storeCheckpoint = async (state: State) => {
+    await readStore.commit([], { projection: state.projection.name, version: state.projection.version, position: state.position });
+    state.stored = state.position;
+  };
+  /** Store every checkpoint that trails what was applied, so a restart starts from here. */
+  const storeLaggingCheckpoints = async () => {
+    for (const state of states) if (state.position > state.stored) await storeCheckpoint(state);
+  };
+
   const applyBatch = async (events: readonly RecordedEvent[]) => {
     const last = events[events.length - 1]!.position;
     for (const state of states) {
@@ -56,6 +70,7 @@ export const createProjectionRunner = (deps: {
       const relevant = events.filter((e) => e.position > state.position && matchesFilter(e, projection.filter));
       if (relevant.length === 0) {
         state.position = last;
+        if (last - state.stored >= IDLE_CHECKPOINT_EVERY) await storeCheckpoint(state);
         continue;
       }
       const ids = new Map<RecordedEvent, string>();
@@ -75,6 +90,7 @@ export const createProjectionRunner = (deps: {
       const writes: DocWrite[] = [...new Set(ids.values())].map((id) => ({ collection: projection.collection, id, doc: docs.get(id) ?? null }));
       await readStore.commit(writes, { projection: projection.name, version: projection.version, position: last });
       state.position = last;
+      state.stored = last;
     }
     eventsApplied += events.length;
     tracker.advance(last);
@@ -86,6 +102,8 @@ export const createProjectionRunner = (deps: {
     for await (const message of sub) {
       if (message.kind === 'caughtUp') {
         caughtUp = true;
+        for (const state of states) state.position = Math.max(state.position, message.position);
+        await storeLaggingCheckpoints();
         tracker.advance(message.position);
         deps.onProgress?.({ position: tracker.position, head: message.position, eventsApplied, caughtUp });
         onCaughtUp();
@@ -106,10 +124,10 @@ export const createProjectionRunner = (deps: {
         for (const index of projection.indexes ?? []) await readStore.collection(projection.collection).createIndex(index);
         const checkpoint = await readStore.getCheckpoint(projection.name);
         if (checkpoint && checkpoint.version === projection.version) {
-          states.push({ projection, position: checkpoint.position });
+          states.push({ projection, position: checkpoint.position, stored: checkpoint.position });
         } else {
           await readStore.reset(projection.name, [projection.collection]);
-          states.push({ projection, position: 0 });
+          states.push({ projection, position: 0, stored: 0 });
         }
       }
       const from = Math.min(...states.map((s) => s.position), await eventStore.headPosition());
@@ -132,6 +150,7 @@ export const createProjectionRunner = (deps: {
     async stop() {
       await subscription?.close();
       await loop;
+      await storeLaggingCheckpoints();
       tracker.cancelAll();
     },
   };

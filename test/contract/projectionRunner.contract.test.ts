@@ -101,6 +101,25 @@ describe('projection runner (embedded stores)', () => {
     await Promise.all([stores.eventStore.close(), stores.readStore.close()]);
   });
 
+  it('stores the checkpoint of a projection that saw no events of its own, so a restart does not replay them', async () => {
+    const dir = tempDir();
+    let stores = await open(dir);
+    for (let i = 0; i < 50; i++) await stores.eventStore.append(`other-${i}`, [{ type: 'Unrelated', data: {} }]);
+    const runner = createProjectionRunner({ ...stores, projections: [counters()] });
+    await runner.start();
+    await runner.stop();
+    expect((await stores.readStore.getCheckpoint('counters'))?.position).toBe(await stores.eventStore.headPosition());
+    await Promise.all([stores.eventStore.close(), stores.readStore.close()]);
+
+    stores = await open(dir);
+    let applied = -1;
+    const again = createProjectionRunner({ ...stores, projections: [counters()], onProgress: (p) => (applied = p.eventsApplied) });
+    await again.start();
+    expect(applied).toBe(0);
+    await again.stop();
+    await Promise.all([stores.eventStore.close(), stores.readStore.close()]);
+  });
+
   it('rebuilds a read model from zero when its version changes', async () => {
     const { eventStore, readStore } = await open(tempDir());
     await appendCounters(eventStore, 2, 3);
