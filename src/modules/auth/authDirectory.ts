@@ -1,9 +1,9 @@
 import { UnauthenticatedError } from '../../errors.js';
-import type { EventStore, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { followEvents } from '../../eventStore/follower.js';
 import type { AccountEvent, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
 import type { ApiKeyEvent, LimitReset } from '../apiKeys/apiKey.events.js';
-import { createPositionTracker } from '../../eventStore/positionTracker.js';
 import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
 import { ROOT_ACCOUNT_ID, type Principal } from './principal.js';
 
@@ -50,9 +50,6 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
   const keysById = new Map<string, KeyEntry>();
   const keysByHash = new Map<string, KeyEntry>();
   const adminHash = deps.adminApiKey ? hashSecret(deps.adminApiKey) : null;
-  const tracker = createPositionTracker();
-  let subscription: Subscription | null = null;
-  let loop: Promise<void> | null = null;
 
   const apply = (recorded: RecordedEvent) => {
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
@@ -101,25 +98,10 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
     }
   };
 
+  const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply);
+
   return {
-    async start() {
-      subscription = deps.eventStore.subscribeToAll({ filter: { categories: AUTH_CATEGORIES }, batchSize: 5000 });
-      let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
-      loop = (async () => {
-        for await (const message of subscription!) {
-          if (message.kind === 'caughtUp') {
-            tracker.advance(message.position);
-            caughtUp();
-          } else {
-            for (const event of message.events) apply(event);
-            tracker.advance(message.events[message.events.length - 1]!.position);
-          }
-        }
-      })();
-      loop.catch(() => caughtUp());
-      await ready;
-    },
+    start: () => follower.start(),
 
     authenticate(secret, now = Date.now()) {
       if (!secret) throw new UnauthenticatedError('Missing API key: send Authorization: Bearer <key>');
@@ -142,12 +124,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
     hasLiveKey: (accountId, now = Date.now()) =>
       [...keysById.values()].some((k) => k.accountId === accountId && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
 
-    waitFor: (target, timeoutMs) => tracker.waitFor(target, timeoutMs),
+    waitFor: (target, timeoutMs) => follower.waitFor(target, timeoutMs),
 
-    async stop() {
-      await subscription?.close();
-      await loop?.catch(() => undefined);
-      tracker.cancelAll();
-    },
+    stop: () => follower.stop(),
   };
 };

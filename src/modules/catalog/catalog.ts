@@ -1,5 +1,5 @@
-import type { EventStore, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
-import { createPositionTracker } from '../../eventStore/positionTracker.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { followEvents } from '../../eventStore/follower.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import type { ModelEvent, ModelSpec } from './model.events.js';
@@ -72,9 +72,6 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
   /** Active endpoints per model; rebuilt for a model when one of its endpoints changes. */
   const byModel = new Map<string, readonly EndpointEntry[]>();
   let rules: readonly AutoRule[] | null = null;
-  const tracker = createPositionTracker();
-  let subscription: Subscription | null = null;
-  let loop: Promise<void> | null = null;
 
   const reindex = (modelId: string) => {
     const active = [...endpointsById.values()].filter((e) => e.model === modelId && e.status === 'active');
@@ -159,25 +156,10 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     }
   };
 
+  const follower = followEvents(deps.eventStore, { categories: CATALOG_CATEGORIES }, apply);
+
   return {
-    async start() {
-      subscription = deps.eventStore.subscribeToAll({ filter: { categories: CATALOG_CATEGORIES }, batchSize: 5000 });
-      let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
-      loop = (async () => {
-        for await (const message of subscription!) {
-          if (message.kind === 'caughtUp') {
-            tracker.advance(message.position);
-            caughtUp();
-          } else {
-            for (const event of message.events) apply(event);
-            tracker.advance(message.events[message.events.length - 1]!.position);
-          }
-        }
-      })();
-      loop.catch(() => caughtUp());
-      await ready;
-    },
+    start: () => follower.start(),
     provider: (slug) => providers.get(slug),
     providers: () => [...providers.values()],
     model: (modelId) => models.get(modelId),
@@ -185,11 +167,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     endpoints: (modelId) => byModel.get(modelId) ?? EMPTY,
     endpoint: (id) => endpointsById.get(id),
     autoRules: () => rules,
-    waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
-    async stop() {
-      await subscription?.close();
-      await loop?.catch(() => undefined);
-      tracker.cancelAll();
-    },
+    waitFor: (position, timeoutMs) => follower.waitFor(position, timeoutMs),
+    stop: () => follower.stop(),
   };
 };
