@@ -186,17 +186,42 @@ describe('billing audit', () => {
     await h.running.core.readStore.collection('balances').updateOne({ _id: user.id }, { $inc: { settled: -1 } });
   });
 
+  it("checks each generation's recorded cost against what the ledger settled", async () => {
+    const AUDIT = `query($id: ID) { billingAudit(accountId: $id) { ok differences { model documentId field expected actual } } }`;
+    const res = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 20 }),
+    });
+    expect(res.status).toBe(200);
+    await h.running.core.gateway.idle();
+    expect((await h.gql(AUDIT, { id: user.id })).body.data.billingAudit).toEqual({ ok: true, differences: [] });
+    // A generation record whose cost the ledger never settled is a billing difference.
+    await h.running.core.eventStore.append('generation-gen-forged', [
+      {
+        type: 'GenerationCompleted',
+        data: { generationId: 'gen-forged', accountId: user.id, keyId: null, endpointId: null, providerSlug: null, providerName: null, model: null, usage: { prompt: 1, completion: 1, reasoning: 0, cached: 0, cacheWrite: 0 }, usageSource: 'provider', cost: 5, streamed: false, latencyMs: 1, generationTimeMs: 1, at: new Date().toISOString(), upstreamId: null, finishReason: 'stop', nativeFinishReason: null },
+      },
+    ]);
+    await h.running.core.runner.waitFor(await h.running.core.eventStore.headPosition());
+    expect((await h.gql(AUDIT, { id: user.id })).body.data.billingAudit.differences).toEqual([
+      { model: 'generations', documentId: 'gen-forged', field: 'cost', expected: null, actual: 5 },
+    ]);
+  });
+
   it('`npm run audit` replays the ledger on disk and exits 1 on a difference', async () => {
     const dir = h.dataDir;
     await h.stop({ keepData: true });
     const cli = (args: string[] = []) =>
       run(process.execPath, ['--import', 'tsx', 'src/cli/audit.ts', ...args], { env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' }, cwd: join(import.meta.dirname, '../..') });
-    const ok = await cli();
-    expect(ok.stdout).toMatch(/OK: read models match the ledger/);
+    // The forged generation record above is still there: the full audit reports it.
+    const forged = await cli().catch((error: { code: number; stdout: string }) => error);
+    expect((forged as { stdout: string }).stdout).toMatch(/DIFFERENCE generations gen-forged cost/);
     const readStore = await openEmbeddedReadStore({ dir });
     await readStore.collection('usageDaily').updateOne({ accountId: user.id, model: 'openai/gpt-4o-mini' }, { $set: { promptTokens: 1 } });
     await readStore.close();
     const failed = await cli(['--account', user.id]).catch((error: { code: number; stdout: string }) => error);
+    expect((failed as { stdout: string }).stdout).not.toMatch(/OK/);
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stdout: string }).stdout).toMatch(/DIFFERENCE usageDaily .*openai\/gpt-4o-mini.* promptTokens: events say 100, read model has 1/);
     h = await startHarness({}, dir);

@@ -2,11 +2,15 @@ import { BALANCES, applyToBalance, emptyBalance, type BalanceDoc } from '../../.
 import { USAGE_DAILY, applyToUsage, usageKey, type UsageDoc } from '../../../projections/usageDaily.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { ReadStore } from '../../readStore/readStore.js';
+import { GENERATION_CATEGORY, type GenerationEvent } from '../generations/generation.events.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from './ledger.events.js';
 
 export interface AuditDifference {
   readonly accountId: string;
-  /** `balances`, `usageDaily`, or `invariant` (the replay itself found a negative available balance). */
+  /**
+   * `balances` or `usageDaily` (a read model differs from the replay), `invariant` (the replay itself found a negative
+   * available balance), or `generations` (a generation's recorded cost differs from what the ledger settled for it).
+   */
   readonly model: string;
   readonly documentId: string;
   readonly field: string;
@@ -31,13 +35,16 @@ const PAGE = 10_000;
 /**
  * The billing audit: replay every ledger event from the first, recompute each balance and usage row with the same
  * pure functions the projections use, check the no-overspend invariant after every event, and compare the results
- * with the read models field by field. A healthy system reports no differences.
+ * with the read models field by field. Then replay the generations: each one's recorded cost must be what the ledger
+ * settled for it. A healthy system reports no differences.
  */
 export const runBillingAudit = async (deps: { eventStore: EventStore; readStore: ReadStore }, options: { accountId?: string } = {}): Promise<AuditReport> => {
   const started = performance.now();
   const balances = new Map<string, BalanceDoc>();
   const usage = new Map<string, UsageDoc>();
   const differences: AuditDifference[] = [];
+  /** generationId → the actual cost the ledger settled. */
+  const settledCost = new Map<string, number>();
   let eventsReplayed = 0;
 
   const apply = (event: RecordedEvent<LedgerEvent>) => {
@@ -48,23 +55,39 @@ export const runBillingAudit = async (deps: { eventStore: EventStore; readStore:
       differences.push({ accountId, model: 'invariant', documentId: event.id, field: 'available', expected: '>= 0', actual: next.available });
     }
     if (event.type === 'ReservationSettled') {
+      settledCost.set(event.data.generationId, event.data.actual);
       const key = usageKey(event.data);
       usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
     }
     eventsReplayed++;
   };
 
+  const replayCategory = async (category: string, each: (event: RecordedEvent) => void) => {
+    for (let after = 0; ; ) {
+      const page = await deps.eventStore.readAll({ after, maxCount: PAGE, filter: { categories: [category] } });
+      for (const event of page) each(event);
+      if (page.length < PAGE) return;
+      after = page[page.length - 1]!.position;
+    }
+  };
+
   if (options.accountId) {
     for (const event of await deps.eventStore.readStream(ledgerStream(options.accountId))) apply(event as RecordedEvent<LedgerEvent>);
   } else {
-    let after = 0;
-    for (;;) {
-      const page = await deps.eventStore.readAll({ after, maxCount: PAGE, filter: { categories: [LEDGER_CATEGORY] } });
-      for (const event of page) apply(event as RecordedEvent<LedgerEvent>);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.position;
-    }
+    await replayCategory(LEDGER_CATEGORY, (event) => apply(event as RecordedEvent<LedgerEvent>));
   }
+
+  await replayCategory(GENERATION_CATEGORY, (recorded) => {
+    const event = recorded as RecordedEvent<GenerationEvent>;
+    if (event.type !== 'GenerationCompleted' && event.type !== 'GenerationFailed' && event.type !== 'GenerationCancelled') return;
+    const { generationId, accountId, cost } = event.data;
+    if (options.accountId && accountId !== options.accountId) return;
+    eventsReplayed++;
+    const settled = settledCost.get(generationId);
+    // Nothing owed and nothing settled (a failure before the first token is released) is consistent too.
+    if (settled === cost || (settled === undefined && cost === 0)) return;
+    differences.push({ accountId, model: 'generations', documentId: generationId, field: 'cost', expected: settled ?? null, actual: cost });
+  });
 
   const accountIds = options.accountId ? [options.accountId] : [...balances.keys()];
   const storedBalances = new Map(

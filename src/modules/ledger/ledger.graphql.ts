@@ -138,8 +138,8 @@ const AuditDifferenceRef = builder.objectRef<{ accountId: string; model: string;
     model: t.exposeString('model'),
     documentId: t.exposeString('documentId'),
     field: t.exposeString('field'),
-    expected: t.field({ type: 'JSON', resolve: (d) => d.expected }),
-    actual: t.field({ type: 'JSON', resolve: (d) => d.actual }),
+    expected: t.field({ type: 'JSON', nullable: true, description: 'What replaying the events gives.', resolve: (d) => d.expected }),
+    actual: t.field({ type: 'JSON', nullable: true, description: 'What the read model (or generation record) holds.', resolve: (d) => d.actual }),
   }),
 });
 const AuditReportRef = builder.objectRef<Awaited<ReturnType<typeof runBillingAudit>>>('AuditReport').implement({

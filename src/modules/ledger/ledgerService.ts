@@ -1,4 +1,4 @@
-import { NotFoundError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, NotFoundError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -198,7 +198,13 @@ export const createLedgerService = (deps: {
     },
 
     async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
-      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: now().toISOString() } }));
+      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: now().toISOString() } })).catch(
+        (error: unknown) => {
+          // A second settlement with another amount means two parts of the system disagree on a charge: alert.
+          if (error instanceof ConflictError) logger.error({ err: error, accountId, generationId, actual }, 'conflicting settlement refused');
+          throw error;
+        },
+      );
       const settled = (events[0] as ReservationSettled | undefined)?.data;
       if (settled) return { charged: settled.charged, overrun: Math.max(0, actual - settled.reserved), uncollected: settled.uncollected };
       // A repeat with the same amount: report the original outcome.
