@@ -1,6 +1,6 @@
 import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
-import type { Doc, DocWrite, ReadStore } from '../src/readStore/readStore.js';
+import type { Doc, DocWrite, ProjectionCheckpoint, ReadStore } from '../src/readStore/readStore.js';
 import type { Projection } from './projection.js';
 
 export interface ProjectionProgress {
@@ -63,14 +63,17 @@ export const createProjectionRunner = (deps: {
     for (const state of states) if (state.position > state.stored) await storeCheckpoint(state);
   };
 
+  /** Apply a batch to every projection, then store all their documents and checkpoints in one commit. */
   const applyBatch = async (events: readonly RecordedEvent[]) => {
     const last = events[events.length - 1]!.position;
+    const writes: DocWrite[] = [];
+    const checkpoints: ProjectionCheckpoint[] = [];
     for (const state of states) {
       const { projection } = state;
       const relevant = events.filter((e) => e.position > state.position && matchesFilter(e, projection.filter));
       if (relevant.length === 0) {
-        state.position = last;
-        if (last - state.stored >= IDLE_CHECKPOINT_EVERY) await storeCheckpoint(state);
+        // Nothing of its own: store its checkpoint only now and then, so a restart does not replay much.
+        if (last - state.stored >= IDLE_CHECKPOINT_EVERY) checkpoints.push({ projection: projection.name, version: projection.version, position: last });
         continue;
       }
       const ids = new Map<RecordedEvent, string>();
@@ -78,8 +81,8 @@ export const createProjectionRunner = (deps: {
         const id = projection.documentId(event);
         if (id !== null) ids.set(event, id);
       }
-      const collection = readStore.collection(projection.collection);
-      const loaded = await collection.find({ _id: { $in: [...new Set(ids.values())] } });
+      const unique = [...new Set(ids.values())];
+      const loaded = await readStore.collection(projection.collection).find({ _id: { $in: unique } });
       const docs = new Map<string, Doc | null>(loaded.map((doc) => [doc._id, doc]));
       for (const [event, id] of ids) {
         const current = docs.get(id) ?? null;
@@ -87,10 +90,13 @@ export const createProjectionRunner = (deps: {
         const next = projection.evolve(current, event);
         docs.set(id, next && { ...next, _pos: event.position });
       }
-      const writes: DocWrite[] = [...new Set(ids.values())].map((id) => ({ collection: projection.collection, id, doc: docs.get(id) ?? null }));
-      await readStore.commit(writes, { projection: projection.name, version: projection.version, position: last });
+      for (const id of unique) writes.push({ collection: projection.collection, id, doc: docs.get(id) ?? null });
+      checkpoints.push({ projection: projection.name, version: projection.version, position: last });
+    }
+    if (checkpoints.length > 0) await readStore.commit(writes, checkpoints);
+    for (const state of states) {
       state.position = last;
-      state.stored = last;
+      if (checkpoints.some((c) => c.projection === state.projection.name)) state.stored = last;
     }
     eventsApplied += events.length;
     tracker.advance(last);

@@ -112,7 +112,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
   }
 
   const persist = db.transaction(
-    (writes: readonly Write[], checkpoint: ProjectionCheckpoint | null, undo: Undo[]) => {
+    (writes: readonly Write[], checkpoints: readonly ProjectionCheckpoint[], undo: Undo[]) => {
       for (const w of writes) {
         const s = state(w.collection);
         // Stored documents are parsed back from their JSON: memory holds exactly what a reopen would load, and
@@ -132,15 +132,15 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
           s.rowids.set(w.id, Number(sql.insertDoc.run(w.collection, w.id, json).lastInsertRowid));
         }
       }
-      if (checkpoint) sql.putCheckpoint.run(checkpoint.projection, checkpoint.version, checkpoint.position);
+      for (const checkpoint of checkpoints) sql.putCheckpoint.run(checkpoint.projection, checkpoint.version, checkpoint.position);
     },
   );
 
   /** Apply writes in order to memory and SQLite, with the checkpoint, in one transaction: all or nothing. */
-  function write(writes: readonly Write[], checkpoint: ProjectionCheckpoint | null) {
+  function write(writes: readonly Write[], checkpoints: readonly ProjectionCheckpoint[]) {
     const undo: Undo[] = [];
     try {
-      persist(writes, checkpoint, undo);
+      persist(writes, checkpoints, undo);
     } catch (error) {
       for (const u of undo.reverse()) {
         setDoc(u.s, u.id, u.doc);
@@ -220,7 +220,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
           if (Object.keys(modifier).length === 0) return { matched: 1, upserted: false };
           const next = cloneJson(existing);
           applyModifier(next, modifier as Modifier<Doc>);
-          write([{ collection: name, id: existing._id, doc: next }], null);
+          write([{ collection: name, id: existing._id, doc: next }], []);
           return { matched: 1, upserted: false };
         }
         if (!options?.upsert) return { matched: 0, upserted: false };
@@ -235,16 +235,16 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
         for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
           if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
         }
-        write([{ collection: name, id: _id, doc }], null);
+        write([{ collection: name, id: _id, doc }], []);
         return { matched: 0, upserted: true };
       },
       async replaceOne(doc) {
-        write([{ collection: name, id: doc._id, doc }], null);
+        write([{ collection: name, id: doc._id, doc }], []);
       },
       async deleteOne(filter) {
         const existing = findDocs(filter, { limit: 1 })[0];
         if (!existing) return 0;
-        write([{ collection: name, id: existing._id, doc: null }], null);
+        write([{ collection: name, id: existing._id, doc: null }], []);
         return 1;
       },
       async createIndex(spec) {
@@ -281,15 +281,17 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
       return row ? { projection, version: row.version, position: row.position } : null;
     },
     async commit(writes: readonly DocWrite[], checkpoint) {
+      const checkpoints = Array.isArray(checkpoint) ? checkpoint : [checkpoint as ProjectionCheckpoint];
+      const position = Math.max(0, ...checkpoints.map((c) => c.position));
       write(
         writes.map((w) => {
           if (w.doc && w.doc._id !== w.id) {
             throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
           }
-          const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : checkpoint.position;
+          const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : position;
           return { collection: w.collection, id: w.id, doc: w.doc && { ...w.doc, _pos } };
         }),
-        checkpoint,
+        checkpoints,
       );
     },
     async reset(projection, names) {

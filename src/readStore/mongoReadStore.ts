@@ -97,13 +97,15 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
       const doc = await checkpoints.findOne({ _id: projection });
       return doc ? { projection, version: doc.version, position: doc.position } : null;
     },
-    async commit(writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint) {
+    async commit(writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint | readonly ProjectionCheckpoint[]) {
+      const list: readonly ProjectionCheckpoint[] = Array.isArray(checkpoint) ? checkpoint : [checkpoint as ProjectionCheckpoint];
+      const position = Math.max(0, ...list.map((c) => c.position));
       const byCollection = new Map<string, AnyBulkWriteOperation<Doc>[]>();
       for (const w of writes) {
         if (w.doc && w.doc._id !== w.id) {
           throw new ValidationError(`Write for ${w.collection}/${w.id} carries a document with _id ${w.doc._id}`);
         }
-        const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : checkpoint.position;
+        const _pos = w.doc && typeof w.doc._pos === 'number' ? w.doc._pos : position;
         const op: AnyBulkWriteOperation<Doc> = w.doc
           ? { replaceOne: { filter: { _id: w.id }, replacement: { ...w.doc, _pos }, upsert: true } }
           : { deleteOne: { filter: { _id: w.id } } };
@@ -115,11 +117,9 @@ export async function openMongoReadStore(url: string, options: { dbName?: string
         for (const [name, ops] of byCollection) {
           await mapConflicts(name, () => db.collection<Doc>(name).bulkWrite(ops, { ordered: true, session }));
         }
-        await checkpoints.updateOne(
-          { _id: checkpoint.projection },
-          { $set: { version: checkpoint.version, position: checkpoint.position } },
-          { upsert: true, session },
-        );
+        for (const c of list) {
+          await checkpoints.updateOne({ _id: c.projection }, { $set: { version: c.version, position: c.position } }, { upsert: true, session });
+        }
       });
     },
     async reset(projection, names) {

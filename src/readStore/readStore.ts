@@ -66,8 +66,8 @@ export interface ReadStore {
   readonly kind: 'embedded' | 'mongodb';
   collection<T extends Doc = Doc>(name: string): ReadCollection<T>;
   getCheckpoint(projection: string): Promise<ProjectionCheckpoint | null>;
-  /** Store document writes and the new checkpoint together. */
-  commit(writes: readonly DocWrite[], checkpoint: ProjectionCheckpoint): Promise<void>;
+  /** Store document writes and the new checkpoints (one per projection that wrote them) together. */
+  commit(writes: readonly DocWrite[], checkpoints: ProjectionCheckpoint | readonly ProjectionCheckpoint[]): Promise<void>;
   /** Empty the given collections and forget the projection's checkpoint (for a rebuild). */
   reset(projection: string, collections: readonly string[]): Promise<void>;
   health(): Promise<ReadStoreHealth>;
