@@ -32,6 +32,8 @@ interface State {
 
 /** A projection that sees only unrelated events stores its checkpoint every this many events (and when caught up). */
 const IDLE_CHECKPOINT_EVERY = 10_000;
+/** How long live events may gather before the next batch is applied (read models are eventually consistent). */
+const LIVE_GATHER_MS = 2;
 
 /**
  * One subscription over all events feeds every projection. Each projection keeps its own checkpoint; events at or
@@ -117,6 +119,8 @@ export const createProjectionRunner = (deps: {
       }
       await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
+      // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
+      else await new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS));
     }
   };
 

@@ -226,11 +226,17 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
   );
 
   // Live subscribers park here until the head moves past the position they have read up to.
-  type Waiter = { after: number; wake: () => void };
+  /** `categories`: the subscriber's filter (null: every event concerns it). */
+  type Waiter = { after: number; categories: ReadonlySet<string> | null; wake: () => void };
   const waiters = new Set<Waiter>();
   let pollTimer: NodeJS.Timeout | undefined;
-  const wakeUpTo = (position: number) => {
-    for (const waiter of waiters) if (waiter.after < position) waiter.wake();
+  /** Wake the subscribers behind `position`; given the categories just written, only those they filter for. */
+  const wakeUpTo = (position: number, written?: ReadonlySet<string>) => {
+    for (const waiter of waiters) {
+      if (waiter.after >= position) continue;
+      if (written && waiter.categories && ![...written].some((c) => waiter.categories!.has(c))) continue;
+      waiter.wake();
+    }
   };
   // Polling runs only while someone waits: it is how appends by other processes reach this process.
   const poll = () => {
@@ -241,11 +247,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
     }
     wakeUpTo(head());
   };
-  const waitForHeadAbove = (after: number, signal: { closed: boolean; wake?: () => void }) =>
+  const waitForHeadAbove = (after: number, categories: ReadonlySet<string> | null, signal: { closed: boolean; wake?: () => void }) =>
     new Promise<void>((resolve) => {
       if (signal.closed || head() > after) return resolve();
       const waiter: Waiter = {
         after,
+        categories,
         wake: () => {
           waiters.delete(waiter);
           signal.wake = undefined;
@@ -304,13 +311,17 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
       return;
     }
     let highest = 0;
+    const written = new Set<string>();
     results.forEach((result, i) => {
       const p = batch[i]!;
       if ('error' in result) return p.reject(translate(result.error, p.stream));
-      if (result.ok.written) highest = Math.max(highest, result.ok.position);
+      if (result.ok.written) {
+        highest = Math.max(highest, result.ok.position);
+        written.add(streamCategory(p.stream));
+      }
       p.resolve({ nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position });
     });
-    if (highest > 0) wakeUpTo(highest);
+    if (highest > 0) wakeUpTo(highest, written);
   };
 
   const subscriptions = new Set<Subscription>();
@@ -346,6 +357,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
 
     subscribeToAll({ after = 0, filter, batchSize: requestedBatchSize = 1000 } = {}) {
       const batchSize = Math.max(1, requestedBatchSize);
+      const categories = filter?.categories ? new Set(filter.categories) : null;
       const signal: { closed: boolean; wake?: () => void } = { closed: false };
       const isClosed = () => signal.closed || closed;
 
@@ -366,7 +378,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
               yield { kind: 'caughtUp', position: cursor };
               continue;
             }
-            await waitForHeadAbove(cursor, signal);
+            await waitForHeadAbove(cursor, categories, signal);
           }
         } finally {
           subscriptions.delete(subscription);
