@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
@@ -7,10 +8,9 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { createYoga, type Plugin } from 'graphql-yoga';
+import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { DomainError, UnauthenticatedError } from './errors.js';
@@ -53,6 +53,17 @@ const toGraphQLError = (core: Core) => (error: unknown, message: string): Error 
   const errorId = randomUUID();
   core.logger.error({ err: original, errorId }, 'unexpected error in GraphQL');
   return new GraphQLError(message, { extensions: { code: 'INTERNAL', errorId } });
+};
+
+/**
+ * GraphiQL bundled for offline use is large (about 80 MiB of resident memory once loaded): load it on the first
+ * request for the GraphiQL page, not at start-up.
+ */
+const require = createRequire(import.meta.url);
+let graphiql: ((options?: GraphiQLOptions) => string) | undefined;
+const renderGraphiQL = (options?: GraphiQLOptions): string => {
+  graphiql ??= (require('@graphql-yoga/render-graphiql') as typeof import('@graphql-yoga/render-graphiql')).renderGraphiQL;
+  return graphiql(options);
 };
 
 const noIntrospection: Plugin = {
