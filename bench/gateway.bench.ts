@@ -1,0 +1,980 @@
+/**
+ * Gateway benchmark: a fake OpenAI-compatible upstream, Switchyard and Portkey's gateway (`@portkey-ai/gateway`) in
+ * front of it, measured side by side in one run.
+ *
+ *   npm run bench:gateway                      # ~4.5 min; writes the results into bench/README.md (## Gateway)
+ *   npm run bench:gateway -- --quick           # ~1.5 min smoke run (prints only)
+ *   npm run bench:gateway -- --sync both       # ~6 min: Switchyard with EVENTSTORE_SYNC=normal and =full
+ *   options: --sync normal|full|both (default normal), --quick, --readme / --no-readme (default: write unless
+ *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir)
+ *
+ * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
+ * (`node --import tsx src/main.ts`, fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
+ * (`start-server.js --headless`). The load generators (a keep-alive http.Agent client for precise sequential
+ * timings, autocannon for throughput) run in this process.
+ *
+ * a. added latency at concurrency 1: p50 / p99 through the gateway minus direct, non-streaming, 0 ms upstream,
+ *    rounds interleaved across targets so drift on a shared machine hits all of them alike;
+ * b. highest sustained requests/s with p99 < 50 ms and no errors at the 20 ms upstream (autocannon, connections
+ *    stepped up until a step fails);
+ * c. streaming time to first token at concurrency 1, gateway minus direct;
+ * d. 1,000 concurrent streams of 20 chunks 50 ms apart: how many complete with every chunk and [DONE];
+ * e. peak RSS (VmHWM) of each gateway process.
+ * Afterwards, for Switchyard: every 2xx answer must be charged and recorded. Checked live through GraphQL (usage by
+ * model, balance) once the gateway is idle, then exactly in its event store after a clean shutdown.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { createServer as createNetServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+
+const { values: args } = parseArgs({
+  options: {
+    role: { type: 'string', default: 'main' },
+    quick: { type: 'boolean', default: false },
+    sync: { type: 'string', default: 'normal' },
+    readme: { type: 'boolean' },
+    'no-readme': { type: 'boolean', default: false },
+    'keep-data': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+  },
+});
+
+// -----------------------------------------------------------------------------------------------------------------
+// The fake upstream (child process). Model names pick the behaviour: `bench-d<delay ms>[-n<chunks>][-i<ms between
+// chunks>]`. Usage is fixed so charges are predictable: 10 prompt tokens; 8 completion tokens non-streamed, one
+// per chunk streamed.
+
+const PROMPT_TOKENS = 10;
+const NONSTREAM_COMPLETION_TOKENS = 8;
+const ANSWER = 'Hello from the bench upstream, fast and steady.';
+
+interface UpstreamSpec {
+  delayMs: number;
+  chunks: number;
+  intervalMs: number;
+}
+
+const parseSpec = (model: string): UpstreamSpec => {
+  const m = /^bench-d(\d+)(?:-n(\d+))?(?:-i(\d+))?$/.exec(model);
+  return { delayMs: Number(m?.[1] ?? 0), chunks: Number(m?.[2] ?? 8), intervalMs: Number(m?.[3] ?? 0) };
+};
+
+const tokenText = (i: number) => `tok${i} `;
+const expectedStreamText = (chunks: number) => Array.from({ length: chunks }, (_, i) => tokenText(i)).join('');
+
+const runUpstream = () => {
+  const specs = new Map<string, UpstreamSpec>();
+  let seq = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST') {
+      const body = JSON.stringify({ object: 'list', data: [{ id: 'bench-d0', object: 'model', created: 1_700_000_000, owned_by: 'bench' }] });
+      res.writeHead(req.url?.endsWith('/models') ? 200 : 404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      let body: { model?: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+      try {
+        body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"error":{"message":"bad json","type":"invalid_request_error"}}');
+        return;
+      }
+      const model = body.model ?? 'bench-d0';
+      let spec = specs.get(model);
+      if (!spec) specs.set(model, (spec = parseSpec(model)));
+      const id = `chatcmpl-bench-${++seq}`;
+      const answer = () => (body.stream ? stream(res, id, model, spec, body.stream_options?.include_usage === true) : complete(res, id, model));
+      if (spec.delayMs > 0) setTimeout(answer, spec.delayMs);
+      else answer();
+    });
+  });
+  const complete = (res: http.ServerResponse, id: string, model: string) => {
+    if (res.destroyed) return;
+    const body = `{"id":"${id}","object":"chat.completion","created":1700000000,"model":"${model}","choices":[{"index":0,"message":{"role":"assistant","content":"${ANSWER}"},"finish_reason":"stop"}],"usage":{"prompt_tokens":${PROMPT_TOKENS},"completion_tokens":${NONSTREAM_COMPLETION_TOKENS},"total_tokens":${PROMPT_TOKENS + NONSTREAM_COMPLETION_TOKENS}}}`;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const stream = (res: http.ServerResponse, id: string, model: string, spec: UpstreamSpec, includeUsage: boolean) => {
+    if (res.destroyed) return;
+    const head = `{"id":"${id}","object":"chat.completion.chunk","created":1700000000,"model":"${model}","choices":[{"index":0,"delta":`;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let i = 0;
+    const next = () => {
+      if (res.destroyed) return;
+      if (i < spec.chunks) {
+        const role = i === 0 ? '"role":"assistant",' : '';
+        res.write(`data: ${head}{${role}"content":"${tokenText(i)}"},"finish_reason":null}]}\n\n`);
+        i += 1;
+        if (spec.intervalMs > 0) setTimeout(next, spec.intervalMs);
+        else next();
+        return;
+      }
+      let tail = `data: ${head}{},"finish_reason":"stop"}]}\n\n`;
+      if (includeUsage) {
+        tail += `data: {"id":"${id}","object":"chat.completion.chunk","created":1700000000,"model":"${model}","choices":[],"usage":{"prompt_tokens":${PROMPT_TOKENS},"completion_tokens":${spec.chunks},"total_tokens":${PROMPT_TOKENS + spec.chunks}}}\n\n`;
+      }
+      res.end(`${tail}data: [DONE]\n\n`);
+    };
+    next();
+  };
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
+  server.listen(0, '127.0.0.1', 2048, () => {
+    const address = server.address();
+    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
+  });
+  // Die with the parent, even if it was killed without a chance to clean up.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+};
+
+
+// -----------------------------------------------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  logFile: string;
+}
+
+function children(): Child[] {
+  return ((globalThis as { __benchChildren?: Child[] }).__benchChildren ??= []);
+}
+
+function killAll() {
+  for (const c of children()) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  }
+}
+
+function spawnChild(name: string, command: string, argv: string[], options: { cwd: string; env: NodeJS.ProcessEnv; logDir: string }): Child {
+  const logFile = join(options.logDir, `${name}.log`);
+  const proc = spawn(command, argv, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = createWriteStream(logFile);
+  proc.stdout!.pipe(log);
+  proc.stderr!.pipe(log);
+  const child = { name, proc, logFile };
+  children().push(child);
+  return child;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until `probe` resolves true; fail with the child's log tail if it exits or time runs out. */
+async function waitReady(child: Child, probe: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}):\n${tail(child.logFile)}`);
+    if (await probe().catch(() => false)) return;
+    await sleep(100);
+  }
+  throw new Error(`${child.name} not ready after ${timeoutMs} ms:\n${tail(child.logFile)}`);
+}
+
+const tail = (file: string, lines = 30) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n') : '');
+
+async function stopChild(child: Child, timeoutMs = 20_000): Promise<number | string | null> {
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return child.proc.exitCode ?? child.proc.signalCode;
+  const exited = new Promise<number | string | null>((resolve) => child.proc.once('exit', (code, signal) => resolve(code ?? signal)));
+  child.proc.kill('SIGTERM');
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), timeoutMs);
+  const result = await exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** Peak resident set (VmHWM) and current RSS in MiB. */
+const memoryOf = (pid: number) => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { hwmMiB: kb('VmHWM') / 1024, rssMiB: kb('VmRSS') / 1024 };
+};
+
+/** User + system CPU time of a process in ms. */
+const cpuMsOf = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+};
+
+// -----------------------------------------------------------------------------------------------------------------
+// HTTP clients
+
+type Kind = 'd0' | 'd20' | 'ttft' | 'streams';
+
+interface Tally {
+  ok: Record<Kind, number>;
+  /** Sent by autocannon but still in flight when it stopped: the client left, the gateway still answers (and bills). */
+  inflight: Record<Kind, number>;
+  /** Responses that were not 2xx, transport errors and timeouts (autocannon), by kind. */
+  bad: Record<Kind, number>;
+}
+
+interface Target {
+  name: string;
+  kind: 'direct' | 'switchyard' | 'portkey';
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+  models: Record<Kind, string>;
+  pid?: number;
+  sync?: 'normal' | 'full';
+  tally: Tally;
+  switchyard?: SwitchyardHandle;
+}
+
+interface SwitchyardHandle {
+  child: Child;
+  dataDir: string;
+  adminKey: string;
+  userKey: string;
+  accountId: string;
+  port: number;
+}
+
+const UPSTREAM_MODELS: Record<Kind, string> = { d0: 'bench-d0', d20: 'bench-d20', ttft: 'bench-d0-n8-i0', streams: 'bench-d0-n20-i50' };
+const STREAM_CHUNKS: Record<'ttft' | 'streams', number> = { ttft: 8, streams: 20 };
+const PROMPT = 'Say hello to the benchmark.';
+const PACE_MS = 10;
+
+const bodyOf = (target: Target, kind: Kind) =>
+  JSON.stringify({ model: target.models[kind], messages: [{ role: 'user', content: PROMPT }], ...(kind === 'ttft' || kind === 'streams' ? { stream: true } : {}) });
+
+interface Timed {
+  status: number;
+  error?: string;
+  /** ms from the request being sent until the whole response (or, streamed, the first token) arrived. */
+  totalMs: number;
+  firstTokenMs: number | null;
+  body: string;
+}
+
+/** One request; `firstToken` marks when this substring first appears in the response body. */
+function timedRequest(agent: http.Agent, target: Target, body: string, firstToken: string | null, timeoutMs = 60_000, onHeaders?: () => void): Promise<Timed> {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const ms = () => Number(process.hrtime.bigint() - t0) / 1e6;
+    let settled = false;
+    const done = (value: Timed) => {
+      if (settled) return;
+      settled = true;
+      resolve(value);
+    };
+    const req = http.request(
+      { host: '127.0.0.1', port: target.port, path: target.path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...target.headers } },
+      (res) => {
+        onHeaders?.();
+        let text = '';
+        let firstTokenMs: number | null = null;
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (firstToken !== null && firstTokenMs === null && text.includes(firstToken)) firstTokenMs = ms();
+        });
+        res.on('end', () => done({ status: res.statusCode ?? 0, totalMs: ms(), firstTokenMs, body: text }));
+        res.on('error', (e) => done({ status: res.statusCode ?? 0, error: e.message, totalMs: ms(), firstTokenMs, body: text }));
+        res.on('aborted', () => done({ status: res.statusCode ?? 0, error: 'aborted', totalMs: ms(), firstTokenMs, body: text }));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => done({ status: 0, error: e.message, totalMs: ms(), firstTokenMs: null, body: '' }));
+    req.end(body);
+  });
+}
+
+/** The streamed content (every delta concatenated) and whether `[DONE]` came. */
+const parseSse = (text: string) => {
+  let content = '';
+  let done = false;
+  let errors = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data: ')) continue;
+    const data = line.slice(6).trim();
+    if (data === '[DONE]') {
+      done = true;
+      continue;
+    }
+    try {
+      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[]; error?: unknown };
+      if (chunk.error) errors += 1;
+      content += chunk.choices?.[0]?.delta?.content ?? '';
+    } catch {
+      errors += 1;
+    }
+  }
+  return { content, done, errors };
+};
+
+const streamOk = (t: Timed, chunks: number) => {
+  if (t.status !== 200 || t.error) return false;
+  const { content, done, errors } = parseSse(t.body);
+  return done && errors === 0 && content === expectedStreamText(chunks);
+};
+
+const completionOk = (t: Timed) => t.status === 200 && !t.error && t.body.includes(ANSWER);
+
+const record = (target: Target, kind: Kind, ok: boolean) => {
+  if (ok) target.tally.ok[kind] += 1;
+  else target.tally.bad[kind] += 1;
+};
+
+// -----------------------------------------------------------------------------------------------------------------
+// Statistics and formatting
+
+const percentile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–');
+const ms2 = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)} ms` : '–');
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : '–');
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+// -----------------------------------------------------------------------------------------------------------------
+// Starting the three servers
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PORTKEY_START = join(REPO, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef0123456789';
+const MASTER_KEY = 'bench-master-key-0123456789abcdef0123456789';
+const UPSTREAM_KEY = 'bench-upstream-key';
+/** Endpoint prices, nano-dollars per token ($1 / $2 per million) plus a request fee of $0.00001. */
+const PRICES = { prompt: 1_000, completion: 2_000, request: 10_000 };
+const costOf = (completionTokens: number) => PROMPT_TOKENS * PRICES.prompt + completionTokens * PRICES.completion + PRICES.request;
+const COST: Record<Kind, number> = { d0: costOf(NONSTREAM_COMPLETION_TOKENS), d20: costOf(NONSTREAM_COMPLETION_TOKENS), ttft: costOf(STREAM_CHUNKS.ttft), streams: costOf(STREAM_CHUNKS.streams) };
+const SWITCHYARD_MODELS: Record<Kind, string> = { d0: 'bench/d0', d20: 'bench/d20', ttft: 'bench/stream-fast', streams: 'bench/stream-slow' };
+const GRANT = 100_000 * 1_000_000_000; // $100,000 of credits
+
+const zeroes = (): Record<Kind, number> => ({ d0: 0, d20: 0, ttft: 0, streams: 0 });
+const emptyTally = (): Tally => ({ ok: zeroes(), inflight: zeroes(), bad: zeroes() });
+
+async function startUpstream(logDir: string): Promise<{ child: Child; port: number }> {
+  const child = spawnChild('upstream', process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'upstream'], { cwd: REPO, env: process.env, logDir });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('upstream did not start')), 30_000);
+    child.proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.proc.once('exit', (code) => reject(new Error(`upstream exited (${code})`)));
+  });
+  return { child, port };
+}
+
+async function gql(port: number, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const json = (await res.json()) as { data?: any; errors?: unknown };
+  if (json.errors) throw new Error(`GraphQL error: ${JSON.stringify(json.errors)}`);
+  return json.data;
+}
+
+async function startSwitchyard(sync: 'normal' | 'full', upstreamPort: number, logDir: string): Promise<SwitchyardHandle> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `bench-gateway-switchyard-${sync}-`));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    ADMIN_API_KEY: ADMIN_KEY,
+    SWITCHYARD_MASTER_KEY: MASTER_KEY,
+    LOG_LEVEL: 'warn',
+    EVENTSTORE_SYNC: sync,
+    NODE_ENV: 'production',
+  };
+  for (const name of ['EVENTSTORE_URL', 'MONGODB_URL']) delete env[name];
+  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(logDir, `profile-${sync}`)}`] : [];
+  const child = spawnChild(`switchyard-${sync}`, process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], { cwd: REPO, env, logDir });
+  await waitReady(child, async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, 60_000);
+
+  const opened = await gql(
+    port,
+    ADMIN_KEY,
+    `mutation { openAccount(name: "bench user") { ... on OpenAccountPayload { account { id } initialKey { secret } } ... on DomainError { code message } } }`,
+  );
+  const accountId = opened.openAccount.account?.id as string;
+  const userKey = opened.openAccount.initialKey?.secret as string;
+  if (!accountId || !userKey) throw new Error(`openAccount failed: ${JSON.stringify(opened)}`);
+  const granted = await gql(
+    port,
+    ADMIN_KEY,
+    `mutation ($id: ID!, $amount: Money!) { grantCredits(accountId: $id, amount: $amount, reason: "benchmark") { ... on Balance { available } ... on DomainError { code message } } }`,
+    { id: accountId, amount: GRANT },
+  );
+  if (granted.grantCredits.available !== GRANT) throw new Error(`grantCredits failed: ${JSON.stringify(granted)}`);
+  const registered = await gql(
+    port,
+    ADMIN_KEY,
+    `mutation ($baseUrl: String!, $apiKey: String) { registerProvider(slug: "bench-upstream", name: "Bench upstream", protocol: OPENAI, baseUrl: $baseUrl, apiKey: $apiKey) { ... on Provider { slug } ... on DomainError { code message } } }`,
+    { baseUrl: `http://127.0.0.1:${upstreamPort}/v1`, apiKey: UPSTREAM_KEY },
+  );
+  if (registered.registerProvider.slug !== 'bench-upstream') throw new Error(`registerProvider failed: ${JSON.stringify(registered)}`);
+  for (const kind of Object.keys(SWITCHYARD_MODELS) as Kind[]) {
+    const published = await gql(
+      port,
+      ADMIN_KEY,
+      `mutation ($model: String!, $upstream: String!, $prices: PricesInput!) {
+        publishEndpoint(provider: "bench-upstream", model: $model, upstreamModel: $upstream, prices: $prices, contextLength: 32000, maxOutput: 1000) {
+          ... on Endpoint { id } ... on DomainError { code message } } }`,
+      { model: SWITCHYARD_MODELS[kind], upstream: UPSTREAM_MODELS[kind], prices: PRICES },
+    );
+    if (!published.publishEndpoint.id) throw new Error(`publishEndpoint failed: ${JSON.stringify(published)}`);
+  }
+  return { child, dataDir, adminKey: ADMIN_KEY, userKey, accountId, port };
+}
+
+async function startPortkey(upstreamPort: number, logDir: string): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const child = spawnChild('portkey', process.execPath, [PORTKEY_START, `--port=${port}`, '--headless'], { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' }, logDir });
+  const probeAgent = new http.Agent({ keepAlive: false });
+  const probeTarget = portkeyTarget(port, upstreamPort);
+  await waitReady(child, async () => completionOk(await timedRequest(probeAgent, probeTarget, bodyOf(probeTarget, 'd0'), null, 5_000)), 60_000);
+  return { child, port };
+}
+
+const portkeyTarget = (port: number, upstreamPort: number): Target => ({
+  name: 'Portkey 1.15.2',
+  kind: 'portkey',
+  port,
+  path: '/v1/chat/completions',
+  headers: { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstreamPort}/v1`, authorization: `Bearer ${UPSTREAM_KEY}` },
+  models: UPSTREAM_MODELS,
+  tally: emptyTally(),
+});
+
+// -----------------------------------------------------------------------------------------------------------------
+// Idle and billing checks (Switchyard)
+
+interface UsageSnapshot {
+  byModel: Map<string, { requests: number; cost: number }>;
+  requests: number;
+  cost: number;
+  settled: number;
+  reserved: number;
+  openReservations: number;
+  lag: number | null;
+}
+
+async function usageSnapshot(h: SwitchyardHandle): Promise<UsageSnapshot> {
+  const data = await gql(
+    h.port,
+    h.userKey,
+    `{ usage(groupBy: MODEL) { group requests cost } balance { settled reserved openReservations } }`,
+  );
+  const health = (await (await fetch(`http://127.0.0.1:${h.port}/health`)).json()) as { projections?: { lag?: number | null } };
+  const byModel = new Map<string, { requests: number; cost: number }>();
+  let requests = 0;
+  let cost = 0;
+  for (const row of data.usage as { group: string; requests: number; cost: number }[]) {
+    byModel.set(row.group, { requests: row.requests, cost: row.cost });
+    requests += row.requests;
+    cost += row.cost;
+  }
+  return { byModel, requests, cost, settled: data.balance.settled, reserved: data.balance.reserved, openReservations: data.balance.openReservations, lag: health.projections?.lag ?? null };
+}
+
+/** Poll until no reservation is open, the projections have caught up and the usage count stopped moving. */
+async function waitIdle(h: SwitchyardHandle, timeoutMs = 60_000): Promise<{ snapshot: UsageSnapshot; waitedMs: number }> {
+  const started = Date.now();
+  let previous = -1;
+  for (;;) {
+    const snapshot = await usageSnapshot(h);
+    const quiet = snapshot.openReservations === 0 && snapshot.reserved === 0 && snapshot.lag === 0 && snapshot.requests === previous;
+    if (quiet || Date.now() - started > timeoutMs) return { snapshot, waitedMs: Date.now() - started };
+    previous = snapshot.requests;
+    await sleep(200);
+  }
+}
+
+interface EventCounts {
+  generation: Record<string, number>;
+  ledger: Record<string, number>;
+  /** ReservationSettled per usage model: how many and the sum charged. */
+  settledByModel: Map<string, { requests: number; cost: number }>;
+  /** GenerationCompleted per model. */
+  completedByModel: Map<string, number>;
+}
+
+/** Read the stopped Switchyard's event store (read-only): generation and ledger events by type and by model. */
+function countEvents(dataDir: string): EventCounts {
+  const db = new Database(join(dataDir, 'events.db'), { readonly: true });
+  try {
+    const byType = (category: string) =>
+      Object.fromEntries((db.prepare(`SELECT type, count(*) AS n FROM events WHERE category = ? GROUP BY type`).all(category) as { type: string; n: number }[]).map((r) => [r.type, r.n]));
+    const settled = db
+      .prepare(`SELECT json_extract(data, '$.usage.model') AS model, count(*) AS n, sum(json_extract(data, '$.charged')) AS cost FROM events WHERE category = 'ledger' AND type = 'ReservationSettled' GROUP BY 1`)
+      .all() as { model: string | null; n: number; cost: number }[];
+    const completed = db
+      .prepare(`SELECT json_extract(data, '$.model') AS model, count(*) AS n FROM events WHERE category = 'generation' AND type = 'GenerationCompleted' GROUP BY 1`)
+      .all() as { model: string | null; n: number }[];
+    return {
+      generation: byType('generation'),
+      ledger: byType('ledger'),
+      settledByModel: new Map(settled.map((r) => [r.model ?? '-', { requests: r.n, cost: r.cost }])),
+      completedByModel: new Map(completed.map((r) => [r.model ?? '-', r.n])),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// autocannon (no bundled types: a narrow local interface)
+
+interface AutocannonResult {
+  requests: { average: number; total: number; sent: number };
+  latency: { p50: number; p90: number; p99: number; max: number; average: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  resets: number;
+  '2xx': number;
+  duration: number;
+}
+type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+interface Step {
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  ok: boolean;
+  cpuUsPerRequest: number;
+  cpuPercent: number;
+}
+
+async function cannon(target: Target, kind: Kind, connections: number, seconds: number): Promise<{ result: AutocannonResult; cpuMs: number; wallMs: number }> {
+  const cpu0 = target.pid ? cpuMsOf(target.pid) : 0;
+  const t0 = Date.now();
+  const result = await autocannon({
+    url: `http://127.0.0.1:${target.port}${target.path}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...target.headers },
+    body: bodyOf(target, kind),
+    connections,
+    duration: seconds,
+    timeout: 10,
+  });
+  const wallMs = Date.now() - t0;
+  const cpuMs = target.pid ? cpuMsOf(target.pid) - cpu0 : 0;
+  target.tally.ok[kind] += result['2xx'];
+  target.tally.bad[kind] += result.non2xx + result.errors;
+  target.tally.inflight[kind] += Math.max(0, result.requests.sent - result['2xx'] - result.non2xx - result.errors);
+  return { result, cpuMs, wallMs };
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const quick = args.quick;
+  const syncs: ('normal' | 'full')[] = args.sync === 'both' ? ['normal', 'full'] : args.sync === 'full' ? ['full'] : ['normal'];
+  const writeReadme = args['no-readme'] ? false : (args.readme ?? !quick);
+  const cfg = quick
+    ? { latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, steps: [2, 5, 10, 25, 50, 100, 200], stepSeconds: 2, streams: 1000 }
+    : { latencyWarmup: 200, latencyN: 2000, pacedN: 1000, rounds: 10, ttftWarmup: 30, ttftN: 300, steps: [2, 5, 10, 25, 50, 100, 150, 200, 300, 400], stepSeconds: 6, streams: 1000 };
+  const startedAt = Date.now();
+  const command = `npm run bench:gateway${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-logs-'));
+  const load0 = loadavg();
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  process.once('exit', killAll);
+
+  log(`# Gateway benchmark (${quick ? 'quick' : 'default'}; Switchyard sync: ${syncs.join(', ')})`);
+  log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}; logs in ${logDir}`);
+
+  const upstream = await startUpstream(logDir);
+  log(`upstream on :${upstream.port} (pid ${upstream.child.proc.pid})`);
+  const direct: Target = { name: 'direct (fake upstream)', kind: 'direct', port: upstream.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${UPSTREAM_KEY}` }, models: UPSTREAM_MODELS, tally: emptyTally() };
+
+  const targets: Target[] = [direct];
+  for (const sync of syncs) {
+    const h = await startSwitchyard(sync, upstream.port, logDir);
+    targets.push({
+      name: `Switchyard (sync=${sync})`,
+      kind: 'switchyard',
+      port: h.port,
+      path: '/api/v1/chat/completions',
+      headers: { authorization: `Bearer ${h.userKey}` },
+      models: SWITCHYARD_MODELS,
+      pid: h.child.proc.pid!,
+      sync,
+      tally: emptyTally(),
+      switchyard: h,
+    });
+    log(`Switchyard sync=${sync} on :${h.port} (pid ${h.child.proc.pid}, data ${h.dataDir})`);
+  }
+  const portkey = await startPortkey(upstream.port, logDir);
+  targets.push({ ...portkeyTarget(portkey.port, upstream.port), pid: portkey.child.proc.pid! });
+  log(`Portkey on :${portkey.port} (pid ${portkey.child.proc.pid})`);
+  const gateways = targets.filter((t) => t.kind !== 'direct');
+  const switchyards = targets.filter((t) => t.switchyard);
+  const pk = targets.find((t) => t.kind === 'portkey')!;
+
+  // Smoke: every target answers both shapes correctly before any timing.
+  for (const t of targets) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const c = await timedRequest(agent, t, bodyOf(t, 'd0'), null);
+    const s = await timedRequest(agent, t, bodyOf(t, 'ttft'), null);
+    record(t, 'd0', completionOk(c));
+    record(t, 'ttft', streamOk(s, STREAM_CHUNKS.ttft));
+    if (!completionOk(c) || !streamOk(s, STREAM_CHUNKS.ttft)) throw new Error(`${t.name} smoke test failed: ${c.status} ${c.body.slice(0, 300)} / ${s.status} ${s.body.slice(0, 300)}`);
+    agent.destroy();
+  }
+  const memoryAtStart = new Map<Target, { hwmMiB: number; rssMiB: number }>(gateways.map((t) => [t, memoryOf(t.pid!)]));
+  const settle = async () => {
+    for (const t of switchyards) await waitIdle(t.switchyard!);
+  };
+
+  // a. Added latency at concurrency 1 (non-streaming, 0 ms upstream), rounds interleaved.
+  log(`\n## a. latency at concurrency 1 (${cfg.latencyN} requests per target after ${cfg.latencyWarmup} warm-up)`);
+  const latency = new Map<Target, number[]>();
+  const agents = new Map<Target, http.Agent>(targets.map((t) => [t, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
+  const sequential = async (t: Target, kind: Kind, n: number, into: number[] | null, pick: (r: Timed) => number | null, pauseMs = 0) => {
+    const body = bodyOf(t, kind);
+    const chunks = kind === 'ttft' || kind === 'streams' ? STREAM_CHUNKS[kind] : 0;
+    for (let i = 0; i < n; i++) {
+      if (pauseMs) await sleep(pauseMs);
+      const r = await timedRequest(agents.get(t)!, t, body, chunks ? tokenText(0) : null);
+      const ok = chunks ? streamOk(r, chunks) : completionOk(r);
+      record(t, kind, ok);
+      const v = pick(r);
+      if (ok && into && v !== null) into.push(v);
+    }
+  };
+  for (const t of targets) await sequential(t, 'd0', cfg.latencyWarmup, null, () => null);
+  await settle();
+  for (const t of targets) latency.set(t, []);
+  for (let round = 0; round < cfg.rounds; round++) {
+    for (const t of targets) await sequential(t, 'd0', cfg.latencyN / cfg.rounds, latency.get(t)!, (r) => r.totalMs);
+  }
+  const lat = new Map<Target, { p50: number; p90: number; p99: number; mean: number; n: number }>();
+  for (const t of targets) {
+    const s = latency.get(t)!.sort((a, b) => a - b);
+    lat.set(t, { p50: percentile(s, 0.5), p90: percentile(s, 0.9), p99: percentile(s, 0.99), mean: s.reduce((a, b) => a + b, 0) / s.length, n: s.length });
+  }
+  const dl = lat.get(direct)!;
+  for (const t of targets) {
+    const l = lat.get(t)!;
+    log(`${t.name.padEnd(28)} n=${l.n} p50 ${ms2(l.p50)} p90 ${ms2(l.p90)} p99 ${ms2(l.p99)} mean ${ms2(l.mean)}${t === direct ? '' : `  added p50 ${ms2(l.p50 - dl.p50)} p99 ${ms2(l.p99 - dl.p99)}`}`);
+  }
+  await settle();
+
+  // a'. The same, paced: a pause before each request lets work a gateway does after answering (Switchyard: settle,
+  // generation append, projections) finish first, so this is the request's own path without queueing behind it.
+  log(`\n## a'. latency at concurrency 1, paced (${cfg.pacedN} requests per target, ${PACE_MS} ms pause before each)`);
+  const pacedLatency = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  for (let round = 0; round < cfg.rounds; round++) {
+    for (const t of targets) await sequential(t, 'd0', cfg.pacedN / cfg.rounds, pacedLatency.get(t)!, (r) => r.totalMs, PACE_MS);
+  }
+  const paced = new Map<Target, { p50: number; p99: number; n: number }>();
+  for (const t of targets) {
+    const s = pacedLatency.get(t)!.sort((a, b) => a - b);
+    paced.set(t, { p50: percentile(s, 0.5), p99: percentile(s, 0.99), n: s.length });
+  }
+  const dp = paced.get(direct)!;
+  for (const t of targets) {
+    const l = paced.get(t)!;
+    log(`${t.name.padEnd(28)} n=${l.n} p50 ${ms2(l.p50)} p99 ${ms2(l.p99)}${t === direct ? '' : `  added p50 ${ms2(l.p50 - dp.p50)} p99 ${ms2(l.p99 - dp.p99)}`}`);
+  }
+  await settle();
+
+  // c. Streaming time to first token at concurrency 1.
+  log(`\n## c. streaming TTFT at concurrency 1 (${cfg.ttftN} streams of ${STREAM_CHUNKS.ttft} chunks per target)`);
+  const ttft = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  for (const t of targets) await sequential(t, 'ttft', cfg.ttftWarmup, null, () => null);
+  for (let round = 0; round < cfg.rounds; round++) {
+    for (const t of targets) await sequential(t, 'ttft', Math.ceil(cfg.ttftN / cfg.rounds), ttft.get(t)!, (r) => r.firstTokenMs);
+  }
+  const tt = new Map<Target, { p50: number; p99: number; n: number }>();
+  for (const t of targets) {
+    const s = ttft.get(t)!.sort((a, b) => a - b);
+    tt.set(t, { p50: percentile(s, 0.5), p99: percentile(s, 0.99), n: s.length });
+  }
+  const dt = tt.get(direct)!;
+  for (const t of targets) {
+    const v = tt.get(t)!;
+    log(`${t.name.padEnd(28)} n=${v.n} TTFT p50 ${ms2(v.p50)} p99 ${ms2(v.p99)}${t === direct ? '' : `  added p50 ${ms2(v.p50 - dt.p50)} p99 ${ms2(v.p99 - dt.p99)}`}`);
+  }
+  for (const a of agents.values()) a.destroy();
+  await settle();
+
+  // b. Sustained throughput at the 20 ms upstream: step connections up until p99 ≥ 50 ms or any error.
+  log(`\n## b. throughput at the 20 ms upstream (autocannon, ${cfg.stepSeconds} s per step; pass = p99 < 50 ms, no errors, no non-2xx; stops after 2 failing steps in a row that add < 10% req/s)`);
+  const steps = new Map<Target, Step[]>();
+  for (const t of targets) {
+    await cannon(t, 'd20', 10, quick ? 1 : 2); // warm-up
+    if (t.switchyard) await waitIdle(t.switchyard);
+    const list: Step[] = [];
+    let flat = 0;
+    for (const connections of cfg.steps) {
+      const { result, cpuMs, wallMs } = await cannon(t, 'd20', connections, cfg.stepSeconds);
+      const rps = result['2xx'] / (wallMs / 1000);
+      const step: Step = {
+        connections,
+        rps,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        errors: result.errors,
+        non2xx: result.non2xx,
+        ok: result.latency.p99 < 50 && result.errors === 0 && result.non2xx === 0 && result['2xx'] > 0,
+        cpuUsPerRequest: t.pid && result['2xx'] ? (cpuMs * 1000) / result['2xx'] : NaN,
+        cpuPercent: t.pid ? (cpuMs / wallMs) * 100 : NaN,
+      };
+      list.push(step);
+      log(
+        `${t.name.padEnd(28)} c=${String(connections).padStart(3)} ${fmt(rps).padStart(6)} req/s  p50 ${step.p50} ms p99 ${step.p99} ms  errors ${step.errors} non2xx ${step.non2xx}` +
+          (t.pid ? `  gateway CPU ${fmt(step.cpuPercent)}% (${fmt(step.cpuUsPerRequest)} µs/req)` : '') +
+          (step.ok ? '' : '  ✗'),
+      );
+      if (t.switchyard) await waitIdle(t.switchyard);
+      // Past the last passing step, keep going while throughput still grows (to find the peak): stop after two
+      // failing steps in a row that add less than 10% over the best so far (one noisy step does not end it).
+      const bestBefore = Math.max(0, ...list.slice(0, -1).map((x) => x.rps));
+      if (!step.ok && step.rps < bestBefore * 1.1) flat += 1;
+      else flat = 0;
+      if (flat >= 2) break;
+    }
+    steps.set(t, list);
+  }
+  const best = (t: Target) => {
+    const passing = steps.get(t)!.filter((s) => s.ok);
+    return passing.length ? passing.reduce((a, b) => (b.rps > a.rps ? b : a)) : null;
+  };
+  const peak = (t: Target) => steps.get(t)!.reduce((a, b) => (b.rps > a.rps ? b : a));
+
+  // d. Concurrent streams: all opened at once, slow upstream tokens.
+  log(`\n## d. ${cfg.streams} concurrent streams (${STREAM_CHUNKS.streams} chunks, 50 ms apart)`);
+  const streamsResult = new Map<Target, { completed: number; failed: number; peakOpen: number; wallMs: number; ttftP50: number; ttftP99: number; totalP99: number; firstFailure: string | null }>();
+  for (const t of targets) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+    const body = bodyOf(t, 'streams');
+    let open = 0;
+    let peakOpen = 0;
+    const t0 = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: cfg.streams }, () =>
+        timedRequest(agent, t, body, tokenText(0), 60_000, () => {
+          open += 1;
+          peakOpen = Math.max(peakOpen, open);
+        }).then((r) => {
+          if (r.status) open -= 1;
+          return r;
+        }),
+      ),
+    );
+    const wallMs = Date.now() - t0;
+    agent.destroy();
+    let completed = 0;
+    let firstFailure: string | null = null;
+    for (const r of results) {
+      const ok = streamOk(r, STREAM_CHUNKS.streams);
+      record(t, 'streams', ok);
+      if (ok) completed += 1;
+      else firstFailure ??= `status ${r.status}${r.error ? ` ${r.error}` : ''}: ${r.body.slice(0, 200).replace(/\n/g, '\\n')}`;
+    }
+    const firsts = results.map((r) => r.firstTokenMs).filter((v): v is number => v !== null).sort((a, b) => a - b);
+    const totals = results.filter((r) => streamOk(r, STREAM_CHUNKS.streams)).map((r) => r.totalMs).sort((a, b) => a - b);
+    const v = { completed, failed: cfg.streams - completed, peakOpen, wallMs, ttftP50: percentile(firsts, 0.5), ttftP99: percentile(firsts, 0.99), totalP99: percentile(totals, 0.99), firstFailure };
+    streamsResult.set(t, v);
+    log(`${t.name.padEnd(28)} completed ${v.completed}/${cfg.streams} (peak open ${v.peakOpen}) in ${fmt(wallMs)} ms; TTFT p50 ${ms2(v.ttftP50)} p99 ${ms2(v.ttftP99)}; stream p99 ${ms2(v.totalP99)}${firstFailure ? `; first failure: ${firstFailure}` : ''}`);
+    if (t.switchyard) await waitIdle(t.switchyard);
+  }
+
+  // e. Peak RSS.
+  const memory = new Map<Target, { hwmMiB: number; rssMiB: number }>();
+  for (const t of gateways) memory.set(t, memoryOf(t.pid!));
+
+  // Billing and recording check.
+  log(`\n## Billing and recording check (Switchyard)`);
+  const checks: string[] = [];
+  for (const t of switchyards) {
+    const h = t.switchyard!;
+    const { snapshot, waitedMs } = await waitIdle(h, 120_000);
+    const sum = (r: Record<Kind, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    const kinds = Object.keys(SWITCHYARD_MODELS) as Kind[];
+    // Non-streamed calls whose client left (autocannon stopping mid-request) are still answered and billed, so they
+    // are expected too. A client-side failure may or may not have been charged: it widens the range by one.
+    const lo = (k: Kind) => t.tally.ok[k] + t.tally.inflight[k];
+    const hi = (k: Kind) => lo(k) + t.tally.bad[k];
+    const within = (k: Kind, n: number) => n >= lo(k) && n <= hi(k);
+    const range = (k: Kind) => (lo(k) === hi(k) ? fmt(lo(k)) : `${fmt(lo(k))}–${fmt(hi(k))}`);
+    const liveRows = kinds.map((k) => ({ k, got: snapshot.byModel.get(SWITCHYARD_MODELS[k]) ?? { requests: 0, cost: 0 } }));
+    const liveOk =
+      liveRows.every(({ k, got }) => within(k, got.requests) && got.cost === got.requests * COST[k]) &&
+      snapshot.requests === liveRows.reduce((a, r) => a + r.got.requests, 0) &&
+      snapshot.settled === snapshot.cost &&
+      snapshot.openReservations === 0 &&
+      snapshot.reserved === 0;
+    const exit = await stopChild(h.child);
+    const events = countEvents(h.dataDir);
+    const storeRows = kinds.map((k) => ({ k, settled: events.settledByModel.get(SWITCHYARD_MODELS[k]) ?? { requests: 0, cost: 0 }, completed: events.completedByModel.get(SWITCHYARD_MODELS[k]) ?? 0 }));
+    const settledTotal = [...events.settledByModel.values()].reduce((a, r) => a + r.requests, 0);
+    const storeOk =
+      storeRows.every(({ k, settled, completed }) => within(k, settled.requests) && settled.cost === settled.requests * COST[k] && completed === settled.requests) &&
+      settledTotal === (events.ledger.CreditsReserved ?? 0) &&
+      (events.generation.GenerationRequested ?? 0) === settledTotal &&
+      (events.ledger.ReservationReleased ?? 0) === 0 &&
+      (events.ledger.ReservationExpired ?? 0) === 0;
+    const lines = [
+      `${t.name}: ${fmt(sum(t.tally.ok))} correct 2xx answers, ${fmt(sum(t.tally.inflight))} non-streamed requests still in flight when autocannon stopped (the gateway finishes and bills a call whose client left), ${fmt(sum(t.tally.bad))} failed or non-2xx on the client side.`,
+      `  live, GraphQL as the user once idle (${fmt(waitedMs)} ms): usage requests by model, recorded vs expected: ${liveRows.map(({ k, got }) => `${SWITCHYARD_MODELS[k]} ${fmt(got.requests)} vs ${range(k)}`).join(', ')}; ` +
+        `balance settled ${fmt(snapshot.settled)} n$ = usage cost ${fmt(snapshot.cost)} n$ (each request at its exact price: ${kinds.map((k) => `${fmt(COST[k])}`).join(' / ')} n$); reserved ${fmt(snapshot.reserved)}, open reservations ${snapshot.openReservations} → ${liveOk ? 'OK' : 'MISMATCH'}`,
+      `  event store after a clean shutdown (exit ${exit}): GenerationRequested ${fmt(events.generation.GenerationRequested ?? 0)}, GenerationCompleted ${fmt(events.generation.GenerationCompleted ?? 0)}, GenerationFailed ${fmt(events.generation.GenerationFailed ?? 0)}, GenerationCancelled ${fmt(events.generation.GenerationCancelled ?? 0)}; ` +
+        `CreditsReserved ${fmt(events.ledger.CreditsReserved ?? 0)}, ReservationSettled ${fmt(settledTotal)} (charged ${fmt([...events.settledByModel.values()].reduce((a, r) => a + r.cost, 0))} n$), ReservationReleased ${fmt(events.ledger.ReservationReleased ?? 0)}, ReservationExpired ${fmt(events.ledger.ReservationExpired ?? 0)} → ${storeOk ? 'OK' : 'MISMATCH'}`,
+    ];
+    for (const l of lines) log(l);
+    checks.push(`- ${lines[0]}`, ...lines.slice(1).map((l) => `  - ${l.trim()}`));
+    checks.push(`  - **${liveOk && storeOk ? 'PASS' : 'FAIL'}**: every answered request charged once at its exact price and recorded as a completed generation${sum(t.tally.bad) ? ' (within the range the client-side failures leave open)' : ''}.`);
+  }
+
+  // Gateway logs: anything Switchyard or Portkey printed at warn level or above.
+  const notes: string[] = [];
+  for (const c of children()) {
+    if (c.name === 'upstream') continue;
+    const text = existsSync(c.logFile) ? readFileSync(c.logFile, 'utf8') : '';
+    // Without ANSI escapes and Portkey's start-up spinner; Switchyard logs only warn and above here (LOG_LEVEL=warn).
+    const lines = text
+      .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+      .split(/[\r\n]+/)
+      .map((l) => l.trim())
+      .filter((l) => l && !/AI Gateway|Ready for connections|^https?:\/\/\S+$|^[⠀-⣿]|^\W*$/u.test(l));
+    if (lines.length) notes.push(`${c.name} wrote ${lines.length} log lines; first: \`${lines[0]!.slice(0, 300).replace(/`/g, "'")}\``);
+    else notes.push(`${c.name}: nothing logged${c.name.startsWith('switchyard') ? ' at warn or above' : ' besides its start-up banner'}`);
+  }
+
+  // Results table.
+  const load1 = loadavg();
+  const table: string[] = [];
+  const head = ['Measurement', ...gateways.map((g) => g.name), direct.name];
+  for (const s of switchyards) head.push(`${s.name} / Portkey`);
+  table.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  const row = (label: string, value: (t: Target) => number, format: (n: number) => string, withDirect = true) => {
+    const cells = [label, ...gateways.map((g) => format(value(g))), withDirect ? format(value(direct)) : ''];
+    for (const s of switchyards) cells.push(ratio(value(s), value(pk)));
+    table.push(`| ${cells.join(' | ')} |`);
+  };
+  row('a. added latency p50, c=1, 0 ms upstream', (t) => lat.get(t)!.p50 - dl.p50, ms2, false);
+  row('a. added latency p99, c=1, 0 ms upstream', (t) => lat.get(t)!.p99 - dl.p99, ms2, false);
+  row(`a'. added latency p50, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p50 - dp.p50, ms2, false);
+  row(`a'. added latency p99, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p99 - dp.p99, ms2, false);
+  table.push(`| a. end-to-end latency p50 / p99 | ${[...gateways, direct].map((t) => `${lat.get(t)!.p50.toFixed(2)} / ${lat.get(t)!.p99.toFixed(2)} ms`).join(' | ')} |${switchyards.map(() => ' |').join('')}`);
+  row('b. sustained req/s, p99 < 50 ms, 20 ms upstream', (t) => best(t)?.rps ?? NaN, (n) => fmt(n));
+  table.push(
+    `| b. … at connections (p50 / p99) | ${[...gateways, direct].map((t) => {
+      const b = best(t);
+      return b ? `${b.connections} (${b.p50} / ${b.p99} ms)` : 'none passed';
+    }).join(' | ')} |${switchyards.map(() => ' |').join('')}`,
+  );
+  row('b. peak req/s seen (any p99)', (t) => peak(t).rps, (n) => fmt(n));
+  row('b. gateway CPU per request (at the peak step)', (t) => peak(t).cpuUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
+  row('c. added TTFT p50, c=1', (t) => tt.get(t)!.p50 - dt.p50, ms2, false);
+  row('c. added TTFT p99, c=1', (t) => tt.get(t)!.p99 - dt.p99, ms2, false);
+  row(`d. of ${cfg.streams} concurrent streams, completed`, (t) => streamsResult.get(t)!.completed, (n) => fmt(n));
+  row('d. TTFT p99 with all streams open', (t) => streamsResult.get(t)!.ttftP99, ms2);
+  row('e. peak RSS (VmHWM)', (t) => memory.get(t)?.hwmMiB ?? NaN, (n) => (Number.isFinite(n) ? `${fmt(n, 1)} MiB` : '–'), false);
+  table.push(
+    `| e. RSS after start-up → at the end | ${gateways.map((t) => `${fmt(memoryAtStart.get(t)!.rssMiB, 1)} → ${fmt(memory.get(t)!.rssMiB, 1)} MiB`).join(' | ')} | |${switchyards.map(() => ' |').join('')}`,
+  );
+
+  const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
+  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}.`;
+  log(`\n## Results\n\n${table.join('\n')}\n\n${machine}`);
+  for (const n of notes) log(`log: ${n}`);
+
+  if (writeReadme) {
+    const block = [
+      '<!-- gateway-bench:begin (generated by bench/gateway.bench.ts; rerunning replaces this block) -->',
+      '```',
+      command,
+      '```',
+      '',
+      machine,
+      '',
+      table.join('\n'),
+      '',
+      'Billing and recording check:',
+      '',
+      ...checks,
+      '',
+      'Gateway logs:',
+      '',
+      ...notes.map((n) => `- ${n}`),
+      '',
+      'Throughput steps (connections: req/s, p50 / p99 ms, gateway CPU µs per request):',
+      '',
+      ...[...gateways, direct].map(
+        (t) => `- ${t.name}: ${steps.get(t)!.map((s) => `${s.connections}: ${fmt(s.rps)}, ${s.p50} / ${s.p99}${Number.isFinite(s.cpuUsPerRequest) ? `, ${fmt(s.cpuUsPerRequest)} µs` : ''}${s.ok ? '' : ' ✗'}`).join('; ')}`,
+      ),
+      '<!-- gateway-bench:end -->',
+    ].join('\n');
+    const readme = join(REPO, 'bench/README.md');
+    let text = readFileSync(readme, 'utf8');
+    const begin = text.indexOf('<!-- gateway-bench:begin');
+    const end = text.indexOf('<!-- gateway-bench:end -->');
+    if (begin >= 0 && end > begin) text = `${text.slice(0, begin)}${block}${text.slice(end + '<!-- gateway-bench:end -->'.length)}`;
+    else if (/^## Gateway$/m.test(text)) text = text.replace(/^## Gateway$/m, `## Gateway\n\n${block}`);
+    else text = `${text.trimEnd()}\n\n## Gateway\n\n${block}\n`;
+    writeFileSync(readme, text);
+    log(`\nwrote bench/README.md (## Gateway)`);
+  }
+
+  for (const c of children()) await stopChild(c, 5_000);
+  if (!args['keep-data']) {
+    for (const t of switchyards) rmSync(t.switchyard!.dataDir, { recursive: true, force: true });
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}
+
+// Last, so every module-level constant above is initialised before it runs.
+if (args.role === 'upstream') {
+  runUpstream();
+} else {
+  await main().catch((error: unknown) => {
+    process.stderr.write(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    killAll();
+    process.exitCode = 1;
+  });
+  killAll();
+}
