@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { Aggregator, ProcessingMode, Query, update as applyModifier } from 'mingo';
 import type { Modifier } from 'mingo/updater';
 import { ConflictError, ValidationError } from '../errors.js';
+import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import type {
   Doc,
   DocWrite,
@@ -60,6 +61,9 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
   // Atomic and crash-safe for the process; a power loss may drop the last commits, which the projection runner
   // replays from the checkpoint that survived.
   db.pragma('synchronous = NORMAL');
+  // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside a commit on the event loop.
+  db.pragma('wal_autocheckpoint = 0');
+  const checkpointer = startBackgroundCheckpointer(path);
   db.pragma('cache_size = -65536');
   db.exec(`
     -- Rows are addressed by rowid (kept in memory), not by a (collection, id) key: random ids in a B-tree index made
@@ -318,6 +322,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
       }
     },
     async close() {
+      await checkpointer.stop();
       if (db.open) db.close();
     },
   };

@@ -1,0 +1,37 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside whichever commit crosses the
+ * threshold, on the thread that commits: with the embedded stores that is the event loop, and every few seconds all
+ * requests in flight stalled for 100–180 ms while the WAL was copied into the database file. The stores switch
+ * automatic checkpoints off and run this: a worker thread with its own connection that checkpoints (PASSIVE, which
+ * never blocks readers or writers) every `intervalMs`. Closing the stores' own connection last still checkpoints and
+ * removes the WAL.
+ */
+const WORKER = `
+const { workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { timeout: 5000 });
+setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: the next round catches up */ }
+}, workerData.intervalMs);
+`;
+
+const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+
+export interface Checkpointer {
+  stop(): Promise<void>;
+}
+
+export const startBackgroundCheckpointer = (file: string, intervalMs = 1000): Checkpointer => {
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver } });
+  worker.unref();
+  // A failing checkpointer must not take the process down: SQLite then simply keeps a longer WAL.
+  worker.on('error', () => undefined);
+  return {
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+};
