@@ -203,7 +203,8 @@ export const createGateway = (deps: {
     const { input } = prepared;
     const { accountId, keyId } = input.principal;
     const at = new Date(now()).toISOString();
-    try {
+    // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
+    const charge = (async () => {
       if (outcome.committed) {
         await ledger.settle({
           accountId,
@@ -221,9 +222,9 @@ export const createGateway = (deps: {
       } else {
         await ledger.release({ accountId, generationId: input.generationId, reason: outcome.kind === 'cancelled' ? 'client cancelled before the first token' : (outcome.error?.message ?? outcome.kind) });
       }
-    } catch (error) {
+    })().catch((error: unknown) => {
       logger.error({ err: error, generationId: input.generationId }, 'could not settle or release a generation; the sweeper will expire its reservation');
-    }
+    });
 
     const events: GenerationEvent[] = [
       {
@@ -300,12 +301,13 @@ export const createGateway = (deps: {
       });
     }
     const toAppend: NewEvent[] = events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: accountId, correlationId: input.correlationId, at } }));
-    try {
-      const appended = await eventStore.append(generationStream(input.generationId), toAppend, { expectedRevision: 'no_stream' });
-      lastPosition = Math.max(lastPosition, appended.position);
-    } catch (error) {
-      logger.error({ err: error, generationId: input.generationId }, 'could not record a generation');
-    }
+    const record = eventStore.append(generationStream(input.generationId), toAppend, { expectedRevision: 'no_stream' }).then(
+      (appended) => {
+        lastPosition = Math.max(lastPosition, appended.position);
+      },
+      (error: unknown) => logger.error({ err: error, generationId: input.generationId }, 'could not record a generation'),
+    );
+    await Promise.all([charge, record]);
   };
 
   const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
