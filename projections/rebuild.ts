@@ -8,7 +8,11 @@ import { createProjectionRunner } from './runner.js';
  * Stop the server first: in embedded mode the server keeps the read models in memory.
  */
 const config = loadConfig();
-const { eventStore, readStore } = await openStores(config);
+const { eventStore, readStore } = await openStores(config).catch((error: unknown) => {
+  // A clear line, not a stack trace: the usual cause is a server still running on the same DATA_DIR.
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});
 for (const projection of allProjections) await readStore.reset(projection.name, [projection.collection]);
 const head = await eventStore.headPosition();
 const started = performance.now();

@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createCore } from './core.js';
+import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
@@ -86,7 +87,14 @@ if (isMain) {
     }
     throw error;
   }
-  const running = await startSwitchyard(config);
+  const running = await startSwitchyard(config).catch((error: unknown) => {
+    // Expected start-up failures (a DATA_DIR in use, a store that cannot be reached) get one clear line.
+    if (error instanceof DomainError) {
+      process.stderr.write(`Switchyard could not start: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  });
   const shutdown = async (signal: string) => {
     running.core.logger.info({ signal }, 'shutting down');
     await running.stop();

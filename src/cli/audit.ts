@@ -13,7 +13,11 @@ if (accountIndex >= 0 && !accountId) {
   console.error('usage: npm run audit [-- --account <accountId>]');
   process.exit(2);
 }
-const { eventStore, readStore } = await openStores(loadConfig());
+const { eventStore, readStore } = await openStores(loadConfig()).catch((error: unknown) => {
+  // A clear line, not a stack trace: the usual cause is a server still running on the same DATA_DIR.
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});
 const report = await runBillingAudit({ eventStore, readStore }, { accountId });
 console.log(`Replayed ${report.eventsReplayed.toLocaleString('en-US')} ledger events for ${report.accountsChecked} account(s) in ${report.durationMs} ms`);
 for (const d of report.differences) {

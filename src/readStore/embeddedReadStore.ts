@@ -6,6 +6,7 @@ import { Aggregator, ProcessingMode, Query, update as applyModifier } from 'ming
 import type { Modifier } from 'mingo/updater';
 import { ConflictError, ValidationError } from '../errors.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
+import { acquireProcessLock } from '../sqlite/processLock.js';
 import type {
   Doc,
   DocWrite,
@@ -56,6 +57,7 @@ const readOnlyStages = new Set(['$match', '$sort', '$skip', '$limit', '$group', 
 export async function openEmbeddedReadStore(options: { dir: string; file?: string }): Promise<ReadStore> {
   mkdirSync(options.dir, { recursive: true });
   const path = join(options.dir, options.file ?? 'readmodels.db');
+  const lock = acquireProcessLock(`${path}.lock`, `The read store ${path}`);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // Atomic and crash-safe for the process; a power loss may drop the last commits, which the projection runner
@@ -324,6 +326,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     async close() {
       await checkpointer.stop();
       if (db.open) db.close();
+      lock.release();
     },
   };
 }

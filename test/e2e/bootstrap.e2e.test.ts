@@ -40,3 +40,21 @@ describe('bootstrap admin without ADMIN_API_KEY', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
   });
 });
+
+describe('one process per data directory in embedded mode', () => {
+  it('a second process on the same DATA_DIR stops with a clear message instead of diverging', async () => {
+    const { execFile } = await import('node:child_process');
+    const app = await start([]);
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/audit.ts'],
+        { cwd: join(import.meta.dirname, '../..'), env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' } },
+        (error, _stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stderr }),
+      );
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/is in use by process \d+; stop it first/);
+    await app.stop();
+  });
+});
