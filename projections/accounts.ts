@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { AccountEvent, Role } from '../src/modules/accounts/account.events.js';
-import type { ReadStore } from '../src/readStore/readStore.js';
+import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
 export type AccountDoc = {
@@ -47,11 +47,8 @@ export const accountQueries = (store: ReadStore) => {
   const accounts = store.collection<AccountDoc>(ACCOUNTS);
   return {
     byIds: (ids: readonly string[]) => accounts.find({ _id: { $in: [...ids] } }),
-    /** Cursor paging by id. */
-    page: (options: { after?: string; limit: number; role?: Role }) =>
-      accounts.find({ ...(options.after ? { _id: { $gt: options.after } } : {}), ...(options.role ? { roles: options.role } : {}) }, {
-        sort: { _id: 1 },
-        limit: options.limit,
-      }),
+    /** One page of a relay connection (filter and sort from idPage), optionally only accounts with a role. */
+    page: (page: { filter: Filter; sort: SortSpec; limit: number }, role?: Role) =>
+      accounts.find({ ...page.filter, ...(role ? { roles: role } : {}) }, { sort: page.sort, limit: page.limit }),
   };
 };

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { ApiKeyStatus } from '../src/modules/apiKeys/apiKey.decider.js';
 import type { ApiKeyEvent, LimitReset } from '../src/modules/apiKeys/apiKey.events.js';
-import type { ReadStore } from '../src/readStore/readStore.js';
+import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
 export type ApiKeyDoc = {
@@ -57,15 +57,8 @@ export const apiKeyQueries = (store: ReadStore) => {
   const keys = store.collection<ApiKeyDoc>(API_KEYS);
   return {
     byIds: (ids: readonly string[]) => keys.find({ _id: { $in: [...ids] } }),
-    /** An account's keys, newest id last; cursor paging by id. */
-    pageForAccount: (accountId: string, options: { after?: string; limit: number; includeRevoked?: boolean }) =>
-      keys.find(
-        {
-          accountId,
-          ...(options.after ? { _id: { $gt: options.after } } : {}),
-          ...(options.includeRevoked ? {} : { status: { $ne: 'revoked' } }),
-        },
-        { sort: { _id: 1 }, limit: options.limit },
-      ),
+    /** One page of an account's keys (filter and sort from idPage); revoked keys only when asked for. */
+    pageForAccount: (accountId: string, page: { filter: Filter; sort: SortSpec; limit: number }, includeRevoked: boolean) =>
+      keys.find({ ...page.filter, accountId, ...(includeRevoked ? {} : { status: { $ne: 'revoked' } }) }, { sort: page.sort, limit: page.limit }),
   };
 };

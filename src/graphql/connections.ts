@@ -11,8 +11,9 @@ export const idConnection = <T extends { _id: string }>(
   page: (params: ResolveCursorConnectionArgs) => Promise<T[]>,
 ) => resolveCursorConnection({ args, toCursor: (doc: T) => doc._id, defaultSize: 20, maxSize: MAX_PAGE_SIZE }, page);
 
-/** The MongoDB filter and sort for a page in the direction relay asks for. */
-export const idPage = ({ before, after, inverted }: ResolveCursorConnectionArgs) => ({
+/** The MongoDB filter, sort and limit for a page in the direction relay asks for. */
+export const idPage = ({ before, after, inverted, limit }: ResolveCursorConnectionArgs) => ({
+  limit,
   filter: {
     ...(after || before ? { _id: { ...(after ? { $gt: after } : {}), ...(before ? { $lt: before } : {}) } } : {}),
   },

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { API_KEYS, type ApiKeyDoc } from '../../../projections/apiKeys.js';
-import { ACCOUNTS, type AccountDoc } from '../../../projections/accounts.js';
+import type { AccountDoc } from '../../../projections/accounts.js';
 import { ForbiddenError, NotFoundError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
@@ -37,12 +36,7 @@ export const AccountRef = builder.loadableNode('Account', {
       type: ApiKeyRef,
       args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
       resolve: (account, args, ctx) =>
-        idConnection(args, (page) => {
-          const { filter, sort } = idPage(page);
-          return ctx.core.readStore
-            .collection<ApiKeyDoc>(API_KEYS)
-            .find({ ...filter, accountId: account._id, ...(args.includeRevoked ? {} : { status: { $ne: 'revoked' } }) }, { sort, limit: page.limit });
-        }),
+        idConnection(args, (page) => ctx.core.queries.apiKeys.pageForAccount(account._id, idPage(page), args.includeRevoked ?? false)),
     }),
   }),
 });
@@ -84,13 +78,7 @@ builder.queryFields((t) => ({
     description: 'Every account (admin).',
     authScopes: { admin: true },
     args: { role: t.arg({ type: RoleEnum, required: false }) },
-    resolve: (_root, args, ctx) =>
-      idConnection(args, (page) => {
-        const { filter, sort } = idPage(page);
-        return ctx.core.readStore
-          .collection<AccountDoc>(ACCOUNTS)
-          .find({ ...filter, ...(args.role ? { roles: args.role } : {}) }, { sort, limit: page.limit });
-      }),
+    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.core.queries.accounts.page(idPage(page), args.role ?? undefined)),
   }),
 }));
 

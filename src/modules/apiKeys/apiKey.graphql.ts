@@ -95,14 +95,10 @@ builder.queryFields((t) => ({
     description: "The caller's keys (an admin may name another account).",
     args: { includeRevoked: t.arg.boolean({ defaultValue: false }), accountId: t.arg.id({ required: false }) },
     authScopes: (_root, args, ctx) => ({ ownsAccount: args.accountId ? String(args.accountId) : (ctx.principal?.accountId ?? '') }),
-    resolve: (_root, args, ctx) =>
-      idConnection(args, (page) => {
-        const { filter, sort } = idPage(page);
-        const accountId = args.accountId ? String(args.accountId) : ctx.principal!.accountId;
-        return ctx.core.readStore
-          .collection<ApiKeyDoc>('apiKeys')
-          .find({ ...filter, accountId, ...(args.includeRevoked ? {} : { status: { $ne: 'revoked' } }) }, { sort, limit: page.limit });
-      }),
+    resolve: (_root, args, ctx) => {
+      const accountId = args.accountId ? String(args.accountId) : ctx.principal!.accountId;
+      return idConnection(args, (page) => ctx.core.queries.apiKeys.pageForAccount(accountId, idPage(page), args.includeRevoked ?? false));
+    },
   }),
 }));
 
