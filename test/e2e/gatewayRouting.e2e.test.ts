@@ -14,7 +14,6 @@ let user: Account;
 let fast: FakeProvider;
 let slow: FakeProvider;
 let flaky: FakeProvider;
-let steady: FakeProvider;
 let solo: FakeProvider;
 
 beforeAll(async () => {
@@ -25,7 +24,8 @@ beforeAll(async () => {
   fast.setDefault({ usage: USAGE });
   slow.setDefault({ usage: USAGE, latencyMs: 150, slowTokenMs: 40 });
   flaky = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'flaky', model: 'test/breaker', prices: { prompt: 100, completion: 100 } });
-  steady = await h.fakeEndpoint({ protocol: 'gemini', slug: 'steady', model: 'test/breaker', prices: { prompt: 200, completion: 200 } });
+  // The breaker's healthy alternative; its answers are checked through the generation records.
+  await h.fakeEndpoint({ protocol: 'gemini', slug: 'steady', model: 'test/breaker', prices: { prompt: 200, completion: 200 } });
   flaky.setDefault({ status: 500 });
   solo = await h.fakeEndpoint({ protocol: 'openai', slug: 'solo', model: 'test/solo', prices: { prompt: 100, completion: 100 } });
 });

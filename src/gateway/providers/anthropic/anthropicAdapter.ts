@@ -29,7 +29,6 @@ import type {
 } from '../../types.js';
 import type { ProviderAdapter, ResponseMeta, StreamParser, UpstreamRequest, UpstreamTarget } from '../adapter.js';
 import {
-  asArray,
   asNumber,
   asRecord,
   asString,
