@@ -66,7 +66,8 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside a commit on the event loop.
   db.pragma('wal_autocheckpoint = 0');
   const checkpointer = startBackgroundCheckpointer(path);
-  db.pragma('cache_size = -65536');
+  // Reads are served from memory; SQLite's page cache only serves writes, so keep it small (8 MiB).
+  db.pragma('cache_size = -8192');
   db.exec(`
     -- Rows are addressed by rowid (kept in memory), not by a (collection, id) key: random ids in a B-tree index made
     -- every 1000-document batch rewrite ~1000 pages, while rowid inserts append.
