@@ -247,3 +247,14 @@ describe('ledger properties', () => {
     );
   });
 });
+
+describe('plans', () => {
+  it('gives the free tier 20 a minute and 50 a day, 1,000 a day from $10 of lifetime purchases; pro lifts the daily cap', async () => {
+    const { DEFAULT_PLANS, freeTierLimits, plansSchema } = await import('../../src/modules/ledger/plans.js');
+    expect(freeTierLimits(DEFAULT_PLANS.free!, 0)).toEqual({ perMinute: 20, perDay: 50 });
+    expect(freeTierLimits(DEFAULT_PLANS.free!, 10 * USD - 1)).toEqual({ perMinute: 20, perDay: 50 });
+    expect(freeTierLimits(DEFAULT_PLANS.free!, 10 * USD)).toEqual({ perMinute: 20, perDay: 1000 });
+    expect(freeTierLimits(DEFAULT_PLANS.pro!, 0)).toEqual({ perMinute: 200, perDay: null });
+    expect(plansSchema.safeParse({ pro: DEFAULT_PLANS.pro }).success).toBe(false);
+  });
+});
