@@ -23,7 +23,12 @@ export const PROVIDER_STATS = 'providerStats';
 const MINUTE = 60_000;
 const DAY_MINUTES = 24 * 60;
 const SAMPLE_WINDOW_MS = 30 * MINUTE;
-const MAX_SAMPLES = 512;
+/**
+ * Percentiles come from the latest MAX_SAMPLES samples within the 30-minute window. The document is rewritten (and
+ * serialised) with every batch of generations, so its size is on the request path's bill: 512 samples cost 0.7 ms of
+ * JSON per batch, 128 cost 0.2 ms.
+ */
+const MAX_SAMPLES = 128;
 
 const record = (doc: ProviderStatsDoc | null, id: string, provider: string, model: string, at: string, ok: boolean, sample: [number, number] | null): ProviderStatsDoc => {
   const t = Date.parse(at);
