@@ -3,19 +3,13 @@ import { followEvents } from '../../eventStore/follower.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import type { ModelEvent, ModelSpec } from './model.events.js';
-import { PRICE_FIELDS, endpointId, type CredentialRef, type EndpointPrices, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { PRICE_FIELDS, endpointId, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
 
 /** The stream categories the catalog follows. */
 export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter'];
 
-export interface ProviderEntry {
-  readonly slug: string;
-  readonly name: string;
-  readonly protocol: ProviderProtocol;
-  readonly baseUrl: string;
-  readonly credential: CredentialRef;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly ownerAccountId: string;
+/** A registered provider: what ProviderRegistered said, with its time as `registeredAt`. */
+export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at'> {
   readonly registeredAt: string;
   /** Resolved once, then cached: the upstream key, or why there is none. */
   auth(): { secret: string | null; problem: string | null };
@@ -85,16 +79,11 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent>;
     switch (event.type) {
       case 'ProviderRegistered': {
-        const { slug, name, protocol, baseUrl, credential, headers, ownerAccountId, at } = event.data;
+        const { at, ...registered } = event.data;
+        const { slug, credential } = registered;
         let resolved: { secret: string | null; problem: string | null } | null = null;
         providers.set(slug, {
-          slug,
-          name,
-          protocol,
-          baseUrl,
-          credential,
-          headers,
-          ownerAccountId,
+          ...registered,
           registeredAt: at,
           auth: () => (resolved ??= deps.vault.resolve(slug, credential)),
         });
