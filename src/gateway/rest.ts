@@ -9,7 +9,7 @@ import { generationQueries, type GenerationDoc } from '../../projections/generat
 import { providerStatsQueries, summarizeStats } from '../../projections/providerStats.js';
 import type { Core } from '../core.js';
 import { DomainError, RateLimitedError } from '../errors.js';
-import { bearerOf, readJsonBody, sendJson, type RestRequest, type Route } from '../http/rest.js';
+import { readJsonBody, requirePrincipal, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { isAdmin } from '../modules/auth/principal.js';
 import { parseChatBody } from './chatRequest.js';
 import { newGenerationId, type Gateway, type GenerationOutcome } from './gateway.js';
@@ -233,7 +233,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     const generationId = newGenerationId();
     res.setHeader('x-generation-id', generationId);
     try {
-      const principal = core.directory.authenticate(bearerOf(req));
+      const principal = requirePrincipal(core.directory, req);
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
       const parsed = parseChatBody(body, kind);
       const prepared = await gateway.prepare({
@@ -455,7 +455,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       method: 'GET',
       path: '/api/v1/generation',
       handler: withErrors(async ({ req, res, url }) => {
-        const principal = core.directory.authenticate(bearerOf(req));
+        const principal = requirePrincipal(core.directory, req);
         const id = url.searchParams.get('id');
         if (!id) throw new GatewayError(400, 'invalid_request', 'id is required: GET /api/v1/generation?id=gen-…', { param: 'id' });
         const doc = await generations.byId(id);
