@@ -24,7 +24,7 @@
  * model, balance) once the gateway is idle, then exactly in its event store after a clean shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
@@ -43,6 +43,8 @@ const { values: args } = parseArgs({
     'no-readme': { type: 'boolean', default: false },
     'keep-data': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    probe: { type: 'string' },
+    seconds: { type: 'string', default: '6' },
   },
 });
 
@@ -215,11 +217,28 @@ const memoryOf = (pid: number) => {
   return { hwmMiB: kb('VmHWM') / 1024, rssMiB: kb('VmRSS') / 1024 };
 };
 
-/** User + system CPU time of a process in ms. */
-const cpuMsOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User + system CPU time in ms from a `/proc/.../stat` file. */
+const cpuMsIn = (statFile: string) => {
+  const stat = readFileSync(statFile, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+};
+
+/** User + system CPU time of a process in ms. */
+const cpuMsOf = (pid: number) => cpuMsIn(`/proc/${pid}/stat`);
+
+/** CPU ms per thread of a process: the main thread as `main`, the others by name (`comm`), summed per name. */
+const threadCpuMsOf = (pid: number): Map<string, number> => {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + cpuMsIn(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // The thread ended between listing and reading.
+    }
+  }
+  return out;
 };
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -967,9 +986,44 @@ async function main() {
   }
 }
 
+/**
+ * `--probe 10,25,50 [--seconds 6]`: Switchyard alone on the 20 ms upstream at the given connection counts, with
+ * each thread's CPU per request. For iterating on the hot path; prints only.
+ */
+async function probe(connectionCounts: number[], seconds: number) {
+  const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
+  const upstream = await startUpstream(logDir);
+  const h = await startSwitchyard('normal', upstream.port, logDir);
+  const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync: 'normal', tally: emptyTally(), switchyard: h };
+  log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
+  await cannon(target, 'd20', 10, 2);
+  await waitIdle(h);
+  for (const connections of connectionCounts) {
+    const before = threadCpuMsOf(target.pid!);
+    const { result, wallMs } = await cannon(target, 'd20', connections, seconds);
+    const after = threadCpuMsOf(target.pid!);
+    const n = result['2xx'];
+    const threads = [...after]
+      .map(([name, ms]) => [name, ms - (before.get(name) ?? 0)] as const)
+      .filter(([, ms]) => ms > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
+    log(`c=${String(connections).padStart(3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${result.latency.p50} p99 ${result.latency.p99} ms  errors ${result.errors} non2xx ${result.non2xx}  per request: ${threads.join(', ')}`);
+    await waitIdle(h);
+  }
+  for (const c of children()) await stopChild(c, 5_000);
+  if (!args['keep-data']) rmSync(logDir, { recursive: true, force: true });
+}
+
 // Last, so every module-level constant above is initialised before it runs.
 if (args.role === 'upstream') {
   runUpstream();
+} else if (args.probe) {
+  await probe(args.probe.split(',').map(Number), Number(args.seconds)).catch((error: unknown) => {
+    process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  });
+  killAll();
 } else {
   await main().catch((error: unknown) => {
     process.stderr.write(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -18,8 +18,14 @@ export interface ProjectionRunner {
   /** Position up to which every read model is applied. */
   readonly position: number;
   /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
-  onApplied(listener: (events: readonly RecordedEvent[]) => void): () => void;
+  onApplied(listener: (applied: AppliedBatch) => void): () => void;
   stop(): Promise<void>;
+}
+
+/** A batch the read models have stored: the position now applied and the streams whose events it held. */
+export interface AppliedBatch {
+  readonly position: number;
+  readonly streams: readonly string[];
 }
 
 interface State {
@@ -54,7 +60,7 @@ export const createProjectionRunner = (deps: {
   let loop: Promise<void> | null = null;
   let tracker = createPositionTracker();
   let eventsApplied = 0;
-  const listeners = new Set<(events: readonly RecordedEvent[]) => void>();
+  const listeners = new Set<(applied: AppliedBatch) => void>();
 
   const storeCheckpoint = async (state: State) => {
     await readStore.commit([], { projection: state.projection.name, version: state.projection.version, position: state.position });
@@ -102,7 +108,10 @@ export const createProjectionRunner = (deps: {
     }
     eventsApplied += events.length;
     tracker.advance(last);
-    for (const listener of listeners) listener(events);
+    if (listeners.size > 0) {
+      const applied: AppliedBatch = { position: last, streams: [...new Set(events.map((e) => e.stream))] };
+      for (const listener of listeners) listener(applied);
+    }
   };
 
   const run = async (sub: Subscription, onCaughtUp: () => void) => {

@@ -70,18 +70,17 @@ export const createCore = (deps: {
   const pubsub = createPubSub<PubSubTopics>();
   const apiKeys = apiKeyQueries(deps.readStore);
   const balances = balanceQueries(deps.readStore);
-  const idsIn = (events: readonly RecordedEvent[], category: string, field: 'keyId' | 'accountId') => [
-    ...new Set(events.filter((e) => streamCategory(e.stream) === category).map((e) => (e.data as Record<string, string>)[field]!)),
-  ];
+  /** The ids of a category's streams (`apikey-{keyId}`, `ledger-{accountId}`). */
+  const idsIn = (streams: readonly string[], category: string) => streams.filter((s) => streamCategory(s) === category).map((s) => s.slice(category.length + 1));
   // Subscriptions show read-model data, so publish only after the read model stored the change.
-  deps.runner.onApplied((events) => {
-    const keyIds = idsIn(events, 'apikey', 'keyId');
+  deps.runner.onApplied(({ streams }) => {
+    const keyIds = idsIn(streams, 'apikey');
     if (keyIds.length > 0) {
       void apiKeys.byIds(keyIds).then((docs) => {
         for (const doc of docs) pubsub.publish('apiKeyChanged', doc.accountId, doc);
       });
     }
-    const accountIds = idsIn(events, LEDGER_CATEGORY, 'accountId');
+    const accountIds = idsIn(streams, LEDGER_CATEGORY);
     if (accountIds.length > 0) {
       void balances.byIds(accountIds).then((docs) => {
         for (const doc of docs) pubsub.publish('balanceChanged', doc._id, doc);

@@ -1,6 +1,4 @@
-import { allProjections } from '../projections/index.js';
 import { balanceQueries } from '../projections/balances.js';
-import { createProjectionRunner } from '../projections/runner.js';
 import { buildApp } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -13,21 +11,16 @@ import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './gateway/setup.js';
-import { openStores } from './stores.js';
+import { openStorage } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
 export const startSwitchyard = async (config: Config, options: { log?: (line: string) => void } = {}) => {
   const started = performance.now();
   const logger = createLogger(config.LOG_LEVEL);
-  const { eventStore, readStore } = await openStores(config);
+  const storage = await openStorage(config, (error) => logger.error({ err: error }, 'storage failed: read models stop following the event log'));
+  const { eventStore, readStore, runner } = storage;
   const directory = createAuthDirectory({ eventStore, adminApiKey: config.ADMIN_API_KEY });
-  const runner = createProjectionRunner({
-    eventStore,
-    readStore,
-    projections: allProjections,
-    onError: (error) => logger.error({ err: error }, 'projection runner stopped'),
-  });
-  await Promise.all([directory.start(), runner.start()]);
+  await directory.start();
   const ledger = createLedgerService({
     eventStore,
     directory,
@@ -69,8 +62,8 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
       await app.stop();
       await gatewayServices.stop();
       await ledger.stop();
-      await Promise.all([runner.stop(), directory.stop()]);
-      await Promise.all([eventStore.close(), readStore.close()]);
+      await directory.stop();
+      await storage.close();
     },
   };
 };

@@ -1,9 +1,12 @@
 import { mkdirSync } from 'node:fs';
+import { allProjections } from '../projections/index.js';
+import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from './readStore/embeddedReadStore.js';
 import type { ReadStore } from './readStore/readStore.js';
+import { startStorageThread } from './storage/storageThread.js';
 
 /** EventStoreDB when EVENTSTORE_URL is set, else the embedded SQLite store under DATA_DIR; the same for MongoDB. */
 export const openStores = async (config: Config): Promise<{ eventStore: EventStore; readStore: ReadStore }> => {
@@ -16,4 +19,41 @@ export const openStores = async (config: Config): Promise<{ eventStore: EventSto
     ? await (await import('./readStore/mongoReadStore.js')).openMongoReadStore(config.MONGODB_URL)
     : await openEmbeddedReadStore({ dir: config.DATA_DIR });
   return { eventStore, readStore };
+};
+
+export interface Storage {
+  readonly eventStore: EventStore;
+  readonly readStore: ReadStore;
+  /** Started: the read models have caught up with the event log. */
+  readonly runner: ProjectionRunner;
+  close(): Promise<void>;
+}
+
+/**
+ * The server's storage. Fully embedded, it runs on the storage thread (see storage/storageThread.ts); with
+ * EventStoreDB or MongoDB configured, the stores and the projection runner run in-process (their clients are
+ * asynchronous already).
+ */
+export const openStorage = async (config: Config, onError: (error: Error) => void): Promise<Storage> => {
+  if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
+    mkdirSync(config.DATA_DIR, { recursive: true });
+    return startStorageThread({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC, onError });
+  }
+  const { eventStore, readStore } = await openStores(config);
+  const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, onError: (error) => onError(error instanceof Error ? error : new Error(String(error))) });
+  try {
+    await runner.start();
+  } catch (error) {
+    await Promise.all([eventStore.close(), readStore.close()]);
+    throw error;
+  }
+  return {
+    eventStore,
+    readStore,
+    runner,
+    async close() {
+      await runner.stop();
+      await Promise.all([eventStore.close(), readStore.close()]);
+    },
+  };
 };

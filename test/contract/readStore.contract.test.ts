@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../src/errors.js';
+import { startStorageThread } from '../../src/storage/storageThread.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
 import type { Doc, ReadStore } from '../../src/readStore/readStore.js';
@@ -206,7 +207,7 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
   });
 
   it('enforces unique indexes with ConflictError on replaceOne, updateOne, commit and index creation', async () => {
-    const coll = store.collection('accounts');
+    const coll = store.collection('members');
     await coll.createIndex({ keys: { email: 1 }, unique: true });
     await coll.createIndex({ keys: { email: 1 }, unique: true }); // idempotent
     await coll.replaceOne({ _id: 'a1', email: 'a@x.io' });
@@ -215,8 +216,8 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     await expect(coll.replaceOne({ _id: 'a3', email: 'a@x.io' })).rejects.toBeInstanceOf(ConflictError);
     await expect(coll.updateOne({ _id: 'a2' }, { $set: { email: 'a@x.io' } })).rejects.toBeInstanceOf(ConflictError);
     await expect(
-      store.commit([{ collection: 'accounts', id: 'a4', doc: { _id: 'a4', email: 'b@x.io' } }], {
-        projection: 'accounts',
+      store.commit([{ collection: 'members', id: 'a4', doc: { _id: 'a4', email: 'b@x.io' } }], {
+        projection: 'members',
         version: 1,
         position: 1,
       }),
@@ -248,25 +249,25 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
   });
 
   it('commits document writes with the checkpoint, stamping each document with its position unless it has one', async () => {
-    expect(await store.getCheckpoint('balances')).toBeNull();
+    expect(await store.getCheckpoint('wallets')).toBeNull();
     await store.commit(
       [
-        { collection: 'balances', id: 'b1', doc: { _id: 'b1', micros: 100 } },
-        { collection: 'balances', id: 'b2', doc: { _id: 'b2', micros: 5 } },
+        { collection: 'wallets', id: 'b1', doc: { _id: 'b1', micros: 100 } },
+        { collection: 'wallets', id: 'b2', doc: { _id: 'b2', micros: 5 } },
         { collection: 'ledger', id: 'e1', doc: { _id: 'e1', amount: 100 } },
         { collection: 'ledger', id: 'e2', doc: { _id: 'e2', amount: 1, _pos: 4 } },
       ],
-      { projection: 'balances', version: 1, position: 7 },
+      { projection: 'wallets', version: 1, position: 7 },
     );
     await store.commit(
       [
-        { collection: 'balances', id: 'b1', doc: { _id: 'b1', micros: 60 } },
-        { collection: 'balances', id: 'b2', doc: null },
+        { collection: 'wallets', id: 'b1', doc: { _id: 'b1', micros: 60 } },
+        { collection: 'wallets', id: 'b2', doc: null },
       ],
-      { projection: 'balances', version: 1, position: 9 },
+      { projection: 'wallets', version: 1, position: 9 },
     );
-    expect(await store.getCheckpoint('balances')).toEqual({ projection: 'balances', version: 1, position: 9 });
-    expect(await store.collection('balances').find({})).toEqual([{ _id: 'b1', micros: 60, _pos: 9 }]);
+    expect(await store.getCheckpoint('wallets')).toEqual({ projection: 'wallets', version: 1, position: 9 });
+    expect(await store.collection('wallets').find({})).toEqual([{ _id: 'b1', micros: 60, _pos: 9 }]);
     expect(await store.collection('ledger').find({}, { sort: { _id: 1 } })).toEqual([
       { _id: 'e1', amount: 100, _pos: 7 },
       { _id: 'e2', amount: 1, _pos: 4 },
@@ -277,23 +278,23 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     const checkpoint = { projection: 'usage', version: 2, position: 3 };
     await store.commit(
       [
-        { collection: 'usageDaily', id: 'd1', doc: { _id: 'd1' } },
+        { collection: 'dailyTotals', id: 'd1', doc: { _id: 'd1' } },
         { collection: 'usageTotals', id: 't1', doc: { _id: 't1' } },
         { collection: 'other', id: 'o1', doc: { _id: 'o1' } },
       ],
       checkpoint,
     );
     await store.commit([], { projection: 'other', version: 1, position: 3 });
-    await store.collection('usageDaily').createIndex({ keys: { day: 1 }, unique: true });
-    await store.reset('usage', ['usageDaily', 'usageTotals']);
+    await store.collection('dailyTotals').createIndex({ keys: { day: 1 }, unique: true });
+    await store.reset('usage', ['dailyTotals', 'usageTotals']);
     expect(await store.getCheckpoint('usage')).toBeNull();
     expect(await store.getCheckpoint('other')).toEqual({ projection: 'other', version: 1, position: 3 });
-    expect(await store.collection('usageDaily').count()).toBe(0);
+    expect(await store.collection('dailyTotals').count()).toBe(0);
     expect(await store.collection('usageTotals').count()).toBe(0);
     expect(await store.collection('other').count()).toBe(1);
     // The index survives the reset, now empty of keys.
-    await store.collection('usageDaily').replaceOne({ _id: 'd2', day: '2025-01-01' });
-    await expect(store.collection('usageDaily').replaceOne({ _id: 'd3', day: '2025-01-01' })).rejects.toBeInstanceOf(ConflictError);
+    await store.collection('dailyTotals').replaceOne({ _id: 'd2', day: '2025-01-01' });
+    await expect(store.collection('dailyTotals').replaceOne({ _id: 'd3', day: '2025-01-01' })).rejects.toBeInstanceOf(ConflictError);
   });
 
   it('returns copies, so mutating results or inputs never changes stored documents', async () => {
@@ -356,6 +357,19 @@ describe('embedded adapter', () => {
 
   describe('contract', () => {
     readStoreContract(newLocation);
+  });
+
+  describe('contract, through the storage thread (the server in embedded mode)', () => {
+    readStoreContract(async () => {
+      const location = await newLocation();
+      return {
+        ...location,
+        open: async () => {
+          const thread = await startStorageThread({ dir: location.dir, synchronous: 'normal', onError: (error) => { throw error; } });
+          return { ...thread.readStore, close: () => thread.close() };
+        },
+      };
+    });
   });
 
   describe('atomic commits', () => {
