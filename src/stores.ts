@@ -30,14 +30,26 @@ export interface Storage {
 }
 
 /**
- * The server's storage. Fully embedded, it runs on the storage thread (see storage/storageThread.ts); with
+ * The server's storage. Fully embedded, the read side runs on the storage thread (see storage/storageThread.ts); with
  * EventStoreDB or MongoDB configured, the stores and the projection runner run in-process (their clients are
  * asynchronous already).
  */
 export const openStorage = async (config: Config, onError: (error: Error) => void): Promise<Storage> => {
   if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
-    mkdirSync(config.DATA_DIR, { recursive: true });
-    return startStorageThread({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC, onError });
+    const eventStore = openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC });
+    const thread = await startStorageThread({ dir: config.DATA_DIR, eventStore, onError }).catch(async (error: unknown) => {
+      await eventStore.close();
+      throw error;
+    });
+    return {
+      eventStore,
+      readStore: thread.readStore,
+      runner: thread.runner,
+      async close() {
+        await thread.close();
+        await eventStore.close();
+      },
+    };
   }
   const { eventStore, readStore } = await openStores(config);
   const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, onError: (error) => onError(error instanceof Error ? error : new Error(String(error))) });

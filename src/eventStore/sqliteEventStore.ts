@@ -46,6 +46,19 @@ export interface SqliteEventStoreOptions {
   readonly pollIntervalMs?: number;
   /** How long an append waits for another process's write lock before failing. Default 5000 ms. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Run WAL checkpoints on a background thread (default true). A second connection to the same file in this process
+   * (the storage thread's) passes false: one checkpointer per file is enough.
+   */
+  readonly backgroundCheckpoints?: boolean;
+}
+
+/** The embedded store, plus hooks to tie two connections of one process together without polling. */
+export interface SqliteEventStore extends EventStore {
+  /** Hear the head position after each commit of this connection's appends. */
+  onAppended(listener: (position: number) => void): void;
+  /** Another connection in this process appended: wake the subscribers to look for the new events. */
+  notifyAppended(): void;
 }
 
 interface EventRow {
@@ -109,7 +122,7 @@ const timeOrderedUuid = (): string => {
 
 const sqliteCode = (error: unknown): string | undefined => (error instanceof Database.SqliteError ? error.code : undefined);
 
-export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
+export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
   mkdirSync(options.dir, { recursive: true });
   const file = join(options.dir, options.file ?? 'events.db');
   const pollIntervalMs = options.pollIntervalMs ?? 50;
@@ -121,7 +134,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append on the event loop.
   db.pragma('wal_autocheckpoint = 0');
-  const checkpointer = startBackgroundCheckpointer(file);
+  const checkpointer = options.backgroundCheckpoints === false ? null : startBackgroundCheckpointer(file);
   db.pragma('journal_size_limit = 67108864');
   db.exec(SCHEMA);
 
@@ -322,8 +335,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
       }
       p.resolve({ nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position });
     });
-    if (highest > 0) wakeUpTo(highest, written);
+    if (highest > 0) {
+      wakeUpTo(highest, written);
+      for (const listener of appendedListeners) listener(highest);
+    }
   };
+  const appendedListeners: ((position: number) => void)[] = [];
 
   const subscriptions = new Set<Subscription>();
   let closed = false;
@@ -331,8 +348,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
     if (closed) throw new UnavailableError('The event store is closed');
   };
 
-  const store: EventStore = {
+  const store: SqliteEventStore = {
     kind: 'embedded',
+    onAppended: (listener) => void appendedListeners.push(listener),
+    notifyAppended: () => wakeUpTo(head()),
 
     append(stream, events, { expectedRevision = 'any' } = {}) {
       assertOpen();
@@ -422,7 +441,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): EventSto
       closed = true;
       clearInterval(pollTimer);
       pollTimer = undefined;
-      await checkpointer.stop();
+      await checkpointer?.stop();
       db.close();
     },
   };

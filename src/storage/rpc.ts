@@ -1,8 +1,8 @@
 /**
  * Calls and pushes between the request thread and the storage thread, over a worker's message port.
  *
- * Messages sent during one turn of the event loop travel together in one `postMessage` (flushed by
- * `setImmediate`), so a busy thread wakes the other once per turn, not once per call. Errors cross as their class
+ * Messages travel in batches, one `postMessage` each (see `flushOn`), so a busy thread wakes the other once per
+ * batch, not once per call. Errors cross as their class
  * name and own properties and are rebuilt as instances of the same domain error class, so `instanceof` checks
  * (a conflict on append, a validation error) work on the caller's side.
  */
@@ -62,7 +62,12 @@ const deserializeError = (serialized: SerializedError): Error => {
   return error;
 };
 
-export const createChannel = (port: Port): Channel => {
+/**
+ * `flush`: `turn` sends what one turn of the event loop produced (`setImmediate`): the request thread, where calls
+ * come from many I/O callbacks of one poll phase. `microtask` sends as soon as the current task's promise jobs are
+ * done: the storage thread, so replies leave before the projection runner's next batch takes the thread.
+ */
+export const createChannel = (port: Port, flushOn: 'turn' | 'microtask'): Channel => {
   let nextId = 1;
   const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   const handlers = new Map<string, Handler>();
@@ -81,7 +86,8 @@ export const createChannel = (port: Port): Channel => {
     outbox.push(message);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      if (flushOn === 'turn') setImmediate(flush);
+      else queueMicrotask(flush);
     }
   };
 

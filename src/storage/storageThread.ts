@@ -1,19 +1,23 @@
 /**
- * Embedded mode runs its storage on a thread of its own: the SQLite event store, the projection runner and the
- * embedded read store live in a worker (storageWorker.ts), and the request thread reaches them through the same
- * EventStore, ReadStore and ProjectionRunner ports, implemented here as calls over a message port.
+ * Embedded mode runs its read side on a thread of its own: the projection runner and the embedded read store live
+ * in a worker (storageWorker.ts), and the request thread reaches them through the same ReadStore and
+ * ProjectionRunner ports, implemented here as calls over a message port.
  *
- * Why: SQLite is synchronous. On the request thread every append, every projection batch and every read-model
- * commit blocked all requests in flight, and the read models' documents grew the request thread's heap (and its
- * garbage-collection pauses). On the storage thread that work runs on the machine's other core, and the request
- * thread only parses, routes, decides and proxies. The network-backed production stores (EventStoreDB, MongoDB)
- * are asynchronous already and run in-process.
+ * Why: SQLite is synchronous, and the read side is most of the storage work of a request (reading the new events
+ * back, applying six projections, serialising and committing the changed documents). On the request thread every
+ * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
+ * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
+ * critical path, and a round trip to another thread costs more than the append itself. After each commit the
+ * request thread bumps a shared counter the worker waits on (Atomics), so the runner follows without polling and
+ * without a message per commit.
+ *
+ * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
 import { Worker } from 'node:worker_threads';
 import type { AppliedBatch, ProjectionRunner } from '../../projections/runner.js';
 import { UnavailableError } from '../errors.js';
-import type { EventStore, StoreHealth, Subscription, SubscriptionMessage } from '../eventStore/eventStore.js';
 import { createPositionTracker } from '../eventStore/positionTracker.js';
+import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import type { ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
 import { createChannel } from './rpc.js';
 import type { StorageWorkerData } from './storageWorker.js';
@@ -29,44 +33,27 @@ const { workerData } = require('node:worker_threads');
 `;
 
 export interface StorageThread {
-  readonly eventStore: EventStore;
   readonly readStore: ReadStore;
+  /** Started: the read models have caught up with the event log. */
   readonly runner: ProjectionRunner;
-  /** Stop the projection runner, close both stores and end the thread. */
+  /** Stop the projection runner, close the read store and end the thread. */
   close(): Promise<void>;
 }
 
-/** Start the storage thread; resolves once its read models have caught up with the event log. `onError` hears the
- * projection runner's errors and an unexpected end of the thread. */
-export const startStorageThread = async (options: StorageWorkerData & { onError: (error: Error) => void }): Promise<StorageThread> => {
+/**
+ * Start the read side on its own thread over `dir`, following `eventStore` (the request thread's connection to the
+ * same event log). Resolves once the read models have caught up. `onError` hears the projection runner's errors and
+ * an unexpected end of the thread.
+ */
+export const startStorageThread = async (options: { dir: string; eventStore: SqliteEventStore; onError: (error: Error) => void }): Promise<StorageThread> => {
   const typescript = import.meta.url.endsWith('.ts');
   const entry = new URL(`./storageWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
-  const data: StorageWorkerData = { dir: options.dir, synchronous: options.synchronous };
+  const appends = new Int32Array(new SharedArrayBuffer(4));
+  const data: StorageWorkerData = { dir: options.dir, appends: appends.buffer as SharedArrayBuffer };
   const worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry, tsx } });
-  const channel = createChannel(worker);
+  const channel = createChannel(worker, 'turn');
   let closing = false;
-
-  // Subscriptions of this thread's followers: the worker pushes each message; we queue it for the iterator.
-  interface Queue {
-    readonly items: SubscriptionMessage[];
-    wake: (() => void) | null;
-    ended: boolean;
-    error: string | null;
-  }
-  const queues = new Map<number, Queue>();
-  let nextSubscription = 1;
-  channel.onPush('subscription', (payload) => {
-    const { id, message, end, error } = payload as { id: number; message?: SubscriptionMessage; end?: boolean; error?: string };
-    const queue = queues.get(id);
-    if (!queue) return;
-    if (message) queue.items.push(message);
-    if (end) {
-      queue.ended = true;
-      queue.error = error ?? null;
-    }
-    queue.wake?.();
-  });
 
   const tracker = createPositionTracker();
   const listeners = new Set<(applied: AppliedBatch) => void>();
@@ -79,15 +66,14 @@ export const startStorageThread = async (options: StorageWorkerData & { onError:
     const { message, stack } = payload as { message: string; stack?: string };
     options.onError(Object.assign(new Error(`projection runner: ${message}`), stack ? { stack } : {}));
   });
+  options.eventStore.onAppended(() => {
+    Atomics.add(appends, 0, 1);
+    Atomics.notify(appends, 0);
+  });
 
   const gone = (reason: string) => {
     const error = new UnavailableError(`The storage thread ${reason}`);
     channel.failPending(error);
-    for (const queue of queues.values()) {
-      queue.ended = true;
-      queue.error = error.message;
-      queue.wake?.();
-    }
     tracker.cancelAll();
     if (!closing) options.onError(error);
   };
@@ -100,52 +86,6 @@ export const startStorageThread = async (options: StorageWorkerData & { onError:
     throw error;
   });
   tracker.advance(started.position);
-
-  const eventStore: EventStore = {
-    kind: 'embedded',
-    append: (stream, events, appendOptions) => channel.call('append', stream, events, appendOptions),
-    readStream: (stream, readOptions) => channel.call('readStream', stream, readOptions),
-    readAll: (readOptions) => channel.call('readAll', readOptions),
-    headPosition: () => channel.call('headPosition'),
-    health: () => channel.call<StoreHealth>('eventStoreHealth').catch((error: Error) => ({ ok: false, kind: 'embedded', detail: error.message })),
-    subscribeToAll(subscribeOptions): Subscription {
-      const id = nextSubscription++;
-      const queue: Queue = { items: [], wake: null, ended: false, error: null };
-      queues.set(id, queue);
-      void channel.call('subscribe', id, subscribeOptions).catch(() => undefined);
-      const close = async () => {
-        if (!queues.delete(id)) return;
-        queue.ended = true;
-        queue.wake?.();
-        await channel.call('unsubscribe', id).catch(() => undefined);
-      };
-      return {
-        close,
-        async *[Symbol.asyncIterator]() {
-          try {
-            for (;;) {
-              const message = queue.items.shift();
-              if (message) {
-                yield message;
-                continue;
-              }
-              if (queue.ended) {
-                if (queue.error) throw new UnavailableError(`Subscription ended: ${queue.error}`);
-                return;
-              }
-              await new Promise<void>((resolve) => (queue.wake = resolve));
-              queue.wake = null;
-            }
-          } finally {
-            await close();
-          }
-        },
-      };
-    },
-    async close() {
-      // Closed with the thread (see `close` below).
-    },
-  };
 
   const collections = new Map<string, ReadCollection>();
   const readStore: ReadStore = {
@@ -172,9 +112,9 @@ export const startStorageThread = async (options: StorageWorkerData & { onError:
     getCheckpoint: (projection) => channel.call('getCheckpoint', projection),
     commit: (writes, checkpoints) => channel.call('commit', writes, checkpoints),
     reset: (projection, names) => channel.call('reset', projection, names),
-    health: () => channel.call<ReadStoreHealth>('readStoreHealth').catch((error: Error) => ({ ok: false, kind: 'embedded', detail: error.message })),
+    health: () => channel.call<ReadStoreHealth>('health').catch((error: Error) => ({ ok: false, kind: 'embedded', detail: error.message })),
     async close() {
-      // Closed with the thread.
+      // Closed with the thread (see `close` below).
     },
   };
 
@@ -196,13 +136,11 @@ export const startStorageThread = async (options: StorageWorkerData & { onError:
   };
 
   return {
-    eventStore,
     readStore,
     runner,
     async close() {
       if (closing) return;
       closing = true;
-      for (const id of [...queues.keys()]) queues.get(id)!.wake?.();
       await channel.call('close').catch(() => undefined);
       tracker.cancelAll();
       await worker.terminate();

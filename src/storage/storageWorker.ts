@@ -1,12 +1,12 @@
 /**
- * The storage thread (embedded mode): owns the SQLite event store, the embedded read store and the projection
- * runner, and answers the request thread's calls (see storageThread.ts). Started as a worker thread; never imported
- * by the request thread.
+ * The storage thread (embedded mode): runs the projection runner and owns the embedded read store, and answers
+ * the request thread's read-store calls (see storageThread.ts). It reads the event log through its own connection
+ * to the SQLite file; the request thread tells it when the head moved. Started as a worker; never imported by the
+ * request thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { allProjections } from '../../projections/index.js';
 import { createProjectionRunner } from '../../projections/runner.js';
-import type { EventStore, NewEvent, ReadAllOptions, ReadStreamOptions, SubscribeOptions, Subscription } from '../eventStore/eventStore.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
 import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
@@ -14,15 +14,30 @@ import { createChannel } from './rpc.js';
 
 export interface StorageWorkerData {
   readonly dir: string;
-  readonly synchronous: 'full' | 'normal';
+  /** One Int32 the request thread increments (and notifies) after each commit of appends. */
+  readonly appends: SharedArrayBuffer;
 }
 
-const port = parentPort!;
-const channel = createChannel(port);
+const channel = createChannel(parentPort!, 'microtask');
 const data = workerData as StorageWorkerData;
 
 const start = async () => {
-  const eventStore: EventStore = openSqliteEventStore({ dir: data.dir, synchronous: data.synchronous });
+  // Reads only: appends are the request thread's, and so are the file's background checkpoints.
+  const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false });
+  // Wait on the request thread's append counter without polling. A notify costs the request thread nothing while
+  // this thread is busy; the changed counter is seen on the next wait.
+  const appends = new Int32Array(data.appends);
+  let stopped = false;
+  void (async () => {
+    let seen = Atomics.load(appends, 0);
+    while (!stopped) {
+      const wait = Atomics.waitAsync(appends, 0, seen);
+      if (wait.async) await wait.value;
+      if (stopped) break;
+      seen = Atomics.load(appends, 0);
+      eventStore.notifyAppended();
+    }
+  })();
   const readStore = await openEmbeddedReadStore({ dir: data.dir }).catch(async (error: unknown) => {
     await eventStore.close();
     throw error;
@@ -35,32 +50,6 @@ const start = async () => {
   });
   runner.onApplied((applied) => channel.push('applied', applied));
 
-  channel.handle('append', (stream: string, events: readonly NewEvent[], options?: Parameters<EventStore['append']>[2]) => eventStore.append(stream, events, options));
-  channel.handle('readStream', (stream: string, options?: ReadStreamOptions) => eventStore.readStream(stream, options));
-  channel.handle('readAll', (options?: ReadAllOptions) => eventStore.readAll(options));
-  channel.handle('headPosition', () => eventStore.headPosition());
-  channel.handle('eventStoreHealth', () => eventStore.health());
-
-  // Subscriptions of the request thread (write-side followers): each message is pushed as it is read.
-  const subscriptions = new Map<number, Subscription>();
-  channel.handle('subscribe', (id: number, options?: SubscribeOptions) => {
-    const subscription = eventStore.subscribeToAll(options);
-    subscriptions.set(id, subscription);
-    void (async () => {
-      try {
-        for await (const message of subscription) channel.push('subscription', { id, message });
-        channel.push('subscription', { id, end: true });
-      } catch (error) {
-        channel.push('subscription', { id, end: true, error: error instanceof Error ? error.message : String(error) });
-      } finally {
-        subscriptions.delete(id);
-      }
-    })();
-  });
-  channel.handle('unsubscribe', async (id: number) => {
-    await subscriptions.get(id)?.close();
-  });
-
   type CollectionMethod = Exclude<keyof ReadCollection, 'name'>;
   channel.handle('collection', (name: string, method: CollectionMethod, args: unknown[]) =>
     (readStore.collection(name)[method] as (...a: unknown[]) => Promise<unknown>)(...args),
@@ -68,10 +57,11 @@ const start = async () => {
   channel.handle('getCheckpoint', (projection: string) => readStore.getCheckpoint(projection));
   channel.handle('commit', (writes: readonly DocWrite[], checkpoints: ProjectionCheckpoint | readonly ProjectionCheckpoint[]) => readStore.commit(writes, checkpoints));
   channel.handle('reset', (projection: string, collections: readonly string[]) => readStore.reset(projection, collections));
-  channel.handle('readStoreHealth', () => readStore.health());
-
+  channel.handle('health', () => readStore.health());
   channel.handle('close', async () => {
-    for (const subscription of subscriptions.values()) await subscription.close();
+    stopped = true;
+    Atomics.add(appends, 0, 1);
+    Atomics.notify(appends, 0);
     await runner.stop();
     await Promise.all([eventStore.close(), readStore.close()]);
   });

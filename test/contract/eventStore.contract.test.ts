@@ -8,7 +8,6 @@ import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../.
 import type { EventStore, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
 import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
-import { startStorageThread } from '../../src/storage/storageThread.js';
 
 /** A category no other test (or earlier run against a shared server) uses: stream names are `${category}-${id}`. */
 const uniqueCategory = () => `t${randomUUID().replaceAll('-', '').slice(0, 16)}`;
@@ -347,20 +346,6 @@ describe('embedded (SQLite) adapter', () => {
         await rm(dir, { recursive: true, force: true });
       },
     };
-  });
-
-  describe('through the storage thread (the server in embedded mode)', () => {
-    eventStoreContract(async () => {
-      const dir = await tempDir();
-      const thread = await startStorageThread({ dir, synchronous: 'normal', onError: (error) => { throw error; } });
-      return {
-        store: thread.eventStore,
-        dispose: async () => {
-          await thread.close();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
-    });
   });
 
   describe('specific to the embedded store', () => {

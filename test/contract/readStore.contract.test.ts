@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../src/errors.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { startStorageThread } from '../../src/storage/storageThread.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
@@ -365,8 +366,15 @@ describe('embedded adapter', () => {
       return {
         ...location,
         open: async () => {
-          const thread = await startStorageThread({ dir: location.dir, synchronous: 'normal', onError: (error) => { throw error; } });
-          return { ...thread.readStore, close: () => thread.close() };
+          const eventStore = openSqliteEventStore({ dir: location.dir });
+          const thread = await startStorageThread({ dir: location.dir, eventStore, onError: (error) => { throw error; } });
+          return {
+            ...thread.readStore,
+            close: async () => {
+              await thread.close();
+              await eventStore.close();
+            },
+          };
         },
       };
     });
