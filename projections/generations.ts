@@ -69,6 +69,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
   collection: GENERATIONS,
   filter: { categories: ['generation'] },
   indexes: [{ keys: { accountId: 1 } }],
+  onDisk: true,
   documentId: (event) => (event as RecordedEvent<GenerationEvent>).data.generationId,
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<GenerationEvent>;

@@ -10,3 +10,6 @@ import { usageDailyProjection } from './usageDaily.js';
 /** Every read model the runner maintains. */
 export const allProjections: readonly Projection[] = [accountsProjection, apiKeysProjection, balancesProjection, usageDailyProjection,
   modelsProjection, providersProjection, generationsProjection, providerStatsProjection];
+
+/** Collections the embedded read store keeps on disk rather than in memory (they grow with traffic). */
+export const diskCollections: readonly string[] = allProjections.filter((p) => p.onDisk).map((p) => p.collection);

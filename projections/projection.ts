@@ -13,6 +13,11 @@ export interface Projection<D extends Doc = Doc> {
   readonly collection: string;
   readonly filter: AllFilter;
   readonly indexes?: readonly { keys: Record<string, 1 | -1>; unique?: boolean }[];
+  /**
+   * One document per request or similar, so it grows with traffic: the embedded read store keeps this collection
+   * on disk instead of in memory (its indexes must then be non-unique, on scalar fields).
+   */
+  readonly onDisk?: boolean;
   /** The id of the document this event changes, or null to ignore the event. */
   documentId(event: RecordedEvent): string | null;
   /** The new document, or null to delete it. Pure. */

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { allProjections } from '../projections/index.js';
+import { allProjections, diskCollections } from '../projections/index.js';
 import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
@@ -17,7 +17,7 @@ export const openStores = async (config: Config): Promise<{ eventStore: EventSto
     : openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC });
   const readStore = config.MONGODB_URL
     ? await (await import('./readStore/mongoReadStore.js')).openMongoReadStore(config.MONGODB_URL)
-    : await openEmbeddedReadStore({ dir: config.DATA_DIR });
+    : await openEmbeddedReadStore({ dir: config.DATA_DIR, diskCollections });
   return { eventStore, readStore };
 };
 

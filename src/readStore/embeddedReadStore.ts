@@ -22,6 +22,11 @@ import type {
  * Embedded ReadStore: every document lives in memory (one Map per collection, keyed by `_id`) and is queried with
  * mingo; every write goes through to a SQLite file in the same transaction as the projection checkpoint, and the
  * whole file is loaded back into memory on open.
+ *
+ * Collections named in `diskCollections` (those that grow with traffic, such as one document per generation) are
+ * the exception: their documents stay in SQLite only, in `disk_docs`, and a query reads its candidates from there
+ * (by `_id`, or through an expression index on the first field of a declared index, with `_id` ranges, sorting by
+ * `_id` and limits pushed into SQL when nothing else is left to filter). Memory then does not grow with them.
  */
 
 interface Index {
@@ -54,7 +59,14 @@ const mingoOptions = { scriptEnabled: false };
 // Stages that never write into their input documents; any other stage runs on clones of the stored documents.
 const readOnlyStages = new Set(['$match', '$sort', '$skip', '$limit', '$group', '$count', '$sortByCount']);
 
-export async function openEmbeddedReadStore(options: { dir: string; file?: string }): Promise<ReadStore> {
+export interface EmbeddedReadStoreOptions {
+  readonly dir: string;
+  readonly file?: string;
+  /** Collections kept on disk only (see above). Indexes on them must be non-unique, on scalar fields. */
+  readonly diskCollections?: readonly string[];
+}
+
+export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): Promise<ReadStore> {
   mkdirSync(options.dir, { recursive: true });
   const path = join(options.dir, options.file ?? 'readmodels.db');
   const lock = acquireProcessLock(`${path}.lock`, `The read store ${path}`);
@@ -76,7 +88,17 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS indexes (collection TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
       PRIMARY KEY (collection, name));
+    CREATE TABLE IF NOT EXISTS disk_docs (collection TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
+      PRIMARY KEY (collection, id)) WITHOUT ROWID;
   `);
+  const onDisk = new Set(options.diskCollections ?? []);
+  // A collection that was kept in memory before moves to disk once.
+  for (const name of onDisk) {
+    db.transaction(() => {
+      db.prepare('INSERT OR REPLACE INTO disk_docs (collection, id, json) SELECT collection, id, json FROM docs WHERE collection = ?').run(name);
+      db.prepare('DELETE FROM docs WHERE collection = ?').run(name);
+    })();
+  }
 
   const sql = {
     insertDoc: db.prepare('INSERT INTO docs (collection, id, json) VALUES (?, ?, ?)'),
@@ -92,6 +114,18 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     ),
     deleteCheckpoint: db.prepare('DELETE FROM checkpoints WHERE projection = ?'),
     putIndex: db.prepare('INSERT OR REPLACE INTO indexes (collection, name, spec) VALUES (?, ?, ?)'),
+    putDiskDoc: db.prepare('INSERT INTO disk_docs (collection, id, json) VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET json = excluded.json'),
+    deleteDiskDoc: db.prepare('DELETE FROM disk_docs WHERE collection = ? AND id = ?'),
+    deleteDiskCollection: db.prepare('DELETE FROM disk_docs WHERE collection = ?'),
+    getDiskDoc: db.prepare<[string, string], { json: string }>('SELECT json FROM disk_docs WHERE collection = ? AND id = ?'),
+    countDisk: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM disk_docs WHERE collection = ?'),
+  };
+  /** Per disk collection: its declared indexes (for the SQL query plan and the scalar check on write). */
+  const diskIndexes = new Map<string, Map<string, IndexSpec>>();
+  const diskIndexesOf = (name: string) => {
+    let m = diskIndexes.get(name);
+    if (!m) diskIndexes.set(name, (m = new Map()));
+    return m;
   };
 
   const collections = new Map<string, CollectionState>();
@@ -115,12 +149,21 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     name: string;
     spec: string;
   }[]) {
-    buildIndex(collection, state(collection), name, JSON.parse(spec) as IndexSpec);
+    if (onDisk.has(collection)) createDiskIndex(collection, name, JSON.parse(spec) as IndexSpec);
+    else buildIndex(collection, state(collection), name, JSON.parse(spec) as IndexSpec);
   }
 
   const persist = db.transaction(
     (writes: readonly Write[], checkpoints: readonly ProjectionCheckpoint[], undo: Undo[]) => {
       for (const w of writes) {
+        if (onDisk.has(w.collection)) {
+          if (w.doc === null) sql.deleteDiskDoc.run(w.collection, w.id);
+          else {
+            assertScalarIndexed(w.collection, w.doc);
+            sql.putDiskDoc.run(w.collection, w.id, JSON.stringify(w.doc));
+          }
+          continue;
+        }
         const s = state(w.collection);
         // Stored documents are parsed back from their JSON: memory holds exactly what a reopen would load, and
         // shares nothing with the caller's objects.
@@ -172,7 +215,154 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     return index;
   }
 
+  /** A disk collection's index: SQLite indexes the JSON values of its fields (then `_id`, for ordered pages). */
+  function createDiskIndex(collection: string, name: string, spec: IndexSpec) {
+    if (spec.unique) throw new ValidationError(`Unique indexes are not supported on the disk collection ${collection}`, { collection, index: name });
+    const fields = Object.keys(spec.keys);
+    for (const field of fields) {
+      if (!SAFE_FIELD.test(field)) throw new ValidationError(`Index field ${field} on ${collection} must be a plain (dotted) name`, { collection, index: name });
+    }
+    const expressions = fields.map((f) => `json_extract(json, '$.${f}')`).join(', ');
+    db.exec(`CREATE INDEX IF NOT EXISTS "disk_${collection}_${name}" ON disk_docs (collection, ${expressions}, id)`);
+    diskIndexesOf(collection).set(name, spec);
+  }
+
+  /** Indexed fields of disk documents must be scalars: SQLite compares the JSON value, Mongo matches array elements. */
+  function assertScalarIndexed(collection: string, doc: Doc) {
+    for (const spec of diskIndexes.get(collection)?.values() ?? []) {
+      for (const field of Object.keys(spec.keys)) {
+        const value = valueAt(doc, field);
+        if (typeof value === 'object' && value !== null) {
+          throw new ValidationError(`Field ${field} of ${collection}/${doc._id} is indexed and must be a scalar`, { collection, field });
+        }
+      }
+    }
+  }
+
+  function diskCollection<T extends Doc>(name: string): ReadCollection<T> {
+    /** Candidates from SQLite, plus whether SQL already applied the whole filter, sort and page. */
+    const fetch = (filter: Filter, options: FindOptions = {}): { docs: Doc[]; exact: boolean } => {
+      const ids = idLookup(filter['_id']);
+      if (ids) {
+        const docs: Doc[] = [];
+        for (const id of ids) {
+          const row = sql.getDiskDoc.get(name, id);
+          if (row) docs.push(JSON.parse(row.json) as Doc);
+        }
+        return { docs, exact: false };
+      }
+      const where = ['collection = ?'];
+      const params: unknown[] = [name];
+      const pushed = new Set<string>();
+      for (const spec of diskIndexes.get(name)?.values() ?? []) {
+        const field = Object.keys(spec.keys)[0]!;
+        const value = equalityValue(filter[field]);
+        if (value === undefined) continue;
+        where.push(`json_extract(json, '$.${field}') = ?`);
+        params.push(typeof value === 'boolean' ? Number(value) : value);
+        // JSON true reads back as 1 in SQL, so a boolean narrows the candidates but is tested again.
+        if (typeof value !== 'boolean') pushed.add(field);
+        break;
+      }
+      const range = idRange(filter['_id']);
+      if (range) {
+        for (const [op, value] of range) where.push(`id ${op} ?`), params.push(value);
+        pushed.add('_id');
+      }
+      const sortKeys = Object.keys(options.sort ?? {});
+      const exact = Object.keys(filter).every((k) => pushed.has(k)) && (sortKeys.length === 0 || (sortKeys.length === 1 && sortKeys[0] === '_id'));
+      let query = `SELECT json FROM disk_docs WHERE ${where.join(' AND ')}`;
+      if (exact) {
+        query += ` ORDER BY id ${options.sort?.['_id'] === -1 ? 'DESC' : 'ASC'}`;
+        const limit = options.limit && options.limit > 0 ? options.limit : -1;
+        const skip = options.skip && options.skip > 0 ? options.skip : 0;
+        query += ` LIMIT ${limit} OFFSET ${skip}`;
+      }
+      const rows = db.prepare(query).pluck().all(...params) as string[];
+      return { docs: rows.map((json) => JSON.parse(json) as Doc), exact };
+    };
+
+    const findDocs = (filter: Filter, options: FindOptions = {}): Doc[] => {
+      const { docs, exact } = fetch(filter, options);
+      if (exact) return docs;
+      let cursor = new Query(filter, mingoOptions).find<Doc>(docs);
+      if (options.sort && Object.keys(options.sort).length > 0) cursor = cursor.sort(options.sort);
+      if (options.skip && options.skip > 0) cursor = cursor.skip(options.skip);
+      if (options.limit && options.limit > 0) cursor = cursor.limit(options.limit);
+      return cursor.all();
+    };
+
+    return {
+      name,
+      async findOne(filter) {
+        return (findDocs(filter, { limit: 1 })[0] as T | undefined) ?? null;
+      },
+      async find(filter, options) {
+        return findDocs(filter, options) as T[];
+      },
+      async count(filter = {}) {
+        if (Object.keys(filter).length === 0) return sql.countDisk.get(name)!.n;
+        return findDocs(filter).length;
+      },
+      async aggregate<R>(pipeline: readonly Record<string, unknown>[]) {
+        const first = pipeline[0];
+        const match = first && '$match' in first ? (first['$match'] as Filter) : {};
+        const aggregator = new Aggregator([...pipeline], { ...mingoOptions, collectionResolver: (other) => allDocsOf(other) });
+        return aggregator.run(fetch(match).docs) as R[];
+      },
+      async updateOne(filter, update, options) {
+        const { $setOnInsert, ...modifier } = update;
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (existing) {
+          if (Object.keys(modifier).length > 0) {
+            applyModifier(existing, modifier as Modifier<Doc>);
+            write([{ collection: name, id: existing._id, doc: existing }], []);
+          }
+          return { matched: 1, upserted: false };
+        }
+        if (!options?.upsert) return { matched: 0, upserted: false };
+        const { _id: filterId, ...fields } = equalityFields(filter);
+        const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
+        const _id = filterId ?? insertId ?? randomUUID();
+        if (typeof _id !== 'string') throw new ValidationError('Read-model documents need a string _id', { collection: name });
+        const doc: Doc = { _id };
+        for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
+          if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
+        }
+        write([{ collection: name, id: _id, doc }], []);
+        return { matched: 0, upserted: true };
+      },
+      async replaceOne(doc) {
+        write([{ collection: name, id: doc._id, doc }], []);
+      },
+      async deleteOne(filter) {
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (!existing) return 0;
+        write([{ collection: name, id: existing._id, doc: null }], []);
+        return 1;
+      },
+      async createIndex(spec) {
+        const indexName = spec.name ?? Object.entries(spec.keys).map(([k, d]) => `${k}_${d}`).join('_');
+        const existing = diskIndexes.get(name)?.get(indexName);
+        if (existing) {
+          if (JSON.stringify(existing.keys) === JSON.stringify(spec.keys) && !existing.unique === !spec.unique) return;
+          throw new ConflictError(`Index ${indexName} already exists on ${name} with a different definition`, { collection: name });
+        }
+        const full = { ...spec, name: indexName };
+        createDiskIndex(name, indexName, full);
+        sql.putIndex.run(name, indexName, JSON.stringify(full));
+      },
+    };
+  }
+
+  /** Every document of a collection (for `$lookup`), as copies. */
+  function allDocsOf(name: string): Doc[] {
+    if (onDisk.has(name)) return (db.prepare('SELECT json FROM disk_docs WHERE collection = ?').pluck().all(name) as string[]).map((j) => JSON.parse(j) as Doc);
+    return [...state(name).docs.values()].map(cloneJson);
+  }
+
   function collection<T extends Doc>(name: string): ReadCollection<T> {
+    if (onDisk.has(name)) return diskCollection<T>(name);
     const s = state(name);
 
     const findDocs = (filter: Filter, options: FindOptions = {}): Doc[] => {
@@ -215,7 +405,7 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
         const aggregator = new Aggregator([...pipeline], {
           ...mingoOptions,
           processingMode: readOnly ? ProcessingMode.CLONE_OFF : ProcessingMode.CLONE_INPUT,
-          collectionResolver: (other) => [...state(other).docs.values()].map(cloneJson),
+          collectionResolver: allDocsOf,
         });
         // The first $match still runs in full: the candidates only narrow its input.
         return aggregator.run(candidates(s, match).docs).map((r) => cloneJson(r) as R);
@@ -303,10 +493,11 @@ export async function openEmbeddedReadStore(options: { dir: string; file?: strin
     },
     async reset(projection, names) {
       db.transaction(() => {
-        for (const name of names) sql.deleteCollection.run(name);
+        for (const name of names) (onDisk.has(name) ? sql.deleteDiskCollection : sql.deleteCollection).run(name);
         sql.deleteCheckpoint.run(projection);
       })();
       for (const name of names) {
+        if (onDisk.has(name)) continue;
         const s = state(name);
         s.docs.clear();
         s.rowids.clear();
@@ -355,6 +546,27 @@ function* matching(s: CollectionState, filter: Filter): Iterable<Doc> {
   const { docs, rest } = candidates(s, filter);
   const query = Object.keys(rest).length > 0 ? new Query(rest, mingoOptions) : null;
   for (const doc of docs) if (!query || query.test(doc)) yield doc;
+}
+
+/** Only letters, digits, `_` and dots: field names go into SQL JSON paths of disk indexes. */
+const SAFE_FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+function valueAt(doc: Doc, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) value = isPlainObject(value) ? value[part] : undefined;
+  return value;
+}
+
+/** `_id` range conditions as SQL comparisons, when the condition is only `$gt` / `$gte` / `$lt` / `$lte` on strings. */
+function idRange(condition: unknown): [string, string][] | null {
+  if (!isPlainObject(condition)) return null;
+  const ops: Record<string, string> = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' };
+  const out: [string, string][] = [];
+  for (const [op, value] of Object.entries(condition)) {
+    if (!(op in ops) || typeof value !== 'string') return null;
+    out.push([ops[op]!, value]);
+  }
+  return out.length > 0 ? out : null;
 }
 
 function idLookup(condition: unknown): Iterable<string> | null {

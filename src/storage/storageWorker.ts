@@ -5,7 +5,7 @@
  * request thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { allProjections } from '../../projections/index.js';
+import { allProjections, diskCollections } from '../../projections/index.js';
 import { createProjectionRunner } from '../../projections/runner.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
@@ -38,7 +38,7 @@ const start = async () => {
       eventStore.notifyAppended();
     }
   })();
-  const readStore = await openEmbeddedReadStore({ dir: data.dir }).catch(async (error: unknown) => {
+  const readStore = await openEmbeddedReadStore({ dir: data.dir, diskCollections }).catch(async (error: unknown) => {
     await eventStore.close();
     throw error;
   });

@@ -470,6 +470,100 @@ describe('embedded adapter', () => {
   });
 });
 
+describe('embedded adapter: collections kept on disk', () => {
+  let dir: string;
+  let store: ReadStore;
+  const open = (diskCollections: string[] = ['gens']) => openEmbeddedReadStore({ dir, diskCollections });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-readstore-disk-'));
+    store = await open();
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  // The same documents in an in-memory collection and a disk one: every query must answer the same.
+  const accounts = ['acc_a', 'acc_b', 'acc_c'];
+  const gens = Array.from({ length: 120 }, (_, i) => ({
+    _id: `gen-${String(i).padStart(4, '0')}`,
+    accountId: accounts[(i * 7) % 3]!,
+    model: i % 4 === 0 ? 'x/big' : 'x/small',
+    cost: (i * 37) % 101,
+    streamed: i % 2 === 0,
+    usage: { prompt: i, completion: 2 * i },
+  }));
+  const seedBoth = async () => {
+    for (const name of ['gens', 'memGens']) await store.collection(name).createIndex({ keys: { accountId: 1 } });
+    const writes = gens.flatMap((g) => [
+      { collection: 'gens', id: g._id, doc: g },
+      { collection: 'memGens', id: g._id, doc: g },
+    ]);
+    await store.commit(writes, { projection: 'gens', version: 1, position: 5 });
+  };
+
+  it('answers finds, counts and aggregations exactly as the in-memory collection does', async () => {
+    await seedBoth();
+    const queries: [Record<string, unknown>, Record<string, unknown>?][] = [
+      [{}],
+      [{ _id: 'gen-0007' }],
+      [{ _id: { $in: ['gen-0003', 'gen-0100', 'nope'] } }],
+      [{ accountId: 'acc_b' }, { sort: { _id: 1 } }],
+      [{ accountId: 'acc_b', _id: { $gt: 'gen-0040' } }, { sort: { _id: 1 }, limit: 5 }],
+      [{ accountId: 'acc_a', _id: { $lt: 'gen-0090' } }, { sort: { _id: -1 }, limit: 4, skip: 2 }],
+      [{ accountId: 'acc_c', model: 'x/big' }, { sort: { cost: -1, _id: 1 }, limit: 3 }],
+      [{ streamed: true, cost: { $gte: 50 } }, { sort: { _id: 1 } }],
+      [{ 'usage.prompt': { $lt: 10 } }, { sort: { _id: -1 } }],
+      [{ $or: [{ accountId: 'acc_a' }, { model: 'x/big' }] }, { sort: { _id: 1 }, limit: 10 }],
+      [{}, { sort: { _id: -1 }, limit: 3 }],
+    ];
+    for (const [filter, options] of queries) {
+      const fromDisk = await store.collection('gens').find(filter, options);
+      const fromMemory = await store.collection('memGens').find(filter, options);
+      expect(fromDisk, JSON.stringify({ filter, options })).toEqual(fromMemory);
+      expect(await store.collection('gens').count(filter)).toBe(await store.collection('memGens').count(filter));
+    }
+    expect(await store.collection('gens').findOne({ accountId: 'acc_a', model: 'x/big' })).toEqual(await store.collection('memGens').findOne({ accountId: 'acc_a', model: 'x/big' }));
+    const pipeline = [{ $match: { accountId: 'acc_a' } }, { $group: { _id: '$model', total: { $sum: '$cost' }, n: { $sum: 1 } } }, { $sort: { _id: 1 } }];
+    expect(await store.collection('gens').aggregate(pipeline)).toEqual(await store.collection('memGens').aggregate(pipeline));
+  });
+
+  it('keeps its documents across reopen, moves a formerly in-memory collection to disk, and resets', async () => {
+    await store.close();
+    store = await open([]); // before: kept in memory
+    await store.commit([{ collection: 'gens', id: 'g1', doc: { _id: 'g1', accountId: 'acc_a' } }], { projection: 'gens', version: 1, position: 1 });
+    await store.close();
+    store = await open();
+    expect(await store.collection('gens').find({})).toEqual([{ _id: 'g1', accountId: 'acc_a', _pos: 1 }]);
+    await store.collection('gens').createIndex({ keys: { accountId: 1 } });
+    await store.commit([{ collection: 'gens', id: 'g2', doc: { _id: 'g2', accountId: 'acc_a' } }, { collection: 'gens', id: 'g1', doc: null }], { projection: 'gens', version: 1, position: 2 });
+    await store.close();
+    store = await open();
+    expect(await store.collection('gens').find({ accountId: 'acc_a' })).toEqual([{ _id: 'g2', accountId: 'acc_a', _pos: 2 }]);
+    await store.collection('gens').updateOne({ _id: 'g2' }, { $set: { cost: 5 } });
+    expect(await store.collection('gens').findOne({ _id: 'g2' })).toMatchObject({ cost: 5 });
+    await store.reset('gens', ['gens']);
+    expect(await store.collection('gens').count()).toBe(0);
+    expect(await store.getCheckpoint('gens')).toBeNull();
+  });
+
+  it('refuses a unique index and a non-scalar value in an indexed field, writing nothing', async () => {
+    await expect(store.collection('gens').createIndex({ keys: { accountId: 1 }, unique: true })).rejects.toMatchObject({ code: 'VALIDATION' });
+    await store.collection('gens').createIndex({ keys: { accountId: 1 } });
+    await expect(
+      store.commit(
+        [
+          { collection: 'gens', id: 'ok', doc: { _id: 'ok', accountId: 'acc_a' } },
+          { collection: 'gens', id: 'bad', doc: { _id: 'bad', accountId: ['acc_a', 'acc_b'] } },
+        ],
+        { projection: 'gens', version: 1, position: 3 },
+      ),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await store.collection('gens').count()).toBe(0);
+    expect(await store.getCheckpoint('gens')).toBeNull();
+  });
+});
+
 const mongoUrl = process.env['MONGODB_URL'];
 if (!mongoUrl) console.warn('readStore contract: MongoDB adapter skipped because MONGODB_URL is not set');
 
