@@ -1000,16 +1000,18 @@ async function probe(connectionCounts: number[], seconds: number) {
   await waitIdle(h);
   for (const connections of connectionCounts) {
     const before = threadCpuMsOf(target.pid!);
+    const others0 = [cpuMsOf(process.pid), cpuMsOf(upstream.child.proc.pid!)];
     const { result, wallMs } = await cannon(target, 'd20', connections, seconds);
     const after = threadCpuMsOf(target.pid!);
+    const others = [cpuMsOf(process.pid) - others0[0]!, cpuMsOf(upstream.child.proc.pid!) - others0[1]!].map((ms) => `${Math.round((100 * ms) / wallMs)}%`);
     const n = result['2xx'];
     const threads = [...after]
       .map(([name, ms]) => [name, ms - (before.get(name) ?? 0)] as const)
       .filter(([, ms]) => ms > 0)
       .sort((a, b) => b[1] - a[1])
       .map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
-    log(`c=${String(connections).padStart(3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${result.latency.p50} p99 ${result.latency.p99} ms  errors ${result.errors} non2xx ${result.non2xx}  per request: ${threads.join(', ')}`);
     await waitIdle(h);
+    log(`c=${String(connections).padStart(3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${result.latency.p50} p99 ${result.latency.p99} ms  errors ${result.errors} non2xx ${result.non2xx}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}`);
   }
   for (const c of children()) await stopChild(c, 5_000);
   if (!args['keep-data']) rmSync(logDir, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import { accountQueries } from '../projections/accounts.js';
 import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
@@ -67,7 +68,10 @@ export const createCore = (deps: {
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());
-  const pubsub = createPubSub<PubSubTopics>();
+  const topics = new EventTarget();
+  const pubsub = createPubSub<PubSubTopics>({ eventTarget: topics });
+  /** Whether anyone subscribed to `topic` for `id` (yoga's pubsub names the event `${topic}:${id}`). */
+  const watched = (topic: keyof PubSubTopics, id: string) => getEventListeners(topics, `${topic}:${id}`).length > 0;
   const apiKeys = apiKeyQueries(deps.readStore);
   const balances = balanceQueries(deps.readStore);
   /** The ids of a category's streams (`apikey-{keyId}`, `ledger-{accountId}`). */
@@ -80,7 +84,8 @@ export const createCore = (deps: {
         for (const doc of docs) pubsub.publish('apiKeyChanged', doc.accountId, doc);
       });
     }
-    const accountIds = idsIn(streams, LEDGER_CATEGORY);
+    // Every call moves a balance: read it back only for the accounts someone is watching.
+    const accountIds = idsIn(streams, LEDGER_CATEGORY).filter((id) => watched('balanceChanged', id));
     if (accountIds.length > 0) {
       void balances.byIds(accountIds).then((docs) => {
         for (const doc of docs) pubsub.publish('balanceChanged', doc._id, doc);

@@ -51,6 +51,8 @@ export interface SqliteEventStoreOptions {
    * (the storage thread's) passes false: one checkpointer per file is enough.
    */
   readonly backgroundCheckpoints?: boolean;
+  /** SQLite page cache of this connection in MiB. Default 64: keeps the id and (stream, revision) indexes hot. */
+  readonly cacheMiB?: number;
 }
 
 /** The embedded store, plus hooks to tie two connections of one process together without polling. */
@@ -130,7 +132,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const db = new Database(file, { timeout: options.busyTimeoutMs ?? 5000 });
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  db.pragma('cache_size = -65536'); // 64 MiB: keeps the id and (stream, revision) indexes hot for large stores
+  db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append on the event loop.
   db.pragma('wal_autocheckpoint = 0');

@@ -22,8 +22,8 @@ const channel = createChannel(parentPort!, 'microtask');
 const data = workerData as StorageWorkerData;
 
 const start = async () => {
-  // Reads only: appends are the request thread's, and so are the file's background checkpoints.
-  const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false });
+  // Reads only, of recent events: appends are the request thread's, and so are the file's background checkpoints.
+  const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false, cacheMiB: 8 });
   // Wait on the request thread's append counter without polling. A notify costs the request thread nothing while
   // this thread is busy; the changed counter is seen on the next wait.
   const appends = new Int32Array(data.appends);
