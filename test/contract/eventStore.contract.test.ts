@@ -364,6 +364,21 @@ describe('embedded (SQLite) adapter', () => {
     });
     afterAll(async () => rm(dir, { recursive: true, force: true }));
 
+    it('commits an append made in reaction to a commit in the same turn of the event loop (a writer\'s next batch)', async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const order: string[] = [];
+      await store.append(stream, newEvents(1), { expectedRevision: 'no_stream' });
+      await store.append(stream, newEvents(1), { expectedRevision: 0 }).then(async ({ nextExpectedRevision }) => {
+        setImmediate(() => order.push('next turn'));
+        await store.append(stream, newEvents(1), { expectedRevision: nextExpectedRevision });
+        order.push('follow-up committed');
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual(['follow-up committed', 'next turn']);
+      expect((await store.readStream(stream)).map((e) => e.revision)).toEqual([0, 1, 2]);
+    });
+
     it('two stores on one file (as two processes would): the same expected revision lets exactly one append win', async () => {
       const [first, second] = [open(), open()];
       const stream = `${uniqueCategory()}-1`;
