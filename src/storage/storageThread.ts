@@ -8,8 +8,8 @@
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
  * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
  * critical path, and a round trip to another thread costs more than the append itself. After each commit the
- * request thread bumps a shared counter the worker waits on (Atomics), so the runner follows without polling and
- * without a message per commit.
+ * request thread bumps a shared counter the worker waits on (Atomics), and wakes it only when it is waiting, so the
+ * runner follows without polling and without a message or a wake-up per commit.
  *
  * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
@@ -20,7 +20,7 @@ import { createPositionTracker } from '../eventStore/positionTracker.js';
 import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import type { ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
 import { createChannel } from './rpc.js';
-import type { StorageWorkerData } from './storageWorker.js';
+import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 
 // The worker runs the TypeScript sources through tsx when this module is itself TypeScript (npm start, tests), and
 // the compiled JavaScript next to it after `npm run build`.
@@ -49,7 +49,7 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
   const typescript = import.meta.url.endsWith('.ts');
   const entry = new URL(`./storageWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
-  const appends = new Int32Array(new SharedArrayBuffer(4));
+  const appends = new Int32Array(new SharedArrayBuffer(8));
   const data: StorageWorkerData = { dir: options.dir, appends: appends.buffer as SharedArrayBuffer };
   const worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry, tsx } });
   const channel = createChannel(worker, 'turn');
@@ -67,8 +67,8 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
     options.onError(Object.assign(new Error(`projection runner: ${message}`), stack ? { stack } : {}));
   });
   options.eventStore.onAppended(() => {
-    Atomics.add(appends, 0, 1);
-    Atomics.notify(appends, 0);
+    Atomics.add(appends, APPENDS, 1);
+    if (Atomics.compareExchange(appends, ARMED, 1, 0) === 1) Atomics.notify(appends, APPENDS);
   });
 
   const gone = (reason: string) => {

@@ -10,13 +10,11 @@ import { createProjectionRunner } from '../../projections/runner.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
 import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
+import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 import { createChannel } from './rpc.js';
 
-export interface StorageWorkerData {
-  readonly dir: string;
-  /** One Int32 the request thread increments (and notifies) after each commit of appends. */
-  readonly appends: SharedArrayBuffer;
-}
+/** How long appends gather after a wake-up before the runner reads them (it batches them anyway). */
+const GATHER_MS = 1;
 
 const channel = createChannel(parentPort!, 'microtask');
 const data = workerData as StorageWorkerData;
@@ -24,18 +22,22 @@ const data = workerData as StorageWorkerData;
 const start = async () => {
   // Reads only, of recent events: appends are the request thread's, and so are the file's background checkpoints.
   const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false, cacheMiB: 8 });
-  // Wait on the request thread's append counter without polling. A notify costs the request thread nothing while
-  // this thread is busy; the changed counter is seen on the next wait.
-  const appends = new Int32Array(data.appends);
+  // Follow the request thread's appends without polling and without a message per commit: it bumps a shared
+  // counter after each commit, and wakes this thread only when it is armed (waiting), so a busy request thread
+  // pays at most one wake-up per pause here. After each wake-up the appends gather for a moment.
+  const shared = new Int32Array(data.appends);
   let stopped = false;
   void (async () => {
-    let seen = Atomics.load(appends, 0);
+    let seen = Atomics.load(shared, APPENDS);
     while (!stopped) {
-      const wait = Atomics.waitAsync(appends, 0, seen);
+      Atomics.store(shared, ARMED, 1);
+      const wait = Atomics.waitAsync(shared, APPENDS, seen);
       if (wait.async) await wait.value;
+      Atomics.store(shared, ARMED, 0);
       if (stopped) break;
-      seen = Atomics.load(appends, 0);
+      seen = Atomics.load(shared, APPENDS);
       eventStore.notifyAppended();
+      await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
     }
   })();
   const readStore = await openEmbeddedReadStore({ dir: data.dir, diskCollections }).catch(async (error: unknown) => {
@@ -60,8 +62,8 @@ const start = async () => {
   channel.handle('health', () => readStore.health());
   channel.handle('close', async () => {
     stopped = true;
-    Atomics.add(appends, 0, 1);
-    Atomics.notify(appends, 0);
+    Atomics.add(shared, APPENDS, 1);
+    Atomics.notify(shared, APPENDS);
     await runner.stop();
     await Promise.all([eventStore.close(), readStore.close()]);
   });
