@@ -163,6 +163,42 @@ const modelJson = (m: CatalogModel) => {
   };
 };
 
+const xmlEscape = (text: string) => text.replace(/[<>&'"]/g, (c) => `&${({ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' } as Record<string, string>)[c]};`);
+
+/** `?use_rss=true`: the same list as an RSS 2.0 feed, newest first, for feed readers watching for new models. */
+const sendModelsRss = (res: ServerResponse, models: readonly CatalogModel[], origin: string) => {
+  const items = [...models]
+    .sort((a, b) => Date.parse(b.doc.createdAt) - Date.parse(a.doc.createdAt) || a.id.localeCompare(b.id))
+    .map((m) => {
+      const json = modelJson(m);
+      const link = `${origin}/api/v1/model/${m.id}`;
+      const description = `${json.description} Context: ${json.context_length} tokens. Prompt: $${json.pricing.prompt}/token, completion: $${json.pricing.completion}/token.`;
+      return [
+        '    <item>',
+        `      <title>${xmlEscape(json.name)}</title>`,
+        `      <link>${xmlEscape(link)}</link>`,
+        `      <guid isPermaLink="false">${xmlEscape(m.id)}</guid>`,
+        `      <pubDate>${new Date(m.doc.createdAt).toUTCString()}</pubDate>`,
+        `      <description>${xmlEscape(description)}</description>`,
+        '    </item>',
+      ].join('\n');
+    });
+  const xml = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<rss version="2.0">',
+    '  <channel>',
+    '    <title>Switchyard models</title>',
+    `    <link>${xmlEscape(`${origin}/api/v1/models`)}</link>`,
+    '    <description>Models available through this Switchyard gateway</description>',
+    ...items,
+    '  </channel>',
+    '</rss>',
+    '',
+  ].join('\n');
+  res.writeHead(200, { 'content-type': 'application/rss+xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) });
+  res.end(xml);
+};
+
 const MODEL_SORTS = ['pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const;
 
 const intParam = (url: URL, name: string, fallback: number, min: number, max: number): number => {
@@ -333,7 +369,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     {
       method: 'GET',
       path: '/api/v1/models',
-      handler: withErrors(async ({ res, url }) => {
+      handler: withErrors(async ({ req, res, url }) => {
         const modalities = (url.searchParams.get('output_modalities') ?? 'text').split(',').map((s) => s.trim()).filter(Boolean);
         const required = (url.searchParams.get('supported_parameters') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const sort = url.searchParams.get('sort');
@@ -367,6 +403,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
           models = models.sort((a, b) => by(a) - by(b) || a.id.localeCompare(b.id));
         }
         const page = models.slice(offset, offset + limit);
+        if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
         const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}` : null;
         sendJson(res, 200, { data: page.map(modelJson), ...(paged && { total_count: models.length, links: { next } }) });
       }),

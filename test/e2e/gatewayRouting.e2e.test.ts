@@ -152,4 +152,23 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
     expect(page.total_count).toBe(all.data.length);
     expect(page.links.next).toBe('/api/v1/models?offset=3&limit=2');
   });
+
+  it('use_rss=true serves the same (filtered) list as an RSS 2.0 feed, newest first', async () => {
+    const json = (await (await fetch(`${h.url}/api/v1/models?supported_parameters=tools`)).json()) as { data: { id: string; name: string; created: number }[] };
+    const res = await fetch(`${h.url}/api/v1/models?supported_parameters=tools&use_rss=true`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/rss+xml; charset=utf-8');
+    const xml = await res.text();
+    expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<rss version="2.0">/);
+    const guids = [...xml.matchAll(/<guid isPermaLink="false">([^<]+)<\/guid>/g)].map((m) => m[1]!);
+    expect([...guids].sort()).toEqual(json.data.map((m) => m.id).sort());
+    const byId = new Map(json.data.map((m) => [m.id, m]));
+    const created = guids.map((id) => byId.get(id)!.created);
+    expect(created).toEqual([...created].sort((a, b) => b - a));
+    const host = new URL(h.url).host;
+    expect(xml).toContain(`<link>http://${host}/api/v1/model/${guids[0]}</link>`);
+    expect(xml).not.toContain('switchyard/demo');
+    const titles = [...xml.matchAll(/<title>([^<]+)<\/title>/g)].map((m) => m[1]);
+    expect(titles.slice(1)).toEqual(guids.map((id) => byId.get(id)!.name.replaceAll('&', '&amp;')));
+  });
 });
