@@ -3,6 +3,7 @@
  * routing inputs. Hand-written checks rather than a schema library: this runs on every request, and the messages
  * say exactly which field is wrong.
  */
+import { createHash } from 'node:crypto';
 import { invalidRequest } from './gatewayErrors.js';
 import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, ResponseFormat } from './types.js';
 
@@ -35,7 +36,39 @@ export interface ParsedChat {
   readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean };
   /** Text of the last user message (for the auto router's task classification). */
   readonly lastUserText: string;
+  /**
+   * The conversation, for sticky routing: `session_id` (or the `x-session-id` header), else `prompt_cache_key`,
+   * else a hash of the first system message and the first other message, as OpenRouter identifies it. A function:
+   * the hash is computed only when sticky routing needs it.
+   */
+  readonly session: () => string;
 }
+
+const MAX_SESSION_ID = 256;
+
+const sessionOf = (body: Record<string, unknown>, header: string | undefined, messages: readonly ChatMessage[]): (() => string) => {
+  for (const [value, param] of [
+    [body.session_id, 'session_id'],
+    [header, 'x-session-id'],
+  ] as const) {
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string' || value === '' || value.length > MAX_SESSION_ID) {
+      throw invalidRequest(`${param} must be a non-empty string of at most ${MAX_SESSION_ID} characters`, { param });
+    }
+    return () => `id:${value}`;
+  }
+  const cacheKey = body.prompt_cache_key;
+  if (typeof cacheKey === 'string' && cacheKey !== '') return () => `key:${cacheKey}`;
+  let hash: string | undefined;
+  return () => {
+    if (hash === undefined) {
+      const system = messages.find((m) => m.role === 'system' || m.role === 'developer');
+      const first = messages.find((m) => m.role !== 'system' && m.role !== 'developer');
+      hash = `hash:${createHash('sha256').update(JSON.stringify([system?.content ?? null, first?.content ?? null])).digest('base64url')}`;
+    }
+    return hash;
+  };
+};
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 const MESSAGE_OVERHEAD_TOKENS = 4;
@@ -175,7 +208,8 @@ const PARAMETER_FIELDS = [
  * Parse a chat completions body (`kind: 'chat'`) or a legacy completions body (`kind: 'completion'`, a `prompt`
  * string that becomes one user message).
  */
-export const parseChatBody = (body: unknown, kind: 'chat' | 'completion' = 'chat'): ParsedChat => {
+/** `sessionHeader`: the request's `x-session-id` header, if any (REST). */
+export const parseChatBody = (body: unknown, kind: 'chat' | 'completion' = 'chat', sessionHeader?: string): ParsedChat => {
   if (!isRecord(body)) throw invalidRequest('The request body must be a JSON object');
   const models: string[] = [];
   if (body.model !== undefined && body.model !== null) {
@@ -281,5 +315,6 @@ export const parseChatBody = (body: unknown, kind: 'chat' | 'completion' = 'chat
     usedParameters,
     needs: { tools: request.tools !== undefined && request.tools.length > 0, vision: counts.images > 0, json: request.response_format !== undefined && request.response_format.type !== 'text' },
     lastUserText,
+    session: sessionOf(body, sessionHeader, messages),
   };
 };

@@ -30,6 +30,7 @@ import { estimateTokens } from './providers/demo/demoProvider.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
+import { createStickySessions, type StickySessions } from './stickySessions.js';
 import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from './types.js';
 
 export interface GatewayConfig extends RouterConfig {
@@ -115,6 +116,7 @@ export const createGateway = (deps: {
   const breakers: Breakers = createBreakers({ failureThreshold: config.breakerFailures, cooldownMs: config.breakerCooldownMs });
   const router = createRouter({ breakers, config, now, ...(deps.random && { random: deps.random }) });
   const feeds: GenerationFeeds = createGenerationFeeds();
+  const sticky: StickySessions = createStickySessions({ now });
   const pending = new Set<Promise<void>>();
   let lastPosition = 0;
 
@@ -147,6 +149,8 @@ export const createGateway = (deps: {
     const startedAt = now();
     const { parsed, principal } = input;
     let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, nowMs: startedAt });
+    const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
+    if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     let request = parsed.request;
     let { amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens);
     const reserve = () => ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, freeModel });
@@ -332,6 +336,7 @@ export const createGateway = (deps: {
     });
     const { usage, source, breakdown } = account(prepared, result);
     const target = result.target;
+    if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
     let error: GatewayError | null = null;
     if (result.kind === 'failed') {
       error = result.error

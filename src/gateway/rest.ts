@@ -271,7 +271,8 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     try {
       const principal = requirePrincipal(core.directory, req);
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
-      const parsed = parseChatBody(body, kind);
+      const sessionHeader = req.headers['x-session-id'];
+      const parsed = parseChatBody(body, kind, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
       const prepared = await gateway.prepare({
         generationId,
         principal,

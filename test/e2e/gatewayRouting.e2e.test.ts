@@ -172,3 +172,46 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
     expect(titles.slice(1)).toEqual(guids.map((id) => byId.get(id)!.name.replaceAll('&', '&amp;')));
   });
 });
+
+describe('sticky routing (session_id, x-session-id, prompt_cache_key, else the first messages)', () => {
+  beforeAll(async () => {
+    // Both cache reads cost less than prompt tokens, so conversations stick; warm-a is the cheaper.
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-a', model: 'test/sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-b', model: 'test/sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } });
+  });
+  const sticky = (body: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+    h.chat(user.key, { model: 'test/sticky', messages: MESSAGES, ...body }, headers).then(async (res) => {
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { provider: string }).provider;
+    });
+
+  it('a conversation served by one provider keeps going there, even when another is cheaper', async () => {
+    expect(await sticky({ session_id: 'conv-1', provider: { ignore: ['warm-a'] } })).toBe('warm-b');
+    expect(await sticky({ session_id: 'conv-1' })).toBe('warm-b');
+    expect(await sticky({ session_id: 'conv-2' })).toBe('warm-a'); // another conversation: the cheapest
+    expect(await sticky({}, { 'x-session-id': 'conv-1' })).toBe('warm-b'); // the header names the same session
+    expect(await sticky({ prompt_cache_key: 'conv-1' })).toBe('warm-a'); // a cache key is another namespace
+    // A provider order wins over stickiness.
+    expect(await sticky({ session_id: 'conv-1', provider: { order: ['warm-a'] } })).toBe('warm-a');
+    expect(await sticky({ session_id: 'conv-1' })).toBe('warm-b');
+  });
+
+  it('without a session id, the first system and first user message identify the conversation', async () => {
+    const opening = [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: 'Plan a trip' },
+    ];
+    expect(await sticky({ messages: opening, provider: { ignore: ['warm-a'] } })).toBe('warm-b');
+    const later = [...opening, { role: 'assistant', content: 'Where to?' }, { role: 'user', content: 'Lisbon' }];
+    expect(await sticky({ messages: later })).toBe('warm-b');
+    expect(await sticky({ messages: [{ role: 'system', content: 'You are verbose.' }, ...later.slice(1)] })).toBe('warm-a');
+  });
+
+  it('does not stick where cache reads are not cheaper, and refuses a malformed session id', async () => {
+    expect(await servedBy({ model: 'test/speed', session_id: 'conv-3', provider: { ignore: ['slow'] } })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed', session_id: 'conv-3' })).toBe('slow');
+    const res = await h.chat(user.key, { model: 'test/sticky', messages: MESSAGES, session_id: 'x'.repeat(257) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { metadata: { param: string } } }).error.metadata.param).toBe('session_id');
+  });
+});
