@@ -239,6 +239,44 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     }
   }
 
+  /** updateOne / replaceOne / deleteOne for both kinds of collection: find, change a copy (`copy`), write. */
+  function writeMethods(name: string, findDocs: (filter: Filter, options?: FindOptions) => Doc[], copy: (doc: Doc) => Doc): Pick<ReadCollection, 'updateOne' | 'replaceOne' | 'deleteOne'> {
+    return {
+      async updateOne(filter, update, options) {
+        const { $setOnInsert, ...modifier } = update;
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (existing) {
+          if (Object.keys(modifier).length === 0) return { matched: 1, upserted: false };
+          const next = copy(existing);
+          applyModifier(next, modifier as Modifier<Doc>);
+          write([{ collection: name, id: existing._id, doc: next }], []);
+          return { matched: 1, upserted: false };
+        }
+        if (!options?.upsert) return { matched: 0, upserted: false };
+        // mingo refuses to $set an _id, so the new document starts with it.
+        const { _id: filterId, ...fields } = equalityFields(filter);
+        const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
+        const _id = filterId ?? insertId ?? randomUUID();
+        if (typeof _id !== 'string') throw new ValidationError('Read-model documents need a string _id', { collection: name });
+        const doc: Doc = { _id };
+        for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
+          if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
+        }
+        write([{ collection: name, id: _id, doc }], []);
+        return { matched: 0, upserted: true };
+      },
+      async replaceOne(doc) {
+        write([{ collection: name, id: doc._id, doc }], []);
+      },
+      async deleteOne(filter) {
+        const existing = findDocs(filter, { limit: 1 })[0];
+        if (!existing) return 0;
+        write([{ collection: name, id: existing._id, doc: null }], []);
+        return 1;
+      },
+    };
+  }
+
   function diskCollection<T extends Doc>(name: string): ReadCollection<T> {
     /** Candidates from SQLite, plus whether SQL already applied the whole filter, sort and page. */
     const fetch = (filter: Filter, options: FindOptions = {}): { docs: Doc[]; exact: boolean } => {
@@ -310,37 +348,7 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
         const aggregator = new Aggregator([...pipeline], { ...mingoOptions, collectionResolver: (other) => allDocsOf(other) });
         return aggregator.run(fetch(match).docs) as R[];
       },
-      async updateOne(filter, update, options) {
-        const { $setOnInsert, ...modifier } = update;
-        const existing = findDocs(filter, { limit: 1 })[0];
-        if (existing) {
-          if (Object.keys(modifier).length > 0) {
-            applyModifier(existing, modifier as Modifier<Doc>);
-            write([{ collection: name, id: existing._id, doc: existing }], []);
-          }
-          return { matched: 1, upserted: false };
-        }
-        if (!options?.upsert) return { matched: 0, upserted: false };
-        const { _id: filterId, ...fields } = equalityFields(filter);
-        const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
-        const _id = filterId ?? insertId ?? randomUUID();
-        if (typeof _id !== 'string') throw new ValidationError('Read-model documents need a string _id', { collection: name });
-        const doc: Doc = { _id };
-        for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
-          if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
-        }
-        write([{ collection: name, id: _id, doc }], []);
-        return { matched: 0, upserted: true };
-      },
-      async replaceOne(doc) {
-        write([{ collection: name, id: doc._id, doc }], []);
-      },
-      async deleteOne(filter) {
-        const existing = findDocs(filter, { limit: 1 })[0];
-        if (!existing) return 0;
-        write([{ collection: name, id: existing._id, doc: null }], []);
-        return 1;
-      },
+      ...writeMethods(name, findDocs, (doc) => doc), // documents read from disk are fresh copies already
       async createIndex(spec) {
         const indexName = spec.name ?? Object.entries(spec.keys).map(([k, d]) => `${k}_${d}`).join('_');
         const existing = diskIndexes.get(name)?.get(indexName);
@@ -410,40 +418,7 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
         // The first $match still runs in full: the candidates only narrow its input.
         return aggregator.run(candidates(s, match).docs).map((r) => cloneJson(r) as R);
       },
-      async updateOne(filter, update, options) {
-        const { $setOnInsert, ...modifier } = update;
-        const existing = findDocs(filter, { limit: 1 })[0];
-        if (existing) {
-          if (Object.keys(modifier).length === 0) return { matched: 1, upserted: false };
-          const next = cloneJson(existing);
-          applyModifier(next, modifier as Modifier<Doc>);
-          write([{ collection: name, id: existing._id, doc: next }], []);
-          return { matched: 1, upserted: false };
-        }
-        if (!options?.upsert) return { matched: 0, upserted: false };
-        // mingo refuses to $set an _id, so the new document starts with it.
-        const { _id: filterId, ...fields } = equalityFields(filter);
-        const { _id: insertId, ...onInsert } = $setOnInsert ?? {};
-        const _id = filterId ?? insertId ?? randomUUID();
-        if (typeof _id !== 'string') {
-          throw new ValidationError('Read-model documents need a string _id', { collection: name });
-        }
-        const doc: Doc = { _id };
-        for (const mods of [{ $set: fields }, modifier, { $set: onInsert }]) {
-          if (Object.values(mods).some((m) => Object.keys(m ?? {}).length > 0)) applyModifier(doc, mods as Modifier<Doc>);
-        }
-        write([{ collection: name, id: _id, doc }], []);
-        return { matched: 0, upserted: true };
-      },
-      async replaceOne(doc) {
-        write([{ collection: name, id: doc._id, doc }], []);
-      },
-      async deleteOne(filter) {
-        const existing = findDocs(filter, { limit: 1 })[0];
-        if (!existing) return 0;
-        write([{ collection: name, id: existing._id, doc: null }], []);
-        return 1;
-      },
+      ...writeMethods(name, findDocs, cloneJson),
       async createIndex(spec) {
         const indexName = spec.name ?? Object.entries(spec.keys).map(([k, d]) => `${k}_${d}`).join('_');
         const existing = s.indexes.get(indexName);
