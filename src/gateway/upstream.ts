@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { readBody } from '../http/readBody.js';
 
 /**
  * The one upstream HTTP client: node:http with keep-alive agents. Node's `fetch` (undici behind WHATWG streams)
@@ -20,23 +21,44 @@ export interface UpstreamResponse {
   readonly body: IncomingMessage;
 }
 
+interface Target {
+  readonly protocol: 'http:' | 'https:';
+  readonly hostname: string;
+  readonly port: string;
+  readonly path: string;
+}
+
+/** Parsed upstream URLs (one per provider base URL and model, so few): parsing on every call showed in profiles. */
+const targets = new Map<string, Target>();
+const targetOf = (url: string): Target => {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`Unsupported upstream protocol ${parsed.protocol}`);
+    // Brackets of an IPv6 literal are URL syntax, not part of the host name.
+    target = { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port, path: `${parsed.pathname}${parsed.search}` };
+    if (targets.size >= 1000) targets.delete(targets.keys().next().value!);
+    targets.set(url, target);
+  }
+  return target;
+};
+
 /** POST a body; resolves when the response headers arrive. Aborting the signal destroys the socket. */
 export const postUpstream = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<UpstreamResponse> =>
   new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const target = new URL(url);
+    const target = targetOf(url);
     const client = target.protocol === 'https:' ? https : http;
     const req = client.request(
-      target,
-      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: agents[target.protocol as 'http:' | 'https:'], signal },
+      { ...target, method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: agents[target.protocol], signal },
       (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
     );
     req.on('error', reject);
     req.end(body);
   });
 
-export const readText = async (body: IncomingMessage): Promise<string> => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-};
+/** An upstream answer is bounded too: 64 MiB is far beyond any chat completion. */
+const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
+
+export const readText = async (body: IncomingMessage): Promise<string> =>
+  (await readBody(body, MAX_UPSTREAM_BODY, () => new Error(`The upstream answer is larger than ${MAX_UPSTREAM_BODY} bytes`))).toString('utf8');

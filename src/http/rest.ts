@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../errors.js';
+import { readBody } from './readBody.js';
 import type { Principal } from '../modules/auth/principal.js';
 
 /** OpenRouter's error shape: `{ error: { code, message, metadata } }` with the HTTP status as `code`. */
@@ -73,16 +74,9 @@ export const createRouter = (routes: readonly Route[]) => {
 
 /** Read a JSON body, refusing more than `maxBytes` (413) and malformed JSON (400). */
 export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Promise<unknown> => {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > maxBytes) throw new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const tooLarge = () => new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge();
+  const text = (await readBody(req, maxBytes, tooLarge)).toString('utf8');
   if (text.trim() === '') throw new DomainError('BAD_REQUEST', 'Request body is empty; send a JSON object', 400);
   try {
     return JSON.parse(text);
