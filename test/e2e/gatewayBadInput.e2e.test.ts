@@ -74,6 +74,22 @@ describe('typed 4xx, no charge, nothing written', () => {
     });
   });
 
+  it('an oversized body sent chunked (no Content-Length) → 413 too, on a connection that still answers', async () => {
+    await unchanged(async () => {
+      const chunk = JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'x'.repeat(20_000) }] });
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < 5; i++) controller.enqueue(new TextEncoder().encode(chunk));
+          controller.close();
+        },
+      });
+      const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+      expect(res.headers.get('content-length')).not.toBeNull();
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { metadata: { error_type: string } } }).error.metadata.error_type).toBe('payload_too_large');
+    });
+  });
+
   it('malformed JSON → 400', async () => {
     await unchanged(async () => {
       const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' }, body: '{"model": ' });
