@@ -13,8 +13,10 @@ import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStor
 import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 import { createChannel } from './rpc.js';
 
-/** How long appends gather after a wake-up before the runner reads them (it batches them anyway). */
-const GATHER_MS = 1;
+/** While appends keep coming, how often the counter is looked at (the runner batches what gathered in between). */
+const GATHER_MS = 2;
+/** Looks without a new append before this thread sleeps until woken. */
+const QUIET_LOOKS = 5;
 
 const channel = createChannel(parentPort!, 'microtask');
 const data = workerData as StorageWorkerData;
@@ -22,22 +24,33 @@ const data = workerData as StorageWorkerData;
 const start = async () => {
   // Reads only, of recent events: appends are the request thread's, and so are the file's background checkpoints.
   const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false, cacheMiB: 8 });
-  // Follow the request thread's appends without polling and without a message per commit: it bumps a shared
-  // counter after each commit, and wakes this thread only when it is armed (waiting), so a busy request thread
-  // pays at most one wake-up per pause here. After each wake-up the appends gather for a moment.
+  // Follow the request thread's appends without a message per commit: it bumps a shared counter after each one.
+  // While appends keep coming this thread looks at the counter every GATHER_MS (the runner batches what gathered);
+  // once they stop it arms itself and sleeps on the counter, and the request thread's next commit wakes it (a futex
+  // wake-up costs the request thread tens of µs on a VM, so it pays one only after a quiet spell, not per commit).
   const shared = new Int32Array(data.appends);
   let stopped = false;
   void (async () => {
     let seen = Atomics.load(shared, APPENDS);
+    let quiet = 0;
     while (!stopped) {
-      Atomics.store(shared, ARMED, 1);
-      const wait = Atomics.waitAsync(shared, APPENDS, seen);
-      if (wait.async) await wait.value;
-      Atomics.store(shared, ARMED, 0);
+      if (quiet >= QUIET_LOOKS) {
+        Atomics.store(shared, ARMED, 1);
+        const wait = Atomics.waitAsync(shared, APPENDS, seen);
+        if (wait.async) await wait.value;
+        Atomics.store(shared, ARMED, 0);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+      }
       if (stopped) break;
-      seen = Atomics.load(shared, APPENDS);
+      const current = Atomics.load(shared, APPENDS);
+      if (current === seen) {
+        quiet += 1;
+        continue;
+      }
+      seen = current;
+      quiet = 0;
       eventStore.notifyAppended();
-      await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
     }
   })();
   const readStore = await openEmbeddedReadStore({ dir: data.dir, diskCollections }).catch(async (error: unknown) => {
