@@ -8,8 +8,8 @@
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
  * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
  * critical path, and a round trip to another thread costs more than the append itself. After each commit the
- * request thread bumps a shared counter the worker waits on (Atomics), and wakes it only when it is waiting, so the
- * runner follows without polling and without a message or a wake-up per commit.
+ * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 2 ms while appends
+ * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit.
  *
  * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
