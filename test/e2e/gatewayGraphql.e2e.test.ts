@@ -43,6 +43,20 @@ describe('sendPrompt', () => {
     expect(body.data.sendPrompt).toMatchObject({ code: 'BAD_REQUEST', message: 'acme/unknown is not a valid model ID', details: { error_type: 'invalid_request' } });
   });
 
+  it('sessionId sticks a conversation to the endpoint that served it', async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-cheap', model: 'test/gq-sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-dear', model: 'test/gq-sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } });
+    const provider = async (input: Record<string, unknown>) => {
+      const { body } = await h.gql(SEND, { input: { model: 'test/gq-sticky', prompt: 'hi', ...input } }, user.key);
+      return body.data.sendPrompt.provider as string;
+    };
+    expect(await provider({ sessionId: 'gq-1', provider: { ignore: ['gq-cheap'] } })).toBe('gq-dear');
+    expect(await provider({ sessionId: 'gq-1' })).toBe('gq-dear');
+    expect(await provider({ sessionId: 'gq-2' })).toBe('gq-cheap');
+    const { body } = await h.gql(SEND, { input: { model: 'test/gq-sticky', prompt: 'hi', sessionId: 'x'.repeat(257) } }, user.key);
+    expect(body.data.sendPrompt).toMatchObject({ code: 'BAD_REQUEST', details: { param: 'session_id' } });
+  });
+
   it("another account's generation is not visible", async () => {
     const { body } = await h.gql(SEND, { input: { model: 'switchyard/demo', prompt: 'mine' } }, user.key);
     const other = await h.openAccount();

@@ -78,6 +78,7 @@ const PromptInput = builder.inputType('PromptInput', {
     temperature: t.float({ required: false }),
     provider: t.field({ type: 'JSON', required: false }),
     user: t.string({ required: false }),
+    sessionId: t.string({ required: false, description: 'The conversation, for sticky routing (OpenRouter session_id, at most 256 characters).' }),
   }),
 });
 
@@ -90,6 +91,7 @@ type PromptArgs = {
   temperature?: number | null;
   provider?: unknown;
   user?: string | null;
+  sessionId?: string | null;
 };
 
 /** The same validation as REST: the input becomes an OpenRouter body. */
@@ -103,6 +105,7 @@ const parsePrompt = (input: PromptArgs, stream: boolean) =>
       temperature: input.temperature ?? undefined,
       provider: input.provider ?? undefined,
       user: input.user ?? undefined,
+      session_id: input.sessionId ?? undefined,
       stream,
     },
     input.messages ? 'chat' : 'completion',
