@@ -5,7 +5,7 @@ import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
 import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
-import { streamCategory, type DomainEvent, type EventStore, type RecordedEvent } from './eventStore/eventStore.js';
+import { streamCategory, type DomainEvent, type EventStore } from './eventStore/eventStore.js';
 import { handleCommand, type Decider, type HandleResult } from './eventStore/handleCommand.js';
 import type { Logger } from './logger.js';
 import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirectory.js';

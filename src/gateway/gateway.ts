@@ -251,19 +251,13 @@ export const createGateway = (deps: {
     ];
     for (const a of result.attempts) {
       const { endpoint, model } = a.target;
-      events.push({
-        type: 'AttemptStarted',
-        data: { generationId: input.generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model, upstreamModel: endpoint.upstreamModel, at: new Date(a.startedAt).toISOString() },
-      });
+      const ref = { generationId: input.generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
+      events.push({ type: 'AttemptStarted', data: { ...ref, upstreamModel: endpoint.upstreamModel, at: new Date(a.startedAt).toISOString() } });
       if (a.error) {
         events.push({
           type: 'AttemptFailed',
           data: {
-            generationId: input.generationId,
-            attempt: a.attempt,
-            endpointId: endpoint.id,
-            providerSlug: endpoint.provider.slug,
-            model,
+            ...ref,
             errorCode: a.error.code,
             status: a.error.status,
             retryable: a.error.retryable,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AccountDoc } from '../../../projections/accounts.js';
 import { ForbiddenError, NotFoundError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
+import { loadByIds } from '../../graphql/loadByIds.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { newId } from '../../ids.js';
@@ -15,10 +16,7 @@ export const RoleEnum = builder.enumType('Role', {
 
 export const actorOf = (ctx: GraphQLContext) => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
 
-export const loadAccounts = async (ids: readonly string[], ctx: GraphQLContext) => {
-  const docs = new Map((await ctx.core.queries.accounts.byIds(ids)).map((doc) => [doc._id, doc]));
-  return ids.map((id) => docs.get(id) ?? new NotFoundError('Account', id));
-};
+export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.core.queries.accounts.byIds(ids));
 
 export const AccountRef = builder.loadableNode('Account', {
   description: 'A customer, provider, designer or admin. Visible to itself and to admins.',

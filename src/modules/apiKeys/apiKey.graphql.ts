@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
+import { loadByIds } from '../../graphql/loadByIds.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { newId } from '../../ids.js';
@@ -17,10 +18,7 @@ export const ApiKeyStatusEnum = builder.enumType('ApiKeyStatus', {
   values: { ACTIVE: { value: 'active' }, DISABLED: { value: 'disabled' }, REVOKED: { value: 'revoked' } } as const,
 });
 
-const loadApiKeys = async (ids: readonly string[], ctx: GraphQLContext) => {
-  const docs = new Map((await ctx.core.queries.apiKeys.byIds(ids)).map((doc) => [doc._id, doc]));
-  return ids.map((id) => docs.get(id) ?? new NotFoundError('API key', id));
-};
+const loadApiKeys = loadByIds('API key', (ids, ctx) => ctx.core.queries.apiKeys.byIds(ids));
 
 export const ApiKeyRef = builder.loadableNode('ApiKey', {
   description: 'An API key. The secret is shown once, at creation; only its SHA-256 hash is stored.',

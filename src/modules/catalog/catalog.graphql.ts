@@ -7,6 +7,7 @@ import type { DomainEvent } from '../../eventStore/eventStore.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { builder } from '../../graphql/builder.js';
+import { loadByIds } from '../../graphql/loadByIds.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { actorOf } from '../accounts/account.graphql.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
@@ -86,10 +87,7 @@ const EndpointStatsRef = builder.objectRef<EndpointStatsSummary>('EndpointStats'
 
 export const ProviderRef = builder.loadableObject('Provider', {
   description: 'An upstream API that serves models. Its key is never shown: only how it is held.',
-  load: async (slugs: string[], ctx: GraphQLContext) => {
-    const docs = new Map((await queries(ctx).providersByIds(slugs)).map((d) => [d._id, d]));
-    return slugs.map((slug) => docs.get(slug) ?? new NotFoundError('Provider', slug));
-  },
+  load: loadByIds('Provider', (slugs, ctx) => queries(ctx).providersByIds(slugs)),
   sort: (doc: ProviderDoc) => doc._id,
   fields: (t) => ({
     slug: t.exposeString('_id'),
@@ -134,10 +132,7 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
 
 export const ModelRef = builder.loadableObject('Model', {
   description: 'A model of the catalog and the endpoints that serve it.',
-  load: async (ids: string[], ctx: GraphQLContext) => {
-    const docs = new Map((await queries(ctx).modelsByIds(ids)).map((d) => [d._id, d]));
-    return ids.map((id) => docs.get(id) ?? new NotFoundError('Model', id));
-  },
+  load: loadByIds('Model', (ids, ctx) => queries(ctx).modelsByIds(ids)),
   sort: (doc: ModelDoc) => doc._id,
   fields: (t) => ({
     id: t.exposeID('_id'),

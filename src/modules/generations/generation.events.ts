@@ -36,14 +36,18 @@ export type GenerationRequested = {
   };
 };
 
+/** Which attempt of which generation, on which endpoint: shared by the attempt events. */
+type AttemptRef = {
+  readonly generationId: string;
+  readonly attempt: number;
+  readonly endpointId: string;
+  readonly providerSlug: string;
+  readonly model: string;
+};
+
 export type AttemptStarted = {
   readonly type: 'AttemptStarted';
-  readonly data: {
-    readonly generationId: string;
-    readonly attempt: number;
-    readonly endpointId: string;
-    readonly providerSlug: string;
-    readonly model: string;
+  readonly data: AttemptRef & {
     readonly upstreamModel: string;
     readonly at: string;
   };
@@ -51,12 +55,7 @@ export type AttemptStarted = {
 
 export type AttemptFailed = {
   readonly type: 'AttemptFailed';
-  readonly data: {
-    readonly generationId: string;
-    readonly attempt: number;
-    readonly endpointId: string;
-    readonly providerSlug: string;
-    readonly model: string;
+  readonly data: AttemptRef & {
     readonly errorCode: ProviderErrorCode;
     readonly status: number;
     readonly retryable: boolean;

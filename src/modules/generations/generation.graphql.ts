@@ -3,8 +3,8 @@ import { NotFoundError } from '../../errors.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
 import { newGenerationId, toTokenUsage, type GenerationOutcome } from '../../gateway/gateway.js';
 import { builder } from '../../graphql/builder.js';
+import { loadByIds } from '../../graphql/loadByIds.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
-import type { GraphQLContext } from '../../graphql/context.js';
 import { isAdmin } from '../auth/principal.js';
 import type { TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
@@ -26,10 +26,7 @@ const GenerationStatusEnum = builder.enumType('GenerationStatus', {
 
 export const GenerationRef = builder.loadableObject('Generation', {
   description: 'One model call through the gateway, as recorded by its events. Visible to its account and to admins.',
-  load: async (ids: string[], ctx: GraphQLContext) => {
-    const docs = new Map((await generationQueries(ctx.core.readStore).byIds(ids)).map((d) => [d._id, d]));
-    return ids.map((id) => docs.get(id) ?? new NotFoundError('Generation', id));
-  },
+  load: loadByIds('Generation', (ids, ctx) => generationQueries(ctx.core.readStore).byIds(ids)),
   sort: (doc: GenerationDoc) => doc._id,
   authScopes: (doc) => ({ ownsAccount: doc.accountId }),
   fields: (t) => ({

@@ -1,0 +1,13 @@
+import { NotFoundError } from '../errors.js';
+import type { GraphQLContext } from './context.js';
+
+/**
+ * The batch loader of a GraphQL object backed by read-model documents: fetch the documents for the ids, and answer
+ * in the order asked, with a NotFoundError (`what` not found) for each id that has none.
+ */
+export const loadByIds =
+  <D extends { _id: string }>(what: string, fetch: (ids: readonly string[], ctx: GraphQLContext) => Promise<readonly D[]>) =>
+  async (ids: readonly string[], ctx: GraphQLContext): Promise<(D | NotFoundError)[]> => {
+    const docs = new Map((await fetch(ids, ctx)).map((doc) => [doc._id, doc]));
+    return ids.map((id) => docs.get(id) ?? new NotFoundError(what, id));
+  };
