@@ -58,7 +58,10 @@ const sessionOf = (body: Record<string, unknown>, header: string | undefined, me
     return () => `id:${value}`;
   }
   const cacheKey = body.prompt_cache_key;
-  if (typeof cacheKey === 'string' && cacheKey !== '') return () => `key:${cacheKey}`;
+  if (cacheKey !== undefined && cacheKey !== null) {
+    if (typeof cacheKey !== 'string' || cacheKey === '') throw invalidRequest('prompt_cache_key must be a non-empty string', { param: 'prompt_cache_key' });
+    return () => `key:${cacheKey}`;
+  }
   let hash: string | undefined;
   return () => {
     if (hash === undefined) {

@@ -549,6 +549,7 @@ describe('embedded adapter: collections kept on disk', () => {
 
   it('refuses a unique index and a non-scalar value in an indexed field, writing nothing', async () => {
     await expect(store.collection('gens').createIndex({ keys: { accountId: 1 }, unique: true })).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(store.collection('gens').createIndex({ keys: { "a') = 1; --": 1 } })).rejects.toMatchObject({ code: 'VALIDATION' });
     await store.collection('gens').createIndex({ keys: { accountId: 1 } });
     await expect(
       store.commit(

@@ -210,8 +210,17 @@ describe('sticky routing (session_id, x-session-id, prompt_cache_key, else the f
   it('does not stick where cache reads are not cheaper, and refuses a malformed session id', async () => {
     expect(await servedBy({ model: 'test/speed', session_id: 'conv-3', provider: { ignore: ['slow'] } })).toBe('fast');
     expect(await servedBy({ model: 'test/speed', session_id: 'conv-3' })).toBe('slow');
-    const res = await h.chat(user.key, { model: 'test/sticky', messages: MESSAGES, session_id: 'x'.repeat(257) });
+    for (const [body, param] of [
+      [{ session_id: 'x'.repeat(257) }, 'session_id'],
+      [{ session_id: 42 }, 'session_id'],
+      [{ prompt_cache_key: ['a'] }, 'prompt_cache_key'],
+    ] as const) {
+      const res = await h.chat(user.key, { model: 'test/sticky', messages: MESSAGES, ...body });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { metadata: { param: string } } }).error.metadata.param).toBe(param);
+    }
+    const res = await h.chat(user.key, { model: 'test/sticky', messages: MESSAGES }, { 'x-session-id': 'y'.repeat(257) });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { metadata: { param: string } } }).error.metadata.param).toBe('session_id');
+    expect(((await res.json()) as { error: { metadata: { param: string } } }).error.metadata.param).toBe('x-session-id');
   });
 });
