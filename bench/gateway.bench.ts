@@ -6,10 +6,11 @@
  *   npm run bench:gateway -- --quick           # ~1.5 min smoke run (prints only)
  *   npm run bench:gateway -- --sync both       # ~6 min: Switchyard with EVENTSTORE_SYNC=normal and =full
  *   options: --sync normal|full|both (default normal), --quick, --readme / --no-readme (default: write unless
- *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir)
+ *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
+ *   --tsx (run src/ through tsx instead of the build), --node-options "--trace-gc ..." (extra flags for Switchyard's node)
  *
  * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
- * (`node --import tsx src/main.ts`, fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
+ * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
  * (`start-server.js --headless`). The load generators (a keep-alive http.Agent client for precise sequential
  * timings, autocannon for throughput) run in this process.
  *
@@ -45,6 +46,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     probe: { type: 'string' },
     seconds: { type: 'string', default: '6' },
+    tsx: { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
   },
 });
 
@@ -419,6 +422,21 @@ async function gql(port: number, key: string, query: string, variables: Record<s
   return json.data;
 }
 
+/** What runs Switchyard: the production build (what the Docker image runs), or with --tsx the sources through tsx. */
+const ENTRY = args.tsx ? ['--import', 'tsx', 'src/main.ts'] : ['dist/src/main.js'];
+const nodeOptions = args['node-options']?.split(' ').filter(Boolean) ?? [];
+
+/** Compile the sources (`npm run build`) unless the run uses tsx. */
+const build = async () => {
+  if (args.tsx) return;
+  const started = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('npm', ['run', 'build'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited with ${code}`))));
+  });
+  log(`built dist/ in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+};
+
 async function startSwitchyard(sync: 'normal' | 'full', upstreamPort: number, logDir: string): Promise<SwitchyardHandle> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), `bench-gateway-switchyard-${sync}-`));
@@ -435,7 +453,7 @@ async function startSwitchyard(sync: 'normal' | 'full', upstreamPort: number, lo
   };
   for (const name of ['EVENTSTORE_URL', 'MONGODB_URL']) delete env[name];
   const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(logDir, `profile-${sync}`)}`] : [];
-  const child = spawnChild(`switchyard-${sync}`, process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], { cwd: REPO, env, logDir });
+  const child = spawnChild(`switchyard-${sync}`, process.execPath, [...profile, ...nodeOptions, ...ENTRY], { cwd: REPO, env, logDir });
   await waitReady(child, async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, 60_000);
 
   const opened = await gql(
@@ -643,6 +661,7 @@ async function main() {
   log(`# Gateway benchmark (${quick ? 'quick' : 'default'}; Switchyard sync: ${syncs.join(', ')})`);
   log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}; logs in ${logDir}`);
 
+  await build();
   const upstream = await startUpstream(logDir);
   log(`upstream on :${upstream.port} (pid ${upstream.child.proc.pid})`);
   const direct: Target = { name: 'direct (fake upstream)', kind: 'direct', port: upstream.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${UPSTREAM_KEY}` }, models: UPSTREAM_MODELS, tally: emptyTally() };
@@ -938,7 +957,7 @@ async function main() {
   );
 
   const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
-  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}.`;
+  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}. Switchyard ran ${args.tsx ? 'src/ through tsx' : 'the production build (`node dist/src/main.js`)'}.`;
   log(`\n## Results\n\n${table.join('\n')}\n\n${machine}`);
   for (const n of notes) log(`log: ${n}`);
 
@@ -992,6 +1011,7 @@ async function main() {
  */
 async function probe(connectionCounts: number[], seconds: number) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
+  await build();
   const upstream = await startUpstream(logDir);
   const h = await startSwitchyard('normal', upstream.port, logDir);
   const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync: 'normal', tally: emptyTally(), switchyard: h };

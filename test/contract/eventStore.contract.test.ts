@@ -436,6 +436,26 @@ describe('embedded (SQLite) adapter', () => {
       expect((await store.readStream(stream)).map((e) => e.id)).toEqual([idA]);
     });
 
+    it('appends that share one commit fail alone: a duplicate id part-way, a wrong revision; the others are written', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      const id = randomUUID();
+      await store.append(`${category}-0`, [{ id, type: 'A', data: {} }]);
+      // Issued in one turn, so the four share one transaction; the second inserts one event before its duplicate id fails.
+      const results = await Promise.allSettled([
+        store.append(`${category}-1`, newEvents(2), { expectedRevision: 'no_stream' }),
+        store.append(`${category}-2`, [{ id: randomUUID(), type: 'B', data: {} }, { id, type: 'B', data: {} }]),
+        store.append(`${category}-3`, newEvents(1), { expectedRevision: 5 }),
+        store.append(`${category}-4`, newEvents(3)),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedVersionError);
+      const written = await store.readAll({ filter: { categories: [category] } });
+      expect(written.map((e) => e.stream)).toEqual([`${category}-0`, `${category}-1`, `${category}-1`, `${category}-4`, `${category}-4`, `${category}-4`]);
+      expectStrictlyIncreasing(written.map((e) => e.position));
+    });
+
     it('a retry is recognised before the expected revision is checked (the stream moved on since)', async () => {
       const store = open();
       const stream = `${uniqueCategory()}-1`;

@@ -1,0 +1,56 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import OpenAI from 'openai';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * The Docker image and the gateway benchmark run the compiled JavaScript (`npm run build`, `node dist/src/main.js`),
+ * not the sources through tsx: build it and serve a streamed answer from it, storage thread included.
+ */
+const repo = join(import.meta.dirname, '../..');
+const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-build-'));
+const adminKey = 'sk-admin-build-test-0123456789abcdefghijklmnop';
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('the production build', () => {
+  it('compiles, starts from dist/ (as `npm run start:prod` and the Docker image do), streams an answer and stops cleanly on SIGTERM', { timeout: 180_000 }, async () => {
+    await promisify(execFile)('npm', ['run', 'build'], { cwd: repo });
+    const server = spawn(process.execPath, ['dist/src/main.js'], {
+      cwd: repo,
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    server.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const look = setInterval(() => {
+          const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
+          if (match) {
+            clearInterval(look);
+            resolve(Number(match[1]));
+          }
+        }, 50);
+        void exited.then((code) => {
+          clearInterval(look);
+          reject(new Error(`the build exited (${code}) before listening:\n${output}`));
+        });
+      });
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { status: string };
+      expect(health.status).toBe('ok');
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/api/v1`, apiKey: adminKey, maxRetries: 0 });
+      const stream = await client.chat.completions.create({ model: 'switchyard/demo', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text.length).toBeGreaterThan(5);
+    } finally {
+      server.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
