@@ -18,7 +18,7 @@ import type { CredentialVault } from '../modules/catalog/credentials.js';
 import { generationStream, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource } from '../modules/generations/generation.events.js';
 import { createGenerationFeeds, type GenerationFeeds } from '../modules/generations/generationFeed.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
-import { InsufficientCreditsError, KeyLimitReachedError } from '../errors.js';
+import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
 import type { EventStore, NewEvent } from '../eventStore/eventStore.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
@@ -54,6 +54,8 @@ export interface PreparedGeneration {
   readonly plan: RoutePlan;
   readonly request: ChatRequest;
   readonly reserved: number;
+  /** The reservation, admitted; resolves once it is durable (delivery waits for that), rejects if refused after all. */
+  readonly durable: Promise<void>;
   readonly startedAt: number;
   readonly created: number;
 }
@@ -139,6 +141,16 @@ export const createGateway = (deps: {
     );
   };
 
+  /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
+  const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
+    if (error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError) {
+      return paymentRequired(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, budgetOf(error));
+    }
+    if (error instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', error.message, error.metadata, error.retryAfterMs);
+    logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
+    return new GatewayError(503, 'server', 'The credits ledger could not record the reservation; nothing was charged', {});
+  };
+
   const budgetOf = (error: InsufficientCreditsError | KeyLimitReachedError): number => {
     const m = error.metadata as { available?: number; limit?: number; used?: number };
     if (error instanceof KeyLimitReachedError) return (m.limit ?? 0) - (m.used ?? 0);
@@ -153,9 +165,23 @@ export const createGateway = (deps: {
     if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     let request = parsed.request;
     let { amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens);
-    const reserve = () => ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, freeModel });
+    /**
+     * Resolves once the ledger admits the reservation, with the promise of it being durable (wrapped: a promise
+     * resolved with a promise would wait for it): the upstream call starts while the reservation is appended, and
+     * the router delivers nothing before it is durable. Rejects if the ledger refuses it before admitting it.
+     */
+    const reserve = async (): Promise<{ durable: Promise<void> }> => {
+      let onAdmitted!: () => void;
+      const admitted = new Promise<void>((resolve) => (onAdmitted = resolve));
+      const durable = ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, freeModel, onAdmitted });
+      // A refusal after admission reaches the router through `durable` (its `ready`); never unhandled here.
+      durable.catch(() => undefined);
+      await Promise.race([admitted, durable]);
+      return { durable };
+    };
+    let durable: Promise<void>;
     try {
-      await reserve();
+      ({ durable } = await reserve());
     } catch (error) {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const budget = budgetOf(error);
@@ -169,17 +195,17 @@ export const createGateway = (deps: {
           request = { ...request, max_tokens: clamp };
           ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
           try {
-            await reserve();
+            ({ durable } = await reserve());
           } catch (again) {
             if (again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError) throw paymentRequired(again, first, parsed.promptTokens, budgetOf(again));
             throw again;
           }
-          return { input, plan, request, reserved: amount, startedAt, created: Math.floor(startedAt / 1000) };
+          return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
         }
       }
       throw paymentRequired(error, first, parsed.promptTokens, budget);
     }
-    return { input, plan, request, reserved: amount, startedAt, created: Math.floor(startedAt / 1000) };
+    return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
   };
 
   /** What the generation used and costs, from provider usage when it came, else estimated from what was seen. */
@@ -209,6 +235,8 @@ export const createGateway = (deps: {
     const at = new Date(now()).toISOString();
     // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
     const charge = (async () => {
+      // Refused after admission: no reservation was recorded, so there is nothing to settle or release.
+      if (result.refused !== undefined) return;
       if (outcome.committed) {
         await ledger.settle({
           accountId,
@@ -325,6 +353,7 @@ export const createGateway = (deps: {
       stream: input.parsed.stream,
       meta: { id: input.generationId, created: prepared.created },
       deadline: prepared.startedAt + config.requestTimeoutMs,
+      ready: prepared.durable,
       ...(options.signal && { signal: options.signal }),
       ...(options.onChunk && { onChunk: options.onChunk }),
     });
@@ -332,7 +361,8 @@ export const createGateway = (deps: {
     const target = result.target;
     if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
     let error: GatewayError | null = null;
-    if (result.kind === 'failed') {
+    if (result.refused !== undefined) error = refusal(result.refused, prepared);
+    else if (result.kind === 'failed') {
       error = result.error
         ? fromProviderError(result.error, {
             providerName: target?.endpoint.provider.name ?? 'the provider',

@@ -55,6 +55,8 @@ export interface RunResult {
   readonly upstreamId: string | null;
   /** Why it failed (the last attempt's error); null when completed or cancelled. */
   readonly error: ProviderError | null;
+  /** Set when `ready` rejected: its error. The run then failed with nothing delivered. */
+  readonly refused?: unknown;
 }
 
 export interface RunOptions {
@@ -68,12 +70,18 @@ export interface RunOptions {
   /** Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. */
   readonly onChunk?: (chunk: ChatChunk) => void;
   readonly onAttempt?: (record: AttemptRecord) => void;
+  /**
+   * Delivery waits for it (the ledger's reservation becoming durable while the upstream works): a streamed answer's
+   * first chunk and a whole answer are held until it resolves. If it rejects, the attempt in flight is aborted and
+   * the run fails with `refused` set; nothing reached the client.
+   */
+  readonly ready?: Promise<void>;
 }
 
 const MAX_TRIES_PER_TARGET = 2;
 const MAX_BACKOFF_MS = 8_000;
 
-type AbortKind = 'client' | 'first_token' | 'idle' | 'deadline';
+type AbortKind = 'client' | 'first_token' | 'idle' | 'deadline' | 'refused';
 class AttemptAbort extends Error {
   constructor(readonly kind: AbortKind) {
     super(`attempt aborted: ${kind}`);
@@ -156,6 +164,24 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
     let completionChars = 0;
     let firstTokenAt: number | null = null;
 
+    // `ready`: settled once; a rejection aborts the attempt in flight.
+    let ready = options.ready ? 'waiting' : 'ok';
+    let refused: unknown;
+    let abortAttempt: ((kind: AbortKind) => void) | null = null;
+    options.ready?.then(
+      () => (ready = 'ok'),
+      (error: unknown) => {
+        ready = 'refused';
+        refused = error;
+        abortAttempt?.('refused');
+      },
+    );
+    /** Hold delivery until `ready` resolves; throws (into the attempt's catch) if it was refused. */
+    const awaitReady = async () => {
+      if (ready === 'waiting') await options.ready!.catch(() => undefined);
+      if (ready === 'refused') throw refused;
+    };
+
     const result = (kind: RunResult['kind'], extra: Partial<RunResult> = {}): RunResult => ({
       kind,
       target: lastTarget,
@@ -175,6 +201,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
 
     for (;;) {
       if (options.signal?.aborted) return result('cancelled');
+      if (ready === 'refused') return result('failed', { refused });
       if (attempts.length >= config.maxAttempts) break;
       let entry = queue.find((q) => q.tries === 0 && !q.dead);
       if (!entry) {
@@ -198,6 +225,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
       const abort = (kind: AbortKind) => {
         if (!controller.signal.aborted) controller.abort(new AttemptAbort(kind));
       };
+      abortAttempt = abort;
       const onClientAbort = () => abort('client');
       options.signal?.addEventListener('abort', onClientAbort, { once: true });
       const deadlineTimer = setTimeout(() => abort('deadline'), Math.max(0, options.deadline - now()));
@@ -223,6 +251,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
         if (!options.stream) {
           const { response, upstreamId } = await callComplete(target, request, meta, controller.signal);
+          await awaitReady();
           record.endedAt = now();
           committed = true;
           firstTokenAt = record.endedAt;
@@ -249,6 +278,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
                 buffered.push(chunk);
                 continue;
               }
+              await awaitReady();
               commit();
               for (const early of buffered) options.onChunk?.(early);
               buffered.length = 0;
@@ -260,7 +290,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
         upstreamId = upstream.upstreamId();
         if (!outcome.done) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
         record.endedAt = now();
-        if (!committed) commit(); // an empty answer: nothing but the end marker
+        if (!committed) {
+          await awaitReady();
+          commit(); // an empty answer: nothing but the end marker
+        }
         breakers.success(target.endpoint.id);
         return result('completed', {
           usage: outcome.usage ?? null,
@@ -272,6 +305,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
         record.endedAt = now();
         const reason = controller.signal.aborted ? (controller.signal.reason as AttemptAbort).kind : null;
         if (reason === 'client') return result('cancelled');
+        // Not the provider's fault: no error on the attempt, no breaker, no retry.
+        if (ready === 'refused' && !committed) return result('failed', { refused });
         const provider = target.endpoint.provider.name;
         const error =
           reason === 'first_token'
@@ -305,6 +340,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
         if (firstTokenTimer) clearTimeout(firstTokenTimer);
         if (idleTimer) clearTimeout(idleTimer);
         options.signal?.removeEventListener('abort', onClientAbort);
+        abortAttempt = null;
       }
     }
     return result('failed');

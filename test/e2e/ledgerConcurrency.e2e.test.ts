@@ -97,6 +97,31 @@ describe('no overspend under concurrency', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a reservation admitted on a stale view is refused once its append meets the other instance’s (onAdmitted came first)', async () => {
+    const dir = tempDir();
+    const a = await openLedger(dir);
+    const b = await openLedger(dir);
+    await fundExactly(a, 'acc_stale', 1);
+    while (!b.directory.account('acc_stale')) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await a.ledger.balance('acc_stale')).available).toBe(COST); // a now holds the account's state
+    await b.ledger.reserve({ accountId: 'acc_stale', keyId: null, generationId: 'by-b', amount: COST, freeModel: false });
+    const order: string[] = [];
+    const byA = a.ledger
+      .reserve({ accountId: 'acc_stale', keyId: null, generationId: 'by-a', amount: COST, freeModel: false, onAdmitted: () => order.push('admitted') })
+      .then(() => order.push('durable'), (error: unknown) => order.push((error as Error).constructor.name));
+    await byA;
+    expect(order).toEqual(['admitted', 'InsufficientCreditsError']);
+    const state = await replay(a, 'acc_stale');
+    expect([...state.reservations.keys()]).toEqual(['by-b']);
+    expect(available(state)).toBe(0);
+    // Admitted on the reloaded state, a reservation that fits is durable after its admission, and admitted once.
+    await a.ledger.release({ accountId: 'acc_stale', generationId: 'by-b', reason: 'test' });
+    const admissions: string[] = [];
+    await a.ledger.reserve({ accountId: 'acc_stale', keyId: null, generationId: 'by-a-2', amount: COST, freeModel: false, onAdmitted: () => admissions.push('admitted') });
+    expect(admissions).toEqual(['admitted']);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('a separate OS process racing this one on the same store: exactly 10 granted in total', async () => {
     const dir = tempDir();
     const l = await openLedger(dir);

@@ -9,6 +9,8 @@ export interface ProviderFixture {
   name?: string;
   protocol?: ProviderProtocol;
   problem?: string | null;
+  /** Default `http://127.0.0.1:1/v1` (nothing listens). */
+  baseUrl?: string;
 }
 
 export interface EndpointFixture {
@@ -36,7 +38,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         slug: p.slug,
         name: p.name ?? p.slug,
         protocol: p.protocol ?? 'openai',
-        baseUrl: 'http://127.0.0.1:1/v1',
+        baseUrl: p.baseUrl ?? 'http://127.0.0.1:1/v1',
         credential: null,
         headers: {},
         ownerAccountId: 'acc_root',

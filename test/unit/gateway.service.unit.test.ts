@@ -2,7 +2,7 @@
  * The gateway service with an in-memory ledger and event store, over demo targets (in-process, no network): what it
  * reserves, settles and records.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InsufficientCreditsError } from '../../src/errors.js';
 import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
@@ -15,23 +15,46 @@ import { createLogger } from '../../src/logger.js';
 import { createCredentialVault } from '../../src/modules/catalog/credentials.js';
 import type { Ledger } from '../../src/modules/ledger/ledger.js';
 import { catalogOf, prices } from '../support/catalogFixture.js';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 
 interface LedgerCall {
   op: 'reserve' | 'settle' | 'release';
   input: Record<string, unknown>;
 }
 
-/** A tiny ledger: one balance, reservations by generation id, and a log of calls. */
+/**
+ * A tiny ledger: one balance, reservations by generation id, and a log of calls. Like the real one it admits a
+ * reservation (onAdmitted) before it is durable; `hold()` keeps the next ones between the two until the test makes
+ * them durable or refuses them (as a concurrent process's append would make the real ledger do).
+ */
 const fakeLedger = (available: number) => {
   const calls: LedgerCall[] = [];
   let free = available;
   const reservations = new Map<string, number>();
+  let held: { durable: Promise<void>; admitted: () => void; make: () => void; refuse: (error: unknown) => void } | null = null;
+  const hold = () => {
+    let make!: () => void;
+    let refuse!: (error: unknown) => void;
+    const durable = new Promise<void>((resolve, reject) => ((make = resolve), (refuse = reject)));
+    let admitted!: () => void;
+    const wasAdmitted = new Promise<void>((resolve) => (admitted = resolve));
+    held = { durable, admitted, make, refuse };
+    return { admitted: wasAdmitted, make, refuse };
+  };
   const ledger: Ledger = {
-    async reserve(input) {
+    async reserve({ onAdmitted, ...input }) {
       calls.push({ op: 'reserve', input });
       if (input.amount > free) throw new InsufficientCreditsError('not enough', { required: input.amount, available: free });
       free -= input.amount;
       reservations.set(input.generationId, input.amount);
+      onAdmitted?.();
+      if (!held) return;
+      held.admitted();
+      await held.durable.catch((error: unknown) => {
+        free += input.amount;
+        reservations.delete(input.generationId);
+        throw error;
+      });
     },
     async settle(input) {
       calls.push({ op: 'settle', input });
@@ -47,7 +70,7 @@ const fakeLedger = (available: number) => {
     balance: async () => ({ accountId: 'a', purchased: 0, granted: available, refunded: 0, settled: 0, reserved: 0, available: free, lifetimePurchased: 0 }),
     keyUsage: async () => ({ daily: 0, weekly: 0, monthly: 0, lifetime: 0 }),
   };
-  return { ledger, calls };
+  return { ledger, calls, hold };
 };
 
 const fakeEventStore = () => {
@@ -72,11 +95,11 @@ const catalog = catalogOf({
   ],
 });
 
-const setup = (available = 1_000_000_000) => {
-  const { ledger, calls } = fakeLedger(available);
+const setup = (available = 1_000_000_000, gatewayCatalog = catalog) => {
+  const { ledger, calls, hold } = fakeLedger(available);
   const events = fakeEventStore();
   const gateway = createGateway({
-    catalog,
+    catalog: gatewayCatalog,
     vault: createCredentialVault(undefined),
     ledger,
     eventStore: events.store,
@@ -89,7 +112,7 @@ const setup = (available = 1_000_000_000) => {
       { generationId: 'gen-test', principal: { accountId: 'acc_a', keyId: 'key_a', roles: new Set(['user']) }, parsed: parseChatBody({ messages: [{ role: 'user', content: 'Hello there' }], ...body }), rawProvider: null, apiType: 'chat', correlationId: 'c' },
       onChunk ? { onChunk } : {},
     );
-  return { gateway, calls, appends: events.appends, run };
+  return { gateway, calls, hold, appends: events.appends, run };
 };
 
 const PROMPT = Math.ceil(('Hello there'.length + 16) / 4);
@@ -148,5 +171,54 @@ describe('the gateway service', () => {
     expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
     expect(chunks.map((c) => c.choices[0]!.delta.content ?? '').join('')).toContain('You said: "Hello there"');
     expect(new Set(chunks.map((c) => c.id))).toEqual(new Set(['gen-test']));
+  });
+});
+
+describe('the reservation is made durable while the provider works', () => {
+  let upstream: FakeProvider;
+  let remote: ReturnType<typeof catalogOf>;
+  beforeAll(async () => {
+    upstream = await startFakeProvider('openai');
+    remote = catalogOf({ providers: [{ slug: 'up', protocol: 'openai', baseUrl: upstream.baseUrl }], endpoints: [{ model: 'u/fast', provider: 'up', prices: CHEAP, maxOutput: 500 }] });
+  });
+  afterAll(() => upstream.close());
+
+  it('calls the provider once the reservation is admitted, and answers only once it is durable', async () => {
+    const { gateway, calls, hold, run } = setup(1_000_000_000, remote);
+    const reservation = hold();
+    const before = upstream.requests.length;
+    let answered = false;
+    const outcome = run({ model: 'u/fast' }).then((o) => ((answered = true), o));
+    await reservation.admitted;
+    await vi.waitFor(() => expect(upstream.requests.length).toBe(before + 1));
+    await upstream.requests.at(-1)!.outcome;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(answered).toBe(false);
+    reservation.make();
+    expect((await outcome).kind).toBe('completed');
+    await gateway.idle();
+    expect(calls.map((c) => c.op)).toEqual(['reserve', 'settle']);
+  });
+
+  it('refused after admission: the upstream call is aborted, nothing is streamed, charged or released; a typed 402', async () => {
+    upstream.script({ slowTokenMs: 50 });
+    const { gateway, calls, hold, appends, run } = setup(1_000_000_000, remote);
+    const reservation = hold();
+    const chunks: ChatChunk[] = [];
+    const outcome = run({ model: 'u/fast', stream: true }, (chunk) => chunks.push(chunk));
+    await reservation.admitted;
+    await vi.waitFor(() => expect(upstream.requests.at(-1)?.stream).toBe(true));
+    reservation.refuse(new InsufficientCreditsError('spent by another process', { required: 1, available: 0 }));
+    const result = await outcome;
+    expect(result.kind).toBe('failed');
+    expect(result.committed).toBe(false);
+    expect(result.cost).toBe(0);
+    expect(result.error?.status).toBe(402);
+    expect(result.error?.metadata).toMatchObject({ error_type: 'payment_required', limit_source: 'credits' });
+    expect(chunks).toEqual([]);
+    expect(await upstream.requests.at(-1)!.outcome).toBe('aborted');
+    await gateway.idle();
+    expect(calls.map((c) => c.op)).toEqual(['reserve']);
+    expect(appends[0]!.events.map((e) => e.type)).toEqual(['GenerationRequested', 'AttemptStarted', 'GenerationFailed']);
   });
 });

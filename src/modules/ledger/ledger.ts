@@ -41,7 +41,20 @@ export interface Ledger {
    * counts against the free tier's request limits). Throws InsufficientCreditsError / KeyLimitReachedError (402),
    * RateLimitedError (429, with retryAfterMs) or, for a negative balance, InsufficientCreditsError.
    */
-  reserve(input: { accountId: string; keyId: string | null; generationId: string; amount: number; freeModel: boolean }): Promise<void>;
+  reserve(input: {
+    accountId: string;
+    keyId: string | null;
+    generationId: string;
+    amount: number;
+    freeModel: boolean;
+    /**
+     * Called once the reservation is admitted against this process's state of the account, before it is appended
+     * (the returned promise resolves when it is durable). Lets a caller start the provider call during the append;
+     * it must still deliver nothing before the promise resolves: with several processes on one store an append can
+     * meet a concurrent one, and the reservation, decided again on the reloaded account, may then be refused.
+     */
+    onAdmitted?: () => void;
+  }): Promise<void>;
   /**
    * Settle a reservation with the actual cost, exactly once. A repeat with the same amount is a no-op; a different
    * amount throws ConflictError. If the actual cost exceeds the reservation, the overrun is charged as far as the

@@ -35,6 +35,8 @@ interface Op {
   /** Builds the command from the current state (e.g. free-tier limits depend on lifetime purchases), or null to only read. */
   readonly build: (state: LedgerState) => LedgerCommand | null;
   readonly metadata: EventMetadata;
+  /** Called once, when the command is first decided without error: before its events are appended. */
+  onDecided?: (() => void) | undefined;
   resolve(outcome: Outcome): void;
   reject(error: unknown): void;
 }
@@ -123,6 +125,12 @@ export const createLedgerService = (deps: {
           results.push({ error });
         }
       }
+      batch.forEach((op, i) => {
+        if (op.onDecided && !('error' in results[i]!)) {
+          op.onDecided();
+          op.onDecided = undefined;
+        }
+      });
       if (toAppend.length > 0) {
         try {
           const appended = await eventStore.append(writer.stream, toAppend, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision });
@@ -158,10 +166,10 @@ export const createLedgerService = (deps: {
     }
   };
 
-  const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }): Promise<Outcome> =>
+  const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }, onDecided?: () => void): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const writer = writerFor(accountId);
-      writer.queue.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, resolve, reject });
+      writer.queue.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, onDecided, resolve, reject });
       if (!writer.busy) void drain(writer);
     });
 
@@ -178,7 +186,7 @@ export const createLedgerService = (deps: {
 
     fee: (amount) => deps.payments.fee(amount),
 
-    async reserve({ accountId, keyId, generationId, amount, freeModel }) {
+    async reserve({ accountId, keyId, generationId, amount, freeModel, onAdmitted }) {
       const account = requireAccount(accountId);
       const plan = plans[account.plan] ?? plans.free!;
       const key = keyId ? directory.key(keyId) : undefined;
@@ -194,7 +202,7 @@ export const createLedgerService = (deps: {
           freeTier: freeTierLimits(plan, state.purchased),
           at: now().toISOString(),
         },
-      }));
+      }), undefined, onAdmitted);
     },
 
     async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
