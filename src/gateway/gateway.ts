@@ -3,9 +3,15 @@
  * settle what was used (or release), and record the generation as events.
  *
  * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
- * the account), the upstream call. The settle and the generation append happen after the answer has gone out, in
- * the background (tracked, so `idle()` and shutdown wait for them): 3 appends per request in total (reserve,
- * settle, generation) of which the client waits for one.
+ * the account), the upstream call. The upstream call starts as soon as the ledger admits the reservation, while it
+ * is appended; the router delivers nothing before the append is durable. The settle and the generation append
+ * happen after the answer has gone out, in the background (tracked, so `idle()` and shutdown wait for them): 3
+ * appends per request in total (reserve, settle, generation), none of which adds to the client's wait unless the
+ * reservation's commit is slower than the provider.
+ *
+ * A reservation admitted against this process's state can still be refused when its append meets another
+ * process's (production stores shared by several app processes): the router then aborts the call before anything
+ * reached the client, and the client gets the 402 it would have got up front.
  *
  * Crash trade-off: the generation's events are appended in one append at its end. A process that dies mid-call
  * leaves no generation events, only the ledger reservation (keyed by generation id), which the ledger's sweeper
