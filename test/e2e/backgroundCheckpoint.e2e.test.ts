@@ -8,10 +8,13 @@ import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js'
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-checkpoint-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** With automatic checkpoints off, only the background worker copies the WAL into the database file. */
+/**
+ * With automatic checkpoints off, only the background worker copies the WAL into the database file. Waits for the
+ * whole copy (a look in the middle of a checkpoint sees the file part-grown).
+ */
 const waitForGrowth = async (file: string, from: number) => {
   for (let i = 0; i < 100; i++) {
-    if (statSync(file).size > from) return statSync(file).size;
+    if (statSync(file).size > from + 1_000_000) return statSync(file).size;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return statSync(file).size;
