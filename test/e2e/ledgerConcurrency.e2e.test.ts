@@ -44,6 +44,16 @@ const fundExactly = async (ledger: Awaited<ReturnType<typeof openLedger>>, accou
   await ledger.ledger.grant({ accountId, amount: requests * COST, reason: 'race test', actor: 'test', correlationId: 'test' });
 };
 
+/** Two ledger instances on one store, as two app processes have, both knowing the account funded for `requests`. */
+const twoInstances = async (accountId: string, requests: number) => {
+  const dir = tempDir();
+  const a = await openLedger(dir);
+  const b = await openLedger(dir);
+  await fundExactly(a, accountId, requests);
+  while (!b.directory.account(accountId)) await new Promise((resolve) => setTimeout(resolve, 10));
+  return [a, b] as const;
+};
+
 /** The stream is the truth: fold it and check the invariant and the reservations. */
 const replay = async (ledger: Awaited<ReturnType<typeof openLedger>>, accountId: string) => {
   const events = await ledger.eventStore.readStream(ledgerStream(accountId));
@@ -82,11 +92,7 @@ describe('no overspend under concurrency', () => {
   });
 
   it('two ledger instances on one store (as two app processes have) grant exactly 10 between them', async () => {
-    const dir = tempDir();
-    const a = await openLedger(dir);
-    const b = await openLedger(dir);
-    await fundExactly(a, 'acc_shared', 10);
-    while (!b.directory.account('acc_shared')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [a, b] = await twoInstances('acc_shared', 10);
     const fire = (l: typeof a, prefix: string) =>
       Array.from({ length: 100 }, (_, i) => l.ledger.reserve({ accountId: 'acc_shared', keyId: null, generationId: `${prefix}-${i}`, amount: COST, freeModel: false }));
     const results = await Promise.allSettled([...fire(a, 'a'), ...fire(b, 'b')]);
@@ -98,11 +104,7 @@ describe('no overspend under concurrency', () => {
   });
 
   it('a reservation admitted on a stale view is refused once its append meets the other instance’s (onAdmitted came first)', async () => {
-    const dir = tempDir();
-    const a = await openLedger(dir);
-    const b = await openLedger(dir);
-    await fundExactly(a, 'acc_stale', 1);
-    while (!b.directory.account('acc_stale')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [a, b] = await twoInstances('acc_stale', 1);
     expect((await a.ledger.balance('acc_stale')).available).toBe(COST); // a now holds the account's state
     await b.ledger.reserve({ accountId: 'acc_stale', keyId: null, generationId: 'by-b', amount: COST, freeModel: false });
     const order: string[] = [];
