@@ -1026,15 +1026,16 @@ async function main() {
 }
 
 /**
- * `--probe 10,25,50 [--seconds 6]`: Switchyard alone on the 20 ms upstream at the given connection counts, with
+ * `--probe 10,25,50 [--seconds 6] [--sync full]`: Switchyard alone on the 20 ms upstream at the given connection counts, with
  * each thread's CPU per request. For iterating on the hot path; prints only.
  */
 async function probe(connectionCounts: number[], seconds: number) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
   await build();
   const upstream = await startUpstream(logDir);
-  const h = await startSwitchyard('normal', upstream.port, logDir);
-  const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync: 'normal', tally: emptyTally(), switchyard: h };
+  const sync = args.sync === 'full' ? 'full' : 'normal';
+  const h = await startSwitchyard(sync, upstream.port, logDir);
+  const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync, tally: emptyTally(), switchyard: h };
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
   await cannon(target, 'd20', 10, 2);
   await waitIdle(h);
