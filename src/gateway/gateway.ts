@@ -241,8 +241,9 @@ export const createGateway = (deps: {
     const at = new Date(now()).toISOString();
     // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
     const charge = (async () => {
-      // Refused after admission: no reservation was recorded, so there is nothing to settle or release.
-      if (result.refused !== undefined) return;
+      // Refused after admission (the run may have ended before that was known): no reservation was recorded, so
+      // there is nothing to settle or release.
+      if (!(await prepared.durable.then(() => true, () => false))) return;
       if (outcome.committed) {
         await ledger.settle({
           accountId,

@@ -200,6 +200,21 @@ describe('the reservation is made durable while the provider works', () => {
     expect(calls.map((c) => c.op)).toEqual(['reserve', 'settle']);
   });
 
+  it('a call that fails before its reservation is durable: released once durable; nothing to release if refused', async () => {
+    for (const end of ['durable', 'refused'] as const) {
+      upstream.script({ status: 400 });
+      const { gateway, calls, hold, run } = setup(1_000_000_000, remote);
+      const reservation = hold();
+      const outcome = await run({ model: 'u/fast' });
+      expect(outcome.kind).toBe('failed');
+      expect(outcome.error?.status).toBe(400);
+      if (end === 'durable') reservation.make();
+      else reservation.refuse(new InsufficientCreditsError('spent by another process', { required: 1, available: 0 }));
+      await gateway.idle();
+      expect(calls.map((c) => c.op)).toEqual(end === 'durable' ? ['reserve', 'release'] : ['reserve']);
+    }
+  });
+
   it('refused after admission: the upstream call is aborted, nothing is streamed, charged or released; a typed 402', async () => {
     upstream.script({ slowTokenMs: 50 });
     const { gateway, calls, hold, appends, run } = setup(1_000_000_000, remote);
