@@ -7,7 +7,7 @@
  *   npm run bench:gateway -- --sync both       # ~6 min: Switchyard with EVENTSTORE_SYNC=normal and =full
  *   options: --sync normal|full|both (default normal), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
- *   --tsx (run src/ through tsx instead of the build), --node-options "--trace-gc ..." (extra flags for Switchyard's node)
+ *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =)
  *
  * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
