@@ -235,7 +235,8 @@ const threadCpuMsOf = (pid: number): Map<string, number> => {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      // Node names every thread "node" (the storage worker, WAL checkpointers, V8's GC helpers, libuv): keep them apart.
+      const name = Number(tid) === pid ? 'main' : `${readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()}#${tid}`;
       out.set(name, (out.get(name) ?? 0) + cpuMsIn(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // The thread ended between listing and reading.
@@ -1046,11 +1047,15 @@ async function probe(connectionCounts: number[], seconds: number) {
     const after = threadCpuMsOf(target.pid!);
     const others = [cpuMsOf(process.pid) - others0[0]!, cpuMsOf(upstream.child.proc.pid!) - others0[1]!].map((ms) => `${Math.round((100 * ms) / wallMs)}%`);
     const n = result['2xx'];
-    const threads = [...after]
+    const busy = [...after]
       .map(([name, ms]) => [name, ms - (before.get(name) ?? 0)] as const)
       .filter(([, ms]) => ms > 0)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
+      .sort((a, b) => b[1] - a[1]);
+    // The three busiest threads by name and id (main, then usually the storage thread), the rest summed.
+    const shown: (readonly [string, number])[] = busy.slice(0, 3);
+    const rest = busy.slice(3);
+    if (rest.length > 0) shown.push([`${rest.length} other threads`, rest.reduce((sum, [, ms]) => sum + ms, 0)]);
+    const threads = shown.map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
     await waitIdle(h);
     log(`c=${String(connections).padStart(3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${result.latency.p50} p99 ${result.latency.p99} ms  errors ${result.errors} non2xx ${result.non2xx}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}`);
   }
