@@ -194,22 +194,20 @@ export const createGateway = (deps: {
       const first = plan.targets[0]!;
       // Without an explicit max_tokens the worst case assumed the model's whole output; clamp to what the budget
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
-      if (parsed.request.max_tokens === undefined && budget > 0) {
-        const clamp = Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, parsed.promptTokens, t.endpoint.prices))));
-        if (clamp >= MIN_CLAMPED_OUTPUT) {
-          plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
-          request = { ...request, max_tokens: clamp };
-          ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
-          try {
-            ({ durable } = await reserve());
-          } catch (again) {
-            if (again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError) throw paymentRequired(again, first, parsed.promptTokens, budgetOf(again));
-            throw again;
-          }
-          return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
-        }
+      const clamp =
+        parsed.request.max_tokens === undefined && budget > 0
+          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, parsed.promptTokens, t.endpoint.prices))))
+          : 0;
+      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget);
+      plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
+      request = { ...request, max_tokens: clamp };
+      ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
+      try {
+        ({ durable } = await reserve());
+      } catch (again) {
+        if (again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError) throw paymentRequired(again, first, parsed.promptTokens, budgetOf(again));
+        throw again;
       }
-      throw paymentRequired(error, first, parsed.promptTokens, budget);
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
   };
