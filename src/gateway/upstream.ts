@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { boundedCache } from '../boundedCache.js';
 import { readBody } from '../http/readBody.js';
 
 /**
@@ -29,19 +30,12 @@ interface Target {
 }
 
 /** Parsed upstream URLs (one per provider base URL and model, so few): parsing on every call showed in profiles. */
-const targets = new Map<string, Target>();
-const targetOf = (url: string): Target => {
-  let target = targets.get(url);
-  if (!target) {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`Unsupported upstream protocol ${parsed.protocol}`);
-    // Brackets of an IPv6 literal are URL syntax, not part of the host name.
-    target = { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port, path: `${parsed.pathname}${parsed.search}` };
-    if (targets.size >= 1000) targets.delete(targets.keys().next().value!);
-    targets.set(url, target);
-  }
-  return target;
-};
+const targetOf = boundedCache(1000, (url: string): Target => {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`Unsupported upstream protocol ${parsed.protocol}`);
+  // Brackets of an IPv6 literal are URL syntax, not part of the host name.
+  return { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port: parsed.port, path: `${parsed.pathname}${parsed.search}` };
+});
 
 /** POST a body; resolves when the response headers arrive. Aborting the signal destroys the socket. */
 export const postUpstream = (url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<UpstreamResponse> =>

@@ -1,3 +1,4 @@
+import { boundedCache } from '../../boundedCache.js';
 import { UnauthenticatedError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
@@ -103,19 +104,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
   /**
    * Secrets seen recently → their SHA-256 and whether their checksum holds. Hashing twice and checking the checksum
    * cost ~25 µs of every request; a key's status is still looked up on every call, so revocation is unaffected.
-   * Bounded: the oldest entry goes first.
    */
-  const recent = new Map<string, { readonly hash: string; readonly wellFormed: boolean }>();
-  const RECENT_MAX = 10_000;
-  const digestOf = (secret: string) => {
-    let digest = recent.get(secret);
-    if (!digest) {
-      digest = { hash: hashSecret(secret), wellFormed: hasValidChecksum(secret) };
-      if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
-      recent.set(secret, digest);
-    }
-    return digest;
-  };
+  const digestOf = boundedCache(10_000, (secret: string) => ({ hash: hashSecret(secret), wellFormed: hasValidChecksum(secret) }));
 
   return {
     start: () => follower.start(),
