@@ -277,6 +277,14 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     };
   }
 
+  /** Disk queries by shape (a few per collection: which index, `_id` range, order): prepared once each. */
+  const diskQueries = new Map<string, Database.Statement>();
+  const diskQuery = (query: string) => {
+    let statement = diskQueries.get(query);
+    if (!statement) diskQueries.set(query, (statement = db.prepare(query).pluck()));
+    return statement;
+  };
+
   function diskCollection<T extends Doc>(name: string): ReadCollection<T> {
     /** Candidates from SQLite, plus whether SQL already applied the whole filter, sort and page. */
     const fetch = (filter: Filter, options: FindOptions = {}): { docs: Doc[]; exact: boolean } => {
@@ -311,12 +319,10 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
       const exact = Object.keys(filter).every((k) => pushed.has(k)) && (sortKeys.length === 0 || (sortKeys.length === 1 && sortKeys[0] === '_id'));
       let query = `SELECT json FROM disk_docs WHERE ${where.join(' AND ')}`;
       if (exact) {
-        query += ` ORDER BY id ${options.sort?.['_id'] === -1 ? 'DESC' : 'ASC'}`;
-        const limit = options.limit && options.limit > 0 ? options.limit : -1;
-        const skip = options.skip && options.skip > 0 ? options.skip : 0;
-        query += ` LIMIT ${limit} OFFSET ${skip}`;
+        query += ` ORDER BY id ${options.sort?.['_id'] === -1 ? 'DESC' : 'ASC'} LIMIT ? OFFSET ?`;
+        params.push(options.limit && options.limit > 0 ? options.limit : -1, options.skip && options.skip > 0 ? options.skip : 0);
       }
-      const rows = db.prepare(query).pluck().all(...params) as string[];
+      const rows = diskQuery(query).all(...params) as string[];
       return { docs: rows.map((json) => JSON.parse(json) as Doc), exact };
     };
 
