@@ -51,6 +51,18 @@ const { values: args } = parseArgs({
   },
 });
 
+/** A bad option stops the run with one line naming it, before anything starts. */
+const usage = (message: string): never => {
+  process.stderr.write(`bench:gateway: ${message}\n`);
+  process.exit(2);
+};
+if (!['normal', 'full', 'both'].includes(args.sync)) usage(`--sync must be normal, full or both (got ${args.sync})`);
+if (args.probe !== undefined && args.sync === 'both') usage('--probe runs one Switchyard: --sync normal or full');
+const probeConnections = args.probe?.split(',').map(Number) ?? [];
+if (probeConnections.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50 (got ${args.probe})`);
+const stepSeconds = Number(args.seconds);
+if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
+
 // -----------------------------------------------------------------------------------------------------------------
 // The fake upstream (child process). Model names pick the behaviour: `bench-d<delay ms>[-n<chunks>][-i<ms between
 // chunks>]`. Usage is fixed so charges are predictable: 10 prompt tokens; 8 completion tokens non-streamed, one
@@ -1034,7 +1046,7 @@ async function probe(connectionCounts: number[], seconds: number) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
   await build();
   const upstream = await startUpstream(logDir);
-  const sync = args.sync === 'full' ? 'full' : 'normal';
+  const sync = args.sync as 'normal' | 'full';
   const h = await startSwitchyard(sync, upstream.port, logDir);
   const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync, tally: emptyTally(), switchyard: h };
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
@@ -1067,7 +1079,7 @@ async function probe(connectionCounts: number[], seconds: number) {
 if (args.role === 'upstream') {
   runUpstream();
 } else if (args.probe) {
-  await probe(args.probe.split(',').map(Number), Number(args.seconds)).catch((error: unknown) => {
+  await probe(probeConnections, stepSeconds).catch((error: unknown) => {
     process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   });
