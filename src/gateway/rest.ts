@@ -18,7 +18,7 @@ import { nanoToUsdNumber, nanoToUsdString } from './pricing.js';
 import { SSE_DONE } from './sse.js';
 import type { ChatChunk } from './types.js';
 
-export const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
+const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
 
 const ERROR_TYPE_BY_CODE: Record<string, ErrorType> = {
   BAD_REQUEST: 'invalid_request',
