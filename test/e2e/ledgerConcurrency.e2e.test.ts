@@ -124,6 +124,48 @@ describe('no overspend under concurrency', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('admits a reservation while the account’s previous append is still in flight, and writes it right after', async () => {
+    const l = await openLedger(tempDir());
+    await fundExactly(l, 'acc_pipe', 3);
+    const order: string[] = [];
+    const reserve = (generationId: string) =>
+      l.ledger
+        .reserve({ accountId: 'acc_pipe', keyId: null, generationId, amount: COST, freeModel: false, onAdmitted: () => order.push(`admitted ${generationId}`) })
+        .then(() => order.push(`durable ${generationId}`));
+    // Three requests in one turn: the first is appended at once, the other two while it is in flight.
+    const all = Promise.all(['r1', 'r2', 'r3'].map(reserve));
+    expect(order).toEqual(['admitted r1', 'admitted r2', 'admitted r3']);
+    await all;
+    expect(order.slice(3)).toEqual(['durable r1', 'durable r2', 'durable r3']);
+    const events = await l.eventStore.readStream(ledgerStream('acc_pipe'));
+    expect(events.filter((e) => e.type === 'CreditsReserved').map((e) => (e.data as { generationId: string }).generationId)).toEqual(['r1', 'r2', 'r3']);
+    // r2 and r3 went into one append, after r1's.
+    expect(new Set(events.slice(-2).map((e) => e.recordedAt)).size).toBe(1);
+    expect(events.at(-3)!.position).toBeLessThan(events.at(-2)!.position);
+    await l.close();
+  });
+
+  it('on a stale view, every reservation not yet written is decided again in order once the append meets the other instance’s', async () => {
+    const [a, b] = await twoInstances('acc_stale2', 2);
+    expect((await a.ledger.balance('acc_stale2')).available).toBe(2 * COST); // a now holds the account's state
+    await b.ledger.reserve({ accountId: 'acc_stale2', keyId: null, generationId: 'by-b', amount: COST, freeModel: false });
+    const order: string[] = [];
+    const reserve = (generationId: string) =>
+      a.ledger
+        .reserve({ accountId: 'acc_stale2', keyId: null, generationId, amount: COST, freeModel: false, onAdmitted: () => order.push(`admitted ${generationId}`) })
+        .then(
+          () => order.push(`durable ${generationId}`),
+          (error: unknown) => order.push(`${(error as Error).constructor.name} ${generationId}`),
+        );
+    // a admits both on its stale view (2 × COST available): the first append fails on b's, and a decides both again.
+    await Promise.all([reserve('a-1'), reserve('a-2')]);
+    expect(order).toEqual(['admitted a-1', 'admitted a-2', 'durable a-1', 'InsufficientCreditsError a-2']);
+    const state = await replay(a, 'acc_stale2');
+    expect([...state.reservations.keys()]).toEqual(['by-b', 'a-1']);
+    expect(available(state)).toBe(0);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('a separate OS process racing this one on the same store: exactly 10 granted in total', async () => {
     const dir = tempDir();
     const l = await openLedger(dir);

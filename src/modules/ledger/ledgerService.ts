@@ -1,5 +1,5 @@
 import { ConflictError, NotFoundError, WrongExpectedVersionError } from '../../errors.js';
-import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { AppendResult, EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
@@ -41,16 +41,32 @@ interface Op {
   reject(error: unknown): void;
 }
 
+type Result = { events: LedgerEvent[] } | { error: unknown };
+
+/** Operations decided together, appended together. */
+interface Batch {
+  readonly ops: Op[];
+  readonly results: Result[];
+  readonly events: NewEvent[];
+}
+
 interface Writer {
   readonly accountId: string;
   readonly stream: string;
+  /** The committed state plus every decided batch's events; null until loaded, and after a failed append. */
   state: LedgerState | null;
+  /** The stream's revision once the batch being appended (if any) is written. */
   revision: number;
-  readonly queue: Op[];
-  busy: boolean;
+  /** Waiting for the state to be (re)loaded. */
+  undecided: Op[];
+  /** Decided, in order; the first is being appended while `appending`. */
+  batches: Batch[];
+  appending: boolean;
+  loading: boolean;
+  /** Appends refused in a row for another writer's (another process's) append. */
+  conflicts: number;
 }
 
-const MAX_BATCH = 4096;
 const MAX_CONFLICT_RETRIES = 8;
 
 export const snapshotBalance = (accountId: string, s: LedgerState): Balance => ({
@@ -65,10 +81,12 @@ export const snapshotBalance = (accountId: string, s: LedgerState): Balance => (
 });
 
 /**
- * One writer per account in this process: operations on an account queue up, and everything queued while an
- * append is in flight is decided in order against the same state and appended together, with the expected
- * revision. A concurrent writer elsewhere makes the append fail; the writer then reloads the stream and decides
- * the whole batch again, so no decision is ever made on stale state.
+ * One writer per account in this process. An operation is decided as soon as it arrives, against the account's
+ * state including every operation decided before it, so a reservation is admitted without waiting for any commit.
+ * The events are appended in order, one append in flight per account: everything decided while an append is in
+ * flight is appended together next, with the expected revision. A concurrent writer elsewhere makes an append fail;
+ * the writer then reloads the stream and decides every operation not yet written again, in order, so no decision is
+ * ever written on stale state (an operation admitted on the stale view may then be refused: `onDecided` came first).
  */
 export const createLedgerService = (deps: {
   eventStore: EventStore;
@@ -92,85 +110,129 @@ export const createLedgerService = (deps: {
 
   const writerFor = (accountId: string): Writer => {
     let writer = writers.get(accountId);
-    if (!writer) writers.set(accountId, (writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, queue: [], busy: false }));
+    if (!writer) {
+      writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, undecided: [], batches: [], appending: false, loading: false, conflicts: 0 };
+      writers.set(accountId, writer);
+    }
     return writer;
   };
 
   const load = async (writer: Writer) => {
-    const history = (await eventStore.readStream(writer.stream)) as RecordedEvent<LedgerEvent>[];
-    const state = ledgerDecider.initialState();
-    for (const event of history) ledgerDecider.evolve(state, event);
-    writer.state = state;
-    writer.revision = history.length ? history[history.length - 1]!.revision : -1;
+    writer.loading = true;
+    try {
+      const history = (await eventStore.readStream(writer.stream)) as RecordedEvent<LedgerEvent>[];
+      const state = ledgerDecider.initialState();
+      for (const event of history) ledgerDecider.evolve(state, event);
+      writer.state = state;
+      writer.revision = history.length ? history[history.length - 1]!.revision : -1;
+    } catch (error) {
+      for (const op of writer.undecided.splice(0)) op.reject(error);
+      logger.error({ err: error, accountId: writer.accountId }, 'ledger writer could not load the account');
+    } finally {
+      writer.loading = false;
+    }
+    pump(writer);
   };
 
-  const runBatch = async (writer: Writer, batch: Op[]) => {
-    for (let attempt = 0; ; attempt++) {
-      if (!writer.state) await load(writer);
-      const state = writer.state!;
-      const results: ({ events: LedgerEvent[] } | { error: unknown })[] = [];
-      const toAppend: NewEvent[] = [];
-      for (const op of batch) {
-        try {
-          const command = op.build(state);
-          const events = command ? (ledgerDecider.decide(command, state) as LedgerEvent[]) : [];
-          for (const event of events) {
-            ledgerDecider.evolve(state, event);
-            // No caller id: the store's time-ordered ids keep its id index append-only (random ids cost ~2.5x);
-            // the decider, not the store, makes repeats harmless here.
-            toAppend.push({ type: event.type, data: event.data, metadata: op.metadata });
-          }
-          results.push({ events });
-        } catch (error) {
-          results.push({ error });
+  /** Decide the waiting operations into the batch that is not being appended yet. */
+  const decide = (writer: Writer, state: LedgerState) => {
+    const last = writer.batches[writer.batches.length - 1];
+    const open = last && !(writer.appending && writer.batches.length === 1) ? last : undefined;
+    const batch: Batch = open ?? { ops: [], results: [], events: [] };
+    if (!open) writer.batches.push(batch);
+    const admitted: Op[] = [];
+    for (const op of writer.undecided.splice(0)) {
+      let result: Result;
+      try {
+        const command = op.build(state);
+        const events = command ? (ledgerDecider.decide(command, state) as LedgerEvent[]) : [];
+        for (const event of events) {
+          ledgerDecider.evolve(state, event);
+          // No caller id: the store's time-ordered ids keep its id index append-only (random ids cost ~2.5x);
+          // the decider, not the store, makes repeats harmless here.
+          batch.events.push({ type: event.type, data: event.data, metadata: op.metadata });
         }
+        result = { events };
+      } catch (error) {
+        result = { error };
       }
-      batch.forEach((op, i) => {
-        if (op.onDecided && !('error' in results[i]!)) {
-          op.onDecided();
-          op.onDecided = undefined;
-        }
-      });
-      if (toAppend.length > 0) {
-        try {
-          const appended = await eventStore.append(writer.stream, toAppend, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision });
-          writer.revision = appended.nextExpectedRevision;
-          lastPosition = Math.max(lastPosition, appended.position);
-        } catch (error) {
-          // The state already holds this batch's events: drop it and reload before deciding again.
-          writer.state = null;
-          if (error instanceof WrongExpectedVersionError && attempt < MAX_CONFLICT_RETRIES) continue;
-          for (const op of batch) op.reject(error);
-          return;
-        }
-      }
-      batch.forEach((op, i) => {
-        const result = results[i]!;
-        if ('error' in result) op.reject(result.error);
-        else op.resolve({ events: result.events, state });
-      });
-      return;
+      batch.ops.push(op);
+      batch.results.push(result);
+      if (op.onDecided && !('error' in result)) admitted.push(op);
+    }
+    // Once the batch is whole: a callback that submits again then joins it, consistently.
+    for (const op of admitted) {
+      const onDecided = op.onDecided!;
+      op.onDecided = undefined;
+      onDecided();
     }
   };
 
-  const drain = async (writer: Writer) => {
-    writer.busy = true;
+  const settle = (batch: Batch, state: LedgerState) =>
+    batch.ops.forEach((op, i) => {
+      const result = batch.results[i]!;
+      if ('error' in result) op.reject(result.error);
+      else op.resolve({ events: result.events, state });
+    });
+
+  const appendEvents = (writer: Writer, events: NewEvent[]): Promise<AppendResult> => {
     try {
-      while (writer.queue.length > 0) await runBatch(writer, writer.queue.splice(0, MAX_BATCH));
+      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision });
     } catch (error) {
-      writer.state = null;
-      for (const op of writer.queue.splice(0)) op.reject(error);
-      logger.error({ err: error, accountId: writer.accountId }, 'ledger writer failed');
-    } finally {
-      writer.busy = false;
+      // A closed store refuses at once: fail like any append, so the writer does not wait forever.
+      return Promise.reject(error);
+    }
+  };
+
+  /** Decide what waits, then append the first batch unless one is in flight. Batches without events settle in turn. */
+  const pump = (writer: Writer): void => {
+    if (!writer.state) {
+      if (!writer.loading && writer.undecided.length > 0) void load(writer);
+      return;
+    }
+    const state = writer.state;
+    if (writer.undecided.length > 0) decide(writer, state);
+    while (!writer.appending && writer.batches.length > 0) {
+      const batch = writer.batches[0]!;
+      if (batch.events.length === 0) {
+        writer.batches.shift();
+        settle(batch, state);
+        continue;
+      }
+      writer.appending = true;
+      appendEvents(writer, batch.events).then(
+        (appended) => {
+          writer.appending = false;
+          writer.conflicts = 0;
+          writer.revision = appended.nextExpectedRevision;
+          lastPosition = Math.max(lastPosition, appended.position);
+          writer.batches.shift();
+          settle(batch, state);
+          pump(writer);
+        },
+        (error: unknown) => {
+          writer.appending = false;
+          // The state holds events that were not written: drop it, and decide everything not yet written again on
+          // the reloaded stream, in order. After too many conflicts in a row, or any other error, the batch fails.
+          writer.state = null;
+          const retry = error instanceof WrongExpectedVersionError && ++writer.conflicts <= MAX_CONFLICT_RETRIES;
+          const [failed, ...later] = writer.batches.splice(0);
+          if (!retry) {
+            writer.conflicts = 0;
+            for (const op of failed!.ops) op.reject(error);
+          }
+          writer.undecided = [...(retry ? failed!.ops : []), ...later.flatMap((b) => b.ops), ...writer.undecided];
+          pump(writer);
+        },
+      );
     }
   };
 
   const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }, onDecided?: () => void): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const writer = writerFor(accountId);
-      writer.queue.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, onDecided, resolve, reject });
-      if (!writer.busy) void drain(writer);
+      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, onDecided, resolve, reject });
+      pump(writer);
     });
 
   const requireAccount = (accountId: string) => {
@@ -293,7 +355,7 @@ export const createLedgerService = (deps: {
       if (timer) clearInterval(timer);
       timer = null;
       // Let queued operations finish.
-      await Promise.all([...writers.values()].map((writer) => (writer.busy || writer.queue.length ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
+      await Promise.all([...writers.values()].map((writer) => (writer.appending || writer.loading || writer.batches.length > 0 ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
     },
   };
   return service;
