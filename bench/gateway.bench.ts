@@ -12,12 +12,14 @@
  * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
  * (`start-server.js --headless`). The load generators (a keep-alive http.Agent client for precise sequential
- * timings, autocannon for throughput) run in this process.
+ * timings, an open-loop generator (bench/openLoop.ts) for sustained throughput, autocannon for the closed-loop peak)
+ * run in this process.
  *
  * a. added latency at concurrency 1: p50 / p99 through the gateway minus direct, non-streaming, 0 ms upstream,
  *    rounds interleaved across targets so drift on a shared machine hits all of them alike;
- * b. highest sustained requests/s with p99 < 50 ms and no errors at the 20 ms upstream (autocannon, connections
- *    stepped up until a step fails);
+ * b. highest sustained requests/s with p99 < 50 ms and no errors at the 20 ms upstream: open-loop load at a fixed
+ *    rate (latency from each request's due time), rates stepped up until steps fail, then bisected; b'. the peak
+ *    a closed loop of 100 connections (autocannon) gets, with the gateway's CPU per request there;
  * c. streaming time to first token at concurrency 1, gateway minus direct;
  * d. 1,000 concurrent streams of 20 chunks 50 ms apart: how many complete with every chunk and [DONE];
  * e. peak RSS (VmHWM) of each gateway process.
@@ -28,6 +30,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import { openLoop } from './openLoop.js';
 import { createServer as createNetServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -616,16 +619,28 @@ interface AutocannonResult {
 type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
+/** One open-loop step of b. */
 interface Step {
-  connections: number;
+  /** Offered requests per second. */
+  rate: number;
+  /** Correct answers per second, over the step's wall time. */
   rps: number;
   p50: number;
   p99: number;
   errors: number;
   non2xx: number;
+  overloaded: boolean;
   ok: boolean;
   cpuUsPerRequest: number;
   cpuPercent: number;
+}
+
+/** b': the closed-loop peak. */
+interface Peak {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerRequest: number;
 }
 
 async function cannon(target: Target, kind: Kind, connections: number, seconds: number): Promise<{ result: AutocannonResult; cpuMs: number; wallMs: number }> {
@@ -656,8 +671,8 @@ async function main() {
   const syncs: ('normal' | 'full')[] = args.sync === 'both' ? ['normal', 'full'] : args.sync === 'full' ? ['full'] : ['normal'];
   const writeReadme = args['no-readme'] ? false : (args.readme ?? !quick);
   const cfg = quick
-    ? { latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, steps: [2, 5, 10, 25, 50, 100, 200], refine: 1, stepSeconds: 2, streams: 1000 }
-    : { latencyWarmup: 200, latencyN: 2000, pacedN: 1000, rounds: 10, ttftWarmup: 30, ttftN: 300, steps: [2, 5, 10, 25, 50, 100, 150, 200, 300, 400], refine: 3, stepSeconds: 6, streams: 1000 };
+    ? { latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, rates: [100, 200, 400, 700, 1000, 1500, 2500, 4000], refine: 1, stepSeconds: 2, streams: 1000 }
+    : { latencyWarmup: 200, latencyN: 2000, pacedN: 1000, rounds: 10, ttftWarmup: 30, ttftN: 300, rates: [100, 200, 300, 400, 600, 800, 1000, 1200, 1400, 1700, 2000, 2500, 3000, 4000, 5000, 6500, 8000], refine: 3, stepSeconds: 5, streams: 1000 };
   const startedAt = Date.now();
   const command = `npm run bench:gateway${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-logs-'));
@@ -791,29 +806,38 @@ async function main() {
   for (const a of agents.values()) a.destroy();
   await settle();
 
-  // b. Sustained throughput at the 20 ms upstream: step connections up until p99 ≥ 50 ms or any error.
-  log(`\n## b. throughput at the 20 ms upstream (autocannon, ${cfg.stepSeconds} s per step; pass = p99 < 50 ms, no errors, no non-2xx; stops after 2 failing steps in a row that add < 10% req/s, then up to ${cfg.refine} steps bisect between the last pass and the fail above it)`);
+  // b. Sustained throughput at the 20 ms upstream: open-loop rates stepped up until steps fail, then bisected.
+  log(
+    `\n## b. throughput at the 20 ms upstream (open loop, ${cfg.stepSeconds} s per rate, latency from each request's due time; pass = p99 < 50 ms, ` +
+      `every request answered correctly, never more than a quarter second's requests unanswered; stops after 2 failing rates in a row, then up to ${cfg.refine} rates bisect between the last pass and the fail above it)`,
+  );
   const steps = new Map<Target, Step[]>(targets.map((t) => [t, []]));
-  const runStep = async (t: Target, connections: number): Promise<Step> => {
-    const list = steps.get(t)!;
-    const { result, cpuMs, wallMs } = await cannon(t, 'd20', connections, cfg.stepSeconds);
-    const rps = result['2xx'] / (wallMs / 1000);
+  const runStep = async (t: Target, rate: number): Promise<Step> => {
+    const cpu0 = t.pid ? cpuMsOf(t.pid) : 0;
+    const r = await openLoop({ port: t.port, path: t.path, headers: t.headers, body: bodyOf(t, 'd20'), rate, seconds: cfg.stepSeconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
+    const cpuMs = t.pid ? cpuMsOf(t.pid) - cpu0 : 0;
+    t.tally.ok.d20 += r.ok;
+    t.tally.bad.d20 += r.non2xx + r.errors;
     const step: Step = {
-      connections,
-      rps,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      errors: result.errors,
-      non2xx: result.non2xx,
-      ok: result.latency.p99 < 50 && result.errors === 0 && result.non2xx === 0 && result['2xx'] > 0,
-      cpuUsPerRequest: t.pid && result['2xx'] ? (cpuMs * 1000) / result['2xx'] : NaN,
-      cpuPercent: t.pid ? (cpuMs / wallMs) * 100 : NaN,
+      rate,
+      rps: r.ok / (r.wallMs / 1000),
+      p50: percentile(r.latencies, 0.5),
+      p99: percentile(r.latencies, 0.99),
+      errors: r.errors,
+      non2xx: r.non2xx,
+      overloaded: r.overloaded,
+      ok: !r.overloaded && r.ok === r.sent && r.sent > 0 && percentile(r.latencies, 0.99) < 50,
+      cpuUsPerRequest: t.pid && r.ok ? (cpuMs * 1000) / r.ok : NaN,
+      cpuPercent: t.pid ? (cpuMs / r.wallMs) * 100 : NaN,
     };
+    const list = steps.get(t)!;
     list.push(step);
-    list.sort((a, b) => a.connections - b.connections);
+    list.sort((a, b) => a.rate - b.rate);
     log(
-      `${t.name.padEnd(28)} c=${String(connections).padStart(3)} ${fmt(rps).padStart(6)} req/s  p50 ${step.p50} ms p99 ${step.p99} ms  errors ${step.errors} non2xx ${step.non2xx}` +
+      `${t.name.padEnd(28)} ${fmt(rate).padStart(6)}/s offered ${fmt(step.rps).padStart(6)} req/s answered  p50 ${ms2(step.p50)} p99 ${ms2(step.p99)}  errors ${step.errors} non2xx ${step.non2xx}` +
+        (step.overloaded ? `  overloaded (stopped after ${fmt(r.sent)} of ${fmt(rate * cfg.stepSeconds)})` : '') +
         (t.pid ? `  gateway CPU ${fmt(step.cpuPercent)}% (${fmt(step.cpuUsPerRequest)} µs/req)` : '') +
+        (r.maxLagMs > 5 ? `  generator up to ${ms2(r.maxLagMs)} late` : '') +
         (step.ok ? '' : '  ✗'),
     );
     if (t.switchyard) await waitIdle(t.switchyard);
@@ -823,37 +847,44 @@ async function main() {
     await cannon(t, 'd20', 10, quick ? 1 : 2); // warm-up
     if (t.switchyard) await waitIdle(t.switchyard);
   }
-  // Steps are interleaved across targets (each connection count runs on every target before the next), so a busy
-  // spell of the shared host hits all of them alike, as in a.
-  const flat = new Map<Target, number>(targets.map((t) => [t, 0]));
-  for (const connections of cfg.steps) {
+  // Rates are interleaved across targets (each rate runs on every target before the next), so a busy spell of the
+  // shared host hits all of them alike, as in a.
+  const failing = new Map<Target, number>(targets.map((t) => [t, 0]));
+  for (const rate of cfg.rates) {
     for (const t of targets) {
-      if (flat.get(t)! >= 2) continue;
-      const before = Math.max(0, ...steps.get(t)!.map((x) => x.rps));
-      const step = await runStep(t, connections);
-      // Past the last passing step, keep going while throughput still grows (to find the peak): stop after two
-      // failing steps in a row that add less than 10% over the best so far (one noisy step does not end it).
-      flat.set(t, !step.ok && step.rps < before * 1.1 ? flat.get(t)! + 1 : 0);
+      if (failing.get(t)! >= 2) continue;
+      const step = await runStep(t, rate);
+      failing.set(t, step.ok ? 0 : failing.get(t)! + 1);
     }
   }
-  // The grid jumps 10 → 25 → 50 → 100: bisect the connections between the highest passing step and the failing
-  // one right above it, the same way for every target, so the sustained rate is not an artefact of the grid.
+  // Bisect the rate between the highest passing step and the failing one right above it, the same way for every
+  // target, so the sustained rate is not an artefact of the grid.
   for (let i = 0; i < cfg.refine; i++) {
     for (const t of targets) {
       const list = steps.get(t)!;
       const passing = list.filter((x) => x.ok);
       const pass = passing[passing.length - 1];
-      const fail = pass && list.find((x) => x.connections > pass.connections);
+      const fail = pass && list.find((x) => x.rate > pass.rate);
       if (!pass || !fail) continue;
-      const connections = Math.round((pass.connections + fail.connections) / 2);
-      if (connections - pass.connections >= Math.max(2, pass.connections / 8)) await runStep(t, connections);
+      const rate = Math.round((pass.rate + fail.rate) / 2 / 10) * 10;
+      if (rate - pass.rate >= Math.max(20, pass.rate / 16)) await runStep(t, rate);
     }
   }
   const best = (t: Target) => {
     const passing = steps.get(t)!.filter((s) => s.ok);
-    return passing.length ? passing.reduce((a, b) => (b.rps > a.rps ? b : a)) : null;
+    return passing.length ? passing.reduce((a, b) => (b.rate > a.rate ? b : a)) : null;
   };
-  const peak = (t: Target) => steps.get(t)!.reduce((a, b) => (b.rps > a.rps ? b : a));
+
+  // b'. Closed-loop peak: 100 connections, each sending its next request when the last is answered.
+  log(`\n## b'. closed-loop peak at the 20 ms upstream (autocannon, 100 connections, ${cfg.stepSeconds} s)`);
+  const peaks = new Map<Target, Peak>();
+  for (const t of targets) {
+    const { result, cpuMs, wallMs } = await cannon(t, 'd20', 100, cfg.stepSeconds);
+    const p: Peak = { rps: result['2xx'] / (wallMs / 1000), p50: result.latency.p50, p99: result.latency.p99, cpuUsPerRequest: t.pid && result['2xx'] ? (cpuMs * 1000) / result['2xx'] : NaN };
+    peaks.set(t, p);
+    log(`${t.name.padEnd(28)} ${fmt(p.rps).padStart(6)} req/s  p50 ${p.p50} ms p99 ${p.p99} ms  errors ${result.errors} non2xx ${result.non2xx}${t.pid ? `  ${fmt(p.cpuUsPerRequest)} µs/req` : ''}`);
+    if (t.switchyard) await waitIdle(t.switchyard);
+  }
 
   // d. Concurrent streams: all opened at once, slow upstream tokens.
   log(`\n## d. ${cfg.streams} concurrent streams (${STREAM_CHUNKS.streams} chunks, 50 ms apart)`);
@@ -971,15 +1002,16 @@ async function main() {
   row(`a'. added latency p50, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p50 - dp.p50, ms2, false);
   row(`a'. added latency p99, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p99 - dp.p99, ms2, false);
   table.push(`| a. end-to-end latency p50 / p99 | ${[...gateways, direct].map((t) => `${lat.get(t)!.p50.toFixed(2)} / ${lat.get(t)!.p99.toFixed(2)} ms`).join(' | ')} |${switchyards.map(() => ' |').join('')}`);
-  row('b. sustained req/s, p99 < 50 ms, 20 ms upstream', (t) => best(t)?.rps ?? NaN, (n) => fmt(n));
+  row('b. sustained req/s, p99 < 50 ms, 20 ms upstream (open loop)', (t) => best(t)?.rate ?? NaN, (n) => fmt(n));
   table.push(
-    `| b. … at connections (p50 / p99) | ${[...gateways, direct].map((t) => {
+    `| b. … p50 / p99 at that rate | ${[...gateways, direct].map((t) => {
       const b = best(t);
-      return b ? `${b.connections} (${b.p50} / ${b.p99} ms)` : 'none passed';
+      return b ? `${b.p50.toFixed(1)} / ${b.p99.toFixed(1)} ms` : 'none passed';
     }).join(' | ')} |${switchyards.map(() => ' |').join('')}`,
   );
-  row('b. peak req/s seen (any p99)', (t) => peak(t).rps, (n) => fmt(n));
-  row('b. gateway CPU per request (at the peak step)', (t) => peak(t).cpuUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
+  row('b. gateway CPU per request at that rate', (t) => best(t)?.cpuUsPerRequest ?? NaN, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
+  row("b'. closed-loop peak req/s (100 connections, any p99)", (t) => peaks.get(t)!.rps, (n) => fmt(n));
+  row("b'. gateway CPU per request at the peak", (t) => peaks.get(t)!.cpuUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
   row('c. added TTFT p50, c=1', (t) => tt.get(t)!.p50 - dt.p50, ms2, false);
   row('c. added TTFT p99, c=1', (t) => tt.get(t)!.p99 - dt.p99, ms2, false);
   row(`d. of ${cfg.streams} concurrent streams, completed`, (t) => streamsResult.get(t)!.completed, (n) => fmt(n));
@@ -1013,10 +1045,14 @@ async function main() {
       '',
       ...notes.map((n) => `- ${n}`),
       '',
-      'Throughput steps (connections: req/s, p50 / p99 ms, gateway CPU µs per request):',
+      'Open-loop steps (offered rate: answered req/s, p50 / p99 ms, gateway CPU µs per request; ✗ failed, "overloaded": stopped with a quarter second of requests unanswered):',
       '',
       ...[...gateways, direct].map(
-        (t) => `- ${t.name}: ${steps.get(t)!.map((s) => `${s.connections}: ${fmt(s.rps)}, ${s.p50} / ${s.p99}${Number.isFinite(s.cpuUsPerRequest) ? `, ${fmt(s.cpuUsPerRequest)} µs` : ''}${s.ok ? '' : ' ✗'}`).join('; ')}`,
+        (t) =>
+          `- ${t.name}: ${steps
+            .get(t)!
+            .map((s) => `${fmt(s.rate)}: ${fmt(s.rps)}, ${s.p50.toFixed(1)} / ${s.p99.toFixed(1)}${Number.isFinite(s.cpuUsPerRequest) ? `, ${fmt(s.cpuUsPerRequest)} µs` : ''}${s.overloaded ? ' overloaded' : ''}${s.ok ? '' : ' ✗'}`)
+            .join('; ')}`,
       ),
       '<!-- gateway-bench:end -->',
     ].join('\n');
