@@ -48,6 +48,7 @@ const { values: args } = parseArgs({
     'keep-data': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     probe: { type: 'string' },
+    'probe-rates': { type: 'string' },
     seconds: { type: 'string', default: '6' },
     tsx: { type: 'boolean', default: false },
     'node-options': { type: 'string' },
@@ -60,9 +61,10 @@ const usage = (message: string): never => {
   process.exit(2);
 };
 if (!['normal', 'full', 'both'].includes(args.sync)) usage(`--sync must be normal, full or both (got ${args.sync})`);
-if (args.probe !== undefined && args.sync === 'both') usage('--probe runs one Switchyard: --sync normal or full');
-const probeConnections = args.probe?.split(',').map(Number) ?? [];
-if (probeConnections.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50 (got ${args.probe})`);
+if ((args.probe !== undefined || args['probe-rates'] !== undefined) && args.sync === 'both') usage('--probe runs one Switchyard: --sync normal or full');
+if (args.probe !== undefined && args['probe-rates'] !== undefined) usage('--probe (closed loop, connections) or --probe-rates (open loop, req/s), not both');
+const probeLoads = (args.probe ?? args['probe-rates'])?.split(',').map(Number) ?? [];
+if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
 const stepSeconds = Number(args.seconds);
 if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
 
@@ -1075,10 +1077,11 @@ async function main() {
 }
 
 /**
- * `--probe 10,25,50 [--seconds 6] [--sync full]`: Switchyard alone on the 20 ms upstream at the given connection counts, with
- * each thread's CPU per request. For iterating on the hot path; prints only.
+ * `--probe 10,25,50 [--seconds 6] [--sync full]`: Switchyard alone on the 20 ms upstream at the given connection counts
+ * (closed loop, autocannon), or `--probe-rates 300,600` at the given rates (open loop), with each thread's CPU per
+ * request. For iterating on the hot path; prints only.
  */
-async function probe(connectionCounts: number[], seconds: number) {
+async function probe(loads: number[], open: boolean, seconds: number) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
   await build();
   const upstream = await startUpstream(logDir);
@@ -1088,13 +1091,14 @@ async function probe(connectionCounts: number[], seconds: number) {
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
   await cannon(target, 'd20', 10, 2);
   await waitIdle(h);
-  for (const connections of connectionCounts) {
+  for (const load of loads) {
     const before = threadCpuMsOf(target.pid!);
     const others0 = [cpuMsOf(process.pid), cpuMsOf(upstream.child.proc.pid!)];
-    const { result, wallMs } = await cannon(target, 'd20', connections, seconds);
+    const t0 = Date.now();
+    const { n, latency, failures } = open ? await probeOpen(target, load, seconds) : await probeClosed(target, load, seconds);
+    const wallMs = Date.now() - t0;
     const after = threadCpuMsOf(target.pid!);
     const others = [cpuMsOf(process.pid) - others0[0]!, cpuMsOf(upstream.child.proc.pid!) - others0[1]!].map((ms) => `${Math.round((100 * ms) / wallMs)}%`);
-    const n = result['2xx'];
     const busy = [...after]
       .map(([name, ms]) => [name, ms - (before.get(name) ?? 0)] as const)
       .filter(([, ms]) => ms > 0)
@@ -1105,17 +1109,29 @@ async function probe(connectionCounts: number[], seconds: number) {
     if (rest.length > 0) shown.push([`${rest.length} other threads`, rest.reduce((sum, [, ms]) => sum + ms, 0)]);
     const threads = shown.map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
     await waitIdle(h);
-    log(`c=${String(connections).padStart(3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${result.latency.p50} p99 ${result.latency.p99} ms  errors ${result.errors} non2xx ${result.non2xx}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}`);
+    log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}`);
   }
   for (const c of children()) await stopChild(c, 5_000);
   if (!args['keep-data']) rmSync(logDir, { recursive: true, force: true });
 }
 
+async function probeClosed(target: Target, connections: number, seconds: number) {
+  const { result } = await cannon(target, 'd20', connections, seconds);
+  return { n: result['2xx'], latency: { p50: result.latency.p50, p99: result.latency.p99 }, failures: `errors ${result.errors} non2xx ${result.non2xx}` };
+}
+
+async function probeOpen(target: Target, rate: number, seconds: number) {
+  const r = await openLoop({ port: target.port, path: target.path, headers: target.headers, body: bodyOf(target, 'd20'), rate, seconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
+  target.tally.ok.d20 += r.ok;
+  const q = (f: number) => percentile(r.latencies, f).toFixed(1);
+  return { n: r.ok, latency: { p50: q(0.5), p99: q(0.99) }, failures: `failed ${r.sent - r.ok}${r.overloaded ? ' overloaded' : ''}, generator up to ${r.maxLagMs.toFixed(1)} ms late` };
+}
+
 // Last, so every module-level constant above is initialised before it runs.
 if (args.role === 'upstream') {
   runUpstream();
-} else if (args.probe) {
-  await probe(probeConnections, stepSeconds).catch((error: unknown) => {
+} else if (probeLoads.length > 0) {
+  await probe(probeLoads, args['probe-rates'] !== undefined, stepSeconds).catch((error: unknown) => {
     process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   });
