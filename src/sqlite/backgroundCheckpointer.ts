@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { BACKGROUND_NICE } from '../threadPriority.js';
 
 /**
  * WAL checkpoints off the event loop. SQLite's automatic checkpoint runs inside whichever commit crosses the
@@ -11,6 +12,11 @@ import { Worker } from 'node:worker_threads';
  */
 const WORKER = `
 const { workerData } = require('node:worker_threads');
+// The same as lowerThisThreadPriority (src/threadPriority.ts), which this eval'd CommonJS cannot import.
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  require('node:os').setPriority(tid, workerData.nice);
+} catch { /* not Linux, or not permitted: the thread keeps the process's priority */ }
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: 5000 });
 setInterval(() => {
@@ -25,7 +31,7 @@ export interface Checkpointer {
 }
 
 export const startBackgroundCheckpointer = (file: string, intervalMs = 1000): Checkpointer => {
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver, nice: BACKGROUND_NICE } });
   worker.unref();
   // A failing checkpointer must not take the process down: SQLite then simply keeps a longer WAL.
   worker.on('error', () => undefined);

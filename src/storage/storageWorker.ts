@@ -9,6 +9,7 @@ import { allProjections, diskCollections } from '../../projections/index.js';
 import { createProjectionRunner } from '../../projections/runner.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
+import { lowerThisThreadPriority } from '../threadPriority.js';
 import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
 import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 import { createChannel } from './rpc.js';
@@ -22,6 +23,7 @@ const channel = createChannel(parentPort!, 'microtask');
 const data = workerData as StorageWorkerData;
 
 const start = async () => {
+  lowerThisThreadPriority();
   // Reads only, of recent events: appends are the request thread's, and so are the file's background checkpoints.
   const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false, cacheMiB: 8 });
   // Follow the request thread's appends without a message per commit: it bumps a shared counter after each one.
