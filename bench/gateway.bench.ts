@@ -1103,9 +1103,10 @@ async function probe(loads: number[], open: boolean, seconds: number) {
       .map(([name, ms]) => [name, ms - (before.get(name) ?? 0)] as const)
       .filter(([, ms]) => ms > 0)
       .sort((a, b) => b[1] - a[1]);
-    // The three busiest threads by name and id (main, then usually the storage thread), the rest summed.
-    const shown: (readonly [string, number])[] = busy.slice(0, 3);
-    const rest = busy.slice(3);
+    // Every thread that used at least 2% of a CPU, by name and id (main, then usually the storage thread; V8's four
+    // helper threads are busy while code is still being optimised), the rest summed.
+    const shown: (readonly [string, number])[] = busy.filter(([, ms]) => ms >= wallMs * 0.02);
+    const rest = busy.slice(shown.length);
     if (rest.length > 0) shown.push([`${rest.length} other threads`, rest.reduce((sum, [, ms]) => sum + ms, 0)]);
     const threads = shown.map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
     await waitIdle(h);
