@@ -364,6 +364,17 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     return found ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [] };
   };
 
+  /** The catalog's models with the `output_modalities` (default text) and `supported_parameters` filters applied. */
+  const filteredModels = async (url: URL) => {
+    const modalities = (url.searchParams.get('output_modalities') ?? 'text').split(',').map((s) => s.trim()).filter(Boolean);
+    const required = (url.searchParams.get('supported_parameters') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    return catalogModels(await catalog.allModels()).filter(
+      (m) =>
+        (modalities.includes('all') || modalities.some((o) => (m.doc.outputModalities as string[]).includes(o))) &&
+        required.every((p) => m.endpoints.some((e) => e.supportedParameters.includes(p))),
+    );
+  };
+
   return [
     { method: 'POST', path: '/api/v1/chat/completions', handler: completion('chat') },
     { method: 'POST', path: '/api/v1/completions', handler: completion('completion') },
@@ -371,18 +382,12 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       method: 'GET',
       path: '/api/v1/models',
       handler: withErrors(async ({ req, res, url }) => {
-        const modalities = (url.searchParams.get('output_modalities') ?? 'text').split(',').map((s) => s.trim()).filter(Boolean);
-        const required = (url.searchParams.get('supported_parameters') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         const sort = url.searchParams.get('sort');
         if (sort !== null && !(MODEL_SORTS as readonly string[]).includes(sort)) throw new GatewayError(400, 'invalid_request', `sort must be one of ${MODEL_SORTS.join(', ')}`, { param: 'sort' });
         const paged = url.searchParams.has('offset') || url.searchParams.has('limit');
         const offset = intParam(url, 'offset', 0, 0, 1_000_000);
         const limit = intParam(url, 'limit', 500, 1, 1000);
-        let models = catalogModels(await catalog.allModels()).filter(
-          (m) =>
-            (modalities.includes('all') || modalities.some((o) => (m.doc.outputModalities as string[]).includes(o))) &&
-            required.every((p) => m.endpoints.some((e) => e.supportedParameters.includes(p))),
-        );
+        let models = await filteredModels(url);
         if (sort) {
           const nowMs = Date.now();
           const best = (m: CatalogModel, pick: 'latency' | 'throughput') => {
@@ -408,6 +413,11 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
         const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}` : null;
         sendJson(res, 200, { data: page.map(modelJson), ...(paged && { total_count: models.length, links: { next } }) });
       }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/models/count',
+      handler: withErrors(async ({ res, url }) => sendJson(res, 200, { data: { count: (await filteredModels(url)).length } })),
     },
     {
       method: 'GET',

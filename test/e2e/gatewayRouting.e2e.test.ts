@@ -153,6 +153,16 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
     expect(page.links.next).toBe('/api/v1/models?offset=3&limit=2');
   });
 
+  it('GET /api/v1/models/count counts what the same filters list', async () => {
+    const count = async (query: string) => (await (await fetch(`${h.url}/api/v1/models/count${query}`)).json()) as { data: { count: number } };
+    const list = async (query: string) => ((await (await fetch(`${h.url}/api/v1/models${query}`)).json()) as { data: unknown[] }).data.length;
+    expect((await count('')).data.count).toBe(await list(''));
+    const tools = (await count('?supported_parameters=tools')).data.count;
+    expect(tools).toBe(await list('?supported_parameters=tools'));
+    expect(tools).toBeLessThan((await count('')).data.count);
+    expect((await count('?output_modalities=all')).data.count).toBe(await list('?output_modalities=all'));
+  });
+
   it('use_rss=true serves the same (filtered) list as an RSS 2.0 feed, newest first', async () => {
     const json = (await (await fetch(`${h.url}/api/v1/models?supported_parameters=tools`)).json()) as { data: { id: string; name: string; created: number }[] };
     const res = await fetch(`${h.url}/api/v1/models?supported_parameters=tools&use_rss=true`);

@@ -26,9 +26,10 @@ export const ledgerRoutes = (core: Core): Route[] => [
       });
     },
   },
-  {
+  // `/api/v1/auth/key` is the older path of the same endpoint, still called by community OpenRouter clients.
+  ...['/api/v1/key', '/api/v1/auth/key'].map((path): Route => ({
     method: 'GET',
-    path: '/api/v1/key',
+    path,
     handler: async ({ req, res }) => {
       const principal = requirePrincipal(core.directory, req);
       const key = principal.keyId ? core.directory.key(principal.keyId) : undefined;
@@ -62,5 +63,5 @@ export const ledgerRoutes = (core: Core): Route[] => [
         },
       });
     },
-  },
+  })),
 ];
