@@ -30,13 +30,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { openLoop } from './openLoop.js';
 import { createServer as createNetServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
+import { openLoop } from './openLoop.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -828,10 +828,11 @@ async function main() {
       errors: r.errors,
       non2xx: r.non2xx,
       overloaded: r.overloaded,
-      ok: !r.overloaded && r.ok === r.sent && r.sent > 0 && percentile(r.latencies, 0.99) < 50,
+      ok: false,
       cpuUsPerRequest: t.pid && r.ok ? (cpuMs * 1000) / r.ok : NaN,
       cpuPercent: t.pid ? (cpuMs / r.wallMs) * 100 : NaN,
     };
+    step.ok = !r.overloaded && r.ok === r.sent && r.sent > 0 && step.p99 < 50;
     const list = steps.get(t)!;
     list.push(step);
     list.sort((a, b) => a.rate - b.rate);
