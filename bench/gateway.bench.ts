@@ -820,19 +820,19 @@ async function main() {
     const cpuMs = t.pid ? cpuMsOf(t.pid) - cpu0 : 0;
     t.tally.ok.d20 += r.ok;
     t.tally.bad.d20 += r.non2xx + r.errors;
+    const p99 = percentile(r.latencies, 0.99);
     const step: Step = {
       rate,
       rps: r.ok / (r.wallMs / 1000),
       p50: percentile(r.latencies, 0.5),
-      p99: percentile(r.latencies, 0.99),
+      p99,
       errors: r.errors,
       non2xx: r.non2xx,
       overloaded: r.overloaded,
-      ok: false,
+      ok: !r.overloaded && r.ok === r.sent && r.sent > 0 && p99 < 50,
       cpuUsPerRequest: t.pid && r.ok ? (cpuMs * 1000) / r.ok : NaN,
       cpuPercent: t.pid ? (cpuMs / r.wallMs) * 100 : NaN,
     };
-    step.ok = !r.overloaded && r.ok === r.sent && r.sent > 0 && step.p99 < 50;
     const list = steps.get(t)!;
     list.push(step);
     list.sort((a, b) => a.rate - b.rate);
