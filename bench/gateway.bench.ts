@@ -839,6 +839,7 @@ async function main() {
     log(
       `${t.name.padEnd(28)} ${fmt(rate).padStart(6)}/s offered ${fmt(step.rps).padStart(6)} req/s answered  p50 ${ms2(step.p50)} p99 ${ms2(step.p99)}  errors ${step.errors} non2xx ${step.non2xx}` +
         (step.overloaded ? `  overloaded (stopped after ${fmt(r.sent)} of ${fmt(rate * cfg.stepSeconds)})` : '') +
+        (r.firstFailure ? `  first failure: ${r.firstFailure}` : '') +
         (t.pid ? `  gateway CPU ${fmt(step.cpuPercent)}% (${fmt(step.cpuUsPerRequest)} µs/req)` : '') +
         (r.maxLagMs > 5 ? `  generator up to ${ms2(r.maxLagMs)} late` : '') +
         (step.ok ? '' : '  ✗'),
@@ -1126,7 +1127,7 @@ async function probeOpen(target: Target, rate: number, seconds: number) {
   const r = await openLoop({ port: target.port, path: target.path, headers: target.headers, body: bodyOf(target, 'd20'), rate, seconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
   target.tally.ok.d20 += r.ok;
   const q = (f: number) => percentile(r.latencies, f).toFixed(1);
-  return { n: r.ok, latency: { p50: q(0.5), p99: q(0.99) }, failures: `failed ${r.sent - r.ok}${r.overloaded ? ' overloaded' : ''}, generator up to ${r.maxLagMs.toFixed(1)} ms late` };
+  return { n: r.ok, latency: { p50: q(0.5), p99: q(0.99) }, failures: `failed ${r.sent - r.ok}${r.firstFailure ? ` (first: ${r.firstFailure})` : ''}${r.overloaded ? ' overloaded' : ''}, generator up to ${r.maxLagMs.toFixed(1)} ms late` };
 }
 
 // Last, so every module-level constant above is initialised before it runs.

@@ -40,6 +40,8 @@ export interface OpenLoopResult {
   readonly wallMs: number;
   /** How far behind its schedule the generator itself sent a request, at worst (ms). */
   readonly maxLagMs: number;
+  /** The first failure: status and the start of the body, or the transport error. */
+  readonly firstFailure: string | null;
 }
 
 export const openLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =>
@@ -57,22 +59,25 @@ export const openLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =>
     let errors = 0;
     let overloaded = false;
     let maxLagMs = 0;
+    let firstFailure: string | null = null;
     const start = performance.now() + 5;
 
     const finish = () => {
       if (answered < sent || (sent < total && !overloaded)) return;
       agent.destroy();
       latencies.sort((a, b) => a - b);
-      resolve({ rate: options.rate, sent, ok, non2xx, errors, overloaded, latencies, wallMs: performance.now() - start, maxLagMs });
+      resolve({ rate: options.rate, sent, ok, non2xx, errors, overloaded, latencies, wallMs: performance.now() - start, maxLagMs, firstFailure });
     };
-    const answer = (due: number, status: number, body: string | null) => {
+    const answer = (due: number, status: number, body: string | null, error?: Error) => {
       answered += 1;
-      if (body === null) errors += 1;
-      else if (status < 200 || status >= 300) non2xx += 1;
-      else if (!options.check(status, body)) errors += 1;
-      else {
+      const good = body !== null && status >= 200 && status < 300 && options.check(status, body);
+      if (good) {
         ok += 1;
         latencies.push(performance.now() - due);
+      } else {
+        if (body !== null && (status < 200 || status >= 300)) non2xx += 1;
+        else errors += 1;
+        firstFailure ??= body === null ? `transport: ${error?.message ?? 'error'}` : `${status}: ${body.slice(0, 300)}`;
       }
       finish();
     };
@@ -83,9 +88,9 @@ export const openLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =>
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => answer(due, res.statusCode ?? 0, text));
-        res.on('error', () => answer(due, 0, null));
+        res.on('error', (error) => answer(due, 0, null, error));
       });
-      req.on('error', () => answer(due, 0, null));
+      req.on('error', (error) => answer(due, 0, null, error));
       req.end(options.body);
     };
     const tick = () => {

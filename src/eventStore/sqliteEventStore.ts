@@ -51,7 +51,12 @@ export interface SqliteEventStoreOptions {
    * (the storage thread's) passes false: one checkpointer per file is enough.
    */
   readonly backgroundCheckpoints?: boolean;
-  /** SQLite page cache of this connection in MiB. Default 64: keeps the id and (stream, revision) indexes hot. */
+  /**
+   * SQLite page cache of this connection in MiB. Default 16. Appends touch only the right edges of the table and its
+   * indexes (event ids, generation ids and positions are time-ordered), so a small cache holds what they need; every
+   * page an append writes enters the cache, so a larger one only filled with pages nobody reads again (64 MiB cost
+   * ~40 MiB more RSS in the gateway bench, for the same CPU per request).
+   */
   readonly cacheMiB?: number;
 }
 
@@ -132,7 +137,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const db = new Database(file, { timeout: options.busyTimeoutMs ?? 5000 });
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-  db.pragma(`cache_size = -${(options.cacheMiB ?? 64) * 1024}`);
+  db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append on the event loop.
   db.pragma('wal_autocheckpoint = 0');
