@@ -6,10 +6,10 @@ import { setPriority } from 'node:os';
  * machine the request thread is scheduled first. Linux only: its thread id comes from /proc/thread-self, and
  * setpriority on a thread id changes that thread alone. Elsewhere, or when not permitted, nothing changes.
  */
-export const lowerThisThreadPriority = (nice = BACKGROUND_NICE): void => {
+export const lowerThisThreadPriority = (): void => {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, BACKGROUND_NICE);
   } catch {
     // Not Linux, or not permitted: the thread keeps the process's priority.
   }

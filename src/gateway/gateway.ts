@@ -147,12 +147,15 @@ export const createGateway = (deps: {
     );
   };
 
+  /** A ledger refusal as the client sees it: OpenRouter's 402 for credits and key limits, anything else as it is. */
+  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number): unknown =>
+    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error)) : error;
+
   /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
   const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
-    if (error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError) {
-      return paymentRequired(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, budgetOf(error));
-    }
-    if (error instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', error.message, error.metadata, error.retryAfterMs);
+    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens);
+    if (refused instanceof GatewayError) return refused;
+    if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
     return new GatewayError(503, 'server', 'The credits ledger could not record the reservation; nothing was charged', {});
   };
@@ -205,8 +208,7 @@ export const createGateway = (deps: {
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        if (again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError) throw paymentRequired(again, first, parsed.promptTokens, budgetOf(again));
-        throw again;
+        throw refusedBy(again, first, parsed.promptTokens);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };

@@ -136,8 +136,8 @@ export const createLedgerService = (deps: {
 
   /** Decide the waiting operations into the batch that is not being appended yet. */
   const decide = (writer: Writer, state: LedgerState) => {
-    const last = writer.batches[writer.batches.length - 1];
-    const open = last && !(writer.appending && writer.batches.length === 1) ? last : undefined;
+    // The last batch takes more operations unless it is the one being appended.
+    const open = writer.batches.length > (writer.appending ? 1 : 0) ? writer.batches[writer.batches.length - 1]! : undefined;
     const batch: Batch = open ?? { ops: [], results: [], events: [] };
     if (!open) writer.batches.push(batch);
     const admitted: Op[] = [];
@@ -168,7 +168,8 @@ export const createLedgerService = (deps: {
     }
   };
 
-  const settle = (batch: Batch, state: LedgerState) =>
+  /** Answer a batch's callers: its operations' own outcomes, once its events (if any) are written. */
+  const answer = (batch: Batch, state: LedgerState) =>
     batch.ops.forEach((op, i) => {
       const result = batch.results[i]!;
       if ('error' in result) op.reject(result.error);
@@ -196,7 +197,7 @@ export const createLedgerService = (deps: {
       const batch = writer.batches[0]!;
       if (batch.events.length === 0) {
         writer.batches.shift();
-        settle(batch, state);
+        answer(batch, state);
         continue;
       }
       writer.appending = true;
@@ -207,7 +208,7 @@ export const createLedgerService = (deps: {
           writer.revision = appended.nextExpectedRevision;
           lastPosition = Math.max(lastPosition, appended.position);
           writer.batches.shift();
-          settle(batch, state);
+          answer(batch, state);
           pump(writer);
         },
         (error: unknown) => {
