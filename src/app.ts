@@ -9,12 +9,14 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { DomainError, UnauthenticatedError } from './errors.js';
 import type { GraphQLContext } from './graphql/context.js';
+import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
 import { schema } from './graphql/schema.js';
 import { bearerOf, createRouter, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
@@ -29,10 +31,18 @@ export interface App {
 interface ServerContext {
   req?: IncomingMessage;
   res?: ServerResponse;
-  /** Set by the WebSocket handler, which authenticates once per connection. */
+  /** Set by the WebSocket handler, which authenticates each operation itself. */
   principal?: Principal | null;
   requestId?: string;
 }
+
+/** The bearer secret in a headers-like object (`connectionParams`, a subscribe message's `extensions.headers`), any case. */
+const bearerIn = (headers: unknown): string | null => {
+  if (typeof headers !== 'object' || headers === null) return null;
+  const value = Object.entries(headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  if (typeof value !== 'string') return null;
+  return value.replace(/^Bearer\s+/i, '').trim() || null;
+};
 
 /** Duck-typed on purpose: graphql may be loaded twice (ESM and CJS builds), which breaks `instanceof GraphQLError`. */
 const isGraphQLError = (error: unknown): error is GraphQLError =>
@@ -100,6 +110,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       costLimitPlugin({ maxCost: 5_000 }),
       // Introspection and field suggestions can be switched off in production (GRAPHQL_INTROSPECTION=false).
       ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection, blockFieldSuggestionsPlugin()]),
+      endWhenKeyRefused(core.directory),
     ],
   });
 
@@ -154,24 +165,38 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   });
 
   const wss = new WebSocketServer({ server, path: '/graphql' });
-  useServer<Record<string, unknown>, { principal?: Principal | null }>(
+  // The connection keeps the secret, not the principal: every operation is authenticated when it runs, so a key
+  // revoked, disabled or expired mid-connection is refused at once (and its subscriptions end: endWhenKeyRefused).
+  useServer<Record<string, unknown>, { secret?: string | null }>(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: (ctx) => {
-        const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const secret = bearerIn(ctx.connectionParams) ?? bearerOf(ctx.extra.request);
         try {
-          ctx.extra.principal = authenticate(typeof raw === 'string' ? raw.replace(/^Bearer\s+/i, '').trim() : bearerOf(ctx.extra.request));
-          return true;
+          authenticate(secret);
         } catch (error) {
-          if (error instanceof UnauthenticatedError) return false;
-          throw error;
+          if (!(error instanceof UnauthenticatedError)) throw error;
+          // A bad key is refused at once, with the reason; graphql-ws's own close that follows is then a no-op.
+          ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
+          return false;
         }
+        ctx.extra.secret = secret;
+        return true;
       },
       onSubscribe: async (ctx, _id, params) => {
+        // GraphiQL sends its Headers tab with each operation: those win over the connection's credentials.
+        const secret = bearerIn(params.extensions?.headers) ?? ctx.extra.secret ?? null;
+        let principal: Principal | null;
+        try {
+          principal = authenticate(secret);
+        } catch (error) {
+          if (!(error instanceof UnauthenticatedError)) throw error;
+          return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+        }
         const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
-          principal: ctx.extra.principal ?? null,
+          principal,
           requestId: randomUUID(),
         });
         let document;

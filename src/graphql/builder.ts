@@ -7,7 +7,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import { GraphQLError } from 'graphql';
 import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError } from '../errors.js';
 import type { Role } from '../modules/accounts/account.events.js';
-import type { GraphQLContext } from './context.js';
+import type { AuthenticatedContext, GraphQLContext } from './context.js';
 
 export interface AuthScopes {
   authenticated: boolean;
@@ -26,6 +26,8 @@ const TYPE_BY_PREFIX: Record<string, string> = { acc: 'Account', key: 'ApiKey' }
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   AuthScopes: AuthScopes;
+  /** Every scope holds only for a caller, so a field behind any of them (`t.withAuth`) sees a non-null principal. */
+  AuthContexts: { [Scope in keyof AuthScopes]: AuthenticatedContext };
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: string; Output: string };
@@ -37,6 +39,9 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, RelayPlugin, DataloaderPlugin],
   scopeAuth: {
+    // Check a subscription's scopes when it starts (the subscribe resolver runs only for an allowed caller), not only
+    // when its events resolve.
+    authorizeOnSubscribe: true,
     authScopes: (ctx) => {
       const principal = ctx.principal;
       const has = (role: Role) => principal?.roles.has(role) ?? false;

@@ -6,3 +6,8 @@ export interface GraphQLContext {
   readonly core: Core;
   readonly requestId: string;
 }
+
+/** The context of a field whose scopes require a caller (scope-auth narrows to it: see AuthContexts in builder.ts). */
+export interface AuthenticatedContext extends GraphQLContext {
+  readonly principal: Principal;
+}

@@ -59,11 +59,10 @@ const reloadAccount = async (ctx: GraphQLContext, accountId: string) => {
 };
 
 builder.queryFields((t) => ({
-  me: t.field({
+  me: t.withAuth({ authenticated: true }).field({
     type: AccountRef,
     description: 'The account of the calling key.',
-    authScopes: { authenticated: true },
-    resolve: (_root, _args, ctx) => ctx.principal!.accountId,
+    resolve: (_root, _args, ctx) => ctx.principal.accountId,
   }),
   account: t.field({
     type: AccountRef,

@@ -4,7 +4,8 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
-import type { GraphQLContext } from '../../graphql/context.js';
+import type { AuthenticatedContext, GraphQLContext } from '../../graphql/context.js';
+import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { newId } from '../../ids.js';
 import { apiKeyDecider, type ApiKeyCommand } from './apiKey.decider.js';
 import { LIMIT_RESETS, apiKeyStream, type LimitReset } from './apiKey.events.js';
@@ -76,8 +77,8 @@ export const issueApiKey = async (
   return { key: await reloadKey(ctx, keyId), secret };
 };
 
-const changeKey = async (ctx: GraphQLContext, keyId: string, command: ApiKeyCommand) => {
-  await ctx.core.execute(apiKeyStream(keyId), apiKeyDecider, command, { actor: ctx.principal!.accountId, correlationId: ctx.requestId });
+const changeKey = async (ctx: AuthenticatedContext, keyId: string, command: ApiKeyCommand) => {
+  await ctx.core.execute(apiKeyStream(keyId), apiKeyDecider, command, { actor: ctx.principal.accountId, correlationId: ctx.requestId });
   return reloadKey(ctx, keyId);
 };
 
@@ -88,22 +89,23 @@ builder.queryFields((t) => ({
     authScopes: (_root, args) => ({ ownsApiKey: String(args.id) }),
     resolve: (_root, args) => String(args.id),
   }),
-  apiKeys: t.connection({
+  apiKeys: t.withAuth(ownsAccountArg).connection({
     type: ApiKeyRef,
     description: "The caller's keys (an admin may name another account).",
     args: { includeRevoked: t.arg.boolean({ defaultValue: false }), accountId: t.arg.id({ required: false }) },
-    authScopes: (_root, args, ctx) => ({ ownsAccount: args.accountId ? String(args.accountId) : (ctx.principal?.accountId ?? '') }),
     resolve: (_root, args, ctx) => {
-      const accountId = args.accountId ? String(args.accountId) : ctx.principal!.accountId;
+      const accountId = targetAccount(args.accountId, ctx);
       return idConnection(args, (page) => ctx.core.queries.apiKeys.pageForAccount(accountId, idPage(page), args.includeRevoked ?? false));
     },
   }),
 }));
 
+const ownsApiKeyArg = (_root: unknown, args: { id?: unknown }) => ({ ownsApiKey: String(args.id) });
+
 const byId = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({ id: t.arg.id({ required: true }) });
 
 builder.mutationFields((t) => ({
-  createApiKey: t.field({
+  createApiKey: t.withAuth(ownsAccountArg).field({
     type: CreatedApiKeyRef,
     description: 'Create a key. The secret is in the result and nowhere else.',
     errors: { directResult: true },
@@ -114,29 +116,26 @@ builder.mutationFields((t) => ({
       expiresAt: t.arg({ type: 'DateTime', required: false }),
       accountId: t.arg.id({ required: false, description: 'Admins may create a key for another account.' }),
     },
-    authScopes: (_root, args, ctx) => ({ ownsAccount: args.accountId ? String(args.accountId) : (ctx.principal?.accountId ?? '') }),
     resolve: async (_root, args, ctx) => {
-      const accountId = args.accountId ? String(args.accountId) : ctx.principal!.accountId;
+      const accountId = targetAccount(args.accountId, ctx);
       if (!ctx.core.directory.account(accountId)) throw new NotFoundError('Account', accountId);
       return issueApiKey(ctx, { accountId, name: args.name, limit: args.limit ?? null, limitReset: args.limitReset ?? 'never', expiresAt: args.expiresAt ?? null });
     },
   }),
-  renameApiKey: t.field({
+  renameApiKey: t.withAuth(ownsApiKeyArg).field({
     type: ApiKeyRef,
     errors: { directResult: true },
     args: { ...byId(t), name: t.arg.string({ required: true, validate: keyName }) },
-    authScopes: (_root, args) => ({ ownsApiKey: String(args.id) }),
     resolve: (_root, args, ctx) => {
       const keyId = String(args.id);
       return changeKey(ctx, keyId, { type: 'RenameApiKey', data: { keyId, name: args.name, at: ctx.core.now().toISOString() } });
     },
   }),
-  setApiKeyLimit: t.field({
+  setApiKeyLimit: t.withAuth(ownsApiKeyArg).field({
     type: ApiKeyRef,
     description: 'Set or clear (limit: null) the spending limit and its reset window.',
     errors: { directResult: true },
     args: { ...byId(t), limit: t.arg({ type: 'Money', required: false, validate: limit }), limitReset: t.arg({ type: LimitResetEnum, required: true }) },
-    authScopes: (_root, args) => ({ ownsApiKey: String(args.id) }),
     resolve: (_root, args, ctx) => {
       const keyId = String(args.id);
       return changeKey(ctx, keyId, { type: 'SetApiKeyLimit', data: { keyId, limit: args.limit ?? null, limitReset: args.limitReset, at: ctx.core.now().toISOString() } });
@@ -151,12 +150,11 @@ builder.mutationFields((t) => ({
       ] as const
     ).map(([field, type, description]) => [
       field,
-      t.field({
+      t.withAuth(ownsApiKeyArg).field({
         type: ApiKeyRef,
         description,
         errors: { directResult: true },
         args: byId(t),
-        authScopes: (_root, args) => ({ ownsApiKey: String(args.id) }),
         resolve: (_root, args, ctx) => {
           const keyId = String(args.id);
           return changeKey(ctx, keyId, { type, data: { keyId, at: ctx.core.now().toISOString() } });
@@ -167,11 +165,10 @@ builder.mutationFields((t) => ({
 }));
 
 builder.subscriptionFields((t) => ({
-  apiKeyChanged: t.field({
+  apiKeyChanged: t.withAuth({ authenticated: true }).field({
     type: ApiKeyRef,
     description: "Every change to one of the caller's keys, after the read model has stored it.",
-    authScopes: { authenticated: true },
-    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('apiKeyChanged', ctx.principal!.accountId),
+    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('apiKeyChanged', ctx.principal.accountId),
     resolve: (key) => key,
   }),
 }));

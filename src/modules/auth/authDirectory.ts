@@ -34,6 +34,11 @@ export interface AuthDirectory {
   authenticate(secret: string | null | undefined, now?: number): Principal;
   account(accountId: string): AccountEntry | undefined;
   key(keyId: string): KeyEntry | undefined;
+  /**
+   * Call `onRefused` once, as soon as the key behind `principal` is refused (revoked, disabled, expired), so that a
+   * long-lived operation (a subscription) ends then instead of keeping the rights it started with. Returns the unwatch.
+   */
+  watch(principal: Principal, onRefused: (error: UnauthenticatedError) => void): () => void;
   /** Whether the account has a key that is neither revoked nor expired. */
   hasLiveKey(accountId: string, now?: number): boolean;
   /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
@@ -51,6 +56,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
   const keysById = new Map<string, KeyEntry>();
   const keysByHash = new Map<string, KeyEntry>();
   const adminHash = deps.adminApiKey ? hashSecret(deps.adminApiKey) : null;
+  /** keyId → the checks of the operations watching that key, run whenever the key changes. */
+  const watchers = new Map<string, Set<() => void>>();
 
   const apply = (recorded: RecordedEvent) => {
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
@@ -97,6 +104,16 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
         const _never: never = event;
       }
     }
+    if ('keyId' in event.data) for (const check of watchers.get(event.data.keyId) ?? []) check();
+  };
+
+  /** Why a stored key is refused now, or null when it may call. */
+  const refusalOf = (key: KeyEntry, now: number): UnauthenticatedError | null => {
+    if (key.status === 'revoked') return new UnauthenticatedError('API key has been revoked');
+    if (key.status === 'disabled') return new UnauthenticatedError('API key is disabled');
+    if (key.expiresAt !== null && key.expiresAt <= now) return new UnauthenticatedError('API key has expired');
+    if (!accounts.has(key.accountId)) return new UnauthenticatedError('Invalid API key');
+    return null;
   };
 
   const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply);
@@ -119,12 +136,42 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
       if (!digest.wellFormed) throw new UnauthenticatedError('Invalid API key');
       const key = keysByHash.get(digest.hash);
       if (!key) throw new UnauthenticatedError('Invalid API key');
-      if (key.status === 'revoked') throw new UnauthenticatedError('API key has been revoked');
-      if (key.status === 'disabled') throw new UnauthenticatedError('API key is disabled');
-      if (key.expiresAt !== null && key.expiresAt <= now) throw new UnauthenticatedError('API key has expired');
+      const refused = refusalOf(key, now);
       const account = accounts.get(key.accountId);
-      if (!account) throw new UnauthenticatedError('Invalid API key');
+      if (refused || !account) throw refused ?? new UnauthenticatedError('Invalid API key');
       return { accountId: account.accountId, keyId: key.keyId, roles: account.roles };
+    },
+
+    watch(principal, onRefused) {
+      const { keyId } = principal;
+      // The ADMIN_API_KEY of the environment cannot be revoked while the process runs.
+      if (keyId === null) return () => undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const unwatch = () => {
+        clearTimeout(timer);
+        const checks = watchers.get(keyId);
+        checks?.delete(check);
+        if (checks?.size === 0) watchers.delete(keyId);
+      };
+      // Run on every event of the key, and at its expiry (no event marks that moment).
+      const check = () => {
+        const key = keysById.get(keyId);
+        const refused = key ? refusalOf(key, Date.now()) : new UnauthenticatedError('Invalid API key');
+        if (refused) {
+          unwatch();
+          onRefused(refused);
+          return;
+        }
+        clearTimeout(timer);
+        if (key?.expiresAt != null) {
+          // setTimeout holds at most 2^31-1 ms (about 24 days); a later expiry re-arms on the way.
+          timer = setTimeout(check, Math.min(Math.max(key.expiresAt - Date.now(), 0), 2 ** 31 - 1));
+          timer.unref();
+        }
+      };
+      watchers.set(keyId, (watchers.get(keyId) ?? new Set()).add(check));
+      check();
+      return unwatch;
     },
 
     account: (accountId) => accounts.get(accountId),

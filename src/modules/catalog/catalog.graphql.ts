@@ -8,7 +8,7 @@ import type { Decider } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
-import type { GraphQLContext } from '../../graphql/context.js';
+import type { AuthenticatedContext, GraphQLContext } from '../../graphql/context.js';
 import { actorOf } from '../accounts/account.graphql.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
@@ -226,7 +226,7 @@ const AutoRouterRulesRef = builder.objectRef<{ rules: readonly AutoRule[] }>('Au
   fields: (t) => ({ rules: t.field({ type: 'JSON', resolve: (r) => r.rules }) }),
 });
 
-const actorFor = (ctx: GraphQLContext) => ({ accountId: ctx.principal!.accountId, admin: ctx.principal!.roles.has('admin') });
+const actorFor = (ctx: AuthenticatedContext) => ({ accountId: ctx.principal.accountId, admin: ctx.principal.roles.has('admin') });
 
 /** Run a catalog command and return once routing (the in-memory catalog) and the read models both see it. */
 const runCatalog = async <S, C, E extends DomainEvent>(ctx: GraphQLContext, stream: string, decider: Decider<S, C, E>, command: C) => {
@@ -292,11 +292,10 @@ builder.mutationFields((t) => ({
       return reloadProvider(ctx, args.slug);
     },
   }),
-  publishEndpoint: t.field({
+  publishEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     description: "Publish (or republish) a model on one of the caller's providers. An unknown model is added to the catalog.",
     errors: { directResult: true },
-    authScopes: { provider: true },
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -350,11 +349,10 @@ builder.mutationFields((t) => ({
       return reloadEndpoint(ctx, args.provider, args.model);
     },
   }),
-  changePrice: t.field({
+  changePrice: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request.",
     errors: { directResult: true },
-    authScopes: { provider: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), prices: t.arg({ type: PricesInput, required: true }) },
     resolve: async (_root, args, ctx) => {
       await providerCommand(ctx, args.provider, {
@@ -364,10 +362,9 @@ builder.mutationFields((t) => ({
       return reloadEndpoint(ctx, args.provider, args.model);
     },
   }),
-  disableEndpoint: t.field({
+  disableEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     errors: { directResult: true },
-    authScopes: { provider: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ defaultValue: 'disabled by its owner' }) },
     resolve: async (_root, args, ctx) => {
       await providerCommand(ctx, args.provider, {

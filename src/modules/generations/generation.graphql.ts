@@ -5,6 +5,7 @@ import { newGenerationId, toTokenUsage, type GenerationOutcome } from '../../gat
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
+import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { isAdmin } from '../auth/principal.js';
 import type { TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
@@ -177,32 +178,30 @@ builder.queryFields((t) => ({
     authScopes: { authenticated: true },
     resolve: async (_root, args, ctx) => generationQueries(ctx.core.readStore).byId(String(args.id)),
   }),
-  generations: t.connection({
+  generations: t.withAuth(ownsAccountArg).connection({
     type: GenerationRef,
     description: "The caller's generations, oldest first (an admin may name another account).",
     args: { accountId: t.arg.id({ required: false }) },
-    authScopes: (_root, args, ctx) => ({ ownsAccount: args.accountId ? String(args.accountId) : (ctx.principal?.accountId ?? '') }),
     resolve: (_root, args, ctx) =>
       idConnection(args, (page) => {
         const { filter, sort } = idPage(page);
-        const accountId = args.accountId ? String(args.accountId) : ctx.principal!.accountId;
+        const accountId = targetAccount(args.accountId, ctx);
         return ctx.core.readStore.collection<GenerationDoc>(GENERATIONS).find({ ...filter, accountId }, { sort, limit: page.limit });
       }),
   }),
 }));
 
 builder.mutationFields((t) => ({
-  sendPrompt: t.field({
+  sendPrompt: t.withAuth({ authenticated: true }).field({
     type: SendPromptResultRef,
     description: 'Call a model and wait for the whole answer: the completion, usage, cost and the provider that served it.',
     errors: { directResult: true },
-    authScopes: { authenticated: true },
     args: { input: t.arg({ type: PromptInput, required: true }) },
     resolve: async (_root, args, ctx) => {
       const parsed = parsePrompt(args.input, false);
       const outcome = await ctx.core.gateway.generate({
         generationId: newGenerationId(),
-        principal: ctx.principal!,
+        principal: ctx.principal,
         parsed,
         rawProvider: args.input.provider ?? null,
         apiType: 'graphql',
@@ -212,18 +211,17 @@ builder.mutationFields((t) => ({
       return { outcome };
     },
   }),
-  startGeneration: t.field({
+  startGeneration: t.withAuth({ authenticated: true }).field({
     type: StartedGenerationRef,
     description: 'Start a streamed generation and return its id at once (after routing and the credit check); subscribe to generation(id).',
     errors: { directResult: true },
-    authScopes: { authenticated: true },
     args: { input: t.arg({ type: PromptInput, required: true }) },
     resolve: async (_root, args, ctx) => {
       const { gateway } = ctx.core;
       const generationId = newGenerationId();
       const parsed = parsePrompt(args.input, true);
-      const prepared = await gateway.prepare({ generationId, principal: ctx.principal!, parsed, rawProvider: args.input.provider ?? null, apiType: 'graphql', correlationId: ctx.requestId });
-      gateway.feeds.open(generationId, ctx.principal!.accountId);
+      const prepared = await gateway.prepare({ generationId, principal: ctx.principal, parsed, rawProvider: args.input.provider ?? null, apiType: 'graphql', correlationId: ctx.requestId });
+      gateway.feeds.open(generationId, ctx.principal.accountId);
       void gateway
         .execute(prepared, {
           onChunk: (chunk) => {
@@ -244,15 +242,14 @@ builder.mutationFields((t) => ({
 }));
 
 builder.subscriptionFields((t) => ({
-  generation: t.field({
+  generation: t.withAuth({ authenticated: true }).field({
     type: GenerationStreamEventRef,
     description: 'The tokens of a generation started with startGeneration, from its first token (even if you subscribe late), then its final usage and cost.',
     args: { id: t.arg.id({ required: true }) },
-    authScopes: { authenticated: true },
     subscribe: (_root, args, ctx) => {
       const id = String(args.id);
       const owner = ctx.core.gateway.feeds.owner(id);
-      if (!owner || (owner !== ctx.principal!.accountId && !isAdmin(ctx.principal))) throw new NotFoundError('Live generation', id);
+      if (!owner || (owner !== ctx.principal.accountId && !isAdmin(ctx.principal))) throw new NotFoundError('Live generation', id);
       return ctx.core.gateway.feeds.subscribe(id)!;
     },
     resolve: (item) => item,

@@ -6,6 +6,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js'
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
 import type { GraphQLContext } from '../../graphql/context.js';
+import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { AccountRef, actorOf } from '../accounts/account.graphql.js';
 import { accountDecider } from '../accounts/account.decider.js';
 import { accountStream } from '../accounts/account.events.js';
@@ -14,8 +15,6 @@ import { runBillingAudit } from './audit.js';
 import { ledgerStream, type LedgerEvent } from './ledger.events.js';
 import { formatUsd } from './money.js';
 
-const ownAccount = (ctx: GraphQLContext, accountId: string | null | undefined) => (accountId ? String(accountId) : (ctx.principal?.accountId ?? ''));
-const ownsAccountArg = (_root: unknown, args: { accountId?: string | number | null }, ctx: GraphQLContext) => ({ ownsAccount: ownAccount(ctx, args.accountId as string) });
 
 /** Wait until the read models hold this process's last ledger write, so a following query sees it. */
 const readYourWrites = async (ctx: GraphQLContext) => {
@@ -173,7 +172,7 @@ builder.queryFields((t) => ({
     args: { accountId: t.arg.id() },
     authScopes: ownsAccountArg,
     resolve: (_root, args, ctx) => {
-      const accountId = ownAccount(ctx, args.accountId as string);
+      const accountId = targetAccount(args.accountId, ctx);
       if (!ctx.core.directory.account(accountId)) throw new NotFoundError('Account', accountId);
       return loadBalance(ctx, accountId);
     },
@@ -188,7 +187,7 @@ builder.queryFields((t) => ({
     },
     authScopes: ownsAccountArg,
     resolve: async (_root, args, ctx) => {
-      const accountId = ownAccount(ctx, args.accountId as string);
+      const accountId = targetAccount(args.accountId, ctx);
       const first = args.first ?? 50;
       const before = args.before === null || args.before === undefined ? undefined : Number(args.before);
       if (before === 0) return { entries: [], nextCursor: null };
@@ -213,7 +212,7 @@ builder.queryFields((t) => ({
     authScopes: ownsAccountArg,
     resolve: async (_root, args, ctx) => {
       if (args.from && args.to && args.from > args.to) throw new ValidationError('from must not be after to');
-      const accountId = ownAccount(ctx, args.accountId as string);
+      const accountId = targetAccount(args.accountId, ctx);
       const dayFilter = { ...(args.from ? { $gte: args.from } : {}), ...(args.to ? { $lte: args.to } : {}) };
       const rows = await ctx.core.readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
         { $match: { accountId, ...(args.from || args.to ? { day: dayFilter } : {}) } },
@@ -255,7 +254,7 @@ builder.mutationFields((t) => ({
     },
     authScopes: ownsAccountArg,
     resolve: async (_root, args, ctx) => {
-      const accountId = ownAccount(ctx, args.accountId as string);
+      const accountId = targetAccount(args.accountId, ctx);
       const result = await ctx.core.ledger.purchase({
         accountId,
         amount: args.amount,
@@ -313,11 +312,10 @@ builder.mutationFields((t) => ({
 }));
 
 builder.subscriptionFields((t) => ({
-  balanceChanged: t.field({
+  balanceChanged: t.withAuth({ authenticated: true }).field({
     type: BalanceRef,
     description: "The caller's balance, each time it changes (after the read model stored it).",
-    authScopes: { authenticated: true },
-    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('balanceChanged', ctx.principal!.accountId),
+    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('balanceChanged', ctx.principal.accountId),
     resolve: (balance) => balance,
   }),
 }));

@@ -1,0 +1,279 @@
+/**
+ * Every GraphQL operation is authorized when it runs, not when its socket opened: a key revoked, disabled or expired
+ * mid-connection loses its subscriptions within a second and every later operation on the same socket. Credentials
+ * come from connectionParams, the upgrade request or (GraphiQL) the subscribe message's extensions.headers.
+ */
+import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ADMIN_KEY } from '../support/appHarness.js';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A client that connects at once and keeps one socket (no retry), counting how many sockets it opened. */
+const connect = (connectionParams?: Record<string, unknown>) => {
+  let sockets = 0;
+  const client = createClient({
+    url: `ws://127.0.0.1:${h.port}/graphql`,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    onNonLazyError: () => undefined,
+    ...(connectionParams ? { connectionParams } : {}),
+    on: { connected: () => void sockets++ },
+  });
+  return { client, sockets: () => sockets };
+};
+
+interface Run {
+  readonly results: ExecutionResult[];
+  /** What the sink's error received: GraphQL errors (an `error` message) or the close event. */
+  error: unknown;
+  ended: boolean;
+}
+
+/** Start one operation and collect what it delivers; `ended` resolves with the time it completed or failed. */
+const start = (client: Client, payload: SubscribePayload) => {
+  const run: Run = { results: [], error: null, ended: false };
+  const ended = new Promise<number>((resolve) => {
+    const end = () => {
+      run.ended = true;
+      resolve(Date.now());
+    };
+    client.subscribe(payload, {
+      next: (result) => void run.results.push(result as ExecutionResult),
+      error: (error) => {
+        run.error = error;
+        end();
+      },
+      complete: end,
+    });
+  });
+  return { run, ended };
+};
+
+const once = async (client: Client, payload: SubscribePayload) => {
+  const { run, ended } = start(client, payload);
+  await ended;
+  return run;
+};
+
+/** The codes of every error an operation got, whether in a `next` payload or an `error` message. */
+const codesOf = (run: Run): unknown[] => [
+  ...run.results.flatMap((result) => (result.errors ?? []).map((error) => error.extensions?.code)),
+  ...(Array.isArray(run.error) ? (run.error as GraphQLFormattedError[]).map((error) => error.extensions?.code) : []),
+];
+
+const BALANCE_CHANGED = 'subscription { balanceChanged { available } }';
+
+/** Subscribe to balanceChanged and grant a nano-dollar until the first change arrives (graphql-ws does not ack). */
+const liveBalance = async (client: Client, account: Account, extensions?: Record<string, unknown>) => {
+  const op = start(client, { query: BALANCE_CHANGED, ...(extensions ? { extensions } : {}) });
+  for (let round = 0; op.run.results.length === 0 && !op.run.ended && round < 100; round++) {
+    await h.grant(account.accountId, 1);
+    await sleep(50);
+  }
+  expect(op.run.error).toBeNull();
+  expect(op.run.results[0]?.data).toMatchObject({ balanceChanged: { available: expect.any(Number) } });
+  return op;
+};
+
+/** The subscription delivered data, then one UNAUTHENTICATED error with `message`, then completed. */
+const expectEndedUnauthenticated = (run: Run, message: RegExp) => {
+  expect(run.ended).toBe(true);
+  const last = run.results.at(-1);
+  expect(last?.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(message), extensions: { code: 'UNAUTHENTICATED' } })]);
+  expect(run.results.slice(0, -1).every((result) => result.errors === undefined && result.data)).toBe(true);
+};
+
+const SEND = `mutation { sendPrompt(input: { model: "switchyard/demo-paid", prompt: "after revocation" }) { __typename } }`;
+const CREATE_KEY = `mutation { createApiKey(name: "minted on a dead socket") { ... on CreatedApiKey { secret } } }`;
+
+const keyCount = async (accountId: string) => {
+  const { body } = await h.gql(`query ($id: ID!) { apiKeys(accountId: $id, includeRevoked: true, first: 100) { edges { node { id } } } }`, { id: accountId });
+  return body.data.apiKeys.edges.length as number;
+};
+
+/** After the key is refused, the same socket can neither charge nor mint a key. */
+const expectSocketRefusesTheKey = async (client: Client, account: Account, message: RegExp) => {
+  const before = await h.settledBalance(account.accountId);
+  const keysBefore = await keyCount(account.accountId);
+  for (const query of [SEND, CREATE_KEY]) {
+    const run = await once(client, { query });
+    expect(codesOf(run), query).toEqual(['UNAUTHENTICATED']);
+    expect(JSON.stringify(run.error ?? run.results)).toMatch(message);
+  }
+  const after = await h.settledBalance(account.accountId);
+  expect({ settled: after.settled, reserved: after.reserved, available: after.available }).toEqual({ settled: before.settled, reserved: before.reserved, available: before.available });
+  expect(await keyCount(account.accountId)).toBe(keysBefore);
+};
+
+describe('a key refused mid-connection loses the socket', () => {
+  it('revoked: its balanceChanged subscription ends with UNAUTHENTICATED within a second; sendPrompt and createApiKey on the same socket are refused and change nothing', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const { client, sockets } = connect({ authorization: `Bearer ${user.key}` });
+    try {
+      // The socket works before: a paid prompt is charged.
+      expect((await once(client, { query: SEND })).results[0]?.data).toEqual({ sendPrompt: { __typename: 'SendPromptResult' } });
+      const op = await liveBalance(client, user);
+
+      const revoked = await h.gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+      expect(revoked.body.data.revokeApiKey).toEqual({ __typename: 'ApiKey' });
+      const revokedAt = Date.now();
+      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
+      expect(endedAt, 'the subscription ended within a second of the revocation').not.toBeNull();
+      expect(endedAt! - revokedAt).toBeLessThan(1_000);
+      expectEndedUnauthenticated(op.run, /revoked/);
+
+      await expectSocketRefusesTheKey(client, user, /revoked/);
+      expect(sockets()).toBe(1);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('disabled: the subscription ends with UNAUTHENTICATED; enabled again, the same socket works again (each operation is authenticated when it runs)', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const { client, sockets } = connect({ authorization: `Bearer ${user.key}` });
+    try {
+      const op = await liveBalance(client, user);
+      await h.gql(`mutation ($id: ID!) { disableApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
+      expect(endedAt, 'the subscription ended within a second of disabling the key').not.toBeNull();
+      expectEndedUnauthenticated(op.run, /disabled/);
+      await expectSocketRefusesTheKey(client, user, /disabled/);
+
+      await h.gql(`mutation ($id: ID!) { enableApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+      expect((await once(client, { query: '{ me { id } }' })).results[0]?.data).toEqual({ me: { id: user.accountId } });
+      expect(sockets()).toBe(1);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('expired: the subscription ends with UNAUTHENTICATED within a second of expiresAt, with no event marking it', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const expiresAt = Date.now() + 2_000;
+    const { body } = await h.gql(
+      `mutation ($id: ID!, $at: DateTime!) { createApiKey(accountId: $id, name: "short-lived", expiresAt: $at) { ... on CreatedApiKey { secret } } }`,
+      { id: user.accountId, at: new Date(expiresAt).toISOString() },
+    );
+    const secret = body.data.createApiKey.secret as string;
+    const { client, sockets } = connect({ authorization: `Bearer ${secret}` });
+    try {
+      const op = await liveBalance(client, user);
+      expect(Date.now()).toBeLessThan(expiresAt);
+      const endedAt = await Promise.race([op.ended, sleep(expiresAt - Date.now() + 1_000).then(() => null)]);
+      expect(endedAt, 'the subscription ended within a second of expiresAt').not.toBeNull();
+      expect(endedAt!).toBeGreaterThanOrEqual(expiresAt);
+      expectEndedUnauthenticated(op.run, /expired/);
+      await expectSocketRefusesTheKey(client, user, /expired/);
+      expect(sockets()).toBe(1);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('credentials of an operation', () => {
+  it('GraphiQL-shaped: a socket opened without credentials runs a subscription and a query whose subscribe message carries extensions.headers', async () => {
+    const user = await h.openAccount();
+    const { client } = connect();
+    try {
+      const headers = { headers: { Authorization: `Bearer ${user.key}` } };
+      const op = await liveBalance(client, user, headers);
+      expect((await once(client, { query: '{ me { id } }', extensions: headers })).results[0]?.data).toEqual({ me: { id: user.accountId } });
+      // Without the headers the same socket is anonymous again.
+      expect(codesOf(await once(client, { query: '{ me { id } }' }))).toEqual(['UNAUTHENTICATED']);
+      expect(op.run.ended).toBe(false);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("a subscribe message's headers win over the connection's credentials", async () => {
+    const [first, second] = [await h.openAccount(), await h.openAccount()];
+    const { client } = connect({ authorization: `Bearer ${first.key}` });
+    try {
+      expect((await once(client, { query: '{ me { id } }' })).results[0]?.data).toEqual({ me: { id: first.accountId } });
+      const run = await once(client, { query: '{ me { id } }', extensions: { headers: { authorization: `Bearer ${second.key}` } } });
+      expect(run.results[0]?.data).toEqual({ me: { id: second.accountId } });
+      const bad = await once(client, { query: '{ me { id } }', extensions: { headers: { Authorization: 'Bearer sk-sy-v1-nope' } } });
+      expect(codesOf(bad)).toEqual(['UNAUTHENTICATED']);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('a subscription without credentials is UNAUTHENTICATED (not INTERNAL); public queries still work on that socket', async () => {
+    const { client } = connect();
+    try {
+      for (const query of [BALANCE_CHANGED, 'subscription { apiKeyChanged { id } }', 'subscription { generation(id: "gen-x") { type } }']) {
+        const run = await once(client, { query });
+        expect(codesOf(run), query).toEqual(['UNAUTHENTICATED']);
+      }
+      const models = await once(client, { query: '{ models(first: 1) { edges { node { id } } } }' });
+      expect(models.results[0]?.errors).toBeUndefined();
+      expect(models.results[0]?.data).toMatchObject({ models: { edges: [{ node: { id: expect.any(String) } }] } });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('a bad key at connect time is refused with 4403 and the reason', async () => {
+    const user = await h.openAccount();
+    await h.gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+    for (const [key, reason] of [
+      ['sk-sy-v1-nope', 'Forbidden: Invalid API key'],
+      [user.key, 'Forbidden: API key has been revoked'],
+    ] as const) {
+      const client = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${key}` } });
+      const run = await once(client, { query: '{ models(first: 1) { edges { node { id } } } }' });
+      expect(run.results).toEqual([]);
+      expect(run.error).toMatchObject({ code: 4403, reason });
+      await client.dispose();
+    }
+  });
+});
+
+describe('subscriptions over SSE', () => {
+  it('end with UNAUTHENTICATED when their key is revoked', async () => {
+    const user = await h.openAccount();
+    const res = await fetch(`${h.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ query: BALANCE_CHANGED }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const read = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        text += value;
+      }
+    })();
+    for (let round = 0; !text.includes('balanceChanged') && round < 100; round++) {
+      await h.grant(user.accountId, 1);
+      await sleep(50);
+    }
+    expect(text).toContain('balanceChanged');
+    await h.gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
+    const ended = await Promise.race([read.then(() => true), sleep(1_000).then(() => false)]);
+    expect(ended, 'the stream ended within a second of the revocation').toBe(true);
+    expect(text).toMatch(/"code":"UNAUTHENTICATED"/);
+    expect(text).toMatch(/revoked/);
+  });
+});
