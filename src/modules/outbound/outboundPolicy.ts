@@ -38,7 +38,7 @@ export const parseOutboundAllow = (text: string): OutboundAllowList => {
     } else if (ipaddr.isValid(entry) && isIP(entry) !== 0) {
       const address = ipaddr.process(entry);
       ranges.push([address, address.kind() === 'ipv4' ? 32 : 128]);
-    } else if (HOST_NAME.test(entry.replace(/\.$/, ''))) {
+    } else if (!/^[\d.]+$/.test(entry) && HOST_NAME.test(entry.replace(/\.$/, ''))) {
       hosts.add(entry.replace(/\.$/, ''));
     } else {
       throw new Error(`"${raw.trim()}" is neither a host name, an IP address nor a CIDR range`);
