@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_PLANS, plansSchema } from './modules/ledger/plans.js';
+import { EMPTY_ALLOW_LIST, parseOutboundAllow } from './modules/outbound/outboundPolicy.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -37,6 +38,30 @@ const schema = z.object({
     .default(DEFAULT_PLANS),
   // Gateway (src/gateway): provider credentials, catalog seed, timeouts, retries, circuit breaker, demo model.
   SWITCHYARD_MASTER_KEY: z.string().min(32, 'SWITCHYARD_MASTER_KEY must be at least 32 characters').optional(),
+  /**
+   * Environment variables an admin may name as a provider's key (credentialEnv): a comma list, `NAME*` for a prefix,
+   * `none` for no variable at all. Unset: the variables the catalog seeds name (OPENAI_API_KEY, ...).
+   */
+  PROVIDER_CREDENTIAL_ENV_ALLOW: z
+    .string()
+    .transform((text) => (text.trim() === 'none' ? [] : text.split(',').map((e) => e.trim()).filter((e) => e !== '')))
+    .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'PROVIDER_CREDENTIAL_ENV_ALLOW entries are variable names, or prefixes ending in *')))
+    .optional(),
+  /**
+   * Private, loopback, link-local ... addresses that providers (other than an admin's) may still reach: a comma list
+   * of host names, addresses and CIDR ranges, e.g. `ollama.internal,10.1.0.0/16`. Unset: public addresses only.
+   */
+  OUTBOUND_ALLOW: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseOutboundAllow(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `OUTBOUND_ALLOW: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .default(EMPTY_ALLOW_LIST),
   /** The catalog seed (src/modules/catalog/seed/SEED.md); `none` starts with an empty catalog. */
   CATALOG_SEED_FILE: z.string().min(1).optional(),
   GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(600_000),

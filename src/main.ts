@@ -6,6 +6,7 @@ import { createCore } from './core.js';
 import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
@@ -31,13 +32,26 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
   });
   await ledger.start();
-  const gatewayServices = await createGatewayServices({ config, logger, eventStore, readStore, ledger, runner });
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Embedded mode keeps its own master key next to the data; production mode (shared stores) must be given one.
+  const ownKey = config.SWITCHYARD_MASTER_KEY || config.EVENTSTORE_URL ? null : await loadOrCreateMasterKey(config.DATA_DIR);
+  if (ownKey?.generated) {
+    log(
+      [
+        '',
+        `  SWITCHYARD_MASTER_KEY is not set: generated a master key for provider keys in ${ownKey.file} (mode 0600).`,
+        '  Back it up with the data: provider keys stored under it cannot be decrypted without it.',
+        '',
+      ].join('\n'),
+    );
+  }
+  const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
   const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
   const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
   const port = await app.start(config.PORT, config.HOST);
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (generatedKey) {
     log(
       [

@@ -38,6 +38,7 @@ import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } 
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from './types.js';
+import type { UpstreamClient } from './upstream.js';
 
 export interface GatewayConfig extends RouterConfig {
   readonly requestTimeoutMs: number;
@@ -109,6 +110,8 @@ export const createGateway = (deps: {
   catalog: Catalog;
   /** Encrypts provider keys registered through the API (kept here so the API layers reach it with the catalog). */
   vault: CredentialVault;
+  /** Upstream HTTP, with the outbound address policy for providers not registered by an admin. */
+  upstream: UpstreamClient;
   ledger: Ledger;
   eventStore: EventStore;
   stats: StatsSnapshot;
@@ -122,7 +125,7 @@ export const createGateway = (deps: {
   const { catalog, ledger, eventStore, logger, config } = deps;
   const now = deps.now ?? Date.now;
   const breakers: Breakers = createBreakers({ failureThreshold: config.breakerFailures, cooldownMs: config.breakerCooldownMs });
-  const router = createRouter({ breakers, config, now, ...(deps.random && { random: deps.random }) });
+  const router = createRouter({ breakers, config, upstream: deps.upstream, now, ...(deps.random && { random: deps.random }) });
   const feeds: GenerationFeeds = createGenerationFeeds();
   const sticky: StickySessions = createStickySessions({ now });
   const pending = new Set<Promise<void>>();
@@ -401,6 +404,7 @@ export const createGateway = (deps: {
   return {
     catalog,
     vault: deps.vault,
+    upstream: deps.upstream,
     breakers,
     feeds,
     stats: deps.stats,

@@ -8,9 +8,9 @@ import { catalogQueries, type EndpointDoc, type ModelDoc, type ProviderDoc } fro
 import { generationQueries, type GenerationDoc } from '../../projections/generations.js';
 import { providerStatsQueries, summarizeStats } from '../../projections/providerStats.js';
 import type { Core } from '../core.js';
-import { DomainError, RateLimitedError } from '../errors.js';
+import { DomainError, RateLimitedError, UnauthenticatedError } from '../errors.js';
 import { readJsonBody, requirePrincipal, sendJson, type RestRequest, type Route } from '../http/rest.js';
-import { isAdmin } from '../modules/auth/principal.js';
+import { isAdmin, type Principal } from '../modules/auth/principal.js';
 import { parseChatBody } from './chatRequest.js';
 import { newGenerationId, type Gateway, type GenerationOutcome } from './gateway.js';
 import { GatewayError, type ErrorType } from './gatewayErrors.js';
@@ -259,7 +259,21 @@ const generationJson = (doc: GenerationDoc) => ({
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
+/** A provider's credential and failures are its owner's and the admins' business. */
+const seesProviderInternals = (viewer: Principal | null, provider: ProviderDoc | undefined): boolean =>
+  viewer !== null && (isAdmin(viewer) || (provider !== undefined && viewer.accountId === provider.ownerAccountId));
+
 export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
+  /** The caller of a public route, when it says who it is (an unknown key reads as anonymous). */
+  const optionalPrincipal = (req: RestRequest['req']): Principal | null => {
+    if (!req.headers.authorization) return null;
+    try {
+      return requirePrincipal(core.directory, req);
+    } catch (error) {
+      if (error instanceof UnauthenticatedError) return null;
+      throw error;
+    }
+  };
   const catalog = catalogQueries(core.readStore);
   const generations = generationQueries(core.readStore);
   const stats = providerStatsQueries(core.readStore);
@@ -431,8 +445,9 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     {
       method: 'GET',
       path: '/api/v1/models/:author/:slug/endpoints',
-      handler: withErrors(async ({ res, params }) => {
+      handler: withErrors(async ({ req, res, params }) => {
         const model = await loadModel(params.author!, params.slug!);
+        const viewer = optionalPrincipal(req);
         const [providers, statDocs] = await Promise.all([catalog.providersByIds(model.endpoints.map((e) => e.provider)), stats.byIds(model.endpoints.map((e) => e.id))]);
         const providerOf = new Map<string, ProviderDoc>(providers.map((p) => [p._id, p]));
         const statsOf = new Map(statDocs.map((d) => [d._id, d]));
@@ -473,7 +488,8 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
                 requests_last_30m: summary.requests30m,
                 circuit_breaker: gateway.breakers.state(e.id),
                 available: problem === null,
-                unavailable_reason: problem,
+                // Why names a credential: only its owner and admins see that.
+                unavailable_reason: problem === null ? null : seesProviderInternals(viewer, provider) ? problem : 'its credentials are not available',
               };
             }),
           },

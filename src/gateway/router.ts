@@ -14,7 +14,7 @@ import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
 import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
-import { postUpstream, readText } from './upstream.js';
+import { readText, type UpstreamClient } from './upstream.js';
 import { readSse } from './sse.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
 
@@ -148,7 +148,7 @@ const responseChars = (response: ChatResponse): number => {
   return n;
 };
 
-export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; now?: () => number; random?: () => number }) => {
+export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; upstream: UpstreamClient; now?: () => number; random?: () => number }) => {
   const { breakers, config } = deps;
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
@@ -366,7 +366,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
       { ...request, stream: false },
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
-    const res = await postUpstream(upstream.url, upstream.headers, upstream.body, signal);
+    const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     const text = await readText(res.body);
     if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, text, now());
     let json: unknown;
@@ -399,7 +399,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; n
       { ...request, stream: true },
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
-    const res = await postUpstream(upstream.url, upstream.headers, upstream.body, signal);
+    const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readText(res.body), now());
     const body = res.body;
     // The adapter parses with our id (meta); keep the upstream's own id from the raw stream for the record.

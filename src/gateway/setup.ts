@@ -4,12 +4,14 @@ import type { Config } from '../config.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import type { Logger } from '../logger.js';
 import { createCatalog } from '../modules/catalog/catalog.js';
-import { createCredentialVault } from '../modules/catalog/credentials.js';
-import { DEFAULT_SEED_FILE, applySeed, readSeed } from '../modules/catalog/seed.js';
+import { createCredentialVault, parseEnvAllowList } from '../modules/catalog/credentials.js';
+import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from '../modules/catalog/seed.js';
+import { createOutboundPolicy } from '../modules/outbound/outboundPolicy.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { ReadStore } from '../readStore/readStore.js';
 import { createGateway, type GatewayConfig } from './gateway.js';
 import { createStatsSnapshot } from './routeStats.js';
+import { createUpstreamClient } from './upstream.js';
 
 const STATS_REFRESH_MS = 5_000;
 
@@ -25,14 +27,32 @@ export const gatewayConfigFrom = (config: Config): GatewayConfig => ({
   demoTokenDelayMs: config.DEMO_TOKEN_DELAY_MS,
 });
 
+const seedEnvNames = (seed: CatalogSeed) => seed.providers.flatMap((p) => (p.credentialEnv ? [p.credentialEnv] : []));
+
 /**
  * The gateway's part of the composition root: the in-memory catalog (caught up before serving), the routing stats
  * snapshot, the gateway itself; `seed()` loads the catalog seed once the root account exists; `stop()` waits for
- * in-flight settlements and generation records.
+ * in-flight settlements and generation records. `masterKey` is SWITCHYARD_MASTER_KEY or the embedded mode's own.
  */
-export const createGatewayServices = async (deps: { config: Config; logger: Logger; eventStore: EventStore; readStore: ReadStore; ledger: Ledger; runner: ProjectionRunner }) => {
+export const createGatewayServices = async (deps: {
+  config: Config;
+  masterKey: string | undefined;
+  logger: Logger;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  ledger: Ledger;
+  runner: ProjectionRunner;
+}) => {
   const { config, logger, eventStore, readStore, runner } = deps;
-  const vault = createCredentialVault(config.SWITCHYARD_MASTER_KEY);
+  const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
+  // By default the variables the seeds name (the shipped one too, so its providers keep their keys under another seed).
+  const defaultEnvAllow = async () => {
+    const shipped = seed !== null && config.CATALOG_SEED_FILE === undefined ? seed : await readSeed(DEFAULT_SEED_FILE);
+    return [...new Set([...seedEnvNames(shipped), ...(seed ? seedEnvNames(seed) : [])])];
+  };
+  const envAllow = config.PROVIDER_CREDENTIAL_ENV_ALLOW ?? (await defaultEnvAllow());
+  const vault = createCredentialVault({ masterKey: deps.masterKey, envAllow: parseEnvAllowList(envAllow) });
+  const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }));
   const catalog = createCatalog({ eventStore, vault });
   await catalog.start();
   const stats = createStatsSnapshot(providerStatsQueries(readStore).all);
@@ -41,6 +61,7 @@ export const createGatewayServices = async (deps: { config: Config; logger: Logg
   const gateway = createGateway({
     catalog,
     vault,
+    upstream,
     ledger: deps.ledger,
     eventStore,
     stats,
@@ -51,8 +72,7 @@ export const createGatewayServices = async (deps: { config: Config; logger: Logg
   return {
     gateway,
     async seed() {
-      if (config.CATALOG_SEED_FILE === 'none') return;
-      const seed = await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
+      if (seed === null) return;
       const position = await applySeed({ eventStore, catalog, seed, now: () => new Date() });
       if (position > 0) {
         await Promise.all([catalog.waitFor(position), runner.waitFor(position)]);
@@ -62,6 +82,7 @@ export const createGatewayServices = async (deps: { config: Config; logger: Logg
     async stop() {
       await gateway.idle();
       stats.stop();
+      upstream.close();
       await catalog.stop();
     },
   };

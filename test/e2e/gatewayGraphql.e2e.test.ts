@@ -142,7 +142,7 @@ describe('providers own their endpoints', () => {
       [bob, 'bob-ai'],
     ] as const) {
       const { body } = await h.gql(
-        `mutation ($slug: String!) { registerProvider(slug: $slug, name: $slug, protocol: OPENAI, baseUrl: "http://127.0.0.1:9/v1", credentialEnv: "NOT_SET_ANYWHERE") { ... on Provider { slug ownerAccountId } ... on DomainError { message } } }`,
+        `mutation ($slug: String!) { registerProvider(slug: $slug, name: $slug, protocol: OPENAI, baseUrl: "http://127.0.0.1:9/v1", apiKey: "sk-own-key") { ... on Provider { slug ownerAccountId } ... on DomainError { message } } }`,
         { slug },
         who.key,
       );

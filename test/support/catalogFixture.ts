@@ -42,6 +42,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         credential: null,
         headers: {},
         ownerAccountId: 'acc_root',
+        trusted: true,
         registeredAt: '2026-01-01T00:00:00.000Z',
         auth: () => ({ secret: p.problem ? null : 'key', problem: p.problem ?? null }),
       },

@@ -3,7 +3,7 @@ import { summarizeStats, providerStatsProjection, type ProviderStatsDoc } from '
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { autoRouterDecider } from '../../src/modules/catalog/autoRouter.decider.js';
-import { createCredentialVault } from '../../src/modules/catalog/credentials.js';
+import { createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
 import { modelDecider } from '../../src/modules/catalog/model.decider.js';
 import { providerDecider } from '../../src/modules/catalog/provider.decider.js';
 import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
@@ -15,7 +15,7 @@ import { deciderSpec } from '../support/givenWhenThen.js';
 const at = '2026-01-01T00:00:00.000Z';
 const registered: ProviderRegistered = {
   type: 'ProviderRegistered',
-  data: { slug: 'acme', name: 'Acme', protocol: 'openai', baseUrl: 'https://api.acme.test/v1', credential: { env: 'ACME_KEY' }, headers: {}, ownerAccountId: 'acc_owner', at },
+  data: { slug: 'acme', name: 'Acme', protocol: 'openai', baseUrl: 'https://api.acme.test/v1', credential: { env: 'ACME_KEY' }, headers: {}, ownerAccountId: 'acc_owner', trusted: true, at },
 };
 const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'one', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: ['max_tokens'], variants: [] };
 const owner = { accountId: 'acc_owner', admin: false };
@@ -33,6 +33,8 @@ describe('provider decider', () => {
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, slug: 'Not A Slug' } }).thenThrows(ValidationError, /slug/);
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, baseUrl: 'ftp://x' } }).thenThrows(ValidationError, /baseUrl/);
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'lower-case' } } }).thenThrows(ValidationError, /environment variable/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, trusted: false } }).thenThrows(ForbiddenError, /Only an admin may name an environment variable/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, trusted: undefined } }).thenThrows(ForbiddenError, /Only an admin/);
   });
 
   it('lets the owner and admins publish, and nobody else', () => {
@@ -85,22 +87,34 @@ describe('model and auto-router deciders', () => {
 });
 
 describe('provider credentials at rest', () => {
-  const vault = createCredentialVault('a-master-key-that-is-long-enough-0123456789', { ACME_KEY: 'from-env' });
+  const vault = createCredentialVault({ masterKey: 'a-master-key-that-is-long-enough-0123456789', envAllow: parseEnvAllowList(['ACME_KEY', 'MISSING_KEY', 'TEAM_*']), env: { ACME_KEY: 'from-env', TEAM_ONE: 'team-secret', ADMIN_API_KEY: 'the-admin-key', OTHER: 'other' } });
+  const noKey = (masterKey: string | undefined) => createCredentialVault({ masterKey, envAllow: parseEnvAllowList([]) });
 
   it('encrypts with AES-256-GCM bound to the provider, and decrypts back', () => {
     const sealed = vault.encrypt('acme', 'sk-secret');
     expect(sealed).toMatch(/^v1\./);
     expect(sealed).not.toContain('sk-secret');
-    expect(vault.resolve('acme', { encrypted: sealed })).toEqual({ secret: 'sk-secret', problem: null });
-    expect(vault.resolve('other', { encrypted: sealed }).problem).toMatch(/does not decrypt/);
-    expect(createCredentialVault('another-master-key-0123456789abcdef').resolve('acme', { encrypted: sealed }).problem).toMatch(/does not decrypt/);
+    expect(vault.resolve('acme', { encrypted: sealed }, false)).toEqual({ secret: 'sk-secret', problem: null });
+    expect(vault.resolve('other', { encrypted: sealed }, false).problem).toMatch(/does not decrypt/);
+    expect(noKey('another-master-key-0123456789abcdef').resolve('acme', { encrypted: sealed }, false).problem).toMatch(/does not decrypt/);
   });
 
   it('resolves environment references and explains what is missing', () => {
-    expect(vault.resolve('acme', { env: 'ACME_KEY' })).toEqual({ secret: 'from-env', problem: null });
-    expect(vault.resolve('acme', { env: 'MISSING_KEY' })).toEqual({ secret: null, problem: 'environment variable MISSING_KEY is not set' });
-    expect(createCredentialVault(undefined).resolve('acme', { encrypted: 'v1.a.b.c' }).problem).toMatch(/SWITCHYARD_MASTER_KEY is not set/);
-    expect(() => createCredentialVault(undefined).encrypt('acme', 'x')).toThrow(/SWITCHYARD_MASTER_KEY/);
+    expect(vault.resolve('acme', { env: 'ACME_KEY' }, true)).toEqual({ secret: 'from-env', problem: null });
+    expect(vault.resolve('acme', { env: 'MISSING_KEY' }, true)).toEqual({ secret: null, problem: 'environment variable MISSING_KEY is not set' });
+    expect(noKey(undefined).resolve('acme', { encrypted: 'v1.a.b.c' }, false).problem).toMatch(/SWITCHYARD_MASTER_KEY is not set/);
+    expect(() => noKey(undefined).encrypt('acme', 'x')).toThrow(/SWITCHYARD_MASTER_KEY/);
+  });
+
+  it('reads only allowed variables (names and prefixes), never the server secrets, and only for admin-registered providers', () => {
+    expect(vault.resolve('acme', { env: 'TEAM_ONE' }, true)).toEqual({ secret: 'team-secret', problem: null });
+    expect(vault.resolve('acme', { env: 'OTHER' }, true)).toEqual({ secret: null, problem: 'environment variable OTHER is not allowed by PROVIDER_CREDENTIAL_ENV_ALLOW' });
+    expect(vault.resolve('acme', { env: 'ADMIN_API_KEY' }, true).secret).toBeNull();
+    expect(createCredentialVault({ masterKey: undefined, envAllow: parseEnvAllowList(['*']), env: { ADMIN_API_KEY: 'k' } }).resolve('a', { env: 'ADMIN_API_KEY' }, true).secret).toBeNull();
+    expect(vault.resolve('acme', { env: 'ACME_KEY' }, false)).toEqual({ secret: null, problem: 'environment variable ACME_KEY was named by a provider not registered by an admin' });
+    expect(() => vault.checkEnvName('TEAM_TWO')).not.toThrow();
+    expect(() => vault.checkEnvName('OTHER')).toThrow(ForbiddenError);
+    expect(() => vault.checkEnvName('SWITCHYARD_MASTER_KEY')).toThrow(/PROVIDER_CREDENTIAL_ENV_ALLOW/);
   });
 });
 

@@ -11,8 +11,10 @@ import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { worstCaseCost } from '../../src/gateway/pricing.js';
 import type { StatsSnapshot } from '../../src/gateway/routeStats.js';
 import type { ChatChunk } from '../../src/gateway/types.js';
+import { createUpstreamClient } from '../../src/gateway/upstream.js';
 import { createLogger } from '../../src/logger.js';
-import { createCredentialVault } from '../../src/modules/catalog/credentials.js';
+import { createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
+import { createOutboundPolicy } from '../../src/modules/outbound/outboundPolicy.js';
 import type { Ledger } from '../../src/modules/ledger/ledger.js';
 import { catalogOf, prices } from '../support/catalogFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
@@ -100,7 +102,8 @@ const setup = (available = 1_000_000_000, gatewayCatalog = catalog) => {
   const events = fakeEventStore();
   const gateway = createGateway({
     catalog: gatewayCatalog,
-    vault: createCredentialVault(undefined),
+    vault: createCredentialVault({ masterKey: undefined, envAllow: parseEnvAllowList([]) }),
+    upstream: createUpstreamClient(createOutboundPolicy()),
     ledger,
     eventStore: events.store,
     stats: { get: () => undefined } as unknown as StatsSnapshot,

@@ -2,7 +2,7 @@ import { resolveArrayConnection } from '@pothos/plugin-relay';
 import { z } from 'zod';
 import { catalogQueries, type EndpointDoc, type ModelDoc, type ProviderDoc } from '../../../projections/catalog.js';
 import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from '../../../projections/providerStats.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent } from '../../eventStore/eventStore.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
@@ -10,6 +10,7 @@ import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import type { AuthenticatedContext, GraphQLContext } from '../../graphql/context.js';
 import { actorOf } from '../accounts/account.graphql.js';
+import { isAdmin } from '../auth/principal.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
 import { modelDecider } from './model.decider.js';
@@ -85,6 +86,9 @@ const EndpointStatsRef = builder.objectRef<EndpointStatsSummary>('EndpointStats'
   }),
 });
 
+/** How a provider's key is held and why it fails are its owner's and the admins' business, nobody else's. */
+const seesInternals = (ctx: GraphQLContext, provider: ProviderDoc) => ctx.principal !== null && (isAdmin(ctx.principal) || ctx.principal.accountId === provider.ownerAccountId);
+
 export const ProviderRef = builder.loadableObject('Provider', {
   description: 'An upstream API that serves models. Its key is never shown: only how it is held.',
   load: loadByIds('Provider', (slugs, ctx) => queries(ctx).providersByIds(slugs)),
@@ -95,12 +99,20 @@ export const ProviderRef = builder.loadableObject('Provider', {
     protocol: t.field({ type: ProviderProtocolEnum, resolve: (p) => p.protocol }),
     baseUrl: t.exposeString('baseUrl'),
     credentialKind: t.string({ description: 'env (an environment variable), encrypted (AES-256-GCM at rest) or none.', resolve: (p) => p.credential.kind }),
-    credentialEnv: t.string({ nullable: true, resolve: (p) => (p.credential.kind === 'env' ? p.credential.env : null) }),
-    ownerAccountId: t.exposeID('ownerAccountId'),
+    credentialEnv: t.string({
+      nullable: true,
+      description: 'The environment variable holding its key (its owner and admins only).',
+      resolve: (p, _a, ctx) => (p.credential.kind === 'env' && seesInternals(ctx, p) ? p.credential.env : null),
+    }),
+    ownerAccountId: t.id({ nullable: true, description: 'The account that registered it (its owner and admins only).', resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? p.ownerAccountId : null) }),
     registeredAt: t.field({ type: 'DateTime', resolve: (p) => p.registeredAt }),
     models: t.exposeStringList('models'),
     available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.core.gateway.catalog.provider(p._id)?.auth().problem === null }),
-    unavailableReason: t.string({ nullable: true, resolve: (p, _a, ctx) => ctx.core.gateway.catalog.provider(p._id)?.auth().problem ?? null }),
+    unavailableReason: t.string({
+      nullable: true,
+      description: 'Why it is unavailable (its owner and admins only).',
+      resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? (ctx.core.gateway.catalog.provider(p._id)?.auth().problem ?? null) : null),
+    }),
   }),
 });
 
@@ -256,7 +268,7 @@ builder.mutationFields((t) => ({
   registerProvider: t.field({
     type: ProviderRef,
     description:
-      'Register a provider owned by the caller. Give its key either as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY) or as credentialEnv (the name of an environment variable), or neither for keyless servers.',
+      "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits).",
     errors: { directResult: true },
     authScopes: { provider: true },
     args: {
@@ -269,11 +281,20 @@ builder.mutationFields((t) => ({
       headers: t.arg({ type: 'JSON', required: false, description: 'Extra non-secret headers sent upstream, e.g. {"anthropic-beta": "…"}.' }),
     },
     resolve: async (_root, args, ctx) => {
+      const admin = isAdmin(ctx.principal);
       if (args.apiKey && args.credentialEnv) throw new ValidationError('Give either apiKey or credentialEnv, not both');
-      if (args.protocol === 'demo' && !ctx.principal!.roles.has('admin')) throw new ValidationError('Only admins register demo providers');
+      if (args.protocol === 'demo' && !admin) throw new ValidationError('Only admins register demo providers');
       const headers = args.headers ?? {};
       if (typeof headers !== 'object' || Array.isArray(headers) || Object.values(headers as object).some((v) => typeof v !== 'string')) {
         throw new ValidationError('headers must be an object of strings');
+      }
+      if (args.credentialEnv) {
+        if (!admin) throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
+        ctx.core.gateway.vault.checkEnvName(args.credentialEnv);
+      }
+      if (!admin && args.protocol !== 'demo') {
+        const refusal = await ctx.core.gateway.upstream.policy.checkUrl(args.baseUrl);
+        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
       }
       const credential: CredentialRef = args.apiKey ? { encrypted: ctx.core.gateway.vault.encrypt(args.slug, args.apiKey) } : args.credentialEnv ? { env: args.credentialEnv } : null;
       await providerCommand(ctx, args.slug, {
@@ -286,6 +307,7 @@ builder.mutationFields((t) => ({
           credential,
           headers: headers as Record<string, string>,
           ownerAccountId: ctx.principal!.accountId,
+          trusted: admin,
           at: ctx.core.now().toISOString(),
         },
       });

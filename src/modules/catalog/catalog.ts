@@ -1,5 +1,6 @@
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import type { ModelEvent, ModelSpec } from './model.events.js';
@@ -9,8 +10,10 @@ import { PRICE_FIELDS, endpointId, type EndpointPrices, type ProviderEvent, type
 export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter'];
 
 /** A registered provider: what ProviderRegistered said, with its time as `registeredAt`. */
-export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at'> {
+export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at' | 'trusted'> {
   readonly registeredAt: string;
+  /** Registered by an admin: may read an allowed environment variable and connect to any address. */
+  readonly trusted: boolean;
   /** Resolved once, then cached: the upstream key, or why there is none. */
   auth(): { secret: string | null; problem: string | null };
 }
@@ -79,13 +82,16 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent>;
     switch (event.type) {
       case 'ProviderRegistered': {
-        const { at, ...registered } = event.data;
+        const { at, trusted: recorded, ...registered } = event.data;
         const { slug, credential } = registered;
+        // Events from before `trusted` existed: only the root admin's (the seed) were an admin's for sure.
+        const trusted = recorded ?? registered.ownerAccountId === ROOT_ACCOUNT_ID;
         let resolved: { secret: string | null; problem: string | null } | null = null;
         providers.set(slug, {
           ...registered,
+          trusted,
           registeredAt: at,
-          auth: () => (resolved ??= deps.vault.resolve(slug, credential)),
+          auth: () => (resolved ??= deps.vault.resolve(slug, credential, trusted)),
         });
         break;
       }

@@ -1,6 +1,29 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import { ValidationError } from '../../errors.js';
+import { constants } from 'node:fs';
+import { link, open, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ForbiddenError, ValidationError } from '../../errors.js';
 import type { CredentialRef } from './provider.events.js';
+
+/**
+ * Which environment variables may hold a provider's key (PROVIDER_CREDENTIAL_ENV_ALLOW): exact names, and prefixes
+ * written `NAME*`. Anything else, ADMIN_API_KEY and SWITCHYARD_MASTER_KEY included, is never read for a provider.
+ */
+export interface EnvAllowList {
+  readonly names: ReadonlySet<string>;
+  readonly prefixes: readonly string[];
+}
+
+export const parseEnvAllowList = (entries: readonly string[]): EnvAllowList => ({
+  names: new Set(entries.filter((e) => !e.endsWith('*'))),
+  prefixes: entries.filter((e) => e.endsWith('*')).map((e) => e.slice(0, -1)),
+});
+
+/** The server's own secrets, never a provider's key whatever the allow-list says. */
+const NEVER_ALLOWED = new Set(['ADMIN_API_KEY', 'SWITCHYARD_MASTER_KEY']);
+
+const envAllowed = (allow: EnvAllowList, name: string) =>
+  !NEVER_ALLOWED.has(name) && (allow.names.has(name) || allow.prefixes.some((prefix) => name.startsWith(prefix)));
 
 /**
  * Provider API keys at rest: AES-256-GCM under a key derived (scrypt, once at boot) from SWITCHYARD_MASTER_KEY.
@@ -10,27 +33,42 @@ import type { CredentialRef } from './provider.events.js';
 export interface CredentialVault {
   readonly canEncrypt: boolean;
   encrypt(providerSlug: string, plain: string): string;
-  /** The secret a credential names, or null when it is missing (env var unset, no master key, bad ciphertext). */
-  resolve(providerSlug: string, credential: CredentialRef): { secret: string | null; problem: string | null };
+  /** Throws FORBIDDEN unless the operator's allow-list admits this variable name. */
+  checkEnvName(name: string): void;
+  /**
+   * The secret a credential names, or null and why (env var unset or not allowed, no master key, bad ciphertext).
+   * Checked again at every resolution, so an event written before the allow-list existed cannot read a variable:
+   * an environment variable is read only for a provider an admin registered (`trusted`), and only if allowed.
+   */
+  resolve(providerSlug: string, credential: CredentialRef, trusted: boolean): { secret: string | null; problem: string | null };
 }
 
 const SALT = 'switchyard-provider-credentials-v1';
 
-export const createCredentialVault = (masterKey: string | undefined, env: Record<string, string | undefined> = process.env): CredentialVault => {
-  const key = masterKey ? scryptSync(masterKey, SALT, 32) : null;
+export const createCredentialVault = (options: { masterKey: string | undefined; envAllow: EnvAllowList; env?: Record<string, string | undefined> }): CredentialVault => {
+  const { envAllow } = options;
+  const env = options.env ?? process.env;
+  const key = options.masterKey ? scryptSync(options.masterKey, SALT, 32) : null;
   return {
     canEncrypt: key !== null,
     encrypt(providerSlug, plain) {
-      if (!key) throw new ValidationError('Storing a provider key needs SWITCHYARD_MASTER_KEY (or pass credentialEnv to name an environment variable instead)');
+      if (!key) throw new ValidationError('Storing a provider key needs SWITCHYARD_MASTER_KEY, which this server does not have (in production mode it must be set)');
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       cipher.setAAD(Buffer.from(providerSlug));
       const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
       return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join('.');
     },
-    resolve(providerSlug, credential) {
+    checkEnvName(name) {
+      if (!envAllowed(envAllow, name)) {
+        throw new ForbiddenError(`Environment variable ${name} is not one a provider key may be read from (PROVIDER_CREDENTIAL_ENV_ALLOW)`);
+      }
+    },
+    resolve(providerSlug, credential, trusted) {
       if (credential === null) return { secret: null, problem: null };
       if ('env' in credential) {
+        if (!trusted) return { secret: null, problem: `environment variable ${credential.env} was named by a provider not registered by an admin` };
+        if (!envAllowed(envAllow, credential.env)) return { secret: null, problem: `environment variable ${credential.env} is not allowed by PROVIDER_CREDENTIAL_ENV_ALLOW` };
         const value = env[credential.env];
         return value ? { secret: value, problem: null } : { secret: null, problem: `environment variable ${credential.env} is not set` };
       }
@@ -48,4 +86,44 @@ export const createCredentialVault = (masterKey: string | undefined, env: Record
       }
     },
   };
+};
+
+export const MASTER_KEY_FILE = 'master.key';
+
+/**
+ * The embedded mode's master key when SWITCHYARD_MASTER_KEY is unset: read from DATA_DIR/master.key, or generated
+ * there on first start (`generated: true`). The new key is written to a temporary file opened with O_EXCL and mode
+ * 0600, then linked into place, which fails if the file exists: two starts cannot both create one, and nobody ever
+ * reads a half-written key.
+ */
+export const loadOrCreateMasterKey = async (dataDir: string): Promise<{ key: string; file: string; generated: boolean }> => {
+  const file = join(dataDir, MASTER_KEY_FILE);
+  const read = async () => {
+    const key = (await readFile(file, 'utf8')).trim();
+    if (key.length < 32) throw new ValidationError(`${file} does not hold a master key (at least 32 characters); restore it from a backup or set SWITCHYARD_MASTER_KEY`);
+    return key;
+  };
+  try {
+    return { key: await read(), file, generated: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = randomBytes(32).toString('base64url');
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    await handle.writeFile(`${key}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(temporary, file);
+    return { key, file, generated: true };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return { key: await read(), file, generated: false };
+  } finally {
+    await unlink(temporary);
+  }
 };

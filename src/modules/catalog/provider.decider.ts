@@ -126,6 +126,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (!(PROTOCOLS as readonly string[]).includes(data.protocol)) throw new ValidationError(`protocol must be one of ${PROTOCOLS.join(', ')}`);
         if (data.protocol !== 'demo' && !/^https?:\/\/[^\s/]+/.test(data.baseUrl)) throw new ValidationError('baseUrl must be an http(s) URL', { field: 'baseUrl' });
         validateCredential(data.credential);
+        if (data.credential !== null && 'env' in data.credential && data.trusted !== true) {
+          throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
+        }
         if (state.status !== 'none') throw new ConflictError(`Provider ${data.slug} is already registered`);
         return [{ type: 'ProviderRegistered', data }];
       }

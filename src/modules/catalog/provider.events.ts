@@ -52,6 +52,12 @@ export type ProviderRegistered = {
     /** Extra headers sent upstream (non-secret, e.g. `anthropic-beta`). */
     readonly headers: Readonly<Record<string, string>>;
     readonly ownerAccountId: string;
+    /**
+     * Registered by an admin: may name an environment variable as its credential and connect to any address (other
+     * providers go through the outbound address policy). Absent on events written before it existed: read as true
+     * only for the root admin's account (the seed), false for everyone else.
+     */
+    readonly trusted?: boolean;
     readonly at: string;
   };
 };

@@ -132,6 +132,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
               credential: provider.credentialEnv ? { env: provider.credentialEnv } : null,
               headers: provider.headers,
               ownerAccountId: ROOT_ACCOUNT_ID,
+              trusted: true,
               at,
             },
           },
