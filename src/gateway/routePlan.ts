@@ -127,7 +127,8 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       [
         'credentials',
         (e) => e.provider.auth().problem === null,
-        () => `No provider of ${group.base} is available: ${[...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.auth().problem ?? 'filtered out'})`))].join('; ')}`,
+        // The reason a credential is missing (a variable's name, a master key) is the operator's business, not the caller's.
+        () => `No provider of ${group.base} is available: ${[...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.auth().problem === null ? 'filtered out' : 'its credentials are not configured'})`))].join('; ')}`,
       ],
     ];
     let endpoints = [...group.endpoints];

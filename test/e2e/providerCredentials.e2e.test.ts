@@ -95,7 +95,12 @@ describe('credentialEnv: exfiltration attempts', () => {
       expect(published.body.data.publishEndpoint).toEqual({ id: `legacy/${slug}@${slug}` });
       const res = await chat(`legacy/${slug}`);
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('not registered by an admin');
+      const message = ((await res.json()) as { error: { message: string } }).error.message;
+      expect(message).toContain('its credentials are not configured');
+      expect(message).not.toContain(env);
+      // The reason is for the operator: an admin reads it on the provider.
+      const seen = await h.gql(`query { providers { slug unavailableReason } }`);
+      expect(seen.body.data.providers.find((p: { slug: string }) => p.slug === slug).unavailableReason).toContain('not registered by an admin');
     }
     expect(fake.requests.length).toBe(before);
     expect(headersSeenBy(fake)).not.toContain(ADMIN_KEY);

@@ -265,12 +265,11 @@ const providerCommand = (ctx: GraphQLContext, slug: string, command: ProviderCom
 const slugArg = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be lowercase letters, digits and dashes (at most 40)');
 
 builder.mutationFields((t) => ({
-  registerProvider: t.field({
+  registerProvider: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
       "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits).",
     errors: { directResult: true },
-    authScopes: { provider: true },
     args: {
       slug: t.arg.string({ required: true, validate: slugArg }),
       name: t.arg.string({ required: true, validate: z.string().trim().min(1).max(100) }),
@@ -306,7 +305,7 @@ builder.mutationFields((t) => ({
           baseUrl: args.baseUrl,
           credential,
           headers: headers as Record<string, string>,
-          ownerAccountId: ctx.principal!.accountId,
+          ownerAccountId: ctx.principal.accountId,
           trusted: admin,
           at: ctx.core.now().toISOString(),
         },
