@@ -8,7 +8,7 @@ import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { DomainError, UnauthenticatedError } from './errors.js';
-import { isGraphQLError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
+import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { bearerOf, createRouter, sendError, sendJson, type Route } from './http/rest.js';
@@ -177,7 +177,9 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        if (errors.length) return errors;
+        const unknown = operationError(document, params.operationName);
+        return unknown ? [unknown] : args;
       },
     },
     wss,

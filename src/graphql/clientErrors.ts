@@ -3,7 +3,7 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { GraphQLError, Kind, type ExecutionResult, type ValidationContext } from 'graphql';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionResult, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isErrorCode, type ErrorCode } from '../errors.js';
 
@@ -25,8 +25,8 @@ const FOREIGN_CODES: Readonly<Record<string, ErrorCode>> = {
   OPERATION_RESOLUTION_FAILURE: 'VALIDATION',
 };
 
-/** A literal argument value (validation reports a bad one on its node): the client sent a bad value, not a bad query. */
-const VALUE_KINDS: ReadonlySet<string> = new Set([Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.NULL, Kind.ENUM, Kind.LIST, Kind.OBJECT]);
+/** A literal argument value or input field (validation reports a bad one on its node): a bad value, not a bad query. */
+const VALUE_KINDS: ReadonlySet<string> = new Set([Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.NULL, Kind.ENUM, Kind.LIST, Kind.OBJECT, Kind.OBJECT_FIELD]);
 
 const SUGGESTION = / ?Did you mean [^?]*\?/g;
 
@@ -149,4 +149,13 @@ export const requestError = (error: GraphQLError): GraphQLError => {
   if (hasCode(error)) return error;
   const foreign = error.extensions.code;
   return recode(error, { code: (typeof foreign === 'string' && FOREIGN_CODES[foreign]) || 'BAD_REQUEST', http: false }, true);
+};
+
+/** graphql-ws refuses a document whose operation it cannot pick with an uncoded "Unable to identify operation": say which. */
+export const operationError = (document: DocumentNode, operationName: string | null | undefined): GraphQLError | null => {
+  if (getOperationAST(document, operationName)) return null;
+  const message = operationName
+    ? `The query has no operation named "${operationName}"`
+    : 'The query has several operations: name the one to run (operationName)';
+  return new GraphQLError(message, { extensions: { code: 'VALIDATION' } });
 };
