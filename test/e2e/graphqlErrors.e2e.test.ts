@@ -169,7 +169,7 @@ describe('key limits', () => {
   const SEND = `mutation ($input: PromptInput!) { sendPrompt(input: $input) { __typename ... on DomainError { code status details } } }`;
   const START = `mutation ($input: PromptInput!) { startGeneration(input: $input) { __typename ... on DomainError { code status details } } }`;
 
-  it('answer KEY_LIMIT_REACHED in GraphQL, and OpenRouter\'s 402 on REST', async () => {
+  it('answer KEY_LIMIT_REACHED in GraphQL (not INSUFFICIENT_CREDITS), and OpenRouter\'s 402 on REST', async () => {
     const capped = await h.openAccount({ credits: 1_000_000_000 });
     const limit = await h.gql(
       `mutation ($id: ID!) { setApiKeyLimit(id: $id, limit: 1, limitReset: DAILY) { __typename } }`,
@@ -185,9 +185,7 @@ describe('key limits', () => {
     const rest = await h.chat(capped.key, { model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'Over my key limit' }] });
     expect(rest.status).toBe(402);
     expect(await rest.json()).toMatchObject({ error: { code: 402, metadata: { error_type: 'payment_required', limit_source: 'key_limit' } } });
-  });
-
-  it('missing credits still answer INSUFFICIENT_CREDITS', async () => {
+    // Missing credits keep their own code: the two 402s are told apart.
     const broke = await h.openAccount();
     const { body } = await h.gql(SEND, { input: { model: 'switchyard/demo-paid', prompt: 'No credits' } }, broke.key);
     expect(body.data.sendPrompt).toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
