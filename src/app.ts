@@ -2,12 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
-import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
-import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
-import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -15,6 +9,7 @@ import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { DomainError, UnauthenticatedError } from './errors.js';
+import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
 import { schema } from './graphql/schema.js';
@@ -44,10 +39,6 @@ const bearerIn = (headers: unknown): string | null => {
   return value.replace(/^Bearer\s+/i, '').trim() || null;
 };
 
-/** Duck-typed on purpose: graphql may be loaded twice (ESM and CJS builds), which breaks `instanceof GraphQLError`. */
-const isGraphQLError = (error: unknown): error is GraphQLError =>
-  error instanceof Error && error.name === 'GraphQLError' && 'extensions' in error && 'path' in error;
-
 /** Turn a domain error into a typed GraphQL error; mask everything unexpected and log it with the request id. */
 const toGraphQLError = (core: Core) => (error: unknown, message: string): Error => {
   const wrapper = isGraphQLError(error) ? error : null;
@@ -59,7 +50,8 @@ const toGraphQLError = (core: Core) => (error: unknown, message: string): Error 
       extensions: { code: original.code, ...original.metadata, ...(original.status === 401 ? { http: { status: 401 } } : {}) },
     });
   }
-  if (isGraphQLError(original)) return original;
+  // Raised by GraphQL or yoga about the request, not thrown by our code: shown, with a code (clientErrors.ts).
+  if (wrapper && !wrapper.originalError) return requestError(wrapper);
   const errorId = randomUUID();
   core.logger.error({ err: original, errorId }, 'unexpected error in GraphQL');
   return new GraphQLError(message, { extensions: { code: 'INTERNAL', errorId } });
@@ -102,14 +94,10 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       return { principal: authenticate(secret), core, requestId: id };
     },
     plugins: [
-      // Query-shape limits (OWASP): rejected at validation, before any resolver runs.
-      maxTokensPlugin({ n: 5_000 }),
-      maxDepthPlugin({ n: 12, flattenFragments: true }),
-      maxAliasesPlugin({ n: 30 }),
-      maxDirectivesPlugin({ n: 30 }),
-      costLimitPlugin({ maxCost: 5_000 }),
-      // Introspection and field suggestions can be switched off in production (GRAPHQL_INTROSPECTION=false).
-      ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection, blockFieldSuggestionsPlugin()]),
+      ...queryLimits(),
+      // Introspection and "Did you mean" suggestions can be switched off in production (GRAPHQL_INTROSPECTION=false).
+      ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection]),
+      useClientErrors({ suggestions: config.GRAPHQL_INTROSPECTION }),
       endWhenKeyRefused(core.directory),
     ],
   });
@@ -214,7 +202,9 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
           rootValue: { execute, subscribe },
         };
         const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
+        if (errors.length) return errors;
+        const unknown = operationError(document, params.operationName);
+        return unknown ? [unknown] : args;
       },
     },
     wss,

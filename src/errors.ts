@@ -2,23 +2,31 @@
  * The domain error hierarchy: a stable machine code and an HTTP status. Deciders and services throw these; the
  * edges map them to typed GraphQL errors and to OpenRouter-shaped REST errors. Anything else is masked.
  */
-export type ErrorCode =
-  | 'BAD_REQUEST'
-  | 'VALIDATION'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'WRONG_EXPECTED_VERSION'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'INSUFFICIENT_CREDITS'
-  | 'KEY_LIMIT_REACHED'
-  | 'RATE_LIMITED'
-  | 'PAYMENT_FAILED'
-  | 'PROVIDER_ERROR'
-  | 'NO_ENDPOINT'
-  | 'UNAVAILABLE'
-  | 'INTERNAL';
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  /** An argument or variable value that does not fit its GraphQL type (a bad scalar, an unknown enum value, a missing value). */
+  'BAD_USER_INPUT',
+  /** The query is not valid for this schema (syntax, unknown names, over a limit), or a value breaks a rule. */
+  'VALIDATION',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'WRONG_EXPECTED_VERSION',
+  'PAYLOAD_TOO_LARGE',
+  'INSUFFICIENT_CREDITS',
+  'KEY_LIMIT_REACHED',
+  'RATE_LIMITED',
+  'PAYMENT_FAILED',
+  'PROVIDER_ERROR',
+  'NO_ENDPOINT',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && CODES.has(value);
 
 export class DomainError extends Error {
   constructor(

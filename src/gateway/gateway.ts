@@ -147,6 +147,8 @@ export const createGateway = (deps: {
       `This request requires more credits, or fewer max_tokens. You requested up to ${target.maxOutput} tokens, but can only afford ${affordable}. ` +
         (source === 'key_limit' ? "Raise this key's limit or wait for it to reset." : 'Add credits (purchaseCredits) or lower max_tokens.'),
       { ...error.metadata, limit_source: source, requested_tokens: target.maxOutput, affordable_tokens: affordable, model: target.model },
+      undefined,
+      error.code,
     );
   };
 

@@ -41,8 +41,10 @@ export class GatewayError extends DomainError {
     message: string,
     metadata: Record<string, unknown> = {},
     readonly retryAfterMs?: number,
+    /** GraphQL's code when the status alone does not say it (a key limit is a 402 like missing credits). */
+    code: ErrorCode = CODE_BY_STATUS[status] ?? 'PROVIDER_ERROR',
   ) {
-    super(CODE_BY_STATUS[status] ?? 'PROVIDER_ERROR', message, status, { error_type: errorType, ...metadata });
+    super(code, message, status, { error_type: errorType, ...metadata });
   }
 }
 

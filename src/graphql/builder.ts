@@ -4,10 +4,11 @@ import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import { GraphQLError } from 'graphql';
-import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError } from '../errors.js';
+import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
+import { DomainError, ERROR_CODES, ValidationError } from '../errors.js';
 import type { Role } from '../modules/accounts/account.events.js';
 import type { AuthenticatedContext, GraphQLContext } from './context.js';
+import { refusal } from './ownership.js';
 
 export interface AuthScopes {
   authenticated: boolean;
@@ -55,8 +56,7 @@ export const builder = new SchemaBuilder<{
         ownsApiKey: (keyId) => principal !== null && (admin || ctx.core.directory.key(keyId)?.accountId === principal.accountId),
       };
     },
-    unauthorizedError: (_parent, ctx, _info, result) =>
-      ctx.principal ? new ForbiddenError(`Not authorized: ${result.message}`) : new UnauthenticatedError(),
+    unauthorizedError: refusal,
   },
   validation: {
     validationError: (failure) =>
@@ -81,49 +81,50 @@ builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
 
+/**
+ * A scalar's parseLiteral over its parseValue that reports a bad literal on its node: the error then has a location
+ * and reads as a bad value (BAD_USER_INPUT, see clientErrors.ts), not as a bad query.
+ */
+const fromLiteral =
+  <T>(parseValue: (value: unknown) => T) =>
+  (node: ValueNode, variables?: { readonly [name: string]: unknown } | null): T => {
+    try {
+      return parseValue(valueFromASTUntyped(node, variables));
+    } catch (error) {
+      throw new GraphQLError(error instanceof Error ? error.message : String(error), { nodes: node });
+    }
+  };
+
+const parseDateTime = (value: unknown): string => {
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new GraphQLError('DateTime must be an ISO-8601 string');
+  return new Date(value).toISOString();
+};
+
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-25T10:00:00.000Z.',
   serialize: (value) => value,
-  parseValue: (value) => {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new GraphQLError('DateTime must be an ISO-8601 string');
-    return new Date(value).toISOString();
-  },
+  parseValue: parseDateTime,
+  parseLiteral: fromLiteral(parseDateTime),
 });
+
+const parseMoney = (value: unknown): number => {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw new GraphQLError('Money must be an integer number of nano-dollars (1 USD = 1,000,000,000) within ±9,007,199,254,740,991');
+  }
+  return n;
+};
 
 builder.scalarType('Money', {
   description: 'An exact amount of money in integer nano-dollars (1 USD = 1,000,000,000). Never a float.',
   serialize: (value) => value,
-  parseValue: (value) => {
-    const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-      throw new GraphQLError('Money must be an integer number of nano-dollars (1 USD = 1,000,000,000) within ±9,007,199,254,740,991');
-    }
-    return n;
-  },
+  parseValue: parseMoney,
+  parseLiteral: fromLiteral(parseMoney),
 });
 
 builder.scalarType('JSON', { description: 'Any JSON value.', serialize: (value) => value, parseValue: (value) => value });
 
-export const ErrorCodeEnum = builder.enumType('ErrorCode', {
-  values: [
-    'BAD_REQUEST',
-    'VALIDATION',
-    'UNAUTHENTICATED',
-    'FORBIDDEN',
-    'NOT_FOUND',
-    'CONFLICT',
-    'WRONG_EXPECTED_VERSION',
-    'PAYLOAD_TOO_LARGE',
-    'INSUFFICIENT_CREDITS',
-    'KEY_LIMIT_REACHED',
-    'RATE_LIMITED',
-    'PAYMENT_FAILED',
-    'PROVIDER_ERROR',
-    'NO_ENDPOINT',
-    'UNAVAILABLE',
-    'INTERNAL',
-  ] as const,
-});
+export const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
 
 /** The typed failure of a mutation: returned as data (`... on DomainError { code message }`), never masked. */
 builder.objectType(DomainError, {

@@ -5,8 +5,10 @@ import { startHarness, type Harness } from '../support/appHarness.js';
 
 /**
  * Broken object-level authorization (BOLA): user A calls every query and mutation that takes an id with user B's
- * ids and must get an authorization error each time, and B's data must not change. The list of operations is
- * read from the schema, so a new field that takes an id fails this test until it is covered here.
+ * ids and must be refused each time, and B's data must not change. Where the id names an object (an account, a key,
+ * a generation), the refusal is exactly the answer a missing id gets (NOT_FOUND), so it never tells A that B's id
+ * exists; admin-only operations are FORBIDDEN whatever the id. The list of operations is read from the schema, so a
+ * new field that takes an id fails this test until it is covered here.
  */
 let h: Harness;
 let a: { id: string; key: string; keyId: string };
@@ -34,41 +36,50 @@ afterAll(async () => {
   await h.stop();
 });
 
-/** An operation per root field taking an id, called with B's ids. */
-const attacks = (): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
-  'Query.account': { query: 'query($id: ID!) { account(id: $id) { id name } }', variables: () => ({ id: b.id }) },
-  'Query.apiKey': { query: 'query($id: ID!) { apiKey(id: $id) { id name } }', variables: () => ({ id: b.keyId }) },
-  'Query.node(account)': { query: 'query($id: ID!) { node(id: $id) { id ... on Account { name } } }', variables: () => ({ id: b.id }) },
-  'Query.node(apiKey)': { query: 'query($id: ID!) { node(id: $id) { id ... on ApiKey { name } } }', variables: () => ({ id: b.keyId }) },
-  'Query.nodes': { query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', variables: () => ({ ids: [b.id, b.keyId] }) },
-  'Query.apiKeys': { query: 'query($id: ID!) { apiKeys(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: b.id }) },
+/** Ids of objects that do not exist, one per kind of B's ids. */
+const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000' };
+
+/** B's ids, and what stands in their place in a missing object's answer. */
+const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration });
+
+/** Admin-only operations: refused for a user whatever the id says (FORBIDDEN tells nothing about the id). */
+const ADMIN_ONLY = new Set(['Mutation.grantRole', 'Mutation.revokeRole', 'Query.billingAudit', 'Mutation.grantCredits', 'Mutation.refundCredits', 'Mutation.changePlan']);
+
+/** An operation per root field taking an id, called with B's ids (or, with `ids` = MISSING, with missing ones). */
+const attacks = (ids: () => { account: string; key: string; generation: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
+  'Query.account': { query: 'query($id: ID!) { account(id: $id) { id name } }', variables: () => ({ id: ids().account }) },
+  'Query.apiKey': { query: 'query($id: ID!) { apiKey(id: $id) { id name } }', variables: () => ({ id: ids().key }) },
+  'Query.node(account)': { query: 'query($id: ID!) { node(id: $id) { id ... on Account { name } } }', variables: () => ({ id: ids().account }) },
+  'Query.node(apiKey)': { query: 'query($id: ID!) { node(id: $id) { id ... on ApiKey { name } } }', variables: () => ({ id: ids().key }) },
+  'Query.nodes': { query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', variables: () => ({ ids: [ids().account, ids().key] }) },
+  'Query.apiKeys': { query: 'query($id: ID!) { apiKeys(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: ids().account }) },
   'Mutation.createApiKey': {
     query: 'mutation($id: ID!) { createApiKey(accountId: $id, name: "x") { __typename ... on CreatedApiKey { secret } } }',
-    variables: () => ({ id: b.id }),
+    variables: () => ({ id: ids().account }),
   },
-  'Mutation.renameApiKey': { query: 'mutation($id: ID!) { renameApiKey(id: $id, name: "pwned") { __typename } }', variables: () => ({ id: b.keyId }) },
+  'Mutation.renameApiKey': { query: 'mutation($id: ID!) { renameApiKey(id: $id, name: "pwned") { __typename } }', variables: () => ({ id: ids().key }) },
   'Mutation.setApiKeyLimit': {
     query: 'mutation($id: ID!) { setApiKeyLimit(id: $id, limit: 1, limitReset: DAILY) { __typename } }',
-    variables: () => ({ id: b.keyId }),
+    variables: () => ({ id: ids().key }),
   },
-  'Mutation.disableApiKey': { query: 'mutation($id: ID!) { disableApiKey(id: $id) { __typename } }', variables: () => ({ id: b.keyId }) },
-  'Mutation.enableApiKey': { query: 'mutation($id: ID!) { enableApiKey(id: $id) { __typename } }', variables: () => ({ id: b.keyId }) },
-  'Mutation.revokeApiKey': { query: 'mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', variables: () => ({ id: b.keyId }) },
-  'Mutation.grantRole': { query: 'mutation($id: ID!) { grantRole(accountId: $id, role: ADMIN) { __typename } }', variables: () => ({ id: b.id }) },
-  'Mutation.revokeRole': { query: 'mutation($id: ID!) { revokeRole(accountId: $id, role: USER) { __typename } }', variables: () => ({ id: b.id }) },
-  'Query.balance': { query: 'query($id: ID!) { balance(accountId: $id) { available } }', variables: () => ({ id: b.id }) },
-  'Query.ledgerEntries': { query: 'query($id: ID!) { ledgerEntries(accountId: $id) { entries { id } } }', variables: () => ({ id: b.id }) },
-  'Query.usage': { query: 'query($id: ID!) { usage(accountId: $id, groupBy: DAY) { group } }', variables: () => ({ id: b.id }) },
-  'Query.billingAudit': { query: 'query($id: ID!) { billingAudit(accountId: $id) { ok } }', variables: () => ({ id: b.id }) },
+  'Mutation.disableApiKey': { query: 'mutation($id: ID!) { disableApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },
+  'Mutation.enableApiKey': { query: 'mutation($id: ID!) { enableApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },
+  'Mutation.revokeApiKey': { query: 'mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },
+  'Mutation.grantRole': { query: 'mutation($id: ID!) { grantRole(accountId: $id, role: ADMIN) { __typename } }', variables: () => ({ id: ids().account }) },
+  'Mutation.revokeRole': { query: 'mutation($id: ID!) { revokeRole(accountId: $id, role: USER) { __typename } }', variables: () => ({ id: ids().account }) },
+  'Query.balance': { query: 'query($id: ID!) { balance(accountId: $id) { available } }', variables: () => ({ id: ids().account }) },
+  'Query.ledgerEntries': { query: 'query($id: ID!) { ledgerEntries(accountId: $id) { entries { id } } }', variables: () => ({ id: ids().account }) },
+  'Query.usage': { query: 'query($id: ID!) { usage(accountId: $id, groupBy: DAY) { group } }', variables: () => ({ id: ids().account }) },
+  'Query.billingAudit': { query: 'query($id: ID!) { billingAudit(accountId: $id) { ok } }', variables: () => ({ id: ids().account }) },
   'Mutation.purchaseCredits': {
     query: 'mutation($id: ID!) { purchaseCredits(accountId: $id, amount: 1000000000, paymentMethod: "pm_card_visa") { __typename } }',
-    variables: () => ({ id: b.id }),
+    variables: () => ({ id: ids().account }),
   },
-  'Mutation.grantCredits': { query: 'mutation($id: ID!) { grantCredits(accountId: $id, amount: 1, reason: "x") { __typename } }', variables: () => ({ id: b.id }) },
-  'Mutation.refundCredits': { query: 'mutation($id: ID!) { refundCredits(accountId: $id, amount: 10000000, reason: "x") { __typename } }', variables: () => ({ id: b.id }) },
-  'Query.generation': { query: 'query($id: ID!) { generation(id: $id) { id model } }', variables: () => ({ id: bGeneration }) },
-  'Query.generations': { query: 'query($id: ID!) { generations(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: b.id }) },
-  'Mutation.changePlan': { query: 'mutation($id: ID!) { changePlan(accountId: $id, plan: "pro") { __typename } }', variables: () => ({ id: b.id }) },
+  'Mutation.grantCredits': { query: 'mutation($id: ID!) { grantCredits(accountId: $id, amount: 1, reason: "x") { __typename } }', variables: () => ({ id: ids().account }) },
+  'Mutation.refundCredits': { query: 'mutation($id: ID!) { refundCredits(accountId: $id, amount: 10000000, reason: "x") { __typename } }', variables: () => ({ id: ids().account }) },
+  'Query.generation': { query: 'query($id: ID!) { generation(id: $id) { id model } }', variables: () => ({ id: ids().generation }) },
+  'Query.generations': { query: 'query($id: ID!) { generations(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: ids().account }) },
+  'Mutation.changePlan': { query: 'mutation($id: ID!) { changePlan(accountId: $id, plan: "pro") { __typename } }', variables: () => ({ id: ids().account }) },
 });
 
 /** Root fields that take an id of public data (the model catalog): nothing to protect. */
@@ -99,12 +110,29 @@ describe('object-level authorization', () => {
     const head = await h.running.core.eventStore.headPosition();
     for (const [name, attack] of Object.entries(attacks())) {
       const { body } = await h.gql(attack.query, attack.variables(), a.key);
-      expect(body.errors?.[0]?.extensions?.code, name).toBe('FORBIDDEN');
+      expect(body.errors?.[0]?.extensions?.code, name).toBe(ADMIN_ONLY.has(name) ? 'FORBIDDEN' : 'NOT_FOUND');
       expect(JSON.stringify(body.data ?? null), name).not.toContain('Bob');
     }
     expect(await h.running.core.eventStore.headPosition()).toBe(head);
     const after = await h.gql('{ me { id name roles apiKeys(includeRevoked: true) { edges { node { id name status limit } } } } }', {}, b.key);
     expect(after.body).toEqual(before.body);
+  });
+
+  it("answers B's objects exactly as missing ones: same status, code, message and path", async () => {
+    /** The answer with each id replaced by its kind, so B's and the missing ids compare. */
+    const answer = async (query: string, variables: Record<string, unknown>, ids: Record<string, string>) => {
+      const res = await h.gql(query, variables, a.key);
+      let text = JSON.stringify(res);
+      for (const [kind, id] of Object.entries(ids)) text = text.replaceAll(id, `<${kind}>`);
+      return JSON.parse(text) as unknown;
+    };
+    const missing = attacks(() => MISSING);
+    for (const [name, attack] of Object.entries(attacks())) {
+      if (ADMIN_ONLY.has(name)) continue;
+      const forTheirs = await answer(attack.query, attack.variables(), theirs());
+      const forMissing = await answer(missing[name]!.query, missing[name]!.variables(), MISSING);
+      expect(forTheirs, name).toEqual(forMissing);
+    }
   });
 
   it('lets each user reach its own objects with the same operations', async () => {

@@ -57,11 +57,11 @@ describe('sendPrompt', () => {
     expect(body.data.sendPrompt).toMatchObject({ code: 'BAD_REQUEST', details: { param: 'session_id' } });
   });
 
-  it("another account's generation is not visible", async () => {
+  it("another account's generation is not visible: it answers NOT_FOUND, as a missing one", async () => {
     const { body } = await h.gql(SEND, { input: { model: 'switchyard/demo', prompt: 'mine' } }, user.key);
     const other = await h.openAccount();
     const { body: seen } = await h.gql(`query ($id: ID!) { generation(id: $id) { id } }`, { id: body.data.sendPrompt.generationId }, other.key);
-    expect(seen.errors[0].extensions.code).toBe('FORBIDDEN');
+    expect(seen.errors[0].extensions.code).toBe('NOT_FOUND');
   });
 });
 

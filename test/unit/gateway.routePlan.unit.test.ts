@@ -109,7 +109,7 @@ describe('planRoute', () => {
     expect(failure({ model: 'a/chat', provider: { only: ['nobody'] } })).toMatchObject({ status: 404, errorType: 'not_found' });
     expect(failure({ model: 'a/chat', max_tokens: 9_000 })).toMatchObject({ status: 400, errorType: 'max_tokens_exceeded' });
     expect(failure({ model: 'a/chat', messages: [{ role: 'user', content: 'x'.repeat(200_000) }] })).toMatchObject({ status: 400, errorType: 'context_length_exceeded' });
-    expect(failure({ model: 'c/locked' })).toMatchObject({ status: 503, errorType: 'provider_unavailable', message: expect.stringContaining('NOKEY is not set') });
+    expect(failure({ model: 'c/locked' })).toMatchObject({ status: 503, errorType: 'provider_unavailable', message: expect.stringContaining('its credentials are not configured') });
   });
 });
 

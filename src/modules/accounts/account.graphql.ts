@@ -3,6 +3,7 @@ import type { AccountDoc } from '../../../projections/accounts.js';
 import { ForbiddenError, NotFoundError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
+import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { newId } from '../../ids.js';
@@ -16,7 +17,7 @@ export const RoleEnum = builder.enumType('Role', {
 
 export const actorOf = (ctx: GraphQLContext) => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
 
-export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.core.queries.accounts.byIds(ids));
+export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.core.queries.accounts.byIds(ids), (account, ctx) => canSee(ctx, account._id));
 
 export const AccountRef = builder.loadableNode('Account', {
   description: 'A customer, provider, designer or admin. Visible to itself and to admins.',

@@ -3,6 +3,7 @@ import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
+import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { AuthenticatedContext, GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
@@ -19,7 +20,7 @@ export const ApiKeyStatusEnum = builder.enumType('ApiKeyStatus', {
   values: { ACTIVE: { value: 'active' }, DISABLED: { value: 'disabled' }, REVOKED: { value: 'revoked' } } as const,
 });
 
-const loadApiKeys = loadByIds('API key', (ids, ctx) => ctx.core.queries.apiKeys.byIds(ids));
+const loadApiKeys = loadByIds('API key', (ids, ctx) => ctx.core.queries.apiKeys.byIds(ids), (key, ctx) => canSee(ctx, key.accountId));
 
 export const ApiKeyRef = builder.loadableNode('ApiKey', {
   description: 'An API key. The secret is shown once, at creation; only its SHA-256 hash is stored.',

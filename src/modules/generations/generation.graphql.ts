@@ -4,6 +4,7 @@ import { parseChatBody } from '../../gateway/chatRequest.js';
 import { newGenerationId, toTokenUsage, type GenerationOutcome } from '../../gateway/gateway.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
+import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { isAdmin } from '../auth/principal.js';
@@ -27,7 +28,7 @@ const GenerationStatusEnum = builder.enumType('GenerationStatus', {
 
 export const GenerationRef = builder.loadableObject('Generation', {
   description: 'One model call through the gateway, as recorded by its events. Visible to its account and to admins.',
-  load: loadByIds('Generation', (ids, ctx) => generationQueries(ctx.core.readStore).byIds(ids)),
+  load: loadByIds('Generation', (ids, ctx) => generationQueries(ctx.core.readStore).byIds(ids), (doc, ctx) => canSee(ctx, doc.accountId)),
   sort: (doc: GenerationDoc) => doc._id,
   authScopes: (doc) => ({ ownsAccount: doc.accountId }),
   fields: (t) => ({
@@ -174,9 +175,14 @@ builder.queryFields((t) => ({
     type: GenerationRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    description: "One generation. Another account's is refused by the type's own scope (ownsAccount).",
+    description: "One generation of the caller's account (an admin's: any). Another account's answers NOT_FOUND, as a missing one.",
     authScopes: { authenticated: true },
-    resolve: async (_root, args, ctx) => generationQueries(ctx.core.readStore).byId(String(args.id)),
+    resolve: async (_root, args, ctx) => {
+      const id = String(args.id);
+      const doc = await generationQueries(ctx.core.readStore).byId(id);
+      if (!doc || !canSee(ctx, doc.accountId)) throw new NotFoundError('Generation', id);
+      return doc;
+    },
   }),
   generations: t.withAuth(ownsAccountArg).connection({
     type: GenerationRef,

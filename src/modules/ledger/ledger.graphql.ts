@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { emptyBalance, type BalanceDoc } from '../../../projections/balances.js';
 import { USAGE_DAILY } from '../../../projections/usageDaily.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
 import type { GraphQLContext } from '../../graphql/context.js';
@@ -305,7 +305,7 @@ builder.mutationFields((t) => ({
       }
       await ctx.core.execute(accountStream(accountId), accountDecider, { type: 'ChangePlan', data: { accountId, plan: args.plan, at: ctx.core.now().toISOString() } }, actorOf(ctx));
       const [doc] = await ctx.core.queries.accounts.byIds([accountId]);
-      if (!doc) throw new ForbiddenError();
+      if (!doc) throw new NotFoundError('Account', accountId);
       return doc;
     },
   }),

@@ -1,0 +1,164 @@
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionResult, type ValidationContext } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { isErrorCode, type ErrorCode } from '../errors.js';
+
+/**
+ * Every error about the request itself (syntax, validation, query limits, variable values) leaves with a code the
+ * client can act on (`VALIDATION` for the document, `BAD_USER_INPUT` for a value), a message in plain words (never
+ * graphql-js's "Syntax Error:" prefix) and, when introspection is off, no "Did you mean" hints that would leak the
+ * schema. The hooks run for HTTP and for graphql-ws alike (app.ts's subscribe handler uses the enveloped functions).
+ */
+
+/** Duck-typed: graphql may be loaded twice (ESM and CJS builds), which breaks `instanceof GraphQLError`. */
+export const isGraphQLError = (error: unknown): error is GraphQLError =>
+  error instanceof Error && error.name === 'GraphQLError' && 'extensions' in error && 'path' in error;
+
+/** Codes other layers give GraphQL-level errors, in our terms. */
+const FOREIGN_CODES: Readonly<Record<string, ErrorCode>> = {
+  GRAPHQL_PARSE_FAILED: 'VALIDATION',
+  GRAPHQL_VALIDATION_FAILED: 'VALIDATION',
+  OPERATION_RESOLUTION_FAILURE: 'VALIDATION',
+};
+
+/** A literal argument value or input field (validation reports a bad one on its node): a bad value, not a bad query. */
+const VALUE_KINDS: ReadonlySet<string> = new Set([Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOLEAN, Kind.NULL, Kind.ENUM, Kind.LIST, Kind.OBJECT, Kind.OBJECT_FIELD]);
+
+const SUGGESTION = / ?Did you mean [^?]*\?/g;
+
+const HTTP_REQUEST_ERROR = { status: 400, spec: true } as const;
+
+interface Coding {
+  readonly code: ErrorCode;
+  readonly message?: string;
+  /** Over HTTP: 400 under application/graphql-response+json (yoga's `spec` flag keeps 200 for application/json). */
+  readonly http: boolean;
+}
+
+const recode = (error: GraphQLError, coding: Coding, suggestions: boolean): GraphQLError => {
+  const message = coding.message ?? error.message;
+  return new GraphQLError(suggestions ? message : message.replace(SUGGESTION, ''), {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    extensions: { ...error.extensions, code: coding.code, ...(coding.http ? { http: HTTP_REQUEST_ERROR } : {}) },
+  });
+};
+
+const hasCode = (error: GraphQLError): boolean => isErrorCode(error.extensions.code);
+
+/** graphql-js's syntax errors read "Syntax Error: Expected Name, found <EOF>." with the place in `locations`. */
+const syntaxMessage = (error: GraphQLError): string => {
+  const what = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
+  const at = error.locations?.[0];
+  return `The query is not valid GraphQL: ${what}${at ? ` at line ${at.line}, column ${at.column}` : ''}`;
+};
+
+/** A query-limit refusal of graphql-armor (its messages carry a fixed "Syntax Error: " prefix). */
+const limitExceeded = (error: GraphQLError): GraphQLError =>
+  new GraphQLError(`The query is over a limit: ${error.message.replace(/^Syntax Error: /, '')}`, { extensions: { code: 'VALIDATION' } });
+
+/** Report instead of throwing: a throw would abort validation (and close a graphql-ws socket with 4500). */
+const reportLimit = { propagateOnRejection: false, onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(limitExceeded(error))] };
+
+/** OWASP query-shape limits, refused before any resolver runs. */
+export const queryLimits = (): Plugin[] => [
+  // The token limit stops the parser itself: its refusal is thrown (replaced by ours) and answered like a syntax error.
+  maxTokensPlugin({
+    n: 5_000,
+    onReject: [
+      (_context, error) => {
+        throw limitExceeded(error);
+      },
+    ],
+  }),
+  maxDepthPlugin({ n: 12, flattenFragments: true, ...reportLimit }),
+  maxAliasesPlugin({ n: 30, ...reportLimit }),
+  maxDirectivesPlugin({ n: 30, ...reportLimit }),
+  costLimitPlugin({ maxCost: 5_000, ...reportLimit }),
+];
+
+const thrownByUs = (error: GraphQLError): boolean => error.originalError !== undefined && !isGraphQLError(error.originalError);
+
+/** Requests that failed before execution began (an unknown operation, a variable that does not fit its type). */
+const recodeRequestErrors = (result: ExecutionResult, http: boolean, suggestions: boolean): ExecutionResult | null => {
+  if (result.data !== undefined || !result.errors?.length) return null;
+  return {
+    ...result,
+    errors: result.errors.map((error) =>
+      // An error our own code threw (e.g. scope-auth refusing a subscription) is maskError's to shape, not a bad request.
+      hasCode(error) || thrownByUs(error)
+        ? error
+        : recode(error, { code: error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION ? 'BAD_USER_INPUT' : 'VALIDATION', http }, suggestions),
+    ),
+  };
+};
+
+const isExecutionResult = (result: unknown): result is ExecutionResult =>
+  typeof result === 'object' && result !== null && !(Symbol.asyncIterator in result);
+
+/** Over HTTP yoga puts the fetch Request in the context; the graphql-ws path does not. */
+const overHttp = (context: unknown): boolean => typeof context === 'object' && context !== null && 'request' in context && context.request !== undefined;
+
+export const useClientErrors = ({ suggestions }: { suggestions: boolean }): Plugin => ({
+  onParse:
+    () =>
+    ({ result, replaceParseResult, context }) => {
+      if (isGraphQLError(result) && !hasCode(result)) {
+        replaceParseResult(recode(result, { code: 'VALIDATION', message: syntaxMessage(result), http: overHttp(context) }, suggestions));
+      }
+    },
+  onValidate: ({ validateFn, setValidationFn, context }) => {
+    // graphql-js leaves out its hints itself (fields, arguments, types, enum values) when asked to.
+    if (!suggestions) setValidationFn((schema, document, rules, options, typeInfo) => validateFn(schema, document, rules, { ...options, hideSuggestions: true }, typeInfo));
+    return ({ valid, result, setResult }) => {
+      if (valid) return;
+      const http = overHttp(context);
+      setResult(
+        result.map((error) =>
+          hasCode(error) ? error : recode(error, { code: VALUE_KINDS.has(error.nodes?.[0]?.kind ?? '') ? 'BAD_USER_INPUT' : 'VALIDATION', http }, suggestions),
+        ),
+      );
+    };
+  },
+  // Variable values are coerced when execution starts; the executor does not pass `hideSuggestions` on to
+  // graphql-js's coerceInputValue (an unknown enum value gets "Did you mean"), hence the strip in `recode`.
+  onExecute: ({ args }) => ({
+    onExecuteDone: ({ result, setResult }) => {
+      if (!isExecutionResult(result)) return;
+      const recoded = recodeRequestErrors(result, overHttp(args.contextValue), suggestions);
+      if (recoded) setResult(recoded);
+    },
+  }),
+  onSubscribe: ({ args }) => ({
+    onSubscribeResult: ({ result, setResult }) => {
+      if (!isExecutionResult(result)) return;
+      const recoded = recodeRequestErrors(result, overHttp(args.contextValue), suggestions);
+      if (recoded) setResult(recoded);
+    },
+  }),
+});
+
+/**
+ * What maskError does with an error GraphQL or yoga raised (not one our code threw): it is about the request, so it
+ * is shown, with a code (yoga's own, e.g. "Could not determine what operation to execute", are mapped to ours).
+ */
+export const requestError = (error: GraphQLError): GraphQLError => {
+  if (hasCode(error)) return error;
+  const foreign = error.extensions.code;
+  return recode(error, { code: (typeof foreign === 'string' && FOREIGN_CODES[foreign]) || 'BAD_REQUEST', http: false }, true);
+};
+
+/** graphql-ws refuses a document whose operation it cannot pick with an uncoded "Unable to identify operation": say which. */
+export const operationError = (document: DocumentNode, operationName: string | null | undefined): GraphQLError | null => {
+  if (getOperationAST(document, operationName)) return null;
+  const message = operationName
+    ? `The query has no operation named "${operationName}"`
+    : 'The query has several operations: name the one to run (operationName)';
+  return new GraphQLError(message, { extensions: { code: 'VALIDATION' } });
+};

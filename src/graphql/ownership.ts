@@ -1,0 +1,48 @@
+import { AuthScopeFailureType, type AuthFailure, type ForbiddenResult } from '@pothos/plugin-scope-auth';
+import type { GraphQLResolveInfo } from 'graphql';
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import type { GraphQLContext } from './context.js';
+
+/**
+ * Another account's object answers exactly as a missing one (`NotFoundError(label, id)`, the loaders' answer for an
+ * unknown id), so a refusal never tells an attacker that an id exists. The labels are the loaders' (loadByIds).
+ */
+export const OWNED_TYPES: Readonly<Record<string, string>> = { Account: 'Account', ApiKey: 'API key', Generation: 'Generation' };
+
+/** The ownership scopes (builder.ts) and the object each one's parameter names. */
+const OWNERSHIP_SCOPES: Readonly<Record<string, string>> = { ownsAccount: 'Account', ownsApiKey: 'API key' };
+
+/** May the caller see objects of this account? Its own, or any for an admin. */
+export const canSee = (ctx: GraphQLContext, accountId: string): boolean =>
+  ctx.principal !== null && (ctx.principal.roles.has('admin') || ctx.principal.accountId === accountId);
+
+const ownershipFailure = (failure: AuthFailure): { scope: string; parameter: unknown } | null => {
+  switch (failure.kind) {
+    case AuthScopeFailureType.AuthScope:
+      return failure.scope in OWNERSHIP_SCOPES ? { scope: failure.scope, parameter: failure.parameter } : null;
+    case AuthScopeFailureType.AnyAuthScopes:
+    case AuthScopeFailureType.AllAuthScopes:
+      for (const inner of failure.failures) {
+        const found = ownershipFailure(inner);
+        if (found) return found;
+      }
+      return null;
+    case AuthScopeFailureType.AuthScopeFunction:
+    case AuthScopeFailureType.GrantedScope:
+    case AuthScopeFailureType.Unknown:
+      return null;
+  }
+};
+
+/** scope-auth's unauthorizedError: UNAUTHENTICATED without a key, NOT_FOUND for another's object, else FORBIDDEN. */
+export const refusal = (parent: unknown, ctx: GraphQLContext, info: GraphQLResolveInfo, result: ForbiddenResult): Error => {
+  if (!ctx.principal) return new UnauthenticatedError();
+  const owned = ownershipFailure(result.failure);
+  if (!owned) return new ForbiddenError(`Not authorized: ${result.message}`);
+  // A type's own scope (checked on its fields): the object is the parent, and the parameter is its owner's id.
+  const label = OWNED_TYPES[info.parentType.name];
+  if (label && typeof parent === 'object' && parent !== null && '_id' in parent && typeof parent._id === 'string') {
+    return new NotFoundError(label, parent._id);
+  }
+  return new NotFoundError(OWNERSHIP_SCOPES[owned.scope]!, String(owned.parameter));
+};

@@ -1,0 +1,193 @@
+/**
+ * Errors say what the client did wrong, over HTTP and over graphql-ws: every bad request (a bad argument, variable
+ * or scalar, a query over a limit, a syntax error, an unknown name) is a coded error (VALIDATION or BAD_USER_INPUT),
+ * never INTERNAL nor graphql-js's "Syntax Error:", and with introspection off no "Did you mean" hint leaks the schema.
+ * Key limits answer KEY_LIMIT_REACHED in GraphQL while REST keeps OpenRouter's 402.
+ */
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+
+beforeAll(async () => {
+  h = await startGatewayHarness({ GRAPHQL_INTROSPECTION: 'false' });
+  user = await h.openAccount({ credits: 1_000_000_000 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+interface BadRequest {
+  readonly query: string;
+  readonly variables?: Record<string, unknown>;
+  readonly operationName?: string;
+  readonly code: 'VALIDATION' | 'BAD_USER_INPUT';
+  /** Refused before execution (HTTP 400 under application/graphql-response+json); else a field error with data. */
+  readonly beforeExecution: boolean;
+  readonly message?: RegExp;
+}
+
+const repeat = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => make(i)).join(' ');
+
+const BAD_REQUESTS: Record<string, BadRequest> = {
+  'first: -1': { query: '{ apiKeys(first: -1) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /first must be 0 or more/ },
+  'a malformed cursor': { query: '{ apiKeys(after: "not a cursor!") { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  'Money "abc" as a variable': {
+    query: 'mutation ($l: Money) { createApiKey(name: "x", limit: $l) { __typename } }',
+    variables: { l: 'abc' },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /Money must be an integer/,
+  },
+  'Money "abc" in the query': { query: 'mutation { createApiKey(name: "x", limit: "abc") { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true, message: /Money must be an integer/ },
+  'DateTime "x" as a variable': {
+    query: 'mutation ($e: DateTime) { createApiKey(name: "x", expiresAt: $e) { __typename } }',
+    variables: { e: 'x' },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /DateTime must be an ISO-8601 string/,
+  },
+  'DateTime "x" in the query': { query: 'mutation { createApiKey(name: "x", expiresAt: "x") { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a float for an Int in the query': { query: '{ ledgerEntries(first: 1.5) { entries { id } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a float for an Int as a variable': { query: 'query ($f: Int) { ledgerEntries(first: $f) { entries { id } } }', variables: { f: 1.5 }, code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a missing required variable': { query: 'query ($r: Role!) { accounts(role: $r) { edges { node { id } } } }', variables: {}, code: 'BAD_USER_INPUT', beforeExecution: true },
+  'an unknown enum value in the query': { query: '{ accounts(role: ADMN) { edges { node { id } } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
+  'an unknown enum value as a variable': {
+    query: 'query ($r: Role) { accounts(role: $r) { edges { node { id } } } }',
+    variables: { r: 'ADMN' },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /"ADMN" does not exist in "Role" enum/,
+  },
+  'a misspelt input field in the query': { query: 'mutation { sendPrompt(input: { modle: "x", prompt: "hi" }) { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a misspelt input field as a variable': {
+    query: 'mutation ($i: PromptInput!) { sendPrompt(input: $i) { __typename } }',
+    variables: { i: { modle: 'x', prompt: 'hi' } },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+  },
+  'a query over the depth limit': {
+    query: '{ me { apiKeys { edges { node { account { apiKeys { edges { node { account { apiKeys { edges { node { id } } } } } } } } } } } } }',
+    code: 'VALIDATION',
+    beforeExecution: true,
+    message: /^The query is over a limit: Query depth limit of 12 exceeded/,
+  },
+  'a query over the alias limit': { query: `{ ${repeat(31, (i) => `a${i}: me { id }`)} }`, code: 'VALIDATION', beforeExecution: true, message: /Aliases limit of 30/ },
+  'a query over the directive limit': { query: `{ me { id ${repeat(31, () => '@include(if: true)')} } }`, code: 'VALIDATION', beforeExecution: true },
+  'a query over the cost limit': { query: '{ apiKeys(first: 100) { edges { node { account { apiKeys { edges { node { account { id } } } } } } } } }', code: 'VALIDATION', beforeExecution: true, message: /Cost limit/ },
+  'a query over the token limit': { query: `{ ${'me { id } '.repeat(1_700)} }`, code: 'VALIDATION', beforeExecution: true, message: /^The query is over a limit: Token limit of 5000/ },
+  'a syntax error': { query: '{ me { ', code: 'VALIDATION', beforeExecution: true, message: /^The query is not valid GraphQL: Expected Name, found <EOF> at line 1, column 8$/ },
+  'a misspelt field': { query: '{ me { nam } }', code: 'VALIDATION', beforeExecution: true, message: /^Cannot query field "nam" on type "Account"\.$/ },
+  'a misspelt argument': { query: '{ apiKeys(firts: 1) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: true },
+  'a misspelt type': { query: 'query ($r: Rol) { accounts(role: $r) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: true },
+  'an unknown operation name': { query: 'query Mine { me { id } }', operationName: 'Theirs', code: 'VALIDATION', beforeExecution: true },
+  'two operations and no name': { query: 'query A { me { id } } query B { me { name } }', code: 'VALIDATION', beforeExecution: true },
+};
+
+interface GraphQLErrorJson {
+  message: string;
+  extensions?: { code?: string };
+}
+
+const expectTold = (name: string, bad: BadRequest, errors: GraphQLErrorJson[] | undefined) => {
+  expect(errors?.length, name).toBeGreaterThan(0);
+  expect(errors![0]!.extensions?.code, `${name}: ${JSON.stringify(errors)}`).toBe(bad.code);
+  if (bad.message) expect(errors![0]!.message, name).toMatch(bad.message);
+  for (const error of errors!) {
+    expect(error.extensions?.code, name).not.toBe('INTERNAL');
+    expect(error.message, name).not.toMatch(/Syntax Error:/);
+    expect(error.message, name).not.toMatch(/Did you mean/);
+  }
+};
+
+describe('over HTTP', () => {
+  const post = (bad: BadRequest) =>
+    fetch(`${h.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ query: bad.query, variables: bad.variables, operationName: bad.operationName }),
+    });
+
+  for (const [name, bad] of Object.entries(BAD_REQUESTS)) {
+    it(`${name} is a coded ${bad.code} error in plain words`, async () => {
+      const res = await post(bad);
+      const body = (await res.json()) as { errors?: GraphQLErrorJson[]; data?: unknown };
+      expectTold(name, bad, body.errors);
+      // GraphQL over HTTP: a request refused before execution is a 400; a field's refusal is a 200 with data null.
+      expect(res.status, name).toBe(bad.beforeExecution ? 400 : 200);
+    });
+  }
+});
+
+describe('over graphql-ws', () => {
+  let client: Client;
+  let closed = 0;
+
+  beforeAll(() => {
+    client = createClient({
+      url: `${h.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${user.key}` },
+      on: { closed: () => (closed += 1) },
+    });
+  });
+  afterAll(async () => {
+    await client.dispose();
+  });
+
+  /** The errors of one operation: from an `error` message (refused) or from its `next` result. */
+  const run = (bad: { query: string; variables?: Record<string, unknown>; operationName?: string }) =>
+    new Promise<{ errors?: GraphQLErrorJson[]; data?: unknown }>((resolve, reject) => {
+      let result: { errors?: GraphQLErrorJson[]; data?: unknown } = {};
+      client.subscribe(
+        { query: bad.query, ...(bad.variables && { variables: bad.variables }), ...(bad.operationName && { operationName: bad.operationName }) },
+        {
+          next: (value) => (result = value as typeof result),
+          error: (error) => (Array.isArray(error) ? resolve({ errors: error as GraphQLErrorJson[] }) : reject(error)),
+          complete: () => resolve(result),
+        },
+      );
+    });
+
+  it('answers each bad operation with a coded error, and the socket stays open for the next', async () => {
+    for (const [name, bad] of Object.entries(BAD_REQUESTS)) {
+      const { errors } = await run(bad);
+      expectTold(name, bad, errors);
+    }
+    const good = await run({ query: '{ me { id } }' });
+    expect(good).toEqual({ data: { me: { id: user.accountId } } });
+    expect(closed).toBe(0);
+  });
+});
+
+describe('key limits', () => {
+  const SEND = `mutation ($input: PromptInput!) { sendPrompt(input: $input) { __typename ... on DomainError { code status details } } }`;
+  const START = `mutation ($input: PromptInput!) { startGeneration(input: $input) { __typename ... on DomainError { code status details } } }`;
+
+  it('answer KEY_LIMIT_REACHED in GraphQL (not INSUFFICIENT_CREDITS), and OpenRouter\'s 402 on REST', async () => {
+    const capped = await h.openAccount({ credits: 1_000_000_000 });
+    const limit = await h.gql(
+      `mutation ($id: ID!) { setApiKeyLimit(id: $id, limit: 1, limitReset: DAILY) { __typename } }`,
+      { id: capped.keyId },
+      capped.key,
+    );
+    expect(limit.body.data.setApiKeyLimit.__typename).toBe('ApiKey');
+    const input = { model: 'switchyard/demo-paid', messages: [{ role: 'USER', content: 'Over my key limit' }] };
+    for (const [field, query] of [['sendPrompt', SEND], ['startGeneration', START]] as const) {
+      const { body } = await h.gql(query, { input }, capped.key);
+      expect(body.data[field], field).toMatchObject({ __typename: 'DomainError', code: 'KEY_LIMIT_REACHED', status: 402, details: { limit_source: 'key_limit' } });
+    }
+    const rest = await h.chat(capped.key, { model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'Over my key limit' }] });
+    expect(rest.status).toBe(402);
+    expect(await rest.json()).toMatchObject({ error: { code: 402, metadata: { error_type: 'payment_required', limit_source: 'key_limit' } } });
+    // Missing credits keep their own code: the two 402s are told apart.
+    const broke = await h.openAccount();
+    const { body } = await h.gql(SEND, { input: { model: 'switchyard/demo-paid', prompt: 'No credits' } }, broke.key);
+    expect(body.data.sendPrompt).toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
+  });
+});
