@@ -153,7 +153,11 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
     id: t.exposeID('_id', { description: 'The id the endpoint gets once published: model@provider.' }),
     model: t.exposeString('model'),
     provider: t.field({ type: ProviderRef, resolve: (p) => p.provider }),
-    status: t.field({ type: ProposalStatusEnum, resolve: (p) => p.status }),
+    proposalStatus: t.field({
+      type: ProposalStatusEnum,
+      description: "PENDING until an admin decides. Not named status, so that it and Endpoint's status can be selected side by side in publishEndpoint's answer.",
+      resolve: (p) => p.status,
+    }),
     upstreamModel: t.exposeString('upstreamModel'),
     prices: t.field({ type: PricesRef, resolve: (p) => p.prices }),
     contextLength: t.exposeInt('contextLength'),
@@ -369,7 +373,7 @@ builder.mutationFields((t) => ({
   publishEndpoint: t.field({
     type: PublishEndpointResult,
     description:
-      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, the answer is an EndpointProposal with status PENDING: nothing routes until an admin approves it (approveEndpoint), and the caller sees it in endpointProposals. Admins publish on any model. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
+      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, the answer is an EndpointProposal with proposalStatus PENDING: nothing routes until an admin approves it (approveEndpoint), and the caller sees it in endpointProposals. Admins publish on any model. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
     authScopes: { provider: true },
     args: {
       provider: t.arg.string({ required: true }),
