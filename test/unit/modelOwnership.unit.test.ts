@@ -3,12 +3,16 @@
  * and who may lift a disabling. Decider tests: given events, when a command, then events (or an error).
  */
 import { describe, expect, it } from 'vitest';
+import { endpointProposalsProjection, modelsProjection, type EndpointProposalDoc, type ModelDoc } from '../../projections/catalog.js';
+import type { Projection } from '../../projections/projection.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
+import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { modelDecider } from '../../src/modules/catalog/model.decider.js';
 import type { ModelPublished } from '../../src/modules/catalog/model.events.js';
 import { providerDecider, type ModelAccess } from '../../src/modules/catalog/provider.decider.js';
 import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
+import type { Doc } from '../../src/readStore/readStore.js';
 import { prices } from '../support/catalogFixture.js';
 import { deciderSpec } from '../support/givenWhenThen.js';
 
@@ -159,5 +163,40 @@ describe('provider decider: who lifts a disabling', () => {
     given([registered, legacyPublished, legacyDisabled]).when(enable(bob)).thenThrows(ForbiddenError);
     given([registered, legacyPublished, legacyDisabled]).when(enable(admin)).then([enabled(admin)]);
     given([registered, legacyPublished, legacyDisabled, legacyPublished]).when(enable(bob)).then([]);
+  });
+});
+
+describe('catalog read models: owners, proposals, who disabled', () => {
+  const recorded = (event: ProviderEvent | ModelPublished, position: number): RecordedEvent =>
+    ({ ...event, id: `e${position}`, stream: 'x', revision: 0, position, metadata: {}, recordedAt: at }) as unknown as RecordedEvent;
+  const fold = <D>(projection: Projection, events: (ProviderEvent | ModelPublished)[], id: string): D | null =>
+    events.map(recorded).reduce<Doc | null>((doc, event) => (projection.documentId(event) === id ? projection.evolve(doc, event) : doc), null) as D | null;
+  const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+  const model: ModelPublished = { type: 'ModelPublished', data: { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', at } };
+
+  it('reads events from before issue 10: the root admin owns the model, a disabling counts as an admin’s', () => {
+    const doc = fold<ModelDoc>(modelsProjection, [model, { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at } }, { type: 'EndpointDisabled', data: { providerSlug: 'p', model: 'acme/one', reason: 'r', at } }], 'acme/one');
+    expect(doc).toMatchObject({ ownerAccountId: 'acc_root', openToProviders: false, endpoints: [{ id: 'acme/one@p', status: 'disabled', disabledByAdmin: true }] });
+  });
+
+  it("keeps an admin's disabling through a republish, and clears it on enable", () => {
+    const events: ProviderEvent[] = [
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'active', decidedBy: bob } },
+      { type: 'EndpointDisabled', data: { providerSlug: 'p', model: 'acme/one', reason: 'r', at, decidedBy: admin } },
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'disabled', decidedBy: bob } },
+    ];
+    expect(fold<ModelDoc>(modelsProjection, [model, ...events], 'acme/one')!.endpoints[0]).toMatchObject({ status: 'disabled', disabledByAdmin: true });
+    const enabled: ProviderEvent = { type: 'EndpointEnabled', data: { providerSlug: 'p', model: 'acme/one', at, decidedBy: admin } };
+    expect(fold<ModelDoc>(modelsProjection, [model, ...events, enabled], 'acme/one')!.endpoints[0]).toMatchObject({ status: 'active', disabledByAdmin: false });
+  });
+
+  it('keeps a proposal pending until it is approved, rejected or published directly', () => {
+    const proposed: ProviderEvent = { type: 'EndpointProposed', data: { ...spec, providerSlug: 'p', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed], 'acme/one@p')).toMatchObject({ status: 'pending', proposedBy: 'acc_bob', decidedBy: null });
+    const rejected: ProviderEvent = { type: 'EndpointRejected', data: { providerSlug: 'p', model: 'acme/one', reason: 'no', at, decidedBy: admin } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed, rejected], 'acme/one@p')).toMatchObject({ status: 'rejected', reason: 'no', decidedBy: 'acc_root' });
+    const direct: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'active', decidedBy: bob } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed, direct], 'acme/one@p')).toMatchObject({ status: 'approved', decidedBy: 'acc_bob' });
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [direct], 'acme/one@p')).toBeNull();
   });
 });
