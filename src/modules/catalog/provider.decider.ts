@@ -25,7 +25,7 @@ export type EndpointState =
   | { readonly status: 'active'; readonly prices: EndpointPrices }
   | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly disabledBy: CatalogActor };
 
-/** Whether the provider may publish on the model by itself. Comes from the `model-{id}` stream (see ModelAccess use). */
+/** Whether the provider may publish on the model by itself, as the `model-{id}` stream says (read by the caller, see PublishEndpoint). */
 export interface ModelAccess {
   readonly ownerAccountId: string;
   readonly openToProviders: boolean;
