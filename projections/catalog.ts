@@ -1,6 +1,7 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
-import type { ModelEvent, Modality } from '../src/modules/catalog/model.events.js';
-import type { EndpointPrices, ProviderEvent, ProviderProtocol, VariantTag } from '../src/modules/catalog/provider.events.js';
+import { ROOT_ACCOUNT_ID } from '../src/modules/auth/principal.js';
+import { ownerOf, type ModelEvent, type Modality } from '../src/modules/catalog/model.events.js';
+import { endpointId, type EndpointPrices, type EndpointStatus, type ProviderEvent, type ProviderProtocol, type VariantTag } from '../src/modules/catalog/provider.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
@@ -16,7 +17,9 @@ export interface EndpointDoc {
   readonly quantization: string | null;
   readonly supportedParameters: string[];
   readonly variants: VariantTag[];
-  readonly status: 'active' | 'disabled';
+  readonly status: EndpointStatus;
+  /** Disabled by an admin: only an admin enables it again. */
+  readonly disabledByAdmin: boolean;
   readonly publishedAt: string;
   readonly updatedAt: string;
 }
@@ -33,6 +36,10 @@ export type ModelDoc = {
   tokenizer: string;
   createdAt: string;
   retired: boolean;
+  /** The account that first published it (the root admin for seeded models). */
+  ownerAccountId: string;
+  /** Any provider may publish endpoints for it; otherwise providers other than its owner need an admin's approval. */
+  openToProviders: boolean;
   endpoints: EndpointDoc[];
 };
 
@@ -62,12 +69,15 @@ const emptyModel = (id: string, at: string): ModelDoc => ({
   tokenizer: 'Other',
   createdAt: at,
   retired: false,
+  ownerAccountId: ROOT_ACCOUNT_ID,
+  openToProviders: false,
   endpoints: [],
 });
 
 export const modelsProjection = defineProjection<ModelDoc>({
   name: 'models',
-  version: 1,
+  // 2: owners, openness and who disabled an endpoint (issue 10).
+  version: 2,
   collection: MODELS,
   filter: { categories: ['model', 'provider'] },
   documentId: (recorded) => {
@@ -75,10 +85,12 @@ export const modelsProjection = defineProjection<ModelDoc>({
     switch (event.type) {
       case 'ModelPublished':
       case 'ModelRetired':
+      case 'ModelOpenToProvidersSet':
         return event.data.modelId;
       case 'EndpointPublished':
       case 'EndpointPriceChanged':
       case 'EndpointDisabled':
+      case 'EndpointEnabled':
         return event.data.model;
       default:
         return null;
@@ -90,10 +102,22 @@ export const modelsProjection = defineProjection<ModelDoc>({
       case 'ModelPublished': {
         const { modelId, at, inputModalities, outputModalities, ...rest } = event.data;
         const base = doc ?? emptyModel(modelId, at);
-        return { ...base, ...rest, inputModalities: [...inputModalities], outputModalities: [...outputModalities], published: true, createdAt: doc?.published ? doc.createdAt : at };
+        const { ownerAccountId: _owner, ...spec } = rest;
+        const first = !doc?.published;
+        return {
+          ...base,
+          ...spec,
+          inputModalities: [...inputModalities],
+          outputModalities: [...outputModalities],
+          published: true,
+          createdAt: first ? at : base.createdAt,
+          ownerAccountId: first ? ownerOf(event.data) : base.ownerAccountId,
+        };
       }
       case 'ModelRetired':
         return doc && { ...doc, retired: true };
+      case 'ModelOpenToProvidersSet':
+        return doc && { ...doc, openToProviders: event.data.open };
       case 'EndpointPublished': {
         const d = event.data;
         const base = doc ?? emptyModel(d.model, d.at);
@@ -109,7 +133,9 @@ export const modelsProjection = defineProjection<ModelDoc>({
           quantization: d.quantization,
           supportedParameters: [...d.supportedParameters],
           variants: [...d.variants],
-          status: 'active',
+          // Events from before issue 10 carry no status: a publish activated then. A republish keeps who disabled it.
+          status: d.status ?? 'active',
+          disabledByAdmin: d.status === 'disabled' && (previous?.disabledByAdmin ?? true),
           publishedAt: previous?.publishedAt ?? d.at,
           updatedAt: d.at,
         };
@@ -120,10 +146,16 @@ export const modelsProjection = defineProjection<ModelDoc>({
         const id = `${event.data.model}@${event.data.providerSlug}`;
         return { ...doc, endpoints: doc.endpoints.map((e) => (e.id === id ? { ...e, prices: event.data.prices, updatedAt: event.data.at } : e)) };
       }
-      case 'EndpointDisabled': {
+      case 'EndpointDisabled':
+      case 'EndpointEnabled': {
         if (!doc) return null;
         const id = `${event.data.model}@${event.data.providerSlug}`;
-        return { ...doc, endpoints: doc.endpoints.map((e) => (e.id === id ? { ...e, status: 'disabled' as const, updatedAt: event.data.at } : e)) };
+        const changed =
+          event.type === 'EndpointEnabled'
+            ? { status: 'active' as const, disabledByAdmin: false }
+            : // A disabling from before issue 10 names nobody: it counts as an admin's (as in the provider decider).
+              { status: 'disabled' as const, disabledByAdmin: event.data.decidedBy?.admin ?? true };
+        return { ...doc, endpoints: doc.endpoints.map((e) => (e.id === id ? { ...e, ...changed, updatedAt: event.data.at } : e)) };
       }
       default:
         return doc;
@@ -157,10 +189,16 @@ export const providersProjection = defineProjection<ProviderDoc>({
         };
       }
       case 'EndpointPublished':
+      case 'EndpointEnabled':
+        // The models it serves: a republish of a disabled endpoint does not add it back.
+        if (event.type === 'EndpointPublished' && event.data.status === 'disabled') return doc;
         return doc && (doc.models.includes(event.data.model) ? doc : { ...doc, models: [...doc.models, event.data.model] });
       case 'EndpointDisabled':
         return doc && { ...doc, models: doc.models.filter((m) => m !== event.data.model) };
       case 'EndpointPriceChanged':
+      case 'EndpointProposed':
+      case 'EndpointApproved':
+      case 'EndpointRejected':
         return doc;
       default: {
         const _never: never = event;
@@ -170,10 +208,98 @@ export const providersProjection = defineProjection<ProviderDoc>({
   },
 });
 
+export type ProposalStatus = 'pending' | 'approved' | 'rejected';
+
+/** A provider's proposal to serve a model it may not publish on by itself, and what an admin decided. */
+export type EndpointProposalDoc = {
+  /** The endpoint id it would get: `model@provider`. */
+  _id: string;
+  provider: string;
+  model: string;
+  upstreamModel: string;
+  prices: EndpointPrices;
+  contextLength: number;
+  maxOutput: number;
+  quantization: string | null;
+  supportedParameters: string[];
+  variants: VariantTag[];
+  modelOwnerAccountId: string;
+  proposedBy: string;
+  proposedAt: string;
+  status: ProposalStatus;
+  reason: string | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+};
+
+export const ENDPOINT_PROPOSALS = 'endpointProposals';
+
+export const endpointProposalsProjection = defineProjection<EndpointProposalDoc>({
+  name: 'endpointProposals',
+  version: 1,
+  collection: ENDPOINT_PROPOSALS,
+  filter: { categories: ['provider'] },
+  indexes: [{ keys: { status: 1 } }, { keys: { proposedBy: 1 } }],
+  documentId: (recorded) => {
+    const event = recorded as RecordedEvent<ProviderEvent>;
+    switch (event.type) {
+      case 'EndpointProposed':
+      case 'EndpointApproved':
+      case 'EndpointRejected':
+      case 'EndpointPublished':
+        return endpointId(event.data.model, event.data.providerSlug);
+      default:
+        return null;
+    }
+  },
+  evolve: (doc, recorded) => {
+    const event = recorded as RecordedEvent<ProviderEvent>;
+    switch (event.type) {
+      case 'EndpointProposed': {
+        const { providerSlug, proposedBy, at, supportedParameters, variants, ...spec } = event.data;
+        return {
+          ...spec,
+          _id: endpointId(spec.model, providerSlug),
+          provider: providerSlug,
+          supportedParameters: [...supportedParameters],
+          variants: [...variants],
+          proposedBy: proposedBy.accountId,
+          proposedAt: at,
+          status: 'pending',
+          reason: null,
+          decidedBy: null,
+          decidedAt: null,
+        };
+      }
+      case 'EndpointApproved':
+      case 'EndpointRejected':
+        return (
+          doc && {
+            ...doc,
+            status: event.type === 'EndpointApproved' ? 'approved' : 'rejected',
+            reason: event.type === 'EndpointRejected' ? event.data.reason : null,
+            decidedBy: event.data.decidedBy.accountId,
+            decidedAt: event.data.at,
+          }
+        );
+      case 'EndpointPublished':
+        // Published without an approval (an admin published it, or the owner opened the model): the proposal is settled.
+        return doc?.status === 'pending' ? { ...doc, status: 'approved', decidedBy: event.data.decidedBy?.accountId ?? null, decidedAt: event.data.at } : doc;
+      default:
+        return doc;
+    }
+  },
+});
+
 export const catalogQueries = (store: ReadStore) => {
   const models = store.collection<ModelDoc>(MODELS);
   const providers = store.collection<ProviderDoc>(PROVIDERS);
+  const proposals = store.collection<EndpointProposalDoc>(ENDPOINT_PROPOSALS);
   return {
+    /** Newest first; `proposedBy` narrows to one account's proposals. */
+    proposals: (filter: { status?: ProposalStatus; proposedBy?: string }) =>
+      proposals.find({ ...(filter.status && { status: filter.status }), ...(filter.proposedBy && { proposedBy: filter.proposedBy }) }, { sort: { proposedAt: -1, _id: 1 } }),
+    proposal: (id: string) => proposals.findOne({ _id: id }),
     allModels: () => models.find({}, { sort: { _id: 1 } }),
     model: (id: string) => models.findOne({ _id: id }),
     modelsByIds: (ids: readonly string[]) => models.find({ _id: { $in: [...ids] } }),

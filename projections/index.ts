@@ -1,7 +1,7 @@
 import { accountsProjection } from './accounts.js';
 import { apiKeysProjection } from './apiKeys.js';
 import { balancesProjection } from './balances.js';
-import { modelsProjection, providersProjection } from './catalog.js';
+import { endpointProposalsProjection, modelsProjection, providersProjection } from './catalog.js';
 import { generationsProjection } from './generations.js';
 import type { Projection } from './projection.js';
 import { providerStatsProjection } from './providerStats.js';
@@ -9,7 +9,7 @@ import { usageDailyProjection } from './usageDaily.js';
 
 /** Every read model the runner maintains. */
 export const allProjections: readonly Projection[] = [accountsProjection, apiKeysProjection, balancesProjection, usageDailyProjection,
-  modelsProjection, providersProjection, generationsProjection, providerStatsProjection];
+  modelsProjection, providersProjection, endpointProposalsProjection, generationsProjection, providerStatsProjection];
 
 /** Collections the embedded read store keeps on disk rather than in memory (they grow with traffic). */
 export const diskCollections: readonly string[] = allProjections.filter((p) => p.onDisk).map((p) => p.collection);

@@ -22,6 +22,8 @@ const owner = { accountId: 'acc_owner', admin: false };
 const stranger = { accountId: 'acc_other', admin: false };
 const admin = { accountId: 'acc_root', admin: true };
 const given = deciderSpec(providerDecider);
+/** The model the provider's owner created. */
+const ownModel = { ownerAccountId: 'acc_owner', openToProviders: false };
 
 describe('provider decider', () => {
   it('registers a provider once', () => {
@@ -37,15 +39,19 @@ describe('provider decider', () => {
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, trusted: undefined } }).thenThrows(ForbiddenError, /Only an admin/);
   });
 
-  it('lets the owner and admins publish, and nobody else', () => {
-    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec, at } }).then([{ type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } }]);
-    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, at } }).then([{ type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } }]);
-    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: stranger, spec, at } }).thenThrows(ForbiddenError);
-    given([]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, at } }).thenThrows(NotFoundError);
+  it("lets the provider's owner and admins publish on it, and nobody else", () => {
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec, model: ownModel, at } }).then([
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at, status: 'active', decidedBy: owner } },
+    ]);
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, model: ownModel, at } }).then([
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at, status: 'active', decidedBy: admin } },
+    ]);
+    given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: stranger, spec, model: ownModel, at } }).thenThrows(ForbiddenError);
+    given([]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, model: ownModel, at } }).thenThrows(NotFoundError);
   });
 
   it('validates endpoint specs: integer prices, limits, free means zero', () => {
-    const publish = (s: Partial<EndpointSpec>) => given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec: { ...spec, ...s }, at } });
+    const publish = (s: Partial<EndpointSpec>) => given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec: { ...spec, ...s }, model: ownModel, at } });
     publish({ prices: { ...prices(), prompt: 0.5 } }).thenThrows(ValidationError, /prices.prompt/);
     publish({ prices: { ...prices(), completion: -1 } }).thenThrows(ValidationError);
     publish({ maxOutput: 9000 }).thenThrows(ValidationError, /maxOutput/);
@@ -57,13 +63,13 @@ describe('provider decider', () => {
     const published: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } };
     const newPrices = prices({ prompt: 999 });
     given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).then([
-      { type: 'EndpointPriceChanged', data: { providerSlug: 'acme', model: 'acme/one', prices: newPrices, at } },
+      { type: 'EndpointPriceChanged', data: { providerSlug: 'acme', model: 'acme/one', prices: newPrices, at, decidedBy: owner } },
     ]);
     given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: spec.prices, at } }).then([]);
     given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: stranger, model: 'acme/one', prices: newPrices, at } }).thenThrows(ForbiddenError);
     given([registered]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).thenThrows(NotFoundError);
     given([registered, published]).when({ type: 'DisableEndpoint', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', reason: 'gone', at } }).then([
-      { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'gone', at } },
+      { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'gone', at, decidedBy: owner } },
     ]);
   });
 });
@@ -71,9 +77,10 @@ describe('provider decider', () => {
 describe('model and auto-router deciders', () => {
   const model = { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'] as const, outputModalities: ['text'] as const, tokenizer: 'Other' };
   it('publishes a model, ignores an identical republish, retires it once', () => {
-    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at } };
-    deciderSpec(modelDecider)([]).when({ type: 'PublishModel', data: published.data }).then([published]);
-    deciderSpec(modelDecider)([published]).when({ type: 'PublishModel', data: published.data }).then([]);
+    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at, ownerAccountId: 'acc_root' } };
+    const { ownerAccountId: _owner, ...spec } = published.data;
+    deciderSpec(modelDecider)([]).when({ type: 'PublishModel', data: { ...spec, actor: admin } }).then([published]);
+    deciderSpec(modelDecider)([published]).when({ type: 'PublishModel', data: { ...spec, actor: admin } }).then([]);
     deciderSpec(modelDecider)([published]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).then([{ type: 'ModelRetired', data: { modelId: 'acme/one', at } }]);
     deciderSpec(modelDecider)([]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).thenThrows(NotFoundError);
   });

@@ -1,10 +1,10 @@
 import { resolveArrayConnection } from '@pothos/plugin-relay';
 import { z } from 'zod';
-import { catalogQueries, type EndpointDoc, type ModelDoc, type ProviderDoc } from '../../../projections/catalog.js';
+import { catalogQueries, type EndpointDoc, type EndpointProposalDoc, type ModelDoc, type ProposalStatus, type ProviderDoc } from '../../../projections/catalog.js';
 import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from '../../../projections/providerStats.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
-import type { DomainEvent } from '../../eventStore/eventStore.js';
-import type { Decider } from '../../eventStore/handleCommand.js';
+import type { DomainEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import { foldEvents, type Decider } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
@@ -14,9 +14,19 @@ import { isAdmin } from '../auth/principal.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
 import { modelDecider } from './model.decider.js';
-import { MODALITIES, modelStream, type Modality } from './model.events.js';
-import { providerDecider, type ProviderCommand } from './provider.decider.js';
-import { PROTOCOLS, VARIANT_TAGS, endpointId, providerStream, type CredentialRef, type EndpointPrices, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { MODALITIES, modelStream, type Modality, type ModelEvent } from './model.events.js';
+import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import {
+  PROTOCOLS,
+  VARIANT_TAGS,
+  endpointId,
+  providerStream,
+  type CredentialRef,
+  type EndpointPrices,
+  type EndpointSpec,
+  type ProviderProtocol,
+  type VariantTag,
+} from './provider.events.js';
 
 const queries = (ctx: GraphQLContext) => catalogQueries(ctx.core.readStore);
 
@@ -132,6 +142,7 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
     supportedParameters: t.exposeStringList('supportedParameters'),
     variants: t.field({ type: [VariantTagEnum], resolve: (e) => e.variants }),
     status: t.exposeString('status'),
+    disabledByAdmin: t.exposeBoolean('disabledByAdmin', { description: 'Disabled by an admin: only an admin enables it again (republishing or repricing does not).' }),
     stats: t.field({
       type: EndpointStatsRef,
       resolve: async (e, _a, ctx) => {
@@ -139,6 +150,38 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
         return summarizeStats(doc, ctx.core.now().getTime());
       },
     }),
+  }),
+});
+
+const PROPOSAL_STATUSES = ['pending', 'approved', 'rejected'] as const satisfies readonly ProposalStatus[];
+const ProposalStatusEnum = builder.enumType('ProposalStatus', {
+  values: Object.fromEntries(PROPOSAL_STATUSES.map((s) => [s.toUpperCase(), { value: s }])) as Record<Uppercase<ProposalStatus>, { value: ProposalStatus }>,
+});
+
+export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('EndpointProposal').implement({
+  description:
+    "A provider's request to serve a model that belongs to another account and is not open to providers. Nothing routes to it; an admin approves it (the endpoint is published) or rejects it with a reason.",
+  fields: (t) => ({
+    id: t.exposeID('_id', { description: 'The id the endpoint gets once published: model@provider.' }),
+    model: t.exposeString('model'),
+    provider: t.field({ type: ProviderRef, resolve: (p) => p.provider }),
+    proposalStatus: t.field({
+      type: ProposalStatusEnum,
+      description: "PENDING until an admin decides. Not named status, so that it and Endpoint's status can be selected side by side in publishEndpoint's answer.",
+      resolve: (p) => p.status,
+    }),
+    upstreamModel: t.exposeString('upstreamModel'),
+    prices: t.field({ type: PricesRef, resolve: (p) => p.prices }),
+    contextLength: t.exposeInt('contextLength'),
+    maxOutput: t.exposeInt('maxOutput'),
+    quantization: t.exposeString('quantization', { nullable: true }),
+    supportedParameters: t.exposeStringList('supportedParameters'),
+    variants: t.field({ type: [VariantTagEnum], resolve: (p) => p.variants }),
+    proposedBy: t.exposeID('proposedBy'),
+    proposedAt: t.field({ type: 'DateTime', resolve: (p) => p.proposedAt }),
+    reason: t.exposeString('reason', { nullable: true, description: 'Why an admin rejected it.' }),
+    decidedBy: t.exposeID('decidedBy', { nullable: true }),
+    decidedAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.decidedAt }),
   }),
 });
 
@@ -156,6 +199,14 @@ export const ModelRef = builder.loadableObject('Model', {
     tokenizer: t.exposeString('tokenizer'),
     createdAt: t.field({ type: 'DateTime', resolve: (m) => m.createdAt }),
     retired: t.exposeBoolean('retired'),
+    openToProviders: t.exposeBoolean('openToProviders', {
+      description: "Any provider may publish endpoints for it. Otherwise only its owner and admins do; another provider's publishEndpoint files a proposal for an admin.",
+    }),
+    ownerAccountId: t.id({
+      nullable: true,
+      description: 'The account that first published it (the root admin for seeded models). Shown to its owner and admins, null to others.',
+      resolve: (m, _a, ctx) => (ctx.principal && (ctx.principal.roles.has('admin') || ctx.principal.accountId === m.ownerAccountId) ? m.ownerAccountId : null),
+    }),
     endpoints: t.field({
       type: [EndpointRef],
       args: { includeDisabled: t.arg.boolean({ defaultValue: false }) },
@@ -222,6 +273,16 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => (await queries(ctx).model(String(args.id).replace(/:(free|nitro|floor)$/, ''))) ?? null,
   }),
   providers: t.field({ type: [ProviderRef], description: 'Every registered provider (public).', resolve: (_root, _args, ctx) => queries(ctx).allProviders() }),
+  endpointProposals: t.withAuth({ provider: true }).connection({
+    type: EndpointProposalRef,
+    description: "Endpoint proposals, newest first: an admin sees every provider's, a provider its own. status null lists all.",
+    args: { status: t.arg({ type: ProposalStatusEnum, required: false, defaultValue: 'pending' }) },
+    resolve: async (_root, args, ctx) => {
+      const actor = actorFor(ctx);
+      const docs = await queries(ctx).proposals({ status: args.status ?? undefined, proposedBy: actor.admin ? undefined : actor.accountId });
+      return resolveArrayConnection({ args }, docs);
+    },
+  }),
   autoRouterRules: t.field({
     type: 'JSON',
     nullable: true,
@@ -261,6 +322,22 @@ const reloadEndpoint = async (ctx: GraphQLContext, providerSlug: string, model: 
 };
 
 const providerCommand = (ctx: GraphQLContext, slug: string, command: ProviderCommand) => runCatalog(ctx, providerStream(slug), providerDecider, command);
+
+const reloadProposal = async (ctx: GraphQLContext, providerSlug: string, model: string) => {
+  const doc = await queries(ctx).proposal(endpointId(model, providerSlug));
+  if (!doc) throw new NotFoundError('Endpoint proposal', `${model} on ${providerSlug}`);
+  return doc;
+};
+
+/** The model's owner and openness from its own stream (exact; the read model may lag). */
+const loadModel = async (ctx: GraphQLContext, modelId: string) => foldEvents(modelDecider, (await ctx.core.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
+
+/** The errors plugin's union: thrown DomainErrors become the DomainError member, as with `errors: { directResult }`. */
+const PublishEndpointResult = builder.errorUnion('PublishEndpointResult', {
+  description: 'The published Endpoint, an EndpointProposal waiting for an admin, or why nothing was done (DomainError).',
+  types: [EndpointRef, EndpointProposalRef],
+  resolveType: (value) => ('proposedBy' in value ? 'EndpointProposal' : 'Endpoint'),
+});
 
 const slugArg = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be lowercase letters, digits and dashes (at most 40)');
 
@@ -314,9 +391,9 @@ builder.mutationFields((t) => ({
     },
   }),
   publishEndpoint: t.withAuth({ provider: true }).field({
-    type: EndpointRef,
-    description: "Publish (or republish) a model on one of the caller's providers. An unknown model is added to the catalog.",
-    errors: { directResult: true },
+    type: PublishEndpointResult,
+    description:
+      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, the answer is an EndpointProposal with proposalStatus PENDING: nothing routes until an admin approves it (approveEndpoint), and the caller sees it in endpointProposals. Admins publish on any model. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -333,40 +410,35 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const provider = ctx.core.gateway.catalog.provider(args.provider);
       if (!provider) throw new NotFoundError('Provider', args.provider);
+      const actor = actorFor(ctx);
+      // Checked before the model is created too, so that nobody comes to own a model through another's provider.
+      if (!actor.admin && provider.ownerAccountId !== actor.accountId) throw new ForbiddenError(`Provider ${args.provider} belongs to another account`);
+      const spec: EndpointSpec = {
+        model: args.model,
+        upstreamModel: args.upstreamModel,
+        prices: toPrices(args.prices),
+        contextLength: args.contextLength,
+        maxOutput: args.maxOutput,
+        quantization: args.quantization ?? null,
+        supportedParameters: args.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
+        variants: args.variants ?? [],
+      };
+      validateSpec(spec);
       const at = ctx.core.now().toISOString();
-      await providerCommand(ctx, args.provider, {
-        type: 'PublishEndpoint',
-        data: {
-          providerSlug: args.provider,
-          actor: actorFor(ctx),
-          spec: {
-            model: args.model,
-            upstreamModel: args.upstreamModel,
-            prices: toPrices(args.prices),
-            contextLength: args.contextLength,
-            maxOutput: args.maxOutput,
-            quantization: args.quantization ?? null,
-            supportedParameters: args.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
-            variants: args.variants ?? [],
-          },
-          at,
-        },
-      });
-      if (!ctx.core.gateway.catalog.model(args.model)) {
-        await runCatalog(ctx, modelStream(args.model), modelDecider, {
+      let model = await loadModel(ctx, args.model);
+      if (model.status === 'none') {
+        const modelSpec = { modelId: args.model, name: args.modelName ?? args.model, description: args.modelDescription ?? '', contextLength: args.contextLength };
+        const created = await runCatalog(ctx, modelStream(args.model), modelDecider, {
           type: 'PublishModel',
-          data: {
-            modelId: args.model,
-            name: args.modelName ?? args.model,
-            description: args.modelDescription ?? '',
-            contextLength: args.contextLength,
-            inputModalities: ['text'],
-            outputModalities: ['text'],
-            tokenizer: 'Other',
-            at,
-          },
+          data: { ...modelSpec, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', at, actor },
         });
+        // The state after the command: if another provider created the model first, it names that owner.
+        model = created.state;
       }
+      const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
+      const result = await providerCommand(ctx, args.provider, { type: 'PublishEndpoint', data: { providerSlug: args.provider, actor, spec, model: access, at } });
+      const endpoint = result.state.status === 'registered' ? result.state.endpoints.get(args.model) : undefined;
+      if (endpoint?.status === 'proposed') return reloadProposal(ctx, args.provider, args.model);
       return reloadEndpoint(ctx, args.provider, args.model);
     },
   }),
@@ -385,14 +457,62 @@ builder.mutationFields((t) => ({
   }),
   disableEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
+    description: "Stop routing to an endpoint. Its provider's owner may enable it again only if the owner disabled it; one an admin disabled stays disabled until an admin enables it.",
     errors: { directResult: true },
-    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ defaultValue: 'disabled by its owner' }) },
+    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ required: false, description: 'Default: who disabled it.' }) },
+    resolve: async (_root, args, ctx) => {
+      const actor = actorFor(ctx);
+      const reason = args.reason ?? (actor.admin ? 'disabled by an admin' : 'disabled by its owner');
+      await providerCommand(ctx, args.provider, { type: 'DisableEndpoint', data: { providerSlug: args.provider, actor, model: args.model, reason, at: ctx.core.now().toISOString() } });
+      return reloadEndpoint(ctx, args.provider, args.model);
+    },
+  }),
+  enableEndpoint: t.withAuth({ provider: true }).field({
+    type: EndpointRef,
+    description: "Route to a disabled endpoint again: an admin enables any; a provider's owner only one it disabled itself.",
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      await providerCommand(ctx, args.provider, { type: 'EnableEndpoint', data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, at: ctx.core.now().toISOString() } });
+      return reloadEndpoint(ctx, args.provider, args.model);
+    },
+  }),
+  approveEndpoint: t.withAuth({ admin: true }).field({
+    type: EndpointRef,
+    description: 'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once.',
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      await providerCommand(ctx, args.provider, { type: 'ApproveEndpoint', data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, at: ctx.core.now().toISOString() } });
+      return reloadEndpoint(ctx, args.provider, args.model);
+    },
+  }),
+  rejectEndpoint: t.withAuth({ admin: true }).field({
+    type: EndpointProposalRef,
+    description: 'Reject a pending endpoint proposal (admin), with a reason the provider sees. The provider may propose again by publishing.',
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ required: true }) },
     resolve: async (_root, args, ctx) => {
       await providerCommand(ctx, args.provider, {
-        type: 'DisableEndpoint',
-        data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, reason: args.reason ?? '', at: ctx.core.now().toISOString() },
+        type: 'RejectEndpoint',
+        data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, reason: args.reason, at: ctx.core.now().toISOString() },
       });
-      return reloadEndpoint(ctx, args.provider, args.model);
+      return reloadProposal(ctx, args.provider, args.model);
+    },
+  }),
+  setModelOpenToProviders: t.withAuth({ provider: true }).field({
+    type: ModelRef,
+    description: "Open a model to every provider (they publish endpoints for it without approval) or close it again (owner or admin). Closing keeps the endpoints already published.",
+    errors: { directResult: true },
+    args: { model: t.arg.string({ required: true }), open: t.arg.boolean({ required: true }) },
+    resolve: async (_root, args, ctx) => {
+      await runCatalog(ctx, modelStream(args.model), modelDecider, {
+        type: 'SetModelOpenToProviders',
+        data: { modelId: args.model, open: args.open, actor: actorFor(ctx), at: ctx.core.now().toISOString() },
+      });
+      const doc = await queries(ctx).model(args.model);
+      if (!doc) throw new NotFoundError('Model', args.model);
+      return doc;
     },
   }),
   setAutoRouterRules: t.field({

@@ -108,7 +108,8 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
           quantization: event.data.quantization,
           supportedParameters: new Set(event.data.supportedParameters),
           variants: event.data.variants,
-          status: 'active' as const,
+          // Events from before issue 10 carry no status: a publish activated then.
+          status: event.data.status ?? 'active',
           free: isFree(event.data.prices, event.data.variants),
         };
         if (existing) Object.assign(existing, fields);
@@ -124,14 +125,22 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
         }
         break;
       }
-      case 'EndpointDisabled': {
+      case 'EndpointDisabled':
+      case 'EndpointEnabled': {
         const entry = endpointsById.get(endpointId(event.data.model, event.data.providerSlug));
         if (entry) {
-          entry.status = 'disabled';
+          entry.status = event.type === 'EndpointEnabled' ? 'active' : 'disabled';
           reindex(entry.model);
         }
         break;
       }
+      // A proposal routes nothing; its approval comes with the EndpointPublished that does.
+      case 'EndpointProposed':
+      case 'EndpointApproved':
+      case 'EndpointRejected':
+      // Who owns a model matters when publishing (read from the model's stream), not when routing.
+      case 'ModelOpenToProvidersSet':
+        break;
       case 'ModelPublished': {
         const { at, ...spec } = event.data;
         models.set(spec.modelId, { spec, retired: false, publishedAt: models.get(spec.modelId)?.publishedAt ?? at });

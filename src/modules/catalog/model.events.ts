@@ -1,4 +1,10 @@
-/** The `model-{author/slug}` aggregate: a model of the catalog, independent of who serves it. */
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
+import type { CatalogActor } from './provider.events.js';
+
+/**
+ * The `model-{author/slug}` aggregate: a model of the catalog, independent of who serves it. A model has an owner
+ * (the account that first published it) who decides whether other providers may serve it without an admin.
+ */
 
 export const MODALITIES = ['text', 'image', 'audio', 'file', 'video'] as const;
 export type Modality = (typeof MODALITIES)[number];
@@ -15,10 +21,22 @@ export interface ModelSpec {
   readonly tokenizer: string;
 }
 
-export type ModelPublished = { readonly type: 'ModelPublished'; readonly data: ModelSpec & { readonly at: string } };
+/** `ownerAccountId` is absent in events written before issue 10: those models came from the seed (see ownerOf). */
+export type ModelPublished = { readonly type: 'ModelPublished'; readonly data: ModelSpec & { readonly at: string; readonly ownerAccountId?: string } };
 export type ModelRetired = { readonly type: 'ModelRetired'; readonly data: { readonly modelId: string; readonly at: string } };
+/** Its owner or an admin let any provider publish endpoints for the model (open), or require approval again. */
+export type ModelOpenToProvidersSet = {
+  readonly type: 'ModelOpenToProvidersSet';
+  readonly data: { readonly modelId: string; readonly open: boolean; readonly at: string; readonly decidedBy: CatalogActor };
+};
 
-export type ModelEvent = ModelPublished | ModelRetired;
+export type ModelEvent = ModelPublished | ModelRetired | ModelOpenToProvidersSet;
+
+/**
+ * The owner a ModelPublished names. Events from before owners were recorded count as the root admin's: most came
+ * from the seed, and failing closed means a provider that created a model back then asks an admin to open it.
+ */
+export const ownerOf = (data: ModelPublished['data']): string => data.ownerAccountId ?? ROOT_ACCOUNT_ID;
 
 export const modelStream = (modelId: string): string => `model-${modelId}`;
 

@@ -5,6 +5,7 @@ import {
   PRICE_FIELDS,
   PROTOCOLS,
   VARIANT_TAGS,
+  type CatalogActor,
   type CredentialRef,
   type EndpointPrices,
   type EndpointSpec,
@@ -13,15 +14,21 @@ import {
   type ProviderRegistered,
 } from './provider.events.js';
 
-/** Who asks: ownership is decided here, from data that comes in with the command. */
-export interface CatalogActor {
-  readonly accountId: string;
-  readonly admin: boolean;
-}
+export type { CatalogActor };
 
-export interface EndpointState {
-  readonly status: 'active' | 'disabled';
-  readonly prices: EndpointPrices;
+/**
+ * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
+ * disabled. Only active endpoints route.
+ */
+export type EndpointState =
+  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec }
+  | { readonly status: 'active'; readonly prices: EndpointPrices }
+  | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly disabledBy: CatalogActor };
+
+/** Whether the provider may publish on the model by itself, as the `model-{id}` stream says (read by the caller, see PublishEndpoint). */
+export interface ModelAccess {
+  readonly ownerAccountId: string;
+  readonly openToProviders: boolean;
 }
 
 export type ProviderState =
@@ -36,13 +43,29 @@ export type ProviderState =
 
 export type ProviderCommand =
   | { readonly type: 'RegisterProvider'; readonly data: ProviderRegistered['data'] }
-  | { readonly type: 'PublishEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly spec: EndpointSpec; readonly at: string } }
+  | {
+      readonly type: 'PublishEndpoint';
+      /**
+       * `model` is the model's owner and openness as its stream says, read by the caller just before; null when the
+       * model is not known (then only an admin publishes directly). Ownership never changes once recorded, and
+       * openness changing between that read and this append is the same as the publish landing just before the
+       * owner's change (closing a model never withdraws endpoints already admitted), so the decision stays one the
+       * model's own history allows.
+       */
+      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly spec: EndpointSpec; readonly model: ModelAccess | null; readonly at: string };
+    }
   | {
       readonly type: 'ChangeEndpointPrice';
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly prices: EndpointPrices; readonly at: string };
     }
   | {
       readonly type: 'DisableEndpoint';
+      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
+    }
+  | { readonly type: 'EnableEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
+  | { readonly type: 'ApproveEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
+  | {
+      readonly type: 'RejectEndpoint';
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
     };
 
@@ -63,7 +86,7 @@ const validateCredential = (credential: CredentialRef): void => {
   if ('encrypted' in credential && !credential.encrypted.startsWith('v1.')) throw new ValidationError('credential.encrypted must be a v1 ciphertext');
 };
 
-const validateSpec = (spec: EndpointSpec): void => {
+export const validateSpec = (spec: EndpointSpec): void => {
   if (!MODEL_ID_PATTERN.test(spec.model)) throw new ValidationError(`model must look like author/slug, got "${spec.model}"`, { field: 'model' });
   if (spec.upstreamModel.trim() === '' || spec.upstreamModel.length > 200) throw new ValidationError('upstreamModel must be 1 to 200 characters', { field: 'upstreamModel' });
   validatePrices(spec.prices);
@@ -86,6 +109,35 @@ const requireOwned = (state: ProviderState, slug: string, actor: CatalogActor) =
 };
 
 const samePrices = (a: EndpointPrices, b: EndpointPrices) => PRICE_FIELDS.every((f) => a[f] === b[f]);
+const sameSpec = (a: EndpointSpec, b: EndpointSpec) => JSON.stringify(a) === JSON.stringify(b);
+
+/** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
+const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
+
+/** Only published endpoints (active or disabled) can be repriced, disabled or enabled. */
+type PublishedEndpoint = Extract<EndpointState, { status: 'active' | 'disabled' }>;
+const isPublished = (endpoint: EndpointState | undefined): endpoint is PublishedEndpoint => endpoint?.status === 'active' || endpoint?.status === 'disabled';
+
+const requirePublished = (state: Extract<ProviderState, { status: 'registered' }>, slug: string, model: string): PublishedEndpoint => {
+  const endpoint = state.endpoints.get(model);
+  if (!isPublished(endpoint)) throw new NotFoundError('Endpoint', `${model} on ${slug}`);
+  return endpoint;
+};
+
+const requirePending = (state: ProviderState, slug: string, model: string, actor: CatalogActor) => {
+  if (state.status === 'none') throw new NotFoundError('Provider', slug);
+  if (!actor.admin) throw new ForbiddenError('Only an admin approves or rejects endpoint proposals');
+  const endpoint = state.endpoints.get(model);
+  if (endpoint?.status === 'rejected') throw new ConflictError(`The proposal of ${model} on ${slug} was rejected: the provider proposes again by publishing`);
+  if (endpoint?.status !== 'proposed') throw new NotFoundError('Endpoint proposal', `${model} on ${slug}`);
+  return endpoint;
+};
+
+const withEndpoint = (state: ProviderState, model: string, next: (current: EndpointState | undefined) => EndpointState | undefined): ProviderState => {
+  if (state.status === 'none') return state;
+  const endpoint = next(state.endpoints.get(model));
+  return endpoint ? { ...state, endpoints: new Map(state.endpoints).set(model, endpoint) } : state;
+};
 
 export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEvent> = {
   initialState: () => ({ status: 'none' }),
@@ -95,21 +147,28 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'ProviderRegistered':
         return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, endpoints: new Map() };
       case 'EndpointPublished': {
-        if (state.status === 'none') return state;
-        const endpoints = new Map(state.endpoints);
-        endpoints.set(event.data.model, { status: 'active', prices: event.data.prices });
-        return { ...state, endpoints };
+        const { status = 'active', decidedBy, prices } = event.data;
+        return withEndpoint(state, event.data.model, (current) =>
+          status === 'active' ? { status, prices } : { status, prices, disabledBy: current?.status === 'disabled' ? current.disabledBy : (decidedBy ?? UNRECORDED_ADMIN) },
+        );
       }
-      case 'EndpointPriceChanged': {
-        const current = state.status === 'registered' ? state.endpoints.get(event.data.model) : undefined;
-        if (state.status === 'none' || !current) return state;
-        return { ...state, endpoints: new Map(state.endpoints).set(event.data.model, { ...current, prices: event.data.prices }) };
+      case 'EndpointPriceChanged':
+        return withEndpoint(state, event.data.model, (current) => (isPublished(current) ? { ...current, prices: event.data.prices } : current));
+      case 'EndpointDisabled':
+        return withEndpoint(state, event.data.model, (current) =>
+          isPublished(current) ? { status: 'disabled', prices: current.prices, disabledBy: event.data.decidedBy ?? UNRECORDED_ADMIN } : current,
+        );
+      case 'EndpointEnabled':
+        return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices } : current));
+      case 'EndpointProposed': {
+        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, ...spec } = event.data;
+        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec }));
       }
-      case 'EndpointDisabled': {
-        const current = state.status === 'registered' ? state.endpoints.get(event.data.model) : undefined;
-        if (state.status === 'none' || !current) return state;
-        return { ...state, endpoints: new Map(state.endpoints).set(event.data.model, { ...current, status: 'disabled' }) };
-      }
+      case 'EndpointApproved':
+        // The EndpointPublished appended with it does the publishing.
+        return state;
+      case 'EndpointRejected':
+        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { status: 'rejected', spec: current.spec } : current));
       default: {
         const _never: never = event;
         return state;
@@ -133,25 +192,58 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return [{ type: 'ProviderRegistered', data }];
       }
       case 'PublishEndpoint': {
-        const { providerSlug, actor, spec, at } = command.data;
-        requireOwned(state, providerSlug, actor);
+        const { providerSlug, actor, spec, model, at } = command.data;
+        const owned = requireOwned(state, providerSlug, actor);
         validateSpec(spec);
-        return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at } }];
+        const current = owned.endpoints.get(spec.model);
+        // Republishing an endpoint that was admitted updates its spec and keeps its status.
+        if (isPublished(current)) {
+          return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: current.status, decidedBy: actor } }];
+        }
+        if (actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders))) {
+          return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: 'active', decidedBy: actor } }];
+        }
+        if (current?.status === 'proposed' && sameSpec(current.spec, spec)) return [];
+        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId: model?.ownerAccountId ?? 'unknown', proposedBy: actor, at } }];
       }
       case 'ChangeEndpointPrice': {
         const { providerSlug, actor, model, prices, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
         validatePrices(prices);
-        const endpoint = owned.endpoints.get(model);
-        if (!endpoint) throw new NotFoundError('Endpoint', `${model} on ${providerSlug}`);
-        return samePrices(endpoint.prices, prices) ? [] : [{ type: 'EndpointPriceChanged', data: { providerSlug, model, prices, at } }];
+        const endpoint = requirePublished(owned, providerSlug, model);
+        return samePrices(endpoint.prices, prices) ? [] : [{ type: 'EndpointPriceChanged', data: { providerSlug, model, prices, at, decidedBy: actor } }];
       }
       case 'DisableEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
-        const endpoint = owned.endpoints.get(model);
-        if (!endpoint) throw new NotFoundError('Endpoint', `${model} on ${providerSlug}`);
-        return endpoint.status === 'disabled' ? [] : [{ type: 'EndpointDisabled', data: { providerSlug, model, reason, at } }];
+        const endpoint = requirePublished(owned, providerSlug, model);
+        // An admin disabling an endpoint its provider had disabled takes the decision over: only an admin lifts it then.
+        if (endpoint.status === 'disabled' && (endpoint.disabledBy.admin || !actor.admin)) return [];
+        return [{ type: 'EndpointDisabled', data: { providerSlug, model, reason, at, decidedBy: actor } }];
+      }
+      case 'EnableEndpoint': {
+        const { providerSlug, actor, model, at } = command.data;
+        const owned = requireOwned(state, providerSlug, actor);
+        const endpoint = requirePublished(owned, providerSlug, model);
+        if (endpoint.status === 'active') return [];
+        if (!actor.admin && (endpoint.disabledBy.admin || endpoint.disabledBy.accountId !== actor.accountId)) {
+          throw new ForbiddenError(`Endpoint ${model} on ${providerSlug} was disabled by an admin: only an admin enables it again`);
+        }
+        return [{ type: 'EndpointEnabled', data: { providerSlug, model, at, decidedBy: actor } }];
+      }
+      case 'ApproveEndpoint': {
+        const { providerSlug, actor, model, at } = command.data;
+        const proposal = requirePending(state, providerSlug, model, actor);
+        return [
+          { type: 'EndpointApproved', data: { providerSlug, model, at, decidedBy: actor } },
+          { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: 'active', decidedBy: actor } },
+        ];
+      }
+      case 'RejectEndpoint': {
+        const { providerSlug, actor, model, reason, at } = command.data;
+        requirePending(state, providerSlug, model, actor);
+        if (reason.trim() === '' || reason.length > 500) throw new ValidationError('reason must be 1 to 500 characters', { field: 'reason' });
+        return [{ type: 'EndpointRejected', data: { providerSlug, model, reason, at, decidedBy: actor } }];
       }
       default: {
         const _never: never = command;

@@ -62,22 +62,69 @@ export type ProviderRegistered = {
   };
 };
 
+/** Who decided a catalog change: the account, and whether it acted as an admin. Recorded in the event data. */
+export interface CatalogActor {
+  readonly accountId: string;
+  readonly admin: boolean;
+}
+
+export type EndpointStatus = 'active' | 'disabled';
+
+/**
+ * An endpoint is published (first time, on approval) or republished with a new spec. `status` is the endpoint's
+ * status after it: republishing never changes it (an endpoint an admin disabled stays disabled). Events written
+ * before issue 10 have neither `status` (they always activated) nor `decidedBy`.
+ */
 export type EndpointPublished = {
   readonly type: 'EndpointPublished';
-  readonly data: EndpointSpec & { readonly providerSlug: string; readonly at: string };
+  readonly data: EndpointSpec & { readonly providerSlug: string; readonly at: string; readonly status?: EndpointStatus; readonly decidedBy?: CatalogActor };
 };
 
 export type EndpointPriceChanged = {
   readonly type: 'EndpointPriceChanged';
-  readonly data: { readonly providerSlug: string; readonly model: string; readonly prices: EndpointPrices; readonly at: string };
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly prices: EndpointPrices; readonly at: string; readonly decidedBy?: CatalogActor };
 };
 
+/** `decidedBy` is absent in events written before issue 10: such a disabling counts as an admin's (fail closed). */
 export type EndpointDisabled = {
   readonly type: 'EndpointDisabled';
-  readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string };
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string; readonly decidedBy?: CatalogActor };
 };
 
-export type ProviderEvent = ProviderRegistered | EndpointPublished | EndpointPriceChanged | EndpointDisabled;
+export type EndpointEnabled = {
+  readonly type: 'EndpointEnabled';
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
+/**
+ * A provider asked to serve a model it may not publish on by itself (another account's model, not open to
+ * providers): nothing routes to it until an admin approves.
+ */
+export type EndpointProposed = {
+  readonly type: 'EndpointProposed';
+  readonly data: EndpointSpec & { readonly providerSlug: string; readonly modelOwnerAccountId: string; readonly proposedBy: CatalogActor; readonly at: string };
+};
+
+/** An admin approved a pending proposal; the EndpointPublished that follows in the same append publishes it. */
+export type EndpointApproved = {
+  readonly type: 'EndpointApproved';
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
+export type EndpointRejected = {
+  readonly type: 'EndpointRejected';
+  readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
+export type ProviderEvent =
+  | ProviderRegistered
+  | EndpointPublished
+  | EndpointPriceChanged
+  | EndpointDisabled
+  | EndpointEnabled
+  | EndpointProposed
+  | EndpointApproved
+  | EndpointRejected;
 
 export const providerStream = (slug: string): string => `provider-${slug}`;
 

@@ -96,6 +96,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
   const { eventStore, catalog, seed } = deps;
   const at = deps.now().toISOString();
   const metadata = { actor: 'system:seed', correlationId: 'catalog-seed', at };
+  // The root admin registers the seed: it owns the seeded models, and as an admin needs no model access to publish.
   const system = { accountId: ROOT_ACCOUNT_ID, admin: true };
   let last = 0;
   const track = (position: number | null) => {
@@ -113,7 +114,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
   for (const model of seed.models) {
     if (catalog.model(model.id)) continue;
     const { id, ...rest } = model;
-    await tolerant(() => handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at } }, { metadata }));
+    await tolerant(() => handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at, actor: system } }, { metadata }));
   }
   for (const provider of seed.providers) {
     if (!catalog.provider(provider.slug)) {
@@ -153,7 +154,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
         supportedParameters: endpoint.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
         variants: endpoint.variants,
       };
-      await tolerant(() => handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'PublishEndpoint', data: { providerSlug: provider.slug, actor: system, spec, at } }, { metadata }));
+      await tolerant(() => handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'PublishEndpoint', data: { providerSlug: provider.slug, actor: system, spec, model: null, at } }, { metadata }));
     }
   }
   if (seed.autoRouter && catalog.autoRules() === null) {

@@ -1,0 +1,202 @@
+/**
+ * Models have owners (issue 10, item 4): who may publish an endpoint for which model, proposals and their approval,
+ * and who may lift a disabling. Decider tests: given events, when a command, then events (or an error).
+ */
+import { describe, expect, it } from 'vitest';
+import { endpointProposalsProjection, modelsProjection, type EndpointProposalDoc, type ModelDoc } from '../../projections/catalog.js';
+import type { Projection } from '../../projections/projection.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
+import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { modelDecider } from '../../src/modules/catalog/model.decider.js';
+import type { ModelPublished } from '../../src/modules/catalog/model.events.js';
+import { providerDecider, type ModelAccess } from '../../src/modules/catalog/provider.decider.js';
+import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
+import type { Doc } from '../../src/readStore/readStore.js';
+import { prices } from '../support/catalogFixture.js';
+import { deciderSpec } from '../support/givenWhenThen.js';
+
+const at = '2026-01-01T00:00:00.000Z';
+const alice = { accountId: 'acc_alice', admin: false };
+const bob = { accountId: 'acc_bob', admin: false };
+const admin = { accountId: 'acc_root', admin: true };
+
+describe('model decider: owners and openness', () => {
+  const given = deciderSpec(modelDecider);
+  const spec = { modelId: 'alice/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text' as const], outputModalities: ['text' as const], tokenizer: 'Other' };
+  const created: ModelPublished = { type: 'ModelPublished', data: { ...spec, at, ownerAccountId: 'acc_alice' } };
+
+  it('makes the first publisher the owner', () => {
+    given([]).when({ type: 'PublishModel', data: { ...spec, at, actor: alice } }).then([created]);
+  });
+
+  it("changes nothing when another account publishes an existing model, and keeps the owner on the owner's update", () => {
+    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Mine now', at, actor: bob } }).then([]);
+    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Renamed', at, actor: admin } }).then([
+      { type: 'ModelPublished', data: { ...spec, name: 'Renamed', at, ownerAccountId: 'acc_alice' } },
+    ]);
+    const state = foldEvents(modelDecider, [created, { type: 'ModelPublished', data: { ...spec, at, ownerAccountId: 'acc_bob' } }]);
+    expect(state).toMatchObject({ status: 'published', ownerAccountId: 'acc_alice' });
+  });
+
+  it('loads a model published before owners were recorded as the root admin’s, closed', () => {
+    const legacy = { type: 'ModelPublished' as const, data: { ...spec, at } };
+    expect(foldEvents(modelDecider, [legacy])).toMatchObject({ ownerAccountId: 'acc_root', openToProviders: false });
+    given([legacy]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: true, actor: alice, at } }).thenThrows(ForbiddenError);
+  });
+
+  it('lets its owner or an admin open and close it, recording who decided', () => {
+    given([created]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: true, actor: alice, at } }).then([
+      { type: 'ModelOpenToProvidersSet', data: { modelId: 'alice/one', open: true, at, decidedBy: alice } },
+    ]);
+    given([created]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: true, actor: admin, at } }).then([
+      { type: 'ModelOpenToProvidersSet', data: { modelId: 'alice/one', open: true, at, decidedBy: admin } },
+    ]);
+    given([created]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: false, actor: alice, at } }).then([]);
+    given([created]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: true, actor: bob, at } }).thenThrows(ForbiddenError, /owner or an admin/);
+    given([]).when({ type: 'SetModelOpenToProviders', data: { modelId: 'alice/one', open: true, actor: alice, at } }).thenThrows(NotFoundError);
+  });
+});
+
+describe('provider decider: publishing on models of others', () => {
+  const given = deciderSpec(providerDecider);
+  const registered: ProviderRegistered = {
+    type: 'ProviderRegistered',
+    data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
+  };
+  const spec: EndpointSpec = { model: 'switchyard/demo-paid', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+  const seeded: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: false };
+  const opened: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: true };
+  const publish = (actor: typeof bob, model: ModelAccess | null, s: EndpointSpec = spec) => ({ type: 'PublishEndpoint' as const, data: { providerSlug: 'bob-ai', actor, spec: s, model, at } });
+  const proposed: ProviderEvent = { type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } };
+  const published = (by: typeof bob, status: 'active' | 'disabled' = 'active'): ProviderEvent => ({ type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at, status, decidedBy: by } });
+  const command = <T extends 'EnableEndpoint' | 'ApproveEndpoint'>(type: T, actor: typeof bob) => ({ type, data: { providerSlug: 'bob-ai', actor, model: spec.model, at } });
+
+  it("files a proposal, and publishes nothing, for another account's closed model", () => {
+    given([registered]).when(publish(bob, seeded)).then([proposed]);
+  });
+
+  it('files a proposal when the model is not known, unless an admin publishes', () => {
+    given([registered]).when(publish(bob, null)).then([{ type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'unknown', proposedBy: bob, at } }]);
+    given([registered]).when(publish(admin, null)).then([published(admin)]);
+  });
+
+  it('publishes directly on a model the provider owns, on an opened model, and for an admin', () => {
+    given([registered]).when(publish(bob, { ownerAccountId: 'acc_bob', openToProviders: false })).then([published(bob)]);
+    given([registered]).when(publish(bob, opened)).then([published(bob)]);
+    given([registered]).when(publish(admin, seeded)).then([published(admin)]);
+  });
+
+  it('ignores the same proposal twice, and files a changed one again', () => {
+    given([registered, proposed]).when(publish(bob, seeded)).then([]);
+    const cheaper = { ...spec, prices: prices({ prompt: 1 }) };
+    given([registered, proposed]).when(publish(bob, seeded, cheaper)).then([{ type: 'EndpointProposed', data: { ...cheaper, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } }]);
+  });
+
+  it('publishes a proposal when an admin approves it, and only then', () => {
+    given([registered, proposed]).when(command('ApproveEndpoint', admin)).then([
+      { type: 'EndpointApproved', data: { providerSlug: 'bob-ai', model: spec.model, at, decidedBy: admin } },
+      published(admin),
+    ]);
+    given([registered, proposed]).when(command('ApproveEndpoint', bob)).thenThrows(ForbiddenError, /admin/);
+    given([registered]).when(command('ApproveEndpoint', admin)).thenThrows(NotFoundError);
+    given([registered, proposed, published(admin)]).when(command('ApproveEndpoint', admin)).thenThrows(NotFoundError);
+  });
+
+  it('records a rejection with its reason; the provider may propose again', () => {
+    const reject = (actor: typeof bob, reason: string) => ({ type: 'RejectEndpoint' as const, data: { providerSlug: 'bob-ai', actor, model: spec.model, reason, at } });
+    const rejected: ProviderEvent = { type: 'EndpointRejected', data: { providerSlug: 'bob-ai', model: spec.model, reason: 'not yours', at, decidedBy: admin } };
+    given([registered, proposed]).when(reject(admin, 'not yours')).then([rejected]);
+    given([registered, proposed]).when(reject(bob, 'not yours')).thenThrows(ForbiddenError);
+    given([registered, proposed]).when(reject(admin, ' ')).thenThrows(ValidationError, /reason/);
+    given([registered, proposed, rejected]).when(command('ApproveEndpoint', admin)).thenThrows(ConflictError, /rejected/);
+    given([registered, proposed, rejected]).when(publish(bob, seeded)).then([proposed]);
+  });
+
+  it('does not let a proposal be repriced, disabled or enabled', () => {
+    given([registered, proposed]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'bob-ai', actor: bob, model: spec.model, prices: prices({ prompt: 1 }), at } }).thenThrows(NotFoundError);
+    given([registered, proposed]).when({ type: 'DisableEndpoint', data: { providerSlug: 'bob-ai', actor: bob, model: spec.model, reason: 'r', at } }).thenThrows(NotFoundError);
+    given([registered, proposed]).when(command('EnableEndpoint', bob)).thenThrows(NotFoundError);
+  });
+
+  it('lets an admitted endpoint be republished after its model was closed', () => {
+    given([registered, published(bob)]).when(publish(bob, seeded)).then([published(bob)]);
+  });
+});
+
+describe('provider decider: who lifts a disabling', () => {
+  const given = deciderSpec(providerDecider);
+  const registered: ProviderRegistered = {
+    type: 'ProviderRegistered',
+    data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
+  };
+  const spec: EndpointSpec = { model: 'bob/one', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+  const own: ModelAccess = { ownerAccountId: 'acc_bob', openToProviders: false };
+  const published: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at, status: 'active', decidedBy: bob } };
+  const disabledBy = (by: typeof bob): ProviderEvent => ({ type: 'EndpointDisabled', data: { providerSlug: 'bob-ai', model: 'bob/one', reason: 'r', at, decidedBy: by } });
+  const enable = (actor: typeof bob) => ({ type: 'EnableEndpoint' as const, data: { providerSlug: 'bob-ai', actor, model: 'bob/one', at } });
+  const enabled = (by: typeof bob): ProviderEvent => ({ type: 'EndpointEnabled', data: { providerSlug: 'bob-ai', model: 'bob/one', at, decidedBy: by } });
+  const adminDisabled = [registered, published, disabledBy(admin)];
+
+  it("keeps an admin's disabling through the provider's republish and price change", () => {
+    given(adminDisabled).when({ type: 'PublishEndpoint', data: { providerSlug: 'bob-ai', actor: bob, spec, model: own, at } }).then([
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at, status: 'disabled', decidedBy: bob } },
+    ]);
+    const republished: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at, status: 'disabled', decidedBy: bob } };
+    const repriced: ProviderEvent = { type: 'EndpointPriceChanged', data: { providerSlug: 'bob-ai', model: 'bob/one', prices: prices({ prompt: 1 }), at, decidedBy: bob } };
+    given([...adminDisabled, republished, repriced]).when(enable(bob)).thenThrows(ForbiddenError, /only an admin/);
+    given([...adminDisabled, republished, repriced]).when(enable(admin)).then([enabled(admin)]);
+  });
+
+  it('lets the provider enable what it disabled itself, unless an admin disabled it since', () => {
+    given([registered, published, disabledBy(bob)]).when(enable(bob)).then([enabled(bob)]);
+    const takeover = { type: 'DisableEndpoint' as const, data: { providerSlug: 'bob-ai', actor: admin, model: 'bob/one', reason: 'abuse', at } };
+    given([registered, published, disabledBy(bob)]).when(takeover).then([{ type: 'EndpointDisabled', data: { providerSlug: 'bob-ai', model: 'bob/one', reason: 'abuse', at, decidedBy: admin } }]);
+    given([registered, published, disabledBy(bob), disabledBy(admin)]).when(enable(bob)).thenThrows(ForbiddenError);
+    given(adminDisabled).when({ type: 'DisableEndpoint', data: { providerSlug: 'bob-ai', actor: bob, model: 'bob/one', reason: 'mine', at } }).then([]);
+    given([registered, published]).when(enable(bob)).then([]);
+  });
+
+  it('loads events written before issue 10: a disabling names nobody (only an admin lifts it), a republish activated', () => {
+    const legacyPublished: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at } };
+    const legacyDisabled: ProviderEvent = { type: 'EndpointDisabled', data: { providerSlug: 'bob-ai', model: 'bob/one', reason: 'r', at } };
+    given([registered, legacyPublished, legacyDisabled]).when(enable(bob)).thenThrows(ForbiddenError);
+    given([registered, legacyPublished, legacyDisabled]).when(enable(admin)).then([enabled(admin)]);
+    given([registered, legacyPublished, legacyDisabled, legacyPublished]).when(enable(bob)).then([]);
+  });
+});
+
+describe('catalog read models: owners, proposals, who disabled', () => {
+  const recorded = (event: ProviderEvent | ModelPublished, position: number): RecordedEvent =>
+    ({ ...event, id: `e${position}`, stream: 'x', revision: 0, position, metadata: {}, recordedAt: at }) as unknown as RecordedEvent;
+  const fold = <D>(projection: Projection, events: (ProviderEvent | ModelPublished)[], id: string): D | null =>
+    events.map(recorded).reduce<Doc | null>((doc, event) => (projection.documentId(event) === id ? projection.evolve(doc, event) : doc), null) as D | null;
+  const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+  const model: ModelPublished = { type: 'ModelPublished', data: { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', at } };
+
+  it('reads events from before issue 10: the root admin owns the model, a disabling counts as an admin’s', () => {
+    const doc = fold<ModelDoc>(modelsProjection, [model, { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at } }, { type: 'EndpointDisabled', data: { providerSlug: 'p', model: 'acme/one', reason: 'r', at } }], 'acme/one');
+    expect(doc).toMatchObject({ ownerAccountId: 'acc_root', openToProviders: false, endpoints: [{ id: 'acme/one@p', status: 'disabled', disabledByAdmin: true }] });
+  });
+
+  it("keeps an admin's disabling through a republish, and clears it on enable", () => {
+    const events: ProviderEvent[] = [
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'active', decidedBy: bob } },
+      { type: 'EndpointDisabled', data: { providerSlug: 'p', model: 'acme/one', reason: 'r', at, decidedBy: admin } },
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'disabled', decidedBy: bob } },
+    ];
+    expect(fold<ModelDoc>(modelsProjection, [model, ...events], 'acme/one')!.endpoints[0]).toMatchObject({ status: 'disabled', disabledByAdmin: true });
+    const enabled: ProviderEvent = { type: 'EndpointEnabled', data: { providerSlug: 'p', model: 'acme/one', at, decidedBy: admin } };
+    expect(fold<ModelDoc>(modelsProjection, [model, ...events, enabled], 'acme/one')!.endpoints[0]).toMatchObject({ status: 'active', disabledByAdmin: false });
+  });
+
+  it('keeps a proposal pending until it is approved, rejected or published directly', () => {
+    const proposed: ProviderEvent = { type: 'EndpointProposed', data: { ...spec, providerSlug: 'p', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed], 'acme/one@p')).toMatchObject({ status: 'pending', proposedBy: 'acc_bob', decidedBy: null });
+    const rejected: ProviderEvent = { type: 'EndpointRejected', data: { providerSlug: 'p', model: 'acme/one', reason: 'no', at, decidedBy: admin } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed, rejected], 'acme/one@p')).toMatchObject({ status: 'rejected', reason: 'no', decidedBy: 'acc_root' });
+    const direct: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'p', at, status: 'active', decidedBy: bob } };
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [proposed, direct], 'acme/one@p')).toMatchObject({ status: 'approved', decidedBy: 'acc_bob' });
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [direct], 'acme/one@p')).toBeNull();
+  });
+});
