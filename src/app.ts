@@ -18,7 +18,7 @@ import { DomainError, UnauthenticatedError } from './errors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { createGraphiqlPage } from './http/graphiqlPage.js';
-import { bearerOf, createRouter, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
+import { bearerOf, createRouter, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
 
 export interface App {
@@ -131,11 +131,14 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = parseRequestTarget(req.url);
     if (!url) throw new DomainError('BAD_REQUEST', 'The request target is not a valid URL path', 400);
+    if (req.headers.host && !isValidHost(req.headers.host)) throw new DomainError('BAD_REQUEST', 'The Host header is not a valid host[:port]', 400);
     if (url.pathname === '/graphql' || url.pathname === '/graphql/') {
       if ((req.method === 'GET' || req.method === 'HEAD') && req.headers.accept?.includes('text/html')) return graphiqlPage(req, res);
       // Read here, bounded, so a chunked body is cut at the limit like on every route; yoga takes a body already
       // read from `req.body` (as under Express's body parsers) instead of reading the stream itself.
       if (req.method !== 'GET' && req.method !== 'HEAD') (req as IncomingMessage & { body?: Buffer }).body = await readRequestBody(req, config.MAX_BODY_BYTES);
+      // Yoga builds its request URL from the Host header and `req.url`: hand it the target in origin-form.
+      req.url = `${url.pathname}${url.search}`;
       await yoga.handle(req, res, { requestId });
       return;
     }

@@ -40,6 +40,9 @@ export const parseRequestTarget = (target: string | undefined): URL | null => {
   }
 };
 
+/** Whether a Host header names a host (and port) at all: `[::1` or `a:99999` do not, and would not make a URL. */
+export const isValidHost = (host: string): boolean => !/[\s/?#@\\]/.test(host) && URL.canParse(`http://${host}`);
+
 /** What a client may name its request with: echoed in a response header, so short and of safe characters only. */
 const REQUEST_ID = /^[\w.:@\/+=-]{1,128}$/;
 
