@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -13,7 +14,8 @@ import { isGraphQLError, operationError, queryLimits, requestError, useClientErr
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
 import { schema } from './graphql/schema.js';
-import { bearerOf, createRouter, sendError, sendJson, type Route } from './http/rest.js';
+import { createGraphiqlPage } from './http/graphiqlPage.js';
+import { bearerOf, createRouter, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
 
 export interface App {
@@ -83,8 +85,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     landingPage: false,
     batching: false,
     logging: false,
-    renderGraphiQL,
-    graphiql: { title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' },
+    // The server handler serves GraphiQL itself, compressed and cached (see graphiqlPage.ts).
+    graphiql: false,
     maskedErrors: { maskError: toGraphQLError(core) },
     context: ({ request, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
@@ -122,37 +124,61 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   ];
   const router = createRouter(routes);
 
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    res.setHeader('x-request-id', requestId);
+  const graphiqlPage = createGraphiqlPage(() => renderGraphiQL({ title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' }));
+
+  /** Everything about a request, its target, headers and body included, is read in here: what throws is answered. */
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+    const url = parseRequestTarget(req.url);
+    if (!url) throw new DomainError('BAD_REQUEST', 'The request target is not a valid URL path', 400);
+    if (req.headers.host && !isValidHost(req.headers.host)) throw new DomainError('BAD_REQUEST', 'The Host header is not a valid host[:port]', 400);
     if (url.pathname === '/graphql' || url.pathname === '/graphql/') {
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared > config.MAX_BODY_BYTES) {
-        sendError(res, new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${config.MAX_BODY_BYTES} bytes`, 413), requestId);
-        return;
-      }
-      void yoga.handle(req, res, { requestId });
+      if ((req.method === 'GET' || req.method === 'HEAD') && req.headers.accept?.includes('text/html')) return graphiqlPage(req, res);
+      // Read here, bounded, so a chunked body is cut at the limit like on every route; yoga takes a body already
+      // read from `req.body` (as under Express's body parsers) instead of reading the stream itself.
+      if (req.method !== 'GET' && req.method !== 'HEAD') (req as IncomingMessage & { body?: Buffer }).body = await readRequestBody(req, config.MAX_BODY_BYTES);
+      // Yoga builds its request URL from the Host header and `req.url`: hand it the target in origin-form.
+      req.url = `${url.pathname}${url.search}`;
+      await yoga.handle(req, res, { requestId });
       return;
     }
     const found = router.match(req.method ?? 'GET', url.pathname);
-    if (!found) return sendError(res, new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404), requestId);
+    if (!found) throw new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404);
     if ('allowed' in found) {
       res.setHeader('allow', found.allowed.join(', '));
-      return sendError(res, new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}`, 405), requestId);
+      throw new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}`, 405);
     }
-    Promise.resolve(found.route.handler({ req, res, url, requestId, params: found.params })).catch((error: unknown) => {
+    await found.route.handler({ req, res, url, requestId, params: found.params });
+  };
+
+  const fail = (res: ServerResponse, error: unknown, requestId: string) => {
+    try {
       if (res.headersSent) {
         res.destroy();
         return;
       }
       if (error instanceof DomainError) return sendError(res, error, requestId);
-      logger.error({ err: error, requestId }, 'unexpected error in REST handler');
+      logger.error({ err: error, requestId }, 'unexpected error in an HTTP request');
       sendError(res, new DomainError('INTERNAL', 'Internal error', 500), requestId);
-    });
+    } catch (failure) {
+      logger.error({ err: failure, requestId }, 'could not answer a failed HTTP request');
+      res.destroy();
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    res.setHeader('x-request-id', requestId);
+    handle(req, res, requestId).catch((error: unknown) => fail(res, error, requestId));
+  });
+  // CONNECT is no route here; node would otherwise drop the socket without an answer.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const body = JSON.stringify({ error: { code: 405, message: 'CONNECT is not supported', metadata: { error_type: 'BAD_REQUEST' } } });
+    socket.on('error', () => socket.destroy());
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
 
-  const wss = new WebSocketServer({ server, path: '/graphql' });
+  // maxPayload: ws refuses a larger message from its frame header, before reading it, and closes with 1009.
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.MAX_BODY_BYTES });
   // The connection keeps the secret, not the principal: every operation is authenticated when it runs, so a key
   // revoked, disabled or expired mid-connection is refused at once (and its subscriptions end: endWhenKeyRefused).
   useServer<Record<string, unknown>, { secret?: string | null }>(

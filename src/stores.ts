@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { allProjections, diskCollections } from '../projections/index.js';
 import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
@@ -6,11 +5,12 @@ import type { EventStore } from './eventStore/eventStore.js';
 import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from './readStore/embeddedReadStore.js';
 import type { ReadStore } from './readStore/readStore.js';
+import { ensurePrivateDir } from './sqlite/privateFiles.js';
 import { startStorageThread } from './storage/storageThread.js';
 
 /** EventStoreDB when EVENTSTORE_URL is set, else the embedded SQLite store under DATA_DIR; the same for MongoDB. */
 export const openStores = async (config: Config): Promise<{ eventStore: EventStore; readStore: ReadStore }> => {
-  if (!config.EVENTSTORE_URL || !config.MONGODB_URL) mkdirSync(config.DATA_DIR, { recursive: true });
+  if (!config.EVENTSTORE_URL || !config.MONGODB_URL) ensurePrivateDir(config.DATA_DIR);
   // The production clients (gRPC, MongoDB driver) are loaded only when configured: they add seconds to start-up.
   const eventStore = config.EVENTSTORE_URL
     ? (await import('./eventStore/eventStoreDbEventStore.js')).openEventStoreDb(config.EVENTSTORE_URL)

@@ -14,7 +14,6 @@
  * the stream does not exist) and the position of its last event (0 when none).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../errors.js';
@@ -30,6 +29,7 @@ import type {
   SubscriptionMessage,
 } from './eventStore.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
+import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
 import { streamCategory } from './eventStore.js';
 
 export interface SqliteEventStoreOptions {
@@ -130,8 +130,9 @@ const timeOrderedUuid = (): string => {
 const sqliteCode = (error: unknown): string | undefined => (error instanceof Database.SqliteError ? error.code : undefined);
 
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
-  mkdirSync(options.dir, { recursive: true });
+  ensurePrivateDir(options.dir);
   const file = join(options.dir, options.file ?? 'events.db');
+  ensurePrivateDatabaseFile(file);
   const pollIntervalMs = options.pollIntervalMs ?? 50;
 
   const db = new Database(file, { timeout: options.busyTimeoutMs ?? 5000 });

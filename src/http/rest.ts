@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../errors.js';
 import { readBody } from './readBody.js';
@@ -23,6 +24,31 @@ export const bearerOf = (req: IncomingMessage): string | null => {
   return match ? match[1]!.trim() : header.trim();
 };
 
+/**
+ * The request target as a URL (only its path and query are used), or null when it is none: node's parser passes
+ * on targets such as `//[::1` or `http://a:99999/`, which `new URL` refuses. Origin-form (`/path`) is read against a
+ * fixed base, so a target starting with `//` stays a path and never names a host.
+ */
+export const parseRequestTarget = (target: string | undefined): URL | null => {
+  if (!target) return null;
+  try {
+    if (target.startsWith('/')) return new URL(`http://localhost${target}`);
+    const url = new URL(target);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : null;
+  } catch {
+    return null;
+  }
+};
+
+/** Whether a Host header names a host (and port) at all: `[::1` or `a:99999` do not, and would not make a URL. */
+export const isValidHost = (host: string): boolean => !/[\s/?#@\\]/.test(host) && URL.canParse(`http://${host}`);
+
+/** What a client may name its request with: echoed in a response header, so short and of safe characters only. */
+const REQUEST_ID = /^[\w.:@\/+=-]{1,128}$/;
+
+/** The client's `x-request-id` when it is a safe short token, else a fresh one. */
+export const requestIdOf = (header: string | string[] | undefined): string => (typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID());
+
 export interface RestRequest {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -42,6 +68,14 @@ interface CompiledRoute extends Route {
   readonly pattern: RegExp;
   readonly names: readonly string[];
 }
+
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new DomainError('BAD_REQUEST', `Malformed percent-encoding in the path segment ${JSON.stringify(segment.slice(0, 100))}`, 400);
+  }
+};
 
 /** A small exact router: few routes, matched in order; unknown paths are 404 and wrong methods 405 with Allow. */
 export const createRouter = (routes: readonly Route[]) => {
@@ -64,7 +98,7 @@ export const createRouter = (routes: readonly Route[]) => {
           continue;
         }
         const params: Record<string, string> = {};
-        route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+        route.names.forEach((name, i) => (params[name] = decodeSegment(m[i + 1]!)));
         return { route, params };
       }
       return allowed.length ? { allowed } : null;
@@ -72,11 +106,19 @@ export const createRouter = (routes: readonly Route[]) => {
   };
 };
 
+/**
+ * The request body, refusing more than `maxBytes` (413) whether it was declared (Content-Length) or sent chunked:
+ * reading stops at the limit and the rest is discarded unread.
+ */
+export const readRequestBody = (req: IncomingMessage, maxBytes: number): Promise<Buffer> => {
+  const tooLarge = () => new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) return Promise.reject(tooLarge());
+  return readBody(req, maxBytes, tooLarge);
+};
+
 /** Read a JSON body, refusing more than `maxBytes` (413) and malformed JSON (400). */
 export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Promise<unknown> => {
-  const tooLarge = () => new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
-  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge();
-  const text = (await readBody(req, maxBytes, tooLarge)).toString('utf8');
+  const text = (await readRequestBody(req, maxBytes)).toString('utf8');
   if (text.trim() === '') throw new DomainError('BAD_REQUEST', 'Request body is empty; send a JSON object', 400);
   try {
     return JSON.parse(text);

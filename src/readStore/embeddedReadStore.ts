@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Aggregator, ProcessingMode, Query, update as applyModifier } from 'mingo';
 import type { Modifier } from 'mingo/updater';
 import { ConflictError, ValidationError } from '../errors.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
+import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
 import { acquireProcessLock } from '../sqlite/processLock.js';
 import type {
   Doc,
@@ -67,9 +67,10 @@ export interface EmbeddedReadStoreOptions {
 }
 
 export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): Promise<ReadStore> {
-  mkdirSync(options.dir, { recursive: true });
+  ensurePrivateDir(options.dir);
   const path = join(options.dir, options.file ?? 'readmodels.db');
   const lock = acquireProcessLock(`${path}.lock`, `The read store ${path}`);
+  ensurePrivateDatabaseFile(path);
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // Atomic and crash-safe for the process; a power loss may drop the last commits, which the projection runner

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { UnavailableError } from '../errors.js';
+import { PRIVATE_FILE_MODE } from './privateFiles.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -17,7 +18,7 @@ const alive = (pid: number): boolean => {
 export const acquireProcessLock = (file: string, what: string): { release(): void } => {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      writeFileSync(file, String(process.pid), { flag: 'wx', mode: PRIVATE_FILE_MODE });
       return { release: () => rmSync(file, { force: true }) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
