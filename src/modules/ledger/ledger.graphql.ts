@@ -15,7 +15,7 @@ import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
 import { runBillingAudit } from './audit.js';
 import { ledgerStream, type LedgerEvent } from './ledger.events.js';
-import { formatUsd } from './money.js';
+import { usdDecimal } from './money.js';
 
 const ownAccount = (ctx: GraphQLContext, accountId: string | null | undefined) => (accountId ? String(accountId) : (ctx.principal?.accountId ?? ''));
 const ownsAccountArg = (_root: unknown, args: { accountId?: string | number | null }, ctx: GraphQLContext) => ({ ownsAccount: ownAccount(ctx, args.accountId as string) });
@@ -35,7 +35,7 @@ export const BalanceRef = builder.objectRef<BalanceDoc>('Balance').implement({
     settled: t.field({ type: 'Money', description: 'Charged for generations.', resolve: (b) => b.settled }),
     reserved: t.field({ type: 'Money', description: 'Held for generations in flight.', resolve: (b) => b.reserved }),
     available: t.field({ type: 'Money', description: 'purchased + granted − refunded − settled − reserved.', resolve: (b) => b.available }),
-    availableUsd: t.string({ description: 'The available balance as an exact decimal string of dollars.', resolve: (b) => formatUsd(b.available) }),
+    availableUsd: t.string({ description: 'The available balance as an exact decimal string of dollars.', resolve: (b) => usdDecimal(b.available, 2) }),
     lifetimePurchased: t.field({ type: 'Money', resolve: (b) => b.lifetimePurchased }),
     fees: t.field({ type: 'Money', description: 'Purchase fees paid on top of purchases.', resolve: (b) => b.fees }),
     uncollected: t.field({ type: 'Money', description: 'Cost above what the account could pay, absorbed by the platform.', resolve: (b) => b.uncollected }),
