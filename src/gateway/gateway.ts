@@ -16,8 +16,8 @@
  * Crash trade-off: the generation's events are appended in one append at its end. A process that dies mid-call
  * leaves no generation events, only the ledger reservation (keyed by generation id), which the ledger expires at
  * the next start (embedded) or after its TTL (the request timeout plus a margin); the user is then not charged for
- * that call. Appending GenerationRequested up front would
- * record such calls but cost one more fsync per request on the critical path.
+ * that call. Appending GenerationRequested up front would record such calls but cost one more fsync per request on
+ * the critical path.
  */
 import type { Principal } from '../modules/auth/principal.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
