@@ -131,6 +131,9 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         };
       case 'GenerationCancelled':
         return { ...finish(doc, event.data), status: 'cancelled' };
+      case 'UsageOverReported':
+        // The outcome already holds the billed usage; the reported figures are in the usageOverReports read model.
+        return doc;
       default: {
         const _never: never = event;
         return doc;

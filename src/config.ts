@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NANOS_PER_USD } from './modules/ledger/money.js';
 import { DEFAULT_PLANS, plansSchema } from './modules/ledger/plans.js';
 import { EMPTY_ALLOW_LIST, parseOutboundAllow } from './modules/outbound/outboundPolicy.js';
 
@@ -21,8 +22,16 @@ const schema = z.object({
   /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
   PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
   PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),
-  /** A reservation older than this is expired by the sweeper (its generation is presumed dead). */
-  RESERVATION_TTL_SECONDS: z.coerce.number().int().min(10).default(900),
+  /**
+   * A reservation older than this is expired by the sweeper (its generation is presumed dead). Unset: the request
+   * timeout plus a minute (see reservationTtlMs). Embedded mode expires every open reservation at start anyway.
+   */
+  RESERVATION_TTL_SECONDS: z.coerce.number().int().min(10).optional(),
+  /**
+   * The most credits (lifetime purchased + granted) one account may receive, in nano-dollars: $1,000,000 by default,
+   * at most $4,000,000 so every counter and balance stays an exact integer (below 2^53 nano-dollars).
+   */
+  ACCOUNT_CREDITS_CAP: z.coerce.number().int().min(1).max(4_000_000 * NANOS_PER_USD).default(1_000_000 * NANOS_PER_USD),
   /** Plans as JSON, e.g. {"free":{...},"pro":{...}}; see src/modules/ledger/plans.ts for the fields. */
   PLANS: z
     .string()
@@ -77,6 +86,16 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+/** Margin after the request timeout for the generation's settlement before its reservation is presumed dead. */
+const SETTLE_MARGIN_MS = 60_000;
+
+/** How long a reservation may stay open: RESERVATION_TTL_SECONDS, else the request timeout plus a margin. */
+export const reservationTtlMs = (config: Config): number =>
+  config.RESERVATION_TTL_SECONDS !== undefined ? config.RESERVATION_TTL_SECONDS * 1000 : config.GATEWAY_REQUEST_TIMEOUT_MS + SETTLE_MARGIN_MS;
+
+/** Fully embedded: this process holds the lock on DATA_DIR and is the only user of its event store. */
+export const isEmbedded = (config: Config): boolean => config.EVENTSTORE_URL === undefined && config.MONGODB_URL === undefined;
 
 export class ConfigError extends Error {}
 

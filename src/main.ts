@@ -1,7 +1,7 @@
 import { balanceQueries } from '../projections/balances.js';
 import { buildApp } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore } from './core.js';
 import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -28,7 +28,9 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
     logger,
     payments: builtInPaymentProcessor({ basisPoints: config.PURCHASE_FEE_BASIS_POINTS, minimum: config.PURCHASE_FEE_MINIMUM }),
     plans: config.PLANS,
-    reservationTtlMs: config.RESERVATION_TTL_SECONDS * 1000,
+    reservationTtlMs: reservationTtlMs(config),
+    soleProcess: isEmbedded(config),
+    creditsCap: config.ACCOUNT_CREDITS_CAP,
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
   });
   await ledger.start();

@@ -4,6 +4,7 @@
  * say exactly which field is wrong.
  */
 import { createHash } from 'node:crypto';
+import { parseDecimalUnits } from '../modules/ledger/money.js';
 import { invalidRequest } from './gatewayErrors.js';
 import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, ResponseFormat } from './types.js';
 
@@ -177,10 +178,18 @@ const parseProvider = (value: unknown): ProviderPreferences | null => {
     for (const key of ['prompt', 'completion', 'request'] as const) {
       const raw = mp[key];
       if (raw === undefined || raw === null) continue;
-      const n = typeof raw === 'string' ? Number(raw) : raw;
-      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw invalidRequest(`provider.max_price.${key} must be a non-negative number`, { param: `provider.max_price.${key}` });
-      // USD per million tokens → nano-dollars per token is ×1000; the request price is USD → ×1e9.
-      maxPrice[key] = key === 'request' ? Math.floor(n * 1e9) : Math.floor(n * 1000);
+      const param = `provider.max_price.${key}`;
+      // Exact, from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is 289.99...):
+      // USD per million tokens → nano-dollars per token keeps 3 decimals; the request price in USD keeps 9.
+      if (!(typeof raw === 'string' || (typeof raw === 'number' && Number.isFinite(raw)))) {
+        throw invalidRequest(`${param} must be a non-negative number (USD${key === 'request' ? '' : ' per million tokens'})`, { param });
+      }
+      try {
+        maxPrice[key] = parseDecimalUnits(String(raw), key === 'request' ? 9 : 3, param);
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        throw invalidRequest(`${error.message} (${key === 'request' ? 'USD, in steps of 0.000000001' : 'USD per million tokens, in steps of 0.001'})`, { param });
+      }
     }
     out.maxPrice = maxPrice;
   }

@@ -14,9 +14,10 @@
  * reached the client, and the client gets the 402 it would have got up front.
  *
  * Crash trade-off: the generation's events are appended in one append at its end. A process that dies mid-call
- * leaves no generation events, only the ledger reservation (keyed by generation id), which the ledger's sweeper
- * expires after its TTL; the user is then not charged for that call. Appending GenerationRequested up front would
- * record such calls but cost one more fsync per request on the critical path.
+ * leaves no generation events, only the ledger reservation (keyed by generation id), which the ledger expires at
+ * the next start (embedded) or after its TTL (the request timeout plus a margin); the user is then not charged for
+ * that call. Appending GenerationRequested up front would record such calls but cost one more fsync per request on
+ * the critical path.
  */
 import type { Principal } from '../modules/auth/principal.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
@@ -31,7 +32,7 @@ import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
 import type { ParsedChat } from './chatRequest.js';
 import { GatewayError, fromProviderError } from './gatewayErrors.js';
-import { affordableOutputTokens, costOf, worstCaseCost, type CostBreakdown } from './pricing.js';
+import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
@@ -134,7 +135,9 @@ export const createGateway = (deps: {
   const reservationFor = (targets: readonly RouteTarget[], promptTokens: number) => {
     let amount = 0;
     for (const t of targets) amount = Math.max(amount, worstCaseCost(promptTokens, t.maxOutput, t.endpoint.prices));
-    return { amount, freeModel: targets.some((t) => t.free) };
+    // Every zero-priced endpoint (the demo model too, not only those tagged free) counts against the free tier: an
+    // account without credits must not drive unbounded traffic and storage through it.
+    return { amount, freeModel: targets.some((t) => isZeroPriced(t.endpoint.prices)) };
   };
 
   /** OpenRouter's 402: how many output tokens were asked for and how many the budget pays for. */
@@ -219,10 +222,14 @@ export const createGateway = (deps: {
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
   };
 
-  /** What the generation used and costs, from provider usage when it came, else estimated from what was seen. */
-  const account = (prepared: PreparedGeneration, result: RunResult): { usage: Usage; source: UsageSource; breakdown: CostBreakdown | null } => {
+  /**
+   * What the generation used and costs, from provider usage when it came, else estimated from what was seen; billed
+   * within the caps (the request's max_tokens as sent or the endpoint's max output, its context length, and the
+   * reservation), whatever the provider reported.
+   */
+  const account = (prepared: PreparedGeneration, result: RunResult): { source: UsageSource; billing: Billing | null } => {
     const target = result.target;
-    if (!target || !result.committed) return { usage: ZERO_USAGE, source: 'estimated', breakdown: null };
+    if (!target || !result.committed) return { source: 'estimated', billing: null };
     const complete = result.kind === 'completed' && result.usage !== null;
     let usage: Usage;
     if (complete) usage = result.usage!;
@@ -232,7 +239,12 @@ export const createGateway = (deps: {
       usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
       if (result.usage?.prompt_tokens_details) usage.prompt_tokens_details = result.usage.prompt_tokens_details;
     }
-    return { usage, source: complete ? 'provider' : 'estimated', breakdown: costOf(usage, target.endpoint.prices) };
+    const billing = billUsage(usage, target.endpoint.prices, {
+      promptTokens: target.endpoint.contextLength,
+      completionTokens: prepared.request.max_tokens ?? target.endpoint.maxOutput,
+      cost: prepared.reserved,
+    });
+    return { source: complete ? 'provider' : 'estimated', billing };
   };
 
   const track = (work: Promise<void>) => {
@@ -240,7 +252,7 @@ export const createGateway = (deps: {
     void work.finally(() => pending.delete(work));
   };
 
-  const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome) => {
+  const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome, billing: Billing | null) => {
     const { input } = prepared;
     const { accountId, keyId } = input.principal;
     const at = new Date(now()).toISOString();
@@ -338,6 +350,26 @@ export const createGateway = (deps: {
         data: { ...base, errorType: error.errorType, status: error.status, message: error.message.slice(0, 1000), afterFirstToken: result.committed },
       });
     }
+    if (billing?.overReported && target) {
+      const data = {
+        generationId: input.generationId,
+        accountId,
+        keyId,
+        endpointId: target.endpoint.id,
+        providerSlug: target.endpoint.provider.slug,
+        providerName: target.endpoint.provider.name,
+        model: target.model,
+        usageSource: outcome.usageSource,
+        reported: billing.reported,
+        billed: billing.billed,
+        caps: billing.caps,
+        reportedCost: billing.reportedCost,
+        billedCost: billing.breakdown.total,
+        at,
+      };
+      logger.warn(data, 'a provider reported more usage than is billed; the excess is not charged');
+      events.push({ type: 'UsageOverReported', data });
+    }
     const toAppend: NewEvent[] = events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: accountId, correlationId: input.correlationId, at } }));
     const record = eventStore.append(generationStream(input.generationId), toAppend, { expectedRevision: 'no_stream' }).then(
       (appended) => {
@@ -369,7 +401,7 @@ export const createGateway = (deps: {
       ...(options.signal && { signal: options.signal }),
       ...(options.onChunk && { onChunk: options.onChunk }),
     });
-    const { usage, source, breakdown } = account(prepared, result);
+    const { source, billing } = account(prepared, result);
     const target = result.target;
     if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
     let error: GatewayError | null = null;
@@ -391,15 +423,15 @@ export const createGateway = (deps: {
       providerName: target?.endpoint.provider.name ?? null,
       providerSlug: target?.endpoint.provider.slug ?? null,
       response: result.response,
-      usage,
+      usage: billing?.usage ?? ZERO_USAGE,
       usageSource: source,
-      cost: breakdown?.total ?? 0,
-      costBreakdown: breakdown,
+      cost: billing?.breakdown.total ?? 0,
+      costBreakdown: billing?.breakdown ?? null,
       committed: result.committed,
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
       error,
     };
-    track(finalize(prepared, result, outcome));
+    track(finalize(prepared, result, outcome, billing));
     return outcome;
   };
 

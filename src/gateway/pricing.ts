@@ -1,41 +1,19 @@
 /**
  * Money for the gateway: exact integer nano-dollars (1 USD = 1,000,000,000). $0.15 per million tokens is 150
- * nano-dollars per token. Conversions from and to decimal strings are done on digits, never through floats.
+ * nano-dollars per token. Conversions from and to decimal text live in modules/ledger/money.ts (on digits, never
+ * through floats); this file prices usage and caps what a provider reports.
  */
-import type { EndpointPrices } from '../modules/catalog/provider.events.js';
+import { PRICE_FIELDS, type EndpointPrices } from '../modules/catalog/provider.events.js';
+import { usdDecimal, toUsdNumber } from '../modules/ledger/money.js';
 import type { Usage } from './types.js';
 
-export const NANOS_PER_USD = 1_000_000_000;
+export { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
 
-/** Parse a non-negative decimal USD string into nano-dollars × `scaleDown` exactly, or throw. */
-const parseDecimal = (text: string, decimalsAllowed: number, what: string): number => {
-  const match = /^(\d+)(?:\.(\d+))?$/.exec(text.trim());
-  if (!match) throw new Error(`${what}: "${text}" is not a non-negative decimal number`);
-  const whole = match[1]!;
-  const fraction = (match[2] ?? '').replace(/0+$/, '');
-  if (fraction.length > decimalsAllowed) throw new Error(`${what}: "${text}" is finer than one nano-dollar`);
-  const value = Number(whole + fraction.padEnd(decimalsAllowed, '0'));
-  if (!Number.isSafeInteger(value)) throw new Error(`${what}: "${text}" is too large`);
-  return value;
-};
-
-/** "0.15" USD per million tokens → 150 nano-dollars per token. */
-export const usdPerMillionToNanoPerToken = (text: string, what = 'price'): number => parseDecimal(text, 3, what);
-
-/** "0.001" USD → 1,000,000 nano-dollars. */
-export const usdToNano = (text: string, what = 'price'): number => parseDecimal(text, 9, what);
-
-/** 150 → "0.00000015" (USD, no trailing zeros; "0" for zero). OpenRouter's pricing strings. */
-export const nanoToUsdString = (nanos: number): string => {
-  const negative = nanos < 0;
-  const digits = String(Math.abs(nanos)).padStart(10, '0');
-  const whole = digits.slice(0, -9).replace(/^0+(?=\d)/, '');
-  const fraction = digits.slice(-9).replace(/0+$/, '');
-  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
-};
+/** 150 → "0.00000015" (USD, no trailing zeros; "0" for zero): OpenRouter's pricing strings. */
+export const nanoToUsdString = (nanos: number): string => usdDecimal(nanos);
 
 /** For JSON `cost` fields (OpenRouter sends a number of USD). */
-export const nanoToUsdNumber = (nanos: number): number => nanos / NANOS_PER_USD;
+export const nanoToUsdNumber = toUsdNumber;
 
 export interface CostBreakdown {
   readonly prompt: number;
@@ -47,25 +25,128 @@ export interface CostBreakdown {
   readonly total: number;
 }
 
+/** Token counts of a call (the field names of the generation events' TokenUsage). */
+export interface Counts {
+  readonly prompt: number;
+  readonly completion: number;
+  readonly reasoning: number;
+  readonly cached: number;
+  readonly cacheWrite: number;
+}
+
+/** A count a provider sent, as a non-negative integer (NaN, negatives and fractions never reach a price). */
+const count = (n: number | undefined): number => (typeof n === 'number' && n > 0 ? Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER)) : 0);
+
+/** As reported, each count made a non-negative integer and nothing else. */
+const sentCounts = (usage: Usage): Counts => ({
+  prompt: count(usage.prompt_tokens),
+  completion: count(usage.completion_tokens),
+  reasoning: count(usage.completion_tokens_details?.reasoning_tokens),
+  cached: count(usage.prompt_tokens_details?.cached_tokens),
+  cacheWrite: count(usage.prompt_tokens_details?.cache_write_tokens),
+});
+
+/** Counts that can be priced: cached + cache-write within prompt, reasoning within completion, each within its cap. */
+const countsOf = (usage: Usage, caps?: { prompt: number; completion: number }): Counts => {
+  const prompt = Math.min(count(usage.prompt_tokens), caps?.prompt ?? Number.MAX_SAFE_INTEGER);
+  const completion = Math.min(count(usage.completion_tokens), caps?.completion ?? Number.MAX_SAFE_INTEGER);
+  const cached = Math.min(count(usage.prompt_tokens_details?.cached_tokens), prompt);
+  return {
+    prompt,
+    completion,
+    reasoning: Math.min(count(usage.completion_tokens_details?.reasoning_tokens), completion),
+    cached,
+    cacheWrite: Math.min(count(usage.prompt_tokens_details?.cache_write_tokens), prompt - cached),
+  };
+};
+
+type Components = Record<Exclude<keyof CostBreakdown, 'total'>, bigint>;
+
+/** Exact (BigInt) cost components: a count times a price can pass 2^53 when a provider reports absurd usage. */
+const componentsOf = (c: Counts, prices: EndpointPrices): Components => ({
+  prompt: BigInt(c.prompt - c.cached - c.cacheWrite) * BigInt(prices.prompt),
+  completion: BigInt(c.completion - c.reasoning) * BigInt(prices.completion),
+  reasoning: BigInt(c.reasoning) * BigInt(prices.reasoning),
+  cacheRead: BigInt(c.cached) * BigInt(prices.cacheRead),
+  cacheWrite: BigInt(c.cacheWrite) * BigInt(prices.cacheWrite),
+  request: BigInt(prices.request),
+});
+
+const sum = (c: Components): bigint => c.prompt + c.completion + c.reasoning + c.cacheRead + c.cacheWrite + c.request;
+const MAX = BigInt(Number.MAX_SAFE_INTEGER);
+/** A bigint as a number, saturating at 2^53 − 1 (only a figure for the record can be that large). */
+const toNumber = (n: bigint): number => Number(n > MAX ? MAX : n);
+
+const breakdownOf = (c: Components): CostBreakdown => ({
+  prompt: toNumber(c.prompt),
+  completion: toNumber(c.completion),
+  reasoning: toNumber(c.reasoning),
+  cacheRead: toNumber(c.cacheRead),
+  cacheWrite: toNumber(c.cacheWrite),
+  request: toNumber(c.request),
+  total: toNumber(sum(c)),
+});
+
 /**
  * The actual cost of a call. `prompt_tokens` includes cached and cache-write tokens and `completion_tokens`
  * includes reasoning tokens (the OpenAI/OpenRouter convention the adapters normalise to).
  */
-export const costOf = (usage: Usage, prices: EndpointPrices): CostBreakdown => {
-  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
-  const cacheWrite = usage.prompt_tokens_details?.cache_write_tokens ?? 0;
-  const reasoning = Math.min(usage.completion_tokens_details?.reasoning_tokens ?? 0, usage.completion_tokens);
-  const plainPrompt = Math.max(0, usage.prompt_tokens - cached - cacheWrite);
-  const breakdown = {
-    prompt: plainPrompt * prices.prompt,
-    completion: (usage.completion_tokens - reasoning) * prices.completion,
-    reasoning: reasoning * prices.reasoning,
-    cacheRead: cached * prices.cacheRead,
-    cacheWrite: cacheWrite * prices.cacheWrite,
-    request: prices.request,
-  };
-  return { ...breakdown, total: breakdown.prompt + breakdown.completion + breakdown.reasoning + breakdown.cacheRead + breakdown.cacheWrite + breakdown.request };
+export const costOf = (usage: Usage, prices: EndpointPrices): CostBreakdown => breakdownOf(componentsOf(countsOf(usage), prices));
+
+export interface UsageCaps {
+  /** The endpoint's context length. */
+  readonly promptTokens: number;
+  /** `max_tokens` as sent upstream (after any clamp), else the endpoint's max output. */
+  readonly completionTokens: number;
+  /** Nano-dollars: the reservation the request was admitted on. */
+  readonly cost: number;
+}
+
+export interface Billing {
+  /** The usage billed: every count within its cap. */
+  readonly usage: Usage;
+  /** Its cost; `total` is at most the cost cap. */
+  readonly breakdown: CostBreakdown;
+  /** The counts as reported (made non-negative integers). */
+  readonly reported: Counts;
+  readonly billed: Counts;
+  /** The cost of the usage as reported, before any cap (saturating at 2^53 − 1 nano-dollars). */
+  readonly reportedCost: number;
+  /** Whether the provider reported more than is billed: a count above its cap, or a cost above the reservation. */
+  readonly overReported: boolean;
+  readonly caps: UsageCaps;
+}
+
+/** Reduced so the total is the cap: output first (what the request bounded), the request fee last. */
+const CUT_ORDER = ['completion', 'reasoning', 'prompt', 'cacheWrite', 'cacheRead', 'request'] as const;
+
+/**
+ * What a user pays for a provider's usage report: never more tokens than the request and the endpoint allow, never
+ * more money than the reservation the request was admitted on. A provider's word is trusted only within those.
+ */
+export const billUsage = (reported: Usage, prices: EndpointPrices, caps: UsageCaps): Billing => {
+  const sent = sentCounts(reported);
+  const billed = countsOf(reported, { prompt: caps.promptTokens, completion: caps.completionTokens });
+  const reportedCost = sum(componentsOf(countsOf(reported), prices));
+  const components = componentsOf(billed, prices);
+  let excess = sum(components) - BigInt(caps.cost);
+  for (const part of CUT_ORDER) {
+    if (excess <= 0n) break;
+    const cut = components[part] < excess ? components[part] : excess;
+    components[part] -= cut;
+    excess -= cut;
+  }
+  const usage: Usage = { prompt_tokens: billed.prompt, completion_tokens: billed.completion, total_tokens: billed.prompt + billed.completion };
+  if (reported.prompt_tokens_details) {
+    usage.prompt_tokens_details = { cached_tokens: billed.cached, ...(reported.prompt_tokens_details.cache_write_tokens !== undefined && { cache_write_tokens: billed.cacheWrite }) };
+  }
+  if (reported.completion_tokens_details) usage.completion_tokens_details = { reasoning_tokens: billed.reasoning };
+  const overReported = (Object.keys(sent) as (keyof Counts)[]).some((k) => sent[k] !== billed[k]) || sum(components) !== reportedCost;
+  return { usage, breakdown: breakdownOf(components), reported: sent, billed, reportedCost: toNumber(reportedCost), overReported, caps };
 };
+
+/** Costs nothing whatever the usage: served under the free tier's request limits, tagged `free` or not. */
+export const isZeroPriced = (prices: EndpointPrices): boolean => PRICE_FIELDS.every((field) => prices[field] === 0);
 
 /** The most a call can cost: every prompt token at the dearest input price, every output token at the dearest output price. */
 export const worstCaseCost = (promptTokens: number, maxOutputTokens: number, prices: EndpointPrices): number =>

@@ -1,7 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig, reservationTtlMs } from '../../src/config.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
@@ -18,9 +20,38 @@ const tempDir = () => {
   dirs.push(dir);
   return dir;
 };
+const children: ChildProcess[] = [];
 afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Switchyard in its own process (as `npm start` runs it), embedded over `dir`; resolves with its port. */
+const spawnSwitchyard = async (dir: string, env: Record<string, string>) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: new URL('../..', import.meta.url),
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const look = setInterval(() => {
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
+      if (match) {
+        clearInterval(look);
+        resolve(Number(match[1]));
+      }
+    }, 50);
+    child.once('exit', (code) => {
+      clearInterval(look);
+      reject(new Error(`Switchyard exited (${code}) before listening:\n${output}`));
+    });
+  });
+  return { child, port };
+};
 
 describe('the reservation sweeper', () => {
   it('expires reservations older than the TTL, periodically, and leaves fresh ones alone', async () => {
@@ -75,5 +106,51 @@ describe('the reservation sweeper', () => {
     const audit = await h.gql(`query($id: ID!) { billingAudit(accountId: $id) { ok } }`, { id: accountId });
     expect(audit.body.data.billingAudit.ok).toBe(true);
     await h.stop({ keepData: true });
+  });
+
+  it('releases a reservation left open by a killed process right at the next start (embedded mode), recorded as expired', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    // A slow demo answer keeps the generation in flight; no RESERVATION_TTL_SECONDS: the defaults apply.
+    const { child, port } = await spawnSwitchyard(dir, { DEMO_TOKEN_DELAY_MS: '5000' });
+    const url = `http://127.0.0.1:${port}`;
+    const gql = async (query: string, variables: Record<string, unknown>): Promise<unknown> =>
+      (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` }, body: JSON.stringify({ query, variables }) })).json();
+    const opened = (await gql(`mutation { openAccount(name: "Killed") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, {})) as {
+      data: { openAccount: { account: { id: string }; initialKey: { secret: string } } };
+    };
+    const accountId = opened.data.openAccount.account.id;
+    const key = opened.data.openAccount.initialKey.secret;
+    await gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: ${5 * USD}, reason: "x") { __typename } }`, { id: accountId });
+    const res = await fetch(`${url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'hello' }], max_tokens: 1_000, stream: true }),
+    });
+    const generationId = res.headers.get('x-generation-id')!;
+    // The first streamed bytes go out only once the reservation is durable.
+    const reader = res.body!.getReader();
+    await reader.read();
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await reader.cancel().catch(() => undefined);
+
+    const h = await startHarness({}, dir);
+    try {
+      const { eventStore, runner } = h.running.core;
+      const last = (await eventStore.readStream(ledgerStream(accountId))).at(-1)!;
+      expect(last).toMatchObject({ type: 'ReservationExpired', data: { generationId } });
+      expect((last.data as { reserved: number }).reserved).toBeGreaterThan(0);
+      await runner.waitFor(await eventStore.headPosition());
+      const balance = await h.gql(`query($id: ID!) { balance(accountId: $id) { reserved available openReservations } }`, { id: accountId });
+      expect(balance.body.data.balance).toEqual({ reserved: 0, available: 5 * USD, openReservations: 0 });
+    } finally {
+      await h.stop({ keepData: true });
+    }
+  });
+
+  it('with production stores, a reservation lives as long as the request timeout plus a margin, not 15 minutes', () => {
+    expect(reservationTtlMs(loadConfig({}))).toBe(600_000 + 60_000);
+    expect(reservationTtlMs(loadConfig({ GATEWAY_REQUEST_TIMEOUT_MS: '30000' }))).toBe(90_000);
+    expect(reservationTtlMs(loadConfig({ RESERVATION_TTL_SECONDS: '120' }))).toBe(120_000);
   });
 });

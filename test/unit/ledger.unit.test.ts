@@ -130,12 +130,12 @@ describe('settlement', () => {
     ledger([...funded, event!]).when(settle(USD)).then([]);
     ledger([...funded, event!]).when(settle(USD + 1)).thenThrows(ConflictError, /already settled/);
   });
-  it('charges an overrun as far as the balance allows and records the rest as uncollected, never a negative balance', () => {
-    const [inBudget] = decide(funded, settle(5 * USD));
-    expect(inBudget).toMatchObject({ data: { charged: 5 * USD, uncollected: 0 } });
-    const [beyond] = decide(funded, settle(15 * USD));
-    expect(beyond).toMatchObject({ data: { actual: 15 * USD, charged: 10 * USD, uncollected: 5 * USD } });
-    expect(available(foldEvents(ledgerDecider, [...funded, beyond!]))).toBe(0);
+  it('never charges more than the reservation: an overrun is recorded as uncollected, not taken from the balance', () => {
+    const [inBudget] = decide(funded, settle(2 * USD));
+    expect(inBudget).toMatchObject({ data: { charged: 2 * USD, uncollected: 0 } });
+    const [beyond] = decide(funded, settle(5 * USD));
+    expect(beyond).toMatchObject({ data: { actual: 5 * USD, reserved: 2 * USD, charged: 2 * USD, uncollected: 3 * USD } });
+    expect(available(foldEvents(ledgerDecider, [...funded, beyond!]))).toBe(8 * USD);
   });
   it('refuses to settle an unknown reservation', () => {
     ledger(funded).when(settle(USD, 'nope')).thenThrows(NotFoundError);
@@ -147,10 +147,40 @@ describe('settlement', () => {
     ledger([...funded, released!]).when(release).then([]);
     ledger([...funded, released!]).when(settle(USD)).thenThrows(ConflictError, /released/);
   });
-  it('settles late after expiry, charging what the balance allows at that time', () => {
+  it('settles late after expiry, charging what the balance allows at that time, never more than was reserved', () => {
     const [expired] = decide(funded, { type: 'Expire', data: { accountId: acc, generationId: 'g1', at } });
     const [late] = decide([...funded, expired!], settle(USD));
     expect(late).toMatchObject({ type: 'ReservationSettled', data: { reserved: 0, charged: USD, late: true } });
+    const [lateOverrun] = decide([...funded, expired!], settle(7 * USD));
+    expect(lateOverrun).toMatchObject({ type: 'ReservationSettled', data: { actual: 7 * USD, charged: 2 * USD, uncollected: 5 * USD, late: true } });
+  });
+});
+
+describe('money in messages', () => {
+  it('prints dollars with cents ("$11.00", not "$11.")', () => {
+    const refund = (amount: number): LedgerCommand => ({ type: 'RefundCredits', data: { accountId: acc, amount, reason: 'r', refundedBy: 'acc_root', at } });
+    ledger([purchased(10 * USD)]).when(refund(11 * USD)).thenThrows(ConflictError, /^A refund of \$11\.00 exceeds what was purchased and not yet refunded \(\$10\.00\)$/);
+    ledger([purchased(USD)]).when(reserve('g1', 2 * USD + 31_050)).thenThrows(InsufficientCreditsError, /up to \$2\.00003105, but the available balance is \$1\.00$/);
+  });
+});
+
+describe('the credits cap', () => {
+  const purchase = (amount: number, paymentRef: string): LedgerCommand => ({ type: 'PurchaseCredits', data: { accountId: acc, amount, fee: 0, paymentRef, at }, creditsCap: 100 * USD });
+  const grant = (amount: number): LedgerCommand => ({ type: 'GrantCredits', data: { accountId: acc, amount, reason: 'r', grantedBy: 'acc_root', at }, creditsCap: 100 * USD });
+  it('refuses a purchase or a grant that would take lifetime purchased + granted beyond the cap (VALIDATION)', () => {
+    expect(decide([purchased(60 * USD)], grant(40 * USD))).toHaveLength(1);
+    ledger([purchased(60 * USD)]).when(grant(40 * USD + 1)).thenThrows(ValidationError, /would bring this account's credits \(purchased \+ granted\) to \$100\.000000001, above the limit of \$100\.00 per account/);
+    ledger([purchased(60 * USD)]).when(purchase(41 * USD, 'pay_2')).thenThrows(ValidationError, /above the limit of \$100\.00/);
+    // Spending or refunding does not make room: the counters themselves must stay exact.
+    const refunded: LedgerEvent = { type: 'CreditsRefunded', data: { accountId: acc, amount: 60 * USD, reason: 'r', refundedBy: 'acc_root', at } };
+    ledger([purchased(60 * USD), refunded]).when(purchase(41 * USD, 'pay_2')).thenThrows(ValidationError);
+  });
+  it('defaults to $1,000,000 per account', () => {
+    const big = (paymentRef: string): LedgerCommand => ({ type: 'PurchaseCredits', data: { accountId: acc, amount: 1_000_000 * USD, fee: 0, paymentRef, at } });
+    ledger([purchased(1_000_000 * USD)]).when(big('pay_2')).thenThrows(ValidationError, /above the limit of \$1,000,000\.00 per account/);
+  });
+  it('a repeated purchase (same payment reference) is still a no-op at the cap', () => {
+    ledger([purchased(100 * USD)]).when(purchase(100 * USD, 'pay_1')).then([]);
   });
 });
 
@@ -234,6 +264,7 @@ describe('ledger properties', () => {
             for (const e of produced) ledgerDecider.evolve(state, e);
             events.push(...produced);
             if (command.type === 'Reserve' && produced.length) ids.push(command.data.generationId);
+            for (const e of produced) if (e.type === 'ReservationSettled' && !e.data.late) expect(e.data.charged).toBeLessThanOrEqual(e.data.reserved);
           } catch (error) {
             // Refusals are typed domain errors, never anything else.
             expect((error as { code?: string }).code).toBeTypeOf('string');

@@ -113,7 +113,34 @@ export type GenerationCancelled = {
   readonly data: Outcome & { readonly reason: string };
 };
 
-export type GenerationEvent = GenerationRequested | AttemptStarted | AttemptFailed | GenerationCompleted | GenerationFailed | GenerationCancelled;
+/**
+ * The provider reported more than the user is billed for: a token count above its cap (prompt at the endpoint's
+ * context length, completion at max_tokens as sent or the endpoint's max output) or a cost above the reservation the
+ * request was admitted on. Appended after the generation's outcome, whose usage and cost are the billed figures.
+ */
+export type UsageOverReported = {
+  readonly type: 'UsageOverReported';
+  readonly data: {
+    readonly generationId: string;
+    readonly accountId: string;
+    readonly keyId: string | null;
+    readonly endpointId: string;
+    readonly providerSlug: string;
+    readonly providerName: string;
+    readonly model: string;
+    readonly usageSource: UsageSource;
+    /** As reported (each count made a non-negative integer, at most 2^53 − 1). */
+    readonly reported: TokenUsage;
+    readonly billed: TokenUsage;
+    readonly caps: { readonly promptTokens: number; readonly completionTokens: number; readonly cost: number };
+    /** Nano-dollars the reported usage would cost (saturating at 2^53 − 1), and what was billed. */
+    readonly reportedCost: number;
+    readonly billedCost: number;
+    readonly at: string;
+  };
+};
+
+export type GenerationEvent = GenerationRequested | AttemptStarted | AttemptFailed | GenerationCompleted | GenerationFailed | GenerationCancelled | UsageOverReported;
 
 export const GENERATION_CATEGORY = 'generation';
 export const generationStream = (generationId: string): string => `${GENERATION_CATEGORY}-${generationId}`;

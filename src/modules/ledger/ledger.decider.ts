@@ -2,7 +2,8 @@ import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFound
 import type { Decider } from '../../eventStore/handleCommand.js';
 import type { LimitReset } from '../apiKeys/apiKey.events.js';
 import type { UsageRecord } from './ledger.js';
-import { NANOS_PER_CENT, NANOS_PER_USD, type LedgerEvent } from './ledger.events.js';
+import type { LedgerEvent } from './ledger.events.js';
+import { formatUsd, NANOS_PER_CENT, NANOS_PER_USD } from './money.js';
 import { addToWindows, emptyWindows, usageIn, windowEnd, type KeyWindows } from './windows.js';
 
 export interface Reservation {
@@ -15,6 +16,8 @@ export interface Reservation {
 
 export interface Finalized {
   readonly outcome: 'settled' | 'released' | 'expired';
+  /** What the reservation held: a late settlement (after expiry) charges no more than this either. */
+  readonly reserved: number;
   readonly actual: number;
   readonly charged: number;
   readonly uncollected: number;
@@ -57,8 +60,8 @@ export interface FreeTier {
 }
 
 export type LedgerCommand =
-  | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; at: string } }
-  | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; at: string } }
+  | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; at: string }; readonly creditsCap?: number }
+  | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; at: string }; readonly creditsCap?: number }
   | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; at: string } }
   | {
       readonly type: 'Reserve';
@@ -70,16 +73,30 @@ export type LedgerCommand =
 
 /** The largest single amount accepted: $1,000,000 (keeps every sum far inside 2^53 nano-dollars). */
 export const MAX_AMOUNT = 1_000_000 * NANOS_PER_USD;
+/**
+ * The most credits (purchased + granted, over the account's life) an account may receive unless configured
+ * otherwise: every counter and balance then stays an exact integer far below 2^53 nano-dollars (~$9M).
+ */
+export const DEFAULT_CREDITS_CAP = 1_000_000 * NANOS_PER_USD;
 const MINUTE = 60_000;
 const FINALIZED_KEPT = 100_000;
 
-const usd = (nanos: number) => `$${(nanos / NANOS_PER_USD).toFixed(nanos % NANOS_PER_CENT === 0 ? 2 : 9).replace(/0{1,7}$/, '')}`;
-
 const requireAmount = (amount: number, what: string, unit: 'cent' | 'nano') => {
   if (!Number.isSafeInteger(amount) || amount <= 0) throw new ValidationError(`${what} must be a positive integer number of nano-dollars`, { amount });
-  if (amount > MAX_AMOUNT) throw new ValidationError(`${what} must be at most ${usd(MAX_AMOUNT)}`, { amount });
+  if (amount > MAX_AMOUNT) throw new ValidationError(`${what} must be at most ${formatUsd(MAX_AMOUNT)}`, { amount });
   if (unit === 'cent' && amount % NANOS_PER_CENT !== 0) {
     throw new ValidationError(`${what} must be a whole number of cents (a multiple of ${NANOS_PER_CENT} nano-dollars)`, { amount });
+  }
+};
+
+/** Refuse credits that would take the account's lifetime purchased + granted beyond the cap. */
+const requireWithinCap = (s: LedgerState, amount: number, what: string, cap = DEFAULT_CREDITS_CAP) => {
+  const credits = s.purchased + s.granted;
+  if (credits + amount > cap) {
+    throw new ValidationError(
+      `${what} of ${formatUsd(amount)} would bring this account's credits (purchased + granted) to ${formatUsd(credits + amount)}, above the limit of ${formatUsd(cap)} per account`,
+      { amount, credits, cap },
+    );
   }
 };
 
@@ -146,7 +163,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         s.settled += charged;
         s.uncollected += uncollected;
         if (keyId) addToWindows(keyWindows(s, keyId), charged - reserved, ms(reservedAt));
-        finalize(s, generationId, { outcome: 'settled', actual, charged, uncollected, keyId, reservedAt });
+        finalize(s, generationId, { outcome: 'settled', reserved, actual, charged, uncollected, keyId, reservedAt });
         return s;
       }
       case 'ReservationReleased':
@@ -154,7 +171,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         const { generationId, keyId, reserved, reservedAt } = event.data;
         s.reserved -= reserved;
         if (keyId) addToWindows(keyWindows(s, keyId), -reserved, ms(reservedAt));
-        finalize(s, generationId, { outcome: event.type === 'ReservationReleased' ? 'released' : 'expired', actual: 0, charged: 0, uncollected: 0, keyId, reservedAt });
+        finalize(s, generationId, { outcome: event.type === 'ReservationReleased' ? 'released' : 'expired', reserved, actual: 0, charged: 0, uncollected: 0, keyId, reservedAt });
         return s;
       }
       default: {
@@ -168,10 +185,13 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     switch (command.type) {
       case 'PurchaseCredits': {
         requireAmount(command.data.amount, 'A purchase', 'cent');
-        return s.paymentRefs.has(command.data.paymentRef) ? [] : [{ type: 'CreditsPurchased', data: command.data }];
+        if (s.paymentRefs.has(command.data.paymentRef)) return [];
+        requireWithinCap(s, command.data.amount, 'A purchase', command.creditsCap);
+        return [{ type: 'CreditsPurchased', data: command.data }];
       }
       case 'GrantCredits': {
         requireAmount(command.data.amount, 'A grant', 'nano');
+        requireWithinCap(s, command.data.amount, 'A grant', command.creditsCap);
         return [{ type: 'CreditsGranted', data: command.data }];
       }
       case 'RefundCredits': {
@@ -179,10 +199,10 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         requireAmount(amount, 'A refund', 'cent');
         const refundable = s.purchased - s.refunded;
         if (amount > refundable) {
-          throw new ConflictError(`A refund of ${usd(amount)} exceeds what was purchased and not yet refunded (${usd(refundable)})`, { amount, refundable });
+          throw new ConflictError(`A refund of ${formatUsd(amount)} exceeds what was purchased and not yet refunded (${formatUsd(refundable)})`, { amount, refundable });
         }
         if (amount > available(s)) {
-          throw new ConflictError(`A refund of ${usd(amount)} exceeds the available balance (${usd(available(s))}); the rest is spent or reserved`, {
+          throw new ConflictError(`A refund of ${formatUsd(amount)} exceeds the available balance (${formatUsd(available(s))}); the rest is spent or reserved`, {
             amount,
             available: available(s),
           });
@@ -214,7 +234,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           }
         }
         if (amount > balance) {
-          throw new InsufficientCreditsError(`This request requires more credits: it can cost up to ${usd(amount)}, but the available balance is ${usd(balance)}`, {
+          throw new InsufficientCreditsError(`This request requires more credits: it can cost up to ${formatUsd(amount)}, but the available balance is ${formatUsd(balance)}`, {
             required: amount,
             available: balance,
           });
@@ -222,7 +242,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         if (keyId && keyLimit && keyLimit.limit !== null) {
           const used = usageIn(s.keys.get(keyId) ?? emptyWindows(), keyLimit.reset, nowMs);
           if (used + amount > keyLimit.limit) {
-            throw new KeyLimitReachedError(`Key limit exceeded: this request can cost up to ${usd(amount)}, but the key has ${usd(Math.max(0, keyLimit.limit - used))} left of its ${keyLimit.reset} limit`, {
+            throw new KeyLimitReachedError(`Key limit exceeded: this request can cost up to ${formatUsd(amount)}, but the key has ${formatUsd(Math.max(0, keyLimit.limit - used))} left of its ${keyLimit.reset} limit`, {
               limit: keyLimit.limit,
               limit_reset: keyLimit.reset,
               used,
@@ -237,7 +257,8 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         if (!Number.isSafeInteger(actual) || actual < 0 || actual > MAX_AMOUNT) throw new ValidationError('An actual cost must be a non-negative integer amount', { actual });
         const reservation = s.reservations.get(generationId);
         if (reservation) {
-          const charged = Math.min(actual, reservation.amount + available(s));
+          // Never more than the reservation the request was admitted on: the rest is the platform's (uncollected).
+          const charged = Math.min(actual, reservation.amount);
           return [
             {
               type: 'ReservationSettled',
@@ -255,8 +276,8 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           });
         }
         if (done.outcome === 'expired') {
-          // The generation outlived its reservation: charge what the balance allows now, record the rest.
-          const charged = Math.min(actual, Math.max(0, available(s)));
+          // The generation outlived its reservation: charge what it held, as far as the balance allows now; record the rest.
+          const charged = Math.min(actual, done.reserved, Math.max(0, available(s)));
           return [
             {
               type: 'ReservationSettled',

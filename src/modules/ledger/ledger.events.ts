@@ -60,6 +60,3 @@ export type LedgerEvent = CreditsPurchased | CreditsGranted | CreditsRefunded | 
 
 export const LEDGER_CATEGORY = 'ledger';
 export const ledgerStream = (accountId: string): string => `${LEDGER_CATEGORY}-${accountId}`;
-
-export const NANOS_PER_USD = 1_000_000_000;
-export const NANOS_PER_CENT = 10_000_000;

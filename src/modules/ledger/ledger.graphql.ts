@@ -2,18 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { emptyBalance, type BalanceDoc } from '../../../projections/balances.js';
 import { USAGE_DAILY } from '../../../projections/usageDaily.js';
+import { USAGE_OVER_REPORTS, type UsageOverReportDoc } from '../../../projections/usageOverReports.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
+import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { AccountRef, actorOf } from '../accounts/account.graphql.js';
 import { accountDecider } from '../accounts/account.decider.js';
 import { accountStream } from '../accounts/account.events.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
+import type { TokenUsage } from '../generations/generation.events.js';
 import { runBillingAudit } from './audit.js';
 import { ledgerStream, type LedgerEvent } from './ledger.events.js';
-import { formatUsd } from './money.js';
+import { usdDecimal } from './money.js';
 
 
 /** Wait until the read models hold this process's last ledger write, so a following query sees it. */
@@ -31,7 +34,7 @@ export const BalanceRef = builder.objectRef<BalanceDoc>('Balance').implement({
     settled: t.field({ type: 'Money', description: 'Charged for generations.', resolve: (b) => b.settled }),
     reserved: t.field({ type: 'Money', description: 'Held for generations in flight.', resolve: (b) => b.reserved }),
     available: t.field({ type: 'Money', description: 'purchased + granted − refunded − settled − reserved.', resolve: (b) => b.available }),
-    availableUsd: t.string({ description: 'The available balance as an exact decimal string of dollars.', resolve: (b) => formatUsd(b.available) }),
+    availableUsd: t.string({ description: 'The available balance as an exact decimal string of dollars.', resolve: (b) => usdDecimal(b.available, 2) }),
     lifetimePurchased: t.field({ type: 'Money', resolve: (b) => b.lifetimePurchased }),
     fees: t.field({ type: 'Money', description: 'Purchase fees paid on top of purchases.', resolve: (b) => b.fees }),
     uncollected: t.field({ type: 'Money', description: 'Cost above what the account could pay, absorbed by the platform.', resolve: (b) => b.uncollected }),
@@ -151,6 +154,39 @@ const AuditReportRef = builder.objectRef<Awaited<ReturnType<typeof runBillingAud
   }),
 });
 
+const ReportedUsageRef = builder.objectRef<TokenUsage>('ReportedUsage').implement({
+  description: 'Token counts of an over-report. Floats: a provider may report counts beyond 32 bits (exact up to 2^53).',
+  fields: (t) => ({
+    promptTokens: t.float({ resolve: (u) => u.prompt }),
+    completionTokens: t.float({ resolve: (u) => u.completion }),
+    reasoningTokens: t.float({ resolve: (u) => u.reasoning }),
+    cachedTokens: t.float({ resolve: (u) => u.cached }),
+    cacheWriteTokens: t.float({ resolve: (u) => u.cacheWrite }),
+  }),
+});
+
+const UsageOverReportRef = builder.objectRef<UsageOverReportDoc>('UsageOverReport').implement({
+  description: 'A generation whose provider reported more usage than the user was billed for; the excess was not charged.',
+  fields: (t) => ({
+    generationId: t.exposeID('_id'),
+    accountId: t.exposeID('accountId'),
+    keyId: t.exposeID('keyId', { nullable: true }),
+    provider: t.exposeString('providerSlug'),
+    providerName: t.exposeString('providerName'),
+    endpointId: t.exposeString('endpointId'),
+    model: t.exposeString('model'),
+    usageSource: t.exposeString('usageSource', { description: 'provider (reported upstream) or estimated (counted after a cut stream).' }),
+    reported: t.field({ type: ReportedUsageRef, resolve: (r) => r.reported }),
+    billed: t.field({ type: ReportedUsageRef, resolve: (r) => r.billed }),
+    maxPromptTokens: t.int({ description: "The cap on prompt tokens: the endpoint's context length.", resolve: (r) => r.caps.promptTokens }),
+    maxCompletionTokens: t.int({ description: "The cap on completion tokens: max_tokens as sent upstream, else the endpoint's max output.", resolve: (r) => r.caps.completionTokens }),
+    reportedCost: t.field({ type: 'Money', description: 'What the reported usage would have cost (at most 2^53 − 1).', resolve: (r) => r.reportedCost }),
+    billedCost: t.field({ type: 'Money', description: 'What the user was charged.', resolve: (r) => r.billedCost }),
+    reserved: t.field({ type: 'Money', description: 'The reservation the request was admitted on: the most it could be charged.', resolve: (r) => r.caps.cost }),
+    at: t.field({ type: 'DateTime', resolve: (r) => r.at }),
+  }),
+});
+
 const PurchaseRef = builder.objectRef<{ paymentRef: string; amount: number; fee: number; balance: BalanceDoc }>('Purchase').implement({
   fields: (t) => ({
     paymentRef: t.exposeString('paymentRef'),
@@ -231,6 +267,19 @@ builder.queryFields((t) => ({
       ]);
       return rows.map(({ _id, ...row }) => ({ ...row, group: _id ?? '-' }));
     },
+  }),
+  usageOverReports: t.connection({
+    type: UsageOverReportRef,
+    description: 'Generations whose provider reported more usage than was billed, oldest first (admin).',
+    args: { provider: t.arg.string({ description: 'Only this provider (slug).' }) },
+    authScopes: { admin: true },
+    resolve: (_root, args, ctx) =>
+      idConnection(args, (page) => {
+        const { filter, sort } = idPage(page);
+        return ctx.core.readStore
+          .collection<UsageOverReportDoc>(USAGE_OVER_REPORTS)
+          .find({ ...filter, ...(args.provider ? { providerSlug: args.provider } : {}) }, { sort, limit: page.limit });
+      }),
   }),
   billingAudit: t.field({
     type: AuditReportRef,

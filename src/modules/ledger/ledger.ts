@@ -57,8 +57,9 @@ export interface Ledger {
   }): Promise<void>;
   /**
    * Settle a reservation with the actual cost, exactly once. A repeat with the same amount is a no-op; a different
-   * amount throws ConflictError. If the actual cost exceeds the reservation, the overrun is charged as far as the
-   * balance allows and any rest is recorded as uncollected (the balance never goes negative).
+   * amount throws ConflictError. Never charges more than the reservation: a cost above it is recorded as uncollected
+   * (the platform's loss). After the reservation expired, it charges at most what it held, as far as the balance
+   * allows then (the balance never goes negative).
    */
   settle(input: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }): Promise<{ charged: number; overrun: number; uncollected: number }>;
   /** Release a reservation with no charge (the provider call failed before anything was generated). Idempotent. */

@@ -3,7 +3,7 @@ import type { AppendResult, EventMetadata, EventStore, NewEvent, RecordedEvent }
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
-import { available, ledgerDecider, type LedgerCommand, type LedgerState } from './ledger.decider.js';
+import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type LedgerCommand, type LedgerState } from './ledger.decider.js';
 import { ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
 import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
@@ -22,7 +22,10 @@ export interface LedgerService extends Ledger {
   fee(amount: number): number;
   /** Expire reservations older than the TTL; returns how many. */
   sweep(): Promise<number>;
-  /** Sweep once (reservations left by a crash), then periodically. */
+  /**
+   * Expire what a dead process left (every open reservation when this process is the store's only user, else those
+   * older than the TTL), then sweep periodically.
+   */
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Global position of the newest ledger append made by this process (for read-your-writes waits). */
@@ -68,6 +71,8 @@ interface Writer {
 }
 
 const MAX_CONFLICT_RETRIES = 8;
+/** The default request timeout (10 minutes) plus a minute for its settlement. */
+export const DEFAULT_RESERVATION_TTL_MS = 11 * 60_000;
 
 export const snapshotBalance = (accountId: string, s: LedgerState): Balance => ({
   accountId,
@@ -95,15 +100,24 @@ export const createLedgerService = (deps: {
   logger: Logger;
   plans?: Plans;
   now?: () => Date;
+  /** A reservation older than this belongs to a generation presumed dead (the request timeout plus a margin). */
   reservationTtlMs?: number;
   sweepIntervalMs?: number;
+  /**
+   * This process is the only one using the event store (embedded mode holds a process lock on DATA_DIR): every
+   * reservation open at start was left by a process that is gone, and is expired at once instead of after the TTL.
+   */
+  soleProcess?: boolean;
+  /** The most credits (lifetime purchased + granted) one account may receive, in nano-dollars. */
+  creditsCap?: number;
   /** Accounts that may hold reservations (from the balances read model), for the start-up sweep. */
   accountsWithReservations?: () => Promise<string[]>;
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
   const plans = deps.plans ?? DEFAULT_PLANS;
   const now = deps.now ?? (() => new Date());
-  const ttl = deps.reservationTtlMs ?? 15 * 60_000;
+  const ttl = deps.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+  const creditsCap = deps.creditsCap ?? DEFAULT_CREDITS_CAP;
   const writers = new Map<string, Writer>();
   let lastPosition = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -242,6 +256,26 @@ export const createLedgerService = (deps: {
     return account;
   };
 
+  /** Expire every open reservation made before `cutoffMs`; returns how many. */
+  const expireOlderThan = async (cutoffMs: number): Promise<number> => {
+    let expired = 0;
+    await Promise.all(
+      [...writers.values()].map(async (writer) => {
+        const { state } = await submit(writer.accountId, () => null);
+        const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoffMs).map(([generationId]) => generationId);
+        await Promise.all(
+          stale.map((generationId) =>
+            submit(writer.accountId, () => ({ type: 'Expire', data: { accountId: writer.accountId, generationId, at: now().toISOString() } })).then(
+              ({ events }) => (expired += events.length),
+              (error: unknown) => logger.warn({ err: error, generationId }, 'could not expire a reservation'),
+            ),
+          ),
+        );
+      }),
+    );
+    return expired;
+  };
+
   const service: LedgerService = {
     get lastPosition() {
       return lastPosition;
@@ -303,17 +337,19 @@ export const createLedgerService = (deps: {
 
     async purchase({ accountId, amount, paymentMethod, idempotencyKey, actor, correlationId }) {
       requireAccount(accountId);
-      // Validate before charging anyone: the decider refuses the same inputs, but a payment must not happen first.
-      ledgerDecider.decide({ type: 'PurchaseCredits', data: { accountId, amount, fee: 0, paymentRef: '', at: '' } }, ledgerDecider.initialState());
+      // Validate before charging anyone, on the account as it is now (the credits cap): the decider refuses the same
+      // inputs again when the purchase is recorded, but a payment must not happen first.
+      const { state: current } = await submit(accountId, () => null);
+      ledgerDecider.decide({ type: 'PurchaseCredits', data: { accountId, amount, fee: 0, paymentRef: '', at: '' }, creditsCap }, current);
       const fee = deps.payments.fee(amount);
       const { paymentRef } = await deps.payments.charge({ accountId, amount, fee, paymentMethod, idempotencyKey });
-      const { state } = await submit(accountId, () => ({ type: 'PurchaseCredits', data: { accountId, amount, fee, paymentRef, at: now().toISOString() } }), { actor, correlationId });
+      const { state } = await submit(accountId, () => ({ type: 'PurchaseCredits', data: { accountId, amount, fee, paymentRef, at: now().toISOString() }, creditsCap }), { actor, correlationId });
       return { paymentRef, amount, fee, balance: snapshotBalance(accountId, state) };
     },
 
     async grant({ accountId, amount, reason, actor, correlationId }) {
       requireAccount(accountId);
-      const { state } = await submit(accountId, () => ({ type: 'GrantCredits', data: { accountId, amount, reason, grantedBy: actor, at: now().toISOString() } }), { actor, correlationId });
+      const { state } = await submit(accountId, () => ({ type: 'GrantCredits', data: { accountId, amount, reason, grantedBy: actor, at: now().toISOString() }, creditsCap }), { actor, correlationId });
       return snapshotBalance(accountId, state);
     },
 
@@ -324,22 +360,7 @@ export const createLedgerService = (deps: {
     },
 
     async sweep() {
-      const cutoff = now().getTime() - ttl;
-      let expired = 0;
-      await Promise.all(
-        [...writers.values()].map(async (writer) => {
-          const { state } = await submit(writer.accountId, () => null);
-          const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoff).map(([generationId]) => generationId);
-          await Promise.all(
-            stale.map((generationId) =>
-              submit(writer.accountId, () => ({ type: 'Expire', data: { accountId: writer.accountId, generationId, at: now().toISOString() } })).then(
-                ({ events }) => (expired += events.length),
-                (error: unknown) => logger.warn({ err: error, generationId }, 'could not expire a reservation'),
-              ),
-            ),
-          );
-        }),
-      );
+      const expired = await expireOlderThan(now().getTime() - ttl);
       if (expired > 0) logger.info({ expired }, 'expired stale reservations');
       return expired;
     },
@@ -347,8 +368,11 @@ export const createLedgerService = (deps: {
     async start() {
       // Load the accounts that may hold reservations left by a crash, so the sweep sees them.
       for (const accountId of (await deps.accountsWithReservations?.()) ?? []) writerFor(accountId);
-      await service.sweep();
-      timer = setInterval(() => void service.sweep(), deps.sweepIntervalMs ?? 60_000);
+      // As the store's only user, nothing open now can still be settled: expire it all (just after now, so a
+      // reservation stamped this very millisecond is included).
+      const expired = await expireOlderThan(deps.soleProcess ? now().getTime() + 1 : now().getTime() - ttl);
+      if (expired > 0) logger.info({ expired, soleProcess: deps.soleProcess ?? false }, 'expired reservations left by a process that is gone');
+      timer = setInterval(() => void service.sweep(), deps.sweepIntervalMs ?? Math.min(60_000, ttl / 4));
       timer.unref();
     },
 

@@ -1,13 +1,60 @@
-import { NANOS_PER_USD } from './ledger.events.js';
+/**
+ * Money is integer nano-dollars (1 USD = 1,000,000,000) everywhere. This module is the one place that turns it into
+ * text for people or OpenRouter, and decimal text into it: on digits, never through floating point.
+ */
 
-/** Exact decimal dollars from nano-dollars, e.g. 1234500000 → "1.2345". */
-export const formatUsd = (nanos: number): string => {
-  const sign = nanos < 0 ? '-' : '';
-  const abs = Math.abs(nanos);
-  const whole = Math.floor(abs / NANOS_PER_USD);
-  const fraction = String(abs % NANOS_PER_USD).padStart(9, '0').replace(/0+$/, '');
-  return `${sign}${whole}${fraction.length < 2 ? `.${fraction.padEnd(2, '0')}` : `.${fraction}`}`;
+export const NANOS_PER_USD = 1_000_000_000;
+export const NANOS_PER_CENT = 10_000_000;
+
+const NANO_DIGITS = 9;
+
+/**
+ * Exact decimal dollars, no sign symbol: at least `minFractionDigits` decimals, trailing zeros beyond dropped.
+ * 1234500000 → "1.2345"; 150 → "0.00000015"; with 2: 1000000000 → "1.00". OpenRouter's price strings use 0
+ * ("0" for zero).
+ */
+export const usdDecimal = (nanos: number, minFractionDigits = 0): string => {
+  if (!Number.isSafeInteger(nanos)) throw new RangeError(`not an exact amount of nano-dollars: ${nanos}`);
+  const digits = String(Math.abs(nanos)).padStart(NANO_DIGITS + 1, '0');
+  const whole = digits.slice(0, -NANO_DIGITS);
+  const fraction = digits.slice(-NANO_DIGITS).replace(/0+$/, '').padEnd(minFractionDigits, '0');
+  return `${nanos < 0 ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
 };
 
-/** Dollars as a JSON number for OpenRouter-compatible fields (exact integers are given alongside). */
+/** Money for people, in every message: "$1.00", "$1,000,000.00", "$0.00003105", "-$2.50". */
+export const formatUsd = (nanos: number): string => {
+  const text = usdDecimal(Math.abs(nanos), 2);
+  const point = text.indexOf('.');
+  const grouped = text.slice(0, point).replace(/\B(?=(\d{3})+$)/g, ',') + text.slice(point);
+  return `${nanos < 0 ? '-' : ''}$${grouped}`;
+};
+
+/** Dollars as a JSON number for OpenRouter-compatible fields (the exact integers are given alongside). */
 export const toUsdNumber = (nanos: number): number => nanos / NANOS_PER_USD;
+
+/**
+ * A non-negative decimal number as an exact integer count of units of 10^-`decimals`: ("0.15", 3) → 150. Takes the
+ * text of a JSON number too (String(n) may use an exponent: "1e-7"). Throws a RangeError saying what is wrong:
+ * not a non-negative decimal, finer than one nano-dollar (the unit), or too large for an exact integer.
+ */
+export const parseDecimalUnits = (text: string, decimals: number, what: string): number => {
+  const match = /^(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
+  if (!match) throw new RangeError(`${what}: ${JSON.stringify(text)} is not a non-negative decimal number`);
+  const whole = match[1]!.replace(/^0+/, '');
+  const digits = whole + (match[2] ?? '');
+  if (/^0*$/.test(digits)) return 0;
+  // Digits before the unit's point: the written integer digits, moved by the exponent and the unit's scale.
+  const integerDigits = whole.length + Number(match[3] ?? '0') + decimals;
+  if (integerDigits > 16) throw new RangeError(`${what}: ${JSON.stringify(text)} is too large`);
+  const rest = integerDigits <= 0 ? digits : digits.slice(integerDigits);
+  if (!/^0*$/.test(rest)) throw new RangeError(`${what}: ${JSON.stringify(text)} is finer than one nano-dollar`);
+  const integer = integerDigits <= 0 ? '0' : digits.slice(0, integerDigits).padEnd(integerDigits, '0');
+  if (!Number.isSafeInteger(Number(integer))) throw new RangeError(`${what}: ${JSON.stringify(text)} is too large`);
+  return Number(integer);
+};
+
+/** "0.15" USD per million tokens → 150 nano-dollars per token. */
+export const usdPerMillionToNanoPerToken = (text: string, what = 'price'): number => parseDecimalUnits(text, 3, what);
+
+/** "0.001" USD → 1,000,000 nano-dollars. */
+export const usdToNano = (text: string, what = 'price'): number => parseDecimalUnits(text, NANO_DIGITS, what);

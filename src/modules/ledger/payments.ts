@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PaymentFailedError } from '../../errors.js';
-import { NANOS_PER_USD } from './ledger.events.js';
+import { NANOS_PER_CENT } from './money.js';
 
 export interface PaymentRequest {
   readonly accountId: string;
@@ -26,26 +26,42 @@ export interface FeePolicy {
   readonly minimum: number;
 }
 
-export const DEFAULT_FEE: FeePolicy = { basisPoints: 550, minimum: 0.8 * NANOS_PER_USD };
+export const DEFAULT_FEE: FeePolicy = { basisPoints: 550, minimum: 80 * NANOS_PER_CENT };
 
-/** Rounded up to the nano-dollar, never below the minimum. */
-export const computeFee = (amount: number, policy: FeePolicy = DEFAULT_FEE): number =>
-  Math.max(policy.minimum, Math.ceil((amount * policy.basisPoints) / 10_000));
+/**
+ * Rounded up to the nano-dollar, never below the minimum. In integers: amount × basis points can pass 2^53, so the
+ * amount is split into whole 10,000s and a remainder.
+ */
+export const computeFee = (amount: number, policy: FeePolicy = DEFAULT_FEE): number => {
+  const whole = Math.floor(amount / 10_000) * policy.basisPoints;
+  const rest = Math.ceil(((amount % 10_000) * policy.basisPoints) / 10_000);
+  return Math.max(policy.minimum, whole + rest);
+};
+
+/** Stripe's test tokens for cards that pay. */
+const PAYING_TEST_TOKENS = new Set(['pm_card_visa', 'pm_card_visa_debit', 'pm_card_mastercard', 'pm_card_mastercard_debit', 'pm_card_amex', 'pm_card_discover', 'pm_card_jcb', 'pm_card_unionpay']);
+
+/** Stripe's test tokens for cards that are declined, with their decline codes. */
+const DECLINING_TEST_TOKENS = new Map([
+  ['pm_card_declined', { message: 'Your card was declined', declineCode: 'generic_decline' }],
+  ['pm_card_insufficient_funds', { message: 'Your card has insufficient funds', declineCode: 'insufficient_funds' }],
+]);
 
 /**
  * The built-in processor records purchases without a real payment network (self-hosted installs bill outside, or
- * plug in a real processor behind this port). Test tokens follow Stripe's convention: `pm_card_declined` and
- * `pm_card_insufficient_funds` are declined, any other `pm_…` token is accepted.
+ * plug in a real processor behind this port). It knows Stripe's test tokens: the paying ones (`pm_card_visa`, ...)
+ * succeed, `pm_card_declined` and `pm_card_insufficient_funds` are declined, and any other token is a declined
+ * payment too: a token nobody issued pays nothing.
  */
 export const builtInPaymentProcessor = (policy: FeePolicy = DEFAULT_FEE): PaymentProcessor => ({
   name: 'builtin',
   fee: (amount) => computeFee(amount, policy),
   async charge(request) {
-    if (!/^pm_[A-Za-z0-9_]{1,64}$/.test(request.paymentMethod)) {
-      throw new PaymentFailedError(`Unknown payment method ${JSON.stringify(request.paymentMethod)}`, { decline_code: 'invalid_payment_method' });
+    const declined = DECLINING_TEST_TOKENS.get(request.paymentMethod);
+    if (declined) throw new PaymentFailedError(declined.message, { decline_code: declined.declineCode });
+    if (!PAYING_TEST_TOKENS.has(request.paymentMethod)) {
+      throw new PaymentFailedError(`Your payment was declined: ${JSON.stringify(request.paymentMethod.slice(0, 80))} is not a known payment method`, { decline_code: 'invalid_payment_method' });
     }
-    if (request.paymentMethod === 'pm_card_declined') throw new PaymentFailedError('Your card was declined', { decline_code: 'generic_decline' });
-    if (request.paymentMethod === 'pm_card_insufficient_funds') throw new PaymentFailedError('Your card has insufficient funds', { decline_code: 'insufficient_funds' });
     const ref = createHash('sha256').update(`${request.accountId}:${request.idempotencyKey}`).digest('hex').slice(0, 24);
     return { paymentRef: `pay_${ref}` };
   },

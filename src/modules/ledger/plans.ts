@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NANOS_PER_USD } from './ledger.events.js';
+import { NANOS_PER_USD } from './money.js';
 
 /**
  * Plans are configuration, not code. Defaults follow OpenRouter: `:free` models at 20 requests a minute and 50 a
