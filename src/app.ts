@@ -235,6 +235,12 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     },
     wss,
   );
+  // A socket error is the peer's doing (a frame over maxPayload, a bad frame): ws has already closed the socket with
+  // the right code. graphql-ws would print each to stderr with console.error, which lets any client flood the log.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => logger.debug({ err: error }, 'WebSocket closed on a protocol error'));
+  });
 
   return {
     server,
