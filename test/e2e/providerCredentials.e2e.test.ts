@@ -4,7 +4,7 @@
  * fix read nothing, a provider's own key is stored encrypted under a master key the embedded mode generates, and
  * nobody but a provider's owner and the admins sees how its key is held or why it fails.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,7 +199,10 @@ describe('a provider key given as apiKey, with no SWITCHYARD_MASTER_KEY set (emb
       await first.running.stop();
       for (const file of readdirSync(dir)) expect(readFileSync(join(dir, file)).includes(PROVIDER_SECRET), file).toBe(false);
 
+      // Restored from a backup with a wider mode: narrowed back to 0600 at the next start.
+      chmodSync(keyFile, 0o644);
       const second = await start();
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
       try {
         expect(second.printed.join('\n')).not.toContain('generated a master key');
         expect(readFileSync(keyFile, 'utf8')).toBe(masterKey);

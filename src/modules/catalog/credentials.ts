@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, readFile, unlink } from 'node:fs/promises';
+import { chmod, link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ForbiddenError, ValidationError } from '../../errors.js';
 import type { CredentialRef } from './provider.events.js';
@@ -104,7 +104,12 @@ export const loadOrCreateMasterKey = async (dataDir: string): Promise<{ key: str
     return key;
   };
   try {
-    return { key: await read(), file, generated: false };
+    const key = await read();
+    // A key file restored from a backup may have come back with a wider mode.
+    await chmod(file, 0o600).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPERM') throw error;
+    });
+    return { key, file, generated: false };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
