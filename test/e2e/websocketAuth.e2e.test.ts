@@ -186,6 +186,27 @@ describe('a key refused mid-connection loses the socket', () => {
   });
 });
 
+describe('rights narrowed mid-connection', () => {
+  it('a role revoked: the account\'s live subscriptions end (authorized with the old roles) and are authorized anew when started again', async () => {
+    const user = await h.openAccount({ roles: ['user', 'admin'], credits: 1_000_000_000 });
+    const { client } = connect({ authorization: `Bearer ${user.key}` });
+    try {
+      const op = await liveBalance(client, user);
+      const revoked = await h.gql(`mutation ($id: ID!) { revokeRole(accountId: $id, role: ADMIN) { __typename } }`, { id: user.accountId }, ADMIN_KEY);
+      expect(revoked.body.errors).toBeUndefined();
+      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
+      expect(endedAt, 'the subscription ended within a second of the role change').not.toBeNull();
+      expectEndedUnauthenticated(op.run, /lost the role admin/);
+      // The key itself still works: started again, the subscription is authorized with the roles the account has now.
+      const again = await liveBalance(client, user);
+      expect(again.run.ended).toBe(false);
+      expect(codesOf(await once(client, { query: '{ billingAudit { ok } }' }))).toEqual(['FORBIDDEN']);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
 describe('credentials of an operation', () => {
   it('GraphiQL-shaped: a socket opened without credentials runs a subscription and a query whose subscribe message carries extensions.headers', async () => {
     const user = await h.openAccount();

@@ -35,7 +35,8 @@ export interface AuthDirectory {
   account(accountId: string): AccountEntry | undefined;
   key(keyId: string): KeyEntry | undefined;
   /**
-   * Call `onRefused` once, as soon as the key behind `principal` is refused (revoked, disabled, expired), so that a
+   * Call `onRefused` once, as soon as the key behind `principal` is refused (revoked, disabled, expired) or its account
+   * loses a role, so that a
    * long-lived operation (a subscription) ends then instead of keeping the rights it started with. Returns the unwatch.
    */
   watch(principal: Principal, onRefused: (error: UnauthenticatedError) => void): () => void;
@@ -57,7 +58,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
   const keysByHash = new Map<string, KeyEntry>();
   const adminHash = deps.adminApiKey ? hashSecret(deps.adminApiKey) : null;
   /** keyId → the checks of the operations watching that key, run whenever the key changes. */
-  const watchers = new Map<string, Set<() => void>>();
+  const watchers = new Map<string, Set<(forced?: UnauthenticatedError) => void>>();
 
   const apply = (recorded: RecordedEvent) => {
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
@@ -105,6 +106,14 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
       }
     }
     if ('keyId' in event.data) for (const check of watchers.get(event.data.keyId) ?? []) check();
+    // Fewer roles: a live operation was authorized with the old ones, so every operation of the account ends and
+    // is authorized again when the client starts it anew.
+    if (event.type === 'RoleRevoked') {
+      const narrowed = new UnauthenticatedError(`The account lost the role ${event.data.role}: authorize this operation again`);
+      for (const [keyId, checks] of watchers) {
+        if (keysById.get(keyId)?.accountId === event.data.accountId) for (const check of checks) check(narrowed);
+      }
+    }
   };
 
   /** Why a stored key is refused now, or null when it may call. */
@@ -154,9 +163,9 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
         if (checks?.size === 0) watchers.delete(keyId);
       };
       // Run on every event of the key, and at its expiry (no event marks that moment).
-      const check = () => {
+      const check = (forced?: UnauthenticatedError) => {
         const key = keysById.get(keyId);
-        const refused = key ? refusalOf(key, Date.now()) : new UnauthenticatedError('Invalid API key');
+        const refused = forced ?? (key ? refusalOf(key, Date.now()) : new UnauthenticatedError('Invalid API key'));
         if (refused) {
           unwatch();
           onRefused(refused);
