@@ -36,8 +36,8 @@ export interface AuthDirectory {
   key(keyId: string): KeyEntry | undefined;
   /**
    * Call `onRefused` once, as soon as the key behind `principal` is refused (revoked, disabled, expired) or its account
-   * loses a role, so that a
-   * long-lived operation (a subscription) ends then instead of keeping the rights it started with. Returns the unwatch.
+   * loses a role, so that a long-lived operation (a subscription) ends then instead of keeping the rights it started
+   * with. Returns the unwatch.
    */
   watch(principal: Principal, onRefused: (error: UnauthenticatedError) => void): () => void;
   /** Whether the account has a key that is neither revoked nor expired. */
