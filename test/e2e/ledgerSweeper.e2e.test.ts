@@ -12,6 +12,7 @@ import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
 import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 import { ADMIN_KEY, startHarness } from '../support/appHarness.js';
 import { openAccount } from '../support/ledgerFixture.js';
+import { listeningPort } from '../support/spawnedServer.js';
 
 const USD = 1_000_000_000;
 const dirs: string[] = [];
@@ -34,22 +35,7 @@ const spawnSwitchyard = async (dir: string, env: Record<string, string>) => {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const look = setInterval(() => {
-      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
-      if (match) {
-        clearInterval(look);
-        resolve(Number(match[1]));
-      }
-    }, 50);
-    child.once('exit', (code) => {
-      clearInterval(look);
-      reject(new Error(`Switchyard exited (${code}) before listening:\n${output}`));
-    });
-  });
+  const { port } = await listeningPort(child);
   return { child, port };
 };
 

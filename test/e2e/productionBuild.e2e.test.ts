@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listeningPort } from '../support/spawnedServer.js';
 
 /**
  * The Docker image and the gateway benchmark run the compiled JavaScript (`npm run build`, `node dist/src/main.js`),
@@ -23,24 +24,9 @@ describe('the production build', () => {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    server.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    server.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        const look = setInterval(() => {
-          const match = /listening on http:\/\/[^:]+:(\d+)/.exec(output);
-          if (match) {
-            clearInterval(look);
-            resolve(Number(match[1]));
-          }
-        }, 50);
-        void exited.then((code) => {
-          clearInterval(look);
-          reject(new Error(`the build exited (${code}) before listening:\n${output}`));
-        });
-      });
+      const { port } = await listeningPort(server);
       const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { status: string };
       expect(health.status).toBe('ok');
       const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/api/v1`, apiKey: adminKey, maxRetries: 0 });
