@@ -142,7 +142,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'ModelOpenToProvidersSet':
         break;
       case 'ModelPublished': {
-        const { at, ...spec } = event.data;
+        const { at, ownerAccountId: _owner, decidedBy: _by, ...spec } = event.data;
         models.set(spec.modelId, { spec, retired: false, publishedAt: models.get(spec.modelId)?.publishedAt ?? at });
         break;
       }

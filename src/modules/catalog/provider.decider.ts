@@ -1,6 +1,7 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { MODEL_ID_PATTERN } from './model.events.js';
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
+import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
   PRICE_FIELDS,
   PROTOCOLS,
@@ -18,10 +19,11 @@ export type { CatalogActor };
 
 /**
  * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
- * disabled. Only active endpoints route.
+ * disabled. Only active endpoints route. A proposal's `newModel` is the model its approval creates (null when the
+ * model was in the catalog).
  */
 export type EndpointState =
-  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec }
+  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec; readonly newModel: ModelSpec | null }
   | { readonly status: 'active'; readonly prices: EndpointPrices }
   | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly disabledBy: CatalogActor };
 
@@ -50,9 +52,17 @@ export type ProviderCommand =
        * model is not known (then only an admin publishes directly). Ownership never changes once recorded, and
        * openness changing between that read and this append is the same as the publish landing just before the
        * owner's change (closing a model never withdraws endpoints already admitted), so the decision stays one the
-       * model's own history allows.
+       * model's own history allows. `newModel`, when the model is not known, is the model as the caller described it:
+       * a proposal carries it so that an admin's approval creates the model.
        */
-      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly spec: EndpointSpec; readonly model: ModelAccess | null; readonly at: string };
+      readonly data: {
+        readonly providerSlug: string;
+        readonly actor: CatalogActor;
+        readonly spec: EndpointSpec;
+        readonly model: ModelAccess | null;
+        readonly newModel?: ModelSpec;
+        readonly at: string;
+      };
     }
   | {
       readonly type: 'ChangeEndpointPrice';
@@ -109,7 +119,7 @@ const requireOwned = (state: ProviderState, slug: string, actor: CatalogActor) =
 };
 
 const samePrices = (a: EndpointPrices, b: EndpointPrices) => PRICE_FIELDS.every((f) => a[f] === b[f]);
-const sameSpec = (a: EndpointSpec, b: EndpointSpec) => JSON.stringify(a) === JSON.stringify(b);
+const sameSpec = (a: EndpointSpec | ModelSpec | null, b: EndpointSpec | ModelSpec | null) => JSON.stringify(a) === JSON.stringify(b);
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
@@ -161,14 +171,14 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'EndpointEnabled':
         return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices } : current));
       case 'EndpointProposed': {
-        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, ...spec } = event.data;
-        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec }));
+        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, newModel, ...spec } = event.data;
+        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec, newModel: newModel ?? null }));
       }
       case 'EndpointApproved':
         // The EndpointPublished appended with it does the publishing.
         return state;
       case 'EndpointRejected':
-        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { status: 'rejected', spec: current.spec } : current));
+        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { ...current, status: 'rejected' } : current));
       default: {
         const _never: never = event;
         return state;
@@ -192,9 +202,10 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return [{ type: 'ProviderRegistered', data }];
       }
       case 'PublishEndpoint': {
-        const { providerSlug, actor, spec, model, at } = command.data;
+        const { providerSlug, actor, spec, model, newModel, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
         validateSpec(spec);
+        if (newModel && newModel.modelId !== spec.model) throw new ValidationError(`newModel describes ${newModel.modelId}, not ${spec.model}`, { field: 'model' });
         const current = owned.endpoints.get(spec.model);
         // Republishing an endpoint that was admitted updates its spec and keeps its status.
         if (isPublished(current)) {
@@ -203,8 +214,11 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders))) {
           return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: 'active', decidedBy: actor } }];
         }
-        if (current?.status === 'proposed' && sameSpec(current.spec, spec)) return [];
-        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId: model?.ownerAccountId ?? 'unknown', proposedBy: actor, at } }];
+        const carried = model === null ? (newModel ?? null) : null;
+        if (current?.status === 'proposed' && sameSpec(current.spec, spec) && sameSpec(current.newModel, carried)) return [];
+        // A model an admin creates on approval is the root account's (see modelDecider).
+        const modelOwnerAccountId = model?.ownerAccountId ?? ROOT_ACCOUNT_ID;
+        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId, ...(carried && { newModel: carried }), proposedBy: actor, at } }];
       }
       case 'ChangeEndpointPrice': {
         const { providerSlug, actor, model, prices, at } = command.data;
