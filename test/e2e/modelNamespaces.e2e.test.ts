@@ -127,3 +127,20 @@ describe('admins create any model', () => {
     expect((await h.gql(OPEN, { model: 'anthropic/claude-next' }, acme.key)).body.data.setModelOpenToProviders).toMatchObject({ code: 'FORBIDDEN' });
   });
 });
+
+describe("a provider cannot take a maker's namespace through its provider's slug", () => {
+  it('refuses the slug google while google/… models of the catalog belong to another account', async () => {
+    expect(h.running.core.gateway.catalog.model('google/gemini-2.0-flash')).toBeDefined();
+    const { body } = await h.gql(
+      `mutation { registerProvider(slug: "google", name: "Google", protocol: OPENAI, baseUrl: "${acmeUpstream.baseUrl}", apiKey: "k") { __typename ... on DomainError { code message } } }`,
+      {},
+      bob.key,
+    );
+    expect(body.data.registerProvider).toEqual({
+      __typename: 'DomainError',
+      code: 'FORBIDDEN',
+      message: 'Slug google is the namespace of models in the catalog (google/…) that belong to another account: choose another slug, or ask an admin to register this provider',
+    });
+    expect(h.running.core.gateway.catalog.provider('google')).toBeUndefined();
+  });
+});

@@ -14,7 +14,7 @@ import { isAdmin } from '../auth/principal.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
-import { MODALITIES, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
+import { MODALITIES, authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import {
   PROTOCOLS,
@@ -403,6 +403,10 @@ builder.mutationFields((t) => ({
           ownerAccountId: ctx.principal.accountId,
           trusted: admin,
           at: ctx.core.now().toISOString(),
+          modelNamespaceOwners: ctx.core.gateway.catalog
+            .models()
+            .filter((m) => authorOf(m.spec.modelId) === args.slug)
+            .map((m) => m.ownerAccountId),
         },
       });
       return reloadProvider(ctx, args.slug);

@@ -44,7 +44,16 @@ export type ProviderState =
     };
 
 export type ProviderCommand =
-  | { readonly type: 'RegisterProvider'; readonly data: ProviderRegistered['data'] }
+  | {
+      readonly type: 'RegisterProvider';
+      /**
+       * `modelNamespaceOwners`: the owners of the catalog's models whose id starts with `{slug}/`, as the caller read
+       * them (absent: none). A provider's slug is the namespace it creates models in, so a non-admin may not take a
+       * slug whose namespace already holds another account's models (`google` while `google/gemini-2.0-flash` is
+       * listed), or it could publish `google/gemini-3` as its own.
+       */
+      readonly data: ProviderRegistered['data'] & { readonly modelNamespaceOwners?: readonly string[] };
+    }
   | {
       readonly type: 'PublishEndpoint';
       /**
@@ -189,7 +198,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
   decide: (command, state) => {
     switch (command.type) {
       case 'RegisterProvider': {
-        const data = command.data;
+        const { modelNamespaceOwners = [], ...data } = command.data;
         if (!PROVIDER_SLUG_PATTERN.test(data.slug)) throw new ValidationError('slug must be lowercase letters, digits and dashes (at most 40)', { field: 'slug' });
         if (data.name.trim() === '' || data.name.length > 100) throw new ValidationError('name must be 1 to 100 characters', { field: 'name' });
         if (!(PROTOCOLS as readonly string[]).includes(data.protocol)) throw new ValidationError(`protocol must be one of ${PROTOCOLS.join(', ')}`);
@@ -199,6 +208,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
         }
         if (state.status !== 'none') throw new ConflictError(`Provider ${data.slug} is already registered`);
+        if (data.trusted !== true && modelNamespaceOwners.some((owner) => owner !== data.ownerAccountId)) {
+          throw new ForbiddenError(`Slug ${data.slug} is the namespace of models in the catalog (${data.slug}/…) that belong to another account: choose another slug, or ask an admin to register this provider`);
+        }
         return [{ type: 'ProviderRegistered', data }];
       }
       case 'PublishEndpoint': {
