@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import { ROOT_ACCOUNT_ID } from '../src/modules/auth/principal.js';
-import { ownerOf, type ModelEvent, type Modality } from '../src/modules/catalog/model.events.js';
+import { ownerOf, type ModelEvent, type ModelSpec, type Modality } from '../src/modules/catalog/model.events.js';
 import { endpointId, type EndpointPrices, type EndpointStatus, type ProviderEvent, type ProviderProtocol, type VariantTag } from '../src/modules/catalog/provider.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
@@ -102,7 +102,7 @@ export const modelsProjection = defineProjection<ModelDoc>({
       case 'ModelPublished': {
         const { modelId, at, inputModalities, outputModalities, ...rest } = event.data;
         const base = doc ?? emptyModel(modelId, at);
-        const { ownerAccountId: _owner, ...spec } = rest;
+        const { ownerAccountId: _owner, decidedBy: _by, ...spec } = rest;
         const first = !doc?.published;
         return {
           ...base,
@@ -224,6 +224,8 @@ export type EndpointProposalDoc = {
   supportedParameters: string[];
   variants: VariantTag[];
   modelOwnerAccountId: string;
+  /** The model its approval creates, when it was not in the catalog (absent on proposals filed before namespaces). */
+  newModel?: ModelSpec | null;
   proposedBy: string;
   proposedAt: string;
   status: ProposalStatus;
@@ -256,9 +258,10 @@ export const endpointProposalsProjection = defineProjection<EndpointProposalDoc>
     const event = recorded as RecordedEvent<ProviderEvent>;
     switch (event.type) {
       case 'EndpointProposed': {
-        const { providerSlug, proposedBy, at, supportedParameters, variants, ...spec } = event.data;
+        const { providerSlug, proposedBy, at, supportedParameters, variants, newModel, ...spec } = event.data;
         return {
           ...spec,
+          newModel: newModel ?? null,
           _id: endpointId(spec.model, providerSlug),
           provider: providerSlug,
           supportedParameters: [...supportedParameters],

@@ -151,19 +151,19 @@ describe('providers own their endpoints', () => {
   });
 
   it('a provider publishes and reprices on its own provider', async () => {
-    const { body } = await h.gql(PUBLISH, { provider: 'alice-ai', model: 'alice/model-one' }, alice.key);
-    expect(body.data.publishEndpoint).toEqual({ id: 'alice/model-one@alice-ai', prices: { prompt: 10, completion: 20, reasoning: 20, cacheRead: 10 } });
-    const { body: changed } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice/model-one', prompt: 15 }, alice.key);
+    const { body } = await h.gql(PUBLISH, { provider: 'alice-ai', model: 'alice-ai/model-one' }, alice.key);
+    expect(body.data.publishEndpoint).toEqual({ id: 'alice-ai/model-one@alice-ai', prices: { prompt: 10, completion: 20, reasoning: 20, cacheRead: 10 } });
+    const { body: changed } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice-ai/model-one', prompt: 15 }, alice.key);
     expect(changed.data.changePrice).toEqual({ prices: { prompt: 15 } });
-    expect(h.running.core.gateway.catalog.endpoint('alice/model-one@alice-ai')!.prices.prompt).toBe(15);
+    expect(h.running.core.gateway.catalog.endpoint('alice-ai/model-one@alice-ai')!.prices.prompt).toBe(15);
   });
 
   it("another provider cannot publish on or reprice it; an admin can", async () => {
     const { body } = await h.gql(PUBLISH, { provider: 'alice-ai', model: 'bob/sneaky' }, bob.key);
     expect(body.data.publishEndpoint).toMatchObject({ code: 'FORBIDDEN' });
-    const { body: changed } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice/model-one', prompt: 1 }, bob.key);
+    const { body: changed } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice-ai/model-one', prompt: 1 }, bob.key);
     expect(changed.data.changePrice).toMatchObject({ code: 'FORBIDDEN' });
-    const { body: admin } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice/model-one', prompt: 12 }, ADMIN_KEY);
+    const { body: admin } = await h.gql(CHANGE, { provider: 'alice-ai', model: 'alice-ai/model-one', prompt: 12 }, ADMIN_KEY);
     expect(admin.data.changePrice).toEqual({ prices: { prompt: 12 } });
   });
 

@@ -140,24 +140,24 @@ describe('an endpoint an admin disabled stays disabled', () => {
   });
 
   it('lets a provider enable an endpoint it disabled itself', async () => {
-    expect(await publish(alice, 'alice-ai', 'alice/own-model')).toMatchObject({ __typename: 'Endpoint', status: 'active' });
-    expect((await h.gql(DISABLE, { provider: 'alice-ai', model: 'alice/own-model' }, alice.key)).body.data.disableEndpoint).toMatchObject({ status: 'disabled', disabledByAdmin: false });
-    expect((await h.gql(ENABLE, { provider: 'alice-ai', model: 'alice/own-model' }, alice.key)).body.data.enableEndpoint).toMatchObject({ status: 'active' });
+    expect(await publish(alice, 'alice-ai', 'alice-ai/own-model')).toMatchObject({ __typename: 'Endpoint', status: 'active' });
+    expect((await h.gql(DISABLE, { provider: 'alice-ai', model: 'alice-ai/own-model' }, alice.key)).body.data.disableEndpoint).toMatchObject({ status: 'disabled', disabledByAdmin: false });
+    expect((await h.gql(ENABLE, { provider: 'alice-ai', model: 'alice-ai/own-model' }, alice.key)).body.data.enableEndpoint).toMatchObject({ status: 'active' });
   });
 });
 
 describe("a model's owner decides who else serves it", () => {
   it('makes the creator the owner; another provider gets a proposal until the owner opens the model', async () => {
-    expect(await publish(alice, 'alice-ai', 'alice/shared')).toMatchObject({ __typename: 'Endpoint', status: 'active' });
-    expect(await publish(bob, 'bob-ai', 'alice/shared')).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
-    expect((await h.gql(OPEN, { model: 'alice/shared', open: true }, bob.key)).body.data.setModelOpenToProviders).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await publish(alice, 'alice-ai', 'alice-ai/shared')).toMatchObject({ __typename: 'Endpoint', status: 'active' });
+    expect(await publish(bob, 'bob-ai', 'alice-ai/shared')).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    expect((await h.gql(OPEN, { model: 'alice-ai/shared', open: true }, bob.key)).body.data.setModelOpenToProviders).toMatchObject({ code: 'FORBIDDEN' });
 
-    const opened = await h.gql(OPEN, { model: 'alice/shared', open: true }, alice.key);
-    expect(opened.body.data.setModelOpenToProviders).toEqual({ __typename: 'Model', id: 'alice/shared', openToProviders: true, ownerAccountId: alice.accountId });
-    expect(await publish(bob, 'bob-ai', 'alice/shared')).toMatchObject({ __typename: 'Endpoint', id: 'alice/shared@bob-ai', status: 'active' });
-    expect(h.running.core.gateway.catalog.endpoints('alice/shared').map((e) => e.id).sort()).toEqual(['alice/shared@alice-ai', 'alice/shared@bob-ai']);
+    const opened = await h.gql(OPEN, { model: 'alice-ai/shared', open: true }, alice.key);
+    expect(opened.body.data.setModelOpenToProviders).toEqual({ __typename: 'Model', id: 'alice-ai/shared', openToProviders: true, ownerAccountId: alice.accountId });
+    expect(await publish(bob, 'bob-ai', 'alice-ai/shared')).toMatchObject({ __typename: 'Endpoint', id: 'alice-ai/shared@bob-ai', status: 'active' });
+    expect(h.running.core.gateway.catalog.endpoints('alice-ai/shared').map((e) => e.id).sort()).toEqual(['alice-ai/shared@alice-ai', 'alice-ai/shared@bob-ai']);
     // Published directly once the model was open: the proposal is settled, not left pending.
-    expect((await proposals(bob.key)).map((p) => p.id)).not.toContain('alice/shared@bob-ai');
+    expect((await proposals(bob.key)).map((p) => p.id)).not.toContain('alice-ai/shared@bob-ai');
   });
 
   it('records a rejection with its reason, which the provider sees', async () => {
@@ -178,7 +178,7 @@ describe("a model's owner decides who else serves it", () => {
       ['EndpointPublished', { accountId: 'acc_root', admin: true }],
     ]);
     expect(decided).toContainEqual(['EndpointDisabled', { accountId: 'acc_root', admin: true }]);
-    const model = await h.running.core.eventStore.readStream('model-alice/shared');
+    const model = await h.running.core.eventStore.readStream('model-alice-ai/shared');
     expect(model.map((e) => [e.type, (e.data as { ownerAccountId?: string; decidedBy?: unknown }).ownerAccountId ?? (e.data as { decidedBy?: unknown }).decidedBy])).toEqual([
       ['ModelPublished', alice.accountId],
       ['ModelOpenToProvidersSet', { accountId: alice.accountId, admin: false }],

@@ -86,8 +86,8 @@ describe('at connection time, after OUTBOUND_ALLOW changed', () => {
       ['by-name', `http://localhost:${port}/v1`],
     ] as const) {
       expect((await h.gql(REGISTER, { slug, baseUrl }, provider.key)).body.data.registerProvider).toEqual({ slug });
-      expect((await h.gql(PUBLISH, { provider: slug, model: `p/${slug}` }, provider.key)).body.data.publishEndpoint).toEqual({ id: `p/${slug}@${slug}` });
-      expect((await chat(h, user.key, `p/${slug}`)).status).toBe(200);
+      expect((await h.gql(PUBLISH, { provider: slug, model: `${slug}/model` }, provider.key)).body.data.publishEndpoint).toEqual({ id: `${slug}/model@${slug}` });
+      expect((await chat(h, user.key, `${slug}/model`)).status).toBe(200);
     }
     expect(fake.requests).toHaveLength(2);
     await h.stop({ keepData: true });
@@ -101,7 +101,7 @@ describe('at connection time, after OUTBOUND_ALLOW changed', () => {
     const h = await startGatewayHarness({ OUTBOUND_ALLOW: '', DATA_DIR: dir });
     try {
       for (const slug of ['by-address', 'by-name']) {
-        const res = await chat(h, user.key, `p/${slug}`);
+        const res = await chat(h, user.key, `${slug}/model`);
         expect(res.status).toBe(502);
         const body = (await res.json()) as ChatError;
         expect(body.error.metadata).toMatchObject({ provider_slug: slug, retryable: false, attempts: 1 });

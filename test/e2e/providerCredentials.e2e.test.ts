@@ -91,9 +91,9 @@ describe('credentialEnv: exfiltration attempts', () => {
       const data = { slug, name: slug, protocol: 'openai', baseUrl: fake.baseUrl, credential: { env }, headers: {}, ownerAccountId: mallory.accountId, at: new Date().toISOString() };
       const appended = await h.running.core.eventStore.append(providerStream(slug), [{ type: 'ProviderRegistered', data }], { expectedRevision: 'no_stream' });
       await h.running.core.gateway.catalog.waitFor(appended.position);
-      const published = await h.gql(PUBLISH, { provider: slug, model: `legacy/${slug}` }, mallory.key);
-      expect(published.body.data.publishEndpoint).toEqual({ id: `legacy/${slug}@${slug}` });
-      const res = await chat(`legacy/${slug}`);
+      const published = await h.gql(PUBLISH, { provider: slug, model: `${slug}/legacy` }, mallory.key);
+      expect(published.body.data.publishEndpoint).toEqual({ id: `${slug}/legacy@${slug}` });
+      const res = await chat(`${slug}/legacy`);
       expect(res.status).toBe(503);
       const message = ((await res.json()) as { error: { message: string } }).error.message;
       expect(message).toContain('its credentials are not configured');

@@ -75,6 +75,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         id,
         {
           spec: { modelId: id, name: id, description: '', contextLength: 8_000, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', ...given },
+          ownerAccountId: 'acc_root',
           retired: false,
           publishedAt: '2026-01-01T00:00:00.000Z',
         },

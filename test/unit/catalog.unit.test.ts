@@ -77,10 +77,10 @@ describe('provider decider', () => {
 describe('model and auto-router deciders', () => {
   const model = { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'] as const, outputModalities: ['text'] as const, tokenizer: 'Other' };
   it('publishes a model, ignores an identical republish, retires it once', () => {
-    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at, ownerAccountId: 'acc_root' } };
-    const { ownerAccountId: _owner, ...spec } = published.data;
-    deciderSpec(modelDecider)([]).when({ type: 'PublishModel', data: { ...spec, actor: admin } }).then([published]);
-    deciderSpec(modelDecider)([published]).when({ type: 'PublishModel', data: { ...spec, actor: admin } }).then([]);
+    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at, ownerAccountId: 'acc_root', decidedBy: admin } };
+    const { ownerAccountId: _owner, decidedBy: _by, ...spec } = published.data;
+    deciderSpec(modelDecider)([]).when({ type: 'PublishModel', data: { ...spec, actor: admin, provider: null } }).then([published]);
+    deciderSpec(modelDecider)([published]).when({ type: 'PublishModel', data: { ...spec, actor: admin, provider: null } }).then([]);
     deciderSpec(modelDecider)([published]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).then([{ type: 'ModelRetired', data: { modelId: 'acme/one', at } }]);
     deciderSpec(modelDecider)([]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).thenThrows(NotFoundError);
   });

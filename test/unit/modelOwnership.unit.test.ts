@@ -24,16 +24,17 @@ const admin = { accountId: 'acc_root', admin: true };
 describe('model decider: owners and openness', () => {
   const given = deciderSpec(modelDecider);
   const spec = { modelId: 'alice/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text' as const], outputModalities: ['text' as const], tokenizer: 'Other' };
-  const created: ModelPublished = { type: 'ModelPublished', data: { ...spec, at, ownerAccountId: 'acc_alice' } };
+  const created: ModelPublished = { type: 'ModelPublished', data: { ...spec, at, ownerAccountId: 'acc_alice', decidedBy: alice } };
+  const onAlice = { slug: 'alice', ownerAccountId: 'acc_alice' };
 
   it('makes the first publisher the owner', () => {
-    given([]).when({ type: 'PublishModel', data: { ...spec, at, actor: alice } }).then([created]);
+    given([]).when({ type: 'PublishModel', data: { ...spec, at, actor: alice, provider: onAlice } }).then([created]);
   });
 
   it("changes nothing when another account publishes an existing model, and keeps the owner on the owner's update", () => {
-    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Mine now', at, actor: bob } }).then([]);
-    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Renamed', at, actor: admin } }).then([
-      { type: 'ModelPublished', data: { ...spec, name: 'Renamed', at, ownerAccountId: 'acc_alice' } },
+    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Mine now', at, actor: bob, provider: null } }).then([]);
+    given([created]).when({ type: 'PublishModel', data: { ...spec, name: 'Renamed', at, actor: admin, provider: null } }).then([
+      { type: 'ModelPublished', data: { ...spec, name: 'Renamed', at, ownerAccountId: 'acc_alice', decidedBy: admin } },
     ]);
     const state = foldEvents(modelDecider, [created, { type: 'ModelPublished', data: { ...spec, at, ownerAccountId: 'acc_bob' } }]);
     expect(state).toMatchObject({ status: 'published', ownerAccountId: 'acc_alice' });
@@ -77,7 +78,7 @@ describe('provider decider: publishing on models of others', () => {
   });
 
   it('files a proposal when the model is not known, unless an admin publishes', () => {
-    given([registered]).when(publish(bob, null)).then([{ type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'unknown', proposedBy: bob, at } }]);
+    given([registered]).when(publish(bob, null)).then([{ type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } }]);
     given([registered]).when(publish(admin, null)).then([published(admin)]);
   });
 

@@ -13,8 +13,8 @@ import { actorOf } from '../accounts/account.graphql.js';
 import { isAdmin } from '../auth/principal.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
-import { modelDecider } from './model.decider.js';
-import { MODALITIES, modelStream, type Modality, type ModelEvent } from './model.events.js';
+import { mayCreateModel, modelDecider } from './model.decider.js';
+import { MODALITIES, authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import {
   PROTOCOLS,
@@ -24,6 +24,7 @@ import {
   type CredentialRef,
   type EndpointPrices,
   type EndpointSpec,
+  type ProviderEvent,
   type ProviderProtocol,
   type VariantTag,
 } from './provider.events.js';
@@ -160,7 +161,7 @@ const ProposalStatusEnum = builder.enumType('ProposalStatus', {
 
 export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('EndpointProposal').implement({
   description:
-    "A provider's request to serve a model that belongs to another account and is not open to providers. Nothing routes to it; an admin approves it (the endpoint is published) or rejects it with a reason.",
+    "A provider's request to serve a model that belongs to another account and is not open to providers, or a model new to the catalog outside the provider's namespace. Nothing routes to it; an admin approves it (the endpoint is published) or rejects it with a reason.",
   fields: (t) => ({
     id: t.exposeID('_id', { description: 'The id the endpoint gets once published: model@provider.' }),
     model: t.exposeString('model'),
@@ -177,6 +178,10 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
     quantization: t.exposeString('quantization', { nullable: true }),
     supportedParameters: t.exposeStringList('supportedParameters'),
     variants: t.field({ type: [VariantTagEnum], resolve: (p) => p.variants }),
+    createsModel: t.boolean({
+      description: "The model is not in the catalog and is outside the provider's namespace: approving it creates the model (owned by the root account).",
+      resolve: (p) => p.newModel != null,
+    }),
     proposedBy: t.exposeID('proposedBy'),
     proposedAt: t.field({ type: 'DateTime', resolve: (p) => p.proposedAt }),
     reason: t.exposeString('reason', { nullable: true, description: 'Why an admin rejected it.' }),
@@ -332,6 +337,19 @@ const reloadProposal = async (ctx: GraphQLContext, providerSlug: string, model: 
 /** The model's owner and openness from its own stream (exact; the read model may lag). */
 const loadModel = async (ctx: GraphQLContext, modelId: string) => foldEvents(modelDecider, (await ctx.core.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
 
+/**
+ * An admin approving a proposal that carries a model not in the catalog creates that model first (two streams, so
+ * two appends: model first, so that an approved endpoint never routes to a model the catalog does not list; if the
+ * approval then fails, the model stays, a neutral name owned by the root account).
+ */
+const createProposedModel = async (ctx: AuthenticatedContext, providerSlug: string, modelId: string) => {
+  const provider = foldEvents(providerDecider, (await ctx.core.eventStore.readStream(providerStream(providerSlug))) as RecordedEvent<ProviderEvent>[]);
+  const proposal = provider.status === 'registered' ? provider.endpoints.get(modelId) : undefined;
+  if (proposal?.status !== 'proposed' || proposal.newModel === null) return;
+  if ((await loadModel(ctx, modelId)).status !== 'none') return;
+  await runCatalog(ctx, modelStream(modelId), modelDecider, { type: 'PublishModel', data: { ...proposal.newModel, at: ctx.core.now().toISOString(), actor: actorFor(ctx), provider: null } });
+};
+
 /** The errors plugin's union: thrown DomainErrors become the DomainError member, as with `errors: { directResult }`. */
 const PublishEndpointResult = builder.errorUnion('PublishEndpointResult', {
   description: 'The published Endpoint, an EndpointProposal waiting for an admin, or why nothing was done (DomainError).',
@@ -345,7 +363,7 @@ builder.mutationFields((t) => ({
   registerProvider: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits).",
+      "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits). The slug is also the namespace the provider creates new models in (slug/…): a non-admin cannot take a slug whose namespace holds another account's models.",
     errors: { directResult: true },
     args: {
       slug: t.arg.string({ required: true, validate: slugArg }),
@@ -385,6 +403,10 @@ builder.mutationFields((t) => ({
           ownerAccountId: ctx.principal.accountId,
           trusted: admin,
           at: ctx.core.now().toISOString(),
+          modelNamespaceOwners: ctx.core.gateway.catalog
+            .models()
+            .filter((m) => authorOf(m.spec.modelId) === args.slug)
+            .map((m) => m.ownerAccountId),
         },
       });
       return reloadProvider(ctx, args.slug);
@@ -393,7 +415,7 @@ builder.mutationFields((t) => ({
   publishEndpoint: t.withAuth({ provider: true }).field({
     type: PublishEndpointResult,
     description:
-      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, the answer is an EndpointProposal with proposalStatus PENDING: nothing routes until an admin approves it (approveEndpoint), and the caller sees it in endpointProposals. Admins publish on any model. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
+      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller, only in the provider's own namespace: on provider acme, a new model id must be acme/…. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, or a model new to the catalog outside the provider's namespace (e.g. openai/… on provider acme), the answer is an EndpointProposal with proposalStatus PENDING (createsModel true for a new model): nothing routes until an admin approves it (approveEndpoint, which creates such a model owned by the root account), and the caller sees it in endpointProposals. To serve a model under another maker's name without waiting on each proposal, ask an admin to publish the model and open it to providers (setModelOpenToProviders). Admins publish on any model and create any model (owned by the root account). Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -425,18 +447,25 @@ builder.mutationFields((t) => ({
       };
       validateSpec(spec);
       const at = ctx.core.now().toISOString();
+      const newModel: ModelSpec = {
+        modelId: args.model,
+        name: args.modelName ?? args.model,
+        description: args.modelDescription ?? '',
+        contextLength: args.contextLength,
+        inputModalities: ['text'],
+        outputModalities: ['text'],
+        tokenizer: 'Other',
+      };
+      const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
       let model = await loadModel(ctx, args.model);
-      if (model.status === 'none') {
-        const modelSpec = { modelId: args.model, name: args.modelName ?? args.model, description: args.modelDescription ?? '', contextLength: args.contextLength };
-        const created = await runCatalog(ctx, modelStream(args.model), modelDecider, {
-          type: 'PublishModel',
-          data: { ...modelSpec, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', at, actor },
-        });
+      // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
+      if (model.status === 'none' && mayCreateModel(args.model, actor, publishingOn)) {
+        const created = await runCatalog(ctx, modelStream(args.model), modelDecider, { type: 'PublishModel', data: { ...newModel, at, actor, provider: publishingOn } });
         // The state after the command: if another provider created the model first, it names that owner.
         model = created.state;
       }
       const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
-      const result = await providerCommand(ctx, args.provider, { type: 'PublishEndpoint', data: { providerSlug: args.provider, actor, spec, model: access, at } });
+      const result = await providerCommand(ctx, args.provider, { type: 'PublishEndpoint', data: { providerSlug: args.provider, actor, spec, model: access, newModel, at } });
       const endpoint = result.state.status === 'registered' ? result.state.endpoints.get(args.model) : undefined;
       if (endpoint?.status === 'proposed') return reloadProposal(ctx, args.provider, args.model);
       return reloadEndpoint(ctx, args.provider, args.model);
@@ -479,10 +508,12 @@ builder.mutationFields((t) => ({
   }),
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
-    description: 'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once.',
+    description:
+      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers.',
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
     resolve: async (_root, args, ctx) => {
+      await createProposedModel(ctx, args.provider, args.model);
       await providerCommand(ctx, args.provider, { type: 'ApproveEndpoint', data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, at: ctx.core.now().toISOString() } });
       return reloadEndpoint(ctx, args.provider, args.model);
     },

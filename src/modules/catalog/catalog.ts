@@ -3,7 +3,7 @@ import { followEvents } from '../../eventStore/follower.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
-import type { ModelEvent, ModelSpec } from './model.events.js';
+import { ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
 import { PRICE_FIELDS, endpointId, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
 
 /** The stream categories the catalog follows. */
@@ -38,6 +38,8 @@ export interface EndpointEntry {
 
 export interface ModelEntry {
   readonly spec: ModelSpec;
+  /** Who first published it (see ownerOf). */
+  readonly ownerAccountId: string;
   readonly retired: boolean;
   readonly publishedAt: string;
 }
@@ -142,8 +144,9 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'ModelOpenToProvidersSet':
         break;
       case 'ModelPublished': {
-        const { at, ...spec } = event.data;
-        models.set(spec.modelId, { spec, retired: false, publishedAt: models.get(spec.modelId)?.publishedAt ?? at });
+        const { at, ownerAccountId: _owner, decidedBy: _by, ...spec } = event.data;
+        const known = models.get(spec.modelId);
+        models.set(spec.modelId, { spec, ownerAccountId: known?.ownerAccountId ?? ownerOf(event.data), retired: false, publishedAt: known?.publishedAt ?? at });
         break;
       }
       case 'ModelRetired': {

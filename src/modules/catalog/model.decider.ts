@@ -1,14 +1,25 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { MODALITIES, MODEL_ID_PATTERN, ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
+import { MODALITIES, MODEL_ID_PATTERN, authorOf, ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
 import type { CatalogActor } from './provider.events.js';
 
 export type ModelState =
   | { readonly status: 'none' }
   | { readonly status: 'published' | 'retired'; readonly spec: ModelSpec; readonly ownerAccountId: string; readonly openToProviders: boolean };
 
+/** The provider a model is published on, as its stream says: its slug is the namespace its owner creates models in. */
+export interface PublishingProvider {
+  readonly slug: string;
+  readonly ownerAccountId: string;
+}
+
 export type ModelCommand =
-  | { readonly type: 'PublishModel'; readonly data: ModelSpec & { readonly at: string; readonly actor: CatalogActor } }
+  | {
+      readonly type: 'PublishModel';
+      /** `provider` is the provider the caller publishes the model on (null when an admin publishes it outright, as the seed does). */
+      readonly data: ModelSpec & { readonly at: string; readonly actor: CatalogActor; readonly provider: PublishingProvider | null };
+    }
   | { readonly type: 'RetireModel'; readonly data: { readonly modelId: string; readonly at: string } }
   | { readonly type: 'SetModelOpenToProviders'; readonly data: { readonly modelId: string; readonly open: boolean; readonly actor: CatalogActor; readonly at: string } };
 
@@ -24,7 +35,17 @@ const validate = (spec: ModelSpec) => {
 };
 
 /**
- * The first PublishModel makes its actor the owner. Publishing again updates the description (a new ModelPublished,
+ * Whether the actor may create this model: an admin any; anyone else only in the namespace of the provider it publishes
+ * on and owns (`acme/…` on provider `acme`), so that nobody takes a well-known name (`openai/gpt-9`) by publishing it
+ * first. Everything else goes through an admin (publishEndpoint files a proposal carrying the model).
+ */
+export const mayCreateModel = (modelId: string, actor: CatalogActor, provider: PublishingProvider | null): boolean =>
+  actor.admin || (provider !== null && provider.ownerAccountId === actor.accountId && provider.slug === authorOf(modelId));
+
+/**
+ * The first PublishModel makes the model's owner: its actor, or the root account when an admin creates it (directly
+ * or by approving a proposal), so that a name an admin admitted stays the catalog's, not one person's: it does not
+ * follow that account if it loses its admin role, and every admin manages it alike. Publishing again updates the description (a new ModelPublished,
  * same owner) when the owner or an admin asks; publishing the same spec is a no-op. Another account's PublishModel
  * of an existing model changes nothing and does not fail: the state it returns names the real owner, which is how
  * two providers racing to create the same model both learn who won.
@@ -34,7 +55,7 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
   evolve: (state, event) => {
     switch (event.type) {
       case 'ModelPublished': {
-        const { at: _at, ownerAccountId: _owner, ...spec } = event.data;
+        const { at: _at, ownerAccountId: _owner, decidedBy: _by, ...spec } = event.data;
         // The owner is who published first; a later ModelPublished only updates the spec.
         if (state.status !== 'none') return { ...state, status: 'published', spec };
         return { status: 'published', spec, ownerAccountId: ownerOf(event.data), openToProviders: false };
@@ -52,12 +73,21 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
   decide: (command, state) => {
     switch (command.type) {
       case 'PublishModel': {
-        const { at, actor, ...spec } = command.data;
+        const { at, actor, provider, ...spec } = command.data;
         validate(spec);
-        if (state.status === 'none') return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId: actor.accountId } }];
+        if (state.status === 'none') {
+          if (!mayCreateModel(spec.modelId, actor, provider)) {
+            const namespace = provider ? `${provider.slug}/…` : 'the one of a provider it owns';
+            throw new ForbiddenError(
+              `Model ${spec.modelId} is not in the catalog, and a provider creates models only in its own namespace (${namespace}). Publish it on your provider to propose it to an admin, or ask an admin to publish the model and open it to providers.`,
+            );
+          }
+          const ownerAccountId = actor.admin ? ROOT_ACCOUNT_ID : actor.accountId;
+          return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId, decidedBy: actor } }];
+        }
         if (!actor.admin && actor.accountId !== state.ownerAccountId) return [];
         if (state.status === 'published' && sameSpec(state.spec, spec)) return [];
-        return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId: state.ownerAccountId } }];
+        return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId: state.ownerAccountId, decidedBy: actor } }];
       }
       case 'RetireModel':
         if (state.status === 'none') throw new NotFoundError('Model', command.data.modelId);

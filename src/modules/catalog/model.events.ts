@@ -21,8 +21,14 @@ export interface ModelSpec {
   readonly tokenizer: string;
 }
 
-/** `ownerAccountId` is absent in events written before issue 10: those models came from the seed (see ownerOf). */
-export type ModelPublished = { readonly type: 'ModelPublished'; readonly data: ModelSpec & { readonly at: string; readonly ownerAccountId?: string } };
+/**
+ * `ownerAccountId` is absent in events written before issue 10: those models came from the seed (see ownerOf).
+ * `decidedBy` (who published it) is absent before model namespaces existed.
+ */
+export type ModelPublished = {
+  readonly type: 'ModelPublished';
+  readonly data: ModelSpec & { readonly at: string; readonly ownerAccountId?: string; readonly decidedBy?: CatalogActor };
+};
 export type ModelRetired = { readonly type: 'ModelRetired'; readonly data: { readonly modelId: string; readonly at: string } };
 /** Its owner or an admin let any provider publish endpoints for the model (open), or require approval again. */
 export type ModelOpenToProvidersSet = {
@@ -39,6 +45,9 @@ export type ModelEvent = ModelPublished | ModelRetired | ModelOpenToProvidersSet
 export const ownerOf = (data: ModelPublished['data']): string => data.ownerAccountId ?? ROOT_ACCOUNT_ID;
 
 export const modelStream = (modelId: string): string => `model-${modelId}`;
+
+/** The namespace of a model id: `openai` in `openai/gpt-4o`. */
+export const authorOf = (modelId: string): string => modelId.slice(0, modelId.indexOf('/'));
 
 /** `author/slug` with lowercase letters, digits, `.`, `-`, `_` (no variant suffix). */
 export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/;

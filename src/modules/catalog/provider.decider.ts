@@ -1,6 +1,7 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { MODEL_ID_PATTERN } from './model.events.js';
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
+import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
   PRICE_FIELDS,
   PROTOCOLS,
@@ -18,10 +19,11 @@ export type { CatalogActor };
 
 /**
  * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
- * disabled. Only active endpoints route.
+ * disabled. Only active endpoints route. A proposal's `newModel` is the model its approval creates (null when the
+ * model was in the catalog).
  */
 export type EndpointState =
-  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec }
+  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec; readonly newModel: ModelSpec | null }
   | { readonly status: 'active'; readonly prices: EndpointPrices }
   | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly disabledBy: CatalogActor };
 
@@ -42,7 +44,16 @@ export type ProviderState =
     };
 
 export type ProviderCommand =
-  | { readonly type: 'RegisterProvider'; readonly data: ProviderRegistered['data'] }
+  | {
+      readonly type: 'RegisterProvider';
+      /**
+       * `modelNamespaceOwners`: the owners of the catalog's models whose id starts with `{slug}/`, as the caller read
+       * them (absent: none). A provider's slug is the namespace it creates models in, so a non-admin may not take a
+       * slug whose namespace already holds another account's models (`google` while `google/gemini-2.0-flash` is
+       * listed), or it could publish `google/gemini-3` as its own.
+       */
+      readonly data: ProviderRegistered['data'] & { readonly modelNamespaceOwners?: readonly string[] };
+    }
   | {
       readonly type: 'PublishEndpoint';
       /**
@@ -50,9 +61,17 @@ export type ProviderCommand =
        * model is not known (then only an admin publishes directly). Ownership never changes once recorded, and
        * openness changing between that read and this append is the same as the publish landing just before the
        * owner's change (closing a model never withdraws endpoints already admitted), so the decision stays one the
-       * model's own history allows.
+       * model's own history allows. `newModel`, when the model is not known, is the model as the caller described it:
+       * a proposal carries it so that an admin's approval creates the model.
        */
-      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly spec: EndpointSpec; readonly model: ModelAccess | null; readonly at: string };
+      readonly data: {
+        readonly providerSlug: string;
+        readonly actor: CatalogActor;
+        readonly spec: EndpointSpec;
+        readonly model: ModelAccess | null;
+        readonly newModel?: ModelSpec;
+        readonly at: string;
+      };
     }
   | {
       readonly type: 'ChangeEndpointPrice';
@@ -109,7 +128,7 @@ const requireOwned = (state: ProviderState, slug: string, actor: CatalogActor) =
 };
 
 const samePrices = (a: EndpointPrices, b: EndpointPrices) => PRICE_FIELDS.every((f) => a[f] === b[f]);
-const sameSpec = (a: EndpointSpec, b: EndpointSpec) => JSON.stringify(a) === JSON.stringify(b);
+const sameSpec = (a: EndpointSpec | ModelSpec | null, b: EndpointSpec | ModelSpec | null) => JSON.stringify(a) === JSON.stringify(b);
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
@@ -161,14 +180,14 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'EndpointEnabled':
         return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices } : current));
       case 'EndpointProposed': {
-        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, ...spec } = event.data;
-        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec }));
+        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, newModel, ...spec } = event.data;
+        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec, newModel: newModel ?? null }));
       }
       case 'EndpointApproved':
         // The EndpointPublished appended with it does the publishing.
         return state;
       case 'EndpointRejected':
-        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { status: 'rejected', spec: current.spec } : current));
+        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { ...current, status: 'rejected' } : current));
       default: {
         const _never: never = event;
         return state;
@@ -179,7 +198,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
   decide: (command, state) => {
     switch (command.type) {
       case 'RegisterProvider': {
-        const data = command.data;
+        const { modelNamespaceOwners = [], ...data } = command.data;
         if (!PROVIDER_SLUG_PATTERN.test(data.slug)) throw new ValidationError('slug must be lowercase letters, digits and dashes (at most 40)', { field: 'slug' });
         if (data.name.trim() === '' || data.name.length > 100) throw new ValidationError('name must be 1 to 100 characters', { field: 'name' });
         if (!(PROTOCOLS as readonly string[]).includes(data.protocol)) throw new ValidationError(`protocol must be one of ${PROTOCOLS.join(', ')}`);
@@ -189,12 +208,16 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
         }
         if (state.status !== 'none') throw new ConflictError(`Provider ${data.slug} is already registered`);
+        if (data.trusted !== true && modelNamespaceOwners.some((owner) => owner !== data.ownerAccountId)) {
+          throw new ForbiddenError(`Slug ${data.slug} is the namespace of models in the catalog (${data.slug}/…) that belong to another account: choose another slug, or ask an admin to register this provider`);
+        }
         return [{ type: 'ProviderRegistered', data }];
       }
       case 'PublishEndpoint': {
-        const { providerSlug, actor, spec, model, at } = command.data;
+        const { providerSlug, actor, spec, model, newModel, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
         validateSpec(spec);
+        if (newModel && newModel.modelId !== spec.model) throw new ValidationError(`newModel describes ${newModel.modelId}, not ${spec.model}`, { field: 'model' });
         const current = owned.endpoints.get(spec.model);
         // Republishing an endpoint that was admitted updates its spec and keeps its status.
         if (isPublished(current)) {
@@ -203,8 +226,11 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders))) {
           return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: 'active', decidedBy: actor } }];
         }
-        if (current?.status === 'proposed' && sameSpec(current.spec, spec)) return [];
-        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId: model?.ownerAccountId ?? 'unknown', proposedBy: actor, at } }];
+        const carried = model === null ? (newModel ?? null) : null;
+        if (current?.status === 'proposed' && sameSpec(current.spec, spec) && sameSpec(current.newModel, carried)) return [];
+        // A model an admin creates on approval is the root account's (see modelDecider).
+        const modelOwnerAccountId = model?.ownerAccountId ?? ROOT_ACCOUNT_ID;
+        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId, ...(carried && { newModel: carried }), proposedBy: actor, at } }];
       }
       case 'ChangeEndpointPrice': {
         const { providerSlug, actor, model, prices, at } = command.data;

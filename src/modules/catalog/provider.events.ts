@@ -1,3 +1,5 @@
+import type { ModelSpec } from './model.events.js';
+
 /**
  * The `provider-{slug}` aggregate: a provider (an upstream API) and the endpoints it publishes. An endpoint is one
  * provider serving one model, with its own prices and limits; routing picks among a model's endpoints.
@@ -98,11 +100,19 @@ export type EndpointEnabled = {
 
 /**
  * A provider asked to serve a model it may not publish on by itself (another account's model, not open to
- * providers): nothing routes to it until an admin approves.
+ * providers, or a model not in the catalog outside the provider's namespace): nothing routes to it until an admin
+ * approves. `newModel` is the model as the provider described it when it is not in the catalog: an admin's approval
+ * creates it (owned by the root account, see modelDecider). `modelOwnerAccountId` is the owner it has or will have.
  */
 export type EndpointProposed = {
   readonly type: 'EndpointProposed';
-  readonly data: EndpointSpec & { readonly providerSlug: string; readonly modelOwnerAccountId: string; readonly proposedBy: CatalogActor; readonly at: string };
+  readonly data: EndpointSpec & {
+    readonly providerSlug: string;
+    readonly modelOwnerAccountId: string;
+    readonly newModel?: ModelSpec;
+    readonly proposedBy: CatalogActor;
+    readonly at: string;
+  };
 };
 
 /** An admin approved a pending proposal; the EndpointPublished that follows in the same append publishes it. */

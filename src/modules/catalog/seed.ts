@@ -114,7 +114,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
   for (const model of seed.models) {
     if (catalog.model(model.id)) continue;
     const { id, ...rest } = model;
-    await tolerant(() => handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at, actor: system } }, { metadata }));
+    await tolerant(() => handleCommand(eventStore, modelStream(id), modelDecider, { type: 'PublishModel', data: { modelId: id, ...rest, at, actor: system, provider: null } }, { metadata }));
   }
   for (const provider of seed.providers) {
     if (!catalog.provider(provider.slug)) {
