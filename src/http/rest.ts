@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { boundedCache } from '../boundedCache.js';
 import { DomainError } from '../errors.js';
 import { readBody } from './readBody.js';
 import type { Principal } from '../modules/auth/principal.js';
@@ -41,7 +42,8 @@ export const parseRequestTarget = (target: string | undefined): URL | null => {
 };
 
 /** Whether a Host header names a host (and port) at all: `[::1` or `a:99999` do not, and would not make a URL. */
-export const isValidHost = (host: string): boolean => !/[\s/?#@\\]/.test(host) && URL.canParse(`http://${host}`);
+/** Cached: a server sees few Host values, and this runs on every request. */
+export const isValidHost = boundedCache(256, (host: string): boolean => !/[\s/?#@\\]/.test(host) && URL.canParse(`http://${host}`));
 
 /** What a client may name its request with: echoed in a response header, so short and of safe characters only. */
 const REQUEST_ID = /^[\w.:@\/+=-]{1,128}$/;
