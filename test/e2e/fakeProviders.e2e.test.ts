@@ -5,9 +5,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderAdapter, StreamOutcome } from '../../src/gateway/providers/adapter.js';
-import { anthropicAdapter } from '../../src/gateway/providers/anthropic/anthropicAdapter.js';
-import { geminiAdapter } from '../../src/gateway/providers/gemini/geminiAdapter.js';
-import { openaiAdapter } from '../../src/gateway/providers/openai/openaiAdapter.js';
+import { anthropicAdapter } from '../../src/gateway/providers/anthropic/index.js';
+import { geminiAdapter } from '../../src/gateway/providers/gemini/index.js';
+import { openaiAdapter } from '../../src/gateway/providers/openai/index.js';
 import { readSse } from '../../src/gateway/sse.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse } from '../../src/gateway/types.js';
 import { startFakeProvider, type FakeProtocol, type FakeProvider } from '../support/fakeProviders.js';

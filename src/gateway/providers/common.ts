@@ -1,14 +1,5 @@
-/** Small pure helpers shared by the protocol adapters: safe reads of unknown JSON, errors, usage, content. */
-import {
-  ProviderError,
-  type JsonObject,
-  type MessageContent,
-  type ProviderErrorCode,
-  type ReasoningConfig,
-  type ToolCall,
-  type Usage,
-} from '../types.js';
-import type { HeaderSource } from './adapter.js';
+/** Small pure helpers shared by the protocol adapters: safe reads of unknown JSON, usage, content. */
+import { ProviderError, type JsonObject, type MessageContent, type ReasoningConfig, type ToolCall, type Usage } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading unknown JSON without `any`
@@ -46,101 +37,7 @@ export function joinUrl(baseUrl: string, path: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Errors
-
-export function headerValue(headers: HeaderSource, name: string): string | undefined {
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) return headers.get(name) ?? undefined;
-  const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === wanted) return Array.isArray(value) ? value[0] : value;
-  }
-  return undefined;
-}
-
-/** `retry-after-ms` (OpenAI), then `Retry-After` as delta-seconds or, given `nowMs`, an HTTP-date. */
-export function parseRetryAfterMs(headers: HeaderSource, nowMs?: number): number | undefined {
-  const ms = headerValue(headers, 'retry-after-ms')?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
-  const value = headerValue(headers, 'retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  if (nowMs === undefined) return undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-
-const RETRYABLE: ReadonlySet<ProviderErrorCode> = new Set<ProviderErrorCode>([
-  'rate_limited',
-  'overloaded',
-  'server_error',
-  'timeout',
-  'connection',
-  // Another endpoint may have a larger context window.
-  'context_length',
-  'malformed_response',
-]);
-
-export function isRetryable(code: ProviderErrorCode): boolean {
-  return RETRYABLE.has(code);
-}
-
-export function codeForStatus(status: number): ProviderErrorCode {
-  switch (status) {
-    case 401:
-    case 403:
-      return 'auth';
-    case 402:
-      return 'payment_required';
-    case 404:
-      return 'not_found';
-    case 408:
-    case 504:
-      return 'timeout';
-    case 429:
-      return 'rate_limited';
-    case 503:
-    case 529:
-      return 'overloaded';
-    default:
-      if (status >= 500) return 'server_error';
-      if (status >= 400) return 'bad_request';
-      return 'server_error';
-  }
-}
-
-const CONTEXT_LENGTH =
-  /context[ _-]?length|context window|maximum context|prompt is too long|too many (input )?tokens|input token count.*exceed|exceeds? the maximum (number of )?tokens|input length and `?max_tokens`? exceed/i;
-
-export function isContextLengthMessage(message: string | undefined): boolean {
-  return message !== undefined && CONTEXT_LENGTH.test(message);
-}
-
-export interface ErrorFacts {
-  provider: string;
-  status: number;
-  /** A code the protocol's error body already implies (e.g. Anthropic `overloaded_error`). */
-  code?: ProviderErrorCode;
-  upstreamCode?: string;
-  upstreamMessage?: string;
-  retryAfterMs?: number;
-}
-
-export function providerError(facts: ErrorFacts): ProviderError {
-  let code = facts.code ?? codeForStatus(facts.status);
-  if ((code === 'bad_request' || code === 'not_found') && isContextLengthMessage(facts.upstreamMessage)) {
-    code = 'context_length';
-  }
-  return new ProviderError({
-    code,
-    status: facts.status,
-    retryable: isRetryable(code),
-    message: `${facts.provider} ${facts.status} ${code}${facts.upstreamMessage ? `: ${facts.upstreamMessage}` : ''}`,
-    provider: facts.provider,
-    ...(facts.retryAfterMs !== undefined && { retryAfterMs: facts.retryAfterMs }),
-    ...(facts.upstreamCode !== undefined && { upstreamCode: facts.upstreamCode }),
-    ...(facts.upstreamMessage !== undefined && { upstreamMessage: facts.upstreamMessage }),
-  });
-}
+// Errors an adapter raises itself (HTTP error responses: httpErrors.ts)
 
 export function malformedResponse(provider: string, message: string, cause?: unknown): ProviderError {
   return new ProviderError({

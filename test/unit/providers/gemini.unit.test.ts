@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { geminiAdapter } from '../../src/gateway/providers/gemini/geminiAdapter.js';
-import { ProviderError, type ChatMessage, type ChatRequest } from '../../src/gateway/types.js';
-import { assemble, fixtureJson, fixtureText, replaySse } from '../support/providerFixtures.js';
+import { geminiAdapter } from '../../../src/gateway/providers/gemini/index.js';
+import { ProviderError, type ChatMessage, type ChatRequest } from '../../../src/gateway/types.js';
+import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
 
 const target = { baseUrl: 'https://generativelanguage.googleapis.com/v1beta', upstreamModel: 'models/gemini-2.5-flash', apiKey: 'AIza-test' };
 const fixture = (name: string): unknown => fixtureJson('gemini', name);

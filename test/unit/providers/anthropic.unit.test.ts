@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ANTHROPIC_DEFAULT_MAX_TOKENS, anthropicAdapter, JSON_OBJECT_INSTRUCTION } from '../../src/gateway/providers/anthropic/anthropicAdapter.js';
-import { ProviderError, type ChatMessage, type ChatRequest } from '../../src/gateway/types.js';
-import { assemble, fixtureJson, fixtureText, replaySse } from '../support/providerFixtures.js';
+import { anthropicAdapter } from '../../../src/gateway/providers/anthropic/index.js';
+import { ANTHROPIC_DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION } from '../../../src/gateway/providers/anthropic/request.js';
+import { ProviderError, type ChatMessage, type ChatRequest } from '../../../src/gateway/types.js';
+import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
 
 const target = { baseUrl: 'https://api.anthropic.com/v1', upstreamModel: 'claude-sonnet-4-5', apiKey: 'sk-ant-test' };
 const fixture = (name: string): unknown => fixtureJson('anthropic', name);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { openaiAdapter } from '../../src/gateway/providers/openai/openaiAdapter.js';
-import { ProviderError, type ChatRequest } from '../../src/gateway/types.js';
-import { assemble, fixtureJson, fixtureText, replaySse } from '../support/providerFixtures.js';
+import { openaiAdapter } from '../../../src/gateway/providers/openai/index.js';
+import { ProviderError, type ChatRequest } from '../../../src/gateway/types.js';
+import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
 
 const target = { baseUrl: 'https://api.openai.com/v1/', upstreamModel: 'gpt-4o-mini', apiKey: 'sk-test' };
 const fixture = (name: string): unknown => fixtureJson('openai', name);

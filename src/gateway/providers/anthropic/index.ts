@@ -1,0 +1,16 @@
+/** Anthropic Messages API (`POST /v1/messages`, SSE events message_start … message_stop). */
+import type { ProviderAdapter } from '../adapter.js';
+import { httpErrorMapper } from '../httpErrors.js';
+import { PROVIDER, readErrorBody } from './errors.js';
+import { buildRequest, supportedParameters } from './request.js';
+import { parseResponse } from './response.js';
+import { createStreamParser } from './stream.js';
+
+export const anthropicAdapter: ProviderAdapter = {
+  protocol: 'anthropic',
+  supportedParameters,
+  buildRequest,
+  parseResponse,
+  createStreamParser,
+  mapError: httpErrorMapper(PROVIDER, readErrorBody),
+};

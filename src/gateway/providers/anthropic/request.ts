@@ -1,0 +1,196 @@
+/**
+ * Anthropic Messages request (`POST /v1/messages`).
+ * - system/developer messages → top-level `system` blocks; tool results → `tool_result` blocks in a user turn;
+ *   consecutive same-role turns are merged because the API wants strict user/assistant alternation.
+ * - JSON mode: `json_schema` → `output_config.format` (native structured outputs, recent models only);
+ *   `json_object` has no native switch, so it becomes a system instruction.
+ * - Thinking blocks are replayed from `reasoning_details` on later turns, which tool use with thinking requires.
+ */
+import type { AssistantMessage, ChatRequest, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
+import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
+import { joinUrl, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
+import { PROVIDER } from './errors.js';
+
+export const ANTHROPIC_VERSION = '2023-06-01';
+/** The API requires max_tokens; used when the caller sends none. */
+export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+const MIN_THINKING_BUDGET = 1024;
+export const JSON_OBJECT_INSTRUCTION =
+  'Respond with a single valid JSON object only: no prose, no Markdown code fences.';
+
+export const supportedParameters = [
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+  'structured_outputs',
+  'reasoning',
+] as const;
+
+type Role = 'user' | 'assistant';
+interface Turn {
+  role: Role;
+  content: JsonObject[];
+}
+
+function textBlocks(content: MessageContent): JsonObject[] {
+  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  const blocks: JsonObject[] = [];
+  for (const part of content) {
+    if (part.type !== 'text' || part.text === '') continue;
+    blocks.push({ type: 'text', text: part.text, ...(part.cache_control && { cache_control: part.cache_control }) });
+  }
+  return blocks;
+}
+
+function userBlocks(content: MessageContent): JsonObject[] {
+  if (typeof content === 'string') return textBlocks(content);
+  const blocks: JsonObject[] = [];
+  for (const part of content) {
+    if (part.type === 'text') {
+      blocks.push(...textBlocks([part]));
+      continue;
+    }
+    const inline = parseDataUrl(part.image_url.url);
+    blocks.push({
+      type: 'image',
+      source: inline
+        ? { type: 'base64', media_type: inline.mediaType, data: inline.data }
+        : { type: 'url', url: part.image_url.url },
+    });
+  }
+  return blocks;
+}
+
+function thinkingBlocks(details: ReasoningDetail[] | undefined): JsonObject[] {
+  const blocks: JsonObject[] = [];
+  for (const detail of details ?? []) {
+    // Signatures are provider-specific; replaying another provider's would be rejected.
+    if (detail.format !== undefined && !detail.format.startsWith('anthropic')) continue;
+    if (detail.type === 'reasoning.text' && detail.signature !== undefined) {
+      blocks.push({ type: 'thinking', thinking: detail.text ?? '', signature: detail.signature });
+    } else if (detail.type === 'reasoning.encrypted') {
+      blocks.push({ type: 'redacted_thinking', data: detail.data });
+    }
+  }
+  return blocks;
+}
+
+function assistantBlocks(message: AssistantMessage): JsonObject[] {
+  const blocks = thinkingBlocks(message.reasoning_details);
+  if (message.content != null) blocks.push(...textBlocks(message.content));
+  for (const call of message.tool_calls ?? []) {
+    blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolArguments(PROVIDER, call) });
+  }
+  return blocks;
+}
+
+function toTurns(req: ChatRequest): { system: JsonObject[]; turns: Turn[] } {
+  const system: JsonObject[] = [];
+  const turns: Turn[] = [];
+  const push = (role: Role, blocks: JsonObject[]): void => {
+    if (blocks.length === 0) return;
+    const last = turns[turns.length - 1];
+    if (last?.role === role) last.content.push(...blocks);
+    else turns.push({ role, content: blocks });
+  };
+  for (const message of req.messages) {
+    switch (message.role) {
+      case 'system':
+      case 'developer':
+        system.push(...textBlocks(message.content));
+        break;
+      case 'user':
+        push('user', userBlocks(message.content));
+        break;
+      case 'assistant':
+        push('assistant', assistantBlocks(message));
+        break;
+      case 'tool':
+        push('user', [
+          {
+            type: 'tool_result',
+            tool_use_id: message.tool_call_id,
+            content: typeof message.content === 'string' ? message.content : userBlocks(message.content),
+          },
+        ]);
+        break;
+    }
+  }
+  // A trailing assistant turn is a prefill, and the API rejects prefills that end in whitespace.
+  const last = turns[turns.length - 1];
+  const lastBlock = last?.role === 'assistant' ? last.content[last.content.length - 1] : undefined;
+  if (lastBlock?.type === 'text' && typeof lastBlock.text === 'string') lastBlock.text = lastBlock.text.trimEnd();
+  return { system, turns };
+}
+
+function toolChoice(choice: ToolChoice | undefined, parallel: boolean | undefined): JsonObject | undefined {
+  let out: JsonObject | undefined;
+  if (choice === 'auto') out = { type: 'auto' };
+  else if (choice === 'required') out = { type: 'any' };
+  else if (choice === 'none') out = { type: 'none' };
+  else if (choice !== undefined) out = { type: 'tool', name: choice.function.name };
+  if (parallel === false && out?.type !== 'none') out = { ...(out ?? { type: 'auto' }), disable_parallel_tool_use: true };
+  return out;
+}
+
+export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
+  const { system, turns } = toTurns(req);
+  const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? ANTHROPIC_DEFAULT_MAX_TOKENS;
+  const body: JsonObject = { model: target.upstreamModel, max_tokens: maxTokens, messages: turns };
+
+  const format = req.response_format;
+  if (format?.type === 'json_schema' && format.json_schema.schema) {
+    body.output_config = { format: { type: 'json_schema', schema: format.json_schema.schema } };
+  } else if (format?.type === 'json_object' || format?.type === 'json_schema') {
+    system.push({ type: 'text', text: JSON_OBJECT_INSTRUCTION });
+  }
+  if (system.length > 0) body.system = system;
+
+  const budget = reasoningBudget(req.reasoning, maxTokens);
+  if (budget !== undefined) {
+    const budgetTokens = Math.max(MIN_THINKING_BUDGET, budget);
+    body.thinking = { type: 'enabled', budget_tokens: budgetTokens };
+    // The budget must be below max_tokens; keep the caller's max_tokens as room for the visible answer.
+    if (budgetTokens >= maxTokens) body.max_tokens = budgetTokens + maxTokens;
+  } else {
+    // Thinking rejects sampling overrides, so these are only sent without it. Anthropic's range is 0..1.
+    if (req.temperature !== undefined) body.temperature = Math.min(1, req.temperature);
+    if (req.top_p !== undefined) body.top_p = req.top_p;
+    if (req.top_k !== undefined) body.top_k = req.top_k;
+  }
+
+  if (req.stop !== undefined) {
+    const stops = (typeof req.stop === 'string' ? [req.stop] : req.stop).filter((s) => s !== '');
+    if (stops.length > 0) body.stop_sequences = stops;
+  }
+  if (req.tools?.length) {
+    body.tools = req.tools.map((tool) => ({
+      name: tool.function.name,
+      ...(tool.function.description !== undefined && { description: tool.function.description }),
+      input_schema: tool.function.parameters ?? { type: 'object', properties: {} },
+    }));
+  }
+  const choice = toolChoice(req.tool_choice, req.parallel_tool_calls);
+  if (choice && req.tools?.length) body.tool_choice = choice;
+  if (req.user !== undefined) body.metadata = { user_id: req.user };
+  if (req.stream) body.stream = true;
+
+  return {
+    url: joinUrl(target.baseUrl, '/messages'),
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: req.stream ? 'text/event-stream' : 'application/json',
+      'anthropic-version': ANTHROPIC_VERSION,
+      ...(target.apiKey !== undefined && { 'x-api-key': target.apiKey }),
+      ...target.headers,
+    },
+    body: JSON.stringify(body),
+  };
+}

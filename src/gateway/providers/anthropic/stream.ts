@@ -1,0 +1,134 @@
+/** Anthropic SSE events: message_start, content_block_start/delta/stop, message_delta, message_stop, error. */
+import type { ChatChunk, ChunkDelta, FinishReason } from '../../types.js';
+import type { ResponseMeta, StreamParser } from '../adapter.js';
+import { asNumber, asRecord, asString, isRecord, malformedResponse, parseJson } from '../common.js';
+import { errorFromEvent, PROVIDER } from './errors.js';
+import { mapFinishReason } from './finishReason.js';
+import { readInputUsage, REASONING_FORMAT, toUsage, type InputUsage } from './response.js';
+
+export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
+  let id = meta.id ?? '';
+  let model = meta.model ?? '';
+  const input: InputUsage = { input: 0, cacheRead: 0, cacheWrite: 0 };
+  let output = 0;
+  let usageSeen = false;
+  let finishReason: FinishReason | undefined;
+  let nativeFinishReason: string | undefined;
+  let done = false;
+  // Content-block index → canonical tool_calls index (only tool_use blocks get one).
+  const toolIndexOfBlock = new Map<number, number>();
+
+  const chunk = (delta: ChunkDelta, finish: FinishReason | null = null): ChatChunk[] => [
+    {
+      id,
+      object: 'chat.completion.chunk',
+      created: meta.created ?? 0,
+      model,
+      choices: [
+        {
+          index: 0,
+          delta,
+          finish_reason: finish,
+          ...(finish !== null && { native_finish_reason: nativeFinishReason ?? null }),
+        },
+      ],
+    },
+  ];
+
+  return {
+    push(message) {
+      const event = parseJson(message.data);
+      if (!isRecord(event)) throw malformedResponse(PROVIDER, `invalid stream event: ${message.data.slice(0, 200)}`);
+      const type = asString(event.type) ?? message.event;
+      switch (type) {
+        case 'message_start': {
+          const m = asRecord(event.message);
+          if (meta.id === undefined) id = asString(m.id) ?? id;
+          if (meta.model === undefined) model = asString(m.model) ?? model;
+          if (isRecord(m.usage)) {
+            usageSeen = true;
+            readInputUsage(m.usage, input);
+            output = asNumber(m.usage.output_tokens) ?? output;
+          }
+          return chunk({ role: 'assistant', content: '' });
+        }
+        case 'content_block_start': {
+          const index = asNumber(event.index) ?? 0;
+          const block = asRecord(event.content_block);
+          if (block.type === 'tool_use') {
+            const toolIndex = toolIndexOfBlock.size;
+            toolIndexOfBlock.set(index, toolIndex);
+            return chunk({
+              tool_calls: [
+                {
+                  index: toolIndex,
+                  id: asString(block.id) ?? '',
+                  type: 'function',
+                  function: { name: asString(block.name) ?? '', arguments: '' },
+                },
+              ],
+            });
+          }
+          if (block.type === 'text' && asString(block.text)) return chunk({ content: asString(block.text) });
+          if (block.type === 'thinking' && asString(block.thinking)) return chunk({ reasoning: asString(block.thinking) });
+          if (block.type === 'redacted_thinking') {
+            return chunk({
+              reasoning_details: [{ type: 'reasoning.encrypted', data: asString(block.data) ?? '', format: REASONING_FORMAT }],
+            });
+          }
+          return [];
+        }
+        case 'content_block_delta': {
+          const delta = asRecord(event.delta);
+          switch (delta.type) {
+            case 'text_delta':
+              return chunk({ content: asString(delta.text) ?? '' });
+            case 'thinking_delta':
+              return chunk({ reasoning: asString(delta.thinking) ?? '' });
+            case 'signature_delta':
+              return chunk({
+                reasoning_details: [{ type: 'reasoning.text', signature: asString(delta.signature) ?? '', format: REASONING_FORMAT }],
+              });
+            case 'input_json_delta': {
+              const toolIndex = toolIndexOfBlock.get(asNumber(event.index) ?? -1);
+              const partial = asString(delta.partial_json) ?? '';
+              if (toolIndex === undefined || partial === '') return [];
+              return chunk({ tool_calls: [{ index: toolIndex, function: { arguments: partial } }] });
+            }
+            default:
+              return [];
+          }
+        }
+        case 'message_delta': {
+          if (isRecord(event.usage)) {
+            usageSeen = true;
+            // message_delta usage is cumulative, and newer API versions repeat the input counts here.
+            readInputUsage(event.usage, input);
+            output = asNumber(event.usage.output_tokens) ?? output;
+          }
+          const stopReason = asString(asRecord(event.delta).stop_reason);
+          if (stopReason === undefined) return [];
+          nativeFinishReason = stopReason;
+          finishReason = mapFinishReason(stopReason) ?? undefined;
+          return chunk({}, finishReason ?? null);
+        }
+        case 'message_stop':
+          done = true;
+          return [];
+        case 'error':
+          throw errorFromEvent(event);
+        default:
+          // ping, content_block_stop, and event types added later.
+          return [];
+      }
+    },
+    finish() {
+      return {
+        done,
+        ...(usageSeen && { usage: toUsage(input, output) }),
+        ...(finishReason && { finishReason }),
+        ...(nativeFinishReason !== undefined && { nativeFinishReason }),
+      };
+    },
+  };
+}

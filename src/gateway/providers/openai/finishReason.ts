@@ -1,0 +1,31 @@
+import type { FinishReason } from '../../types.js';
+
+/**
+ * OpenAI's finish reasons are the canonical ones; compatible servers add their own names. A reason not listed here
+ * maps to `error` (OpenRouter's normalised set has no `unknown`), never to a silent `stop`; the raw value stays
+ * in `native_finish_reason`.
+ */
+export function mapFinishReason(reason: string | undefined): FinishReason | null {
+  switch (reason) {
+    case undefined:
+    // Some compatible servers send "" on chunks that have not finished.
+    case '':
+      return null;
+    case 'stop':
+    case 'length':
+    case 'tool_calls':
+    case 'content_filter':
+    case 'error':
+      return reason;
+    case 'function_call':
+      return 'tool_calls';
+    // Together AI.
+    case 'eos':
+      return 'stop';
+    // Mistral: the model's context window, not max_tokens, ended the answer.
+    case 'model_length':
+      return 'length';
+    default:
+      return 'error';
+  }
+}

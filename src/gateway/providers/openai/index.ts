@@ -1,0 +1,20 @@
+/**
+ * OpenAI chat completions (and every OpenAI-compatible server: Groq, Together, vLLM, Ollama, OpenRouter …). The
+ * canonical shape is this protocol, so the mapping is mostly a filter: known fields out, upstream quirks in
+ * (`reasoning_content`, DeepSeek cache counters, OpenRouter's numeric error codes).
+ */
+import type { ProviderAdapter } from '../adapter.js';
+import { httpErrorMapper } from '../httpErrors.js';
+import { PROVIDER, readErrorBody } from './errors.js';
+import { buildRequest, supportedParameters } from './request.js';
+import { parseResponse } from './response.js';
+import { createStreamParser } from './stream.js';
+
+export const openaiAdapter: ProviderAdapter = {
+  protocol: 'openai',
+  supportedParameters,
+  buildRequest,
+  parseResponse,
+  createStreamParser,
+  mapError: httpErrorMapper(PROVIDER, readErrorBody),
+};

@@ -1,0 +1,89 @@
+/** OpenAI SSE chunks (`data: {chunk}` … `data: [DONE]`); usage arrives in a last chunk with no choices. */
+import type { ChatChunk, ChunkChoice, ChunkDelta, FinishReason, ToolCallDelta, Usage } from '../../types.js';
+import type { ResponseMeta, StreamParser } from '../adapter.js';
+import { asArray, asNumber, asRecord, asString, isRecord, malformedResponse, parseJson } from '../common.js';
+import { errorFromBody, PROVIDER } from './errors.js';
+import { mapFinishReason } from './finishReason.js';
+import { parseReasoningDetails, parseUsage } from './response.js';
+
+function parseDelta(value: unknown): ChunkDelta {
+  const d = asRecord(value);
+  const delta: ChunkDelta = {};
+  if (d.role === 'assistant') delta.role = 'assistant';
+  if (typeof d.content === 'string') delta.content = d.content;
+  const reasoning = asString(d.reasoning) ?? asString(d.reasoning_content);
+  if (reasoning !== undefined) delta.reasoning = reasoning;
+  const details = parseReasoningDetails(d.reasoning_details);
+  if (details) delta.reasoning_details = details;
+  if (typeof d.refusal === 'string') delta.refusal = d.refusal;
+  const toolCalls: ToolCallDelta[] = [];
+  asArray(d.tool_calls).forEach((item, i) => {
+    if (!isRecord(item)) return;
+    const fn = asRecord(item.function);
+    const call: ToolCallDelta = { index: asNumber(item.index) ?? i };
+    const id = asString(item.id);
+    if (id !== undefined) call.id = id;
+    if (item.type === 'function') call.type = 'function';
+    const name = asString(fn.name);
+    const args = asString(fn.arguments);
+    if (name !== undefined || args !== undefined) {
+      call.function = { ...(name !== undefined && { name }), ...(args !== undefined && { arguments: args }) };
+    }
+    toolCalls.push(call);
+  });
+  if (toolCalls.length > 0) delta.tool_calls = toolCalls;
+  return delta;
+}
+
+export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
+  let usage: Usage | undefined;
+  let finishReason: FinishReason | undefined;
+  let nativeFinishReason: string | undefined;
+  let done = false;
+  return {
+    push(message) {
+      if (message.data === '[DONE]') {
+        done = true;
+        return [];
+      }
+      const json = parseJson(message.data);
+      if (!isRecord(json)) throw malformedResponse(PROVIDER, `invalid stream chunk: ${message.data.slice(0, 200)}`);
+      if (json.error != null) throw errorFromBody(json, 500);
+      const chunkUsage = parseUsage(json.usage);
+      if (chunkUsage) usage = chunkUsage;
+      const choices: ChunkChoice[] = [];
+      for (const [i, raw] of asArray(json.choices).entries()) {
+        if (!isRecord(raw)) continue;
+        const finish = mapFinishReason(asString(raw.finish_reason));
+        const native = asString(raw.native_finish_reason) ?? asString(raw.finish_reason);
+        if (finish) {
+          finishReason = finish;
+          nativeFinishReason = native;
+        }
+        choices.push({
+          index: asNumber(raw.index) ?? i,
+          delta: parseDelta(raw.delta),
+          finish_reason: finish,
+          ...(native !== undefined && { native_finish_reason: native }),
+        });
+      }
+      if (choices.length === 0) return [];
+      const chunk: ChatChunk = {
+        id: meta.id ?? asString(json.id) ?? '',
+        object: 'chat.completion.chunk',
+        created: meta.created ?? asNumber(json.created) ?? 0,
+        model: meta.model ?? asString(json.model) ?? '',
+        choices,
+      };
+      return [chunk];
+    },
+    finish() {
+      return {
+        done,
+        ...(usage && { usage }),
+        ...(finishReason && { finishReason }),
+        ...(nativeFinishReason !== undefined && { nativeFinishReason }),
+      };
+    },
+  };
+}
