@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anthropicAdapter } from '../../../src/gateway/providers/anthropic/index.js';
+import { mapFinishReason } from '../../../src/gateway/providers/anthropic/finishReason.js';
 import { ANTHROPIC_DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION } from '../../../src/gateway/providers/anthropic/request.js';
 import { ProviderError, type ChatMessage, type ChatRequest } from '../../../src/gateway/types.js';
 import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
@@ -363,5 +364,21 @@ describe('anthropic adapter: mapping errors', () => {
     const auth = JSON.stringify({ type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
     expect(anthropicAdapter.mapError(401, {}, auth)).toMatchObject({ code: 'auth', retryable: false, upstreamMessage: 'invalid x-api-key' });
     expect(anthropicAdapter.mapError(500, {}, JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'Internal server error' } }))).toMatchObject({ code: 'server_error', retryable: true });
+  });
+});
+
+describe('anthropic adapter: finish reasons', () => {
+  it('maps every documented stop_reason', () => {
+    const reasons = ['end_turn', 'stop_sequence', 'pause_turn', 'max_tokens', 'model_context_window_exceeded', 'tool_use', 'refusal'];
+    expect(reasons.map(mapFinishReason)).toEqual(['stop', 'stop', 'stop', 'length', 'length', 'tool_calls', 'content_filter']);
+    expect(mapFinishReason(undefined)).toBeNull();
+  });
+
+  it('shows a stop_reason it does not know as error with the raw value, in a response and in a stream, not as stop', () => {
+    const body = { id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'hi' }], stop_reason: 'brand_new_reason', usage: { input_tokens: 1, output_tokens: 1 } };
+    expect(anthropicAdapter.parseResponse(200, body).choices[0]).toMatchObject({ finish_reason: 'error', native_finish_reason: 'brand_new_reason' });
+    const { chunks: out, outcome } = replaySse(anthropicAdapter.createStreamParser(), chunks('stream').replace('end_turn', 'brand_new_reason'));
+    expect(assemble(out).finishReasons).toEqual(['error']);
+    expect(outcome).toMatchObject({ done: true, finishReason: 'error', nativeFinishReason: 'brand_new_reason' });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { geminiAdapter } from '../../../src/gateway/providers/gemini/index.js';
+import { mapFinishReason } from '../../../src/gateway/providers/gemini/finishReason.js';
 import { ProviderError, type ChatMessage, type ChatRequest } from '../../../src/gateway/types.js';
 import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
 
@@ -312,5 +313,24 @@ describe('gemini adapter: mapping errors', () => {
       code: 'server_error',
       upstreamMessage: 'Internal error',
     });
+  });
+});
+
+describe('gemini adapter: finish reasons', () => {
+  it('maps STOP by whether the turn called tools, MAX_TOKENS, and the safety family', () => {
+    expect(mapFinishReason('STOP', false)).toBe('stop');
+    expect(mapFinishReason('STOP', true)).toBe('tool_calls');
+    expect(mapFinishReason('MAX_TOKENS', false)).toBe('length');
+    expect(['SAFETY', 'RECITATION', 'BLOCKLIST', 'PROHIBITED_CONTENT', 'SPII', 'IMAGE_SAFETY'].map((r) => mapFinishReason(r, false))).toEqual(Array(6).fill('content_filter'));
+    expect(['MALFORMED_FUNCTION_CALL', 'OTHER', 'FINISH_REASON_UNSPECIFIED'].map((r) => mapFinishReason(r, false))).toEqual(['error', 'error', 'error']);
+    expect(mapFinishReason(undefined, false)).toBeNull();
+  });
+
+  it('shows a finishReason it does not know as error with the raw value, in a response and in a stream, not as stop', () => {
+    const body = { responseId: 'r1', candidates: [{ content: { role: 'model', parts: [{ text: 'hi' }] }, finishReason: 'TOO_MANY_TOOL_CALLS' }] };
+    expect(geminiAdapter.parseResponse(200, body).choices[0]).toMatchObject({ finish_reason: 'error', native_finish_reason: 'TOO_MANY_TOOL_CALLS' });
+    const { chunks: out, outcome } = replaySse(geminiAdapter.createStreamParser(), chunks('stream').replace('"STOP"', '"BRAND_NEW_REASON"'));
+    expect(assemble(out).finishReasons).toEqual(['error']);
+    expect(outcome).toMatchObject({ done: true, finishReason: 'error', nativeFinishReason: 'BRAND_NEW_REASON' });
   });
 });

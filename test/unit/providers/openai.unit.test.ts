@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openaiAdapter } from '../../../src/gateway/providers/openai/index.js';
+import { mapFinishReason } from '../../../src/gateway/providers/openai/finishReason.js';
 import { ProviderError, type ChatRequest } from '../../../src/gateway/types.js';
 import { assemble, fixtureJson, fixtureText, replaySse } from '../../support/providerFixtures.js';
 
@@ -243,5 +244,30 @@ describe('openai adapter: mapping errors', () => {
 
   it('keeps a non-JSON error body as the upstream message', () => {
     expect(openaiAdapter.mapError(502, {}, '<html>Bad gateway</html>')).toMatchObject({ code: 'server_error', upstreamMessage: '<html>Bad gateway</html>' });
+  });
+});
+
+describe('openai adapter: finish reasons', () => {
+  it("maps OpenAI's reasons and compatible servers' own names", () => {
+    expect(['stop', 'length', 'tool_calls', 'content_filter', 'error', 'function_call', 'eos', 'model_length'].map(mapFinishReason)).toEqual([
+      'stop',
+      'length',
+      'tool_calls',
+      'content_filter',
+      'error',
+      'tool_calls',
+      'stop',
+      'length',
+    ]);
+    expect(mapFinishReason(undefined)).toBeNull();
+    expect(mapFinishReason('')).toBeNull();
+  });
+
+  it('shows a reason it does not know as error with the raw value, in a response and in a stream, not as stop', () => {
+    const body = { id: 'c1', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'abort' }] };
+    expect(openaiAdapter.parseResponse(200, body).choices[0]).toMatchObject({ finish_reason: 'error', native_finish_reason: 'abort' });
+    const { chunks: out, outcome } = replaySse(openaiAdapter.createStreamParser(), chunks('stream').replace('"finish_reason":"stop"', '"finish_reason":"abort"'));
+    expect(assemble(out).finishReasons).toEqual(['error']);
+    expect(outcome).toMatchObject({ done: true, finishReason: 'error', nativeFinishReason: 'abort' });
   });
 });
