@@ -15,7 +15,7 @@ import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
 import { schema } from './graphql/schema.js';
 import { createGraphiqlPage } from './http/graphiqlPage.js';
-import { bearerOf, createRouter, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
+import { bearerOf, createRouter, errorBody, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
 
 export interface App {
@@ -23,6 +23,8 @@ export interface App {
   start(port: number, host?: string): Promise<number>;
   stop(): Promise<void>;
   readonly server: ReturnType<typeof createServer>;
+  /** The REST routes it serves (method and path pattern), for tools and tests that walk them all. */
+  readonly routes: readonly Pick<Route, 'method' | 'path'>[];
 }
 
 interface ServerContext {
@@ -145,20 +147,14 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     if (!found) throw new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404);
     if ('allowed' in found) {
       res.setHeader('allow', found.allowed.join(', '));
-      throw new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}`, 405);
+      throw new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}; allowed: ${found.allowed.join(', ')}`, 405, { allowed: found.allowed });
     }
     await found.route.handler({ req, res, url, requestId, params: found.params });
   };
 
   const fail = (res: ServerResponse, error: unknown, requestId: string) => {
     try {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (error instanceof DomainError) return sendError(res, error, requestId);
-      logger.error({ err: error, requestId }, 'unexpected error in an HTTP request');
-      sendError(res, new DomainError('INTERNAL', 'Internal error', 500), requestId);
+      sendError(res, error, requestId, logger);
     } catch (failure) {
       logger.error({ err: failure, requestId }, 'could not answer a failed HTTP request');
       res.destroy();
@@ -171,10 +167,14 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     handle(req, res, requestId).catch((error: unknown) => fail(res, error, requestId));
   });
   // CONNECT is no route here; node would otherwise drop the socket without an answer.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    const body = JSON.stringify({ error: { code: 405, message: 'CONNECT is not supported', metadata: { error_type: 'BAD_REQUEST' } } });
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    const body = JSON.stringify(errorBody(new DomainError('BAD_REQUEST', 'CONNECT is not supported', 405), requestId));
     socket.on('error', () => socket.destroy());
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // The request id is safe to echo: requestIdOf lets through only short tokens of safe characters.
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\nx-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
 
   // maxPayload: ws refuses a larger message from its frame header, before reading it, and closes with 1009.
@@ -244,6 +244,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
 
   return {
     server,
+    routes: routes.map(({ method, path }) => ({ method, path })),
     start: (port, host = config.HOST) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -28,15 +28,71 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 export const isErrorCode = (value: unknown): value is ErrorCode => typeof value === 'string' && CODES.has(value);
 
+/**
+ * OpenRouter's `error.metadata.error_type` values that Switchyard produces: the one vocabulary of every REST error
+ * (GraphQL errors carry the ErrorCode instead).
+ */
+export const ERROR_TYPES = [
+  'context_length_exceeded',
+  'max_tokens_exceeded',
+  'authentication',
+  'permission_denied',
+  'payment_required',
+  'rate_limit_exceeded',
+  'provider_overloaded',
+  'provider_unavailable',
+  'invalid_request',
+  'not_found',
+  'precondition_failed',
+  'payload_too_large',
+  'content_policy_violation',
+  'server',
+  'timeout',
+  'unmapped',
+] as const;
+export type ErrorType = (typeof ERROR_TYPES)[number];
+
+/**
+ * Each code's HTTP status and OpenRouter error type: the one mapping from domain errors to REST answers. A thrower
+ * may give another status (a 405 is a BAD_REQUEST); a GatewayError names its own type.
+ */
+export const HTTP_ERRORS: { readonly [C in ErrorCode]: { readonly status: number; readonly type: ErrorType } } = {
+  BAD_REQUEST: { status: 400, type: 'invalid_request' },
+  BAD_USER_INPUT: { status: 400, type: 'invalid_request' },
+  VALIDATION: { status: 400, type: 'invalid_request' },
+  UNAUTHENTICATED: { status: 401, type: 'authentication' },
+  FORBIDDEN: { status: 403, type: 'permission_denied' },
+  NOT_FOUND: { status: 404, type: 'not_found' },
+  CONFLICT: { status: 409, type: 'invalid_request' },
+  // An optimistic-concurrency miss: the write's precondition (the stream's revision) no longer holds.
+  WRONG_EXPECTED_VERSION: { status: 409, type: 'precondition_failed' },
+  PAYLOAD_TOO_LARGE: { status: 413, type: 'payload_too_large' },
+  INSUFFICIENT_CREDITS: { status: 402, type: 'payment_required' },
+  KEY_LIMIT_REACHED: { status: 402, type: 'payment_required' },
+  RATE_LIMITED: { status: 429, type: 'rate_limit_exceeded' },
+  PAYMENT_FAILED: { status: 402, type: 'payment_required' },
+  PROVIDER_ERROR: { status: 502, type: 'provider_unavailable' },
+  NO_ENDPOINT: { status: 503, type: 'provider_unavailable' },
+  // Switchyard's own storage, not a provider: "provider_unavailable" would send a client to look upstream.
+  UNAVAILABLE: { status: 503, type: 'server' },
+  INTERNAL: { status: 500, type: 'server' },
+};
+
 export class DomainError extends Error {
+  /** OpenRouter's `error_type` for this error on REST. */
+  readonly errorType: ErrorType;
+  /** When set, the REST answer carries a Retry-After header. */
+  declare readonly retryAfterMs?: number;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly status: number,
+    readonly status: number = HTTP_ERRORS[code].status,
     readonly metadata: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = new.target.name;
+    this.errorType = HTTP_ERRORS[code].type;
   }
 }
 
@@ -98,7 +154,7 @@ export class KeyLimitReachedError extends DomainError {
 }
 /** 429: a request-rate limit (the free tier's) was reached; `retry_after_ms` says when to retry. */
 export class RateLimitedError extends DomainError {
-  constructor(message: string, readonly retryAfterMs: number, metadata: Record<string, unknown> = {}) {
+  constructor(message: string, override readonly retryAfterMs: number, metadata: Record<string, unknown> = {}) {
     super('RATE_LIMITED', message, 429, { retry_after_ms: retryAfterMs, ...metadata });
   }
 }

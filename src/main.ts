@@ -74,6 +74,7 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
   return {
     port,
     core,
+    routes: app.routes,
     stop: async () => {
       await app.stop();
       await gatewayServices.stop();

@@ -4,7 +4,7 @@
  * say exactly which field is wrong.
  */
 import { createHash } from 'node:crypto';
-import { parseDecimalUnits } from '../modules/ledger/money.js';
+import { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
 import { invalidRequest } from './gatewayErrors.js';
 import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, ResponseFormat } from './types.js';
 
@@ -179,13 +179,12 @@ const parseProvider = (value: unknown): ProviderPreferences | null => {
       const raw = mp[key];
       if (raw === undefined || raw === null) continue;
       const param = `provider.max_price.${key}`;
-      // Exact, from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is 289.99...):
-      // USD per million tokens → nano-dollars per token keeps 3 decimals; the request price in USD keeps 9.
+      // Exact, from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is 289.99...).
       if (!(typeof raw === 'string' || (typeof raw === 'number' && Number.isFinite(raw)))) {
         throw invalidRequest(`${param} must be a non-negative number (USD${key === 'request' ? '' : ' per million tokens'})`, { param });
       }
       try {
-        maxPrice[key] = parseDecimalUnits(String(raw), key === 'request' ? 9 : 3, param);
+        maxPrice[key] = key === 'request' ? usdToNano(String(raw), param) : usdPerMillionToNanoPerToken(String(raw), param);
       } catch (error) {
         if (!(error instanceof RangeError)) throw error;
         throw invalidRequest(`${error.message} (${key === 'request' ? 'USD, in steps of 0.000000001' : 'USD per million tokens, in steps of 0.001'})`, { param });

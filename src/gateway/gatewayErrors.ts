@@ -1,23 +1,5 @@
-import { DomainError, type ErrorCode } from '../errors.js';
+import { DomainError, type ErrorCode, type ErrorType } from '../errors.js';
 import type { ProviderError, ProviderErrorCode } from './types.js';
-
-/** OpenRouter's `error.metadata.error_type` values that Switchyard produces. */
-export type ErrorType =
-  | 'context_length_exceeded'
-  | 'max_tokens_exceeded'
-  | 'authentication'
-  | 'permission_denied'
-  | 'payment_required'
-  | 'rate_limit_exceeded'
-  | 'provider_overloaded'
-  | 'provider_unavailable'
-  | 'invalid_request'
-  | 'not_found'
-  | 'payload_too_large'
-  | 'content_policy_violation'
-  | 'server'
-  | 'timeout'
-  | 'unmapped';
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
@@ -31,16 +13,17 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 };
 
 /**
- * A gateway failure with OpenRouter's typed metadata: `error_type`, and for upstream failures the provider's name
- * and code. The HTTP status is the OpenRouter one; `retryAfterMs` becomes a Retry-After header.
+ * A gateway failure with OpenRouter's typed metadata: an `error_type` finer than its code's (context_length_exceeded,
+ * timeout ...), and for upstream failures the provider's name and code. The HTTP status is the OpenRouter one;
+ * `retryAfterMs` becomes a Retry-After header.
  */
 export class GatewayError extends DomainError {
   constructor(
     status: number,
-    readonly errorType: ErrorType,
+    override readonly errorType: ErrorType,
     message: string,
     metadata: Record<string, unknown> = {},
-    readonly retryAfterMs?: number,
+    override readonly retryAfterMs?: number,
     /** GraphQL's code when the status alone does not say it (a key limit is a 402 like missing credits). */
     code: ErrorCode = CODE_BY_STATUS[status] ?? 'PROVIDER_ERROR',
   ) {

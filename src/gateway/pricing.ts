@@ -1,19 +1,9 @@
 /**
- * Money for the gateway: exact integer nano-dollars (1 USD = 1,000,000,000). $0.15 per million tokens is 150
- * nano-dollars per token. Conversions from and to decimal text live in modules/ledger/money.ts (on digits, never
- * through floats); this file prices usage and caps what a provider reports.
+ * The gateway's cost computation, in exact integer nano-dollars per token and per request: it prices usage and caps
+ * what a provider reports. Every conversion from or to dollars lives in modules/ledger/money.ts.
  */
 import { PRICE_FIELDS, type EndpointPrices } from '../modules/catalog/provider.events.js';
-import { usdDecimal, toUsdNumber } from '../modules/ledger/money.js';
 import type { Usage } from './types.js';
-
-export { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
-
-/** 150 → "0.00000015" (USD, no trailing zeros; "0" for zero): OpenRouter's pricing strings. */
-export const nanoToUsdString = (nanos: number): string => usdDecimal(nanos);
-
-/** For JSON `cost` fields (OpenRouter sends a number of USD). */
-export const nanoToUsdNumber = toUsdNumber;
 
 export interface CostBreakdown {
   readonly prompt: number;

@@ -8,54 +8,17 @@ import { catalogQueries, type EndpointDoc, type ModelDoc, type ProviderDoc } fro
 import { generationQueries, type GenerationDoc } from '../../projections/generations.js';
 import { providerStatsQueries, summarizeStats } from '../../projections/providerStats.js';
 import type { Core } from '../core.js';
-import { DomainError, RateLimitedError, UnauthenticatedError } from '../errors.js';
-import { readJsonBody, requirePrincipal, sendJson, type RestRequest, type Route } from '../http/rest.js';
+import { UnauthenticatedError } from '../errors.js';
+import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { isAdmin, type Principal } from '../modules/auth/principal.js';
 import { parseChatBody } from './chatRequest.js';
 import { newGenerationId, type Gateway, type GenerationOutcome } from './gateway.js';
-import { GatewayError, type ErrorType } from './gatewayErrors.js';
-import { nanoToUsdNumber, nanoToUsdString } from './pricing.js';
+import { GatewayError } from './gatewayErrors.js';
+import { toUsdNumber as nanoToUsdNumber, usdDecimal as nanoToUsdString } from '../modules/ledger/money.js';
 import { SSE_DONE } from './sse.js';
 import type { ChatChunk } from './types.js';
 
 const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
-
-const ERROR_TYPE_BY_CODE: Record<string, ErrorType> = {
-  BAD_REQUEST: 'invalid_request',
-  VALIDATION: 'invalid_request',
-  UNAUTHENTICATED: 'authentication',
-  FORBIDDEN: 'permission_denied',
-  NOT_FOUND: 'not_found',
-  PAYLOAD_TOO_LARGE: 'payload_too_large',
-  INSUFFICIENT_CREDITS: 'payment_required',
-  KEY_LIMIT_REACHED: 'payment_required',
-  PAYMENT_FAILED: 'payment_required',
-  RATE_LIMITED: 'rate_limit_exceeded',
-  UNAVAILABLE: 'provider_unavailable',
-  NO_ENDPOINT: 'provider_unavailable',
-};
-
-/** OpenRouter's error body, with a Retry-After header for rate limits. Unexpected errors are masked and logged. */
-export const sendGatewayError = (core: Pick<Core, 'logger'>, res: ServerResponse, error: unknown, requestId: string, headers: Record<string, string> = {}) => {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  let domain: DomainError;
-  if (error instanceof DomainError) domain = error;
-  else {
-    core.logger.error({ err: error, requestId }, 'unexpected error in the gateway');
-    domain = new GatewayError(500, 'server', 'Internal error', {});
-  }
-  const retryAfterMs = error instanceof RateLimitedError ? error.retryAfterMs : error instanceof GatewayError ? error.retryAfterMs : undefined;
-  const errorType = error instanceof GatewayError ? error.errorType : (ERROR_TYPE_BY_CODE[domain.code] ?? 'server');
-  sendJson(
-    res,
-    domain.status,
-    { error: { code: domain.status, message: domain.message, metadata: { ...domain.metadata, error_type: errorType, request_id: requestId } } },
-    { ...headers, ...(retryAfterMs !== undefined && { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) }) },
-  );
-};
 
 /** OpenRouter's usage object: token counts plus `cost` in USD (a number) and cost details. */
 export const usageJson = (outcome: GenerationOutcome) => ({
@@ -297,7 +260,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       });
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
-        if (outcome.kind !== 'completed' || !outcome.response) return sendGatewayError(core, res, outcome.error, requestId);
+        if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, outcome.error, requestId, core.logger);
         const response = outcome.response;
         const payload =
           kind === 'chat'
@@ -349,7 +312,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       }
       if (outcome.kind === 'cancelled' || res.destroyed) return;
       if (outcome.kind === 'failed') {
-        if (!res.headersSent) return sendGatewayError(core, res, outcome.error, requestId);
+        if (!res.headersSent) return sendError(res, outcome.error, requestId, core.logger);
         res.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
         return;
       }
@@ -357,7 +320,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       const final = { id: generationId, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: prepared.created, model: outcome.model, provider: outcome.providerName, choices: [], usage: usageJson(outcome) };
       res.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
     } catch (error) {
-      sendGatewayError(core, res, error, requestId);
+      sendError(res, error, requestId, core.logger);
     }
   };
 
@@ -365,7 +328,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     try {
       await handler(request);
     } catch (error) {
-      sendGatewayError(core, request.res, error, request.requestId);
+      sendError(request.res, error, request.requestId, core.logger);
     }
   };
 

@@ -2,14 +2,36 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boundedCache } from '../boundedCache.js';
 import { DomainError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { readBody } from './readBody.js';
 import type { Principal } from '../modules/auth/principal.js';
 
-/** OpenRouter's error shape: `{ error: { code, message, metadata } }` with the HTTP status as `code`. */
-export const sendError = (res: ServerResponse, error: DomainError, requestId?: string) => {
-  sendJson(res, error.status, {
-    error: { code: error.status, message: error.message, metadata: { error_type: error.code, ...error.metadata, ...(requestId ? { request_id: requestId } : {}) } },
-  });
+/**
+ * OpenRouter's error body, `{ error: { code, message, metadata } }`: the HTTP status as `code`, the error's metadata
+ * (limit_source, provider_name, provider_code ...) plus its lowercase `error_type` and the request id.
+ */
+export const errorBody = (error: DomainError, requestId: string) => ({
+  error: { code: error.status, message: error.message, metadata: { ...error.metadata, error_type: error.errorType, request_id: requestId } },
+});
+
+/**
+ * The one REST error writer: every route's failure, the app's own 400/404/405/413 and the gateway's errors. A domain
+ * error is shown (with Retry-After when it has a retry time); anything else is logged and masked as a 500. Once the
+ * headers are out there is no answer left to give: the connection is cut.
+ */
+export const sendError = (res: ServerResponse, error: unknown, requestId: string, logger: Pick<Logger, 'error'>): void => {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  let known: DomainError;
+  if (error instanceof DomainError) known = error;
+  else {
+    logger.error({ err: error, requestId }, 'unexpected error in an HTTP request');
+    known = new DomainError('INTERNAL', 'Internal error');
+  }
+  const headers: Record<string, string> = known.retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))) };
+  sendJson(res, known.status, errorBody(known, requestId), headers);
 };
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {

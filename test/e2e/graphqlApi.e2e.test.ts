@@ -82,7 +82,7 @@ describe('bad input gets a clear, typed error and writes nothing', () => {
     await unchanged(async () => {
       const res = await post(JSON.stringify({ query: `{ me { id } }`, variables: { pad: 'x'.repeat(70_000) } }));
       expect(res.status).toBe(413);
-      expect((await res.json()).error.metadata.error_type).toBe('PAYLOAD_TOO_LARGE');
+      expect((await res.json()).error.metadata.error_type).toBe('payload_too_large');
     });
   });
 
@@ -96,7 +96,7 @@ describe('bad input gets a clear, typed error and writes nothing', () => {
   it('unknown REST routes are 404 and wrong methods 405, in the OpenRouter error shape', async () => {
     const missing = await fetch(`${h.url}/api/v1/nothing-here`);
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toMatchObject({ error: { code: 404, metadata: { error_type: 'NOT_FOUND' } } });
+    expect(await missing.json()).toMatchObject({ error: { code: 404, metadata: { error_type: 'not_found' } } });
     const wrong = await fetch(`${h.url}/health`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('GET');

@@ -37,14 +37,14 @@ const openRouterError = (body: Buffer) => JSON.parse(body.toString('utf8')) as {
 
 describe('malformed request targets are answered in OpenRouter error shape, and the server lives on', () => {
   const CASES: { name: string; line: string; status: number; errorType: string }[] = [
-    { name: 'malformed percent-encoding in a route parameter', line: 'GET /api/v1/model/%zz/x HTTP/1.1', status: 400, errorType: 'BAD_REQUEST' },
-    { name: 'a truncated percent-encoding in a route parameter', line: 'GET /api/v1/models/a%/b%e0%a4/endpoints HTTP/1.1', status: 400, errorType: 'BAD_REQUEST' },
-    { name: 'a target that is not a URL (`//[::1`)', line: 'GET //[::1 HTTP/1.1', status: 404, errorType: 'NOT_FOUND' },
-    { name: 'an absolute target with an invalid port', line: 'GET http://a:99999/health HTTP/1.1', status: 400, errorType: 'BAD_REQUEST' },
-    { name: 'an asterisk target', line: 'OPTIONS * HTTP/1.1', status: 400, errorType: 'BAD_REQUEST' },
+    { name: 'malformed percent-encoding in a route parameter', line: 'GET /api/v1/model/%zz/x HTTP/1.1', status: 400, errorType: 'invalid_request' },
+    { name: 'a truncated percent-encoding in a route parameter', line: 'GET /api/v1/models/a%/b%e0%a4/endpoints HTTP/1.1', status: 400, errorType: 'invalid_request' },
+    { name: 'a target that is not a URL (`//[::1`)', line: 'GET //[::1 HTTP/1.1', status: 404, errorType: 'not_found' },
+    { name: 'an absolute target with an invalid port', line: 'GET http://a:99999/health HTTP/1.1', status: 400, errorType: 'invalid_request' },
+    { name: 'an asterisk target', line: 'OPTIONS * HTTP/1.1', status: 400, errorType: 'invalid_request' },
     { name: 'malformed percent-encoding in the query', line: 'GET /api/v1/models?limit=%zz&offset=% HTTP/1.1', status: 400, errorType: 'invalid_request' },
     { name: 'a NUL escape in the query', line: 'GET /api/v1/models?sort=%00 HTTP/1.1', status: 400, errorType: 'invalid_request' },
-    { name: 'malformed percent-encoding on the GraphQL path', line: 'GET /graphql/%zz HTTP/1.1', status: 404, errorType: 'NOT_FOUND' },
+    { name: 'malformed percent-encoding on the GraphQL path', line: 'GET /graphql/%zz HTTP/1.1', status: 404, errorType: 'not_found' },
   ];
 
   it('malformed paths, percent-encodings, request targets and queries (the quoted crash inputs included)', async () => {
@@ -59,13 +59,14 @@ describe('malformed request targets are answered in OpenRouter error shape, and 
       const body = '{"query":"{ __typename }"}';
       const res = parseResponse(await rawExchange(h.port, `POST /graphql HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`));
       expect(res.status, host).toBe(400);
-      expect(openRouterError(res.body).error.metadata.error_type).toBe('BAD_REQUEST');
+      expect(openRouterError(res.body).error.metadata.error_type).toBe('invalid_request');
     }
   });
 
   it('a CONNECT request is refused with a 405, not a dropped socket', async () => {
-    const res = parseResponse(await rawExchange(h.port, 'CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n'));
+    const res = parseResponse(await rawExchange(h.port, 'CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\nx-request-id: connect-1\r\n\r\n'));
     expect(res.status).toBe(405);
+    expect(openRouterError(res.body).error).toMatchObject({ code: 405, metadata: { error_type: 'invalid_request', request_id: 'connect-1' } });
     expect(await health()).toBe(200);
   });
 });
@@ -148,7 +149,7 @@ describe('size limits hold for every transport', () => {
   it('a chunked 20 MB body is answered 413 after the first MAX_BODY_BYTES, without reading the rest first, on /graphql and on REST', async () => {
     const graphql = await chunkedUpload('/graphql', '{"query":"{ __typename }","variables":{"pad":"', 4 * LIMIT, TWENTY_MB);
     expect(graphql.status).toBe(413);
-    expect(openRouterError(graphql.body)).toMatchObject({ error: { code: 413, metadata: { error_type: 'PAYLOAD_TOO_LARGE', limit: LIMIT } } });
+    expect(openRouterError(graphql.body)).toMatchObject({ error: { code: 413, metadata: { error_type: 'payload_too_large', limit: LIMIT } } });
     expect(await health()).toBe(200);
     const rest = await chunkedUpload('/api/v1/chat/completions', '{"model":"switchyard/demo","messages":[{"role":"user","content":"', 4 * LIMIT, TWENTY_MB);
     expect(rest.status).toBe(413);

@@ -1,27 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
-import { affordableOutputTokens, costOf, nanoToUsdString, usdPerMillionToNanoPerToken, usdToNano, worstCaseCost } from '../../src/gateway/pricing.js';
+import { affordableOutputTokens, costOf, worstCaseCost } from '../../src/gateway/pricing.js';
 import { prices } from '../support/catalogFixture.js';
-
-describe('money conversions are exact', () => {
-  it('USD per million tokens → integer nano-dollars per token', () => {
-    expect(usdPerMillionToNanoPerToken('0.15')).toBe(150);
-    expect(usdPerMillionToNanoPerToken('10.00')).toBe(10_000);
-    expect(usdPerMillionToNanoPerToken('0.075')).toBe(75);
-    expect(usdPerMillionToNanoPerToken('0')).toBe(0);
-    expect(() => usdPerMillionToNanoPerToken('0.0375')).toThrow(/finer than one nano-dollar/);
-    expect(() => usdPerMillionToNanoPerToken('-1')).toThrow();
-    expect(usdToNano('0.001')).toBe(1_000_000);
-  });
-
-  it('nano-dollars → OpenRouter USD strings', () => {
-    expect(nanoToUsdString(150)).toBe('0.00000015');
-    expect(nanoToUsdString(0)).toBe('0');
-    expect(nanoToUsdString(1_500_000_000)).toBe('1.5');
-    expect(nanoToUsdString(12_000_000_001)).toBe('12.000000001');
-  });
-});
 
 describe('costs', () => {
   const p = prices({ prompt: 1000, completion: 4000, reasoning: 5000, cacheRead: 100, cacheWrite: 1250, request: 7 });

@@ -4,11 +4,30 @@ import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { billUsage, worstCaseCost } from '../../src/gateway/pricing.js';
 import type { Usage } from '../../src/gateway/types.js';
-import { formatUsd, parseDecimalUnits, usdDecimal } from '../../src/modules/ledger/money.js';
+import { formatUsd, parseDecimalUnits, usdDecimal, usdPerMillionToNanoPerToken, usdToNano } from '../../src/modules/ledger/money.js';
 import { computeFee } from '../../src/modules/ledger/payments.js';
 import { prices } from '../support/catalogFixture.js';
 
 const USD = 1_000_000_000;
+
+describe('money conversions are exact', () => {
+  it('USD per million tokens → integer nano-dollars per token', () => {
+    expect(usdPerMillionToNanoPerToken('0.15')).toBe(150);
+    expect(usdPerMillionToNanoPerToken('10.00')).toBe(10_000);
+    expect(usdPerMillionToNanoPerToken('0.075')).toBe(75);
+    expect(usdPerMillionToNanoPerToken('0')).toBe(0);
+    expect(() => usdPerMillionToNanoPerToken('0.0375')).toThrow(/finer than one nano-dollar/);
+    expect(() => usdPerMillionToNanoPerToken('-1')).toThrow();
+    expect(usdToNano('0.001')).toBe(1_000_000);
+  });
+
+  it('nano-dollars → OpenRouter USD strings (one formatter)', () => {
+    expect(usdDecimal(150)).toBe('0.00000015');
+    expect(usdDecimal(0)).toBe('0');
+    expect(usdDecimal(1_500_000_000)).toBe('1.5');
+    expect(usdDecimal(12_000_000_001)).toBe('12.000000001');
+  });
+});
 
 describe('one USD formatter', () => {
   it('prints dollars for people with cents, grouping and every nano-dollar', () => {

@@ -5,7 +5,7 @@ import { ConflictError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
-import { usdPerMillionToNanoPerToken, usdToNano } from '../../gateway/pricing.js';
+import { usdPerMillionToNanoPerToken, usdToNano } from '../ledger/money.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { autoRouterDecider } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';

@@ -3,10 +3,12 @@
  * text for people or OpenRouter, and decimal text into it: on digits, never through floating point.
  */
 
-export const NANOS_PER_USD = 1_000_000_000;
-export const NANOS_PER_CENT = 10_000_000;
-
+/** Decimal places of a dollar that one nano-dollar is. */
 const NANO_DIGITS = 9;
+export const NANOS_PER_USD = 10 ** NANO_DIGITS;
+export const NANOS_PER_CENT = NANOS_PER_USD / 100;
+/** A price per million tokens is per token with 6 fewer decimals: $0.15 per million = 150 nano-dollars per token. */
+const PER_MILLION_TOKENS_DIGITS = NANO_DIGITS - 6;
 
 /**
  * Exact decimal dollars, no sign symbol: at least `minFractionDigits` decimals, trailing zeros beyond dropped.
@@ -54,7 +56,7 @@ export const parseDecimalUnits = (text: string, decimals: number, what: string):
 };
 
 /** "0.15" USD per million tokens → 150 nano-dollars per token. */
-export const usdPerMillionToNanoPerToken = (text: string, what = 'price'): number => parseDecimalUnits(text, 3, what);
+export const usdPerMillionToNanoPerToken = (text: string, what = 'price'): number => parseDecimalUnits(text, PER_MILLION_TOKENS_DIGITS, what);
 
 /** "0.001" USD → 1,000,000 nano-dollars. */
 export const usdToNano = (text: string, what = 'price'): number => parseDecimalUnits(text, NANO_DIGITS, what);

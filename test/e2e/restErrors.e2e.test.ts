@@ -1,0 +1,120 @@
+/**
+ * One error vocabulary on every REST route: whatever goes wrong (no key, a wrong key, a wrong method, a body over the
+ * limit, an unknown path), the answer is OpenRouter's `{error:{code, message, metadata}}` with the HTTP status as
+ * `code`, a lowercase `error_type` from OpenRouter's list, and the request id.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+
+/** OpenRouter's documented `error.metadata.error_type` values (errors-and-debugging reference). */
+const OPENROUTER_ERROR_TYPES = new Set([
+  'context_length_exceeded', 'max_tokens_exceeded', 'token_limit_exceeded', 'string_too_long', 'authentication', 'permission_denied',
+  'payment_required', 'rate_limit_exceeded', 'provider_overloaded', 'provider_unavailable', 'invalid_request', 'invalid_prompt',
+  'not_found', 'precondition_failed', 'payload_too_large', 'unprocessable', 'content_policy_violation', 'refusal', 'invalid_image',
+  'image_too_large', 'image_too_small', 'unsupported_image_format', 'image_not_found', 'image_download_failed', 'server', 'timeout', 'unmapped',
+]);
+
+/** Routes that serve only a caller with a key. */
+const KEYED = ['GET /api/v1/credits', 'GET /api/v1/key', 'GET /api/v1/auth/key', 'POST /api/v1/chat/completions', 'POST /api/v1/completions', 'GET /api/v1/generation'];
+
+const LIMIT = 4096;
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+let h: Harness;
+let routes: readonly { method: string; path: string }[];
+let sent = 0;
+
+beforeAll(async () => {
+  h = await startHarness({ MAX_BODY_BYTES: String(LIMIT) });
+  routes = h.running.routes;
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+/** A concrete path for a route pattern (`:author` → `acme`). */
+const concrete = (path: string) => path.replace(/:[a-zA-Z]+/g, 'acme');
+
+interface Answer {
+  readonly status: number;
+  readonly errorType: string | null;
+  readonly allow: string | null;
+}
+
+/** Send one request; when it fails, check the one shape and vocabulary and give back the error type. */
+const call = async (method: string, path: string, options: { key?: string; body?: string } = {}): Promise<Answer> => {
+  const requestId = `walk-${++sent}`;
+  const res = await fetch(`${h.url}${path}`, {
+    method,
+    headers: {
+      'x-request-id': requestId,
+      ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+      ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const what = `${method} ${path} (${options.key ? 'with a key' : 'no key'})`;
+  const text = await res.text();
+  if (res.status < 400) return { status: res.status, errorType: null, allow: null };
+  expect(res.headers.get('content-type'), what).toMatch(/^application\/json/);
+  const body = JSON.parse(text) as { error: { code: unknown; message: unknown; metadata: { error_type: unknown; request_id: unknown } } };
+  expect(body.error.code, what).toBe(res.status);
+  expect(typeof body.error.message === 'string' && body.error.message.length > 0, `${what}: a message`).toBe(true);
+  expect(OPENROUTER_ERROR_TYPES.has(String(body.error.metadata.error_type)), `${what}: error_type ${String(body.error.metadata.error_type)}`).toBe(true);
+  expect(body.error.metadata.request_id, what).toBe(requestId);
+  return { status: res.status, errorType: String(body.error.metadata.error_type), allow: res.headers.get('allow') };
+};
+
+describe('every REST route answers in OpenRouter error vocabulary', () => {
+  it('walks the route table (it has the account, catalog and gateway routes)', () => {
+    const names = routes.map((r) => `${r.method} ${r.path}`);
+    for (const keyed of KEYED) expect(names).toContain(keyed);
+    expect(names).toContain('GET /api/v1/models');
+  });
+
+  it('no key or an unknown key: a keyed route is 401 authentication, a public one answers or errs in the vocabulary', async () => {
+    for (const route of routes) {
+      const keyed = KEYED.includes(`${route.method} ${route.path}`);
+      for (const key of [undefined, 'sk-sy-v1-not-a-real-key']) {
+        const answer = await call(route.method, concrete(route.path), { key, ...(route.method === 'POST' ? { body: '{}' } : {}) });
+        if (keyed) expect(answer, `${route.method} ${route.path}`).toMatchObject({ status: 401, errorType: 'authentication' });
+      }
+    }
+  });
+
+  it('a wrong method is 405 invalid_request with the Allow header, on every route', async () => {
+    const byPath = new Map<string, string[]>();
+    for (const route of routes) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route.method]);
+    for (const [path, allowed] of byPath) {
+      for (const method of METHODS.filter((m) => !allowed.includes(m))) {
+        const answer = await call(method, concrete(path), { key: ADMIN_KEY });
+        expect(answer, `${method} ${path}`).toEqual({ status: 405, errorType: 'invalid_request', allow: allowed.join(', ') });
+      }
+    }
+  });
+
+  it('a body over the limit is 413 payload_too_large on every route that takes one, and on /graphql', async () => {
+    const big = JSON.stringify({ pad: 'x'.repeat(LIMIT) });
+    const posts = routes.filter((r) => r.method !== 'GET');
+    expect(posts.length).toBeGreaterThan(0);
+    for (const route of posts) {
+      expect(await call(route.method, concrete(route.path), { key: ADMIN_KEY, body: big }), route.path).toMatchObject({ status: 413, errorType: 'payload_too_large' });
+    }
+    expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: big })).toMatchObject({ status: 413, errorType: 'payload_too_large' });
+  });
+
+  it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
+    const paths = ['/', '/api', '/api/v1', '/api/v1/nothing-here', '/API/V1/CREDITS', ...routes.map((r) => `${concrete(r.path)}/extra`)];
+    for (const path of paths) {
+      for (const method of ['GET', 'POST']) {
+        expect(await call(method, path, { key: ADMIN_KEY, ...(method === 'POST' ? { body: '{}' } : {}) }), `${method} ${path}`).toMatchObject({ status: 404, errorType: 'not_found' });
+      }
+    }
+  });
+
+  it('bad input to a route is 400 invalid_request whether the app, an account route or the gateway refuses it', async () => {
+    expect(await call('POST', '/api/v1/chat/completions', { key: ADMIN_KEY, body: '{"model":' })).toMatchObject({ status: 400, errorType: 'invalid_request' });
+    expect(await call('POST', '/api/v1/chat/completions', { key: ADMIN_KEY, body: '' })).toMatchObject({ status: 400, errorType: 'invalid_request' });
+    expect(await call('GET', '/api/v1/model/%zz/x')).toMatchObject({ status: 400, errorType: 'invalid_request' });
+    expect(await call('GET', '/api/v1/models?sort=nonsense')).toMatchObject({ status: 400, errorType: 'invalid_request' });
+  });
+});
