@@ -26,7 +26,7 @@ const KEY_FIELDS = '__typename ... on ApiKey { id name status limit limitReset }
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ SELF_SIGNUP: 'true' });
 });
 afterEach(async () => {
   await h.running.core.runner.resume();
@@ -57,6 +57,21 @@ describe('commands while the read models are held back', () => {
     // The auth directory is write-side: the new key is accepted before any read model has seen it.
     expect((await credits(payload.initialKey.secret)).status).toBe(200);
     expect(await readModelsBehind()).toBe(true);
+  });
+
+  it('self-signup answers with the first key of a user account, whatever roles were asked for', async () => {
+    await h.running.core.runner.pause();
+    // Without a key the caller sees only the secret: the account and key objects are visible to their owner.
+    const signup = `mutation { openAccount(name: "Eve", roles: [ADMIN, PROVIDER]) { __typename ... on OpenAccountPayload { initialKey { secret } } } }`;
+    const { body } = await h.gql(signup, {}, null);
+    expect(body.errors).toBeUndefined();
+    const secret: string = body.data.openAccount.initialKey.secret;
+    expect((await credits(secret)).status).toBe(200);
+    // A key of a non-admin account cannot open accounts for others.
+    const byUser = await h.gql(OPEN, { name: 'Eve 2' }, secret);
+    expect(byUser.body.data.openAccount).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', message: 'Only admins open accounts for others' });
+    await h.running.core.runner.resume();
+    expect((await h.gql('{ me { name roles } }', {}, secret)).body.data.me).toEqual({ name: 'Eve', roles: ['USER'] });
   });
 
   it('createApiKey answers with the key and its secret, and changes to the key answer with the changed key', async () => {
