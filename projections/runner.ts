@@ -19,6 +19,9 @@ export interface ProjectionRunner {
   readonly position: number;
   /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
   onApplied(listener: (applied: AppliedBatch) => void): () => void;
+  /** Hold back applying events until resume(): tests use it to show what answers without the read models. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +64,12 @@ export const createProjectionRunner = (deps: {
   let tracker = createPositionTracker();
   let eventsApplied = 0;
   const listeners = new Set<(applied: AppliedBatch) => void>();
+  /** While paused: the promise the loop waits on before its next batch, and the function that ends the pause. */
+  let paused: { until: Promise<void>; resume: () => void } | null = null;
+  const resume = () => {
+    paused?.resume();
+    paused = null;
+  };
 
   const storeCheckpoint = async (state: State) => {
     await readStore.commit([], { projection: state.projection.name, version: state.projection.version, position: state.position });
@@ -126,6 +135,7 @@ export const createProjectionRunner = (deps: {
         onCaughtUp();
         continue;
       }
+      if (paused) await paused.until;
       await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
@@ -166,7 +176,15 @@ export const createProjectionRunner = (deps: {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    async pause() {
+      if (paused) return;
+      let resume!: () => void;
+      const until = new Promise<void>((resolve) => (resume = resolve));
+      paused = { until, resume };
+    },
+    resume: async () => resume(),
     async stop() {
+      resume();
       await subscription?.close();
       await loop;
       await storeLaggingCheckpoints();

@@ -1,6 +1,5 @@
 import { getEventListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
-import { accountQueries } from '../projections/accounts.js';
 import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
 import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
 import type { ProjectionRunner } from '../projections/runner.js';
@@ -12,6 +11,7 @@ import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirector
 import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
 import type { LedgerService } from './modules/ledger/ledgerService.js';
 import type { Gateway } from './gateway/gateway.js';
+import type { Modules } from './modules/modules.js';
 import type { ReadStore } from './readStore/readStore.js';
 
 export interface Actor {
@@ -26,6 +26,18 @@ export type PubSubTopics = {
   balanceChanged: [accountId: string, payload: BalanceDoc];
 };
 
+/** The in-process pub/sub of read-model changes, and whether anyone watches a topic (to skip reading for nobody). */
+export const createTopics = () => {
+  const target = new EventTarget();
+  return {
+    pubsub: createPubSub<PubSubTopics>({ eventTarget: target }),
+    /** Whether anyone subscribed to `topic` for `id` (yoga's pubsub names the event `${topic}:${id}`). */
+    watched: (topic: keyof PubSubTopics, id: string) => getEventListeners(target, `${topic}:${id}`).length > 0,
+  };
+};
+export type Topics = ReturnType<typeof createTopics>;
+export type SwitchyardPubSub = Topics['pubsub'];
+
 /** Everything the API layers (GraphQL, REST) need, built once in the composition root. */
 export interface Core {
   readonly config: Config;
@@ -34,13 +46,13 @@ export interface Core {
   readonly readStore: ReadStore;
   readonly directory: AuthDirectory;
   readonly runner: ProjectionRunner;
-  readonly pubsub: ReturnType<typeof createPubSub<PubSubTopics>>;
+  readonly pubsub: SwitchyardPubSub;
+  /** The modules' application APIs (src/modules/modules.ts): what GraphQL and REST call. */
+  readonly modules: Modules;
   readonly ledger: LedgerService;
   /** Routing, billing and recording of model calls (src/gateway), with the in-memory catalog. */
   readonly gateway: Gateway;
   readonly queries: {
-    readonly accounts: ReturnType<typeof accountQueries>;
-    readonly apiKeys: ReturnType<typeof apiKeyQueries>;
     readonly balances: ReturnType<typeof balanceQueries>;
   };
   readonly now: () => Date;
@@ -65,13 +77,12 @@ export const createCore = (deps: {
   runner: ProjectionRunner;
   ledger: LedgerService;
   gateway: Gateway;
+  topics: Topics;
+  modules: Modules;
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());
-  const topics = new EventTarget();
-  const pubsub = createPubSub<PubSubTopics>({ eventTarget: topics });
-  /** Whether anyone subscribed to `topic` for `id` (yoga's pubsub names the event `${topic}:${id}`). */
-  const watched = (topic: keyof PubSubTopics, id: string) => getEventListeners(topics, `${topic}:${id}`).length > 0;
+  const { pubsub, watched } = deps.topics;
   const apiKeys = apiKeyQueries(deps.readStore);
   const balances = balanceQueries(deps.readStore);
   /** The ids of a category's streams (`apikey-{keyId}`, `ledger-{accountId}`). */
@@ -96,7 +107,7 @@ export const createCore = (deps: {
     ...deps,
     now,
     pubsub,
-    queries: { accounts: accountQueries(deps.readStore), apiKeys, balances },
+    queries: { balances },
     async execute(stream, decider, command, actor) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },

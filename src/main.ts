@@ -2,14 +2,17 @@ import { balanceQueries } from '../projections/balances.js';
 import { buildApp } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
-import { createCore } from './core.js';
+import { createCore, createTopics } from './core.js';
 import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
+import { createAccountsApi } from './modules/accounts/account.api.js';
+import { createApiKeysApi } from './modules/apiKeys/apiKey.api.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
+import type { Modules } from './modules/modules.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './gateway/setup.js';
 import { openStorage } from './stores.js';
@@ -49,7 +52,14 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
+  const now = () => new Date();
+  const topics = createTopics();
+  const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
+  const modules: Modules = {
+    accounts: createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, selfSignup: config.SELF_SIGNUP, now }),
+    apiKeys,
+  };
+  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway, topics, modules, now });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
   const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);

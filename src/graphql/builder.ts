@@ -53,7 +53,7 @@ export const builder = new SchemaBuilder<{
         provider: has('provider') || admin,
         designer: has('designer') || admin,
         ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
-        ownsApiKey: (keyId) => principal !== null && (admin || ctx.core.directory.key(keyId)?.accountId === principal.accountId),
+        ownsApiKey: (keyId) => principal !== null && (admin || ctx.apiKeys.ownerOf(keyId) === principal.accountId),
       };
     },
     unauthorizedError: refusal,

@@ -130,6 +130,8 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    pause: () => channel.call('pause'),
+    resume: () => channel.call('resume'),
     async stop() {
       // Stopped with the thread.
     },

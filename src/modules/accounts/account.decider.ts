@@ -2,9 +2,21 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import type { AccountEvent, Role } from './account.events.js';
 
+/** An account as decided: everything it may see of itself, so a command can answer with it. */
 export type AccountState =
   | { readonly status: 'none' }
-  | { readonly status: 'open'; readonly accountId: string; readonly roles: ReadonlySet<Role>; readonly plan: string };
+  | {
+      readonly status: 'open';
+      readonly accountId: string;
+      readonly name: string;
+      readonly email: string | null;
+      readonly roles: ReadonlySet<Role>;
+      readonly plan: string;
+      readonly openedAt: string;
+      readonly updatedAt: string;
+    };
+
+export type OpenAccountState = Exclude<AccountState, { status: 'none' }>;
 
 export type AccountCommand =
   | { readonly type: 'OpenAccount'; readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string } }
@@ -22,14 +34,16 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
 
   evolve: (state, event) => {
     switch (event.type) {
-      case 'AccountOpened':
-        return { status: 'open', accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan };
+      case 'AccountOpened': {
+        const { accountId, name, email, roles, plan, at } = event.data;
+        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, openedAt: at, updatedAt: at };
+      }
       case 'RoleGranted':
-        return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]) } : state;
+        return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
       case 'RoleRevoked':
-        return state.status === 'open' ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)) } : state;
+        return state.status === 'open' ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)), updatedAt: event.data.at } : state;
       case 'PlanChanged':
-        return state.status === 'open' ? { ...state, plan: event.data.plan } : state;
+        return state.status === 'open' ? { ...state, plan: event.data.plan, updatedAt: event.data.at } : state;
       default: {
         const _never: never = event;
         return state;

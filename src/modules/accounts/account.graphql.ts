@@ -1,15 +1,13 @@
 import { z } from 'zod';
 import type { AccountDoc } from '../../../projections/accounts.js';
-import { ForbiddenError, NotFoundError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { newId } from '../../ids.js';
-import { ApiKeyRef, CreatedApiKeyRef, issueApiKey, type CreatedApiKey } from '../apiKeys/apiKey.graphql.js';
-import { accountDecider } from './account.decider.js';
-import { ROLES, accountStream, type Role } from './account.events.js';
+import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
+import type { OpenedAccount } from './account.api.js';
+import { ROLES, type Role } from './account.events.js';
 
 export const RoleEnum = builder.enumType('Role', {
   values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
@@ -17,7 +15,7 @@ export const RoleEnum = builder.enumType('Role', {
 
 export const actorOf = (ctx: GraphQLContext) => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
 
-export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.core.queries.accounts.byIds(ids), (account, ctx) => canSee(ctx, account._id));
+export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.accounts.byIds(ids), (account, ctx) => canSee(ctx, account._id));
 
 export const AccountRef = builder.loadableNode('Account', {
   description: 'A customer, provider, designer or admin. Visible to itself and to admins.',
@@ -35,14 +33,14 @@ export const AccountRef = builder.loadableNode('Account', {
       type: ApiKeyRef,
       args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },
       resolve: (account, args, ctx) =>
-        idConnection(args, (page) => ctx.core.queries.apiKeys.pageForAccount(account._id, idPage(page), args.includeRevoked ?? false)),
+        idConnection(args, (page) => ctx.apiKeys.pageForAccount(account._id, idPage(page), args.includeRevoked ?? false)),
     }),
   }),
 });
 
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 
-const OpenAccountPayload = builder.objectRef<{ account: AccountDoc; initialKey: CreatedApiKey }>('OpenAccountPayload').implement({
+const OpenAccountPayload = builder.objectRef<OpenedAccount>('OpenAccountPayload').implement({
   fields: (t) => ({
     account: t.field({ type: AccountRef, resolve: (payload) => payload.account }),
     initialKey: t.field({
@@ -52,12 +50,6 @@ const OpenAccountPayload = builder.objectRef<{ account: AccountDoc; initialKey: 
     }),
   }),
 });
-
-const reloadAccount = async (ctx: GraphQLContext, accountId: string) => {
-  const [doc] = await ctx.core.queries.accounts.byIds([accountId]);
-  if (!doc) throw new NotFoundError('Account', accountId);
-  return doc;
-};
 
 builder.queryFields((t) => ({
   me: t.withAuth({ authenticated: true }).field({
@@ -76,7 +68,7 @@ builder.queryFields((t) => ({
     description: 'Every account (admin).',
     authScopes: { admin: true },
     args: { role: t.arg({ type: RoleEnum, required: false }) },
-    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.core.queries.accounts.page(idPage(page), args.role ?? undefined)),
+    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.accounts.page(idPage(page), args.role ?? undefined)),
   }),
 }));
 
@@ -92,51 +84,36 @@ builder.mutationFields((t) => ({
       plan: t.arg.string({ defaultValue: 'free', validate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a plan slug') }),
       initialKeyName: t.arg.string({ defaultValue: 'default', validate: name }),
     },
-    resolve: async (_root, args, ctx) => {
-      const admin = ctx.principal?.roles.has('admin') ?? false;
-      if (!admin) {
-        if (ctx.principal) throw new ForbiddenError('Only admins open accounts for others');
-        if (!ctx.core.config.SELF_SIGNUP) throw new ForbiddenError('Self-signup is disabled; ask an admin (SELF_SIGNUP=true enables it)');
-      }
-      const roles = admin ? (args.roles ?? ['user']) : (['user'] as Role[]);
-      const now = ctx.core.now().toISOString();
-      const accountId = newId('acc');
-      await ctx.core.execute(
-        accountStream(accountId),
-        accountDecider,
-        { type: 'OpenAccount', data: { accountId, name: args.name, email: args.email ?? null, roles, plan: args.plan ?? 'free', at: now } },
-        { ...actorOf(ctx), actor: ctx.principal?.accountId ?? `signup:${accountId}` },
-      );
-      const initialKey = await issueApiKey(ctx, { accountId, name: args.initialKeyName ?? 'default', limit: null, limitReset: 'never', expiresAt: null });
-      return { account: await reloadAccount(ctx, accountId), initialKey };
-    },
+    resolve: (_root, args, ctx) =>
+      ctx.accounts.open(ctx, {
+        name: args.name,
+        email: args.email ?? null,
+        roles: args.roles ?? ['user'],
+        plan: args.plan ?? 'free',
+        initialKeyName: args.initialKeyName ?? 'default',
+      }),
   }),
   grantRole: t.field({
     type: AccountRef,
     authScopes: { admin: true },
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const accountId = String(args.accountId);
-      await ctx.core.execute(accountStream(accountId), accountDecider, { type: 'GrantRole', data: { accountId, role: args.role, at: ctx.core.now().toISOString() } }, actorOf(ctx));
-      return reloadAccount(ctx, accountId);
-    },
+    resolve: (_root, args, ctx) => ctx.accounts.grantRole(ctx, String(args.accountId), args.role),
   }),
   revokeRole: t.field({
     type: AccountRef,
     authScopes: { admin: true },
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const accountId = String(args.accountId);
-      await ctx.core.execute(
-        accountStream(accountId),
-        accountDecider,
-        { type: 'RevokeRole', data: { accountId, role: args.role, actorAccountId: ctx.principal?.accountId ?? null, at: ctx.core.now().toISOString() } },
-        actorOf(ctx),
-      );
-      return reloadAccount(ctx, accountId);
-    },
+    resolve: (_root, args, ctx) => ctx.accounts.revokeRole(ctx, String(args.accountId), args.role),
+  }),
+  changePlan: t.field({
+    type: AccountRef,
+    description: 'Move an account to another plan (admin). Plans are configuration (PLANS).',
+    errors: { directResult: true },
+    authScopes: { admin: true },
+    args: { accountId: t.arg.id({ required: true }), plan: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.accounts.changePlan(ctx, String(args.accountId), args.plan),
   }),
 }));
 

@@ -4,9 +4,23 @@ import type { ApiKeyCreated, ApiKeyEvent, LimitReset } from './apiKey.events.js'
 
 export type ApiKeyStatus = 'active' | 'disabled' | 'revoked';
 
+/** A key as decided: everything its owner may see of it (never the hash), so a command can answer with it. */
 export type ApiKeyState =
   | { readonly status: 'none' }
-  | { readonly status: ApiKeyStatus; readonly keyId: string; readonly accountId: string; readonly name: string; readonly limit: number | null; readonly limitReset: LimitReset };
+  | {
+      readonly status: ApiKeyStatus;
+      readonly keyId: string;
+      readonly accountId: string;
+      readonly name: string;
+      readonly hint: string;
+      readonly limit: number | null;
+      readonly limitReset: LimitReset;
+      readonly expiresAt: string | null;
+      readonly createdAt: string;
+      readonly updatedAt: string;
+    };
+
+export type LiveApiKeyState = Exclude<ApiKeyState, { status: 'none' }>;
 
 export type ApiKeyCommand =
   | { readonly type: 'CreateApiKey'; readonly data: ApiKeyCreated['data'] }
@@ -28,21 +42,22 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
 
   evolve: (state, event) => {
     if (event.type === 'ApiKeyCreated') {
-      const { keyId, accountId, name, limit, limitReset } = event.data;
-      return { status: 'active', keyId, accountId, name, limit, limitReset };
+      const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
+      return { status: 'active', keyId, accountId, name, hint, limit, limitReset, expiresAt, createdAt: at, updatedAt: at };
     }
     if (state.status === 'none') return state;
+    const updatedAt = event.data.at;
     switch (event.type) {
       case 'ApiKeyRenamed':
-        return { ...state, name: event.data.name };
+        return { ...state, name: event.data.name, updatedAt };
       case 'ApiKeyLimitChanged':
-        return { ...state, limit: event.data.limit, limitReset: event.data.limitReset };
+        return { ...state, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
       case 'ApiKeyDisabled':
-        return { ...state, status: 'disabled' };
+        return { ...state, status: 'disabled', updatedAt };
       case 'ApiKeyEnabled':
-        return { ...state, status: 'active' };
+        return { ...state, status: 'active', updatedAt };
       case 'ApiKeyRevoked':
-        return { ...state, status: 'revoked' };
+        return { ...state, status: 'revoked', updatedAt };
       default: {
         const _never: never = event;
         return state;

@@ -11,3 +11,9 @@ export interface Principal {
 export const ROOT_ACCOUNT_ID = 'acc_root';
 
 export const isAdmin = (principal: Principal | null): boolean => principal?.roles.has('admin') ?? false;
+
+/** Who is calling and the request's id: what a command needs to authorize and to record in its events' metadata. */
+export interface Caller {
+  readonly principal: Principal | null;
+  readonly requestId: string;
+}

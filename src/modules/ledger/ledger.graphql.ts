@@ -9,9 +9,7 @@ import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
-import { AccountRef, actorOf } from '../accounts/account.graphql.js';
-import { accountDecider } from '../accounts/account.decider.js';
-import { accountStream } from '../accounts/account.events.js';
+import { actorOf } from '../accounts/account.graphql.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
 import { runBillingAudit } from './audit.js';
@@ -339,23 +337,6 @@ builder.mutationFields((t) => ({
       await ctx.core.ledger.refund({ accountId, amount: args.amount, reason: args.reason, ...actorOf(ctx) });
       await readYourWrites(ctx);
       return loadBalance(ctx, accountId);
-    },
-  }),
-  changePlan: t.field({
-    type: AccountRef,
-    description: 'Move an account to another plan (admin). Plans are configuration (PLANS).',
-    errors: { directResult: true },
-    authScopes: { admin: true },
-    args: { accountId: t.arg.id({ required: true }), plan: t.arg.string({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const accountId = String(args.accountId);
-      if (!(args.plan in ctx.core.config.PLANS)) {
-        throw new ValidationError(`Unknown plan ${JSON.stringify(args.plan)}; plans are ${Object.keys(ctx.core.config.PLANS).join(', ')}`);
-      }
-      await ctx.core.execute(accountStream(accountId), accountDecider, { type: 'ChangePlan', data: { accountId, plan: args.plan, at: ctx.core.now().toISOString() } }, actorOf(ctx));
-      const [doc] = await ctx.core.queries.accounts.byIds([accountId]);
-      if (!doc) throw new NotFoundError('Account', accountId);
-      return doc;
     },
   }),
 }));

@@ -35,7 +35,7 @@ export const ledgerRoutes = (core: Core): Route[] => [
       const key = principal.keyId ? core.directory.key(principal.keyId) : undefined;
       const [usage, doc, balance] = await Promise.all([
         key ? core.ledger.keyUsage(principal.accountId, key.keyId) : { daily: 0, weekly: 0, monthly: 0, lifetime: 0 },
-        key ? core.queries.apiKeys.byIds([key.keyId]).then(([d]) => d) : undefined,
+        key ? core.modules.apiKeys.byIds([key.keyId]).then(([d]) => d) : undefined,
         core.ledger.balance(principal.accountId),
       ]);
       const limit = key?.limit ?? null;

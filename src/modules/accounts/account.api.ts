@@ -1,0 +1,98 @@
+import { accountQueries, type AccountDoc } from '../../../projections/accounts.js';
+import type { ProjectionRunner } from '../../../projections/runner.js';
+import { ValidationError } from '../../errors.js';
+import type { EventStore } from '../../eventStore/eventStore.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import type { ApiKeysApi, CreatedApiKey } from '../apiKeys/apiKey.api.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import { createAuthWrites } from '../auth/authWrites.js';
+import type { Caller } from '../auth/principal.js';
+import type { Plans } from '../ledger/plans.js';
+import { accountDecider, type AccountCommand, type AccountState } from './account.decider.js';
+import { accountStream, type Role } from './account.events.js';
+import { rolesForNewAccount } from './account.policy.js';
+
+export interface NewAccount {
+  readonly name: string;
+  readonly email: string | null;
+  /** Honoured for admins only (see rolesForNewAccount). */
+  readonly roles: readonly Role[];
+  readonly plan: string;
+  readonly initialKeyName: string;
+}
+
+export interface OpenedAccount {
+  readonly account: AccountDoc;
+  /** A first key for the new account, with its secret (shown this once). */
+  readonly initialKey: CreatedApiKey;
+}
+
+/** An account as its read model shows it, built from the decided state (a command answers without reading the read model). */
+export const accountView = (state: AccountState): AccountDoc => {
+  if (state.status === 'none') throw new Error('an account command decided on an account that does not exist');
+  const { accountId, name, email, roles, plan, openedAt, updatedAt } = state;
+  return { _id: accountId, name, email, roles: [...roles], plan, openedAt, updatedAt };
+};
+
+type PageArgs = Parameters<ReturnType<typeof accountQueries>['page']>[0];
+
+/** The accounts module: open accounts, manage their roles and plan (commands answer from the decision), and read them. */
+export const createAccountsApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  directory: AuthDirectory;
+  runner: ProjectionRunner;
+  logger: Logger;
+  apiKeys: ApiKeysApi;
+  plans: Plans;
+  selfSignup: boolean;
+  now: () => Date;
+}) => {
+  const writes = createAuthWrites(deps);
+  const queries = accountQueries(deps.readStore);
+
+  const change = async (caller: Caller, command: AccountCommand) => {
+    const { state } = await writes.execute(accountStream(command.data.accountId), accountDecider, command, caller);
+    return accountView(state);
+  };
+  const at = () => deps.now().toISOString();
+
+  return {
+    /** Open an account with a first key (admins; anyone when self-signup is on). The answer holds the key's secret. */
+    async open(caller: Caller, input: NewAccount): Promise<OpenedAccount> {
+      const roles = rolesForNewAccount(caller.principal, input.roles, deps.selfSignup);
+      const accountId = newId('acc');
+      const { state } = await writes.execute(
+        accountStream(accountId),
+        accountDecider,
+        { type: 'OpenAccount', data: { accountId, name: input.name, email: input.email, roles, plan: input.plan, at: at() } },
+        caller,
+        `signup:${accountId}`,
+      );
+      const initialKey = await deps.apiKeys.create(caller, { accountId, name: input.initialKeyName, limit: null, limitReset: 'never', expiresAt: null });
+      return { account: accountView(state), initialKey };
+    },
+    grantRole: (caller: Caller, accountId: string, role: Role) => change(caller, { type: 'GrantRole', data: { accountId, role, at: at() } }),
+    revokeRole: (caller: Caller, accountId: string, role: Role) =>
+      change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
+    /** Move an account to another plan; plans are configuration (PLANS). */
+    changePlan(caller: Caller, accountId: string, plan: string) {
+      if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);
+      return change(caller, { type: 'ChangePlan', data: { accountId, plan, at: at() } });
+    },
+
+    async byIds(ids: readonly string[]): Promise<AccountDoc[]> {
+      await writes.readYourWrites();
+      return queries.byIds(ids);
+    },
+    /** One page of every account (filter and sort from idPage), optionally only those with a role. */
+    async page(page: PageArgs, role?: Role): Promise<AccountDoc[]> {
+      await writes.readYourWrites();
+      return queries.page(page, role);
+    },
+  };
+};
+
+export type AccountsApi = ReturnType<typeof createAccountsApi>;

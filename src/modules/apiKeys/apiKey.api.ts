@@ -1,0 +1,101 @@
+import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
+import type { ProjectionRunner } from '../../../projections/runner.js';
+import type { SwitchyardPubSub } from '../../core.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import type { EventStore } from '../../eventStore/eventStore.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import { createAuthWrites } from '../auth/authWrites.js';
+import type { Caller } from '../auth/principal.js';
+import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
+import { apiKeyStream, type LimitReset } from './apiKey.events.js';
+import { generateApiKey } from './keyFormat.js';
+
+export interface NewApiKey {
+  readonly accountId: string;
+  readonly name: string;
+  /** Nano-dollars per window, or null for none. */
+  readonly limit: number | null;
+  readonly limitReset: LimitReset;
+  readonly expiresAt: string | null;
+}
+
+export interface CreatedApiKey {
+  readonly key: ApiKeyDoc;
+  /** The key itself: it exists only here, never in an event or a read model. */
+  readonly secret: string;
+}
+
+/** A key as its read model shows it, built from the decided state (a command answers without reading the read model). */
+export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
+  if (state.status === 'none') throw new Error('a key command decided on a key that does not exist');
+  const { keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
+  return { _id: keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
+};
+
+type PageArgs = Parameters<ReturnType<typeof apiKeyQueries>['pageForAccount']>[1];
+
+/** The API keys module: issue and manage keys (commands answer from the decision), and read them. */
+export const createApiKeysApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  directory: AuthDirectory;
+  runner: ProjectionRunner;
+  pubsub: SwitchyardPubSub;
+  logger: Logger;
+  now: () => Date;
+}) => {
+  const writes = createAuthWrites(deps);
+  const queries = apiKeyQueries(deps.readStore);
+
+  const change = async (caller: Caller, command: ApiKeyCommand) => {
+    const { state } = await writes.execute(apiKeyStream(command.data.keyId), apiKeyDecider, command, caller);
+    return apiKeyView(state);
+  };
+  const at = () => deps.now().toISOString();
+
+  return {
+    /** Create a key for an existing account; the answer holds its secret, shown this once. */
+    async create(caller: Caller, input: NewApiKey): Promise<CreatedApiKey> {
+      const now = deps.now();
+      if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
+      if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
+      const keyId = newId('key');
+      const { secret, hash, hint } = generateApiKey();
+      const { state } = await writes.execute(
+        apiKeyStream(keyId),
+        apiKeyDecider,
+        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, at: now.toISOString() } },
+        caller,
+        input.accountId,
+      );
+      return { key: apiKeyView(state), secret };
+    },
+    rename: (caller: Caller, keyId: string, name: string) => change(caller, { type: 'RenameApiKey', data: { keyId, name, at: at() } }),
+    /** Set or clear (null) the spending limit and its reset window. */
+    setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) =>
+      change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } }),
+    disable: (caller: Caller, keyId: string) => change(caller, { type: 'DisableApiKey', data: { keyId, at: at() } }),
+    enable: (caller: Caller, keyId: string) => change(caller, { type: 'EnableApiKey', data: { keyId, at: at() } }),
+    revoke: (caller: Caller, keyId: string) => change(caller, { type: 'RevokeApiKey', data: { keyId, at: at() } }),
+
+    /** Policy: the account a key belongs to, from the write side (so a key is manageable the moment it exists). */
+    ownerOf: (keyId: string): string | null => deps.directory.key(keyId)?.accountId ?? null,
+
+    async byIds(ids: readonly string[]): Promise<ApiKeyDoc[]> {
+      await writes.readYourWrites();
+      return queries.byIds(ids);
+    },
+    /** One page of an account's keys (filter and sort from idPage); revoked keys only when asked for. */
+    async pageForAccount(accountId: string, page: PageArgs, includeRevoked: boolean): Promise<ApiKeyDoc[]> {
+      await writes.readYourWrites();
+      return queries.pageForAccount(accountId, page, includeRevoked);
+    },
+    /** Every change to the account's keys, after the read model stored it. */
+    changes: (accountId: string) => deps.pubsub.subscribe('apiKeyChanged', accountId),
+  };
+};
+
+export type ApiKeysApi = ReturnType<typeof createApiKeysApi>;
