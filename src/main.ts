@@ -4,7 +4,8 @@ import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore } from './core.js';
 import { DomainError } from './errors.js';
-import { createLogger } from './logger.js';
+import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
+import { createLogger, type Logger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
@@ -15,12 +16,16 @@ import { createGatewayServices } from './gateway/setup.js';
 import { openStorage } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
-export const startSwitchyard = async (config: Config, options: { log?: (line: string) => void } = {}) => {
+export const startSwitchyard = async (
+  config: Config,
+  options: { log?: (line: string) => void; logger?: Logger; /** Tests only: see eventStore/eventStoreWrapper.ts. */ eventStoreWrapper?: string } = {},
+) => {
   const started = performance.now();
-  const logger = createLogger(config.LOG_LEVEL);
-  const storage = await openStorage(config, (error) => logger.error({ err: error }, 'storage failed: read models stop following the event log'));
-  const { eventStore, readStore, runner } = storage;
-  const directory = createAuthDirectory({ eventStore, adminApiKey: config.ADMIN_API_KEY });
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const storage = await openStorage(config, logger, { ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }) });
+  const { readStore, runner } = storage;
+  const eventStore = (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' });
+  const directory = createAuthDirectory({ eventStore, logger, adminApiKey: config.ADMIN_API_KEY });
   await directory.start();
   const ledger = createLedgerService({
     eventStore,
