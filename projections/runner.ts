@@ -140,8 +140,8 @@ export const createProjectionRunner = (deps: {
         onCaughtUp();
         continue;
       }
-      await applyBatch(message.events);
       delivered(false);
+      await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
       else await new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS));
