@@ -43,7 +43,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const openAll = async (dir: string) => {
   const eventStore = openSqliteEventStore({ dir, synchronous: SYNC });
-  const directory = createAuthDirectory({ eventStore });
+  const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
   await directory.start();
   const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent') });
   return { eventStore, directory, ledger };

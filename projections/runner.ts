@@ -1,4 +1,5 @@
 import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
+import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
 import type { Doc, DocWrite, ProjectionCheckpoint, ReadStore } from '../src/readStore/readStore.js';
 import type { Projection } from './projection.js';
@@ -17,6 +18,8 @@ export interface ProjectionRunner {
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
   /** Position up to which every read model is applied. */
   readonly position: number;
+  /** How its subscription to the event log is doing (for /health). */
+  status(): FollowStatus;
   /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
   onApplied(listener: (applied: AppliedBatch) => void): () => void;
   /** Hold back applying events until resume(): tests use it to show what answers without the read models. */
@@ -55,7 +58,11 @@ export const createProjectionRunner = (deps: {
   projections: readonly Projection[];
   batchSize?: number;
   onProgress?: (progress: ProjectionProgress) => void;
-  onError?: (error: unknown) => void;
+  /** A failure of the subscription or of applying a batch; the runner resubscribes from its position after `delayMs`. */
+  onError?: (error: unknown, retry: { attempt: number; delayMs: number }) => void;
+  /** The status changed (state, failures or last error; not position). */
+  onStatus?: (status: FollowStatus) => void;
+  retry?: RetryPolicy;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
   let states: State[] = [];
@@ -63,6 +70,13 @@ export const createProjectionRunner = (deps: {
   let loop: Promise<void> | null = null;
   let tracker = createPositionTracker();
   let eventsApplied = 0;
+  let stopped = false;
+  const health = createFollowHealth(deps.retry);
+  /** The wait before resubscribing after a failure (cut short by stop()). */
+  const backoff = cancellableSleep();
+  const delivered = (caughtUp: boolean) => {
+    if (health.delivered(caughtUp)) deps.onStatus?.(health.status(tracker.position));
+  };
   const listeners = new Set<(applied: AppliedBatch) => void>();
   /** While paused: the promise the loop waits on before its next batch, and the function that ends the pause. */
   let paused: { until: Promise<void>; resume: () => void } | null = null;
@@ -131,11 +145,13 @@ export const createProjectionRunner = (deps: {
         for (const state of states) state.position = Math.max(state.position, message.position);
         await storeLaggingCheckpoints();
         tracker.advance(message.position);
+        delivered(true);
         deps.onProgress?.({ position: tracker.position, head: message.position, eventsApplied, caughtUp });
         onCaughtUp();
         continue;
       }
       if (paused) await paused.until;
+      delivered(false);
       await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
@@ -143,11 +159,39 @@ export const createProjectionRunner = (deps: {
     }
   };
 
+  /**
+   * Subscribe from the position every read model has applied; on a failure, log it (onError) and subscribe again
+   * from there after a backoff. A batch is committed with its checkpoints at once, so a retry neither skips an
+   * event nor applies one twice (and documents' `_pos` would make a replayed event a no-op anyway).
+   */
+  const follow = async (onCaughtUp: () => void) => {
+    while (!stopped) {
+      try {
+        // Unfiltered on purpose: the runner then sees every position, so waitFor(position) works for any append.
+        const sub = eventStore.subscribeToAll({ after: tracker.position, batchSize: deps.batchSize ?? 2000 });
+        subscription = sub;
+        await run(sub, onCaughtUp);
+        if (stopped) return;
+        throw new Error('the event subscription ended');
+      } catch (error) {
+        if (stopped) return;
+        await subscription?.close().catch(() => undefined);
+        const retry = health.failed(error);
+        deps.onStatus?.(health.status(tracker.position));
+        deps.onError?.(error, retry);
+        await backoff.sleep(retry.delayMs);
+      }
+    }
+  };
+
   return {
     get position() {
       return tracker.position;
     },
+    status: () => health.status(tracker.position),
     async start() {
+      stopped = false;
+      health.starting();
       states = [];
       for (const projection of projections) {
         for (const index of projection.indexes ?? []) await readStore.collection(projection.collection).createIndex(index);
@@ -161,14 +205,9 @@ export const createProjectionRunner = (deps: {
       }
       const from = Math.min(...states.map((s) => s.position), await eventStore.headPosition());
       tracker = createPositionTracker(from);
-      // Unfiltered on purpose: the runner then sees every position, so waitFor(position) works for any append.
-      subscription = eventStore.subscribeToAll({ after: from, batchSize: deps.batchSize ?? 2000 });
       let signalCaughtUp!: () => void;
       const caughtUp = new Promise<void>((resolve) => (signalCaughtUp = resolve));
-      loop = run(subscription, signalCaughtUp).catch((error) => {
-        deps.onError?.(error);
-        signalCaughtUp();
-      });
+      loop = follow(signalCaughtUp).finally(signalCaughtUp);
       await caughtUp;
     },
     waitFor: (target, timeoutMs) => tracker.waitFor(target, timeoutMs),
@@ -185,6 +224,9 @@ export const createProjectionRunner = (deps: {
     resume: async () => resume(),
     async stop() {
       resume();
+      stopped = true;
+      health.stopped();
+      backoff.cancel();
       await subscription?.close();
       await loop;
       await storeLaggingCheckpoints();

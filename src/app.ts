@@ -10,6 +10,7 @@ import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { DomainError, UnauthenticatedError } from './errors.js';
+import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
@@ -113,12 +114,19 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       handler: async ({ res }) => {
         const [eventStore, readStore] = await Promise.all([core.eventStore.health(), core.readStore.health()]);
         const head = eventStore.ok ? await core.eventStore.headPosition() : null;
-        const ok = eventStore.ok && readStore.ok;
+        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status() };
+        const runner = core.runner.status();
+        const failing = [runner, ...Object.values(followers)].some((status) => status.state === 'retrying');
+        const ok = eventStore.ok && readStore.ok && !failing;
+        // A follower sees only its own categories, so its position trails the head while it is healthy: a live one
+        // counts as caught up. The runner sees every event, so its lag is exact.
+        const followerLag = (status: FollowStatus) => (head === null ? null : status.state === 'live' ? 0 : Math.max(0, head - status.position));
         sendJson(res, ok ? 200 : 503, {
           status: ok ? 'ok' : 'degraded',
           eventStore,
           readStore,
-          projections: { position: core.runner.position, head, lag: head === null ? null : head - core.runner.position },
+          projections: { ...runner, head, lag: head === null ? null : Math.max(0, head - runner.position) },
+          followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, lag: followerLag(status) }])),
         });
       },
     },

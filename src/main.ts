@@ -4,7 +4,8 @@ import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore, createTopics } from './core.js';
 import { DomainError } from './errors.js';
-import { createLogger } from './logger.js';
+import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
+import { createLogger, type Logger } from './logger.js';
 import { createAccountsApi } from './modules/accounts/account.api.js';
 import { createApiKeysApi } from './modules/apiKeys/apiKey.api.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
@@ -18,12 +19,16 @@ import { createGatewayServices } from './gateway/setup.js';
 import { openStorage } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
-export const startSwitchyard = async (config: Config, options: { log?: (line: string) => void } = {}) => {
+export const startSwitchyard = async (
+  config: Config,
+  options: { log?: (line: string) => void; logger?: Logger; /** Tests only: see eventStore/eventStoreWrapper.ts. */ eventStoreWrapper?: string } = {},
+) => {
   const started = performance.now();
-  const logger = createLogger(config.LOG_LEVEL);
-  const storage = await openStorage(config, (error) => logger.error({ err: error }, 'storage failed: read models stop following the event log'));
-  const { eventStore, readStore, runner } = storage;
-  const directory = createAuthDirectory({ eventStore, adminApiKey: config.ADMIN_API_KEY });
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const storage = await openStorage(config, logger, { ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }) });
+  const { readStore, runner } = storage;
+  const eventStore = (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' });
+  const directory = createAuthDirectory({ eventStore, logger, adminApiKey: config.ADMIN_API_KEY });
   await directory.start();
   const ledger = createLedgerService({
     eventStore,

@@ -2,8 +2,10 @@ import { allProjections, diskCollections } from '../projections/index.js';
 import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
+import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from './readStore/embeddedReadStore.js';
+import type { Logger } from './logger.js';
 import type { ReadStore } from './readStore/readStore.js';
 import { ensurePrivateDir } from './sqlite/privateFiles.js';
 import { startStorageThread } from './storage/storageThread.js';
@@ -32,12 +34,20 @@ export interface Storage {
 /**
  * The server's storage. Fully embedded, the read side runs on the storage thread (see storage/storageThread.ts); with
  * EventStoreDB or MongoDB configured, the stores and the projection runner run in-process (their clients are
- * asynchronous already).
+ * asynchronous already). The runner's failures are logged here and retried by the runner.
  */
-export const openStorage = async (config: Config, onError: (error: Error) => void): Promise<Storage> => {
+export const openStorage = async (config: Config, logger: Logger, options: { eventStoreWrapper?: string } = {}): Promise<Storage> => {
+  const onRunnerError = (error: unknown, retry: { attempt: number; delayMs: number }) =>
+    logger.error({ err: error, attempt: retry.attempt, retryInMs: retry.delayMs }, 'projection runner: following the event log failed; resubscribing from its checkpoint');
   if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
     const eventStore = openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC });
-    const thread = await startStorageThread({ dir: config.DATA_DIR, eventStore, onError }).catch(async (error: unknown) => {
+    const thread = await startStorageThread({
+      dir: config.DATA_DIR,
+      eventStore,
+      onError: (error) => logger.error({ err: error }, 'storage failed: read models stop following the event log'),
+      onRunnerError,
+      ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }),
+    }).catch(async (error: unknown) => {
       await eventStore.close();
       throw error;
     });
@@ -52,7 +62,13 @@ export const openStorage = async (config: Config, onError: (error: Error) => voi
     };
   }
   const { eventStore, readStore } = await openStores(config);
-  const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, onError: (error) => onError(error instanceof Error ? error : new Error(String(error))) });
+  const wrap = await loadEventStoreWrapper(options.eventStoreWrapper);
+  const runner = createProjectionRunner({
+    eventStore: wrap(eventStore, { dataDir: config.DATA_DIR, thread: 'request' }),
+    readStore,
+    projections: allProjections,
+    onError: onRunnerError,
+  });
   try {
     await runner.start();
   } catch (error) {

@@ -1,4 +1,6 @@
+import type { Logger } from '../logger.js';
 import type { AllFilter, EventStore, RecordedEvent, Subscription } from './eventStore.js';
+import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from './followStatus.js';
 import { createPositionTracker } from './positionTracker.js';
 
 /**
@@ -6,39 +8,84 @@ import { createPositionTracker } from './positionTracker.js';
  * ones. Write-side views (who may call, the routing catalog) use it instead of the read models, which may lag.
  */
 export interface Follower {
-  /** Resolves once the view has caught up with the log. */
+  /** Resolves once the view has caught up with the log (retrying failures until it has, or until stop). */
   start(): Promise<void>;
   /** Resolves once the view has applied the event at `position` (false on timeout). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  /** For /health. A filtered follower's position is its last matching event, which may trail the head when healthy. */
+  status(): FollowStatus;
   stop(): Promise<void>;
 }
 
-export const followEvents = (eventStore: EventStore, filter: AllFilter, apply: (event: RecordedEvent) => void): Follower => {
+/**
+ * A failed subscription (or a failing `apply`) is logged and retried, with backoff, from the last event applied:
+ * the view neither misses an event nor applies one twice, and never silently stops following.
+ */
+export const followEvents = (
+  eventStore: EventStore,
+  filter: AllFilter,
+  apply: (event: RecordedEvent) => void,
+  options: { name: string; logger: Logger; retry?: RetryPolicy },
+): Follower => {
+  const { name, logger } = options;
   const tracker = createPositionTracker();
+  const health = createFollowHealth(options.retry);
+  const pause = cancellableSleep();
   let subscription: Subscription | null = null;
   let loop: Promise<void> | null = null;
-  return {
-    async start() {
-      const sub = eventStore.subscribeToAll({ filter, batchSize: 5000 });
-      subscription = sub;
-      let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
-      loop = (async () => {
+  let stopped = false;
+
+  const follow = async (caughtUp: () => void) => {
+    while (!stopped) {
+      let applied = tracker.position;
+      try {
+        const sub = eventStore.subscribeToAll({ after: applied, filter, batchSize: 5000 });
+        subscription = sub;
         for await (const message of sub) {
           if (message.kind === 'caughtUp') {
             tracker.advance(message.position);
+            health.delivered(true);
             caughtUp();
-          } else {
-            for (const event of message.events) apply(event);
-            tracker.advance(message.events[message.events.length - 1]!.position);
+            continue;
           }
+          try {
+            for (const event of message.events) {
+              apply(event);
+              applied = event.position;
+            }
+          } finally {
+            // Up to the last event applied, so a retry resumes right after it.
+            tracker.advance(applied);
+          }
+          health.delivered(false);
         }
-      })();
-      loop.catch(() => caughtUp());
+        if (stopped) return;
+        throw new Error('the event subscription ended');
+      } catch (error) {
+        if (stopped) return;
+        await subscription?.close().catch(() => undefined);
+        const { delayMs, attempt } = health.failed(error);
+        logger.error({ err: error, follower: name, position: tracker.position, attempt, retryInMs: delayMs }, `${name}: following the event log failed; resubscribing from its last position`);
+        await pause.sleep(delayMs);
+      }
+    }
+  };
+
+  return {
+    async start() {
+      stopped = false;
+      health.starting();
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      loop = follow(caughtUp).finally(() => caughtUp());
       await ready;
     },
     waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
+    status: () => health.status(tracker.position),
     async stop() {
+      stopped = true;
+      health.stopped();
+      pause.cancel();
       await subscription?.close();
       await loop?.catch(() => undefined);
       tracker.cancelAll();

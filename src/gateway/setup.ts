@@ -53,7 +53,7 @@ export const createGatewayServices = async (deps: {
   const envAllow = config.PROVIDER_CREDENTIAL_ENV_ALLOW ?? (await defaultEnvAllow());
   const vault = createCredentialVault({ masterKey: deps.masterKey, envAllow: parseEnvAllowList(envAllow) });
   const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }));
-  const catalog = createCatalog({ eventStore, vault });
+  const catalog = createCatalog({ eventStore, vault, logger });
   await catalog.start();
   const stats = createStatsSnapshot(providerStatsQueries(readStore).all);
   await stats.refresh();

@@ -16,6 +16,7 @@
 import { Worker } from 'node:worker_threads';
 import type { AppliedBatch, ProjectionRunner } from '../../projections/runner.js';
 import { UnavailableError } from '../errors.js';
+import type { FollowStatus } from '../eventStore/followStatus.js';
 import { createPositionTracker } from '../eventStore/positionTracker.js';
 import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import type { ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
@@ -42,15 +43,27 @@ export interface StorageThread {
 
 /**
  * Start the read side on its own thread over `dir`, following `eventStore` (the request thread's connection to the
- * same event log). Resolves once the read models have caught up. `onError` hears the projection runner's errors and
- * an unexpected end of the thread.
+ * same event log). Resolves once the read models have caught up. `onError` hears an unexpected end of the thread,
+ * `onRunnerError` the projection runner's failures (each retried).
  */
-export const startStorageThread = async (options: { dir: string; eventStore: SqliteEventStore; onError: (error: Error) => void }): Promise<StorageThread> => {
+export const startStorageThread = async (options: {
+  dir: string;
+  eventStore: SqliteEventStore;
+  onError: (error: Error) => void;
+  /** A failure of the projection runner, which it retries from its position after `delayMs`. */
+  onRunnerError?: (error: Error, retry: { attempt: number; delayMs: number }) => void;
+  /** Tests only: see eventStore/eventStoreWrapper.ts. */
+  eventStoreWrapper?: string;
+}): Promise<StorageThread> => {
   const typescript = import.meta.url.endsWith('.ts');
   const entry = new URL(`./storageWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
   const appends = new Int32Array(new SharedArrayBuffer(8));
-  const data: StorageWorkerData = { dir: options.dir, appends: appends.buffer as SharedArrayBuffer };
+  const data: StorageWorkerData = {
+    dir: options.dir,
+    appends: appends.buffer as SharedArrayBuffer,
+    ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }),
+  };
   const worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry, tsx } });
   const channel = createChannel(worker, 'turn');
   let closing = false;
@@ -62,9 +75,15 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
     tracker.advance(applied.position);
     for (const listener of listeners) listener(applied);
   });
+  // The runner's status lives on the storage thread; it pushes each change (its position comes with 'applied').
+  let runnerStatus: FollowStatus = { position: 0, state: 'catchingUp', failures: 0, lastError: null };
+  channel.onPush('runnerStatus', (payload) => {
+    runnerStatus = payload as FollowStatus;
+    tracker.advance(runnerStatus.position);
+  });
   channel.onPush('runnerError', (payload) => {
-    const { message, stack } = payload as { message: string; stack?: string };
-    options.onError(Object.assign(new Error(`projection runner: ${message}`), stack ? { stack } : {}));
+    const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
+    options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });
   });
   options.eventStore.onAppended(() => {
     Atomics.add(appends, APPENDS, 1);
@@ -80,12 +99,12 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
   worker.on('error', (error) => gone(`failed: ${error.message}`));
   worker.on('exit', (code) => gone(`exited with code ${code}`));
 
-  const started = await channel.call<{ position: number }>('start').catch(async (error: unknown) => {
+  runnerStatus = await channel.call<FollowStatus>('start').catch(async (error: unknown) => {
     closing = true;
     await worker.terminate();
     throw error;
   });
-  tracker.advance(started.position);
+  tracker.advance(runnerStatus.position);
 
   const collections = new Map<string, ReadCollection>();
   const readStore: ReadStore = {
@@ -122,6 +141,7 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
     get position() {
       return tracker.position;
     },
+    status: () => ({ ...runnerStatus, position: tracker.position }),
     async start() {
       // Started with the thread: `startStorageThread` resolves once the read models have caught up.
     },

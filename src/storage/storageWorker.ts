@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { allProjections, diskCollections } from '../../projections/index.js';
 import { createProjectionRunner } from '../../projections/runner.js';
+import { loadEventStoreWrapper } from '../eventStore/eventStoreWrapper.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
 import { lowerThisThreadPriority } from '../threadPriority.js';
@@ -59,11 +60,15 @@ const start = async () => {
     await eventStore.close();
     throw error;
   });
+  const wrap = await loadEventStoreWrapper(data.eventStoreWrapper);
   const runner = createProjectionRunner({
-    eventStore,
+    eventStore: wrap(eventStore, { dataDir: data.dir, thread: 'storage' }),
     readStore,
     projections: allProjections,
-    onError: (error) => channel.push('runnerError', error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) }),
+    // The request thread logs the failures and serves the status on /health (see storageThread.ts).
+    onError: (error, retry) =>
+      channel.push('runnerError', { ...(error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) }), ...retry }),
+    onStatus: (status) => channel.push('runnerStatus', status),
   });
   runner.onApplied((applied) => channel.push('applied', applied));
 
@@ -86,7 +91,7 @@ const start = async () => {
   });
 
   await runner.start();
-  return { position: runner.position };
+  return runner.status();
 };
 
 channel.handle('start', start);

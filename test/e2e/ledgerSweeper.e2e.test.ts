@@ -43,7 +43,7 @@ describe('the reservation sweeper', () => {
   it('expires reservations older than the TTL, periodically, and leaves fresh ones alone', async () => {
     const dir = tempDir();
     const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
-    const directory = createAuthDirectory({ eventStore });
+    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
     await directory.start();
     let clock = Date.parse('2026-11-25T10:00:00Z');
     const ledger = createLedgerService({

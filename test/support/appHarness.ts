@@ -18,11 +18,15 @@ export interface Harness {
 }
 
 /** Start the whole app on a free port over a fresh temporary data directory (the embedded stores). */
-export const startHarness = async (env: Record<string, string> = {}, dataDir?: string): Promise<Harness> => {
+export const startHarness = async (
+  env: Record<string, string> = {},
+  dataDir?: string,
+  options: Omit<NonNullable<Parameters<typeof startSwitchyard>[1]>, 'log'> = {},
+): Promise<Harness> => {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'switchyard-'));
   // Fake upstreams listen on 127.0.0.1, which the outbound address policy refuses unless allowed.
   const config: Config = loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'silent', ADMIN_API_KEY: ADMIN_KEY, EVENTSTORE_SYNC: 'normal', OUTBOUND_ALLOW: '127.0.0.1', ...env });
-  const running = await startSwitchyard(config, { log: () => undefined });
+  const running = await startSwitchyard(config, { ...options, log: () => undefined });
   const url = `http://127.0.0.1:${running.port}`;
   return {
     url,

@@ -86,6 +86,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
     start: async () => undefined,
     stop: async () => undefined,
     waitFor: async () => true,
+    status: () => ({ position: 0, state: 'live', failures: 0, lastError: null }),
     provider: (slug) => providers.get(slug),
     providers: () => [...providers.values()],
     model: (id) => models.get(id),

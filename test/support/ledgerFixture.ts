@@ -8,7 +8,7 @@ import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 /** A ledger service over the embedded event store in `dir`, as one app process would have it. */
 export const openLedger = async (dir: string) => {
   const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
-  const directory = createAuthDirectory({ eventStore });
+  const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
   await directory.start();
   const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent') });
   return {

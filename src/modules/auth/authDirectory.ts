@@ -2,6 +2,8 @@ import { boundedCache } from '../../boundedCache.js';
 import { UnauthenticatedError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
+import type { FollowStatus } from '../../eventStore/followStatus.js';
+import type { Logger } from '../../logger.js';
 import type { AccountEvent, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
 import type { ApiKeyEvent, LimitReset } from '../apiKeys/apiKey.events.js';
@@ -44,6 +46,8 @@ export interface AuthDirectory {
   hasLiveKey(accountId: string, now?: number): boolean;
   /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  /** How its subscription to the event log is doing (for /health). */
+  status(): FollowStatus;
   stop(): Promise<void>;
 }
 
@@ -52,7 +56,7 @@ export interface AuthDirectory {
  * event store (not the read models, which may lag). Every process keeps its own, so a change made on one process
  * reaches the others as fast as their subscription delivers it.
  */
-export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?: string }): AuthDirectory => {
+export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logger; adminApiKey?: string }): AuthDirectory => {
   const accounts = new Map<string, AccountEntry>();
   const keysById = new Map<string, KeyEntry>();
   const keysByHash = new Map<string, KeyEntry>();
@@ -125,7 +129,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
     return null;
   };
 
-  const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply);
+  const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply, { name: 'auth directory', logger: deps.logger });
 
   /**
    * Secrets seen recently → their SHA-256 and whether their checksum holds. Hashing twice and checking the checksum
@@ -189,6 +193,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; adminApiKey?
       [...keysById.values()].some((k) => k.accountId === accountId && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
 
     waitFor: (target, timeoutMs) => follower.waitFor(target, timeoutMs),
+    status: () => follower.status(),
 
     stop: () => follower.stop(),
   };

@@ -1,5 +1,7 @@
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
+import type { FollowStatus } from '../../eventStore/followStatus.js';
+import type { Logger } from '../../logger.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
@@ -55,6 +57,8 @@ export interface Catalog {
   endpoint(id: string): EndpointEntry | undefined;
   autoRules(): readonly AutoRule[] | null;
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  /** How its subscription to the event log is doing (for /health). */
+  status(): FollowStatus;
   stop(): Promise<void>;
 }
 
@@ -64,7 +68,7 @@ const EMPTY: readonly EndpointEntry[] = [];
  * The catalog as the gateway routes and bills with it: providers, models and endpoints in memory, fed by the event
  * store (not the read models, which may lag and must not decide prices). Every process keeps its own copy.
  */
-export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialVault }): Catalog => {
+export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialVault; logger: Logger }): Catalog => {
   const providers = new Map<string, ProviderEntry>();
   const models = new Map<string, ModelEntry>();
   const endpointsById = new Map<string, EndpointEntry>();
@@ -163,7 +167,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     }
   };
 
-  const follower = followEvents(deps.eventStore, { categories: CATALOG_CATEGORIES }, apply);
+  const follower = followEvents(deps.eventStore, { categories: CATALOG_CATEGORIES }, apply, { name: 'routing catalog', logger: deps.logger });
 
   return {
     start: () => follower.start(),
@@ -175,6 +179,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     endpoint: (id) => endpointsById.get(id),
     autoRules: () => rules,
     waitFor: (position, timeoutMs) => follower.waitFor(position, timeoutMs),
+    status: () => follower.status(),
     stop: () => follower.stop(),
   };
 };
