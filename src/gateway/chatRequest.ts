@@ -1,7 +1,8 @@
 /**
  * Turn an OpenRouter chat/completions body (already JSON-parsed once) into the canonical ChatRequest plus the
  * routing inputs. The body is validated by the zod schemas in `chatRequest.schema.ts`; the first issue becomes a
- * 400 naming the field (`metadata.param`).
+ * 400 naming the field (`metadata.param`). No hand-written fast path: zod costs 1–30 µs more per parse than the
+ * hand-written parser did (bench/README.md ## Chat request parse), under 5% of a request's 500–1,400 µs of CPU.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
