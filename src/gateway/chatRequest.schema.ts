@@ -1,0 +1,316 @@
+/**
+ * OpenRouter's chat/completions body as zod schemas. Every message a client can see is written here and names the
+ * field it is about (`messages[2].role must be one of ...`); `chatRequest.ts` turns the first issue into a 400 whose
+ * `param` is that field. Unknown fields are accepted and dropped, except inside tools (passed through as-is to
+ * OpenAI-style providers, as OpenRouter does).
+ */
+import { z } from 'zod';
+import { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
+
+export const QUANTIZATIONS = ['int4', 'int8', 'fp4', 'fp6', 'fp8', 'fp16', 'bf16', 'fp32', 'unknown'] as const;
+export const MAX_SESSION_ID = 256;
+const MAX_MODELS = 10;
+const MAX_TOKENS = 10_000_000;
+
+type Issue = z.core.$ZodRawIssue;
+
+/** `["messages", 2, "content", 0]` → `messages[2].content[0]`. */
+export const pathText = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : text === '' ? String(key) : `${text}.${String(key)}`), '');
+const at = (issue: Issue) => pathText(issue.path ?? []);
+/** An error whose message starts with the field's path, for fields inside lists. */
+const says = (text: string) => ({ error: (issue: Issue) => `${at(issue)} ${text}` });
+
+/** What a field without its own message says (fields the hand-written parser passed through unchecked). */
+export const fallbackMessage = (issue: Issue): string => {
+  if (issue.code === 'invalid_type') return `${at(issue)} must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'an object' : `a ${issue.expected}`}`;
+  if (issue.code === 'invalid_value') return `${at(issue)} must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+  return `${at(issue)} is invalid`;
+};
+
+const nonEmptyStrings = (what: string, max: number) => {
+  const error = `${what} must be a list of at most ${max} non-empty strings`;
+  return z.array(z.string({ error }).min(1, { error }), { error }).max(max, { error });
+};
+
+const numberIn = (key: string, min: number, max: number) => {
+  const error = `${key} must be a number between ${min} and ${max}`;
+  return z.number({ error }).min(min, { error }).max(max, { error }).nullish();
+};
+const integerIn = (key: string, min: number, max: number) => {
+  const error = `${key} must be an integer between ${min} and ${max}`;
+  return z.int({ error }).min(min, { error }).max(max, { error }).nullish();
+};
+const boolean = (key: string) => z.boolean({ error: `${key} must be a boolean` }).nullish();
+/** OpenRouter clients echo back `null` for absent optional fields; the canonical types have them absent. */
+const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Messages
+
+const PART_SHAPES = '{type:"text", text} or {type:"image_url", image_url:{url}}';
+const ContentPart = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('text'),
+    text: z.string(),
+    cache_control: z.object({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() }).optional(),
+  }),
+  z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
+]);
+
+/**
+ * A union reports one issue at the content itself when no branch fits, so its message is written from the list
+ * branch's first issue: a part that is not an object, or any other mistake inside a part.
+ */
+const contentError = (issue: Issue): string => {
+  const where = at(issue);
+  const inList = issue.code === 'invalid_union' && Array.isArray(issue.input) ? issue.errors[1]?.[0] : undefined;
+  if (inList === undefined) return `${where} must be a string or a list of content parts`;
+  const part = `${where}[${String(inList.path[0])}]`;
+  return inList.code === 'invalid_type' && inList.path.length === 1 ? `${part} must be an object` : `${part} must be ${PART_SHAPES}`;
+};
+const Content = z.union([z.string(), z.array(ContentPart)], { error: contentError });
+
+const name = z.string(says('must be a string')).optional();
+
+const ToolCall = z.object({ id: z.string(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) });
+
+const detailFields = { format: optional(z.string()), id: optional(z.string()), index: optional(z.number()) };
+const ReasoningDetail = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('reasoning.text'), text: optional(z.string()), signature: optional(z.string()), ...detailFields }),
+  z.object({ type: z.literal('reasoning.encrypted'), data: z.string(), ...detailFields }),
+  z.object({ type: z.literal('reasoning.summary'), summary: z.string(), ...detailFields }),
+]);
+
+const roleOf = (input: unknown): unknown => (typeof input === 'object' && input !== null && 'role' in input ? input.role : undefined);
+const Message = z.discriminatedUnion(
+  'role',
+  [
+    z.object({ role: z.literal(['system', 'developer']), name, content: Content }),
+    z.object({ role: z.literal('user'), name, content: Content }),
+    z
+      .object({
+        role: z.literal('assistant'),
+        name,
+        content: Content.nullish(),
+        tool_calls: z.array(ToolCall).optional(),
+        refusal: z.string().nullish(),
+        reasoning: z.string().nullish(),
+        reasoning_details: z.array(ReasoningDetail).optional(),
+      })
+      .refine((m) => m.content != null || (m.tool_calls !== undefined && m.tool_calls.length > 0), says('(assistant) needs content or tool_calls')),
+    z.object({
+      role: z.literal('tool'),
+      name,
+      // Checked before the content: the message names the message, the param the missing field.
+      tool_call_id: z.string({ error: (issue) => `${pathText((issue.path ?? []).slice(0, -1))} (tool) needs a tool_call_id` }),
+      content: Content,
+    }),
+  ],
+  {
+    // Its typings list only the no-match issue, but a message that is not an object is reported here too.
+    error: (issue) =>
+      typeof issue.input !== 'object' || issue.input === null || Array.isArray(issue.input)
+        ? `${at(issue)} must be an object`
+        : `${at(issue)} must be one of system, developer, user, assistant, tool (got ${JSON.stringify(roleOf(issue.input))})`,
+  },
+);
+
+export const MESSAGES_REQUIRED = 'messages must be a non-empty list';
+const Messages = z.array(Message, { error: MESSAGES_REQUIRED }).min(1, { error: MESSAGES_REQUIRED });
+
+const PROMPT_REQUIRED = 'prompt must be a non-empty string';
+/** A legacy completions prompt: a string, or a list of strings joined. */
+export const Prompt = z
+  .union([z.string(), z.array(z.string()).transform((parts) => parts.join(''))], { error: PROMPT_REQUIRED })
+  .pipe(z.string().min(1, { error: PROMPT_REQUIRED }));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tools, formats, reasoning
+
+const TOOLS = 'tools must be a list of {type:"function", function:{name, parameters}}';
+const tools = { error: TOOLS };
+const FunctionTool = z.looseObject(
+  {
+    type: z.literal('function', tools),
+    function: z.looseObject(
+      {
+        name: z.string(tools),
+        description: z.string(tools).optional(),
+        parameters: z.record(z.string(), z.unknown(), tools).optional(),
+        strict: z.boolean(tools).nullish(),
+      },
+      tools,
+    ),
+  },
+  tools,
+);
+
+const ToolChoice = z.union(
+  [z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) })],
+  { error: 'tool_choice must be "none", "auto", "required" or {type:"function", function:{name}}' },
+);
+
+const JSON_SCHEMA = { error: 'response_format.json_schema must be {name, schema?, strict?}' };
+const ResponseFormat = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ type: z.literal('text') }),
+    z.object({ type: z.literal('json_object') }),
+    z.object({
+      type: z.literal('json_schema'),
+      json_schema: z.looseObject(
+        {
+          name: z.string(JSON_SCHEMA),
+          description: z.string(JSON_SCHEMA).optional(),
+          schema: z.record(z.string(), z.unknown(), JSON_SCHEMA).optional(),
+          strict: z.boolean(JSON_SCHEMA).nullish(),
+        },
+        JSON_SCHEMA,
+      ),
+    }),
+  ],
+  { error: 'response_format.type must be text, json_object or json_schema' },
+);
+
+const Reasoning = z.object(
+  {
+    effort: z.enum(['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'], { error: 'reasoning.effort must be max, xhigh, high, medium, low, minimal or none' }).optional(),
+    max_tokens: z.int({ error: `reasoning.max_tokens must be an integer between 0 and ${MAX_TOKENS}` }).min(0).max(MAX_TOKENS).optional(),
+    exclude: z.boolean({ error: 'reasoning.exclude must be a boolean' }).optional(),
+    enabled: z.boolean({ error: 'reasoning.enabled must be a boolean' }).optional(),
+  },
+  { error: 'reasoning must be an object' },
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Provider preferences
+
+const SORT = 'provider.sort must be "price", "throughput" or "latency" (or {by, partition})';
+const Sort = z.preprocess(
+  // The shorthand `"price"` is `{by: "price"}`.
+  (sort) => (typeof sort === 'string' ? { by: sort } : sort),
+  z
+    .object(
+      {
+        by: z.enum(['price', 'throughput', 'latency'], { error: SORT }),
+        partition: z.enum(['model', 'none'], { error: 'provider.sort.partition must be "model" or "none"' }).nullish().transform((p) => p ?? 'model'),
+      },
+      { error: SORT },
+    )
+    .nullish(),
+);
+
+/**
+ * A price limit, exact from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is
+ * 289.99...): USD per million tokens → nano-dollars per token keeps 3 decimals; the request price in USD keeps 9.
+ */
+const price = (key: 'prompt' | 'completion' | 'request') => {
+  const param = `provider.max_price.${key}`;
+  const unit = key === 'request' ? 'USD' : 'USD per million tokens';
+  const step = key === 'request' ? 'USD, in steps of 0.000000001' : 'USD per million tokens, in steps of 0.001';
+  return z
+    .union([z.string(), z.number()], { error: `${param} must be a non-negative number (${unit})` })
+    .transform((raw, ctx) => {
+      try {
+        return key === 'request' ? usdToNano(String(raw), param) : usdPerMillionToNanoPerToken(String(raw), param);
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        ctx.issues.push({ code: 'custom', input: raw, message: `${error.message} (${step})` });
+        return z.NEVER;
+      }
+    })
+    .nullish();
+};
+
+const Provider = z.object(
+  {
+    order: nonEmptyStrings('provider.order', 100).optional(),
+    only: nonEmptyStrings('provider.only', 100).optional(),
+    ignore: nonEmptyStrings('provider.ignore', 100).optional(),
+    allow_fallbacks: boolean('provider.allow_fallbacks'),
+    require_parameters: boolean('provider.require_parameters'),
+    sort: Sort,
+    quantizations: nonEmptyStrings('provider.quantizations', 100)
+      .check((ctx) => {
+        const unknown = ctx.value.filter((q) => !QUANTIZATIONS.some((known) => known === q));
+        if (unknown.length > 0) {
+          ctx.issues.push({ code: 'custom', input: ctx.value, message: `provider.quantizations has unknown values ${unknown.join(', ')} (known: ${QUANTIZATIONS.join(', ')})` });
+        }
+      })
+      .optional(),
+    max_price: z
+      .object(
+        { prompt: price('prompt'), completion: price('completion'), request: price('request') },
+        { error: 'provider.max_price must be an object such as {"prompt": 1, "completion": 2} (USD per million tokens)' },
+      )
+      .nullish(),
+  },
+  { error: 'provider must be an object' },
+);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The body
+
+/** Everything but the conversation, in the order the fields are checked (the first issue is the one reported). */
+const common = {
+  model: z
+    .string({ error: 'model must be a non-empty string' })
+    .trim()
+    .min(1, { error: 'model must be a non-empty string' })
+    .nullish(),
+  models: nonEmptyStrings('models', MAX_MODELS).nullish(),
+  max_tokens: integerIn('max_tokens', 1, MAX_TOKENS),
+  max_completion_tokens: integerIn('max_completion_tokens', 1, MAX_TOKENS),
+  temperature: numberIn('temperature', 0, 2),
+  top_p: numberIn('top_p', 0, 1),
+  top_k: integerIn('top_k', 0, 1_000_000),
+  min_p: numberIn('min_p', 0, 1),
+  repetition_penalty: numberIn('repetition_penalty', 0, 2),
+  frequency_penalty: numberIn('frequency_penalty', -2, 2),
+  presence_penalty: numberIn('presence_penalty', -2, 2),
+  seed: integerIn('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+  top_logprobs: integerIn('top_logprobs', 0, 20),
+  logprobs: boolean('logprobs'),
+  stop: z.union([z.string(), nonEmptyStrings('stop', 4)], { error: 'stop must be a list of at most 4 non-empty strings' }).nullish(),
+  logit_bias: z.record(z.string(), z.number(says('must be a number')), { error: 'logit_bias must be an object' }).nullish(),
+  tools: z.array(FunctionTool, tools).nullish(),
+  tool_choice: ToolChoice.nullish(),
+  parallel_tool_calls: boolean('parallel_tool_calls'),
+  response_format: ResponseFormat.nullish(),
+  reasoning: Reasoning.nullish(),
+  user: z.string({ error: 'user must be a string of at most 256 characters' }).max(256, { error: 'user must be a string of at most 256 characters' }).nullish(),
+  n: z.literal(1, { error: 'n must be 1 (several choices per request are not supported)' }).nullish(),
+  stream: boolean('stream'),
+  provider: Provider.nullish(),
+  session_id: z
+    .string({ error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
+    .min(1, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
+    .max(MAX_SESSION_ID, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
+    .nullish(),
+  prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
+};
+
+export type CommonBody = z.output<z.ZodObject<typeof common>>;
+
+const NOT_AN_OBJECT = { error: 'The request body must be a JSON object' };
+export const MODEL_REQUIRED = 'model is required (or a models list)';
+/**
+ * The model comes first, then the conversation: a body without them is refused for that before anything else is
+ * looked at. (Everything is checked in one pass otherwise, and the first issue is reported.)
+ */
+const routing = (needsConversation: boolean) =>
+  z.looseObject({ model: common.model, models: common.models }, NOT_AN_OBJECT).check((ctx) => {
+    if (!ctx.value.model && !ctx.value.models?.length) ctx.issues.push({ code: 'custom', input: ctx.value, path: ['model'], message: MODEL_REQUIRED });
+    else if (needsConversation && ctx.value.messages === undefined && ctx.value.prompt === undefined) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['messages'], message: MESSAGES_REQUIRED });
+    }
+  });
+/*
+ * Compiled: the interpreted parse measured 3–5× slower (a one-message body 15–24 vs 4.4–5.0 µs, 111 messages 155 vs
+ * 54 µs; bench/README.md ## Chat request parse). `strict` makes a schema change that cannot compile fail at import.
+ */
+/** A chat body; `prompt` is read only when `messages` is absent (a completions body sent to chat/completions). */
+export const ChatBody = z.compile(routing(true).pipe(z.object({ messages: Messages.optional(), prompt: z.unknown().optional(), ...common })), { strict: true });
+/** A legacy completions body: `messages` is ignored. */
+export const CompletionBody = z.compile(routing(false).pipe(z.object({ prompt: Prompt, ...common })), { strict: true });
