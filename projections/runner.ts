@@ -19,6 +19,12 @@ export interface ProjectionRunner {
   readonly position: number;
   /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
   onApplied(listener: (applied: AppliedBatch) => void): () => void;
+  /**
+   * Hold the read models back (tests: a command must answer without them): events wait until resume(). Resolves once
+   * no later batch will be applied.
+   */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +67,12 @@ export const createProjectionRunner = (deps: {
   let tracker = createPositionTracker();
   let eventsApplied = 0;
   const listeners = new Set<(applied: AppliedBatch) => void>();
+  /** Set while paused: the loop waits for it before applying the next batch. */
+  let paused: { promise: Promise<void>; open: () => void } | null = null;
+  const resume = () => {
+    paused?.open();
+    paused = null;
+  };
 
   const storeCheckpoint = async (state: State) => {
     await readStore.commit([], { projection: state.projection.name, version: state.projection.version, position: state.position });
@@ -126,6 +138,7 @@ export const createProjectionRunner = (deps: {
         onCaughtUp();
         continue;
       }
+      if (paused) await paused.promise;
       await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
@@ -166,7 +179,17 @@ export const createProjectionRunner = (deps: {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    async pause() {
+      if (paused) return;
+      let open!: () => void;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      paused = { promise, open };
+    },
+    async resume() {
+      resume();
+    },
     async stop() {
+      resume();
       await subscription?.close();
       await loop;
       await storeLaggingCheckpoints();

@@ -7,6 +7,7 @@ import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
+import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
@@ -49,10 +50,22 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
+  const core = createCore({
+    config,
+    logger,
+    eventStore,
+    readStore,
+    directory,
+    runner,
+    ledger,
+    gateway: gatewayServices.gateway,
+    modules: ({ pubsub }) => ({
+      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => pubsub.subscribe('balanceChanged', accountId) }),
+    }),
+  });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
+  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, core.gateway)]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

@@ -130,6 +130,9 @@ export const startStorageThread = async (options: { dir: string; eventStore: Sql
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    // Answered by the storage thread once its runner holds (or applies) again.
+    pause: () => channel.call('pause'),
+    resume: () => channel.call('resume'),
     async stop() {
       // Stopped with the thread.
     },

@@ -75,6 +75,8 @@ const start = async () => {
   channel.handle('commit', (writes: readonly DocWrite[], checkpoints: ProjectionCheckpoint | readonly ProjectionCheckpoint[]) => readStore.commit(writes, checkpoints));
   channel.handle('reset', (projection: string, collections: readonly string[]) => readStore.reset(projection, collections));
   channel.handle('health', () => readStore.health());
+  channel.handle('pause', () => runner.pause());
+  channel.handle('resume', () => runner.resume());
   channel.handle('close', async () => {
     stopped = true;
     Atomics.add(shared, APPENDS, 1);
