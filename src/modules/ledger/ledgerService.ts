@@ -151,9 +151,12 @@ export const createLedgerService = (deps: {
   const evictable = (writer: Writer) =>
     !writer.loading && !writer.appending && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
 
-  /** Drop least recently used idle writers while there are more than `maxWriters`, or (with a cutoff) any unused since then. */
-  const evict = (usedBeforeMs = -Infinity) => {
-    let excess = writers.size - maxWriters;
+  /**
+   * Drop least recently used idle writers while there are more than `maxWriters` (less `room` for writers about to be
+   * added), and any unused since `usedBeforeMs`.
+   */
+  const evict = (usedBeforeMs: number, room = 0) => {
+    let excess = writers.size + room - maxWriters;
     for (const writer of writers.values()) {
       const stale = writer.lastUsedMs < usedBeforeMs;
       if (excess <= 0 && !stale) break;
@@ -170,7 +173,8 @@ export const createLedgerService = (deps: {
       writers.delete(accountId);
     } else {
       writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, undecided: [], batches: [], appending: false, loading: false, conflicts: 0, lastUsedMs: atMs };
-      if (writers.size >= maxWriters) evict();
+      // Before it joins the map: the new writer itself must never be the one dropped.
+      if (writers.size >= maxWriters) evict(-Infinity, 1);
     }
     writer.lastUsedMs = atMs;
     writers.set(accountId, writer);
@@ -308,6 +312,8 @@ export const createLedgerService = (deps: {
     let expired = 0;
     await Promise.all(
       [...writers.values()].map(async (writer) => {
+        // An idle writer without reservations has nothing to expire (and asking it would count as using it).
+        if (evictable(writer) && writer.state?.reservations.size === 0) return;
         const { state } = await submit(writer.accountId, () => null);
         const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoffMs).map(([generationId]) => generationId);
         await Promise.all(
