@@ -47,11 +47,11 @@ export interface Core {
   readonly directory: AuthDirectory;
   readonly runner: ProjectionRunner;
   readonly pubsub: SwitchyardPubSub;
-  /** The modules' application APIs (src/modules/modules.ts): what GraphQL and REST call. */
-  readonly modules: Modules;
   readonly ledger: LedgerService;
   /** Routing, billing and recording of model calls (src/gateway), with the in-memory catalog. */
   readonly gateway: Gateway;
+  /** Each capability's application API (src/modules/modules.ts): what GraphQL and REST call; the GraphQL context spreads them. */
+  readonly modules: Modules;
   readonly queries: {
     readonly balances: ReturnType<typeof balanceQueries>;
   };
@@ -78,7 +78,8 @@ export const createCore = (deps: {
   ledger: LedgerService;
   gateway: Gateway;
   topics: Topics;
-  modules: Modules;
+  /** Builds the modules' APIs from the core's shared pieces (pubsub, execute, now), in the composition root. */
+  modules: (core: Omit<Core, 'modules'>) => Modules;
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());
@@ -103,8 +104,9 @@ export const createCore = (deps: {
       });
     }
   });
-  return {
-    ...deps,
+  const { modules, ...rest } = deps;
+  const base: Omit<Core, 'modules'> = {
+    ...rest,
     now,
     pubsub,
     queries: { balances },
@@ -123,4 +125,5 @@ export const createCore = (deps: {
       return result;
     },
   };
+  return { ...base, modules: modules(base) };
 };

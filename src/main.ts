@@ -10,6 +10,7 @@ import { createAccountsApi } from './modules/accounts/account.api.js';
 import { createApiKeysApi } from './modules/apiKeys/apiKey.api.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
+import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
@@ -60,14 +61,27 @@ export const startSwitchyard = async (
   const now = () => new Date();
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
-  const modules: Modules = {
-    accounts: createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, selfSignup: config.SELF_SIGNUP, now }),
-    apiKeys,
-  };
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway, topics, modules, now });
+  const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, selfSignup: config.SELF_SIGNUP, now });
+  const core = createCore({
+    config,
+    logger,
+    eventStore,
+    readStore,
+    directory,
+    runner,
+    ledger,
+    gateway: gatewayServices.gateway,
+    topics,
+    now,
+    modules: ({ pubsub }): Modules => ({
+      accounts,
+      apiKeys,
+      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => pubsub.subscribe('balanceChanged', accountId) }),
+    }),
+  });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
+  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, core.gateway)]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

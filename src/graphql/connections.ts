@@ -18,8 +18,30 @@ export const idConnection = <T extends { _id: string }>(
 /** A cursor is the id of an edge's node (`acc_0mf3k2x1a9c4e5f6a7b8`, `gen-…`, `acc_root`). */
 const CURSOR = /^[a-z]{1,8}[_-][0-9a-z]{1,64}$/;
 
+/** A cursor of a list of stream events: the event's revision in its stream. */
+const REVISION_CURSOR = /^\d{1,15}$/;
+
+/** A page of a stream's events, newest first, bounded by revisions (exclusive); `oldestFirst` for a `last` page. */
+export interface RevisionPage {
+  readonly after?: number | undefined;
+  readonly before?: number | undefined;
+  readonly limit: number;
+  readonly oldestFirst: boolean;
+}
+
+/** A relay connection over one stream's events, newest first; an edge's cursor is its event's revision. */
+export const revisionConnection = <T extends { revision: number }>(
+  args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null },
+  page: (params: RevisionPage) => Promise<T[]>,
+) => {
+  checkPageArgs(args, REVISION_CURSOR);
+  const revision = (cursor: string | undefined) => (cursor === undefined ? undefined : Number(cursor));
+  const load = ({ after, before, limit, inverted }: ResolveCursorConnectionArgs): Promise<T[]> => page({ after: revision(after), before: revision(before), limit, oldestFirst: inverted });
+  return resolveCursorConnection({ args, toCursor: (event: T) => String(event.revision), defaultSize: 20, maxSize: MAX_PAGE_SIZE }, load);
+};
+
 /** Refuse what relay would reject with an unexpected error (a negative size) or silently ignore (a cursor that is no id). */
-const checkPageArgs = (args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null }) => {
+const checkPageArgs = (args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null }, cursorPattern = CURSOR) => {
   for (const name of ['first', 'last'] as const) {
     const size = args[name];
     if (size !== null && size !== undefined && size < 0) {
@@ -28,7 +50,7 @@ const checkPageArgs = (args: { first?: number | null; last?: number | null; befo
   }
   for (const name of ['after', 'before'] as const) {
     const cursor = args[name];
-    if (cursor !== null && cursor !== undefined && !CURSOR.test(cursor)) {
+    if (cursor !== null && cursor !== undefined && !cursorPattern.test(cursor)) {
       throw new ValidationError(`${name} is not a cursor of this list; pass an edge's cursor or pageInfo's startCursor/endCursor`, { argument: name });
     }
   }

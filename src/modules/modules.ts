@@ -1,8 +1,10 @@
 import type { AccountsApi } from './accounts/account.api.js';
 import type { ApiKeysApi } from './apiKeys/apiKey.api.js';
+import type { LedgerApi } from './ledger/ledger.api.js';
 
 /** Every module's application API, built once in the composition root (main.ts): what GraphQL, REST and the gateway call. */
 export interface Modules {
   accounts: AccountsApi;
   apiKeys: ApiKeysApi;
+  ledger: LedgerApi;
 }

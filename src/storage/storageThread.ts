@@ -150,6 +150,7 @@ export const startStorageThread = async (options: {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    // Answered by the storage thread once its runner holds (or applies) again.
     pause: () => channel.call('pause'),
     resume: () => channel.call('resume'),
     async stop() {

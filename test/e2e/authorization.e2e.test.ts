@@ -68,7 +68,7 @@ const attacks = (ids: () => { account: string; key: string; generation: string }
   'Mutation.grantRole': { query: 'mutation($id: ID!) { grantRole(accountId: $id, role: ADMIN) { __typename } }', variables: () => ({ id: ids().account }) },
   'Mutation.revokeRole': { query: 'mutation($id: ID!) { revokeRole(accountId: $id, role: USER) { __typename } }', variables: () => ({ id: ids().account }) },
   'Query.balance': { query: 'query($id: ID!) { balance(accountId: $id) { available } }', variables: () => ({ id: ids().account }) },
-  'Query.ledgerEntries': { query: 'query($id: ID!) { ledgerEntries(accountId: $id) { entries { id } } }', variables: () => ({ id: ids().account }) },
+  'Query.ledgerEntries': { query: 'query($id: ID!) { ledgerEntries(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: ids().account }) },
   'Query.usage': { query: 'query($id: ID!) { usage(accountId: $id, groupBy: DAY) { group } }', variables: () => ({ id: ids().account }) },
   'Query.billingAudit': { query: 'query($id: ID!) { billingAudit(accountId: $id) { ok } }', variables: () => ({ id: ids().account }) },
   'Mutation.purchaseCredits': {

@@ -132,11 +132,13 @@ describe('spending (as the gateway drives the ledger)', () => {
     // The older path community clients still call answers the same.
     expect((await rest('/api/v1/auth/key', user.key)).body).toEqual(restKey.body);
 
-    // Newest first, paged by cursor.
-    const first = await h.gql(`{ ledgerEntries(first: 3) { entries { type effect generationId } nextCursor } }`, {}, user.key);
-    expect(first.body.data.ledgerEntries.entries.map((e: any) => e.type)).toEqual(['ReservationReleased', 'CreditsReserved', 'ReservationSettled']);
-    const next = await h.gql(`query($c: String) { ledgerEntries(first: 100, before: $c) { entries { type } nextCursor } }`, { c: first.body.data.ledgerEntries.nextCursor }, user.key);
-    expect(next.body.data.ledgerEntries.entries.map((e: any) => e.type)).toEqual([
+    // A relay connection, newest first: forwards with first/after, backwards with last/before.
+    const types = (r: any) => r.body.data.ledgerEntries.edges.map((e: any) => e.node.type);
+    const first = await h.gql(`{ ledgerEntries(first: 3) { edges { cursor node { type effect generationId } } pageInfo { hasNextPage endCursor } } }`, {}, user.key);
+    expect(types(first)).toEqual(['ReservationReleased', 'CreditsReserved', 'ReservationSettled']);
+    expect(first.body.data.ledgerEntries.pageInfo.hasNextPage).toBe(true);
+    const next = await h.gql(`query($c: String) { ledgerEntries(first: 100, after: $c) { edges { node { type } } pageInfo { hasNextPage startCursor } } }`, { c: first.body.data.ledgerEntries.pageInfo.endCursor }, user.key);
+    expect(types(next)).toEqual([
       'CreditsReserved',
       'ReservationSettled',
       'CreditsReserved',
@@ -144,7 +146,12 @@ describe('spending (as the gateway drives the ledger)', () => {
       'CreditsGranted',
       'CreditsPurchased',
     ]);
-    expect(next.body.data.ledgerEntries.nextCursor).toBeNull();
+    expect(next.body.data.ledgerEntries.pageInfo.hasNextPage).toBe(false);
+    const back = await h.gql(`query($c: String) { ledgerEntries(last: 2, before: $c) { edges { node { type } } pageInfo { hasPreviousPage } } }`, { c: next.body.data.ledgerEntries.pageInfo.startCursor }, user.key);
+    expect(types(back)).toEqual(['CreditsReserved', 'ReservationSettled']);
+    expect(back.body.data.ledgerEntries.pageInfo.hasPreviousPage).toBe(true);
+    const badCursor = await h.gql(`{ ledgerEntries(after: "acc_root") { edges { cursor } } }`, {}, user.key);
+    expect(badCursor.body.errors[0].extensions.code).toBe('VALIDATION');
   });
 
   it('streams balance changes over graphql-ws after the read model has them', async () => {

@@ -51,8 +51,8 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
     message: /DateTime must be an ISO-8601 string/,
   },
   'DateTime "x" in the query': { query: 'mutation { createApiKey(name: "x", expiresAt: "x") { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true },
-  'a float for an Int in the query': { query: '{ ledgerEntries(first: 1.5) { entries { id } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
-  'a float for an Int as a variable': { query: 'query ($f: Int) { ledgerEntries(first: $f) { entries { id } } }', variables: { f: 1.5 }, code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a float for an Int in the query': { query: '{ ledgerEntries(first: 1.5) { edges { cursor } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
+  'a float for an Int as a variable': { query: 'query ($f: Int) { ledgerEntries(first: $f) { edges { cursor } } }', variables: { f: 1.5 }, code: 'BAD_USER_INPUT', beforeExecution: true },
   'a missing required variable': { query: 'query ($r: Role!) { accounts(role: $r) { edges { node { id } } } }', variables: {}, code: 'BAD_USER_INPUT', beforeExecution: true },
   'an unknown enum value in the query': { query: '{ accounts(role: ADMN) { edges { node { id } } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
   'an unknown enum value as a variable': {

@@ -69,7 +69,7 @@ const fakeLedger = (available: number) => {
       free += reservations.get(input.generationId) ?? 0;
       reservations.delete(input.generationId);
     },
-    balance: async () => ({ accountId: 'a', purchased: 0, granted: available, refunded: 0, settled: 0, reserved: 0, available: free, lifetimePurchased: 0 }),
+    balance: async () => ({ accountId: 'a', purchased: 0, granted: available, refunded: 0, settled: 0, reserved: 0, available: free, lifetimePurchased: 0, fees: 0, uncollected: 0, openReservations: reservations.size }),
     keyUsage: async () => ({ daily: 0, weekly: 0, monthly: 0, lifetime: 0 }),
   };
   return { ledger, calls, hold };

@@ -36,6 +36,8 @@ export interface LedgerState {
   settled: number;
   reserved: number;
   uncollected: number;
+  /** Purchase fees paid on top of purchases (the balance shows them). */
+  fees: number;
   readonly reservations: Map<string, Reservation>;
   /** Outcome per finished generation, so a repeated settle is a no-op and a conflicting one is caught. */
   readonly finalized: Map<string, Finalized>;
@@ -123,6 +125,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     settled: 0,
     reserved: 0,
     uncollected: 0,
+    fees: 0,
     reservations: new Map(),
     finalized: new Map(),
     keys: new Map(),
@@ -135,6 +138,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     switch (event.type) {
       case 'CreditsPurchased':
         s.purchased += event.data.amount;
+        s.fees += event.data.fee;
         s.paymentRefs.add(event.data.paymentRef);
         return s;
       case 'CreditsGranted':

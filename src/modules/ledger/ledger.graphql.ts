@@ -1,31 +1,28 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { emptyBalance, type BalanceDoc } from '../../../projections/balances.js';
-import { USAGE_DAILY } from '../../../projections/usageDaily.js';
-import { USAGE_OVER_REPORTS, type UsageOverReportDoc } from '../../../projections/usageOverReports.js';
+import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
+import type { UsageOverReportDoc } from '../../../projections/usageOverReports.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
-import { idConnection, idPage } from '../../graphql/connections.js';
+import { idConnection, idPage, revisionConnection } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { actorOf } from '../accounts/account.graphql.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
-import { runBillingAudit } from './audit.js';
-import { ledgerStream, type LedgerEvent } from './ledger.events.js';
+import type { AuditReport } from './audit.js';
+import { limitRemaining, type Actor, type Purchase, type UsageRow } from './ledger.api.js';
+import type { Balance, KeyWindowUsage } from './ledger.js';
+import type { LedgerEvent } from './ledger.events.js';
 import { usdDecimal } from './money.js';
 
+/** Who runs a ledger command: the caller, with the request id to correlate its events. */
+const by = (ctx: GraphQLContext): Actor => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
 
-/** Wait until the read models hold this process's last ledger write, so a following query sees it. */
-const readYourWrites = async (ctx: GraphQLContext) => {
-  await ctx.core.runner.waitFor(ctx.core.ledger.lastPosition);
-};
-
-export const BalanceRef = builder.objectRef<BalanceDoc>('Balance').implement({
+export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
   description: 'Credits of an account in integer nano-dollars (1 USD = 1,000,000,000).',
   fields: (t) => ({
-    accountId: t.exposeID('_id'),
+    accountId: t.exposeID('accountId'),
     purchased: t.field({ type: 'Money', resolve: (b) => b.purchased }),
     granted: t.field({ type: 'Money', resolve: (b) => b.granted }),
     refunded: t.field({ type: 'Money', resolve: (b) => b.refunded }),
@@ -39,10 +36,6 @@ export const BalanceRef = builder.objectRef<BalanceDoc>('Balance').implement({
     openReservations: t.exposeInt('openReservations'),
   }),
 });
-const loadBalance = async (ctx: GraphQLContext, accountId: string): Promise<BalanceDoc> => {
-  const [doc] = await ctx.core.queries.balances.byIds([accountId]);
-  return doc ?? emptyBalance(accountId);
-};
 
 const LedgerEntryType = builder.enumType('LedgerEntryType', {
   values: ['CreditsPurchased', 'CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased', 'ReservationExpired'] as const,
@@ -67,7 +60,7 @@ const effect = (event: LedgerEvent): number => {
 };
 
 const LedgerEntryRef = builder.objectRef<RecordedEvent<LedgerEvent>>('LedgerEntry').implement({
-  description: 'One ledger event, newest first. The ledger stream itself is the list (see the note in ledger.graphql.ts).',
+  description: "One ledger event: the account's ledger stream itself is the list.",
   fields: (t) => ({
     id: t.exposeID('id'),
     revision: t.exposeInt('revision'),
@@ -85,16 +78,8 @@ const LedgerEntryRef = builder.objectRef<RecordedEvent<LedgerEvent>>('LedgerEntr
   }),
 });
 
-const LedgerPage = builder.objectRef<{ entries: RecordedEvent<LedgerEvent>[]; nextCursor: string | null }>('LedgerEntryPage').implement({
-  fields: (t) => ({
-    entries: t.field({ type: [LedgerEntryRef], resolve: (p) => p.entries }),
-    nextCursor: t.string({ nullable: true, description: 'Pass as `before` for the next (older) page; null at the start.', resolve: (p) => p.nextCursor }),
-  }),
-});
-
 const UsageGroupBy = builder.enumType('UsageGroupBy', { values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' } } as const });
 
-type UsageRow = { group: string; requests: number; promptTokens: number; completionTokens: number; reasoningTokens: number; cachedTokens: number; cost: number };
 const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
   fields: (t) => ({
     group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id or provider.' }),
@@ -107,8 +92,18 @@ const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
   }),
 });
 
-const KeyUsageRef = builder.objectRef<{ daily: number; weekly: number; monthly: number; lifetime: number }>('KeyUsage').implement({
+/** A key's usage is loaded once per request for all keys asked (usage and limitRemaining share it). */
+const keyUsageId = (key: ApiKeyDoc) => JSON.stringify([key.accountId, key._id]);
+
+const KeyUsageRef = builder.loadableObject('KeyUsage', {
   description: 'Spending of a key (charged plus held for generations in flight) per window, UTC; weeks start on Monday.',
+  load: (ids: string[], ctx: GraphQLContext): Promise<KeyWindowUsage[]> =>
+    ctx.ledger.keyUsages(
+      ids.map((id) => {
+        const [accountId, keyId] = JSON.parse(id) as [string, string];
+        return { accountId, keyId };
+      }),
+    ),
   fields: (t) => ({
     daily: t.field({ type: 'Money', resolve: (u) => u.daily }),
     weekly: t.field({ type: 'Money', resolve: (u) => u.weekly }),
@@ -118,17 +113,12 @@ const KeyUsageRef = builder.objectRef<{ daily: number; weekly: number; monthly: 
 });
 
 builder.objectFields(ApiKeyRef, (t) => ({
-  usage: t.field({ type: KeyUsageRef, resolve: (key, _args, ctx) => ctx.core.ledger.keyUsage(key.accountId, key._id) }),
+  usage: t.field({ type: KeyUsageRef, resolve: (key) => keyUsageId(key) }),
   limitRemaining: t.field({
     type: 'Money',
     nullable: true,
     description: 'What the key may still spend in its current window; null without a limit.',
-    resolve: async (key, _args, ctx) => {
-      if (key.limit === null) return null;
-      const usage = await ctx.core.ledger.keyUsage(key.accountId, key._id);
-      const used = key.limitReset === 'never' ? usage.lifetime : usage[key.limitReset];
-      return Math.max(0, key.limit - used);
-    },
+    resolve: async (key, _args, ctx) => (key.limit === null ? null : limitRemaining(key, await KeyUsageRef.getDataloader(ctx).load(keyUsageId(key)))),
   }),
 }));
 
@@ -142,7 +132,7 @@ const AuditDifferenceRef = builder.objectRef<{ accountId: string; model: string;
     actual: t.field({ type: 'JSON', nullable: true, description: 'What the read model (or generation record) holds.', resolve: (d) => d.actual }),
   }),
 });
-const AuditReportRef = builder.objectRef<Awaited<ReturnType<typeof runBillingAudit>>>('AuditReport').implement({
+const AuditReportRef = builder.objectRef<AuditReport>('AuditReport').implement({
   fields: (t) => ({
     ok: t.exposeBoolean('ok'),
     accountsChecked: t.exposeInt('accountsChecked'),
@@ -185,7 +175,7 @@ const UsageOverReportRef = builder.objectRef<UsageOverReportDoc>('UsageOverRepor
   }),
 });
 
-const PurchaseRef = builder.objectRef<{ paymentRef: string; amount: number; fee: number; balance: BalanceDoc }>('Purchase').implement({
+const PurchaseRef = builder.objectRef<Purchase>('Purchase').implement({
   fields: (t) => ({
     paymentRef: t.exposeString('paymentRef'),
     amount: t.field({ type: 'Money', description: 'Credits bought.', resolve: (p) => p.amount }),
@@ -202,37 +192,17 @@ const reason = z.string().trim().min(1, 'must not be empty').max(500, 'must be a
 builder.queryFields((t) => ({
   balance: t.field({
     type: BalanceRef,
-    description: "The caller's balance (an admin may name any account).",
+    description: "The caller's balance (an admin may name any account), as the ledger holds it now.",
     args: { accountId: t.arg.id() },
     authScopes: ownsAccountArg,
-    resolve: (_root, args, ctx) => {
-      const accountId = targetAccount(args.accountId, ctx);
-      if (!ctx.core.directory.account(accountId)) throw new NotFoundError('Account', accountId);
-      return loadBalance(ctx, accountId);
-    },
+    resolve: (_root, args, ctx) => ctx.ledger.balance(targetAccount(args.accountId, ctx)),
   }),
-  ledgerEntries: t.field({
-    type: LedgerPage,
-    description: 'Ledger entries, newest first, paged with `before`.',
-    args: {
-      accountId: t.arg.id(),
-      first: t.arg.int({ defaultValue: 50, validate: z.number().int().min(1).max(500) }),
-      before: t.arg.string({ validate: z.string().regex(/^\d+$/, 'must be a cursor from nextCursor') }),
-    },
+  ledgerEntries: t.connection({
+    type: LedgerEntryRef,
+    description: 'Ledger entries, newest first.',
+    args: { accountId: t.arg.id() },
     authScopes: ownsAccountArg,
-    resolve: async (_root, args, ctx) => {
-      const accountId = targetAccount(args.accountId, ctx);
-      const first = args.first ?? 50;
-      const before = args.before === null || args.before === undefined ? undefined : Number(args.before);
-      if (before === 0) return { entries: [], nextCursor: null };
-      const events = (await ctx.core.eventStore.readStream(ledgerStream(accountId), {
-        direction: 'backwards',
-        ...(before !== undefined ? { fromRevision: before - 1 } : {}),
-        maxCount: first,
-      })) as RecordedEvent<LedgerEvent>[];
-      const last = events[events.length - 1];
-      return { entries: events, nextCursor: last && last.revision > 0 && events.length === first ? String(last.revision) : null };
-    },
+    resolve: (_root, args, ctx) => revisionConnection(args, (page) => ctx.ledger.entries(targetAccount(args.accountId, ctx), page)),
   }),
   usage: t.field({
     type: [UsageRowRef],
@@ -244,47 +214,21 @@ builder.queryFields((t) => ({
       accountId: t.arg.id(),
     },
     authScopes: ownsAccountArg,
-    resolve: async (_root, args, ctx) => {
-      if (args.from && args.to && args.from > args.to) throw new ValidationError('from must not be after to');
-      const accountId = targetAccount(args.accountId, ctx);
-      const dayFilter = { ...(args.from ? { $gte: args.from } : {}), ...(args.to ? { $lte: args.to } : {}) };
-      const rows = await ctx.core.readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
-        { $match: { accountId, ...(args.from || args.to ? { day: dayFilter } : {}) } },
-        {
-          $group: {
-            _id: `$${args.groupBy}`,
-            requests: { $sum: '$requests' },
-            promptTokens: { $sum: '$promptTokens' },
-            completionTokens: { $sum: '$completionTokens' },
-            reasoningTokens: { $sum: '$reasoningTokens' },
-            cachedTokens: { $sum: '$cachedTokens' },
-            cost: { $sum: '$cost' },
-          },
-        },
-        { $sort: { _id: 1 } },
-      ]);
-      return rows.map(({ _id, ...row }) => ({ ...row, group: _id ?? '-' }));
-    },
+    resolve: (_root, args, ctx) => ctx.ledger.usage(targetAccount(args.accountId, ctx), { groupBy: args.groupBy, from: args.from, to: args.to }),
   }),
   usageOverReports: t.connection({
     type: UsageOverReportRef,
     description: 'Generations whose provider reported more usage than was billed, oldest first (admin).',
     args: { provider: t.arg.string({ description: 'Only this provider (slug).' }) },
     authScopes: { admin: true },
-    resolve: (_root, args, ctx) =>
-      idConnection(args, (page) => {
-        const { filter, sort } = idPage(page);
-        return ctx.core.readStore
-          .collection<UsageOverReportDoc>(USAGE_OVER_REPORTS)
-          .find({ ...filter, ...(args.provider ? { providerSlug: args.provider } : {}) }, { sort, limit: page.limit });
-      }),
+    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.ledger.usageOverReports(idPage(page), args.provider)),
   }),
   billingAudit: t.field({
     type: AuditReportRef,
     description: 'Replay the ledger from the first event and compare with the read models (admin).',
     args: { accountId: t.arg.id() },
     authScopes: { admin: true },
-    resolve: (_root, args, ctx) => runBillingAudit(ctx.core, { accountId: args.accountId ? String(args.accountId) : undefined }),
+    resolve: (_root, args, ctx) => ctx.ledger.billingAudit(args.accountId ? String(args.accountId) : null),
   }),
 }));
 
@@ -300,18 +244,8 @@ builder.mutationFields((t) => ({
       accountId: t.arg.id(),
     },
     authScopes: ownsAccountArg,
-    resolve: async (_root, args, ctx) => {
-      const accountId = targetAccount(args.accountId, ctx);
-      const result = await ctx.core.ledger.purchase({
-        accountId,
-        amount: args.amount,
-        paymentMethod: args.paymentMethod,
-        idempotencyKey: args.idempotencyKey ?? randomUUID(),
-        ...actorOf(ctx),
-      });
-      await readYourWrites(ctx);
-      return { ...result, balance: await loadBalance(ctx, accountId) };
-    },
+    resolve: (_root, args, ctx) =>
+      ctx.ledger.purchaseCredits(by(ctx), { accountId: targetAccount(args.accountId, ctx), amount: args.amount, paymentMethod: args.paymentMethod, idempotencyKey: args.idempotencyKey }),
   }),
   grantCredits: t.field({
     type: BalanceRef,
@@ -319,12 +253,7 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     authScopes: { admin: true },
     args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
-    resolve: async (_root, args, ctx) => {
-      const accountId = String(args.accountId);
-      await ctx.core.ledger.grant({ accountId, amount: args.amount, reason: args.reason, ...actorOf(ctx) });
-      await readYourWrites(ctx);
-      return loadBalance(ctx, accountId);
-    },
+    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason }),
   }),
   refundCredits: t.field({
     type: BalanceRef,
@@ -332,12 +261,7 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     authScopes: { admin: true },
     args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
-    resolve: async (_root, args, ctx) => {
-      const accountId = String(args.accountId);
-      await ctx.core.ledger.refund({ accountId, amount: args.amount, reason: args.reason, ...actorOf(ctx) });
-      await readYourWrites(ctx);
-      return loadBalance(ctx, accountId);
-    },
+    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason }),
   }),
 }));
 
@@ -345,7 +269,7 @@ builder.subscriptionFields((t) => ({
   balanceChanged: t.withAuth({ authenticated: true }).field({
     type: BalanceRef,
     description: "The caller's balance, each time it changes (after the read model stored it).",
-    subscribe: (_root, _args, ctx) => ctx.core.pubsub.subscribe('balanceChanged', ctx.principal.accountId),
+    subscribe: (_root, _args, ctx) => ctx.ledger.balanceChanges(ctx.principal.accountId),
     resolve: (balance) => balance,
   }),
 }));

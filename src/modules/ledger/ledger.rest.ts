@@ -1,18 +1,19 @@
-import type { Core } from '../../core.js';
 import { requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import type { Principal } from '../auth/principal.js';
+import type { LedgerApi } from './ledger.api.js';
 import { toUsdNumber } from './money.js';
 
 /**
  * OpenRouter's account endpoints. Dollar fields are JSON numbers as OpenRouter sends them; each has an exact
  * integer `*_nanos` twin (nano-dollars), which is what to use for arithmetic.
  */
-export const ledgerRoutes = (core: Core): Route[] => [
+export const ledgerRoutes = (ledger: LedgerApi, auth: { authenticate(secret: string | null): Principal }): Route[] => [
   {
     method: 'GET',
     path: '/api/v1/credits',
     handler: async ({ req, res }) => {
-      const principal = requirePrincipal(core.directory, req);
-      const b = await core.ledger.balance(principal.accountId);
+      const principal = requirePrincipal(auth, req);
+      const b = await ledger.balance(principal.accountId);
       const totalCredits = b.purchased + b.granted - b.refunded;
       sendJson(res, 200, {
         data: {
@@ -31,16 +32,8 @@ export const ledgerRoutes = (core: Core): Route[] => [
     method: 'GET',
     path,
     handler: async ({ req, res }) => {
-      const principal = requirePrincipal(core.directory, req);
-      const key = principal.keyId ? core.directory.key(principal.keyId) : undefined;
-      const [usage, doc, balance] = await Promise.all([
-        key ? core.ledger.keyUsage(principal.accountId, key.keyId) : { daily: 0, weekly: 0, monthly: 0, lifetime: 0 },
-        key ? core.modules.apiKeys.byIds([key.keyId]).then(([d]) => d) : undefined,
-        core.ledger.balance(principal.accountId),
-      ]);
+      const { key, doc, usage, limitRemaining: remaining, balance } = await ledger.keyReport(requirePrincipal(auth, req));
       const limit = key?.limit ?? null;
-      const used = key ? (key.limitReset === 'never' ? usage.lifetime : usage[key.limitReset]) : 0;
-      const remaining = limit === null ? null : Math.max(0, limit - used);
       sendJson(res, 200, {
         data: {
           label: doc?.hint ?? 'bootstrap admin key',

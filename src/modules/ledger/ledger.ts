@@ -26,6 +26,11 @@ export interface Balance {
   /** purchased + granted − refunded − settled − reserved; never negative. */
   readonly available: number;
   readonly lifetimePurchased: number;
+  /** Purchase fees paid on top of purchases. */
+  readonly fees: number;
+  /** Cost above what the account could pay, absorbed by the platform. */
+  readonly uncollected: number;
+  readonly openReservations: number;
 }
 
 export interface KeyWindowUsage {

@@ -30,6 +30,8 @@ export interface LedgerService extends Ledger {
   stop(): Promise<void>;
   /** Global position of the newest ledger append made by this process (for read-your-writes waits). */
   readonly lastPosition: number;
+  /** Accounts whose state this process holds in memory (bounded: idle writers are evicted). */
+  readonly writerCount: number;
 }
 
 type Outcome = { events: readonly LedgerEvent[]; state: LedgerState };
@@ -68,11 +70,20 @@ interface Writer {
   loading: boolean;
   /** Appends refused in a row for another writer's (another process's) append. */
   conflicts: number;
+  /** When an operation was last submitted (ms, the service's clock): idle writers are evicted. */
+  lastUsedMs: number;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
 /** The default request timeout (10 minutes) plus a minute for its settlement. */
 export const DEFAULT_RESERVATION_TTL_MS = 11 * 60_000;
+/**
+ * Writers kept in memory at most (beyond those busy or holding open reservations). A writer holds an account's whole
+ * folded state (up to 100k settled outcomes), so without a bound memory grows with every account ever used.
+ */
+export const DEFAULT_MAX_WRITERS = 10_000;
+/** A writer unused this long is dropped at the next sweep; the next operation reloads the account's stream. */
+export const DEFAULT_WRITER_IDLE_MS = 10 * 60_000;
 
 export const snapshotBalance = (accountId: string, s: LedgerState): Balance => ({
   accountId,
@@ -83,6 +94,9 @@ export const snapshotBalance = (accountId: string, s: LedgerState): Balance => (
   reserved: s.reserved,
   available: available(s),
   lifetimePurchased: s.purchased,
+  fees: s.fees,
+  uncollected: s.uncollected,
+  openReservations: s.reservations.size,
 });
 
 /**
@@ -112,22 +126,58 @@ export const createLedgerService = (deps: {
   creditsCap?: number;
   /** Accounts that may hold reservations (from the balances read model), for the start-up sweep. */
   accountsWithReservations?: () => Promise<string[]>;
+  /** Idle writers kept at most (see DEFAULT_MAX_WRITERS). */
+  maxWriters?: number;
+  /** Writers unused this long are evicted by the sweep. */
+  writerIdleMs?: number;
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
   const plans = deps.plans ?? DEFAULT_PLANS;
   const now = deps.now ?? (() => new Date());
   const ttl = deps.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
   const creditsCap = deps.creditsCap ?? DEFAULT_CREDITS_CAP;
+  const maxWriters = deps.maxWriters ?? DEFAULT_MAX_WRITERS;
+  const writerIdleMs = deps.writerIdleMs ?? DEFAULT_WRITER_IDLE_MS;
+  /** In order of last use, least recent first (a Map iterates in insertion order; each use re-inserts). */
   const writers = new Map<string, Writer>();
   let lastPosition = 0;
   let timer: NodeJS.Timeout | null = null;
 
-  const writerFor = (accountId: string): Writer => {
-    let writer = writers.get(accountId);
-    if (!writer) {
-      writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, undecided: [], batches: [], appending: false, loading: false, conflicts: 0 };
-      writers.set(accountId, writer);
+  /**
+   * A writer may be dropped when nothing is queued, loading or being appended, and it holds no open reservation: the
+   * sweep finds reservations to expire among the writers in memory, and a reservation is settled soon anyway.
+   * Dropping loses nothing: the stream is the state, and the next operation reloads it.
+   */
+  const evictable = (writer: Writer) =>
+    !writer.loading && !writer.appending && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
+
+  /**
+   * Drop least recently used idle writers while there are more than `maxWriters` (less `room` for writers about to be
+   * added), and any unused since `usedBeforeMs`.
+   */
+  const evict = (usedBeforeMs: number, room = 0) => {
+    let excess = writers.size + room - maxWriters;
+    for (const writer of writers.values()) {
+      const stale = writer.lastUsedMs < usedBeforeMs;
+      if (excess <= 0 && !stale) break;
+      if (!evictable(writer)) continue;
+      writers.delete(writer.accountId);
+      excess--;
     }
+  };
+
+  const writerFor = (accountId: string, atMs: number): Writer => {
+    let writer = writers.get(accountId);
+    if (writer) {
+      // Most recently used goes last.
+      writers.delete(accountId);
+    } else {
+      writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, undecided: [], batches: [], appending: false, loading: false, conflicts: 0, lastUsedMs: atMs };
+      // Before it joins the map: the new writer itself must never be the one dropped.
+      if (writers.size >= maxWriters) evict(-Infinity, 1);
+    }
+    writer.lastUsedMs = atMs;
+    writers.set(accountId, writer);
     return writer;
   };
 
@@ -245,8 +295,9 @@ export const createLedgerService = (deps: {
 
   const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }, onDecided?: () => void): Promise<Outcome> =>
     new Promise((resolve, reject) => {
-      const writer = writerFor(accountId);
-      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: now().toISOString() }, onDecided, resolve, reject });
+      const at = now();
+      const writer = writerFor(accountId, at.getTime());
+      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: at.toISOString() }, onDecided, resolve, reject });
       pump(writer);
     });
 
@@ -261,6 +312,8 @@ export const createLedgerService = (deps: {
     let expired = 0;
     await Promise.all(
       [...writers.values()].map(async (writer) => {
+        // An idle writer without reservations has nothing to expire (and asking it would count as using it).
+        if (evictable(writer) && writer.state?.reservations.size === 0) return;
         const { state } = await submit(writer.accountId, () => null);
         const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoffMs).map(([generationId]) => generationId);
         await Promise.all(
@@ -279,6 +332,10 @@ export const createLedgerService = (deps: {
   const service: LedgerService = {
     get lastPosition() {
       return lastPosition;
+    },
+
+    get writerCount() {
+      return writers.size;
     },
 
     fee: (amount) => deps.payments.fee(amount),
@@ -360,14 +417,16 @@ export const createLedgerService = (deps: {
     },
 
     async sweep() {
-      const expired = await expireOlderThan(now().getTime() - ttl);
+      const t = now().getTime();
+      const expired = await expireOlderThan(t - ttl);
       if (expired > 0) logger.info({ expired }, 'expired stale reservations');
+      evict(t - writerIdleMs);
       return expired;
     },
 
     async start() {
       // Load the accounts that may hold reservations left by a crash, so the sweep sees them.
-      for (const accountId of (await deps.accountsWithReservations?.()) ?? []) writerFor(accountId);
+      for (const accountId of (await deps.accountsWithReservations?.()) ?? []) writerFor(accountId, now().getTime());
       // As the store's only user, nothing open now can still be settled: expire it all (just after now, so a
       // reservation stamped this very millisecond is included).
       const expired = await expireOlderThan(deps.soleProcess ? now().getTime() + 1 : now().getTime() - ttl);

@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { map } from 'graphql-yoga';
+import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
+import type { BalanceDoc } from '../../../projections/balances.js';
+import { USAGE_DAILY } from '../../../projections/usageDaily.js';
+import { USAGE_OVER_REPORTS, type UsageOverReportDoc } from '../../../projections/usageOverReports.js';
+import { ValidationError } from '../../errors.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import type { LimitReset } from '../apiKeys/apiKey.events.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Principal } from '../auth/principal.js';
+import { runBillingAudit, type AuditReport } from './audit.js';
+import type { Balance, KeyWindowUsage } from './ledger.js';
+import { ledgerStream, type LedgerEvent } from './ledger.events.js';
+import type { Actor, LedgerService } from './ledgerService.js';
+
+export type { Actor } from './ledgerService.js';
+
+export interface Purchase {
+  readonly paymentRef: string;
+  /** Credits bought. */
+  readonly amount: number;
+  /** Charged on top of the amount. */
+  readonly fee: number;
+  /** The balance the ledger decided with this purchase. */
+  readonly balance: Balance;
+}
+
+export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider';
+
+export interface UsageRow {
+  readonly group: string;
+  readonly requests: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly reasoningTokens: number;
+  readonly cachedTokens: number;
+  readonly cost: number;
+}
+
+/**
+ * A page of ledger entries, newest first, bounded by revisions (exclusive): `after` and `before` are revisions as
+ * seen in that order (after = older than, before = newer than). `oldestFirst` reads towards newer entries (a relay
+ * `last`/`before` page), returned in that order.
+ */
+export interface EntriesPage {
+  readonly after?: number | undefined;
+  readonly before?: number | undefined;
+  readonly limit: number;
+  readonly oldestFirst: boolean;
+}
+
+/** What `/api/v1/key` reports about the calling key. */
+export interface KeyReport {
+  readonly key: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly expiresAt: number | null } | null;
+  readonly doc: ApiKeyDoc | null;
+  readonly usage: KeyWindowUsage;
+  /** What the key may still spend in its current window; null without a limit. */
+  readonly limitRemaining: number | null;
+  readonly balance: Balance;
+}
+
+const NO_USAGE: KeyWindowUsage = { daily: 0, weekly: 0, monthly: 0, lifetime: 0 };
+
+/** What a key with this limit may still spend in its current window, given its usage; null without a limit. */
+export const limitRemaining = (key: { readonly limit: number | null; readonly limitReset: LimitReset }, usage: KeyWindowUsage): number | null => {
+  if (key.limit === null) return null;
+  const used = key.limitReset === 'never' ? usage.lifetime : usage[key.limitReset];
+  return Math.max(0, key.limit - used);
+};
+
+/** The balances read model's document in the shape the ledger answers with. */
+const fromDoc = (doc: BalanceDoc): Balance => ({
+  accountId: doc._id,
+  purchased: doc.purchased,
+  granted: doc.granted,
+  refunded: doc.refunded,
+  settled: doc.settled,
+  reserved: doc.reserved,
+  available: doc.available,
+  lifetimePurchased: doc.lifetimePurchased,
+  fees: doc.fees,
+  uncollected: doc.uncollected,
+  openReservations: doc.openReservations,
+});
+
+/**
+ * The credits ledger's application API. Commands answer with the balance the ledger decided (its write-side state
+ * right after the append), never with a read model. Balances and key usage are read from the same write-side state,
+ * so `balance` (GraphQL), `/api/v1/credits` and a mutation's answer always agree with what the next reservation is
+ * decided on, whatever the projections' lag.
+ */
+export const createLedgerApi = (deps: {
+  ledger: LedgerService;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  directory: Pick<AuthDirectory, 'key'>;
+  /** Balance documents as the balances read model stores them (published after it did). */
+  balanceDocs: (accountId: string) => AsyncIterable<BalanceDoc>;
+}) => {
+  const { ledger, eventStore, readStore } = deps;
+  const apiKeys = apiKeyQueries(readStore);
+
+  const keyUsage = (accountId: string, keyId: string): Promise<KeyWindowUsage> => ledger.keyUsage(accountId, keyId);
+
+  return {
+    // Commands: each answers with what the ledger decided.
+    grantCredits: (by: Actor, input: { accountId: string; amount: number; reason: string }): Promise<Balance> => ledger.grant({ ...input, ...by }),
+
+    refundCredits: (by: Actor, input: { accountId: string; amount: number; reason: string }): Promise<Balance> => ledger.refund({ ...input, ...by }),
+
+    /** Charge the payment method (amount + fee) and credit the amount. Retrying with the same idempotency key never charges twice. */
+    purchaseCredits: (by: Actor, input: { accountId: string; amount: number; paymentMethod: string; idempotencyKey?: string | null }): Promise<Purchase> =>
+      ledger.purchase({ accountId: input.accountId, amount: input.amount, paymentMethod: input.paymentMethod, idempotencyKey: input.idempotencyKey ?? randomUUID(), ...by }),
+
+    // Queries.
+    /** The account's balance as the ledger holds it now (NotFoundError for an unknown account). */
+    balance: (accountId: string): Promise<Balance> => ledger.balance(accountId),
+
+    keyUsage,
+
+    /** Usage of several keys at once (one per-request loader batch). */
+    keyUsages: (keys: readonly { readonly accountId: string; readonly keyId: string }[]): Promise<KeyWindowUsage[]> =>
+      Promise.all(keys.map(({ accountId, keyId }) => keyUsage(accountId, keyId))),
+
+    /** The calling key's limit, usage and the account's balance (the bootstrap admin key has no key of the store). */
+    async keyReport(principal: Principal): Promise<KeyReport> {
+      const key = principal.keyId ? deps.directory.key(principal.keyId) : undefined;
+      const [usage, doc, balance] = await Promise.all([
+        key ? keyUsage(principal.accountId, key.keyId) : NO_USAGE,
+        key ? apiKeys.byIds([key.keyId]).then(([d]) => d ?? null) : null,
+        ledger.balance(principal.accountId),
+      ]);
+      return {
+        key: key ? { keyId: key.keyId, limit: key.limit, limitReset: key.limitReset, expiresAt: key.expiresAt } : null,
+        doc,
+        usage,
+        limitRemaining: key ? limitRemaining(key, usage) : null,
+        balance,
+      };
+    },
+
+    /** Ledger entries of an account, read from its stream (the stream is the list: no read model can lag it). */
+    async entries(accountId: string, page: EntriesPage): Promise<RecordedEvent<LedgerEvent>[]> {
+      const { after, before, limit, oldestFirst } = page;
+      const events = oldestFirst
+        ? await eventStore.readStream(ledgerStream(accountId), { direction: 'forwards', fromRevision: before === undefined ? 0 : before + 1, maxCount: limit })
+        : after === 0
+          ? []
+          : await eventStore.readStream(ledgerStream(accountId), { direction: 'backwards', ...(after !== undefined ? { fromRevision: after - 1 } : {}), maxCount: limit });
+      return (events as RecordedEvent<LedgerEvent>[]).filter((e) => (after === undefined || e.revision < after) && (before === undefined || e.revision > before));
+    },
+
+    /** Usage summed per day, model, key or provider, between two days (inclusive, UTC). */
+    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null }): Promise<UsageRow[]> {
+      const { groupBy, from, to } = query;
+      if (from && to && from > to) throw new ValidationError('from must not be after to');
+      const dayFilter = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
+      const rows = await readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
+        { $match: { accountId, ...(from || to ? { day: dayFilter } : {}) } },
+        {
+          $group: {
+            _id: `$${groupBy}`,
+            requests: { $sum: '$requests' },
+            promptTokens: { $sum: '$promptTokens' },
+            completionTokens: { $sum: '$completionTokens' },
+            reasoningTokens: { $sum: '$reasoningTokens' },
+            cachedTokens: { $sum: '$cachedTokens' },
+            cost: { $sum: '$cost' },
+          },
+        },
+        { $sort: { _id: 1 } },
+      ]);
+      return rows.map(({ _id, ...row }) => ({ ...row, group: _id ?? '-' }));
+    },
+
+    /** A page of over-reports by id (ids sort by time), optionally of one provider. */
+    usageOverReports: (page: { filter: Record<string, unknown>; sort: { _id: 1 | -1 }; limit: number }, provider?: string | null): Promise<UsageOverReportDoc[]> =>
+      readStore.collection<UsageOverReportDoc>(USAGE_OVER_REPORTS).find({ ...page.filter, ...(provider ? { providerSlug: provider } : {}) }, { sort: page.sort, limit: page.limit }),
+
+    /** Replay the ledger and compare with the read models (one account, or all). */
+    billingAudit: (accountId?: string | null): Promise<AuditReport> => runBillingAudit({ eventStore, readStore }, { accountId: accountId ?? undefined }),
+
+    /** The account's balance each time the balances read model stored a change (subscriptions show read-model data). */
+    balanceChanges: (accountId: string): AsyncIterable<Balance> => map(fromDoc)(deps.balanceDocs(accountId)),
+  };
+};
+
+export type LedgerApi = ReturnType<typeof createLedgerApi>;

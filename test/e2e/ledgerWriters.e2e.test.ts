@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { createLogger } from '../../src/logger.js';
+import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
+import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
+import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
+import { openAccount } from '../support/ledgerFixture.js';
+
+const USD = 1_000_000_000;
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** A ledger service over a fresh embedded store with `accounts` open accounts, on a clock the test moves. */
+const openLedger = async (accounts: number, options: { maxWriters?: number; writerIdleMs?: number; reservationTtlMs?: number }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-writers-'));
+  const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+  const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
+  await directory.start();
+  const clock = { ms: Date.parse('2026-11-25T10:00:00Z') };
+  const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent'), now: () => new Date(clock.ms), ...options });
+  const ids = Array.from({ length: accounts }, (_, i) => `acc_w${i}`);
+  let position = 0;
+  for (const id of ids) position = await openAccount(eventStore, id);
+  await directory.waitFor(position);
+  closers.push(async () => {
+    await ledger.stop();
+    await directory.stop();
+    await eventStore.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { ledger, ids, clock };
+};
+
+describe('ledger writers are bounded', () => {
+  it('keeps at most maxWriters idle writers however many accounts are used, and an evicted account answers its exact balance again', async () => {
+    const { ledger, ids } = await openLedger(300, { maxWriters: 25 });
+    for (const [i, accountId] of ids.entries()) await ledger.grant({ accountId, amount: (i + 1) * USD, reason: 'x', actor: 't', correlationId: 't' });
+    expect(ledger.writerCount).toBeLessThanOrEqual(25);
+    // Every account is reloaded from its stream when used again: nothing was lost with its writer.
+    for (const [i, accountId] of ids.entries()) expect((await ledger.balance(accountId)).available).toBe((i + 1) * USD);
+    expect(ledger.writerCount).toBeLessThanOrEqual(25);
+    // ... and decides on the reloaded state (the next grant adds to it).
+    expect((await ledger.grant({ accountId: ids[0]!, amount: USD, reason: 'again', actor: 't', correlationId: 't' })).available).toBe(2 * USD);
+  });
+
+  it('never evicts a writer that holds an open reservation, so the sweep still finds and expires it', async () => {
+    const { ledger, ids, clock } = await openLedger(40, { maxWriters: 5, reservationTtlMs: 60_000 });
+    const [held, ...others] = ids as [string, ...string[]];
+    await ledger.grant({ accountId: held, amount: 5 * USD, reason: 'x', actor: 't', correlationId: 't' });
+    await ledger.reserve({ accountId: held, keyId: null, generationId: 'g-open', amount: 2 * USD, freeModel: false });
+    for (const accountId of others) await ledger.grant({ accountId, amount: USD, reason: 'x', actor: 't', correlationId: 't' });
+    expect(ledger.writerCount).toBeLessThanOrEqual(6);
+    clock.ms += 61_000;
+    expect(await ledger.sweep()).toBe(1);
+    expect(await ledger.balance(held)).toMatchObject({ available: 5 * USD, reserved: 0, openReservations: 0 });
+  });
+
+  it('drops writers unused for writerIdleMs at the next sweep', async () => {
+    const { ledger, ids, clock } = await openLedger(30, { writerIdleMs: 60_000 });
+    for (const accountId of ids) await ledger.grant({ accountId, amount: USD, reason: 'x', actor: 't', correlationId: 't' });
+    expect(ledger.writerCount).toBe(30);
+    clock.ms += 30_000;
+    await ledger.balance(ids[0]!); // used again: stays
+    clock.ms += 31_000;
+    await ledger.sweep();
+    expect(ledger.writerCount).toBe(1);
+    expect((await ledger.balance(ids[1]!)).available).toBe(USD);
+  });
+});
