@@ -12,6 +12,7 @@ import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirector
 import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
 import type { LedgerService } from './modules/ledger/ledgerService.js';
 import type { Gateway } from './gateway/gateway.js';
+import type { Modules } from './modules/modules.js';
 import type { ReadStore } from './readStore/readStore.js';
 
 export interface Actor {
@@ -44,6 +45,8 @@ export interface Core {
     readonly balances: ReturnType<typeof balanceQueries>;
   };
   readonly now: () => Date;
+  /** The modules' application APIs (what the API layers call). */
+  readonly modules: Modules;
   /**
    * Run a command through its decider and return once the auth directory and the read models have applied the
    * result, so the caller reads its own write (a revoked key is refused on the very next request).
@@ -66,6 +69,8 @@ export const createCore = (deps: {
   ledger: LedgerService;
   gateway: Gateway;
   now?: () => Date;
+  /** Built from the rest of the core (the modules run commands through its `execute`). */
+  modules: (core: Omit<Core, 'modules'>) => Modules;
 }): Core => {
   const now = deps.now ?? (() => new Date());
   const topics = new EventTarget();
@@ -92,8 +97,9 @@ export const createCore = (deps: {
       });
     }
   });
-  return {
-    ...deps,
+  const { modules, ...rest } = deps;
+  const core: Omit<Core, 'modules'> = {
+    ...rest,
     now,
     pubsub,
     queries: { accounts: accountQueries(deps.readStore), apiKeys, balances },
@@ -112,4 +118,5 @@ export const createCore = (deps: {
       return result;
     },
   };
+  return { ...core, modules: modules(core) };
 };

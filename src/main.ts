@@ -6,6 +6,8 @@ import { createCore } from './core.js';
 import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { createCatalogApi } from './modules/catalog/catalog.api.js';
+import { catalogRoutes } from './modules/catalog/catalog.rest.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
@@ -49,10 +51,32 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
+  const { gateway } = gatewayServices;
+  const core = createCore({
+    config,
+    logger,
+    eventStore,
+    readStore,
+    directory,
+    runner,
+    ledger,
+    gateway,
+    modules: (base) => ({
+      catalog: createCatalogApi({
+        eventStore,
+        readStore,
+        routing: gateway.catalog,
+        vault: gateway.vault,
+        outbound: gateway.upstream.policy,
+        routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
+        execute: base.execute,
+        now: base.now,
+      }),
+    }),
+  });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
+  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, gateway), ...catalogRoutes({ catalog: core.modules.catalog, directory, logger })]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

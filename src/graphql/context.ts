@@ -1,7 +1,9 @@
 import type { Core } from '../core.js';
 import type { Principal } from '../modules/auth/principal.js';
+import type { Modules } from '../modules/modules.js';
 
-export interface GraphQLContext {
+/** The caller and the modules' APIs; `core` only while resolvers move onto the modules (issue 11). */
+export interface GraphQLContext extends Modules {
   readonly principal: Principal | null;
   readonly core: Core;
   readonly requestId: string;
