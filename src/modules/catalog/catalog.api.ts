@@ -99,7 +99,8 @@ const headersSchema = z.record(
     .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, { error: 'is not a valid header name' })
     .refine((name) => !HOP_BY_HOP.has(name.toLowerCase()), { error: 'is set by Switchyard, not by a provider' }),
   z.string({ error: 'must be a string' }).regex(/^[\t\x20-\x7e\x80-\xff]{0,4096}$/, { error: 'must be printable text of at most 4096 characters (no line breaks)' }),
-  { error: 'must be an object of strings' },
+  // A bad key comes as one invalid_key issue wrapping the key's own: show the key's message.
+  { error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : 'must be an object of strings') },
 ).refine((headers) => Object.keys(headers).length <= 50, { error: 'has more than 50 headers' });
 
 export const parseProviderHeaders = (json: unknown): Record<string, string> => {
