@@ -3,7 +3,7 @@ import { ROOT_ACCOUNT_ID } from '../src/modules/auth/principal.js';
 import { ownerOf, type ModelEvent, type ModelSpec, type Modality } from '../src/modules/catalog/model.events.js';
 import { endpointId, type EndpointPrices, type EndpointStatus, type ProviderEvent, type ProviderProtocol, type VariantTag } from '../src/modules/catalog/provider.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
-import { defineProjection } from './projection.js';
+import { defineProjection, type Projection } from './projection.js';
 
 /** The models/endpoints catalog and the providers list, as the models API and GraphQL show them. */
 
@@ -74,7 +74,7 @@ const emptyModel = (id: string, at: string): ModelDoc => ({
   endpoints: [],
 });
 
-export const modelsProjection = defineProjection<ModelDoc>({
+const modelDocs: Projection<ModelDoc> = {
   name: 'models',
   // 2: owners, openness and who disabled an endpoint (issue 10).
   version: 2,
@@ -161,9 +161,10 @@ export const modelsProjection = defineProjection<ModelDoc>({
         return doc;
     }
   },
-});
+};
+export const modelsProjection = defineProjection(modelDocs);
 
-export const providersProjection = defineProjection<ProviderDoc>({
+const providerDocs: Projection<ProviderDoc> = {
   name: 'providers',
   version: 1,
   collection: PROVIDERS,
@@ -206,7 +207,8 @@ export const providersProjection = defineProjection<ProviderDoc>({
       }
     }
   },
-});
+};
+export const providersProjection = defineProjection(providerDocs);
 
 export type ProposalStatus = 'pending' | 'approved' | 'rejected';
 
@@ -236,7 +238,7 @@ export type EndpointProposalDoc = {
 
 export const ENDPOINT_PROPOSALS = 'endpointProposals';
 
-export const endpointProposalsProjection = defineProjection<EndpointProposalDoc>({
+const proposalDocs: Projection<EndpointProposalDoc> = {
   name: 'endpointProposals',
   version: 1,
   collection: ENDPOINT_PROPOSALS,
@@ -292,7 +294,14 @@ export const endpointProposalsProjection = defineProjection<EndpointProposalDoc>
         return doc;
     }
   },
-});
+};
+export const endpointProposalsProjection = defineProjection(proposalDocs);
+
+/**
+ * The read models' pure evolve functions, typed: the catalog module folds an aggregate's own events through them to
+ * answer a command with exactly what it decided, in the shape the read model will have.
+ */
+export const catalogDocs = { model: modelDocs, provider: providerDocs, proposal: proposalDocs };
 
 export const catalogQueries = (store: ReadStore) => {
   const models = store.collection<ModelDoc>(MODELS);

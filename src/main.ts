@@ -9,6 +9,8 @@ import { createLogger, type Logger } from './logger.js';
 import { createAccountsApi } from './modules/accounts/account.api.js';
 import { createApiKeysApi } from './modules/apiKeys/apiKey.api.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { createCatalogApi } from './modules/catalog/catalog.api.js';
+import { catalogRoutes } from './modules/catalog/catalog.rest.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
@@ -58,6 +60,7 @@ export const startSwitchyard = async (
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
+  const { gateway } = gatewayServices;
   const now = () => new Date();
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
@@ -70,18 +73,28 @@ export const startSwitchyard = async (
     directory,
     runner,
     ledger,
-    gateway: gatewayServices.gateway,
+    gateway,
     topics,
     now,
-    modules: ({ pubsub }): Modules => ({
+    modules: (base): Modules => ({
       accounts,
       apiKeys,
-      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => pubsub.subscribe('balanceChanged', accountId) }),
+      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
+      catalog: createCatalogApi({
+        eventStore,
+        readStore,
+        routing: gateway.catalog,
+        vault: gateway.vault,
+        outbound: gateway.upstream.policy,
+        routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
+        execute: base.execute,
+        now: base.now,
+      }),
     }),
   });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, core.gateway)]);
+  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, gateway), ...catalogRoutes({ catalog: core.modules.catalog, directory })]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

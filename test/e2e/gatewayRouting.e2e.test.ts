@@ -2,7 +2,7 @@
  * Routing over real HTTP: provider preferences and variants, sorting by the provider stats the generations feed,
  * the circuit breaker, Retry-After on a lone endpoint, keep-alive comments, and the endpoints API's stats.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -89,6 +89,39 @@ describe('sorting by the stats the generations feed', () => {
     expect(bySlug.fast.latency_last_30m.p50).toBeLessThan(bySlug.slow.latency_last_30m.p50);
     expect(bySlug.fast.throughput_last_30m.p50).toBeGreaterThan(bySlug.slow.throughput_last_30m.p50);
     expect(Object.keys(bySlug.fast.latency_last_30m)).toEqual(['p50', 'p75', 'p90', 'p99']);
+  });
+
+  it('GraphQL models sorts by latency and by throughput exactly as REST /api/v1/models does (one query serves both)', async () => {
+    for (const [graphql, rest] of [
+      ['LATENCY_LOW_TO_HIGH', 'latency-low-to-high'],
+      ['THROUGHPUT_HIGH_TO_LOW', 'throughput-high-to-low'],
+    ] as const) {
+      const listed = (await (await fetch(`${h.url}/api/v1/models?sort=${rest}&output_modalities=all`)).json()) as { data: { id: string }[] };
+      // REST lists a model's free endpoints apart (`…:free`); GraphQL lists each model once.
+      const restIds = [...new Set(listed.data.map((m) => m.id.replace(/:free$/, '')))];
+      const { body } = await h.gql(`{ models(first: 100, sort: ${graphql}) { edges { node { id } } } }`);
+      expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+      const graphqlIds = body.data.models.edges.map((e: { node: { id: string } }) => e.node.id);
+      expect(graphqlIds[0]).toBe('test/speed');
+      expect(graphqlIds).toEqual(restIds);
+    }
+  });
+
+  it('Endpoint.stats of every endpoint in a GraphQL response is one read of the stats read model', async () => {
+    const collection = h.running.core.readStore.collection('providerStats');
+    const find = vi.spyOn(collection, 'find');
+    try {
+      const { body } = await h.gql(`{ models(first: 20) { edges { node { id endpoints { id stats { requests30m uptime30m } } } } } }`);
+      expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+      const endpoints = body.data.models.edges.flatMap((e: { node: { endpoints: { id: string; stats: { requests30m: number } }[] } }) => e.node.endpoints);
+      expect(endpoints.length).toBeGreaterThan(3);
+      expect(endpoints.find((e: { id: string }) => e.id === 'test/speed@fast').stats.requests30m).toBeGreaterThan(0);
+      // The routing snapshot's timer reads the whole collection (`{}`) now and then: count only the reads by id.
+      const byIds = find.mock.calls.filter(([filter]) => JSON.stringify(filter).includes('$in'));
+      expect(byIds).toHaveLength(1);
+    } finally {
+      find.mockRestore();
+    }
   });
 });
 

@@ -1,35 +1,21 @@
+/**
+ * The catalog's GraphQL types, queries and mutations: thin, over the catalog API (catalog.api.ts).
+ */
 import { resolveArrayConnection } from '@pothos/plugin-relay';
 import { z } from 'zod';
-import { catalogQueries, type EndpointDoc, type EndpointProposalDoc, type ModelDoc, type ProposalStatus, type ProviderDoc } from '../../../projections/catalog.js';
-import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from '../../../projections/providerStats.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
-import type { DomainEvent, RecordedEvent } from '../../eventStore/eventStore.js';
-import { foldEvents, type Decider } from '../../eventStore/handleCommand.js';
-import { adapterFor } from '../../gateway/providers/registry.js';
+import type { EndpointProposalDoc, ModelDoc, ProposalStatus, ProviderDoc } from '../../../projections/catalog.js';
+import type { EndpointStatsSummary } from '../../../projections/providerStats.js';
 import { builder } from '../../graphql/builder.js';
+import type { AuthenticatedContext } from '../../graphql/context.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
-import type { AuthenticatedContext, GraphQLContext } from '../../graphql/context.js';
-import { actorOf } from '../accounts/account.graphql.js';
-import { isAdmin } from '../auth/principal.js';
-import { autoRouterDecider } from './autoRouter.decider.js';
-import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
-import { mayCreateModel, modelDecider } from './model.decider.js';
-import { MODALITIES, authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
-import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
-import {
-  PROTOCOLS,
-  VARIANT_TAGS,
-  endpointId,
-  providerStream,
-  type CredentialRef,
-  type EndpointPrices,
-  type EndpointSpec,
-  type ProviderEvent,
-  type ProviderProtocol,
-  type VariantTag,
-} from './provider.events.js';
+import type { AutoRule } from './autoRouter.events.js';
+import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
+import { MODALITIES, type Modality } from './model.events.js';
+import type { ModelQuery, ModelSort } from './modelListing.js';
+import { PROTOCOLS, VARIANT_TAGS, type EndpointPrices, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
-const queries = (ctx: GraphQLContext) => catalogQueries(ctx.core.readStore);
+/** The caller of a mutation, as the catalog API takes it. */
+const callerOf = (ctx: AuthenticatedContext): CatalogCaller => ({ principal: ctx.principal, correlationId: ctx.requestId });
 
 export const ProviderProtocolEnum = builder.enumType('ProviderProtocol', {
   values: Object.fromEntries(PROTOCOLS.map((p) => [p.toUpperCase(), { value: p }])) as Record<Uppercase<ProviderProtocol>, { value: ProviderProtocol }>,
@@ -65,15 +51,6 @@ const PricesInput = builder.inputType('PricesInput', {
   }),
 });
 
-const toPrices = (input: { prompt: number; completion: number; request?: number | null; reasoning?: number | null; cacheRead?: number | null; cacheWrite?: number | null }): EndpointPrices => ({
-  prompt: input.prompt,
-  completion: input.completion,
-  request: input.request ?? 0,
-  reasoning: input.reasoning ?? input.completion,
-  cacheRead: input.cacheRead ?? input.prompt,
-  cacheWrite: input.cacheWrite ?? input.prompt,
-});
-
 interface Percentile {
   p50: number;
   p75: number;
@@ -98,11 +75,11 @@ const EndpointStatsRef = builder.objectRef<EndpointStatsSummary>('EndpointStats'
 });
 
 /** How a provider's key is held and why it fails are its owner's and the admins' business, nobody else's. */
-const seesInternals = (ctx: GraphQLContext, provider: ProviderDoc) => ctx.principal !== null && (isAdmin(ctx.principal) || ctx.principal.accountId === provider.ownerAccountId);
+const seesInternals = (ctx: { principal: AuthenticatedContext['principal'] | null }, provider: ProviderDoc) => seesOwnerDetails(ctx.principal, provider.ownerAccountId);
 
 export const ProviderRef = builder.loadableObject('Provider', {
   description: 'An upstream API that serves models. Its key is never shown: only how it is held.',
-  load: loadByIds('Provider', (slugs, ctx) => queries(ctx).providersByIds(slugs)),
+  load: loadByIds('Provider', (slugs, ctx) => ctx.catalog.providersByIds(slugs)),
   sort: (doc: ProviderDoc) => doc._id,
   fields: (t) => ({
     slug: t.exposeString('_id'),
@@ -118,16 +95,14 @@ export const ProviderRef = builder.loadableObject('Provider', {
     ownerAccountId: t.id({ nullable: true, description: 'The account that registered it (its owner and admins only).', resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? p.ownerAccountId : null) }),
     registeredAt: t.field({ type: 'DateTime', resolve: (p) => p.registeredAt }),
     models: t.exposeStringList('models'),
-    available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.core.gateway.catalog.provider(p._id)?.auth().problem === null }),
+    available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.catalog.providerProblem(p._id).available }),
     unavailableReason: t.string({
       nullable: true,
       description: 'Why it is unavailable (its owner and admins only).',
-      resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? (ctx.core.gateway.catalog.provider(p._id)?.auth().problem ?? null) : null),
+      resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? ctx.catalog.providerProblem(p._id).problem : null),
     }),
   }),
 });
-
-type EndpointView = EndpointDoc & { model: string };
 
 export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement({
   description: 'One provider serving one model, at its prices.',
@@ -144,13 +119,8 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
     variants: t.field({ type: [VariantTagEnum], resolve: (e) => e.variants }),
     status: t.exposeString('status'),
     disabledByAdmin: t.exposeBoolean('disabledByAdmin', { description: 'Disabled by an admin: only an admin enables it again (republishing or repricing does not).' }),
-    stats: t.field({
-      type: EndpointStatsRef,
-      resolve: async (e, _a, ctx) => {
-        const [doc] = await providerStatsQueries(ctx.core.readStore).byIds([e.id]);
-        return summarizeStats(doc, ctx.core.now().getTime());
-      },
-    }),
+    // One read of the stats for every endpoint of a response (a per-request DataLoader).
+    stats: t.loadable({ type: EndpointStatsRef, load: (ids: string[], ctx) => ctx.catalog.endpointStats(ids), resolve: (e) => e.id }),
   }),
 });
 
@@ -192,7 +162,7 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
 
 export const ModelRef = builder.loadableObject('Model', {
   description: 'A model of the catalog and the endpoints that serve it.',
-  load: loadByIds('Model', (ids, ctx) => queries(ctx).modelsByIds(ids)),
+  load: loadByIds('Model', (ids, ctx) => ctx.catalog.modelsByIds(ids)),
   sort: (doc: ModelDoc) => doc._id,
   fields: (t) => ({
     id: t.exposeID('_id'),
@@ -210,7 +180,7 @@ export const ModelRef = builder.loadableObject('Model', {
     ownerAccountId: t.id({
       nullable: true,
       description: 'The account that first published it (the root admin for seeded models). Shown to its owner and admins, null to others.',
-      resolve: (m, _a, ctx) => (ctx.principal && (ctx.principal.roles.has('admin') || ctx.principal.accountId === m.ownerAccountId) ? m.ownerAccountId : null),
+      resolve: (m, _a, ctx) => (seesOwnerDetails(ctx.principal, m.ownerAccountId) ? m.ownerAccountId : null),
     }),
     endpoints: t.field({
       type: [EndpointRef],
@@ -227,7 +197,18 @@ export const ModelRef = builder.loadableObject('Model', {
   }),
 });
 
-const ModelSortEnum = builder.enumType('ModelSort', { values: ['ID', 'PRICE_LOW_TO_HIGH', 'PRICE_HIGH_TO_LOW', 'CONTEXT_HIGH_TO_LOW', 'NEWEST'] as const });
+const SORTS = {
+  ID: 'id',
+  PRICE_LOW_TO_HIGH: 'pricing-low-to-high',
+  PRICE_HIGH_TO_LOW: 'pricing-high-to-low',
+  CONTEXT_HIGH_TO_LOW: 'context-high-to-low',
+  THROUGHPUT_HIGH_TO_LOW: 'throughput-high-to-low',
+  LATENCY_LOW_TO_HIGH: 'latency-low-to-high',
+  NEWEST: 'newest',
+} as const satisfies Record<string, ModelSort>;
+const ModelSortEnum = builder.enumType('ModelSort', {
+  values: Object.fromEntries(Object.entries(SORTS).map(([name, value]) => [name, { value }])) as { [K in keyof typeof SORTS]: { value: (typeof SORTS)[K] } },
+});
 
 const ModelFilter = builder.inputType('ModelFilter', {
   fields: (t) => ({
@@ -240,60 +221,49 @@ const ModelFilter = builder.inputType('ModelFilter', {
   }),
 });
 
-const cheapest = (m: ModelDoc) => Math.min(...m.endpoints.filter((e) => e.status === 'active').map((e) => e.prices.prompt + e.prices.completion), Number.MAX_SAFE_INTEGER);
+type ModelFilterInput = typeof ModelFilter.$inferInput;
+
+/** GraphQL's filter as the catalog's model query (REST's query string is the other parser: catalog.rest.ts). */
+const modelQueryOf = (filter: ModelFilterInput | null | undefined, sort: ModelSort): ModelQuery => ({
+  freeVariants: 'merged',
+  sort,
+  ...(filter?.search && { search: filter.search }),
+  ...(filter?.provider && { provider: filter.provider }),
+  ...(filter?.maxPromptPrice != null && { maxPromptPrice: filter.maxPromptPrice }),
+  ...(filter?.minContextLength != null && { minContextLength: filter.minContextLength }),
+  ...(filter?.supportedParameter && { supportedParameters: [filter.supportedParameter] }),
+  ...(filter?.inputModality && { inputModalities: [filter.inputModality] }),
+});
 
 builder.queryFields((t) => ({
   models: t.connection({
     type: ModelRef,
-    description: 'The catalog (public): models with at least one active endpoint, filtered and sorted.',
-    args: { filter: t.arg({ type: ModelFilter, required: false }), sort: t.arg({ type: ModelSortEnum, defaultValue: 'ID' }) },
+    description: 'The catalog (public): models with at least one active endpoint, filtered and sorted (the same query as REST /api/v1/models).',
+    args: { filter: t.arg({ type: ModelFilter, required: false }), sort: t.arg({ type: ModelSortEnum, defaultValue: 'id' }) },
     resolve: async (_root, args, ctx) => {
-      const f = args.filter;
-      let models = (await queries(ctx).allModels()).filter((m) => {
-        const active = m.endpoints.filter((e) => e.status === 'active');
-        if (m.retired || active.length === 0) return false;
-        if (f?.search && !`${m._id} ${m.name}`.toLowerCase().includes(f.search.toLowerCase())) return false;
-        if (f?.provider && !active.some((e) => e.provider === f.provider)) return false;
-        if (f?.maxPromptPrice != null && !active.some((e) => e.prices.prompt <= f.maxPromptPrice!)) return false;
-        if (f?.minContextLength != null && m.contextLength < f.minContextLength) return false;
-        if (f?.supportedParameter && !active.some((e) => e.supportedParameters.includes(f.supportedParameter!))) return false;
-        if (f?.inputModality && !m.inputModalities.includes(f.inputModality)) return false;
-        return true;
-      });
-      const sorts: Record<string, (a: ModelDoc, b: ModelDoc) => number> = {
-        ID: (a, b) => a._id.localeCompare(b._id),
-        PRICE_LOW_TO_HIGH: (a, b) => cheapest(a) - cheapest(b),
-        PRICE_HIGH_TO_LOW: (a, b) => cheapest(b) - cheapest(a),
-        CONTEXT_HIGH_TO_LOW: (a, b) => b.contextLength - a.contextLength,
-        NEWEST: (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt),
-      };
-      models = models.sort((a, b) => sorts[args.sort ?? 'ID']!(a, b) || a._id.localeCompare(b._id));
-      return resolveArrayConnection({ args }, models);
+      const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id'));
+      return resolveArrayConnection({ args }, listings.map((m) => m.doc));
     },
   }),
   model: t.field({
     type: ModelRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => (await queries(ctx).model(String(args.id).replace(/:(free|nitro|floor)$/, ''))) ?? null,
+    resolve: (_root, args, ctx) => ctx.catalog.model(String(args.id)),
   }),
-  providers: t.field({ type: [ProviderRef], description: 'Every registered provider (public).', resolve: (_root, _args, ctx) => queries(ctx).allProviders() }),
+  providers: t.field({ type: [ProviderRef], description: 'Every registered provider (public).', resolve: (_root, _args, ctx) => ctx.catalog.providers() }),
   endpointProposals: t.withAuth({ provider: true }).connection({
     type: EndpointProposalRef,
     description: "Endpoint proposals, newest first: an admin sees every provider's, a provider its own. status null lists all.",
     args: { status: t.arg({ type: ProposalStatusEnum, required: false, defaultValue: 'pending' }) },
-    resolve: async (_root, args, ctx) => {
-      const actor = actorFor(ctx);
-      const docs = await queries(ctx).proposals({ status: args.status ?? undefined, proposedBy: actor.admin ? undefined : actor.accountId });
-      return resolveArrayConnection({ args }, docs);
-    },
+    resolve: async (_root, args, ctx) => resolveArrayConnection({ args }, await ctx.catalog.proposals(ctx.principal, args.status ?? undefined)),
   }),
   autoRouterRules: t.field({
     type: 'JSON',
     nullable: true,
     description: 'The rules of the auto model (switchyard/auto), in order.',
     authScopes: { authenticated: true },
-    resolve: (_root, _args, ctx) => ctx.core.gateway.catalog.autoRules(),
+    resolve: (_root, _args, ctx) => ctx.catalog.autoRules(),
   }),
 }));
 
@@ -303,52 +273,6 @@ builder.queryFields((t) => ({
 const AutoRouterRulesRef = builder.objectRef<{ rules: readonly AutoRule[] }>('AutoRouterRules').implement({
   fields: (t) => ({ rules: t.field({ type: 'JSON', resolve: (r) => r.rules }) }),
 });
-
-const actorFor = (ctx: AuthenticatedContext) => ({ accountId: ctx.principal.accountId, admin: ctx.principal.roles.has('admin') });
-
-/** Run a catalog command and return once routing (the in-memory catalog) and the read models both see it. */
-const runCatalog = async <S, C, E extends DomainEvent>(ctx: GraphQLContext, stream: string, decider: Decider<S, C, E>, command: C) => {
-  const result = await ctx.core.execute(stream, decider, command, actorOf(ctx));
-  if (result.position !== null) await ctx.core.gateway.catalog.waitFor(result.position);
-  return result;
-};
-
-const reloadProvider = async (ctx: GraphQLContext, slug: string) => {
-  const [doc] = await queries(ctx).providersByIds([slug]);
-  if (!doc) throw new NotFoundError('Provider', slug);
-  return doc;
-};
-
-const reloadEndpoint = async (ctx: GraphQLContext, providerSlug: string, model: string): Promise<EndpointView> => {
-  const doc = await queries(ctx).model(model);
-  const endpoint = doc?.endpoints.find((e) => e.id === endpointId(model, providerSlug));
-  if (!endpoint) throw new NotFoundError('Endpoint', `${model} on ${providerSlug}`);
-  return { ...endpoint, model };
-};
-
-const providerCommand = (ctx: GraphQLContext, slug: string, command: ProviderCommand) => runCatalog(ctx, providerStream(slug), providerDecider, command);
-
-const reloadProposal = async (ctx: GraphQLContext, providerSlug: string, model: string) => {
-  const doc = await queries(ctx).proposal(endpointId(model, providerSlug));
-  if (!doc) throw new NotFoundError('Endpoint proposal', `${model} on ${providerSlug}`);
-  return doc;
-};
-
-/** The model's owner and openness from its own stream (exact; the read model may lag). */
-const loadModel = async (ctx: GraphQLContext, modelId: string) => foldEvents(modelDecider, (await ctx.core.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
-
-/**
- * An admin approving a proposal that carries a model not in the catalog creates that model first (two streams, so
- * two appends: model first, so that an approved endpoint never routes to a model the catalog does not list; if the
- * approval then fails, the model stays, a neutral name owned by the root account).
- */
-const createProposedModel = async (ctx: AuthenticatedContext, providerSlug: string, modelId: string) => {
-  const provider = foldEvents(providerDecider, (await ctx.core.eventStore.readStream(providerStream(providerSlug))) as RecordedEvent<ProviderEvent>[]);
-  const proposal = provider.status === 'registered' ? provider.endpoints.get(modelId) : undefined;
-  if (proposal?.status !== 'proposed' || proposal.newModel === null) return;
-  if ((await loadModel(ctx, modelId)).status !== 'none') return;
-  await runCatalog(ctx, modelStream(modelId), modelDecider, { type: 'PublishModel', data: { ...proposal.newModel, at: ctx.core.now().toISOString(), actor: actorFor(ctx), provider: null } });
-};
 
 /** The errors plugin's union: thrown DomainErrors become the DomainError member, as with `errors: { directResult }`. */
 const PublishEndpointResult = builder.errorUnion('PublishEndpointResult', {
@@ -372,45 +296,13 @@ builder.mutationFields((t) => ({
       baseUrl: t.arg.string({ required: true }),
       apiKey: t.arg.string({ required: false }),
       credentialEnv: t.arg.string({ required: false }),
-      headers: t.arg({ type: 'JSON', required: false, description: 'Extra non-secret headers sent upstream, e.g. {"anthropic-beta": "…"}.' }),
+      headers: t.arg({
+        type: 'JSON',
+        required: false,
+        description: 'Extra non-secret headers sent upstream, e.g. {"anthropic-beta": "…"}: header names to printable values (host, content-length and the other framing headers are refused).',
+      }),
     },
-    resolve: async (_root, args, ctx) => {
-      const admin = isAdmin(ctx.principal);
-      if (args.apiKey && args.credentialEnv) throw new ValidationError('Give either apiKey or credentialEnv, not both');
-      if (args.protocol === 'demo' && !admin) throw new ValidationError('Only admins register demo providers');
-      const headers = args.headers ?? {};
-      if (typeof headers !== 'object' || Array.isArray(headers) || Object.values(headers as object).some((v) => typeof v !== 'string')) {
-        throw new ValidationError('headers must be an object of strings');
-      }
-      if (args.credentialEnv) {
-        if (!admin) throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
-        ctx.core.gateway.vault.checkEnvName(args.credentialEnv);
-      }
-      if (!admin && args.protocol !== 'demo') {
-        const refusal = await ctx.core.gateway.upstream.policy.checkUrl(args.baseUrl);
-        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
-      }
-      const credential: CredentialRef = args.apiKey ? { encrypted: ctx.core.gateway.vault.encrypt(args.slug, args.apiKey) } : args.credentialEnv ? { env: args.credentialEnv } : null;
-      await providerCommand(ctx, args.slug, {
-        type: 'RegisterProvider',
-        data: {
-          slug: args.slug,
-          name: args.name,
-          protocol: args.protocol,
-          baseUrl: args.baseUrl,
-          credential,
-          headers: headers as Record<string, string>,
-          ownerAccountId: ctx.principal.accountId,
-          trusted: admin,
-          at: ctx.core.now().toISOString(),
-          modelNamespaceOwners: ctx.core.gateway.catalog
-            .models()
-            .filter((m) => authorOf(m.spec.modelId) === args.slug)
-            .map((m) => m.ownerAccountId),
-        },
-      });
-      return reloadProvider(ctx, args.slug);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.registerProvider(callerOf(ctx), args),
   }),
   publishEndpoint: t.withAuth({ provider: true }).field({
     type: PublishEndpointResult,
@@ -429,82 +321,28 @@ builder.mutationFields((t) => ({
       modelName: t.arg.string({ required: false, description: 'For a model new to the catalog.' }),
       modelDescription: t.arg.string({ required: false }),
     },
-    resolve: async (_root, args, ctx) => {
-      const provider = ctx.core.gateway.catalog.provider(args.provider);
-      if (!provider) throw new NotFoundError('Provider', args.provider);
-      const actor = actorFor(ctx);
-      // Checked before the model is created too, so that nobody comes to own a model through another's provider.
-      if (!actor.admin && provider.ownerAccountId !== actor.accountId) throw new ForbiddenError(`Provider ${args.provider} belongs to another account`);
-      const spec: EndpointSpec = {
-        model: args.model,
-        upstreamModel: args.upstreamModel,
-        prices: toPrices(args.prices),
-        contextLength: args.contextLength,
-        maxOutput: args.maxOutput,
-        quantization: args.quantization ?? null,
-        supportedParameters: args.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
-        variants: args.variants ?? [],
-      };
-      validateSpec(spec);
-      const at = ctx.core.now().toISOString();
-      const newModel: ModelSpec = {
-        modelId: args.model,
-        name: args.modelName ?? args.model,
-        description: args.modelDescription ?? '',
-        contextLength: args.contextLength,
-        inputModalities: ['text'],
-        outputModalities: ['text'],
-        tokenizer: 'Other',
-      };
-      const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
-      let model = await loadModel(ctx, args.model);
-      // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
-      if (model.status === 'none' && mayCreateModel(args.model, actor, publishingOn)) {
-        const created = await runCatalog(ctx, modelStream(args.model), modelDecider, { type: 'PublishModel', data: { ...newModel, at, actor, provider: publishingOn } });
-        // The state after the command: if another provider created the model first, it names that owner.
-        model = created.state;
-      }
-      const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
-      const result = await providerCommand(ctx, args.provider, { type: 'PublishEndpoint', data: { providerSlug: args.provider, actor, spec, model: access, newModel, at } });
-      const endpoint = result.state.status === 'registered' ? result.state.endpoints.get(args.model) : undefined;
-      if (endpoint?.status === 'proposed') return reloadProposal(ctx, args.provider, args.model);
-      return reloadEndpoint(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.publishEndpoint(callerOf(ctx), args),
   }),
   changePrice: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request.",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), prices: t.arg({ type: PricesInput, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      await providerCommand(ctx, args.provider, {
-        type: 'ChangeEndpointPrice',
-        data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, prices: toPrices(args.prices), at: ctx.core.now().toISOString() },
-      });
-      return reloadEndpoint(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.changePrice(callerOf(ctx), args),
   }),
   disableEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     description: "Stop routing to an endpoint. Its provider's owner may enable it again only if the owner disabled it; one an admin disabled stays disabled until an admin enables it.",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ required: false, description: 'Default: who disabled it.' }) },
-    resolve: async (_root, args, ctx) => {
-      const actor = actorFor(ctx);
-      const reason = args.reason ?? (actor.admin ? 'disabled by an admin' : 'disabled by its owner');
-      await providerCommand(ctx, args.provider, { type: 'DisableEndpoint', data: { providerSlug: args.provider, actor, model: args.model, reason, at: ctx.core.now().toISOString() } });
-      return reloadEndpoint(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.disableEndpoint(callerOf(ctx), args),
   }),
   enableEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
     description: "Route to a disabled endpoint again: an admin enables any; a provider's owner only one it disabled itself.",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      await providerCommand(ctx, args.provider, { type: 'EnableEndpoint', data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, at: ctx.core.now().toISOString() } });
-      return reloadEndpoint(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.enableEndpoint(callerOf(ctx), args),
   }),
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
@@ -512,51 +350,27 @@ builder.mutationFields((t) => ({
       'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers.',
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      await createProposedModel(ctx, args.provider, args.model);
-      await providerCommand(ctx, args.provider, { type: 'ApproveEndpoint', data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, at: ctx.core.now().toISOString() } });
-      return reloadEndpoint(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.approveEndpoint(callerOf(ctx), args),
   }),
   rejectEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointProposalRef,
     description: 'Reject a pending endpoint proposal (admin), with a reason the provider sees. The provider may propose again by publishing.',
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      await providerCommand(ctx, args.provider, {
-        type: 'RejectEndpoint',
-        data: { providerSlug: args.provider, actor: actorFor(ctx), model: args.model, reason: args.reason, at: ctx.core.now().toISOString() },
-      });
-      return reloadProposal(ctx, args.provider, args.model);
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.rejectEndpoint(callerOf(ctx), args),
   }),
   setModelOpenToProviders: t.withAuth({ provider: true }).field({
     type: ModelRef,
     description: "Open a model to every provider (they publish endpoints for it without approval) or close it again (owner or admin). Closing keeps the endpoints already published.",
     errors: { directResult: true },
     args: { model: t.arg.string({ required: true }), open: t.arg.boolean({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      await runCatalog(ctx, modelStream(args.model), modelDecider, {
-        type: 'SetModelOpenToProviders',
-        data: { modelId: args.model, open: args.open, actor: actorFor(ctx), at: ctx.core.now().toISOString() },
-      });
-      const doc = await queries(ctx).model(args.model);
-      if (!doc) throw new NotFoundError('Model', args.model);
-      return doc;
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.setModelOpenToProviders(callerOf(ctx), args),
   }),
-  setAutoRouterRules: t.field({
+  setAutoRouterRules: t.withAuth({ admin: true }).field({
     type: AutoRouterRulesRef,
-    description: 'Replace the rules of the auto model (admin). See src/modules/catalog/autoRouter.events.ts for the fields.',
+    description: 'Replace the rules of the auto model (admin). See src/modules/catalog/autoRouter.events.ts for the fields; every problem is named by its path (rules[0].limit …).',
     errors: { directResult: true },
-    authScopes: { admin: true },
     args: { rules: t.arg({ type: 'JSON', required: true }) },
-    resolve: async (_root, args, ctx) => {
-      if (!Array.isArray(args.rules)) throw new ValidationError('rules must be a list');
-      const rules = args.rules as AutoRule[];
-      await runCatalog(ctx, AUTO_ROUTER_STREAM, autoRouterDecider, { type: 'SetAutoRouterRules', data: { rules, at: ctx.core.now().toISOString() } });
-      return { rules: ctx.core.gateway.catalog.autoRules() ?? [] };
-    },
+    resolve: (_root, args, ctx) => ctx.catalog.setAutoRouterRules(callerOf(ctx), args.rules),
   }),
 }));

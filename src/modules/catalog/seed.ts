@@ -7,8 +7,8 @@ import { handleCommand } from '../../eventStore/handleCommand.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { usdPerMillionToNanoPerToken, usdToNano } from '../ledger/money.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
-import { autoRouterDecider } from './autoRouter.decider.js';
-import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
+import { autoRouterDecider, autoRulesSchema } from './autoRouter.decider.js';
+import { AUTO_ROUTER_STREAM } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 import { modelDecider } from './model.decider.js';
 import { MODALITIES, modelStream } from './model.events.js';
@@ -57,7 +57,7 @@ const seedSchema = z.object({
       tokenizer: z.string().default('Other'),
     }),
   ),
-  autoRouter: z.object({ rules: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  autoRouter: z.object({ rules: autoRulesSchema }).optional(),
 });
 
 export type CatalogSeed = z.infer<typeof seedSchema>;
@@ -158,7 +158,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
     }
   }
   if (seed.autoRouter && catalog.autoRules() === null) {
-    const rules = seed.autoRouter.rules as unknown as AutoRule[];
+    const { rules } = seed.autoRouter;
     await tolerant(() => handleCommand(eventStore, AUTO_ROUTER_STREAM, autoRouterDecider, { type: 'SetAutoRouterRules', data: { rules, at } }, { metadata }));
   }
   return last;

@@ -1,0 +1,419 @@
+/**
+ * The catalog's application API: providers, models, endpoints, proposals and the auto-router's rules. GraphQL
+ * (catalog.graphql.ts), REST (catalog.rest.ts) and the seed's operators call only this. Commands answer with what they
+ * decided, folded from the aggregate's own events through the read models' evolve functions (the shape the read model
+ * will have, without reading it); queries read the read models, and the in-memory routing catalog for what routing
+ * knows (whether a credential resolves, the auto-router's rules).
+ */
+import { z } from 'zod';
+import { catalogDocs, catalogQueries, type EndpointDoc, type EndpointProposalDoc, type ModelDoc, type ProposalStatus, type ProviderDoc } from '../../../projections/catalog.js';
+import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from '../../../projections/providerStats.js';
+import type { Actor } from '../../core.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { foldEvents, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import { adapterFor } from '../../gateway/providers/registry.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import { isAdmin, type Principal } from '../auth/principal.js';
+import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
+import { autoRouterDecider, parseAutoRules } from './autoRouter.decider.js';
+import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
+import type { Catalog } from './catalog.js';
+import type { CredentialVault } from './credentials.js';
+import { mayCreateModel, modelDecider } from './model.decider.js';
+import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
+import { baseModelId, findListing, queryModels, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import { endpointId, providerStream, type CatalogActor, type CredentialRef, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
+
+/** Who asks, and the request it belongs to (the events' correlation id). */
+export interface CatalogCaller {
+  readonly principal: Principal;
+  readonly correlationId: string;
+}
+
+/** An endpoint as commands and GraphQL show it: the read model's document and its model. */
+export type EndpointView = Omit<EndpointDoc, 'publishedAt' | 'updatedAt'> & { readonly model: string };
+
+export type PricesInput = { prompt: number; completion: number; request?: number | null; reasoning?: number | null; cacheRead?: number | null; cacheWrite?: number | null };
+
+export interface RegisterProviderInput {
+  readonly slug: string;
+  readonly name: string;
+  readonly protocol: ProviderProtocol;
+  readonly baseUrl: string;
+  readonly apiKey?: string | null;
+  readonly credentialEnv?: string | null;
+  /** JSON from the caller: parsed here. */
+  readonly headers?: unknown;
+}
+
+export interface PublishEndpointInput {
+  readonly provider: string;
+  readonly model: string;
+  readonly upstreamModel: string;
+  readonly prices: PricesInput;
+  readonly contextLength: number;
+  readonly maxOutput: number;
+  readonly quantization?: string | null;
+  readonly supportedParameters?: readonly string[] | null;
+  readonly variants?: readonly VariantTag[] | null;
+  readonly modelName?: string | null;
+  readonly modelDescription?: string | null;
+}
+
+export interface EndpointRef {
+  readonly provider: string;
+  readonly model: string;
+}
+
+/** What the REST endpoints list shows of one endpoint beyond its document. */
+export interface EndpointDetail {
+  readonly endpoint: EndpointDoc;
+  readonly provider: ProviderDoc | undefined;
+  readonly stats: EndpointStatsSummary;
+  readonly circuitBreaker: string;
+  readonly available: boolean;
+  /** Null when available; the real reason only for the provider's owner and admins. */
+  readonly unavailableReason: string | null;
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Policy: who sees and does what.
+
+/** A provider's credential, its failures and a model's owner are the owner's and the admins' business. */
+export const seesOwnerDetails = (viewer: Principal | null, ownerAccountId: string | undefined): boolean =>
+  viewer !== null && (isAdmin(viewer) || (ownerAccountId !== undefined && viewer.accountId === ownerAccountId));
+
+const catalogActor = (principal: Principal): CatalogActor => ({ accountId: principal.accountId, admin: isAdmin(principal) });
+
+// -----------------------------------------------------------------------------------------------------------------
+// Input parsing
+
+const HOP_BY_HOP = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+
+/** Extra headers sent upstream: HTTP tokens as names, printable values; the framing ones are Switchyard's to set. */
+const headersSchema = z.record(
+  z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, { error: 'is not a valid header name' })
+    .refine((name) => !HOP_BY_HOP.has(name.toLowerCase()), { error: 'is set by Switchyard, not by a provider' }),
+  z.string({ error: 'must be a string' }).regex(/^[\t\x20-\x7e\x80-\xff]{0,4096}$/, { error: 'must be printable text of at most 4096 characters (no line breaks)' }),
+  // A bad key comes as one invalid_key issue wrapping the key's own: show the key's message.
+  { error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : 'must be an object of strings') },
+).refine((headers) => Object.keys(headers).length <= 50, { error: 'has more than 50 headers' });
+
+export const parseProviderHeaders = (json: unknown): Record<string, string> => {
+  const parsed = headersSchema.safeParse(json ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    // A bad key is reported on the key itself: `headers["bad name"]`.
+    const path = ['headers', ...issue.path.map((key) => (typeof key === 'string' && /^[\w-]+$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`))].join('');
+    return { path, message: `${path} ${issue.message}` };
+  });
+  throw new ValidationError(problems.map((p) => p.message).join('; '), { field: problems[0]?.path ?? 'headers' });
+};
+
+const toPrices = (input: PricesInput): EndpointPrices => ({
+  prompt: input.prompt,
+  completion: input.completion,
+  request: input.request ?? 0,
+  reasoning: input.reasoning ?? input.completion,
+  cacheRead: input.cacheRead ?? input.prompt,
+  cacheWrite: input.cacheWrite ?? input.prompt,
+});
+
+// -----------------------------------------------------------------------------------------------------------------
+// Answers folded from an aggregate's own events
+
+/** The read models' evolve functions take recorded events but read only their type and data. */
+const asRecorded = (event: DomainEvent, stream: string): RecordedEvent =>
+  ({ id: '', stream, revision: -1, position: -1, metadata: {}, recordedAt: '', type: event.type, data: event.data }) as RecordedEvent;
+
+/** A decider that also folds the documents its commands answer with. Deciding is unchanged. */
+const withView = <S, C, E extends DomainEvent, V>(decider: Decider<S, C, E>, view: { initial: V; evolve(view: V, event: RecordedEvent): V }, stream: string): Decider<{ state: S; view: V }, C, E> => ({
+  initialState: () => ({ state: decider.initialState(), view: view.initial }),
+  evolve: (s, event) => ({ state: decider.evolve(s.state, event), view: view.evolve(s.view, asRecorded(event, stream)) }),
+  decide: (command, s) => decider.decide(command, s.state),
+});
+
+interface ProviderView {
+  readonly provider: ProviderDoc | null;
+  /** Per model, the model document as this provider's events alone make it: its one endpoint is this provider's. */
+  readonly models: ReadonlyMap<string, ModelDoc>;
+  readonly proposals: ReadonlyMap<string, EndpointProposalDoc>;
+}
+
+const evolveInto = <D>(map: ReadonlyMap<string, D>, id: string | null, evolve: (doc: D | null) => D | null): ReadonlyMap<string, D> => {
+  if (id === null) return map;
+  const next = evolve(map.get(id) ?? null);
+  if (next === (map.get(id) ?? null)) return map;
+  const copy = new Map(map);
+  if (next === null) copy.delete(id);
+  else copy.set(id, next);
+  return copy;
+};
+
+const providerView = {
+  initial: { provider: null, models: new Map(), proposals: new Map() } as ProviderView,
+  evolve: (view: ProviderView, event: RecordedEvent): ProviderView => ({
+    provider: catalogDocs.provider.evolve(view.provider, event),
+    models: evolveInto(view.models, catalogDocs.model.documentId(event), (doc) => catalogDocs.model.evolve(doc, event)),
+    proposals: evolveInto(view.proposals, catalogDocs.proposal.documentId(event), (doc) => catalogDocs.proposal.evolve(doc, event)),
+  }),
+};
+
+const modelView = { initial: null as ModelDoc | null, evolve: (doc: ModelDoc | null, event: RecordedEvent) => catalogDocs.model.evolve(doc, event) };
+
+const endpointOf = (view: ProviderView, providerSlug: string, model: string): EndpointView => {
+  const endpoint = view.models.get(model)?.endpoints.find((e) => e.id === endpointId(model, providerSlug));
+  if (!endpoint) throw new NotFoundError('Endpoint', `${model} on ${providerSlug}`);
+  const { publishedAt: _p, updatedAt: _u, ...shown } = endpoint;
+  return { ...shown, model };
+};
+
+const proposalOf = (view: ProviderView, providerSlug: string, model: string): EndpointProposalDoc => {
+  const proposal = view.proposals.get(endpointId(model, providerSlug));
+  if (!proposal) throw new NotFoundError('Endpoint proposal', `${model} on ${providerSlug}`);
+  return proposal;
+};
+
+// -----------------------------------------------------------------------------------------------------------------
+
+/** Runs a command and returns once the read models have applied it (Core.execute). */
+export type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
+
+export const createCatalogApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  /** The in-memory catalog routing uses (it decides prices; the read models may lag). */
+  routing: Catalog;
+  vault: CredentialVault;
+  outbound: Pick<OutboundPolicy, 'checkUrl'>;
+  /** Routing's health of an endpoint: its recent speed and its circuit breaker. */
+  routeHealth: { speed: EndpointSpeed; breakerState(endpointId: string): string };
+  execute: Execute;
+  now: () => Date;
+}) => {
+  const queries = catalogQueries(deps.readStore);
+  const stats = providerStatsQueries(deps.readStore);
+  const at = () => deps.now().toISOString();
+  /** Each endpoint's rolling stats, in the order asked: one read for all of them. */
+  const endpointStats = async (ids: readonly string[]): Promise<EndpointStatsSummary[]> => {
+    const docs = new Map((await stats.byIds(ids)).map((d) => [d._id, d]));
+    const nowMs = deps.now().getTime();
+    return ids.map((id) => summarizeStats(docs.get(id), nowMs));
+  };
+  const actorOf = (caller: CatalogCaller): Actor => ({ actor: caller.principal.accountId, correlationId: caller.correlationId });
+
+  /** Run a command and return once routing (the in-memory catalog) and the read models both see it. */
+  const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C) => {
+    const result = await deps.execute(stream, decider, command, actorOf(caller));
+    if (result.position !== null) await deps.routing.waitFor(result.position);
+    return result;
+  };
+  const providerCommand = async (caller: CatalogCaller, slug: string, command: ProviderCommand) => (await run(caller, providerStream(slug), withView(providerDecider, providerView, providerStream(slug)), command)).state;
+  const modelCommand = (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]) =>
+    run(caller, modelStream(modelId), withView(modelDecider, modelView, modelStream(modelId)), command);
+
+  /** The model's owner and openness from its own stream (exact; the read model may lag). */
+  const loadModel = async (modelId: string) => foldEvents(modelDecider, (await deps.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
+
+  /**
+   * An admin approving a proposal that carries a model not in the catalog creates that model first (two streams, so
+   * two appends: model first, so that an approved endpoint never routes to a model the catalog does not list; if the
+   * approval then fails, the model stays, a neutral name owned by the root account).
+   */
+  const createProposedModel = async (caller: CatalogCaller, providerSlug: string, modelId: string) => {
+    const provider = foldEvents(providerDecider, (await deps.eventStore.readStream(providerStream(providerSlug))) as RecordedEvent<ProviderEvent>[]);
+    const proposal = provider.status === 'registered' ? provider.endpoints.get(modelId) : undefined;
+    if (proposal?.status !== 'proposed' || proposal.newModel === null) return;
+    if ((await loadModel(modelId)).status !== 'none') return;
+    await modelCommand(caller, modelId, { type: 'PublishModel', data: { ...proposal.newModel, at: at(), actor: catalogActor(caller.principal), provider: null } });
+  };
+
+  return {
+    // ---------------------------------------------------------------------------------------------------------------
+    // Commands
+
+    /**
+     * Register a provider owned by the caller: the key encrypted at rest, an environment variable only for admins
+     * (and only one the operator allowed), a base URL that resolves to public addresses unless an admin registers it.
+     */
+    async registerProvider(caller: CatalogCaller, input: RegisterProviderInput): Promise<ProviderDoc> {
+      const admin = isAdmin(caller.principal);
+      if (input.apiKey && input.credentialEnv) throw new ValidationError('Give either apiKey or credentialEnv, not both');
+      if (input.protocol === 'demo' && !admin) throw new ValidationError('Only admins register demo providers');
+      const headers = parseProviderHeaders(input.headers);
+      if (input.credentialEnv) {
+        if (!admin) throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
+        deps.vault.checkEnvName(input.credentialEnv);
+      }
+      if (!admin && input.protocol !== 'demo') {
+        const refusal = await deps.outbound.checkUrl(input.baseUrl);
+        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
+      }
+      const credential: CredentialRef = input.apiKey ? { encrypted: deps.vault.encrypt(input.slug, input.apiKey) } : input.credentialEnv ? { env: input.credentialEnv } : null;
+      const decided = await providerCommand(caller, input.slug, {
+        type: 'RegisterProvider',
+        data: {
+          slug: input.slug,
+          name: input.name,
+          protocol: input.protocol,
+          baseUrl: input.baseUrl,
+          credential,
+          headers,
+          ownerAccountId: caller.principal.accountId,
+          trusted: admin,
+          at: at(),
+          modelNamespaceOwners: deps.routing
+            .models()
+            .filter((m) => authorOf(m.spec.modelId) === input.slug)
+            .map((m) => m.ownerAccountId),
+        },
+      });
+      if (!decided.view.provider) throw new NotFoundError('Provider', input.slug);
+      return decided.view.provider;
+    },
+
+    /**
+     * Publish (or republish) a model on one of the caller's providers: creates the model when the caller may (see
+     * mayCreateModel), then publishes the endpoint, or files a proposal for an admin when the caller may not publish
+     * on that model by itself.
+     */
+    async publishEndpoint(caller: CatalogCaller, input: PublishEndpointInput): Promise<EndpointView | EndpointProposalDoc> {
+      const provider = deps.routing.provider(input.provider);
+      if (!provider) throw new NotFoundError('Provider', input.provider);
+      const actor = catalogActor(caller.principal);
+      // Checked before the model is created too, so that nobody comes to own a model through another's provider.
+      if (!actor.admin && provider.ownerAccountId !== actor.accountId) throw new ForbiddenError(`Provider ${input.provider} belongs to another account`);
+      const spec: EndpointSpec = {
+        model: input.model,
+        upstreamModel: input.upstreamModel,
+        prices: toPrices(input.prices),
+        contextLength: input.contextLength,
+        maxOutput: input.maxOutput,
+        quantization: input.quantization ?? null,
+        supportedParameters: input.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
+        variants: input.variants ?? [],
+      };
+      validateSpec(spec);
+      const now = at();
+      const newModel: ModelSpec = {
+        modelId: input.model,
+        name: input.modelName ?? input.model,
+        description: input.modelDescription ?? '',
+        contextLength: input.contextLength,
+        inputModalities: ['text'],
+        outputModalities: ['text'],
+        tokenizer: 'Other',
+      };
+      const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
+      let model = await loadModel(input.model);
+      // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
+      if (model.status === 'none' && mayCreateModel(input.model, actor, publishingOn)) {
+        const created = await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...newModel, at: now, actor, provider: publishingOn } });
+        // The state after the command: if another provider created the model first, it names that owner.
+        model = created.state.state;
+      }
+      const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
+      const decided = await providerCommand(caller, input.provider, { type: 'PublishEndpoint', data: { providerSlug: input.provider, actor, spec, model: access, newModel, at: now } });
+      const endpoint = decided.state.status === 'registered' ? decided.state.endpoints.get(input.model) : undefined;
+      return endpoint?.status === 'proposed' ? proposalOf(decided.view, input.provider, input.model) : endpointOf(decided.view, input.provider, input.model);
+    },
+
+    async changePrice(caller: CatalogCaller, input: EndpointRef & { readonly prices: PricesInput }): Promise<EndpointView> {
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'ChangeEndpointPrice',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, prices: toPrices(input.prices), at: at() },
+      });
+      return endpointOf(decided.view, input.provider, input.model);
+    },
+
+    async disableEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly reason?: string | null }): Promise<EndpointView> {
+      const actor = catalogActor(caller.principal);
+      const reason = input.reason ?? (actor.admin ? 'disabled by an admin' : 'disabled by its owner');
+      const decided = await providerCommand(caller, input.provider, { type: 'DisableEndpoint', data: { providerSlug: input.provider, actor, model: input.model, reason, at: at() } });
+      return endpointOf(decided.view, input.provider, input.model);
+    },
+
+    async enableEndpoint(caller: CatalogCaller, input: EndpointRef): Promise<EndpointView> {
+      const decided = await providerCommand(caller, input.provider, { type: 'EnableEndpoint', data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, at: at() } });
+      return endpointOf(decided.view, input.provider, input.model);
+    },
+
+    async approveEndpoint(caller: CatalogCaller, input: EndpointRef): Promise<EndpointView> {
+      await createProposedModel(caller, input.provider, input.model);
+      const decided = await providerCommand(caller, input.provider, { type: 'ApproveEndpoint', data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, at: at() } });
+      return endpointOf(decided.view, input.provider, input.model);
+    },
+
+    async rejectEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly reason: string }): Promise<EndpointProposalDoc> {
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'RejectEndpoint',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, reason: input.reason, at: at() },
+      });
+      return proposalOf(decided.view, input.provider, input.model);
+    },
+
+    /**
+     * The model as its stream decided it; its endpoints (other providers' aggregates, not part of this decision) from
+     * the read model.
+     */
+    async setModelOpenToProviders(caller: CatalogCaller, input: { readonly model: string; readonly open: boolean }): Promise<ModelDoc> {
+      const decided = await modelCommand(caller, input.model, { type: 'SetModelOpenToProviders', data: { modelId: input.model, open: input.open, actor: catalogActor(caller.principal), at: at() } });
+      if (!decided.state.view) throw new NotFoundError('Model', input.model);
+      const listed = await queries.model(input.model);
+      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+    },
+
+    /** Replace the auto model's rules (admins: the GraphQL scope says so). `rules` is the caller's JSON. */
+    async setAutoRouterRules(caller: CatalogCaller, rules: unknown): Promise<{ rules: readonly AutoRule[] }> {
+      const parsed = parseAutoRules(rules);
+      const decided = await run(caller, AUTO_ROUTER_STREAM, autoRouterDecider, { type: 'SetAutoRouterRules', data: { rules: parsed, at: at() } });
+      return { rules: decided.state.rules ?? parsed };
+    },
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Queries
+
+    /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
+    listModels: async (query: ModelQuery): Promise<ModelListing[]> => queryModels(await queries.allModels(), query, deps.routeHealth.speed),
+    /** One listing by id (`…:free` for the free one), or null when unknown or retired (REST). */
+    findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id),
+    /** A model's document by id or variant id, retired or not (GraphQL). */
+    model: async (id: string): Promise<ModelDoc | null> => queries.model(baseModelId(id)),
+    modelsByIds: (ids: readonly string[]) => queries.modelsByIds(ids),
+    providers: () => queries.allProviders(),
+    providersByIds: (ids: readonly string[]) => queries.providersByIds(ids),
+    /** Newest first: an admin sees every provider's proposals, anyone else its own. */
+    proposals: (viewer: Principal, status: ProposalStatus | undefined) => queries.proposals({ status, proposedBy: isAdmin(viewer) ? undefined : viewer.accountId }),
+    autoRules: (): readonly AutoRule[] | null => deps.routing.autoRules(),
+    /** Whether routing can use the provider's credential, and why not (null when it can, or the provider is unknown). */
+    providerProblem: (slug: string): { readonly available: boolean; readonly problem: string | null } => {
+      const problem = deps.routing.provider(slug)?.auth().problem;
+      return { available: problem === null, problem: problem ?? null };
+    },
+    endpointStats,
+    /** The endpoints of a listing with their providers, stats and health, as `viewer` may see them (REST). */
+    async endpointDetails(listing: ModelListing, viewer: Principal | null): Promise<EndpointDetail[]> {
+      const [providers, summaries] = await Promise.all([queries.providersByIds(listing.endpoints.map((e) => e.provider)), endpointStats(listing.endpoints.map((e) => e.id))]);
+      const providerOf = new Map(providers.map((p) => [p._id, p]));
+      return listing.endpoints.map((endpoint, i) => {
+        const provider = providerOf.get(endpoint.provider);
+        const problem = deps.routing.endpoint(endpoint.id)?.provider.auth().problem ?? null;
+        return {
+          endpoint,
+          provider,
+          stats: summaries[i]!,
+          circuitBreaker: deps.routeHealth.breakerState(endpoint.id),
+          available: problem === null,
+          // Why names a credential: only its owner and admins see that.
+          unavailableReason: problem === null ? null : seesOwnerDetails(viewer, provider?.ownerAccountId) ? problem : 'its credentials are not available',
+        };
+      });
+    },
+  };
+};
+
+export type CatalogApi = ReturnType<typeof createCatalogApi>;

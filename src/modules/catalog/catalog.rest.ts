@@ -1,0 +1,235 @@
+/**
+ * The catalog's OpenRouter-compatible REST routes: models (JSON and RSS), their count, one model, its endpoints, and
+ * the providers. Thin: parse the query string into the catalog API's one model query, shape OpenRouter's JSON.
+ */
+import type { ServerResponse } from 'node:http';
+import type { EndpointDoc } from '../../../projections/catalog.js';
+import { UnauthenticatedError } from '../../errors.js';
+import { GatewayError } from '../../gateway/gatewayErrors.js';
+import { requirePrincipal, sendJson, type RestRequest, type Route } from '../../http/rest.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Principal } from '../auth/principal.js';
+import { usdDecimal } from '../ledger/money.js';
+import type { CatalogApi } from './catalog.api.js';
+import { contextLengthOf, type ModelListing, type ModelQuery, type ModelSort } from './modelListing.js';
+
+const isoToUnix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+/** OpenRouter's pricing strings: USD per token, exact ("0" for zero). */
+const pricingJson = (prices: EndpointDoc['prices'] | null) => ({
+  prompt: usdDecimal(prices?.prompt ?? 0),
+  completion: usdDecimal(prices?.completion ?? 0),
+  request: usdDecimal(prices?.request ?? 0),
+  image: '0',
+  web_search: '0',
+  internal_reasoning: usdDecimal(prices?.reasoning ?? 0),
+  input_cache_read: usdDecimal(prices?.cacheRead ?? 0),
+  input_cache_write: usdDecimal(prices?.cacheWrite ?? 0),
+});
+
+const modelJson = (m: ModelListing) => {
+  const top = m.endpoints[0]!;
+  const supported = [...new Set(m.endpoints.flatMap((e) => e.supportedParameters))].sort();
+  return {
+    id: m.id,
+    canonical_slug: m.doc._id,
+    name: m.free ? `${m.doc.name} (free)` : m.doc.name,
+    created: isoToUnix(m.doc.createdAt),
+    description: m.doc.description,
+    context_length: contextLengthOf(m),
+    architecture: {
+      modality: `${m.doc.inputModalities.join('+')}->${m.doc.outputModalities.join('+')}`,
+      input_modalities: m.doc.inputModalities,
+      output_modalities: m.doc.outputModalities,
+      tokenizer: m.doc.tokenizer,
+      instruct_type: null,
+    },
+    pricing: pricingJson(top.prices),
+    top_provider: { context_length: top.contextLength, max_completion_tokens: top.maxOutput, is_moderated: false },
+    per_request_limits: null,
+    supported_parameters: supported,
+    default_parameters: {},
+    expiration_date: null,
+  };
+};
+
+const xmlEscape = (text: string) => text.replace(/[<>&'"]/g, (c) => `&${({ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' } as Record<string, string>)[c]};`);
+
+/** `?use_rss=true`: the same list as an RSS 2.0 feed, newest first, for feed readers watching for new models. */
+const sendModelsRss = (res: ServerResponse, models: readonly ModelListing[], origin: string) => {
+  const items = [...models]
+    .sort((a, b) => Date.parse(b.doc.createdAt) - Date.parse(a.doc.createdAt) || a.id.localeCompare(b.id))
+    .map((m) => {
+      const json = modelJson(m);
+      const link = `${origin}/api/v1/model/${m.id}`;
+      const description = `${json.description} Context: ${json.context_length} tokens. Prompt: $${json.pricing.prompt}/token, completion: $${json.pricing.completion}/token.`;
+      return [
+        '    <item>',
+        `      <title>${xmlEscape(json.name)}</title>`,
+        `      <link>${xmlEscape(link)}</link>`,
+        `      <guid isPermaLink="false">${xmlEscape(m.id)}</guid>`,
+        `      <pubDate>${new Date(m.doc.createdAt).toUTCString()}</pubDate>`,
+        `      <description>${xmlEscape(description)}</description>`,
+        '    </item>',
+      ].join('\n');
+    });
+  const xml = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<rss version="2.0">',
+    '  <channel>',
+    '    <title>Switchyard models</title>',
+    `    <link>${xmlEscape(`${origin}/api/v1/models`)}</link>`,
+    '    <description>Models available through this Switchyard gateway</description>',
+    ...items,
+    '  </channel>',
+    '</rss>',
+    '',
+  ].join('\n');
+  res.writeHead(200, { 'content-type': 'application/rss+xml; charset=utf-8', 'content-length': Buffer.byteLength(xml) });
+  res.end(xml);
+};
+
+/** OpenRouter's `sort` values (its `pricing-…` names are the query's). */
+const REST_SORTS = ['pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const satisfies readonly ModelSort[];
+
+const intParam = (url: URL, name: string, fallback: number, min: number, max: number): number => {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new GatewayError(400, 'invalid_request', `${name} must be an integer between ${min} and ${max}`, { param: name });
+  return n;
+};
+
+const listParam = (url: URL, name: string, fallback = '') =>
+  (url.searchParams.get(name) ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/** OpenRouter's query string as the catalog's model query: `output_modalities` (default text; `all`), `supported_parameters`, `sort`. */
+const modelQueryOf = (url: URL): ModelQuery => {
+  const sort = url.searchParams.get('sort');
+  if (sort !== null && !(REST_SORTS as readonly string[]).includes(sort)) throw new GatewayError(400, 'invalid_request', `sort must be one of ${REST_SORTS.join(', ')}`, { param: 'sort' });
+  const outputs = listParam(url, 'output_modalities', 'text');
+  return {
+    freeVariants: 'separate',
+    ...(!outputs.includes('all') && { outputModalities: outputs }),
+    supportedParameters: listParam(url, 'supported_parameters'),
+    sort: (sort as ModelSort | null) ?? 'id',
+  };
+};
+
+export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthDirectory, 'authenticate'> }): Route[] => {
+  const { catalog } = deps;
+  /** The caller of a public route, when it says who it is (an unknown key reads as anonymous). */
+  const optionalPrincipal = (req: RestRequest['req']): Principal | null => {
+    if (!req.headers.authorization) return null;
+    try {
+      return requirePrincipal(deps.directory, req);
+    } catch (error) {
+      if (error instanceof UnauthenticatedError) return null;
+      throw error;
+    }
+  };
+
+  const loadModel = async (author: string, slug: string): Promise<ModelListing> => {
+    const requested = `${author}/${slug}`;
+    const listing = await catalog.findListing(requested);
+    if (!listing) throw new GatewayError(404, 'not_found', `Model ${requested} not found`, { model: requested });
+    return listing;
+  };
+
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/models',
+      handler: async ({ req, res, url }) => {
+        const query = modelQueryOf(url);
+        const paged = url.searchParams.has('offset') || url.searchParams.has('limit');
+        const offset = intParam(url, 'offset', 0, 0, 1_000_000);
+        const limit = intParam(url, 'limit', 500, 1, 1000);
+        const models = await catalog.listModels(query);
+        const page = models.slice(offset, offset + limit);
+        if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
+        const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}` : null;
+        sendJson(res, 200, { data: page.map(modelJson), ...(paged && { total_count: models.length, links: { next } }) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/models/count',
+      handler: async ({ res, url }) => sendJson(res, 200, { data: { count: (await catalog.listModels(modelQueryOf(url))).length } }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/model/:author/:slug',
+      handler: async ({ res, params }) => {
+        const model = await loadModel(params.author!, params.slug!);
+        if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
+        sendJson(res, 200, { data: modelJson(model) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/models/:author/:slug/endpoints',
+      handler: async ({ req, res, params }) => {
+        const model = await loadModel(params.author!, params.slug!);
+        const details = await catalog.endpointDetails(model, optionalPrincipal(req));
+        sendJson(res, 200, {
+          data: {
+            id: model.id,
+            name: model.doc.name,
+            created: isoToUnix(model.doc.createdAt),
+            description: model.doc.description,
+            architecture: { input_modalities: model.doc.inputModalities, output_modalities: model.doc.outputModalities, tokenizer: model.doc.tokenizer, instruct_type: null },
+            endpoints: details.map(({ endpoint: e, provider, stats, circuitBreaker, available, unavailableReason }) => ({
+              name: `${provider?.name ?? e.provider} | ${model.id}`,
+              model_id: model.doc._id,
+              model_name: model.doc.name,
+              context_length: e.contextLength,
+              pricing: pricingJson(e.prices),
+              provider_name: provider?.name ?? e.provider,
+              tag: e.provider,
+              quantization: e.quantization ?? 'unknown',
+              max_completion_tokens: e.maxOutput,
+              max_prompt_tokens: e.contextLength,
+              supported_parameters: e.supportedParameters,
+              status: available ? 0 : -1,
+              uptime_last_5m: stats.uptime5m,
+              uptime_last_30m: stats.uptime30m,
+              uptime_last_1d: stats.uptime1d,
+              latency_last_30m: stats.latency30m,
+              throughput_last_30m: stats.throughput30m,
+              supports_implicit_caching: false,
+              // Switchyard's additions.
+              error_rate_last_30m: stats.errorRate30m,
+              requests_last_30m: stats.requests30m,
+              circuit_breaker: circuitBreaker,
+              available,
+              unavailable_reason: unavailableReason,
+            })),
+          },
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/providers',
+      handler: async ({ res }) => {
+        const providers = await catalog.providers();
+        sendJson(res, 200, {
+          data: providers.map((p) => ({
+            name: p.name,
+            slug: p._id,
+            privacy_policy_url: null,
+            terms_of_service_url: null,
+            status_page_url: null,
+            protocol: p.protocol,
+            models: p.models,
+            available: catalog.providerProblem(p._id).available,
+          })),
+        });
+      },
+    },
+  ];
+};

@@ -1,0 +1,115 @@
+import type { EndpointDoc, ModelDoc } from '../../../projections/catalog.js';
+import type { Modality } from './model.events.js';
+
+/**
+ * The one model-listing query, with one set of rules, behind GraphQL `models` and REST `/api/v1/models` (each has a
+ * thin parser into `ModelQuery`). Pure: the read model's documents and the routing stats come in.
+ */
+
+/** A listed model: its document and the active endpoints that serve this listing, cheapest first. */
+export interface ModelListing {
+  /** The model id, or `…:free` for the listing of its free endpoints (OpenRouter lists those apart). */
+  readonly id: string;
+  readonly doc: ModelDoc;
+  readonly free: boolean;
+  readonly endpoints: readonly EndpointDoc[];
+}
+
+export const MODEL_SORTS = ['id', 'pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const;
+export type ModelSort = (typeof MODEL_SORTS)[number];
+
+export interface ModelQuery {
+  /** `separate`: a model with free endpoints is listed twice, `id` (paid) and `id:free` (OpenRouter). `merged`: once. */
+  readonly freeVariants: 'separate' | 'merged';
+  /** Case-insensitive substring of the id or name. */
+  readonly search?: string;
+  /** Served by this provider (slug). */
+  readonly provider?: string;
+  /** Nano-dollars per prompt token: some endpoint of the listing at most this. */
+  readonly maxPromptPrice?: number;
+  readonly minContextLength?: number;
+  /** Each supported by some endpoint of the listing. */
+  readonly supportedParameters?: readonly string[];
+  /** The model takes one of these as input (absent: any). */
+  readonly inputModalities?: readonly Modality[];
+  /** The model produces one of these (absent: any). */
+  readonly outputModalities?: readonly string[];
+  readonly sort: ModelSort;
+}
+
+/** Routing's view of an endpoint's recent speed (the gateway's stats snapshot). */
+export type EndpointSpeed = (endpointId: string) => { readonly latencyP50Ms: number | null; readonly throughputP50: number | null } | undefined;
+
+const priceOf = (e: EndpointDoc) => e.prices.prompt + e.prices.completion;
+const byPrice = (a: EndpointDoc, b: EndpointDoc) => priceOf(a) - priceOf(b);
+/** Code-unit order: the same on every read store and locale. */
+const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The context length a listing shows: the model's, or its endpoints' largest while only endpoints name it. */
+export const contextLengthOf = (m: ModelListing): number => (m.doc.published ? m.doc.contextLength : Math.max(0, ...m.endpoints.map((e) => e.contextLength)));
+
+/** Routable listings of non-retired models with active endpoints. */
+export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['freeVariants']): ModelListing[] => {
+  const out: ModelListing[] = [];
+  for (const doc of docs) {
+    if (doc.retired) continue;
+    const active = doc.endpoints.filter((e) => e.status === 'active').sort(byPrice);
+    if (freeVariants === 'merged') {
+      if (active.length) out.push({ id: doc._id, doc, free: false, endpoints: active });
+      continue;
+    }
+    const paid = active.filter((e) => !e.variants.includes('free'));
+    const free = active.filter((e) => e.variants.includes('free'));
+    if (paid.length) out.push({ id: doc._id, doc, free: false, endpoints: paid });
+    if (free.length) out.push({ id: `${doc._id}:free`, doc, free: true, endpoints: free });
+  }
+  return out;
+};
+
+const matches = (m: ModelListing, q: ModelQuery): boolean => {
+  const search = q.search?.toLowerCase();
+  const outputs = q.outputModalities;
+  return (
+    (!search || `${m.doc._id} ${m.doc.name}`.toLowerCase().includes(search)) &&
+    (!q.provider || m.endpoints.some((e) => e.provider === q.provider)) &&
+    (q.maxPromptPrice === undefined || m.endpoints.some((e) => e.prices.prompt <= q.maxPromptPrice!)) &&
+    (q.minContextLength === undefined || contextLengthOf(m) >= q.minContextLength) &&
+    (q.supportedParameters ?? []).every((p) => m.endpoints.some((e) => e.supportedParameters.includes(p))) &&
+    (!q.inputModalities?.length || q.inputModalities.some((i) => m.doc.inputModalities.includes(i))) &&
+    (!outputs?.length || outputs.some((o) => (m.doc.outputModalities as readonly string[]).includes(o)))
+  );
+};
+
+/** The listings a query selects, in its order (ties by id, a paid listing before its `:free` one). */
+export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed): ModelListing[] => {
+  const best = (m: ModelListing, pick: 'latency' | 'throughput'): number | null => {
+    const values = m.endpoints.map((e) => speed(e.id)).map((s) => (pick === 'latency' ? s?.latencyP50Ms : s?.throughputP50)).filter((v): v is number => typeof v === 'number');
+    return values.length === 0 ? null : pick === 'latency' ? Math.min(...values) : Math.max(...values);
+  };
+  const cheapest = (m: ModelListing) => (m.endpoints[0] ? priceOf(m.endpoints[0]) : Number.MAX_SAFE_INTEGER);
+  const key: Record<ModelSort, (m: ModelListing) => number> = {
+    id: () => 0,
+    'pricing-low-to-high': (m) => cheapest(m),
+    'pricing-high-to-low': (m) => -cheapest(m),
+    'context-high-to-low': (m) => -contextLengthOf(m),
+    'throughput-high-to-low': (m) => -(best(m, 'throughput') ?? -1),
+    'latency-low-to-high': (m) => best(m, 'latency') ?? Number.MAX_SAFE_INTEGER,
+    newest: (m) => -Date.parse(m.doc.createdAt),
+  };
+  const by = key[q.sort];
+  return listingsOf(docs, q.freeVariants)
+    .filter((m) => matches(m, q))
+    .map((m) => ({ m, k: by(m) }))
+    .sort((a, b) => a.k - b.k || byId(a.m.doc._id, b.m.doc._id) || Number(a.m.free) - Number(b.m.free))
+    .map(({ m }) => m);
+};
+
+/** One listing by id (`author/slug`, `…:free`; `:nitro`/`:floor` name the model), or null when the model is unknown or retired. */
+export const findListing = (doc: ModelDoc | null, requested: string): ModelListing | null => {
+  if (!doc || doc.retired) return null;
+  const wanted = requested.endsWith(':free') ? requested : doc._id;
+  return listingsOf([doc], 'separate').find((m) => m.id === wanted) ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [] };
+};
+
+/** The model a variant id names: `a/b:free` → `a/b`. */
+export const baseModelId = (id: string): string => id.replace(/:(free|nitro|floor)$/, '');

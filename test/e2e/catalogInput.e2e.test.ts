@@ -1,0 +1,75 @@
+/**
+ * The catalog's JSON inputs over GraphQL: auto-router rules and provider headers are parsed (zod) from what the
+ * client sent, and every problem is a VALIDATION error that names its path — never an internal error, never stored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const SET_RULES = `mutation ($rules: JSON!) { setAutoRouterRules(rules: $rules) { ... on AutoRouterRules { rules } ... on DomainError { code message details } } }`;
+const REGISTER = `mutation ($slug: String!, $headers: JSON) {
+  registerProvider(slug: $slug, name: $slug, protocol: OPENAI, baseUrl: "http://127.0.0.1:9", headers: $headers) { ... on Provider { slug } ... on DomainError { code message details } } }`;
+
+const setRules = async (rules: unknown) => (await h.gql(SET_RULES, { rules })).body.data.setAutoRouterRules;
+const register = async (slug: string, headers: unknown) => (await h.gql(REGISTER, { slug, headers })).body.data.registerProvider;
+
+describe('auto-router rules', () => {
+  it('a rule that is not an object is a validation error at its index, not an internal error', async () => {
+    expect(await setRules([null])).toMatchObject({ code: 'VALIDATION', message: 'rules[0] must be an object', details: { field: 'rules[0]' } });
+    expect(await setRules({ name: 'x' })).toMatchObject({ code: 'VALIDATION', message: 'rules must be a list' });
+  });
+
+  it('a misspelt field is refused instead of silently matching every model', async () => {
+    expect(await setRules([{ name: 'code', modles: ['openai/gpt-4o'] }])).toMatchObject({ code: 'VALIDATION', message: 'rules[0] has unknown fields modles' });
+  });
+
+  it('names every problem by its path', async () => {
+    const refused = await setRules([{ name: 'ok' }, { name: ' ', taskTypes: 'code', capabilities: ['telepathy'], limit: -1 }]);
+    expect(refused.code).toBe('VALIDATION');
+    expect(refused.details).toEqual({ field: 'rules[1].name' });
+    expect(refused.message.split('; ')).toEqual([
+      'rules[1].name must not be empty',
+      'rules[1].taskTypes must be a list of task types',
+      'rules[1].capabilities[0] capability "telepathy" is unknown (one of tools, vision, json)',
+      'rules[1].limit must be a non-negative integer',
+    ]);
+  });
+
+  it('valid rules are set and answered as decided', async () => {
+    const rules = [{ name: 'code', taskTypes: ['code'], models: ['switchyard/demo'], limit: 2 }, { name: 'default', sort: 'price' }];
+    expect(await setRules(rules)).toEqual({ rules });
+    expect((await h.gql('{ autoRouterRules }')).body.data.autoRouterRules).toEqual(rules);
+  });
+});
+
+describe('provider headers', () => {
+  it('a header value with a line break (header injection upstream) is refused, named by its path', async () => {
+    expect(await register('crlf', { 'x-team': 'a\r\nx-injected: 1' })).toMatchObject({
+      code: 'VALIDATION',
+      message: 'headers.x-team must be printable text of at most 4096 characters (no line breaks)',
+      details: { field: 'headers.x-team' },
+    });
+  });
+
+  it('framing headers are Switchyard’s to set, and names must be HTTP tokens', async () => {
+    expect(await register('framing', { 'Content-Length': '0' })).toMatchObject({ code: 'VALIDATION', message: 'headers.Content-Length is set by Switchyard, not by a provider' });
+    expect(await register('badname', { 'bad name': 'x' })).toMatchObject({ code: 'VALIDATION', message: 'headers["bad name"] is not a valid header name' });
+    expect(await register('notstring', { 'x-n': 5 })).toMatchObject({ code: 'VALIDATION', message: 'headers.x-n must be a string' });
+    expect(await register('notobject', ['x'])).toMatchObject({ code: 'VALIDATION', message: 'headers must be an object of strings' });
+  });
+
+  it('nothing refused was registered; good headers are', async () => {
+    expect(await register('good', { 'anthropic-beta': 'tools-2024-04-04' })).toEqual({ slug: 'good' });
+    const { body } = await h.gql('{ providers { slug } }');
+    const slugs = body.data.providers.map((p: { slug: string }) => p.slug);
+    expect(slugs).toContain('good');
+    for (const slug of ['crlf', 'framing', 'badname', 'notstring', 'notobject']) expect(slugs).not.toContain(slug);
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import type { EndpointDoc, ModelDoc } from '../../projections/catalog.js';
+import { findListing, queryModels } from '../../src/modules/catalog/modelListing.js';
+
+const endpoint = (provider: string, model: string, price: number, extra: Partial<EndpointDoc> = {}): EndpointDoc => ({
+  id: `${model}@${provider}`,
+  provider,
+  upstreamModel: model,
+  prices: { prompt: price, completion: price, request: 0, reasoning: price, cacheRead: price, cacheWrite: price },
+  contextLength: 8000,
+  maxOutput: 1000,
+  quantization: null,
+  supportedParameters: ['temperature'],
+  variants: [],
+  status: 'active',
+  disabledByAdmin: false,
+  publishedAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  ...extra,
+});
+const model = (id: string, endpoints: EndpointDoc[], extra: Partial<ModelDoc> = {}): ModelDoc => ({
+  _id: id,
+  published: true,
+  name: id,
+  description: '',
+  contextLength: 8000,
+  inputModalities: ['text'],
+  outputModalities: ['text'],
+  tokenizer: 'Other',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  retired: false,
+  ownerAccountId: 'acc_root',
+  openToProviders: false,
+  endpoints,
+  ...extra,
+});
+
+const docs = [
+  model('a/dear', [endpoint('p', 'a/dear', 900, { supportedParameters: ['tools'] }), endpoint('f', 'a/dear', 0, { variants: ['free'] })]),
+  model('a/cheap', [endpoint('p', 'a/cheap', 100)], { createdAt: '2026-02-01T00:00:00.000Z' }),
+  model('a/off', [endpoint('p', 'a/off', 1, { status: 'disabled' })]),
+  model('a/gone', [endpoint('p', 'a/gone', 1)], { retired: true }),
+];
+const none = () => undefined;
+const ids = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none).map((m) => m.id);
+
+describe('the one model listing', () => {
+  it('lists routable models only: free endpoints apart for OpenRouter, merged for GraphQL', () => {
+    expect(ids({ freeVariants: 'separate', sort: 'id' })).toEqual(['a/cheap', 'a/dear', 'a/dear:free']);
+    expect(ids({ freeVariants: 'merged', sort: 'id' })).toEqual(['a/cheap', 'a/dear']);
+  });
+
+  it('filters on the listing’s own endpoints, with the same rule in both shapes', () => {
+    expect(ids({ freeVariants: 'separate', sort: 'id', supportedParameters: ['tools'] })).toEqual(['a/dear']);
+    expect(ids({ freeVariants: 'merged', sort: 'id', supportedParameters: ['tools'] })).toEqual(['a/dear']);
+    expect(ids({ freeVariants: 'separate', sort: 'id', maxPromptPrice: 100 })).toEqual(['a/cheap', 'a/dear:free']);
+    expect(ids({ freeVariants: 'separate', sort: 'id', provider: 'f' })).toEqual(['a/dear:free']);
+    expect(ids({ freeVariants: 'merged', sort: 'id', outputModalities: ['image'] })).toEqual([]);
+  });
+
+  it('sorts by the cheapest endpoint of each listing, newest first, ties by id', () => {
+    expect(ids({ freeVariants: 'separate', sort: 'pricing-low-to-high' })).toEqual(['a/dear:free', 'a/cheap', 'a/dear']);
+    expect(ids({ freeVariants: 'merged', sort: 'pricing-high-to-low' })).toEqual(['a/cheap', 'a/dear']);
+    expect(ids({ freeVariants: 'merged', sort: 'newest' })).toEqual(['a/cheap', 'a/dear']);
+  });
+
+  it('finds one listing by id or variant id, and nothing for a retired model', () => {
+    expect(findListing(docs[0]!, 'a/dear:free')?.endpoints.map((e) => e.provider)).toEqual(['f']);
+    expect(findListing(docs[0]!, 'a/dear:nitro')?.id).toBe('a/dear');
+    expect(findListing(docs[3]!, 'a/gone')).toBeNull();
+  });
+});
