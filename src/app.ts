@@ -90,10 +90,10 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     maskedErrors: { maskError: toGraphQLError(core) },
     context: ({ request, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
-      if (principal !== undefined) return { principal, core, requestId: id };
+      if (principal !== undefined) return { ...core.modules, principal, core, requestId: id };
       const header = request.headers.get('authorization');
       const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
-      return { principal: authenticate(secret), core, requestId: id };
+      return { ...core.modules, principal: authenticate(secret), core, requestId: id };
     },
     plugins: [
       ...queryLimits(),

@@ -12,6 +12,7 @@ import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirector
 import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
 import type { LedgerService } from './modules/ledger/ledgerService.js';
 import type { Gateway } from './gateway/gateway.js';
+import type { Modules } from './modules/modules.js';
 import type { ReadStore } from './readStore/readStore.js';
 
 export interface Actor {
@@ -38,6 +39,8 @@ export interface Core {
   readonly ledger: LedgerService;
   /** Routing, billing and recording of model calls (src/gateway), with the in-memory catalog. */
   readonly gateway: Gateway;
+  /** Each capability's application API. */
+  readonly modules: Modules;
   readonly queries: {
     readonly accounts: ReturnType<typeof accountQueries>;
     readonly apiKeys: ReturnType<typeof apiKeyQueries>;
@@ -65,6 +68,7 @@ export const createCore = (deps: {
   runner: ProjectionRunner;
   ledger: LedgerService;
   gateway: Gateway;
+  modules: Modules;
   now?: () => Date;
 }): Core => {
   const now = deps.now ?? (() => new Date());

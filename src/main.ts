@@ -6,6 +6,8 @@ import { createCore } from './core.js';
 import { DomainError } from './errors.js';
 import { createLogger } from './logger.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
+import { createGenerationsApi } from './modules/generations/generation.api.js';
+import { generationRoutes } from './modules/generations/generation.rest.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
@@ -49,10 +51,12 @@ export const startSwitchyard = async (config: Config, options: { log?: (line: st
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
-  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway: gatewayServices.gateway });
+  const { gateway } = gatewayServices;
+  const modules = { generations: createGenerationsApi({ readStore, gateway, logger }) };
+  const core = createCore({ config, logger, eventStore, readStore, directory, runner, ledger, gateway, modules });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, core.gateway)]);
+  const app = buildApp(core, [...ledgerRoutes(core), ...gatewayRoutes(core, gateway), ...generationRoutes(modules.generations, core)]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

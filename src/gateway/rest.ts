@@ -1,18 +1,18 @@
 /**
  * The OpenRouter-compatible REST surface: chat completions and legacy completions (JSON and SSE), the models and
- * providers catalog, endpoint stats, and generation records. Errors are OpenRouter's `{error:{code, message,
- * metadata}}` with a typed `metadata.error_type`.
+ * providers catalog and endpoint stats. Errors are OpenRouter's `{error:{code, message, metadata}}` with a typed
+ * `metadata.error_type`.
  */
 import type { ServerResponse } from 'node:http';
 import { catalogQueries, type EndpointDoc, type ModelDoc, type ProviderDoc } from '../../projections/catalog.js';
-import { generationQueries, type GenerationDoc } from '../../projections/generations.js';
 import { providerStatsQueries, summarizeStats } from '../../projections/providerStats.js';
 import type { Core } from '../core.js';
 import { DomainError, RateLimitedError, UnauthenticatedError } from '../errors.js';
 import { readJsonBody, requirePrincipal, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { isAdmin, type Principal } from '../modules/auth/principal.js';
 import { parseChatBody } from './chatRequest.js';
-import { newGenerationId, type Gateway, type GenerationOutcome } from './gateway.js';
+import { newGenerationId } from '../modules/generations/generation.events.js';
+import type { Gateway, GenerationOutcome } from './gateway.js';
 import { GatewayError, type ErrorType } from './gatewayErrors.js';
 import { nanoToUsdNumber, nanoToUsdString } from './pricing.js';
 import { SSE_DONE } from './sse.js';
@@ -209,53 +209,6 @@ const intParam = (url: URL, name: string, fallback: number, min: number, max: nu
   return n;
 };
 
-const generationJson = (doc: GenerationDoc) => ({
-  id: doc._id,
-  upstream_id: doc.upstreamId,
-  total_cost: nanoToUsdNumber(doc.cost),
-  cache_discount: null,
-  upstream_inference_cost: null,
-  created_at: doc.createdAt,
-  model: doc.model ?? doc.requestedModels[0] ?? null,
-  app_id: null,
-  streamed: doc.streamed,
-  cancelled: doc.status === 'cancelled',
-  provider_name: doc.providerName,
-  latency: doc.latencyMs,
-  moderation_latency: null,
-  generation_time: doc.generationTimeMs,
-  finish_reason: doc.finishReason,
-  native_finish_reason: doc.nativeFinishReason,
-  tokens_prompt: doc.usage?.prompt ?? 0,
-  tokens_completion: doc.usage?.completion ?? 0,
-  native_tokens_prompt: doc.usage?.prompt ?? 0,
-  native_tokens_completion: doc.usage?.completion ?? 0,
-  native_tokens_completion_images: null,
-  native_tokens_reasoning: doc.usage?.reasoning ?? 0,
-  native_tokens_cached: doc.usage?.cached ?? 0,
-  num_media_prompt: null,
-  num_input_audio_prompt: null,
-  num_media_completion: null,
-  num_search_results: null,
-  origin: '',
-  usage: nanoToUsdNumber(doc.cost),
-  is_byok: false,
-  external_user: doc.user,
-  api_type: doc.apiType === 'completions' ? 'completions' : 'chat',
-  router: doc.router,
-  // Switchyard's additions: exact money and the story of the attempts.
-  switchyard: {
-    status: doc.status,
-    cost_nanodollars: doc.cost,
-    reserved_nanodollars: doc.reserved,
-    usage_source: doc.usageSource,
-    provider_slug: doc.providerSlug,
-    requested_models: doc.requestedModels,
-    error: doc.error,
-    attempts: doc.attempts,
-  },
-});
-
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
@@ -275,7 +228,6 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     }
   };
   const catalog = catalogQueries(core.readStore);
-  const generations = generationQueries(core.readStore);
   const stats = providerStatsQueries(core.readStore);
   const { config } = core;
 
@@ -513,18 +465,6 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
             available: gateway.catalog.provider(p._id)?.auth().problem === null,
           })),
         });
-      }),
-    },
-    {
-      method: 'GET',
-      path: '/api/v1/generation',
-      handler: withErrors(async ({ req, res, url }) => {
-        const principal = requirePrincipal(core.directory, req);
-        const id = url.searchParams.get('id');
-        if (!id) throw new GatewayError(400, 'invalid_request', 'id is required: GET /api/v1/generation?id=gen-…', { param: 'id' });
-        const doc = await generations.byId(id);
-        if (!doc || (doc.accountId !== principal.accountId && !isAdmin(principal))) throw new GatewayError(404, 'not_found', `Generation ${id} not found`, { id });
-        sendJson(res, 200, { data: generationJson(doc) });
       }),
     },
   ];

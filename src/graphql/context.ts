@@ -1,13 +1,15 @@
 import type { Core } from '../core.js';
 import type { Principal } from '../modules/auth/principal.js';
+import type { Modules } from '../modules/modules.js';
 
-export interface GraphQLContext {
+/** The caller and the modules' APIs; `core` only until every resolver goes through a module. */
+export type GraphQLContext = {
   readonly principal: Principal | null;
   readonly core: Core;
   readonly requestId: string;
-}
+} & Modules;
 
 /** The context of a field whose scopes require a caller (scope-auth narrows to it: see AuthContexts in builder.ts). */
-export interface AuthenticatedContext extends GraphQLContext {
+export type AuthenticatedContext = GraphQLContext & {
   readonly principal: Principal;
-}
+};
