@@ -24,12 +24,14 @@ const requested: GenerationEvent = {
     at,
   },
 };
-const ref = { attempt: 1, endpointId: 'demo/d/cheap', providerSlug: 'demo', model: 'd/cheap' };
-const started: GenerationEvent = { type: 'AttemptStarted', data: { generationId: 'gen-1', ...ref, upstreamModel: 'cheap', at } };
+const ref = { generationId: 'gen-1', attempt: 1, endpointId: 'demo/d/cheap', providerSlug: 'demo', model: 'd/cheap' };
+const started: GenerationEvent = { type: 'AttemptStarted', data: { ...ref, upstreamModel: 'cheap', at } };
 const failure = { errorCode: 'server_error' as const, status: 502, retryable: true, countsAgainstUptime: true, afterFirstToken: false, latencyMs: 40, message: 'upstream broke', at };
-const attemptFailed: GenerationEvent = { type: 'AttemptFailed', data: { generationId: 'gen-1', ...ref, ...failure } };
+const attemptFailed: GenerationEvent = { type: 'AttemptFailed', data: { ...ref, ...failure } };
 const usage = { prompt: 7, completion: 3, reasoning: 0, cached: 0, cacheWrite: 0 };
+const identity = { generationId: 'gen-1', accountId: 'acc_a', keyId: 'key_a', streamed: true };
 const outcome = {
+  ...identity,
   endpointId: 'demo/d/cheap',
   providerSlug: 'demo',
   providerName: 'Demo',
@@ -41,9 +43,11 @@ const outcome = {
   generationTimeMs: 90,
   at,
 };
-const identity = { generationId: 'gen-1', accountId: 'acc_a', keyId: 'key_a', streamed: true };
-const completed: GenerationEvent = { type: 'GenerationCompleted', data: { ...identity, ...outcome, upstreamId: 'up-1', finishReason: 'stop', nativeFinishReason: 'stop' } };
+const completed: GenerationEvent = { type: 'GenerationCompleted', data: { ...outcome, upstreamId: 'up-1', finishReason: 'stop', nativeFinishReason: 'stop' } };
 const overReport = {
+  generationId: 'gen-1',
+  accountId: 'acc_a',
+  keyId: 'key_a',
   endpointId: 'demo/d/cheap',
   providerSlug: 'demo',
   providerName: 'Demo',
@@ -69,42 +73,46 @@ describe('generation decider', () => {
     generation([]).when({ type: 'ReportUsageOverReported', data: overReport }).thenThrows(ConflictError, /never requested/);
   });
 
-  it("starts attempts in order, one at a time, under the request's generation id", () => {
+  it('starts attempts in order, one at a time', () => {
     generation([requested]).when({ type: 'StartAttempt', data: { ...ref, upstreamModel: 'cheap', at } }).then([started]);
     generation([requested]).when({ type: 'StartAttempt', data: { ...ref, attempt: 2, upstreamModel: 'cheap', at } }).thenThrows(ConflictError, /out of order/);
     // The router tries one target at a time: a second attempt while the first is in flight is a broken record.
     generation([requested, started]).when({ type: 'StartAttempt', data: { ...ref, attempt: 2, upstreamModel: 'cheap', at } }).thenThrows(ConflictError, /has not ended/);
     generation([requested, started, attemptFailed])
       .when({ type: 'StartAttempt', data: { ...ref, attempt: 2, endpointId: 'demo/d/dear', model: 'd/dear', upstreamModel: 'dear', at } })
-      .then([{ type: 'AttemptStarted', data: { generationId: 'gen-1', ...ref, attempt: 2, endpointId: 'demo/d/dear', model: 'd/dear', upstreamModel: 'dear', at } }]);
+      .then([{ type: 'AttemptStarted', data: { ...ref, attempt: 2, endpointId: 'demo/d/dear', model: 'd/dear', upstreamModel: 'dear', at } }]);
   });
 
   it('fails only the attempt in flight, keeping at most 500 characters of its message', () => {
     generation([requested, started]).when({ type: 'FailAttempt', data: { ...ref, ...failure } }).then([attemptFailed]);
     generation([requested, started])
       .when({ type: 'FailAttempt', data: { ...ref, ...failure, message: 'x'.repeat(5_000) } })
-      .then([{ type: 'AttemptFailed', data: { generationId: 'gen-1', ...ref, ...failure, message: 'x'.repeat(500) } }]);
+      .then([{ type: 'AttemptFailed', data: { ...ref, ...failure, message: 'x'.repeat(500) } }]);
     generation([requested]).when({ type: 'FailAttempt', data: { ...ref, ...failure } }).thenThrows(ConflictError, /not in flight/);
     generation([requested, started, attemptFailed]).when({ type: 'FailAttempt', data: { ...ref, ...failure } }).thenThrows(ConflictError, /not in flight/);
   });
 
-  it("completes with the request's identity: generation, account, key and whether it streamed", () => {
-    const { generationId, accountId, keyId, streamed, ...rest } = completed.data;
-    generation([requested, started]).when({ type: 'CompleteGeneration', data: rest }).then([completed]);
-    expect([generationId, accountId, keyId, streamed]).toEqual(['gen-1', 'acc_a', 'key_a', true]);
+  it('completes the generation it was requested as: same generation, account, key and streaming', () => {
+    generation([requested, started]).when({ type: 'CompleteGeneration', data: completed.data }).then([completed]);
+    const as = (change: Partial<{ generationId: string; accountId: string; keyId: string | null; streamed: boolean }>) => ({ type: 'CompleteGeneration' as const, data: { ...completed.data, ...change } });
+    generation([requested, started]).when(as({ generationId: 'gen-2' })).thenThrows(ConflictError, /another generation/);
+    generation([requested, started]).when(as({ accountId: 'acc_b' })).thenThrows(ConflictError, /another generation, account or key/);
+    generation([requested, started]).when(as({ keyId: null })).thenThrows(ConflictError, /another generation, account or key/);
+    generation([requested, started]).when(as({ streamed: false })).thenThrows(ConflictError, /was requested streamed/);
+    generation([requested]).when({ type: 'StartAttempt', data: { ...ref, generationId: 'gen-2', upstreamModel: 'cheap', at } }).thenThrows(ConflictError, /another generation/);
   });
 
   it('fails with at most 1000 characters of the message, and records whether tokens had reached the client', () => {
     const data = { ...outcome, errorType: 'provider_unavailable', status: 503, message: 'm'.repeat(3_000), afterFirstToken: true };
     generation([requested, started, attemptFailed])
       .when({ type: 'FailGeneration', data })
-      .then([{ type: 'GenerationFailed', data: { ...identity, ...data, message: 'm'.repeat(1_000) } }]);
+      .then([{ type: 'GenerationFailed', data: { ...data, message: 'm'.repeat(1_000) } }]);
   });
 
   it('cancels with the reason given', () => {
     generation([requested, started])
       .when({ type: 'CancelGeneration', data: { ...outcome, reason: 'client disconnected' } })
-      .then([{ type: 'GenerationCancelled', data: { ...identity, ...outcome, reason: 'client disconnected' } }]);
+      .then([{ type: 'GenerationCancelled', data: { ...outcome, reason: 'client disconnected' } }]);
   });
 
   it('ends once: nothing starts, completes, fails or cancels after the end', () => {
@@ -116,7 +124,7 @@ describe('generation decider', () => {
 
   it('reports over-reported usage only after the end, and only once', () => {
     generation([requested, started]).when({ type: 'ReportUsageOverReported', data: overReport }).thenThrows(ConflictError, /not ended/);
-    const report: GenerationEvent = { type: 'UsageOverReported', data: { generationId: 'gen-1', accountId: 'acc_a', keyId: 'key_a', ...overReport } };
+    const report: GenerationEvent = { type: 'UsageOverReported', data: overReport };
     generation([requested, started, completed]).when({ type: 'ReportUsageOverReported', data: overReport }).then([report]);
     generation([requested, started, completed, report]).when({ type: 'ReportUsageOverReported', data: overReport }).then([]);
   });

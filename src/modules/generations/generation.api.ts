@@ -103,13 +103,15 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The commands that tell a generation's story, in order. Pure. */
 export const generationCommands = (facts: GenerationFacts): GenerationCommand[] => {
   const at = iso(facts.at);
+  const { generationId } = facts;
+  const { accountId, keyId } = facts.principal;
   const commands: GenerationCommand[] = [
     {
       type: 'RequestGeneration',
       data: {
-        generationId: facts.generationId,
-        accountId: facts.principal.accountId,
-        keyId: facts.principal.keyId,
+        generationId,
+        accountId,
+        keyId,
         models: facts.models,
         provider: facts.provider ?? null,
         stream: facts.stream,
@@ -124,7 +126,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
   ];
   for (const a of facts.attempts) {
     const { endpoint, model } = a.target;
-    const ref = { attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
+    const ref = { generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
     commands.push({ type: 'StartAttempt', data: { ...ref, upstreamModel: endpoint.upstreamModel, at: iso(a.startedAt) } });
     if (a.error) {
       commands.push({
@@ -145,6 +147,9 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
   }
   const { end } = facts;
   const outcome = {
+    generationId,
+    accountId,
+    keyId,
     endpointId: end.target?.endpoint.id ?? null,
     providerSlug: end.target?.endpoint.provider.slug ?? null,
     providerName: end.target?.endpoint.provider.name ?? null,
@@ -154,6 +159,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     cost: end.cost,
     latencyMs: end.firstTokenAt === null ? null : end.firstTokenAt - facts.startedAt,
     generationTimeMs: end.endedAt - facts.startedAt,
+    streamed: facts.stream,
     at,
   };
   switch (end.kind) {
@@ -177,6 +183,9 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     commands.push({
       type: 'ReportUsageOverReported',
       data: {
+        generationId,
+        accountId,
+        keyId,
         endpointId: endpoint.id,
         providerSlug: endpoint.provider.slug,
         providerName: endpoint.provider.name,

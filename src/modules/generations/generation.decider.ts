@@ -40,32 +40,46 @@ export type GenerationState =
       readonly overReported: boolean;
     };
 
-/** What the generation's record names itself with; the decider copies it from the request onto its end. */
-type Identity = 'generationId' | 'accountId' | 'keyId' | 'streamed';
-
+/**
+ * Commands carry their event's data whole: the decider checks it against the generation (same generation, account,
+ * key and streaming as requested) rather than copying it, so a decided record costs no more than one built by hand
+ * (it is decided on every call; measured in the module's report).
+ */
 export type GenerationCommand =
   | { readonly type: 'RequestGeneration'; readonly data: GenerationRequested['data'] }
-  | { readonly type: 'StartAttempt'; readonly data: Omit<AttemptStarted['data'], 'generationId'> }
-  | { readonly type: 'FailAttempt'; readonly data: Omit<AttemptFailed['data'], 'generationId'> }
-  | { readonly type: 'CompleteGeneration'; readonly data: Omit<GenerationCompleted['data'], Identity> }
-  | { readonly type: 'FailGeneration'; readonly data: Omit<GenerationFailed['data'], Identity> }
-  | { readonly type: 'CancelGeneration'; readonly data: Omit<GenerationCancelled['data'], Identity> }
-  | { readonly type: 'ReportUsageOverReported'; readonly data: Omit<UsageOverReported['data'], 'generationId' | 'accountId' | 'keyId'> };
+  | { readonly type: 'StartAttempt'; readonly data: AttemptStarted['data'] }
+  | { readonly type: 'FailAttempt'; readonly data: AttemptFailed['data'] }
+  | { readonly type: 'CompleteGeneration'; readonly data: GenerationCompleted['data'] }
+  | { readonly type: 'FailGeneration'; readonly data: GenerationFailed['data'] }
+  | { readonly type: 'CancelGeneration'; readonly data: GenerationCancelled['data'] }
+  | { readonly type: 'ReportUsageOverReported'; readonly data: UsageOverReported['data'] };
 
 type Known = Exclude<GenerationState, { status: 'none' }>;
 
-const requireRequested = (state: GenerationState, what: string): Known => {
-  if (state.status === 'none') throw new ConflictError(`Cannot ${what}: the generation was never requested`);
+/** The requested generation this step belongs to (by id; and by account and key when the step names them). */
+const requireRequested = (state: GenerationState, what: string, data: { generationId: string; accountId?: string; keyId?: string | null }): Known => {
+  if (state.status === 'none') throw new ConflictError(`Cannot ${what}: generation ${data.generationId} was never requested`);
+  if (data.generationId !== state.generationId || (data.accountId !== undefined && data.accountId !== state.accountId) || (data.keyId !== undefined && data.keyId !== state.keyId)) {
+    throw new ConflictError(`Cannot ${what}: the step names another generation, account or key than generation ${state.generationId}`);
+  }
   return state;
 };
 
-const requireRunning = (state: GenerationState, what: string): Known => {
-  const known = requireRequested(state, what);
+const requireRunning = (state: GenerationState, what: string, data: { generationId: string; accountId?: string; keyId?: string | null }): Known => {
+  const known = requireRequested(state, what, data);
   if (known.status !== 'running') throw new ConflictError(`Generation ${known.generationId} has already ${known.status}: cannot ${what}`);
   return known;
 };
 
-const identity = (state: Known) => ({ generationId: state.generationId, accountId: state.accountId, keyId: state.keyId, streamed: state.stream });
+/** An end names whether the generation streamed, which the request decided. */
+const requireEnd = (state: GenerationState, what: string, data: GenerationCompleted['data'] | GenerationFailed['data'] | GenerationCancelled['data']): Known => {
+  const known = requireRunning(state, what, data);
+  if (data.streamed !== known.stream) throw new ConflictError(`Cannot ${what}: generation ${known.generationId} was requested ${known.stream ? '' : 'not '}streamed`);
+  return known;
+};
+
+/** Bounded, copying only when it must (most messages are short). */
+const bounded = <D extends { readonly message: string }>(data: D, max: number): D => (data.message.length > max ? { ...data, message: data.message.slice(0, max) } : data);
 
 export const generationDecider: Decider<GenerationState, GenerationCommand, GenerationEvent> = {
   initialState: () => ({ status: 'none' }),
@@ -102,32 +116,33 @@ export const generationDecider: Decider<GenerationState, GenerationCommand, Gene
         if (state.status !== 'none') throw new ConflictError(`Generation ${command.data.generationId} was already requested`);
         return [{ type: 'GenerationRequested', data: command.data }];
       case 'StartAttempt': {
-        const known = requireRunning(state, 'start an attempt');
+        const known = requireRunning(state, 'start an attempt', command.data);
         // The router tries one target at a time: a new attempt only after the previous one failed.
         if (known.openAttempt !== null) throw new ConflictError(`Attempt ${known.openAttempt} of generation ${known.generationId} has not ended`);
         if (command.data.attempt !== known.attempts + 1) {
           throw new ConflictError(`Attempt ${command.data.attempt} of generation ${known.generationId} is out of order (next is ${known.attempts + 1})`);
         }
-        return [{ type: 'AttemptStarted', data: { generationId: known.generationId, ...command.data } }];
+        return [{ type: 'AttemptStarted', data: command.data }];
       }
       case 'FailAttempt': {
-        const known = requireRunning(state, 'fail an attempt');
+        const known = requireRunning(state, 'fail an attempt', command.data);
         if (known.openAttempt !== command.data.attempt) throw new ConflictError(`Attempt ${command.data.attempt} of generation ${known.generationId} is not in flight`);
-        return [{ type: 'AttemptFailed', data: { generationId: known.generationId, ...command.data, message: command.data.message.slice(0, ATTEMPT_MESSAGE_MAX) } }];
+        return [{ type: 'AttemptFailed', data: bounded(command.data, ATTEMPT_MESSAGE_MAX) }];
       }
       case 'CompleteGeneration':
-        return [{ type: 'GenerationCompleted', data: { ...identity(requireRunning(state, 'complete')), ...command.data } }];
+        requireEnd(state, 'complete', command.data);
+        return [{ type: 'GenerationCompleted', data: command.data }];
       case 'FailGeneration':
-        return [{ type: 'GenerationFailed', data: { ...identity(requireRunning(state, 'fail')), ...command.data, message: command.data.message.slice(0, GENERATION_MESSAGE_MAX) } }];
+        requireEnd(state, 'fail', command.data);
+        return [{ type: 'GenerationFailed', data: bounded(command.data, GENERATION_MESSAGE_MAX) }];
       case 'CancelGeneration':
-        return [{ type: 'GenerationCancelled', data: { ...identity(requireRunning(state, 'cancel')), ...command.data } }];
+        requireEnd(state, 'cancel', command.data);
+        return [{ type: 'GenerationCancelled', data: command.data }];
       case 'ReportUsageOverReported': {
-        const known = requireRequested(state, 'report usage');
+        const known = requireRequested(state, 'report usage', command.data);
         // Reported against the billed outcome, so only once the generation has ended; once is enough.
         if (known.status === 'running') throw new ConflictError(`Generation ${known.generationId} has not ended: its usage is not billed yet`);
-        if (known.overReported) return [];
-        const { generationId, accountId, keyId } = known;
-        return [{ type: 'UsageOverReported', data: { generationId, accountId, keyId, ...command.data } }];
+        return known.overReported ? [] : [{ type: 'UsageOverReported', data: command.data }];
       }
       default: {
         const _never: never = command;
