@@ -1,6 +1,6 @@
 /**
  * One generation through the gateway: plan the route, reserve the worst case in the ledger, run the attempts,
- * settle what was used (or release), and record the generation as events.
+ * settle what was used (or release), and have the generations module record the generation (it decides the events).
  *
  * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
  * the account), the upstream call. The upstream call starts as soon as the ledger admits the reservation, while it
