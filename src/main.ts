@@ -11,6 +11,8 @@ import { createApiKeysApi } from './modules/apiKeys/apiKey.api.js';
 import { createAuthDirectory } from './modules/auth/authDirectory.js';
 import { createCatalogApi } from './modules/catalog/catalog.api.js';
 import { catalogRoutes } from './modules/catalog/catalog.rest.js';
+import { createGenerationsApi } from './modules/generations/generation.api.js';
+import { generationRoutes } from './modules/generations/generation.rest.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
@@ -90,11 +92,12 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       }),
+      generations: createGenerationsApi({ readStore, gateway, logger }),
     }),
   });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, gateway), ...catalogRoutes({ catalog: core.modules.catalog, directory })]);
+  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, gateway), ...catalogRoutes({ catalog: core.modules.catalog, directory }), ...generationRoutes(core.modules.generations, directory)]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

@@ -1,6 +1,6 @@
 /**
  * One generation through the gateway: plan the route, reserve the worst case in the ledger, run the attempts,
- * settle what was used (or release), and record the generation as events.
+ * settle what was used (or release), and have the generations module record the generation (it decides the events).
  *
  * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
  * the account), the upstream call. The upstream call starts as soon as the ledger admits the reservation, while it
@@ -22,12 +22,10 @@
 import type { Principal } from '../modules/auth/principal.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
-import { generationStream, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource } from '../modules/generations/generation.events.js';
-import { createGenerationFeeds, type GenerationFeeds } from '../modules/generations/generationFeed.js';
+import type { GenerationRecorder } from '../modules/generations/generation.api.js';
+import type { ApiType, UsageSource } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
-import type { EventStore, NewEvent } from '../eventStore/eventStore.js';
-import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
 import type { ParsedChat } from './chatRequest.js';
@@ -93,19 +91,8 @@ export interface GenerationOutcome {
   readonly error: GatewayError | null;
 }
 
-/** `gen-` + a time-ordered id: sorts by creation, safe in a stream name. */
-export const newGenerationId = (): string => `gen-${newId('g').slice(2)}`;
-
 const MIN_CLAMPED_OUTPUT = 16;
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-
-export const toTokenUsage = (usage: Usage): TokenUsage => ({
-  prompt: usage.prompt_tokens,
-  completion: usage.completion_tokens,
-  reasoning: usage.completion_tokens_details?.reasoning_tokens ?? 0,
-  cached: usage.prompt_tokens_details?.cached_tokens ?? 0,
-  cacheWrite: usage.prompt_tokens_details?.cache_write_tokens ?? 0,
-});
 
 export const createGateway = (deps: {
   catalog: Catalog;
@@ -114,7 +101,8 @@ export const createGateway = (deps: {
   /** Upstream HTTP, with the outbound address policy for providers not registered by an admin. */
   upstream: UpstreamClient;
   ledger: Ledger;
-  eventStore: EventStore;
+  /** Records each generation (the generations module decides its events). */
+  generations: GenerationRecorder;
   stats: StatsSnapshot;
   logger: Logger;
   config: GatewayConfig;
@@ -123,11 +111,10 @@ export const createGateway = (deps: {
   now?: () => number;
   random?: () => number;
 }) => {
-  const { catalog, ledger, eventStore, logger, config } = deps;
+  const { catalog, ledger, logger, config } = deps;
   const now = deps.now ?? Date.now;
   const breakers: Breakers = createBreakers({ failureThreshold: config.breakerFailures, cooldownMs: config.breakerCooldownMs });
   const router = createRouter({ breakers, config, upstream: deps.upstream, now, ...(deps.random && { random: deps.random }) });
-  const feeds: GenerationFeeds = createGenerationFeeds();
   const sticky: StickySessions = createStickySessions({ now });
   const pending = new Set<Promise<void>>();
   let lastPosition = 0;
@@ -254,8 +241,8 @@ export const createGateway = (deps: {
 
   const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome, billing: Billing | null) => {
     const { input } = prepared;
-    const { accountId, keyId } = input.principal;
-    const at = new Date(now()).toISOString();
+    const { accountId } = input.principal;
+    const atMs = now();
     // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
     const charge = (async () => {
       // Refused after admission (the run may have ended before that was known): no reservation was recorded, so
@@ -282,101 +269,46 @@ export const createGateway = (deps: {
       logger.error({ err: error, generationId: input.generationId }, 'could not settle or release a generation; the sweeper will expire its reservation');
     });
 
-    const events: GenerationEvent[] = [
-      {
-        type: 'GenerationRequested',
-        data: {
-          generationId: input.generationId,
-          accountId,
-          keyId,
-          models: input.parsed.models,
-          provider: input.rawProvider ?? null,
-          stream: input.parsed.stream,
-          user: input.parsed.request.user ?? null,
-          apiType: input.apiType,
-          router: prepared.plan.router,
-          promptTokensEstimate: input.parsed.promptTokens,
-          reserved: prepared.reserved,
-          at: new Date(prepared.startedAt).toISOString(),
-        },
-      },
-    ];
-    for (const a of result.attempts) {
-      const { endpoint, model } = a.target;
-      const ref = { generationId: input.generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
-      events.push({ type: 'AttemptStarted', data: { ...ref, upstreamModel: endpoint.upstreamModel, at: new Date(a.startedAt).toISOString() } });
-      if (a.error) {
-        events.push({
-          type: 'AttemptFailed',
-          data: {
-            ...ref,
-            errorCode: a.error.code,
-            status: a.error.status,
-            retryable: a.error.retryable,
-            countsAgainstUptime: countsAgainstUptime(a.error),
-            afterFirstToken: a.afterFirstToken,
-            latencyMs: a.endedAt - a.startedAt,
-            message: a.error.message.slice(0, 500),
-            at: new Date(a.endedAt).toISOString(),
-          },
-        });
-      }
-    }
+    // The generations module decides the record's events from what happened; one append, as before.
+    const { plan } = prepared;
     const target = result.target;
-    const base = {
-      generationId: input.generationId,
-      accountId,
-      keyId,
-      endpointId: target?.endpoint.id ?? null,
-      providerSlug: target?.endpoint.provider.slug ?? null,
-      providerName: target?.endpoint.provider.name ?? null,
-      model: target?.model ?? null,
-      usage: toTokenUsage(outcome.usage),
-      usageSource: outcome.usageSource,
-      cost: outcome.cost,
-      streamed: input.parsed.stream,
-      latencyMs: result.firstTokenAt === null ? null : result.firstTokenAt - prepared.startedAt,
-      generationTimeMs: result.endedAt - prepared.startedAt,
-      at,
-    };
-    if (outcome.kind === 'completed') {
-      events.push({ type: 'GenerationCompleted', data: { ...base, upstreamId: result.upstreamId, finishReason: result.finishReason, nativeFinishReason: result.nativeFinishReason } });
-    } else if (outcome.kind === 'cancelled') {
-      events.push({ type: 'GenerationCancelled', data: { ...base, reason: 'client disconnected' } });
-    } else {
-      const error = outcome.error!;
-      events.push({
-        type: 'GenerationFailed',
-        data: { ...base, errorType: error.errorType, status: error.status, message: error.message.slice(0, 1000), afterFirstToken: result.committed },
-      });
-    }
-    if (billing?.overReported && target) {
-      const data = {
+    const record = deps.generations
+      .record({
         generationId: input.generationId,
-        accountId,
-        keyId,
-        endpointId: target.endpoint.id,
-        providerSlug: target.endpoint.provider.slug,
-        providerName: target.endpoint.provider.name,
-        model: target.model,
-        usageSource: outcome.usageSource,
-        reported: billing.reported,
-        billed: billing.billed,
-        caps: billing.caps,
-        reportedCost: billing.reportedCost,
-        billedCost: billing.breakdown.total,
-        at,
-      };
-      logger.warn(data, 'a provider reported more usage than is billed; the excess is not charged');
-      events.push({ type: 'UsageOverReported', data });
-    }
-    const toAppend: NewEvent[] = events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: accountId, correlationId: input.correlationId, at } }));
-    const record = eventStore.append(generationStream(input.generationId), toAppend, { expectedRevision: 'no_stream' }).then(
-      (appended) => {
-        lastPosition = Math.max(lastPosition, appended.position);
-      },
-      (error: unknown) => logger.error({ err: error, generationId: input.generationId }, 'could not record a generation'),
-    );
+        principal: input.principal,
+        correlationId: input.correlationId,
+        apiType: input.apiType,
+        models: input.parsed.models,
+        provider: input.rawProvider ?? null,
+        stream: input.parsed.stream,
+        user: input.parsed.request.user ?? null,
+        router: plan.router,
+        promptTokensEstimate: input.parsed.promptTokens,
+        reserved: prepared.reserved,
+        startedAt: prepared.startedAt,
+        attempts: result.attempts.map((a) => ({ ...a, countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error) })),
+        end: {
+          kind: outcome.kind,
+          target,
+          usage: outcome.usage,
+          usageSource: outcome.usageSource,
+          cost: outcome.cost,
+          firstTokenAt: result.firstTokenAt,
+          endedAt: result.endedAt,
+          upstreamId: result.upstreamId,
+          finishReason: result.finishReason,
+          nativeFinishReason: result.nativeFinishReason,
+          error: outcome.error,
+          committed: result.committed,
+        },
+        overReport: billing?.overReported
+          ? { reported: billing.reported, billed: billing.billed, caps: billing.caps, reportedCost: billing.reportedCost, billedCost: billing.breakdown.total }
+          : null,
+        at: atMs,
+      })
+      .then((position) => {
+        if (position !== null) lastPosition = Math.max(lastPosition, position);
+      });
     await Promise.all([charge, record]);
   };
 
@@ -440,7 +372,6 @@ export const createGateway = (deps: {
     vault: deps.vault,
     upstream: deps.upstream,
     breakers,
-    feeds,
     stats: deps.stats,
     prepare,
     execute,

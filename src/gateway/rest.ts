@@ -1,18 +1,14 @@
 /**
- * The gateway's OpenRouter-compatible REST surface: chat completions and legacy completions (JSON and SSE), and
- * generation records (the catalog's routes are src/modules/catalog/catalog.rest.ts). Errors are OpenRouter's `{error:{code, message,
- * metadata}}` with a typed `metadata.error_type`.
+ * The gateway's OpenRouter-compatible REST surface: chat completions and legacy completions (JSON and SSE). The
+ * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
+ * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
-import type { ServerResponse } from 'node:http';
-import { generationQueries, type GenerationDoc } from '../../projections/generations.js';
 import type { Core } from '../core.js';
-import { UnauthenticatedError } from '../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
-import { isAdmin, type Principal } from '../modules/auth/principal.js';
 import { parseChatBody } from './chatRequest.js';
-import { newGenerationId, type Gateway, type GenerationOutcome } from './gateway.js';
-import { GatewayError } from './gatewayErrors.js';
-import { toUsdNumber as nanoToUsdNumber, usdDecimal as nanoToUsdString } from '../modules/ledger/money.js';
+import { newGenerationId } from '../modules/generations/generation.events.js';
+import type { Gateway, GenerationOutcome } from './gateway.js';
+import { toUsdNumber } from '../modules/ledger/money.js';
 import { SSE_DONE } from './sse.js';
 import type { ChatChunk } from './types.js';
 
@@ -25,12 +21,12 @@ export const usageJson = (outcome: GenerationOutcome) => ({
   total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
   prompt_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
   completion_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
-  cost: nanoToUsdNumber(outcome.cost),
+  cost: toUsdNumber(outcome.cost),
   is_byok: false,
   cost_details: {
     upstream_inference_cost: null,
-    upstream_inference_prompt_cost: nanoToUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
-    upstream_inference_completions_cost: nanoToUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
+    upstream_inference_prompt_cost: toUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
+    upstream_inference_completions_cost: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
   },
 });
 
@@ -58,58 +54,10 @@ const textChunk = (chunk: ChatChunk) => ({
   choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: null })),
 });
 
-const generationJson = (doc: GenerationDoc) => ({
-  id: doc._id,
-  upstream_id: doc.upstreamId,
-  total_cost: nanoToUsdNumber(doc.cost),
-  cache_discount: null,
-  upstream_inference_cost: null,
-  created_at: doc.createdAt,
-  model: doc.model ?? doc.requestedModels[0] ?? null,
-  app_id: null,
-  streamed: doc.streamed,
-  cancelled: doc.status === 'cancelled',
-  provider_name: doc.providerName,
-  latency: doc.latencyMs,
-  moderation_latency: null,
-  generation_time: doc.generationTimeMs,
-  finish_reason: doc.finishReason,
-  native_finish_reason: doc.nativeFinishReason,
-  tokens_prompt: doc.usage?.prompt ?? 0,
-  tokens_completion: doc.usage?.completion ?? 0,
-  native_tokens_prompt: doc.usage?.prompt ?? 0,
-  native_tokens_completion: doc.usage?.completion ?? 0,
-  native_tokens_completion_images: null,
-  native_tokens_reasoning: doc.usage?.reasoning ?? 0,
-  native_tokens_cached: doc.usage?.cached ?? 0,
-  num_media_prompt: null,
-  num_input_audio_prompt: null,
-  num_media_completion: null,
-  num_search_results: null,
-  origin: '',
-  usage: nanoToUsdNumber(doc.cost),
-  is_byok: false,
-  external_user: doc.user,
-  api_type: doc.apiType === 'completions' ? 'completions' : 'chat',
-  router: doc.router,
-  // Switchyard's additions: exact money and the story of the attempts.
-  switchyard: {
-    status: doc.status,
-    cost_nanodollars: doc.cost,
-    reserved_nanodollars: doc.reserved,
-    usage_source: doc.usageSource,
-    provider_slug: doc.providerSlug,
-    requested_models: doc.requestedModels,
-    error: doc.error,
-    attempts: doc.attempts,
-  },
-});
-
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
 export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
-  const generations = generationQueries(core.readStore);
   const { config } = core;
 
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
@@ -194,28 +142,8 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
     }
   };
 
-  const withErrors = (handler: (request: RestRequest) => Promise<void>) => async (request: RestRequest) => {
-    try {
-      await handler(request);
-    } catch (error) {
-      sendError(request.res, error, request.requestId, core.logger);
-    }
-  };
-
   return [
     { method: 'POST', path: '/api/v1/chat/completions', handler: completion('chat') },
     { method: 'POST', path: '/api/v1/completions', handler: completion('completion') },
-    {
-      method: 'GET',
-      path: '/api/v1/generation',
-      handler: withErrors(async ({ req, res, url }) => {
-        const principal = requirePrincipal(core.directory, req);
-        const id = url.searchParams.get('id');
-        if (!id) throw new GatewayError(400, 'invalid_request', 'id is required: GET /api/v1/generation?id=gen-…', { param: 'id' });
-        const doc = await generations.byId(id);
-        if (!doc || (doc.accountId !== principal.accountId && !isAdmin(principal))) throw new GatewayError(404, 'not_found', `Generation ${id} not found`, { id });
-        sendJson(res, 200, { data: generationJson(doc) });
-      }),
-    },
   ];
 };

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { createCatalog } from '../modules/catalog/catalog.js';
 import { createCredentialVault, parseEnvAllowList } from '../modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from '../modules/catalog/seed.js';
+import { createGenerationRecorder } from '../modules/generations/generation.api.js';
 import { createOutboundPolicy } from '../modules/outbound/outboundPolicy.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { ReadStore } from '../readStore/readStore.js';
@@ -63,7 +64,7 @@ export const createGatewayServices = async (deps: {
     vault,
     upstream,
     ledger: deps.ledger,
-    eventStore,
+    generations: createGenerationRecorder({ eventStore, logger }),
     stats,
     logger,
     config: gatewayConfigFrom(config),

@@ -1,6 +1,7 @@
 import type { AccountsApi } from './accounts/account.api.js';
 import type { ApiKeysApi } from './apiKeys/apiKey.api.js';
 import type { CatalogApi } from './catalog/catalog.api.js';
+import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
 
 /** Every module's application API, built once in the composition root (main.ts): what GraphQL, REST and the gateway call. */
@@ -9,4 +10,5 @@ export interface Modules {
   apiKeys: ApiKeysApi;
   ledger: LedgerApi;
   catalog: CatalogApi;
+  generations: GenerationsApi;
 }

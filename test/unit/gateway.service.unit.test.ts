@@ -7,6 +7,7 @@ import { InsufficientCreditsError } from '../../src/errors.js';
 import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { createGateway } from '../../src/gateway/gateway.js';
+import { createGenerationRecorder } from '../../src/modules/generations/generation.api.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { worstCaseCost } from '../../src/gateway/pricing.js';
 import type { StatsSnapshot } from '../../src/gateway/routeStats.js';
@@ -105,7 +106,7 @@ const setup = (available = 1_000_000_000, gatewayCatalog = catalog) => {
     vault: createCredentialVault({ masterKey: undefined, envAllow: parseEnvAllowList([]) }),
     upstream: createUpstreamClient(createOutboundPolicy()),
     ledger,
-    eventStore: events.store,
+    generations: createGenerationRecorder({ eventStore: events.store, logger: createLogger('silent') }),
     stats: { get: () => undefined } as unknown as StatsSnapshot,
     logger: createLogger('silent'),
     config: { requestTimeoutMs: 5_000, firstTokenTimeoutMs: 1_000, idleTimeoutMs: 1_000, maxAttempts: 3, maxRetryAfterMs: 1_000, backoffBaseMs: 1, breakerFailures: 3, breakerCooldownMs: 1_000, demoTokenDelayMs: 0 },

@@ -13,7 +13,6 @@ export const RoleEnum = builder.enumType('Role', {
   values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
 });
 
-export const actorOf = (ctx: GraphQLContext) => ({ actor: ctx.principal?.accountId ?? 'anonymous', correlationId: ctx.requestId });
 
 export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.accounts.byIds(ids), (account, ctx) => canSee(ctx, account._id));
 

@@ -1,8 +1,10 @@
 /**
  * The `generation-{id}` stream: one model call through the gateway, from request to its end. The gateway appends
- * the whole story in one append when the generation ends (see gateway/gateway.ts for the crash trade-off).
+ * the whole story in one append when the generation ends (see gateway/gateway.ts for the crash trade-off); the
+ * generation decider (generation.decider.ts) decides it.
  */
 import type { FinishReason, ProviderErrorCode } from '../../gateway/types.js';
+import { newId } from '../../ids.js';
 
 export type ApiType = 'chat' | 'completions' | 'graphql';
 export type UsageSource = 'provider' | 'estimated';
@@ -144,3 +146,6 @@ export type GenerationEvent = GenerationRequested | AttemptStarted | AttemptFail
 
 export const GENERATION_CATEGORY = 'generation';
 export const generationStream = (generationId: string): string => `${GENERATION_CATEGORY}-${generationId}`;
+
+/** `gen-` + a time-ordered id: sorts by creation, safe in a stream name. */
+export const newGenerationId = (): string => `gen-${newId('g').slice(2)}`;

@@ -1,13 +1,10 @@
-import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { NotFoundError } from '../../errors.js';
-import { parseChatBody } from '../../gateway/chatRequest.js';
-import { newGenerationId, toTokenUsage, type GenerationOutcome } from '../../gateway/gateway.js';
+import type { GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
-import { idConnection, idPage } from '../../graphql/connections.js';
+import { idConnection } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
-import { isAdmin } from '../auth/principal.js';
+import type { SentPrompt } from './generation.api.js';
 import type { TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
 
@@ -28,7 +25,7 @@ const GenerationStatusEnum = builder.enumType('GenerationStatus', {
 
 export const GenerationRef = builder.loadableObject('Generation', {
   description: 'One model call through the gateway, as recorded by its events. Visible to its account and to admins.',
-  load: loadByIds('Generation', (ids, ctx) => generationQueries(ctx.core.readStore).byIds(ids), (doc, ctx) => canSee(ctx, doc.accountId)),
+  load: loadByIds('Generation', (ids, ctx) => ctx.generations.byIds(ids), (doc, ctx) => canSee(ctx, doc.accountId)),
   sort: (doc: GenerationDoc) => doc._id,
   authScopes: (doc) => ({ ownsAccount: doc.accountId }),
   fields: (t) => ({
@@ -81,48 +78,15 @@ const PromptInput = builder.inputType('PromptInput', {
   }),
 });
 
-type PromptArgs = {
-  model?: string | null;
-  models?: string[] | null;
-  messages?: { role: string; content: string }[] | null;
-  prompt?: string | null;
-  maxTokens?: number | null;
-  temperature?: number | null;
-  provider?: unknown;
-  user?: string | null;
-  sessionId?: string | null;
-};
-
-/** The same validation as REST: the input becomes an OpenRouter body. */
-const parsePrompt = (input: PromptArgs, stream: boolean) =>
-  parseChatBody(
-    {
-      model: input.model ?? undefined,
-      models: input.models ?? undefined,
-      ...(input.messages ? { messages: input.messages } : { prompt: input.prompt ?? undefined }),
-      max_tokens: input.maxTokens ?? undefined,
-      temperature: input.temperature ?? undefined,
-      provider: input.provider ?? undefined,
-      user: input.user ?? undefined,
-      session_id: input.sessionId ?? undefined,
-      stream,
-    },
-    input.messages ? 'chat' : 'completion',
-  );
-
-interface PromptResult {
-  readonly outcome: GenerationOutcome;
-}
-
-const SendPromptResultRef = builder.objectRef<PromptResult>('SendPromptResult').implement({
+const SendPromptResultRef = builder.objectRef<SentPrompt>('SendPromptResult').implement({
   fields: (t) => ({
-    generationId: t.id({ resolve: (r) => r.outcome.generationId }),
-    completion: t.string({ resolve: (r) => r.outcome.response?.choices[0]?.message.content ?? '' }),
-    model: t.string({ nullable: true, resolve: (r) => r.outcome.model }),
-    provider: t.string({ nullable: true, resolve: (r) => r.outcome.providerName }),
-    finishReason: t.string({ nullable: true, resolve: (r) => r.outcome.finishReason }),
-    usage: t.field({ type: TokenUsageRef, resolve: (r) => toTokenUsage(r.outcome.usage) }),
-    cost: t.field({ type: 'Money', description: 'Nano-dollars charged.', resolve: (r) => r.outcome.cost }),
+    generationId: t.exposeID('generationId'),
+    completion: t.exposeString('completion'),
+    model: t.exposeString('model', { nullable: true }),
+    provider: t.exposeString('provider', { nullable: true }),
+    finishReason: t.exposeString('finishReason', { nullable: true }),
+    usage: t.field({ type: TokenUsageRef, resolve: (r) => r.usage }),
+    cost: t.field({ type: 'Money', description: 'Nano-dollars charged.', resolve: (r) => r.cost }),
   }),
 });
 
@@ -153,47 +117,19 @@ const GenerationStreamEventRef = builder.objectRef<FeedItem>('GenerationStreamEv
   }),
 });
 
-const doneItem = (outcome: GenerationOutcome): FeedItem => {
-  const usage = toTokenUsage(outcome.usage);
-  return {
-    kind: 'done',
-    status: outcome.kind,
-    model: outcome.model,
-    provider: outcome.providerName,
-    finishReason: outcome.finishReason,
-    promptTokens: usage.prompt,
-    completionTokens: usage.completion,
-    reasoningTokens: usage.reasoning,
-    cachedTokens: usage.cached,
-    cost: outcome.cost,
-    error: outcome.error ? { type: outcome.error.errorType, message: outcome.error.message } : null,
-  };
-};
-
 builder.queryFields((t) => ({
-  generation: t.field({
+  generation: t.withAuth({ authenticated: true }).field({
     type: GenerationRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     description: "One generation of the caller's account (an admin's: any). Another account's answers NOT_FOUND, as a missing one.",
-    authScopes: { authenticated: true },
-    resolve: async (_root, args, ctx) => {
-      const id = String(args.id);
-      const doc = await generationQueries(ctx.core.readStore).byId(id);
-      if (!doc || !canSee(ctx, doc.accountId)) throw new NotFoundError('Generation', id);
-      return doc;
-    },
+    resolve: (_root, args, ctx) => ctx.generations.byId(ctx.principal, String(args.id)),
   }),
   generations: t.withAuth(ownsAccountArg).connection({
     type: GenerationRef,
     description: "The caller's generations, oldest first (an admin may name another account).",
     args: { accountId: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) =>
-      idConnection(args, (page) => {
-        const { filter, sort } = idPage(page);
-        const accountId = targetAccount(args.accountId, ctx);
-        return ctx.core.readStore.collection<GenerationDoc>(GENERATIONS).find({ ...filter, accountId }, { sort, limit: page.limit });
-      }),
+    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.generations.list(ctx.principal, targetAccount(args.accountId, ctx), page)),
   }),
 }));
 
@@ -203,47 +139,14 @@ builder.mutationFields((t) => ({
     description: 'Call a model and wait for the whole answer: the completion, usage, cost and the provider that served it.',
     errors: { directResult: true },
     args: { input: t.arg({ type: PromptInput, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const parsed = parsePrompt(args.input, false);
-      const outcome = await ctx.core.gateway.generate({
-        generationId: newGenerationId(),
-        principal: ctx.principal,
-        parsed,
-        rawProvider: args.input.provider ?? null,
-        apiType: 'graphql',
-        correlationId: ctx.requestId,
-      });
-      if (outcome.kind !== 'completed') throw outcome.error;
-      return { outcome };
-    },
+    resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId),
   }),
   startGeneration: t.withAuth({ authenticated: true }).field({
     type: StartedGenerationRef,
     description: 'Start a streamed generation and return its id at once (after routing and the credit check); subscribe to generation(id).',
     errors: { directResult: true },
     args: { input: t.arg({ type: PromptInput, required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const { gateway } = ctx.core;
-      const generationId = newGenerationId();
-      const parsed = parsePrompt(args.input, true);
-      const prepared = await gateway.prepare({ generationId, principal: ctx.principal, parsed, rawProvider: args.input.provider ?? null, apiType: 'graphql', correlationId: ctx.requestId });
-      gateway.feeds.open(generationId, ctx.principal.accountId);
-      void gateway
-        .execute(prepared, {
-          onChunk: (chunk) => {
-            const delta = chunk.choices[0]?.delta;
-            if (delta && (delta.content || delta.reasoning)) gateway.feeds.push(generationId, { kind: 'token', content: delta.content ?? '', reasoning: delta.reasoning ?? null });
-          },
-        })
-        .then(
-          (outcome) => gateway.feeds.push(generationId, doneItem(outcome)),
-          (error: unknown) => {
-            ctx.core.logger.error({ err: error, generationId }, 'a started generation failed unexpectedly');
-            gateway.feeds.push(generationId, { kind: 'done', status: 'failed', model: null, provider: null, finishReason: 'error', promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0, error: { type: 'server', message: 'Internal error' } });
-          },
-        );
-      return { generationId };
-    },
+    resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId),
   }),
 }));
 
@@ -252,12 +155,7 @@ builder.subscriptionFields((t) => ({
     type: GenerationStreamEventRef,
     description: 'The tokens of a generation started with startGeneration, from its first token (even if you subscribe late), then its final usage and cost.',
     args: { id: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => {
-      const id = String(args.id);
-      const owner = ctx.core.gateway.feeds.owner(id);
-      if (!owner || (owner !== ctx.principal.accountId && !isAdmin(ctx.principal))) throw new NotFoundError('Live generation', id);
-      return ctx.core.gateway.feeds.subscribe(id)!;
-    },
+    subscribe: (_root, args, ctx) => ctx.generations.live(ctx.principal, String(args.id)),
     resolve: (item) => item,
   }),
 }));

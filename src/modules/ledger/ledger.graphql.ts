@@ -1,13 +1,11 @@
 import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { UsageOverReportDoc } from '../../../projections/usageOverReports.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage, revisionConnection } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
-import { actorOf } from '../accounts/account.graphql.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
 import type { AuditReport } from './audit.js';

@@ -1,0 +1,391 @@
+/**
+ * The generations module's application API.
+ *
+ * - `createGenerationRecorder`: the write side, handed to the gateway (which exists before this API, and which this
+ *   API drives): `record(facts)` turns what happened on a call into commands, decides them with the generation
+ *   decider and appends the events in ONE append, after the answer went out (the gateway tracks it).
+ * - `createGenerationsApi`: queries over the generations read model (with the ownership policy), the live token
+ *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
+ */
+import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
+import { NotFoundError } from '../../errors.js';
+import type { EventStore, NewEvent } from '../../eventStore/eventStore.js';
+import { parseChatBody } from '../../gateway/chatRequest.js';
+import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
+import type { FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
+import type { Logger } from '../../logger.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import { isAdmin, type Principal } from '../auth/principal.js';
+import { decideAll, type GenerationCommand } from './generation.decider.js';
+import { generationStream, newGenerationId, type ApiType, type TokenUsage, type UsageSource } from './generation.events.js';
+import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
+
+// -----------------------------------------------------------------------------------------------------------------
+// Recording: what the gateway saw → commands → events
+
+/** The target of an attempt as the gateway's router knows it (its RouteTarget has this shape). */
+export interface TargetFacts {
+  readonly model: string;
+  readonly endpoint: { readonly id: string; readonly upstreamModel: string; readonly provider: { readonly slug: string; readonly name: string } };
+}
+
+export interface AttemptFacts {
+  readonly attempt: number;
+  readonly target: TargetFacts;
+  /** Milliseconds since the epoch. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Why the attempt failed; null for the last attempt when it did not (completed, cancelled, refused). */
+  readonly error: { readonly code: ProviderErrorCode; readonly status: number; readonly retryable: boolean; readonly message: string } | null;
+  /** Whether the endpoint's health is to blame (the router's rule), when it failed. */
+  readonly countsAgainstUptime: boolean;
+  readonly afterFirstToken: boolean;
+}
+
+/** One generation, from its request to its end, as the gateway saw it. Times are milliseconds since the epoch. */
+export interface GenerationFacts {
+  readonly generationId: string;
+  readonly principal: Pick<Principal, 'accountId' | 'keyId'>;
+  readonly correlationId: string;
+  readonly apiType: ApiType;
+  readonly models: readonly string[];
+  /** The request's `provider` object as sent. */
+  readonly provider: unknown;
+  readonly stream: boolean;
+  readonly user: string | null;
+  readonly router: string | null;
+  readonly promptTokensEstimate: number;
+  /** Nano-dollars reserved before the first attempt. */
+  readonly reserved: number;
+  readonly startedAt: number;
+  readonly attempts: readonly AttemptFacts[];
+  readonly end: {
+    readonly kind: 'completed' | 'failed' | 'cancelled';
+    /** The target that served, broke mid-stream or was tried last. */
+    readonly target: TargetFacts | null;
+    /** As billed. */
+    readonly usage: Usage;
+    readonly usageSource: UsageSource;
+    /** Nano-dollars owed. */
+    readonly cost: number;
+    readonly firstTokenAt: number | null;
+    readonly endedAt: number;
+    readonly upstreamId: string | null;
+    readonly finishReason: FinishReason | null;
+    readonly nativeFinishReason: string | null;
+    /** Why it failed, as the client was told (required when it failed). */
+    readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
+    /** Whether tokens reached the client before the end. */
+    readonly committed: boolean;
+  };
+  /** The billing of the provider's usage, when it reported more than is billed. */
+  readonly overReport: {
+    readonly reported: TokenUsage;
+    readonly billed: TokenUsage;
+    readonly caps: { readonly promptTokens: number; readonly completionTokens: number; readonly cost: number };
+    readonly reportedCost: number;
+    readonly billedCost: number;
+  } | null;
+  /** When the generation was recorded. */
+  readonly at: number;
+}
+
+export const toTokenUsage = (usage: Usage): TokenUsage => ({
+  prompt: usage.prompt_tokens,
+  completion: usage.completion_tokens,
+  reasoning: usage.completion_tokens_details?.reasoning_tokens ?? 0,
+  cached: usage.prompt_tokens_details?.cached_tokens ?? 0,
+  cacheWrite: usage.prompt_tokens_details?.cache_write_tokens ?? 0,
+});
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The commands that tell a generation's story, in order. Pure. */
+export const generationCommands = (facts: GenerationFacts): GenerationCommand[] => {
+  const at = iso(facts.at);
+  const { generationId } = facts;
+  const { accountId, keyId } = facts.principal;
+  const commands: GenerationCommand[] = [
+    {
+      type: 'RequestGeneration',
+      data: {
+        generationId,
+        accountId,
+        keyId,
+        models: facts.models,
+        provider: facts.provider ?? null,
+        stream: facts.stream,
+        user: facts.user,
+        apiType: facts.apiType,
+        router: facts.router,
+        promptTokensEstimate: facts.promptTokensEstimate,
+        reserved: facts.reserved,
+        at: iso(facts.startedAt),
+      },
+    },
+  ];
+  for (const a of facts.attempts) {
+    const { endpoint, model } = a.target;
+    const ref = { generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
+    commands.push({ type: 'StartAttempt', data: { ...ref, upstreamModel: endpoint.upstreamModel, at: iso(a.startedAt) } });
+    if (a.error) {
+      commands.push({
+        type: 'FailAttempt',
+        data: {
+          ...ref,
+          errorCode: a.error.code,
+          status: a.error.status,
+          retryable: a.error.retryable,
+          countsAgainstUptime: a.countsAgainstUptime,
+          afterFirstToken: a.afterFirstToken,
+          latencyMs: a.endedAt - a.startedAt,
+          message: a.error.message,
+          at: iso(a.endedAt),
+        },
+      });
+    }
+  }
+  const { end } = facts;
+  const outcome = {
+    generationId,
+    accountId,
+    keyId,
+    endpointId: end.target?.endpoint.id ?? null,
+    providerSlug: end.target?.endpoint.provider.slug ?? null,
+    providerName: end.target?.endpoint.provider.name ?? null,
+    model: end.target?.model ?? null,
+    usage: toTokenUsage(end.usage),
+    usageSource: end.usageSource,
+    cost: end.cost,
+    latencyMs: end.firstTokenAt === null ? null : end.firstTokenAt - facts.startedAt,
+    generationTimeMs: end.endedAt - facts.startedAt,
+    streamed: facts.stream,
+    at,
+  };
+  switch (end.kind) {
+    case 'completed':
+      commands.push({ type: 'CompleteGeneration', data: { ...outcome, upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason } });
+      break;
+    case 'cancelled':
+      commands.push({ type: 'CancelGeneration', data: { ...outcome, reason: 'client disconnected' } });
+      break;
+    case 'failed': {
+      const error = end.error ?? { errorType: 'server', status: 500, message: 'The generation failed' };
+      commands.push({ type: 'FailGeneration', data: { ...outcome, errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed } });
+      break;
+    }
+    default: {
+      const _never: never = end.kind;
+    }
+  }
+  if (facts.overReport && end.target) {
+    const { endpoint, model } = end.target;
+    commands.push({
+      type: 'ReportUsageOverReported',
+      data: {
+        generationId,
+        accountId,
+        keyId,
+        endpointId: endpoint.id,
+        providerSlug: endpoint.provider.slug,
+        providerName: endpoint.provider.name,
+        model,
+        usageSource: end.usageSource,
+        ...facts.overReport,
+        at,
+      },
+    });
+  }
+  return commands;
+};
+
+export const createGenerationRecorder = (deps: { eventStore: EventStore; logger: Logger }) => ({
+  /**
+   * Decide the generation's events and append them in one append. Resolves with the appended position, or null
+   * when it could not be recorded (logged: the caller has already answered its client).
+   */
+  async record(facts: GenerationFacts): Promise<number | null> {
+    try {
+      const events = decideAll(generationCommands(facts));
+      const metadata = { actor: facts.principal.accountId, correlationId: facts.correlationId, at: iso(facts.at) };
+      const toAppend: NewEvent[] = [];
+      for (const event of events) {
+        if (event.type === 'UsageOverReported') deps.logger.warn(event.data, 'a provider reported more usage than is billed; the excess is not charged');
+        toAppend.push({ type: event.type, data: event.data, metadata });
+      }
+      const appended = await deps.eventStore.append(generationStream(facts.generationId), toAppend, { expectedRevision: 'no_stream' });
+      return appended.position;
+    } catch (error) {
+      deps.logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');
+      return null;
+    }
+  },
+});
+
+export type GenerationRecorder = ReturnType<typeof createGenerationRecorder>;
+
+// -----------------------------------------------------------------------------------------------------------------
+// The application API
+
+/** Policy: a generation is its account's business, and the admins'. */
+export const maySeeGeneration = (actor: Principal, accountId: string): boolean => isAdmin(actor) || actor.accountId === accountId;
+
+/** GraphQL's PromptInput: a chat request by name (every field optional, null as absent). */
+export interface PromptInput {
+  readonly model?: string | null;
+  readonly models?: readonly string[] | null;
+  readonly messages?: readonly { readonly role: string; readonly content: string }[] | null;
+  readonly prompt?: string | null;
+  readonly maxTokens?: number | null;
+  readonly temperature?: number | null;
+  readonly provider?: unknown;
+  readonly user?: string | null;
+  readonly sessionId?: string | null;
+}
+
+/** The same validation as REST: the input becomes an OpenRouter body. */
+const parsePrompt = (input: PromptInput, stream: boolean) =>
+  parseChatBody(
+    {
+      model: input.model ?? undefined,
+      models: input.models ?? undefined,
+      ...(input.messages ? { messages: input.messages } : { prompt: input.prompt ?? undefined }),
+      max_tokens: input.maxTokens ?? undefined,
+      temperature: input.temperature ?? undefined,
+      provider: input.provider ?? undefined,
+      user: input.user ?? undefined,
+      session_id: input.sessionId ?? undefined,
+      stream,
+    },
+    input.messages ? 'chat' : 'completion',
+  );
+
+/** A whole answer to `send`. */
+export interface SentPrompt {
+  readonly generationId: string;
+  readonly completion: string;
+  readonly model: string | null;
+  readonly provider: string | null;
+  readonly finishReason: string | null;
+  readonly usage: TokenUsage;
+  /** Nano-dollars charged. */
+  readonly cost: number;
+}
+
+/** A cursor range of a list paged by `_id` (our ids sort by creation time). */
+export interface IdRange {
+  readonly after?: string | null;
+  readonly before?: string | null;
+  /** Newest first (relay's `last`). */
+  readonly inverted: boolean;
+  readonly limit: number;
+}
+
+const doneItem = (outcome: GenerationOutcome): FeedItem => {
+  const usage = toTokenUsage(outcome.usage);
+  return {
+    kind: 'done',
+    status: outcome.kind,
+    model: outcome.model,
+    provider: outcome.providerName,
+    finishReason: outcome.finishReason,
+    promptTokens: usage.prompt,
+    completionTokens: usage.completion,
+    reasoningTokens: usage.reasoning,
+    cachedTokens: usage.cached,
+    cost: outcome.cost,
+    error: outcome.error ? { type: outcome.error.errorType, message: outcome.error.message } : null,
+  };
+};
+
+const FAILED_UNEXPECTEDLY: FeedItem = {
+  kind: 'done',
+  status: 'failed',
+  model: null,
+  provider: null,
+  finishReason: 'error',
+  promptTokens: 0,
+  completionTokens: 0,
+  reasoningTokens: 0,
+  cachedTokens: 0,
+  cost: 0,
+  error: { type: 'server', message: 'Internal error' },
+};
+
+export const createGenerationsApi = (deps: { readStore: ReadStore; gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>; logger: Logger }) => {
+  const { gateway, logger } = deps;
+  const queries = generationQueries(deps.readStore);
+  const collection = deps.readStore.collection<GenerationDoc>(GENERATIONS);
+  const feeds = createGenerationFeeds();
+  const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string) => ({
+    generationId: newGenerationId(),
+    principal: actor,
+    parsed: parsePrompt(prompt, stream),
+    rawProvider: prompt.provider ?? null,
+    apiType: 'graphql' as const,
+    correlationId,
+  });
+
+  return {
+    /** One generation; another account's answers NOT_FOUND, exactly as a missing one. */
+    async byId(actor: Principal, id: string): Promise<GenerationDoc> {
+      const doc = await queries.byId(id);
+      if (!doc || !maySeeGeneration(actor, doc.accountId)) throw new NotFoundError('Generation', id);
+      return doc;
+    },
+    /** For the per-request loader, which applies the policy per document. */
+    byIds: (ids: readonly string[]): Promise<GenerationDoc[]> => queries.byIds(ids),
+    /** A page of an account's generations, by id. */
+    async list(actor: Principal, accountId: string, range: IdRange): Promise<GenerationDoc[]> {
+      if (!maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId);
+      const { after, before } = range;
+      const filter = after || before ? { _id: { ...(after ? { $gt: after } : {}), ...(before ? { $lt: before } : {}) } } : {};
+      return collection.find({ ...filter, accountId }, { sort: { _id: range.inverted ? -1 : 1 }, limit: range.limit });
+    },
+    /** Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). */
+    async send(actor: Principal, prompt: PromptInput, correlationId: string): Promise<SentPrompt> {
+      const outcome = await gateway.generate(request(actor, prompt, false, correlationId));
+      if (outcome.kind !== 'completed') throw outcome.error;
+      return {
+        generationId: outcome.generationId,
+        completion: outcome.response?.choices[0]?.message.content ?? '',
+        model: outcome.model,
+        provider: outcome.providerName,
+        finishReason: outcome.finishReason,
+        usage: toTokenUsage(outcome.usage),
+        cost: outcome.cost,
+      };
+    },
+    /** Route and reserve, then stream in the background into a live feed (`live`); answers once the call is admitted. */
+    async start(actor: Principal, prompt: PromptInput, correlationId: string): Promise<{ generationId: string }> {
+      const input = request(actor, prompt, true, correlationId);
+      const { generationId } = input;
+      const prepared = await gateway.prepare(input);
+      feeds.open(generationId, actor.accountId);
+      void gateway
+        .execute(prepared, {
+          onChunk: (chunk) => {
+            const delta = chunk.choices[0]?.delta;
+            if (delta && (delta.content || delta.reasoning)) feeds.push(generationId, { kind: 'token', content: delta.content ?? '', reasoning: delta.reasoning ?? null });
+          },
+        })
+        .then(
+          (outcome) => feeds.push(generationId, doneItem(outcome)),
+          (error: unknown) => {
+            logger.error({ err: error, generationId }, 'a started generation failed unexpectedly');
+            feeds.push(generationId, FAILED_UNEXPECTEDLY);
+          },
+        );
+      return { generationId };
+    },
+    /** The tokens of a started generation from the first, then its end; another account's answers NOT_FOUND. */
+    live(actor: Principal, id: string): AsyncGenerator<FeedItem> {
+      const owner = feeds.owner(id);
+      const feed = owner !== undefined && maySeeGeneration(actor, owner) ? feeds.subscribe(id) : null;
+      if (!feed) throw new NotFoundError('Live generation', id);
+      return feed;
+    },
+  };
+};
+
+export type GenerationsApi = ReturnType<typeof createGenerationsApi>;

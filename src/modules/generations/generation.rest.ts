@@ -1,0 +1,70 @@
+/**
+ * OpenRouter's `GET /api/v1/generation?id=…`: a generation's record, for the caller's account (an admin's: any).
+ * Another account's generation answers 404, exactly as a missing one.
+ */
+import type { GenerationDoc } from '../../../projections/generations.js';
+import { DomainError } from '../../errors.js';
+import { requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import { toUsdNumber } from '../ledger/money.js';
+import type { GenerationsApi } from './generation.api.js';
+
+const generationJson = (doc: GenerationDoc) => ({
+  id: doc._id,
+  upstream_id: doc.upstreamId,
+  total_cost: toUsdNumber(doc.cost),
+  cache_discount: null,
+  upstream_inference_cost: null,
+  created_at: doc.createdAt,
+  model: doc.model ?? doc.requestedModels[0] ?? null,
+  app_id: null,
+  streamed: doc.streamed,
+  cancelled: doc.status === 'cancelled',
+  provider_name: doc.providerName,
+  latency: doc.latencyMs,
+  moderation_latency: null,
+  generation_time: doc.generationTimeMs,
+  finish_reason: doc.finishReason,
+  native_finish_reason: doc.nativeFinishReason,
+  tokens_prompt: doc.usage?.prompt ?? 0,
+  tokens_completion: doc.usage?.completion ?? 0,
+  native_tokens_prompt: doc.usage?.prompt ?? 0,
+  native_tokens_completion: doc.usage?.completion ?? 0,
+  native_tokens_completion_images: null,
+  native_tokens_reasoning: doc.usage?.reasoning ?? 0,
+  native_tokens_cached: doc.usage?.cached ?? 0,
+  num_media_prompt: null,
+  num_input_audio_prompt: null,
+  num_media_completion: null,
+  num_search_results: null,
+  origin: '',
+  usage: toUsdNumber(doc.cost),
+  is_byok: false,
+  external_user: doc.user,
+  api_type: doc.apiType === 'completions' ? 'completions' : 'chat',
+  router: doc.router,
+  // Switchyard's additions: exact money and the story of the attempts.
+  switchyard: {
+    status: doc.status,
+    cost_nanodollars: doc.cost,
+    reserved_nanodollars: doc.reserved,
+    usage_source: doc.usageSource,
+    provider_slug: doc.providerSlug,
+    requested_models: doc.requestedModels,
+    error: doc.error,
+    attempts: doc.attempts,
+  },
+});
+
+export const generationRoutes = (generations: GenerationsApi, directory: Pick<AuthDirectory, 'authenticate'>): Route[] => [
+  {
+    method: 'GET',
+    path: '/api/v1/generation',
+    handler: async ({ req, res, url }) => {
+      const principal = requirePrincipal(directory, req);
+      const id = url.searchParams.get('id');
+      if (!id) throw new DomainError('BAD_REQUEST', 'id is required: GET /api/v1/generation?id=gen-…', 400, { param: 'id' });
+      sendJson(res, 200, { data: generationJson(await generations.byId(principal, id)) });
+    },
+  },
+];
