@@ -93,10 +93,10 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
     maskedErrors: { maskError: toGraphQLError(core) },
     context: ({ request, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
-      if (principal !== undefined) return { principal, requestId: id, core, ...core.modules };
+      if (principal !== undefined) return { principal, requestId: id, ...core.modules };
       const header = request.headers.get('authorization');
       const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
-      return { principal: authenticate(secret), requestId: id, core, ...core.modules };
+      return { principal: authenticate(secret), requestId: id, ...core.modules };
     },
     plugins: [
       ...queryLimits(),

@@ -20,7 +20,7 @@ import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
 import { gatewayRoutes } from './gateway/rest.js';
-import { createGatewayServices } from './gateway/setup.js';
+import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
@@ -97,7 +97,13 @@ export const startSwitchyard = async (
   });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
-  const app = buildApp(core, [...ledgerRoutes(core.modules.ledger, directory), ...gatewayRoutes(core, gateway), ...catalogRoutes({ catalog: core.modules.catalog, directory }), ...generationRoutes(core.modules.generations, directory)]);
+  const { modules } = core;
+  const app = buildApp(core, [
+    ...gatewayRoutes({ gateway, directory, logger, config }),
+    ...ledgerRoutes(modules.ledger, directory),
+    ...catalogRoutes({ catalog: modules.catalog, directory }),
+    ...generationRoutes(modules.generations, directory),
+  ]);
   const port = await app.start(config.PORT, config.HOST);
   if (generatedKey) {
     log(

@@ -3,7 +3,9 @@
  * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
-import type { Core } from '../core.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
@@ -57,14 +59,19 @@ const textChunk = (chunk: ChatChunk) => ({
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
-export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
-  const { config } = core;
+export const gatewayRoutes = (deps: {
+  gateway: Gateway;
+  directory: Pick<AuthDirectory, 'authenticate'>;
+  logger: Logger;
+  config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
+}): Route[] => {
+  const { gateway, config, logger } = deps;
 
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
     res.setHeader('x-generation-id', generationId);
     try {
-      const principal = requirePrincipal(core.directory, req);
+      const principal = requirePrincipal(deps.directory, req);
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
       const sessionHeader = req.headers['x-session-id'];
       const parsed = parseChatBody(body, kind, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
@@ -78,7 +85,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       });
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
-        if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, outcome.error, requestId, core.logger);
+        if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, outcome.error, requestId, logger);
         const response = outcome.response;
         const payload =
           kind === 'chat'
@@ -130,7 +137,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       }
       if (outcome.kind === 'cancelled' || res.destroyed) return;
       if (outcome.kind === 'failed') {
-        if (!res.headersSent) return sendError(res, outcome.error, requestId, core.logger);
+        if (!res.headersSent) return sendError(res, outcome.error, requestId, logger);
         res.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
         return;
       }
@@ -138,7 +145,7 @@ export const gatewayRoutes = (core: Core, gateway: Gateway): Route[] => {
       const final = { id: generationId, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: prepared.created, model: outcome.model, provider: outcome.providerName, choices: [], usage: usageJson(outcome) };
       res.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
     } catch (error) {
-      sendError(res, error, requestId, core.logger);
+      sendError(res, error, requestId, logger);
     }
   };
 

@@ -1,12 +1,10 @@
-import type { Core } from '../core.js';
 import type { Principal } from '../modules/auth/principal.js';
 import type { Modules } from '../modules/modules.js';
 
-/** The caller and the modules' application APIs. `core` stays only while resolvers move to the modules: use `ctx.<module>`. */
+/** The caller and the modules' application APIs: a resolver calls `ctx.<module>`, never the composition root. */
 export type GraphQLContext = {
   readonly principal: Principal | null;
   readonly requestId: string;
-  readonly core: Core;
 } & Modules;
 
 /** The context of a field whose scopes require a caller (scope-auth narrows to it: see AuthContexts in builder.ts). */

@@ -4,7 +4,6 @@ import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
-import type { GraphQLContext } from '../../graphql/context.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { OpenedAccount } from './account.api.js';
 import { ROLES, type Role } from './account.events.js';

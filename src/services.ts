@@ -1,18 +1,18 @@
-import { providerStatsQueries } from '../../projections/providerStats.js';
-import type { ProjectionRunner } from '../../projections/runner.js';
-import type { Config } from '../config.js';
-import type { EventStore } from '../eventStore/eventStore.js';
-import type { Logger } from '../logger.js';
-import { createCatalog } from '../modules/catalog/catalog.js';
-import { createCredentialVault, parseEnvAllowList } from '../modules/catalog/credentials.js';
-import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from '../modules/catalog/seed.js';
-import { createGenerationRecorder } from '../modules/generations/generation.api.js';
-import { createOutboundPolicy } from '../modules/outbound/outboundPolicy.js';
-import type { Ledger } from '../modules/ledger/ledger.js';
-import type { ReadStore } from '../readStore/readStore.js';
-import { createGateway, type GatewayConfig } from './gateway.js';
-import { createStatsSnapshot } from './routeStats.js';
-import { createUpstreamClient } from './upstream.js';
+import { providerStatsQueries } from '../projections/providerStats.js';
+import type { ProjectionRunner } from '../projections/runner.js';
+import type { Config } from './config.js';
+import type { EventStore } from './eventStore/eventStore.js';
+import type { Logger } from './logger.js';
+import { createCatalog } from './modules/catalog/catalog.js';
+import { createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
+import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
+import { createGenerationRecorder } from './modules/generations/generation.api.js';
+import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
+import type { Ledger } from './modules/ledger/ledger.js';
+import type { ReadStore } from './readStore/readStore.js';
+import { createGateway, type GatewayConfig } from './gateway/gateway.js';
+import { createStatsSnapshot } from './gateway/routeStats.js';
+import { createUpstreamClient } from './gateway/upstream.js';
 
 const STATS_REFRESH_MS = 5_000;
 
@@ -31,7 +31,7 @@ export const gatewayConfigFrom = (config: Config): GatewayConfig => ({
 const seedEnvNames = (seed: CatalogSeed) => seed.providers.flatMap((p) => (p.credentialEnv ? [p.credentialEnv] : []));
 
 /**
- * The gateway's part of the composition root: the in-memory catalog (caught up before serving), the routing stats
+ * Part of the composition root (main.ts), for the gateway and the catalog it routes with: the in-memory catalog (caught up before serving), the routing stats
  * snapshot, the gateway itself; `seed()` loads the catalog seed once the root account exists; `stop()` waits for
  * in-flight settlements and generation records. `masterKey` is SWITCHYARD_MASTER_KEY or the embedded mode's own.
  */
