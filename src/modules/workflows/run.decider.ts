@@ -86,7 +86,7 @@ export type RunState =
       /** Nano-dollars charged by the run's steps so far. */
       readonly spent: number;
     };
-type Started = Exclude<RunState, { status: 'none' }>;
+export type StartedRunState = Exclude<RunState, { status: 'none' }>;
 
 export type RunCommand =
   | { readonly type: 'StartRun'; readonly data: { readonly runId: string; readonly workflowId: string; readonly version: number; readonly trigger: JsonValue; readonly at: string } }
@@ -124,7 +124,7 @@ export const initialState = (): RunState => ({ status: 'none' });
 
 const ms = (iso: string): number => Date.parse(iso);
 
-const withStep = (state: Started, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
+const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
   if (event.type === 'RunStarted') {
@@ -177,7 +177,7 @@ const chosenPath = (output: JsonValue): string | null => (isRecord(output) && ty
 const backoffMs = (step: RunStepDefinition, failedAttempt: number): number =>
   Math.min((step.retry?.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (failedAttempt - 1), MAX_BACKOFF_MS);
 
-export const runDeadline = (state: Started, definition: RunDefinition): number => state.startedAt + definition.settings.timeoutSeconds * 1_000;
+export const runDeadline = (state: StartedRunState, definition: RunDefinition): number => state.startedAt + definition.settings.timeoutSeconds * 1_000;
 
 /**
  * What to do now. The run's end takes precedence over its deadline: a run whose work is all recorded finishes as it
@@ -242,7 +242,7 @@ const requireAmount = (field: string, value: number): void => {
   if (!Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${field} must be a non-negative integer of nano-dollars, got ${value}`, { field });
 };
 
-const requireRunning = (state: RunState, what: string): Started => {
+const requireRunning = (state: RunState, what: string): StartedRunState => {
   if (state.status === 'none') throw new ConflictError(`Cannot ${what}: the run has not started`);
   if (state.status !== 'running') throw new ConflictError(`Cannot ${what}: the run has already ${state.status === 'cancelled' ? 'been cancelled' : state.status}`, { status: state.status });
   return state;
@@ -276,7 +276,7 @@ const describe = (action: NextAction): string => {
 };
 
 /** The step's attempt in flight, which an outcome must name. */
-const requireInFlight = (state: Started, key: string, attempt: number, what: string): void => {
+const requireInFlight = (state: StartedRunState, key: string, attempt: number, what: string): void => {
   const step = state.steps.get(key);
   if (!step) throw new ConflictError(`Cannot ${what}: step ${key} never started`, { step: key });
   if (step.status !== 'running') throw new ConflictError(`Cannot ${what}: step ${key} has already ${step.status}`, { step: key });
