@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, ValidationError } from '../../src/errors.js';
 import type { JsonValue } from '../../src/eventStore/eventStore.js';
@@ -320,5 +321,113 @@ describe('run decider: cancel and refused transitions', () => {
   it('keeps step keys apart from object properties (a step named constructor)', () => {
     const odd: RunDefinition = { steps: [{ key: 'constructor', type: 'action.transform' }], settings: { timeoutSeconds: 10, budget: 0 } };
     expect(next(foldEvents(decider, [runStarted]), odd, now(1))).toMatchObject({ kind: 'start', step: { key: 'constructor' }, attempt: 1 });
+  });
+});
+
+describe('run decider: next and decide agree', () => {
+  const stepArb = (key: string) =>
+    fc.record(
+      {
+        key: fc.constant(key),
+        type: fc.constantFrom('action.transform', 'action.model', 'control.filter', 'control.branch', 'action.respond'),
+        if: fc.constant('=true'),
+        retry: fc.record({ attempts: fc.integer({ min: 1, max: 3 }), backoffMs: fc.integer({ min: 0, max: 3_000 }) }),
+        path: fc.constantFrom('a', 'b'),
+      },
+      { requiredKeys: ['key', 'type'] },
+    );
+  const definitionArb: fc.Arbitrary<RunDefinition> = fc.record({
+    steps: fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => stepArb(`s${i}`)))),
+    settings: fc.record({ timeoutSeconds: fc.integer({ min: 1, max: 30 }), budget: fc.integer({ min: 0, max: 100 }) }),
+  });
+
+  it('an executor doing what next says (with failures, skips and crashes) is never refused, ends the run, never re-runs a succeeded step, never retries before the backoff and never overspends', () => {
+    fc.assert(
+      fc.property(definitionArb, fc.array(fc.nat(), { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 3 }), (definition, script, maxStepsPerRun) => {
+        const limits = { ...DEFAULT_RUN_LIMITS, maxStepsPerRun };
+        const d = runDecider(definition, limits);
+        let i = 0;
+        const pick = (n: number): number => script[i++ % script.length]! % n;
+        let t = T0;
+        const events: RunEvent[] = [];
+        const apply = (command: Parameters<typeof d.decide>[0]): readonly RunEvent[] => {
+          const decided = d.decide(command, foldEvents(d, events));
+          events.push(...decided);
+          return decided;
+        };
+        const iso = () => new Date(t).toISOString();
+        const outcome = (step: RunDefinition['steps'][number], attempt: number, estimate: number): void => {
+          t += pick(3_000);
+          const choice = pick(4);
+          if (choice === 0) return; // a crash: the outcome is never recorded
+          if (choice === 1) {
+            apply({ type: 'RecordStepFailed', data: { key: step.key, attempt, error: { code: 'E', message: 'no' }, retryable: pick(2) === 0, cost: pick(estimate + 1), at: iso() } });
+            return;
+          }
+          const output: JsonValue =
+            step.type === 'control.filter' ? { passed: pick(3) > 0 } : step.type === 'control.branch' ? { path: ['a', 'b', null][pick(3)] ?? null } : { v: attempt };
+          apply({ type: 'RecordStepSucceeded', data: { key: step.key, attempt, output, cost: pick(estimate + 1), at: iso() } });
+        };
+
+        apply({ type: 'StartRun', data: { runId: 'run_p', workflowId: 'wf', version: 1, trigger: null, at: iso() } });
+        for (let round = 0; round < 1_000; round++) {
+          t += 100;
+          const action = next(foldEvents(d, events), definition, t, limits);
+          if (action.kind === 'idle') break;
+          switch (action.kind) {
+            case 'start': {
+              if (action.attempt === 1 && action.step.if !== undefined && pick(3) === 0) {
+                apply({ type: 'SkipStep', data: { key: action.step.key, reason: 'condition', at: iso() } });
+                break;
+              }
+              const estimate = pick(60);
+              const decided = apply({ type: 'RecordStepStarted', data: { key: action.step.key, attempt: action.attempt, estimatedCost: estimate, at: iso() } });
+              if (decided[0]?.type === 'StepStarted') outcome(action.step, action.attempt, estimate);
+              break;
+            }
+            case 'resume': {
+              const first = events.find((e) => e.type === 'StepStarted' && e.data.key === action.step.key && e.data.attempt === action.attempt);
+              expect(first?.type === 'StepStarted' && first.data.idempotencyKey).toBe(action.idempotencyKey);
+              outcome(action.step, action.attempt, 0);
+              break;
+            }
+            case 'skip':
+              apply({ type: 'SkipStep', data: { key: action.step.key, reason: 'path', at: iso() } });
+              break;
+            case 'wait':
+              expect(action.until).toBeGreaterThan(t);
+              t = action.until;
+              break;
+            case 'finish':
+              apply({ type: 'FinishRun', data: { at: iso() } });
+              break;
+            default: {
+              const _never: never = action;
+              throw new Error(`unexpected ${JSON.stringify(_never)}`);
+            }
+          }
+        }
+        const ends = events.filter((e) => ['RunSucceeded', 'RunFailed', 'RunFiltered', 'RunCancelled'].includes(e.type));
+        expect(ends).toHaveLength(1);
+        expect(events.at(-1)).toBe(ends[0]);
+        const starts = events.filter((e) => e.type === 'StepStarted').map((e) => (e.type === 'StepStarted' ? e.data.idempotencyKey : ''));
+        expect(new Set(starts).size).toBe(starts.length);
+        const succeededAt = new Map<string, number>();
+        const dueAt = new Map<string, number>();
+        events.forEach((e, index) => {
+          if (e.type === 'StepSucceeded') succeededAt.set(e.data.key, index);
+          if (e.type === 'StepFailed' && e.data.retryAt !== null) dueAt.set(e.data.key, Date.parse(e.data.retryAt));
+          if (e.type === 'StepStarted') {
+            expect(succeededAt.has(e.data.key)).toBe(false);
+            // A retry never starts before its backoff is over.
+            expect(Date.parse(e.data.at)).toBeGreaterThanOrEqual(dueAt.get(e.data.key) ?? 0);
+          }
+        });
+        const spent = events.reduce((sum, e) => sum + (e.type === 'StepSucceeded' || e.type === 'StepFailed' ? e.data.cost : 0), 0);
+        expect(spent).toBeLessThanOrEqual(definition.settings.budget);
+        expect(new Set(starts.map((key) => key.split('.')[1])).size).toBeLessThanOrEqual(maxStepsPerRun);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
