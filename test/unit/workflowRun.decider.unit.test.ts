@@ -318,6 +318,14 @@ describe('run decider: cancel and refused transitions', () => {
     run(example)([runStarted]).when({ type: 'RecordStepStarted', data: { key: 'pick', attempt: 1, estimatedCost: 0, at: 'yesterday' } }).thenThrows(ValidationError, /ISO timestamp/);
   });
 
+  it('refuses a run without an id or a pinned version, and a step output that is not JSON', () => {
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, runId: '' } }).thenThrows(ValidationError, /A run needs an id/);
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, version: 0 } }).thenThrows(ValidationError, /pins a workflow version/);
+    const cyclic: { [key: string]: JsonValue } = {};
+    cyclic.self = cyclic;
+    run(example)([runStarted, started('pick', 1, 1)]).when(succeedStep('pick', 1, 2, cyclic)).thenThrows(ValidationError, /The output of step pick is not JSON/);
+  });
+
   it('keeps step keys apart from object properties (a step named constructor)', () => {
     const odd: RunDefinition = { steps: [{ key: 'constructor', type: 'action.transform' }], settings: { timeoutSeconds: 10, budget: 0 } };
     expect(next(foldEvents(decider, [runStarted]), odd, now(1))).toMatchObject({ kind: 'start', step: { key: 'constructor' }, attempt: 1 });

@@ -254,7 +254,7 @@ const requireStep = (definition: RunDefinition, key: string): RunStepDefinition 
   return step;
 };
 
-const describe = (action: NextAction): string => {
+const describeAction = (action: NextAction): string => {
   switch (action.kind) {
     case 'idle':
       return 'nothing (the run is not running)';
@@ -283,7 +283,17 @@ const requireInFlight = (state: StartedRunState, key: string, attempt: number, w
   if (step.attempt !== attempt) throw new ConflictError(`Cannot ${what}: attempt ${step.attempt} of step ${key} is in flight, not attempt ${attempt}`, { step: key });
 };
 
-const outputBytes = (output: JsonValue): number => Buffer.byteLength(JSON.stringify(output), 'utf8');
+/** Bytes of the output as stored; an executor bug handing over something that is not JSON is refused, not stored. */
+const outputBytes = (key: string, output: JsonValue): number => {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(output);
+  } catch {
+    json = undefined; // a cycle or a BigInt
+  }
+  if (json === undefined) throw new ValidationError(`The output of step ${key} is not JSON`, { step: key });
+  return Buffer.byteLength(json, 'utf8');
+};
 
 const bounded = (error: RunError): RunError => (error.message.length > RUN_ERROR_MESSAGE_MAX ? { ...error, message: error.message.slice(0, RUN_ERROR_MESSAGE_MAX) } : error);
 
@@ -302,6 +312,10 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
     switch (command.type) {
       case 'StartRun':
         if (state.status !== 'none') throw new ConflictError(`Run ${command.data.runId} has already started`);
+        if (command.data.runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
+        if (!Number.isSafeInteger(command.data.version) || command.data.version < 1) {
+          throw new ValidationError(`A run pins a workflow version (a positive integer), got ${command.data.version}`, { field: 'version' });
+        }
         parseAt(command.data.at);
         return [{ type: 'RunStarted', data: command.data }];
 
@@ -316,7 +330,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         }
         const action = next(run, definition, parseAt(at), limits);
         if (action.kind !== 'start' || action.step.key !== key || action.attempt !== attempt) {
-          throw new ConflictError(`Cannot start attempt ${attempt} of step ${key}: the run is ${describe(action)}`, { step: key, attempt });
+          throw new ConflictError(`Cannot start attempt ${attempt} of step ${key}: the run is ${describeAction(action)}`, { step: key, attempt });
         }
         // Checked before the call, so a step that could overspend the run is never made.
         const left = Math.max(0, definition.settings.budget - run.spent);
@@ -334,7 +348,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         requireInFlight(run, key, attempt, `record step ${key} as succeeded`);
         requireAmount('cost', cost);
         parseAt(at);
-        const bytes = outputBytes(output);
+        const bytes = outputBytes(key, output);
         if (bytes > limits.maxOutputBytes) {
           // The output is refused, not stored; producing it again would produce as much, so no retry.
           const error = { code: RUN_ERROR_CODES.output, message: `Step ${key} produced ${bytes} bytes of output, over the limit of ${limits.maxOutputBytes}` };
@@ -369,7 +383,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
             ? action.kind === 'start' && action.step.key === key && action.attempt === 1 && step.if !== undefined
             : action.kind === 'skip' && action.step.key === key;
         if (!allowed) {
-          const why = reason === 'condition' && step.if === undefined ? `step ${key} has no condition` : `the run is ${describe(action)}`;
+          const why = reason === 'condition' && step.if === undefined ? `step ${key} has no condition` : `the run is ${describeAction(action)}`;
           throw new ConflictError(`Cannot skip step ${key} (${reason}): ${why}`, { step: key });
         }
         return [{ type: 'StepSkipped', data: { key, reason, at } }];
@@ -379,7 +393,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         const { at } = command.data;
         const run = requireRunning(state, 'finish the run');
         const action = next(run, definition, parseAt(at), limits);
-        if (action.kind !== 'finish') throw new ConflictError(`Cannot finish the run: it is not done, next is ${describe(action)}`);
+        if (action.kind !== 'finish') throw new ConflictError(`Cannot finish the run: it is not done, next is ${describeAction(action)}`);
         switch (action.outcome) {
           case 'succeeded':
             return [{ type: 'RunSucceeded', data: { output: action.output, at } }];
