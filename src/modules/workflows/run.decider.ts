@@ -1,0 +1,424 @@
+/**
+ * A durable workflow run, decided purely from its events and the pinned definition.
+ *
+ * `next(state, definition, now)` says what the executor does now: start (or re-run) a step, skip one, wait for a
+ * retry's backoff, or finish the run. `decide(command, state)` records what happened, refusing anything `next`
+ * would not allow (a step out of order, a second start of an attempt, an outcome for a step not in flight, anything
+ * after the end). Steps run in order, one at a time. Expressions (`if`, branch and filter conditions) are evaluated
+ * by the executor: their results come in with the commands (SkipStep, a control step's output).
+ *
+ * Crash safety: a succeeded step is done for good (its output is in the stream); a step started and never finished
+ * is handed back by `next` as `resume` with the same attempt and idempotency key, to be run again without recording
+ * a second start (at-least-once per step).
+ */
+import { ConflictError, ValidationError } from '../../errors.js';
+import type { JsonValue } from '../../eventStore/eventStore.js';
+import type { Decider } from '../../eventStore/handleCommand.js';
+import { stepIdempotencyKey, type RunError, type RunEvent, type SkipReason } from './run.events.js';
+
+/**
+ * What the run decider needs of a workflow definition (the definitions module owns the full shape and validates it).
+ * `retry.attempts` counts every attempt, the first included (absent: 1, no retry). `path` names the branch path a
+ * step belongs to: it runs only if an earlier `control.branch` step chose that path.
+ */
+export interface RunStepDefinition {
+  readonly key: string;
+  readonly type: string;
+  readonly if?: string;
+  readonly retry?: { readonly attempts: number; readonly backoffMs?: number };
+  readonly timeoutSeconds?: number;
+  readonly path?: string;
+}
+export interface RunDefinition {
+  readonly steps: readonly RunStepDefinition[];
+  /** `budget` in nano-dollars for the whole run. */
+  readonly settings: { readonly timeoutSeconds: number; readonly budget: number };
+}
+
+export interface RunLimits {
+  /** Distinct steps a run may start (retries of a step do not count; they are bounded by its retry policy). */
+  readonly maxStepsPerRun: number;
+  /** UTF-8 bytes of a step's output as JSON. */
+  readonly maxOutputBytes: number;
+}
+export const DEFAULT_RUN_LIMITS: RunLimits = { maxStepsPerRun: 100, maxOutputBytes: 1024 * 1024 };
+
+export const DEFAULT_BACKOFF_MS = 1_000;
+/** Exponential backoff stops growing here, so a long retry policy cannot push an attempt past any sane deadline. */
+export const MAX_BACKOFF_MS = 60 * 60 * 1_000;
+/** Stored error messages are bounded: an upstream may send a whole HTML page. */
+export const RUN_ERROR_MESSAGE_MAX = 1_000;
+
+/** The stable codes of the failures the decider itself decides. */
+export const RUN_ERROR_CODES = {
+  budget: 'BUDGET_EXCEEDED',
+  steps: 'STEP_LIMIT_REACHED',
+  output: 'OUTPUT_TOO_LARGE',
+  timeout: 'RUN_TIMEOUT',
+} as const;
+
+export type StepStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+export interface StepState {
+  readonly status: StepStatus;
+  /** The last attempt (0 for a skipped step). */
+  readonly attempt: number;
+  readonly idempotencyKey: string | null;
+  readonly output: JsonValue;
+  readonly error: RunError | null;
+  /** Epoch ms of the next attempt after a failure, or null when it will not be retried. */
+  readonly retryAt: number | null;
+}
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
+export type RunState =
+  | { readonly status: 'none' }
+  | {
+      readonly status: RunStatus;
+      readonly runId: string;
+      readonly workflowId: string;
+      readonly version: number;
+      readonly trigger: JsonValue;
+      readonly startedAt: number;
+      /** By step key (a Map: step keys such as `constructor` must not meet Object.prototype). */
+      readonly steps: ReadonlyMap<string, StepState>;
+      /** Distinct steps started. */
+      readonly stepsStarted: number;
+      /** Nano-dollars charged by the run's steps so far. */
+      readonly spent: number;
+    };
+export type StartedRunState = Exclude<RunState, { status: 'none' }>;
+
+export type RunCommand =
+  | { readonly type: 'StartRun'; readonly data: { readonly runId: string; readonly workflowId: string; readonly version: number; readonly trigger: JsonValue; readonly at: string } }
+  /** `estimatedCost`: the step's worst-case charge in nano-dollars (a model call's reservation; 0 for most steps). */
+  | { readonly type: 'RecordStepStarted'; readonly data: { readonly key: string; readonly attempt: number; readonly estimatedCost: number; readonly at: string } }
+  | { readonly type: 'RecordStepSucceeded'; readonly data: { readonly key: string; readonly attempt: number; readonly output: JsonValue; readonly cost: number; readonly at: string } }
+  /** `retryable: false` for failures that would fail the same way again (a bad expression, a 4xx answer). */
+  | {
+      readonly type: 'RecordStepFailed';
+      readonly data: { readonly key: string; readonly attempt: number; readonly error: RunError; readonly retryable: boolean; readonly cost: number; readonly at: string };
+    }
+  | { readonly type: 'SkipStep'; readonly data: { readonly key: string; readonly reason: SkipReason; readonly at: string } }
+  /** Ends the run as `next` says it must end (succeeded, failed or filtered); refused while work is left. */
+  | { readonly type: 'FinishRun'; readonly data: { readonly at: string } }
+  | { readonly type: 'CancelRun'; readonly data: { readonly reason: string; readonly at: string } };
+
+/** What the executor does now. Times are epoch ms. */
+export type NextAction =
+  /** The run has not started, or has ended: nothing to do. */
+  | { readonly kind: 'idle'; readonly status: 'none' | Exclude<RunStatus, 'running'> }
+  /** Evaluate the step's `if` (when it has one: false → SkipStep), then RecordStepStarted, run it, record its outcome. */
+  | { readonly kind: 'start'; readonly step: RunStepDefinition; readonly attempt: number; readonly idempotencyKey: string; readonly deadline: number }
+  /** The attempt started and never finished (a crash): run it again with the same key, without recording a start. */
+  | { readonly kind: 'resume'; readonly step: RunStepDefinition; readonly attempt: number; readonly idempotencyKey: string; readonly deadline: number }
+  /** The step is on a branch path that was not chosen: SkipStep with reason `path`. */
+  | { readonly kind: 'skip'; readonly step: RunStepDefinition; readonly reason: 'path' }
+  /** A retry's backoff (never past the run's deadline): ask again at `until`. */
+  | { readonly kind: 'wait'; readonly until: number; readonly key: string; readonly attempt: number }
+  /** FinishRun: the run's end is decided. */
+  | { readonly kind: 'finish'; readonly outcome: 'succeeded'; readonly output: JsonValue }
+  | { readonly kind: 'finish'; readonly outcome: 'failed'; readonly error: RunError; readonly step: string | null }
+  | { readonly kind: 'finish'; readonly outcome: 'filtered'; readonly step: string };
+
+export const initialState = (): RunState => ({ status: 'none' });
+
+const ms = (iso: string): number => Date.parse(iso);
+
+const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
+
+export const evolve = (state: RunState, event: RunEvent): RunState => {
+  if (event.type === 'RunStarted') {
+    const { runId, workflowId, version, trigger, at } = event.data;
+    return { status: 'running', runId, workflowId, version, trigger, startedAt: ms(at), steps: new Map(), stepsStarted: 0, spent: 0 };
+  }
+  if (state.status === 'none') return state;
+  switch (event.type) {
+    case 'StepStarted': {
+      const { key, attempt, idempotencyKey } = event.data;
+      const first = !state.steps.has(key);
+      const step: StepState = { status: 'running', attempt, idempotencyKey, output: null, error: null, retryAt: null };
+      return { ...state, steps: withStep(state, key, step), stepsStarted: state.stepsStarted + (first ? 1 : 0) };
+    }
+    case 'StepSucceeded': {
+      const { key, attempt, output, cost } = event.data;
+      const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
+      const step: StepState = { status: 'succeeded', attempt, idempotencyKey, output, error: null, retryAt: null };
+      return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
+    }
+    case 'StepFailed': {
+      const { key, attempt, error, cost, retryAt } = event.data;
+      const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
+      const step: StepState = { status: 'failed', attempt, idempotencyKey, output: null, error, retryAt: retryAt === null ? null : ms(retryAt) };
+      return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
+    }
+    case 'StepSkipped':
+      return { ...state, steps: withStep(state, event.data.key, { status: 'skipped', attempt: 0, idempotencyKey: null, output: null, error: null, retryAt: null }) };
+    case 'RunSucceeded':
+      return { ...state, status: 'succeeded' };
+    case 'RunFailed':
+      return { ...state, status: 'failed' };
+    case 'RunCancelled':
+      return { ...state, status: 'cancelled' };
+    case 'RunFiltered':
+      return { ...state, status: 'filtered' };
+    default: {
+      const _never: never = event;
+      return state;
+    }
+  }
+};
+
+const isRecord = (value: JsonValue): value is { [key: string]: JsonValue } => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A `control.filter` step's output says whether the run goes on; a `control.branch` step's output names its path. */
+const filterStopped = (output: JsonValue): boolean => isRecord(output) && output.passed === false;
+const chosenPath = (output: JsonValue): string | null => (isRecord(output) && typeof output.path === 'string' ? output.path : null);
+
+const backoffMs = (step: RunStepDefinition, failedAttempt: number): number =>
+  Math.min((step.retry?.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (failedAttempt - 1), MAX_BACKOFF_MS);
+
+export const runDeadline = (state: StartedRunState, definition: RunDefinition): number => state.startedAt + definition.settings.timeoutSeconds * 1_000;
+
+/**
+ * What to do now. The run's end takes precedence over its deadline: a run whose work is all recorded finishes as it
+ * ended even when `now` is past the deadline (a restart long after a crash must not turn a success into a timeout).
+ */
+export const next = (state: RunState, definition: RunDefinition, now: number, limits: RunLimits = DEFAULT_RUN_LIMITS): NextAction => {
+  if (state.status === 'none') return { kind: 'idle', status: 'none' };
+  if (state.status !== 'running') return { kind: 'idle', status: state.status };
+  const deadline = runDeadline(state, definition);
+  const chosen = new Set<string>();
+  let output: JsonValue = null;
+  for (const step of definition.steps) {
+    const done = state.steps.get(step.key);
+    if (done?.status === 'skipped') continue;
+    if (done?.status === 'succeeded') {
+      if (step.type === 'control.filter' && filterStopped(done.output)) return { kind: 'finish', outcome: 'filtered', step: step.key };
+      if (step.type === 'control.branch') {
+        const path = chosenPath(done.output);
+        if (path !== null) chosen.add(path);
+      }
+      // `action.respond` sets the run's output (a synchronous webhook answers with it).
+      if (step.type === 'action.respond') output = done.output;
+      continue;
+    }
+    if (done?.status === 'failed' && done.retryAt === null) {
+      return { kind: 'finish', outcome: 'failed', error: done.error ?? { code: 'STEP_FAILED', message: `Step ${step.key} failed` }, step: step.key };
+    }
+    // This step is the run's current work.
+    if (now >= deadline) {
+      return { kind: 'finish', outcome: 'failed', error: { code: RUN_ERROR_CODES.timeout, message: `The run passed its timeout of ${definition.settings.timeoutSeconds} s` }, step: step.key };
+    }
+    if (done?.status === 'running') {
+      return { kind: 'resume', step, attempt: done.attempt, idempotencyKey: done.idempotencyKey ?? stepIdempotencyKey(state.runId, step.key, done.attempt), deadline };
+    }
+    if (done?.status === 'failed' && done.retryAt !== null) {
+      const attempt = done.attempt + 1;
+      if (now < done.retryAt) return { kind: 'wait', until: Math.min(done.retryAt, deadline), key: step.key, attempt };
+      return { kind: 'start', step, attempt, idempotencyKey: stepIdempotencyKey(state.runId, step.key, attempt), deadline };
+    }
+    // Never touched.
+    if (step.path !== undefined && !chosen.has(step.path)) return { kind: 'skip', step, reason: 'path' };
+    if (state.stepsStarted >= limits.maxStepsPerRun) {
+      return {
+        kind: 'finish',
+        outcome: 'failed',
+        error: { code: RUN_ERROR_CODES.steps, message: `The run reached its limit of ${limits.maxStepsPerRun} steps before step ${step.key}` },
+        step: step.key,
+      };
+    }
+    return { kind: 'start', step, attempt: 1, idempotencyKey: stepIdempotencyKey(state.runId, step.key, 1), deadline };
+  }
+  return { kind: 'finish', outcome: 'succeeded', output };
+};
+
+const parseAt = (at: string): number => {
+  const time = ms(at);
+  if (!Number.isFinite(time)) throw new ValidationError(`"at" must be an ISO timestamp, got ${JSON.stringify(at)}`, { field: 'at' });
+  return time;
+};
+
+const requireAmount = (field: string, value: number): void => {
+  if (!Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${field} must be a non-negative integer of nano-dollars, got ${value}`, { field });
+};
+
+const requireRunning = (state: RunState, what: string): StartedRunState => {
+  if (state.status === 'none') throw new ConflictError(`Cannot ${what}: the run has not started`);
+  if (state.status !== 'running') throw new ConflictError(`Cannot ${what}: the run has already ${state.status === 'cancelled' ? 'been cancelled' : state.status}`, { status: state.status });
+  return state;
+};
+
+const requireStep = (definition: RunDefinition, key: string): RunStepDefinition => {
+  const step = definition.steps.find((candidate) => candidate.key === key);
+  if (!step) throw new ValidationError(`Step ${key} is not in this workflow version`, { step: key });
+  return step;
+};
+
+const describeAction = (action: NextAction): string => {
+  switch (action.kind) {
+    case 'idle':
+      return 'nothing (the run is not running)';
+    case 'start':
+      return `attempt ${action.attempt} of step ${action.step.key}`;
+    case 'resume':
+      return `re-running attempt ${action.attempt} of step ${action.step.key}, which is in flight`;
+    case 'skip':
+      return `skipping step ${action.step.key} (its path was not chosen)`;
+    case 'wait':
+      return `waiting until ${new Date(action.until).toISOString()} for attempt ${action.attempt} of step ${action.key}`;
+    case 'finish':
+      return action.outcome === 'failed' ? `finishing the run as failed (${action.error.message})` : `finishing the run as ${action.outcome}`;
+    default: {
+      const _never: never = action;
+      return 'unknown';
+    }
+  }
+};
+
+/** The step's attempt in flight, which an outcome must name. */
+const requireInFlight = (state: StartedRunState, key: string, attempt: number, what: string): void => {
+  const step = state.steps.get(key);
+  if (!step) throw new ConflictError(`Cannot ${what}: step ${key} never started`, { step: key });
+  if (step.status !== 'running') throw new ConflictError(`Cannot ${what}: step ${key} has already ${step.status}`, { step: key });
+  if (step.attempt !== attempt) throw new ConflictError(`Cannot ${what}: attempt ${step.attempt} of step ${key} is in flight, not attempt ${attempt}`, { step: key });
+};
+
+/** Bytes of the output as stored; an executor bug handing over something that is not JSON is refused, not stored. */
+const outputBytes = (key: string, output: JsonValue): number => {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(output);
+  } catch {
+    json = undefined; // a cycle or a BigInt
+  }
+  if (json === undefined) throw new ValidationError(`The output of step ${key} is not JSON`, { step: key });
+  return Buffer.byteLength(json, 'utf8');
+};
+
+const bounded = (error: RunError): RunError => (error.message.length > RUN_ERROR_MESSAGE_MAX ? { ...error, message: error.message.slice(0, RUN_ERROR_MESSAGE_MAX) } : error);
+
+const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string): RunEvent[] => {
+  const step = requireStep(definition, key);
+  const attempts = step.retry?.attempts ?? 1;
+  const retryAt = retryable && attempt < attempts ? new Date(parseAt(at) + backoffMs(step, attempt)).toISOString() : null;
+  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, at } }];
+};
+
+/** The run decider for one pinned definition (decisions need its steps, retry policies, budget and deadline). */
+export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAULT_RUN_LIMITS): Decider<RunState, RunCommand, RunEvent> => ({
+  initialState,
+  evolve,
+  decide: (command, state) => {
+    switch (command.type) {
+      case 'StartRun':
+        if (state.status !== 'none') throw new ConflictError(`Run ${command.data.runId} has already started`);
+        if (command.data.runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
+        if (!Number.isSafeInteger(command.data.version) || command.data.version < 1) {
+          throw new ValidationError(`A run pins a workflow version (a positive integer), got ${command.data.version}`, { field: 'version' });
+        }
+        parseAt(command.data.at);
+        return [{ type: 'RunStarted', data: command.data }];
+
+      case 'RecordStepStarted': {
+        const { key, attempt, estimatedCost, at } = command.data;
+        const run = requireRunning(state, `start step ${key}`);
+        requireStep(definition, key);
+        requireAmount('estimatedCost', estimatedCost);
+        const current = run.steps.get(key);
+        if (current !== undefined && current.attempt >= attempt) {
+          throw new ConflictError(`Attempt ${attempt} of step ${key} has already started`, { step: key, attempt });
+        }
+        const action = next(run, definition, parseAt(at), limits);
+        if (action.kind !== 'start' || action.step.key !== key || action.attempt !== attempt) {
+          throw new ConflictError(`Cannot start attempt ${attempt} of step ${key}: the run is ${describeAction(action)}`, { step: key, attempt });
+        }
+        // Checked before the call, so a step that could overspend the run is never made.
+        const left = Math.max(0, definition.settings.budget - run.spent);
+        if (estimatedCost > left) {
+          const message = `Step ${key} may cost up to ${estimatedCost} nano-dollars, more than the ${left} left of the run's budget of ${definition.settings.budget}`;
+          return [{ type: 'RunFailed', data: { error: { code: RUN_ERROR_CODES.budget, message }, step: key, at } }];
+        }
+        return [{ type: 'StepStarted', data: { key, attempt, idempotencyKey: action.idempotencyKey, at } }];
+      }
+
+      case 'RecordStepSucceeded': {
+        const { key, attempt, output, cost, at } = command.data;
+        const run = requireRunning(state, `record step ${key} as succeeded`);
+        const step = requireStep(definition, key);
+        requireInFlight(run, key, attempt, `record step ${key} as succeeded`);
+        requireAmount('cost', cost);
+        parseAt(at);
+        const bytes = outputBytes(key, output);
+        if (bytes > limits.maxOutputBytes) {
+          // The output is refused, not stored; producing it again would produce as much, so no retry.
+          const error = { code: RUN_ERROR_CODES.output, message: `Step ${key} produced ${bytes} bytes of output, over the limit of ${limits.maxOutputBytes}` };
+          return decideFailure(definition, key, attempt, error, false, cost, at);
+        }
+        if (step.type === 'control.filter' && !(isRecord(output) && typeof output.passed === 'boolean')) {
+          throw new ValidationError(`The output of filter step ${key} must be { passed: boolean }`, { step: key });
+        }
+        if (step.type === 'control.branch' && !(isRecord(output) && (typeof output.path === 'string' || output.path === null))) {
+          throw new ValidationError(`The output of branch step ${key} must be { path: string | null }`, { step: key });
+        }
+        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, at } }];
+      }
+
+      case 'RecordStepFailed': {
+        const { key, attempt, error, retryable, cost, at } = command.data;
+        const run = requireRunning(state, `record step ${key} as failed`);
+        requireStep(definition, key);
+        requireInFlight(run, key, attempt, `record step ${key} as failed`);
+        requireAmount('cost', cost);
+        return decideFailure(definition, key, attempt, error, retryable, cost, at);
+      }
+
+      case 'SkipStep': {
+        const { key, reason, at } = command.data;
+        const run = requireRunning(state, `skip step ${key}`);
+        const step = requireStep(definition, key);
+        const action = next(run, definition, parseAt(at), limits);
+        // A condition is evaluated once, before the step's first attempt; a path skip is what `next` asked for.
+        const allowed =
+          reason === 'condition'
+            ? action.kind === 'start' && action.step.key === key && action.attempt === 1 && step.if !== undefined
+            : action.kind === 'skip' && action.step.key === key;
+        if (!allowed) {
+          const why = reason === 'condition' && step.if === undefined ? `step ${key} has no condition` : `the run is ${describeAction(action)}`;
+          throw new ConflictError(`Cannot skip step ${key} (${reason}): ${why}`, { step: key });
+        }
+        return [{ type: 'StepSkipped', data: { key, reason, at } }];
+      }
+
+      case 'FinishRun': {
+        const { at } = command.data;
+        const run = requireRunning(state, 'finish the run');
+        const action = next(run, definition, parseAt(at), limits);
+        if (action.kind !== 'finish') throw new ConflictError(`Cannot finish the run: it is not done, next is ${describeAction(action)}`);
+        switch (action.outcome) {
+          case 'succeeded':
+            return [{ type: 'RunSucceeded', data: { output: action.output, at } }];
+          case 'failed':
+            return [{ type: 'RunFailed', data: { error: action.error, step: action.step, at } }];
+          case 'filtered':
+            return [{ type: 'RunFiltered', data: { step: action.step, at } }];
+          default: {
+            const _never: never = action;
+            return [];
+          }
+        }
+      }
+
+      case 'CancelRun': {
+        const { reason, at } = command.data;
+        requireRunning(state, 'cancel the run');
+        parseAt(at);
+        return [{ type: 'RunCancelled', data: { reason: reason.slice(0, RUN_ERROR_MESSAGE_MAX), at } }];
+      }
+
+      default: {
+        const _never: never = command;
+        return [];
+      }
+    }
+  },
+});

@@ -1,0 +1,103 @@
+/**
+ * The `run-{id}` stream: one durable run of a pinned workflow version, from its trigger to its end. The run decider
+ * (run.decider.ts) decides every event; an executor performs the steps and records their outcomes.
+ */
+import type { JsonValue } from '../../eventStore/eventStore.js';
+
+/** Why a run or a step failed: a stable code and a readable message. */
+export interface RunError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export type RunStarted = {
+  readonly type: 'RunStarted';
+  readonly data: {
+    readonly runId: string;
+    readonly workflowId: string;
+    /** The workflow version the run is pinned to. */
+    readonly version: number;
+    readonly trigger: JsonValue;
+    readonly at: string;
+  };
+};
+
+export type StepStarted = {
+  readonly type: 'StepStarted';
+  readonly data: {
+    readonly key: string;
+    /** Numbered from 1; a retry is the next attempt. */
+    readonly attempt: number;
+    /** Derived from run, step and attempt (stepIdempotencyKey): a re-run after a crash sends the same one. */
+    readonly idempotencyKey: string;
+    readonly at: string;
+  };
+};
+
+export type StepSucceeded = {
+  readonly type: 'StepSucceeded';
+  readonly data: {
+    readonly key: string;
+    readonly attempt: number;
+    readonly output: JsonValue;
+    /** Nano-dollars the step charged (model calls); counts against the run's budget. */
+    readonly cost: number;
+    readonly at: string;
+  };
+};
+
+export type StepFailed = {
+  readonly type: 'StepFailed';
+  readonly data: {
+    readonly key: string;
+    readonly attempt: number;
+    readonly error: RunError;
+    /** A failed model call may still have charged (tokens before a cut): it counts against the budget. */
+    readonly cost: number;
+    /** When the next attempt is due, or null when the step will not be retried. */
+    readonly retryAt: string | null;
+    readonly at: string;
+  };
+};
+
+/** `condition`: the step's `if` was false. `path`: the step belongs to a branch path that was not chosen. */
+export type SkipReason = 'condition' | 'path';
+
+export type StepSkipped = {
+  readonly type: 'StepSkipped';
+  readonly data: { readonly key: string; readonly reason: SkipReason; readonly at: string };
+};
+
+export type RunSucceeded = {
+  readonly type: 'RunSucceeded';
+  readonly data: { readonly output: JsonValue; readonly at: string };
+};
+
+export type RunFailed = {
+  readonly type: 'RunFailed';
+  /** `step` is the step the run failed on, or null when no step is to blame. */
+  readonly data: { readonly error: RunError; readonly step: string | null; readonly at: string };
+};
+
+export type RunCancelled = {
+  readonly type: 'RunCancelled';
+  readonly data: { readonly reason: string; readonly at: string };
+};
+
+/** A `control.filter` step's condition did not hold: the run stops there, successfully. */
+export type RunFiltered = {
+  readonly type: 'RunFiltered';
+  readonly data: { readonly step: string; readonly at: string };
+};
+
+export type RunEvent = RunStarted | StepStarted | StepSucceeded | StepFailed | StepSkipped | RunSucceeded | RunFailed | RunCancelled | RunFiltered;
+
+export const RUN_CATEGORY = 'run';
+export const runStream = (runId: string): string => `${RUN_CATEGORY}-${runId}`;
+
+/**
+ * The idempotency key of one attempt of one step: deterministic, so the executor re-running an attempt after a
+ * crash sends the same key (an HTTP Idempotency-Key header, a model call's generation id). Step keys match
+ * `^[a-z][a-z0-9_]*$`, so the dots cannot be confused with the parts.
+ */
+export const stepIdempotencyKey = (runId: string, key: string, attempt: number): string => `${runId}.${key}.${attempt}`;

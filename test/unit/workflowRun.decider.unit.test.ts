@@ -1,0 +1,441 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ConflictError, ValidationError } from '../../src/errors.js';
+import type { JsonValue } from '../../src/eventStore/eventStore.js';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { DEFAULT_RUN_LIMITS, next, runDecider, type RunDefinition, type RunLimits } from '../../src/modules/workflows/run.decider.js';
+import type { RunEvent } from '../../src/modules/workflows/run.events.js';
+import { deciderSpec } from '../support/givenWhenThen.js';
+
+const T0 = Date.parse('2026-12-01T10:00:00.000Z');
+/** The ISO time `seconds` after the run started. */
+const at = (seconds: number): string => new Date(T0 + seconds * 1_000).toISOString();
+const now = (seconds: number): number => T0 + seconds * 1_000;
+
+const example: RunDefinition = {
+  steps: [
+    { key: 'pick', type: 'search.models' },
+    { key: 'answer', type: 'action.model', retry: { attempts: 3, backoffMs: 1_000 } },
+    { key: 'reply', type: 'action.respond' },
+  ],
+  settings: { timeoutSeconds: 120, budget: 50_000_000 },
+};
+
+const runStarted: RunEvent = { type: 'RunStarted', data: { runId: 'run_1', workflowId: 'wf_1', version: 2, trigger: { body: { question: 'why?' } }, at: at(0) } };
+const started = (key: string, attempt: number, seconds: number): RunEvent => ({
+  type: 'StepStarted',
+  data: { key, attempt, idempotencyKey: `run_1.${key}.${attempt}`, at: at(seconds) },
+});
+const succeeded = (key: string, attempt: number, seconds: number, output: JsonValue = { ok: true }, cost = 0): RunEvent => ({
+  type: 'StepSucceeded',
+  data: { key, attempt, output, cost, at: at(seconds) },
+});
+const failed = (key: string, attempt: number, seconds: number, retryAt: string | null, cost = 0): RunEvent => ({
+  type: 'StepFailed',
+  data: { key, attempt, error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, cost, retryAt, at: at(seconds) },
+});
+const skipped = (key: string, reason: 'condition' | 'path', seconds: number): RunEvent => ({ type: 'StepSkipped', data: { key, reason, at: at(seconds) } });
+
+const run = (definition: RunDefinition, limits: RunLimits = DEFAULT_RUN_LIMITS) => deciderSpec(runDecider(definition, limits));
+const decider = runDecider(example);
+const nextAfter = (events: readonly RunEvent[], seconds: number, definition: RunDefinition = example, limits: RunLimits = DEFAULT_RUN_LIMITS) =>
+  next(foldEvents(decider, events), definition, now(seconds), limits);
+
+const failStep = (key: string, attempt: number, seconds: number, retryable = true, cost = 0) =>
+  ({ type: 'RecordStepFailed', data: { key, attempt, error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, retryable, cost, at: at(seconds) } }) as const;
+const startStep = (key: string, attempt: number, seconds: number, estimatedCost = 0) =>
+  ({ type: 'RecordStepStarted', data: { key, attempt, estimatedCost, at: at(seconds) } }) as const;
+const succeedStep = (key: string, attempt: number, seconds: number, output: JsonValue = { ok: true }, cost = 0) =>
+  ({ type: 'RecordStepSucceeded', data: { key, attempt, output, cost, at: at(seconds) } }) as const;
+
+describe('run decider: the next step', () => {
+  it('starts the run and then its first step, attempt 1, with a key derived from run, step and attempt', () => {
+    run(example)([]).when({ type: 'StartRun', data: runStarted.data }).then([runStarted]);
+    expect(nextAfter([], 0)).toEqual({ kind: 'idle', status: 'none' });
+    expect(nextAfter([runStarted], 0)).toEqual({ kind: 'start', step: example.steps[0], attempt: 1, idempotencyKey: 'run_1.pick.1', deadline: now(120) });
+    run(example)([runStarted]).when(startStep('pick', 1, 1)).then([started('pick', 1, 1)]);
+  });
+
+  it('runs steps in order: the second step only after the first succeeded', () => {
+    run(example)([runStarted]).when(startStep('answer', 1, 1)).thenThrows(ConflictError, /Cannot start attempt 1 of step answer: the run is attempt 1 of step pick/);
+    run(example)([runStarted, started('pick', 1, 1)]).when(startStep('answer', 1, 2)).thenThrows(ConflictError, /in flight/);
+    expect(nextAfter([runStarted, started('pick', 1, 1), succeeded('pick', 1, 2)], 2)).toMatchObject({ kind: 'start', step: { key: 'answer' }, attempt: 1, idempotencyKey: 'run_1.answer.1' });
+  });
+
+  it('finishes as succeeded once every step is done, with the respond step\'s output as the run\'s output', () => {
+    const done = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3), succeeded('answer', 1, 4, { text: '42' }), started('reply', 1, 5), succeeded('reply', 1, 6, { answer: '42' })];
+    expect(nextAfter(done, 6)).toEqual({ kind: 'finish', outcome: 'succeeded', output: { answer: '42' } });
+    run(example)(done).when({ type: 'FinishRun', data: { at: at(7) } }).then([{ type: 'RunSucceeded', data: { output: { answer: '42' }, at: at(7) } }]);
+  });
+
+  it('refuses to finish a run with work left', () => {
+    run(example)([runStarted, started('pick', 1, 1)]).when({ type: 'FinishRun', data: { at: at(2) } }).thenThrows(ConflictError, /not done, next is re-running attempt 1 of step pick/);
+  });
+});
+
+describe('run decider: retries and backoff', () => {
+  const answering = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3)];
+
+  it('a failed step is retried with exponential backoff (1 s, then 2 s), then fails the run after its last attempt', () => {
+    run(example)(answering).when(failStep('answer', 1, 4)).then([failed('answer', 1, 4, at(5))]);
+    const second = [...answering, failed('answer', 1, 4, at(5)), started('answer', 2, 5)];
+    run(example)(second).when(failStep('answer', 2, 6)).then([failed('answer', 2, 6, at(8))]);
+    const third = [...second, failed('answer', 2, 6, at(8)), started('answer', 3, 8)];
+    run(example)(third).when(failStep('answer', 3, 9)).then([failed('answer', 3, 9, null)]);
+    const exhausted = [...third, failed('answer', 3, 9, null)];
+    expect(nextAfter(exhausted, 9)).toEqual({ kind: 'finish', outcome: 'failed', error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, step: 'answer' });
+    run(example)(exhausted)
+      .when({ type: 'FinishRun', data: { at: at(10) } })
+      .then([{ type: 'RunFailed', data: { error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, step: 'answer', at: at(10) } }]);
+  });
+
+  it('waits out the backoff, refuses an early retry, and starts the next attempt with its own key when due', () => {
+    const backingOff = [...answering, failed('answer', 1, 4, at(5))];
+    expect(nextAfter(backingOff, 4)).toEqual({ kind: 'wait', until: now(5), key: 'answer', attempt: 2 });
+    run(example)(backingOff).when(startStep('answer', 2, 4)).thenThrows(ConflictError, /waiting until 2026-12-01T10:00:05.000Z for attempt 2 of step answer/);
+    expect(nextAfter(backingOff, 5)).toMatchObject({ kind: 'start', attempt: 2, idempotencyKey: 'run_1.answer.2' });
+    run(example)(backingOff).when(startStep('answer', 2, 5)).then([started('answer', 2, 5)]);
+  });
+
+  it('a failure marked not retryable fails the step at once, whatever its retry policy', () => {
+    run(example)(answering).when(failStep('answer', 1, 4, false)).then([failed('answer', 1, 4, null)]);
+  });
+
+  it('a step without a retry policy is tried once', () => {
+    run(example)([runStarted, started('pick', 1, 1)]).when(failStep('pick', 1, 2)).then([failed('pick', 1, 2, null)]);
+  });
+
+  it('never waits past the run\'s deadline: a retry due after it wakes the run at the deadline, which fails it', () => {
+    const late = [...answering, failed('answer', 1, 4, at(500))];
+    expect(nextAfter(late, 10)).toEqual({ kind: 'wait', until: now(120), key: 'answer', attempt: 2 });
+    expect(nextAfter(late, 120)).toMatchObject({ kind: 'finish', outcome: 'failed', error: { code: 'RUN_TIMEOUT' }, step: 'answer' });
+  });
+});
+
+describe('run decider: skips, branches and filters', () => {
+  const conditional: RunDefinition = {
+    steps: [
+      { key: 'pick', type: 'search.models' },
+      { key: 'answer', type: 'action.model', if: '=steps.pick.count > 0', retry: { attempts: 2 } },
+      { key: 'reply', type: 'action.respond' },
+    ],
+    settings: { timeoutSeconds: 120, budget: 0 },
+  };
+  const picked = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2)];
+
+  it('a step whose condition was false is skipped and the run moves on to the next step', () => {
+    run(conditional)(picked).when({ type: 'SkipStep', data: { key: 'answer', reason: 'condition', at: at(3) } }).then([skipped('answer', 'condition', 3)]);
+    expect(nextAfter([...picked, skipped('answer', 'condition', 3)], 3, conditional)).toMatchObject({ kind: 'start', step: { key: 'reply' }, attempt: 1 });
+  });
+
+  it('refuses a condition skip for a step without a condition, for a step not next, and for a retry', () => {
+    run(conditional)([runStarted]).when({ type: 'SkipStep', data: { key: 'pick', reason: 'condition', at: at(1) } }).thenThrows(ConflictError, /step pick has no condition/);
+    run(conditional)([runStarted]).when({ type: 'SkipStep', data: { key: 'answer', reason: 'condition', at: at(1) } }).thenThrows(ConflictError, /the run is attempt 1 of step pick/);
+    const retrying = [...picked, started('answer', 1, 3), failed('answer', 1, 4, at(5))];
+    run(conditional)(retrying).when({ type: 'SkipStep', data: { key: 'answer', reason: 'condition', at: at(6) } }).thenThrows(ConflictError, /Cannot skip step answer/);
+  });
+
+  const branching: RunDefinition = {
+    steps: [
+      { key: 'route', type: 'control.branch' },
+      { key: 'cheap', type: 'action.model', path: 'cheap' },
+      { key: 'dear', type: 'action.model', path: 'dear' },
+      { key: 'reply', type: 'action.respond' },
+    ],
+    settings: { timeoutSeconds: 120, budget: 1_000 },
+  };
+  const routed = [runStarted, started('route', 1, 1), succeeded('route', 1, 2, { path: 'dear' })];
+
+  it('a branch chooses a path: steps of other paths are skipped, steps of the chosen path and shared steps run', () => {
+    expect(nextAfter(routed, 2, branching)).toEqual({ kind: 'skip', step: branching.steps[1], reason: 'path' });
+    run(branching)(routed).when({ type: 'SkipStep', data: { key: 'cheap', reason: 'path', at: at(3) } }).then([skipped('cheap', 'path', 3)]);
+    run(branching)(routed).when(startStep('cheap', 1, 3)).thenThrows(ConflictError, /skipping step cheap \(its path was not chosen\)/);
+    const onPath = [...routed, skipped('cheap', 'path', 3)];
+    expect(nextAfter(onPath, 3, branching)).toMatchObject({ kind: 'start', step: { key: 'dear' } });
+    run(branching)(onPath).when({ type: 'SkipStep', data: { key: 'dear', reason: 'path', at: at(4) } }).thenThrows(ConflictError, /Cannot skip step dear \(path\)/);
+    const afterPath = [...onPath, started('dear', 1, 4), succeeded('dear', 1, 5)];
+    expect(nextAfter(afterPath, 5, branching)).toMatchObject({ kind: 'start', step: { key: 'reply' } });
+  });
+
+  it('a branch that chose no path skips every path step; a skipped branch chooses none', () => {
+    const none = [runStarted, started('route', 1, 1), succeeded('route', 1, 2, { path: null })];
+    expect(nextAfter(none, 2, branching)).toMatchObject({ kind: 'skip', step: { key: 'cheap' } });
+    expect(nextAfter([...none, skipped('cheap', 'path', 3)], 3, branching)).toMatchObject({ kind: 'skip', step: { key: 'dear' } });
+  });
+
+  it('refuses a branch output that names no path', () => {
+    run(branching)([runStarted, started('route', 1, 1)]).when(succeedStep('route', 1, 2, { chosen: 'dear' })).thenThrows(ValidationError, /branch step route must be \{ path: string \| null \}/);
+  });
+
+  const filtering: RunDefinition = {
+    steps: [
+      { key: 'only_long', type: 'control.filter' },
+      { key: 'reply', type: 'action.respond' },
+    ],
+    settings: { timeoutSeconds: 120, budget: 0 },
+  };
+
+  it('a filter whose condition failed ends the run as filtered; one that held lets it go on', () => {
+    const stopped = [runStarted, started('only_long', 1, 1), succeeded('only_long', 1, 2, { passed: false })];
+    expect(nextAfter(stopped, 2, filtering)).toEqual({ kind: 'finish', outcome: 'filtered', step: 'only_long' });
+    run(filtering)(stopped).when({ type: 'FinishRun', data: { at: at(3) } }).then([{ type: 'RunFiltered', data: { step: 'only_long', at: at(3) } }]);
+    run(filtering)(stopped).when(startStep('reply', 1, 3)).thenThrows(ConflictError, /finishing the run as filtered/);
+    const passed = [runStarted, started('only_long', 1, 1), succeeded('only_long', 1, 2, { passed: true })];
+    expect(nextAfter(passed, 2, filtering)).toMatchObject({ kind: 'start', step: { key: 'reply' } });
+  });
+
+  it('refuses a filter output that is not { passed: boolean }', () => {
+    run(filtering)([runStarted, started('only_long', 1, 1)]).when(succeedStep('only_long', 1, 2, { passed: 'no' })).thenThrows(ValidationError, /filter step only_long/);
+  });
+});
+
+describe('run decider: budget and limits', () => {
+  const budgeted: RunDefinition = {
+    steps: [
+      { key: 'first', type: 'action.model', retry: { attempts: 2 } },
+      { key: 'second', type: 'action.model' },
+    ],
+    settings: { timeoutSeconds: 120, budget: 10_000 },
+  };
+
+  it('a step whose estimated cost exceeds what is left of the budget fails the run before the call', () => {
+    const spent = [runStarted, started('first', 1, 1), succeeded('first', 1, 2, { text: 'a' }, 7_000)];
+    run(budgeted)(spent)
+      .when(startStep('second', 1, 3, 3_001))
+      .then([
+        {
+          type: 'RunFailed',
+          data: { error: { code: 'BUDGET_EXCEEDED', message: "Step second may cost up to 3001 nano-dollars, more than the 3000 left of the run's budget of 10000" }, step: 'second', at: at(3) },
+        },
+      ]);
+    run(budgeted)(spent).when(startStep('second', 1, 3, 3_000)).then([started('second', 1, 3)]);
+  });
+
+  it('what a failed attempt charged counts against the budget of its retry', () => {
+    const charged = [runStarted, started('first', 1, 1), failed('first', 1, 2, at(3), 9_000)];
+    run(budgeted)(charged).when(startStep('first', 2, 3, 1_001)).then([expect.objectContaining({ type: 'RunFailed' }) as RunEvent]);
+    run(budgeted)(charged).when(startStep('first', 2, 3, 1_000)).then([started('first', 2, 3)]);
+  });
+
+  it('refuses a negative or fractional cost with a clear error', () => {
+    run(budgeted)([runStarted]).when(startStep('first', 1, 1, -1)).thenThrows(ValidationError, /estimatedCost must be a non-negative integer/);
+    run(budgeted)([runStarted, started('first', 1, 1)]).when(succeedStep('first', 1, 2, {}, 0.5)).thenThrows(ValidationError, /cost must be a non-negative integer/);
+  });
+
+  it('fails the run once it has started its maximum of steps (retries do not count)', () => {
+    const limits = { ...DEFAULT_RUN_LIMITS, maxStepsPerRun: 1 };
+    const retried = [runStarted, started('first', 1, 1), failed('first', 1, 2, at(3))];
+    expect(nextAfter(retried, 3, budgeted, limits)).toMatchObject({ kind: 'start', step: { key: 'first' }, attempt: 2 });
+    const one = [...retried, started('first', 2, 3), succeeded('first', 2, 4)];
+    expect(nextAfter(one, 4, budgeted, limits)).toEqual({
+      kind: 'finish',
+      outcome: 'failed',
+      error: { code: 'STEP_LIMIT_REACHED', message: 'The run reached its limit of 1 steps before step second' },
+      step: 'second',
+    });
+    run(budgeted, limits)(one).when(startStep('second', 1, 5)).thenThrows(ConflictError, /limit of 1 steps/);
+  });
+
+  it('refuses an output over the size limit: the step fails with a clear error and the output is not stored', () => {
+    const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16 };
+    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .when(succeedStep('first', 1, 2, { text: 'ééééééé' }))
+      .then([
+        {
+          type: 'StepFailed',
+          data: { key: 'first', attempt: 1, error: { code: 'OUTPUT_TOO_LARGE', message: 'Step first produced 25 bytes of output, over the limit of 16' }, cost: 0, retryAt: null, at: at(2) },
+        },
+      ]);
+    run(budgeted, limits)([runStarted, started('first', 1, 1)]).when(succeedStep('first', 1, 2, { text: 'ok' })).then([succeeded('first', 1, 2, { text: 'ok' })]);
+  });
+});
+
+describe('run decider: timeout', () => {
+  const picked = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2)];
+
+  it('fails the run once its deadline (start + timeoutSeconds) has passed and refuses to start more steps', () => {
+    expect(nextAfter(picked, 119)).toMatchObject({ kind: 'start', step: { key: 'answer' } });
+    expect(nextAfter(picked, 120)).toEqual({ kind: 'finish', outcome: 'failed', error: { code: 'RUN_TIMEOUT', message: 'The run passed its timeout of 120 s' }, step: 'answer' });
+    run(example)(picked).when(startStep('answer', 1, 121)).thenThrows(ConflictError, /passed its timeout/);
+    run(example)(picked)
+      .when({ type: 'FinishRun', data: { at: at(121) } })
+      .then([{ type: 'RunFailed', data: { error: { code: 'RUN_TIMEOUT', message: 'The run passed its timeout of 120 s' }, step: 'answer', at: at(121) } }]);
+  });
+
+  it('a run whose steps all finished is succeeded even when finished after the deadline (a late restart)', () => {
+    const done = [...picked, started('answer', 1, 3), succeeded('answer', 1, 4), started('reply', 1, 5), succeeded('reply', 1, 6, { a: 1 })];
+    expect(nextAfter(done, 9_999)).toEqual({ kind: 'finish', outcome: 'succeeded', output: { a: 1 } });
+  });
+});
+
+describe('run decider: resume after a crash', () => {
+  const inFlight = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3), failed('answer', 1, 4, at(5)), started('answer', 2, 5)];
+
+  it('a step that started and never finished runs again with the same attempt and idempotency key', () => {
+    expect(nextAfter(inFlight, 60)).toEqual({ kind: 'resume', step: example.steps[1], attempt: 2, idempotencyKey: 'run_1.answer.2', deadline: now(120) });
+    run(example)(inFlight).when(startStep('answer', 2, 60)).thenThrows(ConflictError, /Attempt 2 of step answer has already started/);
+    run(example)(inFlight).when(succeedStep('answer', 2, 61)).then([succeeded('answer', 2, 61)]);
+  });
+
+  it('a step that succeeded never runs again', () => {
+    const afterCrash = inFlight.slice(0, 3);
+    expect(nextAfter(afterCrash, 60)).toMatchObject({ kind: 'start', step: { key: 'answer' }, attempt: 1 });
+    run(example)(afterCrash).when(startStep('pick', 2, 60)).thenThrows(ConflictError, /Cannot start attempt 2 of step pick/);
+    run(example)(afterCrash).when(succeedStep('pick', 1, 60)).thenThrows(ConflictError, /step pick has already succeeded/);
+  });
+
+  it('an in-flight step past the deadline is not run again: the run fails', () => {
+    expect(nextAfter(inFlight, 200)).toMatchObject({ kind: 'finish', outcome: 'failed', error: { code: 'RUN_TIMEOUT' }, step: 'answer' });
+  });
+});
+
+describe('run decider: cancel and refused transitions', () => {
+  const ended: RunEvent = { type: 'RunCancelled', data: { reason: 'by the user', at: at(4) } };
+
+  it('cancels a running run, also with a step in flight; the step\'s late outcome is then refused', () => {
+    const inFlight = [runStarted, started('pick', 1, 1)];
+    run(example)(inFlight).when({ type: 'CancelRun', data: { reason: 'by the user', at: at(4) } }).then([ended]);
+    run(example)([...inFlight, ended]).when(succeedStep('pick', 1, 5)).thenThrows(ConflictError, /the run has already been cancelled/);
+    expect(nextAfter([...inFlight, ended], 5)).toEqual({ kind: 'idle', status: 'cancelled' });
+  });
+
+  it('refuses anything after the run ended', () => {
+    const done: RunEvent[] = [runStarted, { type: 'RunFailed', data: { error: { code: 'X', message: 'x' }, step: null, at: at(1) } }];
+    run(example)(done).when({ type: 'CancelRun', data: { reason: 'late', at: at(2) } }).thenThrows(ConflictError, /already failed/);
+    run(example)(done).when(startStep('pick', 1, 2)).thenThrows(ConflictError, /already failed/);
+    run(example)(done).when({ type: 'FinishRun', data: { at: at(2) } }).thenThrows(ConflictError, /already failed/);
+    run(example)(done).when({ type: 'StartRun', data: runStarted.data }).thenThrows(ConflictError, /already started/);
+  });
+
+  it('refuses an outcome for a step that never started, or for another attempt than the one in flight', () => {
+    run(example)([runStarted]).when(succeedStep('pick', 1, 1)).thenThrows(ConflictError, /step pick never started/);
+    run(example)([runStarted, started('pick', 1, 1)]).when(failStep('pick', 2, 2)).thenThrows(ConflictError, /attempt 1 of step pick is in flight, not attempt 2/);
+  });
+
+  it('refuses steps before the run started, unknown steps and bad times with clear errors', () => {
+    run(example)([]).when(startStep('pick', 1, 0)).thenThrows(ConflictError, /the run has not started/);
+    run(example)([runStarted]).when(startStep('nope', 1, 1)).thenThrows(ValidationError, /Step nope is not in this workflow version/);
+    run(example)([runStarted]).when({ type: 'RecordStepStarted', data: { key: 'pick', attempt: 1, estimatedCost: 0, at: 'yesterday' } }).thenThrows(ValidationError, /ISO timestamp/);
+  });
+
+  it('refuses a run without an id or a pinned version, and a step output that is not JSON', () => {
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, runId: '' } }).thenThrows(ValidationError, /A run needs an id/);
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, version: 0 } }).thenThrows(ValidationError, /pins a workflow version/);
+    const cyclic: { [key: string]: JsonValue } = {};
+    cyclic.self = cyclic;
+    run(example)([runStarted, started('pick', 1, 1)]).when(succeedStep('pick', 1, 2, cyclic)).thenThrows(ValidationError, /The output of step pick is not JSON/);
+  });
+
+  it('keeps step keys apart from object properties (a step named constructor)', () => {
+    const odd: RunDefinition = { steps: [{ key: 'constructor', type: 'action.transform' }], settings: { timeoutSeconds: 10, budget: 0 } };
+    expect(next(foldEvents(decider, [runStarted]), odd, now(1))).toMatchObject({ kind: 'start', step: { key: 'constructor' }, attempt: 1 });
+  });
+});
+
+describe('run decider: next and decide agree', () => {
+  const stepArb = (key: string) =>
+    fc.record(
+      {
+        key: fc.constant(key),
+        type: fc.constantFrom('action.transform', 'action.model', 'control.filter', 'control.branch', 'action.respond'),
+        if: fc.constant('=true'),
+        retry: fc.record({ attempts: fc.integer({ min: 1, max: 3 }), backoffMs: fc.integer({ min: 0, max: 3_000 }) }),
+        path: fc.constantFrom('a', 'b'),
+      },
+      { requiredKeys: ['key', 'type'] },
+    );
+  const definitionArb: fc.Arbitrary<RunDefinition> = fc.record({
+    steps: fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => stepArb(`s${i}`)))),
+    settings: fc.record({ timeoutSeconds: fc.integer({ min: 1, max: 30 }), budget: fc.integer({ min: 0, max: 100 }) }),
+  });
+
+  it('an executor doing what next says (with failures, skips and crashes) is never refused, ends the run, never re-runs a succeeded step, never retries before the backoff and never overspends', () => {
+    fc.assert(
+      fc.property(definitionArb, fc.array(fc.nat(), { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 3 }), (definition, script, maxStepsPerRun) => {
+        const limits = { ...DEFAULT_RUN_LIMITS, maxStepsPerRun };
+        const d = runDecider(definition, limits);
+        let i = 0;
+        const pick = (n: number): number => script[i++ % script.length]! % n;
+        let t = T0;
+        const events: RunEvent[] = [];
+        const apply = (command: Parameters<typeof d.decide>[0]): readonly RunEvent[] => {
+          const decided = d.decide(command, foldEvents(d, events));
+          events.push(...decided);
+          return decided;
+        };
+        const iso = () => new Date(t).toISOString();
+        const outcome = (step: RunDefinition['steps'][number], attempt: number, estimate: number): void => {
+          t += pick(3_000);
+          const choice = pick(4);
+          if (choice === 0) return; // a crash: the outcome is never recorded
+          if (choice === 1) {
+            apply({ type: 'RecordStepFailed', data: { key: step.key, attempt, error: { code: 'E', message: 'no' }, retryable: pick(2) === 0, cost: pick(estimate + 1), at: iso() } });
+            return;
+          }
+          const output: JsonValue =
+            step.type === 'control.filter' ? { passed: pick(3) > 0 } : step.type === 'control.branch' ? { path: ['a', 'b', null][pick(3)] ?? null } : { v: attempt };
+          apply({ type: 'RecordStepSucceeded', data: { key: step.key, attempt, output, cost: pick(estimate + 1), at: iso() } });
+        };
+
+        apply({ type: 'StartRun', data: { runId: 'run_p', workflowId: 'wf', version: 1, trigger: null, at: iso() } });
+        for (let round = 0; round < 1_000; round++) {
+          t += 100;
+          const action = next(foldEvents(d, events), definition, t, limits);
+          if (action.kind === 'idle') break;
+          switch (action.kind) {
+            case 'start': {
+              if (action.attempt === 1 && action.step.if !== undefined && pick(3) === 0) {
+                apply({ type: 'SkipStep', data: { key: action.step.key, reason: 'condition', at: iso() } });
+                break;
+              }
+              const estimate = pick(60);
+              const decided = apply({ type: 'RecordStepStarted', data: { key: action.step.key, attempt: action.attempt, estimatedCost: estimate, at: iso() } });
+              if (decided[0]?.type === 'StepStarted') outcome(action.step, action.attempt, estimate);
+              break;
+            }
+            case 'resume': {
+              const first = events.find((e) => e.type === 'StepStarted' && e.data.key === action.step.key && e.data.attempt === action.attempt);
+              expect(first?.type === 'StepStarted' && first.data.idempotencyKey).toBe(action.idempotencyKey);
+              outcome(action.step, action.attempt, 0);
+              break;
+            }
+            case 'skip':
+              apply({ type: 'SkipStep', data: { key: action.step.key, reason: 'path', at: iso() } });
+              break;
+            case 'wait':
+              expect(action.until).toBeGreaterThan(t);
+              t = action.until;
+              break;
+            case 'finish':
+              apply({ type: 'FinishRun', data: { at: iso() } });
+              break;
+            default: {
+              const _never: never = action;
+              throw new Error(`unexpected ${JSON.stringify(_never)}`);
+            }
+          }
+        }
+        const ends = events.filter((e) => ['RunSucceeded', 'RunFailed', 'RunFiltered', 'RunCancelled'].includes(e.type));
+        expect(ends).toHaveLength(1);
+        expect(events.at(-1)).toBe(ends[0]);
+        const starts = events.filter((e) => e.type === 'StepStarted').map((e) => (e.type === 'StepStarted' ? e.data.idempotencyKey : ''));
+        expect(new Set(starts).size).toBe(starts.length);
+        const succeededAt = new Map<string, number>();
+        const dueAt = new Map<string, number>();
+        events.forEach((e, index) => {
+          if (e.type === 'StepSucceeded') succeededAt.set(e.data.key, index);
+          if (e.type === 'StepFailed' && e.data.retryAt !== null) dueAt.set(e.data.key, Date.parse(e.data.retryAt));
+          if (e.type === 'StepStarted') {
+            expect(succeededAt.has(e.data.key)).toBe(false);
+            // A retry never starts before its backoff is over.
+            expect(Date.parse(e.data.at)).toBeGreaterThanOrEqual(dueAt.get(e.data.key) ?? 0);
+          }
+        });
+        const spent = events.reduce((sum, e) => sum + (e.type === 'StepSucceeded' || e.type === 'StepFailed' ? e.data.cost : 0), 0);
+        expect(spent).toBeLessThanOrEqual(definition.settings.budget);
+        expect(new Set(starts.map((key) => key.split('.')[1])).size).toBeLessThanOrEqual(maxStepsPerRun);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
