@@ -1,4 +1,5 @@
 import { builder } from '../../graphql/builder.js';
+import type { GraphQLContext } from '../../graphql/context.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import type { RotatedWebhookSecret, WorkflowView } from './workflow.api.js';
@@ -33,8 +34,16 @@ export const WebhookSecretRef = builder.objectRef<RotatedWebhookSecret>('Webhook
   }),
 });
 
-/** Managing a workflow: it belongs to the caller's account (checked first, so another's answers as a missing one) and the caller designs. */
-const managesWorkflow = (_root: unknown, args: { id?: unknown }) => ({ $all: { ownsWorkflow: String(args.id), designer: true } });
+/**
+ * Managing a workflow: one of the caller's account needs the designer role (FORBIDDEN without it); any other,
+ * or a missing one, needs ownership, which fails as NOT_FOUND, so a refusal never tells that another's id exists.
+ */
+const managesWorkflow = async (_root: unknown, args: { id?: unknown }, ctx: GraphQLContext) => {
+  const workflowId = String(args.id);
+  const principal = ctx.principal;
+  const ours = principal !== null && (principal.roles.has('admin') || (await ctx.workflows.ownerOf(workflowId)) === principal.accountId);
+  return ours ? { designer: true } : { ownsWorkflow: workflowId };
+};
 
 builder.queryFields((t) => ({
   workflow: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflow: String(args.id) })).field({
