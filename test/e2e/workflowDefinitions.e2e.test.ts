@@ -118,6 +118,13 @@ describe('workflow definitions over GraphQL', () => {
     const second = await create(unknownType, designer.key);
     expect(second.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: 'steps[2].type' } });
 
+    // 100,000 levels of nesting, sent as raw text (a client's JSON.stringify would overflow first).
+    const depth = 100_000;
+    const raw = `{"query":"mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on DomainError { code details } } }","variables":{"d":{"name":"x","trigger":{"type":"manual"},"steps":[{"key":"a","type":"action.transform","input":{"v":${'['.repeat(depth)}1${']'.repeat(depth)}}}]}}}`;
+    const deep = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${designer.key}` }, body: raw });
+    const deepBody = (await deep.json()) as { data: { createWorkflow: { code: string; details: { path: string } } } };
+    expect(deepBody.data.createWorkflow).toMatchObject({ code: 'VALIDATION', details: { path: expect.stringMatching(/^steps\[0\]\.input\.v\[0\]/) } });
+
     const notAnObject = await create('hello', designer.key);
     expect(notAnObject.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: '$' } });
   });

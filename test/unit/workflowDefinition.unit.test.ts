@@ -95,6 +95,19 @@ describe('workflow definition validation', () => {
     expect(issuesOf(big)).toEqual([{ path: '$', message: expect.stringMatching(/at most 65536 are allowed/) }]);
   });
 
+  it('refuses a value nested too deep, at its path, without overflowing the stack', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const issues = issuesOf(withInput(0, { v: deep }));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.path).toMatch(/^steps\[0\]\.input\.v(\[0\])+$/);
+    expect(issues[0]!.message).toBe(`nested more than ${DEFINITION_LIMITS.maxDepth} levels deep`);
+  });
+
+  it('refuses an empty expression with the compiler message and position', () => {
+    expect(issuesOf(withInput(0, { sort: '=' }))).toEqual([{ path: 'steps[0].input.sort', message: 'expression does not compile: Unexpected end of expression (at character 0)' }]);
+  });
+
   it('refuses too many steps', () => {
     const definition = example();
     definition.steps = Array.from({ length: DEFINITION_LIMITS.maxSteps + 1 }, (_, i) => ({ key: `s${i}`, type: 'action.transform', input: { value: 1 } }));

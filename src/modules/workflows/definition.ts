@@ -30,6 +30,8 @@ export const DEFINITION_LIMITS = {
   maxBudget: 1_000_000_000_000,
   maxRetryAttempts: 10,
   maxBackoffMs: 300_000,
+  /** Nesting of arrays and objects: deeper values would exhaust the stack of every recursive reader. */
+  maxDepth: 32,
 } as const;
 
 /** What an expression may name at its root (besides `steps`, checked step by step). */
@@ -136,8 +138,10 @@ const checkExpression = (source: string, path: string, earlier: ReadonlySet<stri
   try {
     ast = jsonata(source.slice(1)).ast();
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return [{ path, message: `expression does not compile: ${message}` }];
+    // JSONata throws plain objects ({ code, message, position }), not Errors.
+    const { message, position } = typeof error === 'object' && error !== null ? (error as { message?: unknown; position?: unknown }) : {};
+    const where = typeof position === 'number' ? ` (at character ${position})` : '';
+    return [{ path, message: `expression does not compile: ${typeof message === 'string' ? message : String(error)}${where}` }];
   }
   const issues: DefinitionIssue[] = [];
   for (const ref of rootReferences(ast)) {
@@ -173,8 +177,23 @@ const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
   return issues;
 };
 
+/** The first value nested deeper than the limit, found without recursion (so a deep value cannot overflow the stack here). */
+const tooDeep = (input: unknown): DefinitionIssue | null => {
+  const pending: { value: unknown; depth: number; path: string }[] = [{ value: input, depth: 0, path: '' }];
+  while (pending.length > 0) {
+    const { value, depth, path } = pending.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= DEFINITION_LIMITS.maxDepth) return { path: path || '$', message: `nested more than ${DEFINITION_LIMITS.maxDepth} levels deep` };
+    if (Array.isArray(value)) value.forEach((item, index) => pending.push({ value: item, depth: depth + 1, path: `${path}[${index}]` }));
+    else for (const [key, item] of Object.entries(value)) pending.push({ value: item, depth: depth + 1, path: path === '' ? key : `${path}.${key}` });
+  }
+  return null;
+};
+
 /** Validate a definition: the parsed definition (with defaults filled in), or every issue found, each with its path. */
 export const checkDefinition = (input: unknown): { ok: true; definition: WorkflowDefinition } | { ok: false; issues: DefinitionIssue[] } => {
+  const deep = tooDeep(input);
+  if (deep) return { ok: false, issues: [deep] };
   const json = JSON.stringify(input) ?? '';
   const bytes = Buffer.byteLength(json);
   if (bytes > DEFINITION_LIMITS.maxBytes) {
