@@ -60,6 +60,11 @@ describe('workflow definitions over GraphQL', () => {
     const read = await h.gql('query($id: ID!) { workflow(id: $id) { version name } }', { id }, designer.key);
     expect(read.body.data.workflow).toEqual({ version: 2, name: 'Answer questions, briefly' });
 
+    // A run pins its version: each version's definition stays readable.
+    expect((await h.running.core.modules.workflows.definitionAt(id, 1))?.name).toBe('Answer questions');
+    expect((await h.running.core.modules.workflows.definitionAt(id, 2))?.name).toBe('Answer questions, briefly');
+    expect(await h.running.core.modules.workflows.definitionAt(id, 3)).toBeNull();
+
     const disable = await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { ... on Workflow { status version } } }', { id }, designer.key);
     expect(disable.body.data.disableWorkflow).toEqual({ status: 'DISABLED', version: 2 });
   });

@@ -104,6 +104,11 @@ describe('workflow definition validation', () => {
     expect(issues[0]!.message).toBe(`nested more than ${DEFINITION_LIMITS.maxDepth} levels deep`);
   });
 
+  it('refuses a __proto__ key instead of silently losing it', () => {
+    const definition = JSON.parse('{"name":"x","trigger":{"type":"manual"},"steps":[{"key":"a","type":"action.transform","input":{"body":{"__proto__":{"admin":true}}}}]}');
+    expect(issuesOf(definition)).toEqual([{ path: 'steps[0].input.body.__proto__', message: 'the key __proto__ is not allowed' }]);
+  });
+
   it('refuses an empty expression with the compiler message and position', () => {
     expect(issuesOf(withInput(0, { sort: '=' }))).toEqual([{ path: 'steps[0].input.sort', message: 'expression does not compile: Unexpected end of expression (at character 0)' }]);
   });

@@ -177,23 +177,32 @@ const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
   return issues;
 };
 
-/** The first value nested deeper than the limit, found without recursion (so a deep value cannot overflow the stack here). */
-const tooDeep = (input: unknown): DefinitionIssue | null => {
+/**
+ * The first value nested deeper than the limit, found without recursion (so a deep value cannot overflow the stack
+ * here), or a `__proto__` key (a parser copying it would set a prototype instead of keeping the field).
+ */
+const structureIssue = (input: unknown): DefinitionIssue | null => {
   const pending: { value: unknown; depth: number; path: string }[] = [{ value: input, depth: 0, path: '' }];
   while (pending.length > 0) {
     const { value, depth, path } = pending.pop()!;
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= DEFINITION_LIMITS.maxDepth) return { path: path || '$', message: `nested more than ${DEFINITION_LIMITS.maxDepth} levels deep` };
     if (Array.isArray(value)) value.forEach((item, index) => pending.push({ value: item, depth: depth + 1, path: `${path}[${index}]` }));
-    else for (const [key, item] of Object.entries(value)) pending.push({ value: item, depth: depth + 1, path: path === '' ? key : `${path}.${key}` });
+    else {
+      for (const [key, item] of Object.entries(value)) {
+        const at = path === '' ? key : `${path}.${key}`;
+        if (key === '__proto__') return { path: at, message: 'the key __proto__ is not allowed' };
+        pending.push({ value: item, depth: depth + 1, path: at });
+      }
+    }
   }
   return null;
 };
 
 /** Validate a definition: the parsed definition (with defaults filled in), or every issue found, each with its path. */
 export const checkDefinition = (input: unknown): { ok: true; definition: WorkflowDefinition } | { ok: false; issues: DefinitionIssue[] } => {
-  const deep = tooDeep(input);
-  if (deep) return { ok: false, issues: [deep] };
+  const structure = structureIssue(input);
+  if (structure) return { ok: false, issues: [structure] };
   const json = JSON.stringify(input) ?? '';
   const bytes = Buffer.byteLength(json);
   if (bytes > DEFINITION_LIMITS.maxBytes) {

@@ -3,7 +3,7 @@ import { workflowQueries, type WorkflowDoc } from '../../../projections/workflow
 import type { Actor } from '../../core.js';
 import { NotFoundError, UnauthenticatedError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
-import { foldEvents, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
@@ -98,12 +98,6 @@ export const createWorkflowsApi = (deps: { eventStore: EventStore; readStore: Re
       }
       return null;
     },
-    /** The workflow as its stream has it now (write side): what a trigger checks before starting a run. */
-    async current(workflowId: string): Promise<WorkflowState> {
-      if (!WORKFLOW_ID.test(workflowId)) return { status: 'none' };
-      return foldEvents(workflowDecider, (await deps.eventStore.readStream(workflowStream(workflowId))) as RecordedEvent<WorkflowEvent>[]);
-    },
-
     /** A workflow that is not deleted, or NOT_FOUND (the caller's right to see it is checked by the adapter). */
     async get(workflowId: string): Promise<WorkflowView> {
       const [doc] = WORKFLOW_ID.test(workflowId) ? await queries.byIds([workflowId]) : [];
