@@ -113,6 +113,12 @@ describe('workflow definition validation', () => {
     expect(issuesOf(withInput(0, { sort: '=' }))).toEqual([{ path: 'steps[0].input.sort', message: 'expression does not compile: Unexpected end of expression (at character 0)' }]);
   });
 
+  it('refuses an expression too deeply nested to compile, with a clear message', () => {
+    expect(issuesOf(withInput(0, { sort: `=${'('.repeat(5000)}1${')'.repeat(5000)}` }))).toEqual([
+      { path: 'steps[0].input.sort', message: 'expression does not compile: it is nested too deeply' },
+    ]);
+  });
+
   it('refuses too many steps', () => {
     const definition = example();
     definition.steps = Array.from({ length: DEFINITION_LIMITS.maxSteps + 1 }, (_, i) => ({ key: `s${i}`, type: 'action.transform', input: { value: 1 } }));

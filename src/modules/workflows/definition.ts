@@ -97,7 +97,7 @@ type AstNode = { readonly type?: string; readonly value?: unknown; readonly step
 
 const isNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** Keys of an AST node whose expressions run against the current item, not the root (filters, sort terms). */
+/** Keys of an AST node whose expressions run against the current item, not the root (filters, sort terms, lambda bodies). */
 const RELATIVE_KEYS: ReadonlySet<string> = new Set(['stages', 'predicate', 'group', 'terms', 'body']);
 
 /**
@@ -138,6 +138,7 @@ const checkExpression = (source: string, path: string, earlier: ReadonlySet<stri
   try {
     ast = jsonata(source.slice(1)).ast();
   } catch (error) {
+    if (error instanceof RangeError) return [{ path, message: 'expression does not compile: it is nested too deeply' }];
     // JSONata throws plain objects ({ code, message, position }), not Errors.
     const { message, position } = typeof error === 'object' && error !== null ? (error as { message?: unknown; position?: unknown }) : {};
     const where = typeof position === 'number' ? ` (at character ${position})` : '';
