@@ -19,6 +19,7 @@ import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
+import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
@@ -93,6 +94,7 @@ export const startSwitchyard = async (
         now: base.now,
       }),
       generations: createGenerationsApi({ readStore, gateway, logger }),
+      workflows: createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now }),
     }),
   });
   const { generatedKey } = await bootstrapAdmin(core);

@@ -19,6 +19,8 @@ export interface AuthScopes {
   ownsAccount: string;
   /** The key belongs to the caller's account, or the caller is an admin. */
   ownsApiKey: string;
+  /** The workflow belongs to the caller's account, or the caller is an admin. */
+  ownsWorkflow: string;
 }
 
 /** Node ids carry their type in the prefix (`acc_…`, `key_…`), so they are already global: no base64 wrapping. */
@@ -54,6 +56,7 @@ export const builder = new SchemaBuilder<{
         designer: has('designer') || admin,
         ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
         ownsApiKey: (keyId) => principal !== null && (admin || ctx.apiKeys.ownerOf(keyId) === principal.accountId),
+        ownsWorkflow: async (workflowId) => principal !== null && (admin || (await ctx.workflows.ownerOf(workflowId)) === principal.accountId),
       };
     },
     unauthorizedError: refusal,

@@ -4,5 +4,6 @@ import '../modules/accounts/account.graphql.js';
 import '../modules/ledger/ledger.graphql.js';
 import '../modules/catalog/catalog.graphql.js';
 import '../modules/generations/generation.graphql.js';
+import '../modules/workflows/workflow.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -14,6 +14,7 @@ let h: Harness;
 let a: { id: string; key: string; keyId: string };
 let b: { id: string; key: string; keyId: string };
 let bGeneration: string;
+let bWorkflow: string;
 
 const open = async (name: string) => {
   const { body } = await h.gql(
@@ -30,6 +31,10 @@ beforeAll(async () => {
   b = await open('Bob');
   const { body } = await h.gql('mutation { sendPrompt(input: { model: "switchyard/demo", prompt: "Bob here" }) { ... on SendPromptResult { generationId } } }', {}, b.key);
   bGeneration = body.data.sendPrompt.generationId;
+  await h.gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: b.id });
+  const definition = { name: 'Bob flow', trigger: { type: 'webhook', respond: 'async' }, steps: [{ key: 'reply', type: 'action.respond', input: { status: 202 } }] };
+  const created = await h.gql('mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }', { d: definition }, b.key);
+  bWorkflow = created.body.data.createWorkflow.id;
   await h.running.core.gateway.idle();
 });
 afterAll(async () => {
@@ -37,16 +42,16 @@ afterAll(async () => {
 });
 
 /** Ids of objects that do not exist, one per kind of B's ids. */
-const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000' };
+const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000', workflow: 'wf_0mzzzzzzz0000000000000000' };
 
 /** B's ids, and what stands in their place in a missing object's answer. */
-const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration });
+const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration, workflow: bWorkflow });
 
 /** Admin-only operations: refused for a user whatever the id says (FORBIDDEN tells nothing about the id). */
 const ADMIN_ONLY = new Set(['Mutation.grantRole', 'Mutation.revokeRole', 'Query.billingAudit', 'Mutation.grantCredits', 'Mutation.refundCredits', 'Mutation.changePlan']);
 
 /** An operation per root field taking an id, called with B's ids (or, with `ids` = MISSING, with missing ones). */
-const attacks = (ids: () => { account: string; key: string; generation: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
+const attacks = (ids: () => { account: string; key: string; generation: string; workflow: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
   'Query.account': { query: 'query($id: ID!) { account(id: $id) { id name } }', variables: () => ({ id: ids().account }) },
   'Query.apiKey': { query: 'query($id: ID!) { apiKey(id: $id) { id name } }', variables: () => ({ id: ids().key }) },
   'Query.node(account)': { query: 'query($id: ID!) { node(id: $id) { id ... on Account { name } } }', variables: () => ({ id: ids().account }) },
@@ -80,6 +85,16 @@ const attacks = (ids: () => { account: string; key: string; generation: string }
   'Query.generation': { query: 'query($id: ID!) { generation(id: $id) { id model } }', variables: () => ({ id: ids().generation }) },
   'Query.generations': { query: 'query($id: ID!) { generations(accountId: $id) { edges { node { id } } } }', variables: () => ({ id: ids().account }) },
   'Mutation.changePlan': { query: 'mutation($id: ID!) { changePlan(accountId: $id, plan: "pro") { __typename } }', variables: () => ({ id: ids().account }) },
+  'Query.workflow': { query: 'query($id: ID!) { workflow(id: $id) { id name } }', variables: () => ({ id: ids().workflow }) },
+  'Query.workflows': { query: 'query($id: ID!) { workflows(accountId: $id) { edges { node { id name } } } }', variables: () => ({ id: ids().account }) },
+  'Mutation.updateWorkflow': {
+    query: 'mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename } }',
+    variables: () => ({ id: ids().workflow, d: { name: 'pwned', trigger: { type: 'manual' }, steps: [{ key: 'x', type: 'action.transform', input: {} }] } }),
+  },
+  'Mutation.enableWorkflow': { query: 'mutation($id: ID!) { enableWorkflow(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
+  'Mutation.disableWorkflow': { query: 'mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
+  'Mutation.deleteWorkflow': { query: 'mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
+  'Mutation.rotateWebhookSecret': { query: 'mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
 });
 
 /** Root fields that take an id of public data (the model catalog): nothing to protect. */

@@ -1,0 +1,227 @@
+/**
+ * A workflow's definition: the JSON a designer saves, validated with zod when saved. Every error names the path of
+ * the bad field (`steps[1].input.model`). Expressions (strings starting with `=`) must compile with JSONata and may
+ * reference only `trigger`, `run`, `workflow` and earlier steps (`steps.<key>`).
+ */
+import jsonata from 'jsonata';
+import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
+
+export const STEP_TYPES = [
+  'search.models',
+  'search.http',
+  'action.model',
+  'action.transform',
+  'action.http',
+  'action.respond',
+  'control.filter',
+  'control.branch',
+] as const;
+export type StepType = (typeof STEP_TYPES)[number];
+
+/** Bounds of a definition, so one workflow cannot make saving, storing or running it expensive. */
+export const DEFINITION_LIMITS = {
+  /** Bytes of the definition as JSON. */
+  maxBytes: 64 * 1024,
+  maxSteps: 50,
+  maxConcurrentRuns: 100,
+  maxTimeoutSeconds: 3600,
+  /** Nano-dollars: 1,000 USD per run. */
+  maxBudget: 1_000_000_000_000,
+  maxRetryAttempts: 10,
+  maxBackoffMs: 300_000,
+  /** Nesting of arrays and objects: deeper values would exhaust the stack of every recursive reader. */
+  maxDepth: 32,
+} as const;
+
+/** What an expression may name at its root (besides `steps`, checked step by step). */
+const ROOTS: ReadonlySet<string> = new Set(['trigger', 'steps', 'run', 'workflow']);
+
+const STEP_KEY = /^[a-z][a-z0-9_]*$/;
+
+export const isExpression = (value: unknown): value is string => typeof value === 'string' && value.startsWith('=');
+
+const jsonValue = z.json();
+
+const expression = z.string().refine(isExpression, 'must be an expression (a string starting with "=")');
+
+const stepSchema = z.strictObject({
+  key: z.string().regex(STEP_KEY, 'must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits and _, starting with a letter)').max(64),
+  type: z.enum(STEP_TYPES, { error: (issue) => `unknown step type ${JSON.stringify(issue.input)}; known: ${STEP_TYPES.join(', ')}` }),
+  input: z.record(z.string(), jsonValue).default({}),
+  /** Skip the step unless this expression is true. */
+  if: expression.optional(),
+  retry: z
+    .strictObject({
+      attempts: z.int().min(1).max(DEFINITION_LIMITS.maxRetryAttempts),
+      /** The wait before the first retry; each further retry waits twice as long. */
+      backoffMs: z.int().min(0).max(DEFINITION_LIMITS.maxBackoffMs).default(1000),
+    })
+    .optional(),
+  timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxTimeoutSeconds).optional(),
+});
+
+const definitionSchema = z.strictObject({
+  name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+  trigger: z.discriminatedUnion(
+    'type',
+    [z.strictObject({ type: z.literal('manual') }), z.strictObject({ type: z.literal('webhook'), respond: z.enum(['sync', 'async']) })],
+    { error: 'must be { "type": "manual" } or { "type": "webhook", "respond": "sync" | "async" }' },
+  ),
+  settings: z
+    .strictObject({
+      maxConcurrentRuns: z.int().min(1).max(DEFINITION_LIMITS.maxConcurrentRuns).default(10),
+      timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxTimeoutSeconds).default(300),
+      /** Nano-dollars a run may spend on model calls. */
+      budget: z.int().min(0).max(DEFINITION_LIMITS.maxBudget).default(100_000_000),
+    })
+    .prefault({}),
+  steps: z.array(stepSchema).min(1, 'a workflow needs at least one step').max(DEFINITION_LIMITS.maxSteps, `at most ${DEFINITION_LIMITS.maxSteps} steps`),
+});
+
+export type WorkflowDefinition = z.output<typeof definitionSchema>;
+export type StepDefinition = WorkflowDefinition['steps'][number];
+export type WorkflowTrigger = WorkflowDefinition['trigger'];
+
+export interface DefinitionIssue {
+  /** The bad field, e.g. `steps[1].input.model`; `$` for the whole definition. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** `['steps', 1, 'input', 'model']` → `steps[1].input.model`. */
+export const formatPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out === '' ? String(part) : `${out}.${String(part)}`), '') || '$';
+
+type AstNode = { readonly type?: string; readonly value?: unknown; readonly steps?: readonly AstNode[]; readonly [key: string]: unknown };
+
+const isNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Keys of an AST node whose expressions run against the current item, not the root (filters, sort terms, lambda bodies). */
+const RELATIVE_KEYS: ReadonlySet<string> = new Set(['stages', 'predicate', 'group', 'terms', 'body']);
+
+/**
+ * The names an expression reads from the root: the first name of each path evaluated against the root, plus the
+ * step key after `steps`. Paths under a filter or after a path's first step run against another context and read
+ * nothing from the root, except through `$$` (the root, anywhere).
+ */
+const rootReferences = (ast: unknown): { root: string; step?: string | undefined; bad?: string }[] => {
+  const found: { root: string; step?: string | undefined; bad?: string }[] = [];
+  const fromRootPath = (steps: readonly AstNode[]) => {
+    const first = steps[0];
+    if (!first || first.type !== 'name' || typeof first.value !== 'string') return;
+    if (first.value !== 'steps') return found.push({ root: first.value });
+    const key = steps[1];
+    if (key?.type === 'name' && typeof key.value === 'string' && !first['stages']) return found.push({ root: 'steps', step: key.value });
+    found.push({ root: 'steps', bad: 'must name a step: steps.<key>' });
+  };
+  const walk = (node: unknown, rooted: boolean): void => {
+    if (Array.isArray(node)) return node.forEach((child) => walk(child, rooted));
+    if (!isNode(node)) return;
+    if (node.type === 'path' && node.steps) {
+      const [first, ...rest] = node.steps;
+      // `$$` is the root anywhere; `$` is the root only where the context is.
+      if (first?.type === 'variable' && (first.value === '$' || (first.value === '' && rooted))) fromRootPath(rest);
+      else if (rooted) fromRootPath(node.steps);
+      node.steps.forEach((step, index) => walk(step, rooted && index === 0 && step.type !== 'name'));
+      return;
+    }
+    for (const [key, child] of Object.entries(node)) walk(child, rooted && !RELATIVE_KEYS.has(key));
+  };
+  walk(ast, true);
+  return found;
+};
+
+/** Compile an expression (without its `=`) and check what it reads; the issues found, each at `path`. */
+const checkExpression = (source: string, path: string, earlier: ReadonlySet<string>, all: ReadonlySet<string>): DefinitionIssue[] => {
+  let ast: unknown;
+  try {
+    ast = jsonata(source.slice(1)).ast();
+  } catch (error) {
+    if (error instanceof RangeError) return [{ path, message: 'expression does not compile: it is nested too deeply' }];
+    // JSONata throws plain objects ({ code, message, position }), not Errors.
+    const { message, position } = typeof error === 'object' && error !== null ? (error as { message?: unknown; position?: unknown }) : {};
+    const where = typeof position === 'number' ? ` (at character ${position})` : '';
+    return [{ path, message: `expression does not compile: ${typeof message === 'string' ? message : String(error)}${where}` }];
+  }
+  const issues: DefinitionIssue[] = [];
+  for (const ref of rootReferences(ast)) {
+    if (ref.bad) issues.push({ path, message: `expression ${ref.bad}` });
+    else if (!ROOTS.has(ref.root)) issues.push({ path, message: `expression reads "${ref.root}"; it may read only trigger, steps, run and workflow` });
+    else if (ref.step === undefined) continue;
+    else if (!all.has(ref.step)) issues.push({ path, message: `expression references unknown step "${ref.step}"` });
+    else if (!earlier.has(ref.step)) issues.push({ path, message: `expression references step "${ref.step}", which does not run before this one` });
+  }
+  return issues;
+};
+
+/** Every expression in a step's input, at any depth, with its path. */
+const expressionsIn = (value: unknown, path: string): { path: string; source: string }[] => {
+  if (isExpression(value)) return [{ path, source: value }];
+  if (Array.isArray(value)) return value.flatMap((item, index) => expressionsIn(item, `${path}[${index}]`));
+  if (typeof value === 'object' && value !== null) return Object.entries(value).flatMap(([key, item]) => expressionsIn(item, `${path}.${key}`));
+  return [];
+};
+
+/** The checks zod cannot make field by field: unique keys, and expressions that compile and read only what exists before. */
+const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
+  const issues: DefinitionIssue[] = [];
+  const all = new Set(definition.steps.map((step) => step.key));
+  const earlier = new Set<string>();
+  definition.steps.forEach((step, index) => {
+    const at = `steps[${index}]`;
+    if (earlier.has(step.key)) issues.push({ path: `${at}.key`, message: `duplicate step key "${step.key}"` });
+    const expressions = [...(step.if === undefined ? [] : [{ path: `${at}.if`, source: step.if }]), ...expressionsIn(step.input, `${at}.input`)];
+    for (const { path, source } of expressions) issues.push(...checkExpression(source, path, earlier, all));
+    earlier.add(step.key);
+  });
+  return issues;
+};
+
+/**
+ * The first value nested deeper than the limit, found without recursion (so a deep value cannot overflow the stack
+ * here), or a `__proto__` key (a parser copying it would set a prototype instead of keeping the field).
+ */
+const structureIssue = (input: unknown): DefinitionIssue | null => {
+  const pending: { value: unknown; depth: number; path: string }[] = [{ value: input, depth: 0, path: '' }];
+  while (pending.length > 0) {
+    const { value, depth, path } = pending.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= DEFINITION_LIMITS.maxDepth) return { path: path || '$', message: `nested more than ${DEFINITION_LIMITS.maxDepth} levels deep` };
+    if (Array.isArray(value)) value.forEach((item, index) => pending.push({ value: item, depth: depth + 1, path: `${path}[${index}]` }));
+    else {
+      for (const [key, item] of Object.entries(value)) {
+        const at = path === '' ? key : `${path}.${key}`;
+        if (key === '__proto__') return { path: at, message: 'the key __proto__ is not allowed' };
+        pending.push({ value: item, depth: depth + 1, path: at });
+      }
+    }
+  }
+  return null;
+};
+
+/** Validate a definition: the parsed definition (with defaults filled in), or every issue found, each with its path. */
+export const checkDefinition = (input: unknown): { ok: true; definition: WorkflowDefinition } | { ok: false; issues: DefinitionIssue[] } => {
+  const structure = structureIssue(input);
+  if (structure) return { ok: false, issues: [structure] };
+  const json = JSON.stringify(input) ?? '';
+  const bytes = Buffer.byteLength(json);
+  if (bytes > DEFINITION_LIMITS.maxBytes) {
+    return { ok: false, issues: [{ path: '$', message: `the definition is ${bytes} bytes; at most ${DEFINITION_LIMITS.maxBytes} are allowed` }] };
+  }
+  const parsed = definitionSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, issues: parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })) };
+  const issues = crossChecks(parsed.data);
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, definition: parsed.data };
+};
+
+/** Validate a definition or throw a ValidationError whose metadata names the first bad field's `path` and lists every issue. */
+export const parseDefinition = (input: unknown): WorkflowDefinition => {
+  const result = checkDefinition(input);
+  if (result.ok) return result.definition;
+  const [first] = result.issues;
+  throw new ValidationError(`Invalid workflow definition: ${result.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`, {
+    path: first?.path ?? '$',
+    issues: result.issues,
+  });
+};

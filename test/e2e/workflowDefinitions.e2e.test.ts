@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/** Workflow definitions through GraphQL on the started app: who may manage them, versions, bad input, the webhook secret. */
+let h: Harness;
+let designer: { id: string; key: string };
+let member: { id: string; key: string };
+let stranger: { id: string; key: string };
+
+const example = () => JSON.parse(readFileSync(new URL('../fixtures/workflows/answerQuestions.json', import.meta.url), 'utf8')) as Record<string, unknown> & { steps: Record<string, unknown>[] };
+
+const WORKFLOW = 'id name version status definition webhookUrl hasWebhookSecret createdAt updatedAt';
+const ERROR = '... on DomainError { code message details }';
+
+const open = async (name: string, role?: string) => {
+  const { body } = await h.gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  if (role) {
+    const grant = await h.gql('mutation($id: ID!, $role: Role!) { grantRole(accountId: $id, role: $role) { __typename } }', { id: account.id, role });
+    expect(grant.body.data.grantRole.__typename).toBe('Account');
+  }
+  return account;
+};
+
+const create = (definition: unknown, key: string) =>
+  h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { ${WORKFLOW} } ${ERROR} } }`, { d: definition }, key);
+
+beforeAll(async () => {
+  h = await startHarness();
+  designer = await open('Dana Designer', 'DESIGNER');
+  member = await open('Mo Member');
+  stranger = await open('Sam Stranger', 'DESIGNER');
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('workflow definitions over GraphQL', () => {
+  it("lets a designer create the brief's example as version 1, and read it back", async () => {
+    const { body } = await create(example(), designer.key);
+    const workflow = body.data.createWorkflow;
+    expect(workflow).toMatchObject({ __typename: 'Workflow', name: 'Answer questions', version: 1, status: 'ENABLED', hasWebhookSecret: false });
+    expect(workflow.webhookUrl).toBe(`/api/v1/workflows/${workflow.id}/webhook`);
+    expect(workflow.definition.steps[1].input.model).toBe('=steps.pick.first.id');
+
+    const read = await h.gql(`query($id: ID!) { workflow(id: $id) { ${WORKFLOW} } workflows { edges { node { id version } } } }`, { id: workflow.id }, designer.key);
+    expect(read.body.errors).toBeUndefined();
+    const { __typename: _typename, ...shown } = workflow;
+    expect(read.body.data.workflow).toEqual(shown);
+    expect(read.body.data.workflows.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([workflow.id]);
+  });
+
+  it('saves every change as the next version, and lets any key of the account read it', async () => {
+    const { body } = await create(example(), designer.key);
+    const id = body.data.createWorkflow.id;
+    const changed = { ...example(), name: 'Answer questions, briefly' };
+    const update = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ... on Workflow { name version } ${ERROR} } }`, { id, d: changed }, designer.key);
+    expect(update.body.data.updateWorkflow).toEqual({ __typename: 'Workflow', name: 'Answer questions, briefly', version: 2 });
+    const read = await h.gql('query($id: ID!) { workflow(id: $id) { version name } }', { id }, designer.key);
+    expect(read.body.data.workflow).toEqual({ version: 2, name: 'Answer questions, briefly' });
+
+    // A run pins its version: each version's definition stays readable.
+    expect((await h.running.core.modules.workflows.definitionAt(id, 1))?.name).toBe('Answer questions');
+    expect((await h.running.core.modules.workflows.definitionAt(id, 2))?.name).toBe('Answer questions, briefly');
+    expect(await h.running.core.modules.workflows.definitionAt(id, 3)).toBeNull();
+
+    const disable = await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { ... on Workflow { status version } } }', { id }, designer.key);
+    expect(disable.body.data.disableWorkflow).toEqual({ status: 'DISABLED', version: 2 });
+  });
+
+  it('refuses a member without the designer role: FORBIDDEN to create or change, allowed to read', async () => {
+    const own = (await create(example(), designer.key)).body.data.createWorkflow.id;
+    // The member is of another account here; a member of the same account is covered by the decider's unit tests.
+    const denied = await create(example(), member.key);
+    expect(denied.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(denied.body.data).toBeNull();
+
+    const admin = await h.gql('mutation($id: ID!) { revokeRole(accountId: $id, role: DESIGNER) { __typename } }', { id: designer.id });
+    expect(admin.body.data.revokeRole.__typename).toBe('Account');
+    try {
+      const update = await h.gql('mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename } }', { id: own, d: example() }, designer.key);
+      expect(update.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const read = await h.gql('query($id: ID!) { workflow(id: $id) { id version } }', { id: own }, designer.key);
+      expect(read.body.data.workflow).toEqual({ id: own, version: 1 });
+    } finally {
+      await h.gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: designer.id });
+    }
+  });
+
+  it("answers another account's workflow exactly as a missing one (NOT_FOUND)", async () => {
+    const theirs = (await create(example(), designer.key)).body.data.createWorkflow.id as string;
+    const missing = 'wf_0mzzzzzzz0000000000000000';
+    for (const [query, variables] of [
+      ['query($id: ID!) { workflow(id: $id) { id name } }', {}],
+      ['mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename } }', { d: example() }],
+      ['mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', {}],
+      ['mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename } }', {}],
+    ] as const) {
+      const forTheirs = await h.gql(query, { id: theirs, ...variables }, stranger.key);
+      const forMissing = await h.gql(query, { id: missing, ...variables }, stranger.key);
+      expect(forTheirs.body.errors?.[0]?.extensions?.code, query).toBe('NOT_FOUND');
+      expect(JSON.stringify(forTheirs.body).replaceAll(theirs, '<id>'), query).toBe(JSON.stringify(forMissing.body).replaceAll(missing, '<id>'));
+    }
+    const list = await h.gql('{ workflows { edges { node { id } } } }', {}, stranger.key);
+    expect(list.body.data.workflows.edges).toEqual([]);
+    const read = await h.gql('query($id: ID!) { workflow(id: $id) { version } }', { id: theirs }, designer.key);
+    expect(read.body.data.workflow).toEqual({ version: 1 });
+  });
+
+  it("answers a bad definition with a DomainError whose details name the bad field's path", async () => {
+    const bad = example();
+    bad.steps[0] = { ...bad.steps[0], input: { sort: '=steps.answer.text' } };
+    const { body } = await create(bad, designer.key);
+    expect(body.data.createWorkflow).toMatchObject({
+      __typename: 'DomainError',
+      code: 'VALIDATION',
+      details: { path: 'steps[0].input.sort', issues: [{ path: 'steps[0].input.sort', message: 'expression references step "answer", which does not run before this one' }] },
+    });
+
+    const unknownType = example();
+    unknownType.steps[2] = { ...unknownType.steps[2], type: 'action.launch' };
+    const second = await create(unknownType, designer.key);
+    expect(second.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: 'steps[2].type' } });
+
+    // 100,000 levels of nesting, sent as raw text (a client's JSON.stringify would overflow first).
+    const depth = 100_000;
+    const raw = `{"query":"mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on DomainError { code details } } }","variables":{"d":{"name":"x","trigger":{"type":"manual"},"steps":[{"key":"a","type":"action.transform","input":{"v":${'['.repeat(depth)}1${']'.repeat(depth)}}}]}}}`;
+    const deep = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${designer.key}` }, body: raw });
+    const deepBody = (await deep.json()) as { data: { createWorkflow: { code: string; details: { path: string } } } };
+    expect(deepBody.data.createWorkflow).toMatchObject({ code: 'VALIDATION', details: { path: expect.stringMatching(/^steps\[0\]\.input\.v\[0\]/) } });
+
+    const notAnObject = await create('hello', designer.key);
+    expect(notAnObject.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: '$' } });
+  });
+
+  it('rotates the webhook secret and shows it only in that answer', async () => {
+    const id = (await create(example(), designer.key)).body.data.createWorkflow.id as string;
+    const rotate = () => h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename ... on WebhookSecret { secret workflow { hasWebhookSecret } } ${ERROR} } }`, { id }, designer.key);
+    const first = (await rotate()).body.data.rotateWebhookSecret;
+    expect(first).toMatchObject({ __typename: 'WebhookSecret', workflow: { hasWebhookSecret: true } });
+    expect(first.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    const second = (await rotate()).body.data.rotateWebhookSecret;
+    expect(second.secret).not.toBe(first.secret);
+
+    const read = await h.gql(`query($id: ID!) { workflow(id: $id) { ${WORKFLOW} } }`, { id }, designer.key);
+    expect(JSON.stringify(read.body)).not.toContain(first.secret);
+    expect(JSON.stringify(read.body)).not.toContain(second.secret);
+    const events = await h.running.core.eventStore.readStream(`workflow-${id}`);
+    expect(JSON.stringify(events)).not.toContain(second.secret);
+
+    const manual = (await create({ ...example(), trigger: { type: 'manual' } }, designer.key)).body.data.createWorkflow.id;
+    const refused = await h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename ${ERROR} } }`, { id: manual }, designer.key);
+    expect(refused.body.data.rotateWebhookSecret).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+
+  it('deletes a workflow: it disappears from reads and cannot be changed', async () => {
+    const id = (await create(example(), designer.key)).body.data.createWorkflow.id as string;
+    const del = await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { ... on Workflow { status } } }', { id }, designer.key);
+    expect(del.body.data.deleteWorkflow).toEqual({ status: 'DELETED' });
+    const read = await h.gql('query($id: ID!) { workflow(id: $id) { id } }', { id }, designer.key);
+    expect(read.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const enable = await h.gql(`mutation($id: ID!) { enableWorkflow(id: $id) { __typename ${ERROR} } }`, { id }, designer.key);
+    expect(enable.body.data.enableWorkflow).toMatchObject({ __typename: 'DomainError', code: 'NOT_FOUND' });
+  });
+});
