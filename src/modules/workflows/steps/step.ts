@@ -1,0 +1,47 @@
+import type { Principal } from '../../auth/principal.js';
+
+/**
+ * What the run executor hands a step and what it gets back. One function per step type (`steps/<group>.ts`); the
+ * executor evaluates the step's expressions first, so `input` is plain JSON, then appends the outcome through the
+ * run decider. A step never appends events itself.
+ */
+export interface StepContext {
+  readonly runId: string;
+  readonly workflowId: string;
+  readonly stepKey: string;
+  readonly attempt: number;
+  /** `{runId}.{stepKey}.{attempt}` (run.events.ts): the same after a crash, so side effects can be made idempotent. */
+  readonly idempotencyKey: string;
+  /** The workflow's account, as a principal (the run's model calls are billed to it). */
+  readonly principal: Principal;
+  /** What is left of the run's budget, in nano-dollars. */
+  readonly budgetLeft: number;
+  /** Aborted when the run is cancelled or the step times out. */
+  readonly signal: AbortSignal;
+  /** Model steps report their tokens as they arrive (for the run's progress subscription). */
+  readonly onProgress?: (event: { readonly type: 'token'; readonly content: string }) => void;
+}
+
+export interface StepResult {
+  /** JSON-safe output, what later steps read as `steps.<key>`. */
+  readonly output: unknown;
+  /** Nano-dollars this step charged (a model call's cost), 0 otherwise. */
+  readonly cost: number;
+}
+
+/** A step failed: `retryable` decides whether the run decider may try it again. */
+export class StepError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+export type StepRunner = (input: unknown, context: StepContext) => Promise<StepResult>;
+
+/** Step runners by step type (definition.ts STEP_TYPES). */
+export type StepRunners = Readonly<Record<string, StepRunner>>;
