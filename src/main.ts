@@ -93,7 +93,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       }),
-      generations: createGenerationsApi({ readStore, gateway, logger }),
+      generations: createGenerationsApi({ readStore, eventStore, gateway, logger }),
       workflows: createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now }),
     }),
   });

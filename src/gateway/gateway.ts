@@ -53,6 +53,8 @@ export interface GenerateInput {
   readonly rawProvider: unknown;
   readonly apiType: ApiType;
   readonly correlationId: string;
+  /** Refuse (402) before reserving when the worst case exceeds this (a workflow run's budget left), in nano-dollars. */
+  readonly maxReserved?: number;
 }
 
 export interface PreparedGeneration {
@@ -169,6 +171,14 @@ export const createGateway = (deps: {
     if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     let request = parsed.request;
     let { amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens);
+    if (input.maxReserved !== undefined && amount > input.maxReserved) {
+      throw new GatewayError(
+        402,
+        'payment_required',
+        `This call may cost up to ${amount} nano-dollars, more than the ${Math.max(0, input.maxReserved)} its budget has left: lower max_tokens or raise the budget`,
+        { limit_source: 'budget', reservation: amount, budget_left: input.maxReserved, model: plan.targets[0]!.model },
+      );
+    }
     /**
      * Resolves once the ledger admits the reservation, with the promise of it being durable (wrapped: a promise
      * resolved with a promise would wait for it): the upstream call starts while the reservation is appended, and

@@ -25,8 +25,9 @@ export interface ModelQuery {
   readonly search?: string;
   /** Served by this provider (slug). */
   readonly provider?: string;
-  /** Nano-dollars per prompt token: some endpoint of the listing at most this. */
+  /** Nano-dollars per prompt / completion token: some endpoint of the listing at most these (both on one endpoint). */
   readonly maxPromptPrice?: number;
+  readonly maxCompletionPrice?: number;
   readonly minContextLength?: number;
   /** Each supported by some endpoint of the listing. */
   readonly supportedParameters?: readonly string[];
@@ -72,7 +73,8 @@ const matches = (m: ModelListing, q: ModelQuery): boolean => {
   return (
     (!search || `${m.doc._id} ${m.doc.name}`.toLowerCase().includes(search)) &&
     (!q.provider || m.endpoints.some((e) => e.provider === q.provider)) &&
-    (q.maxPromptPrice === undefined || m.endpoints.some((e) => e.prices.prompt <= q.maxPromptPrice!)) &&
+    ((q.maxPromptPrice === undefined && q.maxCompletionPrice === undefined) ||
+      m.endpoints.some((e) => (q.maxPromptPrice === undefined || e.prices.prompt <= q.maxPromptPrice) && (q.maxCompletionPrice === undefined || e.prices.completion <= q.maxCompletionPrice))) &&
     (q.minContextLength === undefined || contextLengthOf(m) >= q.minContextLength) &&
     (q.supportedParameters ?? []).every((p) => m.endpoints.some((e) => e.supportedParameters.includes(p))) &&
     (!q.inputModalities?.length || q.inputModalities.some((i) => m.doc.inputModalities.includes(i))) &&

@@ -12,7 +12,7 @@ import { NotFoundError } from '../../errors.js';
 import type { EventStore, NewEvent } from '../../eventStore/eventStore.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
 import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
-import type { FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
+import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
@@ -241,6 +241,20 @@ export interface PromptInput {
   readonly provider?: unknown;
   readonly user?: string | null;
   readonly sessionId?: string | null;
+  /** OpenRouter's `response_format` (workflow model steps; not on GraphQL's PromptInput). */
+  readonly responseFormat?: unknown;
+}
+
+/** How `send` runs a call beyond its prompt (a workflow step's model call uses all of them). */
+export interface SendOptions {
+  /** The generation's id, chosen by the caller (derived from a step's idempotency key); a new one otherwise. */
+  readonly generationId?: string;
+  /** Refuse (402) before the call when its reservation would exceed this many nano-dollars. */
+  readonly maxReserved?: number;
+  /** Aborts the call; what was generated is charged. */
+  readonly signal?: AbortSignal;
+  /** Stream the answer and hand over each piece of content as it arrives. */
+  readonly onToken?: (content: string) => void;
 }
 
 /** The same validation as REST: the input becomes an OpenRouter body. */
@@ -255,6 +269,7 @@ const parsePrompt = (input: PromptInput, stream: boolean) =>
       provider: input.provider ?? undefined,
       user: input.user ?? undefined,
       session_id: input.sessionId ?? undefined,
+      response_format: input.responseFormat ?? undefined,
       stream,
     },
     input.messages ? 'chat' : 'completion',
@@ -312,13 +327,14 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
   error: { type: 'server', message: 'Internal error' },
 };
 
-export const createGenerationsApi = (deps: { readStore: ReadStore; gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>; logger: Logger }) => {
+export const createGenerationsApi = (deps: { readStore: ReadStore; eventStore: Pick<EventStore, 'readStream'>; gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>; logger: Logger }) => {
   const { gateway, logger } = deps;
   const queries = generationQueries(deps.readStore);
   const collection = deps.readStore.collection<GenerationDoc>(GENERATIONS);
   const feeds = createGenerationFeeds();
-  const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string) => ({
-    generationId: newGenerationId(),
+  const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => ({
+    generationId: options.generationId ?? newGenerationId(),
+    ...(options.maxReserved !== undefined && { maxReserved: options.maxReserved }),
     principal: actor,
     parsed: parsePrompt(prompt, stream),
     rawProvider: prompt.provider ?? null,
@@ -335,6 +351,8 @@ export const createGenerationsApi = (deps: { readStore: ReadStore; gateway: Pick
     },
     /** For the per-request loader, which applies the policy per document. */
     byIds: (ids: readonly string[]): Promise<GenerationDoc[]> => queries.byIds(ids),
+    /** Whether a generation with this id was recorded (its own stream, exact: the read model may lag). */
+    recorded: async (generationId: string): Promise<boolean> => (await deps.eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0,
     /** A page of an account's generations, by id. */
     async list(actor: Principal, accountId: string, range: IdRange): Promise<GenerationDoc[]> {
       if (!maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId);
@@ -342,13 +360,29 @@ export const createGenerationsApi = (deps: { readStore: ReadStore; gateway: Pick
       const filter = after || before ? { _id: { ...(after ? { $gt: after } : {}), ...(before ? { $lt: before } : {}) } } : {};
       return collection.find({ ...filter, accountId }, { sort: { _id: range.inverted ? -1 : 1 }, limit: range.limit });
     },
-    /** Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). */
-    async send(actor: Principal, prompt: PromptInput, correlationId: string): Promise<SentPrompt> {
-      const outcome = await gateway.generate(request(actor, prompt, false, correlationId));
-      if (outcome.kind !== 'completed') throw outcome.error;
+    /**
+     * Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). With
+     * `onToken` the call streams and the answer is what was streamed.
+     */
+    async send(actor: Principal, prompt: PromptInput, correlationId: string, options: SendOptions = {}): Promise<SentPrompt> {
+      const { onToken, signal } = options;
+      let streamed = '';
+      const outcome = await gateway.generate(request(actor, prompt, onToken !== undefined, correlationId, options), {
+        ...(signal && { signal }),
+        ...(onToken && {
+          onChunk: (chunk: ChatChunk) => {
+            const content = chunk.choices[0]?.delta.content;
+            if (!content) return;
+            streamed += content;
+            onToken(content);
+          },
+        }),
+      });
+      // A cancelled call (its signal aborted) has no error of its own: the abort's reason says why.
+      if (outcome.kind !== 'completed') throw outcome.error ?? signal?.reason ?? new Error('The generation was cancelled');
       return {
         generationId: outcome.generationId,
-        completion: outcome.response?.choices[0]?.message.content ?? '',
+        completion: onToken ? streamed : (outcome.response?.choices[0]?.message.content ?? ''),
         model: outcome.model,
         provider: outcome.providerName,
         finishReason: outcome.finishReason,

@@ -1,0 +1,27 @@
+/**
+ * The step runners of searches and side-effect actions, built from the module APIs they call (the control steps
+ * and `action.respond` / `action.transform` are the executor's). Wired by the composition root with the executor.
+ */
+import type { CatalogApi } from '../../catalog/catalog.api.js';
+import type { GenerationsApi } from '../../generations/generation.api.js';
+import type { OutboundPolicy } from '../../outbound/outboundPolicy.js';
+import { actionHttp, createOutboundHttp, type OutboundHttpLimits } from './http.js';
+import { actionModel } from './model.js';
+import { searchHttp, searchModels } from './search.js';
+import type { StepRunners } from './step.js';
+
+export const createStepRunners = (deps: {
+  catalog: Pick<CatalogApi, 'listModels'>;
+  generations: Pick<GenerationsApi, 'send' | 'recorded'>;
+  /** The gateway's outbound address policy (OUTBOUND_ALLOW): workflow HTTP steps are never trusted. */
+  outbound: Pick<OutboundPolicy, 'checkUrl' | 'lookup'>;
+  httpLimits?: Partial<OutboundHttpLimits>;
+}): StepRunners => {
+  const http = createOutboundHttp(deps.outbound, deps.httpLimits);
+  return {
+    'search.models': searchModels(deps.catalog),
+    'search.http': searchHttp(http),
+    'action.model': actionModel(deps.generations),
+    'action.http': actionHttp(http),
+  };
+};
