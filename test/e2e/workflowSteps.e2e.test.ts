@@ -1,0 +1,279 @@
+/**
+ * The workflow step runners of searches and actions, built from the started app's own pieces (the catalog and
+ * generations APIs, the gateway's outbound policy) and called as the executor will call them: models searched
+ * through the catalog's listing, a model call billed once per idempotency key, HTTP through the outbound policy.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../../src/modules/auth/principal.js';
+import { createOutboundPolicy } from '../../src/modules/outbound/outboundPolicy.js';
+import { createStepRunners } from '../../src/modules/workflows/steps/index.js';
+import { stepGenerationId } from '../../src/modules/workflows/steps/model.js';
+import { StepError, type StepContext, type StepRunners } from '../../src/modules/workflows/steps/step.js';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let runners: StepRunners;
+let user: Account;
+let target: { url: string; requests: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[]; close(): Promise<void> };
+
+/** A local HTTP target: answers by path, records what it received. */
+const startTarget = async () => {
+  const requests: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      const json = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      switch (req.url) {
+        case '/json':
+          return json(200, { answer: 42, items: ['a', 'b'] });
+        case '/created':
+          return json(201, { ok: true, received: body === '' ? null : (JSON.parse(body) as unknown) });
+        case '/html':
+          return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not json</html>');
+        case '/big':
+          return json(200, { blob: 'x'.repeat(5000) });
+        case '/redirect':
+          return res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
+        case '/missing':
+          return json(404, { error: 'no such thing' });
+        case '/broken':
+          return json(503, { error: 'down for a moment' });
+        case '/hang':
+          return; // never answers
+        default:
+          return json(500, { error: 'unexpected path' });
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => server.closeAllConnections()),
+  };
+};
+
+const principalOf = (account: Account): Principal => ({ accountId: account.accountId, keyId: account.keyId, roles: new Set(['user']) });
+
+let runSeq = 0;
+const contextFor = (account: Account, overrides: Partial<StepContext> = {}): StepContext => {
+  const runId = `run_steps${++runSeq}`;
+  return { runId, workflowId: 'wf_steps', stepKey: 'answer', attempt: 1, idempotencyKey: `${runId}.answer.1`, principal: principalOf(account), budgetLeft: 1_000_000_000_000, signal: new AbortController().signal, ...overrides };
+};
+
+/** The StepError a runner failed with (the test fails if it succeeded or threw anything else). */
+const stepError = async (promise: Promise<unknown>): Promise<StepError> => {
+  const error = await promise.then(
+    (result) => {
+      throw new Error(`expected a StepError, got ${JSON.stringify(result)}`);
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StepError);
+  return error as StepError;
+};
+
+beforeAll(async () => {
+  h = await startGatewayHarness(); // OUTBOUND_ALLOW=127.0.0.1, as the app harness sets it
+  const core = h.running.core;
+  runners = createStepRunners({ catalog: core.modules.catalog, generations: core.modules.generations, outbound: core.gateway.upstream.policy, httpLimits: { timeoutMs: 500, maxResponseBytes: 1000 } });
+  user = await h.openAccount({ credits: 1_000_000_000 });
+  target = await startTarget();
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-cheap', model: 'steps/cheap', prices: { prompt: 100, completion: 200 }, contextLength: 16_000 });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-dear', model: 'steps/dear', prices: { prompt: 1000, completion: 2000 }, contextLength: 64_000 });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-tiny', model: 'steps/tiny', prices: { prompt: 10, completion: 20 }, contextLength: 1000 });
+});
+afterAll(async () => {
+  await target.close();
+  await h.stop();
+});
+
+describe('search.models', () => {
+  it('lists the matching models cheapest first, first being the cheapest', async () => {
+    const { output, cost } = await runners['search.models']!({ search: 'steps/', minContextLength: 8000, sort: 'price' }, contextFor(user));
+    expect(cost).toBe(0);
+    const result = output as { items: { id: string; contextLength: number; prices: { prompt: number; completion: number }; providers: string[] }[]; first: { id: string } | null; count: number };
+    expect(result.items.map((m) => m.id)).toEqual(['steps/cheap', 'steps/dear']);
+    expect(result.first).toEqual(result.items[0]);
+    expect(result.items[0]).toMatchObject({ id: 'steps/cheap', contextLength: 16_000, prices: { prompt: 100, completion: 200 }, providers: ['steps-cheap'] });
+    expect(result.count).toBe(2);
+  });
+
+  it('filters by completion price and by provider through the same listing query', async () => {
+    const byCompletion = (await runners['search.models']!({ search: 'steps/', maxCompletionPrice: 200 }, contextFor(user))).output as { items: { id: string }[] };
+    expect(byCompletion.items.map((m) => m.id)).toEqual(['steps/tiny', 'steps/cheap']);
+    const byProvider = (await runners['search.models']!({ provider: 'steps-dear' }, contextFor(user))).output as { items: { id: string }[] };
+    expect(byProvider.items.map((m) => m.id)).toEqual(['steps/dear']);
+  });
+
+  it('finding nothing is a normal outcome: no items, first null', async () => {
+    const { output } = await runners['search.models']!({ search: 'steps/', maxPromptPrice: 5 }, contextFor(user));
+    expect(output).toEqual({ items: [], first: null, count: 0 });
+  });
+
+  it('refuses unknown criteria and sorts, naming the field, for good', async () => {
+    const sort = await stepError(runners['search.models']!({ sort: 'cost' }, contextFor(user)));
+    expect(sort).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
+    expect(sort.message).toContain('input.sort');
+    const unknown = await stepError(runners['search.models']!({ capabilities: ['telepathy'] }, contextFor(user)));
+    expect(unknown.message).toContain('input.capabilities[0]');
+    const extra = await stepError(runners['search.models']!({ maxPrice: 1 }, contextFor(user)));
+    expect(extra.message).toContain('maxPrice');
+  });
+});
+
+describe('action.model', () => {
+  it('calls the model, streams its tokens, charges the account once; the same idempotency key never charges again', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const tokens: string[] = [];
+    const context = contextFor(account, { onProgress: (event) => tokens.push(event.content) });
+    const { output, cost } = await runners['action.model']!({ model: 'switchyard/demo-paid', system: 'Be brief.', prompt: 'Hello workflow', maxTokens: 100 }, context);
+    const answer = output as { text: string; model: string; provider: string; cost: number; generationId: string; usage: { prompt: number; completion: number } };
+    expect(answer.text).toContain('Hello workflow');
+    expect(tokens.join('')).toBe(answer.text);
+    expect(tokens.length).toBeGreaterThan(1);
+    expect(answer).toMatchObject({ model: 'switchyard/demo-paid', provider: 'Switchyard Demo', generationId: stepGenerationId(context.idempotencyKey) });
+    expect(cost).toBeGreaterThan(0);
+    expect(answer.cost).toBe(cost);
+
+    // Again at once (the first call's record may still be on its way): the ledger holds that id's reservation.
+    const early = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Hello workflow', maxTokens: 100 }, context));
+    expect(early).toMatchObject({ code: 'GENERATION_EXISTS', retryable: false });
+    const balance = await h.settledBalance(account.accountId);
+    expect(balance.settled).toBe(cost);
+    expect(balance.reserved).toBe(0);
+
+    // Again after it was recorded (an executor resuming this attempt after a crash).
+    const late = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Hello workflow', maxTokens: 100 }, context));
+    expect(late).toMatchObject({ code: 'GENERATION_EXISTS', retryable: false });
+    expect(late.message).toContain(answer.generationId);
+    expect((await h.settledBalance(account.accountId)).settled).toBe(cost);
+
+    // The generation is the account's, under the derived id.
+    const { body } = await h.gql(`query ($id: ID!) { generation(id: $id) { id status cost } }`, { id: answer.generationId }, account.key);
+    expect(body.data.generation).toEqual({ id: answer.generationId, status: 'COMPLETED', cost });
+  });
+
+  it('calls the free demo model with messages', async () => {
+    const { output, cost } = await runners['action.model']!({ models: ['switchyard/demo'], messages: [{ role: 'user', content: 'Free question' }] }, contextFor(user));
+    expect((output as { text: string }).text).toContain('Free question');
+    expect(cost).toBe(0);
+  });
+
+  it("refuses before the call when the reservation exceeds the run's budget: nothing reserved, nothing charged", async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const error = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Too dear', maxTokens: 500 }, contextFor(account, { budgetLeft: 1000 })));
+    expect(error).toMatchObject({ code: 'BUDGET_EXCEEDED', retryable: false });
+    expect(error.message).toMatch(/more than the 1000 its budget has left/);
+    const balance = await h.settledBalance(account.accountId);
+    expect(balance).toMatchObject({ settled: 0, reserved: 0 });
+  });
+
+  it('an account without credits fails the step for good (402)', async () => {
+    const broke = await h.openAccount();
+    const error = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Hi', maxTokens: 100 }, contextFor(broke)));
+    expect(error).toMatchObject({ code: 'INSUFFICIENT_CREDITS', retryable: false });
+  });
+
+  it('a provider error is retryable as the gateway says', async () => {
+    const cheap = h.fakes[0]!; // steps/cheap's only provider
+    cheap.setDefault({ status: 503 });
+    try {
+      const failed = await stepError(runners['action.model']!({ model: 'steps/cheap', prompt: 'Hi', maxTokens: 10 }, contextFor(user)));
+      expect(failed.retryable).toBe(true);
+      cheap.setDefault({ status: 400 });
+      const bad = await stepError(runners['action.model']!({ model: 'steps/cheap', prompt: 'Hi', maxTokens: 10 }, contextFor(user)));
+      expect(bad.retryable).toBe(false);
+    } finally {
+      cheap.setDefault({});
+    }
+  });
+
+  it('a cancelled run aborts the call in flight: the step fails for good, what was generated is charged once', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    h.fakes[0]!.script({ slowTokenMs: 100, text: 'one two three four five six seven eight nine ten' });
+    const controller = new AbortController();
+    const context = contextFor(account, { signal: controller.signal, onProgress: () => controller.abort(new Error('run cancelled')) });
+    const error = await stepError(runners['action.model']!({ model: 'steps/cheap', prompt: 'Count', maxTokens: 50 }, context));
+    expect(error).toMatchObject({ code: 'CANCELLED', retryable: false });
+    const balance = await h.settledBalance(account.accountId);
+    expect(balance.reserved).toBe(0);
+    expect(balance.settled).toBeGreaterThan(0);
+  });
+
+  it('refuses bad input by field', async () => {
+    const error = await stepError(runners['action.model']!({ model: 'switchyard/demo', prompt: 'a', messages: [{ role: 'user', content: 'b' }] }, contextFor(user)));
+    expect(error).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
+    expect(error.message).toContain('input.prompt');
+  });
+});
+
+describe('action.http', () => {
+  it('sends the method, JSON body and the idempotency key; answers status, headers and the parsed JSON', async () => {
+    const context = contextFor(user);
+    const { output, cost } = await runners['action.http']!({ method: 'PUT', url: `${target.url}/created`, headers: { 'X-Trace': 'abc' }, body: { n: 1 } }, context);
+    expect(cost).toBe(0);
+    expect(output).toMatchObject({ status: 201, headers: { 'content-type': 'application/json' }, body: { ok: true, received: { n: 1 } } });
+    const received = target.requests.at(-1)!;
+    expect(received).toMatchObject({ method: 'PUT', url: '/created' });
+    expect(received.headers).toMatchObject({ 'idempotency-key': context.idempotencyKey, 'x-trace': 'abc', 'content-type': 'application/json' });
+  });
+
+  it("a step cannot replace its idempotency key or set the Host header", async () => {
+    const context = contextFor(user);
+    await runners['action.http']!({ url: `${target.url}/created`, headers: { 'Idempotency-Key': 'mine' } }, context);
+    expect(target.requests.at(-1)!.headers['idempotency-key']).toBe(context.idempotencyKey);
+    const host = await stepError(runners['action.http']!({ url: `${target.url}/created`, headers: { Host: 'internal.example' } }, context));
+    expect(host).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
+  });
+
+  it('5xx and timeouts are retryable, 4xx not; a redirect is the answer, not followed', async () => {
+    expect(await stepError(runners['action.http']!({ url: `${target.url}/broken` }, contextFor(user)))).toMatchObject({ code: 'HTTP_503', retryable: true });
+    expect(await stepError(runners['action.http']!({ url: `${target.url}/missing` }, contextFor(user)))).toMatchObject({ code: 'HTTP_404', retryable: false });
+    expect(await stepError(runners['action.http']!({ method: 'GET', url: `${target.url}/hang` }, contextFor(user)))).toMatchObject({ code: 'TIMEOUT', retryable: true });
+    const before = target.requests.length;
+    const { output } = await runners['action.http']!({ method: 'GET', url: `${target.url}/redirect` }, contextFor(user));
+    expect(output).toMatchObject({ status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/' } });
+    expect(target.requests.length).toBe(before + 1);
+  });
+
+  it('refuses the metadata address even with 127.0.0.1 allowed, and loopback without the allow-list, before connecting', async () => {
+    const metadata = await stepError(runners['action.http']!({ url: 'http://169.254.169.254/latest/meta-data/' }, contextFor(user)));
+    expect(metadata).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
+    expect(metadata.message).toContain('cloud metadata');
+
+    const strict = createStepRunners({ catalog: h.running.core.modules.catalog, generations: h.running.core.modules.generations, outbound: createOutboundPolicy() });
+    const before = target.requests.length;
+    for (const url of [`${target.url}/created`, `http://localhost:${new URL(target.url).port}/created`, `http://[::ffff:127.0.0.1]:${new URL(target.url).port}/created`]) {
+      const refused = await stepError(strict['action.http']!({ url }, contextFor(user)));
+      expect(refused, url).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
+      expect(refused.message).toContain('loopback');
+    }
+    const file = await stepError(strict['action.http']!({ url: 'file:///etc/passwd' }, contextFor(user)));
+    expect(file.code).toBe('OUTBOUND_REFUSED');
+    expect(target.requests.length).toBe(before);
+  });
+});
+
+describe('search.http', () => {
+  it('GETs a URL and answers its JSON', async () => {
+    const { output } = await runners['search.http']!({ url: `${target.url}/json` }, contextFor(user));
+    expect(output).toEqual({ answer: 42, items: ['a', 'b'] });
+    expect(target.requests.at(-1)).toMatchObject({ method: 'GET', url: '/json' });
+  });
+
+  it('refuses a non-JSON answer, an oversized one and a redirect, for good', async () => {
+    expect(await stepError(runners['search.http']!({ url: `${target.url}/html` }, contextFor(user)))).toMatchObject({ code: 'NOT_JSON', retryable: false });
+    expect(await stepError(runners['search.http']!({ url: `${target.url}/big` }, contextFor(user)))).toMatchObject({ code: 'RESPONSE_TOO_LARGE', retryable: false });
+    expect(await stepError(runners['search.http']!({ url: `${target.url}/redirect` }, contextFor(user)))).toMatchObject({ code: 'REDIRECT', retryable: false });
+  });
+
+  it('goes through the outbound policy too', async () => {
+    const error = await stepError(runners['search.http']!({ url: 'http://169.254.169.254/latest/meta-data/' }, contextFor(user)));
+    expect(error).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
+  });
+});
