@@ -58,6 +58,18 @@ describe('the one model listing', () => {
     expect(ids({ freeVariants: 'merged', sort: 'id', outputModalities: ['image'] })).toEqual([]);
   });
 
+  it('price limits hold on one endpoint: cheap prompts on one and cheap completions on another do not match both', () => {
+    const split = model('b/split', [
+      endpoint('p', 'b/split', 0, { prices: { prompt: 10, completion: 900, request: 0, reasoning: 900, cacheRead: 10, cacheWrite: 10 } }),
+      endpoint('q', 'b/split', 0, { prices: { prompt: 900, completion: 10, request: 0, reasoning: 10, cacheRead: 900, cacheWrite: 900 } }),
+    ]);
+    const query = (q: Partial<Parameters<typeof queryModels>[1]>) => queryModels([split], { freeVariants: 'merged', sort: 'id', ...q }, none).map((m) => m.id);
+    expect(query({ maxPromptPrice: 10 })).toEqual(['b/split']);
+    expect(query({ maxCompletionPrice: 10 })).toEqual(['b/split']);
+    expect(query({ maxPromptPrice: 10, maxCompletionPrice: 10 })).toEqual([]);
+    expect(query({ maxPromptPrice: 900, maxCompletionPrice: 10 })).toEqual(['b/split']);
+  });
+
   it('sorts by the cheapest endpoint of each listing, newest first, ties by id', () => {
     expect(ids({ freeVariants: 'separate', sort: 'pricing-low-to-high' })).toEqual(['a/dear:free', 'a/cheap', 'a/dear']);
     expect(ids({ freeVariants: 'merged', sort: 'pricing-high-to-low' })).toEqual(['a/cheap', 'a/dear']);
