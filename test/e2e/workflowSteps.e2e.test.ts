@@ -248,11 +248,14 @@ describe('action.http', () => {
 
     const strict = createStepRunners({ catalog: h.running.core.modules.catalog, generations: h.running.core.modules.generations, outbound: createOutboundPolicy() });
     const before = target.requests.length;
-    for (const url of [`${target.url}/created`, `http://localhost:${new URL(target.url).port}/created`, `http://[::ffff:127.0.0.1]:${new URL(target.url).port}/created`]) {
+    const port = new URL(target.url).port;
+    // The same loopback address spelled as a name, IPv4-mapped IPv6, a decimal integer and hex (URL parsing normalizes the last two).
+    for (const url of [`${target.url}/created`, `http://localhost:${port}/created`, `http://[::ffff:127.0.0.1]:${port}/created`, `http://2130706433:${port}/created`, `http://0x7f.1:${port}/created`]) {
       const refused = await stepError(strict['action.http']!({ url }, contextFor(user)));
       expect(refused, url).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
-      expect(refused.message).toContain('loopback');
+      expect(refused.message, url).toContain('loopback');
     }
+    expect(await stepError(strict['action.http']!({ url: `http://0.0.0.0:${port}/created` }, contextFor(user)))).toMatchObject({ code: 'OUTBOUND_REFUSED' });
     const file = await stepError(strict['action.http']!({ url: 'file:///etc/passwd' }, contextFor(user)));
     expect(file.code).toBe('OUTBOUND_REFUSED');
     expect(target.requests.length).toBe(before);
