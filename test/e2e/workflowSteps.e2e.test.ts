@@ -11,6 +11,7 @@ import { createOutboundPolicy } from '../../src/modules/outbound/outboundPolicy.
 import { createStepRunners } from '../../src/modules/workflows/steps/index.js';
 import { stepGenerationId } from '../../src/modules/workflows/steps/model.js';
 import { StepError, type StepContext, type StepRunners } from '../../src/modules/workflows/steps/step.js';
+import { newId } from '../../src/ids.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -59,9 +60,8 @@ const startTarget = async () => {
 
 const principalOf = (account: Account): Principal => ({ accountId: account.accountId, keyId: account.keyId, roles: new Set(['user']) });
 
-let runSeq = 0;
 const contextFor = (account: Account, overrides: Partial<StepContext> = {}): StepContext => {
-  const runId = `run_steps${++runSeq}`;
+  const runId = newId('run');
   return { runId, workflowId: 'wf_steps', stepKey: 'answer', attempt: 1, idempotencyKey: `${runId}.answer.1`, principal: principalOf(account), budgetLeft: 1_000_000_000_000, signal: new AbortController().signal, ...overrides };
 };
 
@@ -136,7 +136,10 @@ describe('action.model', () => {
     expect(answer.text).toContain('Hello workflow');
     expect(tokens.join('')).toBe(answer.text);
     expect(tokens.length).toBeGreaterThan(1);
-    expect(answer).toMatchObject({ model: 'switchyard/demo-paid', provider: 'Switchyard Demo', generationId: stepGenerationId(context.idempotencyKey) });
+    expect(answer).toMatchObject({ model: 'switchyard/demo-paid', provider: 'Switchyard Demo', generationId: stepGenerationId(context.runId, context.idempotencyKey) });
+    // The shape of every other generation id, ordered by the run's start.
+    expect(answer.generationId).toMatch(/^gen-[0-9a-z]{9}[0-9a-f]{16}$/);
+    expect(answer.generationId.slice(4, 13)).toBe(context.runId.slice(4, 13));
     expect(cost).toBeGreaterThan(0);
     expect(answer.cost).toBe(cost);
 

@@ -13,11 +13,19 @@ import type { GenerationsApi } from '../../generations/generation.api.js';
 import { parseInput } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
 
+/** `newId`'s shape (`run_` + 9 base-36 time characters + 16 hex): the run's start time, to order its generations by. */
+const TIME_ORDERED_ID = /^[a-z]+_([0-9a-z]{9})[0-9a-f]{16}$/;
+
 /**
- * `gen-w` + 32 hex of the key's SHA-256: deterministic, safe in a stream name, and apart from `newGenerationId`'s
- * `gen-<time>` ids. (These do not sort by creation time among an account's generations.)
+ * A step attempt's generation id, deterministic and safe in a stream name: `gen-` + the run's time part + 16 hex of
+ * the key's SHA-256, the shape of `newGenerationId`, so an account's generations still sort (roughly: by the run's
+ * start) by id. A run id of another shape gives `gen-w` + 32 hex.
  */
-export const stepGenerationId = (idempotencyKey: string): string => `gen-w${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+export const stepGenerationId = (runId: string, idempotencyKey: string): string => {
+  const hash = createHash('sha256').update(idempotencyKey).digest('hex');
+  const time = TIME_ORDERED_ID.exec(runId)?.[1];
+  return time === undefined ? `gen-w${hash.slice(0, 32)}` : `gen-${time}${hash.slice(0, 16)}`;
+};
 
 const message = z.strictObject({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(1_000_000) });
 
@@ -51,7 +59,7 @@ export const actionModel =
   (generations: Pick<GenerationsApi, 'send' | 'recorded'>): StepRunner =>
   async (input, context) => {
     const i = parseInput(modelInput, input);
-    const generationId = stepGenerationId(context.idempotencyKey);
+    const generationId = stepGenerationId(context.runId, context.idempotencyKey);
     const exists = () =>
       new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) already ran; it is not run, nor charged, twice`, false);
     if (await generations.recorded(generationId)) throw exists();
