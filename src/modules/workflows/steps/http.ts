@@ -45,7 +45,7 @@ export interface OutboundResponse {
   readonly text: string;
 }
 
-const refused = (message: string) => new StepError('OUTBOUND_REFUSED', `${message}`, false);
+const refused = (message: string) => new StepError('OUTBOUND_REFUSED', message, false);
 
 const flatHeaders = (headers: IncomingHttpHeaders): Record<string, string> => {
   const out: Record<string, string> = {};
