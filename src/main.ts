@@ -19,6 +19,7 @@ import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
+import { createRunsApi } from './modules/workflows/run.api.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './services.js';
@@ -79,23 +80,28 @@ export const startSwitchyard = async (
     gateway,
     topics,
     now,
-    modules: (base): Modules => ({
-      accounts,
-      apiKeys,
-      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
-      catalog: createCatalogApi({
-        eventStore,
-        readStore,
-        routing: gateway.catalog,
-        vault: gateway.vault,
-        outbound: gateway.upstream.policy,
-        routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
-        execute: base.execute,
-        now: base.now,
-      }),
-      generations: createGenerationsApi({ readStore, gateway, logger }),
-      workflows: createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now }),
-    }),
+    modules: (base): Modules => {
+      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now });
+      return {
+        accounts,
+        apiKeys,
+        ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
+        catalog: createCatalogApi({
+          eventStore,
+          readStore,
+          routing: gateway.catalog,
+          vault: gateway.vault,
+          outbound: gateway.upstream.policy,
+          routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
+          execute: base.execute,
+          now: base.now,
+        }),
+        generations: createGenerationsApi({ readStore, gateway, logger }),
+        workflows,
+        // The search and action step runners (steps/*.ts) join here; the control steps are built into the executor.
+        runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps: {}, logger, now: base.now }),
+      };
+    },
   });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
@@ -107,6 +113,8 @@ export const startSwitchyard = async (
     ...generationRoutes(modules.generations, directory),
   ]);
   const port = await app.start(config.PORT, config.HOST);
+  // Runs a stop or a crash interrupted go on from where their streams say they are.
+  await modules.runs.resumeAll();
   if (generatedKey) {
     log(
       [
@@ -130,6 +138,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
+      await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();
       await directory.stop();
