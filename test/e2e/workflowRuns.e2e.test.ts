@@ -154,6 +154,19 @@ describe('manual workflow runs over GraphQL', () => {
     expect(run.steps[0].error.code).toBe('EXPRESSION_TOO_DEEP');
   });
 
+  it('runs a catastrophically backtracking regex to its answer, and refuses backreferences with a clear step error', async () => {
+    const text = `${'a'.repeat(40)}!`;
+    const evil = await createWorkflow(h.gql, { name: 'Regex', trigger: { type: 'manual' }, steps: [{ key: 'm', type: 'action.respond', input: { match: '=$match(trigger.body, /(a+)+$/)', n: 1 } }] }, designer.key);
+    const run = await finished(h.gql, (await runWorkflow(h.gql, evil, text, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.output).toEqual({ match: null, n: 1 });
+
+    const backref = await createWorkflow(h.gql, { name: 'Backref', trigger: { type: 'manual' }, steps: [{ key: 'm', type: 'action.transform', input: { expression: '=$match(trigger.body, /(a*)*\\1$/)' } }] }, designer.key);
+    const refused = await finished(h.gql, (await runWorkflow(h.gql, backref, text, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(refused.status).toBe('FAILED');
+    expect(refused.steps[0].error).toEqual({ code: 'EXPRESSION_FAILED', message: expect.stringMatching(/^steps\.m\.input\.expression: .*may not use backreferences or lookarounds/) });
+  });
+
   it('cancels a run in flight: CANCELLED at once and for good; a second cancel is a CONFLICT', async () => {
     const id = await createWorkflow(h.gql, { name: 'Spin to cancel', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
     const runId = (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id;

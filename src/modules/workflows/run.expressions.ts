@@ -4,6 +4,7 @@
  * own guardrails (checked on every evaluation step, so a recursive function that never ends stops with an error
  * instead of holding the event loop), and its result in size.
  */
+import v8 from 'node:v8';
 import jsonata from 'jsonata';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import { isExpression } from './definition.js';
@@ -24,6 +25,24 @@ export const DEFAULT_EXPRESSION_LIMITS: ExpressionLimits = { timeoutMs: 1_000, m
 const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
 /** Evaluation steps between two hand-backs of the event loop (a few hundred microseconds of work). */
 const YIELD_EVERY = 1_000;
+
+/*
+ * A regular expression runs inside one synchronous call that no timeout can interrupt: `/(a+)+$/` against 30 a's and a
+ * "!" holds the event loop for half a minute. V8 can switch a regexp that backtracks too much to its linear-time
+ * engine; that engine cannot run backreferences and lookarounds, so expressions may not use those.
+ */
+v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?<?[=!]/;
+class LinearRegExp extends RegExp {
+  constructor(pattern: RegExp | string, flags?: string) {
+    if (BACKTRACKING_ONLY.test(typeof pattern === 'string' ? pattern : pattern.source)) {
+      throw new Error('regular expressions in workflows may not use backreferences or lookarounds (they could run for ever)');
+    }
+    super(pattern, flags);
+  }
+}
+/** jsonata only ever calls its RegexEngine with `new`; the type asks for RegExp's call signature too. */
+const LINEAR_REGEXP = LinearRegExp as unknown as RegExpConstructor;
 
 export const EXPRESSION_ERROR_CODES = { failed: 'EXPRESSION_FAILED', timeout: 'EXPRESSION_TIMEOUT', tooDeep: 'EXPRESSION_TOO_DEEP', tooLarge: 'EXPRESSION_TOO_LARGE' } as const;
 
@@ -64,7 +83,7 @@ const toJson = (value: unknown, where: string, limits: ExpressionLimits): JsonVa
 export const evaluateExpression = async (source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
   let value: unknown;
   try {
-    const expression = jsonata(source.slice(1), { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence });
+    const expression = jsonata(source.slice(1), { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence, RegexEngine: LINEAR_REGEXP });
     // jsonata awaits between evaluation steps, but only on microtasks: left alone, a long expression would hold the
     // event loop (and every other request) until its timeout. Its entry hook hands the loop back now and then.
     let steps = 0;
@@ -77,7 +96,11 @@ export const evaluateExpression = async (source: string, scope: ExpressionScope,
     if (code === 'D1012') throw new StepError(EXPRESSION_ERROR_CODES.timeout, `${where}: the expression ran longer than ${limits.timeoutMs} ms and was stopped`, false);
     if (code === 'D1011') throw new StepError(EXPRESSION_ERROR_CODES.tooDeep, `${where}: the expression nested deeper than ${limits.maxDepth} evaluations (runaway recursion?) and was stopped`, false);
     if (code === 'D2015') throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: the expression built a sequence longer than ${limits.maxSequence} items`, false);
-    if (error instanceof RangeError) throw new StepError(EXPRESSION_ERROR_CODES.tooDeep, `${where}: the expression exhausted the stack and was stopped`, false);
+    if (error instanceof RangeError) {
+      // V8's own limits: the call stack, or the longest string or array it can make.
+      const deep = /call stack/i.test(error.message);
+      throw new StepError(deep ? EXPRESSION_ERROR_CODES.tooDeep : EXPRESSION_ERROR_CODES.tooLarge, `${where}: the expression was stopped: ${error.message}`, false);
+    }
     throw new StepError(EXPRESSION_ERROR_CODES.failed, `${where}: ${code === null ? '' : `${code} `}${message}`, false);
   }
   return toJson(value, where, limits);
