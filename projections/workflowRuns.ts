@@ -9,8 +9,13 @@ export interface RunStepDoc {
   readonly status: StepStatus;
   /** Attempts started (0 for a skipped step). */
   readonly attempts: number;
-  /** JSON text: outputs are free-form objects whose keys a document store may not accept as field names. */
+  /**
+   * JSON text: outputs are free-form objects whose keys a document store may not accept as field names. Null when
+   * larger than OUTPUT_KEPT_BYTES (`outputOmitted`): a run's outputs (up to 1 MiB a step) would outgrow a document;
+   * the run's stream has them all.
+   */
   readonly output: string | null;
+  readonly outputOmitted: boolean;
   readonly error: RunError | null;
   /** Nano-dollars charged by all its attempts. */
   readonly cost: number;
@@ -23,10 +28,10 @@ export type WorkflowRunDoc = {
   workflowId: string;
   version: number;
   status: RunStatus;
-  /** JSON text, as for step outputs. */
-  trigger: string;
   steps: RunStepDoc[];
+  /** As a step's output (null when omitted for its size). */
   output: string | null;
+  outputOmitted: boolean;
   error: RunError | null;
   /** The step the run failed or was filtered on. */
   endStep: string | null;
@@ -41,9 +46,18 @@ export const WORKFLOW_RUNS = 'workflowRuns';
 
 const json = (value: unknown): string => JSON.stringify(value ?? null);
 
+/** Bytes of JSON an output may have to be kept in the read model. */
+export const OUTPUT_KEPT_BYTES = 16 * 1024;
+const kept = (value: unknown): { output: string | null; outputOmitted: boolean } => {
+  const text = json(value);
+  // UTF-16 length bounds the UTF-8 bytes from below; the exact count only for the ones near the limit.
+  const fits = text.length <= OUTPUT_KEPT_BYTES / 3 || Buffer.byteLength(text, 'utf8') <= OUTPUT_KEPT_BYTES;
+  return fits ? { output: text, outputOmitted: false } : { output: null, outputOmitted: true };
+};
+
 const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) => RunStepDoc): WorkflowRunDoc => {
   const index = doc.steps.findIndex((step) => step.key === key);
-  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, error: null, cost: 0, startedAt: null, endedAt: null };
+  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null };
   const steps = [...doc.steps];
   if (index >= 0) steps[index] = change(current);
   else steps.push(change(current));
@@ -70,8 +84,8 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<RunEvent>;
     if (event.type === 'RunStarted') {
-      const { runId, workflowId, version, trigger, at } = event.data;
-      return { _id: runId, workflowId, version, status: 'running', trigger: json(trigger), steps: [], output: null, error: null, endStep: null, cost: 0, startedAt: at, endedAt: null, durationMs: null };
+      const { runId, workflowId, version, at } = event.data;
+      return { _id: runId, workflowId, version, status: 'running', steps: [], output: null, outputOmitted: false, error: null, endStep: null, cost: 0, startedAt: at, endedAt: null, durationMs: null };
     }
     if (!doc) return null;
     switch (event.type) {
@@ -81,7 +95,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
       }
       case 'StepSucceeded': {
         const { key, output, cost, at } = event.data;
-        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', output: json(output), error: null, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', ...kept(output), error: null, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
       }
       case 'StepFailed': {
         const { key, error, cost, at } = event.data;
@@ -92,7 +106,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         return withStep(doc, key, (step) => ({ ...step, status: 'skipped', startedAt: at, endedAt: at }));
       }
       case 'RunSucceeded':
-        return ended(doc, 'succeeded', event.data.at, { output: json(event.data.output) });
+        return ended(doc, 'succeeded', event.data.at, kept(event.data.output));
       case 'RunFailed':
         return ended(doc, 'failed', event.data.at, { error: event.data.error, endStep: event.data.step });
       case 'RunCancelled':

@@ -167,6 +167,16 @@ describe('manual workflow runs over GraphQL', () => {
     expect(refused.steps[0].error).toEqual({ code: 'EXPRESSION_FAILED', message: expect.stringMatching(/^steps\.m\.input\.expression: .*may not use backreferences or lookarounds/) });
   });
 
+  it('answers a large step output in full when the run is read, and null in lists', async () => {
+    const id = await createWorkflow(h.gql, { name: 'Big', trigger: { type: 'manual' }, steps: [{ key: 'big', type: 'action.transform', input: { expression: '=$pad("", 100000, "x")' } }, { key: 'reply', type: 'action.respond', input: { big: '=steps.big' } }] }, designer.key);
+    const run = await finished(h.gql, (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.steps[0].output).toBe('x'.repeat(100_000));
+    expect(run.output).toEqual({ big: 'x'.repeat(100_000) });
+    const list = await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { output steps { output } } } } }', { id }, designer.key);
+    expect(list.body.data.workflowRuns.edges[0].node).toEqual({ output: null, steps: [{ output: null }, { output: null }] });
+  });
+
   it('cancels a run in flight: CANCELLED at once and for good; a second cancel is a CONFLICT', async () => {
     const id = await createWorkflow(h.gql, { name: 'Spin to cancel', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
     const runId = (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id;

@@ -362,11 +362,20 @@ export const createRunsApi = (deps: {
       return viewOfState(state, { at, error: { code: 'CANCELLED', message: reason } });
     },
 
+    /** One run; outputs too large for the read model are read from the run's stream. */
     async get(caller: Caller, runId: string): Promise<RunView> {
       await requireRun(caller, runId);
       const doc = await queries.byId(runId);
       if (!doc) throw new NotFoundError('WorkflowRun', runId);
-      return viewOfDoc(doc);
+      const view = viewOfDoc(doc);
+      if (!doc.outputOmitted && !doc.steps.some((step) => step.outputOmitted)) return view;
+      const outputs = new Map<string, JsonValue>();
+      let output: JsonValue = view.output;
+      for (const event of (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]) {
+        if (event.type === 'StepSucceeded') outputs.set(event.data.key, event.data.output);
+        if (event.type === 'RunSucceeded') output = event.data.output;
+      }
+      return { ...view, output, steps: view.steps.map((step) => (outputs.has(step.key) ? { ...step, output: outputs.get(step.key) ?? null } : step)) };
     },
 
     /** One page of a workflow's runs in start order (page from idPage). */

@@ -67,7 +67,7 @@ builder.queryFields((t) => ({
   }),
   workflowRuns: t.withAuth((_root, args: { workflowId?: unknown }) => ({ ownsWorkflow: String(args.workflowId) })).connection({
     type: WorkflowRunRef,
-    description: "A workflow's runs in the order they started, optionally of one status.",
+    description: "A workflow's runs in the order they started, optionally of one status. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
     args: { workflowId: t.arg.id({ required: true }), status: t.arg({ type: WorkflowRunStatusEnum, required: false }) },
     resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.runs.list(ctx, String(args.workflowId), args.status ?? null, idPage(page))),
   }),
