@@ -29,7 +29,7 @@ const createWorkflow = async (gql: Gql, definition: unknown, key: string): Promi
   return body.data.createWorkflow.id;
 };
 
-const runWorkflow = (gql: Gql, id: string, input: unknown, key: string) =>
+const runWorkflow = (gql: Gql, id: string, input: unknown, key: string | null) =>
   gql(`mutation($id: ID!, $input: JSON) { runWorkflow(id: $id, input: $input) { __typename ... on WorkflowRun { ${RUN} } ${ERROR} } }`, { id, input }, key);
 
 /** Read the run until it has ended (the executor runs in the background). */
@@ -208,6 +208,20 @@ describe('manual workflow runs over GraphQL', () => {
     expect(codeOf(await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id }, stranger.key))).toBe('NOT_FOUND');
     // The run is untouched.
     expect((await finished(h.gql, runId, designer.key)).status).toBe('SUCCEEDED');
+  });
+
+  it('refuses bad input clearly: an oversized input, ids that name nothing', async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    const big = await runWorkflow(h.gql, id, { name: 'x'.repeat(300 * 1024) }, designer.key);
+    expect(big.body.data.runWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/over the limit of 262144/) });
+    for (const bad of ['nope', 'run_', `run_${'a'.repeat(200)}`, '../run_x']) {
+      const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { id } }', { id: bad }, designer.key);
+      expect(read.body.errors[0].extensions.code).toBe('NOT_FOUND');
+    }
+    const runs = await h.gql('query { workflowRuns(workflowId: "wf_missing") { edges { node { id } } } }', {}, designer.key);
+    expect(runs.body.errors[0].extensions.code).toBe('NOT_FOUND');
+    const unauthenticated = await runWorkflow(h.gql, id, {}, null);
+    expect(unauthenticated.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
   });
 
   it('refuses to run a disabled workflow', async () => {
