@@ -362,6 +362,16 @@ export const createRunsApi = (deps: {
       return viewOfState(state, { at, error: { code: 'CANCELLED', message: reason } });
     },
 
+    /** Policy: whether the caller may see (and so cancel) the run; another account's run is as a missing one. */
+    canSee: (caller: Caller, runId: string): Promise<boolean> =>
+      requireRun(caller, runId).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof NotFoundError || error instanceof UnauthenticatedError) return false;
+          throw error;
+        },
+      ),
+
     /** One run; outputs too large for the read model are read from the run's stream. */
     async get(caller: Caller, runId: string): Promise<RunView> {
       await requireRun(caller, runId);

@@ -59,7 +59,7 @@ export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implemen
 });
 
 builder.queryFields((t) => ({
-  workflowRun: t.withAuth({ authenticated: true }).field({
+  workflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description: "A run of one of the account's workflows (another account's run is NOT_FOUND, as a missing one).",
     args: { id: t.arg.id({ required: true }) },
@@ -81,7 +81,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: false }) },
     resolve: (_root, args, ctx) => ctx.runs.start(ctx, String(args.id), { type: 'manual', body: (args.input ?? null) as JsonValue }),
   }),
-  cancelWorkflowRun: t.withAuth({ authenticated: true }).field({
+  cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description: 'Cancel a run: it stops between steps, and a step in flight is aborted. A run that has ended answers CONFLICT.',
     errors: { directResult: true },
