@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+import { createLogger } from '../../src/logger.js';
+import { failNextStepOutcomeFlag } from '../support/failingRunAppends.js';
 import { listeningPort } from '../support/spawnedServer.js';
 
 /** Manual workflow runs over GraphQL on the started app: the executor drives them to their end. */
@@ -229,6 +231,27 @@ describe('manual workflow runs over GraphQL', () => {
     await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);
     const { body } = await runWorkflow(h.gql, id, { name: 'Ada' }, designer.key);
     expect(body.data.runWorkflow).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+});
+
+describe('runs when the event store fails', () => {
+  it('finishes a run whose step outcome could not be appended: the executor tries again and re-runs the step with the same attempt', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-runs-flaky-'));
+    const flaky = await startHarness({}, dir, { logger: createLogger('silent'), eventStoreWrapper: new URL('../support/failingRunAppends.ts', import.meta.url).href });
+    try {
+      const owner = await open(flaky.gql, 'Fay Flaky', 'DESIGNER');
+      const id = await createWorkflow(flaky.gql, greeter, owner.key);
+      writeFileSync(failNextStepOutcomeFlag(dir), '');
+      const runId = (await runWorkflow(flaky.gql, id, { name: 'Ada' }, owner.key)).body.data.runWorkflow.id;
+      const run = await finished(flaky.gql, runId, owner.key);
+      expect(existsSync(failNextStepOutcomeFlag(dir))).toBe(false);
+      expect(run.status).toBe('SUCCEEDED');
+      expect(run.output).toEqual({ greeting: 'Hello, ADA', literal: 42 });
+      expect(run.steps.map((s: { attempts: number }) => s.attempts)).toEqual([1, 1, 1]);
+    } finally {
+      await flaky.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -313,17 +313,36 @@ export const createRunsApi = (deps: {
     else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });
   };
 
+  /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
+  const failures = new Map<string, number>();
+  const retryTimers = new Set<NodeJS.Timeout>();
+
+  const stillRunning = async (runId: string): Promise<boolean> =>
+    foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]).status === 'running';
+
   /** Drive a run to its end (once per run in this process). */
   const drive = (runId: string): void => {
     if (stopping || driving.has(runId)) return;
     const run: Driving = { controller: new AbortController(), wake: null, done: Promise.resolve() };
     driving.set(runId, run);
     run.done = loop(runId, run)
-      .catch(async (error: unknown) => {
-        // A cancel between our read and our append is a conflict that ends the loop as it should.
-        const ended = error instanceof ConflictError && foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]).status !== 'running';
-        if (!ended) deps.logger.error({ err: error, runId }, 'workflow run: the executor stopped; the run resumes on the next start');
-      })
+      .then(
+        () => void failures.delete(runId),
+        async (error: unknown) => {
+          // A cancel between our read and our append is a conflict that ends the loop as it should.
+          if (error instanceof ConflictError && !(await stillRunning(runId).catch(() => true))) return void failures.delete(runId);
+          if (stopping) return;
+          const count = (failures.get(runId) ?? 0) + 1;
+          failures.set(runId, count);
+          const delayMs = Math.min(1_000 * 2 ** (count - 1), 60_000);
+          deps.logger.error({ err: error, runId, retryInMs: delayMs }, 'workflow run: the executor failed; trying the run again');
+          const timer = setTimeout(() => {
+            retryTimers.delete(timer);
+            drive(runId);
+          }, delayMs);
+          retryTimers.add(timer);
+        },
+      )
       .finally(() => driving.delete(runId));
   };
 
@@ -409,6 +428,8 @@ export const createRunsApi = (deps: {
     /** Stop driving runs (on shutdown): steps in flight are abandoned unrecorded and run again on the next start. */
     async stop(): Promise<void> {
       stopping = true;
+      for (const timer of retryTimers) clearTimeout(timer);
+      retryTimers.clear();
       const runs = [...driving.values()];
       for (const run of runs) {
         run.controller.abort(new Error('the server is stopping'));
