@@ -418,7 +418,8 @@ export const createRunsApi = (deps: {
      * started just before a crash is not missed.
      */
     async resumeAll(): Promise<number> {
-      await deps.runner.waitFor(await deps.eventStore.headPosition());
+      const head = await deps.eventStore.headPosition();
+      if (!(await deps.runner.waitFor(head))) deps.logger.warn({ head, position: deps.runner.position }, 'workflow runs: the read models lag; runs started last may resume only on the next start');
       const ids = await queries.runningIds();
       for (const id of ids) drive(id);
       if (ids.length > 0) deps.logger.info({ runs: ids.length }, 'workflow runs: resuming the runs a stop interrupted');
