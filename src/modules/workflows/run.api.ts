@@ -261,7 +261,8 @@ export const createRunsApi = (deps: {
           break;
         case 'start': {
           const { key } = action.step;
-          if (action.step.if !== undefined) {
+          // A condition decides once, before the first attempt (the decider refuses a skip later on).
+          if (action.step.if !== undefined && action.attempt === 1) {
             let holds: boolean | StepError;
             try {
               holds = Boolean(await evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
