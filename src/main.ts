@@ -19,6 +19,8 @@ import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
+import { createRunsApi } from './modules/workflows/run.api.js';
+import { createStepRunners } from './modules/workflows/steps/index.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './services.js';
@@ -79,11 +81,8 @@ export const startSwitchyard = async (
     gateway,
     topics,
     now,
-    modules: (base): Modules => ({
-      accounts,
-      apiKeys,
-      ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
-      catalog: createCatalogApi({
+    modules: (base): Modules => {
+      const catalog = createCatalogApi({
         eventStore,
         readStore,
         routing: gateway.catalog,
@@ -92,10 +91,20 @@ export const startSwitchyard = async (
         routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
         execute: base.execute,
         now: base.now,
-      }),
-      generations: createGenerationsApi({ readStore, eventStore, gateway, logger }),
-      workflows: createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now }),
-    }),
+      });
+      const generations = createGenerationsApi({ readStore, eventStore, gateway, logger });
+      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now });
+      const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy });
+      return {
+        accounts,
+        apiKeys,
+        ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
+        catalog,
+        generations,
+        workflows,
+        runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
+      };
+    },
   });
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
@@ -107,6 +116,8 @@ export const startSwitchyard = async (
     ...generationRoutes(modules.generations, directory),
   ]);
   const port = await app.start(config.PORT, config.HOST);
+  // Runs a stop or a crash interrupted go on from where their streams say they are.
+  await modules.runs.resumeAll();
   if (generatedKey) {
     log(
       [
@@ -130,6 +141,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
+      await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();
       await directory.stop();

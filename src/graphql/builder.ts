@@ -21,6 +21,8 @@ export interface AuthScopes {
   ownsApiKey: string;
   /** The workflow belongs to the caller's account, or the caller is an admin. */
   ownsWorkflow: string;
+  /** The run is of a workflow of the caller's account, or the caller is an admin. */
+  ownsWorkflowRun: string;
 }
 
 /** Node ids carry their type in the prefix (`acc_…`, `key_…`), so they are already global: no base64 wrapping. */
@@ -57,6 +59,7 @@ export const builder = new SchemaBuilder<{
         ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
         ownsApiKey: (keyId) => principal !== null && (admin || ctx.apiKeys.ownerOf(keyId) === principal.accountId),
         ownsWorkflow: async (workflowId) => principal !== null && (admin || (await ctx.workflows.ownerOf(workflowId)) === principal.accountId),
+        ownsWorkflowRun: (runId) => ctx.runs.canSee(ctx, runId),
       };
     },
     unauthorizedError: refusal,

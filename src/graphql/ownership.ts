@@ -10,7 +10,7 @@ import type { GraphQLContext } from './context.js';
 export const OWNED_TYPES: Readonly<Record<string, string>> = { Account: 'Account', ApiKey: 'API key', Generation: 'Generation' };
 
 /** The ownership scopes (builder.ts) and the object each one's parameter names. */
-const OWNERSHIP_SCOPES: Readonly<Record<string, string>> = { ownsAccount: 'Account', ownsApiKey: 'API key', ownsWorkflow: 'Workflow' };
+const OWNERSHIP_SCOPES: Readonly<Record<string, string>> = { ownsAccount: 'Account', ownsApiKey: 'API key', ownsWorkflow: 'Workflow', ownsWorkflowRun: 'WorkflowRun' };
 
 /** May the caller see objects of this account? Its own, or any for an admin. */
 export const canSee = (ctx: GraphQLContext, accountId: string): boolean =>

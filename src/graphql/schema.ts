@@ -5,5 +5,6 @@ import '../modules/ledger/ledger.graphql.js';
 import '../modules/catalog/catalog.graphql.js';
 import '../modules/generations/generation.graphql.js';
 import '../modules/workflows/workflow.graphql.js';
+import '../modules/workflows/run.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -3,6 +3,7 @@ import type { ApiKeysApi } from './apiKeys/apiKey.api.js';
 import type { CatalogApi } from './catalog/catalog.api.js';
 import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
+import type { RunsApi } from './workflows/run.api.js';
 import type { WorkflowsApi } from './workflows/workflow.api.js';
 
 /** Every module's application API, built once in the composition root (main.ts): what GraphQL, REST and the gateway call. */
@@ -13,4 +14,5 @@ export interface Modules {
   catalog: CatalogApi;
   generations: GenerationsApi;
   workflows: WorkflowsApi;
+  runs: RunsApi;
 }

@@ -15,6 +15,7 @@ let a: { id: string; key: string; keyId: string };
 let b: { id: string; key: string; keyId: string };
 let bGeneration: string;
 let bWorkflow: string;
+let bRun: string;
 
 const open = async (name: string) => {
   const { body } = await h.gql(
@@ -35,6 +36,14 @@ beforeAll(async () => {
   const definition = { name: 'Bob flow', trigger: { type: 'webhook', respond: 'async' }, steps: [{ key: 'reply', type: 'action.respond', input: { status: 202 } }] };
   const created = await h.gql('mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }', { d: definition }, b.key);
   bWorkflow = created.body.data.createWorkflow.id;
+  const run = await h.gql('mutation($id: ID!) { runWorkflow(id: $id, input: "Bob here") { ... on WorkflowRun { id } } }', { id: bWorkflow }, b.key);
+  bRun = run.body.data.runWorkflow.id;
+  // Let the run end first: the attacks below must append nothing, and B's run must not be moving under them.
+  for (let tries = 0; tries < 200; tries++) {
+    const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: bRun }, b.key);
+    if (read.body.data.workflowRun.status === 'SUCCEEDED') break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
   await h.running.core.gateway.idle();
 });
 afterAll(async () => {
@@ -42,16 +51,16 @@ afterAll(async () => {
 });
 
 /** Ids of objects that do not exist, one per kind of B's ids. */
-const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000', workflow: 'wf_0mzzzzzzz0000000000000000' };
+const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000', workflow: 'wf_0mzzzzzzz0000000000000000', run: 'run_0mzzzzzzz0000000000000000' };
 
 /** B's ids, and what stands in their place in a missing object's answer. */
-const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration, workflow: bWorkflow });
+const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration, workflow: bWorkflow, run: bRun });
 
 /** Admin-only operations: refused for a user whatever the id says (FORBIDDEN tells nothing about the id). */
 const ADMIN_ONLY = new Set(['Mutation.grantRole', 'Mutation.revokeRole', 'Query.billingAudit', 'Mutation.grantCredits', 'Mutation.refundCredits', 'Mutation.changePlan']);
 
 /** An operation per root field taking an id, called with B's ids (or, with `ids` = MISSING, with missing ones). */
-const attacks = (ids: () => { account: string; key: string; generation: string; workflow: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
+const attacks = (ids: () => { account: string; key: string; generation: string; workflow: string; run: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
   'Query.account': { query: 'query($id: ID!) { account(id: $id) { id name } }', variables: () => ({ id: ids().account }) },
   'Query.apiKey': { query: 'query($id: ID!) { apiKey(id: $id) { id name } }', variables: () => ({ id: ids().key }) },
   'Query.node(account)': { query: 'query($id: ID!) { node(id: $id) { id ... on Account { name } } }', variables: () => ({ id: ids().account }) },
@@ -95,6 +104,10 @@ const attacks = (ids: () => { account: string; key: string; generation: string; 
   'Mutation.disableWorkflow': { query: 'mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
   'Mutation.deleteWorkflow': { query: 'mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
   'Mutation.rotateWebhookSecret': { query: 'mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
+  'Mutation.runWorkflow': { query: 'mutation($id: ID!) { runWorkflow(id: $id, input: 1) { __typename } }', variables: () => ({ id: ids().workflow }) },
+  'Mutation.cancelWorkflowRun': { query: 'mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }', variables: () => ({ id: ids().run }) },
+  'Query.workflowRun': { query: 'query($id: ID!) { workflowRun(id: $id) { id status output } }', variables: () => ({ id: ids().run }) },
+  'Query.workflowRuns': { query: 'query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id output } } } }', variables: () => ({ id: ids().workflow }) },
 });
 
 /** Root fields that take an id of public data (the model catalog): nothing to protect. */

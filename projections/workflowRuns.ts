@@ -1,0 +1,134 @@
+import type { RecordedEvent } from '../src/eventStore/eventStore.js';
+import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
+import type { RunStatus, StepStatus } from '../src/modules/workflows/run.decider.js';
+import { RUN_CATEGORY, type RunError, type RunEvent } from '../src/modules/workflows/run.events.js';
+import { defineProjection } from './projection.js';
+
+export interface RunStepDoc {
+  readonly key: string;
+  readonly status: StepStatus;
+  /** Attempts started (0 for a skipped step). */
+  readonly attempts: number;
+  /**
+   * JSON text: outputs are free-form objects whose keys a document store may not accept as field names. Null when
+   * larger than OUTPUT_KEPT_BYTES (`outputOmitted`): a run's outputs (up to 1 MiB a step) would outgrow a document;
+   * the run's stream has them all.
+   */
+  readonly output: string | null;
+  readonly outputOmitted: boolean;
+  readonly error: RunError | null;
+  /** Nano-dollars charged by all its attempts. */
+  readonly cost: number;
+  readonly startedAt: string | null;
+  readonly endedAt: string | null;
+}
+
+export type WorkflowRunDoc = {
+  _id: string;
+  workflowId: string;
+  version: number;
+  status: RunStatus;
+  steps: RunStepDoc[];
+  /** As a step's output (null when omitted for its size). */
+  output: string | null;
+  outputOmitted: boolean;
+  error: RunError | null;
+  /** The step the run failed or was filtered on. */
+  endStep: string | null;
+  /** Nano-dollars charged by the run's steps. */
+  cost: number;
+  startedAt: string;
+  endedAt: string | null;
+  durationMs: number | null;
+};
+
+export const WORKFLOW_RUNS = 'workflowRuns';
+
+const json = (value: unknown): string => JSON.stringify(value ?? null);
+
+/** Bytes of JSON an output may have to be kept in the read model. */
+export const OUTPUT_KEPT_BYTES = 16 * 1024;
+const kept = (value: unknown): { output: string | null; outputOmitted: boolean } => {
+  const text = json(value);
+  // UTF-16 length bounds the UTF-8 bytes from below; the exact count only for the ones near the limit.
+  const fits = text.length <= OUTPUT_KEPT_BYTES / 3 || Buffer.byteLength(text, 'utf8') <= OUTPUT_KEPT_BYTES;
+  return fits ? { output: text, outputOmitted: false } : { output: null, outputOmitted: true };
+};
+
+const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) => RunStepDoc): WorkflowRunDoc => {
+  const index = doc.steps.findIndex((step) => step.key === key);
+  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null };
+  const steps = [...doc.steps];
+  if (index >= 0) steps[index] = change(current);
+  else steps.push(change(current));
+  return { ...doc, steps };
+};
+
+const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partial<WorkflowRunDoc> = {}): WorkflowRunDoc => ({
+  ...doc,
+  ...extra,
+  status,
+  endedAt: at,
+  durationMs: Math.max(0, Date.parse(at) - Date.parse(doc.startedAt)),
+});
+
+export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
+  name: 'workflowRuns',
+  version: 1,
+  collection: WORKFLOW_RUNS,
+  // One document per run: it grows with traffic.
+  onDisk: true,
+  filter: { categories: [RUN_CATEGORY] },
+  indexes: [{ keys: { workflowId: 1 } }, { keys: { status: 1 } }],
+  documentId: (event) => event.stream.slice(RUN_CATEGORY.length + 1),
+  evolve: (doc, recorded) => {
+    const event = recorded as RecordedEvent<RunEvent>;
+    if (event.type === 'RunStarted') {
+      const { runId, workflowId, version, at } = event.data;
+      return { _id: runId, workflowId, version, status: 'running', steps: [], output: null, outputOmitted: false, error: null, endStep: null, cost: 0, startedAt: at, endedAt: null, durationMs: null };
+    }
+    if (!doc) return null;
+    switch (event.type) {
+      case 'StepStarted': {
+        const { key, attempt, at } = event.data;
+        return withStep(doc, key, (step) => ({ ...step, status: 'running', attempts: attempt, error: null, startedAt: step.startedAt ?? at, endedAt: null }));
+      }
+      case 'StepSucceeded': {
+        const { key, output, cost, at } = event.data;
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', ...kept(output), error: null, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
+      }
+      case 'StepFailed': {
+        const { key, error, cost, at } = event.data;
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'failed', error, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
+      }
+      case 'StepSkipped': {
+        const { key, at } = event.data;
+        return withStep(doc, key, (step) => ({ ...step, status: 'skipped', startedAt: at, endedAt: at }));
+      }
+      case 'RunSucceeded':
+        return ended(doc, 'succeeded', event.data.at, kept(event.data.output));
+      case 'RunFailed':
+        return ended(doc, 'failed', event.data.at, { error: event.data.error, endStep: event.data.step });
+      case 'RunCancelled':
+        return ended(doc, 'cancelled', event.data.at, { error: { code: 'CANCELLED', message: event.data.reason } });
+      case 'RunFiltered':
+        return ended(doc, 'filtered', event.data.at, { endStep: event.data.step });
+      default: {
+        const _never: never = event;
+        return doc;
+      }
+    }
+  },
+});
+
+export const workflowRunQueries = (store: ReadStore) => {
+  const runs = store.collection<WorkflowRunDoc>(WORKFLOW_RUNS);
+  return {
+    byId: (runId: string) => runs.findOne({ _id: runId }),
+    /** One page of a workflow's runs, optionally of one status (filter and sort from idPage). */
+    pageForWorkflow: (workflowId: string, status: RunStatus | 'queued' | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
+      runs.find({ ...page.filter, workflowId, ...(status !== null && { status }) }, { sort: page.sort, limit: page.limit }),
+    /** Runs not yet ended (to resume after a restart). */
+    runningIds: async () => (await runs.find({ status: 'running' })).map((run) => run._id),
+  };
+};

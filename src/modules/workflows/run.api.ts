@@ -1,0 +1,445 @@
+/**
+ * Workflow runs: manual starts, cancels, reads, and the executor that drives every run to its end.
+ *
+ * The executor asks the pure run decider (`next`) what to do, does it (evaluates the step's expressions, runs its
+ * StepRunner) and records the outcome through the decider, until the run ends. Everything it knows is in the run's
+ * stream, so a run interrupted by a crash is picked up on the next start (`resumeAll`): a succeeded step never runs
+ * again, a step in flight runs again with the same idempotency key.
+ */
+import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
+import type { ProjectionRunner } from '../../../projections/runner.js';
+import type { Actor } from '../../core.js';
+import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../../errors.js';
+import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
+import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
+import type { WorkflowDefinition } from './definition.js';
+import { evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StepStatus } from './run.decider.js';
+import { runStream, type RunError, type RunEvent } from './run.events.js';
+import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
+import { controlSteps } from './steps/control.js';
+import { StepError, type StepRunners } from './steps/step.js';
+import type { WorkflowsApi } from './workflow.api.js';
+
+export interface RunStepView {
+  readonly key: string;
+  readonly status: StepStatus;
+  readonly attempts: number;
+  readonly output: JsonValue;
+  readonly error: RunError | null;
+  readonly cost: number;
+}
+
+/** A run as commands and queries answer it. */
+export interface RunView {
+  readonly id: string;
+  readonly workflowId: string;
+  readonly version: number;
+  readonly status: RunStatus;
+  readonly steps: readonly RunStepView[];
+  readonly output: JsonValue;
+  readonly error: RunError | null;
+  readonly cost: number;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number | null;
+}
+
+/** The codes of failures the executor decides (the decider's own are in RUN_ERROR_CODES). */
+export const EXECUTOR_ERROR_CODES = {
+  unknownStep: 'UNKNOWN_STEP_TYPE',
+  timeout: 'STEP_TIMEOUT',
+  failed: 'STEP_FAILED',
+  badOutput: 'BAD_STEP_OUTPUT',
+} as const;
+
+/** Run ids are ours (`run_…`): anything else cannot name one, so it is not looked up. */
+const RUN_ID = /^run_[0-9a-z]{1,64}$/;
+/** Bytes of a manual run's input as JSON. */
+export const MAX_TRIGGER_BYTES = 256 * 1024;
+
+type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
+
+const parseJson = (text: string | null): JsonValue => (text === null ? null : (JSON.parse(text) as JsonValue));
+
+const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
+  id: doc._id,
+  workflowId: doc.workflowId,
+  version: doc.version,
+  status: doc.status,
+  steps: doc.steps.map((step) => ({ key: step.key, status: step.status, attempts: step.attempts, output: parseJson(step.output), error: step.error, cost: step.cost })),
+  output: parseJson(doc.output),
+  error: doc.error,
+  cost: doc.cost,
+  startedAt: doc.startedAt,
+  endedAt: doc.endedAt,
+  durationMs: doc.durationMs,
+});
+
+/** What a command decided, before the read model has it (the decider's state holds no output or end time). */
+const viewOfState = (state: RunState, ended: { at: string; error: RunError | null } | null): RunView => {
+  if (state.status === 'none') throw new Error('a run command decided on a run that does not exist');
+  const startedAt = new Date(state.startedAt).toISOString();
+  return {
+    id: state.runId,
+    workflowId: state.workflowId,
+    version: state.version,
+    status: state.status,
+    steps: [...state.steps].map(([key, step]) => ({ key, status: step.status, attempts: step.attempt, output: step.output, error: step.error, cost: 0 })),
+    output: null,
+    error: ended?.error ?? null,
+    cost: state.spent,
+    startedAt,
+    endedAt: ended?.at ?? null,
+    durationMs: ended === null ? null : Math.max(0, Date.parse(ended.at) - state.startedAt),
+  };
+};
+
+const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** The step's outcome as the executor records it. */
+type Outcome =
+  | { readonly ok: true; readonly output: JsonValue; readonly cost: number }
+  | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number };
+
+/** One run the executor is driving: aborting it stops the step in flight (a cancel, or the server stopping). */
+interface Driving {
+  readonly controller: AbortController;
+  /** Ends a retry's backoff wait early. */
+  wake: (() => void) | null;
+  done: Promise<void>;
+}
+
+export const createRunsApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  runner: ProjectionRunner;
+  execute: Execute;
+  workflows: WorkflowsApi;
+  /** The step runners of the other step groups; the control steps are built in. */
+  steps: StepRunners;
+  logger: Logger;
+  now: () => Date;
+  limits?: { run?: RunLimits; expression?: ExpressionLimits };
+}) => {
+  const queries = workflowRunQueries(deps.readStore);
+  const runners: StepRunners = { ...controlSteps, ...deps.steps };
+  const runLimits = deps.limits?.run ?? DEFAULT_RUN_LIMITS;
+  const expressionLimits = deps.limits?.expression ?? DEFAULT_EXPRESSION_LIMITS;
+  const driving = new Map<string, Driving>();
+  let stopping = false;
+
+  const principalOf = (caller: Caller): Principal => {
+    if (!caller.principal) throw new UnauthenticatedError();
+    return caller.principal;
+  };
+  /** The caller's account owns the workflow (or the caller is an admin); otherwise it does not exist for them. */
+  const requireWorkflow = async (caller: Caller, workflowId: string): Promise<string> => {
+    const principal = principalOf(caller);
+    const owner = await deps.workflows.ownerOf(workflowId);
+    if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
+    return owner;
+  };
+  /** The run's first event, if the caller may see the run; another account's run is NOT_FOUND like a missing one. */
+  const requireRun = async (caller: Caller, runId: string) => {
+    const principal = principalOf(caller);
+    const [first] = RUN_ID.test(runId) ? ((await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[]) : [];
+    if (first?.type !== 'RunStarted') throw new NotFoundError('WorkflowRun', runId);
+    const owner = await deps.workflows.ownerOf(first.data.workflowId);
+    if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('WorkflowRun', runId);
+    return first.data;
+  };
+
+  const scopeOf = (state: StartedRunState, definition: WorkflowDefinition): ExpressionScope => {
+    const steps: Record<string, JsonValue> = {};
+    for (const [key, step] of state.steps) if (step.status === 'succeeded') steps[key] = step.output;
+    return {
+      trigger: state.trigger,
+      steps,
+      run: { id: state.runId, startedAt: new Date(state.startedAt).toISOString() },
+      workflow: { id: state.workflowId, version: state.version, name: definition.name },
+    };
+  };
+
+  /** Run one attempt of a step; null when it was interrupted (cancelled, or the server stopping): nothing to record. */
+  const perform = async (
+    state: StartedRunState,
+    definition: WorkflowDefinition,
+    action: Extract<NextAction, { kind: 'start' | 'resume' }>,
+    owner: string,
+    run: Driving,
+  ): Promise<Outcome | null> => {
+    const step = definition.steps.find((candidate) => candidate.key === action.step.key);
+    if (!step) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${action.step.key} is not in version ${state.version}` }, retryable: false, cost: 0 };
+    const now = deps.now().getTime();
+    const timeoutMs = Math.max(0, Math.min(step.timeoutSeconds === undefined ? Infinity : step.timeoutSeconds * 1_000, action.deadline - now));
+    const controller = new AbortController();
+    const onRunAbort = () => controller.abort(run.controller.signal.reason);
+    run.controller.signal.addEventListener('abort', onRunAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    // A runner that ignores its signal must not hold the run: the executor stops waiting for it when it is aborted.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      timer = setTimeout(() => controller.abort(new StepError(EXECUTOR_ERROR_CODES.timeout, `Step ${step.key} ran longer than ${Math.round(timeoutMs / 1_000)} s`, true)), timeoutMs);
+    });
+    aborted.catch(() => undefined);
+    try {
+      const runner = runners[step.type];
+      if (runner === undefined) throw new StepError(EXECUTOR_ERROR_CODES.unknownStep, `There is no runner for step type ${step.type} (step ${step.key})`, false);
+      const input = await Promise.race([evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits), aborted]);
+      const result = await Promise.race([
+        runner(input, {
+          runId: state.runId,
+          workflowId: state.workflowId,
+          stepKey: step.key,
+          attempt: action.attempt,
+          idempotencyKey: action.idempotencyKey,
+          principal: { accountId: owner, keyId: null, roles: new Set() },
+          budgetLeft: Math.max(0, definition.settings.budget - state.spent),
+          signal: controller.signal,
+        }),
+        aborted,
+      ]);
+      if (!Number.isSafeInteger(result.cost) || result.cost < 0) {
+        return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} reported a cost that is not a whole number of nano-dollars` }, retryable: false, cost: 0 };
+      }
+      const text = result.output === undefined ? 'null' : JSON.stringify(result.output);
+      if (text === undefined) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} produced output that is not JSON` }, retryable: false, cost: result.cost };
+      return { ok: true, output: JSON.parse(text) as JsonValue, cost: result.cost };
+    } catch (error) {
+      if (run.controller.signal.aborted) return null;
+      if (error instanceof StepError) return { ok: false, error: { code: error.code, message: error.message }, retryable: error.retryable, cost: 0 };
+      // An unexpected failure of a runner: the step's retry policy decides whether it is tried again.
+      return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` }, retryable: true, cost: 0 };
+    } finally {
+      clearTimeout(timer);
+      run.controller.signal.removeEventListener('abort', onRunAbort);
+    }
+  };
+
+  const loop = async (runId: string, run: Driving): Promise<void> => {
+    const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
+    let state = foldEvents({ initialState, evolve }, history);
+    if (state.status !== 'running') return;
+    const { workflowId, version } = state;
+    const [definition, owner] = await Promise.all([deps.workflows.definitionAt(workflowId, version), deps.workflows.ownerOf(workflowId)]);
+    if (definition === null || owner === null) {
+      deps.logger.error({ runId, workflowId, version }, 'workflow run: its pinned definition is missing; the run cannot go on');
+      return;
+    }
+    const decider = runDecider(definition, runLimits);
+    const record = async (command: RunCommand) => {
+      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() } });
+      state = result.state;
+    };
+    const at = () => deps.now().toISOString();
+
+    while (state.status === 'running' && !run.controller.signal.aborted) {
+      const now = deps.now().getTime();
+      const action = next(state, definition, now, runLimits);
+      switch (action.kind) {
+        case 'idle':
+          return;
+        case 'finish':
+          await record({ type: 'FinishRun', data: { at: at() } });
+          break;
+        case 'skip':
+          await record({ type: 'SkipStep', data: { key: action.step.key, reason: action.reason, at: at() } });
+          break;
+        case 'wait':
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.max(0, action.until - now));
+            run.wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          run.wake = null;
+          break;
+        case 'start': {
+          const { key } = action.step;
+          // A condition decides once, before the first attempt (the decider refuses a skip later on).
+          if (action.step.if !== undefined && action.attempt === 1) {
+            let holds: boolean | StepError;
+            try {
+              holds = Boolean(await evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
+            } catch (error) {
+              holds = error instanceof StepError ? error : new StepError(EXECUTOR_ERROR_CODES.failed, describeError(error), false);
+            }
+            if (holds === false) {
+              await record({ type: 'SkipStep', data: { key, reason: 'condition', at: at() } });
+              break;
+            }
+            if (holds instanceof StepError) {
+              // A condition that cannot be evaluated fails its step, so the error shows where it belongs.
+              await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
+              if (state.status === 'running') {
+                await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: { code: holds.code, message: holds.message }, retryable: false, cost: 0, at: at() } });
+              }
+              break;
+            }
+          }
+          await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
+          if (state.status !== 'running') break;
+          await performAndRecord(state, definition, action, owner, run, record);
+          break;
+        }
+        case 'resume':
+          await performAndRecord(state, definition, action, owner, run, record);
+          break;
+        default: {
+          const _never: never = action;
+          return;
+        }
+      }
+    }
+  };
+
+  const performAndRecord = async (
+    state: StartedRunState,
+    definition: WorkflowDefinition,
+    action: Extract<NextAction, { kind: 'start' | 'resume' }>,
+    owner: string,
+    run: Driving,
+    record: (command: RunCommand) => Promise<void>,
+  ) => {
+    const outcome = await perform(state, definition, action, owner, run);
+    if (outcome === null) return;
+    const { key } = action.step;
+    const at = deps.now().toISOString();
+    if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, at } });
+    else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });
+  };
+
+  /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
+  const failures = new Map<string, number>();
+  const retryTimers = new Set<NodeJS.Timeout>();
+
+  const stillRunning = async (runId: string): Promise<boolean> =>
+    foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]).status === 'running';
+
+  /** Drive a run to its end (once per run in this process). */
+  const drive = (runId: string): void => {
+    if (stopping || driving.has(runId)) return;
+    const run: Driving = { controller: new AbortController(), wake: null, done: Promise.resolve() };
+    driving.set(runId, run);
+    run.done = loop(runId, run)
+      .then(
+        () => void failures.delete(runId),
+        async (error: unknown) => {
+          // A cancel between our read and our append is a conflict that ends the loop as it should.
+          if (error instanceof ConflictError && !(await stillRunning(runId).catch(() => true))) return void failures.delete(runId);
+          if (stopping) return;
+          const count = (failures.get(runId) ?? 0) + 1;
+          failures.set(runId, count);
+          const delayMs = Math.min(1_000 * 2 ** (count - 1), 60_000);
+          deps.logger.error({ err: error, runId, retryInMs: delayMs }, 'workflow run: the executor failed; trying the run again');
+          const timer = setTimeout(() => {
+            retryTimers.delete(timer);
+            drive(runId);
+          }, delayMs);
+          retryTimers.add(timer);
+        },
+      )
+      .finally(() => driving.delete(runId));
+  };
+
+  return {
+    /** Start a run of the workflow's current version; answers it as started, then drives it in the background. */
+    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue): Promise<RunView> {
+      const principal = principalOf(caller);
+      await requireWorkflow(caller, workflowId);
+      const workflow = await deps.workflows.get(workflowId);
+      if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
+      const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
+      if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
+      const runId = newId('run');
+      const { state } = await deps.execute(
+        runStream(runId),
+        runDecider(workflow.definition, runLimits),
+        { type: 'StartRun', data: { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() } },
+        { actor: principal.accountId, correlationId: caller.requestId },
+      );
+      drive(runId);
+      return viewOfState(state, null);
+    },
+
+    /** Cancel a running run: recorded at once; a step in flight is aborted and its outcome not recorded. */
+    async cancel(caller: Caller, runId: string): Promise<RunView> {
+      const principal = principalOf(caller);
+      const started = await requireRun(caller, runId);
+      const definition = await deps.workflows.definitionAt(started.workflowId, started.version);
+      if (definition === null) throw new NotFoundError('WorkflowRun', runId);
+      const at = deps.now().toISOString();
+      const reason = `Cancelled by ${principal.accountId}`;
+      const { state } = await deps.execute(runStream(runId), runDecider(definition, runLimits), { type: 'CancelRun', data: { reason, at } }, { actor: principal.accountId, correlationId: caller.requestId });
+      const run = driving.get(runId);
+      run?.controller.abort(new Error(reason));
+      run?.wake?.();
+      return viewOfState(state, { at, error: { code: 'CANCELLED', message: reason } });
+    },
+
+    /** Policy: whether the caller may see (and so cancel) the run; another account's run is as a missing one. */
+    canSee: (caller: Caller, runId: string): Promise<boolean> =>
+      requireRun(caller, runId).then(
+        () => true,
+        (error: unknown) => {
+          if (error instanceof NotFoundError || error instanceof UnauthenticatedError) return false;
+          throw error;
+        },
+      ),
+
+    /** One run; outputs too large for the read model are read from the run's stream. */
+    async get(caller: Caller, runId: string): Promise<RunView> {
+      await requireRun(caller, runId);
+      const doc = await queries.byId(runId);
+      if (!doc) throw new NotFoundError('WorkflowRun', runId);
+      const view = viewOfDoc(doc);
+      if (!doc.outputOmitted && !doc.steps.some((step) => step.outputOmitted)) return view;
+      const outputs = new Map<string, JsonValue>();
+      let output: JsonValue = view.output;
+      for (const event of (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]) {
+        if (event.type === 'StepSucceeded') outputs.set(event.data.key, event.data.output);
+        if (event.type === 'RunSucceeded') output = event.data.output;
+      }
+      return { ...view, output, steps: view.steps.map((step) => (outputs.has(step.key) ? { ...step, output: outputs.get(step.key) ?? null } : step)) };
+    },
+
+    /** One page of a workflow's runs in start order (page from idPage). */
+    async list(caller: Caller, workflowId: string, status: RunStatus | 'queued' | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
+      await requireWorkflow(caller, workflowId);
+      return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), _id: doc._id }));
+    },
+
+    /**
+     * Resume every run that has not ended (on start). The read model is brought up to the log's head first, so a run
+     * started just before a crash is not missed.
+     */
+    async resumeAll(): Promise<number> {
+      const head = await deps.eventStore.headPosition();
+      if (!(await deps.runner.waitFor(head))) deps.logger.warn({ head, position: deps.runner.position }, 'workflow runs: the read models lag; runs started last may resume only on the next start');
+      const ids = await queries.runningIds();
+      for (const id of ids) drive(id);
+      if (ids.length > 0) deps.logger.info({ runs: ids.length }, 'workflow runs: resuming the runs a stop interrupted');
+      return ids.length;
+    },
+
+    /** Stop driving runs (on shutdown): steps in flight are abandoned unrecorded and run again on the next start. */
+    async stop(): Promise<void> {
+      stopping = true;
+      for (const timer of retryTimers) clearTimeout(timer);
+      retryTimers.clear();
+      const runs = [...driving.values()];
+      for (const run of runs) {
+        run.controller.abort(new Error('the server is stopping'));
+        run.wake?.();
+      }
+      await Promise.all(runs.map((run) => run.done));
+    },
+  };
+};
+
+export type RunsApi = ReturnType<typeof createRunsApi>;

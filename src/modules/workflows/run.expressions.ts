@@ -1,0 +1,130 @@
+/**
+ * Evaluating a step's inputs: a string starting with `=` is a JSONata expression over `{trigger, steps, run,
+ * workflow}`, anything else a literal. Every evaluation is bounded in time, depth and sequence length by jsonata's
+ * own guardrails (checked on every evaluation step, so a recursive function that never ends stops with an error
+ * instead of holding the event loop), and its result in size.
+ */
+import v8 from 'node:v8';
+import jsonata from 'jsonata';
+import type { JsonValue } from '../../eventStore/eventStore.js';
+import { isExpression } from './definition.js';
+import { StepError } from './steps/step.js';
+
+export interface ExpressionLimits {
+  readonly timeoutMs: number;
+  /** Nested evaluations (recursion). */
+  readonly maxDepth: number;
+  /** Items of one sequence. */
+  readonly maxSequence: number;
+  /** UTF-8 bytes of one value as JSON. */
+  readonly maxOutputBytes: number;
+}
+export const DEFAULT_EXPRESSION_LIMITS: ExpressionLimits = { timeoutMs: 1_000, maxDepth: 500, maxSequence: 100_000, maxOutputBytes: 1024 * 1024 };
+
+/** jsonata awaits the function bound to this symbol before every evaluation step (the hook its own timebox tests use). */
+const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
+/** Evaluation steps between two hand-backs of the event loop (a few hundred microseconds of work). */
+const YIELD_EVERY = 1_000;
+
+/*
+ * A regular expression runs inside one synchronous call that no timeout can interrupt: `/(a+)+$/` against 30 a's and a
+ * "!" holds the event loop for half a minute. V8 can switch a regexp that backtracks too much to its linear-time
+ * engine; that engine cannot run backreferences and lookarounds, so expressions may not use those.
+ */
+v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?<?[=!]/;
+class LinearRegExp extends RegExp {
+  constructor(pattern: RegExp | string, flags?: string) {
+    if (BACKTRACKING_ONLY.test(typeof pattern === 'string' ? pattern : pattern.source)) {
+      throw new Error('regular expressions in workflows may not use backreferences or lookarounds (they could run for ever)');
+    }
+    super(pattern, flags);
+  }
+}
+/** jsonata only ever calls its RegexEngine with `new`; the type asks for RegExp's call signature too. */
+const LINEAR_REGEXP = LinearRegExp as unknown as RegExpConstructor;
+
+export const EXPRESSION_ERROR_CODES = { failed: 'EXPRESSION_FAILED', timeout: 'EXPRESSION_TIMEOUT', tooDeep: 'EXPRESSION_TOO_DEEP', tooLarge: 'EXPRESSION_TOO_LARGE' } as const;
+
+export interface ExpressionScope {
+  readonly trigger: JsonValue;
+  readonly steps: Readonly<Record<string, JsonValue>>;
+  readonly run: JsonValue;
+  readonly workflow: JsonValue;
+}
+
+/** jsonata throws plain objects `{code, message, value}`. */
+const describe = (error: unknown): { code: string | null; message: string } => {
+  if (typeof error === 'object' && error !== null) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    return { code: typeof code === 'string' ? code : null, message: typeof message === 'string' ? message : String(error) };
+  }
+  return { code: null, message: String(error) };
+};
+
+/** A JSON copy of the value (jsonata returns functions, sequences, undefined), or a size error. */
+const toJson = (value: unknown, where: string, limits: ExpressionLimits): JsonValue => {
+  if (value === undefined || typeof value === 'function') return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new StepError(EXPRESSION_ERROR_CODES.failed, `${where}: the value is not JSON (${describe(error).message})`, false);
+  }
+  if (text === undefined) return null;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limits.maxOutputBytes) {
+    throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: the value is ${bytes} bytes, over the limit of ${limits.maxOutputBytes}`, false);
+  }
+  return JSON.parse(text) as JsonValue;
+};
+
+/** One expression's value. Errors are StepErrors (not retryable: the same inputs fail the same way). */
+export const evaluateExpression = async (source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
+  let value: unknown;
+  try {
+    const expression = jsonata(source.slice(1), { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence, RegexEngine: LINEAR_REGEXP });
+    // jsonata awaits between evaluation steps, but only on microtasks: left alone, a long expression would hold the
+    // event loop (and every other request) until its timeout. Its entry hook hands the loop back now and then.
+    let steps = 0;
+    const yieldNowAndThen = (): Promise<void> | undefined => (++steps % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve)) : undefined);
+    expression.assign(EVALUATE_ENTRY as unknown as string, yieldNowAndThen);
+    value = await expression.evaluate(scope);
+  } catch (error) {
+    if (error instanceof StepError) throw error;
+    const { code, message } = describe(error);
+    if (code === 'D1012') throw new StepError(EXPRESSION_ERROR_CODES.timeout, `${where}: the expression ran longer than ${limits.timeoutMs} ms and was stopped`, false);
+    if (code === 'D1011') throw new StepError(EXPRESSION_ERROR_CODES.tooDeep, `${where}: the expression nested deeper than ${limits.maxDepth} evaluations (runaway recursion?) and was stopped`, false);
+    if (code === 'D2015') throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: the expression built a sequence longer than ${limits.maxSequence} items`, false);
+    if (error instanceof RangeError) {
+      // V8's own limits: the call stack, or the longest string or array it can make.
+      const deep = /call stack/i.test(error.message);
+      throw new StepError(deep ? EXPRESSION_ERROR_CODES.tooDeep : EXPRESSION_ERROR_CODES.tooLarge, `${where}: the expression was stopped: ${error.message}`, false);
+    }
+    throw new StepError(EXPRESSION_ERROR_CODES.failed, `${where}: ${code === null ? '' : `${code} `}${message}`, false);
+  }
+  return toJson(value, where, limits);
+};
+
+/** A step's input with every expression replaced by its value (literals, nested ones too, as they are). */
+const evaluateInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
+  if (isExpression(input)) return evaluateExpression(input, scope, path, limits);
+  if (Array.isArray(input)) {
+    const out: JsonValue[] = [];
+    for (const [index, item] of input.entries()) out.push(await evaluateInput(item, scope, `${path}[${index}]`, limits));
+    return out;
+  }
+  if (typeof input === 'object' && input !== null) {
+    const out: Record<string, JsonValue> = {};
+    for (const [key, value] of Object.entries(input)) {
+      // defineProperty: a `__proto__` key (refused at save, but be safe) must stay data, not a prototype.
+      Object.defineProperty(out, key, { value: await evaluateInput(value, scope, `${path}.${key}`, limits), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return input;
+};
+
+/** A step's whole input, evaluated and bounded in size. */
+export const evaluateStepInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> =>
+  toJson(await evaluateInput(input, scope, path, limits), path, limits);

@@ -1,0 +1,91 @@
+import { builder } from '../../graphql/builder.js';
+import { idConnection, idPage } from '../../graphql/connections.js';
+import type { JsonValue } from '../../eventStore/eventStore.js';
+import type { RunError } from './run.events.js';
+import type { RunStepView, RunView } from './run.api.js';
+
+/** QUEUED is part of the contract clients rely on; runs queue once max concurrent runs per workflow is enforced. */
+export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
+  values: {
+    QUEUED: { value: 'queued' },
+    RUNNING: { value: 'running' },
+    SUCCEEDED: { value: 'succeeded' },
+    FAILED: { value: 'failed' },
+    CANCELLED: { value: 'cancelled' },
+    FILTERED: { value: 'filtered', description: 'A control.filter step stopped the run: it ended successfully without going on.' },
+  } as const,
+});
+
+const WorkflowStepStatusEnum = builder.enumType('WorkflowStepStatus', {
+  values: { RUNNING: { value: 'running' }, SUCCEEDED: { value: 'succeeded' }, FAILED: { value: 'failed' }, SKIPPED: { value: 'skipped' } } as const,
+});
+
+const WorkflowRunErrorRef = builder.objectRef<RunError>('WorkflowRunError').implement({
+  description: 'Why a run or a step failed.',
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'Stable: EXPRESSION_TIMEOUT, UNKNOWN_STEP_TYPE, STEP_TIMEOUT, BUDGET_EXCEEDED, RUN_TIMEOUT, CANCELLED, …' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const json = (value: JsonValue): unknown => value;
+
+const WorkflowRunStepRef = builder.objectRef<RunStepView>('WorkflowRunStep').implement({
+  fields: (t) => ({
+    key: t.exposeString('key'),
+    status: t.field({ type: WorkflowStepStatusEnum, resolve: (step) => step.status }),
+    attempts: t.exposeInt('attempts', { description: 'Attempts started (0 for a skipped step).' }),
+    output: t.field({ type: 'JSON', nullable: true, resolve: (step) => json(step.output) }),
+    error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (step) => step.error }),
+    cost: t.field({ type: 'Money', resolve: (step) => step.cost }),
+  }),
+});
+
+export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implement({
+  description: 'One run of a workflow, pinned to the version it started on.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    workflowId: t.exposeID('workflowId'),
+    version: t.exposeInt('version'),
+    status: t.field({ type: WorkflowRunStatusEnum, resolve: (run) => run.status }),
+    steps: t.field({ type: [WorkflowRunStepRef], description: 'The steps reached so far, in the order they were reached.', resolve: (run) => [...run.steps] }),
+    output: t.field({ type: 'JSON', nullable: true, description: 'What action.respond produced (null until the run succeeded).', resolve: (run) => json(run.output) }),
+    error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (run) => run.error }),
+    cost: t.field({ type: 'Money', description: "Nano-dollars charged by the run's steps.", resolve: (run) => run.cost }),
+    startedAt: t.field({ type: 'DateTime', resolve: (run) => run.startedAt }),
+    endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (run) => run.endedAt }),
+    durationMs: t.int({ nullable: true, resolve: (run) => run.durationMs }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  workflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
+    type: WorkflowRunRef,
+    description: "A run of one of the account's workflows (another account's run is NOT_FOUND, as a missing one).",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.runs.get(ctx, String(args.id)),
+  }),
+  workflowRuns: t.withAuth((_root, args: { workflowId?: unknown }) => ({ ownsWorkflow: String(args.workflowId) })).connection({
+    type: WorkflowRunRef,
+    description: "A workflow's runs in the order they started, optionally of one status. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
+    args: { workflowId: t.arg.id({ required: true }), status: t.arg({ type: WorkflowRunStatusEnum, required: false }) },
+    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.runs.list(ctx, String(args.workflowId), args.status ?? null, idPage(page))),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  runWorkflow: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflow: String(args.id) })).field({
+    type: WorkflowRunRef,
+    description: 'Start a run of the current version with `input` as `trigger.body`. Answers the run as started (RUNNING); read it or list runs to follow it.',
+    errors: { directResult: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: false }) },
+    resolve: (_root, args, ctx) => ctx.runs.start(ctx, String(args.id), { type: 'manual', body: (args.input ?? null) as JsonValue }),
+  }),
+  cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
+    type: WorkflowRunRef,
+    description: 'Cancel a run: it stops between steps, and a step in flight is aborted. A run that has ended answers CONFLICT.',
+    errors: { directResult: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.runs.cancel(ctx, String(args.id)),
+  }),
+}));

@@ -1,0 +1,314 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+import { createLogger } from '../../src/logger.js';
+import { failNextStepOutcomeFlag } from '../support/failingRunAppends.js';
+import { listeningPort } from '../support/spawnedServer.js';
+
+/** Manual workflow runs over GraphQL on the started app: the executor drives them to their end. */
+let h: Harness;
+let designer: { id: string; key: string };
+let stranger: { id: string; key: string };
+
+const RUN = 'id workflowId version status output error { code message } cost startedAt endedAt steps { key status attempts output error { code message } }';
+const ERROR = '... on DomainError { code message }';
+
+type Gql = (query: string, variables?: Record<string, unknown>, key?: string | null) => Promise<{ status: number; body: any }>;
+
+const open = async (gql: Gql, name: string, role?: string) => {
+  const { body } = await gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  if (role) await gql('mutation($id: ID!, $role: Role!) { grantRole(accountId: $id, role: $role) { __typename } }', { id: account.id, role });
+  return account;
+};
+
+const createWorkflow = async (gql: Gql, definition: unknown, key: string): Promise<string> => {
+  const { body } = await gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, key);
+  expect(body.data.createWorkflow.__typename).toBe('Workflow');
+  return body.data.createWorkflow.id;
+};
+
+const runWorkflow = (gql: Gql, id: string, input: unknown, key: string | null) =>
+  gql(`mutation($id: ID!, $input: JSON) { runWorkflow(id: $id, input: $input) { __typename ... on WorkflowRun { ${RUN} } ${ERROR} } }`, { id, input }, key);
+
+/** Read the run until it has ended (the executor runs in the background). */
+const finished = async (gql: Gql, runId: string, key: string, timeoutMs = 20_000) => {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await gql(`query($id: ID!) { workflowRun(id: $id) { ${RUN} } }`, { id: runId }, key);
+    expect(body.errors).toBeUndefined();
+    const run = body.data.workflowRun;
+    if (run.status !== 'RUNNING' && run.status !== 'QUEUED') return run;
+    if (Date.now() > until) throw new Error(`run ${runId} still ${run.status}: ${JSON.stringify(run)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+const greeter = {
+  name: 'Greet',
+  trigger: { type: 'manual' },
+  steps: [
+    { key: 'shout', type: 'action.transform', input: { expression: '=$uppercase(trigger.body.name)' } },
+    { key: 'check', type: 'control.filter', input: { condition: '=$length(steps.shout) > 0' } },
+    { key: 'reply', type: 'action.respond', input: { greeting: '="Hello, " & steps.shout', literal: 42 } },
+  ],
+};
+
+/** A transform whose expression never ends: a recursive function in tail position (jsonata trampolines it). */
+const runaway = (key = 'spin') => ({ key, type: 'action.transform', input: { expression: '=($f := function($x) { $f($x + 1) }; $f(0))' } });
+
+beforeAll(async () => {
+  h = await startHarness();
+  designer = await open(h.gql, 'Dana Designer', 'DESIGNER');
+  stranger = await open(h.gql, 'Sam Stranger', 'DESIGNER');
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('manual workflow runs over GraphQL', () => {
+  it('runs transform → filter → respond to SUCCEEDED, with the respond step’s input as the output', async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    const { body } = await runWorkflow(h.gql, id, { name: 'Ada' }, designer.key);
+    const started = body.data.runWorkflow;
+    expect(started).toMatchObject({ __typename: 'WorkflowRun', workflowId: id, version: 1, status: 'RUNNING', endedAt: null });
+    expect(started.id).toMatch(/^run_/);
+
+    const run = await finished(h.gql, started.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.output).toEqual({ greeting: 'Hello, ADA', literal: 42 });
+    expect(run.error).toBeNull();
+    expect(run.endedAt).not.toBeNull();
+    expect(run.steps).toEqual([
+      { key: 'shout', status: 'SUCCEEDED', attempts: 1, output: 'ADA', error: null },
+      { key: 'check', status: 'SUCCEEDED', attempts: 1, output: { passed: true }, error: null },
+      { key: 'reply', status: 'SUCCEEDED', attempts: 1, output: { greeting: 'Hello, ADA', literal: 42 }, error: null },
+    ]);
+
+    // Any key of the account lists the workflow's runs, by status too.
+    const list = await h.gql(
+      'query($id: ID!) { all: workflowRuns(workflowId: $id) { edges { node { id status } } } failed: workflowRuns(workflowId: $id, status: FAILED) { edges { node { id } } } }',
+      { id },
+      designer.key,
+    );
+    expect(list.body.errors).toBeUndefined();
+    expect(list.body.data.all.edges).toEqual([{ node: { id: started.id, status: 'SUCCEEDED' } }]);
+    expect(list.body.data.failed.edges).toEqual([]);
+  });
+
+  it('stops a run whose filter does not hold as FILTERED, without running the steps after it', async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    const { body } = await runWorkflow(h.gql, id, { name: '' }, designer.key);
+    const run = await finished(h.gql, body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('FILTERED');
+    expect(run.output).toBeNull();
+    expect(run.steps.map((s: { key: string; status: string }) => [s.key, s.status])).toEqual([
+      ['shout', 'SUCCEEDED'],
+      ['check', 'SUCCEEDED'],
+    ]);
+    expect(run.steps[1].output).toEqual({ passed: false });
+  });
+
+  it('skips a step whose `if` is false and goes on', async () => {
+    const id = await createWorkflow(
+      h.gql,
+      {
+        name: 'Maybe',
+        trigger: { type: 'manual' },
+        steps: [
+          { key: 'never', type: 'action.transform', if: '=trigger.body.go = true', input: { expression: '="ran"' } },
+          { key: 'reply', type: 'action.respond', input: { skipped: '=$exists(steps.never) = false' } },
+        ],
+      },
+      designer.key,
+    );
+    const run = await finished(h.gql, (await runWorkflow(h.gql, id, { go: false }, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.steps[0]).toMatchObject({ key: 'never', status: 'SKIPPED', attempts: 0 });
+    expect(run.output).toEqual({ skipped: true });
+  });
+
+  it('fails the step of an expression that never ends with a clear error, and keeps answering meanwhile', async () => {
+    const id = await createWorkflow(h.gql, { name: 'Spin', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
+    const { body } = await runWorkflow(h.gql, id, null, designer.key);
+    const runId = body.data.runWorkflow.id;
+    // While the expression spins, the server answers other requests (the run is still going).
+    const meanwhile = await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: runId }, designer.key);
+    expect(meanwhile.body.data.workflowRun.status).toBe('RUNNING');
+
+    const run = await finished(h.gql, runId, designer.key);
+    expect(run.status).toBe('FAILED');
+    expect(run.steps).toHaveLength(1);
+    expect(run.steps[0]).toMatchObject({ key: 'spin', status: 'FAILED', attempts: 1 });
+    expect(run.steps[0].error.code).toBe('EXPRESSION_TIMEOUT');
+    expect(run.steps[0].error.message).toMatch(/steps\.spin\.input\.expression: the expression ran longer than 1000 ms and was stopped/);
+    expect(run.error).toEqual(run.steps[0].error);
+  });
+
+  it('fails the step of runaway non-tail recursion as too deep', async () => {
+    const deep = { key: 'deep', type: 'action.transform', input: { expression: '=($f := function($x) { 1 + $f($x) }; $f(0))' } };
+    const id = await createWorkflow(h.gql, { name: 'Deep', trigger: { type: 'manual' }, steps: [deep] }, designer.key);
+    const run = await finished(h.gql, (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('FAILED');
+    expect(run.steps[0].error.code).toBe('EXPRESSION_TOO_DEEP');
+  });
+
+  it('runs a catastrophically backtracking regex to its answer, and refuses backreferences with a clear step error', async () => {
+    const text = `${'a'.repeat(40)}!`;
+    const evil = await createWorkflow(h.gql, { name: 'Regex', trigger: { type: 'manual' }, steps: [{ key: 'm', type: 'action.respond', input: { match: '=$match(trigger.body, /(a+)+$/)', n: 1 } }] }, designer.key);
+    const run = await finished(h.gql, (await runWorkflow(h.gql, evil, text, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.output).toEqual({ match: null, n: 1 });
+
+    const backref = await createWorkflow(h.gql, { name: 'Backref', trigger: { type: 'manual' }, steps: [{ key: 'm', type: 'action.transform', input: { expression: '=$match(trigger.body, /(a*)*\\1$/)' } }] }, designer.key);
+    const refused = await finished(h.gql, (await runWorkflow(h.gql, backref, text, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(refused.status).toBe('FAILED');
+    expect(refused.steps[0].error).toEqual({ code: 'EXPRESSION_FAILED', message: expect.stringMatching(/^steps\.m\.input\.expression: .*may not use backreferences or lookarounds/) });
+  });
+
+  it('answers a large step output in full when the run is read, and null in lists', async () => {
+    const id = await createWorkflow(h.gql, { name: 'Big', trigger: { type: 'manual' }, steps: [{ key: 'big', type: 'action.transform', input: { expression: '=$pad("", 100000, "x")' } }, { key: 'reply', type: 'action.respond', input: { big: '=steps.big' } }] }, designer.key);
+    const run = await finished(h.gql, (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id, designer.key);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.steps[0].output).toBe('x'.repeat(100_000));
+    expect(run.output).toEqual({ big: 'x'.repeat(100_000) });
+    const list = await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { output steps { output } } } } }', { id }, designer.key);
+    expect(list.body.data.workflowRuns.edges[0].node).toEqual({ output: null, steps: [{ output: null }, { output: null }] });
+  });
+
+  it('cancels a run in flight: CANCELLED at once and for good; a second cancel is a CONFLICT', async () => {
+    const id = await createWorkflow(h.gql, { name: 'Spin to cancel', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
+    const runId = (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id;
+    const cancel = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status error { code } } ${ERROR} } }`, { id: runId }, designer.key);
+    expect(cancel.body.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED', error: { code: 'CANCELLED' } });
+    // Past the expression's timeout: the aborted step's outcome was not recorded over the cancel.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const run = await finished(h.gql, runId, designer.key);
+    expect(run.status).toBe('CANCELLED');
+    expect(run.steps[0].status).toBe('RUNNING');
+    const again = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ${ERROR} } }`, { id: runId }, designer.key);
+    expect(again.body.data.cancelWorkflowRun).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+
+  it("answers NOT_FOUND for another account's workflow and runs, exactly as for missing ones", async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    const runId = (await runWorkflow(h.gql, id, { name: 'Ada' }, designer.key)).body.data.runWorkflow.id;
+    await finished(h.gql, runId, designer.key);
+
+    const codeOf = (res: { body: any }) => res.body.errors?.[0]?.extensions?.code ?? res.body.data?.[Object.keys(res.body.data)[0]!]?.code;
+    const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { id } }', { id: runId }, stranger.key);
+    const missing = await h.gql('query($id: ID!) { workflowRun(id: $id) { id } }', { id: 'run_0000000000000000000000' }, stranger.key);
+    expect(codeOf(read)).toBe('NOT_FOUND');
+    expect(codeOf(missing)).toBe('NOT_FOUND');
+    expect(read.body.errors[0].message.replace(runId, 'X')).toBe(missing.body.errors[0].message.replace('run_0000000000000000000000', 'X'));
+
+    expect(codeOf(await runWorkflow(h.gql, id, {}, stranger.key))).toBe('NOT_FOUND');
+    expect(codeOf(await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ${ERROR} } }`, { id: runId }, stranger.key))).toBe('NOT_FOUND');
+    expect(codeOf(await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id }, stranger.key))).toBe('NOT_FOUND');
+    // The run is untouched.
+    expect((await finished(h.gql, runId, designer.key)).status).toBe('SUCCEEDED');
+  });
+
+  it('refuses bad input clearly: an oversized input, ids that name nothing', async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    const big = await runWorkflow(h.gql, id, { name: 'x'.repeat(300 * 1024) }, designer.key);
+    expect(big.body.data.runWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/over the limit of 262144/) });
+    for (const bad of ['nope', 'run_', `run_${'a'.repeat(200)}`, '../run_x']) {
+      const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { id } }', { id: bad }, designer.key);
+      expect(read.body.errors[0].extensions.code).toBe('NOT_FOUND');
+    }
+    const runs = await h.gql('query { workflowRuns(workflowId: "wf_missing") { edges { node { id } } } }', {}, designer.key);
+    expect(runs.body.errors[0].extensions.code).toBe('NOT_FOUND');
+    const unauthenticated = await runWorkflow(h.gql, id, {}, null);
+    expect(unauthenticated.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses to run a disabled workflow', async () => {
+    const id = await createWorkflow(h.gql, greeter, designer.key);
+    await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);
+    const { body } = await runWorkflow(h.gql, id, { name: 'Ada' }, designer.key);
+    expect(body.data.runWorkflow).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+});
+
+describe('runs when the event store fails', () => {
+  it('finishes a run whose step outcome could not be appended: the executor tries again and re-runs the step with the same attempt', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-runs-flaky-'));
+    const flaky = await startHarness({}, dir, { logger: createLogger('silent'), eventStoreWrapper: new URL('../support/failingRunAppends.ts', import.meta.url).href });
+    try {
+      const owner = await open(flaky.gql, 'Fay Flaky', 'DESIGNER');
+      const id = await createWorkflow(flaky.gql, greeter, owner.key);
+      writeFileSync(failNextStepOutcomeFlag(dir), '');
+      const runId = (await runWorkflow(flaky.gql, id, { name: 'Ada' }, owner.key)).body.data.runWorkflow.id;
+      const run = await finished(flaky.gql, runId, owner.key);
+      expect(existsSync(failNextStepOutcomeFlag(dir))).toBe(false);
+      expect(run.status).toBe('SUCCEEDED');
+      expect(run.output).toEqual({ greeting: 'Hello, ADA', literal: 42 });
+      expect(run.steps.map((s: { attempts: number }) => s.attempts)).toEqual([1, 1, 1]);
+    } finally {
+      await flaky.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('runs after a crash', () => {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const spawnSwitchyard = async (dir: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: new URL('../..', import.meta.url),
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    const { port } = await listeningPort(child);
+    const gql: Gql = async (query, variables, key = ADMIN_KEY) => {
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    return { child, gql };
+  };
+
+  it('finishes a run interrupted by kill -9 on the next start: done steps stay done, the step in flight resumes its attempt', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-runs-'));
+    dirs.push(dir);
+    const first = await spawnSwitchyard(dir);
+    const owner = await open(first.gql, 'Kim Killed', 'DESIGNER');
+    const id = await createWorkflow(
+      first.gql,
+      { name: 'Crash', trigger: { type: 'manual' }, steps: [{ key: 'first', type: 'action.transform', input: { expression: '=trigger.body.n * 2' } }, runaway(), { key: 'reply', type: 'action.respond', input: {} }] },
+      owner.key,
+    );
+    const runId = (await runWorkflow(first.gql, id, { n: 21 }, owner.key)).body.data.runWorkflow.id;
+    // Kill it while the second step is in flight (its expression spins for a second).
+    for (;;) {
+      const { body } = await first.gql('query($id: ID!) { workflowRun(id: $id) { steps { key status } } }', { id: runId }, owner.key);
+      if (body.data.workflowRun.steps.some((s: { key: string; status: string }) => s.key === 'spin' && s.status === 'RUNNING')) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+
+    const second = await spawnSwitchyard(dir);
+    const run = await finished(second.gql, runId, owner.key);
+    // The run ends (here: the resumed step fails as it must); the first step did not run again, and the step in
+    // flight was re-run as the same attempt, not a new one.
+    expect(run.status).toBe('FAILED');
+    expect(run.steps).toEqual([
+      { key: 'first', status: 'SUCCEEDED', attempts: 1, output: 42, error: null },
+      { key: 'spin', status: 'FAILED', attempts: 1, output: null, error: { code: 'EXPRESSION_TIMEOUT', message: expect.stringMatching(/ran longer than 1000 ms/) } },
+    ]);
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateExpression, evaluateStepInput, type ExpressionScope } from '../../src/modules/workflows/run.expressions.js';
+import { StepError } from '../../src/modules/workflows/steps/step.js';
+
+const scope: ExpressionScope = { trigger: { body: { name: 'Ada', n: 2 } }, steps: { pick: { first: { id: 'm/1' } } }, run: { id: 'run_1' }, workflow: { id: 'wf_1', version: 3 } };
+
+const failure = async (promise: Promise<unknown>): Promise<StepError> => {
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(StepError);
+  return error as StepError;
+};
+
+describe("a step's input", () => {
+  it('replaces every string starting with = by its value, at any depth, and keeps literals as they are', async () => {
+    const input = { model: '=steps.pick.first.id', nested: { list: ['=trigger.body.n * 21', 'plain', 7, null, true] }, text: 'no = at the start', version: '=workflow.version' };
+    expect(await evaluateStepInput(input, scope, 'steps.x.input')).toEqual({ model: 'm/1', nested: { list: [42, 'plain', 7, null, true] }, text: 'no = at the start', version: 3 });
+  });
+
+  it('answers nothing found as null, and refuses a value that is no JSON (a function) with a clear error', async () => {
+    expect(await evaluateStepInput({ missing: '=trigger.nothing' }, scope, 'in')).toEqual({ missing: null });
+    const error = await failure(evaluateStepInput({ fn: '=function($x) { $x }' }, scope, 'in'));
+    expect(error).toMatchObject({ code: 'EXPRESSION_FAILED', retryable: false });
+    expect(error.message).toMatch(/^in\.fn: the value is not JSON/);
+  });
+
+  it('keeps a __proto__ key as data, never as a prototype', async () => {
+    const input = JSON.parse('{"__proto__": {"polluted": "=trigger.body.name"}}') as Record<string, unknown>;
+    const out = (await evaluateStepInput(input as never, scope, 'in')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(out, '__proto__')?.value).toEqual({ polluted: 'Ada' });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('bounded evaluation', () => {
+  it('stops an expression that runs past its time with EXPRESSION_TIMEOUT, naming where it was', async () => {
+    const error = await failure(evaluateExpression('=($f := function($x) { $f($x + 1) }; $f(0))', scope, 'steps.spin.input.expression', { timeoutMs: 50, maxDepth: 500, maxSequence: 1000, maxOutputBytes: 1024 }));
+    expect(error).toMatchObject({ code: 'EXPRESSION_TIMEOUT', retryable: false });
+    expect(error.message).toBe('steps.spin.input.expression: the expression ran longer than 50 ms and was stopped');
+  });
+
+  it('stops runaway recursion with EXPRESSION_TOO_DEEP', async () => {
+    const error = await failure(evaluateExpression('=($f := function($x) { 1 + $f($x) }; $f(0))', scope, 'e'));
+    expect(error.code).toBe('EXPRESSION_TOO_DEEP');
+  });
+
+  it('refuses a value or a sequence over the limits with EXPRESSION_TOO_LARGE', async () => {
+    const limits = { timeoutMs: 1_000, maxDepth: 500, maxSequence: 1_000, maxOutputBytes: 1_024 };
+    expect((await failure(evaluateExpression('=$pad("", 2000, "x")', scope, 'e', limits))).message).toBe('e: the value is 2002 bytes, over the limit of 1024');
+    expect((await failure(evaluateExpression('=[1..5000]', scope, 'e', limits))).code).toBe('EXPRESSION_TOO_LARGE');
+    // Each expression fits, the whole input does not.
+    expect((await failure(evaluateStepInput({ a: '=$pad("", 600, "x")', b: '=$pad("", 600, "x")' }, scope, 'in', limits))).code).toBe('EXPRESSION_TOO_LARGE');
+  });
+
+  it('answers a catastrophically backtracking regex, and refuses backreferences and lookarounds', async () => {
+    expect(await evaluateExpression('=$contains("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /(a+)+$/)', scope, 'e')).toBe(false);
+    for (const pattern of ['/(a*)*\\1$/', '/a(?=a)/', '/(?<!b)a/', '/(?<x>a)\\k<x>/']) {
+      const error = await failure(evaluateExpression(`=$match("aa", ${pattern})`, scope, 'e'));
+      expect(error.message, pattern).toMatch(/may not use backreferences or lookarounds/);
+    }
+  });
+
+  it('reports a dynamic error with its jsonata code', async () => {
+    const error = await failure(evaluateExpression('="a" + 1', scope, 'steps.x.input.y'));
+    expect(error).toMatchObject({ code: 'EXPRESSION_FAILED', retryable: false });
+    expect(error.message).toMatch(/^steps\.x\.input\.y: T2001 /);
+  });
+});
