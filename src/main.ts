@@ -22,6 +22,7 @@ import type { Modules } from './modules/modules.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
+import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
@@ -114,6 +115,7 @@ export const startSwitchyard = async (
     ...ledgerRoutes(modules.ledger, directory),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
+    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
   ]);
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.

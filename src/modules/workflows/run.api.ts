@@ -347,24 +347,88 @@ export const createRunsApi = (deps: {
       .finally(() => driving.delete(runId));
   };
 
+  /** A run as its stream has it (output and end included), or null when there is no such run. */
+  const viewOfStream = async (runId: string): Promise<RunView | null> => {
+    const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
+    const state = foldEvents({ initialState, evolve }, history);
+    if (state.status === 'none') return null;
+    const last = history[history.length - 1]!;
+    switch (last.type) {
+      case 'RunSucceeded':
+        return { ...viewOfState(state, { at: last.data.at, error: null }), output: last.data.output };
+      case 'RunFailed':
+        return viewOfState(state, { at: last.data.at, error: last.data.error });
+      case 'RunCancelled':
+        return viewOfState(state, { at: last.data.at, error: { code: 'CANCELLED', message: last.data.reason } });
+      case 'RunFiltered':
+        return viewOfState(state, { at: last.data.at, error: null });
+      case 'RunStarted':
+      case 'StepStarted':
+      case 'StepSucceeded':
+      case 'StepFailed':
+      case 'StepSkipped':
+        return viewOfState(state, null);
+      default: {
+        const _never: never = last;
+        return _never;
+      }
+    }
+  };
+
   return {
-    /** Start a run of the workflow's current version; answers it as started, then drives it in the background. */
-    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue): Promise<RunView> {
+    /**
+     * Start a run of the workflow's current version; answers it as started, then drives it in the background.
+     * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
+     * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
+     */
+    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: { runId?: string } = {}): Promise<RunView> {
       const principal = principalOf(caller);
       await requireWorkflow(caller, workflowId);
       const workflow = await deps.workflows.get(workflowId);
       if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
       const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
       if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
-      const runId = newId('run');
-      const { state } = await deps.execute(
-        runStream(runId),
-        runDecider(workflow.definition, runLimits),
-        { type: 'StartRun', data: { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() } },
-        { actor: principal.accountId, correlationId: caller.requestId },
-      );
-      drive(runId);
-      return viewOfState(state, null);
+      const runId = options.runId ?? newId('run');
+      if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
+      try {
+        const { state } = await deps.execute(
+          runStream(runId),
+          runDecider(workflow.definition, runLimits),
+          { type: 'StartRun', data: { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() } },
+          { actor: principal.accountId, correlationId: caller.requestId },
+        );
+        drive(runId);
+        return viewOfState(state, null);
+      } catch (error) {
+        if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
+        const existing = await viewOfStream(runId);
+        // A derived id names a run of this workflow only; anything else is a conflict, not a replay.
+        if (existing === null || existing.workflowId !== workflowId) throw error;
+        return existing;
+      }
+    },
+
+    /**
+     * The run once it has ended, or as it is after `timeoutMs` (a synchronous webhook waits on it). Read from the
+     * run's stream, so it does not wait on the read models; woken by this process's executor finishing the run,
+     * polling otherwise (a run another process drives, or one waiting for a retry after an executor failure).
+     */
+    async waitForEnd(runId: string, timeoutMs: number): Promise<RunView> {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const view = await viewOfStream(runId);
+        if (view === null) throw new NotFoundError('WorkflowRun', runId);
+        const remaining = until - Date.now();
+        if (view.status !== 'running' || remaining <= 0) return view;
+        const run = driving.get(runId);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, run ? remaining : Math.min(remaining, 250));
+          void run?.done.then(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
     },
 
     /** Cancel a running run: recorded at once; a step in flight is aborted and its outcome not recorded. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
 import { NotFoundError, UnauthenticatedError } from '../../errors.js';
@@ -102,6 +102,21 @@ export const createWorkflowsApi = (deps: { eventStore: EventStore; readStore: Re
     async get(workflowId: string): Promise<WorkflowView> {
       const [doc] = WORKFLOW_ID.test(workflowId) ? await queries.byIds([workflowId]) : [];
       if (!doc || doc.status === 'deleted') throw new NotFoundError('Workflow', workflowId);
+      return viewOfDoc(doc);
+    },
+    /**
+     * The workflow a webhook call names, if `secret` is its webhook secret (SHA-256 digests compared in constant
+     * time). A missing, deleted or non-webhook workflow is NOT_FOUND; no secret rotated in, or a wrong or missing one,
+     * is UNAUTHENTICATED. Whether it is enabled is left to the run's start (only a secret holder learns it).
+     */
+    async webhookTarget(workflowId: string, secret: string | null): Promise<WorkflowView> {
+      const [doc] = WORKFLOW_ID.test(workflowId) ? await queries.byIds([workflowId]) : [];
+      if (!doc || doc.status === 'deleted' || doc.triggerType !== 'webhook') throw new NotFoundError('Workflow', workflowId);
+      const stored = doc.webhookSecretHash === null ? null : Buffer.from(doc.webhookSecretHash, 'hex');
+      const given = secret === null ? null : Buffer.from(hashWebhookSecret(secret), 'hex');
+      if (stored === null || given === null || stored.length !== given.length || !timingSafeEqual(stored, given)) {
+        throw new UnauthenticatedError('Missing or wrong webhook secret: send it in the x-switchyard-webhook-secret header');
+      }
       return viewOfDoc(doc);
     },
     /** One page of an account's workflows (filter and sort from idPage), deleted ones left out. */

@@ -1,0 +1,145 @@
+/**
+ * Workflow REST routes: the webhook trigger (authenticated by the workflow's own secret) and manual runs with an API
+ * key. Thin: authenticate, read the body, start the run through the runs API, shape the answer. Failures are thrown
+ * as DomainErrors and written by the one REST error writer.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DomainError } from '../../errors.js';
+import type { JsonValue } from '../../eventStore/eventStore.js';
+import { readJsonBody, readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Caller } from '../auth/principal.js';
+import type { RunsApi, RunView } from './run.api.js';
+import type { WorkflowsApi } from './workflow.api.js';
+
+export const WEBHOOK_SECRET_HEADER = 'x-switchyard-webhook-secret';
+/** Request headers a run's trigger may see: none that carries a credential. */
+const TRIGGER_HEADERS = ['content-type', 'user-agent', 'x-request-id', 'x-github-event', 'x-github-delivery'] as const;
+/** An Idempotency-Key: short, printable ASCII. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+const headerOf = (req: IncomingMessage, name: string): string | null => {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : null;
+};
+
+/**
+ * A webhook call's run id when it sends an Idempotency-Key: derived from the workflow and the key, so a replay
+ * names the same run stream and the runs API's `no_stream` start answers the existing run instead of a second one
+ * (durable: it holds across restarts and concurrent calls). It holds for as long as the run's stream exists, so
+ * longer than the 24 h a client may count on.
+ */
+const idempotentRunId = (workflowId: string, key: string): string => `run_${createHash('sha256').update(`${workflowId}\n${key}`).digest('hex').slice(0, 40)}`;
+
+const runJson = (run: RunView) => ({ id: run.id, workflow_id: run.workflowId, version: run.version, status: run.status, started_at: run.startedAt });
+
+/** `{status, body}` from `action.respond` is the HTTP answer; any other output is a 200 with the output. */
+const respondShape = (output: JsonValue): { status: number; body: JsonValue } => {
+  if (output !== null && typeof output === 'object' && !Array.isArray(output) && Object.keys(output).every((k) => k === 'status' || k === 'body')) {
+    const status = output['status'];
+    if (typeof status === 'number' && Number.isInteger(status) && status >= 200 && status <= 599) return { status, body: output['body'] ?? null };
+  }
+  return { status: 200, body: output };
+};
+
+const runErrorJson = (status: number, run: RunView, requestId: string) => ({
+  error: {
+    code: status,
+    message: run.error?.message ?? `Workflow run ${run.id} ${run.status}`,
+    metadata: { error_type: 'workflow_run_failed', run_id: run.id, run_status: run.status, run_error_code: run.error?.code ?? null, request_id: requestId },
+  },
+});
+
+/** A synchronous webhook's answer from the run as it ended (or as it is when the wait ran out). */
+const sendRunAnswer = (res: ServerResponse, run: RunView, requestId: string): void => {
+  switch (run.status) {
+    case 'succeeded': {
+      const { status, body } = respondShape(run.output);
+      if (status === 204 || status === 304) {
+        res.writeHead(status).end();
+        return;
+      }
+      sendJson(res, status, body, { 'x-switchyard-run-id': run.id });
+      return;
+    }
+    case 'filtered':
+      res.writeHead(204, { 'x-switchyard-run-id': run.id }).end();
+      return;
+    case 'failed':
+      sendJson(res, 502, runErrorJson(502, run, requestId), { 'x-switchyard-run-id': run.id });
+      return;
+    case 'cancelled':
+      sendJson(res, 409, runErrorJson(409, run, requestId), { 'x-switchyard-run-id': run.id });
+      return;
+    case 'running':
+      // The wait ran out (the run outlives the request): the caller can follow the run by its id.
+      sendJson(res, 202, { id: run.id, status: run.status }, { 'x-switchyard-run-id': run.id });
+      return;
+    default: {
+      const _never: never = run.status;
+      throw new Error(`unknown run status ${String(_never)}`);
+    }
+  }
+};
+
+export const workflowRoutes = (deps: {
+  workflows: WorkflowsApi;
+  runs: RunsApi;
+  directory: Pick<AuthDirectory, 'authenticate'>;
+  maxBodyBytes: number;
+}): Route[] => [
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/:id/webhook',
+    handler: async ({ req, res, params, requestId }) => {
+      const workflowId = params['id']!;
+      const workflow = await deps.workflows.webhookTarget(workflowId, headerOf(req, WEBHOOK_SECRET_HEADER));
+      const idempotencyKey = headerOf(req, 'idempotency-key');
+      if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
+      }
+      const body = (await readJsonBody(req, deps.maxBodyBytes)) as JsonValue;
+      const headers: Record<string, string> = {};
+      for (const name of TRIGGER_HEADERS) {
+        const value = headerOf(req, name);
+        if (value !== null) headers[name] = value;
+      }
+      // The secret proves the call is the owner's: the run starts as the owning account, as the executor runs it.
+      const caller: Caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set() }, requestId };
+      const run = await deps.runs.start(caller, workflowId, { type: 'webhook', body, headers }, idempotencyKey === null ? {} : { runId: idempotentRunId(workflowId, idempotencyKey) });
+      const respond = workflow.definition.trigger.type === 'webhook' ? workflow.definition.trigger.respond : 'async';
+      switch (respond) {
+        case 'async':
+          sendJson(res, 202, { id: run.id, status: run.status }, { 'x-switchyard-run-id': run.id });
+          return;
+        case 'sync':
+          sendRunAnswer(res, await deps.runs.waitForEnd(run.id, workflow.definition.settings.timeoutSeconds * 1_000 + 1_000), requestId);
+          return;
+        default: {
+          const _never: never = respond;
+          throw new Error(`unknown respond mode ${String(_never)}`);
+        }
+      }
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/v1/workflows/:id/runs',
+    handler: async ({ req, res, params, requestId }) => {
+      const principal = requirePrincipal(deps.directory, req);
+      // The body is the run's input; an empty one is no input.
+      const text = (await readRequestBody(req, deps.maxBodyBytes)).toString('utf8');
+      let input: JsonValue = null;
+      if (text.trim() !== '') {
+        try {
+          input = JSON.parse(text) as JsonValue;
+        } catch (error) {
+          throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
+        }
+      }
+      const run = await deps.runs.start({ principal, requestId }, params['id']!, { type: 'manual', body: input });
+      sendJson(res, 202, runJson(run));
+    },
+  },
+];

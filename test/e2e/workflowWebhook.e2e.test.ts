@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/** The webhook trigger and REST manual runs on the started app, over real HTTP. */
+let h: Harness;
+let designer: { id: string; key: string };
+let stranger: { id: string; key: string };
+
+const ERROR = '... on DomainError { code message }';
+type Gql = Harness['gql'];
+
+const open = async (gql: Gql, name: string) => {
+  const { body } = await gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  await gql('mutation($id: ID!, $role: Role!) { grantRole(accountId: $id, role: $role) { __typename } }', { id: account.id, role: 'DESIGNER' });
+  return account;
+};
+
+const createWorkflow = async (definition: unknown, key: string): Promise<string> => {
+  const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id webhookUrl } ${ERROR} } }`, { d: definition }, key);
+  expect(body.data.createWorkflow.__typename).toBe('Workflow');
+  return body.data.createWorkflow.id;
+};
+
+const rotate = async (id: string, key: string): Promise<string> => {
+  const { body } = await h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename ... on WebhookSecret { secret } ${ERROR} } }`, { id }, key);
+  expect(body.data.rotateWebhookSecret.__typename).toBe('WebhookSecret');
+  return body.data.rotateWebhookSecret.secret;
+};
+
+const runsOf = async (id: string, key: string): Promise<{ id: string; status: string }[]> => {
+  const { body } = await h.gql(`query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id status } } } }`, { id }, key);
+  expect(body.errors).toBeUndefined();
+  return body.data.workflowRuns.edges.map((edge: { node: { id: string; status: string } }) => edge.node);
+};
+
+const finished = async (runId: string, key: string) => {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const { body } = await h.gql(`query($id: ID!) { workflowRun(id: $id) { id status output } }`, { id: runId }, key);
+    const run = body.data?.workflowRun;
+    if (run && run.status !== 'RUNNING' && run.status !== 'QUEUED') return run;
+    if (Date.now() > until) throw new Error(`run ${runId} did not end: ${JSON.stringify(body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+const webhook = (respond: 'sync' | 'async') => ({
+  name: `Hook ${respond}`,
+  trigger: { type: 'webhook', respond },
+  steps: [
+    { key: 'shout', type: 'action.transform', input: { expression: '=$uppercase(trigger.body.name)' } },
+    { key: 'reply', type: 'action.respond', input: { status: 201, body: { greeting: '="Hello, " & steps.shout', via: '=trigger.type' } } },
+  ],
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+beforeAll(async () => {
+  h = await startHarness();
+  designer = await open(h.gql, 'Wendy Webhook');
+  stranger = await open(h.gql, 'Oscar Other');
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('webhook trigger', () => {
+  it('a sync webhook answers with the respond step’s status and body', async () => {
+    const id = await createWorkflow(webhook('sync'), designer.key);
+    const secret = await rotate(id, designer.key);
+    const res = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Ada' }, { 'x-switchyard-webhook-secret': secret });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ greeting: 'Hello, ADA', via: 'webhook' });
+    expect(res.headers.get('x-switchyard-run-id')).toMatch(/^run_/);
+  });
+
+  it('an async webhook answers 202 with the run at once, and the run finishes', async () => {
+    const id = await createWorkflow(webhook('async'), designer.key);
+    const secret = await rotate(id, designer.key);
+    const res = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Bo' }, { 'x-switchyard-webhook-secret': secret });
+    expect(res.status).toBe(202);
+    const started = await res.json();
+    expect(started).toMatchObject({ id: expect.stringMatching(/^run_/), status: 'running' });
+    const run = await finished(started.id, designer.key);
+    expect(run).toMatchObject({ status: 'SUCCEEDED', output: { status: 201, body: { greeting: 'Hello, BO', via: 'webhook' } } });
+  });
+
+  it('refuses a wrong, a missing, or a not yet rotated secret with 401, and starts no run', async () => {
+    const id = await createWorkflow(webhook('async'), designer.key);
+    const unrotated = await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' }, { 'x-switchyard-webhook-secret': 'whsec_guess' });
+    expect(unrotated.status).toBe(401);
+    const secret = await rotate(id, designer.key);
+    const wrong = await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' }, { 'x-switchyard-webhook-secret': `${secret}x` });
+    expect(wrong.status).toBe(401);
+    expect((await wrong.json()).error).toMatchObject({ code: 401, metadata: { error_type: expect.any(String) } });
+    const missing = await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' });
+    expect(missing.status).toBe(401);
+    // An API key of the owner is not the webhook's secret.
+    const apiKey = await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' }, { authorization: `Bearer ${designer.key}` });
+    expect(apiKey.status).toBe(401);
+    expect(await runsOf(id, designer.key)).toEqual([]);
+  });
+
+  it('a manual workflow has no webhook (404), and a disabled one answers 409', async () => {
+    const manual = await createWorkflow({ ...webhook('sync'), trigger: { type: 'manual' } }, designer.key);
+    expect((await post(`/api/v1/workflows/${manual}/webhook`, {}, { 'x-switchyard-webhook-secret': 'whsec_x' })).status).toBe(404);
+    const id = await createWorkflow(webhook('sync'), designer.key);
+    const secret = await rotate(id, designer.key);
+    await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);
+    expect((await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' }, { 'x-switchyard-webhook-secret': secret })).status).toBe(409);
+  });
+
+  it('a replayed Idempotency-Key answers the same run, and only one run exists', async () => {
+    const id = await createWorkflow(webhook('async'), designer.key);
+    const secret = await rotate(id, designer.key);
+    const headers = { 'x-switchyard-webhook-secret': secret, 'idempotency-key': 'delivery-42' };
+    const answers = await Promise.all([1, 2, 3].map(() => post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, headers)));
+    const ids = await Promise.all(answers.map(async (res) => (expect(res.status).toBe(202), (await res.json()).id as string)));
+    expect(new Set(ids).size).toBe(1);
+    await finished(ids[0]!, designer.key);
+    const again = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, headers);
+    expect(await again.json()).toEqual({ id: ids[0], status: 'succeeded' });
+    const other = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, { ...headers, 'idempotency-key': 'delivery-43' });
+    expect((await other.json()).id).not.toBe(ids[0]);
+    expect((await runsOf(id, designer.key)).length).toBe(2);
+  });
+});
+
+describe('REST manual runs', () => {
+  it('starts a run with an API key of the owning account (202), the body as its input', async () => {
+    const id = await createWorkflow({ ...webhook('sync'), trigger: { type: 'manual' } }, designer.key);
+    const res = await post(`/api/v1/workflows/${id}/runs`, { name: 'Di' }, { authorization: `Bearer ${designer.key}` });
+    expect(res.status).toBe(202);
+    const started = await res.json();
+    expect(started).toMatchObject({ id: expect.stringMatching(/^run_/), workflow_id: id, status: 'running' });
+    const run = await finished(started.id, designer.key);
+    expect(run.output).toEqual({ status: 201, body: { greeting: 'Hello, DI', via: 'manual' } });
+  });
+
+  it('answers another account 404 like a missing workflow, and no key 401', async () => {
+    const id = await createWorkflow({ ...webhook('sync'), trigger: { type: 'manual' } }, designer.key);
+    const other = await post(`/api/v1/workflows/${id}/runs`, { name: 'x' }, { authorization: `Bearer ${stranger.key}` });
+    expect(other.status).toBe(404);
+    const missing = await post(`/api/v1/workflows/wf_doesnotexist/runs`, { name: 'x' }, { authorization: `Bearer ${stranger.key}` });
+    expect(missing.status).toBe(404);
+    expect((await other.json()).error.message.replace(id, 'ID')).toBe((await missing.json()).error.message.replace('wf_doesnotexist', 'ID'));
+    expect((await post(`/api/v1/workflows/${id}/runs`, {})).status).toBe(401);
+    expect(await runsOf(id, designer.key)).toEqual([]);
+  });
+});
