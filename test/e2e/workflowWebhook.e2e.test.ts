@@ -18,7 +18,7 @@ const open = async (gql: Gql, name: string) => {
 
 const createWorkflow = async (definition: unknown, key: string): Promise<string> => {
   const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id webhookUrl } ${ERROR} } }`, { d: definition }, key);
-  expect(body.data.createWorkflow.__typename).toBe('Workflow');
+  expect(body.data.createWorkflow, JSON.stringify(body.data.createWorkflow)).toMatchObject({ __typename: 'Workflow' });
   return body.data.createWorkflow.id;
 };
 
@@ -110,6 +110,50 @@ describe('webhook trigger', () => {
     const secret = await rotate(id, designer.key);
     await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);
     expect((await post(`/api/v1/workflows/${id}/webhook`, { name: 'x' }, { 'x-switchyard-webhook-secret': secret })).status).toBe(409);
+  });
+
+  it('a sync webhook answers a failed run 502 with the run’s error, and a filtered one 204', async () => {
+    const failing = await createWorkflow(
+      { ...webhook('sync'), steps: [{ key: 'boom', type: 'action.transform', input: { expression: '=$error("no such customer")' } }, { key: 'reply', type: 'action.respond', input: { value: '=steps.boom' } }] },
+      designer.key,
+    );
+    const failingSecret = await rotate(failing, designer.key);
+    const failed = await post(`/api/v1/workflows/${failing}/webhook`, { name: 'x' }, { 'x-switchyard-webhook-secret': failingSecret });
+    expect(failed.status).toBe(502);
+    const { error } = await failed.json();
+    expect(error).toMatchObject({ code: 502, metadata: { run_status: 'failed', run_id: failed.headers.get('x-switchyard-run-id') } });
+    expect(error.message).toContain('no such customer');
+
+    const filtering = await createWorkflow(
+      { ...webhook('sync'), steps: [{ key: 'only_vip', type: 'control.filter', input: { condition: '=trigger.body.vip = true' } }, { key: 'reply', type: 'action.respond', input: { ok: true } }] },
+      designer.key,
+    );
+    const filteringSecret = await rotate(filtering, designer.key);
+    const filtered = await post(`/api/v1/workflows/${filtering}/webhook`, { name: 'x', vip: false }, { 'x-switchyard-webhook-secret': filteringSecret });
+    expect(filtered.status).toBe(204);
+    expect(await filtered.text()).toBe('');
+  });
+
+  it('refuses malformed JSON (400), a body over MAX_BODY_BYTES (413) and a bad Idempotency-Key (400), starting no run', async () => {
+    const id = await createWorkflow(webhook('async'), designer.key);
+    const secret = await rotate(id, designer.key);
+    const url = `${h.url}/api/v1/workflows/${id}/webhook`;
+    const headers = { 'content-type': 'application/json', 'x-switchyard-webhook-secret': secret };
+    expect((await fetch(url, { method: 'POST', headers, body: '{"name":' })).status).toBe(400);
+    expect((await fetch(url, { method: 'POST', headers, body: JSON.stringify({ pad: 'x'.repeat(2_000_000) }) })).status).toBe(413);
+    expect((await fetch(url, { method: 'POST', headers: { ...headers, 'idempotency-key': 'x'.repeat(300) }, body: '{}' })).status).toBe(400);
+    expect(await runsOf(id, designer.key)).toEqual([]);
+  });
+
+  it('a deleted workflow’s webhook is 404, and the same Idempotency-Key on two workflows starts two runs', async () => {
+    const first = await createWorkflow(webhook('async'), designer.key);
+    const second = await createWorkflow(webhook('async'), designer.key);
+    const [a, b] = [await rotate(first, designer.key), await rotate(second, designer.key)];
+    const runA = await (await post(`/api/v1/workflows/${first}/webhook`, {}, { 'x-switchyard-webhook-secret': a, 'idempotency-key': 'same' })).json();
+    const runB = await (await post(`/api/v1/workflows/${second}/webhook`, {}, { 'x-switchyard-webhook-secret': b, 'idempotency-key': 'same' })).json();
+    expect(runA.id).not.toBe(runB.id);
+    await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id: first }, designer.key);
+    expect((await post(`/api/v1/workflows/${first}/webhook`, {}, { 'x-switchyard-webhook-secret': a })).status).toBe(404);
   });
 
   it('a replayed Idempotency-Key answers the same run, and only one run exists', async () => {

@@ -57,7 +57,7 @@ const sendRunAnswer = (res: ServerResponse, run: RunView, requestId: string): vo
     case 'succeeded': {
       const { status, body } = respondShape(run.output);
       if (status === 204 || status === 304) {
-        res.writeHead(status).end();
+        res.writeHead(status, { 'x-switchyard-run-id': run.id }).end();
         return;
       }
       sendJson(res, status, body, { 'x-switchyard-run-id': run.id });
