@@ -412,21 +412,25 @@ export const createRunsApi = (deps: {
      * The run once it has ended, or as it is after `timeoutMs` (a synchronous webhook waits on it). Read from the
      * run's stream, so it does not wait on the read models; woken by this process's executor finishing the run,
      * polling otherwise (a run another process drives, or one waiting for a retry after an executor failure).
+     * `signal` (the caller went away) ends the wait early; the run goes on.
      */
-    async waitForEnd(runId: string, timeoutMs: number): Promise<RunView> {
+    async waitForEnd(runId: string, timeoutMs: number, signal?: AbortSignal): Promise<RunView> {
       const until = Date.now() + timeoutMs;
       for (;;) {
         const view = await viewOfStream(runId);
         if (view === null) throw new NotFoundError('WorkflowRun', runId);
         const remaining = until - Date.now();
-        if (view.status !== 'running' || remaining <= 0) return view;
+        if (view.status !== 'running' || remaining <= 0 || signal?.aborted) return view;
         const run = driving.get(runId);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, run ? remaining : Math.min(remaining, 250));
-          void run?.done.then(() => {
+          const done = () => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
             resolve();
-          });
+          };
+          const timer = setTimeout(done, run ? remaining : Math.min(remaining, 250));
+          signal?.addEventListener('abort', done, { once: true });
+          void run?.done.then(done);
         });
       }
     },

@@ -113,9 +113,14 @@ export const workflowRoutes = (deps: {
         case 'async':
           sendJson(res, 202, { id: run.id, status: run.status }, { 'x-switchyard-run-id': run.id });
           return;
-        case 'sync':
-          sendRunAnswer(res, await deps.runs.waitForEnd(run.id, workflow.definition.settings.timeoutSeconds * 1_000 + 1_000), requestId);
+        case 'sync': {
+          // A caller that hangs up stops the wait (not the run): nothing is left waiting on its behalf.
+          const gone = new AbortController();
+          res.once('close', () => gone.abort());
+          const ended = await deps.runs.waitForEnd(run.id, workflow.definition.settings.timeoutSeconds * 1_000 + 1_000, gone.signal);
+          if (!gone.signal.aborted) sendRunAnswer(res, ended, requestId);
           return;
+        }
         default: {
           const _never: never = respond;
           throw new Error(`unknown respond mode ${String(_never)}`);
