@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
-import { readJsonBody, readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import { readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
@@ -31,6 +31,20 @@ const headerOf = (req: IncomingMessage, name: string): string | null => {
  * longer than the 24 h a client may count on.
  */
 const idempotentRunId = (workflowId: string, key: string): string => `run_${createHash('sha256').update(`${workflowId}\n${key}`).digest('hex').slice(0, 40)}`;
+
+/** A JSON body (400 when malformed; when empty, 400 unless `emptyIsNull`). */
+const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => {
+  const text = raw.toString('utf8');
+  if (text.trim() === '') {
+    if (emptyIsNull) return null;
+    throw new DomainError('BAD_REQUEST', 'Request body is empty; send JSON', 400);
+  }
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch (error) {
+    throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
+  }
+};
 
 const runJson = (run: RunView) => ({ id: run.id, workflow_id: run.workflowId, version: run.version, status: run.status, started_at: run.startedAt });
 
@@ -94,12 +108,14 @@ export const workflowRoutes = (deps: {
     path: '/api/v1/workflows/:id/webhook',
     handler: async ({ req, res, params, requestId }) => {
       const workflowId = params['id']!;
+      // Bounded first, like on every route (413 before anything else); parsed only for a caller with the secret.
+      const raw = await readRequestBody(req, deps.maxBodyBytes);
       const workflow = await deps.workflows.webhookTarget(workflowId, headerOf(req, WEBHOOK_SECRET_HEADER));
       const idempotencyKey = headerOf(req, 'idempotency-key');
       if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
         throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
       }
-      const body = (await readJsonBody(req, deps.maxBodyBytes)) as JsonValue;
+      const body = parseBody(raw, false);
       const headers: Record<string, string> = {};
       for (const name of TRIGGER_HEADERS) {
         const value = headerOf(req, name);
@@ -134,15 +150,7 @@ export const workflowRoutes = (deps: {
     handler: async ({ req, res, params, requestId }) => {
       const principal = requirePrincipal(deps.directory, req);
       // The body is the run's input; an empty one is no input.
-      const text = (await readRequestBody(req, deps.maxBodyBytes)).toString('utf8');
-      let input: JsonValue = null;
-      if (text.trim() !== '') {
-        try {
-          input = JSON.parse(text) as JsonValue;
-        } catch (error) {
-          throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
-        }
-      }
+      const input = parseBody(await readRequestBody(req, deps.maxBodyBytes), true);
       const run = await deps.runs.start({ principal, requestId }, params['id']!, { type: 'manual', body: input });
       sendJson(res, 202, runJson(run));
     },
