@@ -3,7 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { boundedCache } from '../boundedCache.js';
 import { readBody } from '../http/readBody.js';
-import { OutboundRefusedError, type OutboundPolicy, type OutboundRefusal } from '../modules/outbound/outboundPolicy.js';
+import { OutboundRefusedError, guardedAgents, type OutboundPolicy, type OutboundRefusal } from '../modules/outbound/outboundPolicy.js';
 import { ProviderError } from './types.js';
 
 /**
@@ -60,7 +60,7 @@ export interface UpstreamClient {
 export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => {
   const pool = { keepAlive: true, maxSockets: 2048, scheduling: 'lifo' } as const;
   const trusted = { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) };
-  const guarded = { 'http:': new http.Agent({ ...pool, lookup: policy.lookup }), 'https:': new https.Agent({ ...pool, lookup: policy.lookup }) };
+  const guarded = guardedAgents(policy, pool);
   return {
     policy,
     post: (url, headers, body, signal, options) =>

@@ -140,16 +140,22 @@ export const readRequestBody = (req: IncomingMessage, maxBytes: number): Promise
   return readBody(req, maxBytes, tooLarge);
 };
 
-/** Read a JSON body, refusing more than `maxBytes` (413) and malformed JSON (400). */
-export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Promise<unknown> => {
-  const text = (await readRequestBody(req, maxBytes)).toString('utf8');
-  if (text.trim() === '') throw new DomainError('BAD_REQUEST', 'Request body is empty; send a JSON object', 400);
+/** A request body as JSON: 400 when malformed, and when empty unless `emptyIsNull` (then null). */
+export const parseJsonBody = (raw: Buffer, options: { emptyIsNull?: boolean } = {}): unknown => {
+  const text = raw.toString('utf8');
+  if (text.trim() === '') {
+    if (options.emptyIsNull) return null;
+    throw new DomainError('BAD_REQUEST', 'Request body is empty; send a JSON object', 400);
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
     throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
   }
 };
+
+/** Read a JSON body, refusing more than `maxBytes` (413) and malformed JSON (400). */
+export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Promise<unknown> => parseJsonBody(await readRequestBody(req, maxBytes));
 
 /** The caller of a REST request, or a 401. */
 export const requirePrincipal = (directory: { authenticate(secret: string | null): Principal }, req: IncomingMessage): Principal => directory.authenticate(bearerOf(req));

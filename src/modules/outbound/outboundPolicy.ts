@@ -1,4 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
@@ -225,3 +227,13 @@ export const createOutboundPolicy = (options: { allow?: OutboundAllowList; resol
     lookup,
   };
 };
+
+/**
+ * node:http and node:https agents whose every new connection resolves its host through the policy's `lookup`: what
+ * any outbound client (provider upstreams, workflow HTTP steps) connects with. IP-literal hosts skip `lookup`:
+ * check them with `checkAddress` / `checkUrl` before the request.
+ */
+export const guardedAgents = (policy: Pick<OutboundPolicy, 'lookup'>, options: http.AgentOptions = {}) => ({
+  'http:': new http.Agent({ ...options, lookup: policy.lookup }),
+  'https:': new https.Agent({ ...options, lookup: policy.lookup }),
+});

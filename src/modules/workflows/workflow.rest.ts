@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
-import { readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import { parseJsonBody, readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
@@ -33,18 +33,7 @@ const headerOf = (req: IncomingMessage, name: string): string | null => {
 const idempotentRunId = (workflowId: string, key: string): string => `run_${createHash('sha256').update(`${workflowId}\n${key}`).digest('hex').slice(0, 40)}`;
 
 /** A JSON body (400 when malformed; when empty, 400 unless `emptyIsNull`). */
-const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => {
-  const text = raw.toString('utf8');
-  if (text.trim() === '') {
-    if (emptyIsNull) return null;
-    throw new DomainError('BAD_REQUEST', 'Request body is empty; send JSON', 400);
-  }
-  try {
-    return JSON.parse(text) as JsonValue;
-  } catch (error) {
-    throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
-  }
-};
+const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => parseJsonBody(raw, { emptyIsNull }) as JsonValue;
 
 const runJson = (run: RunView) => ({ id: run.id, workflow_id: run.workflowId, version: run.version, status: run.status, started_at: run.startedAt });
 

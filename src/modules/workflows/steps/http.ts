@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { readBody } from '../../../http/readBody.js';
 import { ValidationError } from '../../../errors.js';
 import { parseProviderHeaders } from '../../catalog/catalog.api.js';
-import { OutboundRefusedError, type OutboundPolicy } from '../../outbound/outboundPolicy.js';
+import { OutboundRefusedError, guardedAgents, type OutboundPolicy } from '../../outbound/outboundPolicy.js';
 import { parseInput } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
 
@@ -34,7 +34,7 @@ export interface OutboundHttp {
 /** Guarded agents, no keep-alive: workflow targets are many and rarely called twice in a row. */
 export const createOutboundHttp = (policy: Pick<OutboundPolicy, 'checkUrl' | 'lookup'>, limits: Partial<OutboundHttpLimits> = {}): OutboundHttp => ({
   policy,
-  agents: { 'http:': new http.Agent({ lookup: policy.lookup }), 'https:': new https.Agent({ lookup: policy.lookup }) },
+  agents: guardedAgents(policy),
   limits: { ...DEFAULT_HTTP_LIMITS, ...limits },
 });
 
