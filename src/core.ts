@@ -52,9 +52,6 @@ export interface Core {
   readonly gateway: Gateway;
   /** Each capability's application API (src/modules/modules.ts): what GraphQL and REST call; the GraphQL context spreads them. */
   readonly modules: Modules;
-  readonly queries: {
-    readonly balances: ReturnType<typeof balanceQueries>;
-  };
   readonly now: () => Date;
   /**
    * Run a command through its decider and return once the auth directory and the read models have applied the
@@ -109,7 +106,6 @@ export const createCore = (deps: {
     ...rest,
     now,
     pubsub,
-    queries: { balances },
     async execute(stream, decider, command, actor) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },

@@ -1,3 +1,4 @@
+import { balanceQueries } from '../../projections/balances.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
 
@@ -50,11 +51,11 @@ describe('ledger commands answer with what the ledger decided, not with the read
     const credits = await rest('/api/v1/credits', user.key);
     expect(credits.body.data).toMatchObject({ total_credits_nanos: 12 * USD, available_nanos: 12 * USD });
     // The read model has not seen any of it yet: the answers above did not come from it.
-    expect(await h.running.core.queries.balances.byIds([user.id])).toEqual([]);
+    expect(await balanceQueries(h.running.core.readStore).byIds([user.id])).toEqual([]);
 
     await h.running.core.runner.resume();
     expect(await h.running.core.runner.waitFor(await h.running.core.eventStore.headPosition(), 5_000)).toBe(true);
-    const [doc] = await h.running.core.queries.balances.byIds([user.id]);
+    const [doc] = await balanceQueries(h.running.core.readStore).byIds([user.id]);
     expect(doc).toMatchObject({ purchased: 10 * USD, granted: 3 * USD, refunded: USD, available: 12 * USD, fees: 0.8 * USD });
   });
 });
