@@ -19,6 +19,8 @@ export type WorkflowDoc = {
   status: WorkflowStatus;
   /** SHA-256 (hex) of the webhook secret, null until one is rotated in. Never shown. */
   webhookSecretHash: string | null;
+  /** The webhook secret sealed by the credential vault (for HMAC signatures), null when only its hash was kept. Never shown. */
+  webhookSecretEncrypted: string | null;
   createdAt: string;
   updatedAt: string;
 };
@@ -27,7 +29,7 @@ export const WORKFLOWS = 'workflows';
 
 export const workflowsProjection = defineProjection<WorkflowDoc>({
   name: 'workflows',
-  version: 1,
+  version: 2,
   collection: WORKFLOWS,
   filter: { categories: [WORKFLOW_CATEGORY] },
   indexes: [{ keys: { accountId: 1 } }],
@@ -45,6 +47,7 @@ export const workflowsProjection = defineProjection<WorkflowDoc>({
         triggerType: definition.trigger.type,
         status: 'enabled',
         webhookSecretHash: null,
+        webhookSecretEncrypted: null,
         createdAt: at,
         updatedAt: at,
       };
@@ -63,7 +66,7 @@ export const workflowsProjection = defineProjection<WorkflowDoc>({
       case 'WorkflowDeleted':
         return { ...doc, status: 'deleted', updatedAt };
       case 'WebhookSecretRotated':
-        return { ...doc, webhookSecretHash: event.data.secretHash, updatedAt };
+        return { ...doc, webhookSecretHash: event.data.secretHash, webhookSecretEncrypted: event.data.secretEncrypted ?? null, updatedAt };
       default: {
         const _never: never = event;
         return doc;

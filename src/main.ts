@@ -30,7 +30,14 @@ import { openStorage } from './stores.js';
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
 export const startSwitchyard = async (
   config: Config,
-  options: { log?: (line: string) => void; logger?: Logger; /** Tests only: see eventStore/eventStoreWrapper.ts. */ eventStoreWrapper?: string } = {},
+  options: {
+    log?: (line: string) => void;
+    logger?: Logger;
+    /** Tests only: see eventStore/eventStoreWrapper.ts. */
+    eventStoreWrapper?: string;
+    /** Tests only: the modules' clock (e.g. to move past the webhook's 24 h Idempotency-Key window). */
+    now?: () => Date;
+  } = {},
 ) => {
   const started = performance.now();
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
@@ -67,7 +74,7 @@ export const startSwitchyard = async (
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
   const { gateway } = gatewayServices;
-  const now = () => new Date();
+  const now = options.now ?? (() => new Date());
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
   const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, selfSignup: config.SELF_SIGNUP, now });
@@ -94,7 +101,7 @@ export const startSwitchyard = async (
         now: base.now,
       });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, logger });
-      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, now: base.now });
+      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
       const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy });
       return {
         accounts,
@@ -115,7 +122,7 @@ export const startSwitchyard = async (
     ...ledgerRoutes(modules.ledger, directory),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
-    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
+    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
   ]);
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.

@@ -67,12 +67,17 @@ describe('workflow decider', () => {
     spec([created, deleted]).when({ type: 'EnableWorkflow', data: { workflowId, actor: designer, at } }).thenThrows(NotFoundError);
   });
 
-  it('rotates the webhook secret of a webhook workflow only, storing its hash', () => {
+  it('rotates the webhook secret of a webhook workflow only, storing its hash and its sealed form', () => {
     const hook: WorkflowEvent = { type: 'WorkflowCreated', data: { workflowId, accountId: 'acc_a', version: 1, definition: webhook, at } };
+    const rotate = { workflowId, secretHash: 'ab'.repeat(32), secretEncrypted: 'v1.iv.tag.data', at };
     spec([hook])
-      .when({ type: 'RotateWebhookSecret', data: { workflowId, secretHash: 'ab'.repeat(32), actor: designer, at } })
+      .when({ type: 'RotateWebhookSecret', data: { ...rotate, actor: designer } })
+      .then([{ type: 'WebhookSecretRotated', data: rotate }]);
+    // A server without a master key keeps only the hash (the secret header works, signatures do not).
+    spec([hook])
+      .when({ type: 'RotateWebhookSecret', data: { ...rotate, secretEncrypted: null, actor: designer } })
       .then([{ type: 'WebhookSecretRotated', data: { workflowId, secretHash: 'ab'.repeat(32), at } }]);
-    spec([created]).when({ type: 'RotateWebhookSecret', data: { workflowId, secretHash: 'ab'.repeat(32), actor: designer, at } }).thenThrows(ConflictError, /no webhook trigger/);
-    spec([hook]).when({ type: 'RotateWebhookSecret', data: { workflowId, secretHash: 'ab'.repeat(32), actor: otherDesigner, at } }).thenThrows(NotFoundError);
+    spec([created]).when({ type: 'RotateWebhookSecret', data: { ...rotate, actor: designer } }).thenThrows(ConflictError, /no webhook trigger/);
+    spec([hook]).when({ type: 'RotateWebhookSecret', data: { ...rotate, actor: otherDesigner } }).thenThrows(NotFoundError);
   });
 });

@@ -26,13 +26,14 @@ const envAllowed = (allow: EnvAllowList, name: string) =>
   !NEVER_ALLOWED.has(name) && (allow.names.has(name) || allow.prefixes.some((prefix) => name.startsWith(prefix)));
 
 /**
- * Provider API keys at rest: AES-256-GCM under a key derived (scrypt, once at boot) from SWITCHYARD_MASTER_KEY.
+ * Provider API keys (and workflows' webhook secrets) at rest: AES-256-GCM under a key derived (scrypt, once at boot) from SWITCHYARD_MASTER_KEY.
  * The provider slug is the additional authenticated data, so a ciphertext copied onto another provider does not
  * decrypt. Format: `v1.<iv>.<tag>.<ciphertext>`, each base64url.
  */
 export interface CredentialVault {
   readonly canEncrypt: boolean;
-  encrypt(providerSlug: string, plain: string): string;
+  /** Seal a secret under a context (its AAD: a provider slug, or `webhook:<workflowId>`), so it opens only there. */
+  encrypt(context: string, plain: string): string;
   /** Throws FORBIDDEN unless the operator's allow-list admits this variable name. */
   checkEnvName(name: string): void;
   /**
@@ -41,6 +42,11 @@ export interface CredentialVault {
    * an environment variable is read only for a provider an admin registered (`trusted`), and only if allowed.
    */
   resolve(providerSlug: string, credential: CredentialRef, trusted: boolean): { secret: string | null; problem: string | null };
+  /**
+   * Decrypt what `encrypt` sealed under the same context (a provider slug, or another owner's namespaced name such
+   * as a workflow's webhook secret, `webhook:<workflowId>`); null and why when it cannot.
+   */
+  decrypt(context: string, sealed: string): { secret: string | null; problem: string | null };
 }
 
 const SALT = 'switchyard-provider-credentials-v1';
@@ -49,13 +55,27 @@ export const createCredentialVault = (options: { masterKey: string | undefined; 
   const { envAllow } = options;
   const env = options.env ?? process.env;
   const key = options.masterKey ? scryptSync(options.masterKey, SALT, 32) : null;
+  const decrypt = (context: string, sealed: string): { secret: string | null; problem: string | null } => {
+    if (!key) return { secret: null, problem: 'the secret is stored encrypted but SWITCHYARD_MASTER_KEY is not set' };
+    const [version, iv, tag, data] = sealed.split('.');
+    if (version !== 'v1' || !iv || !tag || data === undefined) return { secret: null, problem: 'the stored secret is not a v1 ciphertext' };
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(Buffer.from(context));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      const plain = Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+      return { secret: plain, problem: null };
+    } catch {
+      return { secret: null, problem: 'the stored secret does not decrypt with this SWITCHYARD_MASTER_KEY' };
+    }
+  };
   return {
     canEncrypt: key !== null,
-    encrypt(providerSlug, plain) {
-      if (!key) throw new ValidationError('Storing a provider key needs SWITCHYARD_MASTER_KEY, which this server does not have (in production mode it must be set)');
+    encrypt(context, plain) {
+      if (!key) throw new ValidationError('Storing a secret needs SWITCHYARD_MASTER_KEY, which this server does not have (in production mode it must be set)');
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
-      cipher.setAAD(Buffer.from(providerSlug));
+      cipher.setAAD(Buffer.from(context));
       const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
       return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join('.');
     },
@@ -72,19 +92,9 @@ export const createCredentialVault = (options: { masterKey: string | undefined; 
         const value = env[credential.env];
         return value ? { secret: value, problem: null } : { secret: null, problem: `environment variable ${credential.env} is not set` };
       }
-      if (!key) return { secret: null, problem: 'the provider key is encrypted but SWITCHYARD_MASTER_KEY is not set' };
-      const [version, iv, tag, data] = credential.encrypted.split('.');
-      if (version !== 'v1' || !iv || !tag || data === undefined) return { secret: null, problem: 'the stored provider key is not a v1 ciphertext' };
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-        decipher.setAAD(Buffer.from(providerSlug));
-        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-        const plain = Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
-        return { secret: plain, problem: null };
-      } catch {
-        return { secret: null, problem: 'the stored provider key does not decrypt with this SWITCHYARD_MASTER_KEY' };
-      }
+      return decrypt(providerSlug, credential.encrypted);
     },
+    decrypt,
   };
 };
 

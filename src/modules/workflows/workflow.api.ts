@@ -1,18 +1,35 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
-import { NotFoundError, UnauthenticatedError } from '../../errors.js';
+import { DomainError, NotFoundError, UnauthenticatedError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
+import type { CredentialVault } from '../catalog/credentials.js';
 import { parseDefinition, type WorkflowDefinition } from './definition.js';
 import { workflowDecider, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
 import { workflowStream, type WorkflowEvent } from './workflow.events.js';
+import { checkWebhookSignature } from './webhookSignature.js';
 
 /** A workflow as commands and queries answer it: its read-model document with the definition parsed. */
-export type WorkflowView = Omit<WorkflowDoc, 'definition' | 'webhookSecretHash'> & { readonly definition: WorkflowDefinition; readonly hasWebhookSecret: boolean };
+export type WorkflowView = Omit<WorkflowDoc, 'definition' | 'webhookSecretHash' | 'webhookSecretEncrypted'> & {
+  readonly definition: WorkflowDefinition;
+  readonly hasWebhookSecret: boolean;
+  /** Whether calls may be signed (HMAC): the secret is kept sealed, not only hashed. */
+  readonly webhookSignatures: boolean;
+};
+
+/** How a webhook call proves it comes from the secret's holder. */
+export type WebhookProof =
+  | { readonly kind: 'secret'; readonly secret: string }
+  /** An HMAC-SHA256 signature over the timestamp and the raw body (webhookSignature.ts). */
+  | { readonly kind: 'signature'; readonly signature: string; readonly timestamp: string | null; readonly body: Buffer }
+  | { readonly kind: 'none' };
+
+/** The vault's context for a workflow's sealed webhook secret: it opens for this workflow only. */
+const secretContext = (workflowId: string) => `webhook:${workflowId}`;
 
 export interface RotatedWebhookSecret {
   readonly workflow: WorkflowView;
@@ -28,14 +45,27 @@ type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S,
 
 const viewOfState = (state: WorkflowState): WorkflowView => {
   if (state.status === 'none') throw new Error('a workflow command decided on a workflow that does not exist');
-  const { workflowId, accountId, version, definition, status, webhookSecretHash, createdAt, updatedAt } = state;
-  return { _id: workflowId, accountId, name: definition.name, version, definition, triggerType: definition.trigger.type, status, hasWebhookSecret: webhookSecretHash !== null, createdAt, updatedAt };
+  const { workflowId, accountId, version, definition, status, webhookSecretHash, webhookSecretEncrypted, createdAt, updatedAt } = state;
+  return {
+    _id: workflowId,
+    accountId,
+    name: definition.name,
+    version,
+    definition,
+    triggerType: definition.trigger.type,
+    status,
+    hasWebhookSecret: webhookSecretHash !== null,
+    webhookSignatures: webhookSecretEncrypted !== null,
+    createdAt,
+    updatedAt,
+  };
 };
 
-const viewOfDoc = ({ definition, webhookSecretHash, ...doc }: WorkflowDoc): WorkflowView => ({
+const viewOfDoc = ({ definition, webhookSecretHash, webhookSecretEncrypted, ...doc }: WorkflowDoc): WorkflowView => ({
   ...doc,
   definition: JSON.parse(definition) as WorkflowDefinition,
   hasWebhookSecret: webhookSecretHash !== null,
+  webhookSignatures: webhookSecretEncrypted !== null,
 });
 
 export const hashWebhookSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
@@ -49,7 +79,14 @@ const actorOf = (principal: Principal): WorkflowActor => ({ accountId: principal
 type PageArgs = Parameters<ReturnType<typeof workflowQueries>['pageForAccount']>[1];
 
 /** The workflows module's definitions: designers create and change versioned workflows; anyone of the account reads them. */
-export const createWorkflowsApi = (deps: { eventStore: EventStore; readStore: ReadStore; execute: Execute; now: () => Date }) => {
+export const createWorkflowsApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  execute: Execute;
+  /** Seals webhook secrets for HMAC signatures (the provider keys' vault); without a master key only hashes are kept. */
+  vault: Pick<CredentialVault, 'canEncrypt' | 'encrypt' | 'decrypt'>;
+  now: () => Date;
+}) => {
   const queries = workflowQueries(deps.readStore);
   const at = () => deps.now().toISOString();
 
@@ -79,7 +116,8 @@ export const createWorkflowsApi = (deps: { eventStore: EventStore; readStore: Re
     /** A new webhook secret replaces the old one at once; the answer holds it, shown this once. */
     async rotateWebhookSecret(caller: Caller, workflowId: string): Promise<RotatedWebhookSecret> {
       const secret = `whsec_${randomBytes(32).toString('base64url')}`;
-      const workflow = await run(caller, { type: 'RotateWebhookSecret', data: { ...base(caller, workflowId), secretHash: hashWebhookSecret(secret) } });
+      const secretEncrypted = deps.vault.canEncrypt ? deps.vault.encrypt(secretContext(workflowId), secret) : null;
+      const workflow = await run(caller, { type: 'RotateWebhookSecret', data: { ...base(caller, workflowId), secretHash: hashWebhookSecret(secret), secretEncrypted } });
       return { workflow, secret };
     },
 
@@ -105,19 +143,45 @@ export const createWorkflowsApi = (deps: { eventStore: EventStore; readStore: Re
       return viewOfDoc(doc);
     },
     /**
-     * The workflow a webhook call names, if `secret` is its webhook secret (SHA-256 digests compared in constant
-     * time). A missing, deleted or non-webhook workflow is NOT_FOUND; no secret rotated in, or a wrong or missing one,
-     * is UNAUTHENTICATED. Whether it is enabled is left to the run's start (only a secret holder learns it).
+     * The workflow a webhook call names, if the call proves it holds the webhook secret: the secret itself (SHA-256
+     * digests compared in constant time) or an HMAC signature of the body under it (webhookSignature.ts). A missing,
+     * deleted or non-webhook workflow is NOT_FOUND; no secret rotated in, a wrong or missing secret, a bad or stale
+     * signature, or a signature for a secret only hashed, is UNAUTHENTICATED. Whether it is enabled is left to the
+     * run's start (only a secret holder learns it).
      */
-    async webhookTarget(workflowId: string, secret: string | null): Promise<WorkflowView> {
+    async webhookTarget(workflowId: string, proof: WebhookProof): Promise<WorkflowView> {
       const [doc] = WORKFLOW_ID.test(workflowId) ? await queries.byIds([workflowId]) : [];
       if (!doc || doc.status === 'deleted' || doc.triggerType !== 'webhook') throw new NotFoundError('Workflow', workflowId);
-      const stored = doc.webhookSecretHash === null ? null : Buffer.from(doc.webhookSecretHash, 'hex');
-      const given = secret === null ? null : Buffer.from(hashWebhookSecret(secret), 'hex');
-      if (stored === null || given === null || stored.length !== given.length || !timingSafeEqual(stored, given)) {
-        throw new UnauthenticatedError('Missing or wrong webhook secret: send it in the x-switchyard-webhook-secret header');
+      const refuse = (reason: string, message: string) => new DomainError('UNAUTHENTICATED', message, 401, { reason });
+      switch (proof.kind) {
+        case 'none':
+        case 'secret': {
+          const stored = doc.webhookSecretHash === null ? null : Buffer.from(doc.webhookSecretHash, 'hex');
+          const given = proof.kind === 'none' ? null : Buffer.from(hashWebhookSecret(proof.secret), 'hex');
+          if (stored === null || given === null || stored.length !== given.length || !timingSafeEqual(stored, given)) {
+            throw refuse('wrong_secret', 'Missing or wrong webhook secret: send it in the x-switchyard-webhook-secret header, or sign the call (x-switchyard-signature)');
+          }
+          return viewOfDoc(doc);
+        }
+        case 'signature': {
+          if (doc.webhookSecretHash === null) throw refuse('wrong_secret', 'Wrong webhook signature: this workflow has no webhook secret yet (rotate one)');
+          if (doc.webhookSecretEncrypted === null) {
+            throw refuse(
+              'secret_not_signable',
+              "This workflow's webhook secret is kept only as a hash (it was rotated in before signatures, or on a server without SWITCHYARD_MASTER_KEY), so signed calls cannot be checked: rotate the secret, or send it in x-switchyard-webhook-secret",
+            );
+          }
+          const opened = deps.vault.decrypt(secretContext(workflowId), doc.webhookSecretEncrypted);
+          if (opened.secret === null) throw refuse('secret_not_signable', `The webhook secret cannot be read to check the signature (${opened.problem ?? 'unknown'}): rotate the secret`);
+          const check = checkWebhookSignature({ secret: opened.secret, signature: proof.signature, timestamp: proof.timestamp, body: proof.body, nowMs: deps.now().getTime() });
+          if (!check.ok) throw refuse(check.reason, check.message);
+          return viewOfDoc(doc);
+        }
+        default: {
+          const _never: never = proof;
+          throw new Error(`unknown webhook proof ${String(_never)}`);
+        }
       }
-      return viewOfDoc(doc);
     },
     /** One page of an account's workflows (filter and sort from idPage), deleted ones left out. */
     async pageForAccount(accountId: string, page: PageArgs): Promise<WorkflowView[]> {

@@ -15,6 +15,8 @@ export type WorkflowState =
       readonly version: number;
       readonly definition: WorkflowDefinition;
       readonly webhookSecretHash: string | null;
+      /** The sealed secret (HMAC signatures need the secret itself); null for a secret rotated in before that. */
+      readonly webhookSecretEncrypted: string | null;
       readonly createdAt: string;
       readonly updatedAt: string;
     };
@@ -35,7 +37,7 @@ export type WorkflowCommand =
   | { readonly type: 'EnableWorkflow'; readonly data: Base }
   | { readonly type: 'DisableWorkflow'; readonly data: Base }
   | { readonly type: 'DeleteWorkflow'; readonly data: Base }
-  | { readonly type: 'RotateWebhookSecret'; readonly data: Base & { readonly secretHash: string } };
+  | { readonly type: 'RotateWebhookSecret'; readonly data: Base & { readonly secretHash: string; readonly secretEncrypted: string | null } };
 
 const isAdmin = (actor: WorkflowActor) => actor.roles.includes('admin');
 
@@ -66,7 +68,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
   evolve: (state, event) => {
     if (event.type === 'WorkflowCreated') {
       const { workflowId, accountId, version, definition, at } = event.data;
-      return { status: 'enabled', workflowId, accountId, version, definition, webhookSecretHash: null, createdAt: at, updatedAt: at };
+      return { status: 'enabled', workflowId, accountId, version, definition, webhookSecretHash: null, webhookSecretEncrypted: null, createdAt: at, updatedAt: at };
     }
     if (state.status === 'none') return state;
     const updatedAt = event.data.at;
@@ -80,7 +82,7 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
       case 'WorkflowDeleted':
         return { ...state, status: 'deleted', updatedAt };
       case 'WebhookSecretRotated':
-        return { ...state, webhookSecretHash: event.data.secretHash, updatedAt };
+        return { ...state, webhookSecretHash: event.data.secretHash, webhookSecretEncrypted: event.data.secretEncrypted ?? null, updatedAt };
       default: {
         const _never: never = event;
         return state;
@@ -112,8 +114,8 @@ export const workflowDecider: Decider<WorkflowState, WorkflowCommand, WorkflowEv
       case 'RotateWebhookSecret': {
         const live = requireLive(state, command.data);
         if (live.definition.trigger.type !== 'webhook') throw new ConflictError(`Workflow ${live.workflowId} has no webhook trigger`, { path: 'trigger.type' });
-        const { workflowId, secretHash, at } = command.data;
-        return [{ type: 'WebhookSecretRotated', data: { workflowId, secretHash, at } }];
+        const { workflowId, secretHash, secretEncrypted, at } = command.data;
+        return [{ type: 'WebhookSecretRotated', data: { workflowId, secretHash, ...(secretEncrypted !== null && { secretEncrypted }), at } }];
       }
       default: {
         const _never: never = command;

@@ -20,8 +20,18 @@ export type WorkflowDisabled = { readonly type: 'WorkflowDisabled'; readonly dat
 export type WorkflowDeleted = { readonly type: 'WorkflowDeleted'; readonly data: { readonly workflowId: string; readonly at: string } };
 export type WebhookSecretRotated = {
   readonly type: 'WebhookSecretRotated';
-  /** SHA-256 (hex) of the new secret. The secret itself is never stored. */
-  readonly data: { readonly workflowId: string; readonly secretHash: string; readonly at: string };
+  readonly data: {
+    readonly workflowId: string;
+    /** SHA-256 (hex) of the new secret, for the secret header. */
+    readonly secretHash: string;
+    /**
+     * The secret sealed by the credential vault (AES-256-GCM under SWITCHYARD_MASTER_KEY, context
+     * `webhook:<workflowId>`), for HMAC signatures; absent in events written before signatures existed, and when the
+     * server has no master key. Never the secret in clear.
+     */
+    readonly secretEncrypted?: string;
+    readonly at: string;
+  };
 };
 
 export type WorkflowEvent = WorkflowCreated | WorkflowUpdated | WorkflowEnabled | WorkflowDisabled | WorkflowDeleted | WebhookSecretRotated;

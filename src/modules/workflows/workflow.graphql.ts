@@ -22,6 +22,10 @@ export const WorkflowRef = builder.objectRef<WorkflowView>('Workflow').implement
       resolve: (workflow) => (workflow.triggerType === 'webhook' ? `/api/v1/workflows/${workflow._id}/webhook` : null),
     }),
     hasWebhookSecret: t.exposeBoolean('hasWebhookSecret', { description: 'Whether a webhook secret was rotated in (the webhook refuses calls until then).' }),
+    webhookSignatures: t.exposeBoolean('webhookSignatures', {
+      description:
+        'Whether webhook calls may be signed instead of sending the secret: x-switchyard-timestamp (Unix seconds) and x-switchyard-signature: sha256=hex(HMAC-SHA256(secret, timestamp + "." + raw body)), within 5 minutes. False for a secret kept only as a hash (rotated in before signatures): rotate it.',
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (workflow) => workflow.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (workflow) => workflow.updatedAt }),
   }),

@@ -1,9 +1,8 @@
 /**
- * Workflow REST routes: the webhook trigger (authenticated by the workflow's own secret) and manual runs with an API
- * key. Thin: authenticate, read the body, start the run through the runs API, shape the answer. Failures are thrown
+ * Workflow REST routes: the webhook trigger (authenticated by the workflow's own secret, sent as is or as an HMAC
+ * signature of the body) and manual runs with an API key. Thin: authenticate, read the body, start the run through the runs API, shape the answer. Failures are thrown
  * as DomainErrors and written by the one REST error writer.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DomainError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
@@ -11,7 +10,9 @@ import { parseJsonBody, readRequestBody, requirePrincipal, sendJson, type Route 
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
-import type { WorkflowsApi } from './workflow.api.js';
+import type { WebhookProof, WorkflowsApi } from './workflow.api.js';
+import { startIdempotent } from './webhookIdempotency.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhookSignature.js';
 
 export const WEBHOOK_SECRET_HEADER = 'x-switchyard-webhook-secret';
 /** Request headers a run's trigger may see: none that carries a credential. */
@@ -24,13 +25,13 @@ const headerOf = (req: IncomingMessage, name: string): string | null => {
   return typeof value === 'string' ? value : null;
 };
 
-/**
- * A webhook call's run id when it sends an Idempotency-Key: derived from the workflow and the key, so a replay
- * names the same run stream and the runs API's `no_stream` start answers the existing run instead of a second one
- * (durable: it holds across restarts and concurrent calls). It holds for as long as the run's stream exists, so
- * longer than the 24 h a client may count on.
- */
-const idempotentRunId = (workflowId: string, key: string): string => `run_${createHash('sha256').update(`${workflowId}\n${key}`).digest('hex').slice(0, 40)}`;
+/** A signature, when sent, is what authenticates the call; otherwise the secret header (or nothing). */
+const proofOf = (req: IncomingMessage, body: Buffer): WebhookProof => {
+  const signature = headerOf(req, SIGNATURE_HEADER);
+  if (signature !== null) return { kind: 'signature', signature, timestamp: headerOf(req, TIMESTAMP_HEADER), body };
+  const secret = headerOf(req, WEBHOOK_SECRET_HEADER);
+  return secret === null ? { kind: 'none' } : { kind: 'secret', secret };
+};
 
 /** A JSON body (400 when malformed; when empty, 400 unless `emptyIsNull`). */
 const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => parseJsonBody(raw, { emptyIsNull }) as JsonValue;
@@ -91,15 +92,18 @@ export const workflowRoutes = (deps: {
   runs: RunsApi;
   directory: Pick<AuthDirectory, 'authenticate'>;
   maxBodyBytes: number;
+  /** The app's clock (the Idempotency-Key window). */
+  now: () => Date;
 }): Route[] => [
   {
     method: 'POST',
     path: '/api/v1/workflows/:id/webhook',
     handler: async ({ req, res, params, requestId }) => {
       const workflowId = params['id']!;
-      // Bounded first, like on every route (413 before anything else); parsed only for a caller with the secret.
+      // Bounded first, like on every route (413 before anything else); parsed only for a caller with the secret. A
+      // signature is over these raw bytes, exactly as sent.
       const raw = await readRequestBody(req, deps.maxBodyBytes);
-      const workflow = await deps.workflows.webhookTarget(workflowId, headerOf(req, WEBHOOK_SECRET_HEADER));
+      const workflow = await deps.workflows.webhookTarget(workflowId, proofOf(req, raw));
       const idempotencyKey = headerOf(req, 'idempotency-key');
       if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
         throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
@@ -112,7 +116,11 @@ export const workflowRoutes = (deps: {
       }
       // The secret proves the call is the owner's: the run starts as the owning account, as the executor runs it.
       const caller: Caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set() }, requestId };
-      const run = await deps.runs.start(caller, workflowId, { type: 'webhook', body, headers }, idempotencyKey === null ? {} : { runId: idempotentRunId(workflowId, idempotencyKey) });
+      const trigger = { type: 'webhook', body, headers };
+      const run =
+        idempotencyKey === null
+          ? await deps.runs.start(caller, workflowId, trigger)
+          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId }), workflowId, idempotencyKey, () => deps.now().getTime());
       const respond = workflow.definition.trigger.type === 'webhook' ? workflow.definition.trigger.respond : 'async';
       switch (respond) {
         case 'async':

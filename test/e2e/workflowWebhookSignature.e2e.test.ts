@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhook } from '../../src/modules/workflows/webhookSignature.js';
+import { workflowStream } from '../../src/modules/workflows/workflow.events.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/** Signed webhook calls (HMAC-SHA256 over timestamp + body) and the 24 h Idempotency-Key window, on the started app. */
+let h: Harness;
+let designer: { id: string; key: string };
+/** The app's clock, moved by the window test. */
+let offsetMs = 0;
+
+const ERROR = '... on DomainError { code message }';
+
+const open = async (name: string) => {
+  const { body } = await h.gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  await h.gql('mutation($id: ID!, $role: Role!) { grantRole(accountId: $id, role: $role) { __typename } }', { id: account.id, role: 'DESIGNER' });
+  return account;
+};
+
+const hook = {
+  name: 'Signed hook',
+  trigger: { type: 'webhook', respond: 'sync' },
+  steps: [{ key: 'reply', type: 'action.respond', input: { status: 200, body: { hello: '=trigger.body.name' } } }],
+};
+
+const createWorkflow = async (): Promise<string> => {
+  const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: hook }, designer.key);
+  expect(body.data.createWorkflow.__typename).toBe('Workflow');
+  return body.data.createWorkflow.id;
+};
+
+const rotate = async (id: string): Promise<string> => {
+  const { body } = await h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename ... on WebhookSecret { secret workflow { webhookSignatures } } ${ERROR} } }`, { id }, designer.key);
+  expect(body.data.rotateWebhookSecret).toMatchObject({ __typename: 'WebhookSecret', workflow: { webhookSignatures: true } });
+  return body.data.rotateWebhookSecret.secret;
+};
+
+const runCount = async (id: string): Promise<number> => {
+  const { body } = await h.gql(`query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }`, { id }, designer.key);
+  expect(body.errors).toBeUndefined();
+  return body.data.workflowRuns.edges.length;
+};
+
+const nowSeconds = () => Math.floor((Date.now() + offsetMs) / 1_000);
+
+/** POST raw bytes with headers. */
+const call = (id: string, raw: string, headers: Record<string, string>) =>
+  fetch(`${h.url}/api/v1/workflows/${id}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
+
+const signed = (secret: string, raw: string, timestamp = nowSeconds()) => ({ 'x-switchyard-timestamp': String(timestamp), 'x-switchyard-signature': signWebhook(secret, timestamp, raw) });
+
+const expect401 = async (res: Response, reason: string) => {
+  expect(res.status).toBe(401);
+  const { error } = await res.json();
+  expect(error).toMatchObject({ code: 401, metadata: { error_type: 'authentication', reason } });
+  return error.message as string;
+};
+
+beforeAll(async () => {
+  h = await startHarness({}, undefined, { now: () => new Date(Date.now() + offsetMs) });
+  designer = await open('Sigrid Signer');
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('signed webhook calls', () => {
+  it('a call signed with the secret starts the run and answers it', async () => {
+    const id = await createWorkflow();
+    const secret = await rotate(id);
+    const raw = JSON.stringify({ name: 'Ada' });
+    const res = await call(id, raw, signed(secret, raw));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ hello: 'Ada' });
+    expect(await runCount(id)).toBe(1);
+  });
+
+  it('a tampered body, a wrong signature, a stale or future timestamp, or a missing timestamp is 401 and starts no run', async () => {
+    const id = await createWorkflow();
+    const secret = await rotate(id);
+    const raw = JSON.stringify({ name: 'Ada' });
+    const good = signed(secret, raw);
+    // The same signature over another body (one byte changed).
+    await expect401(await call(id, JSON.stringify({ name: 'Adb' }), good), 'wrong_signature');
+    // Signed with another secret.
+    await expect401(await call(id, raw, signed(`${secret}x`, raw)), 'wrong_signature');
+    // A captured call replayed six minutes later: its signature is right, its timestamp is too old.
+    expect(await expect401(await call(id, raw, signed(secret, raw, nowSeconds() - 360)), 'stale_timestamp')).toMatch(/300 s/);
+    await expect401(await call(id, raw, signed(secret, raw, nowSeconds() + 360)), 'stale_timestamp');
+    // The timestamp is signed: a fresh timestamp on an old signature does not pass.
+    const old = signed(secret, raw, nowSeconds() - 360);
+    await expect401(await call(id, raw, { ...old, 'x-switchyard-timestamp': String(nowSeconds()) }), 'wrong_signature');
+    await expect401(await call(id, raw, { 'x-switchyard-signature': good['x-switchyard-signature'] }), 'missing_timestamp');
+    await expect401(await call(id, raw, { ...good, 'x-switchyard-signature': 'sha1=abc' }), 'malformed_signature');
+    // A signature is what authenticates a call that sends one: a right secret header does not rescue a wrong one.
+    await expect401(await call(id, raw, { ...signed(`${secret}x`, raw), 'x-switchyard-webhook-secret': secret }), 'wrong_signature');
+    expect(await runCount(id)).toBe(0);
+  });
+
+  it('after a rotation the old secret fails, as header and as signature key', async () => {
+    const id = await createWorkflow();
+    const first = await rotate(id);
+    const second = await rotate(id);
+    const raw = JSON.stringify({ name: 'Bo' });
+    await expect401(await call(id, raw, signed(first, raw)), 'wrong_signature');
+    await expect401(await call(id, raw, { 'x-switchyard-webhook-secret': first }), 'wrong_secret');
+    expect(await runCount(id)).toBe(0);
+    expect((await call(id, raw, signed(second, raw))).status).toBe(200);
+    expect((await call(id, raw, { 'x-switchyard-webhook-secret': second })).status).toBe(200);
+  });
+
+  it('a workflow whose secret was stored only as a hash (before signatures) still works with the header; signed calls are told to rotate', async () => {
+    const id = await createWorkflow();
+    // What the webhook route's earlier versions recorded: the secret's SHA-256, nothing to compute an HMAC with.
+    const secret = 'whsec_from_before_signatures';
+    const secretHash = createHash('sha256').update(secret).digest('hex');
+    const { position } = await h.running.core.eventStore.append(workflowStream(id), [
+      { type: 'WebhookSecretRotated', data: { workflowId: id, secretHash, at: new Date().toISOString() }, metadata: { actor: designer.id, correlationId: 'test' } },
+    ]);
+    await h.running.core.runner.waitFor(position);
+    const { body } = await h.gql(`query($id: ID!) { workflow(id: $id) { hasWebhookSecret webhookSignatures } }`, { id }, designer.key);
+    expect(body.data.workflow).toEqual({ hasWebhookSecret: true, webhookSignatures: false });
+    const raw = JSON.stringify({ name: 'Cy' });
+    expect(await expect401(await call(id, raw, signed(secret, raw)), 'secret_not_signable')).toMatch(/rotate the secret/);
+    expect(await runCount(id)).toBe(0);
+    const res = await call(id, raw, { 'x-switchyard-webhook-secret': secret });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ hello: 'Cy' });
+  });
+});
+
+describe('Idempotency-Key window', () => {
+  it('the same key answers the same run within 24 h, and starts a new run after', async () => {
+    const id = await createWorkflow();
+    const secret = await rotate(id);
+    const raw = JSON.stringify({ name: 'Di' });
+    const send = () => call(id, raw, { ...signed(secret, raw), 'idempotency-key': 'delivery-1' });
+    const first = await send();
+    expect(first.status).toBe(200);
+    const runId = first.headers.get('x-switchyard-run-id');
+    offsetMs += 23 * 3_600_000;
+    expect((await send()).headers.get('x-switchyard-run-id')).toBe(runId);
+    expect(await runCount(id)).toBe(1);
+    offsetMs += 2 * 3_600_000;
+    const later = await send();
+    expect(later.status).toBe(200);
+    const laterId = later.headers.get('x-switchyard-run-id');
+    expect(laterId).toMatch(/^run_/);
+    expect(laterId).not.toBe(runId);
+    expect(await runCount(id)).toBe(2);
+    // The new run holds the key for its own 24 h.
+    offsetMs += 3_600_000;
+    expect((await send()).headers.get('x-switchyard-run-id')).toBe(laterId);
+    expect(await runCount(id)).toBe(2);
+  });
+});
