@@ -26,6 +26,9 @@ export type GenerationDoc = {
   requestedModels: string[];
   apiType: ApiType;
   router: string | null;
+  /** The workflow run that made the call; absent outside workflows (and in documents from before attribution). */
+  workflowId?: string;
+  runId?: string;
   streamed: boolean;
   user: string | null;
   model: string | null;
@@ -85,6 +88,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         requestedModels: [...d.models],
         apiType: d.apiType,
         router: d.router,
+        ...(d.workflow !== undefined && { workflowId: d.workflow.workflowId, runId: d.workflow.runId }),
         streamed: d.stream,
         user: d.user,
         model: null,

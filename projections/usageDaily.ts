@@ -2,13 +2,15 @@ import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import { LEDGER_CATEGORY, type LedgerEvent, type ReservationSettled } from '../src/modules/ledger/ledger.events.js';
 import { defineProjection } from './projection.js';
 
-/** Usage per account × key × model × provider × UTC day, from settled generations. */
+/** Usage per account × key × model × provider × workflow × UTC day, from settled generations. */
 export type UsageDoc = {
   _id: string;
   accountId: string;
   keyId: string | null;
   model: string;
   provider: string;
+  /** The workflow whose runs made the calls; null for calls outside workflows. */
+  workflowId: string | null;
   day: string;
   requests: number;
   promptTokens: number;
@@ -22,7 +24,7 @@ export type UsageDoc = {
 export const USAGE_DAILY = 'usageDaily';
 
 export const usageKey = (data: ReservationSettled['data']): string =>
-  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10)].join('|');
+  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10), data.usage?.workflowId ?? '-'].join('|');
 
 /** A usage row after one settlement, written into `row` when given (see applyToBalance for why), else a new row. */
 export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['data']): UsageDoc => {
@@ -32,6 +34,7 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
     keyId: data.keyId,
     model: data.usage?.model ?? '-',
     provider: data.usage?.provider ?? '-',
+    workflowId: data.usage?.workflowId ?? null,
     day: data.at.slice(0, 10),
     requests: 0,
     promptTokens: 0,
@@ -51,7 +54,8 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
 
 export const usageDailyProjection = defineProjection<UsageDoc>({
   name: 'usageDaily',
-  version: 1,
+  // 2: rows are per workflow too.
+  version: 2,
   collection: USAGE_DAILY,
   filter: { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] },
   indexes: [{ keys: { accountId: 1, day: 1 } }],

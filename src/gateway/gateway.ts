@@ -23,7 +23,7 @@ import type { Principal } from '../modules/auth/principal.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
-import type { ApiType, UsageSource } from '../modules/generations/generation.events.js';
+import type { ApiType, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -55,6 +55,8 @@ export interface GenerateInput {
   readonly correlationId: string;
   /** Refuse (402) before reserving when the worst case exceeds this (a workflow run's budget left), in nano-dollars. */
   readonly maxReserved?: number;
+  /** The workflow run making the call: its generation and its usage row name the workflow. */
+  readonly workflow?: WorkflowAttribution;
 }
 
 export interface PreparedGeneration {
@@ -270,6 +272,7 @@ export const createGateway = (deps: {
             completionTokens: outcome.usage.completion_tokens,
             reasoningTokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
             cachedTokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
+            ...(input.workflow !== undefined && { workflowId: input.workflow.workflowId }),
           },
         });
       } else {
@@ -293,6 +296,7 @@ export const createGateway = (deps: {
         stream: input.parsed.stream,
         user: input.parsed.request.user ?? null,
         router: plan.router,
+        workflow: input.workflow ?? null,
         promptTokensEstimate: input.parsed.promptTokens,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,

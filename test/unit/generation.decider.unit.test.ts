@@ -144,6 +144,7 @@ describe("a generation's record, from what the gateway saw", () => {
     stream: true,
     user: null,
     router: null,
+    workflow: null,
     promptTokensEstimate: 7,
     reserved: 5_000,
     startedAt: t0,

@@ -17,7 +17,7 @@ import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
-import { generationStream, newGenerationId, type ApiType, type TokenUsage, type UsageSource } from './generation.events.js';
+import { generationStream, newGenerationId, type ApiType, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -54,6 +54,8 @@ export interface GenerationFacts {
   readonly stream: boolean;
   readonly user: string | null;
   readonly router: string | null;
+  /** The workflow run that made the call, or null. */
+  readonly workflow: WorkflowAttribution | null;
   readonly promptTokensEstimate: number;
   /** Nano-dollars reserved before the first attempt. */
   readonly reserved: number;
@@ -118,6 +120,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
         user: facts.user,
         apiType: facts.apiType,
         router: facts.router,
+        ...(facts.workflow !== null && { workflow: facts.workflow }),
         promptTokensEstimate: facts.promptTokensEstimate,
         reserved: facts.reserved,
         at: iso(facts.startedAt),
@@ -255,6 +258,8 @@ export interface SendOptions {
   readonly signal?: AbortSignal;
   /** Stream the answer and hand over each piece of content as it arrives. */
   readonly onToken?: (content: string) => void;
+  /** The workflow run making the call: recorded on the generation and its usage (grouped by workflow). */
+  readonly workflow?: WorkflowAttribution;
 }
 
 /** The same validation as REST: the input becomes an OpenRouter body. */
@@ -338,7 +343,8 @@ export const createGenerationsApi = (deps: { readStore: ReadStore; eventStore: P
     principal: actor,
     parsed: parsePrompt(prompt, stream),
     rawProvider: prompt.provider ?? null,
-    apiType: 'graphql' as const,
+    apiType: options.workflow === undefined ? ('graphql' as const) : ('workflow' as const),
+    ...(options.workflow !== undefined && { workflow: options.workflow }),
     correlationId,
   });
 

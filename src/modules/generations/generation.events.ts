@@ -6,7 +6,14 @@
 import type { FinishReason, ProviderErrorCode } from '../../gateway/types.js';
 import { newId } from '../../ids.js';
 
-export type ApiType = 'chat' | 'completions' | 'graphql';
+/** How the call came in: REST chat or completions, GraphQL, or a workflow run's model step. */
+export type ApiType = 'chat' | 'completions' | 'graphql' | 'workflow';
+
+/** The workflow run a model call belongs to (its `action.model` step): its usage is grouped by workflow. */
+export interface WorkflowAttribution {
+  readonly workflowId: string;
+  readonly runId: string;
+}
 export type UsageSource = 'provider' | 'estimated';
 
 export interface TokenUsage {
@@ -31,6 +38,8 @@ export type GenerationRequested = {
     readonly apiType: ApiType;
     /** `switchyard/auto` and the rule that picked, when the auto router chose the models. */
     readonly router: string | null;
+    /** The workflow run that made the call; absent for any other call (and in events written before attribution). */
+    readonly workflow?: WorkflowAttribution;
     readonly promptTokensEstimate: number;
     /** Nano-dollars reserved before the first attempt. */
     readonly reserved: number;

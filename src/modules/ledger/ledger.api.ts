@@ -27,7 +27,7 @@ export interface Purchase {
   readonly balance: Balance;
 }
 
-export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider';
+export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider' | 'workflowId';
 
 export interface UsageRow {
   readonly group: string;
@@ -152,13 +152,16 @@ export const createLedgerApi = (deps: {
       return (events as RecordedEvent<LedgerEvent>[]).filter((e) => (after === undefined || e.revision < after) && (before === undefined || e.revision > before));
     },
 
-    /** Usage summed per day, model, key or provider, between two days (inclusive, UTC). */
-    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null }): Promise<UsageRow[]> {
-      const { groupBy, from, to } = query;
+    /**
+     * Usage summed per day, model, key, provider or workflow, between two days (inclusive, UTC); `workflowId` keeps
+     * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow.
+     */
+    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null }): Promise<UsageRow[]> {
+      const { groupBy, from, to, workflowId } = query;
       if (from && to && from > to) throw new ValidationError('from must not be after to');
       const dayFilter = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
       const rows = await readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
-        { $match: { accountId, ...(from || to ? { day: dayFilter } : {}) } },
+        { $match: { accountId, ...(from || to ? { day: dayFilter } : {}), ...(workflowId ? { workflowId } : {}) } },
         {
           $group: {
             _id: `$${groupBy}`,

@@ -76,11 +76,13 @@ const LedgerEntryRef = builder.objectRef<RecordedEvent<LedgerEvent>>('LedgerEntr
   }),
 });
 
-const UsageGroupBy = builder.enumType('UsageGroupBy', { values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' } } as const });
+const UsageGroupBy = builder.enumType('UsageGroupBy', {
+  values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' }, WORKFLOW: { value: 'workflowId' } } as const,
+});
 
-const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
+export const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
   fields: (t) => ({
-    group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id or provider.' }),
+    group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id, provider or workflow id (`-`: calls made outside workflows).' }),
     requests: t.exposeInt('requests'),
     promptTokens: t.exposeInt('promptTokens'),
     completionTokens: t.exposeInt('completionTokens'),
@@ -204,7 +206,7 @@ builder.queryFields((t) => ({
   }),
   usage: t.field({
     type: [UsageRowRef],
-    description: 'Usage summed per day, model, key or provider, between two days (inclusive, UTC).',
+    description: "Usage summed per day, model, key, provider or workflow (its runs' model calls), between two days (inclusive, UTC).",
     args: {
       groupBy: t.arg({ type: UsageGroupBy, required: true }),
       from: t.arg.string({ validate: day }),

@@ -14,6 +14,8 @@ export interface UsageRecord {
   readonly completionTokens: number;
   readonly reasoningTokens: number;
   readonly cachedTokens: number;
+  /** The workflow whose run made the call (usage is grouped by it); absent for other calls. */
+  readonly workflowId?: string;
 }
 
 export interface Balance {

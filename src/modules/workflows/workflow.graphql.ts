@@ -1,8 +1,12 @@
+import { z } from 'zod';
 import { builder } from '../../graphql/builder.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
+import { UsageRowRef } from '../ledger/ledger.graphql.js';
 import type { RotatedWebhookSecret, WorkflowView } from './workflow.api.js';
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
 
 export const WorkflowStatusEnum = builder.enumType('WorkflowStatus', {
   values: { ENABLED: { value: 'enabled' }, DISABLED: { value: 'disabled' }, DELETED: { value: 'deleted' } } as const,
@@ -25,6 +29,15 @@ export const WorkflowRef = builder.objectRef<WorkflowView>('Workflow').implement
     webhookSignatures: t.exposeBoolean('webhookSignatures', {
       description:
         'Whether webhook calls may be signed instead of sending the secret: x-switchyard-timestamp (Unix seconds) and x-switchyard-signature: sha256=hex(HMAC-SHA256(secret, timestamp + "." + raw body)), within 5 minutes. False for a secret kept only as a hash (rotated in before signatures): rotate it.',
+    }),
+    usage: t.field({
+      type: UsageRowRef,
+      description: "What this workflow's runs' model calls used and were charged (to the account), between two days (inclusive, UTC); all time by default.",
+      args: { from: t.arg.string({ validate: day }), to: t.arg.string({ validate: day }) },
+      resolve: async (workflow, args, ctx) => {
+        const [row] = await ctx.ledger.usage(workflow.accountId, { groupBy: 'workflowId', from: args.from, to: args.to, workflowId: workflow._id });
+        return row ?? { group: workflow._id, requests: 0, promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0 };
+      },
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (workflow) => workflow.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (workflow) => workflow.updatedAt }),

@@ -82,6 +82,7 @@ export const actionModel =
           generationId,
           maxReserved: context.budgetLeft,
           signal: context.signal,
+          workflow: { workflowId: context.workflowId, runId: context.runId },
           ...(onProgress && { onToken: (content: string) => onProgress({ type: 'token', content }) }),
         },
       );
