@@ -78,7 +78,9 @@ builder.objectFields(stored('stepSucceeded', 'An attempt of a step succeeded.'),
 builder.objectFields(stored('stepFailed', 'An attempt of a step failed.'), (t) => ({
   key: t.exposeString('key'),
   attempt: t.exposeInt('attempt'),
-  error: t.field({ type: WorkflowRunErrorRef, resolve: (item) => item.error }),
+  // Nullable (always set here) so it merges with WorkflowRunEndedEvent.error in one selection: GraphQL refuses
+  // same-named fields of the union's types that differ in nullability.
+  error: t.field({ type: WorkflowRunErrorRef, nullable: true, description: 'Always set.', resolve: (item) => item.error }),
   cost: t.field({ type: 'Money', description: 'A failed model call may still have charged.', resolve: (item) => item.cost }),
   retryAt: t.field({ type: 'DateTime', nullable: true, description: 'When the next attempt is due; null when the step is not retried.', resolve: (item) => item.retryAt }),
 }));
