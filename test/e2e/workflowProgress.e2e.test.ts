@@ -133,8 +133,23 @@ const subscribe = (key: string, query: string, variables: Record<string, unknown
   return sub;
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- GraphQL results are read as plain JSON
-type Progress = Record<string, any>;
+/** The fields of every progress type (and of WorkflowRunStatusChange), each there when its type has it. */
+interface Progress {
+  readonly __typename?: string;
+  readonly type?: string;
+  readonly runId: string;
+  readonly revision?: number;
+  readonly workflowId?: string;
+  readonly version?: number;
+  readonly key?: string;
+  readonly attempt?: number;
+  readonly content?: string;
+  readonly output?: unknown;
+  readonly cost?: number;
+  readonly status?: string;
+  readonly error?: { readonly code: string } | null;
+  readonly step?: string | null;
+}
 const progressOf = (sub: Subscribed): Progress[] =>
   sub.results.map((result) => {
     expect(result.errors).toBeUndefined();
@@ -198,11 +213,12 @@ describe('the workflowRun(id) subscription', () => {
     expect(answerSucceeded - answerStarted - 1).toBe(tokens.length);
     expect(tokens.every((token) => token.key === 'answer' && token.attempt === 1 && token.runId === runId)).toBe(true);
     const answer = live[answerSucceeded]!;
-    expect(answer.output.text).toContain('Which way to the switchyard?');
-    expect(tokens.map((token) => token.content).join('')).toBe(answer.output.text);
+    const text = (answer.output as { text: string }).text;
+    expect(text).toContain('Which way to the switchyard?');
+    expect(tokens.map((token) => token.content).join('')).toBe(text);
 
     const end = live.at(-1)!;
-    expect(end).toMatchObject({ type: 'RUN_ENDED', status: 'SUCCEEDED', output: { answer: answer.output.text }, error: null, step: null });
+    expect(end).toMatchObject({ type: 'RUN_ENDED', status: 'SUCCEEDED', output: { answer: text }, error: null, step: null });
     expect(end.cost).toBe(answer.cost);
     expect(answer.cost).toBeGreaterThanOrEqual(0);
   });
