@@ -19,6 +19,7 @@ import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
 import type { WorkflowDefinition } from './definition.js';
 import { evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StepStatus } from './run.decider.js';
 import { runStream, type RunError, type RunEvent } from './run.events.js';
+import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
 import { controlSteps } from './steps/control.js';
 import { StepError, type StepRunners } from './steps/step.js';
@@ -130,6 +131,7 @@ export const createRunsApi = (deps: {
   const runLimits = deps.limits?.run ?? DEFAULT_RUN_LIMITS;
   const expressionLimits = deps.limits?.expression ?? DEFAULT_EXPRESSION_LIMITS;
   const driving = new Map<string, Driving>();
+  const progress = createRunProgress({ eventStore: deps.eventStore, logger: deps.logger });
   let stopping = false;
 
   const principalOf = (caller: Caller): Principal => {
@@ -200,6 +202,10 @@ export const createRunsApi = (deps: {
           principal: { accountId: owner, keyId: null, roles: new Set() },
           budgetLeft: Math.max(0, definition.settings.budget - state.spent),
           signal: controller.signal,
+          // A runner that outlived its timeout or cancel may still stream: its tokens are not the run's any more.
+          onProgress: (event) => {
+            if (!controller.signal.aborted) progress.token(state.runId, step.key, action.attempt, event.content);
+          },
         }),
         aborted,
       ]);
@@ -482,6 +488,18 @@ export const createRunsApi = (deps: {
       return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), _id: doc._id }));
     },
 
+    /** The run's stored progress so far, then live progress with model tokens, until its end (subscription). */
+    async follow(caller: Caller, runId: string): Promise<AsyncIterableIterator<RunProgressItem | ProgressFailure>> {
+      await requireRun(caller, runId);
+      return progress.follow(runId);
+    },
+
+    /** The starts and ends of a workflow's runs from now on (subscription). */
+    async followWorkflow(caller: Caller, workflowId: string): Promise<AsyncIterableIterator<RunStatusChange | ProgressFailure>> {
+      await requireWorkflow(caller, workflowId);
+      return progress.followWorkflow(workflowId);
+    },
+
     /**
      * Resume every run that has not ended (on start). The read model is brought up to the log's head first, so a run
      * started just before a crash is not missed.
@@ -498,6 +516,7 @@ export const createRunsApi = (deps: {
     /** Stop driving runs (on shutdown): steps in flight are abandoned unrecorded and run again on the next start. */
     async stop(): Promise<void> {
       stopping = true;
+      progress.stop();
       for (const timer of retryTimers) clearTimeout(timer);
       retryTimers.clear();
       const runs = [...driving.values()];

@@ -20,7 +20,7 @@ const WorkflowStepStatusEnum = builder.enumType('WorkflowStepStatus', {
   values: { RUNNING: { value: 'running' }, SUCCEEDED: { value: 'succeeded' }, FAILED: { value: 'failed' }, SKIPPED: { value: 'skipped' } } as const,
 });
 
-const WorkflowRunErrorRef = builder.objectRef<RunError>('WorkflowRunError').implement({
+export const WorkflowRunErrorRef = builder.objectRef<RunError>('WorkflowRunError').implement({
   description: 'Why a run or a step failed.',
   fields: (t) => ({
     code: t.exposeString('code', { description: 'Stable: EXPRESSION_TIMEOUT, UNKNOWN_STEP_TYPE, STEP_TIMEOUT, BUDGET_EXCEEDED, RUN_TIMEOUT, CANCELLED, …' }),

@@ -1,0 +1,447 @@
+/**
+ * Live progress of workflow runs, for the GraphQL subscriptions `workflowRun(id)` and `workflowRuns(workflowId)`.
+ *
+ * Stored progress (a run's events) comes from the event store's own subscription to the `run` category, one per
+ * process and open only while someone follows: it sees every append in the log's order, whoever made it (the
+ * executor, a cancel from another request, another server process), so a follower can never see a cancel before the
+ * step outcome it raced with. Publishing from the executor instead would miss the appends made elsewhere and could
+ * deliver two writers' events out of order. Model tokens are not stored: the executor hands them over in-process
+ * (`token`), and each follower holds a token back until it has delivered that step attempt's StepStarted and drops
+ * it once the attempt has an outcome, so tokens always sit between their step's start and its end.
+ *
+ * A late subscriber: the follower registers for live events first, the shared subscription's start position is
+ * fixed, then the run's stream is read; live events at or below the last revision delivered are dropped (replayed
+ * already) and one above the next expected revision makes it read the stream again from there. So there is no gap
+ * and no duplicate. All of a follower's work runs in one queue, so replay and live items never interleave.
+ */
+import { UnavailableError } from '../../errors.js';
+import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
+import type { Logger } from '../../logger.js';
+import { evolve, initialState, type RunState, type RunStatus } from './run.decider.js';
+import { RUN_CATEGORY, runStream, type RunError, type RunEvent, type SkipReason } from './run.events.js';
+
+export type EndedRunStatus = Exclude<RunStatus, 'running'>;
+
+/** What a follower of one run receives. Stored items carry their revision in the run's stream. */
+export type RunProgressItem =
+  | { readonly type: 'runStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number }
+  | { readonly type: 'stepStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly attempt: number }
+  | {
+      readonly type: 'stepSucceeded';
+      readonly runId: string;
+      readonly revision: number;
+      readonly at: string;
+      readonly key: string;
+      readonly attempt: number;
+      readonly output: JsonValue;
+      readonly cost: number;
+    }
+  | {
+      readonly type: 'stepFailed';
+      readonly runId: string;
+      readonly revision: number;
+      readonly at: string;
+      readonly key: string;
+      readonly attempt: number;
+      readonly error: RunError;
+      readonly cost: number;
+      readonly retryAt: string | null;
+    }
+  | { readonly type: 'stepSkipped'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly reason: SkipReason }
+  | { readonly type: 'token'; readonly runId: string; readonly key: string; readonly attempt: number; readonly content: string }
+  | {
+      readonly type: 'runEnded';
+      readonly runId: string;
+      readonly revision: number;
+      readonly at: string;
+      readonly status: EndedRunStatus;
+      readonly output: JsonValue;
+      readonly error: RunError | null;
+      /** The step the run failed on or a filter stopped it at. */
+      readonly step: string | null;
+      /** Nano-dollars charged by the whole run. */
+      readonly cost: number;
+    };
+
+/** What a follower of a workflow's runs receives: a run started or ended. */
+export interface RunStatusChange {
+  readonly runId: string;
+  readonly workflowId: string;
+  readonly status: RunStatus;
+  readonly error: RunError | null;
+  readonly at: string;
+}
+
+/** A follower's stream ends with this when the server cannot go on serving it; GraphQL answers it as an error. */
+export interface ProgressFailure {
+  readonly type: 'failure';
+  readonly error: UnavailableError;
+}
+
+/** Items a slow client may leave unread before its subscription is ended (tokens arrive fast). */
+export const MAX_UNREAD_ITEMS = 10_000;
+/** Runs whose workflow is remembered from their RunStarted, so their end needs no read. */
+const MAX_REMEMBERED_RUNS = 10_000;
+
+/**
+ * A pushed-to async iterator. `return()` (the client unsubscribed) ends it at once, even while `next()` waits, and
+ * unregisters the follower: an async generator would queue the return behind a wait that may never end.
+ */
+const channel = <T>(onClose: () => void) => {
+  const items: (T | ProgressFailure)[] = [];
+  let head = 0;
+  let ended = false;
+  let closed = false;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const waiting = wake;
+    wake = null;
+    waiting?.();
+  };
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    onClose();
+    notify();
+  };
+  const api = {
+    get open() {
+      return !ended && !closed;
+    },
+    push(item: T) {
+      if (!api.open) return;
+      if (items.length - head >= MAX_UNREAD_ITEMS) {
+        api.fail(new UnavailableError(`The subscription fell ${MAX_UNREAD_ITEMS} items behind: read faster, or subscribe again (stored progress is replayed)`));
+        return;
+      }
+      items.push(item);
+      notify();
+    },
+    end() {
+      ended = true;
+      notify();
+    },
+    fail(error: UnavailableError) {
+      if (!api.open) return;
+      items.push({ type: 'failure', error });
+      api.end();
+    },
+    iterator: {
+      async next(): Promise<IteratorResult<T | ProgressFailure>> {
+        for (;;) {
+          if (closed) return { done: true, value: undefined };
+          if (head < items.length) {
+            const value = items[head]!;
+            items[head++] = undefined as never;
+            if (head > 1024 && head * 2 > items.length) {
+              items.splice(0, head);
+              head = 0;
+            }
+            return { done: false, value };
+          }
+          if (ended) {
+            close();
+            return { done: true, value: undefined };
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      },
+      async return(): Promise<IteratorResult<T | ProgressFailure>> {
+        close();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    } satisfies AsyncIterableIterator<T | ProgressFailure>,
+  };
+  return api;
+};
+
+const runIdOf = (stream: string): string => stream.slice(RUN_CATEGORY.length + 1);
+
+/** A stored run event as a progress item; `state` has the event applied (for the run's total cost at its end). */
+const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState): RunProgressItem => {
+  const base = { runId, revision: event.revision };
+  const ended = (status: EndedRunStatus, at: string, more: { output?: JsonValue; error?: RunError; step?: string | null }): RunProgressItem => ({
+    type: 'runEnded' as const,
+    ...base,
+    at,
+    status,
+    output: more.output ?? null,
+    error: more.error ?? null,
+    step: more.step ?? null,
+    cost: state.status === 'none' ? 0 : state.spent,
+  });
+  switch (event.type) {
+    case 'RunStarted':
+      return { type: 'runStarted', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version };
+    case 'StepStarted':
+      return { type: 'stepStarted', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt };
+    case 'StepSucceeded':
+      return { type: 'stepSucceeded', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, output: event.data.output, cost: event.data.cost };
+    case 'StepFailed':
+      return { type: 'stepFailed', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, error: event.data.error, cost: event.data.cost, retryAt: event.data.retryAt };
+    case 'StepSkipped':
+      return { type: 'stepSkipped', ...base, at: event.data.at, key: event.data.key, reason: event.data.reason };
+    case 'RunSucceeded':
+      return ended('succeeded', event.data.at, { output: event.data.output });
+    case 'RunFailed':
+      return ended('failed', event.data.at, { error: event.data.error, step: event.data.step });
+    case 'RunCancelled':
+      return ended('cancelled', event.data.at, { error: { code: 'CANCELLED', message: event.data.reason } });
+    case 'RunFiltered':
+      return ended('filtered', event.data.at, { step: event.data.step });
+    default: {
+      const _never: never = event;
+      return _never;
+    }
+  }
+};
+
+/** A run event as a workflow's status change: its start and its end; null for the events in between. */
+const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workflowId'> | null => {
+  const runId = runIdOf(event.stream);
+  switch (event.type) {
+    case 'RunStarted':
+      return { runId, status: 'running', error: null, at: event.data.at };
+    case 'RunSucceeded':
+      return { runId, status: 'succeeded', error: null, at: event.data.at };
+    case 'RunFailed':
+      return { runId, status: 'failed', error: event.data.error, at: event.data.at };
+    case 'RunCancelled':
+      return { runId, status: 'cancelled', error: { code: 'CANCELLED', message: event.data.reason }, at: event.data.at };
+    case 'RunFiltered':
+      return { runId, status: 'filtered', error: null, at: event.data.at };
+    case 'StepStarted':
+    case 'StepSucceeded':
+    case 'StepFailed':
+    case 'StepSkipped':
+      return null;
+    default: {
+      const _never: never = event;
+      return _never;
+    }
+  }
+};
+
+interface Token {
+  readonly key: string;
+  readonly attempt: number;
+  readonly content: string;
+}
+
+/** The one subscription to the log's run events. */
+interface Shared {
+  /** Resolves once the subscription's start position is fixed. */
+  ready: Promise<void>;
+  subscription: Subscription | null;
+  closed: boolean;
+}
+
+interface RunFollower {
+  event(event: RecordedEvent<RunEvent>): void;
+  token(token: Token): void;
+  fail(error: UnavailableError): void;
+}
+interface WorkflowFollower {
+  change(change: RunStatusChange): void;
+  fail(error: UnavailableError): void;
+}
+
+export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger }) => {
+  const runFollowers = new Map<string, Set<RunFollower>>();
+  const workflowFollowers = new Map<string, Set<WorkflowFollower>>();
+  /** runId → workflowId, from RunStarted events seen (insertion order: the oldest is forgotten first). */
+  const workflowOfRun = new Map<string, string>();
+  let followers = 0;
+  let shared: Shared | null = null;
+  let stopped = false;
+
+  const workflowIdOf = async (runId: string): Promise<string | null> => {
+    const known = workflowOfRun.get(runId);
+    if (known !== undefined) return known;
+    const [first] = (await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[];
+    return first?.type === 'RunStarted' ? first.data.workflowId : null;
+  };
+
+  const dispatch = async (event: RecordedEvent<RunEvent>): Promise<void> => {
+    const runId = runIdOf(event.stream);
+    for (const follower of runFollowers.get(runId) ?? []) follower.event(event);
+    if (event.type === 'RunStarted') {
+      workflowOfRun.set(runId, event.data.workflowId);
+      if (workflowOfRun.size > MAX_REMEMBERED_RUNS) workflowOfRun.delete(workflowOfRun.keys().next().value!);
+    }
+    if (workflowFollowers.size === 0) return;
+    const change = changeOf(event);
+    if (change === null) return;
+    const workflowId = await workflowIdOf(runId);
+    if (change.status !== 'running') workflowOfRun.delete(runId);
+    if (workflowId === null) return;
+    for (const follower of workflowFollowers.get(workflowId) ?? []) follower.change({ ...change, workflowId });
+  };
+
+  const failAll = (error: UnavailableError) => {
+    for (const set of runFollowers.values()) for (const follower of set) follower.fail(error);
+    for (const set of workflowFollowers.values()) for (const follower of set) follower.fail(error);
+  };
+
+  /** The one subscription to the log's run events, opened for the first follower; resolves once its start is fixed. */
+  const ensureShared = (): Promise<void> => {
+    if (shared) return shared.ready;
+    const current: Shared = { ready: Promise.resolve(), subscription: null, closed: false };
+    shared = current;
+    current.ready = (async () => {
+      const after = await deps.eventStore.headPosition();
+      if (current.closed) return;
+      const subscription = deps.eventStore.subscribeToAll({ after, filter: { categories: [RUN_CATEGORY] } });
+      current.subscription = subscription;
+      void (async () => {
+        try {
+          for await (const message of subscription) {
+            if (current.closed) return;
+            if (message.kind === 'events') for (const event of message.events) await dispatch(event as RecordedEvent<RunEvent>);
+          }
+        } catch (error) {
+          if (current.closed) return;
+          deps.logger.error({ err: error }, 'workflow run progress: the subscription to the event store failed; ending the progress subscriptions');
+          if (shared === current) shared = null;
+          current.closed = true;
+          failAll(new UnavailableError('Run progress is unavailable for a moment: subscribe again'));
+        }
+      })();
+    })();
+    return current.ready;
+  };
+
+  const closeShared = () => {
+    if (!shared) return;
+    shared.closed = true;
+    void shared.subscription?.close();
+    shared = null;
+  };
+
+  const register = <F>(map: Map<string, Set<F>>, id: string, follower: F): (() => void) => {
+    const set = map.get(id) ?? new Set<F>();
+    map.set(id, set);
+    set.add(follower);
+    followers++;
+    let registered = true;
+    return () => {
+      if (!registered) return;
+      registered = false;
+      set.delete(follower);
+      if (set.size === 0) map.delete(id);
+      if (--followers === 0) closeShared();
+    };
+  };
+
+  return {
+    /** A model step's token, as it arrives (in-process only, never stored: a late follower does not get past ones). */
+    token(runId: string, key: string, attempt: number, content: string): void {
+      for (const follower of runFollowers.get(runId) ?? []) follower.token({ key, attempt, content });
+    },
+
+    /**
+     * Everything stored of the run so far, then its live progress (tokens included) until its end, after which the
+     * stream completes. The caller has checked that the run exists and may be seen.
+     */
+    follow(runId: string): AsyncIterableIterator<RunProgressItem | ProgressFailure> {
+      if (stopped) throw new UnavailableError('The server is stopping');
+      let state: RunState = initialState();
+      let last = -1;
+      let pending: Token[] = [];
+      let queue: Promise<void> = Promise.resolve();
+      const out = channel<RunProgressItem>(() => unregister());
+
+      /** Tokens go out while their attempt runs, wait while its StepStarted is on its way, and are dropped after. */
+      const flushTokens = () => {
+        if (pending.length === 0 || state.status === 'none') return;
+        const waiting: Token[] = [];
+        for (const token of pending) {
+          const step = state.steps.get(token.key);
+          if (step === undefined || step.attempt < token.attempt) waiting.push(token);
+          else if (state.status === 'running' && step.status === 'running' && step.attempt === token.attempt) out.push({ type: 'token', runId, ...token });
+        }
+        pending = waiting;
+      };
+      const deliver = (event: RecordedEvent<RunEvent>) => {
+        last = event.revision;
+        state = evolve(state, { type: event.type, data: event.data } as RunEvent);
+        const item = itemOf(event, runId, state);
+        out.push(item);
+        if (item.type === 'runEnded') {
+          out.end();
+          unregister();
+          return;
+        }
+        flushTokens();
+      };
+      const catchUp = async () => {
+        const events = (await deps.eventStore.readStream(runStream(runId), { fromRevision: last + 1 })) as RecordedEvent<RunEvent>[];
+        for (const event of events) if (out.open) deliver(event);
+      };
+      const enqueue = (task: () => void | Promise<void>) => {
+        queue = queue
+          .then(() => (out.open ? task() : undefined))
+          .catch((error: unknown) => {
+            deps.logger.error({ err: error, runId }, 'workflow run progress: reading the run failed');
+            out.fail(new UnavailableError('Reading the run failed: subscribe again'));
+            unregister();
+          });
+      };
+      const unregister = register<RunFollower>(runFollowers, runId, {
+        event: (event) =>
+          enqueue(async () => {
+            if (event.revision <= last) return;
+            if (event.revision === last + 1) deliver(event);
+            else await catchUp();
+          }),
+        token: (token) =>
+          enqueue(() => {
+            if (pending.length >= MAX_UNREAD_ITEMS) return;
+            pending.push(token);
+            flushTokens();
+          }),
+        fail: (error) => {
+          out.fail(error);
+          unregister();
+        },
+      });
+      // Registered first, then the live subscription's start is fixed, then the stream is read: nothing falls between.
+      enqueue(async () => {
+        await ensureShared();
+        await catchUp();
+      });
+      return out.iterator;
+    },
+
+    /** The starts and ends of a workflow's runs from now on (live only; the workflowRuns query lists earlier ones). */
+    followWorkflow(workflowId: string): AsyncIterableIterator<RunStatusChange | ProgressFailure> {
+      if (stopped) throw new UnavailableError('The server is stopping');
+      const out = channel<RunStatusChange>(() => unregister());
+      const unregister = register<WorkflowFollower>(workflowFollowers, workflowId, {
+        change: (change) => out.push(change),
+        fail: (error) => {
+          out.fail(error);
+          unregister();
+        },
+      });
+      ensureShared().catch((error: unknown) => {
+        deps.logger.error({ err: error, workflowId }, 'workflow run progress: could not subscribe to the event store');
+        out.fail(new UnavailableError('Run progress is unavailable for a moment: subscribe again'));
+        unregister();
+      });
+      return out.iterator;
+    },
+
+    /** On shutdown: end every follower and the store subscription. */
+    stop(): void {
+      stopped = true;
+      failAll(new UnavailableError('The server is stopping'));
+      closeShared();
+    },
+  };
+};
+
+export type RunProgress = ReturnType<typeof createRunProgress>;
