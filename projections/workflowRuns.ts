@@ -160,7 +160,7 @@ export const workflowRunQueries = (store: ReadStore) => {
   return {
     byId: (runId: string) => runs.findOne({ _id: runId }),
     /** One page of a workflow's runs, optionally of one status (filter and sort from idPage). */
-    pageForWorkflow: (workflowId: string, status: RunStatus | 'queued' | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
+    pageForWorkflow: (workflowId: string, status: RunStatus | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
       runs.find({ ...page.filter, workflowId, ...(status !== null && { status }) }, { sort: page.sort, limit: page.limit }),
     /** Runs not yet ended (to resume or admit after a restart); queued ones in queue order. */
     unfinished: async () => ({

@@ -344,6 +344,11 @@ export const createRunsApi = (deps: {
     if (!slot) slots.set(workflowId, (slot = { active: new Set(), queue: [] }));
     return slot;
   };
+  /** By id, not by position: a cancel may take a run out of the queue while an admission waits on the store. */
+  const dequeue = (workflowId: string, runId: string): void => {
+    const slot = slots.get(workflowId);
+    if (slot) slot.queue = slot.queue.filter((id) => id !== runId);
+  };
   /** Per-workflow critical sections, so deciding whether a run takes a slot and recording it are one step. */
   const sections = new Map<string, Promise<void>>();
   const exclusive = <T>(workflowId: string, work: () => Promise<T>): Promise<T> => {
@@ -372,7 +377,7 @@ export const createRunsApi = (deps: {
       const definition = state.status === 'queued' ? await deps.workflows.definitionAt(workflowId, state.version) : null;
       if (state.status !== 'queued' || definition === null) {
         // Cancelled while queued (or its definition is gone, which cannot happen: versions are kept): not admitted.
-        slot.queue.shift();
+        dequeue(workflowId, runId);
         continue;
       }
       if (slot.active.size >= definition.settings.maxConcurrentRuns) return;
@@ -383,10 +388,10 @@ export const createRunsApi = (deps: {
       } catch (error) {
         // Cancelled between our read and our append: the next one in line.
         if (!(error instanceof ConflictError)) throw error;
-        slot.queue.shift();
+        dequeue(workflowId, runId);
         continue;
       }
-      slot.queue.shift();
+      dequeue(workflowId, runId);
       slot.active.add(runId);
       holders.set(runId, workflowId);
       drive(runId);
@@ -569,8 +574,7 @@ export const createRunsApi = (deps: {
       const run = driving.get(runId);
       run?.controller.abort(new Error(reason));
       run?.wake?.();
-      const slot = slots.get(started.workflowId);
-      if (slot) slot.queue = slot.queue.filter((id) => id !== runId);
+      dequeue(started.workflowId, runId);
       return viewOfState(state, { at, error: { code: 'CANCELLED', message: reason } });
     },
 
@@ -630,7 +634,7 @@ export const createRunsApi = (deps: {
     },
 
     /** One page of a workflow's runs in start order (page from idPage). */
-    async list(caller: Caller, workflowId: string, status: RunStatus | 'queued' | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
+    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
       await requireWorkflow(caller, workflowId);
       return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), _id: doc._id }));
     },
