@@ -21,6 +21,8 @@ export interface RunStepDoc {
   readonly cost: number;
   readonly startedAt: string | null;
   readonly endedAt: string | null;
+  /** The run whose outcome of this step a retry reused (not run again), or null. */
+  readonly carriedFrom: string | null;
 }
 
 export type WorkflowRunDoc = {
@@ -37,9 +39,16 @@ export type WorkflowRunDoc = {
   endStep: string | null;
   /** Nano-dollars charged by the run's steps. */
   cost: number;
+  /** When the run was admitted; while it is queued, when it was queued. */
   startedAt: string;
   endedAt: string | null;
   durationMs: number | null;
+  /** When the run was queued for a slot (null if it started at once). */
+  queuedAt: string | null;
+  /** The global position of its RunQueued event: the queue's order, FIFO per workflow (null if never queued). */
+  queuePosition: number | null;
+  /** The failed run this one retries, or null. */
+  retryOf: string | null;
 };
 
 export const WORKFLOW_RUNS = 'workflowRuns';
@@ -57,7 +66,7 @@ const kept = (value: unknown): { output: string | null; outputOmitted: boolean }
 
 const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) => RunStepDoc): WorkflowRunDoc => {
   const index = doc.steps.findIndex((step) => step.key === key);
-  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null };
+  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null, carriedFrom: null };
   const steps = [...doc.steps];
   if (index >= 0) steps[index] = change(current);
   else steps.push(change(current));
@@ -74,21 +83,46 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
-  version: 1,
+  // 2: queued runs, retries and carried-over steps.
+  version: 2,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
   filter: { categories: [RUN_CATEGORY] },
-  indexes: [{ keys: { workflowId: 1 } }, { keys: { status: 1 } }],
+  indexes: [{ keys: { workflowId: 1 } }, { keys: { status: 1 } }, { keys: { queuePosition: 1 } }],
   documentId: (event) => event.stream.slice(RUN_CATEGORY.length + 1),
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<RunEvent>;
-    if (event.type === 'RunStarted') {
-      const { runId, workflowId, version, at } = event.data;
-      return { _id: runId, workflowId, version, status: 'running', steps: [], output: null, outputOmitted: false, error: null, endStep: null, cost: 0, startedAt: at, endedAt: null, durationMs: null };
+    if (event.type === 'RunStarted' && doc?.status === 'queued') return { ...doc, status: 'running', startedAt: event.data.at };
+    if (event.type === 'RunStarted' || event.type === 'RunQueued') {
+      const { runId, workflowId, version, retryOf, at } = event.data;
+      const queued = event.type === 'RunQueued';
+      return {
+        _id: runId,
+        workflowId,
+        version,
+        status: queued ? 'queued' : 'running',
+        steps: [],
+        output: null,
+        outputOmitted: false,
+        error: null,
+        endStep: null,
+        cost: 0,
+        startedAt: at,
+        endedAt: null,
+        durationMs: null,
+        queuedAt: queued ? at : null,
+        queuePosition: queued ? recorded.position : null,
+        retryOf: retryOf ?? null,
+      };
     }
     if (!doc) return null;
     switch (event.type) {
+      case 'StepCarriedOver': {
+        const { key, fromRun, output, skipped, at } = event.data;
+        const outcome = skipped === null ? { status: 'succeeded' as const, ...kept(output) } : { status: 'skipped' as const };
+        return withStep(doc, key, (step) => ({ ...step, ...outcome, attempts: 0, startedAt: at, endedAt: at, carriedFrom: fromRun }));
+      }
       case 'StepStarted': {
         const { key, attempt, at } = event.data;
         return withStep(doc, key, (step) => ({ ...step, status: 'running', attempts: attempt, error: null, startedAt: step.startedAt ?? at, endedAt: null }));
@@ -126,9 +160,12 @@ export const workflowRunQueries = (store: ReadStore) => {
   return {
     byId: (runId: string) => runs.findOne({ _id: runId }),
     /** One page of a workflow's runs, optionally of one status (filter and sort from idPage). */
-    pageForWorkflow: (workflowId: string, status: RunStatus | 'queued' | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
+    pageForWorkflow: (workflowId: string, status: RunStatus | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
       runs.find({ ...page.filter, workflowId, ...(status !== null && { status }) }, { sort: page.sort, limit: page.limit }),
-    /** Runs not yet ended (to resume after a restart). */
-    runningIds: async () => (await runs.find({ status: 'running' })).map((run) => run._id),
+    /** Runs not yet ended (to resume or admit after a restart); queued ones in queue order. */
+    unfinished: async () => ({
+      running: (await runs.find({ status: 'running' })).map(({ _id, workflowId }) => ({ _id, workflowId })),
+      queued: (await runs.find({ status: 'queued' }, { sort: { queuePosition: 1 } })).map(({ _id, workflowId }) => ({ _id, workflowId })),
+    }),
   };
 };

@@ -131,6 +131,49 @@ describe('manual workflow runs over GraphQL', () => {
     expect(run.output).toEqual({ skipped: true });
   });
 
+  it('a branch chooses the first path whose condition holds: the other paths’ steps are SKIPPED (path), shared steps run', async () => {
+    const id = await createWorkflow(
+      h.gql,
+      {
+        name: 'Branching',
+        trigger: { type: 'manual' },
+        steps: [
+          { key: 'size', type: 'control.branch', input: { paths: [{ name: 'short', if: '=$length(trigger.body.text) < 5' }, { name: 'medium', if: '=$length(trigger.body.text) < 20' }], default: 'long' } },
+          { key: 'tiny', type: 'action.transform', path: 'short', input: { expression: '="short"' } },
+          { key: 'mid', type: 'action.transform', path: 'medium', input: { expression: '="medium"' } },
+          { key: 'big', type: 'action.transform', path: 'long', input: { expression: '="long"' } },
+          { key: 'reply', type: 'action.respond', input: { chose: '=steps.size.path', said: '=steps.tiny & steps.mid & steps.big' } },
+        ],
+      },
+      designer.key,
+    );
+    const outcome = async (text: string) => finished(h.gql, (await runWorkflow(h.gql, id, { text }, designer.key)).body.data.runWorkflow.id, designer.key);
+
+    const medium = await outcome('a dozen chars');
+    expect(medium.status).toBe('SUCCEEDED');
+    expect(medium.steps.map((s: { key: string; status: string }) => [s.key, s.status])).toEqual([
+      ['size', 'SUCCEEDED'],
+      ['tiny', 'SKIPPED'],
+      ['mid', 'SUCCEEDED'],
+      ['big', 'SKIPPED'],
+      ['reply', 'SUCCEEDED'],
+    ]);
+    expect(medium.steps[0].output).toEqual({ path: 'medium' });
+    expect(medium.output).toEqual({ chose: 'medium', said: 'medium' });
+    // The first true condition wins ("abc" is shorter than 5 and than 20), and the default takes the rest.
+    expect((await outcome('abc')).output).toEqual({ chose: 'short', said: 'short' });
+    expect((await outcome('x'.repeat(40))).output).toEqual({ chose: 'long', said: 'long' });
+  });
+
+  it('refuses a step whose path no earlier branch declares, naming the field', async () => {
+    const { body } = await h.gql(
+      `mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ${ERROR} ... on DomainError { details } } }`,
+      { d: { name: 'Lost', trigger: { type: 'manual' }, steps: [{ key: 'a', type: 'action.transform', path: 'nowhere', input: {} }] } },
+      designer.key,
+    );
+    expect(body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: 'steps[0].path' } });
+  });
+
   it('fails the step of an expression that never ends with a clear error, and keeps answering meanwhile', async () => {
     const id = await createWorkflow(h.gql, { name: 'Spin', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
     const { body } = await runWorkflow(h.gql, id, null, designer.key);

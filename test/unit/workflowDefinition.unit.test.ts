@@ -153,3 +153,49 @@ describe('workflow definition validation', () => {
     }
   });
 });
+
+describe('control.branch definitions', () => {
+  const branching = (branch: Record<string, unknown>, ...rest: Record<string, unknown>[]) => ({
+    name: 'Branch',
+    trigger: { type: 'manual' },
+    steps: [
+      { key: 'size', type: 'control.branch', input: branch },
+      ...rest,
+    ],
+  });
+  const valid = { paths: [{ name: 'short', if: '=$length(trigger.body.text) < 10' }, { name: 'empty', if: false }], default: 'long' };
+
+  it('accepts named paths with conditions and a default, and steps that join them (the default too)', () => {
+    const result = checkDefinition(
+      branching(valid, { key: 'a', type: 'action.transform', path: 'short', input: {} }, { key: 'b', type: 'action.transform', path: 'long', input: {} }, { key: 'c', type: 'action.respond', input: {} }),
+    );
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.definition.steps.map((s) => s.path)).toEqual([undefined, 'short', 'long', undefined]);
+  });
+
+  it('refuses a step path that no earlier branch declares, naming the step’s path field', () => {
+    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'medium', input: {} }))).toEqual([
+      { path: 'steps[1].path', message: '"medium" is not a path of an earlier control.branch step; known: short, empty, long' },
+    ]);
+    // A path of a later branch is not an earlier one.
+    const later = { name: 'L', trigger: { type: 'manual' }, steps: [{ key: 'a', type: 'action.transform', path: 'short', input: {} }, { key: 'size', type: 'control.branch', input: valid }] };
+    expect(issuesOf(later)).toEqual([{ path: 'steps[0].path', message: '"short" is not a path of an earlier control.branch step (there is none before this step)' }]);
+    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'Bad-Name', input: {} })).map((i) => i.path)).toEqual(['steps[1].path']);
+  });
+
+  it('refuses bad branch inputs at the path of the bad field', () => {
+    expect(issuesOf(branching({ paths: [] })).map((i) => i.path)).toEqual(['steps[0].input.paths']);
+    expect(issuesOf(branching({ paths: [{ name: 'a', if: 'yes' }] })).map((i) => i.path)).toEqual(['steps[0].input.paths[0].if']);
+    expect(issuesOf(branching({ paths: [{ name: 'a', if: true }, { name: 'a', if: true }] }))).toEqual([{ path: 'steps[0].input.paths[1].name', message: 'duplicate path name "a"' }]);
+    expect(issuesOf(branching({ paths: [{ name: 'a', if: true, extra: 1 }], otherwise: 'b' })).map((i) => i.path).sort()).toEqual(['steps[0].input', 'steps[0].input.paths[0]']);
+    expect(issuesOf(branching({ paths: [{ name: 'a', if: '=steps.later.x' }] }, { key: 'later', type: 'action.transform', input: {} }))).toEqual([
+      { path: 'steps[0].input.paths[0].if', message: 'expression references step "later", which does not run before this one' },
+    ]);
+  });
+
+  it('refuses a path name that two branches declare (a step’s path must name one)', () => {
+    expect(issuesOf(branching(valid, { key: 'again', type: 'control.branch', input: { paths: [{ name: 'short', if: true }] } }))).toEqual([
+      { path: 'steps[1].input', message: 'path "short" is already a path of branch step "size"; path names must be unique across branches' },
+    ]);
+  });
+});

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, ValidationError } from '../../src/errors.js';
 import type { JsonValue } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
-import { DEFAULT_RUN_LIMITS, next, runDecider, type RunDefinition, type RunLimits } from '../../src/modules/workflows/run.decider.js';
+import { carryOver, DEFAULT_RUN_LIMITS, next, runDecider, type RunDefinition, type RunLimits } from '../../src/modules/workflows/run.decider.js';
 import type { RunEvent } from '../../src/modules/workflows/run.events.js';
 import { deciderSpec } from '../support/givenWhenThen.js';
 
@@ -329,6 +329,81 @@ describe('run decider: cancel and refused transitions', () => {
   it('keeps step keys apart from object properties (a step named constructor)', () => {
     const odd: RunDefinition = { steps: [{ key: 'constructor', type: 'action.transform' }], settings: { timeoutSeconds: 10, budget: 0 } };
     expect(next(foldEvents(decider, [runStarted]), odd, now(1))).toMatchObject({ kind: 'start', step: { key: 'constructor' }, attempt: 1 });
+  });
+});
+
+describe('run decider: queued runs', () => {
+  const queued: RunEvent = { type: 'RunQueued', data: runStarted.data };
+  const admitted: RunEvent = { type: 'RunStarted', data: { ...runStarted.data, at: at(30) } };
+
+  it('a queued run does nothing until admitted; admission starts it with the time of admission as its start', () => {
+    run(example)([]).when({ type: 'QueueRun', data: runStarted.data }).then([queued]);
+    expect(nextAfter([queued], 10)).toEqual({ kind: 'idle', status: 'queued' });
+    run(example)([queued]).when(startStep('pick', 1, 10)).thenThrows(ConflictError, /not running|queued/);
+    run(example)([queued]).when({ type: 'AdmitRun', data: { at: at(30) } }).then([admitted]);
+    // The run's timeout counts from its admission, not from its queueing.
+    expect(nextAfter([queued, admitted], 30)).toEqual({ kind: 'start', step: example.steps[0], attempt: 1, idempotencyKey: 'run_1.pick.1', deadline: now(150) });
+  });
+
+  it('admits only a queued run, once; a queued run can be cancelled and is then never admitted', () => {
+    run(example)([runStarted]).when({ type: 'AdmitRun', data: { at: at(1) } }).thenThrows(ConflictError, /running, not queued/);
+    run(example)([queued, admitted]).when({ type: 'AdmitRun', data: { at: at(31) } }).thenThrows(ConflictError, /running, not queued/);
+    run(example)([]).when({ type: 'AdmitRun', data: { at: at(1) } }).thenThrows(ConflictError, /not there/);
+    const cancelled: RunEvent = { type: 'RunCancelled', data: { reason: 'by the user', at: at(5) } };
+    run(example)([queued]).when({ type: 'CancelRun', data: { reason: 'by the user', at: at(5) } }).then([cancelled]);
+    run(example)([queued, cancelled]).when({ type: 'AdmitRun', data: { at: at(6) } }).thenThrows(ConflictError, /cancelled, not queued/);
+    run(example)([queued]).when({ type: 'QueueRun', data: runStarted.data }).thenThrows(ConflictError, /already started/);
+  });
+});
+
+describe('run decider: retrying a failed run', () => {
+  const failedRun: RunEvent[] = [
+    runStarted,
+    started('pick', 1, 1),
+    succeeded('pick', 1, 2, { first: { id: 'm' } }),
+    started('answer', 1, 3),
+    failed('answer', 1, 4, null),
+    { type: 'RunFailed', data: { error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, step: 'answer', at: at(5) } },
+  ];
+  const retryStarted: RunEvent = { type: 'RunStarted', data: { ...runStarted.data, runId: 'run_2', retryOf: 'run_1', at: at(60) } };
+  const carried: RunEvent = { type: 'StepCarriedOver', data: { key: 'pick', fromRun: 'run_1', output: { first: { id: 'm' } }, skipped: null, at: at(60) } };
+
+  it('carries over the steps before the failed one (outputs and skips), in order, and stops at the failed step', () => {
+    expect(carryOver(foldEvents(decider, failedRun), example)).toEqual([{ key: 'pick', status: 'succeeded', output: { first: { id: 'm' } } }]);
+    const skippedFirst = [runStarted, skipped('pick', 'path', 1), started('answer', 1, 2), failed('answer', 1, 3, null), failedRun[5]!];
+    expect(carryOver(foldEvents(decider, skippedFirst), example)).toEqual([{ key: 'pick', status: 'skipped', reason: 'path' }]);
+  });
+
+  it('retries only a failed run', () => {
+    expect(() => carryOver(foldEvents(decider, [runStarted]), example)).toThrow(/Only a failed run can be retried; this run is running/);
+    expect(() => carryOver(foldEvents(decider, [runStarted, { type: 'RunCancelled', data: { reason: 'x', at: at(1) } }]), example)).toThrow(/was cancelled/);
+    expect(() => carryOver(foldEvents(decider, [runStarted, { type: 'RunSucceeded', data: { output: null, at: at(1) } }]), example)).toThrow(/this run succeeded/);
+  });
+
+  it('the retry records the carried steps and goes on from the failed step with attempt 1 of its own key', () => {
+    const data = { ...runStarted.data, runId: 'run_2', retryOf: 'run_1', at: at(60), carried: carryOver(foldEvents(decider, failedRun), example) };
+    run(example)([]).when({ type: 'StartRun', data }).then([retryStarted, carried]);
+    const state = foldEvents(decider, [retryStarted, carried]);
+    expect(state.status === 'running' && state.steps.get('pick')).toMatchObject({ status: 'succeeded', attempt: 0, carriedFrom: 'run_1', output: { first: { id: 'm' } } });
+    expect(next(state, example, now(60))).toMatchObject({ kind: 'start', step: { key: 'answer' }, attempt: 1, idempotencyKey: 'run_2.answer.1' });
+    // Carried steps are not charged again.
+    expect(state.status === 'running' && state.spent).toBe(0);
+  });
+
+  it('a queued retry records its carried steps when queued and keeps them when admitted', () => {
+    const data = { ...runStarted.data, runId: 'run_2', retryOf: 'run_1', at: at(60), carried: [{ key: 'pick', status: 'succeeded' as const, output: { first: { id: 'm' } } }] };
+    run(example)([]).when({ type: 'QueueRun', data }).then([{ type: 'RunQueued', data: retryStarted.data }, carried]);
+    run(example)([{ type: 'RunQueued', data: retryStarted.data }, carried])
+      .when({ type: 'AdmitRun', data: { at: at(90) } })
+      .then([{ type: 'RunStarted', data: { ...retryStarted.data, at: at(90) } }]);
+    const admitted = foldEvents(decider, [{ type: 'RunQueued', data: retryStarted.data }, carried, { type: 'RunStarted', data: { ...retryStarted.data, at: at(90) } }]);
+    expect(next(admitted, example, now(90))).toMatchObject({ kind: 'start', step: { key: 'answer' } });
+  });
+
+  it('refuses carried steps that are not the definition’s first steps in order, or that are carried without a run to come from', () => {
+    const base = { ...runStarted.data, runId: 'run_2', retryOf: 'run_1' };
+    run(example)([]).when({ type: 'StartRun', data: { ...base, carried: [{ key: 'answer', status: 'succeeded', output: 1 }] } }).thenThrows(ValidationError, /Carried step answer is not step 1/);
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, carried: [{ key: 'pick', status: 'succeeded', output: 1 }] } }).thenThrows(ValidationError, /Only a retry carries steps over/);
   });
 });
 

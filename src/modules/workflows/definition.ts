@@ -45,6 +45,33 @@ const jsonValue = z.json();
 
 const expression = z.string().refine(isExpression, 'must be an expression (a string starting with "=")');
 
+const PATH_NAME = /^[a-z][a-z0-9_]*$/;
+const pathName = z.string().regex(PATH_NAME, 'must match ^[a-z][a-z0-9_]*$').max(64);
+
+/** Paths a branch may name: enough for any sane fan-out, bounded so a branch stays cheap to evaluate. */
+export const MAX_BRANCH_PATHS = 20;
+
+/**
+ * A `control.branch` step's input: named paths, each with a condition (an expression, or a literal boolean); the
+ * first path whose condition holds is chosen, else `default` (a name of its own), else none. Steps join a path with
+ * their `path` field.
+ */
+export const branchInputSchema = z
+  .strictObject({
+    paths: z
+      .array(z.strictObject({ name: pathName, if: z.union([expression, z.boolean()]) }))
+      .min(1, 'a branch needs at least one path')
+      .max(MAX_BRANCH_PATHS, `at most ${MAX_BRANCH_PATHS} paths`),
+    default: pathName.optional(),
+  })
+  .superRefine((input, ctx) => {
+    const seen = new Set<string>();
+    input.paths.forEach((path, index) => {
+      if (seen.has(path.name)) ctx.addIssue({ code: 'custom', path: ['paths', index, 'name'], message: `duplicate path name "${path.name}"` });
+      seen.add(path.name);
+    });
+  });
+
 const stepSchema = z.strictObject({
   key: z.string().regex(STEP_KEY, 'must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits and _, starting with a letter)').max(64),
   type: z.enum(STEP_TYPES, { error: (issue) => `unknown step type ${JSON.stringify(issue.input)}; known: ${STEP_TYPES.join(', ')}` }),
@@ -59,6 +86,8 @@ const stepSchema = z.strictObject({
     })
     .optional(),
   timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxTimeoutSeconds).optional(),
+  /** The branch path this step belongs to: it runs only if an earlier `control.branch` step chose it. */
+  path: pathName.optional(),
 });
 
 const definitionSchema = z.strictObject({
@@ -163,14 +192,42 @@ const expressionsIn = (value: unknown, path: string): { path: string; source: st
   return [];
 };
 
-/** The checks zod cannot make field by field: unique keys, and expressions that compile and read only what exists before. */
+/** The names of the paths a branch step's input declares (its default included), and its input's issues at their paths. */
+const branchPaths = (input: unknown, index: number): { names: string[]; issues: DefinitionIssue[] } => {
+  const parsed = branchInputSchema.safeParse(input);
+  if (!parsed.success) return { names: [], issues: parsed.error.issues.map((issue) => ({ path: formatPath(['steps', index, 'input', ...issue.path]), message: issue.message })) };
+  const names = parsed.data.paths.map((path) => path.name);
+  const { default: fallback } = parsed.data;
+  return { names: fallback === undefined || names.includes(fallback) ? names : [...names, fallback], issues: [] };
+};
+
+/**
+ * The checks zod cannot make field by field: unique keys, expressions that compile and read only what exists before,
+ * branch inputs, and `path` fields that name a path of an earlier branch (path names are unique across the
+ * workflow's branches, so a step's `path` names exactly one).
+ */
 const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
   const issues: DefinitionIssue[] = [];
   const all = new Set(definition.steps.map((step) => step.key));
   const earlier = new Set<string>();
+  /** Path name → the branch step that declares it. */
+  const paths = new Map<string, string>();
   definition.steps.forEach((step, index) => {
     const at = `steps[${index}]`;
     if (earlier.has(step.key)) issues.push({ path: `${at}.key`, message: `duplicate step key "${step.key}"` });
+    if (step.path !== undefined && !paths.has(step.path)) {
+      const known = [...paths.keys()];
+      issues.push({ path: `${at}.path`, message: `"${step.path}" is not a path of an earlier control.branch step${known.length > 0 ? `; known: ${known.join(', ')}` : ' (there is none before this step)'}` });
+    }
+    if (step.type === 'control.branch') {
+      const branch = branchPaths(step.input, index);
+      issues.push(...branch.issues);
+      for (const name of branch.names) {
+        const owner = paths.get(name);
+        if (owner !== undefined) issues.push({ path: `${at}.input`, message: `path "${name}" is already a path of branch step "${owner}"; path names must be unique across branches` });
+        else paths.set(name, step.key);
+      }
+    }
     const expressions = [...(step.if === undefined ? [] : [{ path: `${at}.if`, source: step.if }]), ...expressionsIn(step.input, `${at}.input`)];
     for (const { path, source } of expressions) issues.push(...checkExpression(source, path, earlier, all));
     earlier.add(step.key);

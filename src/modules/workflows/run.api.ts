@@ -5,7 +5,14 @@
  * StepRunner) and records the outcome through the decider, until the run ends. Everything it knows is in the run's
  * stream, so a run interrupted by a crash is picked up on the next start (`resumeAll`): a succeeded step never runs
  * again, a step in flight runs again with the same idempotency key.
+ *
+ * Concurrency: a workflow runs at most `settings.maxConcurrentRuns` runs at once (the setting of the version a run
+ * pins); further runs are recorded as queued (RunQueued) and admitted in queue order (RunStarted) as runs end, also
+ * after a restart (the queue is rebuilt from the read model). The count is this process's: deciding and recording a
+ * start is one critical section per workflow, so two starts cannot both take the last slot. Several processes
+ * driving the same workflow's runs would each count only their own (a shared lease is not built).
  */
+import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
@@ -17,7 +24,7 @@ import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
 import type { WorkflowDefinition } from './definition.js';
-import { evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StepStatus } from './run.decider.js';
+import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
 import { runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
@@ -32,6 +39,8 @@ export interface RunStepView {
   readonly output: JsonValue;
   readonly error: RunError | null;
   readonly cost: number;
+  /** The run whose outcome of this step was reused (a retry): the step did not run in this run. */
+  readonly carriedFrom: string | null;
 }
 
 /** A run as commands and queries answer it. */
@@ -44,9 +53,14 @@ export interface RunView {
   readonly output: JsonValue;
   readonly error: RunError | null;
   readonly cost: number;
+  /** When the run was admitted; while it is queued, when it was queued. */
   readonly startedAt: string;
   readonly endedAt: string | null;
   readonly durationMs: number | null;
+  /** When the run was queued for a slot, or null if it started at once. */
+  readonly queuedAt: string | null;
+  /** The failed run this one retries, or null. */
+  readonly retryOf: string | null;
 }
 
 /** The codes of failures the executor decides (the decider's own are in RUN_ERROR_CODES). */
@@ -71,13 +85,15 @@ const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
   workflowId: doc.workflowId,
   version: doc.version,
   status: doc.status,
-  steps: doc.steps.map((step) => ({ key: step.key, status: step.status, attempts: step.attempts, output: parseJson(step.output), error: step.error, cost: step.cost })),
+  steps: doc.steps.map((step) => ({ key: step.key, status: step.status, attempts: step.attempts, output: parseJson(step.output), error: step.error, cost: step.cost, carriedFrom: step.carriedFrom })),
   output: parseJson(doc.output),
   error: doc.error,
   cost: doc.cost,
   startedAt: doc.startedAt,
   endedAt: doc.endedAt,
   durationMs: doc.durationMs,
+  queuedAt: doc.queuedAt,
+  retryOf: doc.retryOf,
 });
 
 /** What a command decided, before the read model has it (the decider's state holds no output or end time). */
@@ -89,15 +105,20 @@ const viewOfState = (state: RunState, ended: { at: string; error: RunError | nul
     workflowId: state.workflowId,
     version: state.version,
     status: state.status,
-    steps: [...state.steps].map(([key, step]) => ({ key, status: step.status, attempts: step.attempt, output: step.output, error: step.error, cost: 0 })),
+    steps: [...state.steps].map(([key, step]) => ({ key, status: step.status, attempts: step.attempt, output: step.output, error: step.error, cost: 0, carriedFrom: step.carriedFrom })),
     output: null,
     error: ended?.error ?? null,
     cost: state.spent,
     startedAt,
     endedAt: ended?.at ?? null,
     durationMs: ended === null ? null : Math.max(0, Date.parse(ended.at) - state.startedAt),
+    queuedAt: state.queuedAt === null ? null : new Date(state.queuedAt).toISOString(),
+    retryOf: state.retryOf,
   };
 };
+
+/** A retry's id, derived from the run it retries: retrying the same run again answers the same retry. */
+const retryRunId = (runId: string): string => `run_${createHash('sha256').update(`retry\n${runId}`).digest('hex').slice(0, 40)}`;
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -149,7 +170,7 @@ export const createRunsApi = (deps: {
   const requireRun = async (caller: Caller, runId: string) => {
     const principal = principalOf(caller);
     const [first] = RUN_ID.test(runId) ? ((await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[]) : [];
-    if (first?.type !== 'RunStarted') throw new NotFoundError('WorkflowRun', runId);
+    if (first?.type !== 'RunStarted' && first?.type !== 'RunQueued') throw new NotFoundError('WorkflowRun', runId);
     const owner = await deps.workflows.ownerOf(first.data.workflowId);
     if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('WorkflowRun', runId);
     return first.data;
@@ -320,6 +341,109 @@ export const createRunsApi = (deps: {
     else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });
   };
 
+  /** Per workflow: the runs holding a slot (started, not ended) and the queued runs in queue order. */
+  const slots = new Map<string, { readonly active: Set<string>; queue: string[] }>();
+  /** The workflow of each run holding a slot. */
+  const holders = new Map<string, string>();
+  const slotsOf = (workflowId: string) => {
+    let slot = slots.get(workflowId);
+    if (!slot) slots.set(workflowId, (slot = { active: new Set(), queue: [] }));
+    return slot;
+  };
+  /** By id, not by position: a cancel may take a run out of the queue while an admission waits on the store. */
+  const dequeue = (workflowId: string, runId: string): void => {
+    const slot = slots.get(workflowId);
+    if (slot) slot.queue = slot.queue.filter((id) => id !== runId);
+  };
+  /** Per-workflow critical sections, so deciding whether a run takes a slot and recording it are one step. */
+  const sections = new Map<string, Promise<void>>();
+  const exclusive = <T>(workflowId: string, work: () => Promise<T>): Promise<T> => {
+    const result = (sections.get(workflowId) ?? Promise.resolve()).then(work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    sections.set(workflowId, tail);
+    void tail.then(() => {
+      if (sections.get(workflowId) === tail) sections.delete(workflowId);
+    });
+    return result;
+  };
+  /** Resolved once resumeAll has rebuilt the slots and the queue, so a start right after a restart counts them. */
+  let markRecovered: () => void = () => undefined;
+  const recovered = new Promise<void>((resolve) => (markRecovered = resolve));
+  const admitTimers = new Set<NodeJS.Timeout>();
+
+  /** Admit queued runs of the workflow while its runs are under their maximum (inside its critical section). */
+  const admitQueued = async (workflowId: string): Promise<void> => {
+    const slot = slotsOf(workflowId);
+    while (!stopping && slot.queue.length > 0) {
+      const runId = slot.queue[0]!;
+      const state = foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]);
+      const definition = state.status === 'queued' ? await deps.workflows.definitionAt(workflowId, state.version) : null;
+      if (state.status !== 'queued' || definition === null) {
+        // Cancelled while queued (or its definition is gone, which cannot happen: versions are kept): not admitted.
+        dequeue(workflowId, runId);
+        continue;
+      }
+      if (slot.active.size >= definition.settings.maxConcurrentRuns) return;
+      const owner = (await deps.workflows.ownerOf(workflowId)) ?? 'system';
+      try {
+        const at = deps.now().toISOString();
+        await handleCommand(deps.eventStore, runStream(runId), runDecider(definition, runLimits), { type: 'AdmitRun', data: { at } }, { metadata: { actor: owner, correlationId: runId, at } });
+      } catch (error) {
+        // Cancelled between our read and our append: the next one in line.
+        if (!(error instanceof ConflictError)) throw error;
+        dequeue(workflowId, runId);
+        continue;
+      }
+      dequeue(workflowId, runId);
+      slot.active.add(runId);
+      holders.set(runId, workflowId);
+      drive(runId);
+    }
+    if (slot.active.size === 0 && slot.queue.length === 0) slots.delete(workflowId);
+  };
+  /** Admit what can be admitted; a failure (the event store unreachable) tries again a moment later. */
+  const admit = (workflowId: string, delayMs = 1_000): void =>
+    void exclusive(workflowId, () => admitQueued(workflowId)).catch((error: unknown) => {
+      if (stopping) return;
+      deps.logger.error({ err: error, workflowId, retryInMs: delayMs }, 'workflow runs: admitting queued runs failed; trying again');
+      const timer = setTimeout(() => {
+        admitTimers.delete(timer);
+        admit(workflowId, Math.min(delayMs * 2, 60_000));
+      }, delayMs);
+      admitTimers.add(timer);
+    });
+  /** A run this process drove has ended (or is cancelled): its slot goes to the next queued run. */
+  const release = (runId: string): void => {
+    const workflowId = holders.get(runId);
+    if (workflowId === undefined || stopping) return;
+    holders.delete(runId);
+    slots.get(workflowId)?.active.delete(runId);
+    admit(workflowId);
+  };
+
+  /**
+   * Record a new run as started, or as queued when its workflow is at its maximum of concurrent runs (or others wait
+   * already: the queue is first come, first served); a started run is driven at once.
+   */
+  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor): Promise<RunView> => {
+    await recovered;
+    return exclusive(data.workflowId, async () => {
+      const slot = slotsOf(data.workflowId);
+      const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
+      const { state } = await deps.execute(runStream(data.runId), runDecider(definition, runLimits), { type: queued ? 'QueueRun' : 'StartRun', data }, actor);
+      if (queued) slot.queue.push(data.runId);
+      else {
+        slot.active.add(data.runId);
+        holders.set(data.runId, data.workflowId);
+        drive(data.runId);
+      }
+      return viewOfState(state, null);
+    });
+  };
+
   /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
   const failures = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
@@ -334,10 +458,16 @@ export const createRunsApi = (deps: {
     driving.set(runId, run);
     run.done = loop(runId, run)
       .then(
-        () => void failures.delete(runId),
+        () => {
+          failures.delete(runId);
+          release(runId);
+        },
         async (error: unknown) => {
           // A cancel between our read and our append is a conflict that ends the loop as it should.
-          if (error instanceof ConflictError && !(await stillRunning(runId).catch(() => true))) return void failures.delete(runId);
+          if (error instanceof ConflictError && !(await stillRunning(runId).catch(() => true))) {
+            failures.delete(runId);
+            return release(runId);
+          }
           if (stopping) return;
           const count = (failures.get(runId) ?? 0) + 1;
           failures.set(runId, count);
@@ -368,7 +498,9 @@ export const createRunsApi = (deps: {
         return viewOfState(state, { at: last.data.at, error: { code: 'CANCELLED', message: last.data.reason } });
       case 'RunFiltered':
         return viewOfState(state, { at: last.data.at, error: null });
+      case 'RunQueued':
       case 'RunStarted':
+      case 'StepCarriedOver':
       case 'StepStarted':
       case 'StepSucceeded':
       case 'StepFailed':
@@ -383,7 +515,8 @@ export const createRunsApi = (deps: {
 
   return {
     /**
-     * Start a run of the workflow's current version; answers it as started, then drives it in the background.
+     * Start a run of the workflow's current version; answers it as started (then drives it in the background) or, when
+     * the workflow is at its maximum of concurrent runs, as queued.
      * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
@@ -397,14 +530,8 @@ export const createRunsApi = (deps: {
       const runId = options.runId ?? newId('run');
       if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
       try {
-        const { state } = await deps.execute(
-          runStream(runId),
-          runDecider(workflow.definition, runLimits),
-          { type: 'StartRun', data: { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() } },
-          { actor: principal.accountId, correlationId: caller.requestId },
-        );
-        drive(runId);
-        return viewOfState(state, null);
+        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() };
+        return await begin(workflow.definition, data, { actor: principal.accountId, correlationId: caller.requestId });
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         const existing = await viewOfStream(runId);
@@ -426,7 +553,7 @@ export const createRunsApi = (deps: {
         const view = await viewOfStream(runId);
         if (view === null) throw new NotFoundError('WorkflowRun', runId);
         const remaining = until - Date.now();
-        if (view.status !== 'running' || remaining <= 0 || signal?.aborted) return view;
+        if ((view.status !== 'running' && view.status !== 'queued') || remaining <= 0 || signal?.aborted) return view;
         const run = driving.get(runId);
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -453,7 +580,37 @@ export const createRunsApi = (deps: {
       const run = driving.get(runId);
       run?.controller.abort(new Error(reason));
       run?.wake?.();
+      dequeue(started.workflowId, runId);
       return viewOfState(state, { at, error: { code: 'CANCELLED', message: reason } });
+    },
+
+    /**
+     * Retry a failed run: a new run of the same pinned version with the same trigger, whose steps before the failed
+     * one are carried over from it (their outputs reused: not run again, not charged again), going on from the failed
+     * step. It counts against the workflow's concurrent runs like any start (it may queue) and has its own budget.
+     * Only a failed run can be retried (CONFLICT otherwise); retrying it again answers the same retry.
+     */
+    async retry(caller: Caller, runId: string): Promise<RunView> {
+      const principal = principalOf(caller);
+      const started = await requireRun(caller, runId);
+      const workflow = await deps.workflows.get(started.workflowId);
+      if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${started.workflowId} is ${workflow.status}: enable it to retry its runs`, { status: workflow.status });
+      const definition = await deps.workflows.definitionAt(started.workflowId, started.version);
+      if (definition === null) throw new NotFoundError('WorkflowRun', runId);
+      const failed = foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]);
+      if (failed.status === 'none') throw new NotFoundError('WorkflowRun', runId);
+      const carried = carryOver(failed, definition);
+      const retryId = retryRunId(runId);
+      const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, at: deps.now().toISOString() };
+      try {
+        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId });
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        // Retried before: that retry is the answer.
+        const existing = await viewOfStream(retryId);
+        if (existing === null) throw error;
+        return existing;
+      }
     },
 
     /** Policy: whether the caller may see (and so cancel) the run; another account's run is as a missing one. */
@@ -483,7 +640,7 @@ export const createRunsApi = (deps: {
     },
 
     /** One page of a workflow's runs in start order (page from idPage). */
-    async list(caller: Caller, workflowId: string, status: RunStatus | 'queued' | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
+    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
       await requireWorkflow(caller, workflowId);
       return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), _id: doc._id }));
     },
@@ -501,16 +658,28 @@ export const createRunsApi = (deps: {
     },
 
     /**
-     * Resume every run that has not ended (on start). The read model is brought up to the log's head first, so a run
-     * started just before a crash is not missed.
+     * Resume every run that has not ended and rebuild the queue (on start; starts wait for it). The read model is
+     * brought up to the log's head first, so a run started or queued just before a crash is not missed.
      */
     async resumeAll(): Promise<number> {
       const head = await deps.eventStore.headPosition();
       if (!(await deps.runner.waitFor(head))) deps.logger.warn({ head, position: deps.runner.position }, 'workflow runs: the read models lag; runs started last may resume only on the next start');
-      const ids = await queries.runningIds();
-      for (const id of ids) drive(id);
-      if (ids.length > 0) deps.logger.info({ runs: ids.length }, 'workflow runs: resuming the runs a stop interrupted');
-      return ids.length;
+      let unfinished: Awaited<ReturnType<typeof queries.unfinished>>;
+      try {
+        unfinished = await queries.unfinished();
+        for (const { _id, workflowId } of unfinished.running) {
+          slotsOf(workflowId).active.add(_id);
+          holders.set(_id, workflowId);
+        }
+        for (const { _id, workflowId } of unfinished.queued) slotsOf(workflowId).queue.push(_id);
+      } finally {
+        markRecovered();
+      }
+      const { running, queued } = unfinished;
+      for (const { _id } of running) drive(_id);
+      for (const workflowId of new Set(queued.map((run) => run.workflowId))) admit(workflowId);
+      if (running.length + queued.length > 0) deps.logger.info({ runs: running.length, queued: queued.length }, 'workflow runs: resuming the runs a stop interrupted');
+      return running.length + queued.length;
     },
 
     /** Stop driving runs (on shutdown): steps in flight are abandoned unrecorded and run again on the next start. */
@@ -519,6 +688,8 @@ export const createRunsApi = (deps: {
       progress.stop();
       for (const timer of retryTimers) clearTimeout(timer);
       retryTimers.clear();
+      for (const timer of admitTimers) clearTimeout(timer);
+      admitTimers.clear();
       const runs = [...driving.values()];
       for (const run of runs) {
         run.controller.abort(new Error('the server is stopping'));

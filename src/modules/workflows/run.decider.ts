@@ -10,11 +10,16 @@
  * Crash safety: a succeeded step is done for good (its output is in the stream); a step started and never finished
  * is handed back by `next` as `resume` with the same attempt and idempotency key, to be run again without recording
  * a second start (at-least-once per step).
+ *
+ * Queueing: whether a run may start now depends on the workflow's other runs, which this decider does not see; the
+ * runs API decides it and says so with QueueRun (then AdmitRun later) or StartRun. A queued run does no work.
+ *
+ * Retries: `carryOver` says which steps of a failed run a retry reuses; StartRun / QueueRun record them first.
  */
 import { ConflictError, ValidationError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { stepIdempotencyKey, type RunError, type RunEvent, type SkipReason } from './run.events.js';
+import { stepIdempotencyKey, type RunError, type RunEvent, type RunIdentity, type SkipReason } from './run.events.js';
 
 /**
  * What the run decider needs of a workflow definition (the definitions module owns the full shape and validates it).
@@ -60,16 +65,20 @@ export const RUN_ERROR_CODES = {
 export type StepStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
 export interface StepState {
   readonly status: StepStatus;
-  /** The last attempt (0 for a skipped step). */
+  /** The last attempt (0 for a skipped step or one carried over). */
   readonly attempt: number;
   readonly idempotencyKey: string | null;
   readonly output: JsonValue;
   readonly error: RunError | null;
   /** Epoch ms of the next attempt after a failure, or null when it will not be retried. */
   readonly retryAt: number | null;
+  /** The run whose outcome of this step was reused (a retry), or null. */
+  readonly carriedFrom: string | null;
+  /** Why a skipped step was skipped. */
+  readonly skipped: SkipReason | null;
 }
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
 export type RunState =
   | { readonly status: 'none' }
   | {
@@ -78,6 +87,10 @@ export type RunState =
       readonly workflowId: string;
       readonly version: number;
       readonly trigger: JsonValue;
+      /** The run this one retries, or null. */
+      readonly retryOf: string | null;
+      /** When the run was queued (null if it never was); `startedAt` is its admission then (while queued: the queueing). */
+      readonly queuedAt: number | null;
       readonly startedAt: number;
       /** By step key (a Map: step keys such as `constructor` must not meet Object.prototype). */
       readonly steps: ReadonlyMap<string, StepState>;
@@ -88,8 +101,21 @@ export type RunState =
     };
 export type StartedRunState = Exclude<RunState, { status: 'none' }>;
 
+/** A step a retry reuses: the failed run's output of it, or its skip. */
+export type CarriedStep =
+  | { readonly key: string; readonly status: 'succeeded'; readonly output: JsonValue }
+  | { readonly key: string; readonly status: 'skipped'; readonly reason: SkipReason };
+
+/** `carried`: a retry's reused steps, the first steps of the definition in order (carryOver). */
+export type StartRunData = Omit<RunIdentity, 'retryOf'> & { readonly retryOf?: string; readonly carried?: readonly CarriedStep[] };
+
 export type RunCommand =
-  | { readonly type: 'StartRun'; readonly data: { readonly runId: string; readonly workflowId: string; readonly version: number; readonly trigger: JsonValue; readonly at: string } }
+  /** Start now (the runs API found a free slot). */
+  | { readonly type: 'StartRun'; readonly data: StartRunData }
+  /** Record the run as queued (the workflow's runs are at their maximum). */
+  | { readonly type: 'QueueRun'; readonly data: StartRunData }
+  /** A slot freed: the queued run starts. */
+  | { readonly type: 'AdmitRun'; readonly data: { readonly at: string } }
   /** `estimatedCost`: the step's worst-case charge in nano-dollars (a model call's reservation; 0 for most steps). */
   | { readonly type: 'RecordStepStarted'; readonly data: { readonly key: string; readonly attempt: number; readonly estimatedCost: number; readonly at: string } }
   | { readonly type: 'RecordStepSucceeded'; readonly data: { readonly key: string; readonly attempt: number; readonly output: JsonValue; readonly cost: number; readonly at: string } }
@@ -126,33 +152,54 @@ const ms = (iso: string): number => Date.parse(iso);
 
 const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
 
+const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null } as const;
+
 export const evolve = (state: RunState, event: RunEvent): RunState => {
-  if (event.type === 'RunStarted') {
-    const { runId, workflowId, version, trigger, at } = event.data;
-    return { status: 'running', runId, workflowId, version, trigger, startedAt: ms(at), steps: new Map(), stepsStarted: 0, spent: 0 };
+  if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
+  if (event.type === 'RunStarted' || event.type === 'RunQueued') {
+    const { runId, workflowId, version, trigger, retryOf, at } = event.data;
+    const queued = event.type === 'RunQueued';
+    return {
+      status: queued ? 'queued' : 'running',
+      runId,
+      workflowId,
+      version,
+      trigger,
+      retryOf: retryOf ?? null,
+      queuedAt: queued ? ms(at) : null,
+      startedAt: ms(at),
+      steps: new Map(),
+      stepsStarted: 0,
+      spent: 0,
+    };
   }
   if (state.status === 'none') return state;
   switch (event.type) {
+    case 'StepCarriedOver': {
+      const { key, fromRun, output, skipped } = event.data;
+      const step: StepState = { ...NOT_RUN, status: skipped === null ? 'succeeded' : 'skipped', attempt: 0, output: skipped === null ? output : null, carriedFrom: fromRun, skipped };
+      return { ...state, steps: withStep(state, key, step) };
+    }
     case 'StepStarted': {
       const { key, attempt, idempotencyKey } = event.data;
       const first = !state.steps.has(key);
-      const step: StepState = { status: 'running', attempt, idempotencyKey, output: null, error: null, retryAt: null };
+      const step: StepState = { ...NOT_RUN, status: 'running', attempt, idempotencyKey };
       return { ...state, steps: withStep(state, key, step), stepsStarted: state.stepsStarted + (first ? 1 : 0) };
     }
     case 'StepSucceeded': {
       const { key, attempt, output, cost } = event.data;
       const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
-      const step: StepState = { status: 'succeeded', attempt, idempotencyKey, output, error: null, retryAt: null };
+      const step: StepState = { ...NOT_RUN, status: 'succeeded', attempt, idempotencyKey, output };
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
     }
     case 'StepFailed': {
       const { key, attempt, error, cost, retryAt } = event.data;
       const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
-      const step: StepState = { status: 'failed', attempt, idempotencyKey, output: null, error, retryAt: retryAt === null ? null : ms(retryAt) };
+      const step: StepState = { ...NOT_RUN, status: 'failed', attempt, idempotencyKey, error, retryAt: retryAt === null ? null : ms(retryAt) };
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
     }
     case 'StepSkipped':
-      return { ...state, steps: withStep(state, event.data.key, { status: 'skipped', attempt: 0, idempotencyKey: null, output: null, error: null, retryAt: null }) };
+      return { ...state, steps: withStep(state, event.data.key, { ...NOT_RUN, status: 'skipped', attempt: 0, skipped: event.data.reason }) };
     case 'RunSucceeded':
       return { ...state, status: 'succeeded' };
     case 'RunFailed':
@@ -232,6 +279,27 @@ export const next = (state: RunState, definition: RunDefinition, now: number, li
   return { kind: 'finish', outcome: 'succeeded', output };
 };
 
+/**
+ * What a retry of this run reuses: its first steps, in order, up to the first that neither succeeded nor was skipped
+ * (the step it failed on). Only a failed run is retried: a cancelled one was stopped on purpose, one that succeeded or
+ * was filtered has nothing left to do, and a queued or running one has not ended.
+ */
+export const carryOver = (state: RunState, definition: RunDefinition): CarriedStep[] => {
+  if (state.status !== 'failed') {
+    const what = state.status === 'none' ? 'has not started' : state.status === 'queued' || state.status === 'running' ? `is ${state.status}` : `${state.status === 'cancelled' ? 'was cancelled' : state.status}`;
+    throw new ConflictError(`Only a failed run can be retried; this run ${what}`, { status: state.status });
+  }
+  const carried: CarriedStep[] = [];
+  for (const step of definition.steps) {
+    const done = state.steps.get(step.key);
+    if (done?.status === 'succeeded') carried.push({ key: step.key, status: 'succeeded', output: done.output });
+    // A skip stays a skip: the retry has the same trigger and the same earlier outputs.
+    else if (done?.status === 'skipped') carried.push({ key: step.key, status: 'skipped', reason: done.skipped ?? 'condition' });
+    else break;
+  }
+  return carried;
+};
+
 const parseAt = (at: string): number => {
   const time = ms(at);
   if (!Number.isFinite(time)) throw new ValidationError(`"at" must be an ISO timestamp, got ${JSON.stringify(at)}`, { field: 'at' });
@@ -304,6 +372,31 @@ const decideFailure = (definition: RunDefinition, key: string, attempt: number, 
   return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, at } }];
 };
 
+/** The first events of a run (queued or started), its carried-over steps after them. */
+const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition: RunDefinition, data: StartRunData, limits: RunLimits): RunEvent[] => {
+  const { runId, workflowId, version, trigger, retryOf, carried = [], at } = data;
+  if (state.status !== 'none') throw new ConflictError(`Run ${runId} has already started`);
+  if (runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
+  if (!Number.isSafeInteger(version) || version < 1) throw new ValidationError(`A run pins a workflow version (a positive integer), got ${version}`, { field: 'version' });
+  parseAt(at);
+  if (carried.length > 0 && retryOf === undefined) throw new ValidationError('Only a retry carries steps over', { field: 'carried' });
+  carried.forEach((step, index) => {
+    // The carried steps are the definition's first ones, in order: the retry goes on right after them.
+    if (definition.steps[index]?.key !== step.key) throw new ValidationError(`Carried step ${step.key} is not step ${index + 1} of this workflow version`, { step: step.key });
+    if (step.status === 'succeeded' && outputBytes(step.key, step.output) > limits.maxOutputBytes) throw new ValidationError(`The output of carried step ${step.key} is over the limit`, { step: step.key });
+  });
+  const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), at };
+  return [
+    { type, data: identity },
+    ...carried.map(
+      (step): RunEvent => ({
+        type: 'StepCarriedOver',
+        data: { key: step.key, fromRun: retryOf ?? '', output: step.status === 'succeeded' ? step.output : null, skipped: step.status === 'skipped' ? step.reason : null, at },
+      }),
+    ),
+  ];
+};
+
 /** The run decider for one pinned definition (decisions need its steps, retry policies, budget and deadline). */
 export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAULT_RUN_LIMITS): Decider<RunState, RunCommand, RunEvent> => ({
   initialState,
@@ -311,13 +404,17 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
   decide: (command, state) => {
     switch (command.type) {
       case 'StartRun':
-        if (state.status !== 'none') throw new ConflictError(`Run ${command.data.runId} has already started`);
-        if (command.data.runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
-        if (!Number.isSafeInteger(command.data.version) || command.data.version < 1) {
-          throw new ValidationError(`A run pins a workflow version (a positive integer), got ${command.data.version}`, { field: 'version' });
-        }
+        return beginRun('RunStarted', state, definition, command.data, limits);
+
+      case 'QueueRun':
+        return beginRun('RunQueued', state, definition, command.data, limits);
+
+      case 'AdmitRun': {
+        if (state.status !== 'queued') throw new ConflictError(`Cannot admit the run: it is ${state.status === 'none' ? 'not there' : `${state.status}, not queued`}`, { status: state.status });
         parseAt(command.data.at);
-        return [{ type: 'RunStarted', data: command.data }];
+        const { runId, workflowId, version, trigger, retryOf } = state;
+        return [{ type: 'RunStarted', data: { runId, workflowId, version, trigger, ...(retryOf !== null && { retryOf }), at: command.data.at } }];
+      }
 
       case 'RecordStepStarted': {
         const { key, attempt, estimatedCost, at } = command.data;
@@ -410,7 +507,8 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
 
       case 'CancelRun': {
         const { reason, at } = command.data;
-        requireRunning(state, 'cancel the run');
+        // A queued run is cancelled as a running one: it never starts.
+        if (state.status !== 'queued') requireRunning(state, 'cancel the run');
         parseAt(at);
         return [{ type: 'RunCancelled', data: { reason: reason.slice(0, RUN_ERROR_MESSAGE_MAX), at } }];
       }

@@ -10,16 +10,34 @@ export interface RunError {
   readonly message: string;
 }
 
-export type RunStarted = {
-  readonly type: 'RunStarted';
-  readonly data: {
-    readonly runId: string;
-    readonly workflowId: string;
-    /** The workflow version the run is pinned to. */
-    readonly version: number;
-    readonly trigger: JsonValue;
-    readonly at: string;
-  };
+/** What a run is: its workflow, pinned version and trigger. */
+export interface RunIdentity {
+  readonly runId: string;
+  readonly workflowId: string;
+  /** The workflow version the run is pinned to. */
+  readonly version: number;
+  readonly trigger: JsonValue;
+  /** The failed run this one retries (retryWorkflowRun), absent for a fresh run. */
+  readonly retryOf?: string;
+  readonly at: string;
+}
+
+/**
+ * The run begins its work (its deadline counts from here). The first event of a run, or the admission of a queued
+ * one (then it repeats the queued run's identity, with the time of admission).
+ */
+export type RunStarted = { readonly type: 'RunStarted'; readonly data: RunIdentity };
+
+/** The workflow already had its maximum of concurrent runs: this one waits for a slot (admitted in queue order). */
+export type RunQueued = { readonly type: 'RunQueued'; readonly data: RunIdentity };
+
+/**
+ * A retry reuses what its failed run did before the failed step: that step's output (or its skip), recorded as
+ * carried over from `fromRun`, never run again in this run (no side effect, no charge).
+ */
+export type StepCarriedOver = {
+  readonly type: 'StepCarriedOver';
+  readonly data: { readonly key: string; readonly fromRun: string; readonly output: JsonValue; readonly skipped: SkipReason | null; readonly at: string };
 };
 
 export type StepStarted = {
@@ -90,7 +108,7 @@ export type RunFiltered = {
   readonly data: { readonly step: string; readonly at: string };
 };
 
-export type RunEvent = RunStarted | StepStarted | StepSucceeded | StepFailed | StepSkipped | RunSucceeded | RunFailed | RunCancelled | RunFiltered;
+export type RunEvent = RunQueued | RunStarted | StepCarriedOver | StepStarted | StepSucceeded | StepFailed | StepSkipped | RunSucceeded | RunFailed | RunCancelled | RunFiltered;
 
 export const RUN_CATEGORY = 'run';
 export const runStream = (runId: string): string => `${RUN_CATEGORY}-${runId}`;

@@ -4,10 +4,9 @@ import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { RunError } from './run.events.js';
 import type { RunStepView, RunView } from './run.api.js';
 
-/** QUEUED is part of the contract clients rely on; runs queue once max concurrent runs per workflow is enforced. */
 export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
   values: {
-    QUEUED: { value: 'queued' },
+    QUEUED: { value: 'queued', description: "The workflow was at settings.maxConcurrentRuns: the run waits for a slot (first come, first served)." },
     RUNNING: { value: 'running' },
     SUCCEEDED: { value: 'succeeded' },
     FAILED: { value: 'failed' },
@@ -38,6 +37,7 @@ const WorkflowRunStepRef = builder.objectRef<RunStepView>('WorkflowRunStep').imp
     output: t.field({ type: 'JSON', nullable: true, resolve: (step) => json(step.output) }),
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (step) => step.error }),
     cost: t.field({ type: 'Money', resolve: (step) => step.cost }),
+    carriedFrom: t.id({ nullable: true, description: 'The failed run whose outcome of this step a retry reused (the step did not run again, and charged nothing here).', resolve: (step) => step.carriedFrom }),
   }),
 });
 
@@ -52,7 +52,9 @@ export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implemen
     output: t.field({ type: 'JSON', nullable: true, description: 'What action.respond produced (null until the run succeeded).', resolve: (run) => json(run.output) }),
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (run) => run.error }),
     cost: t.field({ type: 'Money', description: "Nano-dollars charged by the run's steps.", resolve: (run) => run.cost }),
-    startedAt: t.field({ type: 'DateTime', resolve: (run) => run.startedAt }),
+    startedAt: t.field({ type: 'DateTime', description: 'When the run started; while it is QUEUED, when it was queued.', resolve: (run) => run.startedAt }),
+    queuedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the run was queued for a slot (null if it started at once).', resolve: (run) => run.queuedAt }),
+    retryOf: t.id({ nullable: true, description: 'The failed run this run retries (retryWorkflowRun).', resolve: (run) => run.retryOf }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (run) => run.endedAt }),
     durationMs: t.int({ nullable: true, resolve: (run) => run.durationMs }),
   }),
@@ -76,7 +78,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   runWorkflow: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflow: String(args.id) })).field({
     type: WorkflowRunRef,
-    description: 'Start a run of the current version with `input` as `trigger.body`. Answers the run as started (RUNNING); read it or list runs to follow it.',
+    description:
+      'Start a run of the current version with `input` as `trigger.body`. Answers the run as started (RUNNING), or QUEUED when the workflow is at settings.maxConcurrentRuns; read it or list runs to follow it.',
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: false }) },
     resolve: (_root, args, ctx) => ctx.runs.start(ctx, String(args.id), { type: 'manual', body: (args.input ?? null) as JsonValue }),
@@ -87,5 +90,13 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.cancel(ctx, String(args.id)),
+  }),
+  retryWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
+    type: WorkflowRunRef,
+    description:
+      'Retry a FAILED run: a new run of the same version with the same trigger that reuses the outputs of the steps before the failed one (carriedFrom; not run or charged again) and goes on from the failed step. Answers the new run (RUNNING or QUEUED); retrying the same run again answers that same retry. Any other status is a CONFLICT.',
+    errors: { directResult: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.runs.retry(ctx, String(args.id)),
   }),
 }));

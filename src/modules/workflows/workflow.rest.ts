@@ -76,6 +76,7 @@ const sendRunAnswer = (res: ServerResponse, run: RunView, requestId: string): vo
     case 'cancelled':
       sendJson(res, 409, runErrorJson(409, run, requestId), { 'x-switchyard-run-id': run.id });
       return;
+    case 'queued':
     case 'running':
       // The wait ran out (the run outlives the request): the caller can follow the run by its id.
       sendJson(res, 202, { id: run.id, status: run.status }, { 'x-switchyard-run-id': run.id });

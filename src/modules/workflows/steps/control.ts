@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { parseInput } from './parseInput.js';
 import type { StepResult, StepRunner } from './step.js';
 
 /** The step's input object (the executor hands each step its evaluated `input`, a JSON object). */
@@ -7,9 +9,12 @@ const field = (input: unknown, name: string): unknown =>
 const free = (output: unknown): StepResult => ({ output, cost: 0 });
 
 /**
- * The steps that need nothing outside the run: a transform's value, the run's answer, a filter's verdict.
- * `control.branch` is left for the branch work of issue 12.
+ * A branch's input once the executor evaluated it: each path's `if` is the condition's value (any JSON). The saved
+ * shape was checked against definition.ts's branchInputSchema; this only guards what the runner reads.
  */
+const branchInput = z.object({ paths: z.array(z.object({ name: z.string(), if: z.unknown() })), default: z.string().optional() });
+
+/** The steps that need nothing outside the run: a transform's value, the run's answer, a filter's or a branch's verdict. */
 export const controlSteps = {
   /** The value of its `expression` input (evaluated by the executor like every input); null when absent. */
   'action.transform': async (input) => free(field(input, 'expression') ?? null),
@@ -17,4 +22,9 @@ export const controlSteps = {
   'action.respond': async (input) => free(input ?? null),
   /** `{passed}`: the run stops here as filtered unless the `condition` input is truthy. */
   'control.filter': async (input) => free({ passed: Boolean(field(input, 'condition')) }),
+  /** `{path}`: the first path whose condition is truthy (as a filter's), else the default, else null (no path). */
+  'control.branch': async (input) => {
+    const { paths, default: fallback } = parseInput(branchInput, input);
+    return free({ path: paths.find((path) => Boolean(path.if))?.name ?? fallback ?? null });
+  },
 } satisfies Record<string, StepRunner>;
