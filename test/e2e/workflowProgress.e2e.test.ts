@@ -84,6 +84,7 @@ const quick = { name: 'Quick', trigger: { type: 'manual' }, steps: [{ key: 'shou
 
 const RUN_PROGRESS = `subscription($id: ID!) { workflowRun(id: $id) {
   __typename type runId
+  ... on WorkflowRunQueuedEvent { revision at workflowId version }
   ... on WorkflowRunStartedEvent { revision at workflowId version }
   ... on WorkflowStepStartedEvent { revision key attempt }
   ... on WorkflowStepSucceededEvent { revision key attempt output cost }
@@ -313,6 +314,34 @@ describe('the workflowRuns(workflowId) subscription', () => {
     });
     expect(changes.every((change) => change.workflowId === id)).toBe(true);
     expect(changes.filter((change) => change.runId === runId).map((change) => change.status)).toEqual(['RUNNING', 'SUCCEEDED']);
+  });
+
+  it('a run over maxConcurrentRuns is seen QUEUED, then RUNNING when admitted, then ended; its own stream starts with RUN_QUEUED', async () => {
+    gate.close();
+    const id = await createWorkflow(
+      { ...quick, name: 'One at a time', settings: { maxConcurrentRuns: 1 }, steps: [{ key: 'gate', type: 'action.http', input: { url: gate.url, body: {} } }] },
+      designer.key,
+    );
+    const changes = subscribe(designer.key, RUNS_OF_WORKFLOW, { id });
+    // graphql-ws does not acknowledge a subscription: probe (the gate open) until the first change arrives.
+    gate.open();
+    for (let i = 0; changes.results.length === 0; i++) {
+      expect(i).toBeLessThan(100);
+      const probe = await runWorkflow(id, {}, designer.key);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await changes.until((result) => JSON.stringify(result.data).includes(`"${probe}"`) && JSON.stringify(result.data).includes('SUCCEEDED'), 2_000).catch(() => undefined);
+    }
+    gate.close();
+    await runWorkflow(id, {}, designer.key);
+    const second = await runWorkflow(id, {}, designer.key);
+    const progress = subscribe(designer.key, RUN_PROGRESS, { id: second });
+    await progress.until((result) => (result.data as { workflowRun?: Progress } | undefined)?.workflowRun?.type === 'RUN_QUEUED');
+    gate.open();
+    await progress.ended;
+    expect(progressOf(progress).map((event) => event.type)).toEqual(['RUN_QUEUED', 'RUN_STARTED', 'STEP_STARTED', 'STEP_SUCCEEDED', 'RUN_ENDED']);
+    await changes.until((result) => JSON.stringify(result.data).includes(`"${second}"`) && JSON.stringify(result.data).includes('SUCCEEDED'));
+    const statuses = changes.results.map((result) => (result.data as { workflowRuns: Progress }).workflowRuns).filter((change) => change.runId === second).map((change) => change.status);
+    expect(statuses).toEqual(['QUEUED', 'RUNNING', 'SUCCEEDED']);
   });
 
   it("refuses another account's workflow as NOT_FOUND", async () => {

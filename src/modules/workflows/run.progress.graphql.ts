@@ -14,7 +14,9 @@ type Stored = Exclude<RunProgressItem, { type: 'token' }>;
 const json = (value: JsonValue): unknown => value;
 
 const TYPE_NAMES = {
+  runQueued: 'WorkflowRunQueuedEvent',
   runStarted: 'WorkflowRunStartedEvent',
+  stepCarriedOver: 'WorkflowStepCarriedOverEvent',
   stepStarted: 'WorkflowStepStartedEvent',
   stepSucceeded: 'WorkflowStepSucceededEvent',
   stepFailed: 'WorkflowStepFailedEvent',
@@ -25,7 +27,9 @@ const TYPE_NAMES = {
 
 const ProgressTypeEnum = builder.enumType('WorkflowRunProgressType', {
   values: {
+    RUN_QUEUED: { value: 'runQueued' },
     RUN_STARTED: { value: 'runStarted' },
+    STEP_CARRIED_OVER: { value: 'stepCarriedOver' },
     STEP_STARTED: { value: 'stepStarted' },
     STEP_SUCCEEDED: { value: 'stepSucceeded' },
     STEP_FAILED: { value: 'stepFailed' },
@@ -61,9 +65,19 @@ const stored = <T extends Exclude<RunProgressItem['type'], 'token'>>(type: T, de
     }),
   });
 
-builder.objectFields(stored('runStarted', 'The run started (on the version it is pinned to).'), (t) => ({
+builder.objectFields(stored('runQueued', 'The workflow had its maximum of concurrent runs: the run waits for a slot (then WorkflowRunStartedEvent).'), (t) => ({
   workflowId: t.exposeID('workflowId'),
   version: t.exposeInt('version'),
+}));
+builder.objectFields(stored('runStarted', 'The run started (on the version it is pinned to), or a queued run was admitted.'), (t) => ({
+  workflowId: t.exposeID('workflowId'),
+  version: t.exposeInt('version'),
+}));
+builder.objectFields(stored('stepCarriedOver', 'A retry reused what the failed run did at this step (not run again, not charged).'), (t) => ({
+  key: t.exposeString('key'),
+  fromRun: t.exposeID('fromRun', { description: 'The failed run the step was done in.' }),
+  output: t.field({ type: 'JSON', nullable: true, description: 'What later steps read as `steps.<key>` (null for a skipped step).', resolve: (item) => json(item.output) }),
+  skipped: t.field({ type: SkipReasonEnum, nullable: true, description: 'Why the step was skipped in the failed run; null when it succeeded there.', resolve: (item) => item.skipped }),
 }));
 builder.objectFields(stored('stepStarted', 'An attempt of a step started.'), (t) => ({
   key: t.exposeString('key'),
@@ -107,7 +121,7 @@ builder.objectRef<Item<'token'>>(TYPE_NAMES.token).implement({
 });
 
 const WorkflowRunStatusChangeRef = builder.objectRef<RunStatusChange>('WorkflowRunStatusChange').implement({
-  description: 'A run of the workflow started (RUNNING) or ended (its final status).',
+  description: 'A run of the workflow was queued (QUEUED), started (RUNNING) or ended (its final status).',
   fields: (t) => ({
     runId: t.exposeID('runId'),
     workflowId: t.exposeID('workflowId'),

@@ -24,7 +24,18 @@ export type EndedRunStatus = Exclude<RunStatus, 'running'>;
 
 /** What a follower of one run receives. Stored items carry their revision in the run's stream. */
 export type RunProgressItem =
+  | { readonly type: 'runQueued'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number }
   | { readonly type: 'runStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number }
+  | {
+      readonly type: 'stepCarriedOver';
+      readonly runId: string;
+      readonly revision: number;
+      readonly at: string;
+      readonly key: string;
+      readonly fromRun: string;
+      readonly output: JsonValue;
+      readonly skipped: SkipReason | null;
+    }
   | { readonly type: 'stepStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly attempt: number }
   | {
       readonly type: 'stepSucceeded';
@@ -174,6 +185,10 @@ const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState):
     cost: state.status === 'none' ? 0 : state.spent,
   });
   switch (event.type) {
+    case 'RunQueued':
+      return { type: 'runQueued', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version };
+    case 'StepCarriedOver':
+      return { type: 'stepCarriedOver', ...base, at: event.data.at, key: event.data.key, fromRun: event.data.fromRun, output: event.data.output, skipped: event.data.skipped };
     case 'RunStarted':
       return { type: 'runStarted', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version };
     case 'StepStarted':
@@ -203,6 +218,8 @@ const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState):
 const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workflowId'> | null => {
   const runId = runIdOf(event.stream);
   switch (event.type) {
+    case 'RunQueued':
+      return { runId, status: 'queued', error: null, at: event.data.at };
     case 'RunStarted':
       return { runId, status: 'running', error: null, at: event.data.at };
     case 'RunSucceeded':
@@ -213,6 +230,7 @@ const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workfl
       return { runId, status: 'cancelled', error: { code: 'CANCELLED', message: event.data.reason }, at: event.data.at };
     case 'RunFiltered':
       return { runId, status: 'filtered', error: null, at: event.data.at };
+    case 'StepCarriedOver':
     case 'StepStarted':
     case 'StepSucceeded':
     case 'StepFailed':
@@ -252,7 +270,7 @@ interface WorkflowFollower {
 export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger }) => {
   const runFollowers = new Map<string, Set<RunFollower>>();
   const workflowFollowers = new Map<string, Set<WorkflowFollower>>();
-  /** runId → workflowId, from RunStarted events seen (insertion order: the oldest is forgotten first). */
+  /** runId → workflowId, from RunQueued and RunStarted events seen (insertion order: the oldest is forgotten first). */
   const workflowOfRun = new Map<string, string>();
   let followers = 0;
   let shared: Shared | null = null;
@@ -262,13 +280,13 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
     const known = workflowOfRun.get(runId);
     if (known !== undefined) return known;
     const [first] = (await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[];
-    return first?.type === 'RunStarted' ? first.data.workflowId : null;
+    return first?.type === 'RunStarted' || first?.type === 'RunQueued' ? first.data.workflowId : null;
   };
 
   const dispatch = async (event: RecordedEvent<RunEvent>): Promise<void> => {
     const runId = runIdOf(event.stream);
     for (const follower of runFollowers.get(runId) ?? []) follower.event(event);
-    if (event.type === 'RunStarted') {
+    if (event.type === 'RunStarted' || event.type === 'RunQueued') {
       workflowOfRun.set(runId, event.data.workflowId);
       if (workflowOfRun.size > MAX_REMEMBERED_RUNS) workflowOfRun.delete(workflowOfRun.keys().next().value!);
     }
@@ -276,7 +294,7 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
     const change = changeOf(event);
     if (change === null) return;
     const workflowId = await workflowIdOf(runId);
-    if (change.status !== 'running') workflowOfRun.delete(runId);
+    if (change.status !== 'running' && change.status !== 'queued') workflowOfRun.delete(runId);
     if (workflowId === null) return;
     for (const follower of workflowFollowers.get(workflowId) ?? []) follower.change({ ...change, workflowId });
   };
