@@ -100,7 +100,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
-      const generations = createGenerationsApi({ readStore, eventStore, gateway, logger });
+      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
       const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy });
       return {

@@ -57,6 +57,8 @@ export interface GenerateInput {
   readonly maxReserved?: number;
   /** The workflow run making the call: its generation and its usage row name the workflow. */
   readonly workflow?: WorkflowAttribution;
+  /** Keep the answer's text in the generation's record (workflow model steps: a resumed step reads it back). */
+  readonly keepCompletion?: boolean;
 }
 
 export interface PreparedGeneration {
@@ -251,7 +253,7 @@ export const createGateway = (deps: {
     void work.finally(() => pending.delete(work));
   };
 
-  const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome, billing: Billing | null) => {
+  const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome, billing: Billing | null, completion: string | null) => {
     const { input } = prepared;
     const { accountId } = input.principal;
     const atMs = now();
@@ -314,6 +316,7 @@ export const createGateway = (deps: {
           nativeFinishReason: result.nativeFinishReason,
           error: outcome.error,
           committed: result.committed,
+          completion,
         },
         overReport: billing?.overReported
           ? { reported: billing.reported, billed: billing.billed, caps: billing.caps, reportedCost: billing.reportedCost, billedCost: billing.breakdown.total }
@@ -339,14 +342,26 @@ export const createGateway = (deps: {
 
   const run = async (prepared: PreparedGeneration, options: ExecuteOptions): Promise<GenerationOutcome> => {
     const { input, plan } = prepared;
+    // Only the committing attempt's chunks reach onChunk, so what they carry is the answer.
+    let streamed = '';
+    const { onChunk } = options;
+    const keep = input.keepCompletion === true && input.parsed.stream;
     const result = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,
       meta: { id: input.generationId, created: prepared.created },
       deadline: prepared.startedAt + config.requestTimeoutMs,
       ready: prepared.durable,
       ...(options.signal && { signal: options.signal }),
-      ...(options.onChunk && { onChunk: options.onChunk }),
+      ...(keep
+        ? {
+            onChunk: (chunk: ChatChunk) => {
+              streamed += chunk.choices[0]?.delta.content ?? '';
+              onChunk?.(chunk);
+            },
+          }
+        : onChunk && { onChunk }),
     });
+    const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? streamed : (result.response?.choices[0]?.message.content ?? '');
     const { source, billing } = account(prepared, result);
     const target = result.target;
     if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
@@ -377,7 +392,7 @@ export const createGateway = (deps: {
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
       error,
     };
-    track(finalize(prepared, result, outcome, billing));
+    track(finalize(prepared, result, outcome, billing, completion));
     return outcome;
   };
 

@@ -47,4 +47,41 @@ describe('README examples', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     expect(text.length).toBeGreaterThan(5);
   });
+
+  it("the workflow walkthrough runs as written: the brief's example answers over its webhook", async () => {
+    const section = readme.slice(readme.indexOf("### The brief's example, step by step"), readme.indexOf('### What survives a crash'));
+    const definition = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!) as unknown;
+    const ops = /```graphql\n([\s\S]*?)```/.exec(section)![1]!;
+    const op = (name: string) => {
+      const start = ops.search(new RegExp(`^(query|mutation) ${name}\\b`, 'm'));
+      const rest = ops.slice(start);
+      const end = rest.slice(1).search(/^(query|mutation)/m);
+      return end === -1 ? rest : rest.slice(0, end + 1);
+    };
+    const bash = /```bash\n([\s\S]*?)```/.exec(section)![1]!;
+    // Step 1 as written: the admin opens the designer's account (the payload is the JSON between the quotes).
+    const open = JSON.parse(/^gql \$ADMIN '(.*)'$/m.exec(bash)![1]!) as { query: string };
+    const opened = (await h.gql(open.query)).body.data.openAccount;
+    const designer = opened.initialKey.secret as string;
+    await h.gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: 1000000000, reason: "workflows") { __typename } }`, { id: opened.account.id });
+
+    const created = (await h.gql(op('CreateWorkflow'), { definition }, designer)).body.data.createWorkflow;
+    expect(created).toMatchObject({ id: expect.stringMatching(/^wf_/), version: 1, webhookUrl: expect.stringContaining(`/api/v1/workflows/${created.id}/webhook`) });
+    const secret = (await h.gql(op('RotateWebhookSecret'), { id: created.id }, designer)).body.data.rotateWebhookSecret.secret as string;
+    expect(secret).toMatch(/^whsec_/);
+    expect((await h.gql(op('EnableWorkflow'), { id: created.id }, designer)).body.data.enableWorkflow).toMatchObject({ status: 'ENABLED' });
+
+    // Step 5's curl: its header and body, sent as written.
+    const curl = /^curl -s localhost:4000\/api\/v1\/workflows\/\$WF\/webhook -H "([^:]+): \$SECRET" \\\n\s+-H '([^']+)' -d '([^']+)'$/m.exec(bash)!;
+    const [, header, contentType, body] = curl;
+    const [typeName, typeValue] = contentType!.split(': ');
+    const res = await fetch(`${h.url}/api/v1/workflows/${created.id}/webhook`, { method: 'POST', headers: { [header!]: secret, [typeName!]: typeValue! }, body });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { answer: string; model: string };
+    expect(answer.answer.length).toBeGreaterThan(0);
+    expect(answer.model).toBe('switchyard/demo');
+    const run = (await h.gql(op('WorkflowRun'), { id: res.headers.get('x-switchyard-run-id') }, designer)).body.data.workflowRun;
+    expect(run).toMatchObject({ status: 'SUCCEEDED', output: { status: 200, body: answer } });
+    expect(run.steps.map((step: { key: string }) => step.key)).toEqual(['pick', 'answer', 'reply']);
+  });
 });

@@ -127,7 +127,7 @@ describe('search.models', () => {
 });
 
 describe('action.model', () => {
-  it('calls the model, streams its tokens, charges the account once; the same idempotency key never charges again', async () => {
+  it('calls the model, streams its tokens, charges the account once; the same idempotency key answers the kept answer and never charges again', async () => {
     const account = await h.openAccount({ credits: 1_000_000_000 });
     const tokens: string[] = [];
     const context = contextFor(account, { onProgress: (event) => tokens.push(event.content) });
@@ -143,22 +143,65 @@ describe('action.model', () => {
     expect(cost).toBeGreaterThan(0);
     expect(answer.cost).toBe(cost);
 
-    // Again at once (the first call's record may still be on its way): the ledger holds that id's reservation.
-    const early = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Hello workflow', maxTokens: 100 }, context));
-    expect(early).toMatchObject({ code: 'GENERATION_EXISTS', retryable: false });
+    // Again at once (the first call's record may still be on its way: the attempt waits for it), then again after
+    // it was recorded (an executor resuming this attempt after a crash): the kept answer, no second call or charge.
+    const again = { model: 'switchyard/demo-paid', system: 'Be brief.', prompt: 'Hello workflow', maxTokens: 100 };
+    const early = await runners['action.model']!(again, { ...context, onProgress: () => tokens.push('again') });
+    expect(early).toEqual({ output, cost });
     const balance = await h.settledBalance(account.accountId);
     expect(balance.settled).toBe(cost);
     expect(balance.reserved).toBe(0);
-
-    // Again after it was recorded (an executor resuming this attempt after a crash).
-    const late = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Hello workflow', maxTokens: 100 }, context));
-    expect(late).toMatchObject({ code: 'GENERATION_EXISTS', retryable: false });
-    expect(late.message).toContain(answer.generationId);
+    expect(await runners['action.model']!(again, context)).toEqual({ output, cost });
     expect((await h.settledBalance(account.accountId)).settled).toBe(cost);
+    expect(tokens).not.toContain('again');
 
     // The generation is the account's, under the derived id.
     const { body } = await h.gql(`query ($id: ID!) { generation(id: $id) { id status cost } }`, { id: answer.generationId }, account.key);
     expect(body.data.generation).toEqual({ id: answer.generationId, status: 'COMPLETED', cost });
+  });
+
+  it('makes a call again, under the next derived id, when the first died with its process: released or expired uncharged, never recorded', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const context = contextFor(account);
+    const first = stepGenerationId(context.runId, context.idempotencyKey);
+    // What a process killed mid-call leaves: a reservation under the attempt's id, released (expired) at the next start.
+    await h.running.core.ledger.reserve({ accountId: account.accountId, keyId: null, generationId: first, amount: 1_000, freeModel: false });
+    await h.running.core.ledger.release({ accountId: account.accountId, generationId: first, reason: 'the process died' });
+    const { output, cost } = await runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Once more', maxTokens: 50 }, context);
+    const answer = output as { text: string; generationId: string };
+    expect(answer.text).toContain('Once more');
+    expect(answer.generationId).toBe(stepGenerationId(context.runId, `${context.idempotencyKey}#1`));
+    expect((await h.settledBalance(account.accountId)).settled).toBe(cost);
+    // Resumed once more: the remade call's kept answer, not a third call.
+    expect(await runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Once more', maxTokens: 50 }, context)).toEqual({ output, cost });
+    expect((await h.settledBalance(account.accountId)).settled).toBe(cost);
+  });
+
+  it('fails for good, without calling, when the call was charged but its answer never recorded', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const context = contextFor(account);
+    const first = stepGenerationId(context.runId, context.idempotencyKey);
+    await h.running.core.ledger.reserve({ accountId: account.accountId, keyId: null, generationId: first, amount: 1_000, freeModel: false });
+    await h.running.core.ledger.settle({ accountId: account.accountId, generationId: first, actual: 700, usage: null });
+    const lost = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Lost', maxTokens: 50 }, context));
+    expect(lost).toMatchObject({ code: 'ANSWER_LOST', retryable: false });
+    expect(lost.message).toContain(first);
+    expect((await h.settledBalance(account.accountId)).settled).toBe(700);
+  });
+
+  it('answers a recorded failure of the attempt as its outcome instead of calling again', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const context = contextFor(account);
+    const broken = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-broken', model: 'steps/broken', prices: { prompt: 100, completion: 200 } });
+    broken.script({ status: 400 });
+    const failed = await stepError(runners['action.model']!({ model: 'steps/broken', prompt: 'Fail', maxTokens: 50 }, context));
+    await h.settledBalance(account.accountId);
+    const calls = broken.requests.length;
+    // Resumed: the recorded failure, again, with no second call upstream.
+    const recalled = await stepError(runners['action.model']!({ model: 'steps/broken', prompt: 'Fail', maxTokens: 50 }, context));
+    expect(recalled).toMatchObject({ code: failed.code, retryable: failed.retryable });
+    expect(recalled.message).toContain(stepGenerationId(context.runId, context.idempotencyKey));
+    expect(broken.requests.length).toBe(calls);
   });
 
   it('calls the free demo model with messages', async () => {

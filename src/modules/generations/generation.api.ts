@@ -9,7 +9,8 @@
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
 import { NotFoundError } from '../../errors.js';
-import type { EventStore, NewEvent } from '../../eventStore/eventStore.js';
+import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
 import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
 import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
-import { generationStream, newGenerationId, type ApiType, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
+import { generationStream, newGenerationId, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -79,6 +80,8 @@ export interface GenerationFacts {
     readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
     /** Whether tokens reached the client before the end. */
     readonly committed: boolean;
+    /** The answer's text when the caller asked for it to be kept (GenerateInput.keepCompletion). */
+    readonly completion?: string | null;
   };
   /** The billing of the provider's usage, when it reported more than is billed. */
   readonly overReport: {
@@ -167,7 +170,10 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
   };
   switch (end.kind) {
     case 'completed':
-      commands.push({ type: 'CompleteGeneration', data: { ...outcome, upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason } });
+      commands.push({
+        type: 'CompleteGeneration',
+        data: { ...outcome, upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason, ...(typeof end.completion === 'string' && { completion: end.completion }) },
+      });
       break;
     case 'cancelled':
       commands.push({ type: 'CancelGeneration', data: { ...outcome, reason: 'client disconnected' } });
@@ -260,7 +266,19 @@ export interface SendOptions {
   readonly onToken?: (content: string) => void;
   /** The workflow run making the call: recorded on the generation and its usage (grouped by workflow). */
   readonly workflow?: WorkflowAttribution;
+  /** Keep the answer's text in the generation's record, for `recall` (workflow model steps). */
+  readonly keepCompletion?: boolean;
 }
+
+/**
+ * What became of a generation id, for a workflow step attempt run again after a crash: the recorded end (the
+ * answer when its text was kept), or, when nothing was recorded, what the ledger did with its reservation.
+ */
+export type RecalledGeneration =
+  | { readonly kind: 'completed'; readonly answer: SentPrompt | null }
+  | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string }
+  | { readonly kind: 'cancelled'; readonly reason: string }
+  | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired' };
 
 /** The same validation as REST: the input becomes an OpenRouter body. */
 const parsePrompt = (input: PromptInput, stream: boolean) =>
@@ -332,7 +350,14 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
   error: { type: 'server', message: 'Internal error' },
 };
 
-export const createGenerationsApi = (deps: { readStore: ReadStore; eventStore: Pick<EventStore, 'readStream'>; gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>; logger: Logger }) => {
+export const createGenerationsApi = (deps: {
+  readStore: ReadStore;
+  eventStore: Pick<EventStore, 'readStream'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>;
+  /** What became of a reservation, for `recall`. */
+  ledger: Pick<LedgerService, 'reservationOf'>;
+  logger: Logger;
+}) => {
   const { gateway, logger } = deps;
   const queries = generationQueries(deps.readStore);
   const collection = deps.readStore.collection<GenerationDoc>(GENERATIONS);
@@ -340,6 +365,7 @@ export const createGenerationsApi = (deps: { readStore: ReadStore; eventStore: P
   const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => ({
     generationId: options.generationId ?? newGenerationId(),
     ...(options.maxReserved !== undefined && { maxReserved: options.maxReserved }),
+    ...(options.keepCompletion === true && { keepCompletion: true }),
     principal: actor,
     parsed: parsePrompt(prompt, stream),
     rawProvider: prompt.provider ?? null,
@@ -357,8 +383,38 @@ export const createGenerationsApi = (deps: { readStore: ReadStore; eventStore: P
     },
     /** For the per-request loader, which applies the policy per document. */
     byIds: (ids: readonly string[]): Promise<GenerationDoc[]> => queries.byIds(ids),
-    /** Whether a generation with this id was recorded (its own stream, exact: the read model may lag). */
-    recorded: async (generationId: string): Promise<boolean> => (await deps.eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0,
+    /** What became of a generation id of the account (its own stream, exact: the read model may lag; then the ledger). */
+    async recall(accountId: string, generationId: string): Promise<RecalledGeneration> {
+      const events = (await deps.eventStore.readStream(generationStream(generationId))) as RecordedEvent<GenerationEvent>[];
+      for (const event of events) {
+        switch (event.type) {
+          case 'GenerationCompleted': {
+            const { data } = event;
+            if (data.accountId !== accountId) break;
+            const answer: SentPrompt | null =
+              data.completion === undefined
+                ? null
+                : { generationId, completion: data.completion, model: data.model, provider: data.providerName, finishReason: data.finishReason, usage: data.usage, cost: data.cost };
+            return { kind: 'completed', answer };
+          }
+          case 'GenerationFailed':
+            if (event.data.accountId !== accountId) break;
+            return { kind: 'failed', status: event.data.status, errorType: event.data.errorType, message: event.data.message };
+          case 'GenerationCancelled':
+            if (event.data.accountId !== accountId) break;
+            return { kind: 'cancelled', reason: event.data.reason };
+          case 'GenerationRequested':
+          case 'AttemptStarted':
+          case 'AttemptFailed':
+          case 'UsageOverReported':
+            break;
+          default: {
+            const _never: never = event;
+          }
+        }
+      }
+      return { kind: 'unrecorded', reservation: await deps.ledger.reservationOf(accountId, generationId) };
+    },
     /** A page of an account's generations, by id. */
     async list(actor: Principal, accountId: string, range: IdRange): Promise<GenerationDoc[]> {
       if (!maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId);

@@ -104,6 +104,11 @@ export type GenerationCompleted = {
     readonly upstreamId: string | null;
     readonly finishReason: FinishReason | null;
     readonly nativeFinishReason: string | null;
+    /**
+     * The answer's text, kept for calls that asked for it (workflow model steps): a step attempt run again after a
+     * crash answers with it instead of calling (and charging) twice. Absent for other generations.
+     */
+    readonly completion?: string;
   };
 };
 

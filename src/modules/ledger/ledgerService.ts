@@ -3,7 +3,7 @@ import type { AppendResult, EventMetadata, EventStore, NewEvent, RecordedEvent }
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
-import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type LedgerCommand, type LedgerState } from './ledger.decider.js';
+import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type Finalized, type LedgerCommand, type LedgerState } from './ledger.decider.js';
 import { ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
 import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
@@ -20,6 +20,11 @@ export interface LedgerService extends Ledger {
   refund(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
   /** The fee a purchase of `amount` costs on top. */
   fee(amount: number): number;
+  /**
+   * What became of the reservation under a generation id: `open`, how it ended, or `none` (never made, or ended so
+   * long ago that the account no longer keeps its outcome). A resumed workflow step asks before calling again.
+   */
+  reservationOf(accountId: string, generationId: string): Promise<'none' | 'open' | Finalized['outcome']>;
   /** Expire reservations older than the TTL; returns how many. */
   sweep(): Promise<number>;
   /**
@@ -382,6 +387,12 @@ export const createLedgerService = (deps: {
       requireAccount(accountId);
       const { state } = await submit(accountId, () => null);
       return snapshotBalance(accountId, state);
+    },
+
+    async reservationOf(accountId, generationId) {
+      const { state } = await submit(accountId, () => null);
+      if (state.reservations.has(generationId)) return 'open';
+      return state.finalized.get(generationId)?.outcome ?? 'none';
     },
 
     async keyUsage(accountId, keyId): Promise<KeyWindowUsage> {

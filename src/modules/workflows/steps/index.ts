@@ -12,7 +12,7 @@ import type { StepRunners } from './step.js';
 
 export const createStepRunners = (deps: {
   catalog: Pick<CatalogApi, 'listModels'>;
-  generations: Pick<GenerationsApi, 'send' | 'recorded'>;
+  generations: Pick<GenerationsApi, 'send' | 'recall'>;
   /** The gateway's outbound address policy (OUTBOUND_ALLOW): workflow HTTP steps are never trusted. */
   outbound: Pick<OutboundPolicy, 'checkUrl' | 'lookup'>;
   httpLimits?: Partial<OutboundHttpLimits>;

@@ -1,15 +1,21 @@
 /**
  * `action.model`: one model call through the gateway, by the generations module's `send` (GraphQL's sendPrompt
- * path), billed to the workflow's account. Its generation id is derived from the step's idempotency key, so an
- * attempt run again after a crash uses the same id: the ledger refuses a second reservation for it and the
- * generation's stream is appended with `no_stream`, so the account can never be charged twice for one attempt.
- * Such a repeat fails the step for good (GENERATION_EXISTS): the first call's answer was not kept, and calling
- * again under a new id could charge twice.
+ * path), billed to the workflow's account. Its generation id is derived from the step's idempotency key, and the
+ * answer's text is kept in the generation's record, so an attempt run again after a crash first looks the id up
+ * (`recall`) and never calls, nor charges, twice:
+ * - recorded as completed: the kept answer is the step's output (nothing is called or charged again);
+ * - recorded as failed: that failure is the attempt's;
+ * - not recorded, and the ledger never held a reservation for it: the call had not started; it is made now;
+ * - not recorded, its reservation released or expired: the call died with the process, uncharged; it is made again
+ *   under the next derived id (`{key}#1`, `#2`, …: an id's reservation is never made twice);
+ * - not recorded but settled (charged, its record lost), or still reserved after a wait: the step fails for good
+ *   rather than risk a second charge.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, DomainError } from '../../../errors.js';
-import type { GenerationsApi } from '../../generations/generation.api.js';
+import { GatewayError } from '../../../gateway/gatewayErrors.js';
+import type { GenerationsApi, RecalledGeneration, SentPrompt } from '../../generations/generation.api.js';
 import { parseInput } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
 
@@ -55,14 +61,75 @@ const stepErrorOf = (error: unknown): unknown => {
   return new StepError(error.code, error.message, retryable);
 };
 
+type GatewayErrorType = ConstructorParameters<typeof GatewayError>[1];
+
+/** Calls of one attempt re-made after crashes that left them unanswered and uncharged, at most. */
+const MAX_REMADE_CALLS = 3;
+/** How long a resumed attempt waits for the record of a call whose reservation is open or settled. */
+const RECORD_WAIT_MS = 2_000;
+
+/** The generation id of an attempt's n-th call: the first is the attempt's own, a call made again gets the next. */
+const callGenerationId = (runId: string, idempotencyKey: string, n: number): string => stepGenerationId(runId, n === 0 ? idempotencyKey : `${idempotencyKey}#${n}`);
+
+const outputOf = (sent: SentPrompt) => ({
+  output: { text: sent.completion, model: sent.model, provider: sent.provider, finishReason: sent.finishReason, usage: sent.usage, cost: sent.cost, generationId: sent.generationId },
+  cost: sent.cost,
+});
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
 export const actionModel =
-  (generations: Pick<GenerationsApi, 'send' | 'recorded'>): StepRunner =>
+  (generations: Pick<GenerationsApi, 'send' | 'recall'>): StepRunner =>
   async (input, context) => {
     const i = parseInput(modelInput, input);
-    const generationId = stepGenerationId(context.runId, context.idempotencyKey);
-    const exists = () =>
-      new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) already ran; it is not run, nor charged, twice`, false);
-    if (await generations.recorded(generationId)) throw exists();
+    const { accountId } = context.principal;
+
+    /**
+     * What became of this id, waiting a little while its reservation is open or settled without a record: a call
+     * that just ended has its settlement and its record appended side by side, after its answer.
+     */
+    const recall = async (generationId: string): Promise<RecalledGeneration> => {
+      const until = Date.now() + RECORD_WAIT_MS;
+      for (;;) {
+        const recalled = await generations.recall(accountId, generationId);
+        const pending = recalled.kind === 'unrecorded' && (recalled.reservation === 'open' || recalled.reservation === 'settled');
+        if (!pending || Date.now() >= until || context.signal.aborted) return recalled;
+        await sleep(100, context.signal);
+      }
+    };
+
+    let generationId = callGenerationId(context.runId, context.idempotencyKey, 0);
+    for (let n = 0; ; generationId = callGenerationId(context.runId, context.idempotencyKey, ++n)) {
+      const recalled = await recall(generationId);
+      if (recalled.kind === 'completed') {
+        if (recalled.answer) return outputOf(recalled.answer);
+        throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false);
+      }
+      if (recalled.kind === 'cancelled') throw new StepError('CANCELLED', `The model call was cancelled: ${recalled.reason} (generation ${generationId})`, false);
+      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`));
+      const { reservation } = recalled;
+      if (reservation === 'none') break;
+      if (reservation === 'settled') {
+        throw new StepError('ANSWER_LOST', `This attempt's model call (generation ${generationId}) was charged, but the server stopped before its answer was recorded; it is not run, nor charged, again`, false);
+      }
+      if (reservation === 'open') {
+        throw new StepError('GENERATION_IN_FLIGHT', `This attempt's model call (generation ${generationId}) still holds its reservation (another process may still be running it); it is not run twice`, false);
+      }
+      // Released or expired: that call ended uncharged, with no answer; make it again under the next id.
+      if (n + 1 > MAX_REMADE_CALLS) {
+        throw new StepError('CALL_INTERRUPTED', `This attempt's model call was interrupted ${n + 1} times without an answer (last generation ${generationId}); giving up`, false);
+      }
+    }
+
     const system = i.system === undefined ? [] : [{ role: 'system', content: i.system }];
     const messages = i.messages ?? (i.system === undefined ? undefined : [{ role: 'user', content: i.prompt! }]);
     const { onProgress } = context;
@@ -83,16 +150,16 @@ export const actionModel =
           maxReserved: context.budgetLeft,
           signal: context.signal,
           workflow: { workflowId: context.workflowId, runId: context.runId },
+          keepCompletion: true,
           ...(onProgress && { onToken: (content: string) => onProgress({ type: 'token', content }) }),
         },
       );
-      return {
-        output: { text: sent.completion, model: sent.model, provider: sent.provider, finishReason: sent.finishReason, usage: sent.usage, cost: sent.cost, generationId },
-        cost: sent.cost,
-      };
+      return outputOf(sent);
     } catch (error) {
-      // The ledger already holds (or held) a reservation under this id: an earlier run of this attempt.
-      if (error instanceof ConflictError) throw exists();
+      // The ledger holds (or held) a reservation under this id: a call of this attempt made meanwhile elsewhere.
+      if (error instanceof ConflictError) {
+        throw new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) is being made elsewhere; it is not run, nor charged, twice`, false);
+      }
       if (context.signal.aborted) throw new StepError('CANCELLED', 'The model call was aborted: the run was cancelled or the step timed out', false);
       throw stepErrorOf(error);
     }
