@@ -573,7 +573,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       if (closed) return { ok: false, kind: 'embedded', detail: `${file} (closed)` };
       try {
         db.prepare('SELECT 1').get();
-        return { ok: true, kind: 'embedded', detail: file };
+        return { ok: true, kind: 'embedded', detail: file, writes: { commits, syncs } };
       } catch (error) {
         return { ok: false, kind: 'embedded', detail: `${file}: ${(error as Error).message}` };
       }
