@@ -517,7 +517,7 @@ describe('embedded (SQLite) adapter', () => {
       const reopened = open();
       expect(await reopened.headPosition()).toBeGreaterThanOrEqual(position);
       expect(await reopened.readStream(stream)).toHaveLength(3);
-      expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db') });
+      expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db'), writes: { commits: 0, syncs: 0 } });
     });
 
     it('an append blocked by another connection holding the write lock past the busy timeout is UnavailableError', async () => {
