@@ -2,10 +2,11 @@
  * Gateway benchmark: a fake OpenAI-compatible upstream, Switchyard and Portkey's gateway (`@portkey-ai/gateway`) in
  * front of it, measured side by side in one run.
  *
- *   npm run bench:gateway                      # ~4.5 min; writes the results into bench/README.md (## Gateway)
- *   npm run bench:gateway -- --quick           # ~1.5 min smoke run (prints only)
- *   npm run bench:gateway -- --sync both       # ~6 min: Switchyard with EVENTSTORE_SYNC=normal and =full
- *   options: --sync normal|full|both (default normal), --quick, --readme / --no-readme (default: write unless
+ *   npm run bench:gateway                      # ~6 min: Switchyard with the shipped default (EVENTSTORE_SYNC=full) and
+ *                                              # with =normal; writes the results into bench/README.md (## Gateway)
+ *   npm run bench:gateway -- --quick           # ~2 min smoke run (prints only)
+ *   npm run bench:gateway -- --sync full       # ~4.5 min: the default alone
+ *   options: --sync normal|full|both (default both), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
  *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =)
  *
@@ -42,7 +43,7 @@ const { values: args } = parseArgs({
   options: {
     role: { type: 'string', default: 'main' },
     quick: { type: 'boolean', default: false },
-    sync: { type: 'string', default: 'normal' },
+    sync: { type: 'string' },
     readme: { type: 'boolean' },
     'no-readme': { type: 'boolean', default: false },
     'keep-data': { type: 'boolean', default: false },
@@ -60,8 +61,11 @@ const usage = (message: string): never => {
   process.stderr.write(`bench:gateway: ${message}\n`);
   process.exit(2);
 };
-if (!['normal', 'full', 'both'].includes(args.sync)) usage(`--sync must be normal, full or both (got ${args.sync})`);
-if ((args.probe !== undefined || args['probe-rates'] !== undefined) && args.sync === 'both') usage('--probe runs one Switchyard: --sync normal or full');
+const probing = args.probe !== undefined || args['probe-rates'] !== undefined;
+// Both rows by default; a probe runs one Switchyard, the shipped default unless told.
+const syncArg = args.sync ?? (probing ? 'full' : 'both');
+if (!['normal', 'full', 'both'].includes(syncArg)) usage(`--sync must be normal, full or both (got ${syncArg})`);
+if (probing && syncArg === 'both') usage('--probe runs one Switchyard: --sync normal or full');
 if (args.probe !== undefined && args['probe-rates'] !== undefined) usage('--probe (closed loop, connections) or --probe-rates (open loop, req/s), not both');
 const probeLoads = (args.probe ?? args['probe-rates'])?.split(',').map(Number) ?? [];
 if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
@@ -561,6 +565,15 @@ async function usageSnapshot(h: SwitchyardHandle): Promise<UsageSnapshot> {
 }
 
 /** Poll until no reservation is open, the projections have caught up and the usage count stopped moving. */
+/** Switchyard's event store commits and WAL fsyncs and its event loop's busy time since start (/health). */
+async function writesOf(h: SwitchyardHandle): Promise<{ commits: number; syncs: number; busyMs: number }> {
+  const health = (await (await fetch(`http://127.0.0.1:${h.port}/health`)).json()) as {
+    eventStore?: { writes?: { commits: number; syncs: number } };
+    eventLoop?: { busyMs: number };
+  };
+  return { commits: health.eventStore?.writes?.commits ?? NaN, syncs: health.eventStore?.writes?.syncs ?? NaN, busyMs: health.eventLoop?.busyMs ?? NaN };
+}
+
 async function waitIdle(h: SwitchyardHandle, timeoutMs = 60_000): Promise<{ snapshot: UsageSnapshot; waitedMs: number }> {
   const started = Date.now();
   let previous = -1;
@@ -635,6 +648,11 @@ interface Step {
   ok: boolean;
   cpuUsPerRequest: number;
   cpuPercent: number;
+  /** Switchyard only (from /health, sampled once its background appends are done): event store commits, WAL
+   * fsyncs made off the event loop, and the time its event loop was not idle, each per answered request. */
+  commitsPerRequest: number;
+  syncsPerRequest: number;
+  loopBusyUsPerRequest: number;
 }
 
 /** b': the closed-loop peak. */
@@ -670,7 +688,8 @@ async function cannon(target: Target, kind: Kind, connections: number, seconds: 
 
 async function main() {
   const quick = args.quick;
-  const syncs: ('normal' | 'full')[] = args.sync === 'both' ? ['normal', 'full'] : args.sync === 'full' ? ['full'] : ['normal'];
+  // The shipped default (full) first, then the tuned row.
+  const syncs: ('normal' | 'full')[] = syncArg === 'both' ? ['full', 'normal'] : syncArg === 'full' ? ['full'] : ['normal'];
   const writeReadme = args['no-readme'] ? false : (args.readme ?? !quick);
   const cfg = quick
     ? { latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, rates: [100, 200, 400, 700, 1000, 1500, 2500, 4000], refine: 1, stepSeconds: 2, streams: 1000 }
@@ -700,7 +719,7 @@ async function main() {
   for (const sync of syncs) {
     const h = await startSwitchyard(sync, upstream.port, logDir);
     targets.push({
-      name: `Switchyard (sync=${sync})`,
+      name: `Switchyard (sync=${sync}${sync === 'full' ? ', default' : ''})`,
       kind: 'switchyard',
       port: h.port,
       path: '/api/v1/chat/completions',
@@ -816,6 +835,7 @@ async function main() {
   const steps = new Map<Target, Step[]>(targets.map((t) => [t, []]));
   const runStep = async (t: Target, rate: number): Promise<Step> => {
     const cpu0 = t.pid ? cpuMsOf(t.pid) : 0;
+    const writes0 = t.switchyard ? await writesOf(t.switchyard) : null;
     const r = await openLoop({ port: t.port, path: t.path, headers: t.headers, body: bodyOf(t, 'd20'), rate, seconds: cfg.stepSeconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
     const cpuMs = t.pid ? cpuMsOf(t.pid) - cpu0 : 0;
     t.tally.ok.d20 += r.ok;
@@ -832,7 +852,17 @@ async function main() {
       ok: !r.overloaded && r.ok === r.sent && r.sent > 0 && p99 < 50,
       cpuUsPerRequest: t.pid && r.ok ? (cpuMs * 1000) / r.ok : NaN,
       cpuPercent: t.pid ? (cpuMs / r.wallMs) * 100 : NaN,
+      commitsPerRequest: NaN,
+      syncsPerRequest: NaN,
+      loopBusyUsPerRequest: NaN,
     };
+    if (t.switchyard && writes0) {
+      await waitIdle(t.switchyard);
+      const writes1 = await writesOf(t.switchyard);
+      step.commitsPerRequest = (writes1.commits - writes0.commits) / r.ok;
+      step.syncsPerRequest = (writes1.syncs - writes0.syncs) / r.ok;
+      step.loopBusyUsPerRequest = ((writes1.busyMs - writes0.busyMs) * 1000) / r.ok;
+    }
     const list = steps.get(t)!;
     list.push(step);
     list.sort((a, b) => a.rate - b.rate);
@@ -841,10 +871,10 @@ async function main() {
         (step.overloaded ? `  overloaded (stopped after ${fmt(r.sent)} of ${fmt(rate * cfg.stepSeconds)})` : '') +
         (r.firstFailure ? `  first failure: ${r.firstFailure}` : '') +
         (t.pid ? `  gateway CPU ${fmt(step.cpuPercent)}% (${fmt(step.cpuUsPerRequest)} µs/req)` : '') +
+        (t.switchyard ? `  per req: ${step.commitsPerRequest.toFixed(2)} commits, ${step.syncsPerRequest.toFixed(2)} fsyncs, loop busy ${fmt(step.loopBusyUsPerRequest)} µs` : '') +
         (r.maxLagMs > 5 ? `  generator up to ${ms2(r.maxLagMs)} late` : '') +
         (step.ok ? '' : '  ✗'),
     );
-    if (t.switchyard) await waitIdle(t.switchyard);
     return step;
   };
   for (const t of targets) {
@@ -1014,6 +1044,12 @@ async function main() {
     }).join(' | ')} |${switchyards.map(() => ' |').join('')}`,
   );
   row('b. gateway CPU per request at that rate', (t) => best(t)?.cpuUsPerRequest ?? NaN, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
+  const perRequest = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+  const swCell = (label: string, value: (s: Step) => number, format: (n: number) => string) =>
+    table.push(`| ${label} | ${gateways.map((t) => (t.switchyard && best(t) ? format(value(best(t)!)) : '–')).join(' | ')} | |${switchyards.map(() => ' |').join('')}`);
+  swCell('b. event store commits per request at that rate', (s) => s.commitsPerRequest, (n) => perRequest(n, 2));
+  swCell('b. … WAL fsyncs per request (off the event loop)', (s) => s.syncsPerRequest, (n) => perRequest(n, 2));
+  swCell('b. event loop busy per request at that rate', (s) => s.loopBusyUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'));
   row("b'. closed-loop peak req/s (100 connections, any p99)", (t) => peaks.get(t)!.rps, (n) => fmt(n));
   row("b'. gateway CPU per request at the peak", (t) => peaks.get(t)!.cpuUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
   row('c. added TTFT p50, c=1', (t) => tt.get(t)!.p50 - dt.p50, ms2, false);
@@ -1087,7 +1123,7 @@ async function probe(loads: number[], open: boolean, seconds: number) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
   await build();
   const upstream = await startUpstream(logDir);
-  const sync = args.sync as 'normal' | 'full';
+  const sync = syncArg as 'normal' | 'full';
   const h = await startSwitchyard(sync, upstream.port, logDir);
   const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync, tally: emptyTally(), switchyard: h };
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);

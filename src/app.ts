@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -127,6 +128,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
           readStore,
           projections: { ...runner, head, lag: head === null ? null : Math.max(0, head - runner.position) },
           followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, lag: followerLag(status) }])),
+          // Time the event loop was not waiting for I/O since start (ms): `npm run bench:gateway` reports it per request.
+          eventLoop: { busyMs: Math.round(performance.eventLoopUtilization().active) },
         });
       },
     },

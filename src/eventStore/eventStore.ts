@@ -102,6 +102,8 @@ export interface StoreHealth {
   readonly ok: boolean;
   readonly kind: string;
   readonly detail?: string;
+  /** The embedded store's commits and WAL fsyncs since start (for `npm run bench:gateway`'s per-request counts). */
+  readonly writes?: { readonly commits: number; readonly syncs: number };
 }
 
 export interface EventStore {

@@ -4,10 +4,12 @@
  *
  * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
  * the account), the upstream call. The upstream call starts as soon as the ledger admits the reservation, while it
- * is appended; the router delivers nothing before the append is durable. The settle and the generation append
- * happen after the answer has gone out, in the background (tracked, so `idle()` and shutdown wait for them): 3
- * appends per request in total (reserve, settle, generation), none of which adds to the client's wait unless the
- * reservation's commit is slower than the provider.
+ * is appended; the router delivers nothing before the append is durable (the ledger's append resolves then: with
+ * EVENTSTORE_SYNC=full once the WAL fsync covering it is done, on libuv's thread pool, so a power loss cannot take
+ * back a reservation a client has seen an answer for). The settle and the generation append happen after the answer
+ * has gone out, in the background (tracked, so `idle()` and shutdown wait for them, and each is acknowledged to it
+ * only once durable too): 3 appends per request in total (reserve, settle, generation), none of which adds to the
+ * client's wait unless the reservation's commit and fsync take longer than the provider.
  *
  * A reservation admitted against this process's state can still be refused when its append meets another
  * process's (production stores shared by several app processes): the router then aborts the call before anything

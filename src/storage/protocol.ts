@@ -3,9 +3,16 @@ export interface StorageWorkerData {
   readonly dir: string;
   /** Two Int32s: the request thread's commit counter (APPENDS) and whether the storage thread waits for it (ARMED). */
   readonly appends: SharedArrayBuffer;
+  /**
+   * One BigInt64 (index ACKNOWLEDGED): the highest position the request thread acknowledged, durable with
+   * EVENTSTORE_SYNC=full. The storage thread reads no further, so no read model shows an event a power loss could
+   * still take back.
+   */
+  readonly acknowledged: SharedArrayBuffer;
   /** Tests only: see eventStore/eventStoreWrapper.ts. */
   readonly eventStoreWrapper?: string;
 }
 
 export const APPENDS = 0;
 export const ARMED = 1;
+export const ACKNOWLEDGED = 0;

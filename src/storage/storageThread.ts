@@ -7,7 +7,7 @@
  * back, applying six projections, serialising and committing the changed documents). On the request thread every
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
  * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
- * critical path, and a round trip to another thread costs more than the append itself. After each commit the
+ * critical path, and a round trip to another thread costs more than the append itself. After each acknowledged commit the
  * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 2 ms while appends
  * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit.
  *
@@ -21,7 +21,7 @@ import { createPositionTracker } from '../eventStore/positionTracker.js';
 import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import type { ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
 import { createChannel } from './rpc.js';
-import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
+import { ACKNOWLEDGED, APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 
 // The worker runs the TypeScript sources through tsx when this module is itself TypeScript (npm start, tests), and
 // the compiled JavaScript next to it after `npm run build`.
@@ -59,9 +59,12 @@ export const startStorageThread = async (options: {
   const entry = new URL(`./storageWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
   const appends = new Int32Array(new SharedArrayBuffer(8));
+  const acknowledged = new BigInt64Array(new SharedArrayBuffer(8));
+  Atomics.store(acknowledged, ACKNOWLEDGED, BigInt(options.eventStore.writeStats().acknowledgedPosition));
   const data: StorageWorkerData = {
     dir: options.dir,
     appends: appends.buffer as SharedArrayBuffer,
+    acknowledged: acknowledged.buffer as SharedArrayBuffer,
     ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }),
   };
   const worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry, tsx } });
@@ -85,7 +88,9 @@ export const startStorageThread = async (options: {
     const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
     options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });
   });
-  options.eventStore.onAppended(() => {
+  // Heard once the appends are acknowledged (with `full`: once they are on disk).
+  options.eventStore.onAppended((position) => {
+    Atomics.store(acknowledged, ACKNOWLEDGED, BigInt(position));
     Atomics.add(appends, APPENDS, 1);
     if (Atomics.compareExchange(appends, ARMED, 1, 0) === 1) Atomics.notify(appends, APPENDS);
   });

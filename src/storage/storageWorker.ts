@@ -12,7 +12,7 @@ import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
 import { lowerThisThreadPriority } from '../threadPriority.js';
 import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
-import { APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
+import { ACKNOWLEDGED, APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 import { createChannel } from './rpc.js';
 
 /** While appends keep coming, how often the counter is looked at (the runner batches what gathered in between). */
@@ -26,7 +26,14 @@ const data = workerData as StorageWorkerData;
 const start = async () => {
   lowerThisThreadPriority();
   // Reads only, of recent events: appends are the request thread's, and so are the file's background checkpoints.
-  const eventStore = openSqliteEventStore({ dir: data.dir, backgroundCheckpoints: false, cacheMiB: 8 });
+  // Only up to what the request thread acknowledged: with EVENTSTORE_SYNC=full, what is on disk.
+  const acknowledged = new BigInt64Array(data.acknowledged);
+  const eventStore = openSqliteEventStore({
+    dir: data.dir,
+    backgroundCheckpoints: false,
+    cacheMiB: 8,
+    visibleUpTo: () => Number(Atomics.load(acknowledged, ACKNOWLEDGED)),
+  });
   // Follow the request thread's appends without a message per commit: it bumps a shared counter after each one.
   // While appends keep coming this thread looks at the counter every GATHER_MS (the runner batches what gathered);
   // once they stop it arms itself and sleeps on the counter, and the request thread's next commit wakes it (a futex

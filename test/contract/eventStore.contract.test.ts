@@ -351,7 +351,7 @@ describe('embedded (SQLite) adapter', () => {
   describe('specific to the embedded store', () => {
     let dir: string;
     const stores: EventStore[] = [];
-    const open = (options: { pollIntervalMs?: number } = {}) => {
+    const open = (options: { pollIntervalMs?: number; synchronous?: 'full' | 'normal' } = {}) => {
       const store = openSqliteEventStore({ dir, ...options });
       stores.push(store);
       return store;
@@ -364,8 +364,8 @@ describe('embedded (SQLite) adapter', () => {
     });
     afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-    it('commits an append made in reaction to a commit in the same turn of the event loop (a writer\'s next batch)', async () => {
-      const store = open();
+    it('synchronous=normal: commits and acknowledges an append made in reaction to a commit in the same turn of the event loop (a writer\'s next batch)', async () => {
+      const store = open({ synchronous: 'normal' });
       const stream = `${uniqueCategory()}-1`;
       const order: string[] = [];
       await store.append(stream, newEvents(1), { expectedRevision: 'no_stream' });
@@ -377,6 +377,39 @@ describe('embedded (SQLite) adapter', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(order).toEqual(['follow-up committed', 'next turn']);
       expect((await store.readStream(stream)).map((e) => e.revision)).toEqual([0, 1, 2]);
+    });
+
+    it('synchronous=full: an append made in reaction to an acknowledgement is committed in the same turn, and acknowledged after the next fsync', async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const order: string[] = [];
+      await store.append(stream, newEvents(1), { expectedRevision: 'no_stream' });
+      const before = store.writeStats();
+      await store.append(stream, newEvents(1), { expectedRevision: 0 }).then(async ({ nextExpectedRevision }) => {
+        setImmediate(() => order.push(`next turn: ${store.writeStats().commits - before.commits} commits`));
+        await store.append(stream, newEvents(1), { expectedRevision: nextExpectedRevision });
+        order.push(`follow-up acknowledged after ${store.writeStats().syncs - before.syncs} fsyncs`);
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual(['next turn: 2 commits', 'follow-up acknowledged after 2 fsyncs']);
+      expect((await store.readStream(stream)).map((e) => e.revision)).toEqual([0, 1, 2]);
+    });
+
+    it('synchronous=full: concurrent appends share commits and fsyncs, and each is acknowledged only once an fsync that started after its commit is done', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      const before = store.writeStats();
+      const acks: { position: number; syncedWalBytes: number; acknowledgedPosition: number }[] = [];
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          store.append(`${category}-${i % 20}`, newEvents(1)).then(({ position }) => acks.push({ position, ...store.writeStats() })),
+        ),
+      );
+      const after = store.writeStats();
+      for (const ack of acks) expect(ack.position).toBeLessThanOrEqual(ack.acknowledgedPosition);
+      expect(after.commits - before.commits).toBeLessThan(200);
+      expect(after.syncs - before.syncs).toBeGreaterThan(0);
+      expect(after.syncs - before.syncs).toBeLessThanOrEqual(after.commits - before.commits);
     });
 
     it('two stores on one file (as two processes would): the same expected revision lets exactly one append win', async () => {
@@ -484,7 +517,7 @@ describe('embedded (SQLite) adapter', () => {
       const reopened = open();
       expect(await reopened.headPosition()).toBeGreaterThanOrEqual(position);
       expect(await reopened.readStream(stream)).toHaveLength(3);
-      expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db') });
+      expect(await reopened.health()).toEqual({ ok: true, kind: 'embedded', detail: join(dir, 'events.db'), writes: { commits: 0, syncs: 0 } });
     });
 
     it('an append blocked by another connection holding the write lock past the busy timeout is UnavailableError', async () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { copyFileSync, existsSync, statSync, truncateSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +14,8 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const appender = fileURLToPath(new URL('../support/crashAppender.ts', import.meta.url));
 
 const children: ChildProcessWithoutNullStreams[] = [];
-const spawnAppender = (dir: string, mode: string) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', appender, dir, mode], { cwd: repoRoot });
+const spawnAppender = (dir: string, mode: string, variant?: 'powercut') => {
+  const child = spawn(process.execPath, ['--import', 'tsx', appender, dir, mode, ...(variant ? [variant] : [])], { cwd: repoRoot });
   children.push(child);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -126,6 +127,57 @@ describe('embedded event store across processes', () => {
       expect(observed.at(-1)!.type).toBe('AfterCrash');
       await subscription.close();
       await consumed;
+    },
+  );
+
+  it.each(['full', 'normal'] as const)(
+    'synchronous=%s, power loss (the WAL cut where the last completed fsync ended): full keeps every acknowledged append; normal keeps those up to the last checkpoint and loses the rest',
+    async (mode) => {
+      const dir = await tempDir();
+      const { child, exited, nextLine } = spawnAppender(dir, mode, 'powercut');
+      const acks: { stream: string; revision: number; id: string }[] = [];
+      let checkpointedAcks = -1;
+      let syncedWalBytes = 0;
+      for (let line = await nextLine(); line !== undefined; line = await nextLine()) {
+        if (line === 'checkpoint') {
+          checkpointedAcks = acks.length;
+          continue;
+        }
+        const [tag, stream, revision, id, synced] = line.split(' ');
+        expect(tag).toBe('ack');
+        acks.push({ stream: stream!, revision: Number(revision), id: id! });
+        syncedWalBytes = Number(synced);
+        if (acks.length === 500) child.kill('SIGKILL');
+      }
+      expect(await exited).toMatchObject({ signal: 'SIGKILL', stderr: '' });
+      expect(checkpointedAcks).toBeGreaterThan(0);
+
+      // The disk after a power loss: the database file as the checkpoint left it (fsynced), and of the WAL only
+      // what an fsync covered. With normal nothing fsyncs the WAL between checkpoints, so none of it is kept.
+      const cut = await tempDir();
+      copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
+      copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
+      const walBytes = mode === 'full' ? syncedWalBytes : 0;
+      if (mode === 'full') expect(walBytes).toBeGreaterThan(0);
+      // The cut takes something: commits that no completed fsync covered yet (seven writers keep some in flight).
+      expect(statSync(join(cut, 'events.db-wal')).size).toBeGreaterThan(walBytes);
+      truncateSync(join(cut, 'events.db-wal'), walBytes);
+      expect(existsSync(join(cut, 'events.db-shm'))).toBe(false);
+
+      const raw = new Database(join(cut, 'events.db'));
+      expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+      raw.close();
+      const stored = new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
+      const kept = acks.filter((ack) => stored.has(ack.id)).length;
+      if (mode === 'full') {
+        expect(kept).toBe(acks.length);
+      } else {
+        // What was acknowledged before the checkpoint survives (and what was committed with it, acknowledged in the
+        // same turn: at most one append of each of the seven writers); everything acknowledged after it is gone.
+        expect(acks.slice(0, checkpointedAcks).every((ack) => stored.has(ack.id))).toBe(true);
+        expect(kept - checkpointedAcks).toBeLessThanOrEqual(7 * 3);
+        expect(acks.length - kept).toBeGreaterThan(300);
+      }
     },
   );
 

@@ -2,7 +2,10 @@
  * A child process for the event store e2e tests: `node --import tsx test/support/crashAppender.ts <dir> <mode>`.
  *
  * - `full` | `normal` (the synchronous setting): appends to `crash-*` streams forever and, only after each append
- *   has returned, writes one `ack <stream> <revision> <id>` line per event. The parent SIGKILLs it at a random point.
+ *   has returned, writes one `ack <stream> <revision> <id> <syncedWalBytes>` line per event (the WAL's size when the
+ *   last completed fsync started). The parent SIGKILLs it at a random point.
+ *   With a third argument `powercut`: no background checkpoints (so the WAL only grows and a size names a point in
+ *   it), and one checkpoint of its own (TRUNCATE, which fsyncs) after the 100th append, announced as `checkpoint`.
  * - `race`: prints `ready`, then for each stdin line `<stream> <expectedRevision>` appends one event with that
  *   expected revision and prints `ok`, `wev` (WrongExpectedVersionError) or `error <message>`.
  *
@@ -10,12 +13,24 @@
  */
 import { writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { WrongExpectedVersionError } from '../../src/errors.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 
-const [dir, mode = 'full'] = process.argv.slice(2);
+const [dir, mode = 'full', variant] = process.argv.slice(2);
 if (!dir) throw new Error('usage: crashAppender.ts <dir> full|normal|race');
-const print = (line: string) => writeSync(1, `${line}\n`);
+// stdout is a non-blocking pipe: when the parent reads slower than seven writers ack, wait for room.
+const print = (line: string) => {
+  const bytes = Buffer.from(`${line}\n`);
+  for (let written = 0; written < bytes.length; ) {
+    try {
+      written += writeSync(1, bytes, written);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+};
 
 if (mode === 'race') {
   const store = openSqliteEventStore({ dir });
@@ -32,19 +47,36 @@ if (mode === 'race') {
   }
   await store.close();
 } else {
-  const store = openSqliteEventStore({ dir, synchronous: mode === 'normal' ? 'normal' : 'full' });
+  const powercut = variant === 'powercut';
+  const store = openSqliteEventStore({ dir, synchronous: mode === 'normal' ? 'normal' : 'full', backgroundCheckpoints: !powercut });
+  // With `powercut`, seven writers (one stream each) append at once, so commits land while an fsync runs.
+  const writers = powercut ? 7 : 1;
   const revisions = new Map<string, number>();
-  for (let i = 0; ; i++) {
-    const stream = `crash-${i % 7}`;
-    const count = 1 + (i % 3);
-    const events = Array.from({ length: count }, (_, j) => ({
-      id: `crash-${process.pid}-${i}-${j}`,
-      type: 'CrashTested',
-      data: { i, j, padding: 'x'.repeat(200) },
-    }));
-    const expectedRevision = revisions.get(stream) ?? 'no_stream';
-    const { nextExpectedRevision } = await store.append(stream, events, { expectedRevision });
-    revisions.set(stream, nextExpectedRevision);
-    events.forEach((event, j) => print(`ack ${stream} ${nextExpectedRevision - count + 1 + j} ${event.id}`));
-  }
+  let next = 0;
+  let checkpointed = false;
+  const write = async () => {
+    for (;;) {
+      const i = next++;
+      const stream = `crash-${i % 7}`;
+      const count = 1 + (i % 3);
+      const events = Array.from({ length: count }, (_, j) => ({
+        id: `crash-${process.pid}-${i}-${j}`,
+        type: 'CrashTested',
+        data: { i, j, padding: 'x'.repeat(200) },
+      }));
+      const expectedRevision = revisions.get(stream) ?? 'no_stream';
+      revisions.set(stream, expectedRevision === 'no_stream' ? count - 1 : expectedRevision + count);
+      const { nextExpectedRevision } = await store.append(stream, events, { expectedRevision });
+      const { syncedWalBytes } = store.writeStats();
+      events.forEach((event, j) => print(`ack ${stream} ${nextExpectedRevision - count + 1 + j} ${event.id} ${syncedWalBytes}`));
+      if (powercut && !checkpointed && i >= 99) {
+        checkpointed = true;
+        const checkpointer = new Database(join(dir, 'events.db'));
+        checkpointer.pragma('wal_checkpoint(TRUNCATE)');
+        checkpointer.close();
+        print('checkpoint');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, write));
 }
