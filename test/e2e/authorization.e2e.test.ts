@@ -106,6 +106,7 @@ const attacks = (ids: () => { account: string; key: string; generation: string; 
   'Mutation.rotateWebhookSecret': { query: 'mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename } }', variables: () => ({ id: ids().workflow }) },
   'Mutation.runWorkflow': { query: 'mutation($id: ID!) { runWorkflow(id: $id, input: 1) { __typename } }', variables: () => ({ id: ids().workflow }) },
   'Mutation.cancelWorkflowRun': { query: 'mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }', variables: () => ({ id: ids().run }) },
+  'Mutation.retryWorkflowRun': { query: 'mutation($id: ID!) { retryWorkflowRun(id: $id) { __typename } }', variables: () => ({ id: ids().run }) },
   'Query.workflowRun': { query: 'query($id: ID!) { workflowRun(id: $id) { id status output } }', variables: () => ({ id: ids().run }) },
   'Query.workflowRuns': { query: 'query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id output } } } }', variables: () => ({ id: ids().workflow }) },
 });
