@@ -484,11 +484,18 @@ export const createRunsApi = (deps: {
   };
 
   /** A run as its stream has it (output and end included), or null when there is no such run. */
-  const viewOfStream = async (runId: string): Promise<RunView | null> => {
+  const viewOfStream = async (runId: string): Promise<RunView | null> => (await readRun(runId))?.view ?? null;
+
+  /** The run as its stream has it, and the log position of its last event. */
+  const readRun = async (runId: string): Promise<{ view: RunView; position: number } | null> => {
     const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
     const state = foldEvents({ initialState, evolve }, history);
     if (state.status === 'none') return null;
     const last = history[history.length - 1]!;
+    return { view: viewOfHistory(state, last), position: last.position };
+  };
+
+  const viewOfHistory = (state: StartedRunState, last: RecordedEvent<RunEvent>): RunView => {
     switch (last.type) {
       case 'RunSucceeded':
         return { ...viewOfState(state, { at: last.data.at, error: null }), output: last.data.output };
@@ -550,10 +557,17 @@ export const createRunsApi = (deps: {
     async waitForEnd(runId: string, timeoutMs: number, signal?: AbortSignal): Promise<RunView> {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        const view = await viewOfStream(runId);
-        if (view === null) throw new NotFoundError('WorkflowRun', runId);
+        const read = await readRun(runId);
+        if (read === null) throw new NotFoundError('WorkflowRun', runId);
+        const { view } = read;
         const remaining = until - Date.now();
-        if ((view.status !== 'running' && view.status !== 'queued') || remaining <= 0 || signal?.aborted) return view;
+        if (view.status !== 'running' && view.status !== 'queued') {
+          // Read-your-writes: whoever is answered with the run's end may query it next (workflowRun reads the read
+          // model), so the answer waits until the read models hold that end.
+          await deps.runner.waitFor(read.position, Math.max(remaining, 1_000));
+          return view;
+        }
+        if (remaining <= 0 || signal?.aborted) return view;
         const run = driving.get(runId);
         await new Promise<void>((resolve) => {
           const done = () => {
