@@ -98,16 +98,15 @@ builder.mutationFields((t) => ({
   }),
   updateEntry: t.withAuth({ authenticated: true }).field({
     type: EntryRef,
+    // Fields naming an object by id refuse it at the top level (errors[].extensions.code), as every id field does.
     description: "Replace an entry's fields.",
-    errors: { directResult: true },
-    args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
+        args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.updateEntry(ctx, args.table, String(args.id), args.entry),
   }),
   deleteEntry: t.withAuth({ authenticated: true }).field({
     type: DeletedEntryRef,
     description: 'Delete an entry.',
-    errors: { directResult: true },
-    args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }) },
+        args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.deleteEntry(ctx, args.table, String(args.id)),
   }),
 }));
