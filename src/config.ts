@@ -19,6 +19,10 @@ const schema = z.object({
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */
+  TABLE_MAX_ENTRY_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(65_536),
+  TABLE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
+  TABLE_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
   /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
   PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
   PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),

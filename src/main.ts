@@ -20,6 +20,9 @@ import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
+import { createTablesApi } from './modules/tables/tables.api.js';
+import { tableRoutes } from './modules/tables/tables.rest.js';
+import { createEntryTrigger } from './modules/workflows/triggers/entry.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
@@ -102,7 +105,15 @@ export const startSwitchyard = async (
       });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
-      const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy });
+      const tables = createTablesApi({
+        eventStore,
+        readStore,
+        runner,
+        logger,
+        now: base.now,
+        limits: { maxEntryBytes: config.TABLE_MAX_ENTRY_BYTES, maxEntries: config.TABLE_MAX_ENTRIES, maxTablesPerAccount: config.TABLE_MAX_PER_ACCOUNT },
+      });
+      const steps = createStepRunners({ catalog, generations, tables, outbound: gateway.upstream.policy });
       return {
         accounts,
         apiKeys,
@@ -111,6 +122,7 @@ export const startSwitchyard = async (
         generations,
         workflows,
         runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
+        tables,
       };
     },
   });
@@ -122,11 +134,15 @@ export const startSwitchyard = async (
     ...ledgerRoutes(modules.ledger, directory),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
+    ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
   ]);
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.
   await modules.runs.resumeAll();
+  // Entry events since the last checkpoint (those written while down included) start their workflows' runs.
+  const entryTrigger = createEntryTrigger({ eventStore, readStore, runs: modules.runs, logger });
+  await entryTrigger.start();
   if (generatedKey) {
     log(
       [
@@ -150,6 +166,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
+      await entryTrigger.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();

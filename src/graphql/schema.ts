@@ -6,6 +6,7 @@ import '../modules/catalog/catalog.graphql.js';
 import '../modules/generations/generation.graphql.js';
 import '../modules/workflows/workflow.graphql.js';
 import '../modules/workflows/run.graphql.js';
+import '../modules/tables/tables.graphql.js';
 import '../modules/workflows/run.progress.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

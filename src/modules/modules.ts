@@ -3,6 +3,7 @@ import type { ApiKeysApi } from './apiKeys/apiKey.api.js';
 import type { CatalogApi } from './catalog/catalog.api.js';
 import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
+import type { TablesApi } from './tables/tables.api.js';
 import type { RunsApi } from './workflows/run.api.js';
 import type { WorkflowsApi } from './workflows/workflow.api.js';
 
@@ -15,4 +16,5 @@ export interface Modules {
   generations: GenerationsApi;
   workflows: WorkflowsApi;
   runs: RunsApi;
+  tables: TablesApi;
 }

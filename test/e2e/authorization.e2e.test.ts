@@ -16,6 +16,7 @@ let b: { id: string; key: string; keyId: string };
 let bGeneration: string;
 let bWorkflow: string;
 let bRun: string;
+let bEntry: string;
 
 const open = async (name: string) => {
   const { body } = await h.gql(
@@ -38,6 +39,9 @@ beforeAll(async () => {
   bWorkflow = created.body.data.createWorkflow.id;
   const run = await h.gql('mutation($id: ID!) { runWorkflow(id: $id, input: "Bob here") { ... on WorkflowRun { id } } }', { id: bWorkflow }, b.key);
   bRun = run.body.data.runWorkflow.id;
+  await h.gql('mutation { createTable(name: "inbox") { __typename } }', {}, b.key);
+  const entry = await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "Bob here" }) { ... on Entry { id } } }', {}, b.key);
+  bEntry = entry.body.data.insertEntry.id;
   // Let the run end first: the attacks below must append nothing, and B's run must not be moving under them.
   for (let tries = 0; tries < 200; tries++) {
     const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: bRun }, b.key);
@@ -51,16 +55,16 @@ afterAll(async () => {
 });
 
 /** Ids of objects that do not exist, one per kind of B's ids. */
-const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000', workflow: 'wf_0mzzzzzzz0000000000000000', run: 'run_0mzzzzzzz0000000000000000' };
+const MISSING = { account: 'acc_0mzzzzzzz0000000000000000', key: 'key_0mzzzzzzz0000000000000000', generation: 'gen-0mzzzzzzz0000000000000000', workflow: 'wf_0mzzzzzzz0000000000000000', run: 'run_0mzzzzzzz0000000000000000', entry: 'ent_0mzzzzzzz0000000000000000' };
 
 /** B's ids, and what stands in their place in a missing object's answer. */
-const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration, workflow: bWorkflow, run: bRun });
+const theirs = () => ({ account: b.id, key: b.keyId, generation: bGeneration, workflow: bWorkflow, run: bRun, entry: bEntry });
 
 /** Admin-only operations: refused for a user whatever the id says (FORBIDDEN tells nothing about the id). */
 const ADMIN_ONLY = new Set(['Mutation.grantRole', 'Mutation.revokeRole', 'Query.billingAudit', 'Mutation.grantCredits', 'Mutation.refundCredits', 'Mutation.changePlan']);
 
 /** An operation per root field taking an id, called with B's ids (or, with `ids` = MISSING, with missing ones). */
-const attacks = (ids: () => { account: string; key: string; generation: string; workflow: string; run: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
+const attacks = (ids: () => { account: string; key: string; generation: string; workflow: string; run: string; entry: string } = theirs): Record<string, { query: string; variables: () => Record<string, unknown> }> => ({
   'Query.account': { query: 'query($id: ID!) { account(id: $id) { id name } }', variables: () => ({ id: ids().account }) },
   'Query.apiKey': { query: 'query($id: ID!) { apiKey(id: $id) { id name } }', variables: () => ({ id: ids().key }) },
   'Query.node(account)': { query: 'query($id: ID!) { node(id: $id) { id ... on Account { name } } }', variables: () => ({ id: ids().account }) },
@@ -108,6 +112,10 @@ const attacks = (ids: () => { account: string; key: string; generation: string; 
   'Mutation.cancelWorkflowRun': { query: 'mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }', variables: () => ({ id: ids().run }) },
   'Mutation.retryWorkflowRun': { query: 'mutation($id: ID!) { retryWorkflowRun(id: $id) { __typename } }', variables: () => ({ id: ids().run }) },
   'Query.workflowRun': { query: 'query($id: ID!) { workflowRun(id: $id) { id status output } }', variables: () => ({ id: ids().run }) },
+  'Query.tables': { query: 'query($id: ID!) { tables(accountId: $id) { id name } }', variables: () => ({ id: ids().account }) },
+  'Query.entries': { query: 'query($id: ID!) { entries(table: "inbox", accountId: $id) { edges { node { id data } } } }', variables: () => ({ id: ids().account }) },
+  'Mutation.updateEntry': { query: 'mutation($id: ID!) { updateEntry(table: "inbox", id: $id, entry: { text: "pwned" }) { __typename } }', variables: () => ({ id: ids().entry }) },
+  'Mutation.deleteEntry': { query: 'mutation($id: ID!) { deleteEntry(table: "inbox", id: $id) { __typename } }', variables: () => ({ id: ids().entry }) },
   'Query.workflowRuns': { query: 'query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id output } } } }', variables: () => ({ id: ids().workflow }) },
 });
 

@@ -5,7 +5,9 @@
  */
 import jsonata from 'jsonata';
 import { z } from 'zod';
-import { ValidationError } from '../../errors.js';
+import { DomainError, ValidationError } from '../../errors.js';
+import { entryFilter } from '../tables/entryFilter.js';
+import { TABLE_NAME } from '../tables/table.events.js';
 
 export const STEP_TYPES = [
   'search.models',
@@ -16,6 +18,9 @@ export const STEP_TYPES = [
   'action.respond',
   'control.filter',
   'control.branch',
+  'search.entries',
+  'action.storeEntry',
+  'action.upsertEntry',
 ] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
@@ -90,12 +95,38 @@ const stepSchema = z.strictObject({
   path: pathName.optional(),
 });
 
+/**
+ * `entry`: a run per new (`on: "insert"`, the default) or updated (`"update"`) entry of one of the account's
+ * tables, optionally only those matching `filter` (MongoDB query language over the entry's fields, as `entries`
+ * takes). The run's `trigger.entry` is the entry: its fields at the top level, plus `id`, `createdAt`, `updatedAt`.
+ */
+const entryTrigger = z.strictObject({
+  type: z.literal('entry'),
+  table: z.string().regex(TABLE_NAME, 'must be a table name: lowercase letters, digits and _, starting with a letter'),
+  on: z.enum(['insert', 'update']).default('insert'),
+  filter: z
+    .record(z.string(), jsonValue)
+    .optional()
+    .superRefine((filter, ctx) => {
+      try {
+        entryFilter(filter);
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+      }
+    }),
+});
+
 const definitionSchema = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
   trigger: z.discriminatedUnion(
     'type',
-    [z.strictObject({ type: z.literal('manual') }), z.strictObject({ type: z.literal('webhook'), respond: z.enum(['sync', 'async']) })],
-    { error: 'must be { "type": "manual" } or { "type": "webhook", "respond": "sync" | "async" }' },
+    [
+      z.strictObject({ type: z.literal('manual') }),
+      z.strictObject({ type: z.literal('webhook'), respond: z.enum(['sync', 'async']) }),
+      entryTrigger,
+    ],
+    { error: 'must be { "type": "manual" }, { "type": "webhook", "respond": "sync" | "async" } or { "type": "entry", "table": "<name>", "on": "insert" | "update", "filter": {…} }' },
   ),
   settings: z
     .strictObject({

@@ -9,10 +9,14 @@ import { actionHttp, createOutboundHttp, type OutboundHttpLimits } from './http.
 import { actionModel } from './model.js';
 import { searchHttp, searchModels } from './search.js';
 import type { StepRunners } from './step.js';
+import type { TablesApi } from '../../tables/tables.api.js';
+import { searchEntries, storeEntry, upsertEntry } from './tables.js';
 
 export const createStepRunners = (deps: {
   catalog: Pick<CatalogApi, 'listModels'>;
   generations: Pick<GenerationsApi, 'send' | 'recall'>;
+  /** The workflow owner's tables (search.entries, action.storeEntry, action.upsertEntry). */
+  tables: Pick<TablesApi, 'owned'>;
   /** The gateway's outbound address policy (OUTBOUND_ALLOW): workflow HTTP steps are never trusted. */
   outbound: Pick<OutboundPolicy, 'checkUrl' | 'lookup'>;
   httpLimits?: Partial<OutboundHttpLimits>;
@@ -23,5 +27,8 @@ export const createStepRunners = (deps: {
     'search.http': searchHttp(http),
     'action.model': actionModel(deps.generations),
     'action.http': actionHttp(http),
+    'search.entries': searchEntries(deps.tables.owned),
+    'action.storeEntry': storeEntry(deps.tables.owned),
+    'action.upsertEntry': upsertEntry(deps.tables.owned),
   };
 };

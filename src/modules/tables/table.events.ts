@@ -1,0 +1,28 @@
+/**
+ * The `table-{accountId}.{name}` stream: one named table of an account, with its entries. A dropped table's name
+ * may be created again: the stream goes on, with a new table id (each entry event names the table id it belongs to,
+ * so the read model tells the old entries from the new).
+ */
+import type { JsonValue } from '../../eventStore/eventStore.js';
+
+export type EntryData = { readonly [key: string]: JsonValue };
+
+type TableRef = { readonly tableId: string; readonly accountId: string; readonly table: string };
+
+export type TableCreated = { readonly type: 'TableCreated'; readonly data: TableRef & { readonly at: string } };
+export type TableDropped = { readonly type: 'TableDropped'; readonly data: TableRef & { readonly at: string } };
+export type EntryAdded = { readonly type: 'EntryAdded'; readonly data: TableRef & { readonly entryId: string; readonly entry: EntryData; readonly at: string } };
+/** The whole new entry (an update replaces it), and when it was created, so an `entry` trigger needs nothing else. */
+export type EntryUpdated = {
+  readonly type: 'EntryUpdated';
+  readonly data: TableRef & { readonly entryId: string; readonly entry: EntryData; readonly createdAt: string; readonly at: string };
+};
+export type EntryRemoved = { readonly type: 'EntryRemoved'; readonly data: TableRef & { readonly entryId: string; readonly at: string } };
+
+export type TableEvent = TableCreated | TableDropped | EntryAdded | EntryUpdated | EntryRemoved;
+
+/** Table names: what a stream name, a URL segment and a trigger can carry unescaped. */
+export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+export const TABLE_CATEGORY = 'table';
+export const tableStream = (accountId: string, name: string): string => `${TABLE_CATEGORY}-${accountId}.${name}`;

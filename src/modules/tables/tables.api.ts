@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { tableQueries, type EntryDoc, type TableDoc } from '../../../projections/tables.js';
+import type { ProjectionRunner } from '../../../projections/runner.js';
+import { ConflictError, DomainError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { newId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+import type { Caller, Principal } from '../auth/principal.js';
+import { entryFilter, entrySort, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
+import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
+import { TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
+
+export interface TableLimits {
+  /** Bytes of one entry as JSON. */
+  readonly maxEntryBytes: number;
+  readonly maxEntries: number;
+  readonly maxTablesPerAccount: number;
+}
+
+export const DEFAULT_TABLE_LIMITS: TableLimits = { maxEntryBytes: 64 * 1024, maxEntries: 100_000, maxTablesPerAccount: 100 };
+
+/** An entry as the API answers it: its id, its fields, and when it was created and last changed. */
+export interface EntryView {
+  readonly id: string;
+  readonly data: EntryData;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface TableView {
+  readonly id: string;
+  readonly name: string;
+  readonly entryCount: number;
+  readonly createdAt: string;
+}
+
+/** Who acts on an account's tables: a caller of the account, or a workflow run of it (steps). */
+export interface TableActor {
+  readonly accountId: string;
+  readonly actor: string;
+  readonly correlationId: string;
+}
+
+const ENTRY_ID = /^ent_[0-9a-z]{1,64}$/;
+const MAX_ENTRY_DEPTH = 32;
+const MAX_KEY_LENGTH = 128;
+
+export const entryView = (doc: EntryDoc): EntryView => ({ id: doc._id, data: doc.data, createdAt: doc.createdAt, updatedAt: doc.updatedAt });
+const tableView = (doc: TableDoc): TableView => ({ id: doc._id, name: doc.name, entryCount: doc.entryCount, createdAt: doc.createdAt });
+
+/** An entry id derived from a step's idempotency key: the same key inserts the same entry, once. */
+export const derivedEntryId = (idempotencyKey: string): string => `ent_${createHash('sha256').update(`entry\n${idempotencyKey}`).digest('hex').slice(0, 32)}`;
+
+const checkName = (name: string): void => {
+  if (!TABLE_NAME.test(name)) {
+    throw new ValidationError(`Invalid table name ${JSON.stringify(name.slice(0, 80))}: 1 to 63 characters, lowercase letters, digits and _, starting with a letter`, { reason: 'bad_table_name', field: 'table' });
+  }
+};
+
+const checkEntryId = (entryId: string): void => {
+  if (!ENTRY_ID.test(entryId)) throw new NotFoundError('Entry', entryId.slice(0, 80));
+};
+
+/** Field names a document store accepts and filters can name: no `$` start, no dots, not empty, bounded. */
+const checkKeys = (value: unknown, path: string, depth: number): void => {
+  if (depth > MAX_ENTRY_DEPTH) throw new ValidationError(`Invalid entry at ${path}: nested deeper than ${MAX_ENTRY_DEPTH} levels`, { reason: 'too_deep', path });
+  if (Array.isArray(value)) return value.forEach((item, index) => checkKeys(item, `${path}[${index}]`, depth + 1));
+  if (typeof value !== 'object' || value === null) return;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === '' || key.length > MAX_KEY_LENGTH || key.startsWith('$') || key.includes('.') || key.includes('\0')) {
+      throw new ValidationError(`Invalid entry field name ${JSON.stringify(key.slice(0, 80))} at ${path}: 1 to ${MAX_KEY_LENGTH} characters, no dots, not starting with $`, { reason: 'bad_field_name', path });
+    }
+    checkKeys(inner, `${path}.${key}`, depth + 1);
+  }
+};
+
+/** The entry a caller sent, checked: a JSON object within the size limit, with field names filters can reach. */
+export const checkEntry = (entry: unknown, maxBytes: number): EntryData => {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ValidationError('An entry is a JSON object, e.g. {"text": "hello"}', { reason: 'not_an_object', field: 'entry' });
+  const bytes = Buffer.byteLength(JSON.stringify(entry), 'utf8');
+  if (bytes > maxBytes) throw new DomainError('PAYLOAD_TOO_LARGE', `The entry is ${bytes} bytes as JSON, over the limit of ${maxBytes}`, 413, { reason: 'entry_too_large', limit: maxBytes, size: bytes });
+  for (const key of Object.keys(entry)) {
+    if (RESERVED_ENTRY_FIELDS.has(key)) throw new ValidationError(`Entry field "${key}" is the platform's (${[...RESERVED_ENTRY_FIELDS].join(', ')} are kept for every entry): rename it`, { reason: 'reserved_field', path: key });
+  }
+  checkKeys(entry, 'entry', 0);
+  return entry as EntryData;
+};
+
+const principalOf = (caller: Caller): Principal => {
+  if (!caller.principal) throw new UnauthenticatedError();
+  return caller.principal;
+};
+const actorOf = (caller: Caller): TableActor => {
+  const principal = principalOf(caller);
+  return { accountId: principal.accountId, actor: principal.accountId, correlationId: caller.requestId };
+};
+
+/** Cached write-side states kept (the most recently used tables). */
+const CACHED_TABLES = 1000;
+
+/**
+ * The tables module: an account's named collections of JSON entries. Roles: every member of the account (and its
+ * API keys, and its workflows' steps) reads and writes entries; designers and admins create and drop tables. The
+ * caller always acts on its own account's tables: another account's table is, to it, a missing one.
+ */
+export const createTablesApi = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  runner: Pick<ProjectionRunner, 'waitFor'>;
+  logger: Logger;
+  now: () => Date;
+  limits?: Partial<TableLimits>;
+}) => {
+  const limits: TableLimits = { ...DEFAULT_TABLE_LIMITS, ...deps.limits };
+  const queries = tableQueries(deps.readStore);
+  const at = () => deps.now().toISOString();
+
+  /**
+   * A table's decided state, kept between commands and brought up to date from its stream before each (another
+   * process may have written): loading a full table's stream for every insert would make filling it quadratic.
+   */
+  const cache = new Map<string, { state: TableState; revision: number }>();
+  /** Commands on one table run one at a time in this process (the cached state is updated in place). */
+  const locks = new Map<string, Promise<unknown>>();
+
+  const catchUp = async (stream: string) => {
+    let cached = cache.get(stream);
+    if (cached) cache.delete(stream);
+    else cached = { state: tableDecider.initialState(), revision: -1 };
+    const newer = (await deps.eventStore.readStream(stream, { fromRevision: cached.revision + 1 })) as RecordedEvent<TableEvent>[];
+    for (const event of newer) {
+      cached.state = tableDecider.evolve(cached.state, event);
+      cached.revision = event.revision;
+    }
+    // Most recently used last, so the oldest goes first.
+    cache.set(stream, cached);
+    if (cache.size > CACHED_TABLES) cache.delete(cache.keys().next().value!);
+    return cached;
+  };
+
+  const decideOnce = async (stream: string, command: TableCommand, actor: TableActor) => {
+    for (let attempt = 0; ; attempt++) {
+      const cached = await catchUp(stream);
+      const events = tableDecider.decide(command, cached.state);
+      if (events.length === 0) return { events, state: cached.state };
+      try {
+        const result = await deps.eventStore.append(
+          stream,
+          events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: actor.actor, correlationId: actor.correlationId, at: command.data.at } })),
+          { expectedRevision: cached.revision === -1 ? 'no_stream' : cached.revision },
+        );
+        for (const event of events) cached.state = tableDecider.evolve(cached.state, event);
+        cached.revision = result.nextExpectedRevision;
+        // Read your writes: the caller's next query sees what it just wrote.
+        if (!(await deps.runner.waitFor(result.position))) deps.logger.warn({ stream, position: result.position }, 'read side is lagging behind a table command');
+        return { events, state: cached.state };
+      } catch (error) {
+        // Another process wrote first: catch up and decide again.
+        if (error instanceof WrongExpectedVersionError && attempt < 3) continue;
+        cache.delete(stream);
+        throw error;
+      }
+    }
+  };
+
+  const execute = (command: TableCommand, actor: TableActor) => {
+    const stream = tableStream(command.data.accountId, command.data.table);
+    const previous = locks.get(stream) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => decideOnce(stream, command, actor));
+    locks.set(stream, next);
+    void next.finally(() => {
+      if (locks.get(stream) === next) locks.delete(stream);
+    }).catch(() => undefined);
+    return next;
+  };
+
+  const requireDesigner = (caller: Caller) => {
+    const principal = principalOf(caller);
+    if (!principal.roles.has('designer') && !principal.roles.has('admin')) throw new ForbiddenError('Only designers and admins create and drop tables; any member of the account may write entries');
+  };
+
+  /** The live table of the account by name, from the read model. */
+  const tableOf = async (accountId: string, name: string): Promise<TableDoc> => {
+    checkName(name);
+    const doc = await queries.byName(accountId, name);
+    if (!doc) throw new NotFoundError('Table', name);
+    return doc;
+  };
+
+  /** The entry an insert or update decided, as the read model now shows it (the command waited for it). */
+  const decidedEntry = async (accountId: string, table: string, entryId: string): Promise<EntryView> => {
+    const doc = await queries.entry((await tableOf(accountId, table))._id, entryId);
+    if (!doc) throw new NotFoundError('Entry', entryId);
+    return entryView(doc);
+  };
+
+  const owned = {
+    /** Insert an entry (`entryId`: a derived id, so a repeated insert is answered with the entry it made). */
+    async insert(actor: TableActor, table: string, entry: unknown, entryId: string = newId('ent')): Promise<EntryView> {
+      checkName(table);
+      const data = checkEntry(entry, limits.maxEntryBytes);
+      const now = at();
+      const { events } = await execute({ type: 'InsertEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, maxEntries: limits.maxEntries } }, actor);
+      if (events.length === 0) return decidedEntry(actor.accountId, table, entryId);
+      return { id: entryId, data, createdAt: now, updatedAt: now };
+    },
+    /** Replace an entry's fields. */
+    async update(actor: TableActor, table: string, entryId: string, entry: unknown): Promise<EntryView> {
+      checkName(table);
+      checkEntryId(entryId);
+      const data = checkEntry(entry, limits.maxEntryBytes);
+      const now = at();
+      const { events } = await execute({ type: 'UpdateEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data } }, actor);
+      const [updated] = events;
+      if (updated?.type !== 'EntryUpdated') throw new Error('an entry update decided no update');
+      return { id: entryId, data, createdAt: updated.data.createdAt, updatedAt: now };
+    },
+    async delete(actor: TableActor, table: string, entryId: string): Promise<{ id: string }> {
+      checkName(table);
+      checkEntryId(entryId);
+      await execute({ type: 'DeleteEntry', data: { accountId: actor.accountId, table, at: at(), entryId } }, actor);
+      return { id: entryId };
+    },
+    /** Entries of the account's table matching `filter` (over the entry's fields), sorted, from `skip`, at most `limit`. */
+    async find(accountId: string, table: string, query: { filter?: unknown; sort?: unknown; skip?: number; limit: number }): Promise<EntryView[]> {
+      const filter = entryFilter(query.filter);
+      const sort = entrySort(query.sort);
+      const { _id: id } = await tableOf(accountId, table);
+      return (await queries.entries(id, filter, { sort, skip: query.skip ?? 0, limit: query.limit })).map(entryView);
+    },
+  };
+
+  return {
+    limits,
+    /** Create a table of the caller's account (designers and admins). */
+    async createTable(caller: Caller, name: string): Promise<TableView> {
+      requireDesigner(caller);
+      checkName(name);
+      const actor = actorOf(caller);
+      // From the read model: two creates racing at the limit may both pass, which a soft limit tolerates.
+      const count = await queries.countForAccount(actor.accountId);
+      if (count >= limits.maxTablesPerAccount) {
+        throw new ConflictError(`The account has the maximum of ${limits.maxTablesPerAccount} tables; drop one first`, { reason: 'too_many_tables', limit: limits.maxTablesPerAccount });
+      }
+      const tableId = newId('tbl');
+      const now = at();
+      await execute({ type: 'CreateTable', data: { accountId: actor.accountId, table: name, at: now, tableId } }, actor);
+      return { id: tableId, name, entryCount: 0, createdAt: now };
+    },
+    /** Drop a table and its entries (designers and admins); its name may be used again. */
+    async dropTable(caller: Caller, name: string): Promise<{ id: string; name: string }> {
+      requireDesigner(caller);
+      checkName(name);
+      const actor = actorOf(caller);
+      const { events } = await execute({ type: 'DropTable', data: { accountId: actor.accountId, table: name, at: at() } }, actor);
+      const [dropped] = events;
+      if (dropped?.type !== 'TableDropped') throw new Error('a table drop decided no drop');
+      return { id: dropped.data.tableId, name };
+    },
+    insertEntry: (caller: Caller, table: string, entry: unknown) => owned.insert(actorOf(caller), table, entry),
+    updateEntry: (caller: Caller, table: string, entryId: string, entry: unknown) => owned.update(actorOf(caller), table, entryId, entry),
+    deleteEntry: (caller: Caller, table: string, entryId: string) => owned.delete(actorOf(caller), table, entryId),
+    /** The tables of an account (the caller's own; admins may name another). */
+    async tables(accountId: string): Promise<TableView[]> {
+      return (await queries.forAccount(accountId)).map(tableView);
+    },
+    /** One table of an account by name, or NOT_FOUND. */
+    table: async (accountId: string, name: string): Promise<TableView> => tableView(await tableOf(accountId, name)),
+    entries: owned.find,
+    /** What workflow steps call: the workflow owner's tables, written as its runs. */
+    owned,
+  };
+};
+
+export type TablesApi = ReturnType<typeof createTablesApi>;

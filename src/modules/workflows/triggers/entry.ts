@@ -1,0 +1,127 @@
+/**
+ * The `entry` trigger: a run per entry event (EntryAdded for `on: "insert"`, EntryUpdated for `"update"`) of a table
+ * whose account has enabled workflows triggered by it. Driven by the event log from a durable checkpoint (kept in
+ * the read store), so entries written while the server was down fire once it is back. Delivery is at least once (a
+ * crash between a start and the checkpoint replays the event); the run id is derived from the entry event and the
+ * workflow, and runs.start answers the existing run for a taken id, so a replay never starts a second run.
+ */
+import { createHash } from 'node:crypto';
+import { Query } from 'mingo';
+import { WORKFLOWS, type WorkflowDoc } from '../../../../projections/workflows.js';
+import { DomainError } from '../../../errors.js';
+import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../../eventStore/eventStore.js';
+import { cancellableSleep, createFollowHealth, type FollowStatus } from '../../../eventStore/followStatus.js';
+import type { Logger } from '../../../logger.js';
+import type { ReadStore } from '../../../readStore/readStore.js';
+import { entryFilter } from '../../tables/entryFilter.js';
+import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables/table.events.js';
+import type { WorkflowDefinition } from '../definition.js';
+import type { RunsApi } from '../run.api.js';
+
+/** The checkpoint's name in the read store (beside the projections'). */
+export const ENTRY_TRIGGER_CHECKPOINT = 'trigger:entry';
+
+type EntryEvent = RecordedEvent<EntryAdded | EntryUpdated>;
+
+/** The run an entry event starts for a workflow: the same event and workflow, the same run. */
+export const entryRunId = (event: Pick<RecordedEvent, 'stream' | 'revision'>, workflowId: string): string =>
+  `run_${createHash('sha256').update(`entry\n${event.stream}\n${event.revision}\n${workflowId}`).digest('hex').slice(0, 40)}`;
+
+/** What the run's `trigger` is: the entry with its fields at the top level of `trigger.entry`. */
+export const entryTriggerPayload = (event: EntryEvent): JsonValue => {
+  const { table, entryId, entry, at } = event.data;
+  const createdAt = event.type === 'EntryAdded' ? at : event.data.createdAt;
+  return { type: 'entry', table, on: event.type === 'EntryAdded' ? 'insert' : 'update', entry: { ...entry, id: entryId, createdAt, updatedAt: at } };
+};
+
+/** Whether the trigger's filter holds for the entry: the same rewritten filter as `entries` runs, on the same document shape. */
+const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent, createdAt: string): boolean => {
+  if (filter === undefined) return true;
+  const doc = { _id: event.data.entryId, data: event.data.entry, createdAt, updatedAt: event.data.at };
+  return new Query(entryFilter(filter), { scriptEnabled: false }).test(doc);
+};
+
+const BATCH = 200;
+
+export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'start'>; logger: Logger }) => {
+  const workflows = deps.readStore.collection<WorkflowDoc>(WORKFLOWS);
+  const health = createFollowHealth();
+  const pause = cancellableSleep();
+  let position = 0;
+  let subscription: Subscription | null = null;
+  let loop: Promise<void> | null = null;
+  let stopped = false;
+
+  const store = (at: number) => deps.readStore.commit([], { projection: ENTRY_TRIGGER_CHECKPOINT, version: 1, position: at });
+
+  /** Start the runs one entry event calls for. A refusal (disabled since, a bad payload) is logged and passed. */
+  const fire = async (event: EntryEvent): Promise<void> => {
+    const on = event.type === 'EntryAdded' ? 'insert' : 'update';
+    const candidates = await workflows.find({ accountId: event.data.accountId, triggerType: 'entry', status: 'enabled' });
+    const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
+    for (const doc of candidates) {
+      const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
+      if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
+      const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
+      try {
+        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id) });
+      } catch (error) {
+        // The store being away is retried (the event is delivered again); a decided refusal would refuse again.
+        if (!(error instanceof DomainError) || error.code === 'UNAVAILABLE') throw error;
+        deps.logger.warn({ err: error, workflowId: doc._id, entryId: event.data.entryId }, 'entry trigger: the run was not started');
+      }
+    }
+  };
+
+  const follow = async (caughtUp: () => void) => {
+    while (!stopped) {
+      try {
+        const sub = deps.eventStore.subscribeToAll({ after: position, filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated'] }, batchSize: BATCH });
+        subscription = sub;
+        for await (const message of sub) {
+          if (stopped) return;
+          if (message.kind === 'caughtUp') {
+            health.delivered(true);
+            caughtUp();
+            continue;
+          }
+          for (const event of message.events) {
+            await fire(event as EntryEvent);
+            position = event.position;
+          }
+          await store(position);
+          health.delivered(false);
+        }
+        if (stopped) return;
+        throw new Error('the event subscription ended');
+      } catch (error) {
+        if (stopped) return;
+        await subscription?.close().catch(() => undefined);
+        const { delayMs, attempt } = health.failed(error);
+        deps.logger.error({ err: error, position, attempt, retryInMs: delayMs }, 'entry trigger: following the event log failed; resubscribing from its checkpoint');
+        await pause.sleep(delayMs);
+      }
+    }
+  };
+
+  return {
+    /** Resolves once the entry events since the checkpoint have started their runs (the catch-up after a restart). */
+    async start() {
+      stopped = false;
+      health.starting();
+      position = (await deps.readStore.getCheckpoint(ENTRY_TRIGGER_CHECKPOINT))?.position ?? 0;
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      loop = follow(caughtUp).finally(() => caughtUp());
+      await ready;
+    },
+    status: (): FollowStatus => health.status(position),
+    async stop() {
+      stopped = true;
+      health.stopped();
+      pause.cancel();
+      await subscription?.close();
+      await loop?.catch(() => undefined);
+    },
+  };
+};

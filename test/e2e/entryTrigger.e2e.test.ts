@@ -1,0 +1,159 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { tableStream } from '../../src/modules/tables/table.events.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/**
+ * The `entry` trigger and the table steps on the started app: a run per matching entry event, from a durable
+ * checkpoint (entries written while the server was down fire after the restart, once), and a store-and-transform
+ * workflow that writes into another table, idempotently.
+ */
+type Gql = Harness['gql'];
+const ERROR = '... on DomainError { code message }';
+
+const open = async (gql: Gql, name: string) => {
+  const { body } = await gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  await gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: account.id });
+  return account;
+};
+
+const createWorkflow = async (gql: Gql, definition: unknown, key: string): Promise<string> => {
+  const { body } = await gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, key);
+  expect(body.data.createWorkflow, JSON.stringify(body.data.createWorkflow)).toMatchObject({ __typename: 'Workflow' });
+  return body.data.createWorkflow.id;
+};
+
+type Run = { id: string; status: string; steps: { key: string; status: string; output: unknown }[] };
+const runsOf = async (gql: Gql, workflowId: string, key: string): Promise<Run[]> => {
+  const { body } = await gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id status steps { key status output } } } } }', { id: workflowId }, key);
+  expect(body.errors).toBeUndefined();
+  return body.data.workflowRuns.edges.map((edge: { node: Run }) => edge.node);
+};
+const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> => {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > end) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+const entryTexts = async (gql: Gql, table: string, key: string) => {
+  const { body } = await gql('query($t: String!) { entries(table: $t) { edges { node { data } } } }', { t: table }, key);
+  return body.data.entries.edges.map((edge: { node: { data: unknown } }) => edge.node.data);
+};
+
+let h: Harness | null = null;
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe('entry trigger', () => {
+  it('an entry inserted while the server was stopped triggers its run after the restart, exactly once', { timeout: 60_000 }, async () => {
+    h = await startHarness();
+    const dataDir = h.dataDir;
+    const owner = await open(h.gql, 'Eve Entries');
+    await h.gql('mutation { createTable(name: "inbox") { __typename } }', {}, owner.key);
+    const tableId = (await h.gql('{ tables { id name } }', {}, owner.key)).body.data.tables[0].id as string;
+    const workflowId = await createWorkflow(
+      h.gql,
+      {
+        name: 'On inbox',
+        trigger: { type: 'entry', table: 'inbox', on: 'insert', filter: { text: { $exists: true } } },
+        steps: [{ key: 'echo', type: 'action.transform', input: { expression: '={"text": trigger.entry.text, "id": trigger.entry.id, "table": trigger.table}' } }],
+      },
+      owner.key,
+    );
+    // One that fires while running, so the checkpoint is past it before the stop.
+    await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "live" }) { __typename } }', {}, owner.key);
+    await until(() => runsOf(h!.gql, workflowId, owner.key), (runs) => runs.length === 1 && runs[0]!.status === 'SUCCEEDED');
+    // Filtered out: no text field.
+    await h.gql('mutation { insertEntry(table: "inbox", entry: { other: 1 }) { __typename } }', {}, owner.key);
+    await h.stop({ keepData: true });
+
+    // Written while the server is down (as another process would): straight into the log.
+    const store = openSqliteEventStore({ dir: dataDir });
+    await store.append(tableStream(owner.id, 'inbox'), [
+      { type: 'EntryAdded', data: { tableId, accountId: owner.id, table: 'inbox', entryId: 'ent_0whiledown0000', entry: { text: 'while down' }, at: new Date().toISOString() } },
+    ]);
+    await store.close();
+
+    h = await startHarness({}, dataDir);
+    const runs = await until(() => runsOf(h!.gql, workflowId, owner.key), (list) => list.length === 2 && list.every((run) => run.status === 'SUCCEEDED'));
+    expect(runs.map((run) => run.steps[0]!.output).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { text: 'live', id: expect.stringMatching(/^ent_/), table: 'inbox' },
+      { text: 'while down', id: 'ent_0whiledown0000', table: 'inbox' },
+    ]);
+
+    // Another restart, and one that forgets the checkpoint (the events delivered again): still one run per entry.
+    await h.stop({ keepData: true });
+    h = await startHarness({}, dataDir);
+    await h.running.core.readStore.commit([], { projection: 'trigger:entry', version: 1, position: 0 });
+    await h.stop({ keepData: true });
+    h = await startHarness({}, dataDir);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await runsOf(h.gql, workflowId, owner.key)).length).toBe(2);
+    await h.stop();
+    h = null;
+  });
+
+  it('a store-and-transform workflow: each inbox entry is stored, transformed, into another table; updates fire only on-update workflows', { timeout: 60_000 }, async () => {
+    h = await startHarness();
+    const owner = await open(h.gql, 'Sam Store');
+    const stranger = await open(h.gql, 'Stan Stranger');
+    for (const table of ['inbox', 'answers', 'seen']) await h.gql('mutation($n: String!) { createTable(name: $n) { __typename } }', { n: table }, owner.key);
+    await h.gql('mutation { createTable(name: "inbox") { __typename } }', {}, stranger.key);
+    const storeId = await createWorkflow(
+      h.gql,
+      {
+        name: 'Store answers',
+        trigger: { type: 'entry', table: 'inbox', on: 'insert' },
+        steps: [
+          { key: 'shout', type: 'action.transform', input: { expression: '=$uppercase(trigger.entry.text)' } },
+          { key: 'store', type: 'action.storeEntry', input: { table: 'answers', entry: { source: '=trigger.entry.id', text: '=steps.shout' } } },
+          { key: 'seen', type: 'action.upsertEntry', input: { table: 'seen', match: { text: '=trigger.entry.text' } } },
+          { key: 'find', type: 'search.entries', input: { table: 'answers', filter: { source: '=trigger.entry.id' } } },
+        ],
+      },
+      owner.key,
+    );
+    const updateId = await createWorkflow(
+      h.gql,
+      { name: 'On update', trigger: { type: 'entry', table: 'inbox', on: 'update' }, steps: [{ key: 'echo', type: 'action.transform', input: { expression: '={"text": trigger.entry.text, "on": trigger.on}' } }] },
+      owner.key,
+    );
+    const inserted = await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "hello" }) { ... on Entry { id } } }', {}, owner.key);
+    await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "hello" }) { __typename } }', {}, owner.key);
+    // Another account's entry in its own "inbox" starts none of the owner's runs.
+    await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "not yours" }) { __typename } }', {}, stranger.key);
+    const runs = await until(() => runsOf(h!.gql, storeId, owner.key), (list) => list.length === 2 && list.every((run) => run.status === 'SUCCEEDED'));
+    expect(runs.map((run) => run.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const answers = (await entryTexts(h.gql, 'answers', owner.key)) as { text: string }[];
+    expect(answers.map((answer) => answer.text)).toEqual(['HELLO', 'HELLO']);
+    // find-or-create: the second "hello" found the first one's entry.
+    expect(await entryTexts(h.gql, 'seen', owner.key)).toEqual([{ text: 'hello' }]);
+    const created = runs.map((run) => (run.steps.find((step) => step.key === 'seen')!.output as { created: boolean }).created).sort();
+    expect(created).toEqual([false, true]);
+    const found = runs[0]!.steps.find((step) => step.key === 'find')!.output as { count: number; first: { text: string } };
+    expect(found).toMatchObject({ count: 1, first: { text: 'HELLO' } });
+    expect(await runsOf(h.gql, updateId, owner.key)).toEqual([]);
+
+    await h.gql('mutation($id: ID!) { updateEntry(table: "inbox", id: $id, entry: { text: "changed" }) { __typename } }', { id: inserted.body.data.insertEntry.id }, owner.key);
+    const updates = await until(() => runsOf(h!.gql, updateId, owner.key), (list) => list.length === 1 && list[0]!.status === 'SUCCEEDED');
+    expect(updates[0]!.steps[0]!.output).toEqual({ text: 'changed', on: 'update' });
+    expect((await runsOf(h.gql, storeId, owner.key)).length).toBe(2);
+  });
+
+  it('refuses an entry trigger with a code-running filter or a bad table name when the workflow is saved', async () => {
+    h ??= await startHarness();
+    const owner = await open(h.gql, 'Val Validate');
+    for (const trigger of [
+      { type: 'entry', table: 'inbox', filter: { $where: 'true' } },
+      { type: 'entry', table: 'In Box' },
+      { type: 'entry', table: 'inbox', on: 'delete' },
+    ]) {
+      const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ${ERROR} } }`, { d: { name: 'x', trigger, steps: [{ key: 'a', type: 'action.transform', input: {} }] } }, owner.key);
+      expect(body.data.createWorkflow, JSON.stringify(trigger)).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/trigger/) });
+    }
+  });
+});

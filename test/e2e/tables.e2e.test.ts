@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/**
+ * Tables over the started app: CRUD, filters, sorting and paging over GraphQL and REST; hostile filters refused with
+ * a typed error; the limits (entry size, entries per table, tables per account, names); roles and ownership.
+ */
+type Gql = Harness['gql'];
+const ERROR = '... on DomainError { code message }';
+const ENTRY = `__typename ... on Entry { id data createdAt updatedAt } ${ERROR}`;
+const UPDATED = '__typename id data createdAt updatedAt';
+
+let h: Harness;
+let designer: { id: string; key: string };
+let member: { id: string; key: string };
+let other: { id: string; key: string };
+
+const open = async (gql: Gql, name: string, designerRole: boolean) => {
+  const { body } = await gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  if (designerRole) await gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: account.id });
+  return account;
+};
+
+const createTable = async (name: string, key: string) => (await h.gql(`mutation($n: String!) { createTable(name: $n) { __typename ... on Table { id name entryCount } ${ERROR} } }`, { n: name }, key)).body;
+const insert = async (table: string, entry: unknown, key: string) => (await h.gql(`mutation($t: String!, $e: JSON!) { insertEntry(table: $t, entry: $e) { ${ENTRY} } }`, { t: table, e: entry }, key)).body;
+const entries = async (table: string, args: { filter?: unknown; sort?: unknown; first?: number; after?: string }, key: string) =>
+  (
+    await h.gql(
+      'query($t: String!, $f: JSON, $s: JSON, $first: Int, $after: String) { entries(table: $t, filter: $f, sort: $s, first: $first, after: $after) { edges { cursor node { id data createdAt updatedAt } } pageInfo { hasNextPage endCursor } } }',
+      { t: table, f: args.filter, s: args.sort, first: args.first, after: args.after },
+      key,
+    )
+  ).body;
+const texts = (body: { data: { entries: { edges: { node: { data: { text: string } } }[] } } }) => body.data.entries.edges.map((edge) => edge.node.data.text);
+
+beforeAll(async () => {
+  h = await startHarness({ TABLE_MAX_ENTRIES: '5', TABLE_MAX_PER_ACCOUNT: '3', TABLE_MAX_ENTRY_BYTES: '1024' });
+  designer = await open(h.gql, 'Tabitha Tables', true);
+  member = await open(h.gql, 'Mel Member', false);
+  other = await open(h.gql, 'Otto Other', true);
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('tables over GraphQL', () => {
+  it('creates a table, inserts, updates and deletes entries, and lists them with filters, sorts and pages', async () => {
+    expect((await createTable('inbox', designer.key)).data.createTable).toMatchObject({ __typename: 'Table', name: 'inbox', entryCount: 0 });
+    const ids: string[] = [];
+    for (const [text, score] of [['HELLO', 3], ['world', 1], ['hello again', 5], ['bye', 2]] as const) {
+      const body = await insert('inbox', { text, score, tags: score > 2 ? ['hot'] : ['cold'] }, designer.key);
+      expect(body.data.insertEntry, JSON.stringify(body)).toMatchObject({ __typename: 'Entry', data: { text, score } });
+      ids.push(body.data.insertEntry.id);
+    }
+    expect(texts(await entries('inbox', { filter: { text: 'HELLO' } }, designer.key))).toEqual(['HELLO']);
+    expect(texts(await entries('inbox', { filter: { score: { $gte: 3 } }, sort: { score: -1 } }, designer.key))).toEqual(['hello again', 'HELLO']);
+    expect(texts(await entries('inbox', { filter: { text: { $regex: '^hel', $options: 'i' } } }, designer.key))).toEqual(['HELLO', 'hello again']);
+    expect(texts(await entries('inbox', { filter: { $or: [{ tags: 'cold' }, { text: { $in: ['HELLO'] } }] } }, designer.key))).toEqual(['HELLO', 'world', 'bye']);
+    expect(texts(await entries('inbox', { filter: { id: ids[1] } }, designer.key))).toEqual(['world']);
+
+    const first = await entries('inbox', { first: 3 }, designer.key);
+    expect(texts(first)).toEqual(['HELLO', 'world', 'hello again']);
+    expect(first.data.entries.pageInfo.hasNextPage).toBe(true);
+    const second = await entries('inbox', { first: 3, after: first.data.entries.pageInfo.endCursor }, designer.key);
+    expect(texts(second)).toEqual(['bye']);
+    expect(second.data.entries.pageInfo.hasNextPage).toBe(false);
+
+    // Any member of the account writes entries.
+    const updated = await h.gql(`mutation($id: ID!) { updateEntry(table: "inbox", id: $id, entry: { text: "WORLD", score: 9 }) { ${UPDATED} } }`, { id: ids[1] }, designer.key);
+    expect(updated.body.data.updateEntry).toMatchObject({ id: ids[1], data: { text: 'WORLD', score: 9 } });
+    expect(updated.body.data.updateEntry.updatedAt >= updated.body.data.updateEntry.createdAt).toBe(true);
+    const deleted = await h.gql('mutation($id: ID!) { deleteEntry(table: "inbox", id: $id) { __typename id } }', { id: ids[3] }, designer.key);
+    expect(deleted.body.data.deleteEntry).toEqual({ __typename: 'DeletedEntry', id: ids[3] });
+    expect(texts(await entries('inbox', {}, designer.key))).toEqual(['HELLO', 'WORLD', 'hello again']);
+    const again = await h.gql('mutation($id: ID!) { deleteEntry(table: "inbox", id: $id) { __typename } }', { id: ids[3] }, designer.key);
+    expect(again.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    const listed = await h.gql('{ tables { name entryCount } }', {}, designer.key);
+    expect(listed.body.data.tables).toEqual([{ name: 'inbox', entryCount: 3 }]);
+  });
+
+  it('refuses hostile filters with a typed VALIDATION error naming the problem', async () => {
+    let deep: Record<string, unknown> = { text: 'x' };
+    for (let i = 0; i < 20; i++) deep = { $and: [deep] };
+    const hostile: [string, unknown][] = [
+      ['$where', { $where: 'sleep(10000) || true' }],
+      ['$function', { text: { $function: { body: 'function() { return true }', args: [], lang: 'js' } } }],
+      ['$expr', { $expr: { $eq: ['$text', 'x'] } }],
+      ['$accumulator', { text: { $accumulator: {} } }],
+      ['too deep', deep],
+      ['huge $in', { text: { $in: Array.from({ length: 10_000 }, (_, i) => `v${i}`) } }],
+      ['catastrophic regex', { text: { $regex: '^(a+)+$' } }],
+      ['alternation regex', { text: { $regex: '(a|aa)*b' } }],
+      ['back-reference', { text: { $regex: '(a)\\1' } }],
+      ['long regex', { text: { $regex: 'a'.repeat(500) } }],
+      ['operator in a literal', { meta: { $gt: 1, plain: 2 } }],
+      ['not an object', ['text']],
+    ];
+    for (const [name, filter] of hostile) {
+      const body = await entries('inbox', { filter }, designer.key);
+      expect(body.errors?.[0]?.extensions?.code, name).toBe('VALIDATION');
+      expect(body.errors?.[0]?.message, name).toMatch(/Invalid filter/);
+    }
+    const badSort = await entries('inbox', { sort: { score: 2 } }, designer.key);
+    expect(badSort.errors?.[0]?.extensions?.code).toBe('VALIDATION');
+    const badCursor = await entries('inbox', { after: 'bm90LWEtY3Vyc29y' }, designer.key);
+    expect(badCursor.errors?.[0]?.extensions?.code).toBe('VALIDATION');
+  });
+
+  it('enforces entry size, entries per table, tables per account and table names, each with a clear error', async () => {
+    const big = await insert('inbox', { text: 'x'.repeat(2000) }, designer.key);
+    expect(big.data.insertEntry).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect(big.data.insertEntry.message).toMatch(/over the limit of 1024/);
+    for (const [entry, pattern] of [
+      [{ $set: 1 }, /not starting with \$/],
+      [{ 'a.b': 1 }, /no dots/],
+      [{ id: 'mine' }, /platform's/],
+      [[1, 2], /JSON object/],
+    ] as const) {
+      const body = await insert('inbox', entry, designer.key);
+      expect(body.data.insertEntry.code, JSON.stringify(entry)).toBe('VALIDATION');
+      expect(body.data.insertEntry.message).toMatch(pattern);
+    }
+    await insert('inbox', { text: 'four' }, designer.key);
+    await insert('inbox', { text: 'five' }, designer.key);
+    const full = await insert('inbox', { text: 'six' }, designer.key);
+    expect(full.data.insertEntry).toMatchObject({ code: 'CONFLICT' });
+    expect(full.data.insertEntry.message).toMatch(/maximum of 5 entries/);
+
+    expect((await createTable('inbox', designer.key)).data.createTable).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/already exists/) });
+    for (const name of ['Bad-Name', '1abc', 'x'.repeat(64), '']) expect((await createTable(name, designer.key)).data.createTable.code, name).toBe('VALIDATION');
+    await createTable('second', designer.key);
+    await createTable('third', designer.key);
+    const fourth = await createTable('fourth', designer.key);
+    expect(fourth.data.createTable).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/maximum of 3 tables/) });
+    // Dropping frees the name and a slot; the table created again starts empty.
+    const dropped = await h.gql(`mutation { dropTable(name: "third") { __typename ... on DroppedTable { name } ${ERROR} } }`, {}, designer.key);
+    expect(dropped.body.data.dropTable).toEqual({ __typename: 'DroppedTable', name: 'third' });
+    await insert('second', { text: 'kept' }, designer.key);
+    await h.gql(`mutation { dropTable(name: "second") { __typename } }`, {}, designer.key);
+    expect((await createTable('second', designer.key)).data.createTable).toMatchObject({ __typename: 'Table', entryCount: 0 });
+    expect(texts(await entries('second', {}, designer.key))).toEqual([]);
+  });
+
+  it('lets members write entries but only designers create and drop tables; another account\'s table is NOT_FOUND', async () => {
+    expect((await createTable('mine', member.key)).data.createTable).toMatchObject({ code: 'FORBIDDEN' });
+    expect((await insert('inbox', { text: 'x' }, member.key)).data.insertEntry).toMatchObject({ code: 'NOT_FOUND' });
+    // A table name is the caller's own: another account has no "inbox" until it makes one.
+    const theirs = await entries('inbox', {}, other.key);
+    expect(theirs.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const named = await h.gql('query($a: ID!) { entries(table: "inbox", accountId: $a) { edges { node { id } } } }', { a: designer.id }, other.key);
+    expect(named.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const ids = (await entries('inbox', {}, designer.key)).data.entries.edges.map((edge: { node: { id: string } }) => edge.node.id);
+    await createTable('inbox', other.key);
+    const update = await h.gql(`mutation($id: ID!) { updateEntry(table: "inbox", id: $id, entry: { text: "pwned" }) { ${UPDATED} } }`, { id: ids[0] }, other.key);
+    expect(update.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(texts(await entries('inbox', {}, designer.key))).not.toContain('pwned');
+  });
+});
+
+describe('tables over REST', () => {
+  it('adds an entry with an API key of the account, with OpenRouter-shaped errors', async () => {
+    const post = (table: string, body: string, key: string | null) =>
+      fetch(`${h.url}/api/v1/tables/${table}/entries`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body });
+    await createTable('rest', designer.key);
+    const ok = await post('rest', JSON.stringify({ text: 'via REST' }), member.key);
+    expect(ok.status).toBe(404);
+    const created = await post('rest', JSON.stringify({ text: 'via REST' }), designer.key);
+    expect(created.status).toBe(201);
+    const entry = (await created.json()) as { id: string; data: unknown };
+    expect(entry).toMatchObject({ id: expect.stringMatching(/^ent_/), data: { text: 'via REST' } });
+    expect(texts(await entries('rest', { filter: { text: 'via REST' } }, designer.key))).toEqual(['via REST']);
+
+    const cases: [string, string, string | null, number, string][] = [
+      ['rest', '{"text":', designer.key, 400, 'invalid_request'],
+      ['rest', JSON.stringify({ text: 'x'.repeat(2000) }), designer.key, 413, 'payload_too_large'],
+      ['nope', JSON.stringify({ text: 'x' }), designer.key, 404, 'not_found'],
+      ['rest', JSON.stringify({ text: 'x' }), null, 401, 'authentication'],
+      ['rest', JSON.stringify({ text: 'x' }), other.key, 404, 'not_found'],
+      ['BAD', JSON.stringify({ text: 'x' }), designer.key, 400, 'invalid_request'],
+    ];
+    for (const [table, body, key, status, type] of cases) {
+      const res = await post(table, body, key);
+      const answer = (await res.json()) as { error: { code: number; message: string; metadata: { error_type: string } } };
+      expect(res.status, `${table} ${body.slice(0, 20)}`).toBe(status);
+      expect(answer.error).toMatchObject({ code: status, metadata: { error_type: type } });
+    }
+  });
+});
