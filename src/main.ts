@@ -20,6 +20,8 @@ import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
+import { createSecretsApi } from './modules/workflows/secrets.js';
+import { createEventTriggers } from './modules/workflows/triggers/events.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
@@ -102,7 +104,8 @@ export const startSwitchyard = async (
       });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
-      const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy });
+      const secrets = createSecretsApi({ eventStore, vault: gateway.vault, now: base.now });
+      const steps = createStepRunners({ catalog, generations, outbound: gateway.upstream.policy, eventStore, now: base.now, secrets, githubApiUrl: config.GITHUB_API_URL });
       return {
         accounts,
         apiKeys,
@@ -111,6 +114,7 @@ export const startSwitchyard = async (
         generations,
         workflows,
         runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
+        secrets,
       };
     },
   });
@@ -127,6 +131,9 @@ export const startSwitchyard = async (
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.
   await modules.runs.resumeAll();
+  // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
+  const eventTriggers = createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger });
+  await eventTriggers.start();
   if (generatedKey) {
     log(
       [
@@ -150,6 +157,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
+      await eventTriggers.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();

@@ -4,6 +4,7 @@ import type { CatalogApi } from './catalog/catalog.api.js';
 import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
 import type { RunsApi } from './workflows/run.api.js';
+import type { SecretsApi } from './workflows/secrets.js';
 import type { WorkflowsApi } from './workflows/workflow.api.js';
 
 /** Every module's application API, built once in the composition root (main.ts): what GraphQL, REST and the gateway call. */
@@ -15,4 +16,5 @@ export interface Modules {
   generations: GenerationsApi;
   workflows: WorkflowsApi;
   runs: RunsApi;
+  secrets: SecretsApi;
 }
