@@ -156,6 +156,22 @@ describe('event triggers', () => {
     expect(await runsOf(samListens, sam.key)).toHaveLength(0);
   });
 
+  it('balance.below fires when the balance falls from at or above the threshold to below it, not again while it stays below', async () => {
+    const bea = await open('Bea');
+    const workflow = await create(echo('Low balance', { type: 'event', event: 'balance.below', threshold: 5_000_000_000 }), bea.key);
+    const refund = (amount: number) => h.gql('mutation($id: ID!, $amount: Money!) { refundCredits(accountId: $id, amount: $amount, reason: "test") { __typename } }', { id: bea.id, amount });
+    // Only bought credits are refundable; rising past the threshold fires nothing.
+    const bought = await h.gql('mutation($id: ID!) { purchaseCredits(accountId: $id, amount: 10000000000, paymentMethod: "pm_card_visa") { __typename } }', { id: bea.id });
+    expect(bought.body.errors).toBeUndefined();
+    await refund(2_000_000_000); // 10 → 8 USD: still above
+    await refund(4_000_000_000); // 8 → 4 USD: crosses
+    await refund(1_000_000_000); // 4 → 3 USD: stays below
+    const [run] = await endedRuns(workflow, bea.key, 1);
+    expect(run!.output.got).toMatchObject({ event: 'balance.below', balance: 4_000_000_000, previousBalance: 8_000_000_000, threshold: 5_000_000_000, cause: { type: 'CreditsRefunded' } });
+    await settle();
+    expect(await runsOf(workflow, bea.key)).toHaveLength(1);
+  });
+
   it('an emit attempt run again (same idempotency key) appends its event once', async () => {
     const { core } = h.running;
     const emit = actionEmit({ eventStore: core.eventStore, now: () => new Date() });
