@@ -84,5 +84,7 @@ export const workflowQueries = (store: ReadStore) => {
     /** One page of an account's workflows that are not deleted (filter and sort from idPage). */
     pageForAccount: (accountId: string, page: { filter: Filter; sort: SortSpec; limit: number }) =>
       workflows.find({ ...page.filter, accountId, status: { $ne: 'deleted' } }, { sort: page.sort, limit: page.limit }),
+    /** An account's enabled workflows with this type of trigger (the event triggers look up who listens). */
+    enabledWithTrigger: (accountId: string, triggerType: WorkflowDoc['triggerType']) => workflows.find({ accountId, status: 'enabled', triggerType }),
   };
 };

@@ -86,6 +86,12 @@ const schema = z.object({
   GATEWAY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(3),
   GATEWAY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
   GATEWAY_KEEPALIVE_MS: z.coerce.number().int().min(10).default(2_000),
+  /** GitHub's REST API for `action.githubComment` (GitHub Enterprise: https://host/api/v3; tests: a local fake). */
+  GITHUB_API_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+$/, 'GITHUB_API_URL must be an http(s) URL')
+    .transform((url) => url.replace(/\/+$/, ''))
+    .default('https://api.github.com'),
   DEMO_TOKEN_DELAY_MS: z.coerce.number().int().min(0).max(5_000).default(20),
 });
 

@@ -23,6 +23,8 @@ import { createRunsApi } from './modules/workflows/run.api.js';
 import { createTablesApi } from './modules/tables/tables.api.js';
 import { tableRoutes } from './modules/tables/tables.rest.js';
 import { createEntryTrigger } from './modules/workflows/triggers/entry.js';
+import { createSecretsApi } from './modules/workflows/secrets.js';
+import { createEventTriggers } from './modules/workflows/triggers/events.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
@@ -113,7 +115,8 @@ export const startSwitchyard = async (
         now: base.now,
         limits: { maxEntryBytes: config.TABLE_MAX_ENTRY_BYTES, maxEntries: config.TABLE_MAX_ENTRIES, maxTablesPerAccount: config.TABLE_MAX_PER_ACCOUNT },
       });
-      const steps = createStepRunners({ catalog, generations, tables, outbound: gateway.upstream.policy });
+      const secrets = createSecretsApi({ eventStore, vault: gateway.vault, now: base.now });
+      const steps = createStepRunners({ catalog, generations, tables, outbound: gateway.upstream.policy, eventStore, now: base.now, secrets, githubApiUrl: config.GITHUB_API_URL });
       return {
         accounts,
         apiKeys,
@@ -123,6 +126,7 @@ export const startSwitchyard = async (
         workflows,
         runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
         tables,
+        secrets,
       };
     },
   });
@@ -143,6 +147,9 @@ export const startSwitchyard = async (
   // Entry events since the last checkpoint (those written while down included) start their workflows' runs.
   const entryTrigger = createEntryTrigger({ eventStore, readStore, runs: modules.runs, logger });
   await entryTrigger.start();
+  // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
+  const eventTriggers = createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger });
+  await eventTriggers.start();
   if (generatedKey) {
     log(
       [
@@ -167,6 +174,7 @@ export const startSwitchyard = async (
     stop: async () => {
       await app.stop();
       await entryTrigger.stop();
+      await eventTriggers.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();

@@ -8,5 +8,6 @@ import '../modules/workflows/workflow.graphql.js';
 import '../modules/workflows/run.graphql.js';
 import '../modules/tables/tables.graphql.js';
 import '../modules/workflows/run.progress.graphql.js';
+import '../modules/workflows/secrets.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

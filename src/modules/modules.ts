@@ -5,6 +5,7 @@ import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
 import type { TablesApi } from './tables/tables.api.js';
 import type { RunsApi } from './workflows/run.api.js';
+import type { SecretsApi } from './workflows/secrets.js';
 import type { WorkflowsApi } from './workflows/workflow.api.js';
 
 /** Every module's application API, built once in the composition root (main.ts): what GraphQL, REST and the gateway call. */
@@ -17,4 +18,5 @@ export interface Modules {
   workflows: WorkflowsApi;
   runs: RunsApi;
   tables: TablesApi;
+  secrets: SecretsApi;
 }

@@ -77,10 +77,13 @@ const stepError = async (promise: Promise<unknown>): Promise<StepError> => {
   return error as StepError;
 };
 
+/** What the emit and GitHub steps need (not exercised here). */
+const newStepDeps = (core: typeof h.running.core) => ({ eventStore: core.eventStore, now: () => new Date(), secrets: core.modules.secrets, githubApiUrl: 'http://127.0.0.1:9' });
+
 beforeAll(async () => {
   h = await startGatewayHarness(); // OUTBOUND_ALLOW=127.0.0.1, as the app harness sets it
   const core = h.running.core;
-  runners = createStepRunners({ catalog: core.modules.catalog, generations: core.modules.generations, tables: core.modules.tables, outbound: core.gateway.upstream.policy, httpLimits: { timeoutMs: 500, maxResponseBytes: 1000 } });
+  runners = createStepRunners({ catalog: core.modules.catalog, generations: core.modules.generations, tables: core.modules.tables, outbound: core.gateway.upstream.policy, ...newStepDeps(core), httpLimits: { timeoutMs: 500, maxResponseBytes: 1000 } });
   user = await h.openAccount({ credits: 1_000_000_000 });
   target = await startTarget();
   await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-cheap', model: 'steps/cheap', prices: { prompt: 100, completion: 200 }, contextLength: 16_000 });
@@ -292,7 +295,7 @@ describe('action.http', () => {
     expect(metadata).toMatchObject({ code: 'OUTBOUND_REFUSED', retryable: false });
     expect(metadata.message).toContain('cloud metadata');
 
-    const strict = createStepRunners({ catalog: h.running.core.modules.catalog, generations: h.running.core.modules.generations, tables: h.running.core.modules.tables, outbound: createOutboundPolicy() });
+    const strict = createStepRunners({ catalog: h.running.core.modules.catalog, generations: h.running.core.modules.generations, tables: h.running.core.modules.tables, outbound: createOutboundPolicy(), ...newStepDeps(h.running.core) });
     const before = target.requests.length;
     const port = new URL(target.url).port;
     // The same loopback address spelled as a name, IPv4-mapped IPv6, a decimal integer and hex (URL parsing normalizes the last two).

@@ -514,3 +514,24 @@ describe('run decider: next and decide agree', () => {
     );
   });
 });
+
+describe('run decider: chains of runs (depth)', () => {
+  const chained = { ...runStarted.data, depth: 3 };
+  const error = { code: 'CHAIN_TOO_DEEP', message: 'Not started: too deep' };
+
+  it('a refused run is recorded as started and failed at once, with no step run, and nothing may follow', () => {
+    run(example)([])
+      .when({ type: 'RefuseRun', data: { ...chained, error } })
+      .then([{ type: 'RunStarted', data: chained }, { type: 'RunFailed', data: { error, step: null, at: at(0) } }]);
+    const refused: RunEvent[] = [{ type: 'RunStarted', data: chained }, { type: 'RunFailed', data: { error, step: null, at: at(0) } }];
+    expect(nextAfter(refused, 1)).toEqual({ kind: 'idle', status: 'failed' });
+    run(example)(refused).when(startStep('pick', 1, 1)).thenThrows(ConflictError, /already failed/);
+  });
+
+  it('a queued run keeps its depth when admitted; a depth of 0 is not written; a negative one is refused', () => {
+    const queued: RunEvent = { type: 'RunQueued', data: chained };
+    run(example)([queued]).when({ type: 'AdmitRun', data: { at: at(5) } }).then([{ type: 'RunStarted', data: { ...chained, at: at(5) } }]);
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, depth: 0 } }).then([runStarted]);
+    run(example)([]).when({ type: 'StartRun', data: { ...runStarted.data, depth: -1 } }).thenThrows(ValidationError, /depth/);
+  });
+});

@@ -4,6 +4,7 @@
  * reference only `trigger`, `run`, `workflow` and earlier steps (`steps.<key>`).
  */
 import jsonata from 'jsonata';
+import { Query } from 'mingo';
 import { z } from 'zod';
 import { DomainError, ValidationError } from '../../errors.js';
 import { entryFilter } from '../tables/entryFilter.js';
@@ -21,6 +22,8 @@ export const STEP_TYPES = [
   'search.entries',
   'action.storeEntry',
   'action.upsertEntry',
+  'action.emit',
+  'action.githubComment',
 ] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
@@ -117,6 +120,42 @@ const entryTrigger = z.strictObject({
     }),
 });
 
+/** The platform events an `event` trigger can name (triggers/events.ts builds each one's payload). */
+export const PLATFORM_EVENTS = ['generation.completed', 'generation.failed', 'balance.below', 'apiKey.created', 'apiKey.revoked', 'workflowRun.failed'] as const;
+export type PlatformEventName = (typeof PLATFORM_EVENTS)[number];
+/** A custom event (action.emit): `custom.` then a name of lowercase letters, digits, `_`, `-` and `.`. */
+export const CUSTOM_EVENT = /^custom\.[a-z][a-z0-9_.-]{0,63}$/;
+export const isEventName = (name: string): name is PlatformEventName | `custom.${string}` => (PLATFORM_EVENTS as readonly string[]).includes(name) || CUSTOM_EVENT.test(name);
+
+/** A MongoDB-style match over an event's payload (the read store's query language, run with mingo; no `$where`). */
+const eventFilter = z.record(z.string(), jsonValue).superRefine((filter, ctx) => {
+  try {
+    new Query(filter, { scriptEnabled: false });
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `filter is not a valid MongoDB-style match: ${error instanceof Error ? error.message : String(error)}` });
+  }
+});
+
+/**
+ * `{"type":"event","event":"generation.completed","filter":{"model":"demo/echo"}}`: runs on each such event of the
+ * workflow's account whose payload matches the filter; `balance.below` needs `threshold` (nano-dollars) and fires when
+ * the balance falls from at or above it to below it.
+ */
+const eventTriggerSchema = z
+  .strictObject({
+    type: z.literal('event'),
+    event: z.string().refine(isEventName, { error: (issue) => `unknown event ${JSON.stringify(issue.input)}; known: ${PLATFORM_EVENTS.join(', ')}, or custom.<name> (lowercase letters, digits, _ - .)` }),
+    filter: eventFilter.optional(),
+    threshold: z.int().min(0).max(DEFINITION_LIMITS.maxBudget).optional(),
+  })
+  .superRefine((trigger, ctx) => {
+    if (trigger.event === 'balance.below' && trigger.threshold === undefined) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'balance.below needs a threshold (nano-dollars)' });
+    if (trigger.event !== 'balance.below' && trigger.threshold !== undefined) ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'threshold applies to balance.below only' });
+  });
+
+/** Workflow ids are ours (`wf_…`). */
+export const WORKFLOW_ID = /^wf_[0-9a-z]{1,64}$/;
+
 const definitionSchema = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
   trigger: z.discriminatedUnion(
@@ -125,8 +164,9 @@ const definitionSchema = z.strictObject({
       z.strictObject({ type: z.literal('manual') }),
       z.strictObject({ type: z.literal('webhook'), respond: z.enum(['sync', 'async']) }),
       entryTrigger,
+      eventTriggerSchema,
     ],
-    { error: 'must be { "type": "manual" }, { "type": "webhook", "respond": "sync" | "async" } or { "type": "entry", "table": "<name>", "on": "insert" | "update", "filter": {…} }' },
+    { error: 'must be a trigger: { "type": "manual" }, { "type": "webhook", "respond": "sync" | "async" }, { "type": "entry", "table": "<name>", … } or { "type": "event", "event": "<event name>", … }' },
   ),
   settings: z
     .strictObject({
@@ -134,6 +174,8 @@ const definitionSchema = z.strictObject({
       timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxTimeoutSeconds).default(300),
       /** Nano-dollars a run may spend on model calls. */
       budget: z.int().min(0).max(DEFINITION_LIMITS.maxBudget).default(100_000_000),
+      /** The workflow (of the same account; checked when saved) to run when one of this workflow's runs fails. */
+      errorWorkflow: z.string().regex(WORKFLOW_ID, 'must be a workflow id (wf_…)').optional(),
     })
     .prefault({}),
   steps: z.array(stepSchema).min(1, 'a workflow needs at least one step').max(DEFINITION_LIMITS.maxSteps, `at most ${DEFINITION_LIMITS.maxSteps} steps`),

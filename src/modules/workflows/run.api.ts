@@ -24,7 +24,7 @@ import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
 import type { WorkflowDefinition } from './definition.js';
-import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
+import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
 import { runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
@@ -70,6 +70,13 @@ export const EXECUTOR_ERROR_CODES = {
   failed: 'STEP_FAILED',
   badOutput: 'BAD_STEP_OUTPUT',
 } as const;
+
+/**
+ * Runs a chain of runs triggering each other may hold before one is refused: a run at a greater depth is recorded as
+ * failed with CHAIN_TOO_DEEP (and logged) instead of started, so two workflows whose error workflows or emitted
+ * events trigger each other stop.
+ */
+export const MAX_CHAIN_DEPTH = 5;
 
 /** Run ids are ours (`run_…`): anything else cannot name one, so it is not looked up. */
 const RUN_ID = /^run_[0-9a-z]{1,64}$/;
@@ -527,7 +534,7 @@ export const createRunsApi = (deps: {
      * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
-    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: { runId?: string } = {}): Promise<RunView> {
+    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: { runId?: string; depth?: number } = {}): Promise<RunView> {
       const principal = principalOf(caller);
       await requireWorkflow(caller, workflowId);
       const workflow = await deps.workflows.get(workflowId);
@@ -537,8 +544,19 @@ export const createRunsApi = (deps: {
       const runId = options.runId ?? newId('run');
       if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
       try {
-        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, at: deps.now().toISOString() };
-        return await begin(workflow.definition, data, { actor: principal.accountId, correlationId: caller.requestId });
+        const depth = options.depth ?? 0;
+        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, ...(depth > 0 && { depth }), at: deps.now().toISOString() };
+        const actor = { actor: principal.accountId, correlationId: caller.requestId };
+        if (depth > MAX_CHAIN_DEPTH) {
+          const error = {
+            code: RUN_ERROR_CODES.chain,
+            message: `Not started: this run would be run ${depth + 1} of a chain of runs triggering each other (error workflows, emitted events, model calls); at most ${MAX_CHAIN_DEPTH + 1} run in a chain`,
+          };
+          deps.logger.warn({ runId, workflowId, depth, limit: MAX_CHAIN_DEPTH }, 'workflow runs: a chain of runs triggering each other reached its depth limit; the run is recorded as failed, not started');
+          const { state } = await deps.execute(runStream(runId), runDecider(workflow.definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
+          return viewOfState(state, { at: data.at, error });
+        }
+        return await begin(workflow.definition, data, actor);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         const existing = await viewOfStream(runId);

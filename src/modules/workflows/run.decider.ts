@@ -60,6 +60,7 @@ export const RUN_ERROR_CODES = {
   steps: 'STEP_LIMIT_REACHED',
   output: 'OUTPUT_TOO_LARGE',
   timeout: 'RUN_TIMEOUT',
+  chain: 'CHAIN_TOO_DEEP',
 } as const;
 
 export type StepStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
@@ -89,6 +90,8 @@ export type RunState =
       readonly trigger: JsonValue;
       /** The run this one retries, or null. */
       readonly retryOf: string | null;
+      /** Runs before this one in a chain of runs triggering each other (RunIdentity.depth). */
+      readonly depth: number;
       /** When the run was queued (null if it never was); `startedAt` is its admission then (while queued: the queueing). */
       readonly queuedAt: number | null;
       readonly startedAt: number;
@@ -114,6 +117,8 @@ export type RunCommand =
   | { readonly type: 'StartRun'; readonly data: StartRunData }
   /** Record the run as queued (the workflow's runs are at their maximum). */
   | { readonly type: 'QueueRun'; readonly data: StartRunData }
+  /** The run may not start (a chain of runs past its depth limit): recorded as started and failed at once, no step run. */
+  | { readonly type: 'RefuseRun'; readonly data: StartRunData & { readonly error: RunError } }
   /** A slot freed: the queued run starts. */
   | { readonly type: 'AdmitRun'; readonly data: { readonly at: string } }
   /** `estimatedCost`: the step's worst-case charge in nano-dollars (a model call's reservation; 0 for most steps). */
@@ -157,7 +162,7 @@ const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null
 export const evolve = (state: RunState, event: RunEvent): RunState => {
   if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
   if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-    const { runId, workflowId, version, trigger, retryOf, at } = event.data;
+    const { runId, workflowId, version, trigger, retryOf, depth, at } = event.data;
     const queued = event.type === 'RunQueued';
     return {
       status: queued ? 'queued' : 'running',
@@ -166,6 +171,7 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       version,
       trigger,
       retryOf: retryOf ?? null,
+      depth: depth ?? 0,
       queuedAt: queued ? ms(at) : null,
       startedAt: ms(at),
       steps: new Map(),
@@ -374,7 +380,7 @@ const decideFailure = (definition: RunDefinition, key: string, attempt: number, 
 
 /** The first events of a run (queued or started), its carried-over steps after them. */
 const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition: RunDefinition, data: StartRunData, limits: RunLimits): RunEvent[] => {
-  const { runId, workflowId, version, trigger, retryOf, carried = [], at } = data;
+  const { runId, workflowId, version, trigger, retryOf, depth, carried = [], at } = data;
   if (state.status !== 'none') throw new ConflictError(`Run ${runId} has already started`);
   if (runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
   if (!Number.isSafeInteger(version) || version < 1) throw new ValidationError(`A run pins a workflow version (a positive integer), got ${version}`, { field: 'version' });
@@ -385,7 +391,8 @@ const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition:
     if (definition.steps[index]?.key !== step.key) throw new ValidationError(`Carried step ${step.key} is not step ${index + 1} of this workflow version`, { step: step.key });
     if (step.status === 'succeeded' && outputBytes(step.key, step.output) > limits.maxOutputBytes) throw new ValidationError(`The output of carried step ${step.key} is over the limit`, { step: step.key });
   });
-  const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), at };
+  if (depth !== undefined && (!Number.isSafeInteger(depth) || depth < 0)) throw new ValidationError(`A run's depth is a non-negative integer, got ${depth}`, { field: 'depth' });
+  const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), ...(depth !== undefined && depth > 0 && { depth }), at };
   return [
     { type, data: identity },
     ...carried.map(
@@ -409,11 +416,16 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
       case 'QueueRun':
         return beginRun('RunQueued', state, definition, command.data, limits);
 
+      case 'RefuseRun': {
+        const { error, ...data } = command.data;
+        return [...beginRun('RunStarted', state, definition, { ...data, carried: [] }, limits), { type: 'RunFailed', data: { error: bounded(error), step: null, at: data.at } }];
+      }
+
       case 'AdmitRun': {
         if (state.status !== 'queued') throw new ConflictError(`Cannot admit the run: it is ${state.status === 'none' ? 'not there' : `${state.status}, not queued`}`, { status: state.status });
         parseAt(command.data.at);
-        const { runId, workflowId, version, trigger, retryOf } = state;
-        return [{ type: 'RunStarted', data: { runId, workflowId, version, trigger, ...(retryOf !== null && { retryOf }), at: command.data.at } }];
+        const { runId, workflowId, version, trigger, retryOf, depth } = state;
+        return [{ type: 'RunStarted', data: { runId, workflowId, version, trigger, ...(retryOf !== null && { retryOf }), ...(depth > 0 && { depth }), at: command.data.at } }];
       }
 
       case 'RecordStepStarted': {

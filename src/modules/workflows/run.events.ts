@@ -19,6 +19,11 @@ export interface RunIdentity {
   readonly trigger: JsonValue;
   /** The failed run this one retries (retryWorkflowRun), absent for a fresh run. */
   readonly retryOf?: string;
+  /**
+   * How many runs came before this one in a chain of runs triggering each other (an event a run caused: its failure,
+   * an emitted event, a model call). Absent (0) for a run a person, a webhook or a schedule started.
+   */
+  readonly depth?: number;
   readonly at: string;
 }
 

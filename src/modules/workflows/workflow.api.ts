@@ -1,14 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
-import { DomainError, NotFoundError, UnauthenticatedError } from '../../errors.js';
+import { DomainError, NotFoundError, UnauthenticatedError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
-import { parseDefinition, type WorkflowDefinition } from './definition.js';
+import { parseDefinition, WORKFLOW_ID, type WorkflowDefinition } from './definition.js';
 import { workflowDecider, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
 import { workflowStream, type WorkflowEvent } from './workflow.events.js';
 import { checkWebhookSignature } from './webhookSignature.js';
@@ -37,8 +37,6 @@ export interface RotatedWebhookSecret {
   readonly secret: string;
 }
 
-/** Workflow ids are ours (`wf_…`): anything else cannot name one, so it is not looked up. */
-const WORKFLOW_ID = /^wf_[0-9a-z]{1,64}$/;
 
 /** Runs a command and returns once the read models have applied it (Core.execute). */
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
@@ -96,18 +94,33 @@ export const createWorkflowsApi = (deps: {
     return viewOfState(state);
   };
   const base = (caller: Caller, workflowId: string) => ({ workflowId, actor: actorOf(callerOf(caller)), at: at() });
+  const ownerOf = async (workflowId: string): Promise<string | null> => {
+    if (!WORKFLOW_ID.test(workflowId)) return null;
+    const [first] = await deps.eventStore.readStream(workflowStream(workflowId), { maxCount: 1 });
+    return first?.type === 'WorkflowCreated' ? (first as RecordedEvent<WorkflowEvent & { type: 'WorkflowCreated' }>).data.accountId : null;
+  };
+  /** `settings.errorWorkflow` names another workflow of the same account (the one saving's, or the workflow's owner). */
+  const checkErrorWorkflow = async (definition: WorkflowDefinition, accountId: string | null, self: string | null): Promise<void> => {
+    const target = definition.settings.errorWorkflow;
+    if (target === undefined) return;
+    const problem =
+      target === self ? 'a workflow cannot be its own error workflow' : accountId === null || (await ownerOf(target)) !== accountId ? `there is no workflow ${target} in this account` : null;
+    if (problem !== null) throw new ValidationError(`Invalid workflow definition: settings.errorWorkflow: ${problem}`, { path: 'settings.errorWorkflow', issues: [{ path: 'settings.errorWorkflow', message: problem }] });
+  };
 
   return {
     /** Create a workflow (version 1, enabled) for the caller's account; the definition is validated first. */
     async create(caller: Caller, definition: unknown): Promise<WorkflowView> {
       const principal = callerOf(caller);
       const parsed = parseDefinition(definition);
+      await checkErrorWorkflow(parsed, principal.accountId, null);
       const workflowId = newId('wf');
       return run(caller, { type: 'CreateWorkflow', data: { ...base(caller, workflowId), accountId: principal.accountId, definition: parsed } });
     },
     /** Save a new version (the same definition again is no change). */
-    update: (caller: Caller, workflowId: string, definition: unknown) => {
+    update: async (caller: Caller, workflowId: string, definition: unknown) => {
       const parsed = parseDefinition(definition);
+      await checkErrorWorkflow(parsed, await ownerOf(workflowId), workflowId);
       return run(caller, { type: 'UpdateWorkflow', data: { ...base(caller, workflowId), definition: parsed } });
     },
     enable: (caller: Caller, workflowId: string) => run(caller, { type: 'EnableWorkflow', data: base(caller, workflowId) }),
@@ -122,11 +135,7 @@ export const createWorkflowsApi = (deps: {
     },
 
     /** Policy: the account a workflow belongs to, from its stream (so it is manageable the moment it exists), or null. */
-    async ownerOf(workflowId: string): Promise<string | null> {
-      if (!WORKFLOW_ID.test(workflowId)) return null;
-      const [first] = await deps.eventStore.readStream(workflowStream(workflowId), { maxCount: 1 });
-      return first?.type === 'WorkflowCreated' ? (first as RecordedEvent<WorkflowEvent & { type: 'WorkflowCreated' }>).data.accountId : null;
-    },
+    ownerOf,
     /** The definition a run pins: version `version` of the workflow, from its stream; null if there is no such version. */
     async definitionAt(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
       if (!WORKFLOW_ID.test(workflowId)) return null;

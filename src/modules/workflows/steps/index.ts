@@ -4,7 +4,11 @@
  */
 import type { CatalogApi } from '../../catalog/catalog.api.js';
 import type { GenerationsApi } from '../../generations/generation.api.js';
+import type { EventStore } from '../../../eventStore/eventStore.js';
 import type { OutboundPolicy } from '../../outbound/outboundPolicy.js';
+import type { SecretsApi } from '../secrets.js';
+import { actionEmit } from './emit.js';
+import { actionGithubComment } from './github.js';
 import { actionHttp, createOutboundHttp, type OutboundHttpLimits } from './http.js';
 import { actionModel } from './model.js';
 import { searchHttp, searchModels } from './search.js';
@@ -20,6 +24,12 @@ export const createStepRunners = (deps: {
   /** The gateway's outbound address policy (OUTBOUND_ALLOW): workflow HTTP steps are never trusted. */
   outbound: Pick<OutboundPolicy, 'checkUrl' | 'lookup'>;
   httpLimits?: Partial<OutboundHttpLimits>;
+  /** Custom events (`action.emit`) are appended here. */
+  eventStore: EventStore;
+  now: () => Date;
+  secrets: Pick<SecretsApi, 'open'>;
+  /** GITHUB_API_URL: operator configuration, so trusted (steps/github.ts). */
+  githubApiUrl: string;
 }): StepRunners => {
   const http = createOutboundHttp(deps.outbound, deps.httpLimits);
   return {
@@ -30,5 +40,7 @@ export const createStepRunners = (deps: {
     'search.entries': searchEntries(deps.tables.owned),
     'action.storeEntry': storeEntry(deps.tables.owned),
     'action.upsertEntry': upsertEntry(deps.tables.owned),
+    'action.emit': actionEmit({ eventStore: deps.eventStore, now: deps.now }),
+    'action.githubComment': actionGithubComment({ secrets: deps.secrets, baseUrl: deps.githubApiUrl }),
   };
 };

@@ -1,0 +1,392 @@
+/**
+ * `event` triggers and error workflows: a follower of the platform's event log that starts the runs of the enabled
+ * workflows listening to each event of their own account.
+ *
+ * Durable and exactly-once per (event, workflow): the follower stores its checkpoint (the log position it handled)
+ * in the read store, so events written while the server was down fire after a restart; it handles events at least
+ * once, and each run's id derives from the source event (stream, revision) and the workflow, so a re-delivery
+ * answers the run it started before (runs.start with a taken id) instead of starting a second one. On its very
+ * first start it begins at the log's head: events from before the feature existed fire nothing.
+ *
+ * Error workflows are the `workflowRun.failed` event: a failed run of W fires W's `settings.errorWorkflow` (pinned
+ * version) as well as any workflow whose trigger is `workflowRun.failed`; both get the same derived run id.
+ *
+ * Chains: a run started by an event that another run caused (its failure, an event it emitted, its model call) has
+ * that run's depth + 1; runs.start refuses a run past MAX_CHAIN_DEPTH (recorded as failed with CHAIN_TOO_DEEP), and a
+ * refused run's failure fires nothing, so the chain ends there.
+ *
+ * Payloads (a run's `trigger`; stable, never secrets): every one has `event` (the name) and `at`, plus
+ * - generation.completed / generation.failed: `id`, `model`, `provider`, `cost` (nano-dollars), `tokens` {prompt,
+ *   completion, reasoning, cached}, `status` ("completed" | "failed"), `finishReason`, `latencyMs`, `apiType`,
+ *   `keyId`, `workflowId`/`runId` (the run that made the call, else null), and for a failure `error` {type, status,
+ *   message};
+ * - balance.below: `balance` and `previousBalance` (nano-dollars: bought + granted − refunded − charged; holds of
+ *   calls in flight not counted), `threshold`, `cause` {type, generationId};
+ * - apiKey.created / apiKey.revoked: `id`, `name`, `hint` (never the key or its hash), and for created `limit`,
+ *   `limitReset`, `expiresAt`;
+ * - workflowRun.failed: `runId`, `workflowId`, `workflowName`, `version`, `error` {code, message}, `failedStep`,
+ *   `trigger` (the failed run's own trigger);
+ * - custom.<name>: `data` (what action.emit sent), `source` {workflowId, runId, step} or null.
+ */
+import { createHash } from 'node:crypto';
+import { Query } from 'mingo';
+import { workflowQueries } from '../../../../projections/workflows.js';
+import type { ProjectionRunner } from '../../../../projections/runner.js';
+import { DomainError } from '../../../errors.js';
+import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../../eventStore/eventStore.js';
+import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../../../eventStore/followStatus.js';
+import type { Logger } from '../../../logger.js';
+import type { ReadStore } from '../../../readStore/readStore.js';
+import type { ApiKeyEvent } from '../../apiKeys/apiKey.events.js';
+import { apiKeyStream } from '../../apiKeys/apiKey.events.js';
+import { GENERATION_CATEGORY, generationStream, type GenerationEvent } from '../../generations/generation.events.js';
+import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../ledger/ledger.events.js';
+import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.js';
+import type { WorkflowDefinition } from '../definition.js';
+import { RUN_ERROR_CODES } from '../run.decider.js';
+import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
+import type { RunsApi } from '../run.api.js';
+import type { WorkflowsApi } from '../workflow.api.js';
+
+/** The read store's checkpoint name for this follower (not a projection: it writes no documents). */
+export const EVENT_TRIGGERS_CHECKPOINT = 'workflowEventTriggers';
+
+type Source = RecordedEvent<GenerationEvent | ApiKeyEvent | LedgerEvent | RunEvent | CustomEventEmitted>;
+
+const SOURCE_TYPES = [
+  'GenerationCompleted',
+  'GenerationFailed',
+  'ApiKeyCreated',
+  'ApiKeyRevoked',
+  'RunFailed',
+  'CustomEventEmitted',
+  // The balance moves with these (reservations are holds, not counted).
+  'CreditsPurchased',
+  'CreditsGranted',
+  'CreditsRefunded',
+  'ReservationSettled',
+] as const satisfies readonly Source['type'][];
+
+type Payload = { [key: string]: JsonValue };
+
+/** What one source event means for the triggers of its account. */
+interface Fired {
+  readonly accountId: string;
+  readonly name: string;
+  /** Balance events: the payload depends on each workflow's threshold (null when it does not cross it). */
+  readonly payload: (threshold: number | undefined) => Payload | null;
+  /** The run that caused the event, whose depth + 1 the started runs get (null: no run did). */
+  readonly causedBy: () => Promise<string | null>;
+  /** For a failed run: its pinned definition's error workflow. */
+  readonly errorWorkflow?: string;
+}
+
+/** The run a trigger starts for this event: the same id for every delivery of the event to the workflow. */
+export const eventRunId = (stream: string, revision: number, workflowId: string): string =>
+  `run_${createHash('sha256').update(`event\n${stream}\n${revision}\n${workflowId}`).digest('hex').slice(0, 40)}`;
+
+/** Funds a ledger event adds (negative: takes). */
+const fundsDelta = (event: RecordedEvent<LedgerEvent>): number => {
+  switch (event.type) {
+    case 'CreditsPurchased':
+    case 'CreditsGranted':
+      return event.data.amount;
+    case 'CreditsRefunded':
+      return -event.data.amount;
+    case 'ReservationSettled':
+      return -event.data.charged;
+    case 'CreditsReserved':
+    case 'ReservationReleased':
+    case 'ReservationExpired':
+      return 0;
+    default: {
+      const _never: never = event;
+      return 0;
+    }
+  }
+};
+
+const MAX_BALANCES = 10_000;
+
+export const createEventTriggers = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  runner: Pick<ProjectionRunner, 'waitFor'>;
+  workflows: Pick<WorkflowsApi, 'ownerOf' | 'definitionAt'>;
+  runs: Pick<RunsApi, 'start'>;
+  logger: Logger;
+  retry?: RetryPolicy;
+}) => {
+  const { logger } = deps;
+  const queries = workflowQueries(deps.readStore);
+  const health = createFollowHealth(deps.retry);
+  const pause = cancellableSleep();
+  let subscription: Subscription | null = null;
+  let loop: Promise<void> | null = null;
+  let stopped = false;
+  let position = 0;
+  /** Per account: the funds after the ledger event at `revision` (for balance.below crossings). */
+  const balances = new Map<string, { revision: number; funds: number }>();
+
+  const firstEvent = async <E extends RecordedEvent>(stream: string): Promise<E | undefined> => (await deps.eventStore.readStream(stream, { maxCount: 1 }))[0] as E | undefined;
+
+  const depthOf = async (runId: string | null): Promise<number> => {
+    if (runId === null) return 0;
+    const first = await firstEvent<RecordedEvent<RunEvent>>(runStream(runId));
+    return first?.type === 'RunStarted' || first?.type === 'RunQueued' ? (first.data.depth ?? 0) + 1 : 0;
+  };
+
+  /** The funds before and after a ledger event (folding the account's stream once, then following it). */
+  const balanceAround = async (event: RecordedEvent<LedgerEvent>): Promise<{ before: number; after: number }> => {
+    const accountId = event.data.accountId;
+    let known = balances.get(accountId);
+    if (known?.revision !== event.revision - 1) {
+      const earlier = (await deps.eventStore.readStream(ledgerStream(accountId), { maxCount: event.revision })) as RecordedEvent<LedgerEvent>[];
+      known = { revision: event.revision - 1, funds: earlier.reduce((funds, e) => funds + fundsDelta(e), 0) };
+    }
+    const after = known.funds + fundsDelta(event);
+    balances.delete(accountId);
+    if (balances.size >= MAX_BALANCES) balances.delete(balances.keys().next().value!);
+    balances.set(accountId, { revision: event.revision, funds: after });
+    return { before: known.funds, after };
+  };
+
+  const generationPayload = (event: RecordedEvent<GenerationEvent & { type: 'GenerationCompleted' | 'GenerationFailed' }>, attribution: { workflowId: string; runId: string } | null): Payload => {
+    const { data } = event;
+    const base: Payload = {
+      id: data.generationId,
+      model: data.model,
+      provider: data.providerSlug,
+      cost: data.cost,
+      tokens: { prompt: data.usage.prompt, completion: data.usage.completion, reasoning: data.usage.reasoning, cached: data.usage.cached },
+      latencyMs: data.latencyMs,
+      keyId: data.keyId,
+      workflowId: attribution?.workflowId ?? null,
+      runId: attribution?.runId ?? null,
+      at: data.at,
+    };
+    return event.type === 'GenerationCompleted'
+      ? { event: 'generation.completed', ...base, status: 'completed', finishReason: event.data.finishReason }
+      : { event: 'generation.failed', ...base, status: 'failed', finishReason: null, error: { type: event.data.errorType, status: event.data.status, message: event.data.message } };
+  };
+
+  /** What a source event fires, or null when it fires nothing. */
+  const interpret = async (event: Source, listening: (accountId: string, name: string) => Promise<boolean>): Promise<Fired | null> => {
+    switch (event.type) {
+      case 'GenerationCompleted':
+      case 'GenerationFailed': {
+        const name = event.type === 'GenerationCompleted' ? 'generation.completed' : 'generation.failed';
+        // Most calls have no listener: the extra read below is only for those that do.
+        if (!(await listening(event.data.accountId, name))) return null;
+        // The request (with the workflow run that made the call, if any) is the stream's first event.
+        const first = await firstEvent<RecordedEvent<GenerationEvent>>(generationStream(event.data.generationId));
+        const attributed = first?.type === 'GenerationRequested' ? (first.data.workflow ?? null) : null;
+        const payload = generationPayload(event, attributed);
+        return { accountId: event.data.accountId, name, payload: () => payload, causedBy: async () => attributed?.runId ?? null };
+      }
+      case 'ApiKeyCreated': {
+        const { keyId, name, hint, limit, limitReset, expiresAt, at } = event.data;
+        const payload: Payload = { event: 'apiKey.created', id: keyId, name, hint, limit, limitReset, expiresAt, at };
+        return { accountId: event.data.accountId, name: 'apiKey.created', payload: () => payload, causedBy: async () => null };
+      }
+      case 'ApiKeyRevoked': {
+        const created = await firstEvent<RecordedEvent<ApiKeyEvent>>(apiKeyStream(event.data.keyId));
+        if (created?.type !== 'ApiKeyCreated') return null;
+        const payload: Payload = { event: 'apiKey.revoked', id: event.data.keyId, name: created.data.name, hint: created.data.hint, at: event.data.at };
+        return { accountId: created.data.accountId, name: 'apiKey.revoked', payload: () => payload, causedBy: async () => null };
+      }
+      case 'RunFailed': {
+        // A run refused for its chain's depth ends the chain: its failure fires nothing.
+        if (event.data.error.code === RUN_ERROR_CODES.chain) return null;
+        const first = await firstEvent<RecordedEvent<RunEvent>>(event.stream);
+        if (first?.type !== 'RunStarted' && first?.type !== 'RunQueued') return null;
+        const identity: RunIdentity = first.data;
+        const [accountId, definition] = await Promise.all([deps.workflows.ownerOf(identity.workflowId), deps.workflows.definitionAt(identity.workflowId, identity.version)]);
+        if (accountId === null || definition === null) return null;
+        const payload: Payload = {
+          event: 'workflowRun.failed',
+          runId: identity.runId,
+          workflowId: identity.workflowId,
+          workflowName: definition.name,
+          version: identity.version,
+          error: { code: event.data.error.code, message: event.data.error.message },
+          failedStep: event.data.step,
+          trigger: identity.trigger,
+          at: event.data.at,
+        };
+        return {
+          accountId,
+          name: 'workflowRun.failed',
+          payload: () => payload,
+          causedBy: async () => identity.runId,
+          ...(definition.settings.errorWorkflow !== undefined && { errorWorkflow: definition.settings.errorWorkflow }),
+        };
+      }
+      case 'CustomEventEmitted': {
+        const { accountId, name, data, source, at } = event.data;
+        const payload: Payload = { event: name, data, source: source === null ? null : { ...source }, at };
+        return { accountId, name, payload: () => payload, causedBy: async () => source?.runId ?? null };
+      }
+      case 'CreditsPurchased':
+      case 'CreditsGranted':
+      case 'CreditsRefunded':
+      case 'ReservationSettled': {
+        const accountId = event.data.accountId;
+        // The fold is needed only for accounts with a balance trigger; the others are not followed.
+        if (!(await listening(accountId, 'balance.below'))) {
+          balances.delete(accountId);
+          return null;
+        }
+        const { before, after } = await balanceAround(event);
+        const cause = { type: event.type, generationId: event.type === 'ReservationSettled' ? event.data.generationId : null };
+        return {
+          accountId,
+          name: 'balance.below',
+          payload: (threshold) =>
+            threshold !== undefined && before >= threshold && after < threshold ? { event: 'balance.below', balance: after, previousBalance: before, threshold, cause, at: event.data.at } : null,
+          causedBy: async () => null,
+        };
+      }
+      case 'GenerationRequested':
+      case 'AttemptStarted':
+      case 'AttemptFailed':
+      case 'GenerationCancelled':
+      case 'UsageOverReported':
+      case 'ApiKeyRenamed':
+      case 'ApiKeyLimitChanged':
+      case 'ApiKeyDisabled':
+      case 'ApiKeyEnabled':
+      case 'CreditsReserved':
+      case 'ReservationReleased':
+      case 'ReservationExpired':
+      case 'RunQueued':
+      case 'RunStarted':
+      case 'StepCarriedOver':
+      case 'StepStarted':
+      case 'StepSucceeded':
+      case 'StepFailed':
+      case 'StepSkipped':
+      case 'RunSucceeded':
+      case 'RunCancelled':
+      case 'RunFiltered':
+        return null;
+      default: {
+        const _never: never = event;
+        return null;
+      }
+    }
+  };
+
+  /** The account's enabled workflows whose trigger names this event and that existed when it happened. */
+  const listeners = async (accountId: string, name: string, event: Source): Promise<{ id: string; definition: WorkflowDefinition }[]> => {
+    // The read model must have the workflows as of this event (a workflow enabled just before it).
+    await deps.runner.waitFor(event.position, 5_000);
+    const docs = await queries.enabledWithTrigger(accountId, 'event');
+    return docs
+      .filter((doc) => doc.createdAt <= event.recordedAt)
+      .map((doc) => ({ id: doc._id, definition: JSON.parse(doc.definition) as WorkflowDefinition }))
+      .filter(({ definition }) => definition.trigger.type === 'event' && definition.trigger.event === name);
+  };
+
+  const matches = (filter: Record<string, unknown> | undefined, payload: Payload): boolean => filter === undefined || new Query(filter, { scriptEnabled: false }).test(payload);
+
+  const handle = async (event: Source): Promise<void> => {
+    const found = new Map<string, Promise<{ id: string; definition: WorkflowDefinition }[]>>();
+    const lookup = (accountId: string, name: string) => {
+      const key = `${accountId}\n${name}`;
+      let result = found.get(key);
+      if (!result) found.set(key, (result = listeners(accountId, name, event)));
+      return result;
+    };
+    const fired = await interpret(event, async (accountId, name) => (await lookup(accountId, name)).length > 0);
+    if (fired === null) return;
+    const targets = new Map<string, Payload>();
+    for (const { id, definition } of await lookup(fired.accountId, fired.name)) {
+      if (definition.trigger.type !== 'event') continue;
+      const payload = fired.payload(definition.trigger.threshold);
+      if (payload !== null && matches(definition.trigger.filter, payload)) targets.set(id, payload);
+    }
+    if (fired.errorWorkflow !== undefined && (await deps.workflows.ownerOf(fired.errorWorkflow)) === fired.accountId) {
+      const payload = fired.payload(undefined);
+      if (payload !== null) targets.set(fired.errorWorkflow, payload);
+    }
+    if (targets.size === 0) return;
+    const depth = await depthOf(await fired.causedBy());
+    const caller = { principal: { accountId: fired.accountId, keyId: null, roles: new Set<never>() }, requestId: `event-${event.id}` };
+    for (const [workflowId, payload] of targets) {
+      const runId = eventRunId(event.stream, event.revision, workflowId);
+      try {
+        await deps.runs.start(caller, workflowId, payload, { runId, depth });
+      } catch (error) {
+        // A refusal (disabled since, deleted, a payload over the limit) will not change on a retry: log it and go on.
+        if (error instanceof DomainError && error.status < 500) {
+          logger.warn({ err: error, workflowId, runId, event: fired.name, source: event.stream }, `event trigger: ${fired.name} did not start workflow ${workflowId}: ${error.message}`);
+          continue;
+        }
+        throw error;
+      }
+    }
+  };
+
+  const storeCheckpoint = (at: number) => deps.readStore.commit([], { projection: EVENT_TRIGGERS_CHECKPOINT, version: 1, position: at });
+
+  const follow = async (caughtUp: () => void) => {
+    while (!stopped) {
+      try {
+        const sub = deps.eventStore.subscribeToAll({ after: position, filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY], eventTypes: SOURCE_TYPES }, batchSize: 500 });
+        subscription = sub;
+        for await (const message of sub) {
+          if (stopped) return;
+          if (message.kind === 'caughtUp') {
+            if (message.position > position) await storeCheckpoint((position = message.position));
+            health.delivered(true);
+            caughtUp();
+            continue;
+          }
+          for (const event of message.events) {
+            if (stopped) return;
+            await handle(event as Source);
+            position = event.position;
+          }
+          await storeCheckpoint(position);
+          health.delivered(false);
+        }
+        if (stopped) return;
+        throw new Error('the event subscription ended');
+      } catch (error) {
+        if (stopped) return;
+        await subscription?.close().catch(() => undefined);
+        const { delayMs, attempt } = health.failed(error);
+        // Boot does not wait on an event that keeps failing: the server starts, the follower keeps retrying.
+        caughtUp();
+        logger.error({ err: error, position, attempt, retryInMs: delayMs }, 'event triggers: handling the event log failed; trying again from the last event handled');
+        await pause.sleep(delayMs);
+      }
+    }
+  };
+
+  return {
+    /** Resolves once the triggers have caught up with the log (events written while down have fired). */
+    async start(): Promise<void> {
+      stopped = false;
+      health.starting();
+      const checkpoint = await deps.readStore.getCheckpoint(EVENT_TRIGGERS_CHECKPOINT);
+      if (checkpoint) position = checkpoint.position;
+      else await storeCheckpoint((position = await deps.eventStore.headPosition()));
+      let caughtUp!: () => void;
+      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      loop = follow(caughtUp).finally(() => caughtUp());
+      await ready;
+    },
+    status: (): FollowStatus => health.status(position),
+    async stop(): Promise<void> {
+      stopped = true;
+      health.stopped();
+      pause.cancel();
+      await subscription?.close();
+      await loop?.catch(() => undefined);
+    },
+  };
+};
+
+export type EventTriggers = ReturnType<typeof createEventTriggers>;
