@@ -144,6 +144,31 @@ describe('entry trigger', () => {
     expect((await runsOf(h.gql, storeId, owner.key)).length).toBe(2);
   });
 
+  it('a workflow that stores an entry into the table that triggers it stops at the chain depth limit (CHAIN_TOO_DEEP)', { timeout: 60_000 }, async () => {
+    h ??= await startHarness();
+    const owner = await open(h.gql, 'Lou Loop');
+    await h.gql('mutation { createTable(name: "echo") { __typename } }', {}, owner.key);
+    const loop = await createWorkflow(
+      h.gql,
+      { name: 'Feeds itself', trigger: { type: 'entry', table: 'echo' }, steps: [{ key: 'again', type: 'action.storeEntry', input: { table: 'echo', entry: { n: '=trigger.entry.n + 1' } } }] },
+      owner.key,
+    );
+    await h.gql('mutation { insertEntry(table: "echo", entry: { n: 0 }) { __typename } }', {}, owner.key);
+    // The first run (depth 0, caused by a person) and five more (depths 1..5) store an entry each; the seventh is refused.
+    const runs = await until(
+      () => runsOf(h!.gql, loop, owner.key),
+      (list) => list.length >= 7 && list.every((run) => run.status !== 'RUNNING' && run.status !== 'QUEUED'),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const settled = await runsOf(h.gql, loop, owner.key);
+    expect(settled).toHaveLength(7);
+    expect(settled.filter((run) => run.status === 'SUCCEEDED')).toHaveLength(6);
+    expect(settled.filter((run) => run.status === 'FAILED')).toHaveLength(1);
+    expect(runs.length).toBe(7);
+    const numbers = ((await entryTexts(h.gql, 'echo', owner.key)) as { n: number }[]).map((entry) => entry.n).sort((a, b) => a - b);
+    expect(numbers).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
   it('refuses an entry trigger with a code-running filter or a bad table name when the workflow is saved', async () => {
     h ??= await startHarness();
     const owner = await open(h.gql, 'Val Validate');

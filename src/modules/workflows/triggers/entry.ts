@@ -17,6 +17,7 @@ import { entryFilter } from '../../tables/entryFilter.js';
 import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables/table.events.js';
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi } from '../run.api.js';
+import { depthAfter } from './chain.js';
 
 /** The checkpoint's name in the read store (beside the projections'). */
 export const ENTRY_TRIGGER_CHECKPOINT = 'trigger:entry';
@@ -59,12 +60,14 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
     const on = event.type === 'EntryAdded' ? 'insert' : 'update';
     const candidates = await workflows.find({ accountId: event.data.accountId, triggerType: 'entry', status: 'enabled' });
     const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
+    // An entry a run's step wrote (its correlation id is the run's) starts runs one deeper in the chain.
+    const depth = candidates.length === 0 ? 0 : await depthAfter(deps.eventStore, event.metadata.correlationId);
     for (const doc of candidates) {
       const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
       if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
       const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
       try {
-        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id) });
+        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id), depth });
       } catch (error) {
         // The store being away is retried (the event is delivered again); a decided refusal would refuse again.
         if (!(error instanceof DomainError) || error.code === 'UNAVAILABLE') throw error;

@@ -45,6 +45,7 @@ import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.
 import type { WorkflowDefinition } from '../definition.js';
 import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
+import { depthAfter } from './chain.js';
 import type { RunsApi } from '../run.api.js';
 import type { WorkflowsApi } from '../workflow.api.js';
 
@@ -130,11 +131,6 @@ export const createEventTriggers = (deps: {
 
   const firstEvent = async <E extends RecordedEvent>(stream: string): Promise<E | undefined> => (await deps.eventStore.readStream(stream, { maxCount: 1 }))[0] as E | undefined;
 
-  const depthOf = async (runId: string | null): Promise<number> => {
-    if (runId === null) return 0;
-    const first = await firstEvent<RecordedEvent<RunEvent>>(runStream(runId));
-    return first?.type === 'RunStarted' || first?.type === 'RunQueued' ? (first.data.depth ?? 0) + 1 : 0;
-  };
 
   /** The funds before and after a ledger event (folding the account's stream once, then following it). */
   const balanceAround = async (event: RecordedEvent<LedgerEvent>): Promise<{ before: number; after: number }> => {
@@ -311,7 +307,7 @@ export const createEventTriggers = (deps: {
       if (payload !== null) targets.set(fired.errorWorkflow, payload);
     }
     if (targets.size === 0) return;
-    const depth = await depthOf(await fired.causedBy());
+    const depth = await depthAfter(deps.eventStore, await fired.causedBy());
     const caller = { principal: { accountId: fired.accountId, keyId: null, roles: new Set<never>() }, requestId: `event-${event.id}` };
     for (const [workflowId, payload] of targets) {
       const runId = eventRunId(event.stream, event.revision, workflowId);
