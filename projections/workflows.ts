@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
+import type { WorkflowDefinition } from '../src/modules/workflows/definition.js';
 import type { WorkflowStatus } from '../src/modules/workflows/workflow.decider.js';
 import { WORKFLOW_CATEGORY, type WorkflowEvent } from '../src/modules/workflows/workflow.events.js';
 import { defineProjection } from './projection.js';
@@ -15,7 +16,7 @@ export type WorkflowDoc = {
    * dollars) a document store may not accept as field names.
    */
   definition: string;
-  triggerType: 'manual' | 'webhook';
+  triggerType: WorkflowDefinition['trigger']['type'];
   status: WorkflowStatus;
   /** SHA-256 (hex) of the webhook secret, null until one is rotated in. Never shown. */
   webhookSecretHash: string | null;

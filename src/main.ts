@@ -21,6 +21,7 @@ import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
+import { createScheduler } from './modules/workflows/triggers/schedule.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
@@ -127,6 +128,9 @@ export const startSwitchyard = async (
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.
   await modules.runs.resumeAll();
+  // Schedule triggers: one run per due time (catch-up of the times missed while down, as each trigger says).
+  const scheduler = createScheduler({ eventStore, runner, runs: modules.runs, logger, now: core.now });
+  await scheduler.start();
   if (generatedKey) {
     log(
       [
@@ -150,6 +154,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
+      await scheduler.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();
