@@ -93,7 +93,12 @@ export const MAX_DELAY_MS = DEFINITION_LIMITS.maxDelayedTimeoutSeconds * 1_000;
 
 const delayFor = z.union([
   z.int().min(0, 'must be a number of milliseconds ≥ 0').max(MAX_DELAY_MS, `must be at most ${MAX_DELAY_MS} ms (30 days)`),
-  z.string().refine((text) => isExpression(text) || durationMs(text) !== null, 'must be milliseconds, an ISO-8601 duration of weeks to seconds ("PT5M", "P1DT2H"; no years or months), or an expression'),
+  z.string().superRefine((text, ctx) => {
+    if (isExpression(text)) return;
+    const ms = durationMs(text);
+    if (ms === null) ctx.addIssue({ code: 'custom', message: 'must be milliseconds, an ISO-8601 duration of weeks to seconds ("PT5M", "P1DT2H"; no years or months), or an expression' });
+    else if (ms > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', message: `must be at most 30 days (${MAX_DELAY_MS} ms)` });
+  }),
 ]);
 const delayUntil = z.string().refine((text) => isExpression(text) || (/^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text))), 'must be an ISO-8601 time ("2026-12-24T18:00:00Z") or an expression');
 

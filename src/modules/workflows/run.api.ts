@@ -28,7 +28,7 @@ import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, 
 import { runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
-import { controlSteps, delayPlan } from './steps/control.js';
+import { controlSteps, wakeUpTime } from './steps/control.js';
 import { StepError, type StepRunners } from './steps/step.js';
 import type { WorkflowsApi } from './workflow.api.js';
 
@@ -367,8 +367,7 @@ export const createRunsApi = (deps: {
     const at = now.toISOString();
     if (outcome.ok && action.step.type === DELAY_STEP) {
       // The runner said how long (delayPlan); the wake-up time is stored, not held in a timer.
-      const plan = delayPlan(outcome.output);
-      const until = new Date('forMs' in plan ? now.getTime() + plan.forMs : plan.until).toISOString();
+      const until = new Date(wakeUpTime(outcome.output, now.getTime())).toISOString();
       await record({ type: 'RecordStepWaiting', data: { key, attempt: action.attempt, until, at } });
     } else if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, at } });
     else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });

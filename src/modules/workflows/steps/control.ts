@@ -15,29 +15,34 @@ const free = (output: unknown): StepResult => ({ output, cost: 0 });
  */
 const branchInput = z.object({ paths: z.array(z.object({ name: z.string(), if: z.unknown() })), default: z.string().optional() });
 
-/** A delay's input once evaluated (an expression may have produced any value, so the saved checks are made again). */
-const delayInput = z.union(
-  [
-    z.strictObject({
-      for: z.union([
-        z.number().int().min(0).max(MAX_DELAY_MS),
-        z.string().transform((text, ctx) => durationMs(text) ?? (ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 duration such as "PT5M"' }), z.NEVER)),
-      ]),
-    }),
-    z.strictObject({ until: z.string().refine((text) => /^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text)), 'must be an ISO-8601 time') }),
-  ],
-  { error: 'must be { "for": <ms> | "PT5M" } or { "until": "<ISO time>" }' },
-);
+const invalid = (message: string) => new StepError('INVALID_INPUT', `Invalid step input: ${message}`, false);
 
 /**
- * What a `control.delay` step's input asks: `{forMs}` (counted by the executor from now) or `{until}` (epoch ms).
- * The executor stores the wake-up time (RecordStepWaiting) instead of recording this as the step's output.
+ * What a `control.delay` step's evaluated input asks (an expression may have produced any value, so the checks made
+ * when saved are made again): `{forMs}`, counted by the executor from now, or `{until}` (epoch ms).
  */
 export const delayPlan = (input: unknown): { readonly forMs: number } | { readonly until: number } => {
-  const parsed = parseInput(delayInput, input);
-  if ('until' in parsed) return { until: Date.parse(parsed.until) };
-  if (parsed.for > MAX_DELAY_MS) throw new StepError('INVALID_INPUT', `Invalid step input: input.for: must be at most ${MAX_DELAY_MS} ms (30 days)`, false);
-  return { forMs: parsed.for };
+  const wait = field(input, 'for');
+  const until = field(input, 'until');
+  if ((wait === undefined) === (until === undefined)) throw invalid('input: give either "for" (milliseconds or an ISO-8601 duration such as "PT5M") or "until" (an ISO-8601 time)');
+  if (until !== undefined) {
+    const time = typeof until === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(until) ? Date.parse(until) : NaN;
+    if (!Number.isFinite(time)) throw invalid(`input.until: must be an ISO-8601 time, got ${JSON.stringify(until)}`);
+    return { until: time };
+  }
+  const forMs = typeof wait === 'number' ? wait : typeof wait === 'string' ? durationMs(wait) : null;
+  if (forMs === null || !Number.isSafeInteger(forMs) || forMs < 0) throw invalid(`input.for: must be milliseconds (a whole number ≥ 0) or an ISO-8601 duration such as "PT5M", got ${JSON.stringify(wait)}`);
+  if (forMs > MAX_DELAY_MS) throw invalid(`input.for: must be at most ${MAX_DELAY_MS} ms (30 days)`);
+  return { forMs };
+};
+
+/** The wake-up time (epoch ms) of a delay step's plan (its runner's output), from `now`. */
+export const wakeUpTime = (plan: unknown, now: number): number => {
+  const forMs = field(plan, 'forMs');
+  const until = field(plan, 'until');
+  if (typeof forMs === 'number') return now + forMs;
+  if (typeof until === 'number') return until;
+  throw new StepError('BAD_STEP_OUTPUT', 'A delay step produced no plan', false);
 };
 
 /** The steps that need nothing outside the run: a transform's value, the run's answer, a filter's or a branch's verdict. */
