@@ -7,7 +7,8 @@
  *
  * Daylight-saving time (croner's rules, pinned by test/unit/workflowSchedule.unit.test.ts): a fixed-time schedule
  * (`30 2 * * *`) whose time falls in the spring-forward gap fires at the first valid time after it (03:00), and
- * fires once when the time occurs twice in the autumn; an interval schedule (`*\/30 * * * * *`) follows real time.
+ * fires once when the time occurs twice in the autumn; an interval schedule (`*\/30 * 2 * * *`) skips the times in
+ * the gap and runs on both occurrences of a repeated time (distinct instants, so distinct run ids).
  */
 import { Cron } from 'croner';
 
