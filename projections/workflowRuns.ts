@@ -23,6 +23,8 @@ export interface RunStepDoc {
   readonly endedAt: string | null;
   /** The run whose outcome of this step a retry reused (not run again), or null. */
   readonly carriedFrom: string | null;
+  /** When a waiting delay step wakes; null once it woke (or for any other step). Absent in documents from before delays. */
+  readonly wakingAt?: string | null;
 }
 
 export type WorkflowRunDoc = {
@@ -66,7 +68,7 @@ const kept = (value: unknown): { output: string | null; outputOmitted: boolean }
 
 const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) => RunStepDoc): WorkflowRunDoc => {
   const index = doc.steps.findIndex((step) => step.key === key);
-  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null, carriedFrom: null };
+  const current: RunStepDoc = index >= 0 ? doc.steps[index]! : { key, status: 'running', attempts: 0, output: null, outputOmitted: false, error: null, cost: 0, startedAt: null, endedAt: null, carriedFrom: null, wakingAt: null };
   const steps = [...doc.steps];
   if (index >= 0) steps[index] = change(current);
   else steps.push(change(current));
@@ -127,13 +129,17 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         const { key, attempt, at } = event.data;
         return withStep(doc, key, (step) => ({ ...step, status: 'running', attempts: attempt, error: null, startedAt: step.startedAt ?? at, endedAt: null }));
       }
+      case 'StepWaiting': {
+        const { key, until } = event.data;
+        return withStep(doc, key, (step) => ({ ...step, status: 'waiting', wakingAt: until }));
+      }
       case 'StepSucceeded': {
         const { key, output, cost, at } = event.data;
-        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', ...kept(output), error: null, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', ...kept(output), error: null, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
       }
       case 'StepFailed': {
         const { key, error, cost, at } = event.data;
-        return { ...withStep(doc, key, (step) => ({ ...step, status: 'failed', error, cost: step.cost + cost, endedAt: at })), cost: doc.cost + cost };
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'failed', error, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
       }
       case 'StepSkipped': {
         const { key, at } = event.data;

@@ -26,6 +26,7 @@ import { createEntryTrigger } from './modules/workflows/triggers/entry.js';
 import { createSecretsApi } from './modules/workflows/secrets.js';
 import { createEventTriggers } from './modules/workflows/triggers/events.js';
 import { createStepRunners } from './modules/workflows/steps/index.js';
+import { createScheduler } from './modules/workflows/triggers/schedule.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
@@ -150,6 +151,9 @@ export const startSwitchyard = async (
   // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
   const eventTriggers = createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger });
   await eventTriggers.start();
+  // Schedule triggers: one run per due time (catch-up of the times missed while down, as each trigger says).
+  const scheduler = createScheduler({ eventStore, runner, runs: modules.runs, logger, now: core.now });
+  await scheduler.start();
   if (generatedKey) {
     log(
       [
@@ -175,6 +179,7 @@ export const startSwitchyard = async (
       await app.stop();
       await entryTrigger.stop();
       await eventTriggers.stop();
+      await scheduler.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();

@@ -481,6 +481,9 @@ describe('run decider: next and decide agree', () => {
               expect(action.until).toBeGreaterThan(t);
               t = action.until;
               break;
+            case 'wake':
+              apply({ type: 'WakeStep', data: { key: action.step.key, attempt: action.attempt, at: iso() } });
+              break;
             case 'finish':
               apply({ type: 'FinishRun', data: { at: iso() } });
               break;

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DomainError, ValidationError } from '../../errors.js';
 import { entryFilter } from '../tables/entryFilter.js';
 import { TABLE_NAME } from '../tables/table.events.js';
+import { compileSchedule } from './triggers/cron.js';
 
 export const STEP_TYPES = [
   'search.models',
@@ -24,6 +25,7 @@ export const STEP_TYPES = [
   'action.upsertEntry',
   'action.emit',
   'action.githubComment',
+  'control.delay',
 ] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 
@@ -34,6 +36,11 @@ export const DEFINITION_LIMITS = {
   maxSteps: 50,
   maxConcurrentRuns: 100,
   maxTimeoutSeconds: 3600,
+  /**
+   * A run's timeout counts its delays (it is a wall-clock deadline), so a workflow with a `control.delay` step may
+   * set `settings.timeoutSeconds` up to 30 days; others stay at maxTimeoutSeconds.
+   */
+  maxDelayedTimeoutSeconds: 30 * 24 * 3600,
   /** Nano-dollars: 1,000 USD per run. */
   maxBudget: 1_000_000_000_000,
   maxRetryAttempts: 10,
@@ -79,6 +86,39 @@ export const branchInputSchema = z
       seen.add(path.name);
     });
   });
+
+/** Milliseconds of an ISO-8601 duration of weeks, days, hours, minutes and seconds (`PT5M`, `P1DT2H`, `PT0.5S`). */
+const DURATION = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+export const durationMs = (text: string): number | null => {
+  const match = DURATION.exec(text);
+  if (!match || text === 'P' || text.endsWith('T')) return null;
+  const [weeks = 0, days = 0, hours = 0, minutes = 0, seconds = 0] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part)));
+  return Math.round((((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60_000 + seconds * 1_000);
+};
+
+/** The longest delay: a run's timeout counts its delays, and no run may last longer than maxDelayedTimeoutSeconds. */
+export const MAX_DELAY_MS = DEFINITION_LIMITS.maxDelayedTimeoutSeconds * 1_000;
+
+const delayFor = z.union([
+  z.int().min(0, 'must be a number of milliseconds ≥ 0').max(MAX_DELAY_MS, `must be at most ${MAX_DELAY_MS} ms (30 days)`),
+  z.string().superRefine((text, ctx) => {
+    if (isExpression(text)) return;
+    const ms = durationMs(text);
+    if (ms === null) ctx.addIssue({ code: 'custom', message: 'must be milliseconds, an ISO-8601 duration of weeks to seconds ("PT5M", "P1DT2H"; no years or months), or an expression' });
+    else if (ms > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', message: `must be at most 30 days (${MAX_DELAY_MS} ms)` });
+  }),
+]);
+const delayUntil = z.string().refine((text) => isExpression(text) || (/^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text))), 'must be an ISO-8601 time ("2026-12-24T18:00:00Z") or an expression');
+
+/**
+ * A `control.delay` step's input: wait `for` a duration (milliseconds, or an ISO-8601 duration such as `"PT5M"`) or
+ * `until` a time (ISO-8601; one in the past does not wait). Either may be an expression. The wake-up time is stored in
+ * the run, so a restart wakes it on time; it must fall before the run's deadline (settings.timeoutSeconds counts
+ * delays), or the step fails with DELAY_PAST_TIMEOUT.
+ */
+export const delayInputSchema = z.union([z.strictObject({ for: delayFor }), z.strictObject({ until: delayUntil })], {
+  error: 'must be { "for": <ms> | "PT5M" } or { "until": "<ISO time>" }',
+});
 
 const stepSchema = z.strictObject({
   key: z.string().regex(STEP_KEY, 'must match ^[a-z][a-z0-9_]*$ (lowercase letters, digits and _, starting with a letter)').max(64),
@@ -156,6 +196,23 @@ const eventTriggerSchema = z
 /** Workflow ids are ours (`wf_…`). */
 export const WORKFLOW_ID = /^wf_[0-9a-z]{1,64}$/;
 
+/**
+ * `schedule`: one run per due time of a cron expression (5 fields, or 6 with seconds first) in an IANA time zone.
+ * `catchUp` is what a start does about due times missed while the server was down: "one" runs the latest of them
+ * once, "none" skips them. The run's trigger is `{ scheduledAt, firedAt }`.
+ */
+const scheduleTriggerSchema = z
+  .strictObject({
+    type: z.literal('schedule'),
+    cron: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    timezone: z.string().min(1).max(100).default('UTC'),
+    catchUp: z.enum(['one', 'none']).default('one'),
+  })
+  .superRefine((trigger, ctx) => {
+    const compiled = compileSchedule(trigger);
+    if (!compiled.ok) ctx.addIssue({ code: 'custom', path: [compiled.problem.field], message: compiled.problem.message });
+  });
+
 const definitionSchema = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
   trigger: z.discriminatedUnion(
@@ -165,13 +222,18 @@ const definitionSchema = z.strictObject({
       z.strictObject({ type: z.literal('webhook'), respond: z.enum(['sync', 'async']) }),
       entryTrigger,
       eventTriggerSchema,
+      scheduleTriggerSchema,
     ],
-    { error: 'must be a trigger: { "type": "manual" }, { "type": "webhook", "respond": "sync" | "async" }, { "type": "entry", "table": "<name>", … } or { "type": "event", "event": "<event name>", … }' },
+    {
+      error:
+        'must be a trigger: { "type": "manual" }, { "type": "webhook", "respond": "sync" | "async" }, { "type": "entry", "table": "<name>", … }, { "type": "event", "event": "<event name>", … } or { "type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris" }',
+    },
   ),
   settings: z
     .strictObject({
       maxConcurrentRuns: z.int().min(1).max(DEFINITION_LIMITS.maxConcurrentRuns).default(10),
-      timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxTimeoutSeconds).default(300),
+      /** Seconds from the run's start to its deadline, delays included (over maxTimeoutSeconds only with a control.delay step). */
+      timeoutSeconds: z.int().min(1).max(DEFINITION_LIMITS.maxDelayedTimeoutSeconds).default(300),
       /** Nano-dollars a run may spend on model calls. */
       budget: z.int().min(0).max(DEFINITION_LIMITS.maxBudget).default(100_000_000),
       /** The workflow (of the same account; checked when saved) to run when one of this workflow's runs fails. */
@@ -301,10 +363,21 @@ const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
         else paths.set(name, step.key);
       }
     }
+    if (step.type === 'control.delay') {
+      const parsed = delayInputSchema.safeParse(step.input);
+      if (!parsed.success) issues.push(...parsed.error.issues.map((issue) => ({ path: formatPath(['steps', index, 'input', ...issue.path]), message: issue.message })));
+    }
     const expressions = [...(step.if === undefined ? [] : [{ path: `${at}.if`, source: step.if }]), ...expressionsIn(step.input, `${at}.input`)];
     for (const { path, source } of expressions) issues.push(...checkExpression(source, path, earlier, all));
     earlier.add(step.key);
   });
+  const { timeoutSeconds } = definition.settings;
+  if (timeoutSeconds > DEFINITION_LIMITS.maxTimeoutSeconds && !definition.steps.some((step) => step.type === 'control.delay')) {
+    issues.push({
+      path: 'settings.timeoutSeconds',
+      message: `must be at most ${DEFINITION_LIMITS.maxTimeoutSeconds}; only a workflow with a control.delay step may wait longer (up to ${DEFINITION_LIMITS.maxDelayedTimeoutSeconds})`,
+    });
+  }
   return issues;
 };
 

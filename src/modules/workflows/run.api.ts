@@ -24,11 +24,11 @@ import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
 import type { WorkflowDefinition } from './definition.js';
-import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
+import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, DELAY_STEP, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
 import { runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
-import { controlSteps } from './steps/control.js';
+import { controlSteps, wakeUpTime } from './steps/control.js';
 import { StepError, type StepRunners } from './steps/step.js';
 import type { WorkflowsApi } from './workflow.api.js';
 
@@ -41,6 +41,8 @@ export interface RunStepView {
   readonly cost: number;
   /** The run whose outcome of this step was reused (a retry): the step did not run in this run. */
   readonly carriedFrom: string | null;
+  /** When a waiting delay step wakes (null unless it waits). */
+  readonly wakingAt: string | null;
 }
 
 /** A run as commands and queries answer it. */
@@ -78,6 +80,9 @@ export const EXECUTOR_ERROR_CODES = {
  */
 export const MAX_CHAIN_DEPTH = 5;
 
+/** A wait longer than this is taken in parts (setTimeout cannot wait past 2^31 - 1 ms; the loop asks `next` again). */
+const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
+
 /** Run ids are ours (`run_…`): anything else cannot name one, so it is not looked up. */
 const RUN_ID = /^run_[0-9a-z]{1,64}$/;
 /** Bytes of a manual run's input as JSON. */
@@ -92,7 +97,17 @@ const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
   workflowId: doc.workflowId,
   version: doc.version,
   status: doc.status,
-  steps: doc.steps.map((step) => ({ key: step.key, status: step.status, attempts: step.attempts, output: parseJson(step.output), error: step.error, cost: step.cost, carriedFrom: step.carriedFrom })),
+  steps: doc.steps.map((step) => ({
+    key: step.key,
+    status: step.status,
+    attempts: step.attempts,
+    output: parseJson(step.output),
+    error: step.error,
+    cost: step.cost,
+    carriedFrom: step.carriedFrom,
+    // Absent in documents written before delays existed.
+    wakingAt: step.wakingAt ?? null,
+  })),
   output: parseJson(doc.output),
   error: doc.error,
   cost: doc.cost,
@@ -112,7 +127,16 @@ const viewOfState = (state: RunState, ended: { at: string; error: RunError | nul
     workflowId: state.workflowId,
     version: state.version,
     status: state.status,
-    steps: [...state.steps].map(([key, step]) => ({ key, status: step.status, attempts: step.attempt, output: step.output, error: step.error, cost: 0, carriedFrom: step.carriedFrom })),
+    steps: [...state.steps].map(([key, step]) => ({
+      key,
+      status: step.status,
+      attempts: step.attempt,
+      output: step.output,
+      error: step.error,
+      cost: 0,
+      carriedFrom: step.carriedFrom,
+      wakingAt: step.status === 'waiting' && step.wakeAt !== null ? new Date(step.wakeAt).toISOString() : null,
+    })),
     output: null,
     error: ended?.error ?? null,
     cost: state.spent,
@@ -285,13 +309,16 @@ export const createRunsApi = (deps: {
           break;
         case 'wait':
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.max(0, action.until - now));
+            const timer = setTimeout(resolve, Math.min(MAX_TIMER_MS, Math.max(0, action.until - now)));
             run.wake = () => {
               clearTimeout(timer);
               resolve();
             };
           });
           run.wake = null;
+          break;
+        case 'wake':
+          await record({ type: 'WakeStep', data: { key: action.step.key, attempt: action.attempt, at: at() } });
           break;
         case 'start': {
           const { key } = action.step;
@@ -343,8 +370,13 @@ export const createRunsApi = (deps: {
     const outcome = await perform(state, definition, action, owner, run);
     if (outcome === null) return;
     const { key } = action.step;
-    const at = deps.now().toISOString();
-    if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, at } });
+    const now = deps.now();
+    const at = now.toISOString();
+    if (outcome.ok && action.step.type === DELAY_STEP) {
+      // The runner said how long (delayPlan); the wake-up time is stored, not held in a timer.
+      const until = new Date(wakeUpTime(outcome.output, now.getTime())).toISOString();
+      await record({ type: 'RecordStepWaiting', data: { key, attempt: action.attempt, until, at } });
+    } else if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, at } });
     else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });
   };
 
@@ -516,6 +548,7 @@ export const createRunsApi = (deps: {
       case 'RunStarted':
       case 'StepCarriedOver':
       case 'StepStarted':
+      case 'StepWaiting':
       case 'StepSucceeded':
       case 'StepFailed':
       case 'StepSkipped':

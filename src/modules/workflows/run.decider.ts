@@ -15,6 +15,11 @@
  * runs API decides it and says so with QueueRun (then AdmitRun later) or StartRun. A queued run does no work.
  *
  * Retries: `carryOver` says which steps of a failed run a retry reuses; StartRun / QueueRun record them first.
+ *
+ * Delays: a `control.delay` step's runner says how long to wait; RecordStepWaiting stores the wake-up time
+ * (StepWaiting), `next` says `wait` until then and `wake` after, and WakeStep records the step's success. The run's
+ * timeout counts delays: a wake-up time at or past the deadline fails the step at once (DELAY_PAST_TIMEOUT), never
+ * hours later. A crash before StepWaiting re-runs the step (the delay then counts from the re-run).
  */
 import { ConflictError, ValidationError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
@@ -61,9 +66,13 @@ export const RUN_ERROR_CODES = {
   output: 'OUTPUT_TOO_LARGE',
   timeout: 'RUN_TIMEOUT',
   chain: 'CHAIN_TOO_DEEP',
+  delayPastTimeout: 'DELAY_PAST_TIMEOUT',
 } as const;
 
-export type StepStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+export const DELAY_STEP = 'control.delay';
+
+/** `waiting`: a delay step stored its wake-up time and waits for it. */
+export type StepStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped';
 export interface StepState {
   readonly status: StepStatus;
   /** The last attempt (0 for a skipped step or one carried over). */
@@ -77,6 +86,8 @@ export interface StepState {
   readonly carriedFrom: string | null;
   /** Why a skipped step was skipped. */
   readonly skipped: SkipReason | null;
+  /** Epoch ms a waiting delay step wakes at, or null. */
+  readonly wakeAt: number | null;
 }
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
@@ -130,6 +141,10 @@ export type RunCommand =
       readonly data: { readonly key: string; readonly attempt: number; readonly error: RunError; readonly retryable: boolean; readonly cost: number; readonly at: string };
     }
   | { readonly type: 'SkipStep'; readonly data: { readonly key: string; readonly reason: SkipReason; readonly at: string } }
+  /** A delay step's attempt in flight waits until `until` (its runner's answer, made a time by the executor). */
+  | { readonly type: 'RecordStepWaiting'; readonly data: { readonly key: string; readonly attempt: number; readonly until: string; readonly at: string } }
+  /** A waiting delay step's time has come (`next` says `wake`): it succeeds with `{wokeAt, scheduledFor}`. */
+  | { readonly type: 'WakeStep'; readonly data: { readonly key: string; readonly attempt: number; readonly at: string } }
   /** Ends the run as `next` says it must end (succeeded, failed or filtered); refused while work is left. */
   | { readonly type: 'FinishRun'; readonly data: { readonly at: string } }
   | { readonly type: 'CancelRun'; readonly data: { readonly reason: string; readonly at: string } };
@@ -144,8 +159,10 @@ export type NextAction =
   | { readonly kind: 'resume'; readonly step: RunStepDefinition; readonly attempt: number; readonly idempotencyKey: string; readonly deadline: number }
   /** The step is on a branch path that was not chosen: SkipStep with reason `path`. */
   | { readonly kind: 'skip'; readonly step: RunStepDefinition; readonly reason: 'path' }
-  /** A retry's backoff (never past the run's deadline): ask again at `until`. */
+  /** A retry's backoff or a delay step's wait (never past the run's deadline): ask again at `until`. */
   | { readonly kind: 'wait'; readonly until: number; readonly key: string; readonly attempt: number }
+  /** A waiting delay step's wake-up time has come: WakeStep. */
+  | { readonly kind: 'wake'; readonly step: RunStepDefinition; readonly attempt: number; readonly scheduledFor: number }
   /** FinishRun: the run's end is decided. */
   | { readonly kind: 'finish'; readonly outcome: 'succeeded'; readonly output: JsonValue }
   | { readonly kind: 'finish'; readonly outcome: 'failed'; readonly error: RunError; readonly step: string | null }
@@ -157,7 +174,7 @@ const ms = (iso: string): number => Date.parse(iso);
 
 const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
 
-const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null } as const;
+const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null } as const;
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
   if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
@@ -191,6 +208,11 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       const first = !state.steps.has(key);
       const step: StepState = { ...NOT_RUN, status: 'running', attempt, idempotencyKey };
       return { ...state, steps: withStep(state, key, step), stepsStarted: state.stepsStarted + (first ? 1 : 0) };
+    }
+    case 'StepWaiting': {
+      const { key, attempt, until } = event.data;
+      const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
+      return { ...state, steps: withStep(state, key, { ...NOT_RUN, status: 'waiting', attempt, idempotencyKey, wakeAt: ms(until) }) };
     }
     case 'StepSucceeded': {
       const { key, attempt, output, cost } = event.data;
@@ -261,6 +283,11 @@ export const next = (state: RunState, definition: RunDefinition, now: number, li
     // This step is the run's current work.
     if (now >= deadline) {
       return { kind: 'finish', outcome: 'failed', error: { code: RUN_ERROR_CODES.timeout, message: `The run passed its timeout of ${definition.settings.timeoutSeconds} s` }, step: step.key };
+    }
+    if (done?.status === 'waiting') {
+      const wakeAt = done.wakeAt ?? now;
+      if (now < wakeAt) return { kind: 'wait', until: Math.min(wakeAt, deadline), key: step.key, attempt: done.attempt };
+      return { kind: 'wake', step, attempt: done.attempt, scheduledFor: wakeAt };
     }
     if (done?.status === 'running') {
       return { kind: 'resume', step, attempt: done.attempt, idempotencyKey: done.idempotencyKey ?? stepIdempotencyKey(state.runId, step.key, done.attempt), deadline };
@@ -340,6 +367,8 @@ const describeAction = (action: NextAction): string => {
       return `skipping step ${action.step.key} (its path was not chosen)`;
     case 'wait':
       return `waiting until ${new Date(action.until).toISOString()} for attempt ${action.attempt} of step ${action.key}`;
+    case 'wake':
+      return `waking delay step ${action.step.key}`;
     case 'finish':
       return action.outcome === 'failed' ? `finishing the run as failed (${action.error.message})` : `finishing the run as ${action.outcome}`;
     default: {
@@ -469,6 +498,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         if (step.type === 'control.branch' && !(isRecord(output) && (typeof output.path === 'string' || output.path === null))) {
           throw new ValidationError(`The output of branch step ${key} must be { path: string | null }`, { step: key });
         }
+        if (step.type === DELAY_STEP) throw new ValidationError(`Delay step ${key} succeeds by waking (RecordStepWaiting, then WakeStep)`, { step: key });
         return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, at } }];
       }
 
@@ -496,6 +526,36 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
           throw new ConflictError(`Cannot skip step ${key} (${reason}): ${why}`, { step: key });
         }
         return [{ type: 'StepSkipped', data: { key, reason, at } }];
+      }
+
+      case 'RecordStepWaiting': {
+        const { key, attempt, until, at } = command.data;
+        const run = requireRunning(state, `record step ${key} as waiting`);
+        const step = requireStep(definition, key);
+        if (step.type !== DELAY_STEP) throw new ValidationError(`Step ${key} is a ${step.type} step; only a ${DELAY_STEP} step waits`, { step: key });
+        requireInFlight(run, key, attempt, `record step ${key} as waiting`);
+        parseAt(at);
+        const wakeAt = parseAt(until);
+        const deadline = runDeadline(run, definition);
+        if (wakeAt >= deadline) {
+          const error = {
+            code: RUN_ERROR_CODES.delayPastTimeout,
+            message: `Step ${key} would wake at ${until}, at or after the run's deadline ${new Date(deadline).toISOString()} (settings.timeoutSeconds ${definition.settings.timeoutSeconds} counts delays): raise the timeout or shorten the delay`,
+          };
+          return decideFailure(definition, key, attempt, error, false, 0, at);
+        }
+        return [{ type: 'StepWaiting', data: { key, attempt, until: new Date(wakeAt).toISOString(), at } }];
+      }
+
+      case 'WakeStep': {
+        const { key, attempt, at } = command.data;
+        const run = requireRunning(state, `wake step ${key}`);
+        const action = next(run, definition, parseAt(at), limits);
+        if (action.kind !== 'wake' || action.step.key !== key || action.attempt !== attempt) {
+          throw new ConflictError(`Cannot wake attempt ${attempt} of step ${key}: the run is ${describeAction(action)}`, { step: key, attempt });
+        }
+        const output = { wokeAt: at, scheduledFor: new Date(action.scheduledFor).toISOString() };
+        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost: 0, at } }];
       }
 
       case 'FinishRun': {

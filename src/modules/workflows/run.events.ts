@@ -83,6 +83,15 @@ export type StepFailed = {
   };
 };
 
+/**
+ * A `control.delay` step waits until `until` (after its StepStarted): the wake-up time is stored, so the executor of
+ * any process, after any restart, wakes the step on time (StepSucceeded with `{wokeAt, scheduledFor}`).
+ */
+export type StepWaiting = {
+  readonly type: 'StepWaiting';
+  readonly data: { readonly key: string; readonly attempt: number; readonly until: string; readonly at: string };
+};
+
 /** `condition`: the step's `if` was false. `path`: the step belongs to a branch path that was not chosen. */
 export type SkipReason = 'condition' | 'path';
 
@@ -113,7 +122,19 @@ export type RunFiltered = {
   readonly data: { readonly step: string; readonly at: string };
 };
 
-export type RunEvent = RunQueued | RunStarted | StepCarriedOver | StepStarted | StepSucceeded | StepFailed | StepSkipped | RunSucceeded | RunFailed | RunCancelled | RunFiltered;
+export type RunEvent =
+  | RunQueued
+  | RunStarted
+  | StepCarriedOver
+  | StepStarted
+  | StepWaiting
+  | StepSucceeded
+  | StepFailed
+  | StepSkipped
+  | RunSucceeded
+  | RunFailed
+  | RunCancelled
+  | RunFiltered;
 
 export const RUN_CATEGORY = 'run';
 export const runStream = (runId: string): string => `${RUN_CATEGORY}-${runId}`;

@@ -16,7 +16,13 @@ export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
 });
 
 const WorkflowStepStatusEnum = builder.enumType('WorkflowStepStatus', {
-  values: { RUNNING: { value: 'running' }, SUCCEEDED: { value: 'succeeded' }, FAILED: { value: 'failed' }, SKIPPED: { value: 'skipped' } } as const,
+  values: {
+    RUNNING: { value: 'running' },
+    WAITING: { value: 'waiting', description: 'A control.delay step waits for its wake-up time (wakingAt).' },
+    SUCCEEDED: { value: 'succeeded' },
+    FAILED: { value: 'failed' },
+    SKIPPED: { value: 'skipped' },
+  } as const,
 });
 
 export const WorkflowRunErrorRef = builder.objectRef<RunError>('WorkflowRunError').implement({
@@ -38,6 +44,7 @@ const WorkflowRunStepRef = builder.objectRef<RunStepView>('WorkflowRunStep').imp
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (step) => step.error }),
     cost: t.field({ type: 'Money', resolve: (step) => step.cost }),
     carriedFrom: t.id({ nullable: true, description: 'The failed run whose outcome of this step a retry reused (the step did not run again, and charged nothing here).', resolve: (step) => step.carriedFrom }),
+    wakingAt: t.field({ type: 'DateTime', nullable: true, description: 'When a WAITING control.delay step wakes; null otherwise.', resolve: (step) => step.wakingAt }),
   }),
 });
 

@@ -18,6 +18,7 @@ const TYPE_NAMES = {
   runStarted: 'WorkflowRunStartedEvent',
   stepCarriedOver: 'WorkflowStepCarriedOverEvent',
   stepStarted: 'WorkflowStepStartedEvent',
+  stepWaiting: 'WorkflowStepWaitingEvent',
   stepSucceeded: 'WorkflowStepSucceededEvent',
   stepFailed: 'WorkflowStepFailedEvent',
   stepSkipped: 'WorkflowStepSkippedEvent',
@@ -31,6 +32,7 @@ const ProgressTypeEnum = builder.enumType('WorkflowRunProgressType', {
     RUN_STARTED: { value: 'runStarted' },
     STEP_CARRIED_OVER: { value: 'stepCarriedOver' },
     STEP_STARTED: { value: 'stepStarted' },
+    STEP_WAITING: { value: 'stepWaiting' },
     STEP_SUCCEEDED: { value: 'stepSucceeded' },
     STEP_FAILED: { value: 'stepFailed' },
     STEP_SKIPPED: { value: 'stepSkipped' },
@@ -65,13 +67,17 @@ const stored = <T extends Exclude<RunProgressItem['type'], 'token'>>(type: T, de
     }),
   });
 
+const TRIGGER_DESCRIPTION =
+  'What started the run, as expressions read it (`trigger`): `{type: "manual", body}`, `{type: "webhook", body, headers}`, `{type: "schedule", scheduledAt, firedAt}`, …';
 builder.objectFields(stored('runQueued', 'The workflow had its maximum of concurrent runs: the run waits for a slot (then WorkflowRunStartedEvent).'), (t) => ({
   workflowId: t.exposeID('workflowId'),
   version: t.exposeInt('version'),
+  trigger: t.field({ type: 'JSON', nullable: true, description: TRIGGER_DESCRIPTION, resolve: (item) => json(item.trigger) }),
 }));
 builder.objectFields(stored('runStarted', 'The run started (on the version it is pinned to), or a queued run was admitted.'), (t) => ({
   workflowId: t.exposeID('workflowId'),
   version: t.exposeInt('version'),
+  trigger: t.field({ type: 'JSON', nullable: true, description: TRIGGER_DESCRIPTION, resolve: (item) => json(item.trigger) }),
 }));
 builder.objectFields(stored('stepCarriedOver', 'A retry reused what the failed run did at this step (not run again, not charged).'), (t) => ({
   key: t.exposeString('key'),
@@ -82,6 +88,11 @@ builder.objectFields(stored('stepCarriedOver', 'A retry reused what the failed r
 builder.objectFields(stored('stepStarted', 'An attempt of a step started.'), (t) => ({
   key: t.exposeString('key'),
   attempt: t.exposeInt('attempt', { description: 'From 1; a retry is the next attempt.' }),
+}));
+builder.objectFields(stored('stepWaiting', 'A control.delay step waits: it wakes at `wakingAt` (stored, so a restart wakes it on time), then succeeds with `{wokeAt, scheduledFor}`.'), (t) => ({
+  key: t.exposeString('key'),
+  attempt: t.exposeInt('attempt'),
+  wakingAt: t.field({ type: 'DateTime', description: 'When the step wakes and the run goes on.', resolve: (item) => item.wakingAt }),
 }));
 builder.objectFields(stored('stepSucceeded', 'An attempt of a step succeeded.'), (t) => ({
   key: t.exposeString('key'),

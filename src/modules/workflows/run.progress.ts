@@ -24,8 +24,8 @@ export type EndedRunStatus = Exclude<RunStatus, 'running'>;
 
 /** What a follower of one run receives. Stored items carry their revision in the run's stream. */
 export type RunProgressItem =
-  | { readonly type: 'runQueued'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number }
-  | { readonly type: 'runStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number }
+  | { readonly type: 'runQueued'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number; readonly trigger: JsonValue }
+  | { readonly type: 'runStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly workflowId: string; readonly version: number; readonly trigger: JsonValue }
   | {
       readonly type: 'stepCarriedOver';
       readonly runId: string;
@@ -37,6 +37,8 @@ export type RunProgressItem =
       readonly skipped: SkipReason | null;
     }
   | { readonly type: 'stepStarted'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly attempt: number }
+  /** A delay step waits: `wakingAt` is its stored wake-up time. */
+  | { readonly type: 'stepWaiting'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly attempt: number; readonly wakingAt: string }
   | {
       readonly type: 'stepSucceeded';
       readonly runId: string;
@@ -186,13 +188,15 @@ const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState):
   });
   switch (event.type) {
     case 'RunQueued':
-      return { type: 'runQueued', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version };
+      return { type: 'runQueued', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version, trigger: event.data.trigger };
     case 'StepCarriedOver':
       return { type: 'stepCarriedOver', ...base, at: event.data.at, key: event.data.key, fromRun: event.data.fromRun, output: event.data.output, skipped: event.data.skipped };
     case 'RunStarted':
-      return { type: 'runStarted', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version };
+      return { type: 'runStarted', ...base, at: event.data.at, workflowId: event.data.workflowId, version: event.data.version, trigger: event.data.trigger };
     case 'StepStarted':
       return { type: 'stepStarted', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt };
+    case 'StepWaiting':
+      return { type: 'stepWaiting', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, wakingAt: event.data.until };
     case 'StepSucceeded':
       return { type: 'stepSucceeded', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, output: event.data.output, cost: event.data.cost };
     case 'StepFailed':
@@ -232,6 +236,7 @@ const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workfl
       return { runId, status: 'filtered', error: null, at: event.data.at };
     case 'StepCarriedOver':
     case 'StepStarted':
+    case 'StepWaiting':
     case 'StepSucceeded':
     case 'StepFailed':
     case 'StepSkipped':

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { durationMs, MAX_DELAY_MS } from '../definition.js';
 import { parseInput } from './parseInput.js';
-import type { StepResult, StepRunner } from './step.js';
+import { StepError, type StepResult, type StepRunner } from './step.js';
 
 /** The step's input object (the executor hands each step its evaluated `input`, a JSON object). */
 const field = (input: unknown, name: string): unknown =>
@@ -13,6 +14,36 @@ const free = (output: unknown): StepResult => ({ output, cost: 0 });
  * shape was checked against definition.ts's branchInputSchema; this only guards what the runner reads.
  */
 const branchInput = z.object({ paths: z.array(z.object({ name: z.string(), if: z.unknown() })), default: z.string().optional() });
+
+const invalid = (message: string) => new StepError('INVALID_INPUT', `Invalid step input: ${message}`, false);
+
+/**
+ * What a `control.delay` step's evaluated input asks (an expression may have produced any value, so the checks made
+ * when saved are made again): `{forMs}`, counted by the executor from now, or `{until}` (epoch ms).
+ */
+export const delayPlan = (input: unknown): { readonly forMs: number } | { readonly until: number } => {
+  const wait = field(input, 'for');
+  const until = field(input, 'until');
+  if ((wait === undefined) === (until === undefined)) throw invalid('input: give either "for" (milliseconds or an ISO-8601 duration such as "PT5M") or "until" (an ISO-8601 time)');
+  if (until !== undefined) {
+    const time = typeof until === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(until) ? Date.parse(until) : NaN;
+    if (!Number.isFinite(time)) throw invalid(`input.until: must be an ISO-8601 time, got ${JSON.stringify(until)}`);
+    return { until: time };
+  }
+  const forMs = typeof wait === 'number' ? wait : typeof wait === 'string' ? durationMs(wait) : null;
+  if (forMs === null || !Number.isSafeInteger(forMs) || forMs < 0) throw invalid(`input.for: must be milliseconds (a whole number ≥ 0) or an ISO-8601 duration such as "PT5M", got ${JSON.stringify(wait)}`);
+  if (forMs > MAX_DELAY_MS) throw invalid(`input.for: must be at most ${MAX_DELAY_MS} ms (30 days)`);
+  return { forMs };
+};
+
+/** The wake-up time (epoch ms) of a delay step's plan (its runner's output), from `now`. */
+export const wakeUpTime = (plan: unknown, now: number): number => {
+  const forMs = field(plan, 'forMs');
+  const until = field(plan, 'until');
+  if (typeof forMs === 'number') return now + forMs;
+  if (typeof until === 'number') return until;
+  throw new StepError('BAD_STEP_OUTPUT', 'A delay step produced no plan', false);
+};
 
 /** The steps that need nothing outside the run: a transform's value, the run's answer, a filter's or a branch's verdict. */
 export const controlSteps = {
@@ -27,4 +58,6 @@ export const controlSteps = {
     const { paths, default: fallback } = parseInput(branchInput, input);
     return free({ path: paths.find((path) => Boolean(path.if))?.name ?? fallback ?? null });
   },
+  /** Its plan (delayPlan): the executor turns it into a stored wake-up time; the step's output is `{wokeAt, scheduledFor}`. */
+  'control.delay': async (input) => free(delayPlan(input)),
 } satisfies Record<string, StepRunner>;

@@ -262,6 +262,7 @@ export const createEventTriggers = (deps: {
       case 'StepSucceeded':
       case 'StepFailed':
       case 'StepSkipped':
+      case 'StepWaiting':
       case 'RunSucceeded':
       case 'RunCancelled':
       case 'RunFiltered':

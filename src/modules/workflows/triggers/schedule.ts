@@ -1,0 +1,325 @@
+/**
+ * The scheduler: fires one run per due time of every enabled workflow with a `schedule` trigger.
+ *
+ * What it knows of workflows comes from a follower of the `workflow` category of the log (created, updated with a new
+ * cron, enabled, disabled, deleted: applied live, no restart needed). Due times sit in one min-heap with one timer
+ * for the earliest, so 10,000 schedules cost one timer, and a tick pops only what is due.
+ *
+ * One run per due time, across restarts and processes: the run id is derived from (workflow id, due time), and the
+ * runs API answers the existing run for a taken id (the run stream's `no_stream` expectation), so two processes, or a
+ * restart re-firing a due time, start it once. That run stream is also the durable record of "this due time fired":
+ * no separate checkpoint is written (nothing extra per fire), and "was the latest due time missed?" is answered by
+ * starting it with its derived id — a new run if it was missed, the existing one if not.
+ *
+ * Catch-up (on start, from the trigger's `catchUp`): "one" fires the latest due time at or before now once, if the
+ * schedule was already in force then (not before its workflow was created, given this schedule or re-enabled);
+ * "none" skips every due time that passed while the server was down and waits for the next. While running, a timer
+ * late by more than a period (a stalled process) fires only the latest due time it passed, never a burst.
+ */
+import { createHash } from 'node:crypto';
+import type { Cron } from 'croner';
+import type { ProjectionRunner } from '../../../../projections/runner.js';
+import { ConflictError, NotFoundError } from '../../../errors.js';
+import type { EventStore, RecordedEvent } from '../../../eventStore/eventStore.js';
+import { followEvents, type Follower } from '../../../eventStore/follower.js';
+import type { Logger } from '../../../logger.js';
+import type { WorkflowTrigger } from '../definition.js';
+import type { RunsApi } from '../run.api.js';
+import { WORKFLOW_CATEGORY, type WorkflowEvent } from '../workflow.events.js';
+import { compileSchedule, latestDue, nextDue } from './cron.js';
+
+type ScheduleTrigger = Extract<WorkflowTrigger, { type: 'schedule' }>;
+
+/** The trigger payload of a scheduled run (`trigger.scheduledAt` in expressions). */
+export interface ScheduledTrigger {
+  readonly type: 'schedule';
+  /** The due time this run is for (its identity). */
+  readonly scheduledAt: string;
+  /** When the scheduler fired it (later than scheduledAt by the timer's lag, or by a catch-up). */
+  readonly firedAt: string;
+}
+
+/** The run of a workflow's due time: the same id in every process and after every restart. */
+export const scheduledRunId = (workflowId: string, due: number): string =>
+  `run_${createHash('sha256').update(`schedule\n${workflowId}\n${new Date(due).toISOString()}`).digest('hex').slice(0, 40)}`;
+
+/** Starts in flight at once: a burst of due times (10,000 workflows on the same second) is worked through in parallel, bounded. */
+const MAX_FIRES_IN_FLIGHT = 64;
+/** A fire that failed for a reason other than the workflow's state (the store unreachable) is tried this often. */
+const FIRE_ATTEMPTS = 3;
+/** setTimeout cannot wait past 2^31 - 1 ms; a longer wait is taken in parts. */
+const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
+
+/** What the follower knows of one workflow. */
+interface Known {
+  readonly accountId: string;
+  enabled: boolean;
+  trigger: WorkflowTrigger;
+  /** Epoch ms since which the current schedule has been in force (created, given this schedule, or re-enabled). */
+  since: number;
+  /** The log position of the workflow's last event: a fire waits for the read models to have it (the runs API reads them). */
+  position: number;
+}
+
+/** A workflow being scheduled: its compiled cron and next due time. `generation` tells stale heap items apart. */
+interface Scheduled {
+  readonly cron: Cron;
+  readonly generation: number;
+  due: number;
+}
+
+interface HeapItem {
+  readonly due: number;
+  readonly workflowId: string;
+  readonly generation: number;
+}
+
+/** A binary min-heap by due time. */
+const createHeap = () => {
+  const items: HeapItem[] = [];
+  const swap = (a: number, b: number) => ([items[a], items[b]] = [items[b]!, items[a]!]);
+  return {
+    get size() {
+      return items.length;
+    },
+    peek: (): HeapItem | undefined => items[0],
+    push(item: HeapItem) {
+      items.push(item);
+      let at = items.length - 1;
+      while (at > 0) {
+        const parent = (at - 1) >> 1;
+        if (items[parent]!.due <= items[at]!.due) break;
+        swap(at, parent);
+        at = parent;
+      }
+    },
+    pop(): HeapItem | undefined {
+      const top = items[0];
+      const last = items.pop();
+      if (items.length > 0 && last !== undefined) {
+        items[0] = last;
+        let at = 0;
+        for (;;) {
+          const left = at * 2 + 1;
+          const right = left + 1;
+          let least = at;
+          if (left < items.length && items[left]!.due < items[least]!.due) least = left;
+          if (right < items.length && items[right]!.due < items[least]!.due) least = right;
+          if (least === at) break;
+          swap(at, least);
+          at = least;
+        }
+      }
+      return top;
+    },
+  };
+};
+
+const sameSchedule = (a: WorkflowTrigger, b: WorkflowTrigger): boolean =>
+  a.type === 'schedule' && b.type === 'schedule' && a.cron === b.cron && a.timezone === b.timezone && a.catchUp === b.catchUp;
+
+export const createScheduler = (deps: {
+  eventStore: EventStore;
+  runner: Pick<ProjectionRunner, 'waitFor'>;
+  runs: Pick<RunsApi, 'start'>;
+  logger: Logger;
+  now: () => Date;
+}) => {
+  const known = new Map<string, Known>();
+  const scheduled = new Map<string, Scheduled>();
+  const heap = createHeap();
+  let generations = 0;
+  let live = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let armedFor = Infinity;
+
+  const fires: { workflowId: string; due: number; firedAt: number }[] = [];
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+
+  const fire = async (workflowId: string, due: number, firedAt: number): Promise<void> => {
+    const workflow = known.get(workflowId);
+    if (!workflow) return;
+    const runId = scheduledRunId(workflowId, due);
+    const trigger: ScheduledTrigger = { type: 'schedule', scheduledAt: new Date(due).toISOString(), firedAt: new Date(firedAt).toISOString() };
+    const caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set<never>() }, requestId: `schedule:${runId}` };
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        await deps.runner.waitFor(workflow.position, 5_000);
+        await deps.runs.start(caller, workflowId, { ...trigger }, { runId });
+        deps.logger.debug({ workflowId, runId, scheduledAt: trigger.scheduledAt }, 'schedule: fired');
+        return;
+      } catch (error) {
+        // Disabled or deleted since the follower saw it: the due time is not the workflow's any more.
+        if (error instanceof ConflictError || error instanceof NotFoundError) {
+          deps.logger.info({ workflowId, scheduledAt: trigger.scheduledAt, reason: error.message }, 'schedule: not fired');
+          return;
+        }
+        if (attempt >= FIRE_ATTEMPTS) {
+          deps.logger.error({ err: error, workflowId, scheduledAt: trigger.scheduledAt }, 'schedule: firing failed; this due time is missed');
+          return;
+        }
+        deps.logger.warn({ err: error, workflowId, scheduledAt: trigger.scheduledAt, attempt }, 'schedule: firing failed; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  };
+
+  const pump = (): void => {
+    while (!stopped && inFlight < MAX_FIRES_IN_FLIGHT && fires.length > 0) {
+      const job = fires.shift()!;
+      inFlight++;
+      void fire(job.workflowId, job.due, job.firedAt).finally(() => {
+        inFlight--;
+        pump();
+        if (inFlight === 0 && fires.length === 0) drained?.();
+      });
+    }
+  };
+  const enqueue = (workflowId: string, due: number, firedAt: number) => {
+    fires.push({ workflowId, due, firedAt });
+    pump();
+  };
+
+  const arm = (): void => {
+    if (stopped) return;
+    // Drop stale items at the top, so the timer is armed for a due time that will fire.
+    for (let top = heap.peek(); top !== undefined && scheduled.get(top.workflowId)?.generation !== top.generation; top = heap.peek()) heap.pop();
+    const top = heap.peek();
+    if (top === undefined) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      armedFor = Infinity;
+      return;
+    }
+    if (timer && armedFor <= top.due) return;
+    if (timer) clearTimeout(timer);
+    armedFor = top.due;
+    timer = setTimeout(tick, Math.min(MAX_TIMER_MS, Math.max(0, top.due - deps.now().getTime())));
+  };
+
+  const tick = (): void => {
+    timer = null;
+    armedFor = Infinity;
+    const now = deps.now().getTime();
+    for (let top = heap.peek(); top !== undefined && top.due <= now; top = heap.peek()) {
+      heap.pop();
+      const entry = scheduled.get(top.workflowId);
+      if (entry?.generation !== top.generation) continue;
+      // Late by more than a period (a stalled process): only the latest due time passed fires.
+      const following = nextDue(entry.cron, top.due);
+      const due = following !== null && following <= now ? (latestDue(entry.cron, now) ?? top.due) : top.due;
+      enqueue(top.workflowId, due, now);
+      const after = nextDue(entry.cron, due);
+      if (after === null) scheduled.delete(top.workflowId);
+      else heap.push({ due: (entry.due = after), workflowId: top.workflowId, generation: entry.generation });
+    }
+    arm();
+  };
+
+  /** (Re)schedule a workflow from what the follower knows; `catchUp`: on start, fire a missed due time as configured. */
+  const schedule = (workflowId: string, catchUp: boolean): void => {
+    scheduled.delete(workflowId);
+    const workflow = known.get(workflowId);
+    if (!workflow?.enabled || workflow.trigger.type !== 'schedule') return;
+    const trigger: ScheduleTrigger = workflow.trigger;
+    const compiled = compileSchedule(trigger);
+    if (!compiled.ok) {
+      // Checked when saved; a time zone the runtime no longer knows (an ICU update) stops the schedule, loudly.
+      deps.logger.error({ workflowId, problem: compiled.problem }, 'schedule: the trigger cannot be scheduled');
+      return;
+    }
+    const now = deps.now().getTime();
+    if (catchUp && trigger.catchUp === 'one') {
+      const missed = latestDue(compiled.cron, now);
+      if (missed !== null && missed >= workflow.since) enqueue(workflowId, missed, now);
+    }
+    const due = nextDue(compiled.cron, now);
+    if (due === null) return;
+    const entry: Scheduled = { cron: compiled.cron, generation: ++generations, due };
+    scheduled.set(workflowId, entry);
+    heap.push({ due, workflowId, generation: entry.generation });
+  };
+
+  const apply = (recorded: RecordedEvent): void => {
+    const event = recorded as RecordedEvent<WorkflowEvent>;
+    const { workflowId } = event.data;
+    const at = Date.parse(event.data.at);
+    const workflow = known.get(workflowId);
+    let changed = false;
+    switch (event.type) {
+      case 'WorkflowCreated':
+        known.set(workflowId, { accountId: event.data.accountId, enabled: true, trigger: event.data.definition.trigger, since: at, position: event.position });
+        changed = true;
+        break;
+      case 'WorkflowUpdated':
+        if (!workflow) return;
+        if (!sameSchedule(workflow.trigger, event.data.definition.trigger)) {
+          workflow.since = at;
+          changed = true;
+        }
+        workflow.trigger = event.data.definition.trigger;
+        break;
+      case 'WorkflowEnabled':
+        if (!workflow) return;
+        changed = !workflow.enabled;
+        // Due times that passed while it was disabled are not "missed": catch-up does not reach back to them.
+        if (changed) workflow.since = at;
+        workflow.enabled = true;
+        break;
+      case 'WorkflowDisabled':
+        if (!workflow) return;
+        changed = workflow.enabled;
+        workflow.enabled = false;
+        break;
+      case 'WorkflowDeleted':
+        known.delete(workflowId);
+        changed = true;
+        break;
+      case 'WebhookSecretRotated':
+        break;
+      default: {
+        const _never: never = event;
+        return _never;
+      }
+    }
+    const current = known.get(workflowId);
+    if (current) current.position = event.position;
+    // Before the follower caught up, start() schedules everything at once (with catch-up).
+    if (!live || !changed) return;
+    schedule(workflowId, false);
+    arm();
+  };
+
+  let follower: Follower | null = null;
+
+  return {
+    /** Follow the workflows (catching up with the log), fire what catch-up asks, and arm the timer. */
+    async start(): Promise<void> {
+      stopped = false;
+      follower = followEvents(deps.eventStore, { categories: [WORKFLOW_CATEGORY] }, apply, { name: 'workflow schedules', logger: deps.logger });
+      await follower.start();
+      live = true;
+      for (const workflowId of known.keys()) schedule(workflowId, true);
+      arm();
+      if (scheduled.size > 0) deps.logger.info({ schedules: scheduled.size }, 'schedule: scheduling workflows');
+    },
+    /** Workflows scheduled now (for /health and tests). */
+    get size() {
+      return scheduled.size;
+    },
+    /** Stop firing; fires in flight finish (their runs are recorded or not; a restart's catch-up covers the rest). */
+    async stop(): Promise<void> {
+      stopped = true;
+      live = false;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      fires.length = 0;
+      await follower?.stop();
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+    },
+  };
+};
+
+export type Scheduler = ReturnType<typeof createScheduler>;
