@@ -99,9 +99,15 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     }
     const again = await fetch(`${h.url}/`, { headers: { 'if-none-match': index.headers.get('etag') ?? '' } });
     expect(again.status).toBe(304);
-    const missing = await fetch(`${h.url}/assets/..%2Fmanifest.json`);
-    expect(missing.status).toBe(404);
-    expect(((await missing.json()) as { error: { code: number } }).error.code).toBe(404);
+    // Only the bundle's own files: no path reaches the file system.
+    for (const path of ['/assets/..%2Fmanifest.json', '/assets/../index.html', '/assets/', '/assets/main.js']) {
+      const missing = await fetch(`${h.url}${path}`);
+      expect(missing.status, path).toBe(404);
+      expect(((await missing.json()) as { error: { code: number } }).error.code).toBe(404);
+    }
+    const post = await fetch(`${h.url}/`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('signs in with a pasted key kept in session storage, never in the URL', async () => {
@@ -144,6 +150,18 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect((await h.gql('{ me { name } }', {}, secret)).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     await page.getByRole('button', { name: 'Enable ci pipeline' }).click();
     await expect.poll(() => page.getByRole('row', { name: /ci pipeline/ }).textContent()).toContain('active');
+    await page.getByRole('button', { name: 'Edit ci pipeline' }).click();
+    const edit = page.getByRole('form', { name: 'Edit key ci pipeline' });
+    await edit.getByLabel('Name').fill('deploy bot');
+    await edit.getByLabel('Limit (USD, empty for none)').fill('');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /deploy bot/ }).textContent()).toContain('—');
+    const keys = (await h.gql('{ apiKeys { edges { node { name limit } } } }', {}, userKey)).body.data.apiKeys.edges.map((e: { node: unknown }) => e.node);
+    expect(keys).toContainEqual({ name: 'deploy bot', limit: null });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Revoke deploy bot' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /deploy bot/ }).textContent()).toContain('revoked');
+    expect((await h.gql('{ me { name } }', {}, secret)).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
     await shoot('keys');
   });
 
