@@ -53,16 +53,21 @@ export const ActivityPage = () => {
     const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
     return { from: isoDay(today - (span - 1) * DAY_MS), to: isoDay(today), start: today - (span - 1) * DAY_MS };
   }, [span]);
+  // The answer keeps the dimension it was asked for: while the next one loads, the chart stays labelled as drawn.
   const usage = useLoad(
-    () => gql<{ usage: Row[]; apiKeys: { edges: { node: { id: string; name: string } }[] } }>(USAGE, { groupBy: dimension, from: range.from, to: range.to }),
+    async () => ({
+      dimension,
+      ...(await gql<{ usage: Row[]; apiKeys: { edges: { node: { id: string; name: string } }[] } }>(USAGE, { groupBy: dimension, from: range.from, to: range.to })),
+    }),
     [dimension, range],
   );
+  const shown = usage.value?.dimension ?? dimension;
   const recent = useLoad(() => gql<{ generations: { edges: { node: Generation }[] } }>(RECENT));
 
   const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
   const labelOf = (group: string) => {
-    if (group === '-') return dimension === 'WORKFLOW' ? 'outside workflows' : dimension === 'KEY' ? 'admin key' : '—';
-    return dimension === 'KEY' ? (keyNames.get(group) ?? group) : group;
+    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'admin key' : '—';
+    return shown === 'KEY' ? (keyNames.get(group) ?? group) : group;
   };
 
   const { days, series, totals } = useMemo(() => {
@@ -85,7 +90,7 @@ export const ActivityPage = () => {
     if (rest.length) shown.push({ label: `other (${rest.length})`, values: days.map((_, i) => sum(rest.map(([, v]) => v[i] ?? 0))) });
     const totals = rows.reduce((t, r) => ({ cost: t.cost + r.cost, requests: t.requests + r.requests, tokens: t.tokens + r.promptTokens + r.completionTokens }), { cost: 0, requests: 0, tokens: 0 });
     return { days, series: shown, totals };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- labelOf follows usage.value and dimension
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- labelOf follows usage.value (and the dimension in it)
   }, [usage.value, metric, span, range, keyNames]);
 
   const generations = [...(recent.value?.generations.edges ?? [])].reverse().map((e) => e.node);
@@ -133,7 +138,8 @@ export const ActivityPage = () => {
           ]}
         />
         {usage.error && <Notice kind="error">{usage.error}</Notice>}
-        {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[dimension].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
+        {usage.loading && usage.value && <p class="muted small" role="status">Loading…</p>}
+        {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
       </Section>
       <Section title="Recent generations">
         {recent.error && <Notice kind="error">{recent.error}</Notice>}
