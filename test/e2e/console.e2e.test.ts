@@ -62,7 +62,14 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
   };
 
+  /** Controls with no accessible name on the page as it is now (a label, aria-label or text), described. */
+  const unlabelled = async () =>
+    (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+      .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
+
   const shoot = async (name: string) => {
+    expect(await unlabelled(), `unlabelled controls on ${name}`).toEqual([]);
     for (const colorScheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme });
       await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
@@ -151,8 +158,11 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/key/i);
     // The browser itself logs the refused request; that one is expected.
     expect(consoleErrors.splice(0)).toEqual([expect.stringContaining('401 (Unauthorized)')]);
-    await page.getByLabel('API key').fill(userKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // By keyboard alone: the key field, then Enter.
+    await page.getByLabel('API key').fill('');
+    await page.getByLabel('API key').focus();
+    await page.keyboard.insertText(userKey);
+    await page.keyboard.press('Enter');
     await page.getByRole('navigation', { name: 'Pages' }).waitFor();
     expect(await page.getByRole('link', { name: 'Keys' }).count()).toBe(1);
     expect(await page.evaluate('sessionStorage.getItem("switchyard.apiKey")')).toBe(userKey);
@@ -251,6 +261,22 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await page.getByLabel('Show').selectOption('cost');
     await expect.poll(() => legend.textContent()).toContain('vendor0/model-0');
     await shoot('activity');
+
+    // Filtered to the free model, then one generation's details in the drawer, closed by Escape.
+    const filters = page.getByRole('form', { name: 'Filter generations' });
+    await filters.getByLabel('Model').fill('switchyard/demo');
+    await filters.getByLabel('Status').selectOption('COMPLETED');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.nth(1).textContent()).toContain('switchyard/demo');
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
+    const drawer = page.getByRole('dialog', { name: 'Generation' });
+    await drawer.getByTestId('detail-status').waitFor();
+    expect(await drawer.getByTestId('detail-status').textContent()).toBe('completed');
+    expect(await drawer.getByTestId('detail-cost').textContent()).toBe('$0.00');
+    await shoot('activity-generation');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => drawer.count()).toBe(0);
   });
 
   it('shows the Activity page with 30 days × 20 models, chart and table drawn, soon after a reload (measured)', async () => {

@@ -2,6 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { gql } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
+import { GenerationDrawer } from '../generationDrawer.js';
 import { Figures, Notice, Section, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
@@ -31,7 +32,17 @@ const USAGE = `query Usage($groupBy: UsageGroupBy!, $from: String!, $to: String!
   usage(groupBy: $groupBy, from: $from, to: $to, perDay: true) { day group requests cost promptTokens completionTokens }
   apiKeys(first: 80, includeRevoked: true) { edges { node { id name } } }
 }`;
-const RECENT = 'query Recent { generations(last: 20) { edges { node { id createdAt model provider status cost latencyMs keyId usage { promptTokens completionTokens } } } } }';
+const RECENT = `query Recent($after: String, $filter: GenerationFilter) {
+  generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
+}`;
+type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+interface Filter {
+  model: string;
+  provider: string;
+  keyId: string;
+  status: '' | Status;
+}
+const NO_FILTER: Filter = { model: '', provider: '', keyId: '', status: '' };
 
 const METRICS: Record<Metric, { label: string; of: (row: Row) => number; format: (v: number) => string }> = {
   cost: { label: 'Spend', of: (r) => r.cost, format: formatUsd },
@@ -62,7 +73,21 @@ export const ActivityPage = () => {
     [dimension, range],
   );
   const shown = usage.value?.dimension ?? dimension;
-  const recent = useLoad(() => gql<{ generations: { edges: { node: Generation }[] } }>(RECENT));
+  const [filter, setFilter] = useState<Filter>(NO_FILTER);
+  const [draft, setDraft] = useState<Filter>(NO_FILTER);
+  // Cursors of the pages before the current one (the list pages towards older generations).
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const after = cursors[cursors.length - 1] ?? null;
+  const [open, setOpen] = useState<string | null>(null);
+  const recent = useLoad(() => {
+    const given = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== ''));
+    return gql<{ generations: { edges: { node: Generation }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(RECENT, { after, filter: given });
+  }, [filter, after]);
+  const applyFilter = (event: Event) => {
+    event.preventDefault();
+    setCursors([null]);
+    setFilter({ ...draft, model: draft.model.trim(), provider: draft.provider.trim() });
+  };
 
   const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
   const labelOf = (group: string) => {
@@ -93,7 +118,8 @@ export const ActivityPage = () => {
     // eslint-disable-next-line react-hooks/exhaustive-deps -- labelOf follows usage.value (and the dimension in it)
   }, [usage.value, metric, span, range, keyNames]);
 
-  const generations = [...(recent.value?.generations.edges ?? [])].reverse().map((e) => e.node);
+  const generations = recent.value?.generations.edges.map((e) => e.node) ?? [];
+  const pageInfo = recent.value?.generations.pageInfo;
 
   return (
     <>
@@ -142,6 +168,41 @@ export const ActivityPage = () => {
         {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
       </Section>
       <Section title="Recent generations">
+        <form class="controls" onSubmit={applyFilter} aria-label="Filter generations">
+          <div>
+            <label for="gen-model">Model</label>
+            <input id="gen-model" value={draft.model} onInput={(e) => setDraft({ ...draft, model: e.currentTarget.value })} placeholder="any" />
+          </div>
+          <div>
+            <label for="gen-provider">Provider (slug)</label>
+            <input id="gen-provider" value={draft.provider} onInput={(e) => setDraft({ ...draft, provider: e.currentTarget.value })} placeholder="any" />
+          </div>
+          <div>
+            <label for="gen-key">Key</label>
+            <select id="gen-key" value={draft.keyId} onChange={(e) => setDraft({ ...draft, keyId: e.currentTarget.value })}>
+              <option value="">any</option>
+              {[...keyNames].map(([id, name]) => (
+                <option key={id} value={id}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="gen-status">Status</label>
+            <select id="gen-status" value={draft.status} onChange={(e) => setDraft({ ...draft, status: e.currentTarget.value as Filter['status'] })}>
+              <option value="">any</option>
+              {(['COMPLETED', 'FAILED', 'CANCELLED', 'PENDING'] as const).map((status) => (
+                <option key={status} value={status}>
+                  {status.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="form-actions">
+            <button type="submit">Apply filters</button>
+          </div>
+        </form>
         {recent.error && <Notice kind="error">{recent.error}</Notice>}
         <div class="table-wrap">
           <table>
@@ -155,6 +216,9 @@ export const ActivityPage = () => {
                 <th scope="col" class="num">Tokens in / out</th>
                 <th scope="col" class="num">Latency</th>
                 <th scope="col" class="num">Cost</th>
+                <th scope="col">
+                  <span class="visually-hidden">Details</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -170,13 +234,28 @@ export const ActivityPage = () => {
                   <td class="num">{g.usage ? `${formatInt(g.usage.promptTokens)} / ${formatInt(g.usage.completionTokens)}` : '—'}</td>
                   <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
                   <td class="num">{formatUsd(g.cost)}</td>
+                  <td>
+                    <button type="button" class="link" onClick={() => setOpen(g.id)} aria-label={`Details of generation ${g.id}`}>
+                      Details
+                    </button>
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
-        {recent.value && generations.length === 0 && <p class="muted">No generations yet: try the Playground.</p>}
+        {recent.value && generations.length === 0 && <p class="muted">{filter === NO_FILTER ? 'No generations yet: try the Playground.' : 'No generation matches these filters.'}</p>}
+        <div class="pager">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span class="muted small">Page {cursors.length}</span>
+          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
+            Older
+          </button>
+        </div>
       </Section>
+      {open && <GenerationDrawer id={open} keyName={(id) => keyNames.get(id) ?? id} onClose={() => setOpen(null)} />}
     </>
   );
 };
