@@ -23,6 +23,14 @@ interface StreamEvent extends Done {
 
 const MODELS = 'query Models { models(first: 200) { edges { node { id name } } } }';
 const START = `mutation Start($input: PromptInput!) { startGeneration(input: $input) { __typename ... on StartedGeneration { generationId } ${DOMAIN_ERROR} } }`;
+const ATTEMPTS = 'query Attempts($id: ID!) { generation(id: $id) { attempts } }';
+interface Attempt {
+  attempt: number;
+  endpointId: string;
+  ok: boolean;
+  errorCode: string | null;
+  status: number | null;
+}
 const STREAM = 'subscription Stream($id: ID!) { generation(id: $id) { type content model provider cost finishReason error usage { promptTokens completionTokens reasoningTokens } } }';
 
 export const PlaygroundPage = (_props: { me: Me }) => {
@@ -33,6 +41,8 @@ export const PlaygroundPage = (_props: { me: Me }) => {
   const [streaming, setStreaming] = useState<string | null>(null);
   const [done, setDone] = useState<Done | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The endpoints tried before the one that answered (fallbacks), read from the generation once it is done.
+  const [attempts, setAttempts] = useState<Attempt[]>([]);
   const stop = useRef<(() => void) | null>(null);
   useEffect(() => () => stop.current?.(), []);
 
@@ -45,6 +55,7 @@ export const PlaygroundPage = (_props: { me: Me }) => {
     setPrompt('');
     setDone(null);
     setError(null);
+    setAttempts([]);
     try {
       const { startGeneration } = await gql<{ startGeneration: Result<{ generationId: string }> }>(START, { input: { model, messages } });
       const { generationId } = unwrap(startGeneration);
@@ -60,6 +71,10 @@ export const PlaygroundPage = (_props: { me: Me }) => {
           setHistory((h) => [...h, { role: 'ASSISTANT', content: answer }]);
           setStreaming(null);
           setDone(generation);
+          gql<{ generation: { attempts: Attempt[] } | null }>(ATTEMPTS, { id: generationId }).then(
+            (result) => setAttempts(result.generation?.attempts ?? []),
+            () => undefined, // the summary above stands without them
+          );
         },
         error: (failure) => {
           setStreaming(null);
@@ -123,6 +138,18 @@ export const PlaygroundPage = (_props: { me: Me }) => {
               ['Finish', done.finishReason ?? '—'],
             ]}
           />
+        )}
+        {attempts.length > 1 && (
+          <div aria-label="Fallbacks" role="region">
+            <h3 class="small">Tried in order</h3>
+            <ol class="attempts small">
+              {attempts.map((a) => (
+                <li key={a.attempt}>
+                  <span class="mono">{a.endpointId}</span>: {a.ok ? 'answered' : `failed (${a.errorCode ?? 'error'}${a.status ? `, HTTP ${a.status}` : ''}), fell back`}
+                </li>
+              ))}
+            </ol>
+          </div>
         )}
         <form class="prompt" onSubmit={send}>
           <label for="pg-prompt">Message</label>
