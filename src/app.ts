@@ -16,6 +16,8 @@ import { isGraphQLError, operationError, queryLimits, requestError, useClientErr
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
 import { schema } from './graphql/schema.js';
+import { consoleDistDir } from './console/paths.js';
+import { createConsoleAssets, isConsolePath } from './http/consoleAssets.js';
 import { createGraphiqlPage } from './http/graphiqlPage.js';
 import { bearerOf, createRouter, errorBody, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
@@ -138,6 +140,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   const router = createRouter(routes);
 
   const graphiqlPage = createGraphiqlPage(() => renderGraphiQL({ title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' }));
+  const consoleAssets = createConsoleAssets(consoleDistDir);
 
   /** Everything about a request, its target, headers and body included, is read in here: what throws is answered. */
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
@@ -154,6 +157,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       await yoga.handle(req, res, { requestId });
       return;
     }
+    // The web console: its page at / and its hashed assets (src/console/).
+    if (isConsolePath(url.pathname)) return consoleAssets(req, res, url.pathname);
     const found = router.match(req.method ?? 'GET', url.pathname);
     if (!found) throw new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404);
     if ('allowed' in found) {

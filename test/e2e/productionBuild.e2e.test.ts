@@ -29,6 +29,11 @@ describe('the production build', () => {
       const { port } = await listeningPort(server);
       const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { status: string };
       expect(health.status).toBe('ok');
+      // The build includes the web console, served from dist/console/.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      const script = /\/assets\/main-\w+\.js/.exec(await page.text())?.[0];
+      expect((await fetch(`http://127.0.0.1:${port}${script}`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
       const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/api/v1`, apiKey: adminKey, maxRetries: 0 });
       const stream = await client.chat.completions.create({ model: 'switchyard/demo', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
       let text = '';

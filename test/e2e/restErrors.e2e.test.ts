@@ -103,7 +103,8 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
   });
 
   it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
-    const paths = ['/', '/api', '/api/v1', '/api/v1/nothing-here', '/API/V1/CREDITS', ...routes.map((r) => `${concrete(r.path)}/extra`)];
+    // `/` is the web console's page (test/e2e/console.e2e.test.ts).
+    const paths = ['/api', '/api/v1', '/api/v1/nothing-here', '/API/V1/CREDITS', ...routes.map((r) => `${concrete(r.path)}/extra`)];
     for (const path of paths) {
       for (const method of ['GET', 'POST']) {
         expect(await call(method, path, { key: ADMIN_KEY, ...(method === 'POST' ? { body: '{}' } : {}) }), `${method} ${path}`).toMatchObject({ status: 404, errorType: 'not_found' });

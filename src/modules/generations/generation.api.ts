@@ -8,7 +8,7 @@
  *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
@@ -310,6 +310,17 @@ export interface SentPrompt {
   readonly cost: number;
 }
 
+/** Which generations a list keeps: each field given must match (from/to: ISO timestamps, inclusive, on createdAt). */
+export interface GenerationFilter {
+  readonly model?: string | null;
+  readonly keyId?: string | null;
+  /** The provider's slug. */
+  readonly provider?: string | null;
+  readonly status?: GenerationDoc['status'] | null;
+  readonly from?: string | null;
+  readonly to?: string | null;
+}
+
 /** A cursor range of a list paged by `_id` (our ids sort by creation time). */
 export interface IdRange {
   readonly after?: string | null;
@@ -415,12 +426,26 @@ export const createGenerationsApi = (deps: {
       }
       return { kind: 'unrecorded', reservation: await deps.ledger.reservationOf(accountId, generationId) };
     },
-    /** A page of an account's generations, by id. */
-    async list(actor: Principal, accountId: string, range: IdRange): Promise<GenerationDoc[]> {
+    /**
+     * A page of an account's generations, by id (ids sort by creation time): oldest first, or newest first (then
+     * `after` a cursor means older than it), keeping only those that match every field of `filter`.
+     */
+    async list(actor: Principal, accountId: string, range: IdRange, options: { newestFirst?: boolean; filter?: GenerationFilter } = {}): Promise<GenerationDoc[]> {
       if (!maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId);
       const { after, before } = range;
-      const filter = after || before ? { _id: { ...(after ? { $gt: after } : {}), ...(before ? { $lt: before } : {}) } } : {};
-      return collection.find({ ...filter, accountId }, { sort: { _id: range.inverted ? -1 : 1 }, limit: range.limit });
+      const [afterOp, beforeOp] = options.newestFirst ? (['$lt', '$gt'] as const) : (['$gt', '$lt'] as const);
+      const cursor = after || before ? { _id: { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) } } : {};
+      const { model, keyId, provider, status, from, to } = options.filter ?? {};
+      if (from && to && from > to) throw new ValidationError('filter.from must not be after filter.to', { argument: 'filter.from' });
+      const filter = {
+        ...(model ? { model } : {}),
+        ...(keyId ? { keyId } : {}),
+        ...(provider ? { providerSlug: provider } : {}),
+        ...(status ? { status } : {}),
+        ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) } } : {}),
+      };
+      const ascending = options.newestFirst ? range.inverted : !range.inverted;
+      return collection.find({ ...cursor, ...filter, accountId }, { sort: { _id: ascending ? 1 : -1 }, limit: range.limit });
     },
     /**
      * Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). With

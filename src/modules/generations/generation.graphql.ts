@@ -23,6 +23,18 @@ const GenerationStatusEnum = builder.enumType('GenerationStatus', {
   values: { PENDING: { value: 'pending' }, COMPLETED: { value: 'completed' }, FAILED: { value: 'failed' }, CANCELLED: { value: 'cancelled' } } as const,
 });
 
+const GenerationFilterInput = builder.inputType('GenerationFilter', {
+  description: 'Generations that match every field given.',
+  fields: (t) => ({
+    model: t.string({ description: 'The model that served it, e.g. openai/gpt-4o-mini.' }),
+    keyId: t.id({ description: 'The key that made the call.' }),
+    provider: t.string({ description: "The provider's slug." }),
+    status: t.field({ type: GenerationStatusEnum }),
+    from: t.field({ type: 'DateTime', description: 'Created at or after.' }),
+    to: t.field({ type: 'DateTime', description: 'Created at or before.' }),
+  }),
+});
+
 export const GenerationRef = builder.loadableObject('Generation', {
   description: 'One model call through the gateway, as recorded by its events. Visible to its account and to admins.',
   load: loadByIds('Generation', (ids, ctx) => ctx.generations.byIds(ids), (doc, ctx) => canSee(ctx, doc.accountId)),
@@ -129,9 +141,19 @@ builder.queryFields((t) => ({
   }),
   generations: t.withAuth(ownsAccountArg).connection({
     type: GenerationRef,
-    description: "The caller's generations, oldest first (an admin may name another account).",
-    args: { accountId: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.generations.list(ctx.principal, targetAccount(args.accountId, ctx), page)),
+    description: "The caller's generations, oldest first or newest first, optionally filtered (an admin may name another account).",
+    args: {
+      accountId: t.arg.id({ required: false }),
+      newestFirst: t.arg.boolean({ defaultValue: false, description: 'Newest first: `first`/`after` then page towards older generations.' }),
+      filter: t.arg({ type: GenerationFilterInput, required: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      idConnection(args, (page) =>
+        ctx.generations.list(ctx.principal, targetAccount(args.accountId, ctx), page, {
+          newestFirst: args.newestFirst ?? false,
+          filter: args.filter ? { ...args.filter, keyId: args.filter.keyId === null || args.filter.keyId === undefined ? null : String(args.filter.keyId) } : {},
+        }),
+      ),
   }),
 }));
 

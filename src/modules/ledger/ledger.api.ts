@@ -31,6 +31,8 @@ export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider' | 'workflowId'
 
 export interface UsageRow {
   readonly group: string;
+  /** The day of the row when the query split the groups per day (`perDay`), else null. */
+  readonly day: string | null;
   readonly requests: number;
   readonly promptTokens: number;
   readonly completionTokens: number;
@@ -154,17 +156,19 @@ export const createLedgerApi = (deps: {
 
     /**
      * Usage summed per day, model, key, provider or workflow, between two days (inclusive, UTC); `workflowId` keeps
-     * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow.
+     * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow. `perDay` splits each
+     * group per day (a row per day and group, in day order): a chart's series.
      */
-    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null }): Promise<UsageRow[]> {
-      const { groupBy, from, to, workflowId } = query;
+    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null; perDay?: boolean | null }): Promise<UsageRow[]> {
+      const { groupBy, from, to, workflowId, perDay } = query;
       if (from && to && from > to) throw new ValidationError('from must not be after to');
       const dayFilter = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
-      const rows = await readStore.collection(USAGE_DAILY).aggregate<UsageRow & { _id: string | null }>([
+      type Key = string | null | { day: string; group: string | null };
+      const rows = await readStore.collection(USAGE_DAILY).aggregate<Omit<UsageRow, 'group' | 'day'> & { _id: Key }>([
         { $match: { accountId, ...(from || to ? { day: dayFilter } : {}), ...(workflowId ? { workflowId } : {}) } },
         {
           $group: {
-            _id: `$${groupBy}`,
+            _id: perDay ? { day: '$day', group: `$${groupBy}` } : `$${groupBy}`,
             requests: { $sum: '$requests' },
             promptTokens: { $sum: '$promptTokens' },
             completionTokens: { $sum: '$completionTokens' },
@@ -173,9 +177,11 @@ export const createLedgerApi = (deps: {
             cost: { $sum: '$cost' },
           },
         },
-        { $sort: { _id: 1 } },
+        { $sort: perDay ? { '_id.day': 1, '_id.group': 1 } : { _id: 1 } },
       ]);
-      return rows.map(({ _id, ...row }) => ({ ...row, group: _id ?? '-' }));
+      return rows.map(({ _id, ...row }) =>
+        _id !== null && typeof _id === 'object' ? { ...row, day: _id.day, group: _id.group ?? '-' } : { ...row, day: null, group: _id ?? '-' },
+      );
     },
 
     /** A page of over-reports by id (ids sort by time), optionally of one provider. */

@@ -83,6 +83,7 @@ const UsageGroupBy = builder.enumType('UsageGroupBy', {
 export const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
   fields: (t) => ({
     group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id, provider or workflow id (`-`: calls made outside workflows).' }),
+    day: t.exposeString('day', { nullable: true, description: 'The day (YYYY-MM-DD) of this row when the query asked perDay, else null.' }),
     requests: t.exposeInt('requests'),
     promptTokens: t.exposeInt('promptTokens'),
     completionTokens: t.exposeInt('completionTokens'),
@@ -206,15 +207,17 @@ builder.queryFields((t) => ({
   }),
   usage: t.field({
     type: [UsageRowRef],
-    description: "Usage summed per day, model, key, provider or workflow (its runs' model calls), between two days (inclusive, UTC).",
+    description:
+      "Usage summed per day, model, key, provider or workflow (its runs' model calls), between two days (inclusive, UTC). With perDay, each group is split per day (rows in day order): the series of a chart.",
     args: {
       groupBy: t.arg({ type: UsageGroupBy, required: true }),
+      perDay: t.arg.boolean({ defaultValue: false, description: 'A row per day and group (day is set) instead of one per group.' }),
       from: t.arg.string({ validate: day }),
       to: t.arg.string({ validate: day }),
       accountId: t.arg.id(),
     },
     authScopes: ownsAccountArg,
-    resolve: (_root, args, ctx) => ctx.ledger.usage(targetAccount(args.accountId, ctx), { groupBy: args.groupBy, from: args.from, to: args.to }),
+    resolve: (_root, args, ctx) => ctx.ledger.usage(targetAccount(args.accountId, ctx), { groupBy: args.groupBy, from: args.from, to: args.to, perDay: args.perDay }),
   }),
   usageOverReports: t.connection({
     type: UsageOverReportRef,

@@ -36,7 +36,7 @@ export const WorkflowRef = builder.objectRef<WorkflowView>('Workflow').implement
       args: { from: t.arg.string({ validate: day }), to: t.arg.string({ validate: day }) },
       resolve: async (workflow, args, ctx) => {
         const [row] = await ctx.ledger.usage(workflow.accountId, { groupBy: 'workflowId', from: args.from, to: args.to, workflowId: workflow._id });
-        return row ?? { group: workflow._id, requests: 0, promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0 };
+        return row ?? { group: workflow._id, day: null, requests: 0, promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0 };
       },
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (workflow) => workflow.createdAt }),

@@ -1,0 +1,87 @@
+import { createClient, type Client } from 'graphql-ws';
+
+/** The API key lives in this tab's session storage only: never in the URL, never logged. */
+const KEY = 'switchyard.apiKey';
+
+export const storedKey = (): string | null => sessionStorage.getItem(KEY);
+export const storeKey = (key: string): void => sessionStorage.setItem(KEY, key);
+export const forgetKey = (): void => {
+  sessionStorage.removeItem(KEY);
+  ws?.dispose();
+  ws = null;
+};
+
+/** A GraphQL error or a DomainError result, with its code (UNAUTHENTICATED, VALIDATION, ...). */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly details: unknown = null,
+  ) {
+    super(message);
+  }
+}
+
+interface GraphQLResponse<T> {
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+/** Called when the server refuses the key (revoked, expired): the app goes back to sign-in. */
+let onUnauthenticated: () => void = () => undefined;
+export const setUnauthenticatedHandler = (handler: () => void): void => {
+  onUnauthenticated = handler;
+};
+
+export const gql = async <T>(query: string, variables: Record<string, unknown> = {}, key = storedKey()): Promise<T> => {
+  const res = await fetch('/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as GraphQLResponse<T>;
+  const error = body.errors?.[0];
+  if (error) {
+    const code = error.extensions?.code ?? 'ERROR';
+    if (code === 'UNAUTHENTICATED' && key === storedKey()) onUnauthenticated();
+    throw new ApiError(error.message, code);
+  }
+  if (!body.data) throw new ApiError(`The server answered ${res.status} without data`, 'ERROR');
+  return body.data;
+};
+
+/** A mutation's result union: the value, or its DomainError thrown as an ApiError. */
+export type Result<T> = (T & { __typename: string }) | { __typename: 'DomainError'; code: string; message: string; details: unknown };
+export const DOMAIN_ERROR = '... on DomainError { code message details }';
+export const unwrap = <T>(result: Result<T>): T => {
+  if (result.__typename === 'DomainError') {
+    const error = result as { code: string; message: string; details: unknown };
+    throw new ApiError(error.message, error.code, error.details);
+  }
+  return result as T;
+};
+
+let ws: Client | null = null;
+const wsClient = (): Client => {
+  ws ??= createClient({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
+    connectionParams: () => ({ authorization: `Bearer ${storedKey() ?? ''}` }),
+    lazy: true,
+  });
+  return ws;
+};
+
+/** Subscribe; `next` gets each result's data. Returns the function that ends the subscription. */
+export const subscribe = <T>(query: string, variables: Record<string, unknown>, sink: { next: (data: T) => void; error: (error: ApiError) => void; complete?: () => void }): (() => void) =>
+  wsClient().subscribe<T>(
+    { query, variables },
+    {
+      next: (result) => {
+        const error = result.errors?.[0];
+        if (error) sink.error(new ApiError(error.message, String(error.extensions?.code ?? 'ERROR')));
+        else if (result.data) sink.next(result.data as T);
+      },
+      error: (error) => sink.error(new ApiError(error instanceof Error ? error.message : 'The subscription ended with an error', 'SUBSCRIPTION')),
+      complete: () => sink.complete?.(),
+    },
+  );

@@ -1,0 +1,150 @@
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey } from './api.js';
+import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
+import { ActivityPage } from './pages/activity.js';
+import { CreditsPage } from './pages/credits.js';
+import { KeysPage } from './pages/keys.js';
+import { PlaygroundPage } from './pages/playground.js';
+import { messageOf, Notice } from './ui.js';
+
+export interface Me {
+  readonly id: string;
+  readonly name: string;
+  readonly roles: Role[];
+}
+
+const ME = 'query Me { me { id name roles } }';
+
+const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string | null }) => {
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<string | null>(reason);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const secret = key.trim();
+    if (!secret) return setError('Paste an API key first.');
+    setBusy(true);
+    try {
+      const { me } = await gql<{ me: Me }>(ME, {}, secret);
+      storeKey(secret);
+      setKey('');
+      onSignedIn(me);
+    } catch (failure) {
+      setError(messageOf(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main id="main" class="signin">
+      <form class="card" onSubmit={submit} aria-labelledby="signin-title">
+        <h1 id="signin-title">Switchyard console</h1>
+        <p class="muted">Sign in with one of your API keys. It stays in this browser tab (session storage) and is sent only to this server.</p>
+        <label for="api-key">API key</label>
+        <input id="api-key" type="password" autocomplete="off" spellcheck={false} value={key} onInput={(e) => setKey(e.currentTarget.value)} placeholder="sk-sy-…" required />
+        {error && <Notice kind="error">{error}</Notice>}
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+        <p class="muted small">
+          The GraphQL API and its explorer are at <a href="/graphql">/graphql</a>.
+        </p>
+      </form>
+    </main>
+  );
+};
+
+const Page = ({ id, me }: { id: PageId; me: Me }) => {
+  switch (id) {
+    case 'activity':
+      return <ActivityPage />;
+    case 'keys':
+      return <KeysPage />;
+    case 'credits':
+      return <CreditsPage />;
+    case 'playground':
+      return <PlaygroundPage me={me} />;
+    default: {
+      const never: never = id;
+      return never;
+    }
+  }
+};
+
+const App = () => {
+  const [me, setMe] = useState<Me | null>(null);
+  const [checking, setChecking] = useState(storedKey() !== null);
+  const [reason, setReason] = useState<string | null>(null);
+  const [hash, setHash] = useState(location.hash);
+
+  useEffect(() => {
+    const onHash = () => setHash(location.hash);
+    window.addEventListener('hashchange', onHash);
+    setUnauthenticatedHandler(() => {
+      forgetKey();
+      setMe(null);
+      setReason('The server no longer accepts this key (revoked, disabled or expired). Sign in again.');
+    });
+    if (storedKey())
+      gql<{ me: Me }>(ME)
+        .then(({ me: found }) => setMe(found))
+        .catch((error: unknown) => {
+          forgetKey();
+          setReason(messageOf(error));
+        })
+        .finally(() => setChecking(false));
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  if (checking) return <p class="loading" role="status">Loading…</p>;
+  if (!me) return <SignIn reason={reason} onSignedIn={(found) => (setReason(null), setMe(found))} />;
+
+  const pages = pagesFor(me.roles);
+  const current = pageFromHash(hash, me.roles);
+  showTitle(current?.title);
+  const signOut = () => {
+    forgetKey();
+    setMe(null);
+    setReason(null);
+  };
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Switchyard</span>
+        <nav aria-label="Pages">
+          <ul>
+            {pages.map((page) => (
+              <li key={page.id}>
+                <a href={`#/${page.id}`} aria-current={page.id === current?.id ? 'page' : undefined}>
+                  {page.title}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span class="who" title={`Account ${me.id}`}>
+          {me.name} <span class="muted small">({me.roles.join(', ').toLowerCase()})</span>
+        </span>
+        <button type="button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {current ? <Page id={current.id} me={me} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
+      </main>
+    </>
+  );
+};
+
+const showTitle = (title: string | undefined) => {
+  document.title = title ? `${title} · Switchyard` : 'Switchyard console';
+};
+
+const root = document.getElementById('app');
+if (root) render(<App />, root);

@@ -1,0 +1,22 @@
+/** Money is integer nano-dollars (1 USD = 1,000,000,000): shown exactly, parsed exactly, never through a float. */
+const NANO = 1_000_000_000;
+
+/** "$12.50", "$0.000150": at least two decimals, more only when the amount has them. */
+export const formatUsd = (nano: number): string => {
+  const sign = nano < 0 ? '−' : '';
+  const abs = Math.abs(nano);
+  const dollars = Math.floor(abs / NANO);
+  const fraction = String(abs % NANO).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0');
+  return `${sign}$${dollars.toLocaleString('en-US')}.${fraction}`;
+};
+
+/** Dollars typed by a person ("10", "2.5", "0.000001") to nano-dollars; null when it is not such an amount. */
+export const parseUsd = (text: string, maxDecimals = 9): number | null => {
+  const match = new RegExp(`^\\s*\\$?(\\d{1,9})(?:\\.(\\d{0,${maxDecimals}}))?\\s*$`).exec(text);
+  if (!match) return null;
+  return Number(match[1]) * NANO + Number((match[2] ?? '').padEnd(9, '0'));
+};
+
+export const formatInt = (n: number): string => n.toLocaleString('en-US');
+
+export const formatTime = (iso: string): string => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -1,0 +1,25 @@
+/** Which pages a key sees follows its account's roles; the address is a hash (#/keys), so the server serves one page. */
+export type Role = 'ADMIN' | 'DESIGNER' | 'PROVIDER' | 'USER';
+export type PageId = 'activity' | 'keys' | 'credits' | 'playground';
+
+export interface PageInfo {
+  readonly id: PageId;
+  readonly title: string;
+  readonly roles: readonly Role[];
+}
+
+export const PAGES: readonly PageInfo[] = [
+  { id: 'activity', title: 'Activity', roles: ['USER', 'ADMIN'] },
+  { id: 'keys', title: 'Keys', roles: ['USER', 'ADMIN'] },
+  { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'] },
+  { id: 'playground', title: 'Playground', roles: ['USER', 'ADMIN'] },
+];
+
+export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((page) => page.roles.some((role) => roles.includes(role)));
+
+/** The page a hash names if the roles allow it, else the first allowed page (null when none is). */
+export const pageFromHash = (hash: string, roles: readonly Role[]): PageInfo | null => {
+  const allowed = pagesFor(roles);
+  const id = hash.replace(/^#\/?/, '');
+  return allowed.find((page) => page.id === id) ?? allowed[0] ?? null;
+};

@@ -1,0 +1,261 @@
+import { useMemo, useState } from 'preact/hooks';
+import { gql } from '../api.js';
+import { DailyChart, type Series } from '../chart.js';
+import { formatInt, formatTime, formatUsd } from '../money.js';
+import { GenerationDrawer } from '../generationDrawer.js';
+import { Figures, Notice, Section, useLoad } from '../ui.js';
+
+type Metric = 'cost' | 'requests' | 'tokens';
+type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW';
+
+interface Row {
+  day: string;
+  group: string;
+  requests: number;
+  cost: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+interface Generation {
+  id: string;
+  createdAt: string;
+  model: string | null;
+  provider: string | null;
+  status: string;
+  cost: number;
+  latencyMs: number | null;
+  keyId: string | null;
+  usage: { promptTokens: number; completionTokens: number } | null;
+}
+
+const USAGE = `query Usage($groupBy: UsageGroupBy!, $from: String!, $to: String!) {
+  usage(groupBy: $groupBy, from: $from, to: $to, perDay: true) { day group requests cost promptTokens completionTokens }
+  apiKeys(first: 80, includeRevoked: true) { edges { node { id name } } }
+}`;
+const RECENT = `query Recent($after: String, $filter: GenerationFilter) {
+  generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
+}`;
+type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+interface Filter {
+  model: string;
+  provider: string;
+  keyId: string;
+  status: '' | Status;
+}
+const NO_FILTER: Filter = { model: '', provider: '', keyId: '', status: '' };
+
+const METRICS: Record<Metric, { label: string; of: (row: Row) => number; format: (v: number) => string }> = {
+  cost: { label: 'Spend', of: (r) => r.cost, format: formatUsd },
+  requests: { label: 'Requests', of: (r) => r.requests, format: formatInt },
+  tokens: { label: 'Tokens', of: (r) => r.promptTokens + r.completionTokens, format: formatInt },
+};
+const DIMENSIONS: Record<Dimension, string> = { MODEL: 'Model', KEY: 'Key', PROVIDER: 'Provider', WORKFLOW: 'Workflow' };
+/** More lines than this are unreadable: the smallest groups are summed as "other". */
+const MAX_SERIES = 7;
+const DAY_MS = 86_400_000;
+
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export const ActivityPage = () => {
+  const [metric, setMetric] = useState<Metric>('cost');
+  const [dimension, setDimension] = useState<Dimension>('MODEL');
+  const [span, setSpan] = useState(30);
+  const range = useMemo(() => {
+    const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+    return { from: isoDay(today - (span - 1) * DAY_MS), to: isoDay(today), start: today - (span - 1) * DAY_MS };
+  }, [span]);
+  // The answer keeps the dimension it was asked for: while the next one loads, the chart stays labelled as drawn.
+  const usage = useLoad(
+    async () => ({
+      dimension,
+      ...(await gql<{ usage: Row[]; apiKeys: { edges: { node: { id: string; name: string } }[] } }>(USAGE, { groupBy: dimension, from: range.from, to: range.to })),
+    }),
+    [dimension, range],
+  );
+  const shown = usage.value?.dimension ?? dimension;
+  const [filter, setFilter] = useState<Filter>(NO_FILTER);
+  const [draft, setDraft] = useState<Filter>(NO_FILTER);
+  // Cursors of the pages before the current one (the list pages towards older generations).
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const after = cursors[cursors.length - 1] ?? null;
+  const [open, setOpen] = useState<string | null>(null);
+  const recent = useLoad(() => {
+    const given = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== ''));
+    return gql<{ generations: { edges: { node: Generation }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(RECENT, { after, filter: given });
+  }, [filter, after]);
+  const applyFilter = (event: Event) => {
+    event.preventDefault();
+    setCursors([null]);
+    setFilter({ ...draft, model: draft.model.trim(), provider: draft.provider.trim() });
+  };
+
+  const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
+  const labelOf = (group: string) => {
+    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'admin key' : '—';
+    return shown === 'KEY' ? (keyNames.get(group) ?? group) : group;
+  };
+
+  const { days, series, totals } = useMemo(() => {
+    const rows = usage.value?.usage ?? [];
+    const days = Array.from({ length: span }, (_, i) => (range.start + i * DAY_MS) / 1000);
+    const dayIndex = new Map(days.map((d, i) => [isoDay(d * 1000), i]));
+    const of = METRICS[metric].of;
+    const byGroup = new Map<string, number[]>();
+    for (const row of rows) {
+      const i = dayIndex.get(row.day);
+      if (i === undefined) continue;
+      const values = byGroup.get(row.group) ?? new Array<number>(span).fill(0);
+      values[i] = (values[i] ?? 0) + of(row);
+      byGroup.set(row.group, values);
+    }
+    const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+    const ranked = [...byGroup].sort((a, b) => sum(b[1]) - sum(a[1]));
+    const shown: Series[] = ranked.slice(0, MAX_SERIES).map(([group, values]) => ({ label: labelOf(group), values }));
+    const rest = ranked.slice(MAX_SERIES);
+    if (rest.length) shown.push({ label: `other (${rest.length})`, values: days.map((_, i) => sum(rest.map(([, v]) => v[i] ?? 0))) });
+    const totals = rows.reduce((t, r) => ({ cost: t.cost + r.cost, requests: t.requests + r.requests, tokens: t.tokens + r.promptTokens + r.completionTokens }), { cost: 0, requests: 0, tokens: 0 });
+    return { days, series: shown, totals };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- labelOf follows usage.value (and the dimension in it)
+  }, [usage.value, metric, span, range, keyNames]);
+
+  const generations = recent.value?.generations.edges.map((e) => e.node) ?? [];
+  const pageInfo = recent.value?.generations.pageInfo;
+
+  return (
+    <>
+      <h1>Activity</h1>
+      <Section title="Usage per day">
+        <div class="controls">
+          <div>
+            <label for="act-metric">Show</label>
+            <select id="act-metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as Metric)}>
+              {(Object.keys(METRICS) as Metric[]).map((m) => (
+                <option key={m} value={m}>
+                  {METRICS[m].label}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="act-dimension">Split by</label>
+            <select id="act-dimension" value={dimension} onChange={(e) => setDimension(e.currentTarget.value as Dimension)}>
+              {(Object.keys(DIMENSIONS) as Dimension[]).map((d) => (
+                <option key={d} value={d}>
+                  {DIMENSIONS[d]}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="act-span">Period</label>
+            <select id="act-span" value={span} onChange={(e) => setSpan(Number(e.currentTarget.value))}>
+              <option value={7}>Last 7 days</option>
+              <option value={30}>Last 30 days</option>
+              <option value={90}>Last 90 days</option>
+            </select>
+          </div>
+        </div>
+        <Figures
+          class="totals"
+          items={[
+            ['Spend', formatUsd(totals.cost), 'total-spend'],
+            ['Requests', formatInt(totals.requests), 'total-requests'],
+            ['Tokens', formatInt(totals.tokens)],
+          ]}
+        />
+        {usage.error && <Notice kind="error">{usage.error}</Notice>}
+        {usage.loading && usage.value && <p class="muted small" role="status">Loading…</p>}
+        {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
+      </Section>
+      <Section title="Recent generations">
+        <form class="controls" onSubmit={applyFilter} aria-label="Filter generations">
+          <div>
+            <label for="gen-model">Model</label>
+            <input id="gen-model" value={draft.model} onInput={(e) => setDraft({ ...draft, model: e.currentTarget.value })} placeholder="any" />
+          </div>
+          <div>
+            <label for="gen-provider">Provider (slug)</label>
+            <input id="gen-provider" value={draft.provider} onInput={(e) => setDraft({ ...draft, provider: e.currentTarget.value })} placeholder="any" />
+          </div>
+          <div>
+            <label for="gen-key">Key</label>
+            <select id="gen-key" value={draft.keyId} onChange={(e) => setDraft({ ...draft, keyId: e.currentTarget.value })}>
+              <option value="">any</option>
+              {[...keyNames].map(([id, name]) => (
+                <option key={id} value={id}>
+                  {name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="gen-status">Status</label>
+            <select id="gen-status" value={draft.status} onChange={(e) => setDraft({ ...draft, status: e.currentTarget.value as Filter['status'] })}>
+              <option value="">any</option>
+              {(['COMPLETED', 'FAILED', 'CANCELLED', 'PENDING'] as const).map((status) => (
+                <option key={status} value={status}>
+                  {status.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="form-actions">
+            <button type="submit">Apply filters</button>
+          </div>
+        </form>
+        {recent.error && <Notice kind="error">{recent.error}</Notice>}
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Model</th>
+                <th scope="col">Provider</th>
+                <th scope="col">Key</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">Tokens in / out</th>
+                <th scope="col" class="num">Latency</th>
+                <th scope="col" class="num">Cost</th>
+                <th scope="col">
+                  <span class="visually-hidden">Details</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {generations.map((g) => (
+                <tr key={g.id}>
+                  <td>{formatTime(g.createdAt)}</td>
+                  <td>{g.model ?? '—'}</td>
+                  <td>{g.provider ?? '—'}</td>
+                  <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : 'admin key'}</td>
+                  <td>
+                    <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
+                  </td>
+                  <td class="num">{g.usage ? `${formatInt(g.usage.promptTokens)} / ${formatInt(g.usage.completionTokens)}` : '—'}</td>
+                  <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
+                  <td class="num">{formatUsd(g.cost)}</td>
+                  <td>
+                    <button type="button" class="link" onClick={() => setOpen(g.id)} aria-label={`Details of generation ${g.id}`}>
+                      Details
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {recent.value && generations.length === 0 && <p class="muted">{filter === NO_FILTER ? 'No generations yet: try the Playground.' : 'No generation matches these filters.'}</p>}
+        <div class="pager">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span class="muted small">Page {cursors.length}</span>
+          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
+            Older
+          </button>
+        </div>
+      </Section>
+      {open && <GenerationDrawer id={open} keyName={(id) => keyNames.get(id) ?? id} onClose={() => setOpen(null)} />}
+    </>
+  );
+};

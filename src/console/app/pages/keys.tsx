@@ -1,0 +1,298 @@
+import { useState } from 'preact/hooks';
+import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { formatTime, formatUsd, parseUsd } from '../money.js';
+import { messageOf, Notice, Section, useLoad } from '../ui.js';
+
+type LimitReset = 'DAILY' | 'WEEKLY' | 'MONTHLY' | 'NEVER';
+const RESETS: readonly LimitReset[] = ['NEVER', 'DAILY', 'WEEKLY', 'MONTHLY'];
+
+interface Key {
+  id: string;
+  name: string;
+  hint: string;
+  status: 'ACTIVE' | 'DISABLED' | 'REVOKED';
+  limit: number | null;
+  limitRemaining: number | null;
+  limitReset: LimitReset;
+  expiresAt: string | null;
+  createdAt: string;
+  usage: { daily: number; monthly: number; lifetime: number };
+}
+
+const KEY_FIELDS = 'id name hint status limit limitRemaining limitReset expiresAt createdAt usage { daily monthly lifetime }';
+const KEYS = `query Keys { apiKeys(first: 50, includeRevoked: true) { edges { node { ${KEY_FIELDS} } } pageInfo { hasNextPage } } }`;
+const CREATE = `mutation CreateKey($name: String!, $limit: Money, $limitReset: LimitReset, $expiresAt: DateTime) {
+  createApiKey(name: $name, limit: $limit, limitReset: $limitReset, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
+}`;
+const mutation = (name: string, args: string, params: string) =>
+  `mutation ${name[0]?.toUpperCase()}${name.slice(1)}(${args}) { r: ${name}(${params}) { __typename ... on ApiKey { ${KEY_FIELDS} } ${DOMAIN_ERROR} } }`;
+const RENAME = mutation('renameApiKey', '$id: ID!, $name: String!', 'id: $id, name: $name');
+const SET_LIMIT = mutation('setApiKeyLimit', '$id: ID!, $limit: Money, $limitReset: LimitReset!', 'id: $id, limit: $limit, limitReset: $limitReset');
+const DISABLE = mutation('disableApiKey', '$id: ID!', 'id: $id');
+const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
+const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
+
+/** "" → no limit; otherwise dollars, or an error message. */
+const limitOf = (text: string): { limit: number | null } | { error: string } => {
+  if (!text.trim()) return { limit: null };
+  const limit = parseUsd(text);
+  return limit === null ? { error: 'The limit is an amount of dollars, e.g. 5 or 2.50.' } : { limit };
+};
+
+const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) => void }) => {
+  const [name, setName] = useState('');
+  const [limit, setLimit] = useState('');
+  const [reset, setReset] = useState<LimitReset>('NEVER');
+  const [expires, setExpires] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const parsed = limitOf(limit);
+    if ('error' in parsed) return setError(parsed.error);
+    setBusy(true);
+    setError(null);
+    try {
+      const { createApiKey } = await gql<{ createApiKey: Result<{ secret: string; key: Key }> }>(CREATE, {
+        name: name.trim(),
+        limit: parsed.limit,
+        limitReset: reset,
+        // The end of the chosen day, UTC.
+        expiresAt: expires ? `${expires}T23:59:59.999Z` : null,
+      });
+      const created = unwrap(createApiKey);
+      setName('');
+      setLimit('');
+      setExpires('');
+      onCreated(created.secret, created.key);
+    } catch (failure) {
+      setError(messageOf(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="grid-form" onSubmit={submit} aria-label="Create a key">
+      <div>
+        <label for="key-name">Name</label>
+        <input id="key-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} />
+      </div>
+      <div>
+        <label for="key-limit">Spending limit (USD, empty for none)</label>
+        <input id="key-limit" inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} placeholder="none" />
+      </div>
+      <div>
+        <label for="key-reset">Limit resets</label>
+        <select id="key-reset" value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
+          {RESETS.map((r) => (
+            <option key={r} value={r}>
+              {r.toLowerCase()}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div>
+        <label for="key-expires">Expires (end of day, UTC; empty for never)</label>
+        <input id="key-expires" type="date" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />
+      </div>
+      <div class="form-actions">
+        <button type="submit" class="primary" disabled={busy}>
+          Create key
+        </button>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+    </form>
+  );
+};
+
+/** The secret, once: it is not stored anywhere in the page once dismissed. */
+const NewSecret = ({ secret, name, onDone }: { secret: string; name: string; onDone: () => void }) => {
+  const [copied, setCopied] = useState<string | null>(null);
+  const copy = () =>
+    navigator.clipboard.writeText(secret).then(
+      () => setCopied('Copied to the clipboard.'),
+      () => setCopied('The browser refused the clipboard: select the key and copy it by hand.'),
+    );
+  return (
+    <div class="secret" role="region" aria-label="New key secret">
+      <p>
+        <strong>{name}</strong> is ready. Copy its secret now: it is shown only this once.
+      </p>
+      <div class="secret-row">
+        <input aria-label="Secret of the new key" readOnly value={secret} onFocus={(e) => e.currentTarget.select()} class="mono" data-testid="new-secret" />
+        <button type="button" onClick={copy}>
+          Copy
+        </button>
+        <button type="button" onClick={onDone}>
+          Done
+        </button>
+      </div>
+      {copied && <Notice kind="info">{copied}</Notice>}
+    </div>
+  );
+};
+
+const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Key) => void; onCancel: () => void }) => {
+  const [name, setName] = useState(apiKey.name);
+  const [limit, setLimit] = useState(apiKey.limit === null ? '' : formatUsd(apiKey.limit).replace(/[$,]/g, ''));
+  const [reset, setReset] = useState<LimitReset>(apiKey.limitReset);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const parsed = limitOf(limit);
+    if ('error' in parsed) return setError(parsed.error);
+    try {
+      let key = apiKey;
+      if (name.trim() !== apiKey.name) key = unwrap((await gql<{ r: Result<Key> }>(RENAME, { id: apiKey.id, name: name.trim() })).r);
+      if (parsed.limit !== apiKey.limit || reset !== apiKey.limitReset) key = unwrap((await gql<{ r: Result<Key> }>(SET_LIMIT, { id: apiKey.id, limit: parsed.limit, limitReset: reset })).r);
+      onSaved(key);
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+  return (
+    <form class="grid-form edit" onSubmit={submit} aria-label={`Edit key ${apiKey.name}`}>
+      <div>
+        <label for={`name-${apiKey.id}`}>Name</label>
+        <input id={`name-${apiKey.id}`} value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} />
+      </div>
+      <div>
+        <label for={`limit-${apiKey.id}`}>Limit (USD, empty for none)</label>
+        <input id={`limit-${apiKey.id}`} inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} />
+      </div>
+      <div>
+        <label for={`reset-${apiKey.id}`}>Limit resets</label>
+        <select id={`reset-${apiKey.id}`} value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
+          {RESETS.map((r) => (
+            <option key={r} value={r}>
+              {r.toLowerCase()}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          Save
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+    </form>
+  );
+};
+
+export const KeysPage = () => {
+  const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
+  const [fresh, setFresh] = useState<{ secret: string; name: string } | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const keys = value?.apiKeys.edges.map((e) => e.node) ?? [];
+
+  const act = async (query: string, key: Key, confirmText?: string) => {
+    if (confirmText && !window.confirm(confirmText)) return;
+    setActionError(null);
+    try {
+      unwrap((await gql<{ r: Result<Key> }>(query, { id: key.id })).r);
+      reload();
+    } catch (failure) {
+      setActionError(messageOf(failure));
+    }
+  };
+
+  return (
+    <>
+      <h1>Keys</h1>
+      <Section title="New key">
+        {fresh ? (
+          <NewSecret secret={fresh.secret} name={fresh.name} onDone={() => setFresh(null)} />
+        ) : (
+          <CreateKeyForm
+            onCreated={(secret, key) => {
+              setFresh({ secret, name: key.name });
+              reload();
+            }}
+          />
+        )}
+      </Section>
+      <Section title="Your keys">
+        {error && <Notice kind="error">{error}</Notice>}
+        {actionError && <Notice kind="error">{actionError}</Notice>}
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Key</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">Limit</th>
+                <th scope="col" class="num">Today</th>
+                <th scope="col" class="num">This month</th>
+                <th scope="col" class="num">Lifetime</th>
+                <th scope="col">Expires</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((key) =>
+                editing === key.id ? (
+                  <tr key={key.id}>
+                    <td colSpan={9}>
+                      <EditKey
+                        apiKey={key}
+                        onCancel={() => setEditing(null)}
+                        onSaved={() => {
+                          setEditing(null);
+                          reload();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                ) : (
+                  <tr key={key.id} data-key-id={key.id}>
+                    <th scope="row">{key.name}</th>
+                    <td class="mono">{key.hint}</td>
+                    <td>
+                      <span class={`badge badge-${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
+                    </td>
+                    <td class="num">
+                      {key.limit === null ? '—' : `${formatUsd(key.limit)} ${key.limitReset === 'NEVER' ? 'total' : key.limitReset.toLowerCase()}`}
+                    </td>
+                    <td class="num">{formatUsd(key.usage.daily)}</td>
+                    <td class="num">{formatUsd(key.usage.monthly)}</td>
+                    <td class="num">{formatUsd(key.usage.lifetime)}</td>
+                    <td>{key.expiresAt ? formatTime(key.expiresAt) : 'never'}</td>
+                    <td class="actions">
+                      {key.status !== 'REVOKED' && (
+                        <>
+                          <button type="button" onClick={() => setEditing(key.id)} aria-label={`Edit ${key.name}`}>
+                            Edit
+                          </button>
+                          {key.status === 'ACTIVE' ? (
+                            <button type="button" onClick={() => act(DISABLE, key)} aria-label={`Disable ${key.name}`}>
+                              Disable
+                            </button>
+                          ) : (
+                            <button type="button" onClick={() => act(ENABLE, key)} aria-label={`Enable ${key.name}`}>
+                              Enable
+                            </button>
+                          )}
+                          <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.`)} aria-label={`Revoke ${key.name}`}>
+                            Revoke
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ),
+              )}
+            </tbody>
+          </table>
+        </div>
+        {value && keys.length === 0 && <p class="muted">No keys yet.</p>}
+        {value?.apiKeys.pageInfo.hasNextPage && <p class="muted small">Showing the first {keys.length} keys; the GraphQL API (apiKeys) lists the rest.</p>}
+      </Section>
+    </>
+  );
+};

@@ -1,0 +1,57 @@
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api.js';
+
+/** Load once (and again on `reload()`), keeping the last value while reloading. */
+export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = []) => {
+  const [state, setState] = useState<{ value: T | null; error: string | null; loading: boolean }>({ value: null, error: null, loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (value) => live && setState({ value, error: null, loading: false }),
+      (error: unknown) => live && setState((s) => ({ ...s, error: messageOf(error), loading: false })),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- callers list what the load depends on
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+};
+
+export const messageOf = (error: unknown): string => (error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error));
+
+/** A region announced to screen readers when its text changes. */
+export const Notice = ({ kind, children }: { kind: 'error' | 'ok' | 'info'; children: ComponentChildren }) => (
+  <p class={`notice notice-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
+    {children}
+  </p>
+);
+
+export const Section = ({ title, children, actions }: { title: string; children: ComponentChildren; actions?: ComponentChildren }) => {
+  const id = `h-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return (
+    <section class="card" aria-labelledby={id}>
+      <div class="card-head">
+        <h2 id={id}>{title}</h2>
+        {actions}
+      </div>
+      {children}
+    </section>
+  );
+};
+
+/** Label–value pairs (a description list; each pair kept together so the grid never splits one). */
+export const Figures = ({ items, class: extra = '', ...rest }: { items: readonly (readonly [string, ComponentChildren, string?])[]; class?: string; 'data-testid'?: string; 'aria-live'?: 'polite' }) => (
+  <dl class={`figures ${extra}`} {...rest}>
+    {items.map(([label, value, testId]) => (
+      <div key={label}>
+        <dt>{label}</dt>
+        <dd data-testid={testId}>{value}</dd>
+      </div>
+    ))}
+  </dl>
+);

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { formatUsd, parseUsd } from '../../src/console/app/money.js';
+import { pageFromHash, pagesFor } from '../../src/console/app/navigation.js';
+
+describe('the console shows and reads money exactly, in nano-dollars', () => {
+  it('formats with at least two decimals and every significant one', () => {
+    expect(formatUsd(0)).toBe('$0.00');
+    expect(formatUsd(12_500_000_000)).toBe('$12.50');
+    expect(formatUsd(150_000)).toBe('$0.00015');
+    expect(formatUsd(1)).toBe('$0.000000001');
+    expect(formatUsd(-2_000_000_001)).toBe('−$2.000000001');
+    expect(formatUsd(1_234_567_000_000_000)).toBe('$1,234,567.00');
+  });
+
+  it('parses dollars without a float round trip, and refuses what is not an amount', () => {
+    expect(parseUsd('12.50')).toBe(12_500_000_000);
+    expect(parseUsd('$0.000000001')).toBe(1);
+    expect(parseUsd('0.29')).toBe(290_000_000); // 0.29 * 1e9 is 289999999.99999997 as a float
+    expect(parseUsd('10', 2)).toBe(10_000_000_000);
+    for (const bad of ['', 'abc', '1.2.3', '-5', '1e3', '0.001']) expect(parseUsd(bad, 2), bad).toBeNull();
+  });
+});
+
+describe('the console shows the pages of the key’s roles', () => {
+  it('gives users and admins the user pages, and a provider-only key none of them', () => {
+    expect(pagesFor(['USER']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
+    expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
+    expect(pagesFor(['PROVIDER'])).toEqual([]);
+  });
+
+  it('opens the page the address names when allowed, else the first allowed page', () => {
+    expect(pageFromHash('#/credits', ['USER'])?.id).toBe('credits');
+    expect(pageFromHash('#/nowhere', ['USER'])?.id).toBe('activity');
+    expect(pageFromHash('#/keys', ['PROVIDER'])).toBeNull();
+  });
+});
