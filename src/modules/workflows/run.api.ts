@@ -258,9 +258,22 @@ export const createRunsApi = (deps: {
       return;
     }
     const decider = runDecider(definition, runLimits);
+    /**
+     * The run's way (steps started, succeeded, failed, skipped) goes on once committed, without an fsync each: a power
+     * loss takes back at most a tail of the log (what survives is a prefix), which puts the run back as a crash at that
+     * point would: attempts and their idempotency keys derive from the recorded events, so the steps after it run
+     * again with the keys they had. Whatever may not be repeated is durable before it happens and makes the steps
+     * recorded before it durable too (one log): a model step's reservation before its call. The start was made
+     * durable before its id was answered (`begin`); the end is made durable before the loop returns, which is what
+     * wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
+     */
     const record = async (command: RunCommand) => {
-      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() } });
+      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, {
+        metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() },
+        durability: 'commit',
+      });
       state = result.state;
+      if (state.status !== 'running') await result.durable;
     };
     const at = () => deps.now().toISOString();
 
@@ -553,8 +566,13 @@ export const createRunsApi = (deps: {
         const view = await viewOfStream(runId);
         if (view === null) throw new NotFoundError('WorkflowRun', runId);
         const remaining = until - Date.now();
-        if ((view.status !== 'running' && view.status !== 'queued') || remaining <= 0 || signal?.aborted) return view;
         const run = driving.get(runId);
+        if (view.status !== 'running' && view.status !== 'queued') {
+          // The stream shows an end once it is committed; this process's executor returns once it is durable.
+          await run?.done;
+          return view;
+        }
+        if (remaining <= 0 || signal?.aborted) return view;
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
