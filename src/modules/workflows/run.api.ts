@@ -262,10 +262,10 @@ export const createRunsApi = (deps: {
      * The run's way (steps started, succeeded, failed, skipped) goes on once committed, without an fsync each: a power
      * loss takes back at most a tail of the log (what survives is a prefix), which puts the run back as a crash at that
      * point would: attempts and their idempotency keys derive from the recorded events, so the steps after it run
-     * again with the keys they had. Whatever may not be repeated is durable before it happens and makes the steps
-     * recorded before it durable too (one log): a model step's reservation before its call. The start was made
-     * durable before its id was answered (`begin`); the end is made durable before the loop returns, which is what
-     * wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
+     * again with the keys they had. What may not be lost is durable before it is used, and so are the step records
+     * before it (one log): a model step's reservation before its answer reaches the run, so it is charged once. The
+     * start was made durable before its id was answered (`begin`); the end is made durable before the loop returns,
+     * which is what wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
      */
     const record = async (command: RunCommand) => {
       const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, {
