@@ -54,6 +54,30 @@ export interface AppendResult {
   readonly nextExpectedRevision: number;
   /** Global position of the last appended event. */
   readonly position: number;
+  /**
+   * Resolves once the append is durable: it survives a power loss as far as the store's setting promises (the
+   * embedded store with `EVENTSTORE_SYNC=normal` promises only a process crash, and resolves it at commit). Already
+   * resolved when the append was acknowledged with `durability: 'durable'`. Rejects when the store could not make it
+   * durable; nobody has to wait for it (a rejection nobody awaits is not an unhandled one).
+   */
+  readonly durable: Promise<void>;
+}
+
+/**
+ * When an append's promise resolves.
+ * - `durable` (default): once the append is durable (see AppendResult.durable).
+ * - `commit`: once it is committed: `readStream` and every later append of this store see it and are ordered after
+ *   it, but a power loss may still take it back, and then every append committed after it too (what survives is a
+ *   prefix of the committed log, so an append that is durable makes every one committed before it durable).
+ *   Subscriptions, `readAll` and `headPosition` show it only once it is durable. Use it for what nobody outside
+ *   relies on before something durable follows it, and await `durable` before anything that must not be lost.
+ *   EventStoreDB acknowledges only durable appends, so there both resolve together.
+ */
+export type Durability = 'durable' | 'commit';
+
+export interface AppendOptions {
+  readonly expectedRevision?: ExpectedRevision;
+  readonly durability?: Durability;
 }
 
 export interface ReadStreamOptions {
@@ -108,7 +132,7 @@ export interface StoreHealth {
 
 export interface EventStore {
   readonly kind: 'embedded' | 'eventstoredb';
-  append(stream: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): Subscription;
@@ -117,6 +141,9 @@ export interface EventStore {
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
+
+/** The `durable` of an append acknowledged as durable. */
+export const ALREADY_DURABLE: Promise<void> = Promise.resolve();
 
 export const streamCategory = (stream: string): string => {
   const dash = stream.indexOf('-');

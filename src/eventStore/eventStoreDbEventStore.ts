@@ -44,7 +44,7 @@ import type {
   Subscription,
   SubscriptionMessage,
 } from './eventStore.js';
-import { matchesFilter } from './eventStore.js';
+import { ALREADY_DURABLE, matchesFilter } from './eventStore.js';
 
 type EsdbRecorded = NonNullable<AllStreamResolvedEvent['event']>;
 type EsdbRecordedInStream = { streamId: string; id: string; revision: bigint; type: string; created: Date; data: unknown; metadata: unknown; position?: Position };
@@ -137,7 +137,8 @@ export const openEventStoreDb = (connectionString: string): EventStore => {
       );
       try {
         const result = await client.appendToStream(stream, data, { expectedRevision: toExpected(expectedRevision) });
-        return { nextExpectedRevision: Number(result.nextExpectedRevision), position: Number(result.position?.commit ?? -1n) };
+        // EventStoreDB acknowledges a write once it is durable: `commit` and `durable` appends resolve alike.
+        return { nextExpectedRevision: Number(result.nextExpectedRevision), position: Number(result.position?.commit ?? -1n), durable: ALREADY_DURABLE };
       } catch (error) {
         throw mapError(error, stream, expectedRevision);
       }

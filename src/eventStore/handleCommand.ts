@@ -1,5 +1,5 @@
 import { WrongExpectedVersionError } from '../errors.js';
-import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent } from './eventStore.js';
+import { ALREADY_DURABLE, type DomainEvent, type Durability, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent } from './eventStore.js';
 
 /** A pure decision model for one aggregate: rebuild state from events, decide new events from a command. */
 export interface Decider<State, Command, Event extends DomainEvent> {
@@ -15,6 +15,8 @@ export interface HandleOptions<Event extends DomainEvent> {
   readonly eventId?: (event: Event, index: number) => string;
   /** Conflicts retried before giving up (each retry reloads and decides again). */
   readonly maxRetries?: number;
+  /** When the result is answered (see Durability); `durable` by default. */
+  readonly durability?: Durability;
 }
 
 export interface HandleResult<State, Event extends DomainEvent> {
@@ -24,6 +26,8 @@ export interface HandleResult<State, Event extends DomainEvent> {
   readonly revision: number;
   /** Global position of the last appended event, or null when the decision produced no events. */
   readonly position: number | null;
+  /** Resolves once the appended events are durable (at once when nothing was appended, or they were awaited). */
+  readonly durable: Promise<void>;
 }
 
 export const foldEvents = <State, Event extends DomainEvent>(
@@ -48,7 +52,7 @@ export const handleCommand = async <State, Command, Event extends DomainEvent>(
     const revision = history.length === 0 ? -1 : history[history.length - 1]!.revision;
     const state = foldEvents(decider, history as RecordedEvent<Event>[]);
     const events = decider.decide(command, state);
-    if (events.length === 0) return { events, state, revision, position: null };
+    if (events.length === 0) return { events, state, revision, position: null, durable: ALREADY_DURABLE };
     const toAppend: NewEvent[] = events.map((event, index) => ({
       id: options.eventId?.(event, index),
       type: event.type,
@@ -56,12 +60,13 @@ export const handleCommand = async <State, Command, Event extends DomainEvent>(
       metadata: options.metadata,
     }));
     try {
-      const result = await store.append(stream, toAppend, { expectedRevision: revision === -1 ? 'no_stream' : revision });
+      const result = await store.append(stream, toAppend, { expectedRevision: revision === -1 ? 'no_stream' : revision, durability: options.durability ?? 'durable' });
       return {
         events,
         state: events.reduce(decider.evolve, state),
         revision: result.nextExpectedRevision,
         position: result.position,
+        durable: result.durable,
       };
     } catch (error) {
       if (error instanceof WrongExpectedVersionError && attempt < maxRetries) continue;

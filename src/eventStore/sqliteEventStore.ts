@@ -21,6 +21,7 @@ import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../e
 import type {
   AllFilter,
   AppendResult,
+  Durability,
   EventMetadata,
   EventStore,
   ExpectedRevision,
@@ -31,7 +32,7 @@ import type {
 } from './eventStore.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
-import { streamCategory } from './eventStore.js';
+import { ALREADY_DURABLE, streamCategory } from './eventStore.js';
 
 export interface SqliteEventStoreOptions {
   readonly dir: string;
@@ -292,7 +293,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     });
   };
 
-  type Written = AppendResult & { written: boolean };
+  type Written = Omit<AppendResult, 'durable'> & { written: boolean };
   /** One append, inside the group's transaction: checks the expected revision, then inserts. */
   const appendInTx = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Written => {
     // A retry of an append that already succeeded: every id is already in this stream.
@@ -394,6 +395,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     stream: string;
     events: readonly NewEvent[];
     expectedRevision: ExpectedRevision;
+    durability: Durability;
     resolve: (result: AppendResult) => void;
     reject: (error: unknown) => void;
   };
@@ -439,6 +441,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   };
   /** `depth`: how many follow-up commits precede this one in the current turn. */
   const flush = (depth = 0) => {
+    // A follow-up committed what the scheduled flush was for: no empty transaction (it would take the write lock).
+    if (pending.length === 0) return;
     if (depth < MAX_FOLLOW_UPS) {
       following = true;
       queueMicrotask(() => followUp(FOLLOW_UP_HOPS, depth + 1));
@@ -471,10 +475,18 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         highest = Math.max(highest, result.ok.position);
         written.add(streamCategory(p.stream));
       }
-      const appended = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
+      const committed = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
+      // With `normal` the store promises nothing beyond the commit: durable at once.
+      if (!durable) return p.resolve({ ...committed, durable: ALREADY_DURABLE });
       // With `full`, a retry that found its events already written waits for them to be on disk too.
-      if (durable) awaitingSync.push({ position: appended.position, resolve: () => p.resolve(appended), reject: p.reject });
-      else p.resolve(appended);
+      if (p.durability === 'durable') {
+        return void awaitingSync.push({ position: committed.position, resolve: () => p.resolve({ ...committed, durable: ALREADY_DURABLE }), reject: p.reject });
+      }
+      // `commit`: answered now; its durability resolves with the fsync that covers it, like a `durable` append.
+      const durableOnDisk = new Promise<void>((resolve, reject) => awaitingSync.push({ position: committed.position, resolve, reject }));
+      // A caller that does not wait for durability must not turn a failed fsync into an unhandled rejection.
+      durableOnDisk.catch(() => undefined);
+      p.resolve({ ...committed, durable: durableOnDisk });
     });
     if (durable) {
       if (awaitingSync.length > 0) sync();
@@ -499,10 +511,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     notifyAppended: () => wakeUpTo(visibleHead()),
     writeStats: () => ({ commits, syncs, syncedWalBytes, acknowledgedPosition: acknowledged }),
 
-    append(stream, events, { expectedRevision = 'any' } = {}) {
+    append(stream, events, { expectedRevision = 'any', durability = 'durable' } = {}) {
       assertOpen();
       return new Promise<AppendResult>((resolve, reject) => {
-        pending.push({ stream, events, expectedRevision, resolve, reject });
+        pending.push({ stream, events, expectedRevision, durability, resolve, reject });
         if (pending.length === 1 && !following) setImmediate(() => flush());
       });
     },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
-import type { EventStore, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
+import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
 import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 
@@ -100,7 +100,7 @@ const eventStoreContract = (open: () => Promise<StoreHarness>) => {
       expect(new Date(events[2]!.recordedAt).toISOString()).toBe(events[2]!.recordedAt);
       expectStrictlyIncreasing(events.map((e) => e.position));
       expect(new Set(events.map((e) => e.id)).size).toBe(3);
-      expect(result).toEqual({ nextExpectedRevision: 2, position: events[2]!.position });
+      expect(result).toEqual({ nextExpectedRevision: 2, position: events[2]!.position, durable: expect.any(Promise) });
       expect(await store.headPosition()).toBeGreaterThanOrEqual(result.position);
     });
 
@@ -175,6 +175,35 @@ const eventStoreContract = (open: () => Promise<StoreHarness>) => {
       expect(rejected).toHaveLength(1);
       expect(rejected[0]!.reason).toBeInstanceOf(WrongExpectedVersionError);
       expect(await store.readStream(stream)).toHaveLength(2);
+    });
+  });
+
+  describe('durability', () => {
+    /** 'resolved' when the promise is already resolved (its reaction is queued before the marker's), else 'pending'. */
+    const settledNow = (promise: Promise<void>) => Promise.race([promise.then(() => 'resolved' as const), Promise.resolve().then(() => 'pending' as const)]);
+
+    it("an append acknowledged as durable (the default) answers with `durable` already resolved", async () => {
+      const result = await store.append(`${uniqueCategory()}-1`, newEvents(1));
+      expect(await settledNow(result.durable)).toBe('resolved');
+    });
+
+    it("durability 'commit': the stream reads the append and the next append chains on its revision at once; `durable` resolves, and then readAll and the head show it", async () => {
+      const stream = `${uniqueCategory()}-1`;
+      const first = await store.append(stream, newEvents(1), { expectedRevision: 'no_stream', durability: 'commit' });
+      expect((await store.readStream(stream)).map((e) => e.revision)).toEqual([0]);
+      const second = await store.append(stream, newEvents(1, 'Happened', 1), { expectedRevision: first.nextExpectedRevision, durability: 'commit' });
+      expect(second).toMatchObject({ nextExpectedRevision: 1 });
+      expect(second.position).toBeGreaterThan(first.position);
+      await Promise.all([first.durable, second.durable]);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(second.position);
+      const all = await store.readAll({ after: first.position - 1, filter: { categories: [stream.split('-')[0]!] } });
+      expect(all.map((e) => e.data)).toEqual([{ n: 0 }, { n: 1 }]);
+    });
+
+    it("durability 'commit' refuses a wrong expected revision like any append", async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1), { durability: 'commit' });
+      await expectWrongVersion(store.append(stream, newEvents(1), { expectedRevision: 'no_stream', durability: 'commit' }), 'no_stream', 0);
     });
   });
 
@@ -410,6 +439,54 @@ describe('embedded (SQLite) adapter', () => {
       expect(after.commits - before.commits).toBeLessThan(200);
       expect(after.syncs - before.syncs).toBeGreaterThan(0);
       expect(after.syncs - before.syncs).toBeLessThanOrEqual(after.commits - before.commits);
+    });
+
+    it("synchronous=full, durability 'commit': answered at the commit before any fsync covers it; `durable` resolves only once the fsync covering it is done, and the head shows it only then", async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1));
+      const before = store.writeStats();
+      const result = await store.append(stream, newEvents(1), { expectedRevision: 0, durability: 'commit' });
+      const atCommit = store.writeStats();
+      expect(atCommit.commits).toBe(before.commits + 1);
+      expect(atCommit.acknowledgedPosition).toBeLessThan(result.position);
+      expect(await store.headPosition()).toBeLessThan(result.position);
+      expect((await store.readStream(stream)).map((e) => e.position)).toEqual([expect.any(Number), result.position]);
+      const atDurable = await result.durable.then(() => store.writeStats());
+      expect(atDurable.acknowledgedPosition).toBeGreaterThanOrEqual(result.position);
+      expect(atDurable.syncs).toBeGreaterThan(atCommit.syncs);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(result.position);
+    });
+
+    it("synchronous=full: a writer chaining appends at commit does not wait for an fsync per append, and each `durable` resolves after an fsync covering it, in commit order", async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      const before = store.writeStats();
+      const heard: { i: number; position: number; acknowledgedPosition: number }[] = [];
+      const durables: Promise<void>[] = [];
+      let expectedRevision: ExpectedRevision = 'no_stream';
+      for (let i = 0; i < 20; i++) {
+        const { nextExpectedRevision, position, durable } = await store.append(stream, newEvents(1, 'Chained', i), { expectedRevision, durability: 'commit' });
+        expectedRevision = nextExpectedRevision;
+        durables.push(durable.then(() => void heard.push({ i, position, acknowledgedPosition: store.writeStats().acknowledgedPosition })));
+      }
+      await Promise.all(durables);
+      const after = store.writeStats();
+      expect(after.commits - before.commits).toBe(20);
+      expect(after.syncs - before.syncs).toBeLessThan(20);
+      expect(heard.map((h) => h.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      for (const h of heard) expect(h.acknowledgedPosition).toBeGreaterThanOrEqual(h.position);
+    });
+
+    it("synchronous=normal: durability 'commit' and 'durable' both answer at the commit with `durable` resolved (normal promises nothing more)", async () => {
+      const store = open({ synchronous: 'normal' });
+      const stream = `${uniqueCategory()}-1`;
+      const before = store.writeStats();
+      for (const durability of ['commit', 'durable'] as const) {
+        const { durable } = await store.append(stream, newEvents(1), { durability });
+        await durable;
+      }
+      expect(store.writeStats().syncs).toBe(before.syncs);
     });
 
     it('two stores on one file (as two processes would): the same expected revision lets exactly one append win', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../../src/eventStore/eventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
@@ -70,5 +71,62 @@ describe('ledger writers are bounded', () => {
     await ledger.sweep();
     expect(ledger.writerCount).toBe(1);
     expect((await ledger.balance(ids[1]!)).available).toBe(USD);
+  });
+});
+
+describe('ledger writers and durability', () => {
+  it("appends an account's next batch once the previous one is committed, and answers each batch's callers (a reservation too) only once it is durable", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-writers-'));
+    const inner = openSqliteEventStore({ dir, synchronous: 'normal' });
+    // Ledger appends are committed for real; their durability is released by the test, as an fsync would.
+    const held: { types: string[]; makeDurable: () => void }[] = [];
+    const eventStore: EventStore = {
+      ...inner,
+      async append(stream, events, options) {
+        const result = await inner.append(stream, events, options);
+        if (!stream.startsWith('ledger-')) return result;
+        let makeDurable!: () => void;
+        const durable = new Promise<void>((resolve) => (makeDurable = resolve));
+        held.push({ types: events.map((e) => e.type), makeDurable });
+        if (options?.durability === 'commit') return { ...result, durable };
+        await durable;
+        return result;
+      },
+    };
+    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
+    await directory.start();
+    const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent') });
+    closers.push(async () => {
+      for (const h of held) h.makeDurable();
+      await ledger.stop();
+      await directory.stop();
+      await inner.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await directory.waitFor(await openAccount(inner, 'acc_d1'));
+    const appended = async (count: number) => {
+      for (let turns = 0; held.length < count; turns++) {
+        if (turns > 1_000) throw new Error(`only ${held.length} ledger appends were made, expected ${count}`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const heard: string[] = [];
+
+    const granted = ledger.grant({ accountId: 'acc_d1', amount: 5 * USD, reason: 'x', actor: 't', correlationId: 't' }).then(() => void heard.push('grant'));
+    await appended(1);
+    const reserved = ledger.reserve({ accountId: 'acc_d1', keyId: null, generationId: 'g-durable', amount: 2 * USD, freeModel: false }).then(() => void heard.push('reserve'));
+    // The reservation's batch is appended while the grant's is not yet durable...
+    await appended(2);
+    expect(held.map((h) => h.types)).toEqual([['CreditsGranted'], ['CreditsReserved']]);
+    // ... and neither caller has heard.
+    await appended(2);
+    expect(heard).toEqual([]);
+    held[0]!.makeDurable();
+    await granted;
+    expect(heard).toEqual(['grant']);
+    held[1]!.makeDurable();
+    await reserved;
+    expect(heard).toEqual(['grant', 'reserve']);
+    expect(await ledger.balance('acc_d1')).toMatchObject({ available: 3 * USD, reserved: 2 * USD });
   });
 });

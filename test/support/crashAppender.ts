@@ -6,6 +6,9 @@
  *   last completed fsync started). The parent SIGKILLs it at a random point.
  *   With a third argument `powercut`: no background checkpoints (so the WAL only grows and a size names a point in
  *   it), and one checkpoint of its own (TRUNCATE, which fsyncs) after the 100th append, announced as `checkpoint`.
+ *   With `powercut-commit` instead (`full` only): no checkpoints at all; each append is made with durability `commit`
+ *   and the next one follows at once; at the commit it prints `commit <position> <id>,<id>…` (position: of its last
+ *   event), and when its durability resolves `durable <position> <syncedWalBytes>`.
  * - `race`: prints `ready`, then for each stdin line `<stream> <expectedRevision>` appends one event with that
  *   expected revision and prints `ok`, `wev` (WrongExpectedVersionError) or `error <message>`.
  *
@@ -47,7 +50,8 @@ if (mode === 'race') {
   }
   await store.close();
 } else {
-  const powercut = variant === 'powercut';
+  const atCommit = variant === 'powercut-commit';
+  const powercut = variant === 'powercut' || atCommit;
   const store = openSqliteEventStore({ dir, synchronous: mode === 'normal' ? 'normal' : 'full', backgroundCheckpoints: !powercut });
   // With `powercut`, seven writers (one stream each) append at once, so commits land while an fsync runs.
   const writers = powercut ? 7 : 1;
@@ -66,6 +70,12 @@ if (mode === 'race') {
       }));
       const expectedRevision = revisions.get(stream) ?? 'no_stream';
       revisions.set(stream, expectedRevision === 'no_stream' ? count - 1 : expectedRevision + count);
+      if (atCommit) {
+        const { position, durable } = await store.append(stream, events, { expectedRevision, durability: 'commit' });
+        print(`commit ${position} ${events.map((event) => event.id).join(',')}`);
+        void durable.then(() => print(`durable ${position} ${store.writeStats().syncedWalBytes}`));
+        continue;
+      }
       const { nextExpectedRevision } = await store.append(stream, events, { expectedRevision });
       const { syncedWalBytes } = store.writeStats();
       events.forEach((event, j) => print(`ack ${stream} ${nextExpectedRevision - count + 1 + j} ${event.id} ${syncedWalBytes}`));

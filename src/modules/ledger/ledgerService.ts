@@ -247,7 +247,9 @@ export const createLedgerService = (deps: {
 
   const appendEvents = (writer: Writer, events: NewEvent[]): Promise<AppendResult> => {
     try {
-      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision });
+      // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
+      // batch's callers wait for its own durability (see pump).
+      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit' });
     } catch (error) {
       // A closed store refuses at once: fail like any append, so the writer does not wait forever.
       return Promise.reject(error);
@@ -275,9 +277,20 @@ export const createLedgerService = (deps: {
           writer.appending = false;
           writer.conflicts = 0;
           writer.revision = appended.nextExpectedRevision;
-          lastPosition = Math.max(lastPosition, appended.position);
           writer.batches.shift();
-          answer(batch, state);
+          // Committed: the next batch goes now. The callers hear only once the batch is durable, so no reservation
+          // admits a call and no charge is reported that a power loss could take back. Batches become durable in
+          // commit order (an fsync covers every commit before it), so callers still hear in order. A failed fsync
+          // fails them; the store then refuses every later append, so the writer reloads before deciding again.
+          appended.durable.then(
+            () => {
+              lastPosition = Math.max(lastPosition, appended.position);
+              answer(batch, state);
+            },
+            (error: unknown) => {
+              for (const op of batch.ops) op.reject(error);
+            },
+          );
           pump(writer);
         },
         (error: unknown) => {

@@ -289,9 +289,22 @@ export const createRunsApi = (deps: {
       return;
     }
     const decider = runDecider(definition, runLimits);
+    /**
+     * The run's way (steps started, succeeded, failed, skipped) goes on once committed, without an fsync each: a power
+     * loss takes back at most a tail of the log (what survives is a prefix), which puts the run back as a crash at that
+     * point would: attempts and their idempotency keys derive from the recorded events, so the steps after it run
+     * again with the keys they had. What may not be lost is durable before it is used, and so are the step records
+     * before it (one log): a model step's reservation before its answer reaches the run, so it is charged once. The
+     * start was made durable before its id was answered (`begin`); the end is made durable before the loop returns,
+     * which is what wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
+     */
     const record = async (command: RunCommand) => {
-      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() } });
+      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, {
+        metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() },
+        durability: 'commit',
+      });
       state = result.state;
+      if (state.status !== 'running') await result.durable;
     };
     const at = () => deps.now().toISOString();
 
@@ -614,7 +627,10 @@ export const createRunsApi = (deps: {
         const remaining = until - Date.now();
         if (view.status !== 'running' && view.status !== 'queued') {
           // Read-your-writes: whoever is answered with the run's end may query it next (workflowRun reads the read
-          // model), so the answer waits until the read models hold that end.
+          // model), so the answer waits until the read models hold that end. They apply only durable events, so this
+          // also waits for the end's fsync (the executor records a running run's steps at commit only); and so does
+          // this process's executor, which returns once the end is durable.
+          await driving.get(runId)?.done;
           await deps.runner.waitFor(read.position, Math.max(remaining, 1_000));
           return view;
         }
