@@ -133,52 +133,59 @@ describe('embedded event store across processes', () => {
   it.each(['full', 'normal'] as const)(
     'synchronous=%s, power loss (the WAL cut where the last completed fsync ended): full keeps every acknowledged append; normal keeps those up to the last checkpoint and loses the rest',
     async (mode) => {
-      const dir = await tempDir();
-      const { child, exited, nextLine } = spawnAppender(dir, mode, 'powercut');
-      const acks: { stream: string; revision: number; id: string }[] = [];
-      let checkpointedAcks = -1;
-      let syncedWalBytes = 0;
-      for (let line = await nextLine(); line !== undefined; line = await nextLine()) {
-        if (line === 'checkpoint') {
-          checkpointedAcks = acks.length;
-          continue;
+      const scenario = async (): Promise<boolean> => {
+        const dir = await tempDir();
+        const { child, exited, nextLine } = spawnAppender(dir, mode, 'powercut');
+        const acks: { stream: string; revision: number; id: string }[] = [];
+        let checkpointedAcks = -1;
+        let syncedWalBytes = 0;
+        for (let line = await nextLine(); line !== undefined; line = await nextLine()) {
+          if (line === 'checkpoint') {
+            checkpointedAcks = acks.length;
+            continue;
+          }
+          const [tag, stream, revision, id, synced] = line.split(' ');
+          expect(tag).toBe('ack');
+          acks.push({ stream: stream!, revision: Number(revision), id: id! });
+          syncedWalBytes = Number(synced);
+          if (acks.length === 500) child.kill('SIGKILL');
         }
-        const [tag, stream, revision, id, synced] = line.split(' ');
-        expect(tag).toBe('ack');
-        acks.push({ stream: stream!, revision: Number(revision), id: id! });
-        syncedWalBytes = Number(synced);
-        if (acks.length === 500) child.kill('SIGKILL');
-      }
-      expect(await exited).toMatchObject({ signal: 'SIGKILL', stderr: '' });
-      expect(checkpointedAcks).toBeGreaterThan(0);
+        expect(await exited).toMatchObject({ signal: 'SIGKILL', stderr: '' });
+        expect(checkpointedAcks).toBeGreaterThan(0);
 
-      // The disk after a power loss: the database file as the checkpoint left it (fsynced), and of the WAL only
-      // what an fsync covered. With normal nothing fsyncs the WAL between checkpoints, so none of it is kept.
-      const cut = await tempDir();
-      copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
-      copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
-      const walBytes = mode === 'full' ? syncedWalBytes : 0;
-      if (mode === 'full') expect(walBytes).toBeGreaterThan(0);
-      // The cut takes something: commits that no completed fsync covered yet (seven writers keep some in flight).
-      expect(statSync(join(cut, 'events.db-wal')).size).toBeGreaterThan(walBytes);
-      truncateSync(join(cut, 'events.db-wal'), walBytes);
-      expect(existsSync(join(cut, 'events.db-shm'))).toBe(false);
+        // The disk after a power loss: the database file as the checkpoint left it (fsynced), and of the WAL only
+        // what an fsync covered. With normal nothing fsyncs the WAL between checkpoints, so none of it is kept.
+        const cut = await tempDir();
+        copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
+        copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
+        const walBytes = mode === 'full' ? syncedWalBytes : 0;
+        if (mode === 'full') expect(walBytes).toBeGreaterThan(0);
+        // The cut must take something (commits no completed fsync covered yet) for the run to prove anything; seven
+        // writers nearly always keep some in flight at the kill, and when they did not, the scenario is run again.
+        if (statSync(join(cut, 'events.db-wal')).size <= walBytes) return false;
+        truncateSync(join(cut, 'events.db-wal'), walBytes);
+        expect(existsSync(join(cut, 'events.db-shm'))).toBe(false);
 
-      const raw = new Database(join(cut, 'events.db'));
-      expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-      raw.close();
-      const stored = new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
-      const kept = acks.filter((ack) => stored.has(ack.id)).length;
-      if (mode === 'full') {
-        expect(kept).toBe(acks.length);
-      } else {
-        // What was acknowledged before the checkpoint survives (and what was committed with it, acknowledged in the
-        // same turn: at most one append of each of the seven writers); everything acknowledged after it is gone.
-        expect(acks.slice(0, checkpointedAcks).every((ack) => stored.has(ack.id))).toBe(true);
-        expect(kept - checkpointedAcks).toBeLessThanOrEqual(7 * 3);
-        // How many that is depends on when the last checkpoint ran (the machine's load): some, always.
-        expect(acks.length - kept).toBeGreaterThan(0);
-      }
+        const raw = new Database(join(cut, 'events.db'));
+        expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+        raw.close();
+        const stored = new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
+        const kept = acks.filter((ack) => stored.has(ack.id)).length;
+        if (mode === 'full') {
+          expect(kept).toBe(acks.length);
+        } else {
+          // What was acknowledged before the checkpoint survives (and what was committed with it, acknowledged in the
+          // same turn: at most one append of each of the seven writers); everything acknowledged after it is gone.
+          expect(acks.slice(0, checkpointedAcks).every((ack) => stored.has(ack.id))).toBe(true);
+          expect(kept - checkpointedAcks).toBeLessThanOrEqual(7 * 3);
+          // How many that is depends on when the last checkpoint ran (the machine's load): some, always.
+          expect(acks.length - kept).toBeGreaterThan(0);
+        }
+        return true;
+      };
+      let proved = false;
+      for (let attempt = 0; attempt < 5 && !proved; attempt++) proved = await scenario();
+      expect(proved).toBe(true);
     },
   );
 
