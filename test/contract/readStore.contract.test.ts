@@ -10,6 +10,7 @@ import { startStorageThread } from '../../src/storage/storageThread.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
 import type { Doc, ReadStore } from '../../src/readStore/readStore.js';
+import { entryFilter, entrySort } from '../../src/modules/tables/entryFilter.js';
 
 /** Where a store lives: `open` may be called again after `close` to reopen the same data. */
 interface StoreLocation {
@@ -69,6 +70,45 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     expect(ids(await coll.find({ tags: 'beta' }, { sort: { _id: 1 } }))).toEqual(['p3', 'p4']);
     expect(await coll.findOne({ name: 'Nobody' })).toBeNull();
     expect((await coll.findOne({ _id: 'p4' }))?.name).toBe('Di');
+  });
+
+  it('runs table-entry filters (every operator entryFilter allows, rewritten onto the stored entry) with the same results', async () => {
+    type Entry = Doc & { data: Record<string, unknown>; createdAt: string; updatedAt: string };
+    const coll = store.collection<Entry>('entries');
+    const at = (day: number) => `2026-12-0${day}T00:00:00.000Z`;
+    const entries: Entry[] = [
+      { _id: 'e1', data: { text: 'HELLO', n: 1, tags: ['a', 'b'], meta: { lang: 'en' }, items: [{ k: 'x', v: 1 }] }, createdAt: at(1), updatedAt: at(1) },
+      { _id: 'e2', data: { text: 'hello there', n: 2, tags: ['b'], meta: { lang: 'fr' }, items: [{ k: 'y', v: 5 }] }, createdAt: at(2), updatedAt: at(3) },
+      { _id: 'e3', data: { text: 'Bye', n: 3, tags: [], items: [] }, createdAt: at(3), updatedAt: at(3) },
+      { _id: 'e4', data: { text: 'bye now', n: 10, tags: ['a', 'b', 'c'], meta: { lang: 'en' }, extra: null }, createdAt: at(4), updatedAt: at(4) },
+    ];
+    for (const entry of entries) await coll.replaceOne(entry);
+    const cases: [Record<string, unknown>, string[]][] = [
+      [{ text: 'HELLO' }, ['e1']],
+      [{ n: { $ne: 2 } }, ['e1', 'e3', 'e4']],
+      [{ n: { $gte: 2, $lte: 3 } }, ['e2', 'e3']],
+      [{ n: { $gt: 1, $lt: 10 } }, ['e2', 'e3']],
+      [{ n: { $in: [1, 10, 99] } }, ['e1', 'e4']],
+      [{ n: { $nin: [1, 10] } }, ['e2', 'e3']],
+      [{ meta: { $exists: false } }, ['e3']],
+      [{ 'meta.lang': 'en' }, ['e1', 'e4']],
+      [{ text: { $type: 'string' }, extra: { $type: 'null' } }, ['e4']],
+      [{ text: { $regex: '^hello', $options: 'i' } }, ['e1', 'e2']],
+      [{ text: { $not: { $regex: '^bye', $options: 'i' } } }, ['e1', 'e2']],
+      [{ tags: { $all: ['a', 'b'] } }, ['e1', 'e4']],
+      [{ tags: { $size: 0 } }, ['e3']],
+      [{ items: { $elemMatch: { k: 'y', v: { $gt: 2 } } } }, ['e2']],
+      [{ n: { $mod: [2, 0] } }, ['e2', 'e4']],
+      [{ $or: [{ n: 1 }, { text: 'Bye' }] }, ['e1', 'e3']],
+      [{ $and: [{ tags: 'a' }, { n: { $gt: 1 } }] }, ['e4']],
+      [{ $nor: [{ tags: 'a' }, { n: 3 }] }, ['e2']],
+      [{ id: { $in: ['e2', 'e4'] } }, ['e2', 'e4']],
+      [{ createdAt: { $gte: at(3) } }, ['e3', 'e4']],
+    ];
+    for (const [filter, expected] of cases) {
+      expect({ filter, found: ids(await coll.find(entryFilter(filter), { sort: entrySort(null) })) }).toEqual({ filter, found: expected });
+    }
+    expect(ids(await coll.find(entryFilter({}), { sort: entrySort({ n: -1 }) }))).toEqual(['e4', 'e3', 'e2', 'e1']);
   });
 
   it('finds by _id equality and $in, skipping unknown ids', async () => {
