@@ -100,13 +100,13 @@ builder.mutationFields((t) => ({
     type: EntryRef,
     // Fields naming an object by id refuse it at the top level (errors[].extensions.code), as every id field does.
     description: "Replace an entry's fields.",
-        args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
+    args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.updateEntry(ctx, args.table, String(args.id), args.entry),
   }),
   deleteEntry: t.withAuth({ authenticated: true }).field({
     type: DeletedEntryRef,
     description: 'Delete an entry.',
-        args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }) },
+    args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.deleteEntry(ctx, args.table, String(args.id)),
   }),
 }));
