@@ -33,7 +33,7 @@ interface Endpoint {
   quantization: string | null;
   prices: Prices;
   provider: { slug: string; name: string };
-  stats: { requests30m: number; errorRate30m: number | null; latency30m: Percentiles | null; throughput30m: Percentiles | null; uptime5m: number | null; uptime30m: number | null; uptime1d: number | null };
+  stats: { requests30m: number; errorRate30m: number | null; latency30m: Percentiles | null; throughput30m: Percentiles | null; uptime30m: number | null; uptime1d: number | null };
 }
 interface Model {
   id: string;
@@ -42,7 +42,7 @@ interface Model {
   contextLength: number;
   inputModalities: Modality[];
   cheapestPrices: Prices | null;
-  endpoints: Endpoint[];
+  endpoints: { id: string }[];
 }
 interface Filter {
   search?: string;
@@ -53,14 +53,17 @@ interface Filter {
 }
 
 const PRICES = 'prompt completion request';
+/** The list and each model's endpoints are two queries: together they are over the server's query cost limit. */
 const MODELS = `query Catalog($filter: ModelFilter, $sort: ModelSort, $after: String) {
   models(first: 50, filter: $filter, sort: $sort, after: $after) {
-    edges { node { id name description contextLength inputModalities cheapestPrices { ${PRICES} }
-      endpoints { id status contextLength maxOutput quantization prices { ${PRICES} } provider { slug name }
-        stats { requests30m errorRate30m latency30m { p50 p90 } throughput30m { p50 p90 } uptime5m uptime30m uptime1d } } } }
+    edges { node { id name description contextLength inputModalities cheapestPrices { ${PRICES} } endpoints { id } } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
+const ENDPOINTS = `query ModelEndpoints($id: ID!) { model(id: $id) { id endpoints {
+  id status contextLength maxOutput quantization prices { ${PRICES} } provider { slug name }
+  stats { requests30m errorRate30m latency30m { p50 p90 } throughput30m { p50 p90 } uptime30m uptime1d }
+} } }`;
 
 /** Stats are re-read this often while the page is open: they are rolling windows. */
 const REFRESH_MS = 30_000;
@@ -69,7 +72,18 @@ const REFRESH_MS = 30_000;
 const perMillion = (nano: number): string => (nano === 0 ? 'free' : formatUsd(nano * 1_000_000));
 const percent = (value: number | null): string => (value === null ? '—' : `${value.toFixed(value >= 99.95 || value === 0 ? 0 : 1)}%`);
 
-const EndpointTable = ({ model }: { model: Model }) => (
+/** A model's endpoints with their rolling stats, read again every REFRESH_MS while shown. */
+const EndpointTable = ({ model }: { model: Model }) => {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((t) => t + 1), REFRESH_MS);
+    return () => clearInterval(timer);
+  }, []);
+  const loaded = useLoad(() => gql<{ model: { endpoints: Endpoint[] } | null }>(ENDPOINTS, { id: model.id }), [model.id, tick]);
+  if (loaded.error) return <Notice kind="error">{loaded.error}</Notice>;
+  const endpoints = loaded.value?.model?.endpoints;
+  if (!endpoints) return <p class="muted" role="status">Loading the endpoints…</p>;
+  return (
   <table class="endpoints" aria-label={`Endpoints of ${model.name}`}>
     <thead>
       <tr>
@@ -89,7 +103,7 @@ const EndpointTable = ({ model }: { model: Model }) => (
       </tr>
     </thead>
     <tbody>
-      {model.endpoints.map((e) => (
+      {endpoints.map((e) => (
         <tr key={e.id} data-endpoint={e.id}>
           <th scope="row">
             {e.provider.name} <span class="muted small mono">{e.provider.slug}</span>
@@ -113,7 +127,8 @@ const EndpointTable = ({ model }: { model: Model }) => (
       ))}
     </tbody>
   </table>
-);
+  );
+};
 
 export const ModelsPage = () => {
   const [search, setSearch] = useState('');
@@ -126,14 +141,8 @@ export const ModelsPage = () => {
   const [formError, setFormError] = useState<string | null>(null);
   const [pages, setPages] = useState<(string | null)[]>([null]);
   const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
-  const [tick, setTick] = useState(0);
-
-  useEffect(() => {
-    const timer = setInterval(() => setTick((t) => t + 1), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
   const after = pages.at(-1) ?? null;
-  const catalog = useLoad(() => gql<{ models: { edges: { node: Model }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(MODELS, { filter, sort, after }), [filter, sort, after, tick]);
+  const catalog = useLoad(() => gql<{ models: { edges: { node: Model }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(MODELS, { filter, sort, after }), [filter, sort, after]);
   const models = catalog.value?.models.edges.map((e) => e.node) ?? [];
 
   const apply = (event: Event) => {
@@ -264,7 +273,7 @@ export const ModelsPage = () => {
         </div>
         {catalog.value && models.length === 0 && <p class="muted">No model matches these filters.</p>}
         <div class="pager">
-          <span class="muted small">Prices per million tokens on the cheapest endpoint; endpoint stats over the last 30 minutes, refreshed every {REFRESH_MS / 1000} s.</span>
+          <span class="muted small">Prices per million tokens on the cheapest endpoint; an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>
           {pages.length > 1 && (
             <button type="button" onClick={() => setPages((p) => p.slice(0, -1))}>
               Previous

@@ -64,7 +64,8 @@ const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
     if (!chosen || before !== null) return;
     return subscribe<unknown>(RUN_CHANGES, { id: chosen }, { next: () => runs.reload(), error: () => undefined });
   }, [chosen, before]);
-  const rows = [...(runs.value?.workflowRuns.edges.map((e) => e.node) ?? [])].reverse();
+  // Newest first by start: a retry's id is derived from the failed run's, so ids alone do not order them.
+  const rows = (runs.value?.workflowRuns.edges.map((e) => e.node) ?? []).toSorted((a, b) => b.startedAt.localeCompare(a.startedAt));
   const page = runs.value?.workflowRuns.pageInfo;
 
   return (
@@ -229,6 +230,9 @@ const PROGRESS = `subscription RunProgress($id: ID!) { workflowRun(id: $id) {
   ... on WorkflowRunEndedEvent { at status output error { code message } step cost }
 } }`;
 
+const answerText = (output: unknown): string | null =>
+  typeof output === 'object' && output !== null && 'text' in output && typeof output.text === 'string' ? output.text : null;
+
 const blankStep = (key: string): StepView => ({ key, status: 'RUNNING', attempts: 0, startedAt: null, endedAt: null, output: null, error: null, cost: 0, tokens: '', tokenChunks: 0, wakingAt: null, retryAt: null, carriedFrom: null, skipped: null });
 
 /** The run as its events tell it so far. */
@@ -247,7 +251,8 @@ const apply = (run: RunView, event: Progress): RunView => {
     case 'WorkflowStepWaitingEvent':
       return step(event.key, (s) => ({ ...s, status: 'WAITING', attempts: event.attempt, wakingAt: event.wakingAt }));
     case 'WorkflowStepSucceededEvent':
-      return step(event.key, (s) => ({ ...s, status: 'SUCCEEDED', attempts: event.attempt, endedAt: event.at, output: event.output, cost: s.cost + event.cost, error: null, wakingAt: null }));
+      // A model step's whole answer replaces what streamed: tokens from before the page followed the run were never seen.
+      return step(event.key, (s) => ({ ...s, status: 'SUCCEEDED', attempts: event.attempt, endedAt: event.at, output: event.output, cost: s.cost + event.cost, error: null, wakingAt: null, tokens: answerText(event.output) ?? s.tokens }));
     case 'WorkflowStepFailedEvent':
       return step(event.key, (s) => ({ ...s, status: 'FAILED', attempts: event.attempt, endedAt: event.at, error: event.error, cost: s.cost + event.cost, retryAt: event.retryAt }));
     case 'WorkflowStepSkippedEvent':
