@@ -200,7 +200,9 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     expect(stored.steps[0].output.text).toContain(partial.slice(-20));
     expect(await tokens.textContent()).toBe(stored.steps[0].output.text);
     await page.getByText('Input (trigger)').click();
-    expect(await page.locator('details.json[open] pre').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('"question": "What is a switchyard?"'), JSON.stringify(stored.output, null, 2)]));
+    const shown = await page.locator('details.json[open] pre').allTextContents();
+    expect(shown[0]).toContain('"question": "What is a switchyard?"');
+    expect(shown[1]).toBe(JSON.stringify(stored.output, null, 2));
     await shoot('run');
     // The list shows it as the last run.
     await page.goto(`${h.url}/#/workflows`);
@@ -326,6 +328,18 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     await form.getByLabel('Prompt price at most (USD / 1M tokens)').fill('0.0001');
     await form.getByRole('button', { name: 'Apply filters' }).click();
     expect(await form.getByRole('alert').textContent()).toMatch(/at most 3 decimals/);
+  });
+
+  it('answers bad addresses and non-object definitions clearly: a missing run, a workflow that is not one, JSON that is no definition', async () => {
+    await page.goto(`${h.url}/#/runs/wf_0000000000000000000000/run_0000000000000000000000`);
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/not found.*\(NOT_FOUND\)/i);
+    await page.goto(`${h.url}/#/workflows`);
+    await page.getByRole('button', { name: 'New workflow' }).click();
+    await editor().fill('[1, 2]');
+    await page.getByRole('button', { name: 'Create workflow' }).click();
+    const problems = page.getByRole('list', { name: 'Problems in the definition' });
+    await expect.poll(() => problems.textContent()).toMatch(/^\$ \(line 1, column 1\)/);
+    expect(await page.locator('.code-backdrop mark').allTextContents()).toEqual(['[1, 2]']);
   });
 
   it('sent every request to this machine and logged no console error', () => {
