@@ -7,7 +7,10 @@ import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js'
 import { ActivityPage } from './pages/activity.js';
 import { CreditsPage } from './pages/credits.js';
 import { KeysPage } from './pages/keys.js';
+import { ModelsPage } from './pages/models.js';
 import { PlaygroundPage } from './pages/playground.js';
+import { RunsPage } from './pages/runs.js';
+import { WorkflowsPage } from './pages/workflows.js';
 import { messageOf, Notice } from './ui.js';
 
 export interface Me {
@@ -57,7 +60,7 @@ const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
   );
 };
 
-const Page = ({ id, me }: { id: PageId; me: Me }) => {
+const Page = ({ id, me, hash }: { id: PageId; me: Me; hash: string }) => {
   switch (id) {
     case 'activity':
       return <ActivityPage />;
@@ -67,6 +70,12 @@ const Page = ({ id, me }: { id: PageId; me: Me }) => {
       return <CreditsPage />;
     case 'playground':
       return <PlaygroundPage me={me} />;
+    case 'models':
+      return <ModelsPage />;
+    case 'workflows':
+      return <WorkflowsPage />;
+    case 'runs':
+      return <RunsPage hash={hash} />;
     default: {
       const never: never = id;
       return never;
@@ -136,7 +145,7 @@ const App = () => {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        {current ? <Page id={current.id} me={me} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
+        {current ? <Page id={current.id} me={me} hash={hash} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
       </main>
     </>
   );

@@ -1,6 +1,6 @@
 /** Which pages a key sees follows its account's roles; the address is a hash (#/keys), so the server serves one page. */
 export type Role = 'ADMIN' | 'DESIGNER' | 'PROVIDER' | 'USER';
-export type PageId = 'activity' | 'keys' | 'credits' | 'playground';
+export type PageId = 'activity' | 'keys' | 'credits' | 'playground' | 'models' | 'workflows' | 'runs';
 
 export interface PageInfo {
   readonly id: PageId;
@@ -13,6 +13,9 @@ export const PAGES: readonly PageInfo[] = [
   { id: 'keys', title: 'Keys', roles: ['USER', 'ADMIN'] },
   { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'] },
   { id: 'playground', title: 'Playground', roles: ['USER', 'ADMIN'] },
+  { id: 'models', title: 'Models', roles: ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'] },
+  { id: 'workflows', title: 'Workflows', roles: ['DESIGNER', 'ADMIN'] },
+  { id: 'runs', title: 'Runs', roles: ['DESIGNER', 'ADMIN'] },
 ];
 
 export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((page) => page.roles.some((role) => roles.includes(role)));
@@ -20,6 +23,9 @@ export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((pa
 /** The page a hash names if the roles allow it, else the first allowed page (null when none is). */
 export const pageFromHash = (hash: string, roles: readonly Role[]): PageInfo | null => {
   const allowed = pagesFor(roles);
-  const id = hash.replace(/^#\/?/, '');
+  const [id] = hashParts(hash);
   return allowed.find((page) => page.id === id) ?? allowed[0] ?? null;
 };
+
+/** `#/runs/wf_1/run_2` → ['runs', 'wf_1', 'run_2']: the page, then what it shows (a page reads the rest itself). */
+export const hashParts = (hash: string): string[] => hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
