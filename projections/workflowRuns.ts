@@ -16,6 +16,9 @@ export interface RunStepDoc {
    */
   readonly output: string | null;
   readonly outputOmitted: boolean;
+  /** The last attempt's input (its expressions evaluated), as JSON text like `output`; null before an outcome. */
+  readonly input?: string | null;
+  readonly inputOmitted?: boolean;
   readonly error: RunError | null;
   /** Nano-dollars charged by all its attempts. */
   readonly cost: number;
@@ -59,11 +62,18 @@ const json = (value: unknown): string => JSON.stringify(value ?? null);
 
 /** Bytes of JSON an output may have to be kept in the read model. */
 export const OUTPUT_KEPT_BYTES = 16 * 1024;
+const fits = (text: string): boolean =>
+  // UTF-16 length bounds the UTF-8 bytes from below; the exact count only for the ones near the limit.
+  text.length <= OUTPUT_KEPT_BYTES / 3 || Buffer.byteLength(text, 'utf8') <= OUTPUT_KEPT_BYTES;
 const kept = (value: unknown): { output: string | null; outputOmitted: boolean } => {
   const text = json(value);
-  // UTF-16 length bounds the UTF-8 bytes from below; the exact count only for the ones near the limit.
-  const fits = text.length <= OUTPUT_KEPT_BYTES / 3 || Buffer.byteLength(text, 'utf8') <= OUTPUT_KEPT_BYTES;
-  return fits ? { output: text, outputOmitted: false } : { output: null, outputOmitted: true };
+  return fits(text) ? { output: text, outputOmitted: false } : { output: null, outputOmitted: true };
+};
+/** An attempt's input as kept: absent from the event (too large, or never evaluated) is null, not omitted. */
+const keptInput = (value: unknown): { input: string | null; inputOmitted: boolean } => {
+  if (value === undefined) return { input: null, inputOmitted: false };
+  const text = json(value);
+  return fits(text) ? { input: text, inputOmitted: false } : { input: null, inputOmitted: true };
 };
 
 const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) => RunStepDoc): WorkflowRunDoc => {
@@ -85,8 +95,8 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
-  // 2: queued runs, retries and carried-over steps.
-  version: 2,
+  // 2: queued runs, retries and carried-over steps. 3: steps' inputs.
+  version: 3,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
@@ -134,12 +144,13 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         return withStep(doc, key, (step) => ({ ...step, status: 'waiting', wakingAt: until }));
       }
       case 'StepSucceeded': {
-        const { key, output, cost, at } = event.data;
-        return { ...withStep(doc, key, (step) => ({ ...step, status: 'succeeded', ...kept(output), error: null, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
+        const { key, output, cost, input, at } = event.data;
+        const outcome = { status: 'succeeded' as const, ...kept(output), ...keptInput(input), error: null };
+        return { ...withStep(doc, key, (step) => ({ ...step, ...outcome, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
       }
       case 'StepFailed': {
-        const { key, error, cost, at } = event.data;
-        return { ...withStep(doc, key, (step) => ({ ...step, status: 'failed', error, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
+        const { key, error, cost, input, at } = event.data;
+        return { ...withStep(doc, key, (step) => ({ ...step, status: 'failed', ...keptInput(input), error, cost: step.cost + cost, endedAt: at, wakingAt: null })), cost: doc.cost + cost };
       }
       case 'StepSkipped': {
         const { key, at } = event.data;

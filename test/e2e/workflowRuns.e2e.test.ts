@@ -88,6 +88,16 @@ describe('manual workflow runs over GraphQL', () => {
       { key: 'reply', status: 'SUCCEEDED', attempts: 1, output: { greeting: 'Hello, ADA', literal: 42 }, error: null },
     ]);
 
+    // Each step shows the input it ran on (its expressions evaluated) and how long it took.
+    const detail = await h.gql('query($id: ID!) { workflowRun(id: $id) { steps { key input durationMs } } }', { id: started.id }, designer.key);
+    const steps = detail.body.data.workflowRun.steps as { key: string; input: unknown; durationMs: number }[];
+    expect(steps.map(({ key, input }) => ({ key, input }))).toEqual([
+      { key: 'shout', input: { expression: 'ADA' } },
+      { key: 'check', input: { condition: true } },
+      { key: 'reply', input: { greeting: 'Hello, ADA', literal: 42 } },
+    ]);
+    for (const step of steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);
+
     // Any key of the account lists the workflow's runs, by status too.
     const list = await h.gql(
       'query($id: ID!) { all: workflowRuns(workflowId: $id) { edges { node { id status } } } failed: workflowRuns(workflowId: $id, status: FAILED) { edges { node { id } } } }',
@@ -218,6 +228,8 @@ describe('manual workflow runs over GraphQL', () => {
     expect(run.status).toBe('SUCCEEDED');
     expect(run.steps[0].output).toBe('x'.repeat(100_000));
     expect(run.output).toEqual({ big: 'x'.repeat(100_000) });
+    const inputs = await h.gql('query($id: ID!) { workflowRun(id: $id) { steps { key input } } }', { id: run.id }, designer.key);
+    expect(inputs.body.data.workflowRun.steps[1]).toEqual({ key: 'reply', input: { big: 'x'.repeat(100_000) } });
     const list = await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { output steps { output } } } } }', { id }, designer.key);
     expect(list.body.data.workflowRuns.edges[0].node).toEqual({ output: null, steps: [{ output: null }, { output: null }] });
   });

@@ -250,6 +250,23 @@ describe('run decider: budget and limits', () => {
   });
 });
 
+describe('run decider: step inputs', () => {
+  it('keeps an attempt’s evaluated input with its outcome, and drops one over the output limit (the outcome is still recorded)', () => {
+    const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16 };
+    const budgeted: RunDefinition = { steps: [{ key: 'first', type: 'action.transform' }], settings: { timeoutSeconds: 120, budget: 0 } };
+    const withInput = (input: unknown) => ({ type: 'RecordStepSucceeded' as const, data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: input as never, at: at(2) } });
+    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .when(withInput({ q: 'hi' }))
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: { q: 'hi' }, at: at(2) } }]);
+    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .when(withInput({ q: 'a much longer question' }))
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, at: at(2) } }]);
+    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .when({ type: 'RecordStepFailed', data: { key: 'first', attempt: 1, error: { code: 'X', message: 'x' }, retryable: false, cost: 0, input: { q: 'hi' }, at: at(2) } })
+      .then([{ type: 'StepFailed', data: { key: 'first', attempt: 1, error: { code: 'X', message: 'x' }, cost: 0, retryAt: null, input: { q: 'hi' }, at: at(2) } }]);
+  });
+});
+
 describe('run decider: timeout', () => {
   const picked = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2)];
 

@@ -37,8 +37,12 @@ export interface RunStepView {
   readonly status: StepStatus;
   readonly attempts: number;
   readonly output: JsonValue;
+  /** The last attempt's input, its expressions evaluated (null before an outcome is recorded). */
+  readonly input: JsonValue;
   readonly error: RunError | null;
   readonly cost: number;
+  /** From the step's first start to its outcome (retries and their waits included); null until it ends. */
+  readonly durationMs: number | null;
   /** The run whose outcome of this step was reused (a retry): the step did not run in this run. */
   readonly carriedFrom: string | null;
   /** When a waiting delay step wakes (null unless it waits). */
@@ -102,8 +106,10 @@ const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
     status: step.status,
     attempts: step.attempts,
     output: parseJson(step.output),
+    input: parseJson(step.input ?? null),
     error: step.error,
     cost: step.cost,
+    durationMs: step.startedAt !== null && step.endedAt !== null ? Math.max(0, Date.parse(step.endedAt) - Date.parse(step.startedAt)) : null,
     carriedFrom: step.carriedFrom,
     // Absent in documents written before delays existed.
     wakingAt: step.wakingAt ?? null,
@@ -132,8 +138,10 @@ const viewOfState = (state: RunState, ended: { at: string; error: RunError | nul
       status: step.status,
       attempts: step.attempt,
       output: step.output,
+      input: null,
       error: step.error,
       cost: 0,
+      durationMs: null,
       carriedFrom: step.carriedFrom,
       wakingAt: step.status === 'waiting' && step.wakeAt !== null ? new Date(step.wakeAt).toISOString() : null,
     })),
@@ -154,9 +162,11 @@ const retryRunId = (runId: string): string => `run_${createHash('sha256').update
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** The step's outcome as the executor records it. */
-type Outcome =
+/** The step's outcome as the executor records it, with the input it ran on (absent when that failed to evaluate). */
+type Outcome = { readonly input?: JsonValue } & (
   | { readonly ok: true; readonly output: JsonValue; readonly cost: number }
-  | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number };
+  | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number }
+);
 
 /** One run the executor is driving: aborting it stops the step in flight (a cancel, or the server stopping). */
 interface Driving {
@@ -234,6 +244,7 @@ export const createRunsApi = (deps: {
     const onRunAbort = () => controller.abort(run.controller.signal.reason);
     run.controller.signal.addEventListener('abort', onRunAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
+    let evaluated: JsonValue | undefined;
     // A runner that ignores its signal must not hold the run: the executor stops waiting for it when it is aborted.
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
@@ -244,6 +255,7 @@ export const createRunsApi = (deps: {
       const runner = runners[step.type];
       if (runner === undefined) throw new StepError(EXECUTOR_ERROR_CODES.unknownStep, `There is no runner for step type ${step.type} (step ${step.key})`, false);
       const input = await Promise.race([evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits), aborted]);
+      evaluated = input as JsonValue;
       const result = await Promise.race([
         runner(input, {
           runId: state.runId,
@@ -262,16 +274,17 @@ export const createRunsApi = (deps: {
         aborted,
       ]);
       if (!Number.isSafeInteger(result.cost) || result.cost < 0) {
-        return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} reported a cost that is not a whole number of nano-dollars` }, retryable: false, cost: 0 };
+        return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} reported a cost that is not a whole number of nano-dollars` }, retryable: false, cost: 0, input: evaluated };
       }
       const text = result.output === undefined ? 'null' : JSON.stringify(result.output);
-      if (text === undefined) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} produced output that is not JSON` }, retryable: false, cost: result.cost };
-      return { ok: true, output: JSON.parse(text) as JsonValue, cost: result.cost };
+      if (text === undefined) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} produced output that is not JSON` }, retryable: false, cost: result.cost, input: evaluated };
+      return { ok: true, output: JSON.parse(text) as JsonValue, cost: result.cost, input: evaluated };
     } catch (error) {
       if (run.controller.signal.aborted) return null;
-      if (error instanceof StepError) return { ok: false, error: { code: error.code, message: error.message }, retryable: error.retryable, cost: 0 };
+      const withInput = evaluated === undefined ? {} : { input: evaluated };
+      if (error instanceof StepError) return { ok: false, error: { code: error.code, message: error.message }, retryable: error.retryable, cost: 0, ...withInput };
       // An unexpected failure of a runner: the step's retry policy decides whether it is tried again.
-      return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` }, retryable: true, cost: 0 };
+      return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` }, retryable: true, cost: 0, ...withInput };
     } finally {
       clearTimeout(timer);
       run.controller.signal.removeEventListener('abort', onRunAbort);
@@ -389,8 +402,8 @@ export const createRunsApi = (deps: {
       // The runner said how long (delayPlan); the wake-up time is stored, not held in a timer.
       const until = new Date(wakeUpTime(outcome.output, now.getTime())).toISOString();
       await record({ type: 'RecordStepWaiting', data: { key, attempt: action.attempt, until, at } });
-    } else if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, at } });
-    else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, at } });
+    } else if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, input: outcome.input, at } });
+    else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, input: outcome.input, at } });
   };
 
   /** Per workflow: the runs holding a slot (started, not ended) and the queued runs in queue order. */
@@ -704,20 +717,26 @@ export const createRunsApi = (deps: {
         },
       ),
 
-    /** One run; outputs too large for the read model are read from the run's stream. */
+    /** One run; outputs and inputs too large for the read model are read from the run's stream. */
     async get(caller: Caller, runId: string): Promise<RunView> {
       await requireRun(caller, runId);
       const doc = await queries.byId(runId);
       if (!doc) throw new NotFoundError('WorkflowRun', runId);
       const view = viewOfDoc(doc);
-      if (!doc.outputOmitted && !doc.steps.some((step) => step.outputOmitted)) return view;
+      if (!doc.outputOmitted && !doc.steps.some((step) => step.outputOmitted || step.inputOmitted === true)) return view;
       const outputs = new Map<string, JsonValue>();
+      const inputs = new Map<string, JsonValue>();
       let output: JsonValue = view.output;
       for (const event of (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]) {
         if (event.type === 'StepSucceeded') outputs.set(event.data.key, event.data.output);
+        if ((event.type === 'StepSucceeded' || event.type === 'StepFailed') && event.data.input !== undefined) inputs.set(event.data.key, event.data.input);
         if (event.type === 'RunSucceeded') output = event.data.output;
       }
-      return { ...view, output, steps: view.steps.map((step) => (outputs.has(step.key) ? { ...step, output: outputs.get(step.key) ?? null } : step)) };
+      return {
+        ...view,
+        output,
+        steps: view.steps.map((step) => ({ ...step, output: outputs.has(step.key) ? (outputs.get(step.key) ?? null) : step.output, input: inputs.get(step.key) ?? step.input })),
+      };
     },
 
     /** One page of a workflow's runs in start order (page from idPage). */

@@ -134,11 +134,23 @@ export type RunCommand =
   | { readonly type: 'AdmitRun'; readonly data: { readonly at: string } }
   /** `estimatedCost`: the step's worst-case charge in nano-dollars (a model call's reservation; 0 for most steps). */
   | { readonly type: 'RecordStepStarted'; readonly data: { readonly key: string; readonly attempt: number; readonly estimatedCost: number; readonly at: string } }
-  | { readonly type: 'RecordStepSucceeded'; readonly data: { readonly key: string; readonly attempt: number; readonly output: JsonValue; readonly cost: number; readonly at: string } }
+  /** `input`: the attempt's evaluated input, kept for reading the run (dropped when over the output limit). */
+  | {
+      readonly type: 'RecordStepSucceeded';
+      readonly data: { readonly key: string; readonly attempt: number; readonly output: JsonValue; readonly cost: number; readonly input?: JsonValue; readonly at: string };
+    }
   /** `retryable: false` for failures that would fail the same way again (a bad expression, a 4xx answer). */
   | {
       readonly type: 'RecordStepFailed';
-      readonly data: { readonly key: string; readonly attempt: number; readonly error: RunError; readonly retryable: boolean; readonly cost: number; readonly at: string };
+      readonly data: {
+        readonly key: string;
+        readonly attempt: number;
+        readonly error: RunError;
+        readonly retryable: boolean;
+        readonly cost: number;
+        readonly input?: JsonValue;
+        readonly at: string;
+      };
     }
   | { readonly type: 'SkipStep'; readonly data: { readonly key: string; readonly reason: SkipReason; readonly at: string } }
   /** A delay step's attempt in flight waits until `until` (its runner's answer, made a time by the executor). */
@@ -400,12 +412,16 @@ const outputBytes = (key: string, output: JsonValue): number => {
 
 const bounded = (error: RunError): RunError => (error.message.length > RUN_ERROR_MESSAGE_MAX ? { ...error, message: error.message.slice(0, RUN_ERROR_MESSAGE_MAX) } : error);
 
-const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string): RunEvent[] => {
+const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string, input?: JsonValue): RunEvent[] => {
   const step = requireStep(definition, key);
   const attempts = step.retry?.attempts ?? 1;
   const retryAt = retryable && attempt < attempts ? new Date(parseAt(at) + backoffMs(step, attempt)).toISOString() : null;
-  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, at } }];
+  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, ...(input !== undefined && { input }), at } }];
 };
+
+/** An attempt's input is kept with its outcome when it fits the output limit (it is there to read, not to run on). */
+const keptInput = (key: string, input: JsonValue | undefined, limits: RunLimits): JsonValue | undefined =>
+  input === undefined || outputBytes(key, input) > limits.maxOutputBytes ? undefined : input;
 
 /** The first events of a run (queued or started), its carried-over steps after them. */
 const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition: RunDefinition, data: StartRunData, limits: RunLimits): RunEvent[] => {
@@ -481,6 +497,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
 
       case 'RecordStepSucceeded': {
         const { key, attempt, output, cost, at } = command.data;
+        const input = keptInput(key, command.data.input, limits);
         const run = requireRunning(state, `record step ${key} as succeeded`);
         const step = requireStep(definition, key);
         requireInFlight(run, key, attempt, `record step ${key} as succeeded`);
@@ -490,7 +507,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         if (bytes > limits.maxOutputBytes) {
           // The output is refused, not stored; producing it again would produce as much, so no retry.
           const error = { code: RUN_ERROR_CODES.output, message: `Step ${key} produced ${bytes} bytes of output, over the limit of ${limits.maxOutputBytes}` };
-          return decideFailure(definition, key, attempt, error, false, cost, at);
+          return decideFailure(definition, key, attempt, error, false, cost, at, input);
         }
         if (step.type === 'control.filter' && !(isRecord(output) && typeof output.passed === 'boolean')) {
           throw new ValidationError(`The output of filter step ${key} must be { passed: boolean }`, { step: key });
@@ -499,7 +516,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
           throw new ValidationError(`The output of branch step ${key} must be { path: string | null }`, { step: key });
         }
         if (step.type === DELAY_STEP) throw new ValidationError(`Delay step ${key} succeeds by waking (RecordStepWaiting, then WakeStep)`, { step: key });
-        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, at } }];
+        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, ...(input !== undefined && { input }), at } }];
       }
 
       case 'RecordStepFailed': {
@@ -508,7 +525,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         requireStep(definition, key);
         requireInFlight(run, key, attempt, `record step ${key} as failed`);
         requireAmount('cost', cost);
-        return decideFailure(definition, key, attempt, error, retryable, cost, at);
+        return decideFailure(definition, key, attempt, error, retryable, cost, at, keptInput(key, command.data.input, limits));
       }
 
       case 'SkipStep': {

@@ -65,6 +65,8 @@ export type StepSucceeded = {
     readonly output: JsonValue;
     /** Nano-dollars the step charged (model calls); counts against the run's budget. */
     readonly cost: number;
+    /** The attempt's input, its expressions evaluated (absent when it was over the output limit, or in older events). */
+    readonly input?: JsonValue;
     readonly at: string;
   };
 };
@@ -79,6 +81,8 @@ export type StepFailed = {
     readonly cost: number;
     /** When the next attempt is due, or null when the step will not be retried. */
     readonly retryAt: string | null;
+    /** As StepSucceeded's; also absent when the input itself could not be evaluated. */
+    readonly input?: JsonValue;
     readonly at: string;
   };
 };

@@ -98,6 +98,7 @@ builder.objectFields(stored('stepSucceeded', 'An attempt of a step succeeded.'),
   key: t.exposeString('key'),
   attempt: t.exposeInt('attempt'),
   output: t.field({ type: 'JSON', nullable: true, description: 'What later steps read as `steps.<key>`.', resolve: (item) => json(item.output) }),
+  input: t.field({ type: 'JSON', nullable: true, description: "The attempt's input, its expressions evaluated.", resolve: (item) => json(item.input) }),
   cost: t.field({ type: 'Money', resolve: (item) => item.cost }),
 }));
 builder.objectFields(stored('stepFailed', 'An attempt of a step failed.'), (t) => ({
@@ -108,6 +109,7 @@ builder.objectFields(stored('stepFailed', 'An attempt of a step failed.'), (t) =
   error: t.field({ type: WorkflowRunErrorRef, nullable: true, description: 'Always set.', resolve: (item) => item.error }),
   cost: t.field({ type: 'Money', description: 'A failed model call may still have charged.', resolve: (item) => item.cost }),
   retryAt: t.field({ type: 'DateTime', nullable: true, description: 'When the next attempt is due; null when the step is not retried.', resolve: (item) => item.retryAt }),
+  input: t.field({ type: 'JSON', nullable: true, description: "The attempt's input, its expressions evaluated (null when they could not be).", resolve: (item) => json(item.input) }),
 }));
 builder.objectFields(stored('stepSkipped', 'A step was skipped.'), (t) => ({
   key: t.exposeString('key'),

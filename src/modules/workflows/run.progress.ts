@@ -48,6 +48,8 @@ export type RunProgressItem =
       readonly attempt: number;
       readonly output: JsonValue;
       readonly cost: number;
+      /** The attempt's evaluated input (null when not kept). */
+      readonly input: JsonValue;
     }
   | {
       readonly type: 'stepFailed';
@@ -59,6 +61,7 @@ export type RunProgressItem =
       readonly error: RunError;
       readonly cost: number;
       readonly retryAt: string | null;
+      readonly input: JsonValue;
     }
   | { readonly type: 'stepSkipped'; readonly runId: string; readonly revision: number; readonly at: string; readonly key: string; readonly reason: SkipReason }
   | { readonly type: 'token'; readonly runId: string; readonly key: string; readonly attempt: number; readonly content: string }
@@ -198,9 +201,9 @@ const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState):
     case 'StepWaiting':
       return { type: 'stepWaiting', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, wakingAt: event.data.until };
     case 'StepSucceeded':
-      return { type: 'stepSucceeded', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, output: event.data.output, cost: event.data.cost };
+      return { type: 'stepSucceeded', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, output: event.data.output, cost: event.data.cost, input: event.data.input ?? null };
     case 'StepFailed':
-      return { type: 'stepFailed', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, error: event.data.error, cost: event.data.cost, retryAt: event.data.retryAt };
+      return { type: 'stepFailed', ...base, at: event.data.at, key: event.data.key, attempt: event.data.attempt, error: event.data.error, cost: event.data.cost, retryAt: event.data.retryAt, input: event.data.input ?? null };
     case 'StepSkipped':
       return { type: 'stepSkipped', ...base, at: event.data.at, key: event.data.key, reason: event.data.reason };
     case 'RunSucceeded':
