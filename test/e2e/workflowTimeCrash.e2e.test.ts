@@ -122,7 +122,8 @@ describe('control.delay across kill -9', () => {
       trigger: { type: 'manual' },
       settings: { timeoutSeconds: 120 },
       steps: [
-        { key: 'wait', type: 'control.delay', input: { for: 'PT6S' } },
+        // Long enough for a kill and a restart on a loaded machine (CI saw a restart take over 6 s).
+        { key: 'wait', type: 'control.delay', input: { for: 'PT20S' } },
         { key: 'reply', type: 'action.respond', input: { woke: '=steps.wait' } },
       ],
     });
@@ -143,5 +144,5 @@ describe('control.delay across kill -9', () => {
     expect(Date.parse(wokeAt) - wakingAt).toBeGreaterThanOrEqual(0);
     expect(Date.parse(wokeAt) - wakingAt, 'woke within a second of its time').toBeLessThan(1_000);
     expect(run.output).toEqual({ woke: { wokeAt, scheduledFor } });
-  }, 60_000);
+  }, 90_000);
 });
