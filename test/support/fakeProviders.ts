@@ -46,6 +46,8 @@ export interface Script {
   /** Override counts, or 'omit' to leave usage out (streaming). */
   usage?: FakeUsage | 'omit';
   toolCall?: FakeToolCall;
+  /** OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer). */
+  reasoning?: string;
 }
 
 export type RequestOutcome = 'completed' | 'aborted' | 'reset';
@@ -285,6 +287,9 @@ interface Answer {
   id: string;
   model: string;
   text: string;
+  reasoning?: string;
+  /** OpenAI: the request's `top_logprobs` when it asked for `logprobs`. */
+  topLogprobs?: number;
   toolCall?: FakeToolCall & { id: string };
   promptTokens: number;
   completionTokens: number;
@@ -319,15 +324,34 @@ function answerFor(protocol: FakeProtocol, body: unknown, script: Script, model:
   const usage = script.usage === 'omit' ? {} : (script.usage ?? {});
   const toolChars = script.toolCall ? script.toolCall.name.length + JSON.stringify(script.toolCall.arguments).length : 0;
   const prefix = { openai: 'chatcmpl-fake', anthropic: 'msg_fake', gemini: 'fake-response' }[protocol];
+  const logprobs = isRecord(body) && body.logprobs === true;
   return {
     id: `${prefix}-${sequence}`,
     model,
     text,
+    ...(script.reasoning !== undefined && { reasoning: script.reasoning }),
+    ...(logprobs && { topLogprobs: isRecord(body) && typeof body.top_logprobs === 'number' ? body.top_logprobs : 0 }),
     ...(script.toolCall && { toolCall: { ...script.toolCall, id: script.toolCall.id ?? `call_fake_${sequence}` } }),
     promptTokens: usage.promptTokens ?? Math.ceil(promptChars(body) / 4),
     completionTokens: usage.completionTokens ?? Math.ceil((text.length + toolChars) / 4),
     cachedTokens: usage.cachedTokens ?? 0,
     reasoningTokens: usage.reasoningTokens ?? 0,
+  };
+}
+
+/** OpenAI's logprobs for these tokens: deterministic values, `top` alternatives each. */
+export function logprobsOf(tokens: string[], top: number, first = 0): unknown {
+  return {
+    content: tokens.map((token, at) => {
+      const logprob = -(first + at + 1) / 8;
+      return {
+        token,
+        logprob,
+        bytes: [...Buffer.from(token)],
+        top_logprobs: Array.from({ length: top }, (_, k) => ({ token: k === 0 ? token : `${token}~${k}`, logprob: logprob - k, bytes: null })),
+      };
+    }),
+    refusal: null,
   };
 }
 
@@ -362,13 +386,14 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
               role: 'assistant',
               content: a.text === '' && a.toolCall ? null : a.text,
               refusal: null,
+              ...(a.reasoning !== undefined && { reasoning_content: a.reasoning }),
               ...(a.toolCall && {
                 tool_calls: [
                   { id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: JSON.stringify(a.toolCall.arguments) } },
                 ],
               }),
             },
-            logprobs: null,
+            logprobs: a.topLogprobs === undefined ? null : logprobsOf(pieces(a.text), a.topLogprobs),
             finish_reason: a.toolCall ? 'tool_calls' : 'stop',
           },
         ],
@@ -449,9 +474,13 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
   const textPieces = pieces(a.text);
   switch (protocol) {
     case 'openai': {
-      const chunk = (delta: unknown, finish: string | null = null): string =>
-        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }));
-      const events = [chunk({ role: 'assistant', content: '' }), ...textPieces.map((content) => chunk({ content }))];
+      const chunk = (delta: unknown, finish: string | null = null, logprobs: unknown = null): string =>
+        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, logprobs, finish_reason: finish }] }));
+      const events = [
+        chunk({ role: 'assistant', content: '' }),
+        ...(a.reasoning !== undefined ? [chunk({ reasoning_content: a.reasoning })] : []),
+        ...textPieces.map((content, i) => chunk({ content }, null, a.topLogprobs === undefined ? null : logprobsOf([content], a.topLogprobs, i))),
+      ];
       if (a.toolCall) {
         events.push(chunk({ tool_calls: [{ index: 0, id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: '' } }] }));
         for (const args of argumentPieces(a.toolCall.arguments)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }));
