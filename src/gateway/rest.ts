@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
+import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
 import type { Gateway, GenerationOutcome } from './gateway.js';
 import { toUsdNumber } from '../modules/ledger/money.js';
@@ -168,7 +169,29 @@ export const gatewayRoutes = (deps: {
     }
   };
 
+  const embeddings = async ({ req, res, requestId }: RestRequest) => {
+    const generationId = newGenerationId();
+    res.setHeader('x-generation-id', generationId);
+    try {
+      const principal = requirePrincipal(deps.directory, req);
+      const parsed = parseEmbeddingBody(await readJsonBody(req, config.MAX_BODY_BYTES));
+      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId });
+      const base64 = parsed.request.encodingFormat === 'base64';
+      sendJson(res, 200, {
+        object: 'list',
+        id: generationId,
+        model: outcome.model,
+        provider: outcome.providerName,
+        data: outcome.vectors.map((vector, index) => ({ object: 'embedding', index, embedding: base64 ? base64Vector(vector) : vector })),
+        usage: { prompt_tokens: outcome.usage.prompt_tokens, total_tokens: outcome.usage.prompt_tokens, cost: toUsdNumber(outcome.cost) },
+      });
+    } catch (error) {
+      sendError(res, error, requestId, logger);
+    }
+  };
+
   return [
+    { method: 'POST', path: '/api/v1/embeddings', handler: embeddings },
     { method: 'POST', path: '/api/v1/chat/completions', handler: completion('chat') },
     { method: 'POST', path: '/api/v1/completions', handler: completion('completion') },
   ];

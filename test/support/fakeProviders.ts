@@ -131,6 +131,11 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         data: ids.map((id) => ({ id, object: 'model', created: CREATED, owned_by: 'fake' })),
       });
     }
+    if (route.kind === 'embeddings') {
+      const script = queue.shift() ?? defaultScript;
+      if (script.status !== undefined && script.status >= 400) return send(res, script.status, script.body ?? errorBody(protocol, script.status, `Scripted ${script.status}`));
+      return sendJson(res, 200, embeddingsBody(protocol, body, script));
+    }
     if (route.kind === 'unknown') return sendJson(res, 404, errorBody(protocol, 404, `No route for ${req.method} ${url.pathname}`));
     if (options.apiKey !== undefined && presentedKey(protocol, record) !== options.apiKey) {
       // Gemini reports a bad key as 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
@@ -214,7 +219,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
 // Routing and request reading
 
 interface Route {
-  kind: 'chat' | 'models' | 'unknown';
+  kind: 'chat' | 'models' | 'embeddings' | 'unknown';
   stream: boolean;
   model?: string;
 }
@@ -224,6 +229,11 @@ function routeOf(protocol: FakeProtocol, method: string, path: string, body: unk
   if (protocol === 'openai') {
     if (method === 'GET' && path === '/v1/models') return { kind: 'models', stream: false };
     if (method === 'POST' && path === '/v1/chat/completions') return { kind: 'chat', stream: streamFlag };
+    if (method === 'POST' && path === '/v1/embeddings') return { kind: 'embeddings', stream: false };
+  }
+  if (protocol === 'gemini' && method === 'POST') {
+    const match = /^\/v1beta\/models\/([^/:]+):batchEmbedContents$/.exec(path);
+    if (match?.[1]) return { kind: 'embeddings', stream: false, model: decodeURIComponent(match[1]) };
   }
   if (protocol === 'anthropic' && method === 'POST' && path === '/v1/messages') return { kind: 'chat', stream: streamFlag };
   if (protocol === 'gemini' && method === 'POST') {
@@ -366,6 +376,38 @@ function argumentPieces(args: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (let at = 0; at < json.length; at += size) out.push(json.slice(at, at + size));
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Embeddings: input i gets the vector [i + 1, len(text), dims…] (shortened to `dimensions`, default 4); usage is
+// ceil(chars / 4) per input unless scripted.
+
+export function fakeVector(index: number, text: string, dimensions = 4): number[] {
+  return Array.from({ length: dimensions }, (_, k) => (k === 0 ? index + 1 : k === 1 ? text.length : k / 10));
+}
+
+function embeddingsBody(protocol: FakeProtocol, body: unknown, script: Script): unknown {
+  const b = isRecord(body) ? body : {};
+  if (protocol === 'gemini') {
+    const requests = Array.isArray(b.requests) ? b.requests.filter(isRecord) : [];
+    return {
+      embeddings: requests.map((r, i) => {
+        const parts = isRecord(r.content) && Array.isArray(r.content.parts) ? r.content.parts : [];
+        const text = parts.map((p) => (isRecord(p) && typeof p.text === 'string' ? p.text : '')).join('');
+        return { values: fakeVector(i, text, typeof r.outputDimensionality === 'number' ? r.outputDimensionality : 4) };
+      }),
+    };
+  }
+  const inputs = typeof b.input === 'string' ? [b.input] : Array.isArray(b.input) ? b.input.map(String) : [];
+  const dims = typeof b.dimensions === 'number' ? b.dimensions : 4;
+  const tokens = script.usage !== 'omit' && script.usage?.promptTokens !== undefined ? script.usage.promptTokens : inputs.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+  return {
+    object: 'list',
+    // Out of order on purpose: clients order by index.
+    data: inputs.map((t, i) => ({ object: 'embedding', index: i, embedding: fakeVector(i, t, dims) })).reverse(),
+    model: modelOf(body),
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
