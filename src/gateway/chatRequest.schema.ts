@@ -48,7 +48,7 @@ const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform(
 // ---------------------------------------------------------------------------------------------------------------
 // Messages
 
-const PART_SHAPES = '{type:"text", text} or {type:"image_url", image_url:{url}}';
+const PART_SHAPES = '{type:"text", text}, {type:"image_url", image_url:{url}}, {type:"file", file:{filename?, file_data}} or {type:"input_audio", input_audio:{data, format}}';
 const ContentPart = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('text'),
@@ -56,6 +56,13 @@ const ContentPart = z.discriminatedUnion('type', [
     cache_control: z.object({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() }).optional(),
   }),
   z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
+  z.object({
+    type: z.literal('file'),
+    file: z
+      .object({ filename: z.string().optional(), file_data: z.string().min(1).optional(), file_id: z.string().min(1).optional() })
+      .refine((f) => f.file_data !== undefined || f.file_id !== undefined),
+  }),
+  z.object({ type: z.literal('input_audio'), input_audio: z.object({ data: z.string().min(1), format: z.string().min(1) }) }),
 ]);
 
 /**
@@ -279,6 +286,10 @@ const common = {
   parallel_tool_calls: boolean('parallel_tool_calls'),
   response_format: ResponseFormat.nullish(),
   reasoning: Reasoning.nullish(),
+  // OpenAI's top-level spelling of `reasoning.effort` (LangChain, the openai SDK's typed field).
+  reasoning_effort: z
+    .enum(['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'], { error: 'reasoning_effort must be max, xhigh, high, medium, low, minimal or none' })
+    .nullish(),
   user: z.string({ error: 'user must be a string of at most 256 characters' }).max(256, { error: 'user must be a string of at most 256 characters' }).nullish(),
   n: z.literal(1, { error: 'n must be 1 (several choices per request are not supported)' }).nullish(),
   stream: boolean('stream'),

@@ -36,7 +36,7 @@ export interface ParsedChat {
   readonly promptTokens: number;
   /** OpenRouter `supported_parameters` names the request uses (for `require_parameters`). */
   readonly usedParameters: readonly string[];
-  readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean };
+  readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean; readonly files: boolean; readonly audio: boolean };
   /** Text of the last user message (for the auto router's task classification). */
   readonly lastUserText: string;
   /**
@@ -92,6 +92,9 @@ const sessionOf = (
 
 const MESSAGE_OVERHEAD_TOKENS = 4;
 const IMAGE_TOKENS = 765;
+/** A document or a clip is estimated, not measured (its base64 length says little); the provider's usage is billed. */
+const FILE_TOKENS = 1_500;
+const AUDIO_TOKENS = 1_000;
 
 const PARAMETER_FIELDS = [
   'max_tokens',
@@ -134,7 +137,7 @@ const providerOf = (provider: CommonBody['provider']): ProviderPreferences | nul
   };
 };
 
-type Counts = { chars: number; images: number };
+type Counts = { chars: number; images: number; files: number; audio: number };
 
 const asPrompt = (prompt: string, counts: Counts): ChatMessage[] => {
   counts.chars += prompt.length + MESSAGE_OVERHEAD_TOKENS * 4;
@@ -150,7 +153,7 @@ const put = <K extends keyof ChatRequest>(request: ChatRequest, key: K, value: C
  * string that becomes one user message). `sessionHeader`: the request's `x-session-id` header, if any (REST).
  */
 export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat', sessionHeader?: string): ParsedChat => {
-  const counts: Counts = { chars: 0, images: 0 };
+  const counts: Counts = { chars: 0, images: 0, files: 0, audio: 0 };
   let body: CommonBody;
   let messages: ChatMessage[];
   if (kind === 'completion') {
@@ -200,7 +203,9 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'tool_choice', body.tool_choice);
   put(request, 'parallel_tool_calls', body.parallel_tool_calls);
   put(request, 'response_format', body.response_format);
-  put(request, 'reasoning', body.reasoning);
+  // `reasoning_effort` is an alias: `reasoning.effort`, when both are sent, wins.
+  const reasoning = body.reasoning_effort != null ? { effort: body.reasoning_effort, ...body.reasoning } : body.reasoning;
+  put(request, 'reasoning', reasoning);
   put(request, 'user', body.user);
   const stream = body.stream === true;
   if (stream) request.stream = true;
@@ -223,9 +228,15 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     models,
     provider: providerOf(body.provider),
     stream,
-    promptTokens: Math.ceil(counts.chars / 4) + counts.images * IMAGE_TOKENS,
+    promptTokens: Math.ceil(counts.chars / 4) + counts.images * IMAGE_TOKENS + counts.files * FILE_TOKENS + counts.audio * AUDIO_TOKENS,
     usedParameters,
-    needs: { tools: request.tools !== undefined && request.tools.length > 0, vision: counts.images > 0, json: request.response_format !== undefined && request.response_format.type !== 'text' },
+    needs: {
+      tools: request.tools !== undefined && request.tools.length > 0,
+      vision: counts.images > 0,
+      json: request.response_format !== undefined && request.response_format.type !== 'text',
+      files: counts.files > 0,
+      audio: counts.audio > 0,
+    },
     lastUserText,
     session: sessionOf(body, sessionHeader, messages),
   };
@@ -237,7 +248,22 @@ const countContent = (content: MessageContent, counts: Counts): void => {
     return;
   }
   for (const part of content) {
-    if (part.type === 'text') counts.chars += part.text.length;
-    else counts.images += 1;
+    switch (part.type) {
+      case 'text':
+        counts.chars += part.text.length;
+        break;
+      case 'image_url':
+        counts.images += 1;
+        break;
+      case 'file':
+        counts.files += 1;
+        break;
+      case 'input_audio':
+        counts.audio += 1;
+        break;
+      default: {
+        const _never: never = part;
+      }
+    }
   }
 };

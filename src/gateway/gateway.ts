@@ -31,14 +31,18 @@ import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
 import type { ParsedChat } from './chatRequest.js';
-import { GatewayError, fromProviderError } from './gatewayErrors.js';
+import { buildEmbeddingRequest, DEMO_EMBEDDING_DIMENSIONS, demoEmbedding, parseEmbeddingResponse, type EmbeddingRequest, type ParsedEmbedding } from './embeddings.js';
+import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors.js';
+import type { AttemptFacts } from '../modules/generations/generation.api.js';
+import { ADAPTERS } from './providers/registry.js';
+import { readText } from './upstream.js';
 import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
-import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from './types.js';
+import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
 import type { UpstreamClient } from './upstream.js';
 
 export interface GatewayConfig extends RouterConfig {
@@ -97,6 +101,24 @@ export interface GenerationOutcome {
   readonly committed: boolean;
   readonly finishReason: FinishReason | null;
   readonly error: GatewayError | null;
+}
+
+export interface EmbedInput {
+  readonly generationId: string;
+  readonly principal: Principal;
+  readonly parsed: ParsedEmbedding;
+  readonly correlationId: string;
+}
+
+export interface EmbedOutcome {
+  readonly generationId: string;
+  readonly model: string;
+  readonly providerName: string;
+  readonly vectors: readonly (readonly number[])[];
+  /** As billed: input tokens only. */
+  readonly usage: Usage;
+  /** Nano-dollars charged. */
+  readonly cost: number;
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
@@ -398,7 +420,151 @@ export const createGateway = (deps: {
     return outcome;
   };
 
+  /**
+   * One embeddings call: route (an embeddings model's endpoints, by the chat rules), reserve the input's worst case,
+   * try the targets in order (a retryable failure moves on), settle per input token and record the generation.
+   */
+  const embed = async (input: EmbedInput): Promise<EmbedOutcome> => {
+    const { generationId, principal, parsed } = input;
+    const startedAt = now();
+    const model = catalog.model(parsed.request.model);
+    if (model && !model.spec.outputModalities.includes('embeddings')) {
+      throw invalidRequest(`${parsed.request.model} is not an embeddings model (its output is ${model.spec.outputModalities.join(', ')})`, { param: 'model', model: parsed.request.model });
+    }
+    const chatLike: ParsedChat = {
+      request: { model: parsed.request.model, messages: [] },
+      models: [parsed.request.model],
+      provider: null,
+      stream: false,
+      promptTokens: parsed.promptTokens,
+      usedParameters: [],
+      needs: { tools: false, vision: false, json: false, files: false, audio: false },
+      lastUserText: '',
+      session: () => generationId,
+    };
+    const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });
+    const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
+    if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
+    // Input tokens only; the estimate is ceil(chars / 4) per input, and the reservation covers it (caps the bill).
+    let amount = 0;
+    for (const t of targets) amount = Math.max(amount, worstCaseCost(parsed.promptTokens, 0, t.endpoint.prices));
+    const freeModel = targets.some((t) => isZeroPriced(t.endpoint.prices));
+    try {
+      await ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId, amount, freeModel });
+    } catch (error) {
+      throw refusedBy(error, targets[0]!, parsed.promptTokens);
+    }
+    const attempts: AttemptFacts[] = [];
+    let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number } | null = null;
+    let failure: ProviderError | null = null;
+    for (const target of targets) {
+      const attemptStart = now();
+      try {
+        const result = await callEmbeddings(target, parsed.request);
+        served = { target, vectors: result.vectors, promptTokens: result.promptTokens ?? parsed.promptTokens };
+        breakers.success(target.endpoint.id);
+        attempts.push({ attempt: attempts.length + 1, target, startedAt: attemptStart, endedAt: now(), error: null, countsAgainstUptime: false, afterFirstToken: false });
+        break;
+      } catch (error) {
+        const providerError = error instanceof ProviderError ? error : new ProviderError({ code: 'connection', status: 502, retryable: true, message: error instanceof Error ? error.message : String(error), cause: error });
+        failure = providerError;
+        if (countsAgainstUptime(providerError)) breakers.failure(target.endpoint.id, now());
+        attempts.push({
+          attempt: attempts.length + 1,
+          target,
+          startedAt: attemptStart,
+          endedAt: now(),
+          error: { code: providerError.code, status: providerError.status, retryable: providerError.retryable, message: providerError.message },
+          countsAgainstUptime: countsAgainstUptime(providerError),
+          afterFirstToken: false,
+        });
+        if (!providerError.retryable) break;
+      }
+    }
+    const target = served?.target ?? targets[attempts.length - 1] ?? targets[0]!;
+    const billing = served ? billUsage({ prompt_tokens: served.promptTokens, completion_tokens: 0, total_tokens: served.promptTokens }, target.endpoint.prices, { promptTokens: target.endpoint.contextLength * parsed.request.input.length, completionTokens: 0, cost: amount }) : null;
+    const error =
+      served || !failure
+        ? null
+        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length });
+    const usage = billing?.usage ?? ZERO_USAGE;
+    const cost = billing?.breakdown.total ?? 0;
+    const endedAt = now();
+    const work = (async () => {
+      const charge = served
+        ? ledger.settle({
+            accountId: principal.accountId,
+            generationId,
+            actual: cost,
+            usage: { model: target.model, provider: target.endpoint.provider.slug, promptTokens: usage.prompt_tokens, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 },
+          })
+        : ledger.release({ accountId: principal.accountId, generationId, reason: error?.message ?? 'failed' });
+      const record = deps.generations
+        .record({
+          generationId,
+          principal,
+          correlationId: input.correlationId,
+          apiType: 'embeddings',
+          models: [parsed.request.model],
+          provider: null,
+          stream: false,
+          user: parsed.request.user ?? null,
+          router: null,
+          workflow: null,
+          promptTokensEstimate: parsed.promptTokens,
+          reserved: amount,
+          startedAt,
+          attempts,
+          end: {
+            kind: served ? 'completed' : 'failed',
+            target,
+            usage,
+            usageSource: served ? 'provider' : 'estimated',
+            cost,
+            firstTokenAt: served ? endedAt : null,
+            endedAt,
+            upstreamId: null,
+            finishReason: served ? 'stop' : 'error',
+            nativeFinishReason: null,
+            error: error ? { errorType: error.errorType, status: error.status, message: error.message } : null,
+            committed: served !== null,
+            completion: null,
+          },
+          overReport: null,
+          at: endedAt,
+        })
+        .then((position) => {
+          if (position !== null) lastPosition = Math.max(lastPosition, position);
+        });
+      await Promise.all([charge, record]);
+    })().catch((err: unknown) => logger.error({ err, generationId }, 'could not settle or record an embeddings call'));
+    track(work);
+    if (!served) throw error ?? new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
+    return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost };
+  };
+
+  const callEmbeddings = async (target: RouteTarget, request: EmbeddingRequest) => {
+    const { endpoint } = target;
+    const { protocol } = endpoint.provider;
+    if (protocol === 'demo') return { vectors: request.input.map((text) => demoEmbedding(text, request.dimensions ?? DEMO_EMBEDDING_DIMENSIONS)), promptTokens: null };
+    const adapter = ADAPTERS[protocol];
+    const upstreamRequest = buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } });
+    const signal = AbortSignal.timeout(config.requestTimeoutMs);
+    const res = await deps.upstream.post(upstreamRequest.url, upstreamRequest.headers, upstreamRequest.body, signal, { guarded: !endpoint.provider.trusted });
+    const text = await readText(res.body);
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, text, now());
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (protocol === 'anthropic') throw new ProviderError({ code: 'bad_request', status: 400, retryable: false, message: 'Anthropic has no embeddings API' });
+    return parseEmbeddingResponse(protocol, json, request.input.length);
+  };
+
   return {
+    embed,
     catalog,
     vault: deps.vault,
     upstream: deps.upstream,

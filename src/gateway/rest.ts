@@ -8,11 +8,12 @@ import type { Logger } from '../logger.js';
 import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
+import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
 import type { Gateway, GenerationOutcome } from './gateway.js';
 import { toUsdNumber } from '../modules/ledger/money.js';
 import { SSE_DONE } from './sse.js';
-import type { ChatChunk } from './types.js';
+import type { ChatChunk, ChatResponse } from './types.js';
 
 const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
 
@@ -47,13 +48,32 @@ const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 
   };
 };
 
+/**
+ * The answer as clients read it: `reasoning_content` beside `reasoning` (OpenRouter documents the alias; LangChain
+ * reads it) and OpenAI's `logprobs` on every choice (null unless asked for and the upstream sent them).
+ */
+const chatJson = (response: ChatResponse) => ({
+  ...response,
+  choices: response.choices.map((c) => ({
+    ...c,
+    message: c.message.reasoning == null ? c.message : { ...c.message, reasoning_content: c.message.reasoning },
+    logprobs: c.logprobs ?? null,
+  })),
+});
+
+/** A chunk with `reasoning_content` beside `reasoning`; the same object when it has none (most chunks). */
+const chatChunkJson = (chunk: ChatChunk): ChatChunk => {
+  if (!chunk.choices.some((c) => c.delta.reasoning != null)) return chunk;
+  return { ...chunk, choices: chunk.choices.map((c) => (c.delta.reasoning == null ? c : { ...c, delta: { ...c.delta, reasoning_content: c.delta.reasoning } })) };
+};
+
 /** A chat chunk as a legacy `text_completion` chunk. */
 const textChunk = (chunk: ChatChunk) => ({
   id: chunk.id,
   object: 'text_completion',
   created: chunk.created,
   model: chunk.model,
-  choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: null })),
+  choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
 });
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -89,14 +109,14 @@ export const gatewayRoutes = (deps: {
         const response = outcome.response;
         const payload =
           kind === 'chat'
-            ? { ...response, provider: outcome.providerName, usage: usageJson(outcome) }
+            ? { ...chatJson(response), provider: outcome.providerName, usage: usageJson(outcome) }
             : {
                 id: response.id,
                 object: 'text_completion',
                 created: response.created,
                 model: response.model,
                 provider: outcome.providerName,
-                choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: null })),
+                choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: c.logprobs ?? null })),
                 usage: usageJson(outcome),
               };
         return sendJson(res, 200, payload);
@@ -128,7 +148,7 @@ export const gatewayRoutes = (deps: {
           onChunk: (chunk) => {
             if (res.destroyed) return;
             open();
-            res.write(`data: ${JSON.stringify(kind === 'chat' ? chunk : textChunk(chunk))}\n\n`);
+            res.write(`data: ${JSON.stringify(kind === 'chat' ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`);
             wroteAt = Date.now();
           },
         });
@@ -149,7 +169,29 @@ export const gatewayRoutes = (deps: {
     }
   };
 
+  const embeddings = async ({ req, res, requestId }: RestRequest) => {
+    const generationId = newGenerationId();
+    res.setHeader('x-generation-id', generationId);
+    try {
+      const principal = requirePrincipal(deps.directory, req);
+      const parsed = parseEmbeddingBody(await readJsonBody(req, config.MAX_BODY_BYTES));
+      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId });
+      const base64 = parsed.request.encodingFormat === 'base64';
+      sendJson(res, 200, {
+        object: 'list',
+        id: generationId,
+        model: outcome.model,
+        provider: outcome.providerName,
+        data: outcome.vectors.map((vector, index) => ({ object: 'embedding', index, embedding: base64 ? base64Vector(vector) : vector })),
+        usage: { prompt_tokens: outcome.usage.prompt_tokens, total_tokens: outcome.usage.prompt_tokens, cost: toUsdNumber(outcome.cost) },
+      });
+    } catch (error) {
+      sendError(res, error, requestId, logger);
+    }
+  };
+
   return [
+    { method: 'POST', path: '/api/v1/embeddings', handler: embeddings },
     { method: 'POST', path: '/api/v1/chat/completions', handler: completion('chat') },
     { method: 'POST', path: '/api/v1/completions', handler: completion('completion') },
   ];

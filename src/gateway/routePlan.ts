@@ -29,7 +29,7 @@ export interface RoutePlan {
 
 const VARIANTS = new Set(['free', 'nitro', 'floor']);
 
-type Stage = 'variant' | 'provider' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
+type Stage = 'input' | 'variant' | 'provider' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
 
 interface Group {
   readonly requested: string;
@@ -94,8 +94,18 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
   const sortBy = (variant: string | null): SortBy | null => (variant === 'nitro' ? 'throughput' : variant === 'floor' ? 'price' : (prefs?.sort?.by ?? null));
   const filtered: { group: Group; endpoints: EndpointEntry[] }[] = [];
+  // What the messages carry beyond text and images: a model must list it among its input modalities, and the
+  // endpoint's protocol must have a way to send it (Anthropic's Messages API has no audio).
+  const inputs = [...(parsed.needs.files ? (['file'] as const) : []), ...(parsed.needs.audio ? (['audio'] as const) : [])];
   for (const group of groups) {
+    const modalities = catalog.model(group.base)?.spec.inputModalities;
+    const lacking = (e: EndpointEntry) => inputs.filter((m) => (modalities !== undefined && !modalities.includes(m)) || (m === 'audio' && e.provider.protocol === 'anthropic'));
     const stages: [Stage, (e: EndpointEntry) => boolean, () => string][] = [
+      [
+        'input',
+        (e) => lacking(e).length === 0,
+        () => `${group.base} does not take ${[...new Set(group.endpoints.flatMap(lacking))].map((m) => (m === 'file' ? 'file (PDF) parts' : 'input_audio parts')).join(' or ')} as input`,
+      ],
       ['variant', (e) => (group.variant === 'free' ? e.free : !e.free), () => (group.variant === 'free' ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
       [
         'provider',
@@ -176,6 +186,8 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     switch (failure.stage) {
       case 'context':
         throw new GatewayError(400, 'context_length_exceeded', failure.detail, { model: failure.group.requested, prompt_tokens_estimate: parsed.promptTokens });
+      case 'input':
+        throw new GatewayError(400, 'invalid_request', failure.detail, { model: failure.group.requested, param: 'messages', input_modalities: inputs });
       case 'max_tokens':
         throw new GatewayError(400, 'max_tokens_exceeded', failure.detail, { model: failure.group.requested, param: 'max_tokens' });
       case 'credentials':

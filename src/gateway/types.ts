@@ -24,7 +24,19 @@ export interface ImagePart {
   image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
 }
 
-export type ContentPart = TextPart | ImagePart;
+/** OpenAI's file part: `file_data` is a data URL (`data:application/pdf;base64,…`) or an https URL. */
+export interface FilePart {
+  type: 'file';
+  file: { filename?: string; file_data?: string; file_id?: string };
+}
+
+/** OpenAI's audio part: base64 data and its format. */
+export interface AudioPart {
+  type: 'input_audio';
+  input_audio: { data: string; format: string };
+}
+
+export type ContentPart = TextPart | ImagePart | FilePart | AudioPart;
 export type MessageContent = string | ContentPart[];
 
 export interface ToolCall {
@@ -146,11 +158,15 @@ export interface ResponseMessage {
   reasoning_details?: ReasoningDetail[];
 }
 
+/** OpenAI's `logprobs` of a choice (`{content: [{token, logprob, bytes, top_logprobs}], refusal}`), passed on as sent. */
+export type ChoiceLogprobs = JsonObject;
+
 export interface ChatChoice {
   index: number;
   message: ResponseMessage;
   finish_reason: FinishReason | null;
   native_finish_reason: string | null;
+  logprobs?: ChoiceLogprobs | null;
 }
 
 export interface ChatResponse {
@@ -174,6 +190,8 @@ export interface ChunkDelta {
   role?: 'assistant';
   content?: string | null;
   reasoning?: string | null;
+  /** The alias of `reasoning` the REST edge adds (adapters set only `reasoning`). */
+  reasoning_content?: string | null;
   reasoning_details?: ReasoningDetail[];
   tool_calls?: ToolCallDelta[];
   refusal?: string | null;
@@ -184,6 +202,7 @@ export interface ChunkChoice {
   delta: ChunkDelta;
   finish_reason: FinishReason | null;
   native_finish_reason?: string | null;
+  logprobs?: ChoiceLogprobs | null;
 }
 
 /** OpenRouter's mid-stream error payload (top-level `error` on a chunk). */

@@ -31,6 +31,14 @@ export const sendError = (res: ServerResponse, error: unknown, requestId: string
     known = new DomainError('INTERNAL', 'Internal error');
   }
   const headers: Record<string, string> = known.retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))) };
+  // Switchyard's own limits (the free tier's) say which limit and when it resets, as OpenRouter's 429s do: the
+  // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
+  const limit = known.metadata.limit;
+  if (known.status === 429 && typeof limit === 'number' && known.retryAfterMs !== undefined) {
+    headers['x-ratelimit-limit'] = String(limit);
+    headers['x-ratelimit-remaining'] = '0';
+    headers['x-ratelimit-reset'] = String(Date.now() + known.retryAfterMs);
+  }
   sendJson(res, known.status, errorBody(known, requestId), headers);
 };
 
@@ -118,7 +126,8 @@ export const createRouter = (routes: readonly Route[]) => {
         const m = route.pattern.exec(pathname);
         if (!m) continue;
         if (route.method !== method) {
-          allowed.push(route.method);
+          // Several patterns can match one path (`/models/count` is also `/models/:id`): each method once.
+          if (!allowed.includes(route.method)) allowed.push(route.method);
           continue;
         }
         const params: Record<string, string> = {};

@@ -46,6 +46,8 @@ export interface Script {
   /** Override counts, or 'omit' to leave usage out (streaming). */
   usage?: FakeUsage | 'omit';
   toolCall?: FakeToolCall;
+  /** OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer). */
+  reasoning?: string;
 }
 
 export type RequestOutcome = 'completed' | 'aborted' | 'reset';
@@ -128,6 +130,11 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         object: 'list',
         data: ids.map((id) => ({ id, object: 'model', created: CREATED, owned_by: 'fake' })),
       });
+    }
+    if (route.kind === 'embeddings') {
+      const script = queue.shift() ?? defaultScript;
+      if (script.status !== undefined && script.status >= 400) return send(res, script.status, script.body ?? errorBody(protocol, script.status, `Scripted ${script.status}`));
+      return sendJson(res, 200, embeddingsBody(protocol, body, script));
     }
     if (route.kind === 'unknown') return sendJson(res, 404, errorBody(protocol, 404, `No route for ${req.method} ${url.pathname}`));
     if (options.apiKey !== undefined && presentedKey(protocol, record) !== options.apiKey) {
@@ -212,7 +219,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
 // Routing and request reading
 
 interface Route {
-  kind: 'chat' | 'models' | 'unknown';
+  kind: 'chat' | 'models' | 'embeddings' | 'unknown';
   stream: boolean;
   model?: string;
 }
@@ -222,6 +229,11 @@ function routeOf(protocol: FakeProtocol, method: string, path: string, body: unk
   if (protocol === 'openai') {
     if (method === 'GET' && path === '/v1/models') return { kind: 'models', stream: false };
     if (method === 'POST' && path === '/v1/chat/completions') return { kind: 'chat', stream: streamFlag };
+    if (method === 'POST' && path === '/v1/embeddings') return { kind: 'embeddings', stream: false };
+  }
+  if (protocol === 'gemini' && method === 'POST') {
+    const match = /^\/v1beta\/models\/([^/:]+):batchEmbedContents$/.exec(path);
+    if (match?.[1]) return { kind: 'embeddings', stream: false, model: decodeURIComponent(match[1]) };
   }
   if (protocol === 'anthropic' && method === 'POST' && path === '/v1/messages') return { kind: 'chat', stream: streamFlag };
   if (protocol === 'gemini' && method === 'POST') {
@@ -285,6 +297,9 @@ interface Answer {
   id: string;
   model: string;
   text: string;
+  reasoning?: string;
+  /** OpenAI: the request's `top_logprobs` when it asked for `logprobs`. */
+  topLogprobs?: number;
   toolCall?: FakeToolCall & { id: string };
   promptTokens: number;
   completionTokens: number;
@@ -319,15 +334,34 @@ function answerFor(protocol: FakeProtocol, body: unknown, script: Script, model:
   const usage = script.usage === 'omit' ? {} : (script.usage ?? {});
   const toolChars = script.toolCall ? script.toolCall.name.length + JSON.stringify(script.toolCall.arguments).length : 0;
   const prefix = { openai: 'chatcmpl-fake', anthropic: 'msg_fake', gemini: 'fake-response' }[protocol];
+  const logprobs = isRecord(body) && body.logprobs === true;
   return {
     id: `${prefix}-${sequence}`,
     model,
     text,
+    ...(script.reasoning !== undefined && { reasoning: script.reasoning }),
+    ...(logprobs && { topLogprobs: isRecord(body) && typeof body.top_logprobs === 'number' ? body.top_logprobs : 0 }),
     ...(script.toolCall && { toolCall: { ...script.toolCall, id: script.toolCall.id ?? `call_fake_${sequence}` } }),
     promptTokens: usage.promptTokens ?? Math.ceil(promptChars(body) / 4),
     completionTokens: usage.completionTokens ?? Math.ceil((text.length + toolChars) / 4),
     cachedTokens: usage.cachedTokens ?? 0,
     reasoningTokens: usage.reasoningTokens ?? 0,
+  };
+}
+
+/** OpenAI's logprobs for these tokens: deterministic values, `top` alternatives each. */
+export function logprobsOf(tokens: string[], top: number, first = 0): unknown {
+  return {
+    content: tokens.map((token, at) => {
+      const logprob = -(first + at + 1) / 8;
+      return {
+        token,
+        logprob,
+        bytes: [...Buffer.from(token)],
+        top_logprobs: Array.from({ length: top }, (_, k) => ({ token: k === 0 ? token : `${token}~${k}`, logprob: logprob - k, bytes: null })),
+      };
+    }),
+    refusal: null,
   };
 }
 
@@ -342,6 +376,38 @@ function argumentPieces(args: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (let at = 0; at < json.length; at += size) out.push(json.slice(at, at + size));
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Embeddings: input i gets the vector [i + 1, len(text), dims…] (shortened to `dimensions`, default 4); usage is
+// ceil(chars / 4) per input unless scripted.
+
+export function fakeVector(index: number, text: string, dimensions = 4): number[] {
+  return Array.from({ length: dimensions }, (_, k) => (k === 0 ? index + 1 : k === 1 ? text.length : k / 10));
+}
+
+function embeddingsBody(protocol: FakeProtocol, body: unknown, script: Script): unknown {
+  const b = isRecord(body) ? body : {};
+  if (protocol === 'gemini') {
+    const requests = Array.isArray(b.requests) ? b.requests.filter(isRecord) : [];
+    return {
+      embeddings: requests.map((r, i) => {
+        const parts = isRecord(r.content) && Array.isArray(r.content.parts) ? r.content.parts : [];
+        const text = parts.map((p) => (isRecord(p) && typeof p.text === 'string' ? p.text : '')).join('');
+        return { values: fakeVector(i, text, typeof r.outputDimensionality === 'number' ? r.outputDimensionality : 4) };
+      }),
+    };
+  }
+  const inputs = typeof b.input === 'string' ? [b.input] : Array.isArray(b.input) ? b.input.map(String) : [];
+  const dims = typeof b.dimensions === 'number' ? b.dimensions : 4;
+  const tokens = script.usage !== 'omit' && script.usage?.promptTokens !== undefined ? script.usage.promptTokens : inputs.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+  return {
+    object: 'list',
+    // Out of order on purpose: clients order by index.
+    data: inputs.map((t, i) => ({ object: 'embedding', index: i, embedding: fakeVector(i, t, dims) })).reverse(),
+    model: modelOf(body),
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -362,13 +428,14 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
               role: 'assistant',
               content: a.text === '' && a.toolCall ? null : a.text,
               refusal: null,
+              ...(a.reasoning !== undefined && { reasoning_content: a.reasoning }),
               ...(a.toolCall && {
                 tool_calls: [
                   { id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: JSON.stringify(a.toolCall.arguments) } },
                 ],
               }),
             },
-            logprobs: null,
+            logprobs: a.topLogprobs === undefined ? null : logprobsOf(pieces(a.text), a.topLogprobs),
             finish_reason: a.toolCall ? 'tool_calls' : 'stop',
           },
         ],
@@ -449,9 +516,13 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
   const textPieces = pieces(a.text);
   switch (protocol) {
     case 'openai': {
-      const chunk = (delta: unknown, finish: string | null = null): string =>
-        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] }));
-      const events = [chunk({ role: 'assistant', content: '' }), ...textPieces.map((content) => chunk({ content }))];
+      const chunk = (delta: unknown, finish: string | null = null, logprobs: unknown = null): string =>
+        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, logprobs, finish_reason: finish }] }));
+      const events = [
+        chunk({ role: 'assistant', content: '' }),
+        ...(a.reasoning !== undefined ? [chunk({ reasoning_content: a.reasoning })] : []),
+        ...textPieces.map((content, i) => chunk({ content }, null, a.topLogprobs === undefined ? null : logprobsOf([content], a.topLogprobs, i))),
+      ];
       if (a.toolCall) {
         events.push(chunk({ tool_calls: [{ index: 0, id: a.toolCall.id, type: 'function', function: { name: a.toolCall.name, arguments: '' } }] }));
         for (const args of argumentPieces(a.toolCall.arguments)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }));

@@ -27,7 +27,7 @@ describe('refusals keep their message and param', () => {
     [{ model: 'a/b', messages: [hi[0], 'x'] }, 'messages[1] must be an object', 'messages[1]'],
     [{ model: 'a/b', messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role must be one of system, developer, user, assistant, tool (got "wizard")', 'messages[0].role'],
     [{ model: 'a/b', messages: [{ role: 'user', content: 3 }] }, 'messages[0].content must be a string or a list of content parts', 'messages[0].content'],
-    [{ model: 'a/b', messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'audio' }] }] }, 'messages[0].content[1] must be {type:"text", text} or {type:"image_url", image_url:{url}}', 'messages[0].content'],
+    [{ model: 'a/b', messages: [{ role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'audio' }] }] }, 'messages[0].content[1] must be {type:"text", text}, {type:"image_url", image_url:{url}}, {type:"file", file:{filename?, file_data}} or {type:"input_audio", input_audio:{data, format}}', 'messages[0].content'],
     [{ model: 'a/b', messages: [{ role: 'tool', content: 'x' }] }, 'messages[0] (tool) needs a tool_call_id', 'messages[0].tool_call_id'],
     [{ model: 'a/b', prompt: '' }, 'prompt must be a non-empty string', 'prompt'],
     [{ model: 'a/b', messages: hi, max_tokens: 1.5 }, 'max_tokens must be an integer between 1 and 10000000', 'max_tokens'],
@@ -75,7 +75,7 @@ describe('fields the providers read are checked, not passed through', () => {
     ['a json_schema format without its schema object', { messages: hi, response_format: { type: 'json_schema' } }, 'response_format.json_schema must be {name, schema?, strict?}', 'response_format.json_schema'],
     ['an unknown reasoning effort', { messages: hi, reasoning: { effort: 'extreme' } }, 'reasoning.effort must be max, xhigh, high, medium, low, minimal or none', 'reasoning.effort'],
     ['a logit bias that is not a number', { messages: hi, logit_bias: { '50256': 'never' } }, 'logit_bias.50256 must be a number', 'logit_bias.50256'],
-    ['an unknown cache_control ttl', { messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1d' } }] }] }, 'messages[0].content[0] must be {type:"text", text} or {type:"image_url", image_url:{url}}', 'messages[0].content'],
+    ['an unknown cache_control ttl', { messages: [{ role: 'user', content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral', ttl: '1d' } }] }] }, 'messages[0].content[0] must be {type:"text", text}, {type:"image_url", image_url:{url}}, {type:"file", file:{filename?, file_data}} or {type:"input_audio", input_audio:{data, format}}', 'messages[0].content'],
   ])('%s', (_, body, message, param) => {
     expect(refusal({ model: 'a/b', ...body })).toEqual({ message, param });
   });

@@ -139,6 +139,14 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     return listing;
   };
 
+  const sendModel = async (res: ServerResponse, id: string) => {
+    const slash = id.indexOf('/');
+    if (slash <= 0 || slash === id.length - 1) throw new GatewayError(404, 'not_found', `Model ${id} not found (a model id is author/slug)`, { model: id });
+    const model = await loadModel(id.slice(0, slash), id.slice(slash + 1));
+    if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
+    sendJson(res, 200, { ...modelJson(model), object: 'model', owned_by: model.doc._id.slice(0, model.doc._id.indexOf('/')) });
+  };
+
   return [
     {
       method: 'GET',
@@ -160,6 +168,10 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
       path: '/api/v1/models/count',
       handler: async ({ res, url }) => sendJson(res, 200, { data: { count: (await catalog.listModels(modelQueryOf(url))).length } }),
     },
+    // OpenAI's `GET /models/{id}` (openai.models.retrieve encodes the slash: /models/openai%2Fgpt-4o): the model
+    // object flat, with OpenAI's `object` and `owned_by`, so the SDK's Model fields read right.
+    { method: 'GET', path: '/api/v1/models/:id', handler: async ({ res, params }) => sendModel(res, params.id!) },
+    { method: 'GET', path: '/api/v1/models/:author/:slug', handler: async ({ res, params }) => sendModel(res, `${params.author!}/${params.slug!}`) },
     {
       method: 'GET',
       path: '/api/v1/model/:author/:slug',

@@ -6,7 +6,7 @@ import type { CatalogActor } from './provider.events.js';
  * (the account that first published it) who decides whether other providers may serve it without an admin.
  */
 
-export const MODALITIES = ['text', 'image', 'audio', 'file', 'video'] as const;
+export const MODALITIES = ['text', 'image', 'audio', 'file', 'video', 'embeddings'] as const;
 export type Modality = (typeof MODALITIES)[number];
 
 export interface ModelSpec {

@@ -6,9 +6,9 @@
  *   `json_object` has no native switch, so it becomes a system instruction.
  * - Thinking blocks are replayed from `reasoning_details` on later turns, which tool use with thinking requires.
  */
-import type { AssistantMessage, ChatRequest, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
+import type { AssistantMessage, ChatRequest, FilePart, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { joinUrl, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
+import { badRequest, joinUrl, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -56,15 +56,40 @@ function userBlocks(content: MessageContent): JsonObject[] {
       blocks.push(...textBlocks([part]));
       continue;
     }
-    const inline = parseDataUrl(part.image_url.url);
-    blocks.push({
-      type: 'image',
-      source: inline
-        ? { type: 'base64', media_type: inline.mediaType, data: inline.data }
-        : { type: 'url', url: part.image_url.url },
-    });
+    switch (part.type) {
+      case 'image_url': {
+        const inline = parseDataUrl(part.image_url.url);
+        blocks.push({
+          type: 'image',
+          source: inline ? { type: 'base64', media_type: inline.mediaType, data: inline.data } : { type: 'url', url: part.image_url.url },
+        });
+        break;
+      }
+      case 'file':
+        blocks.push(documentBlock(part));
+        break;
+      case 'input_audio':
+        // Routing keeps audio away from Anthropic endpoints; reaching here is a caller-side mistake, not retryable.
+        throw badRequest(PROVIDER, 'Anthropic models take no audio input (input_audio)');
+      default: {
+        const _never: never = part;
+      }
+    }
   }
   return blocks;
+}
+
+/** A `file` part as a document block: a PDF (base64 or URL) or plain text. */
+function documentBlock(part: FilePart): JsonObject {
+  const { file_data: data, filename } = part.file;
+  if (data === undefined) throw badRequest(PROVIDER, 'file parts need file_data (uploaded file ids are not supported for Anthropic models)');
+  const inline = parseDataUrl(data);
+  const source = inline
+    ? inline.mediaType === 'text/plain'
+      ? { type: 'text', media_type: 'text/plain', data: Buffer.from(inline.data, 'base64').toString('utf8') }
+      : { type: 'base64', media_type: inline.mediaType, data: inline.data }
+    : { type: 'url', url: data };
+  return { type: 'document', source, ...(filename !== undefined && { title: filename }) };
 }
 
 function thinkingBlocks(details: ReasoningDetail[] | undefined): JsonObject[] {

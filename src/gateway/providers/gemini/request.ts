@@ -9,7 +9,7 @@
  */
 import type { AssistantMessage, ChatRequest, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { contentText, guessImageType, isRecord, joinUrl, parseDataUrl, parseJson, reasoningDisabled, toolArguments } from '../common.js';
+import { badRequest, contentText, guessImageType, isRecord, joinUrl, parseDataUrl, parseJson, reasoningDisabled, toolArguments } from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const supportedParameters = [
@@ -42,13 +42,28 @@ function contentParts(content: MessageContent): JsonObject[] {
       if (part.text !== '') parts.push({ text: part.text });
       continue;
     }
-    const url = part.image_url.url;
-    const inline = parseDataUrl(url);
-    parts.push(
-      inline
-        ? { inlineData: { mimeType: inline.mediaType, data: inline.data } }
-        : { fileData: { mimeType: guessImageType(url), fileUri: url } },
-    );
+    switch (part.type) {
+      case 'image_url': {
+        const url = part.image_url.url;
+        const inline = parseDataUrl(url);
+        parts.push(inline ? { inlineData: { mimeType: inline.mediaType, data: inline.data } } : { fileData: { mimeType: guessImageType(url), fileUri: url } });
+        break;
+      }
+      case 'file': {
+        const data = part.file.file_data;
+        if (data === undefined) throw badRequest(PROVIDER, 'file parts need file_data (uploaded file ids are not supported for Gemini models)');
+        const inline = parseDataUrl(data);
+        parts.push(inline ? { inlineData: { mimeType: inline.mediaType, data: inline.data } } : { fileData: { mimeType: 'application/pdf', fileUri: data } });
+        break;
+      }
+      case 'input_audio':
+        // OpenAI names the format (`wav`, `mp3`); Gemini wants the MIME type.
+        parts.push({ inlineData: { mimeType: `audio/${part.input_audio.format}`, data: part.input_audio.data } });
+        break;
+      default: {
+        const _never: never = part;
+      }
+    }
   }
   return parts;
 }

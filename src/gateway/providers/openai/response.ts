@@ -95,6 +95,7 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
         message,
         finish_reason: mapFinishReason(asString(choice.finish_reason)),
         native_finish_reason: native ?? null,
+        ...(isRecord(choice.logprobs) && { logprobs: choice.logprobs }),
       };
     }),
   };

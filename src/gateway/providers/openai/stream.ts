@@ -65,6 +65,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           delta: parseDelta(raw.delta),
           finish_reason: finish,
           ...(native !== undefined && { native_finish_reason: native }),
+          ...(isRecord(raw.logprobs) && { logprobs: raw.logprobs }),
         });
       }
       if (choices.length === 0) return [];

@@ -1,0 +1,129 @@
+/**
+ * `POST /api/v1/embeddings` with the real `openai` SDK's `embeddings.create`: the offline demo model, OpenAI- and
+ * Gemini-protocol fake upstreams, `dimensions`, base64, exact per-input-token charges and the generation record.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeVector, type FakeProvider } from '../support/fakeProviders.js';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+let client: OpenAI;
+let openai: FakeProvider;
+let gemini: FakeProvider;
+const PRICES = { prompt: 20, completion: 0 };
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 1_000_000_000 });
+  client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'emb-openai', model: 'openai/text-embedding-3-small', prices: PRICES, maxOutput: 1 });
+  gemini = await h.fakeEndpoint({ protocol: 'gemini', slug: 'emb-gemini', model: 'google/gemini-embedding-001', prices: { prompt: 150, completion: 0 }, maxOutput: 1 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+/** What the SDK decodes from base64: float32s. */
+const f32 = (v: number[]) => v.map(Math.fround);
+const body = (fake: FakeProvider) => fake.requests.at(-1)!.body as Record<string, unknown>;
+
+describe('embeddings', () => {
+  it('the offline demo model answers deterministic unit vectors and charges 20 nano-dollars per input token', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const first = await client.embeddings.create({ model: 'switchyard/demo-embed', input: ['hello world', 'second input here'] });
+    expect(first.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(first.data[0]!.embedding).toHaveLength(256);
+    const norm = Math.sqrt(first.data[0]!.embedding.reduce((s, v) => s + v * v, 0));
+    // The SDK asks for base64 (float32), so the unit length holds to float32 precision.
+    expect(norm).toBeCloseTo(1, 6);
+    const again = await client.embeddings.create({ model: 'switchyard/demo-embed', input: 'hello world', dimensions: 8 });
+    expect(again.data[0]!.embedding).toHaveLength(8);
+    // ceil(11/4) + ceil(17/4) = 3 + 5 tokens, then 3.
+    expect(first.usage).toMatchObject({ prompt_tokens: 8, total_tokens: 8 });
+    expect((first.usage as unknown as { cost: number }).cost).toBeCloseTo(160 / 1e9, 15);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe((8 + 3) * 20);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('goes to an OpenAI-protocol upstream, in index order, charged at its reported tokens', async () => {
+    openai.script({ usage: { promptTokens: 2 } });
+    const before = await h.settledBalance(user.accountId);
+    const res = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: ['a', 'bb', 'ccc'], dimensions: 3 }).withResponse();
+    expect(body(openai)).toMatchObject({ model: 'fake-model', input: ['a', 'bb', 'ccc'], dimensions: 3, encoding_format: 'float' });
+    expect(res.data.data.map((d) => d.embedding)).toEqual([f32(fakeVector(0, 'a', 3)), f32(fakeVector(1, 'bb', 3)), f32(fakeVector(2, 'ccc', 3))]);
+    expect(res.data.model).toBe('openai/text-embedding-3-small');
+    const after = await h.settledBalance(user.accountId);
+    // The provider's count (2), not the estimate (3), within the reservation.
+    expect(after.settled - before.settled).toBe(2 * 20);
+
+    // The generation record, by the id in X-Generation-Id.
+    const id = res.response.headers.get('x-generation-id')!;
+    const record = await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } });
+    expect(record.status).toBe(200);
+    expect(((await record.json()) as { data: Record<string, unknown> }).data).toMatchObject({ id, model: 'openai/text-embedding-3-small', api_type: 'embeddings', tokens_prompt: 2, tokens_completion: 0 });
+  });
+
+  it('goes to Gemini as batchEmbedContents, charged per estimated input token', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const result = await client.embeddings.create({ model: 'google/gemini-embedding-001', input: ['one text', 'two'], dimensions: 5 });
+    expect(gemini.requests.at(-1)!.path).toBe('/v1beta/models/fake-model:batchEmbedContents');
+    expect(body(gemini)).toEqual({
+      requests: [
+        { model: 'models/fake-model', content: { parts: [{ text: 'one text' }] }, outputDimensionality: 5 },
+        { model: 'models/fake-model', content: { parts: [{ text: 'two' }] }, outputDimensionality: 5 },
+      ],
+    });
+    expect(result.data.map((d) => d.embedding)).toEqual([f32(fakeVector(0, 'one text', 5)), f32(fakeVector(1, 'two', 5))]);
+    // Gemini reports no tokens: ceil(8/4) + ceil(3/4) = 3 at 150.
+    expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(3 * 150);
+  });
+
+  it('encodes base64 as little-endian float32s (what the SDK asks for by default and decodes)', async () => {
+    const raw = await fetch(`${h.url}/api/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: 'abcd', encoding_format: 'base64', dimensions: 3 }),
+    });
+    const json = (await raw.json()) as { data: { embedding: string }[] };
+    const buffer = Buffer.from(json.data[0]!.embedding, 'base64');
+    expect([...new Float32Array(buffer.buffer, buffer.byteOffset, 3)].map((v) => Math.round(v * 10) / 10)).toEqual(fakeVector(0, 'abcd', 3));
+  });
+
+  it('refuses bad input and non-embedding models with a 400 naming the field, charging nothing', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const post = (b: unknown) => fetch(`${h.url}/api/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` }, body: JSON.stringify(b) });
+    for (const [b, param] of [
+      [{ model: 'switchyard/demo-embed', input: [] }, 'input'],
+      [{ model: 'switchyard/demo-embed', input: ['ok', ''] }, 'input'],
+      [{ model: 'switchyard/demo-embed', input: 'x', encoding_format: 'int8' }, 'encoding_format'],
+      [{ model: 'switchyard/demo-embed', input: 'x', dimensions: 0 }, 'dimensions'],
+      [{ model: 'switchyard/demo', input: 'x' }, 'model'],
+    ] as const) {
+      const res = await post(b);
+      expect(res.status, JSON.stringify(b)).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, metadata: { param } } });
+    }
+    await expect(client.embeddings.create({ model: 'nobody/nothing', input: 'x' })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
+  });
+
+  it('an upstream failure is its error, released, charging nothing', async () => {
+    openai.script({ status: 500 });
+    const before = await h.settledBalance(user.accountId);
+    await expect(client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'x' })).rejects.toBeInstanceOf(OpenAI.APIError);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled).toBe(before.settled);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('embeddings models are listed under output_modalities=embeddings', async () => {
+    const res = await fetch(`${h.url}/api/v1/models?output_modalities=embeddings`);
+    const ids = ((await res.json()) as { data: { id: string; architecture: { output_modalities: string[] } }[] }).data.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining(['switchyard/demo-embed', 'openai/text-embedding-3-small', 'google/gemini-embedding-001']));
+    const text = ((await (await fetch(`${h.url}/api/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    expect(text).not.toContain('switchyard/demo-embed');
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * What OpenAI-SDK and LangChain users send and read beyond plain chat, through fake upstreams of each protocol with
+ * the real `openai` SDK: logprobs (answers and chunks), `reasoning_effort`, `reasoning_content`, PDF and audio
+ * parts, `GET /models/{id}`, and the X-RateLimit headers of the free tier's 429.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logprobsOf, type FakeProvider } from '../support/fakeProviders.js';
+import { costOf, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+let client: OpenAI;
+let openai: FakeProvider;
+let anthropic: FakeProvider;
+let gemini: FakeProvider;
+const PRICES = { prompt: 150, completion: 600 };
+const USAGE = { promptTokens: 30, completionTokens: 7 };
+const PDF = 'data:application/pdf;base64,JVBERi0xLjQKJcfs';
+const WAV = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEA';
+
+type Body = Record<string, unknown>;
+const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Body;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 5_000_000_000 });
+  client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'pt-openai', model: 'test/pt-openai', prices: PRICES });
+  anthropic = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'pt-anthropic', model: 'test/pt-anthropic', prices: PRICES, maxOutput: 4000 });
+  // Seeded models that take documents (Claude) and documents and audio (Gemini), served here by fake upstreams.
+  await h.fakeEndpoint({ protocol: 'anthropic', slug: 'pt-claude', model: 'anthropic/claude-3.5-sonnet', prices: PRICES, reuse: anthropic });
+  gemini = await h.fakeEndpoint({ protocol: 'gemini', slug: 'pt-gemini', model: 'google/gemini-2.5-flash', prices: PRICES });
+  for (const fake of [openai, anthropic, gemini]) fake.setDefault({ usage: USAGE });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('logprobs', () => {
+  it('come back on the choice from an OpenAI-protocol upstream, and the call is charged exactly', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const completion = await client.chat.completions.create({ model: 'test/pt-openai', logprobs: true, top_logprobs: 2, messages: [{ role: 'user', content: 'two words' }] });
+    expect(lastBody(openai)).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    expect(completion.choices[0]!.message.content).toBe('Echo: two words');
+    expect(completion.choices[0]!.logprobs).toEqual(logprobsOf(['Echo: ', 'two ', 'words'], 2));
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 30, 7));
+  });
+
+  it('come back on each stream chunk', async () => {
+    const stream = await client.chat.completions.create({ model: 'test/pt-openai', stream: true, logprobs: true, top_logprobs: 1, messages: [{ role: 'user', content: 'two words' }] });
+    const tokens: unknown[] = [];
+    for await (const chunk of stream) tokens.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+    expect({ content: tokens, refusal: null }).toEqual(logprobsOf(['Echo: ', 'two ', 'words'], 1));
+  });
+
+  it('are null when not asked for', async () => {
+    const completion = await client.chat.completions.create({ model: 'test/pt-openai', messages: [{ role: 'user', content: 'hi' }] });
+    expect(completion.choices[0]!.logprobs).toBeNull();
+  });
+
+  it('are dropped for an Anthropic upstream, unless require_parameters refuses the endpoint', async () => {
+    const completion = await client.chat.completions.create({ model: 'test/pt-anthropic', logprobs: true, messages: [{ role: 'user', content: 'hi' }] });
+    expect(completion.choices[0]!.logprobs).toBeNull();
+    expect(lastBody(anthropic)).not.toHaveProperty('logprobs');
+    const strict = await h.chat(user.key, { model: 'test/pt-anthropic', logprobs: true, provider: { require_parameters: true }, messages: [{ role: 'user', content: 'hi' }] });
+    expect(strict.status).toBe(404);
+    const { error } = (await strict.json()) as { error: { message: string } };
+    expect(error.message).toContain('logprobs');
+  });
+});
+
+describe('reasoning aliases', () => {
+  it('top-level reasoning_effort reaches an OpenAI upstream as its reasoning_effort and Anthropic as a thinking budget', async () => {
+    await client.chat.completions.create({ model: 'test/pt-openai', reasoning_effort: 'low', messages: [{ role: 'user', content: 'think' }] });
+    expect(lastBody(openai).reasoning_effort).toBe('low');
+    await client.chat.completions.create({ model: 'test/pt-anthropic', reasoning_effort: 'high', max_tokens: 2000, messages: [{ role: 'user', content: 'think' }] });
+    // 80% of max_tokens for high, as OpenRouter maps efforts.
+    expect(lastBody(anthropic).thinking).toEqual({ type: 'enabled', budget_tokens: 1600 });
+  });
+
+  it('reasoning.effort wins over reasoning_effort when both are sent', async () => {
+    const res = await h.chat(user.key, { model: 'test/pt-openai', reasoning_effort: 'low', reasoning: { effort: 'high' }, messages: [{ role: 'user', content: 'think' }] });
+    expect(res.status).toBe(200);
+    expect(lastBody(openai).reasoning_effort).toBe('high');
+  });
+
+  it('refuses an unknown reasoning_effort with a 400 naming it', async () => {
+    const res = await h.chat(user.key, { model: 'test/pt-openai', reasoning_effort: 'extreme', messages: [{ role: 'user', content: 'think' }] });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 400, metadata: { param: 'reasoning_effort' } } });
+  });
+
+  it('answers carry reasoning_content beside reasoning, in messages and in stream deltas', async () => {
+    openai.script({ reasoning: 'Because.', usage: USAGE });
+    const res = await h.chat(user.key, { model: 'test/pt-openai', messages: [{ role: 'user', content: 'why' }] });
+    const body = (await res.json()) as { choices: { message: Body }[] };
+    expect(body.choices[0]!.message).toMatchObject({ reasoning: 'Because.', reasoning_content: 'Because.', content: 'Echo: why' });
+
+    openai.script({ reasoning: 'Streamed because.', usage: USAGE });
+    const stream = await client.chat.completions.create({ model: 'test/pt-openai', stream: true, messages: [{ role: 'user', content: 'why' }] });
+    let reasoning = '';
+    for await (const chunk of stream) reasoning += (chunk.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
+    expect(reasoning).toBe('Streamed because.');
+  });
+});
+
+describe('file and audio parts', () => {
+  const filePart = { type: 'file', file: { filename: 'memo.pdf', file_data: PDF } } as const;
+  const audioPart = { type: 'input_audio', input_audio: { data: WAV, format: 'wav' } } as const;
+
+  it('a PDF goes to Anthropic as a document block', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const completion = await client.chat.completions.create({ model: 'anthropic/claude-3.5-sonnet', messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise' }, filePart] }] });
+    expect(completion.choices[0]!.message.content).toBe('Echo: Summarise');
+    const messages = lastBody(anthropic).messages as { content: unknown[] }[];
+    expect(messages[0]!.content).toEqual([
+      { type: 'text', text: 'Summarise' },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQKJcfs' }, title: 'memo.pdf' },
+    ]);
+    expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(costOf(PRICES, 30, 7));
+  });
+
+  it('a PDF and an audio clip go to Gemini as inline data', async () => {
+    await client.chat.completions.create({ model: 'google/gemini-2.5-flash', messages: [{ role: 'user', content: [{ type: 'text', text: 'Listen' }, filePart, audioPart] }] });
+    const contents = lastBody(gemini).contents as { parts: unknown[] }[];
+    expect(contents[0]!.parts).toEqual([
+      { text: 'Listen' },
+      { inlineData: { mimeType: 'application/pdf', data: 'JVBERi0xLjQKJcfs' } },
+      { inlineData: { mimeType: 'audio/wav', data: WAV } },
+    ]);
+  });
+
+  it('a PDF passes through to an OpenAI-protocol upstream unchanged', async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'pt-gpt', model: 'openai/gpt-4o', prices: PRICES, reuse: openai });
+    await client.chat.completions.create({ model: 'openai/gpt-4o', messages: [{ role: 'user', content: [{ type: 'text', text: 'Read' }, filePart] }] });
+    expect((lastBody(openai).messages as { content: unknown }[])[0]!.content).toEqual([{ type: 'text', text: 'Read' }, filePart]);
+  });
+
+  it('is refused with a typed 400 where the model takes no such input, before any upstream is called', async () => {
+    const calls = anthropic.requests.length;
+    const audio = await h.chat(user.key, { model: 'anthropic/claude-3.5-sonnet', messages: [{ role: 'user', content: [audioPart] }] });
+    expect(audio.status).toBe(400);
+    expect(await audio.json()).toMatchObject({
+      error: { code: 400, message: 'anthropic/claude-3.5-sonnet does not take input_audio parts as input', metadata: { error_type: 'invalid_request', param: 'messages', input_modalities: ['audio'] } },
+    });
+    const file = await h.chat(user.key, { model: 'test/pt-anthropic', messages: [{ role: 'user', content: [filePart] }] });
+    expect(file.status).toBe(400);
+    expect(((await file.json()) as { error: { message: string } }).error.message).toBe('test/pt-anthropic does not take file (PDF) parts as input');
+    expect(anthropic.requests.length).toBe(calls);
+  });
+
+  it('a malformed part is a 400 naming its place', async () => {
+    const res = await h.chat(user.key, { model: 'google/gemini-2.5-flash', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { format: 'wav' } }] }] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^messages\[0\]\.content\[0\] must be /);
+  });
+});
+
+describe('GET /api/v1/models/{id}', () => {
+  it('answers openai.models.retrieve (the slash encoded) with the model object', async () => {
+    const model = await client.models.retrieve('test/pt-openai');
+    expect(model).toMatchObject({ id: 'test/pt-openai', object: 'model', owned_by: 'test', pricing: { prompt: '0.00000015', completion: '0.0000006' } });
+  });
+
+  it('answers the unencoded path the same, and 404s an unknown model', async () => {
+    const res = await fetch(`${h.url}/api/v1/models/test/pt-openai`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ id: 'test/pt-openai', object: 'model' });
+    await expect(client.models.retrieve('test/nope')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(client.models.retrieve('no-slash')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+});
+
+describe('platform rate limits', () => {
+  it("the free tier's 429 carries X-RateLimit-Limit, -Remaining and -Reset", async () => {
+    const free = await h.openAccount();
+    const body = { model: 'switchyard/demo', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] };
+    for (let i = 0; i < 20; i++) expect((await h.chat(free.key, body)).status).toBe(200);
+    const startedAt = Date.now();
+    const limited = await h.chat(free.key, body);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('x-ratelimit-limit')).toBe('20');
+    expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
+    const reset = Number(limited.headers.get('x-ratelimit-reset'));
+    expect(reset).toBeGreaterThan(startedAt);
+    expect(reset).toBeLessThanOrEqual(startedAt + 61_000);
+  });
+
+  it("an upstream's 429 gets Retry-After but no X-RateLimit headers of ours", async () => {
+    for (let i = 0; i < 5; i++) openai.script({ status: 429 });
+    const res = await h.chat(user.key, { model: 'test/pt-openai', provider: { allow_fallbacks: false }, messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('x-ratelimit-limit')).toBeNull();
+  });
+});
