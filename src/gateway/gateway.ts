@@ -194,6 +194,13 @@ export const createGateway = (deps: {
   const prepare = async (input: GenerateInput): Promise<PreparedGeneration> => {
     const startedAt = now();
     const { parsed, principal } = input;
+    // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
+    for (const requested of parsed.models) {
+      const model = catalog.model(requested.split(':')[0]!);
+      if (model && !model.spec.outputModalities.includes('text')) {
+        throw invalidRequest(`${requested} does not produce text (its output is ${model.spec.outputModalities.join(', ')}); call /api/v1/embeddings for embeddings`, { param: 'model', model: requested });
+      }
+    }
     let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, nowMs: startedAt });
     const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
     if (stuck !== plan.targets) plan = { ...plan, targets: stuck };

@@ -110,6 +110,20 @@ describe('embeddings', () => {
     expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
   });
 
+  it('refuses a chat completion on an embeddings model with a 400 naming the model, charging nothing', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const res = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'switchyard/demo-embed', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string; metadata: { param: string } } };
+    expect(body.error.metadata.param).toBe('model');
+    expect(body.error.message).toContain('/api/v1/embeddings');
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
+  });
+
   it('an upstream failure is its error, released, charging nothing', async () => {
     openai.script({ status: 500 });
     const before = await h.settledBalance(user.accountId);
