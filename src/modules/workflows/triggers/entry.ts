@@ -9,8 +9,7 @@ import { createHash } from 'node:crypto';
 import { Query } from 'mingo';
 import { WORKFLOWS, type WorkflowDoc } from '../../../../projections/workflows.js';
 import { DomainError } from '../../../errors.js';
-import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../../eventStore/eventStore.js';
-import { cancellableSleep, createFollowHealth, type FollowStatus } from '../../../eventStore/followStatus.js';
+import type { EventStore, JsonValue, RecordedEvent } from '../../../eventStore/eventStore.js';
 import type { Logger } from '../../../logger.js';
 import type { ReadStore } from '../../../readStore/readStore.js';
 import { entryFilter } from '../../tables/entryFilter.js';
@@ -18,6 +17,7 @@ import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi } from '../run.api.js';
 import { depthAfter } from './chain.js';
+import { followForTrigger } from './triggerFollower.js';
 
 /** The checkpoint's name in the read store (beside the projections'). */
 export const ENTRY_TRIGGER_CHECKPOINT = 'trigger:entry';
@@ -46,14 +46,6 @@ const BATCH = 200;
 
 export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'start'>; logger: Logger }) => {
   const workflows = deps.readStore.collection<WorkflowDoc>(WORKFLOWS);
-  const health = createFollowHealth();
-  const pause = cancellableSleep();
-  let position = 0;
-  let subscription: Subscription | null = null;
-  let loop: Promise<void> | null = null;
-  let stopped = false;
-
-  const store = (at: number) => deps.readStore.commit([], { projection: ENTRY_TRIGGER_CHECKPOINT, version: 1, position: at });
 
   /** Start the runs one entry event calls for. A refusal (disabled since, a bad payload) is logged and passed. */
   const fire = async (event: EntryEvent): Promise<void> => {
@@ -76,55 +68,15 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
     }
   };
 
-  const follow = async (caughtUp: () => void) => {
-    while (!stopped) {
-      try {
-        const sub = deps.eventStore.subscribeToAll({ after: position, filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated'] }, batchSize: BATCH });
-        subscription = sub;
-        for await (const message of sub) {
-          if (stopped) return;
-          if (message.kind === 'caughtUp') {
-            health.delivered(true);
-            caughtUp();
-            continue;
-          }
-          for (const event of message.events) {
-            await fire(event as EntryEvent);
-            position = event.position;
-          }
-          await store(position);
-          health.delivered(false);
-        }
-        if (stopped) return;
-        throw new Error('the event subscription ended');
-      } catch (error) {
-        if (stopped) return;
-        await subscription?.close().catch(() => undefined);
-        const { delayMs, attempt } = health.failed(error);
-        deps.logger.error({ err: error, position, attempt, retryInMs: delayMs }, 'entry trigger: following the event log failed; resubscribing from its checkpoint');
-        await pause.sleep(delayMs);
-      }
-    }
-  };
-
-  return {
-    /** Resolves once the entry events since the checkpoint have started their runs (the catch-up after a restart). */
-    async start() {
-      stopped = false;
-      health.starting();
-      position = (await deps.readStore.getCheckpoint(ENTRY_TRIGGER_CHECKPOINT))?.position ?? 0;
-      let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
-      loop = follow(caughtUp).finally(() => caughtUp());
-      await ready;
-    },
-    status: (): FollowStatus => health.status(position),
-    async stop() {
-      stopped = true;
-      health.stopped();
-      pause.cancel();
-      await subscription?.close();
-      await loop?.catch(() => undefined);
-    },
-  };
+  return followForTrigger({
+    name: 'entry trigger',
+    eventStore: deps.eventStore,
+    readStore: deps.readStore,
+    checkpoint: ENTRY_TRIGGER_CHECKPOINT,
+    filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated'] },
+    batchSize: BATCH,
+    firstStart: 'start',
+    handle: (event) => fire(event as EntryEvent),
+    logger: deps.logger,
+  });
 };

@@ -47,6 +47,7 @@ import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
 import { depthAfter } from './chain.js';
 import type { RunsApi } from '../run.api.js';
+import { followForTrigger } from './triggerFollower.js';
 import type { WorkflowsApi } from '../workflow.api.js';
 
 /** The read store's checkpoint name for this follower (not a projection: it writes no documents). */
@@ -120,12 +121,6 @@ export const createEventTriggers = (deps: {
 }) => {
   const { logger } = deps;
   const queries = workflowQueries(deps.readStore);
-  const health = createFollowHealth(deps.retry);
-  const pause = cancellableSleep();
-  let subscription: Subscription | null = null;
-  let loop: Promise<void> | null = null;
-  let stopped = false;
-  let position = 0;
   /** Per account: the funds after the ledger event at `revision` (for balance.below crossings). */
   const balances = new Map<string, { revision: number; funds: number }>();
 
@@ -325,65 +320,19 @@ export const createEventTriggers = (deps: {
     }
   };
 
-  const storeCheckpoint = (at: number) => deps.readStore.commit([], { projection: EVENT_TRIGGERS_CHECKPOINT, version: 1, position: at });
-
-  const follow = async (caughtUp: () => void) => {
-    while (!stopped) {
-      try {
-        const sub = deps.eventStore.subscribeToAll({ after: position, filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY], eventTypes: SOURCE_TYPES }, batchSize: 500 });
-        subscription = sub;
-        for await (const message of sub) {
-          if (stopped) return;
-          if (message.kind === 'caughtUp') {
-            if (message.position > position) await storeCheckpoint((position = message.position));
-            health.delivered(true);
-            caughtUp();
-            continue;
-          }
-          for (const event of message.events) {
-            if (stopped) return;
-            await handle(event as Source);
-            position = event.position;
-          }
-          await storeCheckpoint(position);
-          health.delivered(false);
-        }
-        if (stopped) return;
-        throw new Error('the event subscription ended');
-      } catch (error) {
-        if (stopped) return;
-        await subscription?.close().catch(() => undefined);
-        const { delayMs, attempt } = health.failed(error);
-        // Boot does not wait on an event that keeps failing: the server starts, the follower keeps retrying.
-        caughtUp();
-        logger.error({ err: error, position, attempt, retryInMs: delayMs }, 'event triggers: handling the event log failed; trying again from the last event handled');
-        await pause.sleep(delayMs);
-      }
-    }
-  };
-
-  return {
-    /** Resolves once the triggers have caught up with the log (events written while down have fired). */
-    async start(): Promise<void> {
-      stopped = false;
-      health.starting();
-      const checkpoint = await deps.readStore.getCheckpoint(EVENT_TRIGGERS_CHECKPOINT);
-      if (checkpoint) position = checkpoint.position;
-      else await storeCheckpoint((position = await deps.eventStore.headPosition()));
-      let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
-      loop = follow(caughtUp).finally(() => caughtUp());
-      await ready;
-    },
-    status: (): FollowStatus => health.status(position),
-    async stop(): Promise<void> {
-      stopped = true;
-      health.stopped();
-      pause.cancel();
-      await subscription?.close();
-      await loop?.catch(() => undefined);
-    },
-  };
+  return followForTrigger({
+    name: 'event triggers',
+    eventStore: deps.eventStore,
+    readStore: deps.readStore,
+    checkpoint: EVENT_TRIGGERS_CHECKPOINT,
+    filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY], eventTypes: SOURCE_TYPES },
+    batchSize: 500,
+    // Platform events from before the first start are history, not news: they start nothing.
+    firstStart: 'head',
+    handle: (event) => handle(event as Source),
+    logger,
+    ...(deps.retry && { retry: deps.retry }),
+  });
 };
 
 export type EventTriggers = ReturnType<typeof createEventTriggers>;
