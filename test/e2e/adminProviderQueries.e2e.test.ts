@@ -199,5 +199,9 @@ describe("a provider's traffic and earnings per endpoint per day", () => {
     const mine = (await gqlOk('{ myProviders { slug endpoints { id status circuitBreaker prices { prompt } } } }', {}, pat.key)).myProviders;
     expect(mine).toEqual([{ slug: 'pat-ai', endpoints: [{ id: 'pat-ai/echo@pat-ai', status: 'active', circuitBreaker: 'closed', prices: { prompt: 1000 } }] }]);
     expect(await errorCode('{ myProviders { slug } }', {}, alice.key)).toBe('FORBIDDEN');
+    // A disabled endpoint stays listed (it no longer routes, but its provider manages it).
+    await gqlOk('mutation { disableEndpoint(provider: "pat-ai", model: "pat-ai/echo") { __typename } }', {}, pat.key);
+    const after = (await gqlOk('{ myProviders { endpoints { id status } } }', {}, pat.key)).myProviders;
+    expect(after).toEqual([{ endpoints: [{ id: 'pat-ai/echo@pat-ai', status: 'disabled' }] }]);
   });
 });

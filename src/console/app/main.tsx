@@ -5,9 +5,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey } from './api.js';
 import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
+import { AdminPage } from './pages/admin.js';
 import { CreditsPage } from './pages/credits.js';
 import { KeysPage } from './pages/keys.js';
 import { PlaygroundPage } from './pages/playground.js';
+import { ProviderPage } from './pages/provider.js';
 import { messageOf, Notice } from './ui.js';
 
 export interface Me {
@@ -67,6 +69,10 @@ const Page = ({ id, me }: { id: PageId; me: Me }) => {
       return <CreditsPage />;
     case 'playground':
       return <PlaygroundPage me={me} />;
+    case 'provider':
+      return <ProviderPage />;
+    case 'admin':
+      return <AdminPage />;
     default: {
       const never: never = id;
       return never;

@@ -1,6 +1,6 @@
 /** Which pages a key sees follows its account's roles; the address is a hash (#/keys), so the server serves one page. */
 export type Role = 'ADMIN' | 'DESIGNER' | 'PROVIDER' | 'USER';
-export type PageId = 'activity' | 'keys' | 'credits' | 'playground';
+export type PageId = 'activity' | 'keys' | 'credits' | 'playground' | 'provider' | 'admin';
 
 export interface PageInfo {
   readonly id: PageId;
@@ -13,6 +13,8 @@ export const PAGES: readonly PageInfo[] = [
   { id: 'keys', title: 'Keys', roles: ['USER', 'ADMIN'] },
   { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'] },
   { id: 'playground', title: 'Playground', roles: ['USER', 'ADMIN'] },
+  { id: 'provider', title: 'Provider', roles: ['PROVIDER', 'ADMIN'] },
+  { id: 'admin', title: 'Admin', roles: ['ADMIN'] },
 ];
 
 export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((page) => page.roles.some((role) => roles.includes(role)));

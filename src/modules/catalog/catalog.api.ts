@@ -406,10 +406,8 @@ export const createCatalogApi = (deps: {
     ownedProviders,
     /** Every endpoint of a provider, disabled ones too, in model order. */
     async providerEndpoints(provider: ProviderDoc): Promise<EndpointView[]> {
-      const models = await queries.modelsByIds(provider.models);
-      return models
-        .flatMap((m) => m.endpoints.filter((e) => e.provider === provider._id).map(({ publishedAt: _p, updatedAt: _u, ...e }) => ({ ...e, model: m._id })))
-        .sort((a, b) => a.model.localeCompare(b.model));
+      const models = await queries.modelsServedBy(provider._id);
+      return models.flatMap((m) => m.endpoints.filter((e) => e.provider === provider._id).map(({ publishedAt: _p, updatedAt: _u, ...e }) => ({ ...e, model: m._id })));
     },
     /**
      * Traffic and earnings per endpoint per day of the viewer's providers (an admin: any), or of one of them; another
