@@ -22,15 +22,17 @@ describe('the console shows and reads money exactly, in nano-dollars', () => {
 });
 
 describe('the console shows the pages of the key’s roles', () => {
-  it('gives users and admins the user pages, and a provider-only key none of them', () => {
+  it('gives users the user pages, a provider-only key the provider page, and admins every page', () => {
     expect(pagesFor(['USER']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
-    expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
-    expect(pagesFor(['PROVIDER'])).toEqual([]);
+    expect(pagesFor(['PROVIDER']).map((p) => p.id)).toEqual(['provider']);
+    expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground', 'provider', 'admin']);
   });
 
   it('opens the page the address names when allowed, else the first allowed page', () => {
     expect(pageFromHash('#/credits', ['USER'])?.id).toBe('credits');
     expect(pageFromHash('#/nowhere', ['USER'])?.id).toBe('activity');
-    expect(pageFromHash('#/keys', ['PROVIDER'])).toBeNull();
+    expect(pageFromHash('#/keys', ['PROVIDER'])?.id).toBe('provider');
+    expect(pageFromHash('#/admin', ['USER', 'PROVIDER'])?.id).toBe('activity');
+    expect(pageFromHash('#/admin', ['ADMIN'])?.id).toBe('admin');
   });
 });
