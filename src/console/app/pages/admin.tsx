@@ -92,6 +92,9 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
       setMessage({ kind: 'error', text: messageOf(failure) });
     }
   };
+  // The select lists only roles the account lacks: what it shows is what a click grants.
+  const grantable = ROLES.filter((r) => !shown.roles.includes(r));
+  const chosen = grantable.includes(role) ? role : grantable[0];
   const changeRole = (query: string, which: Role, verb: string) =>
     run(async () => {
       unwrap((await gql<{ r: Result<Account> }>(query, { id: shown.id, role: which })).r);
@@ -140,8 +143,8 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
         </div>
         <div>
           <label for="acct-role">Role to grant</label>
-          <select id="acct-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-            {ROLES.filter((r) => !shown.roles.includes(r)).map((r) => (
+          <select id="acct-role" value={chosen} onChange={(e) => setRole(e.currentTarget.value as Role)} disabled={!chosen}>
+            {grantable.map((r) => (
               <option key={r} value={r}>
                 {r.toLowerCase()}
               </option>
@@ -149,7 +152,7 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
           </select>
         </div>
         <div class="form-actions">
-          <button type="button" onClick={() => changeRole(GRANT_ROLE, role, 'Granted')}>
+          <button type="button" onClick={() => chosen && changeRole(GRANT_ROLE, chosen, 'Granted')} disabled={!chosen}>
             Grant role
           </button>
         </div>

@@ -147,9 +147,11 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
       let key = apiKey;
       if (name.trim() !== apiKey.name) key = unwrap((await gql<{ r: Result<Key> }>(RENAME, { id: apiKey.id, name: name.trim() })).r);
       if (parsed.limit !== apiKey.limit || reset !== apiKey.limitReset) key = unwrap((await gql<{ r: Result<Key> }>(SET_LIMIT, { id: apiKey.id, limit: parsed.limit, limitReset: reset })).r);
-      // The end of the chosen day, UTC, as at creation; empty: never expires.
-      const expiresAt = expires ? `${expires}T23:59:59.999Z` : null;
-      if (expiresAt !== apiKey.expiresAt) key = unwrap((await gql<{ r: Result<Key> }>(SET_EXPIRY, { id: apiKey.id, expiresAt })).r);
+      // Only a changed day is sent (an expiry set to the minute through the API stays as it is): the end of the chosen
+      // day, UTC, as at creation; empty: never expires.
+      if (expires !== (apiKey.expiresAt?.slice(0, 10) ?? '')) {
+        key = unwrap((await gql<{ r: Result<Key> }>(SET_EXPIRY, { id: apiKey.id, expiresAt: expires ? `${expires}T23:59:59.999Z` : null })).r);
+      }
       onSaved(key);
     } catch (failure) {
       setError(messageOf(failure));
