@@ -39,6 +39,8 @@ export const apiKeysProjection = defineProjection<ApiKeyDoc>({
         return { ...doc, name: event.data.name, updatedAt };
       case 'ApiKeyLimitChanged':
         return { ...doc, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
+      case 'ApiKeyExpiryChanged':
+        return { ...doc, expiresAt: event.data.expiresAt, updatedAt };
       case 'ApiKeyDisabled':
         return { ...doc, status: 'disabled', updatedAt };
       case 'ApiKeyEnabled':

@@ -315,6 +315,8 @@ export const catalogQueries = (store: ReadStore) => {
     allModels: () => models.find({}, { sort: { _id: 1 } }),
     model: (id: string) => models.findOne({ _id: id }),
     modelsByIds: (ids: readonly string[]) => models.find({ _id: { $in: [...ids] } }),
+    /** The models a provider has an endpoint for, disabled ones too (the provider's `models` lists only routed ones). */
+    modelsServedBy: (slug: string) => models.find({ 'endpoints.provider': slug }, { sort: { _id: 1 } }),
     allProviders: () => providers.find({}, { sort: { _id: 1 } }),
     providersByIds: (ids: readonly string[]) => providers.find({ _id: { $in: [...ids] } }),
   };

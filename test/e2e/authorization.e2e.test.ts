@@ -80,6 +80,7 @@ const attacks = (ids: () => { account: string; key: string; generation: string; 
     query: 'mutation($id: ID!) { setApiKeyLimit(id: $id, limit: 1, limitReset: DAILY) { __typename } }',
     variables: () => ({ id: ids().key }),
   },
+  'Mutation.setApiKeyExpiry': { query: 'mutation($id: ID!) { setApiKeyExpiry(id: $id, expiresAt: null) { __typename } }', variables: () => ({ id: ids().key }) },
   'Mutation.disableApiKey': { query: 'mutation($id: ID!) { disableApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },
   'Mutation.enableApiKey': { query: 'mutation($id: ID!) { enableApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },
   'Mutation.revokeApiKey': { query: 'mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', variables: () => ({ id: ids().key }) },

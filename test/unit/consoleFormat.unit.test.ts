@@ -22,15 +22,19 @@ describe('the console shows and reads money exactly, in nano-dollars', () => {
 });
 
 describe('the console shows the pages of the key’s roles', () => {
-  it('gives users and admins the user pages, and a provider-only key none of them', () => {
-    expect(pagesFor(['USER']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
-    expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground']);
-    expect(pagesFor(['PROVIDER'])).toEqual([]);
+  it('gives users the user pages, designers and providers theirs, everyone the models, and admins every page', () => {
+    expect(pagesFor(['USER']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground', 'models']);
+    expect(pagesFor(['PROVIDER']).map((p) => p.id)).toEqual(['provider', 'models']);
+    expect(pagesFor(['DESIGNER']).map((p) => p.id)).toEqual(['workflows', 'runs', 'models']);
+    expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground', 'workflows', 'runs', 'provider', 'admin', 'models']);
   });
 
   it('opens the page the address names when allowed, else the first allowed page', () => {
     expect(pageFromHash('#/credits', ['USER'])?.id).toBe('credits');
     expect(pageFromHash('#/nowhere', ['USER'])?.id).toBe('activity');
-    expect(pageFromHash('#/keys', ['PROVIDER'])).toBeNull();
+    expect(pageFromHash('#/keys', ['PROVIDER'])?.id).toBe('provider');
+    expect(pageFromHash('#/keys', ['DESIGNER'])?.id).toBe('workflows');
+    expect(pageFromHash('#/admin', ['USER', 'PROVIDER'])?.id).toBe('activity');
+    expect(pageFromHash('#/admin', ['ADMIN'])?.id).toBe('admin');
   });
 });

@@ -64,6 +64,12 @@ describe('API key decider', () => {
       .then([{ type: 'ApiKeyLimitChanged', data: { keyId: 'key_1', limit: 5_000_000_000, limitReset: 'daily', at } }]);
     key([created]).when({ type: 'SetApiKeyLimit', data: { keyId: 'key_1', limit: null, limitReset: 'never', at } }).then([]);
   });
+  it('sets and clears the expiry, recording nothing when unchanged', () => {
+    const expiry = { type: 'ApiKeyExpiryChanged' as const, data: { keyId: 'key_1', expiresAt: '2030-01-01T00:00:00.000Z', at } };
+    key([created]).when({ type: 'SetApiKeyExpiry', data: expiry.data }).then([expiry]);
+    key([created, expiry]).when({ type: 'SetApiKeyExpiry', data: expiry.data }).then([]);
+    key([created, expiry]).when({ type: 'SetApiKeyExpiry', data: { keyId: 'key_1', expiresAt: null, at } }).then([{ type: 'ApiKeyExpiryChanged', data: { keyId: 'key_1', expiresAt: null, at } }]);
+  });
   it('disables, enables, and is idempotent about it', () => {
     key([created]).when({ type: 'DisableApiKey', data: { keyId: 'key_1', at } }).then([disabled]);
     key([created, disabled]).when({ type: 'DisableApiKey', data: { keyId: 'key_1', at } }).then([]);

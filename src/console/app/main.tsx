@@ -5,12 +5,14 @@ import { useEffect, useState } from 'preact/hooks';
 import { forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey } from './api.js';
 import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
+import { AdminPage } from './pages/admin.js';
 import { CreditsPage } from './pages/credits.js';
 import { KeysPage } from './pages/keys.js';
 import { ModelsPage } from './pages/models.js';
 import { PlaygroundPage } from './pages/playground.js';
 import { RunsPage } from './pages/runs.js';
 import { WorkflowsPage } from './pages/workflows.js';
+import { ProviderPage } from './pages/provider.js';
 import { messageOf, Notice } from './ui.js';
 
 export interface Me {
@@ -76,6 +78,10 @@ const Page = ({ id, me, hash }: { id: PageId; me: Me; hash: string }) => {
       return <WorkflowsPage />;
     case 'runs':
       return <RunsPage hash={hash} />;
+    case 'provider':
+      return <ProviderPage />;
+    case 'admin':
+      return <AdminPage />;
     default: {
       const never: never = id;
       return never;

@@ -1,6 +1,6 @@
 /** Which pages a key sees follows its account's roles; the address is a hash (#/keys), so the server serves one page. */
 export type Role = 'ADMIN' | 'DESIGNER' | 'PROVIDER' | 'USER';
-export type PageId = 'activity' | 'keys' | 'credits' | 'playground' | 'models' | 'workflows' | 'runs';
+export type PageId = 'activity' | 'keys' | 'credits' | 'playground' | 'models' | 'workflows' | 'runs' | 'provider' | 'admin';
 
 export interface PageInfo {
   readonly id: PageId;
@@ -13,9 +13,12 @@ export const PAGES: readonly PageInfo[] = [
   { id: 'keys', title: 'Keys', roles: ['USER', 'ADMIN'] },
   { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'] },
   { id: 'playground', title: 'Playground', roles: ['USER', 'ADMIN'] },
-  { id: 'models', title: 'Models', roles: ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'] },
   { id: 'workflows', title: 'Workflows', roles: ['DESIGNER', 'ADMIN'] },
   { id: 'runs', title: 'Runs', roles: ['DESIGNER', 'ADMIN'] },
+  { id: 'provider', title: 'Provider', roles: ['PROVIDER', 'ADMIN'] },
+  { id: 'admin', title: 'Admin', roles: ['ADMIN'] },
+  // Last: every role has it, and a key lands on its first page (a designer on Workflows, a provider on Provider).
+  { id: 'models', title: 'Models', roles: ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'] },
 ];
 
 export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((page) => page.roles.some((role) => roles.includes(role)));

@@ -5,6 +5,7 @@ import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
+import { BalanceRef } from '../ledger/ledger.graphql.js';
 import type { OpenedAccount } from './account.api.js';
 import { ROLES, type Role } from './account.events.js';
 
@@ -27,6 +28,11 @@ export const AccountRef = builder.loadableNode('Account', {
     plan: t.exposeString('plan'),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
+    balance: t.field({
+      type: BalanceRef,
+      description: 'Its credits as the ledger holds them now.',
+      resolve: (account, _args, ctx) => ctx.ledger.balance(account._id),
+    }),
     apiKeys: t.connection({
       type: ApiKeyRef,
       args: { includeRevoked: t.arg.boolean({ defaultValue: false }) },

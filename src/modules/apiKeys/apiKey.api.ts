@@ -77,6 +77,12 @@ export const createApiKeysApi = (deps: {
     /** Set or clear (null) the spending limit and its reset window. */
     setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) =>
       change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } }),
+    /** Set a new expiry (in the future) or clear it (null: the key never expires). */
+    setExpiry: (caller: Caller, keyId: string, expiresAt: string | null) => {
+      const now = deps.now();
+      if (expiresAt !== null && Date.parse(expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
+      return change(caller, { type: 'SetApiKeyExpiry', data: { keyId, expiresAt, at: now.toISOString() } });
+    },
     disable: (caller: Caller, keyId: string) => change(caller, { type: 'DisableApiKey', data: { keyId, at: at() } }),
     enable: (caller: Caller, keyId: string) => change(caller, { type: 'EnableApiKey', data: { keyId, at: at() } }),
     revoke: (caller: Caller, keyId: string) => change(caller, { type: 'RevokeApiKey', data: { keyId, at: at() } }),

@@ -26,6 +26,7 @@ export type ApiKeyCommand =
   | { readonly type: 'CreateApiKey'; readonly data: ApiKeyCreated['data'] }
   | { readonly type: 'RenameApiKey'; readonly data: { readonly keyId: string; readonly name: string; readonly at: string } }
   | { readonly type: 'SetApiKeyLimit'; readonly data: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly at: string } }
+  | { readonly type: 'SetApiKeyExpiry'; readonly data: { readonly keyId: string; readonly expiresAt: string | null; readonly at: string } }
   | { readonly type: 'DisableApiKey'; readonly data: { readonly keyId: string; readonly at: string } }
   | { readonly type: 'EnableApiKey'; readonly data: { readonly keyId: string; readonly at: string } }
   | { readonly type: 'RevokeApiKey'; readonly data: { readonly keyId: string; readonly at: string } };
@@ -52,6 +53,8 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
         return { ...state, name: event.data.name, updatedAt };
       case 'ApiKeyLimitChanged':
         return { ...state, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
+      case 'ApiKeyExpiryChanged':
+        return { ...state, expiresAt: event.data.expiresAt, updatedAt };
       case 'ApiKeyDisabled':
         return { ...state, status: 'disabled', updatedAt };
       case 'ApiKeyEnabled':
@@ -77,6 +80,10 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
       case 'SetApiKeyLimit': {
         const live = requireLive(state, command.data.keyId);
         return live.limit === command.data.limit && live.limitReset === command.data.limitReset ? [] : [{ type: 'ApiKeyLimitChanged', data: command.data }];
+      }
+      case 'SetApiKeyExpiry': {
+        const live = requireLive(state, command.data.keyId);
+        return live.expiresAt === command.data.expiresAt ? [] : [{ type: 'ApiKeyExpiryChanged', data: command.data }];
       }
       case 'DisableApiKey':
         return requireLive(state, command.data.keyId).status === 'disabled' ? [] : [{ type: 'ApiKeyDisabled', data: command.data }];

@@ -23,10 +23,15 @@ export type ApiKeyLimitChanged = {
   readonly type: 'ApiKeyLimitChanged';
   readonly data: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly at: string };
 };
+export type ApiKeyExpiryChanged = {
+  readonly type: 'ApiKeyExpiryChanged';
+  /** The new expiry (ISO), or null: the key never expires. */
+  readonly data: { readonly keyId: string; readonly expiresAt: string | null; readonly at: string };
+};
 export type ApiKeyDisabled = { readonly type: 'ApiKeyDisabled'; readonly data: { readonly keyId: string; readonly at: string } };
 export type ApiKeyEnabled = { readonly type: 'ApiKeyEnabled'; readonly data: { readonly keyId: string; readonly at: string } };
 export type ApiKeyRevoked = { readonly type: 'ApiKeyRevoked'; readonly data: { readonly keyId: string; readonly at: string } };
 
-export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
+export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyExpiryChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
 
 export const apiKeyStream = (keyId: string): string => `apikey-${keyId}`;

@@ -101,6 +101,13 @@ builder.mutationFields((t) => ({
     args: { ...byId(t), limit: t.arg({ type: 'Money', required: false, validate: limit }), limitReset: t.arg({ type: LimitResetEnum, required: true }) },
     resolve: (_root, args, ctx) => ctx.apiKeys.setLimit(ctx, String(args.id), args.limit ?? null, args.limitReset),
   }),
+  setApiKeyExpiry: t.withAuth(ownsApiKeyArg).field({
+    type: ApiKeyRef,
+    description: 'Set the moment the key stops working (in the future), or clear it (expiresAt: null) so it never expires.',
+    errors: { directResult: true },
+    args: { ...byId(t), expiresAt: t.arg({ type: 'DateTime', required: false }) },
+    resolve: (_root, args, ctx) => ctx.apiKeys.setExpiry(ctx, String(args.id), args.expiresAt ?? null),
+  }),
   ...Object.fromEntries(
     (
       [

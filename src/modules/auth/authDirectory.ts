@@ -96,6 +96,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         }
         break;
       }
+      case 'ApiKeyExpiryChanged': {
+        const key = keysById.get(event.data.keyId);
+        if (key) key.expiresAt = event.data.expiresAt ? Date.parse(event.data.expiresAt) : null;
+        break;
+      }
       case 'ApiKeyDisabled':
       case 'ApiKeyEnabled':
       case 'ApiKeyRevoked': {

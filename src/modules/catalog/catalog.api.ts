@@ -23,6 +23,7 @@ import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
 import { baseModelId, findListing, queryModels, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
@@ -203,6 +204,11 @@ export const createCatalogApi = (deps: {
     const docs = new Map((await stats.byIds(ids)).map((d) => [d._id, d]));
     const nowMs = deps.now().getTime();
     return ids.map((id) => summarizeStats(docs.get(id), nowMs));
+  };
+  /** The providers `viewer` owns (an admin: every provider). */
+  const ownedProviders = async (viewer: Principal): Promise<ProviderDoc[]> => {
+    const all = await queries.allProviders();
+    return isAdmin(viewer) ? all : all.filter((p) => p.ownerAccountId === viewer.accountId);
   };
   const actorOf = (caller: CatalogCaller): Actor => ({ actor: caller.principal.accountId, correlationId: caller.correlationId });
 
@@ -395,6 +401,24 @@ export const createCatalogApi = (deps: {
       return { available: problem === null, problem: problem ?? null };
     },
     endpointStats,
+    /** Routing's circuit breaker of an endpoint: closed, open or half-open. */
+    breakerState: (endpointId: string): string => deps.routeHealth.breakerState(endpointId),
+    ownedProviders,
+    /** Every endpoint of a provider, disabled ones too, in model order. */
+    async providerEndpoints(provider: ProviderDoc): Promise<EndpointView[]> {
+      const models = await queries.modelsServedBy(provider._id);
+      return models.flatMap((m) => m.endpoints.filter((e) => e.provider === provider._id).map(({ publishedAt: _p, updatedAt: _u, ...e }) => ({ ...e, model: m._id })));
+    },
+    /**
+     * Traffic and earnings per endpoint per day of the viewer's providers (an admin: any), or of one of them; another
+     * account's provider answers NOT_FOUND, exactly as a missing one.
+     */
+    async providerTraffic(viewer: Principal, query: { provider?: string | null; from?: string | null; to?: string | null }): Promise<EndpointTrafficRow[]> {
+      const owned = await ownedProviders(viewer);
+      const slugs = query.provider ? owned.filter((p) => p._id === query.provider).map((p) => p._id) : owned.map((p) => p._id);
+      if (query.provider && slugs.length === 0) throw new NotFoundError('Provider', query.provider);
+      return endpointTraffic(deps.readStore, slugs, query);
+    },
     /** The endpoints of a listing with their providers, stats and health, as `viewer` may see them (REST). */
     async endpointDetails(listing: ModelListing, viewer: Principal | null): Promise<EndpointDetail[]> {
       const [providers, summaries] = await Promise.all([queries.providersByIds(listing.endpoints.map((e) => e.provider)), endpointStats(listing.endpoints.map((e) => e.id))]);

@@ -9,6 +9,7 @@ import { builder } from '../../graphql/builder.js';
 import type { AuthenticatedContext } from '../../graphql/context.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import type { AutoRule } from './autoRouter.events.js';
+import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
 import { MODALITIES, type Modality } from './model.events.js';
 import type { ModelQuery, ModelSort } from './modelListing.js';
@@ -120,6 +121,10 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
     status: t.exposeString('status'),
     disabledByAdmin: t.exposeBoolean('disabledByAdmin', { description: 'Disabled by an admin: only an admin enables it again (republishing or repricing does not).' }),
     // One read of the stats for every endpoint of a response (a per-request DataLoader).
+    circuitBreaker: t.string({
+      description: "Routing's circuit breaker for it in this process: closed, open (recent attempts kept failing; tried last) or half-open.",
+      resolve: (e, _a, ctx) => ctx.catalog.breakerState(e.id),
+    }),
     stats: t.loadable({ type: EndpointStatsRef, load: (ids: string[], ctx) => ctx.catalog.endpointStats(ids), resolve: (e) => e.id }),
   }),
 });
@@ -372,5 +377,52 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { rules: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.setAutoRouterRules(callerOf(ctx), args.rules),
+  }),
+}));
+
+builder.objectField(ProviderRef, 'endpoints', (t) =>
+  t.field({
+    type: [EndpointRef],
+    description: 'Every endpoint it publishes, disabled ones too, by model.',
+    resolve: (p, _a, ctx) => ctx.catalog.providerEndpoints(p),
+  }),
+);
+
+const EndpointTrafficRef = builder.objectRef<EndpointTrafficRow>('EndpointTraffic').implement({
+  description: "One endpoint's traffic and earnings on one UTC day.",
+  fields: (t) => ({
+    endpointId: t.exposeID('endpointId'),
+    provider: t.exposeString('provider', { description: "The provider's slug." }),
+    model: t.exposeString('model'),
+    day: t.exposeString('day', { description: 'YYYY-MM-DD (UTC).' }),
+    requests: t.exposeInt('requests', { description: 'Attempts routed to it (a generation that fell back counts on each endpoint it tried).' }),
+    errors: t.exposeInt('errors', { description: 'Attempts that failed upstream.' }),
+    errorRate: t.float({ description: 'errors / requests, 0 to 1.', resolve: (r) => (r.requests === 0 ? 0 : r.errors / r.requests) }),
+    served: t.exposeInt('served', { description: 'Generations it answered.' }),
+    avgLatencyMs: t.float({ nullable: true, description: 'Mean time to the first token of the generations it answered.', resolve: (r) => (r.latencyCount === 0 ? null : r.latencySumMs / r.latencyCount) }),
+    promptTokens: t.exposeInt('promptTokens'),
+    completionTokens: t.exposeInt('completionTokens'),
+    earnings: t.field({ type: 'Money', description: 'What the generations it answered were charged (nano-dollars).', resolve: (r) => r.earnings }),
+  }),
+});
+
+const trafficDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
+
+builder.queryFields((t) => ({
+  myProviders: t.withAuth({ provider: true }).field({
+    type: [ProviderRef],
+    description: "The providers the caller registered (an admin: every provider), with their endpoints.",
+    resolve: (_root, _args, ctx) => ctx.catalog.ownedProviders(ctx.principal),
+  }),
+  providerTraffic: t.withAuth({ provider: true }).field({
+    type: [EndpointTrafficRef],
+    description:
+      "Traffic, errors, latency and earnings per endpoint per day (UTC, inclusive) of the caller's providers (an admin: every provider), or of one of them. Another account's provider answers NOT_FOUND, as a missing one.",
+    args: {
+      provider: t.arg.string({ required: false, description: "One provider's slug." }),
+      from: t.arg.string({ validate: trafficDay }),
+      to: t.arg.string({ validate: trafficDay }),
+    },
+    resolve: (_root, args, ctx) => ctx.catalog.providerTraffic(ctx.principal, args),
   }),
 }));

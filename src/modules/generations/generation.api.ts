@@ -428,10 +428,11 @@ export const createGenerationsApi = (deps: {
     },
     /**
      * A page of an account's generations, by id (ids sort by creation time): oldest first, or newest first (then
-     * `after` a cursor means older than it), keeping only those that match every field of `filter`.
+     * `after` a cursor means older than it), keeping only those that match every field of `filter`. `accountId`
+     * null: every account's (admins only).
      */
-    async list(actor: Principal, accountId: string, range: IdRange, options: { newestFirst?: boolean; filter?: GenerationFilter } = {}): Promise<GenerationDoc[]> {
-      if (!maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId);
+    async list(actor: Principal, accountId: string | null, range: IdRange, options: { newestFirst?: boolean; filter?: GenerationFilter } = {}): Promise<GenerationDoc[]> {
+      if (accountId === null ? !isAdmin(actor) : !maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId ?? 'all');
       const { after, before } = range;
       const [afterOp, beforeOp] = options.newestFirst ? (['$lt', '$gt'] as const) : (['$gt', '$lt'] as const);
       const cursor = after || before ? { _id: { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) } } : {};
@@ -445,7 +446,7 @@ export const createGenerationsApi = (deps: {
         ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) } } : {}),
       };
       const ascending = options.newestFirst ? range.inverted : !range.inverted;
-      return collection.find({ ...cursor, ...filter, accountId }, { sort: { _id: ascending ? 1 : -1 }, limit: range.limit });
+      return collection.find({ ...cursor, ...filter, ...(accountId === null ? {} : { accountId }) }, { sort: { _id: ascending ? 1 : -1 }, limit: range.limit });
     },
     /**
      * Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). With

@@ -155,6 +155,21 @@ builder.queryFields((t) => ({
         }),
       ),
   }),
+  platformGenerations: t.withAuth({ admin: true }).connection({
+    type: GenerationRef,
+    description: "Every account's generations, oldest first or newest first, optionally filtered (admin).",
+    args: {
+      newestFirst: t.arg.boolean({ defaultValue: false, description: 'Newest first: `first`/`after` then page towards older generations.' }),
+      filter: t.arg({ type: GenerationFilterInput, required: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      idConnection(args, (page) =>
+        ctx.generations.list(ctx.principal, null, page, {
+          newestFirst: args.newestFirst ?? false,
+          filter: args.filter ? { ...args.filter, keyId: args.filter.keyId === null || args.filter.keyId === undefined ? null : String(args.filter.keyId) } : {},
+        }),
+      ),
+  }),
 }));
 
 builder.mutationFields((t) => ({

@@ -157,15 +157,15 @@ export const createLedgerApi = (deps: {
     /**
      * Usage summed per day, model, key, provider or workflow, between two days (inclusive, UTC); `workflowId` keeps
      * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow. `perDay` splits each
-     * group per day (a row per day and group, in day order): a chart's series.
+     * group per day (a row per day and group, in day order): a chart's series. `accountId` null: every account's.
      */
-    async usage(accountId: string, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null; perDay?: boolean | null }): Promise<UsageRow[]> {
+    async usage(accountId: string | null, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null; perDay?: boolean | null }): Promise<UsageRow[]> {
       const { groupBy, from, to, workflowId, perDay } = query;
       if (from && to && from > to) throw new ValidationError('from must not be after to');
       const dayFilter = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
       type Key = string | null | { day: string; group: string | null };
       const rows = await readStore.collection(USAGE_DAILY).aggregate<Omit<UsageRow, 'group' | 'day'> & { _id: Key }>([
-        { $match: { accountId, ...(from || to ? { day: dayFilter } : {}), ...(workflowId ? { workflowId } : {}) } },
+        { $match: { ...(accountId === null ? {} : { accountId }), ...(from || to ? { day: dayFilter } : {}), ...(workflowId ? { workflowId } : {}) } },
         {
           $group: {
             _id: perDay ? { day: '$day', group: `$${groupBy}` } : `$${groupBy}`,

@@ -219,6 +219,18 @@ builder.queryFields((t) => ({
     authScopes: ownsAccountArg,
     resolve: (_root, args, ctx) => ctx.ledger.usage(targetAccount(args.accountId, ctx), { groupBy: args.groupBy, from: args.from, to: args.to, perDay: args.perDay }),
   }),
+  platformUsage: t.field({
+    type: [UsageRowRef],
+    description: "Every account's usage summed per day, model, key, provider or workflow, between two days (inclusive, UTC), as usage does for one account (admin).",
+    args: {
+      groupBy: t.arg({ type: UsageGroupBy, required: true }),
+      perDay: t.arg.boolean({ defaultValue: false, description: 'A row per day and group (day is set) instead of one per group.' }),
+      from: t.arg.string({ validate: day }),
+      to: t.arg.string({ validate: day }),
+    },
+    authScopes: { admin: true },
+    resolve: (_root, args, ctx) => ctx.ledger.usage(null, { groupBy: args.groupBy, from: args.from, to: args.to, perDay: args.perDay }),
+  }),
   usageOverReports: t.connection({
     type: UsageOverReportRef,
     description: 'Generations whose provider reported more usage than was billed, oldest first (admin).',

@@ -28,6 +28,7 @@ const mutation = (name: string, args: string, params: string) =>
   `mutation ${name[0]?.toUpperCase()}${name.slice(1)}(${args}) { r: ${name}(${params}) { __typename ... on ApiKey { ${KEY_FIELDS} } ${DOMAIN_ERROR} } }`;
 const RENAME = mutation('renameApiKey', '$id: ID!, $name: String!', 'id: $id, name: $name');
 const SET_LIMIT = mutation('setApiKeyLimit', '$id: ID!, $limit: Money, $limitReset: LimitReset!', 'id: $id, limit: $limit, limitReset: $limitReset');
+const SET_EXPIRY = mutation('setApiKeyExpiry', '$id: ID!, $expiresAt: DateTime', 'id: $id, expiresAt: $expiresAt');
 const DISABLE = mutation('disableApiKey', '$id: ID!', 'id: $id');
 const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
 const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
@@ -136,6 +137,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
   const [name, setName] = useState(apiKey.name);
   const [limit, setLimit] = useState(apiKey.limit === null ? '' : formatUsd(apiKey.limit).replace(/[$,]/g, ''));
   const [reset, setReset] = useState<LimitReset>(apiKey.limitReset);
+  const [expires, setExpires] = useState(apiKey.expiresAt?.slice(0, 10) ?? '');
   const [error, setError] = useState<string | null>(null);
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -145,6 +147,11 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
       let key = apiKey;
       if (name.trim() !== apiKey.name) key = unwrap((await gql<{ r: Result<Key> }>(RENAME, { id: apiKey.id, name: name.trim() })).r);
       if (parsed.limit !== apiKey.limit || reset !== apiKey.limitReset) key = unwrap((await gql<{ r: Result<Key> }>(SET_LIMIT, { id: apiKey.id, limit: parsed.limit, limitReset: reset })).r);
+      // Only a changed day is sent (an expiry set to the minute through the API stays as it is): the end of the chosen
+      // day, UTC, as at creation; empty: never expires.
+      if (expires !== (apiKey.expiresAt?.slice(0, 10) ?? '')) {
+        key = unwrap((await gql<{ r: Result<Key> }>(SET_EXPIRY, { id: apiKey.id, expiresAt: expires ? `${expires}T23:59:59.999Z` : null })).r);
+      }
       onSaved(key);
     } catch (failure) {
       setError(messageOf(failure));
@@ -169,6 +176,10 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
             </option>
           ))}
         </select>
+      </div>
+      <div>
+        <label for={`expires-${apiKey.id}`}>Expires (end of day, UTC; empty for never)</label>
+        <input id={`expires-${apiKey.id}`} type="date" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />
       </div>
       <div class="form-actions">
         <button type="submit" class="primary">

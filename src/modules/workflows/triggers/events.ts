@@ -245,6 +245,7 @@ export const createEventTriggers = (deps: {
       case 'UsageOverReported':
       case 'ApiKeyRenamed':
       case 'ApiKeyLimitChanged':
+      case 'ApiKeyExpiryChanged':
       case 'ApiKeyDisabled':
       case 'ApiKeyEnabled':
       case 'CreditsReserved':

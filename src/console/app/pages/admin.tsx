@@ -1,0 +1,513 @@
+import { useMemo, useState } from 'preact/hooks';
+import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { DailyChart, type Series } from '../chart.js';
+import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
+import type { Role } from '../navigation.js';
+import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+import { ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, type EndpointRow } from './provider.js';
+
+const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
+
+interface Balance {
+  available: number;
+  purchased: number;
+  granted: number;
+  refunded: number;
+  settled: number;
+}
+interface Account {
+  id: string;
+  name: string;
+  email: string | null;
+  roles: Role[];
+  plan: string;
+  openedAt: string;
+  balance: Balance;
+}
+interface UsageRow {
+  day: string;
+  group: string;
+  requests: number;
+  cost: number;
+}
+interface Generation {
+  id: string;
+  accountId: string;
+  createdAt: string;
+  model: string | null;
+  provider: string | null;
+  status: string;
+  cost: number;
+  latencyMs: number | null;
+}
+interface Proposal {
+  id: string;
+  model: string;
+  provider: { slug: string; name: string };
+  prices: { prompt: number; completion: number };
+  createsModel: boolean;
+  proposedBy: string;
+  proposedAt: string;
+}
+interface AuditReport {
+  ok: boolean;
+  accountsChecked: number;
+  eventsReplayed: number;
+  durationMs: number;
+  differences: { accountId: string; model: string; documentId: string; field: string; expected: unknown; actual: unknown }[];
+}
+
+const ACCOUNT_FIELDS = 'id name email roles plan openedAt balance { available purchased granted refunded settled }';
+const ACCOUNTS = `query Accounts { accounts(first: 50) { edges { node { ${ACCOUNT_FIELDS} } } pageInfo { hasNextPage } } }`;
+const account = (name: string, args: string, call: string) => `mutation ${name}(${args}) { r: ${call} { __typename ... on Account { ${ACCOUNT_FIELDS} } ${DOMAIN_ERROR} } }`;
+const GRANT_ROLE = account('GrantRole', '$id: ID!, $role: Role!', 'grantRole(accountId: $id, role: $role)');
+const REVOKE_ROLE = account('RevokeRole', '$id: ID!, $role: Role!', 'revokeRole(accountId: $id, role: $role)');
+const CHANGE_PLAN = account('ChangePlan', '$id: ID!, $plan: String!', 'changePlan(accountId: $id, plan: $plan)');
+const credits = (name: string, field: string) =>
+  `mutation ${name}($id: ID!, $amount: Money!, $reason: String!) { r: ${field}(accountId: $id, amount: $amount, reason: $reason) { __typename ... on Balance { available } ${DOMAIN_ERROR} } }`;
+const GRANT = credits('GrantCredits', 'grantCredits');
+const REFUND = credits('RefundCredits', 'refundCredits');
+const PLATFORM = `query Platform($from: String!, $to: String!) {
+  platformUsage(groupBy: MODEL, perDay: true, from: $from, to: $to) { day group requests cost }
+  platformGenerations(first: 15, newestFirst: true) { edges { node { id accountId createdAt model provider status cost latencyMs } } }
+}`;
+const HEALTH = `query Health { providers { slug name available ownerAccountId endpoints { ${ENDPOINT_FIELDS} } } }`;
+const PROPOSALS = `query Pending { endpointProposals(first: 30, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } } }`;
+const APPROVE = `mutation Approve($provider: String!, $model: String!) { r: approveEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
+const AUDIT = `query Audit { billingAudit { ok accountsChecked eventsReplayed durationMs differences { accountId model documentId field expected actual } } }`;
+
+const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account; onChanged: () => void; onClose: () => void }) => {
+  const [role, setRole] = useState<Role>('PROVIDER');
+  const [plan, setPlan] = useState(shown.plan);
+  const [amount, setAmount] = useState('');
+  const [reason, setReason] = useState('');
+  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const run = async (work: () => Promise<string>) => {
+    setMessage(null);
+    try {
+      setMessage({ kind: 'ok', text: await work() });
+      onChanged();
+    } catch (failure) {
+      setMessage({ kind: 'error', text: messageOf(failure) });
+    }
+  };
+  // The select lists only roles the account lacks: what it shows is what a click grants.
+  const grantable = ROLES.filter((r) => !shown.roles.includes(r));
+  const chosen = grantable.includes(role) ? role : grantable[0];
+  const changeRole = (query: string, which: Role, verb: string) =>
+    run(async () => {
+      unwrap((await gql<{ r: Result<Account> }>(query, { id: shown.id, role: which })).r);
+      return `${verb} ${which.toLowerCase()}.`;
+    });
+  const moveCredits = (query: string, verb: string) =>
+    run(async () => {
+      const nano = parseUsd(amount);
+      if (nano === null || nano === 0) throw new Error('The amount is dollars, e.g. 10 or 2.50.');
+      if (!reason.trim()) throw new Error('Give a reason: it is recorded in the ledger.');
+      const balance = unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim() })).r);
+      setAmount('');
+      setReason('');
+      return `${verb} ${formatUsd(nano)}: the balance is ${formatUsd(balance.available)}.`;
+    });
+  return (
+    <Section
+      title={`Account ${shown.name}`}
+      actions={
+        <button type="button" onClick={onClose}>
+          Close account
+        </button>
+      }
+    >
+      <Figures
+        items={[
+          ['Id', <span class="mono">{shown.id}</span>],
+          ['Email', shown.email ?? '—'],
+          ['Opened', formatTime(shown.openedAt)],
+          ['Available', formatUsd(shown.balance.available), 'account-available'],
+          ['Purchased', formatUsd(shown.balance.purchased)],
+          ['Granted', formatUsd(shown.balance.granted)],
+          ['Refunded', formatUsd(shown.balance.refunded)],
+          ['Spent', formatUsd(shown.balance.settled)],
+        ]}
+      />
+      {message && <Notice kind={message.kind}>{message.text}</Notice>}
+      <div class="controls" role="group" aria-label="Roles">
+        <div>
+          <span class="muted small">Roles: </span>
+          {shown.roles.map((r) => (
+            <button key={r} type="button" onClick={() => changeRole(REVOKE_ROLE, r, 'Revoked')} aria-label={`Revoke the role ${r.toLowerCase()}`} title="Revoke this role">
+              {r.toLowerCase()} ✕
+            </button>
+          ))}
+        </div>
+        <div>
+          <label for="acct-role">Role to grant</label>
+          <select id="acct-role" value={chosen} onChange={(e) => setRole(e.currentTarget.value as Role)} disabled={!chosen}>
+            {grantable.map((r) => (
+              <option key={r} value={r}>
+                {r.toLowerCase()}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="form-actions">
+          <button type="button" onClick={() => chosen && changeRole(GRANT_ROLE, chosen, 'Granted')} disabled={!chosen}>
+            Grant role
+          </button>
+        </div>
+      </div>
+      <form class="controls" aria-label="Grant or refund credits" onSubmit={(e) => (e.preventDefault(), moveCredits(GRANT, 'Granted'))}>
+        <div>
+          <label for="acct-amount">Amount (USD)</label>
+          <input id="acct-amount" inputMode="decimal" value={amount} onInput={(e) => setAmount(e.currentTarget.value)} required />
+        </div>
+        <div>
+          <label for="acct-reason">Reason</label>
+          <input id="acct-reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} required maxLength={500} />
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="primary">
+            Grant credits
+          </button>
+          <button type="button" class="danger" onClick={() => moveCredits(REFUND, 'Refunded')}>
+            Refund credits
+          </button>
+        </div>
+      </form>
+      <form
+        class="controls"
+        aria-label="Change the plan"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            unwrap((await gql<{ r: Result<Account> }>(CHANGE_PLAN, { id: shown.id, plan: plan.trim() })).r);
+            return `Moved to the ${plan.trim()} plan.`;
+          });
+        }}
+      >
+        <div>
+          <label for="acct-plan">Plan</label>
+          <input id="acct-plan" value={plan} onInput={(e) => setPlan(e.currentTarget.value)} required />
+        </div>
+        <div class="form-actions">
+          <button type="submit">Change plan</button>
+        </div>
+      </form>
+    </Section>
+  );
+};
+
+const AccountsSection = () => {
+  const accounts = useLoad(() => gql<{ accounts: { edges: { node: Account }[]; pageInfo: { hasNextPage: boolean } } }>(ACCOUNTS));
+  const [search, setSearch] = useState('');
+  const [roleFilter, setRoleFilter] = useState<'' | Role>('');
+  const [open, setOpen] = useState<string | null>(null);
+  const all = accounts.value?.accounts.edges.map((e) => e.node) ?? [];
+  const needle = search.trim().toLowerCase();
+  const shown = all.filter(
+    (a) => (!needle || [a.name, a.email ?? '', a.id].some((text) => text.toLowerCase().includes(needle))) && (!roleFilter || a.roles.includes(roleFilter)),
+  );
+  const opened = all.find((a) => a.id === open);
+  return (
+    <>
+      <Section title="Accounts">
+        <div class="controls">
+          <div>
+            <label for="acct-search">Search (name, email or id)</label>
+            <input id="acct-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+          </div>
+          <div>
+            <label for="acct-role-filter">Role</label>
+            <select id="acct-role-filter" value={roleFilter} onChange={(e) => setRoleFilter(e.currentTarget.value as '' | Role)}>
+              <option value="">any</option>
+              {ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+        </div>
+        {accounts.error && <Notice kind="error">{accounts.error}</Notice>}
+        <div class="table-wrap">
+          <table aria-label="Accounts">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Email</th>
+                <th scope="col">Roles</th>
+                <th scope="col">Plan</th>
+                <th scope="col" class="num">Balance</th>
+                <th scope="col">
+                  <span class="visually-hidden">Open</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((a) => (
+                <tr key={a.id} data-account-id={a.id}>
+                  <th scope="row">{a.name}</th>
+                  <td>{a.email ?? '—'}</td>
+                  <td>{a.roles.map((r) => r.toLowerCase()).join(', ')}</td>
+                  <td>{a.plan}</td>
+                  <td class="num">{formatUsd(a.balance.available)}</td>
+                  <td>
+                    <button type="button" class="link" onClick={() => setOpen(a.id)} aria-label={`Open account ${a.name}`}>
+                      Open
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {accounts.value && shown.length === 0 && <p class="muted">No account matches.</p>}
+        {accounts.value?.accounts.pageInfo.hasNextPage && <p class="muted small">Showing the first {all.length} accounts; the GraphQL API (accounts) pages through the rest.</p>}
+      </Section>
+      {opened && <AccountPanel key={opened.id} account={opened} onChanged={accounts.reload} onClose={() => setOpen(null)} />}
+    </>
+  );
+};
+
+const MAX_SERIES = 7;
+
+const PlatformSection = () => {
+  const range = useMemo(() => lastDays(30), []);
+  const platform = useLoad(() => gql<{ platformUsage: UsageRow[]; platformGenerations: { edges: { node: Generation }[] } }>(PLATFORM, { from: range.from, to: range.to }), [range]);
+  const { series, spend, requests } = useMemo(() => {
+    const rows = platform.value?.platformUsage ?? [];
+    const index = new Map(range.days.map((d, i) => [new Date(d * 1000).toISOString().slice(0, 10), i]));
+    const byModel = new Map<string, number[]>();
+    for (const row of rows) {
+      const i = index.get(row.day);
+      if (i === undefined) continue;
+      const values = byModel.get(row.group) ?? new Array<number>(range.days.length).fill(0);
+      values[i] = (values[i] ?? 0) + row.cost;
+      byModel.set(row.group, values);
+    }
+    const total = (v: readonly number[]) => v.reduce((a, b) => a + b, 0);
+    const ranked = [...byModel].sort((a, b) => total(b[1]) - total(a[1]));
+    const series: Series[] = ranked.slice(0, MAX_SERIES).map(([label, values]) => ({ label, values }));
+    const rest = ranked.slice(MAX_SERIES);
+    if (rest.length) series.push({ label: `other (${rest.length})`, values: range.days.map((_, i) => total(rest.map(([, v]) => v[i] ?? 0))) });
+    return { series, spend: rows.reduce((a, r) => a + r.cost, 0), requests: rows.reduce((a, r) => a + r.requests, 0) };
+  }, [platform.value, range]);
+  const generations = platform.value?.platformGenerations.edges.map((e) => e.node) ?? [];
+  return (
+    <>
+      <Section title="Platform usage">
+        <Figures
+          class="totals"
+          items={[
+            ['Spend, 30 days', formatUsd(spend), 'platform-spend'],
+            ['Requests, 30 days', formatInt(requests), 'platform-requests'],
+          ]}
+        />
+        {platform.error && <Notice kind="error">{platform.error}</Notice>}
+        {platform.value && (series.length ? <DailyChart days={range.days} series={series} format={formatUsd} title="Platform spend per day by model" /> : <p class="muted">No usage in 30 days.</p>)}
+      </Section>
+      <Section title="Platform generations">
+        <div class="table-wrap">
+          <table aria-label="Latest generations of every account">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Account</th>
+                <th scope="col">Model</th>
+                <th scope="col">Provider</th>
+                <th scope="col">Status</th>
+                <th scope="col" class="num">Latency</th>
+                <th scope="col" class="num">Cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {generations.map((g) => (
+                <tr key={g.id}>
+                  <td>{formatTime(g.createdAt)}</td>
+                  <td class="mono small">{g.accountId}</td>
+                  <td>{g.model ?? '—'}</td>
+                  <td>{g.provider ?? '—'}</td>
+                  <td>
+                    <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
+                  </td>
+                  <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
+                  <td class="num">{formatUsd(g.cost)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {platform.value && generations.length === 0 && <p class="muted">No generations yet.</p>}
+      </Section>
+    </>
+  );
+};
+
+const HealthSection = () => {
+  const health = useLoad(() => gql<{ providers: { slug: string; name: string; available: boolean; endpoints: EndpointRow[] }[] }>(HEALTH));
+  return (
+    <Section
+      title="Providers' health"
+      actions={
+        <button type="button" onClick={health.reload}>
+          Refresh health
+        </button>
+      }
+    >
+      {health.error && <Notice kind="error">{health.error}</Notice>}
+      {health.value?.providers.map((p) => (
+        <div key={p.slug}>
+          <h3>
+            {p.name} <span class="muted small">({p.slug})</span> {!p.available && <span class="badge badge-failed">credentials unavailable</span>}
+          </h3>
+          <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={health.reload} manage={false} />
+        </div>
+      ))}
+    </Section>
+  );
+};
+
+const ProposalsSection = () => {
+  const pending = useLoad(() => gql<{ endpointProposals: { edges: { node: Proposal }[] } }>(PROPOSALS));
+  const [reasons, setReasons] = useState<Record<string, string>>({});
+  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const decide = async (p: Proposal, approve: boolean) => {
+    setMessage(null);
+    try {
+      const reason = reasons[p.id]?.trim() ?? '';
+      if (!approve && !reason) throw new Error('Give the provider a reason for the rejection.');
+      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? {} : { reason }) };
+      unwrap((await gql<{ r: Result<{ id: string }> }>(approve ? APPROVE : REJECT, variables)).r);
+      setMessage({ kind: 'ok', text: `${approve ? 'Approved' : 'Rejected'} ${p.id}.` });
+      pending.reload();
+    } catch (failure) {
+      setMessage({ kind: 'error', text: messageOf(failure) });
+    }
+  };
+  const proposals = pending.value?.endpointProposals.edges.map((e) => e.node) ?? [];
+  return (
+    <Section title="Endpoints waiting for approval">
+      {message && <Notice kind={message.kind}>{message.text}</Notice>}
+      {pending.error && <Notice kind="error">{pending.error}</Notice>}
+      {proposals.length > 0 && (
+        <div class="table-wrap">
+          <table aria-label="Pending endpoint proposals">
+            <thead>
+              <tr>
+                <th scope="col">Endpoint</th>
+                <th scope="col">Provider</th>
+                <th scope="col" class="num">Prompt</th>
+                <th scope="col" class="num">Completion</th>
+                <th scope="col">Proposed</th>
+                <th scope="col">Decision</th>
+              </tr>
+            </thead>
+            <tbody>
+              {proposals.map((p) => (
+                <tr key={p.id}>
+                  <th scope="row">
+                    {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
+                  </th>
+                  <td>{p.provider.name}</td>
+                  <td class="num">{formatPerMillion(p.prices.prompt)}</td>
+                  <td class="num">{formatPerMillion(p.prices.completion)}</td>
+                  <td>{formatTime(p.proposedAt)}</td>
+                  <td class="actions">
+                    <button type="button" class="primary" onClick={() => decide(p, true)} aria-label={`Approve ${p.id}`}>
+                      Approve
+                    </button>
+                    <input aria-label={`Reason to reject ${p.id}`} placeholder="reason" value={reasons[p.id] ?? ''} onInput={(e) => setReasons({ ...reasons, [p.id]: e.currentTarget.value })} />
+                    <button type="button" class="danger" onClick={() => decide(p, false)} aria-label={`Reject ${p.id}`}>
+                      Reject
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {pending.value && proposals.length === 0 && <p class="muted">Nothing waits for approval.</p>}
+    </Section>
+  );
+};
+
+const show = (value: unknown) => (value === undefined ? '—' : JSON.stringify(value));
+
+const AuditSection = () => {
+  const [report, setReport] = useState<AuditReport | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const audit = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setReport((await gql<{ billingAudit: AuditReport }>(AUDIT)).billingAudit);
+    } catch (failure) {
+      setError(messageOf(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Section
+      title="Billing audit"
+      actions={
+        <button type="button" class="primary" onClick={audit} disabled={busy}>
+          {busy ? 'Auditing…' : 'Run billing audit'}
+        </button>
+      }
+    >
+      <p class="muted small">Replays the ledger from its first event and compares every balance, usage row and generation cost with the read models.</p>
+      {error && <Notice kind="error">{error}</Notice>}
+      {report && (
+        <div data-testid="audit-report" aria-live="polite">
+          <Notice kind={report.ok ? 'ok' : 'error'}>
+            {report.ok ? 'No differences' : `${report.differences.length} difference${report.differences.length === 1 ? '' : 's'}`}: {formatInt(report.accountsChecked)} accounts,{' '}
+            {formatInt(report.eventsReplayed)} events replayed in {formatInt(report.durationMs)} ms.
+          </Notice>
+          {report.differences.length > 0 && (
+            <div class="table-wrap">
+              <table aria-label="Audit differences">
+                <thead>
+                  <tr>
+                    <th scope="col">Account</th>
+                    <th scope="col">Read model</th>
+                    <th scope="col">Document</th>
+                    <th scope="col">Field</th>
+                    <th scope="col">Replay says</th>
+                    <th scope="col">Read model holds</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {report.differences.map((d) => (
+                    <tr key={`${d.model}|${d.documentId}|${d.field}`}>
+                      <td class="mono small">{d.accountId}</td>
+                      <td>{d.model}</td>
+                      <td class="mono small">{d.documentId}</td>
+                      <td>{d.field}</td>
+                      <td class="num">{show(d.expected)}</td>
+                      <td class="num">{show(d.actual)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </div>
+      )}
+    </Section>
+  );
+};
+
+export const AdminPage = () => (
+  <>
+    <h1>Admin</h1>
+    <AccountsSection />
+    <PlatformSection />
+    <HealthSection />
+    <ProposalsSection />
+    <AuditSection />
+  </>
+);

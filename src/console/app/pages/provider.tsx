@@ -1,0 +1,495 @@
+import { useMemo, useState } from 'preact/hooks';
+import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { DailyChart, type Series } from '../chart.js';
+import { formatInt, formatUsd, parseUsd } from '../money.js';
+import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+
+/** Prices are nano-dollars per token; people think in dollars per million tokens. */
+const PER_MILLION = 1_000_000;
+export const formatPerMillion = (nanoPerToken: number): string => `${formatUsd(nanoPerToken * PER_MILLION)} / M`;
+/** "$/M tokens" typed by a person → integer nano-dollars per token, or an error message. */
+export const parsePerMillion = (text: string, what: string): number | string => {
+  const nano = parseUsd(text);
+  if (nano === null) return `The ${what} price is dollars per million tokens, e.g. 0.15 or 2.`;
+  if (nano % PER_MILLION !== 0) return `The ${what} price is finer than the ledger's unit (a nano-dollar per token): at most 3 decimals.`;
+  return nano / PER_MILLION;
+};
+
+export interface EndpointRow {
+  id: string;
+  model: string;
+  status: string;
+  disabledByAdmin: boolean;
+  circuitBreaker: string;
+  prices: { prompt: number; completion: number };
+  stats: { errorRate30m: number | null; requests30m: number; uptime30m: number | null; latency30m: { p50: number } | null };
+}
+interface Provider {
+  slug: string;
+  name: string;
+  protocol: string;
+  baseUrl: string;
+  available: boolean;
+  unavailableReason: string | null;
+  endpoints: EndpointRow[];
+}
+interface Proposal {
+  id: string;
+  model: string;
+  proposalStatus: string;
+  reason: string | null;
+  proposedAt: string;
+  provider: { slug: string };
+}
+interface Traffic {
+  endpointId: string;
+  day: string;
+  requests: number;
+  errors: number;
+  served: number;
+  avgLatencyMs: number | null;
+  earnings: number;
+}
+
+export const ENDPOINT_FIELDS =
+  'id model status disabledByAdmin circuitBreaker prices { prompt completion } stats { errorRate30m requests30m uptime30m latency30m { p50 } }';
+const MINE = `query MyProviders($status: ProposalStatus) {
+  myProviders { slug name protocol baseUrl available unavailableReason endpoints { ${ENDPOINT_FIELDS} } }
+  endpointProposals(first: 50, status: $status) { edges { node { id model proposalStatus reason proposedAt provider { slug } } } }
+}`;
+const TRAFFIC = `query Traffic($from: String!, $to: String!) { providerTraffic(from: $from, to: $to) { endpointId day requests errors served avgLatencyMs earnings } }`;
+const REGISTER = `mutation Register($slug: String!, $name: String!, $protocol: ProviderProtocol!, $baseUrl: String!, $apiKey: String) {
+  r: registerProvider(slug: $slug, name: $name, protocol: $protocol, baseUrl: $baseUrl, apiKey: $apiKey) { __typename ... on Provider { slug } ${DOMAIN_ERROR} } }`;
+const PUBLISH = `mutation Publish($provider: String!, $model: String!, $upstreamModel: String!, $prices: PricesInput!, $contextLength: Int!, $maxOutput: Int!) {
+  r: publishEndpoint(provider: $provider, model: $model, upstreamModel: $upstreamModel, prices: $prices, contextLength: $contextLength, maxOutput: $maxOutput) {
+    __typename ... on Endpoint { id } ... on EndpointProposal { id proposalStatus } ${DOMAIN_ERROR} } }`;
+const CHANGE_PRICE = `mutation ChangePrice($provider: String!, $model: String!, $prices: PricesInput!) {
+  r: changePrice(provider: $provider, model: $model, prices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+const DISABLE = `mutation Disable($provider: String!, $model: String!) { r: disableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+const ENABLE = `mutation Enable($provider: String!, $model: String!) { r: enableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+
+const PROTOCOLS = ['OPENAI', 'ANTHROPIC', 'GEMINI'] as const;
+const DAY_MS = 86_400_000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const percent = (rate: number | null) => (rate === null ? '—' : `${(rate * 100).toFixed(1)}%`);
+
+/** The range of the last `span` UTC days, today included, and the chart's x values (Unix seconds). */
+export const lastDays = (span: number) => {
+  const now = new Date();
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const start = today - (span - 1) * DAY_MS;
+  return { from: isoDay(start), to: isoDay(today), days: Array.from({ length: span }, (_, i) => (start + i * DAY_MS) / 1000) };
+};
+
+const RegisterForm = ({ onDone }: { onDone: (slug: string) => void }) => {
+  const [form, setForm] = useState({ slug: '', name: '', protocol: 'OPENAI', baseUrl: '', apiKey: '' });
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      const { r } = await gql<{ r: Result<{ slug: string }> }>(REGISTER, { ...form, apiKey: form.apiKey || null });
+      onDone(unwrap(r).slug);
+      setForm({ slug: '', name: '', protocol: 'OPENAI', baseUrl: '', apiKey: '' });
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+  const field = (id: keyof typeof form, label: string, extra: Record<string, unknown> = {}) => (
+    <div>
+      <label for={`reg-${id}`}>{label}</label>
+      <input id={`reg-${id}`} value={form[id]} onInput={(e) => setForm({ ...form, [id]: e.currentTarget.value })} {...extra} />
+    </div>
+  );
+  return (
+    <form class="grid-form" onSubmit={submit} aria-label="Register a provider">
+      {field('slug', 'Slug', { required: true, placeholder: 'acme-ai', pattern: '[a-z0-9][a-z0-9\\-]{0,39}' })}
+      {field('name', 'Display name', { required: true })}
+      <div>
+        <label for="reg-protocol">Protocol</label>
+        <select id="reg-protocol" value={form.protocol} onChange={(e) => setForm({ ...form, protocol: e.currentTarget.value })}>
+          {PROTOCOLS.map((p) => (
+            <option key={p} value={p}>
+              {p.toLowerCase()}
+            </option>
+          ))}
+        </select>
+      </div>
+      {field('baseUrl', 'Base URL', { required: true, type: 'url', placeholder: 'https://api.example.com/v1' })}
+      {field('apiKey', 'Upstream API key (stored encrypted; empty for none)', { type: 'password', autocomplete: 'off' })}
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          Register
+        </button>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+    </form>
+  );
+};
+
+const PublishForm = ({ providers, onDone }: { providers: readonly Provider[]; onDone: (message: string) => void }) => {
+  const [form, setForm] = useState({ provider: providers[0]?.slug ?? '', model: '', upstreamModel: '', prompt: '', completion: '', contextLength: '128000', maxOutput: '4096' });
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(null);
+    const prompt = parsePerMillion(form.prompt, 'prompt');
+    const completion = parsePerMillion(form.completion, 'completion');
+    if (typeof prompt === 'string') return setError(prompt);
+    if (typeof completion === 'string') return setError(completion);
+    try {
+      const { r } = await gql<{ r: Result<{ id: string; proposalStatus?: string }> }>(PUBLISH, {
+        provider: form.provider || providers[0]?.slug,
+        model: form.model.trim(),
+        upstreamModel: form.upstreamModel.trim() || form.model.trim(),
+        prices: { prompt, completion },
+        contextLength: Number(form.contextLength),
+        maxOutput: Number(form.maxOutput),
+      });
+      const done = unwrap(r);
+      onDone(done.proposalStatus ? `${done.id} waits for an admin's approval.` : `Published ${done.id}: it routes now.`);
+      setForm({ ...form, model: '', upstreamModel: '' });
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+  const field = (id: keyof typeof form, label: string, extra: Record<string, unknown> = {}) => (
+    <div>
+      <label for={`pub-${id}`}>{label}</label>
+      <input id={`pub-${id}`} value={form[id]} onInput={(e) => setForm({ ...form, [id]: e.currentTarget.value })} {...extra} />
+    </div>
+  );
+  return (
+    <form class="grid-form" onSubmit={submit} aria-label="Publish an endpoint">
+      <div>
+        <label for="pub-provider">Provider</label>
+        <select id="pub-provider" value={form.provider} onChange={(e) => setForm({ ...form, provider: e.currentTarget.value })}>
+          {providers.map((p) => (
+            <option key={p.slug} value={p.slug}>
+              {p.name} ({p.slug})
+            </option>
+          ))}
+        </select>
+      </div>
+      {field('model', 'Model id', { required: true, placeholder: `${providers[0]?.slug ?? 'acme'}/my-model` })}
+      {field('upstreamModel', 'Upstream model (empty: the same)')}
+      {field('prompt', 'Prompt price (USD per M tokens)', { required: true, inputMode: 'decimal' })}
+      {field('completion', 'Completion price (USD per M tokens)', { required: true, inputMode: 'decimal' })}
+      {field('contextLength', 'Context length (tokens)', { required: true, type: 'number', min: 1 })}
+      {field('maxOutput', 'Max output (tokens)', { required: true, type: 'number', min: 1 })}
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          Publish
+        </button>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+    </form>
+  );
+};
+
+const PriceForm = ({ provider, endpoint, onDone, onCancel }: { provider: string; endpoint: EndpointRow; onDone: () => void; onCancel: () => void }) => {
+  const [prompt, setPrompt] = useState(formatUsd(endpoint.prices.prompt * PER_MILLION).replace(/[$,]/g, ''));
+  const [completion, setCompletion] = useState(formatUsd(endpoint.prices.completion * PER_MILLION).replace(/[$,]/g, ''));
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const p = parsePerMillion(prompt, 'prompt');
+    const c = parsePerMillion(completion, 'completion');
+    if (typeof p === 'string') return setError(p);
+    if (typeof c === 'string') return setError(c);
+    try {
+      unwrap((await gql<{ r: Result<{ id: string }> }>(CHANGE_PRICE, { provider, model: endpoint.model, prices: { prompt: p, completion: c } })).r);
+      onDone();
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+  return (
+    <form class="grid-form edit" onSubmit={submit} aria-label={`Prices of ${endpoint.id}`}>
+      <div>
+        <label for={`pp-${endpoint.id}`}>Prompt (USD per M tokens)</label>
+        <input id={`pp-${endpoint.id}`} inputMode="decimal" value={prompt} onInput={(e) => setPrompt(e.currentTarget.value)} required />
+      </div>
+      <div>
+        <label for={`pc-${endpoint.id}`}>Completion (USD per M tokens)</label>
+        <input id={`pc-${endpoint.id}`} inputMode="decimal" value={completion} onInput={(e) => setCompletion(e.currentTarget.value)} required />
+      </div>
+      <div class="form-actions">
+        <button type="submit" class="primary">
+          Save prices
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+      {error && <Notice kind="error">{error}</Notice>}
+    </form>
+  );
+};
+
+/** Endpoints with their live health; `actions` adds per-row buttons (the provider's own page). */
+export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { provider: string; endpoints: readonly EndpointRow[]; onChanged: () => void; manage: boolean }) => {
+  const [pricing, setPricing] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const act = async (query: string, endpoint: EndpointRow) => {
+    setError(null);
+    try {
+      unwrap((await gql<{ r: Result<{ id: string }> }>(query, { provider, model: endpoint.model })).r);
+      onChanged();
+    } catch (failure) {
+      setError(messageOf(failure));
+    }
+  };
+  const columns = manage ? 9 : 8;
+  return (
+    <>
+      {error && <Notice kind="error">{error}</Notice>}
+      <div class="table-wrap">
+        <table aria-label={`Endpoints of ${provider}`}>
+          <thead>
+            <tr>
+              <th scope="col">Model</th>
+              <th scope="col">Status</th>
+              <th scope="col">Breaker</th>
+              <th scope="col" class="num">Prompt</th>
+              <th scope="col" class="num">Completion</th>
+              <th scope="col" class="num">Requests (30 min)</th>
+              <th scope="col" class="num">Error rate</th>
+              <th scope="col" class="num">Latency p50</th>
+              {manage && <th scope="col">Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {endpoints.map((e) =>
+              pricing === e.id ? (
+                <tr key={e.id}>
+                  <td colSpan={columns}>
+                    <PriceForm provider={provider} endpoint={e} onCancel={() => setPricing(null)} onDone={() => (setPricing(null), onChanged())} />
+                  </td>
+                </tr>
+              ) : (
+                <tr key={e.id} data-endpoint-id={e.id}>
+                  <th scope="row">{e.model}</th>
+                  <td>
+                    <span class={`badge badge-${e.status}`}>{e.status}</span>
+                    {e.disabledByAdmin && <span class="muted small"> by an admin</span>}
+                  </td>
+                  <td>
+                    <span class={`badge badge-${e.circuitBreaker === 'closed' ? 'active' : e.circuitBreaker === 'open' ? 'failed' : 'pending'}`}>{e.circuitBreaker}</span>
+                  </td>
+                  <td class="num">{formatPerMillion(e.prices.prompt)}</td>
+                  <td class="num">{formatPerMillion(e.prices.completion)}</td>
+                  <td class="num">{formatInt(e.stats.requests30m)}</td>
+                  <td class="num">{percent(e.stats.errorRate30m)}</td>
+                  <td class="num">{e.stats.latency30m ? `${formatInt(Math.round(e.stats.latency30m.p50))} ms` : '—'}</td>
+                  {manage && (
+                    <td class="actions">
+                      <button type="button" onClick={() => setPricing(e.id)} aria-label={`Change the price of ${e.model}`}>
+                        Price
+                      </button>
+                      {e.status === 'active' ? (
+                        <button type="button" onClick={() => act(DISABLE, e)} aria-label={`Disable ${e.model}`}>
+                          Disable
+                        </button>
+                      ) : (
+                        <button type="button" onClick={() => act(ENABLE, e)} aria-label={`Enable ${e.model}`} disabled={e.disabledByAdmin}>
+                          Enable
+                        </button>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ),
+            )}
+          </tbody>
+        </table>
+      </div>
+      {endpoints.length === 0 && <p class="muted">No endpoints yet: publish one below.</p>}
+    </>
+  );
+};
+
+type Metric = 'earnings' | 'requests' | 'errorRate' | 'latency';
+const METRICS: Record<Metric, { label: string; format: (v: number) => string }> = {
+  earnings: { label: 'Earnings', format: formatUsd },
+  requests: { label: 'Requests', format: formatInt },
+  errorRate: { label: 'Error rate', format: (v) => `${(v * 100).toFixed(1)}%` },
+  latency: { label: 'Latency (mean, ms)', format: (v) => formatInt(Math.round(v)) },
+};
+
+const TrafficSection = () => {
+  const [span, setSpan] = useState(30);
+  const [metric, setMetric] = useState<Metric>('earnings');
+  const range = useMemo(() => lastDays(span), [span]);
+  const traffic = useLoad(() => gql<{ providerTraffic: Traffic[] }>(TRAFFIC, { from: range.from, to: range.to }), [range]);
+  const { series, totals } = useMemo(() => {
+    const rows = traffic.value?.providerTraffic ?? [];
+    const index = new Map(range.days.map((d, i) => [isoDay(d * 1000), i]));
+    const byEndpoint = new Map<string, Traffic[]>();
+    for (const row of rows) byEndpoint.set(row.endpointId, [...(byEndpoint.get(row.endpointId) ?? []), row]);
+    const valueOf = (r: Traffic): number => {
+      switch (metric) {
+        case 'earnings':
+          return r.earnings;
+        case 'requests':
+          return r.requests;
+        case 'errorRate':
+          return r.requests === 0 ? 0 : r.errors / r.requests;
+        case 'latency':
+          return r.avgLatencyMs ?? 0;
+        default: {
+          const never: never = metric;
+          return never;
+        }
+      }
+    };
+    const series: Series[] = [...byEndpoint].map(([endpointId, list]) => {
+      const values = new Array<number>(range.days.length).fill(0);
+      for (const r of list) {
+        const i = index.get(r.day);
+        if (i !== undefined) values[i] = valueOf(r);
+      }
+      return { label: endpointId, values };
+    });
+    const totals = [...byEndpoint].map(([endpointId, list]) => {
+      const sum = (f: (r: Traffic) => number) => list.reduce((a, r) => a + f(r), 0);
+      const served = sum((r) => (r.avgLatencyMs === null ? 0 : r.served));
+      return {
+        endpointId,
+        requests: sum((r) => r.requests),
+        errors: sum((r) => r.errors),
+        earnings: sum((r) => r.earnings),
+        latency: served === 0 ? null : sum((r) => (r.avgLatencyMs ?? 0) * r.served) / served,
+      };
+    });
+    return { series, totals };
+  }, [traffic.value, metric, range]);
+  const earned = totals.reduce((a, t) => a + t.earnings, 0);
+  return (
+    <Section title="Traffic and earnings">
+      <div class="controls">
+        <div>
+          <label for="tr-metric">Show</label>
+          <select id="tr-metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as Metric)}>
+            {(Object.keys(METRICS) as Metric[]).map((m) => (
+              <option key={m} value={m}>
+                {METRICS[m].label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label for="tr-span">Period</label>
+          <select id="tr-span" value={span} onChange={(e) => setSpan(Number(e.currentTarget.value))}>
+            <option value={7}>Last 7 days</option>
+            <option value={30}>Last 30 days</option>
+            <option value={90}>Last 90 days</option>
+          </select>
+        </div>
+      </div>
+      <Figures
+        class="totals"
+        items={[
+          ['Earnings', formatUsd(earned), 'provider-earnings'],
+          ['Requests', formatInt(totals.reduce((a, t) => a + t.requests, 0)), 'provider-requests'],
+          ['Errors', formatInt(totals.reduce((a, t) => a + t.errors, 0))],
+        ]}
+      />
+      {traffic.error && <Notice kind="error">{traffic.error}</Notice>}
+      {traffic.value &&
+        (series.length ? (
+          <DailyChart days={range.days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by endpoint`} />
+        ) : (
+          <p class="muted">No traffic in this period.</p>
+        ))}
+      {totals.length > 0 && (
+        <div class="table-wrap">
+          <table aria-label="Traffic per endpoint">
+            <thead>
+              <tr>
+                <th scope="col">Endpoint</th>
+                <th scope="col" class="num">Requests</th>
+                <th scope="col" class="num">Errors</th>
+                <th scope="col" class="num">Error rate</th>
+                <th scope="col" class="num">Mean latency</th>
+                <th scope="col" class="num">Earnings</th>
+              </tr>
+            </thead>
+            <tbody>
+              {totals.map((t) => (
+                <tr key={t.endpointId}>
+                  <th scope="row">{t.endpointId}</th>
+                  <td class="num">{formatInt(t.requests)}</td>
+                  <td class="num">{formatInt(t.errors)}</td>
+                  <td class="num">{percent(t.requests === 0 ? null : t.errors / t.requests)}</td>
+                  <td class="num">{t.latency === null ? '—' : `${formatInt(Math.round(t.latency))} ms`}</td>
+                  <td class="num">{formatUsd(t.earnings)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Section>
+  );
+};
+
+export const ProviderPage = () => {
+  const mine = useLoad(() => gql<{ myProviders: Provider[]; endpointProposals: { edges: { node: Proposal }[] } }>(MINE, { status: null }));
+  const [notice, setNotice] = useState<string | null>(null);
+  const providers = mine.value?.myProviders ?? [];
+  const proposals = mine.value?.endpointProposals.edges.map((e) => e.node) ?? [];
+  return (
+    <>
+      <h1>Provider</h1>
+      {notice && <Notice kind="ok">{notice}</Notice>}
+      {mine.error && <Notice kind="error">{mine.error}</Notice>}
+      {providers.map((p) => (
+        <Section key={p.slug} title={`${p.name} (${p.slug})`}>
+          <Figures
+            items={[
+              ['Protocol', p.protocol.toLowerCase()],
+              ['Base URL', <span class="mono">{p.baseUrl}</span>],
+              ['Credentials', p.available ? 'available' : (p.unavailableReason ?? 'unavailable')],
+            ]}
+          />
+          <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={mine.reload} manage />
+        </Section>
+      ))}
+      {mine.value && providers.length === 0 && <Notice kind="info">No providers yet: register one below.</Notice>}
+      <TrafficSection />
+      {providers.length > 0 && (
+        <Section title="Publish an endpoint">
+          <PublishForm providers={providers} onDone={(message) => (setNotice(message), mine.reload())} />
+        </Section>
+      )}
+      {proposals.length > 0 && (
+        <Section title="Proposals">
+          <div class="table-wrap">
+            <table aria-label="Your endpoint proposals">
+              <thead>
+                <tr>
+                  <th scope="col">Endpoint</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {proposals.map((p) => (
+                  <tr key={p.id}>
+                    <th scope="row">{p.id}</th>
+                    <td>{p.proposalStatus.toLowerCase()}</td>
+                    <td>{p.reason ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </Section>
+      )}
+      <Section title="Register a provider">
+        <RegisterForm onDone={(slug) => (setNotice(`Registered ${slug}.`), mine.reload())} />
+      </Section>
+    </>
+  );
+};

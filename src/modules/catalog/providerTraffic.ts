@@ -1,0 +1,59 @@
+import { GENERATIONS } from '../../../projections/generations.js';
+import { ValidationError } from '../../errors.js';
+import type { ReadStore } from '../../readStore/readStore.js';
+
+/** One endpoint's traffic on one UTC day, from the attempts the gateway made on it. */
+export interface EndpointTrafficRow {
+  readonly endpointId: string;
+  readonly provider: string;
+  readonly model: string;
+  readonly day: string;
+  /** Attempts routed to the endpoint (a generation that fell back counts once on each endpoint it tried). */
+  readonly requests: number;
+  /** Attempts that failed upstream. */
+  readonly errors: number;
+  /** Attempts that answered: the generation's outcome came from this endpoint. */
+  readonly served: number;
+  /** Time to the first token of the served attempts, summed and counted (the mean is latencySumMs / latencyCount). */
+  readonly latencySumMs: number;
+  readonly latencyCount: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  /** What the served generations were charged, integer nano-dollars: the generations' cost, which the billing audit checks against the ledger. */
+  readonly earnings: number;
+}
+
+const nextDay = (day: string): string => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * Traffic and earnings of the given providers' endpoints per day, between two days (inclusive, UTC), in day then
+ * endpoint order. One pass over the generations read model: each attempt on one of the providers counts.
+ */
+export const endpointTraffic = async (readStore: ReadStore, providerSlugs: readonly string[], range: { from?: string | null; to?: string | null }): Promise<EndpointTrafficRow[]> => {
+  const { from, to } = range;
+  if (from && to && from > to) throw new ValidationError('from must not be after to', { argument: 'from' });
+  if (providerSlugs.length === 0) return [];
+  const slugs = { $in: [...providerSlugs] };
+  // The attempt that served the generation: it did not fail, and the outcome names its endpoint.
+  const served = { $and: [{ $eq: ['$attempts.ok', true] }, { $eq: ['$attempts.endpointId', '$endpointId'] }, { $ne: ['$status', 'pending'] }] };
+  const rows = await readStore.collection(GENERATIONS).aggregate<Omit<EndpointTrafficRow, 'endpointId' | 'day' | 'provider' | 'model'> & { _id: { endpointId: string; day: string; provider: string; model: string } }>([
+    { $match: { 'attempts.providerSlug': slugs, ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lt: nextDay(to) } : {}) } } : {}) } },
+    { $unwind: '$attempts' },
+    { $match: { 'attempts.providerSlug': slugs } },
+    {
+      $group: {
+        _id: { endpointId: '$attempts.endpointId', day: { $substr: ['$createdAt', 0, 10] }, provider: '$attempts.providerSlug', model: '$attempts.model' },
+        requests: { $sum: 1 },
+        errors: { $sum: { $cond: [{ $eq: ['$attempts.ok', false] }, 1, 0] } },
+        served: { $sum: { $cond: [served, 1, 0] } },
+        latencySumMs: { $sum: { $cond: [{ $and: [served, { $ne: [{ $ifNull: ['$latencyMs', null] }, null] }] }, '$latencyMs', 0] } },
+        latencyCount: { $sum: { $cond: [{ $and: [served, { $ne: [{ $ifNull: ['$latencyMs', null] }, null] }] }, 1, 0] } },
+        promptTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.prompt', 0] }, 0] } },
+        completionTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.completion', 0] }, 0] } },
+        earnings: { $sum: { $cond: [served, '$cost', 0] } },
+      },
+    },
+    { $sort: { '_id.day': 1, '_id.endpointId': 1 } },
+  ]);
+  return rows.map(({ _id, ...row }) => ({ ..._id, ...row }));
+};

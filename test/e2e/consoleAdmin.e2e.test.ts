@@ -1,0 +1,304 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
+import { ADMIN_KEY } from '../support/appHarness.js';
+import { seedUsage } from '../support/consoleFixtures.js';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
+import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+/**
+ * The console's provider and admin pages in a real browser (Debian's chromium, driven by playwright-core) against the
+ * started app: a provider registers a provider and publishes an endpoint and sees its traffic and earnings; an admin
+ * grants credits and sees the balance change, approves a proposal and runs the billing audit, which shows the
+ * differences it finds. Every request stays on this machine and nothing is logged as an error. Screenshots of each
+ * page in light and dark land in test/screenshots/ (git-ignored); three of them, 1200 px wide, are rewritten into
+ * test/readme-screenshots/ (committed) for the README.
+ */
+const chromiumPath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((path): path is string => !!path && existsSync(path));
+if (!chromiumPath) console.warn('consoleAdmin.e2e: no Chromium binary (/usr/bin/chromium; `apt-get install chromium` or set CHROMIUM_PATH): the browser tests are skipped');
+
+const USD = 1_000_000_000;
+const screenshots = join(import.meta.dirname, '../screenshots');
+// The README's pictures are rewritten only when asked (`UPDATE_README_SCREENSHOTS=1 npx vitest run
+// test/e2e/consoleAdmin.e2e.test.ts`): key hints and dates differ on every run, and a plain test run must not leave
+// committed files changed. Otherwise they go beside the other screenshots, taken the same way.
+const readmeScreenshots = process.env['UPDATE_README_SCREENSHOTS'] === '1' ? join(import.meta.dirname, '../readme-screenshots') : join(screenshots, 'readme');
+
+describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () => {
+  let h: GatewayHarness;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let upstream: FakeProvider;
+  let ada: Account;
+  let pat: Account;
+  const outside: string[] = [];
+  const consoleErrors: string[] = [];
+
+  const isLocal = (url: string) => {
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+  };
+
+  /** Controls with no accessible name on the page as it is now (a label, aria-label or text), described. */
+  const unlabelled = async () =>
+    (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+      .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
+
+  const shoot = async (name: string) => {
+    expect(await unlabelled(), `unlabelled controls on ${name}`).toEqual([]);
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  };
+
+  /** A README picture: the top 1200 × 760 px of the page as it is now, in one theme. */
+  const readmeShot = async (file: string, colorScheme: 'light' | 'dark') => {
+    await page.setViewportSize({ width: 1200, height: 760 });
+    await page.emulateMedia({ colorScheme });
+    // Let the chart redraw for the width and the theme.
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: join(readmeScreenshots, file) });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 860 });
+  };
+
+  const signIn = async (key: string) => {
+    // Whoever was signed in (the key lives in this tab's session storage) is signed out first.
+    await page.goto(h.url);
+    await page.evaluate('sessionStorage.clear()');
+    await page.reload();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+  };
+
+  beforeAll(async () => {
+    mkdirSync(screenshots, { recursive: true });
+    mkdirSync(readmeScreenshots, { recursive: true });
+    h = await startGatewayHarness({ OUTBOUND_ALLOW: '127.0.0.1' });
+    upstream = await startFakeProvider('openai', { apiKey: FAKE_API_KEY });
+    h.fakes.push(upstream);
+    const opened = await h.gql('mutation { openAccount(name: "Ada Lovelace", email: "ada@example.com") { ... on OpenAccountPayload { account { id } initialKey { secret key { id } } } } }');
+    const { account, initialKey } = opened.body.data.openAccount;
+    ada = { accountId: account.id, key: initialKey.secret, keyId: initialKey.key.id };
+    await h.grant(ada.accountId, 5 * USD);
+    pat = await h.openAccount({ name: 'Pat Provider', roles: ['provider'] });
+    await h.openAccount({ name: 'Grace Designer', roles: ['user', 'designer'] });
+
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'UTC', locale: 'en-US' });
+    // Every request the page makes passes here: anything not on this machine is refused and remembered.
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (isLocal(url)) return route.continue();
+      outside.push(url);
+      return route.abort('blockedbyclient');
+    });
+    page = await context.newPage();
+    // A step that cannot happen fails with its locator, well before the test's own timeout.
+    page.setDefaultTimeout(8000);
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(`${message.text()} (${message.location().url} on ${page.url()}, ${expect.getState().currentTestName})`);
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+    page.on('websocket', (socket) => {
+      if (!isLocal(socket.url())) outside.push(socket.url());
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await h?.stop();
+  });
+
+  it('lets a provider register a provider, publish an endpoint and see it routed, then its traffic and earnings', async () => {
+    await signIn(pat.key);
+    expect(await page.getByRole('link', { name: 'Provider' }).count()).toBe(1);
+    expect(await page.getByRole('link', { name: 'Admin' }).count()).toBe(0);
+    await page.goto(`${h.url}/#/provider`);
+    const register = page.getByRole('form', { name: 'Register a provider' });
+    await register.getByLabel('Slug').fill('pat-ai');
+    await register.getByLabel('Display name').fill('Pat AI');
+    await register.getByLabel('Base URL').fill(upstream.baseUrl);
+    await register.getByLabel('Upstream API key (stored encrypted; empty for none)').fill(FAKE_API_KEY);
+    await register.getByRole('button', { name: 'Register' }).click();
+    await page.getByRole('region', { name: 'Pat AI (pat-ai)' }).waitFor();
+
+    const publish = page.getByRole('form', { name: 'Publish an endpoint' });
+    await publish.getByLabel('Model id').fill('pat-ai/echo');
+    await publish.getByLabel('Upstream model (empty: the same)').fill('fake-model');
+    await publish.getByLabel('Prompt price (USD per M tokens)').fill('1');
+    await publish.getByLabel('Completion price (USD per M tokens)').fill('2.5');
+    await publish.getByRole('button', { name: 'Publish' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Published' }).textContent()).toContain('Published pat-ai/echo@pat-ai');
+    const row = page.getByRole('table', { name: 'Endpoints of pat-ai' }).getByRole('row', { name: /pat-ai\/echo/ });
+    await expect.poll(() => row.textContent()).toContain('$1.00 / M');
+    expect(await row.textContent()).toContain('closed');
+    // The catalog routes it: a user's call reaches Pat's upstream.
+    const chat = await h.chat(ada.key, { model: 'pat-ai/echo', messages: [{ role: 'user', content: 'hello Pat' }], max_tokens: 10 });
+    expect(chat.status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+
+    // Change the price, then disable and enable it from the table.
+    await page.getByRole('button', { name: 'Change the price of pat-ai/echo' }).click();
+    const prices = page.getByRole('form', { name: 'Prices of pat-ai/echo@pat-ai' });
+    await prices.getByLabel('Prompt (USD per M tokens)').fill('0.5');
+    await prices.getByRole('button', { name: 'Save prices' }).click();
+    await expect.poll(() => row.textContent()).toContain('$0.50 / M');
+    await page.getByRole('button', { name: 'Disable pat-ai/echo' }).click();
+    await expect.poll(() => row.textContent()).toContain('disabled');
+    expect((await h.chat(ada.key, { model: 'pat-ai/echo', messages: [{ role: 'user', content: 'again' }], max_tokens: 10 })).status).not.toBe(200);
+    await page.getByRole('button', { name: 'Enable pat-ai/echo' }).click();
+    await expect.poll(() => row.textContent()).toContain('active');
+
+    // Traffic: one failed attempt and two answered, charged to Ada.
+    upstream.script({ status: 400 });
+    expect((await h.chat(ada.key, { model: 'pat-ai/echo', messages: [{ role: 'user', content: 'fail' }], max_tokens: 10 })).status).toBe(400);
+    expect((await h.chat(ada.key, { model: 'pat-ai/echo', messages: [{ role: 'user', content: 'hello again' }], max_tokens: 10 })).status).toBe(200);
+    const settled = (await h.settledBalance(ada.accountId)).settled;
+    await page.reload();
+    const earnings = page.getByTestId('provider-earnings');
+    const expected = `$0.${String(settled).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0')}`;
+    await expect.poll(() => earnings.textContent(), { timeout: 10_000 }).toBe(expected);
+    expect(await page.getByTestId('provider-requests').textContent()).toBe('3');
+    const traffic = page.getByRole('table', { name: 'Traffic per endpoint' }).getByRole('row', { name: /pat-ai\/echo@pat-ai/ });
+    expect(await traffic.textContent()).toContain('33.3%');
+    await page.locator('.chart canvas').waitFor();
+    await page.getByLabel('Show').selectOption('errorRate');
+    await expect.poll(() => page.locator('.chart .u-legend').textContent()).toContain('pat-ai/echo@pat-ai');
+    await shoot('provider');
+  });
+
+  it('lets an admin find an account, grant credits and see the balance change, grant a role and change the plan', async () => {
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    const accounts = page.getByRole('table', { name: 'Accounts' });
+    await accounts.getByRole('row', { name: /Ada Lovelace/ }).waitFor();
+    await readmeShot('admin-accounts-light.png', 'light');
+    await page.getByLabel('Search (name, email or id)').fill('ada@');
+    await expect.poll(() => accounts.getByRole('row').count()).toBe(2); // the header and Ada
+    const before = (await h.settledBalance(ada.accountId)).available;
+    expect(await accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain(`$4.99`);
+    await page.getByRole('button', { name: 'Open account Ada Lovelace' }).click();
+    const panel = page.getByRole('region', { name: 'Account Ada Lovelace' });
+    const credits = panel.getByRole('form', { name: 'Grant or refund credits' });
+    await credits.getByLabel('Amount (USD)').fill('10');
+    await credits.getByLabel('Reason').fill('support ticket 42');
+    await credits.getByRole('button', { name: 'Grant credits' }).click();
+    await expect.poll(() => panel.getByRole('status').textContent()).toContain('Granted $10.00');
+    const after = (await h.settledBalance(ada.accountId)).available;
+    expect(after).toBe(before + 10 * USD);
+    const shown = `$${Math.floor(after / USD)}.${String(after % USD).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0')}`;
+    await expect.poll(() => panel.getByTestId('account-available').textContent()).toBe(shown);
+    expect(await accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain(shown);
+    // A refund beyond what was purchased is refused, and says why.
+    await credits.getByLabel('Amount (USD)').fill('1');
+    await credits.getByLabel('Reason').fill('goodwill');
+    await credits.getByRole('button', { name: 'Refund credits' }).click();
+    await expect.poll(() => panel.getByRole('alert').textContent()).toMatch(/purchased/i);
+
+    await panel.getByLabel('Role to grant').selectOption('DESIGNER');
+    await panel.getByRole('button', { name: 'Grant role' }).click();
+    await expect.poll(() => accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain('designer');
+    await panel.getByRole('button', { name: 'Revoke the role designer' }).click();
+    await expect.poll(() => accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).not.toContain('designer');
+    await panel.getByLabel('Plan', { exact: true }).fill('pro');
+    await panel.getByRole('button', { name: 'Change plan' }).click();
+    await expect.poll(() => accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain('pro');
+    const account = (await h.gql('query($id: ID!) { account(id: $id) { roles plan balance { granted } } }', { id: ada.accountId })).body.data.account;
+    expect(account).toEqual({ roles: ['USER'], plan: 'pro', balance: { granted: 15 * USD } });
+    // Every account's usage and generations: Ada's calls to Pat's endpoint among them.
+    const generations = page.getByRole('table', { name: 'Latest generations of every account' });
+    await expect.poll(() => generations.getByRole('row', { name: /pat-ai\/echo/ }).count()).toBeGreaterThanOrEqual(2);
+    const platform = (await h.gql('{ platformUsage(groupBy: DAY) { requests } }')).body.data.platformUsage as { requests: number }[];
+    expect(await page.getByTestId('platform-requests').textContent()).toBe(String(platform.reduce((a, r) => a + r.requests, 0)));
+    await shoot('admin');
+  });
+
+  it("shows providers' health and lets an admin approve an endpoint waiting for approval", async () => {
+    const proposed = await h.gql(
+      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
+        __typename ... on EndpointProposal { proposalStatus } } }`,
+      {},
+      pat.key,
+    );
+    expect(proposed.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    await page.goto(`${h.url}/#/admin`);
+    await page.reload();
+    const health = page.getByRole('table', { name: 'Endpoints of pat-ai' });
+    await expect.poll(() => health.getByRole('row', { name: /pat-ai\/echo/ }).textContent()).toContain('closed');
+    const pending = page.getByRole('table', { name: 'Pending endpoint proposals' });
+    await pending.getByRole('row', { name: /switchyard\/demo-paid@pat-ai/ }).waitFor();
+    await page.getByRole('button', { name: 'Reject switchyard/demo-paid@pat-ai' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('reason');
+    await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Approved' }).textContent()).toContain('Approved switchyard/demo-paid@pat-ai');
+    await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);
+    const model = (await h.gql('{ model(id: "switchyard/demo-paid") { endpoints { id } } }')).body.data.model;
+    expect(model.endpoints.map((e: { id: string }) => e.id)).toContain('switchyard/demo-paid@pat-ai');
+  });
+
+  it('runs the billing audit: no differences, then the difference a tampered balance makes', async () => {
+    await page.goto(`${h.url}/#/admin`);
+    await page.getByRole('button', { name: 'Run billing audit' }).click();
+    const report = page.getByTestId('audit-report');
+    await expect.poll(() => report.textContent(), { timeout: 20_000 }).toContain('No differences');
+    // The read model drifts from the ledger (as a bug or a bad restore would make it): the audit names the field.
+    const balances = h.running.core.readStore.collection<BalanceDoc>(BALANCES);
+    const [doc] = await balances.find({ _id: ada.accountId });
+    await balances.replaceOne({ ...doc!, available: doc!.available + 123 });
+    await page.getByRole('button', { name: 'Run billing audit' }).click();
+    await expect.poll(() => report.textContent(), { timeout: 20_000 }).toMatch(/[1-9]\d* differences?/);
+    const difference = page.getByRole('table', { name: 'Audit differences' }).getByRole('row', { name: new RegExp(`${ada.accountId}.*balances.*available`) });
+    expect(await difference.textContent()).toContain(String(doc!.available + 123));
+    await shoot('admin-audit');
+    await balances.replaceOne(doc!);
+  });
+
+  it('sets and clears a key expiry from the Keys page', async () => {
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/keys`);
+    await page.getByRole('button', { name: 'Edit default' }).click();
+    const edit = page.getByRole('form', { name: 'Edit key default' });
+    await edit.getByLabel('Expires (end of day, UTC; empty for never)').fill('2099-12-31');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /default/ }).textContent()).toContain('2099');
+    expect((await h.gql('query($id: ID!) { apiKey(id: $id) { expiresAt } }', { id: ada.keyId })).body.data.apiKey.expiresAt).toBe('2099-12-31T23:59:59.999Z');
+    await page.getByRole('button', { name: 'Edit default' }).click();
+    await page.getByRole('form', { name: 'Edit key default' }).getByLabel('Expires (end of day, UTC; empty for never)').fill('');
+    await page.getByRole('form', { name: 'Edit key default' }).getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /default/ }).textContent()).toContain('never');
+    expect((await h.gql('query($id: ID!) { apiKey(id: $id) { expiresAt } }', { id: ada.keyId })).body.data.apiKey.expiresAt).toBeNull();
+  });
+
+  it("writes the README's pictures: Activity in dark and Keys in light", async () => {
+    // Thirty days of usage (written straight into the read model, so after the audit above).
+    await seedUsage(h, ada.accountId, ada.keyId);
+    for (const [name, limit] of [
+      ['ci pipeline', 25_000_000_000],
+      ['staging', null],
+    ] as const) {
+      await h.gql('mutation($n: String!, $l: Money) { createApiKey(name: $n, limit: $l, limitReset: MONTHLY) { __typename } }', { n: name, l: limit }, ada.key);
+    }
+    await page.goto(`${h.url}/#/activity`);
+    await page.reload();
+    await page.locator('.chart .u-legend .u-series').nth(8).waitFor();
+    await page.getByRole('region', { name: 'Recent generations' }).locator('tbody tr').first().waitFor();
+    await readmeShot('activity-dark.png', 'dark');
+    await page.goto(`${h.url}/#/keys`);
+    await page.getByRole('row', { name: /ci pipeline/ }).waitFor();
+    await readmeShot('keys-light.png', 'light');
+    for (const file of ['activity-dark.png', 'keys-light.png', 'admin-accounts-light.png']) expect(existsSync(join(readmeScreenshots, file)), file).toBe(true);
+  });
+
+  it('sent every request to this machine and logged no console error', () => {
+    expect(outside).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+});
