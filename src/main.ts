@@ -121,7 +121,7 @@ export const startSwitchyard = async (
       return {
         accounts,
         apiKeys,
-        ledger: createLedgerApi({ ledger, eventStore, readStore, directory, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
+        ledger: createLedgerApi({ ledger, eventStore, readStore, directory, runner, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
         catalog,
         generations,
         workflows,

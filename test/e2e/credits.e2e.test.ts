@@ -222,6 +222,28 @@ describe('billing audit', () => {
     ]);
   });
 
+  it('compares the read models at their own position: with them held back behind new charges, a healthy ledger reports no difference', async () => {
+    const AUDIT = `query($id: ID) { billingAudit(accountId: $id) { ok differences { model field expected actual } } }`;
+    const forged = { model: 'generations', field: 'cost', expected: null, actual: 5 };
+    await h.running.core.runner.pause();
+    try {
+      const res = await fetch(`${h.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'Charge me while the read models wait' }], max_tokens: 20 }),
+      });
+      expect(res.status).toBe(200);
+      await h.running.core.gateway.idle();
+      // The ledger has the reservation and its settlement; the balances read model has neither yet. The only
+      // difference is the generation the test before forged.
+      expect((await h.gql(AUDIT, { id: user.id })).body.data.billingAudit.differences).toEqual([forged]);
+    } finally {
+      await h.running.core.runner.resume();
+    }
+    await h.running.core.runner.waitFor(await h.running.core.eventStore.headPosition());
+    expect((await h.gql(AUDIT, { id: user.id })).body.data.billingAudit.differences).toEqual([forged]);
+  });
+
   it('`npm run audit` replays the ledger on disk and exits 1 on a difference', async () => {
     const dir = h.dataDir;
     await h.stop({ keepData: true });

@@ -59,7 +59,7 @@ describe('parseChatBody', () => {
     expect(parsed.request).not.toHaveProperty('something_unknown');
     // (8 + 16) + (4 + 16) characters → 11 tokens, plus one image.
     expect(parsed.promptTokens).toBe(11 + 765);
-    expect(parsed.needs).toEqual({ tools: false, vision: true, json: true });
+    expect(parsed.needs).toEqual({ tools: false, vision: true, json: true, files: false, audio: false });
     expect(parsed.usedParameters).toEqual(expect.arrayContaining(['max_tokens', 'temperature', 'response_format', 'structured_outputs']));
     expect(parsed.provider).toMatchObject({ order: ['x'], allowFallbacks: true, sort: { by: 'price', partition: 'model' }, maxPrice: { prompt: 1000, request: 10_000_000 } });
     expect(parsed.lastUserText).toBe('look ');

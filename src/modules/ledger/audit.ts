@@ -38,8 +38,33 @@ const PAGE = 10_000;
  * with the read models field by field. Then replay the generations: each one's recorded cost must be what the ledger
  * settled for it. A healthy system reports no differences.
  */
-export const runBillingAudit = async (deps: { eventStore: EventStore; readStore: ReadStore }, options: { accountId?: string } = {}): Promise<AuditReport> => {
+export const runBillingAudit = async (
+  deps: {
+    eventStore: EventStore;
+    readStore: ReadStore;
+    /**
+     * The position the read models have applied, on a live server (absent offline, where they stand still). The
+     * read models are compared at their own positions, so an audit during traffic reports only real differences.
+     */
+    appliedPosition?: () => number;
+  },
+  options: { accountId?: string } = {},
+): Promise<AuditReport> => {
   const started = performance.now();
+  // Each stored document is the replay up to max(applied, its own `_pos`): every event of its account up to the
+  // position applied before it was read is in it, and one applied since is its `_pos`, with all before it. Read first,
+  // then replay only that far for each document (events after it are compared on the next audit).
+  const applied = deps.appliedPosition?.() ?? Infinity;
+  const storedBalances = new Map(
+    (await deps.readStore.collection<BalanceDoc>(BALANCES).find(options.accountId ? { _id: options.accountId } : {})).map((doc) => [doc._id, doc]),
+  );
+  const storedUsage = new Map(
+    (await deps.readStore.collection<UsageDoc>(USAGE_DAILY).find(options.accountId ? { accountId: options.accountId } : {})).map((doc) => [doc._id, doc]),
+  );
+  const upTo = (doc: object | undefined): number => {
+    const pos = doc === undefined ? undefined : (doc as { _pos?: unknown })._pos;
+    return Math.max(applied, typeof pos === 'number' ? pos : 0);
+  };
   const balances = new Map<string, BalanceDoc>();
   const usage = new Map<string, UsageDoc>();
   const differences: AuditDifference[] = [];
@@ -49,15 +74,16 @@ export const runBillingAudit = async (deps: { eventStore: EventStore; readStore:
 
   const apply = (event: RecordedEvent<LedgerEvent>) => {
     const { accountId } = event.data;
+    if (event.type === 'ReservationSettled') settledCost.set(event.data.generationId, event.data.actual);
+    if (event.position > upTo(storedBalances.get(accountId))) return;
     const next = applyToBalance(balances.get(accountId) ?? emptyBalance(accountId), event);
     balances.set(accountId, next);
     if (next.available < 0) {
       differences.push({ accountId, model: 'invariant', documentId: event.id, field: 'available', expected: '>= 0', actual: next.available });
     }
     if (event.type === 'ReservationSettled') {
-      settledCost.set(event.data.generationId, event.data.actual);
       const key = usageKey(event.data);
-      usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
+      if (event.position <= upTo(storedUsage.get(key))) usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
     }
     eventsReplayed++;
   };
@@ -90,9 +116,6 @@ export const runBillingAudit = async (deps: { eventStore: EventStore; readStore:
   });
 
   const accountIds = options.accountId ? [options.accountId] : [...balances.keys()];
-  const storedBalances = new Map(
-    (await deps.readStore.collection<BalanceDoc>(BALANCES).find(options.accountId ? { _id: options.accountId } : {})).map((doc) => [doc._id, doc]),
-  );
   for (const accountId of new Set([...accountIds, ...storedBalances.keys()])) {
     const expected = balances.get(accountId) ?? emptyBalance(accountId);
     const actual = storedBalances.get(accountId);
@@ -102,9 +125,6 @@ export const runBillingAudit = async (deps: { eventStore: EventStore; readStore:
     }
   }
 
-  const storedUsage = new Map(
-    (await deps.readStore.collection<UsageDoc>(USAGE_DAILY).find(options.accountId ? { accountId: options.accountId } : {})).map((doc) => [doc._id, doc]),
-  );
   for (const id of new Set([...usage.keys(), ...storedUsage.keys()])) {
     const expected = usage.get(id);
     const actual = storedUsage.get(id);

@@ -10,6 +10,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import type { LimitReset } from '../apiKeys/apiKey.events.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Principal } from '../auth/principal.js';
+import type { ProjectionRunner } from '../../../projections/runner.js';
 import { runBillingAudit, type AuditReport } from './audit.js';
 import type { Balance, KeyWindowUsage } from './ledger.js';
 import { ledgerStream, type LedgerEvent } from './ledger.events.js';
@@ -100,6 +101,8 @@ export const createLedgerApi = (deps: {
   directory: Pick<AuthDirectory, 'key'>;
   /** Balance documents as the balances read model stores them (published after it did). */
   balanceDocs: (accountId: string) => AsyncIterable<BalanceDoc>;
+  /** The read models' applied position, for the billing audit to compare them at it. */
+  runner: Pick<ProjectionRunner, 'position'>;
 }) => {
   const { ledger, eventStore, readStore } = deps;
   const apiKeys = apiKeyQueries(readStore);
@@ -189,7 +192,8 @@ export const createLedgerApi = (deps: {
       readStore.collection<UsageOverReportDoc>(USAGE_OVER_REPORTS).find({ ...page.filter, ...(provider ? { providerSlug: provider } : {}) }, { sort: page.sort, limit: page.limit }),
 
     /** Replay the ledger and compare with the read models (one account, or all). */
-    billingAudit: (accountId?: string | null): Promise<AuditReport> => runBillingAudit({ eventStore, readStore }, { accountId: accountId ?? undefined }),
+    billingAudit: (accountId?: string | null): Promise<AuditReport> =>
+      runBillingAudit({ eventStore, readStore, appliedPosition: () => deps.runner.position }, { accountId: accountId ?? undefined }),
 
     /** The account's balance each time the balances read model stored a change (subscriptions show read-model data). */
     balanceChanges: (accountId: string): AsyncIterable<Balance> => map(fromDoc)(deps.balanceDocs(accountId)),
