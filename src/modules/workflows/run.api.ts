@@ -88,6 +88,20 @@ const RUN_ID = /^run_[0-9a-z]{1,64}$/;
 /** Bytes of a manual run's input as JSON. */
 export const MAX_TRIGGER_BYTES = 256 * 1024;
 
+/** How a run is started. */
+export interface StartOptions {
+  /** A derived run id (a webhook's Idempotency-Key, a due time, an entry event): a run already started with it is answered. */
+  readonly runId?: string;
+  /** How many runs of a chain of runs triggering each other precede this one (see MAX_CHAIN_DEPTH). */
+  readonly depth?: number;
+  /**
+   * Answer only once the read models hold the start (default), so the caller may query the run next. A trigger that
+   * never reads the run passes false: its start is answered as soon as it is durable, which is what lets a burst of
+   * due schedules start at the rate of the event log instead of the read models'.
+   */
+  readonly readYourWrites?: boolean;
+}
+
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
 
 const parseJson = (text: string | null): JsonValue => (text === null ? null : (JSON.parse(text) as JsonValue));
@@ -480,12 +494,17 @@ export const createRunsApi = (deps: {
    * Record a new run as started, or as queued when its workflow is at its maximum of concurrent runs (or others wait
    * already: the queue is first come, first served); a started run is driven at once.
    */
-  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor): Promise<RunView> => {
+  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean): Promise<RunView> => {
     await recovered;
     return exclusive(data.workflowId, async () => {
       const slot = slotsOf(data.workflowId);
       const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
-      const { state } = await deps.execute(runStream(data.runId), runDecider(definition, runLimits), { type: queued ? 'QueueRun' : 'StartRun', data }, actor);
+      const command: RunCommand = { type: queued ? 'QueueRun' : 'StartRun', data };
+      // Durable before it is answered either way (a webhook's 202 names the run); the read models are waited for only
+      // by a caller who may read the run next.
+      const { state } = readYourWrites
+        ? await deps.execute(runStream(data.runId), runDecider(definition, runLimits), command, actor)
+        : await handleCommand(deps.eventStore, runStream(data.runId), runDecider(definition, runLimits), command, { metadata: { actor: actor.actor, correlationId: actor.correlationId, at: deps.now().toISOString() } });
       if (queued) slot.queue.push(data.runId);
       else {
         slot.active.add(data.runId);
@@ -580,10 +599,11 @@ export const createRunsApi = (deps: {
      * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
-    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: { runId?: string; depth?: number } = {}): Promise<RunView> {
+    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: StartOptions = {}): Promise<RunView> {
       const principal = principalOf(caller);
-      await requireWorkflow(caller, workflowId);
-      const workflow = await deps.workflows.get(workflowId);
+      // From the workflow's stream (folded in memory, as fresh as the log): no read-model round trip per start.
+      const workflow = await deps.workflows.current(workflowId);
+      if (workflow === null || workflow.status === 'deleted' || (workflow.accountId !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
       if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
       const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
       if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
@@ -602,7 +622,7 @@ export const createRunsApi = (deps: {
           const { state } = await deps.execute(runStream(runId), runDecider(workflow.definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
           return viewOfState(state, { at: data.at, error });
         }
-        return await begin(workflow.definition, data, actor);
+        return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         const existing = await viewOfStream(runId);
@@ -684,7 +704,7 @@ export const createRunsApi = (deps: {
       const retryId = retryRunId(runId);
       const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, at: deps.now().toISOString() };
       try {
-        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId });
+        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId }, true);
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         // Retried before: that retry is the answer.

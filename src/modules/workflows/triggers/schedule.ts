@@ -147,7 +147,7 @@ export const createScheduler = (deps: {
     for (let attempt = 1; !stopped; attempt++) {
       try {
         await deps.runner.waitFor(workflow.position, 5_000);
-        await deps.runs.start(caller, workflowId, { ...trigger }, { runId });
+        await deps.runs.start(caller, workflowId, { ...trigger }, { runId, readYourWrites: false });
         deps.logger.debug({ workflowId, runId, scheduledAt: trigger.scheduledAt }, 'schedule: fired');
         return;
       } catch (error) {
