@@ -60,7 +60,9 @@ const request = (port: number, method: string, path: string, headers: Record<str
 
 const startServer = async (sync: string) => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-wf-'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'info', EVENTSTORE_SYNC: sync, DEMO_TOKEN_DELAY_MS: '0', OUTBOUND_ALLOW: '127.0.0.1', PLANS: UNLIMITED_FREE_TIER },
     stdio: ['ignore', 'pipe', 'pipe'],

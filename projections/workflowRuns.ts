@@ -51,6 +51,8 @@ export type WorkflowRunDoc = {
   queuePosition: number | null;
   /** The failed run this one retries, or null. */
   retryOf: string | null;
+  /** Runs before this one in a chain of runs triggering each other (0: started by a person, a webhook, a schedule…). */
+  depth: number;
 };
 
 export const WORKFLOW_RUNS = 'workflowRuns';
@@ -85,8 +87,8 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
-  // 2: queued runs, retries and carried-over steps.
-  version: 2,
+  // 2: queued runs, retries and carried-over steps. 3: depth.
+  version: 3,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
@@ -97,7 +99,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
     const event = recorded as RecordedEvent<RunEvent>;
     if (event.type === 'RunStarted' && doc?.status === 'queued') return { ...doc, status: 'running', startedAt: event.data.at };
     if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-      const { runId, workflowId, version, retryOf, at } = event.data;
+      const { runId, workflowId, version, retryOf, depth, at } = event.data;
       const queued = event.type === 'RunQueued';
       return {
         _id: runId,
@@ -116,6 +118,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         queuedAt: queued ? at : null,
         queuePosition: queued ? recorded.position : null,
         retryOf: retryOf ?? null,
+        depth: depth ?? 0,
       };
     }
     if (!doc) return null;

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../../errors.js';
+import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -63,6 +63,8 @@ export interface RunView {
   readonly queuedAt: string | null;
   /** The failed run this one retries, or null. */
   readonly retryOf: string | null;
+  /** Runs before this one in a chain of runs triggering each other (error workflows, emitted events, entries a run wrote). */
+  readonly depth: number;
 }
 
 /** The codes of failures the executor decides (the decider's own are in RUN_ERROR_CODES). */
@@ -130,6 +132,7 @@ const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
   durationMs: doc.durationMs,
   queuedAt: doc.queuedAt,
   retryOf: doc.retryOf,
+  depth: doc.depth,
 });
 
 /** What a command decided, before the read model has it (the decider's state holds no output or end time). */
@@ -159,6 +162,7 @@ const viewOfState = (state: RunState, ended: { at: string; error: RunError | nul
     durationMs: ended === null ? null : Math.max(0, Date.parse(ended.at) - state.startedAt),
     queuedAt: state.queuedAt === null ? null : new Date(state.queuedAt).toISOString(),
     retryOf: state.retryOf,
+    depth: state.depth,
   };
 };
 
@@ -171,6 +175,12 @@ const describeError = (error: unknown): string => (error instanceof Error ? erro
 type Outcome =
   | { readonly ok: true; readonly output: JsonValue; readonly cost: number }
   | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number };
+
+/** A run's state and the revision of its stream's last event. */
+interface Known {
+  readonly state: RunState;
+  readonly revision: number;
+}
 
 /** One run the executor is driving: aborting it stops the step in flight (a cancel, or the server stopping). */
 interface Driving {
@@ -292,9 +302,14 @@ export const createRunsApi = (deps: {
     }
   };
 
-  const loop = async (runId: string, run: Driving): Promise<void> => {
+  const readState = async (runId: string): Promise<Known> => {
     const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
-    let state = foldEvents({ initialState, evolve }, history);
+    return { state: foldEvents({ initialState, evolve }, history), revision: history.at(-1)?.revision ?? -1 };
+  };
+
+  /** `known`: the run as its start just recorded it (so a new run's stream is not read back). */
+  const loop = async (runId: string, run: Driving, known?: Known): Promise<void> => {
+    let { state, revision } = known ?? (await readState(runId));
     if (state.status !== 'running') return;
     const { workflowId, version } = state;
     const [definition, owner] = await Promise.all([deps.workflows.definitionAt(workflowId, version), deps.workflows.ownerOf(workflowId)]);
@@ -313,12 +328,29 @@ export const createRunsApi = (deps: {
      * which is what wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
      */
     const record = async (command: RunCommand) => {
-      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, {
-        metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() },
-        durability: 'commit',
-      });
-      state = result.state;
-      if (state.status !== 'running') await result.durable;
+      const metadata = { actor: owner, correlationId: runId, at: deps.now().toISOString() };
+      // Decided on the state this loop holds, appended at the revision it knows (no read of the stream per step); a
+      // write by someone else in between (a cancel) is a wrong expected revision, and then it reads, decides again.
+      const events = decider.decide(command, state);
+      if (events.length === 0) return;
+      let durable: Promise<void>;
+      try {
+        const appended = await deps.eventStore.append(
+          runStream(runId),
+          events.map((event) => ({ type: event.type, data: event.data, metadata })),
+          { expectedRevision: revision === -1 ? 'no_stream' : revision, durability: 'commit' },
+        );
+        state = events.reduce(decider.evolve, state);
+        revision = appended.nextExpectedRevision;
+        durable = appended.durable;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata, durability: 'commit' });
+        state = result.state;
+        revision = result.revision;
+        durable = result.durable;
+      }
+      if (state.status !== 'running') await durable;
     };
     const at = () => deps.now().toISOString();
 
@@ -502,14 +534,14 @@ export const createRunsApi = (deps: {
       const command: RunCommand = { type: queued ? 'QueueRun' : 'StartRun', data };
       // Durable before it is answered either way (a webhook's 202 names the run); the read models are waited for only
       // by a caller who may read the run next.
-      const { state } = readYourWrites
+      const { state, revision } = readYourWrites
         ? await deps.execute(runStream(data.runId), runDecider(definition, runLimits), command, actor)
         : await handleCommand(deps.eventStore, runStream(data.runId), runDecider(definition, runLimits), command, { metadata: { actor: actor.actor, correlationId: actor.correlationId, at: deps.now().toISOString() } });
       if (queued) slot.queue.push(data.runId);
       else {
         slot.active.add(data.runId);
         holders.set(data.runId, data.workflowId);
-        drive(data.runId);
+        drive(data.runId, { state, revision });
       }
       return viewOfState(state, null);
     });
@@ -523,11 +555,11 @@ export const createRunsApi = (deps: {
     foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]).status === 'running';
 
   /** Drive a run to its end (once per run in this process). */
-  const drive = (runId: string): void => {
+  const drive = (runId: string, known?: Known): void => {
     if (stopping || driving.has(runId)) return;
     const run: Driving = { controller: new AbortController(), wake: null, done: Promise.resolve() };
     driving.set(runId, run);
-    run.done = loop(runId, run)
+    run.done = loop(runId, run, known)
       .then(
         () => {
           failures.delete(runId);

@@ -139,8 +139,10 @@ export const createWorkflowsApi = (deps: {
     }
     return next;
   };
+  /** The owner never changes: a workflow folded before answers without a read. */
   const ownerOf = async (workflowId: string): Promise<string | null> => {
-    const { state } = (await fold(workflowId)) ?? {};
+    const known = folded.get(workflowId)?.state;
+    const { state } = known !== undefined && known.status !== 'none' ? { state: known } : ((await fold(workflowId)) ?? {});
     return state === undefined || state.status === 'none' ? null : state.accountId;
   };
   /** `settings.errorWorkflow` names another workflow of the same account (the one saving's, or the workflow's owner). */
@@ -182,7 +184,8 @@ export const createWorkflowsApi = (deps: {
     ownerOf,
     /** The definition a run pins: version `version` of the workflow, from its stream; null if there is no such version. */
     async definitionAt(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
-      return (await fold(workflowId))?.versions.get(version) ?? null;
+      // A saved version never changes: one folded before answers without a read.
+      return folded.get(workflowId)?.versions.get(version) ?? (await fold(workflowId))?.versions.get(version) ?? null;
     },
     /** The workflow as its stream has it now (status, owner, current version and definition), or null when it never existed. */
     async current(workflowId: string): Promise<LiveWorkflowState | null> {
