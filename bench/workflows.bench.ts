@@ -4,6 +4,7 @@
  *
  *   npm run bench:workflows                    # both EVENTSTORE_SYNC=full (the shipped default) and normal
  *   npm run bench:workflows -- --sync normal   # one of them
+ *   npm run bench:workflows -- --sync full --parts de --schedules 10000
  *
  * a. engine overhead per step: a 10-step transform-only workflow (each step `=steps.<previous> + 1`), triggered by a
  *    synchronous webhook one run at a time; per step = the run's duration (its RunStarted → RunSucceeded times) / 10,
@@ -12,7 +13,13 @@
  *    through the webhook: sync (closed loop, answers per second) and async (202s, then runs completed per second
  *    from the first start to the last end, read from the runs' own times);
  * c. 1,000 concurrent runs, each an action.http step held by a slow fake upstream until all 1,000 are waiting
- *    (10 workflows, maxConcurrentRuns 100 each), with the server's peak RSS (VmHWM).
+ *    (10 workflows, maxConcurrentRuns 100 each), with the server's peak RSS (VmHWM);
+ * d. the entry trigger: insert (REST) → run started, p50/p99 over 270 entries paced 20 ms apart; then 2,000 entries
+ *    from 4 callers through a store-and-transform workflow (action.transform → action.storeEntry), entries processed
+ *    per second from the first insert to the last run's end;
+ * e. --schedules N (default 10,000) workflows due in the same second (`<s> * * * * *`, one transform step): each run's
+ *    start and end after that due time (the runs' own times), the runs found by their derived ids.
+ * Each part runs on a fresh server; --parts picks some (default abcde).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
