@@ -4,6 +4,7 @@
  *
  *   npm run bench:workflows                    # both EVENTSTORE_SYNC=full (the shipped default) and normal
  *   npm run bench:workflows -- --sync normal   # one of them
+ *   npm run bench:workflows -- --sync full --parts de --schedules 10000
  *
  * a. engine overhead per step: a 10-step transform-only workflow (each step `=steps.<previous> + 1`), triggered by a
  *    synchronous webhook one run at a time; per step = the run's duration (its RunStarted → RunSucceeded times) / 10,
@@ -12,7 +13,13 @@
  *    through the webhook: sync (closed loop, answers per second) and async (202s, then runs completed per second
  *    from the first start to the last end, read from the runs' own times);
  * c. 1,000 concurrent runs, each an action.http step held by a slow fake upstream until all 1,000 are waiting
- *    (10 workflows, maxConcurrentRuns 100 each), with the server's peak RSS (VmHWM).
+ *    (10 workflows, maxConcurrentRuns 100 each), with the server's peak RSS (VmHWM);
+ * d. the entry trigger: insert (REST) → run started, p50/p99 over 270 entries paced 20 ms apart; then 2,000 entries
+ *    from 4 callers through a store-and-transform workflow (action.transform → action.storeEntry), entries processed
+ *    per second from the first insert to the last run's end;
+ * e. --schedules N (default 10,000) workflows due in the same second (`<s> * * * * *`, one transform step): each run's
+ *    start and end after that due time (the runs' own times), the runs found by their derived ids.
+ * Each part runs on a fresh server; --parts picks some (default abcde).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,13 +29,18 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateStepInput } from '../src/modules/workflows/run.expressions.js';
+import { scheduledRunId } from '../src/modules/workflows/triggers/schedule.js';
 
-const { values: args } = parseArgs({ options: { sync: { type: 'string', default: 'both' }, seconds: { type: 'string', default: '8' } } });
+const { values: args } = parseArgs({
+  options: { sync: { type: 'string', default: 'both' }, seconds: { type: 'string', default: '8' }, parts: { type: 'string', default: 'abcde' }, schedules: { type: 'string', default: '10000' } },
+});
 if (!['normal', 'full', 'both'].includes(args.sync)) {
   process.stderr.write(`bench:workflows: --sync must be normal, full or both (got ${args.sync})\n`);
   process.exit(2);
 }
 const SECONDS = Number(args.seconds);
+const PARTS = new Set(args.parts);
+const SCHEDULES = Number(args.schedules);
 const ADMIN = 'bench-admin-key-0123456789abcdef0123456789';
 const repo = new URL('..', import.meta.url);
 /** The search picks the free demo model: without free-tier limits (an operator's PLANS), so they are not what is measured. */
@@ -55,7 +67,9 @@ const request = (port: number, method: string, path: string, headers: Record<str
 
 const startServer = async (sync: string) => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-wf-'));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repo,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'info', EVENTSTORE_SYNC: sync, DEMO_TOKEN_DELAY_MS: '0', OUTBOUND_ALLOW: '127.0.0.1', PLANS: UNLIMITED_FREE_TIER },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -244,31 +258,162 @@ const concurrent = async (s: Server, key: string) => {
   return { waiting, allWaitingAfterS, succeeded: runs.filter((r) => r.status === 'SUCCEEDED').length, rssBeforeMiB: rssBefore, peakRssMiB: s.peakRssMiB() };
 };
 
-const results: { sync: string; a: Awaited<ReturnType<typeof overhead>>; b: Awaited<ReturnType<typeof throughput>>; c: Awaited<ReturnType<typeof concurrent>> }[] = [];
-for (const sync of args.sync === 'both' ? ['full', 'normal'] : [args.sync]) {
+/** d. the entry trigger: insert → run started, one entry at a time; then entries per second through a store-and-transform workflow. */
+const entries = async (s: Server, key: string) => {
+  for (const name of ['inbox', 'outbox']) {
+    const table = (await s.gql(`mutation($n: String!) { createTable(name: $n) { __typename ... on DomainError { code message } } }`, { n: name }, key)).createTable;
+    if (table.__typename !== 'Table') throw new Error(JSON.stringify(table));
+  }
+  const definition = {
+    name: 'Store and transform',
+    trigger: { type: 'entry', table: 'inbox', on: 'insert' },
+    settings: { maxConcurrentRuns: 100 },
+    steps: [
+      { key: 'shout', type: 'action.transform', input: { expression: '=$uppercase(trigger.entry.text)' } },
+      { key: 'store', type: 'action.storeEntry', input: { table: 'outbox', entry: { text: '=steps.shout', from: '=trigger.entry.id' } } },
+    ],
+  };
+  const created = (await s.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ... on DomainError { code message } } }`, { d: definition }, key)).createWorkflow;
+  if (created.__typename !== 'Workflow') throw new Error(JSON.stringify(created));
+  const workflowId = created.id as string;
+  const insert = async (n: number): Promise<{ id: string; createdAt: string }> => {
+    const res = await request(s.port, 'POST', '/api/v1/tables/inbox/entries', { authorization: `Bearer ${key}` }, JSON.stringify({ text: `entry ${n}` }));
+    if (res.status !== 201) throw new Error(`insert: ${res.status} ${res.text}`);
+    return JSON.parse(res.text) as { id: string; createdAt: string };
+  };
+  /** Every run of the workflow once `count` have ended, in start order. */
+  const ended = async (count: number) => {
+    for (const deadline = Date.now() + 300_000; Date.now() < deadline; await sleep(500)) {
+      const runs = await runsOf(s, key, workflowId);
+      if (runs.length >= count && runs.every((r) => r.status !== 'RUNNING' && r.status !== 'QUEUED')) return runs.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+    }
+    throw new Error(`entry trigger: ${count} runs did not end within 300 s`);
+  };
+  // Latency: one entry every 20 ms; the trigger starts runs in log order, so the n-th run (by start) is the n-th entry's.
+  const LATENCY = 300;
+  const paced: { createdAt: string }[] = [];
+  for (let i = 0; i < LATENCY; i++) {
+    paced.push(await insert(i));
+    await sleep(20);
+  }
+  const pacedRuns = await ended(LATENCY);
+  const latency = sortNum(paced.slice(30).map((entry, i) => Date.parse(pacedRuns[i + 30]!.startedAt) - Date.parse(entry.createdAt)));
+  // Throughput: 2,000 entries from 4 callers at once; processed = its run has ended (the entry transformed and stored).
+  const BURST = 2000;
+  let next = 0;
+  const first = Date.now();
+  await Promise.all(Array.from({ length: 4 }, async () => { while (next < BURST) await insert(LATENCY + next++); }));
+  const insertedPerSecond = BURST / ((Date.now() - first) / 1000);
+  const burstRuns = (await ended(LATENCY + BURST)).slice(LATENCY);
+  const lastEnd = Math.max(...burstRuns.map((r) => Date.parse(r.endedAt ?? r.startedAt)));
+  const outbox = (await s.gql(`query { tables { name entryCount } }`, {}, key)).tables as { name: string; entryCount: number }[];
+  return {
+    latencyP50: percentile(latency, 50),
+    latencyP99: percentile(latency, 99),
+    insertedPerSecond,
+    processedPerSecond: BURST / ((lastEnd - first) / 1000),
+    succeeded: burstRuns.filter((r) => r.status === 'SUCCEEDED').length,
+    stored: outbox.find((t) => t.name === 'outbox')?.entryCount ?? 0,
+  };
+};
+
+/**
+ * e. SCHEDULES workflows due in the same second: each `<second> * * * * *` (every minute at the same second) with one
+ * transform step, created first; then the first due time after the last one exists is measured: each run's start
+ * (RunStarted's time) and end after that due time, the runs found by their derived ids.
+ */
+const burst = async (s: Server, key: string) => {
+  const second = new Date(Date.now() - 5_000).getUTCSeconds();
+  const definition = (i: number) => ({
+    name: `Tick ${i}`,
+    trigger: { type: 'schedule', cron: `${second} * * * * *`, timezone: 'UTC', catchUp: 'none' },
+    steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
+  });
+  const ids: string[] = [];
+  let next = 0;
+  const creating = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < SCHEDULES) {
+        const i = next++;
+        const created = (await s.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ... on DomainError { code message } } }`, { d: definition(i) }, key)).createWorkflow;
+        if (created.__typename !== 'Workflow') throw new Error(JSON.stringify(created));
+        ids[i] = created.id as string;
+      }
+    }),
+  );
+  const createdPerSecond = SCHEDULES / ((performance.now() - creating) / 1000);
+  // The first due time (a minute boundary plus `second`) at least 2 s after the last workflow exists.
+  const earliest = Date.now() + 2_000;
+  let due = Math.floor(earliest / 60_000) * 60_000 + second * 1_000;
+  if (due < earliest) due += 60_000;
+  process.stderr.write(`  ${SCHEDULES} workflows created (${createdPerSecond.toFixed(0)}/s); due at ${new Date(due).toISOString()}\n`);
+  await sleep(due - Date.now() + 2_000);
+  const runIds = ids.map((id) => scheduledRunId(id, due));
+  const found = new Map<string, { status: string; startedAt: string; endedAt: string | null }>();
+  for (const deadline = Date.now() + 300_000; Date.now() < deadline; await sleep(1_000)) {
+    const missing = runIds.filter((id) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'FILTERED'].includes(found.get(id)?.status ?? ''));
+    if (missing.length === 0) break;
+    for (let at = 0; at < missing.length; at += 25) {
+      const chunk = missing.slice(at, at + 25);
+      const query = `query { ${chunk.map((id, i) => `r${i}: workflowRun(id: "${id}") { status startedAt endedAt }`).join(' ')} }`;
+      const res = await request(s.port, 'POST', '/graphql', { authorization: `Bearer ${key}` }, JSON.stringify({ query }));
+      const data = (JSON.parse(res.text) as { data?: Record<string, { status: string; startedAt: string; endedAt: string | null } | null> }).data ?? {};
+      chunk.forEach((id, i) => {
+        const run = data[`r${i}`];
+        if (run) found.set(id, run);
+      });
+    }
+  }
+  const runs = [...found.values()];
+  const started = sortNum(runs.map((r) => Date.parse(r.startedAt) - due));
+  const ends = runs.map((r) => (r.endedAt === null ? Infinity : Date.parse(r.endedAt) - due));
+  return {
+    createdPerSecond,
+    runs: runs.length,
+    succeeded: runs.filter((r) => r.status === 'SUCCEEDED').length,
+    startedP50: percentile(started, 50),
+    startedP99: percentile(started, 99),
+    allStartedMs: started.at(-1) ?? NaN,
+    allEndedMs: Math.max(...ends),
+  };
+};
+
+type Result = {
+  sync: string;
+  a?: Awaited<ReturnType<typeof overhead>>;
+  b?: Awaited<ReturnType<typeof throughput>>;
+  c?: Awaited<ReturnType<typeof concurrent>>;
+  d?: Awaited<ReturnType<typeof entries>>;
+  e?: Awaited<ReturnType<typeof burst>>;
+};
+const results: Result[] = [];
+/** Run `work` on a fresh server (so each part's peak RSS and log are its own). */
+const onFreshServer = async <T>(sync: string, label: string, work: (s: Server, key: string) => Promise<T>): Promise<T> => {
+  process.stderr.write(`EVENTSTORE_SYNC=${sync}: ${label}…\n`);
   const s = await startServer(sync);
   try {
-    const key = await designer(s);
-    process.stderr.write(`EVENTSTORE_SYNC=${sync}: a. overhead per step…\n`);
-    const a = await overhead(s, key);
-    process.stderr.write(`EVENTSTORE_SYNC=${sync}: b. the brief's example, sync and async…\n`);
-    const b = await throughput(s, key);
+    return await work(s, await designer(s));
+  } finally {
     await s.stop();
-    // On a fresh server, so its peak RSS is the 1,000 runs'.
-    process.stderr.write(`EVENTSTORE_SYNC=${sync}: c. 1,000 concurrent runs…\n`);
-    const fresh = await startServer(sync);
-    try {
-      results.push({ sync, a, b, c: await concurrent(fresh, await designer(fresh)) });
-    } finally {
-      await fresh.stop();
-    }
-  } catch (error) {
-    await s.stop().catch(() => undefined);
-    throw error;
   }
+};
+for (const sync of args.sync === 'both' ? ['full', 'normal'] : [args.sync]) {
+  const result: Result = { sync };
+  if (PARTS.has('a') || PARTS.has('b')) {
+    await onFreshServer(sync, 'a. overhead per step, b. the brief\'s example, sync and async', async (s, key) => {
+      if (PARTS.has('a')) result.a = await overhead(s, key);
+      if (PARTS.has('b')) result.b = await throughput(s, key);
+    });
+  }
+  if (PARTS.has('c')) result.c = await onFreshServer(sync, 'c. 1,000 concurrent runs', concurrent);
+  if (PARTS.has('d')) result.d = await onFreshServer(sync, 'd. entry trigger', entries);
+  if (PARTS.has('e')) result.e = await onFreshServer(sync, `e. ${SCHEDULES} schedules due in the same second`, burst);
+  results.push(result);
 }
 
 const f = (x: number, d = 2) => x.toFixed(d);
+const cell = <T>(part: T | undefined, show: (part: T) => string) => (part === undefined ? '–' : show(part));
 const lines = [
   `Node ${process.version}, ${cpus().length} vCPU ${cpus()[0]?.model ?? ''}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end; ${SECONDS} s per loop.`,
   '',
@@ -276,9 +421,16 @@ const lines = [
   '|---|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     ({ sync, a, b, c }) =>
-      `| ${sync} | ${f(a.stepP50)} / ${f(a.stepP90)} | ${f(a.exprP50, 3)} | ${f(a.overheadP50)} / ${f(a.overheadP90)} | ${f(b.syncRunsPerSecond, 0)} | ${f(b.asyncAcceptedPerSecond, 0)}, ${f(b.asyncCompletedPerSecond, 0)} (${b.asyncSucceeded}/${b.asyncRuns} succeeded) | ${c.waiting} after ${f(c.allWaitingAfterS, 1)} s, ${c.succeeded} | ${f(c.peakRssMiB, 0)} (${f(c.rssBeforeMiB, 0)} before) |`,
+      `| ${sync} | ${cell(a, (a) => `${f(a.stepP50)} / ${f(a.stepP90)}`)} | ${cell(a, (a) => f(a.exprP50, 3))} | ${cell(a, (a) => `${f(a.overheadP50)} / ${f(a.overheadP90)}`)} | ${cell(b, (b) => f(b.syncRunsPerSecond, 0))} | ${cell(b, (b) => `${f(b.asyncAcceptedPerSecond, 0)}, ${f(b.asyncCompletedPerSecond, 0)} (${b.asyncSucceeded}/${b.asyncRuns} succeeded)`)} | ${cell(c, (c) => `${c.waiting} after ${f(c.allWaitingAfterS, 1)} s, ${c.succeeded}`)} | ${cell(c, (c) => `${f(c.peakRssMiB, 0)} (${f(c.rssBeforeMiB, 0)} before)`)} |`,
+  ),
+  '',
+  `| EVENTSTORE_SYNC | entry → run started p50 / p99 (ms) | entries inserted/s | entries processed/s (succeeded, stored) | ${SCHEDULES} schedules due at once: started p50 / p99 (ms) | all started (s) | all ended (s) | workflows created/s |`,
+  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ...results.map(
+    ({ sync, d, e }) =>
+      `| ${sync} | ${cell(d, (d) => `${f(d.latencyP50, 0)} / ${f(d.latencyP99, 0)}`)} | ${cell(d, (d) => f(d.insertedPerSecond, 0))} | ${cell(d, (d) => `${f(d.processedPerSecond, 0)} (${d.succeeded}, ${d.stored})`)} | ${cell(e, (e) => `${f(e.startedP50, 0)} / ${f(e.startedP99, 0)}`)} | ${cell(e, (e) => `${f(e.allStartedMs / 1000)} (${e.runs}/${SCHEDULES} runs)`)} | ${cell(e, (e) => `${f(e.allEndedMs / 1000)} (${e.succeeded} succeeded)`)} | ${cell(e, (e) => f(e.createdPerSecond, 0))} |`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
-for (const { sync, b } of results) if (b.syncOther.length > 0) process.stdout.write(`${sync}: sync answers other than 200: ${JSON.stringify(b.syncOther)}\n`);
+for (const { sync, b } of results) if (b && b.syncOther.length > 0) process.stdout.write(`${sync}: sync answers other than 200: ${JSON.stringify(b.syncOther)}\n`);
 agent.destroy();

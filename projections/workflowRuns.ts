@@ -54,6 +54,8 @@ export type WorkflowRunDoc = {
   queuePosition: number | null;
   /** The failed run this one retries, or null. */
   retryOf: string | null;
+  /** Runs before this one in a chain of runs triggering each other (0: started by a person, a webhook, a schedule…). */
+  depth: number;
 };
 
 export const WORKFLOW_RUNS = 'workflowRuns';
@@ -95,7 +97,7 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
-  // 2: queued runs, retries and carried-over steps. 3: steps' inputs.
+  // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth.
   version: 3,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
@@ -107,7 +109,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
     const event = recorded as RecordedEvent<RunEvent>;
     if (event.type === 'RunStarted' && doc?.status === 'queued') return { ...doc, status: 'running', startedAt: event.data.at };
     if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-      const { runId, workflowId, version, retryOf, at } = event.data;
+      const { runId, workflowId, version, retryOf, depth, at } = event.data;
       const queued = event.type === 'RunQueued';
       return {
         _id: runId,
@@ -126,6 +128,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         queuedAt: queued ? at : null,
         queuePosition: queued ? recorded.position : null,
         retryOf: retryOf ?? null,
+        depth: depth ?? 0,
       };
     }
     if (!doc) return null;

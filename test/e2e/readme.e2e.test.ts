@@ -84,4 +84,27 @@ describe('README examples', () => {
     expect(run).toMatchObject({ status: 'SUCCEEDED', output: { status: 200, body: answer } });
     expect(run.steps.map((step: { key: string }) => step.key)).toEqual(['pick', 'answer', 'reply']);
   });
+  it('the "store every answer in a table" workflow runs as written: an entry of questions is answered and stored in answers', async () => {
+    const section = readme.slice(readme.indexOf('### Tables, schedules, events'), readme.indexOf('## Credits and billing'));
+    const definition = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!) as { name: string };
+    expect(definition.name).toBe('Answer and store');
+    const ops = /```graphql\n([\s\S]*?)```/.exec(section)![1]!;
+    const op = (name: string) => ops.split('\n').find((line) => new RegExp(`^(query|mutation) ${name}\\b`).test(line))!;
+    const opened = (await h.gql(`mutation { openAccount(name: "Dee", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`)).body.data.openAccount;
+    const designer = opened.initialKey.secret as string;
+    await h.gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: 1000000000, reason: "workflows") { __typename } }`, { id: opened.account.id });
+    for (const name of ['questions', 'answers']) expect((await h.gql(op('CreateTable'), { name }, designer)).body.data.createTable).toMatchObject({ name });
+    const created = (await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id status } ... on DomainError { code message } } }`, { d: definition }, designer)).body.data.createWorkflow;
+    expect(created).toMatchObject({ id: expect.stringMatching(/^wf_/), status: 'ENABLED' });
+
+    const question = (await h.gql(op('InsertEntry'), { table: 'questions', entry: { text: 'What is a switchyard?' } }, designer)).body.data.insertEntry;
+    expect(question.id).toEqual(expect.any(String));
+    let answers: { node: { data: { question: string; answer: string; questionId: string } } }[] = [];
+    for (const deadline = Date.now() + 10_000; answers.length === 0 && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      answers = (await h.gql(op('Answers'), {}, designer)).body.data.entries.edges;
+    }
+    expect(answers).toHaveLength(1);
+    expect(answers[0]!.node.data).toMatchObject({ question: 'What is a switchyard?', questionId: question.id });
+    expect(answers[0]!.node.data.answer.length).toBeGreaterThan(0);
+  });
 });

@@ -143,18 +143,18 @@ export const createTablesApi = (deps: {
     for (let attempt = 0; ; attempt++) {
       const cached = await catchUp(stream);
       const events = tableDecider.decide(command, cached.state);
-      if (events.length === 0) return { events, state: cached.state };
+      if (events.length === 0) return { events, state: cached.state, position: null, durable: Promise.resolve() };
       try {
+        // At commit: the next command on this table decides on it at once; the caller's answer waits for the fsync
+        // and the read models outside the table's lock (execute), so a busy table's writes share fsyncs.
         const result = await deps.eventStore.append(
           stream,
           events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: actor.actor, correlationId: actor.correlationId, at: command.data.at } })),
-          { expectedRevision: cached.revision === -1 ? 'no_stream' : cached.revision },
+          { expectedRevision: cached.revision === -1 ? 'no_stream' : cached.revision, durability: 'commit' },
         );
         for (const event of events) cached.state = tableDecider.evolve(cached.state, event);
         cached.revision = result.nextExpectedRevision;
-        // Read your writes: the caller's next query sees what it just wrote.
-        if (!(await deps.runner.waitFor(result.position))) deps.logger.warn({ stream, position: result.position }, 'read side is lagging behind a table command');
-        return { events, state: cached.state };
+        return { events, state: cached.state, position: result.position, durable: result.durable };
       } catch (error) {
         // Another process wrote first: catch up and decide again.
         if (error instanceof WrongExpectedVersionError && attempt < 3) continue;
@@ -172,7 +172,12 @@ export const createTablesApi = (deps: {
     void next.finally(() => {
       if (locks.get(stream) === next) locks.delete(stream);
     }).catch(() => undefined);
-    return next;
+    return next.then(async ({ events, state, position, durable }) => {
+      await durable;
+      // Read your writes: the caller's next query sees what it just wrote.
+      if (position !== null && !(await deps.runner.waitFor(position))) deps.logger.warn({ stream, position }, 'read side is lagging behind a table command');
+      return { events, state };
+    });
   };
 
   const requireDesigner = (caller: Caller) => {

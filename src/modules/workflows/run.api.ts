@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from '../../errors.js';
+import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -67,6 +67,8 @@ export interface RunView {
   readonly queuedAt: string | null;
   /** The failed run this one retries, or null. */
   readonly retryOf: string | null;
+  /** Runs before this one in a chain of runs triggering each other (error workflows, emitted events, entries a run wrote). */
+  readonly depth: number;
 }
 
 /** The codes of failures the executor decides (the decider's own are in RUN_ERROR_CODES). */
@@ -91,6 +93,20 @@ const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
 const RUN_ID = /^run_[0-9a-z]{1,64}$/;
 /** Bytes of a manual run's input as JSON. */
 export const MAX_TRIGGER_BYTES = 256 * 1024;
+
+/** How a run is started. */
+export interface StartOptions {
+  /** A derived run id (a webhook's Idempotency-Key, a due time, an entry event): a run already started with it is answered. */
+  readonly runId?: string;
+  /** How many runs of a chain of runs triggering each other precede this one (see MAX_CHAIN_DEPTH). */
+  readonly depth?: number;
+  /**
+   * Answer only once the read models hold the start (default), so the caller may query the run next. A trigger that
+   * never reads the run passes false: its start is answered as soon as it is durable, which is what lets a burst of
+   * due schedules start at the rate of the event log instead of the read models'.
+   */
+  readonly readYourWrites?: boolean;
+}
 
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
 
@@ -122,6 +138,7 @@ const viewOfDoc = (doc: WorkflowRunDoc): RunView => ({
   durationMs: doc.durationMs,
   queuedAt: doc.queuedAt,
   retryOf: doc.retryOf,
+  depth: doc.depth,
 });
 
 /** What a command decided, before the read model has it (the decider's state holds no output or end time). */
@@ -153,6 +170,7 @@ const viewOfState = (state: RunState, ended: { at: string; error: RunError | nul
     durationMs: ended === null ? null : Math.max(0, Date.parse(ended.at) - state.startedAt),
     queuedAt: state.queuedAt === null ? null : new Date(state.queuedAt).toISOString(),
     retryOf: state.retryOf,
+    depth: state.depth,
   };
 };
 
@@ -167,6 +185,12 @@ type Outcome = { readonly input?: JsonValue } & (
   | { readonly ok: true; readonly output: JsonValue; readonly cost: number }
   | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number }
 );
+
+/** A run's state and the revision of its stream's last event. */
+interface Known {
+  readonly state: RunState;
+  readonly revision: number;
+}
 
 /** One run the executor is driving: aborting it stops the step in flight (a cancel, or the server stopping). */
 interface Driving {
@@ -291,9 +315,14 @@ export const createRunsApi = (deps: {
     }
   };
 
-  const loop = async (runId: string, run: Driving): Promise<void> => {
+  const readState = async (runId: string): Promise<Known> => {
     const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
-    let state = foldEvents({ initialState, evolve }, history);
+    return { state: foldEvents({ initialState, evolve }, history), revision: history.at(-1)?.revision ?? -1 };
+  };
+
+  /** `known`: the run as its start just recorded it (so a new run's stream is not read back). */
+  const loop = async (runId: string, run: Driving, known?: Known): Promise<void> => {
+    let { state, revision } = known ?? (await readState(runId));
     if (state.status !== 'running') return;
     const { workflowId, version } = state;
     const [definition, owner] = await Promise.all([deps.workflows.definitionAt(workflowId, version), deps.workflows.ownerOf(workflowId)]);
@@ -312,12 +341,29 @@ export const createRunsApi = (deps: {
      * which is what wakes a synchronous webhook's answer (`waitForEnd`) and frees the run's slot.
      */
     const record = async (command: RunCommand) => {
-      const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, {
-        metadata: { actor: owner, correlationId: runId, at: deps.now().toISOString() },
-        durability: 'commit',
-      });
-      state = result.state;
-      if (state.status !== 'running') await result.durable;
+      const metadata = { actor: owner, correlationId: runId, at: deps.now().toISOString() };
+      // Decided on the state this loop holds, appended at the revision it knows (no read of the stream per step); a
+      // write by someone else in between (a cancel) is a wrong expected revision, and then it reads, decides again.
+      const events = decider.decide(command, state);
+      if (events.length === 0) return;
+      let durable: Promise<void>;
+      try {
+        const appended = await deps.eventStore.append(
+          runStream(runId),
+          events.map((event) => ({ type: event.type, data: event.data, metadata })),
+          { expectedRevision: revision === -1 ? 'no_stream' : revision, durability: 'commit' },
+        );
+        state = events.reduce(decider.evolve, state);
+        revision = appended.nextExpectedRevision;
+        durable = appended.durable;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata, durability: 'commit' });
+        state = result.state;
+        revision = result.revision;
+        durable = result.durable;
+      }
+      if (state.status !== 'running') await durable;
     };
     const at = () => deps.now().toISOString();
 
@@ -493,17 +539,22 @@ export const createRunsApi = (deps: {
    * Record a new run as started, or as queued when its workflow is at its maximum of concurrent runs (or others wait
    * already: the queue is first come, first served); a started run is driven at once.
    */
-  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor): Promise<RunView> => {
+  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean): Promise<RunView> => {
     await recovered;
     return exclusive(data.workflowId, async () => {
       const slot = slotsOf(data.workflowId);
       const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
-      const { state } = await deps.execute(runStream(data.runId), runDecider(definition, runLimits), { type: queued ? 'QueueRun' : 'StartRun', data }, actor);
+      const command: RunCommand = { type: queued ? 'QueueRun' : 'StartRun', data };
+      // Durable before it is answered either way (a webhook's 202 names the run); the read models are waited for only
+      // by a caller who may read the run next.
+      const { state, revision } = readYourWrites
+        ? await deps.execute(runStream(data.runId), runDecider(definition, runLimits), command, actor)
+        : await handleCommand(deps.eventStore, runStream(data.runId), runDecider(definition, runLimits), command, { metadata: { actor: actor.actor, correlationId: actor.correlationId, at: deps.now().toISOString() } });
       if (queued) slot.queue.push(data.runId);
       else {
         slot.active.add(data.runId);
         holders.set(data.runId, data.workflowId);
-        drive(data.runId);
+        drive(data.runId, { state, revision });
       }
       return viewOfState(state, null);
     });
@@ -517,11 +568,11 @@ export const createRunsApi = (deps: {
     foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]).status === 'running';
 
   /** Drive a run to its end (once per run in this process). */
-  const drive = (runId: string): void => {
+  const drive = (runId: string, known?: Known): void => {
     if (stopping || driving.has(runId)) return;
     const run: Driving = { controller: new AbortController(), wake: null, done: Promise.resolve() };
     driving.set(runId, run);
-    run.done = loop(runId, run)
+    run.done = loop(runId, run, known)
       .then(
         () => {
           failures.delete(runId);
@@ -593,10 +644,11 @@ export const createRunsApi = (deps: {
      * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
-    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: { runId?: string; depth?: number } = {}): Promise<RunView> {
+    async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: StartOptions = {}): Promise<RunView> {
       const principal = principalOf(caller);
-      await requireWorkflow(caller, workflowId);
-      const workflow = await deps.workflows.get(workflowId);
+      // From the workflow's stream (folded in memory, as fresh as the log): no read-model round trip per start.
+      const workflow = await deps.workflows.current(workflowId);
+      if (workflow === null || workflow.status === 'deleted' || (workflow.accountId !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
       if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
       const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
       if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
@@ -615,7 +667,7 @@ export const createRunsApi = (deps: {
           const { state } = await deps.execute(runStream(runId), runDecider(workflow.definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
           return viewOfState(state, { at: data.at, error });
         }
-        return await begin(workflow.definition, data, actor);
+        return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         const existing = await viewOfStream(runId);
@@ -697,7 +749,7 @@ export const createRunsApi = (deps: {
       const retryId = retryRunId(runId);
       const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, at: deps.now().toISOString() };
       try {
-        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId });
+        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId }, true);
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         // Retried before: that retry is the answer.

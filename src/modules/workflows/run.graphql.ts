@@ -64,6 +64,11 @@ export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implemen
     startedAt: t.field({ type: 'DateTime', description: 'When the run started; while it is QUEUED, when it was queued.', resolve: (run) => run.startedAt }),
     queuedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the run was queued for a slot (null if it started at once).', resolve: (run) => run.queuedAt }),
     retryOf: t.id({ nullable: true, description: 'The failed run this run retries (retryWorkflowRun).', resolve: (run) => run.retryOf }),
+    depth: t.int({
+      description:
+        'Runs before this one in a chain of runs triggering each other: 0 for a run started by a person, a webhook, a schedule or an entry a person wrote; the run it was triggered by + 1 for an error workflow, an event an action.emit step emitted, or an entry a step stored. A run past depth 5 is not started (FAILED with CHAIN_TOO_DEEP).',
+      resolve: (run) => run.depth,
+    }),
     endedAt: t.field({ type: 'DateTime', nullable: true, resolve: (run) => run.endedAt }),
     durationMs: t.int({ nullable: true, resolve: (run) => run.durationMs }),
   }),

@@ -9,7 +9,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
 import { parseDefinition, WORKFLOW_ID, type WorkflowDefinition } from './definition.js';
-import { workflowDecider, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
+import { workflowDecider, type LiveWorkflowState, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
 import { workflowStream, type WorkflowEvent } from './workflow.events.js';
 import { checkWebhookSignature } from './webhookSignature.js';
 
@@ -74,6 +74,20 @@ const callerOf = (caller: Caller): Principal => {
 };
 const actorOf = (principal: Principal): WorkflowActor => ({ accountId: principal.accountId, roles: [...principal.roles] });
 
+/** A workflow as its stream has it: its state folded from every event, and the definition of each version. */
+interface Folded {
+  readonly revision: number;
+  readonly state: WorkflowState;
+  readonly versions: ReadonlyMap<number, WorkflowDefinition>;
+}
+
+/**
+ * Workflows folded in memory, at most this many (the least recently folded are dropped first): a run's start and its
+ * executor read a workflow's current version, owner and pinned definition every time, and 10,000 schedules due in
+ * the same second must not each re-read and re-parse whole streams.
+ */
+const MAX_FOLDED = 20_000;
+
 type PageArgs = Parameters<ReturnType<typeof workflowQueries>['pageForAccount']>[1];
 
 /** The workflows module's definitions: designers create and change versioned workflows; anyone of the account reads them. */
@@ -94,10 +108,42 @@ export const createWorkflowsApi = (deps: {
     return viewOfState(state);
   };
   const base = (caller: Caller, workflowId: string) => ({ workflowId, actor: actorOf(callerOf(caller)), at: at() });
-  const ownerOf = async (workflowId: string): Promise<string | null> => {
+
+  const folded = new Map<string, Folded>();
+  /**
+   * The workflow as its stream has it now, or null when there is none. Always as fresh as the log (the stream's last
+   * revision is read each time, one indexed read of one event, so an update, disable or delete, also by another
+   * process, is seen at once); only the events after the revision folded before are read and folded.
+   */
+  const fold = async (workflowId: string): Promise<Folded | null> => {
     if (!WORKFLOW_ID.test(workflowId)) return null;
-    const [first] = await deps.eventStore.readStream(workflowStream(workflowId), { maxCount: 1 });
-    return first?.type === 'WorkflowCreated' ? (first as RecordedEvent<WorkflowEvent & { type: 'WorkflowCreated' }>).data.accountId : null;
+    const stream = workflowStream(workflowId);
+    const [last] = await deps.eventStore.readStream(stream, { direction: 'backwards', maxCount: 1 });
+    if (last === undefined) return null;
+    const known = folded.get(workflowId);
+    if (known !== undefined && known.revision >= last.revision) return known;
+    const events = (await deps.eventStore.readStream(stream, known === undefined ? {} : { fromRevision: known.revision + 1 })) as RecordedEvent<WorkflowEvent>[];
+    let state = known?.state ?? workflowDecider.initialState();
+    const versions = new Map(known?.versions);
+    for (const event of events) {
+      state = workflowDecider.evolve(state, event);
+      if (event.type === 'WorkflowCreated' || event.type === 'WorkflowUpdated') versions.set(event.data.version, event.data.definition);
+    }
+    const next: Folded = { revision: events.at(-1)?.revision ?? known?.revision ?? last.revision, state, versions };
+    // Two folds at once: the newer one stays.
+    const now = folded.get(workflowId);
+    if (now === undefined || now.revision < next.revision) {
+      folded.delete(workflowId);
+      folded.set(workflowId, next);
+      if (folded.size > MAX_FOLDED) folded.delete(folded.keys().next().value!);
+    }
+    return next;
+  };
+  /** The owner never changes: a workflow folded before answers without a read. */
+  const ownerOf = async (workflowId: string): Promise<string | null> => {
+    const known = folded.get(workflowId)?.state;
+    const { state } = known !== undefined && known.status !== 'none' ? { state: known } : ((await fold(workflowId)) ?? {});
+    return state === undefined || state.status === 'none' ? null : state.accountId;
   };
   /** `settings.errorWorkflow` names another workflow of the same account (the one saving's, or the workflow's owner). */
   const checkErrorWorkflow = async (definition: WorkflowDefinition, accountId: string | null, self: string | null): Promise<void> => {
@@ -138,12 +184,13 @@ export const createWorkflowsApi = (deps: {
     ownerOf,
     /** The definition a run pins: version `version` of the workflow, from its stream; null if there is no such version. */
     async definitionAt(workflowId: string, version: number): Promise<WorkflowDefinition | null> {
-      if (!WORKFLOW_ID.test(workflowId)) return null;
-      const events = (await deps.eventStore.readStream(workflowStream(workflowId))) as RecordedEvent<WorkflowEvent>[];
-      for (const event of events) {
-        if ((event.type === 'WorkflowCreated' || event.type === 'WorkflowUpdated') && event.data.version === version) return event.data.definition;
-      }
-      return null;
+      // A saved version never changes: one folded before answers without a read.
+      return folded.get(workflowId)?.versions.get(version) ?? (await fold(workflowId))?.versions.get(version) ?? null;
+    },
+    /** The workflow as its stream has it now (status, owner, current version and definition), or null when it never existed. */
+    async current(workflowId: string): Promise<LiveWorkflowState | null> {
+      const state = (await fold(workflowId))?.state;
+      return state === undefined || state.status === 'none' ? null : state;
     },
     /** A workflow that is not deleted, or NOT_FOUND (the caller's right to see it is checked by the adapter). */
     async get(workflowId: string): Promise<WorkflowView> {

@@ -59,7 +59,7 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
       if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
       const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
       try {
-        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id), depth });
+        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id), depth, readYourWrites: false });
       } catch (error) {
         // The store being away is retried (the event is delivered again); a decided refusal would refuse again.
         if (!(error instanceof DomainError) || error.code === 'UNAVAILABLE') throw error;

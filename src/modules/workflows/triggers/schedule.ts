@@ -43,8 +43,12 @@ export interface ScheduledTrigger {
 export const scheduledRunId = (workflowId: string, due: number): string =>
   `run_${createHash('sha256').update(`schedule\n${workflowId}\n${new Date(due).toISOString()}`).digest('hex').slice(0, 40)}`;
 
-/** Starts in flight at once: a burst of due times (10,000 workflows on the same second) is worked through in parallel, bounded. */
-const MAX_FIRES_IN_FLIGHT = 64;
+/**
+ * Starts in flight at once: a burst of due times (10,000 workflows on the same second) is worked through in parallel,
+ * bounded. A start is a few indexed reads and one append that waits for its fsync, so the more in flight, the more
+ * starts share one group commit and one fsync.
+ */
+const MAX_FIRES_IN_FLIGHT = 256;
 /** A fire that failed for a reason other than the workflow's state (the store unreachable) is tried this often. */
 const FIRE_ATTEMPTS = 3;
 /** setTimeout cannot wait past 2^31 - 1 ms; a longer wait is taken in parts. */
@@ -64,6 +68,8 @@ interface Known {
 /** A workflow being scheduled: its compiled cron and next due time. `generation` tells stale heap items apart. */
 interface Scheduled {
   readonly cron: Cron;
+  /** The cron and time zone: schedules with the same key have the same due times. */
+  readonly key: string;
   readonly generation: number;
   due: number;
 }
@@ -147,7 +153,7 @@ export const createScheduler = (deps: {
     for (let attempt = 1; !stopped; attempt++) {
       try {
         await deps.runner.waitFor(workflow.position, 5_000);
-        await deps.runs.start(caller, workflowId, { ...trigger }, { runId });
+        await deps.runs.start(caller, workflowId, { ...trigger }, { runId, readYourWrites: false });
         deps.logger.debug({ workflowId, runId, scheduledAt: trigger.scheduledAt }, 'schedule: fired');
         return;
       } catch (error) {
@@ -203,15 +209,23 @@ export const createScheduler = (deps: {
     timer = null;
     armedFor = Infinity;
     const now = deps.now().getTime();
+    // Many schedules share a cron (10,000 due in the same second): each due time after another is computed once per tick.
+    const following = new Map<string, number | null>();
+    const nextOf = (entry: Scheduled, after: number): number | null => {
+      const key = `${entry.key}\n${after}`;
+      let due = following.get(key);
+      if (due === undefined) following.set(key, (due = nextDue(entry.cron, after)));
+      return due;
+    };
     for (let top = heap.peek(); top !== undefined && top.due <= now; top = heap.peek()) {
       heap.pop();
       const entry = scheduled.get(top.workflowId);
       if (entry?.generation !== top.generation) continue;
       // Late by more than a period (a stalled process): only the latest due time passed fires.
-      const following = nextDue(entry.cron, top.due);
-      const due = following !== null && following <= now ? (latestDue(entry.cron, now) ?? top.due) : top.due;
+      const afterTop = nextOf(entry, top.due);
+      const due = afterTop !== null && afterTop <= now ? (latestDue(entry.cron, now) ?? top.due) : top.due;
       enqueue(top.workflowId, due, now);
-      const after = nextDue(entry.cron, due);
+      const after = due === top.due ? afterTop : nextOf(entry, due);
       if (after === null) scheduled.delete(top.workflowId);
       else heap.push({ due: (entry.due = after), workflowId: top.workflowId, generation: entry.generation });
     }
@@ -237,7 +251,7 @@ export const createScheduler = (deps: {
     }
     const due = nextDue(compiled.cron, now);
     if (due === null) return;
-    const entry: Scheduled = { cron: compiled.cron, generation: ++generations, due };
+    const entry: Scheduled = { cron: compiled.cron, key: `${trigger.cron}\n${trigger.timezone}`, generation: ++generations, due };
     scheduled.set(workflowId, entry);
     heap.push({ due, workflowId, generation: entry.generation });
   };

@@ -1,0 +1,52 @@
+/**
+ * A triggered start (schedule, entry, event) reads the workflow from its stream and is answered once durable, not
+ * once the read models hold it: with the read models held back, scheduled runs still start and run to their end.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runStream } from '../../src/modules/workflows/run.events.js';
+import { scheduledRunId } from '../../src/modules/workflows/triggers/schedule.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+let h: Harness;
+let key: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const { body } = await h.gql(`mutation { openAccount(name: "ticks", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }`);
+  key = body.data.openAccount.initialKey.secret;
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('triggered starts', () => {
+  it('with the read models held back, a schedule due every second still starts its runs, and they end', async () => {
+    const definition = {
+      name: 'Tick',
+      trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' },
+      steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
+    };
+    const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, key);
+    const workflowId: string = body.data.createWorkflow.id;
+    const { core } = h.running;
+    await core.runner.pause();
+    try {
+      const pausedAt = Date.now();
+      // Due times from the pause on; a start that waited for the read models (5 s, then a warning) would end none of them yet.
+      const dues = Array.from({ length: 4 }, (_, i) => Math.ceil(pausedAt / 1000) * 1000 + i * 1000);
+      const ended = async () => {
+        const streams = await Promise.all(dues.map((due) => core.eventStore.readStream(runStream(scheduledRunId(workflowId, due)))));
+        return streams.filter((events) => events.at(-1)?.type === 'RunSucceeded').length;
+      };
+      let count = 0;
+      for (const deadline = pausedAt + 4_500; count < 2 && Date.now() < deadline; await sleep(50)) count = await ended();
+      expect(count).toBeGreaterThanOrEqual(2);
+      expect(core.runner.position).toBeLessThan(await core.eventStore.headPosition());
+    } finally {
+      await core.runner.resume();
+    }
+    await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }`, { id: workflowId }, key);
+  });
+});
