@@ -56,6 +56,11 @@ export type WorkflowRunDoc = {
   retryOf: string | null;
   /** Runs before this one in a chain of runs triggering each other (0: started by a person, a webhook, a schedule…). */
   depth: number;
+  /**
+   * The log position of the run's first event (RunQueued or RunStarted): lists are in this order, the order runs
+   * began in, since triggered runs' ids are derived (hashes) and do not sort by time.
+   */
+  seq: number;
 };
 
 export const WORKFLOW_RUNS = 'workflowRuns';
@@ -97,13 +102,13 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
-  // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth.
-  version: 3,
+  // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth. 4: seq (start order).
+  version: 4,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
   filter: { categories: [RUN_CATEGORY] },
-  indexes: [{ keys: { workflowId: 1 } }, { keys: { status: 1 } }, { keys: { queuePosition: 1 } }],
+  indexes: [{ keys: { workflowId: 1 } }, { keys: { workflowId: 1, seq: 1 } }, { keys: { status: 1 } }, { keys: { queuePosition: 1 } }],
   documentId: (event) => event.stream.slice(RUN_CATEGORY.length + 1),
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<RunEvent>;
@@ -128,6 +133,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         queuedAt: queued ? at : null,
         queuePosition: queued ? recorded.position : null,
         retryOf: retryOf ?? null,
+        seq: recorded.position,
         depth: depth ?? 0,
       };
     }

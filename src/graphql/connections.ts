@@ -56,6 +56,24 @@ const checkPageArgs = (args: { first?: number | null; last?: number | null; befo
   }
 };
 
+/**
+ * A relay connection over documents in the order of a number they carry (`seq`: the log position of their first
+ * event, for documents whose ids are derived and so do not sort by time); an edge's cursor is that number.
+ */
+export const seqConnection = <T extends { seq: number }>(
+  args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null },
+  page: (params: { filter: { seq?: { $gt?: number; $lt?: number } }; sort: { seq: 1 | -1 }; limit: number }) => Promise<T[]>,
+) => {
+  checkPageArgs(args, REVISION_CURSOR);
+  const load = ({ before, after, inverted, limit }: ResolveCursorConnectionArgs) =>
+    page({
+      limit,
+      filter: after || before ? { seq: { ...(after ? { $gt: Number(after) } : {}), ...(before ? { $lt: Number(before) } : {}) } } : {},
+      sort: { seq: inverted ? -1 : 1 },
+    });
+  return resolveCursorConnection({ args, toCursor: (doc: T) => String(doc.seq), defaultSize: 20, maxSize: MAX_PAGE_SIZE }, load);
+};
+
 /** The MongoDB filter, sort and limit for a page in the direction relay asks for. */
 export const idPage = ({ before, after, inverted, limit }: ResolveCursorConnectionArgs) => ({
   limit,

@@ -169,6 +169,32 @@ describe('entry trigger', () => {
     expect(numbers).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
+  it('lists triggered runs (whose ids are derived hashes) in the order they began, and pages through them in that order', { timeout: 60_000 }, async () => {
+    h ??= await startHarness();
+    const owner = await open(h.gql, 'Ora Order');
+    await h.gql('mutation { createTable(name: "queue") { __typename } }', {}, owner.key);
+    const id = await createWorkflow(h.gql, { name: 'In order', trigger: { type: 'entry', table: 'queue' }, steps: [{ key: 'n', type: 'action.transform', input: { expression: '=trigger.entry.n' } }] }, owner.key);
+    const count = 8;
+    for (let n = 1; n <= count; n++) {
+      await h.gql('mutation($n: Int!) { insertEntry(table: "queue", entry: { n: $n }) { __typename } }', { n }, owner.key);
+      await until(() => runsOf(h!.gql, id, owner.key), (list) => list.length === n && list.every((run) => run.status === 'SUCCEEDED'));
+    }
+    const page = async (after: string | null) =>
+      (await h!.gql('query($id: ID!, $after: String) { workflowRuns(workflowId: $id, first: 3, after: $after) { edges { cursor node { id steps { output } } } pageInfo { hasNextPage } } }', { id, after }, owner.key)).body.data.workflowRuns;
+    const seen: unknown[] = [];
+    const ids: string[] = [];
+    for (let after: string | null = null; ; ) {
+      const p: { edges: { cursor: string; node: { id: string; steps: { output: unknown }[] } }[]; pageInfo: { hasNextPage: boolean } } = await page(after);
+      seen.push(...p.edges.map((edge) => edge.node.steps[0]!.output));
+      ids.push(...p.edges.map((edge) => edge.node.id));
+      if (!p.pageInfo.hasNextPage) break;
+      after = p.edges.at(-1)!.cursor;
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // The ids alone would not give that order (they are hashes of the entry events).
+    expect([...ids].sort()).not.toEqual(ids);
+  });
+
   it('refuses an entry trigger with a code-running filter or a bad table name when the workflow is saved', async () => {
     h ??= await startHarness();
     const owner = await open(h.gql, 'Val Validate');

@@ -200,6 +200,9 @@ export const createTablesApi = (deps: {
     return entryView(doc);
   };
 
+  /** Upserts in flight per table (find-or-create runs one at a time per table). */
+  const upserts = new Map<string, Promise<unknown>>();
+
   const owned = {
     /** Insert an entry (`entryId`: a derived id, so a repeated insert is answered with the entry it made). */
     async insert(actor: TableActor, table: string, entry: unknown, entryId: string = newId('ent')): Promise<EntryView> {
@@ -233,6 +236,30 @@ export const createTablesApi = (deps: {
       const sort = entrySort(query.sort);
       const { _id: id } = await tableOf(accountId, table);
       return (await queries.entries(id, filter, { sort, skip: query.skip ?? 0, limit: query.limit })).map(entryView);
+    },
+    /**
+     * Find-or-create: the first entry matching `match`, or a new one (`entryId`, derived, so a repeated attempt finds
+     * the entry it made). One at a time per table in this process, so two at once cannot both create: each insert
+     * returns only once the read models hold it, and the next find runs after. (Across processes it is not atomic.)
+     */
+    upsert(actor: TableActor, table: string, match: unknown, entry: unknown, entryId: string): Promise<{ entry: EntryView; created: boolean }> {
+      checkName(table);
+      const key = tableStream(actor.accountId, table);
+      const previous = upserts.get(key) ?? Promise.resolve();
+      const next = previous
+        .catch(() => undefined)
+        .then(async () => {
+          const [found] = await owned.find(actor.accountId, table, { filter: match, limit: 1 });
+          if (found) return { entry: found, created: false };
+          return { entry: await owned.insert(actor, table, entry, entryId), created: true };
+        });
+      upserts.set(key, next);
+      void next
+        .finally(() => {
+          if (upserts.get(key) === next) upserts.delete(key);
+        })
+        .catch(() => undefined);
+      return next;
     },
   };
 

@@ -791,10 +791,10 @@ export const createRunsApi = (deps: {
       };
     },
 
-    /** One page of a workflow's runs in start order (page from idPage). */
-    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { _id: string })[]> {
+    /** One page of a workflow's runs in the order they began (page from seqConnection). */
+    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { seq: number })[]> {
       await requireWorkflow(caller, workflowId);
-      return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), _id: doc._id }));
+      return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), seq: doc.seq }));
     },
 
     /** The run's stored progress so far, then live progress with model tokens, until its end (subscription). */

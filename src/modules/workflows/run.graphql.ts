@@ -1,5 +1,5 @@
 import { builder } from '../../graphql/builder.js';
-import { idConnection, idPage } from '../../graphql/connections.js';
+import { seqConnection } from '../../graphql/connections.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { RunError } from './run.events.js';
 import type { RunStepView, RunView } from './run.api.js';
@@ -83,9 +83,9 @@ builder.queryFields((t) => ({
   }),
   workflowRuns: t.withAuth((_root, args: { workflowId?: unknown }) => ({ ownsWorkflow: String(args.workflowId) })).connection({
     type: WorkflowRunRef,
-    description: "A workflow's runs in the order they started, optionally of one status. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
+    description: "A workflow's runs in the order they began (queued or started), optionally of one status. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
     args: { workflowId: t.arg.id({ required: true }), status: t.arg({ type: WorkflowRunStatusEnum, required: false }) },
-    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.runs.list(ctx, String(args.workflowId), args.status ?? null, idPage(page))),
+    resolve: (_root, args, ctx) => seqConnection(args, (page) => ctx.runs.list(ctx, String(args.workflowId), args.status ?? null, page)),
   }),
 }));
 

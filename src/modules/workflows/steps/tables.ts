@@ -84,9 +84,7 @@ export const upsertEntry =
     const { table: name, match, entry } = parseInput(upsertInput, input);
     const actor = actorOf(context);
     return asStepError(async () => {
-      const found = await firstMatch(tables, actor.accountId, name, match);
-      if (found) return { output: { entry: flatEntry(found), created: false }, cost: 0 };
-      const inserted = await tables.insert(actor, name, entry ?? match, derivedEntryId(context.idempotencyKey));
-      return { output: { entry: flatEntry(inserted), created: true }, cost: 0 };
+      const { entry: stored, created } = await tables.upsert(actor, name, match, entry ?? match, derivedEntryId(context.idempotencyKey));
+      return { output: { entry: flatEntry(stored), created }, cost: 0 };
     });
   };
