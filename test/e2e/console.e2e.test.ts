@@ -1,21 +1,18 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { seedUsage } from '../support/consoleFixtures.js';
+import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 
 /**
  * The web console in a real browser (Debian's chromium, driven by playwright-core) against the started app: each
  * page's main journey, every request the page makes stays on this machine, and nothing is logged as an error.
  * Screenshots of each page in light and dark land in test/screenshots/ (git-ignored).
  */
-const chromiumPath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((path): path is string => !!path && existsSync(path));
 if (!chromiumPath) console.warn('console.e2e: no Chromium binary (/usr/bin/chromium; `apt-get install chromium` or set CHROMIUM_PATH): the browser tests are skipped');
 
 const USD = 1_000_000_000;
-const screenshots = join(import.meta.dirname, '../screenshots');
 
 describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   let h: Harness;
@@ -26,25 +23,9 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   const outside: string[] = [];
   const consoleErrors: string[] = [];
 
-  const isLocal = (url: string) => {
-    const { protocol, hostname } = new URL(url);
-    return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-  };
 
-  /** Controls with no accessible name on the page as it is now (a label, aria-label or text), described. */
-  const unlabelled = async () =>
-    (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
-      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
-      .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
 
-  const shoot = async (name: string) => {
-    expect(await unlabelled(), `unlabelled controls on ${name}`).toEqual([]);
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
+  const shoot = (name: string) => shootPage(page, name);
 
   beforeAll(async () => {
     mkdirSync(screenshots, { recursive: true });

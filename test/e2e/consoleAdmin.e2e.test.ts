@@ -4,7 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { seedUsage } from '../support/consoleFixtures.js';
+import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -16,11 +16,9 @@ import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } 
  * page in light and dark land in test/screenshots/ (git-ignored); three of them, 1200 px wide, are rewritten into
  * test/readme-screenshots/ (committed) for the README.
  */
-const chromiumPath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((path): path is string => !!path && existsSync(path));
 if (!chromiumPath) console.warn('consoleAdmin.e2e: no Chromium binary (/usr/bin/chromium; `apt-get install chromium` or set CHROMIUM_PATH): the browser tests are skipped');
 
 const USD = 1_000_000_000;
-const screenshots = join(import.meta.dirname, '../screenshots');
 // The README's pictures are rewritten only when asked (`UPDATE_README_SCREENSHOTS=1 npx vitest run
 // test/e2e/consoleAdmin.e2e.test.ts`): key hints and dates differ on every run, and a plain test run must not leave
 // committed files changed. Otherwise they go beside the other screenshots, taken the same way.
@@ -37,25 +35,9 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
   const outside: string[] = [];
   const consoleErrors: string[] = [];
 
-  const isLocal = (url: string) => {
-    const { protocol, hostname } = new URL(url);
-    return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-  };
 
-  /** Controls with no accessible name on the page as it is now (a label, aria-label or text), described. */
-  const unlabelled = async () =>
-    (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
-      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
-      .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
 
-  const shoot = async (name: string) => {
-    expect(await unlabelled(), `unlabelled controls on ${name}`).toEqual([]);
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
+  const shoot = (name: string) => shootPage(page, name);
 
   /** A README picture: the top 1200 × 760 px of the page as it is now, in one theme. */
   const readmeShot = async (file: string, colorScheme: 'light' | 'dark') => {

@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { chromiumPath, isLocal, screenshots, shoot as shootPage } from '../support/consoleFixtures.js';
 
 /**
  * The console's designer pages (Workflows, Runs) and the Models page in a real browser (Debian's chromium, driven by
@@ -14,11 +14,9 @@ import { startHarness, type Harness } from '../support/appHarness.js';
  * console.e2e.test.ts: no request leaves the machine, no console error, every control labelled; screenshots light
  * and dark into test/screenshots/ (git-ignored).
  */
-const chromiumPath = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((path): path is string => !!path && existsSync(path));
 if (!chromiumPath) console.warn('consoleDesigner.e2e: no Chromium binary (/usr/bin/chromium; `apt-get install chromium` or set CHROMIUM_PATH): the browser tests are skipped');
 
 const USD = 1_000_000_000;
-const screenshots = join(import.meta.dirname, '../screenshots');
 
 const GOOD = {
   name: 'Answer a question',
@@ -59,22 +57,7 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
   const outside: string[] = [];
   const consoleErrors: string[] = [];
 
-  const isLocal = (url: string) => {
-    const { protocol, hostname } = new URL(url);
-    return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-  };
-  const unlabelled = async () =>
-    (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
-      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
-      .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
-  const shoot = async (name: string) => {
-    expect(await unlabelled(), `unlabelled controls on ${name}`).toEqual([]);
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
+  const shoot = (name: string) => shootPage(page, name);
   const api = async (query: string, variables: Record<string, unknown> = {}) => {
     const { body } = await h.gql(query, variables, designerKey);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();

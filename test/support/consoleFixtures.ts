@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
 import type { UsageDoc } from '../../projections/usageDaily.js';
 import type { Harness } from './appHarness.js';
 
@@ -30,4 +34,34 @@ export const seedUsage = async (h: Harness, accountId: string, keyId: string) =>
       });
     }
   }
+};
+
+/** The system Chromium the browser tests drive (Debian's `chromium`), or undefined: the tests then skip. */
+export const chromiumPath = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find(
+  (path): path is string => !!path && existsSync(path),
+);
+
+/** Where the browser tests save their screenshots (git-ignored). */
+export const screenshots = join(import.meta.dirname, '../screenshots');
+
+/** Whether a request stays on this machine. */
+export const isLocal = (url: string) => {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'data:' || hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+};
+
+/** Controls with no accessible name on the page as it is now (a label, aria-label or text), described. */
+export const unlabelled = async (page: Page) =>
+  (await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+    .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
+
+/** Check every control is labelled, then save the page in light and dark. */
+export const shoot = async (page: Page, name: string) => {
+  expect(await unlabelled(page), `unlabelled controls on ${name}`).toEqual([]);
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    await page.screenshot({ path: join(screenshots, `${name}-${colorScheme}.png`), fullPage: true });
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 };
