@@ -74,18 +74,20 @@ export const runBillingAudit = async (
 
   const apply = (event: RecordedEvent<LedgerEvent>) => {
     const { accountId } = event.data;
-    if (event.type === 'ReservationSettled') settledCost.set(event.data.generationId, event.data.actual);
+    // Each read model is read at its own moment, so each document gets its own cut: a balance and a usage row may
+    // stand at different positions.
+    if (event.type === 'ReservationSettled') {
+      settledCost.set(event.data.generationId, event.data.actual);
+      const key = usageKey(event.data);
+      if (event.position <= upTo(storedUsage.get(key))) usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
+    }
+    eventsReplayed++;
     if (event.position > upTo(storedBalances.get(accountId))) return;
     const next = applyToBalance(balances.get(accountId) ?? emptyBalance(accountId), event);
     balances.set(accountId, next);
     if (next.available < 0) {
       differences.push({ accountId, model: 'invariant', documentId: event.id, field: 'available', expected: '>= 0', actual: next.available });
     }
-    if (event.type === 'ReservationSettled') {
-      const key = usageKey(event.data);
-      if (event.position <= upTo(storedUsage.get(key))) usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
-    }
-    eventsReplayed++;
   };
 
   const replayCategory = async (category: string, each: (event: RecordedEvent) => void) => {
