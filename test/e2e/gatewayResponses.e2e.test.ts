@@ -1,0 +1,290 @@
+/**
+ * The Responses skin (`POST /api/v1/responses`) with the official `openai` SDK's `responses.create` and
+ * `responses.stream`: text, instructions, multi-turn input items, a function tool round trip through an OpenAI- and an
+ * Anthropic-protocol upstream, structured output, the streaming event sequence, typed errors, exact charges and a
+ * client that leaves mid-stream.
+ */
+import OpenAI from 'openai';
+import type { ResponseInputItem, ResponseStreamEvent } from 'openai/resources/responses/responses';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const PRICES = { prompt: 150, completion: 600 };
+const DEAR = { prompt: 1_000, completion: 100_000 };
+const WEATHER = { type: 'function' as const, name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: true };
+
+let h: GatewayHarness;
+let user: Account;
+let client: OpenAI;
+let gpt: FakeProvider;
+let claude: FakeProvider;
+let dear: FakeProvider;
+
+type Sent = { messages: any[]; tools?: any[]; max_tokens?: number; response_format?: unknown; tool_choice?: unknown; system?: unknown; reasoning_effort?: unknown };
+const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Sent;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 5_000_000_000 });
+  client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+  gpt = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/resp-gpt', prices: PRICES });
+  gpt.setDefault({ usage: { promptTokens: 40, completionTokens: 12 } });
+  claude = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-anthropic', model: 'test/resp-claude', prices: PRICES });
+  claude.setDefault({ usage: { promptTokens: 30, completionTokens: 9 } });
+  dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'dear', model: 'test/resp-dear', prices: DEAR, maxOutput: 1_000 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('responses.create', () => {
+  it('answers a string input with instructions as a Response object, charged exactly the reported usage', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const { data: response, response: http } = await client.responses
+      .create({ model: 'test/resp-gpt', instructions: 'Be brief', input: 'Say hello to the gateway', max_output_tokens: 64, temperature: 0.5, metadata: { ticket: 'T-1' } })
+      .withResponse();
+    expect(response.id).toMatch(/^resp_/);
+    expect(response.object).toBe('response');
+    expect(response.status).toBe('completed');
+    expect(response.model).toBe('test/resp-gpt');
+    expect(response.output_text).toBe('Echo: Say hello to the gateway');
+    expect(response.output).toEqual([
+      { type: 'message', id: expect.stringMatching(/^msg_/), role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Echo: Say hello to the gateway', annotations: [], logprobs: [] }] },
+    ]);
+    expect(response.instructions).toBe('Be brief');
+    expect(response.metadata).toEqual({ ticket: 'T-1' });
+    expect(response.max_output_tokens).toBe(64);
+    expect(response.usage).toMatchObject({ input_tokens: 40, output_tokens: 12, total_tokens: 52, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } });
+    expect((response.usage as unknown as { cost: number }).cost).toBeCloseTo(costOf(PRICES, 40, 12) / 1e9, 12);
+    // The upstream got a chat request: instructions as the system message, max_output_tokens as max_tokens.
+    expect(lastBody(gpt).messages).toEqual([
+      { role: 'system', content: 'Be brief' },
+      { role: 'user', content: 'Say hello to the gateway' },
+    ]);
+    expect(lastBody(gpt).max_tokens).toBe(64);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
+    expect(after.reserved).toBe(0);
+    // The generation is recorded under the id of the X-Generation-Id header, as coming through the Responses API.
+    const generationId = http.headers.get('x-generation-id')!;
+    expect(response.id).toBe(`resp_${generationId.slice(4)}`);
+    const record = (await (await fetch(`${h.url}/api/v1/generation?id=${generationId}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: Record<string, unknown> };
+    expect(record.data).toMatchObject({ id: generationId, api_type: 'responses', model: 'test/resp-gpt', tokens_prompt: 40, tokens_completion: 12 });
+  });
+
+  it('takes a multi-turn conversation as input items (easy messages, a previous output message, input_text parts)', async () => {
+    const input: ResponseInputItem[] = [
+      { role: 'developer', content: 'Answer in English' },
+      { role: 'user', content: 'My name is Ada' },
+      { type: 'message', id: 'msg_prev', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Hello Ada', annotations: [] }] },
+      { role: 'user', content: [{ type: 'input_text', text: 'What is ' }, { type: 'input_text', text: 'my name?' }] },
+    ];
+    const response = await client.responses.create({ model: 'test/resp-gpt', input });
+    expect(response.output_text).toBe('Echo: What is my name?');
+    expect(lastBody(gpt).messages).toEqual([
+      { role: 'developer', content: 'Answer in English' },
+      { role: 'user', content: 'My name is Ada' },
+      { role: 'assistant', content: 'Hello Ada' },
+      { role: 'user', content: [{ type: 'text', text: 'What is ' }, { type: 'text', text: 'my name?' }] },
+    ]);
+  });
+
+  for (const [protocol, model, fake] of [
+    ['OpenAI', 'test/resp-gpt', () => gpt],
+    ['Anthropic', 'test/resp-claude', () => claude],
+  ] as const) {
+    it(`runs a function tool round trip through an ${protocol}-protocol upstream (function_call, then function_call_output)`, async () => {
+      fake().script({ toolCall: { id: 'call_w1', name: 'get_weather', arguments: { city: 'Paris' } } });
+      const first = await client.responses.create({ model, input: 'Weather in Paris?', tools: [WEATHER], tool_choice: 'auto' });
+      expect(first.status).toBe('completed');
+      expect(first.output).toEqual([{ type: 'function_call', id: expect.stringMatching(/^fc_/), call_id: 'call_w1', name: 'get_weather', arguments: '{"city":"Paris"}', status: 'completed' }]);
+      expect(first.output_text).toBe('');
+      expect(first.tools).toEqual([expect.objectContaining({ type: 'function', name: 'get_weather', strict: true })]);
+      const sentTools = lastBody(fake()).tools!;
+      if (protocol === 'OpenAI') expect(sentTools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: WEATHER.parameters, strict: true } }]);
+      else expect(sentTools).toEqual([expect.objectContaining({ name: 'get_weather', input_schema: WEATHER.parameters })]);
+
+      fake().script({ text: 'It is 20 degrees in Paris.' });
+      const call = first.output[0]!;
+      const second = await client.responses.create({
+        model,
+        tools: [WEATHER],
+        input: [{ role: 'user', content: 'Weather in Paris?' }, ...(first.output as ResponseInputItem[]), { type: 'function_call_output', call_id: call.type === 'function_call' ? call.call_id : '', output: '{"celsius":20}' }],
+      });
+      expect(second.output_text).toBe('It is 20 degrees in Paris.');
+      const messages = lastBody(fake()).messages;
+      if (protocol === 'OpenAI') {
+        expect(messages).toEqual([
+          { role: 'user', content: 'Weather in Paris?' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'call_w1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+          { role: 'tool', tool_call_id: 'call_w1', content: '{"celsius":20}' },
+        ]);
+      } else {
+        expect(messages[1]).toMatchObject({ role: 'assistant', content: [{ type: 'tool_use', id: 'call_w1', name: 'get_weather', input: { city: 'Paris' } }] });
+        expect(messages[2]).toMatchObject({ role: 'user', content: [expect.objectContaining({ type: 'tool_result', tool_use_id: 'call_w1' })] });
+      }
+    });
+  }
+
+  it('asks for structured output with text.format json_schema (response_format upstream) and json_object', async () => {
+    gpt.script({ text: '{"city":"Paris"}' });
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const response = await client.responses.create({ model: 'test/resp-gpt', input: 'Which city?', text: { format: { type: 'json_schema', name: 'city', schema, strict: true } } });
+    expect(JSON.parse(response.output_text)).toEqual({ city: 'Paris' });
+    expect(response.text).toEqual({ format: { type: 'json_schema', name: 'city', schema, strict: true } });
+    expect(lastBody(gpt).response_format).toEqual({ type: 'json_schema', json_schema: { name: 'city', schema, strict: true } });
+    await client.responses.create({ model: 'test/resp-gpt', input: 'Which city?', text: { format: { type: 'json_object' } }, reasoning: { effort: 'low' } });
+    expect(lastBody(gpt).response_format).toEqual({ type: 'json_object' });
+  });
+
+  it('is incomplete with reason max_output_tokens when the answer was cut by the token limit', async () => {
+    gpt.script({
+      body: { id: 'chatcmpl-cut', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'Once upon a' }, finish_reason: 'length' }], usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 } },
+    });
+    const response = await client.responses.create({ model: 'test/resp-gpt', input: 'Tell a story', max_output_tokens: 3 });
+    expect(response.status).toBe('incomplete');
+    expect(response.incomplete_details).toEqual({ reason: 'max_output_tokens' });
+    expect(response.output_text).toBe('Once upon a');
+    expect(response.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
+  });
+});
+
+describe('streaming', () => {
+  it('responses.stream sends the Responses events in order with consecutive sequence numbers, then the final response', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Say hello to the gateway' });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const final = await stream.finalResponse();
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    const types = events.map((e) => e.type);
+    const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(types).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      ...deltas.map(() => 'response.output_text.delta'),
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(events[0]).toMatchObject({ response: { status: 'in_progress', output: [], id: final.id } });
+    expect(events.find((e) => e.type === 'response.output_text.done')).toMatchObject({ text: 'Echo: Say hello to the gateway', output_index: 0, content_index: 0 });
+    expect(final.status).toBe('completed');
+    expect(final.output_text).toBe('Echo: Say hello to the gateway');
+    expect(final.usage).toMatchObject({ input_tokens: 40, output_tokens: 12, total_tokens: 52 });
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
+  });
+
+  it('create({stream: true}) streams a function call as function_call_arguments deltas, through Anthropic too', async () => {
+    for (const [model, fake] of [
+      ['test/resp-gpt', gpt],
+      ['test/resp-claude', claude],
+    ] as const) {
+      fake.script({ toolCall: { id: 'call_s1', name: 'get_weather', arguments: { city: 'Rome' } } });
+      const stream = await client.responses.create({ model, input: 'Weather in Rome?', tools: [WEATHER], stream: true });
+      const events: ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const types = events.map((e) => e.type).filter((t) => t !== 'response.function_call_arguments.delta');
+      expect(types).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.function_call_arguments.done', 'response.output_item.done', 'response.completed']);
+      const args = events.flatMap((e) => (e.type === 'response.function_call_arguments.delta' ? [e.delta] : [])).join('');
+      expect(JSON.parse(args)).toEqual({ city: 'Rome' });
+      expect(events.find((e) => e.type === 'response.output_item.added')).toMatchObject({ item: { type: 'function_call', call_id: 'call_s1', name: 'get_weather', arguments: '' } });
+      const completed = events.at(-1)!;
+      expect(completed.type === 'response.completed' && completed.response.output).toEqual([expect.objectContaining({ type: 'function_call', call_id: 'call_s1', name: 'get_weather', arguments: args })]);
+    }
+  });
+
+  it('a client that leaves mid-stream is charged for the prompt and the text it was sent', async () => {
+    const poorish = await h.openAccount({ credits: 1_000_000_000 });
+    const own = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: poorish.key, maxRetries: 0, timeout: 10_000 });
+    dear.script({ slowTokenMs: 300 });
+    const stream = await own.responses.create({ model: 'test/resp-dear', input: 'Say hello to the gateway', stream: true, max_output_tokens: 100 });
+    let text = '';
+    let deltas = 0;
+    for await (const event of stream) {
+      if (event.type !== 'response.output_text.delta') continue;
+      text += event.delta;
+      if (++deltas === 2) break;
+    }
+    expect(text).toBe('Echo: Say ');
+    expect(await dear.requests.at(-1)!.outcome).toBe('aborted');
+    const balance = await h.settledBalance(poorish.accountId);
+    expect(balance.settled).toBe(costOf(DEAR, promptEstimate([{ content: 'Say hello to the gateway' }]), Math.ceil(text.length / 4)));
+    expect(balance.reserved).toBe(0);
+  });
+
+  it('a provider error after the first tokens ends the stream with error and response.failed', async () => {
+    gpt.script({ errorAfterChunks: 3 });
+    const stream = await client.responses.create({ model: 'test/resp-gpt', input: 'Say hello to the gateway', stream: true });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const [error, failed] = events.slice(-2);
+    expect(error).toMatchObject({ type: 'error', code: 'server_error', message: expect.stringContaining('fake-openai') });
+    expect(failed).toMatchObject({ type: 'response.failed', response: { status: 'failed', error: { code: 'server_error' } } });
+    const text = events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : [])).join('');
+    expect(failed!.type === 'response.failed' && failed.response.output).toEqual([expect.objectContaining({ type: 'message', content: [expect.objectContaining({ text })] })]);
+  });
+});
+
+describe('errors in OpenAI shape', () => {
+  const refused = async (body: Record<string, unknown>, key = user.key) => {
+    const res = await fetch(`${h.url}/api/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+    return { status: res.status, error: ((await res.json()) as { error: { code: string; message: string; type: string; param: string | null; metadata: Record<string, unknown> } }).error };
+  };
+
+  it('a bad key is a 401 the SDK reads as AuthenticationError', async () => {
+    const bad = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: 'sk-sy-v1-not-a-key', maxRetries: 0 });
+    const error = await bad.responses.create({ model: 'test/resp-gpt', input: 'hi' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((error as InstanceType<typeof OpenAI.AuthenticationError>).type).toBe('authentication_error');
+  });
+
+  it('an unknown model is a 400 with code invalid_prompt and the typed metadata', async () => {
+    const error = (await client.responses.create({ model: 'nobody/nothing', input: 'hi' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.code).toBe('invalid_prompt');
+    expect(error.type).toBe('invalid_request_error');
+    expect(error.message).toContain('nobody/nothing is not a valid model ID');
+    expect((error.error as { metadata: { error_type: string } }).metadata.error_type).toBe('invalid_request');
+  });
+
+  it('malformed input is a 400 naming the field', async () => {
+    expect(await refused({ model: 'test/resp-gpt', input: 42 })).toMatchObject({ status: 400, error: { code: 'invalid_prompt', param: 'input', message: expect.stringContaining('input must be') } });
+    expect(await refused({ model: 'test/resp-gpt', input: [] })).toMatchObject({ status: 400, error: { param: 'input' } });
+    expect(await refused({ model: 'test/resp-gpt', input: [{ type: 'computer_call_output', call_id: 'x' }] })).toMatchObject({ status: 400, error: { param: 'input[0].type' } });
+    expect(await refused({ model: 'test/resp-gpt', input: [{ role: 'user', content: [{ type: 'input_audio' }] }] })).toMatchObject({ status: 400, error: { param: 'input[0].content[0].type' } });
+    expect(await refused({ model: 'test/resp-gpt', input: [{ type: 'function_call_output', output: 'x' }] })).toMatchObject({ status: 400, error: { param: 'input[0].call_id' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', max_output_tokens: 0 })).toMatchObject({ status: 400, error: { param: 'max_output_tokens' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', temperature: 9 })).toMatchObject({ status: 400, error: { param: 'temperature' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', text: { format: { type: 'yaml' } } })).toMatchObject({ status: 400, error: { param: 'text.format.type' } });
+    expect(await refused({ input: 'hi' })).toMatchObject({ status: 400, error: { param: 'model' } });
+  });
+
+  it('an unsupported tool type is a 400 naming the tool', async () => {
+    const error = (await client.responses.create({ model: 'test/resp-gpt', input: 'hi', tools: [WEATHER, { type: 'web_search' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.param).toBe('tools[1].type');
+    expect(error.message).toContain('only function tools');
+  });
+
+  it('what needs stored responses is a 400 that says the API is stateless', async () => {
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', previous_response_id: 'resp_1' })).toMatchObject({ status: 400, error: { param: 'previous_response_id', message: expect.stringContaining('stateless') } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', store: true })).toMatchObject({ status: 400, error: { param: 'store' } });
+    expect(await refused({ model: 'test/resp-gpt', input: [{ type: 'item_reference', id: 'msg_1' }] })).toMatchObject({ status: 400, error: { param: 'input[0]' } });
+  });
+
+  it('insufficient credits is a 402 with the affordable token count, reserving nothing', async () => {
+    const poor = await h.openAccount({ credits: 10_000_000 });
+    const { status, error } = await refused({ model: 'test/resp-dear', input: 'Say hello to the gateway', max_output_tokens: 500 }, poor.key);
+    expect(status).toBe(402);
+    expect(error).toMatchObject({ code: 'payment_required', type: 'insufficient_credits', metadata: { error_type: 'payment_required', limit_source: 'credits', requested_tokens: 500 } });
+    expect(error.message).toContain('You requested up to 500 tokens');
+    expect(await h.settledBalance(poor.accountId)).toMatchObject({ settled: 0, reserved: 0 });
+  });
+});
