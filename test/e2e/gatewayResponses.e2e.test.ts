@@ -200,6 +200,29 @@ describe('streaming', () => {
     }
   });
 
+  it('streams reasoning as a reasoning item before the message, and a cut answer as response.incomplete', async () => {
+    gpt.script({ reasoning: 'The user greets.' });
+    const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Say hello', reasoning: { effort: 'high' } });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    const final = await stream.finalResponse();
+    expect(types.slice(2, 5)).toEqual(['response.output_item.added', 'response.content_part.added', 'response.reasoning_text.delta']);
+    expect(final.output.map((o) => o.type)).toEqual(['reasoning', 'message']);
+    expect(final.output[0]).toMatchObject({ type: 'reasoning', content: [{ type: 'reasoning_text', text: 'The user greets.' }] });
+    expect(final.output_text).toBe('Echo: Say hello');
+    expect(lastBody(gpt).reasoning_effort).toBe('high');
+
+    const chunk = (delta: unknown, finish: string | null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    gpt.script({ headers: { 'content-type': 'text/event-stream' }, body: `${chunk({ role: 'assistant', content: 'Once upon' }, null)}${chunk({}, 'length')}data: [DONE]\n\n` });
+    const cut = client.responses.stream({ model: 'test/resp-gpt', input: 'Tell a story', max_output_tokens: 2 });
+    const cutTypes: string[] = [];
+    for await (const event of cut) cutTypes.push(event.type);
+    const incomplete = await cut.finalResponse();
+    expect(cutTypes.at(-1)).toBe('response.incomplete');
+    expect(incomplete).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' }, output_text: 'Once upon' });
+    expect(incomplete.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
+  });
+
   it('a client that leaves mid-stream is charged for the prompt and the text it was sent', async () => {
     const poorish = await h.openAccount({ credits: 1_000_000_000 });
     const own = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: poorish.key, maxRetries: 0, timeout: 10_000 });

@@ -40,6 +40,8 @@ const STATEFUL: readonly [string, (value: unknown) => boolean, string][] = [
   ['prompt', (v) => v != null, 'prompt (a stored prompt template) is not supported: send instructions and input instead'],
 ];
 
+/** The chat parser's bound on max_tokens, checked here so the message names this API's field. */
+const MAX_OUTPUT_TOKENS = 10_000_000;
 const INPUT = 'input must be a non-empty string or a non-empty list of items (messages, function_call, function_call_output)';
 const USER_PARTS = '{type:"input_text", text}, {type:"input_image", image_url} or {type:"input_file", file_data or file_url}';
 
@@ -236,7 +238,9 @@ export const chatBodyOf = (raw: unknown): { chat: Json; echo: Echo } => {
   for (const [field, asks, message] of STATEFUL) if (asks(raw[field])) refuse(field, message);
   const instructions = raw.instructions == null ? undefined : str(raw.instructions, 'instructions');
   const maxOutput = raw.max_output_tokens;
-  if (maxOutput != null && (typeof maxOutput !== 'number' || !Number.isInteger(maxOutput) || maxOutput < 1)) refuse('max_output_tokens', 'max_output_tokens must be a positive integer');
+  if (maxOutput != null && (typeof maxOutput !== 'number' || !Number.isInteger(maxOutput) || maxOutput < 1 || maxOutput > MAX_OUTPUT_TOKENS)) {
+    refuse('max_output_tokens', `max_output_tokens must be an integer between 1 and ${MAX_OUTPUT_TOKENS}`);
+  }
   const reasoning = raw.reasoning;
   if (reasoning != null && !isObject(reasoning)) refuse('reasoning', 'reasoning must be an object such as {effort: "low"}');
   const effort = isObject(reasoning) ? reasoning.effort : undefined;
