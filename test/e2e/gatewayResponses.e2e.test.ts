@@ -287,6 +287,11 @@ describe('errors in OpenAI shape', () => {
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', temperature: 9 })).toMatchObject({ status: 400, error: { param: 'temperature' } });
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', text: { format: { type: 'yaml' } } })).toMatchObject({ status: 400, error: { param: 'text.format.type' } });
     expect(await refused({ input: 'hi' })).toMatchObject({ status: 400, error: { param: 'model' } });
+    const notJson = await fetch(`${h.url}/api/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` }, body: '{"model": ' });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: { code: string; type: string } }).error).toMatchObject({ code: 'invalid_prompt', type: 'invalid_request_error' });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', tool_choice: { type: 'allowed_tools', mode: 'auto', tools: [] } })).toMatchObject({ status: 400, error: { param: 'tool_choice' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', metadata: { n: 1 } })).toMatchObject({ status: 400, error: { param: 'metadata' } });
   });
 
   it('an unsupported tool type is a 400 naming the tool', async () => {
