@@ -138,6 +138,18 @@ describe('responses.create', () => {
     expect(lastBody(gpt).response_format).toEqual({ type: 'json_object' });
   });
 
+  it("falls back to the next of OpenRouter's `models` when the first fails, billing the model that answered", async () => {
+    gpt.script({ status: 500 });
+    gpt.script({ status: 500 });
+    const before = await h.settledBalance(user.accountId);
+    const body = { model: 'test/resp-gpt', models: ['test/resp-claude'], input: 'Say hello to the gateway' };
+    const response = await client.responses.create(body as OpenAI.Responses.ResponseCreateParamsNonStreaming);
+    expect(response.model).toBe('test/resp-claude');
+    expect(response.output_text).toBe('Echo: Say hello to the gateway');
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 30, 9));
+  });
+
   it('is incomplete with reason max_output_tokens when the answer was cut by the token limit', async () => {
     gpt.script({
       body: { id: 'chatcmpl-cut', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'Once upon a' }, finish_reason: 'length' }], usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 } },
