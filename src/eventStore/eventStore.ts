@@ -142,6 +142,22 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
+/**
+ * The largest single append EventStoreDB accepts by default (its MaxAppendSize, 1 MiB). The EventStoreDB adapter
+ * refuses a larger append before sending it; writers that batch (the ledger) split at this size, measured by
+ * `appendBytes`. The embedded store has no such limit.
+ */
+export const MAX_APPEND_BYTES = 1024 * 1024;
+
+/** An append's size as EventStoreDB counts it, near enough: each event's JSON data, metadata and type, in UTF-8 bytes. */
+export const appendBytes = (events: readonly NewEvent[]): number => {
+  let bytes = 0;
+  for (const event of events) {
+    bytes += Buffer.byteLength(JSON.stringify(event.data ?? null)) + Buffer.byteLength(JSON.stringify(event.metadata ?? {})) + Buffer.byteLength(event.type);
+  }
+  return bytes;
+};
+
 /** The `durable` of an append acknowledged as durable. */
 export const ALREADY_DURABLE: Promise<void> = Promise.resolve();
 
