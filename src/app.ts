@@ -121,15 +121,20 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
         const runner = core.runner.status();
         const failing = [runner, ...Object.values(followers)].some((status) => status.state === 'retrying');
         const ok = eventStore.ok && readStore.ok && !failing;
+        // Lag in events is head - position only where positions count events (the embedded store's row ids);
+        // EventStoreDB's are byte offsets, so there lag is null and `behind` says whether the head is ahead at all.
         // A follower sees only its own categories, so its position trails the head while it is healthy: a live one
         // counts as caught up. The runner sees every event, so its lag is exact.
-        const followerLag = (status: FollowStatus) => (head === null ? null : status.state === 'live' ? 0 : Math.max(0, head - status.position));
+        const countsEvents = core.eventStore.kind === 'embedded';
+        const lag = (position: number, live: boolean) =>
+          head === null ? { lag: null, behind: null } : live ? { lag: 0, behind: false } : { lag: countsEvents ? Math.max(0, head - position) : null, behind: head > position };
+        const followerLag = (status: FollowStatus) => lag(status.position, status.state === 'live');
         sendJson(res, ok ? 200 : 503, {
           status: ok ? 'ok' : 'degraded',
           eventStore,
           readStore,
-          projections: { ...runner, head, lag: head === null ? null : Math.max(0, head - runner.position) },
-          followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, lag: followerLag(status) }])),
+          projections: { ...runner, head, ...lag(runner.position, false) },
+          followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, ...followerLag(status) }])),
           // Time the event loop was not waiting for I/O since start (ms): `npm run bench:gateway` reports it per request.
           eventLoop: { busyMs: Math.round(performance.eventLoopUtilization().active) },
         });

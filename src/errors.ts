@@ -140,6 +140,23 @@ export class UnavailableError extends DomainError {
   }
 }
 
+/**
+ * 503 with Retry-After: the event store failed in a way that passes (no leader for a moment, a timeout, the server
+ * unreachable). Retrying the same request is safe: appends carry their event ids, so a write that did commit is not
+ * written twice.
+ */
+export class StoreRetryableError extends UnavailableError {
+  constructor(message: string, override readonly retryAfterMs: number, metadata: Record<string, unknown> = {}) {
+    super(message, { retryable: true, retry_after_ms: retryAfterMs, ...metadata });
+  }
+}
+/** 413: one append is larger than the event store accepts (EventStoreDB's maximum append size); retrying cannot help. */
+export class AppendTooLargeError extends DomainError {
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('PAYLOAD_TOO_LARGE', message, 413, { retryable: false, ...metadata });
+  }
+}
+
 /** 402: the account cannot afford the worst case of this request. */
 export class InsufficientCreditsError extends DomainError {
   constructor(message: string, metadata: Record<string, unknown> = {}) {

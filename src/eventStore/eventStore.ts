@@ -3,7 +3,9 @@
  *
  * Revisions and positions are plain numbers: a stream's first event has revision 0, and the global position is
  * a strictly increasing number (the SQLite row id, or EventStoreDB's commit position, which fits in 2^53 until
- * the log reaches 9 PB). Keeping them numbers keeps them JSON-safe in checkpoints and read models.
+ * the log reaches 9 PB). Keeping them numbers keeps them JSON-safe in checkpoints and read models. Only the
+ * embedded store's positions count events; EventStoreDB's are byte offsets, so a difference of positions is a
+ * "how far behind" only in the embedded store (/health reports lag in events there alone).
  */
 
 export type JsonPrimitive = string | number | boolean | null;
@@ -111,8 +113,15 @@ export interface SubscribeOptions {
 
 /**
  * What a subscription yields: batches of events in position order, and once, after the historical events, a
- * `caughtUp` marker (live events follow). `position` in `caughtUp` is the last position the subscription
- * looked at, which may be past the last delivered event when a filter skipped some.
+ * `caughtUp` marker (live events follow). `position` in `caughtUp` is an event's position that consumers may store
+ * as their cursor (`after`) and pass to `waitFor`: every event at or before it has been delivered or filtered out,
+ * and no event after it has been. It is never past the last event the store has scanned, and never a position where
+ * no event is yet (EventStoreDB's checkpoints name where the next event will be written: taken as a cursor, that
+ * event would be skipped). It may be past the last delivered event when a filter skipped some (the embedded store),
+ * or equal to it (EventStoreDB, whose filters run on the server).
+ *
+ * A subscription runs until closed: when the store drops it (a restart, a leader change, the network) the
+ * iterator throws; consumers resubscribe from the last event they applied.
  */
 export type SubscriptionMessage =
   | { readonly kind: 'events'; readonly events: readonly RecordedEvent[] }
@@ -141,6 +150,22 @@ export interface EventStore {
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
+
+/**
+ * The largest single append EventStoreDB accepts by default (its MaxAppendSize, 1 MiB). The EventStoreDB adapter
+ * refuses a larger append before sending it; writers that batch (the ledger) split at this size, measured by
+ * `appendBytes`. The embedded store has no such limit.
+ */
+export const MAX_APPEND_BYTES = 1024 * 1024;
+
+/** An append's size as EventStoreDB counts it, near enough: each event's JSON data, metadata and type, in UTF-8 bytes. */
+export const appendBytes = (events: readonly NewEvent[]): number => {
+  let bytes = 0;
+  for (const event of events) {
+    bytes += Buffer.byteLength(JSON.stringify(event.data ?? null)) + Buffer.byteLength(JSON.stringify(event.metadata ?? {})) + Buffer.byteLength(event.type);
+  }
+  return bytes;
+};
 
 /** The `durable` of an append acknowledged as durable. */
 export const ALREADY_DURABLE: Promise<void> = Promise.resolve();
