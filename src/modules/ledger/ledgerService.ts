@@ -550,7 +550,7 @@ export const createLedgerService = (deps: {
 
   /**
    * After a refusal on this process's view of the account: is the stream ahead of it (another process granted,
-   * released or settled just now, and the follower has not delivered it yet)? Then wait for the follower (or, if it
+   * released or settled just now, and the follower has not delivered it yet)? Then wait for the follower (if it still
    * lags, drop the view to reload it), so the caller is decided again on the fresh account. One read per refusal,
    * only with several processes.
    */
@@ -558,7 +558,9 @@ export const createLedgerService = (deps: {
     const [head] = await eventStore.readStream(ledgerStream(accountId), { direction: 'backwards', maxCount: 1 });
     const writer = writers.get(accountId);
     if (!head || !writer || head.revision <= writer.revision) return false;
-    if (!(await follower.waitFor(head.position, FRESHEN_WAIT_MS)) && writer.state && idle(writer) && head.revision > writer.revision) writer.state = null;
+    await follower.waitFor(head.position, FRESHEN_WAIT_MS);
+    // Still behind (the follower lags or is down): reload the stream rather than refuse on a view known to be stale.
+    if (writer.state && idle(writer) && head.revision > writer.revision) writer.state = null;
     return true;
   };
 
