@@ -185,6 +185,9 @@ export const snapshotBalance = (accountId: string, s: LedgerState): Balance => (
  * flight is appended together next, with the expected revision. A concurrent writer elsewhere makes an append fail;
  * the writer then reloads the stream and decides every operation not yet written again, in order, so no decision is
  * ever written on stale state (an operation admitted on the stale view may then be refused: `onDecided` came first).
+ * With several processes, a follower of the ledger streams applies the others' appends to the accounts held here,
+ * and a refused reservation first checks the stream's head: a refusal appends nothing, so no conflict would ever
+ * bring another process's grant. Appends are split to stay within EventStoreDB's size limit.
  */
 export const createLedgerService = (deps: {
   eventStore: EventStore;
