@@ -25,10 +25,16 @@ export const followEvents = (
   eventStore: EventStore,
   filter: AllFilter,
   apply: (event: RecordedEvent) => void,
-  options: { name: string; logger: Logger; retry?: RetryPolicy },
+  options: {
+    name: string;
+    logger: Logger;
+    retry?: RetryPolicy;
+    /** Exclusive: follow from after this position instead of the beginning (a view that loads its state itself). */
+    after?: number;
+  },
 ): Follower => {
   const { name, logger } = options;
-  const tracker = createPositionTracker();
+  const tracker = createPositionTracker(options.after);
   const health = createFollowHealth(options.retry);
   const pause = cancellableSleep();
   let subscription: Subscription | null = null;

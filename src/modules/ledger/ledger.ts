@@ -1,7 +1,7 @@
 /**
  * The credits ledger as the gateway and the API use it. The implementation (ledgerService.ts) keeps one writer per
  * account in this process, batches concurrent operations on an account into one append, and appends with the
- * expected revision so several processes sharing a store stay exact.
+ * expected revision so several processes sharing a store stay exact (and follows the other processes' appends).
  *
  * Money is integer nano-dollars (1 USD = 1,000,000,000) everywhere.
  */

@@ -1,10 +1,13 @@
-import { ConflictError, NotFoundError, WrongExpectedVersionError } from '../../errors.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
 import type { AppendResult, EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import type { FollowStatus } from '../../eventStore/followStatus.js';
+import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
 import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type Finalized, type LedgerCommand, type LedgerState } from './ledger.decider.js';
-import { ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
+import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
 import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
 import { usageIn } from './windows.js';
@@ -37,6 +40,8 @@ export interface LedgerService extends Ledger {
   readonly lastPosition: number;
   /** Accounts whose state this process holds in memory (bounded: idle writers are evicted). */
   readonly writerCount: number;
+  /** The follower of other processes' ledger appends (null when this process is the store's only user). */
+  status(): FollowStatus | null;
 }
 
 type Outcome = { events: readonly LedgerEvent[]; state: LedgerState };
@@ -47,6 +52,10 @@ interface Op {
   readonly metadata: EventMetadata;
   /** Called once, when the command is first decided without error: before its events are appended. */
   onDecided?: (() => void) | undefined;
+  /** With event ids: this operation's identity when nothing in its event names it (a grant, a refund). */
+  nonce?: string;
+  /** With event ids: the id its event was last appended under (after a failed append, the reload looks for it). */
+  eventId?: string;
   resolve(outcome: Outcome): void;
   reject(error: unknown): void;
 }
@@ -58,6 +67,8 @@ interface Batch {
   readonly ops: Op[];
   readonly results: Result[];
   readonly events: NewEvent[];
+  /** The events' serialized size (data and metadata, UTF-8). */
+  bytes: number;
 }
 
 interface Writer {
@@ -75,11 +86,74 @@ interface Writer {
   loading: boolean;
   /** Appends refused in a row for another writer's (another process's) append. */
   conflicts: number;
+  /** Appends retried in a row after an ambiguous failure (see MAX_AMBIGUOUS_RETRIES). */
+  ambiguous: number;
+  /**
+   * Appends to the stream delivered by the follower that the state may not hold yet (another process's, or this
+   * one's before its append's answer came back), applied once the writer is idle.
+   */
+  foreign: RecordedEvent<LedgerEvent>[];
   /** When an operation was last submitted (ms, the service's clock): idle writers are evicted. */
   lastUsedMs: number;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
+/**
+ * An append that failed as unavailable (a timeout, a deadline, a leader change) may still have committed. With event
+ * ids, the writer sends the very same events again (same ids, same expected revision): the store answers a repeat
+ * of a committed append with its original result, so nothing is written twice.
+ */
+const MAX_AMBIGUOUS_RETRIES = 4;
+const AMBIGUOUS_RETRY_BASE_MS = 50;
+/**
+ * One append carries at most this many bytes of event data and metadata: EventStoreDB refuses appends over 1 MiB
+ * by default (its MaxAppendSize), so a batch stays at half of it. A single event above it still goes alone.
+ * TODO(issue 16): use the EventStoreDB adapter's exported cap once it lands.
+ */
+export const MAX_APPEND_BYTES = 512 * 1024;
+/** And at most this many events: one append is one transaction (embedded) or one gRPC call (EventStoreDB). */
+export const MAX_APPEND_EVENTS = 1_000;
+
+/** A fixed namespace for the ledger's name-based event ids (RFC 9562 version 5). */
+const EVENT_ID_NAMESPACE = Buffer.from('5b0c7d2e9a4f4e61b3c8d1a2f6e0c947', 'hex');
+const nameBasedUuid = (name: string): string => {
+  const hash = createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
+
+/**
+ * What makes an event the same operation when it is appended again: the generation for a reservation's events (with
+ * the amount, so two different settlements never share an id and the second meets the first as a conflict), the
+ * payment for a purchase, the submitted call (`nonce`) for grants and refunds, which carry no identity of their own.
+ */
+const operationKey = (event: LedgerEvent, nonce: () => string): string => {
+  switch (event.type) {
+    case 'CreditsPurchased':
+      return event.data.paymentRef;
+    case 'CreditsGranted':
+    case 'CreditsRefunded':
+      return nonce();
+    case 'CreditsReserved':
+      return `${event.data.generationId}:${event.data.amount}`;
+    case 'ReservationSettled':
+      return `${event.data.generationId}:${event.data.actual}`;
+    case 'ReservationReleased':
+    case 'ReservationExpired':
+      return event.data.generationId;
+    default: {
+      const _never: never = event;
+      return nonce();
+    }
+  }
+};
+
+/** Refusals a stale view of the account can cause (credits, key limit, free-tier rate). */
+/** How long a refused reservation waits for the follower to deliver another process's newer append. */
+const FRESHEN_WAIT_MS = 2_000;
+const isRefusal = (error: unknown) => error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError || error instanceof RateLimitedError;
 /** The default request timeout (10 minutes) plus a minute for its settlement. */
 export const DEFAULT_RESERVATION_TTL_MS = 11 * 60_000;
 /**
@@ -111,6 +185,9 @@ export const snapshotBalance = (accountId: string, s: LedgerState): Balance => (
  * flight is appended together next, with the expected revision. A concurrent writer elsewhere makes an append fail;
  * the writer then reloads the stream and decides every operation not yet written again, in order, so no decision is
  * ever written on stale state (an operation admitted on the stale view may then be refused: `onDecided` came first).
+ * With several processes, a follower of the ledger streams applies the others' appends to the accounts held here,
+ * and a refused reservation first checks the stream's head: a refusal appends nothing, so no conflict would ever
+ * bring another process's grant. Appends are split to stay within EventStoreDB's size limit.
  */
 export const createLedgerService = (deps: {
   eventStore: EventStore;
@@ -135,6 +212,19 @@ export const createLedgerService = (deps: {
   maxWriters?: number;
   /** Writers unused this long are evicted by the sweep. */
   writerIdleMs?: number;
+  /**
+   * Follow the ledger streams for other processes' appends and apply them to the accounts held in memory (default:
+   * unless `soleProcess`). Starts with `start()`.
+   */
+  followOthers?: boolean;
+  /**
+   * Give every event an id derived from its operation, so an append retried after an ambiguous failure is written
+   * once (default: on EventStoreDB, whose appends can time out and still commit; the embedded store's cannot, and
+   * its own time-ordered ids keep its id index append-only).
+   */
+  eventIds?: boolean;
+  /** Caps on one append (see MAX_APPEND_BYTES, MAX_APPEND_EVENTS). */
+  appendLimits?: { bytes: number; events: number };
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
   const plans = deps.plans ?? DEFAULT_PLANS;
@@ -143,6 +233,11 @@ export const createLedgerService = (deps: {
   const creditsCap = deps.creditsCap ?? DEFAULT_CREDITS_CAP;
   const maxWriters = deps.maxWriters ?? DEFAULT_MAX_WRITERS;
   const writerIdleMs = deps.writerIdleMs ?? DEFAULT_WRITER_IDLE_MS;
+  const followOthers = deps.followOthers ?? !deps.soleProcess;
+  const eventIds = deps.eventIds ?? eventStore.kind === 'eventstoredb';
+  const maxAppendBytes = deps.appendLimits?.bytes ?? MAX_APPEND_BYTES;
+  const maxAppendEvents = deps.appendLimits?.events ?? MAX_APPEND_EVENTS;
+  let follower: Follower | null = null;
   /** In order of last use, least recent first (a Map iterates in insertion order; each use re-inserts). */
   const writers = new Map<string, Writer>();
   let lastPosition = 0;
@@ -177,7 +272,20 @@ export const createLedgerService = (deps: {
       // Most recently used goes last.
       writers.delete(accountId);
     } else {
-      writer = { accountId, stream: ledgerStream(accountId), state: null, revision: -1, undecided: [], batches: [], appending: false, loading: false, conflicts: 0, lastUsedMs: atMs };
+      writer = {
+        accountId,
+        stream: ledgerStream(accountId),
+        state: null,
+        revision: -1,
+        undecided: [],
+        batches: [],
+        appending: false,
+        loading: false,
+        conflicts: 0,
+        ambiguous: 0,
+        foreign: [],
+        lastUsedMs: atMs,
+      };
       // Before it joins the map: the new writer itself must never be the one dropped.
       if (writers.size >= maxWriters) evict(-Infinity, 1);
     }
@@ -194,6 +302,7 @@ export const createLedgerService = (deps: {
       for (const event of history) ledgerDecider.evolve(state, event);
       writer.state = state;
       writer.revision = history.length ? history[history.length - 1]!.revision : -1;
+      if (eventIds) answerWritten(writer, history, state);
     } catch (error) {
       for (const op of writer.undecided.splice(0)) op.reject(error);
       logger.error({ err: error, accountId: writer.accountId }, 'ledger writer could not load the account');
@@ -203,33 +312,72 @@ export const createLedgerService = (deps: {
     pump(writer);
   };
 
-  /** Decide the waiting operations into the batch that is not being appended yet. */
+  /**
+   * After a failed append: an operation whose event is in the stream under its id was written after all (the failure
+   * was ambiguous and a retry then met a conflict). Answer it from the stream instead of deciding it again, which
+   * would grant a grant twice or refuse a reservation as a duplicate of itself.
+   */
+  const answerWritten = (writer: Writer, history: readonly RecordedEvent<LedgerEvent>[], state: LedgerState) => {
+    const waiting = new Map<string, Op>();
+    for (const op of writer.undecided) if (op.eventId !== undefined) waiting.set(op.eventId, op);
+    if (waiting.size === 0) return;
+    const written = new Map<Op, RecordedEvent<LedgerEvent>>();
+    for (const event of history) {
+      const op = waiting.get(event.id);
+      if (op) written.set(op, event);
+    }
+    if (written.size === 0) return;
+    writer.undecided = writer.undecided.filter((op) => !written.has(op));
+    for (const [op, event] of written) op.resolve({ events: [event], state });
+  };
+
+  const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) =>
+    Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(metadata)) + event.type.length;
+
+  const newBatch = (writer: Writer): Batch => {
+    const batch: Batch = { ops: [], results: [], events: [], bytes: 0 };
+    writer.batches.push(batch);
+    return batch;
+  };
+
+  /** Decide the waiting operations into the batches that are not being appended yet. */
   const decide = (writer: Writer, state: LedgerState) => {
     // The last batch takes more operations unless it is the one being appended.
     const open = writer.batches.length > (writer.appending ? 1 : 0) ? writer.batches[writer.batches.length - 1]! : undefined;
-    const batch: Batch = open ?? { ops: [], results: [], events: [] };
-    if (!open) writer.batches.push(batch);
+    let batch = open ?? newBatch(writer);
     const admitted: Op[] = [];
     for (const op of writer.undecided.splice(0)) {
       let result: Result;
+      const toAppend: NewEvent[] = [];
+      let bytes = 0;
       try {
         const command = op.build(state);
         const events = command ? (ledgerDecider.decide(command, state) as LedgerEvent[]) : [];
         for (const event of events) {
           ledgerDecider.evolve(state, event);
-          // No caller id: the store's time-ordered ids keep its id index append-only (random ids cost ~2.5x);
-          // the decider, not the store, makes repeats harmless here.
-          batch.events.push({ type: event.type, data: event.data, metadata: op.metadata });
+          // Without event ids (embedded): the store's time-ordered ids keep its id index append-only (random ids
+          // cost ~2.5x), and an embedded append never fails ambiguously; the decider makes repeats harmless.
+          const id = eventIds ? nameBasedUuid(`${writer.stream}\n${event.type}\n${operationKey(event, () => (op.nonce ??= randomUUID()))}`) : undefined;
+          if (id !== undefined) op.eventId = id;
+          toAppend.push({ ...(id !== undefined && { id }), type: event.type, data: event.data, metadata: op.metadata });
+          bytes += serializedBytes(event, op.metadata);
         }
         result = { events };
       } catch (error) {
         result = { error };
       }
+      // A full batch (by size or count) is closed and the next one takes this operation; an operation's events stay
+      // in one append.
+      if (toAppend.length > 0 && batch.ops.length > 0 && (batch.events.length + toAppend.length > maxAppendEvents || batch.bytes + bytes > maxAppendBytes)) {
+        batch = newBatch(writer);
+      }
       batch.ops.push(op);
       batch.results.push(result);
+      batch.events.push(...toAppend);
+      batch.bytes += bytes;
       if (op.onDecided && !('error' in result)) admitted.push(op);
     }
-    // Once the batch is whole: a callback that submits again then joins it, consistently.
+    // Once the batches are whole: a callback that submits again then joins the last one, consistently.
     for (const op of admitted) {
       const onDecided = op.onDecided!;
       op.onDecided = undefined;
@@ -248,7 +396,7 @@ export const createLedgerService = (deps: {
   const appendEvents = (writer: Writer, events: NewEvent[]): Promise<AppendResult> => {
     try {
       // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
-      // batch's callers wait for its own durability (see pump).
+      // batch's callers wait for its own durability (see appendFirst).
       return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit' });
     } catch (error) {
       // A closed store refuses at once: fail like any append, so the writer does not wait forever.
@@ -256,8 +404,100 @@ export const createLedgerService = (deps: {
     }
   };
 
+  /** Nothing decided is waiting to be written: the state is the stream's, up to `revision`. */
+  const idle = (writer: Writer) => !writer.loading && !writer.appending && writer.batches.length === 0;
+
+  /** Apply the follower's appends the state does not hold yet; after a gap (one missed), drop the state to reload it. */
+  const absorbForeign = (writer: Writer, state: LedgerState) => {
+    for (const event of writer.foreign) {
+      if (event.revision <= writer.revision) continue;
+      if (event.revision !== writer.revision + 1) {
+        writer.state = null;
+        break;
+      }
+      ledgerDecider.evolve(state, event);
+      writer.revision = event.revision;
+    }
+    writer.foreign = [];
+  };
+
+  /** From the follower: an append to a ledger stream, by another process or (already applied) by this one. */
+  const applyAppended = (event: RecordedEvent) => {
+    const writer = writers.get(event.stream.slice(LEDGER_CATEGORY.length + 1));
+    // Not held, or dropped and not being reloaded: the next operation reads the whole stream anyway.
+    if (!writer || writer.stream !== event.stream || (writer.state === null && !writer.loading) || event.revision <= writer.revision) return;
+    writer.foreign.push(event as RecordedEvent<LedgerEvent>);
+    // Busy: this process's own append may be in flight (the follower can deliver it before the append's answer), so
+    // wait until the writer is idle; an append meanwhile on a state without it fails on its expected revision.
+    if (writer.state && idle(writer)) absorbForeign(writer, writer.state);
+  };
+
+  /**
+   * The append failed: the state holds events that were not written. Drop it, and decide everything not yet written
+   * again on the reloaded stream, in order. After too many conflicts in a row, or any other error, the batch fails.
+   */
+  const failAppend = (writer: Writer, error: unknown) => {
+    writer.state = null;
+    writer.ambiguous = 0;
+    const retry = error instanceof WrongExpectedVersionError && ++writer.conflicts <= MAX_CONFLICT_RETRIES;
+    const [failed, ...later] = writer.batches.splice(0);
+    if (!retry) {
+      writer.conflicts = 0;
+      for (const op of failed!.ops) op.reject(error);
+    }
+    writer.undecided = [...(retry ? failed!.ops : []), ...later.flatMap((b) => b.ops), ...writer.undecided];
+    pump(writer);
+  };
+
+  /** Append the first batch (again, after an ambiguous failure: the same events under the same ids). */
+  const appendFirst = (writer: Writer, batch: Batch, state: LedgerState) => {
+    writer.appending = true;
+    const expectedNext = writer.revision + batch.events.length;
+    appendEvents(writer, batch.events).then(
+      (appended) => {
+        writer.appending = false;
+        if (appended.nextExpectedRevision !== expectedNext) {
+          // The store matched the ids to events written elsewhere in the stream (a reused generation id long after
+          // its outcome was forgotten): nothing of this batch was written.
+          return failAppend(writer, new ConflictError(`The ledger append to ${writer.stream} repeats events written before`, { stream: writer.stream }));
+        }
+        writer.conflicts = 0;
+        writer.ambiguous = 0;
+        writer.revision = appended.nextExpectedRevision;
+        if (writer.foreign.length > 0) writer.foreign = writer.foreign.filter((event) => event.revision > writer.revision);
+        writer.batches.shift();
+        // Committed: the next batch goes now. The callers hear only once the batch is durable, so no reservation
+        // admits a call and no charge is reported that a power loss could take back. Batches become durable in
+        // commit order (an fsync covers every commit before it), so callers still hear in order. A failed fsync
+        // fails them; the store then refuses every later append, so the writer reloads before deciding again.
+        appended.durable.then(
+          () => {
+            lastPosition = Math.max(lastPosition, appended.position);
+            answer(batch, state);
+          },
+          (error: unknown) => {
+            for (const op of batch.ops) op.reject(error);
+          },
+        );
+        pump(writer);
+      },
+      (error: unknown) => {
+        if (eventIds && error instanceof UnavailableError && writer.ambiguous < MAX_AMBIGUOUS_RETRIES) {
+          // Still `appending`: operations arriving meanwhile are decided into the next batch.
+          const delayMs = AMBIGUOUS_RETRY_BASE_MS * 2 ** writer.ambiguous++;
+          logger.warn({ err: error, accountId: writer.accountId, attempt: writer.ambiguous, retryInMs: delayMs }, 'ledger append failed ambiguously; sending the same events again');
+          setTimeout(() => appendFirst(writer, batch, state), delayMs).unref();
+          return;
+        }
+        writer.appending = false;
+        failAppend(writer, error);
+      },
+    );
+  };
+
   /** Decide what waits, then append the first batch unless one is in flight. Batches without events settle in turn. */
   const pump = (writer: Writer): void => {
+    if (writer.state && writer.foreign.length > 0 && idle(writer)) absorbForeign(writer, writer.state);
     if (!writer.state) {
       if (!writer.loading && writer.undecided.length > 0) void load(writer);
       return;
@@ -271,43 +511,7 @@ export const createLedgerService = (deps: {
         answer(batch, state);
         continue;
       }
-      writer.appending = true;
-      appendEvents(writer, batch.events).then(
-        (appended) => {
-          writer.appending = false;
-          writer.conflicts = 0;
-          writer.revision = appended.nextExpectedRevision;
-          writer.batches.shift();
-          // Committed: the next batch goes now. The callers hear only once the batch is durable, so no reservation
-          // admits a call and no charge is reported that a power loss could take back. Batches become durable in
-          // commit order (an fsync covers every commit before it), so callers still hear in order. A failed fsync
-          // fails them; the store then refuses every later append, so the writer reloads before deciding again.
-          appended.durable.then(
-            () => {
-              lastPosition = Math.max(lastPosition, appended.position);
-              answer(batch, state);
-            },
-            (error: unknown) => {
-              for (const op of batch.ops) op.reject(error);
-            },
-          );
-          pump(writer);
-        },
-        (error: unknown) => {
-          writer.appending = false;
-          // The state holds events that were not written: drop it, and decide everything not yet written again on
-          // the reloaded stream, in order. After too many conflicts in a row, or any other error, the batch fails.
-          writer.state = null;
-          const retry = error instanceof WrongExpectedVersionError && ++writer.conflicts <= MAX_CONFLICT_RETRIES;
-          const [failed, ...later] = writer.batches.splice(0);
-          if (!retry) {
-            writer.conflicts = 0;
-            for (const op of failed!.ops) op.reject(error);
-          }
-          writer.undecided = [...(retry ? failed!.ops : []), ...later.flatMap((b) => b.ops), ...writer.undecided];
-          pump(writer);
-        },
-      );
+      appendFirst(writer, batch, state);
     }
   };
 
@@ -347,7 +551,25 @@ export const createLedgerService = (deps: {
     return expired;
   };
 
+  /**
+   * After a refusal on this process's view of the account: is the stream ahead of it (another process granted,
+   * released or settled just now, and the follower has not delivered it yet)? Then wait for the follower (if it still
+   * lags, drop the view to reload it), so the caller is decided again on the fresh account. One read per refusal,
+   * only with several processes.
+   */
+  const freshenAfterRefusal = async (accountId: string, follower: Follower): Promise<boolean> => {
+    const [head] = await eventStore.readStream(ledgerStream(accountId), { direction: 'backwards', maxCount: 1 });
+    const writer = writers.get(accountId);
+    if (!head || !writer || head.revision <= writer.revision) return false;
+    await follower.waitFor(head.position, FRESHEN_WAIT_MS);
+    // Still behind (the follower lags or is down): reload the stream rather than refuse on a view known to be stale.
+    if (writer.state && idle(writer) && head.revision > writer.revision) writer.state = null;
+    return true;
+  };
+
   const service: LedgerService = {
+    status: () => follower?.status() ?? null,
+
     get lastPosition() {
       return lastPosition;
     },
@@ -362,7 +584,7 @@ export const createLedgerService = (deps: {
       const account = requireAccount(accountId);
       const plan = plans[account.plan] ?? plans.free!;
       const key = keyId ? directory.key(keyId) : undefined;
-      await submit(accountId, (state) => ({
+      const build: Op['build'] = (state) => ({
         type: 'Reserve',
         data: {
           accountId,
@@ -374,7 +596,16 @@ export const createLedgerService = (deps: {
           freeTier: freeTierLimits(plan, state.purchased),
           at: now().toISOString(),
         },
-      }), undefined, onAdmitted);
+      });
+      try {
+        await submit(accountId, build, undefined, onAdmitted);
+      } catch (error) {
+        const following = follower;
+        if (!following || !isRefusal(error)) throw error;
+        const fresher = await freshenAfterRefusal(accountId, following).catch(() => false);
+        if (!fresher) throw error;
+        await submit(accountId, build, undefined, onAdmitted);
+      }
     },
 
     async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
@@ -449,6 +680,14 @@ export const createLedgerService = (deps: {
     },
 
     async start() {
+      if (followOthers && !follower) {
+        // From the head on: an account's state is read from its stream when first used, the follower brings what
+        // other processes append after that. A view loaded before now may have missed some: reload it.
+        const head = await eventStore.headPosition();
+        for (const writer of writers.values()) if (idle(writer)) writer.state = null;
+        follower = followEvents(eventStore, { categories: [LEDGER_CATEGORY] }, applyAppended, { name: 'ledger', logger, after: head });
+        await follower.start();
+      }
       // Load the accounts that may hold reservations left by a crash, so the sweep sees them.
       for (const accountId of (await deps.accountsWithReservations?.()) ?? []) writerFor(accountId, now().getTime());
       // As the store's only user, nothing open now can still be settled: expire it all (just after now, so a
@@ -462,6 +701,8 @@ export const createLedgerService = (deps: {
     async stop() {
       if (timer) clearInterval(timer);
       timer = null;
+      await follower?.stop();
+      follower = null;
       // Let queued operations finish.
       await Promise.all([...writers.values()].map((writer) => (writer.appending || writer.loading || writer.batches.length > 0 ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
     },

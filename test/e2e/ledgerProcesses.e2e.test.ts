@@ -1,0 +1,279 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
+import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
+import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
+import { MAX_APPEND_BYTES, MAX_APPEND_EVENTS } from '../../src/modules/ledger/ledgerService.js';
+import { openAccount, openLedger } from '../support/ledgerFixture.js';
+
+const USD = 1_000_000_000;
+const COST = 2 * USD;
+const DEADLINE_MS = 10_000;
+const dirs: string[] = [];
+const open: { close(): Promise<void> }[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-ledger-procs-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((l) => l.close()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+type Ledger = Awaited<ReturnType<typeof openLedger>>;
+const started = async (dir: string, options: Parameters<typeof openLedger>[1] = {}): Promise<Ledger> => {
+  const l = await openLedger(dir, { start: true, ...options });
+  open.push(l);
+  return l;
+};
+
+/** Polls until `check` holds (generous deadline: this bounds the follower's delay, it does not time it). */
+const eventually = async (check: () => Promise<boolean>) => {
+  const until = Date.now() + DEADLINE_MS;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('not reached before the deadline');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
+
+/** Two ledger services on one store file, as two app processes have: both know the account. */
+const twoProcesses = async (accountId: string, options: Parameters<typeof openLedger>[1] = {}) => {
+  const dir = tempDir();
+  const a = await started(dir, options);
+  const b = await started(dir, options);
+  await a.directory.waitFor(await openAccount(a.eventStore, accountId));
+  await eventually(async () => b.directory.account(accountId) !== undefined);
+  return [a, b] as const;
+};
+
+const reserve = (l: Ledger, accountId: string, generationId: string, keyId: string | null = null) =>
+  l.ledger.reserve({ accountId, keyId, generationId, amount: COST, freeModel: false });
+
+const events = async (l: Ledger, accountId: string) => (await l.eventStore.readStream(ledgerStream(accountId))) as unknown as (LedgerEvent & { id: string })[];
+
+/** Records every ledger append (and every read) the service makes, and can fail the next ledger appends. */
+const recording = () => {
+  const appends: (readonly NewEvent[])[] = [];
+  const faults: ('commitThenTimeout' | 'conflict')[] = [];
+  let reads = 0;
+  let conflicts = 0;
+  const wrap = (store: EventStore): EventStore => ({
+    ...store,
+    kind: store.kind,
+    readStream: (stream, options) => {
+      reads++;
+      return store.readStream(stream, options);
+    },
+    readAll: (options) => store.readAll(options),
+    subscribeToAll: (options) => store.subscribeToAll(options),
+    headPosition: () => store.headPosition(),
+    health: () => store.health(),
+    close: () => store.close(),
+    async append(stream, batch, options) {
+      if (!stream.startsWith(`${LEDGER_CATEGORY}-`)) return store.append(stream, batch, options);
+      appends.push(batch);
+      const fault = faults.shift();
+      if (fault === 'conflict') throw new WrongExpectedVersionError(stream, String(options?.expectedRevision), 0);
+      const result = await store.append(stream, batch, options).catch((error: unknown) => {
+        if (error instanceof WrongExpectedVersionError) conflicts++;
+        throw error;
+      });
+      // Committed, but the answer is lost (a timeout or a leader change after the write).
+      if (fault === 'commitThenTimeout') throw new UnavailableError('injected: the append timed out after it committed');
+      return result;
+    },
+  });
+  return {
+    wrap,
+    appends,
+    faults,
+    get reads() {
+      return reads;
+    },
+    get conflicts() {
+      return conflicts;
+    },
+  };
+};
+
+describe('a ledger service learns of another process’s appends', () => {
+  it('a grant on one process lets the other, which refused, admit reservations; its balance shows the grant', async () => {
+    const [a, b] = await twoProcesses('acc_grant');
+    // b holds the account's state: empty, so it refuses.
+    await expect(reserve(b, 'acc_grant', 'before')).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    await a.ledger.grant({ accountId: 'acc_grant', amount: 3 * COST, reason: 'test', actor: 'test', correlationId: 'c' });
+    // The follower brings the grant to b's state without any request on b.
+    await eventually(async () => (await b.ledger.balance('acc_grant')).available === 3 * COST);
+    await reserve(b, 'acc_grant', 'after-1');
+    await reserve(b, 'acc_grant', 'after-2');
+    await eventually(async () => (await a.ledger.balance('acc_grant')).reserved === 2 * COST);
+  });
+
+  it('a reservation on the other process right after a grant is answered is admitted (a refusal first checks the stream head)', async () => {
+    const [a, b] = await twoProcesses('acc_now');
+    await expect(reserve(b, 'acc_now', 'before')).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    for (let i = 0; i < 5; i++) {
+      await a.ledger.grant({ accountId: 'acc_now', amount: COST, reason: 'test', actor: 'test', correlationId: 'c' });
+      await reserve(b, 'acc_now', `right-after-${i}`);
+    }
+    // Still exact: five grants, five reservations, nothing more.
+    await expect(reserve(b, 'acc_now', 'one-too-many')).rejects.toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    const state = foldEvents(ledgerDecider, await events(a, 'acc_now'));
+    expect(state.reservations.size).toBe(5);
+    expect(available(state)).toBe(0);
+  });
+
+  it('a charge settled on one process shows in the other’s balance and key usage', async () => {
+    const [a, b] = await twoProcesses('acc_charge');
+    await a.ledger.grant({ accountId: 'acc_charge', amount: 10 * COST, reason: 'test', actor: 'test', correlationId: 'c' });
+    await eventually(async () => (await b.ledger.balance('acc_charge')).available === 10 * COST);
+    expect(await b.ledger.keyUsage('acc_charge', 'key_1')).toMatchObject({ lifetime: 0 });
+    await reserve(a, 'acc_charge', 'g1', 'key_1');
+    const { charged } = await a.ledger.settle({ accountId: 'acc_charge', generationId: 'g1', actual: USD / 2, usage: null });
+    expect(charged).toBe(USD / 2);
+    await eventually(async () => (await b.ledger.balance('acc_charge')).settled === USD / 2);
+    expect(await b.ledger.balance('acc_charge')).toMatchObject({ available: 10 * COST - USD / 2, reserved: 0, openReservations: 0 });
+    expect((await b.ledger.keyUsage('acc_charge', 'key_1')).lifetime).toBe(USD / 2);
+    // And the settlement is known there: a repeat on b is the same no-op, a different amount a conflict.
+    expect(await b.ledger.settle({ accountId: 'acc_charge', generationId: 'g1', actual: USD / 2, usage: null })).toMatchObject({ charged: USD / 2 });
+    await expect(b.ledger.settle({ accountId: 'acc_charge', generationId: 'g1', actual: USD, usage: null })).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('two following services reserving against one balance at once never overspend: conflicting appends reload and decide again', async () => {
+    const recA = recording();
+    const recB = recording();
+    const dir = tempDir();
+    const a = await started(dir, { wrap: recA.wrap });
+    const b = await started(dir, { wrap: recB.wrap });
+    await a.directory.waitFor(await openAccount(a.eventStore, 'acc_race'));
+    await eventually(async () => b.directory.account('acc_race') !== undefined);
+    await a.ledger.grant({ accountId: 'acc_race', amount: 10 * COST, reason: 'test', actor: 'test', correlationId: 'c' });
+    await eventually(async () => (await b.ledger.balance('acc_race')).available === 10 * COST);
+    const fire = (l: Ledger, prefix: string) => Array.from({ length: 60 }, (_, i) => reserve(l, 'acc_race', `${prefix}-${i}`));
+    const results = await Promise.allSettled([...fire(a, 'a'), ...fire(b, 'b')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    // Both held the account and appended at the same expected revision: one of them met the other's append.
+    expect(recA.conflicts + recB.conflicts).toBeGreaterThan(0);
+    const state = foldEvents(ledgerDecider, await events(a, 'acc_race'));
+    expect(state.reservations.size).toBe(10);
+    expect(available(state)).toBe(0);
+    await eventually(async () => (await a.ledger.balance('acc_race')).available === 0 && (await b.ledger.balance('acc_race')).available === 0);
+  });
+
+  it('adds no read per request: admitted reservations and balances are answered from memory, following or not', async () => {
+    for (const soleProcess of [true, false]) {
+      const rec = recording();
+      const l = await started(tempDir(), { wrap: rec.wrap, ledger: { soleProcess } });
+      expect(l.ledger.status() === null).toBe(soleProcess); // the sole process follows nobody
+      await l.directory.waitFor(await openAccount(l.eventStore, 'acc_lean'));
+      await l.ledger.grant({ accountId: 'acc_lean', amount: 100 * COST, reason: 'test', actor: 'test', correlationId: 'c' });
+      const readsAfterLoad = rec.reads;
+      for (let i = 0; i < 30; i++) {
+        await reserve(l, 'acc_lean', `g-${i}`);
+        await l.ledger.balance('acc_lean');
+      }
+      expect(rec.reads).toBe(readsAfterLoad);
+    }
+  });
+});
+
+describe('appends stay within the store’s size limit', () => {
+  it('splits a large queued batch by count and by size, and answers every caller', async () => {
+    const rec = recording();
+    const l = await started(tempDir(), { wrap: rec.wrap, ledger: { appendLimits: { events: 10, bytes: 4_000 } } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_split'));
+    await l.ledger.grant({ accountId: 'acc_split', amount: 200 * COST, reason: 'x', actor: 'test', correlationId: 'c' });
+    const results = await Promise.allSettled(Array.from({ length: 95 }, (_, i) => reserve(l, 'acc_split', `g-${i}`)));
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    // 1 KiB reasons: at most three fit in 4,000 bytes.
+    const grants = await Promise.all(Array.from({ length: 12 }, () => l.ledger.grant({ accountId: 'acc_split', amount: USD, reason: 'r'.repeat(1024), actor: 'test', correlationId: 'c' })));
+    expect(grants.at(-1)!.granted).toBe(200 * COST + 12 * USD);
+    const sizes = rec.appends.map((batch) => batch.reduce((sum, e) => sum + Buffer.byteLength(JSON.stringify(e.data)) + Buffer.byteLength(JSON.stringify(e.metadata)), 0));
+    expect(Math.max(...rec.appends.map((batch) => batch.length))).toBeLessThanOrEqual(10);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(4_000);
+    expect(rec.appends.length).toBeGreaterThanOrEqual(1 + 10 + 4);
+    const written = await events(l, 'acc_split');
+    expect(written.filter((e) => e.type === 'CreditsReserved')).toHaveLength(95);
+    expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(13);
+  });
+
+  it('with the default caps, 2,500 reservations queued at once go in appends of at most MAX_APPEND_EVENTS events and MAX_APPEND_BYTES', async () => {
+    const rec = recording();
+    const l = await started(tempDir(), { wrap: rec.wrap });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_big'));
+    await l.ledger.grant({ accountId: 'acc_big', amount: 2_500 * COST, reason: 'x', actor: 'test', correlationId: 'c' });
+    const results = await Promise.allSettled(Array.from({ length: 2_500 }, (_, i) => reserve(l, 'acc_big', `g-${i}`)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2_500);
+    expect(Math.max(...rec.appends.map((batch) => batch.length))).toBe(MAX_APPEND_EVENTS);
+    expect(rec.appends.length).toBeGreaterThanOrEqual(4);
+    const bytes = (batch: readonly NewEvent[]) => Buffer.byteLength(JSON.stringify(batch.map((e) => [e.type, e.data, e.metadata])));
+    expect(Math.max(...rec.appends.map(bytes))).toBeLessThanOrEqual(MAX_APPEND_BYTES);
+    expect((await l.ledger.balance('acc_big')).available).toBe(0);
+  });
+});
+
+describe('an append that failed ambiguously is retried without writing twice', () => {
+  const withIds = async (rec: ReturnType<typeof recording>) => {
+    const l = await started(tempDir(), { wrap: rec.wrap, ledger: { eventIds: true } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
+    return l;
+  };
+
+  it('a grant whose append committed but timed out is answered once and granted once', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    rec.faults.push('commitThenTimeout');
+    const balance = await l.ledger.grant({ accountId: 'acc_ids', amount: 5 * USD, reason: 'x', actor: 'test', correlationId: 'c' });
+    expect(balance.granted).toBe(5 * USD);
+    // Sent twice, with the same event id; written once.
+    expect(rec.appends).toHaveLength(2);
+    expect(rec.appends[1]![0]!.id).toBe(rec.appends[0]![0]!.id);
+    expect(rec.appends[0]![0]!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
+    expect((await l.ledger.balance('acc_ids')).granted).toBe(5 * USD);
+  });
+
+  it('a settlement whose append committed but timed out charges once', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 5 * COST, reason: 'x', actor: 'test', correlationId: 'c' });
+    await reserve(l, 'acc_ids', 'g1');
+    rec.faults.push('commitThenTimeout', 'commitThenTimeout');
+    expect(await l.ledger.settle({ accountId: 'acc_ids', generationId: 'g1', actual: USD, usage: null })).toMatchObject({ charged: USD });
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'ReservationSettled')).toHaveLength(1);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ settled: USD, available: 5 * COST - USD });
+  });
+
+  it('when the retry meets a conflict, the reload finds the first try’s event by its id instead of granting again', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    // The first try commits and its answer is lost; the store then answers the retry as a conflict (as a store that
+    // does not recognize the repeat would).
+    rec.faults.push('commitThenTimeout', 'conflict');
+    const balance = await l.ledger.grant({ accountId: 'acc_ids', amount: 7 * USD, reason: 'x', actor: 'test', correlationId: 'c' });
+    expect(balance.granted).toBe(7 * USD);
+    expect((await events(l, 'acc_ids')).filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
+    // The writer goes on from the reloaded stream.
+    await l.ledger.grant({ accountId: 'acc_ids', amount: USD, reason: 'y', actor: 'test', correlationId: 'c' });
+    expect((await l.ledger.balance('acc_ids')).granted).toBe(8 * USD);
+  });
+
+  it('the embedded store’s default gives no ids and does not retry: an ambiguous failure reaches the caller', async () => {
+    const rec = recording();
+    const l = await started(tempDir(), { wrap: rec.wrap });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_noids'));
+    rec.faults.push('commitThenTimeout');
+    await expect(l.ledger.grant({ accountId: 'acc_noids', amount: USD, reason: 'x', actor: 'test', correlationId: 'c' })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(rec.appends[0]![0]!.id).toBeUndefined();
+    // Reloaded from the stream, the balance is what was written.
+    expect((await l.ledger.balance('acc_noids')).granted).toBe(USD);
+  });
+});
