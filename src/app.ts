@@ -117,7 +117,9 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       handler: async ({ res }) => {
         const [eventStore, readStore] = await Promise.all([core.eventStore.health(), core.readStore.health()]);
         const head = eventStore.ok ? await core.eventStore.headPosition() : null;
-        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status() };
+        const ledger = core.ledger.status();
+        // The ledger follows other processes' writes only when it is not the store's sole process.
+        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), ...(ledger && { ledger }) };
         const runner = core.runner.status();
         const failing = [runner, ...Object.values(followers)].some((status) => status.state === 'retrying');
         const ok = eventStore.ok && readStore.ok && !failing;

@@ -7,7 +7,7 @@ import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
-import { MAX_APPEND_BYTES, MAX_APPEND_EVENTS } from '../../src/modules/ledger/ledgerService.js';
+import { MAX_LEDGER_APPEND_BYTES, MAX_APPEND_EVENTS } from '../../src/modules/ledger/ledgerService.js';
 import { openAccount, openLedger } from '../support/ledgerFixture.js';
 
 const USD = 1_000_000_000;
@@ -203,7 +203,7 @@ describe('appends stay within the store’s size limit', () => {
     expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(13);
   });
 
-  it('with the default caps, 2,500 reservations queued at once go in appends of at most MAX_APPEND_EVENTS events and MAX_APPEND_BYTES', async () => {
+  it('with the default caps, 2,500 reservations queued at once go in appends of at most MAX_APPEND_EVENTS events and MAX_LEDGER_APPEND_BYTES', async () => {
     const rec = recording();
     const l = await started(tempDir(), { wrap: rec.wrap });
     await l.directory.waitFor(await openAccount(l.eventStore, 'acc_big'));
@@ -213,7 +213,7 @@ describe('appends stay within the store’s size limit', () => {
     expect(Math.max(...rec.appends.map((batch) => batch.length))).toBe(MAX_APPEND_EVENTS);
     expect(rec.appends.length).toBeGreaterThanOrEqual(4);
     const bytes = (batch: readonly NewEvent[]) => Buffer.byteLength(JSON.stringify(batch.map((e) => [e.type, e.data, e.metadata])));
-    expect(Math.max(...rec.appends.map(bytes))).toBeLessThanOrEqual(MAX_APPEND_BYTES);
+    expect(Math.max(...rec.appends.map(bytes))).toBeLessThanOrEqual(MAX_LEDGER_APPEND_BYTES);
     expect((await l.ledger.balance('acc_big')).available).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
-import type { AppendResult, EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent } from '../../eventStore/eventStore.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
@@ -106,11 +106,11 @@ const MAX_CONFLICT_RETRIES = 8;
 const MAX_AMBIGUOUS_RETRIES = 4;
 const AMBIGUOUS_RETRY_BASE_MS = 50;
 /**
- * One append carries at most this many bytes of event data and metadata: EventStoreDB refuses appends over 1 MiB
- * by default (its MaxAppendSize), so a batch stays at half of it. A single event above it still goes alone.
- * TODO(issue 16): use the EventStoreDB adapter's exported cap once it lands.
+ * One append carries at most this many bytes (as `appendBytes` counts them): half of what the event stores accept
+ * in one append (EventStoreDB's default MaxAppendSize), leaving room for its framing. A single event above it still
+ * goes alone.
  */
-export const MAX_APPEND_BYTES = 512 * 1024;
+export const MAX_LEDGER_APPEND_BYTES = STORE_MAX_APPEND_BYTES / 2;
 /** And at most this many events: one append is one transaction (embedded) or one gRPC call (EventStoreDB). */
 export const MAX_APPEND_EVENTS = 1_000;
 
@@ -223,7 +223,7 @@ export const createLedgerService = (deps: {
    * its own time-ordered ids keep its id index append-only).
    */
   eventIds?: boolean;
-  /** Caps on one append (see MAX_APPEND_BYTES, MAX_APPEND_EVENTS). */
+  /** Caps on one append (see MAX_LEDGER_APPEND_BYTES, MAX_APPEND_EVENTS). */
   appendLimits?: { bytes: number; events: number };
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
@@ -235,7 +235,7 @@ export const createLedgerService = (deps: {
   const writerIdleMs = deps.writerIdleMs ?? DEFAULT_WRITER_IDLE_MS;
   const followOthers = deps.followOthers ?? !deps.soleProcess;
   const eventIds = deps.eventIds ?? eventStore.kind === 'eventstoredb';
-  const maxAppendBytes = deps.appendLimits?.bytes ?? MAX_APPEND_BYTES;
+  const maxAppendBytes = deps.appendLimits?.bytes ?? MAX_LEDGER_APPEND_BYTES;
   const maxAppendEvents = deps.appendLimits?.events ?? MAX_APPEND_EVENTS;
   let follower: Follower | null = null;
   /** In order of last use, least recent first (a Map iterates in insertion order; each use re-inserts). */
@@ -331,8 +331,7 @@ export const createLedgerService = (deps: {
     for (const [op, event] of written) op.resolve({ events: [event], state });
   };
 
-  const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) =>
-    Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(metadata)) + event.type.length;
+  const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
 
   const newBatch = (writer: Writer): Batch => {
     const batch: Batch = { ops: [], results: [], events: [], bytes: 0 };
