@@ -36,12 +36,10 @@ export const applyPreset = (body: unknown, accountId: string, lookup: PresetLook
   if (!isObject(body)) return body;
   const { model, preset } = body;
   const at = typeof model === 'string' ? model.indexOf(PRESET_MARK) : -1;
-  if (preset == null && at === -1) {
-    if (Array.isArray(body.models) && body.models.some((m) => typeof m === 'string' && m.includes(PRESET_MARK))) {
-      throw invalidRequest('A preset cannot be one of models: send model "@preset/slug" or preset "slug" (the preset may hold the models list)', { param: 'models' });
-    }
-    return body;
+  if (Array.isArray(body.models) && body.models.some((m) => typeof m === 'string' && m.includes(PRESET_MARK))) {
+    throw invalidRequest('A preset cannot be one of models: send model "@preset/slug" or preset "slug" (the preset may hold the models list)', { param: 'models' });
   }
+  if (preset == null && at === -1) return body;
   if (preset != null && typeof preset !== 'string') throw invalidRequest('preset must be the slug of one of your presets (a string)', { param: 'preset' });
   let slug: string;
   let override: string | null = null;
