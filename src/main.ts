@@ -19,6 +19,8 @@ import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
+import { createPresetsApi } from './modules/presets/presets.api.js';
+import { presetRoutes } from './modules/presets/presets.rest.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
 import { createTablesApi } from './modules/tables/tables.api.js';
 import { tableRoutes } from './modules/tables/tables.rest.js';
@@ -129,6 +131,7 @@ export const startSwitchyard = async (
         runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
         tables,
         secrets,
+        presets: createPresetsApi({ eventStore, view: gatewayServices.presets, catalog: gateway.catalog, logger, now: base.now }),
       };
     },
   });
@@ -142,6 +145,7 @@ export const startSwitchyard = async (
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
+    ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
   ]);
   const port = await app.start(config.PORT, config.HOST);

@@ -7,6 +7,7 @@ import { createCatalog } from './modules/catalog/catalog.js';
 import { createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
 import { createGenerationRecorder } from './modules/generations/generation.api.js';
+import { createPresetView } from './modules/presets/presetView.js';
 import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
 import type { Ledger } from './modules/ledger/ledger.js';
 import type { ReadStore } from './readStore/readStore.js';
@@ -56,6 +57,8 @@ export const createGatewayServices = async (deps: {
   const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }));
   const catalog = createCatalog({ eventStore, vault, logger });
   await catalog.start();
+  const presets = createPresetView({ eventStore, logger });
+  await presets.start();
   const stats = createStatsSnapshot(providerStatsQueries(readStore).all);
   await stats.refresh();
   stats.start(STATS_REFRESH_MS);
@@ -66,12 +69,14 @@ export const createGatewayServices = async (deps: {
     ledger: deps.ledger,
     generations: createGenerationRecorder({ eventStore, logger }),
     stats,
+    presets,
     logger,
     config: gatewayConfigFrom(config),
     waitForReadModels: (position) => runner.waitFor(position),
   });
   return {
     gateway,
+    presets,
     async seed() {
       if (seed === null) return;
       const position = await applySeed({ eventStore, catalog, seed, now: () => new Date() });
@@ -85,6 +90,7 @@ export const createGatewayServices = async (deps: {
       stats.stop();
       upstream.close();
       await catalog.stop();
+      await presets.stop();
     },
   };
 };

@@ -27,6 +27,7 @@ import type { CredentialVault } from '../modules/catalog/credentials.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
 import type { ApiType, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
+import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
@@ -122,6 +123,7 @@ export interface EmbedOutcome {
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
+const NO_PRESETS: PresetLookup = { preset: () => undefined };
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 export const createGateway = (deps: {
@@ -134,6 +136,8 @@ export const createGateway = (deps: {
   /** Records each generation (the generations module decides its events). */
   generations: GenerationRecorder;
   stats: StatsSnapshot;
+  /** The accounts' presets, in memory (a request naming one is refused as unknown without it). */
+  presets?: PresetLookup;
   logger: Logger;
   config: GatewayConfig;
   /** Resolves once the read models have applied a position (so `idle()` can promise readable generation records). */
@@ -577,6 +581,7 @@ export const createGateway = (deps: {
     upstream: deps.upstream,
     breakers,
     stats: deps.stats,
+    presets: deps.presets ?? NO_PRESETS,
     prepare,
     execute,
     generate: async (input: GenerateInput, options?: ExecuteOptions) => execute(await prepare(input), options),

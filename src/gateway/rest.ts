@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
+import { applyPreset } from '../modules/presets/presetResolution.js';
 import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
 import type { Gateway, GenerationOutcome } from './gateway.js';
@@ -92,7 +93,8 @@ export const gatewayRoutes = (deps: {
     res.setHeader('x-generation-id', generationId);
     try {
       const principal = requirePrincipal(deps.directory, req);
-      const body = await readJsonBody(req, config.MAX_BODY_BYTES);
+      // A preset the body names is merged in first: the parser checks the result as one request.
+      const body = applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets);
       const sessionHeader = req.headers['x-session-id'];
       const parsed = parseChatBody(body, kind, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
       const prepared = await gateway.prepare({

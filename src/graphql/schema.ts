@@ -9,5 +9,6 @@ import '../modules/workflows/run.graphql.js';
 import '../modules/tables/tables.graphql.js';
 import '../modules/workflows/run.progress.graphql.js';
 import '../modules/workflows/secrets.graphql.js';
+import '../modules/presets/presets.graphql.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -3,6 +3,7 @@ import type { ApiKeysApi } from './apiKeys/apiKey.api.js';
 import type { CatalogApi } from './catalog/catalog.api.js';
 import type { GenerationsApi } from './generations/generation.api.js';
 import type { LedgerApi } from './ledger/ledger.api.js';
+import type { PresetsApi } from './presets/presets.api.js';
 import type { TablesApi } from './tables/tables.api.js';
 import type { RunsApi } from './workflows/run.api.js';
 import type { SecretsApi } from './workflows/secrets.js';
@@ -19,4 +20,5 @@ export interface Modules {
   runs: RunsApi;
   tables: TablesApi;
   secrets: SecretsApi;
+  presets: PresetsApi;
 }

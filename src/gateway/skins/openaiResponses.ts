@@ -13,6 +13,7 @@ import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { toUsdNumber } from '../../modules/ledger/money.js';
 import { parseChatBody } from '../chatRequest.js';
+import { applyPreset } from '../../modules/presets/presetResolution.js';
 import type { Gateway, GenerationOutcome } from '../gateway.js';
 import { GatewayError, invalidRequest } from '../gatewayErrors.js';
 import type { ChatChunk, ChatMessage, ContentPart, FinishReason, FunctionTool, ResponseFormat, ResponseMessage, ToolCall, ToolChoice } from '../types.js';
@@ -29,7 +30,7 @@ const nonEmpty = (value: unknown, param: string): string => (typeof value === 's
 // Request → chat body
 
 /** Fields with the same name and meaning in both APIs (OpenRouter's routing fields included), passed on as sent. */
-const SAME_FIELDS = ['model', 'models', 'provider', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream'] as const;
+const SAME_FIELDS = ['model', 'models', 'provider', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset'] as const;
 
 /** What needs state this API does not keep, and the field that asks for it. */
 const STATEFUL: readonly [string, (value: unknown) => boolean, string][] = [
@@ -568,10 +569,11 @@ export const responsesRoutes = (deps: {
     try {
       const principal = requirePrincipal(deps.directory, req);
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
-      const { chat, echo } = chatBodyOf(body);
+      const { echo, ...translated } = chatBodyOf(body);
+      const chat = applyPreset(translated.chat, principal.accountId, gateway.presets) as Json;
       const sessionHeader = req.headers['x-session-id'];
       const parsed = parseChatBody(chat, 'chat', Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
-      const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: (body as Json).provider ?? null, apiType: 'responses', correlationId: requestId });
+      const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: chat.provider ?? null, apiType: 'responses', correlationId: requestId });
       const ids = idsOf(generationId);
       const base = { id: ids.response, createdAt: prepared.created, model: parsed.models[0]!, echo };
 

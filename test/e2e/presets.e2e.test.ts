@@ -1,0 +1,292 @@
+/**
+ * Presets (issue 17, item 6) on the started app, with the official `openai` SDK as the client and fake upstreams
+ * recording what they received: the three ways to name a preset, the shallow merge, versions, the fallback list, the
+ * system prompt, OpenRouter's create-from-a-sample REST route, the Responses skin, refusals (bad configs, recursion,
+ * unknown models, huge configs, another account's preset) and the exact charge.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { costOf, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const PRICES = { prompt: 150, completion: 600 };
+
+let h: GatewayHarness;
+let alice: Account;
+let bob: Account;
+let client: OpenAI;
+let first: FakeProvider;
+let second: FakeProvider;
+
+type Sent = { messages: { role: string; content: unknown }[]; temperature?: number; max_tokens?: number; top_p?: number; seed?: number; stop?: unknown };
+const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Sent;
+
+const PRESET = `{ id slug name version config systemPrompt }`;
+const CREATE = `mutation ($slug: String!, $name: String!, $config: JSON!, $systemPrompt: String) {
+  createPreset(slug: $slug, name: $name, config: $config, systemPrompt: $systemPrompt) { __typename ... on Preset ${PRESET} ... on DomainError { code message details } } }`;
+const UPDATE = `mutation ($slug: String!, $config: JSON!, $systemPrompt: String) {
+  updatePreset(slug: $slug, config: $config, systemPrompt: $systemPrompt) { __typename ... on Preset ${PRESET} ... on DomainError { code message details } } }`;
+const DELETE = `mutation ($slug: String!) { deletePreset(slug: $slug) { __typename ... on DeletedPreset { slug } ... on DomainError { code message } } }`;
+
+const create = async (who: Account, slug: string, config: unknown, systemPrompt: string | null = null) =>
+  (await h.gql(CREATE, { slug, name: `Preset ${slug}`, config, systemPrompt }, who.key)).body.data.createPreset;
+const createOk = async (slug: string, config: unknown, systemPrompt: string | null = null) => {
+  const made = await create(alice, slug, config, systemPrompt);
+  expect(made, JSON.stringify(made)).toMatchObject({ __typename: 'Preset', slug, version: 1 });
+  return made;
+};
+const hi = [{ role: 'user' as const, content: 'Hello there' }];
+/** The SDK passes fields it has no type for through as they are (OpenRouter's `preset`). */
+const withPreset = (slug: string) => ({ preset: slug }) as unknown as Record<string, never>;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  alice = await h.openAccount({ credits: 5_000_000_000, name: 'alice' });
+  bob = await h.openAccount({ credits: 5_000_000_000, name: 'bob' });
+  client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: alice.key, maxRetries: 0, timeout: 10_000 });
+  first = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-first', model: 'test/preset-first', prices: PRICES });
+  second = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-second', model: 'test/preset-second', prices: PRICES });
+  for (const fake of [first, second]) fake.setDefault({ usage: { promptTokens: 40, completionTokens: 12 } });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('naming a preset in a chat', () => {
+  it('model "@preset/slug" routes to the preset model with its parameters and its system prompt first', async () => {
+    await createOk('writer', { model: 'test/preset-first', temperature: 0.2, max_tokens: 50, seed: 7 }, 'You write haiku.');
+    const completion = await client.chat.completions.create({ model: '@preset/writer', messages: hi });
+    expect(completion.model).toBe('test/preset-first');
+    expect(completion.choices[0]!.message.content).toBe('Echo: Hello there');
+    const sent = lastBody(first);
+    expect(sent).toMatchObject({ temperature: 0.2, max_tokens: 50, seed: 7 });
+    expect(sent.messages).toEqual([
+      { role: 'system', content: 'You write haiku.' },
+      { role: 'user', content: 'Hello there' },
+    ]);
+  });
+
+  it('preset "slug" applies the preset the same way', async () => {
+    const before = first.requests.length;
+    const completion = await client.chat.completions.create({ messages: hi, ...withPreset('writer') } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    expect(completion.model).toBe('test/preset-first');
+    expect(first.requests.length).toBe(before + 1);
+    expect(lastBody(first)).toMatchObject({ temperature: 0.2, max_tokens: 50, messages: [{ role: 'system', content: 'You write haiku.' }, { role: 'user', content: 'Hello there' }] });
+  });
+
+  it('model "vendor/model@preset/slug" overrides the preset model and keeps the rest of the preset', async () => {
+    const before = first.requests.length;
+    const completion = await client.chat.completions.create({ model: 'test/preset-second@preset/writer', messages: hi });
+    expect(completion.model).toBe('test/preset-second');
+    expect(first.requests.length).toBe(before);
+    expect(lastBody(second)).toMatchObject({ temperature: 0.2, max_tokens: 50, seed: 7, messages: [{ role: 'system', content: 'You write haiku.' }, { role: 'user', content: 'Hello there' }] });
+  });
+
+  it('shallow-merges the request over the preset: the request temperature wins, the preset max_tokens stays', async () => {
+    await client.chat.completions.create({ model: '@preset/writer', messages: hi, temperature: 0.9, top_p: 0.5 });
+    expect(lastBody(first)).toMatchObject({ temperature: 0.9, top_p: 0.5, max_tokens: 50, seed: 7 });
+  });
+
+  it("keeps the request's own system message after the preset's", async () => {
+    await client.chat.completions.create({ model: '@preset/writer', messages: [{ role: 'system', content: 'Answer in French.' }, ...hi] });
+    expect(lastBody(first).messages).toEqual([
+      { role: 'system', content: 'You write haiku.' },
+      { role: 'system', content: 'Answer in French.' },
+      { role: 'user', content: 'Hello there' },
+    ]);
+  });
+
+  it("falls back along the preset's models list", async () => {
+    await createOk('fallback', { models: ['test/preset-first', 'test/preset-second'], temperature: 0.3 });
+    first.script({ status: 503 });
+    const completion = await client.chat.completions.create({ model: '@preset/fallback', messages: hi });
+    expect(completion.model).toBe('test/preset-second');
+    expect(lastBody(second)).toMatchObject({ temperature: 0.3 });
+  });
+
+  it('streams through a preset', async () => {
+    const stream = await client.chat.completions.create({ model: '@preset/writer', messages: hi, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toBe('Echo: Hello there');
+    expect(first.requests.at(-1)!.stream).toBe(true);
+    expect(lastBody(first).messages[0]).toEqual({ role: 'system', content: 'You write haiku.' });
+  });
+
+  it('charges a chat through a preset exactly as the same chat sent plainly', async () => {
+    const plain = await h.settledBalance(alice.accountId);
+    await client.chat.completions.create({ model: 'test/preset-first', messages: [{ role: 'system', content: 'You write haiku.' }, ...hi], temperature: 0.2, max_tokens: 50, seed: 7 });
+    const afterPlain = await h.settledBalance(alice.accountId);
+    const viaPreset = await client.chat.completions.create({ model: '@preset/writer', messages: hi });
+    const afterPreset = await h.settledBalance(alice.accountId);
+    const expected = costOf(PRICES, 40, 12);
+    expect(afterPlain.settled - plain.settled).toBe(expected);
+    expect(afterPreset.settled - afterPlain.settled).toBe(expected);
+    expect((viaPreset.usage as unknown as { cost: number }).cost).toBeCloseTo(expected / 1e9, 12);
+    expect(afterPreset.reserved).toBe(0);
+  });
+
+  it('applies a preset on /api/v1/responses too', async () => {
+    const response = await client.responses.create({ model: '@preset/writer', input: 'Hello there', instructions: 'Be brief' });
+    expect(response.model).toBe('test/preset-first');
+    expect(response.output_text).toBe('Echo: Hello there');
+    expect(lastBody(first)).toMatchObject({
+      temperature: 0.2,
+      max_tokens: 50,
+      messages: [{ role: 'system', content: 'You write haiku.' }, { role: 'system', content: 'Be brief' }, { role: 'user', content: 'Hello there' }],
+    });
+  });
+});
+
+describe('versions', () => {
+  it('an update is a new version, which the very next chat uses; every version is listed', async () => {
+    await createOk('versioned', { model: 'test/preset-first', temperature: 0.1 }, 'v1 prompt');
+    await client.chat.completions.create({ model: '@preset/versioned', messages: hi });
+    expect(lastBody(first)).toMatchObject({ temperature: 0.1, messages: [{ role: 'system', content: 'v1 prompt' }, hi[0]] });
+
+    const { body } = await h.gql(UPDATE, { slug: 'versioned', config: { model: 'test/preset-second', temperature: 1.1 }, systemPrompt: 'v2 prompt' }, alice.key);
+    expect(body.data.updatePreset).toMatchObject({ __typename: 'Preset', version: 2, config: { model: 'test/preset-second', temperature: 1.1 }, systemPrompt: 'v2 prompt' });
+    const completion = await client.chat.completions.create({ model: '@preset/versioned', messages: hi });
+    expect(completion.model).toBe('test/preset-second');
+    expect(lastBody(second)).toMatchObject({ temperature: 1.1, messages: [{ role: 'system', content: 'v2 prompt' }, hi[0]] });
+
+    const listed = await h.gql(`{ preset(slug: "versioned") { version versions { version config systemPrompt } } presets { slug version } }`, {}, alice.key);
+    expect(listed.body.errors).toBeUndefined();
+    expect(listed.body.data.preset).toEqual({
+      version: 2,
+      versions: [
+        { version: 1, config: { model: 'test/preset-first', temperature: 0.1 }, systemPrompt: 'v1 prompt' },
+        { version: 2, config: { model: 'test/preset-second', temperature: 1.1 }, systemPrompt: 'v2 prompt' },
+      ],
+    });
+    expect(listed.body.data.presets).toContainEqual({ slug: 'versioned', version: 2 });
+  });
+
+  it('a deleted preset is refused at once and its slug can be created again from version 1', async () => {
+    await createOk('shortlived', { model: 'test/preset-first' });
+    expect((await h.gql(DELETE, { slug: 'shortlived' }, alice.key)).body.data.deletePreset).toEqual({ __typename: 'DeletedPreset', slug: 'shortlived' });
+    await expect(client.chat.completions.create({ model: '@preset/shortlived', messages: hi })).rejects.toMatchObject({ status: 404 });
+    const again = await createOk('shortlived', { model: 'test/preset-second' });
+    const { body } = await h.gql(`{ preset(slug: "shortlived") { id versions { version config } } }`, {}, alice.key);
+    expect(body.data.preset).toEqual({ id: again.id, versions: [{ version: 1, config: { model: 'test/preset-second' } }] });
+  });
+});
+
+describe("OpenRouter's POST /api/v1/presets/{slug}/chat/completions", () => {
+  const save = (slug: string, body: unknown, key = alice.key) =>
+    fetch(`${h.url}/api/v1/presets/${slug}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+
+  it('creates a preset from a sample request, then a new version, which chats use', async () => {
+    const before = first.requests.length + second.requests.length;
+    const res = await save('from-sample', {
+      model: 'test/preset-first',
+      temperature: 0.4,
+      max_tokens: 30,
+      stream: true,
+      messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'ignored' }],
+    });
+    expect(res.status).toBe(200);
+    const { data } = await res.json();
+    expect(data).toMatchObject({
+      slug: 'from-sample',
+      name: 'from-sample',
+      status: 'active',
+      designated_version: { version: 1, config: { model: 'test/preset-first', temperature: 0.4, max_tokens: 30 }, system_prompt: 'You are terse.' },
+    });
+    expect(data.designated_version_id).toBe(data.designated_version.id);
+    // Saving a preset calls no model.
+    expect(first.requests.length + second.requests.length).toBe(before);
+
+    const next = await (await save('from-sample', { model: 'test/preset-second', top_p: 0.7, messages: [{ role: 'user', content: 'x' }] })).json();
+    expect(next.data).toMatchObject({ id: data.id, designated_version: { version: 2, config: { model: 'test/preset-second', top_p: 0.7 }, system_prompt: null } });
+    const completion = await client.chat.completions.create({ model: '@preset/from-sample', messages: hi });
+    expect(completion.model).toBe('test/preset-second');
+    expect(lastBody(second)).toMatchObject({ top_p: 0.7, messages: [hi[0]] });
+  });
+
+  it('refuses a sample a request could not be, in OpenRouter error shape', async () => {
+    const res = await save('bad-sample', { model: 'test/preset-first', temperature: 7, messages: hi });
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.error).toMatchObject({ code: 400, message: 'Invalid preset config: temperature must be a number between 0 and 2', metadata: { field: 'config.temperature' } });
+    expect((await save('Bad_Slug', { model: 'test/preset-first' })).status).toBe(400);
+  });
+});
+
+describe('refusals', () => {
+  it('a chat naming an unknown preset is a 404 in OpenRouter error shape', async () => {
+    const res = await h.chat(alice.key, { model: '@preset/nope', messages: hi });
+    expect(res.status).toBe(404);
+    const body = await res.json();
+    expect(body.error).toMatchObject({ code: 404, message: expect.stringContaining('Preset nope not found'), metadata: { error_type: 'not_found', param: 'model', preset: 'nope' } });
+    await expect(client.chat.completions.create({ messages: hi, ...withPreset('nope') } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it("another account's preset is not found, for chats, queries and commands, and its slug is free for the caller", async () => {
+    const res = await h.chat(bob.key, { model: '@preset/writer', messages: hi });
+    expect(res.status).toBe(404);
+    const query = await h.gql(`{ preset(slug: "writer") { slug } }`, {}, bob.key);
+    expect(query.body.errors[0].extensions.code).toBe('NOT_FOUND');
+    const update = await h.gql(UPDATE, { slug: 'writer', config: { model: 'test/preset-second' } }, bob.key);
+    expect(update.body.data.updatePreset).toMatchObject({ __typename: 'DomainError', code: 'NOT_FOUND' });
+    expect((await h.gql(DELETE, { slug: 'writer' }, bob.key)).body.data.deletePreset).toMatchObject({ code: 'NOT_FOUND' });
+    expect((await h.gql(`{ presets { slug } }`, {}, bob.key)).body.data.presets).toEqual([]);
+    // Alice's preset is untouched, and Bob may have his own "writer".
+    expect((await h.gql(`{ preset(slug: "writer") { version } }`, {}, alice.key)).body.data.preset).toEqual({ version: 1 });
+    expect(await create(bob, 'writer', { model: 'test/preset-second' })).toMatchObject({ __typename: 'Preset', version: 1 });
+    const bobClient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: bob.key, maxRetries: 0 });
+    expect((await bobClient.chat.completions.create({ model: '@preset/writer', messages: hi })).model).toBe('test/preset-second');
+  });
+
+  it('refuses configs a request could not hold, naming the field', async () => {
+    const cases: [unknown, string, string][] = [
+      [{ model: 'test/preset-first', temperature: 5 }, 'VALIDATION', 'Invalid preset config: temperature must be a number between 0 and 2'],
+      [{ model: 'test/preset-first', provider: { sort: 'cheapest' } }, 'VALIDATION', 'Invalid preset config: provider.sort must be "price", "throughput" or "latency" (or {by, partition})'],
+      [{ model: 'test/preset-first', messages: hi }, 'VALIDATION', 'A preset cannot hold "messages": the system prompt goes in systemPrompt'],
+      [{ model: 'test/preset-first', stream: true }, 'VALIDATION', 'A preset cannot hold "stream"'],
+      [['test/preset-first'], 'VALIDATION', 'A preset config is a JSON object'],
+      [{ model: 'nobody/such-model' }, 'VALIDATION', 'Invalid preset config: nobody/such-model is not a valid model ID'],
+      [{ models: ['test/preset-first', 'nobody/such-model'] }, 'VALIDATION', 'nobody/such-model is not a valid model ID'],
+    ];
+    for (const [config, code, message] of cases) {
+      const made = await create(alice, 'refused', config);
+      expect(made, JSON.stringify(config)).toMatchObject({ __typename: 'DomainError', code });
+      expect(made.message).toContain(message);
+    }
+    expect((await h.gql(`{ presets { slug } }`, {}, alice.key)).body.data.presets).not.toContainEqual({ slug: 'refused' });
+  });
+
+  it('refuses a preset naming a preset (no recursion), in the config or as a preset field', async () => {
+    for (const config of [{ model: '@preset/writer' }, { models: ['test/preset-first', '@preset/writer'] }, { model: 'test/preset-first@preset/writer' }, { model: 'test/preset-first', preset: 'writer' }]) {
+      const made = await create(alice, 'loop', config);
+      expect(made, JSON.stringify(config)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringContaining('cannot name another preset') });
+    }
+    // A chat cannot chain presets either.
+    const res = await h.chat(alice.key, { model: '@preset/writer', models: ['@preset/fallback'], messages: hi });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatchObject({ metadata: { param: 'models' } });
+    const two = await h.chat(alice.key, { model: '@preset/writer', preset: 'fallback', messages: hi });
+    expect(two.status).toBe(400);
+    expect((await two.json()).error.message).toContain('Name one preset');
+  });
+
+  it('refuses huge configs and system prompts, bad slugs and duplicate slugs', async () => {
+    const huge = await create(alice, 'huge', { model: 'test/preset-first', logit_bias: Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [String(i), 1])) });
+    expect(huge).toMatchObject({ __typename: 'DomainError', code: 'PAYLOAD_TOO_LARGE' });
+    const long = await create(alice, 'huge', { model: 'test/preset-first' }, 'x'.repeat(40_000));
+    expect(long).toMatchObject({ __typename: 'DomainError', code: 'PAYLOAD_TOO_LARGE' });
+    for (const slug of ['Upper', 'has space', '-dash', 'a'.repeat(65), 'sl/ash', '']) {
+      expect(await create(alice, slug, { model: 'test/preset-first' }), slug).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION' });
+    }
+    expect(await create(alice, 'writer', { model: 'test/preset-first' })).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+
+  it('a preset with no model asks the request for one', async () => {
+    await createOk('tone', { temperature: 0.6 }, 'Be kind.');
+    const res = await h.chat(alice.key, { model: '@preset/tone', messages: hi });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.message).toContain('Preset tone names no model');
+    await client.chat.completions.create({ model: 'test/preset-first@preset/tone', messages: hi });
+    expect(lastBody(first)).toMatchObject({ temperature: 0.6, messages: [{ role: 'system', content: 'Be kind.' }, hi[0]] });
+  });
+});
