@@ -119,7 +119,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
         const head = eventStore.ok ? await core.eventStore.headPosition() : null;
         const ledger = core.ledger.status();
         // The ledger follows other processes' writes only when it is not the store's sole process.
-        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), ...(ledger && { ledger }) };
+        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), presets: core.gateway.presets.status(), ...(ledger && { ledger }) };
         const runner = core.runner.status();
         const failing = [runner, ...Object.values(followers)].some((status) => status.state === 'retrying');
         const ok = eventStore.ok && readStore.ok && !failing;

@@ -28,6 +28,7 @@ import type { GenerationRecorder } from '../modules/generations/generation.api.j
 import type { ApiType, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
+import type { FollowStatus } from '../eventStore/followStatus.js';
 import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
@@ -123,7 +124,11 @@ export interface EmbedOutcome {
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
-const NO_PRESETS: PresetLookup = { preset: () => undefined };
+/** Without a presets view (unit tests) every preset is unknown, and there is nothing to follow. */
+const NO_PRESETS: PresetLookup & { status(): FollowStatus } = {
+  preset: () => undefined,
+  status: () => ({ position: 0, state: 'live', failures: 0, lastError: null }),
+};
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 export const createGateway = (deps: {
@@ -137,7 +142,7 @@ export const createGateway = (deps: {
   generations: GenerationRecorder;
   stats: StatsSnapshot;
   /** The accounts' presets, in memory (a request naming one is refused as unknown without it). */
-  presets?: PresetLookup;
+  presets?: PresetLookup & { status(): FollowStatus };
   logger: Logger;
   config: GatewayConfig;
   /** Resolves once the read models have applied a position (so `idle()` can promise readable generation records). */
