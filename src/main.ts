@@ -30,6 +30,7 @@ import { createScheduler } from './modules/workflows/triggers/schedule.js';
 import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
+import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
 
@@ -136,6 +137,7 @@ export const startSwitchyard = async (
   const { modules } = core;
   const app = buildApp(core, [
     ...gatewayRoutes({ gateway, directory, logger, config }),
+    ...anthropicMessagesRoutes({ gateway, directory, logger, config }),
     ...ledgerRoutes(modules.ledger, directory),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),

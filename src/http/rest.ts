@@ -19,7 +19,14 @@ export const errorBody = (error: DomainError, requestId: string) => ({
  * error is shown (with Retry-After when it has a retry time); anything else is logged and masked as a 500. Once the
  * headers are out there is no answer left to give: the connection is cut.
  */
-export const sendError = (res: ServerResponse, error: unknown, requestId: string, logger: Pick<Logger, 'error'>): void => {
+export const sendError = (
+  res: ServerResponse,
+  error: unknown,
+  requestId: string,
+  logger: Pick<Logger, 'error'>,
+  /** The body's shape: OpenRouter's, or a skin's (Anthropic's `{type:"error", error:{type, message}}`). */
+  shape: (error: DomainError, requestId: string) => unknown = errorBody,
+): void => {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -39,7 +46,7 @@ export const sendError = (res: ServerResponse, error: unknown, requestId: string
     headers['x-ratelimit-remaining'] = '0';
     headers['x-ratelimit-reset'] = String(Date.now() + known.retryAfterMs);
   }
-  sendJson(res, known.status, errorBody(known, requestId), headers);
+  sendJson(res, known.status, shape(known, requestId), headers);
 };
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {

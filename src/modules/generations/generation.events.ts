@@ -7,7 +7,7 @@ import type { FinishReason, ProviderErrorCode } from '../../gateway/types.js';
 import { newId } from '../../ids.js';
 
 /** How the call came in: REST chat or completions, GraphQL, or a workflow run's model step. */
-export type ApiType = 'chat' | 'completions' | 'embeddings' | 'graphql' | 'workflow';
+export type ApiType = 'chat' | 'completions' | 'embeddings' | 'messages' | 'graphql' | 'workflow';
 
 /** The workflow run a model call belongs to (its `action.model` step): its usage is grouped by workflow. */
 export interface WorkflowAttribution {
