@@ -68,8 +68,6 @@ describe('messages.create through the Anthropic SDK', () => {
       model: 'test/oa-model',
       max_tokens: 100,
       system: [{ type: 'text', text: 'You are terse.' }, { type: 'text', text: ' Answer in English.' }],
-      temperature: 0.3,
-      top_p: 0.9,
       stop_sequences: ['END'],
       metadata: { user_id: 'end-user-9' },
       messages: [{ role: 'user', content: 'Say hello to the gateway' }],
@@ -83,10 +81,16 @@ describe('messages.create through the Anthropic SDK', () => {
     expect(after.reserved).toBe(0);
     const sent = openai.requests.at(-1)!.body as Record<string, any>;
     expect(sent.messages[0]).toEqual({ role: 'system', content: [{ type: 'text', text: 'You are terse.' }, { type: 'text', text: ' Answer in English.' }] });
-    expect(sent).toMatchObject({ max_tokens: 100, temperature: 0.3, top_p: 0.9, stop: ['END'], user: 'end-user-9' });
+    expect(sent).toMatchObject({ max_tokens: 100, stop: ['END'], user: 'end-user-9' });
 
     await client.messages.create({ model: 'test/oa-model', max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: 'hi' }] });
     expect((openai.requests.at(-1)!.body as Record<string, any>).messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+  });
+
+  it('passes the sampling parameters the SDK no longer types (temperature, top_p, top_k) on, as the API still takes them', async () => {
+    const res = await post({ model: 'test/claude-model', max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5, messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.status).toBe(200);
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5 });
   });
 
   it('accepts the key as Authorization: Bearer (the SDK’s authToken) as well as x-api-key', async () => {
@@ -310,6 +314,11 @@ describe('errors in Anthropic’s shape', () => {
       [{ model: 'switchyard/demo', max_tokens: 10, tool_choice: { type: 'sometimes' }, messages: [{ role: 'user', content: 'hi' }] }, 'tool_choice must be'],
       [{ model: 'switchyard/demo', max_tokens: 10, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'hi' }] }, 'stop_sequences must be a list of at most 4'],
       [{ model: 'switchyard/demo', max_tokens: 10, system: 42, messages: [{ role: 'user', content: 'hi' }] }, 'system must be a string or a list of text blocks'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: [] }] }, 'messages[0].content must not be empty'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: { role: 'user', content: 'hi' } }, 'messages must be a non-empty list'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content must be a string or a list of content blocks'],
+      [{ model: 'switchyard/demo', max_tokens: 10, stream: 'yes', messages: [{ role: 'user', content: 'hi' }] }, 'stream must be a boolean'],
+      [null, 'The request body must be a JSON object'],
     ];
     for (const [body, message] of cases) {
       const res = await post(body);
@@ -346,7 +355,19 @@ describe('errors in Anthropic’s shape', () => {
     const deep = `{"model":"switchyard/demo","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"n","input":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}`;
     const res = await post(deep);
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'messages[1].content[0].input is nested too deeply' } });
+
+    const nested = `{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const deepTool = await post(`{"model":"switchyard/demo","max_tokens":10,"tools":[{"name":"n","input_schema":${nested}}],"messages":[{"role":"user","content":"hi"}]}`);
+    expect(deepTool.status).toBe(400);
+    expect(await deepTool.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'tools are nested too deeply' } });
+    // The same body shape on chat/completions (the parser both share) was a 500.
+    const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: `{"model":"switchyard/demo","tools":[{"type":"function","function":{"name":"n","parameters":${nested}}}],"messages":[{"role":"user","content":"hi"}]}`,
+    });
+    expect(chat.status).toBe(400);
   });
 });
 

@@ -139,8 +139,10 @@ export const parseMessagesBody = (raw: unknown, sessionHeader?: string): ParsedC
   }
   body.messages.forEach((message, i) => {
     const where = `messages[${i}].content`;
-    if (message.role === 'user') messages.push(...userMessages(message.content, where));
-    else messages.push(assistantMessage(message.content, where));
+    if (message.role === 'assistant') return void messages.push(assistantMessage(message.content, where));
+    const turn = userMessages(message.content, where);
+    if (turn.length === 0) throw invalidRequest(`${where} must not be empty`, { param: where });
+    messages.push(...turn);
   });
 
   const choice = body.tool_choice;
