@@ -39,9 +39,9 @@ beforeAll(async () => {
   h = await startGatewayHarness();
   user = await h.openAccount({ credits: 5_000_000_000 });
   client = sdk(user.key);
-  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/oa-model', prices: PRICES });
+  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/oa-model', prices: PRICES, maxOutput: 4000 });
   openai.setDefault({ usage: { promptTokens: 40, completionTokens: 12 } });
-  anthropic = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-anthropic', model: 'test/claude-model', prices: PRICES });
+  anthropic = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-anthropic', model: 'test/claude-model', prices: PRICES, maxOutput: 4000 });
   anthropic.setDefault({ usage: { promptTokens: 30, completionTokens: 9 } });
   gemini = await h.fakeEndpoint({ protocol: 'gemini', slug: 'fake-gemini', model: 'test/gemini-model', prices: PRICES });
   gemini.setDefault({ usage: { promptTokens: 20, completionTokens: 7 } });
@@ -103,6 +103,25 @@ describe('messages.create through the Anthropic SDK', () => {
     const message = await client.messages.create({ model: 'test/gemini-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello to Gemini' }] });
     expect(message.content).toEqual([{ type: 'text', text: 'Echo: Say hello to Gemini' }]);
     expect(message.usage).toMatchObject({ input_tokens: 20, output_tokens: 7 });
+  });
+
+  it("falls back to the next of OpenRouter's `models` when the first model's upstream fails, as chat does", async () => {
+    openai.script({ status: 503 });
+    const res = await post({ model: 'test/oa-model', models: ['test/claude-model'], max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(res.status).toBe(200);
+    const message = (await res.json()) as Record<string, any>;
+    expect(message).toMatchObject({ model: 'test/claude-model', content: [{ type: 'text', text: 'Echo: Say hello' }], usage: { input_tokens: 30, output_tokens: 9 } });
+  });
+
+  it('shows upstream reasoning as a thinking block before the text, and maps `thinking` to a reasoning budget', async () => {
+    openai.script({ reasoning: 'Because it is polite.' });
+    const message = await client.messages.create({ model: 'test/oa-model', max_tokens: 200, messages: [{ role: 'user', content: 'Why greet?' }] });
+    expect(message.content).toEqual([
+      { type: 'thinking', thinking: 'Because it is polite.', signature: '' },
+      { type: 'text', text: 'Echo: Why greet?' },
+    ]);
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'Why greet?' }] });
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 } });
   });
 
   it('maps a length finish to max_tokens', async () => {
