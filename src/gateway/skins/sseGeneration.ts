@@ -11,7 +11,7 @@ import type { ChatChunk } from '../types.js';
 export interface SseWriter {
   /** Write events; the 200 and its headers go out with the first. Nothing is written once the client is gone. */
   write(text: string): void;
-  /** Whether the response is gone (client closed) . */
+  /** Whether the response is gone (the client closed it). */
   readonly gone: boolean;
 }
 
