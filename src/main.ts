@@ -33,6 +33,7 @@ import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { responsesRoutes } from './gateway/skins/openaiResponses.js';
+import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
 
@@ -141,6 +142,7 @@ export const startSwitchyard = async (
   const app = buildApp(core, [
     ...gatewayRoutes({ gateway, directory, logger, config }),
     ...responsesRoutes({ gateway, directory, logger, config }),
+    ...anthropicMessagesRoutes({ gateway, directory, logger, config }),
     ...ledgerRoutes(modules.ledger, directory),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),

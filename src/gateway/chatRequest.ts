@@ -209,7 +209,14 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'user', body.user);
   const stream = body.stream === true;
   if (stream) request.stream = true;
-  if (request.tools !== undefined) counts.chars += JSON.stringify(request.tools).length;
+  if (request.tools !== undefined) {
+    // Tool schemas are passed on unchecked: one nested past what JSON.stringify can walk is the caller's 400, not a 500.
+    try {
+      counts.chars += JSON.stringify(request.tools).length;
+    } catch {
+      throw invalidRequest('tools are nested too deeply', { param: 'tools' });
+    }
+  }
 
   const usedParameters: string[] = [];
   for (const field of PARAMETER_FIELDS) if (request[field] !== undefined) usedParameters.push(field);

@@ -24,7 +24,7 @@ export const sendError = (
   error: unknown,
   requestId: string,
   logger: Pick<Logger, 'error'>,
-  /** The body's shape: OpenRouter's, unless a skin speaks another API's (the Responses skin: OpenAI's). */
+  /** The body's shape: OpenRouter's, unless a skin speaks another API's (the Responses skin: OpenAI's; the Messages skin: Anthropic's). */
   render: (error: DomainError, requestId: string) => unknown = errorBody,
 ): void => {
   if (res.headersSent) {

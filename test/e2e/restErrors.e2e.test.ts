@@ -15,9 +15,17 @@ const OPENROUTER_ERROR_TYPES = new Set([
 ]);
 
 /** Routes that serve only a caller with a key. */
-const KEYED = ['GET /api/v1/credits', 'GET /api/v1/key', 'GET /api/v1/auth/key', 'POST /api/v1/chat/completions', 'POST /api/v1/completions', 'POST /api/v1/responses', 'GET /api/v1/generation'];
+const KEYED = ['GET /api/v1/credits', 'GET /api/v1/key', 'GET /api/v1/auth/key', 'POST /api/v1/chat/completions', 'POST /api/v1/completions', 'POST /api/v1/responses', 'GET /api/v1/generation', 'POST /api/v1/messages'];
 /** The Responses skin answers in OpenAI's shape (a string `code` such as invalid_prompt), with the same metadata. */
 const OPENAI_SHAPED = new Set(['/api/v1/responses']);
+
+/**
+ * A skin answers in its own API's error shape (Anthropic's `{type:"error", error:{type, message}, request_id}`):
+ * its error types, read here as the OpenRouter type they stand for.
+ */
+const SKINS: Record<string, Record<string, string>> = {
+  'POST /api/v1/messages': { invalid_request_error: 'invalid_request', authentication_error: 'authentication', request_too_large: 'payload_too_large', not_found_error: 'not_found' },
+};
 
 const LIMIT = 4096;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -58,6 +66,16 @@ const call = async (method: string, path: string, options: { key?: string; body?
   const text = await res.text();
   if (res.status < 400) return { status: res.status, errorType: null, allow: null };
   expect(res.headers.get('content-type'), what).toMatch(/^application\/json/);
+  const skin = SKINS[`${method} ${path}`];
+  if (skin !== undefined && res.status !== 404 && res.status !== 405) {
+    const body = JSON.parse(text) as { type: unknown; error: { type: unknown; message: unknown }; request_id: unknown };
+    expect(body.type, what).toBe('error');
+    expect(typeof body.error.message === 'string' && body.error.message.length > 0, `${what}: a message`).toBe(true);
+    expect(body.request_id, what).toBe(requestId);
+    const errorType = skin[String(body.error.type)];
+    expect(errorType, `${what}: error type ${String(body.error.type)}`).toBeDefined();
+    return { status: res.status, errorType: errorType!, allow: res.headers.get('allow') };
+  }
   const body = JSON.parse(text) as { error: { code: unknown; message: unknown; metadata: { error_type: unknown; request_id: unknown } } };
   // The app's own answers before a route is reached (a wrong method's 405) stay OpenRouter's on every path.
   if (OPENAI_SHAPED.has(path) && res.status !== 405) expect(typeof body.error.code, what).toBe('string');

@@ -6,8 +6,8 @@
 import type { FinishReason, ProviderErrorCode } from '../../gateway/types.js';
 import { newId } from '../../ids.js';
 
-/** How the call came in: REST chat, completions, embeddings or responses, GraphQL, or a workflow run's model step. */
-export type ApiType = 'chat' | 'completions' | 'embeddings' | 'responses' | 'graphql' | 'workflow';
+/** How the call came in: REST chat, completions, embeddings, responses or messages, GraphQL, or a workflow run's model step. */
+export type ApiType = 'chat' | 'completions' | 'embeddings' | 'responses' | 'messages' | 'graphql' | 'workflow';
 
 /** The workflow run a model call belongs to (its `action.model` step): its usage is grouped by workflow. */
 export interface WorkflowAttribution {

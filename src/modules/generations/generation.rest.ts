@@ -41,7 +41,7 @@ const generationJson = (doc: GenerationDoc) => ({
   usage: toUsdNumber(doc.cost),
   is_byok: false,
   external_user: doc.user,
-  api_type: doc.apiType === 'completions' || doc.apiType === 'embeddings' || doc.apiType === 'responses' ? doc.apiType : 'chat',
+  api_type: doc.apiType === 'graphql' || doc.apiType === 'workflow' ? 'chat' : doc.apiType,
   router: doc.router,
   // Switchyard's additions: exact money and the story of the attempts.
   switchyard: {

@@ -1,0 +1,83 @@
+/**
+ * `POST /api/v1/messages`: Anthropic's Messages API over the gateway, for any model of the catalog. The key comes
+ * as Anthropic's `x-api-key` header or as `Authorization: Bearer`; the request goes through the same prepare /
+ * execute as chat/completions (routing, fallbacks, the ledger's reservation and settlement, the generation record).
+ * Errors are Anthropic's body with OpenRouter's HTTP status; after the stream has started, an `event: error`.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
+import { newGenerationId } from '../../modules/generations/generation.events.js';
+import { bearerOf, readJsonBody, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
+import type { Gateway } from '../gateway.js';
+import { anthropicErrorBody, createMessageStream, messageJson, parseMessagesBody, sseEvent } from './anthropicMessages.js';
+import { streamGeneration } from './sseGeneration.js';
+
+const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
+
+/** Anthropic's SDK sends the key as `x-api-key` (its `authToken` as a bearer); either is accepted. */
+const secretOf = (req: IncomingMessage): string | null => {
+  const header = req.headers['x-api-key'];
+  const key = Array.isArray(header) ? header[0] : header;
+  return key !== undefined && key.trim() !== '' ? key.trim() : bearerOf(req);
+};
+
+export const anthropicMessagesRoutes = (deps: {
+  gateway: Gateway;
+  directory: Pick<AuthDirectory, 'authenticate'>;
+  logger: Logger;
+  config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
+}): Route[] => {
+  const { gateway, config, logger } = deps;
+
+  const messages = async ({ req, res, requestId }: RestRequest) => {
+    const generationId = newGenerationId();
+    res.setHeader('x-generation-id', generationId);
+    const fail = (error: unknown) => sendError(res, error, requestId, logger, anthropicErrorBody);
+    try {
+      const principal = deps.directory.authenticate(secretOf(req));
+      const body = await readJsonBody(req, config.MAX_BODY_BYTES);
+      const sessionHeader = req.headers['x-session-id'];
+      const parsed = parseMessagesBody(body, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
+      const prepared = await gateway.prepare({
+        generationId,
+        principal,
+        parsed,
+        rawProvider: (body as { provider?: unknown }).provider ?? null,
+        apiType: 'messages',
+        correlationId: requestId,
+      });
+      if (!parsed.stream) {
+        const outcome = await gateway.execute(prepared);
+        if (outcome.kind !== 'completed' || !outcome.response) return fail(outcome.error);
+        return sendJson(res, 200, messageJson(outcome.response, outcome));
+      }
+
+      const events = createMessageStream({ id: generationId, model: parsed.models[0]!, inputTokensEstimate: parsed.promptTokens });
+      const { outcome, sse } = await streamGeneration({
+        res,
+        gateway,
+        prepared,
+        generationId,
+        keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        keepAliveText: PING,
+        onChunk: (chunk, out) => {
+          for (const event of events.push(chunk)) out.write(sseEvent(event));
+        },
+      });
+      if (outcome.kind === 'cancelled' || sse.gone) return;
+      if (outcome.kind === 'failed') {
+        if (!res.headersSent) return fail(outcome.error);
+        res.end(sseEvent({ event: 'error', data: anthropicErrorBody(outcome.error!, requestId) }));
+        return;
+      }
+      for (const event of events.end(outcome)) sse.write(sseEvent(event));
+      res.end();
+    } catch (error) {
+      fail(error);
+    }
+  };
+
+  return [{ method: 'POST', path: '/api/v1/messages', handler: messages }];
+};

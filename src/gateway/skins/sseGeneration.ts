@@ -1,0 +1,57 @@
+/**
+ * One streamed generation over SSE, for the skins (Anthropic Messages, OpenAI Responses): the headers wait for the
+ * first event, so a failure before it is still a plain HTTP error (and a fallback stays invisible); keep-alive text
+ * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
+ * what was delivered (as chat/completions does).
+ */
+import type { ServerResponse } from 'node:http';
+import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
+import type { ChatChunk } from '../types.js';
+
+export interface SseWriter {
+  /** Write events; the 200 and its headers go out with the first. Nothing is written once the client is gone. */
+  write(text: string): void;
+  /** Whether the response is gone (the client closed it). */
+  readonly gone: boolean;
+}
+
+export const streamGeneration = async (options: {
+  res: ServerResponse;
+  gateway: Pick<Gateway, 'execute'>;
+  prepared: PreparedGeneration;
+  generationId: string;
+  keepAliveMs: number;
+  /** Written when nothing else was for `keepAliveMs` (Anthropic: a ping event; chat: an SSE comment). */
+  keepAliveText: string;
+  onChunk: (chunk: ChatChunk, sse: SseWriter) => void;
+}): Promise<{ outcome: GenerationOutcome; sse: SseWriter }> => {
+  const { res, keepAliveMs } = options;
+  const client = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) client.abort();
+  });
+  let wroteAt = Date.now();
+  const sse: SseWriter = {
+    write(text) {
+      if (res.destroyed) return;
+      if (!res.headersSent) {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': options.generationId });
+      }
+      res.write(text);
+      wroteAt = Date.now();
+    },
+    get gone() {
+      return res.destroyed;
+    },
+  };
+  const keepAlive = setInterval(() => {
+    if (Date.now() - wroteAt >= keepAliveMs) sse.write(options.keepAliveText);
+  }, keepAliveMs);
+  keepAlive.unref();
+  try {
+    const outcome = await options.gateway.execute(options.prepared, { signal: client.signal, onChunk: (chunk) => options.onChunk(chunk, sse) });
+    return { outcome, sse };
+  } finally {
+    clearInterval(keepAlive);
+  }
+};

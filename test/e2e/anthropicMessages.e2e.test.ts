@@ -1,0 +1,401 @@
+/**
+ * Anthropic's official SDK (`@anthropic-ai/sdk`) pointed at Switchyard's `/api/v1/messages`: text, system prompts,
+ * tool round trips through OpenAI- and Anthropic-protocol upstreams, streaming events, typed errors, exact charges
+ * and a client that leaves mid-stream.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+let client: Anthropic;
+let openai: FakeProvider;
+let anthropic: FakeProvider;
+let gemini: FakeProvider;
+const PRICES = { prompt: 150, completion: 600 };
+const WEATHER_TOOL = { name: 'get_weather', description: 'Weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } };
+
+const sdk = (key: string, options: Partial<ConstructorParameters<typeof Anthropic>[0]> = {}) =>
+  new Anthropic({ baseURL: `${h.url}/api`, apiKey: key, maxRetries: 0, timeout: 10_000, ...options });
+
+/** POST a raw body to /api/v1/messages. */
+const post = (body: unknown, headers: Record<string, string> = { 'x-api-key': user.key }) =>
+  fetch(`${h.url}/api/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+/** Event names and payloads of an SSE body. */
+const sseEvents = (text: string) =>
+  text
+    .split('\n\n')
+    .filter((block) => block.trim() !== '')
+    .map((block) => {
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      return { event, data: data === undefined ? undefined : (JSON.parse(data) as Record<string, any>) };
+    });
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 5_000_000_000 });
+  client = sdk(user.key);
+  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/oa-model', prices: PRICES, maxOutput: 4000 });
+  openai.setDefault({ usage: { promptTokens: 40, completionTokens: 12 } });
+  anthropic = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-anthropic', model: 'test/claude-model', prices: PRICES, maxOutput: 4000 });
+  anthropic.setDefault({ usage: { promptTokens: 30, completionTokens: 9 } });
+  gemini = await h.fakeEndpoint({ protocol: 'gemini', slug: 'fake-gemini', model: 'test/gemini-model', prices: PRICES });
+  gemini.setDefault({ usage: { promptTokens: 20, completionTokens: 7 } });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('messages.create through the Anthropic SDK', () => {
+  it('answers with the offline demo model as an Anthropic Message, with the generation id as id and header', async () => {
+    const { data: message, response } = await client.messages.create({ model: 'switchyard/demo', max_tokens: 200, messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+    expect(message).toMatchObject({ type: 'message', role: 'assistant', model: 'switchyard/demo', stop_reason: 'end_turn', stop_sequence: null });
+    expect(message.id).toMatch(/^gen-/);
+    expect(response.headers.get('x-generation-id')).toBe(message.id);
+    expect(message.content).toHaveLength(1);
+    expect(message.content[0]).toMatchObject({ type: 'text', text: expect.stringContaining('You said: "Say hello"') });
+    expect(message.usage.output_tokens).toBeGreaterThan(10);
+    expect(message.usage).toMatchObject({ input_tokens: expect.any(Number), cache_read_input_tokens: 0, cache_creation_input_tokens: 0, cost: 0 });
+  });
+
+  it('sends the system prompt (string or text blocks) to the upstream as a system message, and charges exactly the reported usage', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const message = await client.messages.create({
+      model: 'test/oa-model',
+      max_tokens: 100,
+      system: [{ type: 'text', text: 'You are terse.' }, { type: 'text', text: ' Answer in English.' }],
+      stop_sequences: ['END'],
+      metadata: { user_id: 'end-user-9' },
+      messages: [{ role: 'user', content: 'Say hello to the gateway' }],
+    });
+    expect(message.content).toEqual([{ type: 'text', text: 'Echo: Say hello to the gateway' }]);
+    expect(message.usage).toMatchObject({ input_tokens: 40, output_tokens: 12 });
+    const expected = costOf(PRICES, 40, 12);
+    expect((message.usage as unknown as { cost: number }).cost).toBeCloseTo(expected / 1e9, 12);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(expected);
+    expect(after.reserved).toBe(0);
+    const sent = openai.requests.at(-1)!.body as Record<string, any>;
+    expect(sent.messages[0]).toEqual({ role: 'system', content: [{ type: 'text', text: 'You are terse.' }, { type: 'text', text: ' Answer in English.' }] });
+    expect(sent).toMatchObject({ max_tokens: 100, stop: ['END'], user: 'end-user-9' });
+
+    await client.messages.create({ model: 'test/oa-model', max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: 'hi' }] });
+    expect((openai.requests.at(-1)!.body as Record<string, any>).messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+  });
+
+  it('passes the sampling parameters the SDK no longer types (temperature, top_p, top_k) on, as the API still takes them', async () => {
+    const res = await post({ model: 'test/claude-model', max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5, messages: [{ role: 'user', content: 'hi' }] });
+    expect(res.status).toBe(200);
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5 });
+  });
+
+  it('accepts the key as Authorization: Bearer (the SDK’s authToken) as well as x-api-key', async () => {
+    const bearer = new Anthropic({ baseURL: `${h.url}/api`, authToken: user.key, apiKey: null, maxRetries: 0 });
+    const message = await bearer.messages.create({ model: 'switchyard/demo', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+    expect(message.type).toBe('message');
+  });
+
+  it('reaches a Gemini-protocol upstream too', async () => {
+    const message = await client.messages.create({ model: 'test/gemini-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello to Gemini' }] });
+    expect(message.content).toEqual([{ type: 'text', text: 'Echo: Say hello to Gemini' }]);
+    expect(message.usage).toMatchObject({ input_tokens: 20, output_tokens: 7 });
+  });
+
+  it("falls back to the next of OpenRouter's `models` when the first model's upstream fails, as chat does", async () => {
+    openai.script({ status: 503 });
+    const res = await post({ model: 'test/oa-model', models: ['test/claude-model'], max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(res.status).toBe(200);
+    const message = (await res.json()) as Record<string, any>;
+    expect(message).toMatchObject({ model: 'test/claude-model', content: [{ type: 'text', text: 'Echo: Say hello' }], usage: { input_tokens: 30, output_tokens: 9 } });
+  });
+
+  it('shows upstream reasoning as a thinking block before the text, and maps `thinking` to a reasoning budget', async () => {
+    openai.script({ reasoning: 'Because it is polite.' });
+    const message = await client.messages.create({ model: 'test/oa-model', max_tokens: 200, messages: [{ role: 'user', content: 'Why greet?' }] });
+    expect(message.content).toEqual([
+      { type: 'thinking', thinking: 'Because it is polite.', signature: '' },
+      { type: 'text', text: 'Echo: Why greet?' },
+    ]);
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'Why greet?' }] });
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 } });
+  });
+
+  it('maps a length finish to max_tokens', async () => {
+    const message = await client.messages.create({ model: 'switchyard/demo', max_tokens: 3, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(message.stop_reason).toBe('max_tokens');
+    expect(message.usage.output_tokens).toBe(3);
+  });
+});
+
+describe('a tool call round trip', () => {
+  const roundTrip = async (model: string, fake: FakeProvider) => {
+    fake.script({ toolCall: { name: 'get_weather', arguments: { city: 'Paris' }, id: 'toolu_01' } });
+    const first = await client.messages.create({
+      model,
+      max_tokens: 200,
+      tools: [WEATHER_TOOL],
+      tool_choice: { type: 'any' },
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+    });
+    expect(first.stop_reason).toBe('tool_use');
+    const call = first.content.find((b) => b.type === 'tool_use');
+    expect(call).toEqual({ type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } });
+    const firstSent = fake.requests.at(-1)!.body as Record<string, any>;
+
+    const second = await client.messages.create({
+      model,
+      max_tokens: 200,
+      tools: [WEATHER_TOOL],
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: 'Sunny, 24°C' }, { type: 'text', text: 'Summarise it' }] },
+      ],
+    });
+    expect(second.stop_reason).toBe('end_turn');
+    expect(second.content).toEqual([{ type: 'text', text: 'Echo: Summarise it' }]);
+    return { firstSent, secondSent: fake.requests.at(-1)!.body as Record<string, any> };
+  };
+
+  it('through an OpenAI-protocol upstream: tool_use becomes tool_calls and tool_result a tool message', async () => {
+    const { firstSent, secondSent } = await roundTrip('test/oa-model', openai);
+    expect(firstSent.tools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: WEATHER_TOOL.input_schema } }]);
+    expect(firstSent.tool_choice).toBe('required');
+    expect(secondSent.messages).toEqual([
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_01', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'toolu_01', content: 'Sunny, 24°C' },
+      { role: 'user', content: [{ type: 'text', text: 'Summarise it' }] },
+    ]);
+  });
+
+  it('through an Anthropic-protocol upstream: the blocks arrive as Anthropic blocks again', async () => {
+    const { firstSent, secondSent } = await roundTrip('test/claude-model', anthropic);
+    expect(firstSent.tools).toEqual([{ name: 'get_weather', description: 'Weather in a city', input_schema: WEATHER_TOOL.input_schema }]);
+    expect(firstSent.tool_choice).toEqual({ type: 'any' });
+    expect(secondSent.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Weather in Paris?' }] },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: 'Sunny, 24°C' }, { type: 'text', text: 'Summarise it' }] },
+    ]);
+  });
+
+  it('passes images, PDFs and text documents on as Anthropic image and document blocks', async () => {
+    // A seeded model that takes documents, served here by the fake upstream.
+    await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-claude', model: 'anthropic/claude-3.5-sonnet', prices: PRICES, reuse: anthropic });
+    await client.messages.create({
+      model: 'anthropic/claude-3.5-sonnet',
+      max_tokens: 50,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQ=' }, title: 'spec.pdf' },
+            { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'Plain notes ✓' } },
+            { type: 'text', text: 'Describe both' },
+          ],
+        },
+      ],
+    });
+    const sent = anthropic.requests.at(-1)!.body as Record<string, any>;
+    expect(sent.messages[0].content).toEqual([
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQ=' }, title: 'spec.pdf' },
+      { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'Plain notes ✓' } },
+      { type: 'text', text: 'Describe both' },
+    ]);
+  });
+});
+
+describe('streaming', () => {
+  it('client.messages.stream gives text events and a final message with the billed usage, charged exactly', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const stream = client.messages.stream({ model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    const pieces: string[] = [];
+    stream.on('text', (text) => pieces.push(text));
+    const final = await stream.finalMessage();
+    expect(pieces.length).toBeGreaterThan(2);
+    expect(pieces.join('')).toBe('Echo: Say hello to the gateway');
+    expect(final.content).toEqual([{ type: 'text', text: 'Echo: Say hello to the gateway' }]);
+    expect(final.stop_reason).toBe('end_turn');
+    expect(final.usage).toMatchObject({ input_tokens: 40, output_tokens: 12 });
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
+  });
+
+  it("sends Anthropic's events in Anthropic's order", async () => {
+    const res = await post({ model: 'test/claude-model', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const events = sseEvents(await res.text());
+    const names = events.map((e) => e.event);
+    expect(names.slice(0, 3)).toEqual(['message_start', 'content_block_start', 'ping']);
+    expect(names.slice(-3)).toEqual(['content_block_stop', 'message_delta', 'message_stop']);
+    expect(new Set(names.slice(3, -3))).toEqual(new Set(['content_block_delta']));
+    for (const e of events) expect(e.data!.type).toBe(e.event);
+    expect(events[0]!.data!.message).toMatchObject({ id: res.headers.get('x-generation-id'), type: 'message', role: 'assistant', content: [], model: 'test/claude-model' });
+    expect(events[1]!.data).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+    expect(events[3]!.data).toEqual({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Echo: ' } });
+    expect(events.at(-2)!.data).toMatchObject({ delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 30, output_tokens: 9 } });
+  });
+
+  it('streams a tool call as a tool_use block with input_json_delta, from either protocol', async () => {
+    for (const [model, fake] of [['test/oa-model', openai], ['test/claude-model', anthropic]] as const) {
+      fake.script({ toolCall: { name: 'get_weather', arguments: { city: 'Oslo', unit: 'celsius' }, id: 'toolu_9' } });
+      const stream = client.messages.stream({ model, max_tokens: 100, tools: [WEATHER_TOOL], messages: [{ role: 'user', content: 'Weather in Oslo?' }] });
+      const json: string[] = [];
+      stream.on('inputJson', (partial) => json.push(partial));
+      const final = await stream.finalMessage();
+      expect(final.stop_reason).toBe('tool_use');
+      expect(final.content).toEqual([{ type: 'tool_use', id: 'toolu_9', name: 'get_weather', input: { city: 'Oslo', unit: 'celsius' } }]);
+      expect(json.length).toBeGreaterThan(1);
+      expect(json.join('')).toBe('{"city":"Oslo","unit":"celsius"}');
+    }
+  });
+
+  it('a provider error after the first tokens arrives as an `event: error` the SDK throws', async () => {
+    openai.script({ errorAfterChunks: 3 });
+    const res = await post({ model: 'test/oa-model', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    const events = sseEvents(await res.text());
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'api_error', message: expect.stringContaining('fake-openai') } } });
+    expect(events.map((e) => e.event)).not.toContain('message_stop');
+
+    openai.script({ errorAfterChunks: 3 });
+    const stream = client.messages.stream({ model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    const error = await stream.finalMessage().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('api_error');
+  });
+
+  it('a client that aborts mid-stream is charged for the prompt and the tokens it was sent', async () => {
+    const leaver = await h.openAccount({ credits: 1_000_000_000 });
+    openai.script({ slowTokenMs: 300 });
+    const stream = sdk(leaver.key).messages.stream({ model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    let text = '';
+    let pieces = 0;
+    await new Promise<void>((resolve) => {
+      stream.on('text', (t) => {
+        text += t;
+        pieces += 1;
+        if (pieces === 2) {
+          stream.abort();
+          resolve();
+        }
+      });
+    });
+    await stream.done().catch(() => undefined);
+    expect(text).toBe('Echo: Say ');
+    expect(await openai.requests.at(-1)!.outcome).toBe('aborted');
+    const balance = await h.settledBalance(leaver.accountId);
+    expect(balance.settled).toBe(costOf(PRICES, promptEstimate([{ content: 'Say hello to the gateway' }]), Math.ceil(text.length / 4)));
+    expect(balance.reserved).toBe(0);
+  });
+});
+
+describe('errors in Anthropic’s shape', () => {
+  it('a bad key is a 401 AuthenticationError', async () => {
+    const error = await sdk('sk-sy-v1-not-a-key').messages.create({ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'authentication_error', message: expect.any(String) } });
+    const none = await post({ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, {});
+    expect(none.status).toBe(401);
+  });
+
+  it('an unknown model is a 400 BadRequestError naming it, as OpenRouter answers', async () => {
+    const error = await client.messages.create({ model: 'nobody/nothing', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError);
+    const apiError = error as InstanceType<typeof Anthropic.APIError>;
+    expect(apiError.type).toBe('invalid_request_error');
+    expect(apiError.apiMessage).toContain('nobody/nothing is not a valid model ID');
+  });
+
+  it('a malformed or mistyped body is a 400 that names the field', async () => {
+    const broken = await post('{"model": ');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('Malformed JSON') }, request_id: expect.any(String) });
+
+    const cases: [unknown, string][] = [
+      [[1, 2], 'The request body must be a JSON object'],
+      [{ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] }, 'max_tokens is required'],
+      [{ model: 'switchyard/demo', max_tokens: 'ten', messages: [{ role: 'user', content: 'hi' }] }, 'max_tokens is required'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [] }, 'messages must be a non-empty list'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'system', content: 'hi' }] }, 'messages[0].role must be "user" or "assistant"'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png' } }] }] }, 'messages[0].content[0].source.data'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'video' }] }] }, 'messages[0].content[0].type must be one of text, image'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'tool_use', id: 'a', name: 'b', input: {} }] }] }, 'only an assistant message can hold'],
+      [{ model: 'switchyard/demo', max_tokens: 10, temperature: 1.5, messages: [{ role: 'user', content: 'hi' }] }, 'temperature must be a number between 0 and 1'],
+      [{ model: 'switchyard/demo', max_tokens: 10, tools: [{ type: 'web_search_20250305', name: 'web_search' }], messages: [{ role: 'user', content: 'hi' }] }, 'server tools'],
+      [{ model: 'switchyard/demo', max_tokens: 10, tool_choice: { type: 'sometimes' }, messages: [{ role: 'user', content: 'hi' }] }, 'tool_choice must be'],
+      [{ model: 'switchyard/demo', max_tokens: 10, stop_sequences: ['a', 'b', 'c', 'd', 'e'], messages: [{ role: 'user', content: 'hi' }] }, 'stop_sequences must be a list of at most 4'],
+      [{ model: 'switchyard/demo', max_tokens: 10, system: 42, messages: [{ role: 'user', content: 'hi' }] }, 'system must be a string or a list of text blocks'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: [] }] }, 'messages[0].content must not be empty'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: { role: 'user', content: 'hi' } }, 'messages must be a non-empty list'],
+      [{ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content must be a string or a list of content blocks'],
+      [{ model: 'switchyard/demo', max_tokens: 10, stream: 'yes', messages: [{ role: 'user', content: 'hi' }] }, 'stream must be a boolean'],
+      [null, 'The request body must be a JSON object'],
+    ];
+    for (const [body, message] of cases) {
+      const res = await post(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      const json = (await res.json()) as { type: string; error: { type: string; message: string } };
+      expect(json.type).toBe('error');
+      expect(json.error.type).toBe('invalid_request_error');
+      expect(json.error.message, JSON.stringify(body)).toContain(message);
+    }
+
+    const error = await client.messages.create({ model: 'switchyard/demo', max_tokens: -1, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError);
+  });
+
+  it('an account without the credits for the worst case gets a 402 billing_error, and nothing is charged', async () => {
+    const poor = await h.openAccount({ credits: 1_000 });
+    const error = await sdk(poor.key).messages.create({ model: 'test/oa-model', max_tokens: 500, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    const apiError = error as InstanceType<typeof Anthropic.APIError>;
+    expect(apiError.status).toBe(402);
+    expect(apiError.type).toBe('billing_error');
+    expect(apiError.apiMessage).toContain('This request requires more credits, or fewer max_tokens');
+    const balance = await h.settledBalance(poor.accountId);
+    expect(balance.settled).toBe(0);
+    expect(balance.reserved).toBe(0);
+  });
+
+  it('a body over the size limit is a 413 request_too_large; deep nesting is a 400, never a 500', async () => {
+    const huge = await post({ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 'x'.repeat(1_100_000) }] });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
+
+    const depth = 100_000;
+    const deep = `{"model":"switchyard/demo","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"n","input":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}`;
+    const res = await post(deep);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'messages[1].content[0].input is nested too deeply' } });
+
+    const nested = `{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const deepTool = await post(`{"model":"switchyard/demo","max_tokens":10,"tools":[{"name":"n","input_schema":${nested}}],"messages":[{"role":"user","content":"hi"}]}`);
+    expect(deepTool.status).toBe(400);
+    expect(await deepTool.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'tools are nested too deeply' } });
+    // The same body shape on chat/completions (the parser both share) was a 500.
+    const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: `{"model":"switchyard/demo","tools":[{"type":"function","function":{"name":"n","parameters":${nested}}}],"messages":[{"role":"user","content":"hi"}]}`,
+    });
+    expect(chat.status).toBe(400);
+  });
+});
+
+describe('the generation record', () => {
+  it('names the messages API and the model, as for chat', async () => {
+    const message = await client.messages.create({ model: 'test/claude-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] });
+    await h.running.core.gateway.idle();
+    const res = await fetch(`${h.url}/api/v1/generation?id=${message.id}`, { headers: { authorization: `Bearer ${user.key}` } });
+    const { data } = (await res.json()) as { data: Record<string, unknown> };
+    expect(data).toMatchObject({ id: message.id, api_type: 'messages', model: 'test/claude-model', provider_name: 'fake-anthropic', tokens_prompt: 30, tokens_completion: 9, finish_reason: 'stop' });
+  });
+});
