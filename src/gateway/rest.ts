@@ -3,6 +3,7 @@
  * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
+import { streamGeneration } from './skins/sseGeneration.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { AuthDirectory } from '../modules/auth/authDirectory.js';
@@ -124,46 +125,23 @@ export const gatewayRoutes = (deps: {
         return sendJson(res, 200, payload);
       }
 
-      // Streaming. Headers wait for the first token, so a failure before it is still a plain HTTP error (and a
-      // fallback stays invisible); keep-alive comments commit the 200 if the first token is slow to come.
-      const client = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) client.abort();
+      // Streaming: headers wait for the first token (see streamGeneration).
+      const { outcome, sse } = await streamGeneration({
+        res,
+        gateway,
+        prepared,
+        generationId,
+        keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        keepAliveText: KEEPALIVE_COMMENT,
+        onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(kind === 'chat' ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),
       });
-      const open = () => {
-        if (!res.headersSent) {
-          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': generationId });
-        }
-      };
-      let wroteAt = Date.now();
-      const keepAlive = setInterval(() => {
-        if (Date.now() - wroteAt < config.GATEWAY_KEEPALIVE_MS || res.destroyed) return;
-        open();
-        res.write(KEEPALIVE_COMMENT);
-        wroteAt = Date.now();
-      }, config.GATEWAY_KEEPALIVE_MS);
-      keepAlive.unref();
-      let outcome: GenerationOutcome;
-      try {
-        outcome = await gateway.execute(prepared, {
-          signal: client.signal,
-          onChunk: (chunk) => {
-            if (res.destroyed) return;
-            open();
-            res.write(`data: ${JSON.stringify(kind === 'chat' ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`);
-            wroteAt = Date.now();
-          },
-        });
-      } finally {
-        clearInterval(keepAlive);
-      }
-      if (outcome.kind === 'cancelled' || res.destroyed) return;
+      if (outcome.kind === 'cancelled' || sse.gone) return;
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return sendError(res, outcome.error, requestId, logger);
         res.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
         return;
       }
-      open();
+      sse.open();
       const final = { id: generationId, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: prepared.created, model: outcome.model, provider: outcome.providerName, choices: [], usage: usageJson(outcome) };
       res.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
     } catch (error) {

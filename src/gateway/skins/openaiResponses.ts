@@ -5,6 +5,7 @@
  * Response object (or the Responses SSE events, each with its `sequence_number`). Nothing is stored, so what needs a
  * stored response (previous_response_id, store:true, background, conversation, item_reference) is a 400.
  */
+import { streamGeneration, type SseWriter } from './sseGeneration.js';
 import type { Config } from '../../config.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
@@ -588,45 +589,29 @@ export const responsesRoutes = (deps: {
 
       // Streaming, as chat streams: the 200 and response.created wait for the first token (or a keep-alive), so a
       // failure before it is a plain HTTP error and a fallback stays invisible.
-      const client = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) client.abort();
-      });
       let sequence = 0;
-      const emit: Emit = (event) => {
-        res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`);
-      };
-      const open = () => {
-        if (res.headersSent) return;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': generationId });
-        const started = responseObject(base, { status: 'in_progress', output: [] });
-        emit({ type: 'response.created', response: started });
-        emit({ type: 'response.in_progress', response: started });
-      };
+      let writer: SseWriter | null = null;
+      const emit: Emit = (event) => writer?.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`);
       const translator = createEventTranslator(emit, ids);
-      let wroteAt = Date.now();
-      const keepAlive = setInterval(() => {
-        if (Date.now() - wroteAt < config.GATEWAY_KEEPALIVE_MS || res.destroyed) return;
-        open();
-        res.write(KEEPALIVE_COMMENT);
-        wroteAt = Date.now();
-      }, config.GATEWAY_KEEPALIVE_MS);
-      keepAlive.unref();
-      let outcome: GenerationOutcome;
-      try {
-        outcome = await gateway.execute(prepared, {
-          signal: client.signal,
-          onChunk: (chunk) => {
-            if (res.destroyed) return;
-            open();
-            translator.chunk(chunk);
-            wroteAt = Date.now();
-          },
-        });
-      } finally {
-        clearInterval(keepAlive);
-      }
-      if (outcome.kind === 'cancelled' || res.destroyed) return;
+      const { outcome, sse } = await streamGeneration({
+        res,
+        gateway,
+        prepared,
+        generationId,
+        keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        keepAliveText: KEEPALIVE_COMMENT,
+        onOpen: (sse) => {
+          writer = sse;
+          const started = responseObject(base, { status: 'in_progress', output: [] });
+          emit({ type: 'response.created', response: started });
+          emit({ type: 'response.in_progress', response: started });
+        },
+        onChunk: (chunk, sse) => {
+          sse.open();
+          translator.chunk(chunk);
+        },
+      });
+      if (outcome.kind === 'cancelled' || sse.gone) return;
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return fail(outcome.error);
         const error = outcome.error ?? new GatewayError(502, 'provider_unavailable', 'The generation failed');
@@ -636,7 +621,7 @@ export const responsesRoutes = (deps: {
         res.end();
         return;
       }
-      open();
+      sse.open();
       const { status, incomplete } = endOf(outcome.finishReason);
       translator.finish(status === 'incomplete' ? 'incomplete' : 'completed');
       emit({ type: `response.${status === 'incomplete' ? 'incomplete' : 'completed'}`, response: responseObject(base, { status, output: translator.output, incomplete, outcome }) });

@@ -1,5 +1,5 @@
 /**
- * One streamed generation over SSE, for the skins (Anthropic Messages, OpenAI Responses): the headers wait for the
+ * One streamed generation over SSE, for chat/completions and the skins (Anthropic Messages, OpenAI Responses): the headers wait for the
  * first event, so a failure before it is still a plain HTTP error (and a fallback stays invisible); keep-alive text
  * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
  * what was delivered (as chat/completions does).
@@ -11,6 +11,8 @@ import type { ChatChunk } from '../types.js';
 export interface SseWriter {
   /** Write events; the 200 and its headers go out with the first. Nothing is written once the client is gone. */
   write(text: string): void;
+  /** Send the 200 and its headers now if they are not out yet (an answer with no event before its end). */
+  open(): void;
   /** Whether the response is gone (the client closed it). */
   readonly gone: boolean;
 }
@@ -23,6 +25,8 @@ export const streamGeneration = async (options: {
   keepAliveMs: number;
   /** Written when nothing else was for `keepAliveMs` (Anthropic: a ping event; chat: an SSE comment). */
   keepAliveText: string;
+  /** Written right after the headers (the Responses skin: response.created). */
+  onOpen?: (sse: SseWriter) => void;
   onChunk: (chunk: ChatChunk, sse: SseWriter) => void;
 }): Promise<{ outcome: GenerationOutcome; sse: SseWriter }> => {
   const { res, keepAliveMs } = options;
@@ -34,11 +38,14 @@ export const streamGeneration = async (options: {
   const sse: SseWriter = {
     write(text) {
       if (res.destroyed) return;
-      if (!res.headersSent) {
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': options.generationId });
-      }
+      sse.open();
       res.write(text);
       wroteAt = Date.now();
+    },
+    open() {
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': options.generationId });
+      options.onOpen?.(sse);
     },
     get gone() {
       return res.destroyed;
