@@ -10,7 +10,7 @@ import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
 import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
-import { apiKeyStream, type LimitReset } from './apiKey.events.js';
+import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js';
 import { generateApiKey } from './keyFormat.js';
 
 export interface NewApiKey {
@@ -20,6 +20,8 @@ export interface NewApiKey {
   readonly limit: number | null;
   readonly limitReset: LimitReset;
   readonly expiresAt: string | null;
+  /** Inference unless said otherwise. */
+  readonly kind?: KeyKind;
 }
 
 export interface CreatedApiKey {
@@ -31,8 +33,8 @@ export interface CreatedApiKey {
 /** A key as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
   if (state.status === 'none') throw new Error('a key command decided on a key that does not exist');
-  const { keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
-  return { _id: keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
+  const { keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
+  return { _id: keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
 };
 
 type PageArgs = Parameters<ReturnType<typeof apiKeyQueries>['pageForAccount']>[1];
@@ -61,13 +63,16 @@ export const createApiKeysApi = (deps: {
     async create(caller: Caller, input: NewApiKey): Promise<CreatedApiKey> {
       const now = deps.now();
       if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
+      const kind = input.kind ?? 'inference';
+      // A management key never calls a model, so a spending limit on it would mean nothing.
+      if (kind === 'management' && input.limit !== null) throw new ValidationError('A management key cannot spend: create it without a limit');
       if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
       const keyId = newId('key');
       const { secret, hash, hint } = generateApiKey();
       const { state } = await writes.execute(
         apiKeyStream(keyId),
         apiKeyDecider,
-        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, at: now.toISOString() } },
+        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, at: now.toISOString() } },
         caller,
         input.accountId,
       );
