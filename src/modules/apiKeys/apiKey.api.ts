@@ -6,9 +6,10 @@ import type { EventStore } from '../../eventStore/eventStore.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
-import type { AuthDirectory } from '../auth/authDirectory.js';
+import { activityRows, type ActivityRow } from '../../../projections/usageDaily.js';
+import type { AuthDirectory, KeyEntry } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
-import type { Caller } from '../auth/principal.js';
+import type { Caller, Principal } from '../auth/principal.js';
 import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
 import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js';
 import { generateApiKey } from './keyFormat.js';
@@ -104,6 +105,28 @@ export const createApiKeysApi = (deps: {
       await writes.readYourWrites();
       return queries.pageForAccount(accountId, page, includeRevoked);
     },
+    /**
+     * What a management key may manage: an inference key of its own account that is not deleted (revoked). Anything
+     * else is "not found", so a key of another account cannot even be told to exist. Decided from the write side.
+     */
+    managedKey(principal: Principal, keyId: string): KeyEntry {
+      const key = deps.directory.key(keyId);
+      if (!key || key.accountId !== principal.accountId || key.kind !== 'inference' || key.status === 'revoked') throw new NotFoundError('API key', keyId);
+      return key;
+    },
+    /** A key of the caller's account, of any kind or status (activity of a deleted key is still history), else 404. */
+    keyOfAccount(principal: Principal, keyId: string): KeyEntry {
+      const key = deps.directory.key(keyId);
+      if (!key || key.accountId !== principal.accountId) throw new NotFoundError('API key', keyId);
+      return key;
+    },
+    /** OpenRouter's key list: the account's inference keys, newest first. */
+    async inferenceKeysPage(accountId: string, page: { offset: number; limit: number; includeDisabled: boolean }): Promise<ApiKeyDoc[]> {
+      await writes.readYourWrites();
+      return queries.inferenceKeysPage(accountId, page);
+    },
+    /** Usage per day × model × provider from the usageDaily read model (never by scanning generations). */
+    activity: (accountId: string, query: { from: string; to: string; keyId: string | null }): Promise<ActivityRow[]> => activityRows(deps.readStore, accountId, query),
     /** Every change to the account's keys, after the read model stored it. */
     changes: (accountId: string) => deps.pubsub.subscribe('apiKeyChanged', accountId),
   };
