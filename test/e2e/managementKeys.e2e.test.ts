@@ -1,4 +1,6 @@
+import { createClient } from 'graphql-ws';
 import OpenAI from 'openai';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
 
@@ -78,6 +80,15 @@ describe('management keys and activity', () => {
     expect(gql.body.errors[0].extensions.code).toBe('FORBIDDEN');
     const sdk = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: manager, maxRetries: 0 });
     await expect(sdk.chat.completions.create({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+  });
+
+  it('refuses a management key on a GraphQL WebSocket at connect time, with the reason', async () => {
+    const client = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${manager}` } });
+    const closed = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: '{ me { id } }' }, { next: () => resolve('delivered'), error: resolve, complete: () => resolve('completed') });
+    });
+    expect(closed).toMatchObject({ code: 4403, reason: expect.stringMatching(/^Forbidden: This is a management key/) });
+    await client.dispose();
   });
 
   it('answers /keys and /activity only to a management key: an inference or admin key is a 403, no key a 401', async () => {
@@ -214,8 +225,10 @@ describe('management keys and activity', () => {
     }
     // Every generation of this account (the earlier tests' too) as its record says.
     const today = new Date(Date.now() + shift).toISOString().slice(0, 10);
-    const listed = (await h.gql('{ generations(first: 100) { edges { node { id } } } }', {}, owner.key)).body.data.generations.edges.map((e: Json) => e.node.id as string);
-    expect(listed).toEqual(expect.arrayContaining(ids));
+    let listed: string[] = [];
+    await expect
+      .poll(async () => (listed = (await h.gql('{ generations(first: 100) { edges { node { id } } } }', {}, owner.key)).body.data.generations.edges.map((e: Json) => e.node.id as string)), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(ids));
     const settled: Json[] = await Promise.all(listed.map(record));
 
     // Today is not a completed day yet: not listed, and not a valid date.

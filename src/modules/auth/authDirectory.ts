@@ -170,7 +170,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     authenticate(secret, now = Date.now()) {
       const { principal, kind } = resolve(secret, now);
       if (kind === 'management') {
-        throw new ForbiddenError('This is a management key: it can only call /api/v1/keys and /api/v1/activity. Use an inference key for models and GraphQL');
+        // Short: a WebSocket close reason (which carries it) holds at most 123 bytes.
+        throw new ForbiddenError('This is a management key: it can only call /api/v1/keys and /api/v1/activity');
       }
       return principal;
     },
