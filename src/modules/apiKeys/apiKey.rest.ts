@@ -185,8 +185,8 @@ export const apiKeyRoutes = (deps: {
       path: '/api/v1/keys/:hash',
       handler: async (request) => {
         const who = caller(request);
-        const key = apiKeys.managedKey(who.principal, request.params.hash!);
         const input = parseBody(UpdateBody, await body(request));
+        const key = apiKeys.managedKey(who.principal, request.params.hash!);
         if (input.expires_at && Date.parse(input.expires_at) <= deps.now().getTime()) throw new ValidationError('expires_at must be in the future', { param: 'expires_at' });
         // Each change is its own event on the key's stream; all were validated above, so none is refused halfway.
         if (input.name !== undefined) await apiKeys.rename(who, key.keyId, input.name);
