@@ -9,7 +9,6 @@ import type { KeyWindowUsage } from '../ledger/ledger.js';
 import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
 import { toUsdNumber, usdToNano } from '../ledger/money.js';
 import type { ApiKeysApi } from './apiKey.api.js';
-import type { LimitReset } from './apiKey.events.js';
 
 /**
  * OpenRouter's key management (`/api/v1/keys`) and activity (`/api/v1/activity`), for management keys only.
@@ -157,13 +156,12 @@ export const apiKeyRoutes = (deps: {
       handler: async (request) => {
         const who = caller(request);
         const input = parseBody(CreateBody, await body(request));
-        const limit = input.limit ?? null;
         const created = await apiKeys.create(who, {
           accountId: who.principal.accountId,
           name: input.name,
-          limit,
+          limit: input.limit ?? null,
           // OpenRouter: a limit without a reset window never resets.
-          limitReset: (input.limit_reset ?? 'never') satisfies LimitReset,
+          limitReset: input.limit_reset ?? 'never',
           expiresAt: input.expires_at ?? null,
           kind: 'inference',
         });
