@@ -1,12 +1,13 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { ApiKeyStatus } from '../src/modules/apiKeys/apiKey.decider.js';
-import type { ApiKeyEvent, LimitReset } from '../src/modules/apiKeys/apiKey.events.js';
+import { kindOfKey, type ApiKeyEvent, type KeyKind, type LimitReset } from '../src/modules/apiKeys/apiKey.events.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
 export type ApiKeyDoc = {
   _id: string;
   accountId: string;
+  kind: KeyKind;
   name: string;
   hint: string;
   limit: number | null;
@@ -21,7 +22,8 @@ export const API_KEYS = 'apiKeys';
 
 export const apiKeysProjection = defineProjection<ApiKeyDoc>({
   name: 'apiKeys',
-  version: 1,
+  // 2: documents say the key's kind (inference or management).
+  version: 2,
   collection: API_KEYS,
   filter: { categories: ['apikey'] },
   indexes: [{ keys: { accountId: 1 } }],
@@ -30,7 +32,7 @@ export const apiKeysProjection = defineProjection<ApiKeyDoc>({
     const event = recorded as RecordedEvent<ApiKeyEvent>;
     if (event.type === 'ApiKeyCreated') {
       const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
-      return { _id: keyId, accountId, name, hint, limit, limitReset, expiresAt, status: 'active', createdAt: at, updatedAt: at };
+      return { _id: keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, expiresAt, status: 'active', createdAt: at, updatedAt: at };
     }
     if (!doc) return null;
     const updatedAt = event.data.at;
@@ -62,5 +64,11 @@ export const apiKeyQueries = (store: ReadStore) => {
     /** One page of an account's keys (filter and sort from idPage); revoked keys only when asked for. */
     pageForAccount: (accountId: string, page: { filter: Filter; sort: SortSpec; limit: number }, includeRevoked: boolean) =>
       keys.find({ ...page.filter, accountId, ...(includeRevoked ? {} : { status: { $ne: 'revoked' } }) }, { sort: page.sort, limit: page.limit }),
+    /** OpenRouter's `GET /api/v1/keys`: an account's inference keys, newest first, `offset` skipped; disabled ones when asked. */
+    inferenceKeysPage: (accountId: string, page: { offset: number; limit: number; includeDisabled: boolean }) =>
+      keys.find(
+        { accountId, kind: 'inference', status: page.includeDisabled ? { $ne: 'revoked' } : 'active' },
+        { sort: { _id: -1 }, skip: page.offset, limit: page.limit },
+      ),
   };
 };

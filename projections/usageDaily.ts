@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import { LEDGER_CATEGORY, type LedgerEvent, type ReservationSettled } from '../src/modules/ledger/ledger.events.js';
+import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
 /** Usage per account × key × model × provider × workflow × UTC day, from settled generations. */
@@ -62,3 +63,38 @@ export const usageDailyProjection = defineProjection<UsageDoc>({
   documentId: (event) => usageKey((event as RecordedEvent<LedgerEvent & ReservationSettled>).data),
   evolve: (doc, event) => applyToUsage(doc && { ...doc }, (event as RecordedEvent<ReservationSettled>).data),
 });
+
+/** One day's usage of one model on one provider: a row of OpenRouter's `/api/v1/activity`. */
+export interface ActivityRow {
+  readonly day: string;
+  readonly model: string;
+  readonly provider: string;
+  readonly requests: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly reasoningTokens: number;
+  readonly cost: number;
+}
+
+/**
+ * An account's usage per day × model × provider between two UTC days (inclusive), of one key when given: the rows
+ * of every key and workflow summed. Newest day first, then by model and provider.
+ */
+export const activityRows = (store: ReadStore, accountId: string, query: { from: string; to: string; keyId: string | null }): Promise<ActivityRow[]> =>
+  store
+    .collection(USAGE_DAILY)
+    .aggregate<Omit<ActivityRow, 'day' | 'model' | 'provider'> & { _id: { day: string; model: string; provider: string } }>([
+      { $match: { accountId, day: { $gte: query.from, $lte: query.to }, ...(query.keyId === null ? {} : { keyId: query.keyId }) } },
+      {
+        $group: {
+          _id: { day: '$day', model: '$model', provider: '$provider' },
+          requests: { $sum: '$requests' },
+          promptTokens: { $sum: '$promptTokens' },
+          completionTokens: { $sum: '$completionTokens' },
+          reasoningTokens: { $sum: '$reasoningTokens' },
+          cost: { $sum: '$cost' },
+        },
+      },
+      { $sort: { '_id.day': -1, '_id.model': 1, '_id.provider': 1 } },
+    ])
+    .then((rows) => rows.map(({ _id, ...sums }) => ({ ..._id, ...sums })));

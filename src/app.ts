@@ -10,7 +10,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
-import { DomainError, UnauthenticatedError } from './errors.js';
+import { DomainError, ForbiddenError, UnauthenticatedError } from './errors.js';
 import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
@@ -213,7 +213,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
         try {
           authenticate(secret);
         } catch (error) {
-          if (!(error instanceof UnauthenticatedError)) throw error;
+          if (!(error instanceof UnauthenticatedError || error instanceof ForbiddenError)) throw error;
           // A bad key is refused at once, with the reason; graphql-ws's own close that follows is then a no-op.
           ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
           return false;
@@ -228,7 +228,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
         try {
           principal = authenticate(secret);
         } catch (error) {
-          if (!(error instanceof UnauthenticatedError)) throw error;
+          if (!(error instanceof UnauthenticatedError || error instanceof ForbiddenError)) throw error;
           return [new GraphQLError(error.message, { extensions: { code: error.code } })];
         }
         const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

@@ -16,6 +16,7 @@ import { generationRoutes } from './modules/generations/generation.rest.js';
 import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
+import { apiKeyRoutes } from './modules/apiKeys/apiKey.rest.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
 import { builtInPaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
@@ -144,6 +145,14 @@ export const startSwitchyard = async (
     ...responsesRoutes({ gateway, directory, logger, config }),
     ...anthropicMessagesRoutes({ gateway, directory, logger, config }),
     ...ledgerRoutes(modules.ledger, directory),
+    ...apiKeyRoutes({
+      apiKeys: modules.apiKeys,
+      ledger: modules.ledger,
+      directory,
+      providerNames: async () => new Map((await modules.catalog.providers()).map((p) => [p._id, p.name])),
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      now: core.now,
+    }),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),

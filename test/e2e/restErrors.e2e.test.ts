@@ -15,7 +15,7 @@ const OPENROUTER_ERROR_TYPES = new Set([
 ]);
 
 /** Routes that serve only a caller with a key. */
-const KEYED = ['GET /api/v1/credits', 'GET /api/v1/key', 'GET /api/v1/auth/key', 'POST /api/v1/chat/completions', 'POST /api/v1/completions', 'POST /api/v1/responses', 'GET /api/v1/generation', 'POST /api/v1/messages'];
+const KEYED = ['GET /api/v1/credits', 'GET /api/v1/key', 'GET /api/v1/auth/key', 'POST /api/v1/chat/completions', 'POST /api/v1/completions', 'POST /api/v1/responses', 'GET /api/v1/generation', 'POST /api/v1/messages', 'POST /api/v1/keys', 'GET /api/v1/activity'];
 /** The Responses skin answers in OpenAI's shape (a string `code` such as invalid_prompt), with the same metadata. */
 const OPENAI_SHAPED = new Set(['/api/v1/responses']);
 
@@ -32,10 +32,14 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 let h: Harness;
 let routes: readonly { method: string; path: string }[];
 let sent = 0;
+/** The key management routes answer only a management key (any other key is a 403 before the body is read). */
+let managementKey: string;
+const keyFor = (path: string) => (path.startsWith('/api/v1/keys') || path.startsWith('/api/v1/activity') ? managementKey : ADMIN_KEY);
 
 beforeAll(async () => {
   h = await startHarness({ MAX_BODY_BYTES: String(LIMIT) });
   routes = h.running.routes;
+  managementKey = (await h.gql('mutation { createApiKey(name: "m", kind: MANAGEMENT) { ... on CreatedApiKey { secret } } }')).body.data.createApiKey.secret;
 });
 afterAll(async () => {
   await h.stop();
@@ -116,10 +120,11 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
 
   it('a body over the limit is 413 payload_too_large on every route that takes one, and on /graphql', async () => {
     const big = JSON.stringify({ pad: 'x'.repeat(LIMIT) });
-    const posts = routes.filter((r) => r.method !== 'GET');
+    // DELETE takes no body (DELETE /api/v1/keys/{hash} reads none).
+    const posts = routes.filter((r) => r.method !== 'GET' && r.method !== 'DELETE');
     expect(posts.length).toBeGreaterThan(0);
     for (const route of posts) {
-      expect(await call(route.method, concrete(route.path), { key: ADMIN_KEY, body: big }), route.path).toMatchObject({ status: 413, errorType: 'payload_too_large' });
+      expect(await call(route.method, concrete(route.path), { key: keyFor(route.path), body: big }), route.path).toMatchObject({ status: 413, errorType: 'payload_too_large' });
     }
     expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: big })).toMatchObject({ status: 413, errorType: 'payload_too_large' });
   });
@@ -128,11 +133,12 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
     // `/` is the web console's page (test/e2e/console.e2e.test.ts).
     // `/api/v1/models/extra` and `/api/v1/models/acme/extra` name models (GET /models/{id}, the id's slash encoded
     // or not): a GET of them is a 404 for the unknown model, any other method a 405.
-    const modelPaths = new Set(['/api/v1/models', '/api/v1/models/count', '/api/v1/models/:id']);
+    // `/api/v1/keys/extra` names a key the same way (GET /keys/{hash}).
+    const modelPaths = new Set(['/api/v1/models', '/api/v1/models/count', '/api/v1/models/:id', '/api/v1/keys']);
     const paths = ['/api', '/api/v1', '/api/v1/nothing-here', '/API/V1/CREDITS', ...routes.filter((r) => !modelPaths.has(r.path)).map((r) => `${concrete(r.path)}/extra`)];
     for (const path of paths) {
       for (const method of ['GET', 'POST']) {
-        expect(await call(method, path, { key: ADMIN_KEY, ...(method === 'POST' ? { body: '{}' } : {}) }), `${method} ${path}`).toMatchObject({ status: 404, errorType: 'not_found' });
+        expect(await call(method, path, { key: keyFor(path), ...(method === 'POST' ? { body: '{}' } : {}) }), `${method} ${path}`).toMatchObject({ status: 404, errorType: 'not_found' });
       }
     }
   });

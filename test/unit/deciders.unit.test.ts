@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../src/errors.js';
 import { accountDecider } from '../../src/modules/accounts/account.decider.js';
 import type { AccountEvent } from '../../src/modules/accounts/account.events.js';
@@ -85,5 +85,13 @@ describe('API key decider', () => {
   it('refuses changes to a key that does not exist', () => {
     key([]).when({ type: 'RevokeApiKey', data: { keyId: 'key_9', at } }).thenThrows(NotFoundError);
     key([]).when({ type: 'DisableApiKey', data: { keyId: 'key_9', at } }).thenThrows(NotFoundError);
+  });
+  it('reads a key created before key kinds existed as an inference key, and keeps a management key one', () => {
+    const kindAfter = (event: ApiKeyEvent) => {
+      const state = apiKeyDecider.evolve(apiKeyDecider.initialState(), event);
+      return state.status === 'none' ? null : state.kind;
+    };
+    expect(kindAfter(created)).toBe('inference');
+    expect(kindAfter({ type: 'ApiKeyCreated', data: { ...created.data, kind: 'management' } })).toBe('management');
   });
 });

@@ -6,11 +6,12 @@ import type { EventStore } from '../../eventStore/eventStore.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
-import type { AuthDirectory } from '../auth/authDirectory.js';
+import { activityRows, type ActivityRow } from '../../../projections/usageDaily.js';
+import type { AuthDirectory, KeyEntry } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
-import type { Caller } from '../auth/principal.js';
+import type { Caller, Principal } from '../auth/principal.js';
 import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
-import { apiKeyStream, type LimitReset } from './apiKey.events.js';
+import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js';
 import { generateApiKey } from './keyFormat.js';
 
 export interface NewApiKey {
@@ -20,6 +21,8 @@ export interface NewApiKey {
   readonly limit: number | null;
   readonly limitReset: LimitReset;
   readonly expiresAt: string | null;
+  /** Inference unless said otherwise. */
+  readonly kind?: KeyKind;
 }
 
 export interface CreatedApiKey {
@@ -31,8 +34,8 @@ export interface CreatedApiKey {
 /** A key as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
   if (state.status === 'none') throw new Error('a key command decided on a key that does not exist');
-  const { keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
-  return { _id: keyId, accountId, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
+  const { keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
+  return { _id: keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
 };
 
 type PageArgs = Parameters<ReturnType<typeof apiKeyQueries>['pageForAccount']>[1];
@@ -61,13 +64,16 @@ export const createApiKeysApi = (deps: {
     async create(caller: Caller, input: NewApiKey): Promise<CreatedApiKey> {
       const now = deps.now();
       if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
+      const kind = input.kind ?? 'inference';
+      // A management key never calls a model, so a spending limit on it would mean nothing.
+      if (kind === 'management' && input.limit !== null) throw new ValidationError('A management key cannot spend: create it without a limit');
       if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
       const keyId = newId('key');
       const { secret, hash, hint } = generateApiKey();
       const { state } = await writes.execute(
         apiKeyStream(keyId),
         apiKeyDecider,
-        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, at: now.toISOString() } },
+        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, at: now.toISOString() } },
         caller,
         input.accountId,
       );
@@ -99,6 +105,28 @@ export const createApiKeysApi = (deps: {
       await writes.readYourWrites();
       return queries.pageForAccount(accountId, page, includeRevoked);
     },
+    /**
+     * What a management key may manage: an inference key of its own account that is not deleted (revoked). Anything
+     * else is "not found", so a key of another account cannot even be told to exist. Decided from the write side.
+     */
+    managedKey(principal: Principal, keyId: string): KeyEntry {
+      const key = deps.directory.key(keyId);
+      if (!key || key.accountId !== principal.accountId || key.kind !== 'inference' || key.status === 'revoked') throw new NotFoundError('API key', keyId);
+      return key;
+    },
+    /** A key of the caller's account, of any kind or status (activity of a deleted key is still history), else 404. */
+    keyOfAccount(principal: Principal, keyId: string): KeyEntry {
+      const key = deps.directory.key(keyId);
+      if (!key || key.accountId !== principal.accountId) throw new NotFoundError('API key', keyId);
+      return key;
+    },
+    /** OpenRouter's key list: the account's inference keys, newest first. */
+    async inferenceKeysPage(accountId: string, page: { offset: number; limit: number; includeDisabled: boolean }): Promise<ApiKeyDoc[]> {
+      await writes.readYourWrites();
+      return queries.inferenceKeysPage(accountId, page);
+    },
+    /** Usage per day × model × provider from the usageDaily read model (never by scanning generations). */
+    activity: (accountId: string, query: { from: string; to: string; keyId: string | null }): Promise<ActivityRow[]> => activityRows(deps.readStore, accountId, query),
     /** Every change to the account's keys, after the read model stored it. */
     changes: (accountId: string) => deps.pubsub.subscribe('apiKeyChanged', accountId),
   };

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import type { ApiKeyCreated, ApiKeyEvent, LimitReset } from './apiKey.events.js';
+import { kindOfKey, type ApiKeyCreated, type ApiKeyEvent, type KeyKind, type LimitReset } from './apiKey.events.js';
 
 export type ApiKeyStatus = 'active' | 'disabled' | 'revoked';
 
@@ -11,6 +11,7 @@ export type ApiKeyState =
       readonly status: ApiKeyStatus;
       readonly keyId: string;
       readonly accountId: string;
+      readonly kind: KeyKind;
       readonly name: string;
       readonly hint: string;
       readonly limit: number | null;
@@ -44,7 +45,7 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
   evolve: (state, event) => {
     if (event.type === 'ApiKeyCreated') {
       const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
-      return { status: 'active', keyId, accountId, name, hint, limit, limitReset, expiresAt, createdAt: at, updatedAt: at };
+      return { status: 'active', keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, expiresAt, createdAt: at, updatedAt: at };
     }
     if (state.status === 'none') return state;
     const updatedAt = event.data.at;

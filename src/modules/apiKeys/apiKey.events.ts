@@ -1,6 +1,13 @@
 export const LIMIT_RESETS = ['daily', 'weekly', 'monthly', 'never'] as const;
 export type LimitReset = (typeof LIMIT_RESETS)[number];
 
+/**
+ * What a key may call. An `inference` key calls models and GraphQL; a `management` key (OpenRouter's) calls only
+ * `/api/v1/keys` and `/api/v1/activity`, never a model, so it can sit in a provisioning script without spending.
+ */
+export const KEY_KINDS = ['inference', 'management'] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+
 export type ApiKeyCreated = {
   readonly type: 'ApiKeyCreated';
   readonly data: {
@@ -15,6 +22,8 @@ export type ApiKeyCreated = {
     readonly limit: number | null;
     readonly limitReset: LimitReset;
     readonly expiresAt: string | null;
+    /** Absent in events written before management keys existed: those keys are inference keys. */
+    readonly kind?: KeyKind;
     readonly at: string;
   };
 };
@@ -35,3 +44,5 @@ export type ApiKeyRevoked = { readonly type: 'ApiKeyRevoked'; readonly data: { r
 export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyExpiryChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
 
 export const apiKeyStream = (keyId: string): string => `apikey-${keyId}`;
+
+export const kindOfKey = (created: ApiKeyCreated['data']): KeyKind => created.kind ?? 'inference';

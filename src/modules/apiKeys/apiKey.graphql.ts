@@ -6,10 +6,15 @@ import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import type { CreatedApiKey } from './apiKey.api.js';
-import { LIMIT_RESETS, type LimitReset } from './apiKey.events.js';
+import { KEY_KINDS, LIMIT_RESETS, type KeyKind, type LimitReset } from './apiKey.events.js';
 
 export const LimitResetEnum = builder.enumType('LimitReset', {
   values: Object.fromEntries(LIMIT_RESETS.map((reset) => [reset.toUpperCase(), { value: reset }])) as Record<Uppercase<LimitReset>, { value: LimitReset }>,
+});
+
+export const ApiKeyKindEnum = builder.enumType('ApiKeyKind', {
+  description: 'INFERENCE keys call models and this API; MANAGEMENT keys call only /api/v1/keys and /api/v1/activity (OpenRouter\'s management keys).',
+  values: Object.fromEntries(KEY_KINDS.map((kind) => [kind.toUpperCase(), { value: kind }])) as Record<Uppercase<KeyKind>, { value: KeyKind }>,
 });
 
 export const ApiKeyStatusEnum = builder.enumType('ApiKeyStatus', {
@@ -26,6 +31,7 @@ export const ApiKeyRef = builder.loadableNode('ApiKey', {
   fields: (t) => ({
     name: t.exposeString('name'),
     hint: t.exposeString('hint', { description: 'The prefix and last characters of the secret, to recognise it.' }),
+    kind: t.field({ type: ApiKeyKindEnum, resolve: (key) => key.kind }),
     status: t.field({ type: ApiKeyStatusEnum, resolve: (key) => key.status }),
     limit: t.field({ type: 'Money', nullable: true, description: 'Spending limit per window in nano-dollars; null for none.', resolve: (key) => key.limit }),
     limitReset: t.field({ type: LimitResetEnum, resolve: (key) => key.limitReset }),
@@ -70,10 +76,11 @@ const byId = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) =>
 builder.mutationFields((t) => ({
   createApiKey: t.withAuth(ownsAccountArg).field({
     type: CreatedApiKeyRef,
-    description: 'Create a key. The secret is in the result and nowhere else.',
+    description: 'Create a key. The secret is in the result and nowhere else. A MANAGEMENT key takes no limit.',
     errors: { directResult: true },
     args: {
       name: t.arg.string({ required: true, validate: keyName }),
+      kind: t.arg({ type: ApiKeyKindEnum, defaultValue: 'inference' }),
       limit: t.arg({ type: 'Money', required: false, validate: limit }),
       limitReset: t.arg({ type: LimitResetEnum, defaultValue: 'never' }),
       expiresAt: t.arg({ type: 'DateTime', required: false }),
@@ -86,6 +93,7 @@ builder.mutationFields((t) => ({
         limit: args.limit ?? null,
         limitReset: args.limitReset ?? 'never',
         expiresAt: args.expiresAt ?? null,
+        kind: args.kind ?? 'inference',
       }),
   }),
   renameApiKey: t.withAuth(ownsApiKeyArg).field({

@@ -1,12 +1,12 @@
 import { boundedCache } from '../../boundedCache.js';
-import { UnauthenticatedError } from '../../errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import type { Logger } from '../../logger.js';
 import type { AccountEvent, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
-import type { ApiKeyEvent, LimitReset } from '../apiKeys/apiKey.events.js';
+import { kindOfKey, type ApiKeyEvent, type KeyKind, type LimitReset } from '../apiKeys/apiKey.events.js';
 import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
 import { ROOT_ACCOUNT_ID, type Principal } from './principal.js';
 
@@ -17,6 +17,7 @@ export interface KeyEntry {
   readonly keyId: string;
   readonly accountId: string;
   readonly hash: string;
+  readonly kind: KeyKind;
   status: ApiKeyStatus;
   expiresAt: number | null;
   limit: number | null;
@@ -32,8 +33,13 @@ export interface AccountEntry {
 export interface AuthDirectory {
   /** Catch up with every account and key event, then follow live ones. */
   start(): Promise<void>;
-  /** Resolve the bearer secret to a principal, or throw UnauthenticatedError. Never touches a store. */
+  /**
+   * Resolve the bearer secret to a principal, or throw UnauthenticatedError. Never touches a store. A management key
+   * is refused (403): it may call only what `authenticateManagement` guards.
+   */
   authenticate(secret: string | null | undefined, now?: number): Principal;
+  /** The same for `/api/v1/keys` and `/api/v1/activity`: only a management key passes; any other key is a 403. */
+  authenticateManagement(secret: string | null | undefined, now?: number): Principal;
   account(accountId: string): AccountEntry | undefined;
   key(keyId: string): KeyEntry | undefined;
   /**
@@ -42,7 +48,7 @@ export interface AuthDirectory {
    * with. Returns the unwatch.
    */
   watch(principal: Principal, onRefused: (error: UnauthenticatedError) => void): () => void;
-  /** Whether the account has a key that is neither revoked nor expired. */
+  /** Whether the account has an inference key (one that can call GraphQL) that is neither revoked nor expired. */
   hasLiveKey(accountId: string, now?: number): boolean;
   /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
@@ -83,7 +89,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       }
       case 'ApiKeyCreated': {
         const { keyId, accountId, hash, limit, limitReset, expiresAt } = event.data;
-        const entry: KeyEntry = { keyId, accountId, hash, status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset };
+        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset };
         keysById.set(keyId, entry);
         keysByHash.set(hash, entry);
         break;
@@ -134,6 +140,22 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     return null;
   };
 
+  /** The principal behind a secret and the kind of its key (the bootstrap admin key is an inference key). */
+  const resolve = (secret: string | null | undefined, now: number): { principal: Principal; kind: KeyKind } => {
+    if (!secret) throw new UnauthenticatedError('Missing API key: send Authorization: Bearer <key>');
+    const digest = digestOf(secret);
+    if (adminHash && sameHash(digest.hash, adminHash)) {
+      return { principal: { accountId: ROOT_ACCOUNT_ID, keyId: null, roles: new Set<Role>(['admin']) }, kind: 'inference' };
+    }
+    if (!digest.wellFormed) throw new UnauthenticatedError('Invalid API key');
+    const key = keysByHash.get(digest.hash);
+    if (!key) throw new UnauthenticatedError('Invalid API key');
+    const refused = refusalOf(key, now);
+    const account = accounts.get(key.accountId);
+    if (refused || !account) throw refused ?? new UnauthenticatedError('Invalid API key');
+    return { principal: { accountId: account.accountId, keyId: key.keyId, roles: account.roles }, kind: key.kind };
+  };
+
   const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply, { name: 'auth directory', logger: deps.logger });
 
   /**
@@ -146,18 +168,20 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     start: () => follower.start(),
 
     authenticate(secret, now = Date.now()) {
-      if (!secret) throw new UnauthenticatedError('Missing API key: send Authorization: Bearer <key>');
-      const digest = digestOf(secret);
-      if (adminHash && sameHash(digest.hash, adminHash)) {
-        return { accountId: ROOT_ACCOUNT_ID, keyId: null, roles: new Set<Role>(['admin']) };
+      const { principal, kind } = resolve(secret, now);
+      if (kind === 'management') {
+        // Short: a WebSocket close reason (which carries it) holds at most 123 bytes.
+        throw new ForbiddenError('This is a management key: it can only call /api/v1/keys and /api/v1/activity');
       }
-      if (!digest.wellFormed) throw new UnauthenticatedError('Invalid API key');
-      const key = keysByHash.get(digest.hash);
-      if (!key) throw new UnauthenticatedError('Invalid API key');
-      const refused = refusalOf(key, now);
-      const account = accounts.get(key.accountId);
-      if (refused || !account) throw refused ?? new UnauthenticatedError('Invalid API key');
-      return { accountId: account.accountId, keyId: key.keyId, roles: account.roles };
+      return principal;
+    },
+
+    authenticateManagement(secret, now = Date.now()) {
+      const { principal, kind } = resolve(secret, now);
+      if (kind !== 'management') {
+        throw new ForbiddenError('This endpoint needs a management key; create one with the GraphQL mutation createApiKey(kind: MANAGEMENT)');
+      }
+      return principal;
     },
 
     watch(principal, onRefused) {
@@ -195,7 +219,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     account: (accountId) => accounts.get(accountId),
     key: (keyId) => keysById.get(keyId),
     hasLiveKey: (accountId, now = Date.now()) =>
-      [...keysById.values()].some((k) => k.accountId === accountId && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
+      [...keysById.values()].some((k) => k.accountId === accountId && k.kind === 'inference' && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
 
     waitFor: (target, timeoutMs) => follower.waitFor(target, timeoutMs),
     status: () => follower.status(),

@@ -1,0 +1,250 @@
+import { z } from 'zod';
+import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
+import { ValidationError } from '../../errors.js';
+import { bearerOf, parseJsonBody, readRequestBody, sendJson, type RestRequest, type Route } from '../../http/rest.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Caller, Principal } from '../auth/principal.js';
+import { endpointId } from '../catalog/provider.events.js';
+import type { KeyWindowUsage } from '../ledger/ledger.js';
+import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
+import { toUsdNumber, usdToNano } from '../ledger/money.js';
+import type { ApiKeysApi } from './apiKey.api.js';
+
+/**
+ * OpenRouter's key management (`/api/v1/keys`) and activity (`/api/v1/activity`), for management keys only.
+ *
+ * - `hash` is the key's id (`key_…`, the GraphQL `ApiKey.id`): a stable public name of the key. OpenRouter's is a
+ *   hex digest; ours is not the SHA-256 the store authenticates with, so nothing about the secret is given away.
+ * - Dollar fields are JSON numbers as OpenRouter sends them, each with an exact `*_nanos` twin (as `/api/v1/key`);
+ *   limits sent in dollars are converted on their decimal digits, never through floating point arithmetic.
+ * - `include_byok_in_limit` is accepted and ignored: Switchyard has no BYOK, so there is nothing to include
+ *   (answered as false, `byok_usage*` as 0).
+ * - Only inference keys are listed and managed: a management key cannot see, change or delete another one.
+ */
+
+/** OpenRouter lists keys 100 at a time. */
+const KEYS_PAGE = 100;
+/** The activity window: the last 30 completed UTC days. */
+const ACTIVITY_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+const usdLimit = z
+  .number({ error: 'limit must be a number of USD or null' })
+  .transform((usd, ctx) => {
+    try {
+      const nanos = usdToNano(String(usd), 'limit');
+      if (nanos > 0) return nanos;
+      ctx.addIssue({ code: 'custom', message: 'limit must be a positive number of USD (or null for no limit)' });
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `${(error as Error).message}; send a positive number of USD (or null for no limit)` });
+    }
+    return z.NEVER;
+  })
+  .nullable();
+const limitReset = z.enum(['daily', 'weekly', 'monthly'], { error: 'limit_reset must be "daily", "weekly", "monthly" or null' }).nullable();
+const name = z.string({ error: 'name must be a string' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
+const expiresAt = z.iso.datetime({ offset: true, error: 'expires_at must be an ISO 8601 date-time or null' }).nullable();
+const byok = z.boolean({ error: 'include_byok_in_limit must be a boolean' });
+
+const CreateBody = z.strictObject(
+  { name, limit: usdLimit.optional(), limit_reset: limitReset.optional(), include_byok_in_limit: byok.optional(), expires_at: expiresAt.optional() },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : 'The request body must be a JSON object') },
+);
+const UpdateBody = z.strictObject(
+  {
+    name: name.optional(),
+    disabled: z.boolean({ error: 'disabled must be a boolean' }).optional(),
+    limit: usdLimit.optional(),
+    limit_reset: limitReset.optional(),
+    include_byok_in_limit: byok.optional(),
+    expires_at: expiresAt.optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : 'The request body must be a JSON object') },
+);
+
+const parseBody = <T>(schema: z.ZodType<T>, raw: unknown): T => {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const param = issue?.path.map(String).join('.');
+  throw new ValidationError(issue?.message ?? 'The request body is invalid', param ? { param } : {});
+};
+
+/** Refuse query parameters this endpoint does not know, so a typo is not silently a different question. */
+const onlyParams = (url: URL, known: readonly string[]) => {
+  for (const param of url.searchParams.keys()) {
+    if (!known.includes(param)) throw new ValidationError(`Unknown query parameter ${JSON.stringify(param)}; known: ${known.join(', ')}`, { param });
+  }
+};
+
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** OpenRouter's key object, from the key's read-model document and its usage as the ledger holds it now. */
+const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage) => {
+  const remaining = limitRemaining(doc, usage);
+  return {
+    hash: doc._id,
+    name: doc.name,
+    label: doc.hint,
+    disabled: doc.status !== 'active',
+    limit: doc.limit === null ? null : toUsdNumber(doc.limit),
+    limit_remaining: remaining === null ? null : toUsdNumber(remaining),
+    limit_reset: doc.limitReset === 'never' ? null : doc.limitReset,
+    include_byok_in_limit: false,
+    usage: toUsdNumber(usage.lifetime),
+    usage_daily: toUsdNumber(usage.daily),
+    usage_weekly: toUsdNumber(usage.weekly),
+    usage_monthly: toUsdNumber(usage.monthly),
+    byok_usage: 0,
+    byok_usage_daily: 0,
+    byok_usage_weekly: 0,
+    byok_usage_monthly: 0,
+    created_at: doc.createdAt,
+    updated_at: doc.updatedAt,
+    expires_at: doc.expiresAt,
+    limit_nanos: doc.limit,
+    limit_remaining_nanos: remaining,
+    usage_nanos: usage.lifetime,
+    usage_daily_nanos: usage.daily,
+    usage_weekly_nanos: usage.weekly,
+    usage_monthly_nanos: usage.monthly,
+  };
+};
+
+export const apiKeyRoutes = (deps: {
+  apiKeys: ApiKeysApi;
+  ledger: Pick<LedgerApi, 'keyUsage' | 'keyUsages'>;
+  directory: Pick<AuthDirectory, 'authenticateManagement'>;
+  /** Provider slug → display name, for activity rows. */
+  providerNames: () => Promise<ReadonlyMap<string, string>>;
+  maxBodyBytes: number;
+  now: () => Date;
+}): Route[] => {
+  const { apiKeys, ledger } = deps;
+  const caller = (request: RestRequest): Caller & { principal: Principal } => ({
+    principal: deps.directory.authenticateManagement(bearerOf(request.req)),
+    requestId: request.requestId,
+  });
+  const body = async (request: RestRequest): Promise<unknown> => parseJsonBody(await readRequestBody(request.req, deps.maxBodyBytes));
+
+  /** The key as it stands after the caller's own writes, with its usage. */
+  const answerKey = async (principal: Principal, keyId: string) => {
+    const [doc] = await apiKeys.byIds([keyId]);
+    if (!doc) throw new Error(`the apiKeys read model has no document for ${keyId} after its write`);
+    return keyObject(doc, await ledger.keyUsage(principal.accountId, keyId));
+  };
+
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/keys',
+      handler: async (request) => {
+        const { principal } = caller(request);
+        onlyParams(request.url, ['offset', 'include_disabled']);
+        const offsetText = request.url.searchParams.get('offset') ?? '0';
+        if (!/^\d{1,9}$/.test(offsetText)) throw new ValidationError('offset must be a non-negative integer', { param: 'offset' });
+        const disabledText = request.url.searchParams.get('include_disabled') ?? 'false';
+        if (disabledText !== 'true' && disabledText !== 'false') throw new ValidationError('include_disabled must be true or false', { param: 'include_disabled' });
+        const docs = await apiKeys.inferenceKeysPage(principal.accountId, { offset: Number(offsetText), limit: KEYS_PAGE, includeDisabled: disabledText === 'true' });
+        const usages = await ledger.keyUsages(docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id })));
+        sendJson(request.res, 200, { data: docs.map((doc, i) => keyObject(doc, usages[i]!)) });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/keys',
+      handler: async (request) => {
+        const who = caller(request);
+        const input = parseBody(CreateBody, await body(request));
+        const created = await apiKeys.create(who, {
+          accountId: who.principal.accountId,
+          name: input.name,
+          limit: input.limit ?? null,
+          // OpenRouter: a limit without a reset window never resets.
+          limitReset: input.limit_reset ?? 'never',
+          expiresAt: input.expires_at ?? null,
+          kind: 'inference',
+        });
+        sendJson(request.res, 201, { data: await answerKey(who.principal, created.key._id), key: created.secret });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/keys/:hash',
+      handler: async (request) => {
+        const { principal } = caller(request);
+        onlyParams(request.url, []);
+        const key = apiKeys.managedKey(principal, request.params.hash!);
+        sendJson(request.res, 200, { data: await answerKey(principal, key.keyId) });
+      },
+    },
+    {
+      method: 'PATCH',
+      path: '/api/v1/keys/:hash',
+      handler: async (request) => {
+        const who = caller(request);
+        const input = parseBody(UpdateBody, await body(request));
+        const key = apiKeys.managedKey(who.principal, request.params.hash!);
+        if (input.expires_at && Date.parse(input.expires_at) <= deps.now().getTime()) throw new ValidationError('expires_at must be in the future', { param: 'expires_at' });
+        // Each change is its own event on the key's stream; all were validated above, so none is refused halfway.
+        if (input.name !== undefined) await apiKeys.rename(who, key.keyId, input.name);
+        if (input.limit !== undefined || input.limit_reset !== undefined) {
+          const limit = input.limit === undefined ? key.limit : input.limit;
+          const reset = input.limit_reset === undefined ? key.limitReset : (input.limit_reset ?? 'never');
+          await apiKeys.setLimit(who, key.keyId, limit, reset);
+        }
+        if (input.expires_at !== undefined) await apiKeys.setExpiry(who, key.keyId, input.expires_at);
+        if (input.disabled !== undefined) await (input.disabled ? apiKeys.disable(who, key.keyId) : apiKeys.enable(who, key.keyId));
+        sendJson(request.res, 200, { data: await answerKey(who.principal, key.keyId) });
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/keys/:hash',
+      handler: async (request) => {
+        const who = caller(request);
+        const key = apiKeys.managedKey(who.principal, request.params.hash!);
+        // Deleting is revoking: the key is refused from now on and its history (usage, activity) stays.
+        await apiKeys.revoke(who, key.keyId);
+        sendJson(request.res, 200, { deleted: true });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/activity',
+      handler: async (request) => {
+        const { principal } = caller(request);
+        onlyParams(request.url, ['date', 'api_key_hash']);
+        const today = Date.parse(`${utcDay(deps.now().getTime())}T00:00:00Z`);
+        const from = utcDay(today - ACTIVITY_DAYS * DAY_MS);
+        const to = utcDay(today - DAY_MS);
+        const date = request.url.searchParams.get('date');
+        if (date !== null) {
+          const valid = /^\d{4}-\d{2}-\d{2}$/.test(date) && !Number.isNaN(Date.parse(`${date}T00:00:00Z`)) && utcDay(Date.parse(`${date}T00:00:00Z`)) === date;
+          if (!valid || date < from || date > to) {
+            throw new ValidationError(`date must be one of the last ${ACTIVITY_DAYS} completed UTC days, YYYY-MM-DD from ${from} to ${to}`, { param: 'date' });
+          }
+        }
+        const hash = request.url.searchParams.get('api_key_hash');
+        const keyId = hash === null ? null : apiKeys.keyOfAccount(principal, hash).keyId;
+        const [rows, names] = await Promise.all([apiKeys.activity(principal.accountId, { from: date ?? from, to: date ?? to, keyId }), deps.providerNames()]);
+        sendJson(request.res, 200, {
+          data: rows.map((row) => ({
+            date: row.day,
+            model: row.model,
+            model_permaslug: row.model,
+            endpoint_id: endpointId(row.model, row.provider),
+            provider_name: names.get(row.provider) ?? row.provider,
+            usage: toUsdNumber(row.cost),
+            byok_usage_inference: 0,
+            requests: row.requests,
+            prompt_tokens: row.promptTokens,
+            completion_tokens: row.completionTokens,
+            reasoning_tokens: row.reasoningTokens,
+            usage_nanos: row.cost,
+          })),
+        });
+      },
+    },
+  ];
+};
