@@ -128,7 +128,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
           status: ok ? 'ok' : 'degraded',
           eventStore,
           readStore,
-          projections: { ...runner, head, lag: head === null ? null : Math.max(0, head - runner.position) },
+          // `lease.held`: this process writes the read models; the others follow its progress (one writer per read store).
+          projections: { ...runner, head, lag: head === null ? null : Math.max(0, head - runner.position), lease: core.runner.lease() },
           followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, lag: followerLag(status) }])),
           // Time the event loop was not waiting for I/O since start (ms): `npm run bench:gateway` reports it per request.
           eventLoop: { busyMs: Math.round(performance.eventLoopUtilization().active) },

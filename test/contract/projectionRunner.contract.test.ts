@@ -70,7 +70,7 @@ describe('projection runner (embedded stores)', () => {
     const before = await docs(readStore);
     // Simulate at-least-once delivery: forget the checkpoint (as if it was lost in a crash) and run again.
     const checkpoint = await readStore.getCheckpoint('counters');
-    await readStore.commit([], { projection: 'counters', version: 1, position: 0 });
+    await readStore.reset('counters', []);
     const again = createProjectionRunner({ eventStore, readStore, projections: [counters()] });
     await again.start();
     await again.stop();
