@@ -134,7 +134,11 @@ export const createProjectionRunner = (deps: {
   const backoff = cancellableSleep();
   /** A follower's wait between looks at the holder's progress (cut short by stop()). */
   const poll = cancellableSleep();
-  const leaseStatus = (): LeaseStatus => ({ name: leaseName, holder, held: lease !== null, epoch: lease?.epoch ?? null });
+  // A lease taken while idle counts as held: the store says so, though the loop takes over at its next event.
+  const leaseStatus = (): LeaseStatus => {
+    const current = lease ?? taken;
+    return { name: leaseName, holder, held: current !== null, epoch: current?.epoch ?? null };
+  };
   const fence = (position: number): Fence | undefined =>
     lease ? { lease: leaseName, holder, epoch: lease.epoch, position } : undefined;
   const lost = () => {
@@ -209,7 +213,10 @@ export const createProjectionRunner = (deps: {
         // drops the lease and takes it again cleanly later.
         if (!renewed || renewed.epoch !== held.epoch) lost();
         else if (lease) lease = renewed;
-      } else if (renewed && !taken) taken = renewed;
+      } else if (renewed && !taken) {
+        taken = renewed;
+        deps.onLease?.(leaseStatus());
+      }
     } catch {
       // The store is unreachable: the fence keeps commits safe meanwhile, the loop reports the store's failures, and
       // the next tick tries again.

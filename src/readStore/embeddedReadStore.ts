@@ -234,7 +234,7 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
   }
 
   function buildIndex(collection: string, s: CollectionState, name: string, spec: IndexSpec): Index {
-    const index: Index = { name, spec, fields: Object.keys(spec.keys), entries: new Map(), multi: new Set() };
+    const index: Index = { name, spec, fields: lookupFields(spec), entries: new Map(), multi: new Set() };
     for (const doc of s.docs.values()) {
       const { key, multi } = indexKey(index, doc);
       const ids = index.entries.get(key);
@@ -250,12 +250,13 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
   /** A disk collection's index: SQLite indexes the JSON values of its fields (then `_id`, for ordered pages). */
   function createDiskIndex(collection: string, name: string, spec: IndexSpec) {
     if (spec.unique) throw new ValidationError(`Unique indexes are not supported on the disk collection ${collection}`, { collection, index: name });
-    const fields = Object.keys(spec.keys);
+    const fields = lookupFields(spec);
     for (const field of fields) {
       if (!SAFE_FIELD.test(field)) throw new ValidationError(`Index field ${field} on ${collection} must be a plain (dotted) name`, { collection, index: name });
     }
     const expressions = fields.map((f) => `json_extract(json, '$.${f}')`).join(', ');
-    db.exec(`CREATE INDEX IF NOT EXISTS "disk_${collection}_${name}" ON disk_docs (collection, ${expressions}, id)`);
+    // Named by its lookup fields: `{ accountId: 1 }` and `{ accountId: 1, _id: 1 }` are one SQL index.
+    db.exec(`CREATE INDEX IF NOT EXISTS "disk_${collection}_${fields.map((f) => `${f}_1`).join('_')}" ON disk_docs (collection, ${expressions}, id)`);
     diskIndexesOf(collection).set(name, spec);
   }
 
@@ -579,6 +580,16 @@ function* matching(s: CollectionState, filter: Filter): Iterable<Doc> {
   const { docs, rest } = candidates(s, filter);
   const query = Object.keys(rest).length > 0 ? new Query(rest, mingoOptions) : null;
   for (const doc of docs) if (!query || query.test(doc)) yield doc;
+}
+
+/**
+ * The fields an index is looked up by. A trailing `_id` (as in `{ accountId: 1, _id: 1 }`, which lets MongoDB page
+ * an account's documents in `_id` order) adds nothing here: `_id` is unique, candidates are sorted in memory, and the
+ * disk index ends with the id anyway. So such an index serves equality on the fields before it.
+ */
+function lookupFields(spec: IndexSpec): string[] {
+  const fields = Object.keys(spec.keys);
+  return fields.length > 1 && fields[fields.length - 1] === '_id' ? fields.slice(0, -1) : fields;
 }
 
 /** Only letters, digits, `_` and dots: field names go into SQL JSON paths of disk indexes. */
