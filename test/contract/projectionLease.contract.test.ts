@@ -154,3 +154,16 @@ describe('two projection runners on one read store', () => {
     await Promise.all([eventStore.close(), readStore.close()]);
   });
 });
+
+describe('the embedded read store (one process, by its file lock)', () => {
+  it('frees a lease left by a process that is gone as soon as the file is opened again, with the next epoch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-lease-'));
+    dirs.push(dir);
+    let store = await openEmbeddedReadStore({ dir });
+    const crashed = await store.acquireLease('projections', 'gone', 60_000);
+    await store.close(); // without releasing, as a crash would leave it
+    store = await openEmbeddedReadStore({ dir });
+    expect(await store.acquireLease('projections', 'restarted', 60_000)).toMatchObject({ holder: 'restarted', epoch: crashed!.epoch + 1 });
+    await store.close();
+  });
+});
