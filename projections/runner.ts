@@ -106,6 +106,8 @@ export const createProjectionRunner = (deps: {
   onStatus?: (status: FollowStatus) => void;
   retry?: RetryPolicy;
   lease?: LeaseOptions;
+  /** The clock of the idle checkpoint cadence (tests). */
+  now?: () => number;
   /** Whether this runner holds the lease changed. */
   onLease?: (status: LeaseStatus) => void;
 }): ProjectionRunner => {
@@ -115,6 +117,7 @@ export const createProjectionRunner = (deps: {
   const ttlMs = deps.lease?.ttlMs ?? DEFAULT_LEASE_TTL_MS;
   const renewMs = deps.lease?.renewMs ?? Math.max(1, Math.floor(ttlMs / 3));
   const pollMs = deps.lease?.pollMs ?? DEFAULT_POLL_MS;
+  const clock = deps.now ?? Date.now;
   /** The lease while this runner writes; null while it follows. */
   let lease: Lease | null = null;
   /** A lease the timer took while following: the loop becomes the writer at its next step. */
@@ -168,7 +171,7 @@ export const createProjectionRunner = (deps: {
       lagging.map((s) => ({ projection: s.projection.name, version: s.projection.version, position: s.position })),
       fence(position),
     );
-    const at = Date.now();
+    const at = clock();
     for (const state of lagging) {
       state.stored = state.position;
       state.storedAt = at;
@@ -178,7 +181,7 @@ export const createProjectionRunner = (deps: {
   /** Read every projection's checkpoint (rebuilding those whose version changed): the writer's starting point. */
   const loadStates = async (): Promise<State[]> => {
     const loaded: State[] = [];
-    const at = Date.now();
+    const at = clock();
     for (const projection of projections) {
       const checkpoint = await readStore.getCheckpoint(projection.name);
       if (checkpoint && checkpoint.version === projection.version) {
@@ -232,7 +235,7 @@ export const createProjectionRunner = (deps: {
   /** Apply a batch to every projection, then store all their documents and checkpoints in one commit. */
   const applyBatch = async (events: readonly RecordedEvent[]) => {
     const last = events[events.length - 1]!.position;
-    const now = Date.now();
+    const now = clock();
     const writes: DocWrite[] = [];
     const checkpoints: ProjectionCheckpoint[] = [];
     for (const state of states) {
@@ -438,7 +441,9 @@ export const createProjectionRunner = (deps: {
         if (!isLeaseLost(error)) throw error;
       });
       // Another process takes over at once instead of after the TTL.
-      if (lease) await readStore.releaseLease(leaseName, holder, lease.epoch);
+      const held = lease ?? taken;
+      if (held) await readStore.releaseLease(leaseName, holder, held.epoch);
+      taken = null;
       lost();
       tracker.cancelAll();
     },

@@ -128,6 +128,23 @@ describe('projection runner (embedded stores)', () => {
     await Promise.all([stores.eventStore.close(), stores.readStore.close()]);
   });
 
+  it('stores the checkpoint of a projection that sees only unrelated live events every few seconds, not every so many positions', async () => {
+    const { eventStore, readStore } = await open(tempDir());
+    let clock = 0;
+    const quiet = defineProjection<CounterDoc>({ ...counters(), name: 'quiet', collection: 'quiet', filter: { categories: ['quiet'] } } as Projection<CounterDoc>);
+    const runner = createProjectionRunner({ eventStore, readStore, projections: [counters(), quiet], now: () => clock });
+    await runner.start();
+    let position = (await eventStore.append('counter-0', [{ type: 'Counted', data: { n: 1 } }])).position;
+    await runner.waitFor(position);
+    expect((await readStore.getCheckpoint('quiet'))?.position ?? 0).toBeLessThan(position);
+    clock += 6_000;
+    position = (await eventStore.append('counter-0', [{ type: 'Counted', data: { n: 1 } }])).position;
+    await runner.waitFor(position);
+    expect((await readStore.getCheckpoint('quiet'))?.position).toBe(position);
+    await runner.stop();
+    await Promise.all([eventStore.close(), readStore.close()]);
+  });
+
   it('rebuilds a read model from zero when its version changes', async () => {
     const { eventStore, readStore } = await open(tempDir());
     await appendCounters(eventStore, 2, 3);
