@@ -179,8 +179,9 @@ export const createProjectionRunner = (deps: {
   };
 
   /** Read every projection's checkpoint (rebuilding those whose version changed): the writer's starting point. */
-  const loadStates = async (): Promise<State[]> => {
+  const loadStates = async (): Promise<{ loaded: State[]; rebuilt: boolean }> => {
     const loaded: State[] = [];
+    let rebuilt = false;
     const at = clock();
     for (const projection of projections) {
       const checkpoint = await readStore.getCheckpoint(projection.name);
@@ -189,19 +190,21 @@ export const createProjectionRunner = (deps: {
       } else {
         await readStore.reset(projection.name, [projection.collection]);
         loaded.push({ projection, position: 0, stored: 0, storedAt: at });
+        rebuilt = true;
       }
     }
-    return loaded;
+    return { loaded, rebuilt };
   };
 
   /** Become the writer with a lease just taken: continue from the stored checkpoints. */
   const becomeWriter = async (acquired: Lease) => {
+    const { loaded, rebuilt } = await loadStates();
+    states = loaded;
     lease = acquired;
     taken = null;
-    states = await loadStates();
     const from = Math.min(...states.map((s) => s.position));
     // A rebuild starts below what the former holder reported applied: followers must wait for it again.
-    if (from < acquired.position) await readStore.commit([], [], fence(from));
+    if (rebuilt) await readStore.commit([], [], fence(from));
     cursor = from;
     deps.onLease?.(leaseStatus());
   };
