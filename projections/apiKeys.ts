@@ -26,7 +26,8 @@ export const apiKeysProjection = defineProjection<ApiKeyDoc>({
   version: 2,
   collection: API_KEYS,
   filter: { categories: ['apikey'] },
-  indexes: [{ keys: { accountId: 1 } }],
+  // Listings page an account's documents in `_id` order.
+  indexes: [{ keys: { accountId: 1, _id: 1 } }],
   documentId: (event) => (event as RecordedEvent<ApiKeyEvent>).data.keyId,
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<ApiKeyEvent>;

@@ -71,7 +71,8 @@ export const generationsProjection = defineProjection<GenerationDoc>({
   version: 1,
   collection: GENERATIONS,
   filter: { categories: ['generation'] },
-  indexes: [{ keys: { accountId: 1 } }],
+  // Listings page an account's documents in `_id` order.
+  indexes: [{ keys: { accountId: 1, _id: 1 } }],
   onDisk: true,
   documentId: (event) => (event as RecordedEvent<GenerationEvent>).data.generationId,
   evolve: (doc, recorded) => {

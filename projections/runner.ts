@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
 import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
-import type { Doc, DocWrite, ProjectionCheckpoint, ReadStore } from '../src/readStore/readStore.js';
+import { isLeaseLost, type Doc, type DocWrite, type Fence, type Lease, type ProjectionCheckpoint, type ReadStore } from '../src/readStore/readStore.js';
 import type { Projection } from './projection.js';
 
 export interface ProjectionProgress {
@@ -20,6 +22,8 @@ export interface ProjectionRunner {
   readonly position: number;
   /** How its subscription to the event log is doing (for /health). */
   status(): FollowStatus;
+  /** Whether this runner holds the projection lease, i.e. writes the read models (for /health). */
+  lease(): LeaseStatus;
   /** Called after each batch is stored (for live GraphQL subscriptions of read models). */
   onApplied(listener: (applied: AppliedBatch) => void): () => void;
   /** Hold back applying events until resume(): tests use it to show what answers without the read models. */
@@ -34,20 +38,58 @@ export interface AppliedBatch {
   readonly streams: readonly string[];
 }
 
+export interface LeaseStatus {
+  readonly name: string;
+  /** This runner's id as a lease holder. */
+  readonly holder: string;
+  /** True: this runner writes the read models; false: another process does, and this one follows its progress. */
+  readonly held: boolean;
+  /** The fencing epoch while held. */
+  readonly epoch: number | null;
+}
+
+export interface LeaseOptions {
+  /** One lease per read store: every runner on the store competes for this name. */
+  readonly name?: string;
+  readonly holder?: string;
+  /** How long a lease lasts without renewal: how long a dead writer's read models stand still before another takes over. */
+  readonly ttlMs?: number;
+  /** How often the holder renews and the others try to take it (default: a third of the TTL). */
+  readonly renewMs?: number;
+  /** How often a process without the lease looks at the holder's progress while it waits for it. */
+  readonly pollMs?: number;
+}
+
 interface State {
   projection: Projection;
   /** Events at or before this position are already in the read model. */
   position: number;
   /** The position last stored as the checkpoint (may trail `position` while only unrelated events pass). */
   stored: number;
+  /** When (ms) the checkpoint was last stored. */
+  storedAt: number;
 }
 
-/** A projection that sees only unrelated events stores its checkpoint every this many events (and when caught up). */
-const IDLE_CHECKPOINT_EVERY = 10_000;
+/**
+ * A projection that sees only unrelated events stores its checkpoint this often (and when caught up): by time, since
+ * positions are not event counts (EventStoreDB's are bytes).
+ */
+const IDLE_CHECKPOINT_MS = 5_000;
+const DEFAULT_LEASE_TTL_MS = 15_000;
+const DEFAULT_POLL_MS = 20;
 /** How long live events may gather before the next batch is applied (read models are eventually consistent). */
 const LIVE_GATHER_MS = 2;
 
 /**
+ * One writer per read store: the runner that holds the store's projection lease (see readStore.ts) applies events;
+ * its commits carry the lease's epoch, so once another runner has taken the lease (this one stalled past its TTL),
+ * they are refused and this runner turns follower. A follower applies nothing: it reads the same events, and for
+ * each batch waits until the lease's position (the holder's progress, stored with each of its commits) has passed
+ * it, then advances `position` and tells `onApplied` listeners, so `waitFor` (read-your-writes) and live read-model
+ * subscriptions work on every process. Every `renewMs` the holder renews and a follower tries to take the lease; a
+ * follower that gets it reads the stored checkpoints and continues from them. A clean stop releases the lease, so
+ * another process takes over at once; after a crash, after the TTL.
+ *
  * One subscription over all events feeds every projection. Each projection keeps its own checkpoint; events at or
  * before it are skipped, and each document remembers the last position applied to it (`_pos`), so delivering an
  * event twice changes nothing. Writes and the checkpoint are stored together per batch.
@@ -63,8 +105,27 @@ export const createProjectionRunner = (deps: {
   /** The status changed (state, failures or last error; not position). */
   onStatus?: (status: FollowStatus) => void;
   retry?: RetryPolicy;
+  lease?: LeaseOptions;
+  /** The clock of the idle checkpoint cadence (tests). */
+  now?: () => number;
+  /** Whether this runner holds the lease changed. */
+  onLease?: (status: LeaseStatus) => void;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
+  const leaseName = deps.lease?.name ?? 'projections';
+  const holder = deps.lease?.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const ttlMs = deps.lease?.ttlMs ?? DEFAULT_LEASE_TTL_MS;
+  const renewMs = deps.lease?.renewMs ?? Math.max(1, Math.floor(ttlMs / 3));
+  const pollMs = deps.lease?.pollMs ?? DEFAULT_POLL_MS;
+  const clock = deps.now ?? Date.now;
+  /** The lease while this runner writes; null while it follows. */
+  let lease: Lease | null = null;
+  /** A lease the timer took while following: the loop becomes the writer at its next step. */
+  let taken: Lease | null = null;
+  let leaseTimer: NodeJS.Timeout | null = null;
+  let leaseTick: Promise<void> | null = null;
+  /** Where the next subscription starts: the writer's applied position, or what the follower saw applied. */
+  let cursor = 0;
   let states: State[] = [];
   let subscription: Subscription | null = null;
   let loop: Promise<void> | null = null;
@@ -74,6 +135,20 @@ export const createProjectionRunner = (deps: {
   const health = createFollowHealth(deps.retry);
   /** The wait before resubscribing after a failure (cut short by stop()). */
   const backoff = cancellableSleep();
+  /** A follower's wait between looks at the holder's progress (cut short by stop()). */
+  const poll = cancellableSleep();
+  // A lease taken while idle counts as held: the store says so, though the loop takes over at its next event.
+  const leaseStatus = (): LeaseStatus => {
+    const current = lease ?? taken;
+    return { name: leaseName, holder, held: current !== null, epoch: current?.epoch ?? null };
+  };
+  const fence = (position: number): Fence | undefined =>
+    lease ? { lease: leaseName, holder, epoch: lease.epoch, position } : undefined;
+  const lost = () => {
+    if (!lease) return;
+    lease = null;
+    deps.onLease?.(leaseStatus());
+  };
   const delivered = (caughtUp: boolean) => {
     if (health.delivered(caughtUp)) deps.onStatus?.(health.status(tracker.position));
   };
@@ -85,18 +160,85 @@ export const createProjectionRunner = (deps: {
     paused = null;
   };
 
-  const storeCheckpoint = async (state: State) => {
-    await readStore.commit([], { projection: state.projection.name, version: state.projection.version, position: state.position });
-    state.stored = state.position;
-  };
-  /** Store every checkpoint that trails what was applied, so a restart starts from here. */
+  /** Store every checkpoint that trails what was applied, so a restart starts from here (the writer only). */
   const storeLaggingCheckpoints = async () => {
-    for (const state of states) if (state.position > state.stored) await storeCheckpoint(state);
+    if (!lease) return;
+    const lagging = states.filter((state) => state.position > state.stored);
+    if (lagging.length === 0) return;
+    const position = Math.min(...states.map((s) => s.position));
+    await readStore.commit(
+      [],
+      lagging.map((s) => ({ projection: s.projection.name, version: s.projection.version, position: s.position })),
+      fence(position),
+    );
+    const at = clock();
+    for (const state of lagging) {
+      state.stored = state.position;
+      state.storedAt = at;
+    }
+  };
+
+  /** Read every projection's checkpoint (rebuilding those whose version changed): the writer's starting point. */
+  const loadStates = async (): Promise<{ loaded: State[]; rebuilt: boolean }> => {
+    const loaded: State[] = [];
+    let rebuilt = false;
+    const at = clock();
+    for (const projection of projections) {
+      const checkpoint = await readStore.getCheckpoint(projection.name);
+      if (checkpoint && checkpoint.version === projection.version) {
+        loaded.push({ projection, position: checkpoint.position, stored: checkpoint.position, storedAt: at });
+      } else {
+        await readStore.reset(projection.name, [projection.collection]);
+        loaded.push({ projection, position: 0, stored: 0, storedAt: at });
+        rebuilt = true;
+      }
+    }
+    return { loaded, rebuilt };
+  };
+
+  /** Become the writer with a lease just taken: continue from the stored checkpoints. */
+  const becomeWriter = async (acquired: Lease) => {
+    const { loaded, rebuilt } = await loadStates();
+    states = loaded;
+    lease = acquired;
+    taken = null;
+    const from = Math.min(...states.map((s) => s.position));
+    // A rebuild starts below what the former holder reported applied: followers must wait for it again.
+    if (rebuilt) await readStore.commit([], [], fence(from));
+    cursor = from;
+    deps.onLease?.(leaseStatus());
+  };
+
+  /** The timer: the holder renews; a follower tries to take a free or expired lease. */
+  const tickLease = async () => {
+    try {
+      const held = lease;
+      const renewed = await readStore.acquireLease(leaseName, holder, ttlMs);
+      if (held) {
+        // Another holder had it in between (a new epoch): what this runner applied since may be overwritten, so it
+        // drops the lease and takes it again cleanly later.
+        if (!renewed || renewed.epoch !== held.epoch) lost();
+        else if (lease) lease = renewed;
+      } else if (renewed && !taken) {
+        taken = renewed;
+        deps.onLease?.(leaseStatus());
+      }
+    } catch {
+      // The store is unreachable: the fence keeps commits safe meanwhile, the loop reports the store's failures, and
+      // the next tick tries again.
+    }
+  };
+  const startLeaseTimer = () => {
+    leaseTimer = setInterval(() => {
+      if (!leaseTick) leaseTick = tickLease().finally(() => (leaseTick = null));
+    }, renewMs);
+    leaseTimer.unref();
   };
 
   /** Apply a batch to every projection, then store all their documents and checkpoints in one commit. */
   const applyBatch = async (events: readonly RecordedEvent[]) => {
     const last = events[events.length - 1]!.position;
+    const now = clock();
     const writes: DocWrite[] = [];
     const checkpoints: ProjectionCheckpoint[] = [];
     for (const state of states) {
@@ -104,7 +246,7 @@ export const createProjectionRunner = (deps: {
       const relevant = events.filter((e) => e.position > state.position && matchesFilter(e, projection.filter));
       if (relevant.length === 0) {
         // Nothing of its own: store its checkpoint only now and then, so a restart does not replay much.
-        if (last - state.stored >= IDLE_CHECKPOINT_EVERY) checkpoints.push({ projection: projection.name, version: projection.version, position: last });
+        if (last > state.stored && now - state.storedAt >= IDLE_CHECKPOINT_MS) checkpoints.push({ projection: projection.name, version: projection.version, position: last });
         continue;
       }
       const ids = new Map<RecordedEvent, string>();
@@ -124,27 +266,71 @@ export const createProjectionRunner = (deps: {
       for (const id of unique) writes.push({ collection: projection.collection, id, doc: docs.get(id) ?? null });
       checkpoints.push({ projection: projection.name, version: projection.version, position: last });
     }
-    if (checkpoints.length > 0) await readStore.commit(writes, checkpoints);
+    if (checkpoints.length > 0) await readStore.commit(writes, checkpoints, fence(last));
     for (const state of states) {
       state.position = last;
-      if (checkpoints.some((c) => c.projection === state.projection.name)) state.stored = last;
+      if (checkpoints.some((c) => c.projection === state.projection.name)) {
+        state.stored = last;
+        state.storedAt = now;
+      }
     }
     eventsApplied += events.length;
+    applied(events, last);
+  };
+
+  const applied = (events: readonly RecordedEvent[], last: number) => {
+    cursor = last;
     tracker.advance(last);
     if (listeners.size > 0) {
-      const applied: AppliedBatch = { position: last, streams: [...new Set(events.map((e) => e.stream))] };
-      for (const listener of listeners) listener(applied);
+      const batch: AppliedBatch = { position: last, streams: [...new Set(events.map((e) => e.stream))] };
+      for (const listener of listeners) listener(batch);
     }
   };
 
-  const run = async (sub: Subscription, onCaughtUp: () => void) => {
+  /** A follower's batch: wait until the holder's progress passes it. False when this runner took the lease meanwhile. */
+  const awaitHolder = async (last: number): Promise<boolean> => {
+    while (!stopped && !taken) {
+      const current = await readStore.readLease(leaseName);
+      if (current && current.position >= last) return true;
+      await poll.sleep(pollMs);
+    }
+    return false;
+  };
+
+  /**
+   * Take a lease the timer got: true when the stored checkpoints are behind what this subscription has delivered,
+   * so it must start again from them.
+   */
+  const takeOver = async (delivered: number): Promise<boolean> => {
+    if (!taken) return false;
+    await becomeWriter(taken);
+    return cursor < delivered;
+  };
+
+  /** Returns 'rewind' when the subscription must start again from `cursor` (this runner became the writer). */
+  const run = async (sub: Subscription, from: number, onCaughtUp: () => void): Promise<'ended' | 'rewind'> => {
     let caughtUp = false;
+    let seen = from;
     for await (const message of sub) {
+      if (await takeOver(seen)) return 'rewind';
       if (message.kind === 'caughtUp') {
         caughtUp = true;
-        for (const state of states) state.position = Math.max(state.position, message.position);
-        await storeLaggingCheckpoints();
-        tracker.advance(message.position);
+        if (lease) {
+          for (const state of states) state.position = Math.max(state.position, message.position);
+          await storeLaggingCheckpoints().catch((error: unknown) => {
+            if (!isLeaseLost(error)) throw error;
+            lost();
+          });
+        }
+        if (lease) {
+          cursor = Math.max(cursor, message.position);
+          tracker.advance(message.position);
+        } else {
+          // Only as far as the holder has applied; the next batch waits for the rest.
+          const current = await readStore.readLease(leaseName);
+          tracker.advance(Math.min(message.position, current?.position ?? 0));
+        }
+        seen = Math.max(seen, message.position);
         delivered(true);
         deps.onProgress?.({ position: tracker.position, head: message.position, eventsApplied, caughtUp });
         onCaughtUp();
@@ -152,11 +338,28 @@ export const createProjectionRunner = (deps: {
       }
       if (paused) await paused.until;
       delivered(false);
-      await applyBatch(message.events);
+      const last = message.events[message.events.length - 1]!.position;
+      if (lease) {
+        try {
+          await applyBatch(message.events);
+        } catch (error) {
+          if (!isLeaseLost(error)) throw error;
+          lost();
+        }
+      }
+      if (!lease) {
+        if (!(await awaitHolder(last))) {
+          if (stopped) return 'ended';
+          if (await takeOver(seen)) return 'rewind';
+          await applyBatch(message.events);
+        } else applied(message.events, last);
+      }
+      seen = last;
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
       else await new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS));
     }
+    return 'ended';
   };
 
   /**
@@ -168,9 +371,13 @@ export const createProjectionRunner = (deps: {
     while (!stopped) {
       try {
         // Unfiltered on purpose: the runner then sees every position, so waitFor(position) works for any append.
-        const sub = eventStore.subscribeToAll({ after: tracker.position, batchSize: deps.batchSize ?? 2000 });
+        const from = cursor;
+        const sub = eventStore.subscribeToAll({ after: from, batchSize: deps.batchSize ?? 2000 });
         subscription = sub;
-        await run(sub, onCaughtUp);
+        if ((await run(sub, from, onCaughtUp)) === 'rewind') {
+          await sub.close();
+          continue;
+        }
         if (stopped) return;
         throw new Error('the event subscription ended');
       } catch (error) {
@@ -189,22 +396,23 @@ export const createProjectionRunner = (deps: {
       return tracker.position;
     },
     status: () => health.status(tracker.position),
+    lease: leaseStatus,
     async start() {
       stopped = false;
       health.starting();
       states = [];
       for (const projection of projections) {
         for (const index of projection.indexes ?? []) await readStore.collection(projection.collection).createIndex(index);
-        const checkpoint = await readStore.getCheckpoint(projection.name);
-        if (checkpoint && checkpoint.version === projection.version) {
-          states.push({ projection, position: checkpoint.position, stored: checkpoint.position });
-        } else {
-          await readStore.reset(projection.name, [projection.collection]);
-          states.push({ projection, position: 0, stored: 0 });
-        }
       }
-      const from = Math.min(...states.map((s) => s.position), await eventStore.headPosition());
-      tracker = createPositionTracker(from);
+      const head = await eventStore.headPosition();
+      const acquired = await readStore.acquireLease(leaseName, holder, ttlMs);
+      if (acquired) await becomeWriter(acquired);
+      // A follower starts from what the holder has applied.
+      else cursor = (await readStore.readLease(leaseName))?.position ?? 0;
+      cursor = Math.min(cursor, head);
+      if (!acquired) deps.onLease?.(leaseStatus());
+      tracker = createPositionTracker(cursor);
+      startLeaseTimer();
       let signalCaughtUp!: () => void;
       const caughtUp = new Promise<void>((resolve) => (signalCaughtUp = resolve));
       loop = follow(signalCaughtUp).finally(signalCaughtUp);
@@ -227,9 +435,19 @@ export const createProjectionRunner = (deps: {
       stopped = true;
       health.stopped();
       backoff.cancel();
+      poll.cancel();
+      if (leaseTimer) clearInterval(leaseTimer);
+      await leaseTick;
       await subscription?.close();
       await loop;
-      await storeLaggingCheckpoints();
+      await storeLaggingCheckpoints().catch((error: unknown) => {
+        if (!isLeaseLost(error)) throw error;
+      });
+      // Another process takes over at once instead of after the TTL.
+      const held = lease ?? taken;
+      if (held) await readStore.releaseLease(leaseName, holder, held.epoch);
+      taken = null;
+      lost();
       tracker.cancelAll();
     },
   };

@@ -33,7 +33,8 @@ export const workflowsProjection = defineProjection<WorkflowDoc>({
   version: 2,
   collection: WORKFLOWS,
   filter: { categories: [WORKFLOW_CATEGORY] },
-  indexes: [{ keys: { accountId: 1 } }],
+  // Listings page an account's documents in `_id` order.
+  indexes: [{ keys: { accountId: 1, _id: 1 } }],
   documentId: (event) => (event as RecordedEvent<WorkflowEvent>).data.workflowId,
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<WorkflowEvent>;

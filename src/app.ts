@@ -135,7 +135,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
           status: ok ? 'ok' : 'degraded',
           eventStore,
           readStore,
-          projections: { ...runner, head, ...lag(runner.position, false) },
+          // `lease.held`: this process writes the read models; the others follow its progress (one writer per read store).
+          projections: { ...runner, head, ...lag(runner.position, false), lease: core.runner.lease() },
           followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, ...followerLag(status) }])),
           // Time the event loop was not waiting for I/O since start (ms): `npm run bench:gateway` reports it per request.
           eventLoop: { busyMs: Math.round(performance.eventLoopUtilization().active) },

@@ -10,13 +10,16 @@ import { acquireProcessLock } from '../sqlite/processLock.js';
 import type {
   Doc,
   DocWrite,
+  Fence,
   Filter,
   FindOptions,
   IndexSpec,
+  Lease,
   ProjectionCheckpoint,
   ReadCollection,
   ReadStore,
 } from './readStore.js';
+import { leaseLost } from './readStore.js';
 
 /**
  * Embedded ReadStore: every document lives in memory (one Map per collection, keyed by `_id`) and is queried with
@@ -27,6 +30,10 @@ import type {
  * the exception: their documents stay in SQLite only, in `disk_docs`, and a query reads its candidates from there
  * (by `_id`, or through an expression index on the first field of a declared index, with `_id` ranges, sorting by
  * `_id` and limits pushed into SQL when nothing else is left to filter). Memory then does not grow with them.
+ *
+ * Leases live in memory and in SQLite: the file is locked to one process, so the memory copy is the truth, and a
+ * fenced commit checks it without a query. A lease's position is written to SQLite on acquire, renew and release
+ * only (no other process reads it).
  */
 
 interface Index {
@@ -64,6 +71,8 @@ export interface EmbeddedReadStoreOptions {
   readonly file?: string;
   /** Collections kept on disk only (see above). Indexes on them must be non-unique, on scalar fields. */
   readonly diskCollections?: readonly string[];
+  /** The clock of lease expiry (tests). */
+  readonly now?: () => number;
 }
 
 export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): Promise<ReadStore> {
@@ -89,6 +98,8 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS indexes (collection TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
       PRIMARY KEY (collection, name));
+    CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL, position INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS disk_docs (collection TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL,
       PRIMARY KEY (collection, id)) WITHOUT ROWID;
   `);
@@ -109,10 +120,13 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     getCheckpoint: db.prepare<[string], { version: number; position: number }>(
       'SELECT version, position FROM checkpoints WHERE projection = ?',
     ),
+    // A checkpoint never moves backwards within a version (a new version starts over).
     putCheckpoint: db.prepare(
       'INSERT INTO checkpoints (projection, version, position) VALUES (?, ?, ?) ' +
-        'ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position',
+        'ON CONFLICT (projection) DO UPDATE SET version = excluded.version, position = excluded.position ' +
+        'WHERE excluded.version <> checkpoints.version OR excluded.position >= checkpoints.position',
     ),
+    putLease: db.prepare('INSERT OR REPLACE INTO leases (name, holder, epoch, expires_at, position) VALUES (?, ?, ?, ?, ?)'),
     deleteCheckpoint: db.prepare('DELETE FROM checkpoints WHERE projection = ?'),
     putIndex: db.prepare('INSERT OR REPLACE INTO indexes (collection, name, spec) VALUES (?, ?, ?)'),
     putDiskDoc: db.prepare('INSERT INTO disk_docs (collection, id, json) VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET json = excluded.json'),
@@ -137,6 +151,23 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
       collections.set(name, s);
     }
     return s;
+  };
+
+  const now = options.now ?? Date.now;
+  const leases = new Map<string, Lease>();
+  for (const row of db.prepare('SELECT name, holder, epoch, expires_at, position FROM leases').all() as {
+    name: string;
+    holder: string;
+    epoch: number;
+    expires_at: number;
+    position: number;
+  }[]) {
+    // Expired: the file is locked to this process, so the lease's holder was a process that is gone.
+    leases.set(row.name, { name: row.name, holder: row.holder, epoch: row.epoch, expiresAt: 0, position: row.position });
+  }
+  const putLease = (lease: Lease) => {
+    sql.putLease.run(lease.name, lease.holder, lease.epoch, lease.expiresAt, lease.position);
+    leases.set(lease.name, lease);
   };
 
   const rows = db.prepare('SELECT rowid, collection, id, json FROM docs').raw().iterate();
@@ -203,7 +234,7 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
   }
 
   function buildIndex(collection: string, s: CollectionState, name: string, spec: IndexSpec): Index {
-    const index: Index = { name, spec, fields: Object.keys(spec.keys), entries: new Map(), multi: new Set() };
+    const index: Index = { name, spec, fields: lookupFields(spec), entries: new Map(), multi: new Set() };
     for (const doc of s.docs.values()) {
       const { key, multi } = indexKey(index, doc);
       const ids = index.entries.get(key);
@@ -219,12 +250,13 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
   /** A disk collection's index: SQLite indexes the JSON values of its fields (then `_id`, for ordered pages). */
   function createDiskIndex(collection: string, name: string, spec: IndexSpec) {
     if (spec.unique) throw new ValidationError(`Unique indexes are not supported on the disk collection ${collection}`, { collection, index: name });
-    const fields = Object.keys(spec.keys);
+    const fields = lookupFields(spec);
     for (const field of fields) {
       if (!SAFE_FIELD.test(field)) throw new ValidationError(`Index field ${field} on ${collection} must be a plain (dotted) name`, { collection, index: name });
     }
     const expressions = fields.map((f) => `json_extract(json, '$.${f}')`).join(', ');
-    db.exec(`CREATE INDEX IF NOT EXISTS "disk_${collection}_${name}" ON disk_docs (collection, ${expressions}, id)`);
+    // Named by its lookup fields: `{ accountId: 1 }` and `{ accountId: 1, _id: 1 }` are one SQL index.
+    db.exec(`CREATE INDEX IF NOT EXISTS "disk_${collection}_${fields.map((f) => `${f}_1`).join('_')}" ON disk_docs (collection, ${expressions}, id)`);
     diskIndexesOf(collection).set(name, spec);
   }
 
@@ -459,8 +491,10 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
       const row = sql.getCheckpoint.get(projection);
       return row ? { projection, version: row.version, position: row.position } : null;
     },
-    async commit(writes: readonly DocWrite[], checkpoint) {
+    async commit(writes: readonly DocWrite[], checkpoint, fence?: Fence) {
       const checkpoints = Array.isArray(checkpoint) ? checkpoint : [checkpoint as ProjectionCheckpoint];
+      const lease = fence && leases.get(fence.lease);
+      if (fence && (!lease || lease.holder !== fence.holder || lease.epoch !== fence.epoch)) throw leaseLost(fence.lease, fence.holder);
       const position = Math.max(0, ...checkpoints.map((c) => c.position));
       write(
         writes.map((w) => {
@@ -472,6 +506,24 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
         }),
         checkpoints,
       );
+      if (fence && lease) leases.set(fence.lease, { ...lease, position: fence.position });
+    },
+    async acquireLease(name, holder, ttlMs) {
+      const current = leases.get(name);
+      const at = now();
+      if (current && current.holder !== holder && current.expiresAt > at) return null;
+      const epoch = current?.holder === holder ? current.epoch : (current?.epoch ?? 0) + 1;
+      const lease: Lease = { name, holder, epoch, expiresAt: at + ttlMs, position: current?.position ?? 0 };
+      putLease(lease);
+      return { ...lease };
+    },
+    async releaseLease(name, holder, epoch) {
+      const current = leases.get(name);
+      if (current && current.holder === holder && current.epoch === epoch) putLease({ ...current, expiresAt: 0 });
+    },
+    async readLease(name) {
+      const current = leases.get(name);
+      return current ? { ...current } : null;
     },
     async reset(projection, names) {
       db.transaction(() => {
@@ -528,6 +580,16 @@ function* matching(s: CollectionState, filter: Filter): Iterable<Doc> {
   const { docs, rest } = candidates(s, filter);
   const query = Object.keys(rest).length > 0 ? new Query(rest, mingoOptions) : null;
   for (const doc of docs) if (!query || query.test(doc)) yield doc;
+}
+
+/**
+ * The fields an index is looked up by. A trailing `_id` (as in `{ accountId: 1, _id: 1 }`, which lets MongoDB page
+ * an account's documents in `_id` order) adds nothing here: `_id` is unique, candidates are sorted in memory, and the
+ * disk index ends with the id anyway. So such an index serves equality on the fields before it.
+ */
+function lookupFields(spec: IndexSpec): string[] {
+  const fields = Object.keys(spec.keys);
+  return fields.length > 1 && fields[fields.length - 1] === '_id' ? fields.slice(0, -1) : fields;
 }
 
 /** Only letters, digits, `_` and dots: field names go into SQL JSON paths of disk indexes. */

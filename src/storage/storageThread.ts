@@ -14,12 +14,12 @@
  * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
 import { Worker } from 'node:worker_threads';
-import type { AppliedBatch, ProjectionRunner } from '../../projections/runner.js';
+import type { AppliedBatch, LeaseStatus, ProjectionRunner } from '../../projections/runner.js';
 import { UnavailableError } from '../errors.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
 import { createPositionTracker } from '../eventStore/positionTracker.js';
 import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
-import type { ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
+import type { Lease, ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
 import { createChannel } from './rpc.js';
 import { ACKNOWLEDGED, APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 
@@ -84,6 +84,8 @@ export const startStorageThread = async (options: {
     runnerStatus = payload as FollowStatus;
     tracker.advance(runnerStatus.position);
   });
+  let leaseStatus: LeaseStatus = { name: 'projections', holder: '', held: false, epoch: null };
+  channel.onPush('lease', (payload) => (leaseStatus = payload as LeaseStatus));
   channel.onPush('runnerError', (payload) => {
     const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
     options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });
@@ -134,7 +136,10 @@ export const startStorageThread = async (options: {
       return collection as unknown as ReadCollection<T & Record<string, unknown>>;
     },
     getCheckpoint: (projection) => channel.call('getCheckpoint', projection),
-    commit: (writes, checkpoints) => channel.call('commit', writes, checkpoints),
+    commit: (writes, checkpoints, fence) => channel.call('commit', writes, checkpoints, fence),
+    acquireLease: (name, holder, ttlMs) => channel.call<Lease | null>('acquireLease', name, holder, ttlMs),
+    releaseLease: (name, holder, epoch) => channel.call('releaseLease', name, holder, epoch),
+    readLease: (name) => channel.call<Lease | null>('readLease', name),
     reset: (projection, names) => channel.call('reset', projection, names),
     health: () => channel.call<ReadStoreHealth>('health').catch((error: Error) => ({ ok: false, kind: 'embedded', detail: error.message })),
     async close() {
@@ -147,6 +152,7 @@ export const startStorageThread = async (options: {
       return tracker.position;
     },
     status: () => ({ ...runnerStatus, position: tracker.position }),
+    lease: () => leaseStatus,
     async start() {
       // Started with the thread: `startStorageThread` resolves once the read models have caught up.
     },

@@ -11,7 +11,7 @@ import { loadEventStoreWrapper } from '../eventStore/eventStoreWrapper.js';
 import { openSqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../readStore/embeddedReadStore.js';
 import { lowerThisThreadPriority } from '../threadPriority.js';
-import type { DocWrite, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
+import type { DocWrite, Fence, ProjectionCheckpoint, ReadCollection } from '../readStore/readStore.js';
 import { ACKNOWLEDGED, APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
 import { createChannel } from './rpc.js';
 
@@ -76,6 +76,7 @@ const start = async () => {
     onError: (error, retry) =>
       channel.push('runnerError', { ...(error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) }), ...retry }),
     onStatus: (status) => channel.push('runnerStatus', status),
+    onLease: (status) => channel.push('lease', status),
   });
   runner.onApplied((applied) => channel.push('applied', applied));
 
@@ -84,7 +85,12 @@ const start = async () => {
     (readStore.collection(name)[method] as (...a: unknown[]) => Promise<unknown>)(...args),
   );
   channel.handle('getCheckpoint', (projection: string) => readStore.getCheckpoint(projection));
-  channel.handle('commit', (writes: readonly DocWrite[], checkpoints: ProjectionCheckpoint | readonly ProjectionCheckpoint[]) => readStore.commit(writes, checkpoints));
+  channel.handle('commit', (writes: readonly DocWrite[], checkpoints: ProjectionCheckpoint | readonly ProjectionCheckpoint[], fence?: Fence) =>
+    readStore.commit(writes, checkpoints, fence),
+  );
+  channel.handle('acquireLease', (name: string, holder: string, ttlMs: number) => readStore.acquireLease(name, holder, ttlMs));
+  channel.handle('releaseLease', (name: string, holder: string, epoch: number) => readStore.releaseLease(name, holder, epoch));
+  channel.handle('readLease', (name: string) => readStore.readLease(name));
   channel.handle('reset', (projection: string, collections: readonly string[]) => readStore.reset(projection, collections));
   channel.handle('health', () => readStore.health());
   channel.handle('pause', () => runner.pause());

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
@@ -62,15 +63,22 @@ describe('projection runner (embedded stores)', () => {
   });
 
   it('is idempotent: delivering an event twice changes nothing', async () => {
-    const { eventStore, readStore } = await open(tempDir());
+    const dir = tempDir();
+    const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+    let readStore = await openEmbeddedReadStore({ dir });
     await appendCounters(eventStore, 2, 5);
     const runner = createProjectionRunner({ eventStore, readStore, projections: [counters()] });
     await runner.start();
     await runner.stop();
     const before = await docs(readStore);
-    // Simulate at-least-once delivery: forget the checkpoint (as if it was lost in a crash) and run again.
+    // Simulate at-least-once delivery: lose the checkpoint's progress (as in a crash) and run again. (A commit cannot
+    // move it back: checkpoints never move backwards.)
     const checkpoint = await readStore.getCheckpoint('counters');
-    await readStore.commit([], { projection: 'counters', version: 1, position: 0 });
+    await readStore.close();
+    const file = new Database(join(dir, 'readmodels.db'));
+    file.prepare('UPDATE checkpoints SET position = 0').run();
+    file.close();
+    readStore = await openEmbeddedReadStore({ dir });
     const again = createProjectionRunner({ eventStore, readStore, projections: [counters()] });
     await again.start();
     await again.stop();
@@ -118,6 +126,23 @@ describe('projection runner (embedded stores)', () => {
     expect(applied).toBe(0);
     await again.stop();
     await Promise.all([stores.eventStore.close(), stores.readStore.close()]);
+  });
+
+  it('stores the checkpoint of a projection that sees only unrelated live events every few seconds, not every so many positions', async () => {
+    const { eventStore, readStore } = await open(tempDir());
+    let clock = 0;
+    const quiet = defineProjection<CounterDoc>({ ...counters(), name: 'quiet', collection: 'quiet', filter: { categories: ['quiet'] } } as Projection<CounterDoc>);
+    const runner = createProjectionRunner({ eventStore, readStore, projections: [counters(), quiet], now: () => clock });
+    await runner.start();
+    let position = (await eventStore.append('counter-0', [{ type: 'Counted', data: { n: 1 } }])).position;
+    await runner.waitFor(position);
+    expect((await readStore.getCheckpoint('quiet'))?.position ?? 0).toBeLessThan(position);
+    clock += 6_000;
+    position = (await eventStore.append('counter-0', [{ type: 'Counted', data: { n: 1 } }])).position;
+    await runner.waitFor(position);
+    expect((await readStore.getCheckpoint('quiet'))?.position).toBe(position);
+    await runner.stop();
+    await Promise.all([eventStore.close(), readStore.close()]);
   });
 
   it('rebuilds a read model from zero when its version changes', async () => {

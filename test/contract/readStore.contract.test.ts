@@ -9,7 +9,7 @@ import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { startStorageThread } from '../../src/storage/storageThread.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
-import type { Doc, ReadStore } from '../../src/readStore/readStore.js';
+import { isLeaseLost, type Doc, type ReadStore } from '../../src/readStore/readStore.js';
 import { entryFilter, entrySort } from '../../src/modules/tables/entryFilter.js';
 
 /** Where a store lives: `open` may be called again after `close` to reopen the same data. */
@@ -383,6 +383,83 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     expect((await coll.findOne({ _id: 'p3' }))?.['age']).toBe(26);
     expect(await coll.findOne({ _id: 'p6' })).toEqual({ _id: 'p6', name: 'Fay', age: 30, _pos: 42 });
     await expect(coll.replaceOne({ _id: 'p8', name: 'Ada' })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('grants a lease to one holder at a time: renewing keeps its epoch, a release or an expiry lets the next holder in with the next epoch', async () => {
+    const first = await store.acquireLease('writer', 'a', 60_000);
+    expect(first).toMatchObject({ name: 'writer', holder: 'a', position: 0 });
+    expect(await store.acquireLease('writer', 'b', 60_000)).toBeNull();
+    const renewed = await store.acquireLease('writer', 'a', 60_000);
+    expect(renewed?.epoch).toBe(first!.epoch);
+    expect(renewed!.expiresAt).toBeGreaterThanOrEqual(first!.expiresAt);
+    expect(await store.readLease('writer')).toMatchObject({ holder: 'a', epoch: first!.epoch });
+
+    // A release by a former epoch changes nothing; the holder's own lets another in at once.
+    await store.releaseLease('writer', 'a', first!.epoch - 1);
+    expect(await store.acquireLease('writer', 'b', 60_000)).toBeNull();
+    await store.releaseLease('writer', 'a', first!.epoch);
+    expect(await store.acquireLease('writer', 'b', 60_000)).toMatchObject({ holder: 'b', epoch: first!.epoch + 1 });
+
+    // A lease nobody renews expires after its TTL.
+    const short = await store.acquireLease('short', 'a', 50);
+    expect(await store.acquireLease('short', 'b', 60_000)).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await store.acquireLease('short', 'b', 60_000)).toMatchObject({ holder: 'b', epoch: short!.epoch + 1 });
+    expect(await store.readLease('nobody')).toBeNull();
+  });
+
+  it("refuses a fenced-out holder's commit whole, and records the holder's position with its own", async () => {
+    const old = await store.acquireLease('writer', 'a', 50);
+    const fenceA = { lease: 'writer', holder: 'a', epoch: old!.epoch, position: 5 };
+    await store.commit([{ collection: 'hot', id: 'h1', doc: { _id: 'h1', n: 1 } }], { projection: 'hot', version: 1, position: 5 }, fenceA);
+    expect((await store.readLease('writer'))?.position).toBe(5);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const next = await store.acquireLease('writer', 'b', 60_000);
+    expect(next).toMatchObject({ holder: 'b', epoch: old!.epoch + 1, position: 5 });
+    await store.commit([{ collection: 'hot', id: 'h1', doc: { _id: 'h1', n: 3 } }], { projection: 'hot', version: 1, position: 9 }, { lease: 'writer', holder: 'b', epoch: next!.epoch, position: 9 });
+
+    // The former holder wakes up with an older document: nothing of its commit is stored.
+    const stale = store.commit(
+      [
+        { collection: 'hot', id: 'h1', doc: { _id: 'h1', n: 2 } },
+        { collection: 'hot', id: 'h2', doc: { _id: 'h2', n: 2 } },
+      ],
+      { projection: 'hot', version: 1, position: 7 },
+      { ...fenceA, position: 7 },
+    );
+    const error = await stale.then(() => null, (e: unknown) => e);
+    expect(isLeaseLost(error)).toBe(true);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(await store.collection('hot').find({}, { sort: { _id: 1 } })).toEqual([{ _id: 'h1', n: 3, _pos: 9 }]);
+    expect(await store.getCheckpoint('hot')).toEqual({ projection: 'hot', version: 1, position: 9 });
+    expect(await store.readLease('writer')).toMatchObject({ holder: 'b', position: 9 });
+    // Renewing with the holder it lost to in between is a new epoch: the former holder sees that it lost.
+    expect(await store.acquireLease('writer', 'a', 60_000)).toBeNull();
+  });
+
+  it('never moves a checkpoint backwards within a version; a new version starts over', async () => {
+    await store.commit([], { projection: 'mono', version: 1, position: 10 });
+    await store.commit([], [{ projection: 'mono', version: 1, position: 4 }, { projection: 'other', version: 1, position: 4 }]);
+    expect(await store.getCheckpoint('mono')).toEqual({ projection: 'mono', version: 1, position: 10 });
+    expect(await store.getCheckpoint('other')).toEqual({ projection: 'other', version: 1, position: 4 });
+    await store.commit([], { projection: 'mono', version: 1, position: 12 });
+    expect((await store.getCheckpoint('mono'))?.position).toBe(12);
+    await store.commit([], { projection: 'mono', version: 2, position: 3 });
+    expect(await store.getCheckpoint('mono')).toEqual({ projection: 'mono', version: 2, position: 3 });
+  });
+
+  it('stores undefined as JSON does: fields dropped, array elements null, $set of undefined removes; a filter on undefined matches missing or null', async () => {
+    const coll = store.collection('loose');
+    await coll.replaceOne({ _id: 'u1', a: undefined, nested: { b: undefined, c: 1 }, list: [1, undefined], keep: 'x' });
+    await store.commit([{ collection: 'loose', id: 'u2', doc: { _id: 'u2', a: null, nested: { b: undefined } } }], { projection: 'loose', version: 1, position: 1 });
+    await coll.updateOne({ _id: 'u3' }, { $set: { a: 1, gone: undefined }, $setOnInsert: { also: undefined } }, { upsert: true });
+    expect(await coll.findOne({ _id: 'u1' })).toStrictEqual({ _id: 'u1', nested: { c: 1 }, list: [1, null], keep: 'x' });
+    expect(await coll.findOne({ _id: 'u2' })).toStrictEqual({ _id: 'u2', a: null, nested: {}, _pos: 1 });
+    expect(await coll.findOne({ _id: 'u3' })).toStrictEqual({ _id: 'u3', a: 1 });
+    await coll.updateOne({ _id: 'u1' }, { $set: { keep: undefined, added: 2 } });
+    expect(await coll.findOne({ _id: 'u1' })).toStrictEqual({ _id: 'u1', nested: { c: 1 }, list: [1, null], added: 2 });
+    expect(ids(await coll.find({ a: undefined }, { sort: { _id: 1 } }))).toEqual(['u1', 'u2']);
+    expect(await coll.count({ keep: undefined })).toBe(3);
   });
 
   it('reports health', async () => {

@@ -88,7 +88,7 @@ describe('entry trigger', () => {
     // Another restart, and one that forgets the checkpoint (the events delivered again): still one run per entry.
     await h.stop({ keepData: true });
     h = await startHarness({}, dataDir);
-    await h.running.core.readStore.commit([], { projection: 'trigger:entry', version: 1, position: 0 });
+    await h.running.core.readStore.reset('trigger:entry', []);
     await h.stop({ keepData: true });
     h = await startHarness({}, dataDir);
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -47,6 +47,8 @@ describe('followers and the projection runner over a failing subscription', () =
     expect(status).toBe(200);
     const live = { state: 'live', failures: 0, lastError: null, lag: 0 };
     expect(body).toMatchObject({ status: 'ok', projections: live, followers: { authDirectory: live, catalog: live } });
+    // The one process of embedded mode holds the projection lease: it writes the read models.
+    expect(body.projections.lease).toMatchObject({ name: 'projections', held: true, epoch: expect.any(Number) });
   });
 
   it('they log, retry and catch up with nothing lost; /health is degraded with the error meanwhile, then ok', async () => {
