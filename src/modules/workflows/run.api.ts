@@ -121,6 +121,8 @@ export interface StartRequest {
  * loop back between passes, and the fsync of one pass runs while the next is decided.
  */
 const START_PASS = 500;
+/** Runs started by batches driven at once; the others wait their turn (see driveWaiting). */
+const BATCH_DRIVEN = 256;
 
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
 
@@ -597,6 +599,27 @@ export const createRunsApi = (deps: {
     });
   };
 
+  /**
+   * Runs a batch started, waiting for the executor: at most BATCH_DRIVEN of them are driven at once, so 10,000 started
+   * together do not all evaluate their steps at once (each would take long enough to hit its expression timeout).
+   * They hold their slots meanwhile, as a run does during a slow step.
+   */
+  const waitingToDrive: { runId: string; known: Known }[] = [];
+  let batchDriven = 0;
+  const driveWaiting = (): void => {
+    while (!stopping && batchDriven < BATCH_DRIVEN && waitingToDrive.length > 0) {
+      const { runId, known } = waitingToDrive.shift()!;
+      drive(runId, known);
+      const run = driving.get(runId);
+      if (run === undefined) continue;
+      batchDriven++;
+      void run.done.finally(() => {
+        batchDriven--;
+        driveWaiting();
+      });
+    }
+  };
+
   /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
   const failures = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
@@ -826,7 +849,8 @@ export const createRunsApi = (deps: {
         for (let index = 0; index < results.length; index++) if (results[index]?.status === 'fulfilled') fail(index, lost.reason);
         return results;
       }
-      for (const { runId, known } of toDrive) drive(runId, known);
+      waitingToDrive.push(...toDrive);
+      driveWaiting();
       return results;
     },
 
