@@ -84,6 +84,11 @@ const startServer = async (sync: string) => {
     });
     child.once('exit', (code) => reject(new Error(`Switchyard exited (${code}):\n${output}`)));
   });
+  let stopping = false;
+  // A server that dies mid-part shows why (the part then fails on a reset connection).
+  child.once('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`Switchyard exited (${code ?? signal}); its last output:\n${output.slice(-4000)}\n`);
+  });
   const gql = async (query: string, variables: Record<string, unknown> = {}, key = ADMIN) => {
     const res = await request(port, 'POST', '/graphql', { authorization: `Bearer ${key}` }, JSON.stringify({ query, variables }));
     const body = JSON.parse(res.text) as { data?: any; errors?: unknown };
@@ -92,13 +97,14 @@ const startServer = async (sync: string) => {
   };
   const peakRssMiB = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
   const stop = async () => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  return { port, gql, peakRssMiB, stop };
+  return { port, gql, peakRssMiB, stop, output: () => output };
 };
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -366,6 +372,20 @@ const burst = async (s: Server, key: string) => {
     }
   }
   const runs = [...found.values()];
+  const statuses: Record<string, number> = {};
+  for (const run of runs) statuses[run.status] = (statuses[run.status] ?? 0) + 1;
+  const problems = s.output().split('\n').filter((line) => /"level":(40|50|60)/.test(line));
+  process.stderr.write(`  runs by status: ${JSON.stringify(statuses)}; ${problems.length} warnings/errors logged${problems.length > 0 ? `, first: ${problems[0]!.slice(0, 600)}` : ''}\n`);
+  // Fired = the run's first event (RunStarted, or RunQueued) is durable: the scheduler logs when each batch of due
+  // times is (startMany answers once every start of it is durable). The runs' startedAt is the decision's time, before that.
+  const firedLogs = s
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"schedule: due times fired"'))
+    .map((line) => JSON.parse(line) as { time: string; fired: number })
+    // Earlier minutes fired the workflows created by then.
+    .filter((log) => Date.parse(log.time) >= due);
+  const durableMs = firedLogs.length === 0 ? NaN : Math.max(...firedLogs.map((log) => Date.parse(log.time))) - due;
   const started = sortNum(runs.map((r) => Date.parse(r.startedAt) - due));
   const ends = runs.map((r) => (r.endedAt === null ? Infinity : Date.parse(r.endedAt) - due));
   return {
@@ -375,6 +395,8 @@ const burst = async (s: Server, key: string) => {
     startedP50: percentile(started, 50),
     startedP99: percentile(started, 99),
     allStartedMs: started.at(-1) ?? NaN,
+    allDurableMs: durableMs,
+    firedLogged: firedLogs.reduce((sum, log) => sum + log.fired, 0),
     allEndedMs: Math.max(...ends),
   };
 };
@@ -424,11 +446,11 @@ const lines = [
       `| ${sync} | ${cell(a, (a) => `${f(a.stepP50)} / ${f(a.stepP90)}`)} | ${cell(a, (a) => f(a.exprP50, 3))} | ${cell(a, (a) => `${f(a.overheadP50)} / ${f(a.overheadP90)}`)} | ${cell(b, (b) => f(b.syncRunsPerSecond, 0))} | ${cell(b, (b) => `${f(b.asyncAcceptedPerSecond, 0)}, ${f(b.asyncCompletedPerSecond, 0)} (${b.asyncSucceeded}/${b.asyncRuns} succeeded)`)} | ${cell(c, (c) => `${c.waiting} after ${f(c.allWaitingAfterS, 1)} s, ${c.succeeded}`)} | ${cell(c, (c) => `${f(c.peakRssMiB, 0)} (${f(c.rssBeforeMiB, 0)} before)`)} |`,
   ),
   '',
-  `| EVENTSTORE_SYNC | entry → run started p50 / p99 (ms) | entries inserted/s | entries processed/s (succeeded, stored) | ${SCHEDULES} schedules due at once: started p50 / p99 (ms) | all started (s) | all ended (s) | workflows created/s |`,
-  '|---|---:|---:|---:|---:|---:|---:|---:|',
+  `| EVENTSTORE_SYNC | entry → run started p50 / p99 (ms) | entries inserted/s | entries processed/s (succeeded, stored) | ${SCHEDULES} schedules due at once: started p50 / p99 (ms) | all started (s) | all fired, durable (s) | all ended (s) | workflows created/s |`,
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     ({ sync, d, e }) =>
-      `| ${sync} | ${cell(d, (d) => `${f(d.latencyP50, 0)} / ${f(d.latencyP99, 0)}`)} | ${cell(d, (d) => f(d.insertedPerSecond, 0))} | ${cell(d, (d) => `${f(d.processedPerSecond, 0)} (${d.succeeded}, ${d.stored})`)} | ${cell(e, (e) => `${f(e.startedP50, 0)} / ${f(e.startedP99, 0)}`)} | ${cell(e, (e) => `${f(e.allStartedMs / 1000)} (${e.runs}/${SCHEDULES} runs)`)} | ${cell(e, (e) => `${f(e.allEndedMs / 1000)} (${e.succeeded} succeeded)`)} | ${cell(e, (e) => f(e.createdPerSecond, 0))} |`,
+      `| ${sync} | ${cell(d, (d) => `${f(d.latencyP50, 0)} / ${f(d.latencyP99, 0)}`)} | ${cell(d, (d) => f(d.insertedPerSecond, 0))} | ${cell(d, (d) => `${f(d.processedPerSecond, 0)} (${d.succeeded}, ${d.stored})`)} | ${cell(e, (e) => `${f(e.startedP50, 0)} / ${f(e.startedP99, 0)}`)} | ${cell(e, (e) => `${f(e.allStartedMs / 1000)} (${e.runs}/${SCHEDULES} runs)`)} | ${cell(e, (e) => `${f(e.allDurableMs / 1000)} (${e.firedLogged} logged)`)} | ${cell(e, (e) => `${f(e.allEndedMs / 1000)} (${e.succeeded} succeeded)`)} | ${cell(e, (e) => f(e.createdPerSecond, 0))} |`,
   ),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

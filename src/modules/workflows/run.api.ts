@@ -108,6 +108,22 @@ export interface StartOptions {
   readonly readYourWrites?: boolean;
 }
 
+/** One start of a batch (startMany): a trigger's start, with the run id it derived. */
+export interface StartRequest {
+  readonly caller: Caller;
+  readonly workflowId: string;
+  readonly trigger: JsonValue;
+  readonly options: Omit<StartOptions, 'readYourWrites'> & { readonly runId: string };
+}
+
+/**
+ * Starts of a batch decided and appended in one pass (one transaction): bounded, so a burst of 10,000 hands the event
+ * loop back between passes, and the fsync of one pass runs while the next is decided.
+ */
+const START_PASS = 500;
+/** Runs started by batches driven at once; the others wait their turn (see driveWaiting). */
+const BATCH_DRIVEN = 256;
+
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
 
 const parseJson = (text: string | null): JsonValue => (text === null ? null : (JSON.parse(text) as JsonValue));
@@ -480,6 +496,29 @@ export const createRunsApi = (deps: {
     });
     return result;
   };
+  /**
+   * The critical sections of several workflows at once (a batch of starts): entered in one synchronous pass, so two
+   * batches sharing workflows queue in the same order in each and cannot wait on each other.
+   */
+  const exclusiveAll = async <T>(workflowIds: readonly string[], work: () => Promise<T>): Promise<T> => {
+    let leave!: () => void;
+    const left = new Promise<void>((resolve) => (leave = resolve));
+    const entered = [...new Set(workflowIds)].map(
+      (workflowId) =>
+        new Promise<void>((resolve) => {
+          void exclusive(workflowId, () => {
+            resolve();
+            return left;
+          });
+        }),
+    );
+    try {
+      await Promise.all(entered);
+      return await work();
+    } finally {
+      leave();
+    }
+  };
   /** Resolved once resumeAll has rebuilt the slots and the queue, so a start right after a restart counts them. */
   let markRecovered: () => void = () => undefined;
   const recovered = new Promise<void>((resolve) => (markRecovered = resolve));
@@ -560,6 +599,27 @@ export const createRunsApi = (deps: {
     });
   };
 
+  /**
+   * Runs a batch started, waiting for the executor: at most BATCH_DRIVEN of them are driven at once, so 10,000 started
+   * together do not all evaluate their steps at once (each would take long enough to hit its expression timeout).
+   * They hold their slots meanwhile, as a run does during a slow step.
+   */
+  const waitingToDrive: { runId: string; known: Known }[] = [];
+  let batchDriven = 0;
+  const driveWaiting = (): void => {
+    while (!stopping && batchDriven < BATCH_DRIVEN && waitingToDrive.length > 0) {
+      const { runId, known } = waitingToDrive.shift()!;
+      drive(runId, known);
+      const run = driving.get(runId);
+      if (run === undefined) continue;
+      batchDriven++;
+      void run.done.finally(() => {
+        batchDriven--;
+        driveWaiting();
+      });
+    }
+  };
+
   /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
   const failures = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
@@ -637,7 +697,69 @@ export const createRunsApi = (deps: {
     }
   };
 
-  return {
+  /** The workflow a start is for, checked (NOT_FOUND, CONFLICT when not enabled) with the start's input (VALIDATION). */
+  const startable = async (caller: Caller, workflowId: string, triggerPayload: JsonValue, runId: string) => {
+    const principal = principalOf(caller);
+    // From the workflow's stream (folded in memory, as fresh as the log): no read-model round trip per start.
+    const workflow = await deps.workflows.current(workflowId);
+    if (workflow === null || workflow.status === 'deleted' || (workflow.accountId !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
+    if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
+    const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
+    if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
+    if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
+    return { principal, workflow };
+  };
+
+  /** A derived id already taken: its run, if it is a run of this workflow (anything else is a conflict, not a replay). */
+  const existingRun = async (runId: string, workflowId: string, error: unknown): Promise<RunView> => {
+    const existing = await viewOfStream(runId);
+    if (existing === null || existing.workflowId !== workflowId) throw error;
+    return existing;
+  };
+
+  /**
+   * Starts of one batch (startMany) recorded in one pass: each decided (started or queued) on this process's slots in
+   * batch order, its first event appended with `no_stream` at commit, every append of the pass sharing one
+   * transaction; the pass ends once they are committed (not yet durable).
+   */
+  const beginPass = (items: readonly { definition: WorkflowDefinition; data: StartRunData; actor: Actor }[]) =>
+    exclusiveAll(
+      items.map((item) => item.data.workflowId),
+      () =>
+        Promise.all(
+          items.map(async ({ definition, data, actor }) => {
+            const slot = slotsOf(data.workflowId);
+            const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
+            const decider = runDecider(definition, runLimits);
+            const events = decider.decide({ type: queued ? 'QueueRun' : 'StartRun', data }, initialState());
+            // The slot is taken before the append resolves, so the next start of the same workflow in this pass counts it.
+            if (queued) slot.queue.push(data.runId);
+            else {
+              slot.active.add(data.runId);
+              holders.set(data.runId, data.workflowId);
+            }
+            const metadata = { actor: actor.actor, correlationId: actor.correlationId, at: data.at };
+            try {
+              const appended = await deps.eventStore.append(
+                runStream(data.runId),
+                events.map((event) => ({ type: event.type, data: event.data, metadata })),
+                { expectedRevision: 'no_stream', durability: 'commit' },
+              );
+              return { ok: true as const, queued, known: { state: events.reduce(decider.evolve, initialState()), revision: appended.nextExpectedRevision }, durable: appended.durable };
+            } catch (error) {
+              // Not recorded (its id is taken, or the store failed): the slot goes back; a run queued behind it may go.
+              if (queued) dequeue(data.workflowId, data.runId);
+              else {
+                slot.active.delete(data.runId);
+                holders.delete(data.runId);
+              }
+              return { ok: false as const, error };
+            }
+          }),
+        ),
+    );
+
+  const api = {
     /**
      * Start a run of the workflow's current version; answers it as started (then drives it in the background) or, when
      * the workflow is at its maximum of concurrent runs, as queued.
@@ -645,15 +767,8 @@ export const createRunsApi = (deps: {
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
     async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: StartOptions = {}): Promise<RunView> {
-      const principal = principalOf(caller);
-      // From the workflow's stream (folded in memory, as fresh as the log): no read-model round trip per start.
-      const workflow = await deps.workflows.current(workflowId);
-      if (workflow === null || workflow.status === 'deleted' || (workflow.accountId !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
-      if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
-      const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
-      if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
       const runId = options.runId ?? newId('run');
-      if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
+      const { principal, workflow } = await startable(caller, workflowId, triggerPayload, runId);
       try {
         const depth = options.depth ?? 0;
         const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, ...(depth > 0 && { depth }), at: deps.now().toISOString() };
@@ -670,11 +785,73 @@ export const createRunsApi = (deps: {
         return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
-        const existing = await viewOfStream(runId);
-        // A derived id names a run of this workflow only; anything else is a conflict, not a replay.
-        if (existing === null || existing.workflowId !== workflowId) throw error;
-        return existing;
+        return existingRun(runId, workflowId, error);
       }
+    },
+
+    /**
+     * Start many runs at once, each as `start` would with `readYourWrites: false` and a derived run id (what triggers
+     * do), answered in order, each fulfilled or rejected as its `start` would be. The same guarantees (a taken id
+     * answers its run; the depth limit; queued over maxConcurrentRuns, in batch order) at a fraction of the cost: no
+     * read of the run stream before its append (`no_stream` is the check), the appends of a pass share one transaction
+     * and one fsync, and the runs are driven only once every start of the batch is durable, so the steps of the first
+     * runs do not hold back the starts of the others (10,000 schedules due in the same second).
+     */
+    async startMany(requests: readonly StartRequest[]): Promise<PromiseSettledResult<RunView>[]> {
+      await recovered;
+      const results: PromiseSettledResult<RunView>[] = new Array(requests.length);
+      const toDrive: { runId: string; known: Known }[] = [];
+      const durables: Promise<void>[] = [];
+      const fail = (index: number, reason: unknown) => void (results[index] = { status: 'rejected', reason });
+      for (let from = 0; from < requests.length; from += START_PASS) {
+        const decided: ({ index: number; definition: WorkflowDefinition; data: StartRunData; actor: Actor } | null)[] = [];
+        await Promise.all(
+          requests.slice(from, from + START_PASS).map(async (request, offset) => {
+            const index = from + offset;
+            const { caller, workflowId, trigger, options } = request;
+            try {
+              const { principal, workflow } = await startable(caller, workflowId, trigger, options.runId);
+              const depth = options.depth ?? 0;
+              // Past the depth limit: refused one by one, as start does (rare, and logged each).
+              if (depth > MAX_CHAIN_DEPTH) return void (results[index] = { status: 'fulfilled', value: await api.start(caller, workflowId, trigger, options) });
+              const data: StartRunData = { runId: options.runId, workflowId, version: workflow.version, trigger, ...(depth > 0 && { depth }), at: deps.now().toISOString() };
+              // By position, not by arrival: starts of one workflow queue in batch order.
+              decided[offset] = { index, definition: workflow.definition, data, actor: { actor: principal.accountId, correlationId: caller.requestId } };
+            } catch (error) {
+              fail(index, error);
+            }
+          }),
+        );
+        const items = decided.filter((item) => item != null);
+        const outcomes = await beginPass(items);
+        await Promise.all(
+          outcomes.map(async (outcome, i) => {
+            const { index, data } = items[i]!;
+            if (outcome.ok) {
+              durables.push(outcome.durable);
+              if (!outcome.queued) toDrive.push({ runId: data.runId, known: outcome.known });
+              return void (results[index] = { status: 'fulfilled', value: viewOfState(outcome.known.state, null) });
+            }
+            if (!(outcome.error instanceof WrongExpectedVersionError)) return fail(index, outcome.error);
+            try {
+              results[index] = { status: 'fulfilled', value: await existingRun(data.runId, data.workflowId, new ConflictError(`Run ${data.runId} has already started`)) };
+            } catch (error) {
+              fail(index, error);
+            }
+          }),
+        );
+      }
+      // Durable before any is answered (a fired due time is a recorded one) or driven.
+      const stored = await Promise.allSettled(durables);
+      const lost = stored.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (lost) {
+        // The store could not make the batch durable: nothing of it is promised (the store refuses every append from here on).
+        for (let index = 0; index < results.length; index++) if (results[index]?.status === 'fulfilled') fail(index, lost.reason);
+        return results;
+      }
+      waitingToDrive.push(...toDrive);
+      driveWaiting();
+      return results;
     },
 
     /**
@@ -850,6 +1027,7 @@ export const createRunsApi = (deps: {
       await Promise.all(runs.map((run) => run.done));
     },
   };
+  return api;
 };
 
 export type RunsApi = ReturnType<typeof createRunsApi>;

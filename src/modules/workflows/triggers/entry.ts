@@ -15,7 +15,7 @@ import type { ReadStore } from '../../../readStore/readStore.js';
 import { entryFilter } from '../../tables/entryFilter.js';
 import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables/table.events.js';
 import type { WorkflowDefinition } from '../definition.js';
-import type { RunsApi } from '../run.api.js';
+import type { RunsApi, StartRequest } from '../run.api.js';
 import { depthAfter } from './chain.js';
 import { followForTrigger } from './triggerFollower.js';
 
@@ -44,28 +44,49 @@ const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent,
 
 const BATCH = 200;
 
-export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'start'>; logger: Logger }) => {
+export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'startMany'>; logger: Logger }) => {
   const workflows = deps.readStore.collection<WorkflowDoc>(WORKFLOWS);
 
-  /** Start the runs one entry event calls for. A refusal (disabled since, a bad payload) is logged and passed. */
-  const fire = async (event: EntryEvent): Promise<void> => {
-    const on = event.type === 'EntryAdded' ? 'insert' : 'update';
-    const candidates = await workflows.find({ accountId: event.data.accountId, triggerType: 'entry', status: 'enabled' });
-    const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
-    // An entry a run's step wrote (its correlation id is the run's) starts runs one deeper in the chain.
-    const depth = candidates.length === 0 ? 0 : await depthAfter(deps.eventStore, event.metadata.correlationId);
-    for (const doc of candidates) {
-      const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
-      if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
-      const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
-      try {
-        await deps.runs.start(caller, doc._id, entryTriggerPayload(event), { runId: entryRunId(event, doc._id), depth, readYourWrites: false });
-      } catch (error) {
-        // The store being away is retried (the event is delivered again); a decided refusal would refuse again.
-        if (!(error instanceof DomainError) || error.code === 'UNAVAILABLE') throw error;
-        deps.logger.warn({ err: error, workflowId: doc._id, entryId: event.data.entryId }, 'entry trigger: the run was not started');
+  /**
+   * Start the runs a batch of entry events calls for, together (runs.startMany), in log order. A refusal (disabled
+   * since, a bad payload) is logged and passed; the store being away fails the batch, which is delivered again (the
+   * run ids it started are taken, so those are answered, not started twice).
+   */
+  const fire = async (events: readonly EntryEvent[]): Promise<void> => {
+    const byAccount = new Map<string, Promise<WorkflowDoc[]>>();
+    const candidatesOf = (accountId: string) => {
+      let found = byAccount.get(accountId);
+      if (found === undefined) byAccount.set(accountId, (found = workflows.find({ accountId, triggerType: 'entry', status: 'enabled' })));
+      return found;
+    };
+    const requests: StartRequest[] = [];
+    const sources: { event: EntryEvent; workflowId: string }[] = [];
+    for (const event of events) {
+      const on = event.type === 'EntryAdded' ? 'insert' : 'update';
+      const candidates = await candidatesOf(event.data.accountId);
+      const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
+      // An entry a run's step wrote (its correlation id is the run's) starts runs one deeper in the chain.
+      const depth = candidates.length === 0 ? 0 : await depthAfter(deps.eventStore, event.metadata.correlationId);
+      for (const doc of candidates) {
+        const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
+        if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
+        const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
+        requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), depth } });
+        sources.push({ event, workflowId: doc._id });
       }
     }
+    if (requests.length === 0) return;
+    const results = await deps.runs.startMany(requests);
+    let unavailable: unknown = null;
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') return;
+      const error: unknown = result.reason;
+      // The store being away is retried (the batch is delivered again); a decided refusal would refuse again.
+      if (!(error instanceof DomainError) || error.code === 'UNAVAILABLE') return void (unavailable ??= error);
+      const { event, workflowId } = sources[index]!;
+      deps.logger.warn({ err: error, workflowId, entryId: event.data.entryId }, 'entry trigger: the run was not started');
+    });
+    if (unavailable !== null) throw unavailable;
   };
 
   return followForTrigger({
@@ -76,7 +97,7 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
     filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated'] },
     batchSize: BATCH,
     firstStart: 'start',
-    handle: (event) => fire(event as EntryEvent),
+    handle: { batch: (events) => fire(events as readonly EntryEvent[]) },
     logger: deps.logger,
   });
 };

@@ -330,7 +330,7 @@ export const createEventTriggers = (deps: {
     batchSize: 500,
     // Platform events from before the first start are history, not news: they start nothing.
     firstStart: 'head',
-    handle: (event) => handle(event as Source),
+    handle: { one: (event) => handle(event as Source) },
     logger,
     ...(deps.retry && { retry: deps.retry }),
   });

@@ -44,11 +44,11 @@ export const scheduledRunId = (workflowId: string, due: number): string =>
   `run_${createHash('sha256').update(`schedule\n${workflowId}\n${new Date(due).toISOString()}`).digest('hex').slice(0, 40)}`;
 
 /**
- * Starts in flight at once: a burst of due times (10,000 workflows on the same second) is worked through in parallel,
- * bounded. A start is a few indexed reads and one append that waits for its fsync, so the more in flight, the more
- * starts share one group commit and one fsync.
+ * Fires handed to the runs API at once (startMany): a burst of due times (10,000 workflows on the same second) is
+ * started in a few batches whose appends share transactions and fsyncs, every run of a batch recorded before any of
+ * them runs its steps.
  */
-const MAX_FIRES_IN_FLIGHT = 256;
+const MAX_FIRES_PER_BATCH = 10_000;
 /** A fire that failed for a reason other than the workflow's state (the store unreachable) is tried this often. */
 const FIRE_ATTEMPTS = 3;
 /** setTimeout cannot wait past 2^31 - 1 ms; a longer wait is taken in parts. */
@@ -127,7 +127,7 @@ const sameSchedule = (a: WorkflowTrigger, b: WorkflowTrigger): boolean =>
 export const createScheduler = (deps: {
   eventStore: EventStore;
   runner: Pick<ProjectionRunner, 'waitFor'>;
-  runs: Pick<RunsApi, 'start'>;
+  runs: Pick<RunsApi, 'start' | 'startMany'>;
   logger: Logger;
   now: () => Date;
 }) => {
@@ -140,52 +140,93 @@ export const createScheduler = (deps: {
   let timer: NodeJS.Timeout | null = null;
   let armedFor = Infinity;
 
-  const fires: { workflowId: string; due: number; firedAt: number }[] = [];
+  type Fire = { workflowId: string; due: number; firedAt: number };
+  const fires: Fire[] = [];
   let inFlight = 0;
   let drained: (() => void) | null = null;
 
-  const fire = async (workflowId: string, due: number, firedAt: number): Promise<void> => {
-    const workflow = known.get(workflowId);
-    if (!workflow) return;
-    const runId = scheduledRunId(workflowId, due);
-    const trigger: ScheduledTrigger = { type: 'schedule', scheduledAt: new Date(due).toISOString(), firedAt: new Date(firedAt).toISOString() };
+  const request = (job: Fire) => {
+    const workflow = known.get(job.workflowId);
+    if (!workflow) return null;
+    const runId = scheduledRunId(job.workflowId, job.due);
+    const trigger: ScheduledTrigger = { type: 'schedule', scheduledAt: new Date(job.due).toISOString(), firedAt: new Date(job.firedAt).toISOString() };
     const caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set<never>() }, requestId: `schedule:${runId}` };
+    return { workflow, runId, trigger, caller };
+  };
+
+  /** Disabled or deleted since the follower saw it: the due time is not the workflow's any more. */
+  const refused = (error: unknown): error is ConflictError | NotFoundError => error instanceof ConflictError || error instanceof NotFoundError;
+
+  /** One fire on its own, tried again after a failure that is not the workflow's state (the store unreachable). */
+  const fire = async (job: Fire, firstError: unknown): Promise<void> => {
+    const prepared = request(job);
+    if (!prepared) return;
+    const { runId, trigger, caller } = prepared;
+    let error = firstError;
     for (let attempt = 1; !stopped; attempt++) {
-      try {
-        await deps.runner.waitFor(workflow.position, 5_000);
-        await deps.runs.start(caller, workflowId, { ...trigger }, { runId, readYourWrites: false });
-        deps.logger.debug({ workflowId, runId, scheduledAt: trigger.scheduledAt }, 'schedule: fired');
+      if (attempt >= FIRE_ATTEMPTS) {
+        deps.logger.error({ err: error, workflowId: job.workflowId, scheduledAt: trigger.scheduledAt }, 'schedule: firing failed; this due time is missed');
         return;
-      } catch (error) {
-        // Disabled or deleted since the follower saw it: the due time is not the workflow's any more.
-        if (error instanceof ConflictError || error instanceof NotFoundError) {
-          deps.logger.info({ workflowId, scheduledAt: trigger.scheduledAt, reason: error.message }, 'schedule: not fired');
+      }
+      deps.logger.warn({ err: error, workflowId: job.workflowId, scheduledAt: trigger.scheduledAt, attempt }, 'schedule: firing failed; trying again');
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      try {
+        await deps.runs.start(caller, job.workflowId, { ...trigger }, { runId, readYourWrites: false });
+        deps.logger.debug({ workflowId: job.workflowId, runId, scheduledAt: trigger.scheduledAt }, 'schedule: fired');
+        return;
+      } catch (next) {
+        if (refused(next)) {
+          deps.logger.info({ workflowId: job.workflowId, scheduledAt: trigger.scheduledAt, reason: next.message }, 'schedule: not fired');
           return;
         }
-        if (attempt >= FIRE_ATTEMPTS) {
-          deps.logger.error({ err: error, workflowId, scheduledAt: trigger.scheduledAt }, 'schedule: firing failed; this due time is missed');
-          return;
-        }
-        deps.logger.warn({ err: error, workflowId, scheduledAt: trigger.scheduledAt, attempt }, 'schedule: firing failed; trying again');
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        error = next;
       }
     }
   };
 
-  const pump = (): void => {
-    while (!stopped && inFlight < MAX_FIRES_IN_FLIGHT && fires.length > 0) {
-      const job = fires.shift()!;
-      inFlight++;
-      void fire(job.workflowId, job.due, job.firedAt).finally(() => {
-        inFlight--;
-        pump();
-        if (inFlight === 0 && fires.length === 0) drained?.();
+  /** Fire a batch of due times at once; what failed for another reason than the workflow's state is tried again alone. */
+  const fireBatch = async (jobs: readonly Fire[]): Promise<void> => {
+    const prepared = jobs.map((job) => ({ job, request: request(job) }));
+    const requests = prepared.flatMap(({ job, request }) => (request === null ? [] : [{ job, request }]));
+    if (requests.length === 0) return;
+    const startedAt = performance.now();
+    try {
+      // The runs API reads the workflows from their streams; the read models are waited for only up to the newest change seen.
+      await deps.runner.waitFor(Math.max(...requests.map(({ request }) => request.workflow.position)), 5_000);
+      const results = await deps.runs.startMany(
+        requests.map(({ job, request: { runId, trigger, caller } }) => ({ caller, workflowId: job.workflowId, trigger: { ...trigger }, options: { runId } })),
+      );
+      const retries: Promise<void>[] = [];
+      results.forEach((result, index) => {
+        const { job, request } = requests[index]!;
+        if (result.status === 'fulfilled') return;
+        if (refused(result.reason)) {
+          deps.logger.info({ workflowId: job.workflowId, scheduledAt: request.trigger.scheduledAt, reason: result.reason.message }, 'schedule: not fired');
+          return;
+        }
+        retries.push(fire(job, result.reason));
       });
+      deps.logger.info({ fired: results.length - retries.length, retried: retries.length, durableAfterMs: Math.round(performance.now() - startedAt) }, 'schedule: due times fired');
+      await Promise.all(retries);
+    } catch (error) {
+      await Promise.all(requests.map(({ job }) => fire(job, error)));
     }
+  };
+
+  const pump = (): void => {
+    if (stopped || inFlight > 0 || fires.length === 0) return;
+    const batch = fires.splice(0, MAX_FIRES_PER_BATCH);
+    inFlight++;
+    void fireBatch(batch).finally(() => {
+      inFlight--;
+      pump();
+      if (inFlight === 0 && fires.length === 0) drained?.();
+    });
   };
   const enqueue = (workflowId: string, due: number, firedAt: number) => {
     fires.push({ workflowId, due, firedAt });
-    pump();
+    // Every fire of this tick (or catch-up pass) goes in one batch: the batch starts once the tick is done.
+    if (fires.length === 1) queueMicrotask(pump);
   };
 
   const arm = (): void => {

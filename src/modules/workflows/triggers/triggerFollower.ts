@@ -34,7 +34,11 @@ export const followForTrigger = (deps: {
   batchSize: number;
   /** Where a first start (no checkpoint yet) begins: the log's start, or its head (only what happens from now on). */
   firstStart: 'start' | 'head';
-  handle: (event: RecordedEvent) => Promise<void>;
+  /**
+   * Handle a batch of events (what the subscription delivered at once), in log order: given instead of handling them
+   * one by one, a trigger can start their runs together (runs.startMany).
+   */
+  handle: { one: (event: RecordedEvent) => Promise<void> } | { batch: (events: readonly RecordedEvent[]) => Promise<void> };
   logger: Logger;
   retry?: RetryPolicy;
   now?: () => number;
@@ -71,10 +75,15 @@ export const followForTrigger = (deps: {
             caughtUp();
             continue;
           }
-          for (const event of message.events) {
-            if (stopped) return;
-            await deps.handle(event);
-            position = event.position;
+          if ('batch' in deps.handle) {
+            await deps.handle.batch(message.events);
+            position = message.events.at(-1)?.position ?? position;
+          } else {
+            for (const event of message.events) {
+              if (stopped) return;
+              await deps.handle.one(event);
+              position = event.position;
+            }
           }
           if (now() - storedAt >= CHECKPOINT_EVERY_MS) await store(position);
           health.delivered(false);
