@@ -31,6 +31,7 @@ import { createWorkflowsApi } from './modules/workflows/workflow.api.js';
 import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { responsesRoutes } from './gateway/skins/openaiResponses.js';
+import { createMetrics, metricsRoute } from './http/metrics.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
 
@@ -79,7 +80,8 @@ export const startSwitchyard = async (
     );
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
+  const metrics = createMetrics();
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, onGeneration: metrics.generation });
   const { gateway } = gatewayServices;
   const now = options.now ?? (() => new Date());
   const topics = createTopics();
@@ -135,7 +137,14 @@ export const startSwitchyard = async (
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
   const { modules } = core;
+  metrics.watch({
+    headPosition: () => eventStore.headPosition(),
+    runner: () => runner.status(),
+    followers: () => ({ authDirectory: directory.status(), catalog: gateway.catalog.status(), ...(ledger.status() && { ledger: ledger.status()! }) }),
+    ledgerQueue: () => ledger.queue(),
+  });
   const app = buildApp(core, [
+    metricsRoute(metrics, config.METRICS_TOKEN),
     ...gatewayRoutes({ gateway, directory, logger, config }),
     ...responsesRoutes({ gateway, directory, logger, config }),
     ...ledgerRoutes(modules.ledger, directory),
@@ -143,7 +152,7 @@ export const startSwitchyard = async (
     ...generationRoutes(modules.generations, directory),
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
-  ]);
+  ], { onResponse: metrics.request });
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.
   await modules.runs.resumeAll();
