@@ -80,7 +80,19 @@ const noIntrospection: Plugin = {
   onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
 };
 
-export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App => {
+/** The in-memory views that follow the event log, by name (for /health and /metrics). */
+export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'ledger'>): Record<string, FollowStatus> => {
+  // The ledger follows other processes' writes only when it is not the store's sole process.
+  const ledger = core.ledger.status();
+  return { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), presets: core.gateway.presets.status(), ...(ledger && { ledger }) };
+};
+
+export const buildApp = (
+  core: Core,
+  extraRoutes: readonly Route[] = [],
+  /** Told each response as it closes, with its route pattern (the metrics' request counter). */
+  options: { onResponse?: (method: string, route: string, status: number) => void } = {},
+): App => {
   const { config, logger } = core;
 
   const authenticate = (secret: string | null): Principal | null => (secret ? core.directory.authenticate(secret) : null);
@@ -117,9 +129,7 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       handler: async ({ res }) => {
         const [eventStore, readStore] = await Promise.all([core.eventStore.health(), core.readStore.health()]);
         const head = eventStore.ok ? await core.eventStore.headPosition() : null;
-        const ledger = core.ledger.status();
-        // The ledger follows other processes' writes only when it is not the store's sole process.
-        const followers = { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), presets: core.gateway.presets.status(), ...(ledger && { ledger }) };
+        const followers = followerStatuses(core);
         const runner = core.runner.status();
         const failing = [runner, ...Object.values(followers)].some((status) => status.state === 'retrying');
         const ok = eventStore.ok && readStore.ok && !failing;
@@ -150,12 +160,16 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   const graphiqlPage = createGraphiqlPage(() => renderGraphiQL({ title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' }));
   const consoleAssets = createConsoleAssets(consoleDistDir);
 
+  /** The route a response answered, by pattern (for onResponse): set as the request is dispatched. */
+  const routeOf = new WeakMap<ServerResponse, string>();
+
   /** Everything about a request, its target, headers and body included, is read in here: what throws is answered. */
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = parseRequestTarget(req.url);
     if (!url) throw new DomainError('BAD_REQUEST', 'The request target is not a valid URL path', 400);
     if (req.headers.host && !isValidHost(req.headers.host)) throw new DomainError('BAD_REQUEST', 'The Host header is not a valid host[:port]', 400);
     if (url.pathname === '/graphql' || url.pathname === '/graphql/') {
+      routeOf.set(res, '/graphql');
       if ((req.method === 'GET' || req.method === 'HEAD') && req.headers.accept?.includes('text/html')) return graphiqlPage(req, res);
       // Read here, bounded, so a chunked body is cut at the limit like on every route; yoga takes a body already
       // read from `req.body` (as under Express's body parsers) instead of reading the stream itself.
@@ -166,8 +180,12 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
       return;
     }
     // The web console: its page at / and its hashed assets (src/console/).
-    if (isConsolePath(url.pathname)) return consoleAssets(req, res, url.pathname);
+    if (isConsolePath(url.pathname)) {
+      routeOf.set(res, 'console');
+      return consoleAssets(req, res, url.pathname);
+    }
     const found = router.match(req.method ?? 'GET', url.pathname);
+    if (found && 'route' in found) routeOf.set(res, found.route.path);
     if (!found) throw new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404);
     if ('allowed' in found) {
       res.setHeader('allow', found.allowed.join(', '));
@@ -188,6 +206,8 @@ export const buildApp = (core: Core, extraRoutes: readonly Route[] = []): App =>
   const server = createServer((req, res) => {
     const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
+    const { onResponse } = options;
+    if (onResponse) res.once('close', () => onResponse(req.method ?? 'GET', routeOf.get(res) ?? 'unmatched', res.statusCode));
     handle(req, res, requestId).catch((error: unknown) => fail(res, error, requestId));
   });
   // CONNECT is no route here; node would otherwise drop the socket without an answer.

@@ -19,6 +19,8 @@ const schema = z.object({
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
+  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
   /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */
   TABLE_MAX_ENTRY_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(65_536),
   TABLE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),

@@ -1,5 +1,5 @@
 import { balanceQueries } from '../projections/balances.js';
-import { buildApp } from './app.js';
+import { buildApp, followerStatuses } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore, createTopics } from './core.js';
@@ -35,6 +35,7 @@ import { workflowRoutes } from './modules/workflows/workflow.rest.js';
 import { gatewayRoutes } from './gateway/rest.js';
 import { responsesRoutes } from './gateway/skins/openaiResponses.js';
 import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
+import { createMetrics, metricsRoute } from './http/metrics.js';
 import { createGatewayServices } from './services.js';
 import { openStorage } from './stores.js';
 
@@ -83,7 +84,8 @@ export const startSwitchyard = async (
     );
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner });
+  const metrics = createMetrics();
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, onGeneration: metrics.generation });
   const { gateway } = gatewayServices;
   const now = options.now ?? (() => new Date());
   const topics = createTopics();
@@ -140,7 +142,14 @@ export const startSwitchyard = async (
   const { generatedKey } = await bootstrapAdmin(core);
   await gatewayServices.seed();
   const { modules } = core;
+  metrics.watch({
+    headPosition: () => eventStore.headPosition(),
+    runner: () => runner.status(),
+    followers: () => followerStatuses(core),
+    ledgerQueue: () => ledger.queue(),
+  });
   const app = buildApp(core, [
+    metricsRoute(metrics, config.METRICS_TOKEN),
     ...gatewayRoutes({ gateway, directory, logger, config }),
     ...responsesRoutes({ gateway, directory, logger, config }),
     ...anthropicMessagesRoutes({ gateway, directory, logger, config }),
@@ -158,7 +167,7 @@ export const startSwitchyard = async (
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
-  ]);
+  ], { onResponse: metrics.request });
   const port = await app.start(config.PORT, config.HOST);
   // Runs a stop or a crash interrupted go on from where their streams say they are.
   await modules.runs.resumeAll();

@@ -6,7 +6,7 @@ import type { Logger } from './logger.js';
 import { createCatalog } from './modules/catalog/catalog.js';
 import { createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
-import { createGenerationRecorder } from './modules/generations/generation.api.js';
+import { createGenerationRecorder, type GenerationFacts, type GenerationRecorder } from './modules/generations/generation.api.js';
 import { createPresetView } from './modules/presets/presetView.js';
 import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
 import type { Ledger } from './modules/ledger/ledger.js';
@@ -29,6 +29,22 @@ export const gatewayConfigFrom = (config: Config): GatewayConfig => ({
   demoTokenDelayMs: config.DEMO_TOKEN_DELAY_MS,
 });
 
+/** The recorder, telling `onGeneration` each generation first (a failure there never costs the record). */
+const observed = (recorder: GenerationRecorder, onGeneration: ((facts: GenerationFacts) => void) | undefined, logger: Logger): GenerationRecorder =>
+  onGeneration === undefined
+    ? recorder
+    : {
+        ...recorder,
+        record: (facts) => {
+          try {
+            onGeneration(facts);
+          } catch (error) {
+            logger.error({ err: error, generationId: facts.generationId }, 'could not observe a generation');
+          }
+          return recorder.record(facts);
+        },
+      };
+
 const seedEnvNames = (seed: CatalogSeed) => seed.providers.flatMap((p) => (p.credentialEnv ? [p.credentialEnv] : []));
 
 /**
@@ -44,6 +60,8 @@ export const createGatewayServices = async (deps: {
   readStore: ReadStore;
   ledger: Ledger;
   runner: ProjectionRunner;
+  /** Told each generation as it is recorded (the metrics). */
+  onGeneration?: (facts: GenerationFacts) => void;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
@@ -67,7 +85,7 @@ export const createGatewayServices = async (deps: {
     vault,
     upstream,
     ledger: deps.ledger,
-    generations: createGenerationRecorder({ eventStore, logger }),
+    generations: observed(createGenerationRecorder({ eventStore, logger }), deps.onGeneration, logger),
     stats,
     presets,
     logger,

@@ -109,13 +109,15 @@ describe('startGeneration and the generation subscription', () => {
 describe('catalog queries', () => {
   it('models, model with endpoints and stats, providers', async () => {
     const { body } = await h.gql(`{
-      models(first: 50, sort: PRICE_LOW_TO_HIGH, filter: { supportedParameter: "tools" }) { edges { node { id } } }
+      models(first: 50, sort: PRICE_LOW_TO_HIGH, filter: { supportedParameter: "tools" }, includeUnavailable: true) { edges { node { id available } } }
       model(id: "openai/gpt-4o") { id name contextLength endpoints { id provider { slug name available unavailableReason credentialKind credentialEnv } prices { prompt completion cacheRead } stats { requests30m uptime30m } } }
       providers { slug protocol available }
     }`);
     const ids = body.data.models.edges.map((e: { node: { id: string } }) => e.node.id);
     expect(ids).toContain('openai/gpt-4o');
     expect(ids.indexOf('openai/gpt-4o-mini')).toBeLessThan(ids.indexOf('openai/gpt-4o'));
+    // The seed's OpenAI has no key here: listed only because includeUnavailable asks for it.
+    expect(body.data.models.edges.find((e: { node: { id: string } }) => e.node.id === 'openai/gpt-4o').node.available).toBe(false);
     expect(body.data.model.endpoints[0]).toEqual({
       id: 'openai/gpt-4o@openai',
       provider: { slug: 'openai', name: 'OpenAI', available: false, unavailableReason: 'environment variable OPENAI_API_KEY is not set', credentialKind: 'env', credentialEnv: 'OPENAI_API_KEY' },

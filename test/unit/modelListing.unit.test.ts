@@ -42,7 +42,8 @@ const docs = [
   model('a/gone', [endpoint('p', 'a/gone', 1)], { retired: true }),
 ];
 const none = () => undefined;
-const ids = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none).map((m) => m.id);
+const serving = () => true;
+const ids = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none, serving).map((m) => m.id);
 
 describe('the one model listing', () => {
   it('lists routable models only: free endpoints apart for OpenRouter, merged for GraphQL', () => {
@@ -63,7 +64,7 @@ describe('the one model listing', () => {
       endpoint('p', 'b/split', 0, { prices: { prompt: 10, completion: 900, request: 0, reasoning: 900, cacheRead: 10, cacheWrite: 10 } }),
       endpoint('q', 'b/split', 0, { prices: { prompt: 900, completion: 10, request: 0, reasoning: 10, cacheRead: 900, cacheWrite: 900 } }),
     ]);
-    const query = (q: Partial<Parameters<typeof queryModels>[1]>) => queryModels([split], { freeVariants: 'merged', sort: 'id', ...q }, none).map((m) => m.id);
+    const query = (q: Partial<Parameters<typeof queryModels>[1]>) => queryModels([split], { freeVariants: 'merged', sort: 'id', ...q }, none, serving).map((m) => m.id);
     expect(query({ maxPromptPrice: 10 })).toEqual(['b/split']);
     expect(query({ maxCompletionPrice: 10 })).toEqual(['b/split']);
     expect(query({ maxPromptPrice: 10, maxCompletionPrice: 10 })).toEqual([]);
@@ -77,8 +78,23 @@ describe('the one model listing', () => {
   });
 
   it('finds one listing by id or variant id, and nothing for a retired model', () => {
-    expect(findListing(docs[0]!, 'a/dear:free')?.endpoints.map((e) => e.provider)).toEqual(['f']);
-    expect(findListing(docs[0]!, 'a/dear:nitro')?.id).toBe('a/dear');
-    expect(findListing(docs[3]!, 'a/gone')).toBeNull();
+    expect(findListing(docs[0]!, 'a/dear:free', serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
+    expect(findListing(docs[0]!, 'a/dear:nitro', serving)?.id).toBe('a/dear');
+    expect(findListing(docs[3]!, 'a/gone', serving)).toBeNull();
+  });
+
+  it('hides models none of whose endpoints can serve now, and lists them flagged when asked; serving endpoints come first', () => {
+    const down = (id: string) => id !== 'a/dear@p' && id !== 'a/cheap@p';
+    const listed = (includeUnavailable: boolean) => queryModels(docs, { freeVariants: 'separate', sort: 'id', includeUnavailable }, none, down).map((m) => [m.id, m.available, m.endpoints.map((e) => e.provider)]);
+    expect(listed(false)).toEqual([['a/dear:free', true, ['f']]]);
+    expect(listed(true)).toEqual([
+      ['a/cheap', false, ['p']],
+      ['a/dear', false, ['p']],
+      ['a/dear:free', true, ['f']],
+    ]);
+    // Merged: only the endpoint that can serve is shown (the free one cannot).
+    const merged = queryModels([docs[0]!], { freeVariants: 'merged', sort: 'id' }, none, (id) => id === 'a/dear@p');
+    expect(merged.map((m) => [m.available, m.endpoints.map((e) => e.provider)])).toEqual([[true, ['p']]]);
+    expect(findListing(docs[1]!, 'a/cheap', down)).toMatchObject({ available: false, endpoints: [{ provider: 'p' }] });
   });
 });

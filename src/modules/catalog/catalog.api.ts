@@ -75,9 +75,22 @@ export interface EndpointDetail {
   readonly stats: EndpointStatsSummary;
   readonly circuitBreaker: string;
   readonly available: boolean;
-  /** Null when available; the real reason only for the provider's owner and admins. */
+  /** Null when available; a credential's problem only for the provider's owner and admins. */
   readonly unavailableReason: string | null;
 }
+
+/** Whether routing can serve an endpoint now, and why not (`problem`: the credential's, for its owner and admins). */
+export interface EndpointAvailability {
+  readonly available: boolean;
+  readonly reason: 'credentials' | 'circuit_open' | 'unknown_to_routing' | null;
+  readonly problem: string | null;
+}
+
+const UNAVAILABLE_WHY: Record<NonNullable<EndpointAvailability['reason']>, string> = {
+  credentials: 'its credentials are not available',
+  circuit_open: 'its circuit breaker is open: recent attempts failed, it is tried again after a cooldown',
+  unknown_to_routing: 'routing does not know it yet',
+};
 
 // -----------------------------------------------------------------------------------------------------------------
 // Policy: who sees and does what.
@@ -211,6 +224,28 @@ export const createCatalogApi = (deps: {
     return isAdmin(viewer) ? all : all.filter((p) => p.ownerAccountId === viewer.accountId);
   };
   const actorOf = (caller: CatalogCaller): Actor => ({ actor: caller.principal.accountId, correlationId: caller.correlationId });
+
+  /**
+   * Served now: the provider's credential resolves and the breaker is not open (half-open routes normally). Read
+   * from routing's memory on every call, so a breaker opening or closing and a new provider show at once. Demo
+   * endpoints answer offline: always available.
+   */
+  const availability = (id: string): EndpointAvailability => {
+    const endpoint = deps.routing.endpoint(id);
+    if (!endpoint) return { available: false, reason: 'unknown_to_routing', problem: null };
+    if (endpoint.provider.protocol === 'demo') return { available: true, reason: null, problem: null };
+    const problem = endpoint.provider.auth().problem;
+    if (problem !== null) return { available: false, reason: 'credentials', problem };
+    if (deps.routeHealth.breakerState(id) === 'open') return { available: false, reason: 'circuit_open', problem: null };
+    return { available: true, reason: null, problem: null };
+  };
+  const isAvailable = (id: string) => availability(id).available;
+  /** Why an endpoint is unavailable as `viewer` may read it: a credential's problem names a variable or a key. */
+  const unavailableReason = (id: string, viewer: Principal | null): string | null => {
+    const { reason, problem } = availability(id);
+    if (reason === null) return null;
+    return reason === 'credentials' && problem !== null && seesOwnerDetails(viewer, deps.routing.endpoint(id)?.provider.ownerAccountId) ? problem : UNAVAILABLE_WHY[reason];
+  };
 
   /** Run a command and return once routing (the in-memory catalog) and the read models both see it. */
   const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C) => {
@@ -384,9 +419,14 @@ export const createCatalogApi = (deps: {
     // Queries
 
     /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
-    listModels: async (query: ModelQuery): Promise<ModelListing[]> => queryModels(await queries.allModels(), query, deps.routeHealth.speed),
-    /** One listing by id (`…:free` for the free one), or null when unknown or retired (REST). */
-    findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id),
+    listModels: async (query: ModelQuery): Promise<ModelListing[]> => queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable),
+    /** One listing by id (`…:free` for the free one), serving or not, or null when unknown or retired (REST). */
+    findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id, isAvailable),
+    /** Whether routing can serve an endpoint now (see `availability`). */
+    endpointAvailable: isAvailable,
+    unavailableReason,
+    /** Some active endpoint of the model can serve now (GraphQL Model.available). */
+    modelAvailable: (doc: ModelDoc): boolean => !doc.retired && doc.endpoints.some((e) => e.status === 'active' && isAvailable(e.id)),
     /** A model's document by id or variant id, retired or not (GraphQL). */
     model: async (id: string): Promise<ModelDoc | null> => queries.model(baseModelId(id)),
     modelsByIds: (ids: readonly string[]) => queries.modelsByIds(ids),
@@ -423,19 +463,14 @@ export const createCatalogApi = (deps: {
     async endpointDetails(listing: ModelListing, viewer: Principal | null): Promise<EndpointDetail[]> {
       const [providers, summaries] = await Promise.all([queries.providersByIds(listing.endpoints.map((e) => e.provider)), endpointStats(listing.endpoints.map((e) => e.id))]);
       const providerOf = new Map(providers.map((p) => [p._id, p]));
-      return listing.endpoints.map((endpoint, i) => {
-        const provider = providerOf.get(endpoint.provider);
-        const problem = deps.routing.endpoint(endpoint.id)?.provider.auth().problem ?? null;
-        return {
-          endpoint,
-          provider,
-          stats: summaries[i]!,
-          circuitBreaker: deps.routeHealth.breakerState(endpoint.id),
-          available: problem === null,
-          // Why names a credential: only its owner and admins see that.
-          unavailableReason: problem === null ? null : seesOwnerDetails(viewer, provider?.ownerAccountId) ? problem : 'its credentials are not available',
-        };
-      });
+      return listing.endpoints.map((endpoint, i) => ({
+        endpoint,
+        provider: providerOf.get(endpoint.provider),
+        stats: summaries[i]!,
+        circuitBreaker: deps.routeHealth.breakerState(endpoint.id),
+        available: isAvailable(endpoint.id),
+        unavailableReason: unavailableReason(endpoint.id, viewer),
+      }));
     },
   };
 };

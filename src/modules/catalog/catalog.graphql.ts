@@ -125,6 +125,15 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
       description: "Routing's circuit breaker for it in this process: closed, open (recent attempts kept failing; tried last) or half-open.",
       resolve: (e, _a, ctx) => ctx.catalog.breakerState(e.id),
     }),
+    available: t.boolean({
+      description: 'Whether routing can serve it now: active, its provider\'s credential resolves and its circuit breaker is not open (demo endpoints always).',
+      resolve: (e, _a, ctx) => e.status === 'active' && ctx.catalog.endpointAvailable(e.id),
+    }),
+    unavailableReason: t.string({
+      nullable: true,
+      description: "Why it cannot serve now (null when it can). A credential's exact problem is shown to its provider's owner and admins only.",
+      resolve: (e, _a, ctx) => (e.status === 'active' ? ctx.catalog.unavailableReason(e.id, ctx.principal) : 'it is disabled'),
+    }),
     stats: t.loadable({ type: EndpointStatsRef, load: (ids: string[], ctx) => ctx.catalog.endpointStats(ids), resolve: (e) => e.id }),
   }),
 });
@@ -192,6 +201,10 @@ export const ModelRef = builder.loadableObject('Model', {
       args: { includeDisabled: t.arg.boolean({ defaultValue: false }) },
       resolve: (m, args) => m.endpoints.filter((e) => args.includeDisabled || e.status === 'active').map((e) => ({ ...e, model: m._id })),
     }),
+    available: t.boolean({
+      description: 'Whether some active endpoint can serve it now (credentials present, circuit breaker not open).',
+      resolve: (m, _a, ctx) => ctx.catalog.modelAvailable(m),
+    }),
     cheapestPrices: t.field({
       type: PricesRef,
       nullable: true,
@@ -229,9 +242,10 @@ const ModelFilter = builder.inputType('ModelFilter', {
 type ModelFilterInput = typeof ModelFilter.$inferInput;
 
 /** GraphQL's filter as the catalog's model query (REST's query string is the other parser: catalog.rest.ts). */
-const modelQueryOf = (filter: ModelFilterInput | null | undefined, sort: ModelSort): ModelQuery => ({
+const modelQueryOf = (filter: ModelFilterInput | null | undefined, sort: ModelSort, includeUnavailable: boolean): ModelQuery => ({
   freeVariants: 'merged',
   sort,
+  includeUnavailable,
   ...(filter?.search && { search: filter.search }),
   ...(filter?.provider && { provider: filter.provider }),
   ...(filter?.maxPromptPrice != null && { maxPromptPrice: filter.maxPromptPrice }),
@@ -243,10 +257,15 @@ const modelQueryOf = (filter: ModelFilterInput | null | undefined, sort: ModelSo
 builder.queryFields((t) => ({
   models: t.connection({
     type: ModelRef,
-    description: 'The catalog (public): models with at least one active endpoint, filtered and sorted (the same query as REST /api/v1/models).',
-    args: { filter: t.arg({ type: ModelFilter, required: false }), sort: t.arg({ type: ModelSortEnum, defaultValue: 'id' }) },
+    description:
+      'The catalog (public): models with at least one active endpoint that can serve now (all of them with includeUnavailable; see Model.available), filtered and sorted (the same query as REST /api/v1/models).',
+    args: {
+      filter: t.arg({ type: ModelFilter, required: false }),
+      sort: t.arg({ type: ModelSortEnum, defaultValue: 'id' }),
+      includeUnavailable: t.arg.boolean({ defaultValue: false, description: 'Also models no endpoint of which can serve now (credentials missing, circuit breaker open).' }),
+    },
     resolve: async (_root, args, ctx) => {
-      const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id'));
+      const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id', args.includeUnavailable ?? false));
       return resolveArrayConnection({ args }, listings.map((m) => m.doc));
     },
   }),

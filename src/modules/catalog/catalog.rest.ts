@@ -50,6 +50,8 @@ const modelJson = (m: ModelListing) => {
     supported_parameters: supported,
     default_parameters: {},
     expiration_date: null,
+    // Switchyard's addition: some endpoint can serve it now (credentials present, circuit breaker not open).
+    available: m.available,
   };
 };
 
@@ -106,13 +108,24 @@ const listParam = (url: URL, name: string, fallback = '') =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-/** OpenRouter's query string as the catalog's model query: `output_modalities` (default text; `all`), `supported_parameters`, `sort`. */
+const boolParam = (url: URL, name: string): boolean => {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new GatewayError(400, 'invalid_request', `${name} must be true or false`, { param: name });
+};
+
+/**
+ * OpenRouter's query string as the catalog's model query: `output_modalities` (default text; `all`),
+ * `supported_parameters`, `sort`; and Switchyard's `include_unavailable` (models no endpoint can serve now).
+ */
 const modelQueryOf = (url: URL): ModelQuery => {
   const sort = url.searchParams.get('sort');
   if (sort !== null && !(REST_SORTS as readonly string[]).includes(sort)) throw new GatewayError(400, 'invalid_request', `sort must be one of ${REST_SORTS.join(', ')}`, { param: 'sort' });
   const outputs = listParam(url, 'output_modalities', 'text');
   return {
     freeVariants: 'separate',
+    includeUnavailable: boolParam(url, 'include_unavailable'),
     ...(!outputs.includes('all') && { outputModalities: outputs }),
     supportedParameters: listParam(url, 'supported_parameters'),
     sort: (sort as ModelSort | null) ?? 'id',
@@ -159,7 +172,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
         const models = await catalog.listModels(query);
         const page = models.slice(offset, offset + limit);
         if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
-        const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}` : null;
+        const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}${query.includeUnavailable ? '&include_unavailable=true' : ''}` : null;
         sendJson(res, 200, { data: page.map(modelJson), ...(paged && { total_count: models.length, links: { next } }) });
       },
     },

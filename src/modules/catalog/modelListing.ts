@@ -6,13 +6,17 @@ import type { Modality } from './model.events.js';
  * thin parser into `ModelQuery`). Pure: the read model's documents and the routing stats come in.
  */
 
-/** A listed model: its document and the active endpoints that serve this listing, cheapest first. */
+/**
+ * A listed model: its document and the active endpoints of this listing, those that can serve now first, each group
+ * cheapest first. `available`: at least one of them can serve now.
+ */
 export interface ModelListing {
   /** The model id, or `…:free` for the listing of its free endpoints (OpenRouter lists those apart). */
   readonly id: string;
   readonly doc: ModelDoc;
   readonly free: boolean;
   readonly endpoints: readonly EndpointDoc[];
+  readonly available: boolean;
 }
 
 export const MODEL_SORTS = ['id', 'pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const;
@@ -35,11 +39,19 @@ export interface ModelQuery {
   readonly inputModalities?: readonly Modality[];
   /** The model produces one of these (absent: any). */
   readonly outputModalities?: readonly string[];
+  /**
+   * List models no endpoint of which can serve now (absent: hidden). A listed model's endpoints are then all its
+   * active ones; otherwise only those that can serve.
+   */
+  readonly includeUnavailable?: boolean;
   readonly sort: ModelSort;
 }
 
 /** Routing's view of an endpoint's recent speed (the gateway's stats snapshot). */
 export type EndpointSpeed = (endpointId: string) => { readonly latencyP50Ms: number | null; readonly throughputP50: number | null } | undefined;
+
+/** Whether routing can serve an endpoint now (its credential resolves, its circuit breaker is not open). */
+export type EndpointAvailable = (endpointId: string) => boolean;
 
 const priceOf = (e: EndpointDoc) => e.prices.prompt + e.prices.completion;
 const byPrice = (a: EndpointDoc, b: EndpointDoc) => priceOf(a) - priceOf(b);
@@ -49,20 +61,27 @@ const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** The context length a listing shows: the model's, or its endpoints' largest while only endpoints name it. */
 export const contextLengthOf = (m: ModelListing): number => (m.doc.published ? m.doc.contextLength : Math.max(0, ...m.endpoints.map((e) => e.contextLength)));
 
-/** Routable listings of non-retired models with active endpoints. */
-export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['freeVariants']): ModelListing[] => {
+/**
+ * Listings of non-retired models with active endpoints: those that can serve now, and with `includeUnavailable`
+ * the others too.
+ */
+export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['freeVariants'], available: EndpointAvailable, includeUnavailable: boolean): ModelListing[] => {
   const out: ModelListing[] = [];
+  const push = (id: string, doc: ModelDoc, free: boolean, endpoints: readonly EndpointDoc[]) => {
+    if (endpoints.length === 0) return;
+    const serving = endpoints.filter((e) => available(e.id));
+    if (serving.length > 0 && !includeUnavailable) out.push({ id, doc, free, endpoints: serving, available: true });
+    else if (includeUnavailable) out.push({ id, doc, free, endpoints: [...serving, ...endpoints.filter((e) => !serving.includes(e))], available: serving.length > 0 });
+  };
   for (const doc of docs) {
     if (doc.retired) continue;
     const active = doc.endpoints.filter((e) => e.status === 'active').sort(byPrice);
     if (freeVariants === 'merged') {
-      if (active.length) out.push({ id: doc._id, doc, free: false, endpoints: active });
+      push(doc._id, doc, false, active);
       continue;
     }
-    const paid = active.filter((e) => !e.variants.includes('free'));
-    const free = active.filter((e) => e.variants.includes('free'));
-    if (paid.length) out.push({ id: doc._id, doc, free: false, endpoints: paid });
-    if (free.length) out.push({ id: `${doc._id}:free`, doc, free: true, endpoints: free });
+    push(doc._id, doc, false, active.filter((e) => !e.variants.includes('free')));
+    push(`${doc._id}:free`, doc, true, active.filter((e) => e.variants.includes('free')));
   }
   return out;
 };
@@ -83,7 +102,7 @@ const matches = (m: ModelListing, q: ModelQuery): boolean => {
 };
 
 /** The listings a query selects, in its order (ties by id, a paid listing before its `:free` one). */
-export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed): ModelListing[] => {
+export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed, available: EndpointAvailable): ModelListing[] => {
   const best = (m: ModelListing, pick: 'latency' | 'throughput'): number | null => {
     const values = m.endpoints.map((e) => speed(e.id)).map((s) => (pick === 'latency' ? s?.latencyP50Ms : s?.throughputP50)).filter((v): v is number => typeof v === 'number');
     return values.length === 0 ? null : pick === 'latency' ? Math.min(...values) : Math.max(...values);
@@ -99,18 +118,21 @@ export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: End
     newest: (m) => -Date.parse(m.doc.createdAt),
   };
   const by = key[q.sort];
-  return listingsOf(docs, q.freeVariants)
+  return listingsOf(docs, q.freeVariants, available, q.includeUnavailable === true)
     .filter((m) => matches(m, q))
     .map((m) => ({ m, k: by(m) }))
     .sort((a, b) => a.k - b.k || byId(a.m.doc._id, b.m.doc._id) || Number(a.m.free) - Number(b.m.free))
     .map(({ m }) => m);
 };
 
-/** One listing by id (`author/slug`, `…:free`; `:nitro`/`:floor` name the model), or null when the model is unknown or retired. */
-export const findListing = (doc: ModelDoc | null, requested: string): ModelListing | null => {
+/**
+ * One listing by id (`author/slug`, `…:free`; `:nitro`/`:floor` name the model), serving or not (its `available`
+ * says), or null when the model is unknown or retired.
+ */
+export const findListing = (doc: ModelDoc | null, requested: string, available: EndpointAvailable): ModelListing | null => {
   if (!doc || doc.retired) return null;
   const wanted = requested.endsWith(':free') ? requested : doc._id;
-  return listingsOf([doc], 'separate').find((m) => m.id === wanted) ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [] };
+  return listingsOf([doc], 'separate', available, true).find((m) => m.id === wanted) ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [], available: false };
 };
 
 /** The model a variant id names: `a/b:free` → `a/b`. */

@@ -12,6 +12,7 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
+import { parseEmbeddingBody } from '../../gateway/embeddings.js';
 import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
 import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
 import type { Logger } from '../../logger.js';
@@ -310,6 +311,26 @@ export interface SentPrompt {
   readonly cost: number;
 }
 
+/** GraphQL's EmbedInput: one text or several (GraphQL coerces a lone string to a list of one). */
+export interface EmbedInput {
+  readonly model: string;
+  readonly input: readonly string[];
+  readonly dimensions?: number | null;
+  readonly user?: string | null;
+}
+
+/** An embeddings call's answer: one vector per input, in order, and what it cost. */
+export interface Embedded {
+  readonly generationId: string;
+  readonly model: string;
+  readonly provider: string;
+  readonly vectors: readonly (readonly number[])[];
+  /** Input tokens only. */
+  readonly usage: TokenUsage;
+  /** Nano-dollars charged. */
+  readonly cost: number;
+}
+
 /** Which generations a list keeps: each field given must match (from/to: ISO timestamps, inclusive, on createdAt). */
 export interface GenerationFilter {
   readonly model?: string | null;
@@ -364,7 +385,7 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
 export const createGenerationsApi = (deps: {
   readStore: ReadStore;
   eventStore: Pick<EventStore, 'readStream'>;
-  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed'>;
   /** What became of a reservation, for `recall`. */
   ledger: Pick<LedgerService, 'reservationOf'>;
   logger: Logger;
@@ -477,6 +498,12 @@ export const createGenerationsApi = (deps: {
         usage: toTokenUsage(outcome.usage),
         cost: outcome.cost,
       };
+    },
+    /** One embeddings call, validated, routed, billed and recorded as REST's /api/v1/embeddings (the gateway's one path). */
+    async embed(actor: Principal, input: EmbedInput, correlationId: string): Promise<Embedded> {
+      const parsed = parseEmbeddingBody({ model: input.model, input: input.input, dimensions: input.dimensions ?? undefined, user: input.user ?? undefined });
+      const outcome = await gateway.embed({ generationId: newGenerationId(), principal: actor, parsed, correlationId });
+      return { generationId: outcome.generationId, model: outcome.model, provider: outcome.providerName, vectors: outcome.vectors, usage: toTokenUsage(outcome.usage), cost: outcome.cost };
     },
     /** Route and reserve, then stream in the background into a live feed (`live`); answers once the call is admitted. */
     async start(actor: Principal, prompt: PromptInput, correlationId: string): Promise<{ generationId: string }> {

@@ -4,7 +4,7 @@ import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
-import type { SentPrompt } from './generation.api.js';
+import type { Embedded, SentPrompt } from './generation.api.js';
 import type { TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
 
@@ -104,6 +104,28 @@ const SendPromptResultRef = builder.objectRef<SentPrompt>('SendPromptResult').im
   }),
 });
 
+const EmbedInputRef = builder.inputType('EmbedInput', {
+  description: 'An embeddings request: an embeddings model (output modality embeddings) and one text or a list of texts.',
+  fields: (t) => ({
+    model: t.string({ required: true, description: 'e.g. switchyard/demo-embed or openai/text-embedding-3-small.' }),
+    input: t.stringList({ required: true, description: 'The texts, 1 to 2048 non-empty strings; a single string is taken as a list of one.' }),
+    dimensions: t.int({ required: false, description: 'The vector size, where the model supports shortening (1 to 8192).' }),
+    user: t.string({ required: false }),
+  }),
+});
+
+const EmbedResultRef = builder.objectRef<Embedded>('EmbedResult').implement({
+  description: 'One vector per input, in input order, with the tokens billed (input only) and the cost.',
+  fields: (t) => ({
+    generationId: t.exposeID('generationId'),
+    model: t.exposeString('model'),
+    provider: t.exposeString('provider'),
+    vectors: t.field({ type: t.listRef(t.listRef('Float')), description: 'One vector per input, in input order.', resolve: (r) => r.vectors.map((v) => [...v]) }),
+    usage: t.field({ type: TokenUsageRef, description: 'Input tokens as billed (promptTokens; the rest are 0).', resolve: (r) => r.usage }),
+    cost: t.field({ type: 'Money', description: 'Nano-dollars charged.', resolve: (r) => r.cost }),
+  }),
+});
+
 const StartedGenerationRef = builder.objectRef<{ generationId: string }>('StartedGeneration').implement({
   fields: (t) => ({ generationId: t.exposeID('generationId', { description: 'Subscribe to generation(id) for its tokens and final usage.' }) }),
 });
@@ -179,6 +201,13 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { input: t.arg({ type: PromptInput, required: true }) },
     resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId),
+  }),
+  embed: t.withAuth({ authenticated: true }).field({
+    type: EmbedResultRef,
+    description: 'Embed one text or several with an embeddings model, charged per input token (the same call as REST POST /api/v1/embeddings).',
+    errors: { directResult: true },
+    args: { input: t.arg({ type: EmbedInputRef, required: true }) },
+    resolve: (_root, args, ctx) => ctx.generations.embed(ctx.principal, args.input, ctx.requestId),
   }),
   startGeneration: t.withAuth({ authenticated: true }).field({
     type: StartedGenerationRef,

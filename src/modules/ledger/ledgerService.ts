@@ -42,6 +42,8 @@ export interface LedgerService extends Ledger {
   readonly writerCount: number;
   /** The follower of other processes' ledger appends (null when this process is the store's only user). */
   status(): FollowStatus | null;
+  /** For /metrics: operations not yet written (waiting or in decided batches), those batches, and appends written. */
+  queue(): { readonly ops: number; readonly batches: number; readonly appends: number };
 }
 
 type Outcome = { events: readonly LedgerEvent[]; state: LedgerState };
@@ -241,6 +243,7 @@ export const createLedgerService = (deps: {
   /** In order of last use, least recent first (a Map iterates in insertion order; each use re-inserts). */
   const writers = new Map<string, Writer>();
   let lastPosition = 0;
+  let appends = 0;
   let timer: NodeJS.Timeout | null = null;
 
   /**
@@ -462,6 +465,7 @@ export const createLedgerService = (deps: {
         }
         writer.conflicts = 0;
         writer.ambiguous = 0;
+        appends += 1;
         writer.revision = appended.nextExpectedRevision;
         if (writer.foreign.length > 0) writer.foreign = writer.foreign.filter((event) => event.revision > writer.revision);
         writer.batches.shift();
@@ -568,6 +572,17 @@ export const createLedgerService = (deps: {
 
   const service: LedgerService = {
     status: () => follower?.status() ?? null,
+
+    queue() {
+      let ops = 0;
+      let batches = 0;
+      for (const writer of writers.values()) {
+        ops += writer.undecided.length;
+        batches += writer.batches.length;
+        for (const batch of writer.batches) ops += batch.ops.length;
+      }
+      return { ops, batches, appends };
+    },
 
     get lastPosition() {
       return lastPosition;

@@ -53,9 +53,12 @@ interface Filter {
 }
 
 const PRICES = 'prompt completion request';
-/** The list and each model's endpoints are two queries: together they are over the server's query cost limit. */
+/**
+ * The list and each model's endpoints are two queries: together they are over the server's query cost limit. The
+ * whole catalog, models that cannot serve now included (an operator browses what is configured).
+ */
 const MODELS = `query Catalog($filter: ModelFilter, $sort: ModelSort, $after: String) {
-  models(first: 50, filter: $filter, sort: $sort, after: $after) {
+  models(first: 50, filter: $filter, sort: $sort, after: $after, includeUnavailable: true) {
     edges { node { id name description contextLength inputModalities cheapestPrices { ${PRICES} } endpoints { id } } }
     pageInfo { hasNextPage endCursor }
   }
