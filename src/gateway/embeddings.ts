@@ -27,7 +27,15 @@ export interface ParsedEmbedding {
   readonly request: EmbeddingRequest;
   /** Estimated input tokens: ceil(characters / 4) per input, as the chat estimate. */
   readonly promptTokens: number;
+  /**
+   * The most input tokens the upstream can count: a tokenizer's token covers at least one UTF-8 byte, plus a few
+   * special tokens per input. The reservation covers this, so the bill is never capped below what the upstream reports.
+   */
+  readonly maxPromptTokens: number;
 }
+
+/** Special tokens a tokenizer may add around each input (begin/end markers). */
+const SPECIAL_TOKENS_PER_INPUT = 2;
 
 const INPUT = `input must be a non-empty string or a list of 1 to ${MAX_INPUTS} non-empty strings`;
 const Body = z.object(
@@ -61,6 +69,7 @@ export const parseEmbeddingBody = (raw: unknown): ParsedEmbedding => {
       ...(body.user != null && { user: body.user }),
     },
     promptTokens: input.reduce((n, text) => n + Math.ceil(text.length / 4), 0),
+    maxPromptTokens: input.reduce((n, text) => n + Buffer.byteLength(text) + SPECIAL_TOKENS_PER_INPUT, 0),
   };
 };
 

@@ -30,6 +30,7 @@ import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
 import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import { formatUsd } from '../modules/ledger/money.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
 import type { ParsedChat } from './chatRequest.js';
@@ -461,14 +462,24 @@ export const createGateway = (deps: {
     const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
-    // Input tokens only; the estimate is ceil(chars / 4) per input, and the reservation covers it (caps the bill).
+    // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.
     let amount = 0;
-    for (const t of targets) amount = Math.max(amount, worstCaseCost(parsed.promptTokens, 0, t.endpoint.prices));
+    for (const t of targets) amount = Math.max(amount, worstCaseCost(parsed.maxPromptTokens, 0, t.endpoint.prices));
     const freeModel = targets.some((t) => isZeroPriced(t.endpoint.prices));
     try {
       await ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId, amount, freeModel });
     } catch (error) {
-      throw refusedBy(error, targets[0]!, parsed.promptTokens);
+      if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
+      const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
+      throw new GatewayError(
+        402,
+        'payment_required',
+        `This request requires more credits: its input may count up to ${parsed.maxPromptTokens} tokens, which costs up to ${formatUsd(amount)}, and ${formatUsd(Math.max(0, budgetOf(error)))} is available. ` +
+          (source === 'key_limit' ? "Raise this key's limit, wait for it to reset, or send less input." : 'Add credits (purchaseCredits) or send less input.'),
+        { ...error.metadata, limit_source: source, max_input_tokens: parsed.maxPromptTokens, required: amount, model: targets[0]!.model },
+        undefined,
+        error.code,
+      );
     }
     const attempts: AttemptFacts[] = [];
     let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number } | null = null;

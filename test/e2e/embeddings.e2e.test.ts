@@ -66,6 +66,30 @@ describe('embeddings', () => {
     expect(((await record.json()) as { data: Record<string, unknown> }).data).toMatchObject({ id, model: 'openai/text-embedding-3-small', api_type: 'embeddings', tokens_prompt: 2, tokens_completion: 0 });
   });
 
+  it('charges every token an upstream counts above the estimate (the reservation covers one token per UTF-8 byte)', async () => {
+    // 'ab cd' is ceil(5/4) = 2 tokens by the estimate; a byte-level tokenizer may count 5, plus begin/end markers.
+    openai.script({ usage: { promptTokens: 7 } });
+    const before = await h.settledBalance(user.accountId);
+    const res = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'ab cd' });
+    expect(res.usage.prompt_tokens).toBe(7);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(7 * 20);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('refuses input it cannot cover with a 402 that speaks of input, not max_tokens, charging nothing', async () => {
+    const poor = await h.openAccount({ credits: 100 });
+    const poorClient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: poor.key, maxRetries: 0, timeout: 10_000 });
+    // 'x'.repeat(10) may count 12 tokens at 20 nano-dollars: 240 > 100.
+    const error = await poorClient.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'x'.repeat(10) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
+    expect((error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/input may count up to 12 tokens.*send less input/);
+    expect((error as InstanceType<typeof OpenAI.APIError>).message).not.toMatch(/max_tokens/);
+    const balance = await h.settledBalance(poor.accountId);
+    expect(balance.reserved).toBe(0);
+  });
+
   it('goes to Gemini as batchEmbedContents, charged per estimated input token', async () => {
     const before = await h.settledBalance(user.accountId);
     const result = await client.embeddings.create({ model: 'google/gemini-embedding-001', input: ['one text', 'two'], dimensions: 5 });
