@@ -158,6 +158,44 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await shoot('keys');
   });
 
+  it('creates a management key by choosing its kind: no limit asked, labelled in the table, and it manages keys but calls no model', async () => {
+    await page.goto(`${h.url}/#/keys`);
+    await page.getByLabel('Name').fill('provisioning');
+    await page.getByLabel('Kind').selectOption('MANAGEMENT');
+    // A management key cannot spend: the limit fields give way to a note saying what the key can do.
+    expect(await page.getByLabel('Spending limit (USD, empty for none)').count()).toBe(0);
+    expect(await page.getByLabel('Kind').getAttribute('aria-describedby')).toBe('key-kind-note');
+    expect(await page.locator('#key-kind-note').textContent()).toContain('calls no model');
+    await shoot('keys-new-management');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secretBox = page.getByLabel('Secret of the new key');
+    await secretBox.waitFor();
+    const secret = await secretBox.inputValue();
+    expect(await page.getByRole('region', { name: 'New key secret' }).textContent()).toContain('A management key calls no model');
+    await page.getByRole('button', { name: 'Done' }).click();
+    const row = page.getByRole('row', { name: /provisioning/ });
+    await expect.poll(() => row.textContent()).toContain('management');
+    expect(await row.locator('.badge-management').textContent()).toBe('management');
+    await shoot('keys-management');
+    // What the page made is a management key: it lists keys and reads credits, and chats are refused.
+    const call = (path: string, body?: unknown) =>
+      fetch(`${h.url}${path}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    expect((await call('/api/v1/keys')).status).toBe(200);
+    expect((await call('/api/v1/credits')).status).toBe(200);
+    expect((await call('/api/v1/chat/completions', { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(403);
+    const kinds = (await h.gql('{ apiKeys(includeRevoked: true) { edges { node { name kind } } } }', {}, userKey)).body.data.apiKeys.edges.map((e: { node: unknown }) => e.node);
+    expect(kinds).toContainEqual({ name: 'provisioning', kind: 'MANAGEMENT' });
+    expect(kinds).toContainEqual({ name: 'deploy bot', kind: 'INFERENCE' });
+    // Inference keys say so too; a management key's edit form offers no limit.
+    expect(await page.getByRole('row', { name: /deploy bot/ }).textContent()).toContain('inference');
+    await page.getByRole('button', { name: 'Edit provisioning' }).click();
+    const edit = page.getByRole('form', { name: 'Edit key provisioning' });
+    expect(await edit.getByLabel('Limit (USD, empty for none)').count()).toBe(0);
+    await edit.getByLabel('Name').fill('provisioner');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /provisioner/ }).textContent()).toContain('management');
+  });
+
   it('buys credits with the test card and shows the balance change and the purchase in the ledger', async () => {
     await page.goto(`${h.url}/#/credits`);
     const balance = page.getByTestId('balance');

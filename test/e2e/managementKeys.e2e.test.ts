@@ -100,6 +100,29 @@ describe('management keys and activity', () => {
     expect((await call('POST', '/api/v1/keys', owner.key, { name: 'x' })).status).toBe(403);
   });
 
+  it("answers /credits to a management key as OpenRouter does, with the same balance an inference key of the account reads", async () => {
+    const byManager = await call('GET', '/api/v1/credits', manager);
+    expect(byManager.status).toBe(200);
+    const byOwner = await call('GET', '/api/v1/credits', owner.key);
+    expect(byManager.body).toEqual(byOwner.body);
+    expect(byManager.body.data).toMatchObject({ total_credits: 5, total_credits_nanos: 5 * USD });
+    // Each key reads its own account's balance.
+    const strangers = await call('GET', '/api/v1/credits', stranger.manager);
+    expect(strangers.status).toBe(200);
+    expect(strangers.body.data.total_credits_nanos).toBe(5 * USD);
+    expect(strangers.body.data).toEqual((await call('GET', '/api/v1/credits', stranger.key)).body.data);
+    // Still a key: none, a malformed one or a deleted management key is a 401.
+    expect(await call('GET', '/api/v1/credits', null)).toEqual({ status: 401, body: openRouterError(401, 'authentication') });
+    expect((await call('GET', '/api/v1/credits', 'sk-sy-v1-not-a-key')).status).toBe(401);
+    const doomed = await createManager(owner.key);
+    expect((await call('GET', '/api/v1/credits', doomed.secret)).status).toBe(200);
+    const revoked = await h.gql('mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: doomed.id }, owner.key);
+    expect(revoked.body.data.revokeApiKey.__typename).toBe('ApiKey');
+    expect((await call('GET', '/api/v1/credits', doomed.secret)).status).toBe(401);
+    // The other account endpoints stay closed to it.
+    expect((await call('GET', '/api/v1/key', manager)).status).toBe(403);
+  });
+
   it('refuses a limit on a management key (it cannot spend)', async () => {
     const created = (await h.gql(CREATE_KEY, { name: 'm', kind: 'MANAGEMENT', limit: USD }, owner.key)).body.data.createApiKey;
     expect(created).toEqual({ code: 'VALIDATION', message: expect.stringMatching(/management key/) });

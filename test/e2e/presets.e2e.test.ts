@@ -1,9 +1,11 @@
 /**
  * Presets (issue 17, item 6) on the started app, with the official `openai` SDK as the client and fake upstreams
  * recording what they received: the three ways to name a preset, the shallow merge, versions, the fallback list, the
- * system prompt, OpenRouter's create-from-a-sample REST route, the Responses skin, refusals (bad configs, recursion,
- * unknown models, huge configs, another account's preset) and the exact charge.
+ * system prompt, OpenRouter's create-from-a-sample REST routes (chat, messages, responses), the Responses and Anthropic
+ * skins (`@anthropic-ai/sdk`), GraphQL's sendPrompt, refusals (bad configs, recursion, unknown models, huge configs,
+ * another account's preset) and the exact charge.
  */
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
@@ -138,6 +140,84 @@ describe('naming a preset in a chat', () => {
   });
 });
 
+describe('a preset on the Anthropic skin, with the @anthropic-ai/sdk client', () => {
+  const anthropic = (key = alice.key) => new Anthropic({ baseURL: `${h.url}/api`, apiKey: key, maxRetries: 0, timeout: 10_000 });
+
+  it('model "@preset/slug" routes to the preset model with its parameters, its system prompt before the request system', async () => {
+    const message = await anthropic().messages.create({ model: '@preset/writer', max_tokens: 64, system: 'Be brief', messages: [{ role: 'user', content: 'Hello there' }] });
+    expect(message.model).toBe('test/preset-first');
+    expect(message.content).toEqual([{ type: 'text', text: 'Echo: Hello there' }]);
+    // The preset's temperature and seed; max_tokens is the request's (Anthropic requires it, and the request wins).
+    expect(lastBody(first)).toMatchObject({ temperature: 0.2, seed: 7, max_tokens: 64 });
+    expect(lastBody(first).messages).toEqual([
+      { role: 'system', content: 'You write haiku.' },
+      { role: 'system', content: 'Be brief' },
+      { role: 'user', content: 'Hello there' },
+    ]);
+  });
+
+  it('"vendor/model@preset/slug" and preset "slug" work on /messages too, streaming included', async () => {
+    const stream = anthropic().messages.stream({ model: 'test/preset-second@preset/writer', max_tokens: 64, messages: [{ role: 'user', content: 'Hello there' }] });
+    const final = await stream.finalMessage();
+    expect(final.model).toBe('test/preset-second');
+    expect(final.content).toEqual([{ type: 'text', text: 'Echo: Hello there' }]);
+    expect(second.requests.at(-1)!.stream).toBe(true);
+    expect(lastBody(second)).toMatchObject({ temperature: 0.2, seed: 7, messages: [{ role: 'system', content: 'You write haiku.' }, hi[0]] });
+
+    const viaField = await anthropic().messages.create({ model: 'test/preset-first', max_tokens: 20, messages: [{ role: 'user', content: 'Hello there' }], ...withPreset('tone-msg') } as unknown as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
+    // An unknown preset is Anthropic's not_found error, which the SDK types.
+    expect(viaField).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((viaField as InstanceType<typeof Anthropic.NotFoundError>).error).toMatchObject({ type: 'error', error: { type: 'not_found_error', message: expect.stringContaining('Preset tone-msg not found') } });
+    await createOk('tone-msg', { temperature: 0.7 }, 'Be warm.');
+    const ok = await anthropic().messages.create({ model: 'test/preset-first', max_tokens: 20, messages: [{ role: 'user', content: 'Hello there' }], ...withPreset('tone-msg') } as unknown as Anthropic.MessageCreateParamsNonStreaming);
+    expect(ok.model).toBe('test/preset-first');
+    expect(lastBody(first)).toMatchObject({ temperature: 0.7, max_tokens: 20, messages: [{ role: 'system', content: 'Be warm.' }, hi[0]] });
+  });
+
+  it('charges a /messages call through a preset exactly, and refuses what the merged request cannot be', async () => {
+    const before = await h.settledBalance(alice.accountId);
+    await anthropic().messages.create({ model: '@preset/writer', max_tokens: 64, messages: [{ role: 'user', content: 'Hello there' }] });
+    const after = await h.settledBalance(alice.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
+    expect(after.reserved).toBe(0);
+    // Another account's preset is not found; a preset among `models` is refused; a bad slug names the field.
+    await expect(anthropic(bob.key).messages.create({ model: '@preset/tone-msg', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    const chained = await anthropic().messages.create({ model: '@preset/writer', models: ['@preset/fallback'], max_tokens: 8, messages: [{ role: 'user', content: 'x' }] } as unknown as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
+    expect(chained).toBeInstanceOf(Anthropic.BadRequestError);
+    const badSlug = await anthropic().messages.create({ model: '@preset/Bad_Slug', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(badSlug).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((badSlug as Error).message).toContain('is not a preset slug');
+  });
+});
+
+describe('a preset on GraphQL sendPrompt', () => {
+  const SEND = `mutation ($input: PromptInput!) { sendPrompt(input: $input) {
+    __typename ... on SendPromptResult { completion model cost } ... on DomainError { code message details } } }`;
+  const hiGql = [{ role: 'USER', content: 'Hello there' }];
+
+  it('model "@preset/slug" applies the preset: its model, parameters and system prompt, charged exactly', async () => {
+    const before = await h.settledBalance(alice.accountId);
+    const { body } = await h.gql(SEND, { input: { model: '@preset/writer', messages: hiGql } }, alice.key);
+    expect(body.data.sendPrompt).toMatchObject({ __typename: 'SendPromptResult', completion: 'Echo: Hello there', model: 'test/preset-first', cost: costOf(PRICES, 40, 12) });
+    expect(lastBody(first)).toMatchObject({ temperature: 0.2, max_tokens: 50, seed: 7, messages: [{ role: 'system', content: 'You write haiku.' }, hi[0]] });
+    const after = await h.settledBalance(alice.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
+
+    const overridden = await h.gql(SEND, { input: { model: 'test/preset-second@preset/writer', messages: hiGql, temperature: 1.3 } }, alice.key);
+    expect(overridden.body.data.sendPrompt).toMatchObject({ model: 'test/preset-second' });
+    expect(lastBody(second)).toMatchObject({ temperature: 1.3, seed: 7 });
+  });
+
+  it('an unknown or foreign preset is a typed NOT_FOUND naming it', async () => {
+    for (const key of [alice.key, bob.key]) {
+      const { body } = await h.gql(SEND, { input: { model: '@preset/tone-msg-missing', messages: hiGql } }, key);
+      expect(body.data.sendPrompt).toMatchObject({ __typename: 'DomainError', code: 'NOT_FOUND', message: expect.stringContaining('Preset tone-msg-missing not found') });
+    }
+    const foreign = await h.gql(SEND, { input: { model: '@preset/tone-msg', messages: hiGql } }, bob.key);
+    expect(foreign.body.data.sendPrompt).toMatchObject({ __typename: 'DomainError', code: 'NOT_FOUND' });
+  });
+});
+
 describe('versions', () => {
   it('an update is a new version, which the very next chat uses; every version is listed', async () => {
     await createOk('versioned', { model: 'test/preset-first', temperature: 0.1 }, 'v1 prompt');
@@ -202,6 +282,56 @@ describe("OpenRouter's POST /api/v1/presets/{slug}/chat/completions", () => {
     const completion = await client.chat.completions.create({ model: '@preset/from-sample', messages: hi });
     expect(completion.model).toBe('test/preset-second');
     expect(lastBody(second)).toMatchObject({ top_p: 0.7, messages: [hi[0]] });
+  });
+
+  const saveAt = (slug: string, api: 'messages' | 'responses', body: unknown) =>
+    fetch(`${h.url}/api/v1/presets/${slug}/${api}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.key}` }, body: JSON.stringify(body) });
+
+  it('creates a preset from a sample Anthropic Messages request: its system becomes the system prompt', async () => {
+    const before = first.requests.length;
+    const res = await saveAt('from-messages', 'messages', {
+      model: 'test/preset-first',
+      max_tokens: 40,
+      temperature: 0.3,
+      stop_sequences: ['END'],
+      system: [{ type: 'text', text: 'You are a pirate.' }],
+      messages: [{ role: 'user', content: 'ignored' }],
+      stream: true,
+    });
+    expect(res.status).toBe(200);
+    const { data } = await res.json();
+    expect(data).toMatchObject({ slug: 'from-messages', designated_version: { version: 1, config: { model: 'test/preset-first', max_tokens: 40, temperature: 0.3, stop: ['END'] }, system_prompt: 'You are a pirate.' } });
+    expect(first.requests.length).toBe(before);
+    await client.chat.completions.create({ model: '@preset/from-messages', messages: hi });
+    expect(lastBody(first)).toMatchObject({ temperature: 0.3, max_tokens: 40, stop: ['END'], messages: [{ role: 'system', content: 'You are a pirate.' }, hi[0]] });
+  });
+
+  it('creates a preset from a sample Responses request: its instructions become the system prompt', async () => {
+    const res = await saveAt('from-responses', 'responses', { model: 'test/preset-second', instructions: 'Answer in French.', input: 'ignored', max_output_tokens: 33, top_p: 0.8 });
+    expect(res.status).toBe(200);
+    const { data } = await res.json();
+    expect(data).toMatchObject({ slug: 'from-responses', designated_version: { version: 1, config: { model: 'test/preset-second', max_tokens: 33, top_p: 0.8 }, system_prompt: 'Answer in French.' } });
+    const response = await client.responses.create({ model: '@preset/from-responses', input: 'Hello there' });
+    expect(response.model).toBe('test/preset-second');
+    expect(lastBody(second)).toMatchObject({ top_p: 0.8, max_tokens: 33, messages: [{ role: 'system', content: 'Answer in French.' }, hi[0]] });
+  });
+
+  it('refuses a sample that is not a request of its API, naming the field as that API spells it', async () => {
+    const noMax = await saveAt('bad-messages', 'messages', { model: 'test/preset-first', messages: [{ role: 'user', content: 'x' }] });
+    expect(noMax.status).toBe(400);
+    expect((await noMax.json()).error).toMatchObject({ code: 400, message: expect.stringContaining('max_tokens is required'), metadata: { param: 'max_tokens' } });
+    const hot = await saveAt('bad-messages', 'messages', { model: 'test/preset-first', max_tokens: 9, temperature: 1.5, messages: [{ role: 'user', content: 'x' }] });
+    expect(hot.status).toBe(400);
+    expect((await hot.json()).error.message).toContain('temperature must be a number between 0 and 1');
+    const stateful = await saveAt('bad-responses', 'responses', { model: 'test/preset-first', input: 'x', previous_response_id: 'resp_1' });
+    expect(stateful.status).toBe(400);
+    expect((await stateful.json()).error.metadata).toMatchObject({ param: 'previous_response_id' });
+    const unknownModel = await saveAt('bad-responses', 'responses', { model: 'nobody/such-model', input: 'x' });
+    expect(unknownModel.status).toBe(400);
+    expect((await unknownModel.json()).error.message).toContain('nobody/such-model is not a valid model ID');
+    const slugs = (await h.gql(`{ presets { slug } }`, {}, alice.key)).body.data.presets.map((p: { slug: string }) => p.slug);
+    expect(slugs).not.toContain('bad-messages');
+    expect(slugs).not.toContain('bad-responses');
   });
 
   it('refuses a sample a request could not be, in OpenRouter error shape', async () => {

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { GenerationOutcome } from '../../src/gateway/gateway.js';
-import { createMessageStream, parseMessagesBody, stopReasonOf } from '../../src/gateway/skins/anthropicMessages.js';
+import { parseChatBody } from '../../src/gateway/chatRequest.js';
+import { createMessageStream, messagesChatBody, stopReasonOf } from '../../src/gateway/skins/anthropicMessages.js';
 import type { ChatChunk, ChunkDelta, FinishReason } from '../../src/gateway/types.js';
 
 const chunk = (delta: ChunkDelta, finish: FinishReason | null = null, native: string | null = null): ChatChunk => ({
@@ -98,7 +99,7 @@ describe('chat chunks as Anthropic stream events', () => {
 
 describe('the Messages request as a chat request', () => {
   it('puts tool results before the rest of their user turn and flags errors in the content', () => {
-    const parsed = parseMessagesBody({
+    const parsed = parseChatBody(messagesChatBody({
       model: 'm',
       max_tokens: 10,
       tool_choice: { type: 'tool', name: 'f', disable_parallel_tool_use: true },
@@ -108,7 +109,7 @@ describe('the Messages request as a chat request', () => {
         { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm', signature: 's' }, { type: 'text', text: 'calling' }, { type: 'tool_use', id: 't1', name: 'f', input: { a: 1 } }] },
         { role: 'user', content: [{ type: 'text', text: 'and?' }, { type: 'tool_result', tool_use_id: 't1', content: 'boom', is_error: true }] },
       ],
-    });
+    }));
     expect(parsed.request.messages).toEqual([
       { role: 'user', content: 'go' },
       {

@@ -10,8 +10,11 @@ import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { bearerOf, readJsonBody, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
+import { applyPreset } from '../../modules/presets/presetResolution.js';
+import { parseChatBody } from '../chatRequest.js';
 import type { Gateway } from '../gateway.js';
-import { anthropicErrorBody, createMessageStream, messageJson, parseMessagesBody, sseEvent } from './anthropicMessages.js';
+import type { JsonObject } from '../types.js';
+import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
 import { streamGeneration } from './sseGeneration.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
@@ -37,14 +40,15 @@ export const anthropicMessagesRoutes = (deps: {
     const fail = (error: unknown) => sendError(res, error, requestId, logger, anthropicErrorBody);
     try {
       const principal = deps.directory.authenticate(secretOf(req));
-      const body = await readJsonBody(req, config.MAX_BODY_BYTES);
+      // A preset the body names is applied to the chat body it translates to, as on chat/completions.
+      const chat = applyPreset(messagesChatBody(await readJsonBody(req, config.MAX_BODY_BYTES)), principal.accountId, gateway.presets) as JsonObject;
       const sessionHeader = req.headers['x-session-id'];
-      const parsed = parseMessagesBody(body, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
+      const parsed = parseChatBody(chat, 'chat', Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
       const prepared = await gateway.prepare({
         generationId,
         principal,
         parsed,
-        rawProvider: (body as { provider?: unknown }).provider ?? null,
+        rawProvider: chat.provider ?? null,
         apiType: 'messages',
         correlationId: requestId,
       });

@@ -166,6 +166,8 @@ export const MessagesBody = z.object(
     stream: z.boolean({ error: 'stream must be a boolean' }).optional(),
     provider: z.unknown().optional(),
     session_id: z.unknown().optional(),
+    // OpenRouter's `preset: "slug"` (applied by the route, which checks it).
+    preset: z.unknown().optional(),
   },
   { error: NOT_AN_OBJECT },
 );

@@ -1,13 +1,13 @@
 /**
- * The Anthropic skin, pure: an Anthropic Messages request becomes an OpenRouter chat body, parsed by the one chat
- * parser (`parseChatBody`: the same validation, prompt estimate, routing needs and session as chat/completions);
+ * The Anthropic skin, pure: an Anthropic Messages request becomes an OpenRouter chat body, which the route gives to
+ * the one chat parser (`parseChatBody`: the same validation, prompt estimate, routing needs and session as
+ * chat/completions) once any preset is applied;
  * the gateway's canonical answer becomes Anthropic's Message, and its chunks Anthropic's stream events.
  * The I/O (auth, the gateway, SSE) is in anthropicMessages.rest.ts.
  */
 import type { z } from 'zod';
 import type { DomainError } from '../../errors.js';
 import { toUsdNumber } from '../../modules/ledger/money.js';
-import { parseChatBody, type ParsedChat } from '../chatRequest.js';
 import { pathText } from '../chatRequest.schema.js';
 import type { GenerationOutcome } from '../gateway.js';
 import { invalidRequest } from '../gatewayErrors.js';
@@ -124,10 +124,11 @@ const assistantMessage = (content: AnthropicMessage['content'], where: string): 
 };
 
 /**
- * Parse an Anthropic Messages body into the gateway's chat request. `sessionHeader`: the `x-session-id` header.
- * Every field is checked here first, so a mistake is named as the client wrote it (`stop_sequences`, not `stop`).
+ * An Anthropic Messages body as the OpenRouter chat body it means (a preset is applied to that, then the one chat
+ * parser checks the result). Every field is checked here first, so a mistake is named as the client wrote it
+ * (`stop_sequences`, not `stop`).
  */
-export const parseMessagesBody = (raw: unknown, sessionHeader?: string): ParsedChat => {
+export const messagesChatBody = (raw: unknown): JsonObject => {
   const parsed = MessagesBody.safeParse(raw, PARSE_OPTIONS);
   if (!parsed.success) return refuse(parsed.error);
   const body = parsed.data;
@@ -167,8 +168,9 @@ export const parseMessagesBody = (raw: unknown, sessionHeader?: string): ParsedC
     ...(body.stream === true && { stream: true }),
     ...(body.provider !== undefined && { provider: body.provider }),
     ...(body.session_id !== undefined && { session_id: body.session_id }),
+    ...(body.preset !== undefined && { preset: body.preset }),
   };
-  return parseChatBody(chat, 'chat', sessionHeader);
+  return chat;
 };
 
 // -----------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ export const LimitResetEnum = builder.enumType('LimitReset', {
 });
 
 export const ApiKeyKindEnum = builder.enumType('ApiKeyKind', {
-  description: 'INFERENCE keys call models and this API; MANAGEMENT keys call only /api/v1/keys and /api/v1/activity (OpenRouter\'s management keys).',
+  description: 'INFERENCE keys call models and this API; MANAGEMENT keys call only /api/v1/keys, /api/v1/activity and /api/v1/credits (OpenRouter\'s management keys).',
   values: Object.fromEntries(KEY_KINDS.map((kind) => [kind.toUpperCase(), { value: kind }])) as Record<Uppercase<KeyKind>, { value: KeyKind }>,
 });
 

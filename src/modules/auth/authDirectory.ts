@@ -40,6 +40,8 @@ export interface AuthDirectory {
   authenticate(secret: string | null | undefined, now?: number): Principal;
   /** The same for `/api/v1/keys` and `/api/v1/activity`: only a management key passes; any other key is a 403. */
   authenticateManagement(secret: string | null | undefined, now?: number): Principal;
+  /** The same for `/api/v1/credits`, which OpenRouter answers to a management key: a key of either kind passes. */
+  authenticateEitherKind(secret: string | null | undefined, now?: number): Principal;
   account(accountId: string): AccountEntry | undefined;
   key(keyId: string): KeyEntry | undefined;
   /**
@@ -171,7 +173,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       const { principal, kind } = resolve(secret, now);
       if (kind === 'management') {
         // Short: a WebSocket close reason (which carries it) holds at most 123 bytes.
-        throw new ForbiddenError('This is a management key: it can only call /api/v1/keys and /api/v1/activity');
+        throw new ForbiddenError('This is a management key: it can only call /api/v1/keys, /activity and /credits');
       }
       return principal;
     },
@@ -183,6 +185,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       }
       return principal;
     },
+
+    authenticateEitherKind: (secret, now = Date.now()) => resolve(secret, now).principal,
 
     watch(principal, onRefused) {
       const { keyId } = principal;

@@ -18,6 +18,7 @@ import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../ga
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
+import { applyPreset } from '../presets/presetResolution.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
 import { generationStream, newGenerationId, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
@@ -281,23 +282,19 @@ export type RecalledGeneration =
   | { readonly kind: 'cancelled'; readonly reason: string }
   | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired' };
 
-/** The same validation as REST: the input becomes an OpenRouter body. */
-const parsePrompt = (input: PromptInput, stream: boolean) =>
-  parseChatBody(
-    {
-      model: input.model ?? undefined,
-      models: input.models ?? undefined,
-      ...(input.messages ? { messages: input.messages } : { prompt: input.prompt ?? undefined }),
-      max_tokens: input.maxTokens ?? undefined,
-      temperature: input.temperature ?? undefined,
-      provider: input.provider ?? undefined,
-      user: input.user ?? undefined,
-      session_id: input.sessionId ?? undefined,
-      response_format: input.responseFormat ?? undefined,
-      stream,
-    },
-    input.messages ? 'chat' : 'completion',
-  );
+/** The input as the OpenRouter body it means (null fields as absent), for the same preset and validation as REST. */
+const promptBody = (input: PromptInput, stream: boolean) => ({
+  model: input.model ?? undefined,
+  models: input.models ?? undefined,
+  ...(input.messages ? { messages: input.messages } : { prompt: input.prompt ?? undefined }),
+  max_tokens: input.maxTokens ?? undefined,
+  temperature: input.temperature ?? undefined,
+  provider: input.provider ?? undefined,
+  user: input.user ?? undefined,
+  session_id: input.sessionId ?? undefined,
+  response_format: input.responseFormat ?? undefined,
+  stream,
+});
 
 /** A whole answer to `send`. */
 export interface SentPrompt {
@@ -385,7 +382,7 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
 export const createGenerationsApi = (deps: {
   readStore: ReadStore;
   eventStore: Pick<EventStore, 'readStream'>;
-  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets'>;
   /** What became of a reservation, for `recall`. */
   ledger: Pick<LedgerService, 'reservationOf'>;
   logger: Logger;
@@ -394,17 +391,21 @@ export const createGenerationsApi = (deps: {
   const queries = generationQueries(deps.readStore);
   const collection = deps.readStore.collection<GenerationDoc>(GENERATIONS);
   const feeds = createGenerationFeeds();
-  const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => ({
-    generationId: options.generationId ?? newGenerationId(),
-    ...(options.maxReserved !== undefined && { maxReserved: options.maxReserved }),
-    ...(options.keepCompletion === true && { keepCompletion: true }),
-    principal: actor,
-    parsed: parsePrompt(prompt, stream),
-    rawProvider: prompt.provider ?? null,
-    apiType: options.workflow === undefined ? ('graphql' as const) : ('workflow' as const),
-    ...(options.workflow !== undefined && { workflow: options.workflow }),
-    correlationId,
-  });
+  const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => {
+    // `model: "@preset/slug"` (or "vendor/model@preset/slug") applies the account's preset, as on REST.
+    const body = applyPreset(promptBody(prompt, stream), actor.accountId, gateway.presets) as { provider?: unknown };
+    return {
+      generationId: options.generationId ?? newGenerationId(),
+      ...(options.maxReserved !== undefined && { maxReserved: options.maxReserved }),
+      ...(options.keepCompletion === true && { keepCompletion: true }),
+      principal: actor,
+      parsed: parseChatBody(body, prompt.messages ? 'chat' : 'completion'),
+      rawProvider: body.provider ?? null,
+      apiType: options.workflow === undefined ? ('graphql' as const) : ('workflow' as const),
+      ...(options.workflow !== undefined && { workflow: options.workflow }),
+      correlationId,
+    };
+  };
 
   return {
     /** One generation; another account's answers NOT_FOUND, exactly as a missing one. */

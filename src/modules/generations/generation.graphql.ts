@@ -50,7 +50,10 @@ export const GenerationRef = builder.loadableObject('Generation', {
     provider: t.exposeString('providerName', { nullable: true }),
     providerSlug: t.exposeString('providerSlug', { nullable: true }),
     router: t.exposeString('router', { nullable: true }),
-    apiType: t.exposeString('apiType', { description: 'chat, completions, graphql, or workflow (a model step of a workflow run).' }),
+    apiType: t.exposeString('apiType', {
+      description:
+        'The API the generation came through: chat (/api/v1/chat/completions), completions (/api/v1/completions), embeddings (/api/v1/embeddings), responses (/api/v1/responses), messages (/api/v1/messages, Anthropic\'s Messages), graphql (sendPrompt, startGeneration), or workflow (a model step of a workflow run).',
+    }),
     workflowId: t.id({ nullable: true, description: 'The workflow whose run made the call (null outside workflows).', resolve: (g) => g.workflowId ?? null }),
     workflowRunId: t.id({ nullable: true, description: 'The workflow run that made the call (null outside workflows).', resolve: (g) => g.runId ?? null }),
     streamed: t.exposeBoolean('streamed'),

@@ -1,5 +1,5 @@
-import { requirePrincipal, sendJson, type Route } from '../../http/rest.js';
-import type { Principal } from '../auth/principal.js';
+import { bearerOf, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { LedgerApi } from './ledger.api.js';
 import { toUsdNumber } from './money.js';
 
@@ -7,12 +7,13 @@ import { toUsdNumber } from './money.js';
  * OpenRouter's account endpoints. Dollar fields are JSON numbers as OpenRouter sends them; each has an exact
  * integer `*_nanos` twin (nano-dollars), which is what to use for arithmetic.
  */
-export const ledgerRoutes = (ledger: LedgerApi, auth: { authenticate(secret: string | null): Principal }): Route[] => [
+export const ledgerRoutes = (ledger: LedgerApi, auth: Pick<AuthDirectory, 'authenticate' | 'authenticateEitherKind'>): Route[] => [
   {
     method: 'GET',
     path: '/api/v1/credits',
     handler: async ({ req, res }) => {
-      const principal = requirePrincipal(auth, req);
+      // OpenRouter asks for a management key here; an inference key of the account reads it too.
+      const principal = auth.authenticateEitherKind(bearerOf(req));
       const b = await ledger.balance(principal.accountId);
       const totalCredits = b.purchased + b.granted - b.refunded;
       sendJson(res, 200, {

@@ -1,3 +1,5 @@
+import { messagesChatBody } from '../../gateway/skins/anthropicMessages.js';
+import { chatBodyOf } from '../../gateway/skins/openaiResponses.js';
 import { readJsonBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { PresetsApi } from './presets.api.js';
@@ -28,20 +30,27 @@ const presetJson = (p: PresetEntry) => ({
   },
 });
 
+/** A sample body of each API as the chat body it means (its system prompt as system messages), by path suffix. */
+const SAMPLES: readonly (readonly [suffix: string, toChat: (body: unknown) => unknown])[] = [
+  ['chat/completions', (body) => body],
+  ['messages', messagesChatBody],
+  ['responses', (body) => chatBodyOf(body).chat],
+];
+
 /**
- * OpenRouter's `POST /api/v1/presets/{slug}/chat/completions`: a sample chat request becomes a preset, or a new
- * version of it. Its preset fields are kept (messages, stream and the like are ignored), its system messages become
- * the system prompt; nothing is sent to a model.
+ * OpenRouter's `POST /api/v1/presets/{slug}/chat/completions` (and `/messages`, `/responses`): a sample request of
+ * that API becomes a preset, or a new version of it. Its preset fields are kept (messages, stream and the like are
+ * ignored), its system prompt (system messages, Anthropic's `system`, the Responses `instructions`) becomes the
+ * preset's; nothing is sent to a model. A sample is checked as a request of its API first.
  */
-export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number }): Route[] => [
-  {
+export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number }): Route[] =>
+  SAMPLES.map(([suffix, toChat]) => ({
     method: 'POST',
-    path: '/api/v1/presets/:slug/chat/completions',
+    path: `/api/v1/presets/:slug/${suffix}`,
     handler: async ({ req, res, params, requestId }) => {
       const principal = requirePrincipal(deps.directory, req);
-      const body = await readJsonBody(req, deps.maxBodyBytes);
+      const body = toChat(await readJsonBody(req, deps.maxBodyBytes));
       const preset = await deps.presets.saveFromSample({ principal, requestId }, params['slug']!, body);
       sendJson(res, 200, { data: presetJson(preset) });
     },
-  },
-];
+  }));

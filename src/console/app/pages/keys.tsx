@@ -5,11 +5,15 @@ import { messageOf, Notice, Section, useLoad } from '../ui.js';
 
 type LimitReset = 'DAILY' | 'WEEKLY' | 'MONTHLY' | 'NEVER';
 const RESETS: readonly LimitReset[] = ['NEVER', 'DAILY', 'WEEKLY', 'MONTHLY'];
+/** An inference key calls models; a management key (OpenRouter's) only manages keys and reads activity and credits. */
+type KeyKind = 'INFERENCE' | 'MANAGEMENT';
+const MANAGEMENT_NOTE = 'A management key calls no model: it manages the inference keys (/api/v1/keys) and reads /api/v1/activity and /api/v1/credits. It has no spending limit.';
 
 interface Key {
   id: string;
   name: string;
   hint: string;
+  kind: KeyKind;
   status: 'ACTIVE' | 'DISABLED' | 'REVOKED';
   limit: number | null;
   limitRemaining: number | null;
@@ -19,10 +23,10 @@ interface Key {
   usage: { daily: number; monthly: number; lifetime: number };
 }
 
-const KEY_FIELDS = 'id name hint status limit limitRemaining limitReset expiresAt createdAt usage { daily monthly lifetime }';
+const KEY_FIELDS = 'id name hint kind status limit limitRemaining limitReset expiresAt createdAt usage { daily monthly lifetime }';
 const KEYS = `query Keys { apiKeys(first: 50, includeRevoked: true) { edges { node { ${KEY_FIELDS} } } pageInfo { hasNextPage } } }`;
-const CREATE = `mutation CreateKey($name: String!, $limit: Money, $limitReset: LimitReset, $expiresAt: DateTime) {
-  createApiKey(name: $name, limit: $limit, limitReset: $limitReset, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
+const CREATE = `mutation CreateKey($name: String!, $kind: ApiKeyKind, $limit: Money, $limitReset: LimitReset, $expiresAt: DateTime) {
+  createApiKey(name: $name, kind: $kind, limit: $limit, limitReset: $limitReset, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
 }`;
 const mutation = (name: string, args: string, params: string) =>
   `mutation ${name[0]?.toUpperCase()}${name.slice(1)}(${args}) { r: ${name}(${params}) { __typename ... on ApiKey { ${KEY_FIELDS} } ${DOMAIN_ERROR} } }`;
@@ -42,6 +46,7 @@ const limitOf = (text: string): { limit: number | null } | { error: string } => 
 
 const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) => void }) => {
   const [name, setName] = useState('');
+  const [kind, setKind] = useState<KeyKind>('INFERENCE');
   const [limit, setLimit] = useState('');
   const [reset, setReset] = useState<LimitReset>('NEVER');
   const [expires, setExpires] = useState('');
@@ -49,20 +54,24 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
     event.preventDefault();
-    const parsed = limitOf(limit);
+    const management = kind === 'MANAGEMENT';
+    // A management key takes no limit: the fields are hidden, and what they held is not sent.
+    const parsed = management ? { limit: null } : limitOf(limit);
     if ('error' in parsed) return setError(parsed.error);
     setBusy(true);
     setError(null);
     try {
       const { createApiKey } = await gql<{ createApiKey: Result<{ secret: string; key: Key }> }>(CREATE, {
         name: name.trim(),
+        kind,
         limit: parsed.limit,
-        limitReset: reset,
+        limitReset: management ? 'NEVER' : reset,
         // The end of the chosen day, UTC.
         expiresAt: expires ? `${expires}T23:59:59.999Z` : null,
       });
       const created = unwrap(createApiKey);
       setName('');
+      setKind('INFERENCE');
       setLimit('');
       setExpires('');
       onCreated(created.secret, created.key);
@@ -79,19 +88,34 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
         <input id="key-name" value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} />
       </div>
       <div>
-        <label for="key-limit">Spending limit (USD, empty for none)</label>
-        <input id="key-limit" inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} placeholder="none" />
-      </div>
-      <div>
-        <label for="key-reset">Limit resets</label>
-        <select id="key-reset" value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
-          {RESETS.map((r) => (
-            <option key={r} value={r}>
-              {r.toLowerCase()}
-            </option>
-          ))}
+        <label for="key-kind">Kind</label>
+        <select id="key-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value as KeyKind)} aria-describedby={kind === 'MANAGEMENT' ? 'key-kind-note' : undefined}>
+          <option value="INFERENCE">inference</option>
+          <option value="MANAGEMENT">management</option>
         </select>
       </div>
+      {kind === 'INFERENCE' ? (
+        <>
+          <div>
+            <label for="key-limit">Spending limit (USD, empty for none)</label>
+            <input id="key-limit" inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} placeholder="none" />
+          </div>
+          <div>
+            <label for="key-reset">Limit resets</label>
+            <select id="key-reset" value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
+              {RESETS.map((r) => (
+                <option key={r} value={r}>
+                  {r.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+        </>
+      ) : (
+        <p id="key-kind-note" class="muted small">
+          {MANAGEMENT_NOTE}
+        </p>
+      )}
       <div>
         <label for="key-expires">Expires (end of day, UTC; empty for never)</label>
         <input id="key-expires" type="date" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />
@@ -107,7 +131,7 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
 };
 
 /** The secret, once: it is not stored anywhere in the page once dismissed. */
-const NewSecret = ({ secret, name, onDone }: { secret: string; name: string; onDone: () => void }) => {
+const NewSecret = ({ secret, name, kind, onDone }: { secret: string; name: string; kind: KeyKind; onDone: () => void }) => {
   const [copied, setCopied] = useState<string | null>(null);
   const copy = () =>
     navigator.clipboard.writeText(secret).then(
@@ -119,6 +143,7 @@ const NewSecret = ({ secret, name, onDone }: { secret: string; name: string; onD
       <p>
         <strong>{name}</strong> is ready. Copy its secret now: it is shown only this once.
       </p>
+      {kind === 'MANAGEMENT' && <p class="muted small">{MANAGEMENT_NOTE}</p>}
       <div class="secret-row">
         <input aria-label="Secret of the new key" readOnly value={secret} onFocus={(e) => e.currentTarget.select()} class="mono" data-testid="new-secret" />
         <button type="button" onClick={copy}>
@@ -163,20 +188,24 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
         <label for={`name-${apiKey.id}`}>Name</label>
         <input id={`name-${apiKey.id}`} value={name} onInput={(e) => setName(e.currentTarget.value)} required maxLength={100} />
       </div>
-      <div>
-        <label for={`limit-${apiKey.id}`}>Limit (USD, empty for none)</label>
-        <input id={`limit-${apiKey.id}`} inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} />
-      </div>
-      <div>
-        <label for={`reset-${apiKey.id}`}>Limit resets</label>
-        <select id={`reset-${apiKey.id}`} value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
-          {RESETS.map((r) => (
-            <option key={r} value={r}>
-              {r.toLowerCase()}
-            </option>
-          ))}
-        </select>
-      </div>
+      {apiKey.kind === 'INFERENCE' && (
+        <>
+          <div>
+            <label for={`limit-${apiKey.id}`}>Limit (USD, empty for none)</label>
+            <input id={`limit-${apiKey.id}`} inputMode="decimal" value={limit} onInput={(e) => setLimit(e.currentTarget.value)} />
+          </div>
+          <div>
+            <label for={`reset-${apiKey.id}`}>Limit resets</label>
+            <select id={`reset-${apiKey.id}`} value={reset} onChange={(e) => setReset(e.currentTarget.value as LimitReset)}>
+              {RESETS.map((r) => (
+                <option key={r} value={r}>
+                  {r.toLowerCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+        </>
+      )}
       <div>
         <label for={`expires-${apiKey.id}`}>Expires (end of day, UTC; empty for never)</label>
         <input id={`expires-${apiKey.id}`} type="date" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />
@@ -196,7 +225,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
 
 export const KeysPage = () => {
   const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
-  const [fresh, setFresh] = useState<{ secret: string; name: string } | null>(null);
+  const [fresh, setFresh] = useState<{ secret: string; name: string; kind: KeyKind } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const keys = value?.apiKeys.edges.map((e) => e.node) ?? [];
@@ -217,11 +246,11 @@ export const KeysPage = () => {
       <h1>Keys</h1>
       <Section title="New key">
         {fresh ? (
-          <NewSecret secret={fresh.secret} name={fresh.name} onDone={() => setFresh(null)} />
+          <NewSecret secret={fresh.secret} name={fresh.name} kind={fresh.kind} onDone={() => setFresh(null)} />
         ) : (
           <CreateKeyForm
             onCreated={(secret, key) => {
-              setFresh({ secret, name: key.name });
+              setFresh({ secret, name: key.name, kind: key.kind });
               reload();
             }}
           />
@@ -236,6 +265,7 @@ export const KeysPage = () => {
               <tr>
                 <th scope="col">Name</th>
                 <th scope="col">Key</th>
+                <th scope="col">Kind</th>
                 <th scope="col">Status</th>
                 <th scope="col" class="num">Limit</th>
                 <th scope="col" class="num">Today</th>
@@ -249,7 +279,7 @@ export const KeysPage = () => {
               {keys.map((key) =>
                 editing === key.id ? (
                   <tr key={key.id}>
-                    <td colSpan={9}>
+                    <td colSpan={10}>
                       <EditKey
                         apiKey={key}
                         onCancel={() => setEditing(null)}
@@ -264,6 +294,7 @@ export const KeysPage = () => {
                   <tr key={key.id} data-key-id={key.id}>
                     <th scope="row">{key.name}</th>
                     <td class="mono">{key.hint}</td>
+                    <td>{key.kind === 'MANAGEMENT' ? <span class="badge badge-management">management</span> : 'inference'}</td>
                     <td>
                       <span class={`badge badge-${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
                     </td>
