@@ -89,9 +89,13 @@ describe('chat completions through the openai SDK', () => {
 });
 
 describe('models through the openai SDK', () => {
-  it('lists the seeded catalog with OpenRouter fields', async () => {
+  it('lists the seeded catalog with OpenRouter fields (the keyless providers\' models only when asked)', async () => {
+    const servable = [];
+    for await (const model of client.models.list()) servable.push((model as unknown as Record<string, any>).id);
+    expect(servable).toContain('switchyard/demo');
+    expect(servable).not.toContain('openai/gpt-4o-mini');
     const models = [];
-    for await (const model of client.models.list()) models.push(model as unknown as Record<string, any>);
+    for await (const model of client.models.list({ query: { include_unavailable: 'true' } })) models.push(model as unknown as Record<string, any>);
     const ids = models.map((m) => m.id);
     expect(ids).toEqual(expect.arrayContaining(['switchyard/demo', 'openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet', 'google/gemini-2.0-flash', 'meta-llama/llama-3.1-8b-instruct:free', 'test/sdk-model']));
     const mini = models.find((m) => m.id === 'openai/gpt-4o-mini')!;
