@@ -21,7 +21,9 @@ import { createOutboundPolicy, parseOutboundAllow } from '../../src/modules/outb
 import { createWorkflowEngine, type WorkflowEngine } from '../../src/modules/workflows/engine.js';
 import { createRunsApi, type RunsApi } from '../../src/modules/workflows/run.api.js';
 import { runStream } from '../../src/modules/workflows/run.events.js';
+import { createTablesApi, type TablesApi } from '../../src/modules/tables/tables.api.js';
 import { actionHttp, createOutboundHttp } from '../../src/modules/workflows/steps/http.js';
+import { upsertEntry } from '../../src/modules/workflows/steps/tables.js';
 import { createScheduler } from '../../src/modules/workflows/triggers/schedule.js';
 import { createWorkflowsApi, type WorkflowsApi } from '../../src/modules/workflows/workflow.api.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
@@ -103,6 +105,7 @@ interface Proc {
   readonly runs: RunsApi;
   readonly workflows: WorkflowsApi;
   readonly engine: WorkflowEngine;
+  readonly tables: TablesApi;
 }
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -144,7 +147,9 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   };
   const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, now });
   const http = createOutboundHttp(createOutboundPolicy({ allow: parseOutboundAllow('127.0.0.1') }));
-  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps: { 'action.http': actionHttp(http) }, logger, now });
+  const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
+  const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };
+  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, logger, now });
   const engine = createWorkflowEngine({
     readStore,
     runs,
@@ -156,7 +161,7 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
     await engine.stop();
     await runs.stop();
   });
-  return { name, runs, workflows, engine };
+  return { name, runs, workflows, engine, tables };
 };
 
 const runDocs = async (shared: Shared, workflowId: string) => shared.readStore.collection<WorkflowRunDoc>(WORKFLOW_RUNS).find({ workflowId });
@@ -317,5 +322,25 @@ describe('the workflow engine on two processes', () => {
     const dueTimes = await Promise.all(docs.map(async (doc) => ((await shared.eventStore.readStream(runStream(doc._id), { maxCount: 1 }))[0]!.data as { trigger: { scheduledAt: string } }).trigger.scheduledAt));
     expect(new Set(dueTimes).size).toBe(docs.length);
     expect(target.calls('/scheduled')).toBe(docs.filter((doc) => doc.status === 'succeeded').length);
+  });
+
+  it('find-or-create (action.upsertEntry) from runs started on both processes at once creates one entry per match', async () => {
+    const shared = await openShared();
+    const a = openProcess(shared, 'A');
+    const b = openProcess(shared, 'B');
+    await a.engine.start();
+    await b.engine.start();
+    await a.tables.createTable(caller, 'seen');
+    const workflow = await a.workflows.create(caller, {
+      name: 'Remember the word',
+      trigger: { type: 'manual' },
+      settings: { maxConcurrentRuns: 50 },
+      steps: [{ key: 'seen', type: 'action.upsertEntry', input: { table: 'seen', match: { word: '=trigger.word' } } }],
+    });
+    const words = ['alpha', 'beta', 'gamma'];
+    const started = await Promise.all(Array.from({ length: 24 }, (_, n) => (n % 2 === 0 ? a : b).runs.start(caller, workflow._id, { word: words[n % 3]! })));
+    await until('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
+    const entries = await a.tables.entries('acc_procs', 'seen', { limit: 100 });
+    expect(entries.map((entry) => entry.data['word']).sort()).toEqual(words);
   });
 });
