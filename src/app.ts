@@ -91,7 +91,11 @@ export const buildApp = (
   core: Core,
   extraRoutes: readonly Route[] = [],
   /** Told each response as it closes, with its route pattern (the metrics' request counter). */
-  options: { onResponse?: (method: string, route: string, status: number) => void } = {},
+  options: {
+    onResponse?: (method: string, route: string, status: number) => void;
+    /** The workflow engine's lease (for /health: which process drives workflow runs). */
+    workflowEngine?: () => unknown;
+  } = {},
 ): App => {
   const { config, logger } = core;
 
@@ -148,6 +152,7 @@ export const buildApp = (
           // `lease.held`: this process writes the read models; the others follow its progress (one writer per read store).
           projections: { ...runner, head, ...lag(runner.position, false), lease: core.runner.lease() },
           followers: Object.fromEntries(Object.entries(followers).map(([name, status]) => [name, { ...status, ...followerLag(status) }])),
+          ...(options.workflowEngine && { workflows: options.workflowEngine() }),
           // Time the event loop was not waiting for I/O since start (ms): `npm run bench:gateway` reports it per request.
           eventLoop: { busyMs: Math.round(performance.eventLoopUtilization().active) },
         });

@@ -25,6 +25,7 @@ import { presetRoutes } from './modules/presets/presets.rest.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
 import { createTablesApi } from './modules/tables/tables.api.js';
 import { tableRoutes } from './modules/tables/tables.rest.js';
+import { createWorkflowEngine } from './modules/workflows/engine.js';
 import { createEntryTrigger } from './modules/workflows/triggers/entry.js';
 import { createSecretsApi } from './modules/workflows/secrets.js';
 import { createEventTriggers } from './modules/workflows/triggers/events.js';
@@ -148,6 +149,21 @@ export const startSwitchyard = async (
     followers: () => followerStatuses(core),
     ledgerQueue: () => ledger.queue(),
   });
+  // One process at a time (the `workflows` lease) drives runs and runs the triggers; on taking the lease it resumes
+  // the runs a stop, a crash or a handover interrupted, then starts the triggers from their stored checkpoints.
+  const workflowEngine = createWorkflowEngine({
+    readStore,
+    runs: modules.runs,
+    logger,
+    triggers: () => [
+      // Entry events since the last checkpoint (those written while down included) start their workflows' runs.
+      createEntryTrigger({ eventStore, readStore, runs: modules.runs, logger }),
+      // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
+      createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger }),
+      // Schedule triggers: one run per due time (catch-up of the times missed while down, as each trigger says).
+      createScheduler({ eventStore, runner, runs: modules.runs, logger, now: core.now }),
+    ],
+  });
   const app = buildApp(core, [
     metricsRoute(metrics, config.METRICS_TOKEN),
     ...gatewayRoutes({ gateway, directory, logger, config }),
@@ -167,19 +183,9 @@ export const startSwitchyard = async (
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
-  ], { onResponse: metrics.request });
+  ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status() });
   const port = await app.start(config.PORT, config.HOST);
-  // Runs a stop or a crash interrupted go on from where their streams say they are.
-  await modules.runs.resumeAll();
-  // Entry events since the last checkpoint (those written while down included) start their workflows' runs.
-  const entryTrigger = createEntryTrigger({ eventStore, readStore, runs: modules.runs, logger });
-  await entryTrigger.start();
-  // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
-  const eventTriggers = createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger });
-  await eventTriggers.start();
-  // Schedule triggers: one run per due time (catch-up of the times missed while down, as each trigger says).
-  const scheduler = createScheduler({ eventStore, runner, runs: modules.runs, logger, now: core.now });
-  await scheduler.start();
+  await workflowEngine.start();
   if (generatedKey) {
     log(
       [
@@ -203,9 +209,7 @@ export const startSwitchyard = async (
     routes: app.routes,
     stop: async () => {
       await app.stop();
-      await entryTrigger.stop();
-      await eventTriggers.stop();
-      await scheduler.stop();
+      await workflowEngine.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await ledger.stop();

@@ -49,6 +49,9 @@ describe('followers and the projection runner over a failing subscription', () =
     expect(body).toMatchObject({ status: 'ok', projections: live, followers: { authDirectory: live, catalog: live } });
     // The one process of embedded mode holds the projection lease: it writes the read models.
     expect(body.projections.lease).toMatchObject({ name: 'projections', held: true, epoch: expect.any(Number) });
+    // And the workflows lease: this process drives the workflow runs and the triggers.
+    expect(body.workflows).toMatchObject({ lease: 'workflows', held: true, epoch: expect.any(Number) });
+    expect(body.followers).toMatchObject({ presets: live });
   });
 
   it('they log, retry and catch up with nothing lost; /health is degraded with the error meanwhile, then ok', async () => {

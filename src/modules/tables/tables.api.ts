@@ -240,7 +240,7 @@ export const createTablesApi = (deps: {
     /**
      * Find-or-create: the first entry matching `match`, or a new one (`entryId`, derived, so a repeated attempt finds
      * the entry it made). One at a time per table in this process, so two at once cannot both create: each insert
-     * returns only once the read models hold it, and the next find runs after. (Across processes it is not atomic.)
+     * returns only once the read models hold it, and the next find runs after. (Steps run only on the holder of the `workflows` lease, so this covers every process; two holders never overlap while the lease works.)
      */
     upsert(actor: TableActor, table: string, match: unknown, entry: unknown, entryId: string): Promise<{ entry: EntryView; created: boolean }> {
       checkName(table);

@@ -8,9 +8,16 @@
  *
  * Concurrency: a workflow runs at most `settings.maxConcurrentRuns` runs at once (the setting of the version a run
  * pins); further runs are recorded as queued (RunQueued) and admitted in queue order (RunStarted) as runs end, also
- * after a restart (the queue is rebuilt from the read model). The count is this process's: deciding and recording a
- * start is one critical section per workflow, so two starts cannot both take the last slot. Several processes
- * driving the same workflow's runs would each count only their own (a shared lease is not built).
+ * after a restart (the queue is rebuilt from the read model). Deciding and recording a start is one critical section
+ * per workflow, so two starts cannot both take the last slot.
+ *
+ * Several processes: only the process holding the `workflows` lease (engine.ts) drives runs and admits them; it is
+ * `active` between `resumeAll` (on taking the lease) and `pause` (on losing it). Any other process hands a start over:
+ * it records the run as queued, and the holder, which follows the log's RunQueued events, admits it in log order, so
+ * the count of running runs is one process's count and holds across processes. The holder also follows run ends, so
+ * a run cancelled elsewhere stops at once and its slot is freed. Every step event is appended at the exact revision
+ * the executor knows: an executor whose append conflicts while the run still runs has met another executor (a former
+ * holder that had not yet stopped) and stops driving the run quietly instead of resuming the step itself.
  */
 import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
@@ -18,6 +25,7 @@ import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
 import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
+import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
@@ -25,7 +33,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
 import type { WorkflowDefinition } from './definition.js';
 import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, DELAY_STEP, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
-import { runStream, type RunError, type RunEvent } from './run.events.js';
+import { RUN_CATEGORY, runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
 import { controlSteps, wakeUpTime } from './steps/control.js';
@@ -208,6 +216,19 @@ interface Known {
   readonly revision: number;
 }
 
+/**
+ * Another executor appended to the run's stream while it still runs: this one stops driving the run (not a failure of
+ * the run, not retried: the other executor goes on with it).
+ */
+class DrivenElsewhere extends Error {
+  constructor(readonly runId: string) {
+    super(`run ${runId} is driven by another executor`);
+  }
+}
+
+/** The run events the lease holder follows: starts handed over by other processes, and ends recorded anywhere. */
+const FOLLOWED_RUN_EVENTS = ['RunQueued', 'RunSucceeded', 'RunFailed', 'RunCancelled', 'RunFiltered'] as const satisfies readonly RunEvent['type'][];
+
 /** One run the executor is driving: aborting it stops the step in flight (a cancel, or the server stopping). */
 interface Driving {
   readonly controller: AbortController;
@@ -234,7 +255,12 @@ export const createRunsApi = (deps: {
   const expressionLimits = deps.limits?.expression ?? DEFAULT_EXPRESSION_LIMITS;
   const driving = new Map<string, Driving>();
   const progress = createRunProgress({ eventStore: deps.eventStore, logger: deps.logger });
+  /** Stopped for good (shutdown). */
   let stopping = false;
+  /** This process holds the workflows lease: it drives runs and admits queued ones (from resumeAll until pause). */
+  let active = false;
+  /** The holder's follower of queued runs and run ends (see FOLLOWED_RUN_EVENTS). */
+  let runEvents: Follower | null = null;
 
   const principalOf = (caller: Caller): Principal => {
     if (!caller.principal) throw new UnauthenticatedError();
@@ -374,10 +400,11 @@ export const createRunsApi = (deps: {
         durable = appended.durable;
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) throw error;
-        const result = await handleCommand(deps.eventStore, runStream(runId), decider, command, { metadata, durability: 'commit' });
-        state = result.state;
-        revision = result.revision;
-        durable = result.durable;
+        // Only executors append to a running run (a cancel ends it): a run that still runs has another executor,
+        // which recorded this step's start or outcome first. Going on would run the step a second time.
+        ({ state, revision } = await readState(runId));
+        if (state.status === 'running') throw new DrivenElsewhere(runId);
+        return;
       }
       if (state.status !== 'running') await durable;
     };
@@ -519,15 +546,20 @@ export const createRunsApi = (deps: {
       leave();
     }
   };
-  /** Resolved once resumeAll has rebuilt the slots and the queue, so a start right after a restart counts them. */
+  /** Queue a run once (the holder's own QueueRun and the follower's RunQueued name the same run). */
+  const enqueue = (workflowId: string, runId: string): void => {
+    const slot = slotsOf(workflowId);
+    if (!slot.active.has(runId) && !slot.queue.includes(runId)) slot.queue.push(runId);
+  };
+  /** Resolved once resumeAll has rebuilt the slots and the queue, so a start right after a takeover counts them. */
   let markRecovered: () => void = () => undefined;
-  const recovered = new Promise<void>((resolve) => (markRecovered = resolve));
+  let recovered = new Promise<void>((resolve) => (markRecovered = resolve));
   const admitTimers = new Set<NodeJS.Timeout>();
 
   /** Admit queued runs of the workflow while its runs are under their maximum (inside its critical section). */
   const admitQueued = async (workflowId: string): Promise<void> => {
     const slot = slotsOf(workflowId);
-    while (!stopping && slot.queue.length > 0) {
+    while (active && slot.queue.length > 0) {
       const runId = slot.queue[0]!;
       const state = foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]);
       const definition = state.status === 'queued' ? await deps.workflows.definitionAt(workflowId, state.version) : null;
@@ -557,7 +589,7 @@ export const createRunsApi = (deps: {
   /** Admit what can be admitted; a failure (the event store unreachable) tries again a moment later. */
   const admit = (workflowId: string, delayMs = 1_000): void =>
     void exclusive(workflowId, () => admitQueued(workflowId)).catch((error: unknown) => {
-      if (stopping) return;
+      if (!active) return;
       deps.logger.error({ err: error, workflowId, retryInMs: delayMs }, 'workflow runs: admitting queued runs failed; trying again');
       const timer = setTimeout(() => {
         admitTimers.delete(timer);
@@ -568,7 +600,7 @@ export const createRunsApi = (deps: {
   /** A run this process drove has ended (or is cancelled): its slot goes to the next queued run. */
   const release = (runId: string): void => {
     const workflowId = holders.get(runId);
-    if (workflowId === undefined || stopping) return;
+    if (workflowId === undefined || !active) return;
     holders.delete(runId);
     slots.get(workflowId)?.active.delete(runId);
     admit(workflowId);
@@ -579,7 +611,9 @@ export const createRunsApi = (deps: {
    * already: the queue is first come, first served); a started run is driven at once.
    */
   const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean): Promise<RunView> => {
-    await recovered;
+    if (active) await recovered;
+    // Not the lease holder: the run is handed over queued (the holder admits it); counting here would count one process.
+    if (!active) return handOver(definition, data, actor, readYourWrites);
     return exclusive(data.workflowId, async () => {
       const slot = slotsOf(data.workflowId);
       const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
@@ -589,7 +623,7 @@ export const createRunsApi = (deps: {
       const { state, revision } = readYourWrites
         ? await deps.execute(runStream(data.runId), runDecider(definition, runLimits), command, actor)
         : await handleCommand(deps.eventStore, runStream(data.runId), runDecider(definition, runLimits), command, { metadata: { actor: actor.actor, correlationId: actor.correlationId, at: deps.now().toISOString() } });
-      if (queued) slot.queue.push(data.runId);
+      if (queued) enqueue(data.workflowId, data.runId);
       else {
         slot.active.add(data.runId);
         holders.set(data.runId, data.workflowId);
@@ -607,7 +641,7 @@ export const createRunsApi = (deps: {
   const waitingToDrive: { runId: string; known: Known }[] = [];
   let batchDriven = 0;
   const driveWaiting = (): void => {
-    while (!stopping && batchDriven < BATCH_DRIVEN && waitingToDrive.length > 0) {
+    while (active && batchDriven < BATCH_DRIVEN && waitingToDrive.length > 0) {
       const { runId, known } = waitingToDrive.shift()!;
       drive(runId, known);
       const run = driving.get(runId);
@@ -620,6 +654,62 @@ export const createRunsApi = (deps: {
     }
   };
 
+  /** Record a run queued for the lease holder, which follows RunQueued and admits it in log order. */
+  const handOver = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean): Promise<RunView> => {
+    const command: RunCommand = { type: 'QueueRun', data };
+    const { state } = readYourWrites
+      ? await deps.execute(runStream(data.runId), runDecider(definition, runLimits), command, actor)
+      : await handleCommand(deps.eventStore, runStream(data.runId), runDecider(definition, runLimits), command, { metadata: { actor: actor.actor, correlationId: actor.correlationId, at: deps.now().toISOString() } });
+    return viewOfState(state, null);
+  };
+
+  /** The holder learns of runs queued by other processes and of runs ended anywhere (a cancel elsewhere). */
+  const onRunEvent = (recorded: RecordedEvent): void => {
+    const event = recorded as RecordedEvent<RunEvent>;
+    if (event.type === 'RunQueued') {
+      const { runId, workflowId } = event.data;
+      if (holders.has(runId)) return;
+      enqueue(workflowId, runId);
+      admit(workflowId);
+      return;
+    }
+    const runId = event.stream.slice(RUN_CATEGORY.length + 1);
+    const run = driving.get(runId);
+    if (run) {
+      // Ended by another process (a cancel): the step in flight is abandoned, as a cancel here does.
+      run.controller.abort(new Error(`run ${runId} has ended`));
+      run.wake?.();
+      return;
+    }
+    const workflowId = holders.get(runId);
+    if (workflowId !== undefined) release(runId);
+    else for (const [id, slot] of slots) if (slot.queue.includes(runId)) dequeue(id, runId);
+  };
+
+  /** Stop driving and admitting (the lease is lost, or shutdown): steps in flight are abandoned unrecorded. */
+  const halt = async (): Promise<void> => {
+    active = false;
+    const follower = runEvents;
+    runEvents = null;
+    for (const timer of retryTimers) clearTimeout(timer);
+    retryTimers.clear();
+    for (const timer of admitTimers) clearTimeout(timer);
+    admitTimers.clear();
+    const runs = [...driving.values()];
+    for (const run of runs) {
+      run.controller.abort(new Error('this process no longer drives workflow runs'));
+      run.wake?.();
+    }
+    await Promise.all([follower?.stop(), ...runs.map((run) => run.done)]);
+    // The next holder rebuilds them from the read model.
+    slots.clear();
+    holders.clear();
+    failures.clear();
+    // Starts waiting for a takeover that ended here hand their runs over; the next takeover has its own wait.
+    markRecovered();
+    recovered = new Promise<void>((resolve) => (markRecovered = resolve));
+  };
+
   /** Failures in a row of the executor per run (the event store unreachable, say), for the backoff before it tries again. */
   const failures = new Map<string, number>();
   const retryTimers = new Set<NodeJS.Timeout>();
@@ -629,7 +719,7 @@ export const createRunsApi = (deps: {
 
   /** Drive a run to its end (once per run in this process). */
   const drive = (runId: string, known?: Known): void => {
-    if (stopping || driving.has(runId)) return;
+    if (!active || driving.has(runId)) return;
     const run: Driving = { controller: new AbortController(), wake: null, done: Promise.resolve() };
     driving.set(runId, run);
     run.done = loop(runId, run, known)
@@ -639,12 +729,18 @@ export const createRunsApi = (deps: {
           release(runId);
         },
         async (error: unknown) => {
+          if (error instanceof DrivenElsewhere) {
+            // Its slot is freed when the follower sees the run end.
+            failures.delete(runId);
+            deps.logger.warn({ runId }, 'workflow run: another executor recorded a step of this run first; this process stops driving it');
+            return;
+          }
           // A cancel between our read and our append is a conflict that ends the loop as it should.
           if (error instanceof ConflictError && !(await stillRunning(runId).catch(() => true))) {
             failures.delete(runId);
             return release(runId);
           }
-          if (stopping) return;
+          if (!active) return;
           const count = (failures.get(runId) ?? 0) + 1;
           failures.set(runId, count);
           const delayMs = Math.min(1_000 * 2 ** (count - 1), 60_000);
@@ -798,7 +894,9 @@ export const createRunsApi = (deps: {
      * runs do not hold back the starts of the others (10,000 schedules due in the same second).
      */
     async startMany(requests: readonly StartRequest[]): Promise<PromiseSettledResult<RunView>[]> {
-      await recovered;
+      if (active) await recovered;
+      // Not (or no longer) the lease holder: each start is handed over queued, as a single start is.
+      if (!active) return Promise.allSettled(requests.map((r) => api.start(r.caller, r.workflowId, r.trigger, { ...r.options, readYourWrites: false })));
       const results: PromiseSettledResult<RunView>[] = new Array(requests.length);
       const toDrive: { runId: string; known: Known }[] = [];
       const durables: Promise<void>[] = [];
@@ -987,10 +1085,14 @@ export const createRunsApi = (deps: {
     },
 
     /**
-     * Resume every run that has not ended and rebuild the queue (on start; starts wait for it). The read model is
-     * brought up to the log's head first, so a run started or queued just before a crash is not missed.
+     * Take over the runs (the workflows lease was taken; see engine.ts): resume every run that has not ended, rebuild
+     * the queue, and follow the runs other processes queue from here on. Starts here wait for it. The read model is
+     * brought up to the log's head first, so a run started or queued just before a crash or a handover is not
+     * missed; the follower starts at that head, so one queued after it is not missed either.
      */
     async resumeAll(): Promise<number> {
+      if (stopping || active) return 0;
+      active = true;
       const head = await deps.eventStore.headPosition();
       if (!(await deps.runner.waitFor(head))) deps.logger.warn({ head, position: deps.runner.position }, 'workflow runs: the read models lag; runs started last may resume only on the next start');
       let unfinished: Awaited<ReturnType<typeof queries.unfinished>>;
@@ -1000,10 +1102,15 @@ export const createRunsApi = (deps: {
           slotsOf(workflowId).active.add(_id);
           holders.set(_id, workflowId);
         }
-        for (const { _id, workflowId } of unfinished.queued) slotsOf(workflowId).queue.push(_id);
-      } finally {
-        markRecovered();
+        for (const { _id, workflowId } of unfinished.queued) enqueue(workflowId, _id);
+        // From the head the read model was brought to: what it already had is deduplicated (enqueue, release).
+        runEvents = followEvents(deps.eventStore, { categories: [RUN_CATEGORY], eventTypes: FOLLOWED_RUN_EVENTS }, onRunEvent, { name: 'workflow run queue', logger: deps.logger, after: head });
+        await runEvents.start();
+      } catch (error) {
+        await halt();
+        throw error;
       }
+      markRecovered();
       const { running, queued } = unfinished;
       for (const { _id } of running) drive(_id);
       for (const workflowId of new Set(queued.map((run) => run.workflowId))) admit(workflowId);
@@ -1011,20 +1118,22 @@ export const createRunsApi = (deps: {
       return running.length + queued.length;
     },
 
+    /**
+     * Stop driving and admitting runs (the workflows lease is lost): steps in flight are abandoned unrecorded and run
+     * again, with the same idempotency keys, by the next holder. Starts from now on are handed over queued.
+     */
+    pause: (): Promise<void> => halt(),
+
+    /** Whether this process drives runs (holds the workflows lease and has taken the runs over). */
+    get active(): boolean {
+      return active;
+    },
+
     /** Stop driving runs (on shutdown): steps in flight are abandoned unrecorded and run again on the next start. */
     async stop(): Promise<void> {
       stopping = true;
       progress.stop();
-      for (const timer of retryTimers) clearTimeout(timer);
-      retryTimers.clear();
-      for (const timer of admitTimers) clearTimeout(timer);
-      admitTimers.clear();
-      const runs = [...driving.values()];
-      for (const run of runs) {
-        run.controller.abort(new Error('the server is stopping'));
-        run.wake?.();
-      }
-      await Promise.all(runs.map((run) => run.done));
+      await halt();
     },
   };
   return api;

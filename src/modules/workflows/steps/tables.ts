@@ -78,6 +78,10 @@ const upsertInput = z.strictObject({
   entry: object.optional(),
 });
 
+/**
+ * Find-or-create is serialized per table in one process (tables.upsert); steps run only on the process holding the
+ * workflows lease (engine.ts), so that covers every process's runs.
+ */
 export const upsertEntry =
   (tables: Owned): StepRunner =>
   async (input, context) => {
