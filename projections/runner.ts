@@ -63,6 +63,8 @@ export const createProjectionRunner = (deps: {
   /** The status changed (state, failures or last error; not position). */
   onStatus?: (status: FollowStatus) => void;
   retry?: RetryPolicy;
+  /** Live: resolves when the next batch may be read (default: after LIVE_GATHER_MS; the storage thread waits longer, cut short by a waitFor). */
+  gather?: () => Promise<void>;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
   let states: State[] = [];
@@ -155,7 +157,7 @@ export const createProjectionRunner = (deps: {
       await applyBatch(message.events);
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
-      else await new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS));
+      else await (deps.gather?.() ?? new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS)));
     }
   };
 
