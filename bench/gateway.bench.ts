@@ -8,7 +8,8 @@
  *   npm run bench:gateway -- --sync full       # ~4.5 min: the default alone
  *   options: --sync normal|full|both (default both), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
- *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =)
+ *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =),
+ *   --no-build, --dist DIR (run an existing build, e.g. an older copy for an A/B), --warmup S (a probe's warm-up, default 2)
  *
  * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey

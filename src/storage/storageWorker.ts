@@ -19,7 +19,7 @@ import { createChannel } from './rpc.js';
  * While appends keep coming, how often the counter is looked at (the runner batches what gathered in between), unless
  * the request thread waits for a position (URGENT). Each batch costs this thread a read of the new events, one read
  * of every document it changes, a read-store commit and a message back, whatever its size: at 100 req/s, looking
- * every 10 ms instead of every 2 ms cut this thread's CPU per request by ~40% (bench/README.md, gateway section).
+ * every 10 ms instead of every 2 ms cut this thread's CPU per request by 30-45% (bench/README.md, gateway section, item 18).
  */
 const GATHER_MS = 10;
 /** Looks without a new append before this thread sleeps until woken. */
