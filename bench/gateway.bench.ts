@@ -1161,7 +1161,10 @@ async function probe(loads: number[], open: boolean, seconds: number) {
     log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}; ${storeLine}`);
   }
   for (const c of children()) await stopChild(c, 5_000);
-  if (!args['keep-data']) rmSync(logDir, { recursive: true, force: true });
+  if (!args['keep-data']) {
+    rmSync(h.dataDir, { recursive: true, force: true });
+    rmSync(logDir, { recursive: true, force: true });
+  }
 }
 
 async function probeClosed(target: Target, connections: number, seconds: number) {
