@@ -8,7 +8,8 @@
  *   npm run bench:gateway -- --sync full       # ~4.5 min: the default alone
  *   options: --sync normal|full|both (default both), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
- *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =)
+ *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =),
+ *   --no-build, --dist DIR (run an existing build, e.g. an older copy for an A/B), --warmup S (a probe's warm-up, default 2)
  *
  * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
@@ -52,6 +53,9 @@ const { values: args } = parseArgs({
     'probe-rates': { type: 'string' },
     seconds: { type: 'string', default: '6' },
     tsx: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    dist: { type: 'string', default: 'dist' },
+    warmup: { type: 'string', default: '2' },
     'node-options': { type: 'string' },
   },
 });
@@ -445,12 +449,12 @@ async function gql(port: number, key: string, query: string, variables: Record<s
 }
 
 /** What runs Switchyard: the production build (what the Docker image runs), or with --tsx the sources through tsx. */
-const ENTRY = args.tsx ? ['--import', 'tsx', 'src/main.ts'] : ['dist/src/main.js'];
+const ENTRY = args.tsx ? ['--import', 'tsx', 'src/main.ts'] : [`${args.dist}/src/main.js`];
 const nodeOptions = args['node-options']?.split(' ').filter(Boolean) ?? [];
 
 /** Compile the sources (`npm run build`) unless the run uses tsx. */
 const build = async () => {
-  if (args.tsx) return;
+  if (args.tsx || args['no-build']) return;
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
     const child = spawn('npm', ['run', 'build'], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -1127,9 +1131,12 @@ async function probe(loads: number[], open: boolean, seconds: number) {
   const h = await startSwitchyard(sync, upstream.port, logDir);
   const target: Target = { name: 'Switchyard', kind: 'switchyard', port: h.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${h.userKey}` }, models: SWITCHYARD_MODELS, pid: h.child.proc.pid!, sync, tally: emptyTally(), switchyard: h };
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
-  await cannon(target, 'd20', 10, 2);
+  // Long enough for V8 to have optimised the hot path: at a few hundred requests a second its compiler threads
+  // keep working for tens of seconds, and code not yet optimised costs several times more per request.
+  await cannon(target, 'd20', 10, Number(args.warmup));
   await waitIdle(h);
   for (const load of loads) {
+    const writes0 = await writesOf(h);
     const before = threadCpuMsOf(target.pid!);
     const others0 = [cpuMsOf(process.pid), cpuMsOf(upstream.child.proc.pid!)];
     const t0 = Date.now();
@@ -1143,15 +1150,21 @@ async function probe(loads: number[], open: boolean, seconds: number) {
       .sort((a, b) => b[1] - a[1]);
     // Every thread that used at least 2% of a CPU, by name and id (main, then usually the storage thread; V8's four
     // helper threads are busy while code is still being optimised), the rest summed.
-    const shown: (readonly [string, number])[] = busy.filter(([, ms]) => ms >= wallMs * 0.02);
+    const shown: (readonly [string, number])[] = busy.filter(([, ms]) => ms >= wallMs * Number(process.env.PROBE_THREAD_SHARE ?? 0.02));
     const rest = busy.slice(shown.length);
     if (rest.length > 0) shown.push([`${rest.length} other threads`, rest.reduce((sum, [, ms]) => sum + ms, 0)]);
     const threads = shown.map(([name, ms]) => `${name} ${Math.round((ms * 1000) / n)} µs (${Math.round((100 * ms) / wallMs)}%)`);
     await waitIdle(h);
-    log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}`);
+    const writes1 = await writesOf(h);
+    const perRequest = (a: number, b: number) => ((b - a) / n).toFixed(2);
+    const storeLine = `commits ${perRequest(writes0.commits, writes1.commits)} fsyncs ${perRequest(writes0.syncs, writes1.syncs)} loop busy ${Math.round(((writes1.busyMs - writes0.busyMs) * 1000) / n)} µs per request`;
+    log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; load generator ${others[0]}, upstream ${others[1]}; ${storeLine}`);
   }
   for (const c of children()) await stopChild(c, 5_000);
-  if (!args['keep-data']) rmSync(logDir, { recursive: true, force: true });
+  if (!args['keep-data']) {
+    rmSync(h.dataDir, { recursive: true, force: true });
+    rmSync(logDir, { recursive: true, force: true });
+  }
 }
 
 async function probeClosed(target: Target, connections: number, seconds: number) {

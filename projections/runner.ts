@@ -110,6 +110,8 @@ export const createProjectionRunner = (deps: {
   now?: () => number;
   /** Whether this runner holds the lease changed. */
   onLease?: (status: LeaseStatus) => void;
+  /** Live: resolves when the next batch may be read (default: after LIVE_GATHER_MS; the storage thread waits longer, cut short by a waitFor). */
+  gather?: () => Promise<void>;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
   const leaseName = deps.lease?.name ?? 'projections';
@@ -357,7 +359,7 @@ export const createProjectionRunner = (deps: {
       seen = last;
       if (!caughtUp) deps.onProgress?.({ position: tracker.position, head: await eventStore.headPosition(), eventsApplied, caughtUp });
       // Live: let events gather for a moment, so a busy process applies (and stores) them in fewer, larger batches.
-      else await new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS));
+      else await (deps.gather?.() ?? new Promise((resolve) => setTimeout(resolve, LIVE_GATHER_MS)));
     }
     return 'ended';
   };

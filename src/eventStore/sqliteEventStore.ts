@@ -154,6 +154,13 @@ const timeOrderedUuid = (): string => {
   return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
 };
 
+/** The categories and event types a commit wrote (or the commits one fsync covers): which subscribers to wake. */
+interface WrittenKinds {
+  readonly categories: Set<string>;
+  readonly types: Set<string>;
+}
+const newWritten = (): WrittenKinds => ({ categories: new Set(), types: new Set() });
+
 const sqliteCode = (error: unknown): string | undefined => (error instanceof Database.SqliteError ? error.code : undefined);
 
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
@@ -215,10 +222,38 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     }
     return statement;
   };
+  /**
+   * A short range read by position alone, the filter tested on each row: live subscribers read a few new events per
+   * wake-up, and one range scan costs less than one indexed query per category (five for the event triggers).
+   */
+  const tailStatements = new Map<string, Database.Statement<unknown[], EventRow>>();
+  const tailStatement = (categoryCount: number, typeCount: number) => {
+    const key = `${categoryCount}:${typeCount}`;
+    let statement = tailStatements.get(key);
+    if (!statement) {
+      const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+      const where = ['position > ?', 'position <= ?'];
+      // The unary + keeps SQLite on the position range instead of the category index.
+      if (categoryCount > 0) where.push(`+category IN (${marks(categoryCount)})`);
+      if (typeCount > 0) where.push(`type IN (${marks(typeCount)})`);
+      statement = db.prepare<unknown[], EventRow>(`SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`);
+      tailStatements.set(key, statement);
+    }
+    return statement;
+  };
+  /** Up to this many positions, a filtered read scans the range (see tailStatement). */
+  const TAIL_SCAN = 256;
   const selectAll = (after: number, upTo: number, limit: number, filter: AllFilter | undefined): RecordedEvent[] => {
     const categories = filter?.categories;
     const types = filter?.eventTypes;
     if (!categories && !types) return allStatement(undefined, undefined).all(after, upTo, limit).map(toRecorded);
+    // An empty list matches nothing.
+    if (categories?.length === 0 || types?.length === 0) return [];
+    if (upTo - after <= TAIL_SCAN) {
+      return tailStatement(categories?.length ?? 0, types?.length ?? 0)
+        .all(after, upTo, ...(categories ?? []), ...(types ?? []), limit)
+        .map(toRecorded);
+    }
     const driver = categories ? 'category' : 'type';
     const keys = [...new Set(categories ?? types)];
     const otherTypes = categories ? types : undefined;
@@ -255,11 +290,11 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   let syncFailure: Error | undefined;
   type AwaitingSync = { position: number; resolve: () => void; reject: (error: unknown) => void };
   /**
-   * Categories committed since the last fsync started (`full`): the fsync that covers them wakes only the subscribers
-   * filtering for them. Waking every subscriber at every fsync (several hundred a second under load) made each one
+   * Categories and event types committed since the last fsync started (`full`): the fsync that covers them wakes only
+   * the subscribers filtering for them. Waking every subscriber at every fsync (several hundred a second under load) made each one
    * query its categories for nothing.
    */
-  let writtenSinceSync = new Set<string>();
+  let writtenSinceSync = newWritten();
   let awaitingSync: AwaitingSync[] = [];
   /** Subscriptions and the head never show more than was acknowledged (in `full`: more than is on disk). */
   const visibleHead = (): number => Math.min(head(), reader ? options.visibleUpTo!() : durable ? acknowledged : Number.MAX_SAFE_INTEGER);
@@ -270,7 +305,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     const covers = head();
     const walBytes = fstatSync(walFd).size;
     const written = writtenSinceSync;
-    writtenSinceSync = new Set();
+    writtenSinceSync = newWritten();
     fdatasync(walFd, (error) => {
       syncing = false;
       // Closed meanwhile: close() made the WAL durable itself and answered every waiting append.
@@ -351,15 +386,19 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const appendInSavepoint = db.transaction(appendInTx);
 
   // Live subscribers park here until the head moves past the position they have read up to.
-  /** `categories`: the subscriber's filter (null: every event concerns it). */
-  type Waiter = { after: number; categories: ReadonlySet<string> | null; wake: () => void };
+  /** `categories`, `types`: the subscriber's filter (null: every event concerns it). */
+  type Waiter = { after: number; categories: ReadonlySet<string> | null; types: ReadonlySet<string> | null; wake: () => void };
   const waiters = new Set<Waiter>();
   let pollTimer: NodeJS.Timeout | undefined;
-  /** Wake the subscribers behind `position`; given the categories just written, only those they filter for. */
-  const wakeUpTo = (position: number, written?: ReadonlySet<string>) => {
+  /**
+   * Wake the subscribers behind `position`; given the categories and event types just written, only those whose
+   * filter may match one of them (a reservation's commit does not wake the event triggers, which skip its type).
+   */
+  const wakeUpTo = (position: number, written?: WrittenKinds) => {
     for (const waiter of waiters) {
       if (waiter.after >= position) continue;
-      if (written && waiter.categories && ![...written].some((c) => waiter.categories!.has(c))) continue;
+      if (written && waiter.categories && ![...written.categories].some((c) => waiter.categories!.has(c))) continue;
+      if (written && waiter.types && ![...written.types].some((t) => waiter.types!.has(t))) continue;
       waiter.wake();
     }
   };
@@ -373,12 +412,13 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     if (durable && head() > acknowledged) sync();
     wakeUpTo(visibleHead());
   };
-  const waitForHeadAbove = (after: number, categories: ReadonlySet<string> | null, signal: { closed: boolean; wake?: () => void }) =>
+  const waitForHeadAbove = (after: number, categories: ReadonlySet<string> | null, types: ReadonlySet<string> | null, signal: { closed: boolean; wake?: () => void }) =>
     new Promise<void>((resolve) => {
       if (signal.closed || visibleHead() > after) return resolve();
       const waiter: Waiter = {
         after,
         categories,
+        types,
         wake: () => {
           waiters.delete(waiter);
           signal.wake = undefined;
@@ -474,14 +514,15 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     }
     commits += 1;
     let highest = 0;
-    const written = new Set<string>();
+    const written = newWritten();
     results.forEach((result, i) => {
       const p = batch[i]!;
       // A refusal promises nothing about the disk: answered at once.
       if ('error' in result) return p.reject(translate(result.error, p.stream));
       if (result.ok.written) {
         highest = Math.max(highest, result.ok.position);
-        written.add(streamCategory(p.stream));
+        written.categories.add(streamCategory(p.stream));
+        for (const event of p.events) written.types.add(event.type);
       }
       const committed = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
       // With `normal` the store promises nothing beyond the commit: durable at once.
@@ -497,7 +538,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       p.resolve({ ...committed, durable: durableOnDisk });
     });
     if (durable) {
-      for (const category of written) writtenSinceSync.add(category);
+      for (const category of written.categories) writtenSinceSync.categories.add(category);
+      for (const type of written.types) writtenSinceSync.types.add(type);
       if (awaitingSync.length > 0) sync();
     } else if (highest > 0) {
       acknowledged = Math.max(acknowledged, highest);
@@ -545,6 +587,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     subscribeToAll({ after = 0, filter, batchSize: requestedBatchSize = 1000 } = {}) {
       const batchSize = Math.max(1, requestedBatchSize);
       const categories = filter?.categories ? new Set(filter.categories) : null;
+      const types = filter?.eventTypes ? new Set(filter.eventTypes) : null;
       const signal: { closed: boolean; wake?: () => void } = { closed: false };
       const isClosed = () => signal.closed || closed;
 
@@ -565,7 +608,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
               yield { kind: 'caughtUp', position: cursor };
               continue;
             }
-            await waitForHeadAbove(cursor, categories, signal);
+            await waitForHeadAbove(cursor, categories, types, signal);
           }
         } finally {
           subscriptions.delete(subscription);

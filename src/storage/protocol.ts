@@ -1,7 +1,10 @@
 /** What the request thread hands the storage thread at start (see storageThread.ts and storageWorker.ts). */
 export interface StorageWorkerData {
   readonly dir: string;
-  /** Two Int32s: the request thread's commit counter (APPENDS) and whether the storage thread waits for it (ARMED). */
+  /**
+   * Three Int32s: the request thread's commit counter (APPENDS), whether the storage thread waits for it (ARMED), and
+   * whether the request thread waits for the read models to reach a position (URGENT: apply what gathered now).
+   */
   readonly appends: SharedArrayBuffer;
   /**
    * One BigInt64 (index ACKNOWLEDGED): the highest position the request thread acknowledged, durable with
@@ -15,4 +18,5 @@ export interface StorageWorkerData {
 
 export const APPENDS = 0;
 export const ARMED = 1;
+export const URGENT = 2;
 export const ACKNOWLEDGED = 0;

@@ -8,8 +8,9 @@
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
  * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
  * critical path, and a round trip to another thread costs more than the append itself. After each acknowledged commit the
- * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 2 ms while appends
- * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit.
+ * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 10 ms while appends
+ * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit. A wait
+ * for the read models (`runner.waitFor`) sets a flag that wakes the worker at once.
  *
  * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
@@ -21,7 +22,7 @@ import { createPositionTracker } from '../eventStore/positionTracker.js';
 import type { SqliteEventStore } from '../eventStore/sqliteEventStore.js';
 import type { Lease, ReadCollection, ReadStore, ReadStoreHealth } from '../readStore/readStore.js';
 import { createChannel } from './rpc.js';
-import { ACKNOWLEDGED, APPENDS, ARMED, type StorageWorkerData } from './protocol.js';
+import { ACKNOWLEDGED, APPENDS, ARMED, URGENT, type StorageWorkerData } from './protocol.js';
 
 // The worker runs the TypeScript sources through tsx when this module is itself TypeScript (npm start, tests), and
 // the compiled JavaScript next to it after `npm run build`.
@@ -58,7 +59,7 @@ export const startStorageThread = async (options: {
   const typescript = import.meta.url.endsWith('.ts');
   const entry = new URL(`./storageWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
-  const appends = new Int32Array(new SharedArrayBuffer(8));
+  const appends = new Int32Array(new SharedArrayBuffer(12));
   const acknowledged = new BigInt64Array(new SharedArrayBuffer(8));
   Atomics.store(acknowledged, ACKNOWLEDGED, BigInt(options.eventStore.writeStats().acknowledgedPosition));
   const data: StorageWorkerData = {
@@ -90,11 +91,18 @@ export const startStorageThread = async (options: {
     const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
     options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });
   });
+  /** The highest position a `waitFor` asked for: while the read models are behind it, the worker applies at once. */
+  let wanted = 0;
+  const hurry = () => {
+    if (Atomics.compareExchange(appends, URGENT, 0, 1) === 0) Atomics.notify(appends, URGENT);
+  };
   // Heard once the appends are acknowledged (with `full`: once they are on disk).
   options.eventStore.onAppended((position) => {
     Atomics.store(acknowledged, ACKNOWLEDGED, BigInt(position));
     Atomics.add(appends, APPENDS, 1);
     if (Atomics.compareExchange(appends, ARMED, 1, 0) === 1) Atomics.notify(appends, APPENDS);
+    // A wait that came before its position was acknowledged (on disk) is served now, not at the worker's next look.
+    else if (wanted > tracker.position) hurry();
   });
 
   const gone = (reason: string) => {
@@ -156,7 +164,14 @@ export const startStorageThread = async (options: {
     async start() {
       // Started with the thread: `startStorageThread` resolves once the read models have caught up.
     },
-    waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
+    waitFor(position, timeoutMs) {
+      // Someone waits (read-your-writes): the storage thread applies what it has gathered now, not at its next look.
+      if (position > tracker.position) {
+        wanted = Math.max(wanted, position);
+        hurry();
+      }
+      return tracker.waitFor(position, timeoutMs);
+    },
     onApplied(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -534,6 +534,23 @@ describe('embedded (SQLite) adapter', () => {
       await received;
     });
 
+    it.each(['full', 'normal'] as const)('with %s, a live subscriber filtered by type is woken by its type after commits of other types in its category', async (synchronous) => {
+      const store = open({ pollIntervalMs: 60_000, synchronous });
+      const category = uniqueCategory();
+      const sub = reader(store.subscribeToAll({ filter: { categories: [category], eventTypes: ['Wanted'] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      const received = sub.until(() => sub.events().length === 2, ms5);
+      await settle();
+      await store.append(`${category}-1`, [{ type: 'Other', data: {} }]);
+      await settle();
+      await store.append(`${category}-1`, [{ type: 'Wanted', data: { n: 1 } }]);
+      await settle();
+      // In one commit with another category's event and another type.
+      await Promise.all([store.append(`${uniqueCategory()}-1`, [{ type: 'Wanted', data: {} }]), store.append(`${category}-2`, [{ type: 'Other', data: {} }, { type: 'Wanted', data: { n: 2 } }])]);
+      await received;
+      expect(sub.events().map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    });
+
     it('retrying with only some ids already stored, or reusing an id in another stream, is a ConflictError', async () => {
       const store = open();
       const stream = `${uniqueCategory()}-1`;

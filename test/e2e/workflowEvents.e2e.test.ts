@@ -125,6 +125,37 @@ describe('event triggers', () => {
     expect(await runsOf(other, dana.key)).toHaveLength(0);
   });
 
+  it('a workflow created, disabled, enabled or retargeted between two calls of an account applies from the next call on', async () => {
+    const carol = await open('Carol', 10_000_000_000);
+    const call = async () => {
+      const { body } = await h.gql('mutation { sendPrompt(input: { model: "switchyard/demo", prompt: "hi" }) { ... on SendPromptResult { generationId } } }', {}, carol.key);
+      return body.data.sendPrompt.generationId as string;
+    };
+    const firedFor = async (workflowId: string) => (await runsOf(workflowId, carol.key)).map((run) => run.output?.got?.id as string).sort();
+    // A call before the account has any event workflow (its lookup finds none).
+    await call();
+    await settle();
+    const workflow = await create(echo('On answers', { type: 'event', event: 'generation.completed' }), carol.key);
+    const first = await call();
+    await endedRuns(workflow, carol.key, 1);
+    const disabled = await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename ${ERROR} } }`, { id: workflow }, carol.key);
+    expect(disabled.body.data.disableWorkflow.__typename).toBe('Workflow');
+    await call();
+    await settle();
+    expect(await firedFor(workflow)).toEqual([first]);
+    const enabled = await h.gql(`mutation($id: ID!) { enableWorkflow(id: $id) { __typename ${ERROR} } }`, { id: workflow }, carol.key);
+    expect(enabled.body.data.enableWorkflow.__typename).toBe('Workflow');
+    const third = await call();
+    await endedRuns(workflow, carol.key, 2);
+    expect(await firedFor(workflow)).toEqual([first, third].sort());
+    // Now listening to another event: calls no longer start it.
+    const updated = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ${ERROR} } }`, { id: workflow, d: echo('On failures', { type: 'event', event: 'generation.failed' }) }, carol.key);
+    expect(updated.body.data.updateWorkflow.__typename).toBe('Workflow');
+    await call();
+    await settle();
+    expect(await firedFor(workflow)).toEqual([first, third].sort());
+  });
+
   it('apiKey.created starts a run with the key’s id, name and hint, never its secret or hash', async () => {
     const workflow = await create(echo('On new keys', { type: 'event', event: 'apiKey.created' }), dana.key);
     await h.gql('mutation { createApiKey(name: "from-sam") { __typename } }', {}, sam.key);

@@ -33,7 +33,7 @@ import { Query } from 'mingo';
 import { workflowQueries } from '../../../../projections/workflows.js';
 import type { ProjectionRunner } from '../../../../projections/runner.js';
 import { DomainError } from '../../../errors.js';
-import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../../eventStore/eventStore.js';
+import { streamCategory, type EventStore, type JsonValue, type RecordedEvent, type Subscription } from '../../../eventStore/eventStore.js';
 import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../../../eventStore/followStatus.js';
 import type { Logger } from '../../../logger.js';
 import type { ReadStore } from '../../../readStore/readStore.js';
@@ -49,6 +49,7 @@ import { depthAfter } from './chain.js';
 import type { RunsApi } from '../run.api.js';
 import { followForTrigger } from './triggerFollower.js';
 import type { WorkflowsApi } from '../workflow.api.js';
+import { WORKFLOW_CATEGORY, type WorkflowEvent } from '../workflow.events.js';
 
 /** The read store's checkpoint name for this follower (not a projection: it writes no documents). */
 export const EVENT_TRIGGERS_CHECKPOINT = 'workflowEventTriggers';
@@ -68,6 +69,9 @@ const SOURCE_TYPES = [
   'CreditsRefunded',
   'ReservationSettled',
 ] as const satisfies readonly Source['type'][];
+
+/** The workflow events that can change which workflows an event triggers (received only to drop the cache). */
+const WORKFLOW_CHANGES = ['WorkflowCreated', 'WorkflowUpdated', 'WorkflowEnabled', 'WorkflowDisabled', 'WorkflowDeleted'] as const satisfies readonly WorkflowEvent['type'][];
 
 type Payload = { [key: string]: JsonValue };
 
@@ -108,7 +112,8 @@ const fundsDelta = (event: RecordedEvent<LedgerEvent>): number => {
   }
 };
 
-const MAX_BALANCES = 10_000;
+/** Accounts whose balance or event workflows are kept in memory (the oldest entry goes first). */
+const MAX_ACCOUNTS = 10_000;
 
 export const createEventTriggers = (deps: {
   eventStore: EventStore;
@@ -137,7 +142,7 @@ export const createEventTriggers = (deps: {
     }
     const after = known.funds + fundsDelta(event);
     balances.delete(accountId);
-    if (balances.size >= MAX_BALANCES) balances.delete(balances.keys().next().value!);
+    if (balances.size >= MAX_ACCOUNTS) balances.delete(balances.keys().next().value!);
     balances.set(accountId, { revision: event.revision, funds: after });
     return { before: known.funds, after };
   };
@@ -270,16 +275,36 @@ export const createEventTriggers = (deps: {
     }
   };
 
-  /** The account's enabled workflows whose trigger names this event and that existed when it happened. */
-  const listeners = async (accountId: string, name: string, event: Source): Promise<{ id: string; definition: WorkflowDefinition }[]> => {
-    // The read model must have the workflows as of this event (a workflow enabled just before it).
-    await deps.runner.waitFor(event.position, 5_000);
-    const docs = await queries.enabledWithTrigger(accountId, 'event');
-    return docs
-      .filter((doc) => doc.createdAt <= event.recordedAt)
-      .map((doc) => ({ id: doc._id, definition: JSON.parse(doc.definition) as WorkflowDefinition }))
-      .filter(({ definition }) => definition.trigger.type === 'event' && definition.trigger.event === name);
+  /**
+   * Per account: its enabled workflows with an `event` trigger, as the read model had them at or after the event that
+   * looked them up. Every call's GenerationCompleted and ReservationSettled ask; reading the read model for each cost
+   * a round trip to the storage thread and a query there, twice per call, for accounts that mostly have no such
+   * workflow. Exact all the same: this follower also receives the workflow events, in log order with the others, and
+   * drops the cache at each one (see `handle` below), so an event never sees workflows older than a change before it.
+   */
+  const eventWorkflows = new Map<string, Promise<{ id: string; createdAt: string; definition: WorkflowDefinition }[]>>();
+  const enabledEventWorkflows = async (accountId: string, event: Source) => {
+    let found = eventWorkflows.get(accountId);
+    if (!found) {
+      found = (async () => {
+        // The read model must have the workflows as of this event (a workflow enabled just before it).
+        await deps.runner.waitFor(event.position, 5_000);
+        const docs = await queries.enabledWithTrigger(accountId, 'event');
+        return docs.map((doc) => ({ id: doc._id, createdAt: doc.createdAt, definition: JSON.parse(doc.definition) as WorkflowDefinition }));
+      })();
+      if (eventWorkflows.size >= MAX_ACCOUNTS) eventWorkflows.delete(eventWorkflows.keys().next().value!);
+      eventWorkflows.set(accountId, found);
+      // A failed read is not kept: the event is retried and reads again.
+      found.catch(() => eventWorkflows.get(accountId) === found && eventWorkflows.delete(accountId));
+    }
+    return found;
   };
+
+  /** The account's enabled workflows whose trigger names this event and that existed when it happened. */
+  const listeners = async (accountId: string, name: string, event: Source): Promise<{ id: string; definition: WorkflowDefinition }[]> =>
+    (await enabledEventWorkflows(accountId, event)).filter(
+      ({ createdAt, definition }) => createdAt <= event.recordedAt && definition.trigger.type === 'event' && definition.trigger.event === name,
+    );
 
   const matches = (filter: Record<string, unknown> | undefined, payload: Payload): boolean => filter === undefined || new Query(filter, { scriptEnabled: false }).test(payload);
 
@@ -326,11 +351,17 @@ export const createEventTriggers = (deps: {
     eventStore: deps.eventStore,
     readStore: deps.readStore,
     checkpoint: EVENT_TRIGGERS_CHECKPOINT,
-    filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY], eventTypes: SOURCE_TYPES },
+    filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY, WORKFLOW_CATEGORY], eventTypes: [...SOURCE_TYPES, ...WORKFLOW_CHANGES] },
     batchSize: 500,
     // Platform events from before the first start are history, not news: they start nothing.
     firstStart: 'head',
-    handle: { one: (event) => handle(event as Source) },
+    handle: {
+      one: async (event) => {
+        // A workflow changed: the events after it look their account's workflows up again (see eventWorkflows).
+        if (streamCategory(event.stream) === WORKFLOW_CATEGORY) return void eventWorkflows.clear();
+        await handle(event as Source);
+      },
+    },
     logger,
     ...(deps.retry && { retry: deps.retry }),
   });
