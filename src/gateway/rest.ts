@@ -3,21 +3,17 @@
  * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
-import { streamGeneration } from './skins/sseGeneration.js';
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import type { AuthDirectory } from '../modules/auth/authDirectory.js';
+import { KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { applyPreset } from '../modules/presets/presetResolution.js';
 import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
-import type { Gateway, GenerationOutcome } from './gateway.js';
+import type { GenerationOutcome } from './gateway.js';
 import { toUsdNumber } from '../modules/ledger/money.js';
 import { SSE_DONE } from './sse.js';
 import type { ChatChunk, ChatResponse } from './types.js';
 
-const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
 
 /** OpenRouter's usage object: token counts plus `cost` in USD (a number) and cost details. */
 export const usageJson = (outcome: GenerationOutcome) => ({
@@ -81,12 +77,7 @@ const textChunk = (chunk: ChatChunk) => ({
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
-export const gatewayRoutes = (deps: {
-  gateway: Gateway;
-  directory: Pick<AuthDirectory, 'authenticate'>;
-  logger: Logger;
-  config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
-}): Route[] => {
+export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
@@ -96,8 +87,7 @@ export const gatewayRoutes = (deps: {
       const principal = requirePrincipal(deps.directory, req);
       // A preset the body names is merged in first: the parser checks the result as one request.
       const body = applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets);
-      const sessionHeader = req.headers['x-session-id'];
-      const parsed = parseChatBody(body, kind, Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
+      const parsed = parseChatBody(body, kind, sessionHeaderOf(req));
       const prepared = await gateway.prepare({
         generationId,
         principal,

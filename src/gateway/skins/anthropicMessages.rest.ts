@@ -5,17 +5,13 @@
  * Errors are Anthropic's body with OpenRouter's HTTP status; after the stream has started, an `event: error`.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Config } from '../../config.js';
-import type { Logger } from '../../logger.js';
-import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { bearerOf, readJsonBody, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { parseChatBody } from '../chatRequest.js';
-import type { Gateway } from '../gateway.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { streamGeneration } from './sseGeneration.js';
+import { sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
 
@@ -26,12 +22,7 @@ const secretOf = (req: IncomingMessage): string | null => {
   return key !== undefined && key.trim() !== '' ? key.trim() : bearerOf(req);
 };
 
-export const anthropicMessagesRoutes = (deps: {
-  gateway: Gateway;
-  directory: Pick<AuthDirectory, 'authenticate'>;
-  logger: Logger;
-  config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
-}): Route[] => {
+export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
   const messages = async ({ req, res, requestId }: RestRequest) => {
@@ -42,8 +33,7 @@ export const anthropicMessagesRoutes = (deps: {
       const principal = deps.directory.authenticate(secretOf(req));
       // A preset the body names is applied to the chat body it translates to, as on chat/completions.
       const chat = applyPreset(messagesChatBody(await readJsonBody(req, config.MAX_BODY_BYTES)), principal.accountId, gateway.presets) as JsonObject;
-      const sessionHeader = req.headers['x-session-id'];
-      const parsed = parseChatBody(chat, 'chat', Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
+      const parsed = parseChatBody(chat, 'chat', sessionHeaderOf(req));
       const prepared = await gateway.prepare({
         generationId,
         principal,

@@ -5,17 +5,14 @@
  * Response object (or the Responses SSE events, each with its `sequence_number`). Nothing is stored, so what needs a
  * stored response (previous_response_id, store:true, background, conversation, item_reference) is a 400.
  */
-import { streamGeneration, type SseWriter } from './sseGeneration.js';
-import type { Config } from '../../config.js';
+import { KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
-import type { Logger } from '../../logger.js';
-import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { toUsdNumber } from '../../modules/ledger/money.js';
 import { parseChatBody } from '../chatRequest.js';
 import { applyPreset } from '../../modules/presets/presetResolution.js';
-import type { Gateway, GenerationOutcome } from '../gateway.js';
+import type { GenerationOutcome } from '../gateway.js';
 import { GatewayError, invalidRequest } from '../gatewayErrors.js';
 import type { ChatChunk, ChatMessage, ContentPart, FinishReason, FunctionTool, ResponseFormat, ResponseMessage, ToolCall, ToolChoice } from '../types.js';
 
@@ -553,14 +550,8 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
 // -----------------------------------------------------------------------------------------------------------------
 // The route
 
-const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
 
-export const responsesRoutes = (deps: {
-  gateway: Gateway;
-  directory: Pick<AuthDirectory, 'authenticate'>;
-  logger: Logger;
-  config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
-}): Route[] => {
+export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
   const responses = async ({ req, res, requestId }: RestRequest) => {
@@ -572,8 +563,7 @@ export const responsesRoutes = (deps: {
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
       const { echo, ...translated } = chatBodyOf(body);
       const chat = applyPreset(translated.chat, principal.accountId, gateway.presets) as Json;
-      const sessionHeader = req.headers['x-session-id'];
-      const parsed = parseChatBody(chat, 'chat', Array.isArray(sessionHeader) ? sessionHeader[0] : sessionHeader);
+      const parsed = parseChatBody(chat, 'chat', sessionHeaderOf(req));
       const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: chat.provider ?? null, apiType: 'responses', correlationId: requestId });
       const ids = idsOf(generationId);
       const base = { id: ids.response, createdAt: prepared.created, model: parsed.models[0]!, echo };

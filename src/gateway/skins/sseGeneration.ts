@@ -4,9 +4,29 @@
  * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
  * what was delivered (as chat/completions does).
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
+
+/** What every generation route (chat/completions and the skins) is built from. */
+export interface GatewayRouteDeps {
+  readonly gateway: Gateway;
+  readonly directory: Pick<AuthDirectory, 'authenticate'>;
+  readonly logger: Logger;
+  readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
+}
+
+/** OpenRouter's keep-alive: an SSE comment while the first token is slow. */
+export const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
+
+/** The `x-session-id` header (sticky routing), the first if sent twice. */
+export const sessionHeaderOf = (req: IncomingMessage): string | undefined => {
+  const header = req.headers['x-session-id'];
+  return Array.isArray(header) ? header[0] : header;
+};
 
 export interface SseWriter {
   /** Write events; the 200 and its headers go out with the first. Nothing is written once the client is gone. */
