@@ -645,6 +645,26 @@ describe('embedded adapter: collections kept on disk', () => {
     expect(await store.collection('gens').aggregate(pipeline)).toEqual(await store.collection('memGens').aggregate(pipeline));
   });
 
+  it('answers lookups by _id (present, absent, duplicated ids, in the asked order, paged or sorted) as the in-memory collection does', async () => {
+    await seedBoth();
+    const queries: [Record<string, unknown>, Record<string, unknown>?][] = [
+      [{ _id: 'nope' }],
+      [{ _id: { $eq: 'gen-0011' } }],
+      [{ _id: { $in: [] } }],
+      [{ _id: { $in: ['gen-0090', 'gen-0002', 'gen-0090', 'nope', 'gen-0050', 'gen-0002'] } }],
+      [{ _id: { $in: ['gen-0090', 'gen-0002', 'gen-0050', 'gen-0051'] } }, { skip: 1, limit: 2 }],
+      [{ _id: { $in: ['gen-0090', 'gen-0002', 'gen-0050'] } }, { sort: { cost: 1 } }],
+      [{ _id: { $in: ['gen-0090', 'gen-0002', 'gen-0050', 'gen-0051'] }, streamed: true }],
+    ];
+    for (const [filter, options] of queries) {
+      const fromDisk = await store.collection('gens').find(filter, options);
+      expect(fromDisk, JSON.stringify({ filter, options })).toEqual(await store.collection('memGens').find(filter, options));
+      expect(await store.collection('gens').count(filter)).toBe(await store.collection('memGens').count(filter));
+      expect(await store.collection('gens').findOne(filter)).toEqual(await store.collection('memGens').findOne(filter));
+    }
+    expect((await store.collection('gens').find({ _id: { $in: ['gen-0090', 'gen-0002', 'gen-0090'] } })).map((d) => d._id)).toEqual(['gen-0090', 'gen-0002']);
+  });
+
   it('keeps its documents across reopen, moves a formerly in-memory collection to disk, and resets', async () => {
     await store.close();
     store = await open([]); // before: kept in memory
