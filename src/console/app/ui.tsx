@@ -55,3 +55,24 @@ export const Figures = ({ items, class: extra = '', ...rest }: { items: readonly
     ))}
   </dl>
 );
+
+/** A labelled select over fixed choices (value → label), in the markup every page's controls use. */
+export const Choice = <V extends string | number,>({ id, label, value, choices, onChange }: { id: string; label: string; value: V; choices: readonly (readonly [V, string])[]; onChange: (value: V) => void }) => (
+  <div>
+    <label for={id}>{label}</label>
+    <select id={id} value={value} onChange={(e) => onChange(choices[e.currentTarget.selectedIndex]![0])}>
+      {choices.map(([v, text]) => (
+        <option key={v} value={v}>
+          {text}
+        </option>
+      ))}
+    </select>
+  </div>
+);
+
+/** The periods a daily chart offers, in days. */
+export const PERIODS: readonly (readonly [number, string])[] = [
+  [7, 'Last 7 days'],
+  [30, 'Last 30 days'],
+  [90, 'Last 90 days'],
+];

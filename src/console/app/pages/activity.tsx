@@ -3,7 +3,7 @@ import { gql } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
-import { Figures, Notice, Section, useLoad } from '../ui.js';
+import { Choice, Figures, Notice, PERIODS, Section, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
 type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW';
@@ -126,34 +126,9 @@ export const ActivityPage = () => {
       <h1>Activity</h1>
       <Section title="Usage per day">
         <div class="controls">
-          <div>
-            <label for="act-metric">Show</label>
-            <select id="act-metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as Metric)}>
-              {(Object.keys(METRICS) as Metric[]).map((m) => (
-                <option key={m} value={m}>
-                  {METRICS[m].label}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div>
-            <label for="act-dimension">Split by</label>
-            <select id="act-dimension" value={dimension} onChange={(e) => setDimension(e.currentTarget.value as Dimension)}>
-              {(Object.keys(DIMENSIONS) as Dimension[]).map((d) => (
-                <option key={d} value={d}>
-                  {DIMENSIONS[d]}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div>
-            <label for="act-span">Period</label>
-            <select id="act-span" value={span} onChange={(e) => setSpan(Number(e.currentTarget.value))}>
-              <option value={7}>Last 7 days</option>
-              <option value={30}>Last 30 days</option>
-              <option value={90}>Last 90 days</option>
-            </select>
-          </div>
+          <Choice id="act-metric" label="Show" value={metric} choices={(Object.keys(METRICS) as Metric[]).map((m) => [m, METRICS[m].label] as const)} onChange={setMetric} />
+          <Choice id="act-dimension" label="Split by" value={dimension} choices={(Object.keys(DIMENSIONS) as Dimension[]).map((d) => [d, DIMENSIONS[d]] as const)} onChange={setDimension} />
+          <Choice id="act-span" label="Period" value={span} choices={PERIODS} onChange={setSpan} />
         </div>
         <Figures
           class="totals"

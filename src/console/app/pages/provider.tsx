@@ -2,7 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatUsd, parseUsd } from '../money.js';
-import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+import { Choice, Figures, messageOf, Notice, PERIODS, Section, useLoad } from '../ui.js';
 
 /** Prices are nano-dollars per token; people think in dollars per million tokens. */
 const PER_MILLION = 1_000_000;
@@ -368,24 +368,8 @@ const TrafficSection = () => {
   return (
     <Section title="Traffic and earnings">
       <div class="controls">
-        <div>
-          <label for="tr-metric">Show</label>
-          <select id="tr-metric" value={metric} onChange={(e) => setMetric(e.currentTarget.value as Metric)}>
-            {(Object.keys(METRICS) as Metric[]).map((m) => (
-              <option key={m} value={m}>
-                {METRICS[m].label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label for="tr-span">Period</label>
-          <select id="tr-span" value={span} onChange={(e) => setSpan(Number(e.currentTarget.value))}>
-            <option value={7}>Last 7 days</option>
-            <option value={30}>Last 30 days</option>
-            <option value={90}>Last 90 days</option>
-          </select>
-        </div>
+        <Choice id="tr-metric" label="Show" value={metric} choices={(Object.keys(METRICS) as Metric[]).map((m) => [m, METRICS[m].label] as const)} onChange={setMetric} />
+        <Choice id="tr-span" label="Period" value={span} choices={PERIODS} onChange={setSpan} />
       </div>
       <Figures
         class="totals"
