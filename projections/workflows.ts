@@ -87,5 +87,7 @@ export const workflowQueries = (store: ReadStore) => {
       workflows.find({ ...page.filter, accountId, status: { $ne: 'deleted' } }, { sort: page.sort, limit: page.limit }),
     /** An account's enabled workflows with this type of trigger (the event triggers look up who listens). */
     enabledWithTrigger: (accountId: string, triggerType: WorkflowDoc['triggerType']) => workflows.find({ accountId, status: 'enabled', triggerType }),
+    /** Every account's enabled workflows with an `event` trigger (which event types the event triggers must read). */
+    enabledEventTriggers: () => workflows.find({ status: 'enabled', triggerType: 'event' }),
   };
 };

@@ -43,6 +43,7 @@ export type ApiKeyRevoked = { readonly type: 'ApiKeyRevoked'; readonly data: { r
 
 export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyExpiryChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
 
-export const apiKeyStream = (keyId: string): string => `apikey-${keyId}`;
+export const API_KEY_CATEGORY = 'apikey';
+export const apiKeyStream = (keyId: string): string => `${API_KEY_CATEGORY}-${keyId}`;
 
 export const kindOfKey = (created: ApiKeyCreated['data']): KeyKind => created.kind ?? 'inference';

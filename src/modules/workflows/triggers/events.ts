@@ -27,22 +27,29 @@
  * - workflowRun.failed: `runId`, `workflowId`, `workflowName`, `version`, `error` {code, message}, `failedStep`,
  *   `trigger` (the failed run's own trigger);
  * - custom.<name>: `data` (what action.emit sent), `source` {workflowId, runId, step} or null.
+ *
+ * Interest: the follower reads only the event types some enabled `event` workflow (of any account) can be triggered
+ * by, plus failed runs, custom events and the workflow changes; most calls then wake it for nothing. It computes them
+ * from the read model as of the position it subscribes after, and at each workflow change, as of that change: when
+ * they differ it subscribes again right after the change, so an event after it is read with the new filter (a
+ * generation right after a workflow listening to it was created starts its run). When the read model cannot answer,
+ * it reads every source type (never fewer than it needs).
  */
 import { createHash } from 'node:crypto';
 import { Query } from 'mingo';
 import { workflowQueries } from '../../../../projections/workflows.js';
 import type { ProjectionRunner } from '../../../../projections/runner.js';
 import { DomainError } from '../../../errors.js';
-import { streamCategory, type EventStore, type JsonValue, type RecordedEvent, type Subscription } from '../../../eventStore/eventStore.js';
-import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../../../eventStore/followStatus.js';
+import { streamCategory, type AllFilter, type EventStore, type JsonValue, type RecordedEvent } from '../../../eventStore/eventStore.js';
+import type { RetryPolicy } from '../../../eventStore/followStatus.js';
 import type { Logger } from '../../../logger.js';
 import type { ReadStore } from '../../../readStore/readStore.js';
 import type { ApiKeyEvent } from '../../apiKeys/apiKey.events.js';
-import { apiKeyStream } from '../../apiKeys/apiKey.events.js';
+import { API_KEY_CATEGORY, apiKeyStream } from '../../apiKeys/apiKey.events.js';
 import { GENERATION_CATEGORY, generationStream, type GenerationEvent } from '../../generations/generation.events.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../ledger/ledger.events.js';
 import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.js';
-import type { WorkflowDefinition } from '../definition.js';
+import type { PlatformEventName, WorkflowDefinition } from '../definition.js';
 import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
 import { depthAfter } from './chain.js';
@@ -56,22 +63,55 @@ export const EVENT_TRIGGERS_CHECKPOINT = 'workflowEventTriggers';
 
 type Source = RecordedEvent<GenerationEvent | ApiKeyEvent | LedgerEvent | RunEvent | CustomEventEmitted>;
 
-const SOURCE_TYPES = [
-  'GenerationCompleted',
-  'GenerationFailed',
-  'ApiKeyCreated',
-  'ApiKeyRevoked',
-  'RunFailed',
-  'CustomEventEmitted',
+/** The event types the follower may read, each with its stream category (what triggers fire from; see `interpret`). */
+const SOURCE_CATEGORIES = {
+  GenerationCompleted: GENERATION_CATEGORY,
+  GenerationFailed: GENERATION_CATEGORY,
+  ApiKeyCreated: API_KEY_CATEGORY,
+  ApiKeyRevoked: API_KEY_CATEGORY,
+  RunFailed: RUN_CATEGORY,
+  CustomEventEmitted: CUSTOM_EVENT_CATEGORY,
   // The balance moves with these (reservations are holds, not counted).
-  'CreditsPurchased',
-  'CreditsGranted',
-  'CreditsRefunded',
-  'ReservationSettled',
-] as const satisfies readonly Source['type'][];
+  CreditsPurchased: LEDGER_CATEGORY,
+  CreditsGranted: LEDGER_CATEGORY,
+  CreditsRefunded: LEDGER_CATEGORY,
+  ReservationSettled: LEDGER_CATEGORY,
+} as const satisfies Partial<Record<Source['type'], string>>;
+type SourceType = keyof typeof SOURCE_CATEGORIES;
+const SOURCE_TYPES = Object.keys(SOURCE_CATEGORIES) as SourceType[];
 
-/** The workflow events that can change which workflows an event triggers (received only to drop the cache). */
+/** The workflow events that can change which workflows an event triggers (received to drop the cache and recompute the interest). */
 const WORKFLOW_CHANGES = ['WorkflowCreated', 'WorkflowUpdated', 'WorkflowEnabled', 'WorkflowDisabled', 'WorkflowDeleted'] as const satisfies readonly WorkflowEvent['type'][];
+
+/** Read whoever listens: error workflows and workflowRun.failed (RunFailed), custom.* (any name, cheap and rare). */
+const ALWAYS_READ: readonly SourceType[] = ['RunFailed', 'CustomEventEmitted'];
+
+/** The source types a trigger's event name is fired from (custom.* and workflowRun.failed: read always). */
+const sourceTypesOf = (event: PlatformEventName | `custom.${string}`): readonly SourceType[] => {
+  switch (event) {
+    case 'generation.completed':
+      return ['GenerationCompleted'];
+    case 'generation.failed':
+      return ['GenerationFailed'];
+    case 'apiKey.created':
+      return ['ApiKeyCreated'];
+    case 'apiKey.revoked':
+      return ['ApiKeyRevoked'];
+    case 'balance.below':
+      return ['CreditsPurchased', 'CreditsGranted', 'CreditsRefunded', 'ReservationSettled'];
+    case 'workflowRun.failed':
+    default:
+      return [];
+  }
+};
+
+/** The subscription filter reading these source types and the workflow changes (only their categories: see the store's wake-up check). */
+const filterOf = (types: ReadonlySet<SourceType>): AllFilter => {
+  const eventTypes = SOURCE_TYPES.filter((type) => types.has(type));
+  return { categories: [...new Set([...eventTypes.map((type) => SOURCE_CATEGORIES[type]), WORKFLOW_CATEGORY])], eventTypes: [...eventTypes, ...WORKFLOW_CHANGES] };
+};
+const FULL_FILTER = filterOf(new Set(SOURCE_TYPES));
+const sameFilter = (a: AllFilter, b: AllFilter) => a.eventTypes?.join() === b.eventTypes?.join();
 
 type Payload = { [key: string]: JsonValue };
 
@@ -346,19 +386,55 @@ export const createEventTriggers = (deps: {
     }
   };
 
+  /**
+   * The filter the follower reads with: the source types the enabled event workflows (every account's) need, as the
+   * read model has them at or after `position`; all of them when it cannot say.
+   */
+  const interestAt = async (position: number): Promise<AllFilter> => {
+    try {
+      if (!(await deps.runner.waitFor(position, 5_000))) {
+        logger.warn({ position }, 'event triggers: the read models are behind the event log; reading every source event until the next workflow change');
+        return FULL_FILTER;
+      }
+      const types = new Set<SourceType>(ALWAYS_READ);
+      for (const doc of await queries.enabledEventTriggers()) {
+        const { trigger } = JSON.parse(doc.definition) as WorkflowDefinition;
+        if (trigger.type === 'event') for (const type of sourceTypesOf(trigger.event)) types.add(type);
+      }
+      return filterOf(types);
+    } catch (error) {
+      logger.warn({ err: error, position }, 'event triggers: could not read which events workflows listen to; reading every source event until the next workflow change');
+      return FULL_FILTER;
+    }
+  };
+  let interest = FULL_FILTER;
+  /** The interest a workflow change computed, for the subscription right after it (any other subscribe computes its own). */
+  let prepared: { position: number; filter: AllFilter } | null = null;
+
   return followForTrigger({
     name: 'event triggers',
     eventStore: deps.eventStore,
     readStore: deps.readStore,
     checkpoint: EVENT_TRIGGERS_CHECKPOINT,
-    filter: { categories: [GENERATION_CATEGORY, 'apikey', LEDGER_CATEGORY, RUN_CATEGORY, CUSTOM_EVENT_CATEGORY, WORKFLOW_CATEGORY], eventTypes: [...SOURCE_TYPES, ...WORKFLOW_CHANGES] },
+    filter: () => interest,
+    beforeSubscribe: async (position) => {
+      interest = prepared?.position === position ? prepared.filter : await interestAt(position);
+      prepared = null;
+    },
     batchSize: 500,
     // Platform events from before the first start are history, not news: they start nothing.
     firstStart: 'head',
     handle: {
       one: async (event) => {
-        // A workflow changed: the events after it look their account's workflows up again (see eventWorkflows).
-        if (streamCategory(event.stream) === WORKFLOW_CATEGORY) return void eventWorkflows.clear();
+        if (streamCategory(event.stream) === WORKFLOW_CATEGORY) {
+          // A workflow changed: the events after it look their account's workflows up again (see eventWorkflows), and
+          // are read with the interest as of the change (only when it moved: most changes are not to event workflows).
+          eventWorkflows.clear();
+          const next = await interestAt(event.position);
+          if (sameFilter(next, interest)) return;
+          prepared = { position: event.position, filter: next };
+          return 'resubscribe';
+        }
         await handle(event as Source);
       },
     },

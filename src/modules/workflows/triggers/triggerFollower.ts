@@ -7,6 +7,12 @@
  * The checkpoint is stored once the follower has caught up, at most once a second while events keep coming, and on
  * stop: storing it after every batch cost a write on the read side per request or two under load, and all it buys is
  * a shorter replay after a crash, which the derived run ids make harmless.
+ *
+ * A trigger whose interest changes (the `event` trigger reads only the event types some workflow listens to) gives its
+ * filter as a function, read at every subscribe, and `beforeSubscribe` to prepare it for the position the subscription
+ * starts after; its `one` handler answers 'resubscribe' at an event that changes the interest (a workflow change): the
+ * follower then subscribes again right after that event, without reading on in the old subscription, whose cursor may
+ * already be past events the new filter takes.
  */
 import type { AllFilter, EventStore, RecordedEvent, Subscription } from '../../../eventStore/eventStore.js';
 import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../../../eventStore/followStatus.js';
@@ -30,7 +36,10 @@ export const followForTrigger = (deps: {
   readStore: ReadStore;
   /** The checkpoint's name in the read store (beside the projections'). */
   checkpoint: string;
-  filter: AllFilter;
+  /** Read at every (re)subscribe, after `beforeSubscribe`. */
+  filter: AllFilter | (() => AllFilter);
+  /** Run before every (re)subscribe with the position the subscription starts after (a failure is retried with backoff). */
+  beforeSubscribe?: (position: number) => Promise<void>;
   batchSize: number;
   /** Where a first start (no checkpoint yet) begins: the log's start, or its head (only what happens from now on). */
   firstStart: 'start' | 'head';
@@ -38,7 +47,7 @@ export const followForTrigger = (deps: {
    * Handle a batch of events (what the subscription delivered at once), in log order: given instead of handling them
    * one by one, a trigger can start their runs together (runs.startMany).
    */
-  handle: { one: (event: RecordedEvent) => Promise<void> } | { batch: (events: readonly RecordedEvent[]) => Promise<void> };
+  handle: { one: (event: RecordedEvent) => Promise<void | 'resubscribe'> } | { batch: (events: readonly RecordedEvent[]) => Promise<void> };
   logger: Logger;
   retry?: RetryPolicy;
   now?: () => number;
@@ -63,8 +72,12 @@ export const followForTrigger = (deps: {
   const follow = async (caughtUp: () => void) => {
     while (!stopped) {
       try {
-        const sub = deps.eventStore.subscribeToAll({ after: position, filter: deps.filter, batchSize: deps.batchSize });
+        await deps.beforeSubscribe?.(position);
+        if (stopped) return;
+        const filter = typeof deps.filter === 'function' ? deps.filter() : deps.filter;
+        const sub = deps.eventStore.subscribeToAll({ after: position, filter, batchSize: deps.batchSize });
         subscription = sub;
+        let resubscribe = false;
         for await (const message of sub) {
           if (stopped) return;
           if (message.kind === 'caughtUp') {
@@ -81,14 +94,21 @@ export const followForTrigger = (deps: {
           } else {
             for (const event of message.events) {
               if (stopped) return;
-              await deps.handle.one(event);
+              resubscribe = (await deps.handle.one(event)) === 'resubscribe';
               position = event.position;
+              if (resubscribe) break;
             }
           }
           if (now() - storedAt >= CHECKPOINT_EVERY_MS) await store(position);
           health.delivered(false);
+          // Not a message more from this subscription: its filter is stale from here on.
+          if (resubscribe) break;
         }
         if (stopped) return;
+        if (resubscribe) {
+          await sub.close();
+          continue;
+        }
         throw new Error('the event subscription ended');
       } catch (error) {
         if (stopped) return;
