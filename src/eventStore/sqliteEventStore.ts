@@ -1,6 +1,8 @@
 /**
  * The embedded EventStore adapter: one SQLite file (better-sqlite3, WAL mode).
  *
+ * Appends run on a writer thread of their own (sqliteWriter.ts): this connection, on the calling thread, only reads.
+ *
  * Positions are SQLite row ids. Writers are serialised by SQLite (`BEGIN IMMEDIATE`; concurrent appends share one
  * transaction, see group commit below) and
  * a new row id is always max(row id) + 1, so positions grow in commit order: once a reader sees position P, every
@@ -13,8 +15,7 @@
  * Appending an empty list only checks the expected revision and returns the stream's current revision (-1 when
  * the stream does not exist) and the position of its last event (0 when none).
  */
-import { randomUUID } from 'node:crypto';
-import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../errors.js';
@@ -33,6 +34,7 @@ import type {
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
 import { ALREADY_DURABLE, streamCategory } from './eventStore.js';
+import { startWriter, type WireAppend, type WireFailure, type WireResult, type Writer, type WriterReply } from './sqliteWriter.js';
 
 export interface SqliteEventStoreOptions {
   readonly dir: string;
@@ -40,9 +42,9 @@ export interface SqliteEventStoreOptions {
   readonly file?: string;
   /**
    * `full` (default): an append is acknowledged only once the WAL bytes holding it are on disk, so it survives a
-   * power loss. The connection itself commits with SQLite's NORMAL (no fsync inside the commit, which would block
-   * the event loop); the WAL is fsynced on libuv's thread pool, one fsync covering every commit made since the last
-   * one started (group commit), and each append resolves when the fsync covering it is done.
+   * power loss. The writer thread commits with SQLite's NORMAL (no fsync inside the commit) and fsyncs the WAL after
+   * its commits, one fsync at a time covering every commit made since the last one started (group commit); each
+   * append resolves when the fsync covering it is done.
    * `normal`: acknowledged at commit; the WAL is fsynced only at checkpoints. Acknowledged appends survive a process
    * crash (kill -9), but those since the last checkpoint may be lost on power loss.
    */
@@ -144,16 +146,6 @@ const toRecorded = (row: EventRow): RecordedEvent => {
   };
 };
 
-/**
- * A random UUID whose first 48 bits are the time in ms (the UUIDv7 layout). Ids generated in one append share a
- * prefix, so they land on the same pages of the unique id index instead of dirtying one random page per event:
- * that halves the bytes written per batched append.
- */
-const timeOrderedUuid = (): string => {
-  const time = Date.now().toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
-};
-
 /** The categories and event types a commit wrote (or the commits one fsync covers): which subscribers to wake. */
 interface WrittenKinds {
   readonly categories: Set<string>;
@@ -161,41 +153,31 @@ interface WrittenKinds {
 }
 const newWritten = (): WrittenKinds => ({ categories: new Set(), types: new Set() });
 
-const sqliteCode = (error: unknown): string | undefined => (error instanceof Database.SqliteError ? error.code : undefined);
-
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
   ensurePrivateDir(options.dir);
   const file = join(options.dir, options.file ?? 'events.db');
   ensurePrivateDatabaseFile(file);
   const pollIntervalMs = options.pollIntervalMs ?? 50;
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const cacheMiB = options.cacheMiB ?? 16;
 
-  const db = new Database(file, { timeout: options.busyTimeoutMs ?? 5000 });
+  const db = new Database(file, { timeout: busyTimeoutMs });
   db.pragma('journal_mode = WAL');
   const reader = options.visibleUpTo !== undefined;
   const durable = options.synchronous !== 'normal' && !reader;
-  // Never FULL: that fsyncs inside every commit, on the event loop (better-sqlite3 is synchronous); measured at
-  // ~0.3-2.5 ms per commit on this project's VM, several commits per request. `full` makes commits durable with its
-  // own fsyncs off the event loop instead (see `sync` below). NORMAL still fsyncs the WAL before every checkpoint
-  // copies it into the database file, so a checkpoint never makes anything durable out of order.
+  // Never FULL: that fsyncs inside every commit. Appends commit on the writer thread (sqliteWriter.ts), with NORMAL;
+  // `full` makes them durable with that thread's own fsync after the commit. NORMAL still fsyncs the WAL before every
+  // checkpoint copies it into the database file, so a checkpoint never makes anything durable out of order.
   db.pragma('synchronous = NORMAL');
-  db.pragma(`cache_size = -${(options.cacheMiB ?? 16) * 1024}`);
+  db.pragma(`cache_size = -${cacheMiB * 1024}`);
   db.pragma('temp_store = MEMORY');
-  // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append on the event loop.
+  // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append.
   db.pragma('wal_autocheckpoint = 0');
   const checkpointer = options.backgroundCheckpoints === false ? null : startBackgroundCheckpointer(file);
   db.pragma('journal_size_limit = 67108864');
   db.exec(SCHEMA);
 
   const selectHead = db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events');
-  const selectStreamHead = db.prepare<[string], { revision: number; position: number }>(
-    'SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
-  );
-  const selectById = db.prepare<[string], { stream: string; revision: number; position: number }>(
-    'SELECT stream, revision, position FROM events WHERE id = ?',
-  );
-  const insert = db.prepare<[string, string, string, number, string, string, string, string]>(
-    'INSERT INTO events (id, stream, category, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-  );
   const readForwards = db.prepare<[string, number, number], EventRow>(
     `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
   );
@@ -268,122 +250,44 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
 
   const head = (): number => selectHead.get()?.head ?? 0;
 
-  /**
-   * Durability for `full`: the WAL is fsynced on libuv's thread pool (fs.fdatasync on a descriptor of our own for
-   * the -wal file; on Linux an fsync covers the file's bytes whoever wrote them). One fsync is in flight at a time;
-   * commits made meanwhile wait for the next one, so under load one fsync covers many commits. What a commit
-   * wrote is in the file when the commit returns, so an fsync started after it covers it: `sync` notes the head
-   * and the WAL's size before it starts, and once it is done everything up to that head is durable.
-   */
-  const walFd = durable ? openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600) : -1;
   // What an earlier run left in the WAL (a kill -9 leaves it in the page cache only) is made durable before it is
-  // served: an fsync at open, on the event loop once, before any request.
-  if (durable) fdatasyncSync(walFd);
+  // served: an fsync at open, once, before any request.
+  let syncedWalBytes = 0;
+  if (durable) {
+    const walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      fdatasyncSync(walFd);
+      syncedWalBytes = fstatSync(walFd).size;
+    } finally {
+      closeSync(walFd);
+    }
+  }
+  /**
+   * The highest committed position this connection knows of: its own commits as the writer reports them, and other
+   * processes' at each poll (and each `headPosition` / `readAll`), instead of asking SQLite at every wake-up.
+   */
+  let knownHead = head();
   /** With `full`: every position up to this is on disk. With `normal`: the head at the last commit. */
-  let acknowledged = head();
-  let syncing = false;
-  let closedFd = false;
-  let syncedWalBytes = durable ? fstatSync(walFd).size : 0;
+  let acknowledged = knownHead;
   let commits = 0;
   let syncs = 0;
-  /** Set when an fsync failed: what the WAL holds on disk is then unknown, and every later append is refused. */
+  /** Set when an fsync failed (or the writer thread ended): every later append is refused. */
   let syncFailure: Error | undefined;
   type AwaitingSync = { position: number; resolve: () => void; reject: (error: unknown) => void };
+  let awaitingSync: AwaitingSync[] = [];
   /**
-   * Categories and event types committed since the last fsync started (`full`): the fsync that covers them wakes only
-   * the subscribers filtering for them. Waking every subscriber at every fsync (several hundred a second under load) made each one
-   * query its categories for nothing.
+   * Categories and event types committed since the last fsync's report (`full`): the fsync that covers them wakes only
+   * the subscribers filtering for them. Waking every subscriber at every fsync (several hundred a second under load) made
+   * each one query its categories for nothing.
    */
   let writtenSinceSync = newWritten();
-  let awaitingSync: AwaitingSync[] = [];
   /** Subscriptions and the head never show more than was acknowledged (in `full`: more than is on disk). */
-  const visibleHead = (): number => Math.min(head(), reader ? options.visibleUpTo!() : durable ? acknowledged : Number.MAX_SAFE_INTEGER);
-
-  const sync = () => {
-    if (syncing || closedFd) return;
-    syncing = true;
-    const covers = head();
-    const walBytes = fstatSync(walFd).size;
-    const written = writtenSinceSync;
-    writtenSinceSync = newWritten();
-    fdatasync(walFd, (error) => {
-      syncing = false;
-      // Closed meanwhile: close() made the WAL durable itself and answered every waiting append.
-      if (closedFd) return;
-      syncs += 1;
-      const waiting = awaitingSync;
-      if (error) {
-        // After a failed fsync the kernel may have dropped the dirty pages: nothing since the last good fsync can be
-        // promised, now or by a retry. Refuse everything from here on; a restart reopens from what is on disk.
-        syncFailure = new UnavailableError(`The event store could not write its log to disk (${error.code ?? error.message}); restart the server`);
-        awaitingSync = [];
-        for (const a of waiting) a.reject(syncFailure);
-        return;
-      }
-      syncedWalBytes = walBytes;
-      const previous = acknowledged;
-      acknowledged = Math.max(acknowledged, covers);
-      awaitingSync = waiting.filter((a) => a.position > acknowledged);
-      for (const a of waiting) if (a.position <= acknowledged) a.resolve();
-      if (acknowledged > previous) {
-        wakeUpTo(acknowledged, written);
-        for (const listener of appendedListeners) listener(acknowledged);
-      }
-      // Appends made in reaction to these acknowledgements are committed in this turn, as after a commit (see
-      // followUp); then the next fsync covers them and whatever was committed while this one ran.
-      following = true;
-      queueMicrotask(() => followUp(FOLLOW_UP_HOPS, 1));
-    });
+  const visibleHead = (): number => (reader ? Math.min(head(), options.visibleUpTo!()) : durable ? acknowledged : knownHead);
+  /** The same after asking SQLite for the head (another process may have appended). */
+  const freshVisibleHead = (): number => {
+    if (!reader) knownHead = Math.max(knownHead, head());
+    return visibleHead();
   };
-
-  type Written = Omit<AppendResult, 'durable'> & { written: boolean };
-  /** One append, inside the group's transaction: checks the expected revision, then inserts. */
-  const appendInTx = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Written => {
-    // A retry of an append that already succeeded: every id is already in this stream.
-    const firstId = events[0]?.id;
-    if (firstId !== undefined && selectById.get(firstId)) {
-      const found = events.map((event) => (event.id === undefined ? undefined : selectById.get(event.id)));
-      if (found.every((row) => row?.stream === stream)) {
-        const rows = found as { revision: number; position: number }[];
-        return {
-          nextExpectedRevision: Math.max(...rows.map((row) => row.revision)),
-          position: Math.max(...rows.map((row) => row.position)),
-          written: false,
-        };
-      }
-      throw new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
-    }
-
-    const current = selectStreamHead.get(stream);
-    const currentRevision = current?.revision ?? -1;
-    const actual = current ? current.revision : 'no_stream';
-    const ok =
-      expected === 'any' ||
-      (expected === 'no_stream' && !current) ||
-      (expected === 'stream_exists' && current !== undefined) ||
-      expected === currentRevision;
-    if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
-
-    const category = streamCategory(stream);
-    const recordedAt = new Date().toISOString();
-    let position = current?.position ?? 0;
-    events.forEach((event, i) => {
-      const info = insert.run(
-        event.id ?? timeOrderedUuid(),
-        stream,
-        category,
-        currentRevision + 1 + i,
-        event.type,
-        JSON.stringify(event.data ?? null),
-        event.metadata ? JSON.stringify(event.metadata) : '{}',
-        recordedAt,
-      );
-      position = Number(info.lastInsertRowid);
-    });
-    return { nextExpectedRevision: currentRevision + events.length, position, written: events.length > 0 };
-  };
-  /** The same in a savepoint of its own, for appends whose inserts can fail part-way (see groupTx). */
-  const appendInSavepoint = db.transaction(appendInTx);
 
   // Live subscribers park here until the head moves past the position they have read up to.
   /** `categories`, `types`: the subscriber's filter (null: every event concerns it). */
@@ -402,6 +306,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       waiter.wake();
     }
   };
+  let syncRequested = false;
   // Polling runs only while someone waits: it is how appends by other processes reach this process.
   const poll = () => {
     if (waiters.size === 0 || closed) {
@@ -409,8 +314,14 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       pollTimer = undefined;
       return;
     }
-    if (durable && head() > acknowledged) sync();
-    wakeUpTo(visibleHead());
+    const visible = freshVisibleHead();
+    if (durable && knownHead > acknowledged && !syncRequested && writer && !syncFailure) {
+      // Another process's commits: this process shows them once an fsync covers them.
+      syncRequested = true;
+      writer.send({ kind: 'sync' });
+      hold();
+    }
+    wakeUpTo(visible);
   };
   const waitForHeadAbove = (after: number, categories: ReadonlySet<string> | null, types: ReadonlySet<string> | null, signal: { closed: boolean; wake?: () => void }) =>
     new Promise<void>((resolve) => {
@@ -434,10 +345,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     });
 
   /**
-   * Group commit: appends made while the event loop is busy are written in one transaction (an append whose inserts
-   * can fail part-way in a savepoint of its own, so it does not affect the others). With `normal` every append is
-   * acknowledged at that commit; with `full` once an fsync after it is done (see `sync`), so appends committed while
-   * an fsync runs share the next one. An append costs one event-loop turn, plus the fsync's wait off the loop.
+   * Group commit: the appends made in one turn of the event loop go to the writer thread in one message, and the
+   * writer commits every message waiting for it in one transaction. With `normal` every append is acknowledged at that
+   * commit; with `full` once the writer's fsync after it is done, so appends committed while an fsync runs share the
+   * next one.
    */
   type PendingAppend = {
     stream: string;
@@ -448,71 +359,44 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     reject: (error: unknown) => void;
   };
   let pending: PendingAppend[] = [];
-  /**
-   * Only caller-chosen event ids can make an insert fail after others went in (an id already used): such appends run
-   * in a savepoint of their own, so their failure undoes only them. Any other append fails, if at all, on its
-   * expected revision before it writes anything, and needs no savepoint (two statements fewer per append); an
-   * unexpected SQLite error inside one aborts the whole group, whose appends are then all rejected.
-   */
-  const groupTx = db.transaction((batch: PendingAppend[]) =>
-    batch.map((p): { ok: Written } | { error: unknown } => {
-      const callerIds = p.events.some((event) => event.id !== undefined);
-      try {
-        return { ok: (callerIds ? appendInSavepoint : appendInTx)(p.stream, p.events, p.expectedRevision) };
-      } catch (error) {
-        if (callerIds || error instanceof WrongExpectedVersionError) return { error };
-        throw error;
+  const inFlight = new Map<number, PendingAppend[]>();
+  let nextBatch = 1;
+  let closing: (() => void) | undefined;
+  let held = false;
+  /** The writer thread keeps the process alive only while something waits for it. */
+  const hold = () => {
+    const wanted = inFlight.size > 0 || awaitingSync.length > 0 || syncRequested || closing !== undefined;
+    if (wanted !== held && writer) writer.hold((held = wanted));
+  };
+
+  const translate = (failure: WireFailure, stream: string): Error => {
+    switch (failure.kind) {
+      case 'wrongVersion':
+        return new WrongExpectedVersionError(stream, failure.expected, failure.actual);
+      case 'conflict':
+        return new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
+      case 'busy':
+        return new UnavailableError('The event store is busy', { stream });
+      case 'error':
+        return new Error(failure.message);
+      default: {
+        const _never: never = failure;
+        return new Error('unknown failure');
       }
-    }),
-  );
-  const translate = (error: unknown, stream: string): unknown => {
-    const code = sqliteCode(error);
-    if (code === 'SQLITE_CONSTRAINT_UNIQUE') return new ConflictError(`Append to ${stream} reuses event ids that already exist`, { stream });
-    // Another process held the write lock for longer than the busy timeout.
-    if (code === 'SQLITE_BUSY') return new UnavailableError('The event store is busy', { stream });
-    return error;
+    }
   };
-  /**
-   * After a commit, appends made by the promise jobs it set off (a ledger writer deciding its next batch on the
-   * result) are committed once more at the end of those jobs, in the same turn, instead of waiting a whole turn of
-   * the event loop: under load a turn is several milliseconds, and a hot account's writer paid one per batch.
-   */
-  const FOLLOW_UP_HOPS = 8;
-  /** Follow-ups in a row: bounded, so a writer that keeps reacting to its own commits cannot hold the turn. */
-  const MAX_FOLLOW_UPS = 4;
-  let following = false;
-  const followUp = (hops: number, depth: number) => {
-    if (hops > 0) return queueMicrotask(() => followUp(hops - 1, depth));
-    following = false;
-    if (pending.length > 0) flush(depth);
-    else if (awaitingSync.length > 0) sync();
+
+  const failEverything = (error: Error) => {
+    syncFailure ??= error;
+    const waiting = awaitingSync;
+    awaitingSync = [];
+    for (const a of waiting) a.reject(error);
+    for (const batch of inFlight.values()) for (const p of batch) p.reject(error);
+    inFlight.clear();
+    syncRequested = false;
   };
-  /** `depth`: how many follow-up commits precede this one in the current turn. */
-  const flush = (depth = 0) => {
-    // A follow-up committed what the scheduled flush was for: no empty transaction (it would take the write lock).
-    if (pending.length === 0) return;
-    if (depth < MAX_FOLLOW_UPS) {
-      following = true;
-      queueMicrotask(() => followUp(FOLLOW_UP_HOPS, depth + 1));
-    }
-    const batch = pending;
-    pending = [];
-    if (closed) {
-      for (const p of batch) p.reject(new UnavailableError('The event store is closed'));
-      return;
-    }
-    if (syncFailure) {
-      for (const p of batch) p.reject(syncFailure);
-      return;
-    }
-    let results: ReturnType<typeof groupTx>;
-    try {
-      results = groupTx.immediate(batch);
-    } catch (error) {
-      for (const p of batch) p.reject(translate(error, p.stream));
-      return;
-    }
-    commits += 1;
+
+  const committed = (batch: PendingAppend[], results: readonly WireResult[]) => {
     let highest = 0;
     const written = newWritten();
     results.forEach((result, i) => {
@@ -524,28 +408,120 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         written.categories.add(streamCategory(p.stream));
         for (const event of p.events) written.types.add(event.type);
       }
-      const committed = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
+      const done = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
       // With `normal` the store promises nothing beyond the commit: durable at once.
-      if (!durable) return p.resolve({ ...committed, durable: ALREADY_DURABLE });
+      if (!durable) return p.resolve({ ...done, durable: ALREADY_DURABLE });
       // With `full`, a retry that found its events already written waits for them to be on disk too.
       if (p.durability === 'durable') {
-        return void awaitingSync.push({ position: committed.position, resolve: () => p.resolve({ ...committed, durable: ALREADY_DURABLE }), reject: p.reject });
+        return void awaitingSync.push({ position: done.position, resolve: () => p.resolve({ ...done, durable: ALREADY_DURABLE }), reject: p.reject });
       }
       // `commit`: answered now; its durability resolves with the fsync that covers it, like a `durable` append.
-      const durableOnDisk = new Promise<void>((resolve, reject) => awaitingSync.push({ position: committed.position, resolve, reject }));
+      const durableOnDisk = new Promise<void>((resolve, reject) => awaitingSync.push({ position: done.position, resolve, reject }));
       // A caller that does not wait for durability must not turn a failed fsync into an unhandled rejection.
       durableOnDisk.catch(() => undefined);
-      p.resolve({ ...committed, durable: durableOnDisk });
+      p.resolve({ ...done, durable: durableOnDisk });
     });
     if (durable) {
       for (const category of written.categories) writtenSinceSync.categories.add(category);
       for (const type of written.types) writtenSinceSync.types.add(type);
-      if (awaitingSync.length > 0) sync();
     } else if (highest > 0) {
       acknowledged = Math.max(acknowledged, highest);
       wakeUpTo(highest, written);
       for (const listener of appendedListeners) listener(highest);
     }
+  };
+
+  const onReply = (reply: WriterReply) => {
+    switch (reply.kind) {
+      case 'committed': {
+        const batch = inFlight.get(reply.id);
+        inFlight.delete(reply.id);
+        commits = reply.commits;
+        knownHead = Math.max(knownHead, reply.head);
+        if (batch) committed(batch, reply.results);
+        break;
+      }
+      case 'failed': {
+        const batch = inFlight.get(reply.id);
+        inFlight.delete(reply.id);
+        for (const p of batch ?? []) p.reject(translate(reply.error, p.stream));
+        break;
+      }
+      case 'durable': {
+        syncs = reply.syncs;
+        syncedWalBytes = reply.walBytes;
+        syncRequested = false;
+        knownHead = Math.max(knownHead, reply.position);
+        const previous = acknowledged;
+        acknowledged = Math.max(acknowledged, reply.position);
+        const written = writtenSinceSync;
+        writtenSinceSync = newWritten();
+        const waiting = awaitingSync;
+        awaitingSync = waiting.filter((a) => a.position > acknowledged);
+        for (const a of waiting) if (a.position <= acknowledged) a.resolve();
+        if (acknowledged > previous) {
+          wakeUpTo(acknowledged, written);
+          for (const listener of appendedListeners) listener(acknowledged);
+        }
+        break;
+      }
+      case 'syncFailed':
+        failEverything(new UnavailableError(reply.message));
+        break;
+      case 'closed':
+        closing?.();
+        break;
+      default: {
+        const _never: never = reply;
+      }
+    }
+    hold();
+  };
+  const writer: Writer | null = reader
+    ? null
+    : startWriter({ file, durable, busyTimeoutMs, cacheMiB }, onReply, (error) => {
+        failEverything(new UnavailableError(`The event store's writer stopped (${error.message}); restart the server`));
+        closing?.();
+        hold();
+      });
+
+  const serialise = (p: PendingAppend): WireAppend => ({
+    stream: p.stream,
+    category: streamCategory(p.stream),
+    expected: p.expectedRevision,
+    callerIds: p.events.some((event) => event.id !== undefined),
+    events: p.events.map((event) => ({
+      id: event.id ?? null,
+      type: event.type,
+      data: JSON.stringify(event.data ?? null),
+      metadata: event.metadata ? JSON.stringify(event.metadata) : '{}',
+    })),
+  });
+
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    if (syncFailure || !writer) {
+      for (const p of batch) p.reject(syncFailure ?? new UnavailableError('The event store is closed'));
+      return;
+    }
+    const sent: PendingAppend[] = [];
+    const wire: WireAppend[] = [];
+    for (const p of batch) {
+      try {
+        wire.push(serialise(p));
+        sent.push(p);
+      } catch (error) {
+        // Data JSON cannot hold (a BigInt, a cycle): this append alone fails.
+        p.reject(error);
+      }
+    }
+    if (sent.length === 0) return;
+    const id = nextBatch++;
+    inFlight.set(id, sent);
+    writer.send({ kind: 'append', id, appends: wire });
+    hold();
   };
   const appendedListeners: ((position: number) => void)[] = [];
 
@@ -566,7 +542,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       assertOpen();
       return new Promise<AppendResult>((resolve, reject) => {
         pending.push({ stream, events, expectedRevision, durability, resolve, reject });
-        if (pending.length === 1 && !following) setImmediate(() => flush());
+        if (pending.length === 1) setImmediate(flush);
       });
     },
 
@@ -581,7 +557,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
 
     async readAll({ after = 0, maxCount = -1, filter } = {}) {
       assertOpen();
-      return selectAll(after, visibleHead(), maxCount, filter);
+      return selectAll(after, freshVisibleHead(), maxCount, filter);
     },
 
     subscribeToAll({ after = 0, filter, batchSize: requestedBatchSize = 1000 } = {}) {
@@ -596,8 +572,9 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         let caughtUp = false;
         try {
           while (!isClosed()) {
-            // Reading the head first, then only rows up to it, lets the cursor jump past filtered-out events.
-            const upTo = visibleHead();
+            // Reading the head first, then only rows up to it, lets the cursor jump past filtered-out events. The
+            // first read asks SQLite (another process may have appended); later ones are woken with the head.
+            const upTo = caughtUp ? visibleHead() : freshVisibleHead();
             const events = upTo > cursor ? selectAll(cursor, upTo, batchSize, filter) : [];
             const full = events.length === batchSize;
             cursor = full ? events[events.length - 1]!.position : Math.max(cursor, upTo);
@@ -630,11 +607,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
 
     async headPosition() {
       assertOpen();
-      return visibleHead();
+      return freshVisibleHead();
     },
 
     async health() {
       if (closed) return { ok: false, kind: 'embedded', detail: `${file} (closed)` };
+      if (syncFailure) return { ok: false, kind: 'embedded', detail: `${file}: ${syncFailure.message}` };
       try {
         db.prepare('SELECT 1').get();
         return { ok: true, kind: 'embedded', detail: file, writes: { commits, syncs } };
@@ -646,21 +624,18 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     async close() {
       if (closed) return;
       await Promise.all([...subscriptions].map((subscription) => subscription.close()));
-      // Appends already accepted are written before the file closes.
-      if (pending.length > 0) flush(MAX_FOLLOW_UPS);
+      // Appends already accepted are written (and with `full` fsynced) before the file closes.
+      flush();
       closed = true;
-      if (durable) {
-        // The appends still waiting for an fsync get it now, before the file closes.
-        const waiting = awaitingSync;
-        awaitingSync = [];
-        try {
-          fdatasyncSync(walFd);
-          for (const a of waiting) a.resolve();
-        } catch (error) {
-          for (const a of waiting) a.reject(error);
-        }
-        closedFd = true;
-        closeSync(walFd);
+      if (writer) {
+        await new Promise<void>((resolve) => {
+          closing = resolve;
+          hold();
+          if (syncFailure) return resolve();
+          writer.send({ kind: 'close' });
+        });
+        await writer.terminate();
+        failEverything(new UnavailableError('The event store is closed'));
       }
       clearInterval(pollTimer);
       pollTimer = undefined;

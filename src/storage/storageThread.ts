@@ -6,8 +6,8 @@
  * Why: SQLite is synchronous, and the read side is most of the storage work of a request (reading the new events
  * back, applying six projections, serialising and committing the changed documents). On the request thread every
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
- * and its garbage-collection pauses. Appends stay on the request thread: a ledger reservation is on every call's
- * critical path, and a round trip to another thread costs more than the append itself. After each acknowledged commit the
+ * and its garbage-collection pauses. Appends run on the event store's own writer thread (eventStore/sqliteWriter.ts).
+ * After each acknowledged commit the
  * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 10 ms while appends
  * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit. A wait
  * for the read models (`runner.waitFor`) sets a flag that wakes the worker at once.

@@ -1,0 +1,274 @@
+/**
+ * The embedded event store's writer thread: every append of a connection (its inserts, the commit, and with `full`
+ * the fsync of the WAL) runs here, off the request thread.
+ *
+ * Why (issue 15): better-sqlite3 is synchronous, and a commit writes its WAL frames with one system call per frame
+ * header and page. On the request thread that cost 150-250 µs of its time per commit (measured in the gateway
+ * bench's CPU profile: ~20% of the request thread's busy time at 400-1,500 req/s, two commits per request at low
+ * rates), which the gateway's answer never needed to wait for: a reservation's upstream call starts at its admission
+ * in memory, and only the delivery waits for the reservation to be durable. A round trip to this thread costs the
+ * request thread one message each way per batch of appends.
+ *
+ * Group commit: the request thread sends every append of one turn in one message; this thread commits every message
+ * waiting in its port in one transaction (draining the port first), answers each, and with `full` then fsyncs the
+ * WAL and reports the position it covers. Appends arriving during an fsync wait for it and share the next one.
+ *
+ * The body below runs as the source of an eval'd worker (as the checkpointer does): it must be self-contained, with
+ * no reference to anything outside the function (the worker has only `require` and `workerData`).
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/** One append as the request thread sends it: the events already serialised. */
+export interface WireAppend {
+  readonly stream: string;
+  readonly category: string;
+  readonly expected: 'no_stream' | 'any' | 'stream_exists' | number;
+  /** Caller-chosen ids: the append runs in a savepoint of its own (an id already used fails it alone). */
+  readonly callerIds: boolean;
+  readonly events: readonly { readonly id: string | null; readonly type: string; readonly data: string; readonly metadata: string }[];
+}
+
+export type WireFailure =
+  | { readonly kind: 'wrongVersion'; readonly expected: string | number; readonly actual: number | 'no_stream' }
+  | { readonly kind: 'conflict' }
+  | { readonly kind: 'busy' }
+  | { readonly kind: 'error'; readonly message: string };
+
+export interface WireOk {
+  readonly nextExpectedRevision: number;
+  readonly position: number;
+  /** False when the append was a retry whose events were already there. */
+  readonly written: boolean;
+}
+
+export type WireResult = { readonly ok: WireOk } | { readonly error: WireFailure };
+
+export type WriterRequest = { readonly kind: 'append'; readonly id: number; readonly appends: readonly WireAppend[] } | { readonly kind: 'sync' } | { readonly kind: 'close' };
+
+export type WriterReply =
+  | { readonly kind: 'committed'; readonly id: number; readonly results: readonly WireResult[]; readonly head: number; readonly commits: number }
+  /** The whole transaction failed (no append of it was written). */
+  | { readonly kind: 'failed'; readonly id: number; readonly error: WireFailure }
+  /** Every position up to `position` is on disk (`full`). */
+  | { readonly kind: 'durable'; readonly position: number; readonly walBytes: number; readonly syncs: number }
+  | { readonly kind: 'syncFailed'; readonly message: string }
+  | { readonly kind: 'closed' };
+
+interface WriterData {
+  readonly file: string;
+  readonly driver: string;
+  readonly durable: boolean;
+  readonly busyTimeoutMs: number;
+  readonly cacheMiB: number;
+}
+
+/** The worker's body (see the module comment: self-contained). */
+function writerThread(require: NodeJS.Require): void {
+  const { workerData, parentPort, receiveMessageOnPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { randomUUID } = require('node:crypto') as typeof import('node:crypto');
+  const data = workerData as WriterData;
+  const Database = require(data.driver) as typeof import('better-sqlite3');
+  const port = parentPort!;
+  const post = (reply: WriterReply) => port.postMessage(reply);
+
+  const db = new Database(data.file, { timeout: data.busyTimeoutMs });
+  db.pragma('journal_mode = WAL');
+  // Never FULL: `full` makes commits durable with this thread's own fsync after them (one for many commits).
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`cache_size = -${data.cacheMiB * 1024}`);
+  db.pragma('temp_store = MEMORY');
+  db.pragma('wal_autocheckpoint = 0');
+
+  const selectHead = db.prepare<[], { head: number | null }>('SELECT max(position) AS head FROM events');
+  const selectStreamHead = db.prepare<[string], { revision: number; position: number }>('SELECT revision, position FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1');
+  const selectById = db.prepare<[string], { stream: string; revision: number; position: number }>('SELECT stream, revision, position FROM events WHERE id = ?');
+  const insert = db.prepare<[string, string, string, number, string, string, string, string]>(
+    'INSERT INTO events (id, stream, category, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const head = () => selectHead.get()?.head ?? 0;
+
+  /**
+   * A random UUID whose first 48 bits are the time in ms (the UUIDv7 layout): ids of one commit share a prefix and
+   * land on the same pages of the unique id index instead of dirtying one random page per event.
+   */
+  const timeOrderedUuid = (): string => {
+    const time = Date.now().toString(16).padStart(12, '0');
+    return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
+  };
+
+  class Refused extends Error {
+    constructor(readonly failure: WireFailure) {
+      super(failure.kind);
+    }
+  }
+  const failureOf = (error: unknown): WireFailure => {
+    if (error instanceof Refused) return error.failure;
+    const code = error instanceof Database.SqliteError ? error.code : undefined;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE') return { kind: 'conflict' };
+    // Another process held the write lock for longer than the busy timeout.
+    if (code === 'SQLITE_BUSY') return { kind: 'busy' };
+    return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
+  };
+
+  /** One append, inside the group's transaction: checks the expected revision, then inserts. */
+  const appendInTx = (append: WireAppend): WireOk => {
+    const { stream, events, expected } = append;
+    // A retry of an append that already succeeded: every id is already in this stream.
+    const firstId = events[0]?.id;
+    if (firstId != null && selectById.get(firstId)) {
+      const found = events.map((event) => (event.id === null ? undefined : selectById.get(event.id)));
+      if (found.every((row) => row?.stream === stream)) {
+        const rows = found as { revision: number; position: number }[];
+        return { nextExpectedRevision: Math.max(...rows.map((row) => row.revision)), position: Math.max(...rows.map((row) => row.position)), written: false };
+      }
+      throw new Refused({ kind: 'conflict' });
+    }
+    const current = selectStreamHead.get(stream);
+    const currentRevision = current?.revision ?? -1;
+    const ok =
+      expected === 'any' || (expected === 'no_stream' && !current) || (expected === 'stream_exists' && current !== undefined) || expected === currentRevision;
+    if (!ok) throw new Refused({ kind: 'wrongVersion', expected, actual: current ? current.revision : 'no_stream' });
+    const recordedAt = new Date().toISOString();
+    let position = current?.position ?? 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const info = insert.run(event.id ?? timeOrderedUuid(), stream, append.category, currentRevision + 1 + i, event.type, event.data, event.metadata, recordedAt);
+      position = Number(info.lastInsertRowid);
+    }
+    return { nextExpectedRevision: currentRevision + events.length, position, written: events.length > 0 };
+  };
+  /** The same in a savepoint of its own, for appends whose inserts can fail part-way. */
+  const appendInSavepoint = db.transaction(appendInTx);
+  /**
+   * Every waiting batch in one transaction. Only caller-chosen ids can make an insert fail after others went in: such
+   * appends run in a savepoint of their own; any other append fails, if at all, on its expected revision before it
+   * writes anything. An unexpected SQLite error aborts the whole transaction, whose batches are then all refused.
+   */
+  const groupTx = db.transaction((batches: readonly WireAppend[][]) =>
+    batches.map((appends) =>
+      appends.map((append): WireResult => {
+        try {
+          return { ok: (append.callerIds ? appendInSavepoint : appendInTx)(append) };
+        } catch (error) {
+          if (append.callerIds || error instanceof Refused) return { error: failureOf(error) };
+          throw error;
+        }
+      }),
+    ),
+  );
+
+  const walFd = data.durable ? fs.openSync(`${data.file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600) : -1;
+  let commits = 0;
+  let syncs = 0;
+  let syncFailure: string | undefined;
+  let unsynced = false;
+
+  const handle = (first: WriterRequest) => {
+    const requests = [first];
+    for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) requests.push(next.message as WriterRequest);
+    const appends = requests.filter((r): r is Extract<WriterRequest, { kind: 'append' }> => r.kind === 'append');
+    if (appends.length > 0) {
+      if (syncFailure !== undefined) {
+        for (const r of appends) post({ kind: 'failed', id: r.id, error: { kind: 'error', message: syncFailure } });
+      } else {
+        try {
+          const results = groupTx.immediate(appends.map((r) => r.appends as WireAppend[]));
+          commits += 1;
+          unsynced = true;
+          const at = head();
+          appends.forEach((r, i) => post({ kind: 'committed', id: r.id, results: results[i]!, head: at, commits }));
+        } catch (error) {
+          const failure = failureOf(error);
+          for (const r of appends) post({ kind: 'failed', id: r.id, error: failure });
+        }
+      }
+    }
+    if (requests.some((r) => r.kind === 'sync')) syncWanted = true;
+    if (requests.some((r) => r.kind === 'close')) closeWanted = true;
+    sync();
+  };
+
+  /**
+   * With `full`: one fsync of the WAL at a time, on libuv's thread pool, so commits go on meanwhile and share the
+   * next one. What a commit wrote is in the file when it returns, so an fsync started after it covers it (another
+   * process's commits too: an fsync covers the file's bytes whoever wrote them).
+   */
+  let syncing = false;
+  let syncWanted = false;
+  let closeWanted = false;
+  const sync = () => {
+    if (syncing) return;
+    if (data.durable && syncFailure === undefined && (unsynced || syncWanted)) {
+      syncing = true;
+      unsynced = false;
+      syncWanted = false;
+      const covers = head();
+      const walBytes = fs.fstatSync(walFd).size;
+      fs.fdatasync(walFd, (error) => {
+        syncing = false;
+        if (error) {
+          // After a failed fsync the kernel may have dropped the dirty pages: nothing since the last good fsync can
+          // be promised, now or by a retry. Everything from here on is refused; a restart reopens from what is on disk.
+          syncFailure = `The event store could not write its log to disk (${error.code ?? error.message}); restart the server`;
+          post({ kind: 'syncFailed', message: syncFailure });
+        } else {
+          syncs += 1;
+          post({ kind: 'durable', position: covers, walBytes, syncs });
+        }
+        sync();
+      });
+      return;
+    }
+    if (closeWanted) {
+      closeWanted = false;
+      if (walFd >= 0) fs.closeSync(walFd);
+      db.close();
+      port.off('message', handle);
+      post({ kind: 'closed' });
+    }
+  };
+  port.on('message', handle);
+}
+
+const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+// tsx compiles with esbuild's keepNames, which wraps named functions in calls to a `__name` helper of the module:
+// the eval'd copy gets a harmless one.
+const WORKER_SOURCE = `var __name = (target) => target;\n(${writerThread.toString()})(require);`;
+
+export interface Writer {
+  send(request: WriterRequest): void;
+  /** Keep the process alive while replies are awaited (and let it exit when none are). */
+  hold(held: boolean): void;
+  terminate(): Promise<void>;
+}
+
+/** Start the writer thread of `file`; `onReply` hears its replies, `onExit` an unexpected end of the thread. */
+export const startWriter = (
+  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number },
+  onReply: (reply: WriterReply) => void,
+  onExit: (error: Error) => void,
+): Writer => {
+  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB };
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+  worker.unref();
+  let ended = false;
+  worker.on('message', onReply);
+  worker.on('error', (error) => {
+    ended = true;
+    onExit(error);
+  });
+  worker.on('exit', (code) => {
+    if (!ended) onExit(new Error(`the event store's writer thread exited (code ${code})`));
+    ended = true;
+  });
+  return {
+    send: (request) => worker.postMessage(request),
+    hold: (held) => (held ? worker.ref() : worker.unref()),
+    terminate: async () => {
+      ended = true;
+      await worker.terminate();
+    },
+  };
+};
