@@ -18,6 +18,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { BACKGROUND_NICE } from '../threadPriority.js';
 
 /** One append as the request thread sends it: the events already serialised. */
 export interface WireAppend {
@@ -61,6 +62,8 @@ interface WriterData {
   readonly durable: boolean;
   readonly busyTimeoutMs: number;
   readonly cacheMiB: number;
+  /** The thread's nice value (see threadPriority.ts; the same code, which this eval'd body cannot import). */
+  readonly nice: number;
 }
 
 /** The worker's body (see the module comment: self-contained). */
@@ -71,6 +74,17 @@ function writerThread(require: NodeJS.Require): void {
   const data = workerData as WriterData;
   const Database = require(data.driver) as typeof import('better-sqlite3');
   const port = parentPort!;
+  // Below the request thread, like the storage thread: on a busy machine requests are served first, and the
+  // gateway needs a reservation durable only by the time its provider answers (measured at 1,200-1,600 req/s: p99
+  // 35-56 ms at nice 10 against 40-75 ms at the request thread's priority).
+  {
+    try {
+      const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+      (require('node:os') as typeof import('node:os')).setPriority(tid, data.nice);
+    } catch {
+      // Not Linux, or not permitted: the thread keeps the process's priority.
+    }
+  }
   const post = (reply: WriterReply) => port.postMessage(reply);
 
   const db = new Database(data.file, { timeout: data.busyTimeoutMs });
@@ -250,7 +264,7 @@ export const startWriter = (
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
-  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB };
+  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, nice: BACKGROUND_NICE };
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
   worker.unref();
   let ended = false;
