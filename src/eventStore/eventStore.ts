@@ -80,7 +80,16 @@ export type Durability = 'durable' | 'commit';
 export interface AppendOptions {
   readonly expectedRevision?: ExpectedRevision;
   readonly durability?: Durability;
+  /**
+   * `soon`: nobody waits for this append's durability on a request's critical path (a settlement, a generation
+   * record written after the answer went out). The embedded store with `full` may then delay its fsync by a few
+   * milliseconds so that it shares the fsync of the next append someone waits for. It is committed at once all the
+   * same, and its promise and `durable` still resolve only once it is durable. Default `now`.
+   */
+  readonly urgency?: Urgency;
 }
+
+export type Urgency = 'now' | 'soon';
 
 export interface ReadStreamOptions {
   readonly direction?: 'forwards' | 'backwards';

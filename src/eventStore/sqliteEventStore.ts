@@ -30,6 +30,7 @@ import type {
   RecordedEvent,
   Subscription,
   SubscriptionMessage,
+  Urgency,
 } from './eventStore.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
@@ -71,6 +72,11 @@ export interface SqliteEventStoreOptions {
    * ~40 MiB more RSS in the gateway bench, for the same CPU per request).
    */
   readonly cacheMiB?: number;
+  /**
+   * With `full`: how long a commit of `soon` appends alone (see AppendOptions.urgency) waits for an urgent append to
+   * share its fsync. Default 5 ms.
+   */
+  readonly soonFsyncDelayMs?: number;
 }
 
 /** The embedded store, plus hooks to tie two connections of one process together without polling. */
@@ -355,6 +361,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     events: readonly NewEvent[];
     expectedRevision: ExpectedRevision;
     durability: Durability;
+    urgency: Urgency;
     resolve: (result: AppendResult) => void;
     reject: (error: unknown) => void;
   };
@@ -479,7 +486,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   };
   const writer: Writer | null = reader
     ? null
-    : startWriter({ file, durable, busyTimeoutMs, cacheMiB }, onReply, (error) => {
+    : startWriter({ file, durable, busyTimeoutMs, cacheMiB, soonMs: options.soonFsyncDelayMs ?? 5 }, onReply, (error) => {
         failEverything(new UnavailableError(`The event store's writer stopped (${error.message}); restart the server`));
         closing?.();
         hold();
@@ -520,7 +527,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     if (sent.length === 0) return;
     const id = nextBatch++;
     inFlight.set(id, sent);
-    writer.send({ kind: 'append', id, appends: wire });
+    writer.send({ kind: 'append', id, appends: wire, urgent: sent.some((p) => p.urgency === 'now') });
     hold();
   };
   const appendedListeners: ((position: number) => void)[] = [];
@@ -538,10 +545,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     notifyAppended: () => wakeUpTo(visibleHead()),
     writeStats: () => ({ commits, syncs, syncedWalBytes, acknowledgedPosition: acknowledged }),
 
-    append(stream, events, { expectedRevision = 'any', durability = 'durable' } = {}) {
+    append(stream, events, { expectedRevision = 'any', durability = 'durable', urgency = 'now' } = {}) {
       assertOpen();
       return new Promise<AppendResult>((resolve, reject) => {
-        pending.push({ stream, events, expectedRevision, durability, resolve, reject });
+        pending.push({ stream, events, expectedRevision, durability, urgency, resolve, reject });
         if (pending.length === 1) setImmediate(flush);
       });
     },

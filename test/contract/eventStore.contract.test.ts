@@ -380,7 +380,7 @@ describe('embedded (SQLite) adapter', () => {
   describe('specific to the embedded store', () => {
     let dir: string;
     const stores: EventStore[] = [];
-    const open = (options: { pollIntervalMs?: number; synchronous?: 'full' | 'normal' } = {}) => {
+    const open = (options: { pollIntervalMs?: number; synchronous?: 'full' | 'normal'; soonFsyncDelayMs?: number } = {}) => {
       const store = openSqliteEventStore({ dir, ...options });
       stores.push(store);
       return store;
@@ -420,6 +420,39 @@ describe('embedded (SQLite) adapter', () => {
       expect(after.syncs - before.syncs).toBe(2);
       expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(follow.position);
       expect((await store.readStream(stream)).map((e) => e.revision)).toEqual([0, 1, 2]);
+    });
+
+    it("synchronous=full, urgency 'soon': committed at once, its fsync waits for the next urgent append, and that one fsync covers both", async () => {
+      // A long delay, so that only the urgent append can start the fsync within the test.
+      const store = open({ soonFsyncDelayMs: 60_000 });
+      const category = uniqueCategory();
+      await store.append(`${category}-0`, newEvents(1));
+      const before = store.writeStats();
+      const soon = await store.append(`${category}-1`, newEvents(2), { durability: 'commit', urgency: 'soon' });
+      let soonDurable = false;
+      void soon.durable.then(() => (soonDurable = true));
+      expect((await store.readStream(`${category}-1`)).map((e) => e.position)).toEqual([soon.position - 1, soon.position]);
+      // Another soon append and a round trip later: still not fsynced.
+      await store.append(`${category}-2`, newEvents(1), { durability: 'commit', urgency: 'soon' });
+      expect(store.writeStats().syncs).toBe(before.syncs);
+      expect(store.writeStats().acknowledgedPosition).toBeLessThan(soon.position);
+      expect(soonDurable).toBe(false);
+      const urgent = await store.append(`${category}-3`, newEvents(1));
+      await soon.durable;
+      const after = store.writeStats();
+      expect(after.syncs - before.syncs).toBe(1);
+      expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(urgent.position);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(urgent.position);
+    });
+
+    it("synchronous=full, urgency 'soon' with nothing urgent after it: made durable after the delay all the same", async () => {
+      const store = open({ soonFsyncDelayMs: 20 });
+      const stream = `${uniqueCategory()}-1`;
+      const before = store.writeStats();
+      const { position } = await store.append(stream, newEvents(1), { urgency: 'soon' });
+      const after = store.writeStats();
+      expect(after.syncs - before.syncs).toBe(1);
+      expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(position);
     });
 
     it('synchronous=full: concurrent appends share commits and fsyncs, and each is acknowledged only once an fsync that started after its commit is done', async () => {

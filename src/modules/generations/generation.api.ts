@@ -224,7 +224,8 @@ export const createGenerationRecorder = (deps: { eventStore: EventStore; logger:
         if (event.type === 'UsageOverReported') deps.logger.warn(event.data, 'a provider reported more usage than is billed; the excess is not charged');
         toAppend.push({ type: event.type, data: event.data, metadata });
       }
-      const appended = await deps.eventStore.append(generationStream(facts.generationId), toAppend, { expectedRevision: 'no_stream' });
+      // After the answer went out: its fsync may be shared with the next call's reservation.
+      const appended = await deps.eventStore.append(generationStream(facts.generationId), toAppend, { expectedRevision: 'no_stream', urgency: 'soon' });
       return appended.position;
     } catch (error) {
       deps.logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
-import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent } from '../../eventStore/eventStore.js';
+import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent, type Urgency } from '../../eventStore/eventStore.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
@@ -52,6 +52,8 @@ interface Op {
   /** Builds the command from the current state (e.g. free-tier limits depend on lifetime purchases), or null to only read. */
   readonly build: (state: LedgerState) => LedgerCommand | null;
   readonly metadata: EventMetadata;
+  /** Whether a caller waits for its events to be durable on a request's critical path (see AppendOptions.urgency). */
+  readonly urgency: Urgency;
   /** Called once, when the command is first decided without error: before its events are appended. */
   onDecided?: (() => void) | undefined;
   /** With event ids: this operation's identity when nothing in its event names it (a grant, a refund). */
@@ -71,6 +73,8 @@ interface Batch {
   readonly events: NewEvent[];
   /** The events' serialized size (data and metadata, UTF-8). */
   bytes: number;
+  /** `now` when an operation with events waits for them (a reservation); `soon` when all are settlements and the like. */
+  urgency: Urgency;
 }
 
 interface Writer {
@@ -337,7 +341,7 @@ export const createLedgerService = (deps: {
   const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
 
   const newBatch = (writer: Writer): Batch => {
-    const batch: Batch = { ops: [], results: [], events: [], bytes: 0 };
+    const batch: Batch = { ops: [], results: [], events: [], bytes: 0, urgency: 'soon' };
     writer.batches.push(batch);
     return batch;
   };
@@ -377,6 +381,7 @@ export const createLedgerService = (deps: {
       batch.results.push(result);
       batch.events.push(...toAppend);
       batch.bytes += bytes;
+      if (toAppend.length > 0 && op.urgency === 'now') batch.urgency = 'now';
       if (op.onDecided && !('error' in result)) admitted.push(op);
     }
     // Once the batches are whole: a callback that submits again then joins the last one, consistently.
@@ -395,11 +400,11 @@ export const createLedgerService = (deps: {
       else op.resolve({ events: result.events, state });
     });
 
-  const appendEvents = (writer: Writer, events: NewEvent[]): Promise<AppendResult> => {
+  const appendEvents = (writer: Writer, events: NewEvent[], urgency: Urgency): Promise<AppendResult> => {
     try {
       // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
       // batch's callers wait for its own durability (see appendFirst).
-      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit' });
+      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit', urgency });
     } catch (error) {
       // A closed store refuses at once: fail like any append, so the writer does not wait forever.
       return Promise.reject(error);
@@ -455,7 +460,7 @@ export const createLedgerService = (deps: {
   const appendFirst = (writer: Writer, batch: Batch, state: LedgerState) => {
     writer.appending = true;
     const expectedNext = writer.revision + batch.events.length;
-    appendEvents(writer, batch.events).then(
+    appendEvents(writer, batch.events, batch.urgency).then(
       (appended) => {
         writer.appending = false;
         if (appended.nextExpectedRevision !== expectedNext) {
@@ -518,11 +523,17 @@ export const createLedgerService = (deps: {
     }
   };
 
-  const submit = (accountId: string, build: Op['build'], actor: Actor = { actor: 'system:ledger', correlationId: '' }, onDecided?: () => void): Promise<Outcome> =>
+  const submit = (
+    accountId: string,
+    build: Op['build'],
+    actor: Actor = { actor: 'system:ledger', correlationId: '' },
+    onDecided?: () => void,
+    urgency: Urgency = 'now',
+  ): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const at = now();
       const writer = writerFor(accountId, at.getTime());
-      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: at.toISOString() }, onDecided, resolve, reject });
+      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: at.toISOString() }, urgency, onDecided, resolve, reject });
       pump(writer);
     });
 
@@ -623,7 +634,8 @@ export const createLedgerService = (deps: {
     },
 
     async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
-      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: now().toISOString() } })).catch(
+      // After the answer went out: nobody waits on its fsync, which may then be shared with the next reservation's.
+      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: now().toISOString() } }), undefined, undefined, 'soon').catch(
         (error: unknown) => {
           // A second settlement with another amount means two parts of the system disagree on a charge: alert.
           if (error instanceof ConflictError) logger.error({ err: error, accountId, generationId, actual }, 'conflicting settlement refused');
@@ -638,7 +650,7 @@ export const createLedgerService = (deps: {
     },
 
     async release({ accountId, generationId, reason }) {
-      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: now().toISOString() } }));
+      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: now().toISOString() } }), undefined, undefined, 'soon');
     },
 
     async balance(accountId) {
