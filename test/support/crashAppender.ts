@@ -6,6 +6,10 @@
  *   last completed fsync started). The parent SIGKILLs it at a random point.
  *   With a third argument `powercut`: no background checkpoints (so the WAL only grows and a size names a point in
  *   it), and one checkpoint of its own (TRUNCATE, which fsyncs) after the 100th append, announced as `checkpoint`.
+ *   Beside the seven writers, a chain of appends to `chain-0` (durability `commit`, each right after the previous
+ *   one's commit, never waiting for an fsync) keeps commits ahead of the fsyncs; after 500 acks it prints `ahead`
+ *   once, at a commit no fsync has covered yet, so a kill after that line finds WAL bytes past the last fsync.
+ *   (The seven writers alone wait for their fsyncs together, so their commits and fsyncs take turns.)
  *   With `powercut-commit` instead (`full` only): no checkpoints at all; each append is made with durability `commit`
  *   and the next one follows at once; at the commit it prints `commit <position> <id>,<id>…` (position: of its last
  *   event), and when its durability resolves `durable <position> <syncedWalBytes>`.
@@ -57,6 +61,7 @@ if (mode === 'race') {
   const writers = powercut ? 7 : 1;
   const revisions = new Map<string, number>();
   let next = 0;
+  let acked = 0;
   let checkpointed = false;
   const write = async () => {
     for (;;) {
@@ -79,6 +84,7 @@ if (mode === 'race') {
       const { nextExpectedRevision } = await store.append(stream, events, { expectedRevision });
       const { syncedWalBytes } = store.writeStats();
       events.forEach((event, j) => print(`ack ${stream} ${nextExpectedRevision - count + 1 + j} ${event.id} ${syncedWalBytes}`));
+      acked += count;
       if (powercut && !checkpointed && i >= 99) {
         checkpointed = true;
         const checkpointer = new Database(join(dir, 'events.db'));
@@ -88,5 +94,18 @@ if (mode === 'race') {
       }
     }
   };
-  await Promise.all(Array.from({ length: writers }, write));
+  const chain = async () => {
+    let ahead = false;
+    for (let revision: number | 'no_stream' = 'no_stream'; ; ) {
+      const { nextExpectedRevision, durable } = await store.append('chain-0', [{ type: 'Chained', data: { padding: 'x'.repeat(200) } }], { expectedRevision: revision, durability: 'commit' });
+      revision = nextExpectedRevision;
+      let covered = false;
+      void durable.then(() => (covered = true));
+      if (!ahead && acked >= 500 && !covered) {
+        ahead = true;
+        print('ahead');
+      }
+    }
+  };
+  await Promise.all([...Array.from({ length: writers }, write), ...(powercut && !atCommit ? [chain()] : [])]);
 }
