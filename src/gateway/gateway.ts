@@ -5,7 +5,7 @@
  * Hot-path cost per request: the plan (in memory, no awaits), one ledger reserve (batched with concurrent ones on
  * the account), the upstream call. The upstream call starts as soon as the ledger admits the reservation, while it
  * is appended; the router delivers nothing before the append is durable (the ledger's append resolves then: with
- * EVENTSTORE_SYNC=full once the WAL fsync covering it is done, on libuv's thread pool, so a power loss cannot take
+ * EVENTSTORE_SYNC=full once the WAL fsync covering it is done, on the event store's writer thread, so a power loss cannot take
  * back a reservation a client has seen an answer for). The settle and the generation append happen after the answer
  * has gone out, in the background (tracked, so `idle()` and shutdown wait for them, and each is acknowledged to it
  * only once durable too): 3 appends per request in total (reserve, settle, generation), none of which adds to the
