@@ -13,12 +13,16 @@
  * waiting in its port in one transaction (draining the port first), answers each, and with `full` then fsyncs the
  * WAL and reports the position it covers. Appends arriving during an fsync wait for it and share the next one.
  *
+ * It keeps the request thread's CPU priority (the storage thread and the checkpointers lower theirs): every reservation
+ * waits for it, so a busy neighbour must not starve it. Tried at nice 10: p99 35 / 56 ms against 40 / 75 ms at 1,200 /
+ * 1,600 req/s in one probe each (within the noise), and the full suite under CI load then showed read-your-writes
+ * waits running out.
+ *
  * The body below runs as the source of an eval'd worker (as the checkpointer does): it must be self-contained, with
  * no reference to anything outside the function (the worker has only `require` and `workerData`).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { BACKGROUND_NICE } from '../threadPriority.js';
 
 /** One append as the request thread sends it: the events already serialised. */
 export interface WireAppend {
@@ -66,8 +70,6 @@ interface WriterData {
   readonly durable: boolean;
   readonly busyTimeoutMs: number;
   readonly cacheMiB: number;
-  /** The thread's nice value (see threadPriority.ts; the same code, which this eval'd body cannot import). */
-  readonly nice: number;
   /** Commits of `soon` appends alone wait this long for an urgent one to share their fsync. */
   readonly soonMs: number;
 }
@@ -80,17 +82,6 @@ function writerThread(require: NodeJS.Require): void {
   const data = workerData as WriterData;
   const Database = require(data.driver) as typeof import('better-sqlite3');
   const port = parentPort!;
-  // Below the request thread, like the storage thread: on a busy machine requests are served first, and the
-  // gateway needs a reservation durable only by the time its provider answers (measured at 1,200-1,600 req/s: p99
-  // 35-56 ms at nice 10 against 40-75 ms at the request thread's priority).
-  {
-    try {
-      const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-      (require('node:os') as typeof import('node:os')).setPriority(tid, data.nice);
-    } catch {
-      // Not Linux, or not permitted: the thread keeps the process's priority.
-    }
-  }
   const post = (reply: WriterReply) => port.postMessage(reply);
 
   const db = new Database(data.file, { timeout: data.busyTimeoutMs });
@@ -283,7 +274,7 @@ export const startWriter = (
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
-  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, nice: BACKGROUND_NICE, soonMs: options.soonMs };
+  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, soonMs: options.soonMs };
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
   worker.unref();
   let ended = false;

@@ -19,18 +19,18 @@ const threadNices = (): Map<string, number> =>
   );
 
 describe('background threads yield the CPU to the request thread', () => {
-  it.skipIf(process.platform !== 'linux')('the storage thread, the event store\'s writer thread and both WAL checkpointers run at a lower priority; the request thread keeps its own', async () => {
+  it.skipIf(process.platform !== 'linux')('the storage thread and both WAL checkpointers run at a lower priority; the request thread keeps its own', async () => {
     const before = threadNices();
     const mainNice = before.get(String(process.pid));
     const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
     const thread = await startStorageThread({ dir, eventStore, onError: (error) => { throw error; } });
-    // The event store's writer and checkpointer, the storage thread and the read store's checkpointer (started by the storage thread).
+    // The event store's checkpointer, the storage thread and the read store's checkpointer (started by the storage thread).
     let lowered: string[] = [];
-    for (let i = 0; i < 100 && lowered.length < 4; i++) {
+    for (let i = 0; i < 100 && lowered.length < 3; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       lowered = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
     }
-    expect(lowered).toHaveLength(4);
+    expect(lowered).toHaveLength(3);
     expect(BACKGROUND_NICE).toBeGreaterThan(mainNice!);
     expect(threadNices().get(String(process.pid))).toBe(mainNice);
     await thread.close();
