@@ -1,5 +1,6 @@
-import type { EventStore, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
+import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
+import { wrapSubscriptions } from './wrapSubscriptions.js';
 
 /** One event a subscription on the request thread delivered, and whether that subscription asked for its type by name. */
 export interface Delivery {
@@ -18,31 +19,16 @@ const registry = (): Map<string, Delivery[]> => {
 /** What the request thread's subscriptions of the app over this data directory delivered so far. */
 export const deliveries = (dataDir: string): readonly Delivery[] => registry().get(dataDir) ?? [];
 
-const counting = (store: EventStore, dataDir: string): EventStore => ({
-  kind: store.kind,
-  append: (stream, events, options) => store.append(stream, events, options),
-  readStream: (stream, options) => store.readStream(stream, options),
-  readAll: (options) => store.readAll(options),
-  headPosition: () => store.headPosition(),
-  health: () => store.health(),
-  close: () => store.close(),
-  subscribeToAll(options) {
-    const inner = store.subscribeToAll(options);
+const counting = (store: EventStore, dataDir: string): EventStore =>
+  wrapSubscriptions(store, async function* (messages, options) {
     const named = new Set(options?.filter?.eventTypes ?? []);
     const log = registry().get(dataDir) ?? [];
     registry().set(dataDir, log);
-    const subscription: Subscription = {
-      close: () => inner.close(),
-      async *[Symbol.asyncIterator](): AsyncGenerator<SubscriptionMessage> {
-        for await (const message of inner) {
-          if (message.kind === 'events') for (const event of message.events) log.push({ stream: event.stream, type: event.type, byType: named.has(event.type) });
-          yield message;
-        }
-      },
-    };
-    return subscription;
-  },
-});
+    for await (const message of messages) {
+      if (message.kind === 'events') for (const event of message.events) log.push({ stream: event.stream, type: event.type, byType: named.has(event.type) });
+      yield message;
+    }
+  });
 
 /**
  * For startSwitchyard's `eventStoreWrapper`: records every event the request thread's subscriptions are delivered
