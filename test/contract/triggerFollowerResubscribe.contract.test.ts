@@ -31,7 +31,7 @@ const until = async (done: () => boolean, what: string) => {
 };
 
 describe('a trigger follower resubscribing at an event', () => {
-  it('reads the events after it with the new filter (those the old one skipped included), calling beforeSubscribe with its position, without a failure', async () => {
+  it('reads the events after it with the new filter (those the old one skipped included), asking for the filter with its position, without a failure', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-resubscribe-'));
     dirs.push(dir);
     const store = openSqliteEventStore({ dir, synchronous: 'normal' });
@@ -52,8 +52,10 @@ describe('a trigger follower resubscribing at an event', () => {
       eventStore: store,
       readStore,
       checkpoint: 'resubscribeTest',
-      filter: () => filter,
-      beforeSubscribe: async (position) => void subscribedAfter.push(position),
+      filter: async (position) => {
+        subscribedAfter.push(position);
+        return filter;
+      },
       batchSize: 100,
       firstStart: 'start',
       handle: {

@@ -416,10 +416,10 @@ export const createEventTriggers = (deps: {
     eventStore: deps.eventStore,
     readStore: deps.readStore,
     checkpoint: EVENT_TRIGGERS_CHECKPOINT,
-    filter: () => interest,
-    beforeSubscribe: async (position) => {
+    filter: async (position) => {
       interest = prepared?.position === position ? prepared.filter : await interestAt(position);
       prepared = null;
+      return interest;
     },
     batchSize: 500,
     // Platform events from before the first start are history, not news: they start nothing.

@@ -9,8 +9,7 @@
  * a shorter replay after a crash, which the derived run ids make harmless.
  *
  * A trigger whose interest changes (the `event` trigger reads only the event types some workflow listens to) gives its
- * filter as a function, read at every subscribe, and `beforeSubscribe` to prepare it for the position the subscription
- * starts after; its `one` handler answers 'resubscribe' at an event that changes the interest (a workflow change): the
+ * filter as a function of the position the subscription starts after, asked at every subscribe; its `one` handler answers 'resubscribe' at an event that changes the interest (a workflow change): the
  * follower then subscribes again right after that event, without reading on in the old subscription, whose cursor may
  * already be past events the new filter takes.
  */
@@ -36,10 +35,8 @@ export const followForTrigger = (deps: {
   readStore: ReadStore;
   /** The checkpoint's name in the read store (beside the projections'). */
   checkpoint: string;
-  /** Read at every (re)subscribe, after `beforeSubscribe`. */
-  filter: AllFilter | (() => AllFilter);
-  /** Run before every (re)subscribe with the position the subscription starts after (a failure is retried with backoff). */
-  beforeSubscribe?: (position: number) => Promise<void>;
+  /** Or asked at every (re)subscribe with the position the subscription starts after (a failure is retried with backoff). */
+  filter: AllFilter | ((position: number) => Promise<AllFilter>);
   batchSize: number;
   /** Where a first start (no checkpoint yet) begins: the log's start, or its head (only what happens from now on). */
   firstStart: 'start' | 'head';
@@ -72,9 +69,8 @@ export const followForTrigger = (deps: {
   const follow = async (caughtUp: () => void) => {
     while (!stopped) {
       try {
-        await deps.beforeSubscribe?.(position);
+        const filter = typeof deps.filter === 'function' ? await deps.filter(position) : deps.filter;
         if (stopped) return;
-        const filter = typeof deps.filter === 'function' ? deps.filter() : deps.filter;
         const sub = deps.eventStore.subscribeToAll({ after: position, filter, batchSize: deps.batchSize });
         subscription = sub;
         let resubscribe = false;
