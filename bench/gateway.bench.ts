@@ -29,7 +29,8 @@
  * model, balance) once the gateway is idle, then exactly in its event store after a clean shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
+import { closeSync, createWriteStream, existsSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
@@ -43,6 +44,7 @@ import { openLoop } from './openLoop.js';
 const { values: args } = parseArgs({
   options: {
     role: { type: 'string', default: 'main' },
+    upstream: { type: 'string' },
     quick: { type: 'boolean', default: false },
     sync: { type: 'string' },
     readme: { type: 'boolean' },
@@ -173,6 +175,62 @@ const runUpstream = () => {
 
 
 // -----------------------------------------------------------------------------------------------------------------
+// The floor (child process): the least any Node gateway does for one of these calls, and nothing more. It checks the
+// bearer key, parses the JSON body, maps the model name, forwards it through a keep-alive http.Agent and relays the
+// answer (piped, so streams flow). No accounts, prices, reservations, records or metrics. Switchyard runs on the same
+// node:http server and client, so what Switchyard costs above this row is its own work; what this row costs is Node's.
+
+const FLOOR_KEY = 'bench-floor-key';
+const FLOOR_NAME = 'bare Node proxy (floor)';
+
+const runFloor = (upstreamPort: number) => {
+  // Public model name → the upstream's, as Switchyard routes them.
+  const routes = new Map<string, string>((Object.keys(UPSTREAM_MODELS) as Kind[]).map((k) => [SWITCHYARD_MODELS[k], UPSTREAM_MODELS[k]]));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const expected = Buffer.from(`Bearer ${FLOOR_KEY}`);
+  const fail = (res: http.ServerResponse, status: number, message: string) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { message } }));
+  };
+  const server = http.createServer((req, res) => {
+    const auth = Buffer.from(req.headers.authorization ?? '');
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) return fail(res, 401, 'bad key');
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      let body: { model?: unknown };
+      try {
+        body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+      } catch {
+        return fail(res, 400, 'bad json');
+      }
+      const model = typeof body.model === 'string' ? routes.get(body.model) : undefined;
+      if (!model) return fail(res, 404, 'no such model');
+      const out = JSON.stringify({ ...body, model });
+      const up = http.request(
+        { host: '127.0.0.1', port: upstreamPort, path: '/v1/chat/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out), authorization: `Bearer ${UPSTREAM_KEY}` } },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json', ...(upRes.headers['content-length'] ? { 'content-length': upRes.headers['content-length'] } : {}) });
+          upRes.pipe(res);
+        },
+      );
+      up.on('error', () => (res.headersSent ? res.destroy() : fail(res, 502, 'upstream failed')));
+      up.end(out);
+    });
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, '127.0.0.1', 2048, () => {
+    const address = server.address();
+    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
+  });
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+};
+
+
+// -----------------------------------------------------------------------------------------------------------------
 // Child processes
 
 interface Child {
@@ -238,6 +296,30 @@ async function stopChild(child: Child, timeoutMs = 20_000): Promise<number | str
   return result;
 }
 
+/**
+ * The disk's floor under `full`: one 4 KiB append + fdatasync, `n` in a row, in a fresh file where the data
+ * directories live (a reservation is answered only after such an fsync covers it). Percentiles in ms.
+ */
+const fsyncLatency = (n = 300) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-fsync-'));
+  const fd = openSync(join(dir, 'probe'), 'a');
+  const page = Buffer.alloc(4096, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      writeSync(fd, page);
+      fdatasyncSync(fd);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) };
+};
+
 /** Peak resident set (VmHWM) and current RSS in MiB. */
 const memoryOf = (pid: number) => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -285,7 +367,7 @@ interface Tally {
 
 interface Target {
   name: string;
-  kind: 'direct' | 'switchyard' | 'portkey';
+  kind: 'direct' | 'switchyard' | 'portkey' | 'floor';
   port: number;
   path: string;
   headers: Record<string, string>;
@@ -419,11 +501,12 @@ const GRANT = 100_000 * 1_000_000_000; // $100,000 of credits
 const zeroes = (): Record<Kind, number> => ({ d0: 0, d20: 0, ttft: 0, streams: 0 });
 const emptyTally = (): Tally => ({ ok: zeroes(), inflight: zeroes(), bad: zeroes() });
 
-async function startUpstream(logDir: string): Promise<{ child: Child; port: number }> {
-  const child = spawnChild('upstream', process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'upstream'], { cwd: REPO, env: process.env, logDir });
+/** This file again as a child in another role (`upstream`, `floor`), ready once it prints its port. */
+async function startRole(role: 'upstream' | 'floor', extra: string[], logDir: string): Promise<{ child: Child; port: number }> {
+  const child = spawnChild(role, process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', role, ...extra], { cwd: REPO, env: process.env, logDir });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error('upstream did not start')), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${role} did not start`)), 30_000);
     child.proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY (\d+)/.exec(out);
@@ -432,10 +515,12 @@ async function startUpstream(logDir: string): Promise<{ child: Child; port: numb
         resolve(Number(m[1]));
       }
     });
-    child.proc.once('exit', (code) => reject(new Error(`upstream exited (${code})`)));
+    child.proc.once('exit', (code) => reject(new Error(`${role} exited (${code})`)));
   });
   return { child, port };
 }
+
+const startUpstream = (logDir: string) => startRole('upstream', [], logDir);
 
 async function gql(port: number, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
   const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
@@ -714,6 +799,8 @@ async function main() {
   log(`# Gateway benchmark (${quick ? 'quick' : 'default'}; Switchyard sync: ${syncs.join(', ')})`);
   log(`node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}; logs in ${logDir}`);
 
+  const disk = fsyncLatency();
+  log(`disk: 4 KiB append + fdatasync p50 ${ms2(disk.p50)}, p99 ${ms2(disk.p99)}`);
   await build();
   const upstream = await startUpstream(logDir);
   log(`upstream on :${upstream.port} (pid ${upstream.child.proc.pid})`);
@@ -739,9 +826,14 @@ async function main() {
   const portkey = await startPortkey(upstream.port, logDir);
   targets.push({ ...portkeyTarget(portkey.port, upstream.port), pid: portkey.child.proc.pid! });
   log(`Portkey on :${portkey.port} (pid ${portkey.child.proc.pid})`);
+  const floorProxy = await startRole('floor', ['--upstream', String(upstream.port)], logDir);
+  targets.push({ name: FLOOR_NAME, kind: 'floor', port: floorProxy.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${FLOOR_KEY}` }, models: SWITCHYARD_MODELS, pid: floorProxy.child.proc.pid!, tally: emptyTally() });
+  log(`${FLOOR_NAME} on :${floorProxy.port} (pid ${floorProxy.child.proc.pid})`);
   const gateways = targets.filter((t) => t.kind !== 'direct');
   const switchyards = targets.filter((t) => t.switchyard);
   const pk = targets.find((t) => t.kind === 'portkey')!;
+  // The ratio columns: each Switchyard row against Portkey, and the floor against Portkey (what Node itself allows).
+  const compared = targets.filter((t) => t.switchyard || t.kind === 'floor');
 
   // Smoke: every target answers both shapes correctly before any timing.
   for (const t of targets) {
@@ -1012,7 +1104,7 @@ async function main() {
   // Gateway logs: anything Switchyard or Portkey printed at warn level or above.
   const notes: string[] = [];
   for (const c of children()) {
-    if (c.name === 'upstream') continue;
+    if (c.name === 'upstream' || c.name === 'floor') continue;
     const text = existsSync(c.logFile) ? readFileSync(c.logFile, 'utf8') : '';
     // Without ANSI escapes and Portkey's start-up spinner; Switchyard logs only warn and above here (LOG_LEVEL=warn).
     const lines = text
@@ -1028,29 +1120,29 @@ async function main() {
   const load1 = loadavg();
   const table: string[] = [];
   const head = ['Measurement', ...gateways.map((g) => g.name), direct.name];
-  for (const s of switchyards) head.push(`${s.name} / Portkey`);
+  for (const s of compared) head.push(`${s.name} / Portkey`);
   table.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   const row = (label: string, value: (t: Target) => number, format: (n: number) => string, withDirect = true) => {
     const cells = [label, ...gateways.map((g) => format(value(g))), withDirect ? format(value(direct)) : ''];
-    for (const s of switchyards) cells.push(ratio(value(s), value(pk)));
+    for (const s of compared) cells.push(ratio(value(s), value(pk)));
     table.push(`| ${cells.join(' | ')} |`);
   };
   row('a. added latency p50, c=1, 0 ms upstream', (t) => lat.get(t)!.p50 - dl.p50, ms2, false);
   row('a. added latency p99, c=1, 0 ms upstream', (t) => lat.get(t)!.p99 - dl.p99, ms2, false);
   row(`a'. added latency p50, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p50 - dp.p50, ms2, false);
   row(`a'. added latency p99, paced (${PACE_MS} ms pauses)`, (t) => paced.get(t)!.p99 - dp.p99, ms2, false);
-  table.push(`| a. end-to-end latency p50 / p99 | ${[...gateways, direct].map((t) => `${lat.get(t)!.p50.toFixed(2)} / ${lat.get(t)!.p99.toFixed(2)} ms`).join(' | ')} |${switchyards.map(() => ' |').join('')}`);
+  table.push(`| a. end-to-end latency p50 / p99 | ${[...gateways, direct].map((t) => `${lat.get(t)!.p50.toFixed(2)} / ${lat.get(t)!.p99.toFixed(2)} ms`).join(' | ')} |${compared.map(() => ' |').join('')}`);
   row('b. sustained req/s, p99 < 50 ms, 20 ms upstream (open loop)', (t) => best(t)?.rate ?? NaN, (n) => fmt(n));
   table.push(
     `| b. … p50 / p99 at that rate | ${[...gateways, direct].map((t) => {
       const b = best(t);
       return b ? `${b.p50.toFixed(1)} / ${b.p99.toFixed(1)} ms` : 'none passed';
-    }).join(' | ')} |${switchyards.map(() => ' |').join('')}`,
+    }).join(' | ')} |${compared.map(() => ' |').join('')}`,
   );
   row('b. gateway CPU per request at that rate', (t) => best(t)?.cpuUsPerRequest ?? NaN, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'), false);
   const perRequest = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
   const swCell = (label: string, value: (s: Step) => number, format: (n: number) => string) =>
-    table.push(`| ${label} | ${gateways.map((t) => (t.switchyard && best(t) ? format(value(best(t)!)) : '–')).join(' | ')} | |${switchyards.map(() => ' |').join('')}`);
+    table.push(`| ${label} | ${gateways.map((t) => (t.switchyard && best(t) ? format(value(best(t)!)) : '–')).join(' | ')} | |${compared.map(() => ' |').join('')}`);
   swCell('b. event store commits per request at that rate', (s) => s.commitsPerRequest, (n) => perRequest(n, 2));
   swCell('b. … WAL fsyncs per request (off the event loop)', (s) => s.syncsPerRequest, (n) => perRequest(n, 2));
   swCell('b. event loop busy per request at that rate', (s) => s.loopBusyUsPerRequest, (n) => (Number.isFinite(n) ? `${fmt(n)} µs` : '–'));
@@ -1062,11 +1154,11 @@ async function main() {
   row('d. TTFT p99 with all streams open', (t) => streamsResult.get(t)!.ttftP99, ms2);
   row('e. peak RSS (VmHWM)', (t) => memory.get(t)?.hwmMiB ?? NaN, (n) => (Number.isFinite(n) ? `${fmt(n, 1)} MiB` : '–'), false);
   table.push(
-    `| e. RSS after start-up → at the end | ${gateways.map((t) => `${fmt(memoryAtStart.get(t)!.rssMiB, 1)} → ${fmt(memory.get(t)!.rssMiB, 1)} MiB`).join(' | ')} | |${switchyards.map(() => ' |').join('')}`,
+    `| e. RSS after start-up → at the end | ${gateways.map((t) => `${fmt(memoryAtStart.get(t)!.rssMiB, 1)} → ${fmt(memory.get(t)!.rssMiB, 1)} MiB`).join(' | ')} | |${compared.map(() => ' |').join('')}`,
   );
 
   const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
-  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}. Switchyard ran ${args.tsx ? 'src/ through tsx' : 'the production build (`node dist/src/main.js`)'}.`;
+  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}; one 4 KiB append + fdatasync in the data directories' file system took ${ms2(disk.p50)} p50, ${ms2(disk.p99)} p99 (300 in a row before the run). Switchyard ran ${args.tsx ? 'src/ through tsx' : 'the production build (`node dist/src/main.js`)'}.`;
   log(`\n## Results\n\n${table.join('\n')}\n\n${machine}`);
   for (const n of notes) log(`log: ${n}`);
 
@@ -1182,6 +1274,8 @@ async function probeOpen(target: Target, rate: number, seconds: number) {
 // Last, so every module-level constant above is initialised before it runs.
 if (args.role === 'upstream') {
   runUpstream();
+} else if (args.role === 'floor') {
+  runFloor(Number(args.upstream));
 } else if (probeLoads.length > 0) {
   await probe(probeLoads, args['probe-rates'] !== undefined, stepSeconds).catch((error: unknown) => {
     process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
