@@ -81,10 +81,10 @@ export interface AppendOptions {
   readonly expectedRevision?: ExpectedRevision;
   readonly durability?: Durability;
   /**
-   * `soon`: nobody waits for this append's durability on a request's critical path (a settlement, a generation
-   * record written after the answer went out). The embedded store with `full` may then delay its fsync by a few
-   * milliseconds so that it shares the fsync of the next append someone waits for. It is committed at once all the
-   * same, and its promise and `durable` still resolve only once it is durable. Default `now`.
+   * `soon`: nobody waits for this append on a request's critical path (a settlement, a generation record written
+   * after the answer went out). The embedded store may then hold it a few milliseconds for the next append someone
+   * waits for, and send both to its writer together: one commit, one fsync. Its promise and `durable` resolve as for
+   * any append, once it is written (and durable). Default `now`.
    */
   readonly urgency?: Urgency;
 }

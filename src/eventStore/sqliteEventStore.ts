@@ -73,10 +73,10 @@ export interface SqliteEventStoreOptions {
    */
   readonly cacheMiB?: number;
   /**
-   * With `full`: how long a commit of `soon` appends alone (see AppendOptions.urgency) waits for an urgent append to
-   * share its fsync. Default 5 ms.
+   * How long `soon` appends (see AppendOptions.urgency) wait in this process for an urgent append to go to the writer
+   * with: one message, one commit and one fsync for both. Default 5 ms.
    */
-  readonly soonFsyncDelayMs?: number;
+  readonly soonHoldMs?: number;
 }
 
 /** The embedded store, plus hooks to tie two connections of one process together without polling. */
@@ -486,7 +486,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   };
   const writer: Writer | null = reader
     ? null
-    : startWriter({ file, durable, busyTimeoutMs, cacheMiB, soonMs: options.soonFsyncDelayMs ?? 5 }, onReply, (error) => {
+    : startWriter({ file, durable, busyTimeoutMs, cacheMiB }, onReply, (error) => {
         failEverything(new UnavailableError(`The event store's writer stopped (${error.message}); restart the server`));
         closing?.();
         hold();
@@ -505,7 +505,20 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     })),
   });
 
+  /**
+   * When the appends waiting in `pending` go to the writer. An append someone waits for (a reservation, before its
+   * answer can go out) goes once the code that made it yields: the writer commits it while this thread goes on (builds
+   * the upstream request), instead of after the rest of the turn. Appends written after the answer (`soon`) wait up to
+   * soonHoldMs for the next urgent one (usually the next reservation) and go with it, else alone: one message, one
+   * commit and one fsync for both.
+   */
+  let flushQueued: 'microtask' | 'hold' | null = null;
+  const soonHoldMs = options.soonHoldMs ?? 5;
+  let soonTimer: NodeJS.Timeout | undefined;
   const flush = () => {
+    flushQueued = null;
+    clearTimeout(soonTimer);
+    soonTimer = undefined;
     const batch = pending;
     pending = [];
     if (batch.length === 0) return;
@@ -527,7 +540,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     if (sent.length === 0) return;
     const id = nextBatch++;
     inFlight.set(id, sent);
-    writer.send({ kind: 'append', id, appends: wire, urgent: sent.some((p) => p.urgency === 'now') });
+    writer.send({ kind: 'append', id, appends: wire });
     hold();
   };
   const appendedListeners: ((position: number) => void)[] = [];
@@ -549,7 +562,15 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       assertOpen();
       return new Promise<AppendResult>((resolve, reject) => {
         pending.push({ stream, events, expectedRevision, durability, urgency, resolve, reject });
-        if (pending.length === 1) setImmediate(flush);
+        if (urgency === 'now') {
+          if (flushQueued !== 'microtask') {
+            flushQueued = 'microtask';
+            queueMicrotask(flush);
+          }
+        } else if (flushQueued === null) {
+          flushQueued = 'hold';
+          soonTimer = setTimeout(flush, soonHoldMs);
+        }
       });
     },
 

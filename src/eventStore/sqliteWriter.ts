@@ -50,8 +50,7 @@ export interface WireOk {
 export type WireResult = { readonly ok: WireOk } | { readonly error: WireFailure };
 
 export type WriterRequest =
-  /** `urgent`: someone waits for one of these appends to be durable (see AppendOptions.urgency). */
-  | { readonly kind: 'append'; readonly id: number; readonly appends: readonly WireAppend[]; readonly urgent: boolean }
+  | { readonly kind: 'append'; readonly id: number; readonly appends: readonly WireAppend[] }
   | { readonly kind: 'sync' }
   | { readonly kind: 'close' };
 
@@ -70,8 +69,6 @@ interface WriterData {
   readonly durable: boolean;
   readonly busyTimeoutMs: number;
   readonly cacheMiB: number;
-  /** Commits of `soon` appends alone wait this long for an urgent one to share their fsync. */
-  readonly soonMs: number;
 }
 
 /** The worker's body (see the module comment: self-contained). */
@@ -210,7 +207,6 @@ function writerThread(require: NodeJS.Require): void {
           const results = groupTx.immediate(appends.map((r) => r.appends as WireAppend[]));
           commits += 1;
           unsynced = true;
-          if (appends.some((r) => r.urgent)) syncWanted = true;
           const at = head();
           appends.forEach((r, i) => post({ kind: 'committed', id: r.id, results: results[i]!, head: at, commits }));
         } catch (error) {
@@ -232,23 +228,12 @@ function writerThread(require: NodeJS.Require): void {
    * process's commits too: an fsync covers the file's bytes whoever wrote them).
    */
   let syncing = false;
-  /** An fsync is wanted as soon as possible: an urgent append (or the request thread) waits for one. */
+  /** The request thread asked for an fsync (another process's commits wait for one to be shown). */
   let syncWanted = false;
   let closeWanted = false;
-  let soonTimer: NodeJS.Timeout | undefined;
   const sync = () => {
     if (syncing) return;
-    if (data.durable && syncFailure === undefined && unsynced && !syncWanted && !closeWanted) {
-      soonTimer ??= setTimeout(() => {
-        soonTimer = undefined;
-        syncWanted = true;
-        sync();
-      }, data.soonMs);
-      return;
-    }
     if (data.durable && syncFailure === undefined && (unsynced || syncWanted)) {
-      clearTimeout(soonTimer);
-      soonTimer = undefined;
       syncing = true;
       unsynced = false;
       syncWanted = false;
@@ -295,11 +280,11 @@ export interface Writer {
 
 /** Start the writer thread of `file`; `onReply` hears its replies, `onExit` an unexpected end of the thread. */
 export const startWriter = (
-  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; soonMs: number },
+  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number },
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
-  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, soonMs: options.soonMs };
+  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB };
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
   worker.unref();
   let ended = false;

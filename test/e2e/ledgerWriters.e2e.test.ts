@@ -131,3 +131,66 @@ describe('ledger writers and durability', () => {
     expect(await ledger.balance('acc_d1')).toMatchObject({ available: 3 * USD, reserved: 2 * USD });
   });
 });
+
+describe('ledger writers and settlements', () => {
+  /** A ledger over an embedded store that records each ledger append's event types. */
+  const openRecorded = async (soonHoldMs?: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-writers-'));
+    const inner = openSqliteEventStore({ dir, synchronous: 'normal' });
+    const appends: string[][] = [];
+    const eventStore: EventStore = {
+      ...inner,
+      append(stream, events, options) {
+        if (stream.startsWith('ledger-')) appends.push(events.map((e) => e.type));
+        return inner.append(stream, events, options);
+      },
+    };
+    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
+    await directory.start();
+    const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent'), ...(soonHoldMs !== undefined && { soonHoldMs }) });
+    closers.push(async () => {
+      await ledger.stop();
+      await directory.stop();
+      await inner.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await directory.waitFor(await openAccount(inner, 'acc_s1'));
+    await ledger.grant({ accountId: 'acc_s1', amount: 5 * USD, reason: 'x', actor: 't', correlationId: 't' });
+    appends.length = 0;
+    return { ledger, appends };
+  };
+
+  it("a settlement waits for the account's next reservation and goes in one append with it, decided in order", async () => {
+    const { ledger, appends } = await openRecorded(60_000);
+    await ledger.reserve({ accountId: 'acc_s1', keyId: null, generationId: 'g-1', amount: 2 * USD, freeModel: false });
+    let settledHeard = false;
+    const settled = ledger.settle({ accountId: 'acc_s1', generationId: 'g-1', actual: USD, usage: null }).then(() => (settledHeard = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Held: nothing appended, nobody answered.
+    expect(appends).toEqual([['CreditsReserved']]);
+    expect(settledHeard).toBe(false);
+    // The next reservation is decided on the state with the settlement (4 USD available) and goes with it.
+    await ledger.reserve({ accountId: 'acc_s1', keyId: null, generationId: 'g-2', amount: 4 * USD, freeModel: false });
+    await settled;
+    expect(appends).toEqual([['CreditsReserved'], ['ReservationSettled', 'CreditsReserved']]);
+    expect(await ledger.balance('acc_s1')).toMatchObject({ available: 0, reserved: 4 * USD, settled: USD });
+  });
+
+  it('a read of the balance sends a held settlement at once and is answered once it is written', async () => {
+    const { ledger, appends } = await openRecorded(60_000);
+    await ledger.reserve({ accountId: 'acc_s1', keyId: null, generationId: 'g-1', amount: 2 * USD, freeModel: false });
+    const settled = ledger.settle({ accountId: 'acc_s1', generationId: 'g-1', actual: USD, usage: null });
+    expect(await ledger.balance('acc_s1')).toMatchObject({ available: 4 * USD, reserved: 0, openReservations: 0, settled: USD });
+    await settled;
+    expect(appends).toEqual([['CreditsReserved'], ['ReservationSettled']]);
+  });
+
+  it('a settlement that no reservation joins is appended alone after the hold', async () => {
+    const { ledger, appends } = await openRecorded(20);
+    await ledger.reserve({ accountId: 'acc_s1', keyId: null, generationId: 'g-1', amount: 2 * USD, freeModel: false });
+    const started = Date.now();
+    await ledger.settle({ accountId: 'acc_s1', generationId: 'g-1', actual: USD, usage: null });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(19);
+    expect(appends).toEqual([['CreditsReserved'], ['ReservationSettled']]);
+  });
+});
