@@ -66,6 +66,9 @@ describe('sorting by the stats the generations feed', () => {
       await servedBy({ model: 'test/speed', stream: true, provider: { only: ['slow'] } });
     }
     await h.running.core.gateway.idle();
+    // idle() waits at most 5 s for the read models; under the whole suite on two vCPUs they took longer, and these
+    // tests then sorted on stats without the calls above. Wait for them to hold every event so far.
+    expect(await h.running.core.runner.waitFor(await h.running.core.eventStore.headPosition(), 60_000)).toBe(true);
     await h.running.core.gateway.stats.refresh();
   });
 
