@@ -101,6 +101,23 @@ const parseSpec = (model: string): UpstreamSpec => {
 const tokenText = (i: number) => `tok${i} `;
 const expectedStreamText = (chunks: number) => Array.from({ length: chunks }, (_, i) => tokenText(i)).join('');
 
+/**
+ * A child role's server: keep-alive connections kept long, listening on a free port it prints as `READY <port>` (see
+ * startRole), and gone with the parent even if the parent was killed without a chance to clean up.
+ */
+const serveAsChild = (server: http.Server) => {
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
+  server.listen(0, '127.0.0.1', 2048, () => {
+    const address = server.address();
+    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
+  });
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+};
+
 const runUpstream = () => {
   const specs = new Map<string, UpstreamSpec>();
   let seq = 0;
@@ -160,17 +177,7 @@ const runUpstream = () => {
     };
     next();
   };
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 121_000;
-  server.listen(0, '127.0.0.1', 2048, () => {
-    const address = server.address();
-    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
-  });
-  // Die with the parent, even if it was killed without a chance to clean up.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
-  }, 1000).unref();
+  serveAsChild(server);
 };
 
 
@@ -218,15 +225,7 @@ const runFloor = (upstreamPort: number) => {
       up.end(out);
     });
   });
-  server.keepAliveTimeout = 120_000;
-  server.listen(0, '127.0.0.1', 2048, () => {
-    const address = server.address();
-    process.stdout.write(`READY ${typeof address === 'object' && address ? address.port : 0}\n`);
-  });
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
-  }, 1000).unref();
+  serveAsChild(server);
 };
 
 

@@ -512,11 +512,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
    * soonHoldMs for the next urgent one (usually the next reservation) and go with it, else alone: one message, one
    * commit and one fsync for both.
    */
-  let flushQueued: 'microtask' | 'hold' | null = null;
+  let flushQueued = false;
   const soonHoldMs = options.soonHoldMs ?? 5;
+  /** Set while only `soon` appends wait. */
   let soonTimer: NodeJS.Timeout | undefined;
   const flush = () => {
-    flushQueued = null;
+    flushQueued = false;
     clearTimeout(soonTimer);
     soonTimer = undefined;
     const batch = pending;
@@ -563,12 +564,11 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       return new Promise<AppendResult>((resolve, reject) => {
         pending.push({ stream, events, expectedRevision, durability, urgency, resolve, reject });
         if (urgency === 'now') {
-          if (flushQueued !== 'microtask') {
-            flushQueued = 'microtask';
+          if (!flushQueued) {
+            flushQueued = true;
             queueMicrotask(flush);
           }
-        } else if (flushQueued === null) {
-          flushQueued = 'hold';
+        } else if (!flushQueued && !soonTimer) {
           soonTimer = setTimeout(flush, soonHoldMs);
         }
       });

@@ -64,6 +64,23 @@ const open = (dir: string, pollIntervalMs?: number) => {
 };
 
 /** Resolves once `condition` holds; rejects after `ms` so a missing event fails the test instead of hanging it. */
+/**
+ * The disk after a power loss, in a fresh directory: the database file as it is, and of the WAL only its first
+ * `walBytes` (what the last completed fsync covered). SQLite must find it intact (and no shared-memory index is carried
+ * over); returns the ids of the `crash` events a store opened on it reads.
+ */
+const afterPowerCut = async (dir: string, walBytes: number) => {
+  const cut = await tempDir();
+  copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
+  copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
+  truncateSync(join(cut, 'events.db-wal'), walBytes);
+  expect(existsSync(join(cut, 'events.db-shm'))).toBe(false);
+  const raw = new Database(join(cut, 'events.db'));
+  expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+  raw.close();
+  return new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
+};
+
 const eventually = async (condition: () => boolean, what: () => string, ms = 15_000) => {
   const deadline = Date.now() + ms;
   while (!condition()) {
@@ -159,21 +176,12 @@ describe('embedded event store across processes', () => {
 
         // The disk after a power loss: the database file as the checkpoint left it (fsynced), and of the WAL only
         // what an fsync covered. With normal nothing fsyncs the WAL between checkpoints, so none of it is kept.
-        const cut = await tempDir();
-        copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
-        copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
         const walBytes = mode === 'full' ? syncedWalBytes : 0;
         if (mode === 'full') expect(walBytes).toBeGreaterThan(0);
         // The cut must take something (commits no completed fsync covered yet) for the run to prove anything; seven
         // writers nearly always keep some in flight at the kill, and when they did not, the scenario is run again.
-        if (statSync(join(cut, 'events.db-wal')).size <= walBytes) return false;
-        truncateSync(join(cut, 'events.db-wal'), walBytes);
-        expect(existsSync(join(cut, 'events.db-shm'))).toBe(false);
-
-        const raw = new Database(join(cut, 'events.db'));
-        expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-        raw.close();
-        const stored = new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
+        if (statSync(join(dir, 'events.db-wal')).size <= walBytes) return false;
+        const stored = await afterPowerCut(dir, walBytes);
         const kept = acks.filter((ack) => stored.has(ack.id)).length;
         if (mode === 'full') {
           expect(kept).toBe(acks.length);
@@ -218,14 +226,7 @@ describe('embedded event store across processes', () => {
       expect(durablePosition).toBeGreaterThan(0);
 
       // The disk after a power loss: of the WAL only what the last completed fsync covered (no checkpoint ran).
-      const cut = await tempDir();
-      copyFileSync(join(dir, 'events.db'), join(cut, 'events.db'));
-      copyFileSync(join(dir, 'events.db-wal'), join(cut, 'events.db-wal'));
-      truncateSync(join(cut, 'events.db-wal'), syncedWalBytes);
-      const raw = new Database(join(cut, 'events.db'));
-      expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-      raw.close();
-      const stored = new Set((await open(cut).readAll({ filter: { categories: ['crash'] } })).map((event) => event.id));
+      const stored = await afterPowerCut(dir, syncedWalBytes);
       const kept = (commit: { ids: string[] }) => commit.ids.every((id) => stored.has(id));
       const lost = (commit: { ids: string[] }) => commit.ids.every((id) => !stored.has(id));
       // Each append is kept or lost whole; everything at or below a durable position is kept.
