@@ -415,18 +415,20 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         written.categories.add(streamCategory(p.stream));
         for (const event of p.events) written.types.add(event.type);
       }
-      const done = { nextExpectedRevision: result.ok.nextExpectedRevision, position: result.ok.position };
+      const { nextExpectedRevision, position } = result.ok;
+      // Built whole rather than as `{ ...done, durable }` (see src/objects.ts).
+      const done = (onDisk: Promise<void>): AppendResult => ({ nextExpectedRevision, position, durable: onDisk });
       // With `normal` the store promises nothing beyond the commit: durable at once.
-      if (!durable) return p.resolve({ ...done, durable: ALREADY_DURABLE });
+      if (!durable) return p.resolve(done(ALREADY_DURABLE));
       // With `full`, a retry that found its events already written waits for them to be on disk too.
       if (p.durability === 'durable') {
-        return void awaitingSync.push({ position: done.position, resolve: () => p.resolve({ ...done, durable: ALREADY_DURABLE }), reject: p.reject });
+        return void awaitingSync.push({ position, resolve: () => p.resolve(done(ALREADY_DURABLE)), reject: p.reject });
       }
       // `commit`: answered now; its durability resolves with the fsync that covers it, like a `durable` append.
-      const durableOnDisk = new Promise<void>((resolve, reject) => awaitingSync.push({ position: done.position, resolve, reject }));
+      const durableOnDisk = new Promise<void>((resolve, reject) => awaitingSync.push({ position, resolve, reject }));
       // A caller that does not wait for durability must not turn a failed fsync into an unhandled rejection.
       durableOnDisk.catch(() => undefined);
-      p.resolve({ ...done, durable: durableOnDisk });
+      p.resolve(done(durableOnDisk));
     });
     if (durable) {
       for (const category of written.categories) writtenSinceSync.categories.add(category);

@@ -22,6 +22,7 @@
  * the critical path.
  */
 import type { Principal } from '../modules/auth/principal.js';
+import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
@@ -343,7 +344,7 @@ export const createGateway = (deps: {
         promptTokensEstimate: input.parsed.promptTokens,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,
-        attempts: result.attempts.map((a) => ({ ...a, countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error) })),
+        attempts: result.attempts.map((a) => extend(a, { countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error) })),
         end: {
           kind: outcome.kind,
           target,

@@ -11,6 +11,7 @@ import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
 import type { GenerationOutcome } from './gateway.js';
 import { toUsdNumber } from '../modules/ledger/money.js';
+import { extend } from '../objects.js';
 import { SSE_DONE } from './sse.js';
 import type { ChatChunk, ChatResponse } from './types.js';
 
@@ -52,11 +53,12 @@ const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 
  */
 const chatJson = (response: ChatResponse) => ({
   ...response,
-  choices: response.choices.map((c) => ({
-    ...c,
-    message: c.message.reasoning == null ? c.message : { ...c.message, reasoning_content: c.message.reasoning },
-    logprobs: c.logprobs ?? null,
-  })),
+  choices: response.choices.map((c) =>
+    extend(c, {
+      message: c.message.reasoning == null ? c.message : extend(c.message, { reasoning_content: c.message.reasoning }),
+      logprobs: c.logprobs ?? null,
+    }),
+  ),
 });
 
 /** A chunk with `reasoning_content` beside `reasoning`; the same object when it has none (most chunks). */
@@ -102,7 +104,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         const response = outcome.response;
         const payload =
           kind === 'chat'
-            ? { ...chatJson(response), provider: outcome.providerName, usage: usageJson(outcome) }
+            ? extend(chatJson(response), { provider: outcome.providerName, usage: usageJson(outcome) })
             : {
                 id: response.id,
                 object: 'text_completion',

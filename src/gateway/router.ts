@@ -8,6 +8,7 @@
  * or the in-process demo model. Per attempt it allocates one AbortController and two timers; per streamed chunk, one
  * JSON.parse (in the adapter) and the chunk objects the adapter returns, nothing else.
  */
+import { extend } from '../objects.js';
 import type { ProviderErrorCode } from './types.js';
 import type { ResponseMeta, StreamOutcome } from './providers/adapter.js';
 import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
@@ -363,7 +364,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     }
     const adapter = ADAPTERS[protocol];
     const upstream = adapter.buildRequest(
-      { ...request, stream: false },
+      extend(request, { stream: false }),
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
@@ -396,7 +397,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     }
     const adapter = ADAPTERS[protocol];
     const upstream = adapter.buildRequest(
-      { ...request, stream: true },
+      extend(request, { stream: true }),
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { boundedCache } from '../boundedCache.js';
 import { readBody } from '../http/readBody.js';
+import { extend } from '../objects.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy, type OutboundRefusal } from '../modules/outbound/outboundPolicy.js';
 import { ProviderError } from './types.js';
 
@@ -74,9 +75,12 @@ export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => 
         const client = target.protocol === 'https:' ? https : http;
         const req = client.request(
           {
-            ...target,
+            protocol: target.protocol,
+            hostname: target.hostname,
+            port: target.port,
+            path: target.path,
             method: 'POST',
-            headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+            headers: extend(headers, { 'content-length': String(Buffer.byteLength(body)) }),
             agent: (options.guarded ? guarded : trusted)[target.protocol],
             signal,
           },

@@ -18,6 +18,7 @@ import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../ga
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
+import { extend } from '../../objects.js';
 import { applyPreset } from '../presets/presetResolution.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
 import { generationStream, newGenerationId, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
@@ -135,12 +136,11 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
   for (const a of facts.attempts) {
     const { endpoint, model } = a.target;
     const ref = { generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
-    commands.push({ type: 'StartAttempt', data: { ...ref, upstreamModel: endpoint.upstreamModel, at: iso(a.startedAt) } });
+    commands.push({ type: 'StartAttempt', data: extend(ref, { upstreamModel: endpoint.upstreamModel, at: iso(a.startedAt) }) });
     if (a.error) {
       commands.push({
         type: 'FailAttempt',
-        data: {
-          ...ref,
+        data: extend(ref, {
           errorCode: a.error.code,
           status: a.error.status,
           retryable: a.error.retryable,
@@ -149,7 +149,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
           latencyMs: a.endedAt - a.startedAt,
           message: a.error.message,
           at: iso(a.endedAt),
-        },
+        }),
       });
     }
   }
@@ -174,15 +174,15 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     case 'completed':
       commands.push({
         type: 'CompleteGeneration',
-        data: { ...outcome, upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason, ...(typeof end.completion === 'string' && { completion: end.completion }) },
+        data: extend(outcome, { upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason, ...(typeof end.completion === 'string' && { completion: end.completion }) }),
       });
       break;
     case 'cancelled':
-      commands.push({ type: 'CancelGeneration', data: { ...outcome, reason: 'client disconnected' } });
+      commands.push({ type: 'CancelGeneration', data: extend(outcome, { reason: 'client disconnected' as const }) });
       break;
     case 'failed': {
       const error = end.error ?? { errorType: 'server', status: 500, message: 'The generation failed' };
-      commands.push({ type: 'FailGeneration', data: { ...outcome, errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed } });
+      commands.push({ type: 'FailGeneration', data: extend(outcome, { errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed }) });
       break;
     }
     default: {

@@ -2,6 +2,7 @@
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
 import { joinUrl } from '../common.js';
+import { extend } from '../../../objects.js';
 
 export const supportedParameters = [
   'max_tokens',
@@ -57,7 +58,7 @@ export function buildRequest(req: ChatRequest, target: UpstreamTarget): Upstream
   if (req.stream) {
     body.stream = true;
     // Always ask for the usage chunk: billing needs it even when the caller did not ask.
-    body.stream_options = { ...req.stream_options, include_usage: true };
+    body.stream_options = extend(req.stream_options ?? {}, { include_usage: true });
   }
   return {
     url: joinUrl(target.baseUrl, '/chat/completions'),
