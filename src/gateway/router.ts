@@ -5,9 +5,10 @@
  * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch.
  *
  * This is the only place that does upstream I/O: upstream.ts (node:http, keep-alive) + readSse + the pure adapters,
- * or the in-process demo model. Per attempt it allocates one AbortController and two timers; per streamed chunk, one
+ * or the in-process demo model. Per attempt it allocates one Cancellation (src/cancellation.ts) and two timers; per streamed chunk, one
  * JSON.parse (in the adapter) and the chunk objects the adapter returns, nothing else.
  */
+import { Cancellation, type AbortLike } from '../cancellation.js';
 import { extend } from '../objects.js';
 import type { ProviderErrorCode } from './types.js';
 import type { ResponseMeta, StreamOutcome } from './providers/adapter.js';
@@ -222,10 +223,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       // Only the attempt that commits counts toward what was generated.
       completionChars = 0;
 
-      const controller = new AbortController();
-      const abort = (kind: AbortKind) => {
-        if (!controller.signal.aborted) controller.abort(new AttemptAbort(kind));
-      };
+      const cancel = new Cancellation();
+      const abort = (kind: AbortKind) => cancel.abort(new AttemptAbort(kind));
       abortAttempt = abort;
       const onClientAbort = () => abort('client');
       options.signal?.addEventListener('abort', onClientAbort, { once: true });
@@ -251,7 +250,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       try {
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
         if (!options.stream) {
-          const { response, upstreamId } = await callComplete(target, request, meta, controller.signal);
+          const { response, upstreamId } = await callComplete(target, request, meta, cancel);
           await awaitReady();
           record.endedAt = now();
           committed = true;
@@ -267,7 +266,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             upstreamId,
           });
         }
-        const upstream = await openStream(target, request, meta, controller.signal);
+        const upstream = await openStream(target, request, meta, cancel);
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
@@ -304,7 +303,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         });
       } catch (caught) {
         record.endedAt = now();
-        const reason = controller.signal.aborted ? (controller.signal.reason as AttemptAbort).kind : null;
+        const reason = cancel.aborted ? (cancel.reason as AttemptAbort).kind : null;
         if (reason === 'client') return result('cancelled');
         // Not the provider's fault: no error on the attempt, no breaker, no retry.
         if (ready === 'refused' && !committed) return result('failed', { refused });
@@ -354,7 +353,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     target: RouteTarget,
     request: ChatRequest,
     meta: Required<ResponseMeta>,
-    signal: AbortSignal,
+    signal: AbortLike,
   ): Promise<{ response: ChatResponse; upstreamId: string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
@@ -387,7 +386,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     target: RouteTarget,
     request: ChatRequest,
     meta: Required<ResponseMeta>,
-    signal: AbortSignal,
+    signal: AbortLike,
   ): Promise<{ chunks: AsyncIterable<ChatChunk[]>; finish(): StreamOutcome; upstreamId(): string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;

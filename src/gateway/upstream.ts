@@ -2,6 +2,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { boundedCache } from '../boundedCache.js';
+import { abortError, type AbortLike } from '../cancellation.js';
 import { readBody } from '../http/readBody.js';
 import { extend } from '../objects.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy, type OutboundRefusal } from '../modules/outbound/outboundPolicy.js';
@@ -52,7 +53,7 @@ export interface UpstreamClient {
    * POST a body; resolves when the response headers arrive. Aborting the signal destroys the socket. `guarded`
    * connections (providers not registered by an admin) go through the outbound address policy.
    */
-  post(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, options: { readonly guarded: boolean }): Promise<UpstreamResponse>;
+  post(url: string, headers: Record<string, string>, body: string, signal: AbortLike, options: { readonly guarded: boolean }): Promise<UpstreamResponse>;
   readonly policy: OutboundPolicy;
   /** Close the pooled connections (at shutdown). */
   close(): void;
@@ -82,10 +83,13 @@ export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => 
             method: 'POST',
             headers: extend(headers, { 'content-length': String(Buffer.byteLength(body)) }),
             agent: (options.guarded ? guarded : trusted)[target.protocol],
-            signal,
           },
           (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
         );
+        // Aborting destroys the socket, before or during the answer; once the exchange is over the listener goes.
+        const onAbort = () => req.destroy(abortError(signal.reason));
+        signal.addEventListener('abort', onAbort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', onAbort));
         req.on('error', (error) => reject(error instanceof OutboundRefusedError ? refusedError(error.refusal) : error));
         req.end(body);
       }),

@@ -6,6 +6,7 @@
 import { contentText } from '../common.js';
 import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, Usage } from '../../types.js';
 import type { ResponseMeta, StreamOutcome } from '../adapter.js';
+import type { AbortLike } from '../../../cancellation.js';
 
 export const DEMO_SUPPORTED_PARAMETERS: readonly string[] = ['max_tokens', 'temperature', 'top_p', 'stop', 'seed'];
 
@@ -75,7 +76,7 @@ export const demoComplete = (req: ChatRequest, meta: Required<ResponseMeta>): Ch
   };
 };
 
-const sleep = (ms: number, signal: AbortSignal) =>
+const sleep = (ms: number, signal: AbortLike) =>
   new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
@@ -90,7 +91,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** A streamed answer: the role chunk, one chunk per token (`tokenDelayMs` apart), then the finish chunk. */
-export const demoStream = (req: ChatRequest, meta: Required<ResponseMeta>, tokenDelayMs: number, signal: AbortSignal) => {
+export const demoStream = (req: ChatRequest, meta: Required<ResponseMeta>, tokenDelayMs: number, signal: AbortLike) => {
   const p = plan(req);
   let done = false;
   const chunk = (delta: ChatChunk['choices'][number]['delta'], finish: FinishReason | null = null): ChatChunk[] => [

@@ -1,0 +1,52 @@
+/**
+ * A per-call abort signal without Node's AbortController: the part of AbortSignal the upstream path uses.
+ *
+ * Why: on Node 20 every `new AbortController().signal` survives young collections, and so does what its listeners hold
+ * (the upstream request and its answer). One per attempt was about half of what the request thread still promoted into
+ * its old generation once src/objects.ts was applied (bench/README.md, issue 15, stop 23), and handed to
+ * `http.request` it also costs Node's abort and end-of-stream bookkeeping. An AbortSignal satisfies `AbortLike`, so a
+ * caller holding one (`AbortSignal.timeout`) passes it as it is.
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  /** Called once, on abort; never if already aborted (as with AbortSignal). */
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+export class Cancellation implements AbortLike {
+  aborted = false;
+  reason: unknown = undefined;
+  #listeners: (() => void)[] = [];
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        // As an EventTarget does: the other listeners still run, the error surfaces as uncaught.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.#listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) this.#listeners.splice(at, 1);
+  }
+}
+
+/** What a request aborted through an `AbortLike` fails with (Node's own AbortError has this name, code and cause). */
+export const abortError = (reason: unknown): Error => Object.assign(new Error('The operation was aborted', { cause: reason }), { name: 'AbortError', code: 'ABORT_ERR' });
