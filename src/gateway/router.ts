@@ -5,8 +5,8 @@
  * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch.
  *
  * This is the only place that does upstream I/O: upstream.ts (node:http, keep-alive) + readSse + the pure adapters,
- * or the in-process demo model. Per attempt it allocates one Cancellation (src/cancellation.ts) and two timers; per streamed chunk, one
- * JSON.parse (in the adapter) and the chunk objects the adapter returns, nothing else.
+ * or the in-process demo model. Per attempt it allocates one Cancellation (src/cancellation.ts) and two timers; per
+ * streamed chunk, one JSON.parse (in the adapter) and the chunk objects the adapter returns, nothing else.
  */
 import { Cancellation, type AbortLike } from '../cancellation.js';
 import { extend } from '../objects.js';
