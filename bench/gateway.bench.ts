@@ -11,7 +11,8 @@
  *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =),
  *   --no-build, --dist DIR (run an existing build, e.g. an older copy for an A/B), --warmup S (a probe's warm-up, default 2)
  *
- * Every process is a child of this one: the upstream (this file with `--role upstream`), Switchyard
+ * Every process is a child of this one: the upstream (this file with `--role upstream`), two floors (`--role floor`:
+ * a bare Node proxy, and the same with `--journal DIR`, recording each call durably before it answers), Switchyard
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
  * (`start-server.js --headless`). The load generators (a keep-alive http.Agent client for precise sequential
  * timings, an open-loop generator (bench/openLoop.ts) for sustained throughput, autocannon for the closed-loop peak)
@@ -30,7 +31,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, fdatasync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
@@ -45,6 +46,7 @@ const { values: args } = parseArgs({
   options: {
     role: { type: 'string', default: 'main' },
     upstream: { type: 'string' },
+    journal: { type: 'string' },
     quick: { type: 'boolean', default: false },
     sync: { type: 'string' },
     readme: { type: 'boolean' },
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     dist: { type: 'string', default: 'dist' },
     warmup: { type: 'string', default: '2' },
+    'probe-upstream': { type: 'string', default: 'd20' },
     'node-options': { type: 'string' },
   },
 });
@@ -74,6 +77,9 @@ if (!['normal', 'full', 'both'].includes(syncArg)) usage(`--sync must be normal,
 if (probing && syncArg === 'both') usage('--probe runs one Switchyard: --sync normal or full');
 if (args.probe !== undefined && args['probe-rates'] !== undefined) usage('--probe (closed loop, connections) or --probe-rates (open loop, req/s), not both');
 const probeLoads = (args.probe ?? args['probe-rates'])?.split(',').map(Number) ?? [];
+if (args['probe-upstream'] !== 'd20' && args['probe-upstream'] !== 'd0') usage(`--probe-upstream takes d20 (the 20 ms upstream) or d0 (0 ms) (got ${args['probe-upstream']})`);
+/** The upstream a probe calls: `d20` answers after 20 ms, `d0` at once (as phase a, for concurrency 1). */
+const probeKind = args['probe-upstream'] as 'd0' | 'd20';
 if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
 const stepSeconds = Number(args.seconds);
 if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
@@ -189,8 +195,50 @@ const runUpstream = () => {
 
 const FLOOR_KEY = 'bench-floor-key';
 const FLOOR_NAME = 'bare Node proxy (floor)';
+const DURABLE_FLOOR_NAME = 'durable Node proxy (floor + fsync)';
 
-const runFloor = (upstreamPort: number) => {
+/**
+ * The durable floor's record: one line per request appended to a file (a write to the page cache on the request
+ * thread), made durable by `fs.fdatasync` on libuv's pool, one fsync in flight covering every line written before it
+ * starts (group commit, as Switchyard's `full`). `append` resolves once the line is on disk.
+ */
+const createJournal = (dir: string) => {
+  const fd = openSync(join(dir, 'journal'), 'a', 0o600);
+  let written = 0;
+  let synced = 0;
+  let syncing = false;
+  const waiting: { upTo: number; resolve: () => void }[] = [];
+  const flush = () => {
+    if (syncing || synced === written) return;
+    syncing = true;
+    const upTo = written;
+    fdatasync(fd, (error) => {
+      if (error) throw error;
+      syncing = false;
+      synced = upTo;
+      while (waiting.length > 0 && waiting[0]!.upTo <= synced) waiting.shift()!.resolve();
+      flush();
+    });
+  };
+  return {
+    append(line: string): Promise<void> {
+      writeSync(fd, line);
+      const upTo = ++written;
+      const durable = new Promise<void>((resolve) => waiting.push({ upTo, resolve }));
+      flush();
+      return durable;
+    },
+  };
+};
+
+/**
+ * `durableDir` given: the durable floor. Before forwarding, it appends one line per request to a journal in that
+ * directory and answers only once the line is on disk (the fsync runs during the upstream call, as Switchyard's
+ * reservation does), so its latency is the least a gateway that records each call durably before answering can
+ * add on this machine's disk, and its CPU what that record costs at the least.
+ */
+const runFloor = (upstreamPort: number, durableDir?: string) => {
+  const journal = durableDir === undefined ? null : createJournal(durableDir);
   // Public model name → the upstream's, as Switchyard routes them.
   const routes = new Map<string, string>((Object.keys(UPSTREAM_MODELS) as Kind[]).map((k) => [SWITCHYARD_MODELS[k], UPSTREAM_MODELS[k]]));
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
@@ -214,12 +262,14 @@ const runFloor = (upstreamPort: number) => {
       const model = typeof body.model === 'string' ? routes.get(body.model) : undefined;
       if (!model) return fail(res, 404, 'no such model');
       const out = JSON.stringify({ ...body, model });
+      const durable = journal?.append(`{"at":${Date.now()},"model":${JSON.stringify(model)}}\n`);
+      const relay = (upRes: http.IncomingMessage) => {
+        res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json', ...(upRes.headers['content-length'] ? { 'content-length': upRes.headers['content-length'] } : {}) });
+        upRes.pipe(res);
+      };
       const up = http.request(
         { host: '127.0.0.1', port: upstreamPort, path: '/v1/chat/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out), authorization: `Bearer ${UPSTREAM_KEY}` } },
-        (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, { 'content-type': upRes.headers['content-type'] ?? 'application/json', ...(upRes.headers['content-length'] ? { 'content-length': upRes.headers['content-length'] } : {}) });
-          upRes.pipe(res);
-        },
+        (upRes) => (durable ? void durable.then(() => relay(upRes)) : relay(upRes)),
       );
       up.on('error', () => (res.headersSent ? res.destroy() : fail(res, 502, 'upstream failed')));
       up.end(out);
@@ -828,6 +878,11 @@ async function main() {
   const floorProxy = await startRole('floor', ['--upstream', String(upstream.port)], logDir);
   targets.push({ name: FLOOR_NAME, kind: 'floor', port: floorProxy.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${FLOOR_KEY}` }, models: SWITCHYARD_MODELS, pid: floorProxy.child.proc.pid!, tally: emptyTally() });
   log(`${FLOOR_NAME} on :${floorProxy.port} (pid ${floorProxy.child.proc.pid})`);
+  // Its journal lives where Switchyard's data directories do (the same file system, so the same fsync).
+  const journalDir = mkdtempSync(join(tmpdir(), 'bench-gateway-journal-'));
+  const durableFloor = await startRole('floor', ['--upstream', String(upstream.port), '--journal', journalDir], logDir);
+  targets.push({ name: DURABLE_FLOOR_NAME, kind: 'floor', port: durableFloor.port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${FLOOR_KEY}` }, models: SWITCHYARD_MODELS, pid: durableFloor.child.proc.pid!, tally: emptyTally() });
+  log(`${DURABLE_FLOOR_NAME} on :${durableFloor.port} (pid ${durableFloor.child.proc.pid}, journal ${journalDir})`);
   const gateways = targets.filter((t) => t.kind !== 'direct');
   const switchyards = targets.filter((t) => t.switchyard);
   const pk = targets.find((t) => t.kind === 'portkey')!;
@@ -1205,12 +1260,14 @@ async function main() {
   for (const c of children()) await stopChild(c, 5_000);
   if (!args['keep-data']) {
     for (const t of switchyards) rmSync(t.switchyard!.dataDir, { recursive: true, force: true });
+    rmSync(journalDir, { recursive: true, force: true });
     rmSync(logDir, { recursive: true, force: true });
   }
 }
 
 /**
- * `--probe 10,25,50 [--seconds 6] [--sync full]`: Switchyard alone on the 20 ms upstream at the given connection counts
+ * `--probe 10,25,50 [--seconds 6] [--sync full] [--probe-upstream d0]`: Switchyard alone on the 20 ms upstream (or the
+ * 0 ms one) at the given connection counts
  * (closed loop, autocannon), or `--probe-rates 300,600` at the given rates (open loop), with each thread's CPU per
  * request. For iterating on the hot path; prints only.
  */
@@ -1224,7 +1281,7 @@ async function probe(loads: number[], open: boolean, seconds: number) {
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
   // Long enough for V8 to have optimised the hot path: at a few hundred requests a second its compiler threads
   // keep working for tens of seconds, and code not yet optimised costs several times more per request.
-  await cannon(target, 'd20', 10, Number(args.warmup));
+  await cannon(target, probeKind, 10, Number(args.warmup));
   await waitIdle(h);
   for (const load of loads) {
     const writes0 = await writesOf(h);
@@ -1259,13 +1316,13 @@ async function probe(loads: number[], open: boolean, seconds: number) {
 }
 
 async function probeClosed(target: Target, connections: number, seconds: number) {
-  const { result } = await cannon(target, 'd20', connections, seconds);
+  const { result } = await cannon(target, probeKind, connections, seconds);
   return { n: result['2xx'], latency: { p50: result.latency.p50, p99: result.latency.p99 }, failures: `errors ${result.errors} non2xx ${result.non2xx}` };
 }
 
 async function probeOpen(target: Target, rate: number, seconds: number) {
-  const r = await openLoop({ port: target.port, path: target.path, headers: target.headers, body: bodyOf(target, 'd20'), rate, seconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
-  target.tally.ok.d20 += r.ok;
+  const r = await openLoop({ port: target.port, path: target.path, headers: target.headers, body: bodyOf(target, probeKind), rate, seconds, check: (status, body) => status === 200 && body.includes(ANSWER) });
+  target.tally.ok[probeKind] += r.ok;
   const q = (f: number) => percentile(r.latencies, f).toFixed(1);
   return { n: r.ok, latency: { p50: q(0.5), p99: q(0.99) }, failures: `failed ${r.sent - r.ok}${r.firstFailure ? ` (first: ${r.firstFailure})` : ''}${r.overloaded ? ' overloaded' : ''}, generator up to ${r.maxLagMs.toFixed(1)} ms late` };
 }
@@ -1274,7 +1331,7 @@ async function probeOpen(target: Target, rate: number, seconds: number) {
 if (args.role === 'upstream') {
   runUpstream();
 } else if (args.role === 'floor') {
-  runFloor(Number(args.upstream));
+  runFloor(Number(args.upstream), args.journal);
 } else if (probeLoads.length > 0) {
   await probe(probeLoads, args['probe-rates'] !== undefined, stepSeconds).catch((error: unknown) => {
     process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
