@@ -1316,6 +1316,22 @@ async function probe(loads: number[], open: boolean, seconds: number) {
 }
 
 async function probeClosed(target: Target, connections: number, seconds: number) {
+  // One connection: requests one after another, timed to the microsecond (autocannon reports whole milliseconds).
+  if (connections === 1) {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = bodyOf(target, probeKind);
+    const times: number[] = [];
+    let failed = 0;
+    for (const end = Date.now() + seconds * 1000; Date.now() < end; ) {
+      const r = await timedRequest(agent, target, body, null);
+      if (completionOk(r)) times.push(r.totalMs);
+      else failed++;
+    }
+    agent.destroy();
+    times.sort((a, b) => a - b);
+    const q = (f: number) => percentile(times, f).toFixed(2);
+    return { n: times.length, latency: { p50: q(0.5), p99: q(0.99) }, failures: `failed ${failed}` };
+  }
   const { result } = await cannon(target, probeKind, connections, seconds);
   return { n: result['2xx'], latency: { p50: result.latency.p50, p99: result.latency.p99 }, failures: `errors ${result.errors} non2xx ${result.non2xx}` };
 }

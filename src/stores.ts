@@ -40,7 +40,8 @@ export const openStorage = async (config: Config, logger: Logger, options: { eve
   const onRunnerError = (error: unknown, retry: { attempt: number; delayMs: number }) =>
     logger.error({ err: error, attempt: retry.attempt, retryInMs: retry.delayMs }, 'projection runner: following the event log failed; resubscribing from its checkpoint');
   if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
-    const eventStore = openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC });
+    // The storage thread's read store locks DATA_DIR (another server cannot start on it): no other process appends.
+    const eventStore = openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC, otherWriters: false });
     const thread = await startStorageThread({
       dir: config.DATA_DIR,
       eventStore,

@@ -38,6 +38,8 @@ const start = async () => {
     backgroundCheckpoints: false,
     cacheMiB: 8,
     visibleUpTo: () => Number(Atomics.load(acknowledged, ACKNOWLEDGED)),
+    // Told of each acknowledged append (notifyAppended, below); nothing else appends while the server holds DATA_DIR.
+    otherWriters: false,
   });
   // Follow the request thread's appends without a message per commit: it bumps a shared counter after each one.
   // While appends keep coming this thread looks at the counter every GATHER_MS (the runner batches what gathered), or

@@ -381,7 +381,7 @@ describe('embedded (SQLite) adapter', () => {
   describe('specific to the embedded store', () => {
     let dir: string;
     const stores: EventStore[] = [];
-    const open = (options: { pollIntervalMs?: number; synchronous?: 'full' | 'normal'; soonHoldMs?: number } = {}) => {
+    const open = (options: { pollIntervalMs?: number; synchronous?: 'full' | 'normal'; soonHoldMs?: number; otherWriters?: boolean } = {}) => {
       const store = openSqliteEventStore({ dir, ...options });
       stores.push(store);
       return store;
@@ -604,6 +604,21 @@ describe('embedded (SQLite) adapter', () => {
       await received;
       expectStrictlyIncreasing(sub.events().map((e) => e.position));
       await subscription.close();
+    });
+
+    it('otherWriters: false: nothing polls for other processes; its own appends wake its subscribers, which then read up to the head', async () => {
+      const [subscriber, writer] = [open({ pollIntervalMs: 10, otherWriters: false }), open()];
+      const category = uniqueCategory();
+      const sub = reader(subscriber.subscribeToAll({ filter: { categories: [category] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      await writer.append(`${category}-1`, newEvents(2));
+      // Twenty poll intervals: with polling (the test above) the subscriber would have read them by now.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sub.events()).toHaveLength(0);
+      // Its own append wakes it, and it reads everything up to the head, the other connection's events too.
+      await subscriber.append(`${category}-2`, newEvents(1));
+      await sub.until(() => sub.events().length === 3, ms5);
+      expectStrictlyIncreasing(sub.events().map((e) => e.position));
     });
 
     it('in-process appends wake live subscribers directly, without waiting for a poll', async () => {

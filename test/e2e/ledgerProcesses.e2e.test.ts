@@ -56,15 +56,18 @@ const reserve = (l: Ledger, accountId: string, generationId: string, keyId: stri
 
 const events = async (l: Ledger, accountId: string) => (await l.eventStore.readStream(ledgerStream(accountId))) as unknown as (LedgerEvent & { id: string })[];
 
-/** Records every ledger append (and every read) the service makes, and can fail the next ledger appends. */
-const recording = () => {
+/**
+ * Records every ledger append (and every read) the service makes, and can fail the next ledger appends. `kind`: what
+ * the store says it is (the ledger's defaults follow it).
+ */
+const recording = (kind?: EventStore['kind']) => {
   const appends: (readonly NewEvent[])[] = [];
   const faults: ('commitThenTimeout' | 'conflict')[] = [];
   let reads = 0;
   let conflicts = 0;
   const wrap = (store: EventStore): EventStore => ({
     ...store,
-    kind: store.kind,
+    kind: kind ?? store.kind,
     readStream: (stream, options) => {
       reads++;
       return store.readStream(stream, options);
@@ -203,8 +206,8 @@ describe('appends stay within the store’s size limit', () => {
     expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(13);
   });
 
-  it('with the default caps, 2,500 reservations queued at once go in appends of at most MAX_APPEND_EVENTS events and MAX_LEDGER_APPEND_BYTES', async () => {
-    const rec = recording();
+  it('with the default caps for EventStoreDB, 2,500 reservations queued at once go in appends of at most MAX_APPEND_EVENTS events and MAX_LEDGER_APPEND_BYTES', async () => {
+    const rec = recording('eventstoredb');
     const l = await started(tempDir(), { wrap: rec.wrap });
     await l.directory.waitFor(await openAccount(l.eventStore, 'acc_big'));
     await l.ledger.grant({ accountId: 'acc_big', amount: 2_500 * COST, reason: 'x', actor: 'test', correlationId: 'c' });

@@ -23,6 +23,7 @@ import { applyPreset } from '../presets/presetResolution.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
 import { generationStream, newGenerationId, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
+import { isoTime } from '../../isoTime.js';
 
 // -----------------------------------------------------------------------------------------------------------------
 // Recording: what the gateway saw → commands → events
@@ -106,11 +107,10 @@ export const toTokenUsage = (usage: Usage): TokenUsage => ({
   cacheWrite: usage.prompt_tokens_details?.cache_write_tokens ?? 0,
 });
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The commands that tell a generation's story, in order. Pure. */
 export const generationCommands = (facts: GenerationFacts): GenerationCommand[] => {
-  const at = iso(facts.at);
+  const at = isoTime(facts.at);
   const { generationId } = facts;
   const { accountId, keyId } = facts.principal;
   const commands: GenerationCommand[] = [
@@ -129,14 +129,14 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
         ...(facts.workflow !== null && { workflow: facts.workflow }),
         promptTokensEstimate: facts.promptTokensEstimate,
         reserved: facts.reserved,
-        at: iso(facts.startedAt),
+        at: isoTime(facts.startedAt),
       },
     },
   ];
   for (const a of facts.attempts) {
     const { endpoint, model } = a.target;
     const ref = { generationId, attempt: a.attempt, endpointId: endpoint.id, providerSlug: endpoint.provider.slug, model };
-    commands.push({ type: 'StartAttempt', data: extend(ref, { upstreamModel: endpoint.upstreamModel, at: iso(a.startedAt) }) });
+    commands.push({ type: 'StartAttempt', data: extend(ref, { upstreamModel: endpoint.upstreamModel, at: isoTime(a.startedAt) }) });
     if (a.error) {
       commands.push({
         type: 'FailAttempt',
@@ -148,7 +148,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
           afterFirstToken: a.afterFirstToken,
           latencyMs: a.endedAt - a.startedAt,
           message: a.error.message,
-          at: iso(a.endedAt),
+          at: isoTime(a.endedAt),
         }),
       });
     }
@@ -218,7 +218,7 @@ export const createGenerationRecorder = (deps: { eventStore: EventStore; logger:
   async record(facts: GenerationFacts): Promise<number | null> {
     try {
       const events = decideAll(generationCommands(facts));
-      const metadata = { actor: facts.principal.accountId, correlationId: facts.correlationId, at: iso(facts.at) };
+      const metadata = { actor: facts.principal.accountId, correlationId: facts.correlationId, at: isoTime(facts.at) };
       const toAppend: NewEvent[] = [];
       for (const event of events) {
         if (event.type === 'UsageOverReported') deps.logger.warn(event.data, 'a provider reported more usage than is billed; the excess is not charged');
