@@ -2,10 +2,10 @@
  * Gateway benchmark: a fake OpenAI-compatible upstream, Switchyard and Portkey's gateway (`@portkey-ai/gateway`) in
  * front of it, measured side by side in one run.
  *
- *   npm run bench:gateway                      # ~6 min: Switchyard with the shipped default (EVENTSTORE_SYNC=full) and
+ *   npm run bench:gateway                      # ~9 min: Switchyard with the shipped default (EVENTSTORE_SYNC=full) and
  *                                              # with =normal; writes the results into bench/README.md (## Gateway)
- *   npm run bench:gateway -- --quick           # ~2 min smoke run (prints only)
- *   npm run bench:gateway -- --sync full       # ~4.5 min: the default alone
+ *   npm run bench:gateway -- --quick           # ~3 min smoke run (prints only)
+ *   npm run bench:gateway -- --sync full       # ~7 min: the default alone
  *   options: --sync normal|full|both (default both), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
  *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =),
