@@ -107,7 +107,6 @@ export const toTokenUsage = (usage: Usage): TokenUsage => ({
   cacheWrite: usage.prompt_tokens_details?.cache_write_tokens ?? 0,
 });
 
-
 /** The commands that tell a generation's story, in order. Pure. */
 export const generationCommands = (facts: GenerationFacts): GenerationCommand[] => {
   const at = isoTime(facts.at);
