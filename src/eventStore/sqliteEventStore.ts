@@ -366,8 +366,6 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
    * next one.
    */
   type PendingAppend = {
-    stream: string;
-    events: readonly NewEvent[];
     /** The append as the writer takes it, serialised when it was made (for a held `soon` append: after the answer). */
     wire: WireAppend;
     durability: Durability;
@@ -418,11 +416,11 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     results.forEach((result, i) => {
       const p = batch[i]!;
       // A refusal promises nothing about the disk: answered at once.
-      if ('error' in result) return p.reject(translate(result.error, p.stream));
+      if ('error' in result) return p.reject(translate(result.error, p.wire.stream));
       if (result.ok.written) {
         highest = Math.max(highest, result.ok.position);
-        written.categories.add(streamCategory(p.stream));
-        for (const event of p.events) written.types.add(event.type);
+        written.categories.add(p.wire.category);
+        for (const event of p.wire.events) written.types.add(event.type);
       }
       const { nextExpectedRevision, position } = result.ok;
       // Built whole rather than as `{ ...done, durable }` (see src/objects.ts).
@@ -462,7 +460,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       case 'failed': {
         const batch = inFlight.get(reply.id);
         inFlight.delete(reply.id);
-        for (const p of batch ?? []) p.reject(translate(reply.error, p.stream));
+        for (const p of batch ?? []) p.reject(translate(reply.error, p.wire.stream));
         break;
       }
       case 'durable': {
@@ -568,7 +566,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         return Promise.reject(error);
       }
       return new Promise<AppendResult>((resolve, reject) => {
-        pending.push({ stream, events, wire, durability, resolve, reject });
+        pending.push({ wire, durability, resolve, reject });
         if (urgency === 'now') {
           if (!flushQueued) {
             flushQueued = true;
