@@ -82,7 +82,7 @@ export interface SqliteEventStoreOptions {
   readonly cacheMiB?: number;
   /**
    * How long `soon` appends (see AppendOptions.urgency) wait in this process for an urgent append to go to the writer
-   * with: one message, one commit and one fsync for both. Default 5 ms.
+   * with: one message, one commit and one fsync for both. Default 25 ms, the ledger's hold (its SOON_HOLD_MS says why).
    */
   readonly soonHoldMs?: number;
 }
@@ -522,7 +522,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
    * commit and one fsync for both.
    */
   let flushQueued = false;
-  const soonHoldMs = options.soonHoldMs ?? 5;
+  const soonHoldMs = options.soonHoldMs ?? 25;
   /** Set while only `soon` appends wait. */
   let soonTimer: NodeJS.Timeout | undefined;
   const flush = () => {

@@ -8,7 +8,7 @@
  * projection batch blocked all requests in flight, and the read models' documents grew the request thread's heap
  * and its garbage-collection pauses. Appends run on the event store's own writer thread (eventStore/sqliteWriter.ts).
  * After each acknowledged commit the
- * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 10 ms while appends
+ * request thread bumps a shared counter the worker watches (Atomics): the worker looks at it every 50 ms while appends
  * come and sleeps on it when they stop, and is woken only then, so there is no message or wake-up per commit. A wait
  * for the read models (`runner.waitFor`) sets a flag that wakes the worker at once.
  *

@@ -19,9 +19,11 @@ import { createChannel } from './rpc.js';
  * While appends keep coming, how often the counter is looked at (the runner batches what gathered in between), unless
  * the request thread waits for a position (URGENT). Each batch costs this thread a read of the new events, one read
  * of every document it changes, a read-store commit and a message back, whatever its size: at 100 req/s, looking
- * every 10 ms instead of every 2 ms cut this thread's CPU per request by 30-45% (bench/README.md, gateway section, item 18).
+ * every 10 ms instead of every 2 ms cut this thread's CPU per request by 30-45% (bench/README.md, gateway section, item 18),
+ * and every 50 ms instead of 10 by another 60% at 100 req/s and 50% at 300 (issue 15, stop 25). A read model nobody
+ * waits for (`waitFor`, read-your-writes) is therefore up to ~50 ms behind the log; one that is waited for is not.
  */
-const GATHER_MS = 10;
+const GATHER_MS = 50;
 /** Looks without a new append before this thread sleeps until woken. */
 const QUIET_LOOKS = 3;
 

@@ -104,6 +104,9 @@ const scenario = async () => {
   await endedRuns(workflow, ana.key, 1);
   await toggle(workflow, 'disableWorkflow', ana.key);
   const whileDisabled = await complete(ana.key);
+  // Its settlement is appended after the answer, held up to the ledger's SOON_HOLD_MS for Ana's next reservation: on
+  // record before Bea's workflow exists, so that Ana's ledger events all come before any balance.below interest.
+  await app().running.core.gateway.idle();
 
   const bea = await open('Bea');
   const low = await create('Low balance', { type: 'event', event: 'balance.below', threshold: 5_000_000_000 }, bea.key);
