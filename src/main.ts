@@ -114,7 +114,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
-      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger });
+      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger, waitForReadModels: (position) => runner.waitFor(position) });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
       const tables = createTablesApi({
         eventStore,

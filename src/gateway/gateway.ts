@@ -159,6 +159,8 @@ export const createGateway = (deps: {
   const sticky: StickySessions = createStickySessions({ now });
   const pending = new Set<Promise<void>>();
   let lastPosition = 0;
+  /** Generations answered whose record is not appended yet, by id: the position it was appended at, or null. */
+  const recording = new Map<string, Promise<number | null>>();
 
   const reservationFor = (targets: readonly RouteTarget[], promptTokens: number) => {
     let amount = 0;
@@ -299,7 +301,11 @@ export const createGateway = (deps: {
    * return; `setImmediate` runs after them, so deciding the settlement and the record (~10% of the request thread's
    * time) is not on the client's wait. Tracked at once, so `idle()` never sees a gap.
    */
-  const afterAnswer = (work: () => Promise<void>) => track(new Promise<void>((resolve, reject) => setImmediate(() => work().then(resolve, reject))));
+  const afterAnswer = <T>(work: () => Promise<T>): Promise<T> => {
+    const done = new Promise<T>((resolve, reject) => setImmediate(() => work().then(resolve, reject)));
+    track(done.then(() => undefined));
+    return done;
+  };
 
   const finalize = async (prepared: PreparedGeneration, result: RunResult, outcome: GenerationOutcome, billing: Billing | null, completion: string | null) => {
     const { input } = prepared;
@@ -373,8 +379,10 @@ export const createGateway = (deps: {
       })
       .then((position) => {
         if (position !== null) lastPosition = Math.max(lastPosition, position);
+        return position;
       });
-    await Promise.all([charge, record]);
+    await charge;
+    return record;
   };
 
   const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
@@ -440,7 +448,10 @@ export const createGateway = (deps: {
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
       error,
     };
-    afterAnswer(() => finalize(prepared, result, outcome, billing, completion));
+    const { generationId } = prepared.input;
+    const recorded = afterAnswer(() => finalize(prepared, result, outcome, billing, completion));
+    recording.set(generationId, recorded);
+    void recorded.finally(() => recording.delete(generationId)).catch(() => undefined);
     return outcome;
   };
 
@@ -608,6 +619,11 @@ export const createGateway = (deps: {
     prepare,
     execute,
     generate: async (input: GenerateInput, options?: ExecuteOptions) => execute(await prepare(input), options),
+    /**
+     * The position of a generation's record if this process answered it and is still appending the record (held for
+     * the next reservation's commit), once appended; null when it is not being written here (or could not be).
+     */
+    recordOf: (generationId: string): Promise<number | null> => recording.get(generationId) ?? Promise.resolve(null),
     /** Resolves when every settle and generation append started so far is done and applied by the read models. */
     async idle(): Promise<void> {
       while (pending.size > 0) await Promise.allSettled([...pending]);

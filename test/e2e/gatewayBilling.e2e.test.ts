@@ -125,3 +125,23 @@ describe('a client that disconnects mid-stream', () => {
     expect(record.data.switchyard.usage_source).toBe('estimated');
   });
 });
+
+describe('the generation record right after the answer', () => {
+  it('GET /api/v1/generation finds it at once, though its append waits for the next reservation and the read models gather', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    for (let i = 0; i < 5; i++) {
+      dear.script({ usage: { promptTokens: 10, completionTokens: 20 } });
+      const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES });
+      expect(res.status).toBe(200);
+      const { id } = (await res.json()) as { id: string };
+      // No wait of any kind: the client asks as soon as it has the answer, as OpenRouter's clients do for the cost.
+      const record = await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } });
+      expect(record.status).toBe(200);
+      const { data } = (await record.json()) as { data: Record<string, unknown> };
+      expect(data).toMatchObject({ id, model: 'test/dear', tokens_prompt: 10, tokens_completion: 20, total_cost: costOf(DEAR, 10, 20) / 1e9 });
+    }
+    // A generation that does not exist is still a plain 404, without waiting for anything.
+    const missing = await fetch(`${h.url}/api/v1/generation?id=gen-0000000000000000000000000`, { headers: { authorization: `Bearer ${user.key}` } });
+    expect(missing.status).toBe(404);
+  });
+});

@@ -382,7 +382,9 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
 export const createGenerationsApi = (deps: {
   readStore: ReadStore;
   eventStore: Pick<EventStore, 'readStream'>;
-  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets' | 'recordOf'>;
+  /** Resolves once the read models have applied a position (false on timeout). */
+  waitForReadModels: (position: number) => Promise<boolean>;
   /** What became of a reservation, for `recall`. */
   ledger: Pick<LedgerService, 'reservationOf'>;
   logger: Logger;
@@ -408,9 +410,19 @@ export const createGenerationsApi = (deps: {
   };
 
   return {
-    /** One generation; another account's answers NOT_FOUND, exactly as a missing one. */
+    /**
+     * One generation; another account's answers NOT_FOUND, exactly as a missing one. Read your writes: a client that
+     * asks as soon as it has its answer finds the record, though its append waits for the next reservation's commit
+     * and the read models apply in batches (bench/README.md, issue 15 stop 25). Not in the read model yet, the record
+     * is looked for where it is being written (this process's gateway) and in the event log, and the read models
+     * are waited for up to its position: only a miss pays for that.
+     */
     async byId(actor: Principal, id: string): Promise<GenerationDoc> {
-      const doc = await queries.byId(id);
+      let doc = await queries.byId(id);
+      if (!doc) {
+        const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
+        if (position !== undefined && (await deps.waitForReadModels(position))) doc = await queries.byId(id);
+      }
       if (!doc || !maySeeGeneration(actor, doc.accountId)) throw new NotFoundError('Generation', id);
       return doc;
     },
