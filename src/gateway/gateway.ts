@@ -311,6 +311,8 @@ export const createGateway = (deps: {
     const { input } = prepared;
     const { accountId } = input.principal;
     const atMs = now();
+    // A workflow's step waits for its call's charge before it is recorded (recordOf): not held for a next reservation.
+    const urgency = input.workflow === undefined ? 'soon' : 'now';
     // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
     const charge = (async () => {
       // Refused after admission (the run may have ended before that was known): no reservation was recorded, so
@@ -330,9 +332,10 @@ export const createGateway = (deps: {
             cachedTokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
             ...(input.workflow !== undefined && { workflowId: input.workflow.workflowId }),
           },
+          urgency,
         });
       } else {
-        await ledger.release({ accountId, generationId: input.generationId, reason: outcome.kind === 'cancelled' ? 'client cancelled before the first token' : (outcome.error?.message ?? outcome.kind) });
+        await ledger.release({ accountId, generationId: input.generationId, reason: outcome.kind === 'cancelled' ? 'client cancelled before the first token' : (outcome.error?.message ?? outcome.kind), urgency });
       }
     })().catch((error: unknown) => {
       logger.error({ err: error, generationId: input.generationId }, 'could not settle or release a generation; the sweeper will expire its reservation');

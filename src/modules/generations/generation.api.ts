@@ -500,6 +500,9 @@ export const createGenerationsApi = (deps: {
           },
         }),
       });
+      // A workflow step is recorded done (or failed) only once its call's charge and record are: after a crash, a step
+      // on record never stands for a call whose charge was lost with the process.
+      if (options.workflow !== undefined) await gateway.recordOf(outcome.generationId);
       // A cancelled call (its signal aborted) has no error of its own: the abort's reason says why.
       if (outcome.kind !== 'completed') throw outcome.error ?? signal?.reason ?? new Error('The generation was cancelled');
       return {

@@ -5,6 +5,7 @@
  *
  * Money is integer nano-dollars (1 USD = 1,000,000,000) everywhere.
  */
+import type { Urgency } from '../../eventStore/eventStore.js';
 
 /** What a settled generation consumed; feeds the usage read model and the audit. */
 export interface UsageRecord {
@@ -66,11 +67,13 @@ export interface Ledger {
    * Settle a reservation with the actual cost, exactly once. A repeat with the same amount is a no-op; a different
    * amount throws ConflictError. Never charges more than the reservation: a cost above it is recorded as uncollected
    * (the platform's loss). After the reservation expired, it charges at most what it held, as far as the balance
-   * allows then (the balance never goes negative).
+   * allows then (the balance never goes negative). `soon` (the default: after an answer, nobody waits) may hold the
+   * append up to SOON_HOLD_MS for the account's next reservation; `now` sends it at once (a workflow step that must
+   * not be recorded before its call's charge).
    */
-  settle(input: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }): Promise<{ charged: number; overrun: number; uncollected: number }>;
+  settle(input: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; urgency?: Urgency }): Promise<{ charged: number; overrun: number; uncollected: number }>;
   /** Release a reservation with no charge (the provider call failed before anything was generated). Idempotent. */
-  release(input: { accountId: string; generationId: string; reason: string }): Promise<void>;
+  release(input: { accountId: string; generationId: string; reason: string; urgency?: Urgency }): Promise<void>;
   balance(accountId: string): Promise<Balance>;
   keyUsage(accountId: string, keyId: string): Promise<KeyWindowUsage>;
 }

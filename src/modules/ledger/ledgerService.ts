@@ -132,6 +132,7 @@ export const MAX_APPEND_EVENTS = 1_000;
  * ~20 ms after them) a 5 ms hold met no reservation and every request cost two commits, each a round trip to the
  * writer thread and an fsync; with 25 ms one (issue 15, stop 25: writer thread 850-900 against 1,150-1,290 µs per
  * request). The price: a crash loses up to 25 ms of settlements instead of 5 (their reservations expire: uncharged).
+ * A workflow's model call settles with `now` instead: its step is recorded only once the charge is durable.
  */
 export const SOON_HOLD_MS = 25;
 
@@ -671,9 +672,9 @@ export const createLedgerService = (deps: {
       }
     },
 
-    async settle({ accountId, generationId, actual, usage }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null }) {
+    async settle({ accountId, generationId, actual, usage, urgency = 'soon' }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; urgency?: Urgency }) {
       // After the answer went out: nobody waits on its fsync, which may then be shared with the next reservation's.
-      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: isoTime(now().getTime()) } }), undefined, undefined, 'soon').catch(
+      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: isoTime(now().getTime()) } }), undefined, undefined, urgency).catch(
         (error: unknown) => {
           // A second settlement with another amount means two parts of the system disagree on a charge: alert.
           if (error instanceof ConflictError) logger.error({ err: error, accountId, generationId, actual }, 'conflicting settlement refused');
@@ -687,8 +688,8 @@ export const createLedgerService = (deps: {
       return { charged: done.charged, overrun: 0, uncollected: done.uncollected };
     },
 
-    async release({ accountId, generationId, reason }) {
-      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: isoTime(now().getTime()) } }), undefined, undefined, 'soon');
+    async release({ accountId, generationId, reason, urgency = 'soon' }) {
+      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: isoTime(now().getTime()) } }), undefined, undefined, urgency);
     },
 
     async balance(accountId) {
