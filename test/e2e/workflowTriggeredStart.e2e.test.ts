@@ -49,4 +49,36 @@ describe('triggered starts', () => {
     }
     await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }`, { id: workflowId }, key);
   });
+
+  it('a run read after it ended in the log is read ended, though the read models are behind: the query waits for them', async () => {
+    const definition = {
+      name: 'Tock',
+      trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' },
+      steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
+    };
+    const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, key);
+    const workflowId: string = body.data.createWorkflow.id;
+    const { core } = h.running;
+    await core.runner.pause();
+    let runId: string | null = null;
+    try {
+      const due = Math.ceil(Date.now() / 1000) * 1000 + 1000;
+      for (const deadline = Date.now() + 4_500; runId === null && Date.now() < deadline; await sleep(50)) {
+        const events = await core.eventStore.readStream(runStream(scheduledRunId(workflowId, due)));
+        if (events.at(-1)?.type === 'RunSucceeded') runId = scheduledRunId(workflowId, due);
+      }
+      expect(runId).not.toBeNull();
+      expect(core.runner.position).toBeLessThan(await core.eventStore.headPosition());
+      // Asked while the read models still lack it; they resume 300 ms later. The answer is the ended run, not a stale one.
+      const read = h.gql(`query($id: ID!) { workflowRun(id: $id) { status steps { key status } } }`, { id: runId }, key);
+      await sleep(300);
+      await core.runner.resume();
+      const { body: got } = await read;
+      expect(got.errors).toBeUndefined();
+      expect(got.data.workflowRun).toEqual({ status: 'SUCCEEDED', steps: [{ key: 'stamp', status: 'SUCCEEDED' }] });
+    } finally {
+      await core.runner.resume();
+    }
+    await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }`, { id: workflowId }, key);
+  });
 });

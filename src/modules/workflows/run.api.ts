@@ -1047,7 +1047,12 @@ export const createRunsApi = (deps: {
     /** One run; outputs and inputs too large for the read model are read from the run's stream. */
     async get(caller: Caller, runId: string): Promise<RunView> {
       await requireRun(caller, runId);
-      const doc = await queries.byId(runId);
+      // As of the run's last event in the log: a client that saw the run end on its progress subscription (which
+      // follows the log) reads it ended here too, though the read models apply the log in batches (up to ~50 ms).
+      const [last] = await deps.eventStore.readStream(runStream(runId), { direction: 'backwards', maxCount: 1 });
+      let doc = await queries.byId(runId);
+      // `_pos`: the position of the last event the runner applied to the document (projections/runner.ts).
+      if (last && ((doc as { _pos?: number } | null)?._pos ?? 0) < last.position && (await deps.runner.waitFor(last.position, 5_000))) doc = await queries.byId(runId);
       if (!doc) throw new NotFoundError('WorkflowRun', runId);
       const view = viewOfDoc(doc);
       if (!doc.outputOmitted && !doc.steps.some((step) => step.outputOmitted || step.inputOmitted === true)) return view;
