@@ -239,9 +239,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           else idleTimer = setTimeout(check, config.idleTimeoutMs - idle);
         }, config.idleTimeoutMs);
       };
-      const commit = () => {
+      /** `at`: when the first token came from the provider (before the reservation's durability was awaited). */
+      const commit = (at = now()) => {
         committed = true;
-        firstTokenAt = now();
+        firstTokenAt = at;
         if (firstTokenTimer) clearTimeout(firstTokenTimer);
         firstTokenTimer = null;
         armIdle();
@@ -278,8 +279,12 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
                 buffered.push(chunk);
                 continue;
               }
+              // The provider's latency and throughput (its stats, the record) start from its first token, not from
+              // the end of this gateway's wait for the reservation's fsync: with a fast stream the whole answer could
+              // arrive during that wait, and its throughput then read as unmeasurable.
+              const arrivedAt = now();
               await awaitReady();
-              commit();
+              commit(arrivedAt);
               for (const early of buffered) options.onChunk?.(early);
               buffered.length = 0;
             }
