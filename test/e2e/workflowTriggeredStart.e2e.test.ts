@@ -21,15 +21,20 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A workflow due every second whose one step stamps its due time; answers its id. */
+const createTicking = async (name: string): Promise<string> => {
+  const definition = {
+    name,
+    trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' },
+    steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
+  };
+  const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, key);
+  return body.data.createWorkflow.id as string;
+};
+
 describe('triggered starts', () => {
   it('with the read models held back, a schedule due every second still starts its runs, and they end', async () => {
-    const definition = {
-      name: 'Tick',
-      trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' },
-      steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
-    };
-    const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, key);
-    const workflowId: string = body.data.createWorkflow.id;
+    const workflowId = await createTicking('Tick');
     const { core } = h.running;
     await core.runner.pause();
     try {
@@ -51,13 +56,7 @@ describe('triggered starts', () => {
   });
 
   it('a run read after it ended in the log is read ended, though the read models are behind: the query waits for them', async () => {
-    const definition = {
-      name: 'Tock',
-      trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' },
-      steps: [{ key: 'stamp', type: 'action.transform', input: { expression: '=trigger.scheduledAt' } }],
-    };
-    const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, key);
-    const workflowId: string = body.data.createWorkflow.id;
+    const workflowId = await createTicking('Tock');
     const { core } = h.running;
     await core.runner.pause();
     let runId: string | null = null;
