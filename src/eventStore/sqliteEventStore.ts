@@ -43,9 +43,9 @@ export interface SqliteEventStoreOptions {
   readonly file?: string;
   /**
    * `full` (default): an append is acknowledged only once the WAL bytes holding it are on disk, so it survives a
-   * power loss. The writer thread commits with SQLite's NORMAL (no fsync inside the commit) and fsyncs the WAL after
-   * its commits, one fsync at a time covering every commit made since the last one started (group commit); each
-   * append resolves when the fsync covering it is done.
+   * power loss. The writer thread commits with SQLite's NORMAL (no fsync inside the commit) and its sync thread fsyncs
+   * the WAL after its commits, one fsync at a time covering every commit made since the last one started (group
+   * commit); each append resolves when the fsync covering it is done.
    * `normal`: acknowledged at commit; the WAL is fsynced only at checkpoints. Acknowledged appends survive a process
    * crash (kill -9), but those since the last checkpoint may be lost on power loss.
    */
@@ -181,7 +181,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const reader = options.visibleUpTo !== undefined;
   const durable = options.synchronous !== 'normal' && !reader;
   // Never FULL: that fsyncs inside every commit. Appends commit on the writer thread (sqliteWriter.ts), with NORMAL;
-  // `full` makes them durable with that thread's own fsync after the commit. NORMAL still fsyncs the WAL before every
+  // `full` makes them durable with its sync thread's fsync after the commit. NORMAL still fsyncs the WAL before every
   // checkpoint copies it into the database file, so a checkpoint never makes anything durable out of order.
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = -${cacheMiB * 1024}`);
@@ -362,7 +362,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   /**
    * Group commit: the appends made in one turn of the event loop go to the writer thread in one message, and the
    * writer commits every message waiting for it in one transaction. With `normal` every append is acknowledged at that
-   * commit; with `full` once the writer's fsync after it is done, so appends committed while an fsync runs share the
+   * commit; with `full` once the sync thread's fsync after it is done, so appends committed while an fsync runs share the
    * next one.
    */
   type PendingAppend = {
@@ -427,6 +427,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       const done = (onDisk: Promise<void>): AppendResult => ({ nextExpectedRevision, position, durable: onDisk });
       // With `normal` the store promises nothing beyond the commit: durable at once.
       if (!durable) return p.resolve(done(ALREADY_DURABLE));
+      // The sync thread's report can come before the writer's (two threads): an fsync already covered it.
+      if (position <= acknowledged) return p.resolve(done(ALREADY_DURABLE));
       // With `full`, a retry that found its events already written waits for them to be on disk too.
       if (p.durability === 'durable') {
         return void awaitingSync.push({ position, resolve: () => p.resolve(done(ALREADY_DURABLE)), reject: p.reject });
@@ -437,9 +439,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       durableOnDisk.catch(() => undefined);
       p.resolve(done(durableOnDisk));
     });
-    if (durable) {
+    if (durable && highest > acknowledged) {
       for (const category of written.categories) writtenSinceSync.categories.add(category);
       for (const type of written.types) writtenSinceSync.types.add(type);
+    } else if (durable && highest > 0) {
+      // Already on disk (the fsync's report came first): its subscribers are woken now; the listeners heard the head.
+      wakeUpTo(acknowledged, written);
     } else if (highest > 0) {
       acknowledged = Math.max(acknowledged, highest);
       wakeUpTo(highest, written);

@@ -1,6 +1,6 @@
 /**
- * The embedded event store's writer thread: every append of a connection (its inserts, the commit, and with `full`
- * the fsync of the WAL) runs here, off the request thread.
+ * The embedded event store's writer thread: every append of a connection (its inserts and the commit) runs here, off
+ * the request thread; with `full`, the fsync of the WAL runs on a sync thread of its own (below).
  *
  * Why (issue 15): better-sqlite3 is synchronous, and a commit writes its WAL frames with one system call per frame
  * header and page. On the request thread that cost 150-250 µs of its time per commit (measured in the gateway
@@ -10,15 +10,23 @@
  * request thread one message each way per batch of appends.
  *
  * Group commit: the request thread sends every append of one turn in one message; this thread commits every message
- * waiting in its port in one transaction (draining the port first), answers each, and with `full` then fsyncs the
- * WAL and reports the position it covers. Appends arriving during an fsync wait for it and share the next one.
+ * waiting in its port in one transaction (draining the port first), answers each, and with `full` then asks the sync
+ * thread for an fsync covering the head it committed. Appends committed during an fsync share the next one.
+ *
+ * The sync thread (`full`): one fsync of the WAL at a time, through a file descriptor of its own, covering every
+ * commit made before it started; it reports each to the request thread itself (`durable`), so a commit costs this
+ * thread no wake-up for its fsync. It waits on shared memory (`Atomics.wait`), not on libuv's thread pool, where the
+ * fsyncs ran before: (1) the pool is shared with DNS lookups of provider and workflow URLs (hostile ones can take
+ * seconds each) and other file work, and four such jobs stopped every fsync, so every answer under `full` waited for
+ * them; (2) each fsync woke pool threads about three times (their shared mutex and condition variable) plus this
+ * thread once more for the completion, at 130-190 µs of CPU per wake-up on the bench VM (bench/wakeup.bench.ts).
  *
  * It keeps the request thread's CPU priority (the storage thread and the checkpointers lower theirs): every reservation
  * waits for it, so a busy neighbour must not starve it. Tried at nice 10: p99 35 / 56 ms against 40 / 75 ms at 1,200 /
  * 1,600 req/s in one probe each (within the noise), and the full suite under CI load then showed read-your-writes
  * waits running out.
  *
- * The body below runs as the source of an eval'd worker (as the checkpointer does): it must be self-contained, with
+ * The bodies below run as the source of eval'd workers (as the checkpointer does): each must be self-contained, with
  * no reference to anything outside the function (the worker has only `require` and `workerData`).
  */
 import { createRequire } from 'node:module';
@@ -58,23 +66,38 @@ export type WriterReply =
   | { readonly kind: 'committed'; readonly id: number; readonly results: readonly WireResult[]; readonly head: number; readonly commits: number }
   /** The whole transaction failed (no append of it was written). */
   | { readonly kind: 'failed'; readonly id: number; readonly error: WireFailure }
-  /** Every position up to `position` is on disk (`full`). */
+  /** From the sync thread: every position up to `position` is on disk (`full`). */
   | { readonly kind: 'durable'; readonly position: number; readonly walBytes: number; readonly syncs: number }
   | { readonly kind: 'syncFailed'; readonly message: string }
   | { readonly kind: 'closed' };
 
+/**
+ * The memory the writer and the sync thread share (`full`): Int32 slots REQUESTED (bumped by each request for an
+ * fsync), STOP, FAILED, then at byte 16 the BigInt64 head the next fsync must cover (stored before REQUESTED moves).
+ */
+const REQUESTED = 0;
+const STOP = 1;
+const FAILED = 2;
+const COVERS_OFFSET = 16;
+const CONTROL_BYTES = 24;
+
 interface WriterData {
   readonly file: string;
   readonly driver: string;
-  readonly durable: boolean;
+  /** `full`: the memory shared with the sync thread. */
+  readonly control: SharedArrayBuffer | null;
   readonly busyTimeoutMs: number;
   readonly cacheMiB: number;
 }
 
+interface SyncData {
+  readonly wal: string;
+  readonly control: SharedArrayBuffer;
+}
+
 /** The worker's body (see the module comment: self-contained). */
-function writerThread(require: NodeJS.Require): void {
+function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number, COVERS_OFFSET: number): void {
   const { workerData, parentPort, receiveMessageOnPort } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as typeof import('node:fs');
   const { randomUUID } = require('node:crypto') as typeof import('node:crypto');
   const data = workerData as WriterData;
   const Database = require(data.driver) as typeof import('better-sqlite3');
@@ -83,7 +106,7 @@ function writerThread(require: NodeJS.Require): void {
 
   const db = new Database(data.file, { timeout: data.busyTimeoutMs });
   db.pragma('journal_mode = WAL');
-  // Never FULL: `full` makes commits durable with this thread's own fsync after them (one for many commits).
+  // Never FULL: `full` makes commits durable with the sync thread's fsync after them (one for many commits).
   db.pragma('synchronous = NORMAL');
   db.pragma(`cache_size = -${data.cacheMiB * 1024}`);
   db.pragma('temp_store = MEMORY');
@@ -167,11 +190,18 @@ function writerThread(require: NodeJS.Require): void {
     ),
   );
 
-  const walFd = data.durable ? fs.openSync(`${data.file}-wal`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600) : -1;
+  const control = data.control === null ? null : new Int32Array(data.control, 0, COVERS_OFFSET / 4);
+  const covers = data.control === null ? null : new BigInt64Array(data.control, COVERS_OFFSET, 1);
   let commits = 0;
-  let syncs = 0;
-  let syncFailure: string | undefined;
-  let unsynced = false;
+  /** An fsync covering every commit made so far (another process's too: an fsync covers the file's bytes). */
+  const requestSync = () => {
+    if (!control || !covers) return;
+    Atomics.store(covers, 0, BigInt(head()));
+    Atomics.add(control, REQUESTED, 1);
+    Atomics.notify(control, REQUESTED, 1);
+  };
+  /** After a failed fsync nothing since the last good one can be promised: every later append is refused. */
+  const syncFailed = () => control !== null && Atomics.load(control, FAILED) === 1;
 
   /**
    * The WAL is only rewound to its start (and then overwritten in place) by a write that finds every frame in it
@@ -199,14 +229,16 @@ function writerThread(require: NodeJS.Require): void {
     const requests = [first];
     for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) requests.push(next.message as WriterRequest);
     const appends = requests.filter((r): r is Extract<WriterRequest, { kind: 'append' }> => r.kind === 'append');
+    let committed = false;
     if (appends.length > 0) {
-      if (syncFailure !== undefined) {
-        for (const r of appends) post({ kind: 'failed', id: r.id, error: { kind: 'error', message: syncFailure } });
+      if (syncFailed()) {
+        const message = 'The event store could not write its log to disk; restart the server';
+        for (const r of appends) post({ kind: 'failed', id: r.id, error: { kind: 'error', message } });
       } else {
         try {
           const results = groupTx.immediate(appends.map((r) => r.appends as WireAppend[]));
           commits += 1;
-          unsynced = true;
+          committed = true;
           const at = head();
           appends.forEach((r, i) => post({ kind: 'committed', id: r.id, results: results[i]!, head: at, commits }));
         } catch (error) {
@@ -215,94 +247,132 @@ function writerThread(require: NodeJS.Require): void {
         }
       }
     }
-    if (requests.some((r) => r.kind === 'sync')) syncWanted = true;
-    if (requests.some((r) => r.kind === 'close')) closeWanted = true;
-    sync();
-    // After the messages already waiting (they come first in the loop), not in front of them.
-    if (appends.length > 0 && !closeWanted && !checkpointDue && Date.now() - lastCheckpoint >= CHECKPOINT_MS) checkpointDue = setImmediate(checkpoint);
-  };
-
-  /**
-   * With `full`: one fsync of the WAL at a time, on libuv's thread pool, so commits go on meanwhile and share the
-   * next one. What a commit wrote is in the file when it returns, so an fsync started after it covers it (another
-   * process's commits too: an fsync covers the file's bytes whoever wrote them).
-   */
-  let syncing = false;
-  /** The request thread asked for an fsync (another process's commits wait for one to be shown). */
-  let syncWanted = false;
-  let closeWanted = false;
-  const sync = () => {
-    if (syncing) return;
-    if (data.durable && syncFailure === undefined && (unsynced || syncWanted)) {
-      syncing = true;
-      unsynced = false;
-      syncWanted = false;
-      const covers = head();
-      const walBytes = fs.fstatSync(walFd).size;
-      fs.fdatasync(walFd, (error) => {
-        syncing = false;
-        if (error) {
-          // After a failed fsync the kernel may have dropped the dirty pages: nothing since the last good fsync can
-          // be promised, now or by a retry. Everything from here on is refused; a restart reopens from what is on disk.
-          syncFailure = `The event store could not write its log to disk (${error.code ?? error.message}); restart the server`;
-          post({ kind: 'syncFailed', message: syncFailure });
-        } else {
-          syncs += 1;
-          post({ kind: 'durable', position: covers, walBytes, syncs });
-        }
-        sync();
-      });
-      return;
-    }
-    if (closeWanted) {
-      closeWanted = false;
+    if (committed || requests.some((r) => r.kind === 'sync')) requestSync();
+    if (requests.some((r) => r.kind === 'close')) {
+      // Every commit is made and its fsync asked for; the request thread stops the sync thread after this reply.
       if (checkpointDue) clearImmediate(checkpointDue);
-      if (walFd >= 0) fs.closeSync(walFd);
       db.close();
       port.off('message', handle);
       post({ kind: 'closed' });
+      return;
     }
+    // After the messages already waiting (they come first in the loop), not in front of them.
+    if (appends.length > 0 && !checkpointDue && Date.now() - lastCheckpoint >= CHECKPOINT_MS) checkpointDue = setImmediate(checkpoint);
   };
   port.on('message', handle);
 }
 
+/**
+ * The sync thread's body (self-contained, see the module comment). It sleeps in `Atomics.wait` until the writer
+ * asks, fsyncs the WAL through its own descriptor (an fsync flushes the file's bytes whoever wrote them), and posts
+ * the head that was committed before it started. Requests made meanwhile share the next fsync. Its event loop never
+ * runs: `postMessage` needs none.
+ */
+function syncThread(require: NodeJS.Require, REQUESTED: number, STOP: number, FAILED: number, COVERS_OFFSET: number): void {
+  const { workerData, parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const data = workerData as SyncData;
+  const control = new Int32Array(data.control, 0, COVERS_OFFSET / 4);
+  const covers = new BigInt64Array(data.control, COVERS_OFFSET, 1);
+  const post = (reply: WriterReply | { kind: 'stopped' }) => parentPort!.postMessage(reply);
+  const fd = fs.openSync(data.wal, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  let done = 0;
+  let syncs = 0;
+  let failed = false;
+  for (;;) {
+    const requested = Atomics.load(control, REQUESTED);
+    if (requested !== done) {
+      done = requested;
+      if (failed) continue;
+      // Read after the request: the writer stores the head before it asks, once that commit has returned.
+      const position = Number(Atomics.load(covers, 0));
+      try {
+        const walBytes = fs.fstatSync(fd).size;
+        fs.fdatasyncSync(fd);
+        syncs += 1;
+        post({ kind: 'durable', position, walBytes, syncs });
+      } catch (error) {
+        // After a failed fsync the kernel may have dropped the dirty pages: nothing since the last good fsync can be
+        // promised, now or by a retry. Everything from here on is refused; a restart reopens from what is on disk.
+        failed = true;
+        Atomics.store(control, FAILED, 1);
+        const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        post({ kind: 'syncFailed', message: `The event store could not write its log to disk (${code}); restart the server` });
+      }
+      continue;
+    }
+    if (Atomics.load(control, STOP) === 1) break;
+    Atomics.wait(control, REQUESTED, requested);
+  }
+  fs.closeSync(fd);
+  post({ kind: 'stopped' });
+}
+
 const driver = createRequire(import.meta.url).resolve('better-sqlite3');
 // tsx compiles with esbuild's keepNames, which wraps named functions in calls to a `__name` helper of the module:
-// the eval'd copy gets a harmless one.
-const WORKER_SOURCE = `var __name = (target) => target;\n(${writerThread.toString()})(require);`;
+// the eval'd copies get a harmless one.
+const WRITER_SOURCE = `var __name = (target) => target;\n(${writerThread.toString()})(require, ${REQUESTED}, ${FAILED}, ${COVERS_OFFSET});`;
+const SYNC_SOURCE = `var __name = (target) => target;\n(${syncThread.toString()})(require, ${REQUESTED}, ${STOP}, ${FAILED}, ${COVERS_OFFSET});`;
 
 export interface Writer {
   send(request: WriterRequest): void;
   /** Keep the process alive while replies are awaited (and let it exit when none are). */
   hold(held: boolean): void;
+  /** After the writer's `closed`: the sync thread makes a last fsync, reports it, and ends; then both threads go. */
   terminate(): Promise<void>;
 }
 
-/** Start the writer thread of `file`; `onReply` hears its replies, `onExit` an unexpected end of the thread. */
+/**
+ * Start the writer thread of `file` (and with `durable` its sync thread); `onReply` hears the replies of both,
+ * `onExit` an unexpected end of either.
+ */
 export const startWriter = (
   options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number },
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
-  const workerData: WriterData = { file: options.file, driver, durable: options.durable, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB };
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-  worker.unref();
+  const control = options.durable ? new SharedArrayBuffer(CONTROL_BYTES) : null;
+  const workerData: WriterData = { file: options.file, driver, control, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB };
   let ended = false;
-  worker.on('message', onReply);
-  worker.on('error', (error) => {
-    ended = true;
-    onExit(error);
-  });
-  worker.on('exit', (code) => {
-    if (!ended) onExit(new Error(`the event store's writer thread exited (code ${code})`));
-    ended = true;
-  });
+  const watch = (worker: Worker, name: string) => {
+    worker.unref();
+    worker.on('error', (error) => {
+      ended = true;
+      onExit(error);
+    });
+    worker.on('exit', (code) => {
+      if (!ended) onExit(new Error(`the event store's ${name} thread exited (code ${code})`));
+      ended = true;
+    });
+    return worker;
+  };
+  const writer = watch(new Worker(WRITER_SOURCE, { eval: true, workerData }), 'writer');
+  writer.on('message', onReply);
+  let stopped: Promise<void> = Promise.resolve();
+  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control } satisfies SyncData }), 'sync');
+  if (syncer) {
+    stopped = new Promise<void>((resolve) => {
+      syncer.on('message', (reply: WriterReply | { kind: 'stopped' }) => (reply.kind === 'stopped' ? resolve() : onReply(reply)));
+      syncer.on('exit', () => resolve());
+    });
+  }
   return {
-    send: (request) => worker.postMessage(request),
-    hold: (held) => (held ? worker.ref() : worker.unref()),
+    send: (request) => writer.postMessage(request),
+    hold: (held) => {
+      for (const worker of [writer, syncer]) if (worker) held ? worker.ref() : worker.unref();
+    },
     terminate: async () => {
       ended = true;
-      await worker.terminate();
+      if (control && syncer) {
+        // STOP, and a request so that a sync thread just about to wait sees a change (one fsync more at close).
+        const slots = new Int32Array(control, 0, COVERS_OFFSET / 4);
+        Atomics.store(slots, STOP, 1);
+        Atomics.add(slots, REQUESTED, 1);
+        Atomics.notify(slots, REQUESTED);
+        syncer.ref();
+        await stopped;
+      }
+      await Promise.all([writer.terminate(), syncer?.terminate()]);
     },
   };
 };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { mkdtemp, open as open_, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -561,6 +562,39 @@ describe('embedded (SQLite) adapter', () => {
       expect(after.syncs - before.syncs).toBeLessThan(20);
       expect(heard.map((h) => h.i)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       for (const h of heard) expect(h.acknowledgedPosition).toBeGreaterThanOrEqual(h.position);
+    });
+
+    it("synchronous=full: an fsync does not queue behind libuv's thread pool (slow DNS lookups there, say), so appends are acknowledged while every pool thread is held", async () => {
+      const store = open();
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1));
+      // Each open of a FIFO with no writer holds one pool thread until a writer comes.
+      const fifos = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, (_, i) => join(dir, `pool-${randomUUID()}-${i}`));
+      for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
+      const held = fifos.map((fifo) => open_(fifo, 'r'));
+      let poolFree = false;
+      const queued = stat(dir).then(() => (poolFree = true));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(poolFree).toBe(false);
+        const before = store.writeStats();
+        const results = await Promise.all([store.append(stream, newEvents(1)), store.append(`${stream}x`, newEvents(2))]);
+        const after = store.writeStats();
+        expect(after.syncs).toBeGreaterThan(before.syncs);
+        expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(Math.max(...results.map((r) => r.position)));
+        expect(poolFree).toBe(false);
+      } finally {
+        // Release the pool whatever happened (a non-blocking open for writing fails when no reader waits: ignored).
+        for (const fifo of fifos) {
+          try {
+            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          } catch {
+            // no reader waiting on this one any more
+          }
+        }
+        await Promise.all(held.map((handle) => handle.then((h) => h.close(), () => undefined)));
+      }
+      await queued;
     });
 
     it("synchronous=normal: durability 'commit' and 'durable' both answer at the commit with `durable` resolved (normal promises nothing more)", async () => {
