@@ -85,6 +85,8 @@ export interface SqliteEventStoreOptions {
    * with: one message, one commit and one fsync for both. Default 25 ms, the ledger's hold (its SOON_HOLD_MS says why).
    */
   readonly soonHoldMs?: number;
+  /** Tests: each fsync of `full` starts this much later, as on a slow disk. Default 0. */
+  readonly syncDelayMs?: number;
 }
 
 /** The embedded store, plus hooks to tie two connections of one process together without polling. */
@@ -500,7 +502,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   };
   const writer: Writer | null = reader
     ? null
-    : startWriter({ file, durable, busyTimeoutMs, cacheMiB }, onReply, (error) => {
+    : startWriter({ file, durable, busyTimeoutMs, cacheMiB, syncDelayMs: options.syncDelayMs ?? 0 }, onReply, (error) => {
         failEverything(new UnavailableError(`The event store's writer stopped (${error.message}); restart the server`));
         closing?.();
         hold();

@@ -93,6 +93,8 @@ interface WriterData {
 interface SyncData {
   readonly wal: string;
   readonly control: SharedArrayBuffer;
+  /** Each fsync starts this much later (tests: a slow disk). */
+  readonly delayMs: number;
 }
 
 /** The worker's body (see the module comment: self-contained). */
@@ -286,6 +288,8 @@ function syncThread(require: NodeJS.Require, REQUESTED: number, STOP: number, FA
       if (failed) continue;
       // Read after the request: the writer stores the head before it asks, once that commit has returned.
       const position = Number(Atomics.load(covers, 0));
+      // Slot 3 is never notified: a plain sleep.
+      if (data.delayMs > 0) Atomics.wait(control, 3, 0, data.delayMs);
       try {
         const walBytes = fs.fstatSync(fd).size;
         fs.fdatasyncSync(fd);
@@ -327,7 +331,7 @@ export interface Writer {
  * `onExit` an unexpected end of either.
  */
 export const startWriter = (
-  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number },
+  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; syncDelayMs?: number },
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
@@ -349,7 +353,7 @@ export const startWriter = (
   const writer = watch(new Worker(WRITER_SOURCE, { eval: true, workerData }), 'writer');
   writer.on('message', onReply);
   let stopped: Promise<void> = Promise.resolve();
-  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control } satisfies SyncData }), 'sync');
+  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control, delayMs: options.syncDelayMs ?? 0 } satisfies SyncData }), 'sync');
   if (syncer) {
     stopped = new Promise<void>((resolve) => {
       syncer.on('message', (reply: WriterReply | { kind: 'stopped' }) => (reply.kind === 'stopped' ? resolve() : onReply(reply)));
