@@ -1,4 +1,4 @@
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup, promises as dnsPromises, type LookupAddress, type LookupOptions } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -126,8 +126,50 @@ export interface ResolvedAddress {
 /** Every address a name resolves to (the system resolver by default; tests pass their own). */
 export type Resolver = (hostname: string) => Promise<readonly ResolvedAddress[]>;
 
-const systemResolver: Resolver = (hostname) =>
+const lookupAll = (hostname: string): Promise<ResolvedAddress[]> =>
   new Promise((resolve, reject) => dnsLookup(hostname, { all: true }, (error, addresses) => (error ? reject(error) : resolve(addresses))));
+
+/** At most this many getaddrinfo calls at once: libuv's pool (four threads) keeps room for the rest of the process. */
+const POOL_LOOKUPS = 2;
+
+/**
+ * The system resolver, kept off libuv's thread pool for names on the network. `dns.lookup` (getaddrinfo) runs on that
+ * pool's four threads, which the process shares with file work and compression; the names resolved here are chosen
+ * by providers and workflow designers, and a name whose DNS server never answers holds a pool thread for seconds per
+ * lookup, so four of them stopped every other lookup and every file job of the process. Names are asked of the
+ * system's DNS servers with c-ares first (on the event loop; `timeoutMs` per try, `tries` tries). A name DNS does not
+ * know (the hosts file, search domains, mDNS) falls back to `dns.lookup`, at most POOL_LOOKUPS at a time; a name whose
+ * server timed out does not, so a silent server costs the pool nothing.
+ */
+export const createSystemResolver = (options: { servers?: readonly string[]; timeoutMs?: number; tries?: number } = {}): Resolver => {
+  const dns = new dnsPromises.Resolver({ timeout: options.timeoutMs ?? 2_500, tries: options.tries ?? 2 });
+  if (options.servers) dns.setServers([...options.servers]);
+  let inPool = 0;
+  const queued: (() => void)[] = [];
+  const fallback = async (hostname: string): Promise<ResolvedAddress[]> => {
+    // A slot freed goes to the first caller waiting for one (the count stays), else back to the pool.
+    if (inPool < POOL_LOOKUPS) inPool += 1;
+    else await new Promise<void>((resolve) => queued.push(resolve));
+    try {
+      return await lookupAll(hostname);
+    } finally {
+      const next = queued.shift();
+      if (next) next();
+      else inPool -= 1;
+    }
+  };
+  return async (hostname) => {
+    const [v4, v6] = await Promise.allSettled([dns.resolve4(hostname), dns.resolve6(hostname)]);
+    const addresses: ResolvedAddress[] = [
+      ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
+      ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
+    ];
+    if (addresses.length > 0) return addresses;
+    const timedOut = [v4, v6].find((r): r is PromiseRejectedResult => r.status === 'rejected' && (r.reason as NodeJS.ErrnoException).code === 'ETIMEOUT');
+    if (timedOut) throw timedOut.reason;
+    return fallback(hostname);
+  };
+};
 
 export interface OutboundPolicy {
   /** Why this IP address may not be contacted, or null when it may. */
@@ -144,7 +186,7 @@ const bare = (hostname: string) => hostname.replace(/^\[(.*)\]$/, '$1').replace(
 
 export const createOutboundPolicy = (options: { allow?: OutboundAllowList; resolve?: Resolver } = {}): OutboundPolicy => {
   const allow = options.allow ?? EMPTY_ALLOW_LIST;
-  const resolve = options.resolve ?? systemResolver;
+  const resolve = options.resolve ?? createSystemResolver();
 
   const checkAddress = (text: string, host: string = text): OutboundRefusal | null => {
     const literal = bare(text);
