@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
-import { mkdtemp, open as open_, rm, stat } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +9,7 @@ import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../.
 import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
 import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { holdThreadPool } from '../support/holdThreadPool.js';
 
 /** A category no other test (or earlier run against a shared server) uses: stream names are `${category}-${id}`. */
 const uniqueCategory = () => `t${randomUUID().replaceAll('-', '').slice(0, 16)}`;
@@ -571,33 +571,18 @@ describe('embedded (SQLite) adapter', () => {
       const store = open();
       const stream = `${uniqueCategory()}-1`;
       await store.append(stream, newEvents(1));
-      // Each open of a FIFO with no writer holds one pool thread until a writer comes.
-      const fifos = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, (_, i) => join(dir, `pool-${randomUUID()}-${i}`));
-      for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
-      const held = fifos.map((fifo) => open_(fifo, 'r'));
-      let poolFree = false;
-      const queued = stat(dir).then(() => (poolFree = true));
+      const pool = await holdThreadPool(dir);
       try {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(poolFree).toBe(false);
+        expect(pool.poolFree()).toBe(false);
         const before = store.writeStats();
         const results = await Promise.all([store.append(stream, newEvents(1)), store.append(`${stream}x`, newEvents(2))]);
         const after = store.writeStats();
         expect(after.syncs).toBeGreaterThan(before.syncs);
         expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(Math.max(...results.map((r) => r.position)));
-        expect(poolFree).toBe(false);
+        expect(pool.poolFree()).toBe(false);
       } finally {
-        // Release the pool whatever happened (a non-blocking open for writing fails when no reader waits: ignored).
-        for (const fifo of fifos) {
-          try {
-            closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-          } catch {
-            // no reader waiting on this one any more
-          }
-        }
-        await Promise.all(held.map((handle) => handle.then((h) => h.close(), () => undefined)));
+        await pool.release();
       }
-      await queued;
     });
 
     it("synchronous=normal: durability 'commit' and 'durable' both answer at the commit with `durable` resolved (normal promises nothing more)", async () => {

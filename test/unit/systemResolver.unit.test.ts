@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { closeSync, constants, openSync } from 'node:fs';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboundPolicy, createSystemResolver } from '../../src/modules/outbound/outboundPolicy.js';
+import { holdThreadPool } from '../support/holdThreadPool.js';
 
 /**
  * A DNS server on a local UDP port: `public.test` has one A record, `silent.test` is never answered, every other name
@@ -51,33 +50,17 @@ describe("the system resolver: names on the network are resolved off libuv's thr
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('resolves a name from DNS while every pool thread is held, and the policy judges its addresses as before', async () => {
+  it('resolves a name from DNS while every pool thread is held (as a silent DNS server holds getaddrinfo), and the policy judges its addresses as before', async () => {
     const resolve = createSystemResolver({ servers: [dns.server], timeoutMs: 1_000, tries: 1 });
-    // Each open of a FIFO with no writer holds one pool thread until a writer comes (as a silent DNS server holds
-    // getaddrinfo).
-    const fifos = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, (_, i) => join(dir, `pool-${i}`));
-    for (const fifo of fifos) execFileSync('mkfifo', [fifo]);
-    const held = fifos.map((fifo) => open(fifo, 'r'));
-    let poolFree = false;
-    const queued = stat(dir).then(() => (poolFree = true));
+    const pool = await holdThreadPool(dir);
     try {
-      await new Promise((r) => setTimeout(r, 100));
-      expect(poolFree).toBe(false);
+      expect(pool.poolFree()).toBe(false);
       expect(await resolve('public.test')).toEqual([{ address: '93.184.216.34', family: 4 }]);
-      const policy = createOutboundPolicy({ resolve });
-      expect(await policy.checkUrl('https://public.test/v1')).toBeNull();
-      expect(poolFree).toBe(false);
+      expect(await createOutboundPolicy({ resolve }).checkUrl('https://public.test/v1')).toBeNull();
+      expect(pool.poolFree()).toBe(false);
     } finally {
-      for (const fifo of fifos) {
-        try {
-          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-        } catch {
-          // no reader waiting on this one
-        }
-      }
-      await Promise.all(held.map((h) => h.then((handle) => handle.close(), () => undefined)));
+      await pool.release();
     }
-    await queued;
   });
 
   it('a server that never answers fails the name with ETIMEOUT, without falling back to getaddrinfo', async () => {
