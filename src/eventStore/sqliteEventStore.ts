@@ -167,6 +167,12 @@ interface WrittenKinds {
   readonly categories: Set<string>;
   readonly types: Set<string>;
 }
+/**
+ * The background checkpointer's pass (every 250 ms) copies the bulk of the WAL into the database file off the writer
+ * thread; the writer finishes each pass between its commits (see its checkpoint in sqliteWriter.ts).
+ */
+const CHECKPOINT_INTERVAL_MS = 250;
+
 const newWritten = (): WrittenKinds => ({ categories: new Set(), types: new Set() });
 
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
@@ -190,7 +196,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append.
   db.pragma('wal_autocheckpoint = 0');
-  const checkpointer = options.backgroundCheckpoints === false ? null : startBackgroundCheckpointer(file);
+  const checkpointPasses = options.backgroundCheckpoints === false ? null : new SharedArrayBuffer(4);
+  const checkpointer = checkpointPasses && startBackgroundCheckpointer(file, { intervalMs: CHECKPOINT_INTERVAL_MS, passes: checkpointPasses });
   db.pragma('journal_size_limit = 67108864');
   db.exec(SCHEMA);
 
@@ -502,7 +509,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   };
   const writer: Writer | null = reader
     ? null
-    : startWriter({ file, durable, busyTimeoutMs, cacheMiB, syncDelayMs: options.syncDelayMs ?? 0 }, onReply, (error) => {
+    : startWriter({ file, durable, busyTimeoutMs, cacheMiB, checkpointPasses, syncDelayMs: options.syncDelayMs ?? 0 }, onReply, (error) => {
         failEverything(new UnavailableError(`The event store's writer stopped (${error.message}); restart the server`));
         closing?.();
         hold();

@@ -19,8 +19,12 @@ try {
 } catch { /* not Linux, or not permitted: the thread keeps the process's priority */ }
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { timeout: 5000 });
+const passes = workerData.passes && new Int32Array(workerData.passes);
 setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* busy or closing: the next round catches up */ }
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+    if (passes) Atomics.add(passes, 0, 1);
+  } catch { /* busy or closing: the next round catches up */ }
 }, workerData.intervalMs);
 `;
 
@@ -30,8 +34,13 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export const startBackgroundCheckpointer = (file: string, intervalMs = 1000): Checkpointer => {
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, intervalMs, driver, nice: BACKGROUND_NICE } });
+/**
+ * `passes`: a counter (an Int32 at index 0) bumped after each pass, for a writer that finishes each pass between its
+ * own commits (the event store's writer thread, src/eventStore/sqliteWriter.ts).
+ */
+export const startBackgroundCheckpointer = (file: string, options: { intervalMs?: number; passes?: SharedArrayBuffer } = {}): Checkpointer => {
+  const workerData = { file, intervalMs: options.intervalMs ?? 1000, passes: options.passes ?? null, driver, nice: BACKGROUND_NICE };
+  const worker = new Worker(WORKER, { eval: true, workerData });
   worker.unref();
   // A failing checkpointer must not take the process down: SQLite then simply keeps a longer WAL.
   worker.on('error', () => undefined);
