@@ -168,8 +168,9 @@ interface WrittenKinds {
   readonly types: Set<string>;
 }
 /**
- * The background checkpointer's pass (every 250 ms) copies the bulk of the WAL into the database file off the writer
- * thread; the writer finishes each pass between its commits (see its checkpoint in sqliteWriter.ts).
+ * The background checkpointer's pass (every 250 ms) copies the WAL into the database file off the writer thread; the
+ * writer finishes a pass between its commits now and then, so that the WAL is rewound (see its checkpoint in
+ * sqliteWriter.ts).
  */
 const CHECKPOINT_INTERVAL_MS = 250;
 
@@ -196,7 +197,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   db.pragma('temp_store = MEMORY');
   // Checkpoints run in a worker thread (see backgroundCheckpointer.ts), never inside an append.
   db.pragma('wal_autocheckpoint = 0');
-  const checkpointPasses = options.backgroundCheckpoints === false ? null : new SharedArrayBuffer(4);
+  const checkpointPasses = options.backgroundCheckpoints === false ? null : new SharedArrayBuffer(8);
   const checkpointer = checkpointPasses && startBackgroundCheckpointer(file, { intervalMs: CHECKPOINT_INTERVAL_MS, passes: checkpointPasses });
   db.pragma('journal_size_limit = 67108864');
   db.exec(SCHEMA);

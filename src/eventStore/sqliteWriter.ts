@@ -88,7 +88,7 @@ interface WriterData {
   readonly control: SharedArrayBuffer | null;
   readonly busyTimeoutMs: number;
   readonly cacheMiB: number;
-  /** The background checkpointer's pass counter (an Int32 at index 0), or null when the file has none. */
+  /** The background checkpointer's pass counter and WAL frames (see startBackgroundCheckpointer), or null when the file has none. */
   readonly checkpointPasses: SharedArrayBuffer | null;
 }
 
@@ -214,12 +214,16 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
    * bench, 500 MB in 15 s) and every fsync also had to journal the file's new size. So this thread, the only writer,
    * checkpoints too, between its own commits: no frame is appended during its pass, so the pass ends with every frame
    * copied (unless a reader still holds an older snapshot) and the next commit rewinds the WAL.
-   * It makes its pass right after each of the background checkpointer's (every 250 ms), so it copies only what was
-   * committed during that pass. Timed on its own every 250 ms instead, it mostly came first and copied a quarter
-   * second of frames itself, then fsynced the database file for them, while no commit could be made (at 400-600 req/s
-   * in the gateway bench: 3.0-3.9 ms p50, 5-10 ms p90, up to 18 ms; after each background pass: 2.0-2.1, 4.3-5.0 ms).
+   * No commit can be made during its pass, so it makes few and short ones: once the WAL holds REWIND_FRAMES (16 MiB),
+   * right after one of the background checkpointer's passes (every 250 ms), so it copies only what was committed
+   * during that pass; and every 5 s whatever the size (or with no background checkpointer, every 250 ms). Timed on
+   * its own every 250 ms, as it was, it mostly came first, copied a quarter second of frames itself and fsynced the
+   * database file for them: in the gateway bench at 200 req/s (`full`, a slow spell of the disk), 98 passes in 16 s,
+   * 4.3-4.4 ms p50, up to 29-37 ms; now 5-6 passes, 3.1 ms p50, up to 7.5-8.3 ms, with the WAL's own fsyncs no slower.
    */
   const CHECKPOINT_MS = 250;
+  const REWIND_FRAMES = 4096;
+  const CHECKPOINT_MAX_MS = 5_000;
   let lastCheckpoint = Date.now();
   let checkpointDue: NodeJS.Immediate | undefined;
   const backgroundPasses = data.checkpointPasses === null ? null : new Int32Array(data.checkpointPasses);
@@ -227,8 +231,8 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
   const checkpointWanted = () => {
     const since = Date.now() - lastCheckpoint;
     if (backgroundPasses === null) return since >= CHECKPOINT_MS;
-    // Right after each background pass; without one for a while (that thread is starved or gone), on its own.
-    return Atomics.load(backgroundPasses, 0) !== backgroundPassesSeen || since >= 4 * CHECKPOINT_MS;
+    if (since >= CHECKPOINT_MAX_MS) return true;
+    return Atomics.load(backgroundPasses, 0) !== backgroundPassesSeen && Atomics.load(backgroundPasses, 1) >= REWIND_FRAMES;
   };
   const checkpoint = () => {
     checkpointDue = undefined;

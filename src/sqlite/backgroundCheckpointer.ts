@@ -22,8 +22,11 @@ const db = new Database(workerData.file, { timeout: 5000 });
 const passes = workerData.passes && new Int32Array(workerData.passes);
 setInterval(() => {
   try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-    if (passes) Atomics.add(passes, 0, 1);
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
+    if (passes) {
+      Atomics.store(passes, 1, result.log);
+      Atomics.add(passes, 0, 1);
+    }
   } catch { /* busy or closing: the next round catches up */ }
 }, workerData.intervalMs);
 `;
@@ -35,8 +38,9 @@ export interface Checkpointer {
 }
 
 /**
- * `passes`: a counter (an Int32 at index 0) bumped after each pass, for a writer that finishes each pass between its
- * own commits (the event store's writer thread, src/eventStore/sqliteWriter.ts).
+ * `passes`: for a writer that finishes passes between its own commits (the event store's writer thread,
+ * src/eventStore/sqliteWriter.ts), two Int32s: at index 0 a counter bumped after each pass, at index 1 the number of
+ * frames the WAL held at that pass.
  */
 export const startBackgroundCheckpointer = (file: string, options: { intervalMs?: number; passes?: SharedArrayBuffer } = {}): Checkpointer => {
   const workerData = { file, intervalMs: options.intervalMs ?? 1000, passes: options.passes ?? null, driver, nice: BACKGROUND_NICE };
