@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
+import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
 
 /**
  * The web console in a real browser (Debian's chromium, driven by playwright-core) against the started app: each
@@ -19,6 +19,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  reportFailures(() => page);
   let userKey: string;
   const outside: string[] = [];
   const consoleErrors: string[] = [];
@@ -52,7 +53,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
       outside.push(url);
       return route.abort('blockedbyclient');
     });
-    page = await context.newPage();
+    page = await openPage(context);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });

@@ -4,7 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
+import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -29,6 +29,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  reportFailures(() => page);
   let upstream: FakeProvider;
   let ada: Account;
   let pat: Account;
@@ -84,9 +85,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
       outside.push(url);
       return route.abort('blockedbyclient');
     });
-    page = await context.newPage();
-    // A step that cannot happen fails with its locator, well before the test's own timeout.
-    page.setDefaultTimeout(8000);
+    page = await openPage(context);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(`${message.text()} (${message.location().url} on ${page.url()}, ${expect.getState().currentTestName})`);
     });

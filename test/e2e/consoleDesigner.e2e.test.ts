@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, shoot as shootPage } from '../support/consoleFixtures.js';
+import { chromiumPath, isLocal, screenshots, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
 
 /**
  * The console's designer pages (Workflows, Runs) and the Models page in a real browser (Debian's chromium, driven by
@@ -52,6 +52,7 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
   let h: Harness;
   let browser: Browser;
   let page: Page;
+  reportFailures(() => page);
   let flaky: { server: Server; url: string };
   let designerKey: string;
   const outside: string[] = [];
@@ -88,7 +89,7 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
       outside.push(url);
       return route.abort('blockedbyclient');
     });
-    page = await context.newPage();
+    page = await openPage(context);
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });

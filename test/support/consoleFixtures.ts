@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
-import { expect } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterEach, expect } from 'vitest';
 import type { UsageDoc } from '../../projections/usageDaily.js';
 import type { Harness } from './appHarness.js';
 
@@ -65,3 +65,26 @@ export const shoot = async (page: Page, name: string) => {
   }
   await page.emulateMedia({ colorScheme: 'light' });
 };
+
+/** A browser suite's page: a step that cannot happen fails with its locator after 8 s, well before the test's own timeout. */
+export const openPage = async (context: BrowserContext): Promise<Page> => {
+  const page = await context.newPage();
+  page.setDefaultTimeout(8000);
+  return page;
+};
+
+/**
+ * Registered in a browser suite: a failed test leaves what the page showed (its URL, alerts and status notices on the
+ * log, a screenshot in test/screenshots/failed-*.png), so a failure on CI says where it stopped.
+ */
+export const reportFailures = (current: () => Page | undefined) =>
+  afterEach(async ({ task }) => {
+    const page = current();
+    if (task.result?.state !== 'fail' || !page || page.isClosed()) return;
+    const shown = (await page
+      .evaluate(`[...document.querySelectorAll('[role=alert], [role=status]')].map((e) => e.getAttribute('role') + ': ' + e.textContent)`)
+      .catch((error: unknown) => [`(the page could not be read: ${String(error)})`])) as string[];
+    console.error(`"${task.name}" failed on ${page.url()}; the page shows:\n${shown.join('\n') || '(no alert or status)'}`);
+    const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page.screenshot({ path: join(screenshots, `failed-${name}.png`), fullPage: true, timeout: 5000 }).catch(() => undefined);
+  });
