@@ -77,9 +77,13 @@ if (!['normal', 'full', 'both'].includes(syncArg)) usage(`--sync must be normal,
 if (probing && syncArg === 'both') usage('--probe runs one Switchyard: --sync normal or full');
 if (args.probe !== undefined && args['probe-rates'] !== undefined) usage('--probe (closed loop, connections) or --probe-rates (open loop, req/s), not both');
 const probeLoads = (args.probe ?? args['probe-rates'])?.split(',').map(Number) ?? [];
-if (args['probe-upstream'] !== 'd20' && args['probe-upstream'] !== 'd0') usage(`--probe-upstream takes d20 (the 20 ms upstream) or d0 (0 ms) (got ${args['probe-upstream']})`);
-/** The upstream a probe calls: `d20` answers after 20 ms, `d0` at once (as phase a, for concurrency 1). */
-const probeKind = args['probe-upstream'] as 'd0' | 'd20';
+if (!['d20', 'd0', 'ttft'].includes(args['probe-upstream']!)) usage(`--probe-upstream takes d20 (the 20 ms upstream), d0 (0 ms) or ttft (phase c's stream) (got ${args['probe-upstream']})`);
+/**
+ * The upstream a probe calls: `d20` answers after 20 ms, `d0` at once (as phase a, for concurrency 1), `ttft` streams
+ * phase c's 8 chunks at once (with `--probe 1`, timed to the first token as phase c times it).
+ */
+const probeKind = args['probe-upstream'] as 'd0' | 'd20' | 'ttft';
+if (probeKind === 'ttft' && args.probe !== "1") usage('--probe-upstream ttft times the first token of streams one after another: use it with --probe 1');
 if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
 const stepSeconds = Number(args.seconds);
 if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
@@ -1285,7 +1289,7 @@ async function main() {
 
 /**
  * `--probe 10,25,50 [--seconds 6] [--sync full] [--probe-upstream d0]`: Switchyard alone on the 20 ms upstream (or the
- * 0 ms one) at the given connection counts
+ * 0 ms one; or with `--probe 1 --probe-upstream ttft`, phase c's streams, timed to their first token) at the given connection counts
  * (closed loop, autocannon), or `--probe-rates 300,600` at the given rates (open loop), with each thread's CPU per
  * request. For iterating on the hot path; prints only.
  */
@@ -1341,9 +1345,10 @@ async function probeClosed(target: Target, connections: number, seconds: number)
     const body = bodyOf(target, probeKind);
     const times: number[] = [];
     let failed = 0;
+    const streamed = probeKind === 'ttft';
     for (const end = Date.now() + seconds * 1000; Date.now() < end; ) {
-      const r = await timedRequest(agent, target, body, null);
-      if (completionOk(r)) times.push(r.totalMs);
+      const r = await timedRequest(agent, target, body, streamed ? tokenText(0) : null);
+      if (streamed ? streamOk(r, STREAM_CHUNKS.ttft) : completionOk(r)) times.push(streamed ? r.firstTokenMs! : r.totalMs);
       else failed++;
     }
     agent.destroy();

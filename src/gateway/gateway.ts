@@ -21,6 +21,7 @@
  * that call. Appending GenerationRequested up front would record such calls but cost one more fsync per request on
  * the critical path.
  */
+import type { AbortLike } from '../cancellation.js';
 import type { Principal } from '../modules/auth/principal.js';
 import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
@@ -84,7 +85,7 @@ export interface PreparedGeneration {
 
 export interface ExecuteOptions {
   /** Client went away (streaming): the upstream call is aborted and what was generated is charged. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortLike;
   readonly onChunk?: (chunk: ChatChunk) => void;
 }
 

@@ -66,7 +66,7 @@ export interface RunOptions {
   /** The `gen-…` id, created time and (per target) model go on every response and chunk. */
   readonly meta: { readonly id: string; readonly created: number };
   /** Aborts when the client goes away (streaming only: a non-streaming call runs to completion and is billed). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortLike;
   /** Wall-clock deadline (ms since epoch) for all attempts together. */
   readonly deadline: number;
   /** Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. */
@@ -106,7 +106,7 @@ const connectionError = (provider: string, cause: unknown, what: string) =>
     cause,
   });
 
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
+const sleep = (ms: number, signal: AbortLike | undefined) =>
   new Promise<boolean>((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {

@@ -5,6 +5,7 @@
  * what was delivered (as chat/completions does).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { abortError, Cancellation } from '../../cancellation.js';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
@@ -50,9 +51,10 @@ export const streamGeneration = async (options: {
   onChunk: (chunk: ChatChunk, sse: SseWriter) => void;
 }): Promise<{ outcome: GenerationOutcome; sse: SseWriter }> => {
   const { res, keepAliveMs } = options;
-  const client = new AbortController();
+  // A Cancellation, not an AbortController: one per stream on the hot path (see src/cancellation.ts).
+  const client = new Cancellation();
   res.on('close', () => {
-    if (!res.writableFinished) client.abort();
+    if (!res.writableFinished) client.abort(abortError('the client closed the stream'));
   });
   let wroteAt = Date.now();
   const sse: SseWriter = {
@@ -76,7 +78,7 @@ export const streamGeneration = async (options: {
   }, keepAliveMs);
   keepAlive.unref();
   try {
-    const outcome = await options.gateway.execute(options.prepared, { signal: client.signal, onChunk: (chunk) => options.onChunk(chunk, sse) });
+    const outcome = await options.gateway.execute(options.prepared, { signal: client, onChunk: (chunk) => options.onChunk(chunk, sse) });
     return { outcome, sse };
   } finally {
     clearInterval(keepAlive);
