@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
+import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 
 /**
  * The web console in a real browser (Debian's chromium, driven by playwright-core) against the started app: each
@@ -17,7 +17,6 @@ const USD = 1_000_000_000;
 describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   let h: Harness;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   reportFailures(() => page);
   let userKey: string;
@@ -43,24 +42,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
       expect(sent.body.data.sendPrompt.__typename).toBe('SendPromptResult');
     }
 
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.url });
-    // Every request the page makes passes here: anything not on this machine is refused and remembered.
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (isLocal(url)) return route.continue();
-      outside.push(url);
-      return route.abort('blockedbyclient');
-    });
-    page = await openPage(context);
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
-    page.on('websocket', (socket) => {
-      if (!isLocal(socket.url())) outside.push(socket.url());
-    });
+    ({ browser, page } = await openConsole(h.url, { outside, consoleErrors }));
   }, 60_000);
 
   afterAll(async () => {

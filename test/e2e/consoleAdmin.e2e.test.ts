@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, seedUsage, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
+import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -27,7 +27,6 @@ const readmeScreenshots = process.env['UPDATE_README_SCREENSHOTS'] === '1' ? joi
 describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () => {
   let h: GatewayHarness;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   reportFailures(() => page);
   let upstream: FakeProvider;
@@ -76,23 +75,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     pat = await h.openAccount({ name: 'Pat Provider', roles: ['provider'] });
     await h.openAccount({ name: 'Grace Designer', roles: ['user', 'designer'] });
 
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-    context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'UTC', locale: 'en-US' });
-    // Every request the page makes passes here: anything not on this machine is refused and remembered.
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (isLocal(url)) return route.continue();
-      outside.push(url);
-      return route.abort('blockedbyclient');
-    });
-    page = await openPage(context);
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(`${message.text()} (${message.location().url} on ${page.url()}, ${expect.getState().currentTestName})`);
-    });
-    page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
-    page.on('websocket', (socket) => {
-      if (!isLocal(socket.url())) outside.push(socket.url());
-    });
+    ({ browser, page } = await openConsole(h.url, { outside, consoleErrors }));
   }, 60_000);
 
   afterAll(async () => {

@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { chromiumPath, isLocal, screenshots, shoot as shootPage, openPage, reportFailures } from '../support/consoleFixtures.js';
+import { chromiumPath, openConsole, reportFailures, screenshots, shoot as shootPage } from '../support/consoleFixtures.js';
 
 /**
  * The console's designer pages (Workflows, Runs) and the Models page in a real browser (Debian's chromium, driven by
@@ -80,23 +80,7 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     designerKey = opened.body.data.openAccount.initialKey.secret;
     await h.gql('mutation($id: ID!, $a: Money!) { grantCredits(accountId: $id, amount: $a, reason: "welcome") { __typename } }', { id: opened.body.data.openAccount.account.id, a: 5 * USD });
 
-    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.url });
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (isLocal(url)) return route.continue();
-      outside.push(url);
-      return route.abort('blockedbyclient');
-    });
-    page = await openPage(context);
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
-    page.on('websocket', (socket) => {
-      if (!isLocal(socket.url())) outside.push(socket.url());
-    });
+    ({ browser, page } = await openConsole(h.url, { outside, consoleErrors }));
     // Confirmations (delete, cancel, rotate) are accepted; the test checks what each did.
     page.on('dialog', (dialog) => void dialog.accept());
   }, 60_000);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterEach, expect } from 'vitest';
 import type { UsageDoc } from '../../projections/usageDaily.js';
 import type { Harness } from './appHarness.js';
@@ -66,11 +66,32 @@ export const shoot = async (page: Page, name: string) => {
   await page.emulateMedia({ colorScheme: 'light' });
 };
 
-/** A browser suite's page: a step that cannot happen fails with its locator after 8 s, well before the test's own timeout. */
-export const openPage = async (context: BrowserContext): Promise<Page> => {
+/**
+ * Each browser suite's Chromium on the console at `origin`: a 1280×860 page in UTC and en-US, allowed the clipboard.
+ * Every request the page makes that is not on this machine (a websocket too) is refused and remembered in `outside`,
+ * every error it logs or throws in `consoleErrors` (with the page and the test it came from), and a step that cannot
+ * happen fails with its locator after 8 s, well before the test's own timeout.
+ */
+export const openConsole = async (origin: string, seen: { outside: string[]; consoleErrors: string[] }): Promise<{ browser: Browser; page: Page }> => {
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'UTC', locale: 'en-US' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (isLocal(url)) return route.continue();
+    seen.outside.push(url);
+    return route.abort('blockedbyclient');
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(8000);
-  return page;
+  page.on('console', (message) => {
+    if (message.type() === 'error') seen.consoleErrors.push(`${message.text()} (${message.location().url} on ${page.url()}, ${expect.getState().currentTestName})`);
+  });
+  page.on('pageerror', (error) => seen.consoleErrors.push(`page error: ${error.message}`));
+  page.on('websocket', (socket) => {
+    if (!isLocal(socket.url())) seen.outside.push(socket.url());
+  });
+  return { browser, page };
 };
 
 /**
