@@ -83,7 +83,7 @@ if (!['d20', 'd0', 'ttft'].includes(args['probe-upstream']!)) usage(`--probe-ups
  * phase c's 8 chunks at once (with `--probe 1`, timed to the first token as phase c times it).
  */
 const probeKind = args['probe-upstream'] as 'd0' | 'd20' | 'ttft';
-if (probeKind === 'ttft' && args.probe !== "1") usage('--probe-upstream ttft times the first token of streams one after another: use it with --probe 1');
+if (probeKind === 'ttft' && args.probe !== '1') usage('--probe-upstream ttft times the first token of streams one after another: use it with --probe 1');
 if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
 const stepSeconds = Number(args.seconds);
 if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
