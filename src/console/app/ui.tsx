@@ -56,6 +56,34 @@ export const Figures = ({ items, class: extra = '', ...rest }: { items: readonly
   </dl>
 );
 
+/** A column heading: its text, or the text with `num` (right-aligned figures) or `hidden` (read to screen readers only). */
+export type Column = string | readonly [string, 'num' | 'hidden'];
+
+/**
+ * A table in the scrolling wrapper every page uses: its accessible name, its column headings (a `false` one is left
+ * out: a column shown only sometimes), then its rows.
+ */
+export const Table = ({ label, columns, busy, children }: { label: string; columns: readonly (Column | false)[]; busy?: boolean; children: ComponentChildren }) => (
+  <div class="table-wrap">
+    <table aria-label={label} aria-busy={busy}>
+      <thead>
+        <tr>
+          {columns.map((column) => {
+            if (column === false) return null;
+            const [text, kind] = typeof column === 'string' ? [column, undefined] : column;
+            return (
+              <th key={text} scope="col" class={kind === 'num' ? 'num' : undefined}>
+                {kind === 'hidden' ? <span class="visually-hidden">{text}</span> : text}
+              </th>
+            );
+          })}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  </div>
+);
+
 /** A labelled select over fixed choices (value → label), in the markup every page's controls use. */
 export const Choice = <V extends string | number,>({ id, label, value, choices, onChange }: { id: string; label: string; value: V; choices: readonly (readonly [V, string])[]; onChange: (value: V) => void }) => (
   <div>

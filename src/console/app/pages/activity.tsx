@@ -3,7 +3,7 @@ import { gql } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
-import { Choice, Figures, Notice, PERIODS, Section, useLoad } from '../ui.js';
+import { Choice, Figures, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
 type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW';
@@ -179,46 +179,27 @@ export const ActivityPage = () => {
           </div>
         </form>
         {recent.error && <Notice kind="error">{recent.error}</Notice>}
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Model</th>
-                <th scope="col">Provider</th>
-                <th scope="col">Key</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">Tokens in / out</th>
-                <th scope="col" class="num">Latency</th>
-                <th scope="col" class="num">Cost</th>
-                <th scope="col">
-                  <span class="visually-hidden">Details</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {generations.map((g) => (
-                <tr key={g.id}>
-                  <td>{formatTime(g.createdAt)}</td>
-                  <td>{g.model ?? '—'}</td>
-                  <td>{g.provider ?? '—'}</td>
-                  <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : 'admin key'}</td>
-                  <td>
-                    <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
-                  </td>
-                  <td class="num">{g.usage ? `${formatInt(g.usage.promptTokens)} / ${formatInt(g.usage.completionTokens)}` : '—'}</td>
-                  <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
-                  <td class="num">{formatUsd(g.cost)}</td>
-                  <td>
-                    <button type="button" class="link" onClick={() => setOpen(g.id)} aria-label={`Details of generation ${g.id}`}>
-                      Details
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table label="Recent generations" columns={['When', 'Model', 'Provider', 'Key', 'Status', ['Tokens in / out', 'num'], ['Latency', 'num'], ['Cost', 'num'], ['Details', 'hidden']]}>
+          {generations.map((g) => (
+            <tr key={g.id}>
+              <td>{formatTime(g.createdAt)}</td>
+              <td>{g.model ?? '—'}</td>
+              <td>{g.provider ?? '—'}</td>
+              <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : 'admin key'}</td>
+              <td>
+                <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
+              </td>
+              <td class="num">{g.usage ? `${formatInt(g.usage.promptTokens)} / ${formatInt(g.usage.completionTokens)}` : '—'}</td>
+              <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
+              <td class="num">{formatUsd(g.cost)}</td>
+              <td>
+                <button type="button" class="link" onClick={() => setOpen(g.id)} aria-label={`Details of generation ${g.id}`}>
+                  Details
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
         {recent.value && generations.length === 0 && <p class="muted">{filter === NO_FILTER ? 'No generations yet: try the Playground.' : 'No generation matches these filters.'}</p>}
         <div class="pager">
           <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>

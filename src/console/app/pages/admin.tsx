@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
-import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 import { ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, type EndpointRow } from './provider.js';
 
 const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
@@ -230,38 +230,22 @@ const AccountsSection = () => {
           </div>
         </div>
         {accounts.error && <Notice kind="error">{accounts.error}</Notice>}
-        <div class="table-wrap">
-          <table aria-label="Accounts">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Email</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Plan</th>
-                <th scope="col" class="num">Balance</th>
-                <th scope="col">
-                  <span class="visually-hidden">Open</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((a) => (
-                <tr key={a.id} data-account-id={a.id}>
-                  <th scope="row">{a.name}</th>
-                  <td>{a.email ?? '—'}</td>
-                  <td>{a.roles.map((r) => r.toLowerCase()).join(', ')}</td>
-                  <td>{a.plan}</td>
-                  <td class="num">{formatUsd(a.balance.available)}</td>
-                  <td>
-                    <button type="button" class="link" onClick={() => setOpen(a.id)} aria-label={`Open account ${a.name}`}>
-                      Open
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table label="Accounts" columns={['Name', 'Email', 'Roles', 'Plan', ['Balance', 'num'], ['Open', 'hidden']]}>
+          {shown.map((a) => (
+            <tr key={a.id} data-account-id={a.id}>
+              <th scope="row">{a.name}</th>
+              <td>{a.email ?? '—'}</td>
+              <td>{a.roles.map((r) => r.toLowerCase()).join(', ')}</td>
+              <td>{a.plan}</td>
+              <td class="num">{formatUsd(a.balance.available)}</td>
+              <td>
+                <button type="button" class="link" onClick={() => setOpen(a.id)} aria-label={`Open account ${a.name}`}>
+                  Open
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
         {accounts.value && shown.length === 0 && <p class="muted">No account matches.</p>}
         {accounts.value?.accounts.pageInfo.hasNextPage && <p class="muted small">Showing the first {all.length} accounts; the GraphQL API (accounts) pages through the rest.</p>}
       </Section>
@@ -308,36 +292,21 @@ const PlatformSection = () => {
         {platform.value && (series.length ? <DailyChart days={range.days} series={series} format={formatUsd} title="Platform spend per day by model" /> : <p class="muted">No usage in 30 days.</p>)}
       </Section>
       <Section title="Platform generations">
-        <div class="table-wrap">
-          <table aria-label="Latest generations of every account">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Account</th>
-                <th scope="col">Model</th>
-                <th scope="col">Provider</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">Latency</th>
-                <th scope="col" class="num">Cost</th>
-              </tr>
-            </thead>
-            <tbody>
-              {generations.map((g) => (
-                <tr key={g.id}>
-                  <td>{formatTime(g.createdAt)}</td>
-                  <td class="mono small">{g.accountId}</td>
-                  <td>{g.model ?? '—'}</td>
-                  <td>{g.provider ?? '—'}</td>
-                  <td>
-                    <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
-                  </td>
-                  <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
-                  <td class="num">{formatUsd(g.cost)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table label="Latest generations of every account" columns={['When', 'Account', 'Model', 'Provider', 'Status', ['Latency', 'num'], ['Cost', 'num']]}>
+          {generations.map((g) => (
+            <tr key={g.id}>
+              <td>{formatTime(g.createdAt)}</td>
+              <td class="mono small">{g.accountId}</td>
+              <td>{g.model ?? '—'}</td>
+              <td>{g.provider ?? '—'}</td>
+              <td>
+                <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
+              </td>
+              <td class="num">{g.latencyMs === null ? '—' : `${formatInt(g.latencyMs)} ms`}</td>
+              <td class="num">{formatUsd(g.cost)}</td>
+            </tr>
+          ))}
+        </Table>
         {platform.value && generations.length === 0 && <p class="muted">No generations yet.</p>}
       </Section>
     </>
@@ -391,42 +360,28 @@ const ProposalsSection = () => {
       {message && <Notice kind={message.kind}>{message.text}</Notice>}
       {pending.error && <Notice kind="error">{pending.error}</Notice>}
       {proposals.length > 0 && (
-        <div class="table-wrap">
-          <table aria-label="Pending endpoint proposals">
-            <thead>
-              <tr>
-                <th scope="col">Endpoint</th>
-                <th scope="col">Provider</th>
-                <th scope="col" class="num">Prompt</th>
-                <th scope="col" class="num">Completion</th>
-                <th scope="col">Proposed</th>
-                <th scope="col">Decision</th>
-              </tr>
-            </thead>
-            <tbody>
-              {proposals.map((p) => (
-                <tr key={p.id}>
-                  <th scope="row">
-                    {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
-                  </th>
-                  <td>{p.provider.name}</td>
-                  <td class="num">{formatPerMillion(p.prices.prompt)}</td>
-                  <td class="num">{formatPerMillion(p.prices.completion)}</td>
-                  <td>{formatTime(p.proposedAt)}</td>
-                  <td class="actions">
-                    <button type="button" class="primary" onClick={() => decide(p, true)} aria-label={`Approve ${p.id}`}>
-                      Approve
-                    </button>
-                    <input aria-label={`Reason to reject ${p.id}`} placeholder="reason" value={reasons[p.id] ?? ''} onInput={(e) => setReasons({ ...reasons, [p.id]: e.currentTarget.value })} />
-                    <button type="button" class="danger" onClick={() => decide(p, false)} aria-label={`Reject ${p.id}`}>
-                      Reject
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table label="Pending endpoint proposals" columns={['Endpoint', 'Provider', ['Prompt', 'num'], ['Completion', 'num'], 'Proposed', 'Decision']}>
+          {proposals.map((p) => (
+            <tr key={p.id}>
+              <th scope="row">
+                {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
+              </th>
+              <td>{p.provider.name}</td>
+              <td class="num">{formatPerMillion(p.prices.prompt)}</td>
+              <td class="num">{formatPerMillion(p.prices.completion)}</td>
+              <td>{formatTime(p.proposedAt)}</td>
+              <td class="actions">
+                <button type="button" class="primary" onClick={() => decide(p, true)} aria-label={`Approve ${p.id}`}>
+                  Approve
+                </button>
+                <input aria-label={`Reason to reject ${p.id}`} placeholder="reason" value={reasons[p.id] ?? ''} onInput={(e) => setReasons({ ...reasons, [p.id]: e.currentTarget.value })} />
+                <button type="button" class="danger" onClick={() => decide(p, false)} aria-label={`Reject ${p.id}`}>
+                  Reject
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       {pending.value && proposals.length === 0 && <p class="muted">Nothing waits for approval.</p>}
     </Section>
@@ -468,32 +423,18 @@ const AuditSection = () => {
             {formatInt(report.eventsReplayed)} events replayed in {formatInt(report.durationMs)} ms.
           </Notice>
           {report.differences.length > 0 && (
-            <div class="table-wrap">
-              <table aria-label="Audit differences">
-                <thead>
-                  <tr>
-                    <th scope="col">Account</th>
-                    <th scope="col">Read model</th>
-                    <th scope="col">Document</th>
-                    <th scope="col">Field</th>
-                    <th scope="col">Replay says</th>
-                    <th scope="col">Read model holds</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {report.differences.map((d) => (
-                    <tr key={`${d.model}|${d.documentId}|${d.field}`}>
-                      <td class="mono small">{d.accountId}</td>
-                      <td>{d.model}</td>
-                      <td class="mono small">{d.documentId}</td>
-                      <td>{d.field}</td>
-                      <td class="num">{show(d.expected)}</td>
-                      <td class="num">{show(d.actual)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table label="Audit differences" columns={['Account', 'Read model', 'Document', 'Field', 'Replay says', 'Read model holds']}>
+              {report.differences.map((d) => (
+                <tr key={`${d.model}|${d.documentId}|${d.field}`}>
+                  <td class="mono small">{d.accountId}</td>
+                  <td>{d.model}</td>
+                  <td class="mono small">{d.documentId}</td>
+                  <td>{d.field}</td>
+                  <td class="num">{show(d.expected)}</td>
+                  <td class="num">{show(d.actual)}</td>
+                </tr>
+              ))}
+            </Table>
           )}
         </div>
       )}

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
-import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 interface Balance {
   available: number;
@@ -101,30 +101,17 @@ const Ledger = ({ version }: { version: number }) => {
   return (
     <Section title="Ledger">
       {error && <Notice kind="error">{error}</Notice>}
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Entry</th>
-              <th scope="col" class="num">Amount</th>
-              <th scope="col" class="num">Effect on balance</th>
-              <th scope="col">Generation</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page?.edges.map(({ node }) => (
-              <tr key={node.id}>
-                <td>{formatTime(node.at)}</td>
-                <td>{ENTRY_LABEL[node.type] ?? node.type}</td>
-                <td class="num">{formatUsd(node.amount)}</td>
-                <td class={`num ${node.effect < 0 ? 'neg' : node.effect > 0 ? 'pos' : ''}`}>{node.effect > 0 ? `+${formatUsd(node.effect)}` : formatUsd(node.effect)}</td>
-                <td class="mono small">{node.generationId ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Table label="Ledger entries" columns={['When', 'Entry', ['Amount', 'num'], ['Effect on balance', 'num'], 'Generation']}>
+        {page?.edges.map(({ node }) => (
+          <tr key={node.id}>
+            <td>{formatTime(node.at)}</td>
+            <td>{ENTRY_LABEL[node.type] ?? node.type}</td>
+            <td class="num">{formatUsd(node.amount)}</td>
+            <td class={`num ${node.effect < 0 ? 'neg' : node.effect > 0 ? 'pos' : ''}`}>{node.effect > 0 ? `+${formatUsd(node.effect)}` : formatUsd(node.effect)}</td>
+            <td class="mono small">{node.generationId ?? ''}</td>
+          </tr>
+        ))}
+      </Table>
       {page && page.edges.length === 0 && <p class="muted">No entries yet.</p>}
       <div class="pager">
         <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
-import { messageOf, Notice, Section, useLoad } from '../ui.js';
+import { messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 type LimitReset = 'DAILY' | 'WEEKLY' | 'MONTHLY' | 'NEVER';
 const RESETS: readonly LimitReset[] = ['NEVER', 'DAILY', 'WEEKLY', 'MONTHLY'];
@@ -259,79 +259,61 @@ export const KeysPage = () => {
       <Section title="Your keys">
         {error && <Notice kind="error">{error}</Notice>}
         {actionError && <Notice kind="error">{actionError}</Notice>}
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="num">Limit</th>
-                <th scope="col" class="num">Today</th>
-                <th scope="col" class="num">This month</th>
-                <th scope="col" class="num">Lifetime</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Actions</th>
+        <Table label="Your keys" columns={['Name', 'Key', 'Kind', 'Status', ['Limit', 'num'], ['Today', 'num'], ['This month', 'num'], ['Lifetime', 'num'], 'Expires', 'Actions']}>
+          {keys.map((key) =>
+            editing === key.id ? (
+              <tr key={key.id}>
+                <td colSpan={10}>
+                  <EditKey
+                    apiKey={key}
+                    onCancel={() => setEditing(null)}
+                    onSaved={() => {
+                      setEditing(null);
+                      reload();
+                    }}
+                  />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {keys.map((key) =>
-                editing === key.id ? (
-                  <tr key={key.id}>
-                    <td colSpan={10}>
-                      <EditKey
-                        apiKey={key}
-                        onCancel={() => setEditing(null)}
-                        onSaved={() => {
-                          setEditing(null);
-                          reload();
-                        }}
-                      />
-                    </td>
-                  </tr>
-                ) : (
-                  <tr key={key.id} data-key-id={key.id}>
-                    <th scope="row">{key.name}</th>
-                    <td class="mono">{key.hint}</td>
-                    <td>{key.kind === 'MANAGEMENT' ? <span class="badge badge-management">management</span> : 'inference'}</td>
-                    <td>
-                      <span class={`badge badge-${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
-                    </td>
-                    <td class="num">
-                      {key.limit === null ? '—' : `${formatUsd(key.limit)} ${key.limitReset === 'NEVER' ? 'total' : key.limitReset.toLowerCase()}`}
-                    </td>
-                    <td class="num">{formatUsd(key.usage.daily)}</td>
-                    <td class="num">{formatUsd(key.usage.monthly)}</td>
-                    <td class="num">{formatUsd(key.usage.lifetime)}</td>
-                    <td>{key.expiresAt ? formatTime(key.expiresAt) : 'never'}</td>
-                    <td class="actions">
-                      {key.status !== 'REVOKED' && (
-                        <>
-                          <button type="button" onClick={() => setEditing(key.id)} aria-label={`Edit ${key.name}`}>
-                            Edit
-                          </button>
-                          {key.status === 'ACTIVE' ? (
-                            <button type="button" onClick={() => act(DISABLE, key)} aria-label={`Disable ${key.name}`}>
-                              Disable
-                            </button>
-                          ) : (
-                            <button type="button" onClick={() => act(ENABLE, key)} aria-label={`Enable ${key.name}`}>
-                              Enable
-                            </button>
-                          )}
-                          <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.`)} aria-label={`Revoke ${key.name}`}>
-                            Revoke
-                          </button>
-                        </>
+            ) : (
+              <tr key={key.id} data-key-id={key.id}>
+                <th scope="row">{key.name}</th>
+                <td class="mono">{key.hint}</td>
+                <td>{key.kind === 'MANAGEMENT' ? <span class="badge badge-management">management</span> : 'inference'}</td>
+                <td>
+                  <span class={`badge badge-${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
+                </td>
+                <td class="num">
+                  {key.limit === null ? '—' : `${formatUsd(key.limit)} ${key.limitReset === 'NEVER' ? 'total' : key.limitReset.toLowerCase()}`}
+                </td>
+                <td class="num">{formatUsd(key.usage.daily)}</td>
+                <td class="num">{formatUsd(key.usage.monthly)}</td>
+                <td class="num">{formatUsd(key.usage.lifetime)}</td>
+                <td>{key.expiresAt ? formatTime(key.expiresAt) : 'never'}</td>
+                <td class="actions">
+                  {key.status !== 'REVOKED' && (
+                    <>
+                      <button type="button" onClick={() => setEditing(key.id)} aria-label={`Edit ${key.name}`}>
+                        Edit
+                      </button>
+                      {key.status === 'ACTIVE' ? (
+                        <button type="button" onClick={() => act(DISABLE, key)} aria-label={`Disable ${key.name}`}>
+                          Disable
+                        </button>
+                      ) : (
+                        <button type="button" onClick={() => act(ENABLE, key)} aria-label={`Enable ${key.name}`}>
+                          Enable
+                        </button>
                       )}
-                    </td>
-                  </tr>
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
+                      <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.`)} aria-label={`Revoke ${key.name}`}>
+                        Revoke
+                      </button>
+                    </>
+                  )}
+                </td>
+              </tr>
+            ),
+          )}
+        </Table>
         {value && keys.length === 0 && <p class="muted">No keys yet.</p>}
         {value?.apiKeys.pageInfo.hasNextPage && <p class="muted small">Showing the first {keys.length} keys; the GraphQL API (apiKeys) lists the rest.</p>}
       </Section>

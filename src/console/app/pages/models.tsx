@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { gql } from '../api.js';
 import { formatInt, formatUsd, parseUsd } from '../money.js';
-import { Notice, Section, useLoad } from '../ui.js';
+import { Notice, Section, Table, useLoad } from '../ui.js';
 
 type Sort = 'ID' | 'NEWEST' | 'PRICE_LOW_TO_HIGH' | 'PRICE_HIGH_TO_LOW' | 'CONTEXT_HIGH_TO_LOW' | 'LATENCY_LOW_TO_HIGH' | 'THROUGHPUT_HIGH_TO_LOW';
 const SORTS: readonly (readonly [Sort, string])[] = [
@@ -233,47 +233,33 @@ export const ModelsPage = () => {
           {formError && <Notice kind="error">{formError}</Notice>}
         </form>
         {catalog.error && <Notice kind="error">{catalog.error}</Notice>}
-        <div class="table-wrap">
-          <table aria-label="Models" aria-busy={catalog.loading}>
-            <thead>
-              <tr>
-                <th scope="col">Model</th>
-                <th scope="col" class="num">Context</th>
-                <th scope="col" class="num">Prompt / 1M</th>
-                <th scope="col" class="num">Completion / 1M</th>
-                <th scope="col">Input</th>
-                <th scope="col" class="num">Endpoints</th>
+        <Table label="Models" busy={catalog.loading} columns={['Model', ['Context', 'num'], ['Prompt / 1M', 'num'], ['Completion / 1M', 'num'], 'Input', ['Endpoints', 'num']]}>
+          {models.map((m) => [
+            <tr key={m.id} data-model={m.id}>
+              <th scope="row">
+                <button type="button" class="link" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
+                  {open.has(m.id) ? '▾' : '▸'}
+                </button>
+                {m.name} <span class="muted small mono">{m.id}</span>
+              </th>
+              <td class="num">{formatInt(m.contextLength)}</td>
+              <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.prompt) : 'free'}</td>
+              <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.completion) : 'free'}</td>
+              <td>{m.inputModalities.map((x) => x.toLowerCase()).join(', ')}</td>
+              <td class="num">{m.endpoints.length}</td>
+            </tr>,
+            open.has(m.id) && (
+              <tr key={`${m.id}-endpoints`} class="expanded">
+                <td colSpan={6}>
+                  {m.description && <p class="muted small">{m.description}</p>}
+                  <div class="table-wrap">
+                    <EndpointTable model={m} />
+                  </div>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {models.map((m) => [
-                <tr key={m.id} data-model={m.id}>
-                  <th scope="row">
-                    <button type="button" class="link" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
-                      {open.has(m.id) ? '▾' : '▸'}
-                    </button>
-                    {m.name} <span class="muted small mono">{m.id}</span>
-                  </th>
-                  <td class="num">{formatInt(m.contextLength)}</td>
-                  <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.prompt) : 'free'}</td>
-                  <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.completion) : 'free'}</td>
-                  <td>{m.inputModalities.map((x) => x.toLowerCase()).join(', ')}</td>
-                  <td class="num">{m.endpoints.length}</td>
-                </tr>,
-                open.has(m.id) && (
-                  <tr key={`${m.id}-endpoints`} class="expanded">
-                    <td colSpan={6}>
-                      {m.description && <p class="muted small">{m.description}</p>}
-                      <div class="table-wrap">
-                        <EndpointTable model={m} />
-                      </div>
-                    </td>
-                  </tr>
-                ),
-              ])}
-            </tbody>
-          </table>
-        </div>
+            ),
+          ])}
+        </Table>
         {catalog.value && models.length === 0 && <p class="muted">No model matches these filters.</p>}
         <div class="pager">
           <span class="muted small">Prices per million tokens on the cheapest endpoint; an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatUsd, parseUsd } from '../money.js';
-import { Choice, Figures, messageOf, Notice, PERIODS, Section, useLoad } from '../ui.js';
+import { Choice, Figures, messageOf, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
 /** Prices are nano-dollars per token; people think in dollars per million tokens. */
 const PER_MILLION = 1_000_000;
@@ -244,66 +244,49 @@ export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { prov
   return (
     <>
       {error && <Notice kind="error">{error}</Notice>}
-      <div class="table-wrap">
-        <table aria-label={`Endpoints of ${provider}`}>
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Status</th>
-              <th scope="col">Breaker</th>
-              <th scope="col" class="num">Prompt</th>
-              <th scope="col" class="num">Completion</th>
-              <th scope="col" class="num">Requests (30 min)</th>
-              <th scope="col" class="num">Error rate</th>
-              <th scope="col" class="num">Latency p50</th>
-              {manage && <th scope="col">Actions</th>}
+      <Table label={`Endpoints of ${provider}`} columns={['Model', 'Status', 'Breaker', ['Prompt', 'num'], ['Completion', 'num'], ['Requests (30 min)', 'num'], ['Error rate', 'num'], ['Latency p50', 'num'], manage && 'Actions']}>
+        {endpoints.map((e) =>
+          pricing === e.id ? (
+            <tr key={e.id}>
+              <td colSpan={columns}>
+                <PriceForm provider={provider} endpoint={e} onCancel={() => setPricing(null)} onDone={() => (setPricing(null), onChanged())} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {endpoints.map((e) =>
-              pricing === e.id ? (
-                <tr key={e.id}>
-                  <td colSpan={columns}>
-                    <PriceForm provider={provider} endpoint={e} onCancel={() => setPricing(null)} onDone={() => (setPricing(null), onChanged())} />
-                  </td>
-                </tr>
-              ) : (
-                <tr key={e.id} data-endpoint-id={e.id}>
-                  <th scope="row">{e.model}</th>
-                  <td>
-                    <span class={`badge badge-${e.status}`}>{e.status}</span>
-                    {e.disabledByAdmin && <span class="muted small"> by an admin</span>}
-                  </td>
-                  <td>
-                    <span class={`badge badge-${e.circuitBreaker === 'closed' ? 'active' : e.circuitBreaker === 'open' ? 'failed' : 'pending'}`}>{e.circuitBreaker}</span>
-                  </td>
-                  <td class="num">{formatPerMillion(e.prices.prompt)}</td>
-                  <td class="num">{formatPerMillion(e.prices.completion)}</td>
-                  <td class="num">{formatInt(e.stats.requests30m)}</td>
-                  <td class="num">{percent(e.stats.errorRate30m)}</td>
-                  <td class="num">{e.stats.latency30m ? `${formatInt(Math.round(e.stats.latency30m.p50))} ms` : '—'}</td>
-                  {manage && (
-                    <td class="actions">
-                      <button type="button" onClick={() => setPricing(e.id)} aria-label={`Change the price of ${e.model}`}>
-                        Price
-                      </button>
-                      {e.status === 'active' ? (
-                        <button type="button" onClick={() => act(DISABLE, e)} aria-label={`Disable ${e.model}`}>
-                          Disable
-                        </button>
-                      ) : (
-                        <button type="button" onClick={() => act(ENABLE, e)} aria-label={`Enable ${e.model}`} disabled={e.disabledByAdmin}>
-                          Enable
-                        </button>
-                      )}
-                    </td>
+          ) : (
+            <tr key={e.id} data-endpoint-id={e.id}>
+              <th scope="row">{e.model}</th>
+              <td>
+                <span class={`badge badge-${e.status}`}>{e.status}</span>
+                {e.disabledByAdmin && <span class="muted small"> by an admin</span>}
+              </td>
+              <td>
+                <span class={`badge badge-${e.circuitBreaker === 'closed' ? 'active' : e.circuitBreaker === 'open' ? 'failed' : 'pending'}`}>{e.circuitBreaker}</span>
+              </td>
+              <td class="num">{formatPerMillion(e.prices.prompt)}</td>
+              <td class="num">{formatPerMillion(e.prices.completion)}</td>
+              <td class="num">{formatInt(e.stats.requests30m)}</td>
+              <td class="num">{percent(e.stats.errorRate30m)}</td>
+              <td class="num">{e.stats.latency30m ? `${formatInt(Math.round(e.stats.latency30m.p50))} ms` : '—'}</td>
+              {manage && (
+                <td class="actions">
+                  <button type="button" onClick={() => setPricing(e.id)} aria-label={`Change the price of ${e.model}`}>
+                    Price
+                  </button>
+                  {e.status === 'active' ? (
+                    <button type="button" onClick={() => act(DISABLE, e)} aria-label={`Disable ${e.model}`}>
+                      Disable
+                    </button>
+                  ) : (
+                    <button type="button" onClick={() => act(ENABLE, e)} aria-label={`Enable ${e.model}`} disabled={e.disabledByAdmin}>
+                      Enable
+                    </button>
                   )}
-                </tr>
-              ),
-            )}
-          </tbody>
-        </table>
-      </div>
+                </td>
+              )}
+            </tr>
+          ),
+        )}
+      </Table>
       {endpoints.length === 0 && <p class="muted">No endpoints yet: publish one below.</p>}
     </>
   );
@@ -387,32 +370,18 @@ const TrafficSection = () => {
           <p class="muted">No traffic in this period.</p>
         ))}
       {totals.length > 0 && (
-        <div class="table-wrap">
-          <table aria-label="Traffic per endpoint">
-            <thead>
-              <tr>
-                <th scope="col">Endpoint</th>
-                <th scope="col" class="num">Requests</th>
-                <th scope="col" class="num">Errors</th>
-                <th scope="col" class="num">Error rate</th>
-                <th scope="col" class="num">Mean latency</th>
-                <th scope="col" class="num">Earnings</th>
-              </tr>
-            </thead>
-            <tbody>
-              {totals.map((t) => (
-                <tr key={t.endpointId}>
-                  <th scope="row">{t.endpointId}</th>
-                  <td class="num">{formatInt(t.requests)}</td>
-                  <td class="num">{formatInt(t.errors)}</td>
-                  <td class="num">{percent(t.requests === 0 ? null : t.errors / t.requests)}</td>
-                  <td class="num">{t.latency === null ? '—' : `${formatInt(Math.round(t.latency))} ms`}</td>
-                  <td class="num">{formatUsd(t.earnings)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table label="Traffic per endpoint" columns={['Endpoint', ['Requests', 'num'], ['Errors', 'num'], ['Error rate', 'num'], ['Mean latency', 'num'], ['Earnings', 'num']]}>
+          {totals.map((t) => (
+            <tr key={t.endpointId}>
+              <th scope="row">{t.endpointId}</th>
+              <td class="num">{formatInt(t.requests)}</td>
+              <td class="num">{formatInt(t.errors)}</td>
+              <td class="num">{percent(t.requests === 0 ? null : t.errors / t.requests)}</td>
+              <td class="num">{t.latency === null ? '—' : `${formatInt(Math.round(t.latency))} ms`}</td>
+              <td class="num">{formatUsd(t.earnings)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </Section>
   );
@@ -449,26 +418,15 @@ export const ProviderPage = () => {
       )}
       {proposals.length > 0 && (
         <Section title="Proposals">
-          <div class="table-wrap">
-            <table aria-label="Your endpoint proposals">
-              <thead>
-                <tr>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Reason</th>
-                </tr>
-              </thead>
-              <tbody>
-                {proposals.map((p) => (
-                  <tr key={p.id}>
-                    <th scope="row">{p.id}</th>
-                    <td>{p.proposalStatus.toLowerCase()}</td>
-                    <td>{p.reason ?? '—'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table label="Your endpoint proposals" columns={['Endpoint', 'Status', 'Reason']}>
+            {proposals.map((p) => (
+              <tr key={p.id}>
+                <th scope="row">{p.id}</th>
+                <td>{p.proposalStatus.toLowerCase()}</td>
+                <td>{p.reason ?? '—'}</td>
+              </tr>
+            ))}
+          </Table>
         </Section>
       )}
       <Section title="Register a provider">

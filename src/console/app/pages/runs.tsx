@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { hashParts } from '../navigation.js';
-import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
+import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 import { WORKFLOWS, type RunStatus, type Workflow } from './workflows.js';
 
 const STATUSES: readonly RunStatus[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'FILTERED', 'CANCELLED'];
@@ -117,41 +117,26 @@ const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
         )}
         {runs.error && <Notice kind="error">{runs.error}</Notice>}
         {chosen && (
-          <div class="table-wrap">
-            <table aria-label="Runs">
-              <thead>
-                <tr>
-                  <th scope="col">Run</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Started</th>
-                  <th scope="col" class="num">Duration</th>
-                  <th scope="col" class="num">Cost</th>
-                  <th scope="col" class="num">Version</th>
-                  <th scope="col">Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((run) => (
-                  <tr key={run.id} data-run-id={run.id}>
-                    <th scope="row">
-                      <a href={runHref(chosen, run.id)} class="mono" aria-label={`Open run ${run.id}`}>
-                        {run.id}
-                      </a>
-                      {run.retryOf && <span class="muted small"> (retry)</span>}
-                    </th>
-                    <td>
-                      <Badge status={run.status} />
-                    </td>
-                    <td>{formatTime(run.startedAt)}</td>
-                    <td class="num">{run.durationMs === null ? '—' : formatMs(run.durationMs)}</td>
-                    <td class="num">{formatUsd(run.cost)}</td>
-                    <td class="num">{run.version}</td>
-                    <td>{run.error ? `${run.error.code}: ${run.error.message}` : ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table label="Runs" columns={['Run', 'Status', 'Started', ['Duration', 'num'], ['Cost', 'num'], ['Version', 'num'], 'Error']}>
+            {rows.map((run) => (
+              <tr key={run.id} data-run-id={run.id}>
+                <th scope="row">
+                  <a href={runHref(chosen, run.id)} class="mono" aria-label={`Open run ${run.id}`}>
+                    {run.id}
+                  </a>
+                  {run.retryOf && <span class="muted small"> (retry)</span>}
+                </th>
+                <td>
+                  <Badge status={run.status} />
+                </td>
+                <td>{formatTime(run.startedAt)}</td>
+                <td class="num">{run.durationMs === null ? '—' : formatMs(run.durationMs)}</td>
+                <td class="num">{formatUsd(run.cost)}</td>
+                <td class="num">{run.version}</td>
+                <td>{run.error ? `${run.error.code}: ${run.error.message}` : ''}</td>
+              </tr>
+            ))}
+          </Table>
         )}
         {runs.value && rows.length === 0 && <p class="muted">No runs{status ? ` with status ${status.toLowerCase()}` : ''}.</p>}
         <div class="pager">

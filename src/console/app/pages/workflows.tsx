@@ -3,7 +3,7 @@ import { useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { jsonSpans, lineColumn, locate, type Span } from '../jsonLocate.js';
 import { formatTime } from '../money.js';
-import { messageOf, Notice, Section, useLoad } from '../ui.js';
+import { messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 export type WorkflowStatus = 'ENABLED' | 'DISABLED' | 'DELETED';
 export type RunStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'FILTERED' | 'CANCELLED';
@@ -352,64 +352,50 @@ export const WorkflowsPage = () => {
       >
         {list.error && <Notice kind="error">{list.error}</Notice>}
         {actionError && <Notice kind="error">{actionError}</Notice>}
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Trigger</th>
-                <th scope="col" class="num">Version</th>
-                <th scope="col">Last run</th>
-                <th scope="col">Actions</th>
+        <Table label="Your workflows" columns={['Name', 'Status', 'Trigger', ['Version', 'num'], 'Last run', 'Actions']}>
+          {workflows.map((w) => {
+            const last = list.value?.runs.get(w.id);
+            return (
+              <tr key={w.id} data-workflow-id={w.id} aria-selected={open === w.id}>
+                <th scope="row">{w.name}</th>
+                <td>
+                  <span class={`badge badge-${w.status.toLowerCase()}`}>{w.status.toLowerCase()}</span>
+                </td>
+                <td>{w.definition.trigger?.type ?? '—'}</td>
+                <td class="num">{w.version}</td>
+                <td>
+                  {last ? (
+                    <a href={`#/runs/${encodeURIComponent(w.id)}/${encodeURIComponent(last.id)}`} aria-label={`Last run of ${w.name}: ${last.status.toLowerCase()}`}>
+                      <span class={`badge badge-${last.status.toLowerCase()}`}>{last.status.toLowerCase()}</span> {formatTime(last.startedAt)}
+                    </a>
+                  ) : (
+                    <span class="muted">never run</span>
+                  )}
+                </td>
+                <td class="actions">
+                  <button type="button" onClick={() => (setOpen(w.id), setCreated(null))} aria-label={`Open ${w.name}`}>
+                    Open
+                  </button>
+                  <a href={`#/runs/${encodeURIComponent(w.id)}`} aria-label={`Runs of ${w.name}`}>
+                    Runs
+                  </a>{' '}
+                  {w.status === 'ENABLED' ? (
+                    <button type="button" onClick={() => act(DISABLE, w)} aria-label={`Disable ${w.name}`}>
+                      Disable
+                    </button>
+                  ) : (
+                    <button type="button" onClick={() => act(ENABLE, w)} aria-label={`Enable ${w.name}`}>
+                      Enable
+                    </button>
+                  )}
+                  <button type="button" class="danger" onClick={() => act(DELETE, w, `Delete ${w.name} for good? Its runs stay readable, but it will never run again.`)} aria-label={`Delete ${w.name}`}>
+                    Delete
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {workflows.map((w) => {
-                const last = list.value?.runs.get(w.id);
-                return (
-                  <tr key={w.id} data-workflow-id={w.id} aria-selected={open === w.id}>
-                    <th scope="row">{w.name}</th>
-                    <td>
-                      <span class={`badge badge-${w.status.toLowerCase()}`}>{w.status.toLowerCase()}</span>
-                    </td>
-                    <td>{w.definition.trigger?.type ?? '—'}</td>
-                    <td class="num">{w.version}</td>
-                    <td>
-                      {last ? (
-                        <a href={`#/runs/${encodeURIComponent(w.id)}/${encodeURIComponent(last.id)}`} aria-label={`Last run of ${w.name}: ${last.status.toLowerCase()}`}>
-                          <span class={`badge badge-${last.status.toLowerCase()}`}>{last.status.toLowerCase()}</span> {formatTime(last.startedAt)}
-                        </a>
-                      ) : (
-                        <span class="muted">never run</span>
-                      )}
-                    </td>
-                    <td class="actions">
-                      <button type="button" onClick={() => (setOpen(w.id), setCreated(null))} aria-label={`Open ${w.name}`}>
-                        Open
-                      </button>
-                      <a href={`#/runs/${encodeURIComponent(w.id)}`} aria-label={`Runs of ${w.name}`}>
-                        Runs
-                      </a>{' '}
-                      {w.status === 'ENABLED' ? (
-                        <button type="button" onClick={() => act(DISABLE, w)} aria-label={`Disable ${w.name}`}>
-                          Disable
-                        </button>
-                      ) : (
-                        <button type="button" onClick={() => act(ENABLE, w)} aria-label={`Enable ${w.name}`}>
-                          Enable
-                        </button>
-                      )}
-                      <button type="button" class="danger" onClick={() => act(DELETE, w, `Delete ${w.name} for good? Its runs stay readable, but it will never run again.`)} aria-label={`Delete ${w.name}`}>
-                        Delete
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </Table>
         {list.value && workflows.length === 0 && <p class="muted">No workflows yet: start one with New workflow.</p>}
         {list.value?.more && <p class="muted small">Showing the first {workflows.length}; the GraphQL API (workflows) lists the rest.</p>}
       </Section>
