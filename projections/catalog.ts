@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import { ROOT_ACCOUNT_ID } from '../src/modules/auth/principal.js';
 import { ownerOf, type ModelEvent, type ModelSpec, type Modality } from '../src/modules/catalog/model.events.js';
-import { endpointId, type EndpointPrices, type EndpointStatus, type ProviderEvent, type ProviderProtocol, type VariantTag } from '../src/modules/catalog/provider.events.js';
+import { endpointId, type DataPolicy, type EndpointPrices, type EndpointStatus, type ProviderEvent, type ProviderProtocol, type VariantTag } from '../src/modules/catalog/provider.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection, type Projection } from './projection.js';
 
@@ -52,6 +52,8 @@ export type ProviderDoc = {
   credential: { kind: 'env'; env: string } | { kind: 'encrypted' } | { kind: 'none' };
   ownerAccountId: string;
   registeredAt: string;
+  /** As an admin stated it; null: unstated (routing treats the provider as one that collects data). */
+  dataPolicy: DataPolicy | null;
   models: string[];
 };
 
@@ -166,7 +168,8 @@ export const modelsProjection = defineProjection(modelDocs);
 
 const providerDocs: Projection<ProviderDoc> = {
   name: 'providers',
-  version: 1,
+  // 2: the data policy.
+  version: 2,
   collection: PROVIDERS,
   filter: { categories: ['provider'] },
   documentId: (recorded) => {
@@ -186,9 +189,12 @@ const providerDocs: Projection<ProviderDoc> = {
           credential: credential === null ? { kind: 'none' } : 'env' in credential ? { kind: 'env', env: credential.env } : { kind: 'encrypted' },
           ownerAccountId,
           registeredAt: at,
+          dataPolicy: null,
           models: [],
         };
       }
+      case 'ProviderDataPolicySet':
+        return doc && { ...doc, dataPolicy: event.data.dataPolicy };
       case 'EndpointPublished':
       case 'EndpointEnabled':
         // The models it serves: a republish of a disabled endpoint does not add it back.

@@ -230,7 +230,7 @@ const price = (key: 'prompt' | 'completion' | 'request') => {
     .nullish();
 };
 
-const Provider = z.object(
+export const Provider = z.object(
   {
     order: nonEmptyStrings('provider.order', 100).optional(),
     only: nonEmptyStrings('provider.only', 100).optional(),
@@ -246,6 +246,11 @@ const Provider = z.object(
         }
       })
       .optional(),
+    data_collection: z.enum(['allow', 'deny'], { error: 'provider.data_collection must be "allow" or "deny"' }).nullish(),
+    zdr: boolean('provider.zdr'),
+    enforce_distillable_text: z
+      .literal(false, { error: "provider.enforce_distillable_text is not supported: the catalog records no model's distillation terms, so no endpoint can be shown to meet it" })
+      .nullish(),
     max_price: z
       .object(
         { prompt: price('prompt'), completion: price('completion'), request: price('request') },

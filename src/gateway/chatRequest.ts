@@ -13,7 +13,7 @@ import type { ChatMessage, ChatRequest, MessageContent } from './types.js';
 export { QUANTIZATIONS } from './chatRequest.schema.js';
 export type SortBy = 'price' | 'throughput' | 'latency';
 
-/** OpenRouter's `provider` object (the fields Switchyard acts on; the rest are accepted and ignored). */
+/** OpenRouter's `provider` object: the fields Switchyard acts on (others, such as the preferred_min_throughput and preferred_max_latency hints, are accepted and ignored). */
 export interface ProviderPreferences {
   readonly order?: readonly string[];
   readonly only?: readonly string[];
@@ -24,6 +24,10 @@ export interface ProviderPreferences {
   /** Nano-dollars per token (prompt, completion) and per request; converted from USD per million tokens. */
   readonly maxPrice?: { readonly prompt?: number; readonly completion?: number; readonly request?: number };
   readonly quantizations?: readonly string[];
+  /** `data_collection: "deny"`: only providers an admin stated do not collect data (no_collection or zero_retention). */
+  readonly denyDataCollection?: true;
+  /** `zdr: true`: only providers an admin stated keep nothing (zero_retention). */
+  readonly zdr?: true;
 }
 
 export interface ParsedChat {
@@ -116,7 +120,7 @@ const PARAMETER_FIELDS = [
   'reasoning',
 ] as const;
 
-const providerOf = (provider: CommonBody['provider']): ProviderPreferences | null => {
+export const providerOf = (provider: CommonBody['provider']): ProviderPreferences | null => {
   if (provider == null) return null;
   const maxPrice = provider.max_price;
   return {
@@ -127,6 +131,8 @@ const providerOf = (provider: CommonBody['provider']): ProviderPreferences | nul
     requireParameters: provider.require_parameters ?? false,
     ...(provider.sort && { sort: provider.sort }),
     ...(provider.quantizations && { quantizations: provider.quantizations }),
+    ...(provider.data_collection === 'deny' && { denyDataCollection: true }),
+    ...(provider.zdr === true && { zdr: true }),
     ...(maxPrice && {
       maxPrice: {
         ...(maxPrice.prompt != null && { prompt: maxPrice.prompt }),

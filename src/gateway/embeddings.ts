@@ -5,6 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { providerOf, type ProviderPreferences } from './chatRequest.js';
+import { Provider } from './chatRequest.schema.js';
 import { invalidRequest } from './gatewayErrors.js';
 import type { UpstreamRequest, UpstreamTarget } from './providers/adapter.js';
 import { asArray, asNumber, asRecord, isRecord, joinUrl, malformedResponse } from './providers/common.js';
@@ -25,6 +27,8 @@ export interface EmbeddingRequest {
 
 export interface ParsedEmbedding {
   readonly request: EmbeddingRequest;
+  /** OpenRouter's `provider` object, routed by as for chat (order, only, data policy …). */
+  readonly provider: ProviderPreferences | null;
   /** Estimated input tokens: ceil(characters / 4) per input, as the chat estimate. */
   readonly promptTokens: number;
   /**
@@ -45,6 +49,7 @@ const Body = z.object(
     dimensions: z.int({ error: `dimensions must be an integer between 1 and ${MAX_DIMENSIONS}` }).min(1).max(MAX_DIMENSIONS).nullish(),
     encoding_format: z.enum(['float', 'base64'], { error: 'encoding_format must be "float" or "base64"' }).nullish(),
     user: z.string({ error: 'user must be a string' }).nullish(),
+    provider: Provider.nullish(),
   },
   { error: 'The request body must be a JSON object' },
 );
@@ -68,6 +73,7 @@ export const parseEmbeddingBody = (raw: unknown): ParsedEmbedding => {
       encodingFormat: body.encoding_format ?? 'float',
       ...(body.user != null && { user: body.user }),
     },
+    provider: providerOf(body.provider),
     promptTokens: input.reduce((n, text) => n + Math.ceil(text.length / 4), 0),
     maxPromptTokens: input.reduce((n, text) => n + Buffer.byteLength(text) + SPECIAL_TOKENS_PER_INPUT, 0),
   };

@@ -473,7 +473,7 @@ export const createGateway = (deps: {
     const chatLike: ParsedChat = {
       request: { model: parsed.request.model, messages: [] },
       models: [parsed.request.model],
-      provider: null,
+      provider: parsed.provider,
       stream: false,
       promptTokens: parsed.promptTokens,
       usedParameters: [],

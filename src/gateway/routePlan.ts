@@ -5,6 +5,7 @@
  */
 import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import type { Breakers } from './breaker.js';
 import type { ParsedChat, ProviderPreferences, SortBy } from './chatRequest.js';
@@ -29,7 +30,7 @@ export interface RoutePlan {
 
 const VARIANTS = new Set(['free', 'nitro', 'floor']);
 
-type Stage = 'input' | 'variant' | 'provider' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
+type Stage = 'input' | 'variant' | 'provider' | 'data_policy' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
 
 interface Group {
   readonly requested: string;
@@ -58,6 +59,9 @@ const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: End
   return endpoints.sort((a, b) => priceScore(a) - priceScore(b));
 };
 
+/** A provider whose policy is unstated counts as one that collects data. */
+const meetsDataPolicy = (policy: DataPolicy | null, prefs: ProviderPreferences | null | undefined) =>
+  (!prefs?.zdr || policy === 'zero_retention') && (!prefs?.denyDataCollection || policy === 'no_collection' || policy === 'zero_retention');
 const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
 
 export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: EndpointStatsView; parsed: ParsedChat; nowMs: number }): RoutePlan => {
@@ -119,6 +123,15 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
               (prefs.maxPrice.completion === undefined || e.prices.completion <= prefs.maxPrice.completion) &&
               (prefs.maxPrice.request === undefined || e.prices.request <= prefs.maxPrice.request))),
         () => `No endpoints of ${group.base} match your provider restrictions (only, ignore, order, quantizations, max_price)`,
+      ],
+      [
+        'data_policy',
+        (e) => meetsDataPolicy(e.provider.dataPolicy, prefs),
+        () => {
+          const asked = prefs?.zdr ? 'zdr: zero data retention' : 'data_collection "deny": providers that neither store nor train on your data';
+          const providers = [...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.dataPolicy ?? 'unstated'})`))].join(', ');
+          return `No endpoints of ${group.base} meet your data policy (${asked}) as an admin stated the providers': ${providers}`;
+        },
       ],
       [
         'parameters',

@@ -208,6 +208,14 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);
     const model = (await h.gql('{ model(id: "switchyard/demo-paid") { endpoints { id } } }')).body.data.model;
     expect(model.endpoints.map((e: { id: string }) => e.id)).toContain('switchyard/demo-paid@pat-ai');
+    // The data policy requests route by (provider.zdr, provider.data_collection), stated here by the admin.
+    const policy = page.getByLabel('Pat AI: data policy');
+    expect(await policy.inputValue()).toBe('');
+    await policy.selectOption({ label: 'zero retention' });
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'data policy' }).textContent()).toBe("Pat AI's data policy: zero retention.");
+    const providers = (await h.gql('{ providers { slug dataPolicy } }')).body.data.providers as { slug: string; dataPolicy: string | null }[];
+    expect(providers.find((p) => p.slug === 'pat-ai')?.dataPolicy).toBe('ZERO_RETENTION');
+    await expect.poll(() => page.getByLabel('Pat AI: data policy').inputValue()).toBe('ZERO_RETENTION');
   });
 
   it('runs the billing audit: no differences, then the difference a tampered balance makes', async () => {

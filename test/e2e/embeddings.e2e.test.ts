@@ -157,6 +157,26 @@ describe('embeddings', () => {
     expect(after.reserved).toBe(0);
   });
 
+  it('routes by the provider object as chat does: only, and the data policy an admin stated', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const post = (b: unknown) => fetch(`${h.url}/api/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` }, body: JSON.stringify(b) });
+    const refused = await post({ model: 'openai/text-embedding-3-small', input: 'x', provider: { zdr: true } });
+    expect(refused.status).toBe(404);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('meet your data policy (zdr: zero data retention)');
+    expect((await post({ model: 'openai/text-embedding-3-small', input: 'x', provider: { only: ['emb-gemini'] } })).status).toBe(404);
+    const bad = await post({ model: 'openai/text-embedding-3-small', input: 'x', provider: { data_collection: 'sometimes' } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { message: 'provider.data_collection must be "allow" or "deny"', metadata: { param: 'provider' } } });
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
+
+    const set = await h.gql(`mutation { setProviderDataPolicy(provider: "emb-openai", dataPolicy: ZERO_RETENTION) { ... on Provider { dataPolicy } } }`, {});
+    expect(set.body).toEqual({ data: { setProviderDataPolicy: { dataPolicy: 'ZERO_RETENTION' } } });
+    openai.script({ usage: { promptTokens: 1 } });
+    const served = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'x', dimensions: 3, provider: { zdr: true } } as OpenAI.EmbeddingCreateParams);
+    expect(served.data).toHaveLength(1);
+    expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(20);
+  });
+
   it('embeddings models are listed under output_modalities=embeddings', async () => {
     const res = await fetch(`${h.url}/api/v1/models?output_modalities=embeddings`);
     const ids = ((await res.json()) as { data: { id: string; architecture: { output_modalities: string[] } }[] }).data.map((m) => m.id);

@@ -1,6 +1,7 @@
 /**
  * Routing over real HTTP: provider preferences and variants, sorting by the provider stats the generations feed,
- * the circuit breaker, Retry-After on a lone endpoint, keep-alive comments, and the endpoints API's stats.
+ * the circuit breaker, Retry-After on a lone endpoint, keep-alive comments, the endpoints API's stats, and the data
+ * policy an admin states for a provider.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
@@ -270,5 +271,61 @@ describe('sticky routing (session_id, x-session-id, prompt_cache_key, else the f
     const res = await h.chat(user.key, { model: 'test/sticky', messages: MESSAGES }, { 'x-session-id': 'y'.repeat(257) });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { metadata: { param: string } } }).error.metadata.param).toBe('x-session-id');
+  });
+});
+
+describe('data policy', () => {
+  const SET_POLICY = `mutation ($provider: String!, $policy: DataPolicy) {
+    setProviderDataPolicy(provider: $provider, dataPolicy: $policy) { ... on Provider { slug dataPolicy } ... on DomainError { code message } } }`;
+  const setPolicy = async (provider: string, policy: string | null, key?: string) => (await h.gql(SET_POLICY, { provider, policy }, key)).body;
+  const policies = async () =>
+    Object.fromEntries(((await h.gql('{ providers { slug dataPolicy } }', {})).body.data.providers as { slug: string; dataPolicy: string | null }[]).map((p) => [p.slug, p.dataPolicy]));
+
+  beforeAll(async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'keeper', model: 'test/private', prices: { prompt: 100, completion: 100 } });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'forgetter', model: 'test/private', prices: { prompt: 300, completion: 300 } });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'discreet', model: 'test/private', prices: { prompt: 200, completion: 200 } });
+    for (const fake of h.fakes.slice(-3)) fake.setDefault({ usage: USAGE });
+    expect(await setPolicy('forgetter', 'ZERO_RETENTION')).toEqual({ data: { setProviderDataPolicy: { slug: 'forgetter', dataPolicy: 'ZERO_RETENTION' } } });
+    expect(await setPolicy('discreet', 'NO_COLLECTION')).toEqual({ data: { setProviderDataPolicy: { slug: 'discreet', dataPolicy: 'NO_COLLECTION' } } });
+  });
+
+  it('is stated by an admin only, and shown on the provider', async () => {
+    const owner = await h.openAccount({ roles: ['provider'] });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'boaster', model: 'boaster/own', prices: { prompt: 100, completion: 100 }, owner: owner.key });
+    const refused = await setPolicy('boaster', 'ZERO_RETENTION', owner.key);
+    expect(JSON.stringify(refused)).toMatch(/FORBIDDEN|Not authorized/);
+    expect(await policies()).toMatchObject({ keeper: null, forgetter: 'ZERO_RETENTION', discreet: 'NO_COLLECTION', boaster: null });
+    expect((await setPolicy('no-such-provider', 'COLLECTS')).data.setProviderDataPolicy).toMatchObject({ code: 'NOT_FOUND' });
+    const listed = (await (await fetch(`${h.url}/api/v1/providers`)).json()) as { data: { slug: string; data_policy: string | null }[] };
+    expect(Object.fromEntries(listed.data.map((p) => [p.slug, p.data_policy]))).toMatchObject({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection', boaster: null });
+    const endpoints = (await (await fetch(`${h.url}/api/v1/models/test/private/endpoints`)).json()) as { data: { endpoints: { tag: string; data_policy: string | null }[] } };
+    expect(Object.fromEntries(endpoints.data.endpoints.map((e) => [e.tag, e.data_policy]))).toEqual({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection' });
+  });
+
+  it('routes a request that asks for one only to providers that meet it, non-streamed and streamed', async () => {
+    expect(await servedBy({ model: 'test/private' })).toBe('keeper');
+    expect(await servedBy({ model: 'test/private', provider: { data_collection: 'deny' } })).toBe('discreet');
+    expect(await servedBy({ model: 'test/private', provider: { zdr: true } })).toBe('forgetter');
+    expect(await servedBy({ model: 'test/private', stream: true, provider: { zdr: true, order: ['keeper'] } })).toBe('forgetter');
+  });
+
+  it('answers 404 and charges nothing when no provider meets it', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const res = await h.chat(user.key, { model: 'test/solo', messages: MESSAGES, provider: { data_collection: 'deny' } });
+    expect(res.status).toBe(404);
+    const body = (await res.json()) as { error: { message: string; metadata: { error_type: string } } };
+    expect(body.error.message).toBe(`No endpoints of test/solo meet your data policy (data_collection "deny": providers that neither store nor train on your data) as an admin stated the providers': solo (unstated)`);
+    expect(body.error.metadata.error_type).toBe('not_found');
+    const distillable = await h.chat(user.key, { model: 'test/private', messages: MESSAGES, provider: { enforce_distillable_text: true } });
+    expect(distillable.status).toBe(400);
+    expect((await h.settledBalance(user.accountId)).available).toBe(before.available);
+  });
+
+  it('stops routing there once an admin withdraws the policy', async () => {
+    expect(await setPolicy('forgetter', null)).toEqual({ data: { setProviderDataPolicy: { slug: 'forgetter', dataPolicy: null } } });
+    const res = await h.chat(user.key, { model: 'test/private', messages: MESSAGES, provider: { zdr: true } });
+    expect(res.status).toBe(404);
+    expect(await servedBy({ model: 'test/private', provider: { data_collection: 'deny' } })).toBe('discreet');
   });
 });

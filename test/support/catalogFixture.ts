@@ -2,7 +2,7 @@
 import type { AutoRule } from '../../src/modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry, ModelEntry, ProviderEntry } from '../../src/modules/catalog/catalog.js';
 import type { ModelSpec } from '../../src/modules/catalog/model.events.js';
-import type { EndpointPrices, ProviderProtocol, VariantTag } from '../../src/modules/catalog/provider.events.js';
+import type { DataPolicy, EndpointPrices, ProviderProtocol, VariantTag } from '../../src/modules/catalog/provider.events.js';
 
 export interface ProviderFixture {
   slug: string;
@@ -11,6 +11,8 @@ export interface ProviderFixture {
   problem?: string | null;
   /** Default `http://127.0.0.1:1/v1` (nothing listens). */
   baseUrl?: string;
+  /** Default null (unstated). */
+  dataPolicy?: DataPolicy | null;
 }
 
 export interface EndpointFixture {
@@ -43,6 +45,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         headers: {},
         ownerAccountId: 'acc_root',
         trusted: true,
+        dataPolicy: p.dataPolicy ?? null,
         registeredAt: '2026-01-01T00:00:00.000Z',
         auth: () => ({ secret: p.problem ? null : 'key', problem: p.problem ?? null }),
       },

@@ -50,6 +50,18 @@ describe('provider decider', () => {
     given([]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, model: ownModel, at } }).thenThrows(NotFoundError);
   });
 
+  it("takes a provider's data policy from an admin only, once per change", () => {
+    const set = (dataPolicy: 'collects' | 'no_collection' | 'zero_retention' | null, actor = admin) => ({ type: 'SetDataPolicy' as const, data: { providerSlug: 'acme', actor, dataPolicy, at } });
+    const stated: ProviderEvent = { type: 'ProviderDataPolicySet', data: { providerSlug: 'acme', dataPolicy: 'zero_retention', at, decidedBy: admin } };
+    given([registered]).when(set('zero_retention')).then([stated]);
+    given([registered, stated]).when(set('zero_retention')).then([]);
+    given([registered, stated]).when(set(null)).then([{ type: 'ProviderDataPolicySet', data: { providerSlug: 'acme', dataPolicy: null, at, decidedBy: admin } }]);
+    // Its owner's word about its own provider is not taken: requests rely on it.
+    given([registered]).when(set('zero_retention', owner)).thenThrows(ForbiddenError, /Only an admin/);
+    given([]).when(set('collects')).thenThrows(NotFoundError);
+    given([registered]).when(set('forgets' as 'collects')).thenThrows(ValidationError, /dataPolicy/);
+  });
+
   it('validates endpoint specs: integer prices, limits, free means zero', () => {
     const publish = (s: Partial<EndpointSpec>) => given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec: { ...spec, ...s }, model: ownModel, at } });
     publish({ prices: { ...prices(), prompt: 0.5 } }).thenThrows(ValidationError, /prices.prompt/);

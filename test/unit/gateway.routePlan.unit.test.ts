@@ -8,7 +8,7 @@ import type { EndpointStats, EndpointStatsView } from '../../src/gateway/routeSt
 import { catalogOf } from '../support/catalogFixture.js';
 
 const catalog = catalogOf({
-  providers: [{ slug: 'cheap' }, { slug: 'dear' }, { slug: 'mid', name: 'Middle Inc' }, { slug: 'nokey', problem: 'environment variable NOKEY is not set' }, { slug: 'gratis' }],
+  providers: [{ slug: 'cheap' }, { slug: 'dear', dataPolicy: 'zero_retention' }, { slug: 'mid', name: 'Middle Inc', dataPolicy: 'no_collection' }, { slug: 'nokey', problem: 'environment variable NOKEY is not set' }, { slug: 'gratis' }],
   endpoints: [
     { model: 'a/chat', provider: 'dear', prices: { prompt: 500, completion: 500 }, quantization: 'fp16' },
     { model: 'a/chat', provider: 'cheap', prices: { prompt: 100, completion: 100 }, quantization: 'fp8', supportedParameters: ['max_tokens'] },
@@ -54,6 +54,26 @@ describe('planRoute', () => {
 
   it('appends the models list as fallbacks after the primary model', () => {
     expect(slugs({ model: 'b/other', models: ['a/chat'] })).toEqual(['b/other@cheap', 'a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+  });
+
+  it('keeps to the data policy a request asks for, counting a provider whose policy is unstated as collecting', () => {
+    expect(slugs({ model: 'a/chat', provider: { data_collection: 'deny' } })).toEqual(['a/chat@mid', 'a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { zdr: true } })).toEqual(['a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { data_collection: 'deny', zdr: true, order: ['mid'] } })).toEqual(['a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { data_collection: 'allow', zdr: false, enforce_distillable_text: false } })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    // A fallback model none of whose providers qualifies is skipped; the request fails only when nothing is left.
+    expect(slugs({ model: 'b/other', models: ['a/chat'], provider: { data_collection: 'deny' } })).toEqual(['a/chat@mid', 'a/chat@dear']);
+    const none = failure({ model: 'b/other', provider: { zdr: true } });
+    expect(none.status).toBe(404);
+    expect(none.message).toBe("No endpoints of b/other meet your data policy (zdr: zero data retention) as an admin stated the providers': cheap (unstated)");
+  });
+
+  it('refuses a data policy it cannot check or does not know', () => {
+    const distillable = failure({ model: 'a/chat', provider: { enforce_distillable_text: true } });
+    expect(distillable.status).toBe(400);
+    expect(distillable.message).toContain('provider.enforce_distillable_text is not supported');
+    expect(failure({ model: 'a/chat', provider: { data_collection: 'never' } }).message).toBe('provider.data_collection must be "allow" or "deny"');
+    expect(failure({ model: 'a/chat', provider: { zdr: 'yes' } }).status).toBe(400);
   });
 
   it('applies order, only, ignore, quantizations and max_price', () => {

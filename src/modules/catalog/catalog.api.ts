@@ -25,7 +25,7 @@ import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.
 import { baseModelId, findListing, queryModels, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
-import { endpointId, providerStream, type CatalogActor, type CredentialRef, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
 /** Who asks, and the request it belongs to (the events' correlation id). */
 export interface CatalogCaller {
@@ -395,6 +395,16 @@ export const createCatalogApi = (deps: {
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, reason: input.reason, at: at() },
       });
       return proposalOf(decided.view, input.provider, input.model);
+    },
+
+    /** State (or with null withdraw) a provider's data policy: admins only (the decider says so). */
+    async setProviderDataPolicy(caller: CatalogCaller, input: { readonly provider: string; readonly dataPolicy: DataPolicy | null }): Promise<ProviderDoc> {
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'SetDataPolicy',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), dataPolicy: input.dataPolicy, at: at() },
+      });
+      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
+      return decided.view.provider;
     },
 
     /**

@@ -13,7 +13,7 @@ import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
 import { MODALITIES, type Modality } from './model.events.js';
 import type { ModelQuery, ModelSort } from './modelListing.js';
-import { PROTOCOLS, VARIANT_TAGS, type EndpointPrices, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { DATA_POLICIES, PROTOCOLS, VARIANT_TAGS, type DataPolicy, type EndpointPrices, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
 /** The caller of a mutation, as the catalog API takes it. */
 const callerOf = (ctx: AuthenticatedContext): CatalogCaller => ({ principal: ctx.principal, correlationId: ctx.requestId });
@@ -23,6 +23,11 @@ export const ProviderProtocolEnum = builder.enumType('ProviderProtocol', {
 });
 export const VariantTagEnum = builder.enumType('VariantTag', {
   values: Object.fromEntries(VARIANT_TAGS.map((v) => [v.toUpperCase(), { value: v }])) as Record<Uppercase<VariantTag>, { value: VariantTag }>,
+});
+export const DataPolicyEnum = builder.enumType('DataPolicy', {
+  description:
+    "What a provider does with the prompts and completions it serves, as an admin stated it. COLLECTS: stores them beyond serving the request, or trains on them; NO_COLLECTION: neither (may keep them for a while, for abuse monitoring); ZERO_RETENTION: keeps nothing once it has answered. Requests route by it with provider.data_collection \"deny\" (NO_COLLECTION or ZERO_RETENTION) and provider.zdr true (ZERO_RETENTION); a provider whose policy is unstated counts as COLLECTS.",
+  values: Object.fromEntries(DATA_POLICIES.map((p) => [p.toUpperCase(), { value: p }])) as Record<Uppercase<DataPolicy>, { value: DataPolicy }>,
 });
 export const ModalityEnum = builder.enumType('Modality', {
   values: Object.fromEntries(MODALITIES.map((m) => [m.toUpperCase(), { value: m }])) as Record<Uppercase<Modality>, { value: Modality }>,
@@ -95,6 +100,12 @@ export const ProviderRef = builder.loadableObject('Provider', {
     }),
     ownerAccountId: t.id({ nullable: true, description: 'The account that registered it (its owner and admins only).', resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? p.ownerAccountId : null) }),
     registeredAt: t.field({ type: 'DateTime', resolve: (p) => p.registeredAt }),
+    dataPolicy: t.field({
+      type: DataPolicyEnum,
+      nullable: true,
+      description: 'Its data policy as an admin stated it (setProviderDataPolicy); null: unstated, routed as COLLECTS.',
+      resolve: (p) => p.dataPolicy,
+    }),
     models: t.exposeStringList('models'),
     available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.catalog.providerProblem(p._id).available }),
     unavailableReason: t.string({
@@ -389,6 +400,14 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { model: t.arg.string({ required: true }), open: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.setModelOpenToProviders(callerOf(ctx), args),
+  }),
+  setProviderDataPolicy: t.withAuth({ admin: true }).field({
+    type: ProviderRef,
+    description:
+      "State a provider's data policy (admin), or withdraw it with null. Routing relies on it for requests that ask for one (provider.data_collection, provider.zdr), so a provider cannot state its own.",
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), dataPolicy: t.arg({ type: DataPolicyEnum, required: false }) },
+    resolve: (_root, args, ctx) => ctx.catalog.setProviderDataPolicy(callerOf(ctx), { provider: args.provider, dataPolicy: args.dataPolicy ?? null }),
   }),
   setAutoRouterRules: t.withAuth({ admin: true }).field({
     type: AutoRouterRulesRef,

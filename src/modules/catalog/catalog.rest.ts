@@ -227,6 +227,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
               throughput_last_30m: stats.throughput30m,
               supports_implicit_caching: false,
               // Switchyard's additions.
+              data_policy: provider?.dataPolicy ?? null,
               error_rate_last_30m: stats.errorRate30m,
               requests_last_30m: stats.requests30m,
               circuit_breaker: circuitBreaker,
@@ -250,6 +251,8 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
             terms_of_service_url: null,
             status_page_url: null,
             protocol: p.protocol,
+            // As an admin stated it (collects, no_collection, zero_retention); null: unstated, routed as collects.
+            data_policy: p.dataPolicy,
             models: p.models,
             available: catalog.providerProblem(p._id).available,
           })),

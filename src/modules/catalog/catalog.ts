@@ -6,7 +6,7 @@ import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import { ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
-import { PRICE_FIELDS, endpointId, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
+import { PRICE_FIELDS, endpointId, type DataPolicy, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
 
 /** The stream categories the catalog follows. */
 export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter'];
@@ -16,6 +16,8 @@ export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at' | '
   readonly registeredAt: string;
   /** Registered by an admin: may read an allowed environment variable and connect to any address. */
   readonly trusted: boolean;
+  /** As an admin stated it (ProviderDataPolicySet); null: unstated. */
+  dataPolicy: DataPolicy | null;
   /** Resolved once, then cached: the upstream key, or why there is none. */
   auth(): { secret: string | null; problem: string | null };
 }
@@ -96,9 +98,15 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
         providers.set(slug, {
           ...registered,
           trusted,
+          dataPolicy: null,
           registeredAt: at,
           auth: () => (resolved ??= deps.vault.resolve(slug, credential, trusted)),
         });
+        break;
+      }
+      case 'ProviderDataPolicySet': {
+        const provider = providers.get(event.data.providerSlug);
+        if (provider) provider.dataPolicy = event.data.dataPolicy;
         break;
       }
       case 'EndpointPublished': {

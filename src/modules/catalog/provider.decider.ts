@@ -3,11 +3,13 @@ import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
+  DATA_POLICIES,
   PRICE_FIELDS,
   PROTOCOLS,
   VARIANT_TAGS,
   type CatalogActor,
   type CredentialRef,
+  type DataPolicy,
   type EndpointPrices,
   type EndpointSpec,
   type ProviderEvent,
@@ -40,6 +42,7 @@ export type ProviderState =
       readonly slug: string;
       readonly protocol: ProviderProtocol;
       readonly ownerAccountId: string;
+      readonly dataPolicy: DataPolicy | null;
       readonly endpoints: ReadonlyMap<string, EndpointState>;
     };
 
@@ -83,6 +86,7 @@ export type ProviderCommand =
     }
   | { readonly type: 'EnableEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
   | { readonly type: 'ApproveEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
+  | { readonly type: 'SetDataPolicy'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly dataPolicy: DataPolicy | null; readonly at: string } }
   | {
       readonly type: 'RejectEndpoint';
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
@@ -164,7 +168,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
   evolve: (state, event) => {
     switch (event.type) {
       case 'ProviderRegistered':
-        return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, endpoints: new Map() };
+        return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, dataPolicy: null, endpoints: new Map() };
+      case 'ProviderDataPolicySet':
+        return state.status === 'registered' ? { ...state, dataPolicy: event.data.dataPolicy } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy, prices } = event.data;
         return withEndpoint(state, event.data.model, (current) =>
@@ -264,6 +270,16 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           { type: 'EndpointApproved', data: { providerSlug, model, at, decidedBy: actor } },
           { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: 'active', decidedBy: actor } },
         ];
+      }
+      case 'SetDataPolicy': {
+        const { providerSlug, actor, dataPolicy, at } = command.data;
+        // Requests that ask for a data policy rely on it: a provider's word about itself is not enough.
+        if (!actor.admin) throw new ForbiddenError(`Only an admin states a provider's data policy (${providerSlug})`);
+        if (state.status !== 'registered') throw new NotFoundError('Provider', providerSlug);
+        if (dataPolicy !== null && !(DATA_POLICIES as readonly string[]).includes(dataPolicy)) {
+          throw new ValidationError(`dataPolicy must be one of ${DATA_POLICIES.join(', ')}, or null`, { field: 'dataPolicy' });
+        }
+        return state.dataPolicy === dataPolicy ? [] : [{ type: 'ProviderDataPolicySet', data: { providerSlug, dataPolicy, at, decidedBy: actor } }];
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;

@@ -64,6 +64,15 @@ export type ProviderRegistered = {
   };
 };
 
+/**
+ * What a provider does with the prompts and completions it serves, as an admin states it (a provider's own word is not
+ * taken: requests that ask for a data policy rely on it). `collects`: it stores them beyond serving the request, or
+ * trains on them; `no_collection`: neither (it may keep them for a while, for abuse monitoring); `zero_retention`: it
+ * keeps nothing once it has answered. Unstated (null), routing treats a provider as `collects`.
+ */
+export const DATA_POLICIES = ['collects', 'no_collection', 'zero_retention'] as const;
+export type DataPolicy = (typeof DATA_POLICIES)[number];
+
 /** Who decided a catalog change: the account, and whether it acted as an admin. Recorded in the event data. */
 export interface CatalogActor {
   readonly accountId: string;
@@ -126,8 +135,15 @@ export type EndpointRejected = {
   readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string; readonly decidedBy: CatalogActor };
 };
 
+/** An admin stated (or, with null, withdrew) the provider's data policy. */
+export type ProviderDataPolicySet = {
+  readonly type: 'ProviderDataPolicySet';
+  readonly data: { readonly providerSlug: string; readonly dataPolicy: DataPolicy | null; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
 export type ProviderEvent =
   | ProviderRegistered
+  | ProviderDataPolicySet
   | EndpointPublished
   | EndpointPriceChanged
   | EndpointDisabled

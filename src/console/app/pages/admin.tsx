@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
-import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { Choice, Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 import { ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, type EndpointRow } from './provider.js';
 
 const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
@@ -71,7 +71,16 @@ const PLATFORM = `query Platform($from: String!, $to: String!) {
   platformUsage(groupBy: MODEL, perDay: true, from: $from, to: $to) { day group requests cost }
   platformGenerations(first: 15, newestFirst: true) { edges { node { id accountId createdAt model provider status cost latencyMs } } }
 }`;
-const HEALTH = `query Health { providers { slug name available ownerAccountId endpoints { ${ENDPOINT_FIELDS} } } }`;
+const HEALTH = `query Health { providers { slug name available ownerAccountId dataPolicy endpoints { ${ENDPOINT_FIELDS} } } }`;
+const SET_DATA_POLICY = `mutation SetDataPolicy($provider: String!, $policy: DataPolicy) { r: setProviderDataPolicy(provider: $provider, dataPolicy: $policy) { __typename ... on Provider { slug } ${DOMAIN_ERROR} } }`;
+type DataPolicy = '' | 'COLLECTS' | 'NO_COLLECTION' | 'ZERO_RETENTION';
+/** Requests that ask for a data policy (provider.data_collection "deny", provider.zdr) route by these. */
+const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
+  ['', 'unstated (counts as collecting)'],
+  ['COLLECTS', 'collects (stores or trains)'],
+  ['NO_COLLECTION', 'no collection'],
+  ['ZERO_RETENTION', 'zero retention'],
+];
 const PROPOSALS = `query Pending { endpointProposals(first: 30, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } } }`;
 const APPROVE = `mutation Approve($provider: String!, $model: String!) { r: approveEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
@@ -314,7 +323,18 @@ const PlatformSection = () => {
 };
 
 const HealthSection = () => {
-  const health = useLoad(() => gql<{ providers: { slug: string; name: string; available: boolean; endpoints: EndpointRow[] }[] }>(HEALTH));
+  const health = useLoad(() => gql<{ providers: { slug: string; name: string; available: boolean; dataPolicy: DataPolicy | null; endpoints: EndpointRow[] }[] }>(HEALTH));
+  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const setPolicy = async (provider: { slug: string; name: string }, policy: DataPolicy) => {
+    setMessage(null);
+    try {
+      unwrap((await gql<{ r: Result<{ slug: string }> }>(SET_DATA_POLICY, { provider: provider.slug, policy: policy || null })).r);
+      setMessage({ kind: 'ok', text: `${provider.name}'s data policy: ${DATA_POLICIES.find(([v]) => v === policy)![1]}.` });
+      health.reload();
+    } catch (error) {
+      setMessage({ kind: 'error', text: messageOf(error) });
+    }
+  };
   return (
     <Section
       title="Providers' health"
@@ -325,11 +345,15 @@ const HealthSection = () => {
       }
     >
       {health.error && <Notice kind="error">{health.error}</Notice>}
+      {message && <Notice kind={message.kind}>{message.text}</Notice>}
       {health.value?.providers.map((p) => (
         <div key={p.slug}>
           <h3>
             {p.name} <span class="muted small">({p.slug})</span> {!p.available && <span class="badge badge-failed">credentials unavailable</span>}
           </h3>
+          <div class="controls">
+            <Choice id={`data-policy-${p.slug}`} label={`${p.name}: data policy`} value={p.dataPolicy ?? ''} choices={DATA_POLICIES} onChange={(policy) => void setPolicy(p, policy)} />
+          </div>
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={health.reload} manage={false} />
         </div>
       ))}
