@@ -301,6 +301,9 @@ describe('data policy', () => {
     expect(Object.fromEntries(listed.data.map((p) => [p.slug, p.data_policy]))).toMatchObject({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection', boaster: null });
     const endpoints = (await (await fetch(`${h.url}/api/v1/models/test/private/endpoints`)).json()) as { data: { endpoints: { tag: string; data_policy: string | null }[] } };
     expect(Object.fromEntries(endpoints.data.endpoints.map((e) => [e.tag, e.data_policy]))).toEqual({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection' });
+    const zdr = (await (await fetch(`${h.url}/api/v1/endpoints/zdr`)).json()) as { data: { name: string; tag: string; model_id: string; data_policy: string }[] };
+    expect(zdr.data.map((e) => [e.model_id, e.tag, e.data_policy])).toEqual([['test/private', 'forgetter', 'zero_retention']]);
+    expect(zdr.data[0]!.name).toBe('forgetter | test/private');
   });
 
   it('routes a request that asks for one only to providers that meet it, non-streamed and streamed', async () => {
@@ -324,6 +327,7 @@ describe('data policy', () => {
 
   it('stops routing there once an admin withdraws the policy', async () => {
     expect(await setPolicy('forgetter', null)).toEqual({ data: { setProviderDataPolicy: { slug: 'forgetter', dataPolicy: null } } });
+    expect(((await (await fetch(`${h.url}/api/v1/endpoints/zdr`)).json()) as { data: unknown[] }).data).toEqual([]);
     const res = await h.chat(user.key, { model: 'test/private', messages: MESSAGES, provider: { zdr: true } });
     expect(res.status).toBe(404);
     expect(await servedBy({ model: 'test/private', provider: { data_collection: 'deny' } })).toBe('discreet');

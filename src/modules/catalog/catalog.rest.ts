@@ -10,7 +10,7 @@ import { requirePrincipal, sendJson, type RestRequest, type Route } from '../../
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Principal } from '../auth/principal.js';
 import { usdDecimal } from '../ledger/money.js';
-import type { CatalogApi } from './catalog.api.js';
+import type { CatalogApi, EndpointDetail } from './catalog.api.js';
 import { contextLengthOf, type ModelListing, type ModelQuery, type ModelSort } from './modelListing.js';
 
 const isoToUnix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
@@ -160,6 +160,35 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     sendJson(res, 200, { ...modelJson(model), object: 'model', owned_by: model.doc._id.slice(0, model.doc._id.indexOf('/')) });
   };
 
+  /** One endpoint as OpenRouter's endpoints API shows it, with Switchyard's additions. */
+  const endpointJson = (model: ModelListing, { endpoint: e, provider, stats, circuitBreaker, available, unavailableReason }: EndpointDetail) => ({
+    name: `${provider?.name ?? e.provider} | ${model.id}`,
+    model_id: model.doc._id,
+    model_name: model.doc.name,
+    context_length: e.contextLength,
+    pricing: pricingJson(e.prices),
+    provider_name: provider?.name ?? e.provider,
+    tag: e.provider,
+    quantization: e.quantization ?? 'unknown',
+    max_completion_tokens: e.maxOutput,
+    max_prompt_tokens: e.contextLength,
+    supported_parameters: e.supportedParameters,
+    status: available ? 0 : -1,
+    uptime_last_5m: stats.uptime5m,
+    uptime_last_30m: stats.uptime30m,
+    uptime_last_1d: stats.uptime1d,
+    latency_last_30m: stats.latency30m,
+    throughput_last_30m: stats.throughput30m,
+    supports_implicit_caching: false,
+    // Switchyard's additions.
+    data_policy: provider?.dataPolicy ?? null,
+    error_rate_last_30m: stats.errorRate30m,
+    requests_last_30m: stats.requests30m,
+    circuit_breaker: circuitBreaker,
+    available,
+    unavailable_reason: unavailableReason,
+  });
+
   return [
     {
       method: 'GET',
@@ -207,35 +236,26 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
             created: isoToUnix(model.doc.createdAt),
             description: model.doc.description,
             architecture: { input_modalities: model.doc.inputModalities, output_modalities: model.doc.outputModalities, tokenizer: model.doc.tokenizer, instruct_type: null },
-            endpoints: details.map(({ endpoint: e, provider, stats, circuitBreaker, available, unavailableReason }) => ({
-              name: `${provider?.name ?? e.provider} | ${model.id}`,
-              model_id: model.doc._id,
-              model_name: model.doc.name,
-              context_length: e.contextLength,
-              pricing: pricingJson(e.prices),
-              provider_name: provider?.name ?? e.provider,
-              tag: e.provider,
-              quantization: e.quantization ?? 'unknown',
-              max_completion_tokens: e.maxOutput,
-              max_prompt_tokens: e.contextLength,
-              supported_parameters: e.supportedParameters,
-              status: available ? 0 : -1,
-              uptime_last_5m: stats.uptime5m,
-              uptime_last_30m: stats.uptime30m,
-              uptime_last_1d: stats.uptime1d,
-              latency_last_30m: stats.latency30m,
-              throughput_last_30m: stats.throughput30m,
-              supports_implicit_caching: false,
-              // Switchyard's additions.
-              data_policy: provider?.dataPolicy ?? null,
-              error_rate_last_30m: stats.errorRate30m,
-              requests_last_30m: stats.requests30m,
-              circuit_breaker: circuitBreaker,
-              available,
-              unavailable_reason: unavailableReason,
-            })),
+            endpoints: details.map((detail) => endpointJson(model, detail)),
           },
         });
+      },
+    },
+    {
+      // OpenRouter's preview of what survives `provider.zdr`: every endpoint whose provider an admin stated keeps nothing.
+      method: 'GET',
+      path: '/api/v1/endpoints/zdr',
+      handler: async ({ req, res }) => {
+        const zdr = (await catalog.providers()).filter((p) => p.dataPolicy === 'zero_retention');
+        const slugs = new Set(zdr.map((p) => p._id));
+        const viewer = optionalPrincipal(req);
+        const listings = await Promise.all([...new Set(zdr.flatMap((p) => p.models))].sort().map((id) => catalog.findListing(id)));
+        const endpoints = [];
+        for (const listing of listings) {
+          if (!listing) continue;
+          for (const detail of await catalog.endpointDetails(listing, viewer)) if (slugs.has(detail.endpoint.provider)) endpoints.push(endpointJson(listing, detail));
+        }
+        sendJson(res, 200, { data: endpoints });
       },
     },
     {
