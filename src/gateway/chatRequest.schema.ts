@@ -261,6 +261,33 @@ export const Provider = z.object(
   { error: 'provider must be an object' },
 );
 
+/**
+ * OpenRouter's plugins. Accepted: `file-parser` (PDF parts go to models that take files natively; its engine choice is
+ * not applied), `response-healing` and `context-compression` (not applied: an oversized prompt gets the 400 it gets
+ * without them). Refused, as their absence would change the answer the caller asked for without a word: `web` (no
+ * search backend, as the :online variant) and `auto-router` (switchyard/auto follows the rules an admin sets).
+ */
+const PLUGINS: Record<string, string | null> = {
+  'file-parser': null,
+  'response-healing': null,
+  'context-compression': null,
+  web: 'the web plugin (web search) is not supported: Switchyard has no search backend (nor the :online variant)',
+  'auto-router': "the auto-router plugin is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules)",
+};
+const PLUGINS_SHAPE = 'plugins must be a list of at most 20 objects such as {"id": "file-parser"}';
+const Plugins = z
+  .array(z.looseObject({ id: z.string({ error: PLUGINS_SHAPE }), enabled: z.boolean({ error: 'plugins[].enabled must be a boolean' }).nullish() }, { error: PLUGINS_SHAPE }), {
+    error: PLUGINS_SHAPE,
+  })
+  .max(20, { error: PLUGINS_SHAPE })
+  .check((ctx) => {
+    ctx.value.forEach((plugin, i) => {
+      if (plugin.enabled === false) return;
+      const refusal = Object.hasOwn(PLUGINS, plugin.id) ? PLUGINS[plugin.id] : `plugins[${i}].id "${plugin.id}" is not a known plugin (known: ${Object.keys(PLUGINS).join(', ')})`;
+      if (refusal) ctx.issues.push({ code: 'custom', input: ctx.value, path: [i, 'id'], message: refusal });
+    });
+  });
+
 // ---------------------------------------------------------------------------------------------------------------
 // The body
 
@@ -305,6 +332,7 @@ const common = {
     .max(MAX_SESSION_ID, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
     .nullish(),
   prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
+  plugins: Plugins.nullish(),
 };
 
 export type CommonBody = z.output<z.ZodObject<typeof common>>;

@@ -42,6 +42,10 @@ const CASES: { name: string; body: unknown; status: number; errorType: string; m
   { name: 'quantizations that exclude every endpoint', body: { model: 'test/small-context', messages: hi, provider: { quantizations: ['fp16'] } }, status: 404, errorType: 'not_found', message: /provider restrictions/ },
   { name: 'an unsupported variant', body: { model: 'switchyard/demo:online', messages: hi }, status: 400, errorType: 'invalid_request', message: /:online variant/ },
   { name: 'a body that is not an object', body: [1, 2], status: 400, errorType: 'invalid_request', message: /JSON object/ },
+  { name: 'the web plugin (no search backend)', body: { model: 'switchyard/demo', messages: hi, plugins: [{ id: 'web' }] }, status: 400, errorType: 'invalid_request', message: /web plugin \(web search\) is not supported/ },
+  { name: 'an unknown plugin', body: { model: 'switchyard/demo', messages: hi, plugins: [{ id: 'telepathy' }] }, status: 400, errorType: 'invalid_request', message: /not a known plugin/ },
+  { name: 'enforce_distillable_text', body: { model: 'switchyard/demo', messages: hi, provider: { enforce_distillable_text: true } }, status: 400, errorType: 'invalid_request', message: /enforce_distillable_text is not supported/ },
+  { name: 'zdr with no provider stated to keep nothing', body: { model: 'test/small-context', messages: hi, provider: { zdr: true } }, status: 404, errorType: 'not_found', message: /meet your data policy/ },
 ];
 
 const unchanged = async (run: () => Promise<void>) => {
@@ -63,6 +67,19 @@ describe('typed 4xx, no charge, nothing written', () => {
       expect(json.error.code).toBe(status);
       expect(json.error.metadata.error_type).toBe(errorType);
       expect(json.error.message).toMatch(message);
+    });
+  });
+
+  it('the web plugin is refused on the Responses and Messages routes too (they hand plugins to the chat parse)', async () => {
+    await unchanged(async () => {
+      const post = (path: string, body: unknown) =>
+        fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` }, body: JSON.stringify(body) });
+      const responses = await post('/api/v1/responses', { model: 'switchyard/demo', input: 'hi', plugins: [{ id: 'web' }] });
+      expect(responses.status).toBe(400);
+      expect(JSON.stringify(await responses.json())).toContain('web plugin (web search) is not supported');
+      const messages = await post('/api/v1/messages', { model: 'switchyard/demo', max_tokens: 10, messages: hi, plugins: [{ id: 'web' }] });
+      expect(messages.status).toBe(400);
+      expect(await messages.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('web plugin (web search) is not supported') } });
     });
   });
 

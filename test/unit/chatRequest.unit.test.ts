@@ -42,8 +42,20 @@ describe('refusals keep their message and param', () => {
     [{ model: 'a/b', messages: hi, provider: { quantizations: ['fp8', 'int3'] } }, 'provider.quantizations has unknown values int3 (known: int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown)', 'provider.quantizations'],
     [{ model: 'a/b', messages: hi, provider: { max_price: { request: 1e-12 } } }, 'provider.max_price.request: "1e-12" is finer than one nano-dollar (USD, in steps of 0.000000001)', 'provider.max_price.request'],
     [{ model: 'a/b', messages: hi, session_id: '' }, 'session_id must be a non-empty string of at most 256 characters', 'session_id'],
+    [{ model: 'a/b', messages: hi, provider: { data_collection: 'never' } }, 'provider.data_collection must be "allow" or "deny"', 'provider.data_collection'],
+    [{ model: 'a/b', messages: hi, plugins: [{ id: 'web' }] }, 'the web plugin (web search) is not supported: Switchyard has no search backend (nor the :online variant)', 'plugins'],
+    [{ model: 'a/b', messages: hi, plugins: [{ id: 'file-parser' }, { id: 'auto-router', allowed_models: ['a/*'] }] }, 'the auto-router plugin is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules)', 'plugins'],
+    [{ model: 'a/b', messages: hi, plugins: [{ id: 'telepathy' }] }, 'plugins[0].id "telepathy" is not a known plugin (known: file-parser, response-healing, context-compression, web, auto-router)', 'plugins'],
+    [{ model: 'a/b', messages: hi, plugins: { id: 'web' } }, 'plugins must be a list of at most 20 objects such as {"id": "file-parser"}', 'plugins'],
+    [{ model: 'a/b', messages: hi, plugins: [{ id: 'web', enabled: 'no' }] }, 'plugins[].enabled must be a boolean', 'plugins'],
   ])('%j → %s', (body, message, param) => {
     expect(refusal(body)).toEqual({ message, param });
+  });
+
+  it('accepts the plugins it can take, and any plugin turned off', () => {
+    for (const plugins of [[{ id: 'file-parser', pdf: { engine: 'native' } }, { id: 'response-healing' }, { id: 'context-compression' }], [{ id: 'web', enabled: false }, { id: 'auto-router', enabled: false }], []]) {
+      expect(parseChatBody({ model: 'a/b', messages: hi, plugins }).request.model).toBe('a/b');
+    }
   });
 
   it('names the x-session-id header when it is malformed', () => {

@@ -1,7 +1,7 @@
 /**
  * Anthropic's Messages request (`POST /v1/messages`) as zod schemas. Every message names the field it is about
  * (`messages[1].content[0].source.data must be a string`). Unknown top-level fields (service_tier, container ...)
- * are accepted and dropped, as the chat schema does; OpenRouter's routing fields (`models`, `provider`,
+ * are accepted and dropped, as the chat schema does; OpenRouter's routing fields (`models`, `provider`, `plugins`,
  * `session_id`) are read and handed to the chat parser as they are.
  */
 import { z } from 'zod';
@@ -165,6 +165,7 @@ export const MessagesBody = z.object(
       .optional(),
     stream: z.boolean({ error: 'stream must be a boolean' }).optional(),
     provider: z.unknown().optional(),
+    plugins: z.unknown().optional(),
     session_id: z.unknown().optional(),
     // OpenRouter's `preset: "slug"` (applied by the route, which checks it).
     preset: z.unknown().optional(),

@@ -167,6 +167,7 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
     ...(body.metadata?.user_id != null && { user: body.metadata.user_id }),
     ...(body.stream === true && { stream: true }),
     ...(body.provider !== undefined && { provider: body.provider }),
+    ...(body.plugins !== undefined && { plugins: body.plugins }),
     ...(body.session_id !== undefined && { session_id: body.session_id }),
     ...(body.preset !== undefined && { preset: body.preset }),
   };
