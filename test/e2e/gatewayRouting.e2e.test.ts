@@ -295,15 +295,22 @@ describe('data policy', () => {
     await h.fakeEndpoint({ protocol: 'openai', slug: 'boaster', model: 'boaster/own', prices: { prompt: 100, completion: 100 }, owner: owner.key });
     const refused = await setPolicy('boaster', 'ZERO_RETENTION', owner.key);
     expect(JSON.stringify(refused)).toMatch(/FORBIDDEN|Not authorized/);
-    expect(await policies()).toMatchObject({ keeper: null, forgetter: 'ZERO_RETENTION', discreet: 'NO_COLLECTION', boaster: null });
+    // The seed states the built-in demo provider's (it answers in process and keeps nothing), and no other.
+    expect(await policies()).toMatchObject({ keeper: null, forgetter: 'ZERO_RETENTION', discreet: 'NO_COLLECTION', boaster: null, switchyard: 'ZERO_RETENTION', openai: null });
+    expect(await servedBy({ model: 'switchyard/demo', provider: { zdr: true } })).toBe('Switchyard Demo');
     expect((await setPolicy('no-such-provider', 'COLLECTS')).data.setProviderDataPolicy).toMatchObject({ code: 'NOT_FOUND' });
     const listed = (await (await fetch(`${h.url}/api/v1/providers`)).json()) as { data: { slug: string; data_policy: string | null }[] };
     expect(Object.fromEntries(listed.data.map((p) => [p.slug, p.data_policy]))).toMatchObject({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection', boaster: null });
     const endpoints = (await (await fetch(`${h.url}/api/v1/models/test/private/endpoints`)).json()) as { data: { endpoints: { tag: string; data_policy: string | null }[] } };
     expect(Object.fromEntries(endpoints.data.endpoints.map((e) => [e.tag, e.data_policy]))).toEqual({ keeper: null, forgetter: 'zero_retention', discreet: 'no_collection' });
     const zdr = (await (await fetch(`${h.url}/api/v1/endpoints/zdr`)).json()) as { data: { name: string; tag: string; model_id: string; data_policy: string }[] };
-    expect(zdr.data.map((e) => [e.model_id, e.tag, e.data_policy])).toEqual([['test/private', 'forgetter', 'zero_retention']]);
-    expect(zdr.data[0]!.name).toBe('forgetter | test/private');
+    expect(zdr.data.map((e) => [e.model_id, e.tag, e.data_policy])).toEqual([
+      ['switchyard/demo', 'switchyard', 'zero_retention'],
+      ['switchyard/demo-embed', 'switchyard', 'zero_retention'],
+      ['switchyard/demo-paid', 'switchyard', 'zero_retention'],
+      ['test/private', 'forgetter', 'zero_retention'],
+    ]);
+    expect(zdr.data.at(-1)!.name).toBe('forgetter | test/private');
   });
 
   it('routes a request that asks for one only to providers that meet it, non-streamed and streamed', async () => {
@@ -327,7 +334,8 @@ describe('data policy', () => {
 
   it('stops routing there once an admin withdraws the policy', async () => {
     expect(await setPolicy('forgetter', null)).toEqual({ data: { setProviderDataPolicy: { slug: 'forgetter', dataPolicy: null } } });
-    expect(((await (await fetch(`${h.url}/api/v1/endpoints/zdr`)).json()) as { data: unknown[] }).data).toEqual([]);
+    const zdr = (await (await fetch(`${h.url}/api/v1/endpoints/zdr`)).json()) as { data: { tag: string }[] };
+    expect(zdr.data.map((e) => e.tag)).not.toContain('forgetter');
     const res = await h.chat(user.key, { model: 'test/private', messages: MESSAGES, provider: { zdr: true } });
     expect(res.status).toBe(404);
     expect(await servedBy({ model: 'test/private', provider: { data_collection: 'deny' } })).toBe('discreet');

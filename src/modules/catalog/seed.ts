@@ -13,7 +13,7 @@ import type { Catalog } from './catalog.js';
 import { modelDecider } from './model.decider.js';
 import { MODALITIES, modelStream } from './model.events.js';
 import { providerDecider } from './provider.decider.js';
-import { PROTOCOLS, VARIANT_TAGS, endpointId, providerStream, type EndpointPrices } from './provider.events.js';
+import { DATA_POLICIES, PROTOCOLS, VARIANT_TAGS, endpointId, providerStream, type EndpointPrices } from './provider.events.js';
 
 /** The seed shipped with Switchyard (documented in seed/SEED.md). */
 export const DEFAULT_SEED_FILE = fileURLToPath(new URL('./seed/catalog.seed.json', import.meta.url));
@@ -29,6 +29,8 @@ const seedSchema = z.object({
       baseUrl: z.string(),
       credentialEnv: z.string().nullable().default(null),
       headers: z.record(z.string(), z.string()).default({}),
+      /** Stated when the seed registers the provider (never again: an admin may change or withdraw it). */
+      dataPolicy: z.enum(DATA_POLICIES).nullable().default(null),
       endpoints: z.array(
         z.object({
           model: z.string(),
@@ -140,6 +142,12 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
           { metadata },
         ),
       );
+      const { dataPolicy } = provider;
+      if (dataPolicy !== null) {
+        await tolerant(() =>
+          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetDataPolicy', data: { providerSlug: provider.slug, actor: system, dataPolicy, at } }, { metadata }),
+        );
+      }
     }
     for (const endpoint of provider.endpoints) {
       if (catalog.endpoint(endpointId(endpoint.model, provider.slug))) continue;
