@@ -295,6 +295,10 @@ describe('data policy', () => {
     await h.fakeEndpoint({ protocol: 'openai', slug: 'boaster', model: 'boaster/own', prices: { prompt: 100, completion: 100 }, owner: owner.key });
     const refused = await setPolicy('boaster', 'ZERO_RETENTION', owner.key);
     expect(JSON.stringify(refused)).toMatch(/FORBIDDEN|Not authorized/);
+    // Without a key, and as a plain user: refused too, and nothing changes.
+    const anonymous = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: SET_POLICY, variables: { provider: 'keeper', policy: 'ZERO_RETENTION' } }) });
+    expect(JSON.stringify(await anonymous.json())).toMatch(/UNAUTHENTICATED/);
+    expect(JSON.stringify(await setPolicy('keeper', 'ZERO_RETENTION', user.key))).toMatch(/FORBIDDEN|Not authorized/);
     // The seed states the built-in demo provider's (it answers in process and keeps nothing), and no other.
     expect(await policies()).toMatchObject({ keeper: null, forgetter: 'ZERO_RETENTION', discreet: 'NO_COLLECTION', boaster: null, switchyard: 'ZERO_RETENTION', openai: null });
     expect(await servedBy({ model: 'switchyard/demo', provider: { zdr: true } })).toBe('Switchyard Demo');
