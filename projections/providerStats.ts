@@ -102,6 +102,9 @@ export interface EndpointStatsSummary {
   readonly requests30m: number;
   readonly latency30m: Percentiles | null;
   readonly throughput30m: Percentiles | null;
+  /** The same over the last 5 minutes: what routing's performance thresholds (`preferred_max_latency`, ...) compare. */
+  readonly latency5m: Percentiles | null;
+  readonly throughput5m: Percentiles | null;
 }
 
 const percentiles = (values: number[]): Percentiles | null => {
@@ -131,6 +134,7 @@ export const summarizeStats = (doc: ProviderStatsDoc | null | undefined, nowMs: 
   };
   const w30 = window(30);
   const recent = (doc?.samples ?? []).filter(([t]) => t > nowMs - SAMPLE_WINDOW_MS);
+  const last5m = recent.filter(([t]) => t > nowMs - 5 * MINUTE);
   return {
     uptime5m: uptime(5),
     uptime30m: uptime(30),
@@ -139,6 +143,8 @@ export const summarizeStats = (doc: ProviderStatsDoc | null | undefined, nowMs: 
     requests30m: w30.total,
     latency30m: percentiles(recent.map(([, latency]) => latency)),
     throughput30m: percentiles(recent.map(([, , tps]) => tps).filter((tps) => tps >= 0)),
+    latency5m: percentiles(last5m.map(([, latency]) => latency)),
+    throughput5m: percentiles(last5m.map(([, , tps]) => tps).filter((tps) => tps >= 0)),
   };
 };
 

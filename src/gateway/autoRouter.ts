@@ -37,6 +37,35 @@ const supports = (endpoint: EndpointEntry, capability: Capability, catalog: Cata
   }
 };
 
+/**
+ * Whether `id` matches `pattern`, where `*` stands for any run of characters, ignoring case. Linear backtracking over
+ * the last star (no regular expression: a caller's pattern of many stars must not cost more than its length allows).
+ */
+export const matchesModelPattern = (pattern: string, id: string): boolean => {
+  const p = pattern.toLowerCase();
+  const t = id.toLowerCase();
+  let i = 0;
+  let j = 0;
+  let star = -1;
+  let resume = 0;
+  while (j < t.length) {
+    if (i < p.length && p[i] !== '*' && p[i] === t[j]) {
+      i++;
+      j++;
+    } else if (i < p.length && p[i] === '*') {
+      star = i++;
+      resume = j;
+    } else if (star !== -1) {
+      i = star + 1;
+      j = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (i < p.length && p[i] === '*') i++;
+  return i === p.length;
+};
+
 export interface AutoPick {
   readonly models: readonly string[];
   readonly rule: string | null;
@@ -55,6 +84,10 @@ export const pickAutoModels = (input: { catalog: Catalog; parsed: ParsedChat; st
   const minContext = parsed.promptTokens + (parsed.request.max_tokens ?? 0);
 
   const rules = catalog.autoRules() ?? DEFAULT_RULES;
+  // The auto-router plugin narrows every rule's choice: only allowed models, never excluded ones.
+  const plugin = parsed.autoRouter;
+  const permitted = (modelId: string) =>
+    (!plugin?.allowed || plugin.allowed.some((p) => matchesModelPattern(p, modelId))) && !plugin?.excluded?.some((p) => matchesModelPattern(p, modelId));
   for (const rule of rules) {
     if (rule.taskTypes && !rule.taskTypes.includes(taskType)) continue;
     const capabilities = [...needed, ...(rule.capabilities ?? [])];
@@ -63,7 +96,9 @@ export const pickAutoModels = (input: { catalog: Catalog; parsed: ParsedChat; st
       continue;
     }
     const usable = (modelId: string): EndpointEntry[] => {
-      if (input.exclude.has(modelId) || catalog.model(modelId)?.retired) return [];
+      const model = catalog.model(modelId);
+      // A chat needs a model that writes text (not an embeddings model), as when it is named.
+      if (input.exclude.has(modelId) || model?.retired || (model && !model.spec.outputModalities.includes('text')) || !permitted(modelId)) return [];
       return catalog.endpoints(modelId).filter(
         (e) =>
           !e.free &&

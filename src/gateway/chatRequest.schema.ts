@@ -230,6 +230,21 @@ const price = (key: 'prompt' | 'completion' | 'request') => {
     .nullish();
 };
 
+/**
+ * A performance threshold: a number (the p50) or percentile cutoffs `{p50, p75, p90, p99}`, each a non-negative
+ * number (`unit`: tokens per second, or seconds to the first token).
+ */
+export const PERCENTILES = ['p50', 'p75', 'p90', 'p99'] as const;
+const threshold = (key: 'preferred_min_throughput' | 'preferred_max_latency', unit: string) => {
+  const param = `provider.${key}`;
+  const error = `${param} must be a non-negative number (${unit}, the p50) or an object of percentile cutoffs such as {"p50": 10, "p90": 5}`;
+  const cutoff = z.number({ error }).min(0, { error }).max(1e9, { error });
+  return z
+    .union([cutoff, z.strictObject(Object.fromEntries(PERCENTILES.map((p) => [p, cutoff.nullish()])) as Record<(typeof PERCENTILES)[number], z.ZodOptional<z.ZodNullable<typeof cutoff>>>, { error })], { error })
+    .transform((value) => (typeof value === 'number' ? { p50: value } : Object.fromEntries(Object.entries(value).filter(([, v]) => v != null)) as Partial<Record<(typeof PERCENTILES)[number], number>>))
+    .nullish();
+};
+
 export const Provider = z.object(
   {
     order: nonEmptyStrings('provider.order', 100).optional(),
@@ -251,6 +266,8 @@ export const Provider = z.object(
     enforce_distillable_text: z
       .literal(false, { error: "provider.enforce_distillable_text is not supported: the catalog records no model's distillation terms, so no endpoint can be shown to meet it" })
       .nullish(),
+    preferred_min_throughput: threshold('preferred_min_throughput', 'tokens per second'),
+    preferred_max_latency: threshold('preferred_max_latency', 'seconds to the first token'),
     max_price: z
       .object(
         { prompt: price('prompt'), completion: price('completion'), request: price('request') },
@@ -264,28 +281,57 @@ export const Provider = z.object(
 /**
  * OpenRouter's plugins. Accepted: `file-parser` (PDF parts go to models that take files natively; its engine choice is
  * not applied), `response-healing` and `context-compression` (not applied: an oversized prompt gets the 400 it gets
- * without them). Refused, as their absence would change the answer the caller asked for without a word: `web` (no
- * search backend, as the :online variant) and `auto-router` (switchyard/auto follows the rules an admin sets).
+ * without them), and `auto-router`, whose `allowed_models` / `excluded_models` narrow what switchyard/auto may pick.
+ * Refused, as its absence would change the answer the caller asked for without a word: `web` (no search backend, as
+ * the :online variant), and the auto router's `cost_tier` (its rules are an admin's, without tiers).
  */
 const PLUGINS: Record<string, string | null> = {
   'file-parser': null,
   'response-healing': null,
   'context-compression': null,
+  'auto-router': null,
   web: 'the web plugin (web search) is not supported: Switchyard has no search backend (nor the :online variant)',
-  'auto-router': "the auto-router plugin is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules)",
 };
 const PLUGINS_SHAPE = 'plugins must be a list of at most 20 objects such as {"id": "file-parser"}';
+
+/** Model id patterns: `*` stands for any run of characters (`anthropic/*`, `*-mini`). */
+const modelPatterns = (key: string) => {
+  const error = `${key} must be a list of at most 100 model ids or patterns such as "anthropic/*" (each at most 200 characters)`;
+  return z.array(z.string({ error }).min(1, { error }).max(200, { error }), { error }).max(100, { error }).nullish();
+};
+const AutoRouterSettings = z.looseObject({
+  allowed_models: modelPatterns("the auto-router plugin's allowed_models"),
+  excluded_models: modelPatterns("the auto-router plugin's excluded_models"),
+  cost_tier: z
+    .null({ error: "the auto-router plugin's cost_tier is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules), which have no cost tiers; narrow its choice with allowed_models" })
+    .optional(),
+});
+/** What the auto-router plugin asks of switchyard/auto: the models it may pick (patterns), and those it may not. */
+export interface AutoRouterPlugin {
+  readonly allowed: readonly string[] | null;
+  readonly excluded: readonly string[] | null;
+}
+
 const Plugins = z
   .array(z.looseObject({ id: z.string({ error: PLUGINS_SHAPE }), enabled: z.boolean({ error: 'plugins[].enabled must be a boolean' }).nullish() }, { error: PLUGINS_SHAPE }), {
     error: PLUGINS_SHAPE,
   })
   .max(20, { error: PLUGINS_SHAPE })
-  .check((ctx) => {
-    ctx.value.forEach((plugin, i) => {
+  .transform((plugins, ctx): { autoRouter: AutoRouterPlugin | null } => {
+    let autoRouter: AutoRouterPlugin | null = null;
+    plugins.forEach((plugin, i) => {
       if (plugin.enabled === false) return;
       const refusal = Object.hasOwn(PLUGINS, plugin.id) ? PLUGINS[plugin.id] : `plugins[${i}].id "${plugin.id}" is not a known plugin (known: ${Object.keys(PLUGINS).join(', ')})`;
-      if (refusal) ctx.issues.push({ code: 'custom', input: ctx.value, path: [i, 'id'], message: refusal });
+      if (refusal) return void ctx.issues.push({ code: 'custom', input: plugins, path: [i, 'id'], message: refusal });
+      if (plugin.id !== 'auto-router') return;
+      const settings = AutoRouterSettings.safeParse(plugin);
+      if (!settings.success) {
+        for (const issue of settings.error.issues) ctx.issues.push({ code: 'custom', input: plugins, path: [i, ...issue.path], message: issue.message });
+        return;
+      }
+      autoRouter = { allowed: settings.data.allowed_models ?? null, excluded: settings.data.excluded_models ?? null };
     });
+    return { autoRouter };
   });
 
 // ---------------------------------------------------------------------------------------------------------------

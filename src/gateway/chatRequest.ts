@@ -7,13 +7,16 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { invalidRequest } from './gatewayErrors.js';
-import { ChatBody, CompletionBody, fallbackMessage, type CommonBody, MAX_SESSION_ID, MODEL_REQUIRED, pathText, Prompt } from './chatRequest.schema.js';
+import { type AutoRouterPlugin, ChatBody, CompletionBody, fallbackMessage, type CommonBody, MAX_SESSION_ID, MODEL_REQUIRED, pathText, Prompt } from './chatRequest.schema.js';
 import type { ChatMessage, ChatRequest, MessageContent } from './types.js';
 
 export { QUANTIZATIONS } from './chatRequest.schema.js';
 export type SortBy = 'price' | 'throughput' | 'latency';
 
-/** OpenRouter's `provider` object: the fields Switchyard acts on (others, such as the preferred_min_throughput and preferred_max_latency hints, are accepted and ignored). */
+/** Cutoffs per percentile of an endpoint's last 5 minutes (only those the request names). */
+export type Cutoffs = Readonly<Partial<Record<'p50' | 'p75' | 'p90' | 'p99', number>>>;
+
+/** OpenRouter's `provider` object, checked and in Switchyard's units. */
 export interface ProviderPreferences {
   readonly order?: readonly string[];
   readonly only?: readonly string[];
@@ -28,6 +31,12 @@ export interface ProviderPreferences {
   readonly denyDataCollection?: true;
   /** `zdr: true`: only providers an admin stated keep nothing (zero_retention). */
   readonly zdr?: true;
+  /**
+   * `preferred_min_throughput` (tokens per second) and `preferred_max_latency` (converted from seconds to ms):
+   * endpoints whose last 5 minutes miss a cutoff go after those that do not, across the requested models.
+   */
+  readonly minThroughput?: Cutoffs;
+  readonly maxLatencyMs?: Cutoffs;
 }
 
 export interface ParsedChat {
@@ -43,6 +52,8 @@ export interface ParsedChat {
   readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean; readonly files: boolean; readonly audio: boolean };
   /** Text of the last user message (for the auto router's task classification). */
   readonly lastUserText: string;
+  /** The auto-router plugin's limits on what switchyard/auto may pick (null: none sent). */
+  readonly autoRouter: AutoRouterPlugin | null;
   /**
    * The conversation, for sticky routing: `session_id` (or the `x-session-id` header), else `prompt_cache_key`,
    * else a hash of the first system message and the first other message, as OpenRouter identifies it. A function:
@@ -133,6 +144,8 @@ export const providerOf = (provider: CommonBody['provider']): ProviderPreference
     ...(provider.quantizations && { quantizations: provider.quantizations }),
     ...(provider.data_collection === 'deny' && { denyDataCollection: true }),
     ...(provider.zdr === true && { zdr: true }),
+    ...(provider.preferred_min_throughput && { minThroughput: provider.preferred_min_throughput }),
+    ...(provider.preferred_max_latency && { maxLatencyMs: Object.fromEntries(Object.entries(provider.preferred_max_latency).map(([p, seconds]) => [p, seconds * 1000])) }),
     ...(maxPrice && {
       maxPrice: {
         ...(maxPrice.prompt != null && { prompt: maxPrice.prompt }),
@@ -251,6 +264,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
       audio: counts.audio > 0,
     },
     lastUserText,
+    autoRouter: body.plugins?.autoRouter ?? null,
     session: sessionOf(body, sessionHeader, messages),
   };
 };

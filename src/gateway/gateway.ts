@@ -479,6 +479,7 @@ export const createGateway = (deps: {
       usedParameters: [],
       needs: { tools: false, vision: false, json: false, files: false, audio: false },
       lastUserText: '',
+      autoRouter: null,
       session: () => generationId,
     };
     const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });

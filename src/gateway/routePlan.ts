@@ -8,9 +8,9 @@ import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import type { Breakers } from './breaker.js';
-import type { ParsedChat, ProviderPreferences, SortBy } from './chatRequest.js';
+import type { Cutoffs, ParsedChat, ProviderPreferences, SortBy } from './chatRequest.js';
 import { GatewayError, invalidRequest } from './gatewayErrors.js';
-import type { EndpointStatsView } from './routeStats.js';
+import type { EndpointStats, EndpointStatsView } from './routeStats.js';
 
 export interface RouteTarget {
   readonly endpoint: EndpointEntry;
@@ -64,6 +64,16 @@ const meetsDataPolicy = (policy: DataPolicy | null, prefs: ProviderPreferences |
   (!prefs?.zdr || policy === 'zero_retention') && (!prefs?.denyDataCollection || policy === 'no_collection' || policy === 'zero_retention');
 const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
 
+/**
+ * Whether an endpoint's last 5 minutes miss a performance threshold of the request. Without samples in that window
+ * nothing shows it misses one: it keeps its place.
+ */
+const missesThresholds = (stats: EndpointStats | undefined, prefs: ProviderPreferences): boolean => {
+  const beyond = (measured: Partial<Record<keyof Cutoffs, number>> | null | undefined, cutoffs: Cutoffs | undefined, worse: (value: number, cutoff: number) => boolean) =>
+    cutoffs !== undefined && measured != null && Object.entries(cutoffs).some(([p, cutoff]) => measured[p as keyof Cutoffs] !== undefined && worse(measured[p as keyof Cutoffs]!, cutoff));
+  return beyond(stats?.latency5m, prefs.maxLatencyMs, (ms, max) => ms > max) || beyond(stats?.throughput5m, prefs.minThroughput, (tps, min) => tps < min);
+};
+
 export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: EndpointStatsView; parsed: ParsedChat; nowMs: number }): RoutePlan => {
   const { catalog, breakers, stats, parsed } = input;
   const prefs: ProviderPreferences | null = parsed.provider;
@@ -77,7 +87,10 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     const { base, variant } = splitVariant(requested);
     if (AUTO_MODEL_IDS.includes(base)) {
       const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen });
-      if (pick.models.length === 0) throw new GatewayError(404, 'not_found', `The auto router found no model it can serve for this request (task: ${pick.taskType})`, { task_type: pick.taskType });
+      if (pick.models.length === 0) {
+        const narrowed = parsed.autoRouter && (parsed.autoRouter.allowed || parsed.autoRouter.excluded) ? " within the auto-router plugin's allowed_models and excluded_models" : '';
+        throw new GatewayError(404, 'not_found', `The auto router found no model it can serve for this request${narrowed} (task: ${pick.taskType})`, { task_type: pick.taskType });
+      }
       router = `${base}${pick.rule ? ` (${pick.rule})` : ''}`;
       for (const modelId of pick.models) {
         if (seen.has(modelId)) continue;
@@ -93,6 +106,8 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     seen.add(requested);
     groups.push({ requested, base, variant, endpoints });
   }
+
+  const misses = prefs && (prefs.maxLatencyMs || prefs.minThroughput) ? (e: EndpointEntry) => missesThresholds(stats.get(e.id), prefs) : null;
 
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
@@ -176,6 +191,8 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       };
       endpoints.sort((a, b) => rank(a) - rank(b));
     }
+    // The one endpoint allow_fallbacks: false leaves is the first that meets the performance thresholds, if any does.
+    if (misses) endpoints = [...endpoints.filter((e) => !misses(e)), ...endpoints.filter(misses)];
     if (prefs && !prefs.allowFallbacks && !prefs.order) endpoints = endpoints.slice(0, 1);
     filtered.push({ group, endpoints });
   }
@@ -193,6 +210,10 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
   } else {
     ordered = filtered.flatMap(({ group, endpoints }) => demote(endpoints).map((endpoint) => ({ group, endpoint })));
   }
+
+  // 4. Performance thresholds deprioritise, never exclude: endpoints that miss one go after every endpoint that does
+  // not, across the requested models (a fallback model that meets them is tried before a primary that misses them).
+  if (misses) ordered = [...ordered.filter((a) => !misses(a.endpoint)), ...ordered.filter((a) => misses(a.endpoint))];
 
   if (ordered.length === 0) {
     const failure = firstFailure!;

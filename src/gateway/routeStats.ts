@@ -1,10 +1,16 @@
-import { summarizeStats, type EndpointStatsSummary, type ProviderStatsDoc } from '../../projections/providerStats.js';
+import { summarizeStats, type EndpointStatsSummary, type Percentiles, type ProviderStatsDoc } from '../../projections/providerStats.js';
 
-/** What routing reads per endpoint: a snapshot of the providerStats read model (sorting by latency / throughput). */
+/**
+ * What routing reads per endpoint: a snapshot of the providerStats read model. Sorting by latency / throughput reads
+ * the 30-minute medians; the performance thresholds the 5-minute percentiles (OpenRouter's window for them).
+ */
 export interface EndpointStats {
   readonly latencyP50Ms: number | null;
   readonly throughputP50: number | null;
   readonly uptime30m: number | null;
+  /** Time to first token (ms) and tokens per second over the last 5 minutes; null without samples there. */
+  readonly latency5m: Percentiles | null;
+  readonly throughput5m: Percentiles | null;
 }
 
 export interface EndpointStatsView {
@@ -36,7 +42,13 @@ export const createStatsSnapshot = (load: () => Promise<ProviderStatsDoc[]>, now
     for (const doc of docs) {
       const summary = summarizeStats(doc, t);
       nextSummaries.set(doc._id, summary);
-      nextStats.set(doc._id, { latencyP50Ms: summary.latency30m?.p50 ?? null, throughputP50: summary.throughput30m?.p50 ?? null, uptime30m: summary.uptime30m });
+      nextStats.set(doc._id, {
+        latencyP50Ms: summary.latency30m?.p50 ?? null,
+        throughputP50: summary.throughput30m?.p50 ?? null,
+        uptime30m: summary.uptime30m,
+        latency5m: summary.latency5m,
+        throughput5m: summary.throughput5m,
+      });
     }
     summaries = nextSummaries;
     stats = nextStats;

@@ -2,7 +2,8 @@
  * Sticky routing, as OpenRouter does it: a conversation keeps going to the provider that last served it, so the
  * provider's prompt cache stays warm and its cheaper cache reads apply. Per account, model and conversation (see
  * `ParsedChat.session`); it lasts `ttlMs` (10 minutes) of inactivity; it applies only to endpoints whose cache reads
- * cost less than their prompt tokens; a request that names a provider order is routed by that order instead.
+ * cost less than their prompt tokens; a request that names a provider order or performance thresholds is routed by
+ * them instead.
  *
  * In memory, per process: losing it (a restart) only costs one cache miss. Bounded: the least recently used
  * conversation goes first.
@@ -26,12 +27,14 @@ export const createStickySessions = (options: { now: () => number; ttlMs?: numbe
   const ttl = options.ttlMs ?? STICKY_TTL_MS;
   const max = options.max ?? 100_000;
   const pins = new Map<string, { endpointId: string; at: number }>();
+  /** Preferences that order the endpoints themselves (`provider.order`, `preferred_max_latency`, ...) win over a pin. */
+  const routedByRequest = (parsed: ParsedChat) => parsed.provider !== null && (parsed.provider.order !== undefined || parsed.provider.maxLatencyMs !== undefined || parsed.provider.minThroughput !== undefined);
   const keyOf = (accountId: string, model: string, parsed: ParsedChat) => `${accountId}\u0000${model}\u0000${parsed.session()}`;
 
   return {
     apply(targets, accountId, parsed, isOpen) {
       const first = targets[0];
-      if (!first || parsed.provider?.order) return targets;
+      if (!first || routedByRequest(parsed)) return targets;
       const model = first.model;
       // No endpoint of the model caches cheaper: nothing can be pinned (and the conversation is not even hashed).
       if (!targets.some((t) => t.model === model && cachesCheaper(t))) return targets;
@@ -47,7 +50,7 @@ export const createStickySessions = (options: { now: () => number; ttlMs?: numbe
       return [targets[index]!, ...targets.slice(0, index), ...targets.slice(index + 1)];
     },
     record(target, accountId, parsed) {
-      if (parsed.provider?.order || !cachesCheaper(target)) return;
+      if (routedByRequest(parsed) || !cachesCheaper(target)) return;
       const key = keyOf(accountId, target.model, parsed);
       pins.delete(key); // re-inserted last: the Map's order is the recency order
       pins.set(key, { endpointId: target.endpoint.id, at: options.now() });

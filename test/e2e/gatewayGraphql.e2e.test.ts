@@ -204,6 +204,22 @@ describe('the auto model', () => {
     expect(record.data.router).toBe('switchyard/auto (translate)');
   });
 
+  it("narrows its choice to the auto-router plugin's allowed models, refuses what it cannot honour, and charges nothing then", async () => {
+    const auto = async (plugin: Record<string, unknown>) => h.chat(user.key, { model: 'openrouter/auto', messages: [{ role: 'user', content: 'How are you today?' }], plugins: [{ id: 'auto-router', ...plugin }] });
+    // The default rule picks the cheapest model (switchyard/demo, as above) unless the plugin rules it out.
+    expect(((await (await auto({ allowed_models: ['switchyard/demo-*'] })).json()) as { model: string }).model).toBe('switchyard/demo-paid');
+    expect(((await (await auto({ excluded_models: ['switchyard/demo'] })).json()) as { model: string }).model).not.toBe('switchyard/demo');
+    expect(((await (await auto({ allowed_models: ['switchyard/*'] })).json()) as { model: string }).model).toBe('switchyard/demo');
+    const before = await h.settledBalance(user.accountId);
+    const none = await auto({ allowed_models: ['nobody/*'] });
+    expect(none.status).toBe(404);
+    expect(((await none.json()) as { error: { message: string } }).error.message).toContain("within the auto-router plugin's allowed_models and excluded_models");
+    const tier = await auto({ cost_tier: 'low' });
+    expect(tier.status).toBe(400);
+    expect(((await tier.json()) as { error: { message: string } }).error.message).toContain("the auto-router plugin's cost_tier is not supported");
+    expect(await h.settledBalance(user.accountId)).toEqual(before);
+  });
+
   it('invalid rules are refused', async () => {
     const { body } = await h.gql(`mutation { setAutoRouterRules(rules: [{ name: "x", taskTypes: ["astrology"] }]) { ... on DomainError { code message } } }`);
     expect(body.data.setAutoRouterRules).toMatchObject({ code: 'VALIDATION' });

@@ -83,6 +83,28 @@ describe('sorting by the stats the generations feed', () => {
     expect(await servedBy({ model: 'test/speed', provider: { sort: { by: 'throughput', partition: 'none' } } })).toBe('fast');
   });
 
+  it('performance thresholds put the endpoint whose last 5 minutes miss them after the one that meets them', async () => {
+    // slow is the cheaper one (chosen by default), 150 ms to its first token and a token every 40 ms.
+    expect(await servedBy({ model: 'test/speed' })).toBe('slow');
+    expect(await servedBy({ model: 'test/speed', provider: { preferred_max_latency: 0.1 } })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed', provider: { preferred_max_latency: { p90: 0.1 } } })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed', provider: { preferred_min_throughput: 100 } })).toBe('fast');
+    // Deprioritised, not dropped: with only slow allowed, slow still answers.
+    expect(await servedBy({ model: 'test/speed', provider: { only: ['slow'], preferred_max_latency: 0.1 } })).toBe('slow');
+    // Thresholds both meet leave the price order alone.
+    expect(await servedBy({ model: 'test/speed', provider: { preferred_max_latency: 60, preferred_min_throughput: { p50: 1 } } })).toBe('slow');
+  });
+
+  it('refuses a performance threshold that is not a number or percentile cutoffs, charging nothing', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const res = await h.chat(user.key, { model: 'test/speed', messages: MESSAGES, provider: { preferred_max_latency: { median: 1 } } });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string; metadata: { param: string } } };
+    expect(body.error.message).toContain('provider.preferred_max_latency must be a non-negative number (seconds to the first token, the p50)');
+    expect(body.error.metadata.param).toBe('provider.preferred_max_latency');
+    expect(await h.settledBalance(user.accountId)).toEqual(before);
+  });
+
   it('the endpoints API shows uptime, latency to first token and throughput percentiles', async () => {
     const res = await fetch(`${h.url}/api/v1/models/test/speed/endpoints`);
     const { data } = (await res.json()) as { data: { id: string; endpoints: any[] } };

@@ -196,6 +196,13 @@ describe('providerStats projection', () => {
     expect(summary.latency30m).toEqual({ p50: 100, p75: 300, p90: 300, p99: 300 });
     expect(summary.throughput30m!.p50).toBe(100);
     expect(summarizeStats(doc, t0 + 3 * 3600_000).latency30m).toBeNull();
+    // The 5-minute percentiles (routing's performance thresholds) hold only the last 5 minutes' samples.
+    expect(summary.latency5m).toEqual(summary.latency30m);
+    const later = summarizeStats(doc, t0 + 5 * 60_000 + 500);
+    expect(later.latency30m).toEqual({ p50: 100, p75: 300, p90: 300, p99: 300 });
+    expect(later.latency5m).toEqual({ p50: 300, p75: 300, p90: 300, p99: 300 });
+    expect(later.throughput5m!.p50).toBe(100);
+    expect(summarizeStats(doc, t0 + 6 * 60_000).latency5m).toBeNull();
   });
 
   it('ignores attempts that failed because of the request, not the endpoint', () => {

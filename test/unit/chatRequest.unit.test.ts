@@ -44,8 +44,27 @@ describe('refusals keep their message and param', () => {
     [{ model: 'a/b', messages: hi, session_id: '' }, 'session_id must be a non-empty string of at most 256 characters', 'session_id'],
     [{ model: 'a/b', messages: hi, provider: { data_collection: 'never' } }, 'provider.data_collection must be "allow" or "deny"', 'provider.data_collection'],
     [{ model: 'a/b', messages: hi, plugins: [{ id: 'web' }] }, 'the web plugin (web search) is not supported: Switchyard has no search backend (nor the :online variant)', 'plugins'],
-    [{ model: 'a/b', messages: hi, plugins: [{ id: 'file-parser' }, { id: 'auto-router', allowed_models: ['a/*'] }] }, 'the auto-router plugin is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules)', 'plugins'],
-    [{ model: 'a/b', messages: hi, plugins: [{ id: 'telepathy' }] }, 'plugins[0].id "telepathy" is not a known plugin (known: file-parser, response-healing, context-compression, web, auto-router)', 'plugins'],
+    [
+      { model: 'switchyard/auto', messages: hi, plugins: [{ id: 'file-parser' }, { id: 'auto-router', allowed_models: ['a/*'], cost_tier: 'low' }] },
+      "the auto-router plugin's cost_tier is not supported: switchyard/auto follows the rules an admin sets (setAutoRouterRules), which have no cost tiers; narrow its choice with allowed_models",
+      'plugins',
+    ],
+    [
+      { model: 'switchyard/auto', messages: hi, plugins: [{ id: 'auto-router', allowed_models: 'a/*' }] },
+      "the auto-router plugin's allowed_models must be a list of at most 100 model ids or patterns such as \"anthropic/*\" (each at most 200 characters)",
+      'plugins',
+    ],
+    [
+      { model: 'switchyard/auto', messages: hi, plugins: [{ id: 'auto-router', excluded_models: Array.from({ length: 101 }, (_, i) => `m/${i}`) }] },
+      "the auto-router plugin's excluded_models must be a list of at most 100 model ids or patterns such as \"anthropic/*\" (each at most 200 characters)",
+      'plugins',
+    ],
+    [
+      { model: 'switchyard/auto', messages: hi, plugins: [{ id: 'auto-router', allowed_models: ['x'.repeat(201)] }] },
+      "the auto-router plugin's allowed_models must be a list of at most 100 model ids or patterns such as \"anthropic/*\" (each at most 200 characters)",
+      'plugins',
+    ],
+    [{ model: 'a/b', messages: hi, plugins: [{ id: 'telepathy' }] }, 'plugins[0].id "telepathy" is not a known plugin (known: file-parser, response-healing, context-compression, auto-router, web)', 'plugins'],
     [{ model: 'a/b', messages: hi, plugins: { id: 'web' } }, 'plugins must be a list of at most 20 objects such as {"id": "file-parser"}', 'plugins'],
     [{ model: 'a/b', messages: hi, plugins: [{ id: 'web', enabled: 'no' }] }, 'plugins[].enabled must be a boolean', 'plugins'],
   ])('%j → %s', (body, message, param) => {
@@ -56,6 +75,14 @@ describe('refusals keep their message and param', () => {
     for (const plugins of [[{ id: 'file-parser', pdf: { engine: 'native' } }, { id: 'response-healing' }, { id: 'context-compression' }], [{ id: 'web', enabled: false }, { id: 'auto-router', enabled: false }], []]) {
       expect(parseChatBody({ model: 'a/b', messages: hi, plugins }).request.model).toBe('a/b');
     }
+  });
+
+  it("reads the auto-router plugin's allowed and excluded models (the last plugin turned on counts)", () => {
+    const parse = (plugins: unknown) => parseChatBody({ model: 'switchyard/auto', messages: hi, plugins }).autoRouter;
+    expect(parse(undefined)).toBeNull();
+    expect(parse([{ id: 'auto-router', allowed_models: ['anthropic/*', 'x/y'], excluded_models: null }])).toEqual({ allowed: ['anthropic/*', 'x/y'], excluded: null });
+    expect(parse([{ id: 'auto-router', excluded_models: ['*-preview'], cost_tier: null }])).toEqual({ allowed: null, excluded: ['*-preview'] });
+    expect(parse([{ id: 'auto-router', allowed_models: ['a/*'], enabled: false }])).toBeNull();
   });
 
   it('names the x-session-id header when it is malformed', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyTask } from '../../src/gateway/autoRouter.js';
+import { classifyTask, matchesModelPattern } from '../../src/gateway/autoRouter.js';
 import { createBreakers } from '../../src/gateway/breaker.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
@@ -21,7 +21,7 @@ const catalog = catalogOf({
 
 const NO_STATS: EndpointStatsView = { get: () => undefined };
 const statsOf = (entries: Record<string, Partial<EndpointStats>>): EndpointStatsView => ({
-  get: (id) => (entries[id] ? { latencyP50Ms: null, throughputP50: null, uptime30m: null, ...entries[id] } : undefined),
+  get: (id) => (entries[id] ? { latencyP50Ms: null, throughputP50: null, uptime30m: null, latency5m: null, throughput5m: null, ...entries[id] } : undefined),
 });
 
 const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers> } = {}) =>
@@ -104,6 +104,50 @@ describe('planRoute', () => {
     expect(slugs({ model: 'a/chat:floor' }, { stats })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
   });
 
+  it('performance thresholds put endpoints whose last 5 minutes miss them last, across models, and drop none', () => {
+    const at = (p50: number, p90: number) => ({ p50, p75: p50, p90, p99: p90 });
+    const stats = statsOf({
+      'a/chat@cheap': { latency5m: at(3_000, 9_000), throughput5m: at(20, 10) },
+      'a/chat@mid': { latency5m: at(400, 800), throughput5m: at(80, 40) },
+      // dear has no samples in the last 5 minutes: nothing shows it misses a threshold.
+      'b/other@cheap': { latency5m: at(500, 600), throughput5m: at(100, 90) },
+    });
+    expect(slugs({ model: 'a/chat' }, { stats })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    // preferred_max_latency is in seconds; a number is the p50's cutoff.
+    expect(slugs({ model: 'a/chat', provider: { preferred_max_latency: 2 } }, { stats })).toEqual(['a/chat@mid', 'a/chat@dear', 'a/chat@cheap']);
+    expect(slugs({ model: 'a/chat', provider: { preferred_max_latency: { p90: 0.5 } } }, { stats })).toEqual(['a/chat@dear', 'a/chat@cheap', 'a/chat@mid']);
+    expect(slugs({ model: 'a/chat', provider: { preferred_min_throughput: 50 } }, { stats })).toEqual(['a/chat@mid', 'a/chat@dear', 'a/chat@cheap']);
+    expect(slugs({ model: 'a/chat', provider: { preferred_min_throughput: { p50: 50, p90: 50 } } }, { stats })).toEqual(['a/chat@dear', 'a/chat@cheap', 'a/chat@mid']);
+    // Both at once: an endpoint that misses either goes last.
+    expect(slugs({ model: 'a/chat', provider: { preferred_min_throughput: 15, preferred_max_latency: { p90: 1 } } }, { stats })).toEqual(['a/chat@mid', 'a/chat@dear', 'a/chat@cheap']);
+    // A fallback model that meets them goes before the primary's endpoints that miss them.
+    expect(slugs({ model: 'a/chat', models: ['b/other'], provider: { only: ['cheap'], preferred_max_latency: 2 } }, { stats })).toEqual(['b/other@cheap', 'a/chat@cheap']);
+    expect(slugs({ model: 'a/chat', models: ['b/other'], provider: { preferred_max_latency: 2 } }, { stats })).toEqual(['a/chat@mid', 'a/chat@dear', 'b/other@cheap', 'a/chat@cheap']);
+    // Thresholds no endpoint meets change nothing; allow_fallbacks: false keeps the first endpoint that meets them.
+    expect(slugs({ model: 'a/chat', provider: { only: ['cheap', 'mid'], preferred_min_throughput: 1_000 } }, { stats })).toEqual(['a/chat@cheap', 'a/chat@mid']);
+    expect(slugs({ model: 'a/chat', provider: { allow_fallbacks: false, preferred_max_latency: 2 } }, { stats })).toEqual(['a/chat@mid']);
+    // An explicit order is a preference too: the thresholds come after it only for the endpoints that miss them.
+    expect(slugs({ model: 'a/chat', provider: { order: ['cheap', 'dear'], preferred_max_latency: 2 } }, { stats })).toEqual(['a/chat@dear', 'a/chat@mid', 'a/chat@cheap']);
+  });
+
+  it('refuses performance thresholds that are not non-negative numbers or percentile cutoffs', () => {
+    for (const [value, param] of [
+      ['fast', 'preferred_max_latency'],
+      [-1, 'preferred_max_latency'],
+      [{ p42: 1 }, 'preferred_min_throughput'],
+      [{ p50: -5 }, 'preferred_min_throughput'],
+      [{ p90: '10' }, 'preferred_min_throughput'],
+      [[1], 'preferred_max_latency'],
+    ] as const) {
+      const error = failure({ model: 'a/chat', provider: { [param]: value } });
+      expect(error.status, JSON.stringify(value)).toBe(400);
+      expect(error.message).toContain(`provider.${param} must be a non-negative number`);
+      // The param names the field, and the percentile when one cutoff is wrong.
+      expect(String(error.metadata?.param)).toMatch(new RegExp(`^provider\\.${param}(\\.p\\d\\d)?$`));
+    }
+    expect(slugs({ model: 'a/chat', provider: { preferred_max_latency: null, preferred_min_throughput: { p50: null } } })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+  });
+
   it('partition "none" sorts endpoints across all requested models', () => {
     expect(slugs({ model: 'a/chat', models: ['b/other'], provider: { sort: { by: 'price', partition: 'none' } } })).toEqual(['b/other@cheap', 'a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
   });
@@ -140,7 +184,10 @@ describe('the auto model', () => {
       { model: 'x/coder', provider: 'p', prices: { prompt: 900, completion: 900 } },
       { model: 'x/cheap', provider: 'p', prices: { prompt: 10, completion: 10 }, supportedParameters: ['max_tokens'] },
       { model: 'x/mid', provider: 'p', prices: { prompt: 100, completion: 100 } },
+      // The cheapest of all, but it writes no text: never the auto router's pick for a chat.
+      { model: 'x/embed', provider: 'p', prices: { prompt: 1, completion: 0 } },
     ],
+    models: [{ modelId: 'x/embed', outputModalities: ['embeddings'] }],
     rules: [
       { name: 'code', taskTypes: ['code'], models: ['x/coder', 'x/mid'] },
       { name: 'default', sort: 'price', limit: 2 },
@@ -167,6 +214,39 @@ describe('the auto model', () => {
   it('keeps only models with the capabilities the request needs', () => {
     const tools = pick('How are you?', { tools: [{ type: 'function', function: { name: 'f' } }] });
     expect([...new Set(tools.targets.map((t) => t.model))]).toEqual(['x/mid', 'x/coder']);
+  });
+
+  it("narrows every rule's choice to the auto-router plugin's allowed models, without its excluded ones", () => {
+    const models = (content: string, plugin: Record<string, unknown>) => [...new Set(pick(content, { plugins: [{ id: 'auto-router', ...plugin }] }).targets.map((t) => t.model))];
+    expect(models('How are you?', { allowed_models: ['x/mid', 'x/coder'] })).toEqual(['x/mid', 'x/coder']);
+    expect(models('How are you?', { excluded_models: ['*cheap*'] })).toEqual(['x/mid', 'x/coder']);
+    expect(models('How are you?', { allowed_models: ['x/embed', 'x/mid'] })).toEqual(['x/mid']);
+    expect(models('How are you?', { allowed_models: ['X/*'], excluded_models: ['x/mid'] })).toEqual(['x/cheap', 'x/coder']);
+    // The code rule's models are narrowed too; a rule left with none gives way to the next.
+    expect(models('Fix this python function: def f(): return 1', { excluded_models: ['x/coder'] })).toEqual(['x/mid']);
+    expect(models('Fix this python function: def f(): return 1', { allowed_models: ['x/cheap'] })).toEqual(['x/cheap']);
+    let refusal: unknown;
+    try {
+      pick('How are you?', { plugins: [{ id: 'auto-router', allowed_models: ['y/*'] }] });
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(GatewayError);
+    expect((refusal as GatewayError).status).toBe(404);
+    expect((refusal as GatewayError).message).toBe("The auto router found no model it can serve for this request within the auto-router plugin's allowed_models and excluded_models (task: chat)");
+  });
+
+  it('matches model patterns: * for any run of characters, case ignored, in time linear in the stars', () => {
+    expect(matchesModelPattern('anthropic/*', 'anthropic/claude-3.5-sonnet')).toBe(true);
+    expect(matchesModelPattern('anthropic/*', 'openai/gpt-4o')).toBe(false);
+    expect(matchesModelPattern('*', 'a/b')).toBe(true);
+    expect(matchesModelPattern('*/gpt-4o*', 'OpenAI/GPT-4o-mini')).toBe(true);
+    expect(matchesModelPattern('a*b*c', 'axxbyyc')).toBe(true);
+    expect(matchesModelPattern('a*b*c', 'axxbyy')).toBe(false);
+    expect(matchesModelPattern('openai/gpt-4o', 'openai/gpt-4o-mini')).toBe(false);
+    expect(matchesModelPattern('', '')).toBe(true);
+    // A hostile pattern (a regular expression built from it would backtrack for ages) is just a miss.
+    expect(matchesModelPattern(`${'*a'.repeat(99)}b`, 'a'.repeat(200))).toBe(false);
   });
 
   it('classifies common tasks', () => {

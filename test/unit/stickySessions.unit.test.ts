@@ -34,12 +34,15 @@ describe('sticky sessions', () => {
     expect(sticky.size).toBe(0);
   });
 
-  it('skips a pinned endpoint whose breaker is open, one no longer among the targets, and a provider order', () => {
+  it('skips a pinned endpoint whose breaker is open, one no longer among the targets, a provider order and performance thresholds', () => {
     const sticky = createStickySessions({ now: () => 0 });
     sticky.record(dear, 'acc', chat('s'));
     expect(sticky.apply([cheap, dear], 'acc', chat('s'), (id) => id === dear.endpoint.id)).toEqual([cheap, dear]);
     expect(sticky.apply([cheap], 'acc', chat('s'), healthy)).toEqual([cheap]);
     expect(sticky.apply([cheap, dear], 'acc', chat('s', { provider: { order: ['a'] } }), healthy)).toEqual([cheap, dear]);
+    expect(sticky.apply([cheap, dear], 'acc', chat('s', { provider: { preferred_max_latency: 1 } }), healthy)).toEqual([cheap, dear]);
+    expect(sticky.apply([cheap, dear], 'acc', chat('s', { provider: { preferred_min_throughput: { p90: 20 } } }), healthy)).toEqual([cheap, dear]);
+    expect(sticky.apply([cheap, dear], 'acc', chat('s', { provider: { sort: 'price' } }), healthy)).toEqual([dear, cheap]);
   });
 
   it('pins only endpoints whose cache reads are cheaper, and forgets the least recently used beyond its bound', () => {
