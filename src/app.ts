@@ -87,6 +87,9 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
   return { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), presets: core.gateway.presets.status(), ...(ledger && { ledger }) };
 };
 
+/** What a page of another origin may read of a REST answer beyond the basics. */
+const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset';
+
 export const buildApp = (
   core: Core,
   extraRoutes: readonly Route[] = [],
@@ -165,6 +168,19 @@ export const buildApp = (
   const graphiqlPage = createGraphiqlPage(() => renderGraphiQL({ title: 'Switchyard GraphQL', subscriptionsProtocol: 'WS' }));
   const consoleAssets = createConsoleAssets(consoleDistDir);
 
+  /**
+   * A browser's CORS preflight on the REST API: every method a route has, and the headers the page asked to send
+   * (clients such as the openai SDK add their own), when they are plain header names.
+   */
+  const preflight = (req: IncomingMessage, res: ServerResponse) => {
+    const asked = req.headers['access-control-request-headers'];
+    res.statusCode = 204;
+    res.setHeader('access-control-allow-methods', 'GET, POST, PATCH, DELETE');
+    if (asked && asked.length <= 2_000 && /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/.test(asked.trim())) res.setHeader('access-control-allow-headers', asked.trim());
+    res.setHeader('access-control-max-age', '600');
+    res.end();
+  };
+
   /** The route a response answered, by pattern (for onResponse): set as the request is dispatched. */
   const routeOf = new WeakMap<ServerResponse, string>();
 
@@ -188,6 +204,13 @@ export const buildApp = (
     if (isConsolePath(url.pathname)) {
       routeOf.set(res, 'console');
       return consoleAssets(req, res, url.pathname);
+    }
+    // The REST API authenticates with a bearer key, never a cookie, so a page of any origin may call it (as OpenRouter's
+    // may): a browser app exchanges its sign-in code and calls models itself.
+    if (url.pathname.startsWith('/api/')) {
+      res.setHeader('access-control-allow-origin', '*');
+      if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return preflight(req, res);
+      res.setHeader('access-control-expose-headers', EXPOSED_HEADERS);
     }
     const found = router.match(req.method ?? 'GET', url.pathname);
     if (found && 'route' in found) routeOf.set(res, found.route.path);

@@ -73,7 +73,12 @@ const load = (dir: string): Map<string, Asset> | null => {
   } catch {
     return null;
   }
-  const files = new Map<string, Asset>([['/', asset(index, CONTENT_TYPES['.html'] ?? 'text/html', 'no-cache')]]);
+  // The page at / and at /auth (where an app sends a user to sign in with Switchyard: src/console/app/pages/authorize.tsx).
+  const page = asset(index, CONTENT_TYPES['.html'] ?? 'text/html', 'no-cache');
+  const files = new Map<string, Asset>([
+    ['/', page],
+    ['/auth', page],
+  ]);
   for (const name of readdirSync(join(dir, 'assets'))) {
     files.set(`/assets/${name}`, asset(readFileSync(join(dir, 'assets', name)), CONTENT_TYPES[extname(name)] ?? 'application/octet-stream', 'public, max-age=31536000, immutable'));
   }
@@ -83,7 +88,7 @@ const load = (dir: string): Map<string, Asset> | null => {
 const matches = (header: string | undefined, etag: string): boolean =>
   header !== undefined && header.split(',').some((tag) => tag.trim() === '*' || tag.trim().replace(/^W\//, '') === etag.replace(/^W\//, ''));
 
-export const isConsolePath = (pathname: string): boolean => pathname === '/' || pathname.startsWith('/assets/');
+export const isConsolePath = (pathname: string): boolean => pathname === '/' || pathname === '/auth' || pathname.startsWith('/assets/');
 
 export const createConsoleAssets = (dir: string) => {
   // Read on the first request, not at start-up; a missing bundle is looked for again on the next request.

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey } from './api.js';
 import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
+import { AuthorizePage } from './pages/authorize.js';
 import { AdminPage } from './pages/admin.js';
 import { CreditsPage } from './pages/credits.js';
 import { KeysPage } from './pages/keys.js';
@@ -116,6 +117,16 @@ const App = () => {
 
   if (checking) return <p class="loading" role="status">Loading…</p>;
   if (!me) return <SignIn reason={reason} onSignedIn={(found) => (setReason(null), setMe(found))} />;
+
+  // /auth?callback_url=…: an app asks for a key (Sign in with Switchyard); the page alone, no navigation.
+  if (location.pathname === '/auth') {
+    showTitle('Authorize an app');
+    return (
+      <main id="main" class="signin">
+        <AuthorizePage me={me} search={location.search} />
+      </main>
+    );
+  }
 
   const pages = pagesFor(me.roles);
   const current = pageFromHash(hash, me.roles);

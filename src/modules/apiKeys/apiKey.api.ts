@@ -1,8 +1,10 @@
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { SwitchyardPubSub } from '../../core.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
+import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
@@ -12,6 +14,8 @@ import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
 import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js';
+import { appAuthorizationDecider, INVALID_CODE, type AppAuthorizationCommand } from './appAuth.decider.js';
+import { appAuthorizationStream, type CodeChallengeMethod } from './appAuth.events.js';
 import { generateApiKey } from './keyFormat.js';
 
 export interface NewApiKey {
@@ -38,6 +42,41 @@ export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
   return { _id: keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
 };
 
+/** How long the console's code waits for the app's exchange. */
+export const APP_CODE_TTL_MS = 10 * 60_000;
+/** RFC 7636's code verifier: 43-128 unreserved characters (a plain challenge is a verifier). */
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+/** An S256 challenge: BASE64URL of 32 bytes, unpadded. Our codes have the same shape. */
+const BASE64URL_32 = /^[A-Za-z0-9_-]{43}$/;
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** The app's callback URL: absolute, https (http only on a loopback host, for apps on the user's machine), no credentials or fragment. */
+const checkCallbackUrl = (raw: string): URL => {
+  const refuse = (why: string) => new ValidationError(`callbackUrl ${why}`, { param: 'callbackUrl' });
+  if (raw.length > 2_048) throw refuse('must be at most 2,048 characters');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw refuse('must be an absolute URL such as https://app.example/callback');
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) throw refuse('must use https (http only on localhost, 127.0.0.1 or [::1])');
+  if (url.username || url.password) throw refuse('must not carry a user name or password');
+  if (url.hash) throw refuse('must not have a fragment (#...)');
+  return url;
+};
+
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export interface AppAuthorizationRequest {
+  readonly callbackUrl: string;
+  readonly codeChallenge: string;
+  readonly codeChallengeMethod: CodeChallengeMethod;
+  /** Null: "App at <host>". */
+  readonly keyName: string | null;
+  readonly limit: number | null;
+}
+
 type PageArgs = Parameters<ReturnType<typeof apiKeyQueries>['pageForAccount']>[1];
 
 /** The API keys module: issue and manage keys (commands answer from the decision), and read them. */
@@ -59,26 +98,85 @@ export const createApiKeysApi = (deps: {
   };
   const at = () => deps.now().toISOString();
 
+  /**
+   * An app authorization's command. Not through `writes`: the auth directory does not follow these streams (a code is
+   * not a key), so there is nothing for it to catch up with; the key an exchange creates goes through `issue`.
+   */
+  const appAuthorization = (codeHash: string, command: AppAuthorizationCommand, caller: Caller, actor: string) =>
+    handleCommand(deps.eventStore, appAuthorizationStream(codeHash), appAuthorizationDecider, command, {
+      metadata: { actor: caller.principal?.accountId ?? actor, correlationId: caller.requestId, at: deps.now().toISOString() },
+    });
+
+  const issue = async (caller: Caller, input: NewApiKey, keyId: string): Promise<CreatedApiKey> => {
+    const now = deps.now();
+    if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
+    const kind = input.kind ?? 'inference';
+    // A management key never calls a model, so a spending limit on it would mean nothing.
+    if (kind === 'management' && input.limit !== null) throw new ValidationError('A management key cannot spend: create it without a limit');
+    if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
+    const { secret, hash, hint } = generateApiKey();
+    const { state } = await writes.execute(
+      apiKeyStream(keyId),
+      apiKeyDecider,
+      { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, at: now.toISOString() } },
+      caller,
+      input.accountId,
+    );
+    return { key: apiKeyView(state), secret };
+  };
+
   return {
     /** Create a key for an existing account; the answer holds its secret, shown this once. */
-    async create(caller: Caller, input: NewApiKey): Promise<CreatedApiKey> {
+    create: (caller: Caller, input: NewApiKey): Promise<CreatedApiKey> => issue(caller, input, newId('key')),
+    /**
+     * The console's consent to an app (OpenRouter's OAuth PKCE): a one-time code bound to the app's callback URL and
+     * PKCE challenge, valid APP_CODE_TTL_MS. The answer is the callback URL with `code` added, where the console goes.
+     */
+    async authorizeApp(caller: Caller & { principal: Principal }, input: AppAuthorizationRequest): Promise<{ redirectUrl: string; expiresAt: string }> {
+      const callback = checkCallbackUrl(input.callbackUrl);
+      const challengeOk = input.codeChallengeMethod === 'S256' ? BASE64URL_32.test(input.codeChallenge) : VERIFIER.test(input.codeChallenge);
+      if (!challengeOk) {
+        const shape = input.codeChallengeMethod === 'S256' ? 'BASE64URL(SHA-256(code_verifier)), 43 characters' : 'the code verifier itself, 43-128 characters of A-Z a-z 0-9 - . _ ~';
+        throw new ValidationError(`codeChallenge must be ${shape}`, { param: 'codeChallenge' });
+      }
+      if (input.limit !== null && (!Number.isSafeInteger(input.limit) || input.limit <= 0)) throw new ValidationError('limit must be a positive number of nano-dollars', { param: 'limit' });
+      const keyName = input.keyName?.trim() || `App at ${callback.host}`.slice(0, 100);
+      if (keyName.length > 100) throw new ValidationError('keyName must be at most 100 characters', { param: 'keyName' });
+      const code = randomBytes(32).toString('base64url');
+      const codeHash = sha256Hex(code);
       const now = deps.now();
-      if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
-      const kind = input.kind ?? 'inference';
-      // A management key never calls a model, so a spending limit on it would mean nothing.
-      if (kind === 'management' && input.limit !== null) throw new ValidationError('A management key cannot spend: create it without a limit');
-      if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
-      const keyId = newId('key');
-      const { secret, hash, hint } = generateApiKey();
-      const { state } = await writes.execute(
-        apiKeyStream(keyId),
-        apiKeyDecider,
-        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, at: now.toISOString() } },
+      const expiresAt = new Date(now.getTime() + APP_CODE_TTL_MS).toISOString();
+      await appAuthorization(
+        codeHash,
+        {
+          type: 'GrantAppAuthorization',
+          data: { codeHash, accountId: caller.principal.accountId, callbackUrl: callback.href, codeChallenge: input.codeChallenge, codeChallengeMethod: input.codeChallengeMethod, keyName, limit: input.limit, expiresAt, at: now.toISOString() },
+        },
         caller,
-        input.accountId,
+        caller.principal.accountId,
       );
-      return { key: apiKeyView(state), secret };
+      const redirect = new URL(callback.href);
+      redirect.searchParams.set('code', code);
+      return { redirectUrl: redirect.href, expiresAt };
     },
+
+    /**
+     * `POST /api/v1/auth/keys`: an app's code and PKCE verifier for a new key on the account that granted the code.
+     * The exchange is recorded before the key is created, so a code yields one key even when sent twice at once.
+     */
+    async exchangeAppCode(requestId: string, input: { code: string; verifier: string; method: CodeChallengeMethod | null }): Promise<{ secret: string; accountId: string; keyId: string }> {
+      if (!VERIFIER.test(input.verifier)) throw new ValidationError('code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)', { param: 'code_verifier' });
+      if (!BASE64URL_32.test(input.code)) throw new ForbiddenError(INVALID_CODE);
+      const codeHash = sha256Hex(input.code);
+      const keyId = newId('key');
+      const caller: Caller = { principal: null, requestId };
+      const { state } = await appAuthorization(codeHash, { type: 'ExchangeAppAuthorization', data: { codeHash, verifier: input.verifier, method: input.method, keyId, at: deps.now().toISOString() } }, caller, 'app');
+      if (state.status !== 'exchanged') throw new Error('an exchanged authorization code is not in the exchanged state');
+      const { grant } = state;
+      const created = await issue(caller, { accountId: grant.accountId, name: grant.keyName, limit: grant.limit, limitReset: 'never', expiresAt: null }, keyId);
+      return { secret: created.secret, accountId: grant.accountId, keyId };
+    },
+
     rename: (caller: Caller, keyId: string, name: string) => change(caller, { type: 'RenameApiKey', data: { keyId, name, at: at() } }),
     /** Set or clear (null) the spending limit and its reset window. */
     setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) =>

@@ -7,6 +7,7 @@ import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import type { CreatedApiKey } from './apiKey.api.js';
 import { KEY_KINDS, LIMIT_RESETS, type KeyKind, type LimitReset } from './apiKey.events.js';
+import { CODE_CHALLENGE_METHODS, type CodeChallengeMethod } from './appAuth.events.js';
 
 export const LimitResetEnum = builder.enumType('LimitReset', {
   values: Object.fromEntries(LIMIT_RESETS.map((reset) => [reset.toUpperCase(), { value: reset }])) as Record<Uppercase<LimitReset>, { value: LimitReset }>,
@@ -45,6 +46,19 @@ export const CreatedApiKeyRef = builder.objectRef<CreatedApiKey>('CreatedApiKey'
   fields: (t) => ({
     key: t.field({ type: ApiKeyRef, resolve: (created) => created.key }),
     secret: t.exposeString('secret', { description: 'The key itself. Shown only once: store it now.' }),
+  }),
+});
+
+export const CodeChallengeMethodEnum = builder.enumType('CodeChallengeMethod', {
+  description: 'How a PKCE code challenge was made from its verifier (RFC 7636): S256 = BASE64URL(SHA-256(verifier)), PLAIN = the verifier.',
+  values: Object.fromEntries(CODE_CHALLENGE_METHODS.map((m) => [m.toUpperCase(), { value: m }])) as Record<Uppercase<CodeChallengeMethod>, { value: CodeChallengeMethod }>,
+});
+
+const AppAuthorizationRef = builder.objectRef<{ redirectUrl: string; expiresAt: string }>('AppAuthorization').implement({
+  description: 'A one-time code for an app, inside the URL to send the browser to.',
+  fields: (t) => ({
+    redirectUrl: t.exposeString('redirectUrl', { description: "The app's callback URL with the code added (?code=...)." }),
+    expiresAt: t.field({ type: 'DateTime', description: 'The app must exchange the code (POST /api/v1/auth/keys) before this moment.', resolve: (a) => a.expiresAt }),
   }),
 });
 
@@ -94,6 +108,27 @@ builder.mutationFields((t) => ({
         limitReset: args.limitReset ?? 'never',
         expiresAt: args.expiresAt ?? null,
         kind: args.kind ?? 'inference',
+      }),
+  }),
+  authorizeApp: t.withAuth({ authenticated: true }).field({
+    type: AppAuthorizationRef,
+    description:
+      "Sign in with Switchyard (OpenRouter's OAuth PKCE): let the app at callbackUrl have a new key on the caller's account. Returns the callback URL with a one-time code, valid 10 minutes, which the app exchanges with its code verifier at POST /api/v1/auth/keys for the key.",
+    errors: { directResult: true },
+    args: {
+      callbackUrl: t.arg.string({ required: true }),
+      codeChallenge: t.arg.string({ required: true }),
+      codeChallengeMethod: t.arg({ type: CodeChallengeMethodEnum, defaultValue: 'S256' }),
+      keyName: t.arg.string({ required: false, validate: keyName }),
+      limit: t.arg({ type: 'Money', required: false, validate: limit, description: "The new key's spending limit (never resets); none when omitted." }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.apiKeys.authorizeApp(ctx, {
+        callbackUrl: args.callbackUrl,
+        codeChallenge: args.codeChallenge,
+        codeChallengeMethod: args.codeChallengeMethod ?? 'S256',
+        keyName: args.keyName ?? null,
+        limit: args.limit ?? null,
       }),
   }),
   renameApiKey: t.withAuth(ownsApiKeyArg).field({

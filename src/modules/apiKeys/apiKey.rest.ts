@@ -62,6 +62,14 @@ const UpdateBody = z.strictObject(
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : 'The request body must be a JSON object') },
 );
 
+const ExchangeBody = z.strictObject(
+  {
+    code: z.string({ error: 'code must be a string' }),
+    code_verifier: z.string({ error: 'code_verifier must be a string' }),
+    code_challenge_method: z.enum(['S256', 'plain'], { error: 'code_challenge_method must be "S256" or "plain"' }).nullish(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : 'The request body must be a JSON object {code, code_verifier}') },
+);
 const parseBody = <T>(schema: z.ZodType<T>, raw: unknown): T => {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
@@ -135,6 +143,16 @@ export const apiKeyRoutes = (deps: {
   };
 
   return [
+    {
+      // OpenRouter's OAuth PKCE exchange: no bearer key, the one-time code and its verifier are the credential.
+      method: 'POST',
+      path: '/api/v1/auth/keys',
+      handler: async (request) => {
+        const input = parseBody(ExchangeBody, await body(request));
+        const { secret, accountId } = await apiKeys.exchangeAppCode(request.requestId, { code: input.code, verifier: input.code_verifier, method: input.code_challenge_method ?? null });
+        sendJson(request.res, 200, { key: secret, user_id: accountId });
+      },
+    },
     {
       method: 'GET',
       path: '/api/v1/keys',

@@ -38,7 +38,7 @@ const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
 const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
 
 /** "" → no limit; otherwise dollars, or an error message. */
-const limitOf = (text: string): { limit: number | null } | { error: string } => {
+export const limitOf = (text: string): { limit: number | null } | { error: string } => {
   if (!text.trim()) return { limit: null };
   const limit = parseUsd(text);
   return limit === null ? { error: 'The limit is an amount of dollars, e.g. 5 or 2.50.' } : { limit };

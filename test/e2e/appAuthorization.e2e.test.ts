@@ -1,0 +1,176 @@
+/**
+ * Sign in with Switchyard (OpenRouter's OAuth PKCE) over real HTTP: the console's consent (GraphQL authorizeApp) gives
+ * the app a one-time code at its callback URL; the app exchanges it with its code verifier at POST /api/v1/auth/keys
+ * for a key on the user's account. Hostile inputs: callback URLs, challenges, verifiers, replayed and raced codes.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ name: 'app-user', credits: 1_000_000_000 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const AUTHORIZE = `mutation ($callbackUrl: String!, $codeChallenge: String!, $method: CodeChallengeMethod, $keyName: String, $limit: Money) {
+  authorizeApp(callbackUrl: $callbackUrl, codeChallenge: $codeChallenge, codeChallengeMethod: $method, keyName: $keyName, limit: $limit) {
+    ... on AppAuthorization { redirectUrl expiresAt }
+    ... on DomainError { code message }
+  }
+}`;
+
+const newVerifier = () => randomBytes(48).toString('base64url'); // 64 characters
+const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
+
+const authorize = async (variables: Record<string, unknown>, key: string | null = user.key) => {
+  const { body } = await h.gql(AUTHORIZE, { callbackUrl: 'http://127.0.0.1:3000/callback?state=xyz', ...variables }, key);
+  return body as { data: { authorizeApp: { redirectUrl?: string; expiresAt?: string; code?: string; message?: string } } | null; errors?: { message: string; extensions?: { code?: string } }[] };
+};
+
+const codeFor = async (verifier: string, extra: Record<string, unknown> = {}) => {
+  const body = await authorize({ codeChallenge: s256(verifier), ...extra });
+  const redirect = new URL(body.data!.authorizeApp.redirectUrl!);
+  return redirect.searchParams.get('code')!;
+};
+
+const exchange = (body: unknown) =>
+  fetch(`${h.url}/api/v1/auth/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+const keysOf = async (account: Account) => {
+  const { body } = await h.gql('{ apiKeys(first: 50) { edges { node { id name limit } } } }', {}, account.key);
+  return body.data.apiKeys.edges.map((e: { node: { id: string; name: string; limit: number | null } }) => e.node) as { id: string; name: string; limit: number | null }[];
+};
+
+describe('sign in with Switchyard', () => {
+  it('gives the app a key on the user’s account for its code and verifier, once, and the key calls models', async () => {
+    const verifier = newVerifier();
+    const body = await authorize({ codeChallenge: s256(verifier), keyName: 'Notes app', limit: 5_000_000 });
+    const { redirectUrl, expiresAt } = body.data!.authorizeApp;
+    const redirect = new URL(redirectUrl!);
+    // The callback as given (its own query kept), with the code added.
+    expect(`${redirect.origin}${redirect.pathname}`).toBe('http://127.0.0.1:3000/callback');
+    expect(redirect.searchParams.get('state')).toBe('xyz');
+    const code = redirect.searchParams.get('code')!;
+    expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Date.parse(expiresAt!) - Date.now()).toBeGreaterThan(9 * 60_000);
+
+    const res = await exchange({ code, code_verifier: verifier, code_challenge_method: 'S256' });
+    expect(res.status).toBe(200);
+    const { key, user_id } = (await res.json()) as { key: string; user_id: string };
+    expect(user_id).toBe(user.accountId);
+    const created = (await keysOf(user)).find((k) => k.name === 'Notes app');
+    expect(created).toMatchObject({ limit: 5_000_000 });
+
+    // The key is the user's: it calls a model through the openai SDK, charged to the user's account.
+    const client = new OpenAI({ apiKey: key, baseURL: `${h.url}/api/v1` });
+    const completion = await client.chat.completions.create({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hello' }] });
+    expect(completion.choices[0]!.message.content).toBeTruthy();
+    const { body: me } = await h.gql('{ me { id } }', {}, key);
+    expect(me.data.me.id).toBe(user.accountId);
+
+    // The code is spent: a replay gets nothing.
+    const replay = await exchange({ code, code_verifier: verifier });
+    expect(replay.status).toBe(403);
+    expect(((await replay.json()) as { error: { message: string } }).error.message).toContain('Invalid code or code_verifier');
+    expect((await keysOf(user)).filter((k) => k.name === 'Notes app')).toHaveLength(1);
+  });
+
+  it('refuses a wrong verifier (the code stays usable with the right one) and a code it never issued', async () => {
+    const verifier = newVerifier();
+    const code = await codeFor(verifier);
+    for (const attempt of [{ code, code_verifier: newVerifier() }, { code, code_verifier: verifier, code_challenge_method: 'plain' }, { code: randomBytes(32).toString('base64url'), code_verifier: verifier }, { code: 'short', code_verifier: verifier }]) {
+      const res = await exchange(attempt);
+      expect(res.status, JSON.stringify(attempt)).toBe(403);
+    }
+    const res = await exchange({ code, code_verifier: verifier });
+    expect(res.status).toBe(200);
+  });
+
+  it('the plain method: the challenge is the verifier', async () => {
+    const verifier = newVerifier();
+    const code = await codeFor(verifier, { codeChallenge: verifier, method: 'PLAIN' });
+    expect((await exchange({ code, code_verifier: newVerifier() })).status).toBe(403);
+    expect((await exchange({ code, code_verifier: verifier, code_challenge_method: 'plain' })).status).toBe(200);
+  });
+
+  it('two exchanges of one code at once: one key, one refusal', async () => {
+    const verifier = newVerifier();
+    const code = await codeFor(verifier, { keyName: 'raced' });
+    const results = await Promise.all(Array.from({ length: 4 }, () => exchange({ code, code_verifier: verifier })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 403, 403, 403]);
+    expect((await keysOf(user)).filter((k) => k.name === 'raced')).toHaveLength(1);
+  });
+
+  it('names the key after the callback host when the consent gives no name', async () => {
+    const verifier = newVerifier();
+    const code = await codeFor(verifier, { callbackUrl: 'https://notes.example/oauth' });
+    expect((await exchange({ code, code_verifier: verifier })).status).toBe(200);
+    expect((await keysOf(user)).some((k) => k.name === 'App at notes.example')).toBe(true);
+  });
+
+  it('answers browsers’ CORS preflights on the REST API, so a page of another origin can exchange its code and call models', async () => {
+    const preflight = (path: string, headers: string) =>
+      fetch(`${h.url}${path}`, { method: 'OPTIONS', headers: { 'access-control-request-method': 'POST', 'access-control-request-headers': headers } });
+    for (const path of ['/api/v1/auth/keys', '/api/v1/chat/completions']) {
+      const res = await preflight(path, 'authorization, content-type, x-stainless-os');
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+      expect(res.headers.get('access-control-allow-methods')).toBe('GET, POST, PATCH, DELETE');
+      expect(res.headers.get('access-control-allow-headers')).toBe('authorization, content-type, x-stainless-os');
+    }
+    // Asked headers that are not plain header names are not echoed back.
+    expect((await preflight('/api/v1/chat/completions', 'authorization; x=1')).headers.get('access-control-allow-headers')).toBeNull();
+    // An OPTIONS that is no preflight is routed like any request (no such method: 405).
+    expect((await fetch(`${h.url}/api/v1/models`, { method: 'OPTIONS' })).status).toBe(405);
+    const answer = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] });
+    expect(answer.headers.get('access-control-allow-origin')).toBe('*');
+    expect(answer.headers.get('access-control-expose-headers')).toContain('x-generation-id');
+    // GraphQL and the console are not the REST API: no CORS headers added there.
+    expect((await fetch(`${h.url}/`)).headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it.each([
+    ['javascript:alert(1)', 'callbackUrl must use https'],
+    ['http://evil.example/cb', 'callbackUrl must use https (http only on localhost, 127.0.0.1 or [::1])'],
+    ['https://user:pw@app.example/cb', 'callbackUrl must not carry a user name or password'],
+    ['https://app.example/cb#frag', 'callbackUrl must not have a fragment'],
+    ['/relative', 'callbackUrl must be an absolute URL'],
+    [`https://app.example/${'x'.repeat(2_100)}`, 'callbackUrl must be at most 2,048 characters'],
+  ])('refuses the callback URL %s', async (callbackUrl, message) => {
+    const body = await authorize({ callbackUrl, codeChallenge: s256(newVerifier()) });
+    expect(body.data!.authorizeApp.code).toBe('VALIDATION');
+    expect(body.data!.authorizeApp.message).toContain(message);
+  });
+
+  it('refuses a malformed challenge, an unauthenticated consent and malformed exchanges, creating no key', async () => {
+    const before = (await keysOf(user)).length;
+    const badChallenge = await authorize({ codeChallenge: 'too-short' });
+    expect(badChallenge.data!.authorizeApp).toMatchObject({ code: 'VALIDATION', message: expect.stringContaining('codeChallenge must be BASE64URL(SHA-256(code_verifier))') });
+    const badPlain = await authorize({ codeChallenge: 'has spaces and is long enough to pass the length check of 43', method: 'PLAIN' });
+    expect(badPlain.data!.authorizeApp.code).toBe('VALIDATION');
+    const anonymous = await authorize({ codeChallenge: s256(newVerifier()) }, null);
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+
+    const code = await codeFor(newVerifier());
+    for (const [body, message] of [
+      ['not json', 'JSON'],
+      [[], 'The request body must be a JSON object {code, code_verifier}'],
+      [{ code }, 'code_verifier must be a string'],
+      [{ code, code_verifier: 'short' }, 'code_verifier must be 43-128 characters'],
+      [{ code, code_verifier: newVerifier(), code_challenge_method: 'md5' }, 'code_challenge_method must be "S256" or "plain"'],
+      [{ code, code_verifier: newVerifier(), scope: 'all' }, 'Unknown field(s): scope'],
+    ] as const) {
+      const res = await exchange(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(message);
+    }
+    expect((await keysOf(user)).length).toBe(before);
+  });
+});
