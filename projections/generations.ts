@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
-import type { ApiType, GenerationEvent, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
+import type { ApiType, AppAttribution, GenerationEvent, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
@@ -29,6 +29,8 @@ export type GenerationDoc = {
   /** The workflow run that made the call; absent outside workflows (and in documents from before attribution). */
   workflowId?: string;
   runId?: string;
+  /** The app that named itself in the request's headers; absent when none did. */
+  app?: AppAttribution;
   streamed: boolean;
   user: string | null;
   model: string | null;
@@ -90,6 +92,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         apiType: d.apiType,
         router: d.router,
         ...(d.workflow !== undefined && { workflowId: d.workflow.workflowId, runId: d.workflow.runId }),
+        ...(d.app !== undefined && { app: d.app }),
         streamed: d.stream,
         user: d.user,
         model: null,

@@ -27,7 +27,7 @@ import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
-import type { ApiType, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
+import type { ApiType, AppAttribution, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
@@ -68,6 +68,8 @@ export interface GenerateInput {
   readonly maxReserved?: number;
   /** The workflow run making the call: its generation and its usage row name the workflow. */
   readonly workflow?: WorkflowAttribution;
+  /** The app that named itself in the request's headers (appAttributionOf). */
+  readonly app?: AppAttribution;
   /** Keep the answer's text in the generation's record (workflow model steps: a resumed step reads it back). */
   readonly keepCompletion?: boolean;
 }
@@ -113,6 +115,7 @@ export interface EmbedInput {
   readonly principal: Principal;
   readonly parsed: ParsedEmbedding;
   readonly correlationId: string;
+  readonly app?: AppAttribution;
 }
 
 export interface EmbedOutcome {
@@ -357,6 +360,7 @@ export const createGateway = (deps: {
         user: input.parsed.request.user ?? null,
         router: plan.router,
         workflow: input.workflow ?? null,
+        app: input.app ?? null,
         promptTokensEstimate: input.parsed.promptTokens,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,
@@ -561,6 +565,7 @@ export const createGateway = (deps: {
           user: parsed.request.user ?? null,
           router: null,
           workflow: null,
+          app: input.app ?? null,
           promptTokensEstimate: parsed.promptTokens,
           reserved: amount,
           startedAt,

@@ -3,7 +3,7 @@
  * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
-import { KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { applyPreset } from '../modules/presets/presetResolution.js';
@@ -97,6 +97,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         rawProvider: (body as { provider?: unknown }).provider ?? null,
         apiType: kind === 'chat' ? 'chat' : 'completions',
         correlationId: requestId,
+        app: appAttributionOf(req),
       });
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
@@ -147,7 +148,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
     try {
       const principal = requirePrincipal(deps.directory, req);
       const parsed = parseEmbeddingBody(await readJsonBody(req, config.MAX_BODY_BYTES));
-      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId });
+      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req) });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {
         object: 'list',

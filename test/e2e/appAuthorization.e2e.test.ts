@@ -132,7 +132,7 @@ describe('sign in with Switchyard', () => {
     const answer = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] });
     expect(answer.headers.get('access-control-allow-origin')).toBe('*');
     expect(answer.headers.get('access-control-expose-headers')).toContain('x-generation-id');
-    // GraphQL and the console are not the REST API: no CORS headers added there.
+    // The console's page is not the API: no CORS headers there.
     expect((await fetch(`${h.url}/`)).headers.get('access-control-allow-origin')).toBeNull();
   });
 

@@ -90,6 +90,17 @@ describe.skipIf(!chromiumPath)('authorizing an app in Chromium', () => {
     const { body } = await h.gql('{ me { id } apiKeys(first: 20) { edges { node { name limit } } } }', {}, key);
     expect(body.data.me.id).toBe(user.accountId);
     expect(body.data.apiKeys.edges.map((e: { node: unknown }) => e.node)).toContainEqual({ name: 'Notes app', limit: 2_000_000_000 });
+
+    // Back on the console (still signed in, in this tab), the call shows the app that made it.
+    await h.running.core.gateway.idle();
+    await page.goto(`${h.url}/#/activity`);
+    const rows = page.getByRole('region', { name: 'Recent generations' }).getByRole('row');
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
+    const drawer = page.getByRole('dialog', { name: 'Generation' });
+    await drawer.getByTestId('detail-app').waitFor();
+    expect(await drawer.getByTestId('detail-app').textContent()).toBe('Notes app');
+    await shoot(page, 'authorize-app-generation');
+    await page.keyboard.press('Escape');
   });
 
   it('on Deny creates nothing and does not go to the app', async () => {

@@ -145,6 +145,7 @@ describe("a generation's record, from what the gateway saw", () => {
     user: null,
     router: null,
     workflow: null,
+    app: null,
     promptTokensEstimate: 7,
     reserved: 5_000,
     startedAt: t0,

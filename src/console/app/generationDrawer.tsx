@@ -23,12 +23,13 @@ interface Detail {
   attempts: unknown;
   workflowId: string | null;
   keyId: string | null;
+  app: { url: string | null; title: string | null } | null;
   usage: { promptTokens: number; completionTokens: number; reasoningTokens: number; cachedTokens: number } | null;
 }
 
 const DETAIL = `query Generation($id: ID!) { generation(id: $id) {
   id createdAt finishedAt model provider status cost reserved latencyMs generationTimeMs finishReason
-  requestedModels streamed apiType usageSource error attempts workflowId keyId
+  requestedModels streamed apiType usageSource error attempts workflowId keyId app { url title }
   usage { promptTokens completionTokens reasoningTokens cachedTokens }
 } }`;
 
@@ -74,6 +75,7 @@ export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName
               ['Started', formatTime(g.createdAt)],
               ['Finished', g.finishedAt ? formatTime(g.finishedAt) : '—'],
               ['Through', `${g.apiType}${g.streamed ? ', streamed' : ''}${g.workflowId ? `, workflow ${g.workflowId}` : ''}`],
+              ['App', g.app ? [g.app.title, g.app.url].filter(Boolean).join(' · ') : '—', 'detail-app'],
             ]}
           />
           {g.error != null && (

@@ -11,7 +11,7 @@ import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { appAttributionOf, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
 
@@ -41,6 +41,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         rawProvider: chat.provider ?? null,
         apiType: 'messages',
         correlationId: requestId,
+        app: appAttributionOf(req),
       });
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);

@@ -9,6 +9,8 @@ import { abortError, Cancellation } from '../../cancellation.js';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
+import type { AppAttribution } from '../../modules/generations/generation.events.js';
+import { invalidRequest } from '../gatewayErrors.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
 
@@ -22,6 +24,42 @@ export interface GatewayRouteDeps {
 
 /** OpenRouter's keep-alive: an SSE comment while the first token is slow. */
 export const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
+
+const headerOf = (req: IncomingMessage, name: string): string | undefined => {
+  const header = req.headers[name];
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  return value ? value : undefined;
+};
+const CATEGORY = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+/**
+ * OpenRouter's app attribution headers: `HTTP-Referer` (the app's URL), `X-OpenRouter-Title` (or `X-Title`) and
+ * `X-OpenRouter-Categories` (at most 2, comma-separated), recorded on the generation. Undefined when none is sent; a
+ * value that cannot be one is the caller's 400.
+ */
+export const appAttributionOf = (req: IncomingMessage): AppAttribution | undefined => {
+  const url = headerOf(req, 'http-referer');
+  const title = headerOf(req, 'x-openrouter-title') ?? headerOf(req, 'x-title');
+  const categories = headerOf(req, 'x-openrouter-categories');
+  if (url === undefined && title === undefined && categories === undefined) return undefined;
+  if (url !== undefined) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // refused below
+    }
+    if (url.length > 512 || !parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+      throw invalidRequest('HTTP-Referer must be the app’s http(s) URL, at most 512 characters', { param: 'HTTP-Referer' });
+    }
+  }
+  if (title !== undefined && title.length > 128) throw invalidRequest('X-OpenRouter-Title (X-Title) must be at most 128 characters', { param: 'X-OpenRouter-Title' });
+  const list = categories === undefined ? [] : categories.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+  if (list.length > 2 || list.some((c) => !CATEGORY.test(c))) {
+    throw invalidRequest('X-OpenRouter-Categories must be at most 2 comma-separated categories such as "cli-agent,programming-app" (lowercase letters, digits, -)', { param: 'X-OpenRouter-Categories' });
+  }
+  return { url: url ?? null, title: title ?? null, categories: [...new Set(list)] };
+};
 
 /** The `x-session-id` header (sticky routing), the first if sent twice. */
 export const sessionHeaderOf = (req: IncomingMessage): string | undefined => {

@@ -21,7 +21,7 @@ import { isAdmin, type Principal } from '../auth/principal.js';
 import { extend } from '../../objects.js';
 import { applyPreset } from '../presets/presetResolution.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
-import { generationStream, newGenerationId, type ApiType, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
+import { generationStream, newGenerationId, type ApiType, type AppAttribution, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
 import { isoTime } from '../../isoTime.js';
 
@@ -61,6 +61,8 @@ export interface GenerationFacts {
   readonly router: string | null;
   /** The workflow run that made the call, or null. */
   readonly workflow: WorkflowAttribution | null;
+  /** The app that named itself in the request's headers, or null. */
+  readonly app: AppAttribution | null;
   readonly promptTokensEstimate: number;
   /** Nano-dollars reserved before the first attempt. */
   readonly reserved: number;
@@ -126,6 +128,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
         apiType: facts.apiType,
         router: facts.router,
         ...(facts.workflow !== null && { workflow: facts.workflow }),
+        ...(facts.app !== null && { app: facts.app }),
         promptTokensEstimate: facts.promptTokensEstimate,
         reserved: facts.reserved,
         at: isoTime(facts.startedAt),

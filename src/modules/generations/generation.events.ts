@@ -14,6 +14,15 @@ export interface WorkflowAttribution {
   readonly workflowId: string;
   readonly runId: string;
 }
+/**
+ * The app that made the call, as its request named itself (OpenRouter's app attribution headers): `HTTP-Referer`
+ * (its URL), `X-OpenRouter-Title` or `X-Title`, `X-OpenRouter-Categories`. Absent when it sent none of them.
+ */
+export interface AppAttribution {
+  readonly url: string | null;
+  readonly title: string | null;
+  readonly categories: readonly string[];
+}
 export type UsageSource = 'provider' | 'estimated';
 
 export interface TokenUsage {
@@ -40,6 +49,8 @@ export type GenerationRequested = {
     readonly router: string | null;
     /** The workflow run that made the call; absent for any other call (and in events written before attribution). */
     readonly workflow?: WorkflowAttribution;
+    /** The app that made the call; absent when it named none (and in events written before app attribution). */
+    readonly app?: AppAttribution;
     readonly promptTokensEstimate: number;
     /** Nano-dollars reserved before the first attempt. */
     readonly reserved: number;

@@ -5,8 +5,17 @@ import { canSee } from '../../graphql/ownership.js';
 import { idConnection } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import type { Embedded, SentPrompt } from './generation.api.js';
-import type { TokenUsage } from './generation.events.js';
+import type { AppAttribution, TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
+
+const GenerationAppRef = builder.objectRef<AppAttribution>('GenerationApp').implement({
+  description: "An app's attribution of its call (OpenRouter's app headers).",
+  fields: (t) => ({
+    url: t.exposeString('url', { nullable: true, description: 'HTTP-Referer: the app’s URL.' }),
+    title: t.exposeString('title', { nullable: true, description: 'X-OpenRouter-Title (or X-Title).' }),
+    categories: t.exposeStringList('categories', { description: 'X-OpenRouter-Categories (at most 2).' }),
+  }),
+});
 
 const TokenUsageRef = builder.objectRef<TokenUsage>('TokenUsage').implement({
   description: 'Tokens as billed: prompt includes cached and cache-write tokens; completion includes reasoning tokens.',
@@ -56,6 +65,12 @@ export const GenerationRef = builder.loadableObject('Generation', {
     }),
     workflowId: t.id({ nullable: true, description: 'The workflow whose run made the call (null outside workflows).', resolve: (g) => g.workflowId ?? null }),
     workflowRunId: t.id({ nullable: true, description: 'The workflow run that made the call (null outside workflows).', resolve: (g) => g.runId ?? null }),
+    app: t.field({
+      type: GenerationAppRef,
+      nullable: true,
+      description: 'The app that made the call, as it named itself (HTTP-Referer, X-OpenRouter-Title or X-Title, X-OpenRouter-Categories); null when it did not.',
+      resolve: (g) => g.app ?? null,
+    }),
     streamed: t.exposeBoolean('streamed'),
     createdAt: t.field({ type: 'DateTime', resolve: (g) => g.createdAt }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (g) => g.finishedAt }),

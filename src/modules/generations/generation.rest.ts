@@ -37,7 +37,8 @@ const generationJson = (doc: GenerationDoc) => ({
   num_input_audio_prompt: null,
   num_media_completion: null,
   num_search_results: null,
-  origin: '',
+  // OpenRouter's origin is the app's HTTP-Referer.
+  origin: doc.app?.url ?? '',
   usage: toUsdNumber(doc.cost),
   is_byok: false,
   external_user: doc.user,
@@ -51,6 +52,7 @@ const generationJson = (doc: GenerationDoc) => ({
     usage_source: doc.usageSource,
     provider_slug: doc.providerSlug,
     requested_models: doc.requestedModels,
+    app: doc.app === undefined ? null : { url: doc.app.url, title: doc.app.title, categories: doc.app.categories },
     error: doc.error,
     attempts: doc.attempts,
   },
