@@ -1,7 +1,7 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { SwitchyardPubSub } from '../../core.js';
-import { createHash, randomBytes } from 'node:crypto';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
