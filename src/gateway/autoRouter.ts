@@ -38,8 +38,9 @@ const supports = (endpoint: EndpointEntry, capability: Capability, catalog: Cata
 };
 
 /**
- * Whether `id` matches `pattern`, where `*` stands for any run of characters, ignoring case. Linear backtracking over
- * the last star (no regular expression: a caller's pattern of many stars must not cost more than its length allows).
+ * Whether `id` matches `pattern`, where `*` stands for any run of characters, ignoring case. Greedy, backtracking only
+ * to the last star: at most pattern × id length steps (no regular expression, whose backtracking a caller's pattern of
+ * many stars could make exponential).
  */
 export const matchesModelPattern = (pattern: string, id: string): boolean => {
   const p = pattern.toLowerCase();
