@@ -80,6 +80,21 @@ export interface ActivityRow {
  * An account's usage per day × model × provider between two UTC days (inclusive), of one key when given: the rows
  * of every key and workflow summed. Newest day first, then by model and provider.
  */
+/** Requests and tokens (prompt + completion) per model, every account together, from `fromDay` (UTC, inclusive). */
+export const modelUsageSince = (store: ReadStore, fromDay: string): Promise<Map<string, ModelUsage>> =>
+  store
+    .collection(USAGE_DAILY)
+    .aggregate<{ _id: string; requests: number; promptTokens: number; completionTokens: number }>([
+      { $match: { day: { $gte: fromDay } } },
+      { $group: { _id: '$model', requests: { $sum: '$requests' }, promptTokens: { $sum: '$promptTokens' }, completionTokens: { $sum: '$completionTokens' } } },
+    ])
+    .then((rows) => new Map(rows.map((r) => [r._id, { requests: r.requests, tokens: r.promptTokens + r.completionTokens }])));
+
+export interface ModelUsage {
+  readonly requests: number;
+  readonly tokens: number;
+}
+
 export const activityRows = (store: ReadStore, accountId: string, query: { from: string; to: string; keyId: string | null }): Promise<ActivityRow[]> =>
   store
     .collection(USAGE_DAILY)

@@ -104,6 +104,7 @@ export const startSwitchyard = async (
     topics,
     now,
     modules: (base): Modules => {
+      const ledgerApi = createLedgerApi({ ledger, eventStore, readStore, directory, runner, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) });
       const catalog = createCatalogApi({
         eventStore,
         readStore,
@@ -111,6 +112,7 @@ export const startSwitchyard = async (
         vault: gateway.vault,
         outbound: gateway.upstream.policy,
         routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
+        weeklyModelUsage: () => ledgerApi.weeklyModelUsage(),
         execute: base.execute,
         now: base.now,
       });
@@ -129,7 +131,7 @@ export const startSwitchyard = async (
       return {
         accounts,
         apiKeys,
-        ledger: createLedgerApi({ ledger, eventStore, readStore, directory, runner, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) }),
+        ledger: ledgerApi,
         catalog,
         generations,
         workflows,

@@ -77,6 +77,17 @@ describe('the one model listing', () => {
     expect(ids({ freeVariants: 'merged', sort: 'newest' })).toEqual(['a/cheap', 'a/dear']);
   });
 
+  it('ranks by the last week’s requests or tokens: a :free listing by its own, a merged listing by both', () => {
+    const week: Record<string, { requests: number; tokens: number }> = { 'a/dear': { requests: 1, tokens: 900 }, 'a/dear:free': { requests: 5, tokens: 50 }, 'a/cheap': { requests: 3, tokens: 300 } };
+    const ranked = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none, serving, (id) => week[id]).map((m) => m.id);
+    expect(ranked({ freeVariants: 'separate', sort: 'most-popular' })).toEqual(['a/dear:free', 'a/cheap', 'a/dear']);
+    expect(ranked({ freeVariants: 'separate', sort: 'top-weekly' })).toEqual(['a/dear', 'a/cheap', 'a/dear:free']);
+    expect(ranked({ freeVariants: 'merged', sort: 'most-popular' })).toEqual(['a/dear', 'a/cheap']);
+    expect(ranked({ freeVariants: 'merged', sort: 'top-weekly' })).toEqual(['a/dear', 'a/cheap']);
+    // Without usage every listing ties: id order.
+    expect(ids({ freeVariants: 'merged', sort: 'top-weekly' })).toEqual(['a/cheap', 'a/dear']);
+  });
+
   it('finds one listing by id or variant id, and nothing for a retired model', () => {
     expect(findListing(docs[0]!, 'a/dear:free', serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
     expect(findListing(docs[0]!, 'a/dear:nitro', serving)?.id).toBe('a/dear');

@@ -22,7 +22,7 @@ import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
-import { baseModelId, findListing, queryModels, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { baseModelId, findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
@@ -206,6 +206,8 @@ export const createCatalogApi = (deps: {
   outbound: Pick<OutboundPolicy, 'checkUrl'>;
   /** Routing's health of an endpoint: its recent speed and its circuit breaker. */
   routeHealth: { speed: EndpointSpeed; breakerState(endpointId: string): string };
+  /** The last week's requests and tokens per model id (the ledger's usage), for the most-popular and top-weekly sorts. */
+  weeklyModelUsage: () => Promise<ReadonlyMap<string, { readonly requests: number; readonly tokens: number }>>;
   execute: Execute;
   now: () => Date;
 }) => {
@@ -429,7 +431,10 @@ export const createCatalogApi = (deps: {
     // Queries
 
     /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
-    listModels: async (query: ModelQuery): Promise<ModelListing[]> => queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable),
+    listModels: async (query: ModelQuery): Promise<ModelListing[]> => {
+      const usage = USAGE_SORTS.includes(query.sort) ? await deps.weeklyModelUsage() : null;
+      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable, (id) => usage?.get(id));
+    },
     /** One listing by id (`…:free` for the free one), serving or not, or null when unknown or retired (REST). */
     findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id, isAvailable),
     /** Whether routing can serve an endpoint now (see `availability`). */

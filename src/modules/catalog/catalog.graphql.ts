@@ -234,6 +234,10 @@ const SORTS = {
   THROUGHPUT_HIGH_TO_LOW: 'throughput-high-to-low',
   LATENCY_LOW_TO_HIGH: 'latency-low-to-high',
   NEWEST: 'newest',
+  /** Requests over the current UTC day and the six before it, every account together. */
+  MOST_POPULAR: 'most-popular',
+  /** Tokens (prompt + completion) over the same week. */
+  TOP_WEEKLY: 'top-weekly',
 } as const satisfies Record<string, ModelSort>;
 const ModelSortEnum = builder.enumType('ModelSort', {
   values: Object.fromEntries(Object.entries(SORTS).map(([name, value]) => [name, { value }])) as { [K in keyof typeof SORTS]: { value: (typeof SORTS)[K] } },

@@ -92,7 +92,7 @@ const sendModelsRss = (res: ServerResponse, models: readonly ModelListing[], ori
 };
 
 /** OpenRouter's `sort` values (its `pricing-…` names are the query's). */
-const REST_SORTS = ['pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const satisfies readonly ModelSort[];
+const REST_SORTS = ['pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest', 'most-popular', 'top-weekly'] as const satisfies readonly ModelSort[];
 
 const intParam = (url: URL, name: string, fallback: number, min: number, max: number): number => {
   const raw = url.searchParams.get(name);

@@ -19,7 +19,9 @@ export interface ModelListing {
   readonly available: boolean;
 }
 
-export const MODEL_SORTS = ['id', 'pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest'] as const;
+export const MODEL_SORTS = ['id', 'pricing-low-to-high', 'pricing-high-to-low', 'context-high-to-low', 'throughput-high-to-low', 'latency-low-to-high', 'newest', 'most-popular', 'top-weekly'] as const;
+/** The sorts that rank by the last week's usage (requests; tokens). */
+export const USAGE_SORTS: readonly ModelSort[] = ['most-popular', 'top-weekly'];
 export type ModelSort = (typeof MODEL_SORTS)[number];
 
 export interface ModelQuery {
@@ -49,6 +51,9 @@ export interface ModelQuery {
 
 /** Routing's view of an endpoint's recent speed (the gateway's stats snapshot). */
 export type EndpointSpeed = (endpointId: string) => { readonly latencyP50Ms: number | null; readonly throughputP50: number | null } | undefined;
+
+/** Requests and tokens of a model id (`a/b`, `a/b:free`) over the last week, every account together. */
+export type ModelWeeklyUsage = (modelId: string) => { readonly requests: number; readonly tokens: number } | undefined;
 
 /** Whether routing can serve an endpoint now (its credential resolves, its circuit breaker is not open). */
 export type EndpointAvailable = (endpointId: string) => boolean;
@@ -102,7 +107,10 @@ const matches = (m: ModelListing, q: ModelQuery): boolean => {
 };
 
 /** The listings a query selects, in its order (ties by id, a paid listing before its `:free` one). */
-export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed, available: EndpointAvailable): ModelListing[] => {
+export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed, available: EndpointAvailable, usage: ModelWeeklyUsage = () => undefined): ModelListing[] => {
+  /** A listing's usage: its own id's, or with free variants merged into one listing, the paid and free ids' together. */
+  const used = (m: ModelListing, pick: 'requests' | 'tokens'): number =>
+    q.freeVariants === 'merged' ? (usage(m.doc._id)?.[pick] ?? 0) + (usage(`${m.doc._id}:free`)?.[pick] ?? 0) : (usage(m.id)?.[pick] ?? 0);
   const best = (m: ModelListing, pick: 'latency' | 'throughput'): number | null => {
     const values = m.endpoints.map((e) => speed(e.id)).map((s) => (pick === 'latency' ? s?.latencyP50Ms : s?.throughputP50)).filter((v): v is number => typeof v === 'number');
     return values.length === 0 ? null : pick === 'latency' ? Math.min(...values) : Math.max(...values);
@@ -116,6 +124,8 @@ export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: End
     'throughput-high-to-low': (m) => -(best(m, 'throughput') ?? -1),
     'latency-low-to-high': (m) => best(m, 'latency') ?? Number.MAX_SAFE_INTEGER,
     newest: (m) => -Date.parse(m.doc.createdAt),
+    'most-popular': (m) => -used(m, 'requests'),
+    'top-weekly': (m) => -used(m, 'tokens'),
   };
   const by = key[q.sort];
   return listingsOf(docs, q.freeVariants, available, q.includeUnavailable === true)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { map } from 'graphql-yoga';
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { BalanceDoc } from '../../../projections/balances.js';
-import { USAGE_DAILY } from '../../../projections/usageDaily.js';
+import { modelUsageSince, USAGE_DAILY, type ModelUsage } from '../../../projections/usageDaily.js';
 import { USAGE_OVER_REPORTS, type UsageOverReportDoc } from '../../../projections/usageOverReports.js';
 import { ValidationError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
@@ -109,6 +109,10 @@ export const createLedgerApi = (deps: {
 
   const keyUsage = (accountId: string, keyId: string): Promise<KeyWindowUsage> => ledger.keyUsage(accountId, keyId);
 
+  /** The last week's usage per model, computed at most once a minute (one pass over a week of usage rows). */
+  let weekly: { at: number; usage: Promise<Map<string, ModelUsage>> } | null = null;
+  const WEEKLY_TTL_MS = 60_000;
+
   return {
     // Commands: each answers with what the ledger decided.
     grantCredits: (by: Actor, input: { accountId: string; amount: number; reason: string }): Promise<Balance> => ledger.grant({ ...input, ...by }),
@@ -120,6 +124,22 @@ export const createLedgerApi = (deps: {
       ledger.purchase({ accountId: input.accountId, amount: input.amount, paymentMethod: input.paymentMethod, idempotencyKey: input.idempotencyKey ?? randomUUID(), ...by }),
 
     // Queries.
+    /**
+     * Requests and tokens per model over the current UTC day and the six before it, every account together (the
+     * models list's most-popular and top-weekly sorts). Cached for a minute: a ranking, not a meter.
+     */
+    weeklyModelUsage: (nowMs: number = Date.now()): Promise<ReadonlyMap<string, ModelUsage>> => {
+      if (!weekly || nowMs - weekly.at >= WEEKLY_TTL_MS) {
+        const usage = modelUsageSince(readStore, new Date(nowMs - 6 * 86_400_000).toISOString().slice(0, 10));
+        weekly = { at: nowMs, usage };
+        // A failed read is not kept: the next listing asks again.
+        usage.catch(() => {
+          if (weekly?.usage === usage) weekly = null;
+        });
+      }
+      return weekly.usage;
+    },
+
     /** The account's balance as the ledger holds it now (NotFoundError for an unknown account). */
     balance: (accountId: string): Promise<Balance> => ledger.balance(accountId),
 
