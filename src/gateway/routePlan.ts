@@ -74,6 +74,14 @@ const missesThresholds = (stats: EndpointStats | undefined, prefs: ProviderPrefe
   return beyond(stats?.latency5m, prefs.maxLatencyMs, (ms, max) => ms > max) || beyond(stats?.throughput5m, prefs.minThroughput, (tps, min) => tps < min);
 };
 
+/** Stable: the items that do not miss first, then those that do, each judged once. */
+const meetFirst = <T>(list: readonly T[], misses: (item: T) => boolean): T[] => {
+  const met: T[] = [];
+  const missed: T[] = [];
+  for (const item of list) (misses(item) ? missed : met).push(item);
+  return [...met, ...missed];
+};
+
 export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: EndpointStatsView; parsed: ParsedChat; nowMs: number }): RoutePlan => {
   const { catalog, breakers, stats, parsed } = input;
   const prefs: ProviderPreferences | null = parsed.provider;
@@ -107,7 +115,16 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     groups.push({ requested, base, variant, endpoints });
   }
 
-  const misses = prefs && (prefs.maxLatencyMs || prefs.minThroughput) ? (e: EndpointEntry) => missesThresholds(stats.get(e.id), prefs) : null;
+  // Judged once per endpoint: the group's order and the order across groups both ask.
+  const judged = new Map<string, boolean>();
+  const misses =
+    prefs && (prefs.maxLatencyMs || prefs.minThroughput)
+      ? (e: EndpointEntry) => {
+          let miss = judged.get(e.id);
+          if (miss === undefined) judged.set(e.id, (miss = missesThresholds(stats.get(e.id), prefs)));
+          return miss;
+        }
+      : null;
 
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
@@ -192,7 +209,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       endpoints.sort((a, b) => rank(a) - rank(b));
     }
     // The one endpoint allow_fallbacks: false leaves is the first that meets the performance thresholds, if any does.
-    if (misses) endpoints = [...endpoints.filter((e) => !misses(e)), ...endpoints.filter(misses)];
+    if (misses) endpoints = meetFirst(endpoints, misses);
     if (prefs && !prefs.allowFallbacks && !prefs.order) endpoints = endpoints.slice(0, 1);
     filtered.push({ group, endpoints });
   }
@@ -213,7 +230,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
 
   // 4. Performance thresholds deprioritise, never exclude: endpoints that miss one go after every endpoint that does
   // not, across the requested models (a fallback model that meets them is tried before a primary that misses them).
-  if (misses) ordered = [...ordered.filter((a) => !misses(a.endpoint)), ...ordered.filter((a) => misses(a.endpoint))];
+  if (misses) ordered = meetFirst(ordered, (a) => misses(a.endpoint));
 
   if (ordered.length === 0) {
     const failure = firstFailure!;
