@@ -16,7 +16,7 @@
  * (the production build, `npm run build` then `node dist/src/main.js`, as the Docker image runs it; fresh DATA_DIR, keys + billing + event recording on, LOG_LEVEL=warn) and Portkey
  * (`start-server.js --headless`). The load generators (a keep-alive http.Agent client for precise sequential
  * timings, an open-loop generator (bench/openLoop.ts) for sustained throughput, autocannon for the closed-loop peak)
- * run in this process.
+ * run in this process. Every gateway first serves 15 s of closed-loop load (3 s with --quick), so all are timed warm.
  *
  * a. added latency at concurrency 1: p50 / p99 through the gateway minus direct, non-streaming, 0 ms upstream,
  *    rounds interleaved across targets so drift on a shared machine hits all of them alike;
@@ -841,8 +841,8 @@ async function main() {
   const syncs: ('normal' | 'full')[] = syncArg === 'both' ? ['full', 'normal'] : syncArg === 'full' ? ['full'] : ['normal'];
   const writeReadme = args['no-readme'] ? false : (args.readme ?? !quick);
   const cfg = quick
-    ? { latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, rates: [100, 200, 400, 700, 1000, 1500, 2500, 4000], refine: 1, stepSeconds: 2, streams: 1000 }
-    : { latencyWarmup: 200, latencyN: 2000, pacedN: 1000, rounds: 10, ttftWarmup: 30, ttftN: 300, rates: [100, 200, 300, 400, 600, 800, 1000, 1200, 1400, 1700, 2000, 2500, 3000, 4000, 5000, 6500, 8000], refine: 3, stepSeconds: 5, streams: 1000 };
+    ? { warmupSeconds: 3, latencyWarmup: 100, latencyN: 300, pacedN: 100, rounds: 4, ttftWarmup: 20, ttftN: 60, rates: [100, 200, 400, 700, 1000, 1500, 2500, 4000], refine: 1, stepSeconds: 2, streams: 1000 }
+    : { warmupSeconds: 15, latencyWarmup: 200, latencyN: 2000, pacedN: 1000, rounds: 10, ttftWarmup: 30, ttftN: 300, rates: [100, 200, 300, 400, 600, 800, 1000, 1200, 1400, 1700, 2000, 2500, 3000, 4000, 5000, 6500, 8000], refine: 3, stepSeconds: 5, streams: 1000 };
   const startedAt = Date.now();
   const command = `npm run bench:gateway${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-logs-'));
@@ -914,6 +914,16 @@ async function main() {
   const settle = async () => {
     for (const t of switchyards) await waitIdle(t.switchyard!);
   };
+
+  // Warm-up: V8 keeps optimising a server's hot path for tens of seconds of traffic, and until then the same code costs
+  // more per request (bench/README, "CPU per request at moderate load"). A gateway in service runs warm, so each one
+  // serves the same closed-loop load first, before anything is timed.
+  log(`\n## warm-up: ${cfg.warmupSeconds} s per gateway, 10 connections, 20 ms upstream`);
+  for (const t of gateways) {
+    const { result } = await cannon(t, 'd20', 10, cfg.warmupSeconds);
+    log(`${t.name.padEnd(28)} ${fmt(result['2xx'])} answers`);
+  }
+  await settle();
 
   // a. Added latency at concurrency 1 (non-streaming, 0 ms upstream), rounds interleaved.
   log(`\n## a. latency at concurrency 1 (${cfg.latencyN} requests per target after ${cfg.latencyWarmup} warm-up)`);
