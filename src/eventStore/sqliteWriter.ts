@@ -200,10 +200,10 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
   const control = data.control === null ? null : new Int32Array(data.control, 0, COVERS_OFFSET / 4);
   const covers = data.control === null ? null : new BigInt64Array(data.control, COVERS_OFFSET, 1);
   let commits = 0;
-  /** An fsync covering every commit made so far (another process's too: an fsync covers the file's bytes). */
-  const requestSync = () => {
+  /** An fsync covering every commit up to `at`, the log's head (another process's too: an fsync covers the file's bytes). */
+  const requestSync = (at: number) => {
     if (!control || !covers) return;
-    Atomics.store(covers, 0, BigInt(head()));
+    Atomics.store(covers, 0, BigInt(at));
     Atomics.add(control, REQUESTED, 1);
     Atomics.notify(control, REQUESTED, 1);
   };
@@ -263,9 +263,9 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
           const results = groupTx.immediate(appends.map((r) => r.appends as WireAppend[]));
           commits += 1;
           committed = true;
-          // The fsync first: with `full` it is what the answers wait for, and it runs while the replies go out.
-          requestSync();
           const at = head();
+          // The fsync first: with `full` it is what the answers wait for, and it runs while the replies go out.
+          requestSync(at);
           appends.forEach((r, i) => post({ kind: 'committed', id: r.id, results: results[i]!, head: at, commits }));
         } catch (error) {
           const failure = failureOf(error);
@@ -273,7 +273,7 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
         }
       }
     }
-    if (!committed && requests.some((r) => r.kind === 'sync')) requestSync();
+    if (!committed && requests.some((r) => r.kind === 'sync')) requestSync(head());
     if (requests.some((r) => r.kind === 'close')) {
       // Every commit is made and its fsync asked for; the request thread stops the sync thread after this reply.
       db.close();
