@@ -248,10 +248,8 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
     }
   };
 
-  /** Every message waiting, as one group; true once closed. */
-  const handle = (first: WriterRequest): boolean => {
-    const requests = [first];
-    for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) requests.push(next.message as WriterRequest);
+  /** Every message that was waiting, as one group; true once closed. */
+  const handle = (requests: readonly WriterRequest[]): boolean => {
     const appends = requests.filter((r): r is Extract<WriterRequest, { kind: 'append' }> => r.kind === 'append');
     let committed = false;
     if (appends.length > 0) {
@@ -294,10 +292,11 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
   const inbox = new Int32Array(data.inbox);
   for (;;) {
     const seen = Atomics.load(inbox, 0);
-    const next = receiveMessageOnPort(port);
-    if (next && handle(next.message as WriterRequest)) return;
+    const requests: WriterRequest[] = [];
+    for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) requests.push(next.message as WriterRequest);
+    if (requests.length > 0 && handle(requests)) return;
     if (checkpointDue) checkpoint();
-    else if (!next) Atomics.wait(inbox, 0, seen);
+    else if (requests.length === 0) Atomics.wait(inbox, 0, seen);
   }
 }
 
@@ -373,8 +372,9 @@ export const startWriter = (
   onExit: (error: Error) => void,
 ): Writer => {
   const control = options.durable ? new SharedArrayBuffer(CONTROL_BYTES) : null;
-  const inbox = new Int32Array(new SharedArrayBuffer(4));
-  const workerData: WriterData = { file: options.file, driver, control, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, checkpointPasses: options.checkpointPasses, inbox: inbox.buffer as SharedArrayBuffer };
+  const inboxBuffer = new SharedArrayBuffer(4);
+  const inbox = new Int32Array(inboxBuffer);
+  const workerData: WriterData = { file: options.file, driver, control, busyTimeoutMs: options.busyTimeoutMs, cacheMiB: options.cacheMiB, checkpointPasses: options.checkpointPasses, inbox: inboxBuffer };
   let ended = false;
   const watch = (worker: Worker, name: string) => {
     worker.unref();
