@@ -9,6 +9,8 @@ export type AccountDoc = {
   email: string | null;
   roles: Role[];
   plan: string;
+  /** Input & output logging (the content store). */
+  contentLogging: boolean;
   openedAt: string;
   updatedAt: string;
 };
@@ -17,7 +19,7 @@ export const ACCOUNTS = 'accounts';
 
 export const accountsProjection = defineProjection<AccountDoc>({
   name: 'accounts',
-  version: 1,
+  version: 2,
   collection: ACCOUNTS,
   filter: { categories: ['account'] },
   indexes: [{ keys: { email: 1 } }],
@@ -27,7 +29,7 @@ export const accountsProjection = defineProjection<AccountDoc>({
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { _id: accountId, name, email, roles: [...roles], plan, openedAt: at, updatedAt: at };
+        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return doc && { ...doc, roles: doc.roles.includes(event.data.role) ? doc.roles : [...doc.roles, event.data.role], updatedAt: event.data.at };
@@ -35,6 +37,8 @@ export const accountsProjection = defineProjection<AccountDoc>({
         return doc && { ...doc, roles: doc.roles.filter((r) => r !== event.data.role), updatedAt: event.data.at };
       case 'PlanChanged':
         return doc && { ...doc, plan: event.data.plan, updatedAt: event.data.at };
+      case 'ContentLoggingChanged':
+        return doc && { ...doc, contentLogging: event.data.enabled, updatedAt: event.data.at };
       default: {
         const _never: never = event;
         return doc;

@@ -19,6 +19,8 @@ const schema = z.object({
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
+  CONTENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
   METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
   /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */

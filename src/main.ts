@@ -38,7 +38,8 @@ import { responsesRoutes } from './gateway/skins/openaiResponses.js';
 import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
 import { createMetrics, metricsRoute } from './http/metrics.js';
 import { createGatewayServices } from './services.js';
-import { openStorage } from './stores.js';
+import { openContentStore, openStorage } from './stores.js';
+import { createGenerationContent } from './modules/generations/generationContent.js';
 
 /** Composition root: config → stores → read side → app. Returns a handle to stop everything. */
 export const startSwitchyard = async (
@@ -71,6 +72,9 @@ export const startSwitchyard = async (
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
   });
   await ledger.start();
+  const now = options.now ?? (() => new Date());
+  const content = createGenerationContent({ store: await openContentStore(config), directory, retentionDays: config.CONTENT_RETENTION_DAYS, logger, now });
+  await content.start();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Embedded mode keeps its own master key next to the data; production mode (shared stores) must be given one.
   const ownKey = config.SWITCHYARD_MASTER_KEY || config.EVENTSTORE_URL ? null : await loadOrCreateMasterKey(config.DATA_DIR);
@@ -86,9 +90,8 @@ export const startSwitchyard = async (
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, onGeneration: metrics.generation });
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, onGeneration: metrics.generation });
   const { gateway } = gatewayServices;
-  const now = options.now ?? (() => new Date());
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
   const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, selfSignup: config.SELF_SIGNUP, now });
@@ -116,7 +119,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
-      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, logger, waitForReadModels: (position) => runner.waitFor(position) });
+      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, now: base.now });
       const tables = createTablesApi({
         eventStore,
@@ -214,6 +217,7 @@ export const startSwitchyard = async (
       await workflowEngine.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
+      await content.stop();
       await ledger.stop();
       await directory.stop();
       await storage.close();

@@ -11,7 +11,7 @@ import { createPresetView } from './modules/presets/presetView.js';
 import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
 import type { Ledger } from './modules/ledger/ledger.js';
 import type { ReadStore } from './readStore/readStore.js';
-import { createGateway, type GatewayConfig } from './gateway/gateway.js';
+import { createGateway, type ContentLog, type GatewayConfig } from './gateway/gateway.js';
 import { createStatsSnapshot } from './gateway/routeStats.js';
 import { createUpstreamClient } from './gateway/upstream.js';
 
@@ -62,6 +62,8 @@ export const createGatewayServices = async (deps: {
   runner: ProjectionRunner;
   /** Told each generation as it is recorded (the metrics). */
   onGeneration?: (facts: GenerationFacts) => void;
+  /** Input & output logging (see modules/generations/generationContent.ts). */
+  contentLog?: ContentLog;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
@@ -91,6 +93,7 @@ export const createGatewayServices = async (deps: {
     logger,
     config: gatewayConfigFrom(config),
     waitForReadModels: (position) => runner.waitFor(position),
+    ...(deps.contentLog && { contentLog: deps.contentLog }),
   });
   return {
     gateway,

@@ -1,6 +1,8 @@
 import { allProjections, diskCollections } from '../projections/index.js';
 import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
+import type { ContentStore } from './contentStore/contentStore.js';
+import { openSqliteContentStore } from './contentStore/sqliteContentStore.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
@@ -22,6 +24,12 @@ export const openStores = async (config: Config): Promise<{ eventStore: EventSto
     : await openEmbeddedReadStore({ dir: config.DATA_DIR, diskCollections });
   return { eventStore, readStore };
 };
+
+/** Generations' logged content: a collection in MongoDB when MONGODB_URL is set, else its own SQLite file in DATA_DIR. */
+export const openContentStore = async (config: Config): Promise<ContentStore> =>
+  config.MONGODB_URL
+    ? (await import('./contentStore/mongoContentStore.js')).openMongoContentStore(config.MONGODB_URL)
+    : openSqliteContentStore({ dir: config.DATA_DIR });
 
 export interface Storage {
   readonly eventStore: EventStore;

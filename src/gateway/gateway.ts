@@ -22,6 +22,7 @@
  * the critical path.
  */
 import type { AbortLike } from '../cancellation.js';
+import type { ContentStore } from '../contentStore/contentStore.js';
 import type { Principal } from '../modules/auth/principal.js';
 import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
@@ -43,6 +44,7 @@ import { ADAPTERS } from './providers/registry.js';
 import { readText } from './upstream.js';
 import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
+import { contentText } from './providers/common.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
@@ -137,6 +139,12 @@ const NO_PRESETS: PresetLookup & { status(): FollowStatus } = {
 };
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
+/** Input & output logging: which accounts have it on (the auth directory, in memory) and where their content goes. */
+export interface ContentLog {
+  enabled(accountId: string): boolean;
+  readonly store: Pick<ContentStore, 'put'>;
+}
+
 export const createGateway = (deps: {
   catalog: Catalog;
   /** Encrypts provider keys registered through the API (kept here so the API layers reach it with the catalog). */
@@ -153,6 +161,8 @@ export const createGateway = (deps: {
   config: GatewayConfig;
   /** Resolves once the read models have applied a position (so `idle()` can promise readable generation records). */
   waitForReadModels?: (position: number) => Promise<boolean>;
+  /** Stores what a generation was sent and answered, for the accounts that turned logging on. */
+  contentLog?: ContentLog;
   now?: () => number;
   random?: () => number;
 }) => {
@@ -408,8 +418,10 @@ export const createGateway = (deps: {
     const { input, plan } = prepared;
     // Only the committing attempt's chunks reach onChunk, so what they carry is the answer.
     let streamed = '';
+    let reasoning = '';
     const { onChunk } = options;
-    const keep = input.keepCompletion === true && input.parsed.stream;
+    const logContent = deps.contentLog?.enabled(input.principal.accountId) === true;
+    const keep = (input.keepCompletion === true || logContent) && input.parsed.stream;
     const result = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,
       meta: { id: input.generationId, created: prepared.created },
@@ -419,13 +431,16 @@ export const createGateway = (deps: {
       ...(keep
         ? {
             onChunk: (chunk: ChatChunk) => {
-              streamed += chunk.choices[0]?.delta.content ?? '';
+              const delta = chunk.choices[0]?.delta;
+              streamed += delta?.content ?? '';
+              reasoning += delta?.reasoning ?? '';
               onChunk?.(chunk);
             },
           }
         : onChunk && { onChunk }),
     });
-    const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? streamed : (result.response?.choices[0]?.message.content ?? '');
+    const message = result.response?.choices[0]?.message;
+    const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? streamed : (message?.content ?? '');
     const { source, billing } = account(prepared, result);
     const target = result.target;
     if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
@@ -457,6 +472,21 @@ export const createGateway = (deps: {
       error,
     };
     const { generationId } = prepared.input;
+    if (logContent) {
+      // What reached the client: the streamed text (a cut stream's part of it), or the whole answer's message.
+      const output = !result.committed
+        ? { completion: null, reasoning: null }
+        : input.parsed.stream
+          ? { completion: streamed, reasoning: reasoning || null }
+          : { completion: contentText(message?.content ?? null), reasoning: message?.reasoning || null };
+      const content = { generationId: input.generationId, accountId: input.principal.accountId, createdAt: new Date(prepared.startedAt).toISOString(), input: { messages: prepared.request.messages }, output };
+      // Never rejects: a content store that fails costs the content, logged, not the process or the record.
+      void afterAnswer(() =>
+        deps.contentLog!.store.put(content).catch((error: unknown) => {
+          logger.error({ err: error, generationId: input.generationId }, 'could not store a generation’s content (input & output logging)');
+        }),
+      );
+    }
     const recorded = afterAnswer(() => finalize(prepared, result, outcome, billing, completion));
     recording.set(generationId, recorded);
     void recorded.finally(() => recording.delete(generationId)).catch(() => undefined);

@@ -250,6 +250,40 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await expect.poll(() => drawer.count()).toBe(0);
   });
 
+  it('turns input & output logging on; a new generation’s details then show its prompt and answer, until they are deleted', async () => {
+    await page.goto(`${h.url}/#/activity`);
+    const region = page.getByRole('region', { name: 'Recent generations' });
+    const toggle = region.getByLabel('Keep prompts and answers (input & output logging)');
+    await expect.poll(() => toggle.isEnabled()).toBe(true);
+    expect(await toggle.isChecked()).toBe(false);
+    await toggle.check();
+    await region.getByText('Prompts and answers of new generations are kept.').waitFor();
+    const sent = await h.gql('mutation { sendPrompt(input: { model: "switchyard/demo", prompt: "Name three rail yards", maxTokens: 12 }) { ... on SendPromptResult { completion } } }', {}, userKey);
+    const completion = sent.body.data.sendPrompt.completion as string;
+    expect(completion.length).toBeGreaterThan(0);
+
+    await page.reload();
+    const rows = region.getByRole('row');
+    await expect.poll(() => rows.count()).toBeGreaterThan(1);
+    expect(await toggle.isChecked()).toBe(true);
+    const drawer = page.getByRole('dialog', { name: 'Generation' });
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
+    await drawer.getByTestId('detail-completion').waitFor();
+    expect(await drawer.getByRole('list', { name: 'Messages sent' }).textContent()).toContain('Name three rail yards');
+    expect(await drawer.getByTestId('detail-completion').textContent()).toBe(completion);
+    await shoot('activity-generation-content');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => drawer.count()).toBe(0);
+
+    await region.getByRole('button', { name: 'Delete kept prompts' }).click();
+    await region.getByText('Deleted the prompts and answers of 1 generations.').waitFor();
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
+    await drawer.getByText(/The prompt and answer were not kept/).waitFor();
+    await page.keyboard.press('Escape');
+    await toggle.uncheck();
+    await region.getByText('New generations no longer keep their prompt and answer.').waitFor();
+  });
+
   it('shows the Activity page with 30 days × 20 models, chart and table drawn, soon after a reload (measured)', async () => {
     await page.goto(`${h.url}/#/activity`);
     await page.reload();

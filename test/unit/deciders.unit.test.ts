@@ -37,6 +37,15 @@ describe('account decider', () => {
     account([admin]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'admin', actorAccountId: 'acc_1', at } }).thenThrows(ConflictError, /own admin/);
     account([opened]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'designer', actorAccountId: 'acc_root', at } }).then([]);
   });
+  it('turns input & output logging on and off, recording only a change', () => {
+    const on: AccountEvent = { type: 'ContentLoggingChanged', data: { accountId: 'acc_1', enabled: true, at } };
+    const off: AccountEvent = { type: 'ContentLoggingChanged', data: { accountId: 'acc_1', enabled: false, at } };
+    account([opened]).when({ type: 'SetContentLogging', data: on.data }).then([on]);
+    account([opened]).when({ type: 'SetContentLogging', data: off.data }).then([]);
+    account([opened, on]).when({ type: 'SetContentLogging', data: on.data }).then([]);
+    account([opened, on]).when({ type: 'SetContentLogging', data: off.data }).then([off]);
+    account([]).when({ type: 'SetContentLogging', data: { ...on.data, accountId: 'acc_x' } }).thenThrows(NotFoundError);
+  });
   it('changes the plan only when it differs', () => {
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'pro', at } }).then([{ type: 'PlanChanged', data: { accountId: 'acc_1', plan: 'pro', at } }]);
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'free', at } }).then([]);

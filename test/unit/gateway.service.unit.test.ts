@@ -6,14 +6,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InsufficientCreditsError } from '../../src/errors.js';
 import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
-import { createGateway } from '../../src/gateway/gateway.js';
+import { createGateway, type ContentLog } from '../../src/gateway/gateway.js';
+import type { StoredContent } from '../../src/contentStore/contentStore.js';
 import { createGenerationRecorder } from '../../src/modules/generations/generation.api.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { worstCaseCost } from '../../src/gateway/pricing.js';
 import type { StatsSnapshot } from '../../src/gateway/routeStats.js';
 import type { ChatChunk } from '../../src/gateway/types.js';
 import { createUpstreamClient } from '../../src/gateway/upstream.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
 import { createOutboundPolicy } from '../../src/modules/outbound/outboundPolicy.js';
 import type { Ledger } from '../../src/modules/ledger/ledger.js';
@@ -98,17 +99,18 @@ const catalog = catalogOf({
   ],
 });
 
-const setup = (available = 1_000_000_000, gatewayCatalog = catalog) => {
+const setup = (available = 1_000_000_000, gatewayCatalog = catalog, extra: { contentLog?: ContentLog; logger?: Logger } = {}) => {
   const { ledger, calls, hold } = fakeLedger(available);
   const events = fakeEventStore();
   const gateway = createGateway({
+    ...extra,
     catalog: gatewayCatalog,
     vault: createCredentialVault({ masterKey: undefined, envAllow: parseEnvAllowList([]) }),
     upstream: createUpstreamClient(createOutboundPolicy()),
     ledger,
     generations: createGenerationRecorder({ eventStore: events.store, logger: createLogger('silent') }),
     stats: { get: () => undefined } as unknown as StatsSnapshot,
-    logger: createLogger('silent'),
+    logger: extra.logger ?? createLogger('silent'),
     config: { requestTimeoutMs: 5_000, firstTokenTimeoutMs: 1_000, idleTimeoutMs: 1_000, maxAttempts: 3, maxRetryAfterMs: 1_000, backoffBaseMs: 1, breakerFailures: 3, breakerCooldownMs: 1_000, demoTokenDelayMs: 0 },
   });
   const run = (body: Record<string, unknown>, onChunk?: (chunk: ChatChunk) => void) =>
@@ -175,6 +177,38 @@ describe('the gateway service', () => {
     expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
     expect(chunks.map((c) => c.choices[0]!.delta.content ?? '').join('')).toContain('You said: "Hello there"');
     expect(new Set(chunks.map((c) => c.id))).toEqual(new Set(['gen-test']));
+  });
+});
+
+describe('input & output logging', () => {
+  it('stores what an account that logs sent and got, after the answer; nothing for one that does not', async () => {
+    const stored: StoredContent[] = [];
+    const logs = { enabled: (accountId: string) => accountId === 'acc_a', store: { put: async (content: StoredContent) => void stored.push(content) } };
+    const { gateway, run } = setup(undefined, undefined, { contentLog: logs });
+    const outcome = await run({ model: 'd/cheap' });
+    await gateway.idle();
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({ generationId: 'gen-test', accountId: 'acc_a', input: { messages: [{ role: 'user', content: 'Hello there' }] } });
+    expect(stored[0]!.output.completion).toBe(outcome.response!.choices[0]!.message.content);
+    const { gateway: other, run: runOther } = setup(undefined, undefined, { contentLog: { ...logs, enabled: () => false } });
+    await runOther({ model: 'd/cheap' });
+    await other.idle();
+    expect(stored).toHaveLength(1);
+  });
+
+  it('a content store that fails costs the content only: the answer, the charge and the record stand, and the failure is logged', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('error', { write: (line: string) => void lines.push(line) });
+    const failing = { enabled: () => true, store: { put: async () => Promise.reject(new Error('disk full')) } };
+    const { gateway, calls, appends, run } = setup(undefined, undefined, { contentLog: failing, logger });
+    const outcome = await run({ model: 'd/cheap', stream: true }, () => undefined);
+    await gateway.idle();
+    expect(outcome.kind).toBe('completed');
+    expect(calls.map((c) => c.op)).toEqual(['reserve', 'settle']);
+    expect(appends).toHaveLength(1);
+    expect(lines.map((l) => JSON.parse(l) as { msg: string; err: { message: string } })).toEqual([
+      expect.objectContaining({ msg: 'could not store a generation’s content (input & output logging)', err: expect.objectContaining({ message: 'disk full' }) }),
+    ]);
   });
 });
 

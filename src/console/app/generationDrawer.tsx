@@ -25,13 +25,45 @@ interface Detail {
   keyId: string | null;
   app: { url: string | null; title: string | null } | null;
   usage: { promptTokens: number; completionTokens: number; reasoningTokens: number; cachedTokens: number } | null;
+  content: { messages: unknown; completion: string | null; reasoning: string | null } | null;
 }
 
 const DETAIL = `query Generation($id: ID!) { generation(id: $id) {
   id createdAt finishedAt model provider status cost reserved latencyMs generationTimeMs finishReason
   requestedModels streamed apiType usageSource error attempts workflowId keyId app { url title }
   usage { promptTokens completionTokens reasoningTokens cachedTokens }
+  content { messages completion reasoning }
 } }`;
+
+/** A message's text: a string, or the text parts of a list (other parts named by their type). */
+const textOf = (content: unknown): string => {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return content == null ? '' : JSON.stringify(content);
+  return content.map((part: { type?: string; text?: string }) => (part.type === 'text' ? (part.text ?? '') : `[${part.type ?? 'part'}]`)).join('\n');
+};
+
+/** What the generation was sent and answered, when its account kept it (input & output logging). */
+const Content = ({ content }: { content: NonNullable<Detail['content']> }) => (
+  <>
+    <h3>Prompt</h3>
+    <ol class="messages" aria-label="Messages sent">
+      {(Array.isArray(content.messages) ? (content.messages as { role?: string; content?: unknown }[]) : []).map((message, i) => (
+        <li key={i}>
+          <span class="badge">{message.role ?? '?'}</span>
+          <pre class="small">{textOf(message.content)}</pre>
+        </li>
+      ))}
+    </ol>
+    {content.reasoning && (
+      <>
+        <h3>Reasoning</h3>
+        <pre class="small">{content.reasoning}</pre>
+      </>
+    )}
+    <h3>Completion</h3>
+    {content.completion === null ? <p class="muted">Nothing was generated.</p> : <pre class="small" data-testid="detail-completion">{content.completion}</pre>}
+  </>
+);
 
 /** One generation in a modal drawer (the native <dialog>: focus kept inside, Escape closes). */
 export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName: (id: string) => string; onClose: () => void }) => {
@@ -78,6 +110,7 @@ export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName
               ['App', g.app ? [g.app.title, g.app.url].filter(Boolean).join(' · ') : '—', 'detail-app'],
             ]}
           />
+          {g.content ? <Content content={g.content} /> : <p class="muted small">The prompt and answer were not kept: input &amp; output logging was off for this generation (turn it on under Recent generations).</p>}
           {g.error != null && (
             <>
               <h3>Error</h3>

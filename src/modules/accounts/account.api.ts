@@ -32,8 +32,8 @@ export interface OpenedAccount {
 /** An account as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const accountView = (state: AccountState): AccountDoc => {
   if (state.status === 'none') throw new Error('an account command decided on an account that does not exist');
-  const { accountId, name, email, roles, plan, openedAt, updatedAt } = state;
-  return { _id: accountId, name, email, roles: [...roles], plan, openedAt, updatedAt };
+  const { accountId, name, email, roles, plan, contentLogging, openedAt, updatedAt } = state;
+  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, openedAt, updatedAt };
 };
 
 type PageArgs = Parameters<ReturnType<typeof accountQueries>['page']>[0];
@@ -77,6 +77,8 @@ export const createAccountsApi = (deps: {
     grantRole: (caller: Caller, accountId: string, role: Role) => change(caller, { type: 'GrantRole', data: { accountId, role, at: at() } }),
     revokeRole: (caller: Caller, accountId: string, role: Role) =>
       change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
+    /** Input & output logging on or off (the caller owns the account or is an admin: checked at the edges). */
+    setContentLogging: (caller: Caller, accountId: string, enabled: boolean) => change(caller, { type: 'SetContentLogging', data: { accountId, enabled, at: at() } }),
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {
       if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);

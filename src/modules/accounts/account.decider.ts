@@ -12,6 +12,7 @@ export type AccountState =
       readonly email: string | null;
       readonly roles: ReadonlySet<Role>;
       readonly plan: string;
+      readonly contentLogging: boolean;
       readonly openedAt: string;
       readonly updatedAt: string;
     };
@@ -22,7 +23,8 @@ export type AccountCommand =
   | { readonly type: 'OpenAccount'; readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string } }
   | { readonly type: 'GrantRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } }
   | { readonly type: 'RevokeRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string } }
-  | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } };
+  | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } }
+  | { readonly type: 'SetContentLogging'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } };
 
 const requireOpen = (state: AccountState, accountId: string) => {
   if (state.status !== 'open') throw new NotFoundError('Account', accountId);
@@ -36,7 +38,7 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, openedAt: at, updatedAt: at };
+        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
@@ -44,6 +46,8 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         return state.status === 'open' ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)), updatedAt: event.data.at } : state;
       case 'PlanChanged':
         return state.status === 'open' ? { ...state, plan: event.data.plan, updatedAt: event.data.at } : state;
+      case 'ContentLoggingChanged':
+        return state.status === 'open' ? { ...state, contentLogging: event.data.enabled, updatedAt: event.data.at } : state;
       default: {
         const _never: never = event;
         return state;
@@ -72,6 +76,10 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
       case 'ChangePlan': {
         const open = requireOpen(state, command.data.accountId);
         return open.plan === command.data.plan ? [] : [{ type: 'PlanChanged', data: command.data }];
+      }
+      case 'SetContentLogging': {
+        const open = requireOpen(state, command.data.accountId);
+        return open.contentLogging === command.data.enabled ? [] : [{ type: 'ContentLoggingChanged', data: command.data }];
       }
       default: {
         const _never: never = command;

@@ -9,6 +9,9 @@ export type RoleGranted = { readonly type: 'RoleGranted'; readonly data: { reado
 export type RoleRevoked = { readonly type: 'RoleRevoked'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } };
 export type PlanChanged = { readonly type: 'PlanChanged'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } };
 
-export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged;
+/** Input & output logging: while on, the account's generations keep what they were sent and answered (the content store). */
+export type ContentLoggingChanged = { readonly type: 'ContentLoggingChanged'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } };
+
+export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged | ContentLoggingChanged;
 
 export const accountStream = (accountId: string): string => `account-${accountId}`;

@@ -4,6 +4,7 @@ import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
+import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import { BalanceRef } from '../ledger/ledger.graphql.js';
 import type { OpenedAccount } from './account.api.js';
@@ -26,6 +27,9 @@ export const AccountRef = builder.loadableNode('Account', {
     email: t.exposeString('email', { nullable: true }),
     roles: t.field({ type: [RoleEnum], resolve: (account) => account.roles }),
     plan: t.exposeString('plan'),
+    contentLogging: t.exposeBoolean('contentLogging', {
+      description: "Input & output logging: while on, each generation's messages and answer are kept (Generation.content, GET /api/v1/generation/content) for CONTENT_RETENTION_DAYS.",
+    }),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
     balance: t.field({
@@ -110,6 +114,14 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
     resolve: (_root, args, ctx) => ctx.accounts.revokeRole(ctx, String(args.accountId), args.role),
+  }),
+  setContentLogging: t.withAuth(ownsAccountArg).field({
+    type: AccountRef,
+    description:
+      "Turn input & output logging on or off for the account (the caller's own; an admin may name another). Only generations made while it is on keep their content; turning it off keeps what was stored (deleteGenerationContent deletes it).",
+    errors: { directResult: true },
+    args: { accountId: t.arg.id({ required: false }), enabled: t.arg.boolean({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.accounts.setContentLogging(ctx, targetAccount(args.accountId, ctx), args.enabled),
   }),
   changePlan: t.field({
     type: AccountRef,

@@ -28,6 +28,8 @@ export interface AccountEntry {
   readonly accountId: string;
   roles: Set<Role>;
   plan: string;
+  /** Input & output logging is on: the gateway stores the account's generations' content. */
+  contentLogging: boolean;
 }
 
 export interface AuthDirectory {
@@ -76,7 +78,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
     switch (event.type) {
       case 'AccountOpened':
-        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan });
+        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false });
         break;
       case 'RoleGranted':
         accounts.get(event.data.accountId)?.roles.add(event.data.role);
@@ -87,6 +89,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       case 'PlanChanged': {
         const account = accounts.get(event.data.accountId);
         if (account) account.plan = event.data.plan;
+        break;
+      }
+      case 'ContentLoggingChanged': {
+        const account = accounts.get(event.data.accountId);
+        if (account) account.contentLogging = event.data.enabled;
         break;
       }
       case 'ApiKeyCreated': {

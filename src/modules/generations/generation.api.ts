@@ -15,6 +15,8 @@ import { parseChatBody } from '../../gateway/chatRequest.js';
 import { parseEmbeddingBody } from '../../gateway/embeddings.js';
 import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
 import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
+import type { StoredContent } from '../../contentStore/contentStore.js';
+import type { GenerationContent } from './generationContent.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
@@ -390,6 +392,8 @@ export const createGenerationsApi = (deps: {
   waitForReadModels: (position: number) => Promise<boolean>;
   /** What became of a reservation, for `recall`. */
   ledger: Pick<LedgerService, 'reservationOf'>;
+  /** Input & output logging's stored content. */
+  content: Pick<GenerationContent, 'find' | 'deleteAll'>;
   logger: Logger;
 }) => {
   const { gateway, logger } = deps;
@@ -431,6 +435,19 @@ export const createGenerationsApi = (deps: {
     },
     /** For the per-request loader, which applies the policy per document. */
     byIds: (ids: readonly string[]): Promise<GenerationDoc[]> => queries.byIds(ids),
+    /**
+     * What one of the caller's generations was sent and answered, when its account logged content then; NOT_FOUND
+     * otherwise, and for another account's generation (an admin's included: prompts are their account's alone).
+     */
+    async content(actor: Principal, id: string): Promise<StoredContent> {
+      const content = await deps.content.find(actor, id);
+      if (!content) throw new NotFoundError('Stored content of generation', id);
+      return content;
+    },
+    /** The same, null when there is none (GraphQL's `Generation.content`). */
+    findContent: (actor: Principal, id: string): Promise<StoredContent | null> => deps.content.find(actor, id),
+    /** Delete every stored content of an account (its owner or an admin; checked at the edges); how many. */
+    deleteContent: (accountId: string): Promise<number> => deps.content.deleteAll(accountId),
     /** What became of a generation id of the account (its own stream, exact: the read model may lag; then the ledger). */
     async recall(accountId: string, generationId: string): Promise<RecalledGeneration> {
       const events = (await deps.eventStore.readStream(generationStream(generationId))) as RecordedEvent<GenerationEvent>[];

@@ -1,3 +1,4 @@
+import type { StoredContent } from '../../contentStore/contentStore.js';
 import type { GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
@@ -86,6 +87,25 @@ export const GenerationRef = builder.loadableObject('Generation', {
     attempts: t.field({ type: 'JSON', resolve: (g) => g.attempts }),
   }),
 });
+
+const GenerationContentRef = builder.objectRef<StoredContent>('GenerationContent').implement({
+  description: 'What a generation was sent and answered, kept because its account had input & output logging on (setContentLogging).',
+  fields: (t) => ({
+    messages: t.field({ type: 'JSON', description: 'The messages as the model was sent them (a legacy prompt is one user message).', resolve: (c) => c.input.messages }),
+    completion: t.string({ nullable: true, description: 'The answer as the client received it (a cut stream: the part sent); null when nothing was generated.', resolve: (c) => c.output.completion }),
+    reasoning: t.string({ nullable: true, description: 'The reasoning text the provider returned, if any.', resolve: (c) => c.output.reasoning }),
+  }),
+});
+
+builder.objectField(GenerationRef, 'content', (t) =>
+  t.field({
+    type: GenerationContentRef,
+    nullable: true,
+    description:
+      "What the generation was sent and answered, when its account had input & output logging on then (and has not deleted it, nor has the retention passed). Its account's own only: null for anyone else, an admin included.",
+    resolve: (g, _args, ctx) => (ctx.principal ? ctx.generations.findContent(ctx.principal, g._id) : null),
+  }),
+);
 
 const MessageRoleEnum = builder.enumType('MessageRole', {
   values: { SYSTEM: { value: 'system' }, USER: { value: 'user' }, ASSISTANT: { value: 'assistant' } } as const,
@@ -226,6 +246,12 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { input: t.arg({ type: EmbedInputRef, required: true }) },
     resolve: (_root, args, ctx) => ctx.generations.embed(ctx.principal, args.input, ctx.requestId),
+  }),
+  deleteGenerationContent: t.withAuth(ownsAccountArg).field({
+    type: 'Int',
+    description: "Delete every generation's stored content of the account (input & output logging); how many were deleted. The records and charges stay.",
+    args: { accountId: t.arg.id({ required: false, description: 'An admin may name another account; the caller’s own otherwise.' }) },
+    resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),
   startGeneration: t.withAuth({ authenticated: true }).field({
     type: StartedGenerationRef,

@@ -1,6 +1,7 @@
 /**
  * OpenRouter's `GET /api/v1/generation?id=…`: a generation's record, for the caller's account (an admin's: any).
- * Another account's generation answers 404, exactly as a missing one.
+ * Another account's generation answers 404, exactly as a missing one. `GET /api/v1/generation/content?id=…`: what it
+ * was sent and answered, when its account had input & output logging on (404 otherwise, and for anyone else's).
  */
 import type { GenerationDoc } from '../../../projections/generations.js';
 import { DomainError } from '../../errors.js';
@@ -67,6 +68,18 @@ export const generationRoutes = (generations: GenerationsApi, directory: Pick<Au
       const id = url.searchParams.get('id');
       if (!id) throw new DomainError('BAD_REQUEST', 'id is required: GET /api/v1/generation?id=gen-…', 400, { param: 'id' });
       sendJson(res, 200, { data: generationJson(await generations.byId(principal, id)) });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/generation/content',
+    // OpenRouter's stored prompt and completion: the caller's own generations only, when its account logged content.
+    handler: async ({ req, res, url }) => {
+      const principal = requirePrincipal(directory, req);
+      const id = url.searchParams.get('id');
+      if (!id) throw new DomainError('BAD_REQUEST', 'id is required: GET /api/v1/generation/content?id=gen-…', 400, { param: 'id' });
+      const content = await generations.content(principal, id);
+      sendJson(res, 200, { data: { input: content.input, output: content.output } });
     },
   },
 ];

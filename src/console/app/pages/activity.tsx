@@ -1,9 +1,9 @@
 import { useMemo, useState } from 'preact/hooks';
-import { gql } from '../api.js';
+import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
-import { Choice, Figures, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
+import { Choice, Figures, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
 type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW';
@@ -55,6 +55,59 @@ const MAX_SERIES = 7;
 const DAY_MS = 86_400_000;
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** Input & output logging: the account's switch, and the deletion of what it kept. */
+const ContentLogging = () => {
+  const me = useLoad(() => gql<{ me: { contentLogging: boolean } }>('{ me { contentLogging } }'));
+  // As last set here (shown at once while the change is under way); the server's value until then.
+  const [set, setSet] = useState<boolean | null>(null);
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const act = async (work: () => Promise<string>) => {
+    setBusy(true);
+    try {
+      setNotice({ kind: 'ok', text: await work() });
+    } catch (error) {
+      setNotice({ kind: 'error', text: messageOf(error) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const toggle = (enabled: boolean) =>
+    act(async () => {
+      setSet(enabled);
+      try {
+        const data = await gql<{ setContentLogging: Result<{ contentLogging: boolean }> }>(
+          `mutation ($enabled: Boolean!) { setContentLogging(enabled: $enabled) { __typename ... on Account { contentLogging } ${DOMAIN_ERROR} } }`,
+          { enabled },
+        );
+        const now = unwrap(data.setContentLogging).contentLogging;
+        setSet(now);
+        return now ? 'Prompts and answers of new generations are kept.' : 'New generations no longer keep their prompt and answer.';
+      } catch (error) {
+        setSet(null);
+        throw error;
+      }
+    });
+  const remove = () =>
+    act(async () => {
+      const data = await gql<{ deleteGenerationContent: number }>('mutation { deleteGenerationContent }');
+      return `Deleted the prompts and answers of ${formatInt(data.deleteGenerationContent)} generations.`;
+    });
+  const on = set ?? me.value?.me.contentLogging ?? false;
+  return (
+    <div class="logging">
+      <label class="switch">
+        <input type="checkbox" checked={on} disabled={busy || !me.value} onChange={(e) => void toggle(e.currentTarget.checked)} />
+        Keep prompts and answers (input &amp; output logging)
+      </label>
+      <button type="button" disabled={busy} onClick={() => void remove()}>
+        Delete kept prompts
+      </button>
+      {(notice ?? me.error) && <Notice kind={notice?.kind ?? 'error'}>{notice?.text ?? me.error}</Notice>}
+    </div>
+  );
+};
 
 export const ActivityPage = () => {
   const [metric, setMetric] = useState<Metric>('cost');
@@ -143,6 +196,7 @@ export const ActivityPage = () => {
         {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
       </Section>
       <Section title="Recent generations">
+        <ContentLogging />
         <form class="controls" onSubmit={applyFilter} aria-label="Filter generations">
           <div>
             <label for="gen-model">Model</label>

@@ -1,0 +1,42 @@
+/**
+ * The ContentStore port: what a generation was sent and what it answered, kept for accounts that turned on input &
+ * output logging (OpenRouter's `GET /api/v1/generation/content`). It lives outside the event log on purpose: events
+ * are never deleted, and a prompt must be: an account deletes its stored content, and content older than the
+ * retention (CONTENT_RETENTION_DAYS) is purged. Nothing here is money or an audit record, so an adapter writes
+ * without waiting for the disk (a power loss can lose the last moments of content, never a charge).
+ *
+ * Adapters: embedded (a SQLite file of its own in DATA_DIR) and MongoDB (a collection beside the read models).
+ */
+
+/** A chat's messages as the model was sent them (a legacy `prompt` is the one user message it became). */
+export interface ContentInput {
+  readonly messages: readonly unknown[];
+}
+
+export interface ContentOutput {
+  /** The answer's text as the client received it; null when nothing was generated (a failure, a cancel before the first token). */
+  readonly completion: string | null;
+  /** The reasoning text the provider returned, when it returned any. */
+  readonly reasoning: string | null;
+}
+
+export interface StoredContent {
+  readonly generationId: string;
+  readonly accountId: string;
+  /** ISO time the generation started. */
+  readonly createdAt: string;
+  readonly input: ContentInput;
+  readonly output: ContentOutput;
+}
+
+export interface ContentStore {
+  readonly kind: 'embedded' | 'mongodb';
+  /** Store one generation's content; storing an id again changes nothing. */
+  put(content: StoredContent): Promise<void>;
+  get(generationId: string): Promise<StoredContent | null>;
+  /** Delete every stored content of the account; how many were deleted. */
+  deleteAccount(accountId: string): Promise<number>;
+  /** Delete what was created before `before`; how many were deleted. */
+  purgeBefore(before: Date): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
+import type { ContentStore, StoredContent } from './contentStore.js';
+
+export const CONTENT_FILE = 'content.db';
+
+/**
+ * The embedded ContentStore: `content.db` in DATA_DIR (0600, like the stores beside it), WAL with
+ * `synchronous = NORMAL`: a commit does not wait for the disk (see the port). Its statements are synchronous and
+ * run only for accounts that log content, after their answer has been written.
+ */
+export const openSqliteContentStore = (options: { dir: string }): ContentStore => {
+  ensurePrivateDir(options.dir);
+  const path = join(options.dir, CONTENT_FILE);
+  ensurePrivateDatabaseFile(path);
+  const db = new Database(path, { timeout: 5000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS content (
+      generation_id TEXT PRIMARY KEY,
+      account_id TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      input TEXT NOT NULL,
+      output TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS content_account ON content (account_id);
+    CREATE INDEX IF NOT EXISTS content_created ON content (created_at);
+  `);
+  const insert = db.prepare('INSERT OR IGNORE INTO content (generation_id, account_id, created_at, input, output) VALUES (?, ?, ?, ?, ?)');
+  const select = db.prepare<[string], { account_id: string; created_at: string; input: string; output: string }>(
+    'SELECT account_id, created_at, input, output FROM content WHERE generation_id = ?',
+  );
+  const deleteAccount = db.prepare('DELETE FROM content WHERE account_id = ?');
+  const deleteBefore = db.prepare('DELETE FROM content WHERE created_at < ?');
+
+  return {
+    kind: 'embedded',
+    put: async (content: StoredContent) => {
+      insert.run(content.generationId, content.accountId, content.createdAt, JSON.stringify(content.input), JSON.stringify(content.output));
+    },
+    get: async (generationId: string) => {
+      const row = select.get(generationId);
+      if (!row) return null;
+      return { generationId, accountId: row.account_id, createdAt: row.created_at, input: JSON.parse(row.input), output: JSON.parse(row.output) } as StoredContent;
+    },
+    deleteAccount: async (accountId: string) => deleteAccount.run(accountId).changes,
+    // ISO times in UTC sort as strings.
+    purgeBefore: async (before: Date) => deleteBefore.run(before.toISOString()).changes,
+    close: async () => {
+      db.close();
+    },
+  };
+};

@@ -1,0 +1,78 @@
+/**
+ * Input & output logging (OpenRouter's "Input & Output Logging" and `GET /api/v1/generation/content`): an account
+ * that turns it on (`setContentLogging`) has each later generation's messages and answer kept in the content store,
+ * readable by the account itself only (not by admins: a generation's record is theirs to see, its prompt is not),
+ * deleted on request (`deleteGenerationContent`) and purged after CONTENT_RETENTION_DAYS.
+ *
+ * The gateway asks `enabled` per generation (the auth directory, in memory: no store read on the request path) and
+ * stores through `store.put` after the answer has been written. A read right after an answer waits for that put.
+ */
+import type { ContentStore, StoredContent } from '../../contentStore/contentStore.js';
+import type { ContentLog } from '../../gateway/gateway.js';
+import type { Logger } from '../../logger.js';
+import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { Principal } from '../auth/principal.js';
+
+const DAY_MS = 86_400_000;
+const PURGE_EVERY_MS = 3_600_000;
+
+export const createGenerationContent = (deps: {
+  store: ContentStore;
+  directory: Pick<AuthDirectory, 'account'>;
+  retentionDays: number;
+  logger: Logger;
+  now: () => Date;
+}) => {
+  const { store, logger } = deps;
+  /** Puts under way, by generation id: a read of that id waits for its put. */
+  const storing = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | null = null;
+
+  const purge = async () => {
+    const before = new Date(deps.now().getTime() - deps.retentionDays * DAY_MS);
+    try {
+      const deleted = await store.purgeBefore(before);
+      if (deleted > 0) logger.info({ deleted, before: before.toISOString() }, 'content store: purged generations’ content past the retention');
+    } catch (error) {
+      logger.error({ err: error }, 'content store: could not purge content past the retention; trying again in an hour');
+    }
+  };
+
+  const log: ContentLog = {
+    enabled: (accountId) => deps.directory.account(accountId)?.contentLogging === true,
+    store: {
+      put(content: StoredContent) {
+        const put = store.put(content).finally(() => storing.delete(content.generationId));
+        storing.set(content.generationId, put.catch(() => undefined));
+        return put;
+      },
+    },
+  };
+
+  return {
+    /** For the gateway. */
+    log,
+    /** Purge now, then every hour. */
+    async start() {
+      await purge();
+      timer = setInterval(() => void purge(), PURGE_EVERY_MS);
+      timer.unref();
+    },
+    /** The content of one of the caller's generations; null when it is not theirs or nothing was stored for it. */
+    async find(actor: Principal, generationId: string): Promise<StoredContent | null> {
+      await storing.get(generationId);
+      const content = await store.get(generationId);
+      return content && content.accountId === actor.accountId ? content : null;
+    },
+    /** Delete every stored content of the account (the caller's own, checked by the API's edges); how many. */
+    deleteAll: (accountId: string): Promise<number> => store.deleteAccount(accountId),
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      await Promise.all(storing.values());
+      await store.close();
+    },
+  };
+};
+
+export type GenerationContent = ReturnType<typeof createGenerationContent>;

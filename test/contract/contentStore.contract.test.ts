@@ -1,0 +1,121 @@
+/**
+ * The ContentStore contract, run against the embedded adapter (a real SQLite file) and, when MONGODB_URL is set, the
+ * MongoDB one: content is stored once per generation, survives a reopen, is deleted per account and purged by age.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ContentStore, StoredContent } from '../../src/contentStore/contentStore.js';
+import { openMongoContentStore } from '../../src/contentStore/mongoContentStore.js';
+import { CONTENT_FILE, openSqliteContentStore } from '../../src/contentStore/sqliteContentStore.js';
+
+interface StoreLocation {
+  open(): Promise<ContentStore>;
+  dispose(): Promise<void>;
+  /** The embedded adapter's file, to check its mode. */
+  readonly file?: string;
+}
+
+const content = (generationId: string, accountId: string, createdAt: string, text = `answer of ${generationId}`): StoredContent => ({
+  generationId,
+  accountId,
+  createdAt,
+  input: { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: [{ type: 'text', text: `question ${generationId} — “quoted”, 🚀` }] }] },
+  output: { completion: text, reasoning: generationId.endsWith('r') ? 'thought about it' : null },
+});
+
+function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
+  let location: StoreLocation;
+  let store: ContentStore;
+  beforeEach(async () => {
+    location = await newLocation();
+    store = await location.open();
+  });
+  afterEach(async () => {
+    await store.close();
+    await location.dispose();
+  });
+
+  it('stores a generation’s content once and reads it back as stored, after a reopen too', async () => {
+    const first = content('gen-1r', 'acc_a', '2026-12-01T10:00:00.000Z');
+    await store.put(first);
+    // Storing the id again (a retried write) keeps the first.
+    await store.put({ ...first, output: { completion: 'other', reasoning: null } });
+    expect(await store.get('gen-1r')).toEqual(first);
+    expect(await store.get('gen-missing')).toBeNull();
+    await store.close();
+    store = await location.open();
+    expect(await store.get('gen-1r')).toEqual(first);
+  });
+
+  it('keeps a null completion and large content', async () => {
+    const failed: StoredContent = { ...content('gen-2', 'acc_a', '2026-12-01T10:00:00.000Z'), output: { completion: null, reasoning: null } };
+    const large = content('gen-3', 'acc_a', '2026-12-01T10:00:01.000Z', 'x'.repeat(2_000_000));
+    await store.put(failed);
+    await store.put(large);
+    expect(await store.get('gen-2')).toEqual(failed);
+    expect((await store.get('gen-3'))?.output.completion).toHaveLength(2_000_000);
+  });
+
+  it('deletes one account’s content and nobody else’s', async () => {
+    await store.put(content('gen-a1', 'acc_a', '2026-12-01T10:00:00.000Z'));
+    await store.put(content('gen-a2', 'acc_a', '2026-12-01T10:00:01.000Z'));
+    await store.put(content('gen-b1', 'acc_b', '2026-12-01T10:00:02.000Z'));
+    expect(await store.deleteAccount('acc_a')).toBe(2);
+    expect(await store.get('gen-a1')).toBeNull();
+    expect(await store.get('gen-a2')).toBeNull();
+    expect(await store.get('gen-b1')).not.toBeNull();
+    expect(await store.deleteAccount('acc_a')).toBe(0);
+  });
+
+  it('purges what was created before a time, keeping the rest', async () => {
+    await store.put(content('gen-old', 'acc_a', '2026-10-01T00:00:00.000Z'));
+    await store.put(content('gen-edge', 'acc_b', '2026-11-01T00:00:00.000Z'));
+    await store.put(content('gen-new', 'acc_a', '2026-11-20T00:00:00.000Z'));
+    expect(await store.purgeBefore(new Date('2026-11-01T00:00:00.000Z'))).toBe(1);
+    expect(await store.get('gen-old')).toBeNull();
+    expect(await store.get('gen-edge')).not.toBeNull();
+    expect(await store.get('gen-new')).not.toBeNull();
+  });
+}
+
+describe('embedded adapter (SQLite file)', () => {
+  contentStoreContract(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'content-store-'));
+    return { open: async () => openSqliteContentStore({ dir }), dispose: () => rm(dir, { recursive: true, force: true }), file: join(dir, CONTENT_FILE) };
+  });
+
+  it('keeps its file readable by the server’s user only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'content-store-'));
+    const store = openSqliteContentStore({ dir });
+    try {
+      expect((await stat(join(dir, CONTENT_FILE))).mode & 0o777).toBe(0o600);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const mongoUrl = process.env['MONGODB_URL'];
+if (!mongoUrl) console.warn('contentStore contract: MongoDB adapter skipped because MONGODB_URL is not set');
+
+describe.skipIf(!mongoUrl)(mongoUrl ? 'MongoDB adapter' : 'MongoDB adapter (skipped: MONGODB_URL is not set)', () => {
+  let run = 0;
+  contentStoreContract(async () => {
+    const dbName = `switchyard_content_test_${process.pid}_${Date.now()}_${run++}`;
+    return {
+      open: () => openMongoContentStore(mongoUrl!, { dbName }),
+      async dispose() {
+        const client = await MongoClient.connect(mongoUrl!);
+        try {
+          await client.db(dbName).dropDatabase();
+        } finally {
+          await client.close();
+        }
+      },
+    };
+  });
+});

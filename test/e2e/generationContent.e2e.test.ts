@@ -1,0 +1,188 @@
+/**
+ * Input & output logging over real HTTP (OpenRouter's `GET /api/v1/generation/content`): off by default; an account
+ * turns it on with GraphQL `setContentLogging`, and then each generation's messages and answer (streamed or not, cut,
+ * failed, through the official openai SDK and the legacy completions route) are readable by that account alone, right
+ * after the answer, until it deletes them or the retention passes (through restarts of the same data directory).
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY, startHarness } from '../support/appHarness.js';
+import { contentOf, GATEWAY_TEST_ENV, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import type { FakeProvider } from '../support/fakeProviders.js';
+
+let h: GatewayHarness;
+let fake: FakeProvider;
+let user: Account;
+let other: Account;
+let client: OpenAI;
+
+const PRICES = { prompt: 1000, completion: 4000 };
+const MODEL = 'logco/chat';
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'logco', model: MODEL, prices: PRICES });
+  user = await h.openAccount({ name: 'logger', credits: 1_000_000_000 });
+  other = await h.openAccount({ name: 'neighbour', credits: 1_000_000_000 });
+  client = new OpenAI({ apiKey: user.key, baseURL: `${h.url}/api/v1`, maxRetries: 0 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+const contentRes = (id: string, key: string) => fetch(`${h.url}/api/v1/generation/content?id=${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${key}` } });
+const content = async (id: string, key = user.key) => {
+  const res = await contentRes(id, key);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: { input: { messages: unknown[] }; output: { completion: string | null; reasoning: string | null } } }).data;
+};
+const setLogging = async (enabled: boolean, key = user.key, accountId?: string) =>
+  h.gql(
+    'mutation ($accountId: ID, $enabled: Boolean!) { setContentLogging(accountId: $accountId, enabled: $enabled) { ... on Account { id contentLogging } ... on DomainError { code message } } }',
+    { enabled, ...(accountId !== undefined && { accountId }) },
+    key,
+  );
+
+describe('input & output logging', () => {
+  it('is off by default: nothing is stored, and the generation’s record is there as always', async () => {
+    const { body } = await h.gql('{ me { contentLogging } }', {}, user.key);
+    expect(body.data.me.contentLogging).toBe(false);
+    const completion = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'not kept' }] });
+    await h.running.core.gateway.idle();
+    const res = await contentRes(completion.id, user.key);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(completion.id);
+    expect((await fetch(`${h.url}/api/v1/generation?id=${completion.id}`, { headers: { authorization: `Bearer ${user.key}` } })).status).toBe(200);
+  });
+
+  it('keeps a whole answer and its reasoning once turned on, readable right after the answer', async () => {
+    const { body } = await setLogging(true);
+    expect(body.data.setContentLogging).toEqual({ id: user.accountId, contentLogging: true });
+    fake.script({ text: 'Forty-two.', reasoning: 'Deep thought took a while.' });
+    const messages = [
+      { role: 'system' as const, content: 'Answer briefly.' },
+      { role: 'user' as const, content: 'What is the answer? “ünïcode” 🚀' },
+    ];
+    const completion = await client.chat.completions.create({ model: MODEL, messages });
+    // No wait for the gateway's background work: the read waits for the content being stored.
+    const data = await content(completion.id);
+    expect(data.input.messages).toEqual(messages);
+    expect(data.output).toEqual({ completion: 'Forty-two.', reasoning: 'Deep thought took a while.' });
+    const gql = await h.gql('query ($id: ID!) { generation(id: $id) { content { messages completion reasoning } } }', { id: completion.id }, user.key);
+    expect(gql.body.data.generation.content).toEqual({ messages, completion: 'Forty-two.', reasoning: 'Deep thought took a while.' });
+  });
+
+  it('keeps a streamed answer as the client received it, and a prompt as the user message it became', async () => {
+    fake.script({ text: 'one two three four', reasoning: 'counting' });
+    const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'count' }], stream: true });
+    let text = '';
+    let id = '';
+    for await (const chunk of stream) {
+      id = chunk.id;
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(text).toBe('one two three four');
+    expect((await content(id)).output).toEqual({ completion: text, reasoning: 'counting' });
+
+    const legacy = await fetch(`${h.url}/api/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: MODEL, prompt: 'Once upon a time' }),
+    });
+    expect(legacy.status).toBe(200);
+    const legacyId = ((await legacy.json()) as { id: string }).id;
+    expect((await content(legacyId)).input.messages).toEqual([{ role: 'user', content: 'Once upon a time' }]);
+  });
+
+  it('keeps the part of a cut stream the client got, and the input of a call that failed', async () => {
+    fake.script({ text: 'alpha beta gamma delta epsilon', cutAfterChunks: 3 });
+    const res = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'cut me' }], stream: true });
+    const sse = await readSseResponse(res);
+    const id = res.headers.get('x-generation-id')!;
+    const received = contentOf(sse.events);
+    expect(received.length).toBeGreaterThan(0);
+    expect(received).not.toBe('alpha beta gamma delta epsilon');
+    expect((await content(id)).output.completion).toBe(received);
+
+    fake.script({ status: 400 });
+    const failed = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'refused upstream' }] });
+    expect(failed.status).toBe(400);
+    const failedId = failed.headers.get('x-generation-id')!;
+    const data = await content(failedId);
+    expect(data.input.messages).toEqual([{ role: 'user', content: 'refused upstream' }]);
+    expect(data.output).toEqual({ completion: null, reasoning: null });
+  });
+
+  it('shows it to its account alone: another user and an admin get a 404 and a null, and another user cannot change the setting', async () => {
+    const completion = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'private' }] });
+    await content(completion.id);
+    for (const key of [other.key, ADMIN_KEY]) {
+      expect((await contentRes(completion.id, key)).status).toBe(404);
+    }
+    const asAdmin = await h.gql('query ($id: ID!) { generation(id: $id) { id content { completion } } }', { id: completion.id }, ADMIN_KEY);
+    expect(asAdmin.body.data.generation).toEqual({ id: completion.id, content: null });
+    // Another account's setting is as unknown to a caller as a missing account, and stays as it was.
+    const foreign = await setLogging(false, other.key, user.accountId);
+    expect(foreign.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await h.gql('{ me { contentLogging } }', {}, user.key)).body.data.me.contentLogging).toBe(true);
+    const missingId = await fetch(`${h.url}/api/v1/generation/content`, { headers: { authorization: `Bearer ${user.key}` } });
+    expect(missingId.status).toBe(400);
+    expect((await fetch(`${h.url}/api/v1/generation/content?id=${completion.id}`)).status).toBe(401);
+  });
+
+  it('deletes what was stored on request, and stores nothing once turned off', async () => {
+    const kept = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'delete me' }] });
+    await content(kept.id);
+    const { body } = await h.gql('mutation { deleteGenerationContent }', {}, user.key);
+    expect(body.errors).toBeUndefined();
+    expect(body.data.deleteGenerationContent).toBeGreaterThanOrEqual(1);
+    expect((await contentRes(kept.id, user.key)).status).toBe(404);
+    // The record and its charge stay.
+    expect((await fetch(`${h.url}/api/v1/generation?id=${kept.id}`, { headers: { authorization: `Bearer ${user.key}` } })).status).toBe(200);
+
+    expect((await setLogging(false)).body.data.setContentLogging.contentLogging).toBe(false);
+    const after = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'off again' }] });
+    await h.running.core.gateway.idle();
+    expect((await contentRes(after.id, user.key)).status).toBe(404);
+  });
+});
+
+describe('retention', () => {
+  it('keeps content through a restart and purges it once older than CONTENT_RETENTION_DAYS', async () => {
+    const env = { ...GATEWAY_TEST_ENV, CONTENT_RETENTION_DAYS: '1' };
+    let app = await startHarness(env);
+    const dir = app.dataDir;
+    const DAY = 86_400_000;
+    const restart = async (daysLater: number) => {
+      await app.stop({ keepData: true });
+      app = await startHarness(env, dir, { now: () => new Date(Date.now() + daysLater * DAY) });
+    };
+    try {
+      const opened = await app.gql('mutation { openAccount(name: "keeper") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }');
+      const key = opened.body.data.openAccount.initialKey.secret as string;
+      expect((await app.gql('mutation { setContentLogging(enabled: true) { ... on Account { contentLogging } } }', {}, key)).body.data.setContentLogging.contentLogging).toBe(true);
+      const res = await fetch(`${app.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'remember me' }] }),
+      });
+      expect(res.status).toBe(200);
+      const id = ((await res.json()) as { id: string }).id;
+      const read = () => fetch(`${app.url}/api/v1/generation/content?id=${id}`, { headers: { authorization: `Bearer ${key}` } });
+      expect((await read()).status).toBe(200);
+
+      await restart(0.5);
+      const kept = await read();
+      expect(kept.status).toBe(200);
+      expect(((await kept.json()) as { data: { input: { messages: unknown[] } } }).data.input.messages).toEqual([{ role: 'user', content: 'remember me' }]);
+      expect((await app.gql('{ me { contentLogging } }', {}, key)).body.data.me.contentLogging).toBe(true);
+
+      await restart(2);
+      expect((await read()).status).toBe(404);
+    } finally {
+      await app.stop();
+      const { rmSync } = await import('node:fs');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
