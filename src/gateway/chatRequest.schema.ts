@@ -280,8 +280,9 @@ export const Provider = z.object(
 
 /**
  * OpenRouter's plugins. Accepted: `file-parser` (PDF parts go to models that take files natively; its engine choice is
- * not applied), `response-healing` and `context-compression` (not applied: an oversized prompt gets the 400 it gets
- * without them), and `auto-router`, whose `allowed_models` / `excluded_models` narrow what switchyard/auto may pick.
+ * not applied), `response-healing` (a whole answer to a request for JSON is repaired when it does not parse:
+ * responseHealing.ts), `context-compression` (not applied: an oversized prompt gets the 400 it gets without it), and
+ * `auto-router`, whose `allowed_models` / `excluded_models` narrow what switchyard/auto may pick.
  * Refused, as its absence would change the answer the caller asked for without a word: `web` (no search backend, as
  * the :online variant), and the auto router's `cost_tier` (its rules are an admin's, without tiers).
  */
@@ -317,12 +318,14 @@ const Plugins = z
     error: PLUGINS_SHAPE,
   })
   .max(20, { error: PLUGINS_SHAPE })
-  .transform((plugins, ctx): { autoRouter: AutoRouterPlugin | null } => {
+  .transform((plugins, ctx): { autoRouter: AutoRouterPlugin | null; responseHealing: boolean } => {
     let autoRouter: AutoRouterPlugin | null = null;
+    let responseHealing = false;
     plugins.forEach((plugin, i) => {
       if (plugin.enabled === false) return;
       const refusal = Object.hasOwn(PLUGINS, plugin.id) ? PLUGINS[plugin.id] : `plugins[${i}].id "${plugin.id}" is not a known plugin (known: ${Object.keys(PLUGINS).join(', ')})`;
       if (refusal) return void ctx.issues.push({ code: 'custom', input: plugins, path: [i, 'id'], message: refusal });
+      if (plugin.id === 'response-healing') responseHealing = true;
       if (plugin.id !== 'auto-router') return;
       const settings = AutoRouterSettings.safeParse(plugin);
       if (!settings.success) {
@@ -331,7 +334,7 @@ const Plugins = z
       }
       autoRouter = { allowed: settings.data.allowed_models ?? null, excluded: settings.data.excluded_models ?? null };
     });
-    return { autoRouter };
+    return { autoRouter, responseHealing };
   });
 
 // ---------------------------------------------------------------------------------------------------------------

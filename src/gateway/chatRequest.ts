@@ -54,6 +54,8 @@ export interface ParsedChat {
   readonly lastUserText: string;
   /** The auto-router plugin's limits on what switchyard/auto may pick (null: none sent). */
   readonly autoRouter: AutoRouterPlugin | null;
+  /** The response-healing plugin: a whole answer to a request for JSON that does not parse is repaired (responseHealing.ts). */
+  readonly responseHealing: boolean;
   /**
    * The conversation, for sticky routing: `session_id` (or the `x-session-id` header), else `prompt_cache_key`,
    * else a hash of the first system message and the first other message, as OpenRouter identifies it. A function:
@@ -265,6 +267,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     },
     lastUserText,
     autoRouter: body.plugins?.autoRouter ?? null,
+    responseHealing: body.plugins?.responseHealing ?? false,
     session: sessionOf(body, sessionHeader, messages),
   };
 };

@@ -42,6 +42,7 @@ import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors
 import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
 import { readText } from './upstream.js';
+import { healJson } from './responseHealing.js';
 import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { contentText } from './providers/common.js';
@@ -138,6 +139,16 @@ const NO_PRESETS: PresetLookup & { status(): FollowStatus } = {
   status: () => ({ position: 0, state: 'live', failures: 0, lastError: null }),
 };
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+
+/** The response-healing plugin on a whole answer: its JSON repaired when it does not parse (responseHealing.ts). */
+const healed = (result: RunResult): RunResult => {
+  const choice = result.response?.choices[0];
+  const content = choice?.message.content;
+  if (!result.response || !choice || typeof content !== 'string') return result;
+  const fixed = healJson(content);
+  if (fixed === null) return result;
+  return { ...result, response: { ...result.response, choices: [{ ...choice, message: { ...choice.message, content: fixed } }, ...result.response.choices.slice(1)] } };
+};
 
 /** Input & output logging: which accounts have it on (the auth directory, in memory) and where their content goes. */
 export interface ContentLog {
@@ -422,7 +433,7 @@ export const createGateway = (deps: {
     const { onChunk } = options;
     const logContent = deps.contentLog?.enabled(input.principal.accountId) === true;
     const keep = (input.keepCompletion === true || logContent) && input.parsed.stream;
-    const result = await router.run(plan.targets, prepared.request, {
+    const ran = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,
       meta: { id: input.generationId, created: prepared.created },
       deadline: prepared.startedAt + config.requestTimeoutMs,
@@ -439,6 +450,7 @@ export const createGateway = (deps: {
           }
         : onChunk && { onChunk }),
     });
+    const result = input.parsed.responseHealing && input.parsed.needs.json ? healed(ran) : ran;
     const message = result.response?.choices[0]?.message;
     const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? streamed : (message?.content ?? '');
     const { source, billing } = account(prepared, result);
@@ -514,6 +526,7 @@ export const createGateway = (deps: {
       needs: { tools: false, vision: false, json: false, files: false, audio: false },
       lastUserText: '',
       autoRouter: null,
+      responseHealing: false,
       session: () => generationId,
     };
     const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });
