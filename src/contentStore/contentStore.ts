@@ -8,7 +8,7 @@
  * Adapters: embedded (a SQLite file of its own in DATA_DIR) and MongoDB (a collection beside the read models).
  */
 
-/** A chat's messages as the model was sent them (a legacy `prompt` is the one user message it became). */
+/** A chat's messages as the request sent them (a legacy `prompt` is the one user message it became), before any context compression. */
 export interface ContentInput {
   readonly messages: readonly unknown[];
 }

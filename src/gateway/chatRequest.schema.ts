@@ -281,8 +281,7 @@ export const Provider = z.object(
 /**
  * OpenRouter's plugins. Accepted: `file-parser` (PDF parts go to models that take files natively; its engine choice is
  * not applied), `response-healing` (a whole answer to a request for JSON is repaired when it does not parse:
- * responseHealing.ts), `context-compression` (not applied: an oversized prompt gets the 400 it gets without it), and
- * `auto-router`, whose `allowed_models` / `excluded_models` narrow what switchyard/auto may pick.
+ * responseHealing.ts), `context-compression` (middle-out, on or off: contextCompression.ts), and `auto-router`, whose `allowed_models` / `excluded_models` narrow what switchyard/auto may pick.
  * Refused, as its absence would change the answer the caller asked for without a word: `web` (no search backend, as
  * the :online variant), and the auto router's `cost_tier` (its rules are an admin's, without tiers).
  */
@@ -318,10 +317,12 @@ const Plugins = z
     error: PLUGINS_SHAPE,
   })
   .max(20, { error: PLUGINS_SHAPE })
-  .transform((plugins, ctx): { autoRouter: AutoRouterPlugin | null; responseHealing: boolean } => {
+  .transform((plugins, ctx): { autoRouter: AutoRouterPlugin | null; responseHealing: boolean; contextCompression: boolean | null } => {
     let autoRouter: AutoRouterPlugin | null = null;
     let responseHealing = false;
+    let contextCompression: boolean | null = null;
     plugins.forEach((plugin, i) => {
+      if (plugin.id === 'context-compression') contextCompression = plugin.enabled !== false;
       if (plugin.enabled === false) return;
       const refusal = Object.hasOwn(PLUGINS, plugin.id) ? PLUGINS[plugin.id] : `plugins[${i}].id "${plugin.id}" is not a known plugin (known: ${Object.keys(PLUGINS).join(', ')})`;
       if (refusal) return void ctx.issues.push({ code: 'custom', input: plugins, path: [i, 'id'], message: refusal });
@@ -334,7 +335,7 @@ const Plugins = z
       }
       autoRouter = { allowed: settings.data.allowed_models ?? null, excluded: settings.data.excluded_models ?? null };
     });
-    return { autoRouter, responseHealing };
+    return { autoRouter, responseHealing, contextCompression };
   });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -382,6 +383,11 @@ const common = {
     .nullish(),
   prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
   plugins: Plugins.nullish(),
+  // The legacy spelling of context compression: ["middle-out"] turns it on, [] off.
+  transforms: z
+    .array(z.literal('middle-out', { error: 'transforms may hold only "middle-out"' }), { error: 'transforms must be a list such as ["middle-out"]' })
+    .max(1, { error: 'transforms may hold only "middle-out"' })
+    .nullish(),
 };
 
 export type CommonBody = z.output<z.ZodObject<typeof common>>;

@@ -57,6 +57,11 @@ export interface ParsedChat {
   /** The response-healing plugin: a whole answer to a request for JSON that does not parse is repaired (responseHealing.ts). */
   readonly responseHealing: boolean;
   /**
+   * Context compression (the `context-compression` plugin, or legacy `transforms: ["middle-out"]`): true or false as
+   * asked, null when the request does not say (then on for endpoints of at most 8,192 tokens: contextCompression.ts).
+   */
+  readonly contextCompression: boolean | null;
+  /**
    * The conversation, for sticky routing: `session_id` (or the `x-session-id` header), else `prompt_cache_key`,
    * else a hash of the first system message and the first other message, as OpenRouter identifies it. A function:
    * the hash is computed only when sticky routing needs it.
@@ -268,8 +273,17 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     lastUserText,
     autoRouter: body.plugins?.autoRouter ?? null,
     responseHealing: body.plugins?.responseHealing ?? false,
+    contextCompression: body.plugins?.contextCompression ?? (body.transforms ? body.transforms.length > 0 : null),
     session: sessionOf(body, sessionHeader, messages),
   };
+};
+
+/** One message's share of `promptTokens`, estimated the same way (context compression weighs messages with it). */
+export const messageTokens = (m: ChatMessage): number => {
+  const counts: Counts = { chars: MESSAGE_OVERHEAD_TOKENS * 4, images: 0, files: 0, audio: 0 };
+  if (m.content != null) countContent(m.content, counts);
+  if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) counts.chars += JSON.stringify(m.tool_calls).length;
+  return Math.ceil(counts.chars / 4) + counts.images * IMAGE_TOKENS + counts.files * FILE_TOKENS + counts.audio * AUDIO_TOKENS;
 };
 
 const countContent = (content: MessageContent, counts: Counts): void => {

@@ -527,6 +527,7 @@ export const createGateway = (deps: {
       lastUserText: '',
       autoRouter: null,
       responseHealing: false,
+      contextCompression: false,
       session: () => generationId,
     };
     const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });

@@ -8,7 +8,9 @@ import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import type { Breakers } from './breaker.js';
-import type { Cutoffs, ParsedChat, ProviderPreferences, SortBy } from './chatRequest.js';
+import { messageTokens, type Cutoffs, type ParsedChat, type ProviderPreferences, type SortBy } from './chatRequest.js';
+import { ANTHROPIC_MAX_MESSAGES, compressionApplies, middleOut } from './contextCompression.js';
+import type { ChatMessage } from './types.js';
 import { GatewayError, invalidRequest } from './gatewayErrors.js';
 import type { EndpointStats, EndpointStatsView } from './routeStats.js';
 
@@ -20,6 +22,8 @@ export interface RouteTarget {
   /** Output tokens this target may produce: `max_tokens`, else what the endpoint and the context allow. */
   readonly maxOutput: number;
   readonly apiKey: string | null;
+  /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
+  readonly messages?: readonly ChatMessage[];
 }
 
 export interface RoutePlan {
@@ -126,6 +130,10 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
         }
       : null;
 
+  // Context compression: an endpoint with at least half the context the request needs may take it compressed.
+  const required = parsed.promptTokens + (maxTokens ?? 1);
+  const compressible = (e: EndpointEntry) => compressionApplies(parsed.contextCompression, e.contextLength) && e.contextLength * 2 >= required;
+
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
   const sortBy = (variant: string | null): SortBy | null => (variant === 'nitro' ? 'throughput' : variant === 'floor' ? 'price' : (prefs?.sort?.by ?? null));
@@ -173,7 +181,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       ['max_tokens', (e) => maxTokens === undefined || maxTokens <= e.maxOutput, () => `max_tokens ${maxTokens} is more than any endpoint of ${group.base} can return`],
       [
         'context',
-        (e) => parsed.promptTokens + (maxTokens ?? 1) <= e.contextLength,
+        (e) => required <= e.contextLength || compressible(e),
         () => {
           const largest = Math.max(...group.endpoints.map((e) => e.contextLength));
           return `This request needs about ${parsed.promptTokens + (maxTokens ?? 0)} tokens (${parsed.promptTokens} of prompt${maxTokens ? ` + ${maxTokens} of max_tokens` : ''}), but ${group.base}'s context length is ${largest} tokens. Shorten the messages or lower max_tokens.`;
@@ -248,14 +256,49 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     }
   }
 
-  return {
-    router,
-    targets: ordered.map(({ group, endpoint }) => ({
-      endpoint,
-      model: group.variant === 'free' ? `${group.base}:free` : group.base,
-      free: endpoint.free,
-      maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - parsed.promptTokens)),
-      apiKey: endpoint.provider.auth().secret,
-    })),
+  // 5. The conversation compressed for each endpoint it does not fit (or, on Anthropic's API, has too many messages for).
+  const { messages } = parsed.request;
+  let fixedTokens: number | undefined;
+  const compressedFor = (endpoint: EndpointEntry): { messages: ChatMessage[]; promptTokens: number } | null | undefined => {
+    const tooMany = endpoint.provider.protocol === 'anthropic' && messages.length > ANTHROPIC_MAX_MESSAGES;
+    if (required <= endpoint.contextLength && !tooMany) return undefined;
+    if (!compressionApplies(parsed.contextCompression, endpoint.contextLength)) return tooMany ? undefined : null;
+    // What is not messages (tools) stays as it is.
+    fixedTokens ??= Math.max(0, parsed.promptTokens - messages.reduce((n, m) => n + messageTokens(m), 0));
+    const room = maxTokens ?? Math.min(endpoint.maxOutput, Math.floor(endpoint.contextLength / 4));
+    const fitted = middleOut(messages, endpoint.contextLength - room - fixedTokens, endpoint.provider.protocol === 'anthropic' ? ANTHROPIC_MAX_MESSAGES : Infinity);
+    return fitted && { messages: fitted, promptTokens: fixedTokens + fitted.reduce((n, m) => n + messageTokens(m), 0) };
   };
+  // Within a model, endpoints that take the conversation whole go first: compression loses part of it. (The
+  // models keep the order they were asked in.)
+  const targets: RouteTarget[] = [];
+  const lastOf = new Map(ordered.map(({ group }, i) => [group, i]));
+  const deferred = new Map<Group, RouteTarget[]>();
+  ordered.forEach(({ group, endpoint }, i) => {
+    const compressed = compressedFor(endpoint);
+    if (compressed !== null) {
+      const promptTokens = compressed?.promptTokens ?? parsed.promptTokens;
+      const target: RouteTarget = {
+        endpoint,
+        model: group.variant === 'free' ? `${group.base}:free` : group.base,
+        free: endpoint.free,
+        maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - promptTokens)),
+        apiKey: endpoint.provider.auth().secret,
+        ...(compressed && { messages: compressed.messages }),
+      };
+      if (compressed) deferred.set(group, [...(deferred.get(group) ?? []), target]);
+      else targets.push(target);
+    }
+    if (lastOf.get(group) === i) targets.push(...(deferred.get(group) ?? []));
+  });
+  if (targets.length === 0) {
+    const { group } = ordered[0]!;
+    throw new GatewayError(
+      400,
+      'context_length_exceeded',
+      `This request needs about ${required} tokens, and context compression could not fit it into ${group.base}'s context of ${Math.max(...ordered.map((o) => o.endpoint.contextLength))} tokens (what is left cannot be dropped or shortened). Shorten the messages or lower max_tokens.`,
+      { model: group.requested, prompt_tokens_estimate: parsed.promptTokens },
+    );
+  }
+  return { router, targets };
 };

@@ -354,6 +354,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   // -------------------------------------------------------------------------------------------------------------
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
 
+  /** The request as this target takes it: with the conversation compressed for it, when it was (routePlan.ts). */
+  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => (target.messages === undefined ? request : extend(request, { messages: [...target.messages] }));
+
   const callComplete = async (
     target: RouteTarget,
     request: ChatRequest,
@@ -362,6 +365,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   ): Promise<{ response: ChatResponse; upstreamId: string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
+    request = forTarget(request, target);
     if (protocol === 'demo') {
       if (signal.aborted) throw signal.reason;
       return { response: demoComplete(request, meta), upstreamId: null };
@@ -395,6 +399,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   ): Promise<{ chunks: AsyncIterable<ChatChunk[]>; finish(): StreamOutcome; upstreamId(): string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
+    request = forTarget(request, target);
     if (protocol === 'demo') {
       const demo = demoStream(request, meta, config.demoTokenDelayMs, signal);
       return { ...demo, upstreamId: () => null };

@@ -94,7 +94,11 @@ describe('planRoute', () => {
 
   it('skips endpoints too small for the prompt or for max_tokens', () => {
     expect(slugs({ model: 'a/chat', max_tokens: 2_000 })).toEqual(['a/chat@mid']);
-    expect(slugs({ model: 'a/chat', messages: [{ role: 'user', content: 'x'.repeat(40_000) }] })).toEqual(['a/chat@mid']);
+    const long = [{ role: 'user', content: 'x'.repeat(40_000) }];
+    expect(slugs({ model: 'a/chat', messages: long, plugins: [{ id: 'context-compression', enabled: false }] })).toEqual(['a/chat@mid']);
+    // By default an endpoint of at most 8,192 tokens takes it compressed, after those that take it whole.
+    expect(slugs({ model: 'a/chat', messages: long })).toEqual(['a/chat@mid', 'a/chat@cheap', 'a/chat@dear']);
+    expect(plan({ model: 'a/chat', messages: long }).targets.map((t) => t.messages !== undefined)).toEqual([false, true, true]);
   });
 
   it('sorts by throughput (:nitro), latency, or price (:floor) from the stats snapshot', () => {

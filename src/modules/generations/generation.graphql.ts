@@ -91,7 +91,7 @@ export const GenerationRef = builder.loadableObject('Generation', {
 const GenerationContentRef = builder.objectRef<StoredContent>('GenerationContent').implement({
   description: 'What a generation was sent and answered, kept because its account had input & output logging on (setContentLogging).',
   fields: (t) => ({
-    messages: t.field({ type: 'JSON', description: 'The messages as the model was sent them (a legacy prompt is one user message).', resolve: (c) => c.input.messages }),
+    messages: t.field({ type: 'JSON', description: 'The messages as the request sent them (a legacy prompt is one user message), before any context compression.', resolve: (c) => c.input.messages }),
     completion: t.string({ nullable: true, description: 'The answer as the client received it (a cut stream: the part sent); null when nothing was generated.', resolve: (c) => c.output.completion }),
     reasoning: t.string({ nullable: true, description: 'The reasoning text the provider returned, if any.', resolve: (c) => c.output.reasoning }),
   }),

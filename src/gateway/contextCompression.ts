@@ -1,0 +1,101 @@
+/**
+ * OpenRouter's context compression ("middle-out"): a conversation too long for an endpoint loses messages from its
+ * middle, then, if one message alone is still too long, the middle of its text, until it fits; the start (the system
+ * prompt, the task) and the end (the latest turns) are what a model needs most. Asked for with the
+ * `context-compression` plugin (or legacy `transforms: ["middle-out"]`), refused with `enabled: false` (or
+ * `transforms: []`), and on by default for endpoints whose context is at most 8,192 tokens.
+ *
+ * Which endpoints may take a compressed prompt: those whose context is at least half of what the request needs
+ * (prompt and max_tokens), as OpenRouter does; an endpoint the prompt fits gets it whole. The prompt is fitted into
+ * the context less room for the answer: `max_tokens`, else the endpoint's max output but at most a quarter of its
+ * context. Anthropic's limit of 1,000 messages is met the same way (half from the start, half from the end).
+ *
+ * An assistant message that called tools keeps the tool results that answer it (a provider refuses one without the
+ * other), and system and developer messages are never dropped.
+ */
+import { messageTokens } from './chatRequest.js';
+import type { ChatMessage, ContentPart } from './types.js';
+
+export const COMPRESSED_BY_DEFAULT_UP_TO = 8_192;
+/** Anthropic's Messages API refuses more messages than this. */
+export const ANTHROPIC_MAX_MESSAGES = 1_000;
+const MARKER = '\n[…]\n';
+const CHARS_PER_TOKEN = 4;
+
+/** Whether compression applies to an endpoint of this context length, as the request asked (null: the default). */
+export const compressionApplies = (asked: boolean | null, contextLength: number): boolean => asked ?? contextLength <= COMPRESSED_BY_DEFAULT_UP_TO;
+
+/** A message's text shortened by about `tokens` (as much as it can give) from its middle, or null when it has no text to give. */
+const cutMiddle = (message: ChatMessage, tokens: number): ChatMessage | null => {
+  const cut = (text: string): string | null => {
+    // Some of each end always stays; a text with too little to give is left alone.
+    const room = text.length - 2 * MARKER.length;
+    if (room <= MARKER.length) return null;
+    const drop = Math.min(tokens * CHARS_PER_TOKEN + MARKER.length, room);
+    const keep = text.length - drop;
+    const head = Math.ceil(keep / 2);
+    return `${text.slice(0, head)}${MARKER}${text.slice(text.length - (keep - head))}`;
+  };
+  const { content } = message;
+  if (typeof content === 'string') {
+    const text = cut(content);
+    return text === null ? null : ({ ...message, content: text } as ChatMessage);
+  }
+  if (!Array.isArray(content)) return null;
+  // The longest text part is the one shortened.
+  let longest = -1;
+  content.forEach((part, i) => {
+    if (part.type === 'text' && (longest < 0 || part.text.length > (content[longest] as { text: string }).text.length)) longest = i;
+  });
+  if (longest < 0) return null;
+  const text = cut((content[longest] as { text: string }).text);
+  if (text === null) return null;
+  const parts: ContentPart[] = content.map((part, i) => (i === longest ? { type: 'text', text } : part));
+  return { ...message, content: parts } as ChatMessage;
+};
+
+/**
+ * The messages fitted into `budget` tokens (the messages' estimate, as `messageTokens` counts) and at most
+ * `maxMessages`, or null when they cannot be: what is left is pinned or has no text to shorten.
+ */
+export const middleOut = (messages: readonly ChatMessage[], budget: number, maxMessages: number = Infinity): ChatMessage[] | null => {
+  // Units that go or stay together: an assistant message with tool calls and the tool messages after it.
+  const units: ChatMessage[][] = [];
+  for (const m of messages) {
+    const last = units.at(-1);
+    if (m.role === 'tool' && last !== undefined && last.some((u) => u.role === 'tool' || (u.role === 'assistant' && (u.tool_calls?.length ?? 0) > 0))) last.push(m);
+    else units.push([m]);
+  }
+  const pinned = (unit: ChatMessage[]) => unit[0]!.role === 'system' || unit[0]!.role === 'developer';
+  const weigh = (unit: ChatMessage[]) => unit.reduce((n, m) => n + messageTokens(m), 0);
+  let kept = units.map((unit, i) => ({ unit, i, tokens: weigh(unit) }));
+  let tokens = kept.reduce((n, u) => n + u.tokens, 0);
+  let count = messages.length;
+  // Drop from the middle: the first and last units stay, then as many from each end as fit.
+  for (;;) {
+    if (tokens <= budget && count <= maxMessages) break;
+    const droppable = kept.filter((u, k) => k > 0 && k < kept.length - 1 && !pinned(u.unit));
+    if (droppable.length === 0) break;
+    const victim = droppable[Math.floor((droppable.length - 1) / 2)]!;
+    kept = kept.filter((u) => u !== victim);
+    tokens -= victim.tokens;
+    count -= victim.unit.length;
+  }
+  if (count > maxMessages) return null;
+  const out = kept.flatMap((u) => u.unit);
+  // Still too long: shorten the longest messages' text from its middle, the longest first.
+  while (tokens > budget) {
+    const order = out.map((m, i) => ({ i, t: messageTokens(m) })).sort((a, b) => b.t - a.t);
+    let shortened = false;
+    for (const { i, t } of order) {
+      const next = cutMiddle(out[i]!, Math.min(tokens - budget, t));
+      if (next === null) continue;
+      tokens += messageTokens(next) - t;
+      out[i] = next;
+      shortened = true;
+      break;
+    }
+    if (!shortened) return null;
+  }
+  return out;
+};
