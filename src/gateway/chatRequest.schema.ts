@@ -383,6 +383,8 @@ const common = {
     .nullish(),
   prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
   plugins: Plugins.nullish(),
+  // OpenRouter's debug option: a streamed answer starts with the body sent to each provider tried.
+  debug: z.object({ echo_upstream_body: boolean('debug.echo_upstream_body') }, { error: 'debug must be an object such as {"echo_upstream_body": true}' }).nullish(),
   // The legacy spelling of context compression: ["middle-out"] turns it on, [] off.
   transforms: z
     .array(z.literal('middle-out', { error: 'transforms may hold only "middle-out"' }), { error: 'transforms must be a list such as ["middle-out"]' })

@@ -61,6 +61,8 @@ export interface ParsedChat {
    * asked, null when the request does not say (then on for endpoints of at most 8,192 tokens: contextCompression.ts).
    */
   readonly contextCompression: boolean | null;
+  /** `debug.echo_upstream_body` on a streamed request: its first chunks carry the body sent to each provider tried. */
+  readonly echoUpstreamBody: boolean;
   /**
    * The conversation, for sticky routing: `session_id` (or the `x-session-id` header), else `prompt_cache_key`,
    * else a hash of the first system message and the first other message, as OpenRouter identifies it. A function:
@@ -274,6 +276,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     autoRouter: body.plugins?.autoRouter ?? null,
     responseHealing: body.plugins?.responseHealing ?? false,
     contextCompression: body.plugins?.contextCompression ?? (body.transforms ? body.transforms.length > 0 : null),
+    echoUpstreamBody: stream && body.debug?.echo_upstream_body === true,
     session: sessionOf(body, sessionHeader, messages),
   };
 };

@@ -433,22 +433,34 @@ export const createGateway = (deps: {
     const { onChunk } = options;
     const logContent = deps.contentLog?.enabled(input.principal.accountId) === true;
     const keep = (input.keepCompletion === true || logContent) && input.parsed.stream;
+    // debug.echo_upstream_body: the bodies sent to the providers tried, delivered as chunks before the first token.
+    const echoed: { target: RouteTarget; body: unknown }[] | null = input.parsed.echoUpstreamBody && onChunk ? [] : null;
+    let deliver = onChunk;
+    if (echoed && onChunk) {
+      deliver = (chunk) => {
+        for (const { target, body } of echoed.splice(0)) {
+          onChunk({ id: input.generationId, object: 'chat.completion.chunk', created: prepared.created, model: target.model, choices: [], debug: { echo_upstream_body: body } });
+        }
+        onChunk(chunk);
+      };
+    }
     const ran = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,
       meta: { id: input.generationId, created: prepared.created },
       deadline: prepared.startedAt + config.requestTimeoutMs,
       ready: prepared.durable,
       ...(options.signal && { signal: options.signal }),
+      ...(echoed && { onUpstreamBody: (target: RouteTarget, body: unknown) => void echoed.push({ target, body }) }),
       ...(keep
         ? {
             onChunk: (chunk: ChatChunk) => {
               const delta = chunk.choices[0]?.delta;
               streamed += delta?.content ?? '';
               reasoning += delta?.reasoning ?? '';
-              onChunk?.(chunk);
+              deliver?.(chunk);
             },
           }
-        : onChunk && { onChunk }),
+        : deliver && { onChunk: deliver }),
     });
     const result = input.parsed.responseHealing && input.parsed.needs.json ? healed(ran) : ran;
     const message = result.response?.choices[0]?.message;
@@ -528,6 +540,7 @@ export const createGateway = (deps: {
       autoRouter: null,
       responseHealing: false,
       contextCompression: false,
+      echoUpstreamBody: false,
       session: () => generationId,
     };
     const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });

@@ -72,6 +72,8 @@ export interface RunOptions {
   /** Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. */
   readonly onChunk?: (chunk: ChatChunk) => void;
   readonly onAttempt?: (record: AttemptRecord) => void;
+  /** A stream's attempt is about to send this body to the target's provider (the demo: the chat request). */
+  readonly onUpstreamBody?: (target: RouteTarget, body: unknown) => void;
   /**
    * Delivery waits for it (the ledger's reservation becoming durable while the upstream works): a streamed answer's
    * first chunk and a whole answer are held until it resolves. If it rejects, the attempt in flight is aborted and
@@ -267,7 +269,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             upstreamId,
           });
         }
-        const upstream = await openStream(target, request, meta, cancel);
+        const upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
@@ -396,11 +398,13 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     request: ChatRequest,
     meta: Required<ResponseMeta>,
     signal: AbortLike,
+    onBody?: (target: RouteTarget, body: unknown) => void,
   ): Promise<{ chunks: AsyncIterable<ChatChunk[]>; finish(): StreamOutcome; upstreamId(): string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
     request = forTarget(request, target);
     if (protocol === 'demo') {
+      onBody?.(target, extend(request, { stream: true }));
       const demo = demoStream(request, meta, config.demoTokenDelayMs, signal);
       return { ...demo, upstreamId: () => null };
     }
@@ -409,6 +413,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       extend(request, { stream: true }),
       { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
     );
+    // The body only: the credentials travel in the headers (or, for Gemini, the URL), never echoed.
+    onBody?.(target, JSON.parse(upstream.body));
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readText(res.body), now());
     const body = res.body;

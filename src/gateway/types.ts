@@ -220,6 +220,8 @@ export interface ChatChunk {
   choices: ChunkChoice[];
   usage?: Usage;
   error?: ChunkError;
+  /** OpenRouter's debug chunk (`debug.echo_upstream_body`): no choices, the body sent to a provider. */
+  debug?: { echo_upstream_body: unknown };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
