@@ -42,6 +42,7 @@ const integerIn = (key: string, min: number, max: number) => {
   return z.int({ error }).min(min, { error }).max(max, { error }).nullish();
 };
 const boolean = (key: string) => z.boolean({ error: `${key} must be a boolean` }).nullish();
+const PREDICTION_CONTENT = 'prediction.content must be a string or a list of at most 100 {"type": "text", "text": "…"} parts';
 /** OpenRouter clients echo back `null` for absent optional fields; the canonical types have them absent. */
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
 
@@ -355,6 +356,7 @@ const common = {
   top_p: numberIn('top_p', 0, 1),
   top_k: integerIn('top_k', 0, 1_000_000),
   min_p: numberIn('min_p', 0, 1),
+  top_a: numberIn('top_a', 0, 1),
   repetition_penalty: numberIn('repetition_penalty', 0, 2),
   frequency_penalty: numberIn('frequency_penalty', -2, 2),
   presence_penalty: numberIn('presence_penalty', -2, 2),
@@ -363,6 +365,16 @@ const common = {
   logprobs: boolean('logprobs'),
   stop: z.union([z.string(), nonEmptyStrings('stop', 4)], { error: 'stop must be a list of at most 4 non-empty strings' }).nullish(),
   logit_bias: z.record(z.string(), z.number(says('must be a number')), { error: 'logit_bias must be an object' }).nullish(),
+  // OpenAI's predicted output: text the answer is expected to repeat (sent on to providers that take it).
+  prediction: z
+    .object(
+      {
+        type: z.literal('content', { error: 'prediction.type must be "content"' }),
+        content: z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }), { error: PREDICTION_CONTENT }).max(100, { error: PREDICTION_CONTENT })], { error: PREDICTION_CONTENT }),
+      },
+      { error: 'prediction must be an object such as {"type": "content", "content": "…"}' },
+    )
+    .nullish(),
   tools: z.array(FunctionTool, tools).nullish(),
   tool_choice: ToolChoice.nullish(),
   parallel_tool_calls: boolean('parallel_tool_calls'),

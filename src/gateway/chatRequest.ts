@@ -131,6 +131,8 @@ const PARAMETER_FIELDS = [
   'presence_penalty',
   'repetition_penalty',
   'min_p',
+  'top_a',
+  'prediction',
   'logit_bias',
   'logprobs',
   'top_logprobs',
@@ -219,6 +221,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'top_p', body.top_p);
   put(request, 'top_k', body.top_k);
   put(request, 'min_p', body.min_p);
+  put(request, 'top_a', body.top_a);
   put(request, 'repetition_penalty', body.repetition_penalty);
   put(request, 'frequency_penalty', body.frequency_penalty);
   put(request, 'presence_penalty', body.presence_penalty);
@@ -227,6 +230,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'logprobs', body.logprobs);
   put(request, 'stop', body.stop);
   put(request, 'logit_bias', body.logit_bias);
+  put(request, 'prediction', body.prediction);
   put(request, 'tools', body.tools);
   put(request, 'tool_choice', body.tool_choice);
   put(request, 'parallel_tool_calls', body.parallel_tool_calls);

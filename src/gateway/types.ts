@@ -116,6 +116,10 @@ export interface ChatRequest {
   top_p?: number;
   top_k?: number;
   min_p?: number;
+  /** OpenRouter's top_a sampling (passed on to OpenAI-compatible servers that take it). */
+  top_a?: number;
+  /** OpenAI's predicted output. */
+  prediction?: { type: 'content'; content: string | { type: 'text'; text: string }[] };
   repetition_penalty?: number;
   presence_penalty?: number;
   frequency_penalty?: number;

@@ -1,6 +1,6 @@
 /**
  * What OpenAI-SDK and LangChain users send and read beyond plain chat, through fake upstreams of each protocol with
- * the real `openai` SDK: logprobs (answers and chunks), `reasoning_effort`, `reasoning_content`, PDF and audio
+ * the real `openai` SDK: logprobs (answers and chunks), predicted outputs and `top_a`, `reasoning_effort`, `reasoning_content`, PDF and audio
  * parts, `GET /models/{id}`, and the X-RateLimit headers of the free tier's 429.
  */
 import OpenAI from 'openai';
@@ -68,6 +68,31 @@ describe('logprobs', () => {
     expect(strict.status).toBe(404);
     const { error } = (await strict.json()) as { error: { message: string } };
     expect(error.message).toContain('logprobs');
+  });
+});
+
+describe('predicted outputs and top_a', () => {
+  it('reach an OpenAI-protocol upstream as sent (the openai SDK’s prediction), and are dropped for Anthropic', async () => {
+    const prediction = { type: 'content' as const, content: 'const x = 1;' };
+    await client.chat.completions.create({ model: 'test/pt-openai', prediction, messages: [{ role: 'user', content: 'edit' }] });
+    expect(lastBody(openai).prediction).toEqual(prediction);
+    const parts = await h.chat(user.key, { model: 'test/pt-openai', top_a: 0.2, prediction: { type: 'content', content: [{ type: 'text', text: 'a' }] }, messages: [{ role: 'user', content: 'edit' }] });
+    expect(parts.status).toBe(200);
+    expect(lastBody(openai)).toMatchObject({ top_a: 0.2, prediction: { type: 'content', content: [{ type: 'text', text: 'a' }] } });
+    await client.chat.completions.create({ model: 'test/pt-anthropic', prediction, messages: [{ role: 'user', content: 'edit' }] });
+    expect(lastBody(anthropic)).not.toHaveProperty('prediction');
+  });
+
+  it('are refused with a 400 naming them when malformed', async () => {
+    for (const [body, message] of [
+      [{ top_a: 2 }, /top_a/],
+      [{ prediction: { type: 'diff', content: 'x' } }, /prediction.type must be "content"/],
+      [{ prediction: { type: 'content', content: 5 } }, /prediction.content must be a string/],
+    ] as const) {
+      const res = await h.chat(user.key, { model: 'test/pt-openai', messages: [{ role: 'user', content: 'x' }], ...body });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+    }
   });
 });
 

@@ -19,6 +19,7 @@ export const PRESET_FIELDS: ReadonlySet<string> = new Set([
   'top_p',
   'top_k',
   'min_p',
+  'top_a',
   'repetition_penalty',
   'frequency_penalty',
   'presence_penalty',

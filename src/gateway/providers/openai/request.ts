@@ -21,9 +21,11 @@ export const supportedParameters = [
   'response_format',
   'structured_outputs',
   'reasoning',
+  'prediction',
   // Not OpenAI's, but passed through for compatible servers (vLLM, Together, …) that accept them.
   'top_k',
   'min_p',
+  'top_a',
   'repetition_penalty',
 ] as const;
 
@@ -35,6 +37,7 @@ const PASSTHROUGH = [
   'top_p',
   'top_k',
   'min_p',
+  'top_a',
   'repetition_penalty',
   'presence_penalty',
   'frequency_penalty',
@@ -47,6 +50,7 @@ const PASSTHROUGH = [
   'top_logprobs',
   'n',
   'response_format',
+  'prediction',
   'user',
 ] as const satisfies readonly (keyof ChatRequest)[];
 
