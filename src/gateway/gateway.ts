@@ -47,7 +47,7 @@ import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Bi
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { contentText } from './providers/common.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
-import { countsAgainstUptime, createRouter, type RouterConfig, type RunResult } from './router.js';
+import { countsAgainstUptime, createRouter, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -111,6 +111,10 @@ export interface GenerationOutcome {
   readonly committed: boolean;
   readonly finishReason: FinishReason | null;
   readonly error: GatewayError | null;
+  /** Every attempt, in order (the router metadata; the record has its own copy). */
+  readonly attempts: readonly AttemptRecord[];
+  /** The response-healing plugin repaired the answer's JSON. */
+  readonly healed: boolean;
 }
 
 export interface EmbedInput {
@@ -494,6 +498,8 @@ export const createGateway = (deps: {
       committed: result.committed,
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
       error,
+      attempts: result.attempts,
+      healed: result !== ran,
     };
     const { generationId } = prepared.input;
     if (logContent) {

@@ -3,6 +3,7 @@
  * catalog's routes are in src/modules/catalog/catalog.rest.ts, generation records in
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
+import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
 import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
@@ -99,6 +100,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         correlationId: requestId,
         app: appAttributionOf(req),
       });
+      const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
         if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, outcome.error, requestId, logger);
@@ -115,7 +117,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
                 choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: c.logprobs ?? null })),
                 usage: usageJson(outcome),
               };
-        return sendJson(res, 200, payload);
+        return sendJson(res, 200, metadata ? extend(payload, { openrouter_metadata: routerMetadata(prepared, outcome) }) : payload);
       }
 
       // Streaming: headers wait for the first token (see streamGeneration).
@@ -135,7 +137,16 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         return;
       }
       sse.open();
-      const final = { id: generationId, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: prepared.created, model: outcome.model, provider: outcome.providerName, choices: [], usage: usageJson(outcome) };
+      const final = {
+        id: generationId,
+        object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+        created: prepared.created,
+        model: outcome.model,
+        provider: outcome.providerName,
+        choices: [],
+        usage: usageJson(outcome),
+        ...(metadata && { openrouter_metadata: routerMetadata(prepared, outcome) }),
+      };
       res.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
     } catch (error) {
       sendError(res, error, requestId, logger);

@@ -17,6 +17,8 @@ const chunk = (delta: ChunkDelta, finish: FinishReason | null = null, native: st
 });
 
 const outcome = (finishReason: FinishReason | null): GenerationOutcome => ({
+  attempts: [],
+  healed: false,
   generationId: 'gen-1',
   kind: 'completed',
   model: 'm',

@@ -1,0 +1,54 @@
+/**
+ * OpenRouter's router metadata (experimental there too): with the request header `X-OpenRouter-Metadata: enabled`
+ * (or `X-OpenRouter-Experimental-Metadata`), a successful chat or completions answer carries `openrouter_metadata`:
+ * what was asked for, how the route was chosen, every endpoint it could have used and which one served, each
+ * attempt, and the pipeline stages that changed the request or the answer. Streamed, it rides on the final usage
+ * chunk. Any value but `enabled` (case ignored) means off, as on OpenRouter.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { GenerationOutcome, PreparedGeneration } from './gateway.js';
+
+export const wantsRouterMetadata = (req: IncomingMessage): boolean => {
+  const value = req.headers['x-openrouter-metadata'] ?? req.headers['x-openrouter-experimental-metadata'];
+  return typeof value === 'string' && value.trim().toLowerCase() === 'enabled';
+};
+
+export const routerMetadata = (prepared: PreparedGeneration, outcome: GenerationOutcome) => {
+  const { plan, input } = prepared;
+  const requested = input.parsed.models[0]!;
+  const last = outcome.attempts.at(-1);
+  const selected = last && last.error === null ? last.target : null;
+  const strategy =
+    plan.router !== null ? 'auto' : selected && selected.model !== requested.split(':')[0] && selected.model !== requested ? 'fallback' : requested.endsWith(':free') ? 'free' : 'direct';
+  const pipeline = [
+    ...(plan.targets.some((t) => t.messages !== undefined)
+      ? [{ type: 'context-compression', engine: 'middle-out', applied_to: plan.targets.filter((t) => t.messages !== undefined).map((t) => t.endpoint.id), selected: selected?.messages !== undefined }]
+      : []),
+    ...(outcome.healed ? [{ type: 'response-healing', repaired: true }] : []),
+  ];
+  return {
+    requested,
+    strategy,
+    region: null,
+    summary: `available=${plan.targets.length}, selected=${selected?.endpoint.provider.name ?? 'none'}${outcome.attempts.length > 1 ? `, attempts=${outcome.attempts.length}` : ''}`,
+    attempt: outcome.attempts.length,
+    attempts: outcome.attempts.map((a) => ({
+      attempt: a.attempt,
+      model: a.target.model,
+      provider: a.target.endpoint.provider.name,
+      endpoint: a.target.endpoint.id,
+      status: a.error === null ? 'success' : 'error',
+      latency_ms: Math.max(0, a.endedAt - a.startedAt),
+      ...(a.error !== null && { error: { code: a.error.code, status: a.error.status, message: a.error.message } }),
+    })),
+    is_byok: false,
+    endpoints: {
+      total: plan.targets.length,
+      available: plan.targets.map((t) => ({ model: t.model, provider: t.endpoint.provider.name, endpoint: t.endpoint.id, selected: t === selected })),
+    },
+    pipeline,
+    ...(last && last.error === null && { generation_time: Math.max(0, last.endedAt - last.startedAt) }),
+    // Switchyard's own: the route as the auto router named it.
+    ...(plan.router !== null && { router: plan.router }),
+  };
+};

@@ -1,0 +1,102 @@
+/**
+ * OpenRouter's router metadata over real HTTP, with the official openai SDK and fake upstreams: `X-OpenRouter-Metadata:
+ * enabled` (case ignored; also the experimental header's name) adds `openrouter_metadata` to a whole answer and to a
+ * stream's final usage chunk: what was asked, the strategy, every endpoint and the one selected, each attempt (a
+ * failed one with its error), and the pipeline stages that changed the call. Any other value, or none, adds nothing.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let cheap: FakeProvider;
+let dear: FakeProvider;
+let user: Account;
+let client: OpenAI;
+const ON = { 'X-OpenRouter-Metadata': 'Enabled' };
+
+type Metadata = {
+  requested: string;
+  strategy: string;
+  summary: string;
+  attempt: number;
+  attempts: { attempt: number; provider: string; status: string; error?: { code: string; status: number } }[];
+  is_byok: boolean;
+  region: null;
+  endpoints: { total: number; available: { model: string; provider: string; selected: boolean }[] };
+  pipeline: { type: string }[];
+  generation_time?: number;
+};
+const metadataOf = (body: unknown) => (body as { openrouter_metadata?: Metadata }).openrouter_metadata;
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  cheap = await h.fakeEndpoint({ protocol: 'openai', slug: 'cheapo', model: 'rm/chat', prices: { prompt: 100, completion: 100 } });
+  dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'pricey', model: 'rm/chat', prices: { prompt: 900, completion: 900 } });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'other', model: 'rm/backup', prices: { prompt: 100, completion: 100 }, reuse: dear });
+  user = await h.openAccount({ name: 'curious', credits: 1_000_000_000 });
+  client = new OpenAI({ apiKey: user.key, baseURL: `${h.url}/api/v1`, maxRetries: 0 });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('router metadata', () => {
+  it('describes the route of a whole answer: the endpoints, the one selected and its attempt', async () => {
+    const completion = await client.chat.completions.create({ model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, { headers: ON });
+    const metadata = metadataOf(completion)!;
+    expect(metadata).toMatchObject({ requested: 'rm/chat', strategy: 'direct', attempt: 1, is_byok: false, region: null, pipeline: [] });
+    expect(metadata.endpoints).toEqual({
+      total: 2,
+      available: [
+        { model: 'rm/chat', provider: 'cheapo', endpoint: 'rm/chat@cheapo', selected: true },
+        { model: 'rm/chat', provider: 'pricey', endpoint: 'rm/chat@pricey', selected: false },
+      ],
+    });
+    expect(metadata.attempts).toEqual([expect.objectContaining({ attempt: 1, provider: 'cheapo', status: 'success' })]);
+    expect(metadata.summary).toBe('available=2, selected=cheapo');
+    expect(metadata.generation_time).toBeGreaterThanOrEqual(0);
+  });
+
+  it('shows a failed attempt with its error, and a fallback model as the fallback strategy', async () => {
+    cheap.script({ status: 503 });
+    const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, { 'x-openrouter-experimental-metadata': 'enabled' });
+    const metadata = metadataOf(await res.json())!;
+    expect(metadata.strategy).toBe('direct');
+    expect(metadata.attempt).toBe(2);
+    expect(metadata.attempts.map((a) => [a.provider, a.status, a.error?.status])).toEqual([
+      ['cheapo', 'error', 503],
+      ['pricey', 'success', undefined],
+    ]);
+    expect(metadata.summary).toBe('available=2, selected=pricey, attempts=2');
+
+    cheap.script({ status: 400 });
+    const fallback = await h.chat(user.key, { model: 'rm/chat', models: ['rm/backup'], messages: [{ role: 'user', content: 'hi' }], provider: { only: ['cheapo', 'other'] } }, ON);
+    const viaBackup = metadataOf(await fallback.json())!;
+    expect(viaBackup).toMatchObject({ requested: 'rm/chat', strategy: 'fallback' });
+    expect(viaBackup.endpoints.available.find((e) => e.selected)!.model).toBe('rm/backup');
+  });
+
+  it('rides on a stream’s final usage chunk only, and names the pipeline stages that changed the call', async () => {
+    const long = Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `${i} ${'x'.repeat(400)}` }));
+    const res = await h.chat(user.key, { model: 'rm/chat', messages: long, stream: true, plugins: [{ id: 'context-compression' }] }, ON);
+    const { events } = await readSseResponse(res);
+    const carrying = events.filter((e) => e.openrouter_metadata !== undefined);
+    expect(carrying).toHaveLength(1);
+    expect(carrying[0]).toBe(events.at(-1));
+    expect(carrying[0].usage).toBeDefined();
+    expect(carrying[0].openrouter_metadata.pipeline).toEqual([expect.objectContaining({ type: 'context-compression', engine: 'middle-out', selected: true })]);
+
+    cheap.script({ text: '```json\n{"a": 1,}\n```' });
+    const healed = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'json' }], response_format: { type: 'json_object' }, plugins: [{ id: 'response-healing' }] }, ON);
+    expect(metadataOf(await healed.json())!.pipeline).toEqual([{ type: 'response-healing', repaired: true }]);
+  });
+
+  it('adds nothing without the header or with any value but enabled', async () => {
+    for (const headers of [{}, { 'X-OpenRouter-Metadata': 'yes' }, { 'X-OpenRouter-Metadata': 'disabled' }] as Record<string, string>[]) {
+      const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, headers);
+      expect(metadataOf(await res.json())).toBeUndefined();
+    }
+  });
+});
