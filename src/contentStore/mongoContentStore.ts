@@ -1,5 +1,4 @@
-import { MongoClient } from 'mongodb';
-import { UnavailableError } from '../errors.js';
+import { connectMongo } from '../readStore/mongoConnect.js';
 import type { ContentInput, ContentOutput, ContentStore, StoredContent } from './contentStore.js';
 
 interface ContentDoc {
@@ -17,14 +16,7 @@ export const CONTENT_COLLECTION = 'generation_content';
  * written with the default write concern (see the port: content is not an audit record).
  */
 export async function openMongoContentStore(url: string, options: { dbName?: string } = {}): Promise<ContentStore> {
-  const client = new MongoClient(url);
-  try {
-    await client.connect();
-  } catch (error) {
-    // The URL may carry credentials, so it stays out of the message.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new UnavailableError('Cannot connect to MongoDB for the content store', { reason });
-  }
+  const client = await connectMongo(url, 'MongoDB for the content store');
   const content = client.db(options.dbName).collection<ContentDoc>(CONTENT_COLLECTION);
   await content.createIndex({ accountId: 1 });
   await content.createIndex({ createdAt: 1 });

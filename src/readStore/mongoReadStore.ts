@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import {
   MongoBulkWriteError,
-  MongoClient,
   MongoServerError,
   type AnyBulkWriteOperation,
   type ClientSession,
   type Filter as MongoFilter,
   type UpdateFilter,
 } from 'mongodb';
-import { ConflictError, UnavailableError, ValidationError } from '../errors.js';
+import { ConflictError, ValidationError } from '../errors.js';
+import { connectMongo } from './mongoConnect.js';
 import { leaseLost, type Doc, type DocWrite, type Fence, type Filter, type Lease, type ProjectionCheckpoint, type ReadCollection, type ReadStore, type Update } from './readStore.js';
 
 /**
@@ -38,14 +38,7 @@ interface CheckpointDoc {
 }
 
 export async function openMongoReadStore(url: string, options: { dbName?: string } = {}): Promise<ReadStore> {
-  const client = new MongoClient(url);
-  try {
-    await client.connect();
-  } catch (error) {
-    // The URL may carry credentials, so it stays out of the message.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new UnavailableError('Cannot connect to the MongoDB read store', { reason });
-  }
+  const client = await connectMongo(url, 'the MongoDB read store');
   const db = client.db(options.dbName);
   const checkpoints = db.collection<CheckpointDoc>('checkpoints');
   const leases = db.collection<LeaseDoc>('leases');

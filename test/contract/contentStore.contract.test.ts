@@ -5,11 +5,11 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContentStore, StoredContent } from '../../src/contentStore/contentStore.js';
 import { openMongoContentStore } from '../../src/contentStore/mongoContentStore.js';
 import { CONTENT_FILE, openSqliteContentStore } from '../../src/contentStore/sqliteContentStore.js';
+import { describeMongo } from '../support/mongoTest.js';
 
 interface StoreLocation {
   open(): Promise<ContentStore>;
@@ -99,23 +99,4 @@ describe('embedded adapter (SQLite file)', () => {
   });
 });
 
-const mongoUrl = process.env['MONGODB_URL'];
-if (!mongoUrl) console.warn('contentStore contract: MongoDB adapter skipped because MONGODB_URL is not set');
-
-describe.skipIf(!mongoUrl)(mongoUrl ? 'MongoDB adapter' : 'MongoDB adapter (skipped: MONGODB_URL is not set)', () => {
-  let run = 0;
-  contentStoreContract(async () => {
-    const dbName = `switchyard_content_test_${process.pid}_${Date.now()}_${run++}`;
-    return {
-      open: () => openMongoContentStore(mongoUrl!, { dbName }),
-      async dispose() {
-        const client = await MongoClient.connect(mongoUrl!);
-        try {
-          await client.db(dbName).dropDatabase();
-        } finally {
-          await client.close();
-        }
-      },
-    };
-  });
-});
+describeMongo('contentStore contract', contentStoreContract, (url, dbName) => openMongoContentStore(url, { dbName }));

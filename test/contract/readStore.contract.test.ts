@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MongoClient } from 'mongodb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '../../src/errors.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
@@ -11,6 +10,7 @@ import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js'
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
 import { isLeaseLost, type Doc, type ReadStore } from '../../src/readStore/readStore.js';
 import { entryFilter, entrySort } from '../../src/modules/tables/entryFilter.js';
+import { describeMongo } from '../support/mongoTest.js';
 
 /** Where a store lives: `open` may be called again after `close` to reopen the same data. */
 interface StoreLocation {
@@ -702,23 +702,4 @@ describe('embedded adapter: collections kept on disk', () => {
   });
 });
 
-const mongoUrl = process.env['MONGODB_URL'];
-if (!mongoUrl) console.warn('readStore contract: MongoDB adapter skipped because MONGODB_URL is not set');
-
-describe.skipIf(!mongoUrl)(mongoUrl ? 'MongoDB adapter' : 'MongoDB adapter (skipped: MONGODB_URL is not set)', () => {
-  let run = 0;
-  readStoreContract(async () => {
-    const dbName = `switchyard_test_${process.pid}_${Date.now()}_${run++}`;
-    return {
-      open: () => openMongoReadStore(mongoUrl!, { dbName }),
-      async dispose() {
-        const client = await MongoClient.connect(mongoUrl!);
-        try {
-          await client.db(dbName).dropDatabase();
-        } finally {
-          await client.close();
-        }
-      },
-    };
-  });
-});
+describeMongo('readStore contract', readStoreContract, (url, dbName) => openMongoReadStore(url, { dbName }));

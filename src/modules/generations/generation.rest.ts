@@ -59,15 +59,20 @@ const generationJson = (doc: GenerationDoc) => ({
   },
 });
 
+/** The `id` query parameter, or the 400 that says how to ask. */
+const idOf = (url: URL, path: string): string => {
+  const id = url.searchParams.get('id');
+  if (!id) throw new DomainError('BAD_REQUEST', `id is required: GET ${path}?id=gen-…`, 400, { param: 'id' });
+  return id;
+};
+
 export const generationRoutes = (generations: GenerationsApi, directory: Pick<AuthDirectory, 'authenticate'>): Route[] => [
   {
     method: 'GET',
     path: '/api/v1/generation',
     handler: async ({ req, res, url }) => {
       const principal = requirePrincipal(directory, req);
-      const id = url.searchParams.get('id');
-      if (!id) throw new DomainError('BAD_REQUEST', 'id is required: GET /api/v1/generation?id=gen-…', 400, { param: 'id' });
-      sendJson(res, 200, { data: generationJson(await generations.byId(principal, id)) });
+      sendJson(res, 200, { data: generationJson(await generations.byId(principal, idOf(url, '/api/v1/generation'))) });
     },
   },
   {
@@ -76,9 +81,7 @@ export const generationRoutes = (generations: GenerationsApi, directory: Pick<Au
     // OpenRouter's stored prompt and completion: the caller's own generations only, when its account logged content.
     handler: async ({ req, res, url }) => {
       const principal = requirePrincipal(directory, req);
-      const id = url.searchParams.get('id');
-      if (!id) throw new DomainError('BAD_REQUEST', 'id is required: GET /api/v1/generation/content?id=gen-…', 400, { param: 'id' });
-      const content = await generations.content(principal, id);
+      const content = await generations.content(principal, idOf(url, '/api/v1/generation/content'));
       sendJson(res, 200, { data: { input: content.input, output: content.output } });
     },
   },
