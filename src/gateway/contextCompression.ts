@@ -56,46 +56,44 @@ const cutMiddle = (message: ChatMessage, tokens: number): ChatMessage | null => 
 
 /**
  * The messages fitted into `budget` tokens (the messages' estimate, as `messageTokens` counts) and at most
- * `maxMessages`, or null when they cannot be: what is left is pinned or has no text to shorten.
+ * `maxMessages`, or null when they cannot be: what is left is pinned or has no text to shorten. Linear in the
+ * messages (and a sort of them when text must be shortened): a hostile body of tens of thousands of messages costs
+ * milliseconds, not seconds.
  */
 export const middleOut = (messages: readonly ChatMessage[], budget: number, maxMessages: number = Infinity): ChatMessage[] | null => {
   // Units that go or stay together: an assistant message with tool calls and the tool messages after it.
-  const units: ChatMessage[][] = [];
+  const units: { messages: ChatMessage[]; tokens: number; dropped: boolean }[] = [];
   for (const m of messages) {
     const last = units.at(-1);
-    if (m.role === 'tool' && last !== undefined && last.some((u) => u.role === 'tool' || (u.role === 'assistant' && (u.tool_calls?.length ?? 0) > 0))) last.push(m);
-    else units.push([m]);
+    if (m.role === 'tool' && last !== undefined && last.messages.some((u) => u.role === 'tool' || (u.role === 'assistant' && (u.tool_calls?.length ?? 0) > 0))) {
+      last.messages.push(m);
+      last.tokens += messageTokens(m);
+    } else units.push({ messages: [m], tokens: messageTokens(m), dropped: false });
   }
-  const pinned = (unit: ChatMessage[]) => unit[0]!.role === 'system' || unit[0]!.role === 'developer';
-  const weigh = (unit: ChatMessage[]) => unit.reduce((n, m) => n + messageTokens(m), 0);
-  let kept = units.map((unit, i) => ({ unit, i, tokens: weigh(unit) }));
-  let tokens = kept.reduce((n, u) => n + u.tokens, 0);
+  let tokens = units.reduce((n, u) => n + u.tokens, 0);
   let count = messages.length;
-  // Drop from the middle: the first and last units stay, then as many from each end as fit.
-  for (;;) {
-    if (tokens <= budget && count <= maxMessages) break;
-    const droppable = kept.filter((u, k) => k > 0 && k < kept.length - 1 && !pinned(u.unit));
-    if (droppable.length === 0) break;
-    const victim = droppable[Math.floor((droppable.length - 1) / 2)]!;
-    kept = kept.filter((u) => u !== victim);
+  // Drop from the middle outwards: the first and last units stay, and so do system and developer messages. Removing
+  // the middle one of those left, again and again, removes a block around the centre, one side then the other.
+  const droppable = units.filter((u, i) => i > 0 && i < units.length - 1 && u.messages[0]!.role !== 'system' && u.messages[0]!.role !== 'developer');
+  let lo = Math.floor(droppable.length / 2);
+  let hi = lo;
+  while ((tokens > budget || count > maxMessages) && (lo > 0 || hi < droppable.length)) {
+    const victim = droppable.length - hi > lo ? droppable[hi++]! : droppable[--lo]!;
+    victim.dropped = true;
     tokens -= victim.tokens;
-    count -= victim.unit.length;
+    count -= victim.messages.length;
   }
   if (count > maxMessages) return null;
-  const out = kept.flatMap((u) => u.unit);
-  // Still too long: shorten the longest messages' text from its middle, the longest first.
-  while (tokens > budget) {
-    const order = out.map((m, i) => ({ i, t: messageTokens(m) })).sort((a, b) => b.t - a.t);
-    let shortened = false;
-    for (const { i, t } of order) {
-      const next = cutMiddle(out[i]!, Math.min(tokens - budget, t));
-      if (next === null) continue;
-      tokens += messageTokens(next) - t;
-      out[i] = next;
-      shortened = true;
-      break;
-    }
-    if (!shortened) return null;
+  const out = units.flatMap((u) => (u.dropped ? [] : u.messages));
+  if (tokens <= budget) return out;
+  // Still too long: shorten the longest messages' text from its middle, the longest first, each as much as it can give.
+  const order = out.map((m, i) => ({ i, t: messageTokens(m) })).sort((a, b) => b.t - a.t);
+  for (const { i, t } of order) {
+    const next = cutMiddle(out[i]!, Math.min(tokens - budget, t));
+    if (next === null) continue;
+    tokens += messageTokens(next) - t;
+    out[i] = next;
+    if (tokens <= budget) return out;
   }
-  return out;
+  return null;
 };

@@ -59,6 +59,19 @@ describe('middle-out', () => {
     expect(fittedParts[0]!.content).toMatchObject([{ type: 'text', text: 'look:' }, { type: 'image_url' }, { type: 'text', text: expect.stringContaining('[…]') }]);
   });
 
+  it('copes with a hostile body of tens of thousands of messages, system messages among them', () => {
+    const many: ChatMessage[] = Array.from({ length: 40_000 }, (_, i) => (i % 4 === 0 ? { role: 'system', content: `s${i}` } : { role: 'user', content: `u${i}` }));
+    const fitted = middleOut(many, 80_000)!; // the 10,000 system messages take ~60,000
+    expect(tokensOf(fitted)).toBeLessThanOrEqual(80_000);
+    expect(tokensOf(fitted)).toBeGreaterThan(79_000);
+    // Every system message stays, and the user messages of both ends.
+    expect(fitted.filter((m) => m.role === 'system')).toHaveLength(10_000);
+    expect(fitted.at(-1)).toBe(many.at(-1));
+    expect(fitted[1]).toBe(many[1]);
+    // Pinned messages alone over the budget, none with text to give: no fit.
+    expect(middleOut(many, 10_000)).toBeNull();
+  });
+
   it('meets a message limit with half from the start and half from the end, and says when nothing can fit', () => {
     const messages = conversation(1_200, 4);
     const fitted = middleOut(messages, Infinity, 1_000)!;
