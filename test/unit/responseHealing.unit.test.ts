@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { healJson } from '../../src/gateway/responseHealing.js';
+import { healJson, MAX_HEALED_CHARS } from '../../src/gateway/responseHealing.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 
 describe('response healing', () => {
@@ -25,6 +25,7 @@ describe('response healing', () => {
     ['prose without an object or array', 'I cannot answer that.'],
     ['two objects side by side', '{"a": 1} and {"b": 2}'],
     ['an empty answer', ''],
+    ['an answer longer than MAX_HEALED_CHARS', `{"a": [${'1,'.repeat(MAX_HEALED_CHARS / 2)}`],
   ])('leaves %s as it is', (_what, text) => {
     expect(healJson(text)).toBeNull();
   });
