@@ -93,6 +93,23 @@ describe('router metadata', () => {
     expect(metadataOf(await healed.json())!.pipeline).toEqual([{ type: 'response-healing', repaired: true }]);
   });
 
+  it('rides on the Messages and Responses skins too: their whole answers, message_stop and response.completed', async () => {
+    const post = (path: string, body: Record<string, unknown>) =>
+      fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}`, ...ON }, body: JSON.stringify(body) });
+    const message = { model: 'rm/chat', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] };
+    expect(metadataOf(await (await post('/api/v1/messages', message)).json())).toMatchObject({ requested: 'rm/chat', attempt: 1 });
+    const streamed = await (await post('/api/v1/messages', { ...message, stream: true })).text();
+    const stop = streamed.split('\n\n').find((block) => block.startsWith('event: message_stop'))!;
+    expect(metadataOf(JSON.parse(stop.split('data: ')[1]!))).toMatchObject({ requested: 'rm/chat' });
+
+    const response = { model: 'rm/chat', input: 'hi' };
+    expect(metadataOf(await (await post('/api/v1/responses', response)).json())).toMatchObject({ requested: 'rm/chat' });
+    const events = (await (await post('/api/v1/responses', { ...response, stream: true })).text()).split('\n\n').filter(Boolean);
+    const completed = events.find((block) => block.startsWith('event: response.completed'))!;
+    expect(metadataOf((JSON.parse(completed.split('data: ')[1]!) as { response: unknown }).response)).toMatchObject({ requested: 'rm/chat' });
+    expect(events.filter((block) => block.includes('openrouter_metadata'))).toHaveLength(1);
+  });
+
   it('adds nothing without the header or with any value but enabled', async () => {
     for (const headers of [{}, { 'X-OpenRouter-Metadata': 'yes' }, { 'X-OpenRouter-Metadata': 'disabled' }] as Record<string, string>[]) {
       const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, headers);

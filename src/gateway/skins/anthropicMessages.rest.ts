@@ -12,6 +12,7 @@ import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
 import { appAttributionOf, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
 
@@ -43,10 +44,12 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         correlationId: requestId,
         app: appAttributionOf(req),
       });
+      const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(outcome.error);
-        return sendJson(res, 200, messageJson(outcome.response, outcome));
+        const message = messageJson(outcome.response, outcome);
+        return sendJson(res, 200, metadata ? { ...message, openrouter_metadata: routerMetadata(prepared, outcome) } : message);
       }
 
       const events = createMessageStream({ id: generationId, model: parsed.models[0]!, inputTokensEstimate: parsed.promptTokens });
@@ -67,7 +70,11 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         res.end(sseEvent({ event: 'error', data: anthropicErrorBody(outcome.error!, requestId) }));
         return;
       }
-      for (const event of events.end(outcome)) sse.write(sseEvent(event));
+      const closing = events.end(outcome);
+      // Router metadata rides on the terminal message_stop event, as on OpenRouter.
+      const stop = closing.at(-1)!;
+      if (metadata) closing[closing.length - 1] = { ...stop, data: { ...stop.data, openrouter_metadata: routerMetadata(prepared, outcome) } };
+      for (const event of closing) sse.write(sseEvent(event));
       res.end();
     } catch (error) {
       fail(error);

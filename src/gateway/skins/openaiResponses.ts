@@ -6,6 +6,7 @@
  * stored response (previous_response_id, store:true, background, conversation, item_reference) is a 400.
  */
 import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
+import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
@@ -568,13 +569,15 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const ids = idsOf(generationId);
       const base = { id: ids.response, createdAt: prepared.created, model: parsed.models[0]!, echo };
 
+      // Router metadata: on the response object of a whole answer, and of a stream's response.completed.
+      const withMetadata = <T extends object>(response: T, outcome: GenerationOutcome) => (wantsRouterMetadata(req) ? { ...response, openrouter_metadata: routerMetadata(prepared, outcome) } : response);
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(outcome.error);
         const choice = outcome.response.choices[0];
         const { status, incomplete } = endOf(choice?.finish_reason ?? null);
         const output = choice ? outputOf(choice.message, status, ids) : [];
-        return sendJson(res, 200, responseObject(base, { status, output, incomplete, outcome }));
+        return sendJson(res, 200, withMetadata(responseObject(base, { status, output, incomplete, outcome }), outcome));
       }
 
       // Streaming, as chat streams: the 200 and response.created wait for the first token (or a keep-alive), so a
@@ -614,7 +617,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       sse.open();
       const { status, incomplete } = endOf(outcome.finishReason);
       translator.finish(status === 'incomplete' ? 'incomplete' : 'completed');
-      emit({ type: `response.${status === 'incomplete' ? 'incomplete' : 'completed'}`, response: responseObject(base, { status, output: translator.output, incomplete, outcome }) });
+      emit({ type: `response.${status === 'incomplete' ? 'incomplete' : 'completed'}`, response: withMetadata(responseObject(base, { status, output: translator.output, incomplete, outcome }), outcome) });
       res.end();
     } catch (error) {
       fail(error);
