@@ -1,7 +1,8 @@
 /**
  * OpenRouter's `debug: {echo_upstream_body: true}` over real HTTP: a streamed answer starts with one chunk per provider
  * tried (no choices, `debug.echo_upstream_body`: the body exactly as the fake upstream received it, in that provider's
- * own protocol, never its key), read with the official openai SDK too; a whole answer ignores the option; a malformed
+ * own protocol, never its key), read with the official openai SDK too, and on the Responses API as response.debug
+ * events; a whole answer ignores the option; a malformed
  * option is a 400.
  */
 import OpenAI from 'openai';
@@ -58,6 +59,23 @@ describe('debug.echo_upstream_body', () => {
     expect(JSON.stringify(await whole.json())).not.toContain('echo_upstream_body');
     const plain = await readSseResponse(await h.chat(user.key, { model: 'dbg/one', messages, stream: true }));
     expect(plain.events.filter((e) => e.debug !== undefined)).toEqual([]);
+  });
+
+  it('arrives on the Responses API as response.debug events before the answer', async () => {
+    const res = await fetch(`${h.url}/api/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'dbg/one', input: 'echo me too', stream: true, debug: { echo_upstream_body: true } }),
+    });
+    expect(res.status).toBe(200);
+    const events = (await res.text())
+      .split('\n\n')
+      .filter((block) => block.startsWith('event: '))
+      .map((block) => ({ type: block.slice(7, block.indexOf('\n')), data: JSON.parse(block.slice(block.indexOf('data: ') + 6)) as { debug?: { echo_upstream_body: unknown } } }));
+    const debug = events.filter((e) => e.type === 'response.debug');
+    expect(debug).toHaveLength(1);
+    expect(debug[0]!.data.debug!.echo_upstream_body).toEqual(openai.requests.at(-1)!.body);
+    expect(events.findIndex((e) => e.type === 'response.debug')).toBeLessThan(events.findIndex((e) => e.type === 'response.output_text.delta'));
   });
 
   it('refuses a malformed debug option with a 400', async () => {

@@ -29,7 +29,7 @@ const nonEmpty = (value: unknown, param: string): string => (typeof value === 's
 // Request → chat body
 
 /** Fields with the same name and meaning in both APIs (OpenRouter's routing fields included), passed on as sent. */
-const SAME_FIELDS = ['model', 'models', 'provider', 'plugins', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset'] as const;
+const SAME_FIELDS = ['model', 'models', 'provider', 'plugins', 'debug', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset'] as const;
 
 /** What needs state this API does not keep, and the field that asks for it. */
 const STATEFUL: readonly [string, (value: unknown) => boolean, string][] = [
@@ -527,6 +527,8 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
   return {
     output,
     chunk(chunk: ChatChunk) {
+      // debug.echo_upstream_body: OpenRouter's response.debug event, one per provider tried, before the answer.
+      if (chunk.debug !== undefined) return void emit({ type: 'response.debug', debug: chunk.debug });
       const delta = chunk.choices[0]?.delta;
       if (!delta) return;
       if (delta.reasoning) reasoning(delta.reasoning);
