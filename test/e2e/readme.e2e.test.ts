@@ -40,6 +40,23 @@ describe('README examples', () => {
     expect(prompt.body.data.sendPrompt.cost).toBeGreaterThan(0);
   });
 
+  it('the input & output logging lines work as written', async () => {
+    const line = readme.split('\n').find((l) => l.startsWith('gql $KEY') && l.includes('setContentLogging'))!;
+    const body = line.slice(line.indexOf("'") + 1, line.lastIndexOf("'"));
+    const res = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+    expect(((await res.json()) as { data: { setContentLogging: { contentLogging: boolean } } }).data.setContentLogging.contentLogging).toBe(true);
+    const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'Say hello' }] }),
+    });
+    const id = chat.headers.get('x-generation-id')!;
+    const path = /curl -s "localhost:4000(\/api\/v1\/generation\/content\?id=)gen-…"/.exec(readme)![1]!;
+    const content = await fetch(`${h.url}${path}${id}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(content.status).toBe(200);
+    expect(((await content.json()) as { data: { input: { messages: unknown[] } } }).data.input.messages).toEqual([{ role: 'user', content: 'Say hello' }]);
+  });
+
   it('the openai SDK example streams an answer from the demo model', async () => {
     const client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: key, maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'switchyard/demo', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
