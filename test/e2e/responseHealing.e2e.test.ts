@@ -49,6 +49,17 @@ describe('the response-healing plugin', () => {
     expect(JSON.parse(schema.choices[0]!.message.content!)).toEqual({ name: 'Alice' });
   });
 
+  it('is asked for through GraphQL sendPrompt too (responseFormat and plugins), and a refused plugin is a typed error', async () => {
+    fake.script({ text: BROKEN });
+    const query = `mutation ($input: PromptInput!) { sendPrompt(input: $input) { __typename ... on SendPromptResult { completion } ... on DomainError { code message } } }`;
+    const input = { model: MODEL, messages: [{ role: 'USER', content: 'Alice as JSON' }], responseFormat: { type: 'json_object' }, plugins: [{ id: 'response-healing' }] };
+    const { body } = await h.gql(query, { input }, user.key);
+    expect(body.errors).toBeUndefined();
+    expect(JSON.parse(body.data.sendPrompt.completion)).toEqual({ name: 'Alice', tags: ['a', 'b'], age: 30 });
+    const refused = await h.gql(query, { input: { ...input, plugins: [{ id: 'web' }] } }, user.key);
+    expect(refused.body.data.sendPrompt).toMatchObject({ __typename: 'DomainError', message: expect.stringMatching(/web plugin/) });
+  });
+
   it('leaves text answers, valid JSON, disabled plugins and streams as the provider sent them', async () => {
     fake.script({ text: BROKEN });
     expect((await ask({ plugins: [{ id: 'response-healing' }] })).choices[0]!.message.content).toBe(BROKEN);

@@ -257,8 +257,10 @@ export interface PromptInput {
   readonly provider?: unknown;
   readonly user?: string | null;
   readonly sessionId?: string | null;
-  /** OpenRouter's `response_format` (workflow model steps; not on GraphQL's PromptInput). */
+  /** OpenRouter's `response_format`, as JSON. */
   readonly responseFormat?: unknown;
+  /** OpenRouter's `plugins` (response-healing, context-compression, auto-router, file-parser), as JSON. */
+  readonly plugins?: unknown;
 }
 
 /** How `send` runs a call beyond its prompt (a workflow step's model call uses all of them). */
@@ -298,6 +300,7 @@ const promptBody = (input: PromptInput, stream: boolean) => ({
   user: input.user ?? undefined,
   session_id: input.sessionId ?? undefined,
   response_format: input.responseFormat ?? undefined,
+  plugins: input.plugins ?? undefined,
   stream,
 });
 

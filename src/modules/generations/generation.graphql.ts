@@ -127,6 +127,12 @@ const PromptInput = builder.inputType('PromptInput', {
     provider: t.field({ type: 'JSON', required: false }),
     user: t.string({ required: false }),
     sessionId: t.string({ required: false, description: 'The conversation, for sticky routing (OpenRouter session_id, at most 256 characters).' }),
+    responseFormat: t.field({ type: 'JSON', required: false, description: 'OpenRouter response_format: {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}.' }),
+    plugins: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'OpenRouter plugins, e.g. [{"id": "response-healing"}] or [{"id": "context-compression", "enabled": false}].',
+    }),
   }),
 });
 
