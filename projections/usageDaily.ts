@@ -3,7 +3,7 @@ import { LEDGER_CATEGORY, type LedgerEvent, type ReservationSettled } from '../s
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
-/** Usage per account × key × model × provider × workflow × UTC day, from settled generations. */
+/** Usage per account × key × model × provider × workflow × app × UTC day, from settled generations. */
 export type UsageDoc = {
   _id: string;
   accountId: string;
@@ -12,6 +12,8 @@ export type UsageDoc = {
   provider: string;
   /** The workflow whose runs made the calls; null for calls outside workflows. */
   workflowId: string | null;
+  /** The app that made the calls (its title, else its URL); null when none named itself. */
+  app: string | null;
   day: string;
   requests: number;
   promptTokens: number;
@@ -25,7 +27,7 @@ export type UsageDoc = {
 export const USAGE_DAILY = 'usageDaily';
 
 export const usageKey = (data: ReservationSettled['data']): string =>
-  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10), data.usage?.workflowId ?? '-'].join('|');
+  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10), data.usage?.workflowId ?? '-', data.usage?.app ?? '-'].join('|');
 
 /** A usage row after one settlement, written into `row` when given (see applyToBalance for why), else a new row. */
 export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['data']): UsageDoc => {
@@ -36,6 +38,7 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
     model: data.usage?.model ?? '-',
     provider: data.usage?.provider ?? '-',
     workflowId: data.usage?.workflowId ?? null,
+    app: data.usage?.app ?? null,
     day: data.at.slice(0, 10),
     requests: 0,
     promptTokens: 0,
@@ -55,8 +58,8 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
 
 export const usageDailyProjection = defineProjection<UsageDoc>({
   name: 'usageDaily',
-  // 2: rows are per workflow too.
-  version: 2,
+  // 2: rows are per workflow too; 3: and per app.
+  version: 3,
   collection: USAGE_DAILY,
   filter: { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] },
   indexes: [{ keys: { accountId: 1, day: 1 } }],

@@ -360,6 +360,7 @@ export const createGateway = (deps: {
             reasoningTokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
             cachedTokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
             ...(input.workflow !== undefined && { workflowId: input.workflow.workflowId }),
+            ...(input.app !== undefined && { app: (input.app.title ?? input.app.url)! }),
           },
           urgency,
         });

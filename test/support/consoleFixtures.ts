@@ -18,12 +18,13 @@ export const seedUsage = async (h: Harness, accountId: string, keyId: string) =>
       const requests = 5 + ((d * 7 + m * 13) % 40);
       const [model, provider] = [`vendor${m % 5}/model-${m}`, providers[m % 4] ?? 'acme'];
       await usage.replaceOne({
-        _id: [accountId, keyId, model, provider, day, '-'].join('|'),
+        _id: [accountId, keyId, model, provider, day, '-', '-'].join('|'),
         accountId,
         keyId,
         model,
         provider,
         workflowId: null,
+        app: null,
         day,
         requests,
         promptTokens: requests * 300,

@@ -28,7 +28,7 @@ export interface Purchase {
   readonly balance: Balance;
 }
 
-export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider' | 'workflowId';
+export type UsageGroupBy = 'day' | 'model' | 'keyId' | 'provider' | 'workflowId' | 'app';
 
 export interface UsageRow {
   readonly group: string;
@@ -178,8 +178,9 @@ export const createLedgerApi = (deps: {
     },
 
     /**
-     * Usage summed per day, model, key, provider or workflow, between two days (inclusive, UTC); `workflowId` keeps
-     * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow. `perDay` splits each
+     * Usage summed per day, model, key, provider, workflow or app, between two days (inclusive, UTC); `workflowId` keeps
+     * only that workflow's runs' calls. Calls outside workflows group under `-` by workflow, calls of no named app under
+     * `-` by app. `perDay` splits each
      * group per day (a row per day and group, in day order): a chart's series. `accountId` null: every account's.
      */
     async usage(accountId: string | null, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null; perDay?: boolean | null }): Promise<UsageRow[]> {

@@ -77,12 +77,14 @@ const LedgerEntryRef = builder.objectRef<RecordedEvent<LedgerEvent>>('LedgerEntr
 });
 
 const UsageGroupBy = builder.enumType('UsageGroupBy', {
-  values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' }, WORKFLOW: { value: 'workflowId' } } as const,
+  values: { DAY: { value: 'day' }, MODEL: { value: 'model' }, KEY: { value: 'keyId' }, PROVIDER: { value: 'provider' }, WORKFLOW: { value: 'workflowId' }, APP: { value: 'app' } } as const,
 });
 
 export const UsageRowRef = builder.objectRef<UsageRow>('UsageRow').implement({
   fields: (t) => ({
-    group: t.exposeString('group', { description: 'The day (YYYY-MM-DD), model, key id, provider or workflow id (`-`: calls made outside workflows).' }),
+    group: t.exposeString('group', {
+      description: 'The day (YYYY-MM-DD), model, key id, provider, workflow id (`-`: calls made outside workflows) or app (its X-OpenRouter-Title, else its HTTP-Referer; `-`: calls of no named app).',
+    }),
     day: t.exposeString('day', { nullable: true, description: 'The day (YYYY-MM-DD) of this row when the query asked perDay, else null.' }),
     requests: t.exposeInt('requests'),
     promptTokens: t.exposeInt('promptTokens'),

@@ -17,6 +17,8 @@ export interface UsageRecord {
   readonly cachedTokens: number;
   /** The workflow whose run made the call (usage is grouped by it); absent for other calls. */
   readonly workflowId?: string;
+  /** The app that made the call, as it named itself (its X-OpenRouter-Title, else its HTTP-Referer); absent when none did. */
+  readonly app?: string;
 }
 
 export interface Balance {

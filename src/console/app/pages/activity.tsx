@@ -6,7 +6,7 @@ import { GenerationDrawer } from '../generationDrawer.js';
 import { Choice, Figures, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
-type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW';
+type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW' | 'APP';
 
 interface Row {
   day: string;
@@ -49,7 +49,7 @@ const METRICS: Record<Metric, { label: string; of: (row: Row) => number; format:
   requests: { label: 'Requests', of: (r) => r.requests, format: formatInt },
   tokens: { label: 'Tokens', of: (r) => r.promptTokens + r.completionTokens, format: formatInt },
 };
-const DIMENSIONS: Record<Dimension, string> = { MODEL: 'Model', KEY: 'Key', PROVIDER: 'Provider', WORKFLOW: 'Workflow' };
+const DIMENSIONS: Record<Dimension, string> = { MODEL: 'Model', KEY: 'Key', PROVIDER: 'Provider', WORKFLOW: 'Workflow', APP: 'App' };
 /** More lines than this are unreadable: the smallest groups are summed as "other". */
 const MAX_SERIES = 7;
 const DAY_MS = 86_400_000;
@@ -144,7 +144,7 @@ export const ActivityPage = () => {
 
   const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
   const labelOf = (group: string) => {
-    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'admin key' : '—';
+    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'admin key' : shown === 'APP' ? 'no app named' : '—';
     return shown === 'KEY' ? (keyNames.get(group) ?? group) : group;
   };
 
