@@ -33,7 +33,8 @@ export interface ContentStore {
   readonly kind: 'embedded' | 'mongodb';
   /** Store one generation's content; storing an id again changes nothing. */
   put(content: StoredContent): Promise<void>;
-  get(generationId: string): Promise<StoredContent | null>;
+  /** The stored content of each id, in the order asked; null where there is none (one query for the lot). */
+  get(generationIds: readonly string[]): Promise<(StoredContent | null)[]>;
   /** Delete every stored content of the account; how many were deleted. */
   deleteAccount(accountId: string): Promise<number>;
   /** Delete what was created before `before`; how many were deleted. */

@@ -28,10 +28,12 @@ export async function openMongoContentStore(url: string, options: { dbName?: str
       // Storing an id again changes nothing: insert only when absent.
       await content.updateOne({ _id: generationId }, { $setOnInsert: { accountId, createdAt: new Date(createdAt), input, output } }, { upsert: true });
     },
-    async get(generationId: string) {
-      const doc = await content.findOne({ _id: generationId });
-      if (!doc) return null;
-      return { generationId, accountId: doc.accountId, createdAt: doc.createdAt.toISOString(), input: doc.input, output: doc.output };
+    async get(generationIds: readonly string[]) {
+      const found = new Map<string, StoredContent>();
+      for (const doc of await content.find({ _id: { $in: [...generationIds] } }).toArray()) {
+        found.set(doc._id, { generationId: doc._id, accountId: doc.accountId, createdAt: doc.createdAt.toISOString(), input: doc.input, output: doc.output });
+      }
+      return generationIds.map((id) => found.get(id) ?? null);
     },
     async deleteAccount(accountId: string) {
       return (await content.deleteMany({ accountId })).deletedCount;

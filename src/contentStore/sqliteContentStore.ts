@@ -29,8 +29,8 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
     CREATE INDEX IF NOT EXISTS content_created ON content (created_at);
   `);
   const insert = db.prepare('INSERT OR IGNORE INTO content (generation_id, account_id, created_at, input, output) VALUES (?, ?, ?, ?, ?)');
-  const select = db.prepare<[string], { account_id: string; created_at: string; input: string; output: string }>(
-    'SELECT account_id, created_at, input, output FROM content WHERE generation_id = ?',
+  const select = db.prepare<[string], { generation_id: string; account_id: string; created_at: string; input: string; output: string }>(
+    'SELECT generation_id, account_id, created_at, input, output FROM content WHERE generation_id IN (SELECT value FROM json_each(?))',
   );
   const deleteAccount = db.prepare('DELETE FROM content WHERE account_id = ?');
   const deleteBefore = db.prepare('DELETE FROM content WHERE created_at < ?');
@@ -40,10 +40,12 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
     put: async (content: StoredContent) => {
       insert.run(content.generationId, content.accountId, content.createdAt, JSON.stringify(content.input), JSON.stringify(content.output));
     },
-    get: async (generationId: string) => {
-      const row = select.get(generationId);
-      if (!row) return null;
-      return { generationId, accountId: row.account_id, createdAt: row.created_at, input: JSON.parse(row.input), output: JSON.parse(row.output) } as StoredContent;
+    get: async (generationIds: readonly string[]) => {
+      const found = new Map<string, StoredContent>();
+      for (const row of select.all(JSON.stringify(generationIds))) {
+        found.set(row.generation_id, { generationId: row.generation_id, accountId: row.account_id, createdAt: row.created_at, input: JSON.parse(row.input), output: JSON.parse(row.output) } as StoredContent);
+      }
+      return generationIds.map((id) => found.get(id) ?? null);
     },
     deleteAccount: async (accountId: string) => deleteAccount.run(accountId).changes,
     // ISO times in UTC sort as strings.

@@ -29,6 +29,7 @@ const content = (generationId: string, accountId: string, createdAt: string, tex
 function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
   let location: StoreLocation;
   let store: ContentStore;
+  const one = async (id: string) => (await store.get([id]))[0];
   beforeEach(async () => {
     location = await newLocation();
     store = await location.open();
@@ -43,11 +44,20 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     await store.put(first);
     // Storing the id again (a retried write) keeps the first.
     await store.put({ ...first, output: { completion: 'other', reasoning: null } });
-    expect(await store.get('gen-1r')).toEqual(first);
-    expect(await store.get('gen-missing')).toBeNull();
+    expect(await one('gen-1r')).toEqual(first);
+    expect(await one('gen-missing')).toBeNull();
     await store.close();
     store = await location.open();
-    expect(await store.get('gen-1r')).toEqual(first);
+    expect(await one('gen-1r')).toEqual(first);
+  });
+
+  it('reads several at once, in the order asked, with null where there is none', async () => {
+    const a = content('gen-x1', 'acc_a', '2026-12-01T10:00:00.000Z');
+    const b = content('gen-x2', 'acc_b', '2026-12-01T10:00:01.000Z');
+    await store.put(a);
+    await store.put(b);
+    expect(await store.get(['gen-x2', 'gen-none', 'gen-x1', 'gen-x2'])).toEqual([b, null, a, b]);
+    expect(await store.get([])).toEqual([]);
   });
 
   it('keeps a null completion and large content', async () => {
@@ -55,8 +65,8 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     const large = content('gen-3', 'acc_a', '2026-12-01T10:00:01.000Z', 'x'.repeat(2_000_000));
     await store.put(failed);
     await store.put(large);
-    expect(await store.get('gen-2')).toEqual(failed);
-    expect((await store.get('gen-3'))?.output.completion).toHaveLength(2_000_000);
+    expect(await one('gen-2')).toEqual(failed);
+    expect((await one('gen-3'))?.output.completion).toHaveLength(2_000_000);
   });
 
   it('deletes one account’s content and nobody else’s', async () => {
@@ -64,9 +74,9 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     await store.put(content('gen-a2', 'acc_a', '2026-12-01T10:00:01.000Z'));
     await store.put(content('gen-b1', 'acc_b', '2026-12-01T10:00:02.000Z'));
     expect(await store.deleteAccount('acc_a')).toBe(2);
-    expect(await store.get('gen-a1')).toBeNull();
-    expect(await store.get('gen-a2')).toBeNull();
-    expect(await store.get('gen-b1')).not.toBeNull();
+    expect(await one('gen-a1')).toBeNull();
+    expect(await one('gen-a2')).toBeNull();
+    expect(await one('gen-b1')).not.toBeNull();
     expect(await store.deleteAccount('acc_a')).toBe(0);
   });
 
@@ -75,9 +85,9 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     await store.put(content('gen-edge', 'acc_b', '2026-11-01T00:00:00.000Z'));
     await store.put(content('gen-new', 'acc_a', '2026-11-20T00:00:00.000Z'));
     expect(await store.purgeBefore(new Date('2026-11-01T00:00:00.000Z'))).toBe(1);
-    expect(await store.get('gen-old')).toBeNull();
-    expect(await store.get('gen-edge')).not.toBeNull();
-    expect(await store.get('gen-new')).not.toBeNull();
+    expect(await one('gen-old')).toBeNull();
+    expect(await one('gen-edge')).not.toBeNull();
+    expect(await one('gen-new')).not.toBeNull();
   });
 }
 

@@ -116,6 +116,12 @@ describe('input & output logging', () => {
   it('shows it to its account alone: another user and an admin get a 404 and a null, and another user cannot change the setting', async () => {
     const completion = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'private' }] });
     await content(completion.id);
+    // In a list: each generation's content (one store query for the page), null for the one made before logging.
+    await h.running.core.gateway.idle();
+    const page = await h.gql('{ generations(first: 50) { edges { node { id content { messages } } } } }', {}, user.key);
+    const contents = new Map((page.body.data.generations.edges as { node: { id: string; content: { messages: unknown[] } | null } }[]).map((e) => [e.node.id, e.node.content]));
+    expect(contents.get(completion.id)).toEqual({ messages: [{ role: 'user', content: 'private' }] });
+    expect([...contents.values()].filter((c) => c === null)).toHaveLength(1);
     for (const key of [other.key, ADMIN_KEY]) {
       expect((await contentRes(completion.id, key)).status).toBe(404);
     }

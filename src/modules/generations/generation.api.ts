@@ -443,12 +443,12 @@ export const createGenerationsApi = (deps: {
      * otherwise, and for another account's generation (an admin's included: prompts are their account's alone).
      */
     async content(actor: Principal, id: string): Promise<StoredContent> {
-      const content = await deps.content.find(actor, id);
+      const [content] = await deps.content.find(actor, [id]);
       if (!content) throw new NotFoundError('Stored content of generation', id);
       return content;
     },
-    /** The same, null when there is none (GraphQL's `Generation.content`). */
-    findContent: (actor: Principal, id: string): Promise<StoredContent | null> => deps.content.find(actor, id),
+    /** The same for several, null where there is none (GraphQL's `Generation.content`, batched). */
+    findContents: (actor: Principal, ids: readonly string[]): Promise<(StoredContent | null)[]> => deps.content.find(actor, ids),
     /** Delete every stored content of an account (its owner or an admin; checked at the edges); how many. */
     deleteContent: (accountId: string): Promise<number> => deps.content.deleteAll(accountId),
     /** What became of a generation id of the account (its own stream, exact: the read model may lag; then the ledger). */

@@ -98,12 +98,14 @@ const GenerationContentRef = builder.objectRef<StoredContent>('GenerationContent
 });
 
 builder.objectField(GenerationRef, 'content', (t) =>
-  t.field({
+  t.loadable({
     type: GenerationContentRef,
     nullable: true,
     description:
       "What the generation was sent and answered, when its account had input & output logging on then (and has not deleted it, nor has the retention passed). Its account's own only: null for anyone else, an admin included.",
-    resolve: (g, _args, ctx) => (ctx.principal ? ctx.generations.findContent(ctx.principal, g._id) : null),
+    // A page of generations asks the content store once.
+    load: (ids: string[], ctx) => (ctx.principal ? ctx.generations.findContents(ctx.principal, ids) : Promise.resolve(ids.map(() => null))),
+    resolve: (g) => g._id,
   }),
 );
 
