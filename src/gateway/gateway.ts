@@ -340,6 +340,8 @@ export const createGateway = (deps: {
     const { input } = prepared;
     const { accountId } = input.principal;
     const atMs = now();
+    // The app a usage row is counted under: its title, else its URL (an app that sent only categories names none).
+    const app = input.app?.title ?? input.app?.url ?? null;
     // A workflow's step waits for its call's charge before it is recorded (recordOf): not held for a next reservation.
     const urgency = input.workflow === undefined ? 'soon' : 'now';
     // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
@@ -360,7 +362,7 @@ export const createGateway = (deps: {
             reasoningTokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
             cachedTokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
             ...(input.workflow !== undefined && { workflowId: input.workflow.workflowId }),
-            ...(input.app !== undefined && { app: (input.app.title ?? input.app.url)! }),
+            ...(app !== null && { app }),
           },
           urgency,
         });

@@ -68,17 +68,17 @@ describe('app attribution', () => {
     expect(data.switchyard.app).toBeNull();
   });
 
-  it('groups the account’s usage by app: its title, else its URL, and `-` for calls of no named app', async () => {
+  it('groups the account’s usage by app: its title, else its URL, and `-` for calls of no named app (categories alone name none)', async () => {
     const fresh = await h.openAccount({ name: 'app-counter', credits: 1_000_000_000 });
     const send = (headers: Record<string, string>) => h.chat(fresh.key, { model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'hi' }] }, headers);
-    for (const headers of [{ 'x-title': 'Notes' }, { 'x-title': 'Notes', 'http-referer': 'https://notes.example/' }, { 'http-referer': 'https://board.example/' }, {}] as Record<string, string>[]) {
+    for (const headers of [{ 'x-title': 'Notes' }, { 'x-title': 'Notes', 'http-referer': 'https://notes.example/' }, { 'http-referer': 'https://board.example/' }, {}, { 'x-openrouter-categories': 'cli-agent' }] as Record<string, string>[]) {
       expect((await send(headers)).status).toBe(200);
     }
     await h.settledBalance(fresh.accountId);
     const { body } = await h.gql('{ usage(groupBy: APP) { group requests cost } }', {}, fresh.key);
     expect(body.errors).toBeUndefined();
     expect(body.data.usage.map((r: { group: string; requests: number }) => [r.group, r.requests])).toEqual([
-      ['-', 1],
+      ['-', 2],
       ['Notes', 2],
       ['https://board.example/', 1],
     ]);
