@@ -23,7 +23,7 @@ export interface RouteTarget {
   readonly maxOutput: number;
   readonly apiKey: string | null;
   /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
-  readonly messages?: readonly ChatMessage[];
+  readonly messages?: ChatMessage[];
 }
 
 export interface RoutePlan {
@@ -256,40 +256,41 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     }
   }
 
-  // 5. The conversation compressed for each endpoint it does not fit (or, on Anthropic's API, has too many messages for).
+  // 5. The conversation as each endpoint takes it: whole, or compressed where it does not fit (or, on Anthropic's API,
+  // has too many messages); null where compression cannot fit it. (The context stage let through only endpoints it
+  // fits or compression applies to.)
   const { messages } = parsed.request;
   let fixedTokens: number | undefined;
-  const compressedFor = (endpoint: EndpointEntry): { messages: ChatMessage[]; promptTokens: number } | null | undefined => {
-    const tooMany = endpoint.provider.protocol === 'anthropic' && messages.length > ANTHROPIC_MAX_MESSAGES;
-    if (required <= endpoint.contextLength && !tooMany) return undefined;
-    if (!compressionApplies(parsed.contextCompression, endpoint.contextLength)) return tooMany ? undefined : null;
+  const fitFor = (endpoint: EndpointEntry): { messages?: ChatMessage[]; promptTokens: number } | null => {
+    const anthropic = endpoint.provider.protocol === 'anthropic';
+    const tooMany = anthropic && messages.length > ANTHROPIC_MAX_MESSAGES;
+    if ((required <= endpoint.contextLength && !tooMany) || !compressionApplies(parsed.contextCompression, endpoint.contextLength)) return { promptTokens: parsed.promptTokens };
     // What is not messages (tools) stays as it is.
     fixedTokens ??= Math.max(0, parsed.promptTokens - messages.reduce((n, m) => n + messageTokens(m), 0));
     const room = maxTokens ?? Math.min(endpoint.maxOutput, Math.floor(endpoint.contextLength / 4));
-    const fitted = middleOut(messages, endpoint.contextLength - room - fixedTokens, endpoint.provider.protocol === 'anthropic' ? ANTHROPIC_MAX_MESSAGES : Infinity);
+    const fitted = middleOut(messages, endpoint.contextLength - room - fixedTokens, anthropic ? ANTHROPIC_MAX_MESSAGES : Infinity);
     return fitted && { messages: fitted, promptTokens: fixedTokens + fitted.reduce((n, m) => n + messageTokens(m), 0) };
   };
-  // Within a model, endpoints that take the conversation whole go first: compression loses part of it. (The
-  // models keep the order they were asked in.)
+  // Within a model, endpoints that take the conversation whole go first: compression loses part of it. (The models
+  // keep the order they were asked in: a model's compressed targets follow its last whole one.)
   const targets: RouteTarget[] = [];
   const lastOf = new Map(ordered.map(({ group }, i) => [group, i]));
-  const deferred = new Map<Group, RouteTarget[]>();
+  const compressed = new Map<Group, RouteTarget[]>();
   ordered.forEach(({ group, endpoint }, i) => {
-    const compressed = compressedFor(endpoint);
-    if (compressed !== null) {
-      const promptTokens = compressed?.promptTokens ?? parsed.promptTokens;
+    const fit = fitFor(endpoint);
+    if (fit) {
       const target: RouteTarget = {
         endpoint,
         model: group.variant === 'free' ? `${group.base}:free` : group.base,
         free: endpoint.free,
-        maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - promptTokens)),
+        maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
         apiKey: endpoint.provider.auth().secret,
-        ...(compressed && { messages: compressed.messages }),
+        ...(fit.messages && { messages: fit.messages }),
       };
-      if (compressed) deferred.set(group, [...(deferred.get(group) ?? []), target]);
+      if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), target]);
       else targets.push(target);
     }
-    if (lastOf.get(group) === i) targets.push(...(deferred.get(group) ?? []));
+    if (lastOf.get(group) === i) targets.push(...(compressed.get(group) ?? []));
   });
   if (targets.length === 0) {
     const { group } = ordered[0]!;

@@ -357,7 +357,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
 
   /** The request as this target takes it: with the conversation compressed for it, when it was (routePlan.ts). */
-  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => (target.messages === undefined ? request : extend(request, { messages: [...target.messages] }));
+  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => (target.messages === undefined ? request : extend(request, { messages: target.messages }));
 
   const callComplete = async (
     target: RouteTarget,
