@@ -136,6 +136,16 @@ describe('input & output logging', () => {
     expect((await fetch(`${h.url}/api/v1/generation/content?id=${completion.id}`)).status).toBe(401);
   });
 
+  it('refuses an anonymous caller everything, and writes nothing', async () => {
+    const head = await h.running.core.eventStore.headPosition();
+    const switchOff = await setLogging(false, null as unknown as string, user.accountId);
+    expect(switchOff.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const wipe = await h.gql('mutation ($id: ID) { deleteGenerationContent(accountId: $id) }', { id: user.accountId }, null);
+    expect(wipe.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+    expect((await h.gql('{ me { contentLogging } }', {}, user.key)).body.data.me.contentLogging).toBe(true);
+  });
+
   it('deletes what was stored on request, and stores nothing once turned off', async () => {
     const kept = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'delete me' }] });
     await content(kept.id);
