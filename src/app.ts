@@ -188,7 +188,7 @@ export const buildApp = (
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = parseRequestTarget(req.url);
     if (!url) throw new DomainError('BAD_REQUEST', 'The request target is not a valid URL path', 400);
-    if (req.headers.host && !isValidHost(req.headers.host)) throw new DomainError('BAD_REQUEST', 'The Host header is not a valid host[:port]', 400);
+    if (req.headers.host === undefined ? req.httpVersion === '1.1' : !isValidHost(req.headers.host)) throw new DomainError('BAD_REQUEST', 'The Host header is missing or not a valid host[:port]', 400);
     if (url.pathname === '/graphql' || url.pathname === '/graphql/') {
       routeOf.set(res, '/graphql');
       if ((req.method === 'GET' || req.method === 'HEAD') && req.headers.accept?.includes('text/html')) return graphiqlPage(req, res);
@@ -217,21 +217,24 @@ export const buildApp = (
     if (!found) throw new DomainError('NOT_FOUND', `No route for ${req.method} ${url.pathname}`, 404);
     if ('allowed' in found) {
       res.setHeader('allow', found.allowed.join(', '));
-      throw new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}; allowed: ${found.allowed.join(', ')}`, 405, { allowed: found.allowed });
+      const error = new DomainError('BAD_REQUEST', `Method ${req.method} not allowed on ${url.pathname}; allowed: ${found.allowed.join(', ')}`, 405, { allowed: found.allowed });
+      if (found.renderError) return fail(res, error, requestId, found.renderError);
+      throw error;
     }
     await found.route.handler({ req, res, url, requestId, params: found.params });
   };
 
-  const fail = (res: ServerResponse, error: unknown, requestId: string) => {
+  const fail = (res: ServerResponse, error: unknown, requestId: string, render?: Route['renderError']) => {
     try {
-      sendError(res, error, requestId, logger);
+      sendError(res, error, requestId, logger, render);
     } catch (failure) {
       logger.error({ err: failure, requestId }, 'could not answer a failed HTTP request');
       res.destroy();
     }
   };
 
-  const server = createServer((req, res) => {
+  // A missing Host is refused in `handle` (node's own check would answer with no body).
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
     const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
     const { onResponse } = options;
@@ -247,6 +250,22 @@ export const buildApp = (
     socket.end(
       `HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\nx-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
+  });
+
+  // What node's HTTP parser refuses before any handler runs (headers too large, broken chunking, a body longer than its
+  // Content-Length, a missing Host): answered in the API's JSON error shape, as node would answer it but with a body.
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
+    if (error.code === 'ECONNRESET' || !socket.writable || answered) return void socket.destroy();
+    const [status, reason, message] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'The request headers are too large']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', 'The request did not arrive in time']
+          : [400, 'Bad Request', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
+    const body = JSON.stringify(errorBody(new DomainError('BAD_REQUEST', message, status), requestIdOf(undefined)));
+    socket.on('error', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
 
   // maxPayload: ws refuses a larger message from its frame header, before reading it, and closes with 1009.

@@ -15,3 +15,30 @@ const spreadIsFast = Number(process.versions.v8.split('.')[0]) >= 13;
 export const extend: <A extends object, B extends object>(base: A, extra: B) => Omit<A, keyof B> & B = spreadIsFast
   ? (base, extra) => ({ ...base, ...extra })
   : (base, extra) => (Object.hasOwn(base, '__proto__') || Object.hasOwn(extra, '__proto__') ? { ...base, ...extra } : Object.assign({}, base, extra));
+
+/**
+ * How deeply untrusted JSON may nest: JSON.parse accepts far more than the recursive walks after it (JSON.stringify,
+ * structured clone, the stores' serialisers) can take before the stack overflows (~2,000-3,000 levels), so every JSON
+ * that comes in (REST bodies, GraphQL's JSON values) is held to this. OpenAI's structured outputs allow 10 levels of
+ * nesting; 64 is well past any schema, workflow definition or table entry a person writes.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` (parsed JSON) nests objects and arrays deeper than `max`. Iterative: any depth is safe to ask about. */
+export const nestsDeeperThan = (value: unknown, max: number): boolean => {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: unknown[] = [value];
+  const depths: number[] = [1];
+  while (stack.length > 0) {
+    const node = stack.pop() as object;
+    const depth = depths.pop()!;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) {
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+};

@@ -28,9 +28,11 @@ export const fallbackMessage = (issue: Issue): string => {
   return `${at(issue)} is invalid`;
 };
 
-const nonEmptyStrings = (what: string, max: number) => {
+/** A list of names (`models`, `provider.order`): each at most 256 characters, so nothing the record keeps of them is large. */
+const nonEmptyStrings = (what: string, max: number, maxLength = 256) => {
   const error = `${what} must be a list of at most ${max} non-empty strings`;
-  return z.array(z.string({ error }).min(1, { error }), { error }).max(max, { error });
+  const long = `${what} holds a string longer than ${maxLength} characters`;
+  return z.array(z.string({ error }).min(1, { error }).max(maxLength, { error: long }), { error }).max(max, { error });
 };
 
 const numberIn = (key: string, min: number, max: number) => {
@@ -363,7 +365,7 @@ const common = {
   seed: integerIn('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
   top_logprobs: integerIn('top_logprobs', 0, 20),
   logprobs: boolean('logprobs'),
-  stop: z.union([z.string(), nonEmptyStrings('stop', 4)], { error: 'stop must be a list of at most 4 non-empty strings' }).nullish(),
+  stop: z.union([z.string(), nonEmptyStrings('stop', 4, Number.MAX_SAFE_INTEGER)], { error: 'stop must be a list of at most 4 non-empty strings' }).nullish(),
   logit_bias: z.record(z.string(), z.number(says('must be a number')), { error: 'logit_bias must be an object' }).nullish(),
   // OpenAI's predicted output: text the answer is expected to repeat (sent on to providers that take it).
   prediction: z

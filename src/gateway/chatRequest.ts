@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { invalidRequest } from './gatewayErrors.js';
-import { type AutoRouterPlugin, ChatBody, CompletionBody, fallbackMessage, type CommonBody, MAX_SESSION_ID, MODEL_REQUIRED, pathText, Prompt } from './chatRequest.schema.js';
+import { type AutoRouterPlugin, ChatBody, CompletionBody, fallbackMessage, type CommonBody, MAX_SESSION_ID, MODEL_REQUIRED, pathText, Prompt, Provider } from './chatRequest.schema.js';
 import type { ChatMessage, ChatRequest, MessageContent } from './types.js';
 
 export { QUANTIZATIONS } from './chatRequest.schema.js';
@@ -141,6 +141,20 @@ const PARAMETER_FIELDS = [
   'response_format',
   'reasoning',
 ] as const;
+
+const PROVIDER_FIELDS: ReadonlySet<string> = new Set(Object.keys(Provider.shape));
+
+/**
+ * The request's `provider` object as sent, for the generation's record: its known fields only (they passed the
+ * checks above). Unknown fields are ignored by routing and dropped here, so a caller cannot make the record carry
+ * whatever it likes.
+ */
+export const providerAsSent = (raw: unknown): Record<string, unknown> | null => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const known: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) if (PROVIDER_FIELDS.has(key)) known[key] = value;
+  return known;
+};
 
 export const providerOf = (provider: CommonBody['provider']): ProviderPreferences | null => {
   if (provider == null) return null;

@@ -36,18 +36,18 @@ import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from
 import { formatUsd } from '../modules/ledger/money.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
-import type { ParsedChat } from './chatRequest.js';
+import { providerAsSent, type ParsedChat } from './chatRequest.js';
 import { buildEmbeddingRequest, DEMO_EMBEDDING_DIMENSIONS, demoEmbedding, parseEmbeddingResponse, type EmbeddingRequest, type ParsedEmbedding } from './embeddings.js';
 import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors.js';
 import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
 import { readText } from './upstream.js';
 import { healJson } from './responseHealing.js';
-import { affordableOutputTokens, billUsage, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
+import { affordableOutputTokens, billUsage, countsAreTokens, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { contentText } from './providers/common.js';
 import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
-import { countsAgainstUptime, createRouter, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
+import { buildUpstreamRequest, countsAgainstUptime, createRouter, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -304,14 +304,16 @@ export const createGateway = (deps: {
   const account = (prepared: PreparedGeneration, result: RunResult): { source: UsageSource; billing: Billing | null } => {
     const target = result.target;
     if (!target || !result.committed) return { source: 'estimated', billing: null };
-    const complete = result.kind === 'completed' && result.usage !== null;
+    // A report with a negative or non-integer count is no report: estimated instead, never billed as zero.
+    const reported = result.usage !== null && countsAreTokens(result.usage) ? result.usage : null;
+    const complete = result.kind === 'completed' && reported !== null;
     let usage: Usage;
-    if (complete) usage = result.usage!;
+    if (complete) usage = reported;
     else {
-      const prompt = result.usage?.prompt_tokens ?? prepared.input.parsed.promptTokens;
-      const completion = Math.max(result.usage?.completion_tokens ?? 0, estimateTokens(result.completionChars));
+      const prompt = reported?.prompt_tokens ?? prepared.input.parsed.promptTokens;
+      const completion = Math.max(reported?.completion_tokens ?? 0, estimateTokens(result.completionChars));
       usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-      if (result.usage?.prompt_tokens_details) usage.prompt_tokens_details = result.usage.prompt_tokens_details;
+      if (reported?.prompt_tokens_details) usage.prompt_tokens_details = reported.prompt_tokens_details;
     }
     const billing = billUsage(usage, target.endpoint.prices, {
       promptTokens: target.endpoint.contextLength,
@@ -383,7 +385,7 @@ export const createGateway = (deps: {
         correlationId: input.correlationId,
         apiType: input.apiType,
         models: input.parsed.models,
-        provider: input.rawProvider ?? null,
+        provider: providerAsSent(input.rawProvider),
         stream: input.parsed.stream,
         user: input.parsed.request.user ?? null,
         router: plan.router,
@@ -669,7 +671,7 @@ export const createGateway = (deps: {
     const { protocol } = endpoint.provider;
     if (protocol === 'demo') return { vectors: request.input.map((text) => demoEmbedding(text, request.dimensions ?? DEMO_EMBEDDING_DIMENSIONS)), promptTokens: null };
     const adapter = ADAPTERS[protocol];
-    const upstreamRequest = buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } });
+    const upstreamRequest = buildUpstreamRequest(endpoint.provider.name, () => buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } }));
     const signal = AbortSignal.timeout(config.requestTimeoutMs);
     const res = await deps.upstream.post(upstreamRequest.url, upstreamRequest.headers, upstreamRequest.body, signal, { guarded: !endpoint.provider.trusted });
     const text = await readText(res.body);

@@ -46,6 +46,7 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
   content_filter: { status: 403, type: 'content_policy_violation', what: 'refused the request under its content policy' },
   malformed_response: { status: 502, type: 'server', what: 'sent a response that could not be parsed' },
   not_found: { status: 502, type: 'provider_unavailable', what: 'does not know the upstream model (endpoint misconfigured)' },
+  internal: { status: 500, type: 'server', what: 'was not called: Switchyard could not build the request' },
 };
 
 /** The client-facing error for an upstream failure: typed, with the provider's name and code, never a bare "Provider returned error". */

@@ -27,6 +27,21 @@ export interface Counts {
 /** A count a provider sent, as a non-negative integer (NaN, negatives and fractions never reach a price). */
 const count = (n: number | undefined): number => (typeof n === 'number' && n > 0 ? Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER)) : 0);
 
+const isCount = (n: unknown): boolean => typeof n === 'number' && n >= 0;
+const isOptionalCount = (n: unknown): boolean => n === undefined || isCount(n);
+
+/**
+ * Whether a provider's usage report reads as token counts at all: the two totals present and not negative, the
+ * details absent or not negative. A report that fails this is treated as missing (the usage is estimated), so a
+ * provider cannot make an answer free by reporting -100 tokens.
+ */
+export const countsAreTokens = (usage: Usage): boolean =>
+  isCount(usage.prompt_tokens) &&
+  isCount(usage.completion_tokens) &&
+  isOptionalCount(usage.prompt_tokens_details?.cached_tokens) &&
+  isOptionalCount(usage.prompt_tokens_details?.cache_write_tokens) &&
+  isOptionalCount(usage.completion_tokens_details?.reasoning_tokens);
+
 /** As reported, each count made a non-negative integer and nothing else. */
 const sentCounts = (usage: Usage): Counts => ({
   prompt: count(usage.prompt_tokens),

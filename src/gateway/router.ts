@@ -92,9 +92,21 @@ class AttemptAbort extends Error {
   }
 }
 
-/** Errors that say nothing about the endpoint's health (the request was wrong): they do not trip its breaker. */
-const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter']);
+/** Errors that say nothing about the endpoint's health (the request was wrong, or never sent): they do not trip its breaker. */
+const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter', 'internal']);
 export const countsAgainstUptime = (error: ProviderError): boolean => !REQUEST_ERRORS.has(error.code);
+
+/**
+ * The provider's request, built by `build`: whatever that throws happened before anything was sent, so it is
+ * Switchyard's failure (`internal`: a 500, no retry, no breaker), never a connection error charged to the provider.
+ */
+export const buildUpstreamRequest = <T>(provider: string, build: () => T): T => {
+  try {
+    return build();
+  } catch (error) {
+    throw new ProviderError({ code: 'internal', status: 500, retryable: false, message: `${provider}: the request could not be built (${error instanceof Error ? error.message : String(error)})`, provider, cause: error });
+  }
+};
 
 const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
 
@@ -373,9 +385,11 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       return { response: demoComplete(request, meta), upstreamId: null };
     }
     const adapter = ADAPTERS[protocol];
-    const upstream = adapter.buildRequest(
-      extend(request, { stream: false }),
-      { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
+      adapter.buildRequest(
+        extend(request, { stream: false }),
+        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+      ),
     );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     const text = await readText(res.body);
@@ -409,9 +423,11 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       return { ...demo, upstreamId: () => null };
     }
     const adapter = ADAPTERS[protocol];
-    const upstream = adapter.buildRequest(
-      extend(request, { stream: true }),
-      { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
+      adapter.buildRequest(
+        extend(request, { stream: true }),
+        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+      ),
     );
     // The body only: the credentials travel in the headers (or, for Gemini, the URL), never echoed.
     onBody?.(target, JSON.parse(upstream.body));

@@ -243,7 +243,9 @@ export type ProviderErrorCode =
   | 'context_length'
   | 'content_filter'
   | 'malformed_response'
-  | 'not_found';
+  | 'not_found'
+  /** Switchyard failed before anything was sent (building the provider's request threw): never the provider's fault. */
+  | 'internal';
 
 export interface ProviderErrorInit {
   code: ProviderErrorCode;

@@ -6,6 +6,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
 import { DomainError, ERROR_CODES, ValidationError } from '../errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import type { Role } from '../modules/accounts/account.events.js';
 import type { AuthenticatedContext, GraphQLContext } from './context.js';
 import { refusal } from './ownership.js';
@@ -128,7 +129,12 @@ builder.scalarType('Money', {
   parseLiteral: fromLiteral(parseMoney),
 });
 
-builder.scalarType('JSON', { description: 'Any JSON value.', serialize: (value) => value, parseValue: (value) => value });
+const parseJson = (value: unknown): unknown => {
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw new GraphQLError(`JSON nested more than ${MAX_JSON_DEPTH} levels deep`);
+  return value;
+};
+
+builder.scalarType('JSON', { description: `Any JSON value, nested at most ${MAX_JSON_DEPTH} levels deep.`, serialize: (value) => value, parseValue: parseJson, parseLiteral: fromLiteral(parseJson) });
 
 export const ErrorCodeEnum = builder.enumType('ErrorCode', { values: ERROR_CODES });
 

@@ -1,9 +1,14 @@
 /**
  * A request or response body, whole, as a Buffer; rejects past `maxBytes` (with `tooLarge()`), on a stream error,
- * or when the stream ends early. Event listeners rather than `for await`: an async iterator over a stream costs a few
- * promises and listeners per chunk, on every request.
+ * or when the stream ends early (with `cut(cause)` when given, else the stream's error). Event listeners rather than
+ * `for await`: an async iterator over a stream costs a few promises and listeners per chunk, on every request.
  */
-export const readBody = (stream: NodeJS.ReadableStream & { destroy(error?: Error): void }, maxBytes: number, tooLarge: () => Error): Promise<Buffer> =>
+export const readBody = (
+  stream: NodeJS.ReadableStream & { destroy(error?: Error): void },
+  maxBytes: number,
+  tooLarge: () => Error,
+  cut: (cause: Error) => Error = (cause) => cause,
+): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -29,11 +34,11 @@ export const readBody = (stream: NodeJS.ReadableStream & { destroy(error?: Error
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(error);
+      reject(cut(error));
     };
     const onClose = () => {
       cleanup();
-      reject(new Error('The stream closed before its end'));
+      reject(cut(new Error('The stream closed before its end')));
     };
     stream.on('data', onData);
     stream.on('end', onEnd);

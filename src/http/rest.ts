@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boundedCache } from '../boundedCache.js';
 import { DomainError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import { readBody } from './readBody.js';
 import type { Principal } from '../modules/auth/principal.js';
 
@@ -101,6 +102,8 @@ export interface Route {
   /** A path with `:name` segments, e.g. `/api/v1/models/:author/:slug/endpoints`. */
   readonly path: string;
   readonly handler: (request: RestRequest) => Promise<void> | void;
+  /** The error body's shape on this path when it is not OpenRouter's (a skin's: Anthropic's on `/messages`). */
+  readonly renderError?: (error: DomainError, requestId: string) => unknown;
 }
 
 interface CompiledRoute extends Route {
@@ -116,7 +119,10 @@ const decodeSegment = (segment: string): string => {
   }
 };
 
-/** A small exact router: few routes, matched in order; unknown paths are 404 and wrong methods 405 with Allow. */
+/**
+ * A small exact router: few routes, matched in order; unknown paths are 404 and wrong methods 405 with Allow (and
+ * the path's error shape). HEAD is answered as GET (node sends no body for it).
+ */
 export const createRouter = (routes: readonly Route[]) => {
   const compiled: CompiledRoute[] = routes.map((route) => {
     const names: string[] = [];
@@ -127,47 +133,60 @@ export const createRouter = (routes: readonly Route[]) => {
     return { ...route, pattern: new RegExp(`^${source}/?$`), names };
   });
   return {
-    match(method: string, pathname: string): { route: CompiledRoute; params: Record<string, string> } | { allowed: string[] } | null {
+    match(
+      method: string,
+      pathname: string,
+    ): { route: CompiledRoute; params: Record<string, string> } | { allowed: string[]; renderError?: Route['renderError'] } | null {
+      const wanted = method === 'HEAD' ? 'GET' : method;
       const allowed: string[] = [];
+      let renderError: Route['renderError'];
       for (const route of compiled) {
         const m = route.pattern.exec(pathname);
         if (!m) continue;
-        if (route.method !== method) {
+        if (route.method !== wanted) {
           // Several patterns can match one path (`/models/count` is also `/models/:id`): each method once.
           if (!allowed.includes(route.method)) allowed.push(route.method);
+          renderError ??= route.renderError;
           continue;
         }
         const params: Record<string, string> = {};
         route.names.forEach((name, i) => (params[name] = decodeSegment(m[i + 1]!)));
         return { route, params };
       }
-      return allowed.length ? { allowed } : null;
+      if (allowed.includes('GET')) allowed.push('HEAD');
+      return allowed.length ? { allowed, ...(renderError && { renderError }) } : null;
     },
   };
 };
 
+/** A body the client stopped sending (it closed the connection, or broke the chunking): its fault, not an error of ours to log. */
+const bodyCut = () => new DomainError('BAD_REQUEST', 'The request body was cut off: the connection closed before its end', 400);
+
 /**
  * The request body, refusing more than `maxBytes` (413) whether it was declared (Content-Length) or sent chunked:
- * reading stops at the limit and the rest is discarded unread.
+ * reading stops at the limit and the rest is discarded unread. A body cut off is a 400.
  */
 export const readRequestBody = (req: IncomingMessage, maxBytes: number): Promise<Buffer> => {
   const tooLarge = () => new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
   if (Number(req.headers['content-length'] ?? 0) > maxBytes) return Promise.reject(tooLarge());
-  return readBody(req, maxBytes, tooLarge);
+  return readBody(req, maxBytes, tooLarge, bodyCut);
 };
 
-/** A request body as JSON: 400 when malformed, and when empty unless `emptyIsNull` (then null). */
+/** A request body as JSON: 400 when malformed or nested deeper than MAX_JSON_DEPTH, and when empty unless `emptyIsNull` (then null). */
 export const parseJsonBody = (raw: Buffer, options: { emptyIsNull?: boolean } = {}): unknown => {
   const text = raw.toString('utf8');
   if (text.trim() === '') {
     if (options.emptyIsNull) return null;
     throw new DomainError('BAD_REQUEST', 'Request body is empty; send a JSON object', 400);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new DomainError('BAD_REQUEST', `Malformed JSON: ${(error as Error).message}`, 400);
   }
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw new DomainError('BAD_REQUEST', `JSON nested more than ${MAX_JSON_DEPTH} levels deep`, 400, { max_depth: MAX_JSON_DEPTH });
+  return value;
 };
 
 /** Read a JSON body, refusing more than `maxBytes` (413) and malformed JSON (400). */

@@ -374,12 +374,12 @@ describe('errors in Anthropic’s shape', () => {
     const deep = `{"model":"switchyard/demo","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"n","input":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}`;
     const res = await post(deep);
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'messages[1].content[0].input is nested too deeply' } });
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'JSON nested more than 64 levels deep' } });
 
     const nested = `{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`;
     const deepTool = await post(`{"model":"switchyard/demo","max_tokens":10,"tools":[{"name":"n","input_schema":${nested}}],"messages":[{"role":"user","content":"hi"}]}`);
     expect(deepTool.status).toBe(400);
-    expect(await deepTool.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'tools are nested too deeply' } });
+    expect(await deepTool.json()).toMatchObject({ error: { type: 'invalid_request_error', message: 'JSON nested more than 64 levels deep' } });
     // The same body shape on chat/completions (the parser both share) was a 500.
     const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
       method: 'POST',

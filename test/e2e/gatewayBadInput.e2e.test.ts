@@ -18,6 +18,13 @@ afterAll(async () => {
 
 const hi = [{ role: 'user', content: 'hi' }];
 
+/** `{"a":{"a":…1…}}`, `depth` objects deep. */
+function nest(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
 const CASES: { name: string; body: unknown; status: number; errorType: string; message: RegExp }[] = [
   { name: 'an unknown model', body: { model: 'acme/unknown', messages: hi }, status: 400, errorType: 'invalid_request', message: /acme\/unknown is not a valid model ID/ },
   { name: 'no model', body: { messages: hi }, status: 400, errorType: 'invalid_request', message: /model is required/ },
@@ -45,6 +52,16 @@ const CASES: { name: string; body: unknown; status: number; errorType: string; m
   { name: 'the web plugin (no search backend)', body: { model: 'switchyard/demo', messages: hi, plugins: [{ id: 'web' }] }, status: 400, errorType: 'invalid_request', message: /web plugin \(web search\) is not supported/ },
   { name: 'an unknown plugin', body: { model: 'switchyard/demo', messages: hi, plugins: [{ id: 'telepathy' }] }, status: 400, errorType: 'invalid_request', message: /not a known plugin/ },
   { name: 'enforce_distillable_text', body: { model: 'switchyard/demo', messages: hi, provider: { enforce_distillable_text: true } }, status: 400, errorType: 'invalid_request', message: /enforce_distillable_text is not supported/ },
+  {
+    // At 3,000 levels (deeper than JSON.stringify walks) building the provider's request threw, taken for a connection
+    // failure of the provider (a 502, and its circuit breaker opened by anyone's two requests).
+    name: 'a response_format schema nested 1,000 levels deep',
+    body: { model: 'test/small-context', messages: hi, response_format: { type: 'json_schema', json_schema: { name: 'n', schema: nest(1_000) } } },
+    status: 400,
+    errorType: 'invalid_request',
+    message: /JSON nested more than 64 levels deep/,
+  },
+  { name: 'a provider name longer than 256 characters', body: { model: 'switchyard/demo', messages: hi, provider: { order: ['x'.repeat(257)] } }, status: 400, errorType: 'invalid_request', message: /provider.order holds a string longer than 256/ },
   { name: 'zdr with no provider stated to keep nothing', body: { model: 'test/small-context', messages: hi, provider: { zdr: true } }, status: 404, errorType: 'not_found', message: /meet your data policy/ },
 ];
 

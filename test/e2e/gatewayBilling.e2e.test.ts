@@ -145,3 +145,21 @@ describe('the generation record right after the answer', () => {
     expect(missing.status).toBe(404);
   });
 });
+
+describe("a provider's usage report that is not token counts", () => {
+  it('negative counts are no report: the call is billed on estimates, never free, and the generation says so', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    const text = 'A perfectly ordinary answer of some length';
+    for (const stream of [false, true]) {
+      dear.script({ text, usage: { promptTokens: -50, completionTokens: -100 } });
+      const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES, stream });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    const balance = await h.settledBalance(user.accountId);
+    const each = costOf(DEAR, promptEstimate(MESSAGES), Math.ceil(text.length / 4));
+    expect(each).toBeGreaterThan(0);
+    expect(balance.settled).toBe(2 * each);
+    expect(balance.reserved).toBe(0);
+  });
+});

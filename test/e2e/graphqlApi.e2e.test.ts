@@ -99,7 +99,7 @@ describe('bad input gets a clear, typed error and writes nothing', () => {
     expect(await missing.json()).toMatchObject({ error: { code: 404, metadata: { error_type: 'not_found' } } });
     const wrong = await fetch(`${h.url}/health`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
   });
 });
 

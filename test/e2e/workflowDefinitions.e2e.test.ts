@@ -123,12 +123,17 @@ describe('workflow definitions over GraphQL', () => {
     const second = await create(unknownType, designer.key);
     expect(second.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: 'steps[2].type' } });
 
-    // 100,000 levels of nesting, sent as raw text (a client's JSON.stringify would overflow first).
-    const depth = 100_000;
-    const raw = `{"query":"mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on DomainError { code details } } }","variables":{"d":{"name":"x","trigger":{"type":"manual"},"steps":[{"key":"a","type":"action.transform","input":{"v":${'['.repeat(depth)}1${']'.repeat(depth)}}}]}}}`;
-    const deep = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${designer.key}` }, body: raw });
-    const deepBody = (await deep.json()) as { data: { createWorkflow: { code: string; details: { path: string } } } };
+    // Past the definition's own limit (32 levels), within what any JSON value may nest (64): a VALIDATION at its path.
+    const nestedIn = (depth: number) =>
+      `{"query":"mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on DomainError { code details } } }","variables":{"d":{"name":"x","trigger":{"type":"manual"},"steps":[{"key":"a","type":"action.transform","input":{"v":${'['.repeat(depth)}1${']'.repeat(depth)}}}]}}}`;
+    const post = (body: string) => fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${designer.key}` }, body });
+    const deepBody = (await (await post(nestedIn(40))).json()) as { data: { createWorkflow: { code: string; details: { path: string } } } };
     expect(deepBody.data.createWorkflow).toMatchObject({ code: 'VALIDATION', details: { path: expect.stringMatching(/^steps\[0\]\.input\.v\[0\]/) } });
+    // 100,000 levels, sent as raw text (a client's JSON.stringify would overflow first): the JSON value itself is
+    // refused, as a bad variable, before any resolver walks it.
+    const deeper = (await (await post(nestedIn(100_000))).json()) as { data?: unknown; errors: { message: string; extensions: { code: string } }[] };
+    expect(deeper.data).toBeUndefined();
+    expect(deeper.errors[0]).toMatchObject({ message: expect.stringContaining('JSON nested more than 64 levels deep'), extensions: { code: 'BAD_USER_INPUT' } });
 
     const notAnObject = await create('hello', designer.key);
     expect(notAnObject.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: '$' } });

@@ -47,8 +47,8 @@ export interface GatewayHarness extends Harness {
   settledBalance(accountId: string): Promise<Balance>;
 }
 
-export const startGatewayHarness = async (env: Record<string, string> = {}): Promise<GatewayHarness> => {
-  const h = await startHarness({ ...GATEWAY_TEST_ENV, ...env });
+export const startGatewayHarness = async (env: Record<string, string> = {}, options: Parameters<typeof startHarness>[2] = {}): Promise<GatewayHarness> => {
+  const h = await startHarness({ ...GATEWAY_TEST_ENV, ...env }, undefined, options);
   const fakes: FakeProvider[] = [];
   const core = h.running.core;
 

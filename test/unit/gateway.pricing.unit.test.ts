@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
-import { GatewayError } from '../../src/gateway/gatewayErrors.js';
+import { fromProviderError, GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { affordableOutputTokens, costOf, worstCaseCost } from '../../src/gateway/pricing.js';
+import { buildUpstreamRequest, countsAgainstUptime } from '../../src/gateway/router.js';
+import { ProviderError } from '../../src/gateway/types.js';
 import { prices } from '../support/catalogFixture.js';
 
 describe('costs', () => {
@@ -80,5 +82,24 @@ describe('parseChatBody', () => {
     expect(refuse({ model: 'a/b', messages: [{ role: 'user', content: 'x' }], provider: { sort: { by: 'price', partition: 'all' } } }).message).toMatch(/partition/);
     expect(refuse({ model: 'a/b', messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function' }] }).message).toMatch(/tools must be/);
     expect(refuse('hello').message).toMatch(/JSON object/);
+  });
+});
+
+describe('a provider error before anything was sent', () => {
+  it('is Switchyard\'s own (internal, 500, no retry), never charged to the provider\'s uptime', () => {
+    let caught: unknown;
+    try {
+      buildUpstreamRequest('Acme', () => JSON.stringify(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ProviderError);
+    const error = caught as ProviderError;
+    expect(error).toMatchObject({ code: 'internal', status: 500, retryable: false });
+    expect(countsAgainstUptime(error)).toBe(false);
+    const answer = fromProviderError(error, { providerName: 'Acme', providerSlug: 'acme', model: 'a/b', attempts: 1 });
+    expect(answer.status).toBe(500);
+    expect(answer.message).toContain('Acme was not called: Switchyard could not build the request');
+    expect(buildUpstreamRequest('Acme', () => 42)).toBe(42);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extend } from '../../src/objects.js';
+import { extend, MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/objects.js';
 
 describe('extend', () => {
   it('is { ...base, ...extra }: later keys win, in the same key order, and neither input changes', () => {
@@ -29,5 +29,27 @@ describe('extend', () => {
     const asExtra = extend({ a: 1 }, hostile) as Record<string, unknown>;
     expect(Object.getPrototypeOf(asExtra)).toBe(Object.prototype);
     expect(asExtra.polluted).toBeUndefined();
+  });
+});
+
+describe('nestsDeeperThan', () => {
+  const nest = (depth: number, leaf: unknown = 1): unknown => {
+    let value = leaf;
+    for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { a: value };
+    return value;
+  };
+
+  it('counts objects and arrays alike, the outermost as level 1; scalars nest nowhere', () => {
+    expect(nestsDeeperThan(nest(64), 64)).toBe(false);
+    expect(nestsDeeperThan(nest(65), 64)).toBe(true);
+    expect(nestsDeeperThan({ a: [1, 2, { b: 'x' }], c: null }, 2)).toBe(true);
+    expect(nestsDeeperThan({ a: [1, 2, { b: 'x' }], c: null }, 3)).toBe(false);
+    for (const scalar of [null, 1, 'x', true]) expect(nestsDeeperThan(scalar, 0)).toBe(false);
+  });
+
+  it('finds a deep branch beside shallow ones, and walks a million levels without overflowing the stack', () => {
+    expect(nestsDeeperThan({ shallow: [1], deep: { x: [nest(70)] } }, MAX_JSON_DEPTH)).toBe(true);
+    const text = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+    expect(nestsDeeperThan(JSON.parse(text), MAX_JSON_DEPTH)).toBe(true);
   });
 });

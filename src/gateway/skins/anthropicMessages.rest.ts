@@ -81,5 +81,5 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
     }
   };
 
-  return [{ method: 'POST', path: '/api/v1/messages', handler: messages }];
+  return [{ method: 'POST', path: '/api/v1/messages', handler: messages, renderError: anthropicErrorBody }];
 };

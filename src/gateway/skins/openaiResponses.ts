@@ -626,5 +626,5 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
     }
   };
 
-  return [{ method: 'POST', path: '/api/v1/responses', handler: responses }];
+  return [{ method: 'POST', path: '/api/v1/responses', handler: responses, renderError: responsesErrorBody }];
 };

@@ -29,7 +29,8 @@ const promptChars = (req: ChatRequest): number => {
 /** The answer for a request: the same request always gets the same words. */
 export const demoAnswer = (req: ChatRequest): string => {
   const asked = lastUserText(req).replace(/\s+/g, ' ').trim();
-  const quoted = asked.length > 160 ? `${asked.slice(0, 157)}...` : asked;
+  // Cut between code points: half a surrogate pair is not text, and strict JSON decoders reject it.
+  const quoted = asked.length > 160 ? `${asked.slice(0, /[\uD800-\uDBFF]/.test(asked[156]!) ? 156 : 157)}...` : asked;
   return [
     quoted ? `You said: "${quoted}".` : 'Hello!',
     "This answer comes from Switchyard's built-in demo model, which runs offline inside the gateway.",
@@ -39,10 +40,11 @@ export const demoAnswer = (req: ChatRequest): string => {
 };
 
 /**
- * Token-sized pieces (at most four visible characters, with the whitespace before them) that join back to the text:
- * one per streamed chunk and one per billed token, so usage, max_tokens and the chars / 4 estimate agree.
+ * Token-sized pieces (at most four visible code points, never half a surrogate pair, with the whitespace before
+ * them) that join back to the text: one per streamed chunk and one per billed token, so usage, max_tokens and the
+ * chars / 4 estimate agree.
  */
-const pieces = (text: string): string[] => text.match(/\s*\S{1,4}/g) ?? [];
+const pieces = (text: string): string[] => text.match(/\s*\S{1,4}/gu) ?? [];
 
 interface Plan {
   readonly pieces: readonly string[];
