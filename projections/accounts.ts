@@ -51,8 +51,19 @@ export const accountQueries = (store: ReadStore) => {
   const accounts = store.collection<AccountDoc>(ACCOUNTS);
   return {
     byIds: (ids: readonly string[]) => accounts.find({ _id: { $in: [...ids] } }),
-    /** One page of a relay connection (filter and sort from idPage), optionally only accounts with a role. */
-    page: (page: { filter: Filter; sort: SortSpec; limit: number }, role?: Role) =>
-      accounts.find({ ...page.filter, ...(role ? { roles: role } : {}) }, { sort: page.sort, limit: page.limit }),
+    /**
+     * One page of a relay connection (filter and sort from idPage), optionally only accounts with a role, or whose
+     * name, email or id contains `search` (any case).
+     */
+    page: (page: { filter: Filter; sort: SortSpec; limit: number }, options: { role?: Role; search?: string } = {}) => {
+      const { role, search } = options;
+      const contains = search ? { $regex: search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' } : null;
+      const filter = {
+        ...page.filter,
+        ...(role ? { roles: role } : {}),
+        ...(contains ? { $or: [{ name: contains }, { email: contains }, { _id: contains }] } : {}),
+      };
+      return accounts.find(filter, { sort: page.sort, limit: page.limit });
+    },
   };
 };

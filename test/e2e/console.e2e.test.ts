@@ -275,8 +275,21 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await page.keyboard.press('Escape');
     await expect.poll(() => drawer.count()).toBe(0);
 
+    // It asks first: dismissed, nothing is deleted; accepted, the kept content goes.
+    page.once('dialog', (dialog) => void dialog.dismiss());
     await region.getByRole('button', { name: 'Delete kept prompts' }).click();
-    await region.getByText('Deleted the prompts and answers of 1 generations.').waitFor();
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
+    await drawer.getByTestId('detail-completion').waitFor();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => drawer.count()).toBe(0);
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await region.getByRole('button', { name: 'Delete kept prompts' }).click();
+    await region.getByText('Deleted the prompts and answers of 1 generation.').waitFor();
+    expect(asked).toContain('cannot be undone');
     await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
     await drawer.getByText(/The prompt and answer were not kept/).waitFor();
     await page.keyboard.press('Escape');

@@ -11,6 +11,12 @@ export interface Series {
 
 const cssVar = (name: string): string => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
+const DAY = 86_400;
+/** A day as the server counts it (UTC), whatever the browser's time zone: `2026-12-04`. */
+const dayOf = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 10);
+/** Tick steps that land on whole units (a nano-dollar, a token, a request): 1, 2 and 5 × 10ⁿ. */
+const WHOLE_STEPS = Array.from({ length: 16 }, (_, n) => [1, 2, 5].map((m) => m * 10 ** n)).flat();
+
 /** A line per series over days (x: Unix seconds), redrawn on data, theme and width changes. */
 export const DailyChart = ({ days, series, format, title }: { days: readonly number[]; series: readonly Series[]; format: (value: number) => string; title: string }) => {
   const box = useRef<HTMLDivElement>(null);
@@ -27,9 +33,15 @@ export const DailyChart = ({ days, series, format, title }: { days: readonly num
         {
           width: Math.max(280, element.clientWidth),
           height: 280,
-          scales: { x: { time: true } },
-          axes: [axis, { ...axis, size: 80, values: (_u, ticks) => ticks.map(format) }],
-          series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) }))],
+          // Days are UTC midnights: drawn in UTC, so no browser west of Greenwich shows them on the day before.
+          tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC'),
+          // From zero, in whole units: all-zero data is a flat line at 0, not an axis of fractions of a nano-dollar.
+          scales: { x: { time: true }, y: { range: (_u, _min, max) => uPlot.rangeNum(0, Math.max(max, 1), 0.1, true) } },
+          axes: [
+            { ...axis, incrs: [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY], values: (_u, ticks) => ticks.map((t) => dayOf(t).slice(5)) },
+            { ...axis, size: 80, incrs: WHOLE_STEPS, values: (_u, ticks) => ticks.map(format) },
+          ],
+          series: [{ value: (_u: uPlot, v: number | null) => (v === null ? '—' : dayOf(v)) }, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) }))],
           legend: { live: true },
           cursor: { drag: { x: false, y: false } },
         },

@@ -93,7 +93,7 @@ export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName
               ['Model', g.model ?? '—'],
               ['Provider', g.provider ?? '—'],
               ['Requested', g.requestedModels.join(', ') || '—'],
-              ['Key', g.keyId ? keyName(g.keyId) : 'admin key'],
+              ['Key', g.keyId ? keyName(g.keyId) : g.workflowId ? `none (workflow ${g.workflowId})` : 'admin key'],
               ['Cost', formatUsd(g.cost), 'detail-cost'],
               ['Held while running', formatUsd(g.reserved)],
               ['Tokens in', g.usage ? formatInt(g.usage.promptTokens) : '—'],

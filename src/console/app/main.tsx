@@ -138,7 +138,15 @@ const App = () => {
   };
   return (
     <>
-      <a class="skip" href="#main">
+      {/* The hash is the router's: the link moves focus itself instead of navigating to #main. */}
+      <a
+        class="skip"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">

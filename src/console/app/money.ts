@@ -4,7 +4,8 @@ const NANO = 1_000_000_000;
 /** "$12.50", "$0.000150": at least two decimals, more only when the amount has them. */
 export const formatUsd = (nano: number): string => {
   const sign = nano < 0 ? '−' : '';
-  const abs = Math.abs(nano);
+  // Whole nano-dollars only (a chart's tick can fall between two).
+  const abs = Math.round(Math.abs(nano));
   const dollars = Math.floor(abs / NANO);
   const fraction = String(abs % NANO).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0');
   return `${sign}$${dollars.toLocaleString('en-US')}.${fraction}`;

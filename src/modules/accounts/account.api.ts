@@ -90,9 +90,9 @@ export const createAccountsApi = (deps: {
       return queries.byIds(ids);
     },
     /** One page of every account (filter and sort from idPage), optionally only those with a role. */
-    async page(page: PageArgs, role?: Role): Promise<AccountDoc[]> {
+    async page(page: PageArgs, options: { role?: Role; search?: string } = {}): Promise<AccountDoc[]> {
       await writes.readYourWrites();
-      return queries.page(page, role);
+      return queries.page(page, options);
     },
   };
 };

@@ -73,10 +73,14 @@ builder.queryFields((t) => ({
   }),
   accounts: t.connection({
     type: AccountRef,
-    description: 'Every account (admin).',
+    description: 'Every account (admin); `search` keeps those whose name, email or id contains it, in any case.',
     authScopes: { admin: true },
-    args: { role: t.arg({ type: RoleEnum, required: false }) },
-    resolve: (_root, args, ctx) => idConnection(args, (page) => ctx.accounts.page(idPage(page), args.role ?? undefined)),
+    args: {
+      role: t.arg({ type: RoleEnum, required: false }),
+      search: t.arg.string({ required: false, validate: z.string().max(100, 'search is at most 100 characters').nullish() }),
+    },
+    resolve: (_root, args, ctx) =>
+      idConnection(args, (page) => ctx.accounts.page(idPage(page), { ...(args.role && { role: args.role }), ...(args.search?.trim() && { search: args.search.trim() }) })),
   }),
 }));
 

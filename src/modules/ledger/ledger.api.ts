@@ -124,6 +124,9 @@ export const createLedgerApi = (deps: {
       ledger.purchase({ accountId: input.accountId, amount: input.amount, paymentMethod: input.paymentMethod, idempotencyKey: input.idempotencyKey ?? randomUUID(), ...by }),
 
     // Queries.
+    /** The fee a purchase of `amount` adds on top (the payment processor's policy), to show before buying. */
+    purchaseFee: (amount: number): number => ledger.fee(amount),
+
     /**
      * Requests and tokens per model over the current UTC day and the six before it, every account together (the
      * models list's most-popular and top-weekly sorts). Cached for a minute: a ranking, not a meter.

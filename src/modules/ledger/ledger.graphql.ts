@@ -193,6 +193,12 @@ const positiveMoney = z.number().int().positive('must be a positive amount of na
 const reason = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
 
 builder.queryFields((t) => ({
+  purchaseFee: t.withAuth({ authenticated: true }).field({
+    type: 'Money',
+    description: 'The fee purchaseCredits would charge on top of `amount` (nano-dollars), to show before buying.',
+    args: { amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }) },
+    resolve: (_root, args, ctx) => ctx.ledger.purchaseFee(args.amount),
+  }),
   balance: t.field({
     type: BalanceRef,
     description: "The caller's balance (an admin may name any account), as the ledger holds it now.",

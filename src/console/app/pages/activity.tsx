@@ -25,6 +25,7 @@ interface Generation {
   cost: number;
   latencyMs: number | null;
   keyId: string | null;
+  workflowId: string | null;
   usage: { promptTokens: number; completionTokens: number } | null;
 }
 
@@ -33,7 +34,7 @@ const USAGE = `query Usage($groupBy: UsageGroupBy!, $from: String!, $to: String!
   apiKeys(first: 80, includeRevoked: true) { edges { node { id name } } }
 }`;
 const RECENT = `query Recent($after: String, $filter: GenerationFilter) {
-  generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
+  generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId workflowId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
 }`;
 type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 interface Filter {
@@ -89,11 +90,14 @@ const ContentLogging = () => {
         throw error;
       }
     });
-  const remove = () =>
-    act(async () => {
+  const remove = () => {
+    if (!window.confirm('Delete every kept prompt and answer of this account? This cannot be undone; the generations, their usage and cost stay.')) return;
+    void act(async () => {
       const data = await gql<{ deleteGenerationContent: number }>('mutation { deleteGenerationContent }');
-      return `Deleted the prompts and answers of ${formatInt(data.deleteGenerationContent)} generations.`;
+      const n = data.deleteGenerationContent;
+      return `Deleted the prompts and answers of ${formatInt(n)} ${n === 1 ? 'generation' : 'generations'}.`;
     });
+  };
   const on = set ?? me.value?.me.contentLogging ?? false;
   return (
     <div class="logging">
@@ -101,7 +105,7 @@ const ContentLogging = () => {
         <input type="checkbox" checked={on} disabled={busy || !me.value} onChange={(e) => void toggle(e.currentTarget.checked)} />
         Keep prompts and answers (input &amp; output logging)
       </label>
-      <button type="button" disabled={busy} onClick={() => void remove()}>
+      <button type="button" disabled={busy} onClick={remove}>
         Delete kept prompts
       </button>
       {(notice ?? me.error) && <Notice kind={notice?.kind ?? 'error'}>{notice?.text ?? me.error}</Notice>}
@@ -144,7 +148,7 @@ export const ActivityPage = () => {
 
   const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
   const labelOf = (group: string) => {
-    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'admin key' : shown === 'APP' ? 'no app named' : '—';
+    if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'no key (a workflow or the admin)' : shown === 'APP' ? 'no app named' : '—';
     return shown === 'KEY' ? (keyNames.get(group) ?? group) : group;
   };
 
@@ -239,7 +243,7 @@ export const ActivityPage = () => {
               <td>{formatTime(g.createdAt)}</td>
               <td>{g.model ?? '—'}</td>
               <td>{g.provider ?? '—'}</td>
-              <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : 'admin key'}</td>
+              <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : g.workflowId ? 'workflow' : 'admin key'}</td>
               <td>
                 <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
               </td>

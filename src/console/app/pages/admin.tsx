@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
@@ -58,7 +58,10 @@ interface AuditReport {
 }
 
 const ACCOUNT_FIELDS = 'id name email roles plan openedAt balance { available purchased granted refunded settled }';
-const ACCOUNTS = `query Accounts { accounts(first: 50) { edges { node { ${ACCOUNT_FIELDS} } } pageInfo { hasNextPage } } }`;
+const ACCOUNTS = `query Accounts($search: String, $role: Role, $after: String) {
+  accounts(first: 50, search: $search, role: $role, after: $after) { edges { node { ${ACCOUNT_FIELDS} } } pageInfo { hasNextPage endCursor } }
+}`;
+type AccountPage = { accounts: { edges: { node: Account }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
 const account = (name: string, args: string, call: string) => `mutation ${name}(${args}) { r: ${call} { __typename ... on Account { ${ACCOUNT_FIELDS} } ${DOMAIN_ERROR} } }`;
 const GRANT_ROLE = account('GrantRole', '$id: ID!, $role: Role!', 'grantRole(accountId: $id, role: $role)');
 const REVOKE_ROLE = account('RevokeRole', '$id: ID!, $role: Role!', 'revokeRole(accountId: $id, role: $role)');
@@ -208,23 +211,42 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
 };
 
 const AccountsSection = () => {
-  const accounts = useLoad(() => gql<{ accounts: { edges: { node: Account }[]; pageInfo: { hasNextPage: boolean } } }>(ACCOUNTS));
   const [search, setSearch] = useState('');
   const [roleFilter, setRoleFilter] = useState<'' | Role>('');
+  // The search runs on the server, over every account, once typing pauses.
+  const [needle, setNeedle] = useState('');
+  useEffect(() => {
+    const timer = setTimeout(() => setNeedle(search.trim()), 250);
+    return () => clearTimeout(timer);
+  }, [search]);
+  const [more, setMore] = useState<{ rows: Account[]; cursor: string | null } | null>(null);
+  const [moreError, setMoreError] = useState<string | null>(null);
+  const variables = { search: needle || null, role: roleFilter || null };
+  const accounts = useLoad(() => {
+    setMore(null);
+    return gql<AccountPage>(ACCOUNTS, variables);
+  }, [needle, roleFilter]);
   const [open, setOpen] = useState<string | null>(null);
-  const all = accounts.value?.accounts.edges.map((e) => e.node) ?? [];
-  const needle = search.trim().toLowerCase();
-  const shown = all.filter(
-    (a) => (!needle || [a.name, a.email ?? '', a.id].some((text) => text.toLowerCase().includes(needle))) && (!roleFilter || a.roles.includes(roleFilter)),
-  );
-  const opened = all.find((a) => a.id === open);
+  const first = accounts.value?.accounts;
+  const shown = [...(first?.edges.map((e) => e.node) ?? []), ...(more?.rows ?? [])];
+  const cursor = more ? more.cursor : first?.pageInfo.hasNextPage ? first.pageInfo.endCursor : null;
+  const showMore = async () => {
+    setMoreError(null);
+    try {
+      const page = (await gql<AccountPage>(ACCOUNTS, { ...variables, after: cursor })).accounts;
+      setMore({ rows: [...(more?.rows ?? []), ...page.edges.map((e) => e.node)], cursor: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null });
+    } catch (failure) {
+      setMoreError(messageOf(failure));
+    }
+  };
+  const opened = shown.find((a) => a.id === open);
   return (
     <>
       <Section title="Accounts">
         <div class="controls">
           <div>
             <label for="acct-search">Search (name, email or id)</label>
-            <input id="acct-search" type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+            <input id="acct-search" type="search" value={search} maxLength={100} onInput={(e) => setSearch(e.currentTarget.value)} />
           </div>
           <div>
             <label for="acct-role-filter">Role</label>
@@ -238,7 +260,7 @@ const AccountsSection = () => {
             </select>
           </div>
         </div>
-        {accounts.error && <Notice kind="error">{accounts.error}</Notice>}
+        {(accounts.error ?? moreError) && <Notice kind="error">{accounts.error ?? moreError}</Notice>}
         <Table label="Accounts" columns={['Name', 'Email', 'Roles', 'Plan', ['Balance', 'num'], ['Open', 'hidden']]}>
           {shown.map((a) => (
             <tr key={a.id} data-account-id={a.id}>
@@ -255,8 +277,12 @@ const AccountsSection = () => {
             </tr>
           ))}
         </Table>
-        {accounts.value && shown.length === 0 && <p class="muted">No account matches.</p>}
-        {accounts.value?.accounts.pageInfo.hasNextPage && <p class="muted small">Showing the first {all.length} accounts; the GraphQL API (accounts) pages through the rest.</p>}
+        {accounts.value && !accounts.loading && shown.length === 0 && <p class="muted">No account matches.</p>}
+        {cursor && (
+          <button type="button" onClick={() => void showMore()}>
+            Show more accounts
+          </button>
+        )}
       </Section>
       {opened && <AccountPanel key={opened.id} account={opened} onChanged={accounts.reload} onClose={() => setOpen(null)} />}
     </>
@@ -395,13 +421,15 @@ const ProposalsSection = () => {
               <td class="num">{formatPerMillion(p.prices.completion)}</td>
               <td>{formatTime(p.proposedAt)}</td>
               <td class="actions">
-                <button type="button" class="primary" onClick={() => decide(p, true)} aria-label={`Approve ${p.id}`}>
-                  Approve
-                </button>
-                <input aria-label={`Reason to reject ${p.id}`} placeholder="reason" value={reasons[p.id] ?? ''} onInput={(e) => setReasons({ ...reasons, [p.id]: e.currentTarget.value })} />
-                <button type="button" class="danger" onClick={() => decide(p, false)} aria-label={`Reject ${p.id}`}>
-                  Reject
-                </button>
+                <div class="decide">
+                  <button type="button" class="primary" onClick={() => decide(p, true)} aria-label={`Approve ${p.id}`}>
+                    Approve
+                  </button>
+                  <input aria-label={`Reason to reject ${p.id}`} placeholder="reason" value={reasons[p.id] ?? ''} onInput={(e) => setReasons({ ...reasons, [p.id]: e.currentTarget.value })} />
+                  <button type="button" class="danger" onClick={() => decide(p, false)} aria-label={`Reject ${p.id}`}>
+                    Reject
+                  </button>
+                </div>
               </td>
             </tr>
           ))}

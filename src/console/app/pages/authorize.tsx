@@ -32,13 +32,18 @@ const requestOf = (search: string): Request | { error: string } => {
   if (!callbackUrl) return { error: 'This link has no callback_url: the app that sent you here built it wrong.' };
   if (!codeChallenge) return { error: 'This link has no code_challenge: the app that sent you here built it wrong.' };
   if (method !== 'S256' && method !== 'PLAIN') return { error: `This link's code_challenge_method "${method}" is not S256 or plain.` };
-  let origin: string;
+  let url: URL;
   try {
-    origin = new URL(callbackUrl).origin;
+    url = new URL(callbackUrl);
   } catch {
     return { error: 'This link’s callback_url is not a URL.' };
   }
-  return { callbackUrl, origin, codeChallenge, method };
+  // As the server checks it: https, or http on this machine only (myapp://, javascript: and the like have no origin).
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    return { error: `This link’s callback_url must use https (http only on localhost, 127.0.0.1 or [::1]); it is ${url.protocol}.` };
+  }
+  return { callbackUrl, origin: url.origin, codeChallenge, method };
 };
 
 export const AuthorizePage = ({ me, search }: { me: Me; search: string }) => {

@@ -49,10 +49,27 @@ const Purchase = ({ onBought }: { onBought: (balance: Balance, text: string) => 
   const [method, setMethod] = useState('pm_card_visa');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // What the card will be charged, before anyone buys: the server's fee for this amount, asked once typing pauses.
+  const [quote, setQuote] = useState<{ amount: number; fee: number } | null>(null);
+  const typed = parseUsd(amount, 2);
+  useEffect(() => {
+    if (typed === null || typed <= 0) return setQuote(null);
+    let live = true;
+    const timer = setTimeout(() => {
+      gql<{ purchaseFee: number }>('query Fee($amount: Money!) { purchaseFee(amount: $amount) }', { amount: typed }).then(
+        (data) => live && setQuote({ amount: typed, fee: data.purchaseFee }),
+        () => live && setQuote(null), // the purchase itself says what is wrong
+      );
+    }, 200);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [typed]);
   const submit = async (event: Event) => {
     event.preventDefault();
     const nano = parseUsd(amount, 2);
-    if (nano === null || nano <= 0) return setError('Enter an amount in dollars and cents, e.g. 10 or 12.50.');
+    if (nano === null || nano <= 0) return setError('Enter an amount in dollars and cents, from $0.01 to $999,999,999.99, e.g. 10 or 12.50.');
     setBusy(true);
     setError(null);
     try {
@@ -74,7 +91,10 @@ const Purchase = ({ onBought }: { onBought: (balance: Balance, text: string) => 
     <form class="grid-form" onSubmit={submit} aria-label="Buy credits">
       <div>
         <label for="buy-amount">Amount (USD)</label>
-        <input id="buy-amount" inputMode="decimal" value={amount} onInput={(e) => setAmount(e.currentTarget.value)} required />
+        <input id="buy-amount" inputMode="decimal" value={amount} onInput={(e) => setAmount(e.currentTarget.value)} aria-describedby="buy-quote" required />
+        <p id="buy-quote" class="muted small" aria-live="polite">
+          {quote && quote.amount === typed ? `Fee ${formatUsd(quote.fee)}: the card is charged ${formatUsd(quote.amount + quote.fee)}.` : '\u00a0'}
+        </p>
       </div>
       <div>
         <label for="buy-method">Payment method</label>

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
 import { messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
@@ -41,7 +41,8 @@ const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
 export const limitOf = (text: string): { limit: number | null } | { error: string } => {
   if (!text.trim()) return { limit: null };
   const limit = parseUsd(text);
-  return limit === null ? { error: 'The limit is an amount of dollars, e.g. 5 or 2.50.' } : { limit };
+  if (limit === null) return { error: 'The limit is an amount of dollars, e.g. 5 or 2.50.' };
+  return limit > 0 ? { limit } : { error: 'The limit must be more than $0; leave it empty for no limit.' };
 };
 
 const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) => void }) => {
@@ -230,6 +231,14 @@ export const KeysPage = () => {
   const [actionError, setActionError] = useState<string | null>(null);
   const keys = value?.apiKeys.edges.map((e) => e.node) ?? [];
 
+  // The key this console signed in with, by its hint (prefix and last four characters): acting on it signs you out.
+  const signedInHint = (() => {
+    const secret = storedKey();
+    return secret && secret.length > 16 ? `${secret.slice(0, 12)}…${secret.slice(-4)}` : null;
+  })();
+  const isCurrent = (key: Key) => key.hint === signedInHint;
+  const SIGN_OUT = ' This console is signed in with this key: you will be signed out, and need another active key to sign in again.';
+
   const act = async (query: string, key: Key, confirmText?: string) => {
     if (confirmText && !window.confirm(confirmText)) return;
     setActionError(null);
@@ -276,8 +285,11 @@ export const KeysPage = () => {
               </tr>
             ) : (
               <tr key={key.id} data-key-id={key.id}>
-                <th scope="row">{key.name}</th>
-                <td class="mono">{key.hint}</td>
+                <th scope="row">
+                  {key.name}
+                  {isCurrent(key) && <span class="muted small"> (this console)</span>}
+                </th>
+                <td class="mono nowrap">{key.hint}</td>
                 <td>{key.kind === 'MANAGEMENT' ? <span class="badge badge-management">management</span> : 'inference'}</td>
                 <td>
                   <span class={`badge badge-${key.status.toLowerCase()}`}>{key.status.toLowerCase()}</span>
@@ -296,7 +308,7 @@ export const KeysPage = () => {
                         Edit
                       </button>
                       {key.status === 'ACTIVE' ? (
-                        <button type="button" onClick={() => act(DISABLE, key)} aria-label={`Disable ${key.name}`}>
+                        <button type="button" onClick={() => act(DISABLE, key, isCurrent(key) ? `Disable ${key.name}?${SIGN_OUT}` : undefined)} aria-label={`Disable ${key.name}`}>
                           Disable
                         </button>
                       ) : (
@@ -304,7 +316,7 @@ export const KeysPage = () => {
                           Enable
                         </button>
                       )}
-                      <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.`)} aria-label={`Revoke ${key.name}`}>
+                      <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.${isCurrent(key) ? SIGN_OUT : ''}`)} aria-label={`Revoke ${key.name}`}>
                         Revoke
                       </button>
                     </>

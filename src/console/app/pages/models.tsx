@@ -237,7 +237,7 @@ export const ModelsPage = () => {
           {models.map((m) => [
             <tr key={m.id} data-model={m.id}>
               <th scope="row">
-                <button type="button" class="link" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
+                <button type="button" class="link expander" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
                   {open.has(m.id) ? '▾' : '▸'}
                 </button>
                 {m.name} <span class="muted small mono">{m.id}</span>
@@ -262,7 +262,7 @@ export const ModelsPage = () => {
         </Table>
         {catalog.value && models.length === 0 && <p class="muted">No model matches these filters.</p>}
         <div class="pager">
-          <span class="muted small">Prices per million tokens on the cheapest endpoint; an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>
+          <span class="muted small">Prices per million tokens on the cheapest paid endpoint (a free endpoint serves the model's :free variant); an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>
           {pages.length > 1 && (
             <button type="button" onClick={() => setPages((p) => p.slice(0, -1))}>
               Previous

@@ -21,7 +21,7 @@ interface StreamEvent extends Done {
   content: string | null;
 }
 
-const MODELS = 'query Models { models(first: 200) { edges { node { id name } } } }';
+const MODELS = 'query Models { models(first: 200) { edges { node { id name outputModalities } } } }';
 const START = `mutation Start($input: PromptInput!) { startGeneration(input: $input) { __typename ... on StartedGeneration { generationId } ${DOMAIN_ERROR} } }`;
 const ATTEMPTS = 'query Attempts($id: ID!) { generation(id: $id) { attempts } }';
 interface Attempt {
@@ -34,7 +34,7 @@ interface Attempt {
 const STREAM = 'subscription Stream($id: ID!) { generation(id: $id) { type content model provider cost finishReason error usage { promptTokens completionTokens reasoningTokens } } }';
 
 export const PlaygroundPage = (_props: { me: Me }) => {
-  const models = useLoad(() => gql<{ models: { edges: { node: { id: string; name: string } }[] } }>(MODELS));
+  const models = useLoad(() => gql<{ models: { edges: { node: { id: string; name: string; outputModalities: string[] } }[] } }>(MODELS));
   const [model, setModel] = useState('switchyard/demo');
   const [prompt, setPrompt] = useState('');
   const [history, setHistory] = useState<Message[]>([]);
@@ -56,6 +56,13 @@ export const PlaygroundPage = (_props: { me: Me }) => {
     setDone(null);
     setError(null);
     setAttempts([]);
+    // Refused or failed before an answer: the turn is taken back and the prompt given back to edit and resend.
+    const takeBack = (failure: unknown) => {
+      setStreaming(null);
+      setHistory(history);
+      setPrompt(text);
+      setError(messageOf(failure));
+    };
     try {
       const { startGeneration } = await gql<{ startGeneration: Result<{ generationId: string }> }>(START, { input: { model, messages } });
       const { generationId } = unwrap(startGeneration);
@@ -76,17 +83,15 @@ export const PlaygroundPage = (_props: { me: Me }) => {
             () => undefined, // the summary above stands without them
           );
         },
-        error: (failure) => {
-          setStreaming(null);
-          setError(messageOf(failure));
-        },
+        error: takeBack,
       });
     } catch (failure) {
-      setError(messageOf(failure));
+      takeBack(failure);
     }
   };
 
-  const options = models.value?.models.edges.map((e) => e.node) ?? [];
+  // Models that answer in text: an embeddings model has nothing to say here.
+  const options = models.value?.models.edges.map((e) => e.node).filter((m) => m.outputModalities.includes('TEXT')) ?? [];
   return (
     <>
       <h1>Playground</h1>

@@ -65,7 +65,7 @@ const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
     return subscribe<unknown>(RUN_CHANGES, { id: chosen }, { next: () => runs.reload(), error: () => undefined });
   }, [chosen, before]);
   // Newest first by start: a retry's id is derived from the failed run's, so ids alone do not order them.
-  const rows = (runs.value?.workflowRuns.edges.map((e) => e.node) ?? []).toSorted((a, b) => b.startedAt.localeCompare(a.startedAt));
+  const rows = (runs.value?.workflowRuns.edges.map((e) => e.node) ?? []).sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   const page = runs.value?.workflowRuns.pageInfo;
 
   return (
@@ -89,6 +89,8 @@ const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
                   {w.name}
                 </option>
               ))}
+              {/* A deleted workflow's runs stay readable by its id. */}
+              {chosen && workflows.value && !all.some((w) => w.id === chosen) && <option value={chosen}>{chosen} (deleted)</option>}
             </select>
           </div>
           <div>

@@ -420,10 +420,10 @@ export const WorkflowsPage = () => {
           </Section>
           <div class="split">
             <Section title="Run now">
-              <RunNow workflow={current} />
+              <RunNow key={current.id} workflow={current} />
             </Section>
             <Section title="Webhook">
-              <Webhook workflow={current} onRotated={() => list.reload()} />
+              <Webhook key={current.id} workflow={current} onRotated={() => list.reload()} />
             </Section>
           </div>
         </>
