@@ -227,8 +227,11 @@ describe('event triggers', () => {
     const cases: [unknown, string, string][] = [
       [{ type: 'event', event: 'generation.exploded' }, 'trigger.event', 'unknown event'],
       [{ type: 'event', event: 'custom.' }, 'trigger.event', 'unknown event'],
-      [{ type: 'event', event: 'generation.completed', filter: { cost: { $bogus: 1 } } }, 'trigger.filter', 'unknown query operator $bogus'],
+      [{ type: 'event', event: 'generation.completed', filter: { cost: { $bogus: 1 } } }, 'trigger.filter', '$bogus is not an allowed operator'],
       [{ type: 'event', event: 'generation.completed', filter: { $where: 'true' } }, 'trigger.filter', 'not a valid MongoDB-style match'],
+      // Held to a table filter's checks: one account's filter used to stop every account's event triggers.
+      [{ type: 'event', event: 'custom.poison', filter: { 'data.__proto__.x': 1 } }, 'trigger.filter', 'none of __proto__'],
+      [{ type: 'event', event: 'custom.slow', filter: { 'data.s': { $regex: 'a{1,600}a{1,600}c' } } }, 'trigger.filter', 'counted repetition'],
       [{ type: 'event', event: 'balance.below' }, 'trigger.threshold', 'needs a threshold'],
       [{ type: 'event', event: 'apiKey.created', threshold: 5 }, 'trigger.threshold', 'balance.below only'],
     ];

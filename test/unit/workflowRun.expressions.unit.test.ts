@@ -49,10 +49,21 @@ describe('bounded evaluation', () => {
 
   it('refuses a value or a sequence over the limits with EXPRESSION_TOO_LARGE', async () => {
     const limits = { timeoutMs: 1_000, maxDepth: 500, maxSequence: 1_000, maxOutputBytes: 1_024 };
-    expect((await failure(evaluateExpression('=$pad("", 2000, "x")', scope, 'e', limits))).message).toBe('e: the value is 2002 bytes, over the limit of 1024');
+    expect((await failure(evaluateExpression('=$join($map([1..700], function($v) { "xyz" }), "")', scope, 'e', limits))).message).toBe('e: the value is 2102 bytes, over the limit of 1024');
     expect((await failure(evaluateExpression('=[1..5000]', scope, 'e', limits))).code).toBe('EXPRESSION_TOO_LARGE');
     // Each expression fits, the whole input does not.
     expect((await failure(evaluateStepInput({ a: '=$pad("", 600, "x")', b: '=$pad("", 600, "x")' }, scope, 'in', limits))).code).toBe('EXPRESSION_TOO_LARGE');
+  });
+
+  it("refuses $pad past the output limit before building it: jsonata's own aborted the process at 150 million", async () => {
+    const error = await failure(evaluateExpression('=$length($pad("", 150000000, "x"))', scope, 'steps.t.input.expression'));
+    expect(error).toMatchObject({ code: 'EXPRESSION_TOO_LARGE', retryable: false });
+    expect(error.message).toBe('steps.t.input.expression: $pad to 150000000 characters is over the limit of 1048576');
+    // Within the limit it pads as jsonata does: right for a positive width, left for a negative one, in code points.
+    expect(await evaluateExpression('=$pad("ab", 5)', scope, 'e')).toBe('ab   ');
+    expect(await evaluateExpression('=$pad("ab", -5, "#")', scope, 'e')).toBe('###ab');
+    expect(await evaluateExpression('=$pad("😀", 4, "xy")', scope, 'e')).toBe('😀xyx');
+    expect(await evaluateExpression('=$pad("abcdef", 3)', scope, 'e')).toBe('abcdef');
   });
 
   it('answers a catastrophically backtracking regex, and refuses backreferences and lookarounds', async () => {

@@ -34,6 +34,9 @@ export const RESERVED_ENTRY_FIELDS: ReadonlySet<string> = new Set(['id', 'create
 const RESERVED_PATH: Readonly<Record<string, string>> = { id: '_id', createdAt: 'createdAt', updatedAt: 'updatedAt' };
 
 const FIELD_PATH = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/;
+/** Names that reach an object's prototype, not its data: a path through one is refused (mingo throws on `__proto__`). */
+const PROTOTYPE_NAMES = /(^|\.)(__proto__|constructor|prototype)(\.|$)/;
+const isFieldPath = (path: string) => FIELD_PATH.test(path) && !PROTOTYPE_NAMES.test(path);
 
 const refuse = (reason: string, message: string, path: string) => new ValidationError(`Invalid filter at ${path}: ${message}`, { reason, path });
 
@@ -50,6 +53,8 @@ const storedPath = (field: string) => {
  * Nested quantifiers (`(a+)+`, `(a|aa)*` followed by a quantifier, `(.*)*`) and back-references are what make a
  * backtracking engine take exponential time; refuse them rather than try to time a regex out on the event loop.
  */
+const MAX_REGEX_COUNT = 10;
+
 const unsafeRegex = (pattern: string): string | null => {
   if (/\\[1-9]|\\k</.test(pattern)) return 'back-references are not allowed';
   // A group whose body holds a quantifier or an alternation, itself quantified.
@@ -64,6 +69,12 @@ const unsafeRegex = (pattern: string): string | null => {
       // Skip a character class: its contents are literals.
       for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
       continue;
+    }
+    if (c === '{') {
+      // Counted repetition multiplies the work: `a{1,600}a{1,600}a{1,600}c` against 600 a's ran 100 s, even with V8's
+      // fallback to its linear engine (which unrolls the counts). Small counts only.
+      const counted = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
+      if (counted && Math.max(Number(counted[1]), Number(counted[3] || 0)) > MAX_REGEX_COUNT) return `counted repetition above {${MAX_REGEX_COUNT}} is not allowed`;
     }
     const top = stack[stack.length - 1];
     if (c === '(') stack.push({ quantified: false, alternation: false });
@@ -169,7 +180,7 @@ const checkQuery = (query: Record<string, unknown>, path: string, depth: number,
       continue;
     }
     if (key.startsWith('$')) throw refuse('operator_not_allowed', `${key} is not an allowed operator here (code, $expr and other operators are refused)`, at);
-    if (!FIELD_PATH.test(key)) throw refuse('bad_field', 'a field path is 1 to 8 names of letters, digits, _ and -, joined by dots', at);
+    if (!isFieldPath(key)) throw refuse('bad_field', 'a field path is 1 to 8 names of letters, digits, _ and -, joined by dots (none of __proto__, constructor, prototype)', at);
     checkCondition(value, at, depth + 1);
     out[rename(key)] = value;
   }
@@ -181,12 +192,17 @@ const checkQuery = (query: Record<string, unknown>, path: string, depth: number,
  * "x"}`; `id`, `createdAt`, `updatedAt` name the platform's fields). null or undefined is no filter. A bad filter is
  * a ValidationError naming the bad part and why (metadata.reason).
  */
-export const entryFilter = (filter: unknown): Record<string, unknown> => {
+export const entryFilter = (filter: unknown): Record<string, unknown> => checkedFilter(filter, storedPath);
+
+/** The same checks over any document's own fields, unrenamed: an event trigger's filter over the event's payload. */
+export const payloadFilter = (filter: unknown): Record<string, unknown> => checkedFilter(filter, (field) => field);
+
+const checkedFilter = (filter: unknown, rename: (field: string) => string): Record<string, unknown> => {
   if (filter === null || filter === undefined) return {};
   if (!isPlainObject(filter)) throw refuse('not_an_object', 'a filter is a JSON object, e.g. {"text": "HELLO"}', '$');
   const bytes = Buffer.byteLength(JSON.stringify(filter), 'utf8');
   if (bytes > FILTER_LIMITS.maxBytes) throw refuse('too_large', `${bytes} bytes, over the limit of ${FILTER_LIMITS.maxBytes}`, '$');
-  return checkQuery(filter, '$', 0, storedPath);
+  return checkQuery(filter, '$', 0, rename);
 };
 
 /** A sort over an entry's fields (`{"score": -1}`), rewritten like a filter; ties always break by id (creation order). */
@@ -197,7 +213,7 @@ export const entrySort = (sort: unknown): Record<string, 1 | -1> => {
   if (entries.length > FILTER_LIMITS.maxSortFields) throw new ValidationError(`Invalid sort: at most ${FILTER_LIMITS.maxSortFields} fields`, { reason: 'too_many_fields' });
   const out: Record<string, 1 | -1> = {};
   for (const [field, direction] of entries) {
-    if (!FIELD_PATH.test(field)) throw new ValidationError(`Invalid sort at ${field}: a field path is names of letters, digits, _ and -, joined by dots`, { reason: 'bad_field', path: field });
+    if (!isFieldPath(field)) throw new ValidationError(`Invalid sort at ${field}: a field path is names of letters, digits, _ and -, joined by dots (none of __proto__, constructor, prototype)`, { reason: 'bad_field', path: field });
     if (direction !== 1 && direction !== -1) throw new ValidationError(`Invalid sort at ${field}: a direction is 1 or -1`, { reason: 'bad_direction', path: field });
     out[storedPath(field)] = direction;
   }

@@ -7,7 +7,7 @@ import jsonata from 'jsonata';
 import { Query } from 'mingo';
 import { z } from 'zod';
 import { DomainError, ValidationError } from '../../errors.js';
-import { entryFilter } from '../tables/entryFilter.js';
+import { entryFilter, payloadFilter } from '../tables/entryFilter.js';
 import { TABLE_NAME } from '../tables/table.events.js';
 import { compileSchedule } from './triggers/cron.js';
 
@@ -167,10 +167,14 @@ export type PlatformEventName = (typeof PLATFORM_EVENTS)[number];
 export const CUSTOM_EVENT = /^custom\.[a-z][a-z0-9_.-]{0,63}$/;
 export const isEventName = (name: string): name is PlatformEventName | `custom.${string}` => (PLATFORM_EVENTS as readonly string[]).includes(name) || CUSTOM_EVENT.test(name);
 
-/** A MongoDB-style match over an event's payload (the read store's query language, run with mingo; no `$where`). */
+/**
+ * A MongoDB-style match over an event's payload (the read store's query language, run with mingo), held to the
+ * checks of a table filter: only data operators, bounded size and nesting, no regex that backtracks for ever, no
+ * field path through a prototype.
+ */
 const eventFilter = z.record(z.string(), jsonValue).superRefine((filter, ctx) => {
   try {
-    new Query(filter, { scriptEnabled: false });
+    new Query(payloadFilter(filter), { scriptEnabled: false });
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: `filter is not a valid MongoDB-style match: ${error instanceof Error ? error.message : String(error)}` });
   }

@@ -79,6 +79,26 @@ const toJson = (value: unknown, where: string, limits: ExpressionLimits): JsonVa
   return JSON.parse(text) as JsonValue;
 };
 
+/**
+ * jsonata's `$pad` builds its padding as `new Array(width).join(char)` in one synchronous call: a width of 150
+ * million aborts the whole process (V8's "invalid array length" is fatal, not an exception) before any timeout can
+ * act, and a resumed run would do it again at every start. This one refuses a width past the output limit and builds
+ * the padding by `repeat`, in code points, as jsonata's does.
+ */
+const boundedPad = (limits: ExpressionLimits, where: string) => (str: string | undefined, width: number, char?: string): string | undefined => {
+  if (str === undefined) return undefined;
+  const fill = char === undefined || char.length === 0 ? ' ' : char;
+  const wide = Math.trunc(width);
+  if (!Number.isFinite(wide) || Math.abs(wide) > limits.maxOutputBytes) {
+    throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: $pad to ${width} characters is over the limit of ${limits.maxOutputBytes}`, false);
+  }
+  const missing = Math.abs(wide) - [...str].length;
+  if (missing <= 0) return str;
+  const fillPoints = [...fill];
+  const padding = fillPoints.length === 1 ? fill.repeat(missing) : [...fill.repeat(Math.ceil(missing / fillPoints.length))].slice(0, missing).join('');
+  return wide > 0 ? str + padding : padding + str;
+};
+
 /** One expression's value. Errors are StepErrors (not retryable: the same inputs fail the same way). */
 export const evaluateExpression = async (source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
   let value: unknown;
@@ -89,6 +109,7 @@ export const evaluateExpression = async (source: string, scope: ExpressionScope,
     let steps = 0;
     const yieldNowAndThen = (): Promise<void> | undefined => (++steps % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve)) : undefined);
     expression.assign(EVALUATE_ENTRY as unknown as string, yieldNowAndThen);
+    expression.registerFunction('pad', boundedPad(limits, where), '<s-ns?:s>');
     value = await expression.evaluate(scope);
   } catch (error) {
     if (error instanceof StepError) throw error;

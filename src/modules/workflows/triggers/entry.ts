@@ -35,11 +35,19 @@ export const entryTriggerPayload = (event: EntryEvent): JsonValue => {
   return { type: 'entry', table, on: event.type === 'EntryAdded' ? 'insert' : 'update', entry: { ...entry, id: entryId, createdAt, updatedAt: at } };
 };
 
-/** Whether the trigger's filter holds for the entry: the same rewritten filter as `entries` runs, on the same document shape. */
+/**
+ * Whether the trigger's filter holds for the entry: the same rewritten filter as `entries` runs, on the same document
+ * shape. A filter that cannot be run (one saved before a check that now refuses it) matches nothing: it must not stop
+ * the follower every account's entry triggers share.
+ */
 const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent, createdAt: string): boolean => {
   if (filter === undefined) return true;
   const doc = { _id: event.data.entryId, data: event.data.entry, createdAt, updatedAt: event.data.at };
-  return new Query(entryFilter(filter), { scriptEnabled: false }).test(doc);
+  try {
+    return new Query(entryFilter(filter), { scriptEnabled: false }).test(doc);
+  } catch {
+    return false;
+  }
 };
 
 const BATCH = 200;

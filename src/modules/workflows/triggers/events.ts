@@ -346,7 +346,15 @@ export const createEventTriggers = (deps: {
       ({ createdAt, definition }) => createdAt <= event.recordedAt && definition.trigger.type === 'event' && definition.trigger.event === name,
     );
 
-  const matches = (filter: Record<string, unknown> | undefined, payload: Payload): boolean => filter === undefined || new Query(filter, { scriptEnabled: false }).test(payload);
+  // A filter that cannot be run matches nothing: it must not stop the follower every account's event triggers share.
+  const matches = (filter: Record<string, unknown> | undefined, payload: Payload): boolean => {
+    if (filter === undefined) return true;
+    try {
+      return new Query(filter, { scriptEnabled: false }).test(payload);
+    } catch {
+      return false;
+    }
+  };
 
   const handle = async (event: Source): Promise<void> => {
     const found = new Map<string, Promise<{ id: string; definition: WorkflowDefinition }[]>>();
