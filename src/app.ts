@@ -81,6 +81,9 @@ const noIntrospection: Plugin = {
 };
 
 /** The in-memory views that follow the event log, by name (for /health and /metrics). */
+/** Operations one graphql-ws connection may run at once (each subscription holds memory until it completes). */
+const MAX_OPERATIONS_PER_SOCKET = 100;
+
 export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'ledger'>): Record<string, FollowStatus> => {
   // The ledger follows other processes' writes only when it is not the store's sole process.
   const ledger = core.ledger.status();
@@ -272,7 +275,43 @@ export const buildApp = (
   const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: config.MAX_BODY_BYTES });
   // The connection keeps the secret, not the principal: every operation is authenticated when it runs, so a key
   // revoked, disabled or expired mid-connection is refused at once (and its subscriptions end: endWhenKeyRefused).
-  useServer<Record<string, unknown>, { secret?: string | null }>(
+  /** An operation a graphql-ws client asked for, authenticated, parsed and validated: its execution args, or its errors. */
+  const prepareOperation = async (ctx: { extra: { request: IncomingMessage; secret?: string | null } }, params: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null; extensions?: Record<string, unknown> | null }) => {
+    // GraphiQL sends its Headers tab with each operation: those win over the connection's credentials.
+    const secret = bearerIn(params.extensions?.headers) ?? ctx.extra.secret ?? null;
+    let principal: Principal | null;
+    try {
+      principal = authenticate(secret);
+    } catch (error) {
+      if (!(error instanceof UnauthenticatedError || error instanceof ForbiddenError)) throw error;
+      return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+    }
+    const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+      req: ctx.extra.request,
+      principal,
+      requestId: randomUUID(),
+    });
+    let document;
+    try {
+      document = parse(params.query);
+    } catch (error) {
+      return [error as GraphQLError];
+    }
+    const args = {
+      schema: envelopedSchema,
+      operationName: params.operationName,
+      document,
+      variableValues: params.variables,
+      contextValue: await contextFactory(),
+      rootValue: { execute, subscribe },
+    };
+    const errors = validate(args.schema, args.document);
+    if (errors.length) return errors;
+    const unknown = operationError(document, params.operationName);
+    return unknown ? [unknown] : args;
+  };
+
+  useServer<Record<string, unknown>, { secret?: string | null; operations?: Set<string> }>(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
@@ -289,39 +328,20 @@ export const buildApp = (
         ctx.extra.secret = secret;
         return true;
       },
-      onSubscribe: async (ctx, _id, params) => {
-        // GraphiQL sends its Headers tab with each operation: those win over the connection's credentials.
-        const secret = bearerIn(params.extensions?.headers) ?? ctx.extra.secret ?? null;
-        let principal: Principal | null;
-        try {
-          principal = authenticate(secret);
-        } catch (error) {
-          if (!(error instanceof UnauthenticatedError || error instanceof ForbiddenError)) throw error;
-          return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+      onSubscribe: async (ctx, id, params) => {
+        // Each operation holds server memory until it completes: one socket may not hold more than a browser tab needs.
+        // Counted from the moment it is asked for (the checks below wait), and uncounted if it is refused.
+        const open = (ctx.extra.operations ??= new Set<string>());
+        if (open.size >= MAX_OPERATIONS_PER_SOCKET) {
+          return [new GraphQLError(`Too many operations on this connection: at most ${MAX_OPERATIONS_PER_SOCKET} at once; complete some, or open another connection`, { extensions: { code: 'RATE_LIMITED' } })];
         }
-        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          req: ctx.extra.request,
-          principal,
-          requestId: randomUUID(),
-        });
-        let document;
-        try {
-          document = parse(params.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const args = {
-          schema: envelopedSchema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
-        const unknown = operationError(document, params.operationName);
-        return unknown ? [unknown] : args;
+        open.add(id);
+        const prepared = await prepareOperation(ctx, params);
+        if (Array.isArray(prepared)) open.delete(id);
+        return prepared;
+      },
+      onComplete: (ctx, id) => {
+        ctx.extra.operations?.delete(id);
       },
     },
     wss,

@@ -298,3 +298,19 @@ describe('subscriptions over SSE', () => {
     expect(text).toMatch(/revoked/);
   });
 });
+
+describe('operations per connection', () => {
+  it('one socket runs at most 100 operations at once: the next is RATE_LIMITED, and a slot freed takes another', async () => {
+    const user = await h.openAccount();
+    const { client } = connect({ authorization: `Bearer ${user.key}` });
+    const subscription = { query: 'subscription { balanceChanged { available } }' };
+    const stops: (() => void)[] = [];
+    for (let i = 0; i < 100; i++) stops.push(client.subscribe(subscription, { next: () => undefined, error: () => undefined, complete: () => undefined }));
+    // The 101st and 102nd, a query as a subscription: refused, however fast the hundred were asked for.
+    expect(codesOf(await once(client, { query: '{ __typename }' }))).toEqual(['RATE_LIMITED']);
+    expect(codesOf(await once(client, subscription))).toEqual(['RATE_LIMITED']);
+    stops.pop()!();
+    await expect.poll(async () => codesOf(await once(client, { query: '{ me { name } }' }))).toEqual([]);
+    await client.dispose();
+  });
+});

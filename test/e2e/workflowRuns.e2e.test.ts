@@ -281,6 +281,29 @@ describe('manual workflow runs over GraphQL', () => {
     expect(unauthenticated.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
   });
 
+  it("a run started with a key spends under that key's limit; one started with an unlimited key of the account does not", async () => {
+    const spender = await open(h.gql, 'Kim Keyholder', 'DESIGNER');
+    await h.gql('mutation($id: ID!) { grantCredits(accountId: $id, amount: 1000000000, reason: "test") { __typename } }', { id: spender.id });
+    const limited = await h.gql('mutation { createApiKey(name: "capped", limit: 40000, limitReset: DAILY) { ... on CreatedApiKey { secret key { id } } } }', {}, spender.key);
+    const { secret, key } = limited.body.data.createApiKey as { secret: string; key: { id: string } };
+    const call = (n: number) => ({ key: `call${n}`, type: 'action.model', input: { model: 'switchyard/demo-paid', prompt: `Question ${n}`, maxTokens: 50 } });
+    const id = await createWorkflow(h.gql, { name: 'Five calls', trigger: { type: 'manual' }, steps: [1, 2, 3, 4, 5].map(call) }, spender.key);
+
+    const capped = await finished(h.gql, (await runWorkflow(h.gql, id, {}, secret)).body.data.runWorkflow.id, spender.key);
+    expect(capped.status).toBe('FAILED');
+    const failedStep = capped.steps.find((step: { status: string }) => step.status === 'FAILED');
+    expect(failedStep.error.message).toMatch(/limit/i);
+    // What the run spent is the key's usage, and within its limit: the key bounds the run as it bounds its own calls.
+    const usage = await h.gql('query($id: ID!) { apiKey(id: $id) { usage { daily } } }', { id: key.id }, spender.key);
+    expect(usage.body.data.apiKey.usage.daily).toBe(capped.cost);
+    expect(capped.cost).toBeGreaterThan(0);
+    expect(capped.cost).toBeLessThanOrEqual(40_000);
+
+    const free = await finished(h.gql, (await runWorkflow(h.gql, id, {}, spender.key)).body.data.runWorkflow.id, spender.key);
+    expect(free.status).toBe('SUCCEEDED');
+    expect(free.cost).toBeGreaterThan(40_000);
+  });
+
   it('refuses to run a disabled workflow', async () => {
     const id = await createWorkflow(h.gql, greeter, designer.key);
     await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);

@@ -94,9 +94,32 @@ describe('signed webhook calls', () => {
     await expect401(await call(id, raw, { ...old, 'x-switchyard-timestamp': String(nowSeconds()) }), 'wrong_signature');
     await expect401(await call(id, raw, { 'x-switchyard-signature': good['x-switchyard-signature'] }), 'missing_timestamp');
     await expect401(await call(id, raw, { ...good, 'x-switchyard-signature': 'sha1=abc' }), 'malformed_signature');
-    // A signature is what authenticates a call that sends one: a right secret header does not rescue a wrong one.
-    await expect401(await call(id, raw, { ...signed(`${secret}x`, raw), 'x-switchyard-webhook-secret': secret }), 'wrong_signature');
+    // One proof per call: a right secret header does not rescue a wrong signature, nor a wrong one ride a right one.
+    for (const [signature, header] of [[`${secret}x`, secret], [secret, `${secret}x`]]) {
+      const both = await call(id, raw, { ...signed(signature!, raw), 'x-switchyard-webhook-secret': header! });
+      expect(both.status).toBe(400);
+      expect((await both.json()).error.message).toContain('not both');
+    }
     expect(await runCount(id)).toBe(0);
+  });
+
+  it('the same signed call sent again within its 5 minutes answers the run the first one started', async () => {
+    const id = await createWorkflow();
+    const secret = await rotate(id);
+    const raw = JSON.stringify({ name: 'Ada' });
+    const captured = signed(secret, raw);
+    const first = await call(id, raw, captured);
+    expect(first.status).toBe(200);
+    const runId = first.headers.get('x-switchyard-run-id');
+    for (let i = 0; i < 3; i++) {
+      const replay = await call(id, raw, captured);
+      expect(replay.status).toBe(200);
+      expect(replay.headers.get('x-switchyard-run-id')).toBe(runId);
+    }
+    // Signed anew (another timestamp), the same body is another call.
+    const fresh = await call(id, raw, signed(secret, raw, Number(captured['x-switchyard-timestamp']) - 10));
+    expect(fresh.headers.get('x-switchyard-run-id')).not.toBe(runId);
+    expect(await runCount(id)).toBe(2);
   });
 
   it('after a rotation the old secret fails, as header and as signature key', async () => {

@@ -262,6 +262,9 @@ export const createRunsApi = (deps: {
   /** The holder's follower of queued runs and run ends (see FOLLOWED_RUN_EVENTS). */
   let runEvents: Follower | null = null;
 
+  /** The caller's key when it is a key of the workflow's own account (RunIdentity.keyId): the run spends under its limit. */
+  const startingKey = (principal: Principal, owner: string): { keyId?: string } => (principal.keyId && principal.accountId === owner ? { keyId: principal.keyId } : {});
+
   const principalOf = (caller: Caller): Principal => {
     if (!caller.principal) throw new UnauthenticatedError();
     return caller.principal;
@@ -329,7 +332,7 @@ export const createRunsApi = (deps: {
           stepKey: step.key,
           attempt: action.attempt,
           idempotencyKey: action.idempotencyKey,
-          principal: { accountId: owner, keyId: null, roles: new Set() },
+          principal: { accountId: owner, keyId: state.keyId, roles: new Set() },
           budgetLeft: Math.max(0, definition.settings.budget - state.spent),
           signal: controller.signal,
           // A runner that outlived its timeout or cancel may still stream: its tokens are not the run's any more.
@@ -867,7 +870,7 @@ export const createRunsApi = (deps: {
       const { principal, workflow } = await startable(caller, workflowId, triggerPayload, runId);
       try {
         const depth = options.depth ?? 0;
-        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, ...(depth > 0 && { depth }), at: deps.now().toISOString() };
+        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, ...(depth > 0 && { depth }), ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
         const actor = { actor: principal.accountId, correlationId: caller.requestId };
         if (depth > MAX_CHAIN_DEPTH) {
           const error = {
@@ -912,7 +915,7 @@ export const createRunsApi = (deps: {
               const depth = options.depth ?? 0;
               // Past the depth limit: refused one by one, as start does (rare, and logged each).
               if (depth > MAX_CHAIN_DEPTH) return void (results[index] = { status: 'fulfilled', value: await api.start(caller, workflowId, trigger, options) });
-              const data: StartRunData = { runId: options.runId, workflowId, version: workflow.version, trigger, ...(depth > 0 && { depth }), at: deps.now().toISOString() };
+              const data: StartRunData = { runId: options.runId, workflowId, version: workflow.version, trigger, ...(depth > 0 && { depth }), ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
               // By position, not by arrival: starts of one workflow queue in batch order.
               decided[offset] = { index, definition: workflow.definition, data, actor: { actor: principal.accountId, correlationId: caller.requestId } };
             } catch (error) {
@@ -1022,7 +1025,7 @@ export const createRunsApi = (deps: {
       if (failed.status === 'none') throw new NotFoundError('WorkflowRun', runId);
       const carried = carryOver(failed, definition);
       const retryId = retryRunId(runId);
-      const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, at: deps.now().toISOString() };
+      const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
       try {
         return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId }, true);
       } catch (error) {

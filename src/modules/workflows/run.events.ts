@@ -24,6 +24,13 @@ export interface RunIdentity {
    * an emitted event, a model call). Absent (0) for a run a person, a webhook or a schedule started.
    */
   readonly depth?: number;
+  /**
+   * The API key of the workflow's own account that started the run (runWorkflow, the REST runs route, a retry): its
+   * model calls count against that key's spending limit (as if the key had made them). Absent when no key of the
+   * account started it (a webhook, a schedule, an event, an admin of another account): the account's balance and the
+   * workflow's budget bound those.
+   */
+  readonly keyId?: string;
   readonly at: string;
 }
 

@@ -5,8 +5,8 @@
  *   x-switchyard-signature: sha256=<hex of HMAC-SHA256(secret, timestamp + "." + raw body)>
  *
  * The timestamp is signed with the body and must be within five minutes of the server's clock, so a captured call
- * cannot be replayed later (within the window, an Idempotency-Key makes a replay answer the same run). Pure: the
- * clock comes in as an argument.
+ * cannot be replayed later; within the window, the signature is the call's idempotency key (workflow.rest.ts), so a
+ * replay answers the run the call started. Pure: the clock comes in as an argument.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 

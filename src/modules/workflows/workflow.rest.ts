@@ -28,8 +28,12 @@ const headerOf = (req: IncomingMessage, name: string): string | null => {
 /** A signature, when sent, is what authenticates the call; otherwise the secret header (or nothing). */
 const proofOf = (req: IncomingMessage, body: Buffer): WebhookProof => {
   const signature = headerOf(req, SIGNATURE_HEADER);
-  if (signature !== null) return { kind: 'signature', signature, timestamp: headerOf(req, TIMESTAMP_HEADER), body };
   const secret = headerOf(req, WEBHOOK_SECRET_HEADER);
+  // One proof: a wrong secret beside a right signature must not pass unnoticed.
+  if (signature !== null && secret !== null) {
+    throw new DomainError('BAD_REQUEST', `Send the webhook secret (${WEBHOOK_SECRET_HEADER}) or a signature (${SIGNATURE_HEADER}), not both`, 400);
+  }
+  if (signature !== null) return { kind: 'signature', signature, timestamp: headerOf(req, TIMESTAMP_HEADER), body };
   return secret === null ? { kind: 'none' } : { kind: 'secret', secret };
 };
 
@@ -104,11 +108,16 @@ export const workflowRoutes = (deps: {
       // Bounded first, like on every route (413 before anything else); parsed only for a caller with the secret. A
       // signature is over these raw bytes, exactly as sent.
       const raw = await readRequestBody(req, deps.maxBodyBytes);
-      const workflow = await deps.workflows.webhookTarget(workflowId, proofOf(req, raw));
+      const proof = proofOf(req, raw);
+      const workflow = await deps.workflows.webhookTarget(workflowId, proof);
       const idempotencyKey = headerOf(req, 'idempotency-key');
       if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
         throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
       }
+      // A signed call without an Idempotency-Key is keyed by its signature: the same signed bytes sent again (a retry,
+      // or a replay by whoever captured them, within the 5 minutes its timestamp allows) answer the run the first one
+      // started. With a key, the key decides (a sender re-signs its retries), as on unsigned calls.
+      const dedupeKey = idempotencyKey ?? (proof.kind === 'signature' ? `signed ${proof.signature.trim().toLowerCase()}` : null);
       const body = parseBody(raw, false);
       const headers: Record<string, string> = {};
       for (const name of TRIGGER_HEADERS) {
@@ -119,9 +128,9 @@ export const workflowRoutes = (deps: {
       const caller: Caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set() }, requestId };
       const trigger = { type: 'webhook', body, headers };
       const run =
-        idempotencyKey === null
+        dedupeKey === null
           ? await deps.runs.start(caller, workflowId, trigger)
-          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId }), workflowId, idempotencyKey, () => deps.now().getTime());
+          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId }), workflowId, dedupeKey, () => deps.now().getTime());
       const respond = workflow.definition.trigger.type === 'webhook' ? workflow.definition.trigger.respond : 'async';
       switch (respond) {
         case 'async':
