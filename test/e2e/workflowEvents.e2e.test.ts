@@ -187,6 +187,37 @@ describe('event triggers', () => {
     expect(await runsOf(samListens, sam.key)).toHaveLength(0);
   });
 
+  it('a chain of runs that fans out (each run emitting four events that start the same workflow) starts at most 100 runs, then refuses them as CHAIN_TOO_LONG', { timeout: 60_000 }, async () => {
+    const fan = await open('Fan');
+    const boom = (n: number) => ({ key: `emit${n}`, type: 'action.emit', input: { event: 'custom.boom', data: n } });
+    const spreader = await create({ name: 'Spread', trigger: { type: 'event', event: 'custom.boom' }, settings: { maxConcurrentRuns: 100 }, steps: [1, 2, 3, 4].map(boom) }, fan.key);
+    const starter = await create({ name: 'Start', trigger: { type: 'manual' }, steps: [boom(0)] }, fan.key);
+    await runManual(starter, {}, fan.key);
+    // Every run of the spreader, page by page, once none is running and no new one appears.
+    const all = async () => {
+      const runs: { status: string; error: { code: string } | null }[] = [];
+      for (let after: string | null = null; ; ) {
+        const { body } = await h.gql(`query($id: ID!, $after: String) { workflowRuns(workflowId: $id, first: 100, after: $after) { edges { node { status error { code } } } pageInfo { hasNextPage endCursor } } }`, { id: spreader, after }, fan.key);
+        const page = body.data.workflowRuns;
+        runs.push(...page.edges.map((edge: { node: (typeof runs)[number] }) => edge.node));
+        if (!page.pageInfo.hasNextPage) return runs;
+        after = page.pageInfo.endCursor;
+      }
+    };
+    let runs = await all();
+    for (let quiet = 0; quiet < 3; ) {
+      await settle();
+      const now = await all();
+      quiet = now.length === runs.length && now.every((run) => run.status !== 'RUNNING' && run.status !== 'QUEUED') ? quiet + 1 : 0;
+      runs = now;
+    }
+    const refused = (code: string) => runs.filter((run) => run.error?.code === code).length;
+    // The starter's run began the chain: 100 more ran (the depth limit alone let 341 run, and refused 1,024 more).
+    expect(runs.filter((run) => run.status === 'SUCCEEDED')).toHaveLength(100);
+    expect(refused('CHAIN_TOO_LONG')).toBeGreaterThan(0);
+    expect(runs.length).toBe(100 + refused('CHAIN_TOO_LONG') + refused('CHAIN_TOO_DEEP'));
+  });
+
   it('balance.below fires when the balance falls from at or above the threshold to below it, not again while it stays below', async () => {
     const bea = await open('Bea');
     const workflow = await create(echo('Low balance', { type: 'event', event: 'balance.below', threshold: 5_000_000_000 }), bea.key);

@@ -94,6 +94,15 @@ export const EXECUTOR_ERROR_CODES = {
  */
 export const MAX_CHAIN_DEPTH = 5;
 
+/**
+ * Runs one chain may start (counted by the chain's first run, on the process that starts them, since its start): a
+ * run that starts several others, each doing the same, fans out as fast as the depth limit allows; past this, its
+ * runs are recorded as failed with CHAIN_TOO_LONG instead of started.
+ */
+export const MAX_RUNS_PER_CHAIN = 100;
+/** Chains whose runs are counted at once (the oldest are forgotten first). */
+const COUNTED_CHAINS = 10_000;
+
 /** A wait longer than this is taken in parts (setTimeout cannot wait past 2^31 - 1 ms; the loop asks `next` again). */
 const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
 
@@ -108,6 +117,8 @@ export interface StartOptions {
   readonly runId?: string;
   /** How many runs of a chain of runs triggering each other precede this one (see MAX_CHAIN_DEPTH). */
   readonly depth?: number;
+  /** The first run of that chain (see MAX_RUNS_PER_CHAIN). */
+  readonly chain?: string;
   /**
    * Answer only once the read models hold the start (default), so the caller may query the run next. A trigger that
    * never reads the run passes false: its start is answered as soon as it is durable, which is what lets a burst of
@@ -261,6 +272,48 @@ export const createRunsApi = (deps: {
   let active = false;
   /** The holder's follower of queued runs and run ends (see FOLLOWED_RUN_EVENTS). */
   let runEvents: Follower | null = null;
+
+  /** A new run's identity: its place in a chain (when a run caused it) and the key it spends under (when one started it). */
+  const startData = (runId: string, workflow: { workflowId: string; version: number; accountId: string }, trigger: JsonValue, options: StartOptions, principal: Principal): StartRunData => {
+    const depth = options.depth ?? 0;
+    return {
+      runId,
+      workflowId: workflow.workflowId,
+      version: workflow.version,
+      trigger,
+      ...(depth > 0 && { depth }),
+      ...(options.chain !== undefined && { chain: options.chain }),
+      ...startingKey(principal, workflow.accountId),
+      at: deps.now().toISOString(),
+    };
+  };
+
+  /** Runs started per chain on this process, by the chain's first run; the least recently started forgotten first. */
+  const chainRuns = new Map<string, number>();
+
+  /** Why a run may not start for its place in a chain (too deep, or its chain started too many), or null; a run that may is counted. */
+  const chainRefusal = (data: StartRunData): RunError | null => {
+    const depth = data.depth ?? 0;
+    if (depth > MAX_CHAIN_DEPTH) {
+      return { code: RUN_ERROR_CODES.chain, message: `Not started: this run would be run ${depth + 1} of a chain of runs triggering each other (error workflows, emitted events, model calls); at most ${MAX_CHAIN_DEPTH + 1} run in a chain` };
+    }
+    if (data.chain === undefined) return null;
+    const started = chainRuns.get(data.chain) ?? 0;
+    if (started >= MAX_RUNS_PER_CHAIN) {
+      return { code: RUN_ERROR_CODES.chainTooLong, message: `Not started: the chain of runs begun by ${data.chain} has started ${MAX_RUNS_PER_CHAIN} runs, its limit (runs starting runs that start runs)` };
+    }
+    chainRuns.delete(data.chain);
+    chainRuns.set(data.chain, started + 1);
+    if (chainRuns.size > COUNTED_CHAINS) chainRuns.delete(chainRuns.keys().next().value!);
+    return null;
+  };
+
+  /** A run its chain refuses: recorded as started and failed at once (no step runs, so it causes nothing), and logged. */
+  const refuseRun = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, error: RunError): Promise<RunView> => {
+    deps.logger.warn({ runId: data.runId, workflowId: data.workflowId, depth: data.depth ?? 0, chain: data.chain, code: error.code }, `workflow runs: a chain of runs triggering each other reached its limit (${error.code}); the run is recorded as failed, not started`);
+    const { state } = await deps.execute(runStream(data.runId), runDecider(definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
+    return viewOfState(state, { at: data.at, error });
+  };
 
   /** The caller's key when it is a key of the workflow's own account (RunIdentity.keyId): the run spends under its limit. */
   const startingKey = (principal: Principal, owner: string): { keyId?: string } => (principal.keyId && principal.accountId === owner ? { keyId: principal.keyId } : {});
@@ -869,18 +922,10 @@ export const createRunsApi = (deps: {
       const runId = options.runId ?? newId('run');
       const { principal, workflow } = await startable(caller, workflowId, triggerPayload, runId);
       try {
-        const depth = options.depth ?? 0;
-        const data = { runId, workflowId, version: workflow.version, trigger: triggerPayload, ...(depth > 0 && { depth }), ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
+        const data = startData(runId, workflow, triggerPayload, options, principal);
         const actor = { actor: principal.accountId, correlationId: caller.requestId };
-        if (depth > MAX_CHAIN_DEPTH) {
-          const error = {
-            code: RUN_ERROR_CODES.chain,
-            message: `Not started: this run would be run ${depth + 1} of a chain of runs triggering each other (error workflows, emitted events, model calls); at most ${MAX_CHAIN_DEPTH + 1} run in a chain`,
-          };
-          deps.logger.warn({ runId, workflowId, depth, limit: MAX_CHAIN_DEPTH }, 'workflow runs: a chain of runs triggering each other reached its depth limit; the run is recorded as failed, not started');
-          const { state } = await deps.execute(runStream(runId), runDecider(workflow.definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
-          return viewOfState(state, { at: data.at, error });
-        }
+        const refusal = chainRefusal(data);
+        if (refusal) return await refuseRun(workflow.definition, data, actor, refusal);
         return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
@@ -912,12 +957,13 @@ export const createRunsApi = (deps: {
             const { caller, workflowId, trigger, options } = request;
             try {
               const { principal, workflow } = await startable(caller, workflowId, trigger, options.runId);
-              const depth = options.depth ?? 0;
-              // Past the depth limit: refused one by one, as start does (rare, and logged each).
-              if (depth > MAX_CHAIN_DEPTH) return void (results[index] = { status: 'fulfilled', value: await api.start(caller, workflowId, trigger, options) });
-              const data: StartRunData = { runId: options.runId, workflowId, version: workflow.version, trigger, ...(depth > 0 && { depth }), ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
+              const data = startData(options.runId, workflow, trigger, options, principal);
+              const actor = { actor: principal.accountId, correlationId: caller.requestId };
+              // Past a chain's limits: refused one by one, as start does (rare, and logged each).
+              const refusal = chainRefusal(data);
+              if (refusal) return void (results[index] = { status: 'fulfilled', value: await refuseRun(workflow.definition, data, actor, refusal) });
               // By position, not by arrival: starts of one workflow queue in batch order.
-              decided[offset] = { index, definition: workflow.definition, data, actor: { actor: principal.accountId, correlationId: caller.requestId } };
+              decided[offset] = { index, definition: workflow.definition, data, actor };
             } catch (error) {
               fail(index, error);
             }

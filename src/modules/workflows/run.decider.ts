@@ -66,6 +66,7 @@ export const RUN_ERROR_CODES = {
   output: 'OUTPUT_TOO_LARGE',
   timeout: 'RUN_TIMEOUT',
   chain: 'CHAIN_TOO_DEEP',
+  chainTooLong: 'CHAIN_TOO_LONG',
   delayPastTimeout: 'DELAY_PAST_TIMEOUT',
 } as const;
 
@@ -105,6 +106,8 @@ export type RunState =
       readonly depth: number;
       /** The key whose spending limit the run's model calls count against (RunIdentity.keyId), or null. */
       readonly keyId: string | null;
+      /** The first run of its chain (RunIdentity.chain), or null. */
+      readonly chain: string | null;
       /** When the run was queued (null if it never was); `startedAt` is its admission then (while queued: the queueing). */
       readonly queuedAt: number | null;
       readonly startedAt: number;
@@ -193,7 +196,7 @@ const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null
 export const evolve = (state: RunState, event: RunEvent): RunState => {
   if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
   if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-    const { runId, workflowId, version, trigger, retryOf, depth, keyId, at } = event.data;
+    const { runId, workflowId, version, trigger, retryOf, depth, keyId, chain, at } = event.data;
     const queued = event.type === 'RunQueued';
     return {
       status: queued ? 'queued' : 'running',
@@ -204,6 +207,7 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       retryOf: retryOf ?? null,
       depth: depth ?? 0,
       keyId: keyId ?? null,
+      chain: chain ?? null,
       queuedAt: queued ? ms(at) : null,
       startedAt: ms(at),
       steps: new Map(),
@@ -428,7 +432,7 @@ const keptInput = (key: string, input: JsonValue | undefined, limits: RunLimits)
 
 /** The first events of a run (queued or started), its carried-over steps after them. */
 const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition: RunDefinition, data: StartRunData, limits: RunLimits): RunEvent[] => {
-  const { runId, workflowId, version, trigger, retryOf, depth, keyId, carried = [], at } = data;
+  const { runId, workflowId, version, trigger, retryOf, depth, keyId, chain, carried = [], at } = data;
   if (state.status !== 'none') throw new ConflictError(`Run ${runId} has already started`);
   if (runId === '') throw new ValidationError('A run needs an id', { field: 'runId' });
   if (!Number.isSafeInteger(version) || version < 1) throw new ValidationError(`A run pins a workflow version (a positive integer), got ${version}`, { field: 'version' });
@@ -440,7 +444,7 @@ const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition:
     if (step.status === 'succeeded' && outputBytes(step.key, step.output) > limits.maxOutputBytes) throw new ValidationError(`The output of carried step ${step.key} is over the limit`, { step: step.key });
   });
   if (depth !== undefined && (!Number.isSafeInteger(depth) || depth < 0)) throw new ValidationError(`A run's depth is a non-negative integer, got ${depth}`, { field: 'depth' });
-  const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), ...(depth !== undefined && depth > 0 && { depth }), ...(keyId !== undefined && { keyId }), at };
+  const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), ...(depth !== undefined && depth > 0 && { depth }), ...(keyId !== undefined && { keyId }), ...(chain !== undefined && { chain }), at };
   return [
     { type, data: identity },
     ...carried.map(
@@ -472,8 +476,13 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
       case 'AdmitRun': {
         if (state.status !== 'queued') throw new ConflictError(`Cannot admit the run: it is ${state.status === 'none' ? 'not there' : `${state.status}, not queued`}`, { status: state.status });
         parseAt(command.data.at);
-        const { runId, workflowId, version, trigger, retryOf, depth, keyId } = state;
-        return [{ type: 'RunStarted', data: { runId, workflowId, version, trigger, ...(retryOf !== null && { retryOf }), ...(depth > 0 && { depth }), ...(keyId !== null && { keyId }), at: command.data.at } }];
+        const { runId, workflowId, version, trigger, retryOf, depth, keyId, chain } = state;
+        return [
+          {
+            type: 'RunStarted',
+            data: { runId, workflowId, version, trigger, ...(retryOf !== null && { retryOf }), ...(depth > 0 && { depth }), ...(keyId !== null && { keyId }), ...(chain !== null && { chain }), at: command.data.at },
+          },
+        ];
       }
 
       case 'RecordStepStarted': {

@@ -24,6 +24,8 @@ export interface RunIdentity {
    * an emitted event, a model call). Absent (0) for a run a person, a webhook or a schedule started.
    */
   readonly depth?: number;
+  /** The first run of the chain this one belongs to (absent for a run no run caused): MAX_RUNS_PER_CHAIN counts by it. */
+  readonly chain?: string;
   /**
    * The API key of the workflow's own account that started the run (runWorkflow, the REST runs route, a retry): its
    * model calls count against that key's spending limit (as if the key had made them). Absent when no key of the

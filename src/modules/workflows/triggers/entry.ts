@@ -16,7 +16,7 @@ import { entryFilter } from '../../tables/entryFilter.js';
 import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables/table.events.js';
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi, StartRequest } from '../run.api.js';
-import { depthAfter } from './chain.js';
+import { chainAfter } from './chain.js';
 import { followForTrigger } from './triggerFollower.js';
 
 /** The checkpoint's name in the read store (beside the projections'). */
@@ -74,12 +74,12 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
       const candidates = await candidatesOf(event.data.accountId);
       const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
       // An entry a run's step wrote (its correlation id is the run's) starts runs one deeper in the chain.
-      const depth = candidates.length === 0 ? 0 : await depthAfter(deps.eventStore, event.metadata.correlationId);
+      const place = candidates.length === 0 ? { depth: 0 } : await chainAfter(deps.eventStore, event.metadata.correlationId);
       for (const doc of candidates) {
         const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
         if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
         const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
-        requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), depth } });
+        requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), ...place } });
         sources.push({ event, workflowId: doc._id });
       }
     }

@@ -52,7 +52,7 @@ import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.
 import type { PlatformEventName, WorkflowDefinition } from '../definition.js';
 import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
-import { depthAfter } from './chain.js';
+import { chainAfter } from './chain.js';
 import type { RunsApi } from '../run.api.js';
 import { followForTrigger } from './triggerFollower.js';
 import type { WorkflowsApi } from '../workflow.api.js';
@@ -377,12 +377,12 @@ export const createEventTriggers = (deps: {
       if (payload !== null) targets.set(fired.errorWorkflow, payload);
     }
     if (targets.size === 0) return;
-    const depth = await depthAfter(deps.eventStore, await fired.causedBy());
+    const place = await chainAfter(deps.eventStore, await fired.causedBy());
     const caller = { principal: { accountId: fired.accountId, keyId: null, roles: new Set<never>() }, requestId: `event-${event.id}` };
     for (const [workflowId, payload] of targets) {
       const runId = eventRunId(event.stream, event.revision, workflowId);
       try {
-        await deps.runs.start(caller, workflowId, payload, { runId, depth, readYourWrites: false });
+        await deps.runs.start(caller, workflowId, payload, { runId, ...place, readYourWrites: false });
       } catch (error) {
         // A refusal (disabled since, deleted, a payload over the limit) will not change on a retry: log it and go on.
         if (error instanceof DomainError && error.status < 500) {
