@@ -294,7 +294,11 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
     const seen = Atomics.load(inbox, 0);
     const requests: WriterRequest[] = [];
     for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) requests.push(next.message as WriterRequest);
-    if (requests.length > 0 && handle(requests)) return;
+    if (requests.length > 0 && handle(requests)) {
+      // Closed: parked until the request thread terminates it. A thread that ended on its own could have its 'exit'
+      // seen before the replies it posted last (under load it was: a held append was failed after it had committed).
+      for (;;) Atomics.wait(inbox, 0, Atomics.load(inbox, 0));
+    }
     if (checkpointDue) checkpoint();
     else if (requests.length === 0) Atomics.wait(inbox, 0, seen);
   }

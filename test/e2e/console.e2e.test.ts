@@ -309,6 +309,76 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect(ms).toBeGreaterThan(0);
   });
 
+  it('marks the key the console signed in with, and asks before disabling it (it would sign you out)', async () => {
+    await page.goto(`${h.url}/#/keys`);
+    const mine = page.getByRole('row', { name: /\(this console\)/ });
+    await mine.waitFor();
+    expect(await mine.count()).toBe(1);
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
+    await mine.getByRole('button', { name: /^Disable / }).click();
+    await expect.poll(() => asked).toContain('This console is signed in with this key');
+    // Dismissed: nothing changed, and the console is still signed in.
+    expect(await mine.textContent()).toContain('active');
+    expect((await h.gql('{ me { name } }', {}, userKey)).body.data.me.name).toBe('Ada Lovelace');
+  });
+
+  it('the skip link moves focus to the page, staying on it', async () => {
+    await page.goto(`${h.url}/#/keys`);
+    await page.reload(); // focus starts at the top of the page
+    await page.getByRole('heading', { name: 'Keys', level: 1 }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(new URL(page.url()).hash).toBe('#/keys');
+    expect(await page.getByRole('heading', { name: 'Keys', level: 1 }).count()).toBe(1);
+  });
+
+  it('shows the fee and the total before buying credits', async () => {
+    await page.goto(`${h.url}/#/credits`);
+    await page.getByLabel('Amount (USD)').fill('10');
+    // 5.5%, at least $0.80 (the built-in processor's policy, asked of the server).
+    await expect.poll(() => page.locator('#buy-quote').textContent()).toBe('Fee $0.80: the card is charged $10.80.');
+    await page.getByLabel('Amount (USD)').fill('100');
+    await expect.poll(() => page.locator('#buy-quote').textContent()).toBe('Fee $5.50: the card is charged $105.50.');
+  });
+
+  it('the playground offers only models that answer in text, and gives back a prompt the server refused', async () => {
+    await page.goto(`${h.url}/#/playground`);
+    const models = await page.getByLabel('Model').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(models).toContain('switchyard/demo');
+    expect(models).not.toContain('switchyard/demo-embed');
+    // Over the server's body limit: refused before any generation starts.
+    const tooLong = 'x'.repeat(1_100_000);
+    await page.getByLabel('Message').fill(tooLong);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByLabel('Message').inputValue()).toHaveLength(tooLong.length);
+    // The turn is taken back: nothing of it stays in the conversation.
+    expect(await page.getByRole('list', { name: 'Conversation' }).locator('li').count()).toBe(0);
+    // The browser itself logs the refused request; that one is expected.
+    expect(consoleErrors.splice(0)).toEqual([expect.stringContaining('413 (Payload Too Large)')]);
+  });
+
+  it('draws daily charts in UTC days, whatever the browser\'s time zone', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'America/Los_Angeles', locale: 'en-US' });
+    await context.addInitScript((key) => sessionStorage.setItem('switchyard.apiKey', key), userKey);
+    const west = await context.newPage();
+    await west.goto(`${h.url}/#/activity`);
+    const plot = west.locator('.chart .u-over').first();
+    await plot.waitFor();
+    const box = (await plot.boundingBox())!;
+    // The cursor on the last point: the legend names its day, as the server counts it (UTC), with no time of day.
+    await west.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+    const day = west.locator('.chart .u-legend .u-series').first().locator('.u-value');
+    await expect.poll(() => day.textContent()).toBe(new Date().toISOString().slice(0, 10));
+    await context.close();
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

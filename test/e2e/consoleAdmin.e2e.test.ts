@@ -218,6 +218,28 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await expect.poll(() => page.getByLabel('Pat AI: data policy').inputValue()).toBe('ZERO_RETENTION');
   });
 
+  it('searches every account on the server, not only the first page, and pages through the list', async () => {
+    // More accounts than a page holds; the one looked for comes last by id.
+    for (let i = 0; i < 55; i++) await h.gql('mutation($name: String!) { openAccount(name: $name) { __typename } }', { name: `Filler ${String(i).padStart(2, '0')}` });
+    await h.gql('mutation { openAccount(name: "Zed Last", email: "zed@example.com") { __typename } }');
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    await page.reload();
+    const accounts = page.getByRole('table', { name: 'Accounts' });
+    await accounts.getByRole('row', { name: /Filler/ }).first().waitFor();
+    expect(await accounts.getByRole('row', { name: /Zed Last/ }).count()).toBe(0);
+    await page.getByLabel('Search (name, email or id)').fill('ZED@');
+    await expect.poll(() => accounts.getByRole('row').count()).toBe(2); // the header and Zed
+    expect(await accounts.getByRole('row', { name: /Zed Last/ }).count()).toBe(1);
+    await page.getByLabel('Search (name, email or id)').fill('');
+    await expect.poll(() => accounts.getByRole('row').count()).toBe(51);
+    await page.getByRole('button', { name: 'Show more accounts' }).click();
+    await accounts.getByRole('row', { name: /Zed Last/ }).waitFor();
+    // A search is a substring, not a pattern: regex characters match themselves.
+    await page.getByLabel('Search (name, email or id)').fill('.*');
+    await page.getByText('No account matches.').waitFor();
+  });
+
   it('runs the billing audit: no differences, then the difference a tampered balance makes', async () => {
     await page.goto(`${h.url}/#/admin`);
     await page.getByRole('button', { name: 'Run billing audit' }).click();

@@ -261,6 +261,22 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     await shoot('workflows');
   });
 
+  it("a new webhook secret stays with its workflow: opening another one shows that one's panel, clean", async () => {
+    const first = await createWorkflow({ name: 'Hook one', trigger: { type: 'webhook', respond: 'sync' }, steps: [{ key: 'reply', type: 'action.respond', input: { n: 1 } }] });
+    const second = await createWorkflow({ name: 'Hook two', trigger: { type: 'webhook', respond: 'sync' }, steps: [{ key: 'reply', type: 'action.respond', input: { n: 2 } }] });
+    await page.goto(`${h.url}/#/workflows`);
+    await page.reload(); // made through the API: the list reads them anew
+    await page.getByRole('button', { name: 'Open Hook two' }).click();
+    await page.getByRole('button', { name: 'Create secret' }).click();
+    const secret = await page.getByTestId('webhook-secret').inputValue();
+    await page.getByRole('button', { name: 'Open Hook one' }).click();
+    await expect.poll(() => page.getByLabel('Webhook URL (POST)').inputValue()).toBe(`${h.url}/api/v1/workflows/${first}/webhook`);
+    // Hook two's secret, shown under Hook one's URL, would have been taken for Hook one's.
+    expect(await page.getByTestId('webhook-secret').count()).toBe(0);
+    expect(await page.content()).not.toContain(secret);
+    expect((await fetch(`${h.url}/api/v1/workflows/${second}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-webhook-secret': secret }, body: '{}' })).status).toBe(200);
+  });
+
   it('browses the catalog with exact prices and filters it; a model’s endpoints show their latency, throughput and uptime', async () => {
     await page.goto(`${h.url}/#/models`);
     const rows = page.getByRole('table', { name: 'Models' }).locator('tbody tr[data-model]');
