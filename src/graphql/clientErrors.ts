@@ -111,6 +111,10 @@ export const useClientErrors = ({ suggestions }: { suggestions: boolean }): Plug
     ({ result, replaceParseResult, context }) => {
       if (isGraphQLError(result) && !hasCode(result)) {
         replaceParseResult(recode(result, { code: 'VALIDATION', message: syntaxMessage(result), http: overHttp(context) }, suggestions));
+      } else if (result instanceof RangeError) {
+        // graphql-js parses recursively: a literal nested a few thousand levels deep overflows the stack before the
+        // token limit is reached. The query's fault, and said so.
+        replaceParseResult(new GraphQLError('The query is nested too deeply to parse', { extensions: { code: 'VALIDATION', ...(overHttp(context) && { http: HTTP_REQUEST_ERROR }) } }));
       }
     },
   onValidate: ({ validateFn, setValidationFn, context }) => {

@@ -75,6 +75,20 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
     beforeExecution: true,
     message: /^The query is over a limit: Query depth limit of 12 exceeded/,
   },
+  // graphql-js parses recursively: 5,000 levels of an inline object overflowed its stack (an INTERNAL).
+  'an inline value nested deeper than the parser can read': {
+    query: `mutation { createWorkflow(definition: ${'{a:'.repeat(5_000)}1${'}'.repeat(5_000)}) { __typename } }`,
+    code: 'VALIDATION',
+    beforeExecution: true,
+    message: /^The query is nested too deeply to parse$/,
+  },
+  'a JSON value nested past 64 levels': {
+    query: 'mutation ($d: JSON!) { createWorkflow(definition: $d) { __typename } }',
+    variables: { d: JSON.parse(`${'{"a":'.repeat(65)}1${'}'.repeat(65)}`) as unknown },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /JSON nested more than 64 levels deep/,
+  },
   'a query over the alias limit': { query: `{ ${repeat(31, (i) => `a${i}: me { id }`)} }`, code: 'VALIDATION', beforeExecution: true, message: /Aliases limit of 30/ },
   'a query over the directive limit': { query: `{ me { id ${repeat(31, () => '@include(if: true)')} } }`, code: 'VALIDATION', beforeExecution: true },
   'a query over the cost limit': { query: '{ apiKeys(first: 100) { edges { node { account { apiKeys { edges { node { account { id } } } } } } } } }', code: 'VALIDATION', beforeExecution: true, message: /Cost limit/ },
