@@ -37,6 +37,15 @@ describe('workflow definition validation', () => {
     expect(result.ok && result.definition.settings).toEqual({ maxConcurrentRuns: 10, timeoutSeconds: 300, budget: 100_000_000 });
   });
 
+  it('holds action.transform to its one field: a misspelt or missing expression is named, not run as a transform to null', () => {
+    const transform = (input: unknown) => ({ name: 'T', trigger: { type: 'manual' }, steps: [{ key: 't', type: 'action.transform', input }] });
+    expect(issuesOf(transform({ value: '=trigger.x' }))).toEqual([{ path: 'steps[0].input', message: 'action.transform takes {"expression": …}, the value it computes' }]);
+    expect(issuesOf(transform({ expression: '=trigger.x', value: 1 }))).toEqual([{ path: 'steps[0].input.value', message: 'action.transform takes only "expression", not "value"' }]);
+    expect(issuesOf(transform('=trigger.x')).map((issue) => issue.path)).toEqual(['steps[0].input']);
+    expect(checkDefinition(transform({ expression: '=trigger.x' })).ok).toBe(true);
+    expect(checkDefinition(transform({ expression: 42 })).ok).toBe(true);
+  });
+
   it('names an unknown step type at its path', () => {
     expect(issuesOf(withStep(1, { type: 'action.teleport' }))).toEqual([{ path: 'steps[1].type', message: expect.stringContaining('unknown step type "action.teleport"') }]);
   });
@@ -167,20 +176,20 @@ describe('control.branch definitions', () => {
 
   it('accepts named paths with conditions and a default, and steps that join them (the default too)', () => {
     const result = checkDefinition(
-      branching(valid, { key: 'a', type: 'action.transform', path: 'short', input: {} }, { key: 'b', type: 'action.transform', path: 'long', input: {} }, { key: 'c', type: 'action.respond', input: {} }),
+      branching(valid, { key: 'a', type: 'action.transform', path: 'short', input: { expression: '=1' } }, { key: 'b', type: 'action.transform', path: 'long', input: { expression: '=1' } }, { key: 'c', type: 'action.respond', input: {} }),
     );
     expect(result.ok).toBe(true);
     if (result.ok) expect(result.definition.steps.map((s) => s.path)).toEqual([undefined, 'short', 'long', undefined]);
   });
 
   it('refuses a step path that no earlier branch declares, naming the step’s path field', () => {
-    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'medium', input: {} }))).toEqual([
+    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'medium', input: { expression: '=1' } }))).toEqual([
       { path: 'steps[1].path', message: '"medium" is not a path of an earlier control.branch step; known: short, empty, long' },
     ]);
     // A path of a later branch is not an earlier one.
-    const later = { name: 'L', trigger: { type: 'manual' }, steps: [{ key: 'a', type: 'action.transform', path: 'short', input: {} }, { key: 'size', type: 'control.branch', input: valid }] };
+    const later = { name: 'L', trigger: { type: 'manual' }, steps: [{ key: 'a', type: 'action.transform', path: 'short', input: { expression: '=1' } }, { key: 'size', type: 'control.branch', input: valid }] };
     expect(issuesOf(later)).toEqual([{ path: 'steps[0].path', message: '"short" is not a path of an earlier control.branch step (there is none before this step)' }]);
-    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'Bad-Name', input: {} })).map((i) => i.path)).toEqual(['steps[1].path']);
+    expect(issuesOf(branching(valid, { key: 'a', type: 'action.transform', path: 'Bad-Name', input: { expression: '=1' } })).map((i) => i.path)).toEqual(['steps[1].path']);
   });
 
   it('refuses bad branch inputs at the path of the bad field', () => {
@@ -188,7 +197,7 @@ describe('control.branch definitions', () => {
     expect(issuesOf(branching({ paths: [{ name: 'a', if: 'yes' }] })).map((i) => i.path)).toEqual(['steps[0].input.paths[0].if']);
     expect(issuesOf(branching({ paths: [{ name: 'a', if: true }, { name: 'a', if: true }] }))).toEqual([{ path: 'steps[0].input.paths[1].name', message: 'duplicate path name "a"' }]);
     expect(issuesOf(branching({ paths: [{ name: 'a', if: true, extra: 1 }], otherwise: 'b' })).map((i) => i.path).sort()).toEqual(['steps[0].input', 'steps[0].input.paths[0]']);
-    expect(issuesOf(branching({ paths: [{ name: 'a', if: '=steps.later.x' }] }, { key: 'later', type: 'action.transform', input: {} }))).toEqual([
+    expect(issuesOf(branching({ paths: [{ name: 'a', if: '=steps.later.x' }] }, { key: 'later', type: 'action.transform', input: { expression: '=1' } }))).toEqual([
       { path: 'steps[0].input.paths[0].if', message: 'expression references step "later", which does not run before this one' },
     ]);
   });

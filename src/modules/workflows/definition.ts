@@ -367,6 +367,16 @@ const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
         else paths.set(name, step.key);
       }
     }
+    if (step.type === 'action.transform') {
+      // Its one field: anything else (`value`, a typo) would run, quietly, as a transform to null.
+      const input = step.input;
+      if (typeof input !== 'object' || input === null || Array.isArray(input) || !('expression' in input)) {
+        issues.push({ path: `${at}.input`, message: 'action.transform takes {"expression": …}, the value it computes' });
+      } else {
+        const extra = Object.keys(input).find((key) => key !== 'expression');
+        if (extra !== undefined) issues.push({ path: `${at}.input.${extra}`, message: `action.transform takes only "expression", not "${extra}"` });
+      }
+    }
     if (step.type === 'control.delay') {
       const parsed = delayInputSchema.safeParse(step.input);
       if (!parsed.success) issues.push(...parsed.error.issues.map((issue) => ({ path: formatPath(['steps', index, 'input', ...issue.path]), message: issue.message })));
