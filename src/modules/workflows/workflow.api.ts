@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
-import { DomainError, NotFoundError, UnauthenticatedError, ValidationError } from '../../errors.js';
+import { DomainError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -237,6 +237,26 @@ export const createWorkflowsApi = (deps: {
           const _never: never = proof;
           throw new Error(`unknown webhook proof ${String(_never)}`);
         }
+      }
+    },
+    /**
+     * The idempotency key a signed webhook call goes by. Its signature is claimed once (a stream per signature, appended
+     * with `no_stream`): the first call with it names the key (its Idempotency-Key, else the signature itself), and
+     * every later call with the same signature, a retry or a replay with any other Idempotency-Key (which is not
+     * signed), goes by that first key, so it answers the same run. Across processes and restarts.
+     */
+    async signedCallKey(workflowId: string, signature: string, idempotencyKey: string | null): Promise<string> {
+      const normalized = signature.trim().toLowerCase();
+      const key = idempotencyKey ?? `signed ${normalized}`;
+      const stream = `webhookSignature-${createHash('sha256').update(`${workflowId}\n${normalized}`).digest('hex').slice(0, 40)}`;
+      try {
+        await deps.eventStore.append(stream, [{ type: 'WebhookSignatureUsed', data: { workflowId, idempotencyKey: key, at: deps.now().toISOString() } }], { expectedRevision: 'no_stream' });
+        return key;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        const [first] = await deps.eventStore.readStream(stream, { maxCount: 1 });
+        const claimed = (first?.data as { idempotencyKey?: unknown } | undefined)?.idempotencyKey;
+        return typeof claimed === 'string' ? claimed : key;
       }
     },
     /** One page of an account's workflows (filter and sort from idPage), deleted ones left out. */

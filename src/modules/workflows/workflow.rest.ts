@@ -114,10 +114,10 @@ export const workflowRoutes = (deps: {
       if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
         throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
       }
-      // A signed call without an Idempotency-Key is keyed by its signature: the same signed bytes sent again (a retry,
-      // or a replay by whoever captured them, within the 5 minutes its timestamp allows) answer the run the first one
-      // started. With a key, the key decides (a sender re-signs its retries), as on unsigned calls.
-      const dedupeKey = idempotencyKey ?? (proof.kind === 'signature' ? `signed ${proof.signature.trim().toLowerCase()}` : null);
+      // A signed call goes by the key its signature was first used with (workflows.signedCallKey): the same signed bytes
+      // sent again (a retry, or a replay by whoever captured them, within the 5 minutes its timestamp allows, with any
+      // Idempotency-Key) answer the run the first one started. A sender re-signing a retry keeps its Idempotency-Key.
+      const dedupeKey = proof.kind === 'signature' ? await deps.workflows.signedCallKey(workflowId, proof.signature, idempotencyKey) : idempotencyKey;
       const body = parseBody(raw, false);
       const headers: Record<string, string> = {};
       for (const name of TRIGGER_HEADERS) {
