@@ -131,8 +131,19 @@ const Messages = z.array(Message, { error: MESSAGES_REQUIRED }).min(1, { error: 
 
 const PROMPT_REQUIRED = 'prompt must be a non-empty string';
 /** A legacy completions prompt: a string, or a list of strings joined. */
+/** One prompt: a string, or a list holding one (OpenAI's batch of prompts, one completion each, is not supported). */
 export const Prompt = z
-  .union([z.string(), z.array(z.string()).transform((parts) => parts.join(''))], { error: PROMPT_REQUIRED })
+  .unknown()
+  .transform((value, ctx) => {
+    if (typeof value === 'string') return value;
+    if (Array.isArray(value) && value.every((part) => typeof part === 'string')) {
+      if (value.length <= 1) return (value[0] as string | undefined) ?? '';
+      ctx.addIssue({ code: 'custom', message: 'prompt is one string: a list of several prompts (one completion each) is not supported; send one request per prompt' });
+      return z.NEVER;
+    }
+    ctx.addIssue({ code: 'custom', message: Array.isArray(value) && value.length > 0 ? `${PROMPT_REQUIRED} (token ids are not accepted)` : PROMPT_REQUIRED });
+    return z.NEVER;
+  })
   .pipe(z.string().min(1, { error: PROMPT_REQUIRED }));
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -428,4 +439,18 @@ const routing = (needsConversation: boolean) =>
 /** A chat body; `prompt` is read only when `messages` is absent (a completions body sent to chat/completions). */
 export const ChatBody = z.compile(routing(true).pipe(z.object({ messages: Messages.optional(), prompt: z.unknown().optional(), ...common })), { strict: true });
 /** A legacy completions body: `messages` is ignored. */
-export const CompletionBody = z.compile(routing(false).pipe(z.object({ prompt: Prompt, ...common })), { strict: true });
+/**
+ * Legacy completions' `logprobs` is how many alternatives to give per token (0-5): chat's `logprobs: true` with that
+ * many `top_logprobs` (a boolean, as chat takes it, is accepted too).
+ */
+const LOGPROBS = 'logprobs must be an integer from 0 to 5';
+const completionLogprobs = z.union([z.boolean(), z.int({ error: LOGPROBS }).min(0, { error: LOGPROBS }).max(5, { error: LOGPROBS })], { error: LOGPROBS }).nullish();
+
+export const CompletionBody = z.compile(
+  routing(false).pipe(
+    z
+      .object({ prompt: Prompt, ...common, logprobs: completionLogprobs })
+      .transform(({ logprobs, ...body }) => (typeof logprobs === 'number' ? { ...body, logprobs: true, top_logprobs: body.top_logprobs ?? logprobs } : { ...body, logprobs })),
+  ),
+  { strict: true },
+);

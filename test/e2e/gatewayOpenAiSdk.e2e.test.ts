@@ -88,6 +88,29 @@ describe('chat completions through the openai SDK', () => {
   });
 });
 
+describe('parameters the demo model says it supports', () => {
+  it('stop: the answer ends before the first stop sequence, and only what was generated is charged', async () => {
+    const ask = (stop?: string[]) => client.chat.completions.create({ model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'hi' }], ...(stop && { stop }) });
+    const whole = await ask();
+    const stopped = await ask(['answer', 'zzz']);
+    const text = stopped.choices[0]!.message.content!;
+    // The same answer, cut where "answer" first begins (the space before it is not a token of its own).
+    const full = whole.choices[0]!.message.content!;
+    expect(full.startsWith(text)).toBe(true);
+    expect(full.slice(text.length).trimStart().startsWith('answer')).toBe(true);
+    expect(text).not.toContain('answer');
+    expect(stopped.choices[0]!.finish_reason).toBe('stop');
+    expect(stopped.usage!.completion_tokens).toBeLessThan(whole.usage!.completion_tokens);
+    const record = await fetch(`${h.url}/api/v1/generation?id=${stopped.id}`, { headers: { authorization: `Bearer ${user.key}` } });
+    expect(((await record.json()) as { data: { tokens_completion: number } }).data.tokens_completion).toBe(stopped.usage!.completion_tokens);
+  });
+
+  it('legacy completions take logprobs as a count, as the SDK types it', async () => {
+    const completion = await client.completions.create({ model: 'switchyard/demo', prompt: 'Once upon', max_tokens: 5, logprobs: 2 });
+    expect(completion.choices[0]!.text.length).toBeGreaterThan(0);
+  });
+});
+
 describe('models through the openai SDK', () => {
   it('lists the seeded catalog with OpenRouter fields (the keyless providers\' models only when asked)', async () => {
     const servable = [];

@@ -85,6 +85,18 @@ describe('refusals keep their message and param', () => {
     expect(parse([{ id: 'auto-router', allowed_models: ['a/*'], enabled: false }])).toBeNull();
   });
 
+  it('legacy completions: logprobs is a count of alternatives (chat logprobs with that many top_logprobs); one prompt per request', () => {
+    const parsed = parseChatBody({ model: 'a/b', prompt: 'Once upon', logprobs: 2 }, 'completion');
+    expect(parsed.request).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    expect(parseChatBody({ model: 'a/b', prompt: ['Once upon'], logprobs: 0 }, 'completion').request).toMatchObject({ logprobs: true, top_logprobs: 0, messages: [{ role: 'user', content: 'Once upon' }] });
+    expect(refusal({ model: 'a/b', prompt: 'x', logprobs: 6 }, 'completion')).toEqual({ message: 'logprobs must be an integer from 0 to 5', param: 'logprobs' });
+    // Several prompts were joined into one ("Say oneSay two"): the model was asked something nobody wrote.
+    expect(refusal({ model: 'a/b', prompt: ['Say one', 'Say two'] }, 'completion')).toEqual({ message: 'prompt is one string: a list of several prompts (one completion each) is not supported; send one request per prompt', param: 'prompt' });
+    expect(refusal({ model: 'a/b', prompt: [1, 2] }, 'completion').message).toBe('prompt must be a non-empty string (token ids are not accepted)');
+    // Chat keeps its boolean.
+    expect(refusal({ model: 'a/b', messages: hi, logprobs: 2 })).toEqual({ message: 'logprobs must be a boolean', param: 'logprobs' });
+  });
+
   it('names the x-session-id header when it is malformed', () => {
     expect(refusal({ model: 'a/b', messages: hi }, 'chat', '')).toEqual({ message: 'x-session-id must be a non-empty string of at most 256 characters', param: 'x-session-id' });
   });

@@ -18,12 +18,26 @@ const dayOf = (seconds: number): string => new Date(seconds * 1000).toISOString(
 const WHOLE_STEPS = Array.from({ length: 16 }, (_, n) => [1, 2, 5].map((m) => m * 10 ** n)).flat();
 
 /** A line per series over days (x: Unix seconds), redrawn on data, theme and width changes. */
-export const DailyChart = ({ days, series, format, title }: { days: readonly number[]; series: readonly Series[]; format: (value: number) => string; title: string }) => {
+export const DailyChart = ({
+  days,
+  series,
+  format,
+  title,
+  whole = true,
+}: {
+  days: readonly number[];
+  series: readonly Series[];
+  format: (value: number) => string;
+  title: string;
+  /** The values are whole units (nano-dollars, tokens, requests): ticks land on them. False for a fraction (a rate). */
+  whole?: boolean;
+}) => {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const element = box.current;
     if (!element) return;
     let plot: uPlot | null = null;
+    const allZero = series.every((s) => s.values.every((v) => !v));
     const draw = () => {
       plot?.destroy();
       const text = cssVar('--text');
@@ -35,11 +49,12 @@ export const DailyChart = ({ days, series, format, title }: { days: readonly num
           height: 280,
           // Days are UTC midnights: drawn in UTC, so no browser west of Greenwich shows them on the day before.
           tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC'),
-          // From zero, in whole units: all-zero data is a flat line at 0, not an axis of fractions of a nano-dollar.
-          scales: { x: { time: true }, y: { range: (_u, _min, max) => uPlot.rangeNum(0, Math.max(max, 1), 0.1, true) } },
+          // From zero, in whole units: all-zero data is a flat line at 0 with one tick, not an axis of fractions of a
+          // nano-dollar.
+          scales: { x: { time: true }, y: whole ? { range: (_u, _min, max) => uPlot.rangeNum(0, Math.max(max, 1), 0.1, true) } : {} },
           axes: [
             { ...axis, incrs: [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY], values: (_u, ticks) => ticks.map((t) => dayOf(t).slice(5)) },
-            { ...axis, size: 80, incrs: WHOLE_STEPS, values: (_u, ticks) => ticks.map(format) },
+            { ...axis, size: 80, ...(whole && { incrs: WHOLE_STEPS }), ...(allZero && { splits: () => [0] }), values: (_u, ticks) => ticks.map(format) },
           ],
           series: [{ value: (_u: uPlot, v: number | null) => (v === null ? '—' : dayOf(v)) }, ...series.map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { size: 5 }, value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)) }))],
           legend: { live: true },
@@ -64,6 +79,6 @@ export const DailyChart = ({ days, series, format, title }: { days: readonly num
       resize.disconnect();
       plot?.destroy();
     };
-  }, [days, series, format]);
+  }, [days, series, format, whole]);
   return <div ref={box} class="chart" role="img" aria-label={title} />;
 };

@@ -365,7 +365,7 @@ const TrafficSection = () => {
       {traffic.error && <Notice kind="error">{traffic.error}</Notice>}
       {traffic.value &&
         (series.length ? (
-          <DailyChart days={range.days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by endpoint`} />
+          <DailyChart days={range.days} series={series} format={METRICS[metric].format} whole={metric !== 'errorRate'} title={`${METRICS[metric].label} per day by endpoint`} />
         ) : (
           <p class="muted">No traffic in this period.</p>
         ))}

@@ -52,8 +52,18 @@ interface Plan {
   readonly usage: Usage;
 }
 
+/** The answer up to (not including) the first of the request's stop sequences it contains, as a model stops. */
+const untilStop = (text: string, stop: ChatRequest['stop']): string => {
+  let end = text.length;
+  for (const sequence of typeof stop === 'string' ? [stop] : (stop ?? [])) {
+    const at = sequence === '' ? -1 : text.indexOf(sequence);
+    if (at !== -1 && at < end) end = at;
+  }
+  return text.slice(0, end);
+};
+
 const plan = (req: ChatRequest): Plan => {
-  const all = pieces(demoAnswer(req));
+  const all = pieces(untilStop(demoAnswer(req), req.stop));
   const limit = req.max_tokens ?? req.max_completion_tokens;
   // Each piece is about one token; a max_tokens budget cuts the answer, as a real model would.
   const kept = limit !== undefined && limit < all.length ? all.slice(0, Math.max(0, limit)) : all;
