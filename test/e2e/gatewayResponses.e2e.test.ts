@@ -71,6 +71,9 @@ describe('responses.create', () => {
     expect(response.id).toBe(`resp_${generationId.slice(4)}`);
     const record = (await (await fetch(`${h.url}/api/v1/generation?id=${generationId}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: Record<string, unknown> };
     expect(record.data).toMatchObject({ id: generationId, api_type: 'responses', model: 'test/resp-gpt', tokens_prompt: 40, tokens_completion: 12 });
+    // The response's own id (all its client sees) finds the same record.
+    const byResponseId = (await (await fetch(`${h.url}/api/v1/generation?id=${response.id}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: Record<string, unknown> };
+    expect(byResponseId.data).toEqual(record.data);
   });
 
   it('takes a multi-turn conversation as input items (easy messages, a previous output message, input_text parts)', async () => {

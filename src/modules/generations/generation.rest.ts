@@ -59,11 +59,14 @@ const generationJson = (doc: GenerationDoc) => ({
   },
 });
 
-/** The `id` query parameter, or the 400 that says how to ask. */
+/**
+ * The `id` query parameter, or the 400 that says how to ask. A Responses API id (`resp_x`, the only id its client
+ * sees) names the generation `gen-x` it answered as.
+ */
 const idOf = (url: URL, path: string): string => {
   const id = url.searchParams.get('id');
   if (!id) throw new DomainError('BAD_REQUEST', `id is required: GET ${path}?id=gen-…`, 400, { param: 'id' });
-  return id;
+  return id.startsWith('resp_') ? `gen-${id.slice('resp_'.length)}` : id;
 };
 
 export const generationRoutes = (generations: GenerationsApi, directory: Pick<AuthDirectory, 'authenticate'>): Route[] => [
