@@ -199,15 +199,19 @@ export const createGateway = (deps: {
     return { amount, freeModel: targets.some((t) => isZeroPriced(t.endpoint.prices)) };
   };
 
-  /** OpenRouter's 402: how many output tokens were asked for and how many the budget pays for. */
-  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number) => {
+  /**
+   * OpenRouter's 402: how many output tokens were asked for and how many the budget pays for, naming the output limit
+   * as the caller's API calls it (the Responses API's `max_output_tokens`).
+   */
+  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType) => {
     const affordable = Math.min(target.maxOutput, affordableOutputTokens(Math.max(0, budget), promptTokens, target.endpoint.prices));
     const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
+    const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
     return new GatewayError(
       402,
       'payment_required',
-      `This request requires more credits, or fewer max_tokens. You requested up to ${target.maxOutput} tokens, but can only afford ${affordable}. ` +
-        (source === 'key_limit' ? "Raise this key's limit or wait for it to reset." : 'Add credits (purchaseCredits) or lower max_tokens.'),
+      `This request requires more credits, or fewer ${field}. You requested up to ${target.maxOutput} tokens, but can only afford ${affordable}. ` +
+        (source === 'key_limit' ? "Raise this key's limit or wait for it to reset." : `Add credits (purchaseCredits) or lower ${field}.`),
       { ...error.metadata, limit_source: source, requested_tokens: target.maxOutput, affordable_tokens: affordable, model: target.model },
       undefined,
       error.code,
@@ -215,12 +219,12 @@ export const createGateway = (deps: {
   };
 
   /** A ledger refusal as the client sees it: OpenRouter's 402 for credits and key limits, anything else as it is. */
-  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number): unknown =>
-    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error)) : error;
+  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number, apiType: ApiType): unknown =>
+    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error), apiType) : error;
 
   /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
   const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
-    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens);
+    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType);
     if (refused instanceof GatewayError) return refused;
     if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
@@ -283,14 +287,14 @@ export const createGateway = (deps: {
         parsed.request.max_tokens === undefined && budget > 0
           ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, parsed.promptTokens, t.endpoint.prices))))
           : 0;
-      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget);
+      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType);
       plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
       ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        throw refusedBy(again, first, parsed.promptTokens);
+        throw refusedBy(again, first, parsed.promptTokens, input.apiType);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };

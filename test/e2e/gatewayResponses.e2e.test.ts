@@ -328,6 +328,9 @@ describe('errors in OpenAI shape', () => {
     expect(status).toBe(402);
     expect(error).toMatchObject({ code: 'payment_required', type: 'insufficient_credits', metadata: { error_type: 'payment_required', limit_source: 'credits', requested_tokens: 500 } });
     expect(error.message).toContain('You requested up to 500 tokens');
+    // In the Responses API's words: its output limit is max_output_tokens.
+    expect(error.message).toContain('or fewer max_output_tokens.');
+    expect(error.message).not.toContain('max_tokens');
     expect(await h.settledBalance(poor.accountId)).toMatchObject({ settled: 0, reserved: 0 });
   });
 });
