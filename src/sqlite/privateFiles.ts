@@ -27,8 +27,17 @@ export const ensurePrivateDir = (dir: string): void => {
 /**
  * Create a SQLite database file 0600 before SQLite opens it, or narrow an existing one (and its journals) to 0600.
  * SQLite creates the -wal and -shm files with the database file's mode, so those follow.
+ *
+ * An existing file is never opened here: closing any descriptor of a file drops every POSIX lock the process holds on
+ * it, SQLite's too, and the event log is opened by several connections of this process (the request, writer and
+ * storage threads). A database whose locks were dropped looks unused to other processes: a `sqlite3` shell or backup
+ * tool closing on it checkpointed and deleted the live WAL, and the next kill -9 lost commits already acknowledged.
  */
 export const ensurePrivateDatabaseFile = (file: string): void => {
-  closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
+  try {
+    closeSync(openSync(file, 'wx', PRIVATE_FILE_MODE));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
   for (const suffix of ['', '-wal', '-shm', '-journal']) narrow(`${file}${suffix}`, PRIVATE_FILE_MODE);
 };

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,5 +40,39 @@ describe('durability across restarts', () => {
     expect((await h.gql('{ me { id name apiKeys(includeRevoked: true) { edges { node { id name status } } } } }', {}, secret)).body).toEqual(before.body);
     expect(keyId).toMatch(/^key_/);
     await h.stop();
+  });
+});
+
+describe('another process reading the live event log', () => {
+  it("cannot take the server's WAL away: the server keeps its lock on events.db, so a sqlite3 shell closing on it leaves the WAL and what the server writes next", async () => {
+    const data = mkdtempSync(join(tmpdir(), 'switchyard-outside-'));
+    const h = await startHarness({ EVENTSTORE_SYNC: 'full' }, data);
+    try {
+      const file = join(data, 'events.db');
+      // SQLite deletes a WAL on close when it gets an exclusive lock on the database file, i.e. when no other process
+      // holds a shared one. Closing any descriptor of a file drops every POSIX lock the process holds on it: opening
+      // events.db to set its mode, after the first connection, dropped the server's (Linux's /proc/locks shows them).
+      const inode = statSync(file).ino;
+      const held = readFileSync('/proc/locks', 'utf8')
+        .split('\n')
+        .filter((line) => line.includes(` ${process.pid} `) && line.includes(`:${inode} `));
+      expect(held.length, `no lock of this process on events.db (inode ${inode})`).toBeGreaterThan(0);
+      // As an operator would (when the sqlite3 shell is installed): read, close, and the WAL is still there.
+      const shell = await run('sqlite3', [file, 'select count(*) from events']).then(
+        () => true,
+        () => false,
+      );
+      if (shell) expect(existsSync(`${file}-wal`)).toBe(true);
+      const opened = await h.gql('mutation { openAccount(name: "Outside") { ... on OpenAccountPayload { account { id } } } }');
+      const granted = await h.gql('mutation($id: ID!) { grantCredits(accountId: $id, amount: 7000000000, reason: "after the reader") { ... on Balance { available } } }', { id: opened.body.data.openAccount.account.id });
+      expect(granted.body.data.grantCredits.available).toBe(7_000_000_000);
+      // Had the WAL been unlinked, this commit would live only in the server's deleted file: invisible to another
+      // process, and gone at the next kill -9.
+      const seen = await run(process.execPath, ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(file)}, { readonly: true }); console.log(db.prepare("select count(*) as n from events where type = 'CreditsGranted'").get().n); db.close();`], { cwd: join(import.meta.dirname, '../..') });
+      expect(seen.stdout.trim()).toBe('1');
+    } finally {
+      await h.stop();
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });
