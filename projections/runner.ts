@@ -112,6 +112,12 @@ export const createProjectionRunner = (deps: {
   onLease?: (status: LeaseStatus) => void;
   /** Live: resolves when the next batch may be read (default: after LIVE_GATHER_MS; the storage thread waits longer, cut short by a waitFor). */
   gather?: () => Promise<void>;
+  /**
+   * Given: a projection whose checkpoint is past the end of the event log is rebuilt from the log, and reported here.
+   * Only one store's read models can be ahead of its own log for a bad reason (the log restored from an older copy,
+   * or commits lost): the embedded one. Left out elsewhere, where another node's view may simply be newer.
+   */
+  onAheadOfLog?: (projection: string, checkpoint: number, head: number) => void;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
   const leaseName = deps.lease?.name ?? 'projections';
@@ -185,9 +191,12 @@ export const createProjectionRunner = (deps: {
     const loaded: State[] = [];
     let rebuilt = false;
     const at = clock();
+    const head = deps.onAheadOfLog ? await eventStore.headPosition() : Number.POSITIVE_INFINITY;
     for (const projection of projections) {
       const checkpoint = await readStore.getCheckpoint(projection.name);
-      if (checkpoint && checkpoint.version === projection.version) {
+      // Ahead of the log: it holds what the log no longer has, and would skip what the log writes next up to there.
+      if (checkpoint && checkpoint.position > head) deps.onAheadOfLog?.(projection.name, checkpoint.position, head);
+      if (checkpoint && checkpoint.version === projection.version && checkpoint.position <= head) {
         loaded.push({ projection, position: checkpoint.position, stored: checkpoint.position, storedAt: at });
       } else {
         await readStore.reset(projection.name, [projection.collection]);

@@ -55,6 +55,8 @@ export const openStorage = async (config: Config, logger: Logger, options: { eve
       eventStore,
       onError: (error) => logger.error({ err: error }, 'storage failed: read models stop following the event log'),
       onRunnerError,
+      onAheadOfLog: (ahead) =>
+        logger.error(ahead, 'a read model was ahead of the event log (the log was restored from an older copy, or lost commits): it is rebuilt from the log'),
       ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }),
     }).catch(async (error: unknown) => {
       await eventStore.close();

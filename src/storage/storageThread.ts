@@ -53,6 +53,8 @@ export const startStorageThread = async (options: {
   onError: (error: Error) => void;
   /** A failure of the projection runner, which it retries from its position after `delayMs`. */
   onRunnerError?: (error: Error, retry: { attempt: number; delayMs: number }) => void;
+  /** A read model found ahead of the event log at start, and rebuilt from it. */
+  onAheadOfLog?: (ahead: { projection: string; checkpoint: number; head: number }) => void;
   /** Tests only: see eventStore/eventStoreWrapper.ts. */
   eventStoreWrapper?: string;
 }): Promise<StorageThread> => {
@@ -87,6 +89,7 @@ export const startStorageThread = async (options: {
   });
   let leaseStatus: LeaseStatus = { name: 'projections', holder: '', held: false, epoch: null };
   channel.onPush('lease', (payload) => (leaseStatus = payload as LeaseStatus));
+  channel.onPush('aheadOfLog', (payload) => options.onAheadOfLog?.(payload as { projection: string; checkpoint: number; head: number }));
   channel.onPush('runnerError', (payload) => {
     const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
     options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });
