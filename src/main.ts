@@ -243,6 +243,15 @@ if (isMain) {
       process.stderr.write(`Switchyard could not start: ${error.message}\n`);
       process.exit(1);
     }
+    // A damaged database file (SQLite's own words), said as what it means for the operator, not as a stack.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code)) {
+      process.stderr.write(
+        `Switchyard could not start: a database in DATA_DIR (${config.DATA_DIR}) is damaged (${(error as Error).message}). ` +
+          'Restore events.db from a backup; readmodels.db and content.db can be deleted (the read models are rebuilt from the events; logged content is lost).\n',
+      );
+      process.exit(1);
+    }
     throw error;
   });
   const shutdown = async (signal: string) => {

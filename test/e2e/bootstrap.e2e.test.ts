@@ -58,3 +58,29 @@ describe('one process per data directory in embedded mode', () => {
     await app.stop();
   });
 });
+
+describe('a damaged data directory', () => {
+  it('stops the server with one line saying which directory and what to do, not a stack trace', async () => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const damaged = mkdtempSync(join(tmpdir(), 'switchyard-damaged-'));
+    try {
+      writeFileSync(join(damaged, 'events.db'), Buffer.alloc(8192, 'not a database, whatever it once was. '), { mode: 0o600 });
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/main.ts'],
+          { cwd: join(import.meta.dirname, '../..'), env: { ...process.env, DATA_DIR: damaged, PORT: '0', LOG_LEVEL: 'silent', ADMIN_API_KEY: 'sk-sy-v1-damageddamageddamageddamageddamaged' }, timeout: 30_000 },
+          (error, _stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Switchyard could not start: a database in DATA_DIR (${damaged}) is damaged (file is not a database). Restore events.db from a backup; readmodels.db and content.db can be deleted (the read models are rebuilt from the events; logged content is lost).`,
+      );
+    } finally {
+      rmSync(damaged, { recursive: true, force: true });
+    }
+  });
+});
