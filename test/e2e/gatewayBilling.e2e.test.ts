@@ -163,3 +163,26 @@ describe("a provider's usage report that is not token counts", () => {
     expect(balance.reserved).toBe(0);
   });
 });
+
+describe('a price changed while a request is in flight', () => {
+  it('bills the request at the prices it was admitted on; the next request pays the new ones', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    const slow = await h.fakeEndpoint({ protocol: 'openai', slug: 'repricer', model: 'test/repriced', prices: DEAR, maxOutput: 100 });
+    slow.setDefault({ latencyMs: 350, usage: { promptTokens: 10, completionTokens: 10 } }); // under the tests' 500 ms first-token timeout
+    const inFlight = h.chat(user.key, { model: 'test/repriced', messages: MESSAGES, max_tokens: 100 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const raised = await h.gql(
+      'mutation { changePrice(provider: "repricer", model: "test/repriced", prices: { prompt: 1000000, completion: 1000000 }) { __typename ... on DomainError { message } } }',
+    );
+    expect(raised.body.data.changePrice.__typename).not.toBe('DomainError');
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    const { usage } = (await res.json()) as { usage: { cost: number } };
+    expect(Math.round(usage.cost * 1e9)).toBe(costOf(DEAR, 10, 10));
+    expect((await h.settledBalance(user.accountId)).settled).toBe(costOf(DEAR, 10, 10));
+    slow.setDefault({ usage: { promptTokens: 10, completionTokens: 10 } });
+    const after = await h.chat(user.key, { model: 'test/repriced', messages: MESSAGES, max_tokens: 100 });
+    expect(after.status).toBe(200);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(costOf(DEAR, 10, 10) + costOf({ prompt: 1_000_000, completion: 1_000_000 }, 10, 10));
+  });
+});

@@ -27,17 +27,17 @@ export interface EndpointEntry {
   readonly id: string;
   readonly model: string;
   readonly provider: ProviderEntry;
-  upstreamModel: string;
-  prices: EndpointPrices;
-  contextLength: number;
-  maxOutput: number;
-  quantization: string | null;
-  supportedParameters: ReadonlySet<string>;
-  variants: readonly VariantTag[];
-  status: 'active' | 'disabled';
+  readonly upstreamModel: string;
+  readonly prices: EndpointPrices;
+  readonly contextLength: number;
+  readonly maxOutput: number;
+  readonly quantization: string | null;
+  readonly supportedParameters: ReadonlySet<string>;
+  readonly variants: readonly VariantTag[];
+  readonly status: 'active' | 'disabled';
   /** Tagged `free`: serves only the `:free` variant, at zero cost, under the free tier's rate limits. */
-  free: boolean;
-  publishedAt: string;
+  readonly free: boolean;
+  readonly publishedAt: string;
 }
 
 export interface ModelEntry {
@@ -126,24 +126,27 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
           status: event.data.status ?? 'active',
           free: isFree(event.data.prices, event.data.variants),
         };
-        if (existing) Object.assign(existing, fields);
-        else endpointsById.set(id, { id, model: event.data.model, provider, publishedAt: event.data.at, ...fields });
+        // Entries are replaced, never changed: a request in flight holds the entry it was admitted on, and is billed
+        // at those prices (a price raised meanwhile must not reach it).
+        endpointsById.set(id, existing ? { ...existing, ...fields } : { id, model: event.data.model, provider, publishedAt: event.data.at, ...fields });
         reindex(event.data.model);
         break;
       }
       case 'EndpointPriceChanged': {
-        const entry = endpointsById.get(endpointId(event.data.model, event.data.providerSlug));
+        const id = endpointId(event.data.model, event.data.providerSlug);
+        const entry = endpointsById.get(id);
         if (entry) {
-          entry.prices = event.data.prices;
-          entry.free = isFree(entry.prices, entry.variants);
+          endpointsById.set(id, { ...entry, prices: event.data.prices, free: isFree(event.data.prices, entry.variants) });
+          reindex(entry.model);
         }
         break;
       }
       case 'EndpointDisabled':
       case 'EndpointEnabled': {
-        const entry = endpointsById.get(endpointId(event.data.model, event.data.providerSlug));
+        const id = endpointId(event.data.model, event.data.providerSlug);
+        const entry = endpointsById.get(id);
         if (entry) {
-          entry.status = event.type === 'EndpointEnabled' ? 'active' : 'disabled';
+          endpointsById.set(id, { ...entry, status: event.type === 'EndpointEnabled' ? 'active' : 'disabled' });
           reindex(entry.model);
         }
         break;
