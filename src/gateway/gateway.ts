@@ -191,12 +191,15 @@ export const createGateway = (deps: {
   /** Generations answered whose record is not appended yet, by id: the position it was appended at, or null. */
   const recording = new Map<string, Promise<number | null>>();
 
-  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number) => {
+  /** The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none). */
+  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, outputTokens?: number) => {
     let amount = 0;
-    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptTokens, t.maxOutput, t.endpoint.prices));
-    // Every zero-priced endpoint (the demo model too, not only those tagged free) counts against the free tier: an
-    // account without credits must not drive unbounded traffic and storage through it.
-    return { amount, freeModel: targets.some((t) => isZeroPriced(t.endpoint.prices)) };
+    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptTokens, outputTokens ?? t.maxOutput, t.endpoint.prices));
+    // A call whose first endpoint is zero-priced (the demo model too, not only those tagged free) counts against the
+    // free tier: an account without credits must not drive unbounded traffic and storage through it. Not one whose
+    // zero-priced endpoint is only a fallback: another provider's free endpoint on an open model would otherwise put
+    // every paid call to it under the free tier's limits.
+    return { amount, freeModel: targets.length > 0 && isZeroPriced(targets[0]!.endpoint.prices) };
   };
 
   /**
@@ -281,6 +284,19 @@ export const createGateway = (deps: {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const budget = budgetOf(error);
       const first = plan.targets[0]!;
+      // Fallbacks the budget cannot pay for are dropped first: the reservation covers every target, and one dear
+      // endpoint (another provider's, on an open model) must not price everyone out of the ones they can afford.
+      const affordable = plan.targets.filter((t, i) => i === 0 || worstCaseCost(parsed.promptTokens, t.maxOutput, t.endpoint.prices) <= budget);
+      if (affordable.length < plan.targets.length && worstCaseCost(parsed.promptTokens, first.maxOutput, first.endpoint.prices) <= budget) {
+        plan = { ...plan, targets: affordable };
+        ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
+        try {
+          ({ durable } = await reserve());
+          return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
+        } catch (again) {
+          if (!(again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError)) throw again;
+        }
+      }
       // Without an explicit max_tokens the worst case assumed the model's whole output; clamp to what the budget
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
       const clamp =
@@ -562,9 +578,7 @@ export const createGateway = (deps: {
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
     // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.
-    let amount = 0;
-    for (const t of targets) amount = Math.max(amount, worstCaseCost(parsed.maxPromptTokens, 0, t.endpoint.prices));
-    const freeModel = targets.some((t) => isZeroPriced(t.endpoint.prices));
+    const { amount, freeModel } = reservationFor(targets, parsed.maxPromptTokens, 0);
     try {
       await ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId, amount, freeModel });
     } catch (error) {

@@ -153,9 +153,12 @@ export const billUsage = (reported: Usage, prices: EndpointPrices, caps: UsageCa
 /** Costs nothing whatever the usage: served under the free tier's request limits, tagged `free` or not. */
 export const isZeroPriced = (prices: EndpointPrices): boolean => PRICE_FIELDS.every((field) => prices[field] === 0);
 
-/** The most a call can cost: every prompt token at the dearest input price, every output token at the dearest output price. */
+/**
+ * The most a call can cost: every prompt token at the dearest input price, every output token at the dearest output
+ * price. Past 2^53 − 1 nano-dollars (absurd prices: a float would be inexact) it is that bound, which no account holds.
+ */
 export const worstCaseCost = (promptTokens: number, maxOutputTokens: number, prices: EndpointPrices): number =>
-  promptTokens * Math.max(prices.prompt, prices.cacheWrite) + maxOutputTokens * Math.max(prices.completion, prices.reasoning) + prices.request;
+  Math.min(Number.MAX_SAFE_INTEGER, promptTokens * Math.max(prices.prompt, prices.cacheWrite) + maxOutputTokens * Math.max(prices.completion, prices.reasoning) + prices.request);
 
 /** How many output tokens `budget` nano-dollars pay for after the prompt and the request fee (0 when none). */
 export const affordableOutputTokens = (budget: number, promptTokens: number, prices: EndpointPrices): number => {

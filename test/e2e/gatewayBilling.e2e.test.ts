@@ -186,3 +186,30 @@ describe('a price changed while a request is in flight', () => {
     expect((await h.settledBalance(user.accountId)).settled).toBe(costOf(DEAR, 10, 10) + costOf({ prompt: 1_000_000, completion: 1_000_000 }, 10, 10));
   });
 });
+
+describe("another endpoint's prices do not decide what a call may cost", () => {
+  it('an absurdly priced fallback is dropped for a budget that cannot cover it, instead of refusing the affordable endpoint', async () => {
+    const cheap = await h.fakeEndpoint({ protocol: 'openai', slug: 'fair', model: 'test/contested', prices: { prompt: 100, completion: 1_000 }, maxOutput: 100 });
+    cheap.setDefault({ usage: { promptTokens: 10, completionTokens: 10 } });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'gouger', model: 'test/contested', prices: { prompt: Number.MAX_SAFE_INTEGER, completion: Number.MAX_SAFE_INTEGER }, maxOutput: 100 });
+    const user = await h.openAccount({ credits: CENT });
+    const res = await h.chat(user.key, { model: 'test/contested', messages: MESSAGES, max_tokens: 100 });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { provider: string }).provider).toBe('fair');
+    expect((await h.settledBalance(user.accountId)).settled).toBe(costOf({ prompt: 100, completion: 1_000 }, 10, 10));
+    // Asked for by name, the dear one is a 402 (not a 400 of an inexact amount).
+    const named = await h.chat(user.key, { model: 'test/contested', messages: MESSAGES, max_tokens: 100, provider: { order: ['gouger'], allow_fallbacks: false } });
+    expect(named.status).toBe(402);
+  });
+
+  it('a zero-priced fallback does not put paid calls under the free tier', async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'paidfirst', model: 'test/mixed', prices: { prompt: 100, completion: 1_000 }, maxOutput: 100 });
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'zerolast', model: 'test/mixed', prices: { prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, maxOutput: 100 });
+    const user = await h.openAccount({ credits: 100 * CENT });
+    for (let i = 0; i < 22; i++) {
+      const res = await h.chat(user.key, { model: 'test/mixed', messages: MESSAGES, max_tokens: 20, provider: { order: ['paidfirst'] } });
+      expect(res.status, `call ${i + 1}`).toBe(200);
+      await res.text();
+    }
+  });
+});

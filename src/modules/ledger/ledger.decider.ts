@@ -215,7 +215,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
       }
       case 'Reserve': {
         const { accountId, generationId, keyId, amount, free, keyLimit, freeTier, at } = command.data;
-        if (!Number.isSafeInteger(amount) || amount < 0 || amount > MAX_AMOUNT) throw new ValidationError('A reservation must be a non-negative integer amount', { amount });
+        if (!Number.isSafeInteger(amount) || amount < 0) throw new ValidationError('A reservation must be a non-negative integer amount', { amount });
         if (s.reservations.has(generationId) || s.finalized.has(generationId)) throw new ConflictError(`Generation ${generationId} already has a reservation`);
         const balance = available(s);
         if (balance < 0) throw new InsufficientCreditsError('Your account has a negative credit balance; add credits to continue (this applies to free models too)', { available: balance });
@@ -237,7 +237,8 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
             });
           }
         }
-        if (amount > balance) {
+        // More than any account can hold (an endpoint priced absurdly) is as unaffordable as more than this one holds.
+        if (amount > balance || amount > MAX_AMOUNT) {
           throw new InsufficientCreditsError(`This request requires more credits: it can cost up to ${formatUsd(amount)}, but the available balance is ${formatUsd(balance)}`, {
             required: amount,
             available: balance,
