@@ -65,6 +65,26 @@ describe('provider headers', () => {
     expect(await register('notobject', ['x'])).toMatchObject({ code: 'VALIDATION', message: 'headers must be an object of strings' });
   });
 
+  it('a credential goes in apiKey (sealed at rest), never in a header that would replace it and be stored in the clear', async () => {
+    for (const name of ['Authorization', 'x-api-key', 'X-Goog-Api-Key', 'Cookie', 'Proxy-Authorization']) {
+      expect(await register(`cred-${name.toLowerCase()}`, { [name]: 'Bearer sk-real' }), name).toMatchObject({
+        code: 'VALIDATION',
+        message: `headers.${name} carries a credential: give the key as apiKey (sealed at rest), not as a header`,
+      });
+    }
+  });
+
+  it('a provider is refused a base URL with credentials in it, a key that is not one printable line, and a name with control characters', async () => {
+    const registerWith = async (args: string) =>
+      (await h.gql(`mutation { registerProvider(slug: "hostile", name: "Hostile", protocol: OPENAI, ${args}) { ... on Provider { slug } ... on DomainError { code message details } } }`)).body.data.registerProvider;
+    expect(await registerWith('baseUrl: "http://user:pass@127.0.0.1:9/v1"')).toMatchObject({ code: 'VALIDATION', message: 'baseUrl must not carry a user name or password: give the key as apiKey' });
+    expect(await registerWith(`baseUrl: "http://127.0.0.1:9/${'x'.repeat(2_100)}"`)).toMatchObject({ code: 'VALIDATION', message: 'baseUrl must be at most 2,048 characters' });
+    expect(await registerWith('baseUrl: "http://127.0.0.1:9/v1", apiKey: "sk-a\\r\\nX-Evil: 1"')).toMatchObject({ code: 'VALIDATION', details: { field: 'apiKey' } });
+    const named = (await h.gql('mutation($name: String!) { registerProvider(slug: "hostile", name: $name, protocol: OPENAI, baseUrl: "http://127.0.0.1:9/v1") { ... on DomainError { code message } } }', { name: 'Evil\u202egnp.exe\u0007' })).body.data.registerProvider;
+    expect(named).toMatchObject({ code: 'VALIDATION', message: 'name must be 1 to 100 characters, without control characters' });
+    expect((await h.gql('{ providers { slug } }')).body.data.providers.map((p: { slug: string }) => p.slug)).not.toContain('hostile');
+  });
+
   it('nothing refused was registered; good headers are', async () => {
     expect(await register('good', { 'anthropic-beta': 'tools-2024-04-04' })).toEqual({ slug: 'good' });
     const { body } = await h.gql('{ providers { slug } }');

@@ -104,14 +104,20 @@ const catalogActor = (principal: Principal): CatalogActor => ({ accountId: princ
 // -----------------------------------------------------------------------------------------------------------------
 // Input parsing
 
-const HOP_BY_HOP = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection']);
+const HOP_BY_HOP = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'expect', 'content-type']);
+/**
+ * Headers that carry a credential: the provider's key goes in `apiKey` (sealed at rest), never among these headers,
+ * which are stored and shown as they are (and one here would replace the sealed key on every call).
+ */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'x-goog-api-key', 'api-key', 'cookie']);
 
 /** Extra headers sent upstream: HTTP tokens as names, printable values; the framing ones are Switchyard's to set. */
 const headersSchema = z.record(
   z
     .string()
     .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, { error: 'is not a valid header name' })
-    .refine((name) => !HOP_BY_HOP.has(name.toLowerCase()), { error: 'is set by Switchyard, not by a provider' }),
+    .refine((name) => !HOP_BY_HOP.has(name.toLowerCase()), { error: 'is set by Switchyard, not by a provider' })
+    .refine((name) => !CREDENTIAL_HEADERS.has(name.toLowerCase()), { error: 'carries a credential: give the key as apiKey (sealed at rest), not as a header' }),
   z.string({ error: 'must be a string' }).regex(/^[\t\x20-\x7e\x80-\xff]{0,4096}$/, { error: 'must be printable text of at most 4096 characters (no line breaks)' }),
   // A bad key comes as one invalid_key issue wrapping the key's own: show the key's message.
   { error: (issue) => (issue.code === 'invalid_key' ? issue.issues[0]?.message : 'must be an object of strings') },
@@ -286,6 +292,10 @@ export const createCatalogApi = (deps: {
     async registerProvider(caller: CatalogCaller, input: RegisterProviderInput): Promise<ProviderDoc> {
       const admin = isAdmin(caller.principal);
       if (input.apiKey && input.credentialEnv) throw new ValidationError('Give either apiKey or credentialEnv, not both');
+      // A key goes into a header as it is: printable, one line, of a sane length.
+      if (input.apiKey !== undefined && input.apiKey !== null && !/^[\x21-\x7e]{1,4096}$/.test(input.apiKey)) {
+        throw new ValidationError('apiKey must be 1 to 4096 printable characters, without spaces or line breaks', { field: 'apiKey' });
+      }
       if (input.protocol === 'demo' && !admin) throw new ValidationError('Only admins register demo providers');
       const headers = parseProviderHeaders(input.headers);
       if (input.credentialEnv) {

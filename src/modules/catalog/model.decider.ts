@@ -1,3 +1,4 @@
+import { hasControlCharacters } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
@@ -27,7 +28,8 @@ const sameSpec = (a: ModelSpec, b: ModelSpec) => JSON.stringify(a) === JSON.stri
 
 const validate = (spec: ModelSpec) => {
   if (!MODEL_ID_PATTERN.test(spec.modelId)) throw new ValidationError(`model id must look like author/slug, got "${spec.modelId}"`, { field: 'modelId' });
-  if (spec.name.trim() === '' || spec.name.length > 200) throw new ValidationError('name must be 1 to 200 characters', { field: 'name' });
+  if (spec.name.trim() === '' || spec.name.length > 200 || hasControlCharacters(spec.name)) throw new ValidationError('name must be 1 to 200 characters, without control characters', { field: 'name' });
+  if (hasControlCharacters(spec.description, { lines: true })) throw new ValidationError('description must not contain control characters (line breaks are fine)', { field: 'description' });
   if (!Number.isSafeInteger(spec.contextLength) || spec.contextLength < 1) throw new ValidationError('contextLength must be a positive integer', { field: 'contextLength' });
   for (const m of [...spec.inputModalities, ...spec.outputModalities]) {
     if (!(MODALITIES as readonly string[]).includes(m)) throw new ValidationError(`unknown modality "${m}"`);

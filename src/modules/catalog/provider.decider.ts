@@ -1,3 +1,4 @@
+import { hasControlCharacters } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
@@ -111,7 +112,12 @@ const validateCredential = (credential: CredentialRef): void => {
 
 export const validateSpec = (spec: EndpointSpec): void => {
   if (!MODEL_ID_PATTERN.test(spec.model)) throw new ValidationError(`model must look like author/slug, got "${spec.model}"`, { field: 'model' });
-  if (spec.upstreamModel.trim() === '' || spec.upstreamModel.length > 200) throw new ValidationError('upstreamModel must be 1 to 200 characters', { field: 'upstreamModel' });
+  if (spec.upstreamModel.trim() !== spec.upstreamModel || spec.upstreamModel === '' || spec.upstreamModel.length > 200 || hasControlCharacters(spec.upstreamModel)) {
+    throw new ValidationError('upstreamModel must be 1 to 200 characters, without control characters or surrounding spaces', { field: 'upstreamModel' });
+  }
+  if (spec.quantization !== null && spec.quantization !== undefined && (spec.quantization.length > 40 || hasControlCharacters(spec.quantization))) {
+    throw new ValidationError('quantization must be at most 40 characters, without control characters', { field: 'quantization' });
+  }
   validatePrices(spec.prices);
   if (!isCount(spec.contextLength, 1)) throw new ValidationError('contextLength must be a positive integer', { field: 'contextLength' });
   if (!isCount(spec.maxOutput, 1) || spec.maxOutput > spec.contextLength) {
@@ -162,6 +168,24 @@ const withEndpoint = (state: ProviderState, model: string, next: (current: Endpo
   return endpoint ? { ...state, endpoints: new Map(state.endpoints).set(model, endpoint) } : state;
 };
 
+/**
+ * A provider's base URL: http(s), at most 2,048 characters, with no user name or password (they are not sent as
+ * credentials, and the public `providers` list shows the URL), no fragment.
+ */
+const checkBaseUrl = (raw: string): void => {
+  const refuse = (why: string) => new ValidationError(`baseUrl ${why}`, { field: 'baseUrl' });
+  if (raw.length > 2_048) throw refuse('must be at most 2,048 characters');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw refuse('must be an http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refuse('must be an http(s) URL');
+  if (url.username || url.password) throw refuse('must not carry a user name or password: give the key as apiKey');
+  if (url.hash) throw refuse('must not have a fragment (#...)');
+};
+
 export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEvent> = {
   initialState: () => ({ status: 'none' }),
 
@@ -206,9 +230,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'RegisterProvider': {
         const { modelNamespaceOwners = [], ...data } = command.data;
         if (!PROVIDER_SLUG_PATTERN.test(data.slug)) throw new ValidationError('slug must be lowercase letters, digits and dashes (at most 40)', { field: 'slug' });
-        if (data.name.trim() === '' || data.name.length > 100) throw new ValidationError('name must be 1 to 100 characters', { field: 'name' });
+        if (data.name.trim() === '' || data.name.length > 100 || hasControlCharacters(data.name)) throw new ValidationError('name must be 1 to 100 characters, without control characters', { field: 'name' });
         if (!(PROTOCOLS as readonly string[]).includes(data.protocol)) throw new ValidationError(`protocol must be one of ${PROTOCOLS.join(', ')}`);
-        if (data.protocol !== 'demo' && !/^https?:\/\/[^\s/]+/.test(data.baseUrl)) throw new ValidationError('baseUrl must be an http(s) URL', { field: 'baseUrl' });
+        if (data.protocol !== 'demo') checkBaseUrl(data.baseUrl);
         validateCredential(data.credential);
         if (data.credential !== null && 'env' in data.credential && data.trusted !== true) {
           throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
