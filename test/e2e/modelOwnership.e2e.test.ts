@@ -107,6 +107,17 @@ describe('a provider cannot take over a seeded model', () => {
     expect(malloryUpstream.requests).toHaveLength(0);
   });
 
+  it('an approval is of the prices reviewed: a proposal republished at other prices meanwhile is a CONFLICT', async () => {
+    const APPROVE_AT = `mutation ($provider: String!, $model: String!, $prompt: Money) { approveEndpoint(provider: $provider, model: $model, expectedPrompt: $prompt) { __typename ... on DomainError { code message } } }`;
+    // The admin reviewed it at 1 nano-dollar per prompt token; the provider republishes it at 5,000,000.
+    expect(await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 5_000_000)).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    const stale = (await h.gql(APPROVE_AT, { provider: 'mallory-ai', model: 'switchyard/demo-paid', prompt: 1 })).body.data.approveEndpoint;
+    expect(stale).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('prompt is now 5000000') });
+    expect((await chat('switchyard/demo-paid', 'mallory-ai')).status).toBe(404);
+    // Back at the reviewed price for the test below.
+    await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 1);
+  });
+
   it('routes to it once an admin approves it', async () => {
     const { body } = await h.gql(APPROVE, { provider: 'mallory-ai', model: 'switchyard/demo-paid' });
     expect(body.data.approveEndpoint).toEqual({ __typename: 'Endpoint', id: 'switchyard/demo-paid@mallory-ai', status: 'active', disabledByAdmin: false });
@@ -172,7 +183,10 @@ describe("a model's owner decides who else serves it", () => {
   it('records who decided in the events', async () => {
     const events = await h.running.core.eventStore.readStream('provider-mallory-ai');
     const decided = events.filter((e) => e.type !== 'ProviderRegistered').map((e) => [e.type, (e.data as { decidedBy?: { accountId: string; admin: boolean }; proposedBy?: { accountId: string } }).decidedBy ?? (e.data as { proposedBy?: unknown }).proposedBy]);
-    expect(decided.slice(0, 3)).toEqual([
+    expect(decided.slice(0, 5)).toEqual([
+      // Proposed, republished at another price while under review, and back.
+      ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
+      ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
       ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
       ['EndpointApproved', { accountId: 'acc_root', admin: true }],
       ['EndpointPublished', { accountId: 'acc_root', admin: true }],

@@ -395,9 +395,12 @@ export const createCatalogApi = (deps: {
       return endpointOf(decided.view, input.provider, input.model);
     },
 
-    async approveEndpoint(caller: CatalogCaller, input: EndpointRef): Promise<EndpointView> {
+    async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: Partial<EndpointPrices> | null }): Promise<EndpointView> {
       await createProposedModel(caller, input.provider, input.model);
-      const decided = await providerCommand(caller, input.provider, { type: 'ApproveEndpoint', data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, at: at() } });
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'ApproveEndpoint',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, ...(input.expectedPrices && { expectedPrices: input.expectedPrices }), at: at() },
+      });
       return endpointOf(decided.view, input.provider, input.model);
     },
 

@@ -386,10 +386,20 @@ builder.mutationFields((t) => ({
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
     description:
-      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers.',
+      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedPrompt` / `expectedCompletion`: the prices reviewed (nano-dollars per token); a proposal republished at other prices since is a CONFLICT.',
     errors: { directResult: true },
-    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.catalog.approveEndpoint(callerOf(ctx), args),
+    args: {
+      provider: t.arg.string({ required: true }),
+      model: t.arg.string({ required: true }),
+      expectedPrompt: t.arg({ type: 'Money', required: false }),
+      expectedCompletion: t.arg({ type: 'Money', required: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.catalog.approveEndpoint(callerOf(ctx), {
+        provider: args.provider,
+        model: args.model,
+        expectedPrices: { ...(args.expectedPrompt != null && { prompt: args.expectedPrompt }), ...(args.expectedCompletion != null && { completion: args.expectedCompletion }) },
+      }),
   }),
   rejectEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointProposalRef,

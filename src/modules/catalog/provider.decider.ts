@@ -86,7 +86,17 @@ export type ProviderCommand =
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
     }
   | { readonly type: 'EnableEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
-  | { readonly type: 'ApproveEndpoint'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly at: string } }
+  | {
+      readonly type: 'ApproveEndpoint';
+      readonly data: {
+        readonly providerSlug: string;
+        readonly actor: CatalogActor;
+        readonly model: string;
+        /** The prices the admin reviewed (some or all): approval fails if the proposal has been changed since. */
+        readonly expectedPrices?: Partial<EndpointPrices>;
+        readonly at: string;
+      };
+    }
   | { readonly type: 'SetDataPolicy'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly dataPolicy: DataPolicy | null; readonly at: string } }
   | {
       readonly type: 'RejectEndpoint';
@@ -288,8 +298,15 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return [{ type: 'EndpointEnabled', data: { providerSlug, model, at, decidedBy: actor } }];
       }
       case 'ApproveEndpoint': {
-        const { providerSlug, actor, model, at } = command.data;
+        const { providerSlug, actor, model, expectedPrices, at } = command.data;
         const proposal = requirePending(state, providerSlug, model, actor);
+        // A provider may republish its pending proposal at other prices while it is being reviewed.
+        const changed = Object.entries(expectedPrices ?? {}).filter(([field, price]) => proposal.spec.prices[field as keyof EndpointPrices] !== price);
+        if (changed.length > 0) {
+          throw new ConflictError(`The proposal changed since it was reviewed (${changed.map(([field]) => `${field} is now ${proposal.spec.prices[field as keyof EndpointPrices]}`).join(', ')}): review it again`, {
+            prices: proposal.spec.prices,
+          });
+        }
         return [
           { type: 'EndpointApproved', data: { providerSlug, model, at, decidedBy: actor } },
           { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: 'active', decidedBy: actor } },

@@ -85,7 +85,9 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
   ['ZERO_RETENTION', 'zero retention'],
 ];
 const PROPOSALS = `query Pending { endpointProposals(first: 30, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } } }`;
-const APPROVE = `mutation Approve($provider: String!, $model: String!) { r: approveEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+const APPROVE = `mutation Approve($provider: String!, $model: String!, $prompt: Money, $completion: Money) {
+  r: approveEndpoint(provider: $provider, model: $model, expectedPrompt: $prompt, expectedCompletion: $completion) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
+}`;
 const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
 const AUDIT = `query Audit { billingAudit { ok accountsChecked eventsReplayed durationMs differences { accountId model documentId field expected actual } } }`;
 
@@ -396,7 +398,8 @@ const ProposalsSection = () => {
     try {
       const reason = reasons[p.id]?.trim() ?? '';
       if (!approve && !reason) throw new Error('Give the provider a reason for the rejection.');
-      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? {} : { reason }) };
+      // Approval is of the prices shown: a proposal republished at others since is refused, to be reviewed again.
+      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { prompt: p.prices.prompt, completion: p.prices.completion } : { reason }) };
       unwrap((await gql<{ r: Result<{ id: string }> }>(approve ? APPROVE : REJECT, variables)).r);
       setMessage({ kind: 'ok', text: `${approve ? 'Approved' : 'Rejected'} ${p.id}.` });
       pending.reload();
