@@ -13,7 +13,7 @@ const user: WorkflowActor = { accountId: 'acc_a', roles: ['user'] };
 const otherDesigner: WorkflowActor = { accountId: 'acc_b', roles: ['designer'] };
 const admin: WorkflowActor = { accountId: 'acc_root', roles: ['admin'] };
 
-const definition = (name: string) => parseDefinition({ name, trigger: { type: 'manual' }, steps: [{ key: 't', type: 'action.transform', input: { value: '=trigger.x' } }] });
+const definition = (name: string) => parseDefinition({ name, trigger: { type: 'manual' }, steps: [{ key: 't', type: 'action.transform', input: { expression: '=trigger.x' } }] });
 const webhook = parseDefinition({ name: 'hook', trigger: { type: 'webhook', respond: 'async' }, steps: [{ key: 't', type: 'action.respond', input: { status: 202 } }] });
 
 const created: WorkflowEvent = { type: 'WorkflowCreated', data: { workflowId, accountId: 'acc_a', version: 1, definition: definition('v1'), at } };
