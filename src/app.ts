@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
@@ -244,31 +244,30 @@ export const buildApp = (
     if (onResponse) res.once('close', () => onResponse(req.method ?? 'GET', routeOf.get(res) ?? 'unmatched', res.statusCode));
     handle(req, res, requestId).catch((error: unknown) => fail(res, error, requestId));
   });
-  // CONNECT is no route here; node would otherwise drop the socket without an answer.
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    const requestId = requestIdOf(req.headers['x-request-id']);
-    const body = JSON.stringify(errorBody(new DomainError('BAD_REQUEST', 'CONNECT is not supported', 405), requestId));
+  /** Answer a socket no response object owns (a CONNECT, what node's parser refused) with a JSON error, and close it. */
+  const endSocket = (socket: Duplex, error: DomainError, requestId: string) => {
+    const body = JSON.stringify(errorBody(error, requestId));
     socket.on('error', () => socket.destroy());
     // The request id is safe to echo: requestIdOf lets through only short tokens of safe characters.
     socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\nx-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\nconnection: close\r\nx-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
-  });
+  };
+  // CONNECT is no route here; node would otherwise drop the socket without an answer.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => endSocket(socket, new DomainError('BAD_REQUEST', 'CONNECT is not supported', 405), requestIdOf(req.headers['x-request-id'])));
 
   // What node's HTTP parser refuses before any handler runs (headers too large, broken chunking, a body longer than its
-  // Content-Length, a missing Host): answered in the API's JSON error shape, as node would answer it but with a body.
+  // Content-Length): answered in the API's JSON error shape, as node would answer it but with a body.
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
     const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
     if (error.code === 'ECONNRESET' || !socket.writable || answered) return void socket.destroy();
-    const [status, reason, message] =
+    const [status, message] =
       error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', 'The request headers are too large']
+        ? [431, 'The request headers are too large']
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'Request Timeout', 'The request did not arrive in time']
-          : [400, 'Bad Request', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
-    const body = JSON.stringify(errorBody(new DomainError('BAD_REQUEST', message, status), requestIdOf(undefined)));
-    socket.on('error', () => socket.destroy());
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+          ? [408, 'The request did not arrive in time']
+          : [400, `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
+    endSocket(socket, new DomainError('BAD_REQUEST', message, status), requestIdOf(undefined));
   });
 
   // maxPayload: ws refuses a larger message from its frame header, before reading it, and closes with 1009.

@@ -324,7 +324,7 @@ export const createGateway = (deps: {
   const account = (prepared: PreparedGeneration, result: RunResult): { source: UsageSource; billing: Billing | null } => {
     const target = result.target;
     if (!target || !result.committed) return { source: 'estimated', billing: null };
-    // A report with a negative or non-integer count is no report: estimated instead, never billed as zero.
+    // A report with a negative or non-numeric count is no report: estimated instead, never billed as zero.
     const reported = result.usage !== null && countsAreTokens(result.usage) ? result.usage : null;
     const complete = result.kind === 'completed' && reported !== null;
     let usage: Usage;

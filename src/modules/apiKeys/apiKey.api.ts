@@ -1,3 +1,4 @@
+import { checkUrlInput } from '../../urlInput.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
@@ -50,21 +51,14 @@ const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const BASE64URL_32 = /^[A-Za-z0-9_-]{43}$/;
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** The app's callback URL: absolute, https (http only on a loopback host, for apps on the user's machine), no credentials or fragment. */
-const checkCallbackUrl = (raw: string): URL => {
-  const refuse = (why: string) => new ValidationError(`callbackUrl ${why}`, { param: 'callbackUrl' });
-  if (raw.length > 2_048) throw refuse('must be at most 2,048 characters');
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw refuse('must be an absolute URL such as https://app.example/callback');
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) throw refuse('must use https (http only on localhost, 127.0.0.1 or [::1])');
-  if (url.username || url.password) throw refuse('must not carry a user name or password');
-  if (url.hash) throw refuse('must not have a fragment (#...)');
-  return url;
-};
+/** The app's callback URL: https (http only on a loopback host, for apps on the user's machine). */
+const checkCallbackUrl = (raw: string): URL =>
+  checkUrlInput(raw, {
+    refuse: (why) => new ValidationError(`callbackUrl ${why}`, { param: 'callbackUrl' }),
+    notAUrl: 'must be an absolute URL such as https://app.example/callback',
+    scheme: (url) => (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)) ? null : 'must use https (http only on localhost, 127.0.0.1 or [::1])'),
+    credentials: 'must not carry a user name or password',
+  });
 
 const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -1,3 +1,4 @@
+import { checkUrlInput } from '../../urlInput.js';
 import { hasControlCharacters } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
@@ -178,23 +179,14 @@ const withEndpoint = (state: ProviderState, model: string, next: (current: Endpo
   return endpoint ? { ...state, endpoints: new Map(state.endpoints).set(model, endpoint) } : state;
 };
 
-/**
- * A provider's base URL: http(s), at most 2,048 characters, with no user name or password (they are not sent as
- * credentials, and the public `providers` list shows the URL), no fragment.
- */
-const checkBaseUrl = (raw: string): void => {
-  const refuse = (why: string) => new ValidationError(`baseUrl ${why}`, { field: 'baseUrl' });
-  if (raw.length > 2_048) throw refuse('must be at most 2,048 characters');
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw refuse('must be an http(s) URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refuse('must be an http(s) URL');
-  if (url.username || url.password) throw refuse('must not carry a user name or password: give the key as apiKey');
-  if (url.hash) throw refuse('must not have a fragment (#...)');
-};
+/** A provider's base URL (the public `providers` list shows it; a user name or password in it is never sent as a key). */
+const checkBaseUrl = (raw: string): URL =>
+  checkUrlInput(raw, {
+    refuse: (why) => new ValidationError(`baseUrl ${why}`, { field: 'baseUrl' }),
+    notAUrl: 'must be an http(s) URL',
+    scheme: (url) => (url.protocol === 'http:' || url.protocol === 'https:' ? null : 'must be an http(s) URL'),
+    credentials: 'must not carry a user name or password: give the key as apiKey',
+  });
 
 export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEvent> = {
   initialState: () => ({ status: 'none' }),
