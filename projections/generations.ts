@@ -13,7 +13,9 @@ export interface AttemptDoc {
   readonly ok: boolean;
   readonly errorCode: string | null;
   readonly status: number | null;
+  /** Milliseconds from the attempt's start to its end (its failure, or the generation's end for the last one). */
   readonly latencyMs: number | null;
+  readonly startedAt: string;
 }
 
 export type GenerationDoc = {
@@ -53,8 +55,15 @@ export type GenerationDoc = {
 
 export const GENERATIONS = 'generations';
 
+/** The attempt still open when the generation ends (the one that answered, or was cut off) ends with it. */
+const closeOpenAttempts = (doc: GenerationDoc, generationTimeMs: number): AttemptDoc[] => {
+  const endedAt = Date.parse(doc.createdAt) + generationTimeMs;
+  return doc.attempts.map((a) => (a.ok && a.latencyMs === null ? { ...a, latencyMs: Math.max(0, endedAt - Date.parse(a.startedAt)) } : a));
+};
+
 const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'GenerationCompleted' | 'GenerationFailed' | 'GenerationCancelled' }>['data']): GenerationDoc => ({
   ...doc,
+  attempts: closeOpenAttempts(doc, data.generationTimeMs),
   finishedAt: data.at,
   model: data.model,
   providerSlug: data.providerSlug,
@@ -70,7 +79,7 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
 
 export const generationsProjection = defineProjection<GenerationDoc>({
   name: 'generations',
-  version: 1,
+  version: 2,
   collection: GENERATIONS,
   filter: { categories: ['generation'] },
   // Listings page an account's documents in `_id` order.
@@ -115,8 +124,8 @@ export const generationsProjection = defineProjection<GenerationDoc>({
     if (!doc) return null;
     switch (event.type) {
       case 'AttemptStarted': {
-        const { attempt, endpointId, providerSlug, model } = event.data;
-        return { ...doc, attempts: [...doc.attempts, { attempt, endpointId, providerSlug, model, ok: true, errorCode: null, status: null, latencyMs: null }] };
+        const { attempt, endpointId, providerSlug, model, at } = event.data;
+        return { ...doc, attempts: [...doc.attempts, { attempt, endpointId, providerSlug, model, ok: true, errorCode: null, status: null, latencyMs: null, startedAt: at }] };
       }
       case 'AttemptFailed': {
         const { attempt, errorCode, status, latencyMs } = event.data;

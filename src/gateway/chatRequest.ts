@@ -4,6 +4,7 @@
  * 400 naming the field (`metadata.param`). No hand-written fast path: zod costs 1–30 µs more per parse than the
  * hand-written parser did (bench/README.md ## Chat request parse), under 5% of a request's 500–1,400 µs of CPU.
  */
+import { PARAMETER_FIELDS } from './parameterNames.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { invalidRequest } from './gatewayErrors.js';
@@ -119,28 +120,6 @@ const IMAGE_TOKENS = 765;
 /** A document or a clip is estimated, not measured (its base64 length says little); the provider's usage is billed. */
 const FILE_TOKENS = 1_500;
 const AUDIO_TOKENS = 1_000;
-
-const PARAMETER_FIELDS = [
-  'max_tokens',
-  'temperature',
-  'top_p',
-  'top_k',
-  'stop',
-  'seed',
-  'frequency_penalty',
-  'presence_penalty',
-  'repetition_penalty',
-  'min_p',
-  'top_a',
-  'prediction',
-  'logit_bias',
-  'logprobs',
-  'top_logprobs',
-  'tools',
-  'tool_choice',
-  'response_format',
-  'reasoning',
-] as const;
 
 const PROVIDER_FIELDS: ReadonlySet<string> = new Set(Object.keys(Provider.shape));
 

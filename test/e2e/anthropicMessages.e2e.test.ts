@@ -242,6 +242,10 @@ describe('streaming', () => {
     expect(events[1]!.data).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
     expect(events[3]!.data).toEqual({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Echo: ' } });
     expect(events.at(-2)!.data).toMatchObject({ delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { input_tokens: 30, output_tokens: 9 } });
+    // OpenRouter's addition: the billed cost in USD rides in the closing usage (the SDK's finalMessage drops it).
+    expect((events.at(-2)!.data as { usage: { cost: number } }).usage.cost).toBeCloseTo(costOf(PRICES, 30, 9) / 1e9, 12);
+    // OpenRouter's addition: the billed cost in USD rides in the closing usage (the SDK's finalMessage drops it).
+    expect((events.at(-2)!.data as { usage: { cost: number } }).usage.cost).toBeCloseTo(costOf(PRICES, 30, 9) / 1e9, 12);
   });
 
   it('streams a tool call as a tool_use block with input_json_delta, from either protocol', async () => {

@@ -85,6 +85,22 @@ describe('provider headers', () => {
     expect((await h.gql('{ providers { slug } }')).body.data.providers.map((p: { slug: string }) => p.slug)).not.toContain('hostile');
   });
 
+  it('an endpoint lists only parameter names requests can use: a typo would silently drop it from require_parameters routing', async () => {
+    expect(await register('params', {})).toEqual({ slug: 'params' });
+    const publish = async (supported: unknown) =>
+      (
+        await h.gql(
+          `mutation ($s: [String!]) { publishEndpoint(provider: "params", model: "params/one", upstreamModel: "one", prices: { prompt: 100, completion: 100 }, contextLength: 8000, maxOutput: 1000, supportedParameters: $s) { ... on Endpoint { supportedParameters } ... on DomainError { code message details } } }`,
+          { s: supported },
+        )
+      ).body.data.publishEndpoint;
+    const typo = await publish(['tools', 'toolz']);
+    expect(typo).toMatchObject({ code: 'VALIDATION', details: { field: 'supportedParameters' } });
+    expect(typo.message).toMatch(/^unknown parameter "toolz" in supportedParameters \(known: .*tools/);
+    expect(await publish(Array.from({ length: 500 }, () => 'tools'))).toMatchObject({ code: 'VALIDATION', details: { field: 'supportedParameters' } });
+    expect(await publish(['tools', 'structured_outputs', 'max_tokens'])).toEqual({ supportedParameters: ['tools', 'structured_outputs', 'max_tokens'] });
+  });
+
   it('nothing refused was registered; good headers are', async () => {
     expect(await register('good', { 'anthropic-beta': 'tools-2024-04-04' })).toEqual({ slug: 'good' });
     const { body } = await h.gql('{ providers { slug } }');

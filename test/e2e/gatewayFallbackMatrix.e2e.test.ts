@@ -127,6 +127,12 @@ describe('beyond the matrix', () => {
       { attempt: 1, providerSlug: 'matrix-primary', ok: false, errorCode: 'server_error', status: 500 },
       { attempt: 2, providerSlug: 'matrix-backup', ok: true },
     ]);
+    // Every attempt has its duration, the one that answered too (it ends with the generation).
+    const [failed, answered] = record.data.switchyard.attempts as { latencyMs: number; startedAt: string }[];
+    expect(failed!.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(answered!.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(answered!.startedAt)).toBeGreaterThanOrEqual(Date.parse(record.data.created_at));
+    expect(answered!.latencyMs).toBeLessThanOrEqual(record.data.generation_time);
   });
 
   it('when every endpoint fails, the client gets the typed error of the last provider and nothing is charged', async () => {

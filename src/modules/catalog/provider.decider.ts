@@ -1,3 +1,4 @@
+import { SUPPORTED_PARAMETER_NAMES } from '../../gateway/parameterNames.js';
 import { checkUrlInput } from '../../urlInput.js';
 import { hasControlCharacters } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
@@ -133,6 +134,14 @@ export const validateSpec = (spec: EndpointSpec): void => {
   if (!isCount(spec.contextLength, 1)) throw new ValidationError('contextLength must be a positive integer', { field: 'contextLength' });
   if (!isCount(spec.maxOutput, 1) || spec.maxOutput > spec.contextLength) {
     throw new ValidationError('maxOutput must be a positive integer no larger than contextLength', { field: 'maxOutput' });
+  }
+  if (spec.supportedParameters.length > SUPPORTED_PARAMETER_NAMES.size) {
+    throw new ValidationError(`supportedParameters lists at most ${SUPPORTED_PARAMETER_NAMES.size} names`, { field: 'supportedParameters' });
+  }
+  for (const name of spec.supportedParameters) {
+    if (!SUPPORTED_PARAMETER_NAMES.has(name)) {
+      throw new ValidationError(`unknown parameter "${name.slice(0, 64)}" in supportedParameters (known: ${[...SUPPORTED_PARAMETER_NAMES].join(', ')})`, { field: 'supportedParameters' });
+    }
   }
   for (const tag of spec.variants) {
     if (!(VARIANT_TAGS as readonly string[]).includes(tag)) throw new ValidationError(`unknown variant tag "${tag}"`, { field: 'variants' });
