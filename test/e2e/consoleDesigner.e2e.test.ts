@@ -312,6 +312,12 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     await form.getByLabel('Prompt price at most (USD / 1M tokens)').fill('0.0001');
     await form.getByRole('button', { name: 'Apply filters' }).click();
     expect(await form.getByRole('alert').textContent()).toMatch(/at most 3 decimals/);
+    // The table of the filters applied before is not left standing as if it answered the refused ones.
+    expect(await page.getByRole('table', { name: 'Models' }).count()).toBe(0);
+    await form.getByLabel('Prompt price at most (USD / 1M tokens)').fill('');
+    await form.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-model')))).toContain('switchyard/demo-paid');
+    expect(await form.getByRole('alert').count()).toBe(0);
   });
 
   it('answers bad addresses and non-object definitions clearly: a missing run, a workflow that is not one, JSON that is no definition', async () => {

@@ -233,47 +233,52 @@ export const ModelsPage = () => {
           {formError && <Notice kind="error">{formError}</Notice>}
         </form>
         {catalog.error && <Notice kind="error">{catalog.error}</Notice>}
-        <Table label="Models" busy={catalog.loading} columns={['Model', ['Context', 'num'], ['Prompt / 1M', 'num'], ['Completion / 1M', 'num'], 'Input', ['Endpoints', 'num']]}>
-          {models.map((m) => [
-            <tr key={m.id} data-model={m.id}>
-              <th scope="row">
-                <button type="button" class="link expander" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
-                  {open.has(m.id) ? '▾' : '▸'}
+        {/* Results of the filters applied before would read as the answer to the ones refused: none until fixed. */}
+        {!formError && (
+          <>
+            <Table label="Models" busy={catalog.loading} columns={['Model', ['Context', 'num'], ['Prompt / 1M', 'num'], ['Completion / 1M', 'num'], 'Input', ['Endpoints', 'num']]}>
+              {models.map((m) => [
+                <tr key={m.id} data-model={m.id}>
+                  <th scope="row">
+                    <button type="button" class="link expander" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
+                      {open.has(m.id) ? '▾' : '▸'}
+                    </button>
+                    {m.name} <span class="muted small mono">{m.id}</span>
+                  </th>
+                  <td class="num">{formatInt(m.contextLength)}</td>
+                  <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.prompt) : 'free'}</td>
+                  <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.completion) : 'free'}</td>
+                  <td>{m.inputModalities.map((x) => x.toLowerCase()).join(', ')}</td>
+                  <td class="num">{m.endpoints.length}</td>
+                </tr>,
+                open.has(m.id) && (
+                  <tr key={`${m.id}-endpoints`} class="expanded">
+                    <td colSpan={6}>
+                      {m.description && <p class="muted small">{m.description}</p>}
+                      <div class="table-wrap">
+                        <EndpointTable model={m} />
+                      </div>
+                    </td>
+                  </tr>
+                ),
+              ])}
+            </Table>
+            {catalog.value && models.length === 0 && <p class="muted">No model matches these filters.</p>}
+            <div class="pager">
+              <span class="muted small">Prices per million tokens on the cheapest paid endpoint (a free endpoint serves the model's :free variant); an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>
+              {pages.length > 1 && (
+                <button type="button" onClick={() => setPages((p) => p.slice(0, -1))}>
+                  Previous
                 </button>
-                {m.name} <span class="muted small mono">{m.id}</span>
-              </th>
-              <td class="num">{formatInt(m.contextLength)}</td>
-              <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.prompt) : 'free'}</td>
-              <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.completion) : 'free'}</td>
-              <td>{m.inputModalities.map((x) => x.toLowerCase()).join(', ')}</td>
-              <td class="num">{m.endpoints.length}</td>
-            </tr>,
-            open.has(m.id) && (
-              <tr key={`${m.id}-endpoints`} class="expanded">
-                <td colSpan={6}>
-                  {m.description && <p class="muted small">{m.description}</p>}
-                  <div class="table-wrap">
-                    <EndpointTable model={m} />
-                  </div>
-                </td>
-              </tr>
-            ),
-          ])}
-        </Table>
-        {catalog.value && models.length === 0 && <p class="muted">No model matches these filters.</p>}
-        <div class="pager">
-          <span class="muted small">Prices per million tokens on the cheapest paid endpoint (a free endpoint serves the model's :free variant); an open model's endpoint stats cover the last 30 minutes, read again every {REFRESH_MS / 1000} s.</span>
-          {pages.length > 1 && (
-            <button type="button" onClick={() => setPages((p) => p.slice(0, -1))}>
-              Previous
-            </button>
-          )}
-          {catalog.value?.models.pageInfo.hasNextPage && (
-            <button type="button" onClick={() => setPages((p) => [...p, catalog.value?.models.pageInfo.endCursor ?? null])}>
-              Next
-            </button>
-          )}
-        </div>
+              )}
+              {catalog.value?.models.pageInfo.hasNextPage && (
+                <button type="button" onClick={() => setPages((p) => [...p, catalog.value?.models.pageInfo.endCursor ?? null])}>
+                  Next
+                </button>
+              )}
+            </div>
+          </>
+        )}
       </Section>
     </>
   );
