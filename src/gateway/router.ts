@@ -17,7 +17,9 @@ import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
 import { readText, type UpstreamClient } from './upstream.js';
-import { readSse } from './sse.js';
+import { readSse, SseTooLargeError } from './sse.js';
+import { malformedResponse, parseJson } from './providers/common.js';
+import { bodyMessage } from './providers/httpErrors.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
 
 export interface RouterConfig {
@@ -262,6 +264,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         armIdle();
       };
 
+      let upstream: Awaited<ReturnType<typeof openStream>> | null = null;
       try {
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
         if (!options.stream) {
@@ -281,7 +284,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             upstreamId,
           });
         }
-        const upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
+        upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
@@ -307,7 +310,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         }
         const outcome: StreamOutcome = upstream.finish();
         upstreamId = upstream.upstreamId();
-        if (!outcome.done) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
+        // Cut before its end marker: a failure, unless the provider had said why the answer ended (a finish reason,
+        // with OpenAI's usage after it): then the answer is whole, and only its `[DONE]` was lost.
+        if (!outcome.done && outcome.finishReason === undefined) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
         record.endedAt = now();
         if (!committed) {
           await awaitReady();
@@ -336,13 +341,16 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
                 ? new ProviderError({ code: 'timeout', status: 504, retryable: false, message: `${provider}: the request deadline passed`, provider })
                 : caught instanceof ProviderError
                   ? caught
-                  : connectionError(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
+                  : caught instanceof SseTooLargeError
+                    ? malformedResponse(provider, caught.message)
+                    : connectionError(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
         record.error = error;
         record.afterFirstToken = committed;
         lastError = error;
         if (countsAgainstUptime(error)) breakers.failure(target.endpoint.id, record.endedAt);
-        // After the first token there is no fallback: the stream ends with an error chunk.
-        if (committed) return result('failed');
+        // After the first token there is no fallback: the stream ends with an error chunk, billed on the provider's
+        // usage when it had come (its prompt count beats an estimate).
+        if (committed) return result('failed', { usage: upstream?.finish().usage ?? null });
         if (reason === 'deadline') break;
         if (!error.retryable) {
           entry.dead = true;
@@ -433,6 +441,11 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     onBody?.(target, JSON.parse(upstream.body));
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readText(res.body), now());
+    // JSON where a stream was asked for is an error the provider put in a 200 (or no stream at all): say what it said.
+    if (/^\s*application\/(?:[\w.+-]+\+)?json/i.test(res.headers['content-type'] ?? '')) {
+      const said = bodyMessage(parseJson(await readText(res.body)));
+      throw malformedResponse(endpoint.provider.name, `answered with JSON, not a stream${said === undefined ? '' : `: ${said.slice(0, 500)}`}`);
+    }
     const body = res.body;
     // The adapter parses with our id (meta); keep the upstream's own id from the raw stream for the record.
     const parser = adapter.createStreamParser(meta);

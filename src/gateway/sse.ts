@@ -12,6 +12,21 @@ export interface SseMessage {
 export interface SseReadOptions {
   /** Called for every `:` comment line (keep-alives), without the colon and one leading space. */
   onComment?: (text: string) => void;
+  /**
+   * The most characters one event (or one line, a comment's too) may hold before it ends; more throws an
+   * `SseTooLargeError`. A peer that never ends a line must not grow the reader's memory without bound.
+   */
+  maxEventChars?: number;
+}
+
+/** 8 Mi characters: far beyond any chunk of a chat completion stream (a whole tool call's arguments included). */
+export const MAX_SSE_EVENT_CHARS = 8 * 1024 * 1024;
+
+export class SseTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`an event of the stream is longer than ${limit} characters`);
+    this.name = 'SseTooLargeError';
+  }
 }
 
 export interface SseDecoder {
@@ -30,6 +45,13 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
   let pending: string[] = [];
   let skipLeadingLF = false;
   let dataLines: string[] = [];
+  // Characters held for the current event: its data lines so far and the unterminated line.
+  const maxEventChars = options.maxEventChars ?? MAX_SSE_EVENT_CHARS;
+  let dataChars = 0;
+  let pendingChars = 0;
+  const hold = (chars: number): void => {
+    if (dataChars + pendingChars + chars > maxEventChars) throw new SseTooLargeError(maxEventChars);
+  };
   let eventType = '';
   let lastEventId: string | undefined;
   let out: SseMessage[] = [];
@@ -42,6 +64,7 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
       out.push(message);
     }
     dataLines = [];
+    dataChars = 0;
     eventType = '';
   };
 
@@ -57,7 +80,9 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
     if (colon !== -1) value = line.charCodeAt(colon + 1) === SPACE ? line.slice(colon + 2) : line.slice(colon + 1);
     switch (field) {
       case 'data':
+        hold(value.length);
         dataLines.push(value);
+        dataChars += value.length;
         break;
       case 'event':
         eventType = value;
@@ -91,7 +116,9 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
       }
       const piece = text.slice(pos, end);
       if (pending.length > 0) {
+        hold(piece.length);
         pending.push(piece);
+        pendingChars = 0;
         processLine(pending.join(''));
         pending = [];
       } else {
@@ -101,7 +128,12 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
       if (nl !== -1 && nl < pos) nl = text.indexOf('\n', pos);
       if (cr !== -1 && cr < pos) cr = text.indexOf('\r', pos);
     }
-    if (pos < text.length) pending.push(pos === 0 ? text : text.slice(pos));
+    if (pos < text.length) {
+      const rest = pos === 0 ? text : text.slice(pos);
+      hold(rest.length);
+      pending.push(rest);
+      pendingChars += rest.length;
+    }
   };
 
   const take = (): SseMessage[] => {
@@ -118,7 +150,9 @@ export function createSseDecoder(options: SseReadOptions = {}): SseDecoder {
     end() {
       processText(utf8.decode());
       pending = [];
+      pendingChars = 0;
       dataLines = [];
+      dataChars = 0;
       return take();
     },
   };

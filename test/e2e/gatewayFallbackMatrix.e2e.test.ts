@@ -53,6 +53,12 @@ const ROWS: Row[] = [
   { fault: 'stream cut after 3 chunks', script: { cutAfterChunks: 3 }, nonStreaming: 'primary', streaming: 'partial' },
   { fault: 'error event after 3 chunks', script: { errorAfterChunks: 3 }, nonStreaming: 'primary', streaming: 'partial' },
   { fault: 'slow tokens', script: { slowTokenMs: 20 }, nonStreaming: 'primary', streaming: 'primary' },
+  // An error put in a 200 (JSON where a stream was asked for): the provider's failure, before any token.
+  { fault: 'a JSON error body in a 200', script: { status: 200, body: { error: { message: 'overloaded, try later' } } }, nonStreaming: 'backup', streaming: 'backup' },
+  // The answer ended with its finish reason and usage; only `[DONE]` was lost: a whole answer, billed on that usage.
+  { fault: 'stream ends without [DONE]', script: { endMarker: 'omit' }, nonStreaming: 'primary', streaming: 'primary' },
+  // A line that never ends is bounded (8 Mi characters an event), not buffered until the process runs out of memory.
+  { fault: 'a line that never ends after 3 chunks', script: { endlessLineAfter: 3 }, nonStreaming: 'primary', streaming: 'partial' },
 ];
 
 const PARTIAL_TEXT = 'Echo: Say ';
@@ -108,6 +114,29 @@ describe.each(ROWS)('fault on the primary: $fault', (row) => {
 });
 
 describe('beyond the matrix', () => {
+  it("a stream cut after the provider's usage but before [DONE] is billed on that usage, not on estimates", async () => {
+    const before = await h.settledBalance(user.accountId);
+    primary.script({ usage: USAGE, endMarker: 'cut' });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    const { events, done } = await readSseResponse(res);
+    expect(contentOf(events)).toBe(FULL_ANSWER);
+    expect(done).toBe(false);
+    expect(events.at(-1).choices[0].finish_reason).toBe('error');
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRIMARY, USAGE.promptTokens, USAGE.completionTokens));
+  });
+
+  it('a JSON error put in a 200 is the provider\'s bad answer, not "connection failed" (its words masked, as every 5xx\'s)', async () => {
+    for (let i = 0; i < 2; i++) {
+      primary.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
+      backup.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
+    }
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/^matrix-(primary|backup) sent a response that could not be parsed for test\/matrix \(HTTP 502, server\) after \d attempts$/);
+  });
+
   it('a hung upstream sees the abort when the first-token timeout fires (cancellation propagates)', async () => {
     primary.script({ hang: true });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });

@@ -36,6 +36,10 @@ export interface Script {
   hang?: boolean;
   /** Streaming: destroy the socket after this many SSE events. */
   cutAfterChunks?: number;
+  /** Streaming: leave out the protocol's end marker (OpenAI `[DONE]`, Anthropic `message_stop`): end the response, or destroy the socket, in its place. */
+  endMarker?: 'omit' | 'cut';
+  /** Streaming: after this many events start a `data:` line that never ends, 1 MiB a write, until the client goes away. */
+  endlessLineAfter?: number;
   /** Streaming: after this many events send the protocol's in-stream error event and end. */
   errorAfterChunks?: number;
   /** An invalid JSON body, or (streaming) an invalid JSON event after the first one. */
@@ -180,6 +184,27 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       }
       if (script.errorAfterChunks !== undefined && index >= script.errorAfterChunks) {
         res.end(streamErrorEvent(protocol));
+        return;
+      }
+      if (script.endMarker !== undefined && index === events.length - 1) {
+        if (script.endMarker === 'omit') return void res.end();
+        cutByUs.value = true;
+        res.socket?.destroy();
+        return;
+      }
+      if (script.endlessLineAfter !== undefined && index >= script.endlessLineAfter) {
+        const mebibyte = 'a'.repeat(1024 * 1024);
+        await new Promise<void>((resolve) => res.write('data: {"x":"', () => resolve()));
+        while (!res.destroyed) {
+          if (res.write(mebibyte)) continue;
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done).off('close', done);
+              resolve();
+            };
+            res.on('drain', done).on('close', done);
+          });
+        }
         return;
       }
       if (script.malformedJson && index === 1) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSseDecoder, readSse, SSE_DONE, sseComment, sseData, type SseMessage } from '../../src/gateway/sse.js';
+import { createSseDecoder, readSse, SSE_DONE, sseComment, sseData, SseTooLargeError, type SseMessage } from '../../src/gateway/sse.js';
 
 const encoder = new TextEncoder();
 
@@ -84,6 +84,25 @@ describe('SSE reader', () => {
     for (let at = 0; at < bytes.length; at += 64) reads.push(bytes.subarray(at, at + 64));
     const [message] = decodeIn(reads);
     expect(message?.data.length).toBe(big.length);
+  });
+
+  it('bounds an event: a line that never ends, many data lines, or a comment over the limit throws, whatever the reads', () => {
+    const limit = 1_000;
+    const feed = (text: string, step: number) => {
+      const decoder = createSseDecoder({ maxEventChars: limit });
+      const bytes = encoder.encode(text);
+      const out: SseMessage[] = [];
+      for (let at = 0; at < bytes.length; at += step) out.push(...decoder.push(bytes.subarray(at, at + step)));
+      return out;
+    };
+    for (const step of [7, 64, 100_000]) {
+      expect(() => feed(`data: ${'x'.repeat(limit + 1)}`, step)).toThrow(SseTooLargeError);
+      expect(() => feed('data: 0123456789\n'.repeat(101), step)).toThrow(SseTooLargeError);
+      expect(() => feed(`: ${'k'.repeat(limit + 1)}`, step)).toThrow(SseTooLargeError);
+      // At the limit, and event after event under it, nothing is refused: the count starts again at each event.
+      expect(feed(`data: ${'x'.repeat(limit - 6)}\n\n`, step)).toHaveLength(1);
+      expect(feed(`data: ${'y'.repeat(900)}\n\n`.repeat(5), step)).toHaveLength(5);
+    }
   });
 
   it('reads a web ReadableStream and cancels it when the consumer stops early', async () => {
