@@ -397,6 +397,8 @@ const common = {
   reasoning_effort: z
     .enum(['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'], { error: 'reasoning_effort must be max, xhigh, high, medium, low, minimal or none' })
     .nullish(),
+  // OpenRouter's legacy switch: false leaves the reasoning out of the answer (`reasoning.exclude`).
+  include_reasoning: boolean('include_reasoning'),
   user: z.string({ error: 'user must be a string of at most 256 characters' }).max(256, { error: 'user must be a string of at most 256 characters' }).nullish(),
   n: z.literal(1, { error: 'n must be 1 (several choices per request are not supported)' }).nullish(),
   stream: boolean('stream'),

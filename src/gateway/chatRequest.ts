@@ -229,7 +229,9 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'parallel_tool_calls', body.parallel_tool_calls);
   put(request, 'response_format', body.response_format);
   // `reasoning_effort` is an alias: `reasoning.effort`, when both are sent, wins.
-  const reasoning = body.reasoning_effort != null ? { effort: body.reasoning_effort, ...body.reasoning } : body.reasoning;
+  let reasoning = body.reasoning_effort != null ? { effort: body.reasoning_effort, ...body.reasoning } : body.reasoning;
+  // The legacy `include_reasoning: false` is `reasoning.exclude` (which, when sent, wins).
+  if (body.include_reasoning === false && reasoning?.exclude === undefined) reasoning = { ...reasoning, exclude: true };
   put(request, 'reasoning', reasoning);
   put(request, 'user', body.user);
   const stream = body.stream === true;

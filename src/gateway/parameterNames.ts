@@ -27,3 +27,29 @@ export const PARAMETER_FIELDS = [
  * `require_parameters` routing or a `supported_parameters` filter.
  */
 export const SUPPORTED_PARAMETER_NAMES: ReadonlySet<string> = new Set<string>([...PARAMETER_FIELDS, 'structured_outputs', 'parallel_tool_calls', 'include_reasoning']);
+
+/** Fields that go with a parameter name: dropped with it when an endpoint does not take that parameter. */
+const FIELDS_OF: Readonly<Record<string, readonly string[]>> = { tools: ['tools', 'tool_choice', 'parallel_tool_calls'], logprobs: ['logprobs', 'top_logprobs'] };
+
+/**
+ * The parameters a request may lose on an endpoint that does not list them (OpenRouter ignores what a model does
+ * not support, unless `require_parameters`). Never `max_tokens`: the reservation and the bill are bounded by it.
+ */
+const DROPPABLE: readonly (readonly [name: string, fields: readonly string[]])[] = PARAMETER_FIELDS.filter((name) => name !== 'max_tokens' && name !== 'tool_choice' && name !== 'top_logprobs').map(
+  (name) => [name, FIELDS_OF[name] ?? [name]] as const,
+);
+
+/**
+ * The request without the parameters the endpoint does not take; the same object when it takes them all (most calls).
+ * `response_format` stays where the endpoint lists `response_format` or `structured_outputs`.
+ */
+export const withSupportedParameters = <T extends object>(request: T, supported: ReadonlySet<string>): T => {
+  let out: Record<string, unknown> | null = null;
+  for (const [name, fields] of DROPPABLE) {
+    if ((request as Record<string, unknown>)[name] === undefined || supported.has(name)) continue;
+    if (name === 'response_format' && supported.has('structured_outputs')) continue;
+    out ??= Object.assign({}, request) as Record<string, unknown>;
+    for (const field of fields) delete out[field];
+  }
+  return (out ?? request) as T;
+};

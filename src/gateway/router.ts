@@ -18,6 +18,7 @@ import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
 import { readText, type UpstreamClient } from './upstream.js';
 import { readSse, SseTooLargeError } from './sse.js';
+import { withSupportedParameters } from './parameterNames.js';
 import { malformedResponse, parseJson } from './providers/common.js';
 import { bodyMessage } from './providers/httpErrors.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -112,6 +113,25 @@ export const buildUpstreamRequest = <T>(provider: string, build: () => T): T => 
 
 const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
 
+const withoutReasoning = (response: ChatResponse): ChatResponse =>
+  extend(response, {
+    choices: response.choices.map((c) => {
+      const { reasoning: _text, reasoning_details: _details, ...message } = c.message;
+      return extend(c, { message });
+    }),
+  });
+
+/** A chunk without reasoning deltas; the same object when it has none. Its choices stay (an emptied delta is a chunk still). */
+const withoutReasoningDelta = (chunk: ChatChunk): ChatChunk => {
+  if (!chunk.choices.some((c) => c.delta.reasoning != null || c.delta.reasoning_details !== undefined)) return chunk;
+  return extend(chunk, {
+    choices: chunk.choices.map((c) => {
+      const { reasoning: _text, reasoning_details: _details, ...delta } = c.delta;
+      return extend(c, { delta });
+    }),
+  });
+};
+
 const connectionError = (provider: string, cause: unknown, what: string) =>
   new ProviderError({
     code: 'connection',
@@ -172,6 +192,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   const random = deps.random ?? Math.random;
 
   const run = async (targets: readonly RouteTarget[], request: ChatRequest, options: RunOptions): Promise<RunResult> => {
+    // `reasoning.exclude`: the model reasons (and its reasoning tokens are billed), the answer leaves the text out.
+    const excludeReasoning = request.reasoning?.exclude === true;
+    const shown = excludeReasoning ? withoutReasoningDelta : (chunk: ChatChunk) => chunk;
     const attempts: AttemptRecord[] = [];
     const queue = targets.map((target) => ({ target, tries: 0, readyAt: 0, dead: false }));
     let lastError: ProviderError | null = null;
@@ -277,7 +300,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           breakers.success(target.endpoint.id);
           const choice = response.choices[0];
           return result('completed', {
-            response,
+            response: excludeReasoning ? withoutReasoning(response) : response,
             usage: response.usage ?? null,
             finishReason: choice?.finish_reason ?? null,
             nativeFinishReason: choice?.native_finish_reason ?? null,
@@ -302,10 +325,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               const arrivedAt = now();
               await awaitReady();
               commit(arrivedAt);
-              for (const early of buffered) options.onChunk?.(early);
+              for (const early of buffered) options.onChunk?.(shown(early));
               buffered.length = 0;
             }
-            options.onChunk?.(chunk);
+            options.onChunk?.(shown(chunk));
           }
         }
         const outcome: StreamOutcome = upstream.finish();
@@ -370,6 +393,15 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         abortAttempt = null;
       }
     }
+    // Every target failed: the answer is the last model's error (OpenRouter's rule), whatever earlier model was
+    // retried after it, with the endpoint it came from.
+    const rank = (a: AttemptRecord) => targets.findIndex((t) => t.model === a.target.model);
+    let last: AttemptRecord | null = null;
+    for (const a of attempts) if (a.error !== null && (last === null || rank(a) >= rank(last))) last = a;
+    if (last !== null) {
+      lastError = last.error;
+      lastTarget = last.target;
+    }
     return result('failed');
   };
 
@@ -377,7 +409,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
 
   /** The request as this target takes it: with the conversation compressed for it, when it was (routePlan.ts). */
-  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => (target.messages === undefined ? request : extend(request, { messages: target.messages }));
+  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest =>
+    withSupportedParameters(target.messages === undefined ? request : extend(request, { messages: target.messages }), target.endpoint.supportedParameters);
 
   const callComplete = async (
     target: RouteTarget,

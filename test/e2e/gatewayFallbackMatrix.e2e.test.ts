@@ -204,4 +204,27 @@ describe('beyond the matrix', () => {
     expect(body.model).toBe('switchyard/demo');
     expect(body.provider).toBe('Switchyard Demo');
   });
+
+  it("when every model of a models list fails, the answer is the last model's error, however the retries fell", async () => {
+    const second = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-second', model: 'test/matrix-second', prices: PRIMARY });
+    primary.setDefault({ status: 503 });
+    backup.setDefault({ status: 503 });
+    second.setDefault({ status: 429 });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await h.chat(user.key, { model: MODEL, models: ['test/matrix-second'], messages: MESSAGES });
+        expect(res.status).toBe(429);
+        const body = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+        expect(body.error.metadata).toMatchObject({ error_type: 'rate_limit_exceeded', provider_name: 'matrix-second', model: 'test/matrix-second' });
+        // The record names the same endpoint as the answer.
+        const id = res.headers.get('x-generation-id')!;
+        await h.settledBalance(user.accountId);
+        const record = (await (await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: { provider_name: string; model: string } };
+        expect(record.data).toMatchObject({ provider_name: 'matrix-second', model: 'test/matrix-second' });
+      }
+    } finally {
+      primary.setDefault({ usage: USAGE });
+      backup.setDefault({ usage: USAGE });
+    }
+  });
 });

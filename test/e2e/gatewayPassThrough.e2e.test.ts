@@ -131,6 +131,75 @@ describe('reasoning aliases', () => {
   });
 });
 
+describe('reasoning left out (reasoning.exclude, include_reasoning: false)', () => {
+  it('the model reasons and is billed for it, the answer carries no reasoning: in messages and in stream deltas', async () => {
+    for (const ask of [{ reasoning: { effort: 'high', exclude: true } }, { include_reasoning: false }]) {
+      openai.script({ reasoning: 'Hidden thoughts.', usage: USAGE });
+      const res = await h.chat(user.key, { model: 'test/pt-openai', messages: [{ role: 'user', content: 'why' }], ...ask });
+      const body = (await res.json()) as { choices: { message: Body }[] };
+      expect(body.choices[0]!.message.content).toBe('Echo: why');
+      expect(JSON.stringify(body)).not.toContain('Hidden thoughts');
+
+      openai.script({ reasoning: 'Hidden streamed thoughts.', usage: USAGE });
+      const streamed = await (await h.chat(user.key, { model: 'test/pt-openai', stream: true, messages: [{ role: 'user', content: 'why' }], ...ask })).text();
+      expect(streamed).toContain('Echo');
+      expect(streamed).not.toContain('Hidden');
+      expect(streamed).not.toMatch(/"reasoning(_content|_details)?"/);
+    }
+    // Without it, the same script's reasoning is in the answer (the fake sends it).
+    openai.script({ reasoning: 'Shown thoughts.', usage: USAGE });
+    const shown = await (await h.chat(user.key, { model: 'test/pt-openai', messages: [{ role: 'user', content: 'why' }], include_reasoning: true })).json();
+    expect(JSON.stringify(shown)).toContain('Shown thoughts.');
+  });
+});
+
+describe('parameters an endpoint does not take', () => {
+  it('are left out of its upstream request (as OpenRouter ignores them), max_tokens never', async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'pt-narrow', model: 'test/pt-narrow', prices: PRICES, supportedParameters: ['temperature'], reuse: openai });
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }];
+    await client.chat.completions.create({
+      model: 'test/pt-narrow',
+      messages: [{ role: 'user', content: 'hi' }],
+      temperature: 0.5,
+      max_tokens: 50,
+      tools,
+      tool_choice: 'auto',
+      parallel_tool_calls: false,
+      logprobs: true,
+      top_logprobs: 2,
+      seed: 7,
+      response_format: { type: 'json_object' },
+      // @ts-expect-error OpenRouter's sampling parameters, not in the openai SDK's types
+      top_k: 5,
+    });
+    const sent = lastBody(openai);
+    expect(sent).toMatchObject({ temperature: 0.5, max_tokens: 50 });
+    for (const field of ['tools', 'tool_choice', 'parallel_tool_calls', 'logprobs', 'top_logprobs', 'seed', 'response_format', 'top_k']) expect(sent).not.toHaveProperty(field);
+
+    // The same request to an endpoint that takes them all sends them all.
+    await client.chat.completions.create({ model: 'test/pt-openai', messages: [{ role: 'user', content: 'hi' }], temperature: 0.5, max_tokens: 50, tools, tool_choice: 'auto', seed: 7 });
+    expect(lastBody(openai)).toMatchObject({ temperature: 0.5, max_tokens: 50, tool_choice: 'auto', seed: 7, tools: [expect.objectContaining({ type: 'function' })] });
+  });
+});
+
+describe('a message name for protocols without one', () => {
+  it('is sent as "{name}: {content}" to Anthropic and Gemini, as OpenRouter does', async () => {
+    const messages = [
+      { role: 'user' as const, content: 'weather?', name: 'bob' },
+      { role: 'assistant' as const, content: 'sunny', name: 'helper' },
+      { role: 'user' as const, content: [{ type: 'text' as const, text: 'thanks' }], name: 'bob' },
+    ];
+    await client.chat.completions.create({ model: 'test/pt-anthropic', max_tokens: 100, messages });
+    expect(lastBody(anthropic).messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'bob: weather?' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'helper: sunny' }] },
+      { role: 'user', content: [{ type: 'text', text: 'bob: thanks' }] },
+    ]);
+    await client.chat.completions.create({ model: 'google/gemini-2.5-flash', messages });
+    expect((lastBody(gemini).contents as { parts: { text: string }[] }[]).map((c) => c.parts.map((p) => p.text).join(''))).toEqual(['bob: weather?', 'helper: sunny', 'bob: thanks']);
+  });
+});
+
 describe('file and audio parts', () => {
   const filePart = { type: 'file', file: { filename: 'memo.pdf', file_data: PDF } } as const;
   const audioPart = { type: 'input_audio', input_audio: { data: WAV, format: 'wav' } } as const;

@@ -41,7 +41,7 @@ export interface GatewayHarness extends Harness {
   openAccount(options?: { roles?: string[]; credits?: number; name?: string }): Promise<Account>;
   grant(accountId: string, amount: number): Promise<void>;
   /** Start a fake upstream and register it as a provider (owned by `owner`, admin by default) publishing `model`. */
-  fakeEndpoint(options: { protocol: FakeProtocol; slug: string; model: string; prices: Prices; contextLength?: number; maxOutput?: number; quantization?: string; owner?: string; variants?: string[]; reuse?: FakeProvider }): Promise<FakeProvider>;
+  fakeEndpoint(options: { protocol: FakeProtocol; slug: string; model: string; prices: Prices; contextLength?: number; maxOutput?: number; quantization?: string; owner?: string; variants?: string[]; supportedParameters?: string[]; reuse?: FakeProvider }): Promise<FakeProvider>;
   chat(key: string, body: Record<string, unknown>, headers?: Record<string, string>): Promise<Response>;
   /** Wait for every settlement and generation record, then read the balance. */
   settledBalance(accountId: string): Promise<Balance>;
@@ -86,8 +86,8 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
       );
       expect(registered.registerProvider).toEqual({ slug: options.slug });
       const published = await gqlOk(
-        `mutation ($provider: String!, $model: String!, $prices: PricesInput!, $ctx: Int!, $max: Int!, $q: String, $variants: [VariantTag!]) {
-          publishEndpoint(provider: $provider, model: $model, upstreamModel: "fake-model", prices: $prices, contextLength: $ctx, maxOutput: $max, quantization: $q, variants: $variants) {
+        `mutation ($provider: String!, $model: String!, $prices: PricesInput!, $ctx: Int!, $max: Int!, $q: String, $variants: [VariantTag!], $params: [String!]) {
+          publishEndpoint(provider: $provider, model: $model, upstreamModel: "fake-model", prices: $prices, contextLength: $ctx, maxOutput: $max, quantization: $q, variants: $variants, supportedParameters: $params) {
             ... on Endpoint { id } ... on DomainError { code message } } }`,
         {
           provider: options.slug,
@@ -97,6 +97,7 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
           max: options.maxOutput ?? 1_000,
           q: options.quantization ?? null,
           variants: (options.variants ?? []).map((v) => v.toUpperCase()),
+          params: options.supportedParameters ?? null,
         },
         owner,
       );

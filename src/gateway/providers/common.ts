@@ -137,3 +137,15 @@ export function reasoningBudget(reasoning: ReasoningConfig | undefined, maxToken
 export function reasoningDisabled(reasoning: ReasoningConfig | undefined): boolean {
   return reasoning !== undefined && (reasoning.enabled === false || reasoning.effort === 'none');
 }
+
+/**
+ * A message's `name` for a protocol that has no field for it, as OpenRouter sends it: `{name}: {content}` (on the
+ * first text part; a text part of its own when there is none). The same content when there is no name.
+ */
+export function namedContent(content: MessageContent, name: string | undefined): MessageContent {
+  if (name === undefined || name === '') return content;
+  if (typeof content === 'string') return `${name}: ${content}`;
+  const first = content.findIndex((part) => part.type === 'text');
+  if (first === -1) return [{ type: 'text', text: `${name}:` }, ...content];
+  return content.map((part, i) => (i === first && part.type === 'text' ? { ...part, text: `${name}: ${part.text}` } : part));
+}

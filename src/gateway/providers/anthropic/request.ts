@@ -8,7 +8,7 @@
  */
 import type { AssistantMessage, ChatRequest, FilePart, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { badRequest, joinUrl, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
+import { badRequest, joinUrl, namedContent, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -131,10 +131,10 @@ function toTurns(req: ChatRequest): { system: JsonObject[]; turns: Turn[] } {
         system.push(...textBlocks(message.content));
         break;
       case 'user':
-        push('user', userBlocks(message.content));
+        push('user', userBlocks(namedContent(message.content, message.name)));
         break;
       case 'assistant':
-        push('assistant', assistantBlocks(message));
+        push('assistant', assistantBlocks(message.name === undefined || message.content == null ? message : { ...message, content: namedContent(message.content, message.name) }));
         break;
       case 'tool':
         push('user', [

@@ -9,7 +9,7 @@
  */
 import type { AssistantMessage, ChatRequest, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { badRequest, contentText, guessImageType, isRecord, joinUrl, parseDataUrl, parseJson, reasoningDisabled, toolArguments } from '../common.js';
+import { badRequest, contentText, guessImageType, isRecord, joinUrl, namedContent, parseDataUrl, parseJson, reasoningDisabled, toolArguments } from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const supportedParameters = [
@@ -116,11 +116,11 @@ function toContents(req: ChatRequest): { system: JsonObject[]; contents: Content
         system.push(...contentParts(contentText(message.content)));
         break;
       case 'user':
-        push('user', contentParts(message.content));
+        push('user', contentParts(namedContent(message.content, message.name)));
         break;
       case 'assistant':
         for (const call of message.tool_calls ?? []) toolNames.set(call.id, call.function.name);
-        push('model', modelParts(message));
+        push('model', modelParts(message.name === undefined || message.content == null ? message : { ...message, content: namedContent(message.content, message.name) }));
         break;
       case 'tool':
         push('user', [
