@@ -301,11 +301,13 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   type AwaitingSync = { position: number; resolve: () => void; reject: (error: unknown) => void };
   let awaitingSync: AwaitingSync[] = [];
   /**
-   * Categories and event types committed since the last fsync's report (`full`): the fsync that covers them wakes only
-   * the subscribers filtering for them. Waking every subscriber at every fsync (several hundred a second under load) made
-   * each one query its categories for nothing.
+   * Categories and event types committed and not yet covered by an fsync's report (`full`), by the highest position of
+   * their commit: the fsync that covers a commit wakes only the subscribers filtering for what it wrote. Waking every
+   * subscriber at every fsync (several hundred a second under load) made each one query its categories for nothing.
+   * Kept by position because an fsync covers only what was committed before it started: what came after waits for
+   * the next one (clearing it all at each report lost the wake-up of commits made during the fsync).
    */
-  let writtenSinceSync = newWritten();
+  let writtenUnsynced: { position: number; written: WrittenKinds }[] = [];
   /** Subscriptions and the head never show more than was acknowledged (in `full`: more than is on disk). */
   const visibleHead = (): number => (reader ? Math.min(head(), options.visibleUpTo!()) : durable ? acknowledged : knownHead);
   /** The same after asking SQLite for the head (another process may have appended). */
@@ -450,8 +452,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       p.resolve(done(durableOnDisk));
     });
     if (durable && highest > acknowledged) {
-      for (const category of written.categories) writtenSinceSync.categories.add(category);
-      for (const type of written.types) writtenSinceSync.types.add(type);
+      writtenUnsynced.push({ position: highest, written });
     } else if (durable && highest > 0) {
       // Already on disk (the fsync's report came first): its subscribers are woken now; the listeners heard the head.
       wakeUpTo(acknowledged, written);
@@ -485,8 +486,16 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         knownHead = Math.max(knownHead, reply.position);
         const previous = acknowledged;
         acknowledged = Math.max(acknowledged, reply.position);
-        const written = writtenSinceSync;
-        writtenSinceSync = newWritten();
+        const written = newWritten();
+        const unsynced = writtenUnsynced;
+        writtenUnsynced = [];
+        for (const entry of unsynced) {
+          if (entry.position > acknowledged) writtenUnsynced.push(entry);
+          else {
+            for (const category of entry.written.categories) written.categories.add(category);
+            for (const type of entry.written.types) written.types.add(type);
+          }
+        }
         const waiting = awaitingSync;
         awaitingSync = waiting.filter((a) => a.position > acknowledged);
         for (const a of waiting) if (a.position <= acknowledged) a.resolve();

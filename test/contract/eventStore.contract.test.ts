@@ -674,6 +674,24 @@ describe('embedded (SQLite) adapter', () => {
       expect(sub.events().map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
     });
 
+    it('with full, a filtered subscriber is woken by the fsync that covers its commit when that commit came during an earlier fsync', async () => {
+      // A slow fsync: the second category's commit lands while the first's fsync runs, so that fsync's report does
+      // not cover it; the next one does, and must wake its subscriber (no polling here to hide a missed wake-up).
+      const store = open({ pollIntervalMs: 60_000, otherWriters: false, synchronous: 'full', syncDelayMs: 150 });
+      const [first, second] = [uniqueCategory(), uniqueCategory()];
+      const sub = reader(store.subscribeToAll({ filter: { categories: [second] } }));
+      await sub.until(() => sub.caughtUps().length > 0);
+      for (let i = 1; i <= 3; i++) {
+        // Parked first, so that only a wake-up brings it the event.
+        const received = sub.until(() => sub.events().length === i, ms5);
+        await settle();
+        await store.append(`${first}-${i}`, newEvents(1), { durability: 'commit' });
+        await store.append(`${second}-${i}`, [{ type: 'Wanted', data: { i } }]);
+        await received;
+      }
+      expect(sub.events().map((e) => e.data)).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+    });
+
     it('retrying with only some ids already stored, or reusing an id in another stream, is a ConflictError', async () => {
       const store = open();
       const stream = `${uniqueCategory()}-1`;
