@@ -179,6 +179,26 @@ describe('max concurrent runs per workflow', () => {
   });
 });
 
+describe('queued runs of a workflow disabled or deleted', () => {
+  it.each(['disableWorkflow', 'deleteWorkflow'])('after %s, they are cancelled when their turn comes, never started', async (mutation) => {
+    const id = await createWorkflow(h.gql, slowWorkflow(1), designer.key);
+    const runs = await Promise.all([301, 302, 303].map((n) => runWorkflow(h.gql, id, { n }, designer.key)));
+    expect(runs.map((run) => run.status).sort()).toEqual(['QUEUED', 'QUEUED', 'RUNNING']);
+    await until('the running one to reach the target', async () => target.calls.some((call) => runs.some((run) => run.id === runOf(call.key))));
+    const { body } = await h.gql(`mutation($id: ID!) { ${mutation}(id: $id) { __typename ${ERROR} } }`, { id }, designer.key);
+    expect(body.data[mutation].__typename).toBe('Workflow');
+    target.release();
+    const ended = await Promise.all(runs.map((run) => finished(h.gql, run.id, designer.key)));
+    const started = runs.find((run) => run.status === 'RUNNING')!;
+    for (const [i, run] of runs.entries()) {
+      if (run.id === started.id) expect(ended[i]).toMatchObject({ status: 'SUCCEEDED' });
+      else expect(ended[i]).toMatchObject({ status: 'CANCELLED', error: { code: 'CANCELLED' } });
+    }
+    // Only the run that was running when the workflow changed reached the target.
+    expect(target.calls.filter((call) => runs.some((run) => run.id === runOf(call.key))).map((call) => runOf(call.key))).toEqual([started.id]);
+  });
+});
+
 describe('retryWorkflowRun', () => {
   const retry = (runId: string, key: string) =>
     h.gql(`mutation($id: ID!) { retryWorkflowRun(id: $id) { __typename ... on WorkflowRun { ${RUN} } ${ERROR} } }`, { id: runId }, key);

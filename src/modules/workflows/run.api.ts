@@ -625,7 +625,21 @@ export const createRunsApi = (deps: {
         continue;
       }
       if (slot.active.size >= definition.settings.maxConcurrentRuns) return;
-      const owner = (await deps.workflows.ownerOf(workflowId)) ?? 'system';
+      // A workflow disabled or deleted since the run was queued starts no more runs: the queued one is cancelled.
+      const workflow = await deps.workflows.current(workflowId);
+      if (workflow === null || workflow.status !== 'enabled') {
+        const at = deps.now().toISOString();
+        const reason = `Not started: the workflow was ${workflow === null ? 'deleted' : workflow.status} while the run was queued`;
+        try {
+          await handleCommand(deps.eventStore, runStream(runId), runDecider(definition, runLimits), { type: 'CancelRun', data: { reason, at } }, { metadata: { actor: 'system', correlationId: runId, at } });
+        } catch (error) {
+          // Cancelled by someone else between our read and our append.
+          if (!(error instanceof ConflictError)) throw error;
+        }
+        dequeue(workflowId, runId);
+        continue;
+      }
+      const owner = workflow.accountId;
       try {
         const at = deps.now().toISOString();
         await handleCommand(deps.eventStore, runStream(runId), runDecider(definition, runLimits), { type: 'AdmitRun', data: { at } }, { metadata: { actor: owner, correlationId: runId, at } });
