@@ -199,6 +199,30 @@ describe('queued runs of a workflow disabled or deleted', () => {
   });
 });
 
+describe('time limits', () => {
+  const timed = (name: string, settings: Record<string, unknown>, step: Record<string, unknown>) => ({
+    name,
+    trigger: { type: 'manual' },
+    settings,
+    steps: [{ key: 'call', type: 'action.http', input: { method: 'POST', url: `${target.url}/slow?limit=${name}`, body: {} }, ...step }],
+  });
+  const RUN_ERROR = 'query($id: ID!) { workflowRun(id: $id) { status error { code message } steps { key status attempts error { code } } } }';
+
+  it("a run out of its own time fails with RUN_TIMEOUT, once; a step out of its time with STEP_TIMEOUT, retried", async () => {
+    const runLimit = await createWorkflow(h.gql, timed('run-limit', { timeoutSeconds: 1 }, { retry: { attempts: 3, backoffMs: 10 } }), designer.key);
+    const stepLimit = await createWorkflow(h.gql, timed('step-limit', { timeoutSeconds: 60 }, { timeoutSeconds: 1, retry: { attempts: 2, backoffMs: 10 } }), designer.key);
+    const [a, b] = [await runWorkflow(h.gql, runLimit, {}, designer.key), await runWorkflow(h.gql, stepLimit, {}, designer.key)];
+    await finished(h.gql, a.id, designer.key);
+    await finished(h.gql, b.id, designer.key);
+    const ranOut = (await h.gql(RUN_ERROR, { id: a.id }, designer.key)).body.data.workflowRun;
+    expect(ranOut).toMatchObject({ status: 'FAILED', error: { code: 'RUN_TIMEOUT', message: 'The run ran longer than its 1 s (settings.timeoutSeconds) during step call' }, steps: [{ key: 'call', status: 'FAILED', attempts: 1, error: { code: 'RUN_TIMEOUT' } }] });
+    const stepOut = (await h.gql(RUN_ERROR, { id: b.id }, designer.key)).body.data.workflowRun;
+    expect(stepOut).toMatchObject({ status: 'FAILED', error: { code: 'STEP_TIMEOUT', message: 'Step call ran longer than 1 s' }, steps: [{ key: 'call', status: 'FAILED', attempts: 2 }] });
+    expect(target.callsTo('/slow?limit=run-limit')).toHaveLength(1);
+    expect(target.callsTo('/slow?limit=step-limit')).toHaveLength(2);
+  });
+});
+
 describe('retryWorkflowRun', () => {
   const retry = (runId: string, key: string) =>
     h.gql(`mutation($id: ID!) { retryWorkflowRun(id: $id) { __typename ... on WorkflowRun { ${RUN} } ${ERROR} } }`, { id: runId }, key);

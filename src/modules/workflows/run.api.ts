@@ -361,7 +361,14 @@ export const createRunsApi = (deps: {
     const step = definition.steps.find((candidate) => candidate.key === action.step.key);
     if (!step) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${action.step.key} is not in version ${state.version}` }, retryable: false, cost: 0 };
     const now = deps.now().getTime();
-    const timeoutMs = Math.max(0, Math.min(step.timeoutSeconds === undefined ? Infinity : step.timeoutSeconds * 1_000, action.deadline - now));
+    const stepLimitMs = step.timeoutSeconds === undefined ? Infinity : step.timeoutSeconds * 1_000;
+    // The run's own deadline comes first: then it is the run that ran out of time (not retryable), not the step.
+    const runOutOfTime = action.deadline - now < stepLimitMs;
+    const timeoutMs = Math.max(0, Math.min(stepLimitMs, action.deadline - now));
+    const timedOut = () =>
+      runOutOfTime
+        ? new StepError(RUN_ERROR_CODES.timeout, `The run ran longer than its ${definition.settings.timeoutSeconds} s (settings.timeoutSeconds) during step ${step.key}`, false)
+        : new StepError(EXECUTOR_ERROR_CODES.timeout, `Step ${step.key} ran longer than ${Math.round(timeoutMs / 1_000)} s`, true);
     const controller = new AbortController();
     const onRunAbort = () => controller.abort(run.controller.signal.reason);
     run.controller.signal.addEventListener('abort', onRunAbort, { once: true });
@@ -370,7 +377,7 @@ export const createRunsApi = (deps: {
     // A runner that ignores its signal must not hold the run: the executor stops waiting for it when it is aborted.
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      timer = setTimeout(() => controller.abort(new StepError(EXECUTOR_ERROR_CODES.timeout, `Step ${step.key} ran longer than ${Math.round(timeoutMs / 1_000)} s`, true)), timeoutMs);
+      timer = setTimeout(() => controller.abort(timedOut()), timeoutMs);
     });
     aborted.catch(() => undefined);
     try {
