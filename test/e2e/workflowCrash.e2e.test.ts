@@ -243,13 +243,13 @@ describe('workflow runs killed at each step boundary', () => {
     // What had succeeded before the kill is exactly as it was (the transform's $millis() was not evaluated again).
     for (const done of before) expect(run.steps.find((s: Step) => s.key === done.key)).toEqual(done);
     const steps = Object.fromEntries(run.steps.map((s: Step) => [s.key, s.output]));
-    expect(run.output).toEqual({ answer: steps.answer.text, order: `order-for-${runId}.call.1`, at: steps.shape.at });
+    expect(run.output).toEqual({ answer: steps.answer.text, order: `order-for-${runId}.call`, at: steps.shape.at });
     expect(steps.answer.text).toBe(ANSWER);
     // The model's upstream was called once, or twice when the kill caught the call (a new call, never charged twice).
     expect(upstream.requests).toHaveLength(window.hangModel ? 2 : 1);
 
     // The target saw one key only, the attempt's: once, or twice when the kill caught the call (the same key again).
-    expect([...target.calls]).toEqual([[`${runId}.call.1`, window.targetCalls]]);
+    expect([...target.calls]).toEqual([[`${runId}.call`, window.targetCalls]]);
 
     // Charged once: one completed generation, its cost settled, nothing left reserved, the audit clean.
     const billed = await until('the settled charge', async () => {

@@ -114,7 +114,7 @@ const slowWorkflow = (maxConcurrentRuns: number) => ({
   ],
 });
 
-/** The run id in a step's Idempotency-Key (`{runId}.{step}.{attempt}`). */
+/** The run id in a step's Idempotency-Key (`{runId}.{step}`). */
 const runOf = (key: string) => key.split('.')[0];
 
 beforeAll(async () => {
@@ -219,7 +219,8 @@ describe('time limits', () => {
     const stepOut = (await h.gql(RUN_ERROR, { id: b.id }, designer.key)).body.data.workflowRun;
     expect(stepOut).toMatchObject({ status: 'FAILED', error: { code: 'STEP_TIMEOUT', message: 'Step call ran longer than 1 s' }, steps: [{ key: 'call', status: 'FAILED', attempts: 2 }] });
     expect(target.callsTo('/slow?limit=run-limit')).toHaveLength(1);
-    expect(target.callsTo('/slow?limit=step-limit')).toHaveLength(2);
+    // Both attempts of the step carry its one key: a target that did the first's work can drop the second.
+    expect(target.callsTo('/slow?limit=step-limit').map((call) => call.key)).toEqual([`${b.id}.call`, `${b.id}.call`]);
   });
 });
 
@@ -324,7 +325,7 @@ describe('queued runs after a crash', () => {
     const second = await spawnSwitchyard(dir);
     // The run in flight runs its step again (same attempt key); the queued one still waits for the slot.
     await until('the resumed run to call again', async () => target.callsTo('/slow?run=201').length === 2);
-    expect(target.callsTo('/slow?run=201').map((call) => call.key)).toEqual([`${a.id}.call.1`, `${a.id}.call.1`]);
+    expect(target.callsTo('/slow?run=201').map((call) => call.key)).toEqual([`${a.id}.call`, `${a.id}.call`]);
     expect((await readRun(second.gql, b.id, owner.key)).status).toBe('QUEUED');
     expect(target.callsTo('/slow?run=202')).toEqual([]);
 

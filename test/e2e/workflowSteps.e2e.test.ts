@@ -269,13 +269,16 @@ describe('action.http', () => {
     expect(output).toMatchObject({ status: 201, headers: { 'content-type': 'application/json' }, body: { ok: true, received: { n: 1 } } });
     const received = target.requests.at(-1)!;
     expect(received).toMatchObject({ method: 'PUT', url: '/created' });
-    expect(received.headers).toMatchObject({ 'idempotency-key': context.idempotencyKey, 'x-trace': 'abc', 'content-type': 'application/json' });
+    // One key per step, the same for all its attempts; the attempt beside it.
+    expect(received.headers).toMatchObject({ 'idempotency-key': `${context.runId}.answer`, 'x-switchyard-attempt': '1', 'x-trace': 'abc', 'content-type': 'application/json' });
+    await runners['action.http']!({ method: 'PUT', url: `${target.url}/created`, body: { n: 1 } }, { ...context, attempt: 2, idempotencyKey: `${context.runId}.answer.2` });
+    expect(target.requests.at(-1)!.headers).toMatchObject({ 'idempotency-key': `${context.runId}.answer`, 'x-switchyard-attempt': '2' });
   });
 
   it("a step cannot replace its idempotency key or set the Host header", async () => {
     const context = contextFor(user);
-    await runners['action.http']!({ url: `${target.url}/created`, headers: { 'Idempotency-Key': 'mine' } }, context);
-    expect(target.requests.at(-1)!.headers['idempotency-key']).toBe(context.idempotencyKey);
+    await runners['action.http']!({ url: `${target.url}/created`, headers: { 'Idempotency-Key': 'mine', 'X-Switchyard-Attempt': '9' } }, context);
+    expect(target.requests.at(-1)!.headers).toMatchObject({ 'idempotency-key': `${context.runId}.answer`, 'x-switchyard-attempt': '1' });
     const host = await stepError(runners['action.http']!({ url: `${target.url}/created`, headers: { Host: 'internal.example' } }, context));
     expect(host).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
   });

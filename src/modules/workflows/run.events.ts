@@ -158,3 +158,10 @@ export const runStream = (runId: string): string => `${RUN_CATEGORY}-${runId}`;
  * `^[a-z][a-z0-9_]*$`, so the dots cannot be confused with the parts.
  */
 export const stepIdempotencyKey = (runId: string, key: string, attempt: number): string => `${runId}.${key}.${attempt}`;
+
+/**
+ * The `Idempotency-Key` of a step's outbound call: one per step, the same for every attempt (a retry after a timeout
+ * or a 5xx whose work the target had done is the same work, as Temporal's run id + activity id), and for a re-run
+ * after a crash. The attempt travels beside it (`X-Switchyard-Attempt`).
+ */
+export const stepCallKey = (runId: string, key: string): string => `${runId}.${key}`;

@@ -13,6 +13,7 @@ import { ValidationError } from '../../../errors.js';
 import { parseProviderHeaders } from '../../catalog/catalog.api.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy } from '../../outbound/outboundPolicy.js';
 import { parseInput } from './parseInput.js';
+import { stepCallKey } from '../run.events.js';
 import { StepError, type StepRunner } from './step.js';
 
 export interface OutboundHttpLimits {
@@ -44,6 +45,9 @@ export interface OutboundResponse {
   readonly contentType: string;
   readonly text: string;
 }
+
+/** Headers the step sets itself: a designer's own values for them are dropped. */
+const OWN_HEADERS: ReadonlySet<string> = new Set(['idempotency-key', 'x-switchyard-attempt']);
 
 const refused = (message: string) => new StepError('OUTBOUND_REFUSED', message, false);
 
@@ -139,11 +143,11 @@ export const actionHttp =
     }
     const given = stepHeaders(headers);
     const hasType = Object.keys(given).some((name) => name.toLowerCase() === 'content-type');
-    // The step's key, the same when a crashed attempt runs again, so the target can drop the repeat.
-    const own = Object.fromEntries(Object.entries(given).filter(([name]) => name.toLowerCase() !== 'idempotency-key'));
+    // The step's key, the same for its retries and when a crashed attempt runs again, so the target can drop the repeat.
+    const own = Object.fromEntries(Object.entries(given).filter(([name]) => !OWN_HEADERS.has(name.toLowerCase())));
     const response = await outboundRequest(
       client,
-      { method, url, headers: { ...own, ...(sent !== undefined && !hasType && { 'content-type': 'application/json' }), 'idempotency-key': context.idempotencyKey }, body: sent },
+      { method, url, headers: { ...own, ...(sent !== undefined && !hasType && { 'content-type': 'application/json' }), 'idempotency-key': stepCallKey(context.runId, context.stepKey), 'x-switchyard-attempt': String(context.attempt) }, body: sent },
       context.signal,
     );
     let parsed: unknown = response.text;

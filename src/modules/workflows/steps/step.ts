@@ -10,7 +10,7 @@ export interface StepContext {
   readonly workflowId: string;
   readonly stepKey: string;
   readonly attempt: number;
-  /** `{runId}.{stepKey}.{attempt}` (run.events.ts): the same after a crash, so side effects can be made idempotent. */
+  /** `{runId}.{stepKey}.{attempt}` (run.events.ts): the same after a crash, so side effects can be made idempotent (an HTTP call's own key, one per step: `stepCallKey`). */
   readonly idempotencyKey: string;
   /** The workflow's account, as a principal (the run's model calls are billed to it). */
   readonly principal: Principal;
