@@ -208,10 +208,14 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
     expect(tools.data.length).toBeGreaterThan(0);
     expect(tools.data.every((m) => m.supported_parameters.includes('tools'))).toBe(true);
     expect(tools.data.map((m) => m.id)).not.toContain('switchyard/demo');
-    const page = (await (await fetch(`${h.url}/api/v1/models?limit=2&offset=1`)).json()) as { data: unknown[]; total_count: number; links: { next: string | null } };
-    expect(page.data).toHaveLength(2);
+    type Page = { data: { id: string }[]; total_count: number; links: { next: string | null } };
+    const page = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high&limit=2&offset=1`)).json()) as Page;
+    expect(page.data.map((m) => m.id)).toEqual(all.data.slice(1, 3).map((m) => m.id));
     expect(page.total_count).toBe(all.data.length);
-    expect(page.links.next).toBe('/api/v1/models?offset=3&limit=2');
+    // The next page keeps the query's sort (and filters).
+    expect(page.links.next).toBe('/api/v1/models?sort=pricing-low-to-high&limit=2&offset=3');
+    const second = (await (await fetch(`${h.url}${page.links.next}`)).json()) as Page;
+    expect(second.data.map((m) => m.id)).toEqual(all.data.slice(3, 5).map((m) => m.id));
   });
 
   it("each model has OpenRouter's pricing.overrides (none) and a reasoning object from its endpoints' protocols", async () => {

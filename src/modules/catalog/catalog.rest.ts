@@ -211,7 +211,11 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
         const models = await catalog.listModels(query);
         const page = models.slice(offset, offset + limit);
         if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
-        const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}${query.includeUnavailable ? '&include_unavailable=true' : ''}` : null;
+        // The next page of the same list: the query's filters and sort kept.
+        const nextQuery = new URLSearchParams(url.searchParams);
+        nextQuery.set('offset', String(offset + limit));
+        nextQuery.set('limit', String(limit));
+        const next = offset + limit < models.length ? `/api/v1/models?${nextQuery}` : null;
         // total_count and links on every answer: a list longer than the default page is never cut without a word.
         sendJson(res, 200, { data: page.map((m) => modelJson(m, catalog.reasoningOf(m))), total_count: models.length, links: { next } });
       },
