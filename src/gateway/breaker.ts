@@ -11,6 +11,8 @@ export interface Breakers {
   state(endpointId: string, nowMs?: number): BreakerState;
   /** True when routing should put this endpoint last. */
   isOpen(endpointId: string, nowMs?: number): boolean;
+  /** Milliseconds until an open breaker half-opens; 0 when it is not open. */
+  cooldownLeftMs(endpointId: string, nowMs?: number): number;
   success(endpointId: string): void;
   failure(endpointId: string, nowMs?: number): void;
 }
@@ -30,6 +32,7 @@ export const createBreakers = (options: { failureThreshold: number; cooldownMs: 
   return {
     state,
     isOpen: (id, nowMs = Date.now()) => state(id, nowMs) === 'open',
+    cooldownLeftMs: (id, nowMs = Date.now()) => Math.max(0, (entries.get(id)?.openUntil ?? 0) - nowMs),
     success(id) {
       entries.delete(id);
     },

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
+import { REASONING_EFFORTS } from './types.js';
 
 export const QUANTIZATIONS = ['int4', 'int8', 'fp4', 'fp6', 'fp8', 'fp16', 'bf16', 'fp32', 'unknown'] as const;
 export const MAX_SESSION_ID = 256;
@@ -196,7 +197,7 @@ const ResponseFormat = z.discriminatedUnion(
 
 const Reasoning = z.object(
   {
-    effort: z.enum(['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'], { error: 'reasoning.effort must be max, xhigh, high, medium, low, minimal or none' }).optional(),
+    effort: z.enum(REASONING_EFFORTS, { error: 'reasoning.effort must be max, xhigh, high, medium, low, minimal or none' }).optional(),
     max_tokens: z.int({ error: `reasoning.max_tokens must be an integer between 0 and ${MAX_TOKENS}` }).min(0).max(MAX_TOKENS).optional(),
     exclude: z.boolean({ error: 'reasoning.exclude must be a boolean' }).optional(),
     enabled: z.boolean({ error: 'reasoning.enabled must be a boolean' }).optional(),
@@ -395,7 +396,7 @@ const common = {
   reasoning: Reasoning.nullish(),
   // OpenAI's top-level spelling of `reasoning.effort` (LangChain, the openai SDK's typed field).
   reasoning_effort: z
-    .enum(['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'], { error: 'reasoning_effort must be max, xhigh, high, medium, low, minimal or none' })
+    .enum(REASONING_EFFORTS, { error: 'reasoning_effort must be max, xhigh, high, medium, low, minimal or none' })
     .nullish(),
   // OpenRouter's legacy switch: false leaves the reasoning out of the answer (`reasoning.exclude`).
   include_reasoning: boolean('include_reasoning'),

@@ -234,6 +234,22 @@ export const createGateway = (deps: {
     return new GatewayError(503, 'server', 'The credits ledger could not record the reservation; nothing was charged', {});
   };
 
+  /**
+   * How long a 503 the upstream sent no Retry-After for asks the client to wait: when every endpoint of the plan has
+   * its breaker open, until the first of them half-opens (a retry sooner meets the same breakers); otherwise
+   * undefined, and the REST edge's default applies.
+   */
+  const cooldownLeft = (targets: readonly RouteTarget[]): number | undefined => {
+    const at = now();
+    let least = Infinity;
+    for (const { endpoint } of targets) {
+      const left = breakers.cooldownLeftMs(endpoint.id, at);
+      if (left === 0) return undefined;
+      least = Math.min(least, left);
+    }
+    return least === Infinity ? undefined : least;
+  };
+
   const budgetOf = (error: InsufficientCreditsError | KeyLimitReachedError): number => {
     const m = error.metadata as { available?: number; limit?: number; used?: number };
     if (error instanceof KeyLimitReachedError) return (m.limit ?? 0) - (m.used ?? 0);
@@ -506,8 +522,9 @@ export const createGateway = (deps: {
             providerSlug: target?.endpoint.provider.slug ?? '',
             model: target?.model ?? input.parsed.models[0]!,
             attempts: result.attempts.length,
+            cooldownLeftMs: cooldownLeft(plan.targets),
           })
-        : new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
+        : new GatewayError(503, 'provider_unavailable', 'No provider could serve the request', {}, cooldownLeft(plan.targets));
     }
     const outcome: GenerationOutcome = {
       generationId: input.generationId,
@@ -626,7 +643,7 @@ export const createGateway = (deps: {
     const error =
       served || !failure
         ? null
-        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length });
+        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets) });
     const usage = billing?.usage ?? ZERO_USAGE;
     const cost = billing?.breakdown.total ?? 0;
     const endedAt = now();

@@ -52,7 +52,7 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
 /** The client-facing error for an upstream failure: typed, with the provider's name and code, never a bare "Provider returned error". */
 export const fromProviderError = (
   error: ProviderError,
-  context: { providerName: string; providerSlug: string; model: string; attempts: number },
+  context: { providerName: string; providerSlug: string; model: string; attempts: number; cooldownLeftMs?: number | undefined },
 ): GatewayError => {
   const known = UPSTREAM[error.code];
   // 5xx messages from upstream are masked (they can leak internals); 4xx ones explain what to fix.
@@ -72,6 +72,6 @@ export const fromProviderError = (
       model: context.model,
       attempts: context.attempts,
     },
-    error.code === 'rate_limited' || error.code === 'overloaded' ? error.retryAfterMs : undefined,
+    error.code === 'rate_limited' ? error.retryAfterMs : error.code === 'overloaded' ? (error.retryAfterMs ?? context.cooldownLeftMs) : undefined,
   );
 };

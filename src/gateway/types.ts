@@ -97,7 +97,8 @@ export type ResponseFormat =
       json_schema: { name: string; description?: string; schema?: JsonObject; strict?: boolean | null };
     };
 
-export type ReasoningEffort = 'max' | 'xhigh' | 'high' | 'medium' | 'low' | 'minimal' | 'none';
+export const REASONING_EFFORTS = ['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'] as const;
+export type ReasoningEffort = (typeof REASONING_EFFORTS)[number];
 
 export interface ReasoningConfig {
   effort?: ReasoningEffort;

@@ -15,10 +15,12 @@ export const errorBody = (error: DomainError, requestId: string) => ({
   error: { code: error.status, message: error.message, metadata: { ...error.metadata, error_type: error.errorType, request_id: requestId } },
 });
 
+const DEFAULT_503_RETRY_AFTER_MS = 1_000;
+
 /**
  * The one REST error writer: every route's failure, the app's own 400/404/405/413 and the gateway's errors. A domain
- * error is shown (with Retry-After when it has a retry time); anything else is logged and masked as a 500. Once the
- * headers are out there is no answer left to give: the connection is cut.
+ * error is shown (with Retry-After when it has a retry time, and on every 503); anything else is logged and masked
+ * as a 500. Once the headers are out there is no answer left to give: the connection is cut.
  */
 export const sendError = (
   res: ServerResponse,
@@ -38,7 +40,10 @@ export const sendError = (
     logger.error({ err: error, requestId }, 'unexpected error in an HTTP request');
     known = new DomainError('INTERNAL', 'Internal error');
   }
-  const headers: Record<string, string> = known.retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(known.retryAfterMs / 1000))) };
+  // OpenRouter's 503s always say when to retry: one that knows no better time (Switchyard's own, an upstream's
+  // without one) asks for a second.
+  const retryAfterMs = known.retryAfterMs ?? (known.status === 503 ? DEFAULT_503_RETRY_AFTER_MS : undefined);
+  const headers: Record<string, string> = retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
   // Switchyard's own limits (the free tier's) say which limit and when it resets, as OpenRouter's 429s do: the
   // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
   const limit = known.metadata.limit;

@@ -113,6 +113,35 @@ describe('messages.create through the Anthropic SDK', () => {
     expect(message).toMatchObject({ model: 'test/claude-model', content: [{ type: 'text', text: 'Echo: Say hello' }], usage: { input_tokens: 30, output_tokens: 9 } });
   });
 
+  it("falls back to OpenRouter's `fallbacks: [{model}]` when the first model's upstream fails", async () => {
+    const tried = openai.requests.length;
+    openai.script({ status: 500 });
+    const res = await post({ model: 'test/oa-model', fallbacks: [{ model: 'test/claude-model' }], max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(res.status).toBe(200);
+    expect(openai.requests.length).toBeGreaterThan(tried);
+    const message = (await res.json()) as Record<string, any>;
+    expect(message).toMatchObject({ model: 'test/claude-model', content: [{ type: 'text', text: 'Echo: Say hello' }], usage: { input_tokens: 30, output_tokens: 9 } });
+  });
+
+  it('refuses `fallbacks` with `models`, with more than 3 entries, or with an entry that is not {model}, as a 400 naming the field', async () => {
+    const ask = { model: 'test/oa-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
+    const cases: [Record<string, unknown>, string][] = [
+      [{ fallbacks: [{ model: 'test/claude-model' }], models: ['test/claude-model'] }, 'fallbacks cannot be combined with models'],
+      [{ fallbacks: ['a/b', 'c/d', 'e/f', 'g/h'].map((model) => ({ model })) }, 'fallbacks must be a list of at most 3 {model} objects'],
+      [{ fallbacks: ['test/claude-model'] }, 'fallbacks[0] must be an object {model}'],
+      [{ fallbacks: [{ model: 'test/claude-model' }, { name: 'test/claude-model' }] }, 'fallbacks[1].model must be a model id'],
+      [{ fallbacks: [{ model: '' }] }, 'fallbacks[0].model must be a model id'],
+      [{ fallbacks: { model: 'test/claude-model' } }, 'fallbacks must be a list'],
+    ];
+    const sent = openai.requests.length;
+    for (const [extra, message] of cases) {
+      const res = await post({ ...ask, ...extra });
+      expect(res.status, JSON.stringify(extra)).toBe(400);
+      expect(await res.json(), JSON.stringify(extra)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining(message) } });
+    }
+    expect(openai.requests.length).toBe(sent);
+  });
+
   it('shows upstream reasoning as a thinking block before the text, and maps `thinking` to a reasoning budget', async () => {
     openai.script({ reasoning: 'Because it is polite.' });
     const message = await client.messages.create({ model: 'test/oa-model', max_tokens: 200, messages: [{ role: 'user', content: 'Why greet?' }] });

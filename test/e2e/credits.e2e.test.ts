@@ -129,6 +129,8 @@ describe('spending (as the gateway drives the ledger)', () => {
     expect(key.body.data.apiKey).toEqual({ limit: 3 * USD, limitRemaining: 2.25 * USD, usage: { daily: 0.75 * USD, weekly: 0.75 * USD, monthly: 0.75 * USD, lifetime: 0.75 * USD } });
     const restKey = await rest('/api/v1/key', user.key);
     expect(restKey.body.data).toMatchObject({ limit: 3, limit_reset: 'daily', limit_remaining: 2.25, usage: 0.75, usage_daily: 0.75, is_free_tier: false, limit_remaining_nanos: 2.25 * USD });
+    // OpenRouter's BYOK fields: Switchyard has no BYOK, so nothing counts against the limit or is used on own keys.
+    expect(restKey.body.data).toMatchObject({ include_byok_in_limit: false, byok_usage: 0, byok_usage_daily: 0, byok_usage_weekly: 0, byok_usage_monthly: 0 });
     // The older path community clients still call answers the same.
     expect((await rest('/api/v1/auth/key', user.key)).body).toEqual(restKey.body);
 

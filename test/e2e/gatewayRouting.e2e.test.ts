@@ -197,21 +197,45 @@ describe('keep-alive', () => {
 });
 
 describe('GET /api/v1/models filters, sorts and pages', () => {
-  it('supported_parameters, sort and opt-in paging', async () => {
-    const all = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high`)).json()) as { data: { id: string; pricing: { prompt: string; completion: string } }[] };
+  it('supported_parameters, sort and paging (total_count and links on every answer)', async () => {
+    const all = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high`)).json()) as { data: { id: string; pricing: { prompt: string; completion: string } }[]; total_count: number };
     // By the cheapest endpoint that can serve (prompt + completion): test/breaker's open `flaky` is not it.
     const prices = all.data.map((m) => Number(m.pricing.prompt) + Number(m.pricing.completion));
     expect(prices).toEqual([...prices].sort((a, b) => a - b));
     expect(all.data.find((m) => m.id === 'test/breaker')?.pricing.prompt).toBe('0.0000002');
-    expect(all).not.toHaveProperty('total_count');
+    expect(all).toMatchObject({ total_count: all.data.length, links: { next: null } });
     const tools = (await (await fetch(`${h.url}/api/v1/models?supported_parameters=tools`)).json()) as { data: { id: string; supported_parameters: string[] }[] };
     expect(tools.data.length).toBeGreaterThan(0);
     expect(tools.data.every((m) => m.supported_parameters.includes('tools'))).toBe(true);
     expect(tools.data.map((m) => m.id)).not.toContain('switchyard/demo');
-    const page = (await (await fetch(`${h.url}/api/v1/models?limit=2&offset=1`)).json()) as { data: unknown[]; total_count: number; links: { next: string | null } };
-    expect(page.data).toHaveLength(2);
+    type Page = { data: { id: string }[]; total_count: number; links: { next: string | null } };
+    const page = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high&limit=2&offset=1`)).json()) as Page;
+    expect(page.data.map((m) => m.id)).toEqual(all.data.slice(1, 3).map((m) => m.id));
     expect(page.total_count).toBe(all.data.length);
-    expect(page.links.next).toBe('/api/v1/models?offset=3&limit=2');
+    // The next page keeps the query's sort (and filters).
+    expect(page.links.next).toBe('/api/v1/models?sort=pricing-low-to-high&limit=2&offset=3');
+    const second = (await (await fetch(`${h.url}${page.links.next}`)).json()) as Page;
+    expect(second.data.map((m) => m.id)).toEqual(all.data.slice(3, 5).map((m) => m.id));
+  });
+
+  it("each model has OpenRouter's pricing.overrides (none) and a reasoning object from its endpoints' protocols", async () => {
+    const { data } = (await (await fetch(`${h.url}/api/v1/models`)).json()) as { data: { id: string; pricing: { overrides: unknown[] }; reasoning: unknown }[] };
+    const byId = new Map(data.map((m) => [m.id, m]));
+    expect(data.every((m) => Array.isArray(m.pricing.overrides) && m.pricing.overrides.length === 0)).toBe(true);
+    // OpenAI-protocol endpoints send every effort (as reasoning_effort) and no reasoning budget.
+    expect(byId.get('test/speed')!.reasoning).toEqual({
+      supported_efforts: ['max', 'xhigh', 'high', 'medium', 'low', 'minimal', 'none'],
+      default_effort: null,
+      default_enabled: false,
+      supports_max_tokens: false,
+      mandatory: false,
+    });
+    // Anthropic and Gemini both take a budget; of the efforts only none holds on both (Gemini has no effort levels).
+    expect(byId.get('test/breaker')!.reasoning).toMatchObject({ supported_efforts: ['none'], supports_max_tokens: true });
+    // The demo model takes no reasoning parameter.
+    expect(byId.get('switchyard/demo')!.reasoning).toBeNull();
+    const one = (await (await fetch(`${h.url}/api/v1/model/test/speed`)).json()) as { data: { reasoning: unknown; pricing: { overrides: unknown[] } } };
+    expect(one.data).toMatchObject({ reasoning: byId.get('test/speed')!.reasoning, pricing: { overrides: [] } });
   });
 
   it('GET /api/v1/models/count counts what the same filters list', async () => {

@@ -271,11 +271,14 @@ describe('breakers', () => {
     breakers.success('e');
     breakers.failure('e', 0);
     expect(breakers.state('e', 0)).toBe('closed');
+    expect(breakers.cooldownLeftMs('e', 0)).toBe(0);
     breakers.failure('e', 10);
     expect(breakers.state('e', 500)).toBe('open');
     expect(breakers.isOpen('e', 500)).toBe(true);
+    expect(breakers.cooldownLeftMs('e', 500)).toBe(510);
     expect(breakers.state('e', 1_010)).toBe('half-open');
     expect(breakers.isOpen('e', 1_010)).toBe(false);
+    expect(breakers.cooldownLeftMs('e', 1_010)).toBe(0);
     breakers.failure('e', 1_010);
     expect(breakers.state('e', 1_500)).toBe('open');
     breakers.success('e');

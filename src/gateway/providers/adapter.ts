@@ -1,5 +1,5 @@
 import type { SseMessage } from '../sse.js';
-import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, ProviderError, Usage } from '../types.js';
+import type { ChatChunk, ChatRequest, ChatResponse, FinishReason, ProviderError, ReasoningEffort, Usage } from '../types.js';
 
 export type Protocol = 'openai' | 'anthropic' | 'gemini';
 
@@ -41,11 +41,20 @@ export interface StreamParser {
 
 export type HeaderSource = Headers | Record<string, string | string[] | undefined>;
 
+export interface ReasoningControls {
+  /** The `reasoning.effort` values that change what the upstream does. */
+  readonly efforts: readonly ReasoningEffort[];
+  /** Whether `reasoning.max_tokens` reaches the upstream (as a thinking budget). */
+  readonly maxTokens: boolean;
+}
+
 /** One per wire protocol. Pure: no I/O, no clock, no randomness. */
 export interface ProviderAdapter {
   readonly protocol: Protocol;
   /** OpenRouter `supported_parameters` names this adapter maps; anything else is dropped. */
   readonly supportedParameters: readonly string[];
+  /** Which of `reasoning`'s controls the request it builds carries upstream (the models API shows them). */
+  readonly reasoning: ReasoningControls;
   buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest;
   /** Throws a ProviderError when the body is not a usable completion. */
   parseResponse(status: number, json: unknown, meta?: ResponseMeta): ChatResponse;

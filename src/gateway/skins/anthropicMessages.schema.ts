@@ -1,8 +1,8 @@
 /**
  * Anthropic's Messages request (`POST /v1/messages`) as zod schemas. Every message names the field it is about
  * (`messages[1].content[0].source.data must be a string`). Unknown top-level fields (service_tier, container ...)
- * are accepted and dropped, as the chat schema does; OpenRouter's routing fields (`models`, `provider`, `plugins`,
- * `session_id`) are read and handed to the chat parser as they are.
+ * are accepted and dropped, as the chat schema does; OpenRouter's routing fields (`fallbacks` or `models`, `provider`,
+ * `plugins`, `session_id`) are read and handed to the chat parser (`fallbacks` as chat's `models`).
  */
 import { z } from 'zod';
 import { fallbackMessage, pathText } from '../chatRequest.schema.js';
@@ -142,12 +142,22 @@ const NOT_AN_OBJECT = 'The request body must be a JSON object';
 const MESSAGES = 'messages must be a non-empty list of {role, content}';
 const MAX_TOKENS_ERROR = `max_tokens is required: an integer between 1 and ${MAX_TOKENS}`;
 const STOP = `stop_sequences must be a list of at most ${MAX_STOP_SEQUENCES} non-empty strings`;
+const FALLBACKS = 'fallbacks must be a list of at most 3 {model} objects';
+const FALLBACK_MODEL = 'must be a model id (a non-empty string of at most 256 characters)';
 
 /** In the order fields are checked: the first issue is the one reported. */
 export const MessagesBody = z.object(
   {
     model: z.string({ error: 'model must be a non-empty string' }).trim().min(1, { error: 'model must be a non-empty string' }),
-    // OpenRouter's fallback list on this skin (at most 3 besides `model`).
+    // OpenRouter's fallback list on this skin is `fallbacks: [{model}]` (at most 3 besides `model`); chat's `models`
+    // is taken too, but not both at once (messagesChatBody refuses that).
+    fallbacks: z
+      .array(
+        z.object({ model: z.string(says(FALLBACK_MODEL)).trim().min(1, says(FALLBACK_MODEL)).max(256, says(FALLBACK_MODEL)) }, says('must be an object {model}')),
+        { error: FALLBACKS },
+      )
+      .max(3, { error: FALLBACKS })
+      .optional(),
     models: z.array(z.string().min(1), { error: 'models must be a list of at most 3 non-empty strings' }).max(3, { error: 'models must be a list of at most 3 non-empty strings' }).optional(),
     max_tokens: z.int({ error: MAX_TOKENS_ERROR }).min(1, { error: MAX_TOKENS_ERROR }).max(MAX_TOKENS, { error: MAX_TOKENS_ERROR }),
     messages: z.array(Message, { error: MESSAGES }).min(1, { error: MESSAGES }),

@@ -132,6 +132,10 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
   const parsed = MessagesBody.safeParse(raw, PARSE_OPTIONS);
   if (!parsed.success) return refuse(parsed.error);
   const body = parsed.data;
+  if (body.fallbacks !== undefined && body.models !== undefined) {
+    throw invalidRequest('fallbacks cannot be combined with models: list the fallback models in one of them', { param: 'fallbacks' });
+  }
+  const models = body.fallbacks?.map((fallback) => fallback.model) ?? body.models;
 
   const messages: ChatMessage[] = [];
   if (body.system !== undefined) {
@@ -149,7 +153,7 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
   const choice = body.tool_choice;
   const chat: JsonObject = {
     model: body.model,
-    ...(body.models !== undefined && { models: body.models }),
+    ...(models !== undefined && { models }),
     messages,
     max_tokens: body.max_tokens,
     ...(body.temperature !== undefined && { temperature: body.temperature }),

@@ -12,7 +12,9 @@ import type { Actor } from '../../core.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { foldEvents, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
+import { REASONING_EFFORTS } from '../../gateway/types.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
@@ -78,6 +80,9 @@ export interface EndpointDetail {
   /** Null when available; a credential's problem only for the provider's owner and admins. */
   readonly unavailableReason: string | null;
 }
+
+/** An endpoint whose provider routing does not know (yet): nothing is known to reach it. */
+const NO_REASONING_CONTROLS: ReasoningControls = { efforts: [], maxTokens: false };
 
 /** Whether routing can serve an endpoint now, and why not (`problem`: the credential's, for its owner and admins). */
 export interface EndpointAvailability {
@@ -450,6 +455,20 @@ export const createCatalogApi = (deps: {
     },
     /** One listing by id (`…:free` for the free one), serving or not, or null when unknown or retired (REST). */
     findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id, isAvailable),
+    /**
+     * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their
+     * providers' protocols); null when none takes it.
+     */
+    reasoningOf: (listing: ModelListing): ReasoningControls | null => {
+      const controls = listing.endpoints
+        .filter((e) => e.supportedParameters.includes('reasoning'))
+        .map((e) => {
+          const provider = deps.routing.provider(e.provider);
+          return provider ? adapterFor(provider.protocol).reasoning : NO_REASONING_CONTROLS;
+        });
+      if (controls.length === 0) return null;
+      return { efforts: REASONING_EFFORTS.filter((effort) => controls.every((c) => c.efforts.includes(effort))), maxTokens: controls.every((c) => c.maxTokens) };
+    },
     /** Whether routing can serve an endpoint now (see `availability`). */
     endpointAvailable: isAvailable,
     unavailableReason,

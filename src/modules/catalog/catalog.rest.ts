@@ -9,6 +9,7 @@ import { GatewayError } from '../../gateway/gatewayErrors.js';
 import { requirePrincipal, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Principal } from '../auth/principal.js';
+import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { usdDecimal } from '../ledger/money.js';
 import type { CatalogApi, EndpointDetail } from './catalog.api.js';
 import { contextLengthOf, type ModelListing, type ModelQuery, type ModelSort } from './modelListing.js';
@@ -25,9 +26,18 @@ const pricingJson = (prices: EndpointDoc['prices'] | null) => ({
   internal_reasoning: usdDecimal(prices?.reasoning ?? 0),
   input_cache_read: usdDecimal(prices?.cacheRead ?? 0),
   input_cache_write: usdDecimal(prices?.cacheWrite ?? 0),
+  // Conditional prices (long-context tiers, peak hours): an endpoint has one price.
+  overrides: [],
 });
 
-const modelJson = (m: ModelListing) => {
+/**
+ * OpenRouter's `reasoning` of a model: null unless an endpoint takes the parameter. Switchyard sets no reasoning
+ * defaults (it is off unless the request asks) and requires it of no model.
+ */
+const reasoningJson = (controls: ReasoningControls | null) =>
+  controls && { supported_efforts: controls.efforts, default_effort: null, default_enabled: false, supports_max_tokens: controls.maxTokens, mandatory: false };
+
+const modelJson = (m: ModelListing, reasoning: ReasoningControls | null) => {
   const top = m.endpoints[0]!;
   const supported = [...new Set(m.endpoints.flatMap((e) => e.supportedParameters))].sort();
   return {
@@ -50,6 +60,7 @@ const modelJson = (m: ModelListing) => {
     supported_parameters: supported,
     default_parameters: {},
     expiration_date: null,
+    reasoning: reasoningJson(reasoning),
     // Switchyard's addition: some endpoint can serve it now (credentials present, circuit breaker not open).
     available: m.available,
   };
@@ -62,7 +73,7 @@ const sendModelsRss = (res: ServerResponse, models: readonly ModelListing[], ori
   const items = [...models]
     .sort((a, b) => Date.parse(b.doc.createdAt) - Date.parse(a.doc.createdAt) || a.id.localeCompare(b.id))
     .map((m) => {
-      const json = modelJson(m);
+      const json = modelJson(m, null); // the feed shows no reasoning
       const link = `${origin}/api/v1/model/${m.id}`;
       const description = `${json.description} Context: ${json.context_length} tokens. Prompt: $${json.pricing.prompt}/token, completion: $${json.pricing.completion}/token.`;
       return [
@@ -157,7 +168,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     if (slash <= 0 || slash === id.length - 1) throw new GatewayError(404, 'not_found', `Model ${id} not found (a model id is author/slug)`, { model: id });
     const model = await loadModel(id.slice(0, slash), id.slice(slash + 1));
     if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
-    sendJson(res, 200, { ...modelJson(model), object: 'model', owned_by: model.doc._id.slice(0, model.doc._id.indexOf('/')) });
+    sendJson(res, 200, { ...modelJson(model, catalog.reasoningOf(model)), object: 'model', owned_by: model.doc._id.slice(0, model.doc._id.indexOf('/')) });
   };
 
   /** One endpoint as OpenRouter's endpoints API shows it, with Switchyard's additions. */
@@ -195,14 +206,18 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
       path: '/api/v1/models',
       handler: async ({ req, res, url }) => {
         const query = modelQueryOf(url);
-        const paged = url.searchParams.has('offset') || url.searchParams.has('limit');
         const offset = intParam(url, 'offset', 0, 0, 1_000_000);
         const limit = intParam(url, 'limit', 500, 1, 1000);
         const models = await catalog.listModels(query);
         const page = models.slice(offset, offset + limit);
         if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
-        const next = offset + limit < models.length ? `/api/v1/models?offset=${offset + limit}&limit=${limit}${query.includeUnavailable ? '&include_unavailable=true' : ''}` : null;
-        sendJson(res, 200, { data: page.map(modelJson), ...(paged && { total_count: models.length, links: { next } }) });
+        // The next page of the same list: the query's filters and sort kept.
+        const nextQuery = new URLSearchParams(url.searchParams);
+        nextQuery.set('offset', String(offset + limit));
+        nextQuery.set('limit', String(limit));
+        const next = offset + limit < models.length ? `/api/v1/models?${nextQuery}` : null;
+        // total_count and links on every answer: a list longer than the default page is never cut without a word.
+        sendJson(res, 200, { data: page.map((m) => modelJson(m, catalog.reasoningOf(m))), total_count: models.length, links: { next } });
       },
     },
     {
@@ -220,7 +235,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
       handler: async ({ res, params }) => {
         const model = await loadModel(params.author!, params.slug!);
         if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
-        sendJson(res, 200, { data: modelJson(model) });
+        sendJson(res, 200, { data: modelJson(model, catalog.reasoningOf(model)) });
       },
     },
     {

@@ -9,6 +9,8 @@ import { createStreamParser } from './stream.js';
 export const geminiAdapter: ProviderAdapter = {
   protocol: 'gemini',
   supportedParameters,
+  // max_tokens is the thinking budget and none turns thinking off; other efforts have no Gemini 2.5 equivalent.
+  reasoning: { efforts: ['none'], maxTokens: true },
   buildRequest,
   parseResponse,
   createStreamParser,

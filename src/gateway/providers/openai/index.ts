@@ -3,6 +3,7 @@
  * canonical shape is this protocol, so the mapping is mostly a filter: known fields out, upstream quirks in
  * (`reasoning_content`, DeepSeek cache counters, OpenRouter's numeric error codes).
  */
+import { REASONING_EFFORTS } from '../../types.js';
 import type { ProviderAdapter } from '../adapter.js';
 import { httpErrorMapper } from '../httpErrors.js';
 import { PROVIDER, readErrorBody } from './errors.js';
@@ -13,6 +14,8 @@ import { createStreamParser } from './stream.js';
 export const openaiAdapter: ProviderAdapter = {
   protocol: 'openai',
   supportedParameters,
+  // The effort goes up as `reasoning_effort` (max as xhigh); OpenAI's API has no reasoning budget.
+  reasoning: { efforts: REASONING_EFFORTS, maxTokens: false },
   buildRequest,
   parseResponse,
   createStreamParser,
