@@ -130,6 +130,24 @@ describe('API keys', () => {
     expect(all.body.data.apiKeys.edges).toContainEqual({ node: { id: key.id, status: 'REVOKED' } });
   });
 
+  it('an account holds at most 1,000 keys that are not revoked: the next is a CONFLICT until one is revoked', { timeout: 60_000 }, async () => {
+    const user = await openUser('Minty');
+    // Its first key, then 999 more.
+    const secrets: string[] = [];
+    for (let batch = 0; batch < 999; batch += 111) {
+      const results = await Promise.all(Array.from({ length: 111 }, (_, i) => h.gql(CREATE, { name: `k${batch + i}` }, user.key)));
+      for (const { body } of results) secrets.push(body.data.createApiKey.secret);
+    }
+    expect(secrets.filter((secret) => typeof secret === 'string')).toHaveLength(999);
+    const refused = (await h.gql(CREATE, { name: 'one too many' }, user.key)).body.data.createApiKey;
+    expect(refused).toEqual({ __typename: 'DomainError', code: 'CONFLICT', message: 'An account holds at most 1000 keys that are not revoked: revoke keys it no longer uses first' });
+    // A revoked key frees its place (disabled ones keep theirs: they can be enabled again).
+    const revoked = await h.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKey { status } } }`, { id: user.keyId }, user.key);
+    expect(revoked.body.data.revokeApiKey.status).toBe('REVOKED');
+    const again = (await h.gql(CREATE, { name: 'in its place' }, secrets[0])).body.data.createApiKey;
+    expect(again.__typename).toBe('CreatedApiKey');
+  });
+
   it('renames and sets or clears a spending limit', async () => {
     const user = await openUser('Donald');
     const rename = await h.gql(`mutation($id: ID!) { renameApiKey(id: $id, name: "prod") { ... on ApiKey { name } } }`, { id: user.keyId }, user.key);

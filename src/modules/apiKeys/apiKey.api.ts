@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { SwitchyardPubSub } from '../../core.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -18,6 +18,9 @@ import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js'
 import { appAuthorizationDecider, INVALID_CODE, type AppAuthorizationCommand } from './appAuth.decider.js';
 import { appAuthorizationStream, type CodeChallengeMethod } from './appAuth.events.js';
 import { generateApiKey } from './keyFormat.js';
+
+/** The most keys (of either kind) an account holds that are not revoked. */
+export const MAX_UNREVOKED_KEYS = 1_000;
 
 export interface NewApiKey {
   readonly accountId: string;
@@ -108,6 +111,10 @@ export const createApiKeysApi = (deps: {
     // A management key never calls a model, so a spending limit on it would mean nothing.
     if (kind === 'management' && input.limit !== null) throw new ValidationError('A management key cannot spend: create it without a limit');
     if (!deps.directory.account(input.accountId)) throw new NotFoundError('Account', input.accountId);
+    // Keys are records every process keeps in memory: an account cannot mint them without end (revoke some first).
+    if (deps.directory.unrevokedKeyCount(input.accountId) >= MAX_UNREVOKED_KEYS) {
+      throw new ConflictError(`An account holds at most ${MAX_UNREVOKED_KEYS} keys that are not revoked: revoke keys it no longer uses first`, { limit: MAX_UNREVOKED_KEYS });
+    }
     const { secret, hash, hint } = generateApiKey();
     const { state } = await writes.execute(
       apiKeyStream(keyId),

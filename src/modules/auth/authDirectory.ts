@@ -54,6 +54,8 @@ export interface AuthDirectory {
   watch(principal: Principal, onRefused: (error: UnauthenticatedError) => void): () => void;
   /** Whether the account has an inference key (one that can call GraphQL) that is neither revoked nor expired. */
   hasLiveKey(accountId: string, now?: number): boolean;
+  /** How many of the account's keys (of either kind) are not revoked. */
+  unrevokedKeyCount(accountId: string): number;
   /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
   /** How its subscription to the event log is doing (for /health). */
@@ -231,6 +233,12 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     key: (keyId) => keysById.get(keyId),
     hasLiveKey: (accountId, now = Date.now()) =>
       [...keysById.values()].some((k) => k.accountId === accountId && k.kind === 'inference' && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
+
+    unrevokedKeyCount: (accountId) => {
+      let count = 0;
+      for (const k of keysById.values()) if (k.accountId === accountId && k.status !== 'revoked') count += 1;
+      return count;
+    },
 
     waitFor: (target, timeoutMs) => follower.waitFor(target, timeoutMs),
     status: () => follower.status(),
