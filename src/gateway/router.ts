@@ -376,8 +376,11 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   // -------------------------------------------------------------------------------------------------------------
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
 
-  /** The request as this target takes it: with the conversation compressed for it, when it was (routePlan.ts). */
-  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => (target.messages === undefined ? request : extend(request, { messages: target.messages }));
+  /** The request as this target takes it: with the conversation compressed for it, and reasoning `:thinking` turned on (routePlan.ts). */
+  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => {
+    if (target.messages !== undefined) request = extend(request, { messages: target.messages });
+    return target.reasoning === undefined ? request : extend(request, { reasoning: target.reasoning });
+  };
 
   const callComplete = async (
     target: RouteTarget,

@@ -88,10 +88,11 @@ describe('the one model listing', () => {
     expect(ids({ freeVariants: 'merged', sort: 'top-weekly' })).toEqual(['a/cheap', 'a/dear']);
   });
 
-  it('finds one listing by id or variant id, and nothing for a retired model', () => {
-    expect(findListing(docs[0]!, 'a/dear:free', serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
-    expect(findListing(docs[0]!, 'a/dear:nitro', serving)?.id).toBe('a/dear');
-    expect(findListing(docs[3]!, 'a/gone', serving)).toBeNull();
+  it('finds a model’s listing or its :free one, and nothing for a retired model', () => {
+    expect(findListing(docs[0]!, true, serving)).toMatchObject({ id: 'a/dear:free', free: true });
+    expect(findListing(docs[0]!, true, serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
+    expect(findListing(docs[0]!, false, serving)?.id).toBe('a/dear');
+    expect(findListing(docs[3]!, false, serving)).toBeNull();
   });
 
   it('hides models none of whose endpoints can serve now, and lists them flagged when asked; serving endpoints come first', () => {
@@ -106,6 +107,6 @@ describe('the one model listing', () => {
     // Merged: only the endpoint that can serve is shown (the free one cannot).
     const merged = queryModels([docs[0]!], { freeVariants: 'merged', sort: 'id' }, none, (id) => id === 'a/dear@p');
     expect(merged.map((m) => [m.available, m.endpoints.map((e) => e.provider)])).toEqual([[true, ['p']]]);
-    expect(findListing(docs[1]!, 'a/cheap', down)).toMatchObject({ available: false, endpoints: [{ provider: 'p' }] });
+    expect(findListing(docs[1]!, false, down)).toMatchObject({ available: false, endpoints: [{ provider: 'p' }] });
   });
 });

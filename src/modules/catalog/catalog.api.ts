@@ -22,7 +22,8 @@ import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
-import { baseModelId, findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { parseModelId } from './modelId.js';
+import { findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
@@ -448,15 +449,24 @@ export const createCatalogApi = (deps: {
       const usage = USAGE_SORTS.includes(query.sort) ? await deps.weeklyModelUsage() : null;
       return queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable, (id) => usage?.get(id));
     },
-    /** One listing by id (`…:free` for the free one), serving or not, or null when unknown or retired (REST). */
-    findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id, isAvailable),
+    /**
+     * One listing by id (`…:free` for the free one; variant chains as routing reads them), serving or not, or null
+     * when unknown or retired, or the id's variants are refused (REST).
+     */
+    findListing: async (id: string): Promise<ModelListing | null> => {
+      const { base, free, problem } = parseModelId(id);
+      return problem === null ? findListing(await queries.model(base), free, isAvailable) : null;
+    },
     /** Whether routing can serve an endpoint now (see `availability`). */
     endpointAvailable: isAvailable,
     unavailableReason,
     /** Some active endpoint of the model can serve now (GraphQL Model.available). */
     modelAvailable: (doc: ModelDoc): boolean => !doc.retired && doc.endpoints.some((e) => e.status === 'active' && isAvailable(e.id)),
     /** A model's document by id or variant id, retired or not (GraphQL). */
-    model: async (id: string): Promise<ModelDoc | null> => queries.model(baseModelId(id)),
+    model: async (id: string): Promise<ModelDoc | null> => {
+      const { base, problem } = parseModelId(id);
+      return problem === null ? queries.model(base) : null;
+    },
     modelsByIds: (ids: readonly string[]) => queries.modelsByIds(ids),
     providers: () => queries.allProviders(),
     providersByIds: (ids: readonly string[]) => queries.providersByIds(ids),

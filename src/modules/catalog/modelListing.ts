@@ -136,14 +136,11 @@ export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: End
 };
 
 /**
- * One listing by id (`author/slug`, `…:free`; `:nitro`/`:floor` name the model), serving or not (its `available`
- * says), or null when the model is unknown or retired.
+ * One listing of a model, serving or not (its `available` says): its `…:free` one when `free` (the catalog variant;
+ * routing variants such as `:nitro` name the model), or null when the model is unknown or retired.
  */
-export const findListing = (doc: ModelDoc | null, requested: string, available: EndpointAvailable): ModelListing | null => {
+export const findListing = (doc: ModelDoc | null, free: boolean, available: EndpointAvailable): ModelListing | null => {
   if (!doc || doc.retired) return null;
-  const wanted = requested.endsWith(':free') ? requested : doc._id;
-  return listingsOf([doc], 'separate', available, true).find((m) => m.id === wanted) ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [], available: false };
+  const wanted = free ? `${doc._id}:free` : doc._id;
+  return listingsOf([doc], 'separate', available, true).find((m) => m.id === wanted) ?? { id: wanted, doc, free, endpoints: [], available: false };
 };
-
-/** The model a variant id names: `a/b:free` → `a/b`. */
-export const baseModelId = (id: string): string => id.replace(/:(free|nitro|floor)$/, '');

@@ -5,6 +5,7 @@ import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import { AUTO_MODEL_IDS } from '../catalog/autoRouter.events.js';
+import { parseModelId } from '../catalog/modelId.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { presetDecider, type PresetCommand, type PresetState } from './preset.decider.js';
 import { PRESET_SLUG, presetStream, type PresetConfig, type PresetEvent } from './preset.events.js';
@@ -55,8 +56,8 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
 
   /** Null when the account can route to the model (a catalog model, a variant of one, or the auto router). */
   const modelProblem = (model: string): string | null => {
-    const colon = model.lastIndexOf(':');
-    const base = colon === -1 ? model : model.slice(0, colon);
+    const { base, problem } = parseModelId(model);
+    if (problem !== null) return problem;
     if (AUTO_MODEL_IDS.includes(base)) return null;
     const known = deps.catalog.model(base);
     if (known?.retired) return `${model} is retired`;
