@@ -5,7 +5,7 @@
  */
 import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
-import { parseModelId } from '../modules/catalog/modelId.js';
+import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import type { Breakers } from './breaker.js';
@@ -93,7 +93,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
-  // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, unknown ids refused).
+  // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, aliases resolved, unknown ids refused).
   const groups: Group[] = [];
   const seen = new Set<string>();
   for (const requested of parsed.models) {
@@ -113,12 +113,11 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       }
       continue;
     }
-    const endpoints = catalog.endpoints(base);
-    const model = catalog.model(base);
-    if (endpoints.length === 0 && !model) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
+    const id = catalogModelId(catalog, base);
+    if (id === null) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
     if (seen.has(requested)) continue;
     seen.add(requested);
-    groups.push({ requested, base, free, sort, thinking, endpoints });
+    groups.push({ requested, base: id, free, sort, thinking, endpoints: catalog.endpoints(id) });
   }
 
   // Judged once per endpoint: the group's order and the order across groups both ask.

@@ -1,6 +1,7 @@
 /**
  * Model ids as OpenRouter clients write them, through the official `openai` SDK and real HTTP: chains of variant
- * suffixes (`x:free:nitro`), the deprecated `:thinking` and `:extended`, `:exacto`, and the refused ones.
+ * suffixes (`x:free:nitro`), the deprecated `:thinking` and `:extended`, `:exacto`, and the refused ones; the auto
+ * router's `openrouter/auto-beta`; and a version spelt with dashes for dots (`claude-3-5-sonnet`) or the reverse.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,13 @@ beforeAll(async () => {
   client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
   await h.fakeEndpoint({ protocol: 'openai', slug: 'paid', model: 'test/chain', prices: { prompt: 100, completion: 100 } });
   await h.fakeEndpoint({ protocol: 'openai', slug: 'gratis', model: 'test/chain', prices: FREE, variants: ['free'] });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'sonnet', model: 'test/claude-3.5-sonnet', prices: { prompt: 100, completion: 100 } });
+  // Exact ids win: both spellings exist.
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'dashed', model: 'test/pair-2-0', prices: { prompt: 100, completion: 100 } });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'dotted', model: 'test/pair-2.0', prices: { prompt: 100, completion: 100 } });
+  // Ambiguous: test/tri-1-2-3 could be either.
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'tri-a', model: 'test/tri-1.2-3', prices: { prompt: 100, completion: 100 } });
+  await h.fakeEndpoint({ protocol: 'openai', slug: 'tri-b', model: 'test/tri-1-2.3', prices: { prompt: 100, completion: 100 } });
   thinker = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'thinker', model: 'test/think', prices: { prompt: 100, completion: 100 }, maxOutput: 4_000 });
 });
 afterAll(async () => {
@@ -87,5 +95,39 @@ describe('variant suffix chains', () => {
     expect(await sent({ model: 'test/think:extended:thinking', reasoning: { max_tokens: 1_200 } })).toMatchObject({ thinking: { type: 'enabled', budget_tokens: 1_200 } });
     expect((await sent({ model: 'test/think:thinking', reasoning: { enabled: false } })).thinking).toBeUndefined();
     expect((await sent({ model: 'test/think:extended' })).thinking).toBeUndefined();
+  });
+});
+
+describe('aliases', () => {
+  it('openrouter/auto-beta is the auto router', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'openrouter/auto-beta',
+      messages: MESSAGES,
+      // @ts-expect-error OpenRouter's plugins are not in the SDK's types
+      plugins: [{ id: 'auto-router', allowed_models: ['test/claude-*'] }],
+    });
+    expect(completion.model).toBe('test/claude-3.5-sonnet');
+    expect(await record(completion.id)).toMatchObject({ model: 'test/claude-3.5-sonnet', router: expect.stringMatching(/^openrouter\/auto-beta/) });
+  });
+
+  it('a version spelt with dashes for dots (or the reverse) routes to the catalog model, variants and all', async () => {
+    const completion = await client.chat.completions.create({ model: 'test/claude-3-5-sonnet', messages: MESSAGES });
+    expect(completion.model).toBe('test/claude-3.5-sonnet');
+    expect(await record(completion.id)).toMatchObject({ model: 'test/claude-3.5-sonnet', provider_name: 'sonnet', switchyard: { requested_models: ['test/claude-3-5-sonnet'] } });
+    expect((await client.chat.completions.create({ model: 'test/claude-3-5-sonnet:nitro', messages: MESSAGES })).model).toBe('test/claude-3.5-sonnet');
+    // Exact ids win; two spellings that both exist resolve to neither.
+    expect(((await client.chat.completions.create({ model: 'test/pair-2-0', messages: MESSAGES })) as unknown as { provider: string }).provider).toBe('dashed');
+    expect(((await client.chat.completions.create({ model: 'test/pair-2.0', messages: MESSAGES })) as unknown as { provider: string }).provider).toBe('dotted');
+    expect((await refusal('test/tri-1-2-3')).message).toBe('test/tri-1-2-3 is not a valid model ID');
+  });
+
+  it('the single-model routes resolve it the same way', async () => {
+    const one = await fetch(`${h.url}/api/v1/model/test/claude-3-5-sonnet`);
+    expect(one.status).toBe(200);
+    expect(((await one.json()) as { data: { id: string } }).data.id).toBe('test/claude-3.5-sonnet');
+    const endpoints = (await (await fetch(`${h.url}/api/v1/models/test/claude-3-5-sonnet/endpoints`)).json()) as { data: { id: string; endpoints: { tag: string }[] } };
+    expect(endpoints.data).toMatchObject({ id: 'test/claude-3.5-sonnet', endpoints: [{ tag: 'sonnet' }] });
+    expect((await client.models.retrieve('test/claude-3-5-sonnet')).id).toBe('test/claude-3.5-sonnet');
+    expect((await fetch(`${h.url}/api/v1/model/test/tri-1-2-3`)).status).toBe(404);
   });
 });

@@ -22,7 +22,7 @@ import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
-import { parseModelId } from './modelId.js';
+import { parseModelId, versionSpellings } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
@@ -450,12 +450,16 @@ export const createCatalogApi = (deps: {
       return queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable, (id) => usage?.get(id));
     },
     /**
-     * One listing by id (`…:free` for the free one; variant chains as routing reads them), serving or not, or null
-     * when unknown or retired, or the id's variants are refused (REST).
+     * One listing by id (`…:free` for the free one; variant chains as routing reads them; another spelling of a
+     * version as routing resolves it), serving or not, or null when unknown or retired, or the variants are refused (REST).
      */
     findListing: async (id: string): Promise<ModelListing | null> => {
       const { base, free, problem } = parseModelId(id);
-      return problem === null ? findListing(await queries.model(base), free, isAvailable) : null;
+      if (problem !== null) return null;
+      const exact = await queries.model(base);
+      if (exact) return findListing(exact, free, isAvailable);
+      const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
+      return spelt.length === 1 ? findListing(spelt[0]!, free, isAvailable) : null;
     },
     /** Whether routing can serve an endpoint now (see `availability`). */
     endpointAvailable: isAvailable,

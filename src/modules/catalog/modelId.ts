@@ -1,7 +1,8 @@
 /**
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
- * (`x:free:nitro`). Pure.
+ * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
  */
+import type { Catalog } from './catalog.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then the rest is unset). */
 export interface ParsedModelId {
@@ -69,3 +70,50 @@ export const parseModelId = (id: string): ParsedModelId => {
   }
   return { base, free, sort, thinking, problem: null };
 };
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const DASH = 45;
+const DOT = 46;
+/** More version separators than this and no other spelling is tried (2^4 - 1 = 15 lookups at most). */
+const MAX_FLIPS = 4;
+
+/**
+ * The other spellings of a model id's version: each separator between two digits in the slug flipped between `-` and
+ * `.`, alone or with the others (`anthropic/claude-3-5-sonnet` → `anthropic/claude-3.5-sonnet`;
+ * `meta/llama-3-1-8b` → `meta/llama-3.1-8b`, `meta/llama-3-1.8b`, `meta/llama-3.1.8b`).
+ */
+export const versionSpellings = (id: string): string[] => {
+  const flips: number[] = [];
+  for (let i = id.indexOf('/') + 2; i < id.length - 1; i++) {
+    const c = id.charCodeAt(i);
+    if ((c === DASH || c === DOT) && isDigit(id.charCodeAt(i - 1)) && isDigit(id.charCodeAt(i + 1))) flips.push(i);
+  }
+  if (flips.length === 0 || flips.length > MAX_FLIPS) return [];
+  const spellings: string[] = [];
+  for (let mask = 1; mask < 1 << flips.length; mask++) {
+    const chars = id.split('');
+    flips.forEach((at, bit) => {
+      if (mask & (1 << bit)) chars[at] = id.charCodeAt(at) === DASH ? '.' : '-';
+    });
+    spellings.push(chars.join(''));
+  }
+  return spellings;
+};
+
+/**
+ * The catalog id an id the catalog does not hold is another spelling of, when exactly one spelling `exists`; null
+ * when none does or several do (ambiguous: not guessed). Callers ask only after the exact id missed: it always wins.
+ */
+export const resolveVersionAlias = (id: string, exists: (id: string) => boolean): string | null => {
+  const found = versionSpellings(id).filter(exists);
+  return found.length === 1 ? found[0]! : null;
+};
+
+const inCatalog = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string) => catalog.model(id) !== undefined || catalog.endpoints(id).length > 0;
+
+/**
+ * The id routing serves a requested base id (no variants) as: itself when the in-memory catalog holds it, else the one
+ * other spelling of its version the catalog holds, else null.
+ */
+export const catalogModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string): string | null =>
+  inCatalog(catalog, id) ? id : resolveVersionAlias(id, (other) => inCatalog(catalog, other));
