@@ -23,7 +23,7 @@ import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
 import { parseModelId, versionSpellings } from './modelId.js';
-import { findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
@@ -249,6 +249,11 @@ export const createCatalogApi = (deps: {
     return { available: true, reason: null, problem: null };
   };
   const isAvailable = (id: string) => availability(id).available;
+  /** For the listing: an open breaker is a passing outage (the model stays listed), a missing credential is not. */
+  const serves: EndpointServes = (id) => {
+    const { available, reason } = availability(id);
+    return available ? 'now' : reason === 'circuit_open' ? 'later' : 'never';
+  };
   /** Why an endpoint is unavailable as `viewer` may read it: a credential's problem names a variable or a key. */
   const unavailableReason = (id: string, viewer: Principal | null): string | null => {
     const { reason, problem } = availability(id);
@@ -447,7 +452,7 @@ export const createCatalogApi = (deps: {
     /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
     listModels: async (query: ModelQuery): Promise<ModelListing[]> => {
       const usage = USAGE_SORTS.includes(query.sort) ? await deps.weeklyModelUsage() : null;
-      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable, (id) => usage?.get(id));
+      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, serves, (id) => usage?.get(id));
     },
     /**
      * One listing by id (`…:free` for the free one; variant chains as routing reads them; another spelling of a
@@ -457,9 +462,9 @@ export const createCatalogApi = (deps: {
       const { base, free, problem } = parseModelId(id);
       if (problem !== null) return null;
       const exact = await queries.model(base);
-      if (exact) return findListing(exact, free, isAvailable);
+      if (exact) return findListing(exact, free, serves);
       const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
-      return spelt.length === 1 ? findListing(spelt[0]!, free, isAvailable) : null;
+      return spelt.length === 1 ? findListing(spelt[0]!, free, serves) : null;
     },
     /** Whether routing can serve an endpoint now (see `availability`). */
     endpointAvailable: isAvailable,
