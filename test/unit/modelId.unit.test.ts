@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { resolveVersionAlias, versionSpellings } from '../../src/modules/catalog/modelId.js';
+import { parseModelId, resolveVersionAlias, versionSpellings } from '../../src/modules/catalog/modelId.js';
+
+describe('a chain of variant suffixes', () => {
+  it('refuses an unknown variant by name, whatever text it is', () => {
+    expect(parseModelId('a/b:constructor').problem).toBe('The :constructor variant of a/b is not supported (supported: :free, :nitro, :floor, :exacto, :thinking, :extended)');
+    expect(parseModelId('a/b:__proto__').problem).toContain('The :__proto__ variant of a/b is not supported (supported:');
+  });
+});
 
 describe('another spelling of a model id’s version', () => {
   it('flips each separator between two digits in the slug, alone or with the others', () => {

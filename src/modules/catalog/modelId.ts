@@ -4,7 +4,7 @@
  */
 import type { Catalog } from './catalog.js';
 
-/** What a chain of variant suffixes asks for. `problem`: why the id is refused (then the rest is unset). */
+/** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
 export interface ParsedModelId {
   /** The id before the first `:`. */
   readonly base: string;
@@ -17,10 +17,11 @@ export interface ParsedModelId {
   readonly problem: string | null;
 }
 
-const REFUSED: Readonly<Record<string, string>> = {
-  online: 'Switchyard has no web search (nor the web plugin that replaced :online)',
-  batch: 'Switchyard has no Batch API',
-};
+/** A Map, not an object: the variant is the caller's text (`:constructor` must not find Object's). */
+const REFUSED: ReadonlyMap<string, string> = new Map([
+  ['online', 'Switchyard has no web search (nor the web plugin that replaced :online)'],
+  ['batch', 'Switchyard has no Batch API'],
+]);
 const SUPPORTED = ':free, :nitro, :floor, :exacto, :thinking, :extended';
 
 /**
@@ -63,7 +64,7 @@ export const parseModelId = (id: string): ParsedModelId => {
       case '':
         return { base, free, sort, thinking, problem: `${id} is not a valid model ID` };
       default: {
-        const why = REFUSED[variant];
+        const why = REFUSED.get(variant);
         return { base, free, sort, thinking, problem: `The :${variant} variant of ${base} is not supported (${why ? `${why}; ` : ''}supported: ${SUPPORTED})` };
       }
     }
