@@ -87,9 +87,12 @@ export const versionSpellings = (id: string): string[] => {
   const flips: number[] = [];
   for (let i = id.indexOf('/') + 2; i < id.length - 1; i++) {
     const c = id.charCodeAt(i);
-    if ((c === DASH || c === DOT) && isDigit(id.charCodeAt(i - 1)) && isDigit(id.charCodeAt(i + 1))) flips.push(i);
+    if ((c === DASH || c === DOT) && isDigit(id.charCodeAt(i - 1)) && isDigit(id.charCodeAt(i + 1))) {
+      if (flips.length === MAX_FLIPS) return [];
+      flips.push(i);
+    }
   }
-  if (flips.length === 0 || flips.length > MAX_FLIPS) return [];
+  if (flips.length === 0) return [];
   const spellings: string[] = [];
   for (let mask = 1; mask < 1 << flips.length; mask++) {
     const chars = id.split('');
