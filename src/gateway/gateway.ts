@@ -27,6 +27,7 @@ import type { Principal } from '../modules/auth/principal.js';
 import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
+import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
 import type { ApiType, AppAttribution, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
@@ -261,7 +262,8 @@ export const createGateway = (deps: {
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
     for (const requested of parsed.models) {
-      const model = catalog.model(requested.split(':')[0]!);
+      const id = catalogModelId(catalog, parseModelId(requested).base);
+      const model = id === null ? undefined : catalog.model(id);
       if (model && !model.spec.outputModalities.includes('text')) {
         throw invalidRequest(`${requested} does not produce text (its output is ${model.spec.outputModalities.join(', ')}); call /api/v1/embeddings for embeddings`, { param: 'model', model: requested });
       }

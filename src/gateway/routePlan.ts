@@ -5,12 +5,13 @@
  */
 import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import type { Breakers } from './breaker.js';
 import { messageTokens, type Cutoffs, type ParsedChat, type ProviderPreferences, type SortBy } from './chatRequest.js';
 import { ANTHROPIC_MAX_MESSAGES, compressionApplies, middleOut } from './contextCompression.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage, ReasoningConfig } from './types.js';
 import { GatewayError, invalidRequest } from './gatewayErrors.js';
 import type { EndpointStats, EndpointStatsView } from './routeStats.js';
 
@@ -18,12 +19,16 @@ export interface RouteTarget {
   readonly endpoint: EndpointEntry;
   /** The model id reported to the client and billed: the base id, or `…:free` for the free variant. */
   readonly model: string;
+  /** The id the client asked for that this target serves (with its variant suffixes; the auto router's id for its picks). */
+  readonly requested: string;
   readonly free: boolean;
   /** Output tokens this target may produce: `max_tokens`, else what the endpoint and the context allow. */
   readonly maxOutput: number;
   readonly apiKey: string | null;
   /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
   readonly messages?: ChatMessage[];
+  /** Reasoning turned on by `:thinking` when the request set none; absent, the request's own. */
+  readonly reasoning?: ReasoningConfig;
 }
 
 export interface RoutePlan {
@@ -32,24 +37,20 @@ export interface RoutePlan {
   readonly router: string | null;
 }
 
-const VARIANTS = new Set(['free', 'nitro', 'floor']);
-
 type Stage = 'input' | 'variant' | 'provider' | 'data_policy' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
 
 interface Group {
   readonly requested: string;
   readonly base: string;
-  readonly variant: string | null;
+  /** What the requested id's variant suffixes ask for (none for the auto router's picks). */
+  readonly free: boolean;
+  readonly sort: SortBy | null;
+  readonly thinking: boolean;
   readonly endpoints: readonly EndpointEntry[];
 }
 
-const splitVariant = (id: string): { base: string; variant: string | null } => {
-  const colon = id.lastIndexOf(':');
-  if (colon === -1) return { base: id, variant: null };
-  const variant = id.slice(colon + 1);
-  if (!VARIANTS.has(variant)) throw invalidRequest(`The :${variant} variant of ${id.slice(0, colon)} is not supported (supported: :free, :nitro, :floor)`, { param: 'model' });
-  return { base: id.slice(0, colon), variant };
-};
+/** `:thinking`'s reasoning: on, at the default effort, as `reasoning: { enabled: true }` asks. */
+const THINKING: ReasoningConfig = { enabled: true };
 
 const priceScore = (e: EndpointEntry) => e.prices.prompt + e.prices.completion;
 
@@ -92,11 +93,12 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
-  // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, unknown ids refused).
+  // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, aliases resolved, unknown ids refused).
   const groups: Group[] = [];
   const seen = new Set<string>();
   for (const requested of parsed.models) {
-    const { base, variant } = splitVariant(requested);
+    const { base, free, sort, thinking, problem } = parseModelId(requested);
+    if (problem !== null) throw invalidRequest(problem, { param: 'model', model: requested });
     if (AUTO_MODEL_IDS.includes(base)) {
       const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen });
       if (pick.models.length === 0) {
@@ -107,16 +109,15 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       for (const modelId of pick.models) {
         if (seen.has(modelId)) continue;
         seen.add(modelId);
-        groups.push({ requested, base: modelId, variant: null, endpoints: catalog.endpoints(modelId) });
+        groups.push({ requested, base: modelId, free: false, sort: null, thinking: false, endpoints: catalog.endpoints(modelId) });
       }
       continue;
     }
-    const endpoints = catalog.endpoints(base);
-    const model = catalog.model(base);
-    if (endpoints.length === 0 && !model) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
+    const id = catalogModelId(catalog, base);
+    if (id === null) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
     if (seen.has(requested)) continue;
     seen.add(requested);
-    groups.push({ requested, base, variant, endpoints });
+    groups.push({ requested, base: id, free, sort, thinking, endpoints: catalog.endpoints(id) });
   }
 
   // Judged once per endpoint: the group's order and the order across groups both ask.
@@ -136,7 +137,6 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
 
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
-  const sortBy = (variant: string | null): SortBy | null => (variant === 'nitro' ? 'throughput' : variant === 'floor' ? 'price' : (prefs?.sort?.by ?? null));
   const filtered: { group: Group; endpoints: EndpointEntry[] }[] = [];
   // What the messages carry beyond text and images: a model must list it among its input modalities, and the
   // endpoint's protocol must have a way to send it (Anthropic's Messages API has no audio).
@@ -150,7 +150,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
         (e) => lacking(e).length === 0,
         () => `${group.base} does not take ${[...new Set(group.endpoints.flatMap(lacking))].map((m) => (m === 'file' ? 'file (PDF) parts' : 'input_audio parts')).join(' or ')} as input`,
       ],
-      ['variant', (e) => (group.variant === 'free' ? e.free : !e.free), () => (group.variant === 'free' ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
+      ['variant', (e) => (group.free ? e.free : !e.free), () => (group.free ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
       [
         'provider',
         (e) =>
@@ -207,7 +207,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     if (endpoints.length === 0) continue;
     // Tools are best-effort without require_parameters: prefer endpoints that support them when some do.
     if (parsed.needs.tools && endpoints.some((e) => e.supportedParameters.has('tools'))) endpoints = endpoints.filter((e) => e.supportedParameters.has('tools'));
-    sortEndpoints(endpoints, sortBy(group.variant), stats);
+    sortEndpoints(endpoints, group.sort ?? prefs?.sort?.by ?? null, stats);
     if (prefs?.order) {
       const order = prefs.order;
       const rank = (e: EndpointEntry) => {
@@ -281,11 +281,13 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     if (fit) {
       const target: RouteTarget = {
         endpoint,
-        model: group.variant === 'free' ? `${group.base}:free` : group.base,
+        model: group.free ? `${group.base}:free` : group.base,
+        requested: group.requested,
         free: endpoint.free,
         maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
         apiKey: endpoint.provider.auth().secret,
         ...(fit.messages && { messages: fit.messages }),
+        ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
       };
       if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), target]);
       else targets.push(target);

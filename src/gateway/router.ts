@@ -408,9 +408,15 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   // -------------------------------------------------------------------------------------------------------------
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
 
-  /** The request as this target takes it: with the conversation compressed for it, when it was (routePlan.ts). */
-  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest =>
-    withSupportedParameters(target.messages === undefined ? request : extend(request, { messages: target.messages }), target.endpoint.supportedParameters);
+  /**
+   * The request as this target takes it: with the conversation compressed for it, reasoning `:thinking` turned on
+   * (routePlan.ts), and without the parameters the endpoint does not list.
+   */
+  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => {
+    if (target.messages !== undefined) request = extend(request, { messages: target.messages });
+    if (target.reasoning !== undefined) request = extend(request, { reasoning: target.reasoning });
+    return withSupportedParameters(request, target.endpoint.supportedParameters);
+  };
 
   const callComplete = async (
     target: RouteTarget,

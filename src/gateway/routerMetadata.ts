@@ -6,6 +6,7 @@
  * chunk. Any value but `enabled` (case ignored) means off, as on OpenRouter.
  */
 import type { IncomingMessage } from 'node:http';
+import { parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationOutcome, PreparedGeneration } from './gateway.js';
 
 export const wantsRouterMetadata = (req: IncomingMessage): boolean => {
@@ -18,8 +19,7 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
   const requested = input.parsed.models[0]!;
   const last = outcome.attempts.at(-1);
   const selected = last && last.error === null ? last.target : null;
-  const strategy =
-    plan.router !== null ? 'auto' : selected && selected.model !== requested.split(':')[0] && selected.model !== requested ? 'fallback' : requested.endsWith(':free') ? 'free' : 'direct';
+  const strategy = plan.router !== null ? 'auto' : selected && selected.requested !== requested ? 'fallback' : parseModelId(requested).free ? 'free' : 'direct';
   const pipeline = [
     ...(plan.targets.some((t) => t.messages !== undefined)
       ? [{ type: 'context-compression', engine: 'middle-out', applied_to: plan.targets.filter((t) => t.messages !== undefined).map((t) => t.endpoint.id), selected: selected?.messages !== undefined }]

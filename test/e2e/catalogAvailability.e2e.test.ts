@@ -1,8 +1,10 @@
 /**
  * Availability in the catalog over real HTTP: a model whose only provider has no credential is hidden from
  * /api/v1/models (listed, flagged, with include_unavailable) and comes back when a provider with a key serves it; an
- * endpoint whose circuit breaker a failing fake upstream opened is unavailable, and recovers after the cooldown.
+ * endpoint whose circuit breaker a failing fake upstream opened is unavailable but its model stays listed (the
+ * official `openai` SDK's models.list included), and it recovers after the cooldown.
  */
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
@@ -11,6 +13,7 @@ import { startGatewayHarness, type Account, type GatewayHarness } from '../suppo
 let h: GatewayHarness;
 let user: Account;
 let flaky: FakeProvider;
+let outage: FakeProvider;
 const COOLDOWN_MS = 1_500;
 const PRICES = { prompt: 100, completion: 100 };
 
@@ -44,6 +47,7 @@ beforeAll(async () => {
   );
   expect(published.body.data.publishEndpoint).toEqual({ id: 'keyless/locked@keyless' });
   flaky = await h.fakeEndpoint({ protocol: 'openai', slug: 'flaky', model: 'test/flaky', prices: PRICES });
+  outage = await h.fakeEndpoint({ protocol: 'openai', slug: 'outage', model: 'test/outage', prices: PRICES });
 });
 afterAll(async () => {
   await h.stop();
@@ -101,7 +105,8 @@ describe('an endpoint whose circuit breaker is open', () => {
     expect(await ids()).toContain('test/flaky');
     flaky.setDefault({ status: 500 });
     for (let i = 0; i < 2; i++) expect((await h.chat(user.key, { model: 'test/flaky', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(502);
-    expect(await ids()).not.toContain('test/flaky');
+    // Listed still, flagged: the outage passes.
+    expect(await listed()).toContainEqual(expect.objectContaining({ id: 'test/flaky', available: false }));
     expect(await listed('?include_unavailable=true')).toContainEqual(expect.objectContaining({ id: 'test/flaky', available: false }));
     const res = await fetch(`${h.url}/api/v1/models/test/flaky/endpoints`);
     const [endpoint] = ((await res.json()) as { data: { endpoints: Record<string, unknown>[] } }).data.endpoints;
@@ -116,5 +121,29 @@ describe('an endpoint whose circuit breaker is open', () => {
     expect((await h.chat(user.key, { model: 'test/flaky', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
     const after = await h.gql(`{ model(id: "test/flaky") { available endpoints { available circuitBreaker } } }`);
     expect(after.body.data.model).toEqual({ available: true, endpoints: [{ available: true, circuitBreaker: 'closed' }] });
+  });
+});
+
+describe('a model whose only endpoint is down for now', () => {
+  it('stays in the openai SDK’s models.list, GraphQL models and the count while its breaker is open, flagged unavailable', async () => {
+    const client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+    const sdkModels = async () => {
+      const models: (OpenAI.Model & { available?: boolean })[] = [];
+      for await (const model of client.models.list()) models.push(model);
+      return models;
+    };
+    const count = async () => ((await (await fetch(`${h.url}/api/v1/models/count`)).json()) as { data: { count: number } }).data.count;
+    expect(await sdkModels()).toContainEqual(expect.objectContaining({ id: 'test/outage', available: true }));
+    const before = await count();
+
+    outage.setDefault({ status: 500 });
+    for (let i = 0; i < 2; i++) expect((await h.chat(user.key, { model: 'test/outage', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(502);
+
+    expect(await sdkModels()).toContainEqual(expect.objectContaining({ id: 'test/outage', available: false }));
+    expect(await count()).toBe(before);
+    const { body } = await h.gql(`{ models(first: 200) { edges { node { id available } } } }`);
+    expect(body.data.models.edges.map((e: { node: ListedModel }) => e.node)).toContainEqual({ id: 'test/outage', available: false });
+    const endpoints = (await (await fetch(`${h.url}/api/v1/models/test/outage/endpoints`)).json()) as { data: { endpoints: Record<string, unknown>[] } };
+    expect(endpoints.data.endpoints).toEqual([expect.objectContaining({ status: -1, available: false, circuit_breaker: 'open' })]);
   });
 });

@@ -78,6 +78,15 @@ describe('sorting by the stats the generations feed', () => {
     expect(await servedBy({ model: 'test/speed:floor' })).toBe('slow');
   });
 
+  it('in a chain of variants the last sort variant wins; :exacto is the default order (no tool-calling signal here)', async () => {
+    expect(await servedBy({ model: 'test/speed:floor:nitro' })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed:nitro:floor' })).toBe('slow');
+    expect(await servedBy({ model: 'test/speed:nitro:extended' })).toBe('fast');
+    expect(await servedBy({ model: 'test/speed:nitro:exacto' })).toBe('slow');
+    // The default order is the request's own sort, when it has one.
+    expect(await servedBy({ model: 'test/speed:floor:exacto', provider: { sort: 'throughput' } })).toBe('fast');
+  });
+
   it('provider.sort latency picks the quicker first token', async () => {
     expect(await servedBy({ model: 'test/speed', provider: { sort: 'latency' } })).toBe('fast');
     expect(await servedBy({ model: 'test/speed', provider: { sort: { by: 'throughput', partition: 'none' } } })).toBe('fast');

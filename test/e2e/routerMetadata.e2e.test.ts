@@ -78,6 +78,12 @@ describe('router metadata', () => {
     expect(viaBackup.endpoints.available.find((e) => e.selected)!.model).toBe('rm/backup');
   });
 
+  it('names a requested variant chain as asked and its route as direct, not a fallback to the bare model', async () => {
+    const completion = await client.chat.completions.create({ model: 'rm/chat:nitro:floor', messages: [{ role: 'user', content: 'hi' }] }, { headers: ON });
+    expect(completion.model).toBe('rm/chat');
+    expect(metadataOf(completion)).toMatchObject({ requested: 'rm/chat:nitro:floor', strategy: 'direct' });
+  });
+
   it('rides on a stream’s final usage chunk only, and names the pipeline stages that changed the call', async () => {
     const long = Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `${i} ${'x'.repeat(400)}` }));
     const res = await h.chat(user.key, { model: 'rm/chat', messages: long, stream: true, plugins: [{ id: 'context-compression' }] }, ON);

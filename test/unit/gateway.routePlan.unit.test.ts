@@ -108,6 +108,19 @@ describe('planRoute', () => {
     expect(slugs({ model: 'a/chat:floor' }, { stats })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
   });
 
+  it('reads a chain of variant suffixes: one catalog variant, the last sort variant, :thinking per model', () => {
+    const stats = statsOf({ 'a/chat@dear': { throughputP50: 200 }, 'a/chat@mid': { throughputP50: 100 }, 'a/chat@cheap': { throughputP50: 10 } });
+    expect(slugs({ model: 'a/chat:free:nitro' }, { stats })).toEqual(['a/chat:free@gratis']);
+    expect(slugs({ model: 'a/chat:floor:nitro' }, { stats })).toEqual(['a/chat@dear', 'a/chat@mid', 'a/chat@cheap']);
+    expect(slugs({ model: 'a/chat:nitro:exacto' }, { stats })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    expect(plan({ model: 'a/chat:free:nitro' }).targets.map((t) => t.requested)).toEqual(['a/chat:free:nitro']);
+    // :thinking sets reasoning on the targets of its own model only, and never over the request's.
+    const thinking = plan({ model: 'b/other:thinking', models: ['a/chat:extended'] }).targets;
+    expect(thinking.map((t) => t.reasoning)).toEqual([{ enabled: true }, undefined, undefined, undefined]);
+    expect(plan({ model: 'b/other:thinking', reasoning: { effort: 'low' } }).targets[0]!.reasoning).toBeUndefined();
+    expect(failure({ model: 'a/chat:free:free' })).toMatchObject({ status: 400, message: 'a/chat:free:free names more than one catalog variant (at most one: :free)', metadata: { model: 'a/chat:free:free' } });
+  });
+
   it('performance thresholds put endpoints whose last 5 minutes miss them last, across models, and drop none', () => {
     const at = (p50: number, p90: number) => ({ p50, p75: p50, p90, p99: p90 });
     const stats = statsOf({

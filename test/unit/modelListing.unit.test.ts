@@ -42,7 +42,7 @@ const docs = [
   model('a/gone', [endpoint('p', 'a/gone', 1)], { retired: true }),
 ];
 const none = () => undefined;
-const serving = () => true;
+const serving = () => 'now' as const;
 const ids = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none, serving).map((m) => m.id);
 
 describe('the one model listing', () => {
@@ -88,24 +88,35 @@ describe('the one model listing', () => {
     expect(ids({ freeVariants: 'merged', sort: 'top-weekly' })).toEqual(['a/cheap', 'a/dear']);
   });
 
-  it('finds one listing by id or variant id, and nothing for a retired model', () => {
-    expect(findListing(docs[0]!, 'a/dear:free', serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
-    expect(findListing(docs[0]!, 'a/dear:nitro', serving)?.id).toBe('a/dear');
-    expect(findListing(docs[3]!, 'a/gone', serving)).toBeNull();
+  it('finds a model’s listing or its :free one, and nothing for a retired model', () => {
+    expect(findListing(docs[0]!, true, serving)).toMatchObject({ id: 'a/dear:free', free: true });
+    expect(findListing(docs[0]!, true, serving)?.endpoints.map((e) => e.provider)).toEqual(['f']);
+    expect(findListing(docs[0]!, false, serving)?.id).toBe('a/dear');
+    expect(findListing(docs[3]!, false, serving)).toBeNull();
   });
 
-  it('hides models none of whose endpoints can serve now, and lists them flagged when asked; serving endpoints come first', () => {
-    const down = (id: string) => id !== 'a/dear@p' && id !== 'a/cheap@p';
-    const listed = (includeUnavailable: boolean) => queryModels(docs, { freeVariants: 'separate', sort: 'id', includeUnavailable }, none, down).map((m) => [m.id, m.available, m.endpoints.map((e) => e.provider)]);
+  it('hides models none of whose endpoints can ever serve as configured, and lists them flagged when asked; serving endpoints come first', () => {
+    const keyless = (id: string) => (id === 'a/dear@p' || id === 'a/cheap@p' ? 'never' : 'now');
+    const listed = (includeUnavailable: boolean) => queryModels(docs, { freeVariants: 'separate', sort: 'id', includeUnavailable }, none, keyless).map((m) => [m.id, m.available, m.endpoints.map((e) => e.provider)]);
     expect(listed(false)).toEqual([['a/dear:free', true, ['f']]]);
     expect(listed(true)).toEqual([
       ['a/cheap', false, ['p']],
       ['a/dear', false, ['p']],
       ['a/dear:free', true, ['f']],
     ]);
-    // Merged: only the endpoint that can serve is shown (the free one cannot).
-    const merged = queryModels([docs[0]!], { freeVariants: 'merged', sort: 'id' }, none, (id) => id === 'a/dear@p');
+    // Merged: only the endpoint that can serve is shown (the free one never can).
+    const merged = queryModels([docs[0]!], { freeVariants: 'merged', sort: 'id' }, none, (id) => (id === 'a/dear@p' ? 'now' : 'never'));
     expect(merged.map((m) => [m.available, m.endpoints.map((e) => e.provider)])).toEqual([[true, ['p']]]);
-    expect(findListing(docs[1]!, 'a/cheap', down)).toMatchObject({ available: false, endpoints: [{ provider: 'p' }] });
+    expect(findListing(docs[1]!, false, keyless)).toMatchObject({ available: false, endpoints: [{ provider: 'p' }] });
+  });
+
+  it('keeps listing a model whose endpoints are only down for now (circuit breaker open), flagged unavailable, after those serving', () => {
+    const state = { 'a/cheap@p': 'later', 'a/dear@p': 'later', 'a/dear@f': 'now' } as const;
+    const serves = (id: string) => state[id as keyof typeof state] ?? 'never';
+    const listed = queryModels(docs, { freeVariants: 'merged', sort: 'id' }, none, serves).map((m) => [m.id, m.available, m.endpoints.map((e) => e.provider)]);
+    expect(listed).toEqual([
+      ['a/cheap', false, ['p']],
+      ['a/dear', true, ['f', 'p']],
+    ]);
   });
 });

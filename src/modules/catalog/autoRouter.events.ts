@@ -1,7 +1,7 @@
 /**
- * The `autorouter-rules` stream: the admin-defined rules of the `auto` model (`switchyard/auto`, alias
- * `openrouter/auto`). Rules are tried in order; the first whose conditions match the request picks the candidate
- * models. Set as a whole (each event replaces the previous rules).
+ * The `autorouter-rules` stream: the admin-defined rules of the `auto` model (`switchyard/auto`, aliases
+ * `openrouter/auto` and `openrouter/auto-beta`). Rules are tried in order; the first whose conditions match the
+ * request picks the candidate models. Set as a whole (each event replaces the previous rules).
  */
 
 export const TASK_TYPES = ['code', 'math', 'translation', 'summarization', 'extraction', 'creative', 'chat'] as const;
@@ -32,4 +32,4 @@ export type AutoRouterRulesSet = { readonly type: 'AutoRouterRulesSet'; readonly
 export type AutoRouterEvent = AutoRouterRulesSet;
 
 export const AUTO_ROUTER_STREAM = 'autorouter-rules';
-export const AUTO_MODEL_IDS: readonly string[] = ['switchyard/auto', 'openrouter/auto', 'auto'];
+export const AUTO_MODEL_IDS: readonly string[] = ['switchyard/auto', 'openrouter/auto', 'openrouter/auto-beta', 'auto'];

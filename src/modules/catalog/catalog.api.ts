@@ -24,7 +24,8 @@ import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
-import { baseModelId, findListing, queryModels, USAGE_SORTS, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
+import { parseModelId, versionSpellings } from './modelId.js';
+import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
@@ -253,6 +254,11 @@ export const createCatalogApi = (deps: {
     return { available: true, reason: null, problem: null };
   };
   const isAvailable = (id: string) => availability(id).available;
+  /** For the listing: an open breaker is a passing outage (the model stays listed), a missing credential is not. */
+  const serves: EndpointServes = (id) => {
+    const { available, reason } = availability(id);
+    return available ? 'now' : reason === 'circuit_open' ? 'later' : 'never';
+  };
   /** Why an endpoint is unavailable as `viewer` may read it: a credential's problem names a variable or a key. */
   const unavailableReason = (id: string, viewer: Principal | null): string | null => {
     const { reason, problem } = availability(id);
@@ -451,10 +457,20 @@ export const createCatalogApi = (deps: {
     /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
     listModels: async (query: ModelQuery): Promise<ModelListing[]> => {
       const usage = USAGE_SORTS.includes(query.sort) ? await deps.weeklyModelUsage() : null;
-      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, isAvailable, (id) => usage?.get(id));
+      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, serves, (id) => usage?.get(id));
     },
-    /** One listing by id (`…:free` for the free one), serving or not, or null when unknown or retired (REST). */
-    findListing: async (id: string): Promise<ModelListing | null> => findListing(await queries.model(baseModelId(id)), id, isAvailable),
+    /**
+     * One listing by id (`…:free` for the free one; variant chains as routing reads them; another spelling of a
+     * version as routing resolves it), serving or not, or null when unknown or retired, or the variants are refused (REST).
+     */
+    findListing: async (id: string): Promise<ModelListing | null> => {
+      const { base, free, problem } = parseModelId(id);
+      if (problem !== null) return null;
+      const exact = await queries.model(base);
+      if (exact) return findListing(exact, free, serves);
+      const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
+      return spelt.length === 1 ? findListing(spelt[0]!, free, serves) : null;
+    },
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their
      * providers' protocols); null when none takes it.
@@ -475,7 +491,10 @@ export const createCatalogApi = (deps: {
     /** Some active endpoint of the model can serve now (GraphQL Model.available). */
     modelAvailable: (doc: ModelDoc): boolean => !doc.retired && doc.endpoints.some((e) => e.status === 'active' && isAvailable(e.id)),
     /** A model's document by id or variant id, retired or not (GraphQL). */
-    model: async (id: string): Promise<ModelDoc | null> => queries.model(baseModelId(id)),
+    model: async (id: string): Promise<ModelDoc | null> => {
+      const { base, problem } = parseModelId(id);
+      return problem === null ? queries.model(base) : null;
+    },
     modelsByIds: (ids: readonly string[]) => queries.modelsByIds(ids),
     providers: () => queries.allProviders(),
     providersByIds: (ids: readonly string[]) => queries.providersByIds(ids),

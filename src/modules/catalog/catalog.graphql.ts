@@ -273,11 +273,11 @@ builder.queryFields((t) => ({
   models: t.connection({
     type: ModelRef,
     description:
-      'The catalog (public): models with at least one active endpoint that can serve now (all of them with includeUnavailable; see Model.available), filtered and sorted (the same query as REST /api/v1/models).',
+      'The catalog (public): models with at least one active endpoint that can serve now or once its circuit breaker closes (all of them with includeUnavailable; see Model.available), filtered and sorted (the same query as REST /api/v1/models).',
     args: {
       filter: t.arg({ type: ModelFilter, required: false }),
       sort: t.arg({ type: ModelSortEnum, defaultValue: 'id' }),
-      includeUnavailable: t.arg.boolean({ defaultValue: false, description: 'Also models no endpoint of which can serve now (credentials missing, circuit breaker open).' }),
+      includeUnavailable: t.arg.boolean({ defaultValue: false, description: 'Also models no endpoint of which can serve as configured (credentials missing). Models whose endpoints are only down for now (circuit breaker open) are always listed, with available false.' }),
     },
     resolve: async (_root, args, ctx) => {
       const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id', args.includeUnavailable ?? false));

@@ -42,8 +42,8 @@ export interface ModelQuery {
   /** The model produces one of these (absent: any). */
   readonly outputModalities?: readonly string[];
   /**
-   * List models no endpoint of which can serve now (absent: hidden). A listed model's endpoints are then all its
-   * active ones; otherwise only those that can serve.
+   * Also list models no endpoint of which can ever serve as configured (absent: hidden), and show such endpoints of
+   * the listed ones. A model whose endpoints are only down for now (circuit breaker open) is always listed.
    */
   readonly includeUnavailable?: boolean;
   readonly sort: ModelSort;
@@ -55,8 +55,12 @@ export type EndpointSpeed = (endpointId: string) => { readonly latencyP50Ms: num
 /** Requests and tokens of a model id (`a/b`, `a/b:free`) over the last week, every account together. */
 export type ModelWeeklyUsage = (modelId: string) => { readonly requests: number; readonly tokens: number } | undefined;
 
-/** Whether routing can serve an endpoint now (its credential resolves, its circuit breaker is not open). */
-export type EndpointAvailable = (endpointId: string) => boolean;
+/**
+ * When routing can serve an endpoint: `now` (its credential resolves, its circuit breaker is not open), `later` (its
+ * breaker is open after recent failures: it is tried again after a cooldown), or `never` as configured (no usable
+ * credential; routing does not know it).
+ */
+export type EndpointServes = (endpointId: string) => 'now' | 'later' | 'never';
 
 const priceOf = (e: EndpointDoc) => e.prices.prompt + e.prices.completion;
 const byPrice = (a: EndpointDoc, b: EndpointDoc) => priceOf(a) - priceOf(b);
@@ -67,16 +71,20 @@ const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 export const contextLengthOf = (m: ModelListing): number => (m.doc.published ? m.doc.contextLength : Math.max(0, ...m.endpoints.map((e) => e.contextLength)));
 
 /**
- * Listings of non-retired models with active endpoints: those that can serve now, and with `includeUnavailable`
- * the others too.
+ * Listings of non-retired models with active endpoints that can serve now or after a cooldown, and with
+ * `includeUnavailable` the others too.
  */
-export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['freeVariants'], available: EndpointAvailable, includeUnavailable: boolean): ModelListing[] => {
+export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['freeVariants'], serves: EndpointServes, includeUnavailable: boolean): ModelListing[] => {
   const out: ModelListing[] = [];
   const push = (id: string, doc: ModelDoc, free: boolean, endpoints: readonly EndpointDoc[]) => {
-    if (endpoints.length === 0) return;
-    const serving = endpoints.filter((e) => available(e.id));
-    if (serving.length > 0 && !includeUnavailable) out.push({ id, doc, free, endpoints: serving, available: true });
-    else if (includeUnavailable) out.push({ id, doc, free, endpoints: [...serving, ...endpoints.filter((e) => !serving.includes(e))], available: serving.length > 0 });
+    const now: EndpointDoc[] = [];
+    const rest: EndpointDoc[] = [];
+    for (const e of endpoints) {
+      const when = serves(e.id);
+      if (when === 'now') now.push(e);
+      else if (when === 'later' || includeUnavailable) rest.push(e);
+    }
+    if (now.length + rest.length > 0) out.push({ id, doc, free, endpoints: [...now, ...rest], available: now.length > 0 });
   };
   for (const doc of docs) {
     if (doc.retired) continue;
@@ -107,7 +115,7 @@ const matches = (m: ModelListing, q: ModelQuery): boolean => {
 };
 
 /** The listings a query selects, in its order (ties by id, a paid listing before its `:free` one). */
-export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed, available: EndpointAvailable, usage: ModelWeeklyUsage = () => undefined): ModelListing[] => {
+export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: EndpointSpeed, serves: EndpointServes, usage: ModelWeeklyUsage = () => undefined): ModelListing[] => {
   /** A listing's usage: its own id's, or with free variants merged into one listing, the paid and free ids' together. */
   const used = (m: ModelListing, pick: 'requests' | 'tokens'): number =>
     q.freeVariants === 'merged' ? (usage(m.doc._id)?.[pick] ?? 0) + (usage(`${m.doc._id}:free`)?.[pick] ?? 0) : (usage(m.id)?.[pick] ?? 0);
@@ -128,7 +136,7 @@ export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: End
     'top-weekly': (m) => -used(m, 'tokens'),
   };
   const by = key[q.sort];
-  return listingsOf(docs, q.freeVariants, available, q.includeUnavailable === true)
+  return listingsOf(docs, q.freeVariants, serves, q.includeUnavailable === true)
     .filter((m) => matches(m, q))
     .map((m) => ({ m, k: by(m) }))
     .sort((a, b) => a.k - b.k || byId(a.m.doc._id, b.m.doc._id) || Number(a.m.free) - Number(b.m.free))
@@ -136,14 +144,11 @@ export const queryModels = (docs: readonly ModelDoc[], q: ModelQuery, speed: End
 };
 
 /**
- * One listing by id (`author/slug`, `…:free`; `:nitro`/`:floor` name the model), serving or not (its `available`
- * says), or null when the model is unknown or retired.
+ * One listing of a model, serving or not (its `available` says): its `…:free` one when `free` (the catalog variant;
+ * routing variants such as `:nitro` name the model), or null when the model is unknown or retired.
  */
-export const findListing = (doc: ModelDoc | null, requested: string, available: EndpointAvailable): ModelListing | null => {
+export const findListing = (doc: ModelDoc | null, free: boolean, serves: EndpointServes): ModelListing | null => {
   if (!doc || doc.retired) return null;
-  const wanted = requested.endsWith(':free') ? requested : doc._id;
-  return listingsOf([doc], 'separate', available, true).find((m) => m.id === wanted) ?? { id: requested, doc, free: requested.endsWith(':free'), endpoints: [], available: false };
+  const wanted = free ? `${doc._id}:free` : doc._id;
+  return listingsOf([doc], 'separate', serves, true).find((m) => m.id === wanted) ?? { id: wanted, doc, free, endpoints: [], available: false };
 };
-
-/** The model a variant id names: `a/b:free` → `a/b`. */
-export const baseModelId = (id: string): string => id.replace(/:(free|nitro|floor)$/, '');

@@ -5,6 +5,7 @@ import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import { AUTO_MODEL_IDS } from '../catalog/autoRouter.events.js';
+import { catalogModelId, parseModelId } from '../catalog/modelId.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { presetDecider, type PresetCommand, type PresetState } from './preset.decider.js';
 import { PRESET_SLUG, presetStream, type PresetConfig, type PresetEvent } from './preset.events.js';
@@ -53,15 +54,14 @@ const checkName = (name: string): string => {
 export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetView; catalog: Pick<Catalog, 'model' | 'endpoints'>; logger: Logger; now: () => Date }) => {
   const { view } = deps;
 
-  /** Null when the account can route to the model (a catalog model, a variant of one, or the auto router). */
+  /** Null when the account can route to the model (a catalog model or an alias of one, a variant of one, or the auto router). */
   const modelProblem = (model: string): string | null => {
-    const colon = model.lastIndexOf(':');
-    const base = colon === -1 ? model : model.slice(0, colon);
+    const { base, problem } = parseModelId(model);
+    if (problem !== null) return problem;
     if (AUTO_MODEL_IDS.includes(base)) return null;
-    const known = deps.catalog.model(base);
-    if (known?.retired) return `${model} is retired`;
-    if (!known && deps.catalog.endpoints(base).length === 0) return `${model} is not a valid model ID`;
-    return null;
+    const id = catalogModelId(deps.catalog, base);
+    if (id === null) return `${model} is not a valid model ID`;
+    return deps.catalog.model(id)?.retired ? `${model} is retired` : null;
   };
 
   const execute = async (principal: Principal, caller: Caller, command: PresetCommand) => {
