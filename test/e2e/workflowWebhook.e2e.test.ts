@@ -169,6 +169,19 @@ describe('webhook trigger', () => {
     const other = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, { ...headers, 'idempotency-key': 'delivery-43' });
     expect((await other.json()).id).not.toBe(ids[0]);
     expect((await runsOf(id, designer.key)).length).toBe(2);
+
+    // The key with another body is a mistake, answered as one (not with the first call's run).
+    const reused = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Someone else' }, headers);
+    expect(reused.status).toBe(409);
+    expect(await reused.json()).toMatchObject({ error: { message: expect.stringMatching(/was started by an earlier call with this key and another trigger/) } });
+    // A retry of the first call still gets its run after the workflow is disabled (its answer, not "disabled").
+    const disabled = await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }`, { id }, designer.key);
+    expect(disabled.body.data.disableWorkflow.__typename).toBe('Workflow');
+    const retried = await post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, headers);
+    expect(retried.status).toBe(202);
+    expect(await retried.json()).toEqual({ id: ids[0], status: 'succeeded' });
+    expect((await post(`/api/v1/workflows/${id}/webhook`, { name: 'Cy' }, { ...headers, 'idempotency-key': 'delivery-44' })).status).toBe(409);
+    expect((await runsOf(id, designer.key)).length).toBe(2);
   });
 });
 

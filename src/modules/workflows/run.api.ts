@@ -125,6 +125,8 @@ export interface StartOptions {
    * due schedules start at the rate of the event log instead of the read models'.
    */
   readonly readYourWrites?: boolean;
+  /** With a derived run id: whether the run already started with it answers this start (its trigger is the same call's); else a CONFLICT. */
+  readonly matches?: (trigger: JsonValue) => boolean;
 }
 
 /** One start of a batch (startMany): a trigger's start, with the run id it derived. */
@@ -836,12 +838,12 @@ export const createRunsApi = (deps: {
   const viewOfStream = async (runId: string): Promise<RunView | null> => (await readRun(runId))?.view ?? null;
 
   /** The run as its stream has it, and the log position of its last event. */
-  const readRun = async (runId: string): Promise<{ view: RunView; position: number } | null> => {
+  const readRun = async (runId: string): Promise<{ view: RunView; position: number; trigger: JsonValue } | null> => {
     const history = (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[];
     const state = foldEvents({ initialState, evolve }, history);
     if (state.status === 'none') return null;
     const last = history[history.length - 1]!;
-    return { view: viewOfHistory(state, last), position: last.position };
+    return { view: viewOfHistory(state, last), position: last.position, trigger: state.trigger };
   };
 
   const viewOfHistory = (state: StartedRunState, last: RecordedEvent<RunEvent>): RunView => {
@@ -884,10 +886,13 @@ export const createRunsApi = (deps: {
   };
 
   /** A derived id already taken: its run, if it is a run of this workflow (anything else is a conflict, not a replay). */
-  const existingRun = async (runId: string, workflowId: string, error: unknown): Promise<RunView> => {
-    const existing = await viewOfStream(runId);
-    if (existing === null || existing.workflowId !== workflowId) throw error;
-    return existing;
+  const existingRun = async (runId: string, workflowId: string, error: unknown, matches?: (trigger: JsonValue) => boolean): Promise<RunView> => {
+    const existing = await readRun(runId);
+    if (existing === null || existing.view.workflowId !== workflowId) throw error;
+    if (matches !== undefined && !matches(existing.trigger)) {
+      throw new ConflictError(`Run ${runId} was started by an earlier call with this key and another trigger: a key is for retries of the same call`, { runId });
+    }
+    return existing.view;
   };
 
   /**
@@ -941,6 +946,12 @@ export const createRunsApi = (deps: {
      */
     async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: StartOptions = {}): Promise<RunView> {
       const runId = options.runId ?? newId('run');
+      // A retried call (a webhook's Idempotency-Key) gets the run it started whatever became of the workflow since
+      // (disabled, a new version): looked up before the workflow is asked whether it may start one.
+      if (options.runId !== undefined && options.matches !== undefined) {
+        const found = await readRun(runId).catch(() => null);
+        if (found !== null && found.view.workflowId === workflowId) return existingRun(runId, workflowId, null, options.matches);
+      }
       const { principal, workflow } = await startable(caller, workflowId, triggerPayload, runId);
       try {
         const data = startData(runId, workflow, triggerPayload, options, principal);
@@ -950,7 +961,7 @@ export const createRunsApi = (deps: {
         return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
-        return existingRun(runId, workflowId, error);
+        return existingRun(runId, workflowId, error, options.matches);
       }
     },
 

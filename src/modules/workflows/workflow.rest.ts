@@ -40,6 +40,15 @@ const proofOf = (req: IncomingMessage, body: Buffer): WebhookProof => {
 /** A JSON body (400 when malformed; when empty, 400 unless `emptyIsNull`). */
 const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => parseJsonBody(raw, { emptyIsNull }) as JsonValue;
 
+/**
+ * Whether a run's trigger came from a retry of this call: the same JSON body (its headers may differ). A key sent
+ * again with another body is a mistake to report, not the earlier call's answer to give.
+ */
+const sameCall =
+  (trigger: { readonly body: JsonValue }) =>
+  (existing: JsonValue): boolean =>
+    typeof existing === 'object' && existing !== null && !Array.isArray(existing) && JSON.stringify(existing['body']) === JSON.stringify(trigger.body);
+
 const runJson = (run: RunView) => ({ id: run.id, workflow_id: run.workflowId, version: run.version, status: run.status, started_at: run.startedAt });
 
 /** `{status, body}` from `action.respond` is the HTTP answer; any other output is a 200 with the output. */
@@ -130,7 +139,7 @@ export const workflowRoutes = (deps: {
       const run =
         dedupeKey === null
           ? await deps.runs.start(caller, workflowId, trigger)
-          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId }), workflowId, dedupeKey, () => deps.now().getTime());
+          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId, matches: sameCall(trigger) }), workflowId, dedupeKey, () => deps.now().getTime());
       const respond = workflow.definition.trigger.type === 'webhook' ? workflow.definition.trigger.respond : 'async';
       switch (respond) {
         case 'async':
