@@ -234,6 +234,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   if (body.include_reasoning === false && reasoning?.exclude === undefined) reasoning = { ...reasoning, exclude: true };
   put(request, 'reasoning', reasoning);
   put(request, 'user', body.user);
+  put(request, 'prompt_cache_key', body.prompt_cache_key);
   const stream = body.stream === true;
   if (stream) request.stream = true;
   if (request.tools !== undefined) {

@@ -137,6 +137,8 @@ export interface ChatRequest {
   stream_options?: { include_usage?: boolean };
   user?: string;
   reasoning?: ReasoningConfig;
+  /** OpenAI's prompt-cache routing hint (also Switchyard's sticky-routing key, chatRequest.ts). */
+  prompt_cache_key?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -182,6 +182,15 @@ describe('parameters an endpoint does not take', () => {
   });
 });
 
+describe('prompt_cache_key', () => {
+  it("reaches an OpenAI upstream (its prompt-cache routing hint); Anthropic's protocol has no such field", async () => {
+    await client.chat.completions.create({ model: 'test/pt-openai', messages: [{ role: 'user', content: 'hi' }], prompt_cache_key: 'conversation-7' });
+    expect(lastBody(openai).prompt_cache_key).toBe('conversation-7');
+    await client.chat.completions.create({ model: 'test/pt-anthropic', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], prompt_cache_key: 'conversation-7' });
+    expect(lastBody(anthropic)).not.toHaveProperty('prompt_cache_key');
+  });
+});
+
 describe('a message name for protocols without one', () => {
   it('is sent as "{name}: {content}" to Anthropic and Gemini, as OpenRouter does', async () => {
     const messages = [

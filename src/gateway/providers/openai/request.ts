@@ -52,6 +52,7 @@ const PASSTHROUGH = [
   'response_format',
   'prediction',
   'user',
+  'prompt_cache_key',
 ] as const satisfies readonly (keyof ChatRequest)[];
 
 export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
