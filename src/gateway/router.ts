@@ -375,7 +375,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         // usage when it had come (its prompt count beats an estimate).
         if (committed) return result('failed', { usage: upstream?.finish().usage ?? null });
         if (reason === 'deadline') break;
-        if (!error.retryable) {
+        // An answer that could not be read was still an answer the provider may bill: not asked again here (another
+        // endpoint may still be tried), as a timeout or a connection failure before any byte would be.
+        if (!error.retryable || error.code === 'malformed_response') {
           entry.dead = true;
           // A request the upstream finds invalid will be invalid on the model's other endpoints too: next model.
           if (error.code === 'bad_request' || error.code === 'content_filter') for (const q of queue) if (q.target.model === target.model) q.dead = true;

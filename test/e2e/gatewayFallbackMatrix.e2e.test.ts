@@ -127,14 +127,13 @@ describe('beyond the matrix', () => {
   });
 
   it('a JSON error put in a 200 is the provider\'s bad answer, not "connection failed" (its words masked, as every 5xx\'s)', async () => {
-    for (let i = 0; i < 2; i++) {
-      primary.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
-      backup.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
-    }
+    // Once each: an answer that could not be read is not asked for again from the same endpoint.
+    primary.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
+    backup.script({ status: 200, body: { error: { message: 'overloaded, try later' } } });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { message: string } };
-    expect(body.error.message).toMatch(/^matrix-(primary|backup) sent a response that could not be parsed for test\/matrix \(HTTP 502, server\) after \d attempts$/);
+    expect(body.error.message).toMatch(/^matrix-(primary|backup) sent a response that could not be parsed for test\/matrix \(HTTP 502, server\) after 2 attempts$/);
   });
 
   it('a hung upstream sees the abort when the first-token timeout fires (cancellation propagates)', async () => {
@@ -203,6 +202,20 @@ describe('beyond the matrix', () => {
     const body = (await res.json()) as { model: string; provider: string };
     expect(body.model).toBe('switchyard/demo');
     expect(body.provider).toBe('Switchyard Demo');
+  });
+
+  it('an answer that cannot be read is not asked for again from the same endpoint (the provider may bill each one)', async () => {
+    const solo = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-solo', model: 'test/matrix-solo', prices: PRIMARY });
+    for (const stream of [false, true]) {
+      const before = solo.requests.length;
+      solo.script({ malformedJson: true });
+      const res = await h.chat(user.key, { model: 'test/matrix-solo', messages: MESSAGES, stream });
+      // Streamed too: broken before its first token, the stream is still invisible (an error answer, not a 200).
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { metadata: Record<string, unknown> } };
+      expect(body.error.metadata).toMatchObject({ provider_name: 'matrix-solo', attempts: 1 });
+      expect(solo.requests.length - before).toBe(1);
+    }
   });
 
   it("when every model of a models list fails, the answer is the last model's error, however the retries fell", async () => {
