@@ -248,6 +248,21 @@ describe('run decider: budget and limits', () => {
       ]);
     run(budgeted, limits)([runStarted, started('first', 1, 1)]).when(succeedStep('first', 1, 2, { text: 'ok' })).then([succeeded('first', 1, 2, { text: 'ok' })]);
   });
+
+  it('refuses an output that would bring what the run keeps over the state limit: the step fails and the run keeps what it had', () => {
+    const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16, maxStateBytes: 24 };
+    const history = [runStarted, started('first', 1, 1), succeeded('first', 1, 2, { t: 'abcdefgh' }), started('second', 1, 3)];
+    // 16 bytes kept ({"t":"abcdefgh"}), 16 more would be 32.
+    run(budgeted, limits)(history)
+      .when(succeedStep('second', 1, 4, { u: 'ijklmnop' }))
+      .then([
+        {
+          type: 'StepFailed',
+          data: { key: 'second', attempt: 1, error: { code: 'RUN_STATE_TOO_LARGE', message: "Step second's output would bring the outputs the run keeps to 32 bytes, over the limit of 24" }, cost: 0, retryAt: null, at: at(4) },
+        },
+      ]);
+    run(budgeted, limits)(history).when(succeedStep('second', 1, 4, 'ij')).then([succeeded('second', 1, 4, 'ij')]);
+  });
 });
 
 describe('run decider: step inputs', () => {

@@ -50,8 +50,10 @@ export interface RunLimits {
   readonly maxStepsPerRun: number;
   /** UTF-8 bytes of a step's output as JSON. */
   readonly maxOutputBytes: number;
+  /** UTF-8 bytes of all the outputs a run keeps (its state: every run's record is read whole, and held while it runs). */
+  readonly maxStateBytes: number;
 }
-export const DEFAULT_RUN_LIMITS: RunLimits = { maxStepsPerRun: 100, maxOutputBytes: 1024 * 1024 };
+export const DEFAULT_RUN_LIMITS: RunLimits = { maxStepsPerRun: 100, maxOutputBytes: 1024 * 1024, maxStateBytes: 16 * 1024 * 1024 };
 
 export const DEFAULT_BACKOFF_MS = 1_000;
 /** Exponential backoff stops growing here, so a long retry policy cannot push an attempt past any sane deadline. */
@@ -68,6 +70,7 @@ export const RUN_ERROR_CODES = {
   chain: 'CHAIN_TOO_DEEP',
   chainTooLong: 'CHAIN_TOO_LONG',
   delayPastTimeout: 'DELAY_PAST_TIMEOUT',
+  state: 'RUN_STATE_TOO_LARGE',
 } as const;
 
 export const DELAY_STEP = 'control.delay';
@@ -519,6 +522,14 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         if (bytes > limits.maxOutputBytes) {
           // The output is refused, not stored; producing it again would produce as much, so no retry.
           const error = { code: RUN_ERROR_CODES.output, message: `Step ${key} produced ${bytes} bytes of output, over the limit of ${limits.maxOutputBytes}` };
+          return decideFailure(definition, key, attempt, error, false, cost, at, input);
+        }
+        // Measured only when the outputs kept could pass the limit (each is at most maxOutputBytes): most runs never do.
+        const others = [...run.steps].filter(([other, recorded]) => recorded.status === 'succeeded' && other !== key);
+        let kept = bytes;
+        if (bytes + others.length * limits.maxOutputBytes > limits.maxStateBytes) for (const [other, recorded] of others) kept += outputBytes(other, recorded.output);
+        if (kept > limits.maxStateBytes) {
+          const error = { code: RUN_ERROR_CODES.state, message: `Step ${key}'s output would bring the outputs the run keeps to ${kept} bytes, over the limit of ${limits.maxStateBytes}` };
           return decideFailure(definition, key, attempt, error, false, cost, at, input);
         }
         if (step.type === 'control.filter' && !(isRecord(output) && typeof output.passed === 'boolean')) {
