@@ -19,12 +19,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-const record = async (id: string) => {
-  await h.running.core.gateway.idle();
-  const res = await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { data: { origin: string; switchyard: { app: unknown } } }).data;
-};
+const record = (id: string): Promise<{ origin: string; switchyard: { app: unknown } }> => h.generation(user.key, id);
 
 describe('app attribution', () => {
   it('records the app the openai SDK names on the generation, in REST and GraphQL', async () => {

@@ -230,10 +230,7 @@ describe('beyond the matrix', () => {
         const body = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
         expect(body.error.metadata).toMatchObject({ error_type: 'rate_limit_exceeded', provider_name: 'matrix-second', model: 'test/matrix-second' });
         // The record names the same endpoint as the answer.
-        const id = res.headers.get('x-generation-id')!;
-        await h.settledBalance(user.accountId);
-        const record = (await (await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: { provider_name: string; model: string } };
-        expect(record.data).toMatchObject({ provider_name: 'matrix-second', model: 'test/matrix-second' });
+        expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ provider_name: 'matrix-second', model: 'test/matrix-second' });
       }
     } finally {
       primary.setDefault({ usage: USAGE });

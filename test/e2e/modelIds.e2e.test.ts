@@ -35,12 +35,7 @@ afterAll(async () => {
   await h.stop();
 });
 
-const record = async (id: string) => {
-  await h.running.core.gateway.idle();
-  const res = await fetch(`${h.url}/api/v1/generation?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { data: Record<string, unknown> }).data;
-};
+const record = (id: string) => h.generation(user.key, id);
 
 const refusal = async (model: string) => {
   const res = await h.chat(user.key, { model, messages: MESSAGES });

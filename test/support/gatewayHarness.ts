@@ -45,6 +45,8 @@ export interface GatewayHarness extends Harness {
   chat(key: string, body: Record<string, unknown>, headers?: Record<string, string>): Promise<Response>;
   /** Wait for every settlement and generation record, then read the balance. */
   settledBalance(accountId: string): Promise<Balance>;
+  /** Wait for every generation record, then read one as `GET /api/v1/generation` answers it (its `data`), with `key`. */
+  generation(key: string, id: string): Promise<any>;
 }
 
 export const startGatewayHarness = async (env: Record<string, string> = {}, options: Parameters<typeof startHarness>[2] = {}): Promise<GatewayHarness> => {
@@ -113,6 +115,12 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
     async settledBalance(accountId) {
       await core.gateway.idle();
       return core.ledger.balance(accountId);
+    },
+    async generation(key, id) {
+      await core.gateway.idle();
+      const res = await fetch(`${h.url}/api/v1/generation?id=${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { data: unknown }).data;
     },
     async stop(options) {
       await Promise.all(fakes.map((f) => f.close()));
