@@ -299,6 +299,11 @@ describe('errors in OpenAI shape', () => {
     expect(await refused({ model: 'test/resp-gpt', input: [{ role: 'user', content: [{ type: 'input_audio' }] }] })).toMatchObject({ status: 400, error: { param: 'input[0].content[0].type' } });
     expect(await refused({ model: 'test/resp-gpt', input: [{ type: 'function_call_output', output: 'x' }] })).toMatchObject({ status: 400, error: { param: 'input[0].call_id' } });
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', max_output_tokens: 0 })).toMatchObject({ status: 400, error: { param: 'max_output_tokens' } });
+    // Over what the model's endpoints can return: named as this API names it, not as the chat core does.
+    expect(await refused({ model: 'test/resp-dear', input: 'hi', max_output_tokens: 5_000 })).toMatchObject({
+      status: 400,
+      error: { param: 'max_output_tokens', message: 'max_output_tokens 5000 is more than any endpoint of test/resp-dear can return' },
+    });
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', temperature: 9 })).toMatchObject({ status: 400, error: { param: 'temperature' } });
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', text: { format: { type: 'yaml' } } })).toMatchObject({ status: 400, error: { param: 'text.format.type' } });
     expect(await refused({ input: 'hi' })).toMatchObject({ status: 400, error: { param: 'model' } });

@@ -417,15 +417,20 @@ const openAiType = (status: number): string => {
  * OpenAI's error object (`code`, `message`, `type`, `param`) with Switchyard's typed metadata beside it (the
  * error_type, the request id, the provider for upstream failures), so nothing the chat errors say is lost.
  */
-export const responsesErrorBody = (error: DomainError, requestId: string) => ({
-  error: {
-    code: responsesCode(error),
-    message: error.message,
-    type: openAiType(error.status),
-    param: typeof error.metadata.param === 'string' ? error.metadata.param : null,
-    metadata: { ...error.metadata, error_type: error.errorType, request_id: requestId },
-  },
-});
+export const responsesErrorBody = (error: DomainError, requestId: string) => {
+  const param = typeof error.metadata.param === 'string' ? error.metadata.param : null;
+  // The chat core names the output limit max_tokens; this API's callers sent max_output_tokens.
+  const ours = param === 'max_tokens';
+  return {
+    error: {
+      code: responsesCode(error),
+      message: ours ? error.message.replace(/^max_tokens\b/, 'max_output_tokens') : error.message,
+      type: openAiType(error.status),
+      param: ours ? 'max_output_tokens' : param,
+      metadata: { ...error.metadata, ...(ours && { param: 'max_output_tokens' }), error_type: error.errorType, request_id: requestId },
+    },
+  };
+};
 
 // -----------------------------------------------------------------------------------------------------------------
 // Streaming: chat chunks → Responses events
