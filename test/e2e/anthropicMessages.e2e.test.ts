@@ -151,6 +151,21 @@ describe('messages.create through the Anthropic SDK', () => {
     ]);
     await client.messages.create({ model: 'test/claude-model', max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'Why greet?' }] });
     expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 } });
+    // That unsigned thinking block, sent back in the next turn to a Claude model, is not replayed (Anthropic refuses
+    // a thinking block without a valid signature); a signed one is.
+    await client.messages.create({
+      model: 'test/claude-model',
+      max_tokens: 200,
+      messages: [
+        { role: 'user', content: 'Why greet?' },
+        { role: 'assistant', content: [...message.content, { type: 'thinking', thinking: 'Signed thoughts.', signature: 'sig-1' }] as never },
+        { role: 'user', content: 'And then?' },
+      ],
+    });
+    expect((anthropic.requests.at(-1)!.body as { messages: { content: unknown[] }[] }).messages[1]!.content).toEqual([
+      { type: 'thinking', thinking: 'Signed thoughts.', signature: 'sig-1' },
+      { type: 'text', text: 'Echo: Why greet?' },
+    ]);
   });
 
   it('maps a length finish to max_tokens', async () => {

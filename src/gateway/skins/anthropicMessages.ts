@@ -101,7 +101,9 @@ const assistantMessage = (content: AnthropicMessage['content'], where: string): 
         calls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: argumentsOf(block.input, `${where}[${i}]`) } });
         break;
       case 'thinking':
-        details.push({ type: 'reasoning.text', text: block.thinking, signature: block.signature, format: REASONING_FORMAT });
+        // An empty signature (a thinking block this skin made from another protocol's reasoning) signs nothing:
+        // replayed to Anthropic it would be refused, so the block goes back as unsigned reasoning, which is not replayed.
+        details.push({ type: 'reasoning.text', text: block.thinking, ...(block.signature !== '' && { signature: block.signature }), format: REASONING_FORMAT });
         break;
       case 'redacted_thinking':
         details.push({ type: 'reasoning.encrypted', data: block.data, format: REASONING_FORMAT });
