@@ -45,6 +45,7 @@ export const ERROR_TYPES = [
   'not_found',
   'precondition_failed',
   'payload_too_large',
+  'unprocessable',
   'content_policy_violation',
   'server',
   'timeout',

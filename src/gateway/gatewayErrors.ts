@@ -49,12 +49,18 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
   internal: { status: 500, type: 'server', what: 'was not called: Switchyard could not build the request' },
 };
 
+const PASSED_ON: Readonly<Record<number, { status: number; type: ErrorType; what: string }>> = {
+  413: { status: 413, type: 'payload_too_large', what: 'refused the request as too large' },
+  422: { status: 422, type: 'unprocessable', what: 'could not process the request as sent' },
+};
+
 /** The client-facing error for an upstream failure: typed, with the provider's name and code, never a bare "Provider returned error". */
 export const fromProviderError = (
   error: ProviderError,
   context: { providerName: string; providerSlug: string; model: string; attempts: number; cooldownLeftMs?: number | undefined },
 ): GatewayError => {
-  const known = UPSTREAM[error.code];
+  // OpenRouter keeps an upstream's 413 and 422 (a request too large, or well-formed but refused): what to fix differs.
+  const known = error.code === 'bad_request' ? (PASSED_ON[error.status] ?? UPSTREAM.bad_request) : UPSTREAM[error.code];
   // 5xx messages from upstream are masked (they can leak internals); 4xx ones explain what to fix.
   const detail = error.status < 500 && error.upstreamMessage ? `: ${error.upstreamMessage.slice(0, 500)}` : '';
   const message = `${context.providerName} ${known.what} for ${context.model} (HTTP ${error.status}, ${known.type})${detail}` +

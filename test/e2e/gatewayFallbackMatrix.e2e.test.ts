@@ -204,6 +204,22 @@ describe('beyond the matrix', () => {
     expect(body.provider).toBe('Switchyard Demo');
   });
 
+  it("an upstream 413 or 422 reaches the client as OpenRouter passes it on, with the provider's words, and is not tried elsewhere", async () => {
+    // Endpoints of their own: the matrix's primary may sit behind an open breaker by now.
+    const first = await h.fakeEndpoint({ protocol: 'openai', slug: 'passed-first', model: 'test/passed', prices: PRIMARY });
+    const second = await h.fakeEndpoint({ protocol: 'openai', slug: 'passed-second', model: 'test/passed', prices: BACKUP });
+    for (const [status, type] of [[413, 'payload_too_large'], [422, 'unprocessable']] as const) {
+      first.script({ status, body: { error: { message: `scripted ${status}` } } });
+      const res = await h.chat(user.key, { model: 'test/passed', messages: MESSAGES });
+      expect(res.status).toBe(status);
+      const body = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
+      expect(body.error).toMatchObject({ code: status, metadata: { error_type: type, provider_name: 'passed-first', provider_status: status } });
+      expect(body.error.message).toContain(`scripted ${status}`);
+    }
+    // The request is what the provider refused: the same model's other endpoint would refuse it too.
+    expect(second.requests).toHaveLength(0);
+  });
+
   it('an answer that cannot be read is not asked for again from the same endpoint (the provider may bill each one)', async () => {
     const solo = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-solo', model: 'test/matrix-solo', prices: PRIMARY });
     for (const stream of [false, true]) {
