@@ -139,6 +139,56 @@ describe('workflow definitions over GraphQL', () => {
     expect(notAnObject.body.data.createWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: '$' } });
   });
 
+  it('refuses, at create and at update, step inputs that could never run: an unknown model, no prompt, a metadata URL', async () => {
+    const withStep = (step: Record<string, unknown>) => ({ name: 'Never runs', trigger: { type: 'webhook', respond: 'async' }, steps: [step] });
+    const cases = [
+      [{ key: 'm', type: 'action.model', input: { model: 'nope/none', prompt: 'x' } }, 'steps[0].input.model', 'nope/none is not a model of the catalog'],
+      [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', models: ['switchyard/demo-paid', 'nope/fallback'], prompt: 'x' } }, 'steps[0].input.models[1]', 'nope/fallback is not a model of the catalog'],
+      [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo:online', prompt: 'x' } }, 'steps[0].input.model', expect.stringContaining('The :online variant of switchyard/demo is not supported')],
+      [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo' } }, 'steps[0].input.prompt', 'give prompt or messages (one of them)'],
+      [{ key: 'h', type: 'action.http', input: { method: 'GET', url: 'http://169.254.169.254/latest' } }, 'steps[0].input.url', expect.stringContaining('is a cloud metadata address')],
+      [{ key: 's', type: 'search.http', input: { url: 'file:///etc/passwd' } }, 'steps[0].input.url', 'file: URLs are not allowed (http or https only)'],
+      [{ key: 's', type: 'search.entries', input: { table: 'answers', limit: 1000 } }, 'steps[0].input.limit', expect.stringContaining('100')],
+    ] as const;
+    const saved = (await create(withStep({ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', prompt: 'x' } }), designer.key)).body.data.createWorkflow;
+    expect(saved).toMatchObject({ __typename: 'Workflow', version: 1 });
+    for (const [step, path, message] of cases) {
+      const refusal = { __typename: 'DomainError', code: 'VALIDATION', details: { path, issues: [{ path, message }] } };
+      expect((await create(withStep(step), designer.key)).body.data.createWorkflow, path).toMatchObject(refusal);
+      const update = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ... on Workflow { version } ${ERROR} } }`, { id: saved.id, d: withStep(step) }, designer.key);
+      expect(update.body.data.updateWorkflow, path).toMatchObject(refusal);
+    }
+    const read = await h.gql('query($id: ID!) { workflow(id: $id) { version } }', { id: saved.id }, designer.key);
+    expect(read.body.data.workflow).toEqual({ version: 1 });
+
+    // Every problem of a definition at once, each at its path (the console lists them all).
+    const several = { ...withStep(cases[0][0]), steps: [cases[0][0], { ...cases[3][0], key: 'n' }, cases[4][0]] };
+    const all = (await create(several, designer.key)).body.data.createWorkflow;
+    expect(all.details.issues.map((issue: { path: string }) => issue.path)).toEqual(['steps[0].input.model', 'steps[1].input.prompt', 'steps[2].input.url']);
+  });
+
+  it('saves step inputs whose expressions could make them run: only what no value could fix is refused', async () => {
+    const steps = [
+      { key: 'm', type: 'action.model', input: { model: '=trigger.body.model', prompt: '=trigger.body.q' } },
+      { key: 'f', type: 'action.model', input: { models: ['=trigger.body.model', 'switchyard/demo'], messages: '=trigger.body.messages', maxTokens: '=trigger.body.max' } },
+      // The preset may be made, or changed, after the workflow: what it names is not checked.
+      { key: 'p', type: 'action.model', input: { model: '@preset/mine', prompt: 'x' } },
+      { key: 'a', type: 'action.model', input: { model: 'openrouter/auto', prompt: 'x' } },
+      { key: 'h', type: 'action.http', input: { method: '=trigger.body.method', url: '=trigger.body.url', body: { q: '=trigger.body.q' } } },
+      { key: 's', type: 'search.http', input: { url: 'https://api.example.com/items', headers: '=trigger.body.headers' } },
+      { key: 'l', type: 'action.http', input: { url: 'http://127.0.0.1:9/hook' } },
+      { key: 'e', type: 'action.storeEntry', input: { table: 'answers', entry: '=trigger.body' } },
+      { key: 'x', type: 'action.emit', input: { event: 'custom.answered', data: { text: '=steps.m.text' } } },
+    ];
+    const { body } = await create({ name: 'Runs with its expressions', trigger: { type: 'webhook', respond: 'async' }, steps }, designer.key);
+    expect(body.data.createWorkflow).toMatchObject({ __typename: 'Workflow', version: 1 });
+
+    // An expression elsewhere in the input fixes nothing: an unknown key, a literal of the wrong type stay refused.
+    const typo = [{ key: 'm', type: 'action.model', input: { model: '=trigger.body.model', promt: '=trigger.body.q', temperature: 'hot' } }];
+    const refused = (await create({ name: 'Typo', trigger: { type: 'manual' }, steps: typo }, designer.key)).body.data.createWorkflow;
+    expect(refused).toMatchObject({ code: 'VALIDATION', details: { issues: [{ path: 'steps[0].input.temperature' }, { path: 'steps[0].input', message: 'Unrecognized key: "promt"' }] } });
+  });
+
   it('rotates the webhook secret and shows it only in that answer', async () => {
     const id = (await create(example(), designer.key)).body.data.createWorkflow.id as string;
     const rotate = () => h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { __typename ... on WebhookSecret { secret workflow { hasWebhookSecret } } ${ERROR} } }`, { id }, designer.key);

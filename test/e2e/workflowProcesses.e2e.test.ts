@@ -145,8 +145,11 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
     },
     decrypt: () => ({ secret: null, problem: 'no vault in this test' }),
   };
-  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, now });
-  const http = createOutboundHttp(createOutboundPolicy({ allow: parseOutboundAllow('127.0.0.1') }));
+  const outbound = createOutboundPolicy({ allow: parseOutboundAllow('127.0.0.1') });
+  // No catalog here: these workflows call HTTP targets and tables, never a model.
+  const catalog = { modelIdProblem: async (id: string) => `${id}: this test has no catalog` };
+  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound }, now });
+  const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };
   const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, logger, now });

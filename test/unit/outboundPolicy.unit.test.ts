@@ -133,6 +133,24 @@ describe('the outbound address policy: URLs and names', () => {
     expect((await policy.checkUrl('not a url'))?.reason).toBe('not a URL');
   });
 
+  it('checkUrlStatically judges the scheme and IP-literal hosts as checkUrl does, and leaves names alone (no lookup)', () => {
+    const unresolving = createOutboundPolicy({
+      allow: parseOutboundAllow('10.9.0.0/16'),
+      resolve: () => {
+        throw new Error('checkUrlStatically must not resolve names');
+      },
+    });
+    expect(unresolving.checkUrlStatically('http://169.254.169.254/latest')?.reason).toMatch(/metadata/);
+    expect(unresolving.checkUrlStatically('http://[::ffff:127.0.0.1]/')?.reason).toMatch(/loopback/);
+    expect(unresolving.checkUrlStatically('http://0x7f.1/')?.reason).toMatch(/loopback/);
+    expect(unresolving.checkUrlStatically('ftp://example.com/')?.reason).toBe('not http(s)');
+    expect(unresolving.checkUrlStatically('not a url')?.reason).toBe('not a URL');
+    expect(unresolving.checkUrlStatically('http://10.9.1.2/')).toBeNull();
+    expect(unresolving.checkUrlStatically('https://8.8.8.8/v1')).toBeNull();
+    expect(unresolving.checkUrlStatically('http://localhost:8080/')).toBeNull();
+    expect(unresolving.checkUrlStatically('https://metadata.test/')).toBeNull();
+  });
+
   it('checkHost throws a typed refusal for IP literals (node skips lookup for them)', async () => {
     await expect(policy.checkHost('127.0.0.1')).rejects.toBeInstanceOf(OutboundRefusedError);
     await expect(policy.checkHost('[::1]')).rejects.toThrow(/loopback/);

@@ -19,7 +19,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
 import { autoRouterDecider, parseAutoRules } from './autoRouter.decider.js';
-import { AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
+import { AUTO_MODEL_IDS, AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
@@ -266,6 +266,16 @@ export const createCatalogApi = (deps: {
     return reason === 'credentials' && problem !== null && seesOwnerDetails(viewer, deps.routing.endpoint(id)?.provider.ownerAccountId) ? problem : UNAVAILABLE_WHY[reason];
   };
 
+  /** The model document an id names as routing reads it (variants parsed, another spelling of its version resolved), retired or not. */
+  const modelNamed = async (id: string): Promise<{ base: string; doc: ModelDoc | null; free: boolean } | { problem: string }> => {
+    const { base, free, problem } = parseModelId(id);
+    if (problem !== null) return { problem };
+    const exact = await queries.model(base);
+    if (exact) return { base, doc: exact, free };
+    const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
+    return { base, doc: spelt.length === 1 ? spelt[0]! : null, free };
+  };
+
   /** Run a command and return once routing (the in-memory catalog) and the read models both see it. */
   const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C) => {
     const result = await deps.execute(stream, decider, command, actorOf(caller));
@@ -464,12 +474,17 @@ export const createCatalogApi = (deps: {
      * version as routing resolves it), serving or not, or null when unknown or retired, or the variants are refused (REST).
      */
     findListing: async (id: string): Promise<ModelListing | null> => {
-      const { base, free, problem } = parseModelId(id);
-      if (problem !== null) return null;
-      const exact = await queries.model(base);
-      if (exact) return findListing(exact, free, serves);
-      const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
-      return spelt.length === 1 ? findListing(spelt[0]!, free, serves) : null;
+      const named = await modelNamed(id);
+      return 'doc' in named ? findListing(named.doc, named.free, serves) : null;
+    },
+    /**
+     * Why routing would find no model for this id (a variant it refuses, or no model of that id or spelling in the
+     * catalog), or null when it names one: retired or not, serving or not, or the auto router.
+     */
+    modelIdProblem: async (id: string): Promise<string | null> => {
+      const named = await modelNamed(id);
+      if ('problem' in named) return named.problem;
+      return named.doc === null && !AUTO_MODEL_IDS.includes(named.base) ? `${id} is not a model of the catalog` : null;
     },
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their

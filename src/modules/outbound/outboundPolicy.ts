@@ -176,6 +176,11 @@ export interface OutboundPolicy {
   checkAddress(address: string, host?: string): OutboundRefusal | null;
   /** Resolve the URL's host (unless allowed by name) and check every address; null when all pass. */
   checkUrl(url: string): Promise<OutboundRefusal | null>;
+  /**
+   * What `checkUrl` can judge without resolving anything: the URL's form and scheme, and its host when that is an IP
+   * address; null when those pass (a host name is judged when it is resolved).
+   */
+  checkUrlStatically(url: string): OutboundRefusal | null;
   /** Same for a bare host name or IP literal; throws OutboundRefusedError. Call before connecting to an IP literal. */
   checkHost(hostname: string): Promise<void>;
   /** A `dns.lookup` replacement for node:http agents: resolves, then fails with OutboundRefusedError if any address is refused. */
@@ -248,19 +253,32 @@ export const createOutboundPolicy = (options: { allow?: OutboundAllowList; resol
     );
   };
 
+  /** The URL's host name, or why its form or scheme is refused. */
+  const hostOf = (url: string): { hostname: string } | { refusal: OutboundRefusal } => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { refusal: { host: url, address: null, reason: 'not a URL', message: `${url} is not a URL` } };
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      return { refusal: { host: parsed.host, address: null, reason: 'not http(s)', message: `${parsed.protocol} URLs are not allowed (http or https only)` } };
+    }
+    return { hostname: parsed.hostname };
+  };
+
   return {
     checkAddress,
     async checkUrl(url) {
-      let parsed: URL;
-      try {
-        parsed = new URL(url);
-      } catch {
-        return { host: url, address: null, reason: 'not a URL', message: `${url} is not a URL` };
-      }
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-        return { host: parsed.host, address: null, reason: 'not http(s)', message: `${parsed.protocol} URLs are not allowed (http or https only)` };
-      }
-      return checkName(parsed.hostname);
+      const target = hostOf(url);
+      return 'refusal' in target ? target.refusal : checkName(target.hostname);
+    },
+    checkUrlStatically(url) {
+      const target = hostOf(url);
+      if ('refusal' in target) return target.refusal;
+      const host = bare(target.hostname);
+      // Allowed host names are never IP literals (parseOutboundAllow keeps addresses as ranges, which checkAddress reads).
+      return isIP(host) === 0 ? null : checkAddress(host, target.hostname);
     },
     async checkHost(hostname) {
       const refusal = await checkName(hostname);

@@ -1,7 +1,8 @@
 /**
  * A workflow's definition: the JSON a designer saves, validated with zod when saved. Every error names the path of
  * the bad field (`steps[1].input.model`). Expressions (strings starting with `=`) must compile with JSONata and may
- * reference only `trigger`, `run`, `workflow` and earlier steps (`steps.<key>`).
+ * reference only `trigger`, `run`, `workflow` and earlier steps (`steps.<key>`). Saving checks step inputs further,
+ * against the catalog and the outbound policy too (stepInputs.ts).
  */
 import jsonata from 'jsonata';
 import { Query } from 'mingo';
@@ -432,13 +433,16 @@ export const checkDefinition = (input: unknown): { ok: true; definition: Workflo
   return issues.length > 0 ? { ok: false, issues } : { ok: true, definition: parsed.data };
 };
 
-/** Validate a definition or throw a ValidationError whose metadata names the first bad field's `path` and lists every issue. */
+/** The error a definition with these issues is refused with: its metadata names the first bad field's `path` and lists every issue. */
+export const invalidDefinition = (issues: readonly DefinitionIssue[]): ValidationError =>
+  new ValidationError(`Invalid workflow definition: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`, {
+    path: issues[0]?.path ?? '$',
+    issues,
+  });
+
+/** Validate a definition or throw its invalidDefinition error. */
 export const parseDefinition = (input: unknown): WorkflowDefinition => {
   const result = checkDefinition(input);
   if (result.ok) return result.definition;
-  const [first] = result.issues;
-  throw new ValidationError(`Invalid workflow definition: ${result.issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}`, {
-    path: first?.path ?? '$',
-    issues: result.issues,
-  });
+  throw invalidDefinition(result.issues);
 };

@@ -1,14 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
-import { DomainError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { DomainError, NotFoundError, UnauthenticatedError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
-import { parseDefinition, WORKFLOW_ID, type WorkflowDefinition } from './definition.js';
+import { invalidDefinition, parseDefinition, WORKFLOW_ID, type DefinitionIssue, type WorkflowDefinition } from './definition.js';
+import { checkStepInputs, type StepInputChecks } from './stepInputs.js';
 import { workflowDecider, type LiveWorkflowState, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
 import { workflowStream, type WorkflowEvent } from './workflow.events.js';
 import { checkWebhookSignature } from './webhookSignature.js';
@@ -97,6 +98,8 @@ export const createWorkflowsApi = (deps: {
   execute: Execute;
   /** Seals webhook secrets for HMAC signatures (the provider keys' vault); without a master key only hashes are kept. */
   vault: Pick<CredentialVault, 'canEncrypt' | 'encrypt' | 'decrypt'>;
+  /** What a definition's step inputs are checked against when saved: the catalog's models, the outbound policy. */
+  stepInputs: StepInputChecks;
   now: () => Date;
 }) => {
   const queries = workflowQueries(deps.readStore);
@@ -146,27 +149,32 @@ export const createWorkflowsApi = (deps: {
     return state === undefined || state.status === 'none' ? null : state.accountId;
   };
   /** `settings.errorWorkflow` names another workflow of the same account (the one saving's, or the workflow's owner). */
-  const checkErrorWorkflow = async (definition: WorkflowDefinition, accountId: string | null, self: string | null): Promise<void> => {
+  const errorWorkflowIssues = async (definition: WorkflowDefinition, accountId: string | null, self: string | null): Promise<DefinitionIssue[]> => {
     const target = definition.settings.errorWorkflow;
-    if (target === undefined) return;
+    if (target === undefined) return [];
     const problem =
       target === self ? 'a workflow cannot be its own error workflow' : accountId === null || (await ownerOf(target)) !== accountId ? `there is no workflow ${target} in this account` : null;
-    if (problem !== null) throw new ValidationError(`Invalid workflow definition: settings.errorWorkflow: ${problem}`, { path: 'settings.errorWorkflow', issues: [{ path: 'settings.errorWorkflow', message: problem }] });
+    return problem === null ? [] : [{ path: 'settings.errorWorkflow', message: problem }];
+  };
+  /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
+  const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
+    const parsed = parseDefinition(definition);
+    const issues = [...(await checkStepInputs(parsed, deps.stepInputs)), ...(await errorWorkflowIssues(parsed, accountId, self))];
+    if (issues.length > 0) throw invalidDefinition(issues);
+    return parsed;
   };
 
   return {
     /** Create a workflow (version 1, enabled) for the caller's account; the definition is validated first. */
     async create(caller: Caller, definition: unknown): Promise<WorkflowView> {
       const principal = callerOf(caller);
-      const parsed = parseDefinition(definition);
-      await checkErrorWorkflow(parsed, principal.accountId, null);
+      const parsed = await validate(definition, principal.accountId, null);
       const workflowId = newId('wf');
       return run(caller, { type: 'CreateWorkflow', data: { ...base(caller, workflowId), accountId: principal.accountId, definition: parsed } });
     },
     /** Save a new version (the same definition again is no change). */
     update: async (caller: Caller, workflowId: string, definition: unknown) => {
-      const parsed = parseDefinition(definition);
-      await checkErrorWorkflow(parsed, await ownerOf(workflowId), workflowId);
+      const parsed = await validate(definition, await ownerOf(workflowId), workflowId);
       return run(caller, { type: 'UpdateWorkflow', data: { ...base(caller, workflowId), definition: parsed } });
     },
     enable: (caller: Caller, workflowId: string) => run(caller, { type: 'EnableWorkflow', data: base(caller, workflowId) }),

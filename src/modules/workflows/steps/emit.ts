@@ -13,7 +13,7 @@ import type { StepRunner } from './step.js';
 /** Bytes of an emitted event's data as JSON (the run that it starts gets it as its trigger). */
 export const MAX_EMIT_BYTES = 64 * 1024;
 
-const emitInput = z.strictObject({
+export const emitInput = z.strictObject({
   event: z.string().regex(CUSTOM_EVENT, 'must be custom.<name> (lowercase letters, digits, _ - .)'),
   data: z
     .json()

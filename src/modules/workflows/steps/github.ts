@@ -20,7 +20,7 @@ import { StepError, type StepRunner } from './step.js';
 export const MAX_COMMENT_CHARS = 65_536;
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
-const commentInput = z.strictObject({
+export const commentInput = z.strictObject({
   owner: z.string().regex(NAME, 'must be a GitHub owner name'),
   repo: z.string().regex(NAME, 'must be a GitHub repository name'),
   number: z.int().min(1),

@@ -124,7 +124,7 @@ export const stepHeaders = (headers: unknown): Record<string, string> => {
   }
 };
 
-const httpAction = z.strictObject({
+export const httpAction = z.strictObject({
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('POST'),
   url: z.string().min(1).max(8192),
   headers: z.unknown().optional(),

@@ -35,7 +35,7 @@ export const stepGenerationId = (runId: string, idempotencyKey: string): string 
 
 const message = z.strictObject({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(1_000_000) });
 
-const modelInput = z
+export const modelInput = z
   .strictObject({
     model: z.string().min(1).max(200).optional(),
     models: z.array(z.string().min(1).max(200)).min(1).max(10).optional(),

@@ -23,7 +23,7 @@ const SORT: Record<'price' | 'latency' | 'throughput', ModelSort> = {
 
 const nanos = z.number().int().nonnegative();
 
-const modelCriteria = z.strictObject({
+export const modelCriteria = z.strictObject({
   capabilities: z.array(z.enum(Object.keys(CAPABILITY_PARAMETER) as [Capability, ...Capability[]])).max(10).optional(),
   supportedParameters: z.array(z.string().min(1).max(64)).max(20).optional(),
   inputModalities: z.array(z.enum(MODALITIES)).max(MODALITIES.length).optional(),
@@ -76,7 +76,7 @@ export const searchModels =
     return { output: { items, first: items[0] ?? null, count: items.length }, cost: 0 };
   };
 
-const httpSearch = z.strictObject({
+export const httpSearch = z.strictObject({
   url: z.string().min(1).max(8192),
   headers: z.unknown().optional(),
 });

@@ -35,7 +35,7 @@ const asStepError = async <T>(work: () => Promise<T>): Promise<T> => {
 const firstMatch = async (tables: Owned, accountId: string, name: string, match: unknown): Promise<EntryView | null> =>
   (await tables.find(accountId, name, { filter: match, limit: 1 }))[0] ?? null;
 
-const searchInput = z.strictObject({
+export const searchInput = z.strictObject({
   table,
   filter: object.optional(),
   sort: z.record(z.string(), z.union([z.literal(1), z.literal(-1)])).optional(),
@@ -50,7 +50,7 @@ export const searchEntries =
     return { output: { items, first: items[0] ?? null, count: items.length }, cost: 0 };
   };
 
-const storeInput = z
+export const storeInput = z
   .strictObject({ table, entry: object, id: z.string().min(1).max(80).optional(), match: object.optional() })
   .refine((input) => input.id === undefined || input.match === undefined, 'give id or match, not both');
 
@@ -71,7 +71,7 @@ export const storeEntry =
     });
   };
 
-const upsertInput = z.strictObject({
+export const upsertInput = z.strictObject({
   table,
   match: object.refine((match) => Object.keys(match).length > 0, 'must name at least one field'),
   /** The entry to create when none matches; the match itself (plain fields only) by default. */
