@@ -11,6 +11,8 @@ export type AccountDoc = {
   plan: string;
   /** Input & output logging (the content store). */
   contentLogging: boolean;
+  /** The model a chat request that names none is answered by (null: none). */
+  defaultModel: string | null;
   openedAt: string;
   updatedAt: string;
 };
@@ -19,7 +21,7 @@ export const ACCOUNTS = 'accounts';
 
 export const accountsProjection = defineProjection<AccountDoc>({
   name: 'accounts',
-  version: 2,
+  version: 3,
   collection: ACCOUNTS,
   filter: { categories: ['account'] },
   indexes: [{ keys: { email: 1 } }],
@@ -29,7 +31,7 @@ export const accountsProjection = defineProjection<AccountDoc>({
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, openedAt: at, updatedAt: at };
+        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, defaultModel: null, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return doc && { ...doc, roles: doc.roles.includes(event.data.role) ? doc.roles : [...doc.roles, event.data.role], updatedAt: event.data.at };
@@ -39,6 +41,8 @@ export const accountsProjection = defineProjection<AccountDoc>({
         return doc && { ...doc, plan: event.data.plan, updatedAt: event.data.at };
       case 'ContentLoggingChanged':
         return doc && { ...doc, contentLogging: event.data.enabled, updatedAt: event.data.at };
+      case 'DefaultModelChanged':
+        return doc && { ...doc, defaultModel: event.data.model, updatedAt: event.data.at };
       default: {
         const _never: never = event;
         return doc;

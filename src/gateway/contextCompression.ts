@@ -5,13 +5,14 @@
  * `context-compression` plugin (or legacy `transforms: ["middle-out"]`), refused with `enabled: false` (or
  * `transforms: []`), and on by default for endpoints whose context is at most 8,192 tokens.
  *
- * Which endpoints may take a compressed prompt: those whose context is at least half of what the request needs
- * (prompt and max_tokens), as OpenRouter does; an endpoint the prompt fits gets it whole. The prompt is fitted into
- * the context less room for the answer: `max_tokens`, else the endpoint's max output but at most a quarter of its
- * context. Anthropic's limit of 1,000 messages is met the same way (half from the start, half from the end).
+ * Any prompt is fitted, however far over the context: an endpoint the prompt fits gets it whole, one it does not gets
+ * it compressed, and only what cannot be cut (system messages, tools, no text left to shorten) is refused (a 400). The
+ * prompt is fitted into the context less room for the answer: `max_tokens`, else the endpoint's max output but at
+ * most a quarter of its context. Anthropic's limit of 1,000 messages is met the same way (half from the start, half
+ * from the end).
  *
  * An assistant message that called tools keeps the tool results that answer it (a provider refuses one without the
- * other), and system and developer messages are never dropped.
+ * other); system and developer messages and the last user message are never dropped (their text may be shortened).
  */
 import { messageTokens } from './chatRequest.js';
 import type { ChatMessage, ContentPart } from './types.js';
@@ -72,9 +73,12 @@ export const middleOut = (messages: readonly ChatMessage[], budget: number, maxM
   }
   let tokens = units.reduce((n, u) => n + u.tokens, 0);
   let count = messages.length;
-  // Drop from the middle outwards: the first and last units stay, and so do system and developer messages. Removing
-  // the middle one of those left, again and again, removes a block around the centre, one side then the other.
-  const droppable = units.filter((u, i) => i > 0 && i < units.length - 1 && u.messages[0]!.role !== 'system' && u.messages[0]!.role !== 'developer');
+  // Drop from the middle outwards: the first and last units stay, and so do system and developer messages and the last
+  // user message (the question, when an assistant prefill or a tool result ends the conversation). Removing the middle
+  // one of those left, again and again, removes a block around the centre, one side then the other.
+  let lastUser = units.length - 1;
+  while (lastUser > 0 && units[lastUser]!.messages[0]!.role !== 'user') lastUser--;
+  const droppable = units.filter((u, i) => i > 0 && i < units.length - 1 && i !== lastUser && u.messages[0]!.role !== 'system' && u.messages[0]!.role !== 'developer');
   let lo = Math.floor(droppable.length / 2);
   let hi = lo;
   while ((tokens > budget || count > maxMessages) && (lo > 0 || hi < droppable.length)) {

@@ -7,6 +7,8 @@ import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
 import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
+import { MODEL_REQUIRED } from './chatRequest.schema.js';
+import { invalidRequest } from './gatewayErrors.js';
 import { applyPreset } from '../modules/presets/presetResolution.js';
 import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
@@ -77,6 +79,21 @@ const textChunk = (chunk: ChatChunk) => ({
   choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
 });
 
+const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
+
+/**
+ * OpenRouter: a request without `model` (and without `models`) is answered by the account's default model. The same
+ * body, unread beyond two fields, when it names one; the directory (in memory) is asked only when it names none.
+ */
+const withDefaultModel = (body: unknown, directory: GatewayRouteDeps['directory'], accountId: string): unknown => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { model, models } = body as { model?: unknown; models?: unknown };
+  if (model != null || models != null) return body;
+  const fallback = directory.account(accountId)?.defaultModel;
+  if (!fallback) throw invalidRequest(NO_DEFAULT_MODEL, { param: 'model' });
+  return { ...body, model: fallback };
+};
+
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
@@ -88,8 +105,9 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
     res.setHeader('x-generation-id', generationId);
     try {
       const principal = requirePrincipal(deps.directory, req);
-      // A preset the body names is merged in first: the parser checks the result as one request.
-      const body = applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets);
+      // A preset the body names is merged in first, then the account's default model if neither names a model: the
+      // parser checks the result as one request.
+      const body = withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), deps.directory, principal.accountId);
       const parsed = parseChatBody(body, kind, sessionHeaderOf(req));
       const prepared = await gateway.prepare({
         generationId,

@@ -131,9 +131,9 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
         }
       : null;
 
-  // Context compression: an endpoint with at least half the context the request needs may take it compressed.
+  // Context compression: an endpoint the request does not fit may take it compressed, whatever it lacks (how much
+  // must be cut orders a model's compressed endpoints below, and step 5 refuses what cannot fit at all).
   const required = parsed.promptTokens + (maxTokens ?? 1);
-  const compressible = (e: EndpointEntry) => compressionApplies(parsed.contextCompression, e.contextLength) && e.contextLength * 2 >= required;
 
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
@@ -181,7 +181,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       ['max_tokens', (e) => maxTokens === undefined || maxTokens <= e.maxOutput, () => `max_tokens ${maxTokens} is more than any endpoint of ${group.base} can return`],
       [
         'context',
-        (e) => required <= e.contextLength || compressible(e),
+        (e) => required <= e.contextLength || compressionApplies(parsed.contextCompression, e.contextLength),
         () => {
           const largest = Math.max(...group.endpoints.map((e) => e.contextLength));
           return `This request needs about ${parsed.promptTokens + (maxTokens ?? 0)} tokens (${parsed.promptTokens} of prompt${maxTokens ? ` + ${maxTokens} of max_tokens` : ''}), but ${group.base}'s context length is ${largest} tokens. Shorten the messages or lower max_tokens.`;
@@ -271,11 +271,12 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     const fitted = middleOut(messages, endpoint.contextLength - room - fixedTokens, anthropic ? ANTHROPIC_MAX_MESSAGES : Infinity);
     return fitted && { messages: fitted, promptTokens: fixedTokens + fitted.reduce((n, m) => n + messageTokens(m), 0) };
   };
-  // Within a model, endpoints that take the conversation whole go first: compression loses part of it. (The models
-  // keep the order they were asked in: a model's compressed targets follow its last whole one.)
+  // Within a model, endpoints that take the conversation whole go first: compression loses part of it; then those
+  // that keep the most of it (a stable sort: equals keep their order). The models keep the order they were asked in:
+  // a model's compressed targets follow its last whole one.
   const targets: RouteTarget[] = [];
   const lastOf = new Map(ordered.map(({ group }, i) => [group, i]));
-  const compressed = new Map<Group, RouteTarget[]>();
+  const compressed = new Map<Group, { target: RouteTarget; kept: number }[]>();
   ordered.forEach(({ group, endpoint }, i) => {
     const fit = fitFor(endpoint);
     if (fit) {
@@ -289,10 +290,10 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
         ...(fit.messages && { messages: fit.messages }),
         ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
       };
-      if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), target]);
+      if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), { target, kept: fit.promptTokens }]);
       else targets.push(target);
     }
-    if (lastOf.get(group) === i) targets.push(...(compressed.get(group) ?? []));
+    if (lastOf.get(group) === i) for (const { target } of (compressed.get(group) ?? []).sort((a, b) => b.kept - a.kept)) targets.push(target);
   });
   if (targets.length === 0) {
     const { group } = ordered[0]!;

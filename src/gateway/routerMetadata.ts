@@ -8,10 +8,20 @@
 import type { IncomingMessage } from 'node:http';
 import { parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationOutcome, PreparedGeneration } from './gateway.js';
+import type { ChatMessage } from './types.js';
 
 export const wantsRouterMetadata = (req: IncomingMessage): boolean => {
   const value = req.headers['x-openrouter-metadata'] ?? req.headers['x-openrouter-experimental-metadata'];
   return typeof value === 'string' && value.trim().toLowerCase() === 'enabled';
+};
+
+/**
+ * What compression cut from the conversation the selected endpoint got: messages dropped from the middle, and
+ * messages whose text lost its middle (those are copies; a message kept whole is the request's own object).
+ */
+const compressionCut = (asked: readonly ChatMessage[], sent: readonly ChatMessage[]) => {
+  const whole = new Set(asked);
+  return { messages_dropped: asked.length - sent.length, messages_truncated: sent.filter((m) => !whole.has(m)).length };
 };
 
 export const routerMetadata = (prepared: PreparedGeneration, outcome: GenerationOutcome) => {
@@ -22,7 +32,15 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
   const strategy = plan.router !== null ? 'auto' : selected && selected.requested !== requested ? 'fallback' : parseModelId(requested).free ? 'free' : 'direct';
   const pipeline = [
     ...(plan.targets.some((t) => t.messages !== undefined)
-      ? [{ type: 'context-compression', engine: 'middle-out', applied_to: plan.targets.filter((t) => t.messages !== undefined).map((t) => t.endpoint.id), selected: selected?.messages !== undefined }]
+      ? [
+          {
+            type: 'context-compression',
+            engine: 'middle-out',
+            applied_to: plan.targets.filter((t) => t.messages !== undefined).map((t) => t.endpoint.id),
+            selected: selected?.messages !== undefined,
+            ...(selected?.messages && compressionCut(input.parsed.request.messages, selected.messages)),
+          },
+        ]
       : []),
     ...(outcome.healed ? [{ type: 'response-healing', repaired: true }] : []),
   ];

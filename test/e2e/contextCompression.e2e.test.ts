@@ -1,7 +1,8 @@
 /**
  * Context compression (OpenRouter's middle-out) over real HTTP: a conversation too long for a small-context endpoint
  * reaches the fake upstream with its middle dropped (the system prompt, the start and the latest turn kept), by
- * default and through the official openai SDK; refused with the plugin disabled; a larger endpoint compresses only when
+ * default and through the official openai SDK, however far over the context (a single message loses the middle of its
+ * text), the router metadata saying what was cut; refused with the plugin disabled; a larger endpoint compresses only when
  * asked; a fallback that fits whole gets the whole conversation; and the record keeps what the request sent.
  */
 import OpenAI from 'openai';
@@ -22,6 +23,8 @@ const conversation = (turns: number): Message[] => [
   ...Array.from({ length: turns }, (_, i): Message => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: `turn ${i}: ${'x'.repeat(400)}` })),
 ];
 const sentMessages = (fake: FakeProvider) => (fake.requests.at(-1)!.body as { messages: Message[] }).messages;
+const METADATA = { 'X-OpenRouter-Metadata': 'enabled' };
+type Answer = { choices: { message: { content: string | null } }[]; openrouter_metadata: { pipeline: unknown[] } };
 
 beforeAll(async () => {
   h = await startGatewayHarness();
@@ -56,6 +59,43 @@ describe('context compression', () => {
     const res = await h.chat(user.key, { model: 'cc/small', messages: conversation(60), plugins: [{ id: 'context-compression', enabled: false }] });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { metadata: { error_type: string } } }).error.metadata.error_type).toBe('context_length_exceeded');
+    expect(small.requests.length).toBe(before);
+  });
+
+  it('fits a prompt four times the context: a ~16,000-token conversation of many turns on a 4,096-token endpoint', async () => {
+    const messages = conversation(150); // ~15,800 tokens
+    const res = await h.chat(user.key, { model: 'cc/small', messages }, METADATA);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Answer;
+    expect(body.choices[0]!.message.content).toBeTruthy();
+    const sent = sentMessages(small);
+    expect(sent[0]).toEqual(messages[0]);
+    expect(sent.at(-1)).toEqual(messages.at(-1));
+    expect(JSON.stringify(sent).length / 4).toBeLessThan(4_096);
+    // The pipeline says what was cut: turns from the middle, no message shortened.
+    expect(body.openrouter_metadata.pipeline).toEqual([
+      { type: 'context-compression', engine: 'middle-out', applied_to: ['cc/small@tiny'], selected: true, messages_dropped: messages.length - sent.length, messages_truncated: 0 },
+    ]);
+    // Off, the same prompt is a 400, and nothing reaches the provider.
+    const before = small.requests.length;
+    const off = await h.chat(user.key, { model: 'cc/small', messages, transforms: [] });
+    expect(off.status).toBe(400);
+    expect(((await off.json()) as { error: { metadata: { error_type: string } } }).error.metadata.error_type).toBe('context_length_exceeded');
+    expect(small.requests.length).toBe(before);
+  });
+
+  it('cuts the middle of a single message far over the context, through the openai SDK', async () => {
+    const content = `START ${'y'.repeat(60_000)} END`; // ~15,000 tokens
+    const { data, response } = await client.chat.completions.create({ model: 'cc/small', messages: [{ role: 'user', content }] }, { headers: METADATA }).withResponse();
+    expect(response.status).toBe(200);
+    expect(data.choices[0]!.message.content).toBeTruthy();
+    const [sent] = sentMessages(small);
+    expect(sent!.content).toMatch(/^START y+\n\[…\]\ny+ END$/);
+    expect(sent!.content.length / 4).toBeLessThan(4_096);
+    expect((data as unknown as Answer).openrouter_metadata.pipeline).toEqual([expect.objectContaining({ type: 'context-compression', selected: true, messages_dropped: 0, messages_truncated: 1 })]);
+    const before = small.requests.length;
+    const off = await h.chat(user.key, { model: 'cc/small', messages: [{ role: 'user', content }], plugins: [{ id: 'context-compression', enabled: false }] });
+    expect(off.status).toBe(400);
     expect(small.requests.length).toBe(before);
   });
 

@@ -72,6 +72,14 @@ describe('middle-out', () => {
     expect(middleOut(many, 10_000)).toBeNull();
   });
 
+  it('never drops the last user message, though an assistant prefill ends the conversation', () => {
+    const question: ChatMessage = { role: 'user', content: `q:${'q'.repeat(400)}` };
+    const messages = [...conversation(21), question, { role: 'assistant', content: 'p:Sure,' } as ChatMessage];
+    const fitted = middleOut(messages, 400)!;
+    expect(tokensOf(fitted)).toBeLessThanOrEqual(400);
+    expect(labels(fitted).slice(-2)).toEqual(['q', 'p']);
+  });
+
   it('meets a message limit with half from the start and half from the end, and says when nothing can fit', () => {
     const messages = conversation(1_200, 4);
     const fitted = middleOut(messages, Infinity, 1_000)!;
@@ -90,6 +98,9 @@ describe('context compression in the route plan', () => {
       { model: 's/4k', provider: 'small', contextLength: 4_096, maxOutput: 1_000 },
       { model: 'l/32k', provider: 'large', contextLength: 32_000, maxOutput: 1_000 },
       { model: 'c/200k', provider: 'claude', contextLength: 200_000, maxOutput: 1_000 },
+      // The cheaper endpoint has the smaller context: a compressed prompt loses more there.
+      { model: 'm/mixed', provider: 'small', contextLength: 2_048, maxOutput: 500, prices: { prompt: 1, completion: 1 } },
+      { model: 'm/mixed', provider: 'large', contextLength: 6_000, maxOutput: 500, prices: { prompt: 9, completion: 9 } },
     ],
   });
   const plan = (body: Record<string, unknown>) =>
@@ -118,14 +129,33 @@ describe('context compression in the route plan', () => {
     expect(error({ model: 's/4k', messages: long, transforms: [] }).errorType).toBe('context_length_exceeded');
   });
 
-  it('applies to a larger endpoint only when asked, and only down to half the context the request needs', () => {
-    const huge = conversation(500); // ~52,000 tokens: 32k is more than half
+  it('applies to a larger endpoint only when asked', () => {
+    const huge = conversation(500); // ~52,000 tokens
     expect(error({ model: 'l/32k', messages: huge }).errorType).toBe('context_length_exceeded');
     const [target] = plan({ model: 'l/32k', messages: huge, plugins: [{ id: 'context-compression' }] }).targets;
     expect(tokensOf(target!.messages!)).toBeLessThanOrEqual(32_000 - 1_000);
     expect(plan({ model: 'l/32k', messages: huge, transforms: ['middle-out'] }).targets[0]!.messages).toBeDefined();
-    // Beyond twice the context: refused, compression or not.
-    expect(error({ model: 's/4k', messages: conversation(100), plugins: [{ id: 'context-compression' }] }).errorType).toBe('context_length_exceeded');
+  });
+
+  it('fits a prompt however far over the context: many turns dropped, a single message cut in its middle', () => {
+    const many = conversation(500); // ~52,000 tokens for a 4,096-token endpoint: over 12 times its context
+    const [target] = plan({ model: 's/4k', messages: many }).targets;
+    expect(tokensOf(target!.messages!)).toBeLessThanOrEqual(4_096 - 1_000);
+    expect(target!.messages![0]).toEqual(many[0]);
+    expect(target!.messages!.at(-1)).toEqual(many.at(-1));
+    const single = [{ role: 'user', content: `START ${'y'.repeat(200_000)} END` }]; // ~50,000 tokens
+    const [cut] = plan({ model: 's/4k', messages: single }).targets;
+    expect(tokensOf(cut!.messages!)).toBeLessThanOrEqual(4_096 - 1_000);
+    expect(cut!.messages![0]!.content).toMatch(/^START y+\n\[…\]\ny+ END$/);
+    // What cannot be cut is still refused: tools alone larger than the context.
+    const tools = [{ type: 'function', function: { name: 'f', description: 'd'.repeat(20_000), parameters: {} } }];
+    expect(error({ model: 's/4k', messages: single, tools }).message).toMatch(/context compression could not fit it/);
+  });
+
+  it("orders a model's compressed endpoints by how much they must cut, least first (price orders those that take it whole)", () => {
+    const ids = (body: Record<string, unknown>) => plan(body).targets.map((t) => t.endpoint.id);
+    expect(ids({ model: 'm/mixed', messages: conversation(4) })).toEqual(['m/mixed@small', 'm/mixed@large']);
+    expect(ids({ model: 'm/mixed', messages: conversation(100) })).toEqual(['m/mixed@large', 'm/mixed@small']);
   });
 
   it('fits a conversation to Anthropic’s 1,000 messages when compression is on', () => {

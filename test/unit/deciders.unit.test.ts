@@ -46,6 +46,15 @@ describe('account decider', () => {
     account([opened, on]).when({ type: 'SetContentLogging', data: off.data }).then([off]);
     account([]).when({ type: 'SetContentLogging', data: { ...on.data, accountId: 'acc_x' } }).thenThrows(NotFoundError);
   });
+  it('sets and clears the default model, recording only a change', () => {
+    const set: AccountEvent = { type: 'DefaultModelChanged', data: { accountId: 'acc_1', model: 'openai/gpt-4o:free', at } };
+    const cleared: AccountEvent = { type: 'DefaultModelChanged', data: { accountId: 'acc_1', model: null, at } };
+    account([opened]).when({ type: 'SetDefaultModel', data: set.data }).then([set]);
+    account([opened]).when({ type: 'SetDefaultModel', data: cleared.data }).then([]);
+    account([opened, set]).when({ type: 'SetDefaultModel', data: set.data }).then([]);
+    account([opened, set]).when({ type: 'SetDefaultModel', data: cleared.data }).then([cleared]);
+    account([]).when({ type: 'SetDefaultModel', data: { ...set.data, accountId: 'acc_x' } }).thenThrows(NotFoundError);
+  });
   it('changes the plan only when it differs', () => {
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'pro', at } }).then([{ type: 'PlanChanged', data: { accountId: 'acc_1', plan: 'pro', at } }]);
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'free', at } }).then([]);

@@ -189,7 +189,11 @@ describe('planRoute', () => {
     expect(failure({ model: 'b/other:free' })).toMatchObject({ status: 404, errorType: 'not_found', message: 'b/other has no free endpoints' });
     expect(failure({ model: 'a/chat', provider: { only: ['nobody'] } })).toMatchObject({ status: 404, errorType: 'not_found' });
     expect(failure({ model: 'a/chat', max_tokens: 9_000 })).toMatchObject({ status: 400, errorType: 'max_tokens_exceeded' });
-    expect(failure({ model: 'a/chat', messages: [{ role: 'user', content: 'x'.repeat(200_000) }] })).toMatchObject({ status: 400, errorType: 'context_length_exceeded' });
+    // Too long for every endpoint, and compression (on by default for the 8,192-token ones) turned off.
+    expect(failure({ model: 'a/chat', messages: [{ role: 'user', content: 'x'.repeat(200_000) }], plugins: [{ id: 'context-compression', enabled: false }] })).toMatchObject({
+      status: 400,
+      errorType: 'context_length_exceeded',
+    });
     expect(failure({ model: 'c/locked' })).toMatchObject({ status: 503, errorType: 'provider_unavailable', message: expect.stringContaining('its credentials are not configured') });
   });
 });

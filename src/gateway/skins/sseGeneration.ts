@@ -17,7 +17,8 @@ import type { ChatChunk } from '../types.js';
 /** What every generation route (chat/completions and the skins) is built from. */
 export interface GatewayRouteDeps {
   readonly gateway: Gateway;
-  readonly directory: Pick<AuthDirectory, 'authenticate'>;
+  /** `account`: the account's default model, for a chat request that names none. */
+  readonly directory: Pick<AuthDirectory, 'authenticate' | 'account'>;
   readonly logger: Logger;
   readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
 }

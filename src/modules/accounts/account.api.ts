@@ -6,6 +6,8 @@ import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { ApiKeysApi, CreatedApiKey } from '../apiKeys/apiKey.api.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { modelProblem } from '../catalog/modelId.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
@@ -32,13 +34,13 @@ export interface OpenedAccount {
 /** An account as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const accountView = (state: AccountState): AccountDoc => {
   if (state.status === 'none') throw new Error('an account command decided on an account that does not exist');
-  const { accountId, name, email, roles, plan, contentLogging, openedAt, updatedAt } = state;
-  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, openedAt, updatedAt };
+  const { accountId, name, email, roles, plan, contentLogging, defaultModel, openedAt, updatedAt } = state;
+  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, defaultModel, openedAt, updatedAt };
 };
 
 type PageArgs = Parameters<ReturnType<typeof accountQueries>['page']>[0];
 
-/** The accounts module: open accounts, manage their roles and plan (commands answer from the decision), and read them. */
+/** The accounts module: open accounts, manage their roles, plan and settings (commands answer from the decision), and read them. */
 export const createAccountsApi = (deps: {
   eventStore: EventStore;
   readStore: ReadStore;
@@ -47,6 +49,8 @@ export const createAccountsApi = (deps: {
   logger: Logger;
   apiKeys: ApiKeysApi;
   plans: Plans;
+  /** The routing catalog, which a default model must be known to. */
+  catalog: Pick<Catalog, 'model' | 'endpoints'>;
   selfSignup: boolean;
   now: () => Date;
 }) => {
@@ -79,6 +83,16 @@ export const createAccountsApi = (deps: {
       change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
     /** Input & output logging on or off (the caller owns the account or is an admin: checked at the edges). */
     setContentLogging: (caller: Caller, accountId: string, enabled: boolean) => change(caller, { type: 'SetContentLogging', data: { accountId, enabled, at: at() } }),
+    /**
+     * The model a chat request that names none is answered by (null clears it: such a request is refused again). It
+     * must be one routing knows now; a model retired later makes those requests fail as naming it would.
+     */
+    setDefaultModel(caller: Caller, accountId: string, model: string | null) {
+      const id = model?.trim() ?? null;
+      const problem = id === null ? null : id === '' ? 'A default model is a model id (null clears it)' : modelProblem(deps.catalog, id);
+      if (problem !== null) throw new ValidationError(problem, { field: 'model' });
+      return change(caller, { type: 'SetDefaultModel', data: { accountId, model: id, at: at() } });
+    },
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {
       if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);

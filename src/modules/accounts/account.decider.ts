@@ -13,6 +13,7 @@ export type AccountState =
       readonly roles: ReadonlySet<Role>;
       readonly plan: string;
       readonly contentLogging: boolean;
+      readonly defaultModel: string | null;
       readonly openedAt: string;
       readonly updatedAt: string;
     };
@@ -24,7 +25,8 @@ export type AccountCommand =
   | { readonly type: 'GrantRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } }
   | { readonly type: 'RevokeRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string } }
   | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } }
-  | { readonly type: 'SetContentLogging'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } };
+  | { readonly type: 'SetContentLogging'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } }
+  | { readonly type: 'SetDefaultModel'; readonly data: { readonly accountId: string; readonly model: string | null; readonly at: string } };
 
 const requireOpen = (state: AccountState, accountId: string) => {
   if (state.status !== 'open') throw new NotFoundError('Account', accountId);
@@ -38,7 +40,7 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, openedAt: at, updatedAt: at };
+        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, defaultModel: null, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
@@ -48,6 +50,8 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         return state.status === 'open' ? { ...state, plan: event.data.plan, updatedAt: event.data.at } : state;
       case 'ContentLoggingChanged':
         return state.status === 'open' ? { ...state, contentLogging: event.data.enabled, updatedAt: event.data.at } : state;
+      case 'DefaultModelChanged':
+        return state.status === 'open' ? { ...state, defaultModel: event.data.model, updatedAt: event.data.at } : state;
       default: {
         const _never: never = event;
         return state;
@@ -80,6 +84,10 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
       case 'SetContentLogging': {
         const open = requireOpen(state, command.data.accountId);
         return open.contentLogging === command.data.enabled ? [] : [{ type: 'ContentLoggingChanged', data: command.data }];
+      }
+      case 'SetDefaultModel': {
+        const open = requireOpen(state, command.data.accountId);
+        return open.defaultModel === command.data.model ? [] : [{ type: 'DefaultModelChanged', data: command.data }];
       }
       default: {
         const _never: never = command;

@@ -12,6 +12,9 @@ export type PlanChanged = { readonly type: 'PlanChanged'; readonly data: { reado
 /** Input & output logging: while on, the account's generations keep what they were sent and answered (the content store). */
 export type ContentLoggingChanged = { readonly type: 'ContentLoggingChanged'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } };
 
-export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged | ContentLoggingChanged;
+/** The model a chat request that names none is answered by (OpenRouter's account default model); null: none, such a request is refused. */
+export type DefaultModelChanged = { readonly type: 'DefaultModelChanged'; readonly data: { readonly accountId: string; readonly model: string | null; readonly at: string } };
+
+export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged | ContentLoggingChanged | DefaultModelChanged;
 
 export const accountStream = (accountId: string): string => `account-${accountId}`;

@@ -30,6 +30,10 @@ export const AccountRef = builder.loadableNode('Account', {
     contentLogging: t.exposeBoolean('contentLogging', {
       description: "Input & output logging: while on, each generation's messages and answer are kept (Generation.content, GET /api/v1/generation/content) for CONTENT_RETENTION_DAYS.",
     }),
+    defaultModel: t.exposeString('defaultModel', {
+      nullable: true,
+      description: 'The model a chat or completions request that names none is answered by (setDefaultModel); null: such a request is refused.',
+    }),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
     balance: t.field({
@@ -126,6 +130,14 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: false }), enabled: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.accounts.setContentLogging(ctx, targetAccount(args.accountId, ctx), args.enabled),
+  }),
+  setDefaultModel: t.withAuth(ownsAccountArg).field({
+    type: AccountRef,
+    description:
+      "Set the account's default model (the caller's own; an admin may name another): POST /api/v1/chat/completions and /api/v1/completions without model or models use it, as OpenRouter does. It must be a model id the catalog knows (variants such as :free included); null clears it.",
+    errors: { directResult: true },
+    args: { accountId: t.arg.id({ required: false }), model: t.arg.string({ required: false, validate: z.string().max(256, 'must be at most 256 characters').nullish() }) },
+    resolve: (_root, args, ctx) => ctx.accounts.setDefaultModel(ctx, targetAccount(args.accountId, ctx), args.model ?? null),
   }),
   changePlan: t.field({
     type: AccountRef,

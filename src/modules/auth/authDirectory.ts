@@ -30,6 +30,8 @@ export interface AccountEntry {
   plan: string;
   /** Input & output logging is on: the gateway stores the account's generations' content. */
   contentLogging: boolean;
+  /** The model the gateway answers a chat request that names none with (null: such a request is refused). */
+  defaultModel: string | null;
 }
 
 export interface AuthDirectory {
@@ -80,7 +82,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
     switch (event.type) {
       case 'AccountOpened':
-        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false });
+        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null });
         break;
       case 'RoleGranted':
         accounts.get(event.data.accountId)?.roles.add(event.data.role);
@@ -96,6 +98,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       case 'ContentLoggingChanged': {
         const account = accounts.get(event.data.accountId);
         if (account) account.contentLogging = event.data.enabled;
+        break;
+      }
+      case 'DefaultModelChanged': {
+        const account = accounts.get(event.data.accountId);
+        if (account) account.defaultModel = event.data.model;
         break;
       }
       case 'ApiKeyCreated': {

@@ -2,6 +2,7 @@
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
  * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
  */
+import { AUTO_MODEL_IDS } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
@@ -121,3 +122,16 @@ const inCatalog = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string) =>
  */
 export const catalogModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string): string | null =>
   inCatalog(catalog, id) ? id : resolveVersionAlias(id, (other) => inCatalog(catalog, other));
+
+/**
+ * Why an id a client saves for later (a preset's model, an account's default model) cannot be routed to, or null when
+ * it can: a catalog model or another spelling of one, with supported variants, or the auto router; not a retired one.
+ */
+export const modelProblem = (catalog: Pick<Catalog, 'model' | 'endpoints'>, model: string): string | null => {
+  const { base, problem } = parseModelId(model);
+  if (problem !== null) return problem;
+  if (AUTO_MODEL_IDS.includes(base)) return null;
+  const id = catalogModelId(catalog, base);
+  if (id === null) return `${model} is not a valid model ID`;
+  return catalog.model(id)?.retired ? `${model} is retired` : null;
+};

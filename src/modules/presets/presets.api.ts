@@ -4,8 +4,7 @@ import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Caller, Principal } from '../auth/principal.js';
-import { AUTO_MODEL_IDS } from '../catalog/autoRouter.events.js';
-import { catalogModelId, parseModelId } from '../catalog/modelId.js';
+import { modelProblem } from '../catalog/modelId.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { presetDecider, type PresetCommand, type PresetState } from './preset.decider.js';
 import { PRESET_SLUG, presetStream, type PresetConfig, type PresetEvent } from './preset.events.js';
@@ -54,15 +53,7 @@ const checkName = (name: string): string => {
 export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetView; catalog: Pick<Catalog, 'model' | 'endpoints'>; logger: Logger; now: () => Date }) => {
   const { view } = deps;
 
-  /** Null when the account can route to the model (a catalog model or an alias of one, a variant of one, or the auto router). */
-  const modelProblem = (model: string): string | null => {
-    const { base, problem } = parseModelId(model);
-    if (problem !== null) return problem;
-    if (AUTO_MODEL_IDS.includes(base)) return null;
-    const id = catalogModelId(deps.catalog, base);
-    if (id === null) return `${model} is not a valid model ID`;
-    return deps.catalog.model(id)?.retired ? `${model} is retired` : null;
-  };
+  const problemOf = (model: string): string | null => modelProblem(deps.catalog, model);
 
   const execute = async (principal: Principal, caller: Caller, command: PresetCommand) => {
     const stream = presetStream(command.data.accountId, command.data.slug);
@@ -99,7 +90,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
     async create(caller: Caller, slug: string, input: PresetInput & { readonly name: string }): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
       const name = checkName(input.name);
-      const config = checkPresetConfig(input.config, 'strict', modelProblem);
+      const config = checkPresetConfig(input.config, 'strict', problemOf);
       const systemPrompt = checkSystemPrompt(input.systemPrompt);
       refuseOverLimit(ref.accountId, slug);
       const { events, state } = await execute(principal, caller, {
@@ -111,7 +102,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
     /** A new version (the whole config and system prompt); `name`, when given, renames it. */
     async update(caller: Caller, slug: string, input: PresetInput): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
-      const config = checkPresetConfig(input.config, 'strict', modelProblem);
+      const config = checkPresetConfig(input.config, 'strict', problemOf);
       const systemPrompt = checkSystemPrompt(input.systemPrompt);
       const { events, state } = await execute(principal, caller, {
         type: 'AddPresetVersion',
@@ -125,7 +116,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
      */
     async saveFromSample(caller: Caller, slug: string, body: unknown): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
-      const config = checkPresetConfig(body, 'overlap', modelProblem);
+      const config = checkPresetConfig(body, 'overlap', problemOf);
       const systemPrompt = checkSystemPrompt(systemPromptOf(body));
       refuseOverLimit(ref.accountId, slug);
       const { events, state } = await execute(principal, caller, {
