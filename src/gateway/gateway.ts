@@ -193,9 +193,12 @@ export const createGateway = (deps: {
   const recording = new Map<string, Promise<number | null>>();
 
   /** The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none). */
+  /** The prompt a target is sent: the request's, or the compressed conversation's (not the whole one it was cut from). */
+  const promptOf = (target: RouteTarget, estimate: number) => target.promptTokens ?? estimate;
+
   const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, outputTokens?: number) => {
     let amount = 0;
-    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptTokens, outputTokens ?? t.maxOutput, t.endpoint.prices));
+    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices));
     // A call whose first endpoint is zero-priced (the demo model too, not only those tagged free) counts against the
     // free tier: an account without credits must not drive unbounded traffic and storage through it. Not one whose
     // zero-priced endpoint is only a fallback: another provider's free endpoint on an open model would otherwise put
@@ -208,7 +211,7 @@ export const createGateway = (deps: {
    * as the caller's API calls it (the Responses API's `max_output_tokens`).
    */
   const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType) => {
-    const affordable = Math.min(target.maxOutput, affordableOutputTokens(Math.max(0, budget), promptTokens, target.endpoint.prices));
+    const affordable = Math.min(target.maxOutput, affordableOutputTokens(Math.max(0, budget), promptOf(target, promptTokens), target.endpoint.prices));
     const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
     const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
     return new GatewayError(
@@ -304,8 +307,8 @@ export const createGateway = (deps: {
       const first = plan.targets[0]!;
       // Fallbacks the budget cannot pay for are dropped first: the reservation covers every target, and one dear
       // endpoint (another provider's, on an open model) must not price everyone out of the ones they can afford.
-      const affordable = plan.targets.filter((t, i) => i === 0 || worstCaseCost(parsed.promptTokens, t.maxOutput, t.endpoint.prices) <= budget);
-      if (affordable.length < plan.targets.length && worstCaseCost(parsed.promptTokens, first.maxOutput, first.endpoint.prices) <= budget) {
+      const affordable = plan.targets.filter((t, i) => i === 0 || worstCaseCost(promptOf(t, parsed.promptTokens), t.maxOutput, t.endpoint.prices) <= budget);
+      if (affordable.length < plan.targets.length && worstCaseCost(promptOf(first, parsed.promptTokens), first.maxOutput, first.endpoint.prices) <= budget) {
         plan = { ...plan, targets: affordable };
         ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
         try {
@@ -319,7 +322,7 @@ export const createGateway = (deps: {
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
       const clamp =
         parsed.request.max_tokens === undefined && budget > 0
-          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, parsed.promptTokens, t.endpoint.prices))))
+          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, promptOf(t, parsed.promptTokens), t.endpoint.prices))))
           : 0;
       if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType);
       plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
@@ -348,7 +351,7 @@ export const createGateway = (deps: {
     let usage: Usage;
     if (complete) usage = reported;
     else {
-      const prompt = reported?.prompt_tokens ?? prepared.input.parsed.promptTokens;
+      const prompt = reported?.prompt_tokens ?? promptOf(target, prepared.input.parsed.promptTokens);
       const completion = Math.max(reported?.completion_tokens ?? 0, estimateTokens(result.completionChars));
       usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
       if (reported?.prompt_tokens_details) usage.prompt_tokens_details = reported.prompt_tokens_details;

@@ -27,6 +27,8 @@ export interface RouteTarget {
   readonly apiKey: string | null;
   /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
   readonly messages?: ChatMessage[];
+  /** The estimated prompt tokens of that compressed conversation: what the reservation and an estimated bill count. */
+  readonly promptTokens?: number;
   /** Reasoning turned on by `:thinking` when the request set none; absent, the request's own. */
   readonly reasoning?: ReasoningConfig;
 }
@@ -287,7 +289,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
         free: endpoint.free,
         maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
         apiKey: endpoint.provider.auth().secret,
-        ...(fit.messages && { messages: fit.messages }),
+        ...(fit.messages && { messages: fit.messages, promptTokens: fit.promptTokens }),
         ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
       };
       if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), { target, kept: fit.promptTokens }]);

@@ -54,6 +54,18 @@ describe('context compression', () => {
     expect(record.status).toBe(200);
   });
 
+  it('reserves what the compressed conversation may cost, not the whole one it was cut from', async () => {
+    // ~16k tokens whole (1.6 M nano-dollars at 100 a token), under 3.6k compressed: 600,000 pays for the latter only.
+    const thrifty = await h.openAccount({ name: 'thrifty', credits: 600_000 });
+    const res = await h.chat(thrifty.key, { model: 'cc/small', messages: conversation(150) });
+    expect(res.status).toBe(200);
+    const after = await h.settledBalance(thrifty.accountId);
+    expect(after.reserved).toBe(0);
+    expect(after.available).toBeGreaterThan(0);
+    // With compression off the same conversation does not fit at all: no reservation decides that.
+    expect((await h.chat(thrifty.key, { model: 'cc/small', messages: conversation(150), plugins: [{ id: 'context-compression', enabled: false }] })).status).toBe(400);
+  });
+
   it('refuses with a 400 when the request disables it, as OpenRouter does', async () => {
     const before = small.requests.length;
     const res = await h.chat(user.key, { model: 'cc/small', messages: conversation(60), plugins: [{ id: 'context-compression', enabled: false }] });
