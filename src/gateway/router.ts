@@ -311,7 +311,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
-          lastDataAt = now();
+          // Only progress keeps a stream alive: empty deltas sent as a heartbeat count no more than keep-alive comments.
+          if (chunks.some((chunk) => chunk.usage !== undefined || hasPayload(chunk))) lastDataAt = now();
           for (const chunk of chunks) {
             completionChars += charsOf(chunk);
             if (!committed) {

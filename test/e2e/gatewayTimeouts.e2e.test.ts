@@ -45,4 +45,17 @@ describe('timeouts', () => {
     expect(balance.settled).toBe(costOf(PRICES, promptEstimate(MESSAGES), Math.ceil(text.length / 4)));
     expect(balance.reserved).toBe(0);
   });
+
+  it('empty deltas sent as a heartbeat do not keep a stalled stream alive: the idle timeout ends it, not the deadline', async () => {
+    fake.script({ emptyDeltasAfter: 3 });
+    const res = await h.chat(user.key, { model: 'test/sleepy', messages: MESSAGES, stream: true });
+    const { events, done } = await readSseResponse(res);
+    expect(contentOf(events)).toBe('Echo: Say ');
+    expect(done).toBe(false);
+    expect(events.at(-1).error.metadata.error_type).toBe('timeout');
+    expect((await h.settledBalance(user.accountId)).reserved).toBe(0);
+    // Ended by the 200 ms idle timeout, not by the 1 s request deadline the heartbeats used to run it into.
+    const record = await h.generation(user.key, res.headers.get('x-generation-id')!);
+    expect(record.generation_time).toBeLessThan(1_000);
+  });
 });

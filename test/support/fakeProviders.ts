@@ -38,6 +38,8 @@ export interface Script {
   cutAfterChunks?: number;
   /** Streaming: leave out the protocol's end marker (OpenAI `[DONE]`, Anthropic `message_stop`): end the response, or destroy the socket, in its place. */
   endMarker?: 'omit' | 'cut';
+  /** Streaming (OpenAI): after this many events send a chunk with empty content every 50 ms, until the client goes away. */
+  emptyDeltasAfter?: number;
   /** Streaming: after this many events start a `data:` line that never ends, 1 MiB a write, until the client goes away. */
   endlessLineAfter?: number;
   /** Streaming: after this many events send the protocol's in-stream error event and end. */
@@ -190,6 +192,14 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         if (script.endMarker === 'omit') return void res.end();
         cutByUs.value = true;
         res.socket?.destroy();
+        return;
+      }
+      if (script.emptyDeltasAfter !== undefined && index >= script.emptyDeltasAfter) {
+        const empty = `data: ${JSON.stringify({ id: 'chatcmpl-empty', object: 'chat.completion.chunk', created: 0, model: 'fake-model', choices: [{ index: 0, delta: { content: '' }, finish_reason: null }] })}\n\n`;
+        while (!res.destroyed) {
+          res.write(empty);
+          await sleep(50);
+        }
         return;
       }
       if (script.endlessLineAfter !== undefined && index >= script.endlessLineAfter) {
