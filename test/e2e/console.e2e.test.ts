@@ -379,6 +379,75 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await context.close();
   });
 
+  // Late in the file: the API call it makes is a generation and a charge the Activity and Credits tests do not expect.
+  it('sets the default model on the Keys page, which then answers an API call that names no model; clears it; shows a refused id inline', async () => {
+    const chatWithoutModel = () =>
+      fetch(`${h.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${userKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+      });
+    await page.goto(`${h.url}/#/keys`);
+    const section = page.getByRole('region', { name: 'Default model' });
+    const field = section.getByLabel('Model id');
+    const current = section.getByTestId('default-model');
+    await expect.poll(() => current.textContent()).toBe('none');
+    expect(await section.textContent()).toContain('API calls that name no model');
+    // The catalog's text models are offered as suggestions; an embeddings model is not.
+    const suggested = () => section.locator('#default-model-ids option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    await expect.poll(suggested).toContain('switchyard/demo-paid');
+    expect(await suggested()).not.toContain('switchyard/demo-embed');
+    expect(await field.getAttribute('list')).toBe('default-model-ids');
+    expect(await section.getByRole('button', { name: 'Clear' }).isDisabled()).toBe(true);
+
+    // By keyboard: type the id, Enter. The page says so, shows it as the default, and keeps focus on the field.
+    await field.focus();
+    await page.keyboard.insertText('switchyard/demo-paid');
+    await page.keyboard.press('Enter');
+    await section.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    expect(await current.textContent()).toBe('switchyard/demo-paid');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('default-model');
+    // The API agrees: a chat completion over HTTP without a model is answered by it.
+    const answered = await chatWithoutModel();
+    expect(answered.status).toBe(200);
+    expect(((await answered.json()) as { model: string }).model).toBe('switchyard/demo-paid');
+    expect((await h.gql('{ me { defaultModel } }', {}, userKey)).body.data.me.defaultModel).toBe('switchyard/demo-paid');
+    await page.reload();
+    await expect.poll(() => current.textContent()).toBe('switchyard/demo-paid');
+    expect(await field.inputValue()).toBe('switchyard/demo-paid');
+    await shoot('keys-default-model');
+
+    // An id the catalog does not know: the server's VALIDATION message, at the field, and the default unchanged.
+    await field.fill('acme/unknown');
+    await section.getByRole('button', { name: 'Save' }).click();
+    const refused = section.getByRole('alert');
+    await expect.poll(() => refused.textContent()).toBe('acme/unknown is not a valid model ID (VALIDATION)');
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    expect(await field.getAttribute('aria-describedby')).toContain('default-model-notice');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('default-model');
+    expect(await current.textContent()).toBe('switchyard/demo-paid');
+    expect((await h.gql('{ me { defaultModel } }', {}, userKey)).body.data.me.defaultModel).toBe('switchyard/demo-paid');
+    await shoot('keys-default-model-refused');
+
+    // At a phone's width: the section fits, with no sideways scroll of the page.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await section.scrollIntoViewIfNeeded();
+    await shoot('keys-default-model-390');
+    await page.setViewportSize({ width: 1280, height: 860 });
+
+    // Cleared: none shown, the API refuses a call without a model again, and focus is not lost with the Clear button.
+    await section.getByRole('button', { name: 'Clear' }).click();
+    await section.getByRole('status').filter({ hasText: 'Cleared' }).waitFor();
+    expect(await current.textContent()).toBe('none');
+    expect(await field.inputValue()).toBe('');
+    expect(await field.getAttribute('aria-invalid')).toBeNull();
+    expect(await section.getByRole('button', { name: 'Clear' }).isDisabled()).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('default-model');
+    expect((await chatWithoutModel()).status).toBe(400);
+    expect((await h.gql('{ me { defaultModel } }', {}, userKey)).body.data.me.defaultModel).toBeNull();
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

@@ -25,8 +25,8 @@ export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = [
 export const messageOf = (error: unknown): string => (error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error));
 
 /** A region announced to screen readers when its text changes. */
-export const Notice = ({ kind, children }: { kind: 'error' | 'ok' | 'info'; children: ComponentChildren }) => (
-  <p class={`notice notice-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
+export const Notice = ({ kind, id, children }: { kind: 'error' | 'ok' | 'info'; id?: string; children: ComponentChildren }) => (
+  <p id={id} class={`notice notice-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
     {children}
   </p>
 );

@@ -1,7 +1,8 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
-import { messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { loadTextModels } from '../textModels.js';
+import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 type LimitReset = 'DAILY' | 'WEEKLY' | 'MONTHLY' | 'NEVER';
 const RESETS: readonly LimitReset[] = ['NEVER', 'DAILY', 'WEEKLY', 'MONTHLY'];
@@ -36,6 +37,7 @@ const SET_EXPIRY = mutation('setApiKeyExpiry', '$id: ID!, $expiresAt: DateTime',
 const DISABLE = mutation('disableApiKey', '$id: ID!', 'id: $id');
 const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
 const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
+const SET_DEFAULT_MODEL = `mutation SetDefaultModel($model: String) { setDefaultModel(model: $model) { __typename ... on Account { defaultModel } ${DOMAIN_ERROR} } }`;
 
 /** "" → no limit; otherwise dollars, or an error message. */
 export const limitOf = (text: string): { limit: number | null } | { error: string } => {
@@ -224,6 +226,98 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
   );
 };
 
+/**
+ * The account's default model: what an API call that names no `model` is answered by. On the Keys page because it
+ * is a setting of the API calls those keys make (the Models page browses the catalog; the Playground always names one).
+ */
+const DefaultModel = () => {
+  const me = useLoad(() => gql<{ me: { defaultModel: string | null } }>('query DefaultModel { me { defaultModel } }'));
+  const models = useLoad(loadTextModels);
+  // As last saved here; the server's value until then (undefined: not changed on this page).
+  const [saved, setSaved] = useState<string | null | undefined>(undefined);
+  const current = saved === undefined ? (me.value?.me.defaultModel ?? null) : saved;
+  // What the field holds once edited; the current default until then.
+  const [draft, setDraft] = useState<string | null>(null);
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+
+  const save = async (model: string | null) => {
+    setBusy(true);
+    setNotice(null);
+    try {
+      const { setDefaultModel } = await gql<{ setDefaultModel: Result<{ defaultModel: string | null }> }>(SET_DEFAULT_MODEL, { model });
+      const now = unwrap(setDefaultModel).defaultModel;
+      setSaved(now);
+      setDraft(null);
+      setNotice({ kind: 'ok', text: now === null ? 'Cleared: API calls without a model are refused again.' : `Saved: API calls without a model now use ${now}.` });
+    } catch (failure) {
+      setNotice({ kind: 'error', text: messageOf(failure) });
+    } finally {
+      setBusy(false);
+      // Back to the field either way: to fix a refused id, or to go on from there (Clear, once used, is disabled).
+      input.current?.focus();
+    }
+  };
+  const value = draft ?? current ?? '';
+  const invalid = notice?.kind === 'error';
+  return (
+    <Section title="Default model">
+      <p id="default-model-note" class="muted small">
+        API calls that name no <code>model</code> (chat and completions) are answered by this model. With none set, such a call is refused.
+      </p>
+      <Figures items={[['Current default', me.value ? (current ?? <span class="muted">none</span>) : '…', 'default-model']]} />
+      {me.error && <Notice kind="error">{me.error}</Notice>}
+      <form
+        class="default-model"
+        aria-label="Set the default model"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void save(value.trim());
+        }}
+      >
+        <div>
+          <label for="default-model">Model id</label>
+          <input
+            id="default-model"
+            ref={input}
+            class="mono"
+            list="default-model-ids"
+            value={value}
+            onInput={(e) => setDraft(e.currentTarget.value)}
+            required
+            autocomplete="off"
+            spellcheck={false}
+            placeholder="vendor/model"
+            aria-invalid={invalid || undefined}
+            aria-describedby={invalid ? 'default-model-note default-model-notice' : 'default-model-note'}
+          />
+          <datalist id="default-model-ids">
+            {models.value?.map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name}
+              </option>
+            ))}
+          </datalist>
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="primary" disabled={busy || !me.value}>
+            Save
+          </button>
+          <button type="button" disabled={busy || current === null} onClick={() => void save(null)}>
+            Clear
+          </button>
+        </div>
+        {notice && (
+          <Notice kind={notice.kind} id="default-model-notice">
+            {notice.text}
+          </Notice>
+        )}
+      </form>
+    </Section>
+  );
+};
+
 export const KeysPage = () => {
   const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
   const [fresh, setFresh] = useState<{ secret: string; name: string; kind: KeyKind } | null>(null);
@@ -329,6 +423,7 @@ export const KeysPage = () => {
         {value && keys.length === 0 && <p class="muted">No keys yet.</p>}
         {value?.apiKeys.pageInfo.hasNextPage && <p class="muted small">Showing the first {keys.length} keys; the GraphQL API (apiKeys) lists the rest.</p>}
       </Section>
+      <DefaultModel />
     </>
   );
 };

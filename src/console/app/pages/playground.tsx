@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import type { Me } from '../main.js';
 import { formatInt, formatUsd } from '../money.js';
+import { loadTextModels } from '../textModels.js';
 import { Figures, messageOf, Notice, Section, useLoad } from '../ui.js';
 
 interface Message {
@@ -21,7 +22,6 @@ interface StreamEvent extends Done {
   content: string | null;
 }
 
-const MODELS = 'query Models { models(first: 200) { edges { node { id name outputModalities } } } }';
 const START = `mutation Start($input: PromptInput!) { startGeneration(input: $input) { __typename ... on StartedGeneration { generationId } ${DOMAIN_ERROR} } }`;
 const ATTEMPTS = 'query Attempts($id: ID!) { generation(id: $id) { attempts } }';
 interface Attempt {
@@ -34,7 +34,7 @@ interface Attempt {
 const STREAM = 'subscription Stream($id: ID!) { generation(id: $id) { type content model provider cost finishReason error usage { promptTokens completionTokens reasoningTokens } } }';
 
 export const PlaygroundPage = (_props: { me: Me }) => {
-  const models = useLoad(() => gql<{ models: { edges: { node: { id: string; name: string; outputModalities: string[] } }[] } }>(MODELS));
+  const models = useLoad(loadTextModels);
   const [model, setModel] = useState('switchyard/demo');
   const [prompt, setPrompt] = useState('');
   const [history, setHistory] = useState<Message[]>([]);
@@ -90,8 +90,7 @@ export const PlaygroundPage = (_props: { me: Me }) => {
     }
   };
 
-  // Models that answer in text: an embeddings model has nothing to say here.
-  const options = models.value?.models.edges.map((e) => e.node).filter((m) => m.outputModalities.includes('TEXT')) ?? [];
+  const options = models.value ?? [];
   return (
     <>
       <h1>Playground</h1>
