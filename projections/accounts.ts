@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
-import type { AccountEvent, Role } from '../src/modules/accounts/account.events.js';
+import type { AccountEvent, AccountProviderPreferences, Role } from '../src/modules/accounts/account.events.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
@@ -13,6 +13,8 @@ export type AccountDoc = {
   contentLogging: boolean;
   /** The model a chat request that names none is answered by (null: none). */
   defaultModel: string | null;
+  /** Its provider ignore and allow lists (null: none). */
+  providerPreferences: AccountProviderPreferences | null;
   openedAt: string;
   updatedAt: string;
 };
@@ -21,7 +23,7 @@ export const ACCOUNTS = 'accounts';
 
 export const accountsProjection = defineProjection<AccountDoc>({
   name: 'accounts',
-  version: 3,
+  version: 4,
   collection: ACCOUNTS,
   filter: { categories: ['account'] },
   indexes: [{ keys: { email: 1 } }],
@@ -31,7 +33,7 @@ export const accountsProjection = defineProjection<AccountDoc>({
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, defaultModel: null, openedAt: at, updatedAt: at };
+        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, defaultModel: null, providerPreferences: null, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return doc && { ...doc, roles: doc.roles.includes(event.data.role) ? doc.roles : [...doc.roles, event.data.role], updatedAt: event.data.at };
@@ -43,6 +45,8 @@ export const accountsProjection = defineProjection<AccountDoc>({
         return doc && { ...doc, contentLogging: event.data.enabled, updatedAt: event.data.at };
       case 'DefaultModelChanged':
         return doc && { ...doc, defaultModel: event.data.model, updatedAt: event.data.at };
+      case 'ProviderPreferencesChanged':
+        return doc && { ...doc, providerPreferences: event.data.preferences, updatedAt: event.data.at };
       default: {
         const _never: never = event;
         return doc;

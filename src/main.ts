@@ -90,7 +90,7 @@ export const startSwitchyard = async (
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, onGeneration: metrics.generation });
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, directory, onGeneration: metrics.generation });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });

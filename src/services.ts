@@ -3,6 +3,7 @@ import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import type { Logger } from './logger.js';
+import type { AuthDirectory } from './modules/auth/authDirectory.js';
 import { createCatalog } from './modules/catalog/catalog.js';
 import { createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
@@ -64,6 +65,8 @@ export const createGatewayServices = async (deps: {
   onGeneration?: (facts: GenerationFacts) => void;
   /** Input & output logging (see modules/generations/generationContent.ts). */
   contentLog?: ContentLog;
+  /** The accounts' provider lists the gateway routes within. */
+  directory: Pick<AuthDirectory, 'account'>;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
@@ -94,6 +97,7 @@ export const createGatewayServices = async (deps: {
     config: gatewayConfigFrom(config),
     waitForReadModels: (position) => runner.waitFor(position),
     ...(deps.contentLog && { contentLog: deps.contentLog }),
+    directory: deps.directory,
   });
   return {
     gateway,

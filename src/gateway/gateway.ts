@@ -23,6 +23,7 @@
  */
 import type { AbortLike } from '../cancellation.js';
 import type { ContentStore } from '../contentStore/contentStore.js';
+import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import type { Principal } from '../modules/auth/principal.js';
 import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
@@ -179,6 +180,8 @@ export const createGateway = (deps: {
   waitForReadModels?: (position: number) => Promise<boolean>;
   /** Stores what a generation was sent and answered, for the accounts that turned logging on. */
   contentLog?: ContentLog;
+  /** The accounts' provider lists (the auth directory, in memory: no store read per request); without it, none. */
+  directory?: Pick<AuthDirectory, 'account'>;
   now?: () => number;
   random?: () => number;
 }) => {
@@ -260,6 +263,9 @@ export const createGateway = (deps: {
     return m.available ?? 0;
   };
 
+  /** The provider lists of the caller's account (setProviderPreferences): every route it plans is within them. */
+  const accountPreferences = (principal: Principal) => deps.directory?.account(principal.accountId)?.providerPreferences ?? null;
+
   const prepare = async (input: GenerateInput): Promise<PreparedGeneration> => {
     const startedAt = now();
     const { parsed, principal } = input;
@@ -271,7 +277,7 @@ export const createGateway = (deps: {
         throw invalidRequest(`${requested} does not produce text (its output is ${model.spec.outputModalities.join(', ')}); call /api/v1/embeddings for embeddings`, { param: 'model', model: requested });
       }
     }
-    let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, nowMs: startedAt });
+    let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, account: accountPreferences(principal), nowMs: startedAt });
     const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
     if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     let request = parsed.request;
@@ -596,7 +602,7 @@ export const createGateway = (deps: {
       echoUpstreamBody: false,
       session: () => generationId,
     };
-    const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, nowMs: startedAt });
+    const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), nowMs: startedAt });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
     // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.

@@ -3,6 +3,7 @@
  * preferences, the request's needs and the endpoints' health, an ordered list of targets to try. No I/O and no
  * awaits: it reads the in-memory catalog, the breakers and a stats snapshot.
  */
+import type { AccountProviderPreferences } from '../modules/accounts/account.events.js';
 import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
@@ -70,6 +71,20 @@ const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: End
 const meetsDataPolicy = (policy: DataPolicy | null, prefs: ProviderPreferences | null | undefined) =>
   (!prefs?.zdr || policy === 'zero_retention') && (!prefs?.denyDataCollection || policy === 'no_collection' || policy === 'zero_retention');
 const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
+/** The request's own provider restrictions (the account's lists apply beside them). */
+const requestAdmits = (e: EndpointEntry, prefs: ProviderPreferences | null) =>
+  (!prefs?.only || matchesProvider(e, prefs.only)) &&
+  (!prefs?.ignore || !matchesProvider(e, prefs.ignore)) &&
+  (!prefs?.order || prefs.allowFallbacks || matchesProvider(e, prefs.order)) &&
+  (!prefs?.quantizations || prefs.quantizations.includes(e.quantization ?? 'unknown')) &&
+  (!prefs?.maxPrice ||
+    ((prefs.maxPrice.prompt === undefined || e.prices.prompt <= prefs.maxPrice.prompt) &&
+      (prefs.maxPrice.completion === undefined || e.prices.completion <= prefs.maxPrice.completion) &&
+      (prefs.maxPrice.request === undefined || e.prices.request <= prefs.maxPrice.request)));
+/** The account's lists: its ignore list is merged with the request's, and the request's `only` narrows within its allow list. */
+const accountAdmits = (e: EndpointEntry, account: AccountProviderPreferences) => (account.allow.length === 0 || matchesProvider(e, account.allow)) && !matchesProvider(e, account.ignore);
+const accountLists = (account: AccountProviderPreferences) =>
+  [account.ignore.length > 0 && `ignore: ${account.ignore.join(', ')}`, account.allow.length > 0 && `allow: ${account.allow.join(', ')}`].filter(Boolean).join('; ');
 
 /**
  * Whether an endpoint's last 5 minutes miss a performance threshold of the request. Without samples in that window
@@ -89,9 +104,18 @@ const meetFirst = <T>(list: readonly T[], misses: (item: T) => boolean): T[] => 
   return [...met, ...missed];
 };
 
-export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: EndpointStatsView; parsed: ParsedChat; nowMs: number }): RoutePlan => {
+export const planRoute = (input: {
+  catalog: Catalog;
+  breakers: Breakers;
+  stats: EndpointStatsView;
+  parsed: ParsedChat;
+  /** The account's provider lists (setProviderPreferences); absent or null: none. */
+  account?: AccountProviderPreferences | null;
+  nowMs: number;
+}): RoutePlan => {
   const { catalog, breakers, stats, parsed } = input;
   const prefs: ProviderPreferences | null = parsed.provider;
+  const account = input.account ?? null;
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
@@ -146,7 +170,8 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
   for (const group of groups) {
     const modalities = catalog.model(group.base)?.spec.inputModalities;
     const lacking = (e: EndpointEntry) => inputs.filter((m) => (modalities !== undefined && !modalities.includes(m)) || (m === 'audio' && e.provider.protocol === 'anthropic'));
-    const stages: [Stage, (e: EndpointEntry) => boolean, () => string][] = [
+    // `explain` is told the endpoints that reached the stage.
+    const stages: [Stage, (e: EndpointEntry) => boolean, (reaching: readonly EndpointEntry[]) => string][] = [
       [
         'input',
         (e) => lacking(e).length === 0,
@@ -155,16 +180,19 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
       ['variant', (e) => (group.free ? e.free : !e.free), () => (group.free ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
       [
         'provider',
-        (e) =>
-          (!prefs?.only || matchesProvider(e, prefs.only)) &&
-          (!prefs?.ignore || !matchesProvider(e, prefs.ignore)) &&
-          (!prefs?.order || prefs.allowFallbacks || matchesProvider(e, prefs.order)) &&
-          (!prefs?.quantizations || prefs.quantizations.includes(e.quantization ?? 'unknown')) &&
-          (!prefs?.maxPrice ||
-            ((prefs.maxPrice.prompt === undefined || e.prices.prompt <= prefs.maxPrice.prompt) &&
-              (prefs.maxPrice.completion === undefined || e.prices.completion <= prefs.maxPrice.completion) &&
-              (prefs.maxPrice.request === undefined || e.prices.request <= prefs.maxPrice.request))),
-        () => `No endpoints of ${group.base} match your provider restrictions (only, ignore, order, quantizations, max_price)`,
+        // Checked once per group, not per endpoint: most accounts have no lists.
+        account === null ? (e) => requestAdmits(e, prefs) : (e) => accountAdmits(e, account) && requestAdmits(e, prefs),
+        (reaching) => {
+          // Where to look: the account's settings when they excluded what the request's own restrictions left.
+          if (account !== null) {
+            const byAccountAlone = !reaching.some((e) => accountAdmits(e, account));
+            if (byAccountAlone || reaching.some((e) => requestAdmits(e, prefs))) {
+              const left = byAccountAlone ? '' : ' that your provider restrictions (only, ignore, order, quantizations, max_price) leave';
+              return `Your account's provider settings (${accountLists(account)}; setProviderPreferences changes them) exclude every endpoint of ${group.base}${left}`;
+            }
+          }
+          return `No endpoints of ${group.base} match your provider restrictions (only, ignore, order, quantizations, max_price)`;
+        },
       ],
       [
         'data_policy',
@@ -200,7 +228,7 @@ export const planRoute = (input: { catalog: Catalog; breakers: Breakers; stats: 
     for (const [stage, keep, explain] of stages) {
       const next = endpoints.filter(keep);
       if (next.length === 0) {
-        if (!firstFailure) firstFailure = { stage, group, detail: group.endpoints.length === 0 ? `${group.base} has no active endpoints` : explain() };
+        if (!firstFailure) firstFailure = { stage, group, detail: group.endpoints.length === 0 ? `${group.base} has no active endpoints` : explain(endpoints) };
         endpoints = [];
         break;
       }

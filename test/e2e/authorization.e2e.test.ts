@@ -101,6 +101,7 @@ const attacks = (ids: () => { account: string; key: string; generation: string; 
   'Mutation.changePlan': { query: 'mutation($id: ID!) { changePlan(accountId: $id, plan: "pro") { __typename } }', variables: () => ({ id: ids().account }) },
   'Mutation.setContentLogging': { query: 'mutation($id: ID!) { setContentLogging(accountId: $id, enabled: true) { __typename } }', variables: () => ({ id: ids().account }) },
   'Mutation.setDefaultModel': { query: 'mutation($id: ID!) { setDefaultModel(accountId: $id, model: "switchyard/demo") { __typename } }', variables: () => ({ id: ids().account }) },
+  'Mutation.setProviderPreferences': { query: 'mutation($id: ID!) { setProviderPreferences(accountId: $id, ignore: ["switchyard"]) { __typename } }', variables: () => ({ id: ids().account }) },
   'Mutation.deleteGenerationContent': { query: 'mutation($id: ID!) { deleteGenerationContent(accountId: $id) }', variables: () => ({ id: ids().account }) },
   'Query.workflow': { query: 'query($id: ID!) { workflow(id: $id) { id name } }', variables: () => ({ id: ids().workflow }) },
   'Query.workflows': { query: 'query($id: ID!) { workflows(accountId: $id) { edges { node { id name } } } }', variables: () => ({ id: ids().account }) },

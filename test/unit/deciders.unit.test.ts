@@ -55,6 +55,22 @@ describe('account decider', () => {
     account([opened, set]).when({ type: 'SetDefaultModel', data: cleared.data }).then([cleared]);
     account([]).when({ type: 'SetDefaultModel', data: { ...set.data, accountId: 'acc_x' } }).thenThrows(NotFoundError);
   });
+  it('sets the provider lists, keeps a list the command leaves out, and clears them to none, recording only a change', () => {
+    const changed = (preferences: { ignore: string[]; allow: string[] } | null): AccountEvent => ({ type: 'ProviderPreferencesChanged', data: { accountId: 'acc_1', preferences, at } });
+    const ignoring = changed({ ignore: ['slow'], allow: [] });
+    const both = changed({ ignore: ['slow'], allow: ['fast', 'cheap'] });
+    account([opened]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', ignore: ['slow'], at } }).then([ignoring]);
+    account([opened]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', ignore: [], allow: [], at } }).then([]);
+    // The allow list alone: the ignore list stays.
+    account([opened, ignoring]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', allow: ['fast', 'cheap'], at } }).then([both]);
+    account([opened, both]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', ignore: ['slow'], allow: ['fast', 'cheap'], at } }).then([]);
+    account([opened, both]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', at } }).then([]);
+    account([opened, both]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', allow: ['cheap', 'fast'], at } }).then([changed({ ignore: ['slow'], allow: ['cheap', 'fast'] })]);
+    // Two empty lists are none at all.
+    account([opened, both]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', ignore: [], allow: [], at } }).then([changed(null)]);
+    account([opened, ignoring]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_1', ignore: [], at } }).then([changed(null)]);
+    account([]).when({ type: 'SetProviderPreferences', data: { accountId: 'acc_x', ignore: ['slow'], at } }).thenThrows(NotFoundError);
+  });
   it('changes the plan only when it differs', () => {
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'pro', at } }).then([{ type: 'PlanChanged', data: { accountId: 'acc_1', plan: 'pro', at } }]);
     account([opened]).when({ type: 'ChangePlan', data: { accountId: 'acc_1', plan: 'free', at } }).then([]);

@@ -4,6 +4,7 @@ import { createBreakers } from '../../src/gateway/breaker.js';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { planRoute } from '../../src/gateway/routePlan.js';
+import type { AccountProviderPreferences } from '../../src/modules/accounts/account.events.js';
 import type { EndpointStats, EndpointStatsView } from '../../src/gateway/routeStats.js';
 import { catalogOf } from '../support/catalogFixture.js';
 
@@ -24,20 +25,21 @@ const statsOf = (entries: Record<string, Partial<EndpointStats>>): EndpointStats
   get: (id) => (entries[id] ? { latencyP50Ms: null, throughputP50: null, uptime30m: null, latency5m: null, throughput5m: null, ...entries[id] } : undefined),
 });
 
-const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers> } = {}) =>
+const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers>; account?: AccountProviderPreferences } = {}) =>
   planRoute({
     catalog,
     breakers: options.breakers ?? createBreakers({ failureThreshold: 3, cooldownMs: 30_000 }),
     stats: options.stats ?? NO_STATS,
     parsed: parseChatBody({ messages: [{ role: 'user', content: 'hello' }], ...body }),
+    account: options.account ?? null,
     nowMs: 1_000_000,
   });
 
 const slugs = (body: Record<string, unknown>, options?: Parameters<typeof plan>[1]) => plan(body, options).targets.map((t) => `${t.model}@${t.endpoint.provider.slug}`);
 
-const failure = (body: Record<string, unknown>): GatewayError => {
+const failure = (body: Record<string, unknown>, options?: Parameters<typeof plan>[1]): GatewayError => {
   try {
-    plan(body);
+    plan(body, options);
   } catch (error) {
     if (error instanceof GatewayError) return error;
     throw error;
@@ -85,6 +87,30 @@ describe('planRoute', () => {
     expect(slugs({ model: 'a/chat', provider: { quantizations: ['fp16', 'bf16'] } })).toEqual(['a/chat@mid', 'a/chat@dear']);
     // max_price is USD per million tokens: 0.3 → 300 nano-dollars per token.
     expect(slugs({ model: 'a/chat', provider: { max_price: { prompt: 0.3 } } })).toEqual(['a/chat@cheap', 'a/chat@mid']);
+  });
+
+  it("routes within the account's provider lists: ignore merged with the request's, only narrowed within allow", () => {
+    const ignoring = { account: { ignore: ['cheap'], allow: [] } };
+    const allowing = { account: { ignore: [], allow: ['mid', 'dear'] } };
+    expect(slugs({ model: 'a/chat' }, ignoring)).toEqual(['a/chat@mid', 'a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { ignore: ['mid'] } }, ignoring)).toEqual(['a/chat@dear']);
+    expect(slugs({ model: 'a/chat' }, allowing)).toEqual(['a/chat@mid', 'a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { only: ['dear', 'cheap'] } }, allowing)).toEqual(['a/chat@dear']);
+    expect(slugs({ model: 'a/chat', provider: { order: ['cheap', 'dear'] } }, allowing)).toEqual(['a/chat@dear', 'a/chat@mid']);
+    // A model none of whose providers is allowed is skipped as a fallback would be.
+    expect(slugs({ model: 'b/other', models: ['a/chat'] }, allowing)).toEqual(['a/chat@mid', 'a/chat@dear']);
+  });
+
+  it("names the account's provider lists when they leave nothing, and only then", () => {
+    const allowing = { account: { ignore: ['dear'], allow: ['mid', 'dear'] } };
+    const outside = failure({ model: 'a/chat', provider: { only: ['cheap'] } }, allowing);
+    expect(outside.status).toBe(404);
+    expect(outside.message).toBe(
+      "Your account's provider settings (ignore: dear; allow: mid, dear; setProviderPreferences changes them) exclude every endpoint of a/chat that your provider restrictions (only, ignore, order, quantizations, max_price) leave",
+    );
+    expect(failure({ model: 'b/other' }, allowing).message).toBe("Your account's provider settings (ignore: dear; allow: mid, dear; setProviderPreferences changes them) exclude every endpoint of b/other");
+    // The request's own restrictions left nothing: they are where to look.
+    expect(failure({ model: 'a/chat', provider: { only: ['nobody'] } }, allowing).message).toBe('No endpoints of a/chat match your provider restrictions (only, ignore, order, quantizations, max_price)');
   });
 
   it('require_parameters keeps only endpoints that support every parameter sent', () => {

@@ -34,8 +34,30 @@ export interface OpenedAccount {
 /** An account as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const accountView = (state: AccountState): AccountDoc => {
   if (state.status === 'none') throw new Error('an account command decided on an account that does not exist');
-  const { accountId, name, email, roles, plan, contentLogging, defaultModel, openedAt, updatedAt } = state;
-  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, defaultModel, openedAt, updatedAt };
+  const { accountId, name, email, roles, plan, contentLogging, defaultModel, providerPreferences, openedAt, updatedAt } = state;
+  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, defaultModel, providerPreferences, openedAt, updatedAt };
+};
+
+/**
+ * A provider list as the account stores it: each entry named as a request's `provider.only` names one (its slug or
+ * its name, any case), stored as the slug, once. A provider the catalog does not know is refused, not kept: a
+ * mistyped slug in an ignore list would otherwise leave the provider it meant in use without a word.
+ */
+const providerList = (catalog: Pick<Catalog, 'provider' | 'providers'>, field: 'ignore' | 'allow', names: readonly string[]): string[] => {
+  const slugs = new Set<string>();
+  const unknown: string[] = [];
+  for (const name of names) {
+    const wanted = name.trim().toLowerCase();
+    const slug = catalog.provider(wanted)?.slug ?? catalog.providers().find((p) => p.name.toLowerCase() === wanted)?.slug;
+    if (slug === undefined) unknown.push(name);
+    else slugs.add(slug);
+  }
+  if (unknown.length > 0) {
+    // OpenRouter's endpoint variants (`deepinfra/turbo`) name nothing here: no endpoint of Switchyard's has one.
+    const variant = unknown.some((name) => name.includes('/')) ? '; Switchyard has no provider endpoint variants (provider/variant): name the provider' : '';
+    throw new ValidationError(`${field}: no provider ${unknown.map((n) => JSON.stringify(n)).join(', ')} (a provider slug or name, as GET /api/v1/providers lists them)${variant}`, { field });
+  }
+  return [...slugs];
 };
 
 type PageArgs = Parameters<ReturnType<typeof accountQueries>['page']>[0];
@@ -49,8 +71,8 @@ export const createAccountsApi = (deps: {
   logger: Logger;
   apiKeys: ApiKeysApi;
   plans: Plans;
-  /** The routing catalog, which a default model must be known to. */
-  catalog: Pick<Catalog, 'model' | 'endpoints'>;
+  /** The routing catalog, which a default model and the providers of the provider lists must be known to. */
+  catalog: Pick<Catalog, 'model' | 'endpoints' | 'provider' | 'providers'>;
   selfSignup: boolean;
   now: () => Date;
 }) => {
@@ -92,6 +114,18 @@ export const createAccountsApi = (deps: {
       const problem = id === null ? null : id === '' ? 'A default model is a model id (null clears it)' : modelProblem(deps.catalog, id);
       if (problem !== null) throw new ValidationError(problem, { field: 'model' });
       return change(caller, { type: 'SetDefaultModel', data: { accountId, model: id, at: at() } });
+    },
+    /**
+     * The account's provider lists (OpenRouter's account-wide provider settings): `ignore` is merged with each request's
+     * `provider.ignore`; `allow`, when not empty, admits only its providers (a request's `provider.only` narrows within
+     * it). A list left undefined stays as it is; null or empty clears it.
+     */
+    setProviderPreferences(caller: Caller, accountId: string, lists: { ignore?: readonly string[] | null; allow?: readonly string[] | null }) {
+      const list = (field: 'ignore' | 'allow') => {
+        const names = lists[field];
+        return names === undefined ? undefined : providerList(deps.catalog, field, names ?? []);
+      };
+      return change(caller, { type: 'SetProviderPreferences', data: { accountId, ignore: list('ignore'), allow: list('allow'), at: at() } });
     },
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import type { AccountEvent, Role } from './account.events.js';
+import type { AccountEvent, AccountProviderPreferences, Role } from './account.events.js';
 
 /** An account as decided: everything it may see of itself, so a command can answer with it. */
 export type AccountState =
@@ -14,6 +14,7 @@ export type AccountState =
       readonly plan: string;
       readonly contentLogging: boolean;
       readonly defaultModel: string | null;
+      readonly providerPreferences: AccountProviderPreferences | null;
       readonly openedAt: string;
       readonly updatedAt: string;
     };
@@ -26,7 +27,14 @@ export type AccountCommand =
   | { readonly type: 'RevokeRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string } }
   | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } }
   | { readonly type: 'SetContentLogging'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } }
-  | { readonly type: 'SetDefaultModel'; readonly data: { readonly accountId: string; readonly model: string | null; readonly at: string } };
+  | { readonly type: 'SetDefaultModel'; readonly data: { readonly accountId: string; readonly model: string | null; readonly at: string } }
+  | {
+      readonly type: 'SetProviderPreferences';
+      /** A list left undefined stays as it is; an empty one clears it. */
+      readonly data: { readonly accountId: string; readonly ignore?: readonly string[]; readonly allow?: readonly string[]; readonly at: string };
+    };
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
 
 const requireOpen = (state: AccountState, accountId: string) => {
   if (state.status !== 'open') throw new NotFoundError('Account', accountId);
@@ -40,7 +48,7 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, defaultModel: null, openedAt: at, updatedAt: at };
+        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, defaultModel: null, providerPreferences: null, openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
@@ -52,6 +60,8 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         return state.status === 'open' ? { ...state, contentLogging: event.data.enabled, updatedAt: event.data.at } : state;
       case 'DefaultModelChanged':
         return state.status === 'open' ? { ...state, defaultModel: event.data.model, updatedAt: event.data.at } : state;
+      case 'ProviderPreferencesChanged':
+        return state.status === 'open' ? { ...state, providerPreferences: event.data.preferences, updatedAt: event.data.at } : state;
       default: {
         const _never: never = event;
         return state;
@@ -88,6 +98,16 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
       case 'SetDefaultModel': {
         const open = requireOpen(state, command.data.accountId);
         return open.defaultModel === command.data.model ? [] : [{ type: 'DefaultModelChanged', data: command.data }];
+      }
+      case 'SetProviderPreferences': {
+        const open = requireOpen(state, command.data.accountId);
+        const { accountId, at } = command.data;
+        const current = open.providerPreferences;
+        const ignore = command.data.ignore ?? current?.ignore ?? [];
+        const allow = command.data.allow ?? current?.allow ?? [];
+        if (sameList(ignore, current?.ignore ?? []) && sameList(allow, current?.allow ?? [])) return [];
+        // Two empty lists are none at all: routing then has one null to check.
+        return [{ type: 'ProviderPreferencesChanged', data: { accountId, preferences: ignore.length === 0 && allow.length === 0 ? null : { ignore, allow }, at } }];
       }
       default: {
         const _never: never = command;

@@ -8,12 +8,22 @@ import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import { BalanceRef } from '../ledger/ledger.graphql.js';
 import type { OpenedAccount } from './account.api.js';
-import { ROLES, type Role } from './account.events.js';
+import { ROLES, type AccountProviderPreferences, type Role } from './account.events.js';
 
 export const RoleEnum = builder.enumType('Role', {
   values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
 });
 
+
+const NO_PROVIDER_PREFERENCES: AccountProviderPreferences = { ignore: [], allow: [] };
+
+const ProviderPreferencesRef = builder.objectRef<AccountProviderPreferences>('AccountProviderPreferences').implement({
+  description: "The account's provider lists (setProviderPreferences), applied to every request it routes, as provider slugs.",
+  fields: (t) => ({
+    ignore: t.exposeStringList('ignore', { description: "Never routed to: merged with a request's provider.ignore." }),
+    allow: t.exposeStringList('allow', { description: "When not empty, the only providers routed to: a request's provider.only narrows within it." }),
+  }),
+});
 
 export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.accounts.byIds(ids), (account, ctx) => canSee(ctx, account._id));
 
@@ -34,6 +44,11 @@ export const AccountRef = builder.loadableNode('Account', {
       nullable: true,
       description: 'The model a chat or completions request that names none is answered by (setDefaultModel); null: such a request is refused.',
     }),
+    providerPreferences: t.field({
+      type: ProviderPreferencesRef,
+      description: 'The provider lists every request of the account is routed within (setProviderPreferences); empty lists: none.',
+      resolve: (account) => account.providerPreferences ?? NO_PROVIDER_PREFERENCES,
+    }),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
     balance: t.field({
@@ -49,6 +64,9 @@ export const AccountRef = builder.loadableNode('Account', {
     }),
   }),
 });
+
+/** At most 50 entries of a provider list; what each names is checked against the catalog (accounts.setProviderPreferences). */
+const providerNames = z.array(z.string().max(100, 'must be at most 100 characters')).max(50, 'must hold at most 50 providers').nullish();
 
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 
@@ -138,6 +156,18 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: false }), model: t.arg.string({ required: false, validate: z.string().max(256, 'must be at most 256 characters').nullish() }) },
     resolve: (_root, args, ctx) => ctx.accounts.setDefaultModel(ctx, targetAccount(args.accountId, ctx), args.model ?? null),
+  }),
+  setProviderPreferences: t.withAuth(ownsAccountArg).field({
+    type: AccountRef,
+    description:
+      "Set the account's provider lists (the caller's own; an admin may name another), as OpenRouter's account-wide provider settings: every request of the account (chat, completions, Responses, Messages, embeddings, workflow model steps) never goes to a provider in ignore (merged with the request's provider.ignore), and, when allow is not empty, only to providers in allow (a request's provider.only narrows within it; nothing left is a 404 that names these settings). Each list holds at most 50 providers the catalog knows, by slug or name (stored as slugs); a list left out stays as it is, null or [] clears it.",
+    errors: { directResult: true },
+    args: {
+      accountId: t.arg.id({ required: false }),
+      ignore: t.arg.stringList({ required: false, validate: providerNames }),
+      allow: t.arg.stringList({ required: false, validate: providerNames }),
+    },
+    resolve: (_root, args, ctx) => ctx.accounts.setProviderPreferences(ctx, targetAccount(args.accountId, ctx), { ignore: args.ignore, allow: args.allow }),
   }),
   changePlan: t.field({
     type: AccountRef,

@@ -4,7 +4,7 @@ import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import type { Logger } from '../../logger.js';
-import type { AccountEvent, Role } from '../accounts/account.events.js';
+import type { AccountEvent, AccountProviderPreferences, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
 import { kindOfKey, type ApiKeyEvent, type KeyKind, type LimitReset } from '../apiKeys/apiKey.events.js';
 import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
@@ -32,6 +32,8 @@ export interface AccountEntry {
   contentLogging: boolean;
   /** The model the gateway answers a chat request that names none with (null: such a request is refused). */
   defaultModel: string | null;
+  /** The provider lists the gateway routes the account's requests within (null: none, the request alone decides). */
+  providerPreferences: AccountProviderPreferences | null;
 }
 
 export interface AuthDirectory {
@@ -82,7 +84,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
     switch (event.type) {
       case 'AccountOpened':
-        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null });
+        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null, providerPreferences: null });
         break;
       case 'RoleGranted':
         accounts.get(event.data.accountId)?.roles.add(event.data.role);
@@ -103,6 +105,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       case 'DefaultModelChanged': {
         const account = accounts.get(event.data.accountId);
         if (account) account.defaultModel = event.data.model;
+        break;
+      }
+      case 'ProviderPreferencesChanged': {
+        const account = accounts.get(event.data.accountId);
+        if (account) account.providerPreferences = event.data.preferences;
         break;
       }
       case 'ApiKeyCreated': {
