@@ -54,6 +54,8 @@ export type ProviderDoc = {
   registeredAt: string;
   /** As an admin stated it; null: unstated (routing treats the provider as one that collects data). */
   dataPolicy: DataPolicy | null;
+  /** Whether aborting a call stops its billing; false: a client that leaves is charged the whole answer. */
+  cancellable: boolean;
   models: string[];
 };
 
@@ -168,8 +170,8 @@ export const modelsProjection = defineProjection(modelDocs);
 
 const providerDocs: Projection<ProviderDoc> = {
   name: 'providers',
-  // 2: the data policy.
-  version: 2,
+  // 2: the data policy. 3: cancellable.
+  version: 3,
   collection: PROVIDERS,
   filter: { categories: ['provider'] },
   documentId: (recorded) => {
@@ -190,11 +192,14 @@ const providerDocs: Projection<ProviderDoc> = {
           ownerAccountId,
           registeredAt: at,
           dataPolicy: null,
+          cancellable: true,
           models: [],
         };
       }
       case 'ProviderDataPolicySet':
         return doc && { ...doc, dataPolicy: event.data.dataPolicy };
+      case 'ProviderCancellationSet':
+        return doc && { ...doc, cancellable: event.data.cancellable };
       case 'EndpointPublished':
       case 'EndpointEnabled':
         // The models it serves: a republish of a disabled endpoint does not add it back.

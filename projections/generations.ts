@@ -51,6 +51,8 @@ export type GenerationDoc = {
   nativeFinishReason: string | null;
   error: { type: string; status: number; message: string } | null;
   attempts: AttemptDoc[];
+  /** Completed or failed after its client went away, read on from a provider that cannot cancel; absent otherwise. */
+  clientGone?: true;
 };
 
 export const GENERATIONS = 'generations';
@@ -138,6 +140,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
           upstreamId: event.data.upstreamId,
           finishReason: event.data.finishReason,
           nativeFinishReason: event.data.nativeFinishReason,
+          ...(event.data.clientGone && { clientGone: true }),
         };
       case 'GenerationFailed':
         return {
@@ -145,6 +148,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
           status: 'failed',
           finishReason: 'error',
           error: { type: event.data.errorType, status: event.data.status, message: event.data.message },
+          ...(event.data.clientGone && { clientGone: true }),
         };
       case 'GenerationCancelled':
         return { ...finish(doc, event.data), status: 'cancelled' };

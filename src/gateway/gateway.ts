@@ -91,7 +91,10 @@ export interface PreparedGeneration {
 }
 
 export interface ExecuteOptions {
-  /** Client went away (streaming): the upstream call is aborted and what was generated is charged. */
+  /**
+   * Client went away (streaming): the upstream call is aborted and what was generated is charged; from a provider that
+   * cannot cancel, the answer is read to its end and charged whole.
+   */
   readonly signal?: AbortLike;
   readonly onChunk?: (chunk: ChatChunk) => void;
 }
@@ -455,6 +458,7 @@ export const createGateway = (deps: {
           nativeFinishReason: result.nativeFinishReason,
           error: outcome.error,
           committed: result.committed,
+          clientGone: result.clientGone,
           completion,
         },
         overReport: billing?.overReported
@@ -520,7 +524,8 @@ export const createGateway = (deps: {
     });
     const result = input.parsed.responseHealing && input.parsed.needs.json ? healed(ran) : ran;
     const message = result.response?.choices[0]?.message;
-    const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? streamed : (message?.content ?? '');
+    // A stream its client left (read on from a provider that cannot cancel) was not all seen: its text is not kept.
+    const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? (result.clientGone ? null : streamed) : (message?.content ?? '');
     const { source, billing } = account(prepared, result);
     const target = result.target;
     if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
@@ -697,6 +702,7 @@ export const createGateway = (deps: {
             nativeFinishReason: null,
             error: error ? { errorType: error.errorType, status: error.status, message: error.message } : null,
             committed: served !== null,
+            clientGone: false,
             completion: null,
           },
           overReport: null,

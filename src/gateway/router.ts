@@ -2,7 +2,8 @@
  * Routing, the I/O half: try the planned targets in order with bounded retries (backoff with jitter, honouring
  * Retry-After), a circuit breaker per endpoint, a first-token timeout per attempt, an idle timeout between chunks
  * and a deadline for the whole request. Fallback happens only before the first token reaches the client; after it
- * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch.
+ * a failure ends the stream. Cancellation (client gone) aborts the upstream fetch, unless the serving provider cannot
+ * cancel (it bills the whole answer whatever happens): then its answer is read to the end, undelivered, and billed.
  *
  * This is the only place that does upstream I/O: upstream.ts (node:http, keep-alive) + readSse + the pure adapters,
  * or the in-process demo model. Per attempt it allocates one Cancellation (src/cancellation.ts) and two timers; per
@@ -51,7 +52,10 @@ export interface RunResult {
   readonly usage: Usage | null;
   /** Characters of generated text seen (content, reasoning, tool-call arguments), to estimate tokens without usage. */
   readonly completionChars: number;
-  /** Whether a token reached the client (streaming), or the answer was received (non-streaming). */
+  /**
+   * Whether a token reached the client (streaming), or the answer was received (non-streaming); after the client went
+   * away from a provider read on (clientGone), whether a token came: either way, the point past which it is billed.
+   */
   readonly committed: boolean;
   readonly firstTokenAt: number | null;
   readonly endedAt: number;
@@ -62,13 +66,21 @@ export interface RunResult {
   readonly error: ProviderError | null;
   /** Set when `ready` rejected: its error. The run then failed with nothing delivered. */
   readonly refused?: unknown;
+  /**
+   * The client went away while a provider that cannot cancel was serving: the attempt was not aborted but read on to
+   * its end (or its failure), delivering nothing more, so that it is billed on what the provider billed.
+   */
+  readonly clientGone: boolean;
 }
 
 export interface RunOptions {
   readonly stream: boolean;
   /** The `gen-…` id, created time and (per target) model go on every response and chunk. */
   readonly meta: { readonly id: string; readonly created: number };
-  /** Aborts when the client goes away (streaming only: a non-streaming call runs to completion and is billed). */
+  /**
+   * Aborts when the client goes away (streaming only: a non-streaming call runs to completion and is billed). An
+   * attempt on a provider that is not cancellable is not aborted: it stops delivering and is read to its end.
+   */
   readonly signal?: AbortLike;
   /** Wall-clock deadline (ms since epoch) for all attempts together. */
   readonly deadline: number;
@@ -201,6 +213,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     let lastTarget: RouteTarget | null = null;
 
     // Streaming state shared across attempts (only the committing attempt ever writes to the client).
+    /** Delivery: dropped when the client goes away from a provider that is read on. */
+    let onChunk = options.onChunk;
+    let clientGone = false;
     let committed = false;
     let completionChars = 0;
     let firstTokenAt: number | null = null;
@@ -237,6 +252,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       nativeFinishReason: null,
       upstreamId: null,
       error: kind === 'failed' ? lastError : null,
+      clientGone,
       ...extra,
     });
 
@@ -265,7 +281,12 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       const cancel = new Cancellation();
       const abort = (kind: AbortKind) => cancel.abort(new AttemptAbort(kind));
       abortAttempt = abort;
-      const onClientAbort = () => abort('client');
+      // A provider that cannot cancel generates (and bills) the whole answer anyway: aborting would only lose its usage.
+      const onClientAbort = () => {
+        if (target.endpoint.provider.cancellable) return abort('client');
+        clientGone = true;
+        onChunk = undefined;
+      };
       options.signal?.addEventListener('abort', onClientAbort, { once: true });
       const deadlineTimer = setTimeout(() => abort('deadline'), Math.max(0, options.deadline - now()));
       let firstTokenTimer: NodeJS.Timeout | null = setTimeout(() => abort('first_token'), config.firstTokenTimeoutMs);
@@ -326,10 +347,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               const arrivedAt = now();
               await awaitReady();
               commit(arrivedAt);
-              for (const early of buffered) options.onChunk?.(shown(early));
+              for (const early of buffered) onChunk?.(shown(early));
               buffered.length = 0;
             }
-            options.onChunk?.(shown(chunk));
+            onChunk?.(shown(chunk));
           }
         }
         const outcome: StreamOutcome = upstream.finish();

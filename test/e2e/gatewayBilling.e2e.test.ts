@@ -3,6 +3,7 @@
  * the free tier's 429 with Retry-After, and a client that disconnects mid-stream paying for what was generated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY } from '../support/appHarness.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -123,6 +124,119 @@ describe('a client that disconnects mid-stream', () => {
     const record = (await (await fetch(`${h.url}/api/v1/generation?id=${generationId}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: any };
     expect(record.data).toMatchObject({ cancelled: true, streamed: true, tokens_completion: Math.ceil(text.length / 4) });
     expect(record.data.switchyard.usage_source).toBe('estimated');
+  });
+});
+
+describe('a client that disconnects from a non-streaming call', () => {
+  it('lets the call finish and charges it in full, whatever the provider (OpenRouter bills non-streaming calls whole)', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    dear.script({ latencyMs: 300, usage: { promptTokens: 10, completionTokens: 20 } });
+    const client = new AbortController();
+    const call = fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'test/dear', messages: MESSAGES, max_tokens: 100 }),
+      signal: client.signal,
+    });
+    setTimeout(() => client.abort(), 100);
+    await expect(call).rejects.toThrow(/abort/i);
+    expect(await dear.requests.at(-1)!.outcome).toBe('completed');
+    expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: costOf(DEAR, 10, 20), reserved: 0 });
+  });
+});
+
+describe('a client that disconnects from a provider that cannot cancel', () => {
+  const SET = `mutation ($provider: String!, $cancellable: Boolean!) {
+    setProviderCancellation(provider: $provider, cancellable: $cancellable) { ... on Provider { slug cancellable } ... on DomainError { code message } } }`;
+  const setCancellable = async (provider: string, cancellable: boolean, key: string) => (await h.gql(SET, { provider, cancellable }, key)).body;
+  let stubborn: FakeProvider;
+  let owner: Account;
+
+  beforeAll(async () => {
+    owner = await h.openAccount({ roles: ['provider'] });
+    stubborn = await h.fakeEndpoint({ protocol: 'openai', slug: 'stubborn', model: 'stubborn/dear', prices: DEAR, maxOutput: 1_000, owner: owner.key });
+  });
+
+  it("is stated by the provider's owner or an admin, and by no other account", async () => {
+    const providers = async () => (await (await fetch(`${h.url}/api/v1/providers`)).json()) as { data: { slug: string; cancellable: boolean }[] };
+    // Cancellable until stated otherwise.
+    expect((await providers()).data.find((p) => p.slug === 'stubborn')).toMatchObject({ cancellable: true });
+    const other = await h.openAccount({ roles: ['provider'] });
+    expect(await setCancellable('stubborn', false, other.key)).toEqual({ data: { setProviderCancellation: { code: 'FORBIDDEN', message: 'Provider stubborn belongs to another account' } } });
+    const user = await h.openAccount();
+    expect(JSON.stringify(await setCancellable('stubborn', false, user.key))).toMatch(/FORBIDDEN|Not authorized/);
+    expect(await setCancellable('stubborn', false, owner.key)).toEqual({ data: { setProviderCancellation: { slug: 'stubborn', cancellable: false } } });
+    expect(await setCancellable('stubborn', true, ADMIN_KEY)).toEqual({ data: { setProviderCancellation: { slug: 'stubborn', cancellable: true } } });
+    expect(await setCancellable('stubborn', false, ADMIN_KEY)).toEqual({ data: { setProviderCancellation: { slug: 'stubborn', cancellable: false } } });
+    expect((await setCancellable('no-such-provider', false, ADMIN_KEY)).data.setProviderCancellation).toMatchObject({ code: 'NOT_FOUND' });
+    expect((await providers()).data.find((p) => p.slug === 'stubborn')).toMatchObject({ cancellable: false });
+    const { body } = await h.gql('{ providers { slug cancellable } }', {});
+    expect(body.data.providers).toContainEqual({ slug: 'stubborn', cancellable: false });
+  });
+
+  /** The generation's record: REST (OpenRouter's) and GraphQL. */
+  const recordOf = async (key: string, generationId: string) => {
+    const rest = (await h.generation(key, generationId)) as { cancelled: boolean; tokens_prompt: number; tokens_completion: number; switchyard: { status: string; usage_source: string; cost_nanodollars: number } };
+    const { body } = await h.gql('query ($id: ID!) { generation(id: $id) { status clientGone cost } }', { id: generationId }, key);
+    return { rest, graphql: body.data.generation as { status: string; clientGone: boolean; cost: string } };
+  };
+
+  it('mid-stream: reads the answer to its end and charges the full usage; the record says completed and cancelled', async () => {
+    await setCancellable('stubborn', false, owner.key);
+    const user = await h.openAccount({ credits: 100 * CENT });
+    stubborn.script({ slowTokenMs: 200, usage: { promptTokens: 10, completionTokens: 20 } });
+    const res = await h.chat(user.key, { model: 'stubborn/dear', messages: MESSAGES, stream: true, max_tokens: 100 });
+    const generationId = res.headers.get('x-generation-id')!;
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let contentChunks = 0;
+    while (contentChunks < 2) {
+      const { value } = await reader.read();
+      for (const line of decoder.decode(value).split('\n')) if (line.startsWith('data: ') && JSON.parse(line.slice(6)).choices?.[0]?.delta?.content) contentChunks += 1;
+    }
+    await reader.cancel();
+    // The upstream call was not aborted: the provider generated, and bills, the whole answer.
+    expect(await stubborn.requests.at(-1)!.outcome).toBe('completed');
+    const balance = await h.settledBalance(user.accountId);
+    expect(balance.settled).toBe(costOf(DEAR, 10, 20));
+    expect(balance.reserved).toBe(0);
+    const { rest, graphql } = await recordOf(user.key, generationId);
+    expect(rest).toMatchObject({ cancelled: true, tokens_prompt: 10, tokens_completion: 20, switchyard: { status: 'completed', usage_source: 'provider', cost_nanodollars: costOf(DEAR, 10, 20) } });
+    expect(graphql).toMatchObject({ status: 'COMPLETED', clientGone: true });
+  });
+
+  it('before the first token: the call is made whole and charged all the same', async () => {
+    await setCancellable('stubborn', false, owner.key);
+    const user = await h.openAccount({ credits: 100 * CENT });
+    stubborn.script({ latencyMs: 300, usage: { promptTokens: 10, completionTokens: 20 } });
+    const client = new AbortController();
+    const call = fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'stubborn/dear', messages: MESSAGES, stream: true, max_tokens: 100 }),
+      signal: client.signal,
+    });
+    // Headers wait for the first token: the client leaves with nothing.
+    setTimeout(() => client.abort(), 100);
+    await expect(call).rejects.toThrow(/abort/i);
+    expect(await stubborn.requests.at(-1)!.outcome).toBe('completed');
+    const balance = await h.settledBalance(user.accountId);
+    expect(balance).toMatchObject({ settled: costOf(DEAR, 10, 20), reserved: 0 });
+    const { body } = await h.gql('{ generations(first: 5) { edges { node { id } } } }', {}, user.key);
+    const [generationId] = (body.data.generations.edges as { node: { id: string } }[]).map((e) => e.node.id);
+    const { rest, graphql } = await recordOf(user.key, generationId!);
+    expect(rest).toMatchObject({ cancelled: true, tokens_completion: 20, switchyard: { status: 'completed', usage_source: 'provider' } });
+    expect(graphql).toMatchObject({ status: 'COMPLETED', clientGone: true });
+  });
+
+  it('a stream its client reads to the end is not marked cancelled', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    stubborn.script({ usage: { promptTokens: 10, completionTokens: 20 } });
+    const res = await h.chat(user.key, { model: 'stubborn/dear', messages: MESSAGES, stream: true, max_tokens: 100 });
+    await res.text();
+    const { rest, graphql } = await recordOf(user.key, res.headers.get('x-generation-id')!);
+    expect(rest).toMatchObject({ cancelled: false, switchyard: { status: 'completed' } });
+    expect(graphql).toMatchObject({ status: 'COMPLETED', clientGone: false });
   });
 });
 

@@ -13,6 +13,7 @@ export interface ProviderFixture {
   baseUrl?: string;
   /** Default null (unstated). */
   dataPolicy?: DataPolicy | null;
+  cancellable?: boolean;
 }
 
 export interface EndpointFixture {
@@ -46,6 +47,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         ownerAccountId: 'acc_root',
         trusted: true,
         dataPolicy: p.dataPolicy ?? null,
+        cancellable: p.cancellable ?? true,
         registeredAt: '2026-01-01T00:00:00.000Z',
         auth: () => ({ secret: p.problem ? null : 'key', problem: p.problem ?? null }),
       },

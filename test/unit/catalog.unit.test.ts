@@ -62,6 +62,19 @@ describe('provider decider', () => {
     given([registered]).when(set('forgets' as 'collects')).thenThrows(ValidationError, /dataPolicy/);
   });
 
+  it("takes whether a provider is cancellable from its owner or an admin, once per change", () => {
+    const set = (cancellable: boolean, actor = owner) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', actor, cancellable, at } });
+    const notCancellable: ProviderEvent = { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at, decidedBy: owner } };
+    // Cancellable until stated otherwise: saying so changes nothing.
+    given([registered]).when(set(true)).then([]);
+    given([registered]).when(set(false)).then([notCancellable]);
+    given([registered, notCancellable]).when(set(false, admin)).then([]);
+    given([registered, notCancellable]).when(set(true, admin)).then([{ type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: true, at, decidedBy: admin } }]);
+    given([registered]).when(set(false, stranger)).thenThrows(ForbiddenError, /another account/);
+    given([]).when(set(false, admin)).thenThrows(NotFoundError);
+    given([registered]).when(set('no' as unknown as boolean)).thenThrows(ValidationError, /cancellable/);
+  });
+
   it('validates endpoint specs: integer prices, limits, free means zero', () => {
     const publish = (s: Partial<EndpointSpec>) => given([registered]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec: { ...spec, ...s }, model: ownModel, at } });
     publish({ prices: { ...prices(), prompt: 0.5 } }).thenThrows(ValidationError, /prices.prompt/);

@@ -166,6 +166,7 @@ describe("a generation's record, from what the gateway saw", () => {
       nativeFinishReason: 'stop',
       error: null,
       committed: true,
+      clientGone: false,
     },
     overReport: { reported: overReport.reported, billed: usage, caps: overReport.caps, reportedCost: 99_999, billedCost: 1_200 },
     at: t0 + 95,
@@ -177,6 +178,14 @@ describe("a generation's record, from what the gateway saw", () => {
     const end = events[4]!;
     expect(end.type === 'GenerationCompleted' && end.data).toMatchObject({ ...identity, model: 'd/dear', latencyMs: 80, generationTimeMs: 90, at: new Date(t0 + 95).toISOString() });
     expect(events[2]!.type === 'AttemptFailed' && events[2]!.data.latencyMs).toBe(40);
+  });
+
+  it('says when the client went away and the answer, from a provider that cannot cancel, was read on (completed or failed)', () => {
+    expect(decideAll(generationCommands(facts)).find((e) => e.type === 'GenerationCompleted')!.data).not.toHaveProperty('clientGone');
+    for (const kind of ['completed', 'failed'] as const) {
+      const events = decideAll(generationCommands({ ...facts, end: { ...facts.end, kind, clientGone: true }, overReport: null }));
+      expect(events.at(-1)).toMatchObject({ type: kind === 'completed' ? 'GenerationCompleted' : 'GenerationFailed', data: { clientGone: true, cost: 1_200 } });
+    }
   });
 
   it('refuses a record whose attempts are out of order rather than storing it', () => {

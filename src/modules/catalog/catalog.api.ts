@@ -443,6 +443,16 @@ export const createCatalogApi = (deps: {
       return decided.view.provider;
     },
 
+    /** Say whether aborting a call stops the provider's billing: its owner or an admin (the decider says so). */
+    async setProviderCancellation(caller: CatalogCaller, input: { readonly provider: string; readonly cancellable: boolean }): Promise<ProviderDoc> {
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'SetCancellation',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), cancellable: input.cancellable, at: at() },
+      });
+      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
+      return decided.view.provider;
+    },
+
     /**
      * The model as its stream decided it; its endpoints (other providers' aggregates, not part of this decision) from
      * the read model.

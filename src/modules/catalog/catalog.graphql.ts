@@ -106,6 +106,10 @@ export const ProviderRef = builder.loadableObject('Provider', {
       description: 'Its data policy as an admin stated it (setProviderDataPolicy); null: unstated, routed as COLLECTS.',
       resolve: (p) => p.dataPolicy,
     }),
+    cancellable: t.exposeBoolean('cancellable', {
+      description:
+        'Whether aborting a call stops its processing and billing (setProviderCancellation; true unless stated). When false, a client that leaves a stream is charged the whole answer: the gateway reads it to the end, as the provider bills it.',
+    }),
     models: t.exposeStringList('models'),
     available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.catalog.providerProblem(p._id).available }),
     unavailableReason: t.string({
@@ -422,6 +426,14 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), dataPolicy: t.arg({ type: DataPolicyEnum, required: false }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderDataPolicy(callerOf(ctx), { provider: args.provider, dataPolicy: args.dataPolicy ?? null }),
+  }),
+  setProviderCancellation: t.withAuth({ provider: true }).field({
+    type: ProviderRef,
+    description:
+      "Say whether aborting a call stops the provider's processing and billing (its owner or an admin). Not cancellable: when a streaming client leaves, the gateway keeps reading the answer to its end (undelivered) and charges it whole, as the provider bills it; cancellable (the default): the call is aborted and what was generated is charged.",
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), cancellable: t.arg.boolean({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalog.setProviderCancellation(callerOf(ctx), args),
   }),
   setAutoRouterRules: t.withAuth({ admin: true }).field({
     type: AutoRouterRulesRef,

@@ -193,6 +193,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     supports_implicit_caching: false,
     // Switchyard's additions.
     data_policy: provider?.dataPolicy ?? null,
+    cancellable: provider?.cancellable ?? true,
     error_rate_last_30m: stats.errorRate30m,
     requests_last_30m: stats.requests30m,
     circuit_breaker: circuitBreaker,
@@ -288,6 +289,8 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
             protocol: p.protocol,
             // As an admin stated it (collects, no_collection, zero_retention); null: unstated, routed as collects.
             data_policy: p.dataPolicy,
+            // Whether aborting a call stops its billing (false: a client that leaves a stream is charged the whole answer).
+            cancellable: p.cancellable,
             models: p.models,
             available: catalog.providerProblem(p._id).available,
           })),

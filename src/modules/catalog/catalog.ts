@@ -18,6 +18,8 @@ export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at' | '
   readonly trusted: boolean;
   /** As an admin stated it (ProviderDataPolicySet); null: unstated. */
   dataPolicy: DataPolicy | null;
+  /** Whether aborting a call stops its billing (ProviderCancellationSet); true until stated otherwise. */
+  cancellable: boolean;
   /** Resolved once, then cached: the upstream key, or why there is none. */
   auth(): { secret: string | null; problem: string | null };
 }
@@ -99,6 +101,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
           ...registered,
           trusted,
           dataPolicy: null,
+          cancellable: true,
           registeredAt: at,
           auth: () => (resolved ??= deps.vault.resolve(slug, credential, trusted)),
         });
@@ -107,6 +110,11 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'ProviderDataPolicySet': {
         const provider = providers.get(event.data.providerSlug);
         if (provider) provider.dataPolicy = event.data.dataPolicy;
+        break;
+      }
+      case 'ProviderCancellationSet': {
+        const provider = providers.get(event.data.providerSlug);
+        if (provider) provider.cancellable = event.data.cancellable;
         break;
       }
       case 'EndpointPublished': {

@@ -46,6 +46,7 @@ export type ProviderState =
       readonly protocol: ProviderProtocol;
       readonly ownerAccountId: string;
       readonly dataPolicy: DataPolicy | null;
+      readonly cancellable: boolean;
       readonly endpoints: ReadonlyMap<string, EndpointState>;
     };
 
@@ -100,6 +101,7 @@ export type ProviderCommand =
       };
     }
   | { readonly type: 'SetDataPolicy'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly dataPolicy: DataPolicy | null; readonly at: string } }
+  | { readonly type: 'SetCancellation'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly cancellable: boolean; readonly at: string } }
   | {
       readonly type: 'RejectEndpoint';
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
@@ -203,9 +205,11 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
   evolve: (state, event) => {
     switch (event.type) {
       case 'ProviderRegistered':
-        return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, dataPolicy: null, endpoints: new Map() };
+        return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, dataPolicy: null, cancellable: true, endpoints: new Map() };
       case 'ProviderDataPolicySet':
         return state.status === 'registered' ? { ...state, dataPolicy: event.data.dataPolicy } : state;
+      case 'ProviderCancellationSet':
+        return state.status === 'registered' ? { ...state, cancellable: event.data.cancellable } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy, prices } = event.data;
         return withEndpoint(state, event.data.model, (current) =>
@@ -322,6 +326,14 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           throw new ValidationError(`dataPolicy must be one of ${DATA_POLICIES.join(', ')}, or null`, { field: 'dataPolicy' });
         }
         return state.dataPolicy === dataPolicy ? [] : [{ type: 'ProviderDataPolicySet', data: { providerSlug, dataPolicy, at, decidedBy: actor } }];
+      }
+      case 'SetCancellation': {
+        const { providerSlug, actor, cancellable, at } = command.data;
+        // Its owner may say so: what it changes is whether the gateway reads on to the end, and bills, tokens the
+        // provider really streams (the owner sets its prices anyway).
+        const owned = requireOwned(state, providerSlug, actor);
+        if (typeof cancellable !== 'boolean') throw new ValidationError('cancellable must be true or false', { field: 'cancellable' });
+        return owned.cancellable === cancellable ? [] : [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }];
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;

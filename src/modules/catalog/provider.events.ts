@@ -141,9 +141,21 @@ export type ProviderDataPolicySet = {
   readonly data: { readonly providerSlug: string; readonly dataPolicy: DataPolicy | null; readonly at: string; readonly decidedBy: CatalogActor };
 };
 
+/**
+ * Whether aborting a call stops the provider's processing and billing (OpenRouter's "stream cancellation", supported by
+ * some providers and not others). Stated by the provider's owner or an admin; without this event a provider is
+ * cancellable. A provider that is not keeps generating, and billing, after a client leaves: the gateway then reads
+ * its stream to the end and charges the whole answer instead of aborting it.
+ */
+export type ProviderCancellationSet = {
+  readonly type: 'ProviderCancellationSet';
+  readonly data: { readonly providerSlug: string; readonly cancellable: boolean; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
 export type ProviderEvent =
   | ProviderRegistered
   | ProviderDataPolicySet
+  | ProviderCancellationSet
   | EndpointPublished
   | EndpointPriceChanged
   | EndpointDisabled

@@ -88,6 +88,8 @@ export interface GenerationFacts {
     readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
     /** Whether tokens reached the client before the end. */
     readonly committed: boolean;
+    /** The client went away and the provider, which cannot cancel, was read on (see RunResult.clientGone). */
+    readonly clientGone: boolean;
     /** The answer's text when the caller asked for it to be kept (GenerateInput.keepCompletion). */
     readonly completion?: string | null;
   };
@@ -178,7 +180,13 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     case 'completed':
       commands.push({
         type: 'CompleteGeneration',
-        data: extend(outcome, { upstreamId: end.upstreamId, finishReason: end.finishReason, nativeFinishReason: end.nativeFinishReason, ...(typeof end.completion === 'string' && { completion: end.completion }) }),
+        data: extend(outcome, {
+          upstreamId: end.upstreamId,
+          finishReason: end.finishReason,
+          nativeFinishReason: end.nativeFinishReason,
+          ...(typeof end.completion === 'string' && { completion: end.completion }),
+          ...(end.clientGone && { clientGone: true as const }),
+        }),
       });
       break;
     case 'cancelled':
@@ -186,7 +194,10 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
       break;
     case 'failed': {
       const error = end.error ?? { errorType: 'server', status: 500, message: 'The generation failed' };
-      commands.push({ type: 'FailGeneration', data: extend(outcome, { errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed }) });
+      commands.push({
+        type: 'FailGeneration',
+        data: extend(outcome, { errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed, ...(end.clientGone && { clientGone: true as const }) }),
+      });
       break;
     }
     default: {

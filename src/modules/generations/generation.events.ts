@@ -120,6 +120,8 @@ export type GenerationCompleted = {
      * crash answers with it instead of calling (and charging) twice. Absent for other generations.
      */
     readonly completion?: string;
+    /** See GenerationFailed's. */
+    readonly clientGone?: true;
   };
 };
 
@@ -132,6 +134,12 @@ export type GenerationFailed = {
     readonly message: string;
     /** True when tokens had reached the client before the failure (the stream ended with an error chunk). */
     readonly afterFirstToken: boolean;
+    /**
+     * The client went away before the end, and the provider could not cancel (it bills the whole answer): the answer
+     * was read on, undelivered, and billed as the provider bills it. Absent otherwise (a client that left a provider
+     * that cancels ends the generation as GenerationCancelled).
+     */
+    readonly clientGone?: true;
   };
 };
 

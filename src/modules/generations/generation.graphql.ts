@@ -73,6 +73,11 @@ export const GenerationRef = builder.loadableObject('Generation', {
       resolve: (g) => g.app ?? null,
     }),
     streamed: t.exposeBoolean('streamed'),
+    clientGone: t.boolean({
+      description:
+        "The client went away before the end: CANCELLED, or COMPLETED / FAILED when the provider cannot cancel (it bills the whole answer), so the answer was read on, undelivered, and charged as it billed (OpenRouter's record: cancelled).",
+      resolve: (g) => g.status === 'cancelled' || g.clientGone === true,
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (g) => g.createdAt }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (g) => g.finishedAt }),
     usage: t.field({ type: TokenUsageRef, nullable: true, resolve: (g) => g.usage }),

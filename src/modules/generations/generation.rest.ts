@@ -20,7 +20,8 @@ const generationJson = (doc: GenerationDoc) => ({
   model: doc.model ?? doc.requestedModels[0] ?? null,
   app_id: null,
   streamed: doc.streamed,
-  cancelled: doc.status === 'cancelled',
+  // Also when the client left a provider that cannot cancel: then its answer was read on and billed (status completed).
+  cancelled: doc.status === 'cancelled' || doc.clientGone === true,
   provider_name: doc.providerName,
   latency: doc.latencyMs,
   moderation_latency: null,
