@@ -172,6 +172,8 @@ describe('a client that disconnects from a provider that cannot cancel', () => {
     expect((await providers()).data.find((p) => p.slug === 'stubborn')).toMatchObject({ cancellable: false });
     const { body } = await h.gql('{ providers { slug cancellable } }', {});
     expect(body.data.providers).toContainEqual({ slug: 'stubborn', cancellable: false });
+    // The seed says so of the providers OpenRouter lists as going on after a cancel; the others keep the default.
+    expect(body.data.providers).toEqual(expect.arrayContaining([{ slug: 'groq', cancellable: false }, { slug: 'google-ai-studio', cancellable: false }, { slug: 'openai', cancellable: true }]));
   });
 
   /** The generation's record: REST (OpenRouter's) and GraphQL. */

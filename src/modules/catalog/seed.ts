@@ -31,6 +31,8 @@ const seedSchema = z.object({
       headers: z.record(z.string(), z.string()).default({}),
       /** Stated when the seed registers the provider (never again: an admin may change or withdraw it). */
       dataPolicy: z.enum(DATA_POLICIES).nullable().default(null),
+      /** False for a provider that keeps generating (and billing) after a cancelled stream: stated once, like dataPolicy. */
+      cancellable: z.boolean().default(true),
       endpoints: z.array(
         z.object({
           model: z.string(),
@@ -142,10 +144,15 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
           { metadata },
         ),
       );
-      const { dataPolicy } = provider;
+      const { dataPolicy, cancellable } = provider;
       if (dataPolicy !== null) {
         await tolerant(() =>
           handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetDataPolicy', data: { providerSlug: provider.slug, actor: system, dataPolicy, at } }, { metadata }),
+        );
+      }
+      if (!cancellable) {
+        await tolerant(() =>
+          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetCancellation', data: { providerSlug: provider.slug, actor: system, cancellable, at } }, { metadata }),
         );
       }
     }
