@@ -448,6 +448,69 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect((await h.gql('{ me { defaultModel } }', {}, userKey)).body.data.me.defaultModel).toBeNull();
   });
 
+  it("sets the account's provider lists on the Keys page, which the API then holds; shows a refused provider inline; clears them", async () => {
+    const slugs = ((await h.gql('{ providers { slug } }')).body.data.providers as { slug: string }[]).map((p) => p.slug);
+    const [first, second] = slugs;
+    if (first === undefined || second === undefined) throw new Error(`two providers are needed, the catalog has ${slugs.join(', ')}`);
+    const listsOf = async () => (await h.gql('{ me { providerPreferences { ignore allow } } }', {}, userKey)).body.data.me.providerPreferences;
+    await page.goto(`${h.url}/#/keys`);
+    const section = page.getByRole('region', { name: 'Providers', exact: true });
+    const ignore = section.getByLabel('Ignored providers');
+    const allow = section.getByLabel('Allowed providers (empty: all)');
+    const ignored = section.getByTestId('providers-ignored');
+    await expect.poll(() => ignored.textContent()).toBe('none');
+    expect(await section.getByTestId('providers-allowed').textContent()).toBe('all');
+    expect(await section.textContent()).toContain('ignored providers are never used; with an allow list, only the providers on it are used');
+    expect(await section.getByRole('button', { name: 'Clear' }).isDisabled()).toBe(true);
+    // The registered providers are suggested for the entry being typed, after what is typed already.
+    const suggested = () => section.locator('#providers-ignore-slugs option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    await expect.poll(suggested).toContain(first);
+
+    // By keyboard: two slugs, Enter. The page says so, shows them, keeps focus on the field; the API holds them.
+    await ignore.focus();
+    await page.keyboard.insertText(`${first}, `);
+    await expect.poll(suggested).toContain(`${first}, ${second}`);
+    expect(await suggested()).not.toContain(`${first}, ${first}`);
+    await page.keyboard.insertText(second);
+    await page.keyboard.press('Enter');
+    await section.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    expect(await ignored.textContent()).toBe(`${first}, ${second}`);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('providers-ignore');
+    expect(await listsOf()).toEqual({ ignore: [first, second], allow: [] });
+    await page.reload();
+    await expect.poll(() => ignore.inputValue()).toBe(`${first}, ${second}`);
+    await shoot('keys-providers');
+
+    // A provider the catalog does not know: the server's VALIDATION message, at the list it names; nothing changed.
+    await allow.fill('acme-nowhere');
+    await section.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => section.getByRole('alert').textContent()).toBe('allow: no provider "acme-nowhere" (a provider slug or name, as GET /api/v1/providers lists them) (VALIDATION)');
+    expect(await allow.getAttribute('aria-invalid')).toBe('true');
+    expect(await allow.getAttribute('aria-describedby')).toContain('provider-lists-notice');
+    expect(await ignore.getAttribute('aria-invalid')).toBeNull();
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('providers-allow');
+    expect(await listsOf()).toEqual({ ignore: [first, second], allow: [] });
+    await shoot('keys-providers-refused');
+
+    // At a phone's width: the section fits, with no sideways scroll of the page.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await section.scrollIntoViewIfNeeded();
+    await shoot('keys-providers-390');
+    await page.setViewportSize({ width: 1280, height: 860 });
+
+    // Cleared: both lists empty in the page and the API, and focus back on the first field.
+    await section.getByRole('button', { name: 'Clear' }).click();
+    await section.getByRole('status').filter({ hasText: 'Cleared' }).waitFor();
+    expect(await ignored.textContent()).toBe('none');
+    expect(await ignore.inputValue()).toBe('');
+    expect(await allow.inputValue()).toBe('');
+    expect(await allow.getAttribute('aria-invalid')).toBeNull();
+    expect(await section.getByRole('button', { name: 'Clear' }).isDisabled()).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('providers-ignore');
+    expect(await listsOf()).toEqual({ ignore: [], allow: [] });
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

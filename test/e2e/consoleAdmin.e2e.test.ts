@@ -38,6 +38,8 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
 
 
   const shoot = (name: string) => shootPage(page, name);
+  const cancellableOf = async (slug: string) =>
+    ((await h.gql('{ providers { slug cancellable } }')).body.data.providers as { slug: string; cancellable: boolean }[]).find((p) => p.slug === slug)?.cancellable;
 
   /** A README picture: the top 1200 × 760 px of the page as it is now, in one theme. */
   const readmeShot = async (file: string, colorScheme: 'light' | 'dark') => {
@@ -139,6 +141,23 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await page.getByLabel('Show').selectOption('errorRate');
     await expect.poll(() => page.locator('.chart .u-legend').textContent()).toContain('pat-ai/echo@pat-ai');
     await shoot('provider');
+
+    // Whether cancelling stops the provider's billing: the owner turns it off, saved on change, and the API says so.
+    const cancellable = page.getByLabel('Pat AI: Stops billing when a call is cancelled');
+    expect(await cancellable.isChecked()).toBe(true);
+    expect(await page.getByRole('region', { name: 'Pat AI (pat-ai)' }).textContent()).toContain('still billed for the whole answer, because the provider bills it');
+    await cancellable.uncheck();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'cancelled call' }).textContent()).toBe('Saved: Pat AI bills the whole answer of a cancelled call.');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('cancellable-pat-ai');
+    await shoot('provider-cancellable');
+    expect(await cancellableOf('pat-ai')).toBe(false);
+    await page.reload();
+    await expect.poll(() => cancellable.isChecked()).toBe(false);
+    await page.setViewportSize({ width: 390, height: 844 });
+    // Polled: the page's chart redraws for the new width a moment later.
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shoot('provider-390');
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('lets an admin find an account, grant credits and see the balance change, grant a role and change the plan', async () => {
@@ -216,6 +235,20 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     const providers = (await h.gql('{ providers { slug dataPolicy } }')).body.data.providers as { slug: string; dataPolicy: string | null }[];
     expect(providers.find((p) => p.slug === 'pat-ai')?.dataPolicy).toBe('ZERO_RETENTION');
     await expect.poll(() => page.getByLabel('Pat AI: data policy').inputValue()).toBe('ZERO_RETENTION');
+    // The owner turned cancelling off (the provider test); the admin turns it back on.
+    const cancellable = page.getByLabel('Pat AI: Stops billing when a call is cancelled');
+    expect(await cancellable.isChecked()).toBe(false);
+    await cancellable.check();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'when a call is cancelled' }).textContent()).toBe('Saved: Pat AI stops billing when a call is cancelled.');
+    expect(await cancellableOf('pat-ai')).toBe(true);
+    await expect.poll(() => cancellable.isChecked()).toBe(true);
+    await page.getByRole('heading', { name: /Pat AI/ }).scrollIntoViewIfNeeded();
+    await shoot('admin-providers');
+    await page.setViewportSize({ width: 390, height: 844 });
+    // Polled: the page's chart redraws for the new width a moment later.
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shoot('admin-providers-390');
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('searches every account on the server, not only the first page, and pages through the list', async () => {

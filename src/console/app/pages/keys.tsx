@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, storedKey, unwrap, type Result } from '../api.js';
+import { ApiError, DOMAIN_ERROR, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
 import { loadTextModels } from '../textModels.js';
 import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
@@ -38,6 +38,13 @@ const DISABLE = mutation('disableApiKey', '$id: ID!', 'id: $id');
 const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
 const REVOKE = mutation('revokeApiKey', '$id: ID!', 'id: $id');
 const SET_DEFAULT_MODEL = `mutation SetDefaultModel($model: String) { setDefaultModel(model: $model) { __typename ... on Account { defaultModel } ${DOMAIN_ERROR} } }`;
+interface ProviderLists {
+  ignore: string[];
+  allow: string[];
+}
+const PROVIDER_LISTS = 'query ProviderLists { me { providerPreferences { ignore allow } } providers { slug name } }';
+const SET_PROVIDER_LISTS = `mutation SetProviderPreferences($ignore: [String!], $allow: [String!]) {
+  setProviderPreferences(ignore: $ignore, allow: $allow) { __typename ... on Account { providerPreferences { ignore allow } } ${DOMAIN_ERROR} } }`;
 
 /** "" → no limit; otherwise dollars, or an error message. */
 export const limitOf = (text: string): { limit: number | null } | { error: string } => {
@@ -318,6 +325,126 @@ const DefaultModel = () => {
   );
 };
 
+/** "a, b,, c " → ["a", "b", "c"]: each slug once, in the order typed. */
+export const slugsOf = (text: string): string[] => [...new Set(text.split(',').map((s) => s.trim()).filter(Boolean))];
+
+type ListName = keyof ProviderLists;
+const LIST_FIELDS: readonly (readonly [ListName, string])[] = [
+  ['ignore', 'Ignored providers'],
+  ['allow', 'Allowed providers (empty: all)'],
+];
+
+/**
+ * The account's provider lists (OpenRouter's account-wide provider settings), beside the default model: both are
+ * settings of every API call the account's keys make. Comma-separated slugs, with the registered providers offered as
+ * suggestions for the entry being typed (each field's own datalist, holding what is typed before the last comma).
+ */
+const ProviderPreferences = () => {
+  const loaded = useLoad(() => gql<{ me: { providerPreferences: ProviderLists }; providers: { slug: string; name: string }[] }>(PROVIDER_LISTS));
+  const [saved, setSaved] = useState<ProviderLists | null>(null);
+  const current = saved ?? loaded.value?.me.providerPreferences ?? null;
+  const [drafts, setDrafts] = useState<Partial<Record<ListName, string>>>({});
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string; field?: ListName } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const fields = { ignore: useRef<HTMLInputElement>(null), allow: useRef<HTMLInputElement>(null) };
+
+  const save = async (lists: ProviderLists) => {
+    setBusy(true);
+    setNotice(null);
+    let focus: ListName = 'ignore';
+    try {
+      const { setProviderPreferences } = await gql<{ setProviderPreferences: Result<{ providerPreferences: ProviderLists }> }>(SET_PROVIDER_LISTS, { ...lists });
+      const now = unwrap(setProviderPreferences).providerPreferences;
+      setSaved(now);
+      setDrafts({});
+      const said = [now.ignore.length ? `ignored: ${now.ignore.join(', ')}` : '', now.allow.length ? `only: ${now.allow.join(', ')}` : ''].filter(Boolean).join('; ');
+      setNotice({ kind: 'ok', text: said ? `Saved: API calls now route with ${said}.` : 'Cleared: API calls may use every provider again.' });
+    } catch (failure) {
+      // The server names the list it refused (details.field): that field is marked and focused.
+      const named = failure instanceof ApiError ? (failure.details as { field?: unknown } | null)?.field : undefined;
+      focus = named === 'allow' ? 'allow' : 'ignore';
+      setNotice({ kind: 'error', text: messageOf(failure), field: focus });
+    } finally {
+      setBusy(false);
+      fields[focus].current?.focus();
+    }
+  };
+  const valueOf = (list: ListName) => drafts[list] ?? current?.[list].join(', ') ?? '';
+  const providers = loaded.value?.providers ?? [];
+  const shown = (list: string[], empty: string) => (list.length ? <span class="mono">{list.join(', ')}</span> : <span class="muted">{empty}</span>);
+  return (
+    <Section title="Providers">
+      <p id="provider-lists-note" class="muted small">
+        Every API call of this account: ignored providers are never used; with an allow list, only the providers on it are used.
+      </p>
+      <Figures
+        items={[
+          ['Ignored', current ? shown(current.ignore, 'none') : '…', 'providers-ignored'],
+          ['Allowed', current ? shown(current.allow, 'all') : '…', 'providers-allowed'],
+        ]}
+      />
+      {loaded.error && <Notice kind="error">{loaded.error}</Notice>}
+      <form
+        class="provider-lists"
+        aria-label="Set the provider lists"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void save({ ignore: slugsOf(valueOf('ignore')), allow: slugsOf(valueOf('allow')) });
+        }}
+      >
+        {LIST_FIELDS.map(([list, label]) => {
+          const value = valueOf(list);
+          const invalid = notice?.kind === 'error' && notice.field === list;
+          // What is typed before the last comma, then each provider not on the list yet.
+          const cut = value.lastIndexOf(',');
+          const before = cut < 0 ? '' : `${value.slice(0, cut + 1)} `;
+          const typed = new Set(slugsOf(value.slice(0, cut + 1)));
+          return (
+            <div key={list}>
+              <label for={`providers-${list}`}>{label}</label>
+              <input
+                id={`providers-${list}`}
+                ref={fields[list]}
+                class="mono"
+                list={`providers-${list}-slugs`}
+                value={value}
+                onInput={(e) => setDrafts({ ...drafts, [list]: e.currentTarget.value })}
+                autocomplete="off"
+                spellcheck={false}
+                placeholder="slug, slug"
+                aria-invalid={invalid || undefined}
+                aria-describedby={invalid ? 'provider-lists-note provider-lists-notice' : 'provider-lists-note'}
+              />
+              <datalist id={`providers-${list}-slugs`}>
+                {providers
+                  .filter((p) => !typed.has(p.slug))
+                  .map((p) => (
+                    <option key={p.slug} value={`${before}${p.slug}`}>
+                      {p.name}
+                    </option>
+                  ))}
+              </datalist>
+            </div>
+          );
+        })}
+        <div class="form-actions">
+          <button type="submit" class="primary" disabled={busy || !current}>
+            Save
+          </button>
+          <button type="button" disabled={busy || !current || (current.ignore.length === 0 && current.allow.length === 0)} onClick={() => void save({ ignore: [], allow: [] })}>
+            Clear
+          </button>
+        </div>
+        {notice && (
+          <Notice kind={notice.kind} id="provider-lists-notice">
+            {notice.text}
+          </Notice>
+        )}
+      </form>
+    </Section>
+  );
+};
+
 export const KeysPage = () => {
   const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
   const [fresh, setFresh] = useState<{ secret: string; name: string; kind: KeyKind } | null>(null);
@@ -424,6 +551,7 @@ export const KeysPage = () => {
         {value?.apiKeys.pageInfo.hasNextPage && <p class="muted small">Showing the first {keys.length} keys; the GraphQL API (apiKeys) lists the rest.</p>}
       </Section>
       <DefaultModel />
+      <ProviderPreferences />
     </>
   );
 };

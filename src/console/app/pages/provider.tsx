@@ -31,6 +31,7 @@ interface Provider {
   baseUrl: string;
   available: boolean;
   unavailableReason: string | null;
+  cancellable: boolean;
   endpoints: EndpointRow[];
 }
 interface Proposal {
@@ -54,7 +55,7 @@ interface Traffic {
 export const ENDPOINT_FIELDS =
   'id model status disabledByAdmin circuitBreaker prices { prompt completion } stats { errorRate30m requests30m uptime30m latency30m { p50 } }';
 const MINE = `query MyProviders($status: ProposalStatus) {
-  myProviders { slug name protocol baseUrl available unavailableReason endpoints { ${ENDPOINT_FIELDS} } }
+  myProviders { slug name protocol baseUrl available unavailableReason cancellable endpoints { ${ENDPOINT_FIELDS} } }
   endpointProposals(first: 50, status: $status) { edges { node { id model proposalStatus reason proposedAt provider { slug } } } }
 }`;
 const TRAFFIC = `query Traffic($from: String!, $to: String!) { providerTraffic(from: $from, to: $to) { endpointId day requests errors served avgLatencyMs earnings } }`;
@@ -67,6 +68,9 @@ const CHANGE_PRICE = `mutation ChangePrice($provider: String!, $model: String!, 
   r: changePrice(provider: $provider, model: $model, prices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 const DISABLE = `mutation Disable($provider: String!, $model: String!) { r: disableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 const ENABLE = `mutation Enable($provider: String!, $model: String!) { r: enableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
+
+const SET_CANCELLATION = `mutation SetCancellation($provider: String!, $cancellable: Boolean!) {
+  r: setProviderCancellation(provider: $provider, cancellable: $cancellable) { __typename ... on Provider { cancellable } ${DOMAIN_ERROR} } }`;
 
 const PROTOCOLS = ['OPENAI', 'ANTHROPIC', 'GEMINI'] as const;
 const DAY_MS = 86_400_000;
@@ -292,6 +296,51 @@ export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { prov
   );
 };
 
+/**
+ * Whether cancelling a call stops the provider's billing, as its owner (this page) or an admin (the Admin page) says:
+ * saved on change, no confirmation (it is undone the same way), and the saved value shown.
+ */
+export const Cancellation = ({ provider }: { provider: { slug: string; name: string; cancellable: boolean } }) => {
+  // As chosen here (while saving) and then saved; the loaded value until then, or once a reload brings another.
+  const [chosen, setChosen] = useState<{ from: boolean; cancellable: boolean } | null>(null);
+  const cancellable = chosen && chosen.from === provider.cancellable ? chosen.cancellable : provider.cancellable;
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const id = `cancellable-${provider.slug}`;
+  const toggle = async (wanted: boolean) => {
+    // Not disabled while saving: a disabled checkbox would lose the keyboard's focus.
+    if (busy) return;
+    const before = cancellable;
+    setChosen({ from: provider.cancellable, cancellable: wanted });
+    setBusy(true);
+    setNotice(null);
+    try {
+      const now = unwrap((await gql<{ r: Result<{ cancellable: boolean }> }>(SET_CANCELLATION, { provider: provider.slug, cancellable: wanted })).r).cancellable;
+      setChosen({ from: provider.cancellable, cancellable: now });
+      setNotice({ kind: 'ok', text: `Saved: ${provider.name} ${now ? 'stops billing when a call is cancelled' : 'bills the whole answer of a cancelled call'}.` });
+    } catch (failure) {
+      setChosen({ from: provider.cancellable, cancellable: before });
+      setNotice({ kind: 'error', text: messageOf(failure) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="cancellation">
+      <label class="switch" for={id}>
+        <input id={id} type="checkbox" checked={cancellable} aria-describedby={`${id}-note`} onChange={(e) => void toggle(e.currentTarget.checked)} />
+        <span>
+          <span class="visually-hidden">{provider.name}: </span>Stops billing when a call is cancelled
+        </span>
+      </label>
+      <p id={`${id}-note`} class="muted small">
+        Not cancellable: a client that leaves mid-stream is still billed for the whole answer, because the provider bills it.
+      </p>
+      {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+    </div>
+  );
+};
+
 type Metric = 'earnings' | 'requests' | 'errorRate' | 'latency';
 const METRICS: Record<Metric, { label: string; format: (v: number) => string }> = {
   earnings: { label: 'Earnings', format: formatUsd },
@@ -406,6 +455,7 @@ export const ProviderPage = () => {
               ['Credentials', p.available ? 'available' : (p.unavailableReason ?? 'unavailable')],
             ]}
           />
+          <Cancellation provider={p} />
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={mine.reload} manage />
         </Section>
       ))}
