@@ -41,6 +41,7 @@ import { createBreakers, type Breakers } from './breaker.js';
 import { providerAsSent, type ParsedChat } from './chatRequest.js';
 import { buildEmbeddingRequest, DEMO_EMBEDDING_DIMENSIONS, demoEmbedding, parseEmbeddingResponse, type EmbeddingRequest, type ParsedEmbedding } from './embeddings.js';
 import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors.js';
+import { MODEL_REQUIRED } from './chatRequest.schema.js';
 import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
 import { readText } from './upstream.js';
@@ -142,6 +143,8 @@ export interface EmbedOutcome {
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
+const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
+
 /** Without a presets view (unit tests) every preset is unknown, and there is nothing to follow. */
 const NO_PRESETS: PresetLookup & { status(): FollowStatus } = {
   preset: () => undefined,
@@ -738,9 +741,23 @@ export const createGateway = (deps: {
     return parseEmbeddingResponse(protocol, json, request.input.length);
   };
 
+  /**
+   * OpenRouter: a request without `model` (and without `models`) is answered by the account's default model. The same
+   * body, unread beyond two fields, when it names one; the directory (in memory) is asked only when it names none.
+   */
+  const withDefaultModel = (body: unknown, accountId: string): unknown => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+    const { model, models } = body as { model?: unknown; models?: unknown };
+    if (model != null || models != null) return body;
+    const fallback = deps.directory?.account(accountId)?.defaultModel;
+    if (!fallback) throw invalidRequest(NO_DEFAULT_MODEL, { param: 'model' });
+    return { ...body, model: fallback };
+  };
+
   return {
     embed,
     catalog,
+    withDefaultModel,
     vault: deps.vault,
     upstream: deps.upstream,
     breakers,

@@ -79,20 +79,6 @@ const textChunk = (chunk: ChatChunk) => ({
   choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
 });
 
-const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
-
-/**
- * OpenRouter: a request without `model` (and without `models`) is answered by the account's default model. The same
- * body, unread beyond two fields, when it names one; the directory (in memory) is asked only when it names none.
- */
-const withDefaultModel = (body: unknown, directory: GatewayRouteDeps['directory'], accountId: string): unknown => {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
-  const { model, models } = body as { model?: unknown; models?: unknown };
-  if (model != null || models != null) return body;
-  const fallback = directory.account(accountId)?.defaultModel;
-  if (!fallback) throw invalidRequest(NO_DEFAULT_MODEL, { param: 'model' });
-  return { ...body, model: fallback };
-};
 
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
@@ -107,7 +93,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       const principal = requirePrincipal(deps.directory, req);
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
       // parser checks the result as one request.
-      const body = withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), deps.directory, principal.accountId);
+      const body = gateway.withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), principal.accountId);
       const parsed = parseChatBody(body, kind, sessionHeaderOf(req));
       const prepared = await gateway.prepare({
         generationId,

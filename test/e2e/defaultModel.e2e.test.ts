@@ -59,6 +59,12 @@ describe('the account default model', () => {
     expect([...models]).toEqual(['dm/chat']);
   });
 
+  it("answers GraphQL sendPrompt without model too, as REST does", async () => {
+    const SEND = `mutation ($input: PromptInput!) { sendPrompt(input: $input) { ... on SendPromptResult { model } ... on DomainError { code message } } }`;
+    const sent = await h.gql(SEND, { input: { prompt: 'Say hi' } }, user.key);
+    expect(sent.body.data.sendPrompt).toEqual({ model: 'dm/chat' });
+  });
+
   it('takes a variant the catalog parses (:free)', async () => {
     expect((await setDefault(user.key, 'dm/chat:free')).data.setDefaultModel.defaultModel).toBe('dm/chat:free');
     const completion = await client.chat.completions.create(noModel({ messages: [{ role: 'user' as const, content: 'hi' }] }));
@@ -78,6 +84,8 @@ describe('the account default model', () => {
       expect(error.message).toMatch(/model is required .*setDefaultModel/);
       expect(error.metadata.param).toBe('model');
     }
+    const unset = await h.gql(`mutation ($input: PromptInput!) { sendPrompt(input: $input) { ... on DomainError { code message } } }`, { input: { prompt: 'hi' } }, user.key);
+    expect(JSON.stringify(unset.body)).toMatch(/model is required .*setDefaultModel/);
   });
 
   it('refuses a model the catalog does not know, or a variant it does not support (VALIDATION)', async () => {

@@ -401,7 +401,7 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
 export const createGenerationsApi = (deps: {
   readStore: ReadStore;
   eventStore: Pick<EventStore, 'readStream'>;
-  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets' | 'recordOf'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets' | 'withDefaultModel' | 'recordOf'>;
   /** Resolves once the read models have applied a position (false on timeout). */
   waitForReadModels: (position: number) => Promise<boolean>;
   /** What became of a reservation, for `recall`. */
@@ -416,7 +416,8 @@ export const createGenerationsApi = (deps: {
   const feeds = createGenerationFeeds();
   const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => {
     // `model: "@preset/slug"` (or "vendor/model@preset/slug") applies the account's preset, as on REST.
-    const body = applyPreset(promptBody(prompt, stream), actor.accountId, gateway.presets) as { provider?: unknown };
+    // Then the account's default model when neither names one, as on REST.
+    const body = gateway.withDefaultModel(applyPreset(promptBody(prompt, stream), actor.accountId, gateway.presets), actor.accountId) as { provider?: unknown };
     return {
       generationId: options.generationId ?? newGenerationId(),
       ...(options.maxReserved !== undefined && { maxReserved: options.maxReserved }),
