@@ -748,7 +748,8 @@ export const createGateway = (deps: {
   const withDefaultModel = (body: unknown, accountId: string): unknown => {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
     const { model, models } = body as { model?: unknown; models?: unknown };
-    if (model != null || models != null) return body;
+    // An empty `models` names no model either (as the parser reads it).
+    if (model != null || (models != null && !(Array.isArray(models) && models.length === 0))) return body;
     const fallback = deps.directory?.account(accountId)?.defaultModel;
     if (!fallback) throw invalidRequest(NO_DEFAULT_MODEL, { param: 'model' });
     return { ...body, model: fallback };

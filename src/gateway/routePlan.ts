@@ -4,11 +4,12 @@
  * awaits: it reads the in-memory catalog, the breakers and a stats snapshot.
  */
 import type { AccountProviderPreferences } from '../modules/accounts/account.events.js';
-import { AUTO_MODEL_IDS } from '../modules/catalog/autoRouter.events.js';
+import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
+import { isZeroPriced } from './pricing.js';
 import type { Breakers } from './breaker.js';
 import { messageTokens, type Cutoffs, type ParsedChat, type ProviderPreferences, type SortBy } from './chatRequest.js';
 import { ANTHROPIC_MAX_MESSAGES, compressionApplies, middleOut } from './contextCompression.js';
@@ -51,6 +52,31 @@ interface Group {
   readonly thinking: boolean;
   readonly endpoints: readonly EndpointEntry[];
 }
+
+/** How many models `openrouter/free` tries, in turn (the first that serves answers). */
+const FREE_ROUTER_MODELS = 3;
+
+/**
+ * `openrouter/free`: the models of the catalog that write text and have an endpoint costing nothing that can be
+ * called (its credential resolves), with only those endpoints (a `:free` variant's, else a zero-priced base model's:
+ * the paid endpoints of the same model are never reached this way); the best uptime over the last 30 minutes first
+ * (an endpoint without stats counts as up), then by id, at most three.
+ */
+const freeModels = (catalog: Catalog, stats: EndpointStatsView, seen: ReadonlySet<string>): { base: string; free: boolean; endpoints: EndpointEntry[] }[] => {
+  const picks: { base: string; free: boolean; endpoints: EndpointEntry[]; uptime: number }[] = [];
+  for (const model of catalog.models()) {
+    const base = model.spec.modelId;
+    if (seen.has(base) || model.retired || !model.spec.outputModalities.includes('text')) continue;
+    const zero = catalog.endpoints(base).filter((e) => isZeroPriced(e.prices) && e.provider.auth().problem === null);
+    if (zero.length === 0) continue;
+    const variant = zero.filter((e) => e.free);
+    const endpoints = variant.length > 0 ? variant : zero;
+    const uptime = Math.max(...endpoints.map((e) => stats.get(e.id)?.uptime30m ?? 1));
+    picks.push({ base, free: variant.length > 0, endpoints, uptime });
+  }
+  picks.sort((a, b) => b.uptime - a.uptime || (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
+  return picks.slice(0, FREE_ROUTER_MODELS);
+};
 
 /** `:thinking`'s reasoning: on, at the default effort, as `reasoning: { enabled: true }` asks. */
 const THINKING: ReasoningConfig = { enabled: true };
@@ -135,7 +161,18 @@ export const planRoute = (input: {
       for (const modelId of pick.models) {
         if (seen.has(modelId)) continue;
         seen.add(modelId);
-        groups.push({ requested, base: modelId, free: false, sort: null, thinking: false, endpoints: catalog.endpoints(modelId) });
+        // The router's own variant suffixes hold for its picks (`openrouter/auto:free` never reaches a paid endpoint).
+        groups.push({ requested, base: modelId, free, sort, thinking, endpoints: catalog.endpoints(modelId) });
+      }
+      continue;
+    }
+    if (base === FREE_ROUTER_ID) {
+      const picks = freeModels(catalog, stats, seen);
+      if (picks.length === 0) throw new GatewayError(404, 'not_found', `${FREE_ROUTER_ID} found no model with an endpoint that costs nothing and can serve now`);
+      router ??= FREE_ROUTER_ID;
+      for (const pick of picks) {
+        seen.add(pick.base);
+        groups.push({ requested, base: pick.base, free: pick.free, sort: null, thinking: false, endpoints: pick.endpoints });
       }
       continue;
     }

@@ -6,6 +6,7 @@
  * chunk. Any value but `enabled` (case ignored) means off, as on OpenRouter.
  */
 import type { IncomingMessage } from 'node:http';
+import { FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import { parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationOutcome, PreparedGeneration } from './gateway.js';
 import type { ChatMessage } from './types.js';
@@ -29,7 +30,7 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
   const requested = input.parsed.models[0]!;
   const last = outcome.attempts.at(-1);
   const selected = last && last.error === null ? last.target : null;
-  const strategy = plan.router !== null ? 'auto' : selected && selected.requested !== requested ? 'fallback' : parseModelId(requested).free ? 'free' : 'direct';
+  const strategy = plan.router === FREE_ROUTER_ID ? 'free' : plan.router !== null ? 'auto' : selected && selected.requested !== requested ? 'fallback' : parseModelId(requested).free ? 'free' : 'direct';
   const pipeline = [
     ...(plan.targets.some((t) => t.messages !== undefined)
       ? [

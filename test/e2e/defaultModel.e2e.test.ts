@@ -48,6 +48,10 @@ describe('the account default model', () => {
     expect((await client.chat.completions.create({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] })).model).toBe('switchyard/demo');
     const me = await h.gql('{ me { defaultModel } }', {}, user.key);
     expect(me.body.data.me).toEqual({ defaultModel: 'dm/chat' });
+    // An empty models list names no model either.
+    const emptyList = await h.chat(user.key, { models: [], messages: [{ role: 'user', content: 'hi' }] });
+    expect(emptyList.status).toBe(200);
+    expect(((await emptyList.json()) as { model: string }).model).toBe('dm/chat');
   });
 
   it('answers a legacy completions request without model, streamed too', async () => {
@@ -86,6 +90,13 @@ describe('the account default model', () => {
     }
     const unset = await h.gql(`mutation ($input: PromptInput!) { sendPrompt(input: $input) { ... on DomainError { code message } } }`, { input: { prompt: 'hi' } }, user.key);
     expect(JSON.stringify(unset.body)).toMatch(/model is required .*setDefaultModel/);
+  });
+
+  it('refuses a default that could never answer a chat: an embeddings model, a :free variant without free endpoints', async () => {
+    const embed = (await setDefault(user.key, 'switchyard/demo-embed')).data.setDefaultModel;
+    expect(embed).toMatchObject({ code: 'VALIDATION', message: expect.stringContaining('does not produce text') });
+    const free = (await setDefault(user.key, 'switchyard/demo-paid:free')).data.setDefaultModel;
+    expect(free).toMatchObject({ code: 'VALIDATION', message: 'switchyard/demo-paid has no free endpoints' });
   });
 
   it('refuses a model the catalog does not know, or a variant it does not support (VALIDATION)', async () => {

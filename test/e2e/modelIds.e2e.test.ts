@@ -94,6 +94,34 @@ describe('variant suffix chains', () => {
 });
 
 describe('aliases', () => {
+  it('openrouter/free answers from a model with an endpoint that costs nothing, and never from a paid endpoint', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const completion = await client.chat.completions.create({ model: 'openrouter/free', messages: MESSAGES });
+    // The demo model (zero-priced) and test/chain's :free endpoint are the free ones here; by id, the demo first.
+    expect(completion.model).toBe('switchyard/demo');
+    expect(await record(completion.id)).toMatchObject({ router: 'openrouter/free', total_cost: 0 });
+    // Without the demo, test/chain's free endpoint; when it fails, its paid endpoint is not tried.
+    const ignoring = { provider: { ignore: ['switchyard'] } };
+    const free = await client.chat.completions.create({ model: 'openrouter/free', messages: MESSAGES, ...ignoring } as never);
+    expect((free as { model: string }).model).toBe('test/chain:free');
+    // The first two fakes of beforeAll: test/chain's paid endpoint, then its free one.
+    const [paid, gratis] = [h.fakes[0]!, h.fakes[1]!];
+    const paidCalls = paid.requests.length;
+    gratis.setDefault({ status: 503 });
+    try {
+      const failed = await h.chat(user.key, { model: 'openrouter/free', messages: MESSAGES, ...ignoring });
+      expect(failed.status).toBe(503);
+    } finally {
+      gratis.setDefault({});
+    }
+    expect(paid.requests.length).toBe(paidCalls);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
+    // It is a router id the catalog's checks know (a default model may name it).
+    const set = await h.gql('mutation { setDefaultModel(model: "openrouter/free") { ... on Account { defaultModel } ... on DomainError { code message } } }', {}, user.key);
+    expect(set.body.data.setDefaultModel).toEqual({ defaultModel: 'openrouter/free' });
+    await h.gql('mutation { setDefaultModel(model: null) { __typename } }', {}, user.key);
+  });
+
   it('openrouter/auto-beta is the auto router', async () => {
     const completion = await client.chat.completions.create({
       model: 'openrouter/auto-beta',
@@ -103,6 +131,11 @@ describe('aliases', () => {
     });
     expect(completion.model).toBe('test/claude-3.5-sonnet');
     expect(await record(completion.id)).toMatchObject({ model: 'test/claude-3.5-sonnet', router: expect.stringMatching(/^openrouter\/auto-beta/) });
+    // Its variant suffixes hold for what it picks: :free never reaches a paid endpoint (this model has none free).
+    const before = await h.settledBalance(user.accountId);
+    const free = await h.chat(user.key, { model: 'openrouter/auto-beta:free', messages: MESSAGES, plugins: [{ id: 'auto-router', allowed_models: ['test/claude-*'] }] });
+    expect(free.status).toBe(404);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
   });
 
   it('a version spelt with dashes for dots (or the reverse) routes to the catalog model, variants and all', async () => {

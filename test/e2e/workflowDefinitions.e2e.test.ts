@@ -149,6 +149,7 @@ describe('workflow definitions over GraphQL', () => {
       [{ key: 'h', type: 'action.http', input: { method: 'GET', url: 'http://169.254.169.254/latest' } }, 'steps[0].input.url', expect.stringContaining('is a cloud metadata address')],
       [{ key: 's', type: 'search.http', input: { url: 'file:///etc/passwd' } }, 'steps[0].input.url', 'file: URLs are not allowed (http or https only)'],
       [{ key: 's', type: 'search.entries', input: { table: 'answers', limit: 1000 } }, 'steps[0].input.limit', expect.stringContaining('100')],
+      [{ key: 'r', type: 'action.respond', input: { status: 999, body: { ok: true } } }, 'steps[0].input.status', 'status must be an HTTP status from 200 to 599'],
     ] as const;
     const saved = (await create(withStep({ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', prompt: 'x' } }), designer.key)).body.data.createWorkflow;
     expect(saved).toMatchObject({ __typename: 'Workflow', version: 1 });

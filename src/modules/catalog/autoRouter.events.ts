@@ -33,3 +33,7 @@ export type AutoRouterEvent = AutoRouterRulesSet;
 
 export const AUTO_ROUTER_STREAM = 'autorouter-rules';
 export const AUTO_MODEL_IDS: readonly string[] = ['switchyard/auto', 'openrouter/auto', 'openrouter/auto-beta', 'auto'];
+/** OpenRouter's free-models router: a model of the catalog that has an endpoint costing nothing, and only such endpoints. */
+export const FREE_ROUTER_ID = 'openrouter/free';
+/** The ids that name a router rather than a model of the catalog. */
+export const ROUTER_MODEL_IDS: readonly string[] = [...AUTO_MODEL_IDS, FREE_ROUTER_ID];

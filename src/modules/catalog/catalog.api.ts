@@ -19,7 +19,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
 import { autoRouterDecider, parseAutoRules } from './autoRouter.decider.js';
-import { AUTO_MODEL_IDS, AUTO_ROUTER_STREAM, type AutoRule } from './autoRouter.events.js';
+import { AUTO_ROUTER_STREAM, ROUTER_MODEL_IDS, type AutoRule } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
@@ -494,7 +494,7 @@ export const createCatalogApi = (deps: {
     modelIdProblem: async (id: string): Promise<string | null> => {
       const named = await modelNamed(id);
       if ('problem' in named) return named.problem;
-      return named.doc === null && !AUTO_MODEL_IDS.includes(named.base) ? `${id} is not a model of the catalog` : null;
+      return named.doc === null && !ROUTER_MODEL_IDS.includes(named.base) ? `${id} is not a model of the catalog` : null;
     },
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their

@@ -2,7 +2,7 @@
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
  * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
  */
-import { AUTO_MODEL_IDS } from './autoRouter.events.js';
+import { ROUTER_MODEL_IDS } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
@@ -128,10 +128,15 @@ export const catalogModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id
  * it can: a catalog model or another spelling of one, with supported variants, or the auto router; not a retired one.
  */
 export const modelProblem = (catalog: Pick<Catalog, 'model' | 'endpoints'>, model: string): string | null => {
-  const { base, problem } = parseModelId(model);
+  const { base, free, problem } = parseModelId(model);
   if (problem !== null) return problem;
-  if (AUTO_MODEL_IDS.includes(base)) return null;
+  if (ROUTER_MODEL_IDS.includes(base)) return null;
   const id = catalogModelId(catalog, base);
   if (id === null) return `${model} is not a valid model ID`;
-  return catalog.model(id)?.retired ? `${model} is retired` : null;
+  const entry = catalog.model(id);
+  if (entry?.retired) return `${model} is retired`;
+  // What could never answer a chat: a model that writes no text, a :free variant with no free endpoint.
+  if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
+  if (free && !catalog.endpoints(id).some((e) => e.free)) return `${id} has no free endpoints`;
+  return null;
 };

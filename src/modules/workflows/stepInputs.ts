@@ -69,6 +69,11 @@ const stepIssues = async (step: StepDefinition, index: number, deps: StepInputCh
     const problems = await Promise.all(literalModels(input).map(async ({ path, id }) => ({ path, problem: await deps.catalog.modelIdProblem(id) })));
     for (const { path, problem } of problems) if (problem !== null) issues.push(issue(path, problem));
   }
+  // A webhook answers {status, body} with that status: one no HTTP answer can have is a mistake (it went out as a 200
+  // whose body was the whole object).
+  if (step.type === 'action.respond' && Object.keys(input).every((key) => key === 'status' || key === 'body') && typeof input.status === 'number') {
+    if (!Number.isInteger(input.status) || input.status < 200 || input.status > 599) issues.push(issue(['status'], 'status must be an HTTP status from 200 to 599'));
+  }
   if (URL_STEPS.has(step.type) && isLiteralString(input.url)) {
     const refusal = deps.outbound.checkUrlStatically(input.url);
     if (refusal) issues.push(issue(['url'], refusal.message));
