@@ -201,10 +201,10 @@ export const createGateway = (deps: {
   /** Generations answered whose record is not appended yet, by id: the position it was appended at, or null. */
   const recording = new Map<string, Promise<number | null>>();
 
-  /** The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none). */
   /** The prompt a target is sent: the request's, or the compressed conversation's (not the whole one it was cut from). */
   const promptOf = (target: RouteTarget, estimate: number) => target.promptTokens ?? estimate;
 
+  /** The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none). */
   const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, outputTokens?: number) => {
     let amount = 0;
     for (const t of targets) amount = Math.max(amount, worstCaseCost(promptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices));

@@ -46,7 +46,7 @@ type Stage = 'input' | 'variant' | 'provider' | 'data_policy' | 'parameters' | '
 interface Group {
   readonly requested: string;
   readonly base: string;
-  /** What the requested id's variant suffixes ask for (none for the auto router's picks). */
+  /** What the requested id's variant suffixes ask for (a router's picks take the router id's own). */
   readonly free: boolean;
   readonly sort: SortBy | null;
   readonly thinking: boolean;

@@ -125,23 +125,19 @@ export const buildUpstreamRequest = <T>(provider: string, build: () => T): T => 
 
 const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
 
+/** A message or a delta without its reasoning (`reasoning.exclude`). */
+const reasoningLeftOut = <T extends { reasoning?: string | null; reasoning_details?: unknown }>(part: T): Omit<T, 'reasoning' | 'reasoning_details'> => {
+  const { reasoning: _text, reasoning_details: _details, ...rest } = part;
+  return rest;
+};
+
 const withoutReasoning = (response: ChatResponse): ChatResponse =>
-  extend(response, {
-    choices: response.choices.map((c) => {
-      const { reasoning: _text, reasoning_details: _details, ...message } = c.message;
-      return extend(c, { message });
-    }),
-  });
+  extend(response, { choices: response.choices.map((c) => extend(c, { message: reasoningLeftOut(c.message) })) });
 
 /** A chunk without reasoning deltas; the same object when it has none. Its choices stay (an emptied delta is a chunk still). */
 const withoutReasoningDelta = (chunk: ChatChunk): ChatChunk => {
   if (!chunk.choices.some((c) => c.delta.reasoning != null || c.delta.reasoning_details !== undefined)) return chunk;
-  return extend(chunk, {
-    choices: chunk.choices.map((c) => {
-      const { reasoning: _text, reasoning_details: _details, ...delta } = c.delta;
-      return extend(c, { delta });
-    }),
-  });
+  return extend(chunk, { choices: chunk.choices.map((c) => extend(c, { delta: reasoningLeftOut(c.delta) })) });
 };
 
 const connectionError = (provider: string, cause: unknown, what: string) =>
