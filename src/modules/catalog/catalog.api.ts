@@ -479,13 +479,21 @@ export const createCatalogApi = (deps: {
       return problem === null && modelId !== null ? findListing(await queries.model(modelId), free, serves) : null;
     },
     /**
-     * Why routing would find no model for this id (a variant it refuses, or no model of that id or spelling in the
-     * catalog), or null when it names one: retired or not, serving or not, or the auto router.
+     * Why a model id saved for later (a preset's, an account's default model, a workflow step's) could never answer a
+     * chat, or null when it can: a catalog model as routing reads the id (resolveModelId), with supported variants, or
+     * a router id; not a retired model, one that writes no text, or `:free` of a model without free endpoints. Reads
+     * routing's catalog: the one that will route the id (exact, fed by the event log; the read models may lag).
      */
-    modelIdProblem: async (id: string): Promise<string | null> => {
-      const { base, problem, modelId } = resolveModelId(deps.routing, id);
+    modelProblem: (model: string): string | null => {
+      const { base, free, problem, modelId } = resolveModelId(deps.routing, model);
       if (problem !== null) return problem;
-      return modelId === null && !ROUTER_MODEL_IDS.includes(base) ? `${id} is not a model of the catalog` : null;
+      if (ROUTER_MODEL_IDS.includes(base)) return null;
+      if (modelId === null) return `${model} is not a valid model ID`;
+      const entry = deps.routing.model(modelId);
+      if (entry?.retired) return `${model} is retired`;
+      if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
+      if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
+      return null;
     },
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their

@@ -2,7 +2,6 @@
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
  * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
  */
-import { ROUTER_MODEL_IDS } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
@@ -135,21 +134,4 @@ export const resolveModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, re
   const parsed = parseModelId(requested);
   const { base } = parsed;
   return { ...parsed, modelId: inCatalog(catalog, base) ? base : resolveVersionAlias(base, (other) => inCatalog(catalog, other)) };
-};
-
-/**
- * Why an id a client saves for later (a preset's model, an account's default model) cannot be routed to, or null when
- * it can: a catalog model or another spelling of one, with supported variants, or the auto router; not a retired one.
- */
-export const modelProblem = (catalog: Pick<Catalog, 'model' | 'endpoints'>, model: string): string | null => {
-  const { base, free, problem, modelId: id } = resolveModelId(catalog, model);
-  if (problem !== null) return problem;
-  if (ROUTER_MODEL_IDS.includes(base)) return null;
-  if (id === null) return `${model} is not a valid model ID`;
-  const entry = catalog.model(id);
-  if (entry?.retired) return `${model} is retired`;
-  // What could never answer a chat: a model that writes no text, a :free variant with no free endpoint.
-  if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
-  if (free && !catalog.endpoints(id).some((e) => e.free)) return `${id} has no free endpoints`;
-  return null;
 };
