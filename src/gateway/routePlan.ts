@@ -158,10 +158,12 @@ export const planRoute = (input: {
   let router: string | null = null;
 
   // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, aliases resolved, unknown ids refused).
-  // Each id is read once (resolveModelId); every id is checked for the output the call needs before any other refusal.
+  // Each id is read once (resolveModelId); every id is checked before any other refusal: a retired model (as a saved id
+  // is: the catalog's modelProblem) and one without the output the call needs are refused.
   const resolved = parsed.models.map((requested) => resolveModelId(catalog, requested));
   resolved.forEach(({ modelId }, i) => {
     const model = modelId === null ? undefined : catalog.model(modelId);
+    if (model?.retired) throw invalidRequest(`${parsed.models[i]!} is retired`, { param: 'model', model: parsed.models[i]! });
     if (model && !model.spec.outputModalities.includes(input.output)) throw wrongOutput(parsed.models[i]!, input.output, model.spec.outputModalities);
   });
   const groups: Group[] = [];

@@ -66,6 +66,17 @@ describe('a model id saved for later', () => {
     for (const [model, message] of refused) expect(await savedAs(model), model).toEqual({ preset: message, defaultModel: message, workflowStep: message });
   });
 
+  it('names a retired model, as a chat that names it is refused (400, in the same words), and as REST finds none', async () => {
+    for (const model of ['test/old-1.0', 'test/old-1-0:nitro']) {
+      const res = await h.chat(designer.key, { model, messages: [{ role: 'user', content: 'hi' }] });
+      expect(res.status, model).toBe(400);
+      expect(((await res.json()) as { error: unknown }).error).toMatchObject({ message: `${model} is retired`, metadata: { error_type: 'invalid_request', param: 'model', model } });
+    }
+    // A fallback list naming it is refused whole, as one naming an unknown model is.
+    expect((await h.chat(designer.key, { models: ['test/saved-2.1', 'test/old-1.0'], messages: [{ role: 'user', content: 'hi' }] })).status).toBe(400);
+    expect((await fetch(`${h.url}/api/v1/model/test/old-1.0`)).status).toBe(404);
+  });
+
   it('is saved when a chat could be answered by it: variants, another spelling of a version, the routers', async () => {
     for (const model of ['test/saved-2.1', 'test/saved-2-1:nitro:exacto', 'switchyard/demo:thinking:extended', 'openrouter/auto', 'openrouter/free']) {
       expect(await savedAs(model), model).toEqual({ preset: null, defaultModel: null, workflowStep: null });
