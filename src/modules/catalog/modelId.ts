@@ -1,6 +1,7 @@
 /**
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
- * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
+ * (`x:free:nitro`); the one alias rule for an id the catalog does not hold (another spelling of its version); and
+ * resolveModelId, which every face reads an id with. Pure: the catalog comes in.
  */
 import type { Catalog } from './catalog.js';
 
