@@ -94,7 +94,6 @@ export const startSwitchyard = async (
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
-  const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog: gateway.catalog, selfSignup: config.SELF_SIGNUP, now });
   const core = createCore({
     config,
     logger,
@@ -119,6 +118,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
+      const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, selfSignup: config.SELF_SIGNUP, now });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy }, now: base.now });
       const tables = createTablesApi({
@@ -141,7 +141,7 @@ export const startSwitchyard = async (
         runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
         tables,
         secrets,
-        presets: createPresetsApi({ eventStore, view: gatewayServices.presets, catalog: gateway.catalog, logger, now: base.now }),
+        presets: createPresetsApi({ eventStore, view: gatewayServices.presets, catalog, logger, now: base.now }),
       };
     },
   });

@@ -28,7 +28,6 @@ import type { Principal } from '../modules/auth/principal.js';
 import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
-import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
 import type { ApiType, AppAttribution, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
@@ -276,14 +275,7 @@ export const createGateway = (deps: {
     const startedAt = now();
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
-    for (const requested of parsed.models) {
-      const id = catalogModelId(catalog, parseModelId(requested).base);
-      const model = id === null ? undefined : catalog.model(id);
-      if (model && !model.spec.outputModalities.includes('text')) {
-        throw invalidRequest(`${requested} does not produce text (its output is ${model.spec.outputModalities.join(', ')}); call /api/v1/embeddings for embeddings`, { param: 'model', model: requested });
-      }
-    }
-    let plan = planRoute({ catalog, breakers, stats: deps.stats, parsed, account: accountPreferences(principal), nowMs: startedAt });
+    let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), nowMs: startedAt });
     const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
     if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     let request = parsed.request;
@@ -591,10 +583,6 @@ export const createGateway = (deps: {
   const embed = async (input: EmbedInput): Promise<EmbedOutcome> => {
     const { generationId, principal, parsed } = input;
     const startedAt = now();
-    const model = catalog.model(parsed.request.model);
-    if (model && !model.spec.outputModalities.includes('embeddings')) {
-      throw invalidRequest(`${parsed.request.model} is not an embeddings model (its output is ${model.spec.outputModalities.join(', ')})`, { param: 'model', model: parsed.request.model });
-    }
     const chatLike: ParsedChat = {
       request: { model: parsed.request.model, messages: [] },
       models: [parsed.request.model],
@@ -610,7 +598,7 @@ export const createGateway = (deps: {
       echoUpstreamBody: false,
       session: () => generationId,
     };
-    const plan = planRoute({ catalog, breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), nowMs: startedAt });
+    const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), nowMs: startedAt });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
     // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.

@@ -6,7 +6,8 @@
 import type { AccountProviderPreferences } from '../modules/accounts/account.events.js';
 import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
-import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
+import type { Modality } from '../modules/catalog/model.events.js';
+import { resolveModelId } from '../modules/catalog/modelId.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import { isZeroPriced } from './pricing.js';
@@ -130,8 +131,19 @@ const meetFirst = <T>(list: readonly T[], misses: (item: T) => boolean): T[] => 
   return [...met, ...missed];
 };
 
+/** A model that cannot give what the call asks for: a chat needs text, an embeddings call embeddings. */
+const wrongOutput = (requested: string, output: Modality, has: readonly Modality[]) =>
+  invalidRequest(
+    output === 'text'
+      ? `${requested} does not produce text (its output is ${has.join(', ')}); call /api/v1/embeddings for embeddings`
+      : `${requested} is not an embeddings model (its output is ${has.join(', ')})`,
+    { param: 'model', model: requested },
+  );
+
 export const planRoute = (input: {
   catalog: Catalog;
+  /** What every requested model must produce: `text` for a chat (and the APIs built on it), `embeddings` for embeddings. */
+  output: 'text' | 'embeddings';
   breakers: Breakers;
   stats: EndpointStatsView;
   parsed: ParsedChat;
@@ -146,10 +158,19 @@ export const planRoute = (input: {
   let router: string | null = null;
 
   // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, aliases resolved, unknown ids refused).
+  // Each id is read once (resolveModelId); every id is checked before any other refusal: a retired model (as a saved id
+  // is: the catalog's modelProblem) and one without the output the call needs are refused.
+  const resolved = parsed.models.map((requested) => resolveModelId(catalog, requested));
+  resolved.forEach(({ modelId }, i) => {
+    const model = modelId === null ? undefined : catalog.model(modelId);
+    if (model?.retired) throw invalidRequest(`${parsed.models[i]!} is retired`, { param: 'model', model: parsed.models[i]! });
+    if (model && !model.spec.outputModalities.includes(input.output)) throw wrongOutput(parsed.models[i]!, input.output, model.spec.outputModalities);
+  });
   const groups: Group[] = [];
   const seen = new Set<string>();
-  for (const requested of parsed.models) {
-    const { base, free, sort, thinking, problem } = parseModelId(requested);
+  for (let i = 0; i < resolved.length; i++) {
+    const { base, free, sort, thinking, problem, modelId } = resolved[i]!;
+    const requested = parsed.models[i]!;
     if (problem !== null) throw invalidRequest(problem, { param: 'model', model: requested });
     if (AUTO_MODEL_IDS.includes(base)) {
       const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen });
@@ -158,11 +179,11 @@ export const planRoute = (input: {
         throw new GatewayError(404, 'not_found', `The auto router found no model it can serve for this request${narrowed} (task: ${pick.taskType})`, { task_type: pick.taskType });
       }
       router = `${base}${pick.rule ? ` (${pick.rule})` : ''}`;
-      for (const modelId of pick.models) {
-        if (seen.has(modelId)) continue;
-        seen.add(modelId);
+      for (const picked of pick.models) {
+        if (seen.has(picked)) continue;
+        seen.add(picked);
         // The router's own variant suffixes hold for its picks (`openrouter/auto:free` never reaches a paid endpoint).
-        groups.push({ requested, base: modelId, free, sort, thinking, endpoints: catalog.endpoints(modelId) });
+        groups.push({ requested, base: picked, free, sort, thinking, endpoints: catalog.endpoints(picked) });
       }
       continue;
     }
@@ -176,11 +197,10 @@ export const planRoute = (input: {
       }
       continue;
     }
-    const id = catalogModelId(catalog, base);
-    if (id === null) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
+    if (modelId === null) throw invalidRequest(`${requested} is not a valid model ID`, { param: 'model', model: requested });
     if (seen.has(requested)) continue;
     seen.add(requested);
-    groups.push({ requested, base: id, free, sort, thinking, endpoints: catalog.endpoints(id) });
+    groups.push({ requested, base: modelId, free, sort, thinking, endpoints: catalog.endpoints(modelId) });
   }
 
   // Judged once per endpoint: the group's order and the order across groups both ask.

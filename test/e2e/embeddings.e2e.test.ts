@@ -125,10 +125,15 @@ describe('embeddings', () => {
       [{ model: 'switchyard/demo-embed', input: 'x', encoding_format: 'int8' }, 'encoding_format'],
       [{ model: 'switchyard/demo-embed', input: 'x', dimensions: 0 }, 'dimensions'],
       [{ model: 'switchyard/demo', input: 'x' }, 'model'],
+      // The model a chat would read the id as: a variant or another spelling of its version names the same model.
+      [{ model: 'switchyard/demo:nitro', input: 'x' }, 'model'],
+      [{ model: 'anthropic/claude-3-5-sonnet', input: 'x' }, 'model'],
     ] as const) {
       const res = await post(b);
       expect(res.status, JSON.stringify(b)).toBe(400);
-      expect(await res.json()).toMatchObject({ error: { code: 400, metadata: { param } } });
+      const body = (await res.json()) as { error: { message: string } };
+      expect(body).toMatchObject({ error: { code: 400, metadata: { param } } });
+      if (param === 'model') expect(body.error.message).toBe(`${b.model} is not an embeddings model (its output is text)`);
     }
     await expect(client.embeddings.create({ model: 'nobody/nothing', input: 'x' })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);

@@ -159,3 +159,35 @@ describe('aliases', () => {
     expect((await fetch(`${h.url}/api/v1/model/test/tri-1-2-3`)).status).toBe(404);
   });
 });
+
+describe('one reading of a model id on every face', () => {
+  /** An id, and the catalog model a chat, the single-model REST route and GraphQL `model(id:)` each find for it (null: none). */
+  const IDS: [string, string | null][] = [
+    ['test/claude-3-5-sonnet', 'test/claude-3.5-sonnet'],
+    ['test/claude-3-5-sonnet:nitro', 'test/claude-3.5-sonnet'],
+    ['test/chain:free', 'test/chain'],
+    ['test/chain:free:nitro', 'test/chain'],
+    ['test/chain:nitro:floor:exacto', 'test/chain'],
+    ['test/think:thinking', 'test/think'],
+    ['test/think:extended', 'test/think'],
+    ['test/pair-2-0', 'test/pair-2-0'],
+    ['test/tri-1-2-3', null],
+    ['test/chain:free:free', null],
+    ['test/chain:online', null],
+    ['test/chain::free', null],
+    ['nobody/nothing', null],
+  ];
+
+  it('GraphQL model(id:), GET /api/v1/model/{author}/{slug} and a chat resolve the same ids to the same model', async () => {
+    for (const [id, expected] of IDS) {
+      const graphql = (await h.gql('query ($id: ID!) { model(id: $id) { id } }', { id })).body.data.model as { id: string } | null;
+      expect(graphql?.id ?? null, `GraphQL ${id}`).toBe(expected);
+      const rest = await fetch(`${h.url}/api/v1/model/${id}`);
+      expect(rest.status, `REST ${id}`).toBe(expected === null ? 404 : 200);
+      if (expected !== null) expect(((await rest.json()) as { data: { id: string } }).data.id.replace(/:free$/, ''), `REST ${id}`).toBe(expected);
+      const chat = await h.chat(user.key, { model: id, messages: MESSAGES });
+      expect(chat.status, `chat ${id}`).toBe(expected === null ? 400 : 200);
+      if (expected !== null) expect(((await chat.json()) as { model: string }).model.replace(/:free$/, ''), `chat ${id}`).toBe(expected);
+    }
+  });
+});

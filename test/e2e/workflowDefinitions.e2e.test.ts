@@ -142,8 +142,8 @@ describe('workflow definitions over GraphQL', () => {
   it('refuses, at create and at update, step inputs that could never run: an unknown model, no prompt, a metadata URL', async () => {
     const withStep = (step: Record<string, unknown>) => ({ name: 'Never runs', trigger: { type: 'webhook', respond: 'async' }, steps: [step] });
     const cases = [
-      [{ key: 'm', type: 'action.model', input: { model: 'nope/none', prompt: 'x' } }, 'steps[0].input.model', 'nope/none is not a model of the catalog'],
-      [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', models: ['switchyard/demo-paid', 'nope/fallback'], prompt: 'x' } }, 'steps[0].input.models[1]', 'nope/fallback is not a model of the catalog'],
+      [{ key: 'm', type: 'action.model', input: { model: 'nope/none', prompt: 'x' } }, 'steps[0].input.model', 'nope/none is not a valid model ID'],
+      [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', models: ['switchyard/demo-paid', 'nope/fallback'], prompt: 'x' } }, 'steps[0].input.models[1]', 'nope/fallback is not a valid model ID'],
       [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo:online', prompt: 'x' } }, 'steps[0].input.model', expect.stringContaining('The :online variant of switchyard/demo is not supported')],
       [{ key: 'm', type: 'action.model', input: { model: 'switchyard/demo' } }, 'steps[0].input.prompt', 'give prompt or messages (one of them)'],
       [{ key: 'h', type: 'action.http', input: { method: 'GET', url: 'http://169.254.169.254/latest' } }, 'steps[0].input.url', expect.stringContaining('is a cloud metadata address')],

@@ -147,7 +147,7 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   };
   const outbound = createOutboundPolicy({ allow: parseOutboundAllow('127.0.0.1') });
   // No catalog here: these workflows call HTTP targets and tables, never a model.
-  const catalog = { modelIdProblem: async (id: string) => `${id}: this test has no catalog` };
+  const catalog = { modelProblem: (id: string) => `${id}: this test has no catalog` };
   const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound }, now });
   const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });

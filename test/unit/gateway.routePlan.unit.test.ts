@@ -28,6 +28,7 @@ const statsOf = (entries: Record<string, Partial<EndpointStats>>): EndpointStats
 const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers>; account?: AccountProviderPreferences } = {}) =>
   planRoute({
     catalog,
+    output: 'text',
     breakers: options.breakers ?? createBreakers({ failureThreshold: 3, cooldownMs: 30_000 }),
     stats: options.stats ?? NO_STATS,
     parsed: parseChatBody({ messages: [{ role: 'user', content: 'hello' }], ...body }),
@@ -243,6 +244,7 @@ describe('the auto model', () => {
   const pick = (content: string, extra: Record<string, unknown> = {}) =>
     planRoute({
       catalog: auto,
+      output: 'text',
       breakers: createBreakers({ failureThreshold: 3, cooldownMs: 1 }),
       stats: NO_STATS,
       parsed: parseChatBody({ model: 'switchyard/auto', messages: [{ role: 'user', content }], ...extra }),

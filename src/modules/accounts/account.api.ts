@@ -6,8 +6,8 @@ import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { ApiKeysApi, CreatedApiKey } from '../apiKeys/apiKey.api.js';
+import type { CatalogApi } from '../catalog/catalog.api.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { modelProblem } from '../catalog/modelId.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
@@ -71,8 +71,10 @@ export const createAccountsApi = (deps: {
   logger: Logger;
   apiKeys: ApiKeysApi;
   plans: Plans;
-  /** The routing catalog, which a default model and the providers of the provider lists must be known to. */
-  catalog: Pick<Catalog, 'model' | 'endpoints' | 'provider' | 'providers'>;
+  /** The catalog's check of a saved model id (a default model must be one a chat can be answered by). */
+  catalog: Pick<CatalogApi, 'modelProblem'>;
+  /** The routing catalog, which the providers of the provider lists must be known to. */
+  routing: Pick<Catalog, 'provider' | 'providers'>;
   selfSignup: boolean;
   now: () => Date;
 }) => {
@@ -111,7 +113,7 @@ export const createAccountsApi = (deps: {
      */
     setDefaultModel(caller: Caller, accountId: string, model: string | null) {
       const id = model?.trim() ?? null;
-      const problem = id === null ? null : id === '' ? 'A default model is a model id (null clears it)' : modelProblem(deps.catalog, id);
+      const problem = id === null ? null : id === '' ? 'A default model is a model id (null clears it)' : deps.catalog.modelProblem(id);
       if (problem !== null) throw new ValidationError(problem, { field: 'model' });
       return change(caller, { type: 'SetDefaultModel', data: { accountId, model: id, at: at() } });
     },
@@ -123,7 +125,7 @@ export const createAccountsApi = (deps: {
     setProviderPreferences(caller: Caller, accountId: string, lists: { ignore?: readonly string[] | null; allow?: readonly string[] | null }) {
       const list = (field: 'ignore' | 'allow') => {
         const names = lists[field];
-        return names === undefined ? undefined : providerList(deps.catalog, field, names ?? []);
+        return names === undefined ? undefined : providerList(deps.routing, field, names ?? []);
       };
       return change(caller, { type: 'SetProviderPreferences', data: { accountId, ignore: list('ignore'), allow: list('allow'), at: at() } });
     },

@@ -24,7 +24,7 @@ import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
-import { parseModelId, versionSpellings } from './modelId.js';
+import { resolveModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
@@ -266,16 +266,6 @@ export const createCatalogApi = (deps: {
     return reason === 'credentials' && problem !== null && seesOwnerDetails(viewer, deps.routing.endpoint(id)?.provider.ownerAccountId) ? problem : UNAVAILABLE_WHY[reason];
   };
 
-  /** The model document an id names as routing reads it (variants parsed, another spelling of its version resolved), retired or not. */
-  const modelNamed = async (id: string): Promise<{ base: string; doc: ModelDoc | null; free: boolean } | { problem: string }> => {
-    const { base, free, problem } = parseModelId(id);
-    if (problem !== null) return { problem };
-    const exact = await queries.model(base);
-    if (exact) return { base, doc: exact, free };
-    const spelt = (await Promise.all(versionSpellings(base).map((other) => queries.model(other)))).filter((doc) => doc !== null);
-    return { base, doc: spelt.length === 1 ? spelt[0]! : null, free };
-  };
-
   /** Run a command and return once routing (the in-memory catalog) and the read models both see it. */
   const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C) => {
     const result = await deps.execute(stream, decider, command, actorOf(caller));
@@ -480,21 +470,30 @@ export const createCatalogApi = (deps: {
       return queryModels(await queries.allModels(), query, deps.routeHealth.speed, serves, (id) => usage?.get(id));
     },
     /**
-     * One listing by id (`…:free` for the free one; variant chains as routing reads them; another spelling of a
-     * version as routing resolves it), serving or not, or null when unknown or retired, or the variants are refused (REST).
+     * One listing by id as routing reads it (resolveModelId: `…:free` for the free one, routing variants dropped,
+     * another spelling of a version resolved), serving or not, or null when unknown or retired, or the variants are
+     * refused (REST).
      */
     findListing: async (id: string): Promise<ModelListing | null> => {
-      const named = await modelNamed(id);
-      return 'doc' in named ? findListing(named.doc, named.free, serves) : null;
+      const { modelId, free, problem } = resolveModelId(deps.routing, id);
+      return problem === null && modelId !== null ? findListing(await queries.model(modelId), free, serves) : null;
     },
     /**
-     * Why routing would find no model for this id (a variant it refuses, or no model of that id or spelling in the
-     * catalog), or null when it names one: retired or not, serving or not, or the auto router.
+     * Why a model id saved for later (a preset's, an account's default model, a workflow step's) could never answer a
+     * chat, or null when it can: a catalog model as routing reads the id (resolveModelId), with supported variants, or
+     * a router id; not a retired model, one that writes no text, or `:free` of a model without free endpoints. Reads
+     * routing's catalog: the one that will route the id (exact, fed by the event log; the read models may lag).
      */
-    modelIdProblem: async (id: string): Promise<string | null> => {
-      const named = await modelNamed(id);
-      if ('problem' in named) return named.problem;
-      return named.doc === null && !ROUTER_MODEL_IDS.includes(named.base) ? `${id} is not a model of the catalog` : null;
+    modelProblem: (model: string): string | null => {
+      const { base, free, problem, modelId } = resolveModelId(deps.routing, model);
+      if (problem !== null) return problem;
+      if (ROUTER_MODEL_IDS.includes(base)) return null;
+      if (modelId === null) return `${model} is not a valid model ID`;
+      const entry = deps.routing.model(modelId);
+      if (entry?.retired) return `${model} is retired`;
+      if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
+      if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
+      return null;
     },
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their
@@ -515,10 +514,10 @@ export const createCatalogApi = (deps: {
     unavailableReason,
     /** Some active endpoint of the model can serve now (GraphQL Model.available). */
     modelAvailable: (doc: ModelDoc): boolean => !doc.retired && doc.endpoints.some((e) => e.status === 'active' && isAvailable(e.id)),
-    /** A model's document by id or variant id, retired or not (GraphQL). */
+    /** A model's document by id as routing reads it (resolveModelId, as findListing), retired or not (GraphQL). */
     model: async (id: string): Promise<ModelDoc | null> => {
-      const { base, problem } = parseModelId(id);
-      return problem === null ? queries.model(base) : null;
+      const { modelId, problem } = resolveModelId(deps.routing, id);
+      return problem === null && modelId !== null ? queries.model(modelId) : null;
     },
     modelsByIds: (ids: readonly string[]) => queries.modelsByIds(ids),
     providers: () => queries.allProviders(),

@@ -291,6 +291,8 @@ builder.queryFields((t) => ({
   model: t.field({
     type: ModelRef,
     nullable: true,
+    description:
+      'A model by id as a chat reads it (variant suffixes such as :free or :nitro, another spelling of its version such as claude-3-5-sonnet), retired or not; null when the catalog has none or the variants are refused.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.model(String(args.id)),
   }),

@@ -1,8 +1,8 @@
 /**
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
- * (`x:free:nitro`); and the one alias rule for an id the catalog does not hold (another spelling of its version). Pure.
+ * (`x:free:nitro`); the one alias rule for an id the catalog does not hold (another spelling of its version); and
+ * resolveModelId, which every face reads an id with. Pure: the catalog comes in.
  */
-import { ROUTER_MODEL_IDS } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
@@ -116,27 +116,23 @@ export const resolveVersionAlias = (id: string, exists: (id: string) => boolean)
 
 const inCatalog = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string) => catalog.model(id) !== undefined || catalog.endpoints(id).length > 0;
 
-/**
- * The id routing serves a requested base id (no variants) as: itself when the in-memory catalog holds it, else the one
- * other spelling of its version the catalog holds, else null.
- */
-export const catalogModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string): string | null =>
-  inCatalog(catalog, id) ? id : resolveVersionAlias(id, (other) => inCatalog(catalog, other));
+/** A requested id as routing reads it: its variant chain parsed, its base resolved against the catalog. */
+export interface ResolvedModelId extends ParsedModelId {
+  /**
+   * The catalog id the base names: itself when the catalog holds it, else the one other spelling of its version the
+   * catalog holds; null when neither (an unknown id, a router id). Resolved even when `problem` is set.
+   */
+  readonly modelId: string | null;
+}
 
 /**
- * Why an id a client saves for later (a preset's model, an account's default model) cannot be routed to, or null when
- * it can: a catalog model or another spelling of one, with supported variants, or the auto router; not a retired one.
+ * The one reading of a model id, against the in-memory catalog routing uses: the chat route and the other routes that
+ * plan a call, and through the catalog's API the single-model REST routes, GraphQL `model(id:)` and the checks of a
+ * saved id (presets, the account's default model, workflow steps). One parse and a few map lookups: it runs on every
+ * request.
  */
-export const modelProblem = (catalog: Pick<Catalog, 'model' | 'endpoints'>, model: string): string | null => {
-  const { base, free, problem } = parseModelId(model);
-  if (problem !== null) return problem;
-  if (ROUTER_MODEL_IDS.includes(base)) return null;
-  const id = catalogModelId(catalog, base);
-  if (id === null) return `${model} is not a valid model ID`;
-  const entry = catalog.model(id);
-  if (entry?.retired) return `${model} is retired`;
-  // What could never answer a chat: a model that writes no text, a :free variant with no free endpoint.
-  if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
-  if (free && !catalog.endpoints(id).some((e) => e.free)) return `${id} has no free endpoints`;
-  return null;
+export const resolveModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, requested: string): ResolvedModelId => {
+  const parsed = parseModelId(requested);
+  const { base } = parsed;
+  return { ...parsed, modelId: inCatalog(catalog, base) ? base : resolveVersionAlias(base, (other) => inCatalog(catalog, other)) };
 };

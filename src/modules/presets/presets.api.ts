@@ -4,8 +4,7 @@ import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { Caller, Principal } from '../auth/principal.js';
-import { modelProblem } from '../catalog/modelId.js';
-import type { Catalog } from '../catalog/catalog.js';
+import type { CatalogApi } from '../catalog/catalog.api.js';
 import { presetDecider, type PresetCommand, type PresetState } from './preset.decider.js';
 import { PRESET_SLUG, presetStream, type PresetConfig, type PresetEvent } from './preset.events.js';
 import { checkPresetConfig, checkSystemPrompt, PRESET_LIMITS, systemPromptOf } from './presetConfig.js';
@@ -50,10 +49,8 @@ const checkName = (name: string): string => {
  * to the caller, a missing one. Commands answer once the in-memory view the gateway resolves presets with holds what
  * they decided: a chat sent after the answer uses it.
  */
-export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetView; catalog: Pick<Catalog, 'model' | 'endpoints'>; logger: Logger; now: () => Date }) => {
+export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetView; catalog: Pick<CatalogApi, 'modelProblem'>; logger: Logger; now: () => Date }) => {
   const { view } = deps;
-
-  const problemOf = (model: string): string | null => modelProblem(deps.catalog, model);
 
   const execute = async (principal: Principal, caller: Caller, command: PresetCommand) => {
     const stream = presetStream(command.data.accountId, command.data.slug);
@@ -90,7 +87,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
     async create(caller: Caller, slug: string, input: PresetInput & { readonly name: string }): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
       const name = checkName(input.name);
-      const config = checkPresetConfig(input.config, 'strict', problemOf);
+      const config = checkPresetConfig(input.config, 'strict', deps.catalog.modelProblem);
       const systemPrompt = checkSystemPrompt(input.systemPrompt);
       refuseOverLimit(ref.accountId, slug);
       const { events, state } = await execute(principal, caller, {
@@ -102,7 +99,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
     /** A new version (the whole config and system prompt); `name`, when given, renames it. */
     async update(caller: Caller, slug: string, input: PresetInput): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
-      const config = checkPresetConfig(input.config, 'strict', problemOf);
+      const config = checkPresetConfig(input.config, 'strict', deps.catalog.modelProblem);
       const systemPrompt = checkSystemPrompt(input.systemPrompt);
       const { events, state } = await execute(principal, caller, {
         type: 'AddPresetVersion',
@@ -116,7 +113,7 @@ export const createPresetsApi = (deps: { eventStore: EventStore; view: PresetVie
      */
     async saveFromSample(caller: Caller, slug: string, body: unknown): Promise<PresetEntry> {
       const { principal, ref } = base(caller, slug);
-      const config = checkPresetConfig(body, 'overlap', problemOf);
+      const config = checkPresetConfig(body, 'overlap', deps.catalog.modelProblem);
       const systemPrompt = checkSystemPrompt(systemPromptOf(body));
       refuseOverLimit(ref.accountId, slug);
       const { events, state } = await execute(principal, caller, {

@@ -14,7 +14,7 @@ import { formatPath, isExpression, type DefinitionIssue, type StepDefinition, ty
 import { STEP_INPUT_SCHEMAS } from './steps/index.js';
 
 export interface StepInputChecks {
-  readonly catalog: Pick<CatalogApi, 'modelIdProblem'>;
+  readonly catalog: Pick<CatalogApi, 'modelProblem'>;
   readonly outbound: Pick<OutboundPolicy, 'checkUrlStatically'>;
 }
 
@@ -60,14 +60,16 @@ const literalModels = (input: StepDefinition['input']): { path: Path; id: string
 
 const URL_STEPS: ReadonlySet<string> = new Set(['action.http', 'search.http']);
 
-const stepIssues = async (step: StepDefinition, index: number, deps: StepInputChecks): Promise<DefinitionIssue[]> => {
+const stepIssues = (step: StepDefinition, index: number, deps: StepInputChecks): DefinitionIssue[] => {
   const issue = (path: Path, message: string): DefinitionIssue => ({ path: formatPath(['steps', index, 'input', ...path]), message });
   const { input } = step;
   const parsed = STEP_INPUT_SCHEMAS[step.type]?.safeParse(input);
   const issues = parsed?.error?.issues.filter((found) => !expressionCouldFix(input, found)).map((found) => issue(found.path, found.message)) ?? [];
   if (step.type === 'action.model') {
-    const problems = await Promise.all(literalModels(input).map(async ({ path, id }) => ({ path, problem: await deps.catalog.modelIdProblem(id) })));
-    for (const { path, problem } of problems) if (problem !== null) issues.push(issue(path, problem));
+    for (const { path, id } of literalModels(input)) {
+      const problem = deps.catalog.modelProblem(id);
+      if (problem !== null) issues.push(issue(path, problem));
+    }
   }
   // A webhook answers {status, body} with that status: one no HTTP answer can have is a mistake (it went out as a 200
   // whose body was the whole object).
@@ -82,5 +84,4 @@ const stepIssues = async (step: StepDefinition, index: number, deps: StepInputCh
 };
 
 /** Every problem of a definition's step inputs, each at its path (`steps[0].input.prompt`); none when it could run. */
-export const checkStepInputs = async (definition: WorkflowDefinition, deps: StepInputChecks): Promise<DefinitionIssue[]> =>
-  (await Promise.all(definition.steps.map((step, index) => stepIssues(step, index, deps)))).flat();
+export const checkStepInputs = (definition: WorkflowDefinition, deps: StepInputChecks): DefinitionIssue[] => definition.steps.flatMap((step, index) => stepIssues(step, index, deps));

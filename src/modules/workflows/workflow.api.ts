@@ -159,7 +159,7 @@ export const createWorkflowsApi = (deps: {
   /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
   const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
     const parsed = parseDefinition(definition);
-    const issues = [...(await checkStepInputs(parsed, deps.stepInputs)), ...(await errorWorkflowIssues(parsed, accountId, self))];
+    const issues = [...checkStepInputs(parsed, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
     if (issues.length > 0) throw invalidDefinition(issues);
     return parsed;
   };
