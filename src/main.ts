@@ -120,7 +120,7 @@ export const startSwitchyard = async (
         now: base.now,
       });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
-      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy }, now: base.now });
+      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy, presets: gateway.presets }, now: base.now });
       const tables = createTablesApi({
         eventStore,
         readStore,
