@@ -120,7 +120,7 @@ export const startSwitchyard = async (
       });
       const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, selfSignup: config.SELF_SIGNUP, now });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
-      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy }, now: base.now });
+      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy, presets: gateway.presets }, now: base.now });
       const tables = createTablesApi({
         eventStore,
         readStore,
@@ -187,7 +187,7 @@ export const startSwitchyard = async (
     ...generationRoutes(modules.generations, directory),
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
-    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, now: core.now }),
+    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
   ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status() });
   const port = await app.start(config.PORT, config.HOST);
   await workflowEngine.start();

@@ -172,8 +172,8 @@ describe('workflow definitions over GraphQL', () => {
     const steps = [
       { key: 'm', type: 'action.model', input: { model: '=trigger.body.model', prompt: '=trigger.body.q' } },
       { key: 'f', type: 'action.model', input: { models: ['=trigger.body.model', 'switchyard/demo'], messages: '=trigger.body.messages', maxTokens: '=trigger.body.max' } },
-      // The preset may be made, or changed, after the workflow: what it names is not checked.
-      { key: 'p', type: 'action.model', input: { model: '@preset/mine', prompt: 'x' } },
+      // A preset named by an expression is looked up when the step runs.
+      { key: 'p', type: 'action.model', input: { model: '="@preset/" & trigger.body.preset', prompt: 'x' } },
       { key: 'a', type: 'action.model', input: { model: 'openrouter/auto', prompt: 'x' } },
       { key: 'h', type: 'action.http', input: { method: '=trigger.body.method', url: '=trigger.body.url', body: { q: '=trigger.body.q' } } },
       { key: 's', type: 'search.http', input: { url: 'https://api.example.com/items', headers: '=trigger.body.headers' } },
@@ -187,7 +187,62 @@ describe('workflow definitions over GraphQL', () => {
     // An expression elsewhere in the input fixes nothing: an unknown key, a literal of the wrong type stay refused.
     const typo = [{ key: 'm', type: 'action.model', input: { model: '=trigger.body.model', promt: '=trigger.body.q', temperature: 'hot' } }];
     const refused = (await create({ name: 'Typo', trigger: { type: 'manual' }, steps: typo }, designer.key)).body.data.createWorkflow;
-    expect(refused).toMatchObject({ code: 'VALIDATION', details: { issues: [{ path: 'steps[0].input.temperature' }, { path: 'steps[0].input', message: 'Unrecognized key: "promt"' }] } });
+    expect(refused).toMatchObject({
+      code: 'VALIDATION',
+      details: {
+        issues: [
+          { path: 'steps[0].input.temperature' },
+          { path: 'steps[0].input', message: 'Unrecognized key: "promt"' },
+          // Neither prompt nor messages is given, whatever the model's expression gives.
+          { path: 'steps[0].input.prompt', message: 'give prompt or messages (one of them)' },
+        ],
+      },
+    });
+  });
+
+  it('checks what it can of an input with expressions: literal fields, and rules over several fields when those are literal', async () => {
+    const withStep = (step: Record<string, unknown>) => ({ name: 'Partly literal', trigger: { type: 'webhook', respond: 'async' }, steps: [step] });
+    const refusals = [
+      // An expression in another field (even one of the wrong type until it runs) leaves the rule to apply.
+      [{ key: 'm', type: 'action.model', input: { model: '=trigger.body.model', maxTokens: '=trigger.body.max' } }, 'steps[0].input.prompt', 'give prompt or messages (one of them)'],
+      [{ key: 'm', type: 'action.model', input: { models: ['=trigger.body.model'], prompt: 'x', messages: [{ role: 'user', content: 'y' }], temperature: '=trigger.body.t' } }, 'steps[0].input.prompt', 'give prompt or messages (one of them)'],
+      [{ key: 'm', type: 'action.model', input: { model: '=trigger.body.model', prompt: '=trigger.body.q', temperature: 7 } }, 'steps[0].input.temperature', expect.stringContaining('2')],
+      [{ key: 'h', type: 'action.http', input: { method: 'GET', url: '=trigger.body.url', body: { q: '=trigger.body.q' } } }, 'steps[0].input.body', 'a GET or HEAD request has no body'],
+      [{ key: 'e', type: 'action.storeEntry', input: { table: 'answers', entry: '=trigger.body', id: 'e1', match: { k: 1 } } }, 'steps[0].input.id', 'give id or match, not both'],
+      [{ key: 'u', type: 'action.upsertEntry', input: { table: 'answers', match: {}, entry: { a: '=trigger.body.a' } } }, 'steps[0].input.match', 'must name at least one field'],
+    ] as const;
+    for (const [step, path, message] of refusals) {
+      expect((await create(withStep(step), designer.key)).body.data.createWorkflow, JSON.stringify(step)).toMatchObject({ code: 'VALIDATION', details: { path, issues: [{ path, message }] } });
+    }
+    // A field a rule reads given by an expression leaves that rule to run time.
+    const saved = [
+      { key: 'm', type: 'action.model', input: { model: 'switchyard/demo', prompt: '=trigger.body.q', messages: '=trigger.body.messages' } },
+      { key: 'h', type: 'action.http', input: { method: '=trigger.body.method', url: 'https://example.com/hook', body: { a: 1 } } },
+      { key: 'e', type: 'action.storeEntry', input: { table: 'answers', entry: { a: 1 }, id: '=trigger.body.id', match: { k: 1 } } },
+    ];
+    for (const step of saved) expect((await create(withStep(step), designer.key)).body.data.createWorkflow, JSON.stringify(step)).toMatchObject({ __typename: 'Workflow' });
+  });
+
+  it("refuses a model step naming a preset the workflow's account does not have, as an unknown model", async () => {
+    const withModel = (model: unknown, extra: Record<string, unknown> = {}) => ({ name: 'Preset', trigger: { type: 'manual' }, steps: [{ key: 'm', type: 'action.model', input: { model, prompt: 'x', ...extra } }] });
+    const refused = (path: string, message: unknown) => ({ __typename: 'DomainError', code: 'VALIDATION', details: { path, issues: [{ path, message }] } });
+    const missing = '@preset/house-style is not a preset of this account: create it first (createPreset)';
+    expect((await create(withModel('@preset/house-style'), designer.key)).body.data.createWorkflow).toMatchObject(refused('steps[0].input.model', missing));
+    expect((await create(withModel('switchyard/demo@preset/house-style'), designer.key)).body.data.createWorkflow).toMatchObject(refused('steps[0].input.model', missing));
+    expect((await create(withModel('@preset/House_Style'), designer.key)).body.data.createWorkflow).toMatchObject(refused('steps[0].input.model', expect.stringContaining('is not a preset slug')));
+
+    const made = await h.gql(`mutation($config: JSON!) { createPreset(slug: "house-style", name: "House style", config: $config) { __typename } }`, { config: { model: 'switchyard/demo', temperature: 0.2 } }, designer.key);
+    expect(made.body.data.createPreset.__typename).toBe('Preset');
+    const saved = (await create(withModel('@preset/house-style'), designer.key)).body.data.createWorkflow;
+    expect(saved).toMatchObject({ __typename: 'Workflow', version: 1 });
+    expect((await create(withModel('switchyard/demo@preset/house-style'), designer.key)).body.data.createWorkflow).toMatchObject({ __typename: 'Workflow' });
+    // Another account's preset of that slug is not this account's; nor is a preset one of models.
+    expect((await create(withModel('@preset/house-style'), stranger.key)).body.data.createWorkflow).toMatchObject(refused('steps[0].input.model', missing));
+    expect((await create(withModel('switchyard/demo', { models: ['switchyard/demo@preset/house-style'] }), designer.key)).body.data.createWorkflow).toMatchObject(
+      refused('steps[0].input.models[0]', expect.stringContaining('a preset cannot be one of models')),
+    );
+    const update = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ... on Workflow { version } ${ERROR} } }`, { id: saved.id, d: withModel('@preset/gone') }, designer.key);
+    expect(update.body.data.updateWorkflow).toMatchObject(refused('steps[0].input.model', '@preset/gone is not a preset of this account: create it first (createPreset)'));
   });
 
   it('rotates the webhook secret and shows it only in that answer', async () => {

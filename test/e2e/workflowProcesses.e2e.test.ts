@@ -146,9 +146,10 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
     decrypt: () => ({ secret: null, problem: 'no vault in this test' }),
   };
   const outbound = createOutboundPolicy({ allow: parseOutboundAllow('127.0.0.1') });
-  // No catalog here: these workflows call HTTP targets and tables, never a model.
+  // No catalog nor presets here: these workflows call HTTP targets and tables, never a model.
   const catalog = { modelProblem: (id: string) => `${id}: this test has no catalog` };
-  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound }, now });
+  const presets = { preset: () => undefined };
+  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound, presets }, now });
   const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };

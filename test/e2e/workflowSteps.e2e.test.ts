@@ -275,6 +275,15 @@ describe('action.http', () => {
     expect(target.requests.at(-1)!.headers).toMatchObject({ 'idempotency-key': `${context.runId}.answer`, 'x-switchyard-attempt': '2' });
   });
 
+  it('refuses a body on a GET or HEAD for good, sending nothing', async () => {
+    const before = target.requests.length;
+    for (const method of ['GET', 'HEAD']) {
+      const error = await stepError(runners['action.http']!({ method, url: `${target.url}/created`, body: { n: 1 } }, contextFor(user)));
+      expect(error).toMatchObject({ code: 'INVALID_INPUT', retryable: false, message: 'Invalid step input: input.body: a GET or HEAD request has no body' });
+    }
+    expect(target.requests.length).toBe(before);
+  });
+
   it("a step cannot replace its idempotency key or set the Host header", async () => {
     const context = contextFor(user);
     await runners['action.http']!({ url: `${target.url}/created`, headers: { 'Idempotency-Key': 'mine', 'X-Switchyard-Attempt': '9' } }, context);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../support/appHarness.js';
+import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
 
 /** The webhook trigger and REST manual runs on the started app, over real HTTP. */
 let h: Harness;
@@ -205,5 +205,95 @@ describe('REST manual runs', () => {
     expect((await other.json()).error.message.replace(id, 'ID')).toBe((await missing.json()).error.message.replace('wf_doesnotexist', 'ID'));
     expect((await post(`/api/v1/workflows/${id}/runs`, {})).status).toBe(401);
     expect(await runsOf(id, designer.key)).toEqual([]);
+  });
+});
+
+describe('Idempotency-Key on manual runs (REST header, GraphQL idempotencyKey)', () => {
+  const manual = () => ({ ...webhook('sync'), name: 'Manual once', trigger: { type: 'manual' } });
+  const RUN = `__typename ... on WorkflowRun { id status } ${ERROR}`;
+  const runOverGraphql = async (id: string, input: unknown, idempotencyKey: string | null, key: string) =>
+    (await h.gql(`mutation($id: ID!, $input: JSON, $k: String) { runWorkflow(id: $id, input: $input, idempotencyKey: $k) { ${RUN} } }`, { id, input, k: idempotencyKey }, key)).body.data.runWorkflow;
+  const runOverRest = (id: string, input: unknown, idempotencyKey: string, key: string) =>
+    post(`/api/v1/workflows/${id}/runs`, input, { authorization: `Bearer ${key}`, 'idempotency-key': idempotencyKey });
+
+  it('concurrent duplicates over REST and GraphQL start one run, and all answer it', async () => {
+    const id = await createWorkflow(manual(), designer.key);
+    const calls = await Promise.all([
+      ...[1, 2, 3, 4].map(async () => {
+        const res = await runOverRest(id, { name: 'Eve' }, 'order-7', designer.key);
+        expect(res.status).toBe(202);
+        return (await res.json()).id as string;
+      }),
+      ...[1, 2, 3, 4].map(async () => {
+        const run = await runOverGraphql(id, { name: 'Eve' }, 'order-7', designer.key);
+        expect(run.__typename).toBe('WorkflowRun');
+        return run.id as string;
+      }),
+    ]);
+    expect(new Set(calls).size).toBe(1);
+    expect((await finished(calls[0]!, designer.key)).output).toEqual({ status: 201, body: { greeting: 'Hello, EVE', via: 'manual' } });
+    expect(await runsOf(id, designer.key)).toEqual([{ id: calls[0], status: 'SUCCEEDED' }]);
+    // Later, the same call answers the same run as it is now.
+    const again = await runOverRest(id, { name: 'Eve' }, 'order-7', designer.key);
+    expect(await again.json()).toMatchObject({ id: calls[0], status: 'succeeded' });
+    expect(await runOverGraphql(id, { name: 'Eve' }, 'order-7', designer.key)).toEqual({ __typename: 'WorkflowRun', id: calls[0], status: 'SUCCEEDED' });
+    expect((await runsOf(id, designer.key)).length).toBe(1);
+  });
+
+  it('the key with another body is a 409 (CONFLICT), a retry gets its run once the workflow is disabled, and a deleted one is 404', async () => {
+    const id = await createWorkflow(manual(), designer.key);
+    const first = await (await runOverRest(id, { name: 'Flo' }, 'k-1', designer.key)).json();
+    const reused = await runOverRest(id, { name: 'Someone else' }, 'k-1', designer.key);
+    expect(reused.status).toBe(409);
+    expect((await reused.json()).error.message).toMatch(/was started by an earlier call with this key and another trigger/);
+    expect(await runOverGraphql(id, { name: 'Someone else' }, 'k-1', designer.key)).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    // No input is another body too.
+    expect(await runOverGraphql(id, null, 'k-1', designer.key)).toMatchObject({ code: 'CONFLICT' });
+    expect((await runsOf(id, designer.key)).map((run) => run.id)).toEqual([first.id]);
+
+    await finished(first.id, designer.key);
+    await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id }, designer.key);
+    const retried = await runOverRest(id, { name: 'Flo' }, 'k-1', designer.key);
+    expect(retried.status).toBe(202);
+    expect(await retried.json()).toMatchObject({ id: first.id, status: 'succeeded' });
+    expect(await runOverGraphql(id, { name: 'Flo' }, 'k-1', designer.key)).toMatchObject({ id: first.id });
+    // A new key is a new run, which a disabled workflow does not start.
+    expect((await runOverRest(id, { name: 'Flo' }, 'k-2', designer.key)).status).toBe(409);
+    expect(await runOverGraphql(id, { name: 'Flo' }, 'k-2', designer.key)).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('disabled') });
+
+    await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id }, designer.key);
+    expect((await runOverRest(id, { name: 'Flo' }, 'k-1', designer.key)).status).toBe(404);
+  });
+
+  it('keys are per workflow and per calling account: the same key elsewhere starts its own run, and a stranger still gets 404', async () => {
+    const id = await createWorkflow(manual(), designer.key);
+    const other = await createWorkflow(manual(), designer.key);
+    const mine = await (await runOverRest(id, { name: 'Gus' }, 'shared', designer.key)).json();
+    const elsewhere = await (await runOverRest(other, { name: 'Gus' }, 'shared', designer.key)).json();
+    // An admin may run the account's workflow: its key is its own, not the owner's.
+    const admin = await runOverGraphql(id, { name: 'Gus' }, 'shared', ADMIN_KEY);
+    expect(new Set([mine.id, elsewhere.id, admin.id]).size).toBe(3);
+    expect((await runOverRest(id, { name: 'Gus' }, 'shared', stranger.key)).status).toBe(404);
+    const strangers = await h.gql(`mutation($id: ID!) { runWorkflow(id: $id, input: {name: "Gus"}, idempotencyKey: "shared") { ${RUN} } }`, { id }, stranger.key);
+    expect(strangers.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    // The webhook's keys are the webhook's: a manual run's key does not answer a webhook call, nor the reverse.
+    const hook = await createWorkflow(webhook('async'), designer.key);
+    const secret = await rotate(hook, designer.key);
+    const manualRun = await (await runOverRest(hook, { name: 'Gus' }, 'shared', designer.key)).json();
+    const hookRun = await (await post(`/api/v1/workflows/${hook}/webhook`, { name: 'Gus' }, { 'x-switchyard-webhook-secret': secret, 'idempotency-key': 'shared' })).json();
+    expect(hookRun.id).not.toBe(manualRun.id);
+    expect((await runsOf(id, designer.key)).length).toBe(2);
+  });
+
+  it('refuses a key that is not 1 to 255 printable ASCII characters (400, VALIDATION), starting no run', async () => {
+    const id = await createWorkflow(manual(), designer.key);
+    const long = await runOverRest(id, { name: 'x' }, 'x'.repeat(256), designer.key);
+    expect(long.status).toBe(400);
+    expect((await long.json()).error).toMatchObject({ code: 400, metadata: { error_type: 'invalid_request', header: 'idempotency-key' } });
+    expect((await runOverRest(id, { name: 'x' }, 'x'.repeat(255), designer.key)).status).toBe(202);
+    for (const bad of ['', 'x'.repeat(256), 'with space', 'é']) {
+      expect(await runOverGraphql(id, { name: 'x' }, bad, designer.key), JSON.stringify(bad)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringContaining('1 to 255 printable ASCII') });
+    }
+    expect((await runsOf(id, designer.key)).length).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IDEMPOTENCY_WINDOW_MS, idempotentRunId, startIdempotent } from '../../src/modules/workflows/webhookIdempotency.js';
+import { IDEMPOTENCY_WINDOW_MS, idempotentRunId, startIdempotent, type KeyScope } from '../../src/modules/workflows/runIdempotency.js';
 import { checkWebhookSignature, signWebhook } from '../../src/modules/workflows/webhookSignature.js';
 
 const body = Buffer.from('{"name":"Ada"}');
@@ -25,6 +25,7 @@ describe('webhook signatures', () => {
 });
 
 describe('Idempotency-Key window', () => {
+  const webhook: KeyScope = { kind: 'webhook' };
   /** A fake runs API: `start(runId)` starts at the clock's time, or answers the run already under that id. */
   const fakeRuns = (clock: { now: number }) => {
     const runs = new Map<string, { id: string; startedAt: string }>();
@@ -39,24 +40,37 @@ describe('Idempotency-Key window', () => {
   it('answers the key’s run for 24 h from its start, then starts the next one, which holds the key for its own 24 h', async () => {
     const clock = { now: nowMs };
     const { runs, start } = fakeRuns(clock);
-    const call = () => startIdempotent(start, 'wf_a', 'k', () => clock.now);
+    const call = () => startIdempotent(start, 'wf_a', webhook, 'k', () => clock.now);
     const first = await call();
-    expect(first.id).toBe(idempotentRunId('wf_a', 'k', 0));
+    expect(first.id).toBe(idempotentRunId('wf_a', webhook, 'k', 0));
     clock.now += IDEMPOTENCY_WINDOW_MS - 1;
     expect((await call()).id).toBe(first.id);
     clock.now += 1;
     const second = await call();
-    expect(second.id).toBe(idempotentRunId('wf_a', 'k', 1));
+    expect(second.id).toBe(idempotentRunId('wf_a', webhook, 'k', 1));
     clock.now += IDEMPOTENCY_WINDOW_MS - 1;
     expect((await call()).id).toBe(second.id);
     clock.now += 1;
-    expect((await call()).id).toBe(idempotentRunId('wf_a', 'k', 2));
+    expect((await call()).id).toBe(idempotentRunId('wf_a', webhook, 'k', 2));
     expect(runs.size).toBe(3);
   });
 
   it('keeps the id runs started before the window had (index 0), and separates workflows and keys', () => {
-    expect(idempotentRunId('wf_a', 'k', 0)).toMatch(/^run_[0-9a-f]{40}$/);
-    const ids = [idempotentRunId('wf_a', 'k', 0), idempotentRunId('wf_a', 'k', 1), idempotentRunId('wf_b', 'k', 0), idempotentRunId('wf_a', 'j', 0)];
+    expect(idempotentRunId('wf_a', webhook, 'k', 0)).toMatch(/^run_[0-9a-f]{40}$/);
+    const ids = [idempotentRunId('wf_a', webhook, 'k', 0), idempotentRunId('wf_a', webhook, 'k', 1), idempotentRunId('wf_b', webhook, 'k', 0), idempotentRunId('wf_a', webhook, 'j', 0)];
     expect(new Set(ids).size).toBe(4);
+  });
+
+  it('gives each account its own ids for a key, apart from the webhook’s', () => {
+    const mine: KeyScope = { kind: 'account', accountId: 'acc_a' };
+    const ids = [
+      idempotentRunId('wf_a', webhook, 'k', 0),
+      idempotentRunId('wf_a', mine, 'k', 0),
+      idempotentRunId('wf_a', { kind: 'account', accountId: 'acc_b' }, 'k', 0),
+      idempotentRunId('wf_b', mine, 'k', 0),
+      idempotentRunId('wf_a', mine, 'k', 1),
+    ];
+    expect(ids.every((id) => /^run_[0-9a-f]{40}$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

@@ -38,7 +38,9 @@ import { createRunProgress, type ProgressFailure, type RunProgressItem, type Run
 import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
 import { controlSteps, wakeUpTime } from './steps/control.js';
 import { StepError, type StepRunners } from './steps/step.js';
+import { sameCall, startIdempotent, type KeyScope } from './runIdempotency.js';
 import type { WorkflowsApi } from './workflow.api.js';
+import type { LiveWorkflowState } from './workflow.decider.js';
 
 export interface RunStepView {
   readonly key: string;
@@ -113,7 +115,7 @@ export const MAX_TRIGGER_BYTES = 256 * 1024;
 
 /** How a run is started. */
 export interface StartOptions {
-  /** A derived run id (a webhook's Idempotency-Key, a due time, an entry event): a run already started with it is answered. */
+  /** A derived run id (an Idempotency-Key, a due time, an entry event): a run already started with it is answered. */
   readonly runId?: string;
   /** How many runs of a chain of runs triggering each other precede this one (see MAX_CHAIN_DEPTH). */
   readonly depth?: number;
@@ -872,17 +874,28 @@ export const createRunsApi = (deps: {
     }
   };
 
-  /** The workflow a start is for, checked (NOT_FOUND, CONFLICT when not enabled) with the start's input (VALIDATION). */
-  const startable = async (caller: Caller, workflowId: string, triggerPayload: JsonValue, runId: string) => {
+  /** The workflow a call names, if the caller may see it (NOT_FOUND otherwise, as a missing one). */
+  const reachable = async (caller: Caller, workflowId: string) => {
     const principal = principalOf(caller);
     // From the workflow's stream (folded in memory, as fresh as the log): no read-model round trip per start.
     const workflow = await deps.workflows.current(workflowId);
     if (workflow === null || workflow.status === 'deleted' || (workflow.accountId !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
-    if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
+    return { principal, workflow };
+  };
+
+  /** Whether the workflow may start this run now: CONFLICT when not enabled, VALIDATION for the start's input. */
+  const checkStart = (workflow: LiveWorkflowState, triggerPayload: JsonValue, runId: string): void => {
+    if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflow.workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
     const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
     if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
     if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
-    return { principal, workflow };
+  };
+
+  /** The workflow a start is for, checked (NOT_FOUND, CONFLICT when not enabled) with the start's input (VALIDATION). */
+  const startable = async (caller: Caller, workflowId: string, triggerPayload: JsonValue, runId: string) => {
+    const found = await reachable(caller, workflowId);
+    checkStart(found.workflow, triggerPayload, runId);
+    return found;
   };
 
   /** A derived id already taken: its run, if it is a run of this workflow (anything else is a conflict, not a replay). */
@@ -941,18 +954,20 @@ export const createRunsApi = (deps: {
     /**
      * Start a run of the workflow's current version; answers it as started (then drives it in the background) or, when
      * the workflow is at its maximum of concurrent runs, as queued.
-     * `runId` (a webhook's Idempotency-Key, derived): when that run has already started, it is answered instead of
+     * `runId` (derived, as from an Idempotency-Key): when that run has already started, it is answered instead of
      * a new one; the run stream's `no_stream` expectation makes this hold across concurrent calls and restarts.
      */
     async start(caller: Caller, workflowId: string, triggerPayload: JsonValue, options: StartOptions = {}): Promise<RunView> {
       const runId = options.runId ?? newId('run');
-      // A retried call (a webhook's Idempotency-Key) gets the run it started whatever became of the workflow since
-      // (disabled, a new version): looked up before the workflow is asked whether it may start one.
+      const { principal, workflow } = await reachable(caller, workflowId);
+      // A retried call (an Idempotency-Key) gets the run it started whatever became of the workflow since (disabled, a
+      // new version; deleted is NOT_FOUND, as for any call): looked up before the workflow is asked whether it may
+      // start one.
       if (options.runId !== undefined && options.matches !== undefined) {
         const found = await readRun(runId).catch(() => null);
         if (found !== null && found.view.workflowId === workflowId) return existingRun(runId, workflowId, null, options.matches);
       }
-      const { principal, workflow } = await startable(caller, workflowId, triggerPayload, runId);
+      checkStart(workflow, triggerPayload, runId);
       try {
         const data = startData(runId, workflow, triggerPayload, options, principal);
         const actor = { actor: principal.accountId, correlationId: caller.requestId };
@@ -963,6 +978,16 @@ export const createRunsApi = (deps: {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         return existingRun(runId, workflowId, error, options.matches);
       }
+    },
+
+    /**
+     * Start a run once per Idempotency-Key (runIdempotency.ts: 24 hours from the run's start; the same key with another
+     * body is a CONFLICT): a webhook's keys are the workflow's, any other caller's are its account's own. Concurrent
+     * calls with one key start one run and all answer it.
+     */
+    startOnce(caller: Caller, workflowId: string, trigger: { readonly type: string; readonly body: JsonValue; readonly [field: string]: JsonValue }, key: string, scope: 'webhook' | 'caller'): Promise<RunView> {
+      const keyScope: KeyScope = scope === 'webhook' ? { kind: 'webhook' } : { kind: 'account', accountId: principalOf(caller).accountId };
+      return startIdempotent((runId) => api.start(caller, workflowId, trigger, { runId, matches: sameCall(trigger) }), workflowId, keyScope, key, () => deps.now().getTime());
     },
 
     /**

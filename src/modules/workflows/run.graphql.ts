@@ -3,6 +3,7 @@ import { seqConnection } from '../../graphql/connections.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { RunError } from './run.events.js';
 import type { RunStepView, RunView } from './run.api.js';
+import { checkIdempotencyKey } from './runIdempotency.js';
 
 export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
   values: {
@@ -93,10 +94,21 @@ builder.mutationFields((t) => ({
   runWorkflow: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflow: String(args.id) })).field({
     type: WorkflowRunRef,
     description:
-      'Start a run of the current version with `input` as `trigger.body`. Answers the run as started (RUNNING), or QUEUED when the workflow is at settings.maxConcurrentRuns; read it or list runs to follow it.',
+      'Start a run of the current version with `input` as `trigger.body`. Answers the run as started (RUNNING), or QUEUED when the workflow is at settings.maxConcurrentRuns; read it or list runs to follow it. With `idempotencyKey`, the same key and input within 24 hours of its run answer that run (a retry never starts a second, and gets its run even once the workflow is disabled); the same key with another input is a CONFLICT.',
     errors: { directResult: true },
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: false }) },
-    resolve: (_root, args, ctx) => ctx.runs.start(ctx, String(args.id), { type: 'manual', body: (args.input ?? null) as JsonValue }),
+    args: {
+      id: t.arg.id({ required: true }),
+      input: t.arg({ type: 'JSON', required: false }),
+      idempotencyKey: t.arg.string({
+        required: false,
+        description: "1 to 255 printable ASCII characters, the caller's account's own (the REST route's Idempotency-Key header; a key sent there and here is the same key).",
+      }),
+    },
+    resolve: (_root, args, ctx) => {
+      const trigger = { type: 'manual', body: (args.input ?? null) as JsonValue };
+      if (args.idempotencyKey == null) return ctx.runs.start(ctx, String(args.id), trigger);
+      return ctx.runs.startOnce(ctx, String(args.id), trigger, checkIdempotencyKey(args.idempotencyKey, { field: 'idempotencyKey' }), 'caller');
+    },
   }),
   cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,

@@ -1,7 +1,8 @@
 /**
  * What saving a definition checks of its steps' inputs, past its shape (definition.ts): each input against the schema
- * its step's runner parses it with, literal model ids against the catalog, and literal URLs against the outbound
- * policy's checks that need no DNS (names are resolved, and judged, at each call). So a step that can never run is
+ * its step's runner parses it with, literal model ids against the catalog, literal presets against the account's,
+ * and literal URLs against the outbound policy's checks that need no DNS (names are resolved, and judged, at each
+ * call). So a step that can never run is
  * refused when saved, not at its first run (at 23:00, for a nightly schedule). An expression's value is known only
  * when the step runs: only problems that no value of the input's expressions could fix are reported, so a definition
  * that could run is never refused.
@@ -9,13 +10,16 @@
 import type { z } from 'zod';
 import type { CatalogApi } from '../catalog/catalog.api.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
-import { PRESET_MARK } from '../presets/presetResolution.js';
+import { PRESET_SLUG } from '../presets/preset.events.js';
+import { PRESET_MARK, type PresetLookup } from '../presets/presetResolution.js';
 import { formatPath, isExpression, type DefinitionIssue, type StepDefinition, type WorkflowDefinition } from './definition.js';
 import { STEP_INPUT_SCHEMAS } from './steps/index.js';
 
 export interface StepInputChecks {
   readonly catalog: Pick<CatalogApi, 'modelProblem'>;
   readonly outbound: Pick<OutboundPolicy, 'checkUrlStatically'>;
+  /** The presets a model step may name: its workflow account's. */
+  readonly presets: PresetLookup;
 }
 
 type Path = readonly PropertyKey[];
@@ -36,40 +40,71 @@ const valuesAlong = (value: unknown, path: Path): unknown[] => {
   return along;
 };
 
+/** The fields a rule over several fields of an object reads (steps/parseInput.ts readsFields), when the issue is one's. */
+const fieldsRead = (issue: z.core.$ZodIssue): readonly string[] | null => {
+  const reads: unknown = issue.code === 'custom' ? issue.params?.['reads'] : undefined;
+  return Array.isArray(reads) && reads.every((field) => typeof field === 'string') ? reads : null;
+};
+
 /**
  * Whether some value of the input's expressions could make a schema issue go away: an expression is the value the
- * issue names or one its path goes through; or the issue is a refinement or a union (checks that may read a whole
- * value, or several fields: "give prompt or messages") and an expression is in the value it names or in the object
- * holding it. An unknown key, a missing field, a literal of the wrong type or size stay wrong whatever the expressions
- * give.
+ * issue names or one its path goes through; or the issue is a rule over several fields (readsFields) and an
+ * expression gives one of the fields it reads; or the issue is another refinement or a union (a check
+ * that may read a whole value) and an expression is in the value it names. An unknown key, a missing field, a
+ * literal of the wrong type or size, a rule over literal fields stay wrong whatever the expressions give.
  */
 const expressionCouldFix = (input: unknown, issue: z.core.$ZodIssue): boolean => {
   const along = valuesAlong(input, issue.path);
   if (along.some(isExpression)) return true;
+  const reads = fieldsRead(issue);
+  if (reads !== null) {
+    // The rule's issue is at the first field it reads: the object holding that field is the one it checks.
+    const holder = along.length > 1 ? along[along.length - 2] : undefined;
+    return reads.some((field) => isExpression(valuesAlong(holder, [field])[1]));
+  }
   if (issue.code !== 'custom' && issue.code !== 'invalid_union') return false;
-  return holdsExpression(along.length > 1 ? along[along.length - 2] : input);
+  return holdsExpression(along[along.length - 1]);
 };
 
-/** The model ids an action.model input names literally: `model` (its part before `@preset/`: the preset may name it) and each of `models`. */
-const literalModels = (input: StepDefinition['input']): { path: Path; id: string }[] => {
+/**
+ * What an action.model input names literally, each at its path: model ids (`model`, its part before `@preset/`
+ * since that part overrides the preset's model, and each of `models`) and the preset of `model`.
+ */
+const literalNames = (input: StepDefinition['input']): { models: { path: Path; id: string }[]; presets: { path: Path; slug: string }[]; inModels: Path[] } => {
   const { model, models } = input;
-  const named = isLiteralString(model) ? [{ path: ['model'], id: model.split(PRESET_MARK)[0]! }] : [];
+  const named = isLiteralString(model) ? model.split(PRESET_MARK) : [];
   const listed = Array.isArray(models) ? models.flatMap((id, index) => (isLiteralString(id) ? [{ path: ['models', index], id }] : [])) : [];
-  return [...named, ...listed].filter(({ id }) => id !== '');
+  return {
+    models: [...(named[0] === undefined ? [] : [{ path: ['model'], id: named[0] }]), ...listed.filter(({ id }) => !id.includes(PRESET_MARK))].filter(({ id }) => id !== ''),
+    presets: named.length > 1 ? [{ path: ['model'], slug: named.slice(1).join(PRESET_MARK) }] : [],
+    inModels: listed.filter(({ id }) => id.includes(PRESET_MARK)).map(({ path }) => path),
+  };
+};
+
+/** Why a preset slug names no preset of the account (as a chat naming it would be refused), or null. */
+const presetProblem = (slug: string, accountId: string | null, presets: PresetLookup): string | null => {
+  if (!PRESET_SLUG.test(slug)) return `${JSON.stringify(slug.slice(0, 80))} is not a preset slug (1 to 64 lowercase letters, digits and -)`;
+  return accountId !== null && presets.preset(accountId, slug) !== undefined ? null : `@preset/${slug} is not a preset of this account: create it first (createPreset)`;
 };
 
 const URL_STEPS: ReadonlySet<string> = new Set(['action.http', 'search.http']);
 
-const stepIssues = (step: StepDefinition, index: number, deps: StepInputChecks): DefinitionIssue[] => {
+const stepIssues = (step: StepDefinition, index: number, accountId: string | null, deps: StepInputChecks): DefinitionIssue[] => {
   const issue = (path: Path, message: string): DefinitionIssue => ({ path: formatPath(['steps', index, 'input', ...path]), message });
   const { input } = step;
   const parsed = STEP_INPUT_SCHEMAS[step.type]?.safeParse(input);
   const issues = parsed?.error?.issues.filter((found) => !expressionCouldFix(input, found)).map((found) => issue(found.path, found.message)) ?? [];
   if (step.type === 'action.model') {
-    for (const { path, id } of literalModels(input)) {
+    const { models, presets, inModels } = literalNames(input);
+    for (const { path, id } of models) {
       const problem = deps.catalog.modelProblem(id);
       if (problem !== null) issues.push(issue(path, problem));
     }
+    for (const { path, slug } of presets) {
+      const problem = presetProblem(slug, accountId, deps.presets);
+      if (problem !== null) issues.push(issue(path, problem));
+    }
+    for (const path of inModels) issues.push(issue(path, 'a preset cannot be one of models: name it in model ("@preset/slug"); the preset may hold the models list'));
   }
   // A webhook answers {status, body} with that status: one no HTTP answer can have is a mistake (it went out as a 200
   // whose body was the whole object).
@@ -83,5 +118,9 @@ const stepIssues = (step: StepDefinition, index: number, deps: StepInputChecks):
   return issues;
 };
 
-/** Every problem of a definition's step inputs, each at its path (`steps[0].input.prompt`); none when it could run. */
-export const checkStepInputs = (definition: WorkflowDefinition, deps: StepInputChecks): DefinitionIssue[] => definition.steps.flatMap((step, index) => stepIssues(step, index, deps));
+/**
+ * Every problem of a definition's step inputs, each at its path (`steps[0].input.prompt`); none when it could run.
+ * `accountId` is the workflow's account, whose presets its model steps may name (null: none).
+ */
+export const checkStepInputs = (definition: WorkflowDefinition, accountId: string | null, deps: StepInputChecks): DefinitionIssue[] =>
+  definition.steps.flatMap((step, index) => stepIssues(step, index, accountId, deps));

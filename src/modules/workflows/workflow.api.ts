@@ -98,7 +98,7 @@ export const createWorkflowsApi = (deps: {
   execute: Execute;
   /** Seals webhook secrets for HMAC signatures (the provider keys' vault); without a master key only hashes are kept. */
   vault: Pick<CredentialVault, 'canEncrypt' | 'encrypt' | 'decrypt'>;
-  /** What a definition's step inputs are checked against when saved: the catalog's models, the outbound policy. */
+  /** What a definition's step inputs are checked against when saved: the catalog's models, the account's presets, the outbound policy. */
   stepInputs: StepInputChecks;
   now: () => Date;
 }) => {
@@ -159,7 +159,7 @@ export const createWorkflowsApi = (deps: {
   /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
   const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
     const parsed = parseDefinition(definition);
-    const issues = [...checkStepInputs(parsed, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
+    const issues = [...checkStepInputs(parsed, accountId, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
     if (issues.length > 0) throw invalidDefinition(issues);
     return parsed;
   };

@@ -11,18 +11,22 @@ import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
 import type { WebhookProof, WorkflowsApi } from './workflow.api.js';
-import { startIdempotent } from './webhookIdempotency.js';
+import { checkIdempotencyKey } from './runIdempotency.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhookSignature.js';
 
 export const WEBHOOK_SECRET_HEADER = 'x-switchyard-webhook-secret';
 /** Request headers a run's trigger may see: none that carries a credential. */
 const TRIGGER_HEADERS = ['content-type', 'user-agent', 'x-request-id', 'x-github-event', 'x-github-delivery'] as const;
-/** An Idempotency-Key: short, printable ASCII. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const headerOf = (req: IncomingMessage, name: string): string | null => {
   const value = req.headers[name];
   return typeof value === 'string' ? value : null;
+};
+
+/** The Idempotency-Key header, if sent (400 when it is not one). */
+const idempotencyKeyOf = (req: IncomingMessage): string | null => {
+  const key = headerOf(req, 'idempotency-key');
+  return key === null ? null : checkIdempotencyKey(key, { header: 'idempotency-key' });
 };
 
 /** A signature, when sent, is what authenticates the call; otherwise the secret header (or nothing). */
@@ -39,15 +43,6 @@ const proofOf = (req: IncomingMessage, body: Buffer): WebhookProof => {
 
 /** A JSON body (400 when malformed; when empty, 400 unless `emptyIsNull`). */
 const parseBody = (raw: Buffer, emptyIsNull: boolean): JsonValue => parseJsonBody(raw, { emptyIsNull }) as JsonValue;
-
-/**
- * Whether a run's trigger came from a retry of this call: the same JSON body (its headers may differ). A key sent
- * again with another body is a mistake to report, not the earlier call's answer to give.
- */
-const sameCall =
-  (trigger: { readonly body: JsonValue }) =>
-  (existing: JsonValue): boolean =>
-    typeof existing === 'object' && existing !== null && !Array.isArray(existing) && JSON.stringify(existing['body']) === JSON.stringify(trigger.body);
 
 const runJson = (run: RunView) => ({ id: run.id, workflow_id: run.workflowId, version: run.version, status: run.status, started_at: run.startedAt });
 
@@ -106,8 +101,6 @@ export const workflowRoutes = (deps: {
   runs: RunsApi;
   directory: Pick<AuthDirectory, 'authenticate'>;
   maxBodyBytes: number;
-  /** The app's clock (the Idempotency-Key window). */
-  now: () => Date;
 }): Route[] => [
   {
     method: 'POST',
@@ -119,10 +112,7 @@ export const workflowRoutes = (deps: {
       const raw = await readRequestBody(req, deps.maxBodyBytes);
       const proof = proofOf(req, raw);
       const workflow = await deps.workflows.webhookTarget(workflowId, proof);
-      const idempotencyKey = headerOf(req, 'idempotency-key');
-      if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-        throw new DomainError('BAD_REQUEST', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400, { header: 'idempotency-key' });
-      }
+      const idempotencyKey = idempotencyKeyOf(req);
       // A signed call goes by the key its signature was first used with (workflows.signedCallKey): the same signed bytes
       // sent again (a retry, or a replay by whoever captured them, within the 5 minutes its timestamp allows, with any
       // Idempotency-Key) answer the run the first one started. A sender re-signing a retry keeps its Idempotency-Key.
@@ -136,10 +126,7 @@ export const workflowRoutes = (deps: {
       // The secret proves the call is the owner's: the run starts as the owning account, as the executor runs it.
       const caller: Caller = { principal: { accountId: workflow.accountId, keyId: null, roles: new Set() }, requestId };
       const trigger = { type: 'webhook', body, headers };
-      const run =
-        dedupeKey === null
-          ? await deps.runs.start(caller, workflowId, trigger)
-          : await startIdempotent((runId) => deps.runs.start(caller, workflowId, trigger, { runId, matches: sameCall(trigger) }), workflowId, dedupeKey, () => deps.now().getTime());
+      const run = dedupeKey === null ? await deps.runs.start(caller, workflowId, trigger) : await deps.runs.startOnce(caller, workflowId, trigger, dedupeKey, 'webhook');
       const respond = workflow.definition.trigger.type === 'webhook' ? workflow.definition.trigger.respond : 'async';
       switch (respond) {
         case 'async':
@@ -165,9 +152,12 @@ export const workflowRoutes = (deps: {
     path: '/api/v1/workflows/:id/runs',
     handler: async ({ req, res, params, requestId }) => {
       const principal = requirePrincipal(deps.directory, req);
+      const idempotencyKey = idempotencyKeyOf(req);
       // The body is the run's input; an empty one is no input.
       const input = parseBody(await readRequestBody(req, deps.maxBodyBytes), true);
-      const run = await deps.runs.start({ principal, requestId }, params['id']!, { type: 'manual', body: input });
+      const caller = { principal, requestId };
+      const trigger = { type: 'manual', body: input };
+      const run = idempotencyKey === null ? await deps.runs.start(caller, params['id']!, trigger) : await deps.runs.startOnce(caller, params['id']!, trigger, idempotencyKey, 'caller');
       sendJson(res, 202, runJson(run));
     },
   },

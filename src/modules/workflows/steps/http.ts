@@ -12,7 +12,7 @@ import { readBody } from '../../../http/readBody.js';
 import { ValidationError } from '../../../errors.js';
 import { parseProviderHeaders } from '../../catalog/catalog.api.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy } from '../../outbound/outboundPolicy.js';
-import { parseInput } from './parseInput.js';
+import { parseInput, readsFields } from './parseInput.js';
 import { stepCallKey } from '../run.events.js';
 import { StepError, type StepRunner } from './step.js';
 
@@ -124,19 +124,21 @@ export const stepHeaders = (headers: unknown): Record<string, string> => {
   }
 };
 
-export const httpAction = z.strictObject({
+const httpFields = {
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).default('POST'),
   url: z.string().min(1).max(8192),
   headers: z.unknown().optional(),
   /** Any JSON, sent as application/json. */
   body: z.unknown().optional(),
-});
+};
+export const httpAction = z
+  .strictObject(httpFields)
+  .refine((i) => i.body === undefined || (i.method !== 'GET' && i.method !== 'HEAD'), readsFields(httpFields, ['body', 'method'], 'a GET or HEAD request has no body'));
 
 export const actionHttp =
   (client: OutboundHttp): StepRunner =>
   async (input, context) => {
     const { method, url, headers, body } = parseInput(httpAction, input);
-    if (body !== undefined && (method === 'GET' || method === 'HEAD')) throw new StepError('INVALID_INPUT', `Invalid step input: input.body: a ${method} request has no body`, false);
     const sent = body === undefined ? undefined : JSON.stringify(body);
     if (sent !== undefined && Buffer.byteLength(sent) > client.limits.maxRequestBytes) {
       throw new StepError('INVALID_INPUT', `Invalid step input: input.body is larger than ${client.limits.maxRequestBytes} bytes`, false);

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { ConflictError, DomainError } from '../../../errors.js';
 import { GatewayError } from '../../../gateway/gatewayErrors.js';
 import type { GenerationsApi, RecalledGeneration, SentPrompt } from '../../generations/generation.api.js';
-import { parseInput } from './parseInput.js';
+import { parseInput, readsFields } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
 
 /** `newId`'s shape (`run_` + 9 base-36 time characters + 16 hex): the run's start time, to order its generations by. */
@@ -35,19 +35,21 @@ export const stepGenerationId = (runId: string, idempotencyKey: string): string 
 
 const message = z.strictObject({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(1_000_000) });
 
+const modelFields = {
+  model: z.string().min(1).max(200).optional(),
+  models: z.array(z.string().min(1).max(200)).min(1).max(10).optional(),
+  prompt: z.string().max(1_000_000).optional(),
+  messages: z.array(message).min(1).max(500).optional(),
+  system: z.string().max(1_000_000).optional(),
+  maxTokens: z.number().int().positive().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  responseFormat: z.record(z.string(), z.unknown()).optional(),
+};
+
 export const modelInput = z
-  .strictObject({
-    model: z.string().min(1).max(200).optional(),
-    models: z.array(z.string().min(1).max(200)).min(1).max(10).optional(),
-    prompt: z.string().max(1_000_000).optional(),
-    messages: z.array(message).min(1).max(500).optional(),
-    system: z.string().max(1_000_000).optional(),
-    maxTokens: z.number().int().positive().optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    responseFormat: z.record(z.string(), z.unknown()).optional(),
-  })
-  .refine((i) => i.model !== undefined || i.models !== undefined, { error: 'give model or models', path: ['model'] })
-  .refine((i) => (i.prompt === undefined) !== (i.messages === undefined), { error: 'give prompt or messages (one of them)', path: ['prompt'] });
+  .strictObject(modelFields)
+  .refine((i) => i.model !== undefined || i.models !== undefined, readsFields(modelFields, ['model', 'models'], 'give model or models'))
+  .refine((i) => (i.prompt === undefined) !== (i.messages === undefined), readsFields(modelFields, ['prompt', 'messages'], 'give prompt or messages (one of them)'));
 
 /** The gateway's error as the run decider needs it: retry what the gateway calls retryable, never a 402. */
 const stepErrorOf = (error: unknown): unknown => {

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { formatPath } from '../definition.js';
 import { StepError } from './step.js';
 
@@ -8,4 +8,17 @@ export const parseInput = <S extends z.ZodType>(schema: S, input: unknown): z.in
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${formatPath(['input', ...issue.path])}: ${issue.message}`);
   throw new StepError('INVALID_INPUT', `Invalid step input: ${problems.join('; ')}`, false);
+};
+
+/**
+ * The params of a rule over several fields of a step's input (`give prompt or messages`), for zod's `refine`: the
+ * rule runs whenever the fields it reads are valid, even when another field is not (zod would skip it), and its
+ * issue, at the first field it reads, names them all (`params.reads`), so saving (stepInputs.ts) applies it when they
+ * are literal and leaves it to run time when an expression gives one of them. A rule reads whether its fields are
+ * given and what they are at the top, never inside an object or array of one: such a value is given even when it
+ * holds expressions.
+ */
+export const readsFields = <S extends z.ZodRawShape>(shape: S, reads: readonly [keyof S & string, ...(keyof S & string)[]], error: string) => {
+  const picked = z.object(Object.fromEntries(reads.map((field) => [field, shape[field]!])));
+  return { error, path: [reads[0]], params: { reads }, when: (payload: z.core.ParsePayload) => picked.safeParse(payload.value).success };
 };

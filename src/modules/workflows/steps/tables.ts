@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { DomainError } from '../../../errors.js';
 import type { JsonValue } from '../../../eventStore/eventStore.js';
 import { derivedEntryId, type EntryView, type TableActor, type TablesApi } from '../../tables/tables.api.js';
-import { parseInput } from './parseInput.js';
+import { parseInput, readsFields } from './parseInput.js';
 import { StepError, type StepContext, type StepRunner } from './step.js';
 
 type Owned = TablesApi['owned'];
@@ -50,9 +50,8 @@ export const searchEntries =
     return { output: { items, first: items[0] ?? null, count: items.length }, cost: 0 };
   };
 
-export const storeInput = z
-  .strictObject({ table, entry: object, id: z.string().min(1).max(80).optional(), match: object.optional() })
-  .refine((input) => input.id === undefined || input.match === undefined, 'give id or match, not both');
+const storeFields = { table, entry: object, id: z.string().min(1).max(80).optional(), match: object.optional() };
+export const storeInput = z.strictObject(storeFields).refine((input) => input.id === undefined || input.match === undefined, readsFields(storeFields, ['id', 'match'], 'give id or match, not both'));
 
 export const storeEntry =
   (tables: Owned): StepRunner =>
