@@ -6,6 +6,7 @@
 import type { AccountProviderPreferences } from '../modules/accounts/account.events.js';
 import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import { namesEndpoint } from '../modules/catalog/endpointTag.js';
 import { catalogModelId, parseModelId } from '../modules/catalog/modelId.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
@@ -102,7 +103,8 @@ const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: End
 /** A provider whose policy is unstated counts as one that collects data. */
 const meetsDataPolicy = (policy: DataPolicy | null, prefs: ProviderPreferences | null | undefined) =>
   (!prefs?.zdr || policy === 'zero_retention') && (!prefs?.denyDataCollection || policy === 'no_collection' || policy === 'zero_retention');
-const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
+/** Whether one of the entries (a provider, or `provider/variant`: endpointTag.ts) names the endpoint. */
+const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => namesEndpoint(n, e));
 /** The request's own provider restrictions (the account's lists apply beside them). */
 const requestAdmits = (e: EndpointEntry, prefs: ProviderPreferences | null) =>
   (!prefs?.only || matchesProvider(e, prefs.only)) &&
