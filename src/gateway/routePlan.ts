@@ -61,8 +61,7 @@ const FREE_ROUTER_MODELS = 3;
  * `openrouter/free`: the models of the catalog that write text and have an endpoint costing nothing that can be
  * called (its credential resolves) and the route's filter admits (`admits`), with only those endpoints (a `:free`
  * variant's, else a zero-priced base model's: the paid endpoints of the same model are never reached this way); the
- * best uptime over the last 30 minutes first
- * (an endpoint without stats counts as up), then by id, at most three.
+ * best uptime over the last 30 minutes first (an endpoint without stats counts as up), then by id, at most three.
  */
 const freeModels = (
   catalog: Catalog,
