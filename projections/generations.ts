@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
-import type { ApiType, AppAttribution, GenerationEvent, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
+import type { ApiType, AppAttribution, GenerationEvent, PromptMedia, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
@@ -44,7 +44,11 @@ export type GenerationDoc = {
   usageSource: UsageSource | null;
   /** Nano-dollars. */
   cost: number;
+  /** Nano-dollars the cache saved against the prompt price; absent when its events predate it. */
+  cacheDiscount?: number;
   reserved: number;
+  /** The media parts of the prompt; absent when its events predate them. */
+  promptMedia?: PromptMedia;
   latencyMs: number | null;
   generationTimeMs: number | null;
   finishReason: string | null;
@@ -74,6 +78,7 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
   usage: data.usage,
   usageSource: data.usageSource,
   cost: data.cost,
+  ...(data.cacheDiscount !== undefined && { cacheDiscount: data.cacheDiscount }),
   streamed: data.streamed,
   latencyMs: data.latencyMs,
   generationTimeMs: data.generationTimeMs,
@@ -115,6 +120,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         usageSource: null,
         cost: 0,
         reserved: d.reserved,
+        ...(d.promptMedia !== undefined && { promptMedia: d.promptMedia }),
         latencyMs: null,
         generationTimeMs: null,
         finishReason: null,

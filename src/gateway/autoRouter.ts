@@ -75,7 +75,18 @@ export interface AutoPick {
 
 const DEFAULT_RULES: readonly AutoRule[] = [{ name: 'default', sort: 'price' }];
 
-export const pickAutoModels = (input: { catalog: Catalog; parsed: ParsedChat; stats: EndpointStatsView; exclude: ReadonlySet<string> }): AutoPick => {
+/**
+ * `admits` is the route's own endpoint filter (the router id's variant, the account's provider lists, the request's
+ * provider restrictions, data policy and require_parameters): a model is picked only when one of its endpoints passes
+ * it, so a pick is never a model the route would then find no endpoint of.
+ */
+export const pickAutoModels = (input: {
+  catalog: Catalog;
+  parsed: ParsedChat;
+  stats: EndpointStatsView;
+  exclude: ReadonlySet<string>;
+  admits: (endpoint: EndpointEntry) => boolean;
+}): AutoPick => {
   const { catalog, parsed, stats } = input;
   const taskType = classifyTask(parsed.lastUserText);
   const needed: Capability[] = [];
@@ -102,7 +113,7 @@ export const pickAutoModels = (input: { catalog: Catalog; parsed: ParsedChat; st
       if (input.exclude.has(modelId) || model?.retired || (model && !model.spec.outputModalities.includes('text')) || !permitted(modelId)) return [];
       return catalog.endpoints(modelId).filter(
         (e) =>
-          !e.free &&
+          input.admits(e) &&
           e.provider.auth().problem === null &&
           e.contextLength >= Math.max(minContext, rule.minContextLength ?? 0) &&
           (rule.maxPromptPrice === undefined || e.prices.prompt <= rule.maxPromptPrice) &&

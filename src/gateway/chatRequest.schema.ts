@@ -5,6 +5,7 @@
  * OpenAI-style providers, as OpenRouter does).
  */
 import { z } from 'zod';
+import { parseProviderName } from '../modules/catalog/endpointTag.js';
 import { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
 import { REASONING_EFFORTS } from './types.js';
 
@@ -35,6 +36,20 @@ const nonEmptyStrings = (what: string, max: number, maxLength = 256) => {
   const long = `${what} holds a string longer than ${maxLength} characters`;
   return z.array(z.string({ error }).min(1, { error }).max(maxLength, { error: long }), { error }).max(max, { error });
 };
+
+/** `provider.order` / `only` / `ignore`: providers, or endpoint variants of them (`deepinfra/fp8`: endpointTag.ts). */
+const providerNames = (what: string) =>
+  nonEmptyStrings(what, 100)
+    .check((ctx) => {
+      for (const entry of ctx.value) {
+        const parsed = parseProviderName(entry);
+        if ('problem' in parsed) {
+          ctx.issues.push({ code: 'custom', input: ctx.value, message: `${what}: ${parsed.problem}` });
+          return;
+        }
+      }
+    })
+    .optional();
 
 const numberIn = (key: string, min: number, max: number) => {
   const error = `${key} must be a number between ${min} and ${max}`;
@@ -262,9 +277,9 @@ const threshold = (key: 'preferred_min_throughput' | 'preferred_max_latency', un
 
 export const Provider = z.object(
   {
-    order: nonEmptyStrings('provider.order', 100).optional(),
-    only: nonEmptyStrings('provider.only', 100).optional(),
-    ignore: nonEmptyStrings('provider.ignore', 100).optional(),
+    order: providerNames('provider.order'),
+    only: providerNames('provider.only'),
+    ignore: providerNames('provider.ignore'),
     allow_fallbacks: boolean('provider.allow_fallbacks'),
     require_parameters: boolean('provider.require_parameters'),
     sort: Sort,

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { invalidRequest } from './gatewayErrors.js';
 import { type AutoRouterPlugin, ChatBody, CompletionBody, fallbackMessage, type CommonBody, MAX_SESSION_ID, MODEL_REQUIRED, pathText, Prompt, Provider } from './chatRequest.schema.js';
+import type { PromptMedia } from '../modules/generations/generation.events.js';
 import type { ChatMessage, ChatRequest, MessageContent } from './types.js';
 
 export { QUANTIZATIONS } from './chatRequest.schema.js';
@@ -51,6 +52,8 @@ export interface ParsedChat {
   /** OpenRouter `supported_parameters` names the request uses (for `require_parameters`). */
   readonly usedParameters: readonly string[];
   readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean; readonly files: boolean; readonly audio: boolean };
+  /** The media parts of the messages: images (`image_url`), files (`file`) and audio (`input_audio`). */
+  readonly media: PromptMedia;
   /** Text of the last user message (for the auto router's task classification). */
   readonly lastUserText: string;
   /** The auto-router plugin's limits on what switchyard/auto may pick (null: none sent). */
@@ -272,6 +275,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
       files: counts.files > 0,
       audio: counts.audio > 0,
     },
+    media: { images: counts.images, files: counts.files, audio: counts.audio },
     lastUserText,
     autoRouter: body.plugins?.autoRouter ?? null,
     responseHealing: body.plugins?.responseHealing ?? false,

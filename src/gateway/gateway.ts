@@ -29,7 +29,7 @@ import { extend } from '../objects.js';
 import type { Catalog } from '../modules/catalog/catalog.js';
 import type { CredentialVault } from '../modules/catalog/credentials.js';
 import type { GenerationRecorder } from '../modules/generations/generation.api.js';
-import type { ApiType, AppAttribution, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
+import type { ApiType, AppAttribution, PromptMedia, UsageSource, WorkflowAttribution } from '../modules/generations/generation.events.js';
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
@@ -150,6 +150,7 @@ const NO_PRESETS: PresetLookup & { status(): FollowStatus } = {
   status: () => ({ position: 0, state: 'live', failures: 0, lastError: null }),
 };
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+const NO_MEDIA: PromptMedia = { images: 0, files: 0, audio: 0 };
 
 /** The response-healing plugin on a whole answer: its JSON repaired when it does not parse (responseHealing.ts). */
 const healed = (result: RunResult): RunResult => {
@@ -437,6 +438,7 @@ export const createGateway = (deps: {
         workflow: input.workflow ?? null,
         app: input.app ?? null,
         promptTokensEstimate: input.parsed.promptTokens,
+        promptMedia: input.parsed.media,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,
         attempts: result.attempts.map((a) => extend(a, { countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error) })),
@@ -446,6 +448,7 @@ export const createGateway = (deps: {
           usage: outcome.usage,
           usageSource: outcome.usageSource,
           cost: outcome.cost,
+          cacheDiscount: billing?.cacheDiscount ?? 0,
           firstTokenAt: result.firstTokenAt,
           endedAt: result.endedAt,
           upstreamId: result.upstreamId,
@@ -591,6 +594,7 @@ export const createGateway = (deps: {
       promptTokens: parsed.promptTokens,
       usedParameters: [],
       needs: { tools: false, vision: false, json: false, files: false, audio: false },
+      media: NO_MEDIA,
       lastUserText: '',
       autoRouter: null,
       responseHealing: false,
@@ -677,6 +681,7 @@ export const createGateway = (deps: {
           workflow: null,
           app: input.app ?? null,
           promptTokensEstimate: parsed.promptTokens,
+          promptMedia: NO_MEDIA,
           reserved: amount,
           startedAt,
           attempts,
@@ -686,6 +691,7 @@ export const createGateway = (deps: {
             usage,
             usageSource: served ? 'provider' : 'estimated',
             cost,
+            cacheDiscount: billing?.cacheDiscount ?? 0,
             firstTokenAt: served ? endedAt : null,
             endedAt,
             upstreamId: null,

@@ -120,6 +120,8 @@ export interface Billing {
   /** Whether the provider reported more than is billed: a count above its cap, or a cost above the reservation. */
   readonly overReported: boolean;
   readonly caps: UsageCaps;
+  /** Nano-dollars the billed cache reads and writes cost below the prompt price (cacheDiscountOf). */
+  readonly cacheDiscount: number;
 }
 
 /** Reduced so the total is the cap: output first (what the request bounded), the request fee last. */
@@ -147,7 +149,17 @@ export const billUsage = (reported: Usage, prices: EndpointPrices, caps: UsageCa
   }
   if (reported.completion_tokens_details) usage.completion_tokens_details = { reasoning_tokens: billed.reasoning };
   const overReported = (Object.keys(sent) as (keyof Counts)[]).some((k) => sent[k] !== billed[k]) || sum(components) !== reportedCost;
-  return { usage, breakdown: breakdownOf(components), reported: sent, billed, reportedCost: toNumber(reportedCost), overReported, caps };
+  return { usage, breakdown: breakdownOf(components), reported: sent, billed, reportedCost: toNumber(reportedCost), overReported, caps, cacheDiscount: cacheDiscountOf(billed, prices) };
+};
+
+/**
+ * OpenRouter's `cache_discount`: what the cached prompt tokens saved against the prompt price, less what cache writes
+ * cost above it (negative when writes outweigh reads). Zero when nothing was cached or the endpoint prices cache reads
+ * and writes as prompt tokens (its default). Saturates at ±(2^53 − 1) nano-dollars.
+ */
+export const cacheDiscountOf = (c: Counts, prices: EndpointPrices): number => {
+  const discount = BigInt(c.cached) * BigInt(prices.prompt - prices.cacheRead) + BigInt(c.cacheWrite) * BigInt(prices.prompt - prices.cacheWrite);
+  return discount < -MAX ? -Number.MAX_SAFE_INTEGER : toNumber(discount);
 };
 
 /** Costs nothing whatever the usage: served under the free tier's request limits, tagged `free` or not. */

@@ -8,6 +8,7 @@ import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.ev
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import type { Modality } from '../modules/catalog/model.events.js';
 import { resolveModelId } from '../modules/catalog/modelId.js';
+import { namesEndpoint } from '../modules/catalog/endpointTag.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import { isZeroPriced } from './pricing.js';
@@ -59,16 +60,21 @@ const FREE_ROUTER_MODELS = 3;
 
 /**
  * `openrouter/free`: the models of the catalog that write text and have an endpoint costing nothing that can be
- * called (its credential resolves), with only those endpoints (a `:free` variant's, else a zero-priced base model's:
- * the paid endpoints of the same model are never reached this way); the best uptime over the last 30 minutes first
- * (an endpoint without stats counts as up), then by id, at most three.
+ * called (its credential resolves) and the route's filter admits (`admits`), with only those endpoints (a `:free`
+ * variant's, else a zero-priced base model's: the paid endpoints of the same model are never reached this way); the
+ * best uptime over the last 30 minutes first (an endpoint without stats counts as up), then by id, at most three.
  */
-const freeModels = (catalog: Catalog, stats: EndpointStatsView, seen: ReadonlySet<string>): { base: string; free: boolean; endpoints: EndpointEntry[] }[] => {
+const freeModels = (
+  catalog: Catalog,
+  stats: EndpointStatsView,
+  seen: ReadonlySet<string>,
+  admits: (e: EndpointEntry) => boolean,
+): { base: string; free: boolean; endpoints: EndpointEntry[] }[] => {
   const picks: { base: string; free: boolean; endpoints: EndpointEntry[]; uptime: number }[] = [];
   for (const model of catalog.models()) {
     const base = model.spec.modelId;
     if (seen.has(base) || model.retired || !model.spec.outputModalities.includes('text')) continue;
-    const zero = catalog.endpoints(base).filter((e) => isZeroPriced(e.prices) && e.provider.auth().problem === null);
+    const zero = catalog.endpoints(base).filter((e) => isZeroPriced(e.prices) && e.provider.auth().problem === null && admits(e));
     if (zero.length === 0) continue;
     const variant = zero.filter((e) => e.free);
     const endpoints = variant.length > 0 ? variant : zero;
@@ -97,7 +103,8 @@ const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: End
 /** A provider whose policy is unstated counts as one that collects data. */
 const meetsDataPolicy = (policy: DataPolicy | null, prefs: ProviderPreferences | null | undefined) =>
   (!prefs?.zdr || policy === 'zero_retention') && (!prefs?.denyDataCollection || policy === 'no_collection' || policy === 'zero_retention');
-const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => n.toLowerCase() === e.provider.slug || n.toLowerCase() === e.provider.name.toLowerCase());
+/** Whether one of the entries (a provider, or `provider/variant`: endpointTag.ts) names the endpoint. */
+const matchesProvider = (e: EndpointEntry, names: readonly string[]) => names.some((n) => namesEndpoint(n, e));
 /** The request's own provider restrictions (the account's lists apply beside them). */
 const requestAdmits = (e: EndpointEntry, prefs: ProviderPreferences | null) =>
   (!prefs?.only || matchesProvider(e, prefs.only)) &&
@@ -110,6 +117,8 @@ const requestAdmits = (e: EndpointEntry, prefs: ProviderPreferences | null) =>
       (prefs.maxPrice.request === undefined || e.prices.request <= prefs.maxPrice.request)));
 /** The account's lists: its ignore list is merged with the request's, and the request's `only` narrows within its allow list. */
 const accountAdmits = (e: EndpointEntry, account: AccountProviderPreferences) => (account.allow.length === 0 || matchesProvider(e, account.allow)) && !matchesProvider(e, account.ignore);
+/** What a router's picks were narrowed by, when nothing was left. */
+const RESTRICTIONS = "your provider preferences (the request's provider object and your account's provider settings)";
 const accountLists = (account: AccountProviderPreferences) =>
   [account.ignore.length > 0 && `ignore: ${account.ignore.join(', ')}`, account.allow.length > 0 && `allow: ${account.allow.join(', ')}`].filter(Boolean).join('; ');
 
@@ -157,6 +166,16 @@ export const planRoute = (input: {
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
+  // The endpoint filter of every route, in the stages of step 2, and the one the routers pick their models within: a
+  // router never picks a model none of whose endpoints the account's lists and the request's preferences admit.
+  const admitsVariant = (free: boolean) => (e: EndpointEntry) => (free ? e.free : !e.free);
+  // Checked once per route, not per endpoint: most accounts have no lists.
+  const admitsProvider = account === null ? (e: EndpointEntry) => requestAdmits(e, prefs) : (e: EndpointEntry) => accountAdmits(e, account) && requestAdmits(e, prefs);
+  const admitsPolicy = (e: EndpointEntry) => meetsDataPolicy(e.provider.dataPolicy, prefs);
+  const admitsParameters = (e: EndpointEntry) => !prefs?.requireParameters || parsed.usedParameters.every((p) => e.supportedParameters.has(p));
+  const admits = (e: EndpointEntry) => admitsProvider(e) && admitsPolicy(e) && admitsParameters(e);
+  const restricted = account !== null || prefs !== null;
+
   // 1. Requested ids → groups of candidate endpoints (auto expanded, variants split, aliases resolved, unknown ids refused).
   // Each id is read once (resolveModelId); every id is checked before any other refusal: a retired model (as a saved id
   // is: the catalog's modelProblem) and one without the output the call needs are refused.
@@ -173,9 +192,14 @@ export const planRoute = (input: {
     const requested = parsed.models[i]!;
     if (problem !== null) throw invalidRequest(problem, { param: 'model', model: requested });
     if (AUTO_MODEL_IDS.includes(base)) {
-      const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen });
+      const variant = admitsVariant(free);
+      const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen, admits: (e) => variant(e) && admits(e) });
       if (pick.models.length === 0) {
-        const narrowed = parsed.autoRouter && (parsed.autoRouter.allowed || parsed.autoRouter.excluded) ? " within the auto-router plugin's allowed_models and excluded_models" : '';
+        const within = [
+          parsed.autoRouter && (parsed.autoRouter.allowed || parsed.autoRouter.excluded) && "the auto-router plugin's allowed_models and excluded_models",
+          restricted && RESTRICTIONS,
+        ].filter(Boolean);
+        const narrowed = within.length > 0 ? ` within ${within.join(' and ')}` : '';
         throw new GatewayError(404, 'not_found', `The auto router found no model it can serve for this request${narrowed} (task: ${pick.taskType})`, { task_type: pick.taskType });
       }
       router = `${base}${pick.rule ? ` (${pick.rule})` : ''}`;
@@ -188,8 +212,10 @@ export const planRoute = (input: {
       continue;
     }
     if (base === FREE_ROUTER_ID) {
-      const picks = freeModels(catalog, stats, seen);
-      if (picks.length === 0) throw new GatewayError(404, 'not_found', `${FREE_ROUTER_ID} found no model with an endpoint that costs nothing and can serve now`);
+      const picks = freeModels(catalog, stats, seen, admits);
+      if (picks.length === 0) {
+        throw new GatewayError(404, 'not_found', `${FREE_ROUTER_ID} found no model with an endpoint that costs nothing and can serve now${restricted ? ` within ${RESTRICTIONS}` : ''}`);
+      }
       router ??= FREE_ROUTER_ID;
       for (const pick of picks) {
         seen.add(pick.base);
@@ -234,11 +260,10 @@ export const planRoute = (input: {
         (e) => lacking(e).length === 0,
         () => `${group.base} does not take ${[...new Set(group.endpoints.flatMap(lacking))].map((m) => (m === 'file' ? 'file (PDF) parts' : 'input_audio parts')).join(' or ')} as input`,
       ],
-      ['variant', (e) => (group.free ? e.free : !e.free), () => (group.free ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
+      ['variant', admitsVariant(group.free), () => (group.free ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
       [
         'provider',
-        // Checked once per group, not per endpoint: most accounts have no lists.
-        account === null ? (e) => requestAdmits(e, prefs) : (e) => accountAdmits(e, account) && requestAdmits(e, prefs),
+        admitsProvider,
         (reaching) => {
           // Where to look: the account's settings when they excluded what the request's own restrictions left.
           if (account !== null) {
@@ -253,7 +278,7 @@ export const planRoute = (input: {
       ],
       [
         'data_policy',
-        (e) => meetsDataPolicy(e.provider.dataPolicy, prefs),
+        admitsPolicy,
         () => {
           const asked = prefs?.zdr ? 'zdr: zero data retention' : 'data_collection "deny": providers that neither store nor train on your data';
           const providers = [...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.dataPolicy ?? 'unstated'})`))].join(', ');
@@ -262,7 +287,7 @@ export const planRoute = (input: {
       ],
       [
         'parameters',
-        (e) => !prefs?.requireParameters || parsed.usedParameters.every((p) => e.supportedParameters.has(p)),
+        admitsParameters,
         () => `No endpoints of ${group.base} support every parameter of this request (${parsed.usedParameters.join(', ')}) and require_parameters is set`,
       ],
       ['max_tokens', (e) => maxTokens === undefined || maxTokens <= e.maxOutput, () => `max_tokens ${maxTokens} is more than any endpoint of ${group.base} can return`],

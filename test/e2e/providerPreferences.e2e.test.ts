@@ -15,6 +15,8 @@ import { startGatewayHarness, type Account, type GatewayHarness } from '../suppo
 
 const MODEL = 'pp/chat';
 const EMBEDDINGS = 'openai/text-embedding-3-small';
+/** Served by two providers, each stating its quantization: an endpoint variant each. */
+const QUANT = 'pp/quant';
 const hi = [{ role: 'user' as const, content: 'hi' }];
 
 let h: GatewayHarness;
@@ -22,6 +24,8 @@ let cheap: FakeProvider;
 let dear: FakeProvider;
 let embCheap: FakeProvider;
 let embDear: FakeProvider;
+let q8: FakeProvider;
+let q16: FakeProvider;
 let user: Account;
 let other: Account;
 let client: OpenAI;
@@ -58,6 +62,8 @@ beforeAll(async () => {
   cheap = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-cheap', model: MODEL, prices: { prompt: 100, completion: 100 } });
   dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-dear', model: MODEL, prices: { prompt: 300, completion: 300 } });
   embCheap = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-emb-cheap', model: EMBEDDINGS, prices: { prompt: 10, completion: 0 }, maxOutput: 1 });
+  q8 = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-q8', model: QUANT, prices: { prompt: 300, completion: 300 }, quantization: 'fp8' });
+  q16 = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-q16', model: QUANT, prices: { prompt: 100, completion: 100 }, quantization: 'BF16' });
   embDear = await h.fakeEndpoint({ protocol: 'openai', slug: 'pp-emb-dear', model: EMBEDDINGS, prices: { prompt: 30, completion: 0 }, maxOutput: 1 });
   user = await h.openAccount({ name: 'picky', credits: 5_000_000_000 });
   other = await h.openAccount({ name: 'meddler', credits: 1_000_000_000 });
@@ -139,8 +145,11 @@ describe("the account's provider lists", () => {
     const unknown = (await setPreferences(user.key, { ignore: ['pp-cheap', 'pp-chaep'] })).data.setProviderPreferences;
     expect(unknown.code).toBe('VALIDATION');
     expect(unknown.message).toMatch(/no provider "pp-chaep"/);
+    // An endpoint variant the provider does not have, or a malformed one, blocks nothing: refused.
     const variant = (await setPreferences(user.key, { allow: ['pp-dear/turbo'] })).data.setProviderPreferences;
-    expect(variant).toMatchObject({ code: 'VALIDATION', message: /no provider variants/ });
+    expect(variant).toMatchObject({ code: 'VALIDATION', message: 'allow: pp-dear has no endpoint variant "turbo" (its endpoints\' tags: pp-dear)' });
+    const malformed = (await setPreferences(user.key, { allow: ['pp-dear/'] })).data.setProviderPreferences;
+    expect(malformed).toMatchObject({ code: 'VALIDATION', message: /^allow: "pp-dear\/" is neither a provider nor provider\/variant/ });
     const tooMany = await setPreferences(user.key, { ignore: Array.from({ length: 51 }, () => 'pp-cheap') });
     expect(tooMany.errors?.[0]).toMatchObject({ message: 'ignore: must hold at most 50 providers', extensions: { code: 'VALIDATION' } });
     expect(await preferencesOf(user.key)).toEqual({ ignore: [], allow: ['pp-dear', 'pp-cheap'] });
@@ -163,5 +172,65 @@ describe("the account's provider lists", () => {
     // The other account routes as before.
     const res = await h.chat(other.key, { model: MODEL, messages: hi });
     expect(((await res.json()) as { provider: string }).provider).toBe('pp-cheap');
+  });
+});
+
+describe('endpoint variants (provider/quantization, as OpenRouter\'s deepinfra/fp8)', () => {
+  const served = async (provider: Record<string, unknown> | null, key = user.key) => {
+    const res = await h.chat(key, { model: QUANT, messages: hi, ...(provider && { provider }) });
+    const body = (await res.json()) as { provider?: string; error?: { message: string; metadata: { param?: string } } };
+    return { status: res.status, provider: body.provider, error: body.error };
+  };
+
+  it("are each endpoint's tag in the endpoints listing", async () => {
+    const listing = (await (await fetch(`${h.url}/api/v1/models/${QUANT}/endpoints`)).json()) as { data: { endpoints: { tag: string; quantization: string }[] } };
+    expect(listing.data.endpoints.map((e) => e.tag).sort()).toEqual(['pp-q16/bf16', 'pp-q8/fp8']);
+    // Without a quantization, the provider's slug alone.
+    const plain = (await (await fetch(`${h.url}/api/v1/models/${MODEL}/endpoints`)).json()) as { data: { endpoints: { tag: string }[] } };
+    expect(plain.data.endpoints.map((e) => e.tag).sort()).toEqual(['pp-cheap', 'pp-dear']);
+  });
+
+  it("target endpoints in the request's only, ignore and order; a malformed entry is a 400", async () => {
+    const calls = await callsDuring(
+      async () => {
+        expect(await served(null)).toMatchObject({ status: 200, provider: 'pp-q16' });
+        expect(await served({ only: ['pp-q8/fp8'] })).toMatchObject({ status: 200, provider: 'pp-q8' });
+        expect(await served({ ignore: ['PP-Q16/BF16'] })).toMatchObject({ status: 200, provider: 'pp-q8' });
+        expect(await served({ order: ['pp-q8/fp8'] })).toMatchObject({ status: 200, provider: 'pp-q8' });
+        // The provider by name with a variant; a variant the provider's endpoint does not have names nothing.
+        expect(await served({ only: ['pp-q8/fp8', 'pp-q16/fp8'] })).toMatchObject({ status: 200, provider: 'pp-q8' });
+      },
+      q8,
+      q16,
+    );
+    expect(calls).toEqual([4, 1]);
+    expect(await served({ only: ['pp-q16/fp8'] })).toMatchObject({ status: 404 });
+    for (const [field, entry] of [['only', 'pp-q8/'], ['ignore', '/fp8'], ['order', 'pp-q8/fp8/x']] as const) {
+      const refused = await served({ [field]: [entry] });
+      expect(refused.status).toBe(400);
+      expect(refused.error!.metadata.param).toBe(`provider.${field}`);
+      expect(refused.error!.message).toBe(
+        `provider.${field}: ${JSON.stringify(entry)} is neither a provider nor provider/variant (a variant is an endpoint's quantization, 1 to 40 letters, digits, ".", "_" or "-", as the endpoint's tag in GET /api/v1/models/{author}/{slug}/endpoints shows: deepinfra/fp8)`,
+      );
+    }
+    await expect(client.chat.completions.create({ model: QUANT, messages: hi, provider: { only: ['pp-q8/'] } } as never)).rejects.toMatchObject({ status: 400 });
+  });
+
+  it("target endpoints in the account's lists, stored as their tags", async () => {
+    const set = await setPreferences(other.key, { ignore: ['PP-Q16/bf16'] });
+    expect(set.data.setProviderPreferences.providerPreferences).toEqual({ ignore: ['pp-q16/bf16'], allow: [] });
+    const calls = await callsDuring(async () => {
+      expect(await served(null, other.key)).toMatchObject({ status: 200, provider: 'pp-q8' });
+      // Its other endpoints are not ignored: pp/chat's pp-cheap still serves.
+      const res = await h.chat(other.key, { model: MODEL, messages: hi });
+      expect(((await res.json()) as { provider: string }).provider).toBe('pp-cheap');
+    }, q16);
+    expect(calls).toEqual([0]);
+    expect((await setPreferences(other.key, { ignore: [], allow: ['pp-q8/fp8'] })).data.setProviderPreferences.providerPreferences).toEqual({ ignore: [], allow: ['pp-q8/fp8'] });
+    expect(await served(null, other.key)).toMatchObject({ status: 200, provider: 'pp-q8' });
+    expect((await served({ only: ['pp-q16'] }, other.key)).error!.message).toMatch(/^Your account's provider settings \(allow: pp-q8\/fp8;/);
+    const wrong = (await setPreferences(other.key, { ignore: ['pp-q16/fp8'] })).data.setProviderPreferences;
+    expect(wrong).toMatchObject({ code: 'VALIDATION', message: 'ignore: pp-q16 has no endpoint variant "fp8" (its endpoints\' tags: pp-q16/bf16)' });
+    await setPreferences(other.key, { ignore: null, allow: null });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { fromProviderError, GatewayError } from '../../src/gateway/gatewayErrors.js';
-import { affordableOutputTokens, costOf, worstCaseCost } from '../../src/gateway/pricing.js';
+import { affordableOutputTokens, billUsage, costOf, worstCaseCost } from '../../src/gateway/pricing.js';
 import { buildUpstreamRequest, countsAgainstUptime } from '../../src/gateway/router.js';
 import { ProviderError } from '../../src/gateway/types.js';
 import { prices } from '../support/catalogFixture.js';
@@ -15,6 +15,17 @@ describe('costs', () => {
       p,
     );
     expect(cost).toEqual({ prompt: 70 * 1000, cacheRead: 20 * 100, cacheWrite: 10 * 1250, completion: 20 * 4000, reasoning: 10 * 5000, request: 7, total: 70_000 + 2_000 + 12_500 + 80_000 + 50_000 + 7 });
+  });
+
+  it("the cache discount: reads' saving against the prompt price, less writes' extra cost; 0 without a price of their own", () => {
+    const caps = { promptTokens: 1_000, completionTokens: 1_000, cost: Number.MAX_SAFE_INTEGER };
+    const usage = (cached: number, written: number) => ({ prompt_tokens: 100, completion_tokens: 30, total_tokens: 130, prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: written } });
+    expect(billUsage(usage(20, 0), p, caps).cacheDiscount).toBe(20 * (1000 - 100));
+    // Writes above the prompt price make it negative, as OpenRouter's is.
+    expect(billUsage(usage(20, 10), p, caps).cacheDiscount).toBe(20 * 900 - 10 * 250);
+    expect(billUsage(usage(0, 10), p, caps).cacheDiscount).toBe(-2_500);
+    expect(billUsage(usage(20, 10), prices({ prompt: 1000 }), caps).cacheDiscount).toBe(0);
+    expect(billUsage({ prompt_tokens: 100, completion_tokens: 30, total_tokens: 130 }, p, caps).cacheDiscount).toBe(0);
   });
 
   it('the worst case takes the dearest input and output prices', () => {

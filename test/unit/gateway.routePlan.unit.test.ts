@@ -227,9 +227,12 @@ describe('planRoute', () => {
 
 describe('the auto model', () => {
   const auto = catalogOf({
-    providers: [{ slug: 'p' }],
+    providers: [{ slug: 'p' }, { slug: 'q', dataPolicy: 'zero_retention' }],
     endpoints: [
       { model: 'x/coder', provider: 'p', prices: { prompt: 900, completion: 900 } },
+      // The dearest: never among the default rule's two picks, unless p is out of the way.
+      { model: 'x/far', provider: 'q', prices: { prompt: 1_000, completion: 1_000 } },
+      { model: 'x/gift', provider: 'q', prices: { prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, variants: ['free'] },
       { model: 'x/cheap', provider: 'p', prices: { prompt: 10, completion: 10 }, supportedParameters: ['max_tokens'] },
       { model: 'x/mid', provider: 'p', prices: { prompt: 100, completion: 100 } },
       // The cheapest of all, but it writes no text: never the auto router's pick for a chat.
@@ -241,15 +244,17 @@ describe('the auto model', () => {
       { name: 'default', sort: 'price', limit: 2 },
     ],
   });
-  const pick = (content: string, extra: Record<string, unknown> = {}) =>
+  const pick = (content: string, extra: Record<string, unknown> = {}, account: AccountProviderPreferences | null = null) =>
     planRoute({
       catalog: auto,
       output: 'text',
       breakers: createBreakers({ failureThreshold: 3, cooldownMs: 1 }),
       stats: NO_STATS,
       parsed: parseChatBody({ model: 'switchyard/auto', messages: [{ role: 'user', content }], ...extra }),
+      account,
       nowMs: 0,
     });
+  const modelsOf = (route: ReturnType<typeof pick>) => [...new Set(route.targets.map((t) => t.model))];
 
   it('classifies the task and follows the first matching rule', () => {
     const code = pick('Fix this python function: def f(): return 1');
@@ -283,6 +288,34 @@ describe('the auto model', () => {
     expect(refusal).toBeInstanceOf(GatewayError);
     expect((refusal as GatewayError).status).toBe(404);
     expect((refusal as GatewayError).message).toBe("The auto router found no model it can serve for this request within the auto-router plugin's allowed_models and excluded_models (task: chat)");
+  });
+
+  it("picks only models an endpoint of which the account's lists and the request's provider preferences admit", () => {
+    expect(modelsOf(pick('How are you?'))).toEqual(['x/cheap', 'x/mid']);
+    // Every cheaper model is p's alone: ignored by the account, or left out by the request, x/far is the pick.
+    expect(modelsOf(pick('How are you?', {}, { ignore: ['p'], allow: [] }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', {}, { ignore: [], allow: ['q'] }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', { provider: { ignore: ['p'] } }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', { provider: { only: ['q'] } }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', { provider: { order: ['q'], allow_fallbacks: false } }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', { provider: { zdr: true } }))).toEqual(['x/far']);
+    expect(modelsOf(pick('How are you?', { provider: { max_price: { prompt: 0.05 } } }))).toEqual(['x/cheap']);
+    // A code rule's named models too: x/coder and x/mid are p's, so the next rule (the default) picks.
+    expect(pick('Fix this python function: def f(): return 1', {}, { ignore: ['p'], allow: [] }).router).toBe('switchyard/auto (default)');
+    // The router id's variant: :free picks among models with a free endpoint.
+    expect(modelsOf(planRoute({ catalog: auto, output: 'text', breakers: createBreakers({ failureThreshold: 3, cooldownMs: 1 }), stats: NO_STATS, parsed: parseChatBody({ model: 'switchyard/auto:free', messages: [{ role: 'user', content: 'hi' }] }), nowMs: 0 }))).toEqual([
+      'x/gift:free',
+    ]);
+    let refusal: unknown;
+    try {
+      pick('How are you?', { provider: { ignore: ['q'] } }, { ignore: ['p'], allow: [] });
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toMatchObject({
+      status: 404,
+      message: "The auto router found no model it can serve for this request within your provider preferences (the request's provider object and your account's provider settings) (task: chat)",
+    });
   });
 
   it('matches model patterns: * for any run of characters, case ignored, in at most pattern × id length steps', () => {

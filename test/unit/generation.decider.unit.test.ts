@@ -147,6 +147,7 @@ describe("a generation's record, from what the gateway saw", () => {
     workflow: null,
     app: null,
     promptTokensEstimate: 7,
+    promptMedia: { images: 2, files: 1, audio: 1 },
     reserved: 5_000,
     startedAt: t0,
     attempts: [
@@ -159,6 +160,7 @@ describe("a generation's record, from what the gateway saw", () => {
       usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
       usageSource: 'provider',
       cost: 1_200,
+      cacheDiscount: -40,
       firstTokenAt: t0 + 80,
       endedAt: t0 + 90,
       upstreamId: 'up-1',
@@ -176,7 +178,8 @@ describe("a generation's record, from what the gateway saw", () => {
     const events = decideAll(generationCommands(facts));
     expect(events.map((e) => e.type)).toEqual(['GenerationRequested', 'AttemptStarted', 'AttemptFailed', 'AttemptStarted', 'GenerationCompleted', 'UsageOverReported']);
     const end = events[4]!;
-    expect(end.type === 'GenerationCompleted' && end.data).toMatchObject({ ...identity, model: 'd/dear', latencyMs: 80, generationTimeMs: 90, at: new Date(t0 + 95).toISOString() });
+    expect(end.type === 'GenerationCompleted' && end.data).toMatchObject({ ...identity, model: 'd/dear', cacheDiscount: -40, latencyMs: 80, generationTimeMs: 90, at: new Date(t0 + 95).toISOString() });
+    expect(events[0]!.type === 'GenerationRequested' && events[0]!.data.promptMedia).toEqual({ images: 2, files: 1, audio: 1 });
     expect(events[2]!.type === 'AttemptFailed' && events[2]!.data.latencyMs).toBe(40);
   });
 

@@ -8,6 +8,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import type { ApiKeysApi, CreatedApiKey } from '../apiKeys/apiKey.api.js';
 import type { CatalogApi } from '../catalog/catalog.api.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { endpointTag, parseProviderName } from '../catalog/endpointTag.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
@@ -39,25 +40,36 @@ export const accountView = (state: AccountState): AccountDoc => {
 };
 
 /**
- * A provider list as the account stores it: each entry named as a request's `provider.only` names one (its slug or
- * its name, any case), stored as the slug, once. A provider the catalog does not know is refused, not kept: a
- * mistyped slug in an ignore list would otherwise leave the provider it meant in use without a word.
+ * A provider list as the account stores it: each entry named as a request's `provider.only` names one, a provider (its
+ * slug or its name, any case) or one of its endpoint variants (`provider/fp8`: endpointTag.ts), stored as the slug
+ * (`slug/variant`), once. What the catalog does not hold is refused, not kept: a mistyped slug or variant in an
+ * ignore list would otherwise leave what it meant in use without a word.
  */
-const providerList = (catalog: Pick<Catalog, 'provider' | 'providers'>, field: 'ignore' | 'allow', names: readonly string[]): string[] => {
-  const slugs = new Set<string>();
-  const unknown: string[] = [];
+const providerList = (catalog: Pick<Catalog, 'provider' | 'providers' | 'models' | 'endpoints'>, field: 'ignore' | 'allow', names: readonly string[]): string[] => {
+  const entries = new Set<string>();
+  const problems: string[] = [];
   for (const name of names) {
-    const wanted = name.trim().toLowerCase();
-    const slug = catalog.provider(wanted)?.slug ?? catalog.providers().find((p) => p.name.toLowerCase() === wanted)?.slug;
-    if (slug === undefined) unknown.push(name);
-    else slugs.add(slug);
+    const parsed = parseProviderName(name.trim());
+    if ('problem' in parsed) {
+      problems.push(parsed.problem);
+      continue;
+    }
+    const slug = catalog.provider(parsed.provider)?.slug ?? catalog.providers().find((p) => p.name.toLowerCase() === parsed.provider)?.slug;
+    if (slug === undefined) {
+      problems.push(`no provider ${JSON.stringify(name)} (a provider slug or name, as GET /api/v1/providers lists them)`);
+      continue;
+    }
+    if (parsed.variant === null) {
+      entries.add(slug);
+      continue;
+    }
+    const tag = `${slug}/${parsed.variant}`;
+    const tags = new Set(catalog.models().flatMap((m) => catalog.endpoints(m.spec.modelId).filter((e) => e.provider.slug === slug).map((e) => endpointTag(slug, e.quantization))));
+    if (tags.has(tag)) entries.add(tag);
+    else problems.push(`${slug} has no endpoint variant ${JSON.stringify(parsed.variant)} (its endpoints' tags: ${tags.size > 0 ? [...tags].sort().join(', ') : 'none'})`);
   }
-  if (unknown.length > 0) {
-    // OpenRouter's endpoint variants (`deepinfra/turbo`) name nothing here: no endpoint of Switchyard's has one.
-    const variant = unknown.some((name) => name.includes('/')) ? '; Switchyard has no provider endpoint variants (provider/variant): name the provider' : '';
-    throw new ValidationError(`${field}: no provider ${unknown.map((n) => JSON.stringify(n)).join(', ')} (a provider slug or name, as GET /api/v1/providers lists them)${variant}`, { field });
-  }
-  return [...slugs];
+  if (problems.length > 0) throw new ValidationError(`${field}: ${problems.join('; ')}`, { field });
+  return [...entries];
 };
 
 type PageArgs = Parameters<ReturnType<typeof accountQueries>['page']>[0];
@@ -73,8 +85,8 @@ export const createAccountsApi = (deps: {
   plans: Plans;
   /** The catalog's check of a saved model id (a default model must be one a chat can be answered by). */
   catalog: Pick<CatalogApi, 'modelProblem'>;
-  /** The routing catalog, which the providers of the provider lists must be known to. */
-  routing: Pick<Catalog, 'provider' | 'providers'>;
+  /** The routing catalog, which the providers of the provider lists (and their endpoint variants) must be known to. */
+  routing: Pick<Catalog, 'provider' | 'providers' | 'models' | 'endpoints'>;
   selfSignup: boolean;
   now: () => Date;
 }) => {

@@ -18,7 +18,7 @@ export const RoleEnum = builder.enumType('Role', {
 const NO_PROVIDER_PREFERENCES: AccountProviderPreferences = { ignore: [], allow: [] };
 
 const ProviderPreferencesRef = builder.objectRef<AccountProviderPreferences>('AccountProviderPreferences').implement({
-  description: "The account's provider lists (setProviderPreferences), applied to every request it routes, as provider slugs.",
+  description: "The account's provider lists (setProviderPreferences), applied to every request it routes, as provider slugs and endpoint variants (slug/quantization).",
   fields: (t) => ({
     ignore: t.exposeStringList('ignore', { description: "Never routed to: merged with a request's provider.ignore." }),
     allow: t.exposeStringList('allow', { description: "When not empty, the only providers routed to: a request's provider.only narrows within it." }),
@@ -160,7 +160,7 @@ builder.mutationFields((t) => ({
   setProviderPreferences: t.withAuth(ownsAccountArg).field({
     type: AccountRef,
     description:
-      "Set the account's provider lists (the caller's own; an admin may name another), as OpenRouter's account-wide provider settings: every request of the account (chat, completions, Responses, Messages, embeddings, workflow model steps) never goes to a provider in ignore (merged with the request's provider.ignore), and, when allow is not empty, only to providers in allow (a request's provider.only narrows within it; nothing left is a 404 that names these settings). Each list holds at most 50 providers the catalog knows, by slug or name (stored as slugs); a list left out stays as it is, null or [] clears it.",
+      "Set the account's provider lists (the caller's own; an admin may name another), as OpenRouter's account-wide provider settings: every request of the account (chat, completions, Responses, Messages, embeddings, workflow model steps) never goes to a provider in ignore (merged with the request's provider.ignore), and, when allow is not empty, only to providers in allow (a request's provider.only narrows within it; nothing left is a 404 that names these settings). Each list holds at most 50 providers the catalog knows, by slug or name (stored as slugs), or endpoint variants of them as the endpoints' tag shows them (provider/quantization, e.g. deepinfra/fp8: only that provider's endpoints of that quantization); a list left out stays as it is, null or [] clears it.",
     errors: { directResult: true },
     args: {
       accountId: t.arg.id({ required: false }),

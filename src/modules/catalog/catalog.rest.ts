@@ -12,6 +12,7 @@ import type { Principal } from '../auth/principal.js';
 import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { usdDecimal } from '../ledger/money.js';
 import type { CatalogApi, EndpointDetail } from './catalog.api.js';
+import { endpointTag } from './endpointTag.js';
 import { contextLengthOf, type ModelListing, type ModelQuery, type ModelSort } from './modelListing.js';
 
 const isoToUnix = (iso: string) => Math.floor(Date.parse(iso) / 1000);
@@ -179,7 +180,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     context_length: e.contextLength,
     pricing: pricingJson(e.prices),
     provider_name: provider?.name ?? e.provider,
-    tag: e.provider,
+    tag: endpointTag(e.provider, e.quantization),
     quantization: e.quantization ?? 'unknown',
     max_completion_tokens: e.maxOutput,
     max_prompt_tokens: e.contextLength,

@@ -23,7 +23,7 @@ import { isAdmin, type Principal } from '../auth/principal.js';
 import { extend } from '../../objects.js';
 import { applyPreset } from '../presets/presetResolution.js';
 import { decideAll, type GenerationCommand } from './generation.decider.js';
-import { generationStream, newGenerationId, type ApiType, type AppAttribution, type GenerationEvent, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
+import { generationStream, newGenerationId, type ApiType, type AppAttribution, type GenerationEvent, type PromptMedia, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
 import { isoTime } from '../../isoTime.js';
 
@@ -66,6 +66,8 @@ export interface GenerationFacts {
   /** The app that named itself in the request's headers, or null. */
   readonly app: AppAttribution | null;
   readonly promptTokensEstimate: number;
+  /** The media parts of the prompt's messages, as parsed. */
+  readonly promptMedia: PromptMedia;
   /** Nano-dollars reserved before the first attempt. */
   readonly reserved: number;
   readonly startedAt: number;
@@ -79,6 +81,8 @@ export interface GenerationFacts {
     readonly usageSource: UsageSource;
     /** Nano-dollars owed. */
     readonly cost: number;
+    /** Nano-dollars the cache saved against the prompt price (Billing.cacheDiscount; 0 when nothing was billed). */
+    readonly cacheDiscount: number;
     readonly firstTokenAt: number | null;
     readonly endedAt: number;
     readonly upstreamId: string | null;
@@ -134,6 +138,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
         ...(facts.workflow !== null && { workflow: facts.workflow }),
         ...(facts.app !== null && { app: facts.app }),
         promptTokensEstimate: facts.promptTokensEstimate,
+        promptMedia: facts.promptMedia,
         reserved: facts.reserved,
         at: isoTime(facts.startedAt),
       },
@@ -171,6 +176,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     usage: toTokenUsage(end.usage),
     usageSource: end.usageSource,
     cost: end.cost,
+    cacheDiscount: end.cacheDiscount,
     latencyMs: end.firstTokenAt === null ? null : end.firstTokenAt - facts.startedAt,
     generationTimeMs: end.endedAt - facts.startedAt,
     streamed: facts.stream,

@@ -25,6 +25,12 @@ export interface AppAttribution {
 }
 export type UsageSource = 'provider' | 'estimated';
 
+export interface PromptMedia {
+  readonly images: number;
+  readonly files: number;
+  readonly audio: number;
+}
+
 export interface TokenUsage {
   readonly prompt: number;
   readonly completion: number;
@@ -52,6 +58,11 @@ export type GenerationRequested = {
     /** The app that made the call; absent when it named none (and in events written before app attribution). */
     readonly app?: AppAttribution;
     readonly promptTokensEstimate: number;
+    /**
+     * The media parts of the prompt's messages as parsed: images (`image_url`), files (`file`), audio (`input_audio`).
+     * Absent in events written before they were counted.
+     */
+    readonly promptMedia?: PromptMedia;
     /** Nano-dollars reserved before the first attempt. */
     readonly reserved: number;
     readonly at: string;
@@ -102,6 +113,12 @@ interface Outcome {
   readonly usageSource: UsageSource;
   /** Nano-dollars charged (settled). */
   readonly cost: number;
+  /**
+   * Nano-dollars the cached prompt tokens saved against the prompt price, less what cache writes cost above it
+   * (OpenRouter's cache_discount; 0 when nothing was cached at a price of its own). Absent in events written before it
+   * was recorded.
+   */
+  readonly cacheDiscount?: number;
   readonly streamed: boolean;
   /** Milliseconds from the request to the first token (null when none came). */
   readonly latencyMs: number | null;

@@ -14,7 +14,8 @@ const generationJson = (doc: GenerationDoc) => ({
   id: doc._id,
   upstream_id: doc.upstreamId,
   total_cost: toUsdNumber(doc.cost),
-  cache_discount: null,
+  // Absent from records whose events predate it: unknown, not zero.
+  cache_discount: doc.cacheDiscount === undefined ? null : toUsdNumber(doc.cacheDiscount),
   upstream_inference_cost: null,
   created_at: doc.createdAt,
   model: doc.model ?? doc.requestedModels[0] ?? null,
@@ -35,9 +36,10 @@ const generationJson = (doc: GenerationDoc) => ({
   native_tokens_completion_images: null,
   native_tokens_reasoning: doc.usage?.reasoning ?? 0,
   native_tokens_cached: doc.usage?.cached ?? 0,
-  num_media_prompt: null,
-  num_input_audio_prompt: null,
-  num_media_completion: null,
+  num_media_prompt: doc.promptMedia === undefined ? null : doc.promptMedia.images + doc.promptMedia.files + doc.promptMedia.audio,
+  num_input_audio_prompt: doc.promptMedia?.audio ?? null,
+  // Switchyard's answers are text: no media.
+  num_media_completion: 0,
   num_search_results: null,
   // OpenRouter's origin is the app's HTTP-Referer.
   origin: doc.app?.url ?? '',
@@ -50,6 +52,7 @@ const generationJson = (doc: GenerationDoc) => ({
   switchyard: {
     status: doc.status,
     cost_nanodollars: doc.cost,
+    cache_discount_nanodollars: doc.cacheDiscount ?? null,
     reserved_nanodollars: doc.reserved,
     usage_source: doc.usageSource,
     provider_slug: doc.providerSlug,
