@@ -23,8 +23,8 @@ export interface GatewayRouteDeps {
   readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
 }
 
-/** OpenRouter's keep-alive: an SSE comment while the first token is slow. */
-export const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
+/** OpenRouter's keep-alive, word for word (OR-aware UIs match it to show "thinking…"): an SSE comment while the first token is slow. */
+export const KEEPALIVE_COMMENT = ': OPENROUTER PROCESSING\n\n';
 
 const headerOf = (req: IncomingMessage, name: string): string | undefined => {
   const header = req.headers[name];
