@@ -40,6 +40,11 @@ const numberIn = (key: string, min: number, max: number) => {
   const error = `${key} must be a number between ${min} and ${max}`;
   return z.number({ error }).min(min, { error }).max(max, { error }).nullish();
 };
+/** (0, max]: OpenRouter's `top_p` and `repetition_penalty`, where 0 is no distribution at all. */
+const positiveUpTo = (key: string, max: number) => {
+  const error = `${key} must be a number greater than 0 and at most ${max}`;
+  return z.number({ error }).gt(0, { error }).max(max, { error }).nullish();
+};
 const integerIn = (key: string, min: number, max: number) => {
   const error = `${key} must be an integer between ${min} and ${max}`;
   return z.int({ error }).min(min, { error }).max(max, { error }).nullish();
@@ -367,11 +372,12 @@ const common = {
   max_tokens: integerIn('max_tokens', 1, MAX_TOKENS),
   max_completion_tokens: integerIn('max_completion_tokens', 1, MAX_TOKENS),
   temperature: numberIn('temperature', 0, 2),
-  top_p: numberIn('top_p', 0, 1),
-  top_k: integerIn('top_k', 0, 1_000_000),
+  // OpenRouter's ranges (its API reference): top_p (0, 1], top_k ≥ 1, repetition_penalty (0, 2].
+  top_p: positiveUpTo('top_p', 1),
+  top_k: integerIn('top_k', 1, 1_000_000),
   min_p: numberIn('min_p', 0, 1),
   top_a: numberIn('top_a', 0, 1),
-  repetition_penalty: numberIn('repetition_penalty', 0, 2),
+  repetition_penalty: positiveUpTo('repetition_penalty', 2),
   frequency_penalty: numberIn('frequency_penalty', -2, 2),
   presence_penalty: numberIn('presence_penalty', -2, 2),
   seed: integerIn('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
