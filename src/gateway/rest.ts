@@ -76,6 +76,7 @@ const textChunk = (chunk: ChatChunk) => ({
   object: 'text_completion',
   created: chunk.created,
   model: chunk.model,
+  provider: chunk.provider,
   choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
 });
 

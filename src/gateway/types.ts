@@ -225,6 +225,8 @@ export interface ChatChunk {
   created: number;
   model: string;
   choices: ChunkChoice[];
+  /** The provider that wrote it (its display name), on every chunk as OpenRouter sends it. */
+  provider?: string;
   usage?: Usage;
   error?: ChunkError;
   /** OpenRouter's debug chunk (`debug.echo_upstream_body`): no choices, the body sent to a provider. */
