@@ -19,13 +19,26 @@ import { SSE_DONE } from './sse.js';
 import type { ChatChunk, ChatResponse } from './types.js';
 
 
-/** OpenRouter's usage object: token counts plus `cost` in USD (a number) and cost details. */
+/**
+ * OpenRouter's usage object: token counts (every detail it lists, 0 where the upstream reported none) plus `cost` in
+ * USD (a number) and cost details.
+ */
 export const usageJson = (outcome: GenerationOutcome) => ({
   prompt_tokens: outcome.usage.prompt_tokens,
   completion_tokens: outcome.usage.completion_tokens,
   total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
-  prompt_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
-  completion_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
+  prompt_tokens_details: {
+    cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
+    cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0,
+    audio_tokens: outcome.usage.prompt_tokens_details?.audio_tokens ?? 0,
+    video_tokens: outcome.usage.prompt_tokens_details?.video_tokens ?? 0,
+  },
+  completion_tokens_details: {
+    reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
+    audio_tokens: outcome.usage.completion_tokens_details?.audio_tokens ?? 0,
+    image_tokens: outcome.usage.completion_tokens_details?.image_tokens ?? 0,
+  },
+  server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
   cost: toUsdNumber(outcome.cost),
   is_byok: false,
   cost_details: {

@@ -152,8 +152,12 @@ export interface Usage {
   /** Includes reasoning tokens. */
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number };
-  completion_tokens_details?: { reasoning_tokens: number };
+  /** Audio and video tokens are parts of prompt_tokens, as the upstream reported them (priced as prompt tokens). */
+  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number; audio_tokens?: number; video_tokens?: number };
+  /** Audio and image tokens are parts of completion_tokens, as the upstream reported them. */
+  completion_tokens_details?: { reasoning_tokens: number; audio_tokens?: number; image_tokens?: number };
+  /** The upstream's own server-side tools (Anthropic's web search). */
+  server_tool_use?: { web_search_requests: number };
 }
 
 export interface ResponseMessage {
