@@ -416,6 +416,16 @@ const common = {
     .max(MAX_SESSION_ID, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
     .nullish(),
   prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
+  // Anthropic's automatic prompt caching: one breakpoint the upstream places itself.
+  cache_control: z
+    .object(
+      {
+        type: z.literal('ephemeral', { error: 'cache_control.type must be "ephemeral"' }),
+        ttl: z.enum(['5m', '1h'], { error: 'cache_control.ttl must be "5m" or "1h"' }).nullish().transform((ttl) => ttl ?? undefined),
+      },
+      { error: 'cache_control must be an object such as {"type": "ephemeral"}' },
+    )
+    .nullish(),
   plugins: Plugins.nullish(),
   // OpenRouter's debug option: a streamed answer starts with the body sent to each provider tried.
   debug: z.object({ echo_upstream_body: boolean('debug.echo_upstream_body') }, { error: 'debug must be an object such as {"echo_upstream_body": true}' }).nullish(),

@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -108,7 +108,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
       // parser checks the result as one request.
       const body = gateway.withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), principal.accountId);
-      const parsed = parseChatBody(body, kind, sessionHeaderOf(req));
+      const parsed = parseChatBody(body, kind, chatHeadersOf(req));
       const prepared = await gateway.prepare({
         generationId,
         principal,

@@ -139,6 +139,10 @@ export interface ChatRequest {
   reasoning?: ReasoningConfig;
   /** OpenAI's prompt-cache routing hint (also Switchyard's sticky-routing key, chatRequest.ts). */
   prompt_cache_key?: string;
+  /** Anthropic's automatic prompt caching (a top-level breakpoint); sent to Anthropic upstreams only. */
+  cache_control?: CacheControl;
+  /** Anthropic beta flags from the request's `x-anthropic-beta` header (not a body field); Anthropic upstreams only. */
+  anthropic_beta?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 /**
  * Payload details OpenRouter clients read, over real HTTP against fake upstreams of each protocol (what they receive
- * is recorded) and the real `openai` SDK: the full usage object.
+ * is recorded) and the real `openai` SDK: the full usage object; Anthropic's automatic prompt caching, beta headers and
+ * fine-grained tool streaming.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
-import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { ADMIN_KEY } from '../support/appHarness.js';
+import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
 let user: Account;
@@ -133,5 +135,85 @@ describe('the usage object', () => {
     const usage = usageOf(await client.chat.completions.create({ model: 'test/orp-openai', messages: hi }));
     expect(usage.prompt_tokens_details).toMatchObject({ audio_tokens: 10, video_tokens: 0 });
     expect(usage.completion_tokens_details).toMatchObject({ image_tokens: 5 });
+  });
+});
+
+type Body = Record<string, unknown>;
+const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Body;
+const lastHeaders = (fake: FakeProvider) => fake.requests.at(-1)!.headers;
+const TOOLS = [{ type: 'function' as const, function: { name: 'lookup', description: 'Look it up', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
+
+describe('Anthropic prompt caching, beta headers and tool streaming', () => {
+  it('a top-level cache_control (automatic caching) reaches an Anthropic upstream, and no other', async () => {
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi, cache_control: { type: 'ephemeral', ttl: '1h' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(anthropic).cache_control).toEqual({ type: 'ephemeral', ttl: '1h' });
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi, cache_control: { type: 'ephemeral' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(anthropic).cache_control).toEqual({ type: 'ephemeral' });
+    await client.chat.completions.create({ model: 'test/orp-openai', messages: hi, cache_control: { type: 'ephemeral' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(openai)).not.toHaveProperty('cache_control');
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi });
+    expect(lastBody(anthropic)).not.toHaveProperty('cache_control');
+  });
+
+  it('a malformed cache_control is a 400 naming it, before any upstream is called', async () => {
+    const calls = anthropic.requests.length;
+    for (const cacheControl of [{ type: 'persistent' }, { type: 'ephemeral', ttl: '1d' }, 'yes']) {
+      const res = await h.chat(user.key, { model: 'test/orp-anthropic', messages: hi, cache_control: cacheControl });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, metadata: { error_type: 'invalid_request', param: expect.stringMatching(/^cache_control/) } } });
+    }
+    expect(anthropic.requests.length).toBe(calls);
+  });
+
+  it('x-anthropic-beta reaches an Anthropic upstream as anthropic-beta, merged with the provider’s own, and never another upstream', async () => {
+    const beta = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, defaultHeaders: { 'x-anthropic-beta': 'interleaved-thinking-2025-05-14, structured-outputs-2025-11-13' } });
+    await beta.chat.completions.create({ model: 'test/orp-anthropic', messages: hi });
+    expect(lastHeaders(anthropic)['anthropic-beta']).toBe('interleaved-thinking-2025-05-14,structured-outputs-2025-11-13');
+    expect(lastHeaders(anthropic)).not.toHaveProperty('x-anthropic-beta');
+
+    // A provider an admin configured with its own anthropic-beta: one header, its flags first, each once.
+    const registered = await h.gql(
+      `mutation ($baseUrl: String!, $apiKey: String!, $headers: JSON) { registerProvider(slug: "orp-beta", name: "orp-beta", protocol: ANTHROPIC, baseUrl: $baseUrl, apiKey: $apiKey, headers: $headers) { ... on Provider { slug } ... on DomainError { message } } }`,
+      { baseUrl: anthropic.baseUrl, apiKey: FAKE_API_KEY, headers: { 'Anthropic-Beta': 'context-1m-2025-08-07, interleaved-thinking-2025-05-14' } },
+      ADMIN_KEY,
+    );
+    expect(registered.body.data.registerProvider).toEqual({ slug: 'orp-beta' });
+    const published = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-beta", model: "test/orp-beta", upstreamModel: "fake-model", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(published.body.data.publishEndpoint).toEqual({ id: 'test/orp-beta@orp-beta' });
+    await beta.chat.completions.create({ model: 'test/orp-beta', messages: hi });
+    const headers = lastHeaders(anthropic);
+    expect(headers['anthropic-beta']).toBe('context-1m-2025-08-07,interleaved-thinking-2025-05-14,structured-outputs-2025-11-13');
+    // Without the request header, the provider's own flags go as configured.
+    await client.chat.completions.create({ model: 'test/orp-beta', messages: hi });
+    expect(lastHeaders(anthropic)['anthropic-beta']).toBe('context-1m-2025-08-07, interleaved-thinking-2025-05-14');
+
+    await beta.chat.completions.create({ model: 'test/orp-openai', messages: hi });
+    expect(lastHeaders(openai)).not.toHaveProperty('anthropic-beta');
+    expect(lastHeaders(openai)).not.toHaveProperty('x-anthropic-beta');
+  });
+
+  it('an x-anthropic-beta that is not a list of beta names is a 400 naming the header, before any upstream is called', async () => {
+    const calls = anthropic.requests.length;
+    for (const value of ['bad flag', 'a,b;c', 'x'.repeat(101), Array.from({ length: 21 }, (_, i) => `beta-${i}`).join(',')]) {
+      const res = await h.chat(user.key, { model: 'test/orp-anthropic', messages: hi }, { 'x-anthropic-beta': value });
+      expect(res.status, value).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, message: expect.stringContaining('x-anthropic-beta must be a comma-separated list'), metadata: { error_type: 'invalid_request', param: 'x-anthropic-beta' } } });
+    }
+    expect(anthropic.requests.length).toBe(calls);
+  });
+
+  it('streaming with tools to Anthropic sets eager_input_streaming on each tool; a whole answer does not', async () => {
+    const stream = await client.chat.completions.create({ model: 'test/orp-anthropic', stream: true, tools: TOOLS, messages: hi });
+    for await (const _ of stream) void _;
+    expect((lastBody(anthropic).tools as Body[]).map((t) => t.eager_input_streaming)).toEqual([true]);
+    await client.chat.completions.create({ model: 'test/orp-anthropic', tools: TOOLS, messages: hi });
+    expect(lastBody(anthropic).tools as Body[]).toEqual([{ name: 'lookup', description: 'Look it up', input_schema: TOOLS[0]!.function.parameters }]);
+    const openaiStream = await client.chat.completions.create({ model: 'test/orp-openai', stream: true, tools: TOOLS, messages: hi });
+    for await (const _ of openaiStream) void _;
+    expect(lastBody(openai).tools).toEqual(TOOLS);
   });
 });
