@@ -1,7 +1,7 @@
 /**
  * Payload details OpenRouter clients read, over real HTTP against fake upstreams of each protocol (what they receive
  * is recorded) and the real `openai` SDK: the full usage object; Anthropic's automatic prompt caching, beta headers and
- * fine-grained tool streaming.
+ * fine-grained tool streaming; image parts routed only to models that take images.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,5 +215,46 @@ describe('Anthropic prompt caching, beta headers and tool streaming', () => {
     const openaiStream = await client.chat.completions.create({ model: 'test/orp-openai', stream: true, tools: TOOLS, messages: hi });
     for await (const _ of openaiStream) void _;
     expect(lastBody(openai).tools).toEqual(TOOLS);
+  });
+});
+
+describe('image parts', () => {
+  const image = { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } };
+  const withImage = [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'What is this?' }, image] }];
+
+  it("to a model that takes no images: OpenRouter's 404, before any upstream is called", async () => {
+    const calls = openai.requests.length;
+    const res = await h.chat(user.key, { model: 'test/orp-openai', messages: withImage });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({
+      error: { code: 404, message: 'No endpoints found that support image input (test/orp-openai takes text)', metadata: { error_type: 'not_found', param: 'messages', input_modalities: ['image'], model: 'test/orp-openai' } },
+    });
+    await expect(client.chat.completions.create({ model: 'test/orp-openai', messages: withImage })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    expect(openai.requests.length).toBe(calls);
+  });
+
+  it('go to a model published as taking images, and a models list falls back to it; its owner can change what a model takes', async () => {
+    const published = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-openai", model: "test/orp-vision", upstreamModel: "fake-vision", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000, inputModalities: [IMAGE]) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(published.body.data.publishEndpoint).toEqual({ id: 'test/orp-vision@orp-openai' });
+    const model = await client.models.retrieve('test/orp-vision');
+    expect((model as unknown as { architecture: { input_modalities: string[] } }).architecture.input_modalities).toEqual(['text', 'image']);
+
+    const answer = await client.chat.completions.create({ model: 'test/orp-openai', models: ['test/orp-vision'], messages: withImage } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(answer.model).toBe('test/orp-vision');
+    expect((lastBody(openai).messages as { content: unknown }[])[0]!.content).toEqual(withImage[0]!.content);
+
+    // The owner (here the admin) republishes test/orp-openai as taking images: now it is served there directly.
+    const republished = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-openai", model: "test/orp-openai", upstreamModel: "fake-model", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000, inputModalities: [IMAGE]) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(republished.body.data.publishEndpoint).toEqual({ id: 'test/orp-openai@orp-openai' });
+    const direct = await client.chat.completions.create({ model: 'test/orp-openai', messages: withImage });
+    expect(direct.model).toBe('test/orp-openai');
   });
 });
