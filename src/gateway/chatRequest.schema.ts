@@ -55,6 +55,11 @@ const numberIn = (key: string, min: number, max: number) => {
   const error = `${key} must be a number between ${min} and ${max}`;
   return z.number({ error }).min(min, { error }).max(max, { error }).nullish();
 };
+/** (0, max]: OpenRouter's `top_p` and `repetition_penalty`, where 0 is no distribution at all. */
+const positiveUpTo = (key: string, max: number) => {
+  const error = `${key} must be a number greater than 0 and at most ${max}`;
+  return z.number({ error }).gt(0, { error }).max(max, { error }).nullish();
+};
 const integerIn = (key: string, min: number, max: number) => {
   const error = `${key} must be an integer between ${min} and ${max}`;
   return z.int({ error }).min(min, { error }).max(max, { error }).nullish();
@@ -382,11 +387,12 @@ const common = {
   max_tokens: integerIn('max_tokens', 1, MAX_TOKENS),
   max_completion_tokens: integerIn('max_completion_tokens', 1, MAX_TOKENS),
   temperature: numberIn('temperature', 0, 2),
-  top_p: numberIn('top_p', 0, 1),
-  top_k: integerIn('top_k', 0, 1_000_000),
+  // OpenRouter's ranges (its API reference): top_p (0, 1], top_k ≥ 1, repetition_penalty (0, 2].
+  top_p: positiveUpTo('top_p', 1),
+  top_k: integerIn('top_k', 1, 1_000_000),
   min_p: numberIn('min_p', 0, 1),
   top_a: numberIn('top_a', 0, 1),
-  repetition_penalty: numberIn('repetition_penalty', 0, 2),
+  repetition_penalty: positiveUpTo('repetition_penalty', 2),
   frequency_penalty: numberIn('frequency_penalty', -2, 2),
   presence_penalty: numberIn('presence_penalty', -2, 2),
   seed: integerIn('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
@@ -425,6 +431,16 @@ const common = {
     .max(MAX_SESSION_ID, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
     .nullish(),
   prompt_cache_key: z.string({ error: 'prompt_cache_key must be a non-empty string' }).min(1, { error: 'prompt_cache_key must be a non-empty string' }).nullish(),
+  // Anthropic's automatic prompt caching: one breakpoint the upstream places itself.
+  cache_control: z
+    .object(
+      {
+        type: z.literal('ephemeral', { error: 'cache_control.type must be "ephemeral"' }),
+        ttl: z.enum(['5m', '1h'], { error: 'cache_control.ttl must be "5m" or "1h"' }).nullish().transform((ttl) => ttl ?? undefined),
+      },
+      { error: 'cache_control must be an object such as {"type": "ephemeral"}' },
+    )
+    .nullish(),
   plugins: Plugins.nullish(),
   // OpenRouter's debug option: a streamed answer starts with the body sent to each provider tried.
   debug: z.object({ echo_upstream_body: boolean('debug.echo_upstream_body') }, { error: 'debug must be an object such as {"echo_upstream_body": true}' }).nullish(),

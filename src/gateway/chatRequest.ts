@@ -174,11 +174,31 @@ const put = <K extends keyof ChatRequest>(request: ChatRequest, key: K, value: C
   if (value != null) request[key] = value;
 };
 
+/** Request headers that are part of the request (REST): as sent, checked by parseChatBody. */
+export interface ChatHeaders {
+  /** `x-session-id` (sticky routing). */
+  readonly session?: string;
+  /** `x-anthropic-beta`: Anthropic beta flags, comma-separated, passed to Anthropic upstreams as `anthropic-beta`. */
+  readonly anthropicBeta?: string;
+}
+
+const MAX_BETAS = 20;
+const BETA = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const BETAS_SHAPE = `x-anthropic-beta must be a comma-separated list of at most ${MAX_BETAS} beta names such as "interleaved-thinking-2025-05-14" (letters, digits, ".", "_", "-"; each at most 100 characters)`;
+
+/** The header's flags, each once; a value that is not such a list is the caller's 400 (it goes into an upstream header). */
+const anthropicBetasOf = (header: string | undefined): string[] | undefined => {
+  if (header === undefined) return undefined;
+  const betas = [...new Set(header.split(',').map((b) => b.trim()).filter((b) => b !== ''))];
+  if (betas.length > MAX_BETAS || !betas.every((b) => BETA.test(b))) throw invalidRequest(BETAS_SHAPE, { param: 'x-anthropic-beta' });
+  return betas.length > 0 ? betas : undefined;
+};
+
 /**
  * Parse a chat completions body (`kind: 'chat'`) or a legacy completions body (`kind: 'completion'`, a `prompt`
- * string that becomes one user message). `sessionHeader`: the request's `x-session-id` header, if any (REST).
+ * string that becomes one user message), with the request headers that belong to it (REST).
  */
-export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat', sessionHeader?: string): ParsedChat => {
+export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat', headers: ChatHeaders = {}): ParsedChat => {
   const counts: Counts = { chars: 0, images: 0, files: 0, audio: 0 };
   let body: CommonBody;
   let messages: ChatMessage[];
@@ -238,6 +258,8 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'reasoning', reasoning);
   put(request, 'user', body.user);
   put(request, 'prompt_cache_key', body.prompt_cache_key);
+  put(request, 'cache_control', body.cache_control);
+  put(request, 'anthropic_beta', anthropicBetasOf(headers.anthropicBeta));
   const stream = body.stream === true;
   if (stream) request.stream = true;
   if (request.tools !== undefined) {
@@ -281,7 +303,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     responseHealing: body.plugins?.responseHealing ?? false,
     contextCompression: body.plugins?.contextCompression ?? (body.transforms ? body.transforms.length > 0 : null),
     echoUpstreamBody: stream && body.debug?.echo_upstream_body === true,
-    session: sessionOf(body, sessionHeader, messages),
+    session: sessionOf(body, headers.session, messages),
   };
 };
 

@@ -497,7 +497,7 @@ export const createGateway = (deps: {
     if (echoed && onChunk) {
       deliver = (chunk) => {
         for (const { target, body } of echoed.splice(0)) {
-          onChunk({ id: input.generationId, object: 'chat.completion.chunk', created: prepared.created, model: target.model, choices: [], debug: { echo_upstream_body: body } });
+          onChunk({ id: input.generationId, object: 'chat.completion.chunk', created: prepared.created, model: target.model, choices: [], provider: target.endpoint.provider.name, debug: { echo_upstream_body: body } });
         }
         onChunk(chunk);
       };

@@ -144,10 +144,26 @@ export const billUsage = (reported: Usage, prices: EndpointPrices, caps: UsageCa
     excess -= cut;
   }
   const usage: Usage = { prompt_tokens: billed.prompt, completion_tokens: billed.completion, total_tokens: billed.prompt + billed.completion };
-  if (reported.prompt_tokens_details) {
-    usage.prompt_tokens_details = { cached_tokens: billed.cached, ...(reported.prompt_tokens_details.cache_write_tokens !== undefined && { cache_write_tokens: billed.cacheWrite }) };
+  // The modality breakdowns are shown, not priced: each as reported, made a count within its total.
+  const within = (n: number | undefined, total: number) => Math.min(count(n), total);
+  const promptDetails = reported.prompt_tokens_details;
+  if (promptDetails) {
+    usage.prompt_tokens_details = {
+      cached_tokens: billed.cached,
+      ...(promptDetails.cache_write_tokens !== undefined && { cache_write_tokens: billed.cacheWrite }),
+      ...(promptDetails.audio_tokens !== undefined && { audio_tokens: within(promptDetails.audio_tokens, billed.prompt) }),
+      ...(promptDetails.video_tokens !== undefined && { video_tokens: within(promptDetails.video_tokens, billed.prompt) }),
+    };
   }
-  if (reported.completion_tokens_details) usage.completion_tokens_details = { reasoning_tokens: billed.reasoning };
+  const completionDetails = reported.completion_tokens_details;
+  if (completionDetails) {
+    usage.completion_tokens_details = {
+      reasoning_tokens: billed.reasoning,
+      ...(completionDetails.audio_tokens !== undefined && { audio_tokens: within(completionDetails.audio_tokens, billed.completion) }),
+      ...(completionDetails.image_tokens !== undefined && { image_tokens: within(completionDetails.image_tokens, billed.completion) }),
+    };
+  }
+  if (reported.server_tool_use) usage.server_tool_use = { web_search_requests: count(reported.server_tool_use.web_search_requests) };
   const overReported = (Object.keys(sent) as (keyof Counts)[]).some((k) => sent[k] !== billed[k]) || sum(components) !== reportedCost;
   return { usage, breakdown: breakdownOf(components), reported: sent, billed, reportedCost: toNumber(reportedCost), overReported, caps, cacheDiscount: cacheDiscountOf(billed, prices) };
 };

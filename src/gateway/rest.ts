@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -19,13 +19,26 @@ import { SSE_DONE } from './sse.js';
 import type { ChatChunk, ChatResponse } from './types.js';
 
 
-/** OpenRouter's usage object: token counts plus `cost` in USD (a number) and cost details. */
+/**
+ * OpenRouter's usage object: token counts (every detail it lists, 0 where the upstream reported none) plus `cost` in
+ * USD (a number) and cost details.
+ */
 export const usageJson = (outcome: GenerationOutcome) => ({
   prompt_tokens: outcome.usage.prompt_tokens,
   completion_tokens: outcome.usage.completion_tokens,
   total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
-  prompt_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
-  completion_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
+  prompt_tokens_details: {
+    cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
+    cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0,
+    audio_tokens: outcome.usage.prompt_tokens_details?.audio_tokens ?? 0,
+    video_tokens: outcome.usage.prompt_tokens_details?.video_tokens ?? 0,
+  },
+  completion_tokens_details: {
+    reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
+    audio_tokens: outcome.usage.completion_tokens_details?.audio_tokens ?? 0,
+    image_tokens: outcome.usage.completion_tokens_details?.image_tokens ?? 0,
+  },
+  server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
   cost: toUsdNumber(outcome.cost),
   is_byok: false,
   cost_details: {
@@ -76,6 +89,7 @@ const textChunk = (chunk: ChatChunk) => ({
   object: 'text_completion',
   created: chunk.created,
   model: chunk.model,
+  provider: chunk.provider,
   choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
 });
 
@@ -94,7 +108,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
       // parser checks the result as one request.
       const body = gateway.withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), principal.accountId);
-      const parsed = parseChatBody(body, kind, sessionHeaderOf(req));
+      const parsed = parseChatBody(body, kind, chatHeadersOf(req));
       const prepared = await gateway.prepare({
         generationId,
         principal,

@@ -247,9 +247,14 @@ export const planRoute = (input: {
   // 2. Filter each group stage by stage, remembering why the first group ran dry.
   let firstFailure: { stage: Stage; group: Group; detail: string } | null = null;
   const filtered: { group: Group; endpoints: EndpointEntry[] }[] = [];
-  // What the messages carry beyond text and images: a model must list it among its input modalities, and the
-  // endpoint's protocol must have a way to send it (Anthropic's Messages API has no audio).
-  const inputs = [...(parsed.needs.files ? (['file'] as const) : []), ...(parsed.needs.audio ? (['audio'] as const) : [])];
+  // What the messages carry beyond text: a model must list it among its input modalities, and the endpoint's
+  // protocol must have a way to send it (Anthropic's Messages API has no audio). As OpenRouter, only endpoints that
+  // take every part are routed to; none is a 404 in its words ("No endpoints found that support image input").
+  const inputs = [
+    ...(parsed.needs.vision ? (['image'] as const) : []),
+    ...(parsed.needs.files ? (['file'] as const) : []),
+    ...(parsed.needs.audio ? (['audio'] as const) : []),
+  ];
   for (const group of groups) {
     const modalities = catalog.model(group.base)?.spec.inputModalities;
     const lacking = (e: EndpointEntry) => inputs.filter((m) => (modalities !== undefined && !modalities.includes(m)) || (m === 'audio' && e.provider.protocol === 'anthropic'));
@@ -258,7 +263,7 @@ export const planRoute = (input: {
       [
         'input',
         (e) => lacking(e).length === 0,
-        () => `${group.base} does not take ${[...new Set(group.endpoints.flatMap(lacking))].map((m) => (m === 'file' ? 'file (PDF) parts' : 'input_audio parts')).join(' or ')} as input`,
+        () => `No endpoints found that support ${[...new Set(group.endpoints.flatMap(lacking))].join(' or ')} input (${group.base} takes ${(modalities ?? ['text']).join(', ')})`,
       ],
       ['variant', admitsVariant(group.free), () => (group.free ? `${group.base} has no free endpoints` : `${group.base} has only free endpoints: ask for ${group.base}:free`)],
       [
@@ -358,7 +363,7 @@ export const planRoute = (input: {
       case 'context':
         throw new GatewayError(400, 'context_length_exceeded', failure.detail, { model: failure.group.requested, prompt_tokens_estimate: parsed.promptTokens });
       case 'input':
-        throw new GatewayError(400, 'invalid_request', failure.detail, { model: failure.group.requested, param: 'messages', input_modalities: inputs });
+        throw new GatewayError(404, 'not_found', failure.detail, { model: failure.group.requested, param: 'messages', input_modalities: inputs });
       case 'max_tokens':
         throw new GatewayError(400, 'max_tokens_exceeded', failure.detail, { model: failure.group.requested, param: 'max_tokens' });
       case 'credentials':

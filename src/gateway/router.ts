@@ -325,6 +325,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           });
         }
         upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
+        // Every chunk names the provider that wrote it, as OpenRouter's do.
+        const provider = target.endpoint.provider.name;
+        const named = (chunk: ChatChunk): ChatChunk => ({ ...shown(chunk), provider });
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
@@ -343,10 +346,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               const arrivedAt = now();
               await awaitReady();
               commit(arrivedAt);
-              for (const early of buffered) onChunk?.(shown(early));
+              for (const early of buffered) onChunk?.(named(early));
               buffered.length = 0;
             }
-            onChunk?.(shown(chunk));
+            onChunk?.(named(chunk));
           }
         }
         const outcome: StreamOutcome = upstream.finish();

@@ -139,6 +139,10 @@ export interface ChatRequest {
   reasoning?: ReasoningConfig;
   /** OpenAI's prompt-cache routing hint (also Switchyard's sticky-routing key, chatRequest.ts). */
   prompt_cache_key?: string;
+  /** Anthropic's automatic prompt caching (a top-level breakpoint); sent to Anthropic upstreams only. */
+  cache_control?: CacheControl;
+  /** Anthropic beta flags from the request's `x-anthropic-beta` header (not a body field); Anthropic upstreams only. */
+  anthropic_beta?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -152,8 +156,12 @@ export interface Usage {
   /** Includes reasoning tokens. */
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number };
-  completion_tokens_details?: { reasoning_tokens: number };
+  /** Audio and video tokens are parts of prompt_tokens, as the upstream reported them (priced as prompt tokens). */
+  prompt_tokens_details?: { cached_tokens: number; cache_write_tokens?: number; audio_tokens?: number; video_tokens?: number };
+  /** Audio and image tokens are parts of completion_tokens, as the upstream reported them. */
+  completion_tokens_details?: { reasoning_tokens: number; audio_tokens?: number; image_tokens?: number };
+  /** The upstream's own server-side tools (Anthropic's web search). */
+  server_tool_use?: { web_search_requests: number };
 }
 
 export interface ResponseMessage {
@@ -225,6 +233,8 @@ export interface ChatChunk {
   created: number;
   model: string;
   choices: ChunkChoice[];
+  /** The provider that wrote it (its display name), on every chunk as OpenRouter sends it. */
+  provider?: string;
   usage?: Usage;
   error?: ChunkError;
   /** OpenRouter's debug chunk (`debug.echo_upstream_body`): no choices, the body sent to a provider. */

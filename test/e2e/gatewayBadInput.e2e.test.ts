@@ -88,6 +88,27 @@ describe('typed 4xx, no charge, nothing written', () => {
     });
   });
 
+  it.each([
+    ['top_p', 0, 'top_p must be a number greater than 0 and at most 1'],
+    ['top_p', 1.01, 'top_p must be a number greater than 0 and at most 1'],
+    ['top_k', 0, 'top_k must be an integer between 1 and 1000000'],
+    ['repetition_penalty', 0, 'repetition_penalty must be a number greater than 0 and at most 2'],
+    ['repetition_penalty', 2.5, 'repetition_penalty must be a number greater than 0 and at most 2'],
+  ])("%s: %s is outside OpenRouter's range → 400 naming the param", async (param, value, message) => {
+    await unchanged(async () => {
+      const res = await h.chat(user.key, { model: 'switchyard/demo', messages: hi, [param]: value });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, message, metadata: { error_type: 'invalid_request', param } } });
+    });
+  });
+
+  it("the edges of OpenRouter's ranges are accepted (top_p 1, top_k 1, repetition_penalty 2, and just above 0)", async () => {
+    for (const sampling of [{ top_p: 1, top_k: 1, repetition_penalty: 2 }, { top_p: 0.001, repetition_penalty: 0.001 }]) {
+      const res = await h.chat(user.key, { model: 'switchyard/demo', max_tokens: 5, messages: hi, ...sampling });
+      expect(res.status, JSON.stringify(sampling)).toBe(200);
+    }
+  });
+
   it('the web plugin is refused on the Responses and Messages routes too (they hand plugins to the chat parse)', async () => {
     await unchanged(async () => {
       const post = (path: string, body: unknown) =>

@@ -73,6 +73,19 @@ describe('chat completions through the openai SDK', () => {
     expect(after.settled - before.settled).toBe(costOf(PRICES, 40, 12));
   });
 
+  it('names the provider on every chunk, as OpenRouter does (chat and legacy completions streams)', async () => {
+    const stream = await client.chat.completions.create({ model: 'test/sdk-model', stream: true, messages: [{ role: 'user', content: 'Say hello to the gateway' }] });
+    const providers: unknown[] = [];
+    for await (const chunk of stream) providers.push((chunk as unknown as { provider?: string }).provider);
+    expect(providers.length).toBeGreaterThan(3);
+    expect(new Set(providers)).toEqual(new Set(['fake-openai']));
+    const legacy = await client.completions.create({ model: 'test/sdk-model', stream: true, prompt: 'Complete me' });
+    const legacyProviders: unknown[] = [];
+    for await (const chunk of legacy) legacyProviders.push((chunk as unknown as { provider?: string }).provider);
+    expect(legacyProviders.length).toBeGreaterThan(2);
+    expect(new Set(legacyProviders)).toEqual(new Set(['fake-openai']));
+  });
+
   it('streams the demo model word by word', async () => {
     const stream = await client.chat.completions.create({ model: 'switchyard/demo', stream: true, messages: [{ role: 'user', content: 'Stream please' }] });
     const pieces: string[] = [];

@@ -241,16 +241,16 @@ describe('file and audio parts', () => {
     expect((lastBody(openai).messages as { content: unknown }[])[0]!.content).toEqual([{ type: 'text', text: 'Read' }, filePart]);
   });
 
-  it('is refused with a typed 400 where the model takes no such input, before any upstream is called', async () => {
+  it("is refused with OpenRouter's 404 where no endpoint takes such input, before any upstream is called", async () => {
     const calls = anthropic.requests.length;
     const audio = await h.chat(user.key, { model: 'anthropic/claude-3.5-sonnet', messages: [{ role: 'user', content: [audioPart] }] });
-    expect(audio.status).toBe(400);
+    expect(audio.status).toBe(404);
     expect(await audio.json()).toMatchObject({
-      error: { code: 400, message: 'anthropic/claude-3.5-sonnet does not take input_audio parts as input', metadata: { error_type: 'invalid_request', param: 'messages', input_modalities: ['audio'] } },
+      error: { code: 404, message: 'No endpoints found that support audio input (anthropic/claude-3.5-sonnet takes text, image, file)', metadata: { error_type: 'not_found', param: 'messages', input_modalities: ['audio'] } },
     });
     const file = await h.chat(user.key, { model: 'test/pt-anthropic', messages: [{ role: 'user', content: [filePart] }] });
-    expect(file.status).toBe(400);
-    expect(((await file.json()) as { error: { message: string } }).error.message).toBe('test/pt-anthropic does not take file (PDF) parts as input');
+    expect(file.status).toBe(404);
+    expect(((await file.json()) as { error: { message: string } }).error.message).toBe('No endpoints found that support file input (test/pt-anthropic takes text)');
     expect(anthropic.requests.length).toBe(calls);
   });
 

@@ -199,8 +199,8 @@ describe('keep-alive', () => {
     solo.script({ latencyMs: 400 });
     const res = await h.chat(user.key, { model: 'test/solo', messages: MESSAGES, stream: true });
     const { comments, done, text } = await readSseResponse(res);
-    expect(comments).toContain('SWITCHYARD PROCESSING');
-    expect(text.indexOf(': SWITCHYARD PROCESSING')).toBeLessThan(text.indexOf('data: '));
+    expect(comments).toContain('OPENROUTER PROCESSING');
+    expect(text.indexOf(': OPENROUTER PROCESSING')).toBeLessThan(text.indexOf('data: '));
     expect(done).toBe(true);
   });
 });

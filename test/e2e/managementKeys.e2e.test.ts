@@ -220,6 +220,8 @@ describe('management keys and activity', () => {
     ['a date that is not a date', 'GET', '/api/v1/activity?date=2024-02-30', undefined, 400, /completed UTC days/],
     ['a date far in the past', 'GET', '/api/v1/activity?date=2001-01-01', undefined, 400, /completed UTC days/],
     ['an unknown api_key_hash', 'GET', '/api/v1/activity?api_key_hash=key_nope', undefined, 404, /key_nope/],
+    ['a workspace that is not the account', 'GET', '/api/v1/activity?workspace_id=3fa85f64-5717-4562-b3fc-2c963f66afa6', undefined, 404, /Workspace 3fa85f64-5717-4562-b3fc-2c963f66afa6 not found/],
+    ['a group_by other than workspace', 'GET', '/api/v1/activity?group_by=model', undefined, 400, /group_by must be "workspace"/],
   ])('answers %s with OpenRouter\'s error shape', async (_what, method, path, body, status, message) => {
     const answer = await call(method, path, manager, body);
     expect(answer).toEqual({ status, body: openRouterError(status, status === 404 ? 'not_found' : 'invalid_request') });
@@ -281,6 +283,12 @@ describe('management keys and activity', () => {
     const thirdOnly = expected(settled.filter((g) => g.id === ids[2]));
     expect(thirdOnly).toHaveLength(1);
     expect((await call('GET', `/api/v1/activity?api_key_hash=${third.data.hash}`, manager)).body.data).toEqual(thirdOnly);
+    // The account is its one workspace: workspace_id (its id, or "default") narrows nothing, and group_by=workspace
+    // names it on every item; another account's id is a workspace this key cannot see.
+    for (const workspace of ['default', owner.accountId]) expect((await call('GET', `/api/v1/activity?workspace_id=${workspace}`, manager)).body.data).toEqual(expected(settled));
+    expect((await call('GET', '/api/v1/activity?group_by=workspace', manager)).body.data).toEqual(expected(settled).map((row) => ({ ...row, workspace_id: owner.accountId })));
+    expect((await call('GET', `/api/v1/activity?group_by=workspace&workspace_id=default&api_key_hash=${third.data.hash}`, manager)).body.data).toEqual(thirdOnly.map((row) => ({ ...row, workspace_id: owner.accountId })));
+    expect((await call('GET', `/api/v1/activity?workspace_id=${owner.accountId}`, stranger.manager)).status).toBe(404);
     // The other account sees none of it.
     expect((await call('GET', '/api/v1/activity', stranger.manager)).body).toEqual({ data: [] });
   });

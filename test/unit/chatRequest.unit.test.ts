@@ -3,13 +3,13 @@
  * zod schema checks that the hand-written parser passed through unchecked to the providers.
  */
 import { describe, expect, it } from 'vitest';
-import { parseChatBody } from '../../src/gateway/chatRequest.js';
+import { parseChatBody, type ChatHeaders } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 
 const hi = [{ role: 'user', content: 'hi' }];
-const refusal = (body: unknown, kind: 'chat' | 'completion' = 'chat', header?: string): { message: string; param: unknown } => {
+const refusal = (body: unknown, kind: 'chat' | 'completion' = 'chat', headers?: ChatHeaders): { message: string; param: unknown } => {
   try {
-    parseChatBody(body, kind, header);
+    parseChatBody(body, kind, headers);
   } catch (error) {
     if (error instanceof GatewayError && error.status === 400) return { message: error.message, param: error.metadata.param };
     throw error;
@@ -98,7 +98,7 @@ describe('refusals keep their message and param', () => {
   });
 
   it('names the x-session-id header when it is malformed', () => {
-    expect(refusal({ model: 'a/b', messages: hi }, 'chat', '')).toEqual({ message: 'x-session-id must be a non-empty string of at most 256 characters', param: 'x-session-id' });
+    expect(refusal({ model: 'a/b', messages: hi }, 'chat', { session: '' })).toEqual({ message: 'x-session-id must be a non-empty string of at most 256 characters', param: 'x-session-id' });
   });
 });
 

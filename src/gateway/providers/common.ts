@@ -64,6 +64,12 @@ export interface UsageCounts {
   cached?: number;
   cacheWrite?: number;
   reasoning?: number;
+  /** Parts of `prompt` and `completion` by modality, and the upstream's own web searches: reported, never priced apart. */
+  audioIn?: number;
+  videoIn?: number;
+  audioOut?: number;
+  imageOut?: number;
+  webSearches?: number;
 }
 
 export function makeUsage(counts: UsageCounts): Usage {
@@ -72,11 +78,18 @@ export function makeUsage(counts: UsageCounts): Usage {
     completion_tokens: counts.completion,
     total_tokens: counts.total ?? counts.prompt + counts.completion,
   };
-  if (counts.cached !== undefined || counts.cacheWrite !== undefined) {
+  if (counts.cached !== undefined || counts.cacheWrite !== undefined || counts.audioIn !== undefined || counts.videoIn !== undefined) {
     usage.prompt_tokens_details = { cached_tokens: counts.cached ?? 0 };
     if (counts.cacheWrite !== undefined) usage.prompt_tokens_details.cache_write_tokens = counts.cacheWrite;
+    if (counts.audioIn !== undefined) usage.prompt_tokens_details.audio_tokens = counts.audioIn;
+    if (counts.videoIn !== undefined) usage.prompt_tokens_details.video_tokens = counts.videoIn;
   }
-  if (counts.reasoning !== undefined) usage.completion_tokens_details = { reasoning_tokens: counts.reasoning };
+  if (counts.reasoning !== undefined || counts.audioOut !== undefined || counts.imageOut !== undefined) {
+    usage.completion_tokens_details = { reasoning_tokens: counts.reasoning ?? 0 };
+    if (counts.audioOut !== undefined) usage.completion_tokens_details.audio_tokens = counts.audioOut;
+    if (counts.imageOut !== undefined) usage.completion_tokens_details.image_tokens = counts.imageOut;
+  }
+  if (counts.webSearches !== undefined) usage.server_tool_use = { web_search_requests: counts.webSearches };
   return usage;
 }
 

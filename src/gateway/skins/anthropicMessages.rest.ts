@@ -11,7 +11,7 @@ import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { appAttributionOf, sessionHeaderOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { appAttributionOf, chatHeadersOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
@@ -34,7 +34,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const principal = deps.directory.authenticate(secretOf(req));
       // A preset the body names is applied to the chat body it translates to, as on chat/completions.
       const chat = applyPreset(messagesChatBody(await readJsonBody(req, config.MAX_BODY_BYTES)), principal.accountId, gateway.presets) as JsonObject;
-      const parsed = parseChatBody(chat, 'chat', sessionHeaderOf(req));
+      const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req));
       const prepared = await gateway.prepare({
         generationId,
         principal,

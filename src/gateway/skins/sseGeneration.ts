@@ -10,6 +10,7 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import type { AppAttribution } from '../../modules/generations/generation.events.js';
+import type { ChatHeaders } from '../chatRequest.js';
 import { invalidRequest } from '../gatewayErrors.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
@@ -23,8 +24,8 @@ export interface GatewayRouteDeps {
   readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
 }
 
-/** OpenRouter's keep-alive: an SSE comment while the first token is slow. */
-export const KEEPALIVE_COMMENT = ': SWITCHYARD PROCESSING\n\n';
+/** OpenRouter's keep-alive, word for word (OR-aware UIs match it to show "thinking…"): an SSE comment while the first token is slow. */
+export const KEEPALIVE_COMMENT = ': OPENROUTER PROCESSING\n\n';
 
 const headerOf = (req: IncomingMessage, name: string): string | undefined => {
   const header = req.headers[name];
@@ -62,10 +63,14 @@ export const appAttributionOf = (req: IncomingMessage): AppAttribution | undefin
   return { url: url ?? null, title: title ?? null, categories: [...new Set(list)] };
 };
 
-/** The `x-session-id` header (sticky routing), the first if sent twice. */
-export const sessionHeaderOf = (req: IncomingMessage): string | undefined => {
-  const header = req.headers['x-session-id'];
-  return Array.isArray(header) ? header[0] : header;
+/** The headers that are part of a chat request: `x-session-id` (the first if sent twice) and `x-anthropic-beta`. */
+export const chatHeadersOf = (req: IncomingMessage): ChatHeaders => {
+  const session = req.headers['x-session-id'];
+  const beta = req.headers['x-anthropic-beta'];
+  return {
+    ...(session !== undefined && { session: Array.isArray(session) ? session[0]! : session }),
+    ...(beta !== undefined && { anthropicBeta: Array.isArray(beta) ? beta.join(',') : beta }),
+  };
 };
 
 export interface SseWriter {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import { bearerOf, parseJsonBody, readRequestBody, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller, Principal } from '../auth/principal.js';
@@ -232,7 +232,14 @@ export const apiKeyRoutes = (deps: {
       path: '/api/v1/activity',
       handler: async (request) => {
         const { principal } = caller(request);
-        onlyParams(request.url, ['date', 'api_key_hash']);
+        onlyParams(request.url, ['date', 'api_key_hash', 'workspace_id', 'group_by']);
+        // Switchyard has no workspaces: an account is its one workspace, named by the account id (or `default`, as
+        // OpenRouter names an account's default workspace). Another id names nothing here; group_by=workspace splits
+        // nothing, but every item then carries its workspace_id as OpenRouter's do.
+        const workspace = request.url.searchParams.get('workspace_id');
+        if (workspace !== null && workspace !== 'default' && workspace !== principal.accountId) throw new NotFoundError('Workspace', workspace);
+        const groupBy = request.url.searchParams.get('group_by');
+        if (groupBy !== null && groupBy !== 'workspace') throw new ValidationError('group_by must be "workspace" (or left out)', { param: 'group_by' });
         const today = Date.parse(`${utcDay(deps.now().getTime())}T00:00:00Z`);
         const from = utcDay(today - ACTIVITY_DAYS * DAY_MS);
         const to = utcDay(today - DAY_MS);
@@ -260,6 +267,7 @@ export const apiKeyRoutes = (deps: {
             completion_tokens: row.completionTokens,
             reasoning_tokens: row.reasoningTokens,
             usage_nanos: row.cost,
+            ...(groupBy !== null && { workspace_id: principal.accountId }),
           })),
         });
       },

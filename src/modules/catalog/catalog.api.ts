@@ -23,7 +23,7 @@ import { AUTO_ROUTER_STREAM, ROUTER_MODEL_IDS, type AutoRule } from './autoRoute
 import type { Catalog } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
-import { authorOf, modelStream, type ModelEvent, type ModelSpec } from './model.events.js';
+import { authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
 import { resolveModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
@@ -64,6 +64,8 @@ export interface PublishEndpointInput {
   readonly variants?: readonly VariantTag[] | null;
   readonly modelName?: string | null;
   readonly modelDescription?: string | null;
+  /** What the model takes as input (text always): a new model's (default text only), or a change by its owner or an admin. */
+  readonly inputModalities?: readonly Modality[] | null;
 }
 
 export interface EndpointRef {
@@ -139,6 +141,8 @@ export const parseProviderHeaders = (json: unknown): Record<string, string> => {
   });
   throw new ValidationError(problems.map((p) => p.message).join('; '), { field: problems[0]?.path ?? 'headers' });
 };
+
+const sameModalities = (a: readonly Modality[], b: readonly Modality[]) => a.length === b.length && a.every((m) => b.includes(m));
 
 const toPrices = (input: PricesInput): EndpointPrices => ({
   prompt: input.prompt,
@@ -368,12 +372,18 @@ export const createCatalogApi = (deps: {
         name: input.modelName ?? input.model,
         description: input.modelDescription ?? '',
         contextLength: input.contextLength,
-        inputModalities: ['text'],
+        inputModalities: input.inputModalities ? [...new Set<Modality>(['text', ...input.inputModalities])] : ['text'],
         outputModalities: ['text'],
         tokenizer: 'Other',
       };
       const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
       let model = await loadModel(input.model);
+      // Input modalities route requests (an image goes only to a model that takes images): its owner or an admin may
+      // change them by publishing again; anyone else asking for a change is refused, not ignored.
+      if (input.inputModalities && model.status === 'published' && !sameModalities(model.spec.inputModalities, newModel.inputModalities)) {
+        if (!actor.admin && actor.accountId !== model.ownerAccountId) throw new ForbiddenError(`Model ${input.model} belongs to another account: only its owner or an admin changes its inputModalities`);
+        model = (await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...model.spec, inputModalities: newModel.inputModalities, at: now, actor, provider: publishingOn } })).state.state;
+      }
       // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
       if (model.status === 'none' && mayCreateModel(input.model, actor, publishingOn)) {
         const created = await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...newModel, at: now, actor, provider: publishingOn } });

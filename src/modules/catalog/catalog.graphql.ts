@@ -365,6 +365,12 @@ builder.mutationFields((t) => ({
       variants: t.arg({ type: [VariantTagEnum], required: false }),
       modelName: t.arg.string({ required: false, description: 'For a model new to the catalog.' }),
       modelDescription: t.arg.string({ required: false }),
+      inputModalities: t.arg({
+        type: [ModalityEnum],
+        required: false,
+        description:
+          "What the model takes as input (TEXT is always included). For a model new to the catalog (default: TEXT only); on an existing model, its owner or an admin changes them. Requests route only to models that take their parts: an image to a model without IMAGE is a 404.",
+      }),
     },
     resolve: (_root, args, ctx) => ctx.catalog.publishEndpoint(callerOf(ctx), args),
   }),

@@ -129,8 +129,9 @@ describe('openai adapter: parsing a response', () => {
       prompt_tokens: 2048,
       completion_tokens: 340,
       total_tokens: 2388,
-      prompt_tokens_details: { cached_tokens: 1920 },
-      completion_tokens_details: { reasoning_tokens: 320 },
+      // The fixture's audio counts (OpenAI reports them, 0 here) are kept as sent.
+      prompt_tokens_details: { cached_tokens: 1920, audio_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 320, audio_tokens: 0 },
     });
   });
 
@@ -156,7 +157,7 @@ describe('openai adapter: parsing a stream', () => {
       done: true,
       finishReason: 'stop',
       nativeFinishReason: 'stop',
-      usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+      usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 } },
     });
   });
 

@@ -199,11 +199,15 @@ export function buildRequest(req: ChatRequest, target: UpstreamTarget): Upstream
       name: tool.function.name,
       ...(tool.function.description !== undefined && { description: tool.function.description }),
       input_schema: tool.function.parameters ?? { type: 'object', properties: {} },
+      // Fine-grained tool streaming: a call's arguments arrive as they are written, not in one burst (OpenRouter sets it).
+      ...(req.stream && { eager_input_streaming: true }),
     }));
   }
   const choice = toolChoice(req.tool_choice, req.parallel_tool_calls);
   if (choice && req.tools?.length) body.tool_choice = choice;
   if (req.user !== undefined) body.metadata = { user_id: req.user };
+  // Automatic prompt caching: Anthropic places the breakpoint itself.
+  if (req.cache_control !== undefined) body.cache_control = req.cache_control;
   if (req.stream) body.stream = true;
 
   return {
@@ -214,8 +218,24 @@ export function buildRequest(req: ChatRequest, target: UpstreamTarget): Upstream
       accept: req.stream ? 'text/event-stream' : 'application/json',
       'anthropic-version': ANTHROPIC_VERSION,
       ...(target.apiKey !== undefined && { 'x-api-key': target.apiKey }),
-      ...target.headers,
+      ...withBetas(target.headers ?? {}, req.anthropic_beta),
     },
     body: JSON.stringify(body),
   };
+}
+
+/**
+ * The provider's headers with the request's beta flags (`x-anthropic-beta`) added to its own `anthropic-beta`, in
+ * one header, each flag once (the provider's first).
+ */
+function withBetas(headers: Readonly<Record<string, string>>, requested: readonly string[] | undefined): Record<string, string> {
+  if (requested === undefined) return { ...headers };
+  const out: Record<string, string> = {};
+  const betas: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'anthropic-beta') betas.push(...value.split(',').map((b) => b.trim()).filter((b) => b !== ''));
+    else out[name] = value;
+  }
+  out['anthropic-beta'] = [...new Set([...betas, ...requested])].join(',');
+  return out;
 }

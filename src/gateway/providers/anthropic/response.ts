@@ -14,6 +14,8 @@ export interface InputUsage {
   input: number;
   cacheRead: number;
   cacheWrite: number;
+  /** `server_tool_use.web_search_requests` (cumulative, like the counts), when reported. */
+  webSearches?: number;
 }
 
 export function readInputUsage(value: unknown, into: InputUsage): void {
@@ -21,6 +23,8 @@ export function readInputUsage(value: unknown, into: InputUsage): void {
   into.input = asNumber(u.input_tokens) ?? into.input;
   into.cacheRead = asNumber(u.cache_read_input_tokens) ?? into.cacheRead;
   into.cacheWrite = asNumber(u.cache_creation_input_tokens) ?? into.cacheWrite;
+  const webSearches = asNumber(asRecord(u.server_tool_use).web_search_requests);
+  if (webSearches !== undefined) into.webSearches = webSearches;
 }
 
 export function toUsage(input: InputUsage, output: number): Usage {
@@ -29,6 +33,7 @@ export function toUsage(input: InputUsage, output: number): Usage {
     completion: output,
     cached: input.cacheRead,
     cacheWrite: input.cacheWrite,
+    ...(input.webSearches !== undefined && { webSearches: input.webSearches }),
   });
 }
 

@@ -21,14 +21,33 @@ export function parseUsage(value: unknown): Usage | undefined {
   const thoughts = asNumber(value.thoughtsTokenCount);
   const completion = (asNumber(value.candidatesTokenCount) ?? 0) + (thoughts ?? 0);
   const cached = asNumber(value.cachedContentTokenCount);
+  const audioIn = byModality(value.promptTokensDetails, 'AUDIO');
+  const videoIn = byModality(value.promptTokensDetails, 'VIDEO');
+  const audioOut = byModality(value.candidatesTokensDetails, 'AUDIO');
+  const imageOut = byModality(value.candidatesTokensDetails, 'IMAGE');
   return makeUsage({
     prompt,
     completion,
     total: asNumber(value.totalTokenCount) ?? prompt + completion,
     ...(cached !== undefined && { cached }),
     ...(thoughts !== undefined && { reasoning: thoughts }),
+    ...(audioIn !== undefined && { audioIn }),
+    ...(videoIn !== undefined && { videoIn }),
+    ...(audioOut !== undefined && { audioOut }),
+    ...(imageOut !== undefined && { imageOut }),
   });
 }
+
+/** The tokens of one modality in Gemini's `[{modality, tokenCount}]` breakdown; undefined when it lists none. */
+const byModality = (details: unknown, modality: string): number | undefined => {
+  let total: number | undefined;
+  for (const entry of asArray(details)) {
+    const { modality: m, tokenCount } = asRecord(entry);
+    const n = asNumber(tokenCount);
+    if (m === modality && n !== undefined) total = (total ?? 0) + n;
+  }
+  return total;
+};
 
 interface PartsDigest {
   text: string;

@@ -15,6 +15,12 @@ export function parseUsage(value: unknown): Usage | undefined {
   const cached = asNumber(promptDetails.cached_tokens) ?? asNumber(value.prompt_cache_hit_tokens);
   const cacheWrite = asNumber(promptDetails.cache_write_tokens);
   const reasoning = asNumber(completionDetails.reasoning_tokens);
+  // OpenAI's audio counts; video, image and server_tool_use come from OpenRouter-shaped upstreams.
+  const audioIn = asNumber(promptDetails.audio_tokens);
+  const videoIn = asNumber(promptDetails.video_tokens);
+  const audioOut = asNumber(completionDetails.audio_tokens);
+  const imageOut = asNumber(completionDetails.image_tokens);
+  const webSearches = asNumber(asRecord(value.server_tool_use).web_search_requests);
   return makeUsage({
     prompt,
     completion,
@@ -22,6 +28,11 @@ export function parseUsage(value: unknown): Usage | undefined {
     ...(cached !== undefined && { cached }),
     ...(cacheWrite !== undefined && { cacheWrite }),
     ...(reasoning !== undefined && { reasoning }),
+    ...(audioIn !== undefined && { audioIn }),
+    ...(videoIn !== undefined && { videoIn }),
+    ...(audioOut !== undefined && { audioOut }),
+    ...(imageOut !== undefined && { imageOut }),
+    ...(webSearches !== undefined && { webSearches }),
   });
 }
 

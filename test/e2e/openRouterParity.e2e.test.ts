@@ -1,0 +1,260 @@
+/**
+ * Payload details OpenRouter clients read, over real HTTP against fake upstreams of each protocol (what they receive
+ * is recorded) and the real `openai` SDK: the full usage object; Anthropic's automatic prompt caching, beta headers and
+ * fine-grained tool streaming; image parts routed only to models that take images.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { ADMIN_KEY } from '../support/appHarness.js';
+import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+let client: OpenAI;
+let openai: FakeProvider;
+let anthropic: FakeProvider;
+let gemini: FakeProvider;
+const PRICES = { prompt: 150, completion: 600 };
+
+beforeAll(async () => {
+  h = await startGatewayHarness();
+  user = await h.openAccount({ credits: 5_000_000_000 });
+  client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+  openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'orp-openai', model: 'test/orp-openai', prices: PRICES });
+  anthropic = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'orp-anthropic', model: 'test/orp-anthropic', prices: PRICES });
+  gemini = await h.fakeEndpoint({ protocol: 'gemini', slug: 'orp-gemini', model: 'test/orp-gemini', prices: PRICES });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+type FullUsage = OpenAI.CompletionUsage & {
+  prompt_tokens_details: Record<string, number>;
+  completion_tokens_details: Record<string, number>;
+  server_tool_use: { web_search_requests: number };
+};
+const usageOf = (completion: OpenAI.Chat.ChatCompletion) => completion.usage as FullUsage;
+const hi = [{ role: 'user' as const, content: 'hi' }];
+
+describe('the usage object', () => {
+  it('lists every detail OpenRouter documents, 0 where the upstream reported none', async () => {
+    for (const model of ['test/orp-openai', 'test/orp-anthropic', 'test/orp-gemini', 'switchyard/demo']) {
+      const usage = usageOf(await client.chat.completions.create({ model, messages: hi }));
+      expect(usage.prompt_tokens_details, model).toEqual({ cached_tokens: 0, cache_write_tokens: 0, audio_tokens: 0, video_tokens: 0 });
+      expect(usage.completion_tokens_details, model).toEqual({ reasoning_tokens: 0, audio_tokens: 0, image_tokens: 0 });
+      expect(usage.server_tool_use, model).toEqual({ web_search_requests: 0 });
+    }
+  });
+
+  it("carries an OpenAI-protocol upstream's audio, video and image counts and web searches, whole and streamed", async () => {
+    const upstreamUsage = {
+      prompt_tokens: 50,
+      completion_tokens: 20,
+      total_tokens: 70,
+      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 30, video_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 2, audio_tokens: 8, image_tokens: 4 },
+      server_tool_use: { web_search_requests: 2 },
+    };
+    openai.script({
+      body: { id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: upstreamUsage },
+    });
+    const usage = usageOf(await client.chat.completions.create({ model: 'test/orp-openai', messages: hi }));
+    expect(usage).toMatchObject({
+      prompt_tokens: 50,
+      completion_tokens: 20,
+      prompt_tokens_details: { audio_tokens: 30, video_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 2, audio_tokens: 8, image_tokens: 4 },
+      server_tool_use: { web_search_requests: 2 },
+    });
+
+    const chunk = (extra: Record<string, unknown>) => `data: ${JSON.stringify({ id: 'chatcmpl-s', object: 'chat.completion.chunk', created: 1, model: 'fake-model', ...extra })}\n\n`;
+    openai.script({
+      headers: { 'content-type': 'text/event-stream' },
+      body:
+        chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: 'ok' }, finish_reason: null }] }) +
+        chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }) +
+        chunk({ choices: [], usage: upstreamUsage }) +
+        'data: [DONE]\n\n',
+    });
+    const stream = await client.chat.completions.create({ model: 'test/orp-openai', stream: true, messages: hi });
+    let streamed: FullUsage | undefined;
+    for await (const c of stream) if (c.usage) streamed = c.usage as FullUsage;
+    expect(streamed).toMatchObject({ prompt_tokens_details: { audio_tokens: 30, video_tokens: 5 }, completion_tokens_details: { audio_tokens: 8, image_tokens: 4 }, server_tool_use: { web_search_requests: 2 } });
+  });
+
+  it("carries Anthropic's server_tool_use.web_search_requests", async () => {
+    anthropic.script({
+      body: {
+        id: 'msg_x',
+        type: 'message',
+        role: 'assistant',
+        model: 'fake-model',
+        content: [{ type: 'text', text: 'found it' }],
+        stop_reason: 'end_turn',
+        usage: { input_tokens: 40, output_tokens: 10, server_tool_use: { web_search_requests: 3 } },
+      },
+    });
+    const usage = usageOf(await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi }));
+    expect(usage).toMatchObject({ prompt_tokens: 40, completion_tokens: 10, server_tool_use: { web_search_requests: 3 } });
+  });
+
+  it("carries Gemini's per-modality counts (promptTokensDetails, candidatesTokensDetails)", async () => {
+    gemini.script({
+      body: {
+        candidates: [{ content: { role: 'model', parts: [{ text: 'heard it' }] }, finishReason: 'STOP' }],
+        usageMetadata: {
+          promptTokenCount: 60,
+          candidatesTokenCount: 12,
+          totalTokenCount: 72,
+          promptTokensDetails: [{ modality: 'TEXT', tokenCount: 10 }, { modality: 'AUDIO', tokenCount: 40 }, { modality: 'VIDEO', tokenCount: 10 }],
+          candidatesTokensDetails: [{ modality: 'TEXT', tokenCount: 6 }, { modality: 'IMAGE', tokenCount: 6 }],
+        },
+      },
+    });
+    const usage = usageOf(await client.chat.completions.create({ model: 'test/orp-gemini', messages: hi }));
+    expect(usage).toMatchObject({
+      prompt_tokens: 60,
+      completion_tokens: 12,
+      prompt_tokens_details: { audio_tokens: 40, video_tokens: 10 },
+      completion_tokens_details: { audio_tokens: 0, image_tokens: 6 },
+    });
+  });
+
+  it('never shows a breakdown above its total, nor a negative one, whatever the upstream says', async () => {
+    openai.script({
+      body: {
+        id: 'chatcmpl-y',
+        object: 'chat.completion',
+        created: 1,
+        model: 'fake-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 10, completion_tokens: 5, prompt_tokens_details: { audio_tokens: 1_000_000, video_tokens: -4 }, completion_tokens_details: { image_tokens: 99 } },
+      },
+    });
+    const usage = usageOf(await client.chat.completions.create({ model: 'test/orp-openai', messages: hi }));
+    expect(usage.prompt_tokens_details).toMatchObject({ audio_tokens: 10, video_tokens: 0 });
+    expect(usage.completion_tokens_details).toMatchObject({ image_tokens: 5 });
+  });
+});
+
+type Body = Record<string, unknown>;
+const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Body;
+const lastHeaders = (fake: FakeProvider) => fake.requests.at(-1)!.headers;
+const TOOLS = [{ type: 'function' as const, function: { name: 'lookup', description: 'Look it up', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }];
+
+describe('Anthropic prompt caching, beta headers and tool streaming', () => {
+  it('a top-level cache_control (automatic caching) reaches an Anthropic upstream, and no other', async () => {
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi, cache_control: { type: 'ephemeral', ttl: '1h' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(anthropic).cache_control).toEqual({ type: 'ephemeral', ttl: '1h' });
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi, cache_control: { type: 'ephemeral' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(anthropic).cache_control).toEqual({ type: 'ephemeral' });
+    await client.chat.completions.create({ model: 'test/orp-openai', messages: hi, cache_control: { type: 'ephemeral' } } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(openai)).not.toHaveProperty('cache_control');
+    await client.chat.completions.create({ model: 'test/orp-anthropic', messages: hi });
+    expect(lastBody(anthropic)).not.toHaveProperty('cache_control');
+  });
+
+  it('a malformed cache_control is a 400 naming it, before any upstream is called', async () => {
+    const calls = anthropic.requests.length;
+    for (const cacheControl of [{ type: 'persistent' }, { type: 'ephemeral', ttl: '1d' }, 'yes']) {
+      const res = await h.chat(user.key, { model: 'test/orp-anthropic', messages: hi, cache_control: cacheControl });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, metadata: { error_type: 'invalid_request', param: expect.stringMatching(/^cache_control/) } } });
+    }
+    expect(anthropic.requests.length).toBe(calls);
+  });
+
+  it('x-anthropic-beta reaches an Anthropic upstream as anthropic-beta, merged with the provider’s own, and never another upstream', async () => {
+    const beta = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, defaultHeaders: { 'x-anthropic-beta': 'interleaved-thinking-2025-05-14, structured-outputs-2025-11-13' } });
+    await beta.chat.completions.create({ model: 'test/orp-anthropic', messages: hi });
+    expect(lastHeaders(anthropic)['anthropic-beta']).toBe('interleaved-thinking-2025-05-14,structured-outputs-2025-11-13');
+    expect(lastHeaders(anthropic)).not.toHaveProperty('x-anthropic-beta');
+
+    // A provider an admin configured with its own anthropic-beta: one header, its flags first, each once.
+    const registered = await h.gql(
+      `mutation ($baseUrl: String!, $apiKey: String!, $headers: JSON) { registerProvider(slug: "orp-beta", name: "orp-beta", protocol: ANTHROPIC, baseUrl: $baseUrl, apiKey: $apiKey, headers: $headers) { ... on Provider { slug } ... on DomainError { message } } }`,
+      { baseUrl: anthropic.baseUrl, apiKey: FAKE_API_KEY, headers: { 'Anthropic-Beta': 'context-1m-2025-08-07, interleaved-thinking-2025-05-14' } },
+      ADMIN_KEY,
+    );
+    expect(registered.body.data.registerProvider).toEqual({ slug: 'orp-beta' });
+    const published = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-beta", model: "test/orp-beta", upstreamModel: "fake-model", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(published.body.data.publishEndpoint).toEqual({ id: 'test/orp-beta@orp-beta' });
+    await beta.chat.completions.create({ model: 'test/orp-beta', messages: hi });
+    const headers = lastHeaders(anthropic);
+    expect(headers['anthropic-beta']).toBe('context-1m-2025-08-07,interleaved-thinking-2025-05-14,structured-outputs-2025-11-13');
+    // Without the request header, the provider's own flags go as configured.
+    await client.chat.completions.create({ model: 'test/orp-beta', messages: hi });
+    expect(lastHeaders(anthropic)['anthropic-beta']).toBe('context-1m-2025-08-07, interleaved-thinking-2025-05-14');
+
+    await beta.chat.completions.create({ model: 'test/orp-openai', messages: hi });
+    expect(lastHeaders(openai)).not.toHaveProperty('anthropic-beta');
+    expect(lastHeaders(openai)).not.toHaveProperty('x-anthropic-beta');
+  });
+
+  it('an x-anthropic-beta that is not a list of beta names is a 400 naming the header, before any upstream is called', async () => {
+    const calls = anthropic.requests.length;
+    for (const value of ['bad flag', 'a,b;c', 'x'.repeat(101), Array.from({ length: 21 }, (_, i) => `beta-${i}`).join(',')]) {
+      const res = await h.chat(user.key, { model: 'test/orp-anthropic', messages: hi }, { 'x-anthropic-beta': value });
+      expect(res.status, value).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, message: expect.stringContaining('x-anthropic-beta must be a comma-separated list'), metadata: { error_type: 'invalid_request', param: 'x-anthropic-beta' } } });
+    }
+    expect(anthropic.requests.length).toBe(calls);
+  });
+
+  it('streaming with tools to Anthropic sets eager_input_streaming on each tool; a whole answer does not', async () => {
+    const stream = await client.chat.completions.create({ model: 'test/orp-anthropic', stream: true, tools: TOOLS, messages: hi });
+    for await (const _ of stream) void _;
+    expect((lastBody(anthropic).tools as Body[]).map((t) => t.eager_input_streaming)).toEqual([true]);
+    await client.chat.completions.create({ model: 'test/orp-anthropic', tools: TOOLS, messages: hi });
+    expect(lastBody(anthropic).tools as Body[]).toEqual([{ name: 'lookup', description: 'Look it up', input_schema: TOOLS[0]!.function.parameters }]);
+    const openaiStream = await client.chat.completions.create({ model: 'test/orp-openai', stream: true, tools: TOOLS, messages: hi });
+    for await (const _ of openaiStream) void _;
+    expect(lastBody(openai).tools).toEqual(TOOLS);
+  });
+});
+
+describe('image parts', () => {
+  const image = { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } };
+  const withImage = [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'What is this?' }, image] }];
+
+  it("to a model that takes no images: OpenRouter's 404, before any upstream is called", async () => {
+    const calls = openai.requests.length;
+    const res = await h.chat(user.key, { model: 'test/orp-openai', messages: withImage });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({
+      error: { code: 404, message: 'No endpoints found that support image input (test/orp-openai takes text)', metadata: { error_type: 'not_found', param: 'messages', input_modalities: ['image'], model: 'test/orp-openai' } },
+    });
+    await expect(client.chat.completions.create({ model: 'test/orp-openai', messages: withImage })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    expect(openai.requests.length).toBe(calls);
+  });
+
+  it('go to a model published as taking images, and a models list falls back to it; its owner can change what a model takes', async () => {
+    const published = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-openai", model: "test/orp-vision", upstreamModel: "fake-vision", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000, inputModalities: [IMAGE]) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(published.body.data.publishEndpoint).toEqual({ id: 'test/orp-vision@orp-openai' });
+    const model = await client.models.retrieve('test/orp-vision');
+    expect((model as unknown as { architecture: { input_modalities: string[] } }).architecture.input_modalities).toEqual(['text', 'image']);
+
+    const answer = await client.chat.completions.create({ model: 'test/orp-openai', models: ['test/orp-vision'], messages: withImage } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(answer.model).toBe('test/orp-vision');
+    expect((lastBody(openai).messages as { content: unknown }[])[0]!.content).toEqual(withImage[0]!.content);
+
+    // The owner (here the admin) republishes test/orp-openai as taking images: now it is served there directly.
+    const republished = await h.gql(
+      `mutation { publishEndpoint(provider: "orp-openai", model: "test/orp-openai", upstreamModel: "fake-model", prices: {prompt: 150, completion: 600}, contextLength: 16000, maxOutput: 1000, inputModalities: [IMAGE]) { ... on Endpoint { id } ... on DomainError { message } } }`,
+      {},
+      ADMIN_KEY,
+    );
+    expect(republished.body.data.publishEndpoint).toEqual({ id: 'test/orp-openai@orp-openai' });
+    const direct = await client.chat.completions.create({ model: 'test/orp-openai', messages: withImage });
+    expect(direct.model).toBe('test/orp-openai');
+  });
+});
