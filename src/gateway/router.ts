@@ -327,7 +327,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
         // Every chunk names the provider that wrote it, as OpenRouter's do.
         const provider = target.endpoint.provider.name;
-        const named = (chunk: ChatChunk): ChatChunk => ({ ...shown(chunk), provider });
+        const named = (chunk: ChatChunk): ChatChunk => extend(shown(chunk), { provider });
         const buffered: ChatChunk[] = [];
         let upstreamId: string | null = null;
         for await (const chunks of upstream.chunks) {
