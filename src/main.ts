@@ -94,7 +94,7 @@ export const startSwitchyard = async (
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
-  const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog: gateway.catalog, selfSignup: config.SELF_SIGNUP, now });
+  const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog: gateway.catalog, vault: gateway.vault, selfSignup: config.SELF_SIGNUP, now });
   const core = createCore({
     config,
     logger,
