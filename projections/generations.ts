@@ -44,6 +44,8 @@ export type GenerationDoc = {
   usageSource: UsageSource | null;
   /** Nano-dollars. */
   cost: number;
+  /** Served with the account's own provider key (BYOK): the list-price cost (`cost` is the fee); absent otherwise. */
+  upstreamCost?: number;
   reserved: number;
   latencyMs: number | null;
   generationTimeMs: number | null;
@@ -74,6 +76,7 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
   usage: data.usage,
   usageSource: data.usageSource,
   cost: data.cost,
+  ...(data.upstreamCost !== undefined && { upstreamCost: data.upstreamCost }),
   streamed: data.streamed,
   latencyMs: data.latencyMs,
   generationTimeMs: data.generationTimeMs,

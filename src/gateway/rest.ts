@@ -27,9 +27,9 @@ export const usageJson = (outcome: GenerationOutcome) => ({
   prompt_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
   completion_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
   cost: toUsdNumber(outcome.cost),
-  is_byok: false,
+  is_byok: outcome.upstreamCost !== null,
   cost_details: {
-    upstream_inference_cost: null,
+    upstream_inference_cost: outcome.upstreamCost === null ? null : toUsdNumber(outcome.upstreamCost),
     upstream_inference_prompt_cost: toUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
     upstream_inference_completions_cost: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
   },

@@ -22,6 +22,8 @@ export interface KeyEntry {
   expiresAt: number | null;
   limit: number | null;
   limitReset: LimitReset;
+  /** BYOK calls' list price counts against the limit too. */
+  includeByokInLimit: boolean;
 }
 
 export interface AccountEntry {
@@ -123,8 +125,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         accounts.get(event.data.accountId)?.byokKeys.delete(event.data.provider);
         break;
       case 'ApiKeyCreated': {
-        const { keyId, accountId, hash, limit, limitReset, expiresAt } = event.data;
-        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset };
+        const { keyId, accountId, hash, limit, limitReset, includeByokInLimit = false, expiresAt } = event.data;
+        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit };
         keysById.set(keyId, entry);
         keysByHash.set(hash, entry);
         break;
@@ -135,6 +137,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
           key.limit = event.data.limit;
           key.limitReset = event.data.limitReset;
         }
+        break;
+      }
+      case 'ApiKeyByokInLimitChanged': {
+        const key = keysById.get(event.data.keyId);
+        if (key) key.includeByokInLimit = event.data.includeByokInLimit;
         break;
       }
       case 'ApiKeyExpiryChanged': {

@@ -79,6 +79,8 @@ export interface GenerationFacts {
     readonly usageSource: UsageSource;
     /** Nano-dollars owed. */
     readonly cost: number;
+    /** Served with the account's own provider key: the list-price cost (`cost` is the fee); absent otherwise. */
+    readonly upstreamCost?: number;
     readonly firstTokenAt: number | null;
     readonly endedAt: number;
     readonly upstreamId: string | null;
@@ -171,6 +173,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     usage: toTokenUsage(end.usage),
     usageSource: end.usageSource,
     cost: end.cost,
+    ...(end.upstreamCost !== undefined && { upstreamCost: end.upstreamCost }),
     latencyMs: end.firstTokenAt === null ? null : end.firstTokenAt - facts.startedAt,
     generationTimeMs: end.endedAt - facts.startedAt,
     streamed: facts.stream,

@@ -15,7 +15,7 @@ const generationJson = (doc: GenerationDoc) => ({
   upstream_id: doc.upstreamId,
   total_cost: toUsdNumber(doc.cost),
   cache_discount: null,
-  upstream_inference_cost: null,
+  upstream_inference_cost: doc.upstreamCost === undefined ? null : toUsdNumber(doc.upstreamCost),
   created_at: doc.createdAt,
   model: doc.model ?? doc.requestedModels[0] ?? null,
   app_id: null,
@@ -42,7 +42,7 @@ const generationJson = (doc: GenerationDoc) => ({
   // OpenRouter's origin is the app's HTTP-Referer.
   origin: doc.app?.url ?? '',
   usage: toUsdNumber(doc.cost),
-  is_byok: false,
+  is_byok: doc.upstreamCost !== undefined,
   external_user: doc.user,
   api_type: doc.apiType === 'graphql' || doc.apiType === 'workflow' ? 'chat' : doc.apiType,
   router: doc.router,
@@ -50,6 +50,7 @@ const generationJson = (doc: GenerationDoc) => ({
   switchyard: {
     status: doc.status,
     cost_nanodollars: doc.cost,
+    upstream_inference_cost_nanodollars: doc.upstreamCost ?? null,
     reserved_nanodollars: doc.reserved,
     usage_source: doc.usageSource,
     provider_slug: doc.providerSlug,
