@@ -113,6 +113,8 @@ describe('an account with its own key for a provider', () => {
     const record = await h.generation(own.key, answer.id);
     expect(record).toMatchObject({ is_byok: true, upstream_inference_cost: LIST / 1e9, total_cost: FEE / 1e9, usage: FEE / 1e9, provider_name: 'byok-acme' });
     expect(record.switchyard).toMatchObject({ cost_nanodollars: FEE, upstream_inference_cost_nanodollars: LIST });
+    const graphql = (await h.gql('query ($id: ID!) { generation(id: $id) { cost isByok upstreamCost } }', { id: answer.id }, own.key)).body;
+    expect(graphql.data.generation).toEqual({ cost: FEE, isByok: true, upstreamCost: LIST });
 
     // The ledger's settlement names the BYOK call and carries the list price.
     const settled = (await h.running.core.eventStore.readStream(ledgerStream(own.accountId))).filter((e) => e.type === 'ReservationSettled') as unknown as LedgerEvent[];
