@@ -263,9 +263,9 @@ export const createGateway = (deps: {
    * OpenRouter's 402: how many output tokens were asked for and how many the budget pays for, naming the output limit
    * as the caller's API calls it (the Responses API's `max_output_tokens`).
    */
-  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType) => {
+  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType, byokInLimit: boolean) => {
     const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
-    const listBudget = listBudgetOf(target, Math.max(0, budget), source === 'key_limit' && error.metadata.required !== undefined && target.byok);
+    const listBudget = listBudgetOf(target, Math.max(0, budget), source === 'key_limit' && byokInLimit);
     const affordable = Math.min(target.maxOutput, affordableOutputTokens(listBudget, promptOf(target, promptTokens), target.endpoint.prices));
     const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
     return new GatewayError(
@@ -280,12 +280,12 @@ export const createGateway = (deps: {
   };
 
   /** A ledger refusal as the client sees it: OpenRouter's 402 for credits and key limits, anything else as it is. */
-  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number, apiType: ApiType): unknown =>
-    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error), apiType) : error;
+  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number, apiType: ApiType, byokInLimit: boolean): unknown =>
+    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error), apiType, byokInLimit) : error;
 
   /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
   const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
-    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType);
+    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType, byokInLimitOf(prepared.input.principal));
     if (refused instanceof GatewayError) return refused;
     if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
@@ -414,14 +414,14 @@ export const createGateway = (deps: {
         parsed.request.max_tokens === undefined && budget > 0
           ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), promptOf(t, parsed.promptTokens), t.endpoint.prices))))
           : 0;
-      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType);
+      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType, byokInLimit);
       plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
       ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        throw refusedBy(again, first, parsed.promptTokens, input.apiType);
+        throw refusedBy(again, first, parsed.promptTokens, input.apiType, byokInLimit);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
