@@ -264,6 +264,11 @@ describe('include_byok_in_limit', () => {
     expect(await keyReport(feeOnly.secret)).toMatchObject({ include_byok_in_limit: false, usage_nanos: FEE, byok_usage_nanos: LIST, byok_usage: LIST / 1e9, byok_usage_daily: LIST / 1e9, limit_remaining_nanos: 1_000_000_000 - FEE });
     expect(await keyReport(withList.secret)).toMatchObject({ include_byok_in_limit: true, usage_nanos: FEE + LIST, byok_usage_nanos: LIST, byok_usage_monthly: LIST / 1e9, limit_remaining_nanos: 1_000_000_000 - FEE - LIST });
 
+    // The billing audit replays the ledger and finds the read models (usage rows with their BYOK list price) agree.
+    await h.running.core.gateway.idle();
+    const audit = (await h.gql('query ($id: ID) { billingAudit(accountId: $id) { ok differences { model field expected actual } } }', { id: own.accountId }, ADMIN_KEY)).body;
+    expect(audit.data.billingAudit).toEqual({ ok: true, differences: [] });
+
     // The numbers are the ledger's events folded: replaying the account's stream gives them again.
     let state = ledgerDecider.initialState();
     for (const event of await h.running.core.eventStore.readStream(ledgerStream(own.accountId))) state = ledgerDecider.evolve(state, event as unknown as LedgerEvent);
