@@ -322,6 +322,8 @@ export const planRoute = (input: {
     }
     // The one endpoint allow_fallbacks: false leaves is the first that meets the performance thresholds, if any does.
     if (misses) endpoints = meetFirst(endpoints, misses);
+    // The endpoints the account's own key reaches before the others, so that the one allow_fallbacks: false leaves is one.
+    if (byok !== null) endpoints = meetFirst(endpoints, (e) => ownKey(e) === undefined);
     if (prefs && !prefs.allowFallbacks && !prefs.order) endpoints = endpoints.slice(0, 1);
     filtered.push({ group, endpoints });
   }

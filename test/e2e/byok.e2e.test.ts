@@ -92,6 +92,15 @@ describe('an account with its own key for a provider', () => {
       expect(answer.provider).toBe('byok-acme');
     });
     expect(sent).toEqual([`Bearer ${OWN_KEY}`]);
+
+    // On a dearer provider too, and it is the one endpoint allow_fallbacks: false leaves.
+    expect(await setProviderByok(ADMIN_KEY, 'byok-other', true)).toMatchObject({ data: { setProviderByok: { byok: true } } });
+    const dear = await account();
+    await setKey(dear, { provider: 'byok-other' });
+    const toOther = await authorizationsDuring(other, async () => {
+      expect((await chatOk(dear, { provider: { allow_fallbacks: false } })).provider).toBe('byok-other');
+    });
+    expect(toOther).toEqual([`Bearer ${OWN_KEY}`]);
   });
 
   it('is charged the fee on the list price, exactly, with is_byok and the upstream cost on REST (whole and streamed) and the generation record', async () => {
