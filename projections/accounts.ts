@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
-import type { AccountEvent, AccountProviderPreferences, Role } from '../src/modules/accounts/account.events.js';
+import type { AccountEvent, AccountProviderPreferences, ByokKey, Role } from '../src/modules/accounts/account.events.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
@@ -15,15 +15,23 @@ export type AccountDoc = {
   defaultModel: string | null;
   /** Its provider ignore and allow lists (null: none). */
   providerPreferences: AccountProviderPreferences | null;
+  /** Its own provider keys (BYOK), by provider slug: never the key, sealed or not. */
+  byokKeys: ByokKeyDoc[];
   openedAt: string;
   updatedAt: string;
 };
+
+/** A BYOK key as the account sees it: what it was bound to, and its last characters. */
+export type ByokKeyDoc = Omit<ByokKey, 'encrypted' | 'at'> & { createdAt: string };
+
+export const byokKeyDoc = ({ encrypted: _sealed, at, ...key }: ByokKey): ByokKeyDoc => ({ ...key, createdAt: at });
 
 export const ACCOUNTS = 'accounts';
 
 export const accountsProjection = defineProjection<AccountDoc>({
   name: 'accounts',
-  version: 4,
+  // 5: BYOK keys.
+  version: 5,
   collection: ACCOUNTS,
   filter: { categories: ['account'] },
   indexes: [{ keys: { email: 1 } }],
@@ -33,7 +41,7 @@ export const accountsProjection = defineProjection<AccountDoc>({
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, defaultModel: null, providerPreferences: null, openedAt: at, updatedAt: at };
+        return { _id: accountId, name, email, roles: [...roles], plan, contentLogging: false, defaultModel: null, providerPreferences: null, byokKeys: [], openedAt: at, updatedAt: at };
       }
       case 'RoleGranted':
         return doc && { ...doc, roles: doc.roles.includes(event.data.role) ? doc.roles : [...doc.roles, event.data.role], updatedAt: event.data.at };
@@ -47,6 +55,13 @@ export const accountsProjection = defineProjection<AccountDoc>({
         return doc && { ...doc, defaultModel: event.data.model, updatedAt: event.data.at };
       case 'ProviderPreferencesChanged':
         return doc && { ...doc, providerPreferences: event.data.preferences, updatedAt: event.data.at };
+      case 'ByokKeySet': {
+        if (!doc) return doc;
+        const { accountId: _account, ...key } = event.data;
+        return { ...doc, byokKeys: [...(doc.byokKeys ?? []).filter((k) => k.provider !== key.provider), byokKeyDoc(key)], updatedAt: key.at };
+      }
+      case 'ByokKeyRemoved':
+        return doc && { ...doc, byokKeys: (doc.byokKeys ?? []).filter((k) => k.provider !== event.data.provider), updatedAt: event.data.at };
       default: {
         const _never: never = event;
         return doc;

@@ -12,6 +12,8 @@ export type ApiKeyDoc = {
   hint: string;
   limit: number | null;
   limitReset: LimitReset;
+  /** BYOK calls' list price counts against the limit too (absent in documents from before it: false). */
+  includeByokInLimit?: boolean;
   expiresAt: string | null;
   status: ApiKeyStatus;
   createdAt: string;
@@ -22,8 +24,8 @@ export const API_KEYS = 'apiKeys';
 
 export const apiKeysProjection = defineProjection<ApiKeyDoc>({
   name: 'apiKeys',
-  // 2: documents say the key's kind (inference or management).
-  version: 2,
+  // 2: documents say the key's kind (inference or management). 3: includeByokInLimit.
+  version: 3,
   collection: API_KEYS,
   filter: { categories: ['apikey'] },
   // Listings page an account's documents in `_id` order.
@@ -32,8 +34,8 @@ export const apiKeysProjection = defineProjection<ApiKeyDoc>({
   evolve: (doc, recorded) => {
     const event = recorded as RecordedEvent<ApiKeyEvent>;
     if (event.type === 'ApiKeyCreated') {
-      const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
-      return { _id: keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, expiresAt, status: 'active', createdAt: at, updatedAt: at };
+      const { keyId, accountId, name, hint, limit, limitReset, includeByokInLimit = false, expiresAt, at } = event.data;
+      return { _id: keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, includeByokInLimit, expiresAt, status: 'active', createdAt: at, updatedAt: at };
     }
     if (!doc) return null;
     const updatedAt = event.data.at;
@@ -42,6 +44,8 @@ export const apiKeysProjection = defineProjection<ApiKeyDoc>({
         return { ...doc, name: event.data.name, updatedAt };
       case 'ApiKeyLimitChanged':
         return { ...doc, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
+      case 'ApiKeyByokInLimitChanged':
+        return { ...doc, includeByokInLimit: event.data.includeByokInLimit, updatedAt };
       case 'ApiKeyExpiryChanged':
         return { ...doc, expiresAt: event.data.expiresAt, updatedAt };
       case 'ApiKeyDisabled':

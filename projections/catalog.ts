@@ -56,6 +56,8 @@ export type ProviderDoc = {
   dataPolicy: DataPolicy | null;
   /** Whether aborting a call stops its billing; false: a client that leaves is charged the whole answer. */
   cancellable: boolean;
+  /** An admin allows accounts to bring their own key for it (BYOK). */
+  byok: boolean;
   models: string[];
 };
 
@@ -170,8 +172,8 @@ export const modelsProjection = defineProjection(modelDocs);
 
 const providerDocs: Projection<ProviderDoc> = {
   name: 'providers',
-  // 2: the data policy. 3: cancellable.
-  version: 3,
+  // 2: the data policy. 3: cancellable. 4: BYOK, base URL changes.
+  version: 4,
   collection: PROVIDERS,
   filter: { categories: ['provider'] },
   documentId: (recorded) => {
@@ -193,6 +195,7 @@ const providerDocs: Projection<ProviderDoc> = {
           registeredAt: at,
           dataPolicy: null,
           cancellable: true,
+          byok: false,
           models: [],
         };
       }
@@ -200,6 +203,10 @@ const providerDocs: Projection<ProviderDoc> = {
         return doc && { ...doc, dataPolicy: event.data.dataPolicy };
       case 'ProviderCancellationSet':
         return doc && { ...doc, cancellable: event.data.cancellable };
+      case 'ProviderByokSet':
+        return doc && { ...doc, byok: event.data.allowed };
+      case 'ProviderBaseUrlChanged':
+        return doc && { ...doc, baseUrl: event.data.baseUrl };
       case 'EndpointPublished':
       case 'EndpointEnabled':
         // The models it serves: a republish of a disabled endpoint does not add it back.

@@ -46,6 +46,8 @@ export type GenerationDoc = {
   cost: number;
   /** Nano-dollars the cache saved against the prompt price; absent when its events predate it. */
   cacheDiscount?: number;
+  /** Served with the account's own provider key (BYOK): the list-price cost (`cost` is the fee); absent otherwise. */
+  upstreamCost?: number;
   reserved: number;
   /** The media parts of the prompt; absent when its events predate them. */
   promptMedia?: PromptMedia;
@@ -79,6 +81,7 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
   usageSource: data.usageSource,
   cost: data.cost,
   ...(data.cacheDiscount !== undefined && { cacheDiscount: data.cacheDiscount }),
+  ...(data.upstreamCost !== undefined && { upstreamCost: data.upstreamCost }),
   streamed: data.streamed,
   latencyMs: data.latencyMs,
   generationTimeMs: data.generationTimeMs,

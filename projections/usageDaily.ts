@@ -22,6 +22,8 @@ export type UsageDoc = {
   cachedTokens: number;
   /** What was charged, integer nano-dollars. */
   cost: number;
+  /** The list price of the calls served with the account's own provider keys (BYOK; their `cost` is the fee). */
+  byokUsage?: number;
 };
 
 export const USAGE_DAILY = 'usageDaily';
@@ -53,13 +55,14 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
   next.reasoningTokens += data.usage?.reasoningTokens ?? 0;
   next.cachedTokens += data.usage?.cachedTokens ?? 0;
   next.cost += data.charged;
+  if (data.byok) next.byokUsage = (next.byokUsage ?? 0) + data.byok.upstreamCost;
   return next;
 };
 
 export const usageDailyProjection = defineProjection<UsageDoc>({
   name: 'usageDaily',
-  // 2: rows are per workflow too; 3: and per app.
-  version: 3,
+  // 2: rows are per workflow too; 3: and per app; 4: BYOK list prices.
+  version: 4,
   collection: USAGE_DAILY,
   filter: { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] },
   indexes: [{ keys: { accountId: 1, day: 1 } }],
@@ -77,6 +80,8 @@ export interface ActivityRow {
   readonly completionTokens: number;
   readonly reasoningTokens: number;
   readonly cost: number;
+  /** The list price of its BYOK calls. */
+  readonly byokUsage: number;
 }
 
 /**
@@ -111,6 +116,7 @@ export const activityRows = (store: ReadStore, accountId: string, query: { from:
           completionTokens: { $sum: '$completionTokens' },
           reasoningTokens: { $sum: '$reasoningTokens' },
           cost: { $sum: '$cost' },
+          byokUsage: { $sum: '$byokUsage' },
         },
       },
       { $sort: { '_id.day': -1, '_id.model': 1, '_id.provider': 1 } },

@@ -31,6 +31,19 @@ const schema = z.object({
   PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
   PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),
   /**
+   * The fee on a call served with the account's own provider key (BYOK), in percent of what the call costs at the
+   * endpoint's list price: up to two decimals (`5`, `2.5`), read as exact basis points (500, 250).
+   */
+  BYOK_FEE_PERCENT: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,2})?$/, 'BYOK_FEE_PERCENT must be a percentage with at most two decimals, such as 5 or 2.5')
+    .transform((percent) => {
+      const [whole, fraction = ''] = percent.split('.');
+      return Number(whole) * 100 + Number(fraction.padEnd(2, '0'));
+    })
+    .refine((basisPoints) => basisPoints <= 10_000, 'BYOK_FEE_PERCENT must be at most 100')
+    .default(500),
+  /**
    * A reservation older than this is expired by the sweeper (its generation is presumed dead). Unset: the request
    * timeout plus a minute (see reservationTtlMs). Embedded mode expires every open reservation at start anyway.
    */

@@ -28,6 +28,7 @@ export const gatewayConfigFrom = (config: Config): GatewayConfig => ({
   breakerFailures: config.GATEWAY_BREAKER_FAILURES,
   breakerCooldownMs: config.GATEWAY_BREAKER_COOLDOWN_MS,
   demoTokenDelayMs: config.DEMO_TOKEN_DELAY_MS,
+  byokFeeBasisPoints: config.BYOK_FEE_PERCENT,
 });
 
 /** The recorder, telling `onGeneration` each generation first (a failure there never costs the record). */
@@ -66,7 +67,7 @@ export const createGatewayServices = async (deps: {
   /** Input & output logging (see modules/generations/generationContent.ts). */
   contentLog?: ContentLog;
   /** The accounts' provider lists the gateway routes within. */
-  directory: Pick<AuthDirectory, 'account'>;
+  directory: Pick<AuthDirectory, 'account' | 'key'>;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);

@@ -45,10 +45,23 @@ import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
 import { readText } from './upstream.js';
 import { healJson } from './responseHealing.js';
-import { affordableOutputTokens, billUsage, countsAreTokens, isZeroPriced, worstCaseCost, type Billing, type CostBreakdown } from './pricing.js';
+import {
+  affordableOutputTokens,
+  billUsage,
+  byokFee,
+  byokListBudget,
+  countsAreTokens,
+  DEFAULT_BYOK_FEE_BASIS_POINTS,
+  isZeroPriced,
+  worstCaseCost,
+  type Billing,
+  type CostBreakdown,
+} from './pricing.js';
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { contentText } from './providers/common.js';
-import { planRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
+import { planRoute, type ByokRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
+import { byokContext } from '../modules/accounts/account.events.js';
+import { byokStatus } from '../modules/accounts/byok.js';
 import { buildUpstreamRequest, countsAgainstUptime, createRouter, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
@@ -57,6 +70,8 @@ import type { UpstreamClient } from './upstream.js';
 
 export interface GatewayConfig extends RouterConfig {
   readonly requestTimeoutMs: number;
+  /** The fee on a call served with the account's own provider key, in basis points of its list price (BYOK_FEE_PERCENT); unset, 500 (5%). */
+  readonly byokFeeBasisPoints?: number;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
 }
@@ -109,8 +124,11 @@ export interface GenerationOutcome {
   /** Usage as billed, with OpenRouter's `cost` fields added by the edges. */
   readonly usage: Usage;
   readonly usageSource: UsageSource;
-  /** Nano-dollars owed for this generation. */
+  /** Nano-dollars owed for this generation (served with the account's own provider key: the fee). */
   readonly cost: number;
+  /** Served with the account's own provider key (BYOK): what it costs at the endpoint's list price; null otherwise. */
+  readonly upstreamCost: number | null;
+  /** At the endpoint's list price. */
   readonly costBreakdown: CostBreakdown | null;
   /** Whether tokens reached the client (streaming) or an answer was produced. */
   readonly committed: boolean;
@@ -186,8 +204,11 @@ export const createGateway = (deps: {
   waitForReadModels?: (position: number) => Promise<boolean>;
   /** Stores what a generation was sent and answered, for the accounts that turned logging on. */
   contentLog?: ContentLog;
-  /** The accounts' provider lists (the auth directory, in memory: no store read per request); without it, none. */
-  directory?: Pick<AuthDirectory, 'account'>;
+  /**
+   * The accounts' provider lists and own provider keys, and the keys' settings (the auth directory, in memory: no
+   * store read per request); without it, none.
+   */
+  directory?: Pick<AuthDirectory, 'account' | 'key'>;
   now?: () => number;
   random?: () => number;
 }) => {
@@ -204,24 +225,48 @@ export const createGateway = (deps: {
   /** The prompt a target is sent: the request's, or the compressed conversation's (not the whole one it was cut from). */
   const promptOf = (target: RouteTarget, estimate: number) => target.promptTokens ?? estimate;
 
-  /** The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none). */
-  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, outputTokens?: number) => {
+  const feeBasisPoints = config.byokFeeBasisPoints ?? DEFAULT_BYOK_FEE_BASIS_POINTS;
+  /** What a call at this list-price cost charges the credits: the cost, or on the account's own provider key the fee. */
+  const chargeOf = (target: RouteTarget, listCost: number) => (target.byok ? byokFee(listCost, feeBasisPoints) : listCost);
+  /** What it counts against a key's limit: the charge, and the list price too when the key includes BYOK in its limit. */
+  const keyChargeOf = (target: RouteTarget, listCost: number, byokInLimit: boolean) => chargeOf(target, listCost) + (target.byok && byokInLimit ? listCost : 0);
+  /** The largest list-price cost of a target that `budget` pays for, in credits or (`byokInLimit`) against such a key's limit. */
+  const listBudgetOf = (target: RouteTarget, budget: number, byokInLimit = false) => (target.byok ? byokListBudget(budget, feeBasisPoints, byokInLimit) : budget);
+  /** Whether the caller's key counts BYOK calls' list price against its limit (include_byok_in_limit). */
+  const byokInLimitOf = (principal: Principal) => (principal.keyId !== null && deps.directory?.key(principal.keyId)?.includeByokInLimit) === true;
+
+  /**
+   * The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none): the
+   * worst case of each at its list price, charged as it would be (a fee on the account's own key). A key that counts
+   * BYOK list prices in its limit holds those too (`keyAmount`), so concurrent calls cannot pass its limit either.
+   */
+  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, byokInLimit: boolean, outputTokens?: number) => {
     let amount = 0;
-    for (const t of targets) amount = Math.max(amount, worstCaseCost(promptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices));
+    let keyAmount = 0;
+    for (const t of targets) {
+      const worst = worstCaseCost(promptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices);
+      amount = Math.max(amount, chargeOf(t, worst));
+      keyAmount = Math.max(keyAmount, keyChargeOf(t, worst, byokInLimit));
+    }
     // A call whose first endpoint is zero-priced (the demo model too, not only those tagged free) counts against the
     // free tier: an account without credits must not drive unbounded traffic and storage through it. Not one whose
     // zero-priced endpoint is only a fallback: another provider's free endpoint on an open model would otherwise put
     // every paid call to it under the free tier's limits.
-    return { amount, freeModel: targets.length > 0 && isZeroPriced(targets[0]!.endpoint.prices) };
+    return {
+      amount,
+      keyAmount: byokInLimit && targets.some((t) => t.byok) ? keyAmount : undefined,
+      freeModel: targets.length > 0 && isZeroPriced(targets[0]!.endpoint.prices),
+    };
   };
 
   /**
    * OpenRouter's 402: how many output tokens were asked for and how many the budget pays for, naming the output limit
    * as the caller's API calls it (the Responses API's `max_output_tokens`).
    */
-  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType) => {
-    const affordable = Math.min(target.maxOutput, affordableOutputTokens(Math.max(0, budget), promptOf(target, promptTokens), target.endpoint.prices));
+  const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType, byokInLimit: boolean) => {
     const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
+    const listBudget = listBudgetOf(target, Math.max(0, budget), source === 'key_limit' && byokInLimit);
+    const affordable = Math.min(target.maxOutput, affordableOutputTokens(listBudget, promptOf(target, promptTokens), target.endpoint.prices));
     const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
     return new GatewayError(
       402,
@@ -235,12 +280,12 @@ export const createGateway = (deps: {
   };
 
   /** A ledger refusal as the client sees it: OpenRouter's 402 for credits and key limits, anything else as it is. */
-  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number, apiType: ApiType): unknown =>
-    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error), apiType) : error;
+  const refusedBy = (error: unknown, target: RouteTarget, promptTokens: number, apiType: ApiType, byokInLimit: boolean): unknown =>
+    error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError ? paymentRequired(error, target, promptTokens, budgetOf(error), apiType, byokInLimit) : error;
 
   /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
   const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
-    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType);
+    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType, byokInLimitOf(prepared.input.principal));
     if (refused instanceof GatewayError) return refused;
     if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
@@ -272,15 +317,42 @@ export const createGateway = (deps: {
   /** The provider lists of the caller's account (setProviderPreferences): every route it plans is within them. */
   const accountPreferences = (principal: Principal) => deps.directory?.account(principal.accountId)?.providerPreferences ?? null;
 
+  /**
+   * The caller's own provider keys that may be sent now (the provider still allows them and its endpoints still
+   * point at the origin the key was set for), opened; and the providers whose shared key must not serve the caller.
+   * Null for an account without any (one map lookup).
+   */
+  const byokRoute = (principal: Principal): ByokRoute | null => {
+    const stored = deps.directory?.account(principal.accountId)?.byokKeys;
+    if (!stored || stored.size === 0) return null;
+    const keys = new Map<string, { readonly apiKey: string; readonly origin: string }>();
+    const noShared = new Set<string>();
+    for (const key of stored.values()) {
+      if (!key.fallbackToShared) noShared.add(key.provider);
+      if (byokStatus(catalog.provider(key.provider), key).status !== 'active') continue;
+      const opened = deps.vault.decrypt(byokContext(principal.accountId, key.provider), key.encrypted);
+      if (opened.secret === null) {
+        logger.warn({ accountId: principal.accountId, provider: key.provider, problem: opened.problem }, 'an account’s own provider key (BYOK) could not be opened: not used');
+        continue;
+      }
+      keys.set(key.provider, { apiKey: opened.secret, origin: key.origin });
+    }
+    return { keys, noShared };
+  };
+
   const prepare = async (input: GenerateInput): Promise<PreparedGeneration> => {
     const startedAt = now();
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
-    let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), nowMs: startedAt });
-    const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
-    if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
+    let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt });
+    // The account's own keys go first, before a sticky session's endpoint as before provider.order.
+    if (!plan.targets.some((t) => t.byok)) {
+      const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
+      if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
+    }
     let request = parsed.request;
-    let { amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens);
+    const byokInLimit = byokInLimitOf(principal);
+    let { amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit);
     if (input.maxReserved !== undefined && amount > input.maxReserved) {
       throw new GatewayError(
         402,
@@ -297,7 +369,7 @@ export const createGateway = (deps: {
     const reserve = async (): Promise<{ durable: Promise<void> }> => {
       let onAdmitted!: () => void;
       const admitted = new Promise<void>((resolve) => (onAdmitted = resolve));
-      const durable = ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, freeModel, onAdmitted });
+      const durable = ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId: input.generationId, amount, ...(keyAmount !== undefined && { keyAmount }), freeModel, onAdmitted });
       // A refusal after admission reaches the router through `durable` (its `ready`); never unhandled here.
       durable.catch(() => undefined);
       await Promise.race([admitted, durable]);
@@ -310,12 +382,18 @@ export const createGateway = (deps: {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const budget = budgetOf(error);
       const first = plan.targets[0]!;
+      // A key limit counts what the key holds: with include_byok_in_limit, a BYOK call's list price as well as its fee.
+      const byKey = error instanceof KeyLimitReachedError && byokInLimit;
+      const worstOf = (t: RouteTarget) => {
+        const worst = worstCaseCost(promptOf(t, parsed.promptTokens), t.maxOutput, t.endpoint.prices);
+        return error instanceof KeyLimitReachedError ? keyChargeOf(t, worst, byokInLimit) : chargeOf(t, worst);
+      };
       // Fallbacks the budget cannot pay for are dropped first: the reservation covers every target, and one dear
       // endpoint (another provider's, on an open model) must not price everyone out of the ones they can afford.
-      const affordable = plan.targets.filter((t, i) => i === 0 || worstCaseCost(promptOf(t, parsed.promptTokens), t.maxOutput, t.endpoint.prices) <= budget);
-      if (affordable.length < plan.targets.length && worstCaseCost(promptOf(first, parsed.promptTokens), first.maxOutput, first.endpoint.prices) <= budget) {
+      const affordable = plan.targets.filter((t, i) => i === 0 || worstOf(t) <= budget);
+      if (affordable.length < plan.targets.length && worstOf(first) <= budget) {
         plan = { ...plan, targets: affordable };
-        ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
+        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
         try {
           ({ durable } = await reserve());
           return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
@@ -327,16 +405,16 @@ export const createGateway = (deps: {
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
       const clamp =
         parsed.request.max_tokens === undefined && budget > 0
-          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(budget, promptOf(t, parsed.promptTokens), t.endpoint.prices))))
+          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), promptOf(t, parsed.promptTokens), t.endpoint.prices))))
           : 0;
-      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType);
+      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType, byokInLimit);
       plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
-      ({ amount, freeModel } = reservationFor(plan.targets, parsed.promptTokens));
+      ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        throw refusedBy(again, first, parsed.promptTokens, input.apiType);
+        throw refusedBy(again, first, parsed.promptTokens, input.apiType, byokInLimit);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
@@ -361,10 +439,12 @@ export const createGateway = (deps: {
       usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
       if (reported?.prompt_tokens_details) usage.prompt_tokens_details = reported.prompt_tokens_details;
     }
+    // At the endpoint's list price, capped so that what it charges (on the account's own key: the fee) stays within
+    // the reservation.
     const billing = billUsage(usage, target.endpoint.prices, {
       promptTokens: target.endpoint.contextLength,
       completionTokens: prepared.request.max_tokens ?? target.endpoint.maxOutput,
-      cost: prepared.reserved,
+      cost: listBudgetOf(target, prepared.reserved),
     });
     return { source: complete ? 'provider' : 'estimated', billing };
   };
@@ -412,6 +492,7 @@ export const createGateway = (deps: {
             ...(input.workflow !== undefined && { workflowId: input.workflow.workflowId }),
             ...(app !== null && { app }),
           },
+          ...(outcome.upstreamCost !== null && { byok: { upstreamCost: outcome.upstreamCost } }),
           urgency,
         });
       } else {
@@ -441,7 +522,7 @@ export const createGateway = (deps: {
         promptMedia: input.parsed.media,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,
-        attempts: result.attempts.map((a) => extend(a, { countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error) })),
+        attempts: result.attempts.map((a) => extend(a, { countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error, a.target) })),
         end: {
           kind: outcome.kind,
           target,
@@ -449,6 +530,7 @@ export const createGateway = (deps: {
           usageSource: outcome.usageSource,
           cost: outcome.cost,
           cacheDiscount: billing?.cacheDiscount ?? 0,
+          ...(outcome.upstreamCost !== null && { upstreamCost: outcome.upstreamCost }),
           firstTokenAt: result.firstTokenAt,
           endedAt: result.endedAt,
           upstreamId: result.upstreamId,
@@ -549,7 +631,8 @@ export const createGateway = (deps: {
       response: result.response,
       usage: billing?.usage ?? ZERO_USAGE,
       usageSource: source,
-      cost: billing?.breakdown.total ?? 0,
+      cost: billing && target ? chargeOf(target, billing.breakdown.total) : 0,
+      upstreamCost: billing && target?.byok ? billing.breakdown.total : null,
       costBreakdown: billing?.breakdown ?? null,
       committed: result.committed,
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
@@ -602,13 +685,13 @@ export const createGateway = (deps: {
       echoUpstreamBody: false,
       session: () => generationId,
     };
-    const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), nowMs: startedAt });
+    const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
     // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.
-    const { amount, freeModel } = reservationFor(targets, parsed.maxPromptTokens, 0);
+    const { amount, keyAmount, freeModel } = reservationFor(targets, parsed.maxPromptTokens, byokInLimitOf(principal), 0);
     try {
-      await ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId, amount, freeModel });
+      await ledger.reserve({ accountId: principal.accountId, keyId: principal.keyId, generationId, amount, ...(keyAmount !== undefined && { keyAmount }), freeModel });
     } catch (error) {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
@@ -636,27 +719,34 @@ export const createGateway = (deps: {
       } catch (error) {
         const providerError = error instanceof ProviderError ? error : new ProviderError({ code: 'connection', status: 502, retryable: true, message: error instanceof Error ? error.message : String(error), cause: error });
         failure = providerError;
-        if (countsAgainstUptime(providerError)) breakers.failure(target.endpoint.id, now());
+        if (countsAgainstUptime(providerError, target)) breakers.failure(target.endpoint.id, now());
         attempts.push({
           attempt: attempts.length + 1,
           target,
           startedAt: attemptStart,
           endedAt: now(),
           error: { code: providerError.code, status: providerError.status, retryable: providerError.retryable, message: providerError.message },
-          countsAgainstUptime: countsAgainstUptime(providerError),
+          countsAgainstUptime: countsAgainstUptime(providerError, target),
           afterFirstToken: false,
         });
         if (!providerError.retryable) break;
       }
     }
     const target = served?.target ?? targets[attempts.length - 1] ?? targets[0]!;
-    const billing = served ? billUsage({ prompt_tokens: served.promptTokens, completion_tokens: 0, total_tokens: served.promptTokens }, target.endpoint.prices, { promptTokens: target.endpoint.contextLength * parsed.request.input.length, completionTokens: 0, cost: amount }) : null;
+    const billing = served
+      ? billUsage({ prompt_tokens: served.promptTokens, completion_tokens: 0, total_tokens: served.promptTokens }, target.endpoint.prices, {
+          promptTokens: target.endpoint.contextLength * parsed.request.input.length,
+          completionTokens: 0,
+          cost: listBudgetOf(target, amount),
+        })
+      : null;
     const error =
       served || !failure
         ? null
         : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets) });
     const usage = billing?.usage ?? ZERO_USAGE;
-    const cost = billing?.breakdown.total ?? 0;
+    const cost = billing ? chargeOf(target, billing.breakdown.total) : 0;
+    const upstreamCost = billing && target.byok ? billing.breakdown.total : undefined;
     const endedAt = now();
     const work = (async () => {
       const charge = served
@@ -665,6 +755,7 @@ export const createGateway = (deps: {
             generationId,
             actual: cost,
             usage: { model: target.model, provider: target.endpoint.provider.slug, promptTokens: usage.prompt_tokens, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 },
+            ...(upstreamCost !== undefined && { byok: { upstreamCost } }),
           })
         : ledger.release({ accountId: principal.accountId, generationId, reason: error?.message ?? 'failed' });
       const record = deps.generations
@@ -692,6 +783,7 @@ export const createGateway = (deps: {
             usageSource: served ? 'provider' : 'estimated',
             cost,
             cacheDiscount: billing?.cacheDiscount ?? 0,
+            ...(upstreamCost !== undefined && { upstreamCost }),
             firstTokenAt: served ? endedAt : null,
             endedAt,
             upstreamId: null,

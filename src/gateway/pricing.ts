@@ -195,3 +195,24 @@ export const affordableOutputTokens = (budget: number, promptTokens: number, pri
   if (left < 0) return 0;
   return outputPrice === 0 ? Number.MAX_SAFE_INTEGER : Math.floor(left / outputPrice);
 };
+
+/** The BYOK fee unless configured (BYOK_FEE_PERCENT): 5%, as OpenRouter's. */
+export const DEFAULT_BYOK_FEE_BASIS_POINTS = 500;
+const BASIS = 10_000n;
+
+/**
+ * The fee on a call served with the account's own provider key: `basisPoints` (500 = 5%) of its list-price cost,
+ * rounded up to the next nano-dollar (never a fraction of one undercharged; exact, in BigInt).
+ */
+export const byokFee = (listCost: number, basisPoints: number): number => Number((BigInt(listCost) * BigInt(basisPoints) + BASIS - 1n) / BASIS);
+
+/**
+ * The largest list-price cost whose fee fits `budget` (the inverse of byokFee: fee(L) ≤ B ⟺ L ≤ ⌊B·10000 / bp⌋); with
+ * `withList`, whose fee plus the list price itself fits (a key that counts BYOK list prices in its limit).
+ */
+export const byokListBudget = (budget: number, basisPoints: number, withList = false): number => {
+  const per = BigInt(basisPoints) + (withList ? BASIS : 0n);
+  if (per === 0n) return Number.MAX_SAFE_INTEGER;
+  const most = (BigInt(Math.max(0, budget)) * BASIS) / per;
+  return most > MAX ? Number.MAX_SAFE_INTEGER : Number(most);
+};

@@ -40,9 +40,9 @@ export const usageJson = (outcome: GenerationOutcome) => ({
   },
   server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
   cost: toUsdNumber(outcome.cost),
-  is_byok: false,
+  is_byok: outcome.upstreamCost !== null,
   cost_details: {
-    upstream_inference_cost: null,
+    upstream_inference_cost: outcome.upstreamCost === null ? null : toUsdNumber(outcome.upstreamCost),
     upstream_inference_prompt_cost: toUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
     upstream_inference_completions_cost: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
   },

@@ -4,6 +4,7 @@
  * awaits: it reads the in-memory catalog, the breakers and a stats snapshot.
  */
 import type { AccountProviderPreferences } from '../modules/accounts/account.events.js';
+import { originOf } from '../modules/accounts/byok.js';
 import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import type { Modality } from '../modules/catalog/model.events.js';
@@ -29,12 +30,24 @@ export interface RouteTarget {
   /** Output tokens this target may produce: `max_tokens`, else what the endpoint and the context allow. */
   readonly maxOutput: number;
   readonly apiKey: string | null;
+  /** `apiKey` is the account's own key for the provider (BYOK): billed a fee on the list price. */
+  readonly byok: boolean;
   /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
   readonly messages?: ChatMessage[];
   /** The estimated prompt tokens of that compressed conversation: what the reservation and an estimated bill count. */
   readonly promptTokens?: number;
   /** Reasoning turned on by `:thinking` when the request set none; absent, the request's own. */
   readonly reasoning?: ReasoningConfig;
+}
+
+/**
+ * The caller's own provider keys (BYOK) that may be used now, as the gateway resolved them: each provider's key, for
+ * providers whose endpoints still point at the origin the key was bound to; and the providers whose shared key must
+ * not serve the account (their key says fallbackToShared: false), whether or not the key itself can be used.
+ */
+export interface ByokRoute {
+  readonly keys: ReadonlyMap<string, { readonly apiKey: string; readonly origin: string }>;
+  readonly noShared: ReadonlySet<string>;
 }
 
 export interface RoutePlan {
@@ -158,11 +171,21 @@ export const planRoute = (input: {
   parsed: ParsedChat;
   /** The account's provider lists (setProviderPreferences); absent or null: none. */
   account?: AccountProviderPreferences | null;
+  /** The account's own provider keys; absent or null: none. */
+  byok?: ByokRoute | null;
   nowMs: number;
 }): RoutePlan => {
   const { catalog, breakers, stats, parsed } = input;
   const prefs: ProviderPreferences | null = parsed.provider;
   const account = input.account ?? null;
+  const byok = input.byok ?? null;
+  /** The provider's shared key may serve this account; its own key (BYOK) may. */
+  const sharedKey = (e: EndpointEntry) => e.provider.auth().problem === null && !byok?.noShared.has(e.provider.slug);
+  /** The account's key for the endpoint's provider, only where the endpoint points at the origin the key is bound to. */
+  const ownKey = (e: EndpointEntry): string | undefined => {
+    const key = byok?.keys.get(e.provider.slug);
+    return key !== undefined && originOf(e.provider.baseUrl) === key.origin ? key.apiKey : undefined;
+  };
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
@@ -306,9 +329,23 @@ export const planRoute = (input: {
       ],
       [
         'credentials',
-        (e) => e.provider.auth().problem === null,
+        (e) => sharedKey(e) || ownKey(e) !== undefined,
         // The reason a credential is missing (a variable's name, a master key) is the operator's business, not the caller's.
-        () => `No provider of ${group.base} is available: ${[...new Set(group.endpoints.map((e) => `${e.provider.name} (${e.provider.auth().problem === null ? 'filtered out' : 'its credentials are not configured'})`))].join('; ')}`,
+        () =>
+          `No provider of ${group.base} is available: ${[
+            ...new Set(
+              group.endpoints.map(
+                (e) =>
+                  `${e.provider.name} (${
+                    byok?.noShared.has(e.provider.slug)
+                      ? 'your own key for it (BYOK) cannot be sent now, and it does not allow the shared key (fallbackToShared: false): see Account.byokKeys'
+                      : e.provider.auth().problem === null
+                        ? 'filtered out'
+                        : 'its credentials are not configured'
+                  })`,
+              ),
+            ),
+          ].join('; ')}`,
       ],
     ];
     let endpoints = [...group.endpoints];
@@ -335,6 +372,8 @@ export const planRoute = (input: {
     }
     // The one endpoint allow_fallbacks: false leaves is the first that meets the performance thresholds, if any does.
     if (misses) endpoints = meetFirst(endpoints, misses);
+    // The endpoints the account's own key reaches before the others, so that the one allow_fallbacks: false leaves is one.
+    if (byok !== null) endpoints = meetFirst(endpoints, (e) => ownKey(e) === undefined);
     if (prefs && !prefs.allowFallbacks && !prefs.order) endpoints = endpoints.slice(0, 1);
     filtered.push({ group, endpoints });
   }
@@ -391,27 +430,40 @@ export const planRoute = (input: {
   // Within a model, endpoints that take the conversation whole go first: compression loses part of it; then those
   // that keep the most of it (a stable sort: equals keep their order). The models keep the order they were asked in:
   // a model's compressed targets follow its last whole one.
-  const targets: RouteTarget[] = [];
+  let targets: RouteTarget[] = [];
   const lastOf = new Map(ordered.map(({ group }, i) => [group, i]));
   const compressed = new Map<Group, { target: RouteTarget; kept: number }[]>();
   ordered.forEach(({ group, endpoint }, i) => {
     const fit = fitFor(endpoint);
     if (fit) {
-      const target: RouteTarget = {
+      const base = {
         endpoint,
         model: group.free ? `${group.base}:free` : group.base,
         requested: group.requested,
         free: endpoint.free,
         maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
-        apiKey: endpoint.provider.auth().secret,
         ...(fit.messages && { messages: fit.messages, promptTokens: fit.promptTokens }),
         ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
       };
-      if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), { target, kept: fit.promptTokens }]);
-      else targets.push(target);
+      // The account's own key first, then (when it may serve) the provider's shared key on the same endpoint.
+      const own = ownKey(endpoint);
+      const keys: RouteTarget[] = [
+        ...(own !== undefined ? [{ ...base, apiKey: own, byok: true }] : []),
+        ...(sharedKey(endpoint) ? [{ ...base, apiKey: endpoint.provider.auth().secret, byok: false }] : []),
+      ];
+      for (const target of keys) {
+        if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), { target, kept: fit.promptTokens }]);
+        else targets.push(target);
+      }
     }
     if (lastOf.get(group) === i) for (const { target } of (compressed.get(group) ?? []).sort((a, b) => b.kept - a.kept)) targets.push(target);
   });
+  // OpenRouter tries BYOK endpoints first, ahead of provider.order and every sort: within each model, in the order
+  // asked for, the account's own keys go before the shared ones.
+  if (byok !== null && targets.some((t) => t.byok)) {
+    const models = [...new Set(targets.map((t) => t.model))];
+    targets = models.flatMap((model) => [...targets.filter((t) => t.model === model && t.byok), ...targets.filter((t) => t.model === model && !t.byok)]);
+  }
   if (targets.length === 0) {
     const { group } = ordered[0]!;
     throw new GatewayError(

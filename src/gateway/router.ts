@@ -109,7 +109,10 @@ class AttemptAbort extends Error {
 
 /** Errors that say nothing about the endpoint's health (the request was wrong, or never sent): they do not trip its breaker. */
 const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter', 'internal']);
-export const countsAgainstUptime = (error: ProviderError): boolean => !REQUEST_ERRORS.has(error.code);
+/** On the account's own key (BYOK), refusing that key says nothing about the endpoint either (another account's key works). */
+const OWN_KEY_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['auth', 'payment_required']);
+export const countsAgainstUptime = (error: ProviderError, target: Pick<RouteTarget, 'byok'>): boolean =>
+  !REQUEST_ERRORS.has(error.code) && !(target.byok && OWN_KEY_ERRORS.has(error.code));
 
 /**
  * The provider's request, built by `build`: whatever that throws happened before anything was sent, so it is
@@ -391,7 +394,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         record.error = error;
         record.afterFirstToken = committed;
         lastError = error;
-        if (countsAgainstUptime(error)) breakers.failure(target.endpoint.id, record.endedAt);
+        if (countsAgainstUptime(error, target)) breakers.failure(target.endpoint.id, record.endedAt);
         // After the first token there is no fallback: the stream ends with an error chunk, billed on the provider's
         // usage when it had come (its prompt count beats an estimate).
         if (committed) return result('failed', { usage: upstream?.finish().usage ?? null });

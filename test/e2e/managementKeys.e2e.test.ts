@@ -139,7 +139,7 @@ describe('management keys and activity', () => {
       limit_nanos: USD / 2,
       limit_remaining: 0.5,
       limit_reset: 'daily',
-      include_byok_in_limit: false,
+      include_byok_in_limit: true,
       usage: 0,
       usage_nanos: 0,
       byok_usage: 0,
@@ -265,7 +265,7 @@ describe('management keys and activity', () => {
       const rows = new Map<string, Json>();
       for (const g of gens) {
         const id = `${g.model}@${g.switchyard.provider_slug}`;
-        const row = rows.get(id) ?? { date: today, model: g.model, model_permaslug: g.model, endpoint_id: id, provider_name: g.provider_name, usage_nanos: 0, byok_usage_inference: 0, requests: 0, prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0 };
+        const row = rows.get(id) ?? { date: today, model: g.model, model_permaslug: g.model, endpoint_id: id, provider_name: g.provider_name, usage_nanos: 0, byok_usage_inference: 0, byok_usage_inference_nanos: 0, requests: 0, prompt_tokens: 0, completion_tokens: 0, reasoning_tokens: 0 };
         row.usage_nanos += g.switchyard.cost_nanodollars;
         row.requests += 1;
         row.prompt_tokens += g.tokens_prompt;

@@ -50,8 +50,8 @@ describe('router metadata', () => {
     expect(metadata.endpoints).toEqual({
       total: 2,
       available: [
-        { model: 'rm/chat', provider: 'cheapo', endpoint: 'rm/chat@cheapo', selected: true },
-        { model: 'rm/chat', provider: 'pricey', endpoint: 'rm/chat@pricey', selected: false },
+        { model: 'rm/chat', provider: 'cheapo', endpoint: 'rm/chat@cheapo', is_byok: false, selected: true },
+        { model: 'rm/chat', provider: 'pricey', endpoint: 'rm/chat@pricey', is_byok: false, selected: false },
       ],
     });
     expect(metadata.attempts).toEqual([expect.objectContaining({ attempt: 1, provider: 'cheapo', status: 'success' })]);

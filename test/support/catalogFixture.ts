@@ -48,6 +48,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
         trusted: true,
         dataPolicy: p.dataPolicy ?? null,
         cancellable: p.cancellable ?? true,
+        byok: false,
         registeredAt: '2026-01-01T00:00:00.000Z',
         auth: () => ({ secret: p.problem ? null : 'key', problem: p.problem ?? null }),
       },

@@ -17,6 +17,7 @@ const chunk = (delta: ChunkDelta, finish: FinishReason | null = null, native: st
 });
 
 const outcome = (finishReason: FinishReason | null): GenerationOutcome => ({
+  upstreamCost: null,
   attempts: [],
   healed: false,
   generationId: 'gen-1',

@@ -107,7 +107,7 @@ describe('a provider error before anything was sent', () => {
     expect(caught).toBeInstanceOf(ProviderError);
     const error = caught as ProviderError;
     expect(error).toMatchObject({ code: 'internal', status: 500, retryable: false });
-    expect(countsAgainstUptime(error)).toBe(false);
+    expect(countsAgainstUptime(error, { byok: false })).toBe(false);
     const answer = fromProviderError(error, { providerName: 'Acme', providerSlug: 'acme', model: 'a/b', attempts: 1 });
     expect(answer.status).toBe(500);
     expect(answer.message).toContain('Acme was not called: Switchyard could not build the request');

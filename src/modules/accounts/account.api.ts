@@ -1,6 +1,6 @@
-import { accountQueries, type AccountDoc } from '../../../projections/accounts.js';
+import { accountQueries, byokKeyDoc, type AccountDoc, type ByokKeyDoc } from '../../../projections/accounts.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
-import { ValidationError } from '../../errors.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
@@ -9,12 +9,14 @@ import type { ApiKeysApi, CreatedApiKey } from '../apiKeys/apiKey.api.js';
 import type { CatalogApi } from '../catalog/catalog.api.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { endpointTag, parseProviderName } from '../catalog/endpointTag.js';
+import type { CredentialVault } from '../catalog/credentials.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
 import type { Plans } from '../ledger/plans.js';
 import { accountDecider, type AccountCommand, type AccountState } from './account.decider.js';
-import { accountStream, type Role } from './account.events.js';
+import { accountStream, byokContext, type Role } from './account.events.js';
+import { byokHint, byokStatus, originOf } from './byok.js';
 import { rolesForNewAccount } from './account.policy.js';
 
 export interface NewAccount {
@@ -35,8 +37,8 @@ export interface OpenedAccount {
 /** An account as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const accountView = (state: AccountState): AccountDoc => {
   if (state.status === 'none') throw new Error('an account command decided on an account that does not exist');
-  const { accountId, name, email, roles, plan, contentLogging, defaultModel, providerPreferences, openedAt, updatedAt } = state;
-  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, defaultModel, providerPreferences, openedAt, updatedAt };
+  const { accountId, name, email, roles, plan, contentLogging, defaultModel, providerPreferences, byokKeys, openedAt, updatedAt } = state;
+  return { _id: accountId, name, email, roles: [...roles], plan, contentLogging, defaultModel, providerPreferences, byokKeys: [...byokKeys.values()].map(byokKeyDoc), openedAt, updatedAt };
 };
 
 /**
@@ -85,8 +87,10 @@ export const createAccountsApi = (deps: {
   plans: Plans;
   /** The catalog's check of a saved model id (a default model must be one a chat can be answered by). */
   catalog: Pick<CatalogApi, 'modelProblem'>;
-  /** The routing catalog, which the providers of the provider lists (and their endpoint variants) must be known to. */
-  routing: Pick<Catalog, 'provider' | 'providers' | 'models' | 'endpoints'>;
+  /** The routing catalog, which the providers of the provider lists (and their endpoint variants) and of the BYOK keys must be known to. */
+  routing: Pick<Catalog, 'model' | 'provider' | 'providers' | 'models' | 'endpoints'>;
+  /** Seals the accounts' own provider keys (BYOK) as providers' keys are sealed. */
+  vault: Pick<CredentialVault, 'encrypt'>;
   selfSignup: boolean;
   now: () => Date;
 }) => {
@@ -141,6 +145,35 @@ export const createAccountsApi = (deps: {
       };
       return change(caller, { type: 'SetProviderPreferences', data: { accountId, ignore: list('ignore'), allow: list('allow'), at: at() } });
     },
+    /**
+     * Store the account's own key for a provider (BYOK), replacing the one it had: sealed with the credential vault,
+     * bound to the origin the provider's endpoints point at now. Only providers an admin allows take one.
+     */
+    setByokKey(caller: Caller, accountId: string, input: { readonly provider: string; readonly apiKey: string; readonly fallbackToShared: boolean }) {
+      const slug = input.provider.trim().toLowerCase();
+      const provider = deps.routing.provider(slug);
+      if (!provider) throw new NotFoundError('Provider', input.provider.slice(0, 64));
+      const { status, problem } = byokStatus(provider, { origin: originOf(provider.baseUrl) });
+      if (status !== 'active') throw new ValidationError(`Provider ${slug} does not take keys of its own: ${problem}`, { field: 'provider' });
+      // The key goes into a header as it is: printable, one line, of a sane length. Never echoed back.
+      if (!/^[\x21-\x7e]{8,4096}$/.test(input.apiKey)) throw new ValidationError('apiKey must be 8 to 4096 printable characters, without spaces or line breaks', { field: 'apiKey' });
+      return change(caller, {
+        type: 'SetByokKey',
+        data: {
+          accountId,
+          provider: slug,
+          encrypted: deps.vault.encrypt(byokContext(accountId, slug), input.apiKey),
+          hint: byokHint(input.apiKey),
+          origin: originOf(provider.baseUrl),
+          fallbackToShared: input.fallbackToShared,
+          at: at(),
+        },
+      });
+    },
+    removeByokKey: (caller: Caller, accountId: string, provider: string) =>
+      change(caller, { type: 'RemoveByokKey', data: { accountId, provider: provider.trim().toLowerCase(), at: at() } }),
+    /** Whether a stored key is sent now, and if not why (the provider moved its endpoints, or no longer takes keys). */
+    byokStatus: (key: ByokKeyDoc) => byokStatus(deps.routing.provider(key.provider), key),
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {
       if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);

@@ -1,6 +1,6 @@
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import type { AccountEvent, AccountProviderPreferences, Role } from './account.events.js';
+import { MAX_BYOK_KEYS, type AccountEvent, type AccountProviderPreferences, type ByokKey, type Role } from './account.events.js';
 
 /** An account as decided: everything it may see of itself, so a command can answer with it. */
 export type AccountState =
@@ -15,6 +15,8 @@ export type AccountState =
       readonly contentLogging: boolean;
       readonly defaultModel: string | null;
       readonly providerPreferences: AccountProviderPreferences | null;
+      /** Its own provider keys (BYOK), by provider slug. */
+      readonly byokKeys: ReadonlyMap<string, ByokKey>;
       readonly openedAt: string;
       readonly updatedAt: string;
     };
@@ -32,7 +34,10 @@ export type AccountCommand =
       readonly type: 'SetProviderPreferences';
       /** A list left undefined stays as it is; an empty one clears it. */
       readonly data: { readonly accountId: string; readonly ignore?: readonly string[]; readonly allow?: readonly string[]; readonly at: string };
-    };
+    }
+  /** The key comes sealed, its origin checked by the caller (the provider must accept BYOK keys). */
+  | { readonly type: 'SetByokKey'; readonly data: ByokKey & { readonly accountId: string } }
+  | { readonly type: 'RemoveByokKey'; readonly data: { readonly accountId: string; readonly provider: string; readonly at: string } };
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
 
@@ -48,7 +53,20 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
     switch (event.type) {
       case 'AccountOpened': {
         const { accountId, name, email, roles, plan, at } = event.data;
-        return { status: 'open', accountId, name, email, roles: new Set(roles), plan, contentLogging: false, defaultModel: null, providerPreferences: null, openedAt: at, updatedAt: at };
+        return {
+          status: 'open',
+          accountId,
+          name,
+          email,
+          roles: new Set(roles),
+          plan,
+          contentLogging: false,
+          defaultModel: null,
+          providerPreferences: null,
+          byokKeys: new Map(),
+          openedAt: at,
+          updatedAt: at,
+        };
       }
       case 'RoleGranted':
         return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
@@ -62,6 +80,17 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         return state.status === 'open' ? { ...state, defaultModel: event.data.model, updatedAt: event.data.at } : state;
       case 'ProviderPreferencesChanged':
         return state.status === 'open' ? { ...state, providerPreferences: event.data.preferences, updatedAt: event.data.at } : state;
+      case 'ByokKeySet': {
+        if (state.status !== 'open') return state;
+        const { accountId: _account, ...key } = event.data;
+        return { ...state, byokKeys: new Map(state.byokKeys).set(key.provider, key), updatedAt: key.at };
+      }
+      case 'ByokKeyRemoved': {
+        if (state.status !== 'open') return state;
+        const byokKeys = new Map(state.byokKeys);
+        byokKeys.delete(event.data.provider);
+        return { ...state, byokKeys, updatedAt: event.data.at };
+      }
       default: {
         const _never: never = event;
         return state;
@@ -108,6 +137,18 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         if (sameList(ignore, current?.ignore ?? []) && sameList(allow, current?.allow ?? [])) return [];
         // Two empty lists are none at all: routing then has one null to check.
         return [{ type: 'ProviderPreferencesChanged', data: { accountId, preferences: ignore.length === 0 && allow.length === 0 ? null : { ignore, allow }, at } }];
+      }
+      case 'SetByokKey': {
+        const open = requireOpen(state, command.data.accountId);
+        if (!open.byokKeys.has(command.data.provider) && open.byokKeys.size >= MAX_BYOK_KEYS) {
+          throw new ValidationError(`An account holds keys for at most ${MAX_BYOK_KEYS} providers: remove one first (removeByokKey)`, { field: 'provider' });
+        }
+        return [{ type: 'ByokKeySet', data: command.data }];
+      }
+      case 'RemoveByokKey': {
+        const open = requireOpen(state, command.data.accountId);
+        if (!open.byokKeys.has(command.data.provider)) throw new NotFoundError('BYOK key', command.data.provider);
+        return [{ type: 'ByokKeyRemoved', data: command.data }];
       }
       default: {
         const _never: never = command;

@@ -31,6 +31,40 @@ export type ProviderPreferencesChanged = {
   readonly data: { readonly accountId: string; readonly preferences: AccountProviderPreferences | null; readonly at: string };
 };
 
-export type AccountEvent = AccountOpened | RoleGranted | RoleRevoked | PlanChanged | ContentLoggingChanged | DefaultModelChanged | ProviderPreferencesChanged;
+/**
+ * The account's own key for a provider (BYOK), sealed with the credential vault under `byokContext` (never in plain
+ * text), and bound to `origin`: the scheme, host and port the provider's endpoints pointed at when the key was set.
+ * It is never sent anywhere else. `hint`: its last characters, to recognise it.
+ */
+export interface ByokKey {
+  readonly provider: string;
+  readonly encrypted: string;
+  readonly hint: string;
+  readonly origin: string;
+  /** When the key's endpoints fail (or cannot be used), the provider's own shared key may serve instead. */
+  readonly fallbackToShared: boolean;
+  readonly at: string;
+}
+
+/** Set or replaced (at most one key per provider). */
+export type ByokKeySet = { readonly type: 'ByokKeySet'; readonly data: ByokKey & { readonly accountId: string } };
+export type ByokKeyRemoved = { readonly type: 'ByokKeyRemoved'; readonly data: { readonly accountId: string; readonly provider: string; readonly at: string } };
+
+/** The vault context (its AAD) a BYOK key is sealed under: it opens only for this account and provider. */
+export const byokContext = (accountId: string, provider: string): string => `byok:${accountId}:${provider}`;
+
+/** How many providers an account may hold a key for. */
+export const MAX_BYOK_KEYS = 20;
+
+export type AccountEvent =
+  | AccountOpened
+  | RoleGranted
+  | RoleRevoked
+  | PlanChanged
+  | ContentLoggingChanged
+  | DefaultModelChanged
+  | ProviderPreferencesChanged
+  | ByokKeySet
+  | ByokKeyRemoved;
 
 export const accountStream = (accountId: string): string => `account-${accountId}`;

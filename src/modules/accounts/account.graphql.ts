@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AccountDoc } from '../../../projections/accounts.js';
+import type { AccountDoc, ByokKeyDoc } from '../../../projections/accounts.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
@@ -8,7 +8,8 @@ import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import { BalanceRef } from '../ledger/ledger.graphql.js';
 import type { OpenedAccount } from './account.api.js';
-import { ROLES, type AccountProviderPreferences, type Role } from './account.events.js';
+import { MAX_BYOK_KEYS, ROLES, type AccountProviderPreferences, type Role } from './account.events.js';
+import { BYOK_STATUSES, type ByokStatus } from './byok.js';
 
 export const RoleEnum = builder.enumType('Role', {
   values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
@@ -22,6 +23,28 @@ const ProviderPreferencesRef = builder.objectRef<AccountProviderPreferences>('Ac
   fields: (t) => ({
     ignore: t.exposeStringList('ignore', { description: "Never routed to: merged with a request's provider.ignore." }),
     allow: t.exposeStringList('allow', { description: "When not empty, the only providers routed to: a request's provider.only narrows within it." }),
+  }),
+});
+
+const ByokStatusEnum = builder.enumType('ByokKeyStatus', {
+  description: 'Whether a BYOK key is sent now.',
+  values: Object.fromEntries(BYOK_STATUSES.map((status) => [status.toUpperCase(), { value: status }])) as Record<Uppercase<ByokStatus>, { value: ByokStatus }>,
+});
+
+const ByokKeyRef = builder.objectRef<ByokKeyDoc>('ByokKey').implement({
+  description: "The account's own key for a provider (setByokKey). The key itself is never shown.",
+  fields: (t) => ({
+    provider: t.exposeString('provider', { description: 'The provider slug.' }),
+    hint: t.exposeString('hint', { description: 'Its last 4 characters (none for a key shorter than 12).' }),
+    origin: t.exposeString('origin', { description: "Where it may be sent: the origin of the provider's endpoints when it was set. Never anywhere else." }),
+    fallbackToShared: t.exposeBoolean('fallbackToShared', { description: "When calls with it fail or it cannot be sent, the provider's shared key may serve (and is charged in full)." }),
+    createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
+    status: t.field({
+      type: ByokStatusEnum,
+      description: 'ACTIVE: sent. NEEDS_CONFIRMATION: the provider now points its endpoints elsewhere; set the key again to send it there.',
+      resolve: (key, _args, ctx) => ctx.accounts.byokStatus(key).status,
+    }),
+    problem: t.string({ nullable: true, description: 'Why it is not sent, when it is not.', resolve: (key, _args, ctx) => ctx.accounts.byokStatus(key).problem }),
   }),
 });
 
@@ -48,6 +71,11 @@ export const AccountRef = builder.loadableNode('Account', {
       type: ProviderPreferencesRef,
       description: 'The provider lists every request of the account is routed within (setProviderPreferences); empty lists: none.',
       resolve: (account) => account.providerPreferences ?? NO_PROVIDER_PREFERENCES,
+    }),
+    byokKeys: t.field({
+      type: [ByokKeyRef],
+      description: 'Its own provider keys (setByokKey), tried before the providers\' shared keys.',
+      resolve: (account) => account.byokKeys ?? [],
     }),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
@@ -168,6 +196,26 @@ builder.mutationFields((t) => ({
       allow: t.arg.stringList({ required: false, validate: providerNames }),
     },
     resolve: (_root, args, ctx) => ctx.accounts.setProviderPreferences(ctx, targetAccount(args.accountId, ctx), { ignore: args.ignore, allow: args.allow }),
+  }),
+  setByokKey: t.withAuth(ownsAccountArg).field({
+    type: AccountRef,
+    description: `Store the account's own key for a provider (BYOK; the caller's own account, an admin may name another), replacing the one it had: at most ${MAX_BYOK_KEYS} providers. The provider must be one an admin allows (Provider.byok). The key is stored encrypted and bound to the origin the provider's endpoints point at now; it is never shown again, nor sent elsewhere. Its endpoints are then tried first with it, billed a fee of BYOK_FEE_PERCENT of the list price; fallbackToShared false keeps the provider's shared key from serving the account.`,
+    errors: { directResult: true },
+    args: {
+      accountId: t.arg.id({ required: false }),
+      provider: t.arg.string({ required: true, validate: z.string().max(64, 'must be at most 64 characters') }),
+      apiKey: t.arg.string({ required: true }),
+      fallbackToShared: t.arg.boolean({ required: false, defaultValue: true }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.accounts.setByokKey(ctx, targetAccount(args.accountId, ctx), { provider: args.provider, apiKey: args.apiKey, fallbackToShared: args.fallbackToShared ?? true }),
+  }),
+  removeByokKey: t.withAuth(ownsAccountArg).field({
+    type: AccountRef,
+    description: "Remove the account's own key for a provider (the caller's own account; an admin may name another).",
+    errors: { directResult: true },
+    args: { accountId: t.arg.id({ required: false }), provider: t.arg.string({ required: true, validate: z.string().max(64, 'must be at most 64 characters') }) },
+    resolve: (_root, args, ctx) => ctx.accounts.removeByokKey(ctx, targetAccount(args.accountId, ctx), args.provider),
   }),
   changePlan: t.field({
     type: AccountRef,

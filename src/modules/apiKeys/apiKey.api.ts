@@ -31,6 +31,8 @@ export interface NewApiKey {
   readonly expiresAt: string | null;
   /** Inference unless said otherwise. */
   readonly kind?: KeyKind;
+  /** BYOK calls' list price counts against the limit too (false unless said). */
+  readonly includeByokInLimit?: boolean;
 }
 
 export interface CreatedApiKey {
@@ -42,8 +44,8 @@ export interface CreatedApiKey {
 /** A key as its read model shows it, built from the decided state (a command answers without reading the read model). */
 export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
   if (state.status === 'none') throw new Error('a key command decided on a key that does not exist');
-  const { keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt } = state;
-  return { _id: keyId, accountId, kind, name, hint, limit, limitReset, expiresAt, status, createdAt, updatedAt };
+  const { keyId, accountId, kind, name, hint, limit, limitReset, includeByokInLimit, expiresAt, status, createdAt, updatedAt } = state;
+  return { _id: keyId, accountId, kind, name, hint, limit, limitReset, includeByokInLimit, expiresAt, status, createdAt, updatedAt };
 };
 
 /** How long the console's code waits for the app's exchange. */
@@ -119,7 +121,7 @@ export const createApiKeysApi = (deps: {
     const { state } = await writes.execute(
       apiKeyStream(keyId),
       apiKeyDecider,
-      { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, at: now.toISOString() } },
+      { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, includeByokInLimit: input.includeByokInLimit ?? false, at: now.toISOString() } },
       caller,
       input.accountId,
     );
@@ -182,6 +184,9 @@ export const createApiKeysApi = (deps: {
     /** Set or clear (null) the spending limit and its reset window. */
     setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) =>
       change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } }),
+    /** Whether BYOK calls' list price counts against the key's limit as well as their fee (OpenRouter's include_byok_in_limit). */
+    setByokInLimit: (caller: Caller, keyId: string, includeByokInLimit: boolean) =>
+      change(caller, { type: 'SetApiKeyByokInLimit', data: { keyId, includeByokInLimit, at: at() } }),
     /** Set a new expiry (in the future) or clear it (null: the key never expires). */
     setExpiry: (caller: Caller, keyId: string, expiresAt: string | null) => {
       const now = deps.now();

@@ -16,6 +16,7 @@ export type ApiKeyState =
       readonly hint: string;
       readonly limit: number | null;
       readonly limitReset: LimitReset;
+      readonly includeByokInLimit: boolean;
       readonly expiresAt: string | null;
       readonly createdAt: string;
       readonly updatedAt: string;
@@ -27,6 +28,7 @@ export type ApiKeyCommand =
   | { readonly type: 'CreateApiKey'; readonly data: ApiKeyCreated['data'] }
   | { readonly type: 'RenameApiKey'; readonly data: { readonly keyId: string; readonly name: string; readonly at: string } }
   | { readonly type: 'SetApiKeyLimit'; readonly data: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly at: string } }
+  | { readonly type: 'SetApiKeyByokInLimit'; readonly data: { readonly keyId: string; readonly includeByokInLimit: boolean; readonly at: string } }
   | { readonly type: 'SetApiKeyExpiry'; readonly data: { readonly keyId: string; readonly expiresAt: string | null; readonly at: string } }
   | { readonly type: 'DisableApiKey'; readonly data: { readonly keyId: string; readonly at: string } }
   | { readonly type: 'EnableApiKey'; readonly data: { readonly keyId: string; readonly at: string } }
@@ -44,8 +46,8 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
 
   evolve: (state, event) => {
     if (event.type === 'ApiKeyCreated') {
-      const { keyId, accountId, name, hint, limit, limitReset, expiresAt, at } = event.data;
-      return { status: 'active', keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, expiresAt, createdAt: at, updatedAt: at };
+      const { keyId, accountId, name, hint, limit, limitReset, includeByokInLimit = false, expiresAt, at } = event.data;
+      return { status: 'active', keyId, accountId, kind: kindOfKey(event.data), name, hint, limit, limitReset, includeByokInLimit, expiresAt, createdAt: at, updatedAt: at };
     }
     if (state.status === 'none') return state;
     const updatedAt = event.data.at;
@@ -54,6 +56,8 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
         return { ...state, name: event.data.name, updatedAt };
       case 'ApiKeyLimitChanged':
         return { ...state, limit: event.data.limit, limitReset: event.data.limitReset, updatedAt };
+      case 'ApiKeyByokInLimitChanged':
+        return { ...state, includeByokInLimit: event.data.includeByokInLimit, updatedAt };
       case 'ApiKeyExpiryChanged':
         return { ...state, expiresAt: event.data.expiresAt, updatedAt };
       case 'ApiKeyDisabled':
@@ -81,6 +85,10 @@ export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = {
       case 'SetApiKeyLimit': {
         const live = requireLive(state, command.data.keyId);
         return live.limit === command.data.limit && live.limitReset === command.data.limitReset ? [] : [{ type: 'ApiKeyLimitChanged', data: command.data }];
+      }
+      case 'SetApiKeyByokInLimit': {
+        const live = requireLive(state, command.data.keyId);
+        return live.includeByokInLimit === command.data.includeByokInLimit ? [] : [{ type: 'ApiKeyByokInLimitChanged', data: command.data }];
       }
       case 'SetApiKeyExpiry': {
         const live = requireLive(state, command.data.keyId);

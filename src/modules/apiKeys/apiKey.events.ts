@@ -24,6 +24,8 @@ export type ApiKeyCreated = {
     readonly expiresAt: string | null;
     /** Absent in events written before management keys existed: those keys are inference keys. */
     readonly kind?: KeyKind;
+    /** The list price of BYOK calls counts against the limit too (OpenRouter's include_byok_in_limit); absent: false. */
+    readonly includeByokInLimit?: boolean;
     readonly at: string;
   };
 };
@@ -37,11 +39,15 @@ export type ApiKeyExpiryChanged = {
   /** The new expiry (ISO), or null: the key never expires. */
   readonly data: { readonly keyId: string; readonly expiresAt: string | null; readonly at: string };
 };
+export type ApiKeyByokInLimitChanged = {
+  readonly type: 'ApiKeyByokInLimitChanged';
+  readonly data: { readonly keyId: string; readonly includeByokInLimit: boolean; readonly at: string };
+};
 export type ApiKeyDisabled = { readonly type: 'ApiKeyDisabled'; readonly data: { readonly keyId: string; readonly at: string } };
 export type ApiKeyEnabled = { readonly type: 'ApiKeyEnabled'; readonly data: { readonly keyId: string; readonly at: string } };
 export type ApiKeyRevoked = { readonly type: 'ApiKeyRevoked'; readonly data: { readonly keyId: string; readonly at: string } };
 
-export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyExpiryChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
+export type ApiKeyEvent = ApiKeyCreated | ApiKeyRenamed | ApiKeyLimitChanged | ApiKeyByokInLimitChanged | ApiKeyExpiryChanged | ApiKeyDisabled | ApiKeyEnabled | ApiKeyRevoked;
 
 export const API_KEY_CATEGORY = 'apikey';
 export const apiKeyStream = (keyId: string): string => `${API_KEY_CATEGORY}-${keyId}`;

@@ -36,6 +36,10 @@ export const ApiKeyRef = builder.loadableNode('ApiKey', {
     status: t.field({ type: ApiKeyStatusEnum, resolve: (key) => key.status }),
     limit: t.field({ type: 'Money', nullable: true, description: 'Spending limit per window in nano-dollars; null for none.', resolve: (key) => key.limit }),
     limitReset: t.field({ type: LimitResetEnum, resolve: (key) => key.limitReset }),
+    includeByokInLimit: t.boolean({
+      description: "Whether calls on the account's own provider keys (BYOK) count their list price against the limit as well as their fee (OpenRouter's include_byok_in_limit).",
+      resolve: (key) => key.includeByokInLimit ?? false,
+    }),
     expiresAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.expiresAt }),
     createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (key) => key.updatedAt }),
@@ -97,6 +101,7 @@ builder.mutationFields((t) => ({
       kind: t.arg({ type: ApiKeyKindEnum, defaultValue: 'inference' }),
       limit: t.arg({ type: 'Money', required: false, validate: limit }),
       limitReset: t.arg({ type: LimitResetEnum, defaultValue: 'never' }),
+      includeByokInLimit: t.arg.boolean({ defaultValue: false, description: "BYOK calls' list price counts against the limit too, not only their fee." }),
       expiresAt: t.arg({ type: 'DateTime', required: false }),
       accountId: t.arg.id({ required: false, description: 'Admins may create a key for another account.' }),
     },
@@ -108,6 +113,7 @@ builder.mutationFields((t) => ({
         limitReset: args.limitReset ?? 'never',
         expiresAt: args.expiresAt ?? null,
         kind: args.kind ?? 'inference',
+        includeByokInLimit: args.includeByokInLimit ?? false,
       }),
   }),
   authorizeApp: t.withAuth({ authenticated: true }).field({
@@ -143,6 +149,13 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { ...byId(t), limit: t.arg({ type: 'Money', required: false, validate: limit }), limitReset: t.arg({ type: LimitResetEnum, required: true }) },
     resolve: (_root, args, ctx) => ctx.apiKeys.setLimit(ctx, String(args.id), args.limit ?? null, args.limitReset),
+  }),
+  setApiKeyByokInLimit: t.withAuth(ownsApiKeyArg).field({
+    type: ApiKeyRef,
+    description: "Whether calls on the account's own provider keys (BYOK) count their list price against the key's limit as well as their fee (OpenRouter's include_byok_in_limit; false by default).",
+    errors: { directResult: true },
+    args: { ...byId(t), includeByokInLimit: t.arg.boolean({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.apiKeys.setByokInLimit(ctx, String(args.id), args.includeByokInLimit),
   }),
   setApiKeyExpiry: t.withAuth(ownsApiKeyArg).field({
     type: ApiKeyRef,

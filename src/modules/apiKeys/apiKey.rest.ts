@@ -17,8 +17,8 @@ import type { ApiKeysApi } from './apiKey.api.js';
  *   hex digest; ours is not the SHA-256 the store authenticates with, so nothing about the secret is given away.
  * - Dollar fields are JSON numbers as OpenRouter sends them, each with an exact `*_nanos` twin (as `/api/v1/key`);
  *   limits sent in dollars are converted on their decimal digits, never through floating point arithmetic.
- * - `include_byok_in_limit` is accepted and ignored: Switchyard has no BYOK, so there is nothing to include
- *   (answered as false, `byok_usage*` as 0).
+ * - `include_byok_in_limit`: calls on the account's own provider keys (BYOK) count their list price against the
+ *   key's limit as well as their fee; `byok_usage*` is that list price, from the ledger's events.
  * - Only inference keys are listed and managed: a management key cannot see, change or delete another one.
  */
 
@@ -88,7 +88,7 @@ const onlyParams = (url: URL, known: readonly string[]) => {
 const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 /** OpenRouter's key object, from the key's read-model document and its usage as the ledger holds it now. */
-const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage) => {
+const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage, byokUsage: KeyWindowUsage) => {
   const remaining = limitRemaining(doc, usage);
   return {
     hash: doc._id,
@@ -98,15 +98,15 @@ const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage) => {
     limit: doc.limit === null ? null : toUsdNumber(doc.limit),
     limit_remaining: remaining === null ? null : toUsdNumber(remaining),
     limit_reset: doc.limitReset === 'never' ? null : doc.limitReset,
-    include_byok_in_limit: false,
+    include_byok_in_limit: doc.includeByokInLimit ?? false,
     usage: toUsdNumber(usage.lifetime),
     usage_daily: toUsdNumber(usage.daily),
     usage_weekly: toUsdNumber(usage.weekly),
     usage_monthly: toUsdNumber(usage.monthly),
-    byok_usage: 0,
-    byok_usage_daily: 0,
-    byok_usage_weekly: 0,
-    byok_usage_monthly: 0,
+    byok_usage: toUsdNumber(byokUsage.lifetime),
+    byok_usage_daily: toUsdNumber(byokUsage.daily),
+    byok_usage_weekly: toUsdNumber(byokUsage.weekly),
+    byok_usage_monthly: toUsdNumber(byokUsage.monthly),
     created_at: doc.createdAt,
     updated_at: doc.updatedAt,
     expires_at: doc.expiresAt,
@@ -116,12 +116,16 @@ const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage) => {
     usage_daily_nanos: usage.daily,
     usage_weekly_nanos: usage.weekly,
     usage_monthly_nanos: usage.monthly,
+    byok_usage_nanos: byokUsage.lifetime,
+    byok_usage_daily_nanos: byokUsage.daily,
+    byok_usage_weekly_nanos: byokUsage.weekly,
+    byok_usage_monthly_nanos: byokUsage.monthly,
   };
 };
 
 export const apiKeyRoutes = (deps: {
   apiKeys: ApiKeysApi;
-  ledger: Pick<LedgerApi, 'keyUsage' | 'keyUsages'>;
+  ledger: Pick<LedgerApi, 'keyUsage' | 'keyUsages' | 'byokKeyUsages'>;
   directory: Pick<AuthDirectory, 'authenticateManagement'>;
   /** Provider slug → display name, for activity rows. */
   providerNames: () => Promise<ReadonlyMap<string, string>>;
@@ -139,7 +143,9 @@ export const apiKeyRoutes = (deps: {
   const answerKey = async (principal: Principal, keyId: string) => {
     const [doc] = await apiKeys.byIds([keyId]);
     if (!doc) throw new Error(`the apiKeys read model has no document for ${keyId} after its write`);
-    return keyObject(doc, await ledger.keyUsage(principal.accountId, keyId));
+    const keys = [{ accountId: principal.accountId, keyId }];
+    const [[usage], [byokUsage]] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+    return keyObject(doc, usage!, byokUsage!);
   };
 
   return [
@@ -164,8 +170,9 @@ export const apiKeyRoutes = (deps: {
         const disabledText = request.url.searchParams.get('include_disabled') ?? 'false';
         if (disabledText !== 'true' && disabledText !== 'false') throw new ValidationError('include_disabled must be true or false', { param: 'include_disabled' });
         const docs = await apiKeys.inferenceKeysPage(principal.accountId, { offset: Number(offsetText), limit: KEYS_PAGE, includeDisabled: disabledText === 'true' });
-        const usages = await ledger.keyUsages(docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id })));
-        sendJson(request.res, 200, { data: docs.map((doc, i) => keyObject(doc, usages[i]!)) });
+        const keys = docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id }));
+        const [usages, byokUsages] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+        sendJson(request.res, 200, { data: docs.map((doc, i) => keyObject(doc, usages[i]!, byokUsages[i]!)) });
       },
     },
     {
@@ -182,6 +189,7 @@ export const apiKeyRoutes = (deps: {
           limitReset: input.limit_reset ?? 'never',
           expiresAt: input.expires_at ?? null,
           kind: 'inference',
+          includeByokInLimit: input.include_byok_in_limit ?? false,
         });
         sendJson(request.res, 201, { data: await answerKey(who.principal, created.key._id), key: created.secret });
       },
@@ -212,6 +220,7 @@ export const apiKeyRoutes = (deps: {
           await apiKeys.setLimit(who, key.keyId, limit, reset);
         }
         if (input.expires_at !== undefined) await apiKeys.setExpiry(who, key.keyId, input.expires_at);
+        if (input.include_byok_in_limit !== undefined) await apiKeys.setByokInLimit(who, key.keyId, input.include_byok_in_limit);
         if (input.disabled !== undefined) await (input.disabled ? apiKeys.disable(who, key.keyId) : apiKeys.enable(who, key.keyId));
         sendJson(request.res, 200, { data: await answerKey(who.principal, key.keyId) });
       },
@@ -261,13 +270,14 @@ export const apiKeyRoutes = (deps: {
             endpoint_id: endpointId(row.model, row.provider),
             provider_name: names.get(row.provider) ?? row.provider,
             usage: toUsdNumber(row.cost),
-            byok_usage_inference: 0,
+            byok_usage_inference: toUsdNumber(row.byokUsage),
             requests: row.requests,
             prompt_tokens: row.promptTokens,
             completion_tokens: row.completionTokens,
             reasoning_tokens: row.reasoningTokens,
             usage_nanos: row.cost,
             ...(groupBy !== null && { workspace_id: principal.accountId }),
+            byok_usage_inference_nanos: row.byokUsage,
           })),
         });
       },

@@ -4,7 +4,7 @@ import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import type { Logger } from '../../logger.js';
-import type { AccountEvent, AccountProviderPreferences, Role } from '../accounts/account.events.js';
+import type { AccountEvent, AccountProviderPreferences, ByokKey, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
 import { kindOfKey, type ApiKeyEvent, type KeyKind, type LimitReset } from '../apiKeys/apiKey.events.js';
 import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
@@ -22,6 +22,8 @@ export interface KeyEntry {
   expiresAt: number | null;
   limit: number | null;
   limitReset: LimitReset;
+  /** BYOK calls' list price counts against the limit too. */
+  includeByokInLimit: boolean;
 }
 
 export interface AccountEntry {
@@ -34,6 +36,8 @@ export interface AccountEntry {
   defaultModel: string | null;
   /** The provider lists the gateway routes the account's requests within (null: none, the request alone decides). */
   providerPreferences: AccountProviderPreferences | null;
+  /** Its own provider keys (BYOK, sealed), by provider slug: routing tries them first. */
+  byokKeys: Map<string, ByokKey>;
 }
 
 export interface AuthDirectory {
@@ -84,7 +88,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
     switch (event.type) {
       case 'AccountOpened':
-        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null, providerPreferences: null });
+        accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null, providerPreferences: null, byokKeys: new Map() });
         break;
       case 'RoleGranted':
         accounts.get(event.data.accountId)?.roles.add(event.data.role);
@@ -112,9 +116,17 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         if (account) account.providerPreferences = event.data.preferences;
         break;
       }
+      case 'ByokKeySet': {
+        const { accountId, ...key } = event.data;
+        accounts.get(accountId)?.byokKeys.set(key.provider, key);
+        break;
+      }
+      case 'ByokKeyRemoved':
+        accounts.get(event.data.accountId)?.byokKeys.delete(event.data.provider);
+        break;
       case 'ApiKeyCreated': {
-        const { keyId, accountId, hash, limit, limitReset, expiresAt } = event.data;
-        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset };
+        const { keyId, accountId, hash, limit, limitReset, includeByokInLimit = false, expiresAt } = event.data;
+        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit };
         keysById.set(keyId, entry);
         keysByHash.set(hash, entry);
         break;
@@ -125,6 +137,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
           key.limit = event.data.limit;
           key.limitReset = event.data.limitReset;
         }
+        break;
+      }
+      case 'ApiKeyByokInLimitChanged': {
+        const key = keysById.get(event.data.keyId);
+        if (key) key.includeByokInLimit = event.data.includeByokInLimit;
         break;
       }
       case 'ApiKeyExpiryChanged': {

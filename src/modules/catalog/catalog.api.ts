@@ -443,6 +443,34 @@ export const createCatalogApi = (deps: {
       return decided.view.provider;
     },
 
+    /** Allow (or stop) accounts bringing their own key for a provider (BYOK): admins only (the decider says so). */
+    async setProviderByok(caller: CatalogCaller, input: { readonly provider: string; readonly allowed: boolean }): Promise<ProviderDoc> {
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'SetByok',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), allowed: input.allowed, at: at() },
+      });
+      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
+      return decided.view.provider;
+    },
+
+    /**
+     * Point a provider's endpoints at another base URL: its owner or an admin; one not registered by an admin must
+     * resolve to public addresses, as at registration. BYOK keys bound to the old origin stop going there.
+     */
+    async setProviderBaseUrl(caller: CatalogCaller, input: { readonly provider: string; readonly baseUrl: string }): Promise<ProviderDoc> {
+      const routed = deps.routing.provider(input.provider);
+      if (routed && !routed.trusted) {
+        const refusal = await deps.outbound.checkUrl(input.baseUrl);
+        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
+      }
+      const decided = await providerCommand(caller, input.provider, {
+        type: 'ChangeBaseUrl',
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), baseUrl: input.baseUrl, at: at() },
+      });
+      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
+      return decided.view.provider;
+    },
+
     /** Say whether aborting a call stops the provider's billing: its owner or an admin (the decider says so). */
     async setProviderCancellation(caller: CatalogCaller, input: { readonly provider: string; readonly cancellable: boolean }): Promise<ProviderDoc> {
       const decided = await providerCommand(caller, input.provider, {

@@ -110,6 +110,9 @@ export const ProviderRef = builder.loadableObject('Provider', {
       description:
         'Whether aborting a call stops its processing and billing (setProviderCancellation; true unless stated). When false, a client that leaves a stream is charged the whole answer: the gateway reads it to the end, as the provider bills it.',
     }),
+    byok: t.exposeBoolean('byok', {
+      description: 'Whether accounts may bring their own key for it (setByokKey): an admin decides (setProviderByok).',
+    }),
     models: t.exposeStringList('models'),
     available: t.boolean({ description: 'Whether its credential resolves (routing skips it otherwise).', resolve: (p, _a, ctx) => ctx.catalog.providerProblem(p._id).available }),
     unavailableReason: t.string({
@@ -434,6 +437,22 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), dataPolicy: t.arg({ type: DataPolicyEnum, required: false }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderDataPolicy(callerOf(ctx), { provider: args.provider, dataPolicy: args.dataPolicy ?? null }),
+  }),
+  setProviderByok: t.withAuth({ admin: true }).field({
+    type: ProviderRef,
+    description:
+      "Allow accounts to store their own key for a provider (BYOK, setByokKey), or stop it (admin). Keys already stored are then not used, and kept. A user's key goes to wherever the provider's endpoints point, so only an admin vouches for that.",
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), allowed: t.arg.boolean({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalog.setProviderByok(callerOf(ctx), args),
+  }),
+  setProviderBaseUrl: t.withAuth({ provider: true }).field({
+    type: ProviderRef,
+    description:
+      "Point a provider's endpoints at another base URL (its owner or an admin; one an admin did not register must resolve to public addresses). Accounts' BYOK keys are bound to the origin they were set for: they are not sent to the new one until their owner sets them again.",
+    errors: { directResult: true },
+    args: { provider: t.arg.string({ required: true }), baseUrl: t.arg.string({ required: true, validate: z.string().max(2048, 'must be at most 2048 characters') }) },
+    resolve: (_root, args, ctx) => ctx.catalog.setProviderBaseUrl(callerOf(ctx), args),
   }),
   setProviderCancellation: t.withAuth({ provider: true }).field({
     type: ProviderRef,

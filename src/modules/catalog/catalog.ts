@@ -20,6 +20,8 @@ export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at' | '
   dataPolicy: DataPolicy | null;
   /** Whether aborting a call stops its billing (ProviderCancellationSet); true until stated otherwise. */
   cancellable: boolean;
+  /** Accounts may bring their own key for it (ProviderByokSet, an admin's decision); false until stated. */
+  byok: boolean;
   /** Resolved once, then cached: the upstream key, or why there is none. */
   auth(): { secret: string | null; problem: string | null };
 }
@@ -102,6 +104,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
           trusted,
           dataPolicy: null,
           cancellable: true,
+          byok: false,
           registeredAt: at,
           auth: () => (resolved ??= deps.vault.resolve(slug, credential, trusted)),
         });
@@ -115,6 +118,27 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'ProviderCancellationSet': {
         const provider = providers.get(event.data.providerSlug);
         if (provider) provider.cancellable = event.data.cancellable;
+        break;
+      }
+      case 'ProviderByokSet': {
+        const provider = providers.get(event.data.providerSlug);
+        if (provider) provider.byok = event.data.allowed;
+        break;
+      }
+      case 'ProviderBaseUrlChanged': {
+        // A new entry, never a changed one: a request in flight keeps the URL it was planned with (a BYOK key was
+        // checked against it), and every endpoint of the provider is re-pointed at the new entry.
+        const previous = providers.get(event.data.providerSlug);
+        if (!previous) break;
+        const provider: ProviderEntry = { ...previous, baseUrl: event.data.baseUrl };
+        providers.set(provider.slug, provider);
+        const touched = new Set<string>();
+        for (const [id, entry] of endpointsById) {
+          if (entry.provider !== previous) continue;
+          endpointsById.set(id, { ...entry, provider });
+          touched.add(entry.model);
+        }
+        for (const model of touched) reindex(model);
         break;
       }
       case 'EndpointPublished': {

@@ -47,6 +47,8 @@ export type ProviderState =
       readonly ownerAccountId: string;
       readonly dataPolicy: DataPolicy | null;
       readonly cancellable: boolean;
+      readonly byok: boolean;
+      readonly baseUrl: string;
       readonly endpoints: ReadonlyMap<string, EndpointState>;
     };
 
@@ -102,6 +104,12 @@ export type ProviderCommand =
     }
   | { readonly type: 'SetDataPolicy'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly dataPolicy: DataPolicy | null; readonly at: string } }
   | { readonly type: 'SetCancellation'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly cancellable: boolean; readonly at: string } }
+  | { readonly type: 'SetByok'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly allowed: boolean; readonly at: string } }
+  | {
+      readonly type: 'ChangeBaseUrl';
+      /** A provider not registered by an admin: the caller has checked the URL against the outbound policy. */
+      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly baseUrl: string; readonly at: string };
+    }
   | {
       readonly type: 'RejectEndpoint';
       readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
@@ -205,11 +213,25 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
   evolve: (state, event) => {
     switch (event.type) {
       case 'ProviderRegistered':
-        return { status: 'registered', slug: event.data.slug, protocol: event.data.protocol, ownerAccountId: event.data.ownerAccountId, dataPolicy: null, cancellable: true, endpoints: new Map() };
+        return {
+          status: 'registered',
+          slug: event.data.slug,
+          protocol: event.data.protocol,
+          ownerAccountId: event.data.ownerAccountId,
+          dataPolicy: null,
+          cancellable: true,
+          byok: false,
+          baseUrl: event.data.baseUrl,
+          endpoints: new Map(),
+        };
       case 'ProviderDataPolicySet':
         return state.status === 'registered' ? { ...state, dataPolicy: event.data.dataPolicy } : state;
       case 'ProviderCancellationSet':
         return state.status === 'registered' ? { ...state, cancellable: event.data.cancellable } : state;
+      case 'ProviderByokSet':
+        return state.status === 'registered' ? { ...state, byok: event.data.allowed } : state;
+      case 'ProviderBaseUrlChanged':
+        return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy, prices } = event.data;
         return withEndpoint(state, event.data.model, (current) =>
@@ -334,6 +356,22 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const owned = requireOwned(state, providerSlug, actor);
         if (typeof cancellable !== 'boolean') throw new ValidationError('cancellable must be true or false', { field: 'cancellable' });
         return owned.cancellable === cancellable ? [] : [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }];
+      }
+      case 'SetByok': {
+        const { providerSlug, actor, allowed, at } = command.data;
+        // A user's key goes wherever the provider's endpoints point, which its owner decides: not its owner's call.
+        if (!actor.admin) throw new ForbiddenError(`Only an admin decides whether accounts may bring their own key for a provider (${providerSlug})`);
+        if (state.status !== 'registered') throw new NotFoundError('Provider', providerSlug);
+        if (typeof allowed !== 'boolean') throw new ValidationError('allowed must be true or false', { field: 'allowed' });
+        if (allowed && state.protocol === 'demo') throw new ValidationError(`Provider ${providerSlug} runs in-process (demo): it takes no key`, { field: 'provider' });
+        return state.byok === allowed ? [] : [{ type: 'ProviderByokSet', data: { providerSlug, allowed, at, decidedBy: actor } }];
+      }
+      case 'ChangeBaseUrl': {
+        const { providerSlug, actor, baseUrl, at } = command.data;
+        const owned = requireOwned(state, providerSlug, actor);
+        if (owned.protocol === 'demo') throw new ValidationError(`Provider ${providerSlug} runs in-process (demo): it has no base URL`, { field: 'baseUrl' });
+        checkBaseUrl(baseUrl);
+        return owned.baseUrl === baseUrl ? [] : [{ type: 'ProviderBaseUrlChanged', data: { providerSlug, baseUrl, at, decidedBy: actor } }];
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;

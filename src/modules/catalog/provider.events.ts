@@ -152,10 +152,30 @@ export type ProviderCancellationSet = {
   readonly data: { readonly providerSlug: string; readonly cancellable: boolean; readonly at: string; readonly decidedBy: CatalogActor };
 };
 
+/**
+ * An admin allowed (or stopped) accounts storing their own key for this provider (BYOK). Only an admin decides: a
+ * user's key goes to wherever the provider's endpoints point, which the provider's owner controls.
+ */
+export type ProviderByokSet = {
+  readonly type: 'ProviderByokSet';
+  readonly data: { readonly providerSlug: string; readonly allowed: boolean; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
+/**
+ * The provider's owner (or an admin) pointed its endpoints at another base URL. BYOK keys bound to the old origin are
+ * no longer sent to it (see the accounts' ByokKeySet).
+ */
+export type ProviderBaseUrlChanged = {
+  readonly type: 'ProviderBaseUrlChanged';
+  readonly data: { readonly providerSlug: string; readonly baseUrl: string; readonly at: string; readonly decidedBy: CatalogActor };
+};
+
 export type ProviderEvent =
   | ProviderRegistered
   | ProviderDataPolicySet
   | ProviderCancellationSet
+  | ProviderByokSet
+  | ProviderBaseUrlChanged
   | EndpointPublished
   | EndpointPriceChanged
   | EndpointDisabled

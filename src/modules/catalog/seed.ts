@@ -33,6 +33,8 @@ const seedSchema = z.object({
       dataPolicy: z.enum(DATA_POLICIES).nullable().default(null),
       /** False for a provider that keeps generating (and billing) after a cancelled stream: stated once, like dataPolicy. */
       cancellable: z.boolean().default(true),
+      /** Accounts may bring their own key for it (BYOK): the vendors' own APIs, whose URLs the seed fixes. Stated once, like dataPolicy. */
+      byok: z.boolean().default(false),
       endpoints: z.array(
         z.object({
           model: z.string(),
@@ -144,7 +146,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
           { metadata },
         ),
       );
-      const { dataPolicy, cancellable } = provider;
+      const { dataPolicy, cancellable, byok } = provider;
       if (dataPolicy !== null) {
         await tolerant(() =>
           handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetDataPolicy', data: { providerSlug: provider.slug, actor: system, dataPolicy, at } }, { metadata }),
@@ -153,6 +155,11 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
       if (!cancellable) {
         await tolerant(() =>
           handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetCancellation', data: { providerSlug: provider.slug, actor: system, cancellable, at } }, { metadata }),
+        );
+      }
+      if (byok) {
+        await tolerant(() =>
+          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetByok', data: { providerSlug: provider.slug, actor: system, allowed: true, at } }, { metadata }),
         );
       }
     }

@@ -83,6 +83,8 @@ export interface GenerationFacts {
     readonly cost: number;
     /** Nano-dollars the cache saved against the prompt price (Billing.cacheDiscount; 0 when nothing was billed). */
     readonly cacheDiscount: number;
+    /** Served with the account's own provider key: the list-price cost (`cost` is the fee); absent otherwise. */
+    readonly upstreamCost?: number;
     readonly firstTokenAt: number | null;
     readonly endedAt: number;
     readonly upstreamId: string | null;
@@ -177,6 +179,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
     usageSource: end.usageSource,
     cost: end.cost,
     cacheDiscount: end.cacheDiscount,
+    ...(end.upstreamCost !== undefined && { upstreamCost: end.upstreamCost }),
     latencyMs: end.firstTokenAt === null ? null : end.firstTokenAt - facts.startedAt,
     generationTimeMs: end.endedAt - facts.startedAt,
     streamed: facts.stream,

@@ -119,6 +119,11 @@ interface Outcome {
    * was recorded.
    */
   readonly cacheDiscount?: number;
+  /**
+   * Present when the account's own provider key served it (BYOK): what the call costs at the endpoint's list price,
+   * paid to the provider on that key; `cost` is then Switchyard's fee on it.
+   */
+  readonly upstreamCost?: number;
   readonly streamed: boolean;
   /** Milliseconds from the request to the first token (null when none came). */
   readonly latencyMs: number | null;

@@ -16,7 +16,7 @@ const generationJson = (doc: GenerationDoc) => ({
   total_cost: toUsdNumber(doc.cost),
   // Absent from records whose events predate it: unknown, not zero.
   cache_discount: doc.cacheDiscount === undefined ? null : toUsdNumber(doc.cacheDiscount),
-  upstream_inference_cost: null,
+  upstream_inference_cost: doc.upstreamCost === undefined ? null : toUsdNumber(doc.upstreamCost),
   created_at: doc.createdAt,
   model: doc.model ?? doc.requestedModels[0] ?? null,
   app_id: null,
@@ -44,7 +44,7 @@ const generationJson = (doc: GenerationDoc) => ({
   // OpenRouter's origin is the app's HTTP-Referer.
   origin: doc.app?.url ?? '',
   usage: toUsdNumber(doc.cost),
-  is_byok: false,
+  is_byok: doc.upstreamCost !== undefined,
   external_user: doc.user,
   api_type: doc.apiType === 'graphql' || doc.apiType === 'workflow' ? 'chat' : doc.apiType,
   router: doc.router,
@@ -53,6 +53,7 @@ const generationJson = (doc: GenerationDoc) => ({
     status: doc.status,
     cost_nanodollars: doc.cost,
     cache_discount_nanodollars: doc.cacheDiscount ?? null,
+    upstream_inference_cost_nanodollars: doc.upstreamCost ?? null,
     reserved_nanodollars: doc.reserved,
     usage_source: doc.usageSource,
     provider_slug: doc.providerSlug,

@@ -29,7 +29,7 @@ export interface AuditReport {
 }
 
 const BALANCE_FIELDS = ['purchased', 'granted', 'refunded', 'settled', 'reserved', 'available', 'lifetimePurchased', 'fees', 'uncollected', 'openReservations'] as const;
-const USAGE_FIELDS = ['requests', 'promptTokens', 'completionTokens', 'reasoningTokens', 'cachedTokens', 'cost'] as const;
+const USAGE_FIELDS = ['requests', 'promptTokens', 'completionTokens', 'reasoningTokens', 'cachedTokens', 'cost', 'byokUsage'] as const;
 const PAGE = 10_000;
 
 /**

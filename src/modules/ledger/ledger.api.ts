@@ -56,9 +56,12 @@ export interface EntriesPage {
 
 /** What `/api/v1/key` reports about the calling key. */
 export interface KeyReport {
-  readonly key: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly expiresAt: number | null } | null;
+  readonly key: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly expiresAt: number | null; readonly includeByokInLimit: boolean } | null;
   readonly doc: ApiKeyDoc | null;
+  /** What counts against its limit: charges, and with includeByokInLimit the list price of BYOK calls too. */
   readonly usage: KeyWindowUsage;
+  /** The list price of its BYOK calls. */
+  readonly byokUsage: KeyWindowUsage;
   /** What the key may still spend in its current window; null without a limit. */
   readonly limitRemaining: number | null;
   readonly balance: Balance;
@@ -152,18 +155,24 @@ export const createLedgerApi = (deps: {
     keyUsages: (keys: readonly { readonly accountId: string; readonly keyId: string }[]): Promise<KeyWindowUsage[]> =>
       Promise.all(keys.map(({ accountId, keyId }) => keyUsage(accountId, keyId))),
 
+    /** The list price of BYOK calls of several keys (OpenRouter's `byok_usage*`). */
+    byokKeyUsages: (keys: readonly { readonly accountId: string; readonly keyId: string }[]): Promise<KeyWindowUsage[]> =>
+      Promise.all(keys.map(({ accountId, keyId }) => ledger.byokKeyUsage(accountId, keyId))),
+
     /** The calling key's limit, usage and the account's balance (the bootstrap admin key has no key of the store). */
     async keyReport(principal: Principal): Promise<KeyReport> {
       const key = principal.keyId ? deps.directory.key(principal.keyId) : undefined;
-      const [usage, doc, balance] = await Promise.all([
+      const [usage, byokUsage, doc, balance] = await Promise.all([
         key ? keyUsage(principal.accountId, key.keyId) : NO_USAGE,
+        key ? ledger.byokKeyUsage(principal.accountId, key.keyId) : NO_USAGE,
         key ? apiKeys.byIds([key.keyId]).then(([d]) => d ?? null) : null,
         ledger.balance(principal.accountId),
       ]);
       return {
-        key: key ? { keyId: key.keyId, limit: key.limit, limitReset: key.limitReset, expiresAt: key.expiresAt } : null,
+        key: key ? { keyId: key.keyId, limit: key.limit, limitReset: key.limitReset, expiresAt: key.expiresAt, includeByokInLimit: key.includeByokInLimit } : null,
         doc,
         usage,
+        byokUsage,
         limitRemaining: key ? limitRemaining(key, usage) : null,
         balance,
       };

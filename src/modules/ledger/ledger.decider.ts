@@ -9,6 +9,9 @@ import { addToWindows, emptyWindows, usageIn, windowEnd, type KeyWindows } from 
 export interface Reservation {
   readonly keyId: string | null;
   readonly amount: number;
+  /** What the key's limit holds (amount, or more when the key includes BYOK list prices: `byokInLimit`). */
+  readonly keyAmount: number;
+  readonly byokInLimit: boolean;
   readonly atMs: number;
   readonly at: string;
   readonly free: boolean;
@@ -22,6 +25,8 @@ export interface Finalized {
   readonly charged: number;
   readonly uncollected: number;
   readonly keyId: string | null;
+  readonly keyReserved: number;
+  readonly byokInLimit: boolean;
   readonly reservedAt: string;
 }
 
@@ -42,6 +47,8 @@ export interface LedgerState {
   /** Outcome per finished generation, so a repeated settle is a no-op and a conflicting one is caught. */
   readonly finalized: Map<string, Finalized>;
   readonly keys: Map<string, KeyWindows>;
+  /** The list price of each key's BYOK calls (OpenRouter's `byok_usage`), per window. */
+  readonly byokKeys: Map<string, KeyWindows>;
   /** Times (ms) of free-model requests in the last minute, oldest first. */
   freeRecent: number[];
   freeDay: { id: string; count: number };
@@ -67,9 +74,24 @@ export type LedgerCommand =
   | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; at: string } }
   | {
       readonly type: 'Reserve';
-      readonly data: { accountId: string; generationId: string; keyId: string | null; amount: number; free: boolean; keyLimit: KeyLimit | null; freeTier: FreeTier; at: string };
+      readonly data: {
+        accountId: string;
+        generationId: string;
+        keyId: string | null;
+        amount: number;
+        /** Present when the key includes BYOK list prices in its limit and the call may use the account's own key. */
+        keyAmount?: number;
+        free: boolean;
+        keyLimit: KeyLimit | null;
+        freeTier: FreeTier;
+        at: string;
+      };
     }
-  | { readonly type: 'Settle'; readonly data: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; at: string } }
+  | {
+      readonly type: 'Settle';
+      /** `byok`: served with the account's own provider key; `actual` is then the fee. */
+      readonly data: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; byok?: { upstreamCost: number }; at: string };
+    }
   | { readonly type: 'Release'; readonly data: { accountId: string; generationId: string; reason: string; at: string } }
   | { readonly type: 'Expire'; readonly data: { accountId: string; generationId: string; at: string } };
 
@@ -102,9 +124,9 @@ const requireWithinCap = (s: LedgerState, amount: number, what: string, cap = DE
   }
 };
 
-const keyWindows = (s: LedgerState, keyId: string): KeyWindows => {
-  let windows = s.keys.get(keyId);
-  if (!windows) s.keys.set(keyId, (windows = emptyWindows()));
+const keyWindows = (s: LedgerState, keyId: string, map: Map<string, KeyWindows> = s.keys): KeyWindows => {
+  let windows = map.get(keyId);
+  if (!windows) map.set(keyId, (windows = emptyWindows()));
   return windows;
 };
 
@@ -129,6 +151,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     reservations: new Map(),
     finalized: new Map(),
     keys: new Map(),
+    byokKeys: new Map(),
     freeRecent: [],
     freeDay: { id: '', count: 0 },
     paymentRefs: new Set(),
@@ -148,11 +171,11 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         s.refunded += event.data.amount;
         return s;
       case 'CreditsReserved': {
-        const { generationId, keyId, amount, free, at } = event.data;
+        const { generationId, keyId, amount, keyAmount, free, at } = event.data;
         const atMs = ms(at);
         s.reserved += amount;
-        s.reservations.set(generationId, { keyId, amount, atMs, at, free });
-        if (keyId) addToWindows(keyWindows(s, keyId), amount, atMs);
+        s.reservations.set(generationId, { keyId, amount, keyAmount: keyAmount ?? amount, byokInLimit: keyAmount !== undefined, atMs, at, free });
+        if (keyId) addToWindows(keyWindows(s, keyId), keyAmount ?? amount, atMs);
         if (free) {
           const day = at.slice(0, 10);
           s.freeDay = day === s.freeDay.id ? { id: day, count: s.freeDay.count + 1 } : day > s.freeDay.id ? { id: day, count: 1 } : s.freeDay;
@@ -162,20 +185,35 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         return s;
       }
       case 'ReservationSettled': {
-        const { generationId, keyId, reserved, actual, charged, uncollected, reservedAt } = event.data;
+        const { generationId, keyId, reserved, keyReserved = reserved, actual, charged, uncollected, byok, reservedAt } = event.data;
         s.reserved -= reserved;
         s.settled += charged;
         s.uncollected += uncollected;
-        if (keyId) addToWindows(keyWindows(s, keyId), charged - reserved, ms(reservedAt));
-        finalize(s, generationId, { outcome: 'settled', reserved, actual, charged, uncollected, keyId, reservedAt });
+        if (keyId) {
+          addToWindows(keyWindows(s, keyId), charged + (byok?.inKeyLimit ?? 0) - keyReserved, ms(reservedAt));
+          if (byok) addToWindows(keyWindows(s, keyId, s.byokKeys), byok.upstreamCost, ms(reservedAt));
+        }
+        const byokInLimit = s.reservations.get(generationId)?.byokInLimit ?? s.finalized.get(generationId)?.byokInLimit ?? false;
+        finalize(s, generationId, { outcome: 'settled', reserved, actual, charged, uncollected, keyId, keyReserved, byokInLimit, reservedAt });
         return s;
       }
       case 'ReservationReleased':
       case 'ReservationExpired': {
-        const { generationId, keyId, reserved, reservedAt } = event.data;
+        const { generationId, keyId, reserved, keyReserved = reserved, reservedAt } = event.data;
         s.reserved -= reserved;
-        if (keyId) addToWindows(keyWindows(s, keyId), -reserved, ms(reservedAt));
-        finalize(s, generationId, { outcome: event.type === 'ReservationReleased' ? 'released' : 'expired', reserved, actual: 0, charged: 0, uncollected: 0, keyId, reservedAt });
+        if (keyId) addToWindows(keyWindows(s, keyId), -keyReserved, ms(reservedAt));
+        const byokInLimit = s.reservations.get(generationId)?.byokInLimit ?? false;
+        finalize(s, generationId, {
+          outcome: event.type === 'ReservationReleased' ? 'released' : 'expired',
+          reserved,
+          actual: 0,
+          charged: 0,
+          uncollected: 0,
+          keyId,
+          keyReserved,
+          byokInLimit,
+          reservedAt,
+        });
         return s;
       }
       default: {
@@ -214,8 +252,12 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         return [{ type: 'CreditsRefunded', data: command.data }];
       }
       case 'Reserve': {
-        const { accountId, generationId, keyId, amount, free, keyLimit, freeTier, at } = command.data;
+        const { accountId, generationId, keyId, amount, keyAmount, free, keyLimit, freeTier, at } = command.data;
         if (!Number.isSafeInteger(amount) || amount < 0) throw new ValidationError('A reservation must be a non-negative integer amount', { amount });
+        if (keyAmount !== undefined && (!Number.isSafeInteger(keyAmount) || keyAmount < amount)) {
+          throw new ValidationError("A reservation's key amount must be an integer no smaller than its amount", { amount, keyAmount });
+        }
+        const held = keyAmount ?? amount;
         if (s.reservations.has(generationId) || s.finalized.has(generationId)) throw new ConflictError(`Generation ${generationId} already has a reservation`);
         const balance = available(s);
         if (balance < 0) throw new InsufficientCreditsError('Your account has a negative credit balance; add credits to continue (this applies to free models too)', { available: balance });
@@ -246,20 +288,24 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
         }
         if (keyId && keyLimit && keyLimit.limit !== null) {
           const used = usageIn(s.keys.get(keyId) ?? emptyWindows(), keyLimit.reset, nowMs);
-          if (used + amount > keyLimit.limit) {
-            throw new KeyLimitReachedError(`Key limit exceeded: this request can cost up to ${formatUsd(amount)}, but the key has ${formatUsd(Math.max(0, keyLimit.limit - used))} left of its ${keyLimit.reset} limit`, {
+          if (used + held > keyLimit.limit) {
+            throw new KeyLimitReachedError(`Key limit exceeded: this request can cost up to ${formatUsd(held)}, but the key has ${formatUsd(Math.max(0, keyLimit.limit - used))} left of its ${keyLimit.reset} limit`, {
               limit: keyLimit.limit,
               limit_reset: keyLimit.reset,
               used,
-              required: amount,
+              required: held,
             });
           }
         }
-        return [{ type: 'CreditsReserved', data: { accountId, generationId, keyId, amount, free, at } }];
+        return [{ type: 'CreditsReserved', data: { accountId, generationId, keyId, amount, ...(keyAmount !== undefined && { keyAmount }), free, at } }];
       }
       case 'Settle': {
-        const { accountId, generationId, actual, usage, at } = command.data;
+        const { accountId, generationId, actual, usage, byok, at } = command.data;
         if (!Number.isSafeInteger(actual) || actual < 0 || actual > MAX_AMOUNT) throw new ValidationError('An actual cost must be a non-negative integer amount', { actual });
+        if (byok && (!Number.isSafeInteger(byok.upstreamCost) || byok.upstreamCost < 0)) throw new ValidationError('A BYOK list-price cost must be a non-negative integer amount', { upstreamCost: byok.upstreamCost });
+        /** The BYOK facts: the list price counted against the key's limit only if the key included it, within what the key held. */
+        const byokOf = (keyHeld: number, byokInLimit: boolean, charged: number) =>
+          byok && { byok: { upstreamCost: byok.upstreamCost, inKeyLimit: byokInLimit ? Math.max(0, Math.min(byok.upstreamCost, keyHeld - charged)) : 0 } };
         const reservation = s.reservations.get(generationId);
         if (reservation) {
           // Never more than the reservation the request was admitted on: the rest is the platform's (uncollected).
@@ -267,7 +313,21 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           return [
             {
               type: 'ReservationSettled',
-              data: { accountId, generationId, keyId: reservation.keyId, reserved: reservation.amount, actual, charged, uncollected: actual - charged, usage, late: false, reservedAt: reservation.at, at },
+              data: {
+                accountId,
+                generationId,
+                keyId: reservation.keyId,
+                reserved: reservation.amount,
+                ...(reservation.keyAmount !== reservation.amount && { keyReserved: reservation.keyAmount }),
+                actual,
+                charged,
+                uncollected: actual - charged,
+                usage,
+                late: false,
+                reservedAt: reservation.at,
+                ...byokOf(reservation.keyAmount, reservation.byokInLimit, charged),
+                at,
+              },
             },
           ];
         }
@@ -286,7 +346,21 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           return [
             {
               type: 'ReservationSettled',
-              data: { accountId, generationId, keyId: done.keyId, reserved: 0, actual, charged, uncollected: actual - charged, usage, late: true, reservedAt: done.reservedAt, at },
+              data: {
+                accountId,
+                generationId,
+                keyId: done.keyId,
+                reserved: 0,
+                ...(done.byokInLimit && { keyReserved: 0 }),
+                actual,
+                charged,
+                uncollected: actual - charged,
+                usage,
+                late: true,
+                reservedAt: done.reservedAt,
+                ...byokOf(done.keyReserved, done.byokInLimit, charged),
+                at,
+              },
             },
           ];
         }
@@ -300,7 +374,15 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           if (s.finalized.has(generationId)) return [];
           throw new NotFoundError('Reservation', generationId);
         }
-        const base = { accountId, generationId, keyId: reservation.keyId, reserved: reservation.amount, reservedAt: reservation.at, at };
+        const base = {
+          accountId,
+          generationId,
+          keyId: reservation.keyId,
+          reserved: reservation.amount,
+          ...(reservation.keyAmount !== reservation.amount && { keyReserved: reservation.keyAmount }),
+          reservedAt: reservation.at,
+          at,
+        };
         return command.type === 'Release' ? [{ type: 'ReservationReleased', data: { ...base, reason: command.data.reason } }] : [{ type: 'ReservationExpired', data: base }];
       }
       default: {

@@ -33,7 +33,7 @@ export const ledgerRoutes = (ledger: LedgerApi, auth: Pick<AuthDirectory, 'authe
     method: 'GET',
     path,
     handler: async ({ req, res }) => {
-      const { key, doc, usage, limitRemaining: remaining, balance } = await ledger.keyReport(requirePrincipal(auth, req));
+      const { key, doc, usage, byokUsage, limitRemaining: remaining, balance } = await ledger.keyReport(requirePrincipal(auth, req));
       const limit = key?.limit ?? null;
       sendJson(res, 200, {
         data: {
@@ -42,16 +42,15 @@ export const ledgerRoutes = (ledger: LedgerApi, auth: Pick<AuthDirectory, 'authe
           limit: limit === null ? null : toUsdNumber(limit),
           limit_reset: !key || key.limitReset === 'never' ? null : key.limitReset,
           limit_remaining: remaining === null ? null : toUsdNumber(remaining),
-          // Switchyard has no BYOK: nothing is ever used on the caller's own provider keys.
-          include_byok_in_limit: false,
+          include_byok_in_limit: key?.includeByokInLimit ?? false,
           usage: toUsdNumber(usage.lifetime),
           usage_daily: toUsdNumber(usage.daily),
           usage_weekly: toUsdNumber(usage.weekly),
           usage_monthly: toUsdNumber(usage.monthly),
-          byok_usage: 0,
-          byok_usage_daily: 0,
-          byok_usage_weekly: 0,
-          byok_usage_monthly: 0,
+          byok_usage: toUsdNumber(byokUsage.lifetime),
+          byok_usage_daily: toUsdNumber(byokUsage.daily),
+          byok_usage_weekly: toUsdNumber(byokUsage.weekly),
+          byok_usage_monthly: toUsdNumber(byokUsage.monthly),
           is_free_tier: balance.lifetimePurchased === 0,
           expires_at: key?.expiresAt ? new Date(key.expiresAt).toISOString() : null,
           limit_nanos: limit,
@@ -60,6 +59,10 @@ export const ledgerRoutes = (ledger: LedgerApi, auth: Pick<AuthDirectory, 'authe
           usage_daily_nanos: usage.daily,
           usage_weekly_nanos: usage.weekly,
           usage_monthly_nanos: usage.monthly,
+          byok_usage_nanos: byokUsage.lifetime,
+          byok_usage_daily_nanos: byokUsage.daily,
+          byok_usage_weekly_nanos: byokUsage.weekly,
+          byok_usage_monthly_nanos: byokUsage.monthly,
         },
       });
     },

@@ -56,6 +56,11 @@ export interface Ledger {
     keyId: string | null;
     generationId: string;
     amount: number;
+    /**
+     * What the key's limit holds when it counts more than `amount`: a key with include_byok_in_limit, on a call that
+     * may go to the account's own provider key, holds the fee and the list price's worst case.
+     */
+    keyAmount?: number;
     freeModel: boolean;
     /**
      * Called once the reservation is admitted against this process's state of the account, before it is appended
@@ -73,7 +78,15 @@ export interface Ledger {
    * append up to SOON_HOLD_MS for the account's next reservation; `now` sends it at once (a workflow step that must
    * not be recorded before its call's charge).
    */
-  settle(input: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; urgency?: Urgency }): Promise<{ charged: number; overrun: number; uncollected: number }>;
+  settle(input: {
+    accountId: string;
+    generationId: string;
+    actual: number;
+    usage: UsageRecord | null;
+    /** Served with the account's own provider key (BYOK): `actual` is the fee, `upstreamCost` the list price. */
+    byok?: { upstreamCost: number };
+    urgency?: Urgency;
+  }): Promise<{ charged: number; overrun: number; uncollected: number }>;
   /** Release a reservation with no charge (the provider call failed before anything was generated). Idempotent. */
   release(input: { accountId: string; generationId: string; reason: string; urgency?: Urgency }): Promise<void>;
   balance(accountId: string): Promise<Balance>;

@@ -10,7 +10,7 @@ import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type Finalized, type Led
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
 import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
-import { usageIn } from './windows.js';
+import { usageIn, type KeyWindows } from './windows.js';
 import { isoTime } from '../../isoTime.js';
 
 export interface Actor {
@@ -24,6 +24,8 @@ export interface LedgerService extends Ledger {
   refund(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
   /** The fee a purchase of `amount` costs on top. */
   fee(amount: number): number;
+  /** The list price of the key's BYOK calls (OpenRouter's `byok_usage*`), from the same events as its usage. */
+  byokKeyUsage(accountId: string, keyId: string): Promise<KeyWindowUsage>;
   /**
    * What became of the reservation under a generation id: `open`, how it ended, or `none` (never made, or ended so
    * long ago that the account no longer keeps its outcome). A resumed workflow step asks before calling again.
@@ -185,6 +187,11 @@ export const DEFAULT_RESERVATION_TTL_MS = 11 * 60_000;
 export const DEFAULT_MAX_WRITERS = 10_000;
 /** A writer unused this long is dropped at the next sweep; the next operation reloads the account's stream. */
 export const DEFAULT_WRITER_IDLE_MS = 10 * 60_000;
+
+const windowUsage = (windows: KeyWindows | undefined, t: number): KeyWindowUsage =>
+  windows
+    ? { daily: usageIn(windows, 'daily', t), weekly: usageIn(windows, 'weekly', t), monthly: usageIn(windows, 'monthly', t), lifetime: windows.lifetime }
+    : { daily: 0, weekly: 0, monthly: 0, lifetime: 0 };
 
 export const snapshotBalance = (accountId: string, s: LedgerState): Balance => ({
   accountId,
@@ -644,7 +651,7 @@ export const createLedgerService = (deps: {
 
     fee: (amount) => deps.payments.fee(amount),
 
-    async reserve({ accountId, keyId, generationId, amount, freeModel, onAdmitted }) {
+    async reserve({ accountId, keyId, generationId, amount, keyAmount, freeModel, onAdmitted }) {
       const account = requireAccount(accountId);
       const plan = plans[account.plan] ?? plans.free!;
       const key = keyId ? directory.key(keyId) : undefined;
@@ -655,6 +662,7 @@ export const createLedgerService = (deps: {
           generationId,
           keyId,
           amount,
+          ...(keyAmount !== undefined && { keyAmount }),
           free: freeModel,
           keyLimit: key ? { limit: key.limit, reset: key.limitReset } : null,
           freeTier: freeTierLimits(plan, state.purchased),
@@ -672,9 +680,9 @@ export const createLedgerService = (deps: {
       }
     },
 
-    async settle({ accountId, generationId, actual, usage, urgency = 'soon' }: { accountId: string; generationId: string; actual: number; usage: UsageRecord | null; urgency?: Urgency }) {
+    async settle({ accountId, generationId, actual, usage, byok, urgency = 'soon' }: Parameters<Ledger['settle']>[0]) {
       // After the answer went out: nobody waits on its fsync, which may then be shared with the next reservation's.
-      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, at: isoTime(now().getTime()) } }), undefined, undefined, urgency).catch(
+      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, ...(byok && { byok }), at: isoTime(now().getTime()) } }), undefined, undefined, urgency).catch(
         (error: unknown) => {
           // A second settlement with another amount means two parts of the system disagree on a charge: alert.
           if (error instanceof ConflictError) logger.error({ err: error, accountId, generationId, actual }, 'conflicting settlement refused');
@@ -706,10 +714,12 @@ export const createLedgerService = (deps: {
 
     async keyUsage(accountId, keyId): Promise<KeyWindowUsage> {
       const { state } = await submit(accountId, () => null);
-      const windows = state.keys.get(keyId);
-      const t = now().getTime();
-      if (!windows) return { daily: 0, weekly: 0, monthly: 0, lifetime: 0 };
-      return { daily: usageIn(windows, 'daily', t), weekly: usageIn(windows, 'weekly', t), monthly: usageIn(windows, 'monthly', t), lifetime: windows.lifetime };
+      return windowUsage(state.keys.get(keyId), now().getTime());
+    },
+
+    async byokKeyUsage(accountId, keyId): Promise<KeyWindowUsage> {
+      const { state } = await submit(accountId, () => null);
+      return windowUsage(state.byokKeys.get(keyId), now().getTime());
     },
 
     async purchase({ accountId, amount, paymentMethod, idempotencyKey, actor, correlationId }) {

@@ -290,6 +290,7 @@ export const createEventTriggers = (deps: {
       case 'UsageOverReported':
       case 'ApiKeyRenamed':
       case 'ApiKeyLimitChanged':
+      case 'ApiKeyByokInLimitChanged':
       case 'ApiKeyExpiryChanged':
       case 'ApiKeyDisabled':
       case 'ApiKeyEnabled':
