@@ -297,8 +297,9 @@ export const createCatalogApi = (deps: {
   /**
    * Why a model id saved for later (a preset's, an account's default model, a workflow step's) could never answer a
    * chat, or null when it can: a catalog model as routing reads the id (resolveModelId: an alias, another spelling of
-   * a version), with supported variants, or a router id; not a retired model, one that writes no text, or `:free` of a model without free endpoints. Reads
-   * routing's catalog: the one that will route the id (exact, fed by the event log; the read models may lag).
+   * a version), with supported variants, or a router id; not a retired model, one that writes no text, or `:free` of a
+   * model without free endpoints. Reads routing's catalog: the one that will route the id (exact, fed by the event log;
+   * the read models may lag).
    */
   const modelProblem = (model: string): string | null => {
     const resolved = resolveModelId(deps.routing, model);
