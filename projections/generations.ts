@@ -63,6 +63,17 @@ export type GenerationDoc = {
 
 export const GENERATIONS = 'generations';
 
+/**
+ * OpenRouter's media counts of a record (the REST record and GraphQL's Generation): the prompt's media parts (images,
+ * files and audio) and its audio inputs, null when its events predate them; the answer's, always 0 (Switchyard's
+ * answers are text).
+ */
+export const mediaCounts = (doc: GenerationDoc): { readonly prompt: number | null; readonly inputAudio: number | null; readonly completion: number } => ({
+  prompt: doc.promptMedia === undefined ? null : doc.promptMedia.images + doc.promptMedia.files + doc.promptMedia.audio,
+  inputAudio: doc.promptMedia?.audio ?? null,
+  completion: 0,
+});
+
 /** The attempt still open when the generation ends (the one that answered, or was cut off) ends with it. */
 const closeOpenAttempts = (doc: GenerationDoc, generationTimeMs: number): AttemptDoc[] => {
   const endedAt = Date.parse(doc.createdAt) + generationTimeMs;

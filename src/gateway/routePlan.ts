@@ -8,7 +8,7 @@ import { originOf } from '../modules/accounts/byok.js';
 import { AUTO_MODEL_IDS, FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
 import type { Modality } from '../modules/catalog/model.events.js';
-import { resolveModelId } from '../modules/catalog/modelId.js';
+import { resolveModelId, retiredRefusal } from '../modules/catalog/modelId.js';
 import { namesEndpoint } from '../modules/catalog/endpointTag.js';
 import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
@@ -203,9 +203,9 @@ export const planRoute = (input: {
   // Each id is read once (resolveModelId); every id is checked before any other refusal: a retired model (as a saved id
   // is: the catalog's modelProblem) and one without the output the call needs are refused.
   const resolved = parsed.models.map((requested) => resolveModelId(catalog, requested));
-  resolved.forEach(({ modelId }, i) => {
-    const model = modelId === null ? undefined : catalog.model(modelId);
-    if (model?.retired) throw invalidRequest(`${parsed.models[i]!} is retired`, { param: 'model', model: parsed.models[i]! });
+  resolved.forEach((id, i) => {
+    const model = id.modelId === null ? undefined : catalog.model(id.modelId);
+    if (model?.retired) throw invalidRequest(retiredRefusal(parsed.models[i]!, id), { param: 'model', model: parsed.models[i]! });
     if (model && !model.spec.outputModalities.includes(input.output)) throw wrongOutput(parsed.models[i]!, input.output, model.spec.outputModalities);
   });
   const groups: Group[] = [];

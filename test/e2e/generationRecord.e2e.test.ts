@@ -3,7 +3,7 @@
  * `openai` SDK and a fake OpenAI upstream that reports `prompt_tokens_details.cached_tokens`: `cache_discount` (what
  * the cached prompt tokens saved against the prompt price, in USD as `total_cost`), `num_media_prompt`,
  * `num_input_audio_prompt` and `num_media_completion`. They come from the generation's events: folding its stream
- * gives them again, and events written before they were recorded read as null.
+ * gives them again, and events written before they were recorded read as null. GraphQL's Generation has them too.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,21 @@ describe('media counts', () => {
     expect(await h.generation(user.key, completion.id)).toMatchObject({ num_media_prompt: 4, num_input_audio_prompt: 1, num_media_completion: 0 });
     const text = await client.chat.completions.create({ model: 'test/gr-plain', messages: [{ role: 'user', content: 'hello' }] });
     expect(await h.generation(user.key, text.id)).toMatchObject({ num_media_prompt: 0, num_input_audio_prompt: 0, num_media_completion: 0 });
+  });
+});
+
+describe("GraphQL's Generation", () => {
+  const GENERATION = 'query ($id: ID!) { generation(id: $id) { cost cacheDiscount numMediaPrompt numInputAudioPrompt numMediaCompletion } }';
+  const read = async (id: string) => (await h.gql(GENERATION, { id }, user.key)).body.data.generation;
+
+  it('has the same cache discount (Money, exact nano-dollars) and media counts as the REST record', async () => {
+    cached.script({ usage: USAGE });
+    const completion = await client.chat.completions.create({ model: MEDIA_MODEL, messages: mediaMessages });
+    const record = await h.generation(user.key, completion.id);
+    expect(record).toMatchObject({ provider_name: 'gr-cached', cache_discount: 300_000 / 1e9, num_media_prompt: 4 });
+    expect(await read(completion.id)).toEqual({ cost: record.switchyard.cost_nanodollars, cacheDiscount: 300_000, numMediaPrompt: 4, numInputAudioPrompt: 1, numMediaCompletion: 0 });
+    const text = await client.chat.completions.create({ model: 'test/gr-plain', messages: [{ role: 'user', content: 'hello' }] });
+    expect(await read(text.id)).toMatchObject({ cacheDiscount: 0, numMediaPrompt: 0, numInputAudioPrompt: 0, numMediaCompletion: 0 });
   });
 });
 

@@ -100,5 +100,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
     endpoints: (id) => endpoints.filter((e) => e.model === id),
     endpoint: (id) => endpoints.find((e) => e.id === id),
     autoRules: () => spec.rules ?? null,
+    alias: () => undefined,
+    aliases: () => [],
   };
 };

@@ -5,6 +5,7 @@ import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { autoRouterDecider } from '../../src/modules/catalog/autoRouter.decider.js';
 import { createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
 import { modelDecider } from '../../src/modules/catalog/model.decider.js';
+import { modelAliasDecider } from '../../src/modules/catalog/modelAlias.decider.js';
 import { providerDecider } from '../../src/modules/catalog/provider.decider.js';
 import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
 import { DEFAULT_SEED_FILE, readSeed, seedPrices } from '../../src/modules/catalog/seed.js';
@@ -115,6 +116,25 @@ describe('model and auto-router deciders', () => {
       { type: 'AutoRouterRulesSet', data: { rules: [{ name: 'x', taskTypes: ['code'], limit: 2 }], at } },
     ]);
     deciderSpec(autoRouterDecider)([]).when({ type: 'SetAutoRouterRules', data: { rules: [{ name: 'x', capabilities: ['telepathy' as never] }], at } }).thenThrows(ValidationError, /telepathy/);
+  });
+});
+
+describe('model alias decider', () => {
+  const set = { type: 'ModelAliasSet' as const, data: { alias: '~acme/one-latest', model: 'acme/one', at } };
+  it('sets an alias, ignores setting it to the same model, removes it naming what it named', () => {
+    deciderSpec(modelAliasDecider)([]).when({ type: 'SetModelAlias', data: set.data }).then([set]);
+    deciderSpec(modelAliasDecider)([set]).when({ type: 'SetModelAlias', data: set.data }).then([]);
+    deciderSpec(modelAliasDecider)([set]).when({ type: 'SetModelAlias', data: { ...set.data, model: 'acme/two' } }).then([{ type: 'ModelAliasSet', data: { ...set.data, model: 'acme/two' } }]);
+    deciderSpec(modelAliasDecider)([set]).when({ type: 'RemoveModelAlias', data: { alias: '~acme/one-latest', at } }).then([{ type: 'ModelAliasRemoved', data: { alias: '~acme/one-latest', model: 'acme/one', at } }]);
+    deciderSpec(modelAliasDecider)([set, { type: 'ModelAliasRemoved', data: { alias: '~acme/one-latest', model: 'acme/one', at } }]).when({ type: 'RemoveModelAlias', data: { alias: '~acme/one-latest', at } }).thenThrows(NotFoundError);
+  });
+
+  it('keeps the forms: ~author/slug naming a model id, never another alias nor variants', () => {
+    for (const alias of ['acme/one-latest', '~acme', '~Acme/one', '~acme/one:nitro', '~~acme/one']) {
+      deciderSpec(modelAliasDecider)([]).when({ type: 'SetModelAlias', data: { ...set.data, alias } }).thenThrows(ValidationError, /~author\/slug/);
+    }
+    deciderSpec(modelAliasDecider)([]).when({ type: 'SetModelAlias', data: { ...set.data, model: '~acme/two-latest' } }).thenThrows(ValidationError, /never another alias/);
+    deciderSpec(modelAliasDecider)([]).when({ type: 'SetModelAlias', data: { ...set.data, model: 'acme/one:free' } }).thenThrows(ValidationError, /no variant suffix/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseModelId, resolveVersionAlias, versionSpellings } from '../../src/modules/catalog/modelId.js';
+import { parseModelId, resolveModelId, resolveVersionAlias, retiredRefusal, versionSpellings } from '../../src/modules/catalog/modelId.js';
 
 describe('a chain of variant suffixes', () => {
   it('refuses an unknown variant by name, whatever text it is', () => {
@@ -25,5 +25,25 @@ describe('another spelling of a model id’s version', () => {
     expect(resolveVersionAlias('meta/llama-3-1-8b', catalog('meta/llama-3.1-8b'))).toBe('meta/llama-3.1-8b');
     expect(resolveVersionAlias('meta/llama-3-1-8b', catalog('meta/llama-3.1-8b', 'meta/llama-3-1.8b'))).toBeNull();
     expect(resolveVersionAlias('meta/llama-3-1-8b', catalog())).toBeNull();
+  });
+});
+
+describe("an admin's alias", () => {
+  const catalog = (aliases: Record<string, string>, models: string[]) => ({
+    model: (id: string) => (models.includes(id) ? ({} as never) : undefined),
+    endpoints: () => [],
+    alias: (alias: string) => aliases[alias],
+  });
+
+  it('names the model it is set to, variants after it; never another spelling, and an unset one names nothing', () => {
+    const c = catalog({ '~openai/gpt-latest': 'openai/gpt-4.1' }, ['openai/gpt-4.1', 'openai/gpt-4-1']);
+    expect(resolveModelId(c, '~openai/gpt-latest:free:nitro')).toMatchObject({ base: '~openai/gpt-latest', alias: '~openai/gpt-latest', modelId: 'openai/gpt-4.1', free: true, sort: 'throughput' });
+    expect(resolveModelId(c, 'openai/gpt-4.1')).toMatchObject({ alias: null, modelId: 'openai/gpt-4.1' });
+    expect(resolveModelId(c, '~openai/gpt-4-1')).toMatchObject({ alias: '~openai/gpt-4-1', modelId: null });
+  });
+
+  it('is named with its model when that model is retired', () => {
+    expect(retiredRefusal('~openai/gpt-latest:nitro', { alias: '~openai/gpt-latest', modelId: 'openai/gpt-4.1' })).toBe('~openai/gpt-latest:nitro is retired (the alias ~openai/gpt-latest names openai/gpt-4.1)');
+    expect(retiredRefusal('openai/gpt-4.1', { alias: null, modelId: 'openai/gpt-4.1' })).toBe('openai/gpt-4.1 is retired');
   });
 });

@@ -20,11 +20,13 @@ import { isAdmin, type Principal } from '../auth/principal.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
 import { autoRouterDecider, parseAutoRules } from './autoRouter.decider.js';
 import { AUTO_ROUTER_STREAM, ROUTER_MODEL_IDS, type AutoRule } from './autoRouter.events.js';
-import type { Catalog } from './catalog.js';
+import type { Catalog, ModelAlias } from './catalog.js';
 import type { CredentialVault } from './credentials.js';
 import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
-import { resolveModelId } from './modelId.js';
+import { checkAliasForm, modelAliasDecider } from './modelAlias.decider.js';
+import { isAliasId, modelAliasStream } from './modelAlias.events.js';
+import { resolveModelId, retiredRefusal } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
@@ -296,6 +298,26 @@ export const createCatalogApi = (deps: {
     await modelCommand(caller, modelId, { type: 'PublishModel', data: { ...proposal.newModel, at: at(), actor: catalogActor(caller.principal), provider: null } });
   };
 
+  /**
+   * Why a model id saved for later (a preset's, an account's default model, a workflow step's) could never answer a
+   * chat, or null when it can: a catalog model as routing reads the id (resolveModelId: an alias, another spelling of
+   * a version), with supported variants, or a router id; not a retired model, one that writes no text, or `:free` of a
+   * model without free endpoints. Reads routing's catalog: the one that will route the id (exact, fed by the event log;
+   * the read models may lag).
+   */
+  const modelProblem = (model: string): string | null => {
+    const resolved = resolveModelId(deps.routing, model);
+    const { base, free, problem, modelId } = resolved;
+    if (problem !== null) return problem;
+    if (ROUTER_MODEL_IDS.includes(base)) return null;
+    if (modelId === null) return `${model} is not a valid model ID`;
+    const entry = deps.routing.model(modelId);
+    if (entry?.retired) return retiredRefusal(model, resolved);
+    if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
+    if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
+    return null;
+  };
+
   return {
     // ---------------------------------------------------------------------------------------------------------------
     // Commands
@@ -492,6 +514,46 @@ export const createCatalogApi = (deps: {
       return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
     },
 
+    /**
+     * Retire a model (admins: the GraphQL scope says so): chats naming it (or an alias of it) are refused, saved ids
+     * naming it too, the REST listing and single-model routes no longer show it. An unknown model is NOT_FOUND, a
+     * retired one CONFLICT. The id exactly as the catalog has it (no variant, alias or other spelling).
+     */
+    async retireModel(caller: CatalogCaller, model: string): Promise<ModelDoc> {
+      const decided = await modelCommand(caller, model, { type: 'RetireModel', data: { modelId: model, at: at() } });
+      if (!decided.state.view) throw new NotFoundError('Model', model);
+      const listed = await queries.model(model);
+      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+    },
+
+    /**
+     * Point an alias (`~author/slug`) at a catalog model (admins: the GraphQL scope says so), or at another one. The
+     * model is given as a chat could name it (another spelling of its version is that model) and must be one a chat
+     * can be answered by (modelProblem): not a router, an alias, a retired model or one with variants. Stored as the
+     * catalog's id.
+     */
+    async setModelAlias(caller: CatalogCaller, input: { readonly alias: string; readonly model: string }): Promise<ModelAlias> {
+      checkAliasForm(input.alias);
+      if (isAliasId(input.model)) throw new ValidationError(`${input.model} is an alias: an alias names a catalog model, never another alias`, { field: 'model' });
+      const problem = modelProblem(input.model);
+      if (problem !== null) throw new ValidationError(problem, { field: 'model' });
+      const { modelId } = resolveModelId(deps.routing, input.model);
+      if (modelId === null) throw new ValidationError(`${input.model} is a router, not a catalog model: an alias names a model of the catalog`, { field: 'model' });
+      if (input.model.includes(':')) {
+        throw new ValidationError(`An alias names a model without variants (${input.model}): put them after the alias, as in ${input.alias}:nitro`, { field: 'model' });
+      }
+      await run(caller, modelAliasStream(input.alias), modelAliasDecider, { type: 'SetModelAlias', data: { alias: input.alias, model: modelId, at: at() } });
+      return { alias: input.alias, model: modelId };
+    },
+
+    /** Remove an alias (admins): ids naming it are unknown from then on. NOT_FOUND when it names nothing. Answers what it named. */
+    async removeModelAlias(caller: CatalogCaller, alias: string): Promise<ModelAlias> {
+      const decided = await run(caller, modelAliasStream(alias), modelAliasDecider, { type: 'RemoveModelAlias', data: { alias, at: at() } });
+      const [removed] = decided.events;
+      if (removed?.type !== 'ModelAliasRemoved') throw new NotFoundError('Model alias', alias);
+      return { alias, model: removed.data.model };
+    },
+
     /** Replace the auto model's rules (admins: the GraphQL scope says so). `rules` is the caller's JSON. */
     async setAutoRouterRules(caller: CatalogCaller, rules: unknown): Promise<{ rules: readonly AutoRule[] }> {
       const parsed = parseAutoRules(rules);
@@ -516,23 +578,7 @@ export const createCatalogApi = (deps: {
       const { modelId, free, problem } = resolveModelId(deps.routing, id);
       return problem === null && modelId !== null ? findListing(await queries.model(modelId), free, serves) : null;
     },
-    /**
-     * Why a model id saved for later (a preset's, an account's default model, a workflow step's) could never answer a
-     * chat, or null when it can: a catalog model as routing reads the id (resolveModelId), with supported variants, or
-     * a router id; not a retired model, one that writes no text, or `:free` of a model without free endpoints. Reads
-     * routing's catalog: the one that will route the id (exact, fed by the event log; the read models may lag).
-     */
-    modelProblem: (model: string): string | null => {
-      const { base, free, problem, modelId } = resolveModelId(deps.routing, model);
-      if (problem !== null) return problem;
-      if (ROUTER_MODEL_IDS.includes(base)) return null;
-      if (modelId === null) return `${model} is not a valid model ID`;
-      const entry = deps.routing.model(modelId);
-      if (entry?.retired) return `${model} is retired`;
-      if (entry && !entry.spec.outputModalities.includes('text')) return `${model} does not produce text (its output is ${entry.spec.outputModalities.join(', ')})`;
-      if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
-      return null;
-    },
+    modelProblem,
     /**
      * What `reasoning` controls reach the upstream whichever of a listing's endpoints that take it serves (from their
      * providers' protocols); null when none takes it.
@@ -563,6 +609,8 @@ export const createCatalogApi = (deps: {
     /** Newest first: an admin sees every provider's proposals, anyone else its own. */
     proposals: (viewer: Principal, status: ProposalStatus | undefined) => queries.proposals({ status, proposedBy: isAdmin(viewer) ? undefined : viewer.accountId }),
     autoRules: (): readonly AutoRule[] | null => deps.routing.autoRules(),
+    /** Every alias and the model it names, by alias (routing's: what requests resolve now). */
+    modelAliases: (): readonly ModelAlias[] => deps.routing.aliases(),
     /** Whether routing can use the provider's credential, and why not (null when it can, or the provider is unknown). */
     providerProblem: (slug: string): { readonly available: boolean; readonly problem: string | null } => {
       const problem = deps.routing.provider(slug)?.auth().problem;

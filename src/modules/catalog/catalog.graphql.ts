@@ -9,6 +9,7 @@ import { builder } from '../../graphql/builder.js';
 import type { AuthenticatedContext } from '../../graphql/context.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import type { AutoRule } from './autoRouter.events.js';
+import type { ModelAlias } from './catalog.js';
 import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
 import { MODALITIES, type Modality } from './model.events.js';
@@ -233,6 +234,15 @@ export const ModelRef = builder.loadableObject('Model', {
   }),
 });
 
+const ModelAliasRef = builder.objectRef<ModelAlias>('ModelAlias').implement({
+  description: "An admin's alias of a catalog model (OpenRouter's ~vendor/x-latest ids): requests naming it are served, answered and recorded as the model it names.",
+  fields: (t) => ({
+    alias: t.exposeString('alias', { description: '~author/slug' }),
+    model: t.exposeString('model', { description: 'The id of the catalog model it names.' }),
+    target: t.field({ type: ModelRef, nullable: true, description: 'The model it names (null while the read models catch up).', resolve: (a) => a.model }),
+  }),
+});
+
 const SORTS = {
   ID: 'id',
   PRICE_LOW_TO_HIGH: 'pricing-low-to-high',
@@ -295,7 +305,7 @@ builder.queryFields((t) => ({
     type: ModelRef,
     nullable: true,
     description:
-      'A model by id as a chat reads it (variant suffixes such as :free or :nitro, another spelling of its version such as claude-3-5-sonnet), retired or not; null when the catalog has none or the variants are refused.',
+      'A model by id as a chat reads it (variant suffixes such as :free or :nitro, an alias such as ~openai/gpt-latest, another spelling of its version such as claude-3-5-sonnet), retired or not; null when the catalog has none or the variants are refused.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.model(String(args.id)),
   }),
@@ -305,6 +315,11 @@ builder.queryFields((t) => ({
     description: "Endpoint proposals, newest first: an admin sees every provider's, a provider its own. status null lists all.",
     args: { status: t.arg({ type: ProposalStatusEnum, required: false, defaultValue: 'pending' }) },
     resolve: async (_root, args, ctx) => resolveArrayConnection({ args }, await ctx.catalog.proposals(ctx.principal, args.status ?? undefined)),
+  }),
+  modelAliases: t.field({
+    type: [ModelAliasRef],
+    description: "The admins' aliases of catalog models (public, as the catalog): ~author/slug ids that requests, the REST model routes and model(id:) read as the model each names, variant suffixes after the alias (~openai/gpt-latest:nitro). By alias.",
+    resolve: (_root, _args, ctx) => ctx.catalog.modelAliases(),
   }),
   autoRouterRules: t.field({
     type: 'JSON',
@@ -461,6 +476,29 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), cancellable: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderCancellation(callerOf(ctx), args),
+  }),
+  retireModel: t.withAuth({ admin: true }).field({
+    type: ModelRef,
+    description:
+      'Retire a model (admin), by its catalog id: chats naming it, or an alias of it, are refused with a 400 (… is retired), saved ids naming it (presets, default models, workflow steps) are refused, the REST listing and single-model routes no longer show it; model(id:) shows it with retired true. NOT_FOUND for a model the catalog does not hold, CONFLICT for one already retired. Retiring is final: there is no un-retire.',
+    errors: { directResult: true },
+    args: { model: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalog.retireModel(callerOf(ctx), args.model),
+  }),
+  setModelAlias: t.withAuth({ admin: true }).field({
+    type: ModelAliasRef,
+    description:
+      'Point an alias (~author/slug) at a catalog model (admin), or point it at another. The model as a chat names it (another spelling of its version is that model; stored as the catalog id), one a chat can be answered by: VALIDATION for an unknown, retired or non-text model, a router, another alias or variant suffixes (those go after the alias in a request). Calls naming the alias are answered as the model, and name it in the answer and the generation record; once that model is retired they are refused naming both.',
+    errors: { directResult: true },
+    args: { alias: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalog.setModelAlias(callerOf(ctx), args),
+  }),
+  removeModelAlias: t.withAuth({ admin: true }).field({
+    type: ModelAliasRef,
+    description: 'Remove an alias (admin): ids naming it are unknown from then on. Answers the alias and the model it named; NOT_FOUND when it names none.',
+    errors: { directResult: true },
+    args: { alias: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.catalog.removeModelAlias(callerOf(ctx), args.alias),
   }),
   setAutoRouterRules: t.withAuth({ admin: true }).field({
     type: AutoRouterRulesRef,

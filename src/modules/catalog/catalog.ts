@@ -6,10 +6,11 @@ import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import { ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
+import type { ModelAliasEvent } from './modelAlias.events.js';
 import { PRICE_FIELDS, endpointId, type DataPolicy, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
 
 /** The stream categories the catalog follows. */
-export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter'];
+export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter', 'modelalias'];
 
 /** A registered provider: what ProviderRegistered said, with its time as `registeredAt`. */
 export interface ProviderEntry extends Omit<ProviderRegistered['data'], 'at' | 'trusted'> {
@@ -62,10 +63,19 @@ export interface Catalog {
   endpoints(modelId: string): readonly EndpointEntry[];
   endpoint(id: string): EndpointEntry | undefined;
   autoRules(): readonly AutoRule[] | null;
+  /** The catalog model id an admin's alias (`~openai/gpt-latest`) names; undefined when it names none. */
+  alias(alias: string): string | undefined;
+  /** Every alias, by alias. */
+  aliases(): readonly ModelAlias[];
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
   /** How its subscription to the event log is doing (for /health). */
   status(): FollowStatus;
   stop(): Promise<void>;
+}
+
+export interface ModelAlias {
+  readonly alias: string;
+  readonly model: string;
 }
 
 const EMPTY: readonly EndpointEntry[] = [];
@@ -81,6 +91,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
   /** Active endpoints per model; rebuilt for a model when one of its endpoints changes. */
   const byModel = new Map<string, readonly EndpointEntry[]>();
   let rules: readonly AutoRule[] | null = null;
+  const aliases = new Map<string, string>();
 
   const reindex = (modelId: string) => {
     const active = [...endpointsById.values()].filter((e) => e.model === modelId && e.status === 'active');
@@ -91,7 +102,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
   const isFree = (prices: EndpointPrices, variants: readonly VariantTag[]) => variants.includes('free') && PRICE_FIELDS.every((f) => prices[f] === 0);
 
   const apply = (recorded: RecordedEvent) => {
-    const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent>;
+    const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent | ModelAliasEvent>;
     switch (event.type) {
       case 'ProviderRegistered': {
         const { at, trusted: recorded, ...registered } = event.data;
@@ -204,6 +215,12 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'AutoRouterRulesSet':
         rules = event.data.rules;
         break;
+      case 'ModelAliasSet':
+        aliases.set(event.data.alias, event.data.model);
+        break;
+      case 'ModelAliasRemoved':
+        aliases.delete(event.data.alias);
+        break;
       default: {
         const _never: never = event;
       }
@@ -221,6 +238,8 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     endpoints: (modelId) => byModel.get(modelId) ?? EMPTY,
     endpoint: (id) => endpointsById.get(id),
     autoRules: () => rules,
+    alias: (alias) => aliases.get(alias),
+    aliases: () => [...aliases].map(([alias, model]) => ({ alias, model })).sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0)),
     waitFor: (position, timeoutMs) => follower.waitFor(position, timeoutMs),
     status: () => follower.status(),
     stop: () => follower.stop(),

@@ -1,9 +1,11 @@
 /**
  * A requested model id as routing reads it: the catalog id, then a chain of OpenRouter's variant suffixes
- * (`x:free:nitro`); the one alias rule for an id the catalog does not hold (another spelling of its version); and
- * resolveModelId, which every face reads an id with. Pure: the catalog comes in.
+ * (`x:free:nitro`); the two alias rules: an admin's alias (`~openai/gpt-latest`, see modelAlias.events.ts) and, for an id
+ * the catalog does not hold, another spelling of its version; and resolveModelId, which every face reads an id with.
+ * Pure: the catalog comes in.
  */
 import type { Catalog } from './catalog.js';
+import { isAliasId } from './modelAlias.events.js';
 
 /** What a chain of variant suffixes asks for. `problem`: why the id is refused (then only `base` is meaningful). */
 export interface ParsedModelId {
@@ -119,11 +121,18 @@ const inCatalog = (catalog: Pick<Catalog, 'model' | 'endpoints'>, id: string) =>
 /** A requested id as routing reads it: its variant chain parsed, its base resolved against the catalog. */
 export interface ResolvedModelId extends ParsedModelId {
   /**
-   * The catalog id the base names: itself when the catalog holds it, else the one other spelling of its version the
-   * catalog holds; null when neither (an unknown id, a router id). Resolved even when `problem` is set.
+   * The catalog id the base names: the model an alias (`~…`) names; else itself when the catalog holds it, else the one
+   * other spelling of its version the catalog holds; null when none (an unknown id or alias, a router id). Resolved
+   * even when `problem` is set.
    */
   readonly modelId: string | null;
+  /** The admin's alias the base is (`~openai/gpt-latest`), null when it is none: refusals name it with its model. */
+  readonly alias: string | null;
 }
+
+/** The one refusal of a retired model, as chat and the checks of a saved id word it: an alias is named with its model. */
+export const retiredRefusal = (requested: string, { alias, modelId }: Pick<ResolvedModelId, 'alias' | 'modelId'>): string =>
+  alias === null ? `${requested} is retired` : `${requested} is retired (the alias ${alias} names ${modelId})`;
 
 /**
  * The one reading of a model id, against the in-memory catalog routing uses: the chat route and the other routes that
@@ -131,8 +140,10 @@ export interface ResolvedModelId extends ParsedModelId {
  * saved id (presets, the account's default model, workflow steps). One parse and a few map lookups: it runs on every
  * request.
  */
-export const resolveModelId = (catalog: Pick<Catalog, 'model' | 'endpoints'>, requested: string): ResolvedModelId => {
+export const resolveModelId = (catalog: Pick<Catalog, 'model' | 'endpoints' | 'alias'>, requested: string): ResolvedModelId => {
   const parsed = parseModelId(requested);
   const { base } = parsed;
-  return { ...parsed, modelId: inCatalog(catalog, base) ? base : resolveVersionAlias(base, (other) => inCatalog(catalog, other)) };
+  // An alias names a model id exactly (never another alias, nor another spelling): one lookup.
+  if (isAliasId(base)) return { ...parsed, alias: base, modelId: catalog.alias(base) ?? null };
+  return { ...parsed, alias: null, modelId: inCatalog(catalog, base) ? base : resolveVersionAlias(base, (other) => inCatalog(catalog, other)) };
 };

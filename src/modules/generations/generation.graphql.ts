@@ -1,5 +1,5 @@
 import type { StoredContent } from '../../contentStore/contentStore.js';
-import type { GenerationDoc } from '../../../projections/generations.js';
+import { mediaCounts, type GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
@@ -91,6 +91,16 @@ export const GenerationRef = builder.loadableObject('Generation', {
       resolve: (g) => g.upstreamCost ?? null,
     }),
     reserved: t.field({ type: 'Money', resolve: (g) => g.reserved }),
+    cacheDiscount: t.field({
+      type: 'Money',
+      nullable: true,
+      description:
+        "What the cached prompt tokens saved against the prompt price, less what cache writes cost above it (OpenRouter's cache_discount, in nano-dollars); 0 when nothing was cached at a price of its own, null for generations recorded before it was.",
+      resolve: (g) => g.cacheDiscount ?? null,
+    }),
+    numMediaPrompt: t.int({ nullable: true, description: "The prompt's media parts: images, files and audio (null for generations recorded before they were counted).", resolve: (g) => mediaCounts(g).prompt }),
+    numInputAudioPrompt: t.int({ nullable: true, description: "The prompt's audio inputs (null for generations recorded before they were counted).", resolve: (g) => mediaCounts(g).inputAudio }),
+    numMediaCompletion: t.int({ description: "The answer's media parts: always 0 (Switchyard's answers are text).", resolve: (g) => mediaCounts(g).completion }),
     latencyMs: t.exposeInt('latencyMs', { nullable: true, description: 'Time to the first token.' }),
     generationTimeMs: t.exposeInt('generationTimeMs', { nullable: true }),
     finishReason: t.exposeString('finishReason', { nullable: true }),
