@@ -279,6 +279,12 @@ export const createCatalogApi = (deps: {
     return result;
   };
   const providerCommand = async (caller: CatalogCaller, slug: string, command: ProviderCommand) => (await run(caller, providerStream(slug), withView(providerDecider, providerView, providerStream(slug)), command)).state;
+  /** A change of one of a provider's settings, answering the provider as it is after it. */
+  const changeProvider = async (caller: CatalogCaller, slug: string, command: ProviderCommand): Promise<ProviderDoc> => {
+    const decided = await providerCommand(caller, slug, command);
+    if (!decided.view.provider) throw new NotFoundError('Provider', slug);
+    return decided.view.provider;
+  };
   const modelCommand = (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]) =>
     run(caller, modelStream(modelId), withView(modelDecider, modelView, modelStream(modelId)), command);
 
@@ -457,22 +463,18 @@ export const createCatalogApi = (deps: {
 
     /** State (or with null withdraw) a provider's data policy: admins only (the decider says so). */
     async setProviderDataPolicy(caller: CatalogCaller, input: { readonly provider: string; readonly dataPolicy: DataPolicy | null }): Promise<ProviderDoc> {
-      const decided = await providerCommand(caller, input.provider, {
+      return changeProvider(caller, input.provider, {
         type: 'SetDataPolicy',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), dataPolicy: input.dataPolicy, at: at() },
       });
-      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
-      return decided.view.provider;
     },
 
     /** Allow (or stop) accounts bringing their own key for a provider (BYOK): admins only (the decider says so). */
     async setProviderByok(caller: CatalogCaller, input: { readonly provider: string; readonly allowed: boolean }): Promise<ProviderDoc> {
-      const decided = await providerCommand(caller, input.provider, {
+      return changeProvider(caller, input.provider, {
         type: 'SetByok',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), allowed: input.allowed, at: at() },
       });
-      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
-      return decided.view.provider;
     },
 
     /**
@@ -485,22 +487,18 @@ export const createCatalogApi = (deps: {
         const refusal = await deps.outbound.checkUrl(input.baseUrl);
         if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
       }
-      const decided = await providerCommand(caller, input.provider, {
+      return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), baseUrl: input.baseUrl, at: at() },
       });
-      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
-      return decided.view.provider;
     },
 
     /** Say whether aborting a call stops the provider's billing: its owner or an admin (the decider says so). */
     async setProviderCancellation(caller: CatalogCaller, input: { readonly provider: string; readonly cancellable: boolean }): Promise<ProviderDoc> {
-      const decided = await providerCommand(caller, input.provider, {
+      return changeProvider(caller, input.provider, {
         type: 'SetCancellation',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), cancellable: input.cancellable, at: at() },
       });
-      if (!decided.view.provider) throw new NotFoundError('Provider', input.provider);
-      return decided.view.provider;
     },
 
     /**
