@@ -175,6 +175,7 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
     ...(body.provider !== undefined && { provider: body.provider }),
     ...(body.plugins !== undefined && { plugins: body.plugins }),
     ...(body.session_id !== undefined && { session_id: body.session_id }),
+    ...(body.cache_control !== undefined && { cache_control: body.cache_control }),
     ...(body.preset !== undefined && { preset: body.preset }),
   };
   return chat;
