@@ -3,7 +3,11 @@
  * no shared credential but whose key the account brought is listed as available to that account (REST
  * `/api/v1/models`, its count, one model and its endpoints; GraphQL `models`, `Model.available`, `Endpoint.available`),
  * and only to it, and only while its key is active; `openrouter/auto` and `openrouter/free` pick it for that account.
+ * The Responses API (the official `openai` SDK) and the Messages API (`@anthropic-ai/sdk`) report a BYOK call's fee as
+ * `cost`, with `is_byok` and the list price in `cost_details.upstream_inference_cost`, whole and streamed.
  */
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
@@ -110,6 +114,9 @@ describe('the models listing, for an account with its own key for a provider tha
     // reach/own, reach/gratis and (until its provider moves, below) reach/moved.
     expect(await count(own.key)).toBe((await count(plain.key)) + 3);
     expect(await count(null)).toBe(await count(plain.key));
+    // A management key calls no model: the public listing reads it as anonymous rather than refusing it.
+    const management = (await gqlOk(`mutation ($a: ID) { createApiKey(name: "m", kind: MANAGEMENT, accountId: $a) { ... on CreatedApiKey { secret } } }`, { a: own.accountId })).createApiKey.secret as string;
+    expect(await listedIds(management)).toEqual(await listedIds(null));
 
     expect(await get('/api/v1/models/reach%2Fown', own.key)).toMatchObject({ id: 'reach/own', available: true });
     expect(await get('/api/v1/models/reach%2Fown', plain.key)).toMatchObject({ id: 'reach/own', available: false });
@@ -161,5 +168,34 @@ describe('the routers, for an account with its own key for a provider that has n
     const refused = await h.chat(plain.key, body);
     expect(refused.status).toBe(404);
     expect(await refused.json()).toMatchObject({ error: { message: expect.stringMatching(/^openrouter\/free found no model/) } });
+  });
+});
+
+describe('is_byok and the upstream cost on the Responses and Messages APIs', () => {
+  it('Responses (the openai SDK): usage carries the fee as cost, is_byok and cost_details, whole and streamed', async () => {
+    const client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: own.key, maxRetries: 0 });
+    const byok = { cost: FEE / 1e9, is_byok: true, cost_details: { upstream_inference_cost: LIST / 1e9, upstream_inference_input_cost: 7_000 / 1e9, upstream_inference_output_cost: 9_003 / 1e9 } };
+    const whole = await client.responses.create({ model: 'reach/own', input: 'hi' });
+    expect(whole.usage).toMatchObject(byok);
+    const stream = client.responses.stream({ model: 'reach/own', input: 'hi' });
+    expect((await stream.finalResponse()).usage).toMatchObject(byok);
+
+    const shared = await new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: plain.key, maxRetries: 0 }).responses.create({ model: 'reach/shared', input: 'hi' });
+    expect(shared.usage).toMatchObject({ cost: LIST / 1e9, is_byok: false, cost_details: { upstream_inference_cost: null } });
+    expect((await h.settledBalance(own.accountId)).settled).toBeGreaterThanOrEqual(2 * FEE);
+  });
+
+  it('Messages (@anthropic-ai/sdk): usage carries the fee as cost, is_byok and cost_details, whole and streamed', async () => {
+    const client = new Anthropic({ baseURL: `${h.url}/api`, apiKey: own.key, maxRetries: 0 });
+    const byok = { cost: FEE / 1e9, is_byok: true, cost_details: { upstream_inference_cost: LIST / 1e9, upstream_inference_prompt_cost: 7_000 / 1e9, upstream_inference_completions_cost: 9_003 / 1e9 } };
+    const whole = await client.messages.create({ model: 'reach/own', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+    expect(whole.usage).toMatchObject(byok);
+    const events = await client.messages.create({ model: 'reach/own', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], stream: true });
+    let delta: unknown;
+    for await (const event of events) if (event.type === 'message_delta') delta = event.usage;
+    expect(delta).toMatchObject(byok);
+
+    const shared = await new Anthropic({ baseURL: `${h.url}/api`, apiKey: plain.key, maxRetries: 0 }).messages.create({ model: 'reach/shared', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+    expect(shared.usage).toMatchObject({ cost: LIST / 1e9, is_byok: false, cost_details: { upstream_inference_cost: null } });
   });
 });
