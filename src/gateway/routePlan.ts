@@ -187,8 +187,8 @@ export const planRoute = (input: {
     const key = byok?.keys.get(e.provider.slug);
     return key !== undefined && originOf(e.provider.baseUrl) === key.origin ? key.apiKey : undefined;
   };
-  /** Some key the account may use reaches the endpoint: its own, or the provider's shared one. */
-  const callable = (e: EndpointEntry) => ownKey(e) !== undefined || sharedKey(e);
+  /** Some key the account may use reaches the endpoint: the provider's shared one (checked first: cheaper), or its own. */
+  const callable = (e: EndpointEntry) => sharedKey(e) || ownKey(e) !== undefined;
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
