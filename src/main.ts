@@ -114,6 +114,7 @@ export const startSwitchyard = async (
         vault: gateway.vault,
         outbound: gateway.upstream.policy,
         routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
+        byokKeys: (accountId) => directory.account(accountId)?.byokKeys,
         weeklyModelUsage: () => ledgerApi.weeklyModelUsage(),
         execute: base.execute,
         now: base.now,

@@ -77,8 +77,9 @@ const DEFAULT_RULES: readonly AutoRule[] = [{ name: 'default', sort: 'price' }];
 
 /**
  * `admits` is the route's own endpoint filter (the router id's variant, the account's provider lists, the request's
- * provider restrictions, data policy and require_parameters): a model is picked only when one of its endpoints passes
- * it, so a pick is never a model the route would then find no endpoint of.
+ * provider restrictions, data policy and require_parameters, and a key the account may use: its own (BYOK) or the
+ * provider's shared one): a model is picked only when one of its endpoints passes it, so a pick is never a model the
+ * route would then find no endpoint of.
  */
 export const pickAutoModels = (input: {
   catalog: Catalog;
@@ -114,7 +115,6 @@ export const pickAutoModels = (input: {
       return catalog.endpoints(modelId).filter(
         (e) =>
           input.admits(e) &&
-          e.provider.auth().problem === null &&
           e.contextLength >= Math.max(minContext, rule.minContextLength ?? 0) &&
           (rule.maxPromptPrice === undefined || e.prices.prompt <= rule.maxPromptPrice) &&
           (rule.maxCompletionPrice === undefined || e.prices.completion <= rule.maxCompletionPrice) &&

@@ -178,20 +178,30 @@ const put = <K extends keyof ChatRequest>(request: ChatRequest, key: K, value: C
 export interface ChatHeaders {
   /** `x-session-id` (sticky routing). */
   readonly session?: string;
-  /** `x-anthropic-beta`: Anthropic beta flags, comma-separated, passed to Anthropic upstreams as `anthropic-beta`. */
-  readonly anthropicBeta?: string;
+  /**
+   * Anthropic beta flags, comma-separated, by the header that carried them (`x-anthropic-beta`; on the Messages API
+   * also Anthropic's own `anthropic-beta`): passed to Anthropic upstreams as `anthropic-beta`.
+   */
+  readonly anthropicBeta?: readonly { readonly header: string; readonly value: string }[];
 }
 
 const MAX_BETAS = 20;
 const BETA = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const BETAS_SHAPE = `x-anthropic-beta must be a comma-separated list of at most ${MAX_BETAS} beta names such as "interleaved-thinking-2025-05-14" (letters, digits, ".", "_", "-"; each at most 100 characters)`;
+const betasShape = (header: string) =>
+  `${header} must be a comma-separated list of at most ${MAX_BETAS} beta names such as "interleaved-thinking-2025-05-14" (letters, digits, ".", "_", "-"; each at most 100 characters)`;
 
-/** The header's flags, each once; a value that is not such a list is the caller's 400 (it goes into an upstream header). */
-const anthropicBetasOf = (header: string | undefined): string[] | undefined => {
-  if (header === undefined) return undefined;
-  const betas = [...new Set(header.split(',').map((b) => b.trim()).filter((b) => b !== ''))];
-  if (betas.length > MAX_BETAS || !betas.every((b) => BETA.test(b))) throw invalidRequest(BETAS_SHAPE, { param: 'x-anthropic-beta' });
-  return betas.length > 0 ? betas : undefined;
+/** The headers' flags, each once; a value that is not such a list is the caller's 400 naming its header (it goes into an upstream header). */
+const anthropicBetasOf = (sent: ChatHeaders['anthropicBeta']): string[] | undefined => {
+  if (sent === undefined) return undefined;
+  const betas = new Set<string>();
+  for (const { header, value } of sent) {
+    for (const beta of value.split(',').map((b) => b.trim())) {
+      if (beta === '') continue;
+      betas.add(beta);
+      if (betas.size > MAX_BETAS || !BETA.test(beta)) throw invalidRequest(betasShape(header), { param: header });
+    }
+  }
+  return betas.size > 0 ? [...betas] : undefined;
 };
 
 /**

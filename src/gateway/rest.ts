@@ -20,33 +20,45 @@ import type { ChatChunk, ChatResponse } from './types.js';
 
 
 /**
+ * What a call cost, in USD, for every protocol's usage object: `cost` (what the account was charged: the fee on a call
+ * served with its own provider key), whether that key served it (BYOK), and the list price (`upstream`, only for BYOK
+ * calls, else null) with its prompt and completion parts.
+ */
+export const costsOf = (outcome: GenerationOutcome) => ({
+  cost: toUsdNumber(outcome.cost),
+  byok: outcome.upstreamCost !== null,
+  upstream: outcome.upstreamCost === null ? null : toUsdNumber(outcome.upstreamCost),
+  prompt: toUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
+  completions: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
+});
+
+/**
  * OpenRouter's usage object: token counts (every detail it lists, 0 where the upstream reported none) plus `cost` in
  * USD (a number) and cost details.
  */
-export const usageJson = (outcome: GenerationOutcome) => ({
-  prompt_tokens: outcome.usage.prompt_tokens,
-  completion_tokens: outcome.usage.completion_tokens,
-  total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
-  prompt_tokens_details: {
-    cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
-    cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0,
-    audio_tokens: outcome.usage.prompt_tokens_details?.audio_tokens ?? 0,
-    video_tokens: outcome.usage.prompt_tokens_details?.video_tokens ?? 0,
-  },
-  completion_tokens_details: {
-    reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
-    audio_tokens: outcome.usage.completion_tokens_details?.audio_tokens ?? 0,
-    image_tokens: outcome.usage.completion_tokens_details?.image_tokens ?? 0,
-  },
-  server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
-  cost: toUsdNumber(outcome.cost),
-  is_byok: outcome.upstreamCost !== null,
-  cost_details: {
-    upstream_inference_cost: outcome.upstreamCost === null ? null : toUsdNumber(outcome.upstreamCost),
-    upstream_inference_prompt_cost: toUsdNumber((outcome.costBreakdown?.prompt ?? 0) + (outcome.costBreakdown?.cacheRead ?? 0) + (outcome.costBreakdown?.cacheWrite ?? 0)),
-    upstream_inference_completions_cost: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
-  },
-});
+export const usageJson = (outcome: GenerationOutcome) => {
+  const costs = costsOf(outcome);
+  return {
+    prompt_tokens: outcome.usage.prompt_tokens,
+    completion_tokens: outcome.usage.completion_tokens,
+    total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
+    prompt_tokens_details: {
+      cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0,
+      cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0,
+      audio_tokens: outcome.usage.prompt_tokens_details?.audio_tokens ?? 0,
+      video_tokens: outcome.usage.prompt_tokens_details?.video_tokens ?? 0,
+    },
+    completion_tokens_details: {
+      reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0,
+      audio_tokens: outcome.usage.completion_tokens_details?.audio_tokens ?? 0,
+      image_tokens: outcome.usage.completion_tokens_details?.image_tokens ?? 0,
+    },
+    server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
+    cost: costs.cost,
+    is_byok: costs.byok,
+    cost_details: { upstream_inference_cost: costs.upstream, upstream_inference_prompt_cost: costs.prompt, upstream_inference_completions_cost: costs.completions },
+  };
+};
 
 const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 'completion') => {
   const error = outcome.error!;

@@ -72,8 +72,9 @@ interface Group {
 const FREE_ROUTER_MODELS = 3;
 
 /**
- * `openrouter/free`: the models of the catalog that write text and have an endpoint costing nothing that can be
- * called (its credential resolves) and the route's filter admits (`admits`), with only those endpoints (a `:free`
+ * `openrouter/free`: the models of the catalog that write text and have an endpoint costing nothing that the route's
+ * filter admits (`admits`: a key the account may use reaches it, the account's own or the shared one, and the
+ * request's and account's restrictions let it through), with only those endpoints (a `:free`
  * variant's, else a zero-priced base model's: the paid endpoints of the same model are never reached this way); the
  * best uptime over the last 30 minutes first (an endpoint without stats counts as up), then by id, at most three.
  */
@@ -87,7 +88,7 @@ const freeModels = (
   for (const model of catalog.models()) {
     const base = model.spec.modelId;
     if (seen.has(base) || model.retired || !model.spec.outputModalities.includes('text')) continue;
-    const zero = catalog.endpoints(base).filter((e) => isZeroPriced(e.prices) && e.provider.auth().problem === null && admits(e));
+    const zero = catalog.endpoints(base).filter((e) => isZeroPriced(e.prices) && admits(e));
     if (zero.length === 0) continue;
     const variant = zero.filter((e) => e.free);
     const endpoints = variant.length > 0 ? variant : zero;
@@ -186,11 +187,14 @@ export const planRoute = (input: {
     const key = byok?.keys.get(e.provider.slug);
     return key !== undefined && originOf(e.provider.baseUrl) === key.origin ? key.apiKey : undefined;
   };
+  /** Some key the account may use reaches the endpoint: the provider's shared one (checked first: cheaper), or its own. */
+  const callable = (e: EndpointEntry) => sharedKey(e) || ownKey(e) !== undefined;
   const maxTokens = parsed.request.max_tokens;
   let router: string | null = null;
 
-  // The endpoint filter of every route, in the stages of step 2, and the one the routers pick their models within: a
-  // router never picks a model none of whose endpoints the account's lists and the request's preferences admit.
+  // The endpoint filter of every route, in the stages of step 2, and the one the routers pick their models within (with
+  // `callable`): a router never picks a model none of whose endpoints the account's lists and the request's preferences
+  // admit, or that no key the account may use reaches.
   const admitsVariant = (free: boolean) => (e: EndpointEntry) => (free ? e.free : !e.free);
   // Checked once per route, not per endpoint: most accounts have no lists.
   const admitsProvider = account === null ? (e: EndpointEntry) => requestAdmits(e, prefs) : (e: EndpointEntry) => accountAdmits(e, account) && requestAdmits(e, prefs);
@@ -216,7 +220,7 @@ export const planRoute = (input: {
     if (problem !== null) throw invalidRequest(problem, { param: 'model', model: requested });
     if (AUTO_MODEL_IDS.includes(base)) {
       const variant = admitsVariant(free);
-      const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen, admits: (e) => variant(e) && admits(e) });
+      const pick = pickAutoModels({ catalog, parsed, stats, exclude: seen, admits: (e) => variant(e) && admits(e) && callable(e) });
       if (pick.models.length === 0) {
         const within = [
           parsed.autoRouter && (parsed.autoRouter.allowed || parsed.autoRouter.excluded) && "the auto-router plugin's allowed_models and excluded_models",
@@ -235,7 +239,7 @@ export const planRoute = (input: {
       continue;
     }
     if (base === FREE_ROUTER_ID) {
-      const picks = freeModels(catalog, stats, seen, admits);
+      const picks = freeModels(catalog, stats, seen, (e) => admits(e) && callable(e));
       if (picks.length === 0) {
         throw new GatewayError(404, 'not_found', `${FREE_ROUTER_ID} found no model with an endpoint that costs nothing and can serve now${restricted ? ` within ${RESTRICTIONS}` : ''}`);
       }
@@ -329,7 +333,7 @@ export const planRoute = (input: {
       ],
       [
         'credentials',
-        (e) => sharedKey(e) || ownKey(e) !== undefined,
+        callable,
         // The reason a credential is missing (a variable's name, a master key) is the operator's business, not the caller's.
         () =>
           `No provider of ${group.base} is available: ${[

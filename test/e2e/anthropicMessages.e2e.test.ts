@@ -175,6 +175,50 @@ describe('messages.create through the Anthropic SDK', () => {
   });
 });
 
+describe("Anthropic's prompt caching and beta flags", () => {
+  const hello = [{ role: 'user' as const, content: 'hello' }];
+
+  it('a top-level cache_control (automatic caching) reaches an Anthropic-protocol upstream, and no other', async () => {
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 50, messages: hello, cache_control: { type: 'ephemeral', ttl: '1h' } });
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ cache_control: { type: 'ephemeral', ttl: '1h' } });
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 50, messages: hello, cache_control: { type: 'ephemeral' } });
+    expect((anthropic.requests.at(-1)!.body as Record<string, unknown>).cache_control).toEqual({ type: 'ephemeral' });
+    await client.messages.create({ model: 'test/oa-model', max_tokens: 50, messages: hello, cache_control: { type: 'ephemeral' } });
+    expect(openai.requests.at(-1)!.body).not.toHaveProperty('cache_control');
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 50, messages: hello });
+    expect(anthropic.requests.at(-1)!.body).not.toHaveProperty('cache_control');
+  });
+
+  it("the SDK's betas (the anthropic-beta header) reach an Anthropic-protocol upstream as anthropic-beta, and never another upstream", async () => {
+    const betas = ['interleaved-thinking-2025-05-14', 'structured-outputs-2025-11-13'];
+    await client.beta.messages.create({ model: 'test/claude-model', max_tokens: 50, messages: hello, betas });
+    expect(anthropic.requests.at(-1)!.headers['anthropic-beta']).toBe(betas.join(','));
+    // OpenRouter's x-anthropic-beta is read here too; the two merge, each flag once.
+    const res = await post({ model: 'test/claude-model', max_tokens: 50, messages: hello }, { 'x-api-key': user.key, 'anthropic-beta': betas[0]!, 'x-anthropic-beta': `${betas[1]!},${betas[0]!}` });
+    expect(res.status).toBe(200);
+    expect(anthropic.requests.at(-1)!.headers['anthropic-beta']).toBe(betas.join(','));
+    await client.beta.messages.create({ model: 'test/oa-model', max_tokens: 50, messages: hello, betas });
+    expect(openai.requests.at(-1)!.headers).not.toHaveProperty('anthropic-beta');
+    await client.messages.create({ model: 'test/claude-model', max_tokens: 50, messages: hello });
+    expect(anthropic.requests.at(-1)!.headers).not.toHaveProperty('anthropic-beta');
+  });
+
+  it('a malformed cache_control or anthropic-beta is a 400 invalid_request_error naming it, before any upstream is called', async () => {
+    const before = anthropic.requests.length;
+    for (const cacheControl of [{ type: 'persistent' }, { type: 'ephemeral', ttl: '2h' }, 'ephemeral']) {
+      const res = await post({ model: 'test/claude-model', max_tokens: 50, messages: hello, cache_control: cacheControl });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringMatching(/^cache_control/) } });
+    }
+    for (const beta of ['not a beta', 'a;b', Array.from({ length: 21 }, (_, i) => `beta-${i}`).join(',')]) {
+      const res = await post({ model: 'test/claude-model', max_tokens: 50, messages: hello }, { 'x-api-key': user.key, 'anthropic-beta': beta });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('anthropic-beta must be a comma-separated list') } });
+    }
+    expect(anthropic.requests.length).toBe(before);
+  });
+});
+
 describe('a tool call round trip', () => {
   const roundTrip = async (model: string, fake: FakeProvider) => {
     fake.script({ toolCall: { name: 'get_weather', arguments: { city: 'Paris' }, id: 'toolu_01' } });

@@ -83,7 +83,16 @@ describe('chat chunks as Anthropic stream events', () => {
       type: 'message_delta',
       delta: { stop_reason: 'tool_use', stop_sequence: null },
       // input_tokens without the cache reads and writes, as Anthropic counts them.
-      usage: { input_tokens: 5, output_tokens: 4, cache_creation_input_tokens: 2, cache_read_input_tokens: 3, cost: 0.0000015 },
+      // OpenRouter's cost fields as on chat: not a BYOK call, so no upstream cost.
+      usage: {
+        input_tokens: 5,
+        output_tokens: 4,
+        cache_creation_input_tokens: 2,
+        cache_read_input_tokens: 3,
+        cost: 0.0000015,
+        is_byok: false,
+        cost_details: { upstream_inference_cost: null, upstream_inference_prompt_cost: 0, upstream_inference_completions_cost: 0 },
+      },
     });
   });
 

@@ -34,7 +34,8 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const principal = deps.directory.authenticate(secretOf(req));
       // A preset the body names is applied to the chat body it translates to, as on chat/completions.
       const chat = applyPreset(messagesChatBody(await readJsonBody(req, config.MAX_BODY_BYTES)), principal.accountId, gateway.presets) as JsonObject;
-      const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req));
+      // Anthropic's own beta header (its SDK's `betas`), and OpenRouter's name for it as on chat.
+      const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req, ['anthropic-beta', 'x-anthropic-beta']));
       const prepared = await gateway.prepare({
         generationId,
         principal,

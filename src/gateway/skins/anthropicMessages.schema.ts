@@ -177,6 +177,9 @@ export const MessagesBody = z.object(
     provider: z.unknown().optional(),
     plugins: z.unknown().optional(),
     session_id: z.unknown().optional(),
+    // Anthropic's automatic prompt caching (one breakpoint the upstream places itself): checked by the chat parser, as
+    // on chat, and sent only to Anthropic-protocol upstreams.
+    cache_control: z.unknown().optional(),
     // OpenRouter's `preset: "slug"` (applied by the route, which checks it).
     preset: z.unknown().optional(),
   },

@@ -7,12 +7,12 @@
  */
 import type { z } from 'zod';
 import type { DomainError } from '../../errors.js';
-import { toUsdNumber } from '../../modules/ledger/money.js';
+import { costsOf } from '../rest.js';
 import { pathText } from '../chatRequest.schema.js';
 import type { GenerationOutcome } from '../gateway.js';
 import { invalidRequest } from '../gatewayErrors.js';
 import { REASONING_FORMAT } from '../providers/anthropic/response.js';
-import type { ChatChunk, ChatMessage, ChatResponse, ContentPart, FinishReason, JsonObject, ReasoningDetail, ToolCall, Usage } from '../types.js';
+import type { ChatChunk, ChatMessage, ChatResponse, ContentPart, FinishReason, JsonObject, ReasoningDetail, ToolCall } from '../types.js';
 import { MessagesBody, PARSE_OPTIONS, type AnthropicBlock, type AnthropicMessage } from './anthropicMessages.schema.js';
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -175,6 +175,7 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
     ...(body.provider !== undefined && { provider: body.provider }),
     ...(body.plugins !== undefined && { plugins: body.plugins }),
     ...(body.session_id !== undefined && { session_id: body.session_id }),
+    ...(body.cache_control !== undefined && { cache_control: body.cache_control }),
     ...(body.preset !== undefined && { preset: body.preset }),
   };
   return chat;
@@ -205,16 +206,23 @@ export const stopReasonOf = (finish: FinishReason | null, native: string | null 
   }
 };
 
-/** Anthropic's usage: `input_tokens` without the cache reads and writes (canonical prompt_tokens includes them), plus OpenRouter's cost in USD. */
-export const anthropicUsage = (usage: Usage, cost: number) => {
+/**
+ * Anthropic's usage: `input_tokens` without the cache reads and writes (canonical prompt_tokens includes them), plus
+ * OpenRouter's `cost` in USD, `is_byok` and `cost_details` named as on chat.
+ */
+export const anthropicUsage = (outcome: GenerationOutcome) => {
+  const { usage } = outcome;
   const cacheRead = usage.prompt_tokens_details?.cached_tokens ?? 0;
   const cacheWrite = usage.prompt_tokens_details?.cache_write_tokens ?? 0;
+  const costs = costsOf(outcome);
   return {
     input_tokens: Math.max(0, usage.prompt_tokens - cacheRead - cacheWrite),
     output_tokens: usage.completion_tokens,
     cache_creation_input_tokens: cacheWrite,
     cache_read_input_tokens: cacheRead,
-    cost: toUsdNumber(cost),
+    cost: costs.cost,
+    is_byok: costs.byok,
+    cost_details: { upstream_inference_cost: costs.upstream, upstream_inference_prompt_cost: costs.prompt, upstream_inference_completions_cost: costs.completions },
   };
 };
 
@@ -256,7 +264,7 @@ export const messageJson = (response: ChatResponse, outcome: GenerationOutcome) 
     content,
     stop_reason: stopReasonOf(choice?.finish_reason ?? null, choice?.native_finish_reason),
     stop_sequence: null,
-    usage: anthropicUsage(outcome.usage, outcome.cost),
+    usage: anthropicUsage(outcome),
   };
 };
 
@@ -412,7 +420,7 @@ export const createMessageStream = (meta: { id: string; model: string; inputToke
       close(out);
       out.push({
         event: 'message_delta',
-        data: { type: 'message_delta', delta: { stop_reason: stopReasonOf(finish ?? outcome.finishReason, native), stop_sequence: null }, usage: anthropicUsage(outcome.usage, outcome.cost) },
+        data: { type: 'message_delta', delta: { stop_reason: stopReasonOf(finish ?? outcome.finishReason, native), stop_sequence: null }, usage: anthropicUsage(outcome) },
       });
       out.push({ event: 'message_stop', data: { type: 'message_stop' } });
       return out;

@@ -10,7 +10,7 @@ import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
-import { toUsdNumber } from '../../modules/ledger/money.js';
+import { costsOf } from '../rest.js';
 import { parseChatBody } from '../chatRequest.js';
 import { applyPreset } from '../../modules/presets/presetResolution.js';
 import type { GenerationOutcome } from '../gateway.js';
@@ -335,15 +335,20 @@ const endOf = (finish: FinishReason | null): { status: Status; incomplete: { rea
   }
 };
 
-const usageOf = (outcome: GenerationOutcome) => ({
-  input_tokens: outcome.usage.prompt_tokens,
-  input_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
-  output_tokens: outcome.usage.completion_tokens,
-  output_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
-  total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
-  // OpenRouter's addition, as on chat: what this response cost, in USD.
-  cost: toUsdNumber(outcome.cost),
-});
+/** OpenAI's usage with OpenRouter's additions on this API: `cost` in USD, `is_byok` and `cost_details` (its input / output names). */
+const usageOf = (outcome: GenerationOutcome) => {
+  const costs = costsOf(outcome);
+  return {
+    input_tokens: outcome.usage.prompt_tokens,
+    input_tokens_details: { cached_tokens: outcome.usage.prompt_tokens_details?.cached_tokens ?? 0, cache_write_tokens: outcome.usage.prompt_tokens_details?.cache_write_tokens ?? 0 },
+    output_tokens: outcome.usage.completion_tokens,
+    output_tokens_details: { reasoning_tokens: outcome.usage.completion_tokens_details?.reasoning_tokens ?? 0 },
+    total_tokens: outcome.usage.prompt_tokens + outcome.usage.completion_tokens,
+    cost: costs.cost,
+    is_byok: costs.byok,
+    cost_details: { upstream_inference_cost: costs.upstream, upstream_inference_input_cost: costs.prompt, upstream_inference_output_cost: costs.completions },
+  };
+};
 
 const responseObject = (
   base: { id: string; createdAt: number; model: string; echo: Echo },

@@ -63,13 +63,19 @@ export const appAttributionOf = (req: IncomingMessage): AppAttribution | undefin
   return { url: url ?? null, title: title ?? null, categories: [...new Set(list)] };
 };
 
-/** The headers that are part of a chat request: `x-session-id` (the first if sent twice) and `x-anthropic-beta`. */
-export const chatHeadersOf = (req: IncomingMessage): ChatHeaders => {
+/**
+ * The headers that are part of a chat request: `x-session-id` (the first if sent twice) and the Anthropic beta flags of
+ * `betaHeaders` (`x-anthropic-beta`; the Messages API adds Anthropic's own `anthropic-beta`).
+ */
+export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string[] = ['x-anthropic-beta']): ChatHeaders => {
   const session = req.headers['x-session-id'];
-  const beta = req.headers['x-anthropic-beta'];
+  const betas = betaHeaders.flatMap((header) => {
+    const value = req.headers[header];
+    return value === undefined ? [] : [{ header, value: Array.isArray(value) ? value.join(',') : value }];
+  });
   return {
     ...(session !== undefined && { session: Array.isArray(session) ? session[0]! : session }),
-    ...(beta !== undefined && { anthropicBeta: Array.isArray(beta) ? beta.join(',') : beta }),
+    ...(betas.length > 0 && { anthropicBeta: betas }),
   };
 };
 

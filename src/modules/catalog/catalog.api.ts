@@ -16,6 +16,8 @@ import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { REASONING_EFFORTS } from '../../gateway/types.js';
 import type { ReadStore } from '../../readStore/readStore.js';
+import type { ByokKey } from '../accounts/account.events.js';
+import { byokStatus } from '../accounts/byok.js';
 import { isAdmin, type Principal } from '../auth/principal.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
 import { autoRouterDecider, parseAutoRules } from './autoRouter.decider.js';
@@ -92,12 +94,13 @@ const NO_REASONING_CONTROLS: ReasoningControls = { efforts: [], maxTokens: false
 /** Whether routing can serve an endpoint now, and why not (`problem`: the credential's, for its owner and admins). */
 export interface EndpointAvailability {
   readonly available: boolean;
-  readonly reason: 'credentials' | 'circuit_open' | 'unknown_to_routing' | null;
+  readonly reason: 'credentials' | 'own_key' | 'circuit_open' | 'unknown_to_routing' | null;
   readonly problem: string | null;
 }
 
 const UNAVAILABLE_WHY: Record<NonNullable<EndpointAvailability['reason']>, string> = {
   credentials: 'its credentials are not available',
+  own_key: 'your own key for its provider (BYOK) cannot be sent now, and it does not allow the shared key (fallbackToShared: false): see Account.byokKeys',
   circuit_open: 'its circuit breaker is open: recent attempts failed, it is tried again after a cooldown',
   unknown_to_routing: 'routing does not know it yet',
 };
@@ -224,6 +227,8 @@ export const createCatalogApi = (deps: {
   outbound: Pick<OutboundPolicy, 'checkUrl'>;
   /** Routing's health of an endpoint: its recent speed and its circuit breaker. */
   routeHealth: { speed: EndpointSpeed; breakerState(endpointId: string): string };
+  /** An account's own provider keys (BYOK), by provider slug: what routing will try for it (the auth directory's). */
+  byokKeys: (accountId: string) => ReadonlyMap<string, ByokKey> | undefined;
   /** The last week's requests and tokens per model id (the ledger's usage), for the most-popular and top-weekly sorts. */
   weeklyModelUsage: () => Promise<ReadonlyMap<string, { readonly requests: number; readonly tokens: number }>>;
   execute: Execute;
@@ -245,29 +250,50 @@ export const createCatalogApi = (deps: {
   };
   const actorOf = (caller: CatalogCaller): Actor => ({ actor: caller.principal.accountId, correlationId: caller.correlationId });
 
+  /** The viewer's own provider keys (BYOK), or null for an anonymous viewer or an account without any (most). */
+  const keysOf = (viewer: Principal | null | undefined): ReadonlyMap<string, ByokKey> | null => {
+    const keys = viewer ? deps.byokKeys(viewer.accountId) : undefined;
+    return keys !== undefined && keys.size > 0 ? keys : null;
+  };
   /**
-   * Served now: the provider's credential resolves and the breaker is not open (half-open routes normally). Read
-   * from routing's memory on every call, so a breaker opening or closing and a new provider show at once. Demo
-   * endpoints answer offline: always available.
+   * Served now, for a viewer with `keys` (null: anyone): a key reaches the provider, and the breaker is not open
+   * (half-open routes normally). The key is the viewer's own where it is active (the provider still points at the
+   * origin it was set for), else the provider's shared one where its credential resolves, unless the viewer's own key
+   * for it refuses the shared key (fallbackToShared: false), as routing reads them (routePlan.ts). Read from routing's
+   * memory on every call, so a breaker opening or closing and a new provider show at once. Demo endpoints answer
+   * offline: always available.
    */
-  const availability = (id: string): EndpointAvailability => {
+  const availability = (id: string, keys: ReadonlyMap<string, ByokKey> | null = null): EndpointAvailability => {
     const endpoint = deps.routing.endpoint(id);
     if (!endpoint) return { available: false, reason: 'unknown_to_routing', problem: null };
-    if (endpoint.provider.protocol === 'demo') return { available: true, reason: null, problem: null };
-    const problem = endpoint.provider.auth().problem;
-    if (problem !== null) return { available: false, reason: 'credentials', problem };
+    const { provider } = endpoint;
+    if (provider.protocol === 'demo') return { available: true, reason: null, problem: null };
+    const key = keys?.get(provider.slug);
+    if (key === undefined || byokStatus(provider, key).status !== 'active') {
+      if (key?.fallbackToShared === false) return { available: false, reason: 'own_key', problem: null };
+      const problem = provider.auth().problem;
+      if (problem !== null) return { available: false, reason: 'credentials', problem };
+    }
     if (deps.routeHealth.breakerState(id) === 'open') return { available: false, reason: 'circuit_open', problem: null };
     return { available: true, reason: null, problem: null };
   };
-  const isAvailable = (id: string) => availability(id).available;
+  const isAvailable = (id: string, viewer: Principal | null = null) => availability(id, keysOf(viewer)).available;
   /** For the listing: an open breaker is a passing outage (the model stays listed), a missing credential is not. */
-  const serves: EndpointServes = (id) => {
-    const { available, reason } = availability(id);
-    return available ? 'now' : reason === 'circuit_open' ? 'later' : 'never';
+  const servesWith =
+    (keys: ReadonlyMap<string, ByokKey> | null): EndpointServes =>
+    (id) => {
+      const { available, reason } = availability(id, keys);
+      return available ? 'now' : reason === 'circuit_open' ? 'later' : 'never';
+    };
+  const anyoneServes = servesWith(null);
+  /** As `viewer` is served: the shared judgement unless the viewer's account has keys of its own. */
+  const servesFor = (viewer: Principal | null | undefined): EndpointServes => {
+    const keys = keysOf(viewer);
+    return keys === null ? anyoneServes : servesWith(keys);
   };
   /** Why an endpoint is unavailable as `viewer` may read it: a credential's problem names a variable or a key. */
   const unavailableReason = (id: string, viewer: Principal | null): string | null => {
-    const { reason, problem } = availability(id);
+    const { reason, problem } = availability(id, keysOf(viewer));
     if (reason === null) return null;
     return reason === 'credentials' && problem !== null && seesOwnerDetails(viewer, deps.routing.endpoint(id)?.provider.ownerAccountId) ? problem : UNAVAILABLE_WHY[reason];
   };
@@ -562,19 +588,22 @@ export const createCatalogApi = (deps: {
     // ---------------------------------------------------------------------------------------------------------------
     // Queries
 
-    /** The one model listing (GraphQL `models`, REST `/api/v1/models` and its count). */
-    listModels: async (query: ModelQuery): Promise<ModelListing[]> => {
+    /**
+     * The one model listing (GraphQL `models`, REST `/api/v1/models` and its count), as `viewer` is served: its own
+     * provider keys (BYOK) count (absent or null: as anyone is served).
+     */
+    listModels: async (query: ModelQuery, viewer: Principal | null = null): Promise<ModelListing[]> => {
       const usage = USAGE_SORTS.includes(query.sort) ? await deps.weeklyModelUsage() : null;
-      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, serves, (id) => usage?.get(id));
+      return queryModels(await queries.allModels(), query, deps.routeHealth.speed, servesFor(viewer), (id) => usage?.get(id));
     },
     /**
      * One listing by id as routing reads it (resolveModelId: `…:free` for the free one, routing variants dropped,
      * another spelling of a version resolved), serving or not, or null when unknown or retired, or the variants are
      * refused (REST).
      */
-    findListing: async (id: string): Promise<ModelListing | null> => {
+    findListing: async (id: string, viewer: Principal | null = null): Promise<ModelListing | null> => {
       const { modelId, free, problem } = resolveModelId(deps.routing, id);
-      return problem === null && modelId !== null ? findListing(await queries.model(modelId), free, serves) : null;
+      return problem === null && modelId !== null ? findListing(await queries.model(modelId), free, servesFor(viewer)) : null;
     },
     modelProblem,
     /**
@@ -591,11 +620,14 @@ export const createCatalogApi = (deps: {
       if (controls.length === 0) return null;
       return { efforts: REASONING_EFFORTS.filter((effort) => controls.every((c) => c.efforts.includes(effort))), maxTokens: controls.every((c) => c.maxTokens) };
     },
-    /** Whether routing can serve an endpoint now (see `availability`). */
+    /** Whether routing can serve an endpoint now for `viewer` (see `availability`). */
     endpointAvailable: isAvailable,
     unavailableReason,
-    /** Some active endpoint of the model can serve now (GraphQL Model.available). */
-    modelAvailable: (doc: ModelDoc): boolean => !doc.retired && doc.endpoints.some((e) => e.status === 'active' && isAvailable(e.id)),
+    /** Some active endpoint of the model can serve `viewer` now (GraphQL Model.available). */
+    modelAvailable: (doc: ModelDoc, viewer: Principal | null = null): boolean => {
+      const keys = keysOf(viewer);
+      return !doc.retired && doc.endpoints.some((e) => e.status === 'active' && availability(e.id, keys).available);
+    },
     /** A model's document by id as routing reads it (resolveModelId, as findListing), retired or not (GraphQL). */
     model: async (id: string): Promise<ModelDoc | null> => {
       const { modelId, problem } = resolveModelId(deps.routing, id);
@@ -642,7 +674,7 @@ export const createCatalogApi = (deps: {
         provider: providerOf.get(endpoint.provider),
         stats: summaries[i]!,
         circuitBreaker: deps.routeHealth.breakerState(endpoint.id),
-        available: isAvailable(endpoint.id),
+        available: isAvailable(endpoint.id, viewer),
         unavailableReason: unavailableReason(endpoint.id, viewer),
       }));
     },

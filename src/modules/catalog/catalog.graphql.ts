@@ -145,8 +145,8 @@ export const EndpointRef = builder.objectRef<EndpointView>('Endpoint').implement
       resolve: (e, _a, ctx) => ctx.catalog.breakerState(e.id),
     }),
     available: t.boolean({
-      description: 'Whether routing can serve it now: active, its provider\'s credential resolves and its circuit breaker is not open (demo endpoints always).',
-      resolve: (e, _a, ctx) => e.status === 'active' && ctx.catalog.endpointAvailable(e.id),
+      description: "Whether routing can serve it now for the caller: active, a key the caller may use reaches its provider (the caller's own (BYOK) while active, else the provider's credential resolves) and its circuit breaker is not open (demo endpoints always).",
+      resolve: (e, _a, ctx) => e.status === 'active' && ctx.catalog.endpointAvailable(e.id, ctx.principal),
     }),
     unavailableReason: t.string({
       nullable: true,
@@ -221,8 +221,8 @@ export const ModelRef = builder.loadableObject('Model', {
       resolve: (m, args) => m.endpoints.filter((e) => args.includeDisabled || e.status === 'active').map((e) => ({ ...e, model: m._id })),
     }),
     available: t.boolean({
-      description: 'Whether some active endpoint can serve it now (credentials present, circuit breaker not open).',
-      resolve: (m, _a, ctx) => ctx.catalog.modelAvailable(m),
+      description: "Whether some active endpoint can serve it now for the caller (a key reaches it: the caller's own provider key (BYOK) or the provider's credential; circuit breaker not open).",
+      resolve: (m, _a, ctx) => ctx.catalog.modelAvailable(m, ctx.principal),
     }),
     cheapestPrices: t.field({
       type: PricesRef,
@@ -290,14 +290,14 @@ builder.queryFields((t) => ({
   models: t.connection({
     type: ModelRef,
     description:
-      'The catalog (public): models with at least one active endpoint that can serve now or once its circuit breaker closes (all of them with includeUnavailable; see Model.available), filtered and sorted (the same query as REST /api/v1/models).',
+      "The catalog (public): models with at least one active endpoint that can serve now or once its circuit breaker closes (all of them with includeUnavailable; see Model.available), as the caller is served (its own provider keys (BYOK) count), filtered and sorted (the same query as REST /api/v1/models).",
     args: {
       filter: t.arg({ type: ModelFilter, required: false }),
       sort: t.arg({ type: ModelSortEnum, defaultValue: 'id' }),
       includeUnavailable: t.arg.boolean({ defaultValue: false, description: 'Also models no endpoint of which can serve as configured (credentials missing). Models whose endpoints are only down for now (circuit breaker open) are always listed, with available false.' }),
     },
     resolve: async (_root, args, ctx) => {
-      const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id', args.includeUnavailable ?? false));
+      const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id', args.includeUnavailable ?? false), ctx.principal);
       return resolveArrayConnection({ args }, listings.map((m) => m.doc));
     },
   }),

@@ -4,7 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { EndpointDoc } from '../../../projections/catalog.js';
-import { UnauthenticatedError } from '../../errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../../errors.js';
 import { GatewayError } from '../../gateway/gatewayErrors.js';
 import { requirePrincipal, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -146,28 +146,32 @@ const modelQueryOf = (url: URL): ModelQuery => {
 
 export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthDirectory, 'authenticate'> }): Route[] => {
   const { catalog } = deps;
-  /** The caller of a public route, when it says who it is (an unknown key reads as anonymous). */
+  /**
+   * The caller of a public route, when it says who it is: what it is shown follows its account (its own provider keys,
+   * its providers' credential problems). An unknown key, or one that calls no model (a management key), reads as
+   * anonymous: a public route never refuses a caller.
+   */
   const optionalPrincipal = (req: RestRequest['req']): Principal | null => {
     if (!req.headers.authorization) return null;
     try {
       return requirePrincipal(deps.directory, req);
     } catch (error) {
-      if (error instanceof UnauthenticatedError) return null;
+      if (error instanceof UnauthenticatedError || error instanceof ForbiddenError) return null;
       throw error;
     }
   };
 
-  const loadModel = async (author: string, slug: string): Promise<ModelListing> => {
+  const loadModel = async (author: string, slug: string, viewer: Principal | null): Promise<ModelListing> => {
     const requested = `${author}/${slug}`;
-    const listing = await catalog.findListing(requested);
+    const listing = await catalog.findListing(requested, viewer);
     if (!listing) throw new GatewayError(404, 'not_found', `Model ${requested} not found`, { model: requested });
     return listing;
   };
 
-  const sendModel = async (res: ServerResponse, id: string) => {
+  const sendModel = async (req: RestRequest['req'], res: ServerResponse, id: string) => {
     const slash = id.indexOf('/');
     if (slash <= 0 || slash === id.length - 1) throw new GatewayError(404, 'not_found', `Model ${id} not found (a model id is author/slug)`, { model: id });
-    const model = await loadModel(id.slice(0, slash), id.slice(slash + 1));
+    const model = await loadModel(id.slice(0, slash), id.slice(slash + 1), optionalPrincipal(req));
     if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
     sendJson(res, 200, { ...modelJson(model, catalog.reasoningOf(model)), object: 'model', owned_by: model.doc._id.slice(0, model.doc._id.indexOf('/')) });
   };
@@ -210,7 +214,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
         const query = modelQueryOf(url);
         const offset = intParam(url, 'offset', 0, 0, 1_000_000);
         const limit = intParam(url, 'limit', 500, 1, 1000);
-        const models = await catalog.listModels(query);
+        const models = await catalog.listModels(query, optionalPrincipal(req));
         const page = models.slice(offset, offset + limit);
         if (url.searchParams.get('use_rss') === 'true') return sendModelsRss(res, page, `${req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
         // The next page of the same list: the query's filters and sort kept.
@@ -225,17 +229,17 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
     {
       method: 'GET',
       path: '/api/v1/models/count',
-      handler: async ({ res, url }) => sendJson(res, 200, { data: { count: (await catalog.listModels(modelQueryOf(url))).length } }),
+      handler: async ({ req, res, url }) => sendJson(res, 200, { data: { count: (await catalog.listModels(modelQueryOf(url), optionalPrincipal(req))).length } }),
     },
     // OpenAI's `GET /models/{id}` (openai.models.retrieve encodes the slash: /models/openai%2Fgpt-4o): the model
     // object flat, with OpenAI's `object` and `owned_by`, so the SDK's Model fields read right.
-    { method: 'GET', path: '/api/v1/models/:id', handler: async ({ res, params }) => sendModel(res, params.id!) },
-    { method: 'GET', path: '/api/v1/models/:author/:slug', handler: async ({ res, params }) => sendModel(res, `${params.author!}/${params.slug!}`) },
+    { method: 'GET', path: '/api/v1/models/:id', handler: async ({ req, res, params }) => sendModel(req, res, params.id!) },
+    { method: 'GET', path: '/api/v1/models/:author/:slug', handler: async ({ req, res, params }) => sendModel(req, res, `${params.author!}/${params.slug!}`) },
     {
       method: 'GET',
       path: '/api/v1/model/:author/:slug',
-      handler: async ({ res, params }) => {
-        const model = await loadModel(params.author!, params.slug!);
+      handler: async ({ req, res, params }) => {
+        const model = await loadModel(params.author!, params.slug!, optionalPrincipal(req));
         if (model.endpoints.length === 0) throw new GatewayError(404, 'not_found', `Model ${model.id} has no endpoints`, { model: model.id });
         sendJson(res, 200, { data: modelJson(model, catalog.reasoningOf(model)) });
       },
@@ -244,8 +248,9 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
       method: 'GET',
       path: '/api/v1/models/:author/:slug/endpoints',
       handler: async ({ req, res, params }) => {
-        const model = await loadModel(params.author!, params.slug!);
-        const details = await catalog.endpointDetails(model, optionalPrincipal(req));
+        const viewer = optionalPrincipal(req);
+        const model = await loadModel(params.author!, params.slug!, viewer);
+        const details = await catalog.endpointDetails(model, viewer);
         sendJson(res, 200, {
           data: {
             id: model.id,
@@ -266,7 +271,7 @@ export const catalogRoutes = (deps: { catalog: CatalogApi; directory: Pick<AuthD
         const zdr = (await catalog.providers()).filter((p) => p.dataPolicy === 'zero_retention');
         const slugs = new Set(zdr.map((p) => p._id));
         const viewer = optionalPrincipal(req);
-        const listings = await Promise.all([...new Set(zdr.flatMap((p) => p.models))].sort().map((id) => catalog.findListing(id)));
+        const listings = await Promise.all([...new Set(zdr.flatMap((p) => p.models))].sort().map((id) => catalog.findListing(id, viewer)));
         const endpoints = [];
         for (const listing of listings) {
           if (!listing) continue;
