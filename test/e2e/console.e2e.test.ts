@@ -429,7 +429,9 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect((await h.gql('{ me { defaultModel } }', {}, userKey)).body.data.me.defaultModel).toBe('switchyard/demo-paid');
     await shoot('keys-default-model-refused');
 
-    // At a phone's width: the section fits, with no sideways scroll of the page.
+    // At a phone's width: the section fits, with no sideways scroll of the page. (The field is left first: Chromium
+    // scrolls a focused field back into view after a resize, late enough to move the page under the next click.)
+    await field.blur();
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await section.scrollIntoViewIfNeeded();
@@ -509,6 +511,109 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect(await section.getByRole('button', { name: 'Clear' }).isDisabled()).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('providers-ignore');
     expect(await listsOf()).toEqual({ ignore: [], allow: [] });
+  });
+
+  it('stores a provider key (BYOK) on the Keys page, lists it by its hint and never shows the key; refuses a bad one inline, keeping it; removes it after asking', async () => {
+    const SECRET = 'sk-proj-console-byok-secret-4f9Z';
+    const byokKeys = async () => (await h.gql('{ me { byokKeys { provider hint origin fallbackToShared status problem } } }', {}, userKey)).body.data.me.byokKeys;
+    // Every answer the server gives the page from here on, to look for the key in.
+    const answers: Promise<string>[] = [];
+    const record = (response: { url: () => string; text: () => Promise<string> }) => void answers.push(response.text().catch(() => ''));
+    page.on('response', record);
+    await page.goto(`${h.url}/#/keys`);
+    const section = page.getByRole('region', { name: 'Provider keys (BYOK)' });
+    const form = section.getByRole('form', { name: 'Add or replace a provider key' });
+    await section.getByText('No provider keys yet').waitFor();
+    // Only the providers an admin allows: the seeded vendor APIs, not the built-in demo.
+    const offered = await form.getByLabel('Provider').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(offered).toContain('openai');
+    expect(offered).not.toContain('switchyard');
+    const field = form.getByLabel('API key');
+    expect(await field.getAttribute('type')).toBe('password');
+
+    // Too short: the server's VALIDATION message at the key field; everything typed stays, and nothing is stored.
+    await form.getByLabel('Provider').selectOption('openai');
+    await field.fill('short');
+    await form.getByLabel('Fall back to the shared key (charged in full)').uncheck();
+    await form.getByRole('button', { name: 'Save key' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent()).toBe('apiKey must be 8 to 4096 printable characters, without spaces or line breaks (VALIDATION)');
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    expect(await field.getAttribute('aria-describedby')).toContain('byok-notice');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('byok-key');
+    expect(await field.inputValue()).toBe('short');
+    expect(await form.getByLabel('Provider').inputValue()).toBe('openai');
+    expect(await form.getByLabel('Fall back to the shared key (charged in full)').isChecked()).toBe(false);
+    expect(await byokKeys()).toEqual([]);
+    await shoot('keys-byok-refused');
+
+    // By keyboard: the key, Enter. Saved, the field is emptied and the list shows the key's hint only.
+    await field.fill('');
+    await field.focus();
+    await page.keyboard.insertText(SECRET);
+    await page.keyboard.press('Enter');
+    await form.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    expect(await form.getByRole('status').textContent()).toBe('Saved your key …4f9Z for OpenAI: its calls now go on your key first.');
+    expect(await field.inputValue()).toBe('');
+    expect(await field.getAttribute('aria-invalid')).toBeNull();
+    const row = section.getByRole('row', { name: /OpenAI/ });
+    const cells = await row.locator('th, td').allTextContents();
+    expect(cells.slice(0, 5)).toEqual(['OpenAI (openai)', '…4f9Z', 'https://api.openai.com', 'active', 'no']);
+    expect(await byokKeys()).toEqual([{ provider: 'openai', hint: '…4f9Z', origin: 'https://api.openai.com', fallbackToShared: false, status: 'ACTIVE', problem: null }]);
+    // Choosing it again offers a replacement, starting from its fallback setting.
+    expect(await form.getByRole('button', { name: 'Replace key' }).count()).toBe(1);
+    await page.reload();
+    await expect.poll(() => row.textContent()).toContain('…4f9Z');
+    await shoot('keys-byok');
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await section.scrollIntoViewIfNeeded();
+    await shoot('keys-byok-390');
+    await page.setViewportSize({ width: 1280, height: 860 });
+
+    // The key itself is nowhere: not in the page, not in any answer the server gave it.
+    expect(await page.content()).not.toContain(SECRET);
+    expect(await page.content()).not.toContain('byok-secret');
+    page.off('response', record);
+    const bodies = await Promise.all(answers);
+    expect(bodies.some((body) => body.includes('…4f9Z'))).toBe(true);
+    expect(bodies.filter((body) => body.includes(SECRET) || body.includes('byok-secret'))).toEqual([]);
+
+    // Remove asks first: dismissed, the key stays; accepted, it goes.
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
+    await section.getByRole('button', { name: 'Remove the key for OpenAI' }).click();
+    await expect.poll(() => asked).toBe("Remove your key for OpenAI? Its calls then go on the provider's shared key, charged in full.");
+    expect(await byokKeys()).toHaveLength(1);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await section.getByRole('button', { name: 'Remove the key for OpenAI' }).click();
+    await section.getByRole('status').filter({ hasText: 'Removed your key for OpenAI.' }).waitFor();
+    expect(await row.count()).toBe(0);
+    expect(await byokKeys()).toEqual([]);
+  });
+
+  it("sets whether a key counts BYOK calls' list price against its limit, where its limit is edited", async () => {
+    const includes = async () =>
+      ((await h.gql('{ apiKeys { edges { node { hint includeByokInLimit } } } }', {}, userKey)).body.data.apiKeys.edges as { node: { hint: string; includeByokInLimit: boolean } }[]).find(
+        (e) => userKey.endsWith(e.node.hint.slice(-4)),
+      )?.node.includeByokInLimit;
+    await page.goto(`${h.url}/#/keys`);
+    const mine = page.getByRole('row', { name: /\(this console\)/ });
+    await mine.getByRole('button', { name: /^Edit / }).click();
+    const edit = page.getByRole('form', { name: /^Edit key / });
+    const box = edit.getByLabel("Count BYOK calls' list price against the limit");
+    expect(await box.isChecked()).toBe(false);
+    await box.check();
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(includes).toBe(true);
+    await mine.getByRole('button', { name: /^Edit / }).click();
+    expect(await edit.getByLabel("Count BYOK calls' list price against the limit").isChecked()).toBe(true);
+    await shoot('keys-edit-byok-in-limit');
+    await edit.getByLabel("Count BYOK calls' list price against the limit").uncheck();
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(includes).toBe(false);
   });
 
   it('sent every request to this machine and logged no console error', () => {

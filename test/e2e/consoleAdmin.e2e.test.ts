@@ -251,6 +251,56 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
+  it("lets an admin make a provider BYOK-capable: an account then stores its own key for it, refused once the admin stops it, and shown as not allowed", async () => {
+    const byokOf = async (slug: string) => ((await h.gql('{ providers { slug byok } }')).body.data.providers as { slug: string; byok: boolean }[]).find((p) => p.slug === slug)?.byok;
+    const adasKeys = async () => (await h.gql('{ me { byokKeys { provider hint status } } }', {}, ada.key)).body.data.me.byokKeys;
+    const allow = async (allowed: boolean) =>
+      expect((await h.gql('mutation($a: Boolean!) { setProviderByok(provider: "pat-ai", allowed: $a) { __typename } }', { a: allowed })).body.data.setProviderByok.__typename).toBe('Provider');
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    // A provider a provider registered takes no account keys until an admin says so, here; saved on change.
+    const byok = page.getByLabel('Pat AI: Accounts may bring their own key (BYOK)');
+    await byok.waitFor();
+    expect(await byok.isChecked()).toBe(false);
+    expect(await byokOf('pat-ai')).toBe(false);
+    await byok.check();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'own keys' }).textContent()).toBe('Saved: Pat AI takes accounts’ own keys.');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('byok-pat-ai');
+    expect(await byokOf('pat-ai')).toBe(true);
+    await page.getByRole('heading', { name: /Pat AI/ }).scrollIntoViewIfNeeded();
+    await shoot('admin-providers-byok');
+
+    // Ada now finds Pat AI among the providers she can bring a key for, and stores one.
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/keys`);
+    const section = page.getByRole('region', { name: 'Provider keys (BYOK)' });
+    const form = section.getByRole('form', { name: 'Add or replace a provider key' });
+    await expect.poll(() => form.getByLabel('Provider').locator('option[value="pat-ai"]').count()).toBe(1);
+    await form.getByLabel('Provider').selectOption('pat-ai');
+    await form.getByLabel('API key').fill('sk-ada-own-pat-key-0001');
+    await form.getByRole('button', { name: 'Save key' }).click();
+    await expect.poll(() => section.getByRole('row', { name: /pat-ai/ }).textContent()).toContain('active');
+    expect(await adasKeys()).toEqual([{ provider: 'pat-ai', hint: '…0001', status: 'ACTIVE' }]);
+
+    // The admin stops it while Ada's page still offers it: her next key is refused at the provider field, and kept.
+    await allow(false);
+    await form.getByLabel('New API key (replaces yours)').fill('sk-ada-own-pat-key-0002');
+    await form.getByRole('button', { name: 'Replace key' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent()).toMatch(/^Provider pat-ai does not take keys of its own: an admin no longer allows keys of its own for this provider .*\(VALIDATION\)$/);
+    expect(await form.getByLabel('Provider').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('byok-provider');
+    expect(await form.getByLabel('New API key (replaces yours)').inputValue()).toBe('sk-ada-own-pat-key-0002');
+    expect(await adasKeys()).toEqual([{ provider: 'pat-ai', hint: '…0001', status: 'PROVIDER_NOT_ALLOWED' }]);
+    // Reloaded: the stored key is shown as not sent, and why, in plain words.
+    await page.reload();
+    const row = section.getByRole('row', { name: /pat-ai/ });
+    await expect.poll(() => row.textContent()).toContain('not allowed');
+    expect(await row.textContent()).toContain('An admin no longer allows keys of its own for this provider');
+    expect(await form.getByLabel('Provider').locator('option[value="pat-ai"]').count()).toBe(0);
+    await section.scrollIntoViewIfNeeded();
+    await shoot('keys-byok-not-allowed');
+  });
+
   it('searches every account on the server, not only the first page, and pages through the list', async () => {
     // More accounts than a page holds; the one looked for comes last by id.
     for (let i = 0; i < 55; i++) await h.gql('mutation($name: String!) { openAccount(name: $name) { __typename } }', { name: `Filler ${String(i).padStart(2, '0')}` });

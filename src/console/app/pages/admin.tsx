@@ -4,7 +4,7 @@ import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
 import { Choice, Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
-import { Cancellation, ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, type EndpointRow } from './provider.js';
+import { BYOK_CAPABLE, CANCELLATION, ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, ProviderSwitch, type EndpointRow } from './provider.js';
 
 const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
 
@@ -74,7 +74,7 @@ const PLATFORM = `query Platform($from: String!, $to: String!) {
   platformUsage(groupBy: MODEL, perDay: true, from: $from, to: $to) { day group requests cost }
   platformGenerations(first: 15, newestFirst: true) { edges { node { id accountId createdAt model provider status cost latencyMs } } }
 }`;
-const HEALTH = `query Health { providers { slug name available ownerAccountId dataPolicy cancellable endpoints { ${ENDPOINT_FIELDS} } } }`;
+const HEALTH = `query Health { providers { slug name available ownerAccountId dataPolicy cancellable byok endpoints { ${ENDPOINT_FIELDS} } } }`;
 const SET_DATA_POLICY = `mutation SetDataPolicy($provider: String!, $policy: DataPolicy) { r: setProviderDataPolicy(provider: $provider, dataPolicy: $policy) { __typename ... on Provider { slug } ${DOMAIN_ERROR} } }`;
 type DataPolicy = '' | 'COLLECTS' | 'NO_COLLECTION' | 'ZERO_RETENTION';
 /** Requests that ask for a data policy (provider.data_collection "deny", provider.zdr) route by these. */
@@ -351,7 +351,7 @@ const PlatformSection = () => {
 };
 
 const HealthSection = () => {
-  const health = useLoad(() => gql<{ providers: { slug: string; name: string; available: boolean; dataPolicy: DataPolicy | null; cancellable: boolean; endpoints: EndpointRow[] }[] }>(HEALTH));
+  const health = useLoad(() => gql<{ providers: { slug: string; name: string; available: boolean; dataPolicy: DataPolicy | null; cancellable: boolean; byok: boolean; endpoints: EndpointRow[] }[] }>(HEALTH));
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const setPolicy = async (provider: { slug: string; name: string }, policy: DataPolicy) => {
     setMessage(null);
@@ -381,7 +381,8 @@ const HealthSection = () => {
           </h3>
           <div class="controls provider-controls">
             <Choice id={`data-policy-${p.slug}`} label={`${p.name}: data policy`} value={p.dataPolicy ?? ''} choices={DATA_POLICIES} onChange={(policy) => void setPolicy(p, policy)} />
-            <Cancellation provider={p} />
+            <ProviderSwitch provider={p} loaded={p.cancellable} setting={CANCELLATION} />
+            <ProviderSwitch provider={p} loaded={p.byok} setting={BYOK_CAPABLE} />
           </div>
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={health.reload} manage={false} />
         </div>

@@ -19,20 +19,22 @@ interface Key {
   limit: number | null;
   limitRemaining: number | null;
   limitReset: LimitReset;
+  includeByokInLimit: boolean;
   expiresAt: string | null;
   createdAt: string;
   usage: { daily: number; monthly: number; lifetime: number };
 }
 
-const KEY_FIELDS = 'id name hint kind status limit limitRemaining limitReset expiresAt createdAt usage { daily monthly lifetime }';
+const KEY_FIELDS = 'id name hint kind status limit limitRemaining limitReset includeByokInLimit expiresAt createdAt usage { daily monthly lifetime }';
 const KEYS = `query Keys { apiKeys(first: 50, includeRevoked: true) { edges { node { ${KEY_FIELDS} } } pageInfo { hasNextPage } } }`;
-const CREATE = `mutation CreateKey($name: String!, $kind: ApiKeyKind, $limit: Money, $limitReset: LimitReset, $expiresAt: DateTime) {
-  createApiKey(name: $name, kind: $kind, limit: $limit, limitReset: $limitReset, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
+const CREATE = `mutation CreateKey($name: String!, $kind: ApiKeyKind, $limit: Money, $limitReset: LimitReset, $includeByokInLimit: Boolean, $expiresAt: DateTime) {
+  createApiKey(name: $name, kind: $kind, limit: $limit, limitReset: $limitReset, includeByokInLimit: $includeByokInLimit, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
 }`;
 const mutation = (name: string, args: string, params: string) =>
   `mutation ${name[0]?.toUpperCase()}${name.slice(1)}(${args}) { r: ${name}(${params}) { __typename ... on ApiKey { ${KEY_FIELDS} } ${DOMAIN_ERROR} } }`;
 const RENAME = mutation('renameApiKey', '$id: ID!, $name: String!', 'id: $id, name: $name');
 const SET_LIMIT = mutation('setApiKeyLimit', '$id: ID!, $limit: Money, $limitReset: LimitReset!', 'id: $id, limit: $limit, limitReset: $limitReset');
+const SET_BYOK_IN_LIMIT = mutation('setApiKeyByokInLimit', '$id: ID!, $includeByokInLimit: Boolean!', 'id: $id, includeByokInLimit: $includeByokInLimit');
 const SET_EXPIRY = mutation('setApiKeyExpiry', '$id: ID!, $expiresAt: DateTime', 'id: $id, expiresAt: $expiresAt');
 const DISABLE = mutation('disableApiKey', '$id: ID!', 'id: $id');
 const ENABLE = mutation('enableApiKey', '$id: ID!', 'id: $id');
@@ -46,6 +48,29 @@ const PROVIDER_LISTS = 'query ProviderLists { me { providerPreferences { ignore 
 const SET_PROVIDER_LISTS = `mutation SetProviderPreferences($ignore: [String!], $allow: [String!]) {
   setProviderPreferences(ignore: $ignore, allow: $allow) { __typename ... on Account { providerPreferences { ignore allow } } ${DOMAIN_ERROR} } }`;
 
+type ByokStatus = 'ACTIVE' | 'NEEDS_CONFIRMATION' | 'PROVIDER_NOT_ALLOWED' | 'PROVIDER_UNKNOWN';
+/** The account's own key for a provider, as the server shows it: never the key, only its last characters. */
+interface ByokKey {
+  provider: string;
+  hint: string;
+  origin: string;
+  fallbackToShared: boolean;
+  createdAt: string;
+  status: ByokStatus;
+  problem: string | null;
+}
+const BYOK_FIELDS = 'byokKeys { provider hint origin fallbackToShared createdAt status problem }';
+const BYOK = `query Byok { me { ${BYOK_FIELDS} } providers { slug name byok } }`;
+const SET_BYOK_KEY = `mutation SetByokKey($provider: String!, $apiKey: String!, $fallbackToShared: Boolean!) {
+  r: setByokKey(provider: $provider, apiKey: $apiKey, fallbackToShared: $fallbackToShared) { __typename ... on Account { ${BYOK_FIELDS} } ${DOMAIN_ERROR} } }`;
+const REMOVE_BYOK_KEY = `mutation RemoveByokKey($provider: String!) { r: removeByokKey(provider: $provider) { __typename ... on Account { ${BYOK_FIELDS} } ${DOMAIN_ERROR} } }`;
+const BYOK_STATUS: Record<ByokStatus, string> = {
+  ACTIVE: 'active',
+  NEEDS_CONFIRMATION: 'needs confirmation',
+  PROVIDER_NOT_ALLOWED: 'not allowed',
+  PROVIDER_UNKNOWN: 'provider gone',
+};
+
 /** "" → no limit; otherwise dollars, or an error message. */
 export const limitOf = (text: string): { limit: number | null } | { error: string } => {
   if (!text.trim()) return { limit: null };
@@ -54,11 +79,22 @@ export const limitOf = (text: string): { limit: number | null } | { error: strin
   return limit > 0 ? { limit } : { error: 'The limit must be more than $0; leave it empty for no limit.' };
 };
 
+/** OpenRouter's include_byok_in_limit: whether calls on the account's own provider keys count their list price too. */
+const ByokInLimit = ({ id, checked, onChange }: { id: string; checked: boolean; onChange: (checked: boolean) => void }) => (
+  <div>
+    <label class="switch" for={id}>
+      <input id={id} type="checkbox" checked={checked} onChange={(e) => onChange(e.currentTarget.checked)} />
+      <span>Count BYOK calls' list price against the limit</span>
+    </label>
+  </div>
+);
+
 const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) => void }) => {
   const [name, setName] = useState('');
   const [kind, setKind] = useState<KeyKind>('INFERENCE');
   const [limit, setLimit] = useState('');
   const [reset, setReset] = useState<LimitReset>('NEVER');
+  const [byokInLimit, setByokInLimit] = useState(false);
   const [expires, setExpires] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -76,6 +112,7 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
         kind,
         limit: parsed.limit,
         limitReset: management ? 'NEVER' : reset,
+        includeByokInLimit: !management && byokInLimit,
         // The end of the chosen day, UTC.
         expiresAt: expires ? `${expires}T23:59:59.999Z` : null,
       });
@@ -83,6 +120,7 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
       setName('');
       setKind('INFERENCE');
       setLimit('');
+      setByokInLimit(false);
       setExpires('');
       onCreated(created.secret, created.key);
     } catch (failure) {
@@ -120,6 +158,7 @@ const CreateKeyForm = ({ onCreated }: { onCreated: (secret: string, key: Key) =>
               ))}
             </select>
           </div>
+          <ByokInLimit id="key-byok-in-limit" checked={byokInLimit} onChange={setByokInLimit} />
         </>
       ) : (
         <p id="key-kind-note" class="muted small">
@@ -172,6 +211,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
   const [name, setName] = useState(apiKey.name);
   const [limit, setLimit] = useState(apiKey.limit === null ? '' : formatUsd(apiKey.limit).replace(/[$,]/g, ''));
   const [reset, setReset] = useState<LimitReset>(apiKey.limitReset);
+  const [byokInLimit, setByokInLimit] = useState(apiKey.includeByokInLimit);
   const [expires, setExpires] = useState(apiKey.expiresAt?.slice(0, 10) ?? '');
   const [error, setError] = useState<string | null>(null);
   const submit = async (event: Event) => {
@@ -182,6 +222,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
       let key = apiKey;
       if (name.trim() !== apiKey.name) key = unwrap((await gql<{ r: Result<Key> }>(RENAME, { id: apiKey.id, name: name.trim() })).r);
       if (parsed.limit !== apiKey.limit || reset !== apiKey.limitReset) key = unwrap((await gql<{ r: Result<Key> }>(SET_LIMIT, { id: apiKey.id, limit: parsed.limit, limitReset: reset })).r);
+      if (byokInLimit !== apiKey.includeByokInLimit) key = unwrap((await gql<{ r: Result<Key> }>(SET_BYOK_IN_LIMIT, { id: apiKey.id, includeByokInLimit: byokInLimit })).r);
       // Only a changed day is sent (an expiry set to the minute through the API stays as it is): the end of the chosen
       // day, UTC, as at creation; empty: never expires.
       if (expires !== (apiKey.expiresAt?.slice(0, 10) ?? '')) {
@@ -214,6 +255,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
               ))}
             </select>
           </div>
+          <ByokInLimit id={`byok-in-limit-${apiKey.id}`} checked={byokInLimit} onChange={setByokInLimit} />
         </>
       )}
       <div>
@@ -445,6 +487,156 @@ const ProviderPreferences = () => {
   );
 };
 
+/**
+ * The account's own provider keys (BYOK): listed without the key (its last characters, where it may be sent, whether
+ * it is sent now and why not), added or replaced one provider at a time among those an admin allows, removed after a
+ * confirmation. The key typed is sent once and cleared from the field once saved; a refused one stays in the form.
+ */
+const ByokKeys = () => {
+  const loaded = useLoad(() => gql<{ me: { byokKeys: ByokKey[] }; providers: { slug: string; name: string; byok: boolean }[] }>(BYOK));
+  // As the last mutation answered; the loaded list until then.
+  const [saved, setSaved] = useState<ByokKey[] | null>(null);
+  const keys = saved ?? loaded.value?.me.byokKeys ?? null;
+  const providers = loaded.value?.providers ?? [];
+  const capable = providers.filter((p) => p.byok);
+  const nameOf = (slug: string) => providers.find((p) => p.slug === slug)?.name ?? slug;
+  const [provider, setProvider] = useState('');
+  const chosen = provider || capable[0]?.slug || '';
+  const [apiKey, setApiKey] = useState('');
+  const [fallback, setFallback] = useState(true);
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string; field?: 'provider' | 'apiKey' } | null>(null);
+  const [listNotice, setListNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const fields = { provider: useRef<HTMLSelectElement>(null), apiKey: useRef<HTMLInputElement>(null) };
+  const replacing = keys?.some((k) => k.provider === chosen) ?? false;
+
+  const save = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setNotice(null);
+    setListNotice(null);
+    let focus: 'provider' | 'apiKey' = 'apiKey';
+    try {
+      const now = unwrap((await gql<{ r: Result<{ byokKeys: ByokKey[] }> }>(SET_BYOK_KEY, { provider: chosen, apiKey, fallbackToShared: fallback })).r).byokKeys;
+      setSaved(now);
+      // The key leaves the page: the field is cleared, and the list shows only its hint.
+      setApiKey('');
+      const hint = now.find((k) => k.provider === chosen)?.hint ?? '';
+      setNotice({ kind: 'ok', text: `Saved your key ${hint} for ${nameOf(chosen)}: its calls now go on your key first.` });
+    } catch (failure) {
+      // Everything typed stays; the field the server names (details.field) is marked and focused.
+      const named = failure instanceof ApiError ? (failure.details as { field?: unknown } | null)?.field : undefined;
+      focus = named === 'provider' ? 'provider' : 'apiKey';
+      setNotice({ kind: 'error', text: messageOf(failure), field: focus });
+    } finally {
+      setBusy(false);
+      fields[focus].current?.focus();
+    }
+  };
+  const remove = async (key: ByokKey) => {
+    if (!window.confirm(`Remove your key for ${nameOf(key.provider)}? Its calls then go on the provider's shared key, charged in full.`)) return;
+    setListNotice(null);
+    try {
+      setSaved(unwrap((await gql<{ r: Result<{ byokKeys: ByokKey[] }> }>(REMOVE_BYOK_KEY, { provider: key.provider })).r).byokKeys);
+      setListNotice({ kind: 'ok', text: `Removed your key for ${nameOf(key.provider)}.` });
+    } catch (failure) {
+      setListNotice({ kind: 'error', text: messageOf(failure) });
+    }
+  };
+  const invalid = (field: 'provider' | 'apiKey') => notice?.kind === 'error' && notice.field === field;
+  const describedBy = (field: 'provider' | 'apiKey') => (invalid(field) ? 'byok-note byok-notice' : 'byok-note');
+  return (
+    <Section title="Provider keys (BYOK)">
+      <p id="byok-note" class="muted small">
+        Your own key for a provider: calls to its endpoints go on your key first, and are charged a fee instead of the price. It is stored encrypted, sent only to the
+        origin shown, and never shown again.
+      </p>
+      {loaded.error && <Notice kind="error">{loaded.error}</Notice>}
+      {listNotice && <Notice kind={listNotice.kind}>{listNotice.text}</Notice>}
+      <Table label="Provider keys" columns={['Provider', 'Key', 'Origin', 'Status', 'Fallback to shared', 'Created', ['Actions', 'hidden']]}>
+        {keys?.map((key) => (
+          <tr key={key.provider} data-provider={key.provider}>
+            <th scope="row">
+              {nameOf(key.provider)} <span class="muted small">({key.provider})</span>
+            </th>
+            <td class="mono nowrap">{key.hint}</td>
+            <td class="mono">{key.origin}</td>
+            <td>
+              <span class={`badge badge-${key.status === 'ACTIVE' ? 'active' : 'failed'}`}>{BYOK_STATUS[key.status]}</span>
+              {key.problem && <p class="small byok-problem">{key.problem[0]?.toUpperCase() + key.problem.slice(1)}.</p>}
+            </td>
+            <td>{key.fallbackToShared ? 'yes' : 'no'}</td>
+            <td>{formatTime(key.createdAt)}</td>
+            <td class="actions">
+              <button type="button" class="danger" onClick={() => void remove(key)} aria-label={`Remove the key for ${nameOf(key.provider)}`}>
+                Remove
+              </button>
+            </td>
+          </tr>
+        ))}
+      </Table>
+      {keys && keys.length === 0 && <p class="muted">No provider keys yet: calls use the providers' shared keys.</p>}
+      <form class="grid-form byok-form" onSubmit={save} aria-label="Add or replace a provider key">
+        <div>
+          <label for="byok-provider">Provider</label>
+          <select
+            id="byok-provider"
+            ref={fields.provider}
+            value={chosen}
+            onChange={(e) => {
+              const slug = e.currentTarget.value;
+              setProvider(slug);
+              // Replacing a key starts from its fallback setting.
+              setFallback(keys?.find((k) => k.provider === slug)?.fallbackToShared ?? true);
+            }}
+            aria-invalid={invalid('provider') || undefined}
+            aria-describedby={describedBy('provider')}
+          >
+            {capable.map((p) => (
+              <option key={p.slug} value={p.slug}>
+                {p.name} ({p.slug})
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label for="byok-key">{replacing ? 'New API key (replaces yours)' : 'API key'}</label>
+          <input
+            id="byok-key"
+            ref={fields.apiKey}
+            type="password"
+            class="mono"
+            value={apiKey}
+            onInput={(e) => setApiKey(e.currentTarget.value)}
+            required
+            autocomplete="off"
+            spellcheck={false}
+            aria-invalid={invalid('apiKey') || undefined}
+            aria-describedby={describedBy('apiKey')}
+          />
+        </div>
+        <div>
+          <label class="switch" for="byok-fallback">
+            <input id="byok-fallback" type="checkbox" checked={fallback} onChange={(e) => setFallback(e.currentTarget.checked)} />
+            <span>Fall back to the shared key (charged in full)</span>
+          </label>
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="primary" disabled={busy || !chosen}>
+            {replacing ? 'Replace key' : 'Save key'}
+          </button>
+        </div>
+        {loaded.value && capable.length === 0 && <p class="muted small">No provider takes keys of its own: an admin allows them per provider.</p>}
+        {notice && (
+          <Notice kind={notice.kind} id="byok-notice">
+            {notice.text}
+          </Notice>
+        )}
+      </form>
+    </Section>
+  );
+};
+
 export const KeysPage = () => {
   const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
   const [fresh, setFresh] = useState<{ secret: string; name: string; kind: KeyKind } | null>(null);
@@ -517,6 +709,7 @@ export const KeysPage = () => {
                 </td>
                 <td class="num">
                   {key.limit === null ? '—' : `${formatUsd(key.limit)} ${key.limitReset === 'NEVER' ? 'total' : key.limitReset.toLowerCase()}`}
+                  {key.limit !== null && key.includeByokInLimit && <span class="muted small nowrap"> incl. BYOK</span>}
                 </td>
                 <td class="num">{formatUsd(key.usage.daily)}</td>
                 <td class="num">{formatUsd(key.usage.monthly)}</td>
@@ -552,6 +745,7 @@ export const KeysPage = () => {
       </Section>
       <DefaultModel />
       <ProviderPreferences />
+      <ByokKeys />
     </>
   );
 };

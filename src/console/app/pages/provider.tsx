@@ -69,9 +69,6 @@ const CHANGE_PRICE = `mutation ChangePrice($provider: String!, $model: String!, 
 const DISABLE = `mutation Disable($provider: String!, $model: String!) { r: disableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 const ENABLE = `mutation Enable($provider: String!, $model: String!) { r: enableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 
-const SET_CANCELLATION = `mutation SetCancellation($provider: String!, $cancellable: Boolean!) {
-  r: setProviderCancellation(provider: $provider, cancellable: $cancellable) { __typename ... on Provider { cancellable } ${DOMAIN_ERROR} } }`;
-
 const PROTOCOLS = ['OPENAI', 'ANTHROPIC', 'GEMINI'] as const;
 const DAY_MS = 86_400_000;
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -296,45 +293,75 @@ export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { prov
   );
 };
 
+/** A yes/no setting of a provider: its field on Provider (its checkbox's id: `<field>-<slug>`), the mutation that sets it (answering `on`), its label and note. */
+interface ProviderSetting {
+  readonly field: 'cancellable' | 'byok';
+  readonly mutation: string;
+  readonly label: string;
+  readonly note: string;
+  readonly saved: (name: string, on: boolean) => string;
+}
+
+/** Whether cancelling a call stops the provider's billing, as its owner (this page) or an admin (the Admin page) says. */
+export const CANCELLATION: ProviderSetting = {
+  field: 'cancellable',
+  mutation: `mutation SetCancellation($provider: String!, $on: Boolean!) {
+  r: setProviderCancellation(provider: $provider, cancellable: $on) { __typename ... on Provider { on: cancellable } ${DOMAIN_ERROR} } }`,
+  label: 'Stops billing when a call is cancelled',
+  note: 'Not cancellable: a client that leaves mid-stream is still billed for the whole answer, because the provider bills it.',
+  saved: (name, on) => `Saved: ${name} ${on ? 'stops billing when a call is cancelled' : 'bills the whole answer of a cancelled call'}.`,
+};
+
+/** Whether accounts may bring their own key for the provider (BYOK): an admin's call, on the Admin page. */
+export const BYOK_CAPABLE: ProviderSetting = {
+  field: 'byok',
+  mutation: `mutation SetProviderByok($provider: String!, $on: Boolean!) {
+  r: setProviderByok(provider: $provider, allowed: $on) { __typename ... on Provider { on: byok } ${DOMAIN_ERROR} } }`,
+  label: 'Accounts may bring their own key (BYOK)',
+  note: "An account's own key goes wherever this provider's endpoints point. Turned off, the keys accounts stored are kept and not used.",
+  saved: (name, on) => `Saved: ${name} ${on ? 'takes accounts’ own keys' : 'no longer takes accounts’ own keys'}.`,
+};
+
 /**
- * Whether cancelling a call stops the provider's billing, as its owner (this page) or an admin (the Admin page) says:
- * saved on change, no confirmation (it is undone the same way), and the saved value shown.
+ * One provider setting as a checkbox: saved on change, no confirmation (it is undone the same way), and the saved value
+ * shown.
  */
-export const Cancellation = ({ provider }: { provider: { slug: string; name: string; cancellable: boolean } }) => {
+export const ProviderSwitch = ({ provider, loaded, setting }: { provider: { slug: string; name: string }; loaded: boolean; setting: ProviderSetting }) => {
   // As chosen here (while saving) and then saved; the loaded value until then, or once a reload brings another.
-  const [chosen, setChosen] = useState<{ from: boolean; cancellable: boolean } | null>(null);
-  const cancellable = chosen && chosen.from === provider.cancellable ? chosen.cancellable : provider.cancellable;
+  const [chosen, setChosen] = useState<{ from: boolean; on: boolean } | null>(null);
+  const on = chosen && chosen.from === loaded ? chosen.on : loaded;
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
-  const id = `cancellable-${provider.slug}`;
+  const id = `${setting.field}-${provider.slug}`;
   const toggle = async (wanted: boolean) => {
     // Not disabled while saving: a disabled checkbox would lose the keyboard's focus.
     if (busy) return;
-    const before = cancellable;
-    setChosen({ from: provider.cancellable, cancellable: wanted });
+    const before = on;
+    setChosen({ from: loaded, on: wanted });
     setBusy(true);
     setNotice(null);
     try {
-      const now = unwrap((await gql<{ r: Result<{ cancellable: boolean }> }>(SET_CANCELLATION, { provider: provider.slug, cancellable: wanted })).r).cancellable;
-      setChosen({ from: provider.cancellable, cancellable: now });
-      setNotice({ kind: 'ok', text: `Saved: ${provider.name} ${now ? 'stops billing when a call is cancelled' : 'bills the whole answer of a cancelled call'}.` });
+      const now = unwrap((await gql<{ r: Result<{ on: boolean }> }>(setting.mutation, { provider: provider.slug, on: wanted })).r).on;
+      setChosen({ from: loaded, on: now });
+      setNotice({ kind: 'ok', text: setting.saved(provider.name, now) });
     } catch (failure) {
-      setChosen({ from: provider.cancellable, cancellable: before });
+      setChosen({ from: loaded, on: before });
       setNotice({ kind: 'error', text: messageOf(failure) });
     } finally {
       setBusy(false);
     }
   };
   return (
-    <div class="cancellation">
+    <div class="provider-switch">
       <label class="switch" for={id}>
-        <input id={id} type="checkbox" checked={cancellable} aria-describedby={`${id}-note`} onChange={(e) => void toggle(e.currentTarget.checked)} />
+        <input id={id} type="checkbox" checked={on} aria-describedby={`${id}-note`} onChange={(e) => void toggle(e.currentTarget.checked)} />
         <span>
-          <span class="visually-hidden">{provider.name}: </span>Stops billing when a call is cancelled
+          <span class="visually-hidden">{provider.name}: </span>
+          {setting.label}
         </span>
       </label>
       <p id={`${id}-note`} class="muted small">
-        Not cancellable: a client that leaves mid-stream is still billed for the whole answer, because the provider bills it.
+        {setting.note}
       </p>
       {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
     </div>
@@ -455,7 +482,7 @@ export const ProviderPage = () => {
               ['Credentials', p.available ? 'available' : (p.unavailableReason ?? 'unavailable')],
             ]}
           />
-          <Cancellation provider={p} />
+          <ProviderSwitch provider={p} loaded={p.cancellable} setting={CANCELLATION} />
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={mine.reload} manage />
         </Section>
       ))}
