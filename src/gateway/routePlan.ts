@@ -440,21 +440,23 @@ export const planRoute = (input: {
   ordered.forEach(({ group, endpoint }, i) => {
     const fit = fitFor(endpoint);
     if (fit) {
-      const base = {
+      // Built whole (a spread that adds keys is slow on Node 20's V8 and promotes its garbage: src/objects.ts).
+      const targetWith = (apiKey: string | null, byok: boolean): RouteTarget => ({
         endpoint,
         model: group.free ? `${group.base}:free` : group.base,
         requested: group.requested,
         free: endpoint.free,
         maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
+        apiKey,
+        byok,
         ...(fit.messages && { messages: fit.messages, promptTokens: fit.promptTokens }),
         ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
-      };
+      });
       // The account's own key first, then (when it may serve) the provider's shared key on the same endpoint.
       const own = ownKey(endpoint);
-      const keys: RouteTarget[] = [
-        ...(own !== undefined ? [{ ...base, apiKey: own, byok: true }] : []),
-        ...(sharedKey(endpoint) ? [{ ...base, apiKey: endpoint.provider.auth().secret, byok: false }] : []),
-      ];
+      const keys: RouteTarget[] = [];
+      if (own !== undefined) keys.push(targetWith(own, true));
+      if (sharedKey(endpoint)) keys.push(targetWith(endpoint.provider.auth().secret, false));
       for (const target of keys) {
         if (fit.messages) compressed.set(group, [...(compressed.get(group) ?? []), { target, kept: fit.promptTokens }]);
         else targets.push(target);

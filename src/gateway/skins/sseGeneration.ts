@@ -63,20 +63,22 @@ export const appAttributionOf = (req: IncomingMessage): AppAttribution | undefin
   return { url: url ?? null, title: title ?? null, categories: [...new Set(list)] };
 };
 
+const CHAT_BETA_HEADERS: readonly string[] = ['x-anthropic-beta'];
+
 /**
  * The headers that are part of a chat request: `x-session-id` (the first if sent twice) and the Anthropic beta flags of
  * `betaHeaders` (`x-anthropic-beta`; the Messages API adds Anthropic's own `anthropic-beta`).
  */
-export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string[] = ['x-anthropic-beta']): ChatHeaders => {
+export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string[] = CHAT_BETA_HEADERS): ChatHeaders => {
+  // On every chat: plain loops and assignments, no spreads (src/objects.ts says why).
+  const headers: { session?: string; anthropicBeta?: { readonly header: string; readonly value: string }[] } = {};
   const session = req.headers['x-session-id'];
-  const betas = betaHeaders.flatMap((header) => {
+  if (session !== undefined) headers.session = Array.isArray(session) ? session[0]! : session;
+  for (const header of betaHeaders) {
     const value = req.headers[header];
-    return value === undefined ? [] : [{ header, value: Array.isArray(value) ? value.join(',') : value }];
-  });
-  return {
-    ...(session !== undefined && { session: Array.isArray(session) ? session[0]! : session }),
-    ...(betas.length > 0 && { anthropicBeta: betas }),
-  };
+    if (value !== undefined) (headers.anthropicBeta ??= []).push({ header, value: Array.isArray(value) ? value.join(',') : value });
+  }
+  return headers;
 };
 
 export interface SseWriter {
