@@ -32,6 +32,13 @@ export const costsOf = (outcome: GenerationOutcome) => ({
   completions: toUsdNumber((outcome.costBreakdown?.completion ?? 0) + (outcome.costBreakdown?.reasoning ?? 0)),
 });
 
+/** OpenRouter's `cost_details` as chat and the Messages API name them (the Responses API says input / output). */
+export const chatCostDetails = (costs: ReturnType<typeof costsOf>) => ({
+  upstream_inference_cost: costs.upstream,
+  upstream_inference_prompt_cost: costs.prompt,
+  upstream_inference_completions_cost: costs.completions,
+});
+
 /**
  * OpenRouter's usage object: token counts (every detail it lists, 0 where the upstream reported none) plus `cost` in
  * USD (a number) and cost details.
@@ -56,7 +63,7 @@ export const usageJson = (outcome: GenerationOutcome) => {
     server_tool_use: { web_search_requests: outcome.usage.server_tool_use?.web_search_requests ?? 0 },
     cost: costs.cost,
     is_byok: costs.byok,
-    cost_details: { upstream_inference_cost: costs.upstream, upstream_inference_prompt_cost: costs.prompt, upstream_inference_completions_cost: costs.completions },
+    cost_details: chatCostDetails(costs),
   };
 };
 

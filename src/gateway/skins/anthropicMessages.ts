@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import type { DomainError } from '../../errors.js';
-import { costsOf } from '../rest.js';
+import { chatCostDetails, costsOf } from '../rest.js';
 import { pathText } from '../chatRequest.schema.js';
 import type { GenerationOutcome } from '../gateway.js';
 import { invalidRequest } from '../gatewayErrors.js';
@@ -222,7 +222,7 @@ export const anthropicUsage = (outcome: GenerationOutcome) => {
     cache_read_input_tokens: cacheRead,
     cost: costs.cost,
     is_byok: costs.byok,
-    cost_details: { upstream_inference_cost: costs.upstream, upstream_inference_prompt_cost: costs.prompt, upstream_inference_completions_cost: costs.completions },
+    cost_details: chatCostDetails(costs),
   };
 };
 
