@@ -10,15 +10,11 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
+import { authorizationsDuring, FEE, LIST, PRICES, USAGE } from '../support/byokFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const UNSET_ENV = 'BYOK_REACH_UNSET_KEY';
-const PRICES = { prompt: 1_000, completion: 3_001 };
-/** 7 prompt and 3 completion tokens: 7,000 + 9,003 = 16,003 nano-dollars at list price; the 5% fee rounds up to 801. */
-const USAGE = { promptTokens: 7, completionTokens: 3 };
-const LIST = 16_003;
-const FEE = 801;
 const OWN_KEY = 'sk-reach-own-provider-key-4b1d';
 
 let h: GatewayHarness;
@@ -73,12 +69,6 @@ const graphqlModel = async (key: string, id: string) =>
   (await gqlOk('query ($id: ID!) { model(id: $id) { available endpoints { available unavailableReason } } }', { id }, key)).model;
 const graphqlListed = async (key: string) =>
   (await gqlOk('{ models(first: 50) { edges { node { id available } } } }', {}, key)).models.edges.map((e: { node: { id: string; available: boolean } }) => e.node);
-
-const authorizationsDuring = async (run: () => Promise<unknown>): Promise<string[]> => {
-  const before = acme.requests.length;
-  await run();
-  return acme.requests.slice(before).map((r) => r.headers.authorization ?? '');
-};
 
 beforeAll(async () => {
   h = await startGatewayHarness({ PROVIDER_CREDENTIAL_ENV_ALLOW: UNSET_ENV });
@@ -146,7 +136,7 @@ describe('the models listing, for an account with its own key for a provider tha
 describe('the routers, for an account with its own key for a provider that has no shared one', () => {
   it('openrouter/auto picks a model only that key reaches, and sends it that key; another account finds none', async () => {
     const body = { model: 'openrouter/auto', messages: [{ role: 'user', content: 'hi' }], plugins: [{ id: 'auto-router', allowed_models: ['reach/own'] }] };
-    const sent = await authorizationsDuring(async () => {
+    const sent = await authorizationsDuring(acme, async () => {
       const res = await h.chat(own.key, body);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ model: 'reach/own', usage: { is_byok: true, cost: FEE / 1e9 } });
@@ -159,7 +149,7 @@ describe('the routers, for an account with its own key for a provider that has n
 
   it('openrouter/free picks a free model only that key reaches; another account finds none', async () => {
     const body = { model: 'openrouter/free', messages: [{ role: 'user', content: 'hi' }], provider: { only: ['reach-acme'] } };
-    const sent = await authorizationsDuring(async () => {
+    const sent = await authorizationsDuring(acme, async () => {
       const res = await h.chat(own.key, body);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ model: 'reach/gratis', usage: { is_byok: true, cost: 0 } });
