@@ -12,16 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
+import { authorizationsDuring, FEE, LIST, PRICES, USAGE } from '../support/byokFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const MODEL = 'byok/chat';
-const PRICES = { prompt: 1_000, completion: 3_001 };
 const hi = [{ role: 'user' as const, content: 'hi' }];
-/** 7 prompt and 3 completion tokens: 7 × 1,000 + 3 × 3,001 = 16,003 nano-dollars at list price; 5% is 800.15, charged 801. */
-const USAGE = { promptTokens: 7, completionTokens: 3 };
-const LIST = 16_003;
-const FEE = 801;
 const OWN_KEY = 'sk-users-own-provider-key-7f3a9c';
 
 let h: GatewayHarness;
@@ -37,12 +33,6 @@ const SET_KEY = `mutation ($provider: String!, $apiKey: String!, $fallback: Bool
 const setKey = async (who: Account, options: { provider?: string; apiKey?: string; fallback?: boolean } = {}) =>
   (await h.gql(SET_KEY, { provider: options.provider ?? 'byok-acme', apiKey: options.apiKey ?? OWN_KEY, fallback: options.fallback ?? true }, who.key)).body;
 const listKeys = async (who: Account) => (await h.gql('{ me { byokKeys { provider hint origin fallbackToShared status problem } } }', {}, who.key)).body.data.me.byokKeys;
-
-const authorizationsDuring = async (fake: FakeProvider, run: () => Promise<unknown>): Promise<string[]> => {
-  const before = fake.requests.length;
-  await run();
-  return fake.requests.slice(before).map((r) => r.headers.authorization ?? '');
-};
 
 const chatOk = async (who: Account, body: Record<string, unknown> = {}) => {
   const res = await h.chat(who.key, { model: MODEL, messages: hi, ...body });

@@ -9,16 +9,11 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY } from '../support/appHarness.js';
+import { authorizationsDuring, FEE, LIST, PRICES, USAGE } from '../support/byokFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const UNSET_ENV = 'BYOK_REACH_UNSET_KEY';
-const PRICES = { prompt: 1_000, completion: 3_001 };
-/** 7 prompt and 3 completion tokens: 7,000 + 9,003 = 16,003 nano-dollars at list price; the 5% fee rounds up to 801. */
-const USAGE = { promptTokens: 7, completionTokens: 3 };
-const LIST = 16_003;
-const FEE = 801;
 const OWN_KEY = 'sk-reach-own-provider-key-4b1d';
 
 let h: GatewayHarness;
@@ -29,31 +24,25 @@ let own: Account;
 /** Has no key of its own. */
 let plain: Account;
 
-const gqlOk = async (query: string, variables: Record<string, unknown> = {}, key = ADMIN_KEY) => {
-  const { body } = await h.gql(query, variables, key);
-  expect(body.errors).toBeUndefined();
-  return body.data;
-};
-
 /** A provider registered by the admin whose shared key is an environment variable that is not set, BYOK allowed. */
 const keylessProvider = async (slug: string, models: { model: string; prices: { prompt: number; completion: number } }[]) => {
-  const registered = await gqlOk(
+  const registered = await h.gqlOk(
     `mutation ($slug: String!, $baseUrl: String!, $env: String!) { registerProvider(slug: $slug, name: $slug, protocol: OPENAI, baseUrl: $baseUrl, credentialEnv: $env) { ... on Provider { slug } ... on DomainError { code message } } }`,
     { slug, baseUrl: acme.baseUrl, env: UNSET_ENV },
   );
   expect(registered.registerProvider).toEqual({ slug });
   for (const { model, prices } of models) {
-    const published = await gqlOk(
+    const published = await h.gqlOk(
       `mutation ($slug: String!, $model: String!, $prices: PricesInput!) { publishEndpoint(provider: $slug, model: $model, upstreamModel: "fake-model", prices: $prices, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { code message } } }`,
       { slug, model, prices },
     );
     expect(published.publishEndpoint).toEqual({ id: `${model}@${slug}` });
   }
-  expect((await gqlOk(`mutation ($p: String!) { setProviderByok(provider: $p, allowed: true) { ... on Provider { byok } ... on DomainError { code message } } }`, { p: slug })).setProviderByok).toEqual({ byok: true });
+  expect((await h.gqlOk(`mutation ($p: String!) { setProviderByok(provider: $p, allowed: true) { ... on Provider { byok } ... on DomainError { code message } } }`, { p: slug })).setProviderByok).toEqual({ byok: true });
 };
 
 const setKey = async (who: Account, provider: string) => {
-  const data = await gqlOk(
+  const data = await h.gqlOk(
     `mutation ($provider: String!, $apiKey: String!) { setByokKey(provider: $provider, apiKey: $apiKey) { ... on Account { byokKeys { provider status } } ... on DomainError { code message } } }`,
     { provider, apiKey: OWN_KEY },
     who.key,
@@ -70,15 +59,9 @@ const listed = async (key: string | null, query = ''): Promise<{ id: string; ava
 const listedIds = async (key: string | null, query = '') => (await listed(key, query)).map((m) => m.id);
 const count = async (key: string | null) => (await get('/api/v1/models/count', key)).data.count as number;
 const graphqlModel = async (key: string, id: string) =>
-  (await gqlOk('query ($id: ID!) { model(id: $id) { available endpoints { available unavailableReason } } }', { id }, key)).model;
+  (await h.gqlOk('query ($id: ID!) { model(id: $id) { available endpoints { available unavailableReason } } }', { id }, key)).model;
 const graphqlListed = async (key: string) =>
-  (await gqlOk('{ models(first: 50) { edges { node { id available } } } }', {}, key)).models.edges.map((e: { node: { id: string; available: boolean } }) => e.node);
-
-const authorizationsDuring = async (run: () => Promise<unknown>): Promise<string[]> => {
-  const before = acme.requests.length;
-  await run();
-  return acme.requests.slice(before).map((r) => r.headers.authorization ?? '');
-};
+  (await h.gqlOk('{ models(first: 50) { edges { node { id available } } } }', {}, key)).models.edges.map((e: { node: { id: string; available: boolean } }) => e.node);
 
 beforeAll(async () => {
   h = await startGatewayHarness({ PROVIDER_CREDENTIAL_ENV_ALLOW: UNSET_ENV });
@@ -115,7 +98,7 @@ describe('the models listing, for an account with its own key for a provider tha
     expect(await count(own.key)).toBe((await count(plain.key)) + 3);
     expect(await count(null)).toBe(await count(plain.key));
     // A management key calls no model: the public listing reads it as anonymous rather than refusing it.
-    const management = (await gqlOk(`mutation ($a: ID) { createApiKey(name: "m", kind: MANAGEMENT, accountId: $a) { ... on CreatedApiKey { secret } } }`, { a: own.accountId })).createApiKey.secret as string;
+    const management = (await h.gqlOk(`mutation ($a: ID) { createApiKey(name: "m", kind: MANAGEMENT, accountId: $a) { ... on CreatedApiKey { secret } } }`, { a: own.accountId })).createApiKey.secret as string;
     expect(await listedIds(management)).toEqual(await listedIds(null));
 
     expect(await get('/api/v1/models/reach%2Fown', own.key)).toMatchObject({ id: 'reach/own', available: true });
@@ -134,9 +117,9 @@ describe('the models listing, for an account with its own key for a provider tha
 
   it('stops listing them once the key is no longer active (its provider points elsewhere)', async () => {
     expect(await listedIds(own.key)).toContain('reach/moved');
-    const moved = await gqlOk(`mutation { setProviderBaseUrl(provider: "reach-mover", baseUrl: "http://127.0.0.2:9") { ... on Provider { slug } ... on DomainError { code message } } }`);
+    const moved = await h.gqlOk(`mutation { setProviderBaseUrl(provider: "reach-mover", baseUrl: "http://127.0.0.2:9") { ... on Provider { slug } ... on DomainError { code message } } }`);
     expect(moved.setProviderBaseUrl).toEqual({ slug: 'reach-mover' });
-    expect((await gqlOk('{ me { byokKeys { provider status } } }', {}, own.key)).me.byokKeys).toContainEqual({ provider: 'reach-mover', status: 'NEEDS_CONFIRMATION' });
+    expect((await h.gqlOk('{ me { byokKeys { provider status } } }', {}, own.key)).me.byokKeys).toContainEqual({ provider: 'reach-mover', status: 'NEEDS_CONFIRMATION' });
     expect(await listedIds(own.key)).not.toContain('reach/moved');
     expect((await listed(own.key, '?include_unavailable=true')).find((m) => m.id === 'reach/moved')).toMatchObject({ available: false });
     expect((await graphqlModel(own.key, 'reach/moved')).available).toBe(false);
@@ -146,7 +129,7 @@ describe('the models listing, for an account with its own key for a provider tha
 describe('the routers, for an account with its own key for a provider that has no shared one', () => {
   it('openrouter/auto picks a model only that key reaches, and sends it that key; another account finds none', async () => {
     const body = { model: 'openrouter/auto', messages: [{ role: 'user', content: 'hi' }], plugins: [{ id: 'auto-router', allowed_models: ['reach/own'] }] };
-    const sent = await authorizationsDuring(async () => {
+    const sent = await authorizationsDuring(acme, async () => {
       const res = await h.chat(own.key, body);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ model: 'reach/own', usage: { is_byok: true, cost: FEE / 1e9 } });
@@ -159,7 +142,7 @@ describe('the routers, for an account with its own key for a provider that has n
 
   it('openrouter/free picks a free model only that key reaches; another account finds none', async () => {
     const body = { model: 'openrouter/free', messages: [{ role: 'user', content: 'hi' }], provider: { only: ['reach-acme'] } };
-    const sent = await authorizationsDuring(async () => {
+    const sent = await authorizationsDuring(acme, async () => {
       const res = await h.chat(own.key, body);
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ model: 'reach/gratis', usage: { is_byok: true, cost: 0 } });

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
@@ -26,6 +26,14 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
 
 
   const shoot = (name: string) => shootPage(page, name);
+  /** At a phone's width the page scrolls nowhere sideways; `section` is shot there, then the page is wide again. */
+  const shootAtPhoneWidth = async (section: Locator, name: string) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await section.scrollIntoViewIfNeeded();
+    await shoot(name);
+    await page.setViewportSize({ width: 1280, height: 860 });
+  };
 
   beforeAll(async () => {
     mkdirSync(screenshots, { recursive: true });
@@ -432,11 +440,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     // At a phone's width: the section fits, with no sideways scroll of the page. (The field is left first: Chromium
     // scrolls a focused field back into view after a resize, late enough to move the page under the next click.)
     await field.blur();
-    await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await section.scrollIntoViewIfNeeded();
-    await shoot('keys-default-model-390');
-    await page.setViewportSize({ width: 1280, height: 860 });
+    await shootAtPhoneWidth(section, 'keys-default-model-390');
 
     // Cleared: none shown, the API refuses a call without a model again, and focus is not lost with the Clear button.
     await section.getByRole('button', { name: 'Clear' }).click();
@@ -495,11 +499,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await shoot('keys-providers-refused');
 
     // At a phone's width: the section fits, with no sideways scroll of the page.
-    await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await section.scrollIntoViewIfNeeded();
-    await shoot('keys-providers-390');
-    await page.setViewportSize({ width: 1280, height: 860 });
+    await shootAtPhoneWidth(section, 'keys-providers-390');
 
     // Cleared: both lists empty in the page and the API, and focus back on the first field.
     await section.getByRole('button', { name: 'Clear' }).click();
@@ -564,11 +564,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await page.reload();
     await expect.poll(() => row.textContent()).toContain('…4f9Z');
     await shoot('keys-byok');
-    await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await section.scrollIntoViewIfNeeded();
-    await shoot('keys-byok-390');
-    await page.setViewportSize({ width: 1280, height: 860 });
+    await shootAtPhoneWidth(section, 'keys-byok-390');
 
     // The key itself is nowhere: not in the page, not in any answer the server gave it.
     expect(await page.content()).not.toContain(SECRET);

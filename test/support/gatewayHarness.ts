@@ -38,6 +38,8 @@ export interface Prices {
 
 export interface GatewayHarness extends Harness {
   readonly fakes: FakeProvider[];
+  /** A GraphQL call (as the admin by default) that must answer without errors: its `data`. */
+  gqlOk(query: string, variables?: Record<string, unknown>, key?: string): Promise<any>;
   openAccount(options?: { roles?: string[]; credits?: number; name?: string }): Promise<Account>;
   grant(accountId: string, amount: number): Promise<void>;
   /** Start a fake upstream and register it as a provider (owned by `owner`, admin by default) publishing `model`. */
@@ -54,7 +56,7 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
   const fakes: FakeProvider[] = [];
   const core = h.running.core;
 
-  const gqlOk = async (query: string, variables: Record<string, unknown>, key: string = ADMIN_KEY) => {
+  const gqlOk = async (query: string, variables: Record<string, unknown> = {}, key: string = ADMIN_KEY) => {
     const { body } = await h.gql(query, variables, key);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     return body.data;
@@ -63,6 +65,7 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
   const harness: GatewayHarness = {
     ...h,
     fakes,
+    gqlOk,
     async openAccount(options = {}) {
       const data = await gqlOk(
         `mutation ($name: String!, $roles: [Role!]) { openAccount(name: $name, roles: $roles) { ... on OpenAccountPayload { account { id } initialKey { secret key { id } } } ... on DomainError { message } } }`,

@@ -22,6 +22,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The field a refused request names (a DomainError's `details.field`), where a form marks and focuses the error. */
+export const fieldOf = (error: unknown): unknown => (error instanceof ApiError ? (error.details as { field?: unknown } | null)?.field : undefined);
+
 interface GraphQLResponse<T> {
   data?: T;
   errors?: { message: string; extensions?: { code?: string } }[];

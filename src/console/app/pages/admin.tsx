@@ -381,8 +381,8 @@ const HealthSection = () => {
           </h3>
           <div class="controls provider-controls">
             <Choice id={`data-policy-${p.slug}`} label={`${p.name}: data policy`} value={p.dataPolicy ?? ''} choices={DATA_POLICIES} onChange={(policy) => void setPolicy(p, policy)} />
-            <ProviderSwitch provider={p} loaded={p.cancellable} setting={CANCELLATION} />
-            <ProviderSwitch provider={p} loaded={p.byok} setting={BYOK_CAPABLE} />
+            <ProviderSwitch provider={p} setting={CANCELLATION} />
+            <ProviderSwitch provider={p} setting={BYOK_CAPABLE} />
           </div>
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={health.reload} manage={false} />
         </div>

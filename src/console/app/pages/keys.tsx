@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks';
-import { ApiError, DOMAIN_ERROR, gql, storedKey, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, fieldOf, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
 import { loadTextModels } from '../textModels.js';
 import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
@@ -403,8 +403,7 @@ const ProviderPreferences = () => {
       setNotice({ kind: 'ok', text: said ? `Saved: API calls now route with ${said}.` : 'Cleared: API calls may use every provider again.' });
     } catch (failure) {
       // The server names the list it refused (details.field): that field is marked and focused.
-      const named = failure instanceof ApiError ? (failure.details as { field?: unknown } | null)?.field : undefined;
-      focus = named === 'allow' ? 'allow' : 'ignore';
+      focus = fieldOf(failure) === 'allow' ? 'allow' : 'ignore';
       setNotice({ kind: 'error', text: messageOf(failure), field: focus });
     } finally {
       setBusy(false);
@@ -525,8 +524,7 @@ const ByokKeys = () => {
       setNotice({ kind: 'ok', text: `Saved your key ${hint} for ${nameOf(chosen)}: its calls now go on your key first.` });
     } catch (failure) {
       // Everything typed stays; the field the server names (details.field) is marked and focused.
-      const named = failure instanceof ApiError ? (failure.details as { field?: unknown } | null)?.field : undefined;
-      focus = named === 'provider' ? 'provider' : 'apiKey';
+      focus = fieldOf(failure) === 'provider' ? 'provider' : 'apiKey';
       setNotice({ kind: 'error', text: messageOf(failure), field: focus });
     } finally {
       setBusy(false);

@@ -294,8 +294,8 @@ export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { prov
 };
 
 /** A yes/no setting of a provider: its field on Provider (its checkbox's id: `<field>-<slug>`), the mutation that sets it (answering `on`), its label and note. */
-interface ProviderSetting {
-  readonly field: 'cancellable' | 'byok';
+interface ProviderSetting<F extends 'cancellable' | 'byok'> {
+  readonly field: F;
   readonly mutation: string;
   readonly label: string;
   readonly note: string;
@@ -303,7 +303,7 @@ interface ProviderSetting {
 }
 
 /** Whether cancelling a call stops the provider's billing, as its owner (this page) or an admin (the Admin page) says. */
-export const CANCELLATION: ProviderSetting = {
+export const CANCELLATION: ProviderSetting<'cancellable'> = {
   field: 'cancellable',
   mutation: `mutation SetCancellation($provider: String!, $on: Boolean!) {
   r: setProviderCancellation(provider: $provider, cancellable: $on) { __typename ... on Provider { on: cancellable } ${DOMAIN_ERROR} } }`,
@@ -313,7 +313,7 @@ export const CANCELLATION: ProviderSetting = {
 };
 
 /** Whether accounts may bring their own key for the provider (BYOK): an admin's call, on the Admin page. */
-export const BYOK_CAPABLE: ProviderSetting = {
+export const BYOK_CAPABLE: ProviderSetting<'byok'> = {
   field: 'byok',
   mutation: `mutation SetProviderByok($provider: String!, $on: Boolean!) {
   r: setProviderByok(provider: $provider, allowed: $on) { __typename ... on Provider { on: byok } ${DOMAIN_ERROR} } }`,
@@ -323,10 +323,11 @@ export const BYOK_CAPABLE: ProviderSetting = {
 };
 
 /**
- * One provider setting as a checkbox: saved on change, no confirmation (it is undone the same way), and the saved value
- * shown.
+ * One provider setting as a checkbox, as the provider loaded says it (its `setting.field`): saved on change, no
+ * confirmation (it is undone the same way), and the saved value shown.
  */
-export const ProviderSwitch = ({ provider, loaded, setting }: { provider: { slug: string; name: string }; loaded: boolean; setting: ProviderSetting }) => {
+export const ProviderSwitch = <F extends 'cancellable' | 'byok'>({ provider, setting }: { provider: { slug: string; name: string } & Record<F, boolean>; setting: ProviderSetting<F> }) => {
+  const loaded = provider[setting.field];
   // As chosen here (while saving) and then saved; the loaded value until then, or once a reload brings another.
   const [chosen, setChosen] = useState<{ from: boolean; on: boolean } | null>(null);
   const on = chosen && chosen.from === loaded ? chosen.on : loaded;
@@ -482,7 +483,7 @@ export const ProviderPage = () => {
               ['Credentials', p.available ? 'available' : (p.unavailableReason ?? 'unavailable')],
             ]}
           />
-          <ProviderSwitch provider={p} loaded={p.cancellable} setting={CANCELLATION} />
+          <ProviderSwitch provider={p} setting={CANCELLATION} />
           <EndpointTable provider={p.slug} endpoints={p.endpoints} onChanged={mine.reload} manage />
         </Section>
       ))}
