@@ -311,6 +311,11 @@ export const createCatalogApi = (deps: {
     if (!decided.view.provider) throw new NotFoundError('Provider', slug);
     return decided.view.provider;
   };
+  /** A base URL of a provider an admin did not register: refused unless it resolves to public addresses (or ones OUTBOUND_ALLOW admits). */
+  const checkPublicBaseUrl = async (baseUrl: string) => {
+    const refusal = await deps.outbound.checkUrl(baseUrl);
+    if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
+  };
   const modelCommand = (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]) =>
     run(caller, modelStream(modelId), withView(modelDecider, modelView, modelStream(modelId)), command);
 
@@ -371,10 +376,7 @@ export const createCatalogApi = (deps: {
         if (!admin) throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
         deps.vault.checkEnvName(input.credentialEnv);
       }
-      if (!admin && input.protocol !== 'demo') {
-        const refusal = await deps.outbound.checkUrl(input.baseUrl);
-        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
-      }
+      if (!admin && input.protocol !== 'demo') await checkPublicBaseUrl(input.baseUrl);
       const credential: CredentialRef = input.apiKey ? { encrypted: deps.vault.encrypt(input.slug, input.apiKey) } : input.credentialEnv ? { env: input.credentialEnv } : null;
       const decided = await providerCommand(caller, input.slug, {
         type: 'RegisterProvider',
@@ -509,10 +511,7 @@ export const createCatalogApi = (deps: {
      */
     async setProviderBaseUrl(caller: CatalogCaller, input: { readonly provider: string; readonly baseUrl: string }): Promise<ProviderDoc> {
       const routed = deps.routing.provider(input.provider);
-      if (routed && !routed.trusted) {
-        const refusal = await deps.outbound.checkUrl(input.baseUrl);
-        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
-      }
+      if (routed && !routed.trusted) await checkPublicBaseUrl(input.baseUrl);
       return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), baseUrl: input.baseUrl, at: at() },
