@@ -318,6 +318,16 @@ export const createCatalogApi = (deps: {
   };
   const modelCommand = (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]) =>
     run(caller, modelStream(modelId), withView(modelDecider, modelView, modelStream(modelId)), command);
+  /**
+   * A change of a model, answering the model as its stream decided it; its endpoints (other providers' aggregates, not
+   * part of this decision) from the read model.
+   */
+  const changeModel = async (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]): Promise<ModelDoc> => {
+    const decided = await modelCommand(caller, modelId, command);
+    if (!decided.state.view) throw new NotFoundError('Model', modelId);
+    const listed = await queries.model(modelId);
+    return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+  };
 
   /** The model's owner and openness from its own stream (exact; the read model may lag). */
   const loadModel = async (modelId: string) => foldEvents(modelDecider, (await deps.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
@@ -526,15 +536,9 @@ export const createCatalogApi = (deps: {
       });
     },
 
-    /**
-     * The model as its stream decided it; its endpoints (other providers' aggregates, not part of this decision) from
-     * the read model.
-     */
+    /** Open a model to every provider or close it again: its owner or an admin (the decider says so). */
     async setModelOpenToProviders(caller: CatalogCaller, input: { readonly model: string; readonly open: boolean }): Promise<ModelDoc> {
-      const decided = await modelCommand(caller, input.model, { type: 'SetModelOpenToProviders', data: { modelId: input.model, open: input.open, actor: catalogActor(caller.principal), at: at() } });
-      if (!decided.state.view) throw new NotFoundError('Model', input.model);
-      const listed = await queries.model(input.model);
-      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+      return changeModel(caller, input.model, { type: 'SetModelOpenToProviders', data: { modelId: input.model, open: input.open, actor: catalogActor(caller.principal), at: at() } });
     },
 
     /**
@@ -543,10 +547,7 @@ export const createCatalogApi = (deps: {
      * retired one CONFLICT. The id exactly as the catalog has it (no variant, alias or other spelling).
      */
     async retireModel(caller: CatalogCaller, model: string): Promise<ModelDoc> {
-      const decided = await modelCommand(caller, model, { type: 'RetireModel', data: { modelId: model, at: at() } });
-      if (!decided.state.view) throw new NotFoundError('Model', model);
-      const listed = await queries.model(model);
-      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+      return changeModel(caller, model, { type: 'RetireModel', data: { modelId: model, at: at() } });
     },
 
     /**
