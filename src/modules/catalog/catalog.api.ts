@@ -28,7 +28,7 @@ import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
 import { checkAliasForm, modelAliasDecider } from './modelAlias.decider.js';
 import { isAliasId, modelAliasStream } from './modelAlias.events.js';
-import { resolveModelId, retiredRefusal } from './modelId.js';
+import { resolveModelId, retiredRefusal, type ResolvedModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
@@ -350,10 +350,9 @@ export const createCatalogApi = (deps: {
    * chat, or null when it can: a catalog model as routing reads the id (resolveModelId: an alias, another spelling of
    * a version), with supported variants, or a router id; not a retired model, one that writes no text, or `:free` of a
    * model without free endpoints. Reads routing's catalog: the one that will route the id (exact, fed by the event log;
-   * the read models may lag).
+   * the read models may lag). `resolved`: the id as resolveModelId read it.
    */
-  const modelProblem = (model: string): string | null => {
-    const resolved = resolveModelId(deps.routing, model);
+  const problemOf = (model: string, resolved: ResolvedModelId): string | null => {
     const { base, free, problem, modelId } = resolved;
     if (problem !== null) return problem;
     if (ROUTER_MODEL_IDS.includes(base)) return null;
@@ -364,6 +363,7 @@ export const createCatalogApi = (deps: {
     if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
     return null;
   };
+  const modelProblem = (model: string): string | null => problemOf(model, resolveModelId(deps.routing, model));
 
   return {
     // ---------------------------------------------------------------------------------------------------------------
@@ -559,9 +559,10 @@ export const createCatalogApi = (deps: {
     async setModelAlias(caller: CatalogCaller, input: { readonly alias: string; readonly model: string }): Promise<ModelAlias> {
       checkAliasForm(input.alias);
       if (isAliasId(input.model)) throw new ValidationError(`${input.model} is an alias: an alias names a catalog model, never another alias`, { field: 'model' });
-      const problem = modelProblem(input.model);
+      const resolved = resolveModelId(deps.routing, input.model);
+      const problem = problemOf(input.model, resolved);
       if (problem !== null) throw new ValidationError(problem, { field: 'model' });
-      const { modelId } = resolveModelId(deps.routing, input.model);
+      const { modelId } = resolved;
       if (modelId === null) throw new ValidationError(`${input.model} is a router, not a catalog model: an alias names a model of the catalog`, { field: 'model' });
       if (input.model.includes(':')) {
         throw new ValidationError(`An alias names a model without variants (${input.model}): put them after the alias, as in ${input.alias}:nitro`, { field: 'model' });
