@@ -153,7 +153,8 @@ export const createAccountsApi = (deps: {
       const slug = input.provider.trim().toLowerCase();
       const provider = deps.routing.provider(slug);
       if (!provider) throw new NotFoundError('Provider', input.provider.slice(0, 64));
-      const { status, problem } = byokStatus(provider, { origin: originOf(provider.baseUrl) });
+      const origin = originOf(provider.baseUrl);
+      const { status, problem } = byokStatus(provider, { origin });
       if (status !== 'active') throw new ValidationError(`Provider ${slug} does not take keys of its own: ${problem}`, { field: 'provider' });
       // The key goes into a header as it is: printable, one line, of a sane length. Never echoed back.
       if (!/^[\x21-\x7e]{8,4096}$/.test(input.apiKey)) throw new ValidationError('apiKey must be 8 to 4096 printable characters, without spaces or line breaks', { field: 'apiKey' });
@@ -164,7 +165,7 @@ export const createAccountsApi = (deps: {
           provider: slug,
           encrypted: deps.vault.encrypt(byokContext(accountId, slug), input.apiKey),
           hint: byokHint(input.apiKey),
-          origin: originOf(provider.baseUrl),
+          origin,
           fallbackToShared: input.fallbackToShared,
           at: at(),
         },

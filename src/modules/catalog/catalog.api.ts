@@ -28,7 +28,7 @@ import { mayCreateModel, modelDecider } from './model.decider.js';
 import { authorOf, modelStream, type Modality, type ModelEvent, type ModelSpec } from './model.events.js';
 import { checkAliasForm, modelAliasDecider } from './modelAlias.decider.js';
 import { isAliasId, modelAliasStream } from './modelAlias.events.js';
-import { resolveModelId, retiredRefusal } from './modelId.js';
+import { resolveModelId, retiredRefusal, type ResolvedModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
@@ -311,8 +311,23 @@ export const createCatalogApi = (deps: {
     if (!decided.view.provider) throw new NotFoundError('Provider', slug);
     return decided.view.provider;
   };
+  /** A base URL of a provider an admin did not register: refused unless it resolves to public addresses (or ones OUTBOUND_ALLOW admits). */
+  const checkPublicBaseUrl = async (baseUrl: string) => {
+    const refusal = await deps.outbound.checkUrl(baseUrl);
+    if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
+  };
   const modelCommand = (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]) =>
     run(caller, modelStream(modelId), withView(modelDecider, modelView, modelStream(modelId)), command);
+  /**
+   * A change of a model, answering the model as its stream decided it; its endpoints (other providers' aggregates, not
+   * part of this decision) from the read model.
+   */
+  const changeModel = async (caller: CatalogCaller, modelId: string, command: Parameters<typeof modelDecider.decide>[0]): Promise<ModelDoc> => {
+    const decided = await modelCommand(caller, modelId, command);
+    if (!decided.state.view) throw new NotFoundError('Model', modelId);
+    const listed = await queries.model(modelId);
+    return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+  };
 
   /** The model's owner and openness from its own stream (exact; the read model may lag). */
   const loadModel = async (modelId: string) => foldEvents(modelDecider, (await deps.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
@@ -335,10 +350,9 @@ export const createCatalogApi = (deps: {
    * chat, or null when it can: a catalog model as routing reads the id (resolveModelId: an alias, another spelling of
    * a version), with supported variants, or a router id; not a retired model, one that writes no text, or `:free` of a
    * model without free endpoints. Reads routing's catalog: the one that will route the id (exact, fed by the event log;
-   * the read models may lag).
+   * the read models may lag). `resolved`: the id as resolveModelId read it.
    */
-  const modelProblem = (model: string): string | null => {
-    const resolved = resolveModelId(deps.routing, model);
+  const problemOf = (model: string, resolved: ResolvedModelId): string | null => {
     const { base, free, problem, modelId } = resolved;
     if (problem !== null) return problem;
     if (ROUTER_MODEL_IDS.includes(base)) return null;
@@ -349,6 +363,7 @@ export const createCatalogApi = (deps: {
     if (free && !deps.routing.endpoints(modelId).some((e) => e.free)) return `${modelId} has no free endpoints`;
     return null;
   };
+  const modelProblem = (model: string): string | null => problemOf(model, resolveModelId(deps.routing, model));
 
   return {
     // ---------------------------------------------------------------------------------------------------------------
@@ -371,10 +386,7 @@ export const createCatalogApi = (deps: {
         if (!admin) throw new ForbiddenError('Only an admin may name an environment variable as a provider credential: pass apiKey instead');
         deps.vault.checkEnvName(input.credentialEnv);
       }
-      if (!admin && input.protocol !== 'demo') {
-        const refusal = await deps.outbound.checkUrl(input.baseUrl);
-        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
-      }
+      if (!admin && input.protocol !== 'demo') await checkPublicBaseUrl(input.baseUrl);
       const credential: CredentialRef = input.apiKey ? { encrypted: deps.vault.encrypt(input.slug, input.apiKey) } : input.credentialEnv ? { env: input.credentialEnv } : null;
       const decided = await providerCommand(caller, input.slug, {
         type: 'RegisterProvider',
@@ -509,10 +521,7 @@ export const createCatalogApi = (deps: {
      */
     async setProviderBaseUrl(caller: CatalogCaller, input: { readonly provider: string; readonly baseUrl: string }): Promise<ProviderDoc> {
       const routed = deps.routing.provider(input.provider);
-      if (routed && !routed.trusted) {
-        const refusal = await deps.outbound.checkUrl(input.baseUrl);
-        if (refusal) throw new ValidationError(`baseUrl refused: ${refusal.message}`, { field: 'baseUrl', reason: refusal.reason });
-      }
+      if (routed && !routed.trusted) await checkPublicBaseUrl(input.baseUrl);
       return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',
         data: { providerSlug: input.provider, actor: catalogActor(caller.principal), baseUrl: input.baseUrl, at: at() },
@@ -527,15 +536,9 @@ export const createCatalogApi = (deps: {
       });
     },
 
-    /**
-     * The model as its stream decided it; its endpoints (other providers' aggregates, not part of this decision) from
-     * the read model.
-     */
+    /** Open a model to every provider or close it again: its owner or an admin (the decider says so). */
     async setModelOpenToProviders(caller: CatalogCaller, input: { readonly model: string; readonly open: boolean }): Promise<ModelDoc> {
-      const decided = await modelCommand(caller, input.model, { type: 'SetModelOpenToProviders', data: { modelId: input.model, open: input.open, actor: catalogActor(caller.principal), at: at() } });
-      if (!decided.state.view) throw new NotFoundError('Model', input.model);
-      const listed = await queries.model(input.model);
-      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+      return changeModel(caller, input.model, { type: 'SetModelOpenToProviders', data: { modelId: input.model, open: input.open, actor: catalogActor(caller.principal), at: at() } });
     },
 
     /**
@@ -544,10 +547,7 @@ export const createCatalogApi = (deps: {
      * retired one CONFLICT. The id exactly as the catalog has it (no variant, alias or other spelling).
      */
     async retireModel(caller: CatalogCaller, model: string): Promise<ModelDoc> {
-      const decided = await modelCommand(caller, model, { type: 'RetireModel', data: { modelId: model, at: at() } });
-      if (!decided.state.view) throw new NotFoundError('Model', model);
-      const listed = await queries.model(model);
-      return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
+      return changeModel(caller, model, { type: 'RetireModel', data: { modelId: model, at: at() } });
     },
 
     /**
@@ -559,9 +559,10 @@ export const createCatalogApi = (deps: {
     async setModelAlias(caller: CatalogCaller, input: { readonly alias: string; readonly model: string }): Promise<ModelAlias> {
       checkAliasForm(input.alias);
       if (isAliasId(input.model)) throw new ValidationError(`${input.model} is an alias: an alias names a catalog model, never another alias`, { field: 'model' });
-      const problem = modelProblem(input.model);
+      const resolved = resolveModelId(deps.routing, input.model);
+      const problem = problemOf(input.model, resolved);
       if (problem !== null) throw new ValidationError(problem, { field: 'model' });
-      const { modelId } = resolveModelId(deps.routing, input.model);
+      const { modelId } = resolved;
       if (modelId === null) throw new ValidationError(`${input.model} is a router, not a catalog model: an alias names a model of the catalog`, { field: 'model' });
       if (input.model.includes(':')) {
         throw new ValidationError(`An alias names a model without variants (${input.model}): put them after the alias, as in ${input.alias}:nitro`, { field: 'model' });

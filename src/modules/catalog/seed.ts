@@ -12,7 +12,7 @@ import { AUTO_ROUTER_STREAM } from './autoRouter.events.js';
 import type { Catalog } from './catalog.js';
 import { modelDecider } from './model.decider.js';
 import { MODALITIES, modelStream } from './model.events.js';
-import { providerDecider } from './provider.decider.js';
+import { providerDecider, type ProviderCommand } from './provider.decider.js';
 import { DATA_POLICIES, PROTOCOLS, VARIANT_TAGS, endpointId, providerStream, type EndpointPrices } from './provider.events.js';
 
 /** The seed shipped with Switchyard (documented in seed/SEED.md). */
@@ -146,22 +146,12 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
           { metadata },
         ),
       );
-      const { dataPolicy, cancellable, byok } = provider;
-      if (dataPolicy !== null) {
-        await tolerant(() =>
-          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetDataPolicy', data: { providerSlug: provider.slug, actor: system, dataPolicy, at } }, { metadata }),
-        );
-      }
-      if (!cancellable) {
-        await tolerant(() =>
-          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetCancellation', data: { providerSlug: provider.slug, actor: system, cancellable, at } }, { metadata }),
-        );
-      }
-      if (byok) {
-        await tolerant(() =>
-          handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'SetByok', data: { providerSlug: provider.slug, actor: system, allowed: true, at } }, { metadata }),
-        );
-      }
+      const { slug, dataPolicy, cancellable, byok } = provider;
+      /** A setting the seed states once, when it registers the provider. */
+      const setting = (command: ProviderCommand) => tolerant(() => handleCommand(eventStore, providerStream(slug), providerDecider, command, { metadata }));
+      if (dataPolicy !== null) await setting({ type: 'SetDataPolicy', data: { providerSlug: slug, actor: system, dataPolicy, at } });
+      if (!cancellable) await setting({ type: 'SetCancellation', data: { providerSlug: slug, actor: system, cancellable, at } });
+      if (byok) await setting({ type: 'SetByok', data: { providerSlug: slug, actor: system, allowed: true, at } });
     }
     for (const endpoint of provider.endpoints) {
       if (catalog.endpoint(endpointId(endpoint.model, provider.slug))) continue;
