@@ -4,6 +4,7 @@
  */
 import type { AutoRule, Capability, TaskType } from '../modules/catalog/autoRouter.events.js';
 import type { Catalog, EndpointEntry } from '../modules/catalog/catalog.js';
+import { resolveModelId } from '../modules/catalog/modelId.js';
 import type { ParsedChat } from './chatRequest.js';
 import type { EndpointStatsView } from './routeStats.js';
 
@@ -123,7 +124,13 @@ export const pickAutoModels = (input: {
     };
     let candidates: { modelId: string; endpoints: EndpointEntry[] }[];
     if (rule.models) {
-      candidates = rule.models.map((modelId) => ({ modelId, endpoints: usable(modelId) })).filter((c) => c.endpoints.length > 0);
+      // Each id read as a request's is (resolveModelId: an admin's alias, another spelling of the version), once.
+      const ids = new Set<string>();
+      for (const named of rule.models) {
+        const modelId = resolveModelId(catalog, named).modelId;
+        if (modelId !== null) ids.add(modelId);
+      }
+      candidates = [...ids].map((modelId) => ({ modelId, endpoints: usable(modelId) })).filter((c) => c.endpoints.length > 0);
     } else {
       candidates = catalog
         .models()

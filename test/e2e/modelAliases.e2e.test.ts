@@ -82,6 +82,19 @@ describe('an alias', () => {
     expect(((await listed.json()) as { model: string }).model).toBe('test/gpt-5.0');
   });
 
+  it("is read in the auto router's rules, as a request's id is (and another spelling of a version too)", async () => {
+    const rules = async (models: string[]) =>
+      (await h.gql(`mutation ($rules: JSON!) { setAutoRouterRules(rules: $rules) { __typename } }`, { rules: [{ name: 'aliased', models, limit: 2 }] })).body.data.setAutoRouterRules;
+    expect(await rules(['~test/gpt-latest', 'test/gpt-5-0', 'test/gpt-4-0'])).toEqual({ __typename: 'AutoRouterRules' });
+    const picked = await client.chat.completions.create({ model: 'openrouter/auto', messages: MESSAGES });
+    expect(picked.model).toBe('test/gpt-5.0');
+    // The alias and the other spelling name one model: it is tried once, the next rule model is the fallback.
+    expect(await record(picked.id)).toMatchObject({ model: 'test/gpt-5.0', router: 'openrouter/auto (aliased)' });
+    const res = await h.chat(user.key, { model: 'openrouter/auto', messages: MESSAGES, provider: { ignore: ['al-new'] } });
+    expect(((await res.json()) as { model: string }).model).toBe('test/gpt-4.0');
+    expect(await rules([])).toEqual({ __typename: 'AutoRouterRules' });
+  });
+
   it('is read by the REST model routes, GraphQL model(id:) and the checks of a saved id', async () => {
     const one = await fetch(`${h.url}/api/v1/model/~test/gpt-latest:nitro`);
     expect(one.status).toBe(200);
