@@ -1,3 +1,4 @@
+import { boundedCache } from '../../boundedCache.js';
 import type { ProviderEntry } from '../catalog/catalog.js';
 
 /**
@@ -8,8 +9,11 @@ import type { ProviderEntry } from '../catalog/catalog.js';
 export const BYOK_STATUSES = ['active', 'needs_confirmation', 'provider_not_allowed', 'provider_unknown'] as const;
 export type ByokStatus = (typeof BYOK_STATUSES)[number];
 
-/** `https://api.example.com:8443`: where requests to a base URL go (scheme, host, port). */
-export const originOf = (baseUrl: string): string => new URL(baseUrl).origin;
+/**
+ * `https://api.example.com:8443`: where requests to a base URL go (scheme, host, port). Remembered per base URL (few):
+ * routing asks for every endpoint of an account with its own keys, on every request.
+ */
+export const originOf = boundedCache(1000, (baseUrl: string): string => new URL(baseUrl).origin);
 
 export const byokStatus = (provider: Pick<ProviderEntry, 'byok' | 'baseUrl' | 'protocol'> | undefined, key: { readonly origin: string }): { status: ByokStatus; problem: string | null } => {
   if (!provider) return { status: 'provider_unknown', problem: 'the provider is no longer registered' };
