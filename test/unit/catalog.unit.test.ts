@@ -111,6 +111,15 @@ describe('model and auto-router deciders', () => {
     deciderSpec(modelDecider)([]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).thenThrows(NotFoundError);
   });
 
+  it('keeps a retired model retired when it is published again (as the routing catalog and the read model do)', () => {
+    const published = { type: 'ModelPublished' as const, data: { ...model, inputModalities: ['text' as const], outputModalities: ['text' as const], at, ownerAccountId: 'acc_root', decidedBy: admin } };
+    const retired = { type: 'ModelRetired' as const, data: { modelId: 'acme/one', at } };
+    const republished = { ...published, data: { ...published.data, description: 'Updated' } };
+    const { ownerAccountId: _owner, decidedBy: _by, ...spec } = published.data;
+    deciderSpec(modelDecider)([published, retired]).when({ type: 'PublishModel', data: { ...spec, actor: admin, provider: null } }).then([]);
+    deciderSpec(modelDecider)([published, retired, republished]).when({ type: 'RetireModel', data: { modelId: 'acme/one', at } }).thenThrows(ConflictError, /already retired/);
+  });
+
   it('validates auto-router rules', () => {
     deciderSpec(autoRouterDecider)([]).when({ type: 'SetAutoRouterRules', data: { rules: [{ name: 'x', taskTypes: ['code'], limit: 2 }], at } }).then([
       { type: 'AutoRouterRulesSet', data: { rules: [{ name: 'x', taskTypes: ['code'], limit: 2 }], at } },

@@ -204,7 +204,7 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
       case 'ModelPublished': {
         const { at, ownerAccountId: _owner, decidedBy: _by, ...spec } = event.data;
         const known = models.get(spec.modelId);
-        models.set(spec.modelId, { spec, ownerAccountId: known?.ownerAccountId ?? ownerOf(event.data), retired: false, publishedAt: known?.publishedAt ?? at });
+        models.set(spec.modelId, { spec, ownerAccountId: known?.ownerAccountId ?? ownerOf(event.data), retired: known?.retired ?? false, publishedAt: known?.publishedAt ?? at });
         break;
       }
       case 'ModelRetired': {

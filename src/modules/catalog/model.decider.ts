@@ -58,8 +58,9 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
     switch (event.type) {
       case 'ModelPublished': {
         const { at: _at, ownerAccountId: _owner, decidedBy: _by, ...spec } = event.data;
-        // The owner is who published first; a later ModelPublished only updates the spec.
-        if (state.status !== 'none') return { ...state, status: 'published', spec };
+        // The owner is who published first; a later ModelPublished only updates the spec (a retired model stays
+        // retired: retiring is final, as the catalog and its read model hold it).
+        if (state.status !== 'none') return { ...state, spec };
         return { status: 'published', spec, ownerAccountId: ownerOf(event.data), openToProviders: false };
       }
       case 'ModelRetired':
@@ -88,7 +89,7 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
           return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId, decidedBy: actor } }];
         }
         if (!actor.admin && actor.accountId !== state.ownerAccountId) return [];
-        if (state.status === 'published' && sameSpec(state.spec, spec)) return [];
+        if (sameSpec(state.spec, spec)) return [];
         return [{ type: 'ModelPublished', data: { ...spec, at, ownerAccountId: state.ownerAccountId, decidedBy: actor } }];
       }
       case 'RetireModel':
