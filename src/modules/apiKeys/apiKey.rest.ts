@@ -7,6 +7,7 @@ import type { Caller, Principal } from '../auth/principal.js';
 import { endpointId } from '../catalog/provider.events.js';
 import type { KeyWindowUsage } from '../ledger/ledger.js';
 import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
+import { keyUsageJson, keyUsageNanosJson } from '../ledger/ledger.rest.js';
 import { toUsdNumber, usdToNano } from '../ledger/money.js';
 import type { ApiKeysApi } from './apiKey.api.js';
 
@@ -99,27 +100,13 @@ const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage, byokUsage: KeyWindowUs
     limit_remaining: remaining === null ? null : toUsdNumber(remaining),
     limit_reset: doc.limitReset === 'never' ? null : doc.limitReset,
     include_byok_in_limit: doc.includeByokInLimit ?? false,
-    usage: toUsdNumber(usage.lifetime),
-    usage_daily: toUsdNumber(usage.daily),
-    usage_weekly: toUsdNumber(usage.weekly),
-    usage_monthly: toUsdNumber(usage.monthly),
-    byok_usage: toUsdNumber(byokUsage.lifetime),
-    byok_usage_daily: toUsdNumber(byokUsage.daily),
-    byok_usage_weekly: toUsdNumber(byokUsage.weekly),
-    byok_usage_monthly: toUsdNumber(byokUsage.monthly),
+    ...keyUsageJson(usage, byokUsage),
     created_at: doc.createdAt,
     updated_at: doc.updatedAt,
     expires_at: doc.expiresAt,
     limit_nanos: doc.limit,
     limit_remaining_nanos: remaining,
-    usage_nanos: usage.lifetime,
-    usage_daily_nanos: usage.daily,
-    usage_weekly_nanos: usage.weekly,
-    usage_monthly_nanos: usage.monthly,
-    byok_usage_nanos: byokUsage.lifetime,
-    byok_usage_daily_nanos: byokUsage.daily,
-    byok_usage_weekly_nanos: byokUsage.weekly,
-    byok_usage_monthly_nanos: byokUsage.monthly,
+    ...keyUsageNanosJson(usage, byokUsage),
   };
 };
 
