@@ -112,7 +112,7 @@ const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage, byokUsage: KeyWindowUs
 
 export const apiKeyRoutes = (deps: {
   apiKeys: ApiKeysApi;
-  ledger: Pick<LedgerApi, 'keyUsage' | 'keyUsages' | 'byokKeyUsages'>;
+  ledger: Pick<LedgerApi, 'keyUsages' | 'byokKeyUsages'>;
   directory: Pick<AuthDirectory, 'authenticateManagement'>;
   /** Provider slug → display name, for activity rows. */
   providerNames: () => Promise<ReadonlyMap<string, string>>;
@@ -126,12 +126,14 @@ export const apiKeyRoutes = (deps: {
   });
   const body = async (request: RestRequest): Promise<unknown> => parseJsonBody(await readRequestBody(request.req, deps.maxBodyBytes));
 
+  /** The keys' usage and BYOK usage, each in the keys' order. */
+  const usagesOf = (keys: readonly { readonly accountId: string; readonly keyId: string }[]) => Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+
   /** The key as it stands after the caller's own writes, with its usage. */
   const answerKey = async (principal: Principal, keyId: string) => {
     const [doc] = await apiKeys.byIds([keyId]);
     if (!doc) throw new Error(`the apiKeys read model has no document for ${keyId} after its write`);
-    const keys = [{ accountId: principal.accountId, keyId }];
-    const [[usage], [byokUsage]] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+    const [[usage], [byokUsage]] = await usagesOf([{ accountId: principal.accountId, keyId }]);
     return keyObject(doc, usage!, byokUsage!);
   };
 
@@ -157,8 +159,7 @@ export const apiKeyRoutes = (deps: {
         const disabledText = request.url.searchParams.get('include_disabled') ?? 'false';
         if (disabledText !== 'true' && disabledText !== 'false') throw new ValidationError('include_disabled must be true or false', { param: 'include_disabled' });
         const docs = await apiKeys.inferenceKeysPage(principal.accountId, { offset: Number(offsetText), limit: KEYS_PAGE, includeDisabled: disabledText === 'true' });
-        const keys = docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id }));
-        const [usages, byokUsages] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+        const [usages, byokUsages] = await usagesOf(docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id })));
         sendJson(request.res, 200, { data: docs.map((doc, i) => keyObject(doc, usages[i]!, byokUsages[i]!)) });
       },
     },
