@@ -7,6 +7,7 @@ import type { Caller, Principal } from '../auth/principal.js';
 import { endpointId } from '../catalog/provider.events.js';
 import type { KeyWindowUsage } from '../ledger/ledger.js';
 import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
+import { keyUsageJson, keyUsageNanosJson } from '../ledger/ledger.rest.js';
 import { toUsdNumber, usdToNano } from '../ledger/money.js';
 import type { ApiKeysApi } from './apiKey.api.js';
 
@@ -99,33 +100,19 @@ const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage, byokUsage: KeyWindowUs
     limit_remaining: remaining === null ? null : toUsdNumber(remaining),
     limit_reset: doc.limitReset === 'never' ? null : doc.limitReset,
     include_byok_in_limit: doc.includeByokInLimit ?? false,
-    usage: toUsdNumber(usage.lifetime),
-    usage_daily: toUsdNumber(usage.daily),
-    usage_weekly: toUsdNumber(usage.weekly),
-    usage_monthly: toUsdNumber(usage.monthly),
-    byok_usage: toUsdNumber(byokUsage.lifetime),
-    byok_usage_daily: toUsdNumber(byokUsage.daily),
-    byok_usage_weekly: toUsdNumber(byokUsage.weekly),
-    byok_usage_monthly: toUsdNumber(byokUsage.monthly),
+    ...keyUsageJson(usage, byokUsage),
     created_at: doc.createdAt,
     updated_at: doc.updatedAt,
     expires_at: doc.expiresAt,
     limit_nanos: doc.limit,
     limit_remaining_nanos: remaining,
-    usage_nanos: usage.lifetime,
-    usage_daily_nanos: usage.daily,
-    usage_weekly_nanos: usage.weekly,
-    usage_monthly_nanos: usage.monthly,
-    byok_usage_nanos: byokUsage.lifetime,
-    byok_usage_daily_nanos: byokUsage.daily,
-    byok_usage_weekly_nanos: byokUsage.weekly,
-    byok_usage_monthly_nanos: byokUsage.monthly,
+    ...keyUsageNanosJson(usage, byokUsage),
   };
 };
 
 export const apiKeyRoutes = (deps: {
   apiKeys: ApiKeysApi;
-  ledger: Pick<LedgerApi, 'keyUsage' | 'keyUsages' | 'byokKeyUsages'>;
+  ledger: Pick<LedgerApi, 'keyUsages' | 'byokKeyUsages'>;
   directory: Pick<AuthDirectory, 'authenticateManagement'>;
   /** Provider slug → display name, for activity rows. */
   providerNames: () => Promise<ReadonlyMap<string, string>>;
@@ -139,12 +126,14 @@ export const apiKeyRoutes = (deps: {
   });
   const body = async (request: RestRequest): Promise<unknown> => parseJsonBody(await readRequestBody(request.req, deps.maxBodyBytes));
 
+  /** The keys' usage and BYOK usage, each in the keys' order. */
+  const usagesOf = (keys: readonly { readonly accountId: string; readonly keyId: string }[]) => Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+
   /** The key as it stands after the caller's own writes, with its usage. */
   const answerKey = async (principal: Principal, keyId: string) => {
     const [doc] = await apiKeys.byIds([keyId]);
     if (!doc) throw new Error(`the apiKeys read model has no document for ${keyId} after its write`);
-    const keys = [{ accountId: principal.accountId, keyId }];
-    const [[usage], [byokUsage]] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+    const [[usage], [byokUsage]] = await usagesOf([{ accountId: principal.accountId, keyId }]);
     return keyObject(doc, usage!, byokUsage!);
   };
 
@@ -170,8 +159,7 @@ export const apiKeyRoutes = (deps: {
         const disabledText = request.url.searchParams.get('include_disabled') ?? 'false';
         if (disabledText !== 'true' && disabledText !== 'false') throw new ValidationError('include_disabled must be true or false', { param: 'include_disabled' });
         const docs = await apiKeys.inferenceKeysPage(principal.accountId, { offset: Number(offsetText), limit: KEYS_PAGE, includeDisabled: disabledText === 'true' });
-        const keys = docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id }));
-        const [usages, byokUsages] = await Promise.all([ledger.keyUsages(keys), ledger.byokKeyUsages(keys)]);
+        const [usages, byokUsages] = await usagesOf(docs.map((doc) => ({ accountId: doc.accountId, keyId: doc._id })));
         sendJson(request.res, 200, { data: docs.map((doc, i) => keyObject(doc, usages[i]!, byokUsages[i]!)) });
       },
     },

@@ -110,8 +110,6 @@ export const createLedgerApi = (deps: {
   const { ledger, eventStore, readStore } = deps;
   const apiKeys = apiKeyQueries(readStore);
 
-  const keyUsage = (accountId: string, keyId: string): Promise<KeyWindowUsage> => ledger.keyUsage(accountId, keyId);
-
   /** The last week's usage per model, computed at most once a minute (one pass over a week of usage rows). */
   let weekly: { at: number; usage: Promise<Map<string, ModelUsage>> } | null = null;
   const WEEKLY_TTL_MS = 60_000;
@@ -149,11 +147,9 @@ export const createLedgerApi = (deps: {
     /** The account's balance as the ledger holds it now (NotFoundError for an unknown account). */
     balance: (accountId: string): Promise<Balance> => ledger.balance(accountId),
 
-    keyUsage,
-
     /** Usage of several keys at once (one per-request loader batch). */
     keyUsages: (keys: readonly { readonly accountId: string; readonly keyId: string }[]): Promise<KeyWindowUsage[]> =>
-      Promise.all(keys.map(({ accountId, keyId }) => keyUsage(accountId, keyId))),
+      Promise.all(keys.map(({ accountId, keyId }) => ledger.keyUsage(accountId, keyId))),
 
     /** The list price of BYOK calls of several keys (OpenRouter's `byok_usage*`). */
     byokKeyUsages: (keys: readonly { readonly accountId: string; readonly keyId: string }[]): Promise<KeyWindowUsage[]> =>
@@ -163,7 +159,7 @@ export const createLedgerApi = (deps: {
     async keyReport(principal: Principal): Promise<KeyReport> {
       const key = principal.keyId ? deps.directory.key(principal.keyId) : undefined;
       const [usage, byokUsage, doc, balance] = await Promise.all([
-        key ? keyUsage(principal.accountId, key.keyId) : NO_USAGE,
+        key ? ledger.keyUsage(principal.accountId, key.keyId) : NO_USAGE,
         key ? ledger.byokKeyUsage(principal.accountId, key.keyId) : NO_USAGE,
         key ? apiKeys.byIds([key.keyId]).then(([d]) => d ?? null) : null,
         ledger.balance(principal.accountId),

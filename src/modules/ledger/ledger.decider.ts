@@ -139,6 +139,9 @@ const finalize = (s: LedgerState, generationId: string, value: Finalized) => {
 
 const ms = (iso: string) => Date.parse(iso);
 
+/** A settled, released or expired event's `keyReserved`: given only when the key's limit held other than `reserved`. */
+const keyReservedOf = (r: Reservation) => r.keyAmount !== r.amount && { keyReserved: r.keyAmount };
+
 export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
   initialState: () => ({
     purchased: 0,
@@ -318,7 +321,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
                 generationId,
                 keyId: reservation.keyId,
                 reserved: reservation.amount,
-                ...(reservation.keyAmount !== reservation.amount && { keyReserved: reservation.keyAmount }),
+                ...keyReservedOf(reservation),
                 actual,
                 charged,
                 uncollected: actual - charged,
@@ -379,7 +382,7 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
           generationId,
           keyId: reservation.keyId,
           reserved: reservation.amount,
-          ...(reservation.keyAmount !== reservation.amount && { keyReserved: reservation.keyAmount }),
+          ...keyReservedOf(reservation),
           reservedAt: reservation.at,
           at,
         };

@@ -898,15 +898,18 @@ export const createRunsApi = (deps: {
     return found;
   };
 
-  /** A derived id already taken: its run, if it is a run of this workflow (anything else is a conflict, not a replay). */
-  const existingRun = async (runId: string, workflowId: string, error: unknown, matches?: (trigger: JsonValue) => boolean): Promise<RunView> => {
-    const existing = await readRun(runId);
+  /** A derived id already taken, as read: its run, if it is a run of this workflow (anything else is a conflict, not a replay). */
+  const takenRun = (runId: string, existing: Awaited<ReturnType<typeof readRun>>, workflowId: string, error: unknown, matches?: (trigger: JsonValue) => boolean): RunView => {
     if (existing === null || existing.view.workflowId !== workflowId) throw error;
     if (matches !== undefined && !matches(existing.trigger)) {
       throw new ConflictError(`Run ${runId} was started by an earlier call with this key and another trigger: a key is for retries of the same call`, { runId });
     }
     return existing.view;
   };
+
+  /** A derived id already taken: its run, read now (takenRun). */
+  const existingRun = async (runId: string, workflowId: string, error: unknown, matches?: (trigger: JsonValue) => boolean): Promise<RunView> =>
+    takenRun(runId, await readRun(runId), workflowId, error, matches);
 
   /**
    * Starts of one batch (startMany) recorded in one pass: each decided (started or queued) on this process's slots in
@@ -965,7 +968,7 @@ export const createRunsApi = (deps: {
       // start one.
       if (options.runId !== undefined && options.matches !== undefined) {
         const found = await readRun(runId).catch(() => null);
-        if (found !== null && found.view.workflowId === workflowId) return existingRun(runId, workflowId, null, options.matches);
+        if (found !== null && found.view.workflowId === workflowId) return takenRun(runId, found, workflowId, null, options.matches);
       }
       checkStart(workflow, triggerPayload, runId);
       try {

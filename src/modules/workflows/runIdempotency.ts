@@ -46,7 +46,7 @@ export const idempotentRunId = (workflowId: string, scope: KeyScope, key: string
 };
 
 /** Whether a run started at `startedAt` still answers for its key at `nowMs`. */
-export const withinIdempotencyWindow = (startedAt: string, nowMs: number): boolean => nowMs - Date.parse(startedAt) < IDEMPOTENCY_WINDOW_MS;
+const withinIdempotencyWindow = (startedAt: string, nowMs: number): boolean => nowMs - Date.parse(startedAt) < IDEMPOTENCY_WINDOW_MS;
 
 /**
  * Whether a run's trigger came from a retry of this call: the same type and the same JSON body (a webhook's headers
