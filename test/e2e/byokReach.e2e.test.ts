@@ -182,3 +182,31 @@ describe('is_byok and the upstream cost on the Responses and Messages APIs', () 
     expect(shared.usage).toMatchObject({ cost: LIST / 1e9, is_byok: false, cost_details: { upstream_inference_cost: null } });
   });
 });
+
+describe("a workflow's search.models step, for a workflow whose account has its own key", () => {
+  /** Run a one-step workflow that searches the catalog for `reach/`, as `who`; the ids the step found. */
+  const searchedBy = async (who: Account): Promise<string[]> => {
+    const definition = { name: 'Reach search', trigger: { type: 'manual' }, steps: [{ key: 'pick', type: 'search.models', input: { search: 'reach/' } }] };
+    const id = (await h.gqlOk(`mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ... on DomainError { code message } } }`, { d: definition }, who.key)).createWorkflow.id as string;
+    const runId = (await h.gqlOk(`mutation ($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id } ... on DomainError { code message } } }`, { id }, who.key)).runWorkflow.id as string;
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const run = (await h.gqlOk(`query ($id: ID!) { workflowRun(id: $id) { status error { code message } steps { key output } } }`, { id: runId }, who.key)).workflowRun;
+      if (run.status === 'SUCCEEDED') return (run.steps[0].output.items as { id: string }[]).map((m) => m.id);
+      if (run.status !== 'RUNNING' && run.status !== 'QUEUED') throw new Error(`run ${runId} ended ${JSON.stringify(run)}`);
+      if (Date.now() > until) throw new Error(`run ${runId} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  it('finds the models that key reaches, as the listing shows them to that account; a designer without a key finds only the shared ones', async () => {
+    const keyed = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
+    const keyless = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
+    await setKey(keyed, 'reach-acme');
+    const found = await searchedBy(keyed);
+    expect(found).toEqual(expect.arrayContaining(['reach/own', 'reach/shared']));
+    const foundWithout = await searchedBy(keyless);
+    expect(foundWithout).toContain('reach/shared');
+    expect(foundWithout).not.toContain('reach/own');
+  });
+});

@@ -70,9 +70,10 @@ const itemOf = (m: ModelListing) => {
 
 export const searchModels =
   (catalog: Pick<CatalogApi, 'listModels'>): StepRunner =>
-  async (input) => {
+  async (input, context) => {
     const criteria = parseInput(modelCriteria, input);
-    const items = (await catalog.listModels(toQuery(criteria))).slice(0, criteria.limit).map(itemOf);
+    // As the workflow's account is served: the models its own provider keys (BYOK) reach count, as in its listing.
+    const items = (await catalog.listModels(toQuery(criteria), context.principal)).slice(0, criteria.limit).map(itemOf);
     return { output: { items, first: items[0] ?? null, count: items.length }, cost: 0 };
   };
 
