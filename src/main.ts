@@ -119,7 +119,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
-      const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, selfSignup: config.SELF_SIGNUP, now });
+      const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, byokFeeBasisPoints: config.BYOK_FEE_PERCENT, selfSignup: config.SELF_SIGNUP, now });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
       const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy, presets: gateway.presets }, now: base.now });
       const tables = createTablesApi({

@@ -38,7 +38,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(screenshots, { recursive: true });
     // Slow enough tokens that the page shows a partial answer before the end.
-    h = await startHarness({ DEMO_TOKEN_DELAY_MS: '60' });
+    h = await startHarness({ DEMO_TOKEN_DELAY_MS: '60', BYOK_FEE_PERCENT: '2.5' });
     const opened = await h.gql('mutation { openAccount(name: "Ada Lovelace", email: "ada@example.com") { ... on OpenAccountPayload { account { id } initialKey { secret key { id } } } } }');
     const { account, initialKey } = opened.body.data.openAccount;
     userKey = initialKey.secret;
@@ -524,6 +524,9 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     const section = page.getByRole('region', { name: 'Provider keys (BYOK)' });
     const form = section.getByRole('form', { name: 'Add or replace a provider key' });
     await section.getByText('No provider keys yet').waitFor();
+    // The fee as the server is configured (BYOK_FEE_PERCENT), said where the key is given.
+    await section.getByText('charged a fee of 2.5% of the list price instead of the price').waitFor();
+    expect((await h.gql('{ me { byokFeePercent } }', {}, userKey)).body.data.me).toEqual({ byokFeePercent: 2.5 });
     // Only the providers an admin allows: the seeded vendor APIs, not the built-in demo.
     const offered = await form.getByLabel('Provider').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
     expect(offered).toContain('openai');

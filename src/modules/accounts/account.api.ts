@@ -91,6 +91,8 @@ export const createAccountsApi = (deps: {
   routing: Pick<Catalog, 'model' | 'provider' | 'providers' | 'models' | 'endpoints'>;
   /** Seals the accounts' own provider keys (BYOK) as providers' keys are sealed. */
   vault: Pick<CredentialVault, 'encrypt'>;
+  /** The fee on calls served with an account's own provider key, in basis points of their list price (BYOK_FEE_PERCENT). */
+  byokFeeBasisPoints: number;
   selfSignup: boolean;
   now: () => Date;
 }) => {
@@ -175,6 +177,8 @@ export const createAccountsApi = (deps: {
       change(caller, { type: 'RemoveByokKey', data: { accountId, provider: provider.trim().toLowerCase(), at: at() } }),
     /** Whether a stored key is sent now, and if not why (the provider moved its endpoints, or no longer takes keys). */
     byokStatus: (key: ByokKeyDoc) => byokStatus(deps.routing.provider(key.provider), key),
+    /** The BYOK fee in percent of the list price (5 for 500 basis points). */
+    byokFeePercent: deps.byokFeeBasisPoints / 100,
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {
       if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);

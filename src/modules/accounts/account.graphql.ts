@@ -77,6 +77,10 @@ export const AccountRef = builder.loadableNode('Account', {
       description: 'Its own provider keys (setByokKey), tried before the providers\' shared keys.',
       resolve: (account) => account.byokKeys ?? [],
     }),
+    byokFeePercent: t.float({
+      description: "The fee on calls served with its own provider keys, in percent of their list price (BYOK_FEE_PERCENT), charged to its credits instead of the price.",
+      resolve: (_account, _args, ctx) => ctx.accounts.byokFeePercent,
+    }),
     openedAt: t.field({ type: 'DateTime', resolve: (account) => account.openedAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (account) => account.updatedAt }),
     balance: t.field({

@@ -60,7 +60,7 @@ interface ByokKey {
   problem: string | null;
 }
 const BYOK_FIELDS = 'byokKeys { provider hint origin fallbackToShared createdAt status problem }';
-const BYOK = `query Byok { me { ${BYOK_FIELDS} } providers { slug name byok } }`;
+const BYOK = `query Byok { me { byokFeePercent ${BYOK_FIELDS} } providers { slug name byok } }`;
 const SET_BYOK_KEY = `mutation SetByokKey($provider: String!, $apiKey: String!, $fallbackToShared: Boolean!) {
   r: setByokKey(provider: $provider, apiKey: $apiKey, fallbackToShared: $fallbackToShared) { __typename ... on Account { ${BYOK_FIELDS} } ${DOMAIN_ERROR} } }`;
 const REMOVE_BYOK_KEY = `mutation RemoveByokKey($provider: String!) { r: removeByokKey(provider: $provider) { __typename ... on Account { ${BYOK_FIELDS} } ${DOMAIN_ERROR} } }`;
@@ -492,7 +492,7 @@ const ProviderPreferences = () => {
  * confirmation. The key typed is sent once and cleared from the field once saved; a refused one stays in the form.
  */
 const ByokKeys = () => {
-  const loaded = useLoad(() => gql<{ me: { byokKeys: ByokKey[] }; providers: { slug: string; name: string; byok: boolean }[] }>(BYOK));
+  const loaded = useLoad(() => gql<{ me: { byokFeePercent: number; byokKeys: ByokKey[] }; providers: { slug: string; name: string; byok: boolean }[] }>(BYOK));
   // As the last mutation answered; the loaded list until then.
   const [saved, setSaved] = useState<ByokKey[] | null>(null);
   const keys = saved ?? loaded.value?.me.byokKeys ?? null;
@@ -546,8 +546,9 @@ const ByokKeys = () => {
   return (
     <Section title="Provider keys (BYOK)">
       <p id="byok-note" class="muted small">
-        Your own key for a provider: calls to its endpoints go on your key first, and are charged a fee instead of the price. It is stored encrypted, sent only to the
-        origin shown, and never shown again.
+        Your own key for a provider: calls to its endpoints go on your key first, and are charged a fee
+        {loaded.value ? ` of ${loaded.value.me.byokFeePercent}% of the list price` : ''} instead of the price. It is stored encrypted, sent only to the origin
+        shown, and never shown again.
       </p>
       {loaded.error && <Notice kind="error">{loaded.error}</Notice>}
       {listNotice && <Notice kind={listNotice.kind}>{listNotice.text}</Notice>}
