@@ -115,3 +115,64 @@ describe('setProviderBaseUrl: who may point a provider elsewhere, and where', ()
     expect(await providerBaseUrl('a36-other')).toBe(upstream.baseUrl);
   });
 });
+
+describe("an account's own provider key (BYOK)", () => {
+  const SET_KEY = `mutation ($p: String!, $k: String!, $f: Boolean) { setByokKey(provider: $p, apiKey: $k, fallbackToShared: $f) { __typename ... on Account { byokKeys { provider hint status } } ${ERROR} } }`;
+  let embeddings: FakeProvider;
+
+  beforeAll(async () => {
+    embeddings = await h.fakeEndpoint({ protocol: 'openai', slug: 'a36-emb', model: 'openai/text-embedding-3-small', prices: { prompt: 20, completion: 0 }, maxOutput: 1 });
+    const allowed = await gqlData('mutation { setProviderByok(provider: "a36-emb", allowed: true) { __typename ... on Provider { byok } } }', {}, ADMIN_KEY);
+    expect(allowed.data?.setProviderByok).toEqual({ __typename: 'Provider', byok: true });
+  });
+
+  it('is refused unless 8 to 4096 printable characters (no control characters, spaces, non-ASCII), as a typed error that stores nothing', async () => {
+    const own = await h.openAccount();
+    const odd = ['short12', 'k'.repeat(4097), 'sk-line\r\nX-Injected: yes', 'sk-nul\u0000abcdefgh', 'sk-tab\tabcdefgh', 'sk-ключ-1234567', 'sk-emoji-🔑-12345678', ' sk-leading-space', 'k'.repeat(200_000)];
+    for (const apiKey of odd) {
+      const answer = (await gqlData(SET_KEY, { p: 'a36-emb', k: apiKey, f: true }, own.key)).data?.setByokKey;
+      expect(answer, JSON.stringify(apiKey.slice(0, 40))).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringContaining('apiKey must be 8 to 4096 printable characters') });
+      expect(JSON.stringify(answer)).not.toContain(apiKey.slice(0, 20));
+    }
+    for (const provider of ['__proto__', 'constructor', 'A36-EMB/../openai', 'x'.repeat(65)]) {
+      const body = await gqlData(SET_KEY, { p: provider, k: 'sk-a-valid-looking-key', f: true }, own.key);
+      expect(refusalCode(body, 'setByokKey'), provider).toMatch(/^(NOT_FOUND|VALIDATION|BAD_USER_INPUT)$/);
+    }
+    // Wrong types are GraphQL's own errors, never a 500 (gqlData checks the status).
+    const typed = await gqlData('mutation { setByokKey(provider: "a36-emb", apiKey: 12345678) { __typename } }', {}, own.key);
+    expect(typed.errors?.[0]?.message).toMatch(/String cannot represent a non string value/);
+    const variable = await gqlData(SET_KEY, { p: 'a36-emb', k: 'sk-a-valid-looking-key', f: 'no' }, own.key);
+    expect(variable.errors?.[0]?.message).toMatch(/Boolean cannot represent a non boolean value/);
+    expect((await gqlData('{ me { byokKeys { provider } } }', {}, own.key)).data?.me.byokKeys).toEqual([]);
+    // At the bounds it is stored, and sent as it is.
+    const longest = `sk-${'k'.repeat(4093)}`;
+    expect((await gqlData(SET_KEY, { p: 'A36-Emb', k: longest, f: true }, own.key)).data?.setByokKey.byokKeys).toEqual([{ provider: 'a36-emb', hint: '…kkkk', status: 'ACTIVE' }]);
+    await h.grant(own.accountId, 1_000_000_000);
+    const res = await fetch(`${h.url}/api/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${own.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: 'hello', provider: { only: ['a36-emb'] } }),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(embeddings.requests.at(-1)!.headers.authorization).toBe(`Bearer ${longest}`);
+  });
+
+  it("on embeddings, a refused own key falls back to the provider's shared key (as on chat) when fallbackToShared is true", async () => {
+    const own = await h.openAccount({ credits: 1_000_000_000 });
+    expect((await gqlData(SET_KEY, { p: 'a36-emb', k: 'sk-revoked-upstream-key', f: true }, own.key)).data?.setByokKey.byokKeys).toEqual([
+      { provider: 'a36-emb', hint: '…-key', status: 'ACTIVE' },
+    ]);
+    embeddings.script({ status: 401 });
+    const before = embeddings.requests.length;
+    const res = await fetch(`${h.url}/api/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${own.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: 'hello', provider: { only: ['a36-emb'] } }),
+    });
+    expect(embeddings.requests.slice(before).map((r) => r.headers.authorization)).toEqual(['Bearer sk-revoked-upstream-key', 'Bearer fake-upstream-key']);
+    expect(res.status, await res.clone().text()).toBe(200);
+    // Served on the shared key: charged the list price in full (20 a token), not the fee.
+    const { usage } = (await res.json()) as { usage: { prompt_tokens: number } };
+    expect((await h.settledBalance(own.accountId)).settled).toBe(usage.prompt_tokens * 20);
+  });
+});
