@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
-import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { startGatewayHarness, type GatewayHarness } from '../support/gatewayHarness.js';
+import { parseResponse, rawExchange } from '../support/rawHttp.js';
 
 /** The platform's own provider key, read from the environment by a provider an admin registered (credentialEnv). */
 const PLATFORM_ENV = 'ATTACK36_PLATFORM_KEY';
@@ -174,5 +175,42 @@ describe("an account's own provider key (BYOK)", () => {
     // Served on the shared key: charged the list price in full (20 a token), not the fee.
     const { usage } = (await res.json()) as { usage: { prompt_tokens: number } };
     expect((await h.settledBalance(own.accountId)).settled).toBe(usage.prompt_tokens * 20);
+  });
+});
+
+describe("a manual run's Idempotency-Key and body, sent malformed", () => {
+  it('a key sent twice (two headers, joined by Node) or a malformed body is a 400 that starts no run; a wrong GraphQL type is GraphQL\'s error', async () => {
+    const designer = await h.openAccount({ roles: ['user', 'designer'] });
+    const definition = { name: 'A36 manual', trigger: { type: 'manual' }, steps: [{ key: 'echo', type: 'action.transform', input: { expression: '=trigger.body' } }] };
+    const created = await gqlData(`mutation ($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, designer.key);
+    const id = created.data?.createWorkflow.id as string;
+    expect(id).toMatch(/^wf_/);
+    const runs = async () => (await gqlData('query ($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id }, designer.key)).data?.workflowRuns.edges.length;
+
+    const raw = (headers: string, body: string) =>
+      rawExchange(
+        h.port,
+        `POST /api/v1/workflows/${id}/runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${designer.key}\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    // Two keys: neither is taken for the other (Node joins them with ", ", not a key).
+    const twice = parseResponse(await raw('Idempotency-Key: order-1\r\nIdempotency-Key: order-2\r\n', '{}'));
+    expect(twice.status).toBe(400);
+    expect(JSON.parse(twice.body.toString())).toMatchObject({ error: { code: 400, metadata: { header: 'idempotency-key' } } });
+    // Bytes beyond ASCII in the key (Node reads them as latin1).
+    expect(parseResponse(await raw('Idempotency-Key: caf\xe9-1\r\n', '{}')).status).toBe(400);
+    for (const body of ['{"name":', '[1,2', 'null null', '\u0000']) {
+      const res = parseResponse(await raw('Idempotency-Key: order-3\r\n', body));
+      expect(res.status, body).toBe(400);
+    }
+    expect(await runs()).toBe(0);
+    // The key a malformed call carried was not used up: the well-formed call starts its run.
+    expect(parseResponse(await raw('Idempotency-Key: order-3\r\n', '{"n":1}')).status).toBe(202);
+    expect(await runs()).toBe(1);
+
+    for (const literal of ['5', 'true', '["a"]', '{a: 1}']) {
+      const typed = await gqlData(`mutation ($id: ID!) { runWorkflow(id: $id, input: {}, idempotencyKey: ${literal}) { __typename } }`, { id }, designer.key);
+      expect(typed.errors?.[0]?.message, literal).toMatch(/String cannot represent/);
+    }
+    expect(await runs()).toBe(1);
   });
 });
