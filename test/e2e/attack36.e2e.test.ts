@@ -214,3 +214,26 @@ describe("a manual run's Idempotency-Key and body, sent malformed", () => {
     expect(await runs()).toBe(1);
   });
 });
+
+describe("the aliases' namespace", () => {
+  it('no provider can publish a model id an alias could shadow (~author/slug): the tilde names aliases only', async () => {
+    const tenant = await h.openAccount({ roles: ['user', 'provider'] });
+    await registerProvider(tenant.key, 'a36-shadow', { apiKey: 'sk-shadow-own-key' });
+    for (const [key, model] of [
+      [tenant.key, '~a36-shadow/latest'],
+      [ADMIN_KEY, '~openai/gpt-latest'],
+    ] as const) {
+      const published = await gqlData(
+        `mutation ($m: String!) { publishEndpoint(provider: "a36-shadow", model: $m, upstreamModel: "fake-model", prices: { prompt: 1, completion: 1 }, contextLength: 1000, maxOutput: 100) { __typename ${ERROR} } }`,
+        { m: model },
+        key,
+      );
+      expect(published.data?.publishEndpoint, model).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION' });
+    }
+    // So an alias nobody set stays an unknown id, never some provider's model.
+    const user = await h.openAccount({ credits: 1_000_000 });
+    const res = await h.chat(user.key, { model: '~a36-shadow/latest', messages: hi });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe('~a36-shadow/latest is not a valid model ID');
+  });
+});
