@@ -158,6 +158,36 @@ describe("an account's own provider key (BYOK)", () => {
     expect(embeddings.requests.at(-1)!.headers.authorization).toBe(`Bearer ${longest}`);
   });
 
+  it('never lets parallel BYOK calls pass a key limit that counts their list price (include_byok_in_limit), nor leave a reservation', async () => {
+    const chat = await startFakeProvider('openai');
+    chat.setDefault({ text: 'ok', usage: USAGE, latencyMs: 30 });
+    h.fakes.push(chat);
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'a36-chat', model: 'a36-chat/chat', prices: PRICES, reuse: chat });
+    await gqlData('mutation { setProviderByok(provider: "a36-chat", allowed: true) { __typename } }', {}, ADMIN_KEY);
+    const own = await h.openAccount({ credits: 10_000_000_000 });
+    expect((await gqlData(SET_KEY, { p: 'a36-chat', k: 'sk-own-chat-key-1234', f: false }, own.key)).data?.setByokKey.byokKeys).toEqual([{ provider: 'a36-chat', hint: '…1234', status: 'ACTIVE' }]);
+    // max_tokens 50: the worst case is 5 (the prompt's estimate) × 1,000 + 50 × 3,001 = 155,050 list, a fee of 7,753:
+    // the key holds 162,803 a call. A limit for 5 at once; each call then counts 16,003 list + 801 fee.
+    const limit = 5 * 162_803 + 100;
+    const created = await gqlData(
+      `mutation ($a: ID, $l: Money) { createApiKey(name: "team", accountId: $a, limit: $l, limitReset: NEVER, includeByokInLimit: true) { ... on CreatedApiKey { secret } ${ERROR} } }`,
+      { a: own.accountId, l: limit },
+      ADMIN_KEY,
+    );
+    const secret = created.data?.createApiKey.secret as string;
+    const results = await Promise.all(Array.from({ length: 40 }, () => h.chat(secret, { model: 'a36-chat/chat', messages: hi, max_tokens: 50, provider: { only: ['a36-chat'] } })));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.every((s) => s === 200 || s === 402), JSON.stringify(statuses)).toBe(true);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
+    const balance = await h.settledBalance(own.accountId);
+    expect(balance.reserved).toBe(0);
+    const report = ((await (await fetch(`${h.url}/api/v1/key`, { headers: { authorization: `Bearer ${secret}` } })).json()) as { data: Record<string, number> }).data;
+    const served = statuses.filter((s) => s === 200).length;
+    expect(report).toMatchObject({ usage_nanos: served * (16_003 + 801), byok_usage_nanos: served * 16_003 });
+    expect(report.usage_nanos).toBeLessThanOrEqual(limit);
+    expect(balance.settled).toBe(served * 801);
+  });
+
   it("on embeddings, a refused own key falls back to the provider's shared key (as on chat) when fallbackToShared is true", async () => {
     const own = await h.openAccount({ credits: 1_000_000_000 });
     expect((await gqlData(SET_KEY, { p: 'a36-emb', k: 'sk-revoked-upstream-key', f: true }, own.key)).data?.setByokKey.byokKeys).toEqual([
