@@ -188,6 +188,42 @@ describe("an account's own provider key (BYOK)", () => {
     expect(balance.settled).toBe(served * 801);
   });
 
+  it("is no longer sent once an admin stops allowing keys for its provider: the shared key serves, or nothing with fallbackToShared false", async () => {
+    // Takes any key, and records it.
+    const fake = await startFakeProvider('openai');
+    fake.setDefault({ text: 'ok', usage: USAGE });
+    h.fakes.push(fake);
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'a36-withdrawn', model: 'a36-withdrawn/chat', prices: PRICES, reuse: fake });
+    const allow = async (allowed: boolean) =>
+      expect((await gqlData('mutation ($a: Boolean!) { setProviderByok(provider: "a36-withdrawn", allowed: $a) { __typename ... on Provider { byok } } }', { a: allowed }, ADMIN_KEY)).data?.setProviderByok).toEqual({ __typename: 'Provider', byok: allowed });
+    await allow(true);
+    const lenient = await h.openAccount({ credits: 1_000_000_000 });
+    const strict = await h.openAccount({ credits: 1_000_000_000 });
+    await gqlData(SET_KEY, { p: 'a36-withdrawn', k: 'sk-lenient-own-key-1', f: true }, lenient.key);
+    await gqlData(SET_KEY, { p: 'a36-withdrawn', k: 'sk-strict-own-key-2', f: false }, strict.key);
+    const sentDuring = async (run: () => Promise<void>) => {
+      const before = fake.requests.length;
+      await run();
+      return fake.requests.slice(before).map((r) => r.headers.authorization);
+    };
+    const call = (who: { key: string }) => h.chat(who.key, { model: 'a36-withdrawn/chat', messages: hi });
+    expect(await sentDuring(async () => void (await call(lenient)))).toEqual(['Bearer sk-lenient-own-key-1']);
+
+    await allow(false);
+    expect((await gqlData('{ me { byokKeys { status } } }', {}, lenient.key)).data?.me.byokKeys).toEqual([{ status: 'PROVIDER_NOT_ALLOWED' }]);
+    const sent = await sentDuring(async () => {
+      const served = await call(lenient);
+      expect(served.status).toBe(200);
+      expect(((await served.json()) as { usage: { is_byok: boolean } }).usage.is_byok).toBe(false);
+      expect((await call(strict)).status).toBeGreaterThanOrEqual(400);
+    });
+    expect(sent).toEqual(['Bearer fake-upstream-key']);
+
+    // Allowed again, the keys kept are sent again.
+    await allow(true);
+    expect(await sentDuring(async () => void (await call(strict)))).toEqual(['Bearer sk-strict-own-key-2']);
+  });
+
   it("on embeddings, a refused own key falls back to the provider's shared key (as on chat) when fallbackToShared is true", async () => {
     const own = await h.openAccount({ credits: 1_000_000_000 });
     expect((await gqlData(SET_KEY, { p: 'a36-emb', k: 'sk-revoked-upstream-key', f: true }, own.key)).data?.setByokKey.byokKeys).toEqual([
