@@ -303,3 +303,31 @@ describe("the aliases' namespace", () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toBe('~a36-shadow/latest is not a valid model ID');
   });
 });
+
+describe('the admin catalog mutations, given odd input', () => {
+  it('answer a typed error for every odd alias, model or provider, never an internal one', async () => {
+    const long = 'a'.repeat(100_000);
+    const calls: [string, string, Record<string, unknown>][] = [
+      ['setModelAlias', 'mutation ($a: String!, $m: String!) { setModelAlias(alias: $a, model: $m) { __typename ' + ERROR + ' } }', { a: '~a36/x', m: long }],
+      ['setModelAlias', 'mutation ($a: String!, $m: String!) { setModelAlias(alias: $a, model: $m) { __typename ' + ERROR + ' } }', { a: `~${long}/b`, m: 'switchyard/demo' }],
+      ['setModelAlias', 'mutation ($a: String!, $m: String!) { setModelAlias(alias: $a, model: $m) { __typename ' + ERROR + ' } }', { a: '~a36/\u0000', m: 'switchyard/demo' }],
+      ['setModelAlias', 'mutation ($a: String!, $m: String!) { setModelAlias(alias: $a, model: $m) { __typename ' + ERROR + ' } }', { a: '~a36/x', m: `switchyard/demo${':nitro'.repeat(5000)}` }],
+      ['setModelAlias', 'mutation ($a: String!, $m: String!) { setModelAlias(alias: $a, model: $m) { __typename ' + ERROR + ' } }', { a: '~a36/x', m: `a/${'1-'.repeat(5000)}1` }],
+      ['removeModelAlias', 'mutation ($a: String!) { removeModelAlias(alias: $a) { __typename ' + ERROR + ' } }', { a: '~../../x' }],
+      ['removeModelAlias', 'mutation ($a: String!) { removeModelAlias(alias: $a) { __typename ' + ERROR + ' } }', { a: long }],
+      ['retireModel', 'mutation ($m: String!) { retireModel(model: $m) { __typename ' + ERROR + ' } }', { m: long }],
+      ['retireModel', 'mutation ($m: String!) { retireModel(model: $m) { __typename ' + ERROR + ' } }', { m: '\u0000/\u0000' }],
+      ['retireModel', 'mutation ($m: String!) { retireModel(model: $m) { __typename ' + ERROR + ' } }', { m: '__proto__' }],
+      ['setProviderByok', 'mutation ($p: String!) { setProviderByok(provider: $p, allowed: true) { __typename ' + ERROR + ' } }', { p: long }],
+      ['setProviderByok', 'mutation ($p: String!) { setProviderByok(provider: $p, allowed: true) { __typename ' + ERROR + ' } }', { p: 'constructor' }],
+      ['setProviderBaseUrl', 'mutation ($p: String!) { setProviderBaseUrl(provider: $p, baseUrl: "https://example.com/v1") { __typename ' + ERROR + ' } }', { p: 'no-such-provider' }],
+      ['setProviderBaseUrl', 'mutation ($p: String!) { setProviderBaseUrl(provider: $p, baseUrl: "https://example.com/v1") { __typename ' + ERROR + ' } }', { p: 'switchyard' }],
+    ];
+    for (const [field, query, variables] of calls) {
+      const body = await gqlData(query, variables, ADMIN_KEY);
+      const what = `${field} ${JSON.stringify(variables).slice(0, 80)}: ${JSON.stringify(body).slice(0, 300)}`;
+      const code = refusalCode(body, field);
+      expect(code ?? 'none', what).toMatch(/^(VALIDATION|NOT_FOUND|BAD_USER_INPUT)$/);
+    }
+  });
+});
