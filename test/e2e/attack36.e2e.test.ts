@@ -1,7 +1,10 @@
 /**
  * An attacker's pass over stop 36's surfaces, through the started app over HTTP and GraphQL: every caller is hostile
- * (another account, a provider owner who is not admin, one who no longer is). What each probe found, and what it
- * proves now, is in its name; a probe that found nothing stays only where no other test asserts the same.
+ * (another account, a provider owner who is not admin, one who no longer is, a workflow designer). Three probes found
+ * holes, fixed at their source: an owner who had lost the admin role still moved a provider an admin registered (the
+ * platform's environment key followed, past the outbound check); embeddings ended at a refused own key instead of
+ * going on to the shared one; an alias had no length bound. The others found nothing and stay where no other test
+ * asserts the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
