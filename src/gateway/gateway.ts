@@ -62,7 +62,7 @@ import { contentText } from './providers/common.js';
 import { planRoute, type ByokRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { byokContext } from '../modules/accounts/account.events.js';
 import { byokStatus } from '../modules/accounts/byok.js';
-import { buildUpstreamRequest, countsAgainstUptime, createRouter, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
+import { buildUpstreamRequest, countsAgainstUptime, createRouter, ownKeyRefused, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -729,7 +729,8 @@ export const createGateway = (deps: {
           countsAgainstUptime: countsAgainstUptime(providerError, target),
           afterFirstToken: false,
         });
-        if (!providerError.retryable) break;
+        // A request error ends the call; a refused own key (BYOK) goes on to the shared key, as on chat.
+        if (!providerError.retryable && !ownKeyRefused(providerError, target)) break;
       }
     }
     const target = served?.target ?? targets[attempts.length - 1] ?? targets[0]!;

@@ -113,6 +113,8 @@ const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', '
 const OWN_KEY_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['auth', 'payment_required']);
 export const countsAgainstUptime = (error: ProviderError, target: Pick<RouteTarget, 'byok'>): boolean =>
   !REQUEST_ERRORS.has(error.code) && !(target.byok && OWN_KEY_ERRORS.has(error.code));
+/** The account's own key (BYOK) was refused: the same endpoint may still serve on its shared key (then the next target). */
+export const ownKeyRefused = (error: ProviderError, target: Pick<RouteTarget, 'byok'>): boolean => target.byok && OWN_KEY_ERRORS.has(error.code);
 
 /**
  * The provider's request, built by `build`: whatever that throws happened before anything was sent, so it is

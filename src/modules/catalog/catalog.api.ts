@@ -516,11 +516,16 @@ export const createCatalogApi = (deps: {
     },
 
     /**
-     * Point a provider's endpoints at another base URL: its owner or an admin; one not registered by an admin must
-     * resolve to public addresses, as at registration. BYOK keys bound to the old origin stop going there.
+     * Point a provider's endpoints at another base URL: its owner or an admin; one registered by an admin only an
+     * admin; one not registered by an admin must resolve to public addresses, as at registration. BYOK keys bound to the old origin stop going there.
      */
     async setProviderBaseUrl(caller: CatalogCaller, input: { readonly provider: string; readonly baseUrl: string }): Promise<ProviderDoc> {
       const routed = deps.routing.provider(input.provider);
+      // One an admin registered may read the platform's environment credentials and skipped the outbound check: only
+      // an admin moves it (its owner may since have lost the role, and would send that credential where it likes).
+      if (routed?.trusted && !isAdmin(caller.principal)) {
+        throw new ForbiddenError(`Provider ${input.provider} was registered by an admin: only an admin points it elsewhere`);
+      }
       if (routed && !routed.trusted) await checkPublicBaseUrl(input.baseUrl);
       return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',

@@ -15,8 +15,16 @@ export type ModelAliasCommand =
   | { readonly type: 'SetModelAlias'; readonly data: { readonly alias: string; readonly model: string; readonly at: string } }
   | { readonly type: 'RemoveModelAlias'; readonly data: { readonly alias: string; readonly at: string } };
 
+/** As long as an entry of a request's `models` list may be, so that the alias can be named there. */
+const MAX_ALIAS_LENGTH = 200;
+
 export const checkAliasForm = (alias: string): void => {
-  if (!MODEL_ALIAS_PATTERN.test(alias)) throw new ValidationError(`An alias looks like ~author/slug (lowercase letters, digits, ".", "-", "_"; no variant suffix), got "${alias}"`, { field: 'alias' });
+  if (alias.length > MAX_ALIAS_LENGTH || !MODEL_ALIAS_PATTERN.test(alias)) {
+    throw new ValidationError(
+      `An alias looks like ~author/slug (lowercase letters, digits, ".", "-", "_"; no variant suffix; at most ${MAX_ALIAS_LENGTH} characters), got ${JSON.stringify(alias.slice(0, MAX_ALIAS_LENGTH + 1))}`,
+      { field: 'alias' },
+    );
+  }
 };
 
 export const modelAliasDecider: Decider<ModelAliasState, ModelAliasCommand, ModelAliasEvent> = {
