@@ -28,6 +28,9 @@ export default defineConfig({
     globalSetup: ['test/support/consoleBuild.globalSetup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // expect.poll's default deadline (1 s) is a race on a loaded CI host: a poll waits for its condition, and the
+    // deadline only turns a hang into a failure (test/support/eventually.ts).
+    expect: { poll: { timeout: 15_000 } },
     pool: 'forks',
   },
 });

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -15,7 +16,9 @@ let h: GatewayHarness;
 let dear: FakeProvider;
 
 beforeAll(async () => {
-  h = await startGatewayHarness();
+  // No test here is about the gateway's timeouts: the harness's short ones (500 ms to the first token) would turn a
+  // slow upstream on a loaded host into a failover, and these upstreams are slow on purpose.
+  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
   dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'dear', model: 'test/dear', prices: DEAR, maxOutput: 1_000 });
   const free = await h.fakeEndpoint({ protocol: 'openai', slug: 'freebies', model: 'test/freebie', prices: { prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, variants: ['free'] });
   free.setDefault({ usage: { promptTokens: 5, completionTokens: 5 } });
@@ -130,7 +133,9 @@ describe('a client that disconnects mid-stream', () => {
 describe('a client that disconnects from a non-streaming call', () => {
   it('lets the call finish and charges it in full, whatever the provider (OpenRouter bills non-streaming calls whole)', async () => {
     const user = await h.openAccount({ credits: 100 * CENT });
-    dear.script({ latencyMs: 300, usage: { promptTokens: 10, completionTokens: 20 } });
+    // The client leaves once the call reached the provider, which answers 2 s later: the gateway sees it gone first.
+    dear.script({ latencyMs: 2_000, usage: { promptTokens: 10, completionTokens: 20 } });
+    const reached = dear.requests.length + 1;
     const client = new AbortController();
     const call = fetch(`${h.url}/api/v1/chat/completions`, {
       method: 'POST',
@@ -138,7 +143,7 @@ describe('a client that disconnects from a non-streaming call', () => {
       body: JSON.stringify({ model: 'test/dear', messages: MESSAGES, max_tokens: 100 }),
       signal: client.signal,
     });
-    setTimeout(() => client.abort(), 100);
+    void eventually('the call to reach the provider', () => dear.requests.length >= reached).then(() => client.abort());
     await expect(call).rejects.toThrow(/abort/i);
     expect(await dear.requests.at(-1)!.outcome).toBe('completed');
     expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: costOf(DEAR, 10, 20), reserved: 0 });
@@ -210,7 +215,8 @@ describe('a client that disconnects from a provider that cannot cancel', () => {
   it('before the first token: the call is made whole and charged all the same', async () => {
     await setCancellable('stubborn', false, owner.key);
     const user = await h.openAccount({ credits: 100 * CENT });
-    stubborn.script({ latencyMs: 300, usage: { promptTokens: 10, completionTokens: 20 } });
+    stubborn.script({ latencyMs: 2_000, usage: { promptTokens: 10, completionTokens: 20 } });
+    const reached = stubborn.requests.length + 1;
     const client = new AbortController();
     const call = fetch(`${h.url}/api/v1/chat/completions`, {
       method: 'POST',
@@ -218,8 +224,9 @@ describe('a client that disconnects from a provider that cannot cancel', () => {
       body: JSON.stringify({ model: 'stubborn/dear', messages: MESSAGES, stream: true, max_tokens: 100 }),
       signal: client.signal,
     });
-    // Headers wait for the first token: the client leaves with nothing.
-    setTimeout(() => client.abort(), 100);
+    // Headers wait for the first token: the client leaves with nothing, once the call reached the provider (which
+    // answers 2 s later: the gateway sees the client gone first).
+    void eventually('the call to reach the provider', () => stubborn.requests.length >= reached).then(() => client.abort());
     await expect(call).rejects.toThrow(/abort/i);
     expect(await stubborn.requests.at(-1)!.outcome).toBe('completed');
     const balance = await h.settledBalance(user.accountId);
@@ -284,9 +291,10 @@ describe('a price changed while a request is in flight', () => {
   it('bills the request at the prices it was admitted on; the next request pays the new ones', async () => {
     const user = await h.openAccount({ credits: 100 * CENT });
     const slow = await h.fakeEndpoint({ protocol: 'openai', slug: 'repricer', model: 'test/repriced', prices: DEAR, maxOutput: 100 });
-    slow.setDefault({ latencyMs: 350, usage: { promptTokens: 10, completionTokens: 10 } }); // under the tests' 500 ms first-token timeout
+    // In flight for 2 s from when the provider has it (admitted, then): the price changes meanwhile.
+    slow.setDefault({ latencyMs: 2_000, usage: { promptTokens: 10, completionTokens: 10 } });
     const inFlight = h.chat(user.key, { model: 'test/repriced', messages: MESSAGES, max_tokens: 100 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await eventually('the request to reach the provider', () => slow.requests.length === 1);
     const raised = await h.gql(
       'mutation { changePrice(provider: "repricer", model: "test/repriced", prices: { prompt: 1000000, completion: 1000000 }) { __typename ... on DomainError { message } } }',
     );

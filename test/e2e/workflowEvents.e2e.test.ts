@@ -10,6 +10,7 @@ import { MAX_CHAIN_DEPTH } from '../../src/modules/workflows/run.api.js';
 import { actionEmit } from '../../src/modules/workflows/steps/emit.js';
 import { customEventStream } from '../../src/modules/workflows/customEvents.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 
 let h: Harness;
 let dana: { id: string; key: string };
@@ -204,13 +205,13 @@ describe('event triggers', () => {
         after = page.pageInfo.endCursor;
       }
     };
-    let runs = await all();
-    for (let quiet = 0; quiet < 3; ) {
-      await settle();
-      const now = await all();
-      quiet = now.length === runs.length && now.every((run) => run.status !== 'RUNNING' && run.status !== 'QUEUED') ? quiet + 1 : 0;
-      runs = now;
-    }
+    // The chain is over once every custom.boom event has its run (the starter's one, and four from each run that
+    // succeeded) and none is running: counted, not guessed from a quiet while (a loaded host can pause longer).
+    const runs = await eventually(
+      'the chain to end',
+      async () => ((found) => found.length === 1 + 4 * found.filter((run) => run.status === 'SUCCEEDED').length && found.every((run) => run.status !== 'RUNNING' && run.status !== 'QUEUED') && found)(await all()),
+      { timeoutMs: 45_000, intervalMs: 200 },
+    );
     const refused = (code: string) => runs.filter((run) => run.error?.code === code).length;
     // The starter's run began the chain: 100 more ran (the depth limit alone let 341 run, and refused 1,024 more).
     expect(runs.filter((run) => run.status === 'SUCCEEDED')).toHaveLength(100);

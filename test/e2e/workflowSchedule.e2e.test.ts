@@ -3,7 +3,10 @@
  * in the error), and the scheduler firing one run per due time, keeping up with workflows changed while it runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runStream } from '../../src/modules/workflows/run.events.js';
+import { scheduledRunId } from '../../src/modules/workflows/triggers/schedule.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually, readModelsCaughtUp, watchStalls } from '../support/eventually.js';
 
 let h: Harness;
 let designer: { id: string; key: string };
@@ -44,7 +47,6 @@ const runs = async (id: string): Promise<{ id: string; status: string; output: {
   expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
   return body.data.workflowRuns.edges.map((edge: { node: unknown }) => edge.node);
 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('schedule trigger: checked when saved', () => {
   it.each([
@@ -73,11 +75,14 @@ describe('schedule trigger: checked when saved', () => {
 
 describe('schedule trigger: the scheduler', () => {
   it('fires one run per due time, each with {scheduledAt, firedAt}, on whole seconds, fired at or just after its time', async () => {
+    const stalls = watchStalls();
     const { id } = await create(everySecond('Tick'));
-    await sleep(3_300);
+    await eventually('two runs', async () => (await runs(id)).length >= 2);
     await change('disableWorkflow', id);
-    await sleep(300);
-    const fired = await runs(id);
+    stalls.stop();
+    // Every run fired before the disable, ended (the last may still run, or not be in the read models yet).
+    await readModelsCaughtUp(h.running.core);
+    const fired = await eventually('the runs to end', async () => ((all) => all.every((run) => run.status !== 'RUNNING' && run.status !== 'QUEUED') && all)(await runs(id)));
     expect(fired.length).toBeGreaterThanOrEqual(2);
     const times = fired.map((run) => run.output!.scheduledAt).sort();
     expect(new Set(times).size).toBe(times.length);
@@ -87,40 +92,63 @@ describe('schedule trigger: the scheduler', () => {
       expect(scheduledAt).toMatch(/\.000Z$/);
       expect(Date.parse(firedAt)).toBeGreaterThanOrEqual(Date.parse(scheduledAt));
     }
-    // Consecutive seconds: no due time skipped while running.
-    times.forEach((time, index) => index > 0 && expect(Date.parse(time) - Date.parse(times[index - 1]!)).toBe(1_000));
+    // Consecutive seconds: no due time skipped while running. The scheduler skips due times only when its timer was late
+    // by a whole period (a stalled process fires the latest due time it passed, never a burst), which a loaded host can
+    // cause: then only whole seconds are asked for.
+    const gaps = times.slice(1).map((time, index) => Date.parse(time) - Date.parse(times[index]!));
+    for (const gap of gaps) expect(gap % 1_000, 'due times on whole seconds').toBe(0);
+    if (stalls.longestMs() < 500) for (const gap of gaps) expect(gap, `no due time skipped (the event loop stalled ${Math.round(stalls.longestMs())} ms at most)`).toBe(1_000);
     await change('deleteWorkflow', id);
   });
 
-  it('keeps up with workflows disabled, re-enabled, given another cron and deleted while it runs', async () => {
+  it('keeps up with workflows disabled, re-enabled, given another cron and deleted while it runs', { timeout: 120_000 }, async () => {
+    const { core } = h.running;
+    /** The due times in (from, to] of the workflow that fired, read from the log (a run's id derives from its due time). */
+    const fired = async (workflowId: string, from: number, to = Date.now()): Promise<number[]> => {
+      const dues: number[] = [];
+      for (let due = Math.floor(from / 1_000) * 1_000 + 1_000; due <= to; due += 1_000) dues.push(due);
+      const recorded = await Promise.all(dues.map(async (due) => (await core.eventStore.readStream(runStream(scheduledRunId(workflowId, due)))).length > 0));
+      return dues.filter((_, index) => recorded[index]);
+    };
+    /**
+     * A workflow due every second, made now, fired twice, then deleted; answers its first due time. The scheduler
+     * follows workflow changes in log order, so by that time it had applied every change made before the marker; and
+     * it kept firing for two due times after (what a check that something did not fire needs, not to pass vacuously).
+     */
+    const marker = async (): Promise<number> => {
+      const made = Date.now();
+      const { id: markerId } = await create(everySecond('Marker'));
+      const [first] = await eventually('the marker to fire twice', async () => ((dues) => dues.length >= 2 && dues)(await fired(markerId, made)));
+      await change('deleteWorkflow', markerId);
+      return first!;
+    };
+
+    const creating = Date.now();
     const { id } = await create(everySecond('Changing'));
-    await sleep(1_500);
+    await eventually('the first fire', async () => (await fired(id, creating)).length > 0);
+
+    // Once disabled, a fire is refused by the runs API (which reads the workflow's stream): no due time after it runs.
     await change('disableWorkflow', id);
-    await sleep(300);
-    const beforePause = (await runs(id)).length;
-    expect(beforePause).toBeGreaterThanOrEqual(1);
-    await sleep(2_000);
-    expect((await runs(id)).length, 'a disabled workflow does not fire').toBe(beforePause);
+    const disabledAt = Date.now();
+    await marker();
+    expect(await fired(id, disabledAt), 'a disabled workflow does not fire').toEqual([]);
 
+    const enabling = Date.now();
     await change('enableWorkflow', id);
-    await sleep(1_600);
-    const afterEnable = (await runs(id)).length;
-    expect(afterEnable, 're-enabled, it fires again (and catch-up does not reach back into the pause)').toBeGreaterThan(beforePause);
-    expect(afterEnable - beforePause).toBeLessThanOrEqual(2);
+    await eventually('re-enabled, it fires again', async () => (await fired(id, enabling)).length > 0);
+    expect(await fired(id, disabledAt, enabling), 'catch-up does not reach back into the pause').toEqual([]);
 
-    // Once a year on a date long past today's: no more fires.
+    // Once a year on a date long past today's: no more fires once the scheduler has the new cron.
     await update(id, { ...everySecond('Changing'), trigger: { type: 'schedule', cron: '0 0 0 1 1 *', timezone: 'UTC', catchUp: 'none' } });
-    await sleep(300);
-    const afterUpdate = (await runs(id)).length;
-    await sleep(1_500);
-    expect((await runs(id)).length, 'the new cron replaced the old one').toBe(afterUpdate);
+    const applied = await marker();
+    expect(await fired(id, applied - 1_000), 'the new cron replaced the old one').toEqual([]);
 
+    const updating = Date.now();
     await update(id, everySecond('Changing'));
-    await sleep(1_500);
+    await eventually('given a cron due every second again, it fires again', async () => (await fired(id, updating)).length > 0);
     await change('deleteWorkflow', id);
-    await sleep(300);
-    const afterDelete = (await runs(id).catch(() => [])).length;
-    await sleep(1_500);
-    expect((await runs(id).catch(() => [])).length, 'a deleted workflow does not fire').toBe(afterDelete);
+    const deletedAt = Date.now();
+    await marker();
+    expect(await fired(id, deletedAt), 'a deleted workflow does not fire').toEqual([]);
   });
 });

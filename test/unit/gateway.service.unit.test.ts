@@ -20,6 +20,7 @@ import { createOutboundPolicy } from '../../src/modules/outbound/outboundPolicy.
 import type { Ledger } from '../../src/modules/ledger/ledger.js';
 import { catalogOf, prices } from '../support/catalogFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 interface LedgerCall {
   op: 'reserve' | 'settle' | 'release';
@@ -228,7 +229,7 @@ describe('the reservation is made durable while the provider works', () => {
     let answered = false;
     const outcome = run({ model: 'u/fast' }).then((o) => ((answered = true), o));
     await reservation.admitted;
-    await vi.waitFor(() => expect(upstream.requests.length).toBe(before + 1));
+    await vi.waitFor(() => expect(upstream.requests.length).toBe(before + 1), { timeout: DEADLINE_MS });
     await upstream.requests.at(-1)!.outcome;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(answered).toBe(false);
@@ -260,7 +261,7 @@ describe('the reservation is made durable while the provider works', () => {
     const chunks: ChatChunk[] = [];
     const outcome = run({ model: 'u/fast', stream: true }, (chunk) => chunks.push(chunk));
     await reservation.admitted;
-    await vi.waitFor(() => expect(upstream.requests.at(-1)?.stream).toBe(true));
+    await vi.waitFor(() => expect(upstream.requests.at(-1)?.stream).toBe(true), { timeout: DEADLINE_MS });
     reservation.refuse(new InsufficientCreditsError('spent by another process', { required: 1, available: 0 }));
     const result = await outcome;
     expect(result.kind).toBe('failed');
