@@ -103,6 +103,11 @@ const schema = z.object({
   GATEWAY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(3),
   GATEWAY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
   GATEWAY_KEEPALIVE_MS: z.coerce.number().int().min(10).default(2_000),
+  /**
+   * `price`: OpenRouter's default load balancing (the endpoint tried first drawn among the healthy ones, weighted by
+   * 1/price², when a request sets no sort and no provider order); `off`: the cheapest first, always.
+   */
+  ROUTING_LOAD_BALANCING: z.enum(['price', 'off'], { error: 'ROUTING_LOAD_BALANCING must be price or off' }).default('price'),
   /** GitHub's REST API for `action.githubComment` (GitHub Enterprise: https://host/api/v3; tests: a local fake). */
   GITHUB_API_URL: z
     .string()

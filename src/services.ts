@@ -27,6 +27,7 @@ export const gatewayConfigFrom = (config: Config): GatewayConfig => ({
   backoffBaseMs: config.GATEWAY_BACKOFF_BASE_MS,
   breakerFailures: config.GATEWAY_BREAKER_FAILURES,
   breakerCooldownMs: config.GATEWAY_BREAKER_COOLDOWN_MS,
+  loadBalancing: config.ROUTING_LOAD_BALANCING === 'price',
   demoTokenDelayMs: config.DEMO_TOKEN_DELAY_MS,
   byokFeeBasisPoints: config.BYOK_FEE_PERCENT,
 });

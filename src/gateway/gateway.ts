@@ -74,6 +74,8 @@ export interface GatewayConfig extends RouterConfig {
   readonly byokFeeBasisPoints?: number;
   readonly breakerFailures: number;
   readonly breakerCooldownMs: number;
+  /** OpenRouter's default load balancing (routePlan.ts); false: the cheapest endpoint first. Unset: on. */
+  readonly loadBalancing?: boolean;
 }
 
 export interface GenerateInput {
@@ -215,7 +217,10 @@ export const createGateway = (deps: {
   const { catalog, ledger, logger, config } = deps;
   const now = deps.now ?? Date.now;
   const breakers: Breakers = createBreakers({ failureThreshold: config.breakerFailures, cooldownMs: config.breakerCooldownMs });
-  const router = createRouter({ breakers, config, upstream: deps.upstream, now, ...(deps.random && { random: deps.random }) });
+  const random = deps.random ?? Math.random;
+  /** The load balancing's draw: none (`null`) when it is off. */
+  const balanceDraw = config.loadBalancing === false ? null : random;
+  const router = createRouter({ breakers, config, upstream: deps.upstream, now, random });
   const sticky: StickySessions = createStickySessions({ now });
   const pending = new Set<Promise<void>>();
   let lastPosition = 0;
@@ -344,7 +349,7 @@ export const createGateway = (deps: {
     const startedAt = now();
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
-    let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt });
+    let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt, random: balanceDraw });
     // The account's own keys go first, before a sticky session's endpoint as before provider.order.
     if (!plan.targets.some((t) => t.byok)) {
       const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
@@ -685,7 +690,7 @@ export const createGateway = (deps: {
       echoUpstreamBody: false,
       session: () => generationId,
     };
-    const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt });
+    const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt, random: balanceDraw });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
     if (targets.length === 0) throw new GatewayError(404, 'not_found', `No endpoint of ${parsed.request.model} serves embeddings`, { model: parsed.request.model });
     // Input tokens only, at most one per UTF-8 byte: the reservation covers any count an upstream can report.

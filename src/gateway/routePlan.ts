@@ -104,6 +104,28 @@ const THINKING: ReasoningConfig = { enabled: true };
 
 const priceScore = (e: EndpointEntry) => e.prices.prompt + e.prices.completion;
 
+/**
+ * OpenRouter's default load balancing (no sort, no provider order): among the healthy endpoints (breaker closed), the
+ * one tried first is drawn with probability weighted by 1/price² (1 and 3 nano-dollars: the first 9× as likely as the
+ * second; among endpoints that cost nothing, evenly); the others follow in their (price) order, as fallbacks.
+ */
+const balanced = (endpoints: EndpointEntry[], healthy: (e: EndpointEntry) => boolean, random: () => number): EndpointEntry[] => {
+  const candidates = endpoints.filter(healthy);
+  if (candidates.length < 2) return endpoints;
+  const free = candidates.filter((e) => priceScore(e) === 0);
+  let pick: EndpointEntry;
+  if (free.length > 0) {
+    pick = free[Math.min(free.length - 1, Math.floor(random() * free.length))]!;
+  } else {
+    const weights = candidates.map((e) => 1 / priceScore(e) ** 2);
+    let r = random() * weights.reduce((sum, w) => sum + w, 0);
+    let i = 0;
+    while (i < candidates.length - 1 && r >= weights[i]!) r -= weights[i++]!;
+    pick = candidates[i]!;
+  }
+  return pick === endpoints[0] ? endpoints : [pick, ...endpoints.filter((e) => e !== pick)];
+};
+
 const sortEndpoints = (endpoints: EndpointEntry[], by: SortBy | null, stats: EndpointStatsView): EndpointEntry[] => {
   if (by === 'throughput') return endpoints.sort((a, b) => (stats.get(b.id)?.throughputP50 ?? -1) - (stats.get(a.id)?.throughputP50 ?? -1) || priceScore(a) - priceScore(b));
   if (by === 'latency') {
@@ -175,8 +197,11 @@ export const planRoute = (input: {
   /** The account's own provider keys; absent or null: none. */
   byok?: ByokRoute | null;
   nowMs: number;
+  /** A number in [0, 1): the default load balancing's draw; absent, Math.random; null: no load balancing (the cheapest first). */
+  random?: (() => number) | null;
 }): RoutePlan => {
   const { catalog, breakers, stats, parsed } = input;
+  const draw = input.random === undefined ? Math.random : input.random;
   const prefs: ProviderPreferences | null = parsed.provider;
   const account = input.account ?? null;
   const byok = input.byok ?? null;
@@ -365,7 +390,9 @@ export const planRoute = (input: {
     if (endpoints.length === 0) continue;
     // Tools are best-effort without require_parameters: prefer endpoints that support them when some do.
     if (parsed.needs.tools && endpoints.some((e) => e.supportedParameters.has('tools'))) endpoints = endpoints.filter((e) => e.supportedParameters.has('tools'));
-    sortEndpoints(endpoints, group.sort ?? prefs?.sort?.by ?? null, stats);
+    const by = group.sort ?? prefs?.sort?.by ?? null;
+    sortEndpoints(endpoints, by, stats);
+    if (by === null && !prefs?.order && endpoints.length > 1 && draw !== null) endpoints = balanced(endpoints, (e) => !breakers.isOpen(e.id, input.nowMs), draw);
     if (prefs?.order) {
       const order = prefs.order;
       const rank = (e: EndpointEntry) => {

@@ -24,8 +24,9 @@ export const startHarness = async (
   options: Omit<NonNullable<Parameters<typeof startSwitchyard>[1]>, 'log'> = {},
 ): Promise<Harness> => {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'switchyard-'));
-  // Fake upstreams listen on 127.0.0.1, which the outbound address policy refuses unless allowed.
-  const config: Config = loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'silent', ADMIN_API_KEY: ADMIN_KEY, EVENTSTORE_SYNC: 'normal', OUTBOUND_ALLOW: '127.0.0.1', ...env });
+  // Fake upstreams listen on 127.0.0.1, which the outbound address policy refuses unless allowed. The load balancing's
+  // random draw is off, so that a test knows which endpoint a call goes to first (test/e2e/loadBalancing turns it on).
+  const config: Config = loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'silent', ADMIN_API_KEY: ADMIN_KEY, EVENTSTORE_SYNC: 'normal', OUTBOUND_ALLOW: '127.0.0.1', ROUTING_LOAD_BALANCING: 'off', ...env });
   const running = await startSwitchyard(config, { ...options, log: () => undefined });
   const url = `http://127.0.0.1:${running.port}`;
   return {

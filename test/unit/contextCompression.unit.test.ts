@@ -104,7 +104,7 @@ describe('context compression in the route plan', () => {
     ],
   });
   const plan = (body: Record<string, unknown>) =>
-    planRoute({ catalog, output: 'text', breakers: createBreakers({ failureThreshold: 3, cooldownMs: 1_000 }), stats: { get: () => undefined }, parsed: parseChatBody(body), nowMs: 0 });
+    planRoute({ catalog, output: 'text', breakers: createBreakers({ failureThreshold: 3, cooldownMs: 1_000 }), stats: { get: () => undefined }, parsed: parseChatBody(body), nowMs: 0, random: null });
   const error = (body: Record<string, unknown>) => {
     try {
       plan(body);

@@ -25,7 +25,8 @@ const statsOf = (entries: Record<string, Partial<EndpointStats>>): EndpointStats
   get: (id) => (entries[id] ? { latencyP50Ms: null, throughputP50: null, uptime30m: null, latency5m: null, throughput5m: null, ...entries[id] } : undefined),
 });
 
-const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers>; account?: AccountProviderPreferences } = {}) =>
+/** `random` is the default load balancing's draw: 0 (unless given) always draws the first of the price order. */
+const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsView; breakers?: ReturnType<typeof createBreakers>; account?: AccountProviderPreferences; random?: () => number } = {}) =>
   planRoute({
     catalog,
     output: 'text',
@@ -34,6 +35,7 @@ const plan = (body: Record<string, unknown>, options: { stats?: EndpointStatsVie
     parsed: parseChatBody({ messages: [{ role: 'user', content: 'hello' }], ...body }),
     account: options.account ?? null,
     nowMs: 1_000_000,
+    random: options.random ?? (() => 0),
   });
 
 const slugs = (body: Record<string, unknown>, options?: Parameters<typeof plan>[1]) => plan(body, options).targets.map((t) => `${t.model}@${t.endpoint.provider.slug}`);
@@ -53,6 +55,26 @@ describe('planRoute', () => {
     expect(slugs({ model: 'a/chat' })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
     expect(slugs({ model: 'a/chat:free' })).toEqual(['a/chat:free@gratis']);
     expect(plan({ model: 'a/chat:free' }).targets[0]!.free).toBe(true);
+  });
+
+  it('draws the first endpoint weighted by 1/price² when nothing sorts or orders, the rest as fallbacks in price order', () => {
+    // a/chat's paid endpoints cost 200, 600 and 1,000 a token: weights 1/200², 1/600², 1/1000² (225 : 25 : 9 of 259).
+    const first = (r: number, body: Record<string, unknown> = {}) => slugs({ model: 'a/chat', ...body }, { random: () => r });
+    expect(first(0)).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    expect(first(224.9 / 259)).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    expect(first(225.1 / 259)).toEqual(['a/chat@mid', 'a/chat@cheap', 'a/chat@dear']);
+    expect(first(249.9 / 259)).toEqual(['a/chat@mid', 'a/chat@cheap', 'a/chat@dear']);
+    expect(first(250.1 / 259)).toEqual(['a/chat@dear', 'a/chat@cheap', 'a/chat@mid']);
+    expect(first(0.999_999)).toEqual(['a/chat@dear', 'a/chat@cheap', 'a/chat@mid']);
+    // A sort or an order turns it off, whatever the draw.
+    expect(first(0.999_999, { provider: { sort: 'price' } })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    expect(first(0.999_999, { model: 'a/chat:floor' })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
+    expect(first(0.999_999, { provider: { order: ['mid'] } })[0]).toBe('a/chat@mid');
+    // An endpoint whose breaker is open is not drawn: the draw is among the others (225 : 9), the open one goes last.
+    const breakers = createBreakers({ failureThreshold: 1, cooldownMs: 30_000 });
+    breakers.failure('a/chat@mid', 1_000_000);
+    expect(slugs({ model: 'a/chat' }, { breakers, random: () => 0.999_999 })).toEqual(['a/chat@dear', 'a/chat@cheap', 'a/chat@mid']);
+    expect(slugs({ model: 'a/chat' }, { breakers, random: () => 0.5 })).toEqual(['a/chat@cheap', 'a/chat@dear', 'a/chat@mid']);
   });
 
   it('appends the models list as fallbacks after the primary model', () => {
