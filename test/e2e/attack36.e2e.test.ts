@@ -95,6 +95,22 @@ describe('setProviderBaseUrl: who may point a provider elsewhere, and where', ()
     expect(recorder.requests.length).toBe(before);
     expect(JSON.stringify(recorder.requests)).not.toContain(PLATFORM_KEY);
 
+    // Nor does it keep its other owner powers: publishing an endpoint (a new model in the provider's namespace, served
+    // on the platform's key at a price it sets), changing a price, disabling an endpoint, the cancellation setting.
+    const refusals = [
+      ['publishEndpoint', `mutation { r: publishEndpoint(provider: "a36-trusted", model: "a36-trusted/free-ride", upstreamModel: "fake-model", prices: { prompt: 0, completion: 0 }, contextLength: 16000, maxOutput: 1000) { __typename ${ERROR} } }`],
+      ['changePrice', `mutation { r: changePrice(provider: "a36-trusted", model: "a36-trusted/chat", prices: { prompt: 0, completion: 0 }) { __typename ${ERROR} } }`],
+      ['disableEndpoint', `mutation { r: disableEndpoint(provider: "a36-trusted", model: "a36-trusted/chat", reason: "mine") { __typename ${ERROR} } }`],
+      ['setProviderCancellation', `mutation { r: setProviderCancellation(provider: "a36-trusted", cancellable: false) { __typename ${ERROR} } }`],
+    ];
+    for (const [name, mutation] of refusals) {
+      const answer = await gqlData(mutation!, {}, former.key);
+      expect(answer.data?.r ?? answer.errors, name).toEqual({ __typename: 'DomainError', code: 'FORBIDDEN', message: 'Provider a36-trusted was registered by an admin: only an admin changes it' });
+    }
+    expect((await gqlData('{ model(id: "a36-trusted/free-ride") { id } }', {}, ADMIN_KEY)).data?.model).toBeNull();
+    const endpoint = await h.gqlOk('{ model(id: "a36-trusted/chat") { endpoints { status prices { prompt } } } }');
+    expect(endpoint.model.endpoints).toEqual([{ status: 'active', prices: { prompt: 1000 } }]);
+
     // An admin still may.
     expect((await moveProvider('a36-trusted', recorder.baseUrl, ADMIN_KEY)).data?.setProviderBaseUrl).toEqual({ __typename: 'Provider', slug: 'a36-trusted', baseUrl: recorder.baseUrl });
   });

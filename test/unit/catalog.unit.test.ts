@@ -16,7 +16,7 @@ import { deciderSpec } from '../support/givenWhenThen.js';
 const at = '2026-01-01T00:00:00.000Z';
 const registered: ProviderRegistered = {
   type: 'ProviderRegistered',
-  data: { slug: 'acme', name: 'Acme', protocol: 'openai', baseUrl: 'https://api.acme.test/v1', credential: { env: 'ACME_KEY' }, headers: {}, ownerAccountId: 'acc_owner', trusted: true, at },
+  data: { slug: 'acme', name: 'Acme', protocol: 'openai', baseUrl: 'https://api.acme.test/v1', credential: { encrypted: 'v1.sealed.acme.key' }, headers: {}, ownerAccountId: 'acc_owner', trusted: false, at },
 };
 const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'one', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: ['max_tokens'], variants: [] };
 const owner = { accountId: 'acc_owner', admin: false };
@@ -35,9 +35,25 @@ describe('provider decider', () => {
   it('refuses bad registrations', () => {
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, slug: 'Not A Slug' } }).thenThrows(ValidationError, /slug/);
     given([]).when({ type: 'RegisterProvider', data: { ...registered.data, baseUrl: 'ftp://x' } }).thenThrows(ValidationError, /baseUrl/);
-    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'lower-case' } } }).thenThrows(ValidationError, /environment variable/);
-    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, trusted: false } }).thenThrows(ForbiddenError, /Only an admin may name an environment variable/);
-    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, trusted: undefined } }).thenThrows(ForbiddenError, /Only an admin/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'lower-case' }, trusted: true } }).thenThrows(ValidationError, /environment variable/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'ACME_KEY' } } }).thenThrows(ForbiddenError, /Only an admin may name an environment variable/);
+    given([]).when({ type: 'RegisterProvider', data: { ...registered.data, credential: { env: 'ACME_KEY' }, trusted: undefined } }).thenThrows(ForbiddenError, /Only an admin/);
+  });
+
+  it('leaves a provider an admin registered to admins: its owner, no longer one, changes nothing on it', () => {
+    const byAdmin: ProviderRegistered = { ...registered, data: { ...registered.data, credential: { env: 'ACME_KEY' }, trusted: true } };
+    given([]).when({ type: 'RegisterProvider', data: byAdmin.data }).then([byAdmin]);
+    given([byAdmin]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec, model: ownModel, at } }).thenThrows(ForbiddenError, /registered by an admin: only an admin changes it/);
+    given([byAdmin]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', actor: owner, cancellable: false, at } }).thenThrows(ForbiddenError, /registered by an admin/);
+    given([byAdmin]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'acme', actor: owner, baseUrl: 'https://elsewhere.test/v1', at } }).thenThrows(ForbiddenError, /registered by an admin/);
+    given([byAdmin]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, model: ownModel, at } }).then([
+      { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at, status: 'active', decidedBy: admin } },
+    ]);
+    // Registered before `trusted` was recorded: an admin's only when the root account owns it.
+    const legacy = (ownerAccountId: string): ProviderRegistered => ({ ...registered, data: { ...registered.data, ownerAccountId, trusted: undefined } });
+    given([legacy('acc_owner')]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', actor: owner, cancellable: false, at } }).then([
+      { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at, decidedBy: owner } },
+    ]);
   });
 
   it("lets the provider's owner and admins publish on it, and nobody else", () => {

@@ -31,7 +31,7 @@ import { isAliasId, modelAliasStream } from './modelAlias.events.js';
 import { resolveModelId, retiredRefusal, type ResolvedModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
-import { providerDecider, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
 /** Who asks, and the request it belongs to (the events' correlation id). */
@@ -420,7 +420,7 @@ export const createCatalogApi = (deps: {
       if (!provider) throw new NotFoundError('Provider', input.provider);
       const actor = catalogActor(caller.principal);
       // Checked before the model is created too, so that nobody comes to own a model through another's provider.
-      if (!actor.admin && provider.ownerAccountId !== actor.accountId) throw new ForbiddenError(`Provider ${input.provider} belongs to another account`);
+      requireManager(provider, input.provider, actor);
       const spec: EndpointSpec = {
         model: input.model,
         upstreamModel: input.upstreamModel,
@@ -521,11 +521,7 @@ export const createCatalogApi = (deps: {
      */
     async setProviderBaseUrl(caller: CatalogCaller, input: { readonly provider: string; readonly baseUrl: string }): Promise<ProviderDoc> {
       const routed = deps.routing.provider(input.provider);
-      // One an admin registered may read the platform's environment credentials and skipped the outbound check: only
-      // an admin moves it (its owner may since have lost the role, and would send that credential where it likes).
-      if (routed?.trusted && !isAdmin(caller.principal)) {
-        throw new ForbiddenError(`Provider ${input.provider} was registered by an admin: only an admin points it elsewhere`);
-      }
+      // One an admin registered connects anywhere, and only an admin moves it (the decider: managesProvider).
       if (routed && !routed.trusted) await checkPublicBaseUrl(input.baseUrl);
       return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',

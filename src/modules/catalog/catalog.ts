@@ -2,12 +2,11 @@ import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents } from '../../eventStore/follower.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import type { Logger } from '../../logger.js';
-import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { AutoRouterEvent, AutoRule } from './autoRouter.events.js';
 import type { CredentialVault } from './credentials.js';
 import { ownerOf, type ModelEvent, type ModelSpec } from './model.events.js';
 import type { ModelAliasEvent } from './modelAlias.events.js';
-import { PRICE_FIELDS, endpointId, type DataPolicy, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
+import { PRICE_FIELDS, endpointId, registeredByAdmin, type DataPolicy, type EndpointPrices, type ProviderEvent, type ProviderRegistered, type VariantTag } from './provider.events.js';
 
 /** The stream categories the catalog follows. */
 export const CATALOG_CATEGORIES: readonly string[] = ['provider', 'model', 'autorouter', 'modelalias'];
@@ -105,10 +104,9 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     const event = recorded as RecordedEvent<ProviderEvent | ModelEvent | AutoRouterEvent | ModelAliasEvent>;
     switch (event.type) {
       case 'ProviderRegistered': {
-        const { at, trusted: recorded, ...registered } = event.data;
+        const { at, trusted: _recorded, ...registered } = event.data;
         const { slug, credential } = registered;
-        // Events from before `trusted` existed: only the root admin's (the seed) were an admin's for sure.
-        const trusted = recorded ?? registered.ownerAccountId === ROOT_ACCOUNT_ID;
+        const trusted = registeredByAdmin(event.data);
         let resolved: { secret: string | null; problem: string | null } | null = null;
         providers.set(slug, {
           ...registered,

@@ -7,8 +7,10 @@ import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
   DATA_POLICIES,
+  managesProvider,
   PRICE_FIELDS,
   PROTOCOLS,
+  registeredByAdmin,
   VARIANT_TAGS,
   type CatalogActor,
   type CredentialRef,
@@ -45,6 +47,8 @@ export type ProviderState =
       readonly slug: string;
       readonly protocol: ProviderProtocol;
       readonly ownerAccountId: string;
+      /** Registered by an admin (registeredByAdmin): only admins manage it (managesProvider). */
+      readonly trusted: boolean;
       readonly dataPolicy: DataPolicy | null;
       readonly cancellable: boolean;
       readonly byok: boolean;
@@ -161,9 +165,16 @@ export const validateSpec = (spec: EndpointSpec): void => {
   }
 };
 
+/** FORBIDDEN unless the actor manages the provider (managesProvider). */
+export const requireManager = (provider: Parameters<typeof managesProvider>[0], slug: string, actor: CatalogActor): void => {
+  if (!managesProvider(provider, actor)) {
+    throw new ForbiddenError(actor.accountId === provider.ownerAccountId ? `Provider ${slug} was registered by an admin: only an admin changes it` : `Provider ${slug} belongs to another account`);
+  }
+};
+
 const requireOwned = (state: ProviderState, slug: string, actor: CatalogActor) => {
   if (state.status === 'none') throw new NotFoundError('Provider', slug);
-  if (!actor.admin && actor.accountId !== state.ownerAccountId) throw new ForbiddenError(`Provider ${slug} belongs to another account`);
+  requireManager(state, slug, actor);
   return state;
 };
 
@@ -218,6 +229,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           slug: event.data.slug,
           protocol: event.data.protocol,
           ownerAccountId: event.data.ownerAccountId,
+          trusted: registeredByAdmin(event.data),
           dataPolicy: null,
           cancellable: true,
           byok: false,

@@ -1,3 +1,4 @@
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import type { ModelSpec } from './model.events.js';
 
 /**
@@ -63,6 +64,17 @@ export type ProviderRegistered = {
     readonly at: string;
   };
 };
+
+/** Whether a registration was an admin's (`trusted`), reading events from before the field as its comment says. */
+export const registeredByAdmin = (data: Pick<ProviderRegistered['data'], 'trusted' | 'ownerAccountId'>): boolean => data.trusted ?? data.ownerAccountId === ROOT_ACCOUNT_ID;
+
+/**
+ * Who manages a provider (its endpoints, prices, base URL, cancellation): an admin; its owner only when it registered
+ * it as a non-admin. A provider an admin registered is the platform's (it may read the platform's environment
+ * credentials and connect anywhere): its owner keeps no power over it when it loses the admin role.
+ */
+export const managesProvider = (provider: { readonly ownerAccountId: string; readonly trusted: boolean }, actor: { readonly admin: boolean; readonly accountId: string }): boolean =>
+  actor.admin || (!provider.trusted && actor.accountId === provider.ownerAccountId);
 
 /**
  * What a provider does with the prompts and completions it serves, as an admin states it (a provider's own word is not
