@@ -157,8 +157,10 @@ export interface EmbedOutcome {
   readonly vectors: readonly (readonly number[])[];
   /** As billed: input tokens only. */
   readonly usage: Usage;
-  /** Nano-dollars charged. */
+  /** Nano-dollars charged (served with the account's own provider key: the fee). */
   readonly cost: number;
+  /** Served with the account's own provider key (BYOK): what it costs at the endpoint's list price; null otherwise. */
+  readonly upstreamCost: number | null;
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
@@ -810,7 +812,7 @@ export const createGateway = (deps: {
     })().catch((err: unknown) => logger.error({ err, generationId }, 'could not settle or record an embeddings call'));
     track(work);
     if (!served) throw error ?? new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
-    return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost };
+    return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost, upstreamCost: upstreamCost ?? null };
   };
 
   const callEmbeddings = async (target: RouteTarget, request: EmbeddingRequest) => {

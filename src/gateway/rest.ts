@@ -204,7 +204,14 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         model: outcome.model,
         provider: outcome.providerName,
         data: outcome.vectors.map((vector, index) => ({ object: 'embedding', index, embedding: base64 ? base64Vector(vector) : vector })),
-        usage: { prompt_tokens: outcome.usage.prompt_tokens, total_tokens: outcome.usage.prompt_tokens, cost: toUsdNumber(outcome.cost) },
+        usage: {
+          prompt_tokens: outcome.usage.prompt_tokens,
+          total_tokens: outcome.usage.prompt_tokens,
+          cost: toUsdNumber(outcome.cost),
+          // As chat's: whether the account's own provider key served it, and then its list price.
+          is_byok: outcome.upstreamCost !== null,
+          cost_details: { upstream_inference_cost: outcome.upstreamCost === null ? null : toUsdNumber(outcome.upstreamCost) },
+        },
       });
     } catch (error) {
       sendError(res, error, requestId, logger);

@@ -175,6 +175,12 @@ describe("an account's own provider key (BYOK)", () => {
     });
     expect(res.status, await res.clone().text()).toBe(200);
     expect(embeddings.requests.at(-1)!.headers.authorization).toBe(`Bearer ${longest}`);
+    // Its usage says so, as chat's does: the fee as cost (5% of the list price, rounded up), the list price beside it.
+    const { usage } = (await res.json()) as { usage: { prompt_tokens: number; cost: number; is_byok: boolean; cost_details: { upstream_inference_cost: number } } };
+    expect(usage.is_byok).toBe(true);
+    const list = usage.prompt_tokens * 20;
+    expect(Math.round(usage.cost_details.upstream_inference_cost * 1e9)).toBe(list);
+    expect(Math.round(usage.cost * 1e9)).toBe(Math.ceil(list / 20));
   });
 
   it('never lets parallel BYOK calls pass a key limit that counts their list price (include_byok_in_limit), nor leave a reservation', async () => {
@@ -258,7 +264,8 @@ describe("an account's own provider key (BYOK)", () => {
     expect(embeddings.requests.slice(before).map((r) => r.headers.authorization)).toEqual(['Bearer sk-revoked-upstream-key', 'Bearer fake-upstream-key']);
     expect(res.status, await res.clone().text()).toBe(200);
     // Served on the shared key: charged the list price in full (20 a token), not the fee.
-    const { usage } = (await res.json()) as { usage: { prompt_tokens: number } };
+    const { usage } = (await res.json()) as { usage: { prompt_tokens: number; is_byok: boolean; cost_details: { upstream_inference_cost: number | null } } };
+    expect(usage).toMatchObject({ is_byok: false, cost_details: { upstream_inference_cost: null } });
     expect((await h.settledBalance(own.accountId)).settled).toBe(usage.prompt_tokens * 20);
   });
 });
