@@ -51,6 +51,8 @@ export type GenerationDoc = {
   reserved: number;
   /** The media parts of the prompt; absent when its events predate them. */
   promptMedia?: PromptMedia;
+  /** The conversation's id as the client sent it; absent when it sent none. */
+  sessionId?: string;
   latencyMs: number | null;
   generationTimeMs: number | null;
   finishReason: string | null;
@@ -135,6 +137,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         cost: 0,
         reserved: d.reserved,
         ...(d.promptMedia !== undefined && { promptMedia: d.promptMedia }),
+        ...(d.sessionId !== undefined && { sessionId: d.sessionId }),
         latencyMs: null,
         generationTimeMs: null,
         finishReason: null,

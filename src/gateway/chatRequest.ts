@@ -73,6 +73,8 @@ export interface ParsedChat {
    * the hash is computed only when sticky routing needs it.
    */
   readonly session: () => string;
+  /** The conversation's id as the client sent it (`session_id`, else `x-session-id`), or null: what the generation records, to group a conversation's calls by. */
+  readonly sessionId: string | null;
 }
 
 /** Where the field clients see differs from the issue's path (as the hand-written parser named them). */
@@ -314,6 +316,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     contextCompression: body.plugins?.contextCompression ?? (body.transforms ? body.transforms.length > 0 : null),
     echoUpstreamBody: stream && body.debug?.echo_upstream_body === true,
     session: sessionOf(body, headers.session, messages),
+    sessionId: body.session_id ?? headers.session ?? null,
   };
 };
 

@@ -527,6 +527,7 @@ export const createGateway = (deps: {
         app: input.app ?? null,
         promptTokensEstimate: input.parsed.promptTokens,
         promptMedia: input.parsed.media,
+        sessionId: input.parsed.sessionId,
         reserved: prepared.reserved,
         startedAt: prepared.startedAt,
         attempts: result.attempts.map((a) => extend(a, { countsAgainstUptime: a.error !== null && countsAgainstUptime(a.error, a.target) })),
@@ -691,6 +692,7 @@ export const createGateway = (deps: {
       contextCompression: false,
       echoUpstreamBody: false,
       session: () => generationId,
+      sessionId: null,
     };
     const plan = planRoute({ catalog, output: 'embeddings', breakers, stats: deps.stats, parsed: chatLike, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt, random: balanceDraw });
     const targets = plan.targets.filter((t) => t.endpoint.provider.protocol !== 'anthropic');
@@ -781,6 +783,7 @@ export const createGateway = (deps: {
           app: input.app ?? null,
           promptTokensEstimate: parsed.promptTokens,
           promptMedia: NO_MEDIA,
+          sessionId: null,
           reserved: amount,
           startedAt,
           attempts,

@@ -148,6 +148,7 @@ describe("a generation's record, from what the gateway saw", () => {
     app: null,
     promptTokensEstimate: 7,
     promptMedia: { images: 2, files: 1, audio: 1 },
+    sessionId: null,
     reserved: 5_000,
     startedAt: t0,
     attempts: [

@@ -68,6 +68,8 @@ export interface GenerationFacts {
   readonly promptTokensEstimate: number;
   /** The media parts of the prompt's messages, as parsed. */
   readonly promptMedia: PromptMedia;
+  /** The conversation's id as the client sent it (`session_id` / `x-session-id`), or null. */
+  readonly sessionId: string | null;
   /** Nano-dollars reserved before the first attempt. */
   readonly reserved: number;
   readonly startedAt: number;
@@ -141,6 +143,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
         ...(facts.app !== null && { app: facts.app }),
         promptTokensEstimate: facts.promptTokensEstimate,
         promptMedia: facts.promptMedia,
+        ...(facts.sessionId !== null && { sessionId: facts.sessionId }),
         reserved: facts.reserved,
         at: isoTime(facts.startedAt),
       },
@@ -365,6 +368,8 @@ export interface GenerationFilter {
   readonly status?: GenerationDoc['status'] | null;
   readonly from?: string | null;
   readonly to?: string | null;
+  /** The conversation's id the client sent (session_id / x-session-id). */
+  readonly sessionId?: string | null;
 }
 
 /** A cursor range of a list paged by `_id` (our ids sort by creation time). */
@@ -514,13 +519,14 @@ export const createGenerationsApi = (deps: {
       const { after, before } = range;
       const [afterOp, beforeOp] = options.newestFirst ? (['$lt', '$gt'] as const) : (['$gt', '$lt'] as const);
       const cursor = after || before ? { _id: { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) } } : {};
-      const { model, keyId, provider, status, from, to } = options.filter ?? {};
+      const { model, keyId, provider, status, from, to, sessionId } = options.filter ?? {};
       if (from && to && from > to) throw new ValidationError('filter.from must not be after filter.to', { argument: 'filter.from' });
       const filter = {
         ...(model ? { model } : {}),
         ...(keyId ? { keyId } : {}),
         ...(provider ? { providerSlug: provider } : {}),
         ...(status ? { status } : {}),
+        ...(sessionId ? { sessionId } : {}),
         ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) } } : {}),
       };
       const ascending = options.newestFirst ? range.inverted : !range.inverted;

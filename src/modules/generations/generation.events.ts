@@ -63,6 +63,8 @@ export type GenerationRequested = {
      * Absent in events written before they were counted.
      */
     readonly promptMedia?: PromptMedia;
+    /** The conversation's id as the client sent it (`session_id` / `x-session-id`); absent when it sent none. */
+    readonly sessionId?: string;
     /** Nano-dollars reserved before the first attempt. */
     readonly reserved: number;
     readonly at: string;

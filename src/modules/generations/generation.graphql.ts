@@ -42,6 +42,7 @@ const GenerationFilterInput = builder.inputType('GenerationFilter', {
     status: t.field({ type: GenerationStatusEnum }),
     from: t.field({ type: 'DateTime', description: 'Created at or after.' }),
     to: t.field({ type: 'DateTime', description: 'Created at or before.' }),
+    sessionId: t.string({ description: "The conversation's id the client sent (session_id / x-session-id): its calls." }),
   }),
 });
 
@@ -60,6 +61,11 @@ export const GenerationRef = builder.loadableObject('Generation', {
     provider: t.exposeString('providerName', { nullable: true }),
     providerSlug: t.exposeString('providerSlug', { nullable: true }),
     router: t.exposeString('router', { nullable: true }),
+    sessionId: t.string({
+      nullable: true,
+      description: "The conversation's id as the client sent it (session_id, or the x-session-id header): the calls of one conversation share it (filter generations by it). Null when it sent none.",
+      resolve: (g) => g.sessionId ?? null,
+    }),
     apiType: t.exposeString('apiType', {
       description:
         'The API the generation came through: chat (/api/v1/chat/completions), completions (/api/v1/completions), embeddings (/api/v1/embeddings), responses (/api/v1/responses), messages (/api/v1/messages, Anthropic\'s Messages), graphql (sendPrompt, startGeneration), or workflow (a model step of a workflow run).',

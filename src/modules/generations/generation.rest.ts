@@ -49,6 +49,8 @@ const generationJson = (doc: GenerationDoc) => {
     external_user: doc.user,
     api_type: doc.apiType === 'graphql' || doc.apiType === 'workflow' ? 'chat' : doc.apiType,
     router: doc.router,
+    // The conversation's id as the client sent it (session_id / x-session-id), as OpenRouter's logs group sessions.
+    session_id: doc.sessionId ?? null,
     // Switchyard's additions: exact money and the story of the attempts.
     switchyard: {
       status: doc.status,
