@@ -75,7 +75,7 @@ describe.skipIf(!chromiumPath)('authorizing an app in Chromium', () => {
         const { key } = (await exchanged.json()) as { key: string };
         const chat = await fetch(`${api}/api/v1/chat/completions`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-title': 'Notes app' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-title': 'Notes app', 'x-session-id': 'notes-thread-1' },
           body: JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hello from the browser' }] }),
         });
         const answer = (await chat.json()) as { choices: { message: { content: string } }[] };
@@ -99,6 +99,8 @@ describe.skipIf(!chromiumPath)('authorizing an app in Chromium', () => {
     const drawer = page.getByRole('dialog', { name: 'Generation' });
     await drawer.getByTestId('detail-app').waitFor();
     expect(await drawer.getByTestId('detail-app').textContent()).toBe('Notes app');
+    // The conversation it belongs to (x-session-id, sent from the browser through CORS).
+    expect(await drawer.getByTestId('detail-session').textContent()).toBe('notes-thread-1');
     await shoot(page, 'authorize-app-generation');
     await page.keyboard.press('Escape');
   });

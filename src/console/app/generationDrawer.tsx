@@ -24,13 +24,14 @@ interface Detail {
   workflowId: string | null;
   keyId: string | null;
   app: { url: string | null; title: string | null } | null;
+  sessionId: string | null;
   usage: { promptTokens: number; completionTokens: number; reasoningTokens: number; cachedTokens: number } | null;
   content: { messages: unknown; completion: string | null; reasoning: string | null } | null;
 }
 
 const DETAIL = `query Generation($id: ID!) { generation(id: $id) {
   id createdAt finishedAt model provider status cost reserved latencyMs generationTimeMs finishReason
-  requestedModels streamed apiType usageSource error attempts workflowId keyId app { url title }
+  requestedModels streamed apiType usageSource error attempts workflowId keyId app { url title } sessionId
   usage { promptTokens completionTokens reasoningTokens cachedTokens }
   content { messages completion reasoning }
 } }`;
@@ -108,6 +109,7 @@ export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName
               ['Finished', g.finishedAt ? formatTime(g.finishedAt) : '—'],
               ['Through', `${g.apiType}${g.streamed ? ', streamed' : ''}${g.workflowId ? `, workflow ${g.workflowId}` : ''}`],
               ['App', g.app ? [g.app.title, g.app.url].filter(Boolean).join(' · ') : '—', 'detail-app'],
+              ['Session', g.sessionId ?? '—', 'detail-session'],
             ]}
           />
           {g.content ? <Content content={g.content} /> : <p class="muted small">The prompt and answer were not kept: input &amp; output logging was off for this generation (turn it on under Recent generations).</p>}
