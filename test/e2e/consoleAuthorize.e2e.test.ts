@@ -101,6 +101,17 @@ describe.skipIf(!chromiumPath)('authorizing an app in Chromium', () => {
     expect(await drawer.getByTestId('detail-app').textContent()).toBe('Notes app');
     // The conversation it belongs to (x-session-id, sent from the browser through CORS).
     expect(await drawer.getByTestId('detail-session').textContent()).toBe('notes-thread-1');
+    await page.keyboard.press('Escape');
+    // Recent generations filter by it: the conversation's calls, or none for another session.
+    const filters = page.getByRole('form', { name: 'Filter generations' });
+    const recent = page.getByRole('region', { name: 'Recent generations' });
+    await filters.getByLabel('Session').fill('another-thread');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await recent.getByText('No generation matches these filters.').waitFor();
+    await filters.getByLabel('Session').fill('notes-thread-1');
+    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => recent.getByRole('row').count()).toBe(2);
+    await rows.nth(1).getByRole('button', { name: /^Details of generation/ }).click();
     await shoot(page, 'authorize-app-generation');
     await page.keyboard.press('Escape');
   });

@@ -40,10 +40,12 @@ type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 interface Filter {
   model: string;
   provider: string;
+  /** The conversation's id its calls were sent with (session_id / x-session-id). */
+  sessionId: string;
   keyId: string;
   status: '' | Status;
 }
-const NO_FILTER: Filter = { model: '', provider: '', keyId: '', status: '' };
+const NO_FILTER: Filter = { model: '', provider: '', sessionId: '', keyId: '', status: '' };
 
 const METRICS: Record<Metric, { label: string; of: (row: Row) => number; format: (v: number) => string }> = {
   cost: { label: 'Spend', of: (r) => r.cost, format: formatUsd },
@@ -143,7 +145,7 @@ export const ActivityPage = () => {
   const applyFilter = (event: Event) => {
     event.preventDefault();
     setCursors([null]);
-    setFilter({ ...draft, model: draft.model.trim(), provider: draft.provider.trim() });
+    setFilter({ ...draft, model: draft.model.trim(), provider: draft.provider.trim(), sessionId: draft.sessionId.trim() });
   };
 
   const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
@@ -209,6 +211,10 @@ export const ActivityPage = () => {
           <div>
             <label for="gen-provider">Provider (slug)</label>
             <input id="gen-provider" value={draft.provider} onInput={(e) => setDraft({ ...draft, provider: e.currentTarget.value })} placeholder="any" />
+          </div>
+          <div>
+            <label for="gen-session">Session</label>
+            <input id="gen-session" value={draft.sessionId} onInput={(e) => setDraft({ ...draft, sessionId: e.currentTarget.value })} placeholder="any" />
           </div>
           <div>
             <label for="gen-key">Key</label>
