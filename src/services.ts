@@ -1,3 +1,4 @@
+import { createIdempotencyClaims } from './modules/generations/requestIdempotency.js';
 import { providerStatsQueries } from '../projections/providerStats.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
@@ -100,6 +101,7 @@ export const createGatewayServices = async (deps: {
     waitForReadModels: (position) => runner.waitFor(position),
     ...(deps.contentLog && { contentLog: deps.contentLog }),
     directory: deps.directory,
+    claims: createIdempotencyClaims(eventStore, () => new Date()),
   });
   return {
     gateway,

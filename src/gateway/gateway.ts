@@ -33,7 +33,8 @@ import type { ApiType, AppAttribution, PromptMedia, UsageSource, WorkflowAttribu
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
-import { InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import type { IdempotencyClaims } from '../modules/generations/requestIdempotency.js';
 import { formatUsd } from '../modules/ledger/money.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
@@ -94,6 +95,8 @@ export interface GenerateInput {
   readonly app?: AppAttribution;
   /** Keep the answer's text in the generation's record (workflow model steps: a resumed step reads it back). */
   readonly keepCompletion?: boolean;
+  /** The request's Idempotency-Key (checked): one generation per key and account (requestIdempotency.ts). */
+  readonly idempotencyKey?: string;
 }
 
 export interface PreparedGeneration {
@@ -148,6 +151,8 @@ export interface EmbedInput {
   readonly parsed: ParsedEmbedding;
   readonly correlationId: string;
   readonly app?: AppAttribution;
+  /** The request's Idempotency-Key (checked), as GenerateInput's. */
+  readonly idempotencyKey?: string;
 }
 
 export interface EmbedOutcome {
@@ -213,6 +218,8 @@ export const createGateway = (deps: {
    * store read per request); without it, none.
    */
   directory?: Pick<AuthDirectory, 'account' | 'key'>;
+  /** Idempotency-Key claims (requestIdempotency.ts); without them a key is refused. */
+  claims?: IdempotencyClaims;
   now?: () => number;
   random?: () => number;
 }) => {
@@ -347,7 +354,37 @@ export const createGateway = (deps: {
     return { keys, noShared };
   };
 
-  const prepare = async (input: GenerateInput): Promise<PreparedGeneration> => {
+  /**
+   * A call under its Idempotency-Key (none: the call as it is): the key claimed for this generation first, a key another
+   * generation holds refused with a 409 naming it, and the key given back when the call fails before charging anything.
+   */
+  const underClaim = async <T>(input: { readonly principal: Principal; readonly generationId: string; readonly idempotencyKey?: string }, call: () => Promise<T>): Promise<T> => {
+    const key = input.idempotencyKey;
+    if (key === undefined) return call();
+    if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
+    const holder = await deps.claims.claim(input.principal.accountId, key, input.generationId);
+    if (holder !== null) {
+      throw new ConflictError(`This Idempotency-Key was used for generation ${holder} (still running, or answered): it is charged once; read its record with GET /api/v1/generation?id=${holder}`, {
+        header: 'idempotency-key',
+        generation_id: holder,
+      });
+    }
+    try {
+      return await call();
+    } catch (error) {
+      await giveBack(input);
+      throw error;
+    }
+  };
+  /** Gives a call's Idempotency-Key back (it charged nothing); a failure to is logged: the key then stays used. */
+  const giveBack = async (input: { readonly principal: Principal; readonly generationId: string; readonly idempotencyKey?: string }) => {
+    if (input.idempotencyKey === undefined || !deps.claims) return;
+    await deps.claims.release(input.principal.accountId, input.idempotencyKey, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
+  };
+
+  const prepare = (input: GenerateInput): Promise<PreparedGeneration> => underClaim(input, () => prepareCall(input));
+
+  const prepareCall = async (input: GenerateInput): Promise<PreparedGeneration> => {
     const startedAt = now();
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
@@ -567,7 +604,10 @@ export const createGateway = (deps: {
     let running!: () => void;
     track(new Promise<void>((resolve) => (running = resolve)));
     try {
-      return await run(prepared, options);
+      const outcome = await run(prepared, options);
+      // Refused or failed before a charge: the key may be sent again.
+      if (outcome.kind === 'failed' && outcome.cost === 0) await giveBack(prepared.input);
+      return outcome;
     } finally {
       running();
     }
@@ -674,7 +714,9 @@ export const createGateway = (deps: {
    * One embeddings call: route (an embeddings model's endpoints, by the chat rules), reserve the input's worst case,
    * try the targets in order (a retryable failure moves on), settle per input token and record the generation.
    */
-  const embed = async (input: EmbedInput): Promise<EmbedOutcome> => {
+  const embed = (input: EmbedInput): Promise<EmbedOutcome> => underClaim(input, () => embedCall(input));
+
+  const embedCall = async (input: EmbedInput): Promise<EmbedOutcome> => {
     const { generationId, principal, parsed } = input;
     const startedAt = now();
     const chatLike: ParsedChat = {

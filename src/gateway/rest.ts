@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyKeyOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -136,6 +136,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         apiType: kind === 'chat' ? 'chat' : 'completions',
         correlationId: requestId,
         app: appAttributionOf(req),
+        idempotencyKey: idempotencyKeyOf(req),
       });
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
@@ -196,7 +197,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
     try {
       const principal = requirePrincipal(deps.directory, req);
       const parsed = parseEmbeddingBody(await readJsonBody(req, config.MAX_BODY_BYTES));
-      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req) });
+      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req), idempotencyKey: idempotencyKeyOf(req) });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {
         object: 'list',

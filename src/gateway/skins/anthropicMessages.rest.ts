@@ -11,7 +11,7 @@ import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { appAttributionOf, chatHeadersOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { appAttributionOf, chatHeadersOf, idempotencyKeyOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
@@ -44,6 +44,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         apiType: 'messages',
         correlationId: requestId,
         app: appAttributionOf(req),
+        idempotencyKey: idempotencyKeyOf(req),
       });
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {

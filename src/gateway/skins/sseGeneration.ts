@@ -4,6 +4,7 @@
  * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
  * what was delivered (as chat/completions does).
  */
+import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { abortError, Cancellation } from '../../cancellation.js';
 import type { Config } from '../../config.js';
@@ -79,6 +80,15 @@ export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string
     if (value !== undefined) (headers.anthropicBeta ??= []).push({ header, value: Array.isArray(value) ? value.join(',') : value });
   }
   return headers;
+};
+
+/**
+ * The request's `Idempotency-Key`, checked (a 400 naming the header when it is not 1 to 255 printable ASCII
+ * characters; Node joins a header sent twice with ", ", which is not one); undefined when it sent none.
+ */
+export const idempotencyKeyOf = (req: IncomingMessage): string | undefined => {
+  const key = req.headers['idempotency-key'];
+  return key === undefined ? undefined : checkIdempotencyKey(Array.isArray(key) ? key.join(', ') : key, { header: 'idempotency-key' });
 };
 
 export interface SseWriter {

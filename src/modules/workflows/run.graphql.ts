@@ -3,7 +3,7 @@ import { seqConnection } from '../../graphql/connections.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { RunError } from './run.events.js';
 import type { RunStepView, RunView } from './run.api.js';
-import { checkIdempotencyKey } from './runIdempotency.js';
+import { checkIdempotencyKey } from '../../idempotencyKey.js';
 
 export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
   values: {

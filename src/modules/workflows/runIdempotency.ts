@@ -8,21 +8,12 @@
  * started. Pure but for the `start` it is handed.
  */
 import { createHash } from 'node:crypto';
-import { ValidationError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1_000;
 /** A key reused once a day for this many years still finds its place; beyond, something is wrong with the clock. */
 const MAX_CHAIN = 100_000;
 
-/** An Idempotency-Key as a caller sends it: short, printable ASCII. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-/** The key a caller sent, checked (VALIDATION, with `metadata` naming where it was sent, when it is not a key). */
-export const checkIdempotencyKey = (key: string, metadata: Record<string, unknown>): string => {
-  if (!IDEMPOTENCY_KEY.test(key)) throw new ValidationError('An Idempotency-Key must be 1 to 255 printable ASCII characters', metadata);
-  return key;
-};
 
 /**
  * Whose keys a key is among: a webhook's callers share the workflow's keys (whoever holds its secret is one sender);

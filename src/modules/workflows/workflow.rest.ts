@@ -11,7 +11,7 @@ import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
 import type { WebhookProof, WorkflowsApi } from './workflow.api.js';
-import { checkIdempotencyKey } from './runIdempotency.js';
+import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhookSignature.js';
 
 export const WEBHOOK_SECRET_HEADER = 'x-switchyard-webhook-secret';
