@@ -93,6 +93,19 @@ describe('messages.create through the Anthropic SDK', () => {
     const res = await post({ model: 'test/claude-model', max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5, messages: [{ role: 'user', content: 'hi' }] });
     expect(res.status).toBe(200);
     expect(anthropic.requests.at(-1)!.body).toMatchObject({ max_tokens: 100, temperature: 0.3, top_p: 0.9, top_k: 5 });
+    // Out of the ranges the call is held to (OpenRouter's), in the words chat uses, before anything is sent.
+    const before = anthropic.requests.length;
+    for (const [field, value, message] of [
+      ['top_p', 0, 'top_p must be a number greater than 0 and at most 1'],
+      ['top_p', -0.5, 'top_p must be a number greater than 0 and at most 1'],
+      ['top_k', 0, 'top_k must be an integer between 1 and 1000000'],
+      ['top_k', -1, 'top_k must be an integer between 1 and 1000000'],
+    ] as const) {
+      const refused = await post({ model: 'test/claude-model', max_tokens: 100, [field]: value, messages: [{ role: 'user', content: 'hi' }] });
+      expect(refused.status, field).toBe(400);
+      expect(await refused.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining(message) } });
+    }
+    expect(anthropic.requests.length).toBe(before);
   });
 
   it('accepts the key as Authorization: Bearer (the SDK’s authToken) as well as x-api-key', async () => {

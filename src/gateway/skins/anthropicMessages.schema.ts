@@ -133,6 +133,8 @@ const Thinking = z.discriminatedUnion(
   { error: 'thinking must be {type:"enabled", budget_tokens} or {type:"disabled"}' },
 );
 
+const TOP_P = 'top_p must be a number greater than 0 and at most 1';
+const TOP_K = 'top_k must be an integer between 1 and 1000000';
 const numberIn = (key: string, min: number, max: number) => {
   const error = `${key} must be a number between ${min} and ${max}`;
   return z.number({ error }).min(min, { error }).max(max, { error }).optional();
@@ -164,8 +166,9 @@ export const MessagesBody = z.object(
     system: System.optional(),
     // Anthropic's range is 0..1 (OpenAI's 0..2 is not offered on this skin).
     temperature: numberIn('temperature', 0, 1),
-    top_p: numberIn('top_p', 0, 1),
-    top_k: z.int({ error: 'top_k must be an integer between 0 and 1000000' }).min(0, { error: 'top_k must be an integer between 0 and 1000000' }).max(1_000_000).optional(),
+    // The ranges the chat request it becomes is held to (OpenRouter's): a top_p of 0 or a top_k of 0 samples nothing.
+    top_p: z.number({ error: TOP_P }).gt(0, { error: TOP_P }).max(1, { error: TOP_P }).optional(),
+    top_k: z.int({ error: TOP_K }).min(1, { error: TOP_K }).max(1_000_000, { error: TOP_K }).optional(),
     stop_sequences: z.array(z.string({ error: STOP }).min(1, { error: STOP }), { error: STOP }).max(MAX_STOP_SEQUENCES, { error: STOP }).optional(),
     tools: z.array(Tool, { error: 'tools must be a list of {name, description?, input_schema}' }).optional(),
     tool_choice: ToolChoice.optional(),
