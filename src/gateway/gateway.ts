@@ -218,7 +218,7 @@ export const createGateway = (deps: {
    * store read per request); without it, none.
    */
   directory?: Pick<AuthDirectory, 'account' | 'key'>;
-  /** Idempotency-Key claims (requestIdempotency.ts); without them a key is refused. */
+  /** Idempotency-Key claims (requestIdempotency.ts); without them, a call that sends a key is an internal error. */
   claims?: IdempotencyClaims;
   now?: () => number;
   random?: () => number;
