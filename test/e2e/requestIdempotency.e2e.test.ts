@@ -4,7 +4,7 @@
  * one provider call and one charge; the others are 409s naming the generation that holds the key). A key that charged
  * nothing (refused, or every provider failed) may be sent again; another account's keys are its own; a malformed key
  * is a 400 that claims nothing. Chat (the official `openai` SDK, whole and streamed), completions, Responses, Messages
- * and embeddings all take it.
+ * and embeddings all take it, and GraphQL sendPrompt / startGeneration as `idempotencyKey`.
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,5 +138,28 @@ describe('the other model routes take it too', () => {
       expect(second.status, path).toBe(409);
       expect(JSON.stringify(await second.json()), path).toContain(id!);
     }
+  });
+});
+
+describe('GraphQL sendPrompt and startGeneration take it as idempotencyKey', () => {
+  const SEND = `mutation ($input: PromptInput!, $key: String) { r: sendPrompt(input: $input, idempotencyKey: $key) {
+    __typename ... on SendPromptResult { generationId cost } ... on DomainError { code message details } } }`;
+  const START = `mutation ($input: PromptInput!, $key: String) { r: startGeneration(input: $input, idempotencyKey: $key) {
+    __typename ... on StartedGeneration { generationId } ... on DomainError { code message details } } }`;
+  const input = { model: MODEL, messages: [{ role: 'USER', content: 'hello' }] };
+
+  it('a second call with the key, by either mutation, is a CONFLICT naming the first generation; charged once', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const first = (await h.gqlOk(SEND, { input, key: 'gql-1' }, user.key)).r;
+    expect(first).toMatchObject({ __typename: 'SendPromptResult', generationId: expect.stringMatching(/^gen-/) });
+    for (const mutation of [SEND, START]) {
+      const again = (await h.gqlOk(mutation, { input, key: 'gql-1' }, user.key)).r;
+      expect(again).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', details: { generation_id: first.generationId } });
+    }
+    expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
+    // REST sees the same key as held: one key space per account.
+    expect(await holderOf(await chat(user, 'gql-1'))).toBe(first.generationId);
+    // A malformed key is a VALIDATION naming the argument, and starts nothing.
+    expect((await h.gqlOk(START, { input, key: 'no spaces please' }, user.key)).r).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { field: 'idempotencyKey' } });
   });
 });

@@ -300,6 +300,8 @@ export interface SendOptions {
   readonly workflow?: WorkflowAttribution;
   /** Keep the answer's text in the generation's record, for `recall` (workflow model steps). */
   readonly keepCompletion?: boolean;
+  /** The caller's Idempotency-Key (checked): one generation per key and account. */
+  readonly idempotencyKey?: string;
 }
 
 /**
@@ -442,6 +444,7 @@ export const createGenerationsApi = (deps: {
       apiType: options.workflow === undefined ? ('graphql' as const) : ('workflow' as const),
       ...(options.workflow !== undefined && { workflow: options.workflow }),
       correlationId,
+      idempotencyKey: options.idempotencyKey,
     };
   };
 
@@ -572,8 +575,8 @@ export const createGenerationsApi = (deps: {
       return { generationId: outcome.generationId, model: outcome.model, provider: outcome.providerName, vectors: outcome.vectors, usage: toTokenUsage(outcome.usage), cost: outcome.cost };
     },
     /** Route and reserve, then stream in the background into a live feed (`live`); answers once the call is admitted. */
-    async start(actor: Principal, prompt: PromptInput, correlationId: string): Promise<{ generationId: string }> {
-      const input = request(actor, prompt, true, correlationId);
+    async start(actor: Principal, prompt: PromptInput, correlationId: string, idempotencyKey?: string): Promise<{ generationId: string }> {
+      const input = request(actor, prompt, true, correlationId, { idempotencyKey });
       const { generationId } = input;
       const prepared = await gateway.prepare(input);
       feeds.open(generationId, actor.accountId);

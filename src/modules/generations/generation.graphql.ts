@@ -1,3 +1,4 @@
+import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import type { StoredContent } from '../../contentStore/contentStore.js';
 import { mediaCounts, type GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
@@ -268,13 +269,22 @@ builder.queryFields((t) => ({
   }),
 }));
 
+/** An `idempotencyKey` argument, checked (VALIDATION naming it); undefined when not given. */
+const keyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));
+
 builder.mutationFields((t) => ({
   sendPrompt: t.withAuth({ authenticated: true }).field({
     type: SendPromptResultRef,
     description: 'Call a model and wait for the whole answer: the completion, usage, cost and the provider that served it.',
     errors: { directResult: true },
-    args: { input: t.arg({ type: PromptInput, required: true }) },
-    resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId),
+    args: {
+      input: t.arg({ type: PromptInput, required: true }),
+      idempotencyKey: t.arg.string({
+        required: false,
+        description: 'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id; one that charged nothing may be sent again.',
+      }),
+    },
+    resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: keyArg(args.idempotencyKey) }),
   }),
   embed: t.withAuth({ authenticated: true }).field({
     type: EmbedResultRef,
@@ -293,8 +303,14 @@ builder.mutationFields((t) => ({
     type: StartedGenerationRef,
     description: 'Start a streamed generation and return its id at once (after routing and the credit check); subscribe to generation(id).',
     errors: { directResult: true },
-    args: { input: t.arg({ type: PromptInput, required: true }) },
-    resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId),
+    args: {
+      input: t.arg({ type: PromptInput, required: true }),
+      idempotencyKey: t.arg.string({
+        required: false,
+        description: 'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id; one that charged nothing may be sent again.',
+      }),
+    },
+    resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId, keyArg(args.idempotencyKey)),
   }),
 }));
 
