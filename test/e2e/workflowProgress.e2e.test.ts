@@ -11,6 +11,7 @@ import type { ExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { DEADLINE_MS } from '../support/eventually.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 
 let h: Harness;
@@ -123,7 +124,7 @@ const subscribe = (key: string, query: string, variables: Record<string, unknown
         },
       );
     }),
-    async until(predicate, timeoutMs = 10_000) {
+    async until(predicate, timeoutMs = DEADLINE_MS) {
       const deadline = Date.now() + timeoutMs;
       while (!sub.results.some(predicate)) {
         if (Date.now() > deadline) throw new Error(`not seen in ${timeoutMs} ms: ${JSON.stringify(sub.results)}`);
