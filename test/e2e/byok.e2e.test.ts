@@ -214,6 +214,11 @@ describe('the trust boundary', () => {
     });
     expect(sent).toEqual([`Bearer ${FAKE_API_KEY}`]);
     expect(recorder.requests.some((r) => JSON.stringify(r).includes(OWN_KEY))).toBe(false);
+    // Moved by its owner to another origin, the provider lost the admin's allowance: no key is set for it until an
+    // admin looks at the new origin and allows it again.
+    expect(await listKeys(withFallback)).toEqual([expect.objectContaining({ provider: 'byok-mover', origin: new URL(acme.url).origin, status: 'PROVIDER_NOT_ALLOWED' })]);
+    expect((await setKey(withFallback, { provider: 'byok-mover' })).data.setByokKey).toMatchObject({ code: 'VALIDATION' });
+    await setProviderByok(ADMIN_KEY, 'byok-mover', true);
     expect(await listKeys(withFallback)).toEqual([
       expect.objectContaining({ provider: 'byok-mover', origin: new URL(acme.url).origin, status: 'NEEDS_CONFIRMATION', problem: expect.stringContaining(new URL(recorder.url).origin) }),
     ]);

@@ -72,6 +72,20 @@ describe('providers', () => {
     given([registered]).when(move('ftp://elsewhere.test')).thenThrows(ValidationError, /baseUrl/);
     given([registered]).when(move('https://user:secret@elsewhere.test/v1')).thenThrows(ValidationError, /user name or password/);
   });
+
+  it('lose the admin’s BYOK allowance when their owner moves them to another origin (an admin must allow it again)', () => {
+    const move = (baseUrl: string, actor = owner) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', actor, baseUrl, at } });
+    const allowed: ProviderEvent = { type: 'ProviderByokSet', data: { providerSlug: 'acme', allowed: true, at, decidedBy: admin } };
+    const moved = (baseUrl: string, actor = owner): ProviderEvent => ({ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl, at, decidedBy: actor } });
+    given([registered, allowed]).when(move('https://elsewhere.test/v1')).then([
+      moved('https://elsewhere.test/v1'),
+      { type: 'ProviderByokSet', data: { providerSlug: 'acme', allowed: false, at, decidedBy: owner } },
+    ]);
+    // The same origin (keys are bound to it), an admin's move, or a provider not allowed: the allowance is as it was.
+    given([registered, allowed]).when(move('https://api.acme.test/v2')).then([moved('https://api.acme.test/v2')]);
+    given([registered, allowed]).when(move('https://elsewhere.test/v1', admin)).then([moved('https://elsewhere.test/v1', admin)]);
+    given([registered]).when(move('https://elsewhere.test/v1')).then([moved('https://elsewhere.test/v1')]);
+  });
 });
 
 describe('accounts', () => {

@@ -383,7 +383,14 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const owned = requireOwned(state, providerSlug, actor);
         if (owned.protocol === 'demo') throw new ValidationError(`Provider ${providerSlug} runs in-process (demo): it has no base URL`, { field: 'baseUrl' });
         checkBaseUrl(baseUrl);
-        return owned.baseUrl === baseUrl ? [] : [{ type: 'ProviderBaseUrlChanged', data: { providerSlug, baseUrl, at, decidedBy: actor } }];
+        if (owned.baseUrl === baseUrl) return [];
+        const moved: ProviderEvent[] = [{ type: 'ProviderBaseUrlChanged', data: { providerSlug, baseUrl, at, decidedBy: actor } }];
+        // An admin allowed accounts' own keys for the provider where it pointed: moved elsewhere by its owner, the
+        // provider asks an admin again, so that no key set from now on goes to an origin no admin looked at.
+        if (owned.byok && !actor.admin && new URL(baseUrl).origin !== new URL(owned.baseUrl).origin) {
+          moved.push({ type: 'ProviderByokSet', data: { providerSlug, allowed: false, at, decidedBy: actor } });
+        }
+        return moved;
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;

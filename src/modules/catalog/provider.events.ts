@@ -165,8 +165,9 @@ export type ProviderCancellationSet = {
 };
 
 /**
- * An admin allowed (or stopped) accounts storing their own key for this provider (BYOK). Only an admin decides: a
- * user's key goes to wherever the provider's endpoints point, which the provider's owner controls.
+ * An admin allowed (or stopped) accounts storing their own key for this provider (BYOK). Only an admin allows: a
+ * user's key goes to wherever the provider's endpoints point, which the provider's owner controls. Its owner moving it
+ * to another origin withdraws the allowance (decidedBy: the owner), with its ProviderBaseUrlChanged.
  */
 export type ProviderByokSet = {
   readonly type: 'ProviderByokSet';
