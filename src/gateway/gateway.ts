@@ -169,6 +169,8 @@ export interface EmbedOutcome {
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
+/** What an Idempotency-Key claim names: the caller's account, the generation, the key (a chat's or an embedding's input). */
+type Claimant = Pick<GenerateInput, 'principal' | 'generationId' | 'idempotencyKey'>;
 const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
 
 /** Without a presets view (unit tests) every preset is unknown, and there is nothing to follow. */
@@ -358,7 +360,7 @@ export const createGateway = (deps: {
    * A call under its Idempotency-Key (none: the call as it is): the key claimed for this generation first, a key another
    * generation holds refused with a 409 naming it, and the key given back when the call fails before charging anything.
    */
-  const underClaim = async <T>(input: { readonly principal: Principal; readonly generationId: string; readonly idempotencyKey?: string }, call: () => Promise<T>): Promise<T> => {
+  const underClaim = async <T>(input: Claimant, call: () => Promise<T>): Promise<T> => {
     const key = input.idempotencyKey;
     if (key === undefined) return call();
     if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
@@ -377,7 +379,7 @@ export const createGateway = (deps: {
     }
   };
   /** Gives a call's Idempotency-Key back (it charged nothing); a failure to is logged: the key then stays used. */
-  const giveBack = async (input: { readonly principal: Principal; readonly generationId: string; readonly idempotencyKey?: string }) => {
+  const giveBack = async (input: Claimant) => {
     if (input.idempotencyKey === undefined || !deps.claims) return;
     await deps.claims.release(input.principal.accountId, input.idempotencyKey, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
   };

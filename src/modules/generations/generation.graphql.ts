@@ -269,6 +269,8 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const IDEMPOTENCY_KEY_ARG =
+  'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id; one that charged nothing may be sent again.';
 /** An `idempotencyKey` argument, checked (VALIDATION naming it); undefined when not given. */
 const keyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));
 
@@ -279,10 +281,7 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: {
       input: t.arg({ type: PromptInput, required: true }),
-      idempotencyKey: t.arg.string({
-        required: false,
-        description: 'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id; one that charged nothing may be sent again.',
-      }),
+      idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY_ARG }),
     },
     resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: keyArg(args.idempotencyKey) }),
   }),
@@ -305,10 +304,7 @@ builder.mutationFields((t) => ({
     errors: { directResult: true },
     args: {
       input: t.arg({ type: PromptInput, required: true }),
-      idempotencyKey: t.arg.string({
-        required: false,
-        description: 'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id; one that charged nothing may be sent again.',
-      }),
+      idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY_ARG }),
     },
     resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId, keyArg(args.idempotencyKey)),
   }),
