@@ -102,7 +102,7 @@ const contentError = (issue: Issue): string => {
 };
 const Content = z.union([z.string(), z.array(ContentPart)], { error: contentError });
 
-const name = z.string(says('must be a string')).optional();
+const name = optional(z.string(says('must be a string')));
 
 const ToolCall = z.object({ id: z.string(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) });
 
@@ -124,10 +124,10 @@ const Message = z.discriminatedUnion(
         role: z.literal('assistant'),
         name,
         content: Content.nullish(),
-        tool_calls: z.array(ToolCall).optional(),
+        tool_calls: optional(z.array(ToolCall)),
         refusal: z.string().nullish(),
         reasoning: z.string().nullish(),
-        reasoning_details: z.array(ReasoningDetail).optional(),
+        reasoning_details: optional(z.array(ReasoningDetail)),
       })
       .refine((m) => m.content != null || (m.tool_calls !== undefined && m.tool_calls.length > 0), says('(assistant) needs content or tool_calls')),
     z.object({

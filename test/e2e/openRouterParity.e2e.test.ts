@@ -258,3 +258,50 @@ describe('image parts', () => {
     expect(direct.model).toBe('test/orp-openai');
   });
 });
+
+describe('messages as SDKs dump them', () => {
+  // Python SDKs send every optional field of a message, null when unset (openai's ChatCompletionMessage.model_dump(),
+  // LiteLLM's Message): a conversation replayed that way reads as if they were left out, as null top-level fields do.
+  const messages = [
+    { role: 'system', content: 'be brief', name: null },
+    { role: 'user', content: 'look it up', name: null },
+    {
+      role: 'assistant',
+      content: null,
+      name: null,
+      refusal: null,
+      annotations: null,
+      audio: null,
+      function_call: null,
+      reasoning: null,
+      reasoning_details: null,
+      tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } }],
+    },
+    { role: 'tool', tool_call_id: 'call_1', content: 'found', name: null },
+    { role: 'assistant', content: 'It is found.', name: null, refusal: null, function_call: null, reasoning_details: null, tool_calls: null },
+    { role: 'user', content: 'thanks', name: null },
+  ] as unknown as OpenAI.Chat.ChatCompletionMessageParam[];
+
+  it('null optional fields of a message read as absent, for OpenAI- and Anthropic-protocol upstreams', async () => {
+    for (const [model, fake] of [['test/orp-openai', openai], ['test/orp-anthropic', anthropic]] as const) {
+      const answer = await client.chat.completions.create({ model, messages });
+      expect(answer.choices[0]!.message.content, model).toBe('Echo: thanks');
+      const sent = lastBody(fake).messages as Record<string, unknown>[];
+      const nulls = sent.flatMap((m, i) => Object.entries(m).filter(([, v]) => v === null).map(([k]) => `messages[${i}].${k}`));
+      expect(nulls.filter((at) => !at.endsWith('.content')), model).toEqual([]);
+    }
+    const openaiSent = lastBody(openai).messages as Record<string, unknown>[];
+    expect(openaiSent.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant', 'user']);
+    expect(openaiSent[2]!.tool_calls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"x"}' } }]);
+    expect(Object.keys(openaiSent[4]!)).toEqual(['role', 'content']);
+  });
+
+  it('a field of the wrong type is still a 400 naming it', async () => {
+    const res = await h.chat(user.key, { model: 'test/orp-openai', messages: [{ role: 'user', content: 'x', name: 5 }] });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 400, message: 'messages[0].name must be a string', metadata: { error_type: 'invalid_request', param: 'messages[0].name' } } });
+    const calls = await h.chat(user.key, { model: 'test/orp-openai', messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y', tool_calls: 'none' }, { role: 'user', content: 'z' }] });
+    expect(calls.status).toBe(400);
+    expect(await calls.json()).toMatchObject({ error: { metadata: { param: 'messages[1].tool_calls' } } });
+  });
+});
