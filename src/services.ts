@@ -102,6 +102,7 @@ export const createGatewayServices = async (deps: {
     ...(deps.contentLog && { contentLog: deps.contentLog }),
     directory: deps.directory,
     claims: createIdempotencyClaims(eventStore, () => new Date()),
+    ...(eventStore.hurry && { hurry: () => eventStore.hurry!() }),
   });
   return {
     gateway,

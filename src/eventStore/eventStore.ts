@@ -87,6 +87,14 @@ export interface AppendOptions {
    * any append, once it is written (and durable). Default `now`.
    */
   readonly urgency?: Urgency;
+  /**
+   * How long the store may wait before it starts the fsync that makes this append durable (the embedded store with
+   * `full`), so that the appends committed meanwhile share it: for an append whose durability is awaited only later
+   * (a reservation, before its provider's answer can be delivered). Someone who then finds it not yet durable calls
+   * `hurry`. Default 0, or for a `soon` append the store's hold for those. Promises and `durable` resolve as always,
+   * once it is written and durable.
+   */
+  readonly syncWithinMs?: number;
 }
 
 export type Urgency = 'now' | 'soon';
@@ -158,6 +166,12 @@ export interface EventStore {
   headPosition(): Promise<number>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
+  /**
+   * Someone waits now for an append this store was given to become durable (see AppendOptions.syncWithinMs): the
+   * fsync covering every append made so far starts without waiting further. Absent where appends are acknowledged
+   * only once durable (EventStoreDB).
+   */
+  hurry?(): void;
 }
 
 /**

@@ -381,6 +381,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     /** The append as the writer takes it, serialised when it was made (for a held `soon` append: after the answer). */
     wire: WireAppend;
     durability: Durability;
+    /** See AppendOptions.syncWithinMs. */
+    syncWithinMs: number;
     resolve: (result: AppendResult) => void;
     reject: (error: unknown) => void;
   };
@@ -562,7 +564,9 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     }
     const id = nextBatch++;
     inFlight.set(id, batch);
-    writer.send({ kind: 'append', id, appends: batch.map((p) => p.wire) });
+    let syncWithinMs = batch[0]!.syncWithinMs;
+    for (const p of batch) syncWithinMs = Math.min(syncWithinMs, p.syncWithinMs);
+    writer.send({ kind: 'append', id, appends: batch.map((p) => p.wire), syncWithinMs });
     hold();
   };
   const appendedListeners: ((position: number) => void)[] = [];
@@ -579,8 +583,10 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     onAppended: (listener) => void appendedListeners.push(listener),
     notifyAppended: () => wakeUpTo(visibleHead()),
     writeStats: () => ({ commits, syncs, syncedWalBytes, acknowledgedPosition: acknowledged }),
+    // The appends waiting to be sent go in the next message: it is named too.
+    hurry: () => writer?.hurry(pending.length > 0 ? nextBatch : nextBatch - 1),
 
-    append(stream, events, { expectedRevision = 'any', durability = 'durable', urgency = 'now' } = {}) {
+    append(stream, events, { expectedRevision = 'any', durability = 'durable', urgency = 'now', syncWithinMs = urgency === 'soon' ? soonHoldMs : 0 } = {}) {
       assertOpen();
       // Data JSON cannot hold (a BigInt, a cycle) fails this append alone, at once.
       let wire: WireAppend;
@@ -590,7 +596,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         return Promise.reject(error);
       }
       return new Promise<AppendResult>((resolve, reject) => {
-        pending.push({ wire, durability, resolve, reject });
+        pending.push({ wire, durability, syncWithinMs, resolve, reject });
         if (urgency === 'now') {
           if (!flushQueued) {
             flushQueued = true;

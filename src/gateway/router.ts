@@ -95,6 +95,8 @@ export interface RunOptions {
    * the run fails with `refused` set; nothing reached the client.
    */
   readonly ready?: Promise<void>;
+  /** Called when delivery finds `ready` still waiting: the store may have put off the fsync it waits for. */
+  readonly hurry?: () => void;
 }
 
 const MAX_TRIES_PER_TARGET = 2;
@@ -235,7 +237,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     );
     /** Hold delivery until `ready` resolves; throws (into the attempt's catch) if it was refused. */
     const awaitReady = async () => {
-      if (ready === 'waiting') await options.ready!.catch(() => undefined);
+      if (ready === 'waiting') {
+        options.hurry?.();
+        await options.ready!.catch(() => undefined);
+      }
       if (ready === 'refused') throw refused;
     };
 

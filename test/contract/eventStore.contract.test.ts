@@ -545,6 +545,77 @@ describe('embedded (SQLite) adapter', () => {
       expect(await store.headPosition()).toBeGreaterThanOrEqual(result.position);
     });
 
+    it('synchronous=full, syncWithinMs: the fsync waits for its deadline, the commits made meanwhile share it, and `hurry` starts it at once', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      await store.append(`${category}-0`, newEvents(1));
+      const before = store.writeStats();
+      const results = [];
+      for (let i = 1; i <= 5; i++) results.push(await store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 }));
+      let durableCount = 0;
+      for (const r of results) void r.durable.then(() => (durableCount += 1));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Five commits, no fsync yet: none is acknowledged as durable, and the head does not show them.
+      expect(store.writeStats().commits - before.commits).toBe(5);
+      expect(store.writeStats().syncs).toBe(before.syncs);
+      expect(durableCount).toBe(0);
+      expect(await store.headPosition()).toBeLessThan(results[0]!.position);
+      store.hurry!();
+      await Promise.all(results.map((r) => r.durable));
+      const after = store.writeStats();
+      expect(after.syncs - before.syncs).toBe(1);
+      expect(after.acknowledgedPosition).toBeGreaterThanOrEqual(results[4]!.position);
+      expect(await store.headPosition()).toBeGreaterThanOrEqual(results[4]!.position);
+    });
+
+    it('synchronous=full, syncWithinMs: without a hurry the fsync starts at its deadline; an append that gives none is made durable at once, with what waited', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      await store.append(`${category}-0`, newEvents(1));
+      const before = store.writeStats();
+      const waited = await store.append(`${category}-1`, newEvents(1), { durability: 'commit', syncWithinMs: 150 });
+      await waited.durable;
+      expect(store.writeStats().syncs - before.syncs).toBe(1);
+      const deferred = await store.append(`${category}-2`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
+      let deferredDurable = false;
+      void deferred.durable.then(() => (deferredDurable = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(deferredDurable).toBe(false);
+      // The default: durable before it is answered, and the fsync covering it covers the deferred append too.
+      const eager = await store.append(`${category}-3`, newEvents(1));
+      expect(store.writeStats().acknowledgedPosition).toBeGreaterThanOrEqual(eager.position);
+      await deferred.durable;
+      expect(store.writeStats().syncs - before.syncs).toBe(2);
+    });
+
+    it('synchronous=full, syncWithinMs: a `hurry` made before the append reaches the writer still starts its fsync at once', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      await store.append(`${category}-0`, newEvents(1));
+      const appended = store.append(`${category}-1`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
+      // Still waiting in this process to be sent: the hurry names the message it is about to go in.
+      store.hurry!();
+      const { durable, position } = await appended;
+      await durable;
+      expect(store.writeStats().acknowledgedPosition).toBeGreaterThanOrEqual(position);
+    });
+
+    it('synchronous=full, syncWithinMs: closing the store makes what waits for its fsync durable', async () => {
+      const dirOf = await tempDir();
+      const store = openSqliteEventStore({ dir: dirOf });
+      const stream = `${uniqueCategory()}-1`;
+      const { durable, position } = await store.append(stream, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
+      await store.close();
+      await durable;
+      const reopened = openSqliteEventStore({ dir: dirOf });
+      try {
+        expect(await reopened.headPosition()).toBe(position);
+      } finally {
+        await reopened.close();
+        await rm(dirOf, { recursive: true, force: true });
+      }
+    });
+
     it("synchronous=full: a writer chaining appends at commit does not wait for an fsync per append, and each `durable` resolves after an fsync covering it, in commit order", async () => {
       // A slow disk (20 ms per fsync): the chain's commits go on while an fsync runs and share the next one. Waiting
       // for an fsync per append would make one fsync per commit. (On a fast disk each commit may have an fsync of its

@@ -11,7 +11,7 @@
  *   once, at a commit no fsync has covered yet, so a kill after that line finds WAL bytes past the last fsync.
  *   (The seven writers alone wait for their fsyncs together, so their commits and fsyncs take turns.)
  *   With `powercut-commit` instead (`full` only): no checkpoints at all; each append is made with durability `commit`
- *   and the next one follows at once; at the commit it prints `commit <position> <id>,<id>…` (position: of its last
+ *   and the next one follows at once, every other one letting its fsync wait up to 10 ms; at the commit it prints `commit <position> <id>,<id>…` (position: of its last
  *   event), and when its durability resolves `durable <position> <syncedWalBytes>`.
  * - `race`: prints `ready`, then for each stdin line `<stream> <expectedRevision>` appends one event with that
  *   expected revision and prints `ok`, `wev` (WrongExpectedVersionError) or `error <message>`.
@@ -76,7 +76,8 @@ if (mode === 'race') {
       const expectedRevision = revisions.get(stream) ?? 'no_stream';
       revisions.set(stream, expectedRevision === 'no_stream' ? count - 1 : expectedRevision + count);
       if (atCommit) {
-        const { position, durable } = await store.append(stream, events, { expectedRevision, durability: 'commit' });
+        // Every other append lets its fsync wait up to 10 ms (as a reservation does): it must not change what survives.
+        const { position, durable } = await store.append(stream, events, { expectedRevision, durability: 'commit', syncWithinMs: i % 2 === 0 ? 0 : 10 });
         print(`commit ${position} ${events.map((event) => event.id).join(',')}`);
         void durable.then(() => print(`durable ${position} ${store.writeStats().syncedWalBytes}`));
         continue;

@@ -17,6 +17,7 @@ export const wrapEventStore: WrapEventStore = (store, { dataDir }): EventStore =
   headPosition: () => store.headPosition(),
   health: () => store.health(),
   close: () => store.close(),
+  ...(store.hurry && { hurry: () => store.hurry!() }),
   subscribeToAll: (options) => store.subscribeToAll(options),
   append(stream, events, options) {
     const flag = failNextStepOutcomeFlag(dataDir);

@@ -22,6 +22,7 @@ export const wrapEventStore: WrapEventStore = (store, { dataDir, thread }): Even
     headPosition: () => store.headPosition(),
     health: () => store.health(),
     close: () => store.close(),
+    ...(store.hurry && { hurry: () => store.hurry!() }),
     subscribeToAll: (options) => store.subscribeToAll(options),
     append(stream, events, options) {
       const key = stream.startsWith('run-') && existsSync(flag) ? readFileSync(flag, 'utf8').trim() : null;

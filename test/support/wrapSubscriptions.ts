@@ -15,6 +15,7 @@ export const wrapSubscriptions = (
   headPosition: () => store.headPosition(),
   health: () => store.health(),
   close: () => store.close(),
+  ...(store.hurry && { hurry: () => store.hurry!() }),
   subscribeToAll(options) {
     const inner = store.subscribeToAll(options);
     return { close: () => inner.close(), [Symbol.asyncIterator]: () => through(inner, options) };

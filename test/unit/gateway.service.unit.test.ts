@@ -130,7 +130,7 @@ describe('the gateway service', () => {
     const outcome = await run({ model: 'd/cheap' });
     await gateway.idle();
     expect(outcome.kind).toBe('completed');
-    expect(calls[0]).toEqual({ op: 'reserve', input: { accountId: 'acc_a', keyId: 'key_a', generationId: 'gen-test', amount: worstCaseCost(PROMPT, 500, CHEAP), freeModel: false } });
+    expect(calls[0]).toEqual({ op: 'reserve', input: { accountId: 'acc_a', keyId: 'key_a', generationId: 'gen-test', amount: worstCaseCost(PROMPT, 500, CHEAP), freeModel: false, syncWithinMs: 0 } });
     expect(calls[1]!.op).toBe('settle');
     expect(calls[1]!.input).toMatchObject({ generationId: 'gen-test', actual: outcome.cost, usage: { model: 'd/cheap', provider: 'demo', promptTokens: outcome.usage.prompt_tokens } });
     expect(outcome.cost).toBe(outcome.usage.prompt_tokens * 150 + outcome.usage.completion_tokens * 600);

@@ -63,6 +63,11 @@ export interface Ledger {
     keyAmount?: number;
     freeModel: boolean;
     /**
+     * How long the store may wait before the fsync that makes the reservation durable (AppendOptions.syncWithinMs):
+     * for a call whose answer is not expected sooner. Whoever then finds it not yet durable hurries the store.
+     */
+    syncWithinMs?: number;
+    /**
      * Called once the reservation is admitted against this process's state of the account, before it is appended
      * (the returned promise resolves when it is durable). Lets a caller start the provider call during the append;
      * it must still deliver nothing before the promise resolves: with several processes on one store an append can

@@ -57,6 +57,8 @@ interface Op {
   readonly metadata: EventMetadata;
   /** Whether a caller waits for its events to be durable on a request's critical path (see AppendOptions.urgency). */
   readonly urgency: Urgency;
+  /** How long the fsync of its events may wait (a reservation's; see AppendOptions.syncWithinMs): 0 when unset and `now`. */
+  readonly syncWithinMs: number | undefined;
   /** Called once, when the command is first decided without error: before its events are appended. */
   onDecided?: (() => void) | undefined;
   /** With event ids: this operation's identity when nothing in its event names it (a grant, a refund). */
@@ -78,6 +80,8 @@ interface Batch {
   bytes: number;
   /** `now` when an operation with events waits for them (a reservation); `soon` when all are settlements and the like. */
   urgency: Urgency;
+  /** The least of its operations' syncWithinMs; undefined when all are `soon` without one. */
+  syncWithinMs: number | undefined;
   /** A `soon` batch has waited its while for an urgent operation to join it (see SOON_HOLD_MS): it goes now. */
   due?: boolean;
 }
@@ -373,7 +377,7 @@ export const createLedgerService = (deps: {
   const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
 
   const newBatch = (writer: Writer): Batch => {
-    const batch: Batch = { ops: [], results: [], events: [], bytes: 0, urgency: 'soon' };
+    const batch: Batch = { ops: [], results: [], events: [], bytes: 0, urgency: 'soon', syncWithinMs: undefined };
     writer.batches.push(batch);
     return batch;
   };
@@ -415,6 +419,8 @@ export const createLedgerService = (deps: {
       batch.bytes += bytes;
       // An urgent operation sends its batch at once, a read too: it is answered once what was decided before it is written.
       if (op.urgency === 'now') batch.urgency = 'now';
+      const syncWithinMs = op.syncWithinMs ?? (op.urgency === 'now' ? 0 : undefined);
+      if (syncWithinMs !== undefined) batch.syncWithinMs = Math.min(batch.syncWithinMs ?? syncWithinMs, syncWithinMs);
       if (op.onDecided && !('error' in result)) admitted.push(op);
     }
     // Once the batches are whole: a callback that submits again then joins the last one, consistently.
@@ -433,11 +439,14 @@ export const createLedgerService = (deps: {
       else op.resolve({ events: result.events, state });
     });
 
-  const appendEvents = (writer: Writer, events: NewEvent[], urgency: Urgency): Promise<AppendResult> => {
+  const appendEvents = (writer: Writer, batch: Batch): Promise<AppendResult> => {
+    // A `soon` batch that waited its while goes as urgent: the store is not to hold it again; its fsync may still wait.
+    const urgency = batch.due ? 'now' : batch.urgency;
+    const syncWithinMs = batch.syncWithinMs ?? soonHoldMs;
     try {
       // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
       // batch's callers wait for its own durability (see appendFirst).
-      return eventStore.append(writer.stream, events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit', urgency });
+      return eventStore.append(writer.stream, batch.events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit', urgency, syncWithinMs });
     } catch (error) {
       // A closed store refuses at once: fail like any append, so the writer does not wait forever.
       return Promise.reject(error);
@@ -493,8 +502,7 @@ export const createLedgerService = (deps: {
   const appendFirst = (writer: Writer, batch: Batch, state: LedgerState) => {
     writer.appending = true;
     const expectedNext = writer.revision + batch.events.length;
-    // A `soon` batch that waited its while goes as urgent: the store is not to hold it again.
-    appendEvents(writer, batch.events, batch.due ? 'now' : batch.urgency).then(
+    appendEvents(writer, batch).then(
       (appended) => {
         writer.appending = false;
         if (appended.nextExpectedRevision !== expectedNext) {
@@ -575,11 +583,12 @@ export const createLedgerService = (deps: {
     actor: Actor = { actor: 'system:ledger', correlationId: '' },
     onDecided?: () => void,
     urgency: Urgency = 'now',
+    syncWithinMs?: number,
   ): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const at = now();
       const writer = writerFor(accountId, at.getTime());
-      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: isoTime(at.getTime()) }, urgency, onDecided, resolve, reject });
+      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: isoTime(at.getTime()) }, urgency, syncWithinMs, onDecided, resolve, reject });
       pump(writer);
     });
 
@@ -651,7 +660,7 @@ export const createLedgerService = (deps: {
 
     fee: (amount) => deps.payments.fee(amount),
 
-    async reserve({ accountId, keyId, generationId, amount, keyAmount, freeModel, onAdmitted }) {
+    async reserve({ accountId, keyId, generationId, amount, keyAmount, freeModel, onAdmitted, syncWithinMs }) {
       const account = requireAccount(accountId);
       const plan = plans[account.plan] ?? plans.free!;
       const key = keyId ? directory.key(keyId) : undefined;
@@ -670,13 +679,13 @@ export const createLedgerService = (deps: {
         },
       });
       try {
-        await submit(accountId, build, undefined, onAdmitted);
+        await submit(accountId, build, undefined, onAdmitted, 'now', syncWithinMs);
       } catch (error) {
         const following = follower;
         if (!following || !isRefusal(error)) throw error;
         const fresher = await freshenAfterRefusal(accountId, following).catch(() => false);
         if (!fresher) throw error;
-        await submit(accountId, build, undefined, onAdmitted);
+        await submit(accountId, build, undefined, onAdmitted, 'now', syncWithinMs);
       }
     },
 
