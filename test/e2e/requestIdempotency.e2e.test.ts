@@ -265,7 +265,10 @@ describe('the stored answer', () => {
     expectReplayOf(await answerOf(await chat(user, 'sealed-key-0c41')), first);
     const db = new Database(join(h.dataDir, CONTENT_FILE), { readonly: true, fileMustExist: true });
     try {
-      expect(db.prepare('SELECT account_id FROM replay WHERE generation_id = ?').get(first.generationId)).toEqual({ account_id: user.accountId });
+      const row = db.prepare('SELECT account_id, sealed FROM replay WHERE generation_id = ?').get(first.generationId) as { account_id: string; sealed: string };
+      expect(row.account_id).toBe(user.accountId);
+      // Encrypted, not only encoded.
+      expect(Buffer.from(row.sealed, 'base64url').includes(ANSWER)).toBe(false);
     } finally {
       db.close();
     }
