@@ -321,6 +321,23 @@ describe('the stored answer', () => {
   });
 });
 
+describe('an answer over 4 MiB', () => {
+  it('is not kept: a retry is a 409 naming the generation, not another call', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    upstream.setDefault({ text: 'y'.repeat(4 * 1024 * 1024 + 1), usage: USAGE });
+    try {
+      const first = await chat(user, 'too-large');
+      expect(first.status).toBe(200);
+      expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(4 * 1024 * 1024);
+      const calls = upstream.requests.length;
+      expect(await holderOf(await chat(user, 'too-large'))).toBe(first.headers.get('x-generation-id'));
+      expect(upstream.requests.length).toBe(calls);
+    } finally {
+      upstream.setDefault({ text: ANSWER, usage: USAGE });
+    }
+  });
+});
+
 describe('a claim written before fingerprints', () => {
   it('is a 409 naming its generation, whatever the request', async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
