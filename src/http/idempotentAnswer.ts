@@ -28,7 +28,7 @@ export const recordAnswer = (res: ServerResponse): AnswerRecorder => {
   let save: ((answer: RecordedAnswer) => Promise<void>) | null = null;
   const chunks: Buffer[] = [];
   let size = 0;
-  let headers: Record<string, string> = {};
+  const headers: Record<string, string> = {};
   const take = (chunk: unknown, encoding: unknown) => {
     const bytes = bytesOf(chunk, encoding);
     if (bytes === null || size > MAX_REPLAY_BYTES) return;
@@ -56,7 +56,6 @@ export const recordAnswer = (res: ServerResponse): AnswerRecorder => {
       const value = res.getHeader(name) ?? headers[name];
       if (value !== undefined) kept[name] = String(value);
     }
-    headers = {};
     void save({ status: res.statusCode, headers: kept, body: Buffer.concat(chunks) })
       .catch(() => undefined)
       .then(() => end(...args));
