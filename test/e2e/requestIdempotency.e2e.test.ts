@@ -96,8 +96,10 @@ describe('T-IDEM-1: the same key and request', () => {
     expect(upstream.requests.length - before).toBe(1);
     expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
 
-    // After the answer: the same bytes, marked replayed; no provider call, no charge.
-    expectReplayOf(await answerOf(await chat(user, 'retry-me-1')), first);
+    // After the answer: the same bytes, marked replayed (a header a browser app may read); no provider call, no charge.
+    const retried = await chat(user, 'retry-me-1');
+    expect(retried.headers.get('access-control-expose-headers')).toContain('idempotent-replayed');
+    expectReplayOf(await answerOf(retried), first);
     // Through the official SDK: the same completion, and its response says it was replayed.
     const client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
     const { data, response } = await client.chat.completions.create({ model: MODEL, messages: MESSAGES }, { headers: { 'Idempotency-Key': 'retry-me-1' } }).withResponse();
