@@ -91,7 +91,7 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
 };
 
 /** What a page of another origin may read of a REST answer beyond the basics. */
-const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset';
+const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, idempotent-replayed';
 
 export const buildApp = (
   core: Core,

@@ -122,6 +122,16 @@ export class ConflictError extends DomainError {
     super('CONFLICT', message, 409, metadata);
   }
 }
+/**
+ * 422 on REST (Stripe's answer): an Idempotency-Key already used for another request. A CONFLICT on GraphQL, as a
+ * run's key sent with another input is.
+ */
+export class IdempotencyKeyReusedError extends DomainError {
+  override readonly errorType: ErrorType = 'unprocessable';
+  constructor(message: string, metadata: Record<string, unknown> = {}) {
+    super('CONFLICT', message, 422, metadata);
+  }
+}
 export class WrongExpectedVersionError extends DomainError {
   constructor(
     readonly stream: string,

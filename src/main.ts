@@ -73,7 +73,8 @@ export const startSwitchyard = async (
   });
   await ledger.start();
   const now = options.now ?? (() => new Date());
-  const content = createGenerationContent({ store: await openContentStore(config), directory, retentionDays: config.CONTENT_RETENTION_DAYS, logger, now });
+  const contentStore = await openContentStore(config);
+  const content = createGenerationContent({ store: contentStore, directory, retentionDays: config.CONTENT_RETENTION_DAYS, logger, now });
   await content.start();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Embedded mode keeps its own master key next to the data; production mode (shared stores) must be given one.
@@ -90,7 +91,7 @@ export const startSwitchyard = async (
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, directory, onGeneration: metrics.generation });
+  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });

@@ -1,4 +1,5 @@
-import { createIdempotencyClaims } from './modules/generations/requestIdempotency.js';
+import { createIdempotencyClaims, createIdempotentReplays } from './modules/generations/requestIdempotency.js';
+import type { ContentStore } from './contentStore/contentStore.js';
 import { providerStatsQueries } from '../projections/providerStats.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
@@ -68,10 +69,15 @@ export const createGatewayServices = async (deps: {
   onGeneration?: (facts: GenerationFacts) => void;
   /** Input & output logging (see modules/generations/generationContent.ts). */
   contentLog?: ContentLog;
+  /** Where Idempotency-Key answers are kept for replay (the content store; sealed under `masterKey`, none without it). */
+  replayStore?: Pick<ContentStore, 'putReplay' | 'getReplay'>;
   /** The accounts' provider lists the gateway routes within. */
   directory: Pick<AuthDirectory, 'account' | 'key'>;
+  /** The clock of Idempotency-Key claims and their replay window (tests move it). */
+  now?: () => Date;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
+  const now = deps.now ?? (() => new Date());
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
   // By default the variables the seeds name (the shipped one too, so its providers keep their keys under another seed).
   const defaultEnvAllow = async () => {
@@ -101,8 +107,9 @@ export const createGatewayServices = async (deps: {
     waitForReadModels: (position) => runner.waitFor(position),
     ...(deps.contentLog && { contentLog: deps.contentLog }),
     directory: deps.directory,
-    claims: createIdempotencyClaims(eventStore, () => new Date()),
+    claims: createIdempotencyClaims(eventStore, now),
     ...(eventStore.hurry && { hurry: () => eventStore.hurry!() }),
+    ...(deps.replayStore && deps.masterKey && { replays: createIdempotentReplays({ store: deps.replayStore, masterKey: deps.masterKey, now, logger }) }),
   });
   return {
     gateway,

@@ -5,6 +5,9 @@
  * retention (CONTENT_RETENTION_DAYS) is purged. Nothing here is money or an audit record, so an adapter writes
  * without waiting for the disk (a power loss can lose the last moments of content, never a charge).
  *
+ * It also keeps the answers replayed to a retried `Idempotency-Key` (a record kind of its own, sealed by the caller,
+ * purged after 24 hours: src/modules/generations/requestIdempotency.ts).
+ *
  * Adapters: embedded (a SQLite file of its own in DATA_DIR) and MongoDB (a collection beside the read models).
  */
 
@@ -29,6 +32,16 @@ export interface StoredContent {
   readonly output: ContentOutput;
 }
 
+/** An answer kept for an Idempotency-Key's retries, sealed (its plain text is never stored). */
+export interface StoredReplay {
+  readonly generationId: string;
+  readonly accountId: string;
+  /** ISO time the answer was stored. */
+  readonly createdAt: string;
+  /** The sealed answer, base64url. */
+  readonly sealed: string;
+}
+
 export interface ContentStore {
   readonly kind: 'embedded' | 'mongodb';
   /** Store one generation's content; storing an id again changes nothing. */
@@ -39,5 +52,11 @@ export interface ContentStore {
   deleteAccount(accountId: string): Promise<number>;
   /** Delete what was created before `before`; how many were deleted. */
   purgeBefore(before: Date): Promise<number>;
+  /** Store a generation's replay; storing an id again changes nothing. */
+  putReplay(replay: StoredReplay): Promise<void>;
+  /** The replay stored for the generation, or null. */
+  getReplay(generationId: string): Promise<StoredReplay | null>;
+  /** Delete the replays stored before `before`; how many were deleted. */
+  purgeReplaysBefore(before: Date): Promise<number>;
   close(): Promise<void>;
 }

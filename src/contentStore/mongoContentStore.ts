@@ -1,5 +1,5 @@
 import { connectMongo } from '../readStore/mongoConnect.js';
-import type { ContentInput, ContentOutput, ContentStore, StoredContent } from './contentStore.js';
+import type { ContentInput, ContentOutput, ContentStore, StoredContent, StoredReplay } from './contentStore.js';
 
 interface ContentDoc {
   _id: string;
@@ -9,10 +9,19 @@ interface ContentDoc {
   output: ContentOutput;
 }
 
+interface ReplayDoc {
+  _id: string;
+  accountId: string;
+  createdAt: Date;
+  sealed: string;
+}
+
 export const CONTENT_COLLECTION = 'generation_content';
+export const REPLAY_COLLECTION = 'idempotent_replays';
 
 /**
- * The MongoDB ContentStore: one document per generation in `generation_content`, in the read models' database,
+ * The MongoDB ContentStore: one document per generation in `generation_content` (and per replay in
+ * `idempotent_replays`), in the read models' database,
  * written with the default write concern (see the port: content is not an audit record).
  */
 export async function openMongoContentStore(url: string, options: { dbName?: string } = {}): Promise<ContentStore> {
@@ -20,6 +29,8 @@ export async function openMongoContentStore(url: string, options: { dbName?: str
   const content = client.db(options.dbName).collection<ContentDoc>(CONTENT_COLLECTION);
   await content.createIndex({ accountId: 1 });
   await content.createIndex({ createdAt: 1 });
+  const replays = client.db(options.dbName).collection<ReplayDoc>(REPLAY_COLLECTION);
+  await replays.createIndex({ createdAt: 1 });
 
   return {
     kind: 'mongodb',
@@ -40,6 +51,16 @@ export async function openMongoContentStore(url: string, options: { dbName?: str
     },
     async purgeBefore(before: Date) {
       return (await content.deleteMany({ createdAt: { $lt: before } })).deletedCount;
+    },
+    async putReplay(replay: StoredReplay) {
+      await replays.updateOne({ _id: replay.generationId }, { $setOnInsert: { accountId: replay.accountId, createdAt: new Date(replay.createdAt), sealed: replay.sealed } }, { upsert: true });
+    },
+    async getReplay(generationId: string) {
+      const doc = await replays.findOne({ _id: generationId });
+      return doc ? { generationId: doc._id, accountId: doc.accountId, createdAt: doc.createdAt.toISOString(), sealed: doc.sealed } : null;
+    },
+    async purgeReplaysBefore(before: Date) {
+      return (await replays.deleteMany({ createdAt: { $lt: before } })).deletedCount;
     },
     async close() {
       await client.close();

@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
-import type { ContentStore, StoredContent } from './contentStore.js';
+import type { ContentStore, StoredContent, StoredReplay } from './contentStore.js';
 
 export const CONTENT_FILE = 'content.db';
 
 /**
  * The embedded ContentStore: `content.db` in DATA_DIR (0600, like the stores beside it), WAL with
  * `synchronous = NORMAL`: a commit does not wait for the disk (see the port). Its statements are synchronous and
- * run only for accounts that log content, after their answer has been written.
+ * run only for accounts that log content, after their answer has been written, and for calls with an Idempotency-Key
+ * (the `replay` table).
  */
 export const openSqliteContentStore = (options: { dir: string }): ContentStore => {
   ensurePrivateDir(options.dir);
@@ -27,6 +28,13 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS content_account ON content (account_id);
     CREATE INDEX IF NOT EXISTS content_created ON content (created_at);
+    CREATE TABLE IF NOT EXISTS replay (
+      generation_id TEXT PRIMARY KEY,
+      account_id TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      sealed TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS replay_created ON replay (created_at);
   `);
   const insert = db.prepare('INSERT OR IGNORE INTO content (generation_id, account_id, created_at, input, output) VALUES (?, ?, ?, ?, ?)');
   const select = db.prepare<[string], { generation_id: string; account_id: string; created_at: string; input: string; output: string }>(
@@ -34,6 +42,9 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
   );
   const deleteAccount = db.prepare('DELETE FROM content WHERE account_id = ?');
   const deleteBefore = db.prepare('DELETE FROM content WHERE created_at < ?');
+  const insertReplay = db.prepare('INSERT OR IGNORE INTO replay (generation_id, account_id, created_at, sealed) VALUES (?, ?, ?, ?)');
+  const selectReplay = db.prepare<[string], { generation_id: string; account_id: string; created_at: string; sealed: string }>('SELECT generation_id, account_id, created_at, sealed FROM replay WHERE generation_id = ?');
+  const deleteReplaysBefore = db.prepare('DELETE FROM replay WHERE created_at < ?');
 
   return {
     kind: 'embedded',
@@ -50,6 +61,14 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
     deleteAccount: async (accountId: string) => deleteAccount.run(accountId).changes,
     // ISO times in UTC sort as strings.
     purgeBefore: async (before: Date) => deleteBefore.run(before.toISOString()).changes,
+    putReplay: async (replay: StoredReplay) => {
+      insertReplay.run(replay.generationId, replay.accountId, replay.createdAt, replay.sealed);
+    },
+    getReplay: async (generationId: string) => {
+      const row = selectReplay.get(generationId);
+      return row ? { generationId: row.generation_id, accountId: row.account_id, createdAt: row.created_at, sealed: row.sealed } : null;
+    },
+    purgeReplaysBefore: async (before: Date) => deleteReplaysBefore.run(before.toISOString()).changes,
     close: async () => {
       db.close();
     },

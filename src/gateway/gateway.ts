@@ -33,8 +33,9 @@ import type { ApiType, AppAttribution, PromptMedia, UsageSource, WorkflowAttribu
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
-import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
-import type { IdempotencyClaims } from '../modules/generations/requestIdempotency.js';
+import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import { IdempotentReplay } from '../http/idempotentAnswer.js';
+import type { IdempotencyClaims, IdempotentReplays, KeyHolder, RequestIdempotency } from '../modules/generations/requestIdempotency.js';
 import { formatUsd } from '../modules/ledger/money.js';
 import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
@@ -95,8 +96,8 @@ export interface GenerateInput {
   readonly app?: AppAttribution;
   /** Keep the answer's text in the generation's record (workflow model steps: a resumed step reads it back). */
   readonly keepCompletion?: boolean;
-  /** The request's Idempotency-Key (checked): one generation per key and account (requestIdempotency.ts). */
-  readonly idempotencyKey?: string;
+  /** The request's Idempotency-Key (checked) and fingerprint: one generation per key and account (requestIdempotency.ts). */
+  readonly idempotency?: RequestIdempotency;
 }
 
 export interface PreparedGeneration {
@@ -151,8 +152,8 @@ export interface EmbedInput {
   readonly parsed: ParsedEmbedding;
   readonly correlationId: string;
   readonly app?: AppAttribution;
-  /** The request's Idempotency-Key (checked), as GenerateInput's. */
-  readonly idempotencyKey?: string;
+  /** The request's Idempotency-Key (checked) and fingerprint, as GenerateInput's. */
+  readonly idempotency?: RequestIdempotency;
 }
 
 export interface EmbedOutcome {
@@ -170,7 +171,7 @@ export interface EmbedOutcome {
 
 const MIN_CLAMPED_OUTPUT = 16;
 /** What an Idempotency-Key claim names: the caller's account, the generation, the key (a chat's or an embedding's input). */
-type Claimant = Pick<GenerateInput, 'principal' | 'generationId' | 'idempotencyKey'>;
+type Claimant = Pick<GenerateInput, 'principal' | 'generationId' | 'idempotency'>;
 const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
 
 /** Without a presets view (unit tests) every preset is unknown, and there is nothing to follow. */
@@ -224,6 +225,8 @@ export const createGateway = (deps: {
   claims?: IdempotencyClaims;
   /** The event store's `hurry`: an answer is ready and its reservation not yet durable (see reservationSyncWithin). */
   hurry?: () => void;
+  /** The answers kept for Idempotency-Key retries (none without a master key: a retry is then a 409). */
+  replays?: IdempotentReplays;
   now?: () => number;
   random?: () => number;
 }) => {
@@ -359,19 +362,23 @@ export const createGateway = (deps: {
   };
 
   /**
-   * A call under its Idempotency-Key (none: the call as it is): the key claimed for this generation first, a key another
-   * generation holds refused with a 409 naming it, and the key given back when the call fails before charging anything.
+   * A call under its Idempotency-Key (none: the call as it is): the key claimed for this generation and request first
+   * (its answer then kept for retries, when the edge records it), a key held for another request refused with a 422,
+   * one held for this request answered with the stored answer or a 409 naming the holder, and the key given back when
+   * the call fails before charging anything.
    */
   const underClaim = async <T>(input: Claimant, call: () => Promise<T>): Promise<T> => {
-    const key = input.idempotencyKey;
-    if (key === undefined) return call();
+    const idem = input.idempotency;
+    if (idem === undefined) return call();
     if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
-    const holder = await deps.claims.claim(input.principal.accountId, key, input.generationId);
-    if (holder !== null) {
-      throw new ConflictError(`This Idempotency-Key was used for generation ${holder} (still running, or answered): it is charged once; read its record with GET /api/v1/generation?id=${holder}`, {
-        header: 'idempotency-key',
-        generation_id: holder,
-      });
+    const { accountId } = input.principal;
+    const holder = await deps.claims.claim(accountId, idem.key, input.generationId, idem.fingerprint);
+    if (holder !== null) throw await heldKeyAnswer(accountId, idem, holder);
+    const { replays } = deps;
+    if (replays) {
+      idem.answer?.keep((answer) =>
+        replays.save(accountId, idem.key, input.generationId, answer).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'could not store an Idempotency-Key’s answer: a retry gets a 409')),
+      );
     }
     try {
       return await call();
@@ -380,10 +387,25 @@ export const createGateway = (deps: {
       throw error;
     }
   };
+  /** What a call finds when its key is held: another request's (422), its stored answer (a replay), or a 409. */
+  const heldKeyAnswer = async (accountId: string, idem: RequestIdempotency, holder: KeyHolder): Promise<Error> => {
+    const metadata = { header: 'idempotency-key', generation_id: holder.generationId };
+    if (holder.fingerprint !== null && holder.fingerprint !== idem.fingerprint) {
+      return new IdempotencyKeyReusedError(`This Idempotency-Key was used for another request (generation ${holder.generationId}): send a new key for a new request`, metadata);
+    }
+    const stored = holder.fingerprint !== null && idem.answer && deps.replays ? await deps.replays.find(accountId, idem.key, holder.generationId) : null;
+    if (stored) return new IdempotentReplay(stored);
+    return new ConflictError(
+      `This Idempotency-Key was used for generation ${holder.generationId} (still running, or its answer is not kept: answered over 24 hours ago, or not stored): it is charged once; read its record with GET /api/v1/generation?id=${holder.generationId}`,
+      metadata,
+    );
+  };
   /** Gives a call's Idempotency-Key back (it charged nothing); a failure to is logged: the key then stays used. */
   const giveBack = async (input: Claimant) => {
-    if (input.idempotencyKey === undefined || !deps.claims) return;
-    await deps.claims.release(input.principal.accountId, input.idempotencyKey, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
+    const idem = input.idempotency;
+    if (idem === undefined || !deps.claims) return;
+    idem.answer?.drop();
+    await deps.claims.release(input.principal.accountId, idem.key, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
   };
 
   const prepare = (input: GenerateInput): Promise<PreparedGeneration> => underClaim(input, () => prepareCall(input));

@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyKeyOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -116,6 +116,10 @@ const textChunk = (chunk: ChatChunk) => ({
 // -----------------------------------------------------------------------------------------------------------------
 // Routes
 
+const CHAT_ROUTE = '/api/v1/chat/completions';
+const COMPLETIONS_ROUTE = '/api/v1/completions';
+const EMBEDDINGS_ROUTE = '/api/v1/embeddings';
+
 export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
@@ -126,7 +130,8 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       const principal = requirePrincipal(deps.directory, req);
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
       // parser checks the result as one request.
-      const body = gateway.withDefaultModel(applyPreset(await readJsonBody(req, config.MAX_BODY_BYTES), principal.accountId, gateway.presets), principal.accountId);
+      const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
+      const body = gateway.withDefaultModel(applyPreset(sent, principal.accountId, gateway.presets), principal.accountId);
       const parsed = parseChatBody(body, kind, chatHeadersOf(req));
       const prepared = await gateway.prepare({
         generationId,
@@ -136,7 +141,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         apiType: kind === 'chat' ? 'chat' : 'completions',
         correlationId: requestId,
         app: appAttributionOf(req),
-        idempotencyKey: idempotencyKeyOf(req),
+        idempotency: idempotencyOf(req, res, kind === 'chat' ? CHAT_ROUTE : COMPLETIONS_ROUTE, sent),
       });
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
@@ -196,8 +201,9 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
     res.setHeader('x-generation-id', generationId);
     try {
       const principal = requirePrincipal(deps.directory, req);
-      const parsed = parseEmbeddingBody(await readJsonBody(req, config.MAX_BODY_BYTES));
-      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req), idempotencyKey: idempotencyKeyOf(req) });
+      const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
+      const parsed = parseEmbeddingBody(sent);
+      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req), idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent) });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {
         object: 'list',
@@ -220,8 +226,8 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   };
 
   return [
-    { method: 'POST', path: '/api/v1/embeddings', handler: embeddings },
-    { method: 'POST', path: '/api/v1/chat/completions', handler: completion('chat') },
-    { method: 'POST', path: '/api/v1/completions', handler: completion('completion') },
+    { method: 'POST', path: EMBEDDINGS_ROUTE, handler: embeddings },
+    { method: 'POST', path: CHAT_ROUTE, handler: completion('chat') },
+    { method: 'POST', path: COMPLETIONS_ROUTE, handler: completion('completion') },
   ];
 };

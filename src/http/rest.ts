@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boundedCache } from '../boundedCache.js';
 import { DomainError } from '../errors.js';
+import { IdempotentReplay } from './idempotentAnswer.js';
 import type { Logger } from '../logger.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import { readBody } from './readBody.js';
@@ -18,9 +19,10 @@ export const errorBody = (error: DomainError, requestId: string) => ({
 const DEFAULT_503_RETRY_AFTER_MS = 1_000;
 
 /**
- * The one REST error writer: every route's failure, the app's own 400/404/405/413 and the gateway's errors. A domain
- * error is shown (with Retry-After when it has a retry time, and on every 503); anything else is logged and masked
- * as a 500. Once the headers are out there is no answer left to give: the connection is cut.
+ * The one REST error writer: every route's failure, the app's own 400/404/405/413 and the gateway's errors (and a
+ * retried Idempotency-Key's stored answer, which the gateway throws instead of calling again). A domain error is
+ * shown (with Retry-After when it has a retry time, and on every 503); anything else is logged and masked as a 500.
+ * Once the headers are out there is no answer left to give: the connection is cut.
  */
 export const sendError = (
   res: ServerResponse,
@@ -34,6 +36,7 @@ export const sendError = (
     res.destroy();
     return;
   }
+  if (error instanceof IdempotentReplay) return error.send(res);
   let known: DomainError;
   if (error instanceof DomainError) known = error;
   else {

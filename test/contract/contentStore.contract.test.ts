@@ -1,12 +1,13 @@
 /**
  * The ContentStore contract, run against the embedded adapter (a real SQLite file) and, when MONGODB_URL is set, the
- * MongoDB one: content is stored once per generation, survives a reopen, is deleted per account and purged by age.
+ * MongoDB one: content is stored once per generation, survives a reopen, is deleted per account and purged by age;
+ * Idempotency-Key replays likewise (stored once, read back, purged by age on their own).
  */
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ContentStore, StoredContent } from '../../src/contentStore/contentStore.js';
+import type { ContentStore, StoredContent, StoredReplay } from '../../src/contentStore/contentStore.js';
 import { openMongoContentStore } from '../../src/contentStore/mongoContentStore.js';
 import { CONTENT_FILE, openSqliteContentStore } from '../../src/contentStore/sqliteContentStore.js';
 import { describeMongo } from '../support/mongoTest.js';
@@ -78,6 +79,29 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     expect(await one('gen-a2')).toBeNull();
     expect(await one('gen-b1')).not.toBeNull();
     expect(await store.deleteAccount('acc_a')).toBe(0);
+  });
+
+  it('stores a replay once and reads it back, after a reopen too; purges replays by age apart from content', async () => {
+    const replay = (generationId: string, createdAt: string): StoredReplay => ({ generationId, accountId: 'acc_a', createdAt, sealed: `sealed-${generationId}-${'x'.repeat(100_000)}` });
+    const old = replay('gen-r-old', '2026-12-01T09:00:00.000Z');
+    const kept = replay('gen-r-kept', '2026-12-02T10:00:00.000Z');
+    await store.putReplay(old);
+    await store.putReplay(kept);
+    // Storing the id again (a retried write) keeps the first.
+    await store.putReplay({ ...kept, sealed: 'other' });
+    await store.put(content('gen-c', 'acc_a', '2026-11-01T00:00:00.000Z'));
+    expect(await store.getReplay('gen-r-kept')).toEqual(kept);
+    expect(await store.getReplay('gen-r-none')).toBeNull();
+    await store.close();
+    store = await location.open();
+    expect(await store.getReplay('gen-r-old')).toEqual(old);
+    expect(await store.purgeReplaysBefore(new Date('2026-12-02T10:00:00.000Z'))).toBe(1);
+    expect(await store.getReplay('gen-r-old')).toBeNull();
+    expect(await store.getReplay('gen-r-kept')).toEqual(kept);
+    // Content is not a replay: older, and kept.
+    expect(await one('gen-c')).not.toBeNull();
+    expect(await store.purgeBefore(new Date('2026-12-03T00:00:00.000Z'))).toBe(1);
+    expect(await store.getReplay('gen-r-kept')).toEqual(kept);
   });
 
   it('purges what was created before a time, keeping the rest', async () => {

@@ -11,7 +11,7 @@ import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { appAttributionOf, chatHeadersOf, idempotencyKeyOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { appAttributionOf, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
@@ -23,6 +23,8 @@ const secretOf = (req: IncomingMessage): string | null => {
   return key !== undefined && key.trim() !== '' ? key.trim() : bearerOf(req);
 };
 
+const MESSAGES_ROUTE = '/api/v1/messages';
+
 export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
@@ -33,7 +35,8 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
     try {
       const principal = deps.directory.authenticate(secretOf(req));
       // A preset the body names is applied to the chat body it translates to, as on chat/completions.
-      const chat = applyPreset(messagesChatBody(await readJsonBody(req, config.MAX_BODY_BYTES)), principal.accountId, gateway.presets) as JsonObject;
+      const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
+      const chat = applyPreset(messagesChatBody(sent), principal.accountId, gateway.presets) as JsonObject;
       // Anthropic's own beta header (its SDK's `betas`), and OpenRouter's name for it as on chat.
       const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req, ['anthropic-beta', 'x-anthropic-beta']));
       const prepared = await gateway.prepare({
@@ -44,7 +47,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         apiType: 'messages',
         correlationId: requestId,
         app: appAttributionOf(req),
-        idempotencyKey: idempotencyKeyOf(req),
+        idempotency: idempotencyOf(req, res, MESSAGES_ROUTE, sent),
       });
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
@@ -83,5 +86,5 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
     }
   };
 
-  return [{ method: 'POST', path: '/api/v1/messages', handler: messages, renderError: anthropicErrorBody }];
+  return [{ method: 'POST', path: MESSAGES_ROUTE, handler: messages, renderError: anthropicErrorBody }];
 };

@@ -5,7 +5,7 @@
  * Response object (or the Responses SSE events, each with its `sequence_number`). Nothing is stored, so what needs a
  * stored response (previous_response_id, store:true, background, conversation, item_reference) is a 400.
  */
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyKeyOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
@@ -564,6 +564,8 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
 // The route
 
 
+const RESPONSES_ROUTE = '/api/v1/responses';
+
 export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
 
@@ -577,7 +579,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const { echo, ...translated } = chatBodyOf(body);
       const chat = applyPreset(translated.chat, principal.accountId, gateway.presets) as Json;
       const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req));
-      const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: chat.provider ?? null, apiType: 'responses', correlationId: requestId, app: appAttributionOf(req), idempotencyKey: idempotencyKeyOf(req) });
+      const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: chat.provider ?? null, apiType: 'responses', correlationId: requestId, app: appAttributionOf(req), idempotency: idempotencyOf(req, res, RESPONSES_ROUTE, body) });
       const ids = idsOf(generationId);
       const base = { id: ids.response, createdAt: prepared.created, model: parsed.models[0]!, echo };
 
@@ -636,5 +638,5 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
     }
   };
 
-  return [{ method: 'POST', path: '/api/v1/responses', handler: responses, renderError: responsesErrorBody }];
+  return [{ method: 'POST', path: RESPONSES_ROUTE, handler: responses, renderError: responsesErrorBody }];
 };

@@ -5,6 +5,8 @@
  * what was delivered (as chat/completions does).
  */
 import { checkIdempotencyKey } from '../../idempotencyKey.js';
+import { recordAnswer } from '../../http/idempotentAnswer.js';
+import { requestFingerprint, type RequestIdempotency } from '../../modules/generations/requestIdempotency.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { abortError, Cancellation } from '../../cancellation.js';
 import type { Config } from '../../config.js';
@@ -84,11 +86,13 @@ export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string
 
 /**
  * The request's `Idempotency-Key`, checked (a 400 naming the header when it is not 1 to 255 printable ASCII
- * characters; Node joins a header sent twice with ", ", which is not one); undefined when it sent none.
+ * characters; Node joins a header sent twice with ", ", which is not one), with the request's fingerprint (its route
+ * and its body as parsed) and a recorder of its answer on `res`; undefined when it sent none (nothing else runs).
  */
-export const idempotencyKeyOf = (req: IncomingMessage): string | undefined => {
+export const idempotencyOf = (req: IncomingMessage, res: ServerResponse, route: string, body: unknown): RequestIdempotency | undefined => {
   const key = req.headers['idempotency-key'];
-  return key === undefined ? undefined : checkIdempotencyKey(Array.isArray(key) ? key.join(', ') : key, { header: 'idempotency-key' });
+  if (key === undefined) return undefined;
+  return { key: checkIdempotencyKey(Array.isArray(key) ? key.join(', ') : key, { header: 'idempotency-key' }), fingerprint: requestFingerprint(route, body), answer: recordAnswer(res) };
 };
 
 export interface SseWriter {

@@ -26,6 +26,7 @@ import { decideAll, type GenerationCommand } from './generation.decider.js';
 import { generationStream, newGenerationId, type ApiType, type AppAttribution, type GenerationEvent, type PromptMedia, type TokenUsage, type UsageSource, type WorkflowAttribution } from './generation.events.js';
 import { createGenerationFeeds, type FeedItem } from './generationFeed.js';
 import { isoTime } from '../../isoTime.js';
+import { requestFingerprint } from './requestIdempotency.js';
 
 // -----------------------------------------------------------------------------------------------------------------
 // Recording: what the gateway saw → commands → events
@@ -444,7 +445,10 @@ export const createGenerationsApi = (deps: {
       apiType: options.workflow === undefined ? ('graphql' as const) : ('workflow' as const),
       ...(options.workflow !== undefined && { workflow: options.workflow }),
       correlationId,
-      idempotencyKey: options.idempotencyKey,
+      // The mutation and its input are the request a key's fingerprint is of.
+      ...(options.idempotencyKey !== undefined && {
+        idempotency: { key: options.idempotencyKey, fingerprint: requestFingerprint(stream ? 'graphql startGeneration' : 'graphql sendPrompt', prompt) },
+      }),
     };
   };
 

@@ -6,12 +6,14 @@
  *
  * The gateway asks `enabled` per generation (the auth directory, in memory: no store read on the request path) and
  * stores through `store.put` after the answer has been written. A read right after an answer waits for that put.
+ * Its hourly purge also drops the Idempotency-Key answers kept in the same store past their 24 hours.
  */
 import type { ContentStore, StoredContent } from '../../contentStore/contentStore.js';
 import type { ContentLog } from '../../gateway/gateway.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Principal } from '../auth/principal.js';
+import { REPLAY_WINDOW_MS } from './requestIdempotency.js';
 
 const DAY_MS = 86_400_000;
 const PURGE_EVERY_MS = 3_600_000;
@@ -35,6 +37,14 @@ export const createGenerationContent = (deps: {
       if (deleted > 0) logger.info({ deleted, before: before.toISOString() }, 'content store: purged generations’ content past the retention');
     } catch (error) {
       logger.error({ err: error }, 'content store: could not purge content past the retention; trying again in an hour');
+    }
+    // The answers kept for Idempotency-Key retries, past their window (requestIdempotency.ts).
+    const replaysBefore = new Date(deps.now().getTime() - REPLAY_WINDOW_MS);
+    try {
+      const deleted = await store.purgeReplaysBefore(replaysBefore);
+      if (deleted > 0) logger.info({ deleted, before: replaysBefore.toISOString() }, 'content store: purged Idempotency-Key answers past their 24 hours');
+    } catch (error) {
+      logger.error({ err: error }, 'content store: could not purge Idempotency-Key answers past their 24 hours; trying again in an hour');
     }
   };
 

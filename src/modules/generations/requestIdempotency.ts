@@ -1,42 +1,78 @@
 /**
- * An `Idempotency-Key` on a model call (the REST model routes): one generation per key and account, so a client that
- * retries a call it lost the answer to is never charged twice. The `idem-{hash}` stream holds the claim: the first
- * call appends `IdempotencyKeyClaimed` naming its generation (the event store's expected revision decides between
- * concurrent calls, across processes); a call that finds the key held is refused with a 409 naming that generation,
- * whose record (`GET /api/v1/generation?id=`) tells what became of it. A call refused before anything was charged
- * (no credits, no provider, every provider failed before a token) gives the key back (`IdempotencyKeyReleased`), so
- * the same key may be sent again. Claims never expire: a key reused a year later is still refused, never charged.
+ * An `Idempotency-Key` on a model call (the REST model routes, GraphQL sendPrompt / startGeneration): one generation per
+ * key and account, so a client that retries a call it lost the answer to is never charged twice (Stripe's semantics,
+ * reliability.md §2.2).
+ *
+ * The claim: the `idem-{hash}` stream holds it. The first call appends `IdempotencyKeyClaimed` naming its generation
+ * and the request's fingerprint (the event store's expected revision decides between concurrent calls, across
+ * processes). A call that finds the key held with another fingerprint is another request under a used key (422); with
+ * the same fingerprint it is a retry: it gets the holder's stored answer (REST), or a 409 naming the holder while it
+ * runs, when nothing was stored, or after the replay window. A call refused before anything was charged gives the key
+ * back (`IdempotencyKeyReleased`), so the same key may be sent again. Claims never expire: a key reused a year later
+ * is refused, never charged. Claims written before fingerprints have none: a held one is a 409, whatever the request.
+ *
+ * The answer: kept in the content store (deletable, purged after the window; never in the event log), sealed with
+ * AES-256-GCM under a key derived (HKDF-SHA256) from the server's master key and the account and Idempotency-Key: a
+ * copy of the data, or an operator without the client's key, cannot read it.
  */
-import { createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import type { ContentStore } from '../../contentStore/contentStore.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand, type Decider } from '../../eventStore/handleCommand.js';
+import type { Logger } from '../../logger.js';
 
 export type IdempotencyEvent =
-  | { readonly type: 'IdempotencyKeyClaimed'; readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string } }
+  | {
+      readonly type: 'IdempotencyKeyClaimed';
+      /** `fingerprint`: sha256 of the request (requestFingerprint); absent on claims written before it existed. */
+      readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string; readonly fingerprint?: string };
+    }
   | { readonly type: 'IdempotencyKeyReleased'; readonly data: { readonly generationId: string; readonly at: string } };
 
 type IdempotencyCommand =
-  | { readonly type: 'Claim'; readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string } }
+  | { readonly type: 'Claim'; readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string; readonly fingerprint: string } }
   | { readonly type: 'Release'; readonly data: { readonly generationId: string; readonly at: string } };
 
-/** The generation holding the key, or null when none does (never claimed, or given back). */
-type IdempotencyState = { readonly holder: string | null };
+/** Who holds a key: its generation and the fingerprint of the request it was claimed for (null: an older claim). */
+export interface KeyHolder {
+  readonly generationId: string;
+  readonly fingerprint: string | null;
+}
+
+/** The holder, or null when none does (never claimed, or given back). */
+type IdempotencyState = { readonly holder: KeyHolder | null };
 
 const idempotencyDecider: Decider<IdempotencyState, IdempotencyCommand, IdempotencyEvent> = {
   initialState: () => ({ holder: null }),
-  evolve: (_state, event) => ({ holder: event.type === 'IdempotencyKeyClaimed' ? event.data.generationId : null }),
+  evolve: (_state, event) => ({
+    holder: event.type === 'IdempotencyKeyClaimed' ? { generationId: event.data.generationId, fingerprint: event.data.fingerprint ?? null } : null,
+  }),
   decide: (command, state) => {
     if (command.type === 'Claim') return state.holder === null ? [{ type: 'IdempotencyKeyClaimed', data: command.data }] : [];
-    return state.holder === command.data.generationId ? [{ type: 'IdempotencyKeyReleased', data: command.data }] : [];
+    return state.holder?.generationId === command.data.generationId ? [{ type: 'IdempotencyKeyReleased', data: command.data }] : [];
   },
 };
 
 /** One stream per account and key; the key itself (the caller's text) is not stored. */
 const claimStream = (accountId: string, key: string): string => `idem-${createHash('sha256').update(`${accountId}\n${key}`).digest('hex').slice(0, 40)}`;
 
+/** JSON with every object's keys sorted: the same request whatever its key order and whitespace. */
+const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    const keys = Object.keys(object).filter((k) => object[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(object[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+};
+
+/** A request's fingerprint: sha256 over its face (the route, or the GraphQL mutation) and its parsed body, canonical. */
+export const requestFingerprint = (face: string, body: unknown): string => createHash('sha256').update(`${face}\n${canonicalJson(body)}`).digest('hex');
+
 export interface IdempotencyClaims {
-  /** Claims the key for the generation: null when it did, else the generation that holds it. */
-  claim(accountId: string, key: string, generationId: string): Promise<string | null>;
+  /** Claims the key for the generation and request: null when it did, else who holds it. */
+  claim(accountId: string, key: string, generationId: string, fingerprint: string): Promise<KeyHolder | null>;
   /** Gives the key back, when the generation still holds it (a call refused before anything was charged). */
   release(accountId: string, key: string, generationId: string): Promise<void>;
 }
@@ -46,11 +82,91 @@ export interface IdempotencyClaims {
  * crash keeps is a prefix of the log, so the claim is durable by then too.
  */
 export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date): IdempotencyClaims => ({
-  async claim(accountId, key, generationId) {
-    const result = await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
-    return result.state.holder === generationId ? null : result.state.holder;
+  async claim(accountId, key, generationId, fingerprint) {
+    const result = await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
+    return result.state.holder?.generationId === generationId ? null : result.state.holder;
   },
   async release(accountId, key, generationId) {
     await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Release', data: { generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
   },
 });
+
+// -----------------------------------------------------------------------------------------------------------------
+// Stored answers
+
+/** How long an answer is replayed: Stripe's 24 hours. Later, the same key and request is a 409 naming the generation. */
+export const REPLAY_WINDOW_MS = 24 * 60 * 60 * 1_000;
+/** The largest answer kept for replay (its body as sent); a larger one is not kept: a retry gets the 409. */
+export const MAX_REPLAY_BYTES = 4 * 1024 * 1024;
+
+/** An answer as the client was sent it: its status, the headers that matter, the body's bytes. */
+export interface RecordedAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export interface IdempotentReplays {
+  /** The answer stored for the generation under this account and key, if one was, in the window, and it opens. */
+  find(accountId: string, key: string, generationId: string): Promise<RecordedAnswer | null>;
+  /** Stores the answer, sealed (a second store for the generation changes nothing). */
+  save(accountId: string, key: string, generationId: string, answer: RecordedAnswer): Promise<void>;
+}
+
+const REPLAY_SALT = 'switchyard-idempotent-replay-v1';
+
+/**
+ * The sealed answers. Plain text: a 4-byte length, the status and headers as JSON, the body. The generation id is the
+ * additional authenticated data, so a record copied onto another generation does not open.
+ */
+export const createIdempotentReplays = (deps: { store: Pick<ContentStore, 'putReplay' | 'getReplay'>; masterKey: string; now: () => Date; logger: Logger }): IdempotentReplays => {
+  const keyOf = (accountId: string, key: string) => Buffer.from(hkdfSync('sha256', deps.masterKey, REPLAY_SALT, `${accountId}\n${key}`, 32));
+  return {
+    async find(accountId, key, generationId) {
+      const stored = await deps.store.getReplay(generationId);
+      if (!stored || stored.accountId !== accountId || deps.now().getTime() - Date.parse(stored.createdAt) >= REPLAY_WINDOW_MS) return null;
+      try {
+        const sealed = Buffer.from(stored.sealed, 'base64url');
+        const decipher = createDecipheriv('aes-256-gcm', keyOf(accountId, key), sealed.subarray(0, 12));
+        decipher.setAAD(Buffer.from(generationId));
+        decipher.setAuthTag(sealed.subarray(12, 28));
+        const plain = Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+        const length = plain.readUInt32BE(0);
+        const head = JSON.parse(plain.subarray(4, 4 + length).toString('utf8')) as Omit<RecordedAnswer, 'body'>;
+        return { status: head.status, headers: head.headers, body: plain.subarray(4 + length) };
+      } catch (error) {
+        deps.logger.warn({ err: error, generationId }, 'a stored Idempotency-Key answer does not open (another master key?): not replayed');
+        return null;
+      }
+    },
+    async save(accountId, key, generationId, answer) {
+      const head = Buffer.from(JSON.stringify({ status: answer.status, headers: answer.headers }));
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(head.length);
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', keyOf(accountId, key), iv);
+      cipher.setAAD(Buffer.from(generationId));
+      const data = Buffer.concat([cipher.update(length), cipher.update(head), cipher.update(answer.body), cipher.final()]);
+      const sealed = Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64url');
+      await deps.store.putReplay({ generationId, accountId, createdAt: deps.now().toISOString(), sealed });
+    },
+  };
+};
+
+/**
+ * Records the answer of a call that holds its key, as its client is sent it (REST: src/http/idempotentAnswer.ts);
+ * GraphQL has none.
+ */
+export interface AnswerRecorder {
+  /** The call holds its key: hand its answer, once whole, to `save` (the response ends once it is saved). */
+  keep(save: (answer: RecordedAnswer) => Promise<void>): void;
+  /** The key was given back: keep nothing. */
+  drop(): void;
+}
+
+/** A call's Idempotency-Key, checked, with the request's fingerprint (requestFingerprint) and its answer's recorder. */
+export interface RequestIdempotency {
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly answer?: AnswerRecorder;
+}
