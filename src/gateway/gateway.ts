@@ -390,10 +390,10 @@ export const createGateway = (deps: {
   /** What a call finds when its key is held: another request's (422), its stored answer (a replay), or a 409. */
   const heldKeyAnswer = async (accountId: string, idem: RequestIdempotency, holder: KeyHolder): Promise<Error> => {
     const metadata = { header: 'idempotency-key', generation_id: holder.generationId };
-    if (holder.fingerprint !== null && holder.fingerprint !== idem.fingerprint) {
+    if (holder.sameRequest === false) {
       return new IdempotencyKeyReusedError(`This Idempotency-Key was used for another request (generation ${holder.generationId}): send a new key for a new request`, metadata);
     }
-    const stored = holder.fingerprint !== null && idem.answer && deps.replays ? await deps.replays.find(accountId, idem.key, holder.generationId) : null;
+    const stored = holder.sameRequest === true && idem.answer && deps.replays ? await deps.replays.find(accountId, idem.key, holder.generationId) : null;
     if (stored) return new IdempotentReplay(stored);
     return new ConflictError(
       `This Idempotency-Key was used for generation ${holder.generationId} (still running, or its answer is not kept: answered over 24 hours ago, or not stored): it is charged once; read its record with GET /api/v1/generation?id=${holder.generationId}`,

@@ -281,6 +281,22 @@ describe('the stored answer', () => {
     expect(bytes.includes('sealed-key-0c41')).toBe(false);
   });
 
+  it('leaves in the event log only a fingerprint keyed by the account and key: two accounts sending the same request under the same key leave different ones', async () => {
+    const [a, b] = [await h.openAccount({ credits: 1_000_000_000 }), await h.openAccount({ credits: 1_000_000_000 })];
+    for (const who of [a, b]) expect((await chat(who, 'same-key-5e2d')).status).toBe(200);
+    const db = new Database(join(h.dataDir, 'events.db'), { readonly: true, fileMustExist: true });
+    try {
+      const fingerprints = [a, b].map(
+        (who) => (db.prepare("SELECT json_extract(data, '$.fingerprint') AS f FROM events WHERE type = 'IdempotencyKeyClaimed' AND json_extract(data, '$.accountId') = ?").get(who.accountId) as { f: string }).f,
+      );
+      expect(fingerprints[0]).toMatch(/^[0-9a-f]{64}$/);
+      expect(fingerprints[1]).toMatch(/^[0-9a-f]{64}$/);
+      expect(fingerprints[0]).not.toBe(fingerprints[1]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('is replayed by another process sharing the stores, within 24 hours; after them, the retry is a 409 and the answer is purged', async () => {
     let app = await startHarness(GATEWAY_TEST_ENV);
     const dir = app.dataDir;

@@ -15,7 +15,7 @@
  * AES-256-GCM under a key derived (HKDF-SHA256) from the server's master key and the account and Idempotency-Key: a
  * copy of the data, or an operator without the client's key, cannot read it.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { ContentStore } from '../../contentStore/contentStore.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand, type Decider } from '../../eventStore/handleCommand.js';
@@ -24,7 +24,10 @@ import type { Logger } from '../../logger.js';
 export type IdempotencyEvent =
   | {
       readonly type: 'IdempotencyKeyClaimed';
-      /** `fingerprint`: sha256 of the request (requestFingerprint); absent on claims written before it existed. */
+      /**
+       * `fingerprint`: the request's (requestFingerprint) under an HMAC keyed by the account and the Idempotency-Key,
+       * so that the log, which is never deleted, cannot confirm a guessed prompt; absent on claims written before it.
+       */
       readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string; readonly fingerprint?: string };
     }
   | { readonly type: 'IdempotencyKeyReleased'; readonly data: { readonly generationId: string; readonly at: string } };
@@ -33,14 +36,17 @@ type IdempotencyCommand =
   | { readonly type: 'Claim'; readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string; readonly fingerprint: string } }
   | { readonly type: 'Release'; readonly data: { readonly generationId: string; readonly at: string } };
 
-/** Who holds a key: its generation and the fingerprint of the request it was claimed for (null: an older claim). */
+/** Who holds a key: its generation and the fingerprint it was claimed with (null: an older claim, without one). */
+type Holder = { readonly generationId: string; readonly fingerprint: string | null };
+
+/** Who holds a key another call tried to claim, and whether that call is the same request (null: the claim cannot tell). */
 export interface KeyHolder {
   readonly generationId: string;
-  readonly fingerprint: string | null;
+  readonly sameRequest: boolean | null;
 }
 
 /** The holder, or null when none does (never claimed, or given back). */
-type IdempotencyState = { readonly holder: KeyHolder | null };
+type IdempotencyState = { readonly holder: Holder | null };
 
 const idempotencyDecider: Decider<IdempotencyState, IdempotencyCommand, IdempotencyEvent> = {
   initialState: () => ({ holder: null }),
@@ -72,7 +78,7 @@ export const requestFingerprint = (face: string, body: unknown): string => creat
 
 export interface IdempotencyClaims {
   /** Claims the key for the generation and request: null when it did, else who holds it. */
-  claim(accountId: string, key: string, generationId: string, fingerprint: string): Promise<KeyHolder | null>;
+  claim(accountId: string, key: string, generationId: string, requestFingerprint: string): Promise<KeyHolder | null>;
   /** Gives the key back, when the generation still holds it (a call refused before anything was charged). */
   release(accountId: string, key: string, generationId: string): Promise<void>;
 }
@@ -82,9 +88,12 @@ export interface IdempotencyClaims {
  * crash keeps is a prefix of the log, so the claim is durable by then too.
  */
 export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date): IdempotencyClaims => ({
-  async claim(accountId, key, generationId, fingerprint) {
+  async claim(accountId, key, generationId, request) {
+    const fingerprint = createHmac('sha256', `${accountId}\n${key}`).update(request).digest('hex');
     const result = await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
-    return result.state.holder?.generationId === generationId ? null : result.state.holder;
+    const { holder } = result.state;
+    if (holder === null || holder.generationId === generationId) return null;
+    return { generationId: holder.generationId, sameRequest: holder.fingerprint === null ? null : holder.fingerprint === fingerprint };
   },
   async release(accountId, key, generationId) {
     await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Release', data: { generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
