@@ -381,8 +381,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     /** The append as the writer takes it, serialised when it was made (for a held `soon` append: after the answer). */
     wire: WireAppend;
     durability: Durability;
-    /** See AppendOptions.syncWithinMs. */
-    syncWithinMs: number;
+    /** When (ms since the epoch) the fsync covering it must start at the latest (AppendOptions.syncWithinMs). */
+    syncBy: number;
     resolve: (result: AppendResult) => void;
     reject: (error: unknown) => void;
   };
@@ -543,18 +543,22 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   /**
    * When the appends waiting in `pending` go to the writer. An append someone waits for (a reservation, before its
    * answer can go out) goes once the code that made it yields: the writer commits it while this thread goes on (builds
-   * the upstream request), instead of after the rest of the turn. Appends written after the answer (`soon`) wait up to
-   * soonHoldMs for the next urgent one (usually the next reservation) and go with it, else alone: one message, one
-   * commit and one fsync for both.
+   * the upstream request), instead of after the rest of the turn. One whose fsync may wait (`syncWithinMs`, a
+   * reservation whose provider takes a while) may wait here half as long, for the appends made meanwhile: one message
+   * and one commit for all. Appends written after the answer (`soon`) wait up to soonHoldMs for the next urgent one
+   * (usually the next reservation) and go with it, else alone: one message, one commit and one fsync for both. An
+   * urgent append sends everything waiting.
    */
   let flushQueued = false;
   const soonHoldMs = options.soonHoldMs ?? 25;
-  /** Set while only `soon` appends wait. */
-  let soonTimer: NodeJS.Timeout | undefined;
+  /** Set while every waiting append may wait: the timer that sends them, and when. */
+  let holdTimer: NodeJS.Timeout | undefined;
+  let holdUntil = Number.POSITIVE_INFINITY;
   const flush = () => {
     flushQueued = false;
-    clearTimeout(soonTimer);
-    soonTimer = undefined;
+    clearTimeout(holdTimer);
+    holdTimer = undefined;
+    holdUntil = Number.POSITIVE_INFINITY;
     const batch = pending;
     pending = [];
     if (batch.length === 0) return;
@@ -564,9 +568,9 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     }
     const id = nextBatch++;
     inFlight.set(id, batch);
-    let syncWithinMs = batch[0]!.syncWithinMs;
-    for (const p of batch) syncWithinMs = Math.min(syncWithinMs, p.syncWithinMs);
-    writer.send({ kind: 'append', id, appends: batch.map((p) => p.wire), syncWithinMs });
+    let syncBy = batch[0]!.syncBy;
+    for (const p of batch) syncBy = Math.min(syncBy, p.syncBy);
+    writer.send({ kind: 'append', id, appends: batch.map((p) => p.wire), syncWithinMs: Math.max(0, syncBy - Date.now()) });
     hold();
   };
   const appendedListeners: ((position: number) => void)[] = [];
@@ -583,8 +587,11 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     onAppended: (listener) => void appendedListeners.push(listener),
     notifyAppended: () => wakeUpTo(visibleHead()),
     writeStats: () => ({ commits, syncs, syncedWalBytes, acknowledgedPosition: acknowledged }),
-    // The appends waiting to be sent go in the next message: it is named too.
-    hurry: () => writer?.hurry(pending.length > 0 ? nextBatch : nextBatch - 1),
+    // The appends waiting to be sent go now.
+    hurry: () => {
+      if (pending.length > 0) flush();
+      writer?.hurry(nextBatch - 1);
+    },
 
     append(stream, events, { expectedRevision = 'any', durability = 'durable', urgency = 'now', syncWithinMs = urgency === 'soon' ? soonHoldMs : 0 } = {}) {
       assertOpen();
@@ -595,15 +602,21 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       } catch (error) {
         return Promise.reject(error);
       }
+      const holdMs = urgency === 'soon' ? soonHoldMs : Math.floor(syncWithinMs / 2);
+      const at = Date.now();
+      // A `soon` append's fsync may wait syncWithinMs after it is sent; an urgent one's, after it was made.
+      const syncBy = at + syncWithinMs + (urgency === 'soon' ? holdMs : 0);
       return new Promise<AppendResult>((resolve, reject) => {
-        pending.push({ wire, durability, syncWithinMs, resolve, reject });
-        if (urgency === 'now') {
+        pending.push({ wire, durability, syncBy, resolve, reject });
+        if (urgency === 'now' && holdMs <= 0) {
           if (!flushQueued) {
             flushQueued = true;
             queueMicrotask(flush);
           }
-        } else if (!flushQueued && !soonTimer) {
-          soonTimer = setTimeout(flush, soonHoldMs);
+        } else if (!flushQueued && at + holdMs < holdUntil) {
+          clearTimeout(holdTimer);
+          holdUntil = at + holdMs;
+          holdTimer = setTimeout(flush, holdMs);
         }
       });
     },

@@ -546,12 +546,13 @@ describe('embedded (SQLite) adapter', () => {
     });
 
     it('synchronous=full, syncWithinMs: the fsync waits for its deadline, the commits made meanwhile share it, and `hurry` starts it at once', async () => {
-      const store = open();
+      // `soon` appends not held in this process: each is committed on its own, its fsync waits.
+      const store = open({ soonHoldMs: 0 });
       const category = uniqueCategory();
       await store.append(`${category}-0`, newEvents(1));
       const before = store.writeStats();
       const results = [];
-      for (let i = 1; i <= 5; i++) results.push(await store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 }));
+      for (let i = 1; i <= 5; i++) results.push(await store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', urgency: 'soon', syncWithinMs: 60_000 }));
       let durableCount = 0;
       for (const r of results) void r.durable.then(() => (durableCount += 1));
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -569,14 +570,14 @@ describe('embedded (SQLite) adapter', () => {
     });
 
     it('synchronous=full, syncWithinMs: without a hurry the fsync starts at its deadline; an append that gives none is made durable at once, with what waited', async () => {
-      const store = open();
+      const store = open({ soonHoldMs: 0 });
       const category = uniqueCategory();
       await store.append(`${category}-0`, newEvents(1));
       const before = store.writeStats();
       const waited = await store.append(`${category}-1`, newEvents(1), { durability: 'commit', syncWithinMs: 150 });
       await waited.durable;
       expect(store.writeStats().syncs - before.syncs).toBe(1);
-      const deferred = await store.append(`${category}-2`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
+      const deferred = await store.append(`${category}-2`, newEvents(1), { durability: 'commit', urgency: 'soon', syncWithinMs: 60_000 });
       let deferredDurable = false;
       void deferred.durable.then(() => (deferredDurable = true));
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -588,12 +589,29 @@ describe('embedded (SQLite) adapter', () => {
       expect(store.writeStats().syncs - before.syncs).toBe(2);
     });
 
+    it('synchronous=full, syncWithinMs: an urgent append whose fsync may wait is held here half as long for the appends made meanwhile, then all go in one commit and one fsync', async () => {
+      const store = open();
+      const category = uniqueCategory();
+      await store.append(`${category}-0`, newEvents(1));
+      const before = store.writeStats();
+      const appends = [];
+      for (let i = 1; i <= 5; i++) {
+        appends.push(store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', syncWithinMs: 600 }));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const results = await Promise.all(appends);
+      expect(store.writeStats().commits - before.commits).toBe(1);
+      await Promise.all(results.map((r) => r.durable));
+      expect(store.writeStats().syncs - before.syncs).toBe(1);
+      expect(store.writeStats().acknowledgedPosition).toBeGreaterThanOrEqual(Math.max(...results.map((r) => r.position)));
+    });
+
     it('synchronous=full, syncWithinMs: a `hurry` made before the append reaches the writer still starts its fsync at once', async () => {
       const store = open();
       const category = uniqueCategory();
       await store.append(`${category}-0`, newEvents(1));
       const appended = store.append(`${category}-1`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
-      // Still waiting in this process to be sent: the hurry names the message it is about to go in.
+      // Still held in this process (for 30 s): the hurry sends it, and its fsync waits no more.
       store.hurry!();
       const { durable, position } = await appended;
       await durable;
@@ -604,8 +622,9 @@ describe('embedded (SQLite) adapter', () => {
       const dirOf = await tempDir();
       const store = openSqliteEventStore({ dir: dirOf });
       const stream = `${uniqueCategory()}-1`;
-      const { durable, position } = await store.append(stream, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
+      const appended = store.append(stream, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
       await store.close();
+      const { durable, position } = await appended;
       await durable;
       const reopened = openSqliteEventStore({ dir: dirOf });
       try {

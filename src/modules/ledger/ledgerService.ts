@@ -57,8 +57,11 @@ interface Op {
   readonly metadata: EventMetadata;
   /** Whether a caller waits for its events to be durable on a request's critical path (see AppendOptions.urgency). */
   readonly urgency: Urgency;
-  /** How long the fsync of its events may wait (a reservation's; see AppendOptions.syncWithinMs): 0 when unset and `now`. */
-  readonly syncWithinMs: number | undefined;
+  /**
+   * When (ms since the epoch) the fsync of its events must start at the latest (a reservation's; see
+   * AppendOptions.syncWithinMs); unset: at once when `now`, the store's default when `soon`.
+   */
+  readonly syncBy: number | undefined;
   /** Called once, when the command is first decided without error: before its events are appended. */
   onDecided?: (() => void) | undefined;
   /** With event ids: this operation's identity when nothing in its event names it (a grant, a refund). */
@@ -80,8 +83,8 @@ interface Batch {
   bytes: number;
   /** `now` when an operation with events waits for them (a reservation); `soon` when all are settlements and the like. */
   urgency: Urgency;
-  /** The least of its operations' syncWithinMs; undefined when all are `soon` without one. */
-  syncWithinMs: number | undefined;
+  /** The earliest of its operations' syncBy; undefined when all are `soon` without one. */
+  syncBy: number | undefined;
   /** A `soon` batch has waited its while for an urgent operation to join it (see SOON_HOLD_MS): it goes now. */
   due?: boolean;
 }
@@ -377,7 +380,7 @@ export const createLedgerService = (deps: {
   const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
 
   const newBatch = (writer: Writer): Batch => {
-    const batch: Batch = { ops: [], results: [], events: [], bytes: 0, urgency: 'soon', syncWithinMs: undefined };
+    const batch: Batch = { ops: [], results: [], events: [], bytes: 0, urgency: 'soon', syncBy: undefined };
     writer.batches.push(batch);
     return batch;
   };
@@ -419,8 +422,8 @@ export const createLedgerService = (deps: {
       batch.bytes += bytes;
       // An urgent operation sends its batch at once, a read too: it is answered once what was decided before it is written.
       if (op.urgency === 'now') batch.urgency = 'now';
-      const syncWithinMs = op.syncWithinMs ?? (op.urgency === 'now' ? 0 : undefined);
-      if (syncWithinMs !== undefined) batch.syncWithinMs = Math.min(batch.syncWithinMs ?? syncWithinMs, syncWithinMs);
+      const syncBy = op.syncBy ?? (op.urgency === 'now' ? 0 : undefined);
+      if (syncBy !== undefined) batch.syncBy = Math.min(batch.syncBy ?? syncBy, syncBy);
       if (op.onDecided && !('error' in result)) admitted.push(op);
     }
     // Once the batches are whole: a callback that submits again then joins the last one, consistently.
@@ -442,7 +445,8 @@ export const createLedgerService = (deps: {
   const appendEvents = (writer: Writer, batch: Batch): Promise<AppendResult> => {
     // A `soon` batch that waited its while goes as urgent: the store is not to hold it again; its fsync may still wait.
     const urgency = batch.due ? 'now' : batch.urgency;
-    const syncWithinMs = batch.syncWithinMs ?? soonHoldMs;
+    // What is left of the earliest deadline (a reservation may have waited for the append before it).
+    const syncWithinMs = batch.syncBy === undefined ? soonHoldMs : Math.max(0, batch.syncBy - Date.now());
     try {
       // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
       // batch's callers wait for its own durability (see appendFirst).
@@ -588,7 +592,8 @@ export const createLedgerService = (deps: {
     new Promise((resolve, reject) => {
       const at = now();
       const writer = writerFor(accountId, at.getTime());
-      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: isoTime(at.getTime()) }, urgency, syncWithinMs, onDecided, resolve, reject });
+      const syncBy = syncWithinMs === undefined ? undefined : Date.now() + syncWithinMs;
+      writer.undecided.push({ build, metadata: { actor: actor.actor, correlationId: actor.correlationId || undefined, at: isoTime(at.getTime()) }, urgency, syncBy, onDecided, resolve, reject });
       pump(writer);
     });
 
