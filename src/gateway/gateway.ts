@@ -953,7 +953,9 @@ export const createGateway = (deps: {
     /** Resolves when every settle and generation append started so far is done and applied by the read models. */
     async idle(): Promise<void> {
       while (pending.size > 0) await Promise.allSettled([...pending]);
-      if (lastPosition > 0 && deps.waitForReadModels) await deps.waitForReadModels(lastPosition);
+      // The settlements' appends too: the ledger may send one after the generation's record.
+      const upTo = Math.max(lastPosition, ledger.lastPosition ?? 0);
+      if (upTo > 0 && deps.waitForReadModels) await deps.waitForReadModels(upTo);
     },
   };
 };

@@ -96,4 +96,6 @@ export interface Ledger {
   release(input: { accountId: string; generationId: string; reason: string; urgency?: Urgency }): Promise<void>;
   balance(accountId: string): Promise<Balance>;
   keyUsage(accountId: string, keyId: string): Promise<KeyWindowUsage>;
+  /** Global position of the newest ledger append this process made durable (for read-your-writes waits). */
+  readonly lastPosition?: number;
 }
