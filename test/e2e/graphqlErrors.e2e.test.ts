@@ -205,3 +205,42 @@ describe('key limits', () => {
     expect(body.data.sendPrompt).toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
   });
 });
+
+describe('T-GQL-2: the production settings (GRAPHQL_INTROSPECTION=false, as this harness runs)', () => {
+  // Persisted-only operations are not part of the design (DESIGN.md §6: depth, cost and alias limits, no batching,
+  // introspection switchable); every document is held to the query limits instead (graphqlApi, T-GQL-1).
+  const post = (body: unknown) =>
+    fetch(`${h.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify(body),
+    });
+
+  it('refuses introspection (__schema and __type, over HTTP and graphql-ws) with a VALIDATION error', async () => {
+    for (const query of ['{ __schema { types { name } } }', '{ __type(name: "Account") { fields { name } } }', '{ me { id } __schema { queryType { name } } }']) {
+      const res = await post({ query });
+      expect(res.status, query).toBe(400);
+      const body = (await res.json()) as { errors: GraphQLErrorJson[]; data?: unknown };
+      expect(body.errors[0]!.extensions?.code, query).toBe('VALIDATION');
+      expect(body.errors[0]!.message, query).toMatch(/introspection/i);
+      expect(body.data ?? null, query).toBeNull();
+    }
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${user.key}` } });
+    try {
+      const errors = await new Promise<GraphQLErrorJson[]>((resolve, reject) =>
+        client.subscribe({ query: '{ __schema { types { name } } }' }, { next: (r) => resolve((r.errors ?? []) as GraphQLErrorJson[]), error: (e) => (Array.isArray(e) ? resolve(e as GraphQLErrorJson[]) : reject(e)), complete: () => undefined }),
+      );
+      expect(errors[0]).toMatchObject({ message: expect.stringMatching(/introspection/i), extensions: { code: 'VALIDATION' } });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses a batched (array) body with a 400 and runs none of its operations', async () => {
+    const head = await h.running.core.eventStore.headPosition();
+    const res = await post([{ query: 'mutation { createApiKey(name: "b1") { __typename } }' }, { query: 'mutation { createApiKey(name: "b2") { __typename } }' }]);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: GraphQLErrorJson[] }).errors[0]!.message).toMatch(/Batching is not supported/);
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+  });
+});
