@@ -35,6 +35,9 @@ const repeat = (n: number, make: (i: number) => string) => Array.from({ length: 
 const BAD_REQUESTS: Record<string, BadRequest> = {
   'first: -1': { query: '{ apiKeys(first: -1) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /first must be 0 or more/ },
   'a malformed cursor': { query: '{ apiKeys(after: "not a cursor!") { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  // Found by the schema-driven fuzzer (graphqlFuzz): the catalog's lists, paged by offset, answered these with INTERNAL.
+  'last: -1 on a list paged by offset': { query: '{ models(last: -1) { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /last must be 0 or more/ },
+  'a malformed cursor on a list paged by offset': { query: '{ models(after: "xxxxxxxx") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
   'Money "abc" as a variable': {
     query: 'mutation ($l: Money) { createApiKey(name: "x", limit: $l) { __typename } }',
     variables: { l: 'abc' },
