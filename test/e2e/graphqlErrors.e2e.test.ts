@@ -38,6 +38,9 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
   // Found by the schema-driven fuzzer (graphqlFuzz): the catalog's lists, paged by offset, answered these with INTERNAL.
   'last: -1 on a list paged by offset': { query: '{ models(last: -1) { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /last must be 0 or more/ },
   'a malformed cursor on a list paged by offset': { query: '{ models(after: "xxxxxxxx") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  // Also the fuzzer's: an id named like a member of Object.prototype was looked up as one.
+  'node(id: "constructor")': { query: '{ node(id: "constructor") { __typename } }', code: 'VALIDATION', beforeExecution: false, message: /^Unknown id constructor$/ },
+  'nodes(ids: ["toString"])': { query: '{ nodes(ids: ["toString", "hasOwnProperty"]) { __typename } }', code: 'VALIDATION', beforeExecution: false, message: /^Unknown id toString$/ },
   'Money "abc" as a variable': {
     query: 'mutation ($l: Money) { createApiKey(name: "x", limit: $l) { __typename } }',
     variables: { l: 'abc' },
