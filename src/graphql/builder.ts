@@ -27,7 +27,11 @@ export interface AuthScopes {
 }
 
 /** Node ids carry their type in the prefix (`acc_…`, `key_…`), so they are already global: no base64 wrapping. */
-const TYPE_BY_PREFIX: Record<string, string> = { acc: 'Account', key: 'ApiKey' };
+/** A Map, not an object: an id such as `constructor` must not find Object.prototype's members. */
+const TYPE_BY_PREFIX: ReadonlyMap<string, string> = new Map([
+  ['acc', 'Account'],
+  ['key', 'ApiKey'],
+]);
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -76,7 +80,7 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     encodeGlobalID: (_typename, id) => String(id),
     decodeGlobalID: (globalID) => {
-      const typename = TYPE_BY_PREFIX[globalID.split('_', 1)[0] ?? ''];
+      const typename = TYPE_BY_PREFIX.get(globalID.split('_', 1)[0] ?? '');
       if (!typename) throw new ValidationError(`Unknown id ${globalID}`);
       return { typename, id: globalID };
     },

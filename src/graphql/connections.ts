@@ -1,4 +1,4 @@
-import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
+import { resolveArrayConnection, resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
 import { ValidationError } from '../errors.js';
 
 export const MAX_PAGE_SIZE = 100;
@@ -8,18 +8,23 @@ export const MAX_PAGE_SIZE = 100;
  * cursor bound and the direction; it returns `limit` documents in that direction.
  */
 export const idConnection = <T extends { _id: string }>(
-  args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null },
+  args: PageArgs,
   page: (params: ResolveCursorConnectionArgs) => Promise<T[]>,
 ) => {
   checkPageArgs(args);
   return resolveCursorConnection({ args, toCursor: (doc: T) => doc._id, defaultSize: 20, maxSize: MAX_PAGE_SIZE }, page);
 };
 
+type PageArgs = { first?: number | null; last?: number | null; before?: string | null; after?: string | null };
+
 /** A cursor is the id of an edge's node (`acc_0mf3k2x1a9c4e5f6a7b8`, `gen-…`, `acc_root`). */
 const CURSOR = /^[a-z]{1,8}[_-][0-9a-z]{1,64}$/;
 
 /** A cursor of a list of stream events: the event's revision in its stream. */
 const REVISION_CURSOR = /^\d{1,15}$/;
+
+/** A cursor of a list paged by offset (relay's): base64 of `OffsetConnection:<offset>`. */
+export const isOffsetCursor = (cursor: string): boolean => /^OffsetConnection:\d{1,9}$/.test(Buffer.from(cursor, 'base64').toString('utf8'));
 
 /** A page of a stream's events, newest first, bounded by revisions (exclusive); `oldestFirst` for a `last` page. */
 export interface RevisionPage {
@@ -31,17 +36,23 @@ export interface RevisionPage {
 
 /** A relay connection over one stream's events, newest first; an edge's cursor is its event's revision. */
 export const revisionConnection = <T extends { revision: number }>(
-  args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null },
+  args: PageArgs,
   page: (params: RevisionPage) => Promise<T[]>,
 ) => {
-  checkPageArgs(args, REVISION_CURSOR);
+  checkPageArgs(args, (cursor) => REVISION_CURSOR.test(cursor));
   const revision = (cursor: string | undefined) => (cursor === undefined ? undefined : Number(cursor));
   const load = ({ after, before, limit, inverted }: ResolveCursorConnectionArgs): Promise<T[]> => page({ after: revision(after), before: revision(before), limit, oldestFirst: inverted });
   return resolveCursorConnection({ args, toCursor: (event: T) => String(event.revision), defaultSize: 20, maxSize: MAX_PAGE_SIZE }, load);
 };
 
-/** Refuse what relay would reject with an unexpected error (a negative size) or silently ignore (a cursor that is no id). */
-const checkPageArgs = (args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null }, cursorPattern = CURSOR) => {
+/** A relay connection over a list held whole (the catalog's), paged by offset. */
+export const arrayConnection = <T>(args: PageArgs, items: T[]) => {
+  checkPageArgs(args, isOffsetCursor);
+  return resolveArrayConnection({ args, maxSize: MAX_PAGE_SIZE }, items);
+};
+
+/** Refuse what relay would reject with an unexpected error (a negative size, a cursor it cannot decode) or silently ignore (a cursor that is no id). */
+const checkPageArgs = (args: PageArgs, isCursor = (cursor: string) => CURSOR.test(cursor)) => {
   for (const name of ['first', 'last'] as const) {
     const size = args[name];
     if (size !== null && size !== undefined && size < 0) {
@@ -50,7 +61,7 @@ const checkPageArgs = (args: { first?: number | null; last?: number | null; befo
   }
   for (const name of ['after', 'before'] as const) {
     const cursor = args[name];
-    if (cursor !== null && cursor !== undefined && !cursorPattern.test(cursor)) {
+    if (cursor !== null && cursor !== undefined && !isCursor(cursor)) {
       throw new ValidationError(`${name} is not a cursor of this list; pass an edge's cursor or pageInfo's startCursor/endCursor`, { argument: name });
     }
   }
@@ -61,10 +72,10 @@ const checkPageArgs = (args: { first?: number | null; last?: number | null; befo
  * event, for documents whose ids are derived and so do not sort by time); an edge's cursor is that number.
  */
 export const seqConnection = <T extends { seq: number }>(
-  args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null },
+  args: PageArgs,
   page: (params: { filter: { seq?: { $gt?: number; $lt?: number } }; sort: { seq: 1 | -1 }; limit: number }) => Promise<T[]>,
 ) => {
-  checkPageArgs(args, REVISION_CURSOR);
+  checkPageArgs(args, (cursor) => REVISION_CURSOR.test(cursor));
   const load = ({ before, after, inverted, limit }: ResolveCursorConnectionArgs) =>
     page({
       limit,

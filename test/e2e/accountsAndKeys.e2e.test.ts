@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_ACCOUNT_ID } from '../../src/modules/auth/principal.js';
+import { KEYS_PER_MINUTE } from '../../src/modules/apiKeys/apiKey.api.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 
 const OPEN = `mutation($name: String!, $email: String) {
@@ -19,8 +20,10 @@ const CREATE = `mutation($name: String!, $limit: Money, $limitReset: LimitReset,
 }`;
 
 let h: Harness;
+/** The app's clock runs this far ahead of the wall clock (moved on a minute to let an account be issued more keys). */
+let shift = 0;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({}, undefined, { now: () => new Date(Date.now() + shift) });
 });
 afterAll(async () => {
   await h.stop();
@@ -132,20 +135,74 @@ describe('API keys', () => {
 
   it('an account holds at most 1,000 keys that are not revoked: the next is a CONFLICT until one is revoked', { timeout: 60_000 }, async () => {
     const user = await openUser('Minty');
-    // Its first key, then 999 more.
+    // Its first key, then 999 more, KEYS_PER_MINUTE in each minute of the app's clock.
     const secrets: string[] = [];
-    for (let batch = 0; batch < 999; batch += 111) {
-      const results = await Promise.all(Array.from({ length: 111 }, (_, i) => h.gql(CREATE, { name: `k${batch + i}` }, user.key)));
-      for (const { body } of results) secrets.push(body.data.createApiKey.secret);
+    try {
+      for (let made = 0; made < 999; made += KEYS_PER_MINUTE) {
+        shift += 60_000;
+        const batch = Math.min(KEYS_PER_MINUTE, 999 - made);
+        const results = await Promise.all(Array.from({ length: batch }, (_, i) => h.gql(CREATE, { name: `k${made + i}` }, user.key)));
+        for (const { body } of results) secrets.push(body.data.createApiKey.secret);
+      }
+      expect(secrets.filter((secret) => typeof secret === 'string')).toHaveLength(999);
+      shift += 60_000;
+      const refused = (await h.gql(CREATE, { name: 'one too many' }, user.key)).body.data.createApiKey;
+      expect(refused).toEqual({ __typename: 'DomainError', code: 'CONFLICT', message: 'An account holds at most 1000 keys that are not revoked: revoke keys it no longer uses first' });
+      // A revoked key frees its place (disabled ones keep theirs: they can be enabled again).
+      const revoked = await h.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKey { status } } }`, { id: user.keyId }, user.key);
+      expect(revoked.body.data.revokeApiKey.status).toBe('REVOKED');
+      const again = (await h.gql(CREATE, { name: 'in its place' }, secrets[0])).body.data.createApiKey;
+      expect(again.__typename).toBe('CreatedApiKey');
+    } finally {
+      shift = 0;
     }
-    expect(secrets.filter((secret) => typeof secret === 'string')).toHaveLength(999);
-    const refused = (await h.gql(CREATE, { name: 'one too many' }, user.key)).body.data.createApiKey;
-    expect(refused).toEqual({ __typename: 'DomainError', code: 'CONFLICT', message: 'An account holds at most 1000 keys that are not revoked: revoke keys it no longer uses first' });
-    // A revoked key frees its place (disabled ones keep theirs: they can be enabled again).
-    const revoked = await h.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { ... on ApiKey { status } } }`, { id: user.keyId }, user.key);
-    expect(revoked.body.data.revokeApiKey.status).toBe('REVOKED');
-    const again = (await h.gql(CREATE, { name: 'in its place' }, secrets[0])).body.data.createApiKey;
-    expect(again.__typename).toBe('CreatedApiKey');
+  });
+
+  it('T-GQL-5: an account is issued at most KEYS_PER_MINUTE keys a minute, however they are asked for: concurrent requests, aliases in one document, the keys API', async () => {
+    const RATE = `mutation($name: String!) { createApiKey(name: $name) { __typename ... on DomainError { code message details } } }`;
+    const keysOf = async (key: string) => (await h.gql('{ apiKeys(first: 100) { edges { node { id } } } }', {}, key)).body.data.apiKeys.edges.length as number;
+    try {
+      // 100 at once from one account (its first key, made with it, counts too): KEYS_PER_MINUTE in all, the rest refused.
+      const ann = await openUser('Ann');
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => h.gql(RATE, { name: `burst ${i}` }, ann.key)));
+      const results = answers.map(({ body }) => body.data.createApiKey);
+      expect(results.filter((r) => r.__typename === 'CreatedApiKey')).toHaveLength(KEYS_PER_MINUTE - 1);
+      const refusals = results.filter((r) => r.__typename !== 'CreatedApiKey');
+      expect(refusals).toHaveLength(100 - KEYS_PER_MINUTE + 1);
+      for (const refusal of refusals) {
+        expect(refusal).toMatchObject({ __typename: 'DomainError', code: 'RATE_LIMITED', message: expect.stringMatching(/at most 50 keys a minute/) });
+        expect(refusal.details.retry_after_ms).toBeGreaterThan(0);
+        expect(refusal.details.retry_after_ms).toBeLessThanOrEqual(60_000);
+      }
+      expect(await keysOf(ann.key)).toBe(KEYS_PER_MINUTE);
+
+      // The same as aliases: four documents of 25 createApiKey each.
+      const bob = await openUser('Bob');
+      const aliased = `mutation { ${Array.from({ length: 25 }, (_, i) => `k${i}: createApiKey(name: "alias ${i}") { __typename ... on DomainError { code } }`).join(' ')} }`;
+      const documents = await Promise.all(Array.from({ length: 4 }, () => h.gql(aliased, {}, bob.key)));
+      const fields = documents.flatMap(({ body }) => Object.values(body.data as Record<string, { __typename: string; code?: string }>));
+      expect(fields).toHaveLength(100);
+      expect(fields.filter((f) => f.__typename === 'CreatedApiKey')).toHaveLength(KEYS_PER_MINUTE - 1);
+      expect(fields.filter((f) => f.code === 'RATE_LIMITED')).toHaveLength(100 - KEYS_PER_MINUTE + 1);
+      expect(await keysOf(bob.key)).toBe(KEYS_PER_MINUTE);
+
+      // OpenRouter's keys API counts against the same minute: a 429 with Retry-After.
+      const carol = await openUser('Carol');
+      const manager = (await h.gql(`mutation { createApiKey(name: "m", kind: MANAGEMENT) { ... on CreatedApiKey { secret } } }`, {}, carol.key)).body.data.createApiKey.secret as string;
+      const provision = () => fetch(`${h.url}/api/v1/keys`, { method: 'POST', headers: { authorization: `Bearer ${manager}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'customer' }) });
+      const statuses = await Promise.all(Array.from({ length: KEYS_PER_MINUTE }, async () => (await provision()).status));
+      expect(statuses.filter((s) => s === 201)).toHaveLength(KEYS_PER_MINUTE - 2);
+      const limited = await provision();
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await limited.json()).toMatchObject({ error: { code: 429, metadata: { error_type: 'rate_limit_exceeded' } } });
+
+      // A minute later the account is issued keys again.
+      shift += 60_000;
+      expect((await h.gql(RATE, { name: 'next minute' }, ann.key)).body.data.createApiKey.__typename).toBe('CreatedApiKey');
+    } finally {
+      shift = 0;
+    }
   });
 
   it('renames and sets or clears a spending limit', async () => {

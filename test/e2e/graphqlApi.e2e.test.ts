@@ -119,6 +119,34 @@ describe('query-shape limits (rejected before any resolver runs)', () => {
     await rejected(`{ ${'me { id } '.repeat(3000)} }`, /token/i);
   });
 
+  it('T-GQL-1: depth 50, 1,000 aliases, 10k tokens, 100 directives, a cost over the budget and first: 99999999 are VALIDATION errors before any resolver runs', async () => {
+    const createKey = (selection: string) => `createApiKey(name: "flood") { ... on CreatedApiKey { ${selection} } }`;
+    const deep = (depth: number) => `key { ${'account { apiKeys { edges { node { '.repeat(depth)}id${' } } } }'.repeat(depth)} }`;
+    const floods: [string, string, RegExp][] = [
+      ['depth 50', `mutation { ${createKey(deep(13))} }`, /Query depth limit of 12/],
+      // (Short names: the body limit of this harness, 64 KiB, would answer first; 1,000 aliases are over the token limit
+      // before the alias limit is counted, 31 are not.)
+      ['1,000 aliases', `mutation { ${Array.from({ length: 1_000 }, (_, i) => `a${i}: createApiKey(name: "f") { __typename }`).join(' ')} }`, /Token limit of 5000/],
+      ['31 aliases', `mutation { ${Array.from({ length: 31 }, (_, i) => `a${i}: createApiKey(name: "f") { __typename }`).join(' ')} }`, /Aliases limit of 30/],
+      ['10k tokens', `mutation { ${createKey(`secret ${'a '.repeat(10_000)}`)} }`, /Token limit of 5000/],
+      ['100 directives', `mutation { ${createKey(`secret ${'@include(if: true) '.repeat(100)}`)} }`, /Directives limit/],
+      ['a cost over the budget', `mutation { ${createKey(deep(2).replace(/apiKeys/g, 'apiKeys(first: 100)'))} }`, /Cost limit of 5000/],
+      ['first: 99999999', `mutation { ${createKey('key { account { apiKeys(first: 99999999) { edges { node { id } } } } }')} }`, /Cost limit of 5000/],
+    ];
+    const keysBefore = (await h.gql('{ apiKeys(first: 100) { edges { node { id } } } }', {}, user.key)).body.data.apiKeys.edges.length;
+    const head = await h.running.core.eventStore.headPosition();
+    for (const [name, query, message] of floods) {
+      const res = await post(JSON.stringify({ query }), { accept: 'application/graphql-response+json', authorization: `Bearer ${user.key}` });
+      expect(res.status, name).toBe(400);
+      const body = await res.json();
+      expect(body.errors[0], name).toMatchObject({ message: expect.stringMatching(message), extensions: { code: 'VALIDATION' } });
+      expect(body.data ?? null, name).toBeNull();
+    }
+    // No createApiKey resolver ran: nothing was appended, no key exists.
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+    expect((await h.gql('{ apiKeys(first: 100) { edges { node { id } } } }', {}, user.key)).body.data.apiKeys.edges).toHaveLength(keysBefore);
+  });
+
   it('still answers introspection (GraphiQL) and ordinary queries', async () => {
     const res = await post(JSON.stringify({ query: '{ __schema { queryType { name } types { name fields { name args { name } } } } }' }));
     expect(res.status).toBe(200);

@@ -35,6 +35,12 @@ const repeat = (n: number, make: (i: number) => string) => Array.from({ length: 
 const BAD_REQUESTS: Record<string, BadRequest> = {
   'first: -1': { query: '{ apiKeys(first: -1) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /first must be 0 or more/ },
   'a malformed cursor': { query: '{ apiKeys(after: "not a cursor!") { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  // Found by the schema-driven fuzzer (graphqlFuzz): the catalog's lists, paged by offset, answered these with INTERNAL.
+  'last: -1 on a list paged by offset': { query: '{ models(last: -1) { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /last must be 0 or more/ },
+  'a malformed cursor on a list paged by offset': { query: '{ models(after: "xxxxxxxx") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  // Also the fuzzer's: an id named like a member of Object.prototype was looked up as one.
+  'node(id: "constructor")': { query: '{ node(id: "constructor") { __typename } }', code: 'VALIDATION', beforeExecution: false, message: /^Unknown id constructor$/ },
+  'nodes(ids: ["toString"])': { query: '{ nodes(ids: ["toString", "hasOwnProperty"]) { __typename } }', code: 'VALIDATION', beforeExecution: false, message: /^Unknown id toString$/ },
   'Money "abc" as a variable': {
     query: 'mutation ($l: Money) { createApiKey(name: "x", limit: $l) { __typename } }',
     variables: { l: 'abc' },
@@ -203,5 +209,44 @@ describe('key limits', () => {
     const broke = await h.openAccount();
     const { body } = await h.gql(SEND, { input: { model: 'switchyard/demo-paid', prompt: 'No credits' } }, broke.key);
     expect(body.data.sendPrompt).toMatchObject({ code: 'INSUFFICIENT_CREDITS', status: 402 });
+  });
+});
+
+describe('T-GQL-2: the production settings (GRAPHQL_INTROSPECTION=false, as this harness runs)', () => {
+  // Persisted-only operations are not part of the design (DESIGN.md §6: depth, cost and alias limits, no batching,
+  // introspection switchable); every document is held to the query limits instead (graphqlApi, T-GQL-1).
+  const post = (body: unknown) =>
+    fetch(`${h.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify(body),
+    });
+
+  it('refuses introspection (__schema and __type, over HTTP and graphql-ws) with a VALIDATION error', async () => {
+    for (const query of ['{ __schema { types { name } } }', '{ __type(name: "Account") { fields { name } } }', '{ me { id } __schema { queryType { name } } }']) {
+      const res = await post({ query });
+      expect(res.status, query).toBe(400);
+      const body = (await res.json()) as { errors: GraphQLErrorJson[]; data?: unknown };
+      expect(body.errors[0]!.extensions?.code, query).toBe('VALIDATION');
+      expect(body.errors[0]!.message, query).toMatch(/introspection/i);
+      expect(body.data ?? null, query).toBeNull();
+    }
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${user.key}` } });
+    try {
+      const errors = await new Promise<GraphQLErrorJson[]>((resolve, reject) =>
+        client.subscribe({ query: '{ __schema { types { name } } }' }, { next: (r) => resolve((r.errors ?? []) as GraphQLErrorJson[]), error: (e) => (Array.isArray(e) ? resolve(e as GraphQLErrorJson[]) : reject(e)), complete: () => undefined }),
+      );
+      expect(errors[0]).toMatchObject({ message: expect.stringMatching(/introspection/i), extensions: { code: 'VALIDATION' } });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses a batched (array) body with a 400 and runs none of its operations', async () => {
+    const head = await h.running.core.eventStore.headPosition();
+    const res = await post([{ query: 'mutation { createApiKey(name: "b1") { __typename } }' }, { query: 'mutation { createApiKey(name: "b2") { __typename } }' }]);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: GraphQLErrorJson[] }).errors[0]!.message).toMatch(/Batching is not supported/);
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
   });
 });

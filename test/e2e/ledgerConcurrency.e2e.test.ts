@@ -7,6 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { createLogger } from '../../src/logger.js';
+import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
+import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
+import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 import { openAccount, openLedger } from '../support/ledgerFixture.js';
 
 const USD = 1_000_000_000;
@@ -103,6 +108,30 @@ describe('no overspend under concurrency', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('T-LEDGER-1: three ledger instances on one store grant exactly 10 of 200 between them; settled at random amounts up to the worst case, Σ charged ≤ B and nothing stays reserved', async () => {
+    const dir = tempDir();
+    const instances = [await openLedger(dir), await openLedger(dir), await openLedger(dir)];
+    await fundExactly(instances[0]!, 'acc_three', 10);
+    for (const l of instances) while (!l.directory.account('acc_three')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) =>
+        instances[i % 3]!.ledger.reserve({ accountId: 'acc_three', keyId: null, generationId: `t-${i}`, amount: COST, freeModel: false }).then(() => i),
+      ),
+    );
+    const granted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(granted).toHaveLength(10);
+    let charged = 0;
+    for (const i of granted) {
+      const actual = COST / 10 + Math.floor(Math.random() * (COST - COST / 10));
+      charged += (await instances[i % 3]!.ledger.settle({ accountId: 'acc_three', generationId: `t-${i}`, actual, usage: null })).charged;
+    }
+    expect(charged).toBeLessThanOrEqual(10 * COST);
+    const state = await replay(instances[0]!, 'acc_three');
+    expect(state.reservations.size).toBe(0);
+    expect(available(state)).toBe(10 * COST - charged);
+    await Promise.all(instances.map((l) => l.close()));
+  });
+
   it('a reservation admitted on a stale view is refused once its append meets the other instance’s (onAdmitted came first)', async () => {
     const [a, b] = await twoInstances('acc_stale', 1);
     expect((await a.ledger.balance('acc_stale')).available).toBe(COST); // a now holds the account's state
@@ -189,6 +218,26 @@ describe('no overspend under concurrency', () => {
     expect(available(state)).toBe(0);
     expect(state.reservations.size).toBe(10);
     await l.close();
+  });
+
+  it('T-LEDGER-4: a settlement with a different amount is refused and alerted (an error in the log naming the generation)', async () => {
+    const dir = tempDir();
+    const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
+    await directory.start();
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger });
+    await directory.waitFor(await openAccount(eventStore, 'acc_alert'));
+    await ledger.grant({ accountId: 'acc_alert', amount: COST, reason: 'x', actor: 't', correlationId: 't' });
+    await ledger.reserve({ accountId: 'acc_alert', keyId: null, generationId: 'g-alert', amount: COST, freeModel: false });
+    await ledger.settle({ accountId: 'acc_alert', generationId: 'g-alert', actual: USD, usage: null });
+    await expect(ledger.settle({ accountId: 'acc_alert', generationId: 'g-alert', actual: USD + 1, usage: null })).rejects.toMatchObject({ code: 'CONFLICT' });
+    const alerts = lines.map((line) => JSON.parse(line) as { level: number; msg: string; generationId?: string; actual?: number }).filter((l) => l.level >= 50);
+    expect(alerts).toEqual([expect.objectContaining({ msg: 'conflicting settlement refused', generationId: 'g-alert', actual: USD + 1 })]);
+    await ledger.stop();
+    await directory.stop();
+    await eventStore.close();
   });
 
   it('settles exactly once when the same settlement arrives five times at once; a different amount is refused', async () => {

@@ -40,6 +40,10 @@ export interface Script {
   endMarker?: 'omit' | 'cut';
   /** Streaming (OpenAI): after this many events send a chunk with empty content every 50 ms, until the client goes away. */
   emptyDeltasAfter?: number;
+  /** Streaming: after this many events send an SSE comment (`: OPENROUTER PROCESSING`) every 50 ms, until the client goes away. */
+  commentsAfter?: number;
+  /** Streaming: destroy the socket once this many bytes of the event stream went out, wherever that falls (toxiproxy's `limit_data`). */
+  cutAtByte?: number;
   /** Streaming: after this many events start a `data:` line that never ends, 1 MiB a write, until the client goes away. */
   endlessLineAfter?: number;
   /** Streaming: after this many events send the protocol's in-stream error event and end. */
@@ -69,6 +73,8 @@ export interface ReceivedRequest {
   stream: boolean;
   /** Set when the client closed the connection before the response finished. */
   clientAborted: boolean;
+  /** When the request arrived (Date.now()). */
+  receivedAt: number;
   outcome: Promise<RequestOutcome>;
 }
 
@@ -119,6 +125,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       ...(route.model !== undefined && { model: route.model }),
       stream: route.stream,
       clientAborted: false,
+      receivedAt: Date.now(),
       outcome: new Promise<RequestOutcome>((resolve) => {
         res.on('close', () => {
           if (res.writableFinished) return resolve('completed');
@@ -177,6 +184,13 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
     const events = streamEvents(protocol, answer, includeUsage(protocol, body, script));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
     res.flushHeaders();
+    if (script.cutAtByte !== undefined) {
+      const bytes = Buffer.from(events.join('')).subarray(0, script.cutAtByte);
+      await new Promise<void>((resolve) => res.write(bytes, () => resolve()));
+      cutByUs.value = true;
+      res.socket?.destroy();
+      return;
+    }
     for (const [index, event] of events.entries()) {
       if (res.destroyed) return;
       if (script.cutAfterChunks !== undefined && index >= script.cutAfterChunks) {
@@ -198,6 +212,13 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         const empty = `data: ${JSON.stringify({ id: 'chatcmpl-empty', object: 'chat.completion.chunk', created: 0, model: 'fake-model', choices: [{ index: 0, delta: { content: '' }, finish_reason: null }] })}\n\n`;
         while (!res.destroyed) {
           res.write(empty);
+          await sleep(50);
+        }
+        return;
+      }
+      if (script.commentsAfter !== undefined && index >= script.commentsAfter) {
+        while (!res.destroyed) {
+          res.write(': OPENROUTER PROCESSING\n\n');
           await sleep(50);
         }
         return;

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { SwitchyardPubSub } from '../../core.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -21,6 +21,34 @@ import { generateApiKey } from './keyFormat.js';
 
 /** The most keys (of either kind) an account holds that are not revoked. */
 export const MAX_UNREVOKED_KEYS = 1_000;
+/** The most keys an account is issued in any minute (GraphQL, the keys API and app sign-ins together; per process). */
+export const KEYS_PER_MINUTE = 50;
+const MINUTE_MS = 60_000;
+
+/**
+ * When each account's keys of the last minute were issued. A slot is taken before the key is written (so concurrent
+ * requests, aliases of one document included, cannot all pass the check) and given back if the write fails.
+ */
+const keyIssueWindow = () => {
+  const issued = new Map<string, number[]>();
+  return {
+    /** Takes a slot at `at`; or, when the minute's are all taken, the milliseconds until the oldest frees. */
+    take(accountId: string, at: number): { taken: true } | { taken: false; retryAfterMs: number } {
+      const recent = (issued.get(accountId) ?? []).filter((t) => t > at - MINUTE_MS);
+      issued.set(accountId, recent);
+      if (recent.length >= KEYS_PER_MINUTE) return { taken: false, retryAfterMs: recent[0]! + MINUTE_MS - at };
+      recent.push(at);
+      // Accounts that issued nothing for a minute are forgotten once many are held.
+      if (issued.size > 10_000) for (const [id, times] of issued) if (times.every((t) => t <= at - MINUTE_MS)) issued.delete(id);
+      return { taken: true };
+    },
+    giveBack(accountId: string, at: number): void {
+      const recent = issued.get(accountId);
+      const index = recent?.indexOf(at) ?? -1;
+      if (index >= 0) recent!.splice(index, 1);
+    },
+  };
+};
 
 export interface NewApiKey {
   readonly accountId: string;
@@ -90,6 +118,7 @@ export const createApiKeysApi = (deps: {
 }) => {
   const writes = createAuthWrites(deps);
   const queries = apiKeyQueries(deps.readStore);
+  const issues = keyIssueWindow();
 
   const change = async (caller: Caller, command: ApiKeyCommand) => {
     const { state } = await writes.execute(apiKeyStream(command.data.keyId), apiKeyDecider, command, caller);
@@ -117,15 +146,24 @@ export const createApiKeysApi = (deps: {
     if (deps.directory.unrevokedKeyCount(input.accountId) >= MAX_UNREVOKED_KEYS) {
       throw new ConflictError(`An account holds at most ${MAX_UNREVOKED_KEYS} keys that are not revoked: revoke keys it no longer uses first`, { limit: MAX_UNREVOKED_KEYS });
     }
+    const slot = issues.take(input.accountId, now.getTime());
+    if (!slot.taken) {
+      throw new RateLimitedError(`An account is issued at most ${KEYS_PER_MINUTE} keys a minute: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`, slot.retryAfterMs, { limit: KEYS_PER_MINUTE });
+    }
     const { secret, hash, hint } = generateApiKey();
-    const { state } = await writes.execute(
-      apiKeyStream(keyId),
-      apiKeyDecider,
-      { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, includeByokInLimit: input.includeByokInLimit ?? false, at: now.toISOString() } },
-      caller,
-      input.accountId,
-    );
-    return { key: apiKeyView(state), secret };
+    try {
+      const { state } = await writes.execute(
+        apiKeyStream(keyId),
+        apiKeyDecider,
+        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, includeByokInLimit: input.includeByokInLimit ?? false, at: now.toISOString() } },
+        caller,
+        input.accountId,
+      );
+      return { key: apiKeyView(state), secret };
+    } catch (error) {
+      issues.giveBack(input.accountId, now.getTime());
+      throw error;
+    }
   };
 
   return {

@@ -1,11 +1,11 @@
 /**
  * The catalog's GraphQL types, queries and mutations: thin, over the catalog API (catalog.api.ts).
  */
-import { resolveArrayConnection } from '@pothos/plugin-relay';
 import { z } from 'zod';
 import type { EndpointProposalDoc, ModelDoc, ProposalStatus, ProviderDoc } from '../../../projections/catalog.js';
 import type { EndpointStatsSummary } from '../../../projections/providerStats.js';
 import { builder } from '../../graphql/builder.js';
+import { arrayConnection } from '../../graphql/connections.js';
 import type { AuthenticatedContext } from '../../graphql/context.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import type { AutoRule } from './autoRouter.events.js';
@@ -298,7 +298,7 @@ builder.queryFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const listings = await ctx.catalog.listModels(modelQueryOf(args.filter, args.sort ?? 'id', args.includeUnavailable ?? false), ctx.principal);
-      return resolveArrayConnection({ args }, listings.map((m) => m.doc));
+      return arrayConnection(args, listings.map((m) => m.doc));
     },
   }),
   model: t.field({
@@ -314,7 +314,7 @@ builder.queryFields((t) => ({
     type: EndpointProposalRef,
     description: "Endpoint proposals, newest first: an admin sees every provider's, a provider its own. status null lists all.",
     args: { status: t.arg({ type: ProposalStatusEnum, required: false, defaultValue: 'pending' }) },
-    resolve: async (_root, args, ctx) => resolveArrayConnection({ args }, await ctx.catalog.proposals(ctx.principal, args.status ?? undefined)),
+    resolve: async (_root, args, ctx) => arrayConnection(args, await ctx.catalog.proposals(ctx.principal, args.status ?? undefined)),
   }),
   modelAliases: t.field({
     type: [ModelAliasRef],

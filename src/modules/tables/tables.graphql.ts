@@ -1,7 +1,7 @@
 import { resolveOffsetConnection } from '@pothos/plugin-relay';
 import { ValidationError } from '../../errors.js';
 import { builder } from '../../graphql/builder.js';
-import { MAX_PAGE_SIZE } from '../../graphql/connections.js';
+import { isOffsetCursor, MAX_PAGE_SIZE } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import type { EntryView, TableView } from './tables.api.js';
 
@@ -25,13 +25,11 @@ export const EntryRef = builder.objectRef<EntryView>('Entry').implement({
   }),
 });
 
-const OFFSET_CURSOR = /^OffsetConnection:\d{1,9}$/;
-
 /** Entries page forward only (`first`, `after`); a cursor is an edge's, as given. */
 const checkEntryPage = (args: { first?: number | null; last?: number | null; before?: string | null; after?: string | null }) => {
   if ((args.last ?? null) !== null || (args.before ?? null) !== null) throw new ValidationError('entries pages forward: use first and after', { argument: args.last != null ? 'last' : 'before' });
   if (args.first != null && args.first < 0) throw new ValidationError(`first must be 0 or more (pages hold at most ${MAX_PAGE_SIZE} edges)`, { argument: 'first', value: args.first });
-  if (args.after != null && !OFFSET_CURSOR.test(Buffer.from(args.after, 'base64').toString('utf8'))) {
+  if (args.after != null && !isOffsetCursor(args.after)) {
     throw new ValidationError("after is not a cursor of this list; pass an edge's cursor or pageInfo's endCursor", { argument: 'after' });
   }
 };
