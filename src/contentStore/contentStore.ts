@@ -48,7 +48,7 @@ export interface ContentStore {
   put(content: StoredContent): Promise<void>;
   /** The stored content of each id, in the order asked; null where there is none (one query for the lot). */
   get(generationIds: readonly string[]): Promise<(StoredContent | null)[]>;
-  /** Delete every stored content of the account; how many were deleted. */
+  /** Delete every stored content of the account, its replays too; how many contents were deleted. */
   deleteAccount(accountId: string): Promise<number>;
   /** Delete what was created before `before`; how many were deleted. */
   purgeBefore(before: Date): Promise<number>;

@@ -47,6 +47,7 @@ export async function openMongoContentStore(url: string, options: { dbName?: str
       return generationIds.map((id) => found.get(id) ?? null);
     },
     async deleteAccount(accountId: string) {
+      await replays.deleteMany({ accountId });
       return (await content.deleteMany({ accountId })).deletedCount;
     },
     async purgeBefore(before: Date) {

@@ -40,7 +40,12 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
   const select = db.prepare<[string], { generation_id: string; account_id: string; created_at: string; input: string; output: string }>(
     'SELECT generation_id, account_id, created_at, input, output FROM content WHERE generation_id IN (SELECT value FROM json_each(?))',
   );
-  const deleteAccount = db.prepare('DELETE FROM content WHERE account_id = ?');
+  const deleteContentOf = db.prepare('DELETE FROM content WHERE account_id = ?');
+  const deleteReplaysOf = db.prepare('DELETE FROM replay WHERE account_id = ?');
+  const deleteAccount = db.transaction((accountId: string) => {
+    deleteReplaysOf.run(accountId);
+    return deleteContentOf.run(accountId).changes;
+  });
   const deleteBefore = db.prepare('DELETE FROM content WHERE created_at < ?');
   const insertReplay = db.prepare('INSERT OR IGNORE INTO replay (generation_id, account_id, created_at, sealed) VALUES (?, ?, ?, ?)');
   const selectReplay = db.prepare<[string], { generation_id: string; account_id: string; created_at: string; sealed: string }>('SELECT generation_id, account_id, created_at, sealed FROM replay WHERE generation_id = ?');
@@ -58,7 +63,7 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
       }
       return generationIds.map((id) => found.get(id) ?? null);
     },
-    deleteAccount: async (accountId: string) => deleteAccount.run(accountId).changes,
+    deleteAccount: async (accountId: string) => deleteAccount(accountId),
     // ISO times in UTC sort as strings.
     purgeBefore: async (before: Date) => deleteBefore.run(before.toISOString()).changes,
     putReplay: async (replay: StoredReplay) => {

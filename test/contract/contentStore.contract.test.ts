@@ -104,6 +104,16 @@ function contentStoreContract(newLocation: () => Promise<StoreLocation>) {
     expect(await store.getReplay('gen-r-kept')).toEqual(kept);
   });
 
+  it('deletes an account’s replays with its content, not another account’s', async () => {
+    const replay = (generationId: string, accountId: string): StoredReplay => ({ generationId, accountId, createdAt: '2026-12-02T10:00:00.000Z', sealed: `sealed-${generationId}` });
+    await store.putReplay(replay('gen-r-a', 'acc_a'));
+    await store.putReplay(replay('gen-r-b', 'acc_b'));
+    await store.put(content('gen-c-a', 'acc_a', '2026-12-02T10:00:00.000Z'));
+    expect(await store.deleteAccount('acc_a')).toBe(1);
+    expect(await store.getReplay('gen-r-a')).toBeNull();
+    expect(await store.getReplay('gen-r-b')).toEqual(replay('gen-r-b', 'acc_b'));
+  });
+
   it('purges what was created before a time, keeping the rest', async () => {
     await store.put(content('gen-old', 'acc_a', '2026-10-01T00:00:00.000Z'));
     await store.put(content('gen-edge', 'acc_b', '2026-11-01T00:00:00.000Z'));

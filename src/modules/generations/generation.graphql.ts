@@ -294,7 +294,7 @@ builder.mutationFields((t) => ({
   }),
   deleteGenerationContent: t.withAuth(ownsAccountArg).field({
     type: 'Int',
-    description: "Delete every generation's stored content of the account (input & output logging); how many were deleted. The records and charges stay.",
+    description: "Delete every generation's stored content of the account (input & output logging), and the answers kept for its Idempotency-Key retries; how many generations' content were deleted. The records and charges stay.",
     args: { accountId: t.arg.id({ required: false, description: 'An admin may name another account; the caller’s own otherwise.' }) },
     resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),
