@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
+import { delegatingEventStore } from './delegatingEventStore.js';
 
 /** Holds the StepSucceeded of the step named in this file (its key), for a kill -9 between a step's work and its record. */
 export const holdStepFlag = (dataDir: string) => join(dataDir, 'hold-step-outcome');
@@ -15,15 +16,7 @@ export const heldMarker = (dataDir: string) => join(dataDir, 'step-outcome-held'
 export const wrapEventStore: WrapEventStore = (store, { dataDir, thread }): EventStore => {
   if (thread !== 'request') return store;
   const flag = holdStepFlag(dataDir);
-  return {
-    kind: store.kind,
-    readStream: (stream, options) => store.readStream(stream, options),
-    readAll: (options) => store.readAll(options),
-    headPosition: () => store.headPosition(),
-    health: () => store.health(),
-    close: () => store.close(),
-    ...(store.hurry && { hurry: () => store.hurry!() }),
-    subscribeToAll: (options) => store.subscribeToAll(options),
+  return delegatingEventStore(store, {
     append(stream, events, options) {
       const key = stream.startsWith('run-') && existsSync(flag) ? readFileSync(flag, 'utf8').trim() : null;
       if (key !== null && events.some((e) => e.type === 'StepSucceeded' && (e.data as { key?: unknown }).key === key)) {
@@ -32,5 +25,5 @@ export const wrapEventStore: WrapEventStore = (store, { dataDir, thread }): Even
       }
       return store.append(stream, events, options);
     },
-  };
+  });
 };

@@ -1,5 +1,6 @@
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
+import { delegatingEventStore } from './delegatingEventStore.js';
 
 /** What the request thread's store of one app was asked: each reservation append's syncWithinMs, and its hurries. */
 export interface ReservationSyncLog {
@@ -26,14 +27,7 @@ export const reservationSyncLog = (dataDir: string): ReservationSyncLog => {
 export const wrapEventStore: WrapEventStore = (store, { dataDir, thread }): EventStore => {
   if (thread !== 'request') return store;
   const log = reservationSyncLog(dataDir);
-  return {
-    kind: store.kind,
-    readStream: (stream, options) => store.readStream(stream, options),
-    readAll: (options) => store.readAll(options),
-    headPosition: () => store.headPosition(),
-    health: () => store.health(),
-    close: () => store.close(),
-    subscribeToAll: (options) => store.subscribeToAll(options),
+  return delegatingEventStore(store, {
     hurry: () => {
       log.hurries += 1;
       store.hurry?.();
@@ -42,5 +36,5 @@ export const wrapEventStore: WrapEventStore = (store, { dataDir, thread }): Even
       if (events.some((e) => e.type === 'CreditsReserved')) log.reservations.push(options?.syncWithinMs);
       return store.append(stream, events, options);
     },
-  };
+  });
 };
