@@ -154,6 +154,8 @@ export interface EmbedInput {
   readonly app?: AppAttribution;
   /** The request's Idempotency-Key (checked) and fingerprint, as GenerateInput's. */
   readonly idempotency?: RequestIdempotency;
+  /** Called once the call will be recorded as a generation (its reservation made): the route names it then. */
+  readonly onReserved?: () => void;
 }
 
 export interface EmbedOutcome {
@@ -795,6 +797,7 @@ export const createGateway = (deps: {
         error.code,
       );
     }
+    input.onReserved?.();
     const attempts: AttemptFacts[] = [];
     let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number } | null = null;
     let failure: ProviderError | null = null;

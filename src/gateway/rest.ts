@@ -125,7 +125,6 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
 
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
-    res.setHeader('x-generation-id', generationId);
     try {
       const principal = requirePrincipal(deps.directory, req);
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
@@ -143,6 +142,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         app: appAttributionOf(req),
         idempotency: idempotencyOf(req, res, kind === 'chat' ? CHAT_ROUTE : COMPLETIONS_ROUTE, sent),
       });
+      res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);
@@ -198,12 +198,19 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
 
   const embeddings = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
-    res.setHeader('x-generation-id', generationId);
     try {
       const principal = requirePrincipal(deps.directory, req);
       const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
       const parsed = parseEmbeddingBody(sent);
-      const outcome = await gateway.embed({ generationId, principal, parsed, correlationId: requestId, app: appAttributionOf(req), idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent) });
+      const outcome = await gateway.embed({
+        generationId,
+        principal,
+        parsed,
+        correlationId: requestId,
+        app: appAttributionOf(req),
+        idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent),
+        onReserved: () => res.setHeader('x-generation-id', generationId),
+      });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {
         object: 'list',

@@ -305,3 +305,34 @@ describe('messages as SDKs dump them', () => {
     expect(await calls.json()).toMatchObject({ error: { metadata: { param: 'messages[1].tool_calls' } } });
   });
 });
+
+describe('X-Generation-Id', () => {
+  const post = (path: string, key: string, body: unknown) =>
+    fetch(`${h.url}/api/v1/${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('names only a call that became a generation: none on a refusal (401, 400, 402), one that GET /generation finds on an answer or a failed call', async () => {
+    const broke = await h.openAccount({ credits: 0 });
+    const refusals = [
+      await post('chat/completions', 'sk-or-v1-not-a-key', { model: 'test/orp-openai', messages: hi }),
+      await post('chat/completions', user.key, { model: 'test/orp-openai', messages: 'not a list' }),
+      await post('chat/completions', broke.key, { model: 'test/orp-openai', messages: hi }),
+      await post('embeddings', user.key, { model: 'test/orp-openai' }),
+      await post('responses', user.key, { model: 'test/orp-openai' }),
+      await post('messages', user.key, { model: 'test/orp-openai', max_tokens: 'many' }),
+    ];
+    expect(refusals.map((res) => res.status)).toEqual([401, 400, 402, 400, 400, 400]);
+    for (const res of refusals) expect(res.headers.get('x-generation-id')).toBeNull();
+
+    const answered = await post('chat/completions', user.key, { model: 'test/orp-openai', messages: hi });
+    expect(answered.status).toBe(200);
+    // The upstream refuses the call (not retried): a failed generation, recorded.
+    openai.script({ status: 400 });
+    const failed = await post('chat/completions', user.key, { model: 'test/orp-openai', messages: hi });
+    expect(failed.status).toBe(400);
+    for (const res of [answered, failed]) {
+      const id = res.headers.get('x-generation-id')!;
+      expect(id).toMatch(/^gen-/);
+      expect((await h.generation(user.key, id)).id).toBe(id);
+    }
+  });
+});

@@ -30,7 +30,6 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
 
   const messages = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
-    res.setHeader('x-generation-id', generationId);
     const fail = (error: unknown) => sendError(res, error, requestId, logger, anthropicErrorBody);
     try {
       const principal = deps.directory.authenticate(secretOf(req));
@@ -49,6 +48,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         app: appAttributionOf(req),
         idempotency: idempotencyOf(req, res, MESSAGES_ROUTE, sent),
       });
+      res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
         const outcome = await gateway.execute(prepared);

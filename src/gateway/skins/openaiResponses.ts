@@ -571,7 +571,6 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
 
   const responses = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
-    res.setHeader('x-generation-id', generationId);
     const fail = (error: unknown) => sendError(res, error, requestId, logger, responsesErrorBody);
     try {
       const principal = requirePrincipal(deps.directory, req);
@@ -580,6 +579,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const chat = applyPreset(translated.chat, principal.accountId, gateway.presets) as Json;
       const parsed = parseChatBody(chat, 'chat', chatHeadersOf(req));
       const prepared = await gateway.prepare({ generationId, principal, parsed, rawProvider: chat.provider ?? null, apiType: 'responses', correlationId: requestId, app: appAttributionOf(req), idempotency: idempotencyOf(req, res, RESPONSES_ROUTE, body) });
+      res.setHeader('x-generation-id', generationId);
       const ids = idsOf(generationId);
       const base = { id: ids.response, createdAt: prepared.created, model: parsed.models[0]!, echo };
 
