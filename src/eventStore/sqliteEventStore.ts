@@ -544,8 +544,8 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
    * When the appends waiting in `pending` go to the writer. An append someone waits for (a reservation, before its
    * answer can go out) goes once the code that made it yields: the writer commits it while this thread goes on (builds
    * the upstream request), instead of after the rest of the turn. One whose fsync may wait (`syncWithinMs`, a
-   * reservation whose provider takes a while) may wait here half as long, for the appends made meanwhile: one message
-   * and one commit for all. Appends written after the answer (`soon`) wait up to soonHoldMs for the next urgent one
+   * reservation whose provider takes a while) may wait here three quarters of that, for the appends made meanwhile:
+   * one message and one commit for all (the rest of the time is for the commit and the fsync). Appends written after the answer (`soon`) wait up to soonHoldMs for the next urgent one
    * (usually the next reservation) and go with it, else alone: one message, one commit and one fsync for both. An
    * urgent append sends everything waiting.
    */
@@ -602,7 +602,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       } catch (error) {
         return Promise.reject(error);
       }
-      const holdMs = urgency === 'soon' ? soonHoldMs : Math.floor(syncWithinMs / 2);
+      const holdMs = urgency === 'soon' ? soonHoldMs : Math.floor((syncWithinMs * 3) / 4);
       const at = Date.now();
       // A `soon` append's fsync may wait syncWithinMs after it is sent; an urgent one's, after it was made.
       const syncBy = at + syncWithinMs + (urgency === 'soon' ? holdMs : 0);

@@ -589,7 +589,7 @@ describe('embedded (SQLite) adapter', () => {
       expect(store.writeStats().syncs - before.syncs).toBe(2);
     });
 
-    it('synchronous=full, syncWithinMs: an urgent append whose fsync may wait is held here half as long for the appends made meanwhile, then all go in one commit and one fsync', async () => {
+    it('synchronous=full, syncWithinMs: an urgent append whose fsync may wait is held here three quarters as long for the appends made meanwhile, then all go in one commit and one fsync', async () => {
       const store = open();
       const category = uniqueCategory();
       await store.append(`${category}-0`, newEvents(1));
@@ -611,7 +611,7 @@ describe('embedded (SQLite) adapter', () => {
       const category = uniqueCategory();
       await store.append(`${category}-0`, newEvents(1));
       const appended = store.append(`${category}-1`, newEvents(1), { durability: 'commit', syncWithinMs: 60_000 });
-      // Still held in this process (for 30 s): the hurry sends it, and its fsync waits no more.
+      // Still held in this process (for 45 s): the hurry sends it, and its fsync waits no more.
       store.hurry!();
       const { durable, position } = await appended;
       await durable;

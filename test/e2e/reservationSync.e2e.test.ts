@@ -21,7 +21,7 @@ beforeAll(async () => {
   h = await startGatewayHarness({ EVENTSTORE_SYNC: 'full' }, { eventStoreWrapper: PROBE });
   user = await h.openAccount({ credits: 50_000_000_000 });
   fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'sync-slow', model: 'sync/slow', prices: { prompt: 100, completion: 100 } });
-  // Its answers take 80 ms: once that is known, a reservation's fsync may wait 25 ms (half of it, at most 25).
+  // Its answers take 80 ms: once that is known, a reservation's durability may wait 25 ms (three quarters, at most 25).
   fake.setDefault({ latencyMs: 80 });
 });
 afterAll(async () => {
