@@ -1356,7 +1356,10 @@ async function probeClosed(target: Target, connections: number, seconds: number)
     const times: number[] = [];
     let failed = 0;
     const streamed = probeKind === 'ttft';
+    // PROBE_PACE_MS: a pause before each request, as phase a' makes.
+    const paceMs = Number(process.env.PROBE_PACE_MS ?? 0);
     for (const end = Date.now() + seconds * 1000; Date.now() < end; ) {
+      if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs));
       const r = await timedRequest(agent, target, body, streamed ? tokenText(0) : null);
       if (streamed ? streamOk(r, STREAM_CHUNKS.ttft) : completionOk(r)) times.push(streamed ? r.firstTokenMs! : r.totalMs);
       else failed++;
