@@ -144,7 +144,12 @@ describe('T-CRASH-1/2/3: kill -9 under load, restart, rebuild', () => {
     await server.exited;
 
     // T-CRASH-1: the read models are the fold of the events (the audit replays every ledger and generation event).
-    const audit = await run(process.execPath, ['--import', 'tsx', 'src/cli/audit.ts'], { cwd: ROOT, env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' } });
+    // A failed audit (exit 1) throws with its report, so that the difference it found is in the test's failure.
+    const audit = await run(process.execPath, ['--import', 'tsx', 'src/cli/audit.ts'], { cwd: ROOT, env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' } }).catch(
+      (error: { stdout?: string; stderr?: string; message: string }) => {
+        throw new Error(`npm run audit failed: ${error.message}\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
+      },
+    );
     expect(audit.stdout).toContain('OK: read models match the ledger');
     // T-CRASH-1/3: and what the runner kept through two kills is what a rebuild from position 0 makes.
     const kept = await snapshot(dir);
