@@ -113,6 +113,8 @@ interface SyncData {
   readonly control: SharedArrayBuffer;
   /** Each fsync starts this much later (tests: a slow disk). */
   readonly delayMs: number;
+  /** Read the WAL's size before each fsync (power-loss tests; see SqliteEventStoreOptions.measureWal). */
+  readonly measureWal: boolean;
 }
 
 /** The worker's body (see the module comment: self-contained). */
@@ -387,7 +389,7 @@ function syncThread(require: NodeJS.Require, REQUESTED: number, STOP: number, FA
       const position = Number(Atomics.load(big, COVERS));
       if (data.delayMs > 0) Atomics.wait(control, SLEEP, 0, data.delayMs);
       try {
-        const walBytes = fs.fstatSync(fd).size;
+        const walBytes = data.measureWal ? fs.fstatSync(fd).size : 0;
         fs.fdatasyncSync(fd);
         syncs += 1;
         synced = covered;
@@ -430,7 +432,7 @@ export interface Writer {
  * `onExit` an unexpected end of either.
  */
 export const startWriter = (
-  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; checkpointPasses: SharedArrayBuffer | null; syncDelayMs?: number },
+  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; checkpointPasses: SharedArrayBuffer | null; syncDelayMs?: number; measureWal?: boolean },
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
@@ -457,7 +459,7 @@ export const startWriter = (
   const writer = watch(new Worker(WRITER_SOURCE, { eval: true, workerData }), 'writer');
   writer.on('message', onReply);
   let stopped: Promise<void> = Promise.resolve();
-  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control, delayMs: options.syncDelayMs ?? 0 } satisfies SyncData }), 'sync');
+  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control, delayMs: options.syncDelayMs ?? 0, measureWal: options.measureWal ?? false } satisfies SyncData }), 'sync');
   if (syncer) {
     stopped = new Promise<void>((resolve) => {
       syncer.on('message', (reply: WriterReply | { kind: 'stopped' }) => (reply.kind === 'stopped' ? resolve() : onReply(reply)));

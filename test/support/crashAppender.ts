@@ -56,7 +56,7 @@ if (mode === 'race') {
 } else {
   const atCommit = variant === 'powercut-commit';
   const powercut = variant === 'powercut' || atCommit;
-  const store = openSqliteEventStore({ dir, synchronous: mode === 'normal' ? 'normal' : 'full', backgroundCheckpoints: !powercut });
+  const store = openSqliteEventStore({ dir, synchronous: mode === 'normal' ? 'normal' : 'full', backgroundCheckpoints: !powercut, measureWal: powercut });
   // With `powercut`, seven writers (one stream each) append at once, so commits land while an fsync runs.
   const writers = powercut ? 7 : 1;
   const revisions = new Map<string, number>();
