@@ -290,7 +290,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     const walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       fdatasyncSync(walFd);
-      syncedWalBytes = fstatSync(walFd).size;
+      if (options.measureWal) syncedWalBytes = fstatSync(walFd).size;
     } finally {
       closeSync(walFd);
     }
