@@ -27,4 +27,7 @@ VOLUME /data
 EXPOSE 4000
 # Probes the port the server listens on ($PORT, which a deployment may change), on loopback.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:' + process.env.PORT + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-CMD ["node", "dist/src/main.js"]
+# The young generation never shrinks below 16 MiB (V8 shrinks it to 1 MiB after a few idle seconds, and the first
+# second of traffic after that paid a scavenge every few requests: p99 85-137 ms instead of ~30 ms at 1,200 req/s).
+# The same flags as `npm run start:prod` (test/e2e/productionBuild.e2e.test.ts compares them).
+CMD ["node", "--min-semi-space-size=16", "dist/src/main.js"]

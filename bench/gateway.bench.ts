@@ -593,8 +593,14 @@ async function gql(port: number, key: string, query: string, variables: Record<s
   return json.data;
 }
 
+/** Node's flags in `npm run start:prod` (the Docker image's too): what a user's server runs with. */
+const START_FLAGS = (() => {
+  const script = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod']!;
+  const words = script.split(/\s+/);
+  return words.slice(1, words.indexOf('dist/src/main.js'));
+})();
 /** What runs Switchyard: the production build (what the Docker image runs), or with --tsx the sources through tsx. */
-const ENTRY = args.tsx ? ['--import', 'tsx', 'src/main.ts'] : [`${args.dist}/src/main.js`];
+const ENTRY = [...START_FLAGS, ...(args.tsx ? ['--import', 'tsx', 'src/main.ts'] : [`${args.dist}/src/main.js`])];
 const nodeOptions = args['node-options']?.split(' ').filter(Boolean) ?? [];
 
 /** Compile the sources (`npm run build`) unless the run uses tsx. */
@@ -1244,7 +1250,7 @@ async function main() {
   );
 
   const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1);
-  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}; one 4 KiB append + fdatasync in the data directories' file system took ${ms2(disk.p50)} p50, ${ms2(disk.p99)} p99 (300 in a row before the run). Switchyard ran ${args.tsx ? 'src/ through tsx' : 'the production build (`node dist/src/main.js`)'}.`;
+  const machine = `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${load1.map((l) => l.toFixed(2)).join(' ')} at the end; run took ${minutes} min on ${new Date().toISOString().slice(0, 10)}; one 4 KiB append + fdatasync in the data directories' file system took ${ms2(disk.p50)} p50, ${ms2(disk.p99)} p99 (300 in a row before the run). Switchyard ran ${args.tsx ? 'src/ through tsx' : `the production build (\`${['node', ...START_FLAGS, 'dist/src/main.js'].join(' ')}\`, as \`npm run start:prod\` and the Docker image)`}.`;
   log(`\n## Results\n\n${table.join('\n')}\n\n${machine}`);
   for (const n of notes) log(`log: ${n}`);
 
@@ -1315,7 +1321,10 @@ async function probe(loads: number[], open: boolean, seconds: number) {
   // keep working for tens of seconds, and code not yet optimised costs several times more per request.
   await cannon(target, probeKind, 10, Number(args.warmup));
   await waitIdle(h);
+  // PROBE_GAP_S: Switchyard idle this long before each step, as it is in the full run while the other targets run theirs.
+  const gapMs = Number(process.env.PROBE_GAP_S ?? 0) * 1000;
   for (const load of loads) {
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
     const writes0 = await writesOf(h);
     const before = threadCpuMsOf(target.pid!);
     const others0 = [cpuMsOf(process.pid), cpuMsOf(upstream.child.proc.pid!)];

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,10 +16,20 @@ const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-build-'));
 const adminKey = 'sk-admin-build-test-0123456789abcdefghijklmnop';
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+/** `npm run start:prod`'s command, and the Docker image's: one argv, Node's flags included. */
+const startProd = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod']!.split(/\s+/);
+const imageCommand = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(repo, 'Dockerfile'), 'utf8'))?.[1] ?? '[]') as string[];
+
 describe('the production build', () => {
+  it('the Docker image runs what `npm run start:prod` runs, with the same Node flags', () => {
+    expect(startProd[0]).toBe('node');
+    expect(startProd.at(-1)).toBe('dist/src/main.js');
+    expect(imageCommand).toEqual(startProd);
+  });
+
   it('compiles, starts from dist/ (as `npm run start:prod` and the Docker image do), streams an answer and stops cleanly on SIGTERM', { timeout: 180_000 }, async () => {
     await promisify(execFile)('npm', ['run', 'build'], { cwd: repo });
-    const server = spawn(process.execPath, ['dist/src/main.js'], {
+    const server = spawn(process.execPath, startProd.slice(1), {
       cwd: repo,
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: adminKey, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
       stdio: ['ignore', 'pipe', 'pipe'],
