@@ -596,8 +596,8 @@ async function gql(port: number, key: string, query: string, variables: Record<s
 /** Node's flags in `npm run start:prod` (the Docker image's too): what a user's server runs with. */
 const START_FLAGS = (() => {
   const script = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod']!;
-  const words = script.split(/\s+/);
-  return words.slice(1, words.indexOf('dist/src/main.js'));
+  // `node <flags> dist/src/main.js` (test/e2e/productionBuild.e2e.test.ts holds it to that shape).
+  return script.split(/\s+/).slice(1, -1);
 })();
 /** What runs Switchyard: the production build (what the Docker image runs), or with --tsx the sources through tsx. */
 const ENTRY = [...START_FLAGS, ...(args.tsx ? ['--import', 'tsx', 'src/main.ts'] : [`${args.dist}/src/main.js`])];

@@ -432,7 +432,7 @@ export interface Writer {
  * `onExit` an unexpected end of either.
  */
 export const startWriter = (
-  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; checkpointPasses: SharedArrayBuffer | null; syncDelayMs?: number; measureWal?: boolean },
+  options: { file: string; durable: boolean; busyTimeoutMs: number; cacheMiB: number; checkpointPasses: SharedArrayBuffer | null; syncDelayMs: number; measureWal: boolean },
   onReply: (reply: WriterReply) => void,
   onExit: (error: Error) => void,
 ): Writer => {
@@ -459,7 +459,7 @@ export const startWriter = (
   const writer = watch(new Worker(WRITER_SOURCE, { eval: true, workerData }), 'writer');
   writer.on('message', onReply);
   let stopped: Promise<void> = Promise.resolve();
-  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control, delayMs: options.syncDelayMs ?? 0, measureWal: options.measureWal ?? false } satisfies SyncData }), 'sync');
+  const syncer = control && watch(new Worker(SYNC_SOURCE, { eval: true, workerData: { wal: `${options.file}-wal`, control, delayMs: options.syncDelayMs, measureWal: options.measureWal } satisfies SyncData }), 'sync');
   if (syncer) {
     stopped = new Promise<void>((resolve) => {
       syncer.on('message', (reply: WriterReply | { kind: 'stopped' }) => (reply.kind === 'stopped' ? resolve() : onReply(reply)));
