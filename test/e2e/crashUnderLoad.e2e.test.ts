@@ -11,42 +11,24 @@
  *   the answer, so a crash in that moment leaves the call answered but uncharged, its reservation expired at start).
  * The production stores (EventStoreDB, MongoDB) cannot be killed here: they are not available on this machine.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { allProjections, diskCollections } from '../../projections/index.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { ledgerStream } from '../../src/modules/ledger/ledger.events.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
-import { ADMIN_KEY } from '../support/appHarness.js';
 import { eventually, within } from '../support/eventually.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
 const USD = 1_000_000_000;
 const CLIENTS = 8;
 
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-const spawnSwitchyard = async (dir: string) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal', DEMO_TOKEN_DELAY_MS: '3' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const { port } = await listeningPort(child);
-  return { child, url: `http://127.0.0.1:${port}`, exited: new Promise<void>((resolve) => child.once('exit', () => resolve())) };
-};
+const switchyards = spawnedSwitchyards();
+const spawnSwitchyard = (dir: string) => switchyards.start(dir, { env: { DEMO_TOKEN_DELAY_MS: '3' } });
 
 interface Call {
   readonly generationId: string;
@@ -106,14 +88,9 @@ const snapshot = async (dir: string) => {
 
 describe('T-CRASH-1/2/3: kill -9 under load, restart, rebuild', () => {
   it('read models equal the fold of the events and a rebuild from zero; every charge is a call the client saw, none twice; answered calls go uncharged only when in flight at a kill', { timeout: 180_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-crash-load-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-crash-load-');
     let server = await spawnSwitchyard(dir);
-    const gql = async (query: string, variables: Record<string, unknown> = {}) => {
-      const res = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` }, body: JSON.stringify({ query, variables }) });
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary GraphQL results
-      return ((await res.json()) as { data: any }).data;
-    };
+    const gql = async (query: string, variables: Record<string, unknown> = {}) => (await server.graphql(query, variables)).body.data;
     const opened = await gql(`mutation { openAccount(name: "Crash load") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
     const accountId = opened.openAccount.account.id as string;
     const key = opened.openAccount.initialKey.secret as string;

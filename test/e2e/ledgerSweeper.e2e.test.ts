@@ -1,8 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig, reservationTtlMs } from '../../src/config.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
@@ -12,32 +8,11 @@ import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
 import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 import { ADMIN_KEY, startHarness } from '../support/appHarness.js';
 import { openAccount } from '../support/ledgerFixture.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 const USD = 1_000_000_000;
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-sweeper-'));
-  dirs.push(dir);
-  return dir;
-};
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-/** Switchyard in its own process (as `npm start` runs it), embedded over `dir`; resolves with its port. */
-const spawnSwitchyard = async (dir: string, env: Record<string, string>) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: new URL('../..', import.meta.url),
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const { port } = await listeningPort(child);
-  return { child, port };
-};
+const switchyards = spawnedSwitchyards();
+const tempDir = () => switchyards.dataDir('switchyard-sweeper-');
 
 describe('the reservation sweeper', () => {
   it('expires reservations older than the TTL, periodically, and leaves fresh ones alone', async () => {
@@ -97,16 +72,14 @@ describe('the reservation sweeper', () => {
   it('releases a reservation left open by a killed process right at the next start (embedded mode), recorded as expired', { timeout: 60_000 }, async () => {
     const dir = tempDir();
     // A slow demo answer keeps the generation in flight; no RESERVATION_TTL_SECONDS: the defaults apply.
-    const { child, port } = await spawnSwitchyard(dir, { DEMO_TOKEN_DELAY_MS: '5000' });
-    const url = `http://127.0.0.1:${port}`;
-    const gql = async (query: string, variables: Record<string, unknown>): Promise<unknown> =>
-      (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` }, body: JSON.stringify({ query, variables }) })).json();
-    const opened = (await gql(`mutation { openAccount(name: "Killed") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, {})) as {
+    const server = await switchyards.start(dir, { env: { DEMO_TOKEN_DELAY_MS: '5000' } });
+    const { url } = server;
+    const opened = (await server.graphql(`mutation { openAccount(name: "Killed") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`)).body as {
       data: { openAccount: { account: { id: string }; initialKey: { secret: string } } };
     };
     const accountId = opened.data.openAccount.account.id;
     const key = opened.data.openAccount.initialKey.secret;
-    await gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: ${5 * USD}, reason: "x") { __typename } }`, { id: accountId });
+    await server.graphql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: ${5 * USD}, reason: "x") { __typename } }`, { id: accountId });
     const res = await fetch(`${url}/api/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
@@ -116,8 +89,7 @@ describe('the reservation sweeper', () => {
     // The first streamed bytes go out only once the reservation is durable.
     const reader = res.body!.getReader();
     await reader.read();
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await server.kill();
     await reader.cancel().catch(() => undefined);
 
     const h = await startHarness({}, dir);

@@ -1,16 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stepGenerationId } from '../../src/modules/workflows/steps/model.js';
-import { ADMIN_KEY } from '../support/appHarness.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY } from '../support/gatewayHarness.js';
 import { heldMarker, holdStepFlag } from '../support/holdStepOutcome.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 /**
  * kill -9 of the server in the middle of a run, at each step boundary in turn, then a restart on the same data:
@@ -54,8 +50,7 @@ const startTarget = async () => {
 let target: Awaited<ReturnType<typeof startTarget>>;
 /** The model's upstream (an OpenAI-compatible fake): it can hang a call, so a kill catches it in flight. */
 let upstream: FakeProvider;
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
+const switchyards = spawnedSwitchyards();
 const ANSWER = 'It survives.';
 
 beforeAll(async () => {
@@ -67,48 +62,23 @@ afterAll(async () => {
   await upstream.close();
 });
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   target.calls.clear();
   target.state = { holding: false, seen: 0 };
   upstream.requests.length = 0;
   upstream.setDefault({ text: ANSWER });
 });
 
-const spawnSwitchyard = async (dir: string, env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/switchyardProcess.ts'], {
-    cwd: new URL('../..', import.meta.url),
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dir,
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'info',
-      EVENTSTORE_SYNC: 'normal',
-      OUTBOUND_ALLOW: '127.0.0.1',
-      TEST_EVENTSTORE_WRAPPER: new URL('../support/holdStepOutcome.ts', import.meta.url).href,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+const spawnSwitchyard = async (dir: string) => {
+  const server = await switchyards.start(dir, {
+    entry: 'test/support/switchyardProcess.ts',
+    env: { OUTBOUND_ALLOW: '127.0.0.1', TEST_EVENTSTORE_WRAPPER: new URL('../support/holdStepOutcome.ts', import.meta.url).href },
   });
-  children.push(child);
-  const { port, output } = await listeningPort(child);
-  const gql: Gql = async (query, variables, key = ADMIN_KEY) => {
-    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as any;
+  const gql: Gql = async (query, variables, key) => {
+    const { body } = await server.graphql(query, variables, key);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     return body.data;
   };
-  const kill = async () => {
-    child.kill('SIGKILL');
-    if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
-  };
-  return { gql, kill, output };
+  return { gql, kill: server.kill };
 };
 
 const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> => {
@@ -205,8 +175,7 @@ const WINDOWS: Window[] = [
 
 describe('workflow runs killed at each step boundary', () => {
   it.each(WINDOWS)('finishes after kill -9 with $name: done steps stay done, the call keeps its key, the model is charged once', { timeout: 90_000 }, async (window) => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-wf-crash-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-wf-crash-');
     if (window.hold) writeFileSync(holdStepFlag(dir), window.hold);
     target.state.holding = window.holdTarget === true;
     if (window.hangModel) upstream.setDefault({ hang: true });

@@ -2,15 +2,11 @@
  * Queued runs (settings.maxConcurrentRuns) and retries of failed runs, on the started app over GraphQL, with a fake
  * HTTP target the workflows call: it holds `/slow` calls until the test releases them, fails `/flaky` the first time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { startHarness, type Harness } from '../support/appHarness.js';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 type Gql = Harness['gql'];
 const RUN = 'id status retryOf queuedAt error { code } output steps { key status attempts carriedFrom output }';
@@ -284,34 +280,14 @@ describe('retryWorkflowRun', () => {
 });
 
 describe('queued runs after a crash', () => {
-  const children: ChildProcess[] = [];
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  const switchyards = spawnedSwitchyards();
   const spawnSwitchyard = async (dir: string) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: new URL('../..', import.meta.url),
-      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal', OUTBOUND_ALLOW: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    const { port } = await listeningPort(child);
-    const gql: Gql = async (query, variables, key = ADMIN_KEY) => {
-      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
-    return { child, gql };
+    const server = await switchyards.start(dir, { env: { OUTBOUND_ALLOW: '127.0.0.1' } });
+    return { kill: server.kill, gql: server.graphql };
   };
 
   it('a queued run survives kill -9: after the restart it waits for the resumed run, then runs', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-queue-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-queue-');
     const first = await spawnSwitchyard(dir);
     const owner = await open(first.gql, 'Kit Killed');
     const id = await createWorkflow(first.gql, slowWorkflow(1), owner.key);
@@ -319,8 +295,7 @@ describe('queued runs after a crash', () => {
     const b = await runWorkflow(first.gql, id, { n: 202 }, owner.key);
     expect([a.status, b.status]).toEqual(['RUNNING', 'QUEUED']);
     await until('the first run to reach the target', async () => target.callsTo('/slow?run=201').length === 1);
-    first.child.kill('SIGKILL');
-    await new Promise((resolve) => first.child.once('exit', resolve));
+    await first.kill();
 
     const second = await spawnSwitchyard(dir);
     // The run in flight runs its step again (same attempt key); the queued one still waits for the slot.

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
 import { createLogger } from '../../src/logger.js';
 import { failNextStepOutcomeFlag } from '../support/failingRunAppends.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 /** Manual workflow runs over GraphQL on the started app: the executor drives them to their end. */
 let h: Harness;
@@ -334,34 +333,14 @@ describe('runs when the event store fails', () => {
 });
 
 describe('runs after a crash', () => {
-  const dirs: string[] = [];
-  const children: ChildProcess[] = [];
-  afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  const switchyards = spawnedSwitchyards();
   const spawnSwitchyard = async (dir: string) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: new URL('../..', import.meta.url),
-      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    const { port } = await listeningPort(child);
-    const gql: Gql = async (query, variables, key = ADMIN_KEY) => {
-      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
-    return { child, gql };
+    const server = await switchyards.start(dir);
+    return { kill: server.kill, gql: server.graphql };
   };
 
   it('finishes a run interrupted by kill -9 on the next start: done steps stay done, the step in flight resumes its attempt', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-runs-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-runs-');
     const first = await spawnSwitchyard(dir);
     const owner = await open(first.gql, 'Kim Killed', 'DESIGNER');
     const id = await createWorkflow(
@@ -376,8 +355,7 @@ describe('runs after a crash', () => {
       if (body.data.workflowRun.steps.some((s: { key: string; status: string }) => s.key === 'spin' && s.status === 'RUNNING')) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    first.child.kill('SIGKILL');
-    await new Promise((resolve) => first.child.once('exit', resolve));
+    await first.kill();
 
     const second = await spawnSwitchyard(dir);
     const run = await finished(second.gql, runId, owner.key);

@@ -5,47 +5,22 @@
  * - a delay's wake-up time is stored: after the crash the run wakes at it, not a whole delay after the restart.
  * What happens is waited for, not slept on: a loaded CI host starts a process in seconds, and may fire a timer late.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_KEY } from '../support/appHarness.js';
-import { listeningPort } from '../support/spawnedServer.js';
+import { describe, expect, it } from 'vitest';
+import { spawnedSwitchyards } from '../support/spawnedServer.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary GraphQL results
 type Gql = (query: string, variables?: Record<string, unknown>) => Promise<any>;
 
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const switchyards = spawnedSwitchyards();
 
 const spawnSwitchyard = async (dir: string) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/switchyardProcess.ts'], {
-    cwd: new URL('../..', import.meta.url),
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'info', EVENTSTORE_SYNC: 'normal' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const { port } = await listeningPort(child);
+  const server = await switchyards.start(dir, { entry: 'test/support/switchyardProcess.ts' });
   const gql: Gql = async (query, variables) => {
-    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data: unknown; errors?: unknown };
+    const { body } = await server.graphql(query, variables);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     return body.data;
   };
-  const kill = async () => {
-    child.kill('SIGKILL');
-    if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
-  };
-  return { gql, kill };
+  return { gql, kill: server.kill };
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,8 +65,7 @@ describe('schedule across kill -9', () => {
   };
 
   it('fires exactly once per due time; of the times missed while down, "one" fires the latest once and "none" none', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-schedule-crash-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-schedule-crash-');
     const first = await spawnSwitchyard(dir);
     const one = await createWorkflow(first.gql, everySecond('one'));
     const none = await createWorkflow(first.gql, everySecond('none'));
@@ -131,8 +105,7 @@ describe('schedule across kill -9', () => {
 
 describe('control.delay across kill -9', () => {
   it('a delay waiting when the server is killed wakes at its stored time after the restart, not a whole delay later', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-delay-crash-'));
-    dirs.push(dir);
+    const dir = switchyards.dataDir('switchyard-delay-crash-');
     const first = await spawnSwitchyard(dir);
     const id = await createWorkflow(first.gql, {
       name: 'Wait through a crash',
