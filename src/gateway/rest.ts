@@ -84,7 +84,8 @@ const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 
 
 /**
  * The answer as clients read it: `reasoning_content` beside `reasoning` (OpenRouter documents the alias; LangChain
- * reads it) and OpenAI's `logprobs` on every choice (null unless asked for and the upstream sent them).
+ * reads it) and OpenAI's `logprobs` on every choice (null unless asked for and the upstream sent them). The canonical
+ * `stop_sequence` (the Messages skin's) is not in OpenAI's shape: left out (undefined is not serialised).
  */
 const chatJson = (response: ChatResponse) => ({
   ...response,
@@ -92,14 +93,21 @@ const chatJson = (response: ChatResponse) => ({
     extend(c, {
       message: c.message.reasoning == null ? c.message : extend(c.message, { reasoning_content: c.message.reasoning }),
       logprobs: c.logprobs ?? null,
+      stop_sequence: undefined,
     }),
   ),
 });
 
-/** A chunk with `reasoning_content` beside `reasoning`; the same object when it has none (most chunks). */
+/**
+ * A chunk with `reasoning_content` beside `reasoning`, and without the canonical `stop_sequence` (not in OpenAI's
+ * shape); the same object when neither applies (most chunks).
+ */
 const chatChunkJson = (chunk: ChatChunk): ChatChunk => {
-  if (!chunk.choices.some((c) => c.delta.reasoning != null)) return chunk;
-  return { ...chunk, choices: chunk.choices.map((c) => (c.delta.reasoning == null ? c : { ...c, delta: { ...c.delta, reasoning_content: c.delta.reasoning } })) };
+  if (!chunk.choices.some((c) => c.delta.reasoning != null || c.stop_sequence !== undefined)) return chunk;
+  return {
+    ...chunk,
+    choices: chunk.choices.map(({ stop_sequence: _openAiHasNone, ...c }) => (c.delta.reasoning == null ? c : { ...c, delta: { ...c.delta, reasoning_content: c.delta.reasoning } })),
+  };
 };
 
 /** A chat chunk as a legacy `text_completion` chunk. */

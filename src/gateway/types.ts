@@ -182,6 +182,11 @@ export interface ChatChoice {
   finish_reason: FinishReason | null;
   native_finish_reason: string | null;
   logprobs?: ChoiceLogprobs | null;
+  /**
+   * The stop sequence that ended the answer, when the upstream says which one (Anthropic's `stop_sequence`). Not part
+   * of OpenAI's shape: the chat/completions writers leave it out; the Messages skin shows it.
+   */
+  stop_sequence?: string;
 }
 
 export interface ChatResponse {
@@ -218,6 +223,8 @@ export interface ChunkChoice {
   finish_reason: FinishReason | null;
   native_finish_reason?: string | null;
   logprobs?: ChoiceLogprobs | null;
+  /** On the finishing chunk: the stop sequence that ended the answer, when the upstream says (as ChatChoice's). */
+  stop_sequence?: string;
 }
 
 /** OpenRouter's mid-stream error payload (top-level `error` on a chunk). */

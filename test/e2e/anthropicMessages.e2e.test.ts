@@ -6,7 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
-import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { costOf, promptEstimate, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
 let user: Account;
@@ -181,6 +181,41 @@ describe('messages.create through the Anthropic SDK', () => {
       { type: 'thinking', thinking: 'Signed thoughts.', signature: 'sig-1' },
       { type: 'text', text: 'Echo: Why greet?' },
     ]);
+  });
+
+  it("names the stop sequence that ended the answer when the upstream (Anthropic's protocol) says which, whole and streamed", async () => {
+    anthropic.script({ text: 'Counting: one two', stopSequence: 'END' });
+    const message = await client.messages.create({ model: 'test/claude-model', max_tokens: 50, stop_sequences: ['STOP', 'END'], messages: [{ role: 'user', content: 'Count' }] });
+    expect(message).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(anthropic.requests.at(-1)!.body).toMatchObject({ stop_sequences: ['STOP', 'END'] });
+
+    anthropic.script({ text: 'Counting: one two', stopSequence: 'END' });
+    const stream = client.messages.stream({ model: 'test/claude-model', max_tokens: 50, stop_sequences: ['END'], messages: [{ role: 'user', content: 'Count' }] });
+    const deltas: unknown[] = [];
+    stream.on('streamEvent', (event) => {
+      if (event.type === 'message_delta') deltas.push(event.delta);
+    });
+    const final = await stream.finalMessage();
+    expect(deltas).toEqual([{ stop_reason: 'stop_sequence', stop_sequence: 'END' }]);
+    expect(final).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+
+    // A natural end says null, as before.
+    const natural = await client.messages.create({ model: 'test/claude-model', max_tokens: 50, stop_sequences: ['END'], messages: [{ role: 'user', content: 'Count' }] });
+    expect(natural).toMatchObject({ stop_reason: 'end_turn', stop_sequence: null });
+  });
+
+  it('keeps stop_sequence out of chat/completions (OpenAI has no such field), whole and streamed, when the upstream named one', async () => {
+    anthropic.script({ text: 'Counting: one two', stopSequence: 'END' });
+    const whole = (await (await h.chat(user.key, { model: 'test/claude-model', stop: ['END'], messages: [{ role: 'user', content: 'Count' }] })).json()) as { choices: Record<string, unknown>[] };
+    expect(whole.choices[0]).toMatchObject({ finish_reason: 'stop', native_finish_reason: 'stop_sequence' });
+    expect(whole.choices[0]).not.toHaveProperty('stop_sequence');
+
+    anthropic.script({ text: 'Counting: one two', stopSequence: 'END' });
+    const streamed = await readSseResponse(await h.chat(user.key, { model: 'test/claude-model', stream: true, stop: ['END'], messages: [{ role: 'user', content: 'Count' }] }));
+    const finishing = streamed.events.filter((e) => e.choices?.[0]?.finish_reason != null);
+    expect(finishing).toHaveLength(1);
+    expect(finishing[0].choices[0]).toMatchObject({ finish_reason: 'stop', native_finish_reason: 'stop_sequence' });
+    for (const event of streamed.events) for (const choice of event.choices ?? []) expect(choice).not.toHaveProperty('stop_sequence');
   });
 
   it('maps a length finish to max_tokens', async () => {

@@ -58,6 +58,8 @@ export interface Script {
   toolCall?: FakeToolCall;
   /** OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer). */
   reasoning?: string;
+  /** Anthropic: the answer ended on this stop sequence (`stop_reason: "stop_sequence"`, `stop_sequence` naming it). */
+  stopSequence?: string;
 }
 
 export type RequestOutcome = 'completed' | 'aborted' | 'reset';
@@ -357,6 +359,7 @@ interface Answer {
   /** OpenAI: the request's `top_logprobs` when it asked for `logprobs`. */
   topLogprobs?: number;
   toolCall?: FakeToolCall & { id: string };
+  stopSequence?: string;
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
@@ -398,6 +401,7 @@ function answerFor(protocol: FakeProtocol, body: unknown, script: Script, model:
     ...(script.reasoning !== undefined && { reasoning: script.reasoning }),
     ...(logprobs && { topLogprobs: isRecord(body) && typeof body.top_logprobs === 'number' ? body.top_logprobs : 0 }),
     ...(script.toolCall && { toolCall: { ...script.toolCall, id: script.toolCall.id ?? `call_fake_${sequence}` } }),
+    ...(script.stopSequence !== undefined && { stopSequence: script.stopSequence }),
     promptTokens: usage.promptTokens ?? Math.ceil(promptChars(body) / 4),
     completionTokens: usage.completionTokens ?? Math.ceil((text.length + toolChars) / 4),
     cachedTokens: usage.cachedTokens ?? 0,
@@ -508,8 +512,7 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
           ...(a.text !== '' ? [{ type: 'text', text: a.text }] : []),
           ...(a.toolCall ? [{ type: 'tool_use', id: a.toolCall.id, name: a.toolCall.name, input: a.toolCall.arguments }] : []),
         ],
-        stop_reason: a.toolCall ? 'tool_use' : 'end_turn',
-        stop_sequence: null,
+        ...anthropicStop(a),
         usage: { ...anthropicInputUsage(a), output_tokens: a.completionTokens },
       };
     case 'gemini':
@@ -530,6 +533,11 @@ function openaiUsage(a: Answer): unknown {
     prompt_tokens_details: { cached_tokens: a.cachedTokens },
     completion_tokens_details: { reasoning_tokens: a.reasoningTokens },
   };
+}
+
+function anthropicStop(a: Answer): { stop_reason: string; stop_sequence: string | null } {
+  if (a.toolCall) return { stop_reason: 'tool_use', stop_sequence: null };
+  return a.stopSequence !== undefined ? { stop_reason: 'stop_sequence', stop_sequence: a.stopSequence } : { stop_reason: 'end_turn', stop_sequence: null };
 }
 
 function anthropicInputUsage(a: Answer): Record<string, number> {
@@ -616,7 +624,7 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
       }
       events.push(
         event('message_delta', {
-          delta: { stop_reason: a.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null },
+          delta: anthropicStop(a),
           ...(withUsage && { usage: { output_tokens: a.completionTokens } }),
         }),
         event('message_stop', {}),

@@ -249,6 +249,12 @@ const thinkingBlocks = (reasoning: string | null | undefined, details: readonly 
   return blocks;
 };
 
+/**
+ * Anthropic's `stop_sequence`: the sequence that ended the answer when the upstream said which (only Anthropic's
+ * protocol does; an OpenAI-compatible "stop" does not tell a stop sequence from a natural end), else null.
+ */
+const stopSequenceOf = (reason: StopReason, sequence: string | null | undefined): string | null => (reason === 'stop_sequence' ? (sequence ?? null) : null);
+
 /** The gateway's answer as Anthropic's Message object. */
 export const messageJson = (response: ChatResponse, outcome: GenerationOutcome) => {
   const choice = response.choices[0];
@@ -256,14 +262,15 @@ export const messageJson = (response: ChatResponse, outcome: GenerationOutcome) 
   const content: JsonObject[] = thinkingBlocks(message?.reasoning, message?.reasoning_details);
   if (message?.content) content.push({ type: 'text', text: message.content });
   for (const call of message?.tool_calls ?? []) content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: inputOf(call.function.arguments) });
+  const stopReason = stopReasonOf(choice?.finish_reason ?? null, choice?.native_finish_reason);
   return {
     id: outcome.generationId,
     type: 'message',
     role: 'assistant',
     model: outcome.model,
     content,
-    stop_reason: stopReasonOf(choice?.finish_reason ?? null, choice?.native_finish_reason),
-    stop_sequence: null,
+    stop_reason: stopReason,
+    stop_sequence: stopSequenceOf(stopReason, choice?.stop_sequence),
     usage: anthropicUsage(outcome),
   };
 };
@@ -331,6 +338,7 @@ export const createMessageStream = (meta: { id: string; model: string; inputToke
   const toolBlocks = new Map<number, number>();
   let finish: FinishReason | null = null;
   let native: string | null = null;
+  let stopSequence: string | null = null;
   let model = meta.model;
 
   const start = (out: AnthropicEvent[]) => {
@@ -409,6 +417,7 @@ export const createMessageStream = (meta: { id: string; model: string; inputToke
         if (choice.finish_reason !== null) {
           finish = choice.finish_reason;
           native = choice.native_finish_reason ?? null;
+          stopSequence = choice.stop_sequence ?? null;
         }
       }
       return out;
@@ -418,9 +427,10 @@ export const createMessageStream = (meta: { id: string; model: string; inputToke
       const out: AnthropicEvent[] = [];
       start(out);
       close(out);
+      const stopReason = stopReasonOf(finish ?? outcome.finishReason, native);
       out.push({
         event: 'message_delta',
-        data: { type: 'message_delta', delta: { stop_reason: stopReasonOf(finish ?? outcome.finishReason, native), stop_sequence: null }, usage: anthropicUsage(outcome) },
+        data: { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: stopSequenceOf(stopReason, stopSequence) }, usage: anthropicUsage(outcome) },
       });
       out.push({ event: 'message_stop', data: { type: 'message_stop' } });
       return out;

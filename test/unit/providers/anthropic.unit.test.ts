@@ -249,6 +249,11 @@ describe('anthropic adapter: parsing a response', () => {
     });
   });
 
+  it('carries the stop sequence that ended the answer; a natural end carries none', () => {
+    expect(anthropicAdapter.parseResponse(200, fixture('stop-sequence')).choices[0]).toMatchObject({ finish_reason: 'stop', native_finish_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(anthropicAdapter.parseResponse(200, fixture('completion')).choices[0]).not.toHaveProperty('stop_sequence');
+  });
+
   it('throws for an error body and for a body that is not a message', () => {
     expect(() => anthropicAdapter.parseResponse(200, fixture('error-overloaded'))).toThrow(ProviderError);
     expect(() => anthropicAdapter.parseResponse(200, { id: 'x' })).toThrow(/no content array/);
@@ -322,6 +327,14 @@ describe('anthropic adapter: parsing a stream', () => {
     expect(replay.error).toMatchObject({ code: 'overloaded', status: 529, retryable: true, upstreamCode: 'overloaded_error', upstreamMessage: 'Overloaded' });
     // Input usage from message_start survives, so a partial charge can still be settled.
     expect(replay.outcome).toMatchObject({ done: false, usage: { prompt_tokens: 25, completion_tokens: 1 } });
+  });
+
+  it('carries the stop sequence on the finishing chunk (message_delta), and none on a natural end', () => {
+    const { chunks: out } = replaySse(anthropicAdapter.createStreamParser(), chunks('stream-stop-sequence'));
+    expect(out.at(-1)?.choices[0]).toEqual({ index: 0, delta: {}, finish_reason: 'stop', native_finish_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(out.some((c) => c.choices.some((choice) => 'stop_sequence' in choice))).toBe(true);
+    const natural = replaySse(anthropicAdapter.createStreamParser(), chunks('stream')).chunks;
+    expect(natural.some((c) => c.choices.some((choice) => 'stop_sequence' in choice))).toBe(false);
   });
 
   it('reports a stream cut before message_stop as not done', () => {

@@ -71,6 +71,7 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
     message.reasoning_details = details;
   }
   const stopReason = asString(json.stop_reason);
+  const stopSequence = stopReason === 'stop_sequence' ? asString(json.stop_sequence) : undefined;
   const input: InputUsage = { input: 0, cacheRead: 0, cacheWrite: 0 };
   readInputUsage(json.usage, input);
   return {
@@ -78,7 +79,7 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
     object: 'chat.completion',
     created: meta.created ?? 0,
     model: meta.model ?? asString(json.model) ?? '',
-    choices: [{ index: 0, message, finish_reason: mapFinishReason(stopReason), native_finish_reason: stopReason ?? null }],
+    choices: [{ index: 0, message, finish_reason: mapFinishReason(stopReason), native_finish_reason: stopReason ?? null, ...(stopSequence !== undefined && { stop_sequence: stopSequence }) }],
     ...(isRecord(json.usage) && { usage: toUsage(input, asNumber(json.usage.output_tokens) ?? 0) }),
   };
 }

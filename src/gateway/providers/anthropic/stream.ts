@@ -18,7 +18,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   // Content-block index → canonical tool_calls index (only tool_use blocks get one).
   const toolIndexOfBlock = new Map<number, number>();
 
-  const chunk = (delta: ChunkDelta, finish: FinishReason | null = null): ChatChunk[] => [
+  const chunk = (delta: ChunkDelta, finish: FinishReason | null = null, stopSequence?: string): ChatChunk[] => [
     {
       id,
       object: 'chat.completion.chunk',
@@ -30,6 +30,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           delta,
           finish_reason: finish,
           ...(finish !== null && { native_finish_reason: nativeFinishReason ?? null }),
+          ...(stopSequence !== undefined && { stop_sequence: stopSequence }),
         },
       ],
     },
@@ -106,11 +107,12 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
             readInputUsage(event.usage, input);
             output = asNumber(event.usage.output_tokens) ?? output;
           }
-          const stopReason = asString(asRecord(event.delta).stop_reason);
+          const delta = asRecord(event.delta);
+          const stopReason = asString(delta.stop_reason);
           if (stopReason === undefined) return [];
           nativeFinishReason = stopReason;
           finishReason = mapFinishReason(stopReason) ?? undefined;
-          return chunk({}, finishReason ?? null);
+          return chunk({}, finishReason ?? null, stopReason === 'stop_sequence' ? asString(delta.stop_sequence) : undefined);
         }
         case 'message_stop':
           done = true;
