@@ -16,7 +16,8 @@ import type { GenerationOutcome } from './gateway.js';
 import { toUsdNumber } from '../modules/ledger/money.js';
 import { extend } from '../objects.js';
 import { SSE_DONE } from './sse.js';
-import type { ChatChunk, ChatResponse } from './types.js';
+import { isRecord } from './providers/common.js';
+import type { ChatChunk, ChatResponse, ChoiceLogprobs } from './types.js';
 
 
 /**
@@ -110,15 +111,62 @@ const chatChunkJson = (chunk: ChatChunk): ChatChunk => {
   };
 };
 
-/** A chat chunk as a legacy `text_completion` chunk. */
-const textChunk = (chunk: ChatChunk) => ({
-  id: chunk.id,
-  object: 'text_completion',
-  created: chunk.created,
-  model: chunk.model,
-  provider: chunk.provider,
-  choices: chunk.choices.map((c) => ({ index: c.index, text: c.delta.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: c.logprobs ?? null })),
-});
+/** Legacy completions' `logprobs` (the openai SDK's `Completion` choice): parallel lists, one entry per token. */
+interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  /** Per token, its alternatives as token → logprob (null when the upstream sent no list for it). */
+  top_logprobs: (Record<string, number> | null)[];
+  /** Where each token starts in the completion's text, in UTF-16 code units (JavaScript's string length). */
+  text_offset: number[];
+}
+
+/**
+ * Chat's `logprobs` (`{content: [{token, logprob, bytes, top_logprobs: [{token, logprob}]}]}`, as the upstream sent
+ * it) in the legacy Completions shape, its tokens starting `offset` characters into the completion (a stream's chunk
+ * starts where the text before it ended). Null when there are none to give.
+ */
+export const completionLogprobs = (logprobs: ChoiceLogprobs | null | undefined, offset: number): CompletionLogprobs | null => {
+  const content = logprobs?.content;
+  if (!Array.isArray(content)) return null;
+  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let at = offset;
+  for (const entry of content) {
+    if (!isRecord(entry) || typeof entry.token !== 'string') continue;
+    out.tokens.push(entry.token);
+    out.token_logprobs.push(typeof entry.logprob === 'number' ? entry.logprob : 0);
+    out.text_offset.push(at);
+    at += entry.token.length;
+    if (!Array.isArray(entry.top_logprobs)) out.top_logprobs.push(null);
+    else {
+      const top: Record<string, number> = {};
+      for (const alt of entry.top_logprobs) if (isRecord(alt) && typeof alt.token === 'string' && typeof alt.logprob === 'number') top[alt.token] = alt.logprob;
+      out.top_logprobs.push(top);
+    }
+  }
+  return out;
+};
+
+/**
+ * Chat chunks as legacy `text_completion` chunks, for one stream: it counts each choice's text so far, which the
+ * chunks' `logprobs.text_offset` start from.
+ */
+const textChunks = () => {
+  const written = new Map<number, number>();
+  return (chunk: ChatChunk) => ({
+    id: chunk.id,
+    object: 'text_completion',
+    created: chunk.created,
+    model: chunk.model,
+    provider: chunk.provider,
+    choices: chunk.choices.map((c) => {
+      const text = c.delta.content ?? '';
+      const before = written.get(c.index) ?? 0;
+      if (text !== '') written.set(c.index, before + text.length);
+      return { index: c.index, text, finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: completionLogprobs(c.logprobs, before) };
+    }),
+  });
+};
 
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -165,13 +213,14 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
                 created: response.created,
                 model: response.model,
                 provider: outcome.providerName,
-                choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: c.logprobs ?? null })),
+                choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: completionLogprobs(c.logprobs, 0) })),
                 usage: usageJson(outcome),
               };
         return sendJson(res, 200, metadata ? extend(payload, { openrouter_metadata: routerMetadata(prepared, outcome) }) : payload);
       }
 
       // Streaming: headers wait for the first token (see streamGeneration).
+      const textChunk = kind === 'completion' ? textChunks() : null;
       const { outcome, sse } = await streamGeneration({
         res,
         gateway,
@@ -179,7 +228,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         generationId,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: KEEPALIVE_COMMENT,
-        onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(kind === 'chat' ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),
+        onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(textChunk === null ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),
       });
       if (outcome.kind === 'cancelled' || sse.gone) return;
       if (outcome.kind === 'failed') {

@@ -55,6 +55,51 @@ describe('logprobs', () => {
     expect({ content: tokens, refusal: null }).toEqual(logprobsOf(['Echo: ', 'two ', 'words'], 1));
   });
 
+  // The openai SDK's `Completion` type: {tokens, token_logprobs, top_logprobs (token → logprob), text_offset}.
+  const COMPLETION_LOGPROBS = {
+    tokens: ['Echo: ', 'two ', 'words'],
+    token_logprobs: [-0.125, -0.25, -0.375],
+    top_logprobs: [
+      { 'Echo: ': -0.125, 'Echo: ~1': -1.125 },
+      { 'two ': -0.25, 'two ~1': -1.25 },
+      { words: -0.375, 'words~1': -1.375 },
+    ],
+    text_offset: [0, 6, 10],
+  };
+
+  it('come back on legacy completions in the Completions shape, with text offsets into the completion', async () => {
+    const completion = await client.completions.create({ model: 'test/pt-openai', prompt: 'two words', logprobs: 2 });
+    expect(lastBody(openai)).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    expect(completion.choices[0]!.text).toBe('Echo: two words');
+    expect(completion.choices[0]!.logprobs).toEqual(COMPLETION_LOGPROBS);
+    const { text, logprobs } = completion.choices[0]!;
+    for (const [i, token] of logprobs!.tokens!.entries()) expect(text.startsWith(token, logprobs!.text_offset![i])).toBe(true);
+  });
+
+  it('come back on legacy completion stream chunks in the Completions shape, offsets counted from the start of the text', async () => {
+    const stream = await client.completions.create({ model: 'test/pt-openai', prompt: 'two words', logprobs: 2, stream: true });
+    const merged = { tokens: [] as string[], token_logprobs: [] as number[], top_logprobs: [] as unknown[], text_offset: [] as number[] };
+    let text = '';
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      text += choice.text;
+      const lp = choice.logprobs;
+      if (lp == null) continue;
+      merged.tokens.push(...lp.tokens!);
+      merged.token_logprobs.push(...lp.token_logprobs!);
+      merged.top_logprobs.push(...lp.top_logprobs!);
+      merged.text_offset.push(...lp.text_offset!);
+    }
+    expect(text).toBe('Echo: two words');
+    expect(merged).toEqual(COMPLETION_LOGPROBS);
+  });
+
+  it('are null on legacy completions when not asked for', async () => {
+    const completion = await client.completions.create({ model: 'test/pt-openai', prompt: 'hi' });
+    expect(completion.choices[0]!.logprobs).toBeNull();
+  });
+
   it('are null when not asked for', async () => {
     const completion = await client.chat.completions.create({ model: 'test/pt-openai', messages: [{ role: 'user', content: 'hi' }] });
     expect(completion.choices[0]!.logprobs).toBeNull();
