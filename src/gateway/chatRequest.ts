@@ -176,6 +176,21 @@ const put = <K extends keyof ChatRequest>(request: ChatRequest, key: K, value: C
   if (value != null) request[key] = value;
 };
 
+/**
+ * The answer's token limit: `max_completion_tokens` (OpenAI's name) or `max_tokens` (its deprecated alias, still
+ * OpenRouter's). Both sent and different is a 400: neither silently wins.
+ */
+const maxTokensOf = (body: CommonBody): number | null | undefined => {
+  const { max_tokens: alias, max_completion_tokens: limit } = body;
+  if (alias != null && limit != null && alias !== limit) {
+    throw invalidRequest(
+      `max_tokens (${alias}) and max_completion_tokens (${limit}) differ: max_tokens is the deprecated alias of max_completion_tokens; send one of them, or the same value in both`,
+      { param: 'max_tokens' },
+    );
+  }
+  return limit ?? alias;
+};
+
 /** Request headers that are part of the request (REST): as sent, checked by parseChatBody. */
 export interface ChatHeaders {
   /** `x-session-id` (sticky routing). */
@@ -244,7 +259,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   if (model === undefined) throw invalidRequest(MODEL_REQUIRED, { param: 'model' });
 
   const request: ChatRequest = { model, messages };
-  put(request, 'max_tokens', body.max_tokens ?? body.max_completion_tokens);
+  put(request, 'max_tokens', maxTokensOf(body));
   put(request, 'temperature', body.temperature);
   put(request, 'top_p', body.top_p);
   put(request, 'top_k', body.top_k);

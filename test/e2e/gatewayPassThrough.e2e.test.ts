@@ -116,6 +116,30 @@ describe('logprobs', () => {
   });
 });
 
+describe('max_completion_tokens and its deprecated alias max_tokens', () => {
+  it('both sent and different is a 400 naming both, before any upstream is called', async () => {
+    const calls = openai.requests.length;
+    const error = await client.chat.completions
+      .create({ model: 'test/pt-openai', max_completion_tokens: 5, max_tokens: 700, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    const { status, message, error: body } = error as InstanceType<typeof OpenAI.BadRequestError> & { error: { metadata: { param: string } } };
+    expect(status).toBe(400);
+    expect(message).toContain('max_tokens (700)');
+    expect(message).toContain('max_completion_tokens (5)');
+    expect(body.metadata.param).toBe('max_tokens');
+    expect(openai.requests.length).toBe(calls);
+  });
+
+  it('either alone, or both equal, is the answer limit the upstream gets', async () => {
+    for (const limits of [{ max_completion_tokens: 5 }, { max_tokens: 6 }, { max_completion_tokens: 7, max_tokens: 7 }]) {
+      const completion = await client.chat.completions.create({ model: 'test/pt-openai', ...limits, messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.choices[0]!.message.content).toBe('Echo: hi');
+      expect(lastBody(openai).max_tokens).toBe(limits.max_completion_tokens ?? limits.max_tokens);
+    }
+  });
+});
+
 describe('predicted outputs and top_a', () => {
   it('reach an OpenAI-protocol upstream as sent (the openai SDK’s prediction), and are dropped for Anthropic', async () => {
     const prediction = { type: 'content' as const, content: 'const x = 1;' };

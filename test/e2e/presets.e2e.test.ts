@@ -89,6 +89,11 @@ describe('naming a preset in a chat', () => {
     expect(lastBody(first)).toMatchObject({ temperature: 0.9, top_p: 0.5, max_tokens: 50, seed: 7 });
   });
 
+  it("the request's max_completion_tokens replaces the preset's max_tokens (one limit, two names)", async () => {
+    await client.chat.completions.create({ model: '@preset/writer', messages: hi, max_completion_tokens: 20 });
+    expect(lastBody(first)).toMatchObject({ max_tokens: 20, seed: 7 });
+  });
+
   it("keeps the request's own system message after the preset's", async () => {
     await client.chat.completions.create({ model: '@preset/writer', messages: [{ role: 'system', content: 'Answer in French.' }, ...hi] });
     expect(lastBody(first).messages).toEqual([

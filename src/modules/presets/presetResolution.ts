@@ -59,6 +59,10 @@ export const applyPreset = (body: unknown, accountId: string, lookup: PresetLook
 
   const merged: Record<string, unknown> = { ...entry.config };
   for (const [field, value] of Object.entries(body)) if (value != null && field !== 'preset') merged[field] = value;
+  // The answer's token limit is one field under two names (max_tokens is max_completion_tokens' deprecated alias):
+  // the request's, under either, replaces the preset's, rather than meeting it as two different limits (a 400).
+  if (body.max_completion_tokens != null && body.max_tokens == null) delete merged.max_tokens;
+  if (body.max_tokens != null && body.max_completion_tokens == null) delete merged.max_completion_tokens;
   if (at !== -1) {
     // The model named the preset: the part before `@preset/` if any, else the preset's own model (or none).
     if (override !== null) merged.model = override;
