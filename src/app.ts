@@ -10,6 +10,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
+import { httpRequestTimeoutMs } from './config.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from './errors.js';
 import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
@@ -83,6 +84,8 @@ const noIntrospection: Plugin = {
 /** The in-memory views that follow the event log, by name (for /health and /metrics). */
 /** Operations one graphql-ws connection may run at once (each subscription holds memory until it completes). */
 const MAX_OPERATIONS_PER_SOCKET = 100;
+/** Node's default time for a request's headers: kept, unless the whole request's deadline is shorter. */
+const HEADERS_TIMEOUT_MS = 60_000;
 
 export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'ledger'>): Record<string, FollowStatus> => {
   // The ledger follows other processes' writes only when it is not the store's sole process.
@@ -236,8 +239,17 @@ export const buildApp = (
     }
   };
 
-  // A missing Host is refused in `handle` (node's own check would answer with no body).
-  const server = createServer({ requireHostHeader: false }, (req, res) => {
+  // A missing Host is refused in `handle` (node's own check would answer with no body). A request that has not
+  // arrived whole within the deadline is answered 408 (clientError below): node checks its connections every
+  // `connectionsCheckingInterval`, so that is a tenth of the deadline (at most node's 30 s), and the headers get at most
+  // node's 60 s (never more than the whole request).
+  const requestTimeout = httpRequestTimeoutMs(config);
+  const server = createServer({
+    requireHostHeader: false,
+    requestTimeout,
+    headersTimeout: Math.min(requestTimeout, HEADERS_TIMEOUT_MS),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 10))),
+  }, (req, res) => {
     const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
     const { onResponse } = options;

@@ -19,6 +19,11 @@ const schema = z.object({
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /**
+   * How long a client has to send a whole request (headers and body) before it is answered 408 and closed. Unset:
+   * httpRequestTimeoutMs (60 s, longer when MAX_BODY_BYTES is raised).
+   */
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number({ error: 'HTTP_REQUEST_TIMEOUT_MS must be a number of milliseconds' }).int().min(100).max(3_600_000).optional(),
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
   CONTENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
@@ -125,6 +130,19 @@ const SETTLE_MARGIN_MS = 60_000;
 /** How long a reservation may stay open: RESERVATION_TTL_SECONDS, else the request timeout plus a margin. */
 export const reservationTtlMs = (config: Config): number =>
   config.RESERVATION_TTL_SECONDS !== undefined ? config.RESERVATION_TTL_SECONDS * 1000 : config.GATEWAY_REQUEST_TIMEOUT_MS + SETTLE_MARGIN_MS;
+
+/** The slowest upload a default deadline allows for: 20,000 bytes/s (160 kbit/s, a poor mobile uplink). */
+const SLOW_LINK_BYTES_PER_SECOND = 20_000;
+const MIN_DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * The deadline for receiving a request: HTTP_REQUEST_TIMEOUT_MS, else 60 s or, when MAX_BODY_BYTES is raised past
+ * what 60 s carries on a slow link, the time the largest accepted body takes at 20,000 bytes/s (1 MiB: 52 s; 10 MiB:
+ * 524 s). Node's own default is 5 minutes for any request, so a client that declares a body it never sends holds its
+ * connection and request that long.
+ */
+export const httpRequestTimeoutMs = (config: Config): number =>
+  config.HTTP_REQUEST_TIMEOUT_MS ?? Math.max(MIN_DEFAULT_REQUEST_TIMEOUT_MS, Math.ceil((config.MAX_BODY_BYTES * 1000) / SLOW_LINK_BYTES_PER_SECOND));
 
 /** Fully embedded: this process holds the lock on DATA_DIR and is the only user of its event store. */
 export const isEmbedded = (config: Config): boolean => config.EVENTSTORE_URL === undefined && config.MONGODB_URL === undefined;
