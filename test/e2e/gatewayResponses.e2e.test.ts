@@ -316,6 +316,17 @@ describe('errors in OpenAI shape', () => {
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', metadata: { n: 1 } })).toMatchObject({ status: 400, error: { param: 'metadata' } });
   });
 
+  it("an error the chat core raises on the translated body names this API's field: input, not messages", async () => {
+    // An image for a text-only model: the router finds no endpoint that takes the input (a 404 about the conversation).
+    const error = await client.responses
+      .create({ model: 'test/resp-gpt', input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AAAA', detail: 'auto' }] }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((error as InstanceType<typeof OpenAI.NotFoundError>).param).toBe('input');
+    const raw = await refused({ model: 'test/resp-gpt', instructions: 'Look', input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AAAA' }] }] });
+    expect(raw).toMatchObject({ status: 404, error: { param: 'input', metadata: { param: 'input' } } });
+  });
+
   it('an unsupported tool type is a 400 naming the tool', async () => {
     const error = (await client.responses.create({ model: 'test/resp-gpt', input: 'hi', tools: [WEATHER, { type: 'web_search' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);

@@ -422,17 +422,33 @@ const openAiType = (status: number): string => {
  * OpenAI's error object (`code`, `message`, `type`, `param`) with Switchyard's typed metadata beside it (the
  * error_type, the request id, the provider for upstream failures), so nothing the chat errors say is lost.
  */
+/**
+ * The chat body's fields this API's callers sent under another name (chatBodyOf): an error the chat core raises names
+ * the chat field, which the caller never wrote. `messages` is named as a whole: its indexes are not the input's
+ * (instructions become a message, a function_call joins the assistant message before it).
+ */
+const RESPONSES_NAMES: Readonly<Record<string, string>> = { messages: 'input', max_tokens: 'max_output_tokens', response_format: 'text.format' };
+
+/** The Responses name of a chat param (`messages[2].content` → `input`), or null when it is the same. */
+const responsesParamOf = (param: string): { chat: string; responses: string } | null => {
+  const head = /^[a-z_]+/.exec(param)?.[0] ?? '';
+  const responses = Object.hasOwn(RESPONSES_NAMES, head) ? RESPONSES_NAMES[head]! : null;
+  if (responses === null) return null;
+  return { chat: head === 'messages' ? param : head, responses };
+};
+
 export const responsesErrorBody = (error: DomainError, requestId: string) => {
-  const param = typeof error.metadata.param === 'string' ? error.metadata.param : null;
-  // The chat core names the output limit max_tokens; this API's callers sent max_output_tokens.
-  const ours = param === 'max_tokens';
+  const sent = typeof error.metadata.param === 'string' ? error.metadata.param : null;
+  const renamed = sent === null ? null : responsesParamOf(sent);
+  const param = renamed?.responses ?? sent;
   return {
     error: {
       code: responsesCode(error),
-      message: ours ? error.message.replace(/^max_tokens\b/, 'max_output_tokens') : error.message,
+      // A message that starts with the chat field's name starts with the caller's.
+      message: renamed !== null && error.message.startsWith(renamed.chat) ? `${renamed.responses}${error.message.slice(renamed.chat.length)}` : error.message,
       type: openAiType(error.status),
-      param: ours ? 'max_output_tokens' : param,
-      metadata: { ...error.metadata, ...(ours && { param: 'max_output_tokens' }), error_type: error.errorType, request_id: requestId },
+      param,
+      metadata: { ...error.metadata, ...(renamed !== null && { param }), error_type: error.errorType, request_id: requestId },
     },
   };
 };
