@@ -65,6 +65,7 @@ const integerIn = (key: string, min: number, max: number) => {
   return z.int({ error }).min(min, { error }).max(max, { error }).nullish();
 };
 const boolean = (key: string) => z.boolean({ error: `${key} must be a boolean` }).nullish();
+const STOP = 'stop must be a non-empty string or a list of at most 4 non-empty strings';
 const PREDICTION_CONTENT = 'prediction.content must be a string or a list of at most 100 {"type": "text", "text": "…"} parts';
 /** OpenRouter clients echo back `null` for absent optional fields; the canonical types have them absent. */
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
@@ -398,7 +399,8 @@ const common = {
   seed: integerIn('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
   top_logprobs: integerIn('top_logprobs', 0, 20),
   logprobs: boolean('logprobs'),
-  stop: z.union([z.string(), nonEmptyStrings('stop', 4, Number.MAX_SAFE_INTEGER)], { error: 'stop must be a list of at most 4 non-empty strings' }).nullish(),
+  // One string or a list: an empty one is refused either way (a stop sequence of nothing would end every answer at once).
+  stop: z.union([z.string().min(1, { error: STOP }), z.array(z.string({ error: STOP }).min(1, { error: STOP }), { error: STOP }).max(4, { error: STOP })], { error: STOP }).nullish(),
   logit_bias: z.record(z.string(), z.number(says('must be a number')), { error: 'logit_bias must be an object' }).nullish(),
   // OpenAI's predicted output: text the answer is expected to repeat (sent on to providers that take it).
   prediction: z
@@ -424,6 +426,10 @@ const common = {
   user: z.string({ error: 'user must be a string of at most 256 characters' }).max(256, { error: 'user must be a string of at most 256 characters' }).nullish(),
   n: z.literal(1, { error: 'n must be 1 (several choices per request are not supported)' }).nullish(),
   stream: boolean('stream'),
+  // OpenAI's stream options: checked, not passed on (every streamed upstream call asks for usage: billing needs it).
+  stream_options: z
+    .object({ include_usage: boolean('stream_options.include_usage') }, { error: 'stream_options must be an object such as {"include_usage": true}' })
+    .nullish(),
   provider: Provider.nullish(),
   session_id: z
     .string({ error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })

@@ -140,6 +140,37 @@ describe('max_completion_tokens and its deprecated alias max_tokens', () => {
   });
 });
 
+describe('loosely typed fields are refused as their siblings are', () => {
+  const refusal = async (body: Record<string, unknown>) => {
+    const res = await h.chat(user.key, { model: 'test/pt-openai', messages: [{ role: 'user', content: 'hi' }], ...body });
+    return { status: res.status, error: ((await res.json()) as { error: { message: string; metadata: { param: string } } }).error };
+  };
+
+  it('stream_options must be an object (its include_usage a boolean), before any upstream is called', async () => {
+    const calls = openai.requests.length;
+    expect(await refusal({ stream_options: 5 })).toMatchObject({ status: 400, error: { message: 'stream_options must be an object such as {"include_usage": true}', metadata: { param: 'stream_options' } } });
+    expect(await refusal({ stream: true, stream_options: { include_usage: 'yes' } })).toMatchObject({ status: 400, error: { metadata: { param: 'stream_options.include_usage' } } });
+    expect(openai.requests.length).toBe(calls);
+    // The SDK's own stream_options still stream, with usage.
+    const stream = await client.chat.completions.create({ model: 'test/pt-openai', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    let usage: unknown;
+    for await (const chunk of stream) usage ??= chunk.usage;
+    expect(usage).toMatchObject({ prompt_tokens: 30, completion_tokens: 7 });
+  });
+
+  it('an empty stop string is refused as an empty stop list is, with the same message', async () => {
+    const calls = openai.requests.length;
+    const single = await refusal({ stop: '' });
+    const list = await refusal({ stop: [''] });
+    expect(single).toMatchObject({ status: 400, error: { metadata: { param: 'stop' } } });
+    expect(list).toMatchObject({ status: 400, error: { metadata: { param: 'stop' } } });
+    expect(single.error.message).toBe(list.error.message);
+    expect(openai.requests.length).toBe(calls);
+    await client.chat.completions.create({ model: 'test/pt-openai', stop: 'END', messages: [{ role: 'user', content: 'hi' }] });
+    expect(lastBody(openai).stop).toBe('END');
+  });
+});
+
 describe('predicted outputs and top_a', () => {
   it('reach an OpenAI-protocol upstream as sent (the openai SDK’s prediction), and are dropped for Anthropic', async () => {
     const prediction = { type: 'content' as const, content: 'const x = 1;' };

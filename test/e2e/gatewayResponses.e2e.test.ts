@@ -337,6 +337,16 @@ describe('errors in OpenAI shape', () => {
   it('what needs stored responses is a 400 that says the API is stateless', async () => {
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', previous_response_id: 'resp_1' })).toMatchObject({ status: 400, error: { param: 'previous_response_id', message: expect.stringContaining('stateless') } });
     expect(await refused({ model: 'test/resp-gpt', input: 'hi', store: true })).toMatchObject({ status: 400, error: { param: 'store' } });
+  });
+
+  it('store and background that are not booleans are a 400 naming the type; store: false is answered', async () => {
+    const calls = gpt.requests.length;
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', store: 'yes' })).toMatchObject({ status: 400, error: { code: 'invalid_prompt', param: 'store', message: 'store must be a boolean (got a string)' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', store: 1 })).toMatchObject({ status: 400, error: { param: 'store', message: 'store must be a boolean (got a number)' } });
+    expect(await refused({ model: 'test/resp-gpt', input: 'hi', background: 'no' })).toMatchObject({ status: 400, error: { param: 'background', message: 'background must be a boolean (got a string)' } });
+    expect(gpt.requests.length).toBe(calls);
+    const answered = await client.responses.create({ model: 'test/resp-gpt', input: 'hi', store: false });
+    expect(answered).toMatchObject({ status: 'completed', store: false });
     expect(await refused({ model: 'test/resp-gpt', input: [{ type: 'item_reference', id: 'msg_1' }] })).toMatchObject({ status: 400, error: { param: 'input[0]' } });
   });
 

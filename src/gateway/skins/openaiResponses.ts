@@ -31,6 +31,9 @@ const nonEmpty = (value: unknown, param: string): string => (typeof value === 's
 /** Fields with the same name and meaning in both APIs (OpenRouter's routing fields included), passed on as sent. */
 const SAME_FIELDS = ['model', 'models', 'provider', 'plugins', 'debug', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset'] as const;
 
+/** Switches of this API the skin reads itself (the chat parser checks those it passes on, such as stream). */
+const BOOLEANS = ['store', 'background'] as const;
+
 /** What needs state this API does not keep, and the field that asks for it. */
 const STATEFUL: readonly [string, (value: unknown) => boolean, string][] = [
   ['previous_response_id', (v) => v != null, 'previous_response_id needs stored responses, which this stateless API does not keep: send the whole conversation in input'],
@@ -235,6 +238,8 @@ interface Echo {
 /** A Responses body as the chat body the gateway reads, and what the answer echoes. */
 export const chatBodyOf = (raw: unknown): { chat: Json; echo: Echo } => {
   if (!isObject(raw)) return refuse('body', 'The request body must be a JSON object');
+  // Typed before STATEFUL reads them: `store: "yes"` is neither the refused true nor the accepted false.
+  for (const field of BOOLEANS) if (raw[field] != null && typeof raw[field] !== 'boolean') refuse(field, `${field} must be a boolean (got ${Array.isArray(raw[field]) ? 'a list' : `a ${typeof raw[field]}`})`);
   for (const [field, asks, message] of STATEFUL) if (asks(raw[field])) refuse(field, message);
   const instructions = raw.instructions == null ? undefined : str(raw.instructions, 'instructions');
   const maxOutput = raw.max_output_tokens;
