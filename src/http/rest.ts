@@ -49,6 +49,8 @@ export const sendError = (
   const headers: Record<string, string> = retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
   // Switchyard's own limits (the free tier's) say which limit and when it resets, as OpenRouter's 429s do: the
   // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
+  // RFC 9110: a 415 for a content coding says which codings would be accepted (none but identity: readRequestBody).
+  if (known.status === 415) headers['accept-encoding'] = 'identity';
   const limit = known.metadata.limit;
   if (known.status === 429 && typeof limit === 'number' && known.retryAfterMs !== undefined) {
     headers['x-ratelimit-limit'] = String(limit);
@@ -171,12 +173,30 @@ export const createRouter = (routes: readonly Route[]) => {
 const bodyCut = () => new DomainError('BAD_REQUEST', 'The request body was cut off: the connection closed before its end', 400);
 
 /**
+ * A body sent with a content coding (`Content-Encoding: gzip`, `br`, ...): a 415 naming it, or null when there is none
+ * (`identity` is none). Bodies are not decompressed: a compressed body's size says nothing of what it inflates to, so
+ * MAX_BODY_BYTES could not bound it as it bounds every other body.
+ */
+const unsupportedEncoding = (header: string | undefined): DomainError | null => {
+  if (header === undefined) return null;
+  const codings = header.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return null;
+  const named = JSON.stringify(header.trim().slice(0, 100));
+  return new DomainError('BAD_REQUEST', `Content-Encoding ${named} is not supported: send the JSON body uncompressed (no Content-Encoding, or identity)`, 415, {
+    content_encoding: header.trim().slice(0, 100),
+  });
+};
+
+/**
  * The request body, refusing more than `maxBytes` (413) whether it was declared (Content-Length) or sent chunked:
- * reading stops at the limit and the rest is discarded unread. A body cut off is a 400.
+ * reading stops at the limit and the rest is discarded unread; a body with a content coding is a 415 before it is
+ * read. A body cut off is a 400.
  */
 export const readRequestBody = (req: IncomingMessage, maxBytes: number): Promise<Buffer> => {
   const tooLarge = () => new DomainError('PAYLOAD_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`, 413, { limit: maxBytes });
   if (Number(req.headers['content-length'] ?? 0) > maxBytes) return Promise.reject(tooLarge());
+  const encoded = unsupportedEncoding(req.headers['content-encoding']);
+  if (encoded !== null) return Promise.reject(encoded);
   return readBody(req, maxBytes, tooLarge, bodyCut);
 };
 

@@ -3,6 +3,7 @@
  * limit, an unknown path), the answer is OpenRouter's `{error:{code, message, metadata}}` with the HTTP status as
  * `code`, a lowercase `error_type` from OpenRouter's list, and the request id.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
 
@@ -55,7 +56,7 @@ interface Answer {
 }
 
 /** Send one request; when it fails, check the one shape and vocabulary and give back the error type. */
-const call = async (method: string, path: string, options: { key?: string; body?: string } = {}): Promise<Answer> => {
+const call = async (method: string, path: string, options: { key?: string; body?: string | Blob; headers?: Record<string, string> } = {}): Promise<Answer> => {
   const requestId = `walk-${++sent}`;
   const res = await fetch(`${h.url}${path}`, {
     method,
@@ -63,6 +64,7 @@ const call = async (method: string, path: string, options: { key?: string; body?
       'x-request-id': requestId,
       ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
       ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...options.headers,
     },
     ...(options.body !== undefined ? { body: options.body } : {}),
   });
@@ -128,6 +130,40 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
       expect(await call(route.method, concrete(route.path), { key: keyFor(route.path), body: big }), route.path).toMatchObject({ status: 413, errorType: 'payload_too_large' });
     }
     expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: big })).toMatchObject({ status: 413, errorType: 'payload_too_large' });
+  });
+
+  it('a compressed body (Content-Encoding) is 415 invalid_request on every route that takes one, and on /graphql', async () => {
+    const gzipped = new Blob([gzipSync(JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] }))]);
+    const posts = routes.filter((r) => r.method !== 'GET' && r.method !== 'DELETE');
+    for (const route of posts) {
+      for (const encoding of ['gzip', 'br', 'identity, deflate']) {
+        const answer = await call(route.method, concrete(route.path), { key: keyFor(route.path), body: gzipped, headers: { 'content-encoding': encoding } });
+        expect(answer, `${route.method} ${route.path} ${encoding}`).toMatchObject({ status: 415, errorType: 'invalid_request' });
+      }
+    }
+    expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: gzipped, headers: { 'content-encoding': 'gzip' } })).toMatchObject({ status: 415, errorType: 'invalid_request' });
+  });
+
+  it('the 415 names the encoding, echoes none of the body, and says which coding is accepted; identity is read as none', async () => {
+    const gzipped = gzipSync(JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] }));
+    const res = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipped,
+    });
+    expect(res.status).toBe(415);
+    expect(res.headers.get('accept-encoding')).toBe('identity');
+    const { error } = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
+    expect(error).toMatchObject({ code: 415, metadata: { error_type: 'invalid_request', content_encoding: 'gzip' } });
+    expect(error.message).toBe('Content-Encoding "gzip" is not supported: send the JSON body uncompressed (no Content-Encoding, or identity)');
+    // Not refused for its coding: identity is no coding (this body then fails for what it is, a chat without credits or not).
+    const plain = await fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-encoding': 'identity' },
+      body: JSON.stringify({ model: 'switchyard/demo', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(plain.status).not.toBe(415);
+    expect(plain.status).toBeLessThan(500);
   });
 
   it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
