@@ -424,10 +424,6 @@ const openAiType = (status: number): string => {
 };
 
 /**
- * OpenAI's error object (`code`, `message`, `type`, `param`) with Switchyard's typed metadata beside it (the
- * error_type, the request id, the provider for upstream failures), so nothing the chat errors say is lost.
- */
-/**
  * The chat body's fields this API's callers sent under another name (chatBodyOf): an error the chat core raises names
  * the chat field, which the caller never wrote. `messages` is named as a whole: its indexes are not the input's
  * (instructions become a message, a function_call joins the assistant message before it).
@@ -442,6 +438,10 @@ const responsesParamOf = (param: string): { chat: string; responses: string } | 
   return { chat: head === 'messages' ? param : head, responses };
 };
 
+/**
+ * OpenAI's error object (`code`, `message`, `type`, `param`) with Switchyard's typed metadata beside it (the
+ * error_type, the request id, the provider for upstream failures), so nothing the chat errors say is lost.
+ */
 export const responsesErrorBody = (error: DomainError, requestId: string) => {
   const sent = typeof error.metadata.param === 'string' ? error.metadata.param : null;
   const renamed = sent === null ? null : responsesParamOf(sent);
