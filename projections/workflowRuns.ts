@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
 import type { RunStatus, StepStatus } from '../src/modules/workflows/run.decider.js';
-import { RUN_CATEGORY, type RunError, type RunEvent } from '../src/modules/workflows/run.events.js';
+import { CANCELLED_STEP_ERROR, RUN_CATEGORY, type RunError, type RunEvent } from '../src/modules/workflows/run.events.js';
 import { defineProjection } from './projection.js';
 
 export interface RunStepDoc {
@@ -20,7 +20,7 @@ export interface RunStepDoc {
   readonly input?: string | null;
   readonly inputOmitted?: boolean;
   readonly error: RunError | null;
-  /** Nano-dollars charged by all its attempts. */
+  /** Nano-dollars charged by all its attempts (a charge that landed after the run's end included). */
   readonly cost: number;
   readonly startedAt: string | null;
   readonly endedAt: string | null;
@@ -42,7 +42,7 @@ export type WorkflowRunDoc = {
   error: RunError | null;
   /** The step the run failed or was filtered on. */
   endStep: string | null;
-  /** Nano-dollars charged by the run's steps. */
+  /** Nano-dollars charged by the run's steps: each attempt's charge, a late one (StepCharged) included. */
   cost: number;
   /** When the run was admitted; while it is queued, when it was queued. */
   startedAt: string;
@@ -103,7 +103,8 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
   // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth. 4: seq (start order).
-  version: 4,
+  // 5: a cancel ends the step in flight (FAILED, CANCELLED); late charges (StepCharged).
+  version: 5,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
@@ -169,8 +170,18 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         return ended(doc, 'succeeded', event.data.at, kept(event.data.output));
       case 'RunFailed':
         return ended(doc, 'failed', event.data.at, { error: event.data.error, endStep: event.data.step });
-      case 'RunCancelled':
-        return ended(doc, 'cancelled', event.data.at, { error: { code: 'CANCELLED', message: event.data.reason } });
+      case 'RunCancelled': {
+        const { at } = event.data;
+        // As the run decider: no step stays in flight once the run has ended.
+        const steps = doc.steps.map((step) =>
+          step.status === 'running' || step.status === 'waiting' ? { ...step, status: 'failed' as const, error: CANCELLED_STEP_ERROR, endedAt: at, wakingAt: null } : step,
+        );
+        return ended({ ...doc, steps }, 'cancelled', at, { error: { code: 'CANCELLED', message: event.data.reason } });
+      }
+      case 'StepCharged': {
+        const { key, cost } = event.data;
+        return { ...withStep(doc, key, (step) => ({ ...step, cost: step.cost + cost })), cost: doc.cost + cost };
+      }
       case 'RunFiltered':
         return ended(doc, 'filtered', event.data.at, { endStep: event.data.step });
       default: {

@@ -233,16 +233,17 @@ describe('manual workflow runs over GraphQL', () => {
     expect(list.body.data.workflowRuns.edges[0].node).toEqual({ output: null, steps: [{ output: null }, { output: null }] });
   });
 
-  it('cancels a run in flight: CANCELLED at once and for good; a second cancel is a CONFLICT', async () => {
+  it('cancels a run in flight: CANCELLED at once and for good, its step in flight aborted (FAILED, CANCELLED); a second cancel is a CONFLICT', async () => {
     const id = await createWorkflow(h.gql, { name: 'Spin to cancel', trigger: { type: 'manual' }, steps: [runaway(), { key: 'after', type: 'action.respond', input: {} }] }, designer.key);
     const runId = (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id;
-    const cancel = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status error { code } } ${ERROR} } }`, { id: runId }, designer.key);
-    expect(cancel.body.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED', error: { code: 'CANCELLED' } });
+    const cancel = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status error { code } steps { key status error { code } } } ${ERROR} } }`, { id: runId }, designer.key);
+    expect(cancel.body.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED', error: { code: 'CANCELLED' }, steps: [{ key: 'spin', status: 'FAILED', error: { code: 'CANCELLED' } }] });
     // Past the expression's timeout: the aborted step's outcome was not recorded over the cancel.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const run = await finished(h.gql, runId, designer.key);
     expect(run.status).toBe('CANCELLED');
-    expect(run.steps[0].status).toBe('RUNNING');
+    expect(run.steps).toEqual([expect.objectContaining({ key: 'spin', status: 'FAILED', attempts: 1, error: expect.objectContaining({ code: 'CANCELLED' }) })]);
+    expect(run.cost).toBe(0);
     const again = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ${ERROR} } }`, { id: runId }, designer.key);
     expect(again.body.data.cancelWorkflowRun).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
   });

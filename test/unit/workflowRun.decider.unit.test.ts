@@ -331,6 +331,39 @@ describe('run decider: cancel and refused transitions', () => {
     expect(nextAfter([...inFlight, ended], 5)).toEqual({ kind: 'idle', status: 'cancelled' });
   });
 
+  it('a cancel ends the step in flight as FAILED (CANCELLED); its call\'s late charge is recorded once and counts as spent', () => {
+    const inFlight = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2, { ok: true }, 1_000), started('answer', 1, 3)];
+    const state = foldEvents(decider, [...inFlight, ended]);
+    expect(state).toMatchObject({ status: 'cancelled', spent: 1_000 });
+    if (state.status === 'none') throw new Error('unreachable');
+    expect(state.steps.get('answer')).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'CANCELLED' }, retryAt: null, chargeOpen: true });
+    expect(state.steps.get('pick')).toMatchObject({ status: 'succeeded', chargeOpen: false });
+
+    const charged: RunEvent = { type: 'StepCharged', data: { key: 'answer', attempt: 1, cost: 23_000, at: at(5) } };
+    const charge = (key: string, attempt: number, cost = 23_000) => ({ type: 'RecordStepCharge', data: { key, attempt, cost, at: at(5) } }) as const;
+    run(example)([...inFlight, ended]).when(charge('answer', 1)).then([charged]);
+    expect(foldEvents(decider, [...inFlight, ended, charged])).toMatchObject({ status: 'cancelled', spent: 24_000 });
+    // Once: a repeat (a retried append) records nothing; a step that settled with its outcome has nothing late.
+    run(example)([...inFlight, ended, charged]).when(charge('answer', 1)).then([]);
+    run(example)([...inFlight, ended]).when(charge('pick', 1)).then([]);
+    run(example)([...inFlight, ended]).when(charge('answer', 2)).thenThrows(ConflictError, /not the step's last attempt/);
+    run(example)([...inFlight, ended]).when(charge('answer', 1, -5)).thenThrows(ValidationError, /cost must be a non-negative integer/);
+    // Only on an ended run: a running run's charges come with its steps' outcomes.
+    run(example)(inFlight).when(charge('answer', 1)).thenThrows(ConflictError, /the run is running/);
+  });
+
+  it('a failure recorded before its call settled (chargePending) is not retried, and its charge may follow the run\'s end', () => {
+    const inFlight = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3)];
+    const timedOut = { type: 'RecordStepFailed', data: { key: 'answer', attempt: 1, error: { code: 'STEP_TIMEOUT', message: 'slow' }, retryable: true, cost: 0, chargePending: true, at: at(4) } } as const;
+    const pending: RunEvent = { type: 'StepFailed', data: { key: 'answer', attempt: 1, error: { code: 'STEP_TIMEOUT', message: 'slow' }, cost: 0, retryAt: null, chargePending: true, at: at(4) } };
+    run(example)(inFlight).when(timedOut).then([pending]);
+    expect(nextAfter([...inFlight, pending], 5)).toMatchObject({ kind: 'finish', outcome: 'failed', error: { code: 'STEP_TIMEOUT' } });
+    const failedRun: RunEvent = { type: 'RunFailed', data: { error: { code: 'STEP_TIMEOUT', message: 'slow' }, step: 'answer', at: at(5) } };
+    run(example)([...inFlight, pending, failedRun])
+      .when({ type: 'RecordStepCharge', data: { key: 'answer', attempt: 1, cost: 500, at: at(6) } })
+      .then([{ type: 'StepCharged', data: { key: 'answer', attempt: 1, cost: 500, at: at(6) } }]);
+  });
+
   it('refuses anything after the run ended', () => {
     const done: RunEvent[] = [runStarted, { type: 'RunFailed', data: { error: { code: 'X', message: 'x' }, step: null, at: at(1) } }];
     run(example)(done).when({ type: 'CancelRun', data: { reason: 'late', at: at(2) } }).thenThrows(ConflictError, /already failed/);

@@ -307,12 +307,13 @@ export interface SendOptions {
 
 /**
  * What became of a generation id, for a workflow step attempt run again after a crash: the recorded end (the
- * answer when its text was kept), or, when nothing was recorded, what the ledger did with its reservation.
+ * answer when its text was kept) with what it was charged, or, when nothing was recorded, what the ledger did with
+ * its reservation.
  */
 export type RecalledGeneration =
-  | { readonly kind: 'completed'; readonly answer: SentPrompt | null }
-  | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string }
-  | { readonly kind: 'cancelled'; readonly reason: string }
+  | { readonly kind: 'completed'; readonly answer: SentPrompt | null; readonly cost: number }
+  | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string; readonly cost: number }
+  | { readonly kind: 'cancelled'; readonly reason: string; readonly cost: number }
   | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired' };
 
 /** The input as the OpenRouter body it means (null fields as absent), for the same preset and validation as REST. */
@@ -496,14 +497,14 @@ export const createGenerationsApi = (deps: {
               data.completion === undefined
                 ? null
                 : { generationId, completion: data.completion, model: data.model, provider: data.providerName, finishReason: data.finishReason, usage: data.usage, cost: data.cost };
-            return { kind: 'completed', answer };
+            return { kind: 'completed', answer, cost: data.cost };
           }
           case 'GenerationFailed':
             if (event.data.accountId !== accountId) break;
-            return { kind: 'failed', status: event.data.status, errorType: event.data.errorType, message: event.data.message };
+            return { kind: 'failed', status: event.data.status, errorType: event.data.errorType, message: event.data.message, cost: event.data.cost };
           case 'GenerationCancelled':
             if (event.data.accountId !== accountId) break;
-            return { kind: 'cancelled', reason: event.data.reason };
+            return { kind: 'cancelled', reason: event.data.reason, cost: event.data.cost };
           case 'GenerationRequested':
           case 'AttemptStarted':
           case 'AttemptFailed':

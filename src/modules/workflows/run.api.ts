@@ -108,6 +108,13 @@ const COUNTED_CHAINS = 10_000;
 /** A wait longer than this is taken in parts (setTimeout cannot wait past 2^31 - 1 ms; the loop asks `next` again). */
 const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
 
+/**
+ * How long the executor waits for a runner it aborted (a step timeout, a cancel) to settle, for what its call was
+ * charged: an aborted model call settles at once (the gateway charges what was generated), and that charge must count
+ * against the budget before another attempt reserves. A runner that ignores its signal longer does not hold the run.
+ */
+export const ABORTED_STEP_SETTLE_MS = 5_000;
+
 /** Run ids are ours (`run_…`): anything else cannot name one, so it is not looked up. */
 const RUN_ID = /^run_[0-9a-z]{1,64}$/;
 /** Bytes of a manual run's input as JSON. */
@@ -218,12 +225,46 @@ const retryRunId = (runId: string): string => `run_${createHash('sha256').update
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** The step's outcome as the executor records it. */
-/** The step's outcome as the executor records it, with the input it ran on (absent when that failed to evaluate). */
+/**
+ * The step's outcome as the executor records it, with the input it ran on (absent when that failed to evaluate).
+ * `lateCharge`: an aborted runner had not settled within ABORTED_STEP_SETTLE_MS; what it is charged once it does.
+ */
 type Outcome = { readonly input?: JsonValue } & (
   | { readonly ok: true; readonly output: JsonValue; readonly cost: number }
-  | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number }
+  | { readonly ok: false; readonly error: RunError; readonly retryable: boolean; readonly cost: number; readonly lateCharge?: Promise<number | null> }
 );
+
+/** The run ended (a cancel, here or elsewhere) with the step in flight: nothing to record but its call's charge, once settled. */
+interface Interrupted {
+  readonly interrupted: true;
+  readonly charge: Promise<number | null>;
+}
+
+/** A charge to record once the run has ended (StepCharged): a step's call that settled after the run's end. */
+interface LateCharge {
+  readonly key: string;
+  readonly attempt: number;
+  readonly charge: Promise<number | null>;
+}
+
+const isCost = (cost: unknown): cost is number => typeof cost === 'number' && Number.isSafeInteger(cost) && cost >= 0;
+
+/** What a runner was charged once it settles (a StepError's cost when it failed); null when it has not within `ms`. */
+const settledCharge = (running: Promise<{ readonly cost: number }> | undefined, ms: number): Promise<number | null> => {
+  if (running === undefined) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    void running
+      .then(
+        (result) => result.cost,
+        (error: unknown) => (error instanceof StepError ? error.cost : 0),
+      )
+      .then((cost) => {
+        clearTimeout(timer);
+        resolve(isCost(cost) ? cost : 0);
+      });
+  });
+};
 
 /** A run's state and the revision of its stream's last event. */
 interface Known {
@@ -354,14 +395,17 @@ export const createRunsApi = (deps: {
     };
   };
 
-  /** Run one attempt of a step; null when it was interrupted (cancelled, or the server stopping): nothing to record. */
+  /**
+   * Run one attempt of a step. Interrupted when the run ended meanwhile (a cancel): only the charge of its call is left
+   * to record. Null when this process stops driving runs: nothing is recorded, the next holder runs the attempt again.
+   */
   const perform = async (
     state: StartedRunState,
     definition: WorkflowDefinition,
     action: Extract<NextAction, { kind: 'start' | 'resume' }>,
     owner: string,
     run: Driving,
-  ): Promise<Outcome | null> => {
+  ): Promise<Outcome | Interrupted | null> => {
     const step = definition.steps.find((candidate) => candidate.key === action.step.key);
     if (!step) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${action.step.key} is not in version ${state.version}` }, retryable: false, cost: 0 };
     const now = deps.now().getTime();
@@ -378,6 +422,7 @@ export const createRunsApi = (deps: {
     run.controller.signal.addEventListener('abort', onRunAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let evaluated: JsonValue | undefined;
+    let running: ReturnType<StepRunners[string]> | undefined;
     // A runner that ignores its signal must not hold the run: the executor stops waiting for it when it is aborted.
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
@@ -389,8 +434,7 @@ export const createRunsApi = (deps: {
       if (runner === undefined) throw new StepError(EXECUTOR_ERROR_CODES.unknownStep, `There is no runner for step type ${step.type} (step ${step.key})`, false);
       const input = await Promise.race([evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits), aborted]);
       evaluated = input as JsonValue;
-      const result = await Promise.race([
-        runner(input, {
+      running = runner(input, {
           runId: state.runId,
           workflowId: state.workflowId,
           stepKey: step.key,
@@ -403,9 +447,9 @@ export const createRunsApi = (deps: {
           onProgress: (event) => {
             if (!controller.signal.aborted) progress.token(state.runId, step.key, action.attempt, event.content);
           },
-        }),
-        aborted,
-      ]);
+        });
+      running.catch(() => undefined);
+      const result = await Promise.race([running, aborted]);
       if (!Number.isSafeInteger(result.cost) || result.cost < 0) {
         return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} reported a cost that is not a whole number of nano-dollars` }, retryable: false, cost: 0, input: evaluated };
       }
@@ -413,9 +457,20 @@ export const createRunsApi = (deps: {
       if (text === undefined) return { ok: false, error: { code: EXECUTOR_ERROR_CODES.badOutput, message: `Step ${step.key} produced output that is not JSON` }, retryable: false, cost: result.cost, input: evaluated };
       return { ok: true, output: JSON.parse(text) as JsonValue, cost: result.cost, input: evaluated };
     } catch (error) {
-      if (run.controller.signal.aborted) return null;
+      const interrupted = (): Interrupted | null => (active ? { interrupted: true, charge: settledCharge(running, ABORTED_STEP_SETTLE_MS) } : null);
+      if (run.controller.signal.aborted) return interrupted();
       const withInput = evaluated === undefined ? {} : { input: evaluated };
-      if (error instanceof StepError) return { ok: false, error: { code: error.code, message: error.message }, retryable: error.retryable, cost: 0, ...withInput };
+      if (controller.signal.aborted) {
+        // Timed out: the runner was aborted and settles in a moment, charged for what its call generated. That charge
+        // is the attempt's, and counts against the budget before a next attempt reserves: it is waited for.
+        const charge = await settledCharge(running, ABORTED_STEP_SETTLE_MS);
+        if (run.controller.signal.aborted) return active ? { interrupted: true, charge: Promise.resolve(charge) } : null;
+        const failure = error instanceof StepError ? { code: error.code, message: error.message } : { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` };
+        if (charge !== null) return { ok: false, error: failure, retryable: error instanceof StepError ? error.retryable : true, cost: charge, ...withInput };
+        // Still not settled: recorded without its charge and not retried; the charge is recorded once it lands.
+        return { ok: false, error: failure, retryable: false, cost: 0, lateCharge: settledCharge(running, ABORTED_STEP_SETTLE_MS), ...withInput };
+      }
+      if (error instanceof StepError) return { ok: false, error: { code: error.code, message: error.message }, retryable: error.retryable, cost: isCost(error.cost) ? error.cost : 0, ...withInput };
       // An unexpected failure of a runner: the step's retry policy decides whether it is tried again.
       return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` }, retryable: true, cost: 0, ...withInput };
     } finally {
@@ -476,66 +531,90 @@ export const createRunsApi = (deps: {
       if (state.status !== 'running') await durable;
     };
     const at = () => deps.now().toISOString();
+    /** Charges of calls that settle after the run's end (the step a cancel aborted), recorded once it has ended. */
+    const late: LateCharge[] = [];
 
-    while (state.status === 'running' && !run.controller.signal.aborted) {
-      const now = deps.now().getTime();
-      const action = next(state, definition, now, runLimits);
-      switch (action.kind) {
-        case 'idle':
-          return;
-        case 'finish':
-          await record({ type: 'FinishRun', data: { at: at() } });
-          break;
-        case 'skip':
-          await record({ type: 'SkipStep', data: { key: action.step.key, reason: action.reason, at: at() } });
-          break;
-        case 'wait':
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.min(MAX_TIMER_MS, Math.max(0, action.until - now)));
-            run.wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          run.wake = null;
-          break;
-        case 'wake':
-          await record({ type: 'WakeStep', data: { key: action.step.key, attempt: action.attempt, at: at() } });
-          break;
-        case 'start': {
-          const { key } = action.step;
-          // A condition decides once, before the first attempt (the decider refuses a skip later on).
-          if (action.step.if !== undefined && action.attempt === 1) {
-            let holds: boolean | StepError;
-            try {
-              holds = Boolean(await evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
-            } catch (error) {
-              holds = error instanceof StepError ? error : new StepError(EXECUTOR_ERROR_CODES.failed, describeError(error), false);
-            }
-            if (holds === false) {
-              await record({ type: 'SkipStep', data: { key, reason: 'condition', at: at() } });
-              break;
-            }
-            if (holds instanceof StepError) {
-              // A condition that cannot be evaluated fails its step, so the error shows where it belongs.
-              await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
-              if (state.status === 'running') {
-                await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: { code: holds.code, message: holds.message }, retryable: false, cost: 0, at: at() } });
+    const steps = async (): Promise<void> => {
+      while (state.status === 'running' && !run.controller.signal.aborted) {
+        const now = deps.now().getTime();
+        const action = next(state, definition, now, runLimits);
+        switch (action.kind) {
+          case 'idle':
+            return;
+          case 'finish':
+            await record({ type: 'FinishRun', data: { at: at() } });
+            break;
+          case 'skip':
+            await record({ type: 'SkipStep', data: { key: action.step.key, reason: action.reason, at: at() } });
+            break;
+          case 'wait':
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, Math.min(MAX_TIMER_MS, Math.max(0, action.until - now)));
+              run.wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            run.wake = null;
+            break;
+          case 'wake':
+            await record({ type: 'WakeStep', data: { key: action.step.key, attempt: action.attempt, at: at() } });
+            break;
+          case 'start': {
+            const { key } = action.step;
+            // A condition decides once, before the first attempt (the decider refuses a skip later on).
+            if (action.step.if !== undefined && action.attempt === 1) {
+              let holds: boolean | StepError;
+              try {
+                holds = Boolean(await evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
+              } catch (error) {
+                holds = error instanceof StepError ? error : new StepError(EXECUTOR_ERROR_CODES.failed, describeError(error), false);
               }
-              break;
+              if (holds === false) {
+                await record({ type: 'SkipStep', data: { key, reason: 'condition', at: at() } });
+                break;
+              }
+              if (holds instanceof StepError) {
+                // A condition that cannot be evaluated fails its step, so the error shows where it belongs.
+                await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
+                if (state.status === 'running') {
+                  await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: { code: holds.code, message: holds.message }, retryable: false, cost: 0, at: at() } });
+                }
+                break;
+              }
             }
+            await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
+            if (state.status !== 'running') break;
+            await performAndRecord(state, definition, action, owner, run, record, late);
+            break;
           }
-          await record({ type: 'RecordStepStarted', data: { key, attempt: action.attempt, estimatedCost: 0, at: at() } });
-          if (state.status !== 'running') break;
-          await performAndRecord(state, definition, action, owner, run, record);
-          break;
+          case 'resume':
+            await performAndRecord(state, definition, action, owner, run, record, late);
+            break;
+          default: {
+            const _never: never = action;
+            return;
+          }
         }
-        case 'resume':
-          await performAndRecord(state, definition, action, owner, run, record);
-          break;
-        default: {
-          const _never: never = action;
-          return;
+      }
+    };
+
+    try {
+      await steps();
+    } finally {
+      // The run has ended (or this loop stops): each late charge is recorded on the ended run, once (the decider
+      // ignores a repeat), so the run's cost is what its account was charged for it.
+      for (const { key, attempt, charge } of late) {
+        const cost = await charge;
+        if (cost === 0) continue;
+        if (cost === null) {
+          deps.logger.warn({ runId, step: key, attempt }, 'workflow run: an aborted step did not settle in time; whatever its call is charged is not in the run\'s cost (the ledger and usage have it)');
+          continue;
+        }
+        try {
+          await deps.execute(runStream(runId), decider, { type: 'RecordStepCharge', data: { key, attempt, cost, at: at() } }, { actor: owner, correlationId: runId });
+        } catch (error) {
+          deps.logger.error({ err: error, runId, step: key, attempt, cost }, 'workflow run: recording the charge of an aborted step failed; the run\'s cost leaves it out (the ledger and usage have it)');
         }
       }
     }
@@ -548,10 +627,12 @@ export const createRunsApi = (deps: {
     owner: string,
     run: Driving,
     record: (command: RunCommand) => Promise<void>,
+    late: LateCharge[],
   ) => {
     const outcome = await perform(state, definition, action, owner, run);
     if (outcome === null) return;
     const { key } = action.step;
+    if ('interrupted' in outcome) return void late.push({ key, attempt: action.attempt, charge: outcome.charge });
     const now = deps.now();
     const at = now.toISOString();
     if (outcome.ok && action.step.type === DELAY_STEP) {
@@ -559,7 +640,11 @@ export const createRunsApi = (deps: {
       const until = new Date(wakeUpTime(outcome.output, now.getTime())).toISOString();
       await record({ type: 'RecordStepWaiting', data: { key, attempt: action.attempt, until, at } });
     } else if (outcome.ok) await record({ type: 'RecordStepSucceeded', data: { key, attempt: action.attempt, output: outcome.output, cost: outcome.cost, input: outcome.input, at } });
-    else await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, input: outcome.input, at } });
+    else {
+      const chargePending = outcome.lateCharge !== undefined;
+      await record({ type: 'RecordStepFailed', data: { key, attempt: action.attempt, error: outcome.error, retryable: outcome.retryable, cost: outcome.cost, input: outcome.input, ...(chargePending && { chargePending }), at } });
+      if (outcome.lateCharge) late.push({ key, attempt: action.attempt, charge: outcome.lateCharge });
+    }
   };
 
   /** Per workflow: the runs holding a slot (started, not ended) and the queued runs in queue order. */
@@ -845,7 +930,9 @@ export const createRunsApi = (deps: {
     const state = foldEvents({ initialState, evolve }, history);
     if (state.status === 'none') return null;
     const last = history[history.length - 1]!;
-    return { view: viewOfHistory(state, last), position: last.position, trigger: state.trigger };
+    // Late charges come after the run's end: the end is the last event before them.
+    const end = history.findLast((event) => event.type !== 'StepCharged') ?? last;
+    return { view: viewOfHistory(state, end), position: last.position, trigger: state.trigger };
   };
 
   const viewOfHistory = (state: StartedRunState, last: RecordedEvent<RunEvent>): RunView => {
@@ -866,6 +953,7 @@ export const createRunsApi = (deps: {
       case 'StepSucceeded':
       case 'StepFailed':
       case 'StepSkipped':
+      case 'StepCharged':
         return viewOfState(state, null);
       default: {
         const _never: never = last;
@@ -1098,7 +1186,10 @@ export const createRunsApi = (deps: {
       }
     },
 
-    /** Cancel a running run: recorded at once; a step in flight is aborted and its outcome not recorded. */
+    /**
+     * Cancel a running run: recorded at once; a step in flight is aborted and ends FAILED (CANCELLED), its outcome not
+     * recorded. What its call is charged (the tokens it streamed) is added to the run's cost once it settles (StepCharged).
+     */
     async cancel(caller: Caller, runId: string): Promise<RunView> {
       const principal = principalOf(caller);
       const started = await requireRun(caller, runId);

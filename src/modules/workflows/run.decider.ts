@@ -24,7 +24,7 @@
 import { ConflictError, ValidationError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { stepIdempotencyKey, type RunError, type RunEvent, type RunIdentity, type SkipReason } from './run.events.js';
+import { CANCELLED_STEP_ERROR, stepIdempotencyKey, type RunError, type RunEvent, type RunIdentity, type SkipReason } from './run.events.js';
 
 /**
  * What the run decider needs of a workflow definition (the definitions module owns the full shape and validates it).
@@ -92,6 +92,11 @@ export interface StepState {
   readonly skipped: SkipReason | null;
   /** Epoch ms a waiting delay step wakes at, or null. */
   readonly wakeAt: number | null;
+  /**
+   * The last attempt ended before its call settled (aborted by the run's cancel, or recorded with `chargePending`): its
+   * charge may still be recorded (RecordStepCharge, once).
+   */
+  readonly chargeOpen: boolean;
 }
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
@@ -118,7 +123,10 @@ export type RunState =
       readonly steps: ReadonlyMap<string, StepState>;
       /** Distinct steps started. */
       readonly stepsStarted: number;
-      /** Nano-dollars charged by the run's steps so far. */
+      /**
+       * Nano-dollars charged by the run's steps so far: every attempt's charge (succeeded, failed, timed out or
+       * aborted), as recorded with its outcome or after it (StepCharged). What is left of the budget is budget − spent.
+       */
       readonly spent: number;
     };
 export type StartedRunState = Exclude<RunState, { status: 'none' }>;
@@ -157,9 +165,13 @@ export type RunCommand =
         readonly retryable: boolean;
         readonly cost: number;
         readonly input?: JsonValue;
+        /** The attempt's call had not settled (StepFailed.chargePending): never retried, its charge recorded later. */
+        readonly chargePending?: boolean;
         readonly at: string;
       };
     }
+  /** The charge of an attempt whose call settled after the run ended (StepCharged); nothing when already recorded. */
+  | { readonly type: 'RecordStepCharge'; readonly data: { readonly key: string; readonly attempt: number; readonly cost: number; readonly at: string } }
   | { readonly type: 'SkipStep'; readonly data: { readonly key: string; readonly reason: SkipReason; readonly at: string } }
   /** A delay step's attempt in flight waits until `until` (its runner's answer, made a time by the executor). */
   | { readonly type: 'RecordStepWaiting'; readonly data: { readonly key: string; readonly attempt: number; readonly until: string; readonly at: string } }
@@ -194,7 +206,7 @@ const ms = (iso: string): number => Date.parse(iso);
 
 const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
 
-const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null } as const;
+const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null, chargeOpen: false } as const;
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
   if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
@@ -243,10 +255,15 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
     }
     case 'StepFailed': {
-      const { key, attempt, error, cost, retryAt } = event.data;
+      const { key, attempt, error, cost, retryAt, chargePending } = event.data;
       const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
-      const step: StepState = { ...NOT_RUN, status: 'failed', attempt, idempotencyKey, error, retryAt: retryAt === null ? null : ms(retryAt) };
+      const step: StepState = { ...NOT_RUN, status: 'failed', attempt, idempotencyKey, error, retryAt: retryAt === null ? null : ms(retryAt), chargeOpen: chargePending === true };
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
+    }
+    case 'StepCharged': {
+      const step = state.steps.get(event.data.key);
+      const steps = step === undefined ? state.steps : withStep(state, event.data.key, { ...step, chargeOpen: false });
+      return { ...state, steps, spent: state.spent + event.data.cost };
     }
     case 'StepSkipped':
       return { ...state, steps: withStep(state, event.data.key, { ...NOT_RUN, status: 'skipped', attempt: 0, skipped: event.data.reason }) };
@@ -254,8 +271,14 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       return { ...state, status: 'succeeded' };
     case 'RunFailed':
       return { ...state, status: 'failed' };
-    case 'RunCancelled':
-      return { ...state, status: 'cancelled' };
+    case 'RunCancelled': {
+      // No step is left in flight: the one running is aborted (its call's charge may follow), a waiting delay ends.
+      const steps = new Map(state.steps);
+      for (const [key, step] of state.steps) {
+        if (step.status === 'running' || step.status === 'waiting') steps.set(key, { ...step, status: 'failed', error: CANCELLED_STEP_ERROR, retryAt: null, wakeAt: null, chargeOpen: step.status === 'running' });
+      }
+      return { ...state, status: 'cancelled', steps };
+    }
     case 'RunFiltered':
       return { ...state, status: 'filtered' };
     default: {
@@ -422,11 +445,12 @@ const outputBytes = (key: string, output: JsonValue): number => {
 
 const bounded = (error: RunError): RunError => (error.message.length > RUN_ERROR_MESSAGE_MAX ? { ...error, message: error.message.slice(0, RUN_ERROR_MESSAGE_MAX) } : error);
 
-const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string, input?: JsonValue): RunEvent[] => {
+const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string, input?: JsonValue, chargePending = false): RunEvent[] => {
   const step = requireStep(definition, key);
   const attempts = step.retry?.attempts ?? 1;
-  const retryAt = retryable && attempt < attempts ? new Date(parseAt(at) + backoffMs(step, attempt)).toISOString() : null;
-  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, ...(input !== undefined && { input }), at } }];
+  // An attempt whose charge is not known yet leaves the budget left unknown: no further attempt is made on it.
+  const retryAt = retryable && !chargePending && attempt < attempts ? new Date(parseAt(at) + backoffMs(step, attempt)).toISOString() : null;
+  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, ...(input !== undefined && { input }), ...(chargePending && { chargePending: true as const }), at } }];
 };
 
 /** An attempt's input is kept with its outcome when it fits the output limit (it is there to read, not to run on). */
@@ -548,7 +572,22 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         requireStep(definition, key);
         requireInFlight(run, key, attempt, `record step ${key} as failed`);
         requireAmount('cost', cost);
-        return decideFailure(definition, key, attempt, error, retryable, cost, at, keptInput(key, command.data.input, limits));
+        return decideFailure(definition, key, attempt, error, retryable, cost, at, keptInput(key, command.data.input, limits), command.data.chargePending === true);
+      }
+
+      case 'RecordStepCharge': {
+        const { key, attempt, cost, at } = command.data;
+        if (state.status === 'none' || state.status === 'queued' || state.status === 'running') {
+          throw new ConflictError(`Cannot record a late charge of step ${key}: the run ${state.status === 'none' ? 'has not started' : `is ${state.status}`}`, { step: key });
+        }
+        requireStep(definition, key);
+        requireAmount('cost', cost);
+        parseAt(at);
+        const step = state.steps.get(key);
+        if (step === undefined || step.attempt !== attempt) throw new ConflictError(`Cannot record a late charge of attempt ${attempt} of step ${key}: it is not the step's last attempt`, { step: key, attempt });
+        // Recorded already (or the attempt's charge was known with its outcome): a repeat changes nothing.
+        if (!step.chargeOpen) return [];
+        return [{ type: 'StepCharged', data: { key, attempt, cost, at } }];
       }
 
       case 'SkipStep': {

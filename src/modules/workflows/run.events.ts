@@ -86,14 +86,32 @@ export type StepFailed = {
     readonly key: string;
     readonly attempt: number;
     readonly error: RunError;
-    /** A failed model call may still have charged (tokens before a cut): it counts against the budget. */
+    /**
+     * A failed model call may still have charged (the tokens streamed before a cut, a timeout or an error): it counts
+     * against the budget. The executor records a failure only once the attempt's call has settled, so this is its charge.
+     */
     readonly cost: number;
     /** When the next attempt is due, or null when the step will not be retried. */
     readonly retryAt: string | null;
     /** As StepSucceeded's; also absent when the input itself could not be evaluated. */
     readonly input?: JsonValue;
+    /**
+     * The attempt's call had not settled when the failure was recorded (it ignored its abort past the executor's
+     * patience): its charge, if any, comes later as StepCharged, and the step is not retried (the budget left is unknown).
+     */
+    readonly chargePending?: true;
     readonly at: string;
   };
+};
+
+/**
+ * The charge of an attempt whose call settled after the run ended: the step in flight when the run was cancelled, or
+ * an attempt recorded as failed with `chargePending`. At most one per attempt, always after the run's end event; it
+ * adds to the run's and the step's cost.
+ */
+export type StepCharged = {
+  readonly type: 'StepCharged';
+  readonly data: { readonly key: string; readonly attempt: number; readonly cost: number; readonly at: string };
 };
 
 /**
@@ -124,6 +142,7 @@ export type RunFailed = {
   readonly data: { readonly error: RunError; readonly step: string | null; readonly at: string };
 };
 
+/** The run is cancelled: a step in flight is aborted and ends FAILED (CANCELLED); its call's charge follows (StepCharged). */
 export type RunCancelled = {
   readonly type: 'RunCancelled';
   readonly data: { readonly reason: string; readonly at: string };
@@ -134,6 +153,9 @@ export type RunFiltered = {
   readonly type: 'RunFiltered';
   readonly data: { readonly step: string; readonly at: string };
 };
+
+/** The error of a step that was in flight (or waiting) when its run was cancelled (the run decider and read model set it). */
+export const CANCELLED_STEP_ERROR: RunError = { code: 'CANCELLED', message: 'The run was cancelled while this step was in flight: it was aborted' };
 
 export type RunEvent =
   | RunQueued
@@ -147,7 +169,8 @@ export type RunEvent =
   | RunSucceeded
   | RunFailed
   | RunCancelled
-  | RunFiltered;
+  | RunFiltered
+  | StepCharged;
 
 export const RUN_CATEGORY = 'run';
 export const runStream = (runId: string): string => `${RUN_CATEGORY}-${runId}`;

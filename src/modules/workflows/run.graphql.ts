@@ -44,7 +44,7 @@ const WorkflowRunStepRef = builder.objectRef<RunStepView>('WorkflowRunStep').imp
     input: t.field({ type: 'JSON', nullable: true, description: "The last attempt's input, its expressions evaluated (null until it has an outcome, or when it could not be evaluated).", resolve: (step) => json(step.input) }),
     output: t.field({ type: 'JSON', nullable: true, resolve: (step) => json(step.output) }),
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (step) => step.error }),
-    cost: t.field({ type: 'Money', resolve: (step) => step.cost }),
+    cost: t.field({ type: 'Money', description: 'Nano-dollars all its attempts were charged (a timed-out or aborted model call included).', resolve: (step) => step.cost }),
     durationMs: t.int({ nullable: true, description: "From the step's first start to its outcome, retries and their waits included (null until it ends).", resolve: (step) => step.durationMs }),
     carriedFrom: t.id({ nullable: true, description: 'The failed run whose outcome of this step a retry reused (the step did not run again, and charged nothing here).', resolve: (step) => step.carriedFrom }),
     wakingAt: t.field({ type: 'DateTime', nullable: true, description: 'When a WAITING control.delay step wakes; null otherwise.', resolve: (step) => step.wakingAt }),
@@ -61,7 +61,12 @@ export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implemen
     steps: t.field({ type: [WorkflowRunStepRef], description: 'The steps reached so far, in the order they were reached.', resolve: (run) => [...run.steps] }),
     output: t.field({ type: 'JSON', nullable: true, description: 'What action.respond produced (null until the run succeeded).', resolve: (run) => json(run.output) }),
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (run) => run.error }),
-    cost: t.field({ type: 'Money', description: "Nano-dollars charged by the run's steps.", resolve: (run) => run.cost }),
+    cost: t.field({
+      type: 'Money',
+      description:
+        "Nano-dollars the account was charged for the run: every attempt of its model calls, those cut by a step timeout, an error or a cancel included (what usage(groupBy: WORKFLOW) counts for it). It counts against settings.budget: an attempt whose reservation's worst case is more than the budget left is refused (BUDGET_EXCEEDED), so it never exceeds the budget. A call aborted by a cancel is added once it settles, just after the run's end.",
+      resolve: (run) => run.cost,
+    }),
     startedAt: t.field({ type: 'DateTime', description: 'When the run started; while it is QUEUED, when it was queued.', resolve: (run) => run.startedAt }),
     queuedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the run was queued for a slot (null if it started at once).', resolve: (run) => run.queuedAt }),
     retryOf: t.id({ nullable: true, description: 'The failed run this run retries (retryWorkflowRun).', resolve: (run) => run.retryOf }),
@@ -112,7 +117,8 @@ builder.mutationFields((t) => ({
   }),
   cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
-    description: 'Cancel a run: it stops between steps, and a step in flight is aborted. A run that has ended answers CONFLICT.',
+    description:
+      "Cancel a run: it stops between steps, and a step in flight is aborted (it ends FAILED with CANCELLED; what its call was charged is added to the run's cost once it settles). A run that has ended answers CONFLICT.",
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.cancel(ctx, String(args.id)),

@@ -120,7 +120,7 @@ builder.objectFields(stored('runEnded', 'The run ended; the subscription complet
   output: t.field({ type: 'JSON', nullable: true, description: 'What action.respond produced (null unless SUCCEEDED).', resolve: (item) => json(item.output) }),
   error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (item) => item.error }),
   step: t.string({ nullable: true, description: 'The step the run failed on, or the filter that stopped it.', resolve: (item) => item.step }),
-  cost: t.field({ type: 'Money', description: "Nano-dollars charged by the run's steps.", resolve: (item) => item.cost }),
+  cost: t.field({ type: 'Money', description: "Nano-dollars charged by the run's steps at its end (a call a cancel aborted is added to WorkflowRun.cost once it settles).", resolve: (item) => item.cost }),
 }));
 
 builder.objectRef<Item<'token'>>(TYPE_NAMES.token).implement({

@@ -176,8 +176,11 @@ const channel = <T>(onClose: () => void) => {
 
 const runIdOf = (stream: string): string => stream.slice(RUN_CATEGORY.length + 1);
 
-/** A stored run event as a progress item; `state` has the event applied (for the run's total cost at its end). */
-const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState): RunProgressItem => {
+/**
+ * A stored run event as a progress item; `state` has the event applied (for the run's total cost at its end). Null for
+ * a late charge (StepCharged), which comes after the run's end: the stream has completed by then.
+ */
+const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState): RunProgressItem | null => {
   const base = { runId, revision: event.revision };
   const ended = (status: EndedRunStatus, at: string, more: { output?: JsonValue; error?: RunError; step?: string | null }): RunProgressItem => ({
     type: 'runEnded' as const,
@@ -214,6 +217,8 @@ const itemOf = (event: RecordedEvent<RunEvent>, runId: string, state: RunState):
       return ended('cancelled', event.data.at, { error: { code: 'CANCELLED', message: event.data.reason } });
     case 'RunFiltered':
       return ended('filtered', event.data.at, { step: event.data.step });
+    case 'StepCharged':
+      return null;
     default: {
       const _never: never = event;
       return _never;
@@ -243,6 +248,7 @@ const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workfl
     case 'StepSucceeded':
     case 'StepFailed':
     case 'StepSkipped':
+    case 'StepCharged':
       return null;
     default: {
       const _never: never = event;
@@ -395,6 +401,7 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
         last = event.revision;
         state = evolve(state, { type: event.type, data: event.data } as RunEvent);
         const item = itemOf(event, runId, state);
+        if (item === null) return;
         out.push(item);
         if (item.type === 'runEnded') {
           out.end();

@@ -51,16 +51,19 @@ export const modelInput = z
   .refine((i) => i.model !== undefined || i.models !== undefined, readsFields(modelFields, ['model', 'models'], 'give model or models'))
   .refine((i) => (i.prompt === undefined) !== (i.messages === undefined), readsFields(modelFields, ['prompt', 'messages'], 'give prompt or messages (one of them)'));
 
-/** The gateway's error as the run decider needs it: retry what the gateway calls retryable, never a 402. */
-const stepErrorOf = (error: unknown): unknown => {
-  if (!(error instanceof DomainError)) return error;
+/**
+ * The gateway's error as the run decider needs it: retry what the gateway calls retryable, never a 402; `cost` is what
+ * the failed call was charged all the same (it counts against the run's budget).
+ */
+const stepErrorOf = (error: unknown, cost: number): unknown => {
+  if (!(error instanceof DomainError)) return cost > 0 ? new StepError('STEP_FAILED', error instanceof Error ? error.message : String(error), true, cost) : error;
   if (error.status === 402) {
     const budget = error.metadata['limit_source'] === 'budget';
-    return new StepError(budget ? 'BUDGET_EXCEEDED' : error.code, error.message, false);
+    return new StepError(budget ? 'BUDGET_EXCEEDED' : error.code, error.message, false, cost);
   }
   const said = error.metadata['retryable'];
   const retryable = typeof said === 'boolean' ? said : error.status >= 500 || error.status === 429;
-  return new StepError(error.code, error.message, retryable);
+  return new StepError(error.code, error.message, retryable, cost);
 };
 
 type GatewayErrorType = ConstructorParameters<typeof GatewayError>[1];
@@ -109,15 +112,22 @@ export const actionModel =
       }
     };
 
+    /** What this call was charged, from its record (0 when it has none: it was refused, or released uncharged). */
+    const chargeOf = async (generationId: string): Promise<number> => {
+      const recalled = await generations.recall(accountId, generationId);
+      return recalled.kind === 'unrecorded' ? 0 : recalled.cost;
+    };
+
     let generationId = callGenerationId(context.runId, context.idempotencyKey, 0);
     for (let n = 0; ; generationId = callGenerationId(context.runId, context.idempotencyKey, ++n)) {
       const recalled = await recall(generationId);
+      // A recorded end of this attempt's call that the run has not recorded (the attempt had not ended): its charge is the attempt's.
       if (recalled.kind === 'completed') {
         if (recalled.answer) return outputOf(recalled.answer);
-        throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false);
+        throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false, recalled.cost);
       }
-      if (recalled.kind === 'cancelled') throw new StepError('CANCELLED', `The model call was cancelled: ${recalled.reason} (generation ${generationId})`, false);
-      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`));
+      if (recalled.kind === 'cancelled') throw new StepError('CANCELLED', `The model call was cancelled: ${recalled.reason} (generation ${generationId})`, false, recalled.cost);
+      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`), recalled.cost);
       const { reservation } = recalled;
       if (reservation === 'none') break;
       if (reservation === 'settled') {
@@ -162,7 +172,11 @@ export const actionModel =
       if (error instanceof ConflictError) {
         throw new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) is being made elsewhere; it is not run, nor charged, twice`, false);
       }
-      if (context.signal.aborted) throw new StepError('CANCELLED', 'The model call was aborted: the run was cancelled or the step timed out', false);
-      throw stepErrorOf(error);
+      // A call that failed or was aborted after its admission is charged for what it generated; `send` returns only
+      // once a workflow call's charge and record are appended, so its record says what (none: nothing was charged).
+      // (A failure to read it keeps the call's own error: the attempt is then recorded without its charge.)
+      const cost = await chargeOf(generationId).catch(() => 0);
+      if (context.signal.aborted) throw new StepError('CANCELLED', 'The model call was aborted: the run was cancelled or the step timed out', false, cost);
+      throw stepErrorOf(error, cost);
     }
   };

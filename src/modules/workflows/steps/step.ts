@@ -16,7 +16,10 @@ export interface StepContext {
   readonly principal: Principal;
   /** What is left of the run's budget, in nano-dollars. */
   readonly budgetLeft: number;
-  /** Aborted when the run is cancelled or the step times out. */
+  /**
+   * Aborted when the run is cancelled or the step times out. The executor then waits a little (ABORTED_STEP_SETTLE_MS)
+   * for the runner to settle, so that what an aborted call was charged (StepError.cost) counts.
+   */
   readonly signal: AbortSignal;
   /** Model steps report their tokens as they arrive (for the run's progress subscription). */
   readonly onProgress?: (event: { readonly type: 'token'; readonly content: string }) => void;
@@ -29,12 +32,16 @@ export interface StepResult {
   readonly cost: number;
 }
 
-/** A step failed: `retryable` decides whether the run decider may try it again. */
+/**
+ * A step failed: `retryable` decides whether the run decider may try it again; `cost` is what the attempt was charged
+ * all the same (a model call cut by an error, a timeout or a cancel is charged for what it generated), in nano-dollars.
+ */
 export class StepError extends Error {
   constructor(
     readonly code: string,
     message: string,
     readonly retryable: boolean,
+    readonly cost = 0,
   ) {
     super(message);
     this.name = 'StepError';

@@ -308,6 +308,7 @@ export const createEventTriggers = (deps: {
       case 'RunSucceeded':
       case 'RunCancelled':
       case 'RunFiltered':
+      case 'StepCharged':
         return null;
       default: {
         const _never: never = event;
