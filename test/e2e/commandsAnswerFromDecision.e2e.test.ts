@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../support/appHarness.js';
+import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
 
 // Commands answer with what they decided. With the projection runner held back, no read model holds the new account
 // or key, yet every mutation answers in full: the secret is never lost to a lagging read side.
@@ -106,6 +106,28 @@ describe('commands while the read models are held back', () => {
     await h.running.core.runner.resume();
     const listed = await h.gql(`{ apiKeys(includeRevoked: true) { edges { node { id name status } } } }`, {}, userKey);
     expect(listed.body.data.apiKeys.edges.map((e: { node: unknown }) => e.node)).toContainEqual({ id, name: 'deploy', status: 'REVOKED' });
+  });
+
+  it('GET /api/v1/key answers a fresh key with its own label and name, not as the bootstrap admin key', async () => {
+    await h.running.core.runner.pause();
+    const opened = (await h.gql(OPEN, { name: 'Barbara' })).body.data.openAccount;
+    const initial: string = opened.initialKey.secret;
+    const keyReport = async (secret: string) => {
+      const res = await fetch(`${h.url}/api/v1/key`, { headers: { authorization: `Bearer ${secret}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { data: Record<string, unknown> }).data;
+    };
+    expect(await keyReport(initial)).toMatchObject({ label: opened.initialKey.key.hint, name: 'default' });
+
+    const created = (await h.gql(CREATE, { name: 'ci', limit: 2_000_000_000, limitReset: 'DAILY' }, initial)).body.data.createApiKey;
+    expect(await keyReport(created.secret)).toMatchObject({ label: created.key.hint, name: 'ci', limit: 2, limit_reset: 'daily' });
+    await h.gql(`mutation($id: ID!) { renameApiKey(id: $id, name: "deploy") { ${KEY_FIELDS} } }`, { id: created.key.id }, initial);
+    expect(await keyReport(created.secret)).toMatchObject({ label: created.key.hint, name: 'deploy' });
+    expect(await readModelsBehind()).toBe(true);
+
+    // Only the bootstrap admin key (ADMIN_API_KEY, no key of the store) is labelled so.
+    await h.running.core.runner.resume();
+    expect(await keyReport(ADMIN_KEY)).toMatchObject({ label: 'bootstrap admin key', name: null });
   });
 
   it('changePlan and role changes answer with the changed account', async () => {

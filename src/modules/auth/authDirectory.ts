@@ -18,6 +18,9 @@ export interface KeyEntry {
   readonly accountId: string;
   readonly hash: string;
   readonly kind: KeyKind;
+  /** Its non-secret label (`sk-sy-v1-…x7Qa`), as OpenRouter's `/api/v1/key` calls it. */
+  readonly hint: string;
+  name: string;
   status: ApiKeyStatus;
   expiresAt: number | null;
   limit: number | null;
@@ -125,8 +128,8 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         accounts.get(event.data.accountId)?.byokKeys.delete(event.data.provider);
         break;
       case 'ApiKeyCreated': {
-        const { keyId, accountId, hash, limit, limitReset, includeByokInLimit = false, expiresAt } = event.data;
-        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit };
+        const { keyId, accountId, hash, hint, name, limit, limitReset, includeByokInLimit = false, expiresAt } = event.data;
+        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), hint, name, status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit };
         keysById.set(keyId, entry);
         keysByHash.set(hash, entry);
         break;
@@ -156,8 +159,11 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         if (key) key.status = event.type === 'ApiKeyDisabled' ? 'disabled' : event.type === 'ApiKeyEnabled' ? 'active' : 'revoked';
         break;
       }
-      case 'ApiKeyRenamed':
+      case 'ApiKeyRenamed': {
+        const key = keysById.get(event.data.keyId);
+        if (key) key.name = event.data.name;
         break;
+      }
       default: {
         const _never: never = event;
       }

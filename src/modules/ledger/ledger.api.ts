@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { map } from 'graphql-yoga';
-import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { BalanceDoc } from '../../../projections/balances.js';
 import { modelUsageSince, USAGE_DAILY, type ModelUsage } from '../../../projections/usageDaily.js';
 import { USAGE_OVER_REPORTS, type UsageOverReportDoc } from '../../../projections/usageOverReports.js';
-import { ValidationError } from '../../errors.js';
+import { UnauthenticatedError, ValidationError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { LimitReset } from '../apiKeys/apiKey.events.js';
@@ -56,8 +55,16 @@ export interface EntriesPage {
 
 /** What `/api/v1/key` reports about the calling key. */
 export interface KeyReport {
-  readonly key: { readonly keyId: string; readonly limit: number | null; readonly limitReset: LimitReset; readonly expiresAt: number | null; readonly includeByokInLimit: boolean } | null;
-  readonly doc: ApiKeyDoc | null;
+  /** The calling key as the auth directory holds it; null only for the bootstrap admin key (ADMIN_API_KEY). */
+  readonly key: {
+    readonly keyId: string;
+    readonly hint: string;
+    readonly name: string;
+    readonly limit: number | null;
+    readonly limitReset: LimitReset;
+    readonly expiresAt: number | null;
+    readonly includeByokInLimit: boolean;
+  } | null;
   /** What counts against its limit: charges, and with includeByokInLimit the list price of BYOK calls too. */
   readonly usage: KeyWindowUsage;
   /** The list price of its BYOK calls. */
@@ -108,7 +115,6 @@ export const createLedgerApi = (deps: {
   runner: Pick<ProjectionRunner, 'position'>;
 }) => {
   const { ledger, eventStore, readStore } = deps;
-  const apiKeys = apiKeyQueries(readStore);
 
   /** The last week's usage per model, computed at most once a minute (one pass over a week of usage rows). */
   let weekly: { at: number; usage: Promise<Map<string, ModelUsage>> } | null = null;
@@ -157,16 +163,18 @@ export const createLedgerApi = (deps: {
 
     /** The calling key's limit, usage and the account's balance (the bootstrap admin key has no key of the store). */
     async keyReport(principal: Principal): Promise<KeyReport> {
-      const key = principal.keyId ? deps.directory.key(principal.keyId) : undefined;
-      const [usage, byokUsage, doc, balance] = await Promise.all([
+      // From the write side, like the limit: the key that just authenticated is there, whatever the read models' lag.
+      const key = principal.keyId === null ? undefined : deps.directory.key(principal.keyId);
+      if (principal.keyId !== null && !key) throw new UnauthenticatedError('Invalid API key');
+      const [usage, byokUsage, balance] = await Promise.all([
         key ? ledger.keyUsage(principal.accountId, key.keyId) : NO_USAGE,
         key ? ledger.byokKeyUsage(principal.accountId, key.keyId) : NO_USAGE,
-        key ? apiKeys.byIds([key.keyId]).then(([d]) => d ?? null) : null,
         ledger.balance(principal.accountId),
       ]);
       return {
-        key: key ? { keyId: key.keyId, limit: key.limit, limitReset: key.limitReset, expiresAt: key.expiresAt, includeByokInLimit: key.includeByokInLimit } : null,
-        doc,
+        key: key
+          ? { keyId: key.keyId, hint: key.hint, name: key.name, limit: key.limit, limitReset: key.limitReset, expiresAt: key.expiresAt, includeByokInLimit: key.includeByokInLimit }
+          : null,
         usage,
         byokUsage,
         limitRemaining: key ? limitRemaining(key, usage) : null,

@@ -58,12 +58,13 @@ export const ledgerRoutes = (ledger: LedgerApi, auth: Pick<AuthDirectory, 'authe
     method: 'GET',
     path,
     handler: async ({ req, res }) => {
-      const { key, doc, usage, byokUsage, limitRemaining: remaining, balance } = await ledger.keyReport(requirePrincipal(auth, req));
+      const { key, usage, byokUsage, limitRemaining: remaining, balance } = await ledger.keyReport(requirePrincipal(auth, req));
       const limit = key?.limit ?? null;
       sendJson(res, 200, {
         data: {
-          label: doc?.hint ?? 'bootstrap admin key',
-          name: doc?.name ?? null,
+          // key is null only for the bootstrap admin key, which is no key of the store.
+          label: key ? key.hint : 'bootstrap admin key',
+          name: key ? key.name : null,
           limit: limit === null ? null : toUsdNumber(limit),
           limit_reset: !key || key.limitReset === 'never' ? null : key.limitReset,
           limit_remaining: remaining === null ? null : toUsdNumber(remaining),
