@@ -149,6 +149,21 @@ describe('commands while the read models are held back', () => {
   });
 });
 
+describe('openAccount', () => {
+  it('refuses a plan that is not configured, as changePlan does, and opens nothing', async () => {
+    const OPEN_ON_PLAN = `mutation($name: String!, $plan: String) {
+      openAccount(name: $name, plan: $plan) { __typename ... on OpenAccountPayload { account { plan } } ... on DomainError { code message } }
+    }`;
+    const head = await h.running.core.eventStore.headPosition();
+    for (const plan of ['platinum', 'constructor']) {
+      const { body } = await h.gql(OPEN_ON_PLAN, { name: 'Plat', plan });
+      expect(body.data.openAccount, plan).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: `Unknown plan "${plan}"; plans are free, pro` });
+    }
+    expect(await h.running.core.eventStore.headPosition()).toBe(head);
+    expect((await h.gql(OPEN_ON_PLAN, { name: 'Pro', plan: 'pro' })).body.data.openAccount).toEqual({ __typename: 'OpenAccountPayload', account: { plan: 'pro' } });
+  });
+});
+
 describe('changePlan', () => {
   it('refuses a plan that is not configured, including names every object has (constructor, __proto__)', async () => {
     const opened = (await h.gql(OPEN, { name: 'Mallory' })).body.data.openAccount;

@@ -13,7 +13,7 @@ import type { CredentialVault } from '../catalog/credentials.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
-import type { Plans } from '../ledger/plans.js';
+import { requireKnownPlan, type Plans } from '../ledger/plans.js';
 import { accountDecider, type AccountCommand, type AccountState } from './account.decider.js';
 import { accountStream, byokContext, type Role } from './account.events.js';
 import { byokHint, byokStatus, originOf } from './byok.js';
@@ -109,6 +109,7 @@ export const createAccountsApi = (deps: {
     /** Open an account with a first key (admins; anyone when self-signup is on). The answer holds the key's secret. */
     async open(caller: Caller, input: NewAccount): Promise<OpenedAccount> {
       const roles = rolesForNewAccount(caller.principal, input.roles, deps.selfSignup);
+      requireKnownPlan(deps.plans, input.plan);
       const accountId = newId('acc');
       const { state } = await writes.execute(
         accountStream(accountId),
@@ -181,7 +182,7 @@ export const createAccountsApi = (deps: {
     byokFeePercent: deps.byokFeeBasisPoints / 100,
     /** Move an account to another plan; plans are configuration (PLANS). */
     changePlan(caller: Caller, accountId: string, plan: string) {
-      if (!Object.hasOwn(deps.plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(deps.plans).join(', ')}`);
+      requireKnownPlan(deps.plans, plan);
       return change(caller, { type: 'ChangePlan', data: { accountId, plan, at: at() } });
     },
 

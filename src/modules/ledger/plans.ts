@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
 import { NANOS_PER_USD } from './money.js';
 
 /**
@@ -19,6 +20,11 @@ export type Plans = z.infer<typeof plansSchema>;
 export const DEFAULT_PLANS: Plans = {
   free: { freeRequestsPerMinute: 20, freeRequestsPerDay: 50, freeRequestsPerDayAfterPurchase: 1000, purchaseThreshold: 10 * NANOS_PER_USD },
   pro: { freeRequestsPerMinute: 200, freeRequestsPerDay: null, freeRequestsPerDayAfterPurchase: null, purchaseThreshold: 0 },
+};
+
+/** Throw a ValidationError unless `plan` is one of the configured plans (own keys only: `constructor` is no plan). */
+export const requireKnownPlan = (plans: Plans, plan: string): void => {
+  if (!Object.hasOwn(plans, plan)) throw new ValidationError(`Unknown plan ${JSON.stringify(plan)}; plans are ${Object.keys(plans).join(', ')}`, { field: 'plan' });
 };
 
 /** The free-tier limits that apply to an account on `plan` with these lifetime purchases. */
