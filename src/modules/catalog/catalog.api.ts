@@ -11,7 +11,7 @@ import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from 
 import type { Actor } from '../../core.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
-import { foldEvents, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { REASONING_EFFORTS } from '../../gateway/types.js';
@@ -31,6 +31,8 @@ import { isAliasId, modelAliasStream } from './modelAlias.events.js';
 import { resolveModelId, retiredRefusal, type ResolvedModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
+import { handleTaken, providerHandleDecider } from './providerHandle.decider.js';
+import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
 import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
@@ -311,6 +313,27 @@ export const createCatalogApi = (deps: {
     if (!decided.view.provider) throw new NotFoundError('Provider', slug);
     return decided.view.provider;
   };
+  /**
+   * Claim the handles of a new provider's slug and name (providerHandle.events.ts), or throw ConflictError when one
+   * names another provider: a provider the catalog holds (registered before handles were claimed, the seed's too), or
+   * one whose claim is in the handle's stream. A claim left by a registration that never happened (a crash between the
+   * claim and the registration) keeps the handle until that slug is registered.
+   */
+  const claimHandles = async (caller: CatalogCaller, slug: string, name: string) => {
+    const handles = handlesOf({ slug, name });
+    for (const provider of deps.routing.providers()) {
+      const taken = provider.slug === slug ? undefined : handles.find((h) => handlesOf(provider).includes(h));
+      if (taken !== undefined) throw handleTaken(taken, provider.slug);
+    }
+    const metadata = { actor: caller.principal.accountId, correlationId: caller.correlationId, at: at() };
+    for (const handle of handles) {
+      const stream = providerHandleStream(handle);
+      const holder = foldEvents(providerHandleDecider, (await deps.eventStore.readStream(stream)) as RecordedEvent<ProviderHandleEvent>[]).slug;
+      const holding = holder === null || holder === slug ? undefined : deps.routing.provider(holder);
+      const replacing = holding && !handlesOf(holding).includes(handle) ? holding.slug : null;
+      await handleCommand(deps.eventStore, stream, providerHandleDecider, { type: 'ClaimProviderHandle', data: { handle, slug, replacing, at: metadata.at } }, { metadata });
+    }
+  };
   /** A base URL of a provider an admin did not register: refused unless it resolves to public addresses (or ones OUTBOUND_ALLOW admits). */
   const checkPublicBaseUrl = async (baseUrl: string) => {
     const refusal = await deps.outbound.checkUrl(baseUrl);
@@ -388,7 +411,7 @@ export const createCatalogApi = (deps: {
       }
       if (!admin && input.protocol !== 'demo') await checkPublicBaseUrl(input.baseUrl);
       const credential: CredentialRef = input.apiKey ? { encrypted: deps.vault.encrypt(input.slug, input.apiKey) } : input.credentialEnv ? { env: input.credentialEnv } : null;
-      const decided = await providerCommand(caller, input.slug, {
+      const command: ProviderCommand = {
         type: 'RegisterProvider',
         data: {
           slug: input.slug,
@@ -405,7 +428,11 @@ export const createCatalogApi = (deps: {
             .filter((m) => authorOf(m.spec.modelId) === input.slug)
             .map((m) => m.ownerAccountId),
         },
-      });
+      };
+      // The registration's own checks first, so that one it refuses claims no name.
+      providerDecider.decide(command, foldEvents(providerDecider, (await deps.eventStore.readStream(providerStream(input.slug))) as RecordedEvent<ProviderEvent>[]));
+      await claimHandles(caller, input.slug, input.name);
+      const decided = await providerCommand(caller, input.slug, command);
       if (!decided.view.provider) throw new NotFoundError('Provider', input.slug);
       return decided.view.provider;
     },

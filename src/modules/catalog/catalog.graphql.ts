@@ -350,7 +350,7 @@ builder.mutationFields((t) => ({
   registerProvider: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits). The slug is also the namespace the provider creates new models in (slug/…): a non-admin cannot take a slug whose namespace holds another account's models.",
+      "Register a provider owned by the caller. Give its key as apiKey (stored encrypted with SWITCHYARD_MASTER_KEY), or (admins only) as credentialEnv, the name of an environment variable the operator allowed (PROVIDER_CREDENTIAL_ENV_ALLOW), or neither for keyless servers. A provider not registered by an admin must have a baseUrl that resolves to public addresses (or ones OUTBOUND_ALLOW admits). The slug is also the namespace the provider creates new models in (slug/…): a non-admin cannot take a slug whose namespace holds another account's models. Provider lists name a provider by its slug or its name in any case, so neither may be one that already names another provider (CONFLICT), for admins too.",
     errors: { directResult: true },
     args: {
       slug: t.arg.string({ required: true, validate: slugArg }),

@@ -1,0 +1,19 @@
+/**
+ * The `providerhandle-{handle}` aggregate: a word that names a provider where a request's `provider.only`, `ignore` and
+ * `order` and an account's provider lists name one, its slug or its display name in any case (endpointTag.ts). Each
+ * handle names one provider: registering a provider first claims the handles of its slug and of its name, each in its
+ * own stream appended at its expected revision, so that no two processes can give two providers the same name (as
+ * the `provider-{slug}` stream keeps slugs unique).
+ */
+
+export type ProviderHandleClaimed = { readonly type: 'ProviderHandleClaimed'; readonly data: { readonly handle: string; readonly slug: string; readonly at: string } };
+export type ProviderHandleEvent = ProviderHandleClaimed;
+
+/** The handle of a slug or a display name: how a provider list compares it (trimmed, lowercase). */
+export const providerHandle = (slugOrName: string): string => slugOrName.trim().toLowerCase();
+
+/** The handle's stream (a display name may hold any character: percent-encoded). */
+export const providerHandleStream = (handle: string): string => `providerhandle-${encodeURIComponent(handle)}`;
+
+/** The handles a provider is named by: its slug's and its name's (one when they are the same word). */
+export const handlesOf = (provider: { readonly slug: string; readonly name: string }): string[] => [...new Set([providerHandle(provider.slug), providerHandle(provider.name)])];

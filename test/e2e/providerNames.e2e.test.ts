@@ -1,0 +1,62 @@
+/**
+ * A provider is named by its slug or its display name, in any case, wherever a provider list names one
+ * (`provider.only`, `ignore`, `order`, an account's provider preferences): so no provider may take a name or slug that
+ * already names another, the seed's included, whoever registers it, and however many registrations race.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+let h: Harness;
+let pam: string;
+let pete: string;
+let carol: string;
+
+const OPEN = `mutation($n: String!, $r: [Role!]) { openAccount(name: $n, roles: $r) { ... on OpenAccountPayload { initialKey { secret } } } }`;
+const open = async (name: string, roles: string[]) => (await h.gql(OPEN, { n: name, r: roles })).body.data.openAccount.initialKey.secret as string;
+const REGISTER = `mutation($slug: String!, $name: String!) {
+  registerProvider(slug: $slug, name: $name, protocol: OPENAI, baseUrl: "http://127.0.0.1:9/v1") { __typename ... on Provider { slug name } ... on DomainError { code message } } }`;
+const register = async (key: string | undefined, slug: string, name: string) => (await h.gql(REGISTER, { slug, name }, key)).body.data.registerProvider;
+const providers = async () => ((await h.gql('{ providers { slug name } }')).body.data.providers as { slug: string; name: string }[]);
+
+beforeAll(async () => {
+  h = await startHarness();
+  [pam, pete, carol] = await Promise.all([open('Pam', ['USER', 'PROVIDER']), open('Pete', ['USER', 'PROVIDER']), open('Carol', ['USER'])]);
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('provider names', () => {
+  it("a provider cannot take a seeded provider's name or slug, in any case, nor can an admin", async () => {
+    for (const [slug, name] of [['aaaa', 'OpenAI'], ['zzzz', 'openai'], ['grok', 'GROQ'], ['togeth', ' Together ']] as const) {
+      expect(await register(pete, slug, name), name).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    }
+    expect(await register(undefined, 'my-openai', 'OpenAI')).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/already names provider openai/) });
+    const slugs = (await providers()).map((p) => p.slug);
+    for (const slug of ['aaaa', 'zzzz', 'grok', 'togeth', 'my-openai']) expect(slugs).not.toContain(slug);
+  });
+
+  it("a second provider named like another, or with a slug that is another's name, is a CONFLICT; its own slug as name is fine", async () => {
+    expect(await register(pam, 'pam', 'Pam Co')).toEqual({ __typename: 'Provider', slug: 'pam', name: 'Pam Co' });
+    expect(await register(pete, 'pete', 'pam co')).toMatchObject({ code: 'CONFLICT' });
+    expect(await register(pete, 'pete', 'PAM')).toMatchObject({ code: 'CONFLICT' });
+    expect(await register(pam, 'pam-two', 'Pam Two')).toMatchObject({ __typename: 'Provider' });
+    expect(await register(pete, 'pam-two-x', 'pam-two')).toMatchObject({ code: 'CONFLICT' });
+    expect(await register(pete, 'widgets', 'Widgets Inc')).toMatchObject({ __typename: 'Provider' });
+    // Refused attempts claimed nothing: the slug they asked for registers under a name of its own.
+    expect(await register(pete, 'pete', 'Pete')).toEqual({ __typename: 'Provider', slug: 'pete', name: 'Pete' });
+    expect((await providers()).filter((p) => p.name.toLowerCase() === 'pam co')).toEqual([{ slug: 'pam', name: 'Pam Co' }]);
+  });
+
+  it('a provider list names exactly one provider by its name: ignoring "Pam Co" ignores pam', async () => {
+    const set = await h.gql(`mutation { setProviderPreferences(ignore: ["Pam Co"]) { ... on Account { providerPreferences { ignore } } ... on DomainError { code message } } }`, {}, carol);
+    expect(set.body.data.setProviderPreferences).toEqual({ providerPreferences: { ignore: ['pam'] } });
+  });
+
+  it('of registrations racing for one name, exactly one succeeds', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => register(i % 2 === 0 ? pam : pete, `racer-${i}`, i % 2 === 0 ? 'Racer' : 'RACER')));
+    expect(results.filter((r) => r.__typename === 'Provider')).toHaveLength(1);
+    expect(results.filter((r) => r.code === 'CONFLICT')).toHaveLength(5);
+    expect((await providers()).filter((p) => p.name.toLowerCase() === 'racer')).toHaveLength(1);
+  });
+});
