@@ -7,6 +7,7 @@
 import v8 from 'node:v8';
 import jsonata from 'jsonata';
 import type { JsonValue } from '../../eventStore/eventStore.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../objects.js';
 import { isExpression } from './definition.js';
 import { StepError } from './steps/step.js';
 
@@ -65,10 +66,13 @@ const describe = (error: unknown): { code: string | null; message: string } => {
 /** A JSON copy of the value (jsonata returns functions, sequences, undefined), or a size error. */
 const toJson = (value: unknown, where: string, limits: ExpressionLimits): JsonValue => {
   if (value === undefined || typeof value === 'function') return null;
+  const tooDeep = () => new StepError(EXPRESSION_ERROR_CODES.tooDeep, `${where}: the value nests more than ${MAX_JSON_DEPTH} levels deep`, false);
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch (error) {
+    // V8's JSON.stringify checks its stack: thousands of levels are a RangeError here, not a crash.
+    if (error instanceof RangeError && /call stack/i.test(error.message)) throw tooDeep();
     throw new StepError(EXPRESSION_ERROR_CODES.failed, `${where}: the value is not JSON (${describe(error).message})`, false);
   }
   if (text === undefined) return null;
@@ -76,7 +80,11 @@ const toJson = (value: unknown, where: string, limits: ExpressionLimits): JsonVa
   if (bytes > limits.maxOutputBytes) {
     throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: the value is ${bytes} bytes, over the limit of ${limits.maxOutputBytes}`, false);
   }
-  return JSON.parse(text) as JsonValue;
+  const json = JSON.parse(text) as JsonValue;
+  // Checked on the JSON copy (a jsonata value may hold functions and cycles): every later walk of a step's input
+  // (its schema, storing, emitting) recurses once per level.
+  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) throw tooDeep();
+  return json;
 };
 
 /**

@@ -10,6 +10,7 @@ import https from 'node:https';
 import { z } from 'zod';
 import { readBody } from '../../../http/readBody.js';
 import { ValidationError } from '../../../errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../objects.js';
 import { parseProviderHeaders } from '../../catalog/catalog.api.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy } from '../../outbound/outboundPolicy.js';
 import { parseInput, readsFields } from './parseInput.js';
@@ -112,6 +113,22 @@ export const outboundRequest = async (
   }
 };
 
+/**
+ * An answer's body as JSON, or undefined when it is not JSON. Nesting is held to MAX_JSON_DEPTH as for every JSON
+ * that comes in (objects.ts): JSON.parse takes any depth, but the run's later walks over the output (storing it,
+ * expressions, input schemas) overflow the stack a few thousand levels down.
+ */
+export const parseJsonAnswer = (response: OutboundResponse, url: string): unknown => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(response.text);
+  } catch {
+    return undefined;
+  }
+  if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) throw new StepError('RESPONSE_TOO_DEEP', `${url} answered JSON nested more than ${MAX_JSON_DEPTH} levels deep`, false);
+  return parsed;
+};
+
 const isJsonType = (contentType: string) => /^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(contentType);
 
 /** Headers a step may set: HTTP tokens and printable values (the catalog's rules for provider headers), framing ones excepted. */
@@ -152,13 +169,7 @@ export const actionHttp =
       { method, url, headers: { ...own, ...(sent !== undefined && !hasType && { 'content-type': 'application/json' }), 'idempotency-key': stepCallKey(context.runId, context.stepKey), 'x-switchyard-attempt': String(context.attempt) }, body: sent },
       context.signal,
     );
-    let parsed: unknown = response.text;
-    if (isJsonType(response.contentType) && response.text !== '') {
-      try {
-        parsed = JSON.parse(response.text);
-      } catch {
-        // Labelled JSON but not: the text as it came, for later steps to judge.
-      }
-    }
+    // Labelled JSON but not: the text as it came, for later steps to judge.
+    const parsed = isJsonType(response.contentType) && response.text !== '' ? (parseJsonAnswer(response, url) ?? response.text) : response.text;
     return { output: { status: response.status, headers: response.headers, body: parsed }, cost: 0 };
   };

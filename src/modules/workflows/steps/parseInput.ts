@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../../objects.js';
 import { formatPath } from '../definition.js';
 import { StepError } from './step.js';
 
 /** A step's evaluated input against its schema; a bad one fails the step for good, naming each bad field (`input.model`). */
 export const parseInput = <S extends z.ZodType>(schema: S, input: unknown): z.infer<S> => {
+  // Before zod, whose JSON schemas (and every walk after them: storing, emitting) recurse once per level.
+  if (nestsDeeperThan(input, MAX_JSON_DEPTH)) throw new StepError('INVALID_INPUT', `Invalid step input: input nests more than ${MAX_JSON_DEPTH} levels deep`, false);
   const parsed = schema.safeParse(input ?? {});
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${formatPath(['input', ...issue.path])}: ${issue.message}`);

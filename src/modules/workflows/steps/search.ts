@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { CatalogApi } from '../../catalog/catalog.api.js';
 import { MODALITIES } from '../../catalog/model.events.js';
 import { contextLengthOf, type ModelListing, type ModelQuery, type ModelSort } from '../../catalog/modelListing.js';
-import { outboundRequest, stepHeaders, type OutboundHttp } from './http.js';
+import { outboundRequest, parseJsonAnswer, stepHeaders, type OutboundHttp } from './http.js';
 import { parseInput } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
 
@@ -89,10 +89,10 @@ export const searchHttp =
     const response = await outboundRequest(http, { method: 'GET', url, headers: { accept: 'application/json', ...stepHeaders(headers) }, body: undefined }, context.signal);
     if (response.status >= 300) throw new StepError('REDIRECT', `${url} answered HTTP ${response.status} (redirects are not followed)`, false);
     // Whatever the content type says, the body must parse: a search's output is JSON.
-    try {
-      return { output: JSON.parse(response.text) as unknown, cost: 0 };
-    } catch {
+    const output = parseJsonAnswer(response, url);
+    if (output === undefined) {
       const shown = response.text.slice(0, 100);
       throw new StepError('NOT_JSON', `${url} did not answer JSON (${response.contentType || 'no content type'}): ${JSON.stringify(shown)}`, false);
     }
+    return { output, cost: 0 };
   };
