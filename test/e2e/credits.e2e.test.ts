@@ -296,3 +296,20 @@ describe('`npm run audit` after a crash', () => {
     }
   });
 });
+
+describe('days in usage queries', () => {
+  it('a day that is not on the calendar is refused as a malformed one is, by every query that takes days', async () => {
+    const refusal = (body: any) => ({ code: body.errors?.[0]?.extensions?.code, message: body.errors?.[0]?.message as string | undefined });
+    for (const day of ['2025-13-45', '2025-02-30', '2023-02-29', '2025-04-31', 'notadate']) {
+      const usage = await h.gql(`query($d: String) { usage(groupBy: MODEL, from: $d) { group } }`, { d: day }, user.key);
+      expect(refusal(usage.body), day).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/must be a day, YYYY-MM-DD/) });
+      const traffic = await h.gql(`query($d: String) { providerTraffic(to: $d) { day } }`, { d: day });
+      expect(refusal(traffic.body), day).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/must be a day, YYYY-MM-DD/) });
+    }
+    // Real days, a leap day among them, are answered.
+    for (const day of ['2024-02-29', '2025-12-31']) {
+      const { body } = await h.gql(`query($d: String) { usage(groupBy: MODEL, from: $d) { group } }`, { d: day }, user.key);
+      expect(body.errors, day).toBeUndefined();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
+import { isCalendarDay, utcDay } from '../../calendarDay.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { bearerOf, parseJsonBody, readRequestBody, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -85,8 +86,6 @@ const onlyParams = (url: URL, known: readonly string[]) => {
     if (!known.includes(param)) throw new ValidationError(`Unknown query parameter ${JSON.stringify(param)}; known: ${known.join(', ')}`, { param });
   }
 };
-
-const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 /** OpenRouter's key object, from the key's read-model document and its usage as the ledger holds it now. */
 const keyObject = (doc: ApiKeyDoc, usage: KeyWindowUsage, byokUsage: KeyWindowUsage) => {
@@ -242,8 +241,7 @@ export const apiKeyRoutes = (deps: {
         const to = utcDay(today - DAY_MS);
         const date = request.url.searchParams.get('date');
         if (date !== null) {
-          const valid = /^\d{4}-\d{2}-\d{2}$/.test(date) && !Number.isNaN(Date.parse(`${date}T00:00:00Z`)) && utcDay(Date.parse(`${date}T00:00:00Z`)) === date;
-          if (!valid || date < from || date > to) {
+          if (!isCalendarDay(date) || date < from || date > to) {
             throw new ValidationError(`date must be one of the last ${ACTIVITY_DAYS} completed UTC days, YYYY-MM-DD from ${from} to ${to}`, { param: 'date' });
           }
         }

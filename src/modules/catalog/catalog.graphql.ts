@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { EndpointProposalDoc, ModelDoc, ProposalStatus, ProviderDoc } from '../../../projections/catalog.js';
 import type { EndpointStatsSummary } from '../../../projections/providerStats.js';
+import { calendarDayArg } from '../../calendarDay.js';
 import { builder } from '../../graphql/builder.js';
 import { arrayConnection } from '../../graphql/connections.js';
 import type { AuthenticatedContext } from '../../graphql/context.js';
@@ -535,8 +536,6 @@ const EndpointTrafficRef = builder.objectRef<EndpointTrafficRow>('EndpointTraffi
   }),
 });
 
-const trafficDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
-
 builder.queryFields((t) => ({
   myProviders: t.withAuth({ provider: true }).field({
     type: [ProviderRef],
@@ -549,8 +548,8 @@ builder.queryFields((t) => ({
       "Traffic, errors, latency and earnings per endpoint per day (UTC, inclusive) of the caller's providers (an admin: every provider), or of one of them. Another account's provider answers NOT_FOUND, as a missing one.",
     args: {
       provider: t.arg.string({ required: false, description: "One provider's slug." }),
-      from: t.arg.string({ validate: trafficDay }),
-      to: t.arg.string({ validate: trafficDay }),
+      from: t.arg.string({ validate: calendarDayArg }),
+      to: t.arg.string({ validate: calendarDayArg }),
     },
     resolve: (_root, args, ctx) => ctx.catalog.providerTraffic(ctx.principal, args),
   }),

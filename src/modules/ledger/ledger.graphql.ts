@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { UsageOverReportDoc } from '../../../projections/usageOverReports.js';
+import { calendarDayArg } from '../../calendarDay.js';
 import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage, revisionConnection } from '../../graphql/connections.js';
@@ -188,7 +189,6 @@ const PurchaseRef = builder.objectRef<Purchase>('Purchase').implement({
   }),
 });
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
 const positiveMoney = z.number().int().positive('must be a positive amount of nano-dollars');
 const reason = z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
 
@@ -220,8 +220,8 @@ builder.queryFields((t) => ({
     args: {
       groupBy: t.arg({ type: UsageGroupBy, required: true }),
       perDay: t.arg.boolean({ defaultValue: false, description: 'A row per day and group (day is set) instead of one per group.' }),
-      from: t.arg.string({ validate: day }),
-      to: t.arg.string({ validate: day }),
+      from: t.arg.string({ validate: calendarDayArg }),
+      to: t.arg.string({ validate: calendarDayArg }),
       accountId: t.arg.id(),
     },
     authScopes: ownsAccountArg,
@@ -233,8 +233,8 @@ builder.queryFields((t) => ({
     args: {
       groupBy: t.arg({ type: UsageGroupBy, required: true }),
       perDay: t.arg.boolean({ defaultValue: false, description: 'A row per day and group (day is set) instead of one per group.' }),
-      from: t.arg.string({ validate: day }),
-      to: t.arg.string({ validate: day }),
+      from: t.arg.string({ validate: calendarDayArg }),
+      to: t.arg.string({ validate: calendarDayArg }),
     },
     authScopes: { admin: true },
     resolve: (_root, args, ctx) => ctx.ledger.usage(null, { groupBy: args.groupBy, from: args.from, to: args.to, perDay: args.perDay }),

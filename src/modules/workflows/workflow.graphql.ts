@@ -1,12 +1,10 @@
-import { z } from 'zod';
+import { calendarDayArg } from '../../calendarDay.js';
 import { builder } from '../../graphql/builder.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
 import { UsageRowRef } from '../ledger/ledger.graphql.js';
 import type { RotatedWebhookSecret, WorkflowView } from './workflow.api.js';
-
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day, YYYY-MM-DD');
 
 export const WorkflowStatusEnum = builder.enumType('WorkflowStatus', {
   values: { ENABLED: { value: 'enabled' }, DISABLED: { value: 'disabled' }, DELETED: { value: 'deleted' } } as const,
@@ -97,7 +95,7 @@ export const WorkflowRef = builder.objectRef<WorkflowView>('Workflow').implement
     usage: t.field({
       type: UsageRowRef,
       description: "What this workflow's runs' model calls used and were charged (to the account), between two days (inclusive, UTC); all time by default.",
-      args: { from: t.arg.string({ validate: day }), to: t.arg.string({ validate: day }) },
+      args: { from: t.arg.string({ validate: calendarDayArg }), to: t.arg.string({ validate: calendarDayArg }) },
       resolve: async (workflow, args, ctx) => {
         const [row] = await ctx.ledger.usage(workflow.accountId, { groupBy: 'workflowId', from: args.from, to: args.to, workflowId: workflow._id });
         return row ?? { group: workflow._id, day: null, requests: 0, promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0 };
