@@ -149,6 +149,7 @@ describe('workflow definitions over GraphQL', () => {
       [{ key: 'h', type: 'action.http', input: { method: 'GET', url: 'http://169.254.169.254/latest' } }, 'steps[0].input.url', expect.stringContaining('is a cloud metadata address')],
       [{ key: 's', type: 'search.http', input: { url: 'file:///etc/passwd' } }, 'steps[0].input.url', 'file: URLs are not allowed (http or https only)'],
       [{ key: 's', type: 'search.entries', input: { table: 'answers', limit: 1000 } }, 'steps[0].input.limit', expect.stringContaining('100')],
+      [{ key: 'st', type: 'action.storeEntry', input: { table: 'BAD NAME', entry: { a: 1 } } }, 'steps[0].input.table', 'must be a table name: 1 to 63 lowercase letters, digits and _, starting with a letter'],
       [{ key: 'r', type: 'action.respond', input: { status: 999, body: { ok: true } } }, 'steps[0].input.status', 'status must be an HTTP status from 200 to 599'],
     ] as const;
     const saved = (await create(withStep({ key: 'm', type: 'action.model', input: { model: 'switchyard/demo', prompt: 'x' } }), designer.key)).body.data.createWorkflow;
@@ -179,6 +180,7 @@ describe('workflow definitions over GraphQL', () => {
       { key: 's', type: 'search.http', input: { url: 'https://api.example.com/items', headers: '=trigger.body.headers' } },
       { key: 'l', type: 'action.http', input: { url: 'http://127.0.0.1:9/hook' } },
       { key: 'e', type: 'action.storeEntry', input: { table: 'answers', entry: '=trigger.body' } },
+      { key: 't', type: 'action.storeEntry', input: { table: '=trigger.body.table', entry: { a: 1 } } },
       { key: 'x', type: 'action.emit', input: { event: 'custom.answered', data: { text: '=steps.m.text' } } },
     ];
     const { body } = await create({ name: 'Runs with its expressions', trigger: { type: 'webhook', respond: 'async' }, steps }, designer.key);

@@ -116,7 +116,8 @@ describe('control.delay', () => {
 
   it('fails at once, clearly, when the wake-up time is at or past the run\'s deadline (the timeout counts delays)', async () => {
     // At once: ended before `ended` gives up, not after ten minutes (how fast is for bench/, not a wall-clock bound here).
-    const run = await ended(await start(delayed({ for: 'PT10M' }, { timeoutSeconds: 60 })));
+    // A literal one is refused when saved (below): an expression's value is known only when the step runs.
+    const run = await ended(await start(delayed({ for: '=trigger.body.wait' }, { timeoutSeconds: 60 }), { wait: 'PT10M' }));
     expect(run).toMatchObject({ status: 'FAILED', error: { code: 'DELAY_PAST_TIMEOUT' }, steps: [{ key: 'wait', status: 'FAILED', error: { code: 'DELAY_PAST_TIMEOUT' } }] });
     expect(run.error.message).toMatch(/settings\.timeoutSeconds 60 counts delays/);
   });
@@ -146,6 +147,17 @@ describe('control.delay', () => {
     const answer = await create(delayed(input));
     expect(answer).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path } });
     expect(answer.message).toMatch(message);
+  });
+
+  it('refuses, when saved, a literal delay as long as the run\'s timeout or longer (it could never wake before the deadline), naming the step', async () => {
+    for (const [wait, settings] of [['PT2H', { timeoutSeconds: 60 }], [60_000, { timeoutSeconds: 60 }], ['PT5M', {}]] as const) {
+      const answer = await create(delayed({ for: wait }, settings));
+      expect(answer, String(wait)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { path: 'steps[0].input.for' } });
+      expect(answer.message).toMatch(/step wait waits \d+ s, at or past the run's timeout \(settings\.timeoutSeconds (60|300) counts delays\)/);
+    }
+    // Shorter than the timeout, or given by an expression: saved.
+    expect(await create(delayed({ for: 'PT4M59S' }))).toMatchObject({ __typename: 'Workflow' });
+    expect(await create(delayed({ for: '=trigger.body.wait' }, { timeoutSeconds: 60 }))).toMatchObject({ __typename: 'Workflow' });
   });
 
   it('allows a timeout over an hour (up to 30 days) only to workflows with a delay', async () => {

@@ -381,6 +381,19 @@ const crossChecks = (definition: WorkflowDefinition): DefinitionIssue[] => {
     if (step.type === 'control.delay') {
       const parsed = delayInputSchema.safeParse(step.input);
       if (!parsed.success) issues.push(...parsed.error.issues.map((issue) => ({ path: formatPath(['steps', index, 'input', ...issue.path]), message: issue.message })));
+      else if ('for' in parsed.data) {
+        // The run's deadline counts delays from its start, so a literal wait as long as the timeout can never wake
+        // before it: every run would fail this step with DELAY_PAST_TIMEOUT.
+        const wait = parsed.data.for;
+        const ms = typeof wait === 'number' ? wait : isExpression(wait) ? null : durationMs(wait);
+        const { timeoutSeconds } = definition.settings;
+        if (ms !== null && ms >= timeoutSeconds * 1_000) {
+          issues.push({
+            path: `${at}.input.for`,
+            message: `step ${step.key} waits ${ms / 1_000} s, at or past the run's timeout (settings.timeoutSeconds ${timeoutSeconds} counts delays): it could never wake before the deadline; raise the timeout or shorten the delay`,
+          });
+        }
+      }
     }
     const expressions = [...(step.if === undefined ? [] : [{ path: `${at}.if`, source: step.if }]), ...expressionsIn(step.input, `${at}.input`)];
     for (const { path, source } of expressions) issues.push(...checkExpression(source, path, earlier, all));

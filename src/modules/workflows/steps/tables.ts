@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { DomainError } from '../../../errors.js';
 import type { JsonValue } from '../../../eventStore/eventStore.js';
+import { TABLE_NAME } from '../../tables/table.events.js';
 import { derivedEntryId, type EntryView, type TableActor, type TablesApi } from '../../tables/tables.api.js';
 import { parseInput, readsFields } from './parseInput.js';
 import { StepError, type StepContext, type StepRunner } from './step.js';
@@ -15,7 +16,7 @@ type Owned = TablesApi['owned'];
 
 const json = z.json();
 const object = z.record(z.string(), json);
-const table = z.string().min(1).max(63);
+const table = z.string().regex(TABLE_NAME, 'must be a table name: 1 to 63 lowercase letters, digits and _, starting with a letter');
 
 /** An entry as later steps (and `trigger.entry`) read it: its fields at the top level, plus id and times. */
 export const flatEntry = (entry: EntryView): { [key: string]: JsonValue } => ({ ...entry.data, id: entry.id, createdAt: entry.createdAt, updatedAt: entry.updatedAt });
