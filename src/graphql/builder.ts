@@ -1,11 +1,11 @@
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ErrorsPlugin from '@pothos/plugin-errors';
-import RelayPlugin from '@pothos/plugin-relay';
+import RelayPlugin, { resolveNodes } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import { GraphQLError, valueFromASTUntyped, type ValueNode } from 'graphql';
-import { DomainError, ERROR_CODES, ValidationError } from '../errors.js';
+import { GraphQLError, valueFromASTUntyped, type GraphQLResolveInfo, type ValueNode } from 'graphql';
+import { DomainError, ERROR_CODES, NotFoundError, ValidationError } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import type { Role } from '../modules/accounts/account.events.js';
 import type { AuthenticatedContext, GraphQLContext } from './context.js';
@@ -32,6 +32,19 @@ const TYPE_BY_PREFIX: ReadonlyMap<string, string> = new Map([
   ['acc', 'Account'],
   ['key', 'ApiKey'],
 ]);
+
+/** The typename decodeGlobalID gives an id of no Node type (`gen-…`, `run_…`, `constructor`): answered as a missing node. */
+const NO_NODE_TYPE = '';
+
+/**
+ * The objects behind decoded ids, in order: an id of no Node type is a NotFoundError in its place, as a missing or
+ * another account's object is (loadByIds), so `node` answers it NOT_FOUND and `nodes` nulls that item only.
+ */
+async function nodesOrNotFound(ctx: GraphQLContext, info: GraphQLResolveInfo, ids: readonly { readonly typename: string; readonly id: string }[]): Promise<unknown[]> {
+  const loaded = await resolveNodes(builder, ctx, info, ids.filter((id) => id.typename !== NO_NODE_TYPE));
+  let next = 0;
+  return ids.map((id) => (id.typename === NO_NODE_TYPE ? new NotFoundError('Node', id.id) : loaded[next++]));
+}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -79,11 +92,9 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     encodeGlobalID: (_typename, id) => String(id),
-    decodeGlobalID: (globalID) => {
-      const typename = TYPE_BY_PREFIX.get(globalID.split('_', 1)[0] ?? '');
-      if (!typename) throw new ValidationError(`Unknown id ${globalID}`);
-      return { typename, id: globalID };
-    },
+    decodeGlobalID: (globalID) => ({ typename: TYPE_BY_PREFIX.get(globalID.split('_', 1)[0] ?? '') ?? NO_NODE_TYPE, id: globalID }),
+    nodeQueryOptions: { resolve: async (_root, { id }, ctx, info) => (await nodesOrNotFound(ctx, info, [id]))[0] },
+    nodesQueryOptions: { resolve: (_root, { ids }, ctx, info) => nodesOrNotFound(ctx, info, ids) },
   },
   errors: { defaultTypes: [DomainError] },
 });
