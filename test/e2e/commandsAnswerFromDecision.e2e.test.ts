@@ -59,10 +59,10 @@ describe('commands while the read models are held back', () => {
     expect(await readModelsBehind()).toBe(true);
   });
 
-  it('self-signup answers with the first key of a user account, whatever roles were asked for', async () => {
+  it('self-signup answers with the first key of a user account on the free plan, whatever roles and plan were asked for', async () => {
     await h.running.core.runner.pause();
     // Without a key the caller sees only the secret: the account and key objects are visible to their owner.
-    const signup = `mutation { openAccount(name: "Eve", roles: [ADMIN, PROVIDER]) { __typename ... on OpenAccountPayload { initialKey { secret } } } }`;
+    const signup = `mutation { openAccount(name: "Eve", roles: [ADMIN, PROVIDER], plan: "pro") { __typename ... on OpenAccountPayload { initialKey { secret } } } }`;
     const { body } = await h.gql(signup, {}, null);
     expect(body.errors).toBeUndefined();
     const secret: string = body.data.openAccount.initialKey.secret;
@@ -71,7 +71,7 @@ describe('commands while the read models are held back', () => {
     const byUser = await h.gql(OPEN, { name: 'Eve 2' }, secret);
     expect(byUser.body.data.openAccount).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', message: 'Only admins open accounts for others' });
     await h.running.core.runner.resume();
-    expect((await h.gql('{ me { name roles } }', {}, secret)).body.data.me).toEqual({ name: 'Eve', roles: ['USER'] });
+    expect((await h.gql('{ me { name roles plan } }', {}, secret)).body.data.me).toEqual({ name: 'Eve', roles: ['USER'], plan: 'free' });
   });
 
   it('createApiKey answers with the key and its secret, and changes to the key answer with the changed key', async () => {

@@ -17,12 +17,12 @@ import { requireKnownPlan, type Plans } from '../ledger/plans.js';
 import { accountDecider, type AccountCommand, type AccountState } from './account.decider.js';
 import { accountStream, byokContext, type Role } from './account.events.js';
 import { byokHint, byokStatus, originOf } from './byok.js';
-import { rolesForNewAccount } from './account.policy.js';
+import { termsForNewAccount } from './account.policy.js';
 
 export interface NewAccount {
   readonly name: string;
   readonly email: string | null;
-  /** Honoured for admins only (see rolesForNewAccount). */
+  /** Honoured for admins only (see termsForNewAccount), as `plan` is. */
   readonly roles: readonly Role[];
   readonly plan: string;
   readonly initialKeyName: string;
@@ -108,13 +108,13 @@ export const createAccountsApi = (deps: {
   return {
     /** Open an account with a first key (admins; anyone when self-signup is on). The answer holds the key's secret. */
     async open(caller: Caller, input: NewAccount): Promise<OpenedAccount> {
-      const roles = rolesForNewAccount(caller.principal, input.roles, deps.selfSignup);
-      requireKnownPlan(deps.plans, input.plan);
+      const { roles, plan } = termsForNewAccount(caller.principal, input, deps.selfSignup);
+      requireKnownPlan(deps.plans, plan);
       const accountId = newId('acc');
       const { state } = await writes.execute(
         accountStream(accountId),
         accountDecider,
-        { type: 'OpenAccount', data: { accountId, name: input.name, email: input.email, roles, plan: input.plan, at: at() } },
+        { type: 'OpenAccount', data: { accountId, name: input.name, email: input.email, roles, plan, at: at() } },
         caller,
         `signup:${accountId}`,
       );

@@ -141,7 +141,7 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   openAccount: t.field({
     type: OpenAccountPayload,
-    description: 'Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role only.',
+    description: 'Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role on the free plan, whatever roles and plan were asked for.',
     errors: { directResult: true },
     args: {
       name: t.arg.string({ required: true, validate: name }),
