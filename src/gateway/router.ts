@@ -383,6 +383,14 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         record.endedAt = now();
         const reason = cancel.aborted ? (cancel.reason as AttemptAbort).kind : null;
         if (reason === 'client') return result('cancelled');
+        // The provider had said why the answer ended (a finish reason; OpenAI's usage comes after it): the answer is
+        // whole, and what broke after that (the connection, an idle wait for the end marker) lost only the marker, as
+        // a stream that ends without it does (above). Billed on the usage when it came.
+        const ended = committed ? upstream?.finish() : undefined;
+        if (ended?.finishReason !== undefined) {
+          breakers.success(target.endpoint.id);
+          return result('completed', { usage: ended.usage ?? null, finishReason: ended.finishReason, nativeFinishReason: ended.nativeFinishReason ?? null, upstreamId: upstream!.upstreamId() });
+        }
         // Not the provider's fault: no error on the attempt, no breaker, no retry.
         if (ready === 'refused' && !committed) return result('failed', { refused });
         const provider = target.endpoint.provider.name;
@@ -404,7 +412,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         if (countsAgainstUptime(error, target)) breakers.failure(target.endpoint.id, record.endedAt);
         // After the first token there is no fallback: the stream ends with an error chunk, billed on the provider's
         // usage when it had come (its prompt count beats an estimate).
-        if (committed) return result('failed', { usage: upstream?.finish().usage ?? null });
+        if (committed) return result('failed', { usage: ended?.usage ?? null });
         if (reason === 'deadline') break;
         // An answer that could not be read was still an answer the provider may bill: not asked again here (another
         // endpoint may still be tried), as a timeout or a connection failure before any byte would be.

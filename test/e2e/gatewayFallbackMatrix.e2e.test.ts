@@ -114,16 +114,24 @@ describe.each(ROWS)('fault on the primary: $fault', (row) => {
 });
 
 describe('beyond the matrix', () => {
-  it("a stream cut after the provider's usage but before [DONE] is billed on that usage, not on estimates", async () => {
+  // The connection breaks where [DONE] should be, after the finish reason and the usage: the answer was whole.
+  it.each([
+    ['more tokens than the text suggests', USAGE],
+    // The text's estimate (its characters / 4) is 8 tokens: billed on the provider's 2, never on the larger of the two.
+    ['fewer tokens than the text suggests', { promptTokens: 50, completionTokens: 2 }],
+  ])("a stream cut after its finish reason and usage (%s) is a whole answer: completed, ended with [DONE], billed on that usage", async (_, usage) => {
     const before = await h.settledBalance(user.accountId);
-    primary.script({ usage: USAGE, endMarker: 'cut' });
+    primary.script({ usage, endMarker: 'cut' });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    const id = res.headers.get('x-generation-id')!;
     const { events, done } = await readSseResponse(res);
     expect(contentOf(events)).toBe(FULL_ANSWER);
-    expect(done).toBe(false);
-    expect(events.at(-1).choices[0].finish_reason).toBe('error');
+    expect(done).toBe(true);
+    expect(events.flatMap((e) => e.choices.map((c: { finish_reason: string | null }) => c.finish_reason)).filter((r) => r !== null)).toEqual(['stop']);
+    expect(events.at(-1).usage).toMatchObject({ prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens });
     const after = await h.settledBalance(user.accountId);
-    expect(after.settled - before.settled).toBe(costOf(PRIMARY, USAGE.promptTokens, USAGE.completionTokens));
+    expect(after.settled - before.settled).toBe(costOf(PRIMARY, usage.promptTokens, usage.completionTokens));
+    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'stop', tokens_completion: usage.completionTokens, switchyard: { status: 'completed', usage_source: 'provider' } });
   });
 
   it('a JSON error put in a 200 is the provider\'s bad answer, not "connection failed" (its words masked, as every 5xx\'s)', async () => {

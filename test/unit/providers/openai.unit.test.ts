@@ -264,6 +264,13 @@ describe('openai adapter: finish reasons', () => {
     expect(mapFinishReason('')).toBeNull();
   });
 
+  it("reads another protocol's reasons that a compatible server passes on as they are: a whole answer is not an error", () => {
+    const reasons = ['end_turn', 'stop_sequence', 'max_tokens', 'tool_use', 'refusal', 'STOP', 'MAX_TOKENS', 'SAFETY', 'RECITATION'];
+    expect(reasons.map(mapFinishReason)).toEqual(['stop', 'stop', 'length', 'tool_calls', 'content_filter', 'stop', 'length', 'content_filter', 'content_filter']);
+    const body = { id: 'c1', choices: [{ index: 0, message: { role: 'assistant', content: 'cut at the limit' }, finish_reason: 'max_tokens' }] };
+    expect(openaiAdapter.parseResponse(200, body).choices[0]).toMatchObject({ finish_reason: 'length', native_finish_reason: 'max_tokens' });
+  });
+
   it('shows a reason it does not know as error with the raw value, in a response and in a stream, not as stop', () => {
     const body = { id: 'c1', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'abort' }] };
     expect(openaiAdapter.parseResponse(200, body).choices[0]).toMatchObject({ finish_reason: 'error', native_finish_reason: 'abort' });

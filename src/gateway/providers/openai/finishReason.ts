@@ -1,4 +1,6 @@
 import type { FinishReason } from '../../types.js';
+import { mapFinishReason as anthropicFinishReason } from '../anthropic/finishReason.js';
+import { mapFinishReason as geminiFinishReason } from '../gemini/finishReason.js';
 
 /**
  * OpenAI's finish reasons are the canonical ones; compatible servers add their own names. A reason not listed here
@@ -25,7 +27,11 @@ export function mapFinishReason(reason: string | undefined): FinishReason | null
     // Mistral: the model's context window, not max_tokens, ended the answer.
     case 'model_length':
       return 'length';
-    default:
-      return 'error';
+    // A compatible server that passes on another protocol's reasons as they are (Anthropic's end_turn, max_tokens;
+    // Gemini's MAX_TOKENS, SAFETY) means what that protocol means by them: a whole answer is not an error.
+    default: {
+      const anthropic = anthropicFinishReason(reason);
+      return anthropic === 'error' ? geminiFinishReason(reason, false) : anthropic;
+    }
   }
 }
