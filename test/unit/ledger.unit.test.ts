@@ -37,12 +37,16 @@ describe('purchases, grants and refunds', () => {
     }
     ledger([]).when({ type: 'GrantCredits', data: { accountId: acc, amount: 0, reason: 'x', grantedBy: 'acc_root', at } }).thenThrows(ValidationError);
   });
-  it('computes the fee as 5.5% with a $0.80 minimum, rounded up to the nano-dollar', () => {
+  it('computes the fee as 5.5% with a $0.80 minimum, rounded up to a whole cent (what a card can be charged)', () => {
     expect(computeFee(10 * USD)).toBe(0.8 * USD);
     expect(computeFee(100 * USD)).toBe(5.5 * USD);
-    expect(computeFee(14_550_000_000)).toBe(800_250_000);
+    // $14.55 × 5.5% = $0.80025 → $0.81; $100.01 → $5.50055 → $5.51.
+    expect(computeFee(14_550_000_000)).toBe(810_000_000);
+    expect(computeFee(100_010_000_000)).toBe(5_510_000_000);
     expect(computeFee(123_456_780)).toBe(0.8 * USD);
-    expect(computeFee(1_000_000_001 * 20)).toBe(Math.ceil((20_000_000_020 * 550) / 10_000));
+    // $20.00000002 × 5.5% (past 2^53 if multiplied whole) = $1.1000000011 → $1.11.
+    expect(computeFee(1_000_000_001 * 20)).toBe(1_110_000_000);
+    for (const amount of [1_000_000_000, 33_330_000_000, 999_999_990_000_000]) expect(computeFee(amount) % 10_000_000).toBe(0);
   });
   it('refunds at most what was purchased and is still available', () => {
     const grant: LedgerEvent = { type: 'CreditsGranted', data: { accountId: acc, amount: 50 * USD, reason: 'promo', grantedBy: 'acc_root', at } };

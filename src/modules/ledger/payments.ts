@@ -29,13 +29,14 @@ export interface FeePolicy {
 export const DEFAULT_FEE: FeePolicy = { basisPoints: 550, minimum: 80 * NANOS_PER_CENT };
 
 /**
- * Rounded up to the nano-dollar, never below the minimum. In integers: amount × basis points can pass 2^53, so the
- * amount is split into whole 10,000s and a remainder.
+ * Rounded up to a whole cent (a card is charged the amount, whole cents, plus the fee: $100.01 at 5.5% is $5.51, not
+ * $5.50055), never below the minimum. In integers: amount × basis points can pass 2^53, so the amount is split into
+ * whole 10,000s and a remainder.
  */
 export const computeFee = (amount: number, policy: FeePolicy = DEFAULT_FEE): number => {
   const whole = Math.floor(amount / 10_000) * policy.basisPoints;
   const rest = Math.ceil(((amount % 10_000) * policy.basisPoints) / 10_000);
-  return Math.max(policy.minimum, whole + rest);
+  return Math.max(policy.minimum, Math.ceil((whole + rest) / NANOS_PER_CENT) * NANOS_PER_CENT);
 };
 
 /** Stripe's test tokens for cards that pay. */
