@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { parseProviderName } from '../modules/catalog/endpointTag.js';
-import { usdPerMillionToNanoPerToken, usdToNano } from '../modules/ledger/money.js';
+import { usdPerMillionToMaxNanoPerToken, usdToMaxNano } from '../modules/ledger/money.js';
 import { REASONING_EFFORTS } from './types.js';
 
 export const QUANTIZATIONS = ['int4', 'int8', 'fp4', 'fp6', 'fp8', 'fp16', 'bf16', 'fp32', 'unknown'] as const;
@@ -246,20 +246,22 @@ const Sort = z.preprocess(
 
 /**
  * A price limit, exact from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is
- * 289.99...): USD per million tokens → nano-dollars per token keeps 3 decimals; the request price in USD keeps 9.
+ * 289.99...): USD per million tokens → nano-dollars per token, the request price in USD → nano-dollars. Catalog prices
+ * are integers of those units, so a bound finer than one (0.0375 per million tokens: 37.5 per token) is floored to one
+ * (37): an integer price is at most 37.5 exactly when it is at most 37. It is a bound, not an amount charged, so it
+ * is never refused for its precision; only what is not a non-negative number is.
  */
 const price = (key: 'prompt' | 'completion' | 'request') => {
   const param = `provider.max_price.${key}`;
   const unit = key === 'request' ? 'USD' : 'USD per million tokens';
-  const step = key === 'request' ? 'USD, in steps of 0.000000001' : 'USD per million tokens, in steps of 0.001';
   return z
     .union([z.string(), z.number()], { error: `${param} must be a non-negative number (${unit})` })
     .transform((raw, ctx) => {
       try {
-        return key === 'request' ? usdToNano(String(raw), param) : usdPerMillionToNanoPerToken(String(raw), param);
+        return key === 'request' ? usdToMaxNano(String(raw), param) : usdPerMillionToMaxNanoPerToken(String(raw), param);
       } catch (error) {
         if (!(error instanceof RangeError)) throw error;
-        ctx.issues.push({ code: 'custom', input: raw, message: `${error.message} (${step})` });
+        ctx.issues.push({ code: 'custom', input: raw, message: `${error.message} (${unit})` });
         return z.NEVER;
       }
     })

@@ -163,14 +163,25 @@ describe('payments and credits', () => {
     expect(body.data.refundCredits.message).toBe('A refund of $11.00 exceeds what was purchased and not yet refunded ($10.00)');
   });
 
-  it('refuses a provider.max_price finer than a nano-dollar per token (400), and applies an exact one', async () => {
+  it('applies a provider.max_price finer than a nano-dollar per token exactly (a bound, not refused), and an exact one', async () => {
     const user = await h.openAccount({ credits: USD });
-    const fine = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES, provider: { max_price: { prompt: 0.0001 } } });
-    expect(fine.status).toBe(400);
-    expect(((await fine.json()) as { error: { metadata: Record<string, unknown> } }).error.metadata).toMatchObject({ param: 'provider.max_price.prompt' });
     // 1.005 USD per million tokens is exactly the endpoint's price: admitted (1.005 × 1000 in floats is 1004.999...).
     liar.script({});
     const exact = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES, max_tokens: 5, provider: { max_price: { prompt: 1.005, completion: 0.6 } } });
     expect(exact.status).toBe(200);
+    // 1.0059 per million is 1005.9 nano-dollars per token: 1005 is within it.
+    liar.script({});
+    const finer = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES, max_tokens: 5, provider: { max_price: { prompt: 1.0059, completion: 0.6 } } });
+    expect(finer.status).toBe(200);
+    // 1.0049 per million (1004.9 per token) and 0.0001 (0.1) are below 1005: no endpoint, OpenRouter's 404.
+    for (const prompt of [1.0049, 0.0001]) {
+      const below = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES, max_tokens: 5, provider: { max_price: { prompt } } });
+      expect(below.status).toBe(404);
+      expect(((await below.json()) as { error: { message: string } }).error.message).toBe('No endpoints of test/liar match your provider restrictions (only, ignore, order, quantizations, max_price)');
+    }
+    // What is not a price is still refused, naming the field.
+    const negative = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES, provider: { max_price: { prompt: -0.0001 } } });
+    expect(negative.status).toBe(400);
+    expect(((await negative.json()) as { error: { metadata: Record<string, unknown> } }).error.metadata).toMatchObject({ param: 'provider.max_price.prompt' });
   });
 });

@@ -44,7 +44,7 @@ describe('refusals keep their message and param', () => {
     [{ model: 'a/b', messages: hi, provider: { sort: 'fastest' } }, 'provider.sort must be "price", "throughput" or "latency" (or {by, partition})', 'provider.sort'],
     [{ model: 'a/b', messages: hi, provider: { sort: { by: 'price', partition: 'all' } } }, 'provider.sort.partition must be "model" or "none"', 'provider.sort.partition'],
     [{ model: 'a/b', messages: hi, provider: { quantizations: ['fp8', 'int3'] } }, 'provider.quantizations has unknown values int3 (known: int4, int8, fp4, fp6, fp8, fp16, bf16, fp32, unknown)', 'provider.quantizations'],
-    [{ model: 'a/b', messages: hi, provider: { max_price: { request: 1e-12 } } }, 'provider.max_price.request: "1e-12" is finer than one nano-dollar (USD, in steps of 0.000000001)', 'provider.max_price.request'],
+    [{ model: 'a/b', messages: hi, provider: { max_price: { request: '-1e-12' } } }, 'provider.max_price.request: "-1e-12" is not a non-negative decimal number (USD)', 'provider.max_price.request'],
     [{ model: 'a/b', messages: hi, session_id: '' }, 'session_id must be a non-empty string of at most 256 characters', 'session_id'],
     [{ model: 'a/b', messages: hi, provider: { data_collection: 'never' } }, 'provider.data_collection must be "allow" or "deny"', 'provider.data_collection'],
     [{ model: 'a/b', messages: hi, plugins: [{ id: 'web' }] }, 'the web plugin (web search) is not supported: Switchyard has no search backend (nor the :online variant)', 'plugins'],

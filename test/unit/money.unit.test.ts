@@ -4,7 +4,7 @@ import { parseChatBody } from '../../src/gateway/chatRequest.js';
 import { GatewayError } from '../../src/gateway/gatewayErrors.js';
 import { billUsage, worstCaseCost } from '../../src/gateway/pricing.js';
 import type { Usage } from '../../src/gateway/types.js';
-import { formatUsd, parseDecimalUnits, usdDecimal, usdPerMillionToNanoPerToken, usdToNano } from '../../src/modules/ledger/money.js';
+import { formatUsd, parseDecimalUnits, parseDecimalUnitsAtMost, usdDecimal, usdPerMillionToNanoPerToken, usdToNano } from '../../src/modules/ledger/money.js';
 import { computeFee } from '../../src/modules/ledger/payments.js';
 import { prices } from '../support/catalogFixture.js';
 
@@ -79,6 +79,35 @@ describe('decimal text to nano-dollars without floating point', () => {
   });
 });
 
+describe('a decimal bound as the most whole units it admits (floored, on the digits)', () => {
+  it('floors what is finer than the unit, exactly, and admits exactly the integers at most the decimal', () => {
+    expect(parseDecimalUnitsAtMost('0.0375', 3, 'x')).toBe(37);
+    expect(parseDecimalUnitsAtMost('0.0005', 3, 'x')).toBe(0);
+    expect(parseDecimalUnitsAtMost('1e-12', 9, 'x')).toBe(0);
+    expect(parseDecimalUnitsAtMost('2.9999999', 3, 'x')).toBe(2999);
+    // Exact where floating point is not: 0.3 × 1000 is 299.99999999999994, 1.005 × 1000 is 1004.9999999999999.
+    expect(parseDecimalUnitsAtMost(String(0.3), 3, 'x')).toBe(300);
+    expect(parseDecimalUnitsAtMost(String(1.005), 3, 'x')).toBe(1005);
+    expect(parseDecimalUnitsAtMost(String(2.5e-7), 9, 'x')).toBe(250);
+    expect(parseDecimalUnitsAtMost('0.29', 3, 'x')).toBe(290);
+  });
+  it('bounds nothing beyond every exact integer, and still refuses what is not a non-negative number', () => {
+    expect(parseDecimalUnitsAtMost('1e999999999', 3, 'x')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parseDecimalUnitsAtMost('9007199254740.992', 3, 'x')).toBe(Number.MAX_SAFE_INTEGER);
+    for (const text of ['-1', 'NaN', 'Infinity', '0x10', '', 'abc']) expect(() => parseDecimalUnitsAtMost(text, 3, 'x')).toThrow(/not a non-negative decimal/);
+  });
+  it('agrees with exact rational arithmetic: an integer price p is admitted iff p ≤ the decimal', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 10 ** 9 }), (mantissa, scale, price) => {
+        // The bound is mantissa × 10^-scale USD per million tokens; the price p nano-dollars per token is p × 10^-3 of it.
+        const text = scale === 0 ? String(mantissa) : `${mantissa / 10n ** BigInt(scale)}.${String(mantissa % 10n ** BigInt(scale)).padStart(scale, '0')}`;
+        const admitted = price <= parseDecimalUnitsAtMost(text, 3, 'x');
+        expect(admitted).toBe(BigInt(price) * 10n ** BigInt(scale) <= mantissa * 1000n);
+      }),
+    );
+  });
+});
+
 describe('provider.max_price', () => {
   const maxPrice = (value: unknown) => parseChatBody({ model: 'a/b', messages: [{ role: 'user', content: 'hi' }], provider: { max_price: value } }).provider?.maxPrice;
   const refusal = (value: unknown): GatewayError => {
@@ -94,13 +123,18 @@ describe('provider.max_price', () => {
     expect(maxPrice({ prompt: 1.005, completion: 0.29, request: 0.000000029 })).toEqual({ prompt: 1005, completion: 290, request: 29 });
     expect(maxPrice({ prompt: '0.5', request: 1e-7 })).toEqual({ prompt: 500, request: 100 });
   });
-  it('refuses negative, non-numeric and too fine values with a 400 naming the field', () => {
+  it('takes a bound finer than a nano-dollar as the most whole nano-dollars it admits (a bound, not an amount)', () => {
+    expect(maxPrice({ prompt: 0.0375, completion: '0.0001', request: 1e-12 })).toEqual({ prompt: 37, completion: 0, request: 0 });
+    expect(maxPrice({ prompt: 1e30 })).toEqual({ prompt: Number.MAX_SAFE_INTEGER });
+  });
+  it('refuses negative and non-numeric values with a 400 naming the field', () => {
     for (const [value, message] of [
       [{ prompt: -1 }, /not a non-negative decimal/],
       [{ completion: 'abc' }, /not a non-negative decimal/],
+      [{ request: '-0.01' }, /not a non-negative decimal/],
+      [{ prompt: 'NaN' }, /not a non-negative decimal/],
       [{ prompt: true }, /must be a non-negative number/],
-      [{ prompt: 0.0001 }, /finer than one nano-dollar/],
-      [{ request: 1e-12 }, /finer than one nano-dollar/],
+      [{ prompt: null, completion: {} }, /must be a non-negative number/],
     ] as const) {
       const error = refusal(value);
       expect(error.status).toBe(400);

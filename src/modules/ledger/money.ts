@@ -39,19 +39,35 @@ export const toUsdNumber = (nanos: number): number => nanos / NANOS_PER_USD;
  * text of a JSON number too (String(n) may use an exponent: "1e-7"). Throws a RangeError saying what is wrong:
  * not a non-negative decimal, finer than one nano-dollar (the unit), or too large for an exact integer.
  */
-export const parseDecimalUnits = (text: string, decimals: number, what: string): number => {
+export const parseDecimalUnits = (text: string, decimals: number, what: string): number => decimalUnits(text, decimals, what, 'exact');
+
+/**
+ * The largest integer count of units of 10^-`decimals` at most a non-negative decimal: ("0.0375", 3) → 37, ("1e99", 3)
+ * → Number.MAX_SAFE_INTEGER. For a bound on amounts that are integers of that unit (catalog prices): an integer n is
+ * ≤ the decimal exactly when n ≤ its floor, so a bound finer than the unit is applied exactly instead of refused, and
+ * one beyond every exact integer bounds nothing. Computed on the digits, never through floating point. Throws a
+ * RangeError only for what is not a non-negative decimal.
+ */
+export const parseDecimalUnitsAtMost = (text: string, decimals: number, what: string): number => decimalUnits(text, decimals, what, 'floor');
+
+const decimalUnits = (text: string, decimals: number, what: string, finer: 'exact' | 'floor'): number => {
   const match = /^(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
   if (!match) throw new RangeError(`${what}: ${JSON.stringify(text)} is not a non-negative decimal number`);
   const whole = match[1]!.replace(/^0+/, '');
   const digits = whole + (match[2] ?? '');
   if (/^0*$/.test(digits)) return 0;
+  const tooLarge = (): number => {
+    if (finer === 'floor') return Number.MAX_SAFE_INTEGER;
+    throw new RangeError(`${what}: ${JSON.stringify(text)} is too large`);
+  };
   // Digits before the unit's point: the written integer digits, moved by the exponent and the unit's scale.
   const integerDigits = whole.length + Number(match[3] ?? '0') + decimals;
-  if (integerDigits > 16) throw new RangeError(`${what}: ${JSON.stringify(text)} is too large`);
+  if (integerDigits > 16) return tooLarge();
   const rest = integerDigits <= 0 ? digits : digits.slice(integerDigits);
-  if (!/^0*$/.test(rest)) throw new RangeError(`${what}: ${JSON.stringify(text)} is finer than one nano-dollar`);
+  if (finer === 'exact' && !/^0*$/.test(rest)) throw new RangeError(`${what}: ${JSON.stringify(text)} is finer than one nano-dollar`);
+  // Dropping the digits past the unit is the floor, the number being non-negative.
   const integer = integerDigits <= 0 ? '0' : digits.slice(0, integerDigits).padEnd(integerDigits, '0');
-  if (!Number.isSafeInteger(Number(integer))) throw new RangeError(`${what}: ${JSON.stringify(text)} is too large`);
+  if (!Number.isSafeInteger(Number(integer))) return tooLarge();
   return Number(integer);
 };
 
@@ -60,3 +76,9 @@ export const usdPerMillionToNanoPerToken = (text: string, what = 'price'): numbe
 
 /** "0.001" USD → 1,000,000 nano-dollars. */
 export const usdToNano = (text: string, what = 'price'): number => parseDecimalUnits(text, NANO_DIGITS, what);
+
+/** A max price in USD per million tokens → the most nano-dollars per token it admits: "0.0375" → 37 (37.5 floored). */
+export const usdPerMillionToMaxNanoPerToken = (text: string, what = 'price'): number => parseDecimalUnitsAtMost(text, PER_MILLION_TOKENS_DIGITS, what);
+
+/** A max price in USD → the most nano-dollars it admits: "1e-12" → 0. */
+export const usdToMaxNano = (text: string, what = 'price'): number => parseDecimalUnitsAtMost(text, NANO_DIGITS, what);
