@@ -280,8 +280,10 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   put(request, 'response_format', body.response_format);
   // `reasoning_effort` is an alias: `reasoning.effort`, when both are sent, wins.
   let reasoning = body.reasoning_effort != null ? { effort: body.reasoning_effort, ...body.reasoning } : body.reasoning;
-  // The legacy `include_reasoning: false` is `reasoning.exclude` (which, when sent, wins).
+  // The legacy `include_reasoning: false` is `reasoning.exclude` (which, when sent, wins); `true` turns reasoning on,
+  // as `reasoning.enabled: true` (which, when `enabled` is sent, wins).
   if (body.include_reasoning === false && reasoning?.exclude === undefined) reasoning = { ...reasoning, exclude: true };
+  if (body.include_reasoning === true && reasoning?.enabled === undefined) reasoning = { ...reasoning, enabled: true };
   put(request, 'reasoning', reasoning);
   put(request, 'user', body.user);
   put(request, 'prompt_cache_key', body.prompt_cache_key);

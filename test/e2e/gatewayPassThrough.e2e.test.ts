@@ -231,6 +231,58 @@ describe('reasoning aliases', () => {
   });
 });
 
+describe('reasoning on, off and a budget reach an OpenAI-protocol upstream as its reasoning_effort', () => {
+  const effortSent = async (body: Body, model = 'test/pt-openai'): Promise<unknown> => {
+    const before = openai.requests.length;
+    const res = await h.chat(user.key, { model, messages: [{ role: 'user', content: 'think' }], ...body });
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    await res.text();
+    expect(openai.requests.length).toBe(before + 1);
+    return lastBody(openai).reasoning_effort;
+  };
+
+  it('reasoning.enabled: true, include_reasoning: true and :thinking ask for medium, the default effort', async () => {
+    expect(await effortSent({ reasoning: { enabled: true } })).toBe('medium');
+    expect(await effortSent({ reasoning: { enabled: true }, stream: true })).toBe('medium');
+    expect(await effortSent({ include_reasoning: true })).toBe('medium');
+    expect(await effortSent({ include_reasoning: true, reasoning: { exclude: false } })).toBe('medium');
+    expect(await effortSent({}, 'test/pt-openai:thinking')).toBe('medium');
+  });
+
+  it('reasoning.max_tokens asks for the effort whose share of max_tokens is nearest (high 80%, medium 50%, low 20%)', async () => {
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 800 } })).toBe('high');
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 650 } })).toBe('high');
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 649 } })).toBe('medium');
+    expect(await effortSent({ max_completion_tokens: 1000, reasoning: { max_tokens: 500, enabled: true } })).toBe('medium');
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 350 } })).toBe('medium');
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 349 } })).toBe('low');
+    expect(await effortSent({ max_tokens: 1000, reasoning: { max_tokens: 100 }, stream: true })).toBe('low');
+    // A budget beyond max_tokens is all of it; without max_tokens there is no share to measure: the default, medium.
+    expect(await effortSent({ max_tokens: 100, reasoning: { max_tokens: 4000 } })).toBe('high');
+    expect(await effortSent({ reasoning: { max_tokens: 4000 } })).toBe('medium');
+  });
+
+  it('an effort given wins; enabled: false, exclude alone and include_reasoning: false ask for none, as before', async () => {
+    expect(await effortSent({ max_tokens: 1000, reasoning: { effort: 'low', max_tokens: 900, enabled: true } })).toBe('low');
+    expect(await effortSent({ include_reasoning: true, reasoning_effort: 'high' })).toBe('high');
+    expect(await effortSent({ reasoning: { effort: 'max' } })).toBe('xhigh');
+    for (const off of [{}, { reasoning: { enabled: false } }, { reasoning: { enabled: false, max_tokens: 800 }, max_tokens: 1000 }, { reasoning: { enabled: false }, include_reasoning: true }, { reasoning: { exclude: true } }, { include_reasoning: false }]) {
+      expect(await effortSent(off), JSON.stringify(off)).toBeUndefined();
+    }
+  });
+
+  it('not to an endpoint that does not list reasoning among its supported parameters', async () => {
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'pt-noreason', model: 'test/pt-noreason', prices: PRICES, supportedParameters: ['max_tokens', 'temperature'], reuse: openai });
+    expect(await effortSent({ reasoning: { enabled: true } }, 'test/pt-noreason')).toBeUndefined();
+    expect(await effortSent({ include_reasoning: true, max_tokens: 100, reasoning: { max_tokens: 80 } }, 'test/pt-noreason')).toBeUndefined();
+  });
+
+  it('include_reasoning: true turns thinking on at Anthropic too (as reasoning.enabled: true: half of max_tokens)', async () => {
+    await client.chat.completions.create({ model: 'test/pt-anthropic', max_tokens: 3000, messages: [{ role: 'user', content: 'think' }], include_reasoning: true } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    expect(lastBody(anthropic).thinking).toEqual({ type: 'enabled', budget_tokens: 1500 });
+  });
+});
+
 describe('reasoning left out (reasoning.exclude, include_reasoning: false)', () => {
   it('the model reasons and is billed for it, the answer carries no reasoning: in messages and in stream deltas', async () => {
     for (const ask of [{ reasoning: { effort: 'high', exclude: true } }, { include_reasoning: false }]) {

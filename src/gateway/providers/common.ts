@@ -1,5 +1,5 @@
 /** Small pure helpers shared by the protocol adapters: safe reads of unknown JSON, usage, content. */
-import { ProviderError, type JsonObject, type MessageContent, type ReasoningConfig, type ToolCall, type Usage } from '../types.js';
+import { ProviderError, type JsonObject, type MessageContent, type ReasoningConfig, type ReasoningEffort, type ToolCall, type Usage } from '../types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading unknown JSON without `any`
@@ -145,6 +145,30 @@ export function reasoningBudget(reasoning: ReasoningConfig | undefined, maxToken
   if (reasoning.max_tokens !== undefined) return reasoning.max_tokens;
   const share = EFFORT_SHARE[reasoning.effort ?? 'medium'] ?? 0.5;
   return Math.floor(maxTokens * share);
+}
+
+/**
+ * The effort a reasoning config asks of an upstream that takes an effort and no budget (OpenAI's `reasoning_effort`),
+ * or undefined to leave the upstream's default (no reasoning asked for, or `enabled: false` without an effort):
+ * - `effort`, as given;
+ * - a budget (`max_tokens`): the effort whose share of the request's max_tokens (OpenRouter's: high 80%, medium 50%,
+ *   low 20%) is nearest the budget's share: high from 65%, medium from 35%, else low. Only these three, which every
+ *   OpenAI reasoning model takes (not all take minimal or xhigh). Without a request max_tokens there is no share to
+ *   measure: medium;
+ * - `enabled: true` (also `include_reasoning: true` and `:thinking`): medium, as OpenRouter documents it.
+ */
+export function reasoningEffortFor(reasoning: ReasoningConfig | undefined, maxTokens: number | undefined): ReasoningEffort | undefined {
+  if (!reasoning) return undefined;
+  if (reasoning.effort !== undefined) return reasoning.effort;
+  if (reasoning.enabled === false) return undefined;
+  if (reasoning.max_tokens !== undefined) {
+    if (maxTokens === undefined || maxTokens <= 0) return 'medium';
+    // Compared as integers: budget / maxTokens ≥ 0.65 ⇔ 20 × budget ≥ 13 × maxTokens.
+    if (20 * reasoning.max_tokens >= 13 * maxTokens) return 'high';
+    if (20 * reasoning.max_tokens >= 7 * maxTokens) return 'medium';
+    return 'low';
+  }
+  return reasoning.enabled === true ? 'medium' : undefined;
 }
 
 export function reasoningDisabled(reasoning: ReasoningConfig | undefined): boolean {

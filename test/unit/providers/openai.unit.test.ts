@@ -70,6 +70,20 @@ describe('openai adapter: building the request', () => {
     expect(body).not.toHaveProperty('reasoning');
   });
 
+  it('sends reasoning on and a reasoning budget as an effort: enabled → medium, a budget by its share of max_tokens', () => {
+    const effort = (req: Partial<ChatRequest>) => build(req).reasoning_effort;
+    expect(effort({ reasoning: { enabled: true } })).toBe('medium');
+    expect(effort({ max_tokens: 2000, reasoning: { max_tokens: 1600 } })).toBe('high');
+    expect(effort({ max_completion_tokens: 2000, reasoning: { max_tokens: 1000 } })).toBe('medium');
+    expect(effort({ max_tokens: 2000, reasoning: { max_tokens: 400 } })).toBe('low');
+    expect(effort({ max_tokens: 2000, reasoning: { max_tokens: 0 } })).toBe('low');
+    expect(effort({ reasoning: { max_tokens: 400 } })).toBe('medium');
+    expect(effort({ max_tokens: 2000, reasoning: { effort: 'minimal', max_tokens: 1600 } })).toBe('minimal');
+    expect(effort({ reasoning: { enabled: false } })).toBeUndefined();
+    expect(effort({ reasoning: { exclude: true } })).toBeUndefined();
+    expect(effort({ reasoning: {} })).toBeUndefined();
+  });
+
   it('always asks for the usage chunk when streaming', () => {
     expect(build({ stream: true })).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     expect(build({ stream: true, stream_options: { include_usage: false } })).toMatchObject({ stream_options: { include_usage: true } });

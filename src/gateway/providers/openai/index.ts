@@ -14,7 +14,8 @@ import { createStreamParser } from './stream.js';
 export const openaiAdapter: ProviderAdapter = {
   protocol: 'openai',
   supportedParameters,
-  // The effort goes up as `reasoning_effort` (max as xhigh); OpenAI's API has no reasoning budget.
+  // The effort goes up as `reasoning_effort` (max as xhigh); OpenAI's API has no reasoning budget, so `enabled` and a
+  // `max_tokens` budget go up as an effort too (common.ts reasoningEffortFor), not as a budget.
   reasoning: { efforts: REASONING_EFFORTS, maxTokens: false },
   buildRequest,
   parseResponse,

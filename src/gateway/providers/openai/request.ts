@@ -1,7 +1,7 @@
 /** OpenAI chat completions request: the canonical shape is this protocol, so it is mostly a filter of known fields. */
 import type { ChatMessage, ChatRequest, ContentPart, JsonObject } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { joinUrl } from '../common.js';
+import { joinUrl, reasoningEffortFor } from '../common.js';
 import { extend } from '../../../objects.js';
 
 export const supportedParameters = [
@@ -58,7 +58,8 @@ const PASSTHROUGH = [
 export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
   const body: JsonObject = { model: target.upstreamModel, messages: req.messages.map(toUpstreamMessage) };
   for (const key of PASSTHROUGH) if (req[key] !== undefined) body[key] = req[key];
-  const effort = req.reasoning?.effort;
+  // `reasoning` is here only where the endpoint lists it (withSupportedParameters): on/off and a budget go up as an effort.
+  const effort = reasoningEffortFor(req.reasoning, req.max_completion_tokens ?? req.max_tokens);
   if (effort !== undefined) body.reasoning_effort = effort === 'max' ? 'xhigh' : effort;
   if (req.stream) {
     body.stream = true;
