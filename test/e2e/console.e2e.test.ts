@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Locator, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
@@ -108,6 +108,29 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect(await page.getByRole('link', { name: 'Keys' }).count()).toBe(1);
     expect(await page.evaluate('sessionStorage.getItem("switchyard.apiKey")')).toBe(userKey);
     expect(page.url()).not.toContain(userKey);
+  });
+
+  it('keeps the key when a refresh meets a server that cannot be reached (a proxy 502, no network), and retries', async () => {
+    for (const fail of [
+      (route: Route) => route.fulfill({ status: 502, contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' }),
+      (route: Route) => route.abort('connectionrefused'),
+    ]) {
+      await page.goto(`${h.url}/#/keys`);
+      await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+      await page.route('**/graphql', fail);
+      await page.reload();
+      await page.getByRole('button', { name: 'Retry' }).waitFor();
+      expect(await page.getByRole('alert').textContent()).toContain('The server cannot be reached');
+      expect(await page.locator('body').textContent()).not.toMatch(/Unexpected token|JSON|Failed to fetch/);
+      expect(await page.evaluate('sessionStorage.getItem("switchyard.apiKey")')).toBe(userKey);
+      await shoot('server-unreachable');
+      await page.unroute('**/graphql', fail);
+      await page.getByRole('button', { name: 'Retry' }).click();
+      await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Keys');
+    }
+    // The browser logs the refused requests themselves; those are expected.
+    expect(consoleErrors.splice(0).filter((e) => !/502 \(Bad Gateway\)|ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);
   });
 
   it('creates a key with a limit and shows its secret once, with a copy button; the key works', async () => {

@@ -36,20 +36,31 @@ export const setUnauthenticatedHandler = (handler: () => void): void => {
   onUnauthenticated = handler;
 };
 
+/** The code of an answer that is not the GraphQL API's: no answer at all, or a proxy's HTML page (a 502 while restarting). */
+export const UNREACHABLE = 'UNREACHABLE';
+const unreachable = () => new ApiError('The server cannot be reached', UNREACHABLE);
+
 export const gql = async <T>(query: string, variables: Record<string, unknown> = {}, key = storedKey()): Promise<T> => {
-  const res = await fetch('/graphql', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as GraphQLResponse<T>;
+  let res: Response;
+  let body: GraphQLResponse<T>;
+  try {
+    res = await fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    body = (await res.json()) as GraphQLResponse<T>;
+  } catch {
+    // A network failure, or a body that is not JSON: the parser's words ("Unexpected token '<'") would tell nobody anything.
+    throw unreachable();
+  }
   const error = body.errors?.[0];
   if (error) {
     const code = error.extensions?.code ?? 'ERROR';
     if (code === 'UNAUTHENTICATED' && key === storedKey()) onUnauthenticated();
     throw new ApiError(error.message, code);
   }
-  if (!body.data) throw new ApiError(`The server answered ${res.status} without data`, 'ERROR');
+  if (!body.data) throw res.status >= 500 ? unreachable() : new ApiError(`The server answered ${res.status} without data`, 'ERROR');
   return body.data;
 };
 

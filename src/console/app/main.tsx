@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey } from './api.js';
+import { ApiError, forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey, UNREACHABLE } from './api.js';
 import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
 import { AuthorizePage } from './pages/authorize.js';
@@ -94,6 +94,7 @@ const App = () => {
   const [me, setMe] = useState<Me | null>(null);
   const [checking, setChecking] = useState(storedKey() !== null);
   const [reason, setReason] = useState<string | null>(null);
+  const [unreachable, setUnreachable] = useState(false);
   const [hash, setHash] = useState(location.hash);
 
   useEffect(() => {
@@ -104,18 +105,37 @@ const App = () => {
       setMe(null);
       setReason('The server no longer accepts this key (revoked, disabled or expired). Sign in again.');
     });
-    if (storedKey())
-      gql<{ me: Me }>(ME)
-        .then(({ me: found }) => setMe(found))
-        .catch((error: unknown) => {
-          forgetKey();
-          setReason(messageOf(error));
-        })
-        .finally(() => setChecking(false));
+    if (storedKey()) checkKey();
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
+  // The stored key is forgotten only when the server refuses it: a refresh while the server restarts keeps it.
+  const checkKey = () => {
+    setChecking(true);
+    setUnreachable(false);
+    gql<{ me: Me }>(ME)
+      .then(({ me: found }) => setMe(found))
+      .catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === UNREACHABLE) return setUnreachable(true);
+        forgetKey();
+        setReason(messageOf(error));
+      })
+      .finally(() => setChecking(false));
+  };
+
   if (checking) return <p class="loading" role="status">Loading…</p>;
+  if (unreachable)
+    return (
+      <main id="main" class="signin">
+        <div class="card unreachable">
+          <h1>Switchyard console</h1>
+          <Notice kind="error">The server cannot be reached. Your key is kept; try again in a moment.</Notice>
+          <button type="button" class="primary" onClick={checkKey}>
+            Retry
+          </button>
+        </div>
+      </main>
+    );
   if (!me) return <SignIn reason={reason} onSignedIn={(found) => (setReason(null), setMe(found))} />;
 
   // /auth?callback_url=…: an app asks for a key (Sign in with Switchyard); the page alone, no navigation.

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api.js';
+import { ApiError, UNREACHABLE } from './api.js';
 
 /** Load once (and again on `reload()`), keeping the last value while reloading. */
 export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = []) => {
@@ -22,7 +22,7 @@ export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = [
   return { ...state, reload };
 };
 
-export const messageOf = (error: unknown): string => (error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error));
+export const messageOf = (error: unknown): string => (error instanceof ApiError ? (error.code === UNREACHABLE ? error.message : `${error.message} (${error.code})`) : error instanceof Error ? error.message : String(error));
 
 /** A region announced to screen readers when its text changes. */
 export const Notice = ({ kind, id, children }: { kind: 'error' | 'ok' | 'info'; id?: string; children: ComponentChildren }) => (
