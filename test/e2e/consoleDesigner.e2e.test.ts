@@ -332,6 +332,26 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     expect(await page.locator('.code-backdrop mark').allTextContents()).toEqual(['[1, 2]']);
   });
 
+  it('shows the first page with a notice for an address with a malformed % escape, in the app and after a refresh', async () => {
+    const first = async () => {
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'could not be read' }).count()).toBe(1);
+      expect(await page.locator('nav a[aria-current="page"]').textContent()).toBe('Activity');
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Activity');
+    };
+    await page.goto(`${h.url}/#/workflows`);
+    await page.getByRole('heading', { name: 'Workflows', level: 1 }).waitFor();
+    await page.evaluate(() => (location.hash = '#/runs/%zz'));
+    await first();
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'could not be read' }).count()).toBe(0);
+    for (const hash of ['#/runs/%zz', '#/%zz', '#/runs/wf_1/%E0%A4%A']) {
+      await page.goto(`${h.url}/${hash}`);
+      await page.reload();
+      await first();
+    }
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

@@ -3,7 +3,7 @@ import './styles.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey, UNREACHABLE } from './api.js';
-import { pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
+import { hashParts, pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
 import { AuthorizePage } from './pages/authorize.js';
 import { AdminPage } from './pages/admin.js';
@@ -190,6 +190,7 @@ const App = () => {
         </button>
       </header>
       <main id="main" tabIndex={-1}>
+        {current && !hashParts(hash) && <Notice kind="info">This address could not be read (a malformed % escape); here is {current.title} instead.</Notice>}
         {current ? <Page id={current.id} me={me} hash={hash} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
       </main>
     </>

@@ -26,9 +26,18 @@ export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((pa
 /** The page a hash names if the roles allow it, else the first allowed page (null when none is). */
 export const pageFromHash = (hash: string, roles: readonly Role[]): PageInfo | null => {
   const allowed = pagesFor(roles);
-  const [id] = hashParts(hash);
+  const [id] = hashParts(hash) ?? [];
   return allowed.find((page) => page.id === id) ?? allowed[0] ?? null;
 };
 
-/** `#/runs/wf_1/run_2` → ['runs', 'wf_1', 'run_2']: the page, then what it shows (a page reads the rest itself). */
-export const hashParts = (hash: string): string[] => hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+/**
+ * `#/runs/wf_1/run_2` → ['runs', 'wf_1', 'run_2']: the page, then what it shows (a page reads the rest itself); null
+ * for a hash that is no percent-encoding (`#/runs/%zz`), which names no page: decodeURIComponent would throw.
+ */
+export const hashParts = (hash: string): string[] | null => {
+  try {
+    return hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  } catch {
+    return null;
+  }
+};

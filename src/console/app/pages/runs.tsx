@@ -406,6 +406,6 @@ const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string })
 };
 
 export const RunsPage = ({ hash }: { hash: string }) => {
-  const [, workflowId, runId] = hashParts(hash);
+  const [, workflowId, runId] = hashParts(hash) ?? [];
   return workflowId && runId ? <RunDetail workflowId={workflowId} runId={runId} /> : <RunList key={workflowId ?? ''} workflowId={workflowId || undefined} />;
 };
