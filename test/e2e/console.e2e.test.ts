@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Browser, Locator, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -636,6 +637,43 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await edit.getByLabel("Count BYOK calls' list price against the limit").uncheck();
     await edit.getByRole('button', { name: 'Save' }).click();
     await expect.poll(includes).toBe(false);
+  });
+
+  /** Sign the console in with `key` (as a refresh with it in session storage would), on `hash`. */
+  const signInAs = async (key: string, hash: string) => {
+    await page.goto(`${h.url}/${hash}`);
+    await page.evaluate((k) => sessionStorage.setItem('switchyard.apiKey', k), key);
+    await page.reload();
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+  };
+  /** Whether every glyph of the text in `container` holding `needle` lies left of `after` (its text stays in its place). */
+  const nameEndsBefore = (container: Locator, needle: string, after: string) =>
+    container.evaluate(
+      (el, [n, a]) => {
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        const rights: number[] = [];
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          if (!node.textContent?.includes(n!)) continue;
+          const range = document.createRange();
+          range.selectNodeContents(node);
+          rights.push(...[...range.getClientRects()].map((r) => r.right));
+        }
+        const label = [...el.querySelectorAll('span')].find((s) => s.textContent?.includes(a!));
+        return rights.length > 0 && !!label && Math.max(...rights) <= label.getBoundingClientRect().left + 0.5;
+      },
+      [needle, after],
+    );
+
+  it('isolates names with bidi overrides: a right-to-left override in a name reorders nothing around it', async () => {
+    const opened = await h.gql('mutation($n: String!) { openAccount(name: $n, initialKeyName: $n) { ... on OpenAccountPayload { initialKey { secret } } } }', { n: 'Bob \u202Egnp.exe' });
+    await signInAs(opened.body.data.openAccount.initialKey.secret, '#/keys');
+    // The role label stays after the name in the header, "(this console)" after the key's name in its row.
+    expect(await nameEndsBefore(page.locator('header .who'), 'gnp', '(user)')).toBe(true);
+    const row = page.getByRole('row', { name: /\(this console\)/ });
+    await row.waitFor();
+    expect(await nameEndsBefore(row.getByRole('rowheader'), 'gnp', '(this console)')).toBe(true);
+    await page.locator('header').screenshot({ path: join(screenshots, 'bidi-header.png') });
+    await signInAs(userKey, '#/keys');
   });
 
   it('sent every request to this machine and logged no console error', () => {

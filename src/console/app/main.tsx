@@ -14,7 +14,7 @@ import { PlaygroundPage } from './pages/playground.js';
 import { RunsPage } from './pages/runs.js';
 import { WorkflowsPage } from './pages/workflows.js';
 import { ProviderPage } from './pages/provider.js';
-import { messageOf, Notice } from './ui.js';
+import { messageOf, Name, Notice } from './ui.js';
 
 export interface Me {
   readonly id: string;
@@ -183,7 +183,7 @@ const App = () => {
           </ul>
         </nav>
         <span class="who" title={`Account ${me.id}`}>
-          {me.name} <span class="muted small">({me.roles.join(', ').toLowerCase()})</span>
+          <Name text={me.name} /> <span class="muted small">({me.roles.join(', ').toLowerCase()})</span>
         </span>
         <button type="button" onClick={signOut}>
           Sign out

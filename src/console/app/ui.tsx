@@ -24,6 +24,12 @@ export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = [
 
 export const messageOf = (error: unknown): string => (error instanceof ApiError ? (error.code === UNREACHABLE ? error.message : `${error.message} (${error.code})`) : error instanceof Error ? error.message : String(error));
 
+/**
+ * A string someone typed (an account, key, provider, model or workflow name): isolated, so a bidi override in it
+ * (`Bob \u202Egnp.exe`) reorders nothing outside it. Every such string on a page is shown through this.
+ */
+export const Name = ({ text }: { text: string }) => <bdi class="name">{text}</bdi>;
+
 /** A region announced to screen readers when its text changes. */
 export const Notice = ({ kind, id, children }: { kind: 'error' | 'ok' | 'info'; id?: string; children: ComponentChildren }) => (
   <p id={id} class={`notice notice-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
@@ -31,12 +37,13 @@ export const Notice = ({ kind, id, children }: { kind: 'error' | 'ok' | 'info'; 
   </p>
 );
 
-export const Section = ({ title, children, actions }: { title: string; children: ComponentChildren; actions?: ComponentChildren }) => {
+/** A card with its heading: `title` (plain text, which also makes the heading's id), or `heading` shown in its place. */
+export const Section = ({ title, heading, children, actions }: { title: string; heading?: ComponentChildren; children: ComponentChildren; actions?: ComponentChildren }) => {
   const id = `h-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
   return (
     <section class="card" aria-labelledby={id}>
       <div class="card-head">
-        <h2 id={id}>{title}</h2>
+        <h2 id={id}>{heading ?? title}</h2>
         {actions}
       </div>
       {children}

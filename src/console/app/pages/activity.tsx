@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
-import { Choice, Figures, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
+import { Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
 type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW' | 'APP';
@@ -247,9 +247,9 @@ export const ActivityPage = () => {
           {generations.map((g) => (
             <tr key={g.id}>
               <td>{formatTime(g.createdAt)}</td>
-              <td>{g.model ?? '—'}</td>
-              <td>{g.provider ?? '—'}</td>
-              <td>{g.keyId ? (keyNames.get(g.keyId) ?? g.keyId) : g.workflowId ? 'workflow' : 'admin key'}</td>
+              <td>{g.model ? <Name text={g.model} /> : '—'}</td>
+              <td>{g.provider ? <Name text={g.provider} /> : '—'}</td>
+              <td>{g.keyId ? <Name text={keyNames.get(g.keyId) ?? g.keyId} /> : g.workflowId ? 'workflow' : 'admin key'}</td>
               <td>
                 <span class={`badge badge-${g.status.toLowerCase()}`}>{g.status.toLowerCase()}</span>
               </td>

@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
-import { Choice, Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { Choice, Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 import { BYOK_CAPABLE, CANCELLATION, ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, ProviderSwitch, type EndpointRow } from './provider.js';
 
 const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
@@ -127,6 +127,11 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
   return (
     <Section
       title={`Account ${shown.name}`}
+      heading={
+        <>
+          Account <Name text={shown.name} />
+        </>
+      }
       actions={
         <button type="button" onClick={onClose}>
           Close account
@@ -266,7 +271,9 @@ const AccountsSection = () => {
         <Table label="Accounts" columns={['Name', 'Email', 'Roles', 'Plan', ['Balance', 'num'], ['Open', 'hidden']]}>
           {shown.map((a) => (
             <tr key={a.id} data-account-id={a.id}>
-              <th scope="row">{a.name}</th>
+              <th scope="row">
+                <Name text={a.name} />
+              </th>
               <td>{a.email ?? '—'}</td>
               <td>{a.roles.map((r) => r.toLowerCase()).join(', ')}</td>
               <td>{a.plan}</td>
@@ -377,7 +384,7 @@ const HealthSection = () => {
       {health.value?.providers.map((p) => (
         <div key={p.slug}>
           <h3>
-            {p.name} <span class="muted small">({p.slug})</span> {!p.available && <span class="badge badge-failed">credentials unavailable</span>}
+            <Name text={p.name} /> <span class="muted small">({p.slug})</span> {!p.available && <span class="badge badge-failed">credentials unavailable</span>}
           </h3>
           <div class="controls provider-controls">
             <Choice id={`data-policy-${p.slug}`} label={`${p.name}: data policy`} value={p.dataPolicy ?? ''} choices={DATA_POLICIES} onChange={(policy) => void setPolicy(p, policy)} />
@@ -421,7 +428,9 @@ const ProposalsSection = () => {
               <th scope="row">
                 {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
               </th>
-              <td>{p.provider.name}</td>
+              <td>
+                <Name text={p.provider.name} />
+              </td>
               <td class="num">{formatPerMillion(p.prices.prompt)}</td>
               <td class="num">{formatPerMillion(p.prices.completion)}</td>
               <td>{formatTime(p.proposedAt)}</td>
@@ -484,7 +493,9 @@ const AuditSection = () => {
               {report.differences.map((d) => (
                 <tr key={`${d.model}|${d.documentId}|${d.field}`}>
                   <td class="mono small">{d.accountId}</td>
-                  <td>{d.model}</td>
+                  <td>
+                    <Name text={d.model} />
+                  </td>
                   <td class="mono small">{d.documentId}</td>
                   <td>{d.field}</td>
                   <td class="num">{show(d.expected)}</td>

@@ -7,7 +7,7 @@
 import { useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import type { Me } from '../main.js';
-import { messageOf, Notice } from '../ui.js';
+import { messageOf, Name, Notice } from '../ui.js';
 import { limitOf } from './keys.js';
 
 const AUTHORIZE = `mutation AuthorizeApp($callbackUrl: String!, $codeChallenge: String!, $method: CodeChallengeMethod, $keyName: String, $limit: Money) {
@@ -94,7 +94,9 @@ export const AuthorizePage = ({ me, search }: { me: Me; search: string }) => {
     <form class="card authorize" onSubmit={allow} aria-labelledby="authorize-title">
       <h1 id="authorize-title">Authorize an app</h1>
       <p>
-        The app at <strong data-testid="app-origin">{request.origin}</strong> asks for an API key on your account <strong>{me.name}</strong>. With it, the app
+        The app at <strong data-testid="app-origin">{request.origin}</strong> asks for an API key on your account <strong>
+          <Name text={me.name} />
+        </strong>. With it, the app
         can call models and spend your credits, until you revoke the key on the Keys page.
       </p>
       <label for="app-key-name">Key name (optional)</label>

@@ -2,7 +2,7 @@ import { useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, fieldOf, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, parseUsd } from '../money.js';
 import { loadTextModels } from '../textModels.js';
-import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 
 type LimitReset = 'DAILY' | 'WEEKLY' | 'MONTHLY' | 'NEVER';
 const RESETS: readonly LimitReset[] = ['NEVER', 'DAILY', 'WEEKLY', 'MONTHLY'];
@@ -190,7 +190,10 @@ const NewSecret = ({ secret, name, kind, onDone }: { secret: string; name: strin
   return (
     <div class="secret" role="region" aria-label="New key secret">
       <p>
-        <strong>{name}</strong> is ready. Copy its secret now: it is shown only this once.
+        <strong>
+          <Name text={name} />
+        </strong>{' '}
+        is ready. Copy its secret now: it is shown only this once.
       </p>
       {kind === 'MANAGEMENT' && <p class="muted small">{MANAGEMENT_NOTE}</p>}
       <div class="secret-row">
@@ -556,7 +559,7 @@ const ByokKeys = () => {
         {keys?.map((key) => (
           <tr key={key.provider} data-provider={key.provider}>
             <th scope="row">
-              {nameOf(key.provider)} <span class="muted small">({key.provider})</span>
+              <Name text={nameOf(key.provider)} /> <span class="muted small">({key.provider})</span>
             </th>
             <td class="mono nowrap">{key.hint}</td>
             <td class="mono">{key.origin}</td>
@@ -698,7 +701,7 @@ export const KeysPage = () => {
             ) : (
               <tr key={key.id} data-key-id={key.id}>
                 <th scope="row">
-                  {key.name}
+                  <Name text={key.name} />
                   {isCurrent(key) && <span class="muted small"> (this console)</span>}
                 </th>
                 <td class="mono nowrap">{key.hint}</td>

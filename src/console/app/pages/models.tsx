@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { gql } from '../api.js';
 import { formatInt, formatUsd, parseUsd } from '../money.js';
-import { Notice, Section, Table, useLoad } from '../ui.js';
+import { Name, Notice, Section, Table, useLoad } from '../ui.js';
 
 type Sort = 'ID' | 'NEWEST' | 'PRICE_LOW_TO_HIGH' | 'PRICE_HIGH_TO_LOW' | 'CONTEXT_HIGH_TO_LOW' | 'LATENCY_LOW_TO_HIGH' | 'THROUGHPUT_HIGH_TO_LOW';
 const SORTS: readonly (readonly [Sort, string])[] = [
@@ -109,7 +109,7 @@ const EndpointTable = ({ model }: { model: Model }) => {
       {endpoints.map((e) => (
         <tr key={e.id} data-endpoint={e.id}>
           <th scope="row">
-            {e.provider.name} <span class="muted small mono">{e.provider.slug}</span>
+            <Name text={e.provider.name} /> <span class="muted small mono">{e.provider.slug}</span>
             {e.quantization && <span class="muted small"> ({e.quantization})</span>}
           </th>
           <td class="num">{perMillion(e.prices.prompt)}</td>
@@ -243,7 +243,7 @@ export const ModelsPage = () => {
                     <button type="button" class="link expander" aria-expanded={open.has(m.id)} onClick={() => toggle(m.id)} aria-label={`${open.has(m.id) ? 'Hide' : 'Show'} the endpoints of ${m.id}`}>
                       {open.has(m.id) ? '▾' : '▸'}
                     </button>
-                    {m.name} <span class="muted small mono">{m.id}</span>
+                    <Name text={m.name} /> <span class="muted small mono">{m.id}</span>
                   </th>
                   <td class="num">{formatInt(m.contextLength)}</td>
                   <td class="num">{m.cheapestPrices ? perMillion(m.cheapestPrices.prompt) : 'free'}</td>

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatUsd, parseUsd } from '../money.js';
-import { Choice, Figures, messageOf, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
+import { Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
 /** Prices are nano-dollars per token; people think in dollars per million tokens. */
 const PER_MILLION = 1_000_000;
@@ -255,7 +255,9 @@ export const EndpointTable = ({ provider, endpoints, onChanged, manage }: { prov
             </tr>
           ) : (
             <tr key={e.id} data-endpoint-id={e.id}>
-              <th scope="row">{e.model}</th>
+              <th scope="row">
+                <Name text={e.model} />
+              </th>
               <td>
                 <span class={`badge badge-${e.status}`}>{e.status}</span>
                 {e.disabledByAdmin && <span class="muted small"> by an admin</span>}
@@ -475,7 +477,15 @@ export const ProviderPage = () => {
       {notice && <Notice kind="ok">{notice}</Notice>}
       {mine.error && <Notice kind="error">{mine.error}</Notice>}
       {providers.map((p) => (
-        <Section key={p.slug} title={`${p.name} (${p.slug})`}>
+        <Section
+          key={p.slug}
+          title={`${p.name} (${p.slug})`}
+          heading={
+            <>
+              <Name text={p.name} /> ({p.slug})
+            </>
+          }
+        >
           <Figures
             items={[
               ['Protocol', p.protocol.toLowerCase()],

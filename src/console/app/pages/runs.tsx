@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { hashParts } from '../navigation.js';
-import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 import { WORKFLOWS, type RunStatus, type Workflow } from './workflows.js';
 
 const STATUSES: readonly RunStatus[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'FILTERED', 'CANCELLED'];
@@ -342,7 +342,8 @@ const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string })
   return (
     <>
       <p class="small">
-        <a href={`#/runs/${encodeURIComponent(workflowId)}`}>← Runs of {name}</a>
+        <a href={`#/runs/${encodeURIComponent(workflowId)}`}>← Runs of <Name text={name} />
+        </a>
       </p>
       <h1>
         Run <span class="mono">{runId}</span>

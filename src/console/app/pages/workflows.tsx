@@ -3,7 +3,7 @@ import { useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { jsonSpans, lineColumn, locate, type Span } from '../jsonLocate.js';
 import { formatTime } from '../money.js';
-import { messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 
 export type WorkflowStatus = 'ENABLED' | 'DISABLED' | 'DELETED';
 export type RunStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'FILTERED' | 'CANCELLED';
@@ -357,7 +357,9 @@ export const WorkflowsPage = () => {
             const last = list.value?.runs.get(w.id);
             return (
               <tr key={w.id} data-workflow-id={w.id} aria-selected={open === w.id}>
-                <th scope="row">{w.name}</th>
+                <th scope="row">
+                  <Name text={w.name} />
+                </th>
                 <td>
                   <span class={`badge badge-${w.status.toLowerCase()}`}>{w.status.toLowerCase()}</span>
                 </td>
@@ -414,8 +416,17 @@ export const WorkflowsPage = () => {
       )}
       {current && (
         <>
-          <Section title={`${current.name} · version ${current.version}`}>
-            {created === current.id && <Notice kind="ok">Created {current.name} (version 1, enabled).</Notice>}
+          <Section
+            title={`${current.name} · version ${current.version}`}
+            heading={
+              <>
+                <Name text={current.name} /> · version {current.version}
+              </>
+            }
+          >
+            {created === current.id && <Notice kind="ok">
+                Created <Name text={current.name} /> (version 1, enabled).
+              </Notice>}
             <DefinitionEditor key={current.id} workflow={current} onCancel={() => setOpen(null)} onSaved={() => list.reload()} />
           </Section>
           <div class="split">
