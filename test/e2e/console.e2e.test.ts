@@ -676,6 +676,41 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await signInAs(userKey, '#/keys');
   });
 
+  /** Whether `target` is wholly in view: inside the viewport and inside the scrolling table around it, unscrolled. */
+  const inView = (target: Locator) =>
+    target.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const wrap = el.closest('.table-wrap')?.getBoundingClientRect() ?? { left: 0, right: innerWidth };
+      return box.width > 0 && box.left >= Math.max(0, wrap.left) - 0.5 && box.right <= Math.min(innerWidth, wrap.right) + 0.5;
+    });
+
+  it('cuts 100-character names short, whole in their tooltip, so the header never scrolls sideways and action columns stay in view', async () => {
+    const long = `${'Wolfeschlegelsteinhausenbergerdorff'.repeat(3)}`.slice(0, 100);
+    const opened = await h.gql('mutation($n: String!) { openAccount(name: $n, initialKeyName: $n) { ... on OpenAccountPayload { initialKey { secret } } } }', { n: long });
+    const key: string = opened.body.data.openAccount.initialKey.secret;
+    expect((await h.gql('mutation { sendPrompt(input: { model: "switchyard/demo", prompt: "Hi", maxTokens: 5 }) { __typename } }', {}, key)).body.data.sendPrompt.__typename).toBe('SendPromptResult');
+    await signInAs(key, '#/keys');
+    const row = page.getByRole('row', { name: /\(this console\)/ });
+    await row.waitFor();
+    expect(await row.getByRole('rowheader').locator('.name').getAttribute('title')).toBe(long);
+    expect(await page.locator('header .who .name').getAttribute('title')).toBe(long);
+    for (const width of [1280, 375]) {
+      await page.setViewportSize({ width, height: 860 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `page width at ${width}`).toBeLessThanOrEqual(width);
+      expect(await inView(page.locator('header').getByRole('button', { name: 'Sign out' })), `Sign out at ${width}`).toBe(true);
+      await page.screenshot({ path: join(screenshots, `long-name-keys-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+    expect(await inView(row.getByRole('button', { name: /^Revoke / }))).toBe(true);
+    await page.getByRole('link', { name: 'Activity' }).click();
+    const generation = page.getByRole('region', { name: 'Recent generations' }).locator('tbody tr').first();
+    await generation.waitFor();
+    expect(await generation.locator('.name').last().getAttribute('title')).toBe(long);
+    expect(await inView(generation.getByRole('button', { name: /^Details / }))).toBe(true);
+    await page.screenshot({ path: join(screenshots, 'long-name-activity-1280.png'), fullPage: true });
+    await signInAs(userKey, '#/keys');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

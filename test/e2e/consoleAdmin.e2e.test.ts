@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
@@ -376,6 +376,28 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await page.getByRole('row', { name: /ci pipeline/ }).waitFor();
     await readmeShot('keys-light.png', 'light');
     for (const file of ['activity-dark.png', 'keys-light.png', 'admin-accounts-light.png']) expect(existsSync(join(readmeScreenshots, file)), file).toBe(true);
+  });
+
+  it('cuts a 100-character account name short in the accounts table, whole in its tooltip, so Open stays in view', async () => {
+    const long = 'Q'.repeat(100);
+    await h.gql('mutation($n: String!) { openAccount(name: $n) { __typename } }', { n: long });
+    const inView = (target: Locator) =>
+      target.evaluate((el) => {
+        const box = el.getBoundingClientRect();
+        const wrap = el.closest('.table-wrap')?.getBoundingClientRect() ?? { left: 0, right: innerWidth };
+        return box.width > 0 && box.left >= Math.max(0, wrap.left) - 0.5 && box.right <= Math.min(innerWidth, wrap.right) + 0.5;
+      });
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    await page.getByLabel('Search (name, email or id)').fill('QQQQ');
+    const row = page.getByRole('table', { name: 'Accounts' }).getByRole('row', { name: /QQQQ/ });
+    await row.waitFor();
+    expect(await row.locator('.name').getAttribute('title')).toBe(long);
+    expect(await inView(row.getByRole('button', { name: /^Open account / }))).toBe(true);
+    await page.setViewportSize({ width: 375, height: 860 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await page.screenshot({ path: join(screenshots, 'long-name-admin-375.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it('sent every request to this machine and logged no console error', () => {

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { chromiumPath, openConsole, reportFailures, screenshots, shoot as shootPage } from '../support/consoleFixtures.js';
@@ -350,6 +351,23 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
       await page.reload();
       await first();
     }
+  });
+
+  it('cuts a 100-character workflow name short in the list, whole in its tooltip, so Delete stays in view', async () => {
+    const long = 'Summarise_incoming_support_tickets_'.repeat(3).slice(0, 100);
+    await createWorkflow({ ...GOOD, name: long });
+    const inView = (target: Locator) =>
+      target.evaluate((el) => {
+        const box = el.getBoundingClientRect();
+        const wrap = el.closest('.table-wrap')?.getBoundingClientRect() ?? { left: 0, right: innerWidth };
+        return box.width > 0 && box.left >= Math.max(0, wrap.left) - 0.5 && box.right <= Math.min(innerWidth, wrap.right) + 0.5;
+      });
+    await page.goto(`${h.url}/#/workflows`);
+    const row = page.getByRole('table', { name: 'Your workflows' }).getByRole('row', { name: /Summarise_incoming/ });
+    await row.waitFor();
+    expect(await row.locator('.name').getAttribute('title')).toBe(long);
+    expect(await inView(row.getByRole('button', { name: /^Delete / }))).toBe(true);
+    await page.screenshot({ path: join(screenshots, 'long-name-workflows-1280.png'), fullPage: true });
   });
 
   it('sent every request to this machine and logged no console error', () => {

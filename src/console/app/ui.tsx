@@ -26,9 +26,15 @@ export const messageOf = (error: unknown): string => (error instanceof ApiError 
 
 /**
  * A string someone typed (an account, key, provider, model or workflow name): isolated, so a bidi override in it
- * (`Bob \u202Egnp.exe`) reorders nothing outside it. Every such string on a page is shown through this.
+ * (`Bob \u202Egnp.exe`) reorders nothing outside it. Every such string on a page is shown through this. Up to 100
+ * characters long: cut short in the header and in tables (styles.css), so the columns after it stay in view, and
+ * whole in its tooltip.
  */
-export const Name = ({ text }: { text: string }) => <bdi class="name">{text}</bdi>;
+export const Name = ({ text }: { text: string }) => (
+  <bdi class="name" title={text}>
+    {text}
+  </bdi>
+);
 
 /** A region announced to screen readers when its text changes. */
 export const Notice = ({ kind, id, children }: { kind: 'error' | 'ok' | 'info'; id?: string; children: ComponentChildren }) => (
