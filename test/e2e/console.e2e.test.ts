@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Browser, Locator, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_AMOUNT } from '../../src/modules/ledger/ledger.decider.js';
+import { formatUsd } from '../../src/modules/ledger/money.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 
@@ -377,6 +379,29 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await expect.poll(() => page.locator('#buy-quote').textContent()).toBe('Fee $0.80: the card is charged $10.80.');
     await page.getByLabel('Amount (USD)').fill('100');
     await expect.poll(() => page.locator('#buy-quote').textContent()).toBe('Fee $5.50: the card is charged $105.50.');
+  });
+
+  it("says money inputs' real ranges in dollars: a purchase up to the ledger's $1,000,000 per amount, a key limit up to the API's largest amount", async () => {
+    const graphql: string[] = [];
+    const record = (request: { url: () => string; postData: () => string | null }) => void (request.url().endsWith('/graphql') && graphql.push(request.postData() ?? ''));
+    page.on('request', record);
+    await page.goto(`${h.url}/#/credits`);
+    for (const amount of ['1000000.01', '9007199.26', '999999999.99']) {
+      await page.getByLabel('Amount (USD)').fill(amount);
+      await page.getByRole('button', { name: /^Buy/ }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe(`Enter an amount in dollars and cents, from $0.01 to ${formatUsd(MAX_AMOUNT)}, e.g. 10 or 12.50.`);
+    }
+    expect(graphql.filter((body) => body.includes('purchaseCredits'))).toEqual([]);
+    await page.goto(`${h.url}/#/keys`);
+    const form = page.getByRole('form', { name: 'Create a key' });
+    await form.getByLabel('Name').fill('too much');
+    for (const limit of ['9007199.26', '999999999']) {
+      await form.getByLabel('Spending limit (USD, empty for none)').fill(limit);
+      await form.getByRole('button', { name: 'Create key' }).click();
+      await expect.poll(() => form.getByRole('alert').textContent()).toBe('The limit is at most $9,007,199.25; leave it empty for no limit.');
+    }
+    expect(graphql.filter((body) => body.includes('createApiKey'))).toEqual([]);
+    page.off('request', record);
   });
 
   it('the playground offers only models that answer in text, and gives back a prompt the server refused', async () => {

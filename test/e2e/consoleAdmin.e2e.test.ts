@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BALANCES, type BalanceDoc } from '../../projections/balances.js';
+import { MAX_AMOUNT } from '../../src/modules/ledger/ledger.decider.js';
+import { formatUsd } from '../../src/modules/ledger/money.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { chromiumPath, openConsole, reportFailures, screenshots, seedUsage, shoot as shootPage } from '../support/consoleFixtures.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
@@ -376,6 +378,20 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await page.getByRole('row', { name: /ci pipeline/ }).waitFor();
     await readmeShot('keys-light.png', 'light');
     for (const file of ['activity-dark.png', 'keys-light.png', 'admin-accounts-light.png']) expect(existsSync(join(readmeScreenshots, file)), file).toBe(true);
+  });
+
+  it("refuses a grant or refund above the ledger's largest amount in dollars, before sending it", async () => {
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    await page.getByRole('button', { name: 'Open account Ada Lovelace' }).click();
+    const panel = page.getByRole('region', { name: 'Account Ada Lovelace' });
+    const credits = panel.getByRole('form', { name: 'Grant or refund credits' });
+    for (const [amount, button] of [['1000000.000000001', 'Grant credits'], ['99999999', 'Grant credits'], ['999999999', /^Refund/]] as const) {
+      await credits.getByLabel('Amount (USD)').fill(amount);
+      await credits.getByLabel('Reason').fill('too much');
+      await credits.getByRole('button', { name: button }).click();
+      await expect.poll(() => panel.getByRole('alert').textContent()).toBe(`The amount is at most ${formatUsd(MAX_AMOUNT)} at a time.`);
+    }
   });
 
   it('cuts a 100-character account name short in the accounts table, whole in its tooltip, so Open stays in view', async () => {

@@ -18,6 +18,11 @@ export const parseUsd = (text: string, maxDecimals = 9): number | null => {
   return Number(match[1]) * NANO + Number((match[2] ?? '').padEnd(9, '0'));
 };
 
+/** The largest single amount the ledger takes (a purchase, a grant, a refund): the server's MAX_AMOUNT, $1,000,000. */
+export const MAX_LEDGER_AMOUNT = 1_000_000 * NANO;
+/** The largest amount the API's Money scalar carries (2^53 − 1 nano-dollars), to the cent below: $9,007,199.25. */
+export const MAX_MONEY = 9_007_199_250_000_000;
+
 export const formatInt = (n: number): string => n.toLocaleString('en-US');
 
 export const formatTime = (iso: string): string => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
-import { formatInt, formatTime, formatUsd, parseUsd } from '../money.js';
+import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
 import { Choice, Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 import { BYOK_CAPABLE, CANCELLATION, ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, ProviderSwitch, type EndpointRow } from './provider.js';
@@ -118,6 +118,7 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
     run(async () => {
       const nano = parseUsd(amount);
       if (nano === null || nano === 0) throw new Error('The amount is dollars, e.g. 10 or 2.50.');
+      if (nano > MAX_LEDGER_AMOUNT) throw new Error(`The amount is at most ${formatUsd(MAX_LEDGER_AMOUNT)} at a time.`);
       if (!reason.trim()) throw new Error('Give a reason: it is recorded in the ledger.');
       const balance = unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim() })).r);
       setAmount('');

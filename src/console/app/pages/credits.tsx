@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
-import { formatTime, formatUsd, parseUsd } from '../money.js';
+import { formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 interface Balance {
@@ -53,7 +53,7 @@ const Purchase = ({ onBought }: { onBought: (balance: Balance, text: string) => 
   const [quote, setQuote] = useState<{ amount: number; fee: number } | null>(null);
   const typed = parseUsd(amount, 2);
   useEffect(() => {
-    if (typed === null || typed <= 0) return setQuote(null);
+    if (typed === null || typed <= 0 || typed > MAX_LEDGER_AMOUNT) return setQuote(null);
     let live = true;
     const timer = setTimeout(() => {
       gql<{ purchaseFee: number }>('query Fee($amount: Money!) { purchaseFee(amount: $amount) }', { amount: typed }).then(
@@ -69,7 +69,8 @@ const Purchase = ({ onBought }: { onBought: (balance: Balance, text: string) => 
   const submit = async (event: Event) => {
     event.preventDefault();
     const nano = parseUsd(amount, 2);
-    if (nano === null || nano <= 0) return setError('Enter an amount in dollars and cents, from $0.01 to $999,999,999.99, e.g. 10 or 12.50.');
+    // Checked here, in dollars: past the Money scalar's range the server's refusal speaks of variables and nano-dollars.
+    if (nano === null || nano <= 0 || nano > MAX_LEDGER_AMOUNT) return setError(`Enter an amount in dollars and cents, from $0.01 to ${formatUsd(MAX_LEDGER_AMOUNT)}, e.g. 10 or 12.50.`);
     setBusy(true);
     setError(null);
     try {

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, fieldOf, gql, storedKey, unwrap, type Result } from '../api.js';
-import { formatTime, formatUsd, parseUsd } from '../money.js';
+import { formatTime, formatUsd, MAX_MONEY, parseUsd } from '../money.js';
 import { loadTextModels } from '../textModels.js';
 import { Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 
@@ -76,6 +76,7 @@ export const limitOf = (text: string): { limit: number | null } | { error: strin
   if (!text.trim()) return { limit: null };
   const limit = parseUsd(text);
   if (limit === null) return { error: 'The limit is an amount of dollars, e.g. 5 or 2.50.' };
+  if (limit > MAX_MONEY) return { error: `The limit is at most ${formatUsd(MAX_MONEY)}; leave it empty for no limit.` };
   return limit > 0 ? { limit } : { error: 'The limit must be more than $0; leave it empty for no limit.' };
 };
 
