@@ -323,7 +323,9 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
 
   it('answers bad addresses and non-object definitions clearly: a missing run, a workflow that is not one, JSON that is no definition', async () => {
     await page.goto(`${h.url}/#/runs/wf_0000000000000000000000/run_0000000000000000000000`);
-    await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/not found.*\(NOT_FOUND\)/i);
+    await page.getByRole('heading', { name: 'Run not found', level: 1 }).waitFor();
+    expect(await page.getByRole('status').first().textContent()).toMatch(/^There is no run run_0+ on this account/);
+    expect(await page.locator('main').textContent()).not.toMatch(/connecting|NOT_FOUND/i);
     await page.goto(`${h.url}/#/workflows`);
     await page.getByRole('button', { name: 'New workflow' }).click();
     await editor().fill('[1, 2]');
@@ -331,6 +333,25 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     const problems = page.getByRole('list', { name: 'Problems in the definition' });
     await expect.poll(() => problems.textContent()).toMatch(/^\$ \(line 1, column 1\)/);
     expect(await page.locator('.code-backdrop mark').allTextContents()).toEqual(['[1, 2]']);
+  });
+
+  it("shows another account's run and workflow as not found: no raw error, no run connecting for ever, no workflow taken for deleted", async () => {
+    const other = await h.gql('mutation { openAccount(name: "Second designer", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }');
+    const otherKey: string = other.body.data.openAccount.initialKey.secret;
+    const created = await h.gql('mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }', { d: { ...GOOD, name: 'PRIVATE workflow' } }, otherKey);
+    const workflowId: string = created.body.data.createWorkflow.id;
+    const ran = await h.gql('mutation($id: ID!) { runWorkflow(id: $id, input: { question: "PRIVATE" }) { ... on WorkflowRun { id } } }', { id: workflowId }, otherKey);
+    const runId: string = ran.body.data.runWorkflow.id;
+    await page.goto(`${h.url}/#/runs/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}`);
+    await page.getByRole('heading', { name: 'Run not found', level: 1 }).waitFor();
+    expect(await page.locator('main').textContent()).not.toMatch(/connecting|NOT_FOUND|PRIVATE/i);
+    await page.goto(`${h.url}/#/runs/${encodeURIComponent(workflowId)}`);
+    await page.getByRole('heading', { name: 'Workflow not found', level: 1 }).waitFor();
+    expect(await page.getByRole('status').first().textContent()).toContain(`There is no workflow ${workflowId} on this account`);
+    expect(await page.locator('main').textContent()).not.toMatch(/deleted|NOT_FOUND|PRIVATE/i);
+    await shoot('runs-not-found');
+    await page.getByRole('link', { name: 'See your runs' }).click();
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
   });
 
   it('shows the first page with a notice for an address with a malformed % escape, in the app and after a refresh', async () => {

@@ -4,14 +4,15 @@ import { ApiError, UNREACHABLE } from './api.js';
 
 /** Load once (and again on `reload()`), keeping the last value while reloading. */
 export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = []) => {
-  const [state, setState] = useState<{ value: T | null; error: string | null; loading: boolean }>({ value: null, error: null, loading: true });
+  // `code`: the failure's API code (NOT_FOUND, ...), for a page that shows some failures as a state of its own.
+  const [state, setState] = useState<{ value: T | null; error: string | null; code: string | null; loading: boolean }>({ value: null, error: null, code: null, loading: true });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
     setState((s) => ({ ...s, loading: true }));
     load().then(
-      (value) => live && setState({ value, error: null, loading: false }),
-      (error: unknown) => live && setState((s) => ({ ...s, error: messageOf(error), loading: false })),
+      (value) => live && setState({ value, error: null, code: null, loading: false }),
+      (error: unknown) => live && setState((s) => ({ ...s, error: messageOf(error), code: error instanceof ApiError ? error.code : null, loading: false })),
     );
     return () => {
       live = false;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, gql, subscribe, unwrap, type ApiError, type Result } from '../api.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { hashParts } from '../navigation.js';
 import { Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
@@ -47,6 +47,22 @@ const Json = ({ label, value, open = false }: { label: string; value: unknown; o
   </details>
 );
 
+/**
+ * A workflow or run this key cannot see: the server answers NOT_FOUND alike for one that never existed and for another
+ * account's, so the page says both, plainly, instead of a raw error beside a run that never connects.
+ */
+const NotFound = ({ what, id }: { what: 'workflow' | 'run'; id: string }) => (
+  <>
+    <h1>{what === 'run' ? 'Run not found' : 'Workflow not found'}</h1>
+    <Notice kind="info">
+      There is no {what} <span class="mono">{id}</span> on this account: the address is wrong, or the {what} belongs to another account.
+    </Notice>
+    <p>
+      <a href="#/runs">See your runs</a>
+    </p>
+  </>
+);
+
 // ---- The list of a workflow's runs ----
 
 const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
@@ -68,6 +84,7 @@ const RunList = ({ workflowId }: { workflowId: string | undefined }) => {
   const rows = (runs.value?.workflowRuns.edges.map((e) => e.node) ?? []).sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   const page = runs.value?.workflowRuns.pageInfo;
 
+  if (chosen && runs.code === 'NOT_FOUND') return <NotFound what="workflow" id={chosen} />;
   return (
     <>
       <h1>Runs</h1>
@@ -314,7 +331,7 @@ const StepCard = ({ step }: { step: StepView }) => (
 const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string }) => {
   const workflow = useLoad(() => gql<{ workflow: { id: string; name: string } }>(WORKFLOW_NAME, { id: workflowId }), [workflowId]);
   const [run, setRun] = useState<RunView>(EMPTY);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
   const [following, setFollowing] = useState(0);
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -323,7 +340,7 @@ const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string })
   useEffect(() => {
     setRun(EMPTY);
     setError(null);
-    return subscribe<{ workflowRun: Progress }>(PROGRESS, { id: runId }, { next: ({ workflowRun }) => setRun((r) => apply(r, workflowRun)), error: (failure) => setError(messageOf(failure)) });
+    return subscribe<{ workflowRun: Progress }>(PROGRESS, { id: runId }, { next: ({ workflowRun }) => setRun((r) => apply(r, workflowRun)), error: setError });
   }, [runId, following]);
 
   const act = async (query: string, then: (next: { id: string }) => void) => {
@@ -339,6 +356,7 @@ const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string })
   };
   const live = run.status !== null && !ENDED.has(run.status);
   const name = workflow.value?.workflow.name ?? workflowId;
+  if (error?.code === 'NOT_FOUND' || workflow.code === 'NOT_FOUND') return <NotFound what="run" id={runId} />;
   return (
     <>
       <p class="small">
@@ -367,7 +385,7 @@ const RunDetail = ({ workflowId, runId }: { workflowId: string; runId: string })
       >
         {error && (
           <Notice kind="error">
-            {error}{' '}
+            {messageOf(error)}{' '}
             <button type="button" class="link" onClick={() => setFollowing((n) => n + 1)}>
               Follow again
             </button>
