@@ -380,6 +380,29 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     for (const file of ['activity-dark.png', 'keys-light.png', 'admin-accounts-light.png']) expect(existsSync(join(readmeScreenshots, file)), file).toBe(true);
   });
 
+  it('takes back a failed playground turn and says why in words: no empty answer, no served-by, not sent as context next time', async () => {
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/playground`);
+    await page.getByLabel('Model').selectOption('pat-ai/echo');
+    upstream.script({ status: 400 });
+    await page.getByLabel('Message').fill('this one fails');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/^The generation failed: .+\. Your message is back in the box to send again\.$/);
+    expect(await alert.textContent()).not.toMatch(/[{}"]/);
+    expect(await page.getByRole('list', { name: 'Conversation' }).locator('li').count()).toBe(0);
+    expect(await page.getByTestId('generation-done').count()).toBe(0);
+    expect(await page.getByLabel('Message').inputValue()).toBe('this one fails');
+    await shoot('playground-failed');
+    // Sent again, it answers; the failed turn went nowhere: the upstream gets one user message.
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('generation-done').waitFor({ timeout: 20_000 });
+    const last = upstream.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+    expect(last.messages.map((m) => [m.role, m.content])).toEqual([['user', 'this one fails']]);
+    expect(await page.getByRole('list', { name: 'Conversation' }).locator('li').count()).toBe(2);
+  });
+
   it("refuses a grant or refund above the ledger's largest amount in dollars, before sending it", async () => {
     await signIn(ADMIN_KEY);
     await page.goto(`${h.url}/#/admin`);

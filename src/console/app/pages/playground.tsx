@@ -33,6 +33,13 @@ interface Attempt {
 }
 const STREAM = 'subscription Stream($id: ID!) { generation(id: $id) { type content model provider cost finishReason error usage { promptTokens completionTokens reasoningTokens } } }';
 
+/** A failed generation's reason in words: its message (the stream's error is `{ type, message }`), never raw JSON. */
+const failureOf = (error: unknown): Error => {
+  const message = (error as { message?: unknown } | null)?.message;
+  const reason = typeof message === 'string' && message.trim() ? message.trim().replace(/\.$/, '') : 'no reason was given';
+  return new Error(`The generation failed: ${reason}. Your message is back in the box to send again.`);
+};
+
 export const PlaygroundPage = (_props: { me: Me }) => {
   const models = useLoad(loadTextModels);
   const [model, setModel] = useState('switchyard/demo');
@@ -56,7 +63,8 @@ export const PlaygroundPage = (_props: { me: Me }) => {
     setDone(null);
     setError(null);
     setAttempts([]);
-    // Refused or failed before an answer: the turn is taken back and the prompt given back to edit and resend.
+    // Refused, or failed (before or during its answer): the turn is taken back, so the next one does not send it as
+    // context, and the prompt given back to edit and resend.
     const takeBack = (failure: unknown) => {
       setStreaming(null);
       setHistory(history);
@@ -75,6 +83,7 @@ export const PlaygroundPage = (_props: { me: Me }) => {
             setStreaming(answer);
             return;
           }
+          if (generation.error != null) return takeBack(failureOf(generation.error));
           setHistory((h) => [...h, { role: 'ASSISTANT', content: answer }]);
           setStreaming(null);
           setDone(generation);
@@ -130,7 +139,6 @@ export const PlaygroundPage = (_props: { me: Me }) => {
           )}
         </ol>
         {error && <Notice kind="error">{error}</Notice>}
-        {done?.error != null && <Notice kind="error">The generation failed: {JSON.stringify(done.error)}</Notice>}
         {done && (
           <Figures
             data-testid="generation-done"
