@@ -71,11 +71,14 @@ describe('decimal text to nano-dollars without floating point', () => {
     expect(() => parseDecimalUnits('1e999999999', 3, 'x')).toThrow(/too large/);
     expect(() => parseDecimalUnits('9007199254740.992', 3, 'x')).toThrow(/too large/);
   });
-  it('computes the purchase fee in integers, exact at the largest amounts', () => {
+  it('computes the purchase fee in integers, exact at the largest amounts (rounded up to a whole cent)', () => {
     // 999,999.99 USD × 5.5%: amount × basis points is above 2^53, where a float product is off.
+    const cent = 10_000_000n;
+    const exact = (amount: number) => Number((((BigInt(amount) * 550n + 9_999n) / 10_000n + cent - 1n) / cent) * cent);
     const amount = 999_999_990_000_000;
-    expect(computeFee(amount)).toBe(Number((BigInt(amount) * 550n + 9_999n) / 10_000n));
-    expect(computeFee(amount + 1)).toBe(Number((BigInt(amount + 1) * 550n + 9_999n) / 10_000n));
+    expect(computeFee(amount)).toBe(exact(amount));
+    expect(computeFee(amount + 1)).toBe(exact(amount + 1));
+    expect(computeFee(amount) % Number(cent)).toBe(0);
   });
 });
 
