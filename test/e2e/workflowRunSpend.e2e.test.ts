@@ -2,6 +2,7 @@ import { createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 
 /**
@@ -14,19 +15,11 @@ let upstream: FakeProvider;
 
 const FAKE_API_KEY = 'fake-upstream-key';
 const ERROR = '... on DomainError { code message }';
+/** Runs here retry timed-out attempts a second apart: a generous deadline for a loaded host. */
+const WAIT = { timeoutMs: 30_000 };
 const RUN = 'status cost error { code message } steps { key status attempts cost error { code message } }';
 /** Forty words streamed a word every 250 ms: ten seconds, so a one-second step timeout always cuts it. */
 const SLOW = { slowTokenMs: 250, text: Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ') };
-
-const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
 
 const gqlOk = async (query: string, variables: Record<string, unknown> = {}, key?: string) => {
   const { body } = await h.gql(query, variables, key);
@@ -71,24 +64,24 @@ const readRun = async (runId: string, key: string) => (await gqlOk(`query($id: I
 
 /** The run once it has ended; the account must never have been charged more than `budget` meanwhile. */
 const endedWithin = (runId: string, key: string, budget: number) =>
-  until(`run ${runId} to end`, async () => {
+  eventually(`run ${runId} to end`, async () => {
     const { balance } = await gqlOk('query { balance { settled } }', {}, key);
     expect(Number(balance.settled)).toBeLessThanOrEqual(budget);
     const run = await readRun(runId, key);
     return run.status !== 'RUNNING' && run.status !== 'QUEUED' ? run : null;
-  });
+  }, WAIT);
 
 /**
  * The account's charges once every call it made upstream is settled and in the read models: `calls` generations in
  * its usage, nothing reserved. The ledger's total and the usage of the workflow, in nano-dollars.
  */
 const chargesOnceSettled = async (account: { key: string }, workflowId: string, calls: number) =>
-  until(`${calls} settled calls`, async () => {
+  eventually(`${calls} settled calls`, async () => {
     const data = await gqlOk(`query { balance { reserved settled } usage(groupBy: WORKFLOW) { group requests cost } }`, {}, account.key);
     const row = (data.usage as { group: string; requests: number; cost: unknown }[]).find((r) => r.group === workflowId);
     if (Number(data.balance.reserved) !== 0 || row?.requests !== calls) return null;
     return { settled: Number(data.balance.settled), usage: Number(row.cost) };
-  });
+  }, WAIT);
 
 /**
  * Resolves once the run's model step has streamed a token (its progress subscription shows it): from then on, a cut
@@ -169,10 +162,10 @@ describe("a run's spend", () => {
     const before = upstream.requests.length;
     const runId = await runWorkflow(workflowId, account.key);
     // Stopped while the step waits for its second attempt: its first, timed-out attempt is charged and recorded.
-    await until('the first attempt to fail', async () => {
+    await eventually('the first attempt to fail', async () => {
       const run = await readRun(runId, account.key);
       return run.status === 'RUNNING' && run.steps[0]?.status === 'FAILED' && run.steps[0].attempts === 1;
-    });
+    }, WAIT);
     const dir = h.dataDir;
     await h.stop({ keepData: true });
     h = await startHarness({}, dir);
@@ -213,10 +206,10 @@ describe("a run's spend", () => {
     const { settled, usage } = await chargesOnceSettled(account, workflowId, 1);
     expect(settled).toBeGreaterThan(0);
     // The charge lands after the cancel: the run's cost follows it.
-    const run = await until('the run to count the aborted call', async () => {
+    const run = await eventually('the run to count the aborted call', async () => {
       const read = await readRun(runId, account.key);
       return Number(read.cost) === settled ? read : null;
-    });
+    }, WAIT);
     expect(run.status).toBe('CANCELLED');
     expect(run.steps).toEqual([expect.objectContaining({ key: 'count', status: 'FAILED', attempts: 1, error: expect.objectContaining({ code: 'CANCELLED' }) })]);
     expect(Number(run.steps[0].cost)).toBe(settled);
