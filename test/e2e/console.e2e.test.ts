@@ -32,7 +32,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
   /** At a phone's width the page scrolls nowhere sideways; `section` is shot there, then the page is wide again. */
   const shootAtPhoneWidth = async (section: Locator, name: string) => {
     await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await section.scrollIntoViewIfNeeded();
     await shoot(name);
     await page.setViewportSize({ width: 1280, height: 860 });
@@ -721,7 +721,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect(await page.locator('header .who .name').getAttribute('title')).toBe(long);
     for (const width of [1280, 375]) {
       await page.setViewportSize({ width, height: 860 });
-      expect(await page.evaluate(() => document.documentElement.scrollWidth), `page width at ${width}`).toBeLessThanOrEqual(width);
+      await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), `page width at ${width}`).toBeLessThanOrEqual(width);
       expect(await inView(page.locator('header').getByRole('button', { name: 'Sign out' })), `Sign out at ${width}`).toBe(true);
       await page.screenshot({ path: join(screenshots, `long-name-keys-${width}.png`), fullPage: true });
     }
