@@ -721,7 +721,7 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     expect(await page.locator('header .who .name').getAttribute('title')).toBe(long);
     for (const width of [1280, 375]) {
       await page.setViewportSize({ width, height: 860 });
-      await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), `page width at ${width}`).toBeLessThanOrEqual(width);
+      await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth), { message: `page width at ${width}` }).toBeLessThanOrEqual(width);
       expect(await inView(page.locator('header').getByRole('button', { name: 'Sign out' })), `Sign out at ${width}`).toBe(true);
       await page.screenshot({ path: join(screenshots, `long-name-keys-${width}.png`), fullPage: true });
     }

@@ -7,6 +7,7 @@ import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.j
 import { FAKE_API_KEY } from '../support/gatewayHarness.js';
 import { heldMarker, holdStepFlag } from '../support/holdStepOutcome.js';
 import { spawnedSwitchyards } from '../support/spawnedServer.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * kill -9 of the server in the middle of a run, at each step boundary in turn, then a restart on the same data:
@@ -81,16 +82,6 @@ const spawnSwitchyard = async (dir: string) => {
   return { gql, kill: server.kill };
 };
 
-const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
-
 const RUN = 'status output cost steps { key status attempts output }';
 type Step = { key: string; status: string; attempts: number; output: any };
 
@@ -138,17 +129,17 @@ const registerModel = async (gql: Gql) => {
 const stepOf = async (gql: Gql, runId: string, key: string, accountKey: string): Promise<Step | undefined> =>
   ((await gql(`query($id: ID!) { workflowRun(id: $id) { steps { key status attempts output } } }`, { id: runId }, accountKey)).workflowRun.steps as Step[]).find((s) => s.key === key);
 
-const held = (dir: string) => until('the held step outcome', async () => existsSync(heldMarker(dir)));
+const held = (dir: string) => eventually('the held step outcome', async () => existsSync(heldMarker(dir)));
 
 const WINDOWS: Window[] = [
-  { name: 'the HTTP call in flight (the target holds it)', holdTarget: true, ready: () => until('the held call', async () => target.state.seen > 0), targetCalls: 2 },
+  { name: 'the HTTP call in flight (the target holds it)', holdTarget: true, ready: () => eventually('the held call', async () => target.state.seen > 0), targetCalls: 2 },
   { name: 'the HTTP call answered, its StepSucceeded not recorded', hold: 'call', ready: ({ dir }) => held(dir), targetCalls: 2 },
   {
     name: 'the model call in flight (reserved, the upstream holds it)',
     hangModel: true,
     // The reservation in the ledger's stream (durable), not only admitted in memory.
     ready: ({ gql, accountId }) =>
-      until('the reservation and the call upstream', async () =>
+      eventually('the reservation and the call upstream', async () =>
         upstream.requests.length > 0 &&
         (await gql(`query($id: ID!) { ledgerEntries(accountId: $id, first: 5) { edges { node { type } } } }`, { id: accountId })).ledgerEntries.edges.some(
           (e: { node: { type: string } }) => e.node.type === 'CreditsReserved',
@@ -162,7 +153,7 @@ const WINDOWS: Window[] = [
     ready: async ({ gql, runId, accountId, dir }) => {
       await held(dir);
       const id = stepGenerationId(runId, `${runId}.answer.1`);
-      await until('the generation record and its settlement', async () => {
+      await eventually('the generation record and its settlement', async () => {
         const data = await gql(`query($g: ID!, $a: ID!) { generation(id: $g) { status } balance(accountId: $a) { reserved settled } }`, { g: id, a: accountId }).catch(() => null);
         return data?.generation?.status === 'COMPLETED' && data.balance.reserved === 0 && data.balance.settled > 0;
       });
@@ -197,7 +188,7 @@ describe('workflow runs killed at each step boundary', () => {
     target.state.holding = false;
     upstream.setDefault({ text: ANSWER });
     const second = await spawnSwitchyard(dir);
-    const run = await until('the run to end', async () => {
+    const run = await eventually('the run to end', async () => {
       const { workflowRun } = await second.gql(`query($id: ID!) { workflowRun(id: $id) { ${RUN} } }`, { id: runId }, key);
       return workflowRun.status === 'RUNNING' ? null : workflowRun;
     });
@@ -221,7 +212,7 @@ describe('workflow runs killed at each step boundary', () => {
     expect([...target.calls]).toEqual([[`${runId}.call`, window.targetCalls]]);
 
     // Charged once: one completed generation, its cost settled, nothing left reserved, the audit clean.
-    const billed = await until('the settled charge', async () => {
+    const billed = await eventually('the settled charge', async () => {
       const data = await second.gql(
         `query($id: ID!) { balance(accountId: $id) { settled reserved } generations(accountId: $id, first: 10) { edges { node { id status cost } } } billingAudit(accountId: $id) { ok differences { model field expected actual } } }`,
         { id: accountId },

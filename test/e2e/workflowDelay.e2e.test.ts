@@ -7,6 +7,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 
 let h: Harness;
 let designer: { id: string; key: string };
@@ -52,16 +53,7 @@ const read = async (runId: string) => {
   expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
   return body.data.workflowRun;
 };
-const until = async <T>(what: string, probe: () => Promise<T | null | false | undefined>, timeoutMs = 15_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
-const ended = (runId: string) => until(`run ${runId} to end`, async () => ((run) => (run.status !== 'RUNNING' && run.status !== 'QUEUED' ? run : null))(await read(runId)));
+const ended = (runId: string) => eventually(`run ${runId} to end`, async () => ((run) => (run.status !== 'RUNNING' && run.status !== 'QUEUED' ? run : null))(await read(runId)));
 
 describe('control.delay', () => {
   it('waits for its duration, shows its wake-up time while waiting (run and subscription), then outputs {wokeAt, scheduledFor}', async () => {
@@ -96,7 +88,7 @@ describe('control.delay', () => {
 
     // While it waits, the run shows the step waiting and its wake-up time.
     const longer = await start(delayed({ for: 'PT10M' }, { timeoutSeconds: 3600 }));
-    const waiting = await until('the step to wait', async () => ((found) => (found.steps[0]?.status === 'WAITING' ? found : null))(await read(longer)));
+    const waiting = await eventually('the step to wait', async () => ((found) => (found.steps[0]?.status === 'WAITING' ? found : null))(await read(longer)));
     expect(waiting.status).toBe('RUNNING');
     expect(Date.parse(waiting.steps[0].wakingAt)).toBeGreaterThan(Date.now());
     await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }`, { id: longer }, designer.key);
@@ -130,7 +122,7 @@ describe('control.delay', () => {
 
   it('a cancel ends a waiting run at once', async () => {
     const runId = await start(delayed({ for: 600_000 }, { timeoutSeconds: 3600 }));
-    await until('the step to wait', async () => (await read(runId)).steps[0]?.status === 'WAITING');
+    await eventually('the step to wait', async () => (await read(runId)).steps[0]?.status === 'WAITING');
     const { body } = await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status } } }`, { id: runId }, designer.key);
     expect(body.data.cancelWorkflowRun).toMatchObject({ status: 'CANCELLED' });
     expect((await read(runId)).status).toBe('CANCELLED');

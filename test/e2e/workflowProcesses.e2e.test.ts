@@ -28,20 +28,10 @@ import { createScheduler } from '../../src/modules/workflows/triggers/schedule.j
 import { createWorkflowsApi, type WorkflowsApi } from '../../src/modules/workflows/workflow.api.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import type { ReadStore } from '../../src/readStore/readStore.js';
+import { eventually } from '../support/eventually.js';
 
-const DEADLINE_MS = 20_000;
 const LEASE = { ttlMs: 600, renewMs: 100 };
 const caller = { principal: { accountId: 'acc_procs', keyId: null, roles: new Set(['designer' as const]) }, requestId: 'test' };
-
-const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false): Promise<T> => {
-  const end = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 /** The fake target: counts calls per path and the most calls in flight at once; `hold` keeps answers back. */
 const startTarget = async () => {
@@ -198,14 +188,14 @@ describe('the workflow engine on two processes', () => {
     // read-your-writes answer is read: queued or running, never B's).
     expect(['queued', 'running']).toContain(started.status);
     expect(b.runs.active).toBe(false);
-    await until('the handed-over run to succeed', async () => (await runState(b, started.id)) === 'succeeded');
+    await eventually('the handed-over run to succeed', async () => (await runState(b, started.id)) === 'succeeded');
     expect(target.calls('/handed')).toBe(1);
 
     await a.engine.stop();
-    await until('B to take the engine over', () => b.engine.status().held);
+    await eventually('B to take the engine over', () => b.engine.status().held);
     expect(a.runs.active).toBe(false);
     const next = await a.runs.start(caller, workflow._id, { n: 2 });
-    await until('the run started on A to succeed on B', async () => (await runState(a, next.id)) === 'succeeded');
+    await eventually('the run started on A to succeed on B', async () => (await runState(a, next.id)) === 'succeeded');
     expect(target.calls('/handed')).toBe(2);
   });
 
@@ -220,7 +210,7 @@ describe('the workflow engine on two processes', () => {
     await b.engine.start();
     const workflow = await a.workflows.create(caller, calling(target, '/one-at-a-time', { maxConcurrentRuns: 1 }));
     const started = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => (n % 2 === 0 ? a : b).runs.start(caller, workflow._id, { n })));
-    await until('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
+    await eventually('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
     expect(target.calls('/one-at-a-time')).toBe(6);
     expect(target.maxInFlight).toBe(1);
   });
@@ -235,9 +225,9 @@ describe('the workflow engine on two processes', () => {
     await first.engine.start();
     const workflow = await first.workflows.create(caller, calling(target, '/interrupted'));
     const run = await first.runs.start(caller, workflow._id, { n: 1 });
-    await until('the call in flight', () => target.calls('/interrupted') === 1);
+    await eventually('the call in flight', () => target.calls('/interrupted') === 1);
     await first.engine.stop();
-    await until('the abandoned call to close', () => target.inFlight === 0);
+    await eventually('the abandoned call to close', () => target.inFlight === 0);
     expect(await runState(first, run.id)).toBe('running');
 
     target.release();
@@ -245,7 +235,7 @@ describe('the workflow engine on two processes', () => {
     const b = openProcess(shared, 'B');
     await Promise.all([a.engine.start(), b.engine.start()]);
     expect(holders([a, b])).toHaveLength(1);
-    await until('the resumed run to succeed', async () => (await runState(a, run.id)) === 'succeeded');
+    await eventually('the resumed run to succeed', async () => (await runState(a, run.id)) === 'succeeded');
     expect(target.calls('/interrupted')).toBe(2);
   });
 
@@ -266,14 +256,14 @@ describe('the workflow engine on two processes', () => {
       ],
     });
     const run = await first.runs.start(caller, workflow._id, {});
-    await until('the delay to be recorded', async () => (await shared.eventStore.readStream(runStream(run.id))).some((event) => event.type === 'StepWaiting'));
+    await eventually('the delay to be recorded', async () => (await shared.eventStore.readStream(runStream(run.id))).some((event) => event.type === 'StepWaiting'));
     await first.engine.stop();
     // Both executors drive the run (as a former holder that has not yet stopped and the new one would): both wake the
     // delay at the same revision; one append wins.
     const a = openProcess(shared, 'A');
     const b = openProcess(shared, 'B');
     await Promise.all([a.runs.resumeAll(), b.runs.resumeAll()]);
-    await until('the run to succeed', async () => (await runState(a, run.id)) === 'succeeded');
+    await eventually('the run to succeed', async () => (await runState(a, run.id)) === 'succeeded');
     expect(target.calls('/once')).toBe(1);
     const events = await shared.eventStore.readStream(runStream(run.id));
     expect(events.filter((event) => event.type === 'StepStarted' && (event.data as { key: string }).key === 'call')).toHaveLength(1);
@@ -301,13 +291,13 @@ describe('the workflow engine on two processes', () => {
     await b.engine.start();
     const workflow = await a.workflows.create(caller, calling(target, '/taken-over'));
     const run = await a.runs.start(caller, workflow._id, { n: 1 });
-    await until('the call in flight on A', () => target.calls('/taken-over') === 1);
+    await eventually('the call in flight on A', () => target.calls('/taken-over') === 1);
     stalled = true;
-    await until('A to stop its runs', () => !a.runs.active);
-    await until('the abandoned call to close', () => target.inFlight === 0);
+    await eventually('A to stop its runs', () => !a.runs.active);
+    await eventually('the abandoned call to close', () => target.inFlight === 0);
     target.release();
-    await until('B to take over', () => b.engine.status().held);
-    await until('the run to succeed', async () => (await runState(b, run.id)) === 'succeeded');
+    await eventually('B to take over', () => b.engine.status().held);
+    await eventually('the run to succeed', async () => (await runState(b, run.id)) === 'succeeded');
     expect(target.calls('/taken-over')).toBe(2);
     expect(target.maxInFlight).toBe(1);
   });
@@ -321,9 +311,9 @@ describe('the workflow engine on two processes', () => {
     await a.engine.start();
     await b.engine.start();
     const workflow = await b.workflows.create(caller, { ...calling(target, '/scheduled'), trigger: { type: 'schedule', cron: '* * * * * *', timezone: 'UTC', catchUp: 'none' } });
-    await until('three scheduled runs to succeed', async () => (await runDocs(shared, workflow._id)).filter((doc) => doc.status === 'succeeded').length >= 3);
+    await eventually('three scheduled runs to succeed', async () => (await runDocs(shared, workflow._id)).filter((doc) => doc.status === 'succeeded').length >= 3);
     await b.workflows.disable(caller, workflow._id);
-    await until('every scheduled run to end', async () => (await runDocs(shared, workflow._id)).every((doc) => doc.status !== 'running' && doc.status !== 'queued'));
+    await eventually('every scheduled run to end', async () => (await runDocs(shared, workflow._id)).every((doc) => doc.status !== 'running' && doc.status !== 'queued'));
     const docs = await runDocs(shared, workflow._id);
     const dueTimes = await Promise.all(docs.map(async (doc) => ((await shared.eventStore.readStream(runStream(doc._id), { maxCount: 1 }))[0]!.data as { trigger: { scheduledAt: string } }).trigger.scheduledAt));
     expect(new Set(dueTimes).size).toBe(docs.length);
@@ -345,7 +335,7 @@ describe('the workflow engine on two processes', () => {
     });
     const words = ['alpha', 'beta', 'gamma'];
     const started = await Promise.all(Array.from({ length: 24 }, (_, n) => (n % 2 === 0 ? a : b).runs.start(caller, workflow._id, { word: words[n % 3]! })));
-    await until('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
+    await eventually('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
     const entries = await a.tables.entries('acc_procs', 'seen', { limit: 100 });
     expect(entries.map((entry) => entry.data['word']).sort()).toEqual(words);
   });

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { spawnedSwitchyards } from '../support/spawnedServer.js';
+import { eventually } from '../support/eventually.js';
 
 type Gql = Harness['gql'];
 const RUN = 'id status retryOf queuedAt error { code } output steps { key status attempts carriedFrom output }';
@@ -77,18 +78,8 @@ const readRun = async (gql: Gql, runId: string, key: string) => {
   return body.data.workflowRun;
 };
 
-const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-  }
-};
-
 const finished = (gql: Gql, runId: string, key: string) =>
-  until(`run ${runId} to end`, async () => {
+  eventually(`run ${runId} to end`, async () => {
     const run = await readRun(gql, runId, key);
     return run.status !== 'RUNNING' && run.status !== 'QUEUED' && run;
   });
@@ -137,8 +128,8 @@ describe('max concurrent runs per workflow', () => {
     expect(a.queuedAt).toBeNull();
     expect(b.queuedAt).not.toBeNull();
 
-    await until('the first run to reach the target', async () => target.callsTo('/slow?run=1').length === 1);
-    expect(await until('the read model to list the queued runs', async () => {
+    await eventually('the first run to reach the target', async () => target.callsTo('/slow?run=1').length === 1);
+    expect(await eventually('the read model to list the queued runs', async () => {
       const queued = await runsWithStatus(h.gql, id, 'QUEUED', designer.key);
       return queued.length === 3 && queued;
     })).toEqual([b.id, c.id, d.id]);
@@ -167,7 +158,7 @@ describe('max concurrent runs per workflow', () => {
     const runs = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => runWorkflow(h.gql, id, { n: 100 + n }, designer.key)));
     expect(runs.filter((run) => run.status === 'RUNNING')).toHaveLength(2);
     expect(runs.filter((run) => run.status === 'QUEUED')).toHaveLength(4);
-    await until('two runs to reach the target', async () => target.calls.filter((call) => runs.some((run) => run.id === runOf(call.key))).length === 2);
+    await eventually('two runs to reach the target', async () => target.calls.filter((call) => runs.some((run) => run.id === runOf(call.key))).length === 2);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(target.calls.filter((call) => runs.some((run) => run.id === runOf(call.key)))).toHaveLength(2);
     target.release();
@@ -180,7 +171,7 @@ describe('queued runs of a workflow disabled or deleted', () => {
     const id = await createWorkflow(h.gql, slowWorkflow(1), designer.key);
     const runs = await Promise.all([301, 302, 303].map((n) => runWorkflow(h.gql, id, { n }, designer.key)));
     expect(runs.map((run) => run.status).sort()).toEqual(['QUEUED', 'QUEUED', 'RUNNING']);
-    await until('the running one to reach the target', async () => target.calls.some((call) => runs.some((run) => run.id === runOf(call.key))));
+    await eventually('the running one to reach the target', async () => target.calls.some((call) => runs.some((run) => run.id === runOf(call.key))));
     const { body } = await h.gql(`mutation($id: ID!) { ${mutation}(id: $id) { __typename ${ERROR} } }`, { id }, designer.key);
     expect(body.data[mutation].__typename).toBe('Workflow');
     target.release();
@@ -294,12 +285,12 @@ describe('queued runs after a crash', () => {
     const a = await runWorkflow(first.gql, id, { n: 201 }, owner.key);
     const b = await runWorkflow(first.gql, id, { n: 202 }, owner.key);
     expect([a.status, b.status]).toEqual(['RUNNING', 'QUEUED']);
-    await until('the first run to reach the target', async () => target.callsTo('/slow?run=201').length === 1);
+    await eventually('the first run to reach the target', async () => target.callsTo('/slow?run=201').length === 1);
     await first.kill();
 
     const second = await spawnSwitchyard(dir);
     // The run in flight runs its step again (same attempt key); the queued one still waits for the slot.
-    await until('the resumed run to call again', async () => target.callsTo('/slow?run=201').length === 2);
+    await eventually('the resumed run to call again', async () => target.callsTo('/slow?run=201').length === 2);
     expect(target.callsTo('/slow?run=201').map((call) => call.key)).toEqual([`${a.id}.call`, `${a.id}.call`]);
     expect((await readRun(second.gql, b.id, owner.key)).status).toBe('QUEUED');
     expect(target.callsTo('/slow?run=202')).toEqual([]);

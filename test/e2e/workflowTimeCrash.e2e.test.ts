@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnedSwitchyards } from '../support/spawnedServer.js';
+import { eventually } from '../support/eventually.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary GraphQL results
 type Gql = (query: string, variables?: Record<string, unknown>) => Promise<any>;
@@ -24,16 +25,6 @@ const spawnSwitchyard = async (dir: string) => {
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> => {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
-
 const createWorkflow = async (gql: Gql, definition: unknown): Promise<string> => {
   const data = await gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ... on DomainError { message } } }`, { d: definition });
   expect(data.createWorkflow.__typename, JSON.stringify(data)).toBe('Workflow');
@@ -49,7 +40,7 @@ describe('schedule across kill -9', () => {
 
   /** Every run of the workflow once all have ended: their due times in order. */
   const dueTimes = async (gql: Gql, id: string): Promise<{ runs: number; times: number[] }> => {
-    const nodes = await until(`the runs of ${id} to end`, async () => {
+    const nodes = await eventually(`the runs of ${id} to end`, async () => {
       const data = await gql(`query($id: ID!) { workflowRuns(workflowId: $id, first: 200) { edges { node { id status output } } } }`, { id });
       const found: { status: string; output: { scheduledAt: string } | null }[] = data.workflowRuns.edges.map((edge: { node: unknown }) => edge.node);
       return found.every((run) => run.status === 'SUCCEEDED') && found;
@@ -69,7 +60,7 @@ describe('schedule across kill -9', () => {
     const first = await spawnSwitchyard(dir);
     const one = await createWorkflow(first.gql, everySecond('one'));
     const none = await createWorkflow(first.gql, everySecond('none'));
-    for (const id of [one, none]) await until(`${id} to fire before the crash`, async () => (await firedAfter(first.gql, id, 0)).length >= 1);
+    for (const id of [one, none]) await eventually(`${id} to fire before the crash`, async () => (await firedAfter(first.gql, id, 0)).length >= 1);
     await first.kill();
     const killedAt = Date.now();
     // Down for three seconds at least: due times pass with no process to fire them.
@@ -77,7 +68,7 @@ describe('schedule across kill -9', () => {
 
     const spawnedAt = Date.now();
     const second = await spawnSwitchyard(dir);
-    for (const id of [one, none]) await until(`${id} to fire twice after the restart`, async () => (await firedAfter(second.gql, id, spawnedAt)).length >= 2);
+    for (const id of [one, none]) await eventually(`${id} to fire twice after the restart`, async () => (await firedAfter(second.gql, id, spawnedAt)).length >= 2);
     for (const id of [one, none]) await second.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }`, { id });
 
     const [withCatchUp, without] = [await dueTimes(second.gql, one), await dueTimes(second.gql, none)];
@@ -120,7 +111,7 @@ describe('control.delay across kill -9', () => {
     const started = await first.gql(`mutation($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id } } }`, { id });
     const runId: string = started.runWorkflow.id;
     const read = async (gql: Gql) => (await gql(`query($id: ID!) { workflowRun(id: $id) { status output steps { key status wakingAt output } } }`, { id: runId })).workflowRun;
-    const waiting = await until('the delay to wait', async () => ((run) => run.steps[0]?.status === 'WAITING' && run)(await read(first.gql)));
+    const waiting = await eventually('the delay to wait', async () => ((run) => run.steps[0]?.status === 'WAITING' && run)(await read(first.gql)));
     const wakingAt = Date.parse(waiting.steps[0].wakingAt);
     await first.kill();
     // Down a while: a delay counted again from the restart would wake at least this much after its stored time.
@@ -130,7 +121,7 @@ describe('control.delay across kill -9', () => {
     const second = await spawnSwitchyard(dir);
     // The restart must come before the wake-up time, or this would prove only that a late run wakes at once.
     expect(Date.now(), 'restarted before the wake-up time').toBeLessThan(wakingAt);
-    const run = await until('the run to end', async () => ((found) => found.status !== 'RUNNING' && found)(await read(second.gql)), 60_000);
+    const run = await eventually('the run to end', async () => ((found) => found.status !== 'RUNNING' && found)(await read(second.gql)), { timeoutMs: 60_000 });
     expect(run.status).toBe('SUCCEEDED');
     const { wokeAt, scheduledFor } = run.steps[0].output;
     expect(Date.parse(scheduledFor)).toBe(wakingAt);
