@@ -27,6 +27,13 @@ describe('the production build', () => {
     expect(imageCommand).toEqual(startProd);
   });
 
+  // The build compiles src/ only, and vitest strips types without checking them: without this, a type error in a
+  // test, a bench or the console's app would land unseen.
+  it('type-checks everything under the strict settings: src, tests, bench, projections and the console (`npm run typecheck`)', { timeout: 240_000 }, async () => {
+    const result = await promisify(execFile)('npm', ['run', 'typecheck'], { cwd: repo }).catch((error: { stdout?: string; message: string }) => error);
+    expect('message' in result ? result.stdout || result.message : '').toBe('');
+  });
+
   it('compiles, starts from dist/ (as `npm run start:prod` and the Docker image do), streams an answer and stops cleanly on SIGTERM', { timeout: 180_000 }, async () => {
     await promisify(execFile)('npm', ['run', 'build'], { cwd: repo });
     const server = spawn(process.execPath, startProd.slice(1), {
