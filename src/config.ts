@@ -108,6 +108,8 @@ const schema = z.object({
   GATEWAY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(3),
   GATEWAY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
   GATEWAY_KEEPALIVE_MS: z.coerce.number().int().min(10).default(2_000),
+  /** What the process holds at once of whole upstream answers being read (src/gateway/upstream.ts): 256 MiB. */
+  GATEWAY_ANSWER_BUFFER_BYTES: z.coerce.number({ error: 'GATEWAY_ANSWER_BUFFER_BYTES must be a number of bytes' }).int().min(1_048_576).default(268_435_456),
   /**
    * `price`: OpenRouter's default load balancing (the endpoint tried first drawn among the healthy ones, weighted by
    * 1/price², when a request sets no sort and no provider order); `off`: the cheapest first, always.

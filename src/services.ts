@@ -86,7 +86,7 @@ export const createGatewayServices = async (deps: {
   };
   const envAllow = config.PROVIDER_CREDENTIAL_ENV_ALLOW ?? (await defaultEnvAllow());
   const vault = createCredentialVault({ masterKey: deps.masterKey, envAllow: parseEnvAllowList(envAllow) });
-  const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }));
+  const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }), { answerBufferBytes: config.GATEWAY_ANSWER_BUFFER_BYTES });
   const catalog = createCatalog({ eventStore, vault, logger });
   await catalog.start();
   const presets = createPresetView({ eventStore, logger });

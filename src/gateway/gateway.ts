@@ -45,7 +45,7 @@ import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
 import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
-import { readText } from './upstream.js';
+import { readErrorText } from './upstream.js';
 import { healJson } from './responseHealing.js';
 import {
   affordableOutputTokens,
@@ -64,7 +64,7 @@ import { contentText } from './providers/common.js';
 import { planRoute, type ByokRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
 import { byokContext } from '../modules/accounts/account.events.js';
 import { byokStatus } from '../modules/accounts/byok.js';
-import { buildUpstreamRequest, countsAgainstUptime, createRouter, ownKeyRefused, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
+import { buildUpstreamRequest, countsAgainstUptime, createRouter, ownKeyRefused, upstreamFailure, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -811,7 +811,7 @@ export const createGateway = (deps: {
         attempts.push({ attempt: attempts.length + 1, target, startedAt: attemptStart, endedAt: now(), error: null, countsAgainstUptime: false, afterFirstToken: false });
         break;
       } catch (error) {
-        const providerError = error instanceof ProviderError ? error : new ProviderError({ code: 'connection', status: 502, retryable: true, message: error instanceof Error ? error.message : String(error), cause: error });
+        const providerError = upstreamFailure(target.endpoint.provider.name, error, 'the request failed');
         failure = providerError;
         if (countsAgainstUptime(providerError, target)) breakers.failure(target.endpoint.id, now());
         attempts.push({
@@ -911,8 +911,8 @@ export const createGateway = (deps: {
     const upstreamRequest = buildUpstreamRequest(endpoint.provider.name, () => buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } }));
     const signal = AbortSignal.timeout(config.requestTimeoutMs);
     const res = await deps.upstream.post(upstreamRequest.url, upstreamRequest.headers, upstreamRequest.body, signal, { guarded: !endpoint.provider.trusted });
-    const text = await readText(res.body);
-    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, text, now());
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
+    const text = await deps.upstream.readAnswer(res.body);
     let json: unknown;
     try {
       json = JSON.parse(text);

@@ -44,9 +44,10 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
   payment_required: { status: 502, type: 'provider_unavailable', what: 'refused the request for billing reasons on its side' },
   context_length: { status: 400, type: 'context_length_exceeded', what: 'says the prompt is longer than the context window' },
   content_filter: { status: 403, type: 'content_policy_violation', what: 'refused the request under its content policy' },
-  malformed_response: { status: 502, type: 'server', what: 'sent a response that could not be parsed' },
+  malformed_response: { status: 502, type: 'server', what: 'sent a response that could not be read' },
   not_found: { status: 502, type: 'provider_unavailable', what: 'does not know the upstream model (endpoint misconfigured)' },
   internal: { status: 500, type: 'server', what: 'was not called: Switchyard could not build the request' },
+  capacity: { status: 503, type: 'server', what: 'answered, but Switchyard could not hold the answer now' },
 };
 
 const PASSED_ON: Readonly<Record<number, { status: number; type: ErrorType; what: string }>> = {
@@ -62,7 +63,8 @@ export const fromProviderError = (
   // OpenRouter keeps an upstream's 413 and 422 (a request too large, or well-formed but refused): what to fix differs.
   const known = error.code === 'bad_request' ? (PASSED_ON[error.status] ?? UPSTREAM.bad_request) : UPSTREAM[error.code];
   // 5xx messages from upstream are masked (they can leak internals); 4xx ones explain what to fix.
-  const detail = error.status < 500 && error.upstreamMessage ? `: ${error.upstreamMessage.slice(0, 500)}` : '';
+  // Switchyard's own words on what was wrong with an answer are shown whatever the status.
+  const detail = error.status < 500 && error.upstreamMessage ? `: ${error.upstreamMessage.slice(0, 500)}` : error.detail ? `: ${error.detail}` : '';
   const message = `${context.providerName} ${known.what} for ${context.model} (HTTP ${error.status}, ${known.type})${detail}` +
     (context.attempts > 1 ? ` after ${context.attempts} attempts` : '');
   return new GatewayError(

@@ -17,10 +17,10 @@ import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
 import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
-import { readText, type UpstreamClient } from './upstream.js';
+import { AnswerBudgetError, UnreadableAnswerError, readErrorText, unreadableReason, type UpstreamClient } from './upstream.js';
 import { readSse, SseTooLargeError } from './sse.js';
 import { withSupportedParameters } from './parameterNames.js';
-import { malformedResponse, parseJson } from './providers/common.js';
+import { malformedResponse, parseJson, unreadableAnswer } from './providers/common.js';
 import { bodyMessage } from './providers/httpErrors.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
 
@@ -102,7 +102,8 @@ export interface RunOptions {
 const MAX_TRIES_PER_TARGET = 2;
 const MAX_BACKOFF_MS = 8_000;
 
-type AbortKind = 'client' | 'first_token' | 'idle' | 'deadline' | 'refused';
+/** `ended`: the attempt is over; whatever of its answer is still coming is not wanted (its connection is destroyed). */
+type AbortKind = 'client' | 'first_token' | 'idle' | 'deadline' | 'refused' | 'ended';
 class AttemptAbort extends Error {
   constructor(readonly kind: AbortKind) {
     super(`attempt aborted: ${kind}`);
@@ -110,7 +111,7 @@ class AttemptAbort extends Error {
 }
 
 /** Errors that say nothing about the endpoint's health (the request was wrong, or never sent): they do not trip its breaker. */
-const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter', 'internal']);
+const REQUEST_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['bad_request', 'context_length', 'content_filter', 'internal', 'capacity']);
 /** On the account's own key (BYOK), refusing that key says nothing about the endpoint either (another account's key works). */
 const OWN_KEY_ERRORS: ReadonlySet<ProviderErrorCode> = new Set(['auth', 'payment_required']);
 export const countsAgainstUptime = (error: ProviderError, target: Pick<RouteTarget, 'byok'>): boolean =>
@@ -156,6 +157,25 @@ const connectionError = (provider: string, cause: unknown, what: string) =>
     provider,
     cause,
   });
+
+/**
+ * What a failed upstream exchange was, when not a ProviderError: an answer Switchyard could not read (the provider's
+ * bad answer: not asked for again from that endpoint), one it could not hold (its own limit: no breaker), else a
+ * connection failure (`what` says when).
+ */
+export const upstreamFailure = (provider: string, caught: unknown, what: string): ProviderError => {
+  if (caught instanceof ProviderError) return caught;
+  if (caught instanceof SseTooLargeError) return malformedResponse(provider, caught.message);
+  if (caught instanceof AnswerBudgetError) return new ProviderError({ code: 'capacity', status: 503, retryable: false, message: `${provider}: ${caught.message}`, detail: caught.message, provider });
+  const unreadable = unreadableReason(caught);
+  return unreadable === undefined ? connectionError(provider, caught, what) : unreadableAnswer(provider, unreadable, caught);
+};
+
+/** What an adapter's conversion of an answer threw: unless a ProviderError (a RangeError on JSON nested too deep to walk), the answer was unreadable. */
+const notConverted = (error: unknown): Error =>
+  error instanceof ProviderError
+    ? error
+    : new UnreadableAnswerError(`the answer could not be converted (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})`, { cause: error });
 
 const sleep = (ms: number, signal: AbortLike | undefined) =>
   new Promise<boolean>((resolve) => {
@@ -401,11 +421,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               ? timeoutError(provider, `no data for ${config.idleTimeoutMs} ms mid-stream`)
               : reason === 'deadline'
                 ? new ProviderError({ code: 'timeout', status: 504, retryable: false, message: `${provider}: the request deadline passed`, provider })
-                : caught instanceof ProviderError
-                  ? caught
-                  : caught instanceof SseTooLargeError
-                    ? malformedResponse(provider, caught.message)
-                    : connectionError(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
+                : upstreamFailure(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
         record.error = error;
         record.afterFirstToken = committed;
         lastError = error;
@@ -427,6 +443,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           entry.readyAt = now() + Math.max(error.retryAfterMs ?? 0, backoff);
         }
       } finally {
+        // Nothing more of this attempt's answer is wanted: one still coming (never ending) must not be read on.
+        cancel.abort(new AttemptAbort('ended'));
         clearTimeout(deadlineTimer);
         if (firstTokenTimer) clearTimeout(firstTokenTimer);
         if (idleTimer) clearTimeout(idleTimer);
@@ -480,15 +498,20 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       ),
     );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
-    const text = await readText(res.body);
-    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, text, now());
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
+    const text = await deps.upstream.readAnswer(res.body);
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
       json = undefined;
     }
-    const response = adapter.parseResponse(res.status, json, meta);
+    let response: ChatResponse;
+    try {
+      response = adapter.parseResponse(res.status, json, meta);
+    } catch (error) {
+      throw notConverted(error);
+    }
     // The response carries our id; keep the upstream's own (OpenAI/Anthropic `id`, Gemini `responseId`) for the record.
     const raw = json as { id?: unknown; responseId?: unknown };
     const upstreamId = typeof raw.id === 'string' ? raw.id : typeof raw.responseId === 'string' ? raw.responseId : null;
@@ -520,10 +543,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     // The body only: the credentials travel in the headers (or, for Gemini, the URL), never echoed.
     onBody?.(target, JSON.parse(upstream.body));
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
-    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readText(res.body), now());
+    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
     // JSON where a stream was asked for is an error the provider put in a 200 (or no stream at all): say what it said.
     if (/^\s*application\/(?:[\w.+-]+\+)?json/i.test(res.headers['content-type'] ?? '')) {
-      const said = bodyMessage(parseJson(await readText(res.body)));
+      const said = bodyMessage(parseJson(await readErrorText(res.body)));
       throw malformedResponse(endpoint.provider.name, `answered with JSON, not a stream${said === undefined ? '' : `: ${said.slice(0, 500)}`}`);
     }
     const body = res.body;
@@ -531,14 +554,23 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     const parser = adapter.createStreamParser(meta);
     let upstreamId: string | null = null;
     async function* chunks(): AsyncGenerator<ChatChunk[]> {
+      let events = 0;
       for await (const message of readSse(body)) {
+        events += 1;
         if (upstreamId === null && message.data.length > 8 && message.data.charCodeAt(0) === 123 /* { */) {
           const match = /"(?:id|responseId)"\s*:\s*"([^"]{1,200})"/.exec(message.data.slice(0, 400));
           if (match) upstreamId = match[1]!;
         }
-        const out = parser.push(message);
+        let out: ChatChunk[];
+        try {
+          out = parser.push(message);
+        } catch (error) {
+          throw notConverted(error);
+        }
         if (out.length > 0) yield out;
       }
+      // A 200 whose body held no event (no `data:` line): nothing the client could be given, and no cut either.
+      if (events === 0) throw new UnreadableAnswerError('the stream had no events (no data: lines)');
     }
     return { chunks: chunks(), finish: () => parser.finish(), upstreamId: () => upstreamId };
   };

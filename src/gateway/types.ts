@@ -265,7 +265,9 @@ export type ProviderErrorCode =
   | 'malformed_response'
   | 'not_found'
   /** Switchyard failed before anything was sent (building the provider's request threw): never the provider's fault. */
-  | 'internal';
+  | 'internal'
+  /** The answer did not fit in what Switchyard holds of answers at once (GATEWAY_ANSWER_BUFFER_BYTES): not the provider's fault. */
+  | 'capacity';
 
 export interface ProviderErrorInit {
   code: ProviderErrorCode;
@@ -276,6 +278,8 @@ export interface ProviderErrorInit {
   provider?: string;
   upstreamCode?: string;
   upstreamMessage?: string;
+  /** What was wrong with the answer in Switchyard's own words (never the upstream's): shown to the client, 5xx or not. */
+  detail?: string;
   cause?: unknown;
 }
 
@@ -291,6 +295,7 @@ export class ProviderError extends Error {
   readonly provider?: string;
   readonly upstreamCode?: string;
   readonly upstreamMessage?: string;
+  readonly detail?: string;
 
   constructor(init: ProviderErrorInit) {
     super(init.message ?? init.upstreamMessage ?? init.code, init.cause === undefined ? undefined : { cause: init.cause });
@@ -302,5 +307,6 @@ export class ProviderError extends Error {
     if (init.provider !== undefined) this.provider = init.provider;
     if (init.upstreamCode !== undefined) this.upstreamCode = init.upstreamCode;
     if (init.upstreamMessage !== undefined) this.upstreamMessage = init.upstreamMessage;
+    if (init.detail !== undefined) this.detail = init.detail;
   }
 }

@@ -3,7 +3,6 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { boundedCache } from '../boundedCache.js';
 import { abortError, type AbortLike } from '../cancellation.js';
-import { readBody } from '../http/readBody.js';
 import { extend } from '../objects.js';
 import { OutboundRefusedError, guardedAgents, type OutboundPolicy, type OutboundRefusal } from '../modules/outbound/outboundPolicy.js';
 import { ProviderError } from './types.js';
@@ -25,7 +24,7 @@ import { ProviderError } from './types.js';
 export interface UpstreamResponse {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
-  /** The body as a byte stream; read it with `readText` or the SSE reader. */
+  /** The body as a byte stream; read it with `readAnswer`, `readErrorText` or the SSE reader. */
   readonly body: IncomingMessage;
 }
 
@@ -54,17 +53,25 @@ export interface UpstreamClient {
    * connections (providers not registered by an admin) go through the outbound address policy.
    */
   post(url: string, headers: Record<string, string>, body: string, signal: AbortLike, options: { readonly guarded: boolean }): Promise<UpstreamResponse>;
+  /**
+   * A whole answer's body, as text: at most `MAX_ANSWER_BYTES` (else `UnreadableAnswerError`), within the process's
+   * budget (else `AnswerBudgetError`); either way the connection is then destroyed.
+   */
+  readAnswer(body: IncomingMessage): Promise<string>;
   readonly policy: OutboundPolicy;
   /** Close the pooled connections (at shutdown). */
   close(): void;
 }
 
-export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => {
+export const createUpstreamClient = (policy: OutboundPolicy, options: { readonly answerBufferBytes?: number } = {}): UpstreamClient => {
+  const budget: Budget = { held: 0, max: options.answerBufferBytes ?? DEFAULT_ANSWER_BUFFER_BYTES };
+  const maxAnswer = Math.min(MAX_ANSWER_BYTES, budget.max);
   const pool = { keepAlive: true, maxSockets: 2048, scheduling: 'lifo' } as const;
   const trusted = { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) };
   const guarded = guardedAgents(policy, pool);
   return {
     policy,
+    readAnswer: async (body) => (await readUpstream(body, maxAnswer, budget, false)).toString('utf8'),
     post: (url, headers, body, signal, options) =>
       new Promise((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
@@ -90,7 +97,18 @@ export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => 
         const onAbort = () => req.destroy(abortError(signal.reason));
         signal.addEventListener('abort', onAbort, { once: true });
         req.once('close', () => signal.removeEventListener('abort', onAbort));
-        req.on('error', (error) => reject(error instanceof OutboundRefusedError ? refusedError(error.refusal) : error));
+        // An interim status (1xx) then a closed connection: an answer that never came, not a connection that failed.
+        let interim = 0;
+        req.on('information', (info: { statusCode: number }) => (interim = info.statusCode));
+        req.on('error', (error) =>
+          reject(
+            error instanceof OutboundRefusedError
+              ? refusedError(error.refusal)
+              : interim !== 0 && unreadableReason(error) === undefined
+                ? new UnreadableAnswerError(`the answer was an interim status (HTTP ${interim}) and then nothing`, { cause: error })
+                : error,
+          ),
+        );
         req.end(body);
       }),
     close() {
@@ -99,8 +117,87 @@ export const createUpstreamClient = (policy: OutboundPolicy): UpstreamClient => 
   };
 };
 
-/** An upstream answer is bounded too: 64 MiB is far beyond any chat completion. */
-const MAX_UPSTREAM_BODY = 64 * 1024 * 1024;
+/**
+ * What Switchyard holds of upstream answers. A whole answer (2xx, not streamed) may be up to `MAX_ANSWER_BYTES`, far
+ * beyond any chat completion (a long answer with 20 top logprobs a token is a few tens of MiB), and every answer being
+ * read counts against one budget for the process (`GATEWAY_ANSWER_BUFFER_BYTES`), so what they hold does not grow with
+ * the number of calls in flight: past it the answer that does not fit is not read (`AnswerBudgetError`). An error
+ * body (a non-2xx status, or JSON where a stream was asked for) is only read for its message: its first 64 KiB.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+export const DEFAULT_ANSWER_BUFFER_BYTES = 256 * 1024 * 1024;
 
-export const readText = async (body: IncomingMessage): Promise<string> =>
-  (await readBody(body, MAX_UPSTREAM_BODY, () => new Error(`The upstream answer is larger than ${MAX_UPSTREAM_BODY} bytes`))).toString('utf8');
+/**
+ * An upstream answer Switchyard could not read (over its limit, not HTTP, an interim status and then nothing, a
+ * stream without events, a shape the adapter could not convert): the provider's bad answer, not a failed connection,
+ * so it is not asked for again from the same endpoint. The message is Switchyard's words, never the upstream's.
+ */
+export class UnreadableAnswerError extends Error {
+  override readonly name = 'UnreadableAnswerError';
+}
+
+/** An answer that did not fit in what the process holds of answers at once: Switchyard's limit, not the provider's failure. */
+export class AnswerBudgetError extends Error {
+  override readonly name = 'AnswerBudgetError';
+}
+
+/** Why an upstream answer could not be read, in Switchyard's words, when `error` says it could not (else undefined). */
+export const unreadableReason = (error: unknown): string | undefined => {
+  if (error instanceof UnreadableAnswerError) return error.message;
+  // node's HTTP parser refused the bytes (HPE_INVALID_CONSTANT, HPE_INVALID_CHUNK_SIZE, ...): not an HTTP answer.
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('HPE_') ? `the answer is not valid HTTP (${code})` : undefined;
+};
+
+const mebibytes = (bytes: number) => (bytes >= 1024 * 1024 ? `${+(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`);
+
+interface Budget {
+  held: number;
+  readonly max: number;
+}
+
+/**
+ * Reads an upstream body to its end, holding at most `max` bytes. Past them (or past the budget) the connection is
+ * destroyed: unlike a client's request (src/http/readBody.ts drains one so its connection can answer), nothing more is
+ * wanted from it, and an answer that never ends would otherwise be read for ever. `prefix`: an error body, whose first
+ * `max` bytes are enough (also when it breaks off); else the whole answer or a rejection.
+ */
+const readUpstream = (body: IncomingMessage, max: number, budget: Budget | null, prefix: boolean): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | null, destroy: boolean) => {
+      body.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
+      if (budget) budget.held -= size;
+      if (destroy) body.destroy();
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      if (size + chunk.length > max) {
+        if (!prefix) return settle(new UnreadableAnswerError(`the answer is larger than ${mebibytes(max)}`), true);
+        chunks.push(chunk.subarray(0, max - size));
+        size = max;
+        return settle(null, true);
+      }
+      if (budget) {
+        if (budget.held + chunk.length > budget.max) {
+          return settle(new AnswerBudgetError(`the answers being read at once already fill the ${mebibytes(budget.max)} Switchyard keeps for them`), true);
+        }
+        budget.held += chunk.length;
+      }
+      size += chunk.length;
+      chunks.push(chunk);
+    };
+    const onEnd = () => settle(null, false);
+    const onError = (error: Error) => (prefix ? settle(null, true) : settle(error, true));
+    const onClose = () => (prefix ? settle(null, false) : settle(new Error('The answer closed before its end'), false));
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
+
+/** An error body's first 64 KiB, as text (it is read for its message only); the rest is not read. */
+export const readErrorText = async (body: IncomingMessage): Promise<string> => (await readUpstream(body, MAX_ERROR_BODY_BYTES, null, true)).toString('utf8');

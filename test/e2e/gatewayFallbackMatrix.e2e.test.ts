@@ -141,7 +141,7 @@ describe('beyond the matrix', () => {
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
     expect(res.status).toBe(502);
     const body = (await res.json()) as { error: { message: string } };
-    expect(body.error.message).toMatch(/^matrix-(primary|backup) sent a response that could not be parsed for test\/matrix \(HTTP 502, server\) after 2 attempts$/);
+    expect(body.error.message).toMatch(/^matrix-(primary|backup) sent a response that could not be read for test\/matrix \(HTTP 502, server\) after 2 attempts$/);
   });
 
   it('a hung upstream sees the abort when the first-token timeout fires (cancellation propagates)', async () => {

@@ -46,6 +46,12 @@ export interface Script {
   cutAtByte?: number;
   /** Streaming: after this many events start a `data:` line that never ends, 1 MiB a write, until the client goes away. */
   endlessLineAfter?: number;
+  /** A body that never ends (with `status`, else 200 `application/json`), 1 MiB a write, until the client goes away. */
+  endlessBody?: boolean;
+  /** With `endlessBody`: stop writing after this many bytes (the body still never ends). */
+  bodyBytes?: number;
+  /** Write these bytes to the socket instead of an HTTP answer, then close it (a bare `HTTP/1.1 103 …`, garbage). */
+  rawAnswer?: string;
   /** Streaming: after this many events send the protocol's in-stream error event and end. */
   errorAfterChunks?: number;
   /** An invalid JSON body, or (streaming) an invalid JSON event after the first one. */
@@ -77,6 +83,8 @@ export interface ReceivedRequest {
   clientAborted: boolean;
   /** When the request arrived (Date.now()). */
   receivedAt: number;
+  /** `endlessBody`: the bytes of the body written so far. */
+  sentBytes: number;
   outcome: Promise<RequestOutcome>;
 }
 
@@ -128,6 +136,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       stream: route.stream,
       clientAborted: false,
       receivedAt: Date.now(),
+      sentBytes: 0,
       outcome: new Promise<RequestOutcome>((resolve) => {
         res.on('close', () => {
           if (res.writableFinished) return resolve('completed');
@@ -148,6 +157,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
     }
     if (route.kind === 'embeddings') {
       const script = queue.shift() ?? defaultScript;
+      if (script.endlessBody) return endlessBody(res, script, record);
       if (script.status !== undefined && script.status >= 400) return send(res, script.status, script.body ?? errorBody(protocol, script.status, `Scripted ${script.status}`));
       return sendJson(res, 200, embeddingsBody(protocol, body, script));
     }
@@ -168,6 +178,12 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       return;
     }
     if (script.hang) return;
+    if (script.endlessBody) return endlessBody(res, script, record);
+    if (script.rawAnswer !== undefined) {
+      cutByUs.value = true;
+      req.socket.end(script.rawAnswer);
+      return;
+    }
 
     const headers = script.headers ?? {};
     if (script.status !== undefined && (script.status >= 400 || script.body !== undefined)) {
@@ -705,6 +721,24 @@ function geminiKeyError(): unknown {
       details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
     },
   };
+}
+
+/** A JSON body that opens and never ends: 1 MiB a write, waiting for each drain, until the client goes away. */
+async function endlessBody(res: ServerResponse, script: Script, record: ReceivedRequest): Promise<void> {
+  res.writeHead(script.status ?? 200, { 'content-type': 'application/json', ...script.headers });
+  const mebibyte = 'a'.repeat(1024 * 1024);
+  res.write('{"error":{"message":"');
+  while (!res.destroyed && record.sentBytes < (script.bodyBytes ?? Infinity)) {
+    record.sentBytes += mebibyte.length;
+    if (res.write(mebibyte)) continue;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done).off('close', done);
+        resolve();
+      };
+      res.on('drain', done).on('close', done);
+    });
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

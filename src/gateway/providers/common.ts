@@ -50,6 +50,11 @@ export function malformedResponse(provider: string, message: string, cause?: unk
   });
 }
 
+/** An answer Switchyard could not read, `reason` in its own words (no upstream text): the client is told it. */
+export function unreadableAnswer(provider: string, reason: string, cause?: unknown): ProviderError {
+  return new ProviderError({ code: 'malformed_response', status: 502, retryable: true, message: `${provider}: ${reason}`, detail: reason, provider, cause });
+}
+
 export function badRequest(provider: string, message: string): ProviderError {
   return new ProviderError({ code: 'bad_request', status: 400, retryable: false, message, provider });
 }
