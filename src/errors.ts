@@ -79,6 +79,12 @@ export const HTTP_ERRORS: { readonly [C in ErrorCode]: { readonly status: number
   INTERNAL: { status: 500, type: 'server' },
 };
 
+/**
+ * The longest wait a Retry-After header asks for: a day (a daily quota's reset). An upstream's own value is held to
+ * it when read (providers/httpErrors.ts) and every answer's header when written (http/rest.ts).
+ */
+export const MAX_RETRY_AFTER_MS = 86_400_000;
+
 export class DomainError extends Error {
   /** OpenRouter's `error_type` for this error on REST. */
   readonly errorType: ErrorType;

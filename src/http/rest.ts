@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boundedCache } from '../boundedCache.js';
-import { DomainError } from '../errors.js';
+import { DomainError, MAX_RETRY_AFTER_MS } from '../errors.js';
 import { IdempotentReplay } from './idempotentAnswer.js';
 import type { Logger } from '../logger.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
@@ -46,7 +46,7 @@ export const sendError = (
   // OpenRouter's 503s always say when to retry: one that knows no better time (Switchyard's own, an upstream's
   // without one) asks for a second.
   const retryAfterMs = known.retryAfterMs ?? (known.status === 503 ? DEFAULT_503_RETRY_AFTER_MS : undefined);
-  const headers: Record<string, string> = retryAfterMs === undefined ? {} : { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) };
+  const headers: Record<string, string> = retryAfterMs === undefined ? {} : { 'retry-after': retryAfterSeconds(retryAfterMs) };
   // Switchyard's own limits (the free tier's) say which limit and when it resets, as OpenRouter's 429s do: the
   // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
   // RFC 9110: a 415 for a content coding says which codings would be accepted (none but identity: readRequestBody).
@@ -59,6 +59,9 @@ export const sendError = (
   }
   sendJson(res, known.status, render(known, requestId), headers);
 };
+
+/** Retry-After as delta-seconds: a whole number from 1 to a day, whatever the wait's source computed. */
+const retryAfterSeconds = (ms: number): string => String(Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS / 1000, Math.max(1, Math.ceil(ms / 1000))) : MAX_RETRY_AFTER_MS / 1000);
 
 export const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
   const payload = JSON.stringify(body);

@@ -82,3 +82,19 @@ describe('Retry-After on 503 answers', () => {
     }
   });
 });
+
+describe("an upstream's Retry-After, passed on", () => {
+  it('is whole seconds of at most a day, however large or long the value the upstream sent', async () => {
+    const huge = ['9'.repeat(400), '99999999999999999999', '999999999', '86401'];
+    for (const value of huge) {
+      busy.script({ status: 429, headers: { 'retry-after': value } });
+      const res = await call.chat('test/busy-own');
+      expect(res.status, value.slice(0, 20)).toBe(429);
+      expect(res.headers.get('retry-after'), value.slice(0, 20)).toBe('86400');
+    }
+    busy.script({ status: 429, headers: { 'retry-after-ms': '9'.repeat(40) } });
+    expect((await call.chat('test/busy-own')).headers.get('retry-after')).toBe('86400');
+    busy.script({ status: 503, headers: { 'retry-after': 'Fri, 31 Dec 9999 23:59:59 GMT' } });
+    expect((await call.chat('test/busy-own')).headers.get('retry-after')).toBe('86400');
+  });
+});

@@ -2,6 +2,7 @@
  * Upstream failures → ProviderError, shared by every protocol: status → code and retryability, Retry-After, the
  * message inside a body. A protocol passes in only what its error bodies say in its own words (an `ErrorBodyReader`).
  */
+import { MAX_RETRY_AFTER_MS } from '../../errors.js';
 import { ProviderError, type ProviderErrorCode } from '../types.js';
 import type { HeaderSource, ProviderAdapter } from './adapter.js';
 import { asRecord, asString, isRecord, parseJson } from './common.js';
@@ -15,16 +16,25 @@ export function headerValue(headers: HeaderSource, name: string): string | undef
   return undefined;
 }
 
-/** `retry-after-ms` (OpenAI), then `Retry-After` as delta-seconds or, given `nowMs`, an HTTP-date. */
+/**
+ * A wait an upstream asked for, as whole milliseconds from 0 to MAX_RETRY_AFTER_MS (a day): it is passed on to the
+ * client as its Retry-After, so an upstream's 400 digits, 1e20 or 31 years must not reach it as sent.
+ */
+export const clampRetryAfterMs = (ms: number): number => Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
+
+/**
+ * `retry-after-ms` (OpenAI), then `Retry-After` as delta-seconds or, given `nowMs`, an HTTP-date; at most
+ * MAX_RETRY_AFTER_MS, however many digits were sent.
+ */
 export function parseRetryAfterMs(headers: HeaderSource, nowMs?: number): number | undefined {
   const ms = headerValue(headers, 'retry-after-ms')?.trim();
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return clampRetryAfterMs(Number(ms));
   const value = headerValue(headers, 'retry-after')?.trim();
   if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
+  if (/^\d+(\.\d+)?$/.test(value)) return clampRetryAfterMs(Number(value) * 1000);
   if (nowMs === undefined) return undefined;
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+  return Number.isNaN(at) ? undefined : clampRetryAfterMs(at - nowMs);
 }
 
 const RETRYABLE: ReadonlySet<ProviderErrorCode> = new Set<ProviderErrorCode>([

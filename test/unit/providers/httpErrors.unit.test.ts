@@ -22,6 +22,10 @@ describe('the shared HTTP error mapper', () => {
     expect(parseRetryAfterMs({ 'retry-after': 'soon' }, now)).toBeUndefined();
     expect(parseRetryAfterMs(new Headers({ 'Retry-After': '4' }))).toBe(4000);
     expect(parseRetryAfterMs({ 'retry-after': ['7'] })).toBe(7000);
+    // At most a day, whatever was sent.
+    expect(parseRetryAfterMs({ 'retry-after': '9'.repeat(400) })).toBe(86_400_000);
+    expect(parseRetryAfterMs({ 'retry-after-ms': '1'.repeat(30) })).toBe(86_400_000);
+    expect(parseRetryAfterMs({ 'retry-after': 'Fri, 31 Dec 9999 23:59:59 GMT' }, now)).toBe(86_400_000);
   });
 
   it('classifies statuses', () => {

@@ -5,7 +5,7 @@
  */
 import type { ProviderError, ProviderErrorCode } from '../../types.js';
 import { asArray, asNumber, asRecord, asString, isRecord } from '../common.js';
-import { providerError, type ErrorBody } from '../httpErrors.js';
+import { clampRetryAfterMs, providerError, type ErrorBody } from '../httpErrors.js';
 
 export const PROVIDER = 'gemini';
 
@@ -37,7 +37,7 @@ export function readErrorBody(json: unknown): ErrorBody {
     reason ??= asString(detail.reason);
     const delay = asString(detail.retryDelay);
     const seconds = delay === undefined ? undefined : /^(\d+(?:\.\d+)?)s$/.exec(delay)?.[1];
-    if (seconds !== undefined) body.retryAfterMs = Math.round(Number(seconds) * 1000);
+    if (seconds !== undefined) body.retryAfterMs = clampRetryAfterMs(Number(seconds) * 1000);
   }
   const upstreamCode = reason ?? asString(err.status);
   if (upstreamCode !== undefined) body.upstreamCode = upstreamCode;
