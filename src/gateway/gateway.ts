@@ -800,13 +800,15 @@ export const createGateway = (deps: {
     }
     input.onReserved?.();
     const attempts: AttemptFacts[] = [];
-    let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number } | null = null;
+    let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number; usageSource: 'provider' | 'estimated' } | null = null;
     let failure: ProviderError | null = null;
     for (const target of targets) {
       const attemptStart = now();
       try {
         const result = await callEmbeddings(target, parsed.request);
-        served = { target, vectors: result.vectors, promptTokens: result.promptTokens ?? parsed.promptTokens };
+        // A count that is no token count (negative, as chat's countsAreTokens reads it) is no report: the estimate, never free.
+        const reported = result.promptTokens !== null && countsAreTokens({ prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens }) ? result.promptTokens : null;
+        served = { target, vectors: result.vectors, promptTokens: reported ?? parsed.promptTokens, usageSource: reported === null ? 'estimated' : 'provider' };
         breakers.success(target.endpoint.id);
         attempts.push({ attempt: attempts.length + 1, target, startedAt: attemptStart, endedAt: now(), error: null, countsAgainstUptime: false, afterFirstToken: false });
         break;
@@ -876,7 +878,7 @@ export const createGateway = (deps: {
             kind: served ? 'completed' : 'failed',
             target,
             usage,
-            usageSource: served ? 'provider' : 'estimated',
+            usageSource: served?.usageSource ?? 'estimated',
             cost,
             cacheDiscount: billing?.cacheDiscount ?? 0,
             ...(upstreamCost !== undefined && { upstreamCost }),

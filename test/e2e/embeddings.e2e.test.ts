@@ -77,6 +77,20 @@ describe('embeddings', () => {
     expect(after.reserved).toBe(0);
   });
 
+  it('a negative count from the upstream is no count: billed on the estimate, never free, and the record says estimated', async () => {
+    for (const promptTokens of [-100, -0.5]) {
+      openai.script({ usage: { promptTokens } });
+      const before = await h.settledBalance(user.accountId);
+      // ceil(11/4) + ceil(1/4) = 3 + 1 estimated tokens.
+      const res = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: ['hello world', 'x'] }).withResponse();
+      expect(res.data.usage, String(promptTokens)).toMatchObject({ prompt_tokens: 4, total_tokens: 4 });
+      const after = await h.settledBalance(user.accountId);
+      expect(after.settled - before.settled, String(promptTokens)).toBe(4 * 20);
+      const id = res.response.headers.get('x-generation-id')!;
+      expect(await h.generation(user.key, id), String(promptTokens)).toMatchObject({ tokens_prompt: 4, switchyard: { usage_source: 'estimated' } });
+    }
+  });
+
   it('refuses input it cannot cover with a 402 that speaks of input, not max_tokens, charging nothing', async () => {
     const poor = await h.openAccount({ credits: 100 });
     const poorClient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: poor.key, maxRetries: 0, timeout: 10_000 });
