@@ -322,6 +322,32 @@ describe('a tool call round trip', () => {
     ]);
   });
 
+  it('arguments nested deeper than JSON may nest here (5,000 levels) come as the raw text under _raw, a 200 as on chat, charged once', async () => {
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const answer = {
+      id: 'chatcmpl-deep',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'fake-model',
+      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_deep', type: 'function', function: { name: 'get_weather', arguments: deep } }] }, finish_reason: 'tool_calls' }],
+      usage: { prompt_tokens: 40, completion_tokens: 12, total_tokens: 52 },
+    };
+    const shallow = { ...answer, choices: [{ ...answer.choices[0]!, message: { ...answer.choices[0]!.message, tool_calls: [{ id: 'call_ok', type: 'function', function: { name: 'get_weather', arguments: '{"city":{"name":"Oslo"}}' } }] } }] };
+    openai.script({ body: answer });
+    const before = await h.settledBalance(user.accountId);
+    const res = await post({ model: 'test/oa-model', max_tokens: 100, tools: [WEATHER_TOOL], messages: [{ role: 'user', content: 'hi' }] });
+    const text = await res.text();
+    expect(res.status, text.slice(0, 300)).toBe(200);
+    const message = JSON.parse(text) as { stop_reason: string; content: { type: string; id?: string; input?: unknown }[] };
+    expect(message.stop_reason).toBe('tool_use');
+    expect(message.content).toEqual([{ type: 'tool_use', id: 'call_deep', name: 'get_weather', input: { _raw: deep } }]);
+    expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(costOf(PRICES, 40, 12));
+    // Nesting within the bound is still an object.
+    openai.script({ body: shallow });
+    const ok = await client.messages.create({ model: 'test/oa-model', max_tokens: 100, tools: [WEATHER_TOOL], messages: [{ role: 'user', content: 'hi' }] });
+    expect(ok.content).toEqual([{ type: 'tool_use', id: 'call_ok', name: 'get_weather', input: { city: { name: 'Oslo' } } }]);
+  });
+
   it('passes images, PDFs and text documents on as Anthropic image and document blocks', async () => {
     // A seeded model that takes documents, served here by the fake upstream.
     await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-claude', model: 'anthropic/claude-3.5-sonnet', prices: PRICES, reuse: anthropic });

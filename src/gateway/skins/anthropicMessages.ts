@@ -8,6 +8,7 @@
 import type { z } from 'zod';
 import type { DomainError } from '../../errors.js';
 import { chatCostDetails, costsOf } from '../rest.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../objects.js';
 import { pathText } from '../chatRequest.schema.js';
 import type { GenerationOutcome } from '../gateway.js';
 import { invalidRequest } from '../gatewayErrors.js';
@@ -226,12 +227,16 @@ export const anthropicUsage = (outcome: GenerationOutcome) => {
   };
 };
 
-/** Tool arguments as Anthropic's `input` object; text that is not a JSON object is kept under `_raw` rather than lost. */
+/**
+ * Tool arguments as Anthropic's `input` object; text that is not a JSON object, or one nested deeper than
+ * MAX_JSON_DEPTH (the upstream's text is not bounded, and the answer's JSON.stringify would overflow the stack on it
+ * after the call was charged), is kept under `_raw` rather than lost, as chat and Responses pass it on as text.
+ */
 const inputOf = (args: string): JsonObject => {
   if (args.trim() === '') return {};
   try {
     const value: unknown = JSON.parse(args);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as JsonObject;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && !nestsDeeperThan(value, MAX_JSON_DEPTH)) return value as JsonObject;
   } catch {
     // fall through
   }
