@@ -62,6 +62,7 @@ import {
 import { estimateTokens } from './providers/demo/demoProvider.js';
 import { contentText } from './providers/common.js';
 import { planRoute, type ByokRoute, type RoutePlan, type RouteTarget } from './routePlan.js';
+import { credentialsOf, redactProviderError } from './redactCredentials.js';
 import { byokContext } from '../modules/accounts/account.events.js';
 import { byokStatus } from '../modules/accounts/byok.js';
 import { buildUpstreamRequest, countsAgainstUptime, createRouter, ownKeyRefused, upstreamFailure, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
@@ -813,7 +814,8 @@ export const createGateway = (deps: {
         attempts.push({ attempt: attempts.length + 1, target, startedAt: attemptStart, endedAt: now(), error: null, countsAgainstUptime: false, afterFirstToken: false });
         break;
       } catch (error) {
-        const providerError = upstreamFailure(target.endpoint.provider.name, error, 'the request failed');
+        // As on chat (router.ts): an upstream may quote back the key it was sent.
+        const providerError = redactProviderError(upstreamFailure(target.endpoint.provider.name, error, 'the request failed'), credentialsOf(target));
         failure = providerError;
         if (countsAgainstUptime(providerError, target)) breakers.failure(target.endpoint.id, now());
         attempts.push({

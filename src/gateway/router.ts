@@ -17,6 +17,7 @@ import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
 import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
+import { credentialsOf, redactProviderError } from './redactCredentials.js';
 import { AnswerBudgetError, UnreadableAnswerError, readErrorText, unreadableReason, type UpstreamClient } from './upstream.js';
 import { readSse, SseTooLargeError } from './sse.js';
 import { withSupportedParameters } from './parameterNames.js';
@@ -414,7 +415,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         // Not the provider's fault: no error on the attempt, no breaker, no retry.
         if (ready === 'refused' && !committed) return result('failed', { refused });
         const provider = target.endpoint.provider.name;
-        const error =
+        const classified =
           reason === 'first_token'
             ? timeoutError(provider, `no ${options.stream ? 'first token' : 'response'} within ${config.firstTokenTimeoutMs} ms`)
             : reason === 'idle'
@@ -422,6 +423,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               : reason === 'deadline'
                 ? new ProviderError({ code: 'timeout', status: 504, retryable: false, message: `${provider}: the request deadline passed`, provider })
                 : upstreamFailure(provider, caught, committed ? 'the connection broke mid-stream' : 'the request failed');
+        // Before it reaches the client, the record or an event: an upstream may quote back the key it was sent.
+        const error = redactProviderError(classified, credentialsOf(target));
         record.error = error;
         record.afterFirstToken = committed;
         lastError = error;

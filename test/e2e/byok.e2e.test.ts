@@ -248,6 +248,45 @@ describe('the trust boundary', () => {
   });
 });
 
+describe('an upstream that quotes the credentials it received back in its error', () => {
+  /** What many OpenAI-compatible servers answer a refused key with: the Authorization header as received. */
+  const echo = (status: number, authorization: string) => ({
+    status,
+    body: { error: { message: `Incorrect API key provided: ${authorization}. You can find your API key at https://example.invalid/keys.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } },
+  });
+  const everythingSaid = async (who: Account, res: Response) => {
+    const text = await res.text();
+    const id = res.headers.get('x-generation-id')!;
+    const record = JSON.stringify(await h.generation(who.key, id));
+    const admin = JSON.stringify((await h.gql(`{ generation(id: "${id}") { id attempts error } }`, {}, ADMIN_KEY)).body);
+    const events = JSON.stringify(await h.running.core.eventStore.readAll());
+    return { text, record, all: [text, record, admin, events].join('\n') };
+  };
+
+  it("never passes the account's own key on: not in the answer, the record or the events, whole or streamed (its last four characters name it)", async () => {
+    const own = await account();
+    await setKey(own, { fallback: false });
+    // A refused own key is not tried again (and, without fallbackToShared, nothing else is).
+    acme.script(echo(401, `Bearer ${OWN_KEY}`));
+    const whole = await everythingSaid(own, await h.chat(own.key, { model: MODEL, messages: hi, provider: { only: ['byok-acme'] } }));
+    expect(whole.text).toContain(`Incorrect API key provided: Bearer …${OWN_KEY.slice(-4)}`);
+    expect(whole.all).not.toContain(OWN_KEY);
+    // A 400 passes the upstream's message on to the client; streamed, the error comes before any token.
+    acme.script(echo(400, `Bearer ${OWN_KEY}`));
+    const streamed = await everythingSaid(own, await h.chat(own.key, { model: MODEL, messages: hi, stream: true, provider: { only: ['byok-acme'] } }));
+    expect(streamed.text).toContain(`Bearer …${OWN_KEY.slice(-4)}`);
+    expect(streamed.all).not.toContain(OWN_KEY);
+  });
+
+  it("never passes the provider's shared key on either, nor text shaped like a key that Switchyard did not send", async () => {
+    const shared = await account();
+    acme.script(echo(400, `Bearer ${FAKE_API_KEY}; also tried sk-proj-0123456789abcdefghij and key=AIzaSyA0123456789abcdefghijklmnopqrstu`));
+    const said = await everythingSaid(shared, await h.chat(shared.key, { model: MODEL, messages: hi, provider: { only: ['byok-acme'] } }));
+    expect(said.text).toContain('Incorrect API key provided: Bearer …-key; also tried …ghij and key=…rstu');
+    for (const secret of [FAKE_API_KEY, 'sk-proj-0123456789abcdefghij', 'AIzaSyA0123456789abcdefghijklmnopqrstu']) expect(said.all).not.toContain(secret);
+  });
+});
+
 describe('include_byok_in_limit', () => {
   const keyReport = async (key: string) => ((await (await fetch(`${h.url}/api/v1/key`, { headers: { authorization: `Bearer ${key}` } })).json()) as { data: Record<string, any> }).data;
   const CREATE = `mutation ($accountId: ID, $limit: Money, $include: Boolean) {

@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeVector, type FakeProvider } from '../support/fakeProviders.js';
-import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
 let user: Account;
@@ -174,6 +174,21 @@ describe('embeddings', () => {
     const after = await h.settledBalance(user.accountId);
     expect(after.settled).toBe(before.settled);
     expect(after.reserved).toBe(0);
+  });
+
+  it("an upstream's error that quotes the key it was sent is passed on without it, and recorded without it", async () => {
+    openai.script({ status: 400, body: { error: { message: `Incorrect API key provided: Bearer ${FAKE_API_KEY}`, type: 'invalid_request_error', code: 'invalid_api_key' } } });
+    const res = await fetch(`${h.url}/api/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: 'x' }),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(400);
+    expect(text).toContain(`Incorrect API key provided: Bearer …${FAKE_API_KEY.slice(-4)}`);
+    const record = await h.generation(user.key, res.headers.get('x-generation-id')!);
+    expect(JSON.stringify(record)).toContain('Incorrect API key provided');
+    expect(JSON.stringify([text, record, await h.running.core.eventStore.readAll()])).not.toContain(FAKE_API_KEY);
   });
 
   it('routes by the provider object as chat does: only, and the data policy an admin stated', async () => {
