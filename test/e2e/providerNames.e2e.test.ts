@@ -53,6 +53,38 @@ describe('provider names', () => {
     expect(set.body.data.setProviderPreferences).toEqual({ providerPreferences: { ignore: ['pam'] } });
   });
 
+  it('names are compared as they look: NFKC and case folded, so fullwidth or differently cased forms of a name are a CONFLICT', async () => {
+    // Fullwidth "ＯｐｅｎＡＩ" is "OpenAI" under NFKC; an ideographic space is a space; "ß" folds to "ss".
+    for (const [slug, name] of [['fw-openai', 'ＯｐｅｎＡＩ'], ['fw-pam', 'ｐａｍ\u3000ｃｏ'], ['fw-pam2', '\u3000Pam Co']] as const) {
+      expect(await register(pete, slug, name), name).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    }
+    expect(await register(pam, 'strasse', 'Straße Labs')).toMatchObject({ __typename: 'Provider', name: 'Straße Labs' });
+    expect(await register(pete, 'strasse-2', 'STRASSE LABS')).toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('refuses invisible characters (format characters such as a zero-width space) and words that mix scripts (a Cyrillic А in OpenAI)', async () => {
+    for (const [slug, name] of [
+      ['zw-openai', 'Open\u200bAI'],
+      ['zw-pam', 'Pam\u2060 Co'],
+      ['bom-pam', 'Pam\ufeffCo'],
+      ['shy-pam', 'Pam Co\u00ad'],
+      ['filler', 'Open\u3164AI'],
+      ['cyr-openai', 'Open\u0410I'],
+      ['cyr-groq', 'Gr\u043eq'],
+      ['greek-pam', '\u03a1am Co'],
+      ['digit-mix', 'GPT4\u043e Cloud'],
+    ] as const) {
+      expect(await register(pete, slug, name), JSON.stringify(name)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/name/) });
+    }
+    const slugs = (await providers()).map((p) => p.slug);
+    expect(slugs).not.toContain('zw-openai');
+    expect(slugs).not.toContain('cyr-openai');
+    // One script a word, whichever: Cyrillic, Greek, CJK with Latin (as UTS #39 allows) are names.
+    for (const [slug, name] of [['yandex', 'Яндекс Cloud'], ['omega', 'Ωμέγα Labs'], ['zhipu', 'Zhipu 智谱AI'], ['kana', 'サクラAI']] as const) {
+      expect(await register(pam, slug, name), name).toEqual({ __typename: 'Provider', slug, name });
+    }
+  });
+
   it('of registrations racing for one name, exactly one succeeds', async () => {
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => register(i % 2 === 0 ? pam : pete, `racer-${i}`, i % 2 === 0 ? 'Racer' : 'RACER')));
     expect(results.filter((r) => r.__typename === 'Provider')).toHaveLength(1);

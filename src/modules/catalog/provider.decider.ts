@@ -1,6 +1,6 @@
 import { SUPPORTED_PARAMETER_NAMES } from '../../gateway/parameterNames.js';
 import { checkUrlInput } from '../../urlInput.js';
-import { hasControlCharacters } from './catalogText.js';
+import { hasControlCharacters, hasInvisibleCharacters, mixesScripts } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
@@ -280,6 +280,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const { modelNamespaceOwners = [], ...data } = command.data;
         if (!PROVIDER_SLUG_PATTERN.test(data.slug)) throw new ValidationError('slug must be lowercase letters, digits and dashes (at most 40)', { field: 'slug' });
         if (data.name.trim() === '' || data.name.length > 100 || hasControlCharacters(data.name)) throw new ValidationError('name must be 1 to 100 characters, without control characters', { field: 'name' });
+        // A name is how provider lists and readers tell providers apart: nothing in it may hide, or pass for a letter of another script.
+        if (hasInvisibleCharacters(data.name)) throw new ValidationError('name must not contain invisible characters (zero-width spaces, joiners, format characters)', { field: 'name' });
+        if (mixesScripts(data.name)) throw new ValidationError('name must not mix scripts within a word (such as a Cyrillic letter among Latin ones)', { field: 'name' });
         if (!(PROTOCOLS as readonly string[]).includes(data.protocol)) throw new ValidationError(`protocol must be one of ${PROTOCOLS.join(', ')}`);
         if (data.protocol !== 'demo') checkBaseUrl(data.baseUrl);
         validateCredential(data.credential);

@@ -9,8 +9,14 @@
 export type ProviderHandleClaimed = { readonly type: 'ProviderHandleClaimed'; readonly data: { readonly handle: string; readonly slug: string; readonly at: string } };
 export type ProviderHandleEvent = ProviderHandleClaimed;
 
-/** The handle of a slug or a display name: how a provider list compares it (trimmed, lowercase). */
-export const providerHandle = (slugOrName: string): string => slugOrName.trim().toLowerCase();
+/**
+ * The handle of a slug or a display name: the word as it looks, so that two names a reader cannot tell apart share it.
+ * NFKC first (fullwidth "ＯｐｅｎＡＩ" is "OpenAI", an ideographic space a space), trimmed, then case folded (upper then
+ * lower case: "ß" and "SS" fold alike, as Unicode's full case folding has them) and NFKC again (lower-casing may leave
+ * a form that is not). ASCII names keep the handle they had (trimmed, lowercase). Names that are confusable only by
+ * mixing scripts or by invisible characters are refused at registration (catalogText.ts).
+ */
+export const providerHandle = (slugOrName: string): string => slugOrName.normalize('NFKC').trim().toUpperCase().toLowerCase().normalize('NFKC');
 
 /** The handle's stream (a display name may hold any character: percent-encoded). */
 export const providerHandleStream = (handle: string): string => `providerhandle-${encodeURIComponent(handle)}`;
