@@ -84,6 +84,29 @@ const noIntrospection: Plugin = {
 /** The in-memory views that follow the event log, by name (for /health and /metrics). */
 /** Operations one graphql-ws connection may run at once (each subscription holds memory until it completes). */
 const MAX_OPERATIONS_PER_SOCKET = 100;
+/**
+ * What one graphql-ws connection holds: the secret it was opened with, and its operations from their `subscribe`
+ * message until they end, by id (a subscription's stream once it has one).
+ */
+type SocketState = {
+  secret?: string | null;
+  operations?: Map<string, AsyncIterator<unknown> | null>;
+  closed?: boolean;
+};
+
+const isStream = (result: unknown): result is AsyncIterator<unknown> & { return: () => unknown } =>
+  typeof result === 'object' && result !== null && Symbol.asyncIterator in result && typeof (result as { return?: unknown }).return === 'function';
+
+/** End every stream a closed socket started: sends to a closed socket succeed silently, so nothing else would. */
+const endOperations = (state: SocketState) => {
+  state.closed = true;
+  for (const stream of state.operations?.values() ?? []) void Promise.resolve(stream?.return?.()).catch(() => undefined);
+  state.operations?.clear();
+};
+
+/** A WebSocket close reason holds at most 123 bytes (ws throws past that). */
+const closeReason = (reason: string, whenTooLong: string): string => (Buffer.byteLength(reason) > 123 ? whenTooLong : reason);
+
 /** Node's default time for a request's headers: kept, unless the whole request's deadline is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
@@ -322,7 +345,7 @@ export const buildApp = (
     return unknown ? [unknown] : args;
   };
 
-  useServer<Record<string, unknown>, { secret?: string | null; operations?: Set<string> }>(
+  useServer<Record<string, unknown>, SocketState>(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
@@ -337,19 +360,36 @@ export const buildApp = (
           return false;
         }
         ctx.extra.secret = secret;
+        ctx.extra.operations = new Map();
+        ctx.extra.socket.once('close', () => endOperations(ctx.extra));
         return true;
       },
       onSubscribe: async (ctx, id, params) => {
+        const open = (ctx.extra.operations ??= new Map());
+        // graphql-ws forgets an id at its `complete` while the operation may still be being prepared (below), so it
+        // lets a second `subscribe` on that id start a second operation, which neither `complete` nor the socket's
+        // close would then reach. An id counts here until its operation has ended: refused as graphql-ws refuses a
+        // live one.
+        if (open.has(id)) {
+          ctx.extra.socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`, 'Subscriber already exists'));
+          // The socket is closing: graphql-ws sends nothing more on it.
+          return [new GraphQLError(`Subscriber for ${id} already exists`, { extensions: { code: 'VALIDATION' } })];
+        }
         // Each operation holds server memory until it completes: one socket may not hold more than a browser tab needs.
         // Counted from the moment it is asked for (the checks below wait), and uncounted if it is refused.
-        const open = (ctx.extra.operations ??= new Set<string>());
         if (open.size >= MAX_OPERATIONS_PER_SOCKET) {
           return [new GraphQLError(`Too many operations on this connection: at most ${MAX_OPERATIONS_PER_SOCKET} at once; complete some, or open another connection`, { extensions: { code: 'RATE_LIMITED' } })];
         }
-        open.add(id);
+        open.set(id, null);
         const prepared = await prepareOperation(ctx, params);
         if (Array.isArray(prepared)) open.delete(id);
         return prepared;
+      },
+      onOperation: (ctx, id, _payload, _args, result) => {
+        if (!isStream(result)) return;
+        // A socket that closed while this operation was being prepared: it has no one to send to.
+        if (ctx.extra.closed) void Promise.resolve(result.return()).catch(() => undefined);
+        else ctx.extra.operations?.set(id, result);
       },
       onComplete: (ctx, id) => {
         ctx.extra.operations?.delete(id);

@@ -47,6 +47,8 @@ export interface Core {
   readonly directory: AuthDirectory;
   readonly runner: ProjectionRunner;
   readonly pubsub: SwitchyardPubSub;
+  /** Whether anyone subscribed to `topic` for `id` (tests read it to prove a subscription ended). */
+  readonly watched: Topics['watched'];
   readonly ledger: LedgerService;
   /** Routing, billing and recording of model calls (src/gateway), with the in-memory catalog. */
   readonly gateway: Gateway;
@@ -106,6 +108,7 @@ export const createCore = (deps: {
     ...rest,
     now,
     pubsub,
+    watched,
     async execute(stream, decider, command, actor) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },

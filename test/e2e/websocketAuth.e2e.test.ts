@@ -9,7 +9,7 @@ import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { DEADLINE_MS, within } from '../support/eventually.js';
+import { DEADLINE_MS, eventually, within } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -321,5 +321,42 @@ describe('operations per connection', () => {
     stops.pop()!();
     await expect.poll(async () => codesOf(await once(client, { query: '{ me { name } }' }))).toEqual([]);
     await client.dispose();
+  });
+
+  /** A raw graphql-transport-ws socket, acknowledged, with the close it gets (code and reason). */
+  const rawSocket = async (key: string) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
+    const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+    const acked = new Promise<void>((resolve) => socket.on('message', (data) => (JSON.parse(String(data)) as { type: string }).type === 'connection_ack' && resolve()));
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } }));
+    await within('the connection to be acknowledged', acked);
+    return { socket, closed };
+  };
+
+  // QA s40 #1: `complete` frees an id in graphql-ws while its operation is still being prepared, so a `subscribe` on it
+  // ran a second operation under the same id: the first was counted nowhere and reached by neither `complete` nor the
+  // socket's close (10 rounds of 100 ids left 950 live subscriptions, still running after the socket closed).
+  it('subscribe, complete, subscribe on one id closes the socket with 4409 (the protocol\'s "already exists"), and nothing it started outlives the socket', async () => {
+    const user = await h.openAccount();
+    const { socket, closed } = await rawSocket(user.key);
+    const payload = { query: BALANCE_CHANGED };
+    for (let i = 0; i < 100; i++) {
+      socket.send(JSON.stringify({ id: `op${i}`, type: 'subscribe', payload }));
+      socket.send(JSON.stringify({ id: `op${i}`, type: 'complete' }));
+      socket.send(JSON.stringify({ id: `op${i}`, type: 'subscribe', payload }));
+    }
+    expect(await within('the socket to be closed', closed)).toEqual([4409, 'Subscriber for op0 already exists']);
+    await eventually('no balanceChanged subscription of the account left running', () => !h.running.core.watched('balanceChanged', user.accountId));
+  });
+
+  it('every operation a socket started ends when it closes, those still being prepared included', async () => {
+    const user = await h.openAccount();
+    const { socket, closed } = await rawSocket(user.key);
+    for (let i = 0; i < 100; i++) socket.send(JSON.stringify({ id: `op${i}`, type: 'subscribe', payload: { query: BALANCE_CHANGED } }));
+    await eventually('the subscriptions to run', () => h.running.core.watched('balanceChanged', user.accountId));
+    socket.terminate();
+    await closed;
+    await eventually('no balanceChanged subscription of the account left running', () => !h.running.core.watched('balanceChanged', user.accountId));
   });
 });
