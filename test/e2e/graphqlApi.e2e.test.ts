@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -151,6 +152,43 @@ describe('query-shape limits (rejected before any resolver runs)', () => {
     const res = await post(JSON.stringify({ query: '{ __schema { queryType { name } types { name fields { name args { name } } } } }' }));
     expect(res.status).toBe(200);
     expect((await res.json()).data.__schema.queryType.name).toBe('Query');
+  });
+
+  it("answers graphql-js's standard introspection query (GraphiQL's, codegen's), with and without its options, anonymously", async () => {
+    const full = { descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true, oneOf: true };
+    for (const query of [getIntrospectionQuery(), getIntrospectionQuery(full)]) {
+      const res = await post(JSON.stringify({ query }), { authorization: '' });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { data: IntrospectionQuery; errors?: unknown };
+      expect(body.errors).toBeUndefined();
+      expect(buildClientSchema(body.data).getQueryType()?.name).toBe('Query');
+    }
+  });
+
+  // QA s40 #2: the depth and cost limits leave __schema out, so 30 aliases of __schema with deep fragments answered
+  // 23 MB after 2.7 s each (30 at once: 78 s, 3.1 GB). Aliases inside one __schema multiplied the same way.
+  it('bounds introspection: an aliased __schema, or an alias on an introspection field, is a VALIDATION error before anything runs', async () => {
+    const fragments = `
+      fragment T on __Type { kind name description ofType { kind name description ofType { kind name ofType { kind name } } } }
+      fragment I on __Field { name description args { name description type { ...T } } type { ...T } }
+      fragment S on __Schema { types { kind name description fields { ...I type { ofType { fields { ...I } } } } } }`;
+    const queries = [
+      `{ ${Array.from({ length: 30 }, (_, i) => `a${i}: __schema { ...S }`).join(' ')} } ${fragments}`,
+      `{ schema: __schema { queryType { name } } }`,
+      `{ __schema { a: types { name } b: types { name } } }`,
+      `{ __schema { types { fields { name } f2: fields { description } } } }`,
+      `{ __type(name: "Account") { a: fields { name } b: fields { name } } }`,
+    ];
+    for (const query of queries) {
+      const res = await post(JSON.stringify({ query }), { accept: 'application/graphql-response+json', authorization: '' });
+      expect(res.status, query).toBe(400);
+      const body = await res.json();
+      expect(body.errors[0], query).toMatchObject({ message: expect.stringMatching(/^The query is over a limit: introspection reads the schema once/), extensions: { code: 'VALIDATION' } });
+      expect(body.data ?? null, query).toBeNull();
+    }
+    // __typename and __type stay as usual (__type is held to the depth and cost limits).
+    const { body } = await h.gql('{ a: __type(name: "Account") { name t: __typename } b: __type(name: "ApiKey") { name } }');
+    expect(body).toEqual({ data: { a: { name: 'Account', t: '__Type' }, b: { name: 'ApiKey' } } });
   });
 });
 
