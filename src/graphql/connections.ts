@@ -23,8 +23,15 @@ const CURSOR = /^[a-z]{1,8}[_-][0-9a-z]{1,64}$/;
 /** A cursor of a list of stream events: the event's revision in its stream. */
 const REVISION_CURSOR = /^\d{1,15}$/;
 
-/** A cursor of a list paged by offset (relay's): base64 of `OffsetConnection:<offset>`. */
-export const isOffsetCursor = (cursor: string): boolean => /^OffsetConnection:\d{1,9}$/.test(Buffer.from(cursor, 'base64').toString('utf8'));
+/**
+ * A cursor of a list paged by offset (relay's): base64 of `OffsetConnection:<offset>`, exactly as relay writes it.
+ * Node's decoder forgives what relay's strict one throws on (missing or extra padding, spaces, url-safe letters), so the
+ * cursor must be the canonical encoding of what it decodes to.
+ */
+export const isOffsetCursor = (cursor: string): boolean => {
+  const decoded = Buffer.from(cursor, 'base64').toString('utf8');
+  return /^OffsetConnection:\d{1,9}$/.test(decoded) && Buffer.from(decoded).toString('base64') === cursor;
+};
 
 /** A page of a stream's events, newest first, bounded by revisions (exclusive); `oldestFirst` for a `last` page. */
 export interface RevisionPage {

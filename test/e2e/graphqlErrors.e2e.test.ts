@@ -38,6 +38,11 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
   // Found by the schema-driven fuzzer (graphqlFuzz): the catalog's lists, paged by offset, answered these with INTERNAL.
   'last: -1 on a list paged by offset': { query: '{ models(last: -1) { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /last must be 0 or more/ },
   'a malformed cursor on a list paged by offset': { query: '{ models(after: "xxxxxxxx") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  // QA s40 #4: base64 of "OffsetConnection:10" without its padding, with extra padding or a trailing space: Node's
+  // decoder took them, relay's strict one threw (INTERNAL).
+  'an offset cursor without its padding': { query: '{ models(first: 1, after: "T2Zmc2V0Q29ubmVjdGlvbjoxMA") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
+  'an offset cursor with extra padding': { query: '{ models(first: 1, before: "T2Zmc2V0Q29ubmVjdGlvbjox====") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /before is not a cursor/ },
+  'an offset cursor with a trailing space': { query: '{ models(first: 1, after: "T2Zmc2V0Q29ubmVjdGlvbjoxMA== ") { edges { cursor } } }', code: 'VALIDATION', beforeExecution: false, message: /after is not a cursor/ },
   'Money "abc" as a variable': {
     query: 'mutation ($l: Money) { createApiKey(name: "x", limit: $l) { __typename } }',
     variables: { l: 'abc' },
