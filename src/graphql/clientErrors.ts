@@ -128,7 +128,26 @@ const isExecutionResult = (result: unknown): result is ExecutionResult =>
 /** Over HTTP yoga puts the fetch Request in the context; the graphql-ws path does not. */
 const overHttp = (context: unknown): boolean => typeof context === 'object' && context !== null && 'request' in context && context.request !== undefined;
 
+/** A GET's or a form's `variables` or `extensions` that is no JSON: the client's 400, as a JSON body that is none. */
+const notJson = (error: unknown): never => {
+  if (!(error instanceof SyntaxError)) throw error;
+  throw new GraphQLError(`The variables or extensions parameter is not valid JSON: ${error.message}`, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+};
+
 export const useClientErrors = ({ suggestions }: { suggestions: boolean }): Plugin => ({
+  // yoga reads the query string of a GET and a form-encoded body with a bare JSON.parse: its SyntaxError would be an
+  // unexpected error (INTERNAL). Its parser for a JSON body answers bad JSON itself.
+  onRequestParse: ({ request, requestParser, setRequestParser }) => {
+    if (!requestParser || (request.method !== 'GET' && !request.headers.get('content-type')?.startsWith('application/x-www-form-urlencoded'))) return;
+    setRequestParser((req) => {
+      try {
+        const params = requestParser(req);
+        return params instanceof Promise ? params.catch(notJson) : params;
+      } catch (error) {
+        return notJson(error);
+      }
+    });
+  },
   onParse:
     () =>
     ({ result, replaceParseResult, context }) => {

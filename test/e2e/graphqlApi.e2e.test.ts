@@ -42,6 +42,27 @@ describe('bad input gets a clear, typed error and writes nothing', () => {
     });
   });
 
+  // QA s40 #5: yoga parses these with a bare JSON.parse; its SyntaxError was masked as a 200 INTERNAL (and logged).
+  it('malformed JSON in the variables or extensions of a GET or a form-encoded POST is a 400 BAD_REQUEST', async () => {
+    const query = encodeURIComponent('{ me { id } }');
+    const form = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${ADMIN_KEY}` };
+    const requests: [string, () => Promise<Response>][] = [
+      ['GET variables', () => fetch(`${h.url}/graphql?query=${query}&variables=%7Bbad`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })],
+      ['GET extensions', () => fetch(`${h.url}/graphql?query=${query}&extensions=%7Bbad`)],
+      ['form variables', () => fetch(`${h.url}/graphql`, { method: 'POST', headers: form, body: `query=${query}&variables=%7Bbad` })],
+      ['form extensions', () => fetch(`${h.url}/graphql`, { method: 'POST', headers: form, body: `query=${query}&extensions=%5B1%2C` })],
+    ];
+    for (const [name, send] of requests) {
+      const res = await send();
+      expect(res.status, name).toBe(400);
+      const body = await res.json();
+      expect(body.errors, name).toEqual([expect.objectContaining({ message: expect.stringMatching(/variables or extensions .*not valid JSON/), extensions: { code: 'BAD_REQUEST' } })]);
+    }
+    // Well-formed, the same requests are answered.
+    const good = await fetch(`${h.url}/graphql?query=${query}&variables=%7B%7D`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(await good.json()).toEqual({ data: { me: { id: expect.any(String) } } });
+  });
+
   it('wrong argument types and unknown fields are rejected before any resolver runs (400 under GraphQL over HTTP)', async () => {
     const spec = { accept: 'application/graphql-response+json' };
     await unchanged(async () => {
