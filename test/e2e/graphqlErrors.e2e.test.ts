@@ -58,6 +58,15 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
     beforeExecution: true,
     message: /DateTime must be an ISO-8601 string/,
   },
+  // QA s40 #6: Date.parse took these and rolled them over (2031-02-31 was stored as March 3).
+  'an impossible day as a DateTime': {
+    query: 'mutation ($e: DateTime) { createApiKey(name: "x", expiresAt: $e) { __typename } }',
+    variables: { e: '2031-02-31T00:00:00Z' },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /DateTime must be an ISO-8601 string/,
+  },
+  'a DateTime with no zone in the query': { query: 'mutation { createApiKey(name: "x", expiresAt: "2031-02-01T00:00:00") { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true, message: /with a zone/ },
   'DateTime "x" in the query': { query: 'mutation { createApiKey(name: "x", expiresAt: "x") { __typename } }', code: 'BAD_USER_INPUT', beforeExecution: true },
   'a float for an Int in the query': { query: '{ ledgerEntries(first: 1.5) { edges { cursor } } }', code: 'BAD_USER_INPUT', beforeExecution: true },
   'a float for an Int as a variable': { query: 'query ($f: Int) { ledgerEntries(first: $f) { edges { cursor } } }', variables: { f: 1.5 }, code: 'BAD_USER_INPUT', beforeExecution: true },
@@ -285,5 +294,28 @@ describe('node and nodes', () => {
     const { body } = await h.gql(query, { ids: hundred }, user.key);
     expect(body.errors).toBeUndefined();
     expect(body.data.nodes).toHaveLength(100);
+  });
+});
+
+describe('DateTime', () => {
+  const SET_EXPIRY = 'mutation ($id: ID!, $e: DateTime) { setApiKeyExpiry(id: $id, expiresAt: $e) { ... on ApiKey { expiresAt } } }';
+
+  it('takes only RFC 3339 date-times with a zone (Z or ±hh:mm) on real days, and answers them in UTC', async () => {
+    const account = await h.openAccount();
+    for (const bad of ['2031-02-31T00:00:00Z', '2031-02-29T00:00:00Z', 'Feb 30 2031', '2/1/2031', '2031', '2031-02-01', 'Sat, 01 Feb 2031 00:00:00 GMT', '2031-02-01T00:00:00', '2031-02-01T24:00:00Z', '2031-02-01T10:60:00Z', '2031-02-01T10:00:00+2400', ' 2031-02-01T00:00:00Z']) {
+      const { status, body } = await h.gql(SET_EXPIRY, { id: account.keyId, e: bad }, account.key);
+      expect(body.errors?.[0], bad).toMatchObject({ message: expect.stringMatching(/DateTime must be an ISO-8601 string/), extensions: { code: 'BAD_USER_INPUT' } });
+      expect(status, bad).toBe(200);
+      expect(body.data ?? null, bad).toBeNull();
+    }
+    for (const [given, stored] of [
+      ['2031-02-01T00:00:00Z', '2031-02-01T00:00:00.000Z'],
+      ['2032-02-29T12:30:00.5Z', '2032-02-29T12:30:00.500Z'],
+      ['2031-02-01T00:00:00+02:00', '2031-01-31T22:00:00.000Z'],
+      ['2031-02-01t00:00:00.123456-05:30', '2031-02-01T05:30:00.123Z'],
+    ]) {
+      const { body } = await h.gql(SET_EXPIRY, { id: account.keyId, e: given }, account.key);
+      expect(body, given).toEqual({ data: { setApiKeyExpiry: { expiresAt: stored } } });
+    }
   });
 });
