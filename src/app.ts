@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
@@ -102,6 +102,16 @@ const endOperations = (state: SocketState) => {
   state.closed = true;
   for (const stream of state.operations?.values() ?? []) void Promise.resolve(stream?.return?.()).catch(() => undefined);
   state.operations?.clear();
+};
+
+const hasHttpExtension = (error: GraphQLError): boolean => error.extensions?.http !== undefined;
+
+/** An error as graphql-ws sends it, without `extensions.http`. */
+const withoutHttp = (error: GraphQLError): GraphQLFormattedError => {
+  const formatted = error.toJSON();
+  if (!formatted.extensions || !('http' in formatted.extensions)) return formatted;
+  const { http: _http, ...extensions } = formatted.extensions;
+  return { ...formatted, extensions };
 };
 
 /** A WebSocket close reason holds at most 123 bytes (ws throws past that). */
@@ -394,6 +404,10 @@ export const buildApp = (
       onComplete: (ctx, id) => {
         ctx.extra.operations?.delete(id);
       },
+      // Errors are made for both transports; `extensions.http` (a status for the HTTP answer) is HTTP's, which yoga
+      // strips there.
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors?.some(hasHttpExtension) ? { ...result, errors: result.errors.map(withoutHttp) } : undefined),
+      onError: (_ctx, _id, _payload, errors) => (errors.some(hasHttpExtension) ? errors.map(withoutHttp) : undefined),
     },
     wss,
   );

@@ -185,14 +185,32 @@ describe('over graphql-ws', () => {
       );
     });
 
-  it('answers each bad operation with a coded error, and the socket stays open for the next', async () => {
+  it('answers each bad operation with a coded error (no HTTP status: QA s40 #7), and the socket stays open for the next', async () => {
     for (const [name, bad] of Object.entries(BAD_REQUESTS)) {
       const { errors } = await run(bad);
       expectTold(name, bad, errors);
+      for (const error of errors!) expect(error.extensions, name).not.toHaveProperty('http');
     }
+    const twoFields = await run({ query: 'subscription { balanceChanged { available } apiKeyChanged { id } }' });
+    expect(twoFields.errors).toEqual([expect.objectContaining({ extensions: { code: 'VALIDATION' } })]);
     const good = await run({ query: '{ me { id } }' });
     expect(good).toEqual({ data: { me: { id: user.accountId } } });
     expect(closed).toBe(0);
+  });
+});
+
+describe('over graphql-ws without a key', () => {
+  // QA s40 #7: toGraphQLError gives a refusal for want of a key HTTP's 401, which yoga strips over HTTP only.
+  it('a subscription that needs one is UNAUTHENTICATED with the extensions HTTP has, and no HTTP status', async () => {
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const errors = await new Promise<unknown>((resolve, reject) =>
+        client.subscribe({ query: 'subscription { generation(id: "gen-x") { type } }' }, { next: (r) => resolve(r.errors), error: (e) => (Array.isArray(e) ? resolve(e) : reject(e)), complete: () => undefined }),
+      );
+      expect(errors).toEqual([expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })]);
+    } finally {
+      await client.dispose();
+    }
   });
 });
 
