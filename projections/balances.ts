@@ -70,6 +70,10 @@ export const applyToBalance = (next: BalanceDoc, event: LedgerEvent): BalanceDoc
       next.reserved -= event.data.reserved;
       next.openReservations -= 1;
       break;
+    // A purchase being paid holds room under the credits cap, not credits: the balance is unchanged until it is recorded.
+    case 'PurchaseStarted':
+    case 'PurchaseFailed':
+      break;
     default: {
       const _never: never = event;
     }

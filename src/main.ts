@@ -18,7 +18,7 @@ import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { apiKeyRoutes } from './modules/apiKeys/apiKey.rest.js';
 import { ledgerRoutes } from './modules/ledger/ledger.rest.js';
-import { builtInPaymentProcessor } from './modules/ledger/payments.js';
+import { builtInPaymentProcessor, type PaymentProcessor } from './modules/ledger/payments.js';
 import type { Modules } from './modules/modules.js';
 import { createPresetsApi } from './modules/presets/presets.api.js';
 import { presetRoutes } from './modules/presets/presets.rest.js';
@@ -51,6 +51,8 @@ export const startSwitchyard = async (
     eventStoreWrapper?: string;
     /** Tests only: the modules' clock (e.g. to move past the webhook's 24 h Idempotency-Key window). */
     now?: () => Date;
+    /** Tests only: the payment processor behind the payment port (default: the built-in one, configured). */
+    payments?: PaymentProcessor;
   } = {},
 ) => {
   const started = performance.now();
@@ -64,7 +66,7 @@ export const startSwitchyard = async (
     eventStore,
     directory,
     logger,
-    payments: builtInPaymentProcessor({ basisPoints: config.PURCHASE_FEE_BASIS_POINTS, minimum: config.PURCHASE_FEE_MINIMUM }),
+    payments: options.payments ?? builtInPaymentProcessor({ basisPoints: config.PURCHASE_FEE_BASIS_POINTS, minimum: config.PURCHASE_FEE_MINIMUM }),
     plans: config.PLANS,
     reservationTtlMs: reservationTtlMs(config),
     soleProcess: isEmbedded(config),

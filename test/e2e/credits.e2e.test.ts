@@ -52,10 +52,16 @@ describe('buying credits', () => {
     expect(again.body.data.purchaseCredits.balance.available).toBe(10 * USD);
   });
 
-  it('a declined payment, a zero, negative or sub-cent amount are typed errors and write nothing', async () => {
-    const head = await h.running.core.eventStore.headPosition();
+  it('a declined payment credits nothing (its hold under the cap is given back); a zero, negative or sub-cent amount is a typed error and writes nothing', async () => {
     const declined = await h.gql(PURCHASE, { amount: 5 * USD, pm: 'pm_card_declined' }, user.key);
     expect(declined.body.data.purchaseCredits).toMatchObject({ __typename: 'DomainError', code: 'PAYMENT_FAILED', details: { decline_code: 'generic_decline' } });
+    const entries = await h.gql('{ ledgerEntries(first: 2) { edges { node { type effect amount } } } }', {}, user.key);
+    expect(entries.body.data.ledgerEntries.edges.map((e: any) => e.node)).toEqual([
+      { type: 'PurchaseFailed', effect: 0, amount: 5 * USD },
+      { type: 'PurchaseStarted', effect: 0, amount: 5 * USD },
+    ]);
+    expect((await h.gql(BALANCE, {}, user.key)).body.data.balance).toMatchObject({ purchased: 10 * USD, available: 10 * USD });
+    const head = await h.running.core.eventStore.headPosition();
     const subCent = await h.gql(PURCHASE, { amount: 10_000_001, pm: 'pm_card_visa' }, user.key);
     expect(subCent.body.data.purchaseCredits).toMatchObject({ code: 'VALIDATION', message: expect.stringMatching(/whole number of cents/) });
     for (const amount of [0, -5 * USD]) {
@@ -146,7 +152,10 @@ describe('spending (as the gateway drives the ledger)', () => {
       'CreditsReserved',
       'CreditsRefunded',
       'CreditsGranted',
+      'PurchaseFailed',
+      'PurchaseStarted',
       'CreditsPurchased',
+      'PurchaseStarted',
     ]);
     expect(next.body.data.ledgerEntries.pageInfo.hasNextPage).toBe(false);
     const back = await h.gql(`query($c: String) { ledgerEntries(last: 2, before: $c) { edges { node { type } } pageInfo { hasPreviousPage } } }`, { c: next.body.data.ledgerEntries.pageInfo.startCursor }, user.key);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, ValidationError } from '../../src/errors.js';
+import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, ValidationError } from '../../src/errors.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { available, ledgerDecider, type LedgerCommand, type LedgerState } from '../../src/modules/ledger/ledger.decider.js';
 import type { LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
@@ -54,6 +54,53 @@ describe('purchases, grants and refunds', () => {
     ledger([purchased(10 * USD), grant]).when(refund(11 * USD)).thenThrows(ConflictError, /exceeds what was purchased/);
     ledger([purchased(10 * USD), reserved('g1', 8 * USD)]).when(refund(5 * USD)).thenThrows(ConflictError, /exceeds the available balance/);
     expect(decide([purchased(10 * USD)], refund(10 * USD))).toHaveLength(1);
+  });
+});
+
+describe('purchases hold their room under the credits cap while they are paid', () => {
+  const cap = 1_000 * USD;
+  const grant = (amount: number): LedgerEvent => ({ type: 'CreditsGranted', data: { accountId: acc, amount, reason: 'r', grantedBy: 'acc_root', at } });
+  const start = (purchaseKey: string, amount: number, method = 'm_visa'): LedgerCommand => ({
+    type: 'StartPurchase',
+    data: { accountId: acc, purchaseKey, amount, fee: computeFee(amount), method, at },
+    creditsCap: cap,
+  });
+  const started = (purchaseKey: string, amount: number, method = 'm_visa'): LedgerEvent => ({ type: 'PurchaseStarted', data: { accountId: acc, purchaseKey, amount, fee: computeFee(amount), method, at } });
+  const record = (purchaseKey: string, amount: number, paymentRef = `pay_${purchaseKey}`): LedgerCommand => ({
+    type: 'PurchaseCredits',
+    data: { accountId: acc, amount, fee: computeFee(amount), paymentRef, purchaseKey, at },
+    creditsCap: cap,
+  });
+  const recorded = (purchaseKey: string, amount: number): LedgerEvent => ({ type: 'CreditsPurchased', data: { accountId: acc, amount, fee: computeFee(amount), paymentRef: `pay_${purchaseKey}`, purchaseKey, at } });
+  const failed = (purchaseKey: string, amount: number): LedgerEvent => ({ type: 'PurchaseFailed', data: { accountId: acc, purchaseKey, amount, reason: 'declined', at } });
+
+  it('a started purchase counts against the cap for the next purchase and grant, until it fails', () => {
+    ledger([grant(400 * USD)]).when(start('a', 600 * USD)).then([started('a', 600 * USD)]);
+    ledger([grant(400 * USD), started('a', 300 * USD)]).when(start('b', 301 * USD)).thenThrows(ValidationError, /\$300\.00 of purchases being paid/);
+    ledger([grant(400 * USD), started('a', 300 * USD)]).when({ type: 'GrantCredits', data: { accountId: acc, amount: 301 * USD, reason: 'r', grantedBy: 'acc_root', at }, creditsCap: cap }).thenThrows(ValidationError);
+    expect(decide([grant(400 * USD), started('a', 300 * USD), failed('a', 300 * USD)], start('b', 600 * USD))).toHaveLength(1);
+  });
+  it('recording a started purchase needs no room (it was held) and records it once', () => {
+    // Granted to the cap after the purchase started would have been refused; recorded, the hold becomes the purchase.
+    ledger([grant(400 * USD), started('a', 600 * USD)]).when(record('a', 600 * USD)).then([recorded('a', 600 * USD)]);
+    ledger([grant(400 * USD), started('a', 600 * USD), recorded('a', 600 * USD)]).when(record('a', 600 * USD)).then([]);
+    const state = foldEvents(ledgerDecider, [grant(400 * USD), started('a', 600 * USD), recorded('a', 600 * USD)]);
+    expect({ purchased: state.purchased, held: state.held }).toEqual({ purchased: 600 * USD, held: 0 });
+    ledger([]).when(record('nothing', 10 * USD)).thenThrows(ConflictError);
+  });
+  it('one key is one purchase: the same request again changes nothing, another amount or method is refused', () => {
+    ledger([started('a', 10 * USD)]).when(start('a', 10 * USD)).then([]);
+    ledger([started('a', 10 * USD), recorded('a', 10 * USD)]).when(start('a', 10 * USD)).then([]);
+    ledger([started('a', 10 * USD), recorded('a', 10 * USD)]).when(start('a', 20 * USD)).thenThrows(IdempotencyKeyReusedError, /another purchase/);
+    ledger([started('a', 10 * USD)]).when(start('a', 10 * USD, 'm_mastercard')).thenThrows(IdempotencyKeyReusedError, /another payment method/);
+    // A refused payment gives the key back.
+    ledger([started('a', 10 * USD), failed('a', 10 * USD)]).when(start('a', 20 * USD)).then([started('a', 20 * USD)]);
+  });
+  it('a refused payment gives its hold back once; a recorded purchase cannot fail', () => {
+    const fail: LedgerCommand = { type: 'FailPurchase', data: { accountId: acc, purchaseKey: 'a', reason: 'declined', at } };
+    ledger([started('a', 10 * USD)]).when(fail).then([failed('a', 10 * USD)]);
+    ledger([started('a', 10 * USD), failed('a', 10 * USD)]).when(fail).then([]);
+    ledger([started('a', 10 * USD), recorded('a', 10 * USD)]).when(fail).then([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
+import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import type { LimitReset } from '../apiKeys/apiKey.events.js';
 import type { UsageRecord } from './ledger.js';
@@ -30,6 +30,15 @@ export interface Finalized {
   readonly reservedAt: string;
 }
 
+/** A purchase under its key: held under the cap while its payment is made (`paymentRef` null), then recorded. */
+export interface PurchaseRecord {
+  readonly amount: number;
+  readonly fee: number;
+  /** A digest of the payment method (PurchaseStarted's `method`). */
+  readonly method: string;
+  readonly paymentRef: string | null;
+}
+
 /**
  * One account's ledger. `evolve` mutates this state in place and returns it: folding a long, hot stream must not
  * copy maps per event. Whoever holds a state owns it (the service reloads it from the stream after a failed append).
@@ -52,8 +61,12 @@ export interface LedgerState {
   /** Times (ms) of free-model requests in the last minute, oldest first. */
   freeRecent: number[];
   freeDay: { id: string; count: number };
-  /** Payment references already credited: a retried purchase records nothing. */
-  readonly paymentRefs: Set<string>;
+  /** Payment references already credited, with what they credited: a retried purchase records nothing. */
+  readonly paymentRefs: Map<string, { readonly amount: number; readonly fee: number }>;
+  /** Purchases by key (PurchaseStarted's `purchaseKey`): being paid, or recorded. */
+  readonly purchases: Map<string, PurchaseRecord>;
+  /** The amounts of purchases being paid: held under the credits cap. */
+  held: number;
 }
 
 export const available = (s: LedgerState): number => s.purchased + s.granted - s.refunded - s.settled - s.reserved;
@@ -69,7 +82,10 @@ export interface FreeTier {
 }
 
 export type LedgerCommand =
-  | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; at: string }; readonly creditsCap?: number }
+  | { readonly type: 'StartPurchase'; readonly data: { accountId: string; purchaseKey: string; amount: number; fee: number; method: string; at: string }; readonly creditsCap?: number }
+  /** With `purchaseKey`: completes that started purchase (its room under the cap is held); without: a purchase in one step. */
+  | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; purchaseKey?: string; at: string }; readonly creditsCap?: number }
+  | { readonly type: 'FailPurchase'; readonly data: { accountId: string; purchaseKey: string; reason: string; at: string } }
   | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; at: string }; readonly creditsCap?: number }
   | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; at: string } }
   | {
@@ -113,12 +129,19 @@ const requireAmount = (amount: number, what: string, unit: 'cent' | 'nano') => {
   }
 };
 
-/** Refuse credits that would take the account's lifetime purchased + granted beyond the cap. */
+/** Check a purchase's amount: whole cents, positive, at most MAX_AMOUNT (the fee quote checks the same). */
+export const requirePurchaseAmount = (amount: number) => requireAmount(amount, 'A purchase', 'cent');
+
+/**
+ * Refuse credits that would take the account's lifetime purchased + granted beyond the cap, counting the purchases
+ * being paid (their room is held for them).
+ */
 const requireWithinCap = (s: LedgerState, amount: number, what: string, cap = DEFAULT_CREDITS_CAP) => {
-  const credits = s.purchased + s.granted;
+  const credits = s.purchased + s.granted + s.held;
   if (credits + amount > cap) {
+    const counted = s.held > 0 ? `purchased + granted, and ${formatUsd(s.held)} of purchases being paid` : 'purchased + granted';
     throw new ValidationError(
-      `${what} of ${formatUsd(amount)} would bring this account's credits (purchased + granted) to ${formatUsd(credits + amount)}, above the limit of ${formatUsd(cap)} per account`,
+      `${what} of ${formatUsd(amount)} would bring this account's credits (${counted}) to ${formatUsd(credits + amount)}, above the limit of ${formatUsd(cap)} per account`,
       { amount, credits, cap },
     );
   }
@@ -157,16 +180,39 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     byokKeys: new Map(),
     freeRecent: [],
     freeDay: { id: '', count: 0 },
-    paymentRefs: new Set(),
+    paymentRefs: new Map(),
+    purchases: new Map(),
+    held: 0,
   }),
 
   evolve: (s, event) => {
     switch (event.type) {
-      case 'CreditsPurchased':
-        s.purchased += event.data.amount;
-        s.fees += event.data.fee;
-        s.paymentRefs.add(event.data.paymentRef);
+      case 'PurchaseStarted': {
+        const { purchaseKey, amount, fee, method } = event.data;
+        s.held += amount;
+        s.purchases.set(purchaseKey, { amount, fee, method, paymentRef: null });
         return s;
+      }
+      case 'PurchaseFailed': {
+        const started = s.purchases.get(event.data.purchaseKey);
+        if (started?.paymentRef === null) {
+          s.held -= started.amount;
+          s.purchases.delete(event.data.purchaseKey);
+        }
+        return s;
+      }
+      case 'CreditsPurchased': {
+        const { amount, fee, paymentRef, purchaseKey } = event.data;
+        s.purchased += amount;
+        s.fees += fee;
+        s.paymentRefs.set(paymentRef, { amount, fee });
+        const started = purchaseKey === undefined ? undefined : s.purchases.get(purchaseKey);
+        if (started?.paymentRef === null) {
+          s.held -= started.amount;
+          s.purchases.set(purchaseKey!, { ...started, paymentRef });
+        }
+        return s;
+      }
       case 'CreditsGranted':
         s.granted += event.data.amount;
         return s;
@@ -228,11 +274,47 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
 
   decide: (command, s) => {
     switch (command.type) {
+      case 'StartPurchase': {
+        const { purchaseKey, amount, method } = command.data;
+        requirePurchaseAmount(amount);
+        const known = s.purchases.get(purchaseKey);
+        if (known) {
+          if (known.amount === amount && known.method === method) return [];
+          throw new IdempotencyKeyReusedError(
+            `This idempotency key was used for another purchase (${formatUsd(known.amount)}${known.method === method ? '' : ' with another payment method'}): send a new key for a new purchase`,
+            { amount: known.amount, attempted: amount, ...(known.paymentRef !== null && { paymentRef: known.paymentRef }) },
+          );
+        }
+        requireWithinCap(s, amount, 'A purchase', command.creditsCap);
+        return [{ type: 'PurchaseStarted', data: command.data }];
+      }
       case 'PurchaseCredits': {
-        requireAmount(command.data.amount, 'A purchase', 'cent');
-        if (s.paymentRefs.has(command.data.paymentRef)) return [];
-        requireWithinCap(s, command.data.amount, 'A purchase', command.creditsCap);
-        return [{ type: 'CreditsPurchased', data: command.data }];
+        const { accountId, amount, fee, paymentRef, purchaseKey, at } = command.data;
+        requirePurchaseAmount(amount);
+        if (purchaseKey === undefined) {
+          if (s.paymentRefs.has(paymentRef)) return [];
+          requireWithinCap(s, amount, 'A purchase', command.creditsCap);
+          return [{ type: 'CreditsPurchased', data: command.data }];
+        }
+        const started = s.purchases.get(purchaseKey);
+        if (!started) throw new ConflictError('No purchase was started under this idempotency key (or its payment was refused): nothing is recorded', { paymentRef });
+        if (started.amount !== amount || started.fee !== fee) {
+          throw new ConflictError(`The payment differs from the purchase started under this key (${formatUsd(started.amount)} + ${formatUsd(started.fee)} fee)`, { paymentRef });
+        }
+        if (started.paymentRef !== null) {
+          if (started.paymentRef === paymentRef) return [];
+          throw new ConflictError(`This purchase was recorded with payment ${started.paymentRef}, not ${paymentRef}`, { paymentRef, recorded: started.paymentRef });
+        }
+        // A payment credited before, under no hold (a purchase recorded before holds, retried): give the hold back.
+        if (s.paymentRefs.has(paymentRef)) return [{ type: 'PurchaseFailed', data: { accountId, purchaseKey, amount, reason: `payment ${paymentRef} was credited before`, at } }];
+        // Its room under the cap was held when it started: no cap check here, the card is charged.
+        return [{ type: 'CreditsPurchased', data: { accountId, amount, fee, paymentRef, purchaseKey, at } }];
+      }
+      case 'FailPurchase': {
+        const { accountId, purchaseKey, reason, at } = command.data;
+        const started = s.purchases.get(purchaseKey);
+        if (started?.paymentRef !== null) return [];
+        return [{ type: 'PurchaseFailed', data: { accountId, purchaseKey, amount: started.amount, reason, at } }];
       }
       case 'GrantCredits': {
         requireAmount(command.data.amount, 'A grant', 'nano');

@@ -3,7 +3,31 @@ import type { UsageRecord } from './ledger.js';
 /** Every amount is integer nano-dollars. `at` is the ISO time of the decision. */
 export type CreditsPurchased = {
   readonly type: 'CreditsPurchased';
-  readonly data: { readonly accountId: string; readonly amount: number; readonly fee: number; readonly paymentRef: string; readonly at: string };
+  readonly data: {
+    readonly accountId: string;
+    readonly amount: number;
+    readonly fee: number;
+    readonly paymentRef: string;
+    /** The purchase's hold (PurchaseStarted) this payment completes; absent on purchases recorded before holds. */
+    readonly purchaseKey?: string;
+    readonly at: string;
+  };
+};
+/**
+ * A purchase about to be charged: its amount is held under the account's credits cap (as a reservation holds credits
+ * for a call) until the payment is recorded (CreditsPurchased) or refused (PurchaseFailed), so no other purchase or
+ * grant can take that room while the card is charged. `purchaseKey` names the purchase (a digest of the account and
+ * the idempotency key, never the key itself); `method` is a digest of the payment method: a retry under the same key
+ * must be the same request.
+ */
+export type PurchaseStarted = {
+  readonly type: 'PurchaseStarted';
+  readonly data: { readonly accountId: string; readonly purchaseKey: string; readonly amount: number; readonly fee: number; readonly method: string; readonly at: string };
+};
+/** The processor refused the payment (nothing was charged): the hold is given back, and its key with it. */
+export type PurchaseFailed = {
+  readonly type: 'PurchaseFailed';
+  readonly data: { readonly accountId: string; readonly purchaseKey: string; readonly amount: number; readonly reason: string; readonly at: string };
 };
 export type CreditsGranted = {
   readonly type: 'CreditsGranted';
@@ -85,7 +109,16 @@ export type ReservationExpired = {
   readonly data: { readonly accountId: string; readonly generationId: string; readonly keyId: string | null; readonly reserved: number; readonly keyReserved?: number; readonly reservedAt: string; readonly at: string };
 };
 
-export type LedgerEvent = CreditsPurchased | CreditsGranted | CreditsRefunded | CreditsReserved | ReservationSettled | ReservationReleased | ReservationExpired;
+export type LedgerEvent =
+  | PurchaseStarted
+  | PurchaseFailed
+  | CreditsPurchased
+  | CreditsGranted
+  | CreditsRefunded
+  | CreditsReserved
+  | ReservationSettled
+  | ReservationReleased
+  | ReservationExpired;
 
 export const LEDGER_CATEGORY = 'ledger';
 export const ledgerStream = (accountId: string): string => `${LEDGER_CATEGORY}-${accountId}`;

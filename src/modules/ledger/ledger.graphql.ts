@@ -37,7 +37,7 @@ export const BalanceRef = builder.objectRef<Balance>('Balance').implement({
 });
 
 const LedgerEntryType = builder.enumType('LedgerEntryType', {
-  values: ['CreditsPurchased', 'CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased', 'ReservationExpired'] as const,
+  values: ['PurchaseStarted', 'PurchaseFailed', 'CreditsPurchased', 'CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased', 'ReservationExpired'] as const,
 });
 
 /** The change an entry made to the available balance. */
@@ -55,6 +55,10 @@ const effect = (event: LedgerEvent): number => {
     case 'ReservationReleased':
     case 'ReservationExpired':
       return event.data.reserved;
+    // Room held under the credits cap while a payment is made, and given back: no credits move.
+    case 'PurchaseStarted':
+    case 'PurchaseFailed':
+      return 0;
   }
 };
 
@@ -263,7 +267,10 @@ builder.mutationFields((t) => ({
     args: {
       amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
       paymentMethod: t.arg.string({ required: true, description: 'A payment method token, e.g. pm_card_visa.' }),
-      idempotencyKey: t.arg.string({ description: 'Retrying with the same key never charges twice.', validate: z.string().min(1).max(200) }),
+      idempotencyKey: t.arg.string({
+        description: 'Names one purchase: the same request again answers the recorded purchase and never charges twice; another amount or payment method under it is a CONFLICT.',
+        validate: z.string().min(1).max(200),
+      }),
       accountId: t.arg.id(),
     },
     authScopes: ownsAccountArg,

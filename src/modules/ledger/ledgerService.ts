@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ConflictError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, PaymentFailedError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
 import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent, type Urgency } from '../../eventStore/eventStore.js';
 import type { FollowStatus } from '../../eventStore/followStatus.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
@@ -12,6 +12,7 @@ import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
 import { usageIn, type KeyWindows } from './windows.js';
 import { isoTime } from '../../isoTime.js';
+import { formatUsd } from './money.js';
 
 export interface Actor {
   readonly actor: string;
@@ -147,6 +148,9 @@ export const SOON_HOLD_MS = 25;
 
 /** A fixed namespace for the ledger's name-based event ids (RFC 9562 version 5). */
 const EVENT_ID_NAMESPACE = Buffer.from('5b0c7d2e9a4f4e61b3c8d1a2f6e0c947', 'hex');
+/** A name's SHA-256 digest, `length` hex characters (a purchase's key and payment method in its events). */
+const digest = (name: string, length: number): string => createHash('sha256').update(name).digest('hex').slice(0, length);
+
 const nameBasedUuid = (name: string): string => {
   const hash = createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50;
@@ -164,6 +168,9 @@ const operationKey = (event: LedgerEvent, nonce: () => string): string => {
   switch (event.type) {
     case 'CreditsPurchased':
       return event.data.paymentRef;
+    case 'PurchaseStarted':
+    case 'PurchaseFailed':
+      return event.data.purchaseKey;
     case 'CreditsGranted':
     case 'CreditsRefunded':
       return nonce();
@@ -738,13 +745,44 @@ export const createLedgerService = (deps: {
 
     async purchase({ accountId, amount, paymentMethod, idempotencyKey, actor, correlationId }) {
       requireAccount(accountId);
-      // Validate before charging anyone, on the account as it is now (the credits cap): the decider refuses the same
-      // inputs again when the purchase is recorded, but a payment must not happen first.
-      const { state: current } = await submit(accountId, () => null);
-      ledgerDecider.decide({ type: 'PurchaseCredits', data: { accountId, amount, fee: 0, paymentRef: '', at: '' }, creditsCap }, current);
-      const fee = deps.payments.fee(amount);
-      const { paymentRef } = await deps.payments.charge({ accountId, amount, fee, paymentMethod, idempotencyKey });
-      const { state } = await submit(accountId, () => ({ type: 'PurchaseCredits', data: { accountId, amount, fee, paymentRef, at: isoTime(now().getTime()) }, creditsCap }), { actor, correlationId });
+      const by = { actor, correlationId };
+      const purchaseKey = digest(`${accountId}\n${idempotencyKey}`, 40);
+      const method = digest(`${accountId}\n${paymentMethod}`, 24);
+      // Hold the purchase's room under the credits cap before anyone is charged (two-phase, as a reservation holds
+      // credits for a call): a purchase the ledger would refuse is refused here, and once held, no other purchase or
+      // grant can take its room while the card is charged. The same key for another amount or method is refused here.
+      const { state: holding } = await submit(
+        accountId,
+        () => ({ type: 'StartPurchase', data: { accountId, purchaseKey, amount, fee: deps.payments.fee(amount), method, at: isoTime(now().getTime()) }, creditsCap }),
+        by,
+      );
+      const started = holding.purchases.get(purchaseKey);
+      // Recorded already (a retry): its answer, from the ledger. Not started: refused concurrently, by a declined card.
+      if (started?.paymentRef) return { paymentRef: started.paymentRef, amount: started.amount, fee: started.fee, balance: snapshotBalance(accountId, holding) };
+      if (!started) throw new ConflictError('A purchase under this idempotency key was refused just now (its payment failed): send it again', { amount });
+      const { fee } = started;
+      let paymentRef: string;
+      try {
+        // A retry of a purchase being paid (concurrent, or after a crash) asks again under the same key: the port's
+        // processor answers the same payment, never a second one.
+        ({ paymentRef } = await deps.payments.charge({ accountId, amount, fee, paymentMethod, idempotencyKey }));
+      } catch (error) {
+        // Refused: nothing was charged, the room and the key are given back. Anything else may have charged: the hold
+        // stays, so the same request again completes it (the processor answers that payment) and nothing else takes its room.
+        if (error instanceof PaymentFailedError) {
+          await submit(accountId, () => ({ type: 'FailPurchase', data: { accountId, purchaseKey, reason: error.message, at: isoTime(now().getTime()) } }), by);
+        }
+        throw error;
+      }
+      const { events, state } = await submit(
+        accountId,
+        () => ({ type: 'PurchaseCredits', data: { accountId, amount, fee, paymentRef, purchaseKey, at: isoTime(now().getTime()) }, creditsCap }),
+        by,
+      );
+      const credited = state.paymentRefs.get(paymentRef);
+      if (events[0]?.type === 'PurchaseFailed' && credited && (credited.amount !== amount || credited.fee !== fee)) {
+        throw new IdempotencyKeyReusedError(`This idempotency key was used for another purchase (${formatUsd(credited.amount)}): send a new key for a new purchase`, { paymentRef });
+      }
       return { paymentRef, amount, fee, balance: snapshotBalance(accountId, state) };
     },
 

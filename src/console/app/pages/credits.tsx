@@ -35,6 +35,8 @@ const PURCHASE = `mutation Purchase($amount: Money!, $paymentMethod: String!, $i
 
 /** Readable names of the ledger's entry types. */
 const ENTRY_LABEL: Record<string, string> = {
+  PurchaseStarted: 'Purchase started (paying)',
+  PurchaseFailed: 'Purchase failed',
   CreditsPurchased: 'Purchase',
   CreditsGranted: 'Grant',
   CreditsRefunded: 'Refund',

@@ -144,6 +144,8 @@ const fundsDelta = (event: RecordedEvent<LedgerEvent>): number => {
     case 'CreditsReserved':
     case 'ReservationReleased':
     case 'ReservationExpired':
+    case 'PurchaseStarted':
+    case 'PurchaseFailed':
       return 0;
     default: {
       const _never: never = event;
@@ -309,6 +311,8 @@ export const createEventTriggers = (deps: {
       case 'RunCancelled':
       case 'RunFiltered':
       case 'StepCharged':
+      case 'PurchaseStarted':
+      case 'PurchaseFailed':
         return null;
       default: {
         const _never: never = event;
