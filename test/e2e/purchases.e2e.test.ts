@@ -117,3 +117,22 @@ describe('a purchase idempotency key names one purchase', () => {
     expect(payments.calls.filter((c) => c.accountId === user.id && c.amount !== amount)).toEqual([]);
   });
 });
+
+describe('purchaseFee quotes only what purchaseCredits accepts', () => {
+  it('refuses a nano-dollar, a sub-cent amount and 2^53 - 1 with the VALIDATION a purchase gives, and quotes a whole-cent amount', async () => {
+    const user = await openUser('Quoter');
+    const fee = async (amount: number) => (await h.gql('query($a: Money!) { purchaseFee(amount: $a) }', { a: amount }, user.key)).body;
+    for (const [amount, message] of [
+      [1, /whole number of cents/],
+      [10_000_001, /whole number of cents/],
+      [Number.MAX_SAFE_INTEGER, /at most \$1,000,000\.00/],
+    ] as const) {
+      const quoted = await fee(amount);
+      const bought = await purchase(user.key, amount, `quote-${amount}`);
+      expect(quoted.errors?.[0]).toMatchObject({ message: bought.message, extensions: { code: 'VALIDATION' } });
+      expect(bought.message).toMatch(message);
+    }
+    expect((await fee(10 * USD)).data.purchaseFee).toBe(0.8 * USD);
+    expect((await fee(1_000_000 * USD)).data.purchaseFee).toBe(55_000 * USD);
+  });
+});

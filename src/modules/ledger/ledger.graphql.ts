@@ -199,7 +199,8 @@ const reason = z.string().trim().min(1, 'must not be empty').max(500, 'must be a
 builder.queryFields((t) => ({
   purchaseFee: t.withAuth({ authenticated: true }).field({
     type: 'Money',
-    description: 'The fee purchaseCredits would charge on top of `amount` (nano-dollars), to show before buying.',
+    description:
+      'The fee purchaseCredits would charge on top of `amount` (nano-dollars), to show before buying. An amount a purchase refuses (not whole cents, above $1,000,000) is the same VALIDATION.',
     args: { amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }) },
     resolve: (_root, args, ctx) => ctx.ledger.purchaseFee(args.amount),
   }),

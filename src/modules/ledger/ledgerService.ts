@@ -6,7 +6,7 @@ import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { Balance, KeyWindowUsage, Ledger, UsageRecord } from './ledger.js';
-import { available, DEFAULT_CREDITS_CAP, ledgerDecider, type Finalized, type LedgerCommand, type LedgerState } from './ledger.decider.js';
+import { available, DEFAULT_CREDITS_CAP, ledgerDecider, requirePurchaseAmount, type Finalized, type LedgerCommand, type LedgerState } from './ledger.decider.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent, type ReservationSettled } from './ledger.events.js';
 import type { PaymentProcessor } from './payments.js';
 import { DEFAULT_PLANS, freeTierLimits, type Plans } from './plans.js';
@@ -23,7 +23,7 @@ export interface LedgerService extends Ledger {
   purchase(input: { accountId: string; amount: number; paymentMethod: string; idempotencyKey: string } & Actor): Promise<{ paymentRef: string; amount: number; fee: number; balance: Balance }>;
   grant(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
   refund(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
-  /** The fee a purchase of `amount` costs on top. */
+  /** The fee a purchase of `amount` costs on top (VALIDATION for an amount a purchase refuses). */
   fee(amount: number): number;
   /** The list price of the key's BYOK calls (OpenRouter's `byok_usage*`), from the same events as its usage. */
   byokKeyUsage(accountId: string, keyId: string): Promise<KeyWindowUsage>;
@@ -670,7 +670,11 @@ export const createLedgerService = (deps: {
       return writers.size;
     },
 
-    fee: (amount) => deps.payments.fee(amount),
+    fee(amount) {
+      // Quoted only for what a purchase accepts: the same check, the same VALIDATION.
+      requirePurchaseAmount(amount);
+      return deps.payments.fee(amount);
+    },
 
     async reserve({ accountId, keyId, generationId, amount, keyAmount, freeModel, onAdmitted, syncWithinMs }) {
       const account = requireAccount(accountId);
