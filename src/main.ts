@@ -109,7 +109,15 @@ export const startSwitchyard = async (
     topics,
     now,
     modules: (base): Modules => {
-      const ledgerApi = createLedgerApi({ ledger, eventStore, readStore, directory, runner, balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId) });
+      const ledgerApi = createLedgerApi({
+        ledger,
+        eventStore,
+        readStore,
+        directory,
+        runner,
+        balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId),
+        readYourWrites: (accountId) => gateway.readYourWrites(accountId),
+      });
       const catalog = createCatalogApi({
         eventStore,
         readStore,

@@ -201,6 +201,9 @@ export interface ContentLog {
   readonly store: Pick<ContentStore, 'put'>;
 }
 
+/** Accounts whose last call's writes are tracked for read-your-writes at most (see readYourWrites). */
+const MAX_WRITES_TRACKED = 10_000;
+
 export const createGateway = (deps: {
   catalog: Catalog;
   /** Encrypts provider keys registered through the API (kept here so the API layers reach it with the catalog). */
@@ -245,6 +248,17 @@ export const createGateway = (deps: {
   let lastPosition = 0;
   /** Generations answered whose record is not appended yet, by id: the position it was appended at, or null. */
   const recording = new Map<string, Promise<number | null>>();
+  /**
+   * Per account, its last call's settlement and record (done once both are appended), until a query of the account's
+   * usage or generations has waited for the read models to hold them (readYourWrites). The least recent go first past
+   * MAX_WRITES_TRACKED: by then their writes are long applied.
+   */
+  const accountWrites = new Map<string, Promise<unknown>>();
+  const noteWrites = (accountId: string, done: Promise<unknown>) => {
+    accountWrites.delete(accountId);
+    accountWrites.set(accountId, done);
+    if (accountWrites.size > MAX_WRITES_TRACKED) accountWrites.delete(accountWrites.keys().next().value!);
+  };
 
   /** The prompt a target is sent: the request's, or the compressed conversation's (not the whole one it was cut from). */
   const promptOf = (target: RouteTarget, estimate: number) => target.promptTokens ?? estimate;
@@ -749,6 +763,7 @@ export const createGateway = (deps: {
     }
     const recorded = afterAnswer(() => finalize(prepared, result, outcome, billing, completion));
     recording.set(generationId, recorded);
+    noteWrites(input.principal.accountId, recorded);
     void recorded.finally(() => recording.delete(generationId)).catch(() => undefined);
     return outcome;
   };
@@ -903,6 +918,7 @@ export const createGateway = (deps: {
       await Promise.all([charge, record]);
     })().catch((err: unknown) => logger.error({ err, generationId }, 'could not settle or record an embeddings call'));
     track(work);
+    noteWrites(principal.accountId, work);
     if (!served) throw error ?? new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
     return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost, upstreamCost: upstreamCost ?? null };
   };
@@ -958,6 +974,19 @@ export const createGateway = (deps: {
      * the next reservation's commit), once appended; null when it is not being written here (or could not be).
      */
     recordOf: (generationId: string): Promise<number | null> => recording.get(generationId) ?? Promise.resolve(null),
+    /**
+     * Read your writes for the read models of calls (usage, generations): resolves once the account's last call
+     * answered by this process is settled and recorded and the read models hold both. At once when there is none, or
+     * it is already applied (one map lookup): only a query right after a call waits.
+     */
+    async readYourWrites(accountId: string): Promise<void> {
+      const done = accountWrites.get(accountId);
+      if (done === undefined || !deps.waitForReadModels) return;
+      await done.catch(() => undefined);
+      // Settled and recorded: both positions are at most these (a little later at worst: another account's append).
+      const applied = await deps.waitForReadModels(Math.max(lastPosition, ledger.lastPosition ?? 0));
+      if (applied && accountWrites.get(accountId) === done) accountWrites.delete(accountId);
+    },
     /** Resolves when every settle and generation append started so far is done and applied by the read models. */
     async idle(): Promise<void> {
       while (pending.size > 0) await Promise.allSettled([...pending]);

@@ -419,7 +419,7 @@ const FAILED_UNEXPECTEDLY: FeedItem = {
 export const createGenerationsApi = (deps: {
   readStore: ReadStore;
   eventStore: Pick<EventStore, 'readStream'>;
-  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets' | 'withDefaultModel' | 'recordOf'>;
+  gateway: Pick<Gateway, 'prepare' | 'execute' | 'generate' | 'embed' | 'presets' | 'withDefaultModel' | 'recordOf' | 'readYourWrites'>;
   /** Resolves once the read models have applied a position (false on timeout). */
   waitForReadModels: (position: number) => Promise<boolean>;
   /** What became of a reservation, for `recall`. */
@@ -518,7 +518,7 @@ export const createGenerationsApi = (deps: {
       return { kind: 'unrecorded', reservation: await deps.ledger.reservationOf(accountId, generationId) };
     },
     /**
-     * A page of an account's generations, by id (ids sort by creation time): oldest first, or newest first (then
+     * A page of an account's generations, by id (ids sort by creation time), its calls answered here included: oldest first, or newest first (then
      * `after` a cursor means older than it), keeping only those that match every field of `filter`. `accountId`
      * null: every account's (admins only).
      */
@@ -538,6 +538,8 @@ export const createGenerationsApi = (deps: {
         ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) } } : {}),
       };
       const ascending = options.newestFirst ? range.inverted : !range.inverted;
+      // The account's own last call is in the list as soon as it has answered (at once unless one is being applied).
+      if (accountId !== null) await gateway.readYourWrites(accountId);
       return collection.find({ ...cursor, ...filter, ...(accountId === null ? {} : { accountId }) }, { sort: { _id: ascending ? 1 : -1 }, limit: range.limit });
     },
     /**

@@ -113,6 +113,8 @@ export const createLedgerApi = (deps: {
   balanceDocs: (accountId: string) => AsyncIterable<BalanceDoc>;
   /** The read models' applied position, for the billing audit to compare them at it. */
   runner: Pick<ProjectionRunner, 'position'>;
+  /** Resolves once the read models hold the account's last call answered by this process (the gateway's). */
+  readYourWrites?: (accountId: string) => Promise<void>;
 }) => {
   const { ledger, eventStore, readStore } = deps;
 
@@ -202,6 +204,8 @@ export const createLedgerApi = (deps: {
     async usage(accountId: string | null, query: { groupBy: UsageGroupBy; from?: string | null; to?: string | null; workflowId?: string | null; perDay?: boolean | null }): Promise<UsageRow[]> {
       const { groupBy, from, to, workflowId, perDay } = query;
       if (from && to && from > to) throw new ValidationError('from must not be after to');
+      // The account's own last call counts as soon as it has answered, as in its balance.
+      if (accountId !== null) await deps.readYourWrites?.(accountId);
       const dayFilter = { ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) };
       type Key = string | null | { day: string; group: string | null };
       const rows = await readStore.collection(USAGE_DAILY).aggregate<Omit<UsageRow, 'group' | 'day'> & { _id: Key }>([
