@@ -1,8 +1,8 @@
-import { createIdempotencyClaims, createIdempotentReplays } from './modules/generations/requestIdempotency.js';
+import { abandonedClaims, createIdempotencyClaims, createIdempotentReplays } from './modules/generations/requestIdempotency.js';
 import type { ContentStore } from './contentStore/contentStore.js';
 import { providerStatsQueries } from '../projections/providerStats.js';
 import type { ProjectionRunner } from '../projections/runner.js';
-import type { Config } from './config.js';
+import { isEmbedded, reservationTtlMs, type Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import type { Logger } from './logger.js';
 import type { AuthDirectory } from './modules/auth/authDirectory.js';
@@ -13,6 +13,8 @@ import { createGenerationRecorder, type GenerationFacts, type GenerationRecorder
 import { createPresetView } from './modules/presets/presetView.js';
 import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
 import type { Ledger } from './modules/ledger/ledger.js';
+import type { LedgerService } from './modules/ledger/ledgerService.js';
+import { generationStream } from './modules/generations/generation.events.js';
 import type { ReadStore } from './readStore/readStore.js';
 import { createGateway, type ContentLog, type GatewayConfig } from './gateway/gateway.js';
 import { createStatsSnapshot } from './gateway/routeStats.js';
@@ -63,7 +65,7 @@ export const createGatewayServices = async (deps: {
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
-  ledger: Ledger;
+  ledger: Ledger & Pick<LedgerService, 'reservationOf'>;
   runner: ProjectionRunner;
   /** Told each generation as it is recorded (the metrics). */
   onGeneration?: (facts: GenerationFacts) => void;
@@ -78,6 +80,8 @@ export const createGatewayServices = async (deps: {
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const now = deps.now ?? (() => new Date());
+  // Idempotency-Key claims made before this are a previous process's (embedded mode: see abandonedClaims).
+  const startedAt = now().getTime();
   const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
   // By default the variables the seeds name (the shipped one too, so its providers keep their keys under another seed).
   const defaultEnvAllow = async () => {
@@ -107,7 +111,17 @@ export const createGatewayServices = async (deps: {
     waitForReadModels: (position) => runner.waitFor(position),
     ...(deps.contentLog && { contentLog: deps.contentLog }),
     directory: deps.directory,
-    claims: createIdempotencyClaims(eventStore, now),
+    claims: createIdempotencyClaims(
+      eventStore,
+      now,
+      abandonedClaims({
+        soleProcessSince: isEmbedded(config) ? startedAt : null,
+        ttlMs: reservationTtlMs(config),
+        now,
+        reservationOf: (accountId, generationId) => deps.ledger.reservationOf(accountId, generationId),
+        recorded: async (generationId) => (await eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0,
+      }),
+    ),
     ...(eventStore.hurry && { hurry: () => eventStore.hurry!() }),
     ...(deps.replayStore && deps.masterKey && { replays: createIdempotentReplays({ store: deps.replayStore, masterKey: deps.masterKey, now, logger }) }),
   });

@@ -36,8 +36,8 @@ type IdempotencyCommand =
   | { readonly type: 'Claim'; readonly data: { readonly accountId: string; readonly generationId: string; readonly at: string; readonly fingerprint: string } }
   | { readonly type: 'Release'; readonly data: { readonly generationId: string; readonly at: string } };
 
-/** Who holds a key: its generation and the fingerprint it was claimed with (null: an older claim, without one). */
-type Holder = { readonly generationId: string; readonly fingerprint: string | null };
+/** Who holds a key: its generation, the fingerprint it was claimed with (null: an older claim, without one), and when. */
+type Holder = { readonly generationId: string; readonly fingerprint: string | null; readonly at: string };
 
 /** Who holds a key another call tried to claim, and whether that call is the same request (null: the claim cannot tell). */
 export interface KeyHolder {
@@ -51,7 +51,7 @@ type IdempotencyState = { readonly holder: Holder | null };
 const idempotencyDecider: Decider<IdempotencyState, IdempotencyCommand, IdempotencyEvent> = {
   initialState: () => ({ holder: null }),
   evolve: (_state, event) => ({
-    holder: event.type === 'IdempotencyKeyClaimed' ? { generationId: event.data.generationId, fingerprint: event.data.fingerprint ?? null } : null,
+    holder: event.type === 'IdempotencyKeyClaimed' ? { generationId: event.data.generationId, fingerprint: event.data.fingerprint ?? null, at: event.data.at } : null,
   }),
   decide: (command, state) => {
     if (command.type === 'Claim') return state.holder === null ? [{ type: 'IdempotencyKeyClaimed', data: command.data }] : [];
@@ -83,22 +83,66 @@ export interface IdempotencyClaims {
   release(accountId: string, key: string, generationId: string): Promise<void>;
 }
 
+/** A key's holder as `abandoned` is asked about it: the account, its generation, when it claimed the key. */
+export interface ClaimHolder {
+  readonly accountId: string;
+  readonly generationId: string;
+  readonly claimedAt: string;
+}
+
 /**
  * Appended at `commit` durability: the reservation that follows a claim is made durable before any answer, and what a
  * crash keeps is a prefix of the log, so the claim is durable by then too.
+ *
+ * `abandoned`: whether a holder's call died with its process uncharged (see abandonedClaims). Its process never gave
+ * the key back, so the next call that finds it held gives it back for it, then claims it: a key that charged nothing
+ * may be sent again, whether its call failed or its process died. Asked only when a key is found held.
  */
-export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date): IdempotencyClaims => ({
-  async claim(accountId, key, generationId, request) {
-    const fingerprint = createHmac('sha256', `${accountId}\n${key}`).update(request).digest('hex');
-    const result = await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
-    const { holder } = result.state;
-    if (holder === null || holder.generationId === generationId) return null;
-    return { generationId: holder.generationId, sameRequest: holder.fingerprint === null ? null : holder.fingerprint === fingerprint };
-  },
-  async release(accountId, key, generationId) {
+export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date, abandoned: (holder: ClaimHolder) => Promise<boolean> = async () => false): IdempotencyClaims => {
+  const release = async (accountId: string, key: string, generationId: string) => {
     await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Release', data: { generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
-  },
-});
+  };
+  return {
+    async claim(accountId, key, generationId, request) {
+      const fingerprint = createHmac('sha256', `${accountId}\n${key}`).update(request).digest('hex');
+      const attempt = () =>
+        handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
+      let { holder } = (await attempt()).state;
+      if (holder !== null && holder.generationId !== generationId && (await abandoned({ accountId, generationId: holder.generationId, claimedAt: holder.at }))) {
+        // Released only if that holder still holds it: of concurrent retries, one claims it, the others find it held.
+        await release(accountId, key, holder.generationId);
+        ({ holder } = (await attempt()).state);
+      }
+      if (holder === null || holder.generationId === generationId) return null;
+      return { generationId: holder.generationId, sameRequest: holder.fingerprint === null ? null : holder.fingerprint === fingerprint };
+    },
+    release,
+  };
+};
+
+/**
+ * Whether a claim's call can no longer be running and charged nothing, so its key is free again. It cannot be running
+ * when it was claimed before this process started and this process is the store's only user (embedded mode: the
+ * process that claimed it is gone), or longer ago than a reservation lives (the request timeout plus a margin: the
+ * sweeper has expired its reservation). It charged nothing when its reservation is not open or settled (expired,
+ * released, never made) and no record of it exists (a record means the call ended: its key stays, as its 409 says).
+ */
+export const abandonedClaims =
+  (deps: {
+    soleProcessSince: number | null;
+    ttlMs: number;
+    now: () => Date;
+    reservationOf: (accountId: string, generationId: string) => Promise<string>;
+    recorded: (generationId: string) => Promise<boolean>;
+  }) =>
+  async ({ accountId, generationId, claimedAt }: ClaimHolder): Promise<boolean> => {
+    const claimedMs = Date.parse(claimedAt);
+    const gone = (deps.soleProcessSince !== null && claimedMs < deps.soleProcessSince) || claimedMs < deps.now().getTime() - deps.ttlMs;
+    if (!gone) return false;
+    const outcome = await deps.reservationOf(accountId, generationId);
+    if (outcome === 'open' || outcome === 'settled') return false;
+    return !(await deps.recorded(generationId));
+  };
 
 // -----------------------------------------------------------------------------------------------------------------
 // Stored answers
