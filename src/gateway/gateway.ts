@@ -724,6 +724,7 @@ export const createGateway = (deps: {
             model: target?.model ?? input.parsed.models[0]!,
             attempts: result.attempts.length,
             cooldownLeftMs: cooldownLeft(plan.targets),
+            byok: target?.byok,
           })
         : new GatewayError(503, 'provider_unavailable', 'No provider could serve the request', {}, cooldownLeft(plan.targets));
     }
@@ -857,7 +858,7 @@ export const createGateway = (deps: {
     const error =
       served || !failure
         ? null
-        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets) });
+        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets), byok: target.byok });
     const usage = billing?.usage ?? ZERO_USAGE;
     const cost = billing ? chargeOf(target, billing.breakdown.total) : 0;
     const upstreamCost = billing && target.byok ? billing.breakdown.total : undefined;

@@ -50,6 +50,12 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
   capacity: { status: 503, type: 'server', what: 'answered, but Switchyard could not hold the answer now' },
 };
 
+/** On the account's own provider key (BYOK), a refusal of the key is about that key, not Switchyard's. */
+const OWN_KEY: Partial<Record<ProviderErrorCode, { status: number; type: ErrorType; what: string }>> = {
+  auth: { status: 502, type: 'provider_unavailable', what: 'refused your own provider key (BYOK) for it: check it, or replace it with setByokKey' },
+  payment_required: { status: 502, type: 'provider_unavailable', what: 'refused the request for billing reasons on the account of your own provider key (BYOK)' },
+};
+
 const PASSED_ON: Readonly<Record<number, { status: number; type: ErrorType; what: string }>> = {
   413: { status: 413, type: 'payload_too_large', what: 'refused the request as too large' },
   422: { status: 422, type: 'unprocessable', what: 'could not process the request as sent' },
@@ -58,10 +64,11 @@ const PASSED_ON: Readonly<Record<number, { status: number; type: ErrorType; what
 /** The client-facing error for an upstream failure: typed, with the provider's name and code, never a bare "Provider returned error". */
 export const fromProviderError = (
   error: ProviderError,
-  context: { providerName: string; providerSlug: string; model: string; attempts: number; cooldownLeftMs?: number | undefined },
+  context: { providerName: string; providerSlug: string; model: string; attempts: number; cooldownLeftMs?: number | undefined; byok?: boolean | undefined },
 ): GatewayError => {
   // OpenRouter keeps an upstream's 413 and 422 (a request too large, or well-formed but refused): what to fix differs.
-  const known = error.code === 'bad_request' ? (PASSED_ON[error.status] ?? UPSTREAM.bad_request) : UPSTREAM[error.code];
+  const known =
+    error.code === 'bad_request' ? (PASSED_ON[error.status] ?? UPSTREAM.bad_request) : ((context.byok === true ? OWN_KEY[error.code] : undefined) ?? UPSTREAM[error.code]);
   // 5xx messages from upstream are masked (they can leak internals); 4xx ones explain what to fix.
   // Switchyard's own words on what was wrong with an answer are shown whatever the status.
   const detail = error.status < 500 && error.upstreamMessage ? `: ${error.upstreamMessage.slice(0, 500)}` : error.detail ? `: ${error.detail}` : '';

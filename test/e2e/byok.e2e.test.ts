@@ -270,6 +270,8 @@ describe('an upstream that quotes the credentials it received back in its error'
     acme.script(echo(401, `Bearer ${OWN_KEY}`));
     const whole = await everythingSaid(own, await h.chat(own.key, { model: MODEL, messages: hi, provider: { only: ['byok-acme'] } }));
     expect(whole.text).toContain(`Incorrect API key provided: Bearer …${OWN_KEY.slice(-4)}`);
+    // The key refused is the account's own, and the answer says so (not "Switchyard's credentials").
+    expect(JSON.parse(whole.text).error.message).toMatch(/^\S+ refused your own provider key \(BYOK\) for it: check it, or replace it with setByokKey /);
     expect(whole.all).not.toContain(OWN_KEY);
     // A 400 passes the upstream's message on to the client; streamed, the error comes before any token.
     acme.script(echo(400, `Bearer ${OWN_KEY}`));
@@ -284,6 +286,10 @@ describe('an upstream that quotes the credentials it received back in its error'
     const said = await everythingSaid(shared, await h.chat(shared.key, { model: MODEL, messages: hi, provider: { only: ['byok-acme'] } }));
     expect(said.text).toContain('Incorrect API key provided: Bearer …-key; also tried …ghij and key=…rstu');
     for (const secret of [FAKE_API_KEY, 'sk-proj-0123456789abcdefghij', 'AIzaSyA0123456789abcdefghijklmnopqrstu']) expect(said.all).not.toContain(secret);
+    // Refused on the provider's shared key, the credentials are Switchyard's.
+    acme.script(echo(401, `Bearer ${FAKE_API_KEY}`));
+    const refused = await h.chat(shared.key, { model: MODEL, messages: hi, provider: { only: ['byok-acme'] } });
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/^\S+ refused Switchyard's credentials for it /);
   });
 });
 
