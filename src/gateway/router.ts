@@ -122,12 +122,15 @@ export const ownKeyRefused = (error: ProviderError, target: Pick<RouteTarget, 'b
 
 /**
  * The provider's request, built by `build`: whatever that throws happened before anything was sent, so it is
- * Switchyard's failure (`internal`: a 500, no retry, no breaker), never a connection error charged to the provider.
+ * Switchyard's failure (`internal`: a 500, no retry, no breaker), never a connection error charged to the provider;
+ * except the adapter's own refusal of what the client sent (`badRequest`), which stays the client's 400.
  */
 export const buildUpstreamRequest = <T>(provider: string, build: () => T): T => {
   try {
     return build();
   } catch (error) {
+    // The adapter refusing what the client sent (audio for Anthropic, tool arguments that are no JSON object): a 400.
+    if (error instanceof ProviderError && error.code === 'bad_request') throw error;
     throw new ProviderError({ code: 'internal', status: 500, retryable: false, message: `${provider}: the request could not be built (${error instanceof Error ? error.message : String(error)})`, provider, cause: error });
   }
 };

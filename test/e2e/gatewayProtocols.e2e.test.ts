@@ -82,6 +82,25 @@ describe.each(['openai', 'anthropic', 'gemini'] as const)('%s upstream', (protoc
     expect(body.choices[0].finish_reason).toBe('tool_calls');
     expect(body.choices[0].message.tool_calls[0].function).toEqual({ name: 'get_weather', arguments: JSON.stringify({ city: 'Paris' }) });
   });
+
+  it("refuses earlier tool-call arguments nested past 64 levels with a 400 naming them, charging nothing (Anthropic and Gemini take them as JSON objects; OpenAI as the text sent)", async () => {
+    const deep = `{"a":${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+    const before = await h.settledBalance(user.accountId);
+    const sent = fakes[protocol]!.requests.length;
+    const res = await h.chat(user.key, {
+      model,
+      messages: [...MESSAGES, { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: deep } }] }, { role: 'tool', tool_call_id: 'call_1', content: 'done' }],
+    });
+    const text = await res.text();
+    if (protocol === 'openai') {
+      expect(res.status, text).toBe(200);
+      return;
+    }
+    expect(res.status, text).toBe(400);
+    expect(JSON.parse(text).error.message).toMatch(/tool call call_1 has arguments nested deeper than 64 levels/);
+    expect(fakes[protocol]!.requests.length).toBe(sent);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(before.settled);
+  });
 });
 
 describe('provider keys at rest', () => {

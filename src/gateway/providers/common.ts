@@ -1,5 +1,6 @@
 /** Small pure helpers shared by the protocol adapters: safe reads of unknown JSON, usage, content. */
 import { ProviderError, type JsonObject, type MessageContent, type ReasoningConfig, type ReasoningEffort, type ToolCall, type Usage } from '../types.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../objects.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading unknown JSON without `any`
@@ -55,8 +56,9 @@ export function unreadableAnswer(provider: string, reason: string, cause?: unkno
   return new ProviderError({ code: 'malformed_response', status: 502, retryable: true, message: `${provider}: ${reason}`, detail: reason, provider, cause });
 }
 
+/** The adapter refusing what the client sent, before anything is sent: a 400 with the adapter's words. */
 export function badRequest(provider: string, message: string): ProviderError {
-  return new ProviderError({ code: 'bad_request', status: 400, retryable: false, message, provider });
+  return new ProviderError({ code: 'bad_request', status: 400, retryable: false, message, detail: message, provider });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -137,6 +139,10 @@ export function toolArguments(provider: string, call: ToolCall): JsonObject {
   const parsed = parseJson(raw);
   if (!isRecord(parsed)) {
     throw badRequest(provider, `tool call ${call.id} has arguments that are not a JSON object`);
+  }
+  // Sent on as a JSON object: nested past what a request body may be, the request could not be serialised.
+  if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) {
+    throw badRequest(provider, `tool call ${call.id} has arguments nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   return parsed;
 }
