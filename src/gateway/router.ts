@@ -311,9 +311,12 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       const cancel = new Cancellation();
       const abort = (kind: AbortKind) => cancel.abort(new AttemptAbort(kind));
       abortAttempt = abort;
+      /** A finish reason came: the answer is whole, and only what follows it (OpenAI's usage, the end marker) is left. */
+      let finished = false;
       // A provider that cannot cancel generates (and bills) the whole answer anyway: aborting would only lose its usage.
+      // Nor is a whole answer cut for its last chunks: its usage is read on and billed, not an estimate.
       const onClientAbort = () => {
-        if (target.endpoint.provider.cancellable) return abort('client');
+        if (target.endpoint.provider.cancellable && !finished) return abort('client');
         clientGone = true;
         onChunk = undefined;
       };
@@ -369,6 +372,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           if (chunks.some((chunk) => chunk.usage !== undefined || hasPayload(chunk))) lastDataAt = now();
           for (const chunk of chunks) {
             completionChars += charsOf(chunk);
+            if (!finished && chunk.choices.some((choice) => choice.finish_reason)) finished = true;
             if (!committed) {
               if (!hasPayload(chunk)) {
                 buffered.push(chunk);

@@ -96,6 +96,13 @@ describe('free models', () => {
   });
 });
 
+/** The generation's record: REST (OpenRouter's) and GraphQL. */
+const recordOf = async (key: string, generationId: string) => {
+  const rest = (await h.generation(key, generationId)) as { cancelled: boolean; tokens_prompt: number; tokens_completion: number; switchyard: { status: string; usage_source: string; cost_nanodollars: number } };
+  const { body } = await h.gql('query ($id: ID!) { generation(id: $id) { status clientGone cost } }', { id: generationId }, key);
+  return { rest, graphql: body.data.generation as { status: string; clientGone: boolean; cost: string } };
+};
+
 describe('a client that disconnects mid-stream', () => {
   it('aborts the upstream call and is charged for the prompt and the tokens it was sent', async () => {
     const user = await h.openAccount({ credits: 100 * CENT });
@@ -127,6 +134,32 @@ describe('a client that disconnects mid-stream', () => {
     const record = (await (await fetch(`${h.url}/api/v1/generation?id=${generationId}`, { headers: { authorization: `Bearer ${user.key}` } })).json()) as { data: any };
     expect(record.data).toMatchObject({ cancelled: true, streamed: true, tokens_completion: Math.ceil(text.length / 4) });
     expect(record.data.switchyard.usage_source).toBe('estimated');
+  });
+});
+
+describe('a client that disconnects after the finish reason, before the usage chunk', () => {
+  it("reads the provider's usage on to the end and charges it, not an estimate (the answer was whole)", async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    // OpenAI's usage chunk comes after the one with the finish reason: here 300 ms after it.
+    dear.script({ slowTokenMs: 300, usage: { promptTokens: 10, completionTokens: 20 } });
+    const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES, stream: true, stream_options: { include_usage: true }, max_tokens: 100 });
+    const generationId = res.headers.get('x-generation-id')!;
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let finished = false;
+    while (!finished) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the stream ended before its finish reason');
+      for (const line of decoder.decode(value).split('\n')) {
+        if (line.startsWith('data: {') && JSON.parse(line.slice(6)).choices?.[0]?.finish_reason) finished = true;
+      }
+    }
+    await reader.cancel();
+    expect(await dear.requests.at(-1)!.outcome).toBe('completed');
+    const balance = await h.settledBalance(user.accountId);
+    expect(balance.settled).toBe(costOf(DEAR, 10, 20));
+    const { rest } = await recordOf(user.key, generationId);
+    expect(rest).toMatchObject({ tokens_prompt: 10, tokens_completion: 20, switchyard: { status: 'completed', usage_source: 'provider', cost_nanodollars: costOf(DEAR, 10, 20) } });
   });
 });
 
@@ -180,13 +213,6 @@ describe('a client that disconnects from a provider that cannot cancel', () => {
     // The seed says so of the providers OpenRouter lists as going on after a cancel; the others keep the default.
     expect(body.data.providers).toEqual(expect.arrayContaining([{ slug: 'groq', cancellable: false }, { slug: 'google-ai-studio', cancellable: false }, { slug: 'openai', cancellable: true }]));
   });
-
-  /** The generation's record: REST (OpenRouter's) and GraphQL. */
-  const recordOf = async (key: string, generationId: string) => {
-    const rest = (await h.generation(key, generationId)) as { cancelled: boolean; tokens_prompt: number; tokens_completion: number; switchyard: { status: string; usage_source: string; cost_nanodollars: number } };
-    const { body } = await h.gql('query ($id: ID!) { generation(id: $id) { status clientGone cost } }', { id: generationId }, key);
-    return { rest, graphql: body.data.generation as { status: string; clientGone: boolean; cost: string } };
-  };
 
   it('mid-stream: reads the answer to its end and charges the full usage; the record says completed and cancelled', async () => {
     await setCancellable('stubborn', false, owner.key);
