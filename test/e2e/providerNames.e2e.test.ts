@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { providerHandle, providerHandleStream } from '../../src/modules/catalog/providerHandle.events.js';
 
 let h: Harness;
 let pam: string;
@@ -24,6 +25,24 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
+});
+
+/** What a registration that claimed a name and then died (kill -9 between the claim and the registration) leaves. */
+const claimLeftBy = async (slug: string, name: string, agoMs: number) => {
+  const handle = providerHandle(name);
+  await h.running.core.eventStore.append(providerHandleStream(handle), [{ type: 'ProviderHandleClaimed', data: { handle, slug, at: new Date(Date.now() - agoMs).toISOString() } }]);
+};
+
+describe('a name claimed by a registration that never happened', () => {
+  it('is free again once the claim is a minute old and its provider was never registered; a fresh claim still holds it', async () => {
+    await claimLeftBy('ghost', 'Ghost Co', 2 * 60_000);
+    expect(await register(pete, 'ghost-two', 'Ghost Co')).toEqual({ __typename: 'Provider', slug: 'ghost-two', name: 'Ghost Co' });
+    // Taken over for good: the dead registration's slug cannot come back under that name.
+    expect(await register(pam, 'ghost', 'Ghost Co')).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/already names provider ghost-two/) });
+    // A registration between its claim and its provider (milliseconds, unless its process died): not taken over.
+    await claimLeftBy('phantom', 'Phantom Co', 1_000);
+    expect(await register(pete, 'phantom-two', 'Phantom Co')).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/already names provider phantom/) });
+  });
 });
 
 describe('provider names', () => {

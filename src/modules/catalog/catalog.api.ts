@@ -31,7 +31,7 @@ import { isAliasId, modelAliasStream } from './modelAlias.events.js';
 import { resolveModelId, retiredRefusal, type ResolvedModelId } from './modelId.js';
 import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type EndpointSpeed, type ModelListing, type ModelQuery } from './modelListing.js';
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
-import { handleTaken, providerHandleDecider } from './providerHandle.decider.js';
+import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './providerHandle.decider.js';
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
 import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
@@ -317,7 +317,8 @@ export const createCatalogApi = (deps: {
    * Claim the handles of a new provider's slug and name (providerHandle.events.ts), or throw ConflictError when one
    * names another provider: a provider the catalog holds (registered before handles were claimed, the seed's too), or
    * one whose claim is in the handle's stream. A claim left by a registration that never happened (a crash between the
-   * claim and the registration) keeps the handle until that slug is registered.
+   * claim and the registration) is taken over once it is older than ABANDONED_CLAIM_MS and its provider's stream is
+   * still empty.
    */
   const claimHandles = async (caller: CatalogCaller, slug: string, name: string) => {
     const handles = handlesOf({ slug, name });
@@ -328,9 +329,16 @@ export const createCatalogApi = (deps: {
     const metadata = { actor: caller.principal.accountId, correlationId: caller.correlationId, at: at() };
     for (const handle of handles) {
       const stream = providerHandleStream(handle);
-      const holder = foldEvents(providerHandleDecider, (await deps.eventStore.readStream(stream)) as RecordedEvent<ProviderHandleEvent>[]).slug;
+      const claim = foldEvents(providerHandleDecider, (await deps.eventStore.readStream(stream)) as RecordedEvent<ProviderHandleEvent>[]);
+      const holder = claim.slug;
       const holding = holder === null || holder === slug ? undefined : deps.routing.provider(holder);
-      const replacing = holding && !handlesOf(holding).includes(handle) ? holding.slug : null;
+      const abandoned =
+        holder !== null &&
+        holder !== slug &&
+        holding === undefined &&
+        Date.parse(claim.at ?? '') < Date.parse(metadata.at) - ABANDONED_CLAIM_MS &&
+        (await deps.eventStore.readStream(providerStream(holder), { maxCount: 1 })).length === 0;
+      const replacing = (holding && !handlesOf(holding).includes(handle)) || abandoned ? holder : null;
       await handleCommand(deps.eventStore, stream, providerHandleDecider, { type: 'ClaimProviderHandle', data: { handle, slug, replacing, at: metadata.at } }, { metadata });
     }
   };

@@ -6,13 +6,20 @@ import type { ProviderHandleEvent } from './providerHandle.events.js';
 export const handleTaken = (handle: string, holder: string): ConflictError =>
   new ConflictError(`${JSON.stringify(handle)} already names provider ${holder}: provider slugs and names are unique, in any case`, { provider: holder });
 
-/** The slug of the provider the handle names; null: none yet. */
-export type ProviderHandleState = { readonly slug: string | null };
+/**
+ * How old a claim whose provider was never registered must be to be taken over: a registration claims its handles
+ * and registers its provider within milliseconds, unless its process died in between.
+ */
+export const ABANDONED_CLAIM_MS = 60_000;
+
+/** The slug of the provider the handle names (null: none yet), and when it was claimed. */
+export type ProviderHandleState = { readonly slug: string | null; readonly at: string | null };
 
 /**
- * `replacing`: the provider holding the handle that the caller found registered under other handles, so not named by
- * this one (it claimed the handle, then lost the race for its slug to a registration with another name): that claim
- * names nobody and is taken over. Registrations never change a provider's slug or name, so that stays true.
+ * `replacing`: the provider holding the handle whose claim the caller found to name nobody, so taken over: one
+ * registered under other handles (it claimed the handle, then lost the race for its slug to a registration with
+ * another name; registrations never change a provider's slug or name, so that stays true), or one never registered
+ * although its claim is older than ABANDONED_CLAIM_MS (its registration died between the claim and the provider).
  */
 export type ProviderHandleCommand = {
   readonly type: 'ClaimProviderHandle';
@@ -20,11 +27,11 @@ export type ProviderHandleCommand = {
 };
 
 export const providerHandleDecider: Decider<ProviderHandleState, ProviderHandleCommand, ProviderHandleEvent> = {
-  initialState: () => ({ slug: null }),
+  initialState: () => ({ slug: null, at: null }),
   evolve: (state, event) => {
     switch (event.type) {
       case 'ProviderHandleClaimed':
-        return { slug: event.data.slug };
+        return { slug: event.data.slug, at: event.data.at };
       default: {
         const _never: never = event.type;
         return state;
