@@ -118,7 +118,7 @@ export const createGatewayServices = async (deps: {
         soleProcessSince: isEmbedded(config) ? startedAt : null,
         ttlMs: reservationTtlMs(config),
         now,
-        reservationOf: (accountId, generationId) => deps.ledger.reservationOf(accountId, generationId),
+        reservationOf: async (accountId, generationId) => (await deps.ledger.reservationOf(accountId, generationId)).outcome,
         recorded: async (generationId) => (await eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0,
       }),
     ),

@@ -187,7 +187,8 @@ describe('action.model', () => {
     await h.running.core.ledger.reserve({ accountId: account.accountId, keyId: null, generationId: first, amount: 1_000, freeModel: false });
     await h.running.core.ledger.settle({ accountId: account.accountId, generationId: first, actual: 700, usage: null });
     const lost = await stepError(runners['action.model']!({ model: 'switchyard/demo-paid', prompt: 'Lost', maxTokens: 50 }, context));
-    expect(lost).toMatchObject({ code: 'ANSWER_LOST', retryable: false });
+    // Its charge is the attempt's, so the run's cost holds it (as the ledger and usage do).
+    expect(lost).toMatchObject({ code: 'ANSWER_LOST', retryable: false, cost: 700 });
     expect(lost.message).toContain(first);
     expect((await h.settledBalance(account.accountId)).settled).toBe(700);
   });

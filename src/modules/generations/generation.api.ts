@@ -314,7 +314,8 @@ export type RecalledGeneration =
   | { readonly kind: 'completed'; readonly answer: SentPrompt | null; readonly cost: number }
   | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string; readonly cost: number }
   | { readonly kind: 'cancelled'; readonly reason: string; readonly cost: number }
-  | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired' };
+  /** `charged`: what a settled reservation charged (0 otherwise): a call whose record was lost was charged this. */
+  | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired'; readonly charged: number };
 
 /** The input as the OpenRouter body it means (null fields as absent), for the same preset and validation as REST. */
 const promptBody = (input: PromptInput, stream: boolean) => ({
@@ -515,7 +516,8 @@ export const createGenerationsApi = (deps: {
           }
         }
       }
-      return { kind: 'unrecorded', reservation: await deps.ledger.reservationOf(accountId, generationId) };
+      const { outcome, charged } = await deps.ledger.reservationOf(accountId, generationId);
+      return { kind: 'unrecorded', reservation: outcome, charged };
     },
     /**
      * A page of an account's generations, by id (ids sort by creation time), its calls answered here included: oldest first, or newest first (then

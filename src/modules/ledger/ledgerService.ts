@@ -31,7 +31,8 @@ export interface LedgerService extends Ledger {
    * What became of the reservation under a generation id: `open`, how it ended, or `none` (never made, or ended so
    * long ago that the account no longer keeps its outcome). A resumed workflow step asks before calling again.
    */
-  reservationOf(accountId: string, generationId: string): Promise<'none' | 'open' | Finalized['outcome']>;
+  /** What became of a reservation, and what it charged (0 unless settled). */
+  reservationOf(accountId: string, generationId: string): Promise<{ readonly outcome: 'none' | 'open' | Finalized['outcome']; readonly charged: number }>;
   /** Expire reservations older than the TTL; returns how many. */
   sweep(): Promise<number>;
   /**
@@ -733,8 +734,9 @@ export const createLedgerService = (deps: {
 
     async reservationOf(accountId, generationId) {
       const { state } = await submit(accountId, () => null);
-      if (state.reservations.has(generationId)) return 'open';
-      return state.finalized.get(generationId)?.outcome ?? 'none';
+      if (state.reservations.has(generationId)) return { outcome: 'open', charged: 0 };
+      const finalized = state.finalized.get(generationId);
+      return finalized ? { outcome: finalized.outcome, charged: finalized.outcome === 'settled' ? finalized.charged : 0 } : { outcome: 'none', charged: 0 };
     },
 
     async keyUsage(accountId, keyId): Promise<KeyWindowUsage> {

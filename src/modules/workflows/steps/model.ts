@@ -112,10 +112,10 @@ export const actionModel =
       }
     };
 
-    /** What this call was charged, from its record (0 when it has none: it was refused, or released uncharged). */
+    /** What this call was charged: from its record, else from its settled reservation (0: refused, or released uncharged). */
     const chargeOf = async (generationId: string): Promise<number> => {
       const recalled = await generations.recall(accountId, generationId);
-      return recalled.kind === 'unrecorded' ? 0 : recalled.cost;
+      return recalled.kind === 'unrecorded' ? recalled.charged : recalled.cost;
     };
 
     let generationId = callGenerationId(context.runId, context.idempotencyKey, 0);
@@ -131,7 +131,7 @@ export const actionModel =
       const { reservation } = recalled;
       if (reservation === 'none') break;
       if (reservation === 'settled') {
-        throw new StepError('ANSWER_LOST', `This attempt's model call (generation ${generationId}) was charged, but the server stopped before its answer was recorded; it is not run, nor charged, again`, false);
+        throw new StepError('ANSWER_LOST', `This attempt's model call (generation ${generationId}) was charged, but the server stopped before its answer was recorded; it is not run, nor charged, again`, false, recalled.charged);
       }
       if (reservation === 'open') {
         throw new StepError('GENERATION_IN_FLIGHT', `This attempt's model call (generation ${generationId}) still holds its reservation (another process may still be running it); it is not run twice`, false);
