@@ -68,10 +68,25 @@ describe('bounded evaluation', () => {
 
   it('answers a catastrophically backtracking regex, and refuses backreferences and lookarounds', async () => {
     expect(await evaluateExpression('=$contains("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /(a+)+$/)', scope, 'e')).toBe(false);
-    for (const pattern of ['/(a*)*\\1$/', '/a(?=a)/', '/(?<!b)a/', '/(?<x>a)\\k<x>/']) {
+    for (const [pattern, reason] of [
+      ['/(a*)*\\1$/', /back-references/],
+      ['/a(?=a)/', /lookahead and lookbehind/],
+      ['/.*.*.*.*.*.*.*.*.*.*.*.*(?=x)/', /lookahead and lookbehind/],
+      ['/(?<!b)a/', /lookahead and lookbehind/],
+      ['/(?<x>a)\\k<x>/', /back-references/],
+      ['/((((a+)+)+)+)+/', /nested this deep/],
+    ] as const) {
       const error = await failure(evaluateExpression(`=$match("aa", ${pattern})`, scope, 'e'));
-      expect(error.message, pattern).toMatch(/may not use backreferences or lookarounds/);
+      expect(error.message, pattern).toMatch(/is not allowed in workflows/);
+      expect(error.message, pattern).toMatch(reason);
     }
+  });
+
+  it('runs a case-insensitive regex on the linear engine too: /.*.*x/i against 20,000 a\'s answers (it backtracked for minutes)', async () => {
+    const long = { ...scope, trigger: { text: 'a'.repeat(20_000) } };
+    expect(await evaluateExpression('=$contains(trigger.text, /.*.*x/i)', long, 'e')).toBe(false);
+    expect(await evaluateExpression('=$match("Hello HELLO hello", /hel+o/i).match', scope, 'e')).toEqual(['Hello', 'HELLO', 'hello']);
+    expect(await evaluateExpression('=$replace("Straße STRASSE", /STRAẞE/i, "x")', scope, 'e')).toBe('Straße STRASSE');
   });
 
   it('reports a dynamic error with its jsonata code', async () => {

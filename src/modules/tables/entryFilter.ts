@@ -5,10 +5,11 @@
  *
  * Only query operators that compare data are accepted: nothing that runs code ($where, $function, $accumulator,
  * $expr) or reaches outside the document. Hostile shapes are bounded: nesting, size, `$in` lists, and regular
- * expressions (length, and the nested quantifiers and back-references behind catastrophic backtracking, since the
- * embedded store runs them on the server's one thread).
+ * expressions (length, and src/linearRegex.ts's check: the embedded store and the triggers run them on the server's
+ * one thread, so only regexps V8's linear-time engine can run, with `i` written out for it).
  */
 import { ValidationError } from '../../errors.js';
+import { linearRegex } from '../../linearRegex.js';
 
 export const FILTER_LIMITS = {
   /** Bytes of the filter as JSON. */
@@ -40,6 +41,9 @@ const isFieldPath = (path: string) => FIELD_PATH.test(path) && !PROTOTYPE_NAMES.
 
 const refuse = (reason: string, message: string, path: string) => new ValidationError(`Invalid filter at ${path}: ${message}`, { reason, path });
 
+/** `$options` letters: what JavaScript's RegExp and MongoDB share. */
+const OPTIONS = /^(?!.*(.).*\1)[ims]{0,3}$/;
+
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A field path of the entry as stored: a reserved name where the platform keeps it, anything else under `data`. */
@@ -47,53 +51,6 @@ const storedPath = (field: string) => {
   const [head, ...rest] = field.split('.');
   const reserved = RESERVED_PATH[head!];
   return reserved !== undefined ? [reserved, ...rest].join('.') : `data.${field}`;
-};
-
-/**
- * Nested quantifiers (`(a+)+`, `(a|aa)*` followed by a quantifier, `(.*)*`) and back-references are what make a
- * backtracking engine take exponential time; refuse them rather than try to time a regex out on the event loop.
- */
-const MAX_REGEX_COUNT = 10;
-
-const unsafeRegex = (pattern: string): string | null => {
-  if (/\\[1-9]|\\k</.test(pattern)) return 'back-references are not allowed';
-  // A group whose body holds a quantifier or an alternation, itself quantified.
-  const stack: { quantified: boolean; alternation: boolean }[] = [];
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (c === '[') {
-      // Skip a character class: its contents are literals.
-      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
-      continue;
-    }
-    if (c === '{') {
-      // Counted repetition multiplies the work: `a{1,600}a{1,600}a{1,600}c` against 600 a's ran 100 s, even with V8's
-      // fallback to its linear engine (which unrolls the counts). Small counts only.
-      const counted = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
-      if (counted && Math.max(Number(counted[1]), Number(counted[3] || 0)) > MAX_REGEX_COUNT) return `counted repetition above {${MAX_REGEX_COUNT}} is not allowed`;
-    }
-    const top = stack[stack.length - 1];
-    if (c === '(') stack.push({ quantified: false, alternation: false });
-    else if (c === ')') {
-      const group = stack.pop();
-      const next = pattern[i + 1];
-      const quantifiedAfter = next === '*' || next === '+' || next === '{' || next === '?';
-      if (group && quantifiedAfter && (group.quantified || group.alternation)) return 'nested quantifiers (such as (a+)+) are not allowed';
-      if (group && quantifiedAfter && stack.length > 0) stack[stack.length - 1]!.quantified = true;
-      if (group?.quantified && stack.length > 0) stack[stack.length - 1]!.quantified = true;
-    } else if ((c === '*' || c === '+' || c === '{') && top) top.quantified = true;
-    else if (c === '|' && top) top.alternation = true;
-  }
-  try {
-    new RegExp(pattern);
-  } catch {
-    return 'not a valid regular expression';
-  }
-  return null;
 };
 
 /** A literal value compared as is: bounded depth, and no `$` keys (a store would take them as operators). */
@@ -112,10 +69,17 @@ const checkLiteral = (value: unknown, path: string, depth: number): void => {
   }
 };
 
-/** A field's condition: an operator object (every key an allowed operator) or a literal to compare with. */
-const checkCondition = (condition: unknown, path: string, depth: number): void => {
+/**
+ * A field's condition: an operator object (every key an allowed operator) or a literal to compare with. Returns it as
+ * the stores run it: a `$regex` as linearRegex writes it (with `$options: "i"`, the cases written out).
+ */
+const checkCondition = (condition: unknown, path: string, depth: number): unknown => {
   if (depth > FILTER_LIMITS.maxDepth) throw refuse('too_deep', `nested deeper than ${FILTER_LIMITS.maxDepth} levels`, path);
-  if (!isPlainObject(condition) || !Object.keys(condition).some((k) => k.startsWith('$'))) return checkLiteral(condition, path, depth);
+  if (!isPlainObject(condition) || !Object.keys(condition).some((k) => k.startsWith('$'))) {
+    checkLiteral(condition, path, depth);
+    return condition;
+  }
+  const out: Record<string, unknown> = { ...condition };
   for (const [op, operand] of Object.entries(condition)) {
     const at = `${path}.${op}`;
     if (!FIELD_OPERATORS.has(op)) throw refuse('operator_not_allowed', `${op} is not an allowed operator (allowed: ${[...FIELD_OPERATORS, ...LOGICAL_OPERATORS].join(', ')})`, at);
@@ -129,22 +93,26 @@ const checkCondition = (condition: unknown, path: string, depth: number): void =
       case '$regex': {
         if (typeof operand !== 'string') throw refuse('bad_operand', '$regex takes a string', at);
         if (operand.length > FILTER_LIMITS.maxRegex) throw refuse('regex_too_long', `a regular expression of more than ${FILTER_LIMITS.maxRegex} characters`, at);
-        const problem = unsafeRegex(operand);
-        if (problem) throw refuse('unsafe_regex', problem, at);
+        const options = condition['$options'];
+        const linear = linearRegex(operand, typeof options === 'string' && OPTIONS.test(options) ? options : '');
+        if (!linear.ok) throw refuse('unsafe_regex', linear.problem, at);
+        out['$regex'] = linear.source;
+        if (options !== undefined || linear.flags !== '') out['$options'] = linear.flags;
         break;
       }
       case '$options':
-        if (typeof operand !== 'string' || !/^[imsx]{0,4}$/.test(operand)) throw refuse('bad_operand', '$options takes letters among i, m, s, x', at);
+        // JavaScript has no `x` (MongoDB's extended syntax): mingo could not run it.
+        if (typeof operand !== 'string' || !OPTIONS.test(operand)) throw refuse('bad_operand', '$options takes letters among i, m, s', at);
         break;
       case '$not':
         if (!isPlainObject(operand)) throw refuse('bad_operand', '$not takes an operator object', at);
-        checkCondition(operand, at, depth + 1);
+        out[op] = checkCondition(operand, at, depth + 1);
         break;
       case '$elemMatch':
         if (!isPlainObject(operand)) throw refuse('bad_operand', '$elemMatch takes an object', at);
-        // Its fields are the array elements' own, not the entry's: checked, never rewritten.
-        if (Object.keys(operand).some((k) => k.startsWith('$') && !LOGICAL_OPERATORS.has(k))) checkCondition(operand, at, depth + 1);
-        else checkQuery(operand, at, depth + 1, (field) => field);
+        // Its fields are the array elements' own, not the entry's: checked, never renamed.
+        if (Object.keys(operand).some((k) => k.startsWith('$') && !LOGICAL_OPERATORS.has(k))) out[op] = checkCondition(operand, at, depth + 1);
+        else out[op] = checkQuery(operand, at, depth + 1, (field) => field);
         break;
       case '$exists':
         if (typeof operand !== 'boolean') throw refuse('bad_operand', '$exists takes true or false', at);
@@ -162,6 +130,7 @@ const checkCondition = (condition: unknown, path: string, depth: number): void =
         checkLiteral(operand, at, depth + 1);
     }
   }
+  return out;
 };
 
 /** A query object: fields and logical operators. Returns it rewritten with `path` applied to each field. */
@@ -181,8 +150,7 @@ const checkQuery = (query: Record<string, unknown>, path: string, depth: number,
     }
     if (key.startsWith('$')) throw refuse('operator_not_allowed', `${key} is not an allowed operator here (code, $expr and other operators are refused)`, at);
     if (!isFieldPath(key)) throw refuse('bad_field', 'a field path is 1 to 8 names of letters, digits, _ and -, joined by dots (none of __proto__, constructor, prototype)', at);
-    checkCondition(value, at, depth + 1);
-    out[rename(key)] = value;
+    out[rename(key)] = checkCondition(value, at, depth + 1);
   }
   return out;
 };

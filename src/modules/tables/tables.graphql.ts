@@ -53,7 +53,8 @@ builder.queryFields((t) => ({
       'filter: MongoDB query language over the entry\'s own fields, e.g. {"text": "HELLO"}, {"score": {"$gte": 3}},',
       '{"$or": [{"tag": {"$in": ["a", "b"]}}, {"text": {"$regex": "^he", "$options": "i"}}]}; `id`, `createdAt` and',
       '`updatedAt` name the platform\'s fields. Operators that run code ($where, $function, $expr…) are refused, and',
-      'so are filters nested deeper than 8, lists over 100 values and regular expressions with nested quantifiers.',
+      'so are filters nested deeper than 8, lists over 100 values and regular expressions that could run for ever',
+      '(nested quantifiers, lookarounds, back-references; $options among i, m, s).',
       'sort: {"field": 1 | -1}, up to 3 fields; ties by creation.',
     ].join(' '),
     args: {

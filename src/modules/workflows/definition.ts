@@ -8,6 +8,7 @@ import jsonata from 'jsonata';
 import { Query } from 'mingo';
 import { z } from 'zod';
 import { DomainError, ValidationError } from '../../errors.js';
+import { linearRegex } from '../../linearRegex.js';
 import { entryFilter, payloadFilter } from '../tables/entryFilter.js';
 import { TABLE_NAME } from '../tables/table.events.js';
 import { compileSchedule } from './triggers/cron.js';
@@ -301,6 +302,18 @@ const rootReferences = (ast: unknown): { root: string; step?: string | undefined
   return found;
 };
 
+/** The regular expressions (`/…/flags`) of an expression's AST: run.expressions runs each through linearRegex. */
+const regexesIn = (ast: unknown): RegExp[] => {
+  const found: RegExp[] = [];
+  const walk = (node: unknown): void => {
+    if (node instanceof RegExp) return void found.push(node);
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (isNode(node)) Object.values(node).forEach(walk);
+  };
+  walk(ast);
+  return found;
+};
+
 /** Compile an expression (without its `=`) and check what it reads; the issues found, each at `path`. */
 const checkExpression = (source: string, path: string, earlier: ReadonlySet<string>, all: ReadonlySet<string>): DefinitionIssue[] => {
   let ast: unknown;
@@ -314,6 +327,10 @@ const checkExpression = (source: string, path: string, earlier: ReadonlySet<stri
     return [{ path, message: `expression does not compile: ${typeof message === 'string' ? message : String(error)}${where}` }];
   }
   const issues: DefinitionIssue[] = [];
+  for (const regex of regexesIn(ast)) {
+    const linear = linearRegex(regex.source, regex.flags, { allowNestedQuantifiers: true });
+    if (!linear.ok) issues.push({ path, message: `expression's regular expression /${regex.source}/ is not allowed: ${linear.problem} (it could run for ever)` });
+  }
   for (const ref of rootReferences(ast)) {
     if (ref.bad) issues.push({ path, message: `expression ${ref.bad}` });
     else if (!ROOTS.has(ref.root)) issues.push({ path, message: `expression reads "${ref.root}"; it may read only trigger, steps, run and workflow` });

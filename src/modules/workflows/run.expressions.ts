@@ -4,9 +4,9 @@
  * own guardrails (checked on every evaluation step, so a recursive function that never ends stops with an error
  * instead of holding the event loop), and its result in size.
  */
-import v8 from 'node:v8';
 import jsonata from 'jsonata';
 import type { JsonValue } from '../../eventStore/eventStore.js';
+import { linearRegex } from '../../linearRegex.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../objects.js';
 import { isExpression } from './definition.js';
 import { StepError } from './steps/step.js';
@@ -29,17 +29,16 @@ const YIELD_EVERY = 1_000;
 
 /*
  * A regular expression runs inside one synchronous call that no timeout can interrupt: `/(a+)+$/` against 30 a's and a
- * "!" holds the event loop for half a minute. V8 can switch a regexp that backtracks too much to its linear-time
- * engine; that engine cannot run backreferences and lookarounds, so expressions may not use those.
+ * "!" holds the event loop for half a minute. V8 switches a regexp that backtracks too much to its linear-time engine,
+ * but only one that engine can run: linearRegex (the check every designer regexp passes) refuses the others and writes
+ * out `i`, which that engine cannot run either. Nested quantifiers are the fallback's to defuse here (no store runs these).
  */
-v8.setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
-const BACKTRACKING_ONLY = /\\[1-9]|\\k<|\(\?<?[=!]/;
 class LinearRegExp extends RegExp {
   constructor(pattern: RegExp | string, flags?: string) {
-    if (BACKTRACKING_ONLY.test(typeof pattern === 'string' ? pattern : pattern.source)) {
-      throw new Error('regular expressions in workflows may not use backreferences or lookarounds (they could run for ever)');
-    }
-    super(pattern, flags);
+    const source = typeof pattern === 'string' ? pattern : pattern.source;
+    const linear = linearRegex(source, flags ?? (typeof pattern === 'string' ? '' : pattern.flags), { allowNestedQuantifiers: true });
+    if (!linear.ok) throw new Error(`regular expression /${source}/ is not allowed in workflows: ${linear.problem} (it could run for ever)`);
+    super(linear.source, linear.flags);
   }
 }
 /** jsonata only ever calls its RegexEngine with `new`; the type asks for RegExp's call signature too. */

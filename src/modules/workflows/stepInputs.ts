@@ -8,10 +8,12 @@
  * that could run is never refused.
  */
 import type { z } from 'zod';
+import { DomainError } from '../../errors.js';
 import type { CatalogApi } from '../catalog/catalog.api.js';
 import type { OutboundPolicy } from '../outbound/outboundPolicy.js';
 import { PRESET_SLUG } from '../presets/preset.events.js';
 import { PRESET_MARK, type PresetLookup } from '../presets/presetResolution.js';
+import { entryFilter } from '../tables/entryFilter.js';
 import { formatPath, isExpression, type DefinitionIssue, type StepDefinition, type WorkflowDefinition } from './definition.js';
 import { STEP_INPUT_SCHEMAS } from './steps/index.js';
 
@@ -110,6 +112,18 @@ const stepIssues = (step: StepDefinition, index: number, accountId: string | nul
   // whose body was the whole object).
   if (step.type === 'action.respond' && Object.keys(input).every((key) => key === 'status' || key === 'body') && typeof input.status === 'number') {
     if (!Number.isInteger(input.status) || input.status < 200 || input.status > 599) issues.push(issue(['status'], 'status must be an HTTP status from 200 to 599'));
+  }
+  // A table filter written out is held to the checks `entries` makes when the step runs (a regex that could run for
+  // ever, an operator that runs code): refused now, not at every run. One with an expression is checked when it runs.
+  const filterField = step.type === 'search.entries' ? 'filter' : step.type === 'action.storeEntry' || step.type === 'action.upsertEntry' ? 'match' : null;
+  const filter = filterField === null ? undefined : input[filterField];
+  if (filterField !== null && typeof filter === 'object' && filter !== null && !holdsExpression(filter)) {
+    try {
+      entryFilter(filter);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      issues.push(issue([filterField], error.message));
+    }
   }
   if (URL_STEPS.has(step.type) && isLiteralString(input.url)) {
     const refusal = deps.outbound.checkUrlStatically(input.url);

@@ -17,6 +17,7 @@ import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi, StartRequest } from '../run.api.js';
 import { chainAfter } from './chain.js';
+import { refusedFilterWarning } from './refusedFilter.js';
 import { followForTrigger } from './triggerFollower.js';
 
 /** The checkpoint's name in the read store (beside the projections'). */
@@ -37,14 +38,22 @@ export const entryTriggerPayload = (event: EntryEvent): JsonValue => {
 
 /**
  * Whether the trigger's filter holds for the entry: the same rewritten filter as `entries` runs, on the same document
- * shape. A filter that cannot be run (one saved before a check that now refuses it) matches nothing: it must not stop
- * the follower every account's entry triggers share.
+ * shape, checked again each time. A filter that cannot be run (one saved before a check that now refuses it, such as
+ * a regex with a lookahead that would hold the thread for ever) matches nothing, with a warning: it must not stop the
+ * follower every account's entry triggers share, nor hang the process each time it replays the entry.
  */
-const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent, createdAt: string): boolean => {
+const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent, createdAt: string, refused: (error: unknown) => void): boolean => {
   if (filter === undefined) return true;
   const doc = { _id: event.data.entryId, data: event.data.entry, createdAt, updatedAt: event.data.at };
+  let checked: Record<string, unknown>;
   try {
-    return new Query(entryFilter(filter), { scriptEnabled: false }).test(doc);
+    checked = entryFilter(filter);
+  } catch (error) {
+    refused(error);
+    return false;
+  }
+  try {
+    return new Query(checked, { scriptEnabled: false }).test(doc);
   } catch {
     return false;
   }
@@ -54,6 +63,7 @@ const BATCH = 200;
 
 export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'startMany'>; logger: Logger }) => {
   const workflows = deps.readStore.collection<WorkflowDoc>(WORKFLOWS);
+  const warnRefused = refusedFilterWarning(deps.logger, 'entry trigger');
 
   /**
    * Start the runs a batch of entry events calls for, together (runs.startMany), in log order. A refusal (disabled
@@ -77,7 +87,7 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
       const place = candidates.length === 0 ? { depth: 0 } : await chainAfter(deps.eventStore, event.metadata.correlationId);
       for (const doc of candidates) {
         const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
-        if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt)) continue;
+        if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt, (error) => warnRefused(doc._id, error))) continue;
         const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
         requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), ...place } });
         sources.push({ event, workflowId: doc._id });

@@ -48,11 +48,13 @@ import type { ApiKeyEvent } from '../../apiKeys/apiKey.events.js';
 import { API_KEY_CATEGORY, apiKeyStream } from '../../apiKeys/apiKey.events.js';
 import { GENERATION_CATEGORY, generationStream, type GenerationEvent } from '../../generations/generation.events.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../ledger/ledger.events.js';
+import { payloadFilter } from '../../tables/entryFilter.js';
 import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.js';
 import type { PlatformEventName, WorkflowDefinition } from '../definition.js';
 import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
 import { chainAfter } from './chain.js';
+import { refusedFilterWarning } from './refusedFilter.js';
 import type { RunsApi } from '../run.api.js';
 import { followForTrigger } from './triggerFollower.js';
 import type { WorkflowsApi } from '../workflow.api.js';
@@ -352,11 +354,23 @@ export const createEventTriggers = (deps: {
       ({ createdAt, definition }) => createdAt <= event.recordedAt && definition.trigger.type === 'event' && definition.trigger.event === name,
     );
 
-  // A filter that cannot be run matches nothing: it must not stop the follower every account's event triggers share.
-  const matches = (filter: Record<string, unknown> | undefined, payload: Payload): boolean => {
+  /*
+   * The filter is checked again each time (payloadFilter, as at save): one saved before a check that now refuses it (a
+   * regex with a lookahead, which would hold the thread for ever) matches nothing, with a warning. A filter that cannot
+   * be run matches nothing either: it must not stop the follower every account's event triggers share.
+   */
+  const warnRefused = refusedFilterWarning(logger, 'event trigger');
+  const matches = (workflowId: string, filter: Record<string, unknown> | undefined, payload: Payload): boolean => {
     if (filter === undefined) return true;
+    let checked: Record<string, unknown>;
     try {
-      return new Query(filter, { scriptEnabled: false }).test(payload);
+      checked = payloadFilter(filter);
+    } catch (error) {
+      warnRefused(workflowId, error);
+      return false;
+    }
+    try {
+      return new Query(checked, { scriptEnabled: false }).test(payload);
     } catch {
       return false;
     }
@@ -376,7 +390,7 @@ export const createEventTriggers = (deps: {
     for (const { id, definition } of await lookup(fired.accountId, fired.name)) {
       if (definition.trigger.type !== 'event') continue;
       const payload = fired.payload(definition.trigger.threshold);
-      if (payload !== null && matches(definition.trigger.filter, payload)) targets.set(id, payload);
+      if (payload !== null && matches(id, definition.trigger.filter, payload)) targets.set(id, payload);
     }
     if (fired.errorWorkflow !== undefined && (await deps.workflows.ownerOf(fired.errorWorkflow)) === fired.accountId) {
       const payload = fired.payload(undefined);
