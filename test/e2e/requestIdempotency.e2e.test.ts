@@ -195,11 +195,12 @@ describe('a key that charged nothing, or is malformed', () => {
 
   it('refuses a malformed key with a 400 naming the header, claiming nothing', async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
-    for (const key of ['has space', 'x'.repeat(256), 'café']) {
+    // Space is printable ASCII: the message says exactly what a key may hold, and what this one has.
+    for (const [key, fault] of [['has space', 'this one has a space'], ['x'.repeat(256), 'this one has 256'], ['café', 'this one has U+00E9']]) {
       const res = await chat(user, key);
       expect(res.status, key).toBe(400);
       expect(((await res.json()) as { error: { message: string; metadata: { header: string } } }).error).toMatchObject({
-        message: 'An Idempotency-Key must be 1 to 255 printable ASCII characters',
+        message: `An Idempotency-Key must be 1 to 255 visible ASCII characters: letters, digits and punctuation (! to ~), no spaces; ${fault}`,
         metadata: { header: 'idempotency-key' },
       });
     }

@@ -285,14 +285,14 @@ describe('Idempotency-Key on manual runs (REST header, GraphQL idempotencyKey)',
     expect((await runsOf(id, designer.key)).length).toBe(2);
   });
 
-  it('refuses a key that is not 1 to 255 printable ASCII characters (400, VALIDATION), starting no run', async () => {
+  it('refuses a key that is not 1 to 255 visible ASCII characters (400, VALIDATION), saying what is allowed, starting no run', async () => {
     const id = await createWorkflow(manual(), designer.key);
     const long = await runOverRest(id, { name: 'x' }, 'x'.repeat(256), designer.key);
     expect(long.status).toBe(400);
     expect((await long.json()).error).toMatchObject({ code: 400, metadata: { error_type: 'invalid_request', header: 'idempotency-key' } });
     expect((await runOverRest(id, { name: 'x' }, 'x'.repeat(255), designer.key)).status).toBe(202);
     for (const bad of ['', 'x'.repeat(256), 'with space', 'é']) {
-      expect(await runOverGraphql(id, { name: 'x' }, bad, designer.key), JSON.stringify(bad)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringContaining('1 to 255 printable ASCII') });
+      expect(await runOverGraphql(id, { name: 'x' }, bad, designer.key), JSON.stringify(bad)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringContaining('1 to 255 visible ASCII characters: letters, digits and punctuation (! to ~), no spaces') });
     }
     expect((await runsOf(id, designer.key)).length).toBe(1);
   });

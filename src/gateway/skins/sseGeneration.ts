@@ -85,8 +85,8 @@ export const chatHeadersOf = (req: IncomingMessage, betaHeaders: readonly string
 };
 
 /**
- * The request's `Idempotency-Key`, checked (a 400 naming the header when it is not 1 to 255 printable ASCII
- * characters; Node joins a header sent twice with ", ", which is not one), with the request's fingerprint (its route
+ * The request's `Idempotency-Key`, checked (a 400 naming the header when it is not 1 to 255 visible ASCII
+ * characters, ! to ~, no spaces; Node joins a header sent twice with ", ", which is not one), with the request's fingerprint (its route
  * and its body as parsed) and a recorder of its answer on `res`; undefined when it sent none (nothing else runs).
  */
 export const idempotencyOf = (req: IncomingMessage, res: ServerResponse, route: string, body: unknown): RequestIdempotency | undefined => {

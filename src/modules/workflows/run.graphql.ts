@@ -106,7 +106,7 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: 'JSON', required: false }),
       idempotencyKey: t.arg.string({
         required: false,
-        description: "1 to 255 printable ASCII characters, the caller's account's own (the REST route's Idempotency-Key header; a key sent there and here is the same key).",
+        description: "1 to 255 visible ASCII characters (! to ~, no spaces), the caller's account's own (the REST route's Idempotency-Key header; a key sent there and here is the same key).",
       }),
     },
     resolve: (_root, args, ctx) => {
