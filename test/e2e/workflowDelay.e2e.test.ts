@@ -159,4 +159,54 @@ describe('control.delay', () => {
     expect(await create(delayed({ for: 'P7D' }, { timeoutSeconds: 8 * 86_400 }))).toMatchObject({ __typename: 'Workflow' });
     expect(await create(delayed({ for: 'P7D' }, { timeoutSeconds: 31 * 86_400 }))).toMatchObject({ __typename: 'DomainError', details: { path: 'settings.timeoutSeconds' } });
   });
+
+  describe('with a timeout past what setTimeout holds (2^31 - 1 ms, 24.8 days; 30 days are allowed)', () => {
+    const THIRTY_DAYS = 30 * 86_400;
+    const overflows: string[] = [];
+    const onWarning = (warning: Error) => void (warning.name === 'TimeoutOverflowWarning' && overflows.push(warning.message));
+    beforeAll(() => void process.on('warning', onWarning));
+    afterAll(() => void process.off('warning', onWarning));
+
+    it('runs its steps: they are not aborted at once as past the run\'s timeout', async () => {
+      overflows.length = 0;
+      const runId = await start({
+        name: 'A month to finish',
+        trigger: { type: 'manual' },
+        settings: { timeoutSeconds: THIRTY_DAYS },
+        steps: [
+          { key: 'wait', type: 'control.delay', input: { for: 'PT0.1S' } },
+          // Long enough to meet a timer that fired after 1 ms (jsonata hands the event loop back as it counts).
+          { key: 'count', type: 'action.transform', input: { expression: '=$count([1..5000].($ + 1))' } },
+        ],
+      });
+      const run = await ended(runId);
+      expect(run, JSON.stringify(run)).toMatchObject({ status: 'SUCCEEDED', steps: [{ key: 'wait', status: 'SUCCEEDED' }, { key: 'count', status: 'SUCCEEDED', output: 5000 }] });
+      expect(overflows).toEqual([]);
+    });
+
+    it('a synchronous webhook waiting on such a run sleeps: no timer overflows into polling every millisecond', async () => {
+      const created = await create({ name: 'Hold on', trigger: { type: 'webhook', respond: 'sync' }, settings: { timeoutSeconds: THIRTY_DAYS }, steps: [{ key: 'wait', type: 'control.delay', input: { for: 'PT1H' } }, { key: 'reply', type: 'action.respond', input: { ok: true } }] });
+      expect(created.__typename).toBe('Workflow');
+      const { body } = await h.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { ... on WebhookSecret { secret } } }`, { id: created.id }, designer.key);
+      overflows.length = 0;
+      const caller = new AbortController();
+      const answer = fetch(`${h.url}/api/v1/workflows/${created.id}/webhook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-switchyard-webhook-secret': body.data.rotateWebhookSecret.secret },
+        body: '{}',
+        signal: caller.signal,
+      }).catch(() => null);
+      const { body: runs } = await eventually('the webhook run to wait', async () =>
+        ((found) => (found.body.data?.workflowRuns.edges[0]?.node.steps[0]?.status === 'WAITING' ? found : null))(
+          await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id steps { status } } } } }', { id: created.id }, designer.key),
+        ),
+      );
+      // The caller's wait has begun (its first timer is armed as the run starts) and goes on while the run waits.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      caller.abort();
+      await answer;
+      expect(overflows).toEqual([]);
+      await h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }`, { id: runs.data.workflowRuns.edges[0].node.id }, designer.key);
+    });
+  });
 });

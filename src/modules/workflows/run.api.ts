@@ -28,6 +28,7 @@ import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../ev
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
+import { setLongTimeout, type LongTimer } from '../../longTimer.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
@@ -420,13 +421,14 @@ export const createRunsApi = (deps: {
     const controller = new AbortController();
     const onRunAbort = () => controller.abort(run.controller.signal.reason);
     run.controller.signal.addEventListener('abort', onRunAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     let evaluated: JsonValue | undefined;
     let running: ReturnType<StepRunners[string]> | undefined;
     // A runner that ignores its signal must not hold the run: the executor stops waiting for it when it is aborted.
     const aborted = new Promise<never>((_, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      timer = setTimeout(() => controller.abort(timedOut()), timeoutMs);
+      // The run's deadline may be 30 days away: past setTimeout's 24.8 days it would fire at once.
+      timer = setLongTimeout(() => controller.abort(timedOut()), timeoutMs);
     });
     aborted.catch(() => undefined);
     try {
@@ -474,7 +476,7 @@ export const createRunsApi = (deps: {
       // An unexpected failure of a runner: the step's retry policy decides whether it is tried again.
       return { ok: false, error: { code: EXECUTOR_ERROR_CODES.failed, message: `Step ${step.key} failed: ${describeError(error)}` }, retryable: true, cost: 0, ...withInput };
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
       run.controller.signal.removeEventListener('abort', onRunAbort);
     }
   };
@@ -1175,11 +1177,12 @@ export const createRunsApi = (deps: {
         const run = driving.get(runId);
         await new Promise<void>((resolve) => {
           const done = () => {
-            clearTimeout(timer);
+            timer.clear();
             signal?.removeEventListener('abort', done);
             resolve();
           };
-          const timer = setTimeout(done, run ? remaining : Math.min(remaining, 250));
+          // A wait on a run with a 30-day timeout is past setTimeout's 24.8 days: it would poll every millisecond.
+          const timer = setLongTimeout(done, run ? remaining : Math.min(remaining, 250));
           signal?.addEventListener('abort', done, { once: true });
           void run?.done.then(done);
         });
