@@ -45,6 +45,8 @@ const ADMIN = 'bench-admin-key-0123456789abcdef0123456789';
 const repo = new URL('..', import.meta.url);
 /** The search picks the free demo model: without free-tier limits (an operator's PLANS), so they are not what is measured. */
 const UNLIMITED_FREE_TIER = JSON.stringify({ free: { freeRequestsPerMinute: null, freeRequestsPerDay: null, freeRequestsPerDayAfterPurchase: null, purchaseThreshold: 0 } });
+/** One account measures thousands of workflows and runs at once: past the per-account defaults (100 each), raised. */
+const BENCH_LIMITS = { WORKFLOW_MAX_PER_ACCOUNT: '1000000', WORKFLOW_MAX_RUNS_PER_ACCOUNT: '1000000' };
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -71,7 +73,7 @@ const startServer = async (sync: string) => {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: repo,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'info', EVENTSTORE_SYNC: sync, DEMO_TOKEN_DELAY_MS: '0', OUTBOUND_ALLOW: '127.0.0.1', PLANS: UNLIMITED_FREE_TIER },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, ADMIN_API_KEY: ADMIN, LOG_LEVEL: 'info', EVENTSTORE_SYNC: sync, DEMO_TOKEN_DELAY_MS: '0', OUTBOUND_ALLOW: '127.0.0.1', PLANS: UNLIMITED_FREE_TIER, ...BENCH_LIMITS },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

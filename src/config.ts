@@ -32,6 +32,14 @@ const schema = z.object({
   TABLE_MAX_ENTRY_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(65_536),
   TABLE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
   TABLE_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
+  /**
+   * Workflows (src/modules/workflows), per account: workflows it has (not deleted); runs running or queued at once
+   * across them (past it, a start is RATE_LIMITED, 429, and a trigger's firing is recorded as a FAILED run,
+   * TOO_MANY_RUNS, not queued); the shortest interval between two due times of a schedule.
+   */
+  WORKFLOW_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
+  WORKFLOW_MAX_RUNS_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
+  WORKFLOW_MIN_SCHEDULE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
   PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
   PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),

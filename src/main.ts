@@ -132,7 +132,15 @@ export const startSwitchyard = async (
       });
       const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, byokFeeBasisPoints: config.BYOK_FEE_PERCENT, selfSignup: config.SELF_SIGNUP, now });
       const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
-      const workflows = createWorkflowsApi({ eventStore, readStore, execute: base.execute, vault: gateway.vault, stepInputs: { catalog, outbound: gateway.upstream.policy, presets: gateway.presets }, now: base.now });
+      const workflows = createWorkflowsApi({
+        eventStore,
+        readStore,
+        execute: base.execute,
+        vault: gateway.vault,
+        stepInputs: { catalog, outbound: gateway.upstream.policy, presets: gateway.presets },
+        now: base.now,
+        limits: { maxPerAccount: config.WORKFLOW_MAX_PER_ACCOUNT, minScheduleSeconds: config.WORKFLOW_MIN_SCHEDULE_SECONDS },
+      });
       const tables = createTablesApi({
         eventStore,
         readStore,
@@ -150,7 +158,7 @@ export const startSwitchyard = async (
         catalog,
         generations,
         workflows,
-        runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now }),
+        runs: createRunsApi({ eventStore, readStore, runner, execute: base.execute, workflows, steps, logger, now: base.now, limits: { maxRunsPerAccount: config.WORKFLOW_MAX_RUNS_PER_ACCOUNT } }),
         tables,
         secrets,
         presets: createPresetsApi({ eventStore, view: gatewayServices.presets, catalog, logger, now: base.now }),

@@ -139,7 +139,8 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   // No catalog nor presets here: these workflows call HTTP targets and tables, never a model.
   const catalog = { modelProblem: (id: string) => `${id}: this test has no catalog` };
   const presets = { preset: () => undefined };
-  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound, presets }, now });
+  // Schedules here fire every second (the default minimum interval is 60 s).
+  const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound, presets }, now, limits: { minScheduleSeconds: 1 } });
   const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };

@@ -15,7 +15,8 @@ const ERROR = '... on DomainError { code message details }';
 const RUNS = `query($id: ID!) { workflowRuns(workflowId: $id, first: 100) { edges { node { id status output } } } }`;
 
 beforeAll(async () => {
-  h = await startHarness();
+  // Schedules here fire every second, under the default minimum interval (60 s, tested in workflowAccountLimits).
+  h = await startHarness({ WORKFLOW_MIN_SCHEDULE_SECONDS: '1' });
   const { body } = await h.gql(`mutation { openAccount(name: "scheduler", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
   designer = { id: body.data.openAccount.account.id, key: body.data.openAccount.initialKey.secret };
 });

@@ -13,6 +13,8 @@ import { scheduledRunId } from '../../src/modules/workflows/triggers/schedule.js
 import { startHarness, type Harness } from '../support/appHarness.js';
 
 const WORKFLOWS = 300;
+/** One account's 300 workflows and their runs at once: over the per-account defaults (100 each), raised here. */
+const BURST_ENV = { WORKFLOW_MAX_PER_ACCOUNT: '1000', WORKFLOW_MAX_RUNS_PER_ACCOUNT: '1000' };
 /** The schedules' day: created at 11:00, due at 12:00, the server back at 12:00:30 (catch-up "one" fires 12:00). */
 const CREATED_AT = Date.parse('2030-01-07T11:00:00Z');
 const DUE = Date.parse('2030-01-07T12:00:00Z');
@@ -33,7 +35,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('schedule trigger: a burst of due times', () => {
   it(`${WORKFLOWS} workflows missing the same due time: every run is recorded before any runs a step, one run each, also when fired again`, async () => {
     setClock(CREATED_AT);
-    h = await startHarness({}, dir, { now: clock });
+    h = await startHarness(BURST_ENV, dir, { now: clock });
     const { body: opened } = await h.gql(`mutation { openAccount(name: "burst", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }`);
     const key = opened.data.openAccount.initialKey.secret as string;
     const definition = (i: number) => ({
@@ -57,7 +59,7 @@ describe('schedule trigger: a burst of due times', () => {
 
     // Back after the due time: catch-up fires it for every workflow at once.
     setClock(BACK_AT);
-    h = await startHarness({}, dir, { now: clock });
+    h = await startHarness(BURST_ENV, dir, { now: clock });
     const runIds = ids.map((id) => scheduledRunId(id, DUE));
     const ended = async () => {
       for (let attempt = 0; attempt < 120; attempt++, await sleep(250)) {
@@ -87,7 +89,7 @@ describe('schedule trigger: a burst of due times', () => {
     // A second restart in the same minute fires the same due time again: every start is answered by its run, none added.
     await h.stop({ keepData: true });
     setClock(BACK_AT + 10_000);
-    h = await startHarness({}, dir, { now: clock });
+    h = await startHarness(BURST_ENV, dir, { now: clock });
     await ended();
     await sleep(500);
     const again = await runEvents();

@@ -15,7 +15,7 @@ type Gql = (query: string, variables?: Record<string, unknown>) => Promise<any>;
 const switchyards = spawnedSwitchyards();
 
 const spawnSwitchyard = async (dir: string) => {
-  const server = await switchyards.start(dir, { entry: 'test/support/switchyardProcess.ts' });
+  const server = await switchyards.start(dir, { entry: 'test/support/switchyardProcess.ts', env: { WORKFLOW_MIN_SCHEDULE_SECONDS: '1' } });
   const gql: Gql = async (query, variables) => {
     const { body } = await server.graphql(query, variables);
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();

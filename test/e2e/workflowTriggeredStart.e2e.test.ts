@@ -12,7 +12,7 @@ let h: Harness;
 let key: string;
 
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ WORKFLOW_MIN_SCHEDULE_SECONDS: '1' });
   const { body } = await h.gql(`mutation { openAccount(name: "ticks", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }`);
   key = body.data.openAccount.initialKey.secret;
 });

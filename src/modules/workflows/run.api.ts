@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
@@ -106,6 +106,9 @@ export const MAX_RUNS_PER_CHAIN = 100;
 /** Chains whose runs are counted at once (the oldest are forgotten first). */
 const COUNTED_CHAINS = 10_000;
 
+/** What a start refused for the account's maximum of runs suggests waiting (runs end at their own pace). */
+const TOO_MANY_RUNS_RETRY_MS = 5_000;
+
 /** A wait longer than this is taken in parts (setTimeout cannot wait past 2^31 - 1 ms; the loop asks `next` again). */
 const MAX_TIMER_MS = 6 * 60 * 60 * 1_000;
 
@@ -137,7 +140,15 @@ export interface StartOptions {
   readonly readYourWrites?: boolean;
   /** With a derived run id: whether the run already started with it answers this start (its trigger is the same call's); else a CONFLICT. */
   readonly matches?: (trigger: JsonValue) => boolean;
+  /**
+   * Past the account's maximum of runs running or queued: `refuse` (a caller's start: RATE_LIMITED, 429) or `record`
+   * (a trigger's firing: recorded as a FAILED run, TOO_MANY_RUNS, so the skipped firing shows, never queued).
+   */
+  readonly whenTooMany?: 'refuse' | 'record';
 }
+
+/** Runs running or queued at once per account, across its workflows (config: WORKFLOW_MAX_RUNS_PER_ACCOUNT). */
+export const DEFAULT_MAX_RUNS_PER_ACCOUNT = 100;
 
 /** One start of a batch (startMany): a trigger's start, with the run id it derived. */
 export interface StartRequest {
@@ -304,12 +315,13 @@ export const createRunsApi = (deps: {
   steps: StepRunners;
   logger: Logger;
   now: () => Date;
-  limits?: { run?: RunLimits; expression?: ExpressionLimits };
+  limits?: { run?: RunLimits; expression?: ExpressionLimits; maxRunsPerAccount?: number };
 }) => {
   const queries = workflowRunQueries(deps.readStore);
   const runners: StepRunners = { ...controlSteps, ...deps.steps };
   const runLimits = deps.limits?.run ?? DEFAULT_RUN_LIMITS;
   const expressionLimits = deps.limits?.expression ?? DEFAULT_EXPRESSION_LIMITS;
+  const maxRunsPerAccount = deps.limits?.maxRunsPerAccount ?? DEFAULT_MAX_RUNS_PER_ACCOUNT;
   const driving = new Map<string, Driving>();
   const progress = createRunProgress({ eventStore: deps.eventStore, logger: deps.logger });
   /** Stopped for good (shutdown). */
@@ -356,7 +368,7 @@ export const createRunsApi = (deps: {
 
   /** A run its chain refuses: recorded as started and failed at once (no step runs, so it causes nothing), and logged. */
   const refuseRun = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, error: RunError): Promise<RunView> => {
-    deps.logger.warn({ runId: data.runId, workflowId: data.workflowId, depth: data.depth ?? 0, chain: data.chain, code: error.code }, `workflow runs: a chain of runs triggering each other reached its limit (${error.code}); the run is recorded as failed, not started`);
+    deps.logger.warn({ runId: data.runId, workflowId: data.workflowId, depth: data.depth ?? 0, chain: data.chain, code: error.code }, `workflow runs: ${error.code === RUN_ERROR_CODES.tooManyRuns ? 'the account is at its maximum of runs running or queued' : 'a chain of runs triggering each other reached its limit'} (${error.code}); the run is recorded as failed, not started`);
     const { state } = await deps.execute(runStream(data.runId), runDecider(definition, runLimits), { type: 'RefuseRun', data: { ...data, error } }, actor);
     return viewOfState(state, { at: data.at, error });
   };
@@ -658,6 +670,32 @@ export const createRunsApi = (deps: {
     if (!slot) slots.set(workflowId, (slot = { active: new Set(), queue: [] }));
     return slot;
   };
+  /**
+   * Per account, its workflows that have held slots on this process: what its runs running or queued are counted over
+   * (the account cap). Only the lease holder counts; a start another process hands over is counted once it holds it.
+   */
+  const accountWorkflows = new Map<string, Set<string>>();
+  const noteOwner = (workflowId: string, accountId: string): void => {
+    let owned = accountWorkflows.get(accountId);
+    if (!owned) accountWorkflows.set(accountId, (owned = new Set()));
+    owned.add(workflowId);
+  };
+  const runsInFlight = (accountId: string): number => {
+    let count = 0;
+    for (const workflowId of accountWorkflows.get(accountId) ?? []) {
+      const slot = slots.get(workflowId);
+      if (slot) count += slot.active.size + slot.queue.length;
+    }
+    return count;
+  };
+  /** The refusal of a start past the account's maximum of runs running or queued, or null when it may start. */
+  const tooManyRuns = (accountId: string): RunError | null => {
+    const count = runsInFlight(accountId);
+    if (count < maxRunsPerAccount) return null;
+    return { code: RUN_ERROR_CODES.tooManyRuns, message: `Not started: the account has ${count} workflow runs running or queued, its maximum (WORKFLOW_MAX_RUNS_PER_ACCOUNT ${maxRunsPerAccount}); start again once some have ended` };
+  };
+  const tooManyRunsError = (error: RunError) => new RateLimitedError(error.message.replace(/^Not started: /, 'Run not started: '), TOO_MANY_RUNS_RETRY_MS, { reason: 'too_many_runs', limit: maxRunsPerAccount });
+
   /** By id, not by position: a cancel may take a run out of the queue while an admission waits on the store. */
   const dequeue = (workflowId: string, runId: string): void => {
     const slot = slots.get(workflowId);
@@ -778,11 +816,17 @@ export const createRunsApi = (deps: {
    * Record a new run as started, or as queued when its workflow is at its maximum of concurrent runs (or others wait
    * already: the queue is first come, first served); a started run is driven at once.
    */
-  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean): Promise<RunView> => {
+  const begin = async (definition: WorkflowDefinition, data: StartRunData, actor: Actor, readYourWrites: boolean, owner: string, whenTooMany: 'refuse' | 'record'): Promise<RunView> => {
     if (active) await recovered;
     // Not the lease holder: the run is handed over queued (the holder admits it); counting here would count one process.
     if (!active) return handOver(definition, data, actor, readYourWrites);
     return exclusive(data.workflowId, async () => {
+      noteOwner(data.workflowId, owner);
+      const tooMany = tooManyRuns(owner);
+      if (tooMany !== null) {
+        if (whenTooMany === 'refuse') throw tooManyRunsError(tooMany);
+        return refuseRun(definition, data, actor, tooMany);
+      }
       const slot = slotsOf(data.workflowId);
       const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
       const command: RunCommand = { type: queued ? 'QueueRun' : 'StartRun', data };
@@ -839,6 +883,10 @@ export const createRunsApi = (deps: {
       if (holders.has(runId)) return;
       enqueue(workflowId, runId);
       admit(workflowId);
+      void deps.workflows.ownerOf(workflowId).then(
+        (owner) => owner !== null && noteOwner(workflowId, owner),
+        () => undefined,
+      );
       return;
     }
     const runId = event.stream.slice(RUN_CATEGORY.length + 1);
@@ -1006,12 +1054,16 @@ export const createRunsApi = (deps: {
    * batch order, its first event appended with `no_stream` at commit, every append of the pass sharing one
    * transaction; the pass ends once they are committed (not yet durable).
    */
-  const beginPass = (items: readonly { definition: WorkflowDefinition; data: StartRunData; actor: Actor }[]) =>
+  const beginPass = (items: readonly { definition: WorkflowDefinition; data: StartRunData; actor: Actor; owner: string }[]) =>
     exclusiveAll(
       items.map((item) => item.data.workflowId),
       () =>
         Promise.all(
-          items.map(async ({ definition, data, actor }) => {
+          items.map(async ({ definition, data, actor, owner }) => {
+            // Counted in batch order, before any append: the slots taken by earlier starts of the pass count.
+            noteOwner(data.workflowId, owner);
+            const tooMany = tooManyRuns(owner);
+            if (tooMany !== null) return { ok: 'refused' as const, error: tooMany };
             const slot = slotsOf(data.workflowId);
             const queued = slot.queue.length > 0 || slot.active.size >= definition.settings.maxConcurrentRuns;
             const decider = runDecider(definition, runLimits);
@@ -1066,7 +1118,7 @@ export const createRunsApi = (deps: {
         const actor = { actor: principal.accountId, correlationId: caller.requestId };
         const refusal = chainRefusal(data);
         if (refusal) return await refuseRun(workflow.definition, data, actor, refusal);
-        return await begin(workflow.definition, data, actor, options.readYourWrites ?? true);
+        return await begin(workflow.definition, data, actor, options.readYourWrites ?? true, workflow.accountId, options.whenTooMany ?? 'refuse');
       } catch (error) {
         if (options.runId === undefined || !(error instanceof ConflictError)) throw error;
         return existingRun(runId, workflowId, error, options.matches);
@@ -1100,7 +1152,7 @@ export const createRunsApi = (deps: {
       const durables: Promise<void>[] = [];
       const fail = (index: number, reason: unknown) => void (results[index] = { status: 'rejected', reason });
       for (let from = 0; from < requests.length; from += START_PASS) {
-        const decided: ({ index: number; definition: WorkflowDefinition; data: StartRunData; actor: Actor } | null)[] = [];
+        const decided: ({ index: number; definition: WorkflowDefinition; data: StartRunData; actor: Actor; owner: string } | null)[] = [];
         await Promise.all(
           requests.slice(from, from + START_PASS).map(async (request, offset) => {
             const index = from + offset;
@@ -1113,7 +1165,7 @@ export const createRunsApi = (deps: {
               const refusal = chainRefusal(data);
               if (refusal) return void (results[index] = { status: 'fulfilled', value: await refuseRun(workflow.definition, data, actor, refusal) });
               // By position, not by arrival: starts of one workflow queue in batch order.
-              decided[offset] = { index, definition: workflow.definition, data, actor };
+              decided[offset] = { index, definition: workflow.definition, data, actor, owner: workflow.accountId };
             } catch (error) {
               fail(index, error);
             }
@@ -1123,7 +1175,21 @@ export const createRunsApi = (deps: {
         const outcomes = await beginPass(items);
         await Promise.all(
           outcomes.map(async (outcome, i) => {
-            const { index, data } = items[i]!;
+            const { index, data, definition, actor } = items[i]!;
+            // A trigger's firing past the account's maximum: recorded as a failed run (the skipped firing shows), not queued.
+            if (outcome.ok === 'refused') {
+              try {
+                results[index] = { status: 'fulfilled', value: await refuseRun(definition, data, actor, outcome.error) };
+              } catch (error) {
+                if (!(error instanceof ConflictError)) return fail(index, error);
+                try {
+                  results[index] = { status: 'fulfilled', value: await existingRun(data.runId, data.workflowId, error) };
+                } catch (taken) {
+                  fail(index, taken);
+                }
+              }
+              return;
+            }
             if (outcome.ok) {
               durables.push(outcome.durable);
               if (!outcome.queued) toDrive.push({ runId: data.runId, known: outcome.known });
@@ -1227,7 +1293,7 @@ export const createRunsApi = (deps: {
       const retryId = retryRunId(runId);
       const data = { runId: retryId, workflowId: started.workflowId, version: started.version, trigger: failed.trigger, retryOf: runId, carried, ...startingKey(principal, workflow.accountId), at: deps.now().toISOString() };
       try {
-        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId }, true);
+        return await begin(definition, data, { actor: principal.accountId, correlationId: caller.requestId }, true, workflow.accountId, 'refuse');
       } catch (error) {
         if (!(error instanceof ConflictError)) throw error;
         // Retried before: that retry is the answer.
@@ -1311,6 +1377,8 @@ export const createRunsApi = (deps: {
           holders.set(_id, workflowId);
         }
         for (const { _id, workflowId } of unfinished.queued) enqueue(workflowId, _id);
+        // Whose they are, for the account cap (folded workflows answer without a read).
+        await Promise.all([...slots.keys()].map(async (workflowId) => ((owner) => owner !== null && noteOwner(workflowId, owner))(await deps.workflows.ownerOf(workflowId))));
         // From the head the read model was brought to: what it already had is deduplicated (enqueue, release).
         runEvents = followEvents(deps.eventStore, { categories: [RUN_CATEGORY], eventTypes: FOLLOWED_RUN_EVENTS }, onRunEvent, { name: 'workflow run queue', logger: deps.logger, after: head });
         await runEvents.start();

@@ -71,6 +71,7 @@ export const RUN_ERROR_CODES = {
   chainTooLong: 'CHAIN_TOO_LONG',
   delayPastTimeout: 'DELAY_PAST_TIMEOUT',
   state: 'RUN_STATE_TOO_LARGE',
+  tooManyRuns: 'TOO_MANY_RUNS',
 } as const;
 
 export const DELAY_STEP = 'control.delay';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
-import { DomainError, NotFoundError, UnauthenticatedError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, DomainError, NotFoundError, UnauthenticatedError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
@@ -10,6 +10,7 @@ import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
 import { invalidDefinition, parseDefinition, WORKFLOW_ID, type DefinitionIssue, type WorkflowDefinition } from './definition.js';
 import { checkStepInputs, type StepInputChecks } from './stepInputs.js';
+import { compileSchedule, shortestInterval } from './triggers/cron.js';
 import { workflowDecider, type LiveWorkflowState, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
 import { workflowStream, type WorkflowEvent } from './workflow.events.js';
 import { checkWebhookSignature } from './webhookSignature.js';
@@ -91,6 +92,15 @@ const MAX_FOLDED = 20_000;
 
 type PageArgs = Parameters<ReturnType<typeof workflowQueries>['pageForAccount']>[1];
 
+/** Per account (config: WORKFLOW_MAX_PER_ACCOUNT, WORKFLOW_MIN_SCHEDULE_SECONDS). */
+export interface WorkflowLimits {
+  /** Workflows an account has that are not deleted. */
+  readonly maxPerAccount: number;
+  /** The shortest interval between two due times of a schedule trigger, in seconds. */
+  readonly minScheduleSeconds: number;
+}
+export const DEFAULT_WORKFLOW_LIMITS: WorkflowLimits = { maxPerAccount: 100, minScheduleSeconds: 60 };
+
 /** The workflows module's definitions: designers create and change versioned workflows; anyone of the account reads them. */
 export const createWorkflowsApi = (deps: {
   eventStore: EventStore;
@@ -101,7 +111,9 @@ export const createWorkflowsApi = (deps: {
   /** What a definition's step inputs are checked against when saved: the catalog's models, the account's presets, the outbound policy. */
   stepInputs: StepInputChecks;
   now: () => Date;
+  limits?: Partial<WorkflowLimits>;
 }) => {
+  const limits: WorkflowLimits = { ...DEFAULT_WORKFLOW_LIMITS, ...deps.limits };
   const queries = workflowQueries(deps.readStore);
   const at = () => deps.now().toISOString();
 
@@ -156,10 +168,19 @@ export const createWorkflowsApi = (deps: {
       target === self ? 'a workflow cannot be its own error workflow' : accountId === null || (await ownerOf(target)) !== accountId ? `there is no workflow ${target} in this account` : null;
     return problem === null ? [] : [{ path: 'settings.errorWorkflow', message: problem }];
   };
+  /** A schedule fires at most once per minScheduleSeconds (a per-second cron on 150 workflows wrote 45 GB a day). */
+  const scheduleIssues = (definition: WorkflowDefinition): DefinitionIssue[] => {
+    const { trigger } = definition;
+    if (trigger.type !== 'schedule') return [];
+    const compiled = compileSchedule(trigger, deps.now());
+    const shortest = compiled.ok ? shortestInterval(compiled.cron, deps.now()) : null;
+    if (shortest === null || shortest >= limits.minScheduleSeconds * 1_000) return [];
+    return [{ path: 'trigger.cron', message: `fires ${shortest / 1_000} s apart; a schedule may fire at most once every ${limits.minScheduleSeconds} s (WORKFLOW_MIN_SCHEDULE_SECONDS)` }];
+  };
   /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
   const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
     const parsed = parseDefinition(definition);
-    const issues = [...checkStepInputs(parsed, accountId, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
+    const issues = [...scheduleIssues(parsed), ...checkStepInputs(parsed, accountId, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
     if (issues.length > 0) throw invalidDefinition(issues);
     return parsed;
   };
@@ -169,6 +190,10 @@ export const createWorkflowsApi = (deps: {
     async create(caller: Caller, definition: unknown): Promise<WorkflowView> {
       const principal = callerOf(caller);
       const parsed = await validate(definition, principal.accountId, null);
+      // From the read model: two creates racing at the limit may both pass, which a soft limit tolerates (as tables).
+      if ((await queries.countForAccount(principal.accountId)) >= limits.maxPerAccount) {
+        throw new ConflictError(`The account has the maximum of ${limits.maxPerAccount} workflows; delete one first`, { reason: 'too_many_workflows', limit: limits.maxPerAccount });
+      }
       const workflowId = newId('wf');
       return run(caller, { type: 'CreateWorkflow', data: { ...base(caller, workflowId), accountId: principal.accountId, definition: parsed } });
     },

@@ -28,7 +28,7 @@ export const WorkflowTriggerTypeEnum = builder.enumType('WorkflowTriggerType', {
     SCHEDULE: {
       value: 'schedule',
       description:
-        'A cron expression (5 fields, or 6 with seconds first) in an IANA time zone; one run per due time, also across restarts. catchUp "one" runs the latest due time missed while the server was down, "none" skips them. `trigger.scheduledAt`, `trigger.firedAt`. Example: {"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "catchUp": "one"}',
+        'A cron expression (5 fields, or 6 with seconds first) in an IANA time zone, firing at most once every WORKFLOW_MIN_SCHEDULE_SECONDS (60 s by default); one run per due time, also across restarts. catchUp "one" runs the latest due time missed while the server was down, "none" skips them. `trigger.scheduledAt`, `trigger.firedAt`. Example: {"type": "schedule", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "catchUp": "one"}',
     },
     EVENT: {
       value: 'event',

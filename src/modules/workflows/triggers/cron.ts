@@ -3,7 +3,8 @@
  * the time), so the scheduler and the definition's validation share one reading of a cron expression.
  *
  * Cron expressions have 5 fields (minute precision) or 6 (a leading seconds field); 7 (years) are refused. A cron's
- * finest resolution is one second, so no schedule can fire more often than once per second.
+ * finest resolution is one second; a workflow's schedule must also keep WORKFLOW_MIN_SCHEDULE_SECONDS between due times
+ * (shortestInterval, checked when saved: workflow.api.ts).
  *
  * Daylight-saving time (croner's rules, pinned by test/unit/workflowSchedule.unit.test.ts): a fixed-time schedule
  * (`30 2 * * *`) whose time falls in the spring-forward gap fires at the first valid time after it (03:00), and
@@ -64,4 +65,15 @@ export const latestDue = (cron: Cron, at: number): number | null => {
   // previousRuns counts a run earlier in the same second as the reference: 1 ms past `at` includes `at` itself.
   const [latest] = cron.previousRuns(1, new Date(at + 1));
   return latest === undefined ? null : latest.getTime();
+};
+
+/** Due times a schedule's shortest interval is looked for in (from now): enough for every pattern a cron repeats. */
+const INTERVAL_SAMPLE = 100;
+
+/** The shortest time between two of a schedule's next due times (ms), or null when it fires at most once. */
+export const shortestInterval = (cron: Cron, from: Date): number | null => {
+  const due = cron.nextRuns(INTERVAL_SAMPLE, from).map((time) => time.getTime());
+  let shortest: number | null = null;
+  for (let i = 1; i < due.length; i++) shortest = Math.min(shortest ?? Infinity, due[i]! - due[i - 1]!);
+  return shortest;
 };

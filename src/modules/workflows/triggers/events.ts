@@ -402,7 +402,7 @@ export const createEventTriggers = (deps: {
     for (const [workflowId, payload] of targets) {
       const runId = eventRunId(event.stream, event.revision, workflowId);
       try {
-        await deps.runs.start(caller, workflowId, payload, { runId, ...place, readYourWrites: false });
+        await deps.runs.start(caller, workflowId, payload, { runId, ...place, readYourWrites: false, whenTooMany: 'record' });
       } catch (error) {
         // A refusal (disabled since, deleted, a payload over the limit) will not change on a retry: log it and go on.
         if (error instanceof DomainError && error.status < 500) {
