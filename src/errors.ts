@@ -114,8 +114,8 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 export class ForbiddenError extends DomainError {
-  constructor(message = 'Not allowed') {
-    super('FORBIDDEN', message, 403);
+  constructor(message = 'Not allowed', metadata: Record<string, unknown> = {}) {
+    super('FORBIDDEN', message, 403, metadata);
   }
 }
 export class NotFoundError extends DomainError {

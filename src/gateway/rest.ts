@@ -5,7 +5,7 @@
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
 import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
-import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
+import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
 import { invalidRequest } from './gatewayErrors.js';
@@ -182,7 +182,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
     try {
-      const principal = requirePrincipal(deps.directory, req);
+      const principal = requireUser(deps.directory, req);
       // A preset the body names is merged in first, then the account's default model if neither names a model: the
       // parser checks the result as one request.
       const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
@@ -256,7 +256,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   const embeddings = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
     try {
-      const principal = requirePrincipal(deps.directory, req);
+      const principal = requireUser(deps.directory, req);
       const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
       const parsed = parseEmbeddingBody(sent);
       const outcome = await gateway.embed({

@@ -10,6 +10,7 @@ import { isCalendarDay } from '../calendarDay.js';
 import { DomainError, ERROR_CODES, NotFoundError, ValidationError } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import type { Role } from '../modules/accounts/account.events.js';
+import { hasRole } from '../modules/auth/principal.js';
 import type { AuthenticatedContext, GraphQLContext } from './context.js';
 import { refusal } from './ownership.js';
 
@@ -18,6 +19,8 @@ export interface AuthScopes {
   admin: boolean;
   provider: boolean;
   designer: boolean;
+  /** The end user's capabilities: call models, manage the account's keys, buy credits, presets, content logging. */
+  user: boolean;
   /** The caller is this account, or an admin. */
   ownsAccount: string;
   /** The key belongs to the caller's account, or the caller is an admin. */
@@ -72,13 +75,14 @@ export const builder = new SchemaBuilder<{
     authorizeOnSubscribe: true,
     authScopes: (ctx) => {
       const principal = ctx.principal;
-      const has = (role: Role) => principal?.roles.has(role) ?? false;
+      const has = (role: Role) => hasRole(principal, role);
       const admin = has('admin');
       return {
         authenticated: principal !== null,
         admin,
-        provider: has('provider') || admin,
-        designer: has('designer') || admin,
+        provider: has('provider'),
+        designer: has('designer'),
+        user: has('user'),
         ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
         ownsApiKey: (keyId) => principal !== null && (admin || ctx.apiKeys.ownerOf(keyId) === principal.accountId),
         ownsWorkflow: async (workflowId) => principal !== null && (admin || (await ctx.workflows.ownerOf(workflowId)) === principal.accountId),

@@ -1,6 +1,8 @@
 import { AuthScopeFailureType, type AuthFailure, type ForbiddenResult } from '@pothos/plugin-scope-auth';
 import type { GraphQLResolveInfo } from 'graphql';
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
+import { ROLES, type Role } from '../modules/accounts/account.events.js';
+import { missingRole } from '../modules/auth/principal.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -34,11 +36,38 @@ const ownershipFailure = (failure: AuthFailure): { scope: string; parameter: unk
   }
 };
 
-/** scope-auth's unauthorizedError: UNAUTHENTICATED without a key, NOT_FOUND for another's object, else FORBIDDEN. */
+const ROLE_SCOPES: ReadonlySet<string> = new Set(ROLES);
+
+/** The role scope (`user`, `provider`, ...) whose failure refused the field, if one did. */
+const roleFailure = (failure: AuthFailure): Role | null => {
+  switch (failure.kind) {
+    case AuthScopeFailureType.AuthScope:
+      return ROLE_SCOPES.has(failure.scope) ? (failure.scope as Role) : null;
+    case AuthScopeFailureType.AnyAuthScopes:
+    case AuthScopeFailureType.AllAuthScopes:
+      for (const inner of failure.failures) {
+        const found = roleFailure(inner);
+        if (found) return found;
+      }
+      return null;
+    case AuthScopeFailureType.AuthScopeFunction:
+    case AuthScopeFailureType.GrantedScope:
+    case AuthScopeFailureType.Unknown:
+      return null;
+  }
+};
+
+/**
+ * scope-auth's unauthorizedError: UNAUTHENTICATED without a key, NOT_FOUND for another's object, else FORBIDDEN (naming
+ * the role the account lacks, when that is why).
+ */
 export const refusal = (parent: unknown, ctx: GraphQLContext, info: GraphQLResolveInfo, result: ForbiddenResult): Error => {
   if (!ctx.principal) return new UnauthenticatedError();
   const owned = ownershipFailure(result.failure);
-  if (!owned) return new ForbiddenError(`Not authorized: ${result.message}`);
+  if (!owned) {
+    const role = roleFailure(result.failure);
+    return role ? missingRole(role) : new ForbiddenError(`Not authorized: ${result.message}`);
+  }
   // A type's own scope (checked on its fields): the object is the parent, and the parameter is its owner's id.
   const label = OWNED_TYPES[info.parentType.name];
   if (label && typeof parent === 'object' && parent !== null && '_id' in parent && typeof parent._id === 'string') {

@@ -6,3 +6,9 @@ export const targetAccount = (accountId: unknown, ctx: GraphQLContext): string =
 
 /** The scope of a field with an optional `accountId` argument: the caller owns that account (or is an admin). */
 export const ownsAccountArg = (_root: unknown, args: { accountId?: unknown }, ctx: GraphQLContext) => ({ ownsAccount: targetAccount(args.accountId, ctx) });
+
+/**
+ * The scope of an end user's change to an account (`accountId` optional): the caller holds the role user, and the
+ * account is its own (an admin holds both, for any account).
+ */
+export const userOwnsAccountArg = (root: unknown, args: { accountId?: unknown }, ctx: GraphQLContext) => ({ $all: { user: true, ...ownsAccountArg(root, args, ctx) } });

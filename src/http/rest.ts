@@ -6,7 +6,7 @@ import { IdempotentReplay } from './idempotentAnswer.js';
 import type { Logger } from '../logger.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import { readBody } from './readBody.js';
-import type { Principal } from '../modules/auth/principal.js';
+import { requireRole, type Principal } from '../modules/auth/principal.js';
 
 /**
  * OpenRouter's error body, `{ error: { code, message, metadata } }`: the HTTP status as `code`, the error's metadata
@@ -225,3 +225,9 @@ export const readJsonBody = async (req: IncomingMessage, maxBytes: number): Prom
 
 /** The caller of a REST request, or a 401. */
 export const requirePrincipal = (directory: { authenticate(secret: string | null): Principal }, req: IncomingMessage): Principal => directory.authenticate(bearerOf(req));
+
+/**
+ * The caller of a REST request that acts as an end user (calls a model, saves a preset): a 401 without a live key, a
+ * 403 when its account does not hold the role `user` (checked before the body is read).
+ */
+export const requireUser = (directory: { authenticate(secret: string | null): Principal }, req: IncomingMessage): Principal => requireRole(requirePrincipal(directory, req), 'user');

@@ -182,7 +182,8 @@ describe('a provider key given as apiKey, with no SWITCHYARD_MASTER_KEY set (emb
       const masterKey = readFileSync(keyFile, 'utf8');
       expect(masterKey.trim().length).toBeGreaterThanOrEqual(32);
 
-      const opened = (await first.gql(`mutation { openAccount(name: "own", roles: [PROVIDER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, {}, ADMIN_KEY)) as {
+      // USER as well: the provider key also calls the model (PROVIDER alone publishes, USER calls).
+      const opened = (await first.gql(`mutation { openAccount(name: "own", roles: [USER, PROVIDER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, {}, ADMIN_KEY)) as {
         openAccount: { account: { id: string }; initialKey: { secret: string } };
       };
       const providerKey = opened.openAccount.initialKey.secret;

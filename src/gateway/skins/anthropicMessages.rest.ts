@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { bearerOf, readJsonBody, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import { applyPreset } from '../../modules/presets/presetResolution.js';
+import { requireRole } from '../../modules/auth/principal.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
@@ -32,7 +33,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
     const generationId = newGenerationId();
     const fail = (error: unknown) => sendError(res, error, requestId, logger, anthropicErrorBody);
     try {
-      const principal = deps.directory.authenticate(secretOf(req));
+      const principal = requireRole(deps.directory.authenticate(secretOf(req)), 'user');
       // A preset the body names is applied to the chat body it translates to, as on chat/completions.
       const sent = await readJsonBody(req, config.MAX_BODY_BYTES);
       const chat = applyPreset(messagesChatBody(sent), principal.accountId, gateway.presets) as JsonObject;

@@ -8,7 +8,7 @@
 import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 import type { DomainError } from '../../errors.js';
-import { readJsonBody, requirePrincipal, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
+import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import { newGenerationId } from '../../modules/generations/generation.events.js';
 import { costsOf } from '../rest.js';
 import { parseChatBody } from '../chatRequest.js';
@@ -594,7 +594,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
     const generationId = newGenerationId();
     const fail = (error: unknown) => sendError(res, error, requestId, logger, responsesErrorBody);
     try {
-      const principal = requirePrincipal(deps.directory, req);
+      const principal = requireUser(deps.directory, req);
       const body = await readJsonBody(req, config.MAX_BODY_BYTES);
       const { echo, ...translated } = chatBodyOf(body);
       const chat = applyPreset(translated.chat, principal.accountId, gateway.presets) as Json;

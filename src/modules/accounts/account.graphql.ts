@@ -4,15 +4,23 @@ import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
-import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
+import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import { BalanceRef } from '../ledger/ledger.graphql.js';
 import type { OpenedAccount } from './account.api.js';
 import { MAX_BYOK_KEYS, ROLES, type AccountProviderPreferences, type Role } from './account.events.js';
 import { BYOK_STATUSES, type ByokStatus } from './byok.js';
 
+/** What each role lets an account do (README, Roles); a call that needs a role the account lacks is FORBIDDEN naming it. */
+const ROLE_DESCRIPTIONS: Readonly<Record<Role, string>> = {
+  admin: 'Everything, for every account: accounts, roles, credits, plans, any provider, the catalog, the billing audit; an admin holds every other role too.',
+  provider: 'Registers its own providers, and publishes and prices their endpoints.',
+  user: "An end user: calls models (every REST model route; sendPrompt, startGeneration, embed and the generation subscription), changes the account's keys, buys credits, saves presets, and sets content logging, the default model, provider lists and BYOK keys. Without it the account still reads its own records.",
+  designer: "Builds the account's workflows (create, update, enable, disable, delete, rotate the webhook secret) and their secrets.",
+};
+
 export const RoleEnum = builder.enumType('Role', {
-  values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role }])) as Record<Uppercase<Role>, { value: Role }>,
+  values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role, description: ROLE_DESCRIPTIONS[role] }])) as Record<Uppercase<Role>, { value: Role; description: string }>,
 });
 
 
@@ -173,7 +181,7 @@ builder.mutationFields((t) => ({
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
     resolve: (_root, args, ctx) => ctx.accounts.revokeRole(ctx, String(args.accountId), args.role),
   }),
-  setContentLogging: t.withAuth(ownsAccountArg).field({
+  setContentLogging: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description:
       "Turn input & output logging on or off for the account (the caller's own; an admin may name another). Only generations made while it is on keep their content; turning it off keeps what was stored (deleteGenerationContent deletes it).",
@@ -181,7 +189,7 @@ builder.mutationFields((t) => ({
     args: { accountId: t.arg.id({ required: false }), enabled: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.accounts.setContentLogging(ctx, targetAccount(args.accountId, ctx), args.enabled),
   }),
-  setDefaultModel: t.withAuth(ownsAccountArg).field({
+  setDefaultModel: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description:
       "Set the account's default model (the caller's own; an admin may name another): POST /api/v1/chat/completions and /api/v1/completions without model or models use it, as OpenRouter does. It must be a model id the catalog knows (variants such as :free included); null clears it.",
@@ -189,7 +197,7 @@ builder.mutationFields((t) => ({
     args: { accountId: t.arg.id({ required: false }), model: t.arg.string({ required: false, validate: z.string().max(256, 'must be at most 256 characters').nullish() }) },
     resolve: (_root, args, ctx) => ctx.accounts.setDefaultModel(ctx, targetAccount(args.accountId, ctx), args.model ?? null),
   }),
-  setProviderPreferences: t.withAuth(ownsAccountArg).field({
+  setProviderPreferences: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description:
       "Set the account's provider lists (the caller's own; an admin may name another), as OpenRouter's account-wide provider settings: every request of the account (chat, completions, Responses, Messages, embeddings, workflow model steps) never goes to a provider in ignore (merged with the request's provider.ignore), and, when allow is not empty, only to providers in allow (a request's provider.only narrows within it; nothing left is a 404 that names these settings). Each list holds at most 50 providers the catalog knows, by slug or name (stored as slugs), or endpoint variants of them as the endpoints' tag shows them (provider/quantization, e.g. deepinfra/fp8: only that provider's endpoints of that quantization); a list left out stays as it is, null or [] clears it.",
@@ -201,7 +209,7 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.accounts.setProviderPreferences(ctx, targetAccount(args.accountId, ctx), { ignore: args.ignore, allow: args.allow }),
   }),
-  setByokKey: t.withAuth(ownsAccountArg).field({
+  setByokKey: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description: `Store the account's own key for a provider (BYOK; the caller's own account, an admin may name another), replacing the one it had: at most ${MAX_BYOK_KEYS} providers. The provider must be one an admin allows (Provider.byok). The key is stored encrypted and bound to the origin the provider's endpoints point at now; it is never shown again, nor sent elsewhere. Its endpoints are then tried first with it, billed a fee of BYOK_FEE_PERCENT of the list price; fallbackToShared false keeps the provider's shared key from serving the account.`,
     errors: { directResult: true },
@@ -214,7 +222,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) =>
       ctx.accounts.setByokKey(ctx, targetAccount(args.accountId, ctx), { provider: args.provider, apiKey: args.apiKey, fallbackToShared: args.fallbackToShared ?? true }),
   }),
-  removeByokKey: t.withAuth(ownsAccountArg).field({
+  removeByokKey: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description: "Remove the account's own key for a provider (the caller's own account; an admin may name another).",
     errors: { directResult: true },

@@ -4,7 +4,7 @@ import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
 import { canSee } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
-import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
+import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import type { CreatedApiKey } from './apiKey.api.js';
 import { KEY_KINDS, LIMIT_RESETS, type KeyKind, type LimitReset } from './apiKey.events.js';
 import { CODE_CHALLENGE_METHODS, type CodeChallengeMethod } from './appAuth.events.js';
@@ -87,12 +87,13 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const ownsApiKeyArg = (_root: unknown, args: { id?: unknown }) => ({ ownsApiKey: String(args.id) });
+/** A change to a key: the caller holds the role user and the key is its account's (an admin holds both, for any key). */
+const ownsApiKeyArg = (_root: unknown, args: { id?: unknown }) => ({ $all: { user: true, ownsApiKey: String(args.id) } });
 
 const byId = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({ id: t.arg.id({ required: true }) });
 
 builder.mutationFields((t) => ({
-  createApiKey: t.withAuth(ownsAccountArg).field({
+  createApiKey: t.withAuth(userOwnsAccountArg).field({
     type: CreatedApiKeyRef,
     description: 'Create a key. The secret is in the result and nowhere else. A MANAGEMENT key takes no limit.',
     errors: { directResult: true },
@@ -116,7 +117,7 @@ builder.mutationFields((t) => ({
         includeByokInLimit: args.includeByokInLimit ?? false,
       }),
   }),
-  authorizeApp: t.withAuth({ authenticated: true }).field({
+  authorizeApp: t.withAuth({ user: true }).field({
     type: AppAuthorizationRef,
     description:
       "Sign in with Switchyard (OpenRouter's OAuth PKCE): let the app at callbackUrl have a new key on the caller's account. Returns the callback URL with a one-time code, valid 10 minutes, which the app exchanges with its code verifier at POST /api/v1/auth/keys for the key.",

@@ -4,7 +4,7 @@ import { isCalendarDay, utcDay } from '../../calendarDay.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { bearerOf, parseJsonBody, readRequestBody, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
-import type { Caller, Principal } from '../auth/principal.js';
+import { requireRole, type Caller, type Principal } from '../auth/principal.js';
 import { endpointId } from '../catalog/provider.events.js';
 import type { KeyWindowUsage } from '../ledger/ledger.js';
 import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
@@ -123,6 +123,12 @@ export const apiKeyRoutes = (deps: {
     principal: deps.directory.authenticateManagement(bearerOf(request.req)),
     requestId: request.requestId,
   });
+  /** The caller of a change to its keys: managing keys needs the role user (reading them does not). */
+  const manager = (request: RestRequest): Caller & { principal: Principal } => {
+    const who = caller(request);
+    requireRole(who.principal, 'user');
+    return who;
+  };
   const body = async (request: RestRequest): Promise<unknown> => parseJsonBody(await readRequestBody(request.req, deps.maxBodyBytes));
 
   /** The keys' usage and BYOK usage, each in the keys' order. */
@@ -166,7 +172,7 @@ export const apiKeyRoutes = (deps: {
       method: 'POST',
       path: '/api/v1/keys',
       handler: async (request) => {
-        const who = caller(request);
+        const who = manager(request);
         const input = parseBody(CreateBody, await body(request));
         const created = await apiKeys.create(who, {
           accountId: who.principal.accountId,
@@ -195,7 +201,7 @@ export const apiKeyRoutes = (deps: {
       method: 'PATCH',
       path: '/api/v1/keys/:hash',
       handler: async (request) => {
-        const who = caller(request);
+        const who = manager(request);
         const input = parseBody(UpdateBody, await body(request));
         const key = apiKeys.managedKey(who.principal, request.params.hash!);
         if (input.expires_at && Date.parse(input.expires_at) <= deps.now().getTime()) throw new ValidationError('expires_at must be in the future', { param: 'expires_at' });
@@ -216,7 +222,7 @@ export const apiKeyRoutes = (deps: {
       method: 'DELETE',
       path: '/api/v1/keys/:hash',
       handler: async (request) => {
-        const who = caller(request);
+        const who = manager(request);
         const key = apiKeys.managedKey(who.principal, request.params.hash!);
         // Deleting is revoking: the key is refused from now on and its history (usage, activity) stays.
         await apiKeys.revoke(who, key.keyId);

@@ -1,3 +1,4 @@
+import { ForbiddenError } from '../../errors.js';
 import type { Role } from '../accounts/account.events.js';
 
 /** Who is calling: resolved from the bearer key on every request. */
@@ -11,6 +12,22 @@ export interface Principal {
 export const ROOT_ACCOUNT_ID = 'acc_root';
 
 export const isAdmin = (principal: Principal | null): boolean => principal?.roles.has('admin') ?? false;
+
+/**
+ * Whether the caller holds the role (an admin holds every one). The roles are the account's live set, resolved with the
+ * key: a role granted or revoked counts from the next call, for keys already issued too.
+ */
+export const hasRole = (principal: Principal | null, role: Role): boolean => principal !== null && (principal.roles.has(role) || principal.roles.has('admin'));
+
+/** The refusal of a call that needs a role the caller's account does not hold (403 / FORBIDDEN, naming the role). */
+export const missingRole = (role: Role): ForbiddenError =>
+  new ForbiddenError(`This account does not have the role ${role}, which this needs (an admin grants roles: grantRole)`, { missing_role: role });
+
+/** The principal, when it holds the role; else the refusal naming it. */
+export const requireRole = (principal: Principal, role: Role): Principal => {
+  if (!hasRole(principal, role)) throw missingRole(role);
+  return principal;
+};
 
 /** Who is calling and the request's id: what a command needs to authorize and to record in its events' metadata. */
 export interface Caller {

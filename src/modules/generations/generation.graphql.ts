@@ -275,7 +275,7 @@ const IDEMPOTENCY_KEY_ARG =
 const keyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));
 
 builder.mutationFields((t) => ({
-  sendPrompt: t.withAuth({ authenticated: true }).field({
+  sendPrompt: t.withAuth({ user: true }).field({
     type: SendPromptResultRef,
     description: 'Call a model and wait for the whole answer: the completion, usage, cost and the provider that served it.',
     errors: { directResult: true },
@@ -285,7 +285,7 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: keyArg(args.idempotencyKey) }),
   }),
-  embed: t.withAuth({ authenticated: true }).field({
+  embed: t.withAuth({ user: true }).field({
     type: EmbedResultRef,
     description: 'Embed one text or several with an embeddings model, charged per input token (the same call as REST POST /api/v1/embeddings).',
     errors: { directResult: true },
@@ -298,7 +298,7 @@ builder.mutationFields((t) => ({
     args: { accountId: t.arg.id({ required: false, description: 'An admin may name another account; the caller’s own otherwise.' }) },
     resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),
-  startGeneration: t.withAuth({ authenticated: true }).field({
+  startGeneration: t.withAuth({ user: true }).field({
     type: StartedGenerationRef,
     description: 'Start a streamed generation and return its id at once (after routing and the credit check); subscribe to generation(id).',
     errors: { directResult: true },
@@ -311,7 +311,7 @@ builder.mutationFields((t) => ({
 }));
 
 builder.subscriptionFields((t) => ({
-  generation: t.withAuth({ authenticated: true }).field({
+  generation: t.withAuth({ user: true }).field({
     type: GenerationStreamEventRef,
     description: 'The tokens of a generation started with startGeneration, from its first token (even if you subscribe late), then its final usage and cost.',
     args: { id: t.arg.id({ required: true }) },

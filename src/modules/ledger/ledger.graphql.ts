@@ -6,7 +6,7 @@ import type { RecordedEvent } from '../../eventStore/eventStore.js';
 import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage, revisionConnection } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
-import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
+import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
 import type { AuditReport } from './audit.js';
@@ -274,7 +274,7 @@ builder.mutationFields((t) => ({
       }),
       accountId: t.arg.id(),
     },
-    authScopes: ownsAccountArg,
+    authScopes: userOwnsAccountArg,
     resolve: (_root, args, ctx) =>
       ctx.ledger.purchaseCredits(by(ctx), { accountId: targetAccount(args.accountId, ctx), amount: args.amount, paymentMethod: args.paymentMethod, idempotencyKey: args.idempotencyKey }),
   }),

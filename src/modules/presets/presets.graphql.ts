@@ -49,7 +49,7 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
-  createPreset: t.withAuth({ authenticated: true }).field({
+  createPreset: t.withAuth({ user: true }).field({
     type: PresetRef,
     description: `Create a preset (version 1) in the caller's account. Slugs: 1 to 64 lowercase letters, digits and -. ${CONFIG_DESCRIPTION} Answers once a chat can use it.`,
     errors: { directResult: true },
@@ -61,7 +61,7 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.presets.create(ctx, args.slug, { name: args.name, config: args.config, systemPrompt: args.systemPrompt ?? null }),
   }),
-  updatePreset: t.withAuth({ authenticated: true }).field({
+  updatePreset: t.withAuth({ user: true }).field({
     type: PresetRef,
     description: `A new version of one of the caller's presets (the whole config and system prompt; requests use it from now on). ${CONFIG_DESCRIPTION}`,
     errors: { directResult: true },
@@ -73,7 +73,7 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.presets.update(ctx, args.slug, { config: args.config, systemPrompt: args.systemPrompt ?? null, name: args.name ?? null }),
   }),
-  deletePreset: t.withAuth({ authenticated: true }).field({
+  deletePreset: t.withAuth({ user: true }).field({
     type: DeletedPresetRef,
     description: 'Delete a preset; requests naming it are refused from now on, and its slug may be created again.',
     errors: { directResult: true },

@@ -1,6 +1,6 @@
 import { messagesChatBody } from '../../gateway/skins/anthropicMessages.js';
 import { chatBodyOf } from '../../gateway/skins/openaiResponses.js';
-import { readJsonBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
+import { readJsonBody, requireUser, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
 import type { PresetsApi } from './presets.api.js';
 import type { PresetEntry } from './presetResolution.js';
@@ -48,7 +48,7 @@ export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDi
     method: 'POST',
     path: `/api/v1/presets/:slug/${suffix}`,
     handler: async ({ req, res, params, requestId }) => {
-      const principal = requirePrincipal(deps.directory, req);
+      const principal = requireUser(deps.directory, req);
       const body = toChat(await readJsonBody(req, deps.maxBodyBytes));
       const preset = await deps.presets.saveFromSample({ principal, requestId }, params['slug']!, body);
       sendJson(res, 200, { data: presetJson(preset) });
