@@ -572,7 +572,10 @@ export const createGateway = (deps: {
     const app = input.app?.title ?? input.app?.url ?? null;
     // A workflow's step waits for its call's charge before it is recorded (recordOf): not held for a next reservation.
     const urgency = input.workflow === undefined ? 'soon' : 'now';
-    // Settle (or release) and record at once: both appends then share one event-store commit (group commit).
+    // Settle (or release), then record: the record is appended once the settlement is, so the log never holds a
+    // record of a charge that is not in it (a crash between them leaves a charge without its record, which the
+    // generation's readers and a workflow's step know as ANSWER_LOST). Both go `soon`: the record rides with the
+    // account's next commit, as the settlement rides with its next reservation.
     const charge = (async () => {
       // Refused after admission (the run may have ended before that was known): no reservation was recorded, so
       // there is nothing to settle or release.
@@ -605,7 +608,8 @@ export const createGateway = (deps: {
     // The generations module decides the record's events from what happened; one append, as before.
     const { plan } = prepared;
     const target = result.target;
-    const record = deps.generations
+    await charge;
+    return deps.generations
       .record({
         generationId: input.generationId,
         principal: input.principal,
@@ -651,8 +655,6 @@ export const createGateway = (deps: {
         if (position !== null) lastPosition = Math.max(lastPosition, position);
         return position;
       });
-    await charge;
-    return record;
   };
 
   const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
@@ -873,7 +875,9 @@ export const createGateway = (deps: {
             ...(upstreamCost !== undefined && { byok: { upstreamCost } }),
           })
         : ledger.release({ accountId: principal.accountId, generationId, reason: error?.message ?? 'failed' });
-      const record = deps.generations
+      // Recorded once charged, as chat's are (finalize).
+      await charge;
+      await deps.generations
         .record({
           generationId,
           principal,
@@ -916,7 +920,6 @@ export const createGateway = (deps: {
         .then((position) => {
           if (position !== null) lastPosition = Math.max(lastPosition, position);
         });
-      await Promise.all([charge, record]);
     })().catch((err: unknown) => logger.error({ err, generationId }, 'could not settle or record an embeddings call'));
     track(work);
     noteWrites(principal.accountId, work);

@@ -103,6 +103,24 @@ const recordOf = async (key: string, generationId: string) => {
   return { rest, graphql: body.data.generation as { status: string; clientGone: boolean; cost: string } };
 };
 
+describe("a generation's record and its settlement", () => {
+  it('the record is written after the settlement, never before: a crash between them leaves a charge without its record (ANSWER_LOST), never a record of a charge that was not made', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    for (const stream of [false, true]) {
+      const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES, max_tokens: 20, stream });
+      const generationId = res.headers.get('x-generation-id')!;
+      await res.text();
+      await h.running.core.gateway.idle();
+      const events = await h.running.core.eventStore.readAll();
+      const settled = events.find((e) => e.type === 'ReservationSettled' && (e.data as { generationId?: string }).generationId === generationId);
+      const recorded = events.find((e) => e.type === 'GenerationCompleted' && (e.data as { generationId?: string }).generationId === generationId);
+      expect(settled, 'settled').toBeDefined();
+      expect(recorded, 'recorded').toBeDefined();
+      expect(recorded!.position, `stream: ${stream}`).toBeGreaterThan(settled!.position);
+    }
+  });
+});
+
 describe('a client that disconnects mid-stream', () => {
   it('aborts the upstream call and is charged for the prompt and the tokens it was sent', async () => {
     const user = await h.openAccount({ credits: 100 * CENT });
