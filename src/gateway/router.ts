@@ -236,6 +236,11 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     const shown = excludeReasoning ? withoutReasoningDelta : (chunk: ChatChunk) => chunk;
     const attempts: AttemptRecord[] = [];
     const queue = targets.map((target) => ({ target, tries: 0, readyAt: 0, dead: false }));
+    // GATEWAY_MAX_ATTEMPTS holds per requested model (an entry of `models`, whose own length is capped), not for the
+    // whole call: a primary's endpoints and retries (its BYOK targets take two: own key, then shared) must not use up
+    // what its fallback models need. The total stays bounded: at most maxAttempts × the models asked for.
+    const used = new Map<string, number>();
+    const budgetLeft = (q: (typeof queue)[number]) => (used.get(q.target.requested) ?? 0) < config.maxAttempts;
     let lastError: ProviderError | null = null;
     let lastTarget: RouteTarget | null = null;
 
@@ -289,10 +294,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     for (;;) {
       if (options.signal?.aborted) return result('cancelled');
       if (ready === 'refused') return result('failed', { refused });
-      if (attempts.length >= config.maxAttempts) break;
-      let entry = queue.find((q) => q.tries === 0 && !q.dead);
+      let entry = queue.find((q) => q.tries === 0 && !q.dead && budgetLeft(q));
       if (!entry) {
-        const retryable = queue.filter((q) => !q.dead && q.tries < MAX_TRIES_PER_TARGET);
+        const retryable = queue.filter((q) => !q.dead && q.tries < MAX_TRIES_PER_TARGET && budgetLeft(q));
         if (retryable.length === 0) break;
         entry = retryable.reduce((a, b) => (b.readyAt < a.readyAt ? b : a));
         const wait = entry.readyAt - now();
@@ -305,6 +309,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       attempts.push(record);
       options.onAttempt?.(record);
       entry.tries += 1;
+      used.set(target.requested, (used.get(target.requested) ?? 0) + 1);
       // Only the attempt that commits counts toward what was generated.
       completionChars = 0;
 
