@@ -481,17 +481,20 @@ export const createGateway = (deps: {
     } catch (error) {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const budget = budgetOf(error);
-      const first = plan.targets[0]!;
       // A key limit counts what the key holds: with include_byok_in_limit, a BYOK call's list price as well as its fee.
       const byKey = error instanceof KeyLimitReachedError && byokInLimit;
       const worstOf = (t: RouteTarget) => {
         const worst = worstCaseCost(promptOf(t, parsed.promptTokens), t.maxOutput, t.endpoint.prices);
         return error instanceof KeyLimitReachedError ? keyChargeOf(t, worst, byokInLimit) : chargeOf(t, worst);
       };
-      // Fallbacks the budget cannot pay for are dropped first: the reservation covers every target, and one dear
-      // endpoint (another provider's, on an open model) must not price everyone out of the ones they can afford.
-      const affordable = plan.targets.filter((t, i) => i === 0 || worstOf(t) <= budget);
-      if (affordable.length < plan.targets.length && worstOf(first) <= budget) {
+      const affordsOf = (t: RouteTarget) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), promptOf(t, parsed.promptTokens), t.endpoint.prices));
+      // The 402 speaks of the target that pays for the most output: the same answer whatever order the plan drew.
+      const best = plan.targets.reduce((a, b) => (affordsOf(b) > affordsOf(a) ? b : a));
+      // The targets the budget cannot pay for are dropped, the first one too (the load balancing's draw, a sticky
+      // pin or provider.order may put a dear endpoint first): the reservation covers every target, and one dear
+      // endpoint must not price the caller out of those they can afford. The others keep their order.
+      const affordable = plan.targets.filter((t) => worstOf(t) <= budget);
+      if (affordable.length > 0 && affordable.length < plan.targets.length) {
         plan = { ...plan, targets: affordable };
         ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
         try {
@@ -503,18 +506,17 @@ export const createGateway = (deps: {
       }
       // Without an explicit max_tokens the worst case assumed the model's whole output; clamp to what the budget
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
-      const clamp =
-        parsed.request.max_tokens === undefined && budget > 0
-          ? Math.min(...plan.targets.map((t) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), promptOf(t, parsed.promptTokens), t.endpoint.prices))))
-          : 0;
-      if (clamp < MIN_CLAMPED_OUTPUT) throw paymentRequired(error, first, parsed.promptTokens, budget, input.apiType, byokInLimit);
-      plan = { ...plan, targets: plan.targets.map((t) => ({ ...t, maxOutput: clamp })) };
+      // Targets that cannot pay for even that much are dropped (the others keep their order), not the whole call.
+      const clamped = parsed.request.max_tokens === undefined && budget > 0 ? plan.targets.filter((t) => affordsOf(t) >= MIN_CLAMPED_OUTPUT) : [];
+      if (clamped.length === 0) throw paymentRequired(error, best, parsed.promptTokens, budget, input.apiType, byokInLimit);
+      const clamp = Math.min(...clamped.map(affordsOf));
+      plan = { ...plan, targets: clamped.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
       ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        throw refusedBy(again, first, parsed.promptTokens, input.apiType, byokInLimit);
+        throw refusedBy(again, best, parsed.promptTokens, input.apiType, byokInLimit);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };

@@ -54,6 +54,18 @@ describe('default load balancing', () => {
     expect(await servedBy(30, { model: 'lb/model', provider: { order: ['lb-dear'] } })).toEqual({ 'lb-dear': 30 });
   });
 
+  it('never answers 402 when the draw puts first an endpoint the budget cannot cover and the other is affordable', async () => {
+    // 1,000 output tokens: ~100,500 n$ on lb-cheap, ~201,000 on lb-dear; 40 calls leave well over 100,500.
+    const poor = await h.openAccount({ credits: 180_000 });
+    const statuses: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) {
+      const res = await h.chat(poor.key, { model: 'lb/model', max_tokens: 1000, messages: MESSAGES });
+      const key = res.status === 200 ? ((await res.json()) as { provider: string }).provider : String(res.status);
+      statuses[key] = (statuses[key] ?? 0) + 1;
+    }
+    expect(statuses).toEqual({ 'lb-cheap': 40 });
+  });
+
   it('never draws an endpoint whose breaker is open: the other serves first, the open one stays a fallback', async () => {
     // The cheaper endpoint fails once (its breaker opens); the call falls back to the dearer one.
     cheap.script({ status: 503 });
