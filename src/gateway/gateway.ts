@@ -444,8 +444,9 @@ export const createGateway = (deps: {
     const { parsed, principal } = input;
     // A chat needs a model that writes text: an embeddings model is reached through /api/v1/embeddings.
     let plan = planRoute({ catalog, output: 'text', breakers, stats: deps.stats, parsed, account: accountPreferences(principal), byok: byokRoute(principal), nowMs: startedAt, random: balanceDraw });
-    // The account's own keys go first, before a sticky session's endpoint as before provider.order.
-    if (!plan.targets.some((t) => t.byok)) {
+    // The account's own keys go first, before a sticky session's endpoint as before provider.order; an order the
+    // request asks for (provider.order or sort, :floor, :nitro, thresholds) wins over a pin.
+    if (!plan.ordered && !plan.targets.some((t) => t.byok)) {
       const stuck = sticky.apply(plan.targets, principal.accountId, parsed, (id) => breakers.isOpen(id, startedAt));
       if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     }
@@ -717,7 +718,7 @@ export const createGateway = (deps: {
     const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? (result.clientGone ? null : streamed) : (message?.content ?? '');
     const { source, billing } = account(prepared, result);
     const target = result.target;
-    if (result.kind === 'completed' && target) sticky.record(target, input.principal.accountId, input.parsed);
+    if (result.kind === 'completed' && target && billing && !plan.ordered) sticky.record(target, input.principal.accountId, input.parsed, billing.usage);
     let error: GatewayError | null = null;
     if (result.refused !== undefined) error = refusal(result.refused, prepared);
     else if (result.kind === 'failed') {

@@ -54,6 +54,11 @@ export interface RoutePlan {
   readonly targets: readonly RouteTarget[];
   /** `switchyard/auto (rule)` when the auto router chose the models. */
   readonly router: string | null;
+  /**
+   * The request orders the first model's endpoints itself: `provider.order`, `provider.sort`, a sort variant (`:floor`,
+   * `:nitro`) or a performance threshold. A sticky session's pin does not override that (stickySessions.ts).
+   */
+  readonly ordered: boolean;
 }
 
 type Stage = 'input' | 'variant' | 'provider' | 'data_policy' | 'parameters' | 'max_tokens' | 'context' | 'credentials';
@@ -506,5 +511,7 @@ export const planRoute = (input: {
       { model: group.requested, prompt_tokens_estimate: parsed.promptTokens },
     );
   }
-  return { router, targets };
+  const firstGroup = groups.find((g) => g.requested === targets[0]!.requested);
+  const requestOrdered = prefs?.order !== undefined || prefs?.sort !== undefined || misses !== null || (firstGroup?.sort ?? null) !== null;
+  return { router, targets, ordered: requestOrdered };
 };

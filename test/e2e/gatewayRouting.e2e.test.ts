@@ -278,10 +278,15 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
 });
 
 describe('sticky routing (session_id, x-session-id, prompt_cache_key, else the first messages)', () => {
+  let warmB: FakeProvider;
+  /** A call that read part of its prompt from the provider's cache: what pins a conversation. */
+  const CACHED = { promptTokens: 10, completionTokens: 10, cachedTokens: 5 };
   beforeAll(async () => {
     // Both cache reads cost less than prompt tokens, so conversations stick; warm-a is the cheaper.
-    await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-a', model: 'test/sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } });
-    await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-b', model: 'test/sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } });
+    const warmA = await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-a', model: 'test/sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } });
+    warmB = await h.fakeEndpoint({ protocol: 'openai', slug: 'warm-b', model: 'test/sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } });
+    warmA.setDefault({ usage: CACHED });
+    warmB.setDefault({ usage: CACHED });
   });
   const sticky = (body: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
     h.chat(user.key, { model: 'test/sticky', messages: MESSAGES, ...body }, headers).then(async (res) => {
@@ -298,6 +303,19 @@ describe('sticky routing (session_id, x-session-id, prompt_cache_key, else the f
     // A provider order wins over stickiness.
     expect(await sticky({ session_id: 'conv-1', provider: { order: ['warm-a'] } })).toBe('warm-a');
     expect(await sticky({ session_id: 'conv-1' })).toBe('warm-b');
+  });
+
+  it('pins only after a call that used the cache: one that read and wrote nothing leaves the conversation unpinned', async () => {
+    warmB.script({ usage: { promptTokens: 10, completionTokens: 10, cachedTokens: 0 } });
+    expect(await sticky({ session_id: 'conv-uncached', provider: { ignore: ['warm-a'] } })).toBe('warm-b');
+    expect(await sticky({ session_id: 'conv-uncached' })).toBe('warm-a');
+  });
+
+  it('an order the request asks for (provider.sort, :floor) wins over a pin, and does not move it', async () => {
+    expect(await sticky({ session_id: 'conv-sorted', provider: { ignore: ['warm-a'] } })).toBe('warm-b');
+    expect(await sticky({ session_id: 'conv-sorted', provider: { sort: 'price' } })).toBe('warm-a');
+    expect(await sticky({ session_id: 'conv-sorted', model: 'test/sticky:floor' })).toBe('warm-a');
+    expect(await sticky({ session_id: 'conv-sorted' })).toBe('warm-b');
   });
 
   it('without a session id, the first system and first user message identify the conversation', async () => {

@@ -51,6 +51,23 @@ const failure = (body: Record<string, unknown>, options?: Parameters<typeof plan
 };
 
 describe('planRoute', () => {
+  it('says when the request orders the first model’s endpoints itself (a sticky pin then does not override it)', () => {
+    expect(plan({ model: 'a/chat' }).ordered).toBe(false);
+    expect(plan({ model: 'a/chat', provider: { ignore: ['dear'] } }).ordered).toBe(false);
+    expect(plan({ model: 'a/chat:exacto' }).ordered).toBe(false);
+    for (const body of [
+      { model: 'a/chat', provider: { order: ['dear'] } },
+      { model: 'a/chat', provider: { sort: 'price' } },
+      { model: 'a/chat', provider: { sort: { by: 'latency', partition: 'none' } } },
+      { model: 'a/chat', provider: { preferred_max_latency: 1 } },
+      { model: 'a/chat', provider: { preferred_min_throughput: { p90: 20 } } },
+      { model: 'a/chat:floor' },
+      { model: 'a/chat:nitro' },
+    ]) {
+      expect(plan(body).ordered, JSON.stringify(body)).toBe(true);
+    }
+  });
+
   it('orders a model’s paid endpoints cheapest first and leaves free ones to :free', () => {
     expect(slugs({ model: 'a/chat' })).toEqual(['a/chat@cheap', 'a/chat@mid', 'a/chat@dear']);
     expect(slugs({ model: 'a/chat:free' })).toEqual(['a/chat:free@gratis']);
