@@ -476,9 +476,25 @@ export const createGateway = (deps: {
       await Promise.race([admitted, durable]);
       return { durable };
     };
+    /**
+     * The free tier's limits bar a call's free targets, not the call: when they refuse it (its first target is
+     * zero-priced), its paid targets serve instead (`models: ["x:free", "x"]`), reserved and charged as any paid call.
+     */
+    const reserveOrPaid = async (): Promise<{ durable: Promise<void> }> => {
+      try {
+        return await reserve();
+      } catch (error) {
+        if (!(error instanceof RateLimitedError && freeModel)) throw error;
+        const paid = plan.targets.filter((t) => !isZeroPriced(t.endpoint.prices));
+        if (paid.length === 0) throw error;
+        plan = { ...plan, targets: paid };
+        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
+        return reserve();
+      }
+    };
     let durable: Promise<void>;
     try {
-      ({ durable } = await reserve());
+      ({ durable } = await reserveOrPaid());
     } catch (error) {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
       const budget = budgetOf(error);
