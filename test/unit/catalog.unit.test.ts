@@ -101,6 +101,21 @@ describe('provider decider', () => {
     publish({ variants: ['free'] }).thenThrows(ValidationError, /free/);
   });
 
+  it('refuses a price for an endpoint tagged free, as publishing does, however it was published or disabled', () => {
+    const free: EndpointSpec = { ...spec, prices: prices({ prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }), variants: ['free'] };
+    const published: ProviderEvent = { type: 'EndpointPublished', data: { ...free, providerSlug: 'acme', at } };
+    const disabled: ProviderEvent = { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'paused', at, decidedBy: owner } };
+    const reprice = (p: typeof free.prices) => ({ type: 'ChangeEndpointPrice' as const, data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: p, at } });
+    given([registered, published]).when(reprice(prices({ prompt: 1, completion: 1 }))).thenThrows(ValidationError, /an endpoint tagged free must have every price at 0/);
+    given([registered, published, disabled]).when(reprice(prices({ prompt: 1, completion: 1 }))).thenThrows(ValidationError, /tagged free/);
+    given([registered, published]).when(reprice(free.prices)).then([]);
+    // Republished without the tag, it may be priced.
+    const untagged: ProviderEvent = { type: 'EndpointPublished', data: { ...free, variants: [], providerSlug: 'acme', at } };
+    given([registered, published, untagged]).when(reprice(prices({ prompt: 1, completion: 1 }))).then([
+      { type: 'EndpointPriceChanged', data: { providerSlug: 'acme', model: 'acme/one', prices: prices({ prompt: 1, completion: 1 }), at, decidedBy: owner } },
+    ]);
+  });
+
   it('changes a price only when it differs, and only for the owner', () => {
     const published: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } };
     const newPrices = prices({ prompt: 999 });

@@ -46,6 +46,12 @@ const serving = () => 'now' as const;
 const ids = (q: Parameters<typeof queryModels>[1]) => queryModels(docs, q, none, serving).map((m) => m.id);
 
 describe('the one model listing', () => {
+  it('lists a free-tagged endpoint that carries a price (repriced before changePrice refused it) with the paid model, as routing serves it', () => {
+    const repriced = [model('a/mixed', [endpoint('p', 'a/mixed', 900), endpoint('f', 'a/mixed', 1, { variants: ['free'] })])];
+    const listed = queryModels(repriced, { freeVariants: 'separate', sort: 'id' }, none, serving);
+    expect(listed.map((m) => [m.id, m.endpoints.map((e) => e.provider)])).toEqual([['a/mixed', ['f', 'p']]]);
+  });
+
   it('lists routable models only: free endpoints apart for OpenRouter, merged for GraphQL', () => {
     expect(ids({ freeVariants: 'separate', sort: 'id' })).toEqual(['a/cheap', 'a/dear', 'a/dear:free']);
     expect(ids({ freeVariants: 'merged', sort: 'id' })).toEqual(['a/cheap', 'a/dear']);

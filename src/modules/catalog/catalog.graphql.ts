@@ -395,7 +395,7 @@ builder.mutationFields((t) => ({
   }),
   changePrice: t.withAuth({ provider: true }).field({
     type: EndpointRef,
-    description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request.",
+    description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request. An endpoint tagged FREE keeps every price at 0 (VALIDATION otherwise, as publishing it): republish it without the tag to price it.",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), prices: t.arg({ type: PricesInput, required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.changePrice(callerOf(ctx), args),

@@ -1,10 +1,17 @@
 import type { EndpointDoc, ModelDoc } from '../../../projections/catalog.js';
 import type { Modality } from './model.events.js';
+import { PRICE_FIELDS } from './provider.events.js';
 
 /**
  * The one model-listing query, with one set of rules, behind GraphQL `models` and REST `/api/v1/models` (each has a
  * thin parser into `ModelQuery`). Pure: the read model's documents and the routing stats come in.
  */
+
+/**
+ * An endpoint that serves the `:free` variant, as routing reads it (catalog.ts): tagged free and priced at 0. A tagged
+ * one with a price (repriced before changePrice refused that) serves the paid model, and is listed with it.
+ */
+const servesFree = (e: EndpointDoc) => e.variants.includes('free') && PRICE_FIELDS.every((f) => e.prices[f] === 0);
 
 /**
  * A listed model: its document and the active endpoints of this listing, those that can serve now first, each group
@@ -93,8 +100,8 @@ export const listingsOf = (docs: readonly ModelDoc[], freeVariants: ModelQuery['
       push(doc._id, doc, false, active);
       continue;
     }
-    push(doc._id, doc, false, active.filter((e) => !e.variants.includes('free')));
-    push(`${doc._id}:free`, doc, true, active.filter((e) => e.variants.includes('free')));
+    push(doc._id, doc, false, active.filter((e) => !servesFree(e)));
+    push(`${doc._id}:free`, doc, true, active.filter(servesFree));
   }
   return out;
 };

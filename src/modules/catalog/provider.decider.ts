@@ -31,8 +31,8 @@ export type { CatalogActor };
  */
 export type EndpointState =
   | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec; readonly newModel: ModelSpec | null }
-  | { readonly status: 'active'; readonly prices: EndpointPrices }
-  | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly disabledBy: CatalogActor };
+  | { readonly status: 'active'; readonly prices: EndpointPrices; readonly taggedFree: boolean }
+  | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly taggedFree: boolean; readonly disabledBy: CatalogActor };
 
 /** Whether the provider may publish on the model by itself, as the `model-{id}` stream says (read by the caller, see PublishEndpoint). */
 export interface ModelAccess {
@@ -160,8 +160,13 @@ export const validateSpec = (spec: EndpointSpec): void => {
   for (const tag of spec.variants) {
     if (!(VARIANT_TAGS as readonly string[]).includes(tag)) throw new ValidationError(`unknown variant tag "${tag}"`, { field: 'variants' });
   }
-  if (spec.variants.includes('free') && PRICE_FIELDS.some((f) => spec.prices[f] !== 0)) {
-    throw new ValidationError('an endpoint tagged free must have every price at 0', { field: 'variants' });
+  requireFreePrices(spec.variants.includes('free'), spec.prices, 'variants');
+};
+
+/** An endpoint tagged free serves the `:free` variant: it costs nothing, whether published so or repriced later. */
+const requireFreePrices = (taggedFree: boolean, prices: EndpointPrices, field: 'variants' | 'prices') => {
+  if (taggedFree && PRICE_FIELDS.some((f) => prices[f] !== 0)) {
+    throw new ValidationError('an endpoint tagged free must have every price at 0', { field });
   }
 };
 
@@ -246,18 +251,21 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy, prices } = event.data;
+        const taggedFree = event.data.variants.includes('free');
         return withEndpoint(state, event.data.model, (current) =>
-          status === 'active' ? { status, prices } : { status, prices, disabledBy: current?.status === 'disabled' ? current.disabledBy : (decidedBy ?? UNRECORDED_ADMIN) },
+          status === 'active'
+            ? { status, prices, taggedFree }
+            : { status, prices, taggedFree, disabledBy: current?.status === 'disabled' ? current.disabledBy : (decidedBy ?? UNRECORDED_ADMIN) },
         );
       }
       case 'EndpointPriceChanged':
         return withEndpoint(state, event.data.model, (current) => (isPublished(current) ? { ...current, prices: event.data.prices } : current));
       case 'EndpointDisabled':
         return withEndpoint(state, event.data.model, (current) =>
-          isPublished(current) ? { status: 'disabled', prices: current.prices, disabledBy: event.data.decidedBy ?? UNRECORDED_ADMIN } : current,
+          isPublished(current) ? { status: 'disabled', prices: current.prices, taggedFree: current.taggedFree, disabledBy: event.data.decidedBy ?? UNRECORDED_ADMIN } : current,
         );
       case 'EndpointEnabled':
-        return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices } : current));
+        return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices, taggedFree: current.taggedFree } : current));
       case 'EndpointProposed': {
         const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, newModel, ...spec } = event.data;
         return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec, newModel: newModel ?? null }));
@@ -319,6 +327,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const owned = requireOwned(state, providerSlug, actor);
         validatePrices(prices);
         const endpoint = requirePublished(owned, providerSlug, model);
+        requireFreePrices(endpoint.taggedFree, prices, 'prices');
         return samePrices(endpoint.prices, prices) ? [] : [{ type: 'EndpointPriceChanged', data: { providerSlug, model, prices, at, decidedBy: actor } }];
       }
       case 'DisableEndpoint': {
