@@ -1,8 +1,10 @@
 /**
  * OpenRouter's chat/completions body as zod schemas. Every message a client can see is written here and names the
  * field it is about (`messages[2].role must be one of ...`); `chatRequest.ts` turns the first issue into a 400 whose
- * `param` is that field. Unknown fields are accepted and dropped, except inside tools (passed through as-is to
- * OpenAI-style providers, as OpenRouter does).
+ * `param` is that field. Unknown fields of the body are accepted and dropped (OpenAI SDKs and clients send fields of
+ * their own), except inside tools (passed through as-is to OpenAI-style providers, as OpenRouter does); unknown fields
+ * inside `provider` and `provider.max_price` are refused, naming the field: a misspelt key there (`orderr`, `prompts`)
+ * would silently drop a routing rule or a price cap the client believes it set.
  */
 import { z } from 'zod';
 import { parseProviderName } from '../modules/catalog/endpointTag.js';
@@ -245,6 +247,17 @@ const Sort = z.preprocess(
 );
 
 /**
+ * The message of a strict object (`provider`, `provider.max_price`): an unknown field is named with the object's own
+ * fields (chatRequest.ts makes it the 400's param); any other problem is `otherwise`.
+ */
+const strictFields = (object: string, known: readonly string[], otherwise: string) => ({
+  error: (issue: Issue) =>
+    issue.code === 'unrecognized_keys'
+      ? `${object}.${String(issue.keys[0]).slice(0, 64)} is not a field of ${object} (its fields: ${known.join(', ')})`
+      : otherwise,
+});
+
+/**
  * A price limit, exact from the number's decimal text (String(0.29) is "0.29"; 0.29 × 1000 in floating point is
  * 289.99...): USD per million tokens → nano-dollars per token, the request price in USD → nano-dollars. Catalog prices
  * are integers of those units, so a bound finer than one (0.0375 per million tokens: 37.5 per token) is floored to one
@@ -283,38 +296,45 @@ const threshold = (key: 'preferred_min_throughput' | 'preferred_max_latency', un
     .nullish();
 };
 
-export const Provider = z.object(
-  {
-    order: providerNames('provider.order'),
-    only: providerNames('provider.only'),
-    ignore: providerNames('provider.ignore'),
-    allow_fallbacks: boolean('provider.allow_fallbacks'),
-    require_parameters: boolean('provider.require_parameters'),
-    sort: Sort,
-    quantizations: nonEmptyStrings('provider.quantizations', 100)
-      .check((ctx) => {
-        const unknown = ctx.value.filter((q) => !QUANTIZATIONS.some((known) => known === q));
-        if (unknown.length > 0) {
-          ctx.issues.push({ code: 'custom', input: ctx.value, message: `provider.quantizations has unknown values ${unknown.join(', ')} (known: ${QUANTIZATIONS.join(', ')})` });
-        }
-      })
-      .optional(),
-    data_collection: z.enum(['allow', 'deny'], { error: 'provider.data_collection must be "allow" or "deny"' }).nullish(),
-    zdr: boolean('provider.zdr'),
-    enforce_distillable_text: z
-      .literal(false, { error: "provider.enforce_distillable_text is not supported: the catalog records no model's distillation terms, so no endpoint can be shown to meet it" })
-      .nullish(),
-    preferred_min_throughput: threshold('preferred_min_throughput', 'tokens per second'),
-    preferred_max_latency: threshold('preferred_max_latency', 'seconds to the first token'),
-    max_price: z
-      .object(
-        { prompt: price('prompt'), completion: price('completion'), request: price('request') },
-        { error: 'provider.max_price must be an object such as {"prompt": 1, "completion": 2} (USD per million tokens)' },
-      )
-      .nullish(),
-  },
-  { error: 'provider must be an object' },
+/**
+ * `max_price.image` and `audio` (USD per image, per audio input): checked as bounds, and met by every endpoint, since
+ * no endpoint prices images or audio apart: they are billed as the prompt tokens they count as, which `prompt` caps.
+ */
+const mediaPrice = (key: 'image' | 'audio') => {
+  const error = `provider.max_price.${key} must be a non-negative number (USD per ${key === 'image' ? 'image' : 'audio input'})`;
+  return z.union([z.number({ error }).min(0, { error }), z.string({ error }).regex(/^\d+(\.\d+)?$/, { error })], { error }).nullish();
+};
+const MAX_PRICE_FIELDS = ['prompt', 'completion', 'request', 'image', 'audio'] as const;
+const MaxPrice = z.strictObject(
+  { prompt: price('prompt'), completion: price('completion'), request: price('request'), image: mediaPrice('image'), audio: mediaPrice('audio') },
+  strictFields('provider.max_price', MAX_PRICE_FIELDS, 'provider.max_price must be an object such as {"prompt": 1, "completion": 2} (USD per million tokens)'),
 );
+
+const PROVIDER_SHAPE = {
+  order: providerNames('provider.order'),
+  only: providerNames('provider.only'),
+  ignore: providerNames('provider.ignore'),
+  allow_fallbacks: boolean('provider.allow_fallbacks'),
+  require_parameters: boolean('provider.require_parameters'),
+  sort: Sort,
+  quantizations: nonEmptyStrings('provider.quantizations', 100)
+    .check((ctx) => {
+      const unknown = ctx.value.filter((q) => !QUANTIZATIONS.some((known) => known === q));
+      if (unknown.length > 0) {
+        ctx.issues.push({ code: 'custom', input: ctx.value, message: `provider.quantizations has unknown values ${unknown.join(', ')} (known: ${QUANTIZATIONS.join(', ')})` });
+      }
+    })
+    .optional(),
+  data_collection: z.enum(['allow', 'deny'], { error: 'provider.data_collection must be "allow" or "deny"' }).nullish(),
+  zdr: boolean('provider.zdr'),
+  enforce_distillable_text: z
+    .literal(false, { error: "provider.enforce_distillable_text is not supported: the catalog records no model's distillation terms, so no endpoint can be shown to meet it" })
+    .nullish(),
+  preferred_min_throughput: threshold('preferred_min_throughput', 'tokens per second'),
+  preferred_max_latency: threshold('preferred_max_latency', 'seconds to the first token'),
+  max_price: MaxPrice.nullish(),
+};
+export const Provider = z.strictObject(PROVIDER_SHAPE, strictFields('provider', Object.keys(PROVIDER_SHAPE), 'provider must be an object'));
 
 /**
  * OpenRouter's plugins. Accepted: `file-parser` (PDF parts go to models that take files natively; its engine choice is
@@ -433,6 +453,8 @@ const common = {
     .object({ include_usage: boolean('stream_options.include_usage') }, { error: 'stream_options must be an object such as {"include_usage": true}' })
     .nullish(),
   provider: Provider.nullish(),
+  // OpenRouter's legacy spelling of model fallbacks: `models` always falls back, so "fallback" changes nothing.
+  route: z.literal('fallback', { error: 'route must be "fallback" (the legacy switch for models fallbacks, which are always on), or left out' }).nullish(),
   session_id: z
     .string({ error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })
     .min(1, { error: `session_id must be a non-empty string of at most ${MAX_SESSION_ID} characters` })

@@ -87,10 +87,10 @@ const paramOf = (path: readonly PropertyKey[]): string => {
   return PARAM_OF[text] ?? text;
 };
 
-/** The first issue, as OpenRouter's 400 (the body itself has no param). */
+/** The first issue, as OpenRouter's 400 (the body itself has no param; an unknown field of a strict object is its own). */
 const refuse = (error: z.ZodError, under: readonly PropertyKey[] = []): never => {
   const issue = error.issues[0];
-  const path = [...under, ...(issue?.path ?? [])];
+  const path = [...under, ...(issue?.path ?? []), ...(issue?.code === 'unrecognized_keys' ? [String(issue.keys[0]).slice(0, 64)] : [])];
   throw invalidRequest(issue?.message ?? 'The request body is invalid', path.length > 0 ? { param: paramOf(path) } : {});
 };
 const PARSE_OPTIONS = { error: fallbackMessage };
@@ -130,8 +130,8 @@ const PROVIDER_FIELDS: ReadonlySet<string> = new Set(Object.keys(Provider.shape)
 
 /**
  * The request's `provider` object as sent, for the generation's record: its known fields only (they passed the
- * checks above). Unknown fields are ignored by routing and dropped here, so a caller cannot make the record carry
- * whatever it likes.
+ * checks above, which refuse unknown ones; kept as a guard, so a caller can never make the record carry whatever it
+ * likes).
  */
 export const providerAsSent = (raw: unknown): Record<string, unknown> | null => {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;

@@ -102,6 +102,27 @@ describe('typed 4xx, no charge, nothing written', () => {
     });
   });
 
+  it('an unknown field inside provider, or an unknown route, is a 400 naming it; the body itself stays lenient', async () => {
+    for (const [body, param, message] of [
+      [{ provider: { orderr: ['small'] } }, 'provider.orderr', /^provider\.orderr is not a field of provider \(its fields: order, only, ignore, .*max_price\)$/],
+      [{ provider: { sort: 'price', max_prices: { prompt: 1 } } }, 'provider.max_prices', /provider\.max_prices is not a field of provider/],
+      [{ route: 'bogus' }, 'route', /^route must be "fallback"/],
+    ] as const) {
+      await unchanged(async () => {
+        const res = await h.chat(user.key, { model: 'switchyard/demo', messages: hi, ...body });
+        expect(res.status, JSON.stringify(body)).toBe(400);
+        const { error } = (await res.json()) as { error: { message: string; metadata: { param: string; error_type: string } } };
+        expect(error.metadata).toMatchObject({ error_type: 'invalid_request', param });
+        expect(error.message).toMatch(message);
+      });
+    }
+    // OpenAI SDKs send fields of their own at the top level: still accepted, as is OpenRouter's legacy route "fallback".
+    for (const body of [{ route: 'fallback' }, { store: false, service_tier: 'auto', metadata: { a: 'b' } }]) {
+      const res = await h.chat(user.key, { model: 'switchyard/demo', max_tokens: 5, messages: hi, ...body });
+      expect(res.status, JSON.stringify(body)).toBe(200);
+    }
+  });
+
   it("the edges of OpenRouter's ranges are accepted (top_p 1, top_k 1, repetition_penalty 2, and just above 0)", async () => {
     for (const sampling of [{ top_p: 1, top_k: 1, repetition_penalty: 2 }, { top_p: 0.001, repetition_penalty: 0.001 }]) {
       const res = await h.chat(user.key, { model: 'switchyard/demo', max_tokens: 5, messages: hi, ...sampling });

@@ -81,9 +81,21 @@ describe('methods', () => {
 });
 
 describe('the generation record keeps what the gateway understood of `provider`', () => {
-  it('its known fields, as sent; unknown ones (which routing ignores) are dropped, however large', async () => {
-    const provider = { allow_fallbacks: true, sort: 'price', junk: { deep: 'x'.repeat(50_000) }, __proto__: { polluted: true } };
-    const res = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }], provider: JSON.parse(JSON.stringify(provider)) as unknown });
+  it('its fields as sent; an unknown one, however large, or a __proto__, is a 400 naming it (at most 64 characters of it)', async () => {
+    for (const [json, param] of [
+      [`{"allow_fallbacks": true, "junk": {"deep": "${'x'.repeat(50_000)}"}}`, 'provider.junk'],
+      ['{"sort": "price", "__proto__": {"polluted": true}}', 'provider.__proto__'],
+      [`{"${'k'.repeat(10_000)}": 1}`, `provider.${'k'.repeat(64)}`],
+    ] as const) {
+      const refused = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }], provider: JSON.parse(json) as unknown });
+      expect(refused.status).toBe(400);
+      const { error } = (await refused.json()) as { error: { message: string; metadata: { param: string } } };
+      expect(error.metadata.param).toBe(param);
+      expect(error.message.length).toBeLessThan(400);
+      expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    }
+    const provider = { allow_fallbacks: true, sort: 'price' };
+    const res = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }], provider });
     expect(res.status).toBe(200);
     const { id } = (await res.json()) as { id: string };
     await h.running.core.gateway.idle();

@@ -52,8 +52,26 @@ describe('provider.max_price', () => {
     }
   });
 
+  it('refuses an unknown field (a misspelt cap is no cap), naming it; takes image and audio caps, which no endpoint exceeds', async () => {
+    for (const [maxPrice, param] of [
+      [{ prompts: 0.01 }, 'provider.max_price.prompts'],
+      [{ prompt: 1, completions: 1 }, 'provider.max_price.completions'],
+    ] as const) {
+      const res = await chat(maxPrice);
+      expect(res.status, JSON.stringify(maxPrice)).toBe(400);
+      const { error } = (await res.json()) as { error: { message: string; metadata: { param: string } } };
+      expect(error.metadata.param).toBe(param);
+      expect(error.message).toBe(`${param} is not a field of provider.max_price (its fields: prompt, completion, request, image, audio)`);
+    }
+    // Images and audio are billed as the prompt tokens they count as: no endpoint has a price of its own for them.
+    expect(await servedBy({ image: 0, audio: '0' })).toBe('fine38');
+    expect(await servedBy({ image: 0.01, prompt: 0.0375 })).toBe('fine37');
+  });
+
   it('still refuses what is not a price, with a 400 naming the field', async () => {
     for (const [maxPrice, param] of [
+      [{ image: -1 }, 'provider.max_price.image'],
+      [{ audio: 'free' }, 'provider.max_price.audio'],
       [{ prompt: -0.0375 }, 'provider.max_price.prompt'],
       [{ completion: 'NaN' }, 'provider.max_price.completion'],
       [{ request: 'ten cents' }, 'provider.max_price.request'],

@@ -29,7 +29,7 @@ const nonEmpty = (value: unknown, param: string): string => (typeof value === 's
 // Request → chat body
 
 /** Fields with the same name and meaning in both APIs (OpenRouter's routing fields included), passed on as sent. */
-const SAME_FIELDS = ['model', 'models', 'provider', 'plugins', 'debug', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset'] as const;
+const SAME_FIELDS = ['model', 'models', 'provider', 'plugins', 'debug', 'temperature', 'top_p', 'top_k', 'min_p', 'frequency_penalty', 'presence_penalty', 'repetition_penalty', 'seed', 'stop', 'user', 'session_id', 'prompt_cache_key', 'parallel_tool_calls', 'stream', 'preset', 'route'] as const;
 
 /** Switches of this API the skin reads itself (the chat parser checks those it passes on, such as stream). */
 const BOOLEANS = ['store', 'background'] as const;
