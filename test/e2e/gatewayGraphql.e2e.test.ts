@@ -43,9 +43,11 @@ describe('sendPrompt', () => {
     expect(body.data.sendPrompt).toMatchObject({ code: 'BAD_REQUEST', message: 'acme/unknown is not a valid model ID', details: { error_type: 'invalid_request' } });
   });
 
-  it('sessionId sticks a conversation to the endpoint that served it', async () => {
-    await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-cheap', model: 'test/gq-sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } });
-    await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-dear', model: 'test/gq-sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } });
+  it('sessionId sticks a conversation to the endpoint that served it (from its cache)', async () => {
+    // Each call reads part of its prompt from the provider's cache: what pins a conversation.
+    const cached = { usage: { promptTokens: 10, completionTokens: 10, cachedTokens: 5 } };
+    (await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-cheap', model: 'test/gq-sticky', prices: { prompt: 100, completion: 100, cacheRead: 10 } })).setDefault(cached);
+    (await h.fakeEndpoint({ protocol: 'openai', slug: 'gq-dear', model: 'test/gq-sticky', prices: { prompt: 200, completion: 200, cacheRead: 20 } })).setDefault(cached);
     const provider = async (input: Record<string, unknown>) => {
       const { body } = await h.gql(SEND, { input: { model: 'test/gq-sticky', prompt: 'hi', ...input } }, user.key);
       return body.data.sendPrompt.provider as string;

@@ -110,7 +110,8 @@ describe('sorting by the stats the generations feed', () => {
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { message: string; metadata: { param: string } } };
     expect(body.error.message).toContain('provider.preferred_max_latency must be a non-negative number (seconds to the first token, the p50)');
-    expect(body.error.metadata.param).toBe('provider.preferred_max_latency');
+    // The unknown percentile is named, as an unknown field of provider is.
+    expect(body.error.metadata.param).toBe('provider.preferred_max_latency.median');
     expect(await h.settledBalance(user.accountId)).toEqual(before);
   });
 
