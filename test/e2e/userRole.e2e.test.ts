@@ -12,7 +12,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { within } from '../support/eventually.js';
+import { eventually, within } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -258,6 +258,28 @@ describe('accounts of one other role keep exactly that role', () => {
     await expectForbiddenGql(SEND_PROMPT, {}, provider.key);
     await expectForbiddenGql('mutation { createApiKey(name: "more") { __typename } }', {}, provider.key);
     await expectForbiddenGql('mutation { createWorkflow(definition: { name: "x", trigger: { type: "manual" }, steps: [] }) { __typename } }', {}, provider.key, 'designer');
+  });
+
+  it("a workflow's model step spends only while its account holds the role user (checked at each call, as REST's are)", async () => {
+    const designer = await h.openAccount({ roles: ['user', 'designer'], credits: CREDITS });
+    const definition = { name: 'Asks a model', trigger: { type: 'manual' }, steps: [{ key: 'answer', type: 'action.model', input: { model: MODEL, prompt: 'hello', maxTokens: 20 } }] };
+    const created = await h.gqlOk('mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ... on DomainError { code message } } }', { d: definition }, designer.key);
+    const runToEnd = async () => {
+      const started = await h.gqlOk('mutation ($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id } ... on DomainError { code message } } }', { id: created.createWorkflow.id }, designer.key);
+      return eventually('the run to end', async () => {
+        const { workflowRun } = await h.gqlOk('query ($id: ID!) { workflowRun(id: $id) { status cost error { code message } } }', { id: started.runWorkflow.id }, designer.key);
+        return workflowRun.status !== 'RUNNING' && workflowRun.status !== 'QUEUED' && workflowRun;
+      });
+    };
+    const served = await runToEnd();
+    expect(served).toMatchObject({ status: 'SUCCEEDED', error: null });
+    expect(Number(served.cost)).toBeGreaterThan(0);
+    const before = await h.settledBalance(designer.accountId);
+    await setRole('revokeRole', designer.accountId, 'USER');
+    const refused = await runToEnd();
+    expect(refused).toMatchObject({ status: 'FAILED', error: { code: 'FORBIDDEN', message: MISSING_USER } });
+    expect(Number(refused.cost)).toBe(0);
+    expect((await h.settledBalance(designer.accountId)).settled).toBe(before.settled);
   });
 
   it('a designer-only account builds workflows, and calls no model itself', async () => {

@@ -32,6 +32,7 @@ import { setLongTimeout, type LongTimer } from '../../longTimer.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
+import type { Role } from '../accounts/account.events.js';
 import type { WorkflowDefinition } from './definition.js';
 import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, DELAY_STEP, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
 import { RUN_CATEGORY, runStream, type RunError, type RunEvent } from './run.events.js';
@@ -316,6 +317,8 @@ export const createRunsApi = (deps: {
   logger: Logger;
   now: () => Date;
   limits?: { run?: RunLimits; expression?: ExpressionLimits; maxRunsPerAccount?: number };
+  /** The account's roles as they are now (the auth directory's): a step acts with them, so a role revoked counts at once. */
+  rolesOf: (accountId: string) => ReadonlySet<Role>;
 }) => {
   const queries = workflowRunQueries(deps.readStore);
   const runners: StepRunners = { ...controlSteps, ...deps.steps };
@@ -454,7 +457,7 @@ export const createRunsApi = (deps: {
           stepKey: step.key,
           attempt: action.attempt,
           idempotencyKey: action.idempotencyKey,
-          principal: { accountId: owner, keyId: state.keyId, roles: new Set() },
+          principal: { accountId: owner, keyId: state.keyId, roles: deps.rolesOf(owner) },
           budgetLeft: Math.max(0, definition.settings.budget - state.spent),
           signal: controller.signal,
           // A runner that outlived its timeout or cancel may still stream: its tokens are not the run's any more.

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, DomainError } from '../../../errors.js';
 import { GatewayError } from '../../../gateway/gatewayErrors.js';
+import { hasRole } from '../../auth/principal.js';
 import type { GenerationsApi, RecalledGeneration, SentPrompt } from '../../generations/generation.api.js';
 import { parseInput, readsFields } from './parseInput.js';
 import { StepError, type StepRunner } from './step.js';
@@ -97,6 +98,11 @@ export const actionModel =
   async (input, context) => {
     const i = parseInput(modelInput, input);
     const { accountId } = context.principal;
+    // A model call is an end user's capability (REST and GraphQL ask the same): an account whose role user was revoked
+    // spends nothing through its workflows either.
+    if (!hasRole(context.principal, 'user')) {
+      throw new StepError('FORBIDDEN', "The workflow's account does not have the role user, which a model call needs (an admin grants roles: grantRole)", false);
+    }
 
     /**
      * What became of this id, waiting a little while its reservation is open or settled without a record: a call
