@@ -11,6 +11,7 @@ import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { httpRequestTimeoutMs } from './config.js';
+import { SharedCancellation } from './cancellation.js';
 import { DomainError, ForbiddenError, UnauthenticatedError } from './errors.js';
 import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
@@ -26,7 +27,11 @@ import type { Principal } from './modules/auth/principal.js';
 export interface App {
   /** Listen; resolves with the bound port (pass 0 for any free port). */
   start(port: number, host?: string): Promise<number>;
-  stop(): Promise<void>;
+  /**
+   * Drain, then close (see `drain` below): requests in flight get `graceMs` to finish (default 0: cut at once, with
+   * their error answers). Called again while draining, with a shorter grace, it cuts sooner (a second SIGTERM).
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
   readonly server: ReturnType<typeof createServer>;
   /** The REST routes it serves (method and path pattern), for tools and tests that walk them all. */
   readonly routes: readonly Pick<Route, 'method' | 'path'>[];
@@ -117,6 +122,12 @@ const withoutHttp = (error: GraphQLError): GraphQLFormattedError => {
 /** A WebSocket close reason holds at most 123 bytes (ws throws past that). */
 const closeReason = (reason: string, whenTooLong: string): string => (Buffer.byteLength(reason) > 123 ? whenTooLong : reason);
 
+/** After the grace period: how long the calls then cut have to write their error answers before their sockets close. */
+const CUT_MS = 1_000;
+
+/** WebSocket close code 1001: the server is going away (graphql-ws names none for it). */
+const GOING_AWAY = 1001;
+
 /** Node's default time for a request's headers: kept, unless the whole request's deadline is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
 
@@ -137,9 +148,14 @@ export const buildApp = (
     onResponse?: (method: string, route: string, status: number) => void;
     /** The workflow engine's lease (for /health: which process drives workflow runs). */
     workflowEngine?: () => unknown;
+    /** Aborted by `stop` when the grace period ends: the gateway routes cut their calls on it (GatewayRouteDeps.shutdown). */
+    shutdown?: SharedCancellation;
   } = {},
 ): App => {
   const { config, logger } = core;
+  const shutdown = options.shutdown ?? new SharedCancellation();
+  /** Set by `stop`: new requests are refused (503), the ones in flight finish. */
+  let draining = false;
 
   const authenticate = (secret: string | null): Principal | null => (secret ? core.directory.authenticate(secret) : null);
 
@@ -285,10 +301,33 @@ export const buildApp = (
   }, (req, res) => {
     const requestId = requestIdOf(req.headers['x-request-id']);
     res.setHeader('x-request-id', requestId);
+    if (draining) return refuseWhileDraining(req, res, requestId);
+    inFlight.add(res);
     const { onResponse } = options;
-    if (onResponse) res.once('close', () => onResponse(req.method ?? 'GET', routeOf.get(res) ?? 'unmatched', res.statusCode));
+    res.once('close', () => {
+      inFlight.delete(res);
+      onResponse?.(req.method ?? 'GET', routeOf.get(res) ?? 'unmatched', res.statusCode);
+      if (draining) drainProgress();
+    });
     handle(req, res, requestId).catch((error: unknown) => fail(res, error, requestId));
   });
+
+  // Graceful shutdown. `stop` keeps listening, so that a request that still reaches this process (a load balancer has
+  // not taken it out yet) is answered 503 with Retry-After and `Connection: close`, not refused or reset; idle
+  // keep-alive connections are closed at once, each busy one once its answer is out; graphql-ws sockets are closed
+  // with 1001 (going away: graphql-ws clients reconnect). The requests in flight get the grace period to finish; then
+  // `shutdown` is aborted (the gateway ends a stream with its error event and answers a JSON call 503, each charged as
+  // when its client leaves) and, after CUT_MS for those answers, whatever is still open is closed.
+  /** Every HTTP request being answered (from its arrival until its response closes). */
+  const inFlight = new Set<ServerResponse>();
+  /** Called as requests and sockets end while draining; resolves the wait once nothing is open. */
+  let drainProgress = () => {};
+  const refuseWhileDraining = (req: IncomingMessage, res: ServerResponse, requestId: string) => {
+    res.shouldKeepAlive = false;
+    // /health says `draining` (a load balancer takes the process out); everything else is Switchyard's own 503.
+    if (parseRequestTarget(req.url)?.pathname === '/health') return sendJson(res, 503, { status: 'draining' });
+    fail(res, new DomainError('UNAVAILABLE', 'Switchyard is shutting down: retry the request', 503), requestId);
+  };
   /** Answer a socket no response object owns (a CONNECT, what node's parser refused) with a JSON error, and close it. */
   const endSocket = (socket: Duplex, error: DomainError, requestId: string) => {
     const body = JSON.stringify(errorBody(error, requestId));
@@ -418,6 +457,54 @@ export const buildApp = (
     socket.on('error', (error) => logger.debug({ err: error }, 'WebSocket closed on a protocol error'));
   });
 
+  let stopping: { done: Promise<void>; hurry: (graceMs: number) => void } | null = null;
+  const drain = (graceMs: number) => {
+    draining = true;
+    const startedAt = Date.now();
+    let cutAt = startedAt + graceMs;
+    let cut!: () => void;
+    const graceOver = new Promise<void>((resolve) => (cut = resolve));
+    let timer = setTimeout(cut, graceMs);
+    const hurry = (sooner: number) => {
+      if (startedAt + sooner >= cutAt) return;
+      cutAt = startedAt + sooner;
+      clearTimeout(timer);
+      timer = setTimeout(cut, Math.max(0, cutAt - Date.now()));
+    };
+    /** Resolves once no request is in flight and no WebSocket is open (or at once if none is). */
+    const idle = new Promise<void>((resolve) => {
+      drainProgress = () => {
+        // A connection whose answer just went out is idle now: closed (at the next turn, once node has let go of it).
+        setImmediate(() => server.closeIdleConnections());
+        if (inFlight.size === 0 && wss.clients.size === 0) resolve();
+      };
+    });
+    const done = (async () => {
+      server.closeIdleConnections();
+      // An answer not begun yet says `Connection: close` (a stream's own headers keep it open: closed once idle, above).
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      // No more upgrades (a request for one is refused like any other); the open sockets are told to go away.
+      wss.close();
+      for (const client of wss.clients) {
+        client.once('close', () => drainProgress());
+        client.close(GOING_AWAY, 'Switchyard is shutting down');
+      }
+      logger.info({ inFlight: inFlight.size, webSockets: wss.clients.size, graceMs }, 'draining: new requests are refused; those in flight may finish');
+      drainProgress();
+      await Promise.race([idle, graceOver]);
+      if (inFlight.size > 0) {
+        logger.warn({ inFlight: inFlight.size }, 'the shutdown grace period is over: cutting the requests still running');
+        shutdown.abort(new Error('the server is shutting down'));
+        await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, CUT_MS))]);
+      }
+      clearTimeout(timer);
+      for (const client of wss.clients) client.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    })();
+    return { done, hurry };
+  };
+
   return {
     server,
     routes: routes.map(({ method, path }) => ({ method, path })),
@@ -426,11 +513,14 @@ export const buildApp = (
         server.once('error', reject);
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
-    stop: async () => {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    stop: (stopOptions = {}) => {
+      const graceMs = stopOptions.graceMs ?? 0;
+      if (stopping) {
+        stopping.hurry(graceMs);
+        return stopping.done;
+      }
+      stopping = drain(graceMs);
+      return stopping.done;
     },
   };
 };

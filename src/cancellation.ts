@@ -50,3 +50,38 @@ export class Cancellation implements AbortLike {
 
 /** What a request aborted through an `AbortLike` fails with (Node's own AbortError has this name, code and cause). */
 export const abortError = (reason: unknown): Error => Object.assign(new Error('The operation was aborted', { cause: reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+
+/**
+ * One signal that many calls listen to at once (the server's shutdown deadline: every call in flight then): listeners
+ * in a Set, so the calls that come and go remove theirs in constant time.
+ */
+export class SharedCancellation implements AbortLike {
+  aborted = false;
+  reason: unknown = undefined;
+  readonly #listeners = new Set<() => void>();
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.#listeners.add(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.delete(listener);
+  }
+}

@@ -130,6 +130,11 @@ const schema = z.object({
     .transform((url) => url.replace(/\/+$/, ''))
     .default('https://api.github.com'),
   DEMO_TOKEN_DELAY_MS: z.coerce.number().int().min(0).max(5_000).default(20),
+  /**
+   * On SIGTERM / SIGINT: how long the requests in flight have to finish while new ones are refused (503); past it a
+   * stream still running ends with an error event and a JSON call is answered 503 (src/app.ts stop).
+   */
+  SHUTDOWN_GRACE_MS: z.coerce.number({ error: 'SHUTDOWN_GRACE_MS must be a number of milliseconds' }).int().min(0).max(3_600_000).default(10_000),
 });
 
 export type Config = z.infer<typeof schema>;

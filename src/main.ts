@@ -3,6 +3,7 @@ import { buildApp, followerStatuses } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore, createTopics } from './core.js';
+import { SharedCancellation } from './cancellation.js';
 import { DomainError } from './errors.js';
 import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { createLogger, type Logger } from './logger.js';
@@ -200,11 +201,13 @@ export const startSwitchyard = async (
       createScheduler({ eventStore, runner, runs: modules.runs, logger, now: core.now }),
     ],
   });
+  // Aborted when a stop's grace period ends: the gateway's calls still running then are cut (src/app.ts stop).
+  const shutdown = new SharedCancellation();
   const app = buildApp(core, [
     metricsRoute(metrics, config.METRICS_TOKEN),
-    ...gatewayRoutes({ gateway, directory, logger, config }),
-    ...responsesRoutes({ gateway, directory, logger, config }),
-    ...anthropicMessagesRoutes({ gateway, directory, logger, config }),
+    ...gatewayRoutes({ gateway, directory, logger, config, shutdown }),
+    ...responsesRoutes({ gateway, directory, logger, config, shutdown }),
+    ...anthropicMessagesRoutes({ gateway, directory, logger, config, shutdown }),
     ...ledgerRoutes(modules.ledger, directory),
     ...apiKeyRoutes({
       apiKeys: modules.apiKeys,
@@ -219,7 +222,7 @@ export const startSwitchyard = async (
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
-  ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status() });
+  ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status(), shutdown });
   const port = await app.start(config.PORT, config.HOST);
   await workflowEngine.start();
   if (generatedKey) {
@@ -239,12 +242,19 @@ export const startSwitchyard = async (
     { port, host: config.HOST, eventStore: eventStore.kind, readStore: readStore.kind, readyMs: Math.round(performance.now() - started) },
     `Switchyard listening on http://${config.HOST}:${port} (GraphQL at /graphql)`,
   );
+  let stopped = false;
   return {
     port,
     core,
     routes: app.routes,
-    stop: async () => {
-      await app.stop();
+    /**
+     * Drain the HTTP server (`graceMs` for the requests in flight, default 0; see src/app.ts), then stop the rest and
+     * close the stores. Called again while draining (a second signal), it ends the grace period sooner.
+     */
+    stop: async (options: { graceMs?: number } = {}) => {
+      if (stopped) return app.stop(options);
+      stopped = true;
+      await app.stop(options);
       await workflowEngine.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
@@ -285,11 +295,19 @@ if (isMain) {
     }
     throw error;
   });
+  // The first SIGTERM or SIGINT drains (SHUTDOWN_GRACE_MS for the requests in flight); a second one cuts them now.
+  let signals = 0;
   const shutdown = async (signal: string) => {
-    running.core.logger.info({ signal }, 'shutting down');
-    await running.stop();
+    signals += 1;
+    if (signals > 1) {
+      running.core.logger.warn({ signal }, 'a second signal: ending the shutdown grace period now');
+      await running.stop({ graceMs: 0 });
+      return;
+    }
+    running.core.logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
+    await running.stop({ graceMs: config.SHUTDOWN_GRACE_MS });
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }

@@ -31,6 +31,13 @@ export class GatewayError extends DomainError {
   }
 }
 
+/**
+ * A call cut because the server stopped (its shutdown grace period ended, SHUTDOWN_GRACE_MS): Switchyard's own 503,
+ * to retry (on another instance, or once this one is back).
+ */
+export const shuttingDown = () =>
+  new GatewayError(503, 'server', 'Switchyard is shutting down: the call was cut at the end of its grace period; retry it', {}, 1_000, 'UNAVAILABLE');
+
 export const invalidRequest = (message: string, metadata: Record<string, unknown> = {}) => new GatewayError(400, 'invalid_request', message, metadata);
 
 const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; what: string }> = {

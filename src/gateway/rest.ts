@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -178,6 +178,7 @@ const EMBEDDINGS_ROUTE = '/api/v1/embeddings';
 
 export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
+  const executeWhole = wholeCall(deps);
 
   const completion = (kind: 'chat' | 'completion') => async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
@@ -201,8 +202,8 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
-        const outcome = await gateway.execute(prepared);
-        if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, outcome.error, requestId, logger);
+        const outcome = await executeWhole(prepared);
+        if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, failureOf(outcome), requestId, logger);
         const response = outcome.response;
         const payload =
           kind === 'chat'
@@ -226,6 +227,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         gateway,
         prepared,
         generationId,
+        shutdown: deps.shutdown,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(textChunk === null ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),

@@ -12,7 +12,7 @@ import { requireRole } from '../../modules/auth/principal.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
 import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
-import { appAttributionOf, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps } from './sseGeneration.js';
+import { appAttributionOf, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, type GatewayRouteDeps } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
 const PING = sseEvent({ event: 'ping', data: { type: 'ping' } });
@@ -28,6 +28,7 @@ const MESSAGES_ROUTE = '/api/v1/messages';
 
 export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
+  const executeWhole = wholeCall(deps);
 
   const messages = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
@@ -52,8 +53,8 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
-        const outcome = await gateway.execute(prepared);
-        if (outcome.kind !== 'completed' || !outcome.response) return fail(outcome.error);
+        const outcome = await executeWhole(prepared);
+        if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
         const message = messageJson(outcome.response, outcome);
         return sendJson(res, 200, metadata ? { ...message, openrouter_metadata: routerMetadata(prepared, outcome) } : message);
       }
@@ -64,6 +65,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         gateway,
         prepared,
         generationId,
+        shutdown: deps.shutdown,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: PING,
         onChunk: (chunk, out) => {

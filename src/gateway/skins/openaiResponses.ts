@@ -5,7 +5,7 @@
  * Response object (or the Responses SSE events, each with its `sequence_number`). Nothing is stored, so what needs a
  * stored response (previous_response_id, store:true, background, conversation, item_reference) is a 400.
  */
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, type GatewayRouteDeps, type SseWriter } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 import type { DomainError } from '../../errors.js';
 import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../../http/rest.js';
@@ -589,6 +589,7 @@ const RESPONSES_ROUTE = '/api/v1/responses';
 
 export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const { gateway, config, logger } = deps;
+  const executeWhole = wholeCall(deps);
 
   const responses = async ({ req, res, requestId }: RestRequest) => {
     const generationId = newGenerationId();
@@ -607,8 +608,8 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       // Router metadata: on the response object of a whole answer, and of a stream's response.completed.
       const withMetadata = <T extends object>(response: T, outcome: GenerationOutcome) => (wantsRouterMetadata(req) ? { ...response, openrouter_metadata: routerMetadata(prepared, outcome) } : response);
       if (!parsed.stream) {
-        const outcome = await gateway.execute(prepared);
-        if (outcome.kind !== 'completed' || !outcome.response) return fail(outcome.error);
+        const outcome = await executeWhole(prepared);
+        if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
         const choice = outcome.response.choices[0];
         const { status, incomplete } = endOf(choice?.finish_reason ?? null);
         const output = choice ? outputOf(choice.message, status, ids) : [];
@@ -626,6 +627,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         gateway,
         prepared,
         generationId,
+        shutdown: deps.shutdown,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onOpen: (sse) => {

@@ -8,13 +8,13 @@ import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import { recordAnswer } from '../../http/idempotentAnswer.js';
 import { requestFingerprint, type RequestIdempotency } from '../../modules/generations/requestIdempotency.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { abortError, Cancellation } from '../../cancellation.js';
+import { abortError, Cancellation, type AbortLike } from '../../cancellation.js';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import type { AppAttribution } from '../../modules/generations/generation.events.js';
 import type { ChatHeaders } from '../chatRequest.js';
-import { invalidRequest } from '../gatewayErrors.js';
+import { invalidRequest, shuttingDown } from '../gatewayErrors.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
 
@@ -25,6 +25,11 @@ export interface GatewayRouteDeps {
   readonly directory: Pick<AuthDirectory, 'authenticate' | 'account'>;
   readonly logger: Logger;
   readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
+  /**
+   * Aborted when the server's shutdown grace period ends (src/app.ts stop): the calls still running then are cut, a
+   * stream with an error event, a JSON call with a 503 (`shuttingDown`), and charged as when their client leaves.
+   */
+  readonly shutdown?: AbortLike;
 }
 
 /** OpenRouter's keep-alive, word for word (OR-aware UIs match it to show "thinking…"): an SSE comment while the first token is slow. */
@@ -104,6 +109,21 @@ export interface SseWriter {
   readonly gone: boolean;
 }
 
+/**
+ * A whole (not streamed) call, as a route runs it: cut at the shutdown deadline (GatewayRouteDeps.shutdown), which is
+ * the only thing that cancels one.
+ */
+export const wholeCall = (deps: Pick<GatewayRouteDeps, 'gateway' | 'shutdown'>) => {
+  const options = deps.shutdown ? { signal: deps.shutdown } : {};
+  return (prepared: PreparedGeneration): Promise<GenerationOutcome> => deps.gateway.execute(prepared, options);
+};
+
+/** Why a call produced no answer, for its error response: a cancelled call was cut by the shutdown. */
+export const failureOf = (outcome: GenerationOutcome): unknown => (outcome.kind === 'cancelled' ? shuttingDown() : outcome.error);
+
+/** The reason a stream is aborted with at the shutdown deadline (src/app.ts stop). */
+const SHUTDOWN_ABORT = abortError('the server is shutting down');
+
 export const streamGeneration = async (options: {
   res: ServerResponse;
   gateway: Pick<Gateway, 'execute'>;
@@ -114,6 +134,8 @@ export const streamGeneration = async (options: {
   keepAliveText: string;
   /** Written right after the headers (the Responses skin: response.created). */
   onOpen?: (sse: SseWriter) => void;
+  /** The server's shutdown deadline (GatewayRouteDeps.shutdown). */
+  shutdown?: AbortLike | undefined;
   onChunk: (chunk: ChatChunk, sse: SseWriter) => void;
 }): Promise<{ outcome: GenerationOutcome; sse: SseWriter }> => {
   const { res, keepAliveMs } = options;
@@ -122,6 +144,12 @@ export const streamGeneration = async (options: {
   res.on('close', () => {
     if (!res.writableFinished) client.abort(abortError('the client closed the stream'));
   });
+  // Cut at the shutdown deadline as if the client had left (so charged for what it delivered), but the client is still
+  // there: it is told why, with the route's error event.
+  const { shutdown } = options;
+  const onShutdown = () => client.abort(SHUTDOWN_ABORT);
+  if (shutdown?.aborted) onShutdown();
+  else shutdown?.addEventListener('abort', onShutdown);
   let wroteAt = Date.now();
   const sse: SseWriter = {
     write(text) {
@@ -145,8 +173,12 @@ export const streamGeneration = async (options: {
   keepAlive.unref();
   try {
     const outcome = await options.gateway.execute(options.prepared, { signal: client, onChunk: (chunk) => options.onChunk(chunk, sse) });
+    // Whatever the gateway made of the abort (a cancellation; from a provider that cannot cancel, an answer read on
+    // without its client), the client saw the stream cut: a failure, which the route ends with its error event.
+    if (client.reason === SHUTDOWN_ABORT && outcome.kind !== 'failed') return { outcome: { ...outcome, kind: 'failed', error: shuttingDown() }, sse };
     return { outcome, sse };
   } finally {
     clearInterval(keepAlive);
+    shutdown?.removeEventListener('abort', onShutdown);
   }
 };

@@ -1,0 +1,265 @@
+/**
+ * SIGTERM drains instead of dropping (a rolling restart loses no answer): Switchyard runs as its own process over an
+ * upstream the test holds, calls (JSON and streamed, the streams half-way) are in flight when it is told to stop.
+ * - Within the grace period (SHUTDOWN_GRACE_MS): every call in flight finishes with its 200 (a stream through its
+ *   `[DONE]`) and is charged once; a new request meanwhile is answered 503 with `Connection: close` and Retry-After;
+ *   a graphql-ws socket is closed with 1001 (going away); the process exits 0 once the calls are done.
+ * - Past it: a stream still running ends with an error event (finish_reason "error", code 503) and is charged what it
+ *   delivered, a JSON call still waiting is answered 503 and charged nothing, and the process exits 0.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { ledgerStream } from '../../src/modules/ledger/ledger.events.js';
+import { eventually, within } from '../support/eventually.js';
+import { spawnedSwitchyards, type SpawnedSwitchyard } from '../support/spawnedServer.js';
+
+const switchyards = spawnedSwitchyards();
+const USD = 1_000_000_000;
+const UPSTREAM_KEY = 'sk-held-upstream-0123456789';
+
+/**
+ * An OpenAI-compatible upstream that holds every answer until `release()`: a JSON call gets nothing until then, a
+ * stream gets its first two tokens at once and the rest after. `received` counts the calls that reached it.
+ */
+const heldUpstream = async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let received = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', () => {
+      void (async () => {
+        const body = JSON.parse(raw) as { stream?: boolean };
+        received += 1;
+        const created = 1_700_000_000;
+        const usage = { prompt_tokens: 10, completion_tokens: 6, total_tokens: 16 };
+        if (!body.stream) {
+          await released;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: 'up-1', object: 'chat.completion', created, model: 'held', choices: [{ index: 0, message: { role: 'assistant', content: 'one two three four five six' }, finish_reason: 'stop' }], usage }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) =>
+          res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`);
+        chunk({ role: 'assistant', content: 'one' });
+        chunk({ content: ' two' });
+        await released;
+        for (const word of ['three', 'four', 'five', 'six']) chunk({ content: ` ${word}` });
+        chunk({}, 'stop');
+        res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [], usage })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    received: () => received,
+    release,
+    close: () => {
+      release();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};
+
+/** A paying account on a server whose model `held/model` is served by `baseUrl`. */
+const setUp = async (server: SpawnedSwitchyard, baseUrl: string) => {
+  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const { body } = await server.graphql(query, variables);
+    expect(body.errors).toBeUndefined();
+    return body.data;
+  };
+  const registered = await gql(
+    `mutation ($url: String!, $key: String) { registerProvider(slug: "held", name: "Held", protocol: OPENAI, baseUrl: $url, apiKey: $key) { ... on Provider { slug } ... on DomainError { code message } } }`,
+    { url: baseUrl, key: UPSTREAM_KEY },
+  );
+  expect(registered.registerProvider).toEqual({ slug: 'held' });
+  const published = await gql(
+    `mutation { publishEndpoint(provider: "held", model: "held/model", upstreamModel: "held", prices: { prompt: 1000, completion: 2000 }, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { code message } } }`,
+  );
+  expect(published.publishEndpoint).toEqual({ id: 'held/model@held' });
+  const opened = await gql(`mutation { openAccount(name: "Drain") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
+  const accountId = opened.openAccount.account.id as string;
+  await gql(`mutation ($id: ID!) { grantCredits(accountId: $id, amount: ${10 * USD}, reason: "drain") { __typename } }`, { id: accountId });
+  return { accountId, key: opened.openAccount.initialKey.secret as string };
+};
+
+interface Call {
+  readonly stream: boolean;
+  status: number | null;
+  generationId: string | null;
+  text: string;
+  failure: string | null;
+  /** A stream's events as far as the client read them before the test sent SIGTERM. */
+  readBeforeStop: Promise<void>;
+}
+
+/** A chat call that reads its whole answer; a stream's `readBeforeStop` resolves once its first two tokens arrived. */
+const call = (url: string, key: string, stream: boolean): { call: Call; done: Promise<void> } => {
+  let sawTokens!: () => void;
+  const c: Call = { stream, status: null, generationId: null, text: '', failure: null, readBeforeStop: new Promise((resolve) => (sawTokens = resolve)) };
+  const done = (async () => {
+    try {
+      const res = await fetch(`${url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'held/model', messages: [{ role: 'user', content: 'Count to six' }], stream }),
+      });
+      c.status = res.status;
+      c.generationId = res.headers.get('x-generation-id');
+      const decoder = new TextDecoder();
+      const reader = res.body!.getReader();
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        c.text += decoder.decode(read.value, { stream: true });
+        if (c.text.includes(' two')) sawTokens();
+      }
+    } catch (error) {
+      c.failure = String((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message);
+    } finally {
+      sawTokens();
+    }
+  })();
+  return { call: c, done };
+};
+
+/** A graphql-ws connection, acknowledged; resolves its close code when the server closes it. */
+const openGraphqlWs = async (url: string, key: string) => {
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${key}` } })));
+    socket.on('message', (data) => {
+      if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') resolve();
+    });
+    socket.once('error', reject);
+  });
+  return { closed };
+};
+
+/** Each of the calls' generations, as the ledger recorded it after the stop: how often settled, released or expired. */
+const ledgerOf = async (dir: string, accountId: string) => {
+  const events = openSqliteEventStore({ dir, synchronous: 'normal' });
+  try {
+    const ledger = await events.readStream(ledgerStream(accountId));
+    const outcomes = new Map<string, { settled: number[]; released: number; expired: number }>();
+    for (const event of ledger) {
+      const data = event.data as { generationId?: string; actual?: number };
+      if (data.generationId === undefined) continue;
+      const entry = outcomes.get(data.generationId) ?? { settled: [], released: 0, expired: 0 };
+      if (event.type === 'ReservationSettled') entry.settled.push(data.actual!);
+      if (event.type === 'ReservationReleased') entry.released += 1;
+      if (event.type === 'ReservationExpired') entry.expired += 1;
+      outcomes.set(data.generationId, entry);
+    }
+    return outcomes;
+  } finally {
+    await events.close();
+  }
+};
+
+const exitOf = (server: SpawnedSwitchyard) => server.exited.then(() => ({ code: server.child.exitCode, signal: server.child.signalCode }));
+
+describe('SIGTERM: a graceful drain', () => {
+  it('calls in flight finish with their 200 and are charged once; a new call meanwhile is a 503 with Connection: close; graphql-ws closes with 1001; exit 0', { timeout: 60_000 }, async () => {
+    const upstream = await heldUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-');
+      // A grace period far longer than the test: the process must exit because the calls are done, not because it ran out.
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '120000' } });
+      const { accountId, key } = await setUp(server, upstream.baseUrl);
+      const ws = await openGraphqlWs(server.url, key);
+
+      const started = Array.from({ length: 6 }, (_, i) => call(server.url, key, i % 2 === 0));
+      const calls = started.map((s) => s.call);
+      await eventually('every call to reach the upstream', () => upstream.received() === calls.length);
+      // The streams are half-way: their 200 and first tokens are out.
+      await Promise.all(calls.filter((c) => c.stream).map((c) => c.readBeforeStop));
+
+      server.child.kill('SIGTERM');
+      const exit = exitOf(server);
+      // Draining: /health says so (a load balancer takes the process out), and a new call is refused, not queued.
+      await eventually('the server to report that it drains', async () => (await fetch(`${server.url}/health`)).status === 503);
+      const refused = await fetch(`${server.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'held/model', messages: [{ role: 'user', content: 'Too late' }] }),
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('connection')).toBe('close');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/shutting down/);
+      expect(await within('the graphql-ws socket to be closed', ws.closed)).toBe(1001);
+      expect(upstream.received()).toBe(calls.length);
+
+      upstream.release();
+      await within('the calls to finish', Promise.all(started.map((s) => s.done)));
+      for (const c of calls) {
+        expect(c.failure, c.text).toBeNull();
+        expect(c.status).toBe(200);
+        if (c.stream) expect(c.text.trimEnd().endsWith('data: [DONE]'), c.text).toBe(true);
+        else expect((JSON.parse(c.text) as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe('one two three four five six');
+      }
+      expect(await within('the process to exit', exit)).toEqual({ code: 0, signal: null });
+
+      const outcomes = await ledgerOf(dir, accountId);
+      for (const c of calls) {
+        const outcome = outcomes.get(c.generationId!);
+        expect(outcome?.settled.length, c.generationId!).toBe(1);
+        expect(outcome!.settled[0]).toBeGreaterThan(0);
+        expect(outcome).toMatchObject({ released: 0, expired: 0 });
+      }
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('past the grace period a stream ends with an error event and is charged what it delivered; a JSON call is a 503, uncharged; exit 0', { timeout: 60_000 }, async () => {
+    const upstream = await heldUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-deadline-');
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '300' } });
+      const { accountId, key } = await setUp(server, upstream.baseUrl);
+      const started = Array.from({ length: 4 }, (_, i) => call(server.url, key, i % 2 === 0));
+      const calls = started.map((s) => s.call);
+      await eventually('every call to reach the upstream', () => upstream.received() === calls.length);
+      await Promise.all(calls.filter((c) => c.stream).map((c) => c.readBeforeStop));
+
+      // The upstream never answers: the grace period ends with every call still running.
+      server.child.kill('SIGTERM');
+      await within('the calls to end', Promise.all(started.map((s) => s.done)));
+      expect(await within('the process to exit', exitOf(server))).toEqual({ code: 0, signal: null });
+
+      for (const c of calls) {
+        expect(c.failure, c.text).toBeNull();
+        if (c.stream) {
+          expect(c.status).toBe(200);
+          const events = c.text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice('data: '.length));
+          expect(events.at(-1)).not.toBe('[DONE]');
+          const last = JSON.parse(events.at(-1)!) as { error: { code: number; message: string }; choices: { finish_reason: string }[] };
+          expect(last.error.code).toBe(503);
+          expect(last.error.message).toMatch(/shutting down/);
+          expect(last.choices[0]!.finish_reason).toBe('error');
+        } else {
+          expect(c.status).toBe(503);
+          expect(c.text).toMatch(/shutting down/);
+        }
+      }
+      const outcomes = await ledgerOf(dir, accountId);
+      for (const c of calls) {
+        const outcome = outcomes.get(c.generationId!);
+        // As when a client leaves: a stream is charged for the tokens it delivered, a JSON call with no answer nothing.
+        if (c.stream) expect(outcome).toMatchObject({ settled: [expect.any(Number)], released: 0, expired: 0 });
+        else expect(outcome).toMatchObject({ settled: [], released: 1, expired: 0 });
+      }
+    } finally {
+      await upstream.close();
+    }
+  });
+});
