@@ -13,8 +13,23 @@ const { eventStore, readStore } = await openStores(config).catch((error: unknown
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);
 });
-for (const projection of allProjections) await readStore.reset(projection.name, [projection.collection]);
 const head = await eventStore.headPosition();
+/** Stop with one line, not a stack or a silent retry: the stores closed, exit 1. */
+const stop = async (message: string): Promise<never> => {
+  console.error(message);
+  await Promise.all([eventStore.close(), readStore.close()]).catch(() => undefined);
+  process.exit(1);
+};
+// Every event is read once before anything is reset: an event that cannot be read (UnreadableEventError) would
+// otherwise stop the rebuild half-way with every read model already emptied, and the server could not start on them.
+try {
+  for (let after = 0, batch = await eventStore.readAll({ after, maxCount: 5000 }); batch.length > 0; batch = await eventStore.readAll({ after, maxCount: 5000 })) {
+    after = batch[batch.length - 1]!.position;
+  }
+} catch (error) {
+  await stop(`projections:rebuild: nothing was reset: ${error instanceof Error ? error.message : String(error)}`);
+}
+for (const projection of allProjections) await readStore.reset(projection.name, [projection.collection]);
 const started = performance.now();
 let lastPrint = 0;
 const runner = createProjectionRunner({
@@ -22,6 +37,9 @@ const runner = createProjectionRunner({
   readStore,
   projections: allProjections,
   batchSize: 5000,
+  // The log was read whole above, so this is a store failing now: said and stopped, not retried in silence.
+  onError: (error) =>
+    void stop(`projections:rebuild failed at position ${runner.position} (the read models are partly rebuilt; run it again): ${error instanceof Error ? error.message : String(error)}`),
   onProgress: ({ position, eventsApplied, caughtUp }) => {
     const now = performance.now();
     if (!caughtUp && now - lastPrint < 500) return;

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config.js';
+import { UnreadableEventError } from '../eventStore/eventStore.js';
 import { runBillingAudit } from '../modules/ledger/audit.js';
 import { openStores } from '../stores.js';
 import { allProjections } from '../../projections/index.js';
@@ -22,10 +23,20 @@ const { eventStore, readStore } = await openStores(loadConfig()).catch((error: u
 });
 // A server stopped by kill -9 leaves its read models behind the log: bring them up to it first (as the server does
 // at its next start), so the audit compares what the log says with what the read models will hold, not with a lag.
-const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, batchSize: 5000 });
+/**
+ * An event the log holds but cannot read (UnreadableEventError) is a finding, reported as one with exit 1; so is a
+ * store failing while the read models catch up (the runner would otherwise retry in silence).
+ */
+const fail = async (error: unknown): Promise<never> => {
+  console.log(error instanceof UnreadableEventError ? `UNREADABLE EVENT ${error.message}` : `ERROR ${error instanceof Error ? error.message : String(error)}`);
+  console.log('FAILED: the audit could not read the whole log');
+  await Promise.all([eventStore.close(), readStore.close()]).catch(() => undefined);
+  process.exit(1);
+};
+const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, batchSize: 5000, onError: (error) => void fail(error) });
 await runner.start();
 await runner.stop();
-const report = await runBillingAudit({ eventStore, readStore }, { accountId });
+const report = await runBillingAudit({ eventStore, readStore }, { accountId }).catch((error: unknown) => (error instanceof UnreadableEventError ? fail(error) : Promise.reject(error)));
 console.log(`Replayed ${report.eventsReplayed.toLocaleString('en-US')} ledger events for ${report.accountsChecked} account(s) in ${report.durationMs} ms`);
 for (const d of report.differences) {
   console.log(`DIFFERENCE ${d.model} ${d.documentId} ${d.field}: events say ${JSON.stringify(d.expected)}, read model has ${JSON.stringify(d.actual)}`);

@@ -7,6 +7,7 @@
  * embedded store's positions count events; EventStoreDB's are byte offsets, so a difference of positions is a
  * "how far behind" only in the embedded store (/health reports lag in events there alone).
  */
+import { UnavailableError } from '../errors.js';
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -154,6 +155,8 @@ export interface StoreHealth {
   readonly detail?: string;
   /** The embedded store's commits and WAL fsyncs since start (for `npm run bench:gateway`'s per-request counts). */
   readonly writes?: { readonly commits: number; readonly syncs: number };
+  /** An event the store failed to decode (UnreadableEventError): the store is not ok while it holds one. */
+  readonly unreadableEvent?: UnreadableEventError['event'];
 }
 
 export interface EventStore {
@@ -204,3 +207,17 @@ export const matchesFilter = (event: Pick<RecordedEvent, 'stream' | 'type'>, fil
   if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
   return true;
 };
+
+/**
+ * An event the store holds but cannot decode (its stored JSON is damaged). Not transient: reading it again fails
+ * again, so the log must be restored. A 503 naming the event (position, stream, revision, type) wherever it surfaces:
+ * the command that loads its stream, /health, the CLIs.
+ */
+export class UnreadableEventError extends UnavailableError {
+  constructor(
+    readonly event: { readonly position: number; readonly stream: string; readonly revision: number; readonly type: string },
+    reason: string,
+  ) {
+    super(`The event log holds an event that cannot be read: position ${event.position}, stream ${event.stream}, revision ${event.revision} (${event.type}): ${reason}`, { reason: 'unreadable_event' });
+  }
+}

@@ -34,7 +34,7 @@ import type {
 } from './eventStore.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
-import { ALREADY_DURABLE, streamCategory } from './eventStore.js';
+import { ALREADY_DURABLE, streamCategory, UnreadableEventError } from './eventStore.js';
 import { startWriter, type WireAppend, type WireFailure, type WireResult, type Writer, type WriterReply } from './sqliteWriter.js';
 
 export interface SqliteEventStoreOptions {
@@ -170,6 +170,16 @@ const toRecorded = (row: EventRow): RecordedEvent => {
   };
 };
 
+/**
+ * A row whose data or metadata is not JSON (a damaged page, a hand edit): typed, naming the event, so that the
+ * command that loads its stream answers 503 saying so, /health reports it, and the CLIs stop on it.
+ */
+const unreadableEvent = (row: EventRow, cause: unknown): UnreadableEventError =>
+  new UnreadableEventError(
+    { position: row.position, stream: row.stream, revision: row.revision, type: row.type },
+    `${cause instanceof Error ? cause.message : String(cause)}; restore events.db from a backup`,
+  );
+
 /** The categories and event types a commit wrote (or the commits one fsync covers): which subscribers to wake. */
 interface WrittenKinds {
   readonly categories: Set<string>;
@@ -195,6 +205,17 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
 
   const db = new Database(file, { timeout: busyTimeoutMs });
   db.pragma('journal_mode = WAL');
+  /** The first event this store could not decode: /health reports it until the process restarts. */
+  let unreadable: UnreadableEventError | null = null;
+  const decode = (row: EventRow): RecordedEvent => {
+    try {
+      return toRecorded(row);
+    } catch (cause) {
+      const error = unreadableEvent(row, cause);
+      unreadable ??= error;
+      throw error;
+    }
+  };
   const reader = options.visibleUpTo !== undefined;
   const durable = options.synchronous !== 'normal' && !reader;
   // Never FULL: that fsyncs inside every commit. Appends commit on the writer thread (sqliteWriter.ts), with NORMAL;
@@ -261,13 +282,13 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const selectAll = (after: number, upTo: number, limit: number, filter: AllFilter | undefined): RecordedEvent[] => {
     const categories = filter?.categories;
     const types = filter?.eventTypes;
-    if (!categories && !types) return allStatement(undefined, undefined).all(after, upTo, limit).map(toRecorded);
+    if (!categories && !types) return allStatement(undefined, undefined).all(after, upTo, limit).map(decode);
     // An empty list matches nothing.
     if (categories?.length === 0 || types?.length === 0) return [];
     if (upTo - after <= TAIL_SCAN) {
       return tailStatement(categories?.length ?? 0, types?.length ?? 0)
         .all(after, upTo, ...(categories ?? []), ...(types ?? []), limit)
-        .map(toRecorded);
+        .map(decode);
     }
     const driver = categories ? 'category' : 'type';
     const keys = [...new Set(categories ?? types)];
@@ -278,7 +299,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       rows.sort((a, b) => a.position - b.position);
       if (limit >= 0 && rows.length > limit) rows.length = limit;
     }
-    return rows.map(toRecorded);
+    return rows.map(decode);
   };
 
   const head = (): number => selectHead.get()?.head ?? 0;
@@ -635,7 +656,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
         direction === 'forwards'
           ? readForwards.all(stream, fromRevision ?? 0, maxCount)
           : readBackwards.all(stream, fromRevision ?? Number.MAX_SAFE_INTEGER, maxCount);
-      return rows.map(toRecorded);
+      return rows.map(decode);
     },
 
     async readAll({ after = 0, maxCount = -1, filter } = {}) {
@@ -696,6 +717,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
     async health() {
       if (closed) return { ok: false, kind: 'embedded', detail: `${file} (closed)` };
       if (syncFailure) return { ok: false, kind: 'embedded', detail: `${file}: ${syncFailure.message}` };
+      if (unreadable) return { ok: false, kind: 'embedded', detail: `${file}: ${unreadable.message}`, unreadableEvent: unreadable.event };
       try {
         db.prepare('SELECT 1').get();
         return { ok: true, kind: 'embedded', detail: file, writes: { commits, syncs } };
