@@ -28,6 +28,9 @@ const ownerIn = (file: string): number | null => {
 const inUse = (what: string, file: string, owner: number | null) =>
   new UnavailableError(`${what} is in use by ${owner === null ? 'another process' : `process ${owner}`}; stop it first (embedded mode serves one process)`, { lock: file });
 
+/** How long a starter waits for the lock's file to be free of another starter's passing locks. */
+const LOCK_WAIT_MS = 500;
+
 /**
  * The connection that holds the exclusive lock on the SQLite file `path` (with the pid the last holder wrote there, 0
  * if none ever did), or null when another connection holds it. EXCLUSIVE locking mode keeps the lock its first
@@ -38,7 +41,10 @@ const lockDatabase = (path: string): { db: Database.Database; previous: number }
   for (let attempt = 0; ; attempt++) {
     let db: Database.Database | null = null;
     try {
-      db = new Database(path, { timeout: 0 });
+      // A short wait, not none: starters racing each take and drop SQLite's intermediate locks, and without waiting
+      // each could be refused by another's passing lock, leaving nobody the holder (0 of 8 in a round under load).
+      // The holder keeps its lock for good, so the others are refused once this has passed.
+      db = new Database(path, { timeout: LOCK_WAIT_MS });
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
       const previous = db.pragma('user_version', { simple: true }) as number;
