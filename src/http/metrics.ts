@@ -104,27 +104,48 @@ export const createMetrics = () => {
       this.inc(sources?.ledgerQueue().appends ?? 0);
     },
   });
-  const head = new Gauge({ name: 'switchyard_event_store_head_position', help: "The event store's last position.", registers: [registry] });
-  const runnerPosition = new Gauge({ name: 'switchyard_projection_position', help: 'The last position the projection runner applied to the read models.', registers: [registry] });
-  const runnerLag = new Gauge({
+  /**
+   * The head, the runner and the followers, read once per scrape before any gauge below is serialised (prom-client
+   * serialises the metrics in order, each after its own collect: set from another gauge's collect, a gauge showed the
+   * previous scrape's value, and 0 on the first scrape after a start).
+   */
+  let snapshot: Promise<{ head: number; runner: FollowStatus; followers: Record<string, FollowStatus> } | null> = Promise.resolve(null);
+  new Gauge({
+    name: 'switchyard_event_store_head_position',
+    help: "The event store's last position.",
+    registers: [registry],
+    async collect() {
+      const now = await snapshot;
+      if (now) this.set(now.head);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_projection_position',
+    help: 'The last position the projection runner applied to the read models.',
+    registers: [registry],
+    async collect() {
+      const now = await snapshot;
+      if (now) this.set(now.runner.position);
+    },
+  });
+  new Gauge({
     name: 'switchyard_projection_lag_events',
     help: 'Events the read models are behind the head (embedded store; on EventStoreDB positions are byte offsets and this is head minus position in bytes).',
     registers: [registry],
+    async collect() {
+      const now = await snapshot;
+      if (now) this.set(Math.max(0, now.head - now.runner.position));
+    },
   });
   new Gauge({
     name: 'switchyard_follower_state',
     help: 'Each consumer of the event log (projections and the in-memory followers): 1 for its current state.',
     labelNames: ['follower', 'state'],
     registers: [registry],
-    // One collect for the whole group: one read of the head per scrape.
     async collect() {
-      if (!sources) return;
-      const headPosition = await sources.headPosition();
-      const runner = sources.runner();
-      head.set(headPosition);
-      runnerPosition.set(runner.position);
-      runnerLag.set(Math.max(0, headPosition - runner.position));
-      const all = { projections: runner, ...sources.followers() };
+      const now = await snapshot;
+      if (!now) return;
+      const all = { projections: now.runner, ...now.followers };
       for (const [name, status] of Object.entries(all)) for (const state of FOLLOW_STATES) this.set({ follower: name, state }, status.state === state ? 1 : 0);
     },
   });
@@ -155,6 +176,14 @@ export const createMetrics = () => {
     },
     /** The app's metrics, then the process's, in the text format. */
     async text(): Promise<string> {
+      // One read of the head per scrape, taken as the text is made; the runner first, so that its position is not
+      // past the head it is compared with.
+      const from = sources;
+      if (from) {
+        const runner = from.runner();
+        const followers = from.followers();
+        snapshot = from.headPosition().then((head) => ({ head, runner, followers }));
+      } else snapshot = Promise.resolve(null);
       return `${await registry.metrics()}\n${await processMetrics().metrics()}`;
     },
     contentType: registry.contentType,

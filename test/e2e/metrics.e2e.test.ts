@@ -6,6 +6,7 @@
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
+import { eventually } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 interface Sample {
@@ -106,6 +107,32 @@ describe('GET /metrics', () => {
     expect(value(samples, 'switchyard_generations_total', { ...failed, outcome: 'failed' })).toBe(1);
     expect(value(samples, 'switchyard_cost_nanodollars_total', failed)).toBe(0);
     expect(value(samples, 'switchyard_generation_duration_seconds_count', failed)).toBe(0);
+  });
+
+  it('shows the head, the projection position and the lag as they are at this scrape: the first after a start, and after writes', async () => {
+    const fresh = await startGatewayHarness();
+    try {
+      const health = async () => ((await (await fetch(`${fresh.url}/health`)).json()) as { projections: { head: number; position: number } }).projections;
+      const healthHead = async () => (await health()).head;
+      // The first scrape of a new app: the head the store has (not 0, not the value of a scrape before).
+      const before = await healthHead();
+      expect(before).toBeGreaterThan(0);
+      let { samples } = await scrape(fresh.url);
+      expect(value(samples, 'switchyard_event_store_head_position', {})).toBeGreaterThanOrEqual(before);
+      // Writes between two scrapes show at the second.
+      for (let i = 0; i < 3; i++) await fresh.openAccount({ credits: 1_000 });
+      const after = await healthHead();
+      expect(after).toBeGreaterThan(value(samples, 'switchyard_event_store_head_position', {}));
+      await eventually('the read models to apply the writes', async () => (await health()).position >= after);
+      ({ samples } = await scrape(fresh.url));
+      const head = value(samples, 'switchyard_event_store_head_position', {});
+      expect(head).toBeGreaterThanOrEqual(after);
+      const position = value(samples, 'switchyard_projection_position', {});
+      expect(position).toBeGreaterThanOrEqual(after);
+      expect(value(samples, 'switchyard_projection_lag_events', {})).toBe(head - position);
+    } finally {
+      await fresh.stop();
+    }
   });
 
   it('shows the ledger, the projections against the head, the followers and Node’s own metrics', async () => {
