@@ -179,6 +179,9 @@ describe("a provider's traffic and earnings per endpoint per day", () => {
     expect(rows[0].promptTokens).toBeGreaterThan(0);
     // Outside the range: nothing.
     expect((await gqlOk(TRAFFIC, { from: '2000-01-01', to: '2000-01-31' }, pat.key)).providerTraffic).toEqual([]);
+    // The last day there is as the end: everything (its next day, +010000-01-01, is past the four-digit years).
+    expect((await gqlOk(TRAFFIC, { to: '9999-12-31' }, pat.key)).providerTraffic).toEqual(rows);
+    expect((await gqlOk(TRAFFIC, { from: '0000-01-01', to: '9999-12-31' }, pat.key)).providerTraffic).toEqual(rows);
   });
 
   it("answers another account's provider as a missing one (NOT_FOUND) and refuses a plain user (FORBIDDEN)", async () => {

@@ -23,7 +23,14 @@ export interface EndpointTrafficRow {
   readonly earnings: number;
 }
 
-const nextDay = (day: string): string => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString().slice(0, 10);
+/**
+ * The end of a day range, exclusive, as a bound on ISO `createdAt` strings: the next day, or none after 9999-12-31
+ * (whose next day, `+010000-01-01`, sorts before every four-digit year and would have matched nothing).
+ */
+const endOfDay = (day: string): { $lt: string } | null => {
+  const next = new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();
+  return /^\d{4}-/.test(next) ? { $lt: next.slice(0, 10) } : null;
+};
 
 /**
  * Traffic and earnings of the given providers' endpoints per day, between two days (inclusive, UTC), in day then
@@ -34,10 +41,11 @@ export const endpointTraffic = async (readStore: ReadStore, providerSlugs: reado
   if (from && to && from > to) throw new ValidationError('from must not be after to', { argument: 'from' });
   if (providerSlugs.length === 0) return [];
   const slugs = { $in: [...providerSlugs] };
+  const created = { ...(from ? { $gte: from } : {}), ...(to ? endOfDay(to) : {}) };
   // The attempt that served the generation: it did not fail, and the outcome names its endpoint.
   const served = { $and: [{ $eq: ['$attempts.ok', true] }, { $eq: ['$attempts.endpointId', '$endpointId'] }, { $ne: ['$status', 'pending'] }] };
   const rows = await readStore.collection(GENERATIONS).aggregate<Omit<EndpointTrafficRow, 'endpointId' | 'day' | 'provider' | 'model'> & { _id: { endpointId: string; day: string; provider: string; model: string } }>([
-    { $match: { 'attempts.providerSlug': slugs, ...(from || to ? { createdAt: { ...(from ? { $gte: from } : {}), ...(to ? { $lt: nextDay(to) } : {}) } } : {}) } },
+    { $match: { 'attempts.providerSlug': slugs, ...(Object.keys(created).length > 0 ? { createdAt: created } : {}) } },
     { $unwind: '$attempts' },
     { $match: { 'attempts.providerSlug': slugs } },
     {
