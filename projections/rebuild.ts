@@ -1,5 +1,4 @@
-import { loadConfig } from '../src/config.js';
-import { openStores } from '../src/stores.js';
+import { cliOptions, openCliStores } from '../src/cli/cliStores.js';
 import { allProjections } from './index.js';
 import { createProjectionRunner } from './runner.js';
 
@@ -7,12 +6,16 @@ import { createProjectionRunner } from './runner.js';
  * `npm run projections:rebuild`: empty every read model and rebuild it from the first event, printing progress.
  * Stop the server first: in embedded mode the server keeps the read models in memory.
  */
-const config = loadConfig();
-const { eventStore, readStore } = await openStores(config).catch((error: unknown) => {
-  // A clear line, not a stack trace: the usual cause is a server still running on the same DATA_DIR.
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+const USAGE = `usage: npm run projections:rebuild
+       (built: node dist/projections/rebuild.js)
+
+Empties every read model and rebuilds it from the first event of DATA_DIR's event log (or EVENTSTORE_URL's), with
+progress. Stop the server first in embedded mode. It takes no arguments.
+
+  -h, --help  this text`;
+
+cliOptions(USAGE, {});
+const { eventStore, readStore } = await openCliStores();
 const head = await eventStore.headPosition();
 /** Stop with one line, not a stack or a silent retry: the stores closed, exit 1. */
 const stop = async (message: string): Promise<never> => {

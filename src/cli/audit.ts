@@ -1,26 +1,32 @@
-import { loadConfig } from '../config.js';
+import { NotFoundError } from '../errors.js';
 import { UnreadableEventError } from '../eventStore/eventStore.js';
 import { runBillingAudit } from '../modules/ledger/audit.js';
-import { openStores } from '../stores.js';
 import { allProjections } from '../../projections/index.js';
 import { createProjectionRunner } from '../../projections/runner.js';
+import { cliOptions, openCliStores } from './cliStores.js';
 
 /**
  * `npm run audit [-- --account acc_…]`: bring the read models up to the log, replay the ledger and compare with
- * them. Exit code 1 when anything differs. Run it against a stopped server in embedded mode (the server holds the read models in memory).
+ * them. Exit code 1 when anything differs, 2 for a wrong argument or an account that does not exist. Run it against a
+ * stopped server in embedded mode (the server holds the read models in memory).
  */
-const args = process.argv.slice(2);
-const accountIndex = args.indexOf('--account');
-const accountId = accountIndex >= 0 ? args[accountIndex + 1] : undefined;
-if (accountIndex >= 0 && !accountId) {
-  console.error('usage: npm run audit [-- --account <accountId>]');
+const USAGE = `usage: npm run audit [-- --account <accountId>]
+       (built: node dist/src/cli/audit.js [--account <accountId>])
+
+Replays the ledger in DATA_DIR's event log (or EVENTSTORE_URL's) from the first event and compares the balances and
+usage it gives with the read models. Stop the server first in embedded mode.
+
+  --account <accountId>  audit this account only (it must exist)
+  -h, --help             this text
+
+Exit code: 0 when the read models match the ledger, 1 when anything differs, 2 for a wrong argument or an unknown account.`;
+
+const { account: accountId } = cliOptions(USAGE, { account: { type: 'string' } });
+if (accountId !== undefined && accountId.trim() === '') {
+  console.error(`--account needs an account id\n\n${USAGE}`);
   process.exit(2);
 }
-const { eventStore, readStore } = await openStores(loadConfig()).catch((error: unknown) => {
-  // A clear line, not a stack trace: the usual cause is a server still running on the same DATA_DIR.
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
-});
+const { eventStore, readStore } = await openCliStores();
 // A server stopped by kill -9 leaves its read models behind the log: bring them up to it first (as the server does
 // at its next start), so the audit compares what the log says with what the read models will hold, not with a lag.
 /**
@@ -36,7 +42,13 @@ const fail = async (error: unknown): Promise<never> => {
 const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, batchSize: 5000, onError: (error) => void fail(error) });
 await runner.start();
 await runner.stop();
-const report = await runBillingAudit({ eventStore, readStore }, { accountId }).catch((error: unknown) => (error instanceof UnreadableEventError ? fail(error) : Promise.reject(error)));
+const report = await runBillingAudit({ eventStore, readStore }, { accountId }).catch(async (error: unknown) => {
+  if (error instanceof UnreadableEventError) return fail(error);
+  if (!(error instanceof NotFoundError)) throw error;
+  console.error(`${error.message}: nothing to audit`);
+  await Promise.all([eventStore.close(), readStore.close()]);
+  process.exit(2);
+});
 console.log(`Replayed ${report.eventsReplayed.toLocaleString('en-US')} ledger events for ${report.accountsChecked} account(s) in ${report.durationMs} ms`);
 for (const d of report.differences) {
   console.log(`DIFFERENCE ${d.model} ${d.documentId} ${d.field}: events say ${JSON.stringify(d.expected)}, read model has ${JSON.stringify(d.actual)}`);

@@ -194,9 +194,12 @@ const CHECKPOINT_INTERVAL_MS = 250;
 
 const newWritten = (): WrittenKinds => ({ categories: new Set(), types: new Set() });
 
+/** The event log's file in DATA_DIR. */
+export const EVENTS_FILE = 'events.db';
+
 export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
   ensurePrivateDir(options.dir);
-  const file = join(options.dir, options.file ?? 'events.db');
+  const file = join(options.dir, options.file ?? EVENTS_FILE);
   ensurePrivateDatabaseFile(file);
   const pollIntervalMs = options.pollIntervalMs ?? 50;
   const otherWriters = options.otherWriters ?? true;

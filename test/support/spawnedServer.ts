@@ -103,3 +103,22 @@ export const spawnedSwitchyards = () => {
     },
   };
 };
+
+/**
+ * Runs a Switchyard entry point (`src/main.ts`, a CLI) through tsx in its own process, with only PATH of this
+ * process's environment and `env`, until it exits: its exit code and what it printed. For what must stop at once (a
+ * refused configuration, a CLI); `timeoutMs` only ends one that would not, so the test fails instead of hanging.
+ */
+export const runToExit = (args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });

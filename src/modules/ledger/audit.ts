@@ -1,6 +1,8 @@
 import { BALANCES, applyToBalance, emptyBalance, type BalanceDoc } from '../../../projections/balances.js';
 import { USAGE_DAILY, applyToUsage, usageKey, type UsageDoc } from '../../../projections/usageDaily.js';
+import { NotFoundError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { accountStream } from '../accounts/account.events.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { GENERATION_CATEGORY, type GenerationEvent } from '../generations/generation.events.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from './ledger.events.js';
@@ -36,7 +38,7 @@ const PAGE = 10_000;
  * The billing audit: replay every ledger event from the first, recompute each balance and usage row with the same
  * pure functions the projections use, check the no-overspend invariant after every event, and compare the results
  * with the read models field by field. Then replay the generations: each one's recorded cost must be what the ledger
- * settled for it. A healthy system reports no differences.
+ * settled for it. A healthy system reports no differences. An `accountId` that names no account is NOT_FOUND.
  */
 export const runBillingAudit = async (
   deps: {
@@ -51,6 +53,10 @@ export const runBillingAudit = async (
   options: { accountId?: string } = {},
 ): Promise<AuditReport> => {
   const started = performance.now();
+  // An account that never existed has nothing to match: "OK" would be a false all-clear (a mistyped id).
+  if (options.accountId && (await deps.eventStore.readStream(accountStream(options.accountId), { maxCount: 1 })).length === 0) {
+    throw new NotFoundError('Account', options.accountId);
+  }
   // Each stored document is the replay up to max(applied, its own `_pos`): every event of its account up to the
   // position applied before it was read is in it, and one applied since is its `_pos`, with all before it. Read first,
   // then replay only that far for each document (events after it are compared on the next audit).
