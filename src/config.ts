@@ -7,8 +7,35 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/**
+ * The longest delay Node.js's timers take (2^31-1 ms, about 24.8 days): a longer one fires after 1 ms, so every
+ * variable that becomes a timer (a timeout, a cooldown, a backoff) is at most this.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A whole number written in decimal digits (with a minus sign for a negative one), between the bounds. `Number()`
+ * (z.coerce) would read `" "` as 0, `0x10` as 16 and `1e3` as 1000: a blank or mistyped value must stop the start,
+ * not set a fee to zero or listen on a random port.
+ */
+const integer = (name: string, bounds: { min: number; max?: number; maxMessage?: string }) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, `${name} must be a whole number written in decimal digits`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(bounds.min, `${name} must be at least ${bounds.min}`)
+        .max(bounds.max ?? Number.MAX_SAFE_INTEGER, bounds.maxMessage ?? `${name} must be at most ${bounds.max ?? Number.MAX_SAFE_INTEGER}`),
+    );
+
+/** Milliseconds that end up in a timer: at most MAX_TIMER_MS. */
+const timerMs = (name: string, min: number) =>
+  integer(name, { min, max: MAX_TIMER_MS, maxMessage: `${name} must be at most ${MAX_TIMER_MS} (ms, about 24.8 days: the longest timer Node.js sets)` });
+
 const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  PORT: integer('PORT', { min: 0, max: 65535 }).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -18,31 +45,31 @@ const schema = z.object({
   EVENTSTORE_SYNC: z.enum(['full', 'normal']).default('full'),
   SELF_SIGNUP: bool.default(false),
   GRAPHQL_INTROSPECTION: bool.default(true),
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  MAX_BODY_BYTES: integer('MAX_BODY_BYTES', { min: 1024 }).default(1_048_576),
   /**
    * How long a client has to send a whole request (headers and body) before it is answered 408 and closed. Unset:
    * httpRequestTimeoutMs (60 s, longer when MAX_BODY_BYTES is raised).
    */
-  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number({ error: 'HTTP_REQUEST_TIMEOUT_MS must be a number of milliseconds' }).int().min(100).max(3_600_000).optional(),
+  HTTP_REQUEST_TIMEOUT_MS: integer('HTTP_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000 }).optional(),
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
-  CONTENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
   METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
   /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */
-  TABLE_MAX_ENTRY_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(65_536),
-  TABLE_MAX_ENTRIES: z.coerce.number().int().min(1).default(100_000),
-  TABLE_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
+  TABLE_MAX_ENTRY_BYTES: integer('TABLE_MAX_ENTRY_BYTES', { min: 256, max: 1_048_576 }).default(65_536),
+  TABLE_MAX_ENTRIES: integer('TABLE_MAX_ENTRIES', { min: 1 }).default(100_000),
+  TABLE_MAX_PER_ACCOUNT: integer('TABLE_MAX_PER_ACCOUNT', { min: 1 }).default(100),
   /**
    * Workflows (src/modules/workflows), per account: workflows it has (not deleted); runs running or queued at once
    * across them (past it, a start is RATE_LIMITED, 429, and a trigger's firing is recorded as a FAILED run,
    * TOO_MANY_RUNS, not queued); the shortest interval between two due times of a schedule.
    */
-  WORKFLOW_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
-  WORKFLOW_MAX_RUNS_PER_ACCOUNT: z.coerce.number().int().min(1).default(100),
-  WORKFLOW_MIN_SCHEDULE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  WORKFLOW_MAX_PER_ACCOUNT: integer('WORKFLOW_MAX_PER_ACCOUNT', { min: 1 }).default(100),
+  WORKFLOW_MAX_RUNS_PER_ACCOUNT: integer('WORKFLOW_MAX_RUNS_PER_ACCOUNT', { min: 1 }).default(100),
+  WORKFLOW_MIN_SCHEDULE_SECONDS: integer('WORKFLOW_MIN_SCHEDULE_SECONDS', { min: 1, max: 86_400 }).default(60),
   /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
-  PURCHASE_FEE_BASIS_POINTS: z.coerce.number().int().min(0).max(10_000).default(550),
-  PURCHASE_FEE_MINIMUM: z.coerce.number().int().min(0).default(800_000_000),
+  PURCHASE_FEE_BASIS_POINTS: integer('PURCHASE_FEE_BASIS_POINTS', { min: 0, max: 10_000 }).default(550),
+  PURCHASE_FEE_MINIMUM: integer('PURCHASE_FEE_MINIMUM', { min: 0 }).default(800_000_000),
   /**
    * The fee on a call served with the account's own provider key (BYOK), in percent of what the call costs at the
    * endpoint's list price: up to two decimals (`5`, `2.5`), read as exact basis points (500, 250).
@@ -60,12 +87,16 @@ const schema = z.object({
    * A reservation older than this is expired by the sweeper (its generation is presumed dead). Unset: the request
    * timeout plus a minute (see reservationTtlMs). Embedded mode expires every open reservation at start anyway.
    */
-  RESERVATION_TTL_SECONDS: z.coerce.number().int().min(10).optional(),
+  RESERVATION_TTL_SECONDS: integer('RESERVATION_TTL_SECONDS', {
+    min: 10,
+    max: Math.floor(MAX_TIMER_MS / 1000),
+    maxMessage: `RESERVATION_TTL_SECONDS must be at most ${Math.floor(MAX_TIMER_MS / 1000)} (about 24.8 days: the longest timer Node.js sets)`,
+  }).optional(),
   /**
    * The most credits (lifetime purchased + granted) one account may receive, in nano-dollars: $1,000,000 by default,
    * at most $4,000,000 so every counter and balance stays an exact integer (below 2^53 nano-dollars).
    */
-  ACCOUNT_CREDITS_CAP: z.coerce.number().int().min(1).max(4_000_000 * NANOS_PER_USD).default(1_000_000 * NANOS_PER_USD),
+  ACCOUNT_CREDITS_CAP: integer('ACCOUNT_CREDITS_CAP', { min: 1, max: 4_000_000 * NANOS_PER_USD }).default(1_000_000 * NANOS_PER_USD),
   /** Plans as JSON, e.g. {"free":{...},"pro":{...}}; see src/modules/ledger/plans.ts for the fields. */
   PLANS: z
     .string()
@@ -107,17 +138,17 @@ const schema = z.object({
     .default(EMPTY_ALLOW_LIST),
   /** The catalog seed (src/modules/catalog/seed/SEED.md); `none` starts with an empty catalog. */
   CATALOG_SEED_FILE: z.string().min(1).optional(),
-  GATEWAY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(600_000),
-  GATEWAY_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(50).default(120_000),
-  GATEWAY_STREAM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(50).default(120_000),
-  GATEWAY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
-  GATEWAY_MAX_RETRY_AFTER_MS: z.coerce.number().int().min(0).default(10_000),
-  GATEWAY_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(250),
-  GATEWAY_BREAKER_FAILURES: z.coerce.number().int().min(1).default(3),
-  GATEWAY_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).default(30_000),
-  GATEWAY_KEEPALIVE_MS: z.coerce.number().int().min(10).default(2_000),
+  GATEWAY_REQUEST_TIMEOUT_MS: timerMs('GATEWAY_REQUEST_TIMEOUT_MS', 100).default(600_000),
+  GATEWAY_FIRST_TOKEN_TIMEOUT_MS: timerMs('GATEWAY_FIRST_TOKEN_TIMEOUT_MS', 50).default(120_000),
+  GATEWAY_STREAM_IDLE_TIMEOUT_MS: timerMs('GATEWAY_STREAM_IDLE_TIMEOUT_MS', 50).default(120_000),
+  GATEWAY_MAX_ATTEMPTS: integer('GATEWAY_MAX_ATTEMPTS', { min: 1, max: 20 }).default(5),
+  GATEWAY_MAX_RETRY_AFTER_MS: timerMs('GATEWAY_MAX_RETRY_AFTER_MS', 0).default(10_000),
+  GATEWAY_BACKOFF_BASE_MS: timerMs('GATEWAY_BACKOFF_BASE_MS', 0).default(250),
+  GATEWAY_BREAKER_FAILURES: integer('GATEWAY_BREAKER_FAILURES', { min: 1 }).default(3),
+  GATEWAY_BREAKER_COOLDOWN_MS: timerMs('GATEWAY_BREAKER_COOLDOWN_MS', 100).default(30_000),
+  GATEWAY_KEEPALIVE_MS: timerMs('GATEWAY_KEEPALIVE_MS', 10).default(2_000),
   /** What the process holds at once of whole upstream answers being read (src/gateway/upstream.ts): 256 MiB. */
-  GATEWAY_ANSWER_BUFFER_BYTES: z.coerce.number({ error: 'GATEWAY_ANSWER_BUFFER_BYTES must be a number of bytes' }).int().min(1_048_576).default(268_435_456),
+  GATEWAY_ANSWER_BUFFER_BYTES: integer('GATEWAY_ANSWER_BUFFER_BYTES', { min: 1_048_576 }).default(268_435_456),
   /**
    * `price`: OpenRouter's default load balancing (the endpoint tried first drawn among the healthy ones, weighted by
    * 1/price², when a request sets no sort and no provider order); `off`: the cheapest first, always.
@@ -129,12 +160,12 @@ const schema = z.object({
     .regex(/^https?:\/\/[^\s]+$/, 'GITHUB_API_URL must be an http(s) URL')
     .transform((url) => url.replace(/\/+$/, ''))
     .default('https://api.github.com'),
-  DEMO_TOKEN_DELAY_MS: z.coerce.number().int().min(0).max(5_000).default(20),
+  DEMO_TOKEN_DELAY_MS: integer('DEMO_TOKEN_DELAY_MS', { min: 0, max: 5_000 }).default(20),
   /**
    * On SIGTERM / SIGINT: how long the requests in flight have to finish while new ones are refused (503); past it a
    * stream still running ends with an error event and a JSON call is answered 503 (src/app.ts stop).
    */
-  SHUTDOWN_GRACE_MS: z.coerce.number({ error: 'SHUTDOWN_GRACE_MS must be a number of milliseconds' }).int().min(0).max(3_600_000).default(10_000),
+  SHUTDOWN_GRACE_MS: integer('SHUTDOWN_GRACE_MS', { min: 0, max: 3_600_000 }).default(10_000),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -164,13 +195,19 @@ export const isEmbedded = (config: Config): boolean => config.EVENTSTORE_URL ===
 
 export class ConfigError extends Error {}
 
-/** Validate the environment once at boot; a bad value stops the process with a message naming the variable. */
+/**
+ * Validate the environment once at boot; a bad value stops the process with a message naming the variable. An empty
+ * value (`PORT=`) is unset, as a shell or compose file writes one; a value of only whitespace (`PORT=" "`) is refused,
+ * for it is a mistake rather than a choice (read as a number it used to be 0: no purchase fee, a random port).
+ */
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const blank = Object.keys(schema.shape).filter((name) => cleaned[name] !== undefined && cleaned[name]!.trim() === '');
   const result = schema.safeParse(cleaned);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
+  const issues = [
+    ...blank.map((name) => `  ${name}: ${name} is blank (only whitespace): give it a value, or leave it empty or unset for the default`),
+    ...(result.success ? [] : result.error.issues.filter((issue) => !blank.includes(String(issue.path[0]))).map((issue) => `  ${issue.path.join('.')}: ${issue.message}`)),
+  ];
+  if (issues.length > 0 || !result.success) throw new ConfigError(`Invalid configuration:\n${issues.join('\n')}`);
   return result.data;
 };

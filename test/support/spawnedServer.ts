@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { ADMIN_KEY } from './appHarness.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -122,3 +122,14 @@ export const runToExit = (args: readonly string[], env: Record<string, string>, 
       resolve({ code, stdout, stderr });
     });
   });
+
+/** `src/main.ts` over `dataDir` as spawnedSwitchyards starts it (port 0, the tests' admin key), `env` on top, until it exits. */
+export const startToExit = (dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000) =>
+  runToExit(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', EVENTSTORE_SYNC: 'normal', ...env }, timeoutMs);
+
+/** What a start that failed printed is one line: no stack trace, no library's "check your implementation". */
+export const expectOneLine = (stderr: string): void => {
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  expect(stderr).not.toMatch(/WebSocket|implementation/);
+};
