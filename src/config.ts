@@ -34,12 +34,24 @@ const integer = (name: string, bounds: { min: number; max?: number; maxMessage?:
 const timerMs = (name: string, min: number) =>
   integer(name, { min, max: MAX_TIMER_MS, maxMessage: `${name} must be at most ${MAX_TIMER_MS} (ms, about 24.8 days: the longest timer Node.js sets)` });
 
+/**
+ * A secret compared with what clients send in a header, which has no leading or trailing whitespace (the bearer is
+ * trimmed) and is read as Latin-1 bytes: a value with either, a control character or a non-ASCII one could never
+ * match (a trailing space or CR from an .env file locked the admin out).
+ */
+const headerSecret = (name: string, minLength: number) =>
+  z
+    .string()
+    .min(minLength, `${name} must be at least ${minLength} characters`)
+    .refine((v) => v === v.trim(), `${name} has leading or trailing whitespace (a space, tab or CR from an .env file?): remove it`)
+    .refine((v) => /^[\x20-\x7e]*$/.test(v.trim()), `${name} must be printable ASCII characters only (no control characters, no accents)`);
+
 const schema = z.object({
   PORT: integer('PORT', { min: 0, max: 65535 }).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ADMIN_API_KEY: z.string().min(32, 'ADMIN_API_KEY must be at least 32 characters').optional(),
+  ADMIN_API_KEY: headerSecret('ADMIN_API_KEY', 32).optional(),
   EVENTSTORE_URL: z.string().regex(/^esdb(\+discover)?:\/\//, 'EVENTSTORE_URL must start with esdb:// (or esdb+discover://)').optional(),
   MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'MONGODB_URL must start with mongodb:// or mongodb+srv://').optional(),
   EVENTSTORE_SYNC: z.enum(['full', 'normal']).default('full'),
@@ -54,7 +66,7 @@ const schema = z.object({
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
   CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
-  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  METRICS_TOKEN: headerSecret('METRICS_TOKEN', 16).optional(),
   /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */
   TABLE_MAX_ENTRY_BYTES: integer('TABLE_MAX_ENTRY_BYTES', { min: 256, max: 1_048_576 }).default(65_536),
   TABLE_MAX_ENTRIES: integer('TABLE_MAX_ENTRIES', { min: 1 }).default(100_000),

@@ -2,11 +2,12 @@
  * Variables checked before anything starts, run as the operator runs it (`src/main.ts` in its own process): a value
  * Switchyard cannot use as given stops the start with exit 78 and a line naming the variable, instead of being
  * accepted and failing later: a timeout past what Node.js timers take answered every call 504 at once, a blank fee was
- * read as 0 and a blank PORT as a random port.
+ * read as 0 and a blank PORT as a random port, an admin key or metrics token with a trailing space never matched.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, MAX_TIMER_MS } from '../../src/config.js';
+import { ADMIN_KEY } from '../support/appHarness.js';
 import { startGatewayHarness } from '../support/gatewayHarness.js';
 import { spawnedSwitchyards, startToExit } from '../support/spawnedServer.js';
 
@@ -74,5 +75,20 @@ describe('a numeric variable', () => {
     }
     expect(loadConfig({ PORT: '8080', PURCHASE_FEE_BASIS_POINTS: '0' })).toMatchObject({ PORT: 8080, PURCHASE_FEE_BASIS_POINTS: 0 });
     expect(() => loadConfig({ PORT: '-1' })).toThrow(/PORT must be at least 0/);
+  });
+});
+
+describe('ADMIN_API_KEY and METRICS_TOKEN', () => {
+  it('with leading or trailing whitespace (which no bearer token can match) stop the start naming the variable', async () => {
+    const { code, stderr } = await startToExit(newDataDir(), { ADMIN_API_KEY: `${ADMIN_KEY} ` });
+    expect(code).toBe(78);
+    expect(stderr).toContain('ADMIN_API_KEY: ADMIN_API_KEY has leading or trailing whitespace');
+    expect(stderr).not.toContain(ADMIN_KEY);
+    expect(() => loadConfig({ METRICS_TOKEN: 'tok-0123456789abcdef\r' })).toThrow(/METRICS_TOKEN: METRICS_TOKEN has leading or trailing whitespace/);
+    expect(() => loadConfig({ METRICS_TOKEN: ' tok-0123456789abcdef' })).toThrow(/METRICS_TOKEN has leading or trailing whitespace/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'tok-0123\u0000456789abcdef' })).toThrow(/METRICS_TOKEN must be printable ASCII characters only/);
+    expect(() => loadConfig({ ADMIN_API_KEY: `${ADMIN_KEY}é` })).toThrow(/ADMIN_API_KEY must be printable ASCII characters only/);
+    // Inside, a space is sent and matched as it is.
+    expect(loadConfig({ METRICS_TOKEN: 'tok-0123 456789abcdef' }).METRICS_TOKEN).toBe('tok-0123 456789abcdef');
   });
 });
