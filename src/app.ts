@@ -10,9 +10,9 @@ import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
-import { httpRequestTimeoutMs } from './config.js';
+import { ConfigError, httpRequestTimeoutMs } from './config.js';
 import { SharedCancellation } from './cancellation.js';
-import { DomainError, ForbiddenError, UnauthenticatedError } from './errors.js';
+import { DomainError, ForbiddenError, UnauthenticatedError, UnavailableError } from './errors.js';
 import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
@@ -139,6 +139,29 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
 
 /** What a page of another origin may read of a REST answer beyond the basics. */
 const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, idempotent-replayed';
+
+/**
+ * Why the server could not listen, said of the variable to change (PORT or HOST), for the one line main.ts prints: a
+ * port in use is this machine's state (UNAVAILABLE), a host or port that can never work is the configuration's
+ * (ConfigError, exit 78). Anything else is returned as it is.
+ */
+const listenError = (error: Error & { code?: string }, port: number, host: string): Error => {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new UnavailableError(`PORT ${port} on HOST ${host} is in use by another process`);
+    case 'EACCES':
+      return new ConfigError(`PORT ${port} on HOST ${host} needs privileges this process does not have (EACCES): choose a port above 1023`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`HOST ${host} is not an address of this machine (EADDRNOTAVAIL)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return new ConfigError(`HOST ${host} does not resolve to an address (${error.code})`);
+    default:
+      return error;
+  }
+};
 
 export const buildApp = (
   core: Core,
@@ -456,6 +479,13 @@ export const buildApp = (
     socket.removeAllListeners('error');
     socket.on('error', (error) => logger.debug({ err: error }, 'WebSocket closed on a protocol error'));
   });
+  // ws passes the HTTP server's errors on to the WebSocket server, where graphql-ws prints them as "Internal error
+  // emitted on the WebSocket server. Please check your implementation." with a stack: a port in use at start would
+  // read as a bug. Before listening, `start` reports them; after, they are logged.
+  wss.removeAllListeners('error');
+  wss.on('error', (error) => {
+    if (server.listening) logger.error({ err: error }, 'the HTTP server failed');
+  });
 
   let stopping: { done: Promise<void>; hurry: (graceMs: number) => void } | null = null;
   const drain = (graceMs: number) => {
@@ -510,7 +540,7 @@ export const buildApp = (
     routes: routes.map(({ method, path }) => ({ method, path })),
     start: (port, host = config.HOST) =>
       new Promise((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error) => reject(listenError(error, port, host)));
         server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
       }),
     stop: (stopOptions = {}) => {

@@ -38,7 +38,7 @@ import { gatewayRoutes } from './gateway/rest.js';
 import { responsesRoutes } from './gateway/skins/openaiResponses.js';
 import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
 import { createMetrics, metricsRoute } from './http/metrics.js';
-import { createGatewayServices } from './services.js';
+import { createGatewayServices, loadCatalogSeed } from './services.js';
 import { openContentStore, openStorage } from './stores.js';
 import { createGenerationContent } from './modules/generations/generationContent.js';
 
@@ -58,6 +58,8 @@ export const startSwitchyard = async (
 ) => {
   const started = performance.now();
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  // Read before anything is created or written: a seed file that cannot be used stops the start with nothing done.
+  const seed = await loadCatalogSeed(config);
   const storage = await openStorage(config, logger, { ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }) });
   const { readStore, runner } = storage;
   const eventStore = (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' });
@@ -94,7 +96,7 @@ export const startSwitchyard = async (
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
+  const gatewayServices = await createGatewayServices({ config, seed, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
@@ -279,7 +281,13 @@ if (isMain) {
     throw error;
   }
   const running = await startSwitchyard(config).catch((error: unknown) => {
-    // Expected start-up failures (a DATA_DIR in use, a store that cannot be reached) get one clear line.
+    // What the configuration cannot do (a HOST not of this machine, a DATA_DIR that is a file, a missing seed file): one
+    // line naming the variable, and exit 78 (EX_CONFIG) as for a bad value.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Switchyard could not start: ${error.message}\n`);
+      process.exit(78);
+    }
+    // Expected start-up failures (a DATA_DIR in use, a port in use, a store that cannot be reached) get one clear line.
     if (error instanceof DomainError) {
       process.stderr.write(`Switchyard could not start: ${error.message}\n`);
       process.exit(1);

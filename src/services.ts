@@ -2,7 +2,7 @@ import { abandonedClaims, createIdempotencyClaims, createIdempotentReplays } fro
 import type { ContentStore } from './contentStore/contentStore.js';
 import { providerStatsQueries } from '../projections/providerStats.js';
 import type { ProjectionRunner } from '../projections/runner.js';
-import { isEmbedded, reservationTtlMs, type Config } from './config.js';
+import { ConfigError, isEmbedded, reservationTtlMs, type Config } from './config.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import type { Logger } from './logger.js';
 import type { AuthDirectory } from './modules/auth/authDirectory.js';
@@ -52,6 +52,32 @@ const observed = (recorder: GenerationRecorder, onGeneration: ((facts: Generatio
         },
       };
 
+/**
+ * The catalog seed CATALOG_SEED_FILE names (the shipped one when unset, null for `none`), read before anything
+ * starts: a file that cannot be read, is not JSON or is no seed stops the start with a line naming the variable.
+ */
+export const loadCatalogSeed = async (config: Config): Promise<CatalogSeed | null> => {
+  if (config.CATALOG_SEED_FILE === 'none') return null;
+  if (config.CATALOG_SEED_FILE === undefined) return readSeed(DEFAULT_SEED_FILE);
+  const file = config.CATALOG_SEED_FILE;
+  try {
+    return await readSeed(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'cannot be read: no such file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'cannot be read: permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory, not a seed file'
+            : error instanceof SyntaxError
+              ? `is not JSON (${error.message})`
+              : (error as Error).message.replace(/^Catalog seed \S+ /, '').replace(/:\n\s+/, ': ').replace(/\n\s+/g, '; ');
+    throw new ConfigError(`CATALOG_SEED_FILE (${file}) ${why}`);
+  }
+};
+
 const seedEnvNames = (seed: CatalogSeed) => seed.providers.flatMap((p) => (p.credentialEnv ? [p.credentialEnv] : []));
 
 /**
@@ -61,6 +87,8 @@ const seedEnvNames = (seed: CatalogSeed) => seed.providers.flatMap((p) => (p.cre
  */
 export const createGatewayServices = async (deps: {
   config: Config;
+  /** The catalog seed (loadCatalogSeed), null for none. */
+  seed: CatalogSeed | null;
   masterKey: string | undefined;
   logger: Logger;
   eventStore: EventStore;
@@ -82,7 +110,7 @@ export const createGatewayServices = async (deps: {
   const now = deps.now ?? (() => new Date());
   // Idempotency-Key claims made before this are a previous process's (embedded mode: see abandonedClaims).
   const startedAt = now().getTime();
-  const seed = config.CATALOG_SEED_FILE === 'none' ? null : await readSeed(config.CATALOG_SEED_FILE ?? DEFAULT_SEED_FILE);
+  const { seed } = deps;
   // By default the variables the seeds name (the shipped one too, so its providers keep their keys under another seed).
   const defaultEnvAllow = async () => {
     const shipped = seed !== null && config.CATALOG_SEED_FILE === undefined ? seed : await readSeed(DEFAULT_SEED_FILE);

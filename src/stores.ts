@@ -1,6 +1,6 @@
 import { allProjections, diskCollections } from '../projections/index.js';
 import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { ContentStore } from './contentStore/contentStore.js';
 import { openSqliteContentStore } from './contentStore/sqliteContentStore.js';
 import type { EventStore } from './eventStore/eventStore.js';
@@ -12,9 +12,34 @@ import type { ReadStore } from './readStore/readStore.js';
 import { ensurePrivateDir } from './sqlite/privateFiles.js';
 import { startStorageThread } from './storage/storageThread.js';
 
+/**
+ * DATA_DIR made (0700) or narrowed, when anything is embedded: one that cannot be (a file, a path through a file, no
+ * permission, a read-only file system) stops the start with a line naming DATA_DIR, not a mkdir stack trace.
+ */
+export const ensureDataDir = (config: Config): void => {
+  if (config.EVENTSTORE_URL && config.MONGODB_URL) return;
+  try {
+    ensurePrivateDir(config.DATA_DIR);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST'
+        ? 'is not a directory'
+        : code === 'ENOTDIR'
+          ? 'goes through a file, not a directory'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'cannot be created or used: permission denied'
+            : code === 'EROFS'
+              ? 'is on a read-only file system'
+              : null;
+    if (why === null) throw error;
+    throw new ConfigError(`DATA_DIR (${config.DATA_DIR}) ${why}`);
+  }
+};
+
 /** EventStoreDB when EVENTSTORE_URL is set, else the embedded SQLite store under DATA_DIR; the same for MongoDB. */
 export const openStores = async (config: Config): Promise<{ eventStore: EventStore; readStore: ReadStore }> => {
-  if (!config.EVENTSTORE_URL || !config.MONGODB_URL) ensurePrivateDir(config.DATA_DIR);
+  ensureDataDir(config);
   // The production clients (gRPC, MongoDB driver) are loaded only when configured: they add seconds to start-up.
   const eventStore = config.EVENTSTORE_URL
     ? (await import('./eventStore/eventStoreDbEventStore.js')).openEventStoreDb(config.EVENTSTORE_URL)
@@ -47,6 +72,7 @@ export interface Storage {
 export const openStorage = async (config: Config, logger: Logger, options: { eventStoreWrapper?: string } = {}): Promise<Storage> => {
   const onRunnerError = (error: unknown, retry: { attempt: number; delayMs: number }) =>
     logger.error({ err: error, attempt: retry.attempt, retryInMs: retry.delayMs }, 'projection runner: following the event log failed; resubscribing from its checkpoint');
+  ensureDataDir(config);
   if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
     // The storage thread's read store locks DATA_DIR (another server cannot start on it): no other process appends.
     const eventStore = openSqliteEventStore({ dir: config.DATA_DIR, synchronous: config.EVENTSTORE_SYNC, otherWriters: false });
