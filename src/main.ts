@@ -14,7 +14,7 @@ import { createCatalogApi } from './modules/catalog/catalog.api.js';
 import { catalogRoutes } from './modules/catalog/catalog.rest.js';
 import { createGenerationsApi } from './modules/generations/generation.api.js';
 import { generationRoutes } from './modules/generations/generation.rest.js';
-import { loadOrCreateMasterKey } from './modules/catalog/credentials.js';
+import { countSealedSecrets, loadOrCreateMasterKey } from './modules/catalog/credentials.js';
 import { createLedgerApi } from './modules/ledger/ledger.api.js';
 import { createLedgerService } from './modules/ledger/ledgerService.js';
 import { apiKeyRoutes } from './modules/apiKeys/apiKey.rest.js';
@@ -83,7 +83,7 @@ export const startSwitchyard = async (
   await content.start();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Embedded mode keeps its own master key next to the data; production mode (shared stores) must be given one.
-  const ownKey = config.SWITCHYARD_MASTER_KEY || config.EVENTSTORE_URL ? null : await loadOrCreateMasterKey(config.DATA_DIR);
+  const ownKey = config.SWITCHYARD_MASTER_KEY || config.EVENTSTORE_URL ? null : await loadOrCreateMasterKey(config.DATA_DIR, { sealedSecrets: () => countSealedSecrets(eventStore) });
   if (ownKey?.generated) {
     log(
       [
@@ -281,8 +281,8 @@ if (isMain) {
     throw error;
   }
   const running = await startSwitchyard(config).catch((error: unknown) => {
-    // What the configuration cannot do (a HOST not of this machine, a DATA_DIR that is a file, a missing seed file): one
-    // line naming the variable, and exit 78 (EX_CONFIG) as for a bad value.
+    // What the configuration cannot do (a HOST not of this machine, a DATA_DIR that is a file, a missing seed file or
+    // master.key): one line naming the variable, and exit 78 (EX_CONFIG) as for a bad value.
     if (error instanceof ConfigError) {
       process.stderr.write(`Switchyard could not start: ${error.message}\n`);
       process.exit(78);

@@ -2,8 +2,13 @@ import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:
 import { constants } from 'node:fs';
 import { chmod, link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ConfigError } from '../../config.js';
 import { ForbiddenError, ValidationError } from '../../errors.js';
-import type { CredentialRef } from './provider.events.js';
+import type { EventStore } from '../../eventStore/eventStore.js';
+import type { ByokKeySet } from '../accounts/account.events.js';
+import type { SecretSet } from '../workflows/secrets.js';
+import type { WebhookSecretRotated } from '../workflows/workflow.events.js';
+import type { CredentialRef, ProviderRegistered } from './provider.events.js';
 
 /**
  * Which environment variables may hold a provider's key (PROVIDER_CREDENTIAL_ENV_ALLOW): exact names, and prefixes
@@ -100,13 +105,54 @@ export const createCredentialVault = (options: { masterKey: string | undefined; 
 
 export const MASTER_KEY_FILE = 'master.key';
 
+/** The events that hold a secret sealed under the master key, what each seals, and whether this one holds one. */
+const SEALING_EVENTS: Record<string, { readonly kind: string; readonly holdsOne: (data: unknown) => boolean }> = {
+  ProviderRegistered: {
+    kind: 'provider key',
+    holdsOne: (data) => {
+      const { credential } = data as ProviderRegistered['data'];
+      return typeof credential === 'object' && credential !== null && 'encrypted' in credential;
+    },
+  },
+  ByokKeySet: { kind: 'BYOK key', holdsOne: (data) => typeof (data as ByokKeySet['data']).encrypted === 'string' },
+  WebhookSecretRotated: { kind: 'webhook signing secret', holdsOne: (data) => typeof (data as WebhookSecretRotated['data']).secretEncrypted === 'string' },
+  SecretSet: { kind: 'workflow secret', holdsOne: (data) => typeof (data as SecretSet['data']).sealed === 'string' },
+};
+const SEALED_PAGE = 5_000;
+
+/**
+ * How many secrets the event log holds sealed under a master key, by kind (`provider key`: 2). Read only when the
+ * key file is missing: a scan of the few event types that seal one.
+ */
+export const countSealedSecrets = async (eventStore: Pick<EventStore, 'readAll'>): Promise<ReadonlyMap<string, number>> => {
+  const counts = new Map<string, number>();
+  for (let after = 0; ; ) {
+    const page = await eventStore.readAll({ after, maxCount: SEALED_PAGE, filter: { eventTypes: Object.keys(SEALING_EVENTS) } });
+    for (const event of page) {
+      const sealing = SEALING_EVENTS[event.type];
+      if (sealing?.holdsOne(event.data)) counts.set(sealing.kind, (counts.get(sealing.kind) ?? 0) + 1);
+    }
+    if (page.length < SEALED_PAGE) return counts;
+    after = page[page.length - 1]!.position;
+  }
+};
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 /**
  * The embedded mode's master key when SWITCHYARD_MASTER_KEY is unset: read from DATA_DIR/master.key, or generated
  * there on first start (`generated: true`). The new key is written to a temporary file opened with O_EXCL and mode
  * 0600, then linked into place, which fails if the file exists: two starts cannot both create one, and nobody ever
  * reads a half-written key.
+ *
+ * A missing file is a first start only when nothing is sealed yet (`sealedSecrets`, asked then): otherwise the key was
+ * lost (or SWITCHYARD_MASTER_KEY was unset), and a new one would leave every provider key, BYOK key and webhook or
+ * workflow secret unopenable while the server looked healthy. That is a ConfigError naming the file, and no key is made.
  */
-export const loadOrCreateMasterKey = async (dataDir: string): Promise<{ key: string; file: string; generated: boolean }> => {
+export const loadOrCreateMasterKey = async (
+  dataDir: string,
+  options: { sealedSecrets?: () => Promise<ReadonlyMap<string, number>> } = {},
+): Promise<{ key: string; file: string; generated: boolean }> => {
   const file = join(dataDir, MASTER_KEY_FILE);
   const read = async () => {
     const key = (await readFile(file, 'utf8')).trim();
@@ -122,6 +168,15 @@ export const loadOrCreateMasterKey = async (dataDir: string): Promise<{ key: str
     return { key, file, generated: false };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const sealed = (await options.sealedSecrets?.()) ?? new Map<string, number>();
+  const total = [...sealed.values()].reduce((a, b) => a + b, 0);
+  if (total > 0) {
+    throw new ConfigError(
+      `${file} is missing, but the event log holds ${plural(total, 'secret')} sealed under the master key it held ` +
+        `(${[...sealed].map(([kind, n]) => plural(n, kind)).join(', ')}): restore it from a backup of DATA_DIR (mode 0600), or set ` +
+        'SWITCHYARD_MASTER_KEY to that key. If it is lost for good, write a new key of 32 characters or more into the file and set those secrets again (the sealed ones cannot be opened).',
+    );
   }
   const key = randomBytes(32).toString('base64url');
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
