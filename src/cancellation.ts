@@ -15,6 +15,19 @@ export interface AbortLike {
   removeEventListener(type: 'abort', listener: () => void): void;
 }
 
+/** Calls each abort listener, as an EventTarget does: the others still run when one throws, its error surfaces as uncaught. */
+const callEach = (listeners: readonly (() => void)[]): void => {
+  for (const listener of listeners) {
+    try {
+      listener();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+};
+
 export class Cancellation implements AbortLike {
   aborted = false;
   reason: unknown = undefined;
@@ -26,16 +39,7 @@ export class Cancellation implements AbortLike {
     this.reason = reason;
     const listeners = this.#listeners;
     this.#listeners = [];
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch (error) {
-        // As an EventTarget does: the other listeners still run, the error surfaces as uncaught.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    callEach(listeners);
   }
 
   addEventListener(_type: 'abort', listener: () => void): void {
@@ -66,15 +70,7 @@ export class SharedCancellation implements AbortLike {
     this.reason = reason;
     const listeners = [...this.#listeners];
     this.#listeners.clear();
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    callEach(listeners);
   }
 
   addEventListener(_type: 'abort', listener: () => void): void {

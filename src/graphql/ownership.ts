@@ -18,15 +18,16 @@ const OWNERSHIP_SCOPES: Readonly<Record<string, string>> = { ownsAccount: 'Accou
 export const canSee = (ctx: GraphQLContext, accountId: string): boolean =>
   ctx.principal !== null && (ctx.principal.roles.has('admin') || ctx.principal.accountId === accountId);
 
-const ownershipFailure = (failure: AuthFailure): { scope: string; parameter: unknown } | null => {
+/** The first scope failure (`kind: AuthScope`) inside `failure` that `pick` maps to something, or null. */
+const findScopeFailure = <T>(failure: AuthFailure, pick: (scope: string, parameter: unknown) => T | null): T | null => {
   switch (failure.kind) {
     case AuthScopeFailureType.AuthScope:
-      return failure.scope in OWNERSHIP_SCOPES ? { scope: failure.scope, parameter: failure.parameter } : null;
+      return pick(failure.scope, failure.parameter);
     case AuthScopeFailureType.AnyAuthScopes:
     case AuthScopeFailureType.AllAuthScopes:
       for (const inner of failure.failures) {
-        const found = ownershipFailure(inner);
-        if (found) return found;
+        const found = findScopeFailure(inner, pick);
+        if (found !== null) return found;
       }
       return null;
     case AuthScopeFailureType.AuthScopeFunction:
@@ -35,27 +36,14 @@ const ownershipFailure = (failure: AuthFailure): { scope: string; parameter: unk
       return null;
   }
 };
+
+const ownershipFailure = (failure: AuthFailure): { scope: string; parameter: unknown } | null =>
+  findScopeFailure(failure, (scope, parameter) => (scope in OWNERSHIP_SCOPES ? { scope, parameter } : null));
 
 const ROLE_SCOPES: ReadonlySet<string> = new Set(ROLES);
 
 /** The role scope (`user`, `provider`, ...) whose failure refused the field, if one did. */
-const roleFailure = (failure: AuthFailure): Role | null => {
-  switch (failure.kind) {
-    case AuthScopeFailureType.AuthScope:
-      return ROLE_SCOPES.has(failure.scope) ? (failure.scope as Role) : null;
-    case AuthScopeFailureType.AnyAuthScopes:
-    case AuthScopeFailureType.AllAuthScopes:
-      for (const inner of failure.failures) {
-        const found = roleFailure(inner);
-        if (found) return found;
-      }
-      return null;
-    case AuthScopeFailureType.AuthScopeFunction:
-    case AuthScopeFailureType.GrantedScope:
-    case AuthScopeFailureType.Unknown:
-      return null;
-  }
-};
+const roleFailure = (failure: AuthFailure): Role | null => findScopeFailure(failure, (scope) => (ROLE_SCOPES.has(scope) ? (scope as Role) : null));
 
 /**
  * scope-auth's unauthorizedError: UNAUTHENTICATED without a key, NOT_FOUND for another's object, else FORBIDDEN (naming
