@@ -99,6 +99,9 @@ const scenario = async () => {
   h = await startHarness({}, freshDir(), { eventStoreWrapper: WRAPPER });
   const ana = await open('Ana', 10_000_000_000);
   const before = await complete(ana.key);
+  // Its record is appended once its settlement is (after the answer, the settlement held up to SOON_HOLD_MS): on record
+  // before the workflow exists, as "before" means in the log's order, which is the order event triggers go by.
+  await app().running.core.gateway.idle();
   const workflow = await create('On answers', { type: 'event', event: 'generation.completed' }, ana.key);
   const after = await complete(ana.key);
   await endedRuns(workflow, ana.key, 1);
