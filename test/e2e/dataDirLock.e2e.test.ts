@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
 
@@ -75,8 +76,13 @@ describe('the DATA_DIR lock', () => {
     const stale = await deadPid();
     for (let round = 0; round < ROUNDS; round++) {
       const file = lockFileIn();
-      // What a crash leaves: the pid file naming a process that is gone.
+      // What a crash of a holder leaves: the pid file naming a process that is gone, and the lock database that holder
+      // wrote its pid in. (Without the database the pid file would read as an older version's, honoured while its pid
+      // is alive: a busy host reuses a dead pid within seconds, pid_max being 32768 here, and nobody could start.)
       writeFileSync(file, String(stale));
+      const crashed = new Database(`${file}.db`);
+      crashed.pragma(`user_version = ${stale}`);
+      crashed.close();
       await race(takers, file);
       const got = takers.filter((t) => t.answer().includes('GOT'));
       expect(got.map((t) => t.answer()), `round ${round}`).toHaveLength(1);
