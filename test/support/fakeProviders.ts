@@ -246,13 +246,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         await new Promise<void>((resolve) => res.write('data: {"x":"', () => resolve()));
         while (!res.destroyed) {
           if (res.write(mebibyte)) continue;
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              res.off('drain', done).off('close', done);
-              resolve();
-            };
-            res.on('drain', done).on('close', done);
-          });
+          await drainedOrClosed(res);
         }
         return;
       }
@@ -723,6 +717,16 @@ function geminiKeyError(): unknown {
   };
 }
 
+/** Resolves once `res` can take more (drain) or the client went away (close). */
+const drainedOrClosed = (res: ServerResponse): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+
 /** A JSON body that opens and never ends: 1 MiB a write, waiting for each drain, until the client goes away. */
 async function endlessBody(res: ServerResponse, script: Script, record: ReceivedRequest): Promise<void> {
   res.writeHead(script.status ?? 200, { 'content-type': 'application/json', ...script.headers });
@@ -731,13 +735,7 @@ async function endlessBody(res: ServerResponse, script: Script, record: Received
   while (!res.destroyed && record.sentBytes < (script.bodyBytes ?? Infinity)) {
     record.sentBytes += mebibyte.length;
     if (res.write(mebibyte)) continue;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done).off('close', done);
-        resolve();
-      };
-      res.on('drain', done).on('close', done);
-    });
+    await drainedOrClosed(res);
   }
 }
 
