@@ -33,20 +33,22 @@ const LOCK_WAIT_MS = 500;
 
 /**
  * The connection that holds the exclusive lock on the SQLite file `path` (with the pid the last holder wrote there, 0
- * if none ever did), or null when another connection holds it. EXCLUSIVE locking mode keeps the lock its first
- * transaction takes until the connection closes; BEGIN EXCLUSIVE takes it at once (a read first would take a shared
- * lock, and two starters each holding one could then both be refused the upgrade).
+ * if none ever did), or null when another connection holds it. BEGIN EXCLUSIVE takes the lock at once, in SQLite's
+ * normal locking mode, which lets go of every lock of an attempt that failed; EXCLUSIVE locking mode, set once the lock
+ * is ours, keeps it past the COMMIT until the connection closes. (Set before, it made a starter refused the write lock
+ * keep the read lock it had on the way, and that read lock kept the starter holding the write lock from finishing: two
+ * starters in that window both waited out their timeouts and nobody got the lock, 1 round in ~40 under CI's load.)
  */
 const lockDatabase = (path: string): { db: Database.Database; previous: number } | null => {
   for (let attempt = 0; ; attempt++) {
     let db: Database.Database | null = null;
     try {
       // A short wait, not none: starters racing each take and drop SQLite's intermediate locks, and without waiting
-      // each could be refused by another's passing lock, leaving nobody the holder (0 of 8 in a round under load).
-      // The holder keeps its lock for good, so the others are refused once this has passed.
+      // each could be refused by another's passing lock, leaving nobody the holder. The holder keeps its lock for
+      // good, so the others are refused once this has passed.
       db = new Database(path, { timeout: LOCK_WAIT_MS });
-      db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
+      db.pragma('locking_mode = EXCLUSIVE');
       const previous = db.pragma('user_version', { simple: true }) as number;
       db.pragma(`user_version = ${process.pid}`);
       db.exec('COMMIT');

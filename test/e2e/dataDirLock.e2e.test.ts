@@ -93,6 +93,38 @@ describe('the DATA_DIR lock', () => {
     }
   });
 
+  it("a starter that meets another's write lock on the way waits for it to pass, and gets the lock", { timeout: 120_000 }, async () => {
+    // Another starter, caught between taking SQLite's write lock and finishing: it holds that lock until told to
+    // commit (which needs every other connection's read lock gone).
+    const file = lockFileIn();
+    new Database(`${file}.db`).close();
+    const other = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require('better-sqlite3'))(process.argv[1], { timeout: 10000 });
+         db.exec('BEGIN IMMEDIATE');
+         process.stdout.write('HELD\\n');
+         process.stdin.once('data', () => { db.pragma('user_version = 1'); db.exec('COMMIT'); db.close(); process.stdout.write('PASSED\\n'); process.exit(0); });`,
+        `${file}.db`,
+      ],
+      { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    children.push(other);
+    let said = '';
+    other.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const taker = await startTaker();
+    await eventually('the other starter to hold the write lock', () => said.includes('HELD'));
+    taker.send(`take ${file} ${Date.now()}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    other.stdin!.write('commit\n');
+    await eventually('the taker to answer', () => /GOT|REFUSED/.test(taker.answer()));
+    // Refused before: the taker kept the read lock it had taken on the way to the write lock, so the other could not
+    // commit until the taker had waited out its time and given up.
+    expect(taker.answer()).toContain('GOT');
+    await eventually('the other starter to have passed', () => said.includes('PASSED'));
+  });
+
   it('a live holder refuses the lock; killed with SIGKILL, it leaves none: the next process gets it', { timeout: 120_000 }, async () => {
     const file = lockFileIn();
     const [first, second] = await Promise.all([startTaker(), startTaker()]);
