@@ -70,8 +70,26 @@ const endedRuns = async (workflowId: string, key: string, count: number, timeout
   }
 };
 
-/** Long enough for the trigger follower to have handled what came before (it follows the log live). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 600));
+/**
+ * Until the event trigger follower has handled every event in the log now, for the checks that something did not
+ * fire (a quiet while proved nothing on a loaded host, where the follower may lag more than any wait): a marker
+ * event emitted now lies after them in the log, and the one follower (all accounts') handles events one by one in
+ * log order, starting each one's runs before the next, so once the marker's run is on record, so is every run the
+ * earlier events started. The calls' records first: each is appended a little after its answer (SOON_HOLD_MS).
+ */
+let marker: { key: string; emitter: string; listener: string; seen: number } | null = null;
+const triggersCaughtUp = async () => {
+  if (!marker) {
+    const { key } = await open('Marker');
+    const listener = await create(echo('On markers', { type: 'event', event: 'custom.marker' }), key);
+    const emitter = await create({ name: 'Mark', trigger: { type: 'manual' }, steps: [{ key: 'emit', type: 'action.emit', input: { event: 'custom.marker', data: 1 } }] }, key);
+    marker = { key, emitter, listener, seen: 0 };
+  }
+  await h.running.core.gateway.idle();
+  await runManual(marker.emitter, null, marker.key);
+  marker.seen += 1;
+  await endedRuns(marker.listener, marker.key, marker.seen);
+};
 
 const runManual = async (workflowId: string, input: unknown, key: string): Promise<string> => {
   const { body } = await h.gql(`mutation($id: ID!, $input: JSON) { runWorkflow(id: $id, input: $input) { __typename ... on WorkflowRun { id } ${ERROR} } }`, { id: workflowId, input }, key);
@@ -121,7 +139,7 @@ describe('event triggers', () => {
     expect(got).toMatchObject({ event: 'generation.completed', id: generationId, model: 'switchyard/demo', status: 'completed', workflowId: null, runId: null });
     expect(got.tokens).toEqual({ prompt: expect.any(Number), completion: expect.any(Number), reasoning: expect.any(Number), cached: expect.any(Number) });
     expect(typeof got.cost).toBe('number');
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(demo, dana.key)).toHaveLength(1);
     expect(await runsOf(other, dana.key)).toHaveLength(0);
   });
@@ -133,16 +151,18 @@ describe('event triggers', () => {
       return body.data.sendPrompt.generationId as string;
     };
     const firedFor = async (workflowId: string) => (await runsOf(workflowId, carol.key)).map((run) => run.output?.got?.id as string).sort();
-    // A call before the account has any event workflow (its lookup finds none).
+    // A call before the account has any event workflow (its lookup finds none): on record and handled before the
+    // workflow exists (its record, appended a little after the answer, would otherwise fire the workflow).
     await call();
-    await settle();
+    await triggersCaughtUp();
     const workflow = await create(echo('On answers', { type: 'event', event: 'generation.completed' }), carol.key);
     const first = await call();
     await endedRuns(workflow, carol.key, 1);
     const disabled = await h.gql(`mutation($id: ID!) { disableWorkflow(id: $id) { __typename ${ERROR} } }`, { id: workflow }, carol.key);
     expect(disabled.body.data.disableWorkflow.__typename).toBe('Workflow');
     await call();
-    await settle();
+    // On record, and handled, while the workflow is disabled (a record appended after the enable below would fire it).
+    await triggersCaughtUp();
     expect(await firedFor(workflow)).toEqual([first]);
     const enabled = await h.gql(`mutation($id: ID!) { enableWorkflow(id: $id) { __typename ${ERROR} } }`, { id: workflow }, carol.key);
     expect(enabled.body.data.enableWorkflow.__typename).toBe('Workflow');
@@ -153,7 +173,7 @@ describe('event triggers', () => {
     const updated = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ${ERROR} } }`, { id: workflow, d: echo('On failures', { type: 'event', event: 'generation.failed' }) }, carol.key);
     expect(updated.body.data.updateWorkflow.__typename).toBe('Workflow');
     await call();
-    await settle();
+    await triggersCaughtUp();
     expect(await firedFor(workflow)).toEqual([first, third].sort());
   });
 
@@ -167,7 +187,7 @@ describe('event triggers', () => {
     const text = JSON.stringify(run!.output.got);
     expect(text).not.toContain(secret);
     expect(run!.output.got).not.toHaveProperty('hash');
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(workflow, dana.key)).toHaveLength(1);
   });
 
@@ -183,7 +203,7 @@ describe('event triggers', () => {
     const emitRun = await runManual(emitter, { total: 42 }, dana.key);
     const [run] = await endedRuns(big, dana.key, 1);
     expect(run!.output.got).toMatchObject({ event: 'custom.order_placed', data: { total: 42 }, source: { workflowId: emitter, runId: emitRun, step: 'emit' } });
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(big, dana.key)).toHaveLength(1);
     expect(await runsOf(samListens, sam.key)).toHaveLength(0);
   });
@@ -231,7 +251,7 @@ describe('event triggers', () => {
     await refund(1_000_000_000); // 4 → 3 USD: stays below
     const [run] = await endedRuns(workflow, bea.key, 1);
     expect(run!.output.got).toMatchObject({ event: 'balance.below', balance: 4_000_000_000, previousBalance: 8_000_000_000, threshold: 5_000_000_000, cause: { type: 'CreditsRefunded' } });
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(workflow, bea.key)).toHaveLength(1);
   });
 
@@ -292,7 +312,7 @@ describe('error workflows (workflowRun.failed)', () => {
       error: { code: expect.any(String), message: expect.stringContaining('it broke') },
       trigger: { body: { order: 7 } },
     });
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(handler, dana.key)).toHaveLength(1);
   });
 
@@ -301,7 +321,7 @@ describe('error workflows (workflowRun.failed)', () => {
     const broken = await create(failing('Broken twice', { errorWorkflow: both }), dana.key);
     await runManual(broken, null, dana.key);
     await endedRuns(both, dana.key, 1);
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(both, dana.key)).toHaveLength(1);
   });
 
@@ -330,7 +350,7 @@ describe('error workflows (workflowRun.failed)', () => {
     // Depths 0..5 run (A 0,2,4; B 1,3,5); the 7th, A at depth 6, is recorded as refused.
     const aRuns = await endedRuns(a, dana.key, 4);
     const bRuns = await endedRuns(b, dana.key, 3);
-    await settle();
+    await triggersCaughtUp();
     expect(await runsOf(a, dana.key)).toHaveLength(4);
     expect(await runsOf(b, dana.key)).toHaveLength(3);
     const refused = [...aRuns, ...bRuns].filter((run) => run.error?.code === 'CHAIN_TOO_DEEP');
@@ -348,7 +368,7 @@ describe('error workflows (workflowRun.failed)', () => {
     await runManual(kick, null, dana.key);
     // Kick is depth 0; the loop's runs are depths 1..5, then depth 6 is refused.
     const runs = await endedRuns(loop, dana.key, MAX_CHAIN_DEPTH + 1);
-    await settle();
+    await triggersCaughtUp();
     const all = await runsOf(loop, dana.key);
     expect(all).toHaveLength(MAX_CHAIN_DEPTH + 1);
     expect(runs.filter((run) => run.status === 'SUCCEEDED')).toHaveLength(MAX_CHAIN_DEPTH);
