@@ -2,6 +2,7 @@ import { getNamedType, getNullableType, isObjectType, type GraphQLField } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../../src/graphql/schema.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 
 /**
  * Broken object-level authorization (BOLA): user A calls every query and mutation that takes an id with user B's
@@ -43,11 +44,7 @@ beforeAll(async () => {
   const entry = await h.gql('mutation { insertEntry(table: "inbox", entry: { text: "Bob here" }) { ... on Entry { id } } }', {}, b.key);
   bEntry = entry.body.data.insertEntry.id;
   // Let the run end first: the attacks below must append nothing, and B's run must not be moving under them.
-  for (let tries = 0; tries < 200; tries++) {
-    const read = await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: bRun }, b.key);
-    if (read.body.data.workflowRun.status === 'SUCCEEDED') break;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await eventually('B\'s run to end', async () => (await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: bRun }, b.key)).body.data.workflowRun.status === 'SUCCEEDED');
   await h.running.core.gateway.idle();
 });
 afterAll(async () => {

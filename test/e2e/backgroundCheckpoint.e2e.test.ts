@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-checkpoint-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * whole copy (a look in the middle of a checkpoint sees the file part-grown).
  */
 const waitForGrowth = async (file: string, from: number) => {
-  for (let i = 0; i < 100; i++) {
+  for (const deadline = Date.now() + DEADLINE_MS; Date.now() < deadline; ) {
     if (statSync(file).size > from + 1_000_000) return statSync(file).size;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { printedSchema } from '../../src/graphql/printSchema.js';
 import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 let h: Harness;
 let user: { key: string; keyId: string };
@@ -242,7 +243,8 @@ describe('subscriptions over graphql-ws', () => {
       { next: (value) => received.push(value.data!.apiKeyChanged), error: (error) => (failed = error), complete: () => undefined },
     );
     const until = async (condition: () => boolean, act?: (round: number) => Promise<unknown>) => {
-      for (let round = 0; !condition() && failed === null && round < 100; round++) {
+      const deadline = Date.now() + DEADLINE_MS;
+      for (let round = 0; !condition() && failed === null && Date.now() < deadline; round++) {
         await act?.(round);
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

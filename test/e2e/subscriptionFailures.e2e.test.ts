@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { failSubscriptionsFlag } from '../support/flakyEventStore.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 /**
  * The app started over an event store whose subscriptions break mid-stream while a flag file exists, on the request
@@ -30,7 +31,7 @@ const health = async (): Promise<{ status: number; body: any }> => {
   return { status: res.status, body: await res.json() };
 };
 const until = async <T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> => {
-  for (let i = 0; i < 200; i++) {
+  for (const deadline = Date.now() + DEADLINE_MS; Date.now() < deadline; ) {
     const value = await probe();
     if (done(value)) return value;
     await new Promise((resolve) => setTimeout(resolve, 25));

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { startStorageThread } from '../../src/storage/storageThread.js';
 import { BACKGROUND_NICE } from '../../src/threadPriority.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-priority-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +27,7 @@ describe('background threads yield the CPU to the request thread', () => {
     const thread = await startStorageThread({ dir, eventStore, onError: (error) => { throw error; } });
     // The event store's checkpointer, the storage thread and the read store's checkpointer (started by the storage thread).
     let lowered: string[] = [];
-    for (let i = 0; i < 100 && lowered.length < 3; i++) {
+    for (const deadline = Date.now() + DEADLINE_MS; lowered.length < 3 && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       lowered = [...threadNices()].filter(([tid, nice]) => !before.has(tid) && nice === BACKGROUND_NICE).map(([tid]) => tid);
     }

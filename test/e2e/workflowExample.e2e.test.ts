@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 /**
  * The brief's example, run manually: a search picks a model by criteria, a model step answers the question, a respond
@@ -38,7 +39,7 @@ describe("the brief's example workflow", () => {
     const started = await h.gql(`mutation($id: ID!, $input: JSON) { runWorkflow(id: $id, input: $input) { ... on WorkflowRun { id status } ... on DomainError { code message } } }`, { id, input: { question: 'What is a switchyard?' } }, designer.key);
     const runId = started.body.data.runWorkflow.id as string;
     let run: { status: string; output: { status: number; body: { answer: string; model: string } }; cost: number; steps: { key: string; status: string; output: unknown }[] } | undefined;
-    for (let i = 0; i < 200; i++) {
+    for (const deadline = Date.now() + DEADLINE_MS; Date.now() < deadline; ) {
       const { body } = await h.gql(`query($id: ID!) { workflowRun(id: $id) { status output cost steps { key status output } } }`, { id: runId }, designer.key);
       run = body.data.workflowRun;
       if (run!.status !== 'RUNNING') break;
