@@ -9,6 +9,7 @@ import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../.
 import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent, Subscription, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
 import { openEventStoreDb } from '../../src/eventStore/eventStoreDbEventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 import { holdThreadPool } from '../support/holdThreadPool.js';
 
 /** A category no other test (or earlier run against a shared server) uses: stream names are `${category}-${id}`. */
@@ -39,7 +40,8 @@ const reader = (subscription: Subscription) => {
     },
   };
 };
-const ms5 = 5_000;
+/** How long a subscriber may take to be woken: the suite's deadline, which only turns a hang into a failure. */
+const wakeMs = DEADLINE_MS;
 
 /** Lets a subscriber run until it parks waiting for live events, so the next append has to wake it. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -352,7 +354,7 @@ const eventStoreContract = (open: () => Promise<StoreHarness>) => {
       })();
       await caughtUp;
       await subscription.close();
-      expect(await Promise.race([consumer, timeout(ms5)])).toBe('ended');
+      expect(await Promise.race([consumer, timeout(wakeMs)])).toBe('ended');
       expect(seen).toHaveLength(1);
     });
   });
@@ -595,8 +597,10 @@ describe('embedded (SQLite) adapter', () => {
       await store.append(`${category}-0`, newEvents(1));
       const before = store.writeStats();
       const appends = [];
+      // Held 1.5 s: the five appends (four 5 ms sleeps apart) join the first within that on a loaded host too (held
+      // 450 ms, a late timer or a pause split them into two commits).
       for (let i = 1; i <= 5; i++) {
-        appends.push(store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', syncWithinMs: 600 }));
+        appends.push(store.append(`${category}-${i}`, newEvents(1), { durability: 'commit', syncWithinMs: 2_000 }));
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       const results = await Promise.all(appends);
@@ -730,7 +734,7 @@ describe('embedded (SQLite) adapter', () => {
       expect(sub.events()).toHaveLength(0);
       // Its own append wakes it, and it reads everything up to the head, the other connection's events too.
       await subscriber.append(`${category}-2`, newEvents(1));
-      await sub.until(() => sub.events().length === 3, ms5);
+      await sub.until(() => sub.events().length === 3, wakeMs);
       expectStrictlyIncreasing(sub.events().map((e) => e.position));
     });
 
@@ -739,7 +743,7 @@ describe('embedded (SQLite) adapter', () => {
       const category = uniqueCategory();
       const sub = reader(store.subscribeToAll({ filter: { categories: [category] } }));
       await sub.until(() => sub.caughtUps().length > 0);
-      const received = sub.until(() => sub.events().length === 3, ms5);
+      const received = sub.until(() => sub.events().length === 3, wakeMs);
       for (let i = 0; i < 3; i++) {
         await settle();
         await store.append(`${category}-1`, newEvents(1));
@@ -752,7 +756,7 @@ describe('embedded (SQLite) adapter', () => {
       const category = uniqueCategory();
       const sub = reader(store.subscribeToAll({ filter: { categories: [category], eventTypes: ['Wanted'] } }));
       await sub.until(() => sub.caughtUps().length > 0);
-      const received = sub.until(() => sub.events().length === 2, ms5);
+      const received = sub.until(() => sub.events().length === 2, wakeMs);
       await settle();
       await store.append(`${category}-1`, [{ type: 'Other', data: {} }]);
       await settle();
@@ -773,7 +777,7 @@ describe('embedded (SQLite) adapter', () => {
       await sub.until(() => sub.caughtUps().length > 0);
       for (let i = 1; i <= 3; i++) {
         // Parked first, so that only a wake-up brings it the event.
-        const received = sub.until(() => sub.events().length === i, ms5);
+        const received = sub.until(() => sub.events().length === i, wakeMs);
         await settle();
         await store.append(`${first}-${i}`, newEvents(1), { durability: 'commit' });
         await store.append(`${second}-${i}`, [{ type: 'Wanted', data: { i } }]);
@@ -867,7 +871,7 @@ describe('embedded (SQLite) adapter', () => {
         return 'ended';
       })();
       await store.close();
-      expect(await Promise.race([consumer, timeout(ms5)])).toBe('ended');
+      expect(await Promise.race([consumer, timeout(wakeMs)])).toBe('ended');
     });
   });
 });

@@ -8,6 +8,7 @@ import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import type { Doc, ReadStore } from '../../src/readStore/readStore.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 /**
  * Two projection runners (two processes' worth) on one read store: only the lease holder writes, a runner that
@@ -54,7 +55,7 @@ const stallable = (store: ReadStore) => {
 };
 
 const until = async (what: string, check: () => boolean | Promise<boolean>) => {
-  for (let i = 0; i < 500; i++) {
+  for (const deadline = Date.now() + DEADLINE_MS; Date.now() < deadline; ) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -10,6 +10,7 @@ import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js'
 import { openMongoReadStore } from '../../src/readStore/mongoReadStore.js';
 import { isLeaseLost, type Doc, type ReadStore } from '../../src/readStore/readStore.js';
 import { entryFilter, entrySort } from '../../src/modules/tables/entryFilter.js';
+import { eventually } from '../support/eventually.js';
 import { describeMongo } from '../support/mongoTest.js';
 
 /** Where a store lives: `open` may be called again after `close` to reopen the same data. */
@@ -400,11 +401,12 @@ function readStoreContract(newLocation: () => Promise<StoreLocation>) {
     await store.releaseLease('writer', 'a', first!.epoch);
     expect(await store.acquireLease('writer', 'b', 60_000)).toMatchObject({ holder: 'b', epoch: first!.epoch + 1 });
 
-    // A lease nobody renews expires after its TTL.
-    const short = await store.acquireLease('short', 'a', 50);
+    // A lease nobody renews expires after its TTL. 1 s, not 50 ms: the refusal right after must come within the TTL
+    // on a loaded host too (a pause of 50 ms between the two calls let b in).
+    const short = await store.acquireLease('short', 'a', 1_000);
     expect(await store.acquireLease('short', 'b', 60_000)).toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(await store.acquireLease('short', 'b', 60_000)).toMatchObject({ holder: 'b', epoch: short!.epoch + 1 });
+    const taken = await eventually('the unrenewed lease to expire', () => store.acquireLease('short', 'b', 60_000), { intervalMs: 100 });
+    expect(taken).toMatchObject({ holder: 'b', epoch: short!.epoch + 1 });
     expect(await store.readLease('nobody')).toBeNull();
   });
 

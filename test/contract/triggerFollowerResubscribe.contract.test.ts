@@ -14,6 +14,7 @@ import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { followForTrigger } from '../../src/modules/workflows/triggers/triggerFollower.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 const closers: (() => Promise<void>)[] = [];
 const dirs: string[] = [];
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 const until = async (done: () => boolean, what: string) => {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + DEADLINE_MS;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
