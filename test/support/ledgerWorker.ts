@@ -1,4 +1,5 @@
 import { RateLimitedError } from '../../src/errors.js';
+import { DEADLINE_MS } from './eventually.js';
 import { openLedger } from './ledgerFixture.js';
 
 /**
@@ -10,7 +11,7 @@ const { ledger, directory, close } = await openLedger(dir!);
 process.stdout.write('ready\n');
 await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
 // The account was opened by the parent; make sure this process's directory has seen it.
-for (let i = 0; i < 100 && !directory.account(accountId!); i++) await new Promise((r) => setTimeout(r, 20));
+for (const deadline = Date.now() + DEADLINE_MS; !directory.account(accountId!) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
 const results = await Promise.allSettled(
   Array.from({ length: Number(countText) }, (_, i) =>
     ledger.reserve({ accountId: accountId!, keyId: null, generationId: `${prefix}-${i}`, amount: Number(amountText), freeModel: false }),

@@ -13,6 +13,7 @@ import { followEvents } from '../../src/eventStore/follower.js';
 import { sendError } from '../../src/http/rest.js';
 import { createLogger } from '../../src/logger.js';
 import { clientError, createFakeEsdbClient } from '../support/fakeEsdbClient.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 
 const FAST = { baseMs: 1, maxMs: 5 };
 const silent = () => createLogger('error', new Writable({ write: (_chunk, _enc, done) => done() }));
@@ -27,7 +28,7 @@ const readUntil = async (store: EventStore, options: Parameters<EventStore['subs
   const sub = store.subscribeToAll(options);
   const messages: SubscriptionMessage[] = [];
   const iterator = sub[Symbol.asyncIterator]();
-  const deadline = setTimeout(() => void sub.close(), 2000);
+  const deadline = setTimeout(() => void sub.close(), DEADLINE_MS);
   try {
     while (!until(messages)) {
       const next = await iterator.next();
@@ -43,7 +44,7 @@ const eventsOf = (messages: SubscriptionMessage[]) => messages.flatMap((m) => (m
 const caughtUpOf = (messages: SubscriptionMessage[]) => messages.find((m) => m.kind === 'caughtUp') as { position: number } | undefined;
 
 const until = async (check: () => boolean, what: string) => {
-  for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (const deadline = Date.now() + DEADLINE_MS; !check() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5));
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 };
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboundPolicy, createSystemResolver } from '../../src/modules/outbound/outboundPolicy.js';
+import { DEADLINE_MS } from '../support/eventually.js';
 import { holdThreadPool } from '../support/holdThreadPool.js';
 
 /**
@@ -38,6 +39,13 @@ const startDns = async (): Promise<{ socket: Socket; server: string; asked: stri
   return { socket, server: `127.0.0.1:${socket.address().port}`, asked };
 };
 
+/**
+ * The timeout of a resolver whose server answers: only a bound on a hang (an answer that came after 1 s, the server
+ * being this process on a loaded host, failed the name with ETIMEOUT and no fallback). The silent server's test keeps a
+ * short one: its timeout is what it proves.
+ */
+const ANSWERED_MS = DEADLINE_MS;
+
 describe("the system resolver: names on the network are resolved off libuv's thread pool", () => {
   let dns: Awaited<ReturnType<typeof startDns>>;
   let dir: string;
@@ -51,7 +59,7 @@ describe("the system resolver: names on the network are resolved off libuv's thr
   });
 
   it('resolves a name from DNS while every pool thread is held (as a silent DNS server holds getaddrinfo), and the policy judges its addresses as before', async () => {
-    const resolve = createSystemResolver({ servers: [dns.server], timeoutMs: 1_000, tries: 1 });
+    const resolve = createSystemResolver({ servers: [dns.server], timeoutMs: ANSWERED_MS, tries: 1 });
     const pool = await holdThreadPool(dir);
     try {
       expect(pool.poolFree()).toBe(false);
@@ -71,7 +79,7 @@ describe("the system resolver: names on the network are resolved off libuv's thr
   });
 
   it('a name DNS does not know falls back to the system lookup (the hosts file): localhost, then refused as loopback', async () => {
-    const resolve = createSystemResolver({ servers: [dns.server], timeoutMs: 1_000, tries: 1 });
+    const resolve = createSystemResolver({ servers: [dns.server], timeoutMs: ANSWERED_MS, tries: 1 });
     const before = dns.asked.length;
     const addresses = await resolve('localhost');
     expect(dns.asked.slice(before).sort()).toEqual(['localhost/1', 'localhost/28']);
