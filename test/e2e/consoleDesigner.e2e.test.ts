@@ -167,7 +167,7 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     // whole answer replaces it once the step is done, and the run's output shows it.
     expect(partial.length).toBeLessThan(stored.steps[0].output.text.length);
     expect(stored.steps[0].output.text).toContain(partial.slice(-20));
-    expect(await tokens.textContent()).toBe(stored.steps[0].output.text);
+    await expect.poll(() => tokens.textContent()).toBe(stored.steps[0].output.text);
     await page.getByText('Input (trigger)').click();
     const shown = await page.locator('details.json[open] pre').allTextContents();
     expect(shown[0]).toContain('"question": "What is a switchyard?"');
