@@ -5,6 +5,7 @@
 import { expect } from 'vitest';
 import type { Balance } from '../../src/modules/ledger/ledger.js';
 import { ADMIN_KEY, startHarness, type Harness } from './appHarness.js';
+import { readModelsCaughtUp } from './eventually.js';
 import { startFakeProvider, type FakeProtocol, type FakeProvider } from './fakeProviders.js';
 
 export const MASTER_KEY = 'test-master-key-0123456789abcdef0123456789';
@@ -121,6 +122,9 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
     },
     async generation(key, id) {
       await core.gateway.idle();
+      // idle() waits at most 5 s for the read models to apply the records (then resolves all the same); under the whole
+      // suite on two vCPUs they have taken longer, and the record read below was then missing or stale.
+      await readModelsCaughtUp(core);
       const res = await fetch(`${h.url}/api/v1/generation?id=${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${key}` } });
       expect(res.status).toBe(200);
       return ((await res.json()) as { data: unknown }).data;
