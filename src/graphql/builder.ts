@@ -21,6 +21,8 @@ export interface AuthScopes {
   designer: boolean;
   /** The end user's capabilities: call models, manage the account's keys, buy credits, presets, content logging. */
   user: boolean;
+  /** The caller's key is not restricted (`Principal.restricted`): it may run the account (keys, purchases, settings). */
+  fullKey: boolean;
   /** The caller is this account, or an admin. */
   ownsAccount: string;
   /** The key belongs to the caller's account, or the caller is an admin. */
@@ -83,6 +85,7 @@ export const builder = new SchemaBuilder<{
         provider: has('provider'),
         designer: has('designer'),
         user: has('user'),
+        fullKey: principal !== null && principal.restricted !== true,
         ownsAccount: (accountId) => principal !== null && (admin || principal.accountId === accountId),
         ownsApiKey: (keyId) => principal !== null && (admin || ctx.apiKeys.ownerOf(keyId) === principal.accountId),
         ownsWorkflow: async (workflowId) => principal !== null && (admin || (await ctx.workflows.ownerOf(workflowId)) === principal.accountId),

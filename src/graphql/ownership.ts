@@ -2,7 +2,7 @@ import { AuthScopeFailureType, type AuthFailure, type ForbiddenResult } from '@p
 import type { GraphQLResolveInfo } from 'graphql';
 import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../errors.js';
 import { ROLES, type Role } from '../modules/accounts/account.events.js';
-import { missingRole } from '../modules/auth/principal.js';
+import { refusedRole, restrictedKey } from '../modules/auth/principal.js';
 import type { GraphQLContext } from './context.js';
 
 /**
@@ -53,8 +53,9 @@ export const refusal = (parent: unknown, ctx: GraphQLContext, info: GraphQLResol
   if (!ctx.principal) return new UnauthenticatedError();
   const owned = ownershipFailure(result.failure);
   if (!owned) {
+    if (findScopeFailure(result.failure, (scope) => (scope === 'fullKey' ? true : null))) return restrictedKey();
     const role = roleFailure(result.failure);
-    return role ? missingRole(role) : new ForbiddenError(`Not authorized: ${result.message}`);
+    return role ? refusedRole(ctx.principal, role) : new ForbiddenError(`Not authorized: ${result.message}`);
   }
   // A type's own scope (checked on its fields): the object is the parent, and the parameter is its owner's id.
   const label = OWNED_TYPES[info.parentType.name];

@@ -8,7 +8,8 @@ export const targetAccount = (accountId: unknown, ctx: GraphQLContext): string =
 export const ownsAccountArg = (_root: unknown, args: { accountId?: unknown }, ctx: GraphQLContext) => ({ ownsAccount: targetAccount(args.accountId, ctx) });
 
 /**
- * The scope of an end user's change to an account (`accountId` optional): the caller holds the role user, and the
- * account is its own (an admin holds both, for any account).
+ * The scope of an end user's change to an account (`accountId` optional): the caller holds the role user with a key
+ * that is not restricted (no spending limit, not issued to an app), and the account is its own (an admin holds all
+ * three, for any account).
  */
-export const userOwnsAccountArg = (root: unknown, args: { accountId?: unknown }, ctx: GraphQLContext) => ({ $all: { user: true, ...ownsAccountArg(root, args, ctx) } });
+export const userOwnsAccountArg = (root: unknown, args: { accountId?: unknown }, ctx: GraphQLContext) => ({ $all: { user: true, fullKey: true, ...ownsAccountArg(root, args, ctx) } });

@@ -206,13 +206,54 @@ describe('API keys', () => {
     }
   });
 
-  it('renames and sets or clears a spending limit', async () => {
+  it('renames and sets or clears a spending limit, from another key of the account: a key cannot limit itself', async () => {
     const user = await openUser('Donald');
     const rename = await h.gql(`mutation($id: ID!) { renameApiKey(id: $id, name: "prod") { ... on ApiKey { name } } }`, { id: user.keyId }, user.key);
     expect(rename.body.data.renameApiKey.name).toBe('prod');
+    const second = (await h.gql(CREATE, { name: 'script' }, user.key)).body.data.createApiKey;
     const setLimit = `mutation($id: ID!, $limit: Money, $reset: LimitReset!) { setApiKeyLimit(id: $id, limit: $limit, limitReset: $reset) { ... on ApiKey { limit limitReset } ... on DomainError { code message } } }`;
-    expect((await h.gql(setLimit, { id: user.keyId, limit: 2_500_000_000, reset: 'WEEKLY' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: 2_500_000_000, limitReset: 'WEEKLY' });
-    expect((await h.gql(setLimit, { id: user.keyId, limit: null, reset: 'NEVER' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: null, limitReset: 'NEVER' });
+    expect((await h.gql(setLimit, { id: second.key.id, limit: 2_500_000_000, reset: 'WEEKLY' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: 2_500_000_000, limitReset: 'WEEKLY' });
+    expect((await h.gql(setLimit, { id: second.key.id, limit: null, reset: 'NEVER' }, user.key)).body.data.setApiKeyLimit).toEqual({ limit: null, limitReset: 'NEVER' });
+    // Limited, the key would lose the right to manage keys: its holder would be locked out (it is the account's only other one).
+    const self = (await h.gql(setLimit, { id: user.keyId, limit: 2_500_000_000, reset: 'WEEKLY' }, user.key)).body.data.setApiKeyLimit;
+    expect(self).toMatchObject({ code: 'VALIDATION', message: expect.stringContaining('cannot put a limit on itself') });
+  });
+
+  it("a key with a spending limit calls and reads, but cannot run the account: lift its limit, mint or revoke keys, buy credits, change settings", async () => {
+    const user = await openUser('Mallory');
+    const limited = (await h.gql(CREATE, { name: 'limited', limit: 100_000, limitReset: 'DAILY' }, user.key)).body.data.createApiKey;
+    expect(limited.__typename).toBe('CreatedApiKey');
+    const as = (query: string, variables: Record<string, unknown> = {}) => h.gql(query, variables, limited.secret);
+    const restricted = { code: 'FORBIDDEN', message: expect.stringContaining('This key has a spending limit or was issued to an app') };
+    const errorOf = (res: { body: any }) => ({ code: res.body.errors?.[0]?.extensions?.code, message: res.body.errors?.[0]?.message });
+    // Reads and its own key work.
+    expect((await as(ME)).body.data.me).toMatchObject({ id: user.id });
+    // Every change of the account is refused, its own limit first.
+    for (const [query, variables] of [
+      ['mutation($id: ID!) { setApiKeyLimit(id: $id, limit: null, limitReset: NEVER) { __typename } }', { id: limited.key.id }],
+      ['mutation { createApiKey(name: "escape") { __typename } }', {}],
+      ['mutation { createApiKey(name: "mgmt", kind: MANAGEMENT) { __typename } }', {}],
+      ['mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: user.keyId }],
+      ['mutation($id: ID!) { setApiKeyExpiry(id: $id, expiresAt: null) { __typename } }', { id: limited.key.id }],
+      ['mutation { purchaseCredits(amount: 1000000000, paymentMethod: "pm_card_visa") { __typename } }', {}],
+      ['mutation { setContentLogging(enabled: true) { __typename } }', {}],
+      ['mutation { deleteGenerationContent }', {}],
+      ['mutation { authorizeApp(callbackUrl: "http://localhost:9999/cb", codeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM") { __typename } }', {}],
+    ] as const) {
+      expect(errorOf(await as(query, variables)), query).toEqual(restricted);
+    }
+    // The account's other roles are not the key's: no designer or provider work either (the owner's key has them).
+    for (const role of ['DESIGNER', 'PROVIDER']) await h.gql(`mutation { grantRole(accountId: "${user.id}", role: ${role}) { __typename } }`);
+    for (const query of ['{ secrets { name } }', '{ endpointProposals(first: 1) { edges { node { id } } } }']) {
+      expect(errorOf(await as(query)), query).toEqual(restricted);
+      expect((await h.gql(query, {}, user.key)).body.errors, query).toBeUndefined();
+    }
+    // The limit is where it was; the owner's key still works.
+    expect((await h.gql('{ apiKey(id: "' + limited.key.id + '") { limit } }', {}, user.key)).body.data.apiKey.limit).toBe(100_000);
+    expect((await h.gql(ME, {}, user.key)).status).toBe(200);
+    // Its limit cleared (from the owner's key), it runs the account again, from its next call.
+    await h.gql('mutation($id: ID!) { setApiKeyLimit(id: $id, limit: null, limitReset: NEVER) { __typename } }', { id: limited.key.id }, user.key);
+    expect((await as('mutation { createApiKey(name: "now allowed") { __typename } }')).body.data.createApiKey.__typename).toBe('CreatedApiKey');
   });
 
   it('refuses an expired key', async () => {

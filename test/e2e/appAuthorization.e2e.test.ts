@@ -82,6 +82,45 @@ describe('sign in with Switchyard', () => {
     expect((await keysOf(user)).filter((k) => k.name === 'Notes app')).toHaveLength(1);
   });
 
+  it("an app's key, even without a limit, calls models but cannot run the account, and reads only its own generations", async () => {
+    const owner = await h.openAccount({ name: 'app-owner', credits: 1_000_000_000 });
+    // The owner's own call, with content the app must not read.
+    const mine = await h.chat(owner.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'my diary' }] });
+    const mineId = mine.headers.get('x-generation-id')!;
+    expect(mine.status).toBe(200);
+    const verifier = newVerifier();
+    const consent = await authorize({ codeChallenge: s256(verifier), keyName: 'Unlimited app' }, owner.key);
+    const code = new URL(consent.data!.authorizeApp.redirectUrl!).searchParams.get('code')!;
+    const { key: appKey } = (await (await exchange({ code, code_verifier: verifier })).json()) as { key: string };
+    const app = await h.chat(appKey, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'from the app' }] });
+    expect(app.status).toBe(200);
+    const appGenerationId = app.headers.get('x-generation-id')!;
+
+    const ownerKeyId = (await keysOf(owner)).find((k) => k.name !== 'Unlimited app')!.id;
+    for (const query of [
+      'mutation { createApiKey(name: "escape") { __typename } }',
+      `mutation { revokeApiKey(id: "${ownerKeyId}") { __typename } }`,
+      'mutation { purchaseCredits(amount: 1000000000, paymentMethod: "pm_card_visa") { __typename } }',
+      'mutation { setContentLogging(enabled: true) { __typename } }',
+    ]) {
+      const { body } = await h.gql(query, {}, appKey);
+      expect(body.errors?.[0], query).toMatchObject({ extensions: { code: 'FORBIDDEN' }, message: expect.stringContaining('issued to an app') });
+    }
+    expect((await keysOf(owner)).find((k) => k.id === ownerKeyId)).toBeDefined();
+
+    // Its own generations only: the list, by id over GraphQL and REST.
+    const listed = await h.gql('{ generations(first: 50) { edges { node { id } } } }', {}, appKey);
+    expect(listed.body.data.generations.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([appGenerationId]);
+    const byOwner = await h.gql('{ generations(first: 50) { edges { node { id } } } }', {}, owner.key);
+    expect(byOwner.body.data.generations.edges.map((e: { node: { id: string } }) => e.node.id).sort()).toEqual([mineId, appGenerationId].sort());
+    const other = await h.gql(`{ generation(id: "${mineId}") { id } }`, {}, appKey);
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const rest = await fetch(`${h.url}/api/v1/generation?id=${mineId}`, { headers: { authorization: `Bearer ${appKey}` } });
+    expect(rest.status).toBe(404);
+    const own = await fetch(`${h.url}/api/v1/generation?id=${appGenerationId}`, { headers: { authorization: `Bearer ${appKey}` } });
+    expect(own.status).toBe(200);
+  });
+
   it('refuses a wrong verifier (the code stays usable with the right one) and a code it never issued', async () => {
     const verifier = newVerifier();
     const code = await codeFor(verifier);

@@ -99,7 +99,6 @@ describe('spending (as the gateway drives the ledger)', () => {
     const limit = await h.gql(
       `mutation($id: ID!) { setApiKeyLimit(id: $id, limit: ${3 * USD}, limitReset: DAILY) { ... on ApiKey { limit } } }`,
       { id: user.keyId },
-      user.key,
     );
     expect(limit.body.data.setApiKeyLimit.limit).toBe(3 * USD);
     const usage = (model: string, provider: string) => ({ model, provider, promptTokens: 100, completionTokens: 50, reasoningTokens: 5, cachedTokens: 10 });

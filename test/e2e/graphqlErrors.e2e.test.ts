@@ -223,7 +223,6 @@ describe('key limits', () => {
     const limit = await h.gql(
       `mutation ($id: ID!) { setApiKeyLimit(id: $id, limit: 1, limitReset: DAILY) { __typename } }`,
       { id: capped.keyId },
-      capped.key,
     );
     expect(limit.body.data.setApiKeyLimit.__typename).toBe('ApiKey');
     const input = { model: 'switchyard/demo-paid', messages: [{ role: 'USER', content: 'Over my key limit' }] };

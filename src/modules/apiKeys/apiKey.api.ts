@@ -127,8 +127,8 @@ export const createApiKeysApi = (deps: {
   const at = () => deps.now().toISOString();
 
   /**
-   * An app authorization's command. Not through `writes`: the auth directory does not follow these streams (a code is
-   * not a key), so there is nothing for it to catch up with; the key an exchange creates goes through `issue`.
+   * An app authorization's command. Not through `writes`: nothing waits for the auth directory here (it reads only
+   * the exchange, to know the key it names is an app's, and that key's creation comes after it through `issue`).
    */
   const appAuthorization = (codeHash: string, command: AppAuthorizationCommand, caller: Caller, actor: string) =>
     handleCommand(deps.eventStore, appAuthorizationStream(codeHash), appAuthorizationDecider, command, {
@@ -220,8 +220,14 @@ export const createApiKeysApi = (deps: {
 
     rename: (caller: Caller, keyId: string, name: string) => change(caller, { type: 'RenameApiKey', data: { keyId, name, at: at() } }),
     /** Set or clear (null) the spending limit and its reset window. */
-    setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) =>
-      change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } }),
+    setLimit: (caller: Caller, keyId: string, limit: number | null, limitReset: LimitReset) => {
+      // A limited key is restricted (Principal.restricted): limiting the key one calls with would lock its holder out
+      // of the account's keys, perhaps for good when it is the account's only key without a limit.
+      if (limit !== null && caller.principal?.keyId === keyId) {
+        throw new ValidationError("A key cannot put a limit on itself: a key with a limit cannot manage the account's keys. Set it from another key of the account without a limit", { param: 'id' });
+      }
+      return change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } });
+    },
     /** Whether BYOK calls' list price counts against the key's limit as well as their fee (OpenRouter's include_byok_in_limit). */
     setByokInLimit: (caller: Caller, keyId: string, includeByokInLimit: boolean) =>
       change(caller, { type: 'SetApiKeyByokInLimit', data: { keyId, includeByokInLimit, at: at() } }),

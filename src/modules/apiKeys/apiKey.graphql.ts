@@ -88,7 +88,7 @@ builder.queryFields((t) => ({
 }));
 
 /** A change to a key: the caller holds the role user and the key is its account's (an admin holds both, for any key). */
-const ownsApiKeyArg = (_root: unknown, args: { id?: unknown }) => ({ $all: { user: true, ownsApiKey: String(args.id) } });
+const ownsApiKeyArg = (_root: unknown, args: { id?: unknown }) => ({ $all: { user: true, fullKey: true, ownsApiKey: String(args.id) } });
 
 const byId = (t: Parameters<Parameters<typeof builder.mutationFields>[0]>[0]) => ({ id: t.arg.id({ required: true }) });
 
@@ -117,7 +117,7 @@ builder.mutationFields((t) => ({
         includeByokInLimit: args.includeByokInLimit ?? false,
       }),
   }),
-  authorizeApp: t.withAuth({ user: true }).field({
+  authorizeApp: t.withAuth({ $all: { user: true, fullKey: true } }).field({
     type: AppAuthorizationRef,
     description:
       "Sign in with Switchyard (OpenRouter's OAuth PKCE): let the app at callbackUrl have a new key on the caller's account. Returns the callback URL with a one-time code, valid 10 minutes, which the app exchanges with its code verifier at POST /api/v1/auth/keys for the key.",

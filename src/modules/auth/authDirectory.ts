@@ -7,11 +7,16 @@ import type { Logger } from '../../logger.js';
 import type { AccountEvent, AccountProviderPreferences, ByokKey, Role } from '../accounts/account.events.js';
 import type { ApiKeyStatus } from '../apiKeys/apiKey.decider.js';
 import { kindOfKey, type ApiKeyEvent, type KeyKind, type LimitReset } from '../apiKeys/apiKey.events.js';
+import { APP_AUTHORIZATION_CATEGORY, type AppAuthorizationEvent } from '../apiKeys/appAuth.events.js';
 import { hasValidChecksum, hashSecret, sameHash } from '../apiKeys/keyFormat.js';
 import { ROOT_ACCOUNT_ID, type Principal } from './principal.js';
 
 /** The stream categories the directory follows. */
-export const AUTH_CATEGORIES: readonly string[] = ['account', 'apikey'];
+export const AUTH_CATEGORIES: readonly string[] = ['account', 'apikey', APP_AUTHORIZATION_CATEGORY];
+
+/** What a restricted key's principal holds of its account's roles: at most `user` (see `Principal.restricted`). */
+const USER_ONLY: ReadonlySet<Role> = new Set<Role>(['user']);
+const NO_ROLES: ReadonlySet<Role> = new Set<Role>();
 
 export interface KeyEntry {
   readonly keyId: string;
@@ -27,6 +32,8 @@ export interface KeyEntry {
   limitReset: LimitReset;
   /** BYOK calls' list price counts against the limit too. */
   includeByokInLimit: boolean;
+  /** Issued to an app ("Sign in with Switchyard"): a restricted key, whatever its limit. */
+  readonly app: boolean;
 }
 
 export interface AccountEntry {
@@ -86,10 +93,17 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
   const adminHash = deps.adminApiKey ? hashSecret(deps.adminApiKey) : null;
   /** keyId → the checks of the operations watching that key, run whenever the key changes. */
   const watchers = new Map<string, Set<(forced?: UnauthenticatedError) => void>>();
+  /** Keys an app's code was exchanged for, until their ApiKeyCreated (the exchange is recorded first). */
+  const appKeysToCome = new Set<string>();
 
   const apply = (recorded: RecordedEvent) => {
-    const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent>;
+    const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent | AppAuthorizationEvent>;
     switch (event.type) {
+      case 'AppAuthorizationGranted':
+        return;
+      case 'AppAuthorizationExchanged':
+        appKeysToCome.add(event.data.keyId);
+        return;
       case 'AccountOpened':
         accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null, providerPreferences: null, byokKeys: new Map() });
         break;
@@ -129,7 +143,7 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
         break;
       case 'ApiKeyCreated': {
         const { keyId, accountId, hash, hint, name, limit, limitReset, includeByokInLimit = false, expiresAt } = event.data;
-        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), hint, name, status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit };
+        const entry: KeyEntry = { keyId, accountId, hash, kind: kindOfKey(event.data), hint, name, status: 'active', expiresAt: expiresAt ? Date.parse(expiresAt) : null, limit, limitReset, includeByokInLimit, app: appKeysToCome.delete(keyId) };
         keysById.set(keyId, entry);
         keysByHash.set(hash, entry);
         break;
@@ -201,7 +215,9 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     const refused = refusalOf(key, now);
     const account = accounts.get(key.accountId);
     if (refused || !account) throw refused ?? new UnauthenticatedError('Invalid API key');
-    return { principal: { accountId: account.accountId, keyId: key.keyId, roles: account.roles }, kind: key.kind };
+    const restricted = key.limit !== null || key.app;
+    const roles = restricted ? (account.roles.has('user') ? USER_ONLY : NO_ROLES) : account.roles;
+    return { principal: { accountId: account.accountId, keyId: key.keyId, roles, restricted }, kind: key.kind };
   };
 
   const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply, { name: 'auth directory', logger: deps.logger });

@@ -7,6 +7,12 @@ export interface Principal {
   /** Null for the bootstrap admin key from ADMIN_API_KEY, which is not an API key of the store. */
   readonly keyId: string | null;
   readonly roles: ReadonlySet<Role>;
+  /**
+   * A key with a spending limit, or one issued to an app: it may call models and read, but not run the account, for it
+   * could lift its own limit. Its `roles` hold at most `user` (no admin, provider or designer work), and the account's
+   * administration (keys, app authorizations, purchases, settings) refuses it (`requireFullKey`). Absent: false.
+   */
+  readonly restricted?: boolean;
 }
 
 export const ROOT_ACCOUNT_ID = 'acc_root';
@@ -23,11 +29,21 @@ export const hasRole = (principal: Principal | null, role: Role): boolean => pri
 export const missingRole = (role: Role): ForbiddenError =>
   new ForbiddenError(`This account does not have the role ${role}, which this needs (an admin grants roles: grantRole)`, { missing_role: role });
 
+/** Why `principal` does not hold `role`: its account lacks it, or its key is restricted (which keeps only `user`). */
+export const refusedRole = (principal: Principal, role: Role): ForbiddenError => (principal.restricted === true && role !== 'user' ? restrictedKey() : missingRole(role));
+
 /** The principal, when it holds the role; else the refusal naming it. */
 export const requireRole = (principal: Principal, role: Role): Principal => {
-  if (!hasRole(principal, role)) throw missingRole(role);
+  if (!hasRole(principal, role)) throw refusedRole(principal, role);
   return principal;
 };
+
+/** The refusal of a restricted key (`Principal.restricted`) where the account is run. */
+export const restrictedKey = (): ForbiddenError =>
+  new ForbiddenError(
+    "This key has a spending limit or was issued to an app: it can call models, but managing keys, authorizing apps, buying credits, the account's settings, workflows and provider or admin work need a key of the account without a limit",
+    { restricted_key: true },
+  );
 
 /** Who is calling and the request's id: what a command needs to authorize and to record in its events' metadata. */
 export interface Caller {

@@ -270,6 +270,13 @@ export type GenerationRecorder = ReturnType<typeof createGenerationRecorder>;
 /** Policy: a generation is its account's business, and the admins'. */
 export const maySeeGeneration = (actor: Principal, accountId: string): boolean => isAdmin(actor) || actor.accountId === accountId;
 
+/**
+ * May `actor` see this generation: one of its account's, and for a restricted key (a spending limit, or issued to an
+ * app) only its own calls: an app signed in with Switchyard does not read the account's other prompts and answers.
+ */
+export const maySeeGenerationDoc = (actor: Principal, doc: { readonly accountId: string; readonly keyId: string | null }): boolean =>
+  maySeeGeneration(actor, doc.accountId) && (actor.restricted !== true || doc.keyId === actor.keyId);
+
 /** GraphQL's PromptInput: a chat request by name (every field optional, null as absent). */
 export interface PromptInput {
   readonly model?: string | null;
@@ -468,7 +475,7 @@ export const createGenerationsApi = (deps: {
         const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
         if (position !== undefined && (await deps.waitForReadModels(position))) doc = await queries.byId(id);
       }
-      if (!doc || !maySeeGeneration(actor, doc.accountId)) throw new NotFoundError('Generation', id);
+      if (!doc || !maySeeGenerationDoc(actor, doc)) throw new NotFoundError('Generation', id);
       return doc;
     },
     /** For the per-request loader, which applies the policy per document. */
@@ -529,7 +536,11 @@ export const createGenerationsApi = (deps: {
       const { after, before } = range;
       const [afterOp, beforeOp] = options.newestFirst ? (['$lt', '$gt'] as const) : (['$gt', '$lt'] as const);
       const cursor = after || before ? { _id: { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) } } : {};
-      const { model, keyId, provider, status, from, to, sessionId } = options.filter ?? {};
+      const { model, provider, status, from, to, sessionId } = options.filter ?? {};
+      // A restricted key lists only its own calls (maySeeGenerationDoc): another key's are none of them.
+      const asked = options.filter?.keyId;
+      if (actor.restricted === true && asked && asked !== actor.keyId) return [];
+      const keyId = actor.restricted === true ? actor.keyId : asked;
       if (from && to && from > to) throw new ValidationError('filter.from must not be after filter.to', { argument: 'filter.from' });
       const filter = {
         ...(model ? { model } : {}),

@@ -3,10 +3,9 @@ import type { StoredContent } from '../../contentStore/contentStore.js';
 import { mediaCounts, type GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
-import { canSee } from '../../graphql/ownership.js';
 import { idConnection } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount } from '../../graphql/scopes.js';
-import type { Embedded, SentPrompt } from './generation.api.js';
+import { maySeeGenerationDoc, type Embedded, type SentPrompt } from './generation.api.js';
 import type { AppAttribution, TokenUsage } from './generation.events.js';
 import type { FeedItem } from './generationFeed.js';
 
@@ -49,7 +48,7 @@ const GenerationFilterInput = builder.inputType('GenerationFilter', {
 
 export const GenerationRef = builder.loadableObject('Generation', {
   description: 'One model call through the gateway, as recorded by its events. Visible to its account and to admins.',
-  load: loadByIds('Generation', (ids, ctx) => ctx.generations.byIds(ids), (doc, ctx) => canSee(ctx, doc.accountId)),
+  load: loadByIds('Generation', (ids, ctx) => ctx.generations.byIds(ids), (doc, ctx) => ctx.principal !== null && maySeeGenerationDoc(ctx.principal, doc)),
   sort: (doc: GenerationDoc) => doc._id,
   authScopes: (doc) => ({ ownsAccount: doc.accountId }),
   fields: (t) => ({
@@ -292,9 +291,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: EmbedInputRef, required: true }) },
     resolve: (_root, args, ctx) => ctx.generations.embed(ctx.principal, args.input, ctx.requestId),
   }),
-  deleteGenerationContent: t.withAuth(ownsAccountArg).field({
+  deleteGenerationContent: t.withAuth((root, args, ctx) => ({ $all: { fullKey: true, ...ownsAccountArg(root, args, ctx) } })).field({
     type: 'Int',
-    description: "Delete every generation's stored content of the account (input & output logging), and the answers kept for its Idempotency-Key retries; how many generations' content were deleted. The records and charges stay.",
+    description: "Delete every generation's stored content of the account (input & output logging), and the answers kept for its Idempotency-Key retries; how many generations' content were deleted. The records and charges stay. Not with a restricted key (a spending limit, or issued to an app).",
     args: { accountId: t.arg.id({ required: false, description: 'An admin may name another account; the caller’s own otherwise.' }) },
     resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),
