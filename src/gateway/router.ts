@@ -400,10 +400,15 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         // Cut before its end marker: a failure, unless the provider had said why the answer ended (a finish reason,
         // with OpenAI's usage after it): then the answer is whole, and only its `[DONE]` was lost.
         if (!outcome.done && outcome.finishReason === undefined) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
+        // Nothing but the end marker (no token, no finish reason, no usage): no answer at all, the provider's failure
+        // before any token, so another endpoint is tried (it was completed and billed a prompt estimate).
+        if (!committed && outcome.finishReason === undefined && outcome.usage === undefined) {
+          throw unreadableAnswer(target.endpoint.provider.name, 'the stream ended with no answer (only its end marker)');
+        }
         record.endedAt = now();
         if (!committed) {
           await awaitReady();
-          commit(); // an empty answer: nothing but the end marker
+          commit(); // an empty answer that says why it ended, or with the provider's usage
         }
         breakers.success(target.endpoint.id);
         return result('completed', {

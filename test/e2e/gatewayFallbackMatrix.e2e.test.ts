@@ -57,6 +57,10 @@ const ROWS: Row[] = [
   { fault: 'a JSON error body in a 200', script: { status: 200, body: { error: { message: 'overloaded, try later' } } }, nonStreaming: 'backup', streaming: 'backup' },
   // The answer ended with its finish reason and usage; only `[DONE]` was lost: a whole answer, billed on that usage.
   { fault: 'stream ends without [DONE]', script: { endMarker: 'omit' }, nonStreaming: 'primary', streaming: 'primary' },
+  // No answer at all: a stream of only its end marker (no chunk, no finish reason, no usage), a completion with no
+  // choice. The provider's failure, before any token: the backup answers, and the primary's empty answer is not billed.
+  { fault: 'a stream of only [DONE]', script: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'data: [DONE]\n\n' }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: 'a completion with no choice', script: { status: 200, body: { id: 'chatcmpl-empty', object: 'chat.completion', created: 1, model: MODEL, choices: [] } }, nonStreaming: 'backup', streaming: 'backup' },
   // A line that never ends is bounded (8 Mi characters an event), not buffered until the process runs out of memory.
   { fault: 'a line that never ends after 3 chunks', script: { endlessLineAfter: 3 }, nonStreaming: 'primary', streaming: 'partial' },
 ];

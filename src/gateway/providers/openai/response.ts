@@ -85,6 +85,8 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
   if (!isRecord(json)) throw malformedResponse(PROVIDER, `response body is not a JSON object (HTTP ${status})`);
   if (json.error != null) throw errorFromBody(json, status >= 400 ? status : 502);
   if (!Array.isArray(json.choices)) throw malformedResponse(PROVIDER, 'response has no choices array');
+  // No answer at all: as Gemini's response with no candidate, the provider's failure (another endpoint is tried).
+  if (!json.choices.some(isRecord)) throw malformedResponse(PROVIDER, 'response has no choice');
   const response: ChatResponse = {
     id: meta.id ?? asString(json.id) ?? '',
     object: 'chat.completion',
