@@ -125,6 +125,14 @@ const schema = z.object({
   // Gateway (src/gateway): provider credentials, catalog seed, timeouts, retries, circuit breaker, demo model.
   SWITCHYARD_MASTER_KEY: z.string().min(32, 'SWITCHYARD_MASTER_KEY must be at least 32 characters').optional(),
   /**
+   * Takes a master key that does not open the secrets sealed in the event log, its predecessor being lost for good: the
+   * id of the newest sealed secret, as the start refused without it printed (see checkMasterKey).
+   */
+  SWITCHYARD_MASTER_KEY_REPLACES: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, 'SWITCHYARD_MASTER_KEY_REPLACES must be the 16-character id a start refused for a master key printed')
+    .optional(),
+  /**
    * Environment variables an admin may name as a provider's key (credentialEnv): a comma list, `NAME*` for a prefix,
    * `none` for no variable at all. Unset: the variables the catalog seeds name (OPENAI_API_KEY, ...).
    */

@@ -95,8 +95,9 @@ export const startSwitchyard = async (
     );
   }
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
+  const masterKeyFrom = config.SWITCHYARD_MASTER_KEY ? 'SWITCHYARD_MASTER_KEY' : ownKey?.file;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, seed, masterKey, logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
+  const gatewayServices = await createGatewayServices({ config, seed, masterKey, ...(masterKeyFrom && { masterKeyFrom }), logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });

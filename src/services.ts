@@ -7,7 +7,7 @@ import type { EventStore } from './eventStore/eventStore.js';
 import type { Logger } from './logger.js';
 import type { AuthDirectory } from './modules/auth/authDirectory.js';
 import { createCatalog } from './modules/catalog/catalog.js';
-import { createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
+import { checkMasterKey, createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
 import { createGenerationRecorder, type GenerationFacts, type GenerationRecorder } from './modules/generations/generation.api.js';
 import { createPresetView } from './modules/presets/presetView.js';
@@ -90,6 +90,8 @@ export const createGatewayServices = async (deps: {
   /** The catalog seed (loadCatalogSeed), null for none. */
   seed: CatalogSeed | null;
   masterKey: string | undefined;
+  /** Where `masterKey` came from (`SWITCHYARD_MASTER_KEY`, or the key file's path), named when it opens no sealed secret. */
+  masterKeyFrom?: string;
   logger: Logger;
   eventStore: EventStore;
   readStore: ReadStore;
@@ -118,6 +120,16 @@ export const createGatewayServices = async (deps: {
   };
   const envAllow = config.PROVIDER_CREDENTIAL_ENV_ALLOW ?? (await defaultEnvAllow());
   const vault = createCredentialVault({ masterKey: deps.masterKey, envAllow: parseEnvAllowList(envAllow) });
+  // A wrong master key stops the start here, before anything is served or sealed under it.
+  if (deps.masterKey !== undefined && deps.masterKeyFrom !== undefined) {
+    const checked = await checkMasterKey({ eventStore, vault, from: deps.masterKeyFrom, replaces: config.SWITCHYARD_MASTER_KEY_REPLACES });
+    if (checked.outcome === 'replaced') {
+      logger.warn(`the master key in ${deps.masterKeyFrom} replaces one named lost (SWITCHYARD_MASTER_KEY_REPLACES): the ${checked.unopenable} were sealed under a lost master key and do not open; set them again`);
+    } else if (config.SWITCHYARD_MASTER_KEY_REPLACES !== undefined) {
+      const why = checked.outcome === 'opens' ? 'opens the secrets sealed in the event log' : 'has nothing sealed to open';
+      logger.warn(`SWITCHYARD_MASTER_KEY_REPLACES is set, but the master key in ${deps.masterKeyFrom} ${why}: it can be removed`);
+    }
+  }
   const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }), { answerBufferBytes: config.GATEWAY_ANSWER_BUFFER_BYTES });
   const catalog = createCatalog({ eventStore, vault, logger });
   await catalog.start();

@@ -1,13 +1,13 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../config.js';
 import { ForbiddenError, ValidationError } from '../../errors.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
-import type { ByokKeySet } from '../accounts/account.events.js';
-import type { SecretSet } from '../workflows/secrets.js';
-import type { WebhookSecretRotated } from '../workflows/workflow.events.js';
+import { byokContext, type ByokKeySet } from '../accounts/account.events.js';
+import { secretSealContext, type SecretSet } from '../workflows/secrets.js';
+import { webhookSecretContext, type WebhookSecretRotated } from '../workflows/workflow.events.js';
 import type { CredentialRef, ProviderRegistered } from './provider.events.js';
 
 /**
@@ -105,39 +105,105 @@ export const createCredentialVault = (options: { masterKey: string | undefined; 
 
 export const MASTER_KEY_FILE = 'master.key';
 
-/** The events that hold a secret sealed under the master key, what each seals, and whether this one holds one. */
-const SEALING_EVENTS: Record<string, { readonly kind: string; readonly holdsOne: (data: unknown) => boolean }> = {
+/** The events that hold a secret sealed under the master key, what each seals, and the secret with its vault context. */
+const SEALING_EVENTS: Record<string, { readonly kind: string; readonly sealed: (data: unknown) => { readonly context: string; readonly sealed: string } | null }> = {
   ProviderRegistered: {
     kind: 'provider key',
-    holdsOne: (data) => {
-      const { credential } = data as ProviderRegistered['data'];
-      return typeof credential === 'object' && credential !== null && 'encrypted' in credential;
+    sealed: (data) => {
+      const { slug, credential } = data as ProviderRegistered['data'];
+      return typeof credential === 'object' && credential !== null && 'encrypted' in credential ? { context: slug, sealed: credential.encrypted } : null;
     },
   },
-  ByokKeySet: { kind: 'BYOK key', holdsOne: (data) => typeof (data as ByokKeySet['data']).encrypted === 'string' },
-  WebhookSecretRotated: { kind: 'webhook signing secret', holdsOne: (data) => typeof (data as WebhookSecretRotated['data']).secretEncrypted === 'string' },
-  SecretSet: { kind: 'workflow secret', holdsOne: (data) => typeof (data as SecretSet['data']).sealed === 'string' },
+  ByokKeySet: {
+    kind: 'BYOK key',
+    sealed: (data) => {
+      const { accountId, provider, encrypted } = data as ByokKeySet['data'];
+      return typeof encrypted === 'string' ? { context: byokContext(accountId, provider), sealed: encrypted } : null;
+    },
+  },
+  WebhookSecretRotated: {
+    kind: 'webhook signing secret',
+    sealed: (data) => {
+      const { workflowId, secretEncrypted } = data as WebhookSecretRotated['data'];
+      return typeof secretEncrypted === 'string' ? { context: webhookSecretContext(workflowId), sealed: secretEncrypted } : null;
+    },
+  },
+  SecretSet: {
+    kind: 'workflow secret',
+    sealed: (data) => {
+      const { accountId, name, sealed } = data as SecretSet['data'];
+      return typeof sealed === 'string' ? { context: secretSealContext(accountId, name), sealed } : null;
+    },
+  },
 };
 const SEALED_PAGE = 5_000;
 
-/**
- * How many secrets the event log holds sealed under a master key, by kind (`provider key`: 2). Read only when the
- * key file is missing: a scan of the few event types that seal one.
- */
-export const countSealedSecrets = async (eventStore: Pick<EventStore, 'readAll'>): Promise<ReadonlyMap<string, number>> => {
+/** The secrets the event log holds sealed under a master key: how many by kind (`provider key`: 2), and the newest. */
+export interface SealedSecrets {
+  readonly counts: ReadonlyMap<string, number>;
+  readonly newest: { readonly kind: string; readonly context: string; readonly sealed: string } | null;
+}
+
+/** A scan of the few event types that seal a secret (the embedded store reads them by its type index). */
+export const readSealedSecrets = async (eventStore: Pick<EventStore, 'readAll'>): Promise<SealedSecrets> => {
   const counts = new Map<string, number>();
+  let newest: SealedSecrets['newest'] = null;
   for (let after = 0; ; ) {
     const page = await eventStore.readAll({ after, maxCount: SEALED_PAGE, filter: { eventTypes: Object.keys(SEALING_EVENTS) } });
     for (const event of page) {
       const sealing = SEALING_EVENTS[event.type];
-      if (sealing?.holdsOne(event.data)) counts.set(sealing.kind, (counts.get(sealing.kind) ?? 0) + 1);
+      const secret = sealing?.sealed(event.data);
+      if (!sealing || !secret) continue;
+      counts.set(sealing.kind, (counts.get(sealing.kind) ?? 0) + 1);
+      newest = { kind: sealing.kind, ...secret };
     }
-    if (page.length < SEALED_PAGE) return counts;
+    if (page.length < SEALED_PAGE) return { counts, newest };
     after = page[page.length - 1]!.position;
   }
 };
 
+/** How many secrets the event log holds sealed under a master key, by kind (`provider key`: 2). */
+export const countSealedSecrets = async (eventStore: Pick<EventStore, 'readAll'>): Promise<ReadonlyMap<string, number>> => (await readSealedSecrets(eventStore)).counts;
+
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+const describeSealed = (counts: ReadonlyMap<string, number>) => {
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  return `${plural(total, 'secret')} sealed in the event log (${[...counts].map(([kind, n]) => plural(n, kind)).join(', ')})`;
+};
+
+/** Names a sealed secret in SWITCHYARD_MASTER_KEY_REPLACES: a digest of its ciphertext, which tells nothing of any key. */
+const sealedId = (sealed: string) => createHash('sha256').update(sealed).digest('hex').slice(0, 16);
+
+/**
+ * Whether the master key in use opens the secrets sealed in the event log, checked at start so that a wrong key (another
+ * SWITCHYARD_MASTER_KEY, a master.key replaced by another) stops the start in one line instead of failing each
+ * provider key, BYOK key and webhook or workflow secret at use while /health says ok. The newest sealed secret is the
+ * one tried: it was sealed under the key in use when it was written, so a key replaced on purpose (the old one lost for
+ * good) passes again once one secret is sealed under the new one. Until then the operator takes the new key by naming
+ * what it replaces (`replaces`, SWITCHYARD_MASTER_KEY_REPLACES): the id this refusal prints, of that newest secret, so
+ * a variable left set accepts no other key once a secret is sealed under the new one. A store with nothing sealed
+ * takes any key. `from` says where the key came from (`SWITCHYARD_MASTER_KEY`, or the key file's path).
+ */
+export const checkMasterKey = async (deps: {
+  eventStore: Pick<EventStore, 'readAll'>;
+  vault: Pick<CredentialVault, 'decrypt'>;
+  from: string;
+  replaces: string | undefined;
+}): Promise<{ readonly outcome: 'nothing sealed' | 'opens' } | { readonly outcome: 'replaced'; readonly unopenable: string }> => {
+  const { counts, newest } = await readSealedSecrets(deps.eventStore);
+  if (!newest) return { outcome: 'nothing sealed' };
+  if (deps.vault.decrypt(newest.context, newest.sealed).secret !== null) return { outcome: 'opens' };
+  const id = sealedId(newest.sealed);
+  if (deps.replaces === id) return { outcome: 'replaced', unopenable: describeSealed(counts) };
+  const fromFile = deps.from !== 'SWITCHYARD_MASTER_KEY';
+  throw new ConfigError(
+    `the master key in ${deps.from} does not open the ${describeSealed(counts)}: the newest, a ${newest.kind}, does not decrypt under it. ` +
+      (fromFile ? 'Restore the file from a backup of DATA_DIR (mode 0600), or set SWITCHYARD_MASTER_KEY to the key they were sealed under. ' : 'Set SWITCHYARD_MASTER_KEY to the key they were sealed under. ') +
+      `If that key is lost for good, start with SWITCHYARD_MASTER_KEY_REPLACES=${id} to use this one (the secrets sealed under the lost key stay unopenable: set them again)` +
+      (deps.replaces === undefined ? '.' : ` (SWITCHYARD_MASTER_KEY_REPLACES=${deps.replaces} names no secret this key replaces).`),
+  );
+};
 
 /**
  * The embedded mode's master key when SWITCHYARD_MASTER_KEY is unset: read from DATA_DIR/master.key, or generated
@@ -175,7 +241,7 @@ export const loadOrCreateMasterKey = async (
     throw new ConfigError(
       `${file} is missing, but the event log holds ${plural(total, 'secret')} sealed under the master key it held ` +
         `(${[...sealed].map(([kind, n]) => plural(n, kind)).join(', ')}): restore it from a backup of DATA_DIR (mode 0600), or set ` +
-        'SWITCHYARD_MASTER_KEY to that key. If it is lost for good, write a new key of 32 characters or more into the file and set those secrets again (the sealed ones cannot be opened).',
+        'SWITCHYARD_MASTER_KEY to that key. If it is lost for good, write a new key of 32 characters or more into the file, start with the SWITCHYARD_MASTER_KEY_REPLACES that start names, and set those secrets again (the sealed ones cannot be opened).',
     );
   }
   const key = randomBytes(32).toString('base64url');

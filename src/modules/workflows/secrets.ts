@@ -62,7 +62,7 @@ const secretsDecider: Decider<SecretsState, SecretCommand, SecretEvent> = {
 };
 
 /** The vault's context: a sealed value opens for this account's secret of this name only. */
-const sealContext = (accountId: string, name: string) => `secret:${accountId}:${name}`;
+export const secretSealContext = (accountId: string, name: string) => `secret:${accountId}:${name}`;
 
 export interface SecretInfo {
   readonly name: string;
@@ -94,7 +94,7 @@ export const createSecretsApi = (deps: { eventStore: EventStore; vault: Pick<Cre
       if (Buffer.byteLength(value) > MAX_SECRET_BYTES) throw new ValidationError(`A secret value is at most ${MAX_SECRET_BYTES} bytes`, { field: 'value' });
       if (!deps.vault.canEncrypt) throw new ValidationError('Secrets are stored encrypted, and this server has no SWITCHYARD_MASTER_KEY to encrypt them with', { field: 'value' });
       const at = deps.now().toISOString();
-      const sealed = deps.vault.encrypt(sealContext(principal.accountId, name), value);
+      const sealed = deps.vault.encrypt(secretSealContext(principal.accountId, name), value);
       await execute(principal, caller, { type: 'SetSecret', data: { accountId: principal.accountId, name, sealed, at } });
       return { name, updatedAt: at };
     },
@@ -115,7 +115,7 @@ export const createSecretsApi = (deps: { eventStore: EventStore; vault: Pick<Cre
       if (!SECRET_NAME.test(name)) return { problem: `"${name}" is not a secret name` };
       const stored = (await load(accountId)).get(name);
       if (!stored) return { problem: `There is no secret named ${name} in this account (set it with setSecret)` };
-      const opened = deps.vault.decrypt(sealContext(accountId, name), stored.sealed);
+      const opened = deps.vault.decrypt(secretSealContext(accountId, name), stored.sealed);
       return opened.secret === null ? { problem: `The secret ${name} cannot be read: ${opened.problem ?? 'unknown'}` } : { value: opened.secret };
     },
   };

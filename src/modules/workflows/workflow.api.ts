@@ -12,7 +12,7 @@ import { invalidDefinition, parseDefinition, WORKFLOW_ID, type DefinitionIssue, 
 import { checkStepInputs, type StepInputChecks } from './stepInputs.js';
 import { compileSchedule, shortestInterval } from './triggers/cron.js';
 import { workflowDecider, type LiveWorkflowState, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
-import { workflowStream, type WorkflowEvent } from './workflow.events.js';
+import { webhookSecretContext, workflowStream, type WorkflowEvent } from './workflow.events.js';
 import { checkWebhookSignature } from './webhookSignature.js';
 
 /** A workflow as commands and queries answer it: its read-model document with the definition parsed. */
@@ -29,9 +29,6 @@ export type WebhookProof =
   /** An HMAC-SHA256 signature over the timestamp and the raw body (webhookSignature.ts). */
   | { readonly kind: 'signature'; readonly signature: string; readonly timestamp: string | null; readonly body: Buffer }
   | { readonly kind: 'none' };
-
-/** The vault's context for a workflow's sealed webhook secret: it opens for this workflow only. */
-const secretContext = (workflowId: string) => `webhook:${workflowId}`;
 
 export interface RotatedWebhookSecret {
   readonly workflow: WorkflowView;
@@ -208,7 +205,7 @@ export const createWorkflowsApi = (deps: {
     /** A new webhook secret replaces the old one at once; the answer holds it, shown this once. */
     async rotateWebhookSecret(caller: Caller, workflowId: string): Promise<RotatedWebhookSecret> {
       const secret = `whsec_${randomBytes(32).toString('base64url')}`;
-      const secretEncrypted = deps.vault.canEncrypt ? deps.vault.encrypt(secretContext(workflowId), secret) : null;
+      const secretEncrypted = deps.vault.canEncrypt ? deps.vault.encrypt(webhookSecretContext(workflowId), secret) : null;
       const workflow = await run(caller, { type: 'RotateWebhookSecret', data: { ...base(caller, workflowId), secretHash: hashWebhookSecret(secret), secretEncrypted } });
       return { workflow, secret };
     },
@@ -260,7 +257,7 @@ export const createWorkflowsApi = (deps: {
               "This workflow's webhook secret is kept only as a hash (it was rotated in before signatures, or on a server without SWITCHYARD_MASTER_KEY), so signed calls cannot be checked: rotate the secret, or send it in x-switchyard-webhook-secret",
             );
           }
-          const opened = deps.vault.decrypt(secretContext(workflowId), doc.webhookSecretEncrypted);
+          const opened = deps.vault.decrypt(webhookSecretContext(workflowId), doc.webhookSecretEncrypted);
           if (opened.secret === null) throw refuse('secret_not_signable', `The webhook secret cannot be read to check the signature (${opened.problem ?? 'unknown'}): rotate the secret`);
           const check = checkWebhookSignature({ secret: opened.secret, signature: proof.signature, timestamp: proof.timestamp, body: proof.body, nowMs: deps.now().getTime() });
           if (!check.ok) throw refuse(check.reason, check.message);

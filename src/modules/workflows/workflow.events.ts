@@ -38,3 +38,6 @@ export type WorkflowEvent = WorkflowCreated | WorkflowUpdated | WorkflowEnabled 
 
 export const WORKFLOW_CATEGORY = 'workflow';
 export const workflowStream = (workflowId: string): string => `${WORKFLOW_CATEGORY}-${workflowId}`;
+
+/** The vault's context for a workflow's sealed webhook secret: it opens for this workflow only. */
+export const webhookSecretContext = (workflowId: string): string => `webhook:${workflowId}`;
