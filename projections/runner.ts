@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
+import { matchesFilter, UnreadableEventError, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
 import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
 import { isLeaseLost, type Doc, type DocWrite, type Fence, type Lease, type ProjectionCheckpoint, type ReadStore } from '../src/readStore/readStore.js';
@@ -378,6 +378,9 @@ export const createProjectionRunner = (deps: {
    * from there after a backoff. A batch is committed with its checkpoints at once, so a retry neither skips an
    * event nor applies one twice (and documents' `_pos` would make a replayed event a no-op anyway).
    */
+  /** At start, before catching up: ends the start with an event no retry can read (true), instead of retrying. */
+  let failStart: (error: unknown) => boolean = () => false;
+
   const follow = async (onCaughtUp: () => void) => {
     while (!stopped) {
       try {
@@ -394,6 +397,7 @@ export const createProjectionRunner = (deps: {
       } catch (error) {
         if (stopped) return;
         await subscription?.close().catch(() => undefined);
+        if (failStart(error)) return;
         const retry = health.failed(error);
         deps.onStatus?.(health.status(tracker.position));
         deps.onError?.(error, retry);
@@ -402,7 +406,7 @@ export const createProjectionRunner = (deps: {
     }
   };
 
-  return {
+  const runner: ProjectionRunner = {
     get position() {
       return tracker.position;
     },
@@ -425,9 +429,29 @@ export const createProjectionRunner = (deps: {
       tracker = createPositionTracker(cursor);
       startLeaseTimer();
       let signalCaughtUp!: () => void;
-      const caughtUp = new Promise<void>((resolve) => (signalCaughtUp = resolve));
+      let refused!: (error: unknown) => void;
+      let ready = false;
+      const caughtUp = new Promise<void>((resolve, reject) => {
+        signalCaughtUp = () => {
+          ready = true;
+          resolve();
+        };
+        refused = reject;
+      });
+      // An event that cannot be read fails every retry alike: the start stops naming it (the read models cannot pass it)
+      // rather than waiting for ever; once serving, a failure is retried and shown on /health as any other.
+      failStart = (error) => {
+        if (ready || !(error instanceof UnreadableEventError)) return false;
+        refused(error);
+        return true;
+      };
       loop = follow(signalCaughtUp).finally(signalCaughtUp);
-      await caughtUp;
+      try {
+        await caughtUp;
+      } catch (error) {
+        await runner.stop();
+        throw error;
+      }
     },
     waitFor: (target, timeoutMs) => tracker.waitFor(target, timeoutMs),
     onApplied(listener) {
@@ -462,5 +486,6 @@ export const createProjectionRunner = (deps: {
       tracker.cancelAll();
     },
   };
+  return runner;
 };
 

@@ -158,6 +158,21 @@ export class UnavailableError extends DomainError {
 }
 
 /**
+ * An event the store holds but cannot decode (its stored JSON is damaged). Not transient: reading it again fails
+ * again, so the log must be restored. A 503 naming the event (position, stream, revision, type) wherever it surfaces:
+ * the command that loads its stream, /health, the CLIs, and a start whose read models or views must read past it. Kept
+ * here with the domain errors so that it crosses from the storage thread as itself.
+ */
+export class UnreadableEventError extends UnavailableError {
+  constructor(
+    readonly event: { readonly position: number; readonly stream: string; readonly revision: number; readonly type: string },
+    reason: string,
+  ) {
+    super(`The event log holds an event that cannot be read: position ${event.position}, stream ${event.stream}, revision ${event.revision} (${event.type}): ${reason}`, { reason: 'unreadable_event' });
+  }
+}
+
+/**
  * 503 with Retry-After: the event store failed in a way that passes (no leader for a moment, a timeout, the server
  * unreachable). Retrying the same request is safe: appends carry their event ids, so a write that did commit is not
  * written twice.

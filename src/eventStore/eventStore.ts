@@ -7,7 +7,9 @@
  * embedded store's positions count events; EventStoreDB's are byte offsets, so a difference of positions is a
  * "how far behind" only in the embedded store (/health reports lag in events there alone).
  */
-import { UnavailableError } from '../errors.js';
+import { UnreadableEventError } from '../errors.js';
+
+export { UnreadableEventError };
 
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
@@ -208,16 +210,3 @@ export const matchesFilter = (event: Pick<RecordedEvent, 'stream' | 'type'>, fil
   return true;
 };
 
-/**
- * An event the store holds but cannot decode (its stored JSON is damaged). Not transient: reading it again fails
- * again, so the log must be restored. A 503 naming the event (position, stream, revision, type) wherever it surfaces:
- * the command that loads its stream, /health, the CLIs.
- */
-export class UnreadableEventError extends UnavailableError {
-  constructor(
-    readonly event: { readonly position: number; readonly stream: string; readonly revision: number; readonly type: string },
-    reason: string,
-  ) {
-    super(`The event log holds an event that cannot be read: position ${event.position}, stream ${event.stream}, revision ${event.revision} (${event.type}): ${reason}`, { reason: 'unreadable_event' });
-  }
-}

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { AllFilter, EventStore, RecordedEvent, Subscription } from './eventStore.js';
+import { UnreadableEventError, type AllFilter, type EventStore, type RecordedEvent, type Subscription } from './eventStore.js';
 import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from './followStatus.js';
 import { createPositionTracker } from './positionTracker.js';
 
@@ -8,7 +8,10 @@ import { createPositionTracker } from './positionTracker.js';
  * ones. Write-side views (who may call, the routing catalog) use it instead of the read models, which may lag.
  */
 export interface Follower {
-  /** Resolves once the view has caught up with the log (retrying failures until it has, or until stop). */
+  /**
+   * Resolves once the view has caught up with the log (retrying failures until it has, or until stop). Rejects with an
+   * event it cannot read (UnreadableEventError): no retry reads it, so the start stops naming it instead of waiting.
+   */
   start(): Promise<void>;
   /** Resolves once the view has applied the event at `position` (false on timeout). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
@@ -41,6 +44,9 @@ export const followEvents = (
   let loop: Promise<void> | null = null;
   let stopped = false;
 
+  /** At start, before catching up: ends the start with an event no retry can read (true), instead of retrying. */
+  let failStart: (error: unknown) => boolean = () => false;
+
   const follow = async (caughtUp: () => void) => {
     while (!stopped) {
       let applied = tracker.position;
@@ -70,6 +76,7 @@ export const followEvents = (
       } catch (error) {
         if (stopped) return;
         await subscription?.close().catch(() => undefined);
+        if (failStart(error)) return;
         const { delayMs, attempt } = health.failed(error);
         logger.error({ err: error, follower: name, position: tracker.position, attempt, retryInMs: delayMs }, `${name}: following the event log failed; resubscribing from its last position`);
         await pause.sleep(delayMs);
@@ -82,9 +89,24 @@ export const followEvents = (
       stopped = false;
       health.starting();
       let caughtUp!: () => void;
-      const ready = new Promise<void>((resolve) => (caughtUp = resolve));
+      let refused!: (error: unknown) => void;
+      let ready = false;
+      const whenReady = new Promise<void>((resolve, reject) => {
+        caughtUp = () => {
+          ready = true;
+          resolve();
+        };
+        refused = reject;
+      });
+      failStart = (error) => {
+        if (ready || !(error instanceof UnreadableEventError)) return false;
+        stopped = true;
+        health.stopped();
+        refused(error);
+        return true;
+      };
       loop = follow(caughtUp).finally(() => caughtUp());
-      await ready;
+      await whenReady;
     },
     waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
     status: () => health.status(tracker.position),

@@ -6,14 +6,18 @@
  * - projections:rebuild refuses before it resets anything, naming the event, exit 1 (it used to empty every read
  *   model and then retry in silence forever, after which the server could not start).
  * - The audit reports the unreadable event and exits 1, without a stack trace.
+ * - A start whose read models are behind it (readmodels.db deleted, as the start's own advice for a damaged one says)
+ *   stops in one line naming it and what to do, exit 1 (it used to wait for ever, logging the retries); so does one
+ *   in a stream that a write-side view (the accounts and keys the server authenticates with) reads at every start.
  */
 import { execFile } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.js';
-import { spawnedSwitchyards } from '../support/spawnedServer.js';
+import { expectOneLine, spawnedSwitchyards, startToExit } from '../support/spawnedServer.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -101,5 +105,48 @@ describe('an unreadable event in the log', () => {
     // And the server still starts on the folder.
     server = await switchyards.start(dir);
     expect((await fetch(`${server.url}/api/v1/credits`, { headers: { authorization: `Bearer ${healthy.key}` } })).status).toBe(200);
+  });
+
+  it('behind the read models stops the start in one line naming it and what to do (exit 1), instead of waiting for ever', { timeout: 120_000 }, async () => {
+    const dir = switchyards.dataDir('switchyard-unreadable-');
+    const server = await switchyards.start(dir);
+    const { body } = await server.graphql(`mutation { openAccount(name: "Damaged") { ... on OpenAccountPayload { account { id } } } }`);
+    const accountId = body.data.openAccount.account.id as string;
+    await server.graphql(`mutation ($id: ID!) { grantCredits(accountId: $id, amount: ${USD}, reason: "test") { __typename } }`, { id: accountId });
+    server.child.kill('SIGTERM');
+    await server.exited;
+
+    const db = new Database(join(dir, 'events.db'));
+    const grant = db.prepare(`SELECT position, stream, data FROM events WHERE type = 'CreditsGranted' AND stream LIKE ?`).get(`%${accountId}`) as { position: number; stream: string; data: string };
+    db.prepare('UPDATE events SET data = ? WHERE position = ?').run(grant.data.replace(`"amount":${USD}`, `"amount":x${String(USD).slice(1)}`), grant.position);
+    db.close();
+    // The read models are rebuilt from the log at the next start.
+    for (const file of readdirSync(dir).filter((name) => name.startsWith('readmodels.db') && !name.includes('lock'))) rmSync(join(dir, file));
+
+    const { code, stderr } = await startToExit(dir, {}, 60_000);
+    expect(code, stderr).toBe(1);
+    expectOneLine(stderr);
+    expect(stderr).toMatch(new RegExp(`^Switchyard could not start: The event log holds an event that cannot be read: position ${grant.position}, stream ${grant.stream}, revision \\d+ \\(CreditsGranted\\)`));
+    expect(stderr).toMatch(/restore events\.db from a backup/);
+  });
+
+  it('in a stream a write-side view reads at every start (an account) stops the start the same way, read models past it or not', { timeout: 120_000 }, async () => {
+    const dir = switchyards.dataDir('switchyard-unreadable-');
+    const server = await switchyards.start(dir);
+    const { body } = await server.graphql(`mutation { openAccount(name: "Damaged") { ... on OpenAccountPayload { account { id } } } }`);
+    const accountId = body.data.openAccount.account.id as string;
+    server.child.kill('SIGTERM');
+    await server.exited;
+
+    const db = new Database(join(dir, 'events.db'));
+    const opened = db.prepare(`SELECT position, stream FROM events WHERE type = 'AccountOpened' AND stream LIKE ?`).get(`%${accountId}`) as { position: number; stream: string };
+    db.prepare(`UPDATE events SET data = '{"name":' WHERE position = ?`).run(opened.position);
+    db.close();
+
+    const { code, stderr } = await startToExit(dir, {}, 60_000);
+    expect(code, stderr).toBe(1);
+    expectOneLine(stderr);
+    expect(stderr).toMatch(new RegExp(`^Switchyard could not start: The event log holds an event that cannot be read: position ${opened.position}, stream ${opened.stream}, revision 0 \\(AccountOpened\\)`));
+    expect(stderr).toMatch(/restore events\.db from a backup/);
   });
 });
