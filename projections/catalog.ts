@@ -330,6 +330,8 @@ export const catalogQueries = (store: ReadStore) => {
     proposals: (filter: { status?: ProposalStatus; proposedBy?: string }) =>
       proposals.find({ ...(filter.status && { status: filter.status }), ...(filter.proposedBy && { proposedBy: filter.proposedBy }) }, { sort: { proposedAt: -1, _id: 1 } }),
     proposal: (id: string) => proposals.findOne({ _id: id }),
+    /** How many of an account's proposals wait for an admin (they count against its endpoints cap). */
+    pendingProposalCount: (accountId: string) => proposals.count({ proposedBy: accountId, status: 'pending' }),
     allModels: () => models.find({}, { sort: { _id: 1 } }),
     model: (id: string) => models.findOne({ _id: id }),
     modelsByIds: (ids: readonly string[]) => models.find({ _id: { $in: [...ids] } }),

@@ -79,6 +79,11 @@ const schema = z.object({
   WORKFLOW_MAX_PER_ACCOUNT: integer('WORKFLOW_MAX_PER_ACCOUNT', { min: 1 }).default(100),
   WORKFLOW_MAX_RUNS_PER_ACCOUNT: integer('WORKFLOW_MAX_RUNS_PER_ACCOUNT', { min: 1 }).default(100),
   WORKFLOW_MIN_SCHEDULE_SECONDS: integer('WORKFLOW_MIN_SCHEDULE_SECONDS', { min: 1, max: 86_400 }).default(60),
+  /**
+   * Catalog (src/modules/catalog), per account that is not an admin: active endpoints on the providers it owns plus its
+   * proposals waiting for an admin. Each puts a model (and its description) in the public listing or the admins' queue.
+   */
+  ENDPOINT_MAX_PER_ACCOUNT: integer('ENDPOINT_MAX_PER_ACCOUNT', { min: 1 }).default(200),
   /** Purchase fee in basis points (550 = 5.5%) with a minimum in nano-dollars ($0.80). */
   PURCHASE_FEE_BASIS_POINTS: integer('PURCHASE_FEE_BASIS_POINTS', { min: 0, max: 10_000 }).default(550),
   PURCHASE_FEE_MINIMUM: integer('PURCHASE_FEE_MINIMUM', { min: 0 }).default(800_000_000),

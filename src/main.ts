@@ -131,6 +131,7 @@ export const startSwitchyard = async (
         routeHealth: { speed: (id) => gateway.stats.get(id), breakerState: (id) => gateway.breakers.state(id) },
         byokKeys: (accountId) => directory.account(accountId)?.byokKeys,
         weeklyModelUsage: () => ledgerApi.weeklyModelUsage(),
+        maxEndpointsPerAccount: config.ENDPOINT_MAX_PER_ACCOUNT,
         execute: base.execute,
         now: base.now,
       });

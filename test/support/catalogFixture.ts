@@ -99,6 +99,7 @@ export const catalogOf = (spec: { providers: ProviderFixture[]; endpoints: Endpo
     models: () => [...models.values()],
     endpoints: (id) => endpoints.filter((e) => e.model === id),
     endpoint: (id) => endpoints.find((e) => e.id === id),
+    activeEndpointsOwnedBy: (accountId) => endpoints.filter((e) => e.status === 'active' && e.provider.ownerAccountId === accountId).length,
     autoRules: () => spec.rules ?? null,
     alias: () => undefined,
     aliases: () => [],

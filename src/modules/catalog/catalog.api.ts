@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { catalogDocs, catalogQueries, type EndpointDoc, type EndpointProposalDoc, type ModelDoc, type ProposalStatus, type ProviderDoc } from '../../../projections/catalog.js';
 import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from '../../../projections/providerStats.js';
 import type { Actor } from '../../core.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import type { ReasoningControls } from '../../gateway/providers/adapter.js';
@@ -233,6 +233,11 @@ export const createCatalogApi = (deps: {
   byokKeys: (accountId: string) => ReadonlyMap<string, ByokKey> | undefined;
   /** The last week's requests and tokens per model id (the ledger's usage), for the most-popular and top-weekly sorts. */
   weeklyModelUsage: () => Promise<ReadonlyMap<string, { readonly requests: number; readonly tokens: number }>>;
+  /**
+   * The most active endpoints and pending proposals a non-admin account may have on its providers together
+   * (ENDPOINT_MAX_PER_ACCOUNT): each adds a model to the public listing or to the admins' queue. Absent: no cap.
+   */
+  maxEndpointsPerAccount?: number;
   execute: Execute;
   now: () => Date;
 }) => {
@@ -360,6 +365,25 @@ export const createCatalogApi = (deps: {
     return { ...decided.state.view, endpoints: listed?.endpoints ?? [] };
   };
 
+  /**
+   * CONFLICT (`too_many_endpoints`) when a non-admin account would get one more active endpoint or pending proposal
+   * than ENDPOINT_MAX_PER_ACCOUNT allows (`publishing`: the endpoint id a publish names, which may be there already). Counted from routing's catalog (active endpoints of the providers it owns) and
+   * the proposals read model, so two publishes racing may pass one over the cap, as two workflows created at once may.
+   */
+  const requireEndpointRoom = async (actor: CatalogActor, publishing?: string) => {
+    const max = deps.maxEndpointsPerAccount;
+    if (max === undefined || actor.admin) return;
+    // Republishing an endpoint (whatever its status) or a pending proposal adds nothing.
+    if (publishing !== undefined && (deps.routing.endpoint(publishing) || (await queries.proposal(publishing))?.status === 'pending')) return;
+    const held = deps.routing.activeEndpointsOwnedBy(actor.accountId) + (await queries.pendingProposalCount(actor.accountId));
+    if (held >= max) {
+      throw new ConflictError(`The account has the maximum of ${max} active endpoints and pending proposals on its providers; disable one first, or ask an admin to raise ENDPOINT_MAX_PER_ACCOUNT`, {
+        reason: 'too_many_endpoints',
+        limit: max,
+      });
+    }
+  };
+
   /** The model's owner and openness from its own stream (exact; the read model may lag). */
   const loadModel = async (modelId: string) => foldEvents(modelDecider, (await deps.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
 
@@ -467,6 +491,9 @@ export const createCatalogApi = (deps: {
         variants: input.variants ?? [],
       };
       validateSpec(spec);
+      // A new endpoint or proposal (not a republish of one, whatever its status) counts against the account's cap,
+      // checked before a model is created for it.
+      await requireEndpointRoom(actor, endpointId(input.model, input.provider));
       const now = at();
       const newModel: ModelSpec = {
         modelId: input.model,
@@ -513,6 +540,9 @@ export const createCatalogApi = (deps: {
     },
 
     async enableEndpoint(caller: CatalogCaller, input: EndpointRef): Promise<EndpointView> {
+      // A disabled endpoint made room under the cap: enabling it takes that room again.
+      const disabled = deps.routing.endpoint(endpointId(input.model, input.provider));
+      if (disabled?.status === 'disabled' && disabled.provider.ownerAccountId === caller.principal.accountId) await requireEndpointRoom(catalogActor(caller.principal));
       const decided = await providerCommand(caller, input.provider, { type: 'EnableEndpoint', data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, at: at() } });
       return endpointOf(decided.view, input.provider, input.model);
     },

@@ -371,7 +371,7 @@ builder.mutationFields((t) => ({
   publishEndpoint: t.withAuth({ provider: true }).field({
     type: PublishEndpointResult,
     description:
-      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller, only in the provider's own namespace: on provider acme, a new model id must be acme/…. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, or a model new to the catalog outside the provider's namespace (e.g. openai/… on provider acme), the answer is an EndpointProposal with proposalStatus PENDING (createsModel true for a new model): nothing routes until an admin approves it (approveEndpoint, which creates such a model owned by the root account), and the caller sees it in endpointProposals. To serve a model under another maker's name without waiting on each proposal, ask an admin to publish the model and open it to providers (setModelOpenToProviders). Admins publish on any model and create any model (owned by the root account). Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
+      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller, only in the provider's own namespace: on provider acme, a new model id must be acme/…. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, or a model new to the catalog outside the provider's namespace (e.g. openai/… on provider acme), the answer is an EndpointProposal with proposalStatus PENDING (createsModel true for a new model): nothing routes until an admin approves it (approveEndpoint, which creates such a model owned by the root account), and the caller sees it in endpointProposals. To serve a model under another maker's name without waiting on each proposal, ask an admin to publish the model and open it to providers (setModelOpenToProviders). Admins publish on any model and create any model (owned by the root account). A non-admin account has at most ENDPOINT_MAX_PER_ACCOUNT active endpoints and pending proposals on its providers together (default 200): one more is a CONFLICT (too_many_endpoints) until it disables one or a proposal is decided. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -382,8 +382,8 @@ builder.mutationFields((t) => ({
       quantization: t.arg.string({ required: false }),
       supportedParameters: t.arg.stringList({ required: false, description: "Defaults to what the provider's protocol maps." }),
       variants: t.arg({ type: [VariantTagEnum], required: false }),
-      modelName: t.arg.string({ required: false, description: 'For a model new to the catalog.' }),
-      modelDescription: t.arg.string({ required: false }),
+      modelName: t.arg.string({ required: false, description: 'For a model new to the catalog (at most 200 characters).' }),
+      modelDescription: t.arg.string({ required: false, description: 'For a model new to the catalog: at most 4000 characters, line breaks allowed, no other control characters.' }),
       inputModalities: t.arg({
         type: [ModalityEnum],
         required: false,
@@ -409,7 +409,7 @@ builder.mutationFields((t) => ({
   }),
   enableEndpoint: t.withAuth({ provider: true }).field({
     type: EndpointRef,
-    description: "Route to a disabled endpoint again: an admin enables any; a provider's owner only one it disabled itself.",
+    description: "Route to a disabled endpoint again: an admin enables any; a provider's owner only one it disabled itself, within ENDPOINT_MAX_PER_ACCOUNT (CONFLICT, too_many_endpoints, past it).",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.enableEndpoint(callerOf(ctx), args),

@@ -61,6 +61,8 @@ export interface Catalog {
   /** The model's active endpoints (free and paid), in publication order. Same array until the catalog changes. */
   endpoints(modelId: string): readonly EndpointEntry[];
   endpoint(id: string): EndpointEntry | undefined;
+  /** How many active endpoints the providers an account owns have (the cap on a non-admin's endpoints counts them). */
+  activeEndpointsOwnedBy(accountId: string): number;
   autoRules(): readonly AutoRule[] | null;
   /** The catalog model id an admin's alias (`~openai/gpt-latest`) names; undefined when it names none. */
   alias(alias: string): string | undefined;
@@ -235,6 +237,12 @@ export const createCatalog = (deps: { eventStore: EventStore; vault: CredentialV
     models: () => [...models.values()],
     endpoints: (modelId) => byModel.get(modelId) ?? EMPTY,
     endpoint: (id) => endpointsById.get(id),
+    // A walk over every endpoint: asked only when an account publishes or enables one, never on a request.
+    activeEndpointsOwnedBy: (accountId) => {
+      let count = 0;
+      for (const entry of endpointsById.values()) if (entry.status === 'active' && entry.provider.ownerAccountId === accountId) count++;
+      return count;
+    },
     autoRules: () => rules,
     alias: (alias) => aliases.get(alias),
     aliases: () => [...aliases].map(([alias, model]) => ({ alias, model })).sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0)),

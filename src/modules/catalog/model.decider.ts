@@ -26,9 +26,21 @@ export type ModelCommand =
 
 const sameSpec = (a: ModelSpec, b: ModelSpec) => JSON.stringify(a) === JSON.stringify(b);
 
-const validate = (spec: ModelSpec) => {
+/**
+ * The longest model description: every listing of the catalog (anonymous `/api/v1/models`, up to 1,000 models a page,
+ * its RSS form, GraphQL `models`) carries it, so it is bounded like the other catalog text. OpenRouter's longest run to
+ * about 2,000 characters (a paragraph or three with a few links); twice that leaves room, and a page of 500 models
+ * stays within a few MB.
+ */
+export const MAX_MODEL_DESCRIPTION = 4_000;
+
+/** What a model's spec must be, whoever describes it: checked when a model is published and when a proposal carries one. */
+export const validateModelSpec = (spec: ModelSpec): void => {
   if (!MODEL_ID_PATTERN.test(spec.modelId)) throw new ValidationError(`model id must look like author/slug, got "${spec.modelId}"`, { field: 'modelId' });
   if (spec.name.trim() === '' || spec.name.length > 200 || hasControlCharacters(spec.name)) throw new ValidationError('name must be 1 to 200 characters, without control characters', { field: 'name' });
+  if (spec.description.length > MAX_MODEL_DESCRIPTION) {
+    throw new ValidationError(`description must be at most ${MAX_MODEL_DESCRIPTION} characters (it has ${spec.description.length})`, { field: 'description' });
+  }
   if (hasControlCharacters(spec.description, { lines: true })) throw new ValidationError('description must not contain control characters (line breaks are fine)', { field: 'description' });
   if (!Number.isSafeInteger(spec.contextLength) || spec.contextLength < 1) throw new ValidationError('contextLength must be a positive integer', { field: 'contextLength' });
   for (const m of [...spec.inputModalities, ...spec.outputModalities]) {
@@ -77,7 +89,7 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
     switch (command.type) {
       case 'PublishModel': {
         const { at, actor, provider, ...spec } = command.data;
-        validate(spec);
+        validateModelSpec(spec);
         if (state.status === 'none') {
           if (!mayCreateModel(spec.modelId, actor, provider)) {
             const namespace = provider ? `${provider.slug}/…` : 'the one of a provider it owns';

@@ -4,6 +4,7 @@ import { hasControlCharacters, hasInvisibleCharacters, mixesScripts } from './ca
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
+import { validateModelSpec } from './model.decider.js';
 import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
   DATA_POLICIES,
@@ -308,6 +309,8 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const owned = requireOwned(state, providerSlug, actor);
         validateSpec(spec);
         if (newModel && newModel.modelId !== spec.model) throw new ValidationError(`newModel describes ${newModel.modelId}, not ${spec.model}`, { field: 'model' });
+        // A proposal carries the model it would create: bounded as the model itself is.
+        if (newModel) validateModelSpec(newModel);
         const current = owned.endpoints.get(spec.model);
         // Republishing an endpoint that was admitted updates its spec and keeps its status.
         if (isPublished(current)) {
