@@ -8,7 +8,7 @@ import { endpointProposalsProjection, type EndpointProposalDoc } from '../../pro
 import { ForbiddenError, ValidationError } from '../../src/errors.js';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
-import { modelDecider, type PublishingProvider } from '../../src/modules/catalog/model.decider.js';
+import { mayCreateModel, modelDecider, type PublishingProvider } from '../../src/modules/catalog/model.decider.js';
 import type { ModelSpec } from '../../src/modules/catalog/model.events.js';
 import { providerDecider } from '../../src/modules/catalog/provider.decider.js';
 import type { EndpointProposed, EndpointSpec, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
@@ -36,6 +36,13 @@ describe('model decider: a provider creates models only in its own namespace', (
     for (const id of ['openai/gpt-9', 'anthropic/claude-next', 'acme-labs/foo', 'acm/foo']) {
       given([]).when(publishModel(id, acmeOwner, acme)).thenThrows(ForbiddenError, /only in its own namespace \(acme\/…\).*ask an admin to publish the model and open it/);
     }
+  });
+
+  it('refuses a maker’s reserved namespace even on a provider of that slug the caller owns (registered before it was reserved): a proposal instead', () => {
+    const squatted: PublishingProvider = { slug: 'mistralai', ownerAccountId: 'acc_acme' };
+    expect(mayCreateModel('mistralai/mistral-large', acmeOwner, squatted)).toBe(false);
+    given([]).when(publishModel('mistralai/mistral-large', acmeOwner, squatted)).thenThrows(ForbiddenError, /mistralai\/…, a model maker's reserved namespace/);
+    expect(mayCreateModel('mistralai/mistral-large', ops, squatted)).toBe(true);
   });
 
   it("refuses acme/foo through a provider acme the caller does not own, or through no provider", () => {
@@ -94,8 +101,8 @@ describe('provider decider: a new model outside the namespace is a proposal carr
 
 describe("provider decider: a provider's slug is its namespace", () => {
   const given = deciderSpec(providerDecider);
-  const data = (ownerAccountId: string, trusted: boolean): ProviderRegistered['data'] => ({
-    slug: 'google', name: 'Google', protocol: 'openai', baseUrl: 'https://g.test/v1', credential: null, headers: {}, ownerAccountId, trusted, at,
+  const data = (ownerAccountId: string, trusted: boolean, slug = 'acmecloud', name = 'Acme Cloud'): ProviderRegistered['data'] => ({
+    slug, name, protocol: 'openai', baseUrl: 'https://g.test/v1', credential: null, headers: {}, ownerAccountId, trusted, at,
   });
   const register = (ownerAccountId: string, trusted: boolean, modelNamespaceOwners?: readonly string[]) => ({
     type: 'RegisterProvider' as const,
@@ -104,12 +111,20 @@ describe("provider decider: a provider's slug is its namespace", () => {
   const registered = (ownerAccountId: string, trusted: boolean): ProviderRegistered => ({ type: 'ProviderRegistered', data: data(ownerAccountId, trusted) });
 
   it("refuses a non-admin a slug whose namespace holds another account's models", () => {
-    given([]).when(register('acc_bob', false, ['acc_root'])).thenThrows(ForbiddenError, /Slug google is the namespace of models in the catalog \(google\/…\) that belong to another account/);
+    given([]).when(register('acc_bob', false, ['acc_root'])).thenThrows(ForbiddenError, /Slug acmecloud is the namespace of models in the catalog \(acmecloud\/…\) that belong to another account/);
   });
 
   it('lets a non-admin take a free namespace or one holding only its own models, and an admin any', () => {
     given([]).when(register('acc_bob', false)).then([registered('acc_bob', false)]);
     given([]).when(register('acc_bob', false, ['acc_bob'])).then([registered('acc_bob', false)]);
     given([]).when(register('acc_ops', true, ['acc_root'])).then([registered('acc_ops', true)]);
+  });
+
+  it('refuses a non-admin a model maker’s reserved namespace even while no model of it is listed, by slug or by name; an admin takes it', () => {
+    const registerAs = (ownerAccountId: string, trusted: boolean, slug: string, name: string) => ({ type: 'RegisterProvider' as const, data: data(ownerAccountId, trusted, slug, name) });
+    given([]).when(registerAs('acc_bob', false, 'google', 'Bob cloud')).thenThrows(ForbiddenError, /^Slug google is reserved for google, a model maker's namespace \(google\/…\)/);
+    given([]).when(registerAs('acc_bob', false, 'mistral-ai', 'Bob cloud')).thenThrows(ForbiddenError, /^Slug mistral-ai is reserved for mistralai/);
+    given([]).when(registerAs('acc_bob', false, 'bob-cloud', 'Google')).thenThrows(ForbiddenError, /^Name Google is reserved for google/);
+    given([]).when(registerAs('acc_ops', true, 'google', 'Google')).then([{ type: 'ProviderRegistered', data: data('acc_ops', true, 'google', 'Google') }]);
   });
 });

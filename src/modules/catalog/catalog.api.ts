@@ -318,6 +318,14 @@ export const createCatalogApi = (deps: {
     if (!decided.view.provider) throw new NotFoundError('Provider', slug);
     return decided.view.provider;
   };
+  /** CONFLICT when the slug or the name (as a handle) names another provider the catalog holds. */
+  const requireFreeHandles = (slug: string, name: string) => {
+    const handles = handlesOf({ slug, name });
+    for (const provider of deps.routing.providers()) {
+      const taken = provider.slug === slug ? undefined : handles.find((h) => handlesOf(provider).includes(h));
+      if (taken !== undefined) throw handleTaken(taken, provider.slug);
+    }
+  };
   /**
    * Claim the handles of a new provider's slug and name (providerHandle.events.ts), or throw ConflictError when one
    * names another provider: a provider the catalog holds (registered before handles were claimed, the seed's too), or
@@ -327,10 +335,7 @@ export const createCatalogApi = (deps: {
    */
   const claimHandles = async (caller: CatalogCaller, slug: string, name: string) => {
     const handles = handlesOf({ slug, name });
-    for (const provider of deps.routing.providers()) {
-      const taken = provider.slug === slug ? undefined : handles.find((h) => handlesOf(provider).includes(h));
-      if (taken !== undefined) throw handleTaken(taken, provider.slug);
-    }
+    requireFreeHandles(slug, name);
     const metadata = { actor: caller.principal.accountId, correlationId: caller.correlationId, at: at() };
     for (const handle of handles) {
       const stream = providerHandleStream(handle);
@@ -461,7 +466,9 @@ export const createCatalogApi = (deps: {
             .map((m) => m.ownerAccountId),
         },
       };
-      // The registration's own checks first, so that one it refuses claims no name.
+      // A name another provider has is a CONFLICT first, for anyone (before a reserved maker's name, FORBIDDEN to a
+      // non-admin, is looked at); then the registration's own checks, so that one it refuses claims no name.
+      requireFreeHandles(input.slug, input.name);
       providerDecider.decide(command, foldEvents(providerDecider, (await deps.eventStore.readStream(providerStream(input.slug))) as RecordedEvent<ProviderEvent>[]));
       await claimHandles(caller, input.slug, input.name);
       const decided = await providerCommand(caller, input.slug, command);

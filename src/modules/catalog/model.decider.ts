@@ -1,4 +1,5 @@
 import { hasControlCharacters } from './catalogText.js';
+import { reservedVendorOf } from './vendorNamespaces.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
@@ -51,10 +52,12 @@ export const validateModelSpec = (spec: ModelSpec): void => {
 /**
  * Whether the actor may create this model: an admin any; anyone else only in the namespace of the provider it publishes
  * on and owns (`acme/…` on provider `acme`), so that nobody takes a well-known name (`openai/gpt-9`) by publishing it
- * first. Everything else goes through an admin (publishEndpoint files a proposal carrying the model).
+ * first, and never in a model maker's reserved namespace (a provider that got such a slug before it was reserved).
+ * Everything else goes through an admin (publishEndpoint files a proposal carrying the model).
  */
 export const mayCreateModel = (modelId: string, actor: CatalogActor, provider: PublishingProvider | null): boolean =>
-  actor.admin || (provider !== null && provider.ownerAccountId === actor.accountId && provider.slug === authorOf(modelId));
+  actor.admin ||
+  (provider !== null && provider.ownerAccountId === actor.accountId && provider.slug === authorOf(modelId) && reservedVendorOf(provider.slug) === undefined);
 
 /**
  * The first PublishModel makes the model's owner: its actor, or the root account when an admin creates it (directly
@@ -92,6 +95,8 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
         validateModelSpec(spec);
         if (state.status === 'none') {
           if (!mayCreateModel(spec.modelId, actor, provider)) {
+            const reserved = provider && reservedVendorOf(provider.slug);
+            if (reserved) throw new ForbiddenError(`Model ${spec.modelId} is in ${reserved}/…, a model maker's reserved namespace: publish it on your provider to propose it to an admin`);
             const namespace = provider ? `${provider.slug}/…` : 'the one of a provider it owns';
             throw new ForbiddenError(
               `Model ${spec.modelId} is not in the catalog, and a provider creates models only in its own namespace (${namespace}). Publish it on your provider to propose it to an admin, or ask an admin to publish the model and open it to providers.`,

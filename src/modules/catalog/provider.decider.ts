@@ -5,6 +5,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '.
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { validateModelSpec } from './model.decider.js';
+import { reservedVendorOf } from './vendorNamespaces.js';
 import { MODEL_ID_PATTERN, type ModelSpec } from './model.events.js';
 import {
   DATA_POLICIES,
@@ -301,6 +302,23 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (state.status !== 'none') throw new ConflictError(`Provider ${data.slug} is already registered`);
         if (data.trusted !== true && modelNamespaceOwners.some((owner) => owner !== data.ownerAccountId)) {
           throw new ForbiddenError(`Slug ${data.slug} is the namespace of models in the catalog (${data.slug}/…) that belong to another account: choose another slug, or ask an admin to register this provider`);
+        }
+        if (data.trusted !== true) {
+          // A slug is the namespace of the models its provider creates at once: a maker's is an admin's to give.
+          const bySlug = reservedVendorOf(data.slug);
+          if (bySlug !== undefined) {
+            throw new ForbiddenError(
+              `Slug ${data.slug} is reserved for ${bySlug}, a model maker's namespace (${bySlug}/…): choose a slug of your own brand, or ask an admin to register this provider`,
+              { field: 'slug', reserved: bySlug },
+            );
+          }
+          const byName = reservedVendorOf(data.name);
+          if (byName !== undefined) {
+            throw new ForbiddenError(`Name ${data.name} is reserved for ${byName}, a model maker: choose a name of your own brand, or ask an admin to register this provider`, {
+              field: 'name',
+              reserved: byName,
+            });
+          }
         }
         return [{ type: 'ProviderRegistered', data }];
       }
