@@ -93,7 +93,11 @@ export const ProviderRef = builder.loadableObject('Provider', {
     slug: t.exposeString('_id'),
     name: t.exposeString('name'),
     protocol: t.field({ type: ProviderProtocolEnum, resolve: (p) => p.protocol }),
-    baseUrl: t.exposeString('baseUrl'),
+    baseUrl: t.string({
+      nullable: true,
+      description: 'Where its endpoints are called (its owner and admins only: an address inside the operator\'s network is nobody else\'s business).',
+      resolve: (p, _a, ctx) => (seesInternals(ctx, p) ? p.baseUrl : null),
+    }),
     credentialKind: t.string({ description: 'env (an environment variable), encrypted (AES-256-GCM at rest) or none.', resolve: (p) => p.credential.kind }),
     credentialEnv: t.string({
       nullable: true,

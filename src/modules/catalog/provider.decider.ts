@@ -216,13 +216,17 @@ const withEndpoint = (state: ProviderState, model: string, next: (current: Endpo
   return endpoint ? { ...state, endpoints: new Map(state.endpoints).set(model, endpoint) } : state;
 };
 
-/** A provider's base URL (the public `providers` list shows it; a user name or password in it is never sent as a key). */
+/**
+ * A provider's base URL (its owner and admins read it back): a key never goes in it, neither as a user name or password
+ * nor in a query string (`?api-key=…`, `?key=…`, as Gemini and some proxies take one): it goes in `apiKey`, sealed.
+ */
 const checkBaseUrl = (raw: string): URL =>
   checkUrlInput(raw, {
     refuse: (why) => new ValidationError(`baseUrl ${why}`, { field: 'baseUrl' }),
     notAUrl: 'must be an http(s) URL',
     scheme: (url) => (url.protocol === 'http:' || url.protocol === 'https:' ? null : 'must be an http(s) URL'),
     credentials: 'must not carry a user name or password: give the key as apiKey',
+    query: 'must not have a query string (?...): give the key as apiKey, other values as headers',
   });
 
 export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEvent> = {
