@@ -228,6 +228,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         prepared,
         generationId,
         shutdown: deps.shutdown,
+        keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(textChunk === null ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),

@@ -66,6 +66,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         prepared,
         generationId,
         shutdown: deps.shutdown,
+        keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: PING,
         onChunk: (chunk, out) => {

@@ -628,6 +628,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         prepared,
         generationId,
         shutdown: deps.shutdown,
+        keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onOpen: (sse) => {

@@ -14,15 +14,19 @@ import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import type { AppAttribution } from '../../modules/generations/generation.events.js';
 import type { ChatHeaders } from '../chatRequest.js';
-import { invalidRequest, shuttingDown } from '../gatewayErrors.js';
+import { GatewayError, invalidRequest, shuttingDown } from '../gatewayErrors.js';
+import type { UnauthenticatedError } from '../../errors.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
 
 /** What every generation route (chat/completions and the skins) is built from. */
 export interface GatewayRouteDeps {
   readonly gateway: Gateway;
-  /** `account`: the account's default model, for a chat request that names none. */
-  readonly directory: Pick<AuthDirectory, 'authenticate' | 'account'>;
+  /**
+   * `account`: the account's default model, for a chat request that names none; `watch`: a stream ends when its key
+   * is refused (streamGeneration).
+   */
+  readonly directory: Pick<AuthDirectory, 'authenticate' | 'account' | 'watch'>;
   readonly logger: Logger;
   readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
   /**
@@ -123,6 +127,12 @@ export const failureOf = (outcome: GenerationOutcome): unknown => (outcome.kind 
 
 /** The reason a stream is aborted with at the shutdown deadline (src/app.ts stop). */
 const SHUTDOWN_ABORT = abortError('the server is shutting down');
+/** The reason a stream is aborted with when its key is refused. */
+const KEY_REFUSED_ABORT = abortError('the API key was refused');
+
+/** The stream's key was revoked, disabled or expired (or its account lost the role) while it ran: a 401, as on the next call. */
+const keyRefused = (error: UnauthenticatedError) =>
+  new GatewayError(401, 'authentication', `${error.message}: the stream was cut when its key was refused`, {}, undefined, error.code);
 
 export const streamGeneration = async (options: {
   res: ServerResponse;
@@ -136,6 +146,11 @@ export const streamGeneration = async (options: {
   onOpen?: (sse: SseWriter) => void;
   /** The server's shutdown deadline (GatewayRouteDeps.shutdown). */
   shutdown?: AbortLike | undefined;
+  /**
+   * Where the stream's key is watched (GatewayRouteDeps.directory): once it is refused (revoked, disabled, expired,
+   * its account's role revoked), the stream is cut as at the shutdown deadline, with the route's error event (401).
+   */
+  keys?: Pick<AuthDirectory, 'watch'> | undefined;
   onChunk: (chunk: ChatChunk, sse: SseWriter) => void;
 }): Promise<{ outcome: GenerationOutcome; sse: SseWriter }> => {
   const { res, keepAliveMs } = options;
@@ -150,6 +165,12 @@ export const streamGeneration = async (options: {
   const onShutdown = () => client.abort(SHUTDOWN_ABORT);
   if (shutdown?.aborted) onShutdown();
   else shutdown?.addEventListener('abort', onShutdown);
+  // As GraphQL subscriptions end (endWhenKeyRefused): one watch per stream, nothing per chunk.
+  let refused: GatewayError | null = null;
+  const unwatch = options.keys?.watch(options.prepared.input.principal, (error) => {
+    refused = keyRefused(error);
+    client.abort(KEY_REFUSED_ABORT);
+  });
   let wroteAt = Date.now();
   const sse: SseWriter = {
     write(text) {
@@ -176,9 +197,11 @@ export const streamGeneration = async (options: {
     // Whatever the gateway made of the abort (a cancellation; from a provider that cannot cancel, an answer read on
     // without its client), the client saw the stream cut: a failure, which the route ends with its error event.
     if (client.reason === SHUTDOWN_ABORT && outcome.kind !== 'failed') return { outcome: { ...outcome, kind: 'failed', error: shuttingDown() }, sse };
+    if (client.reason === KEY_REFUSED_ABORT && refused !== null) return { outcome: { ...outcome, kind: 'failed', error: refused }, sse };
     return { outcome, sse };
   } finally {
     clearInterval(keepAlive);
     shutdown?.removeEventListener('abort', onShutdown);
+    unwatch?.();
   }
 };
