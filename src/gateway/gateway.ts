@@ -303,6 +303,8 @@ export const createGateway = (deps: {
    */
   const paymentRequired = (error: InsufficientCreditsError | KeyLimitReachedError, target: RouteTarget, promptTokens: number, budget: number, apiType: ApiType, byokInLimit: boolean) => {
     const source = error instanceof KeyLimitReachedError ? 'key_limit' : 'credits';
+    // Nothing left: no max_tokens would do (a free model is refused too), so the 402 says what is spent, not what to lower.
+    if (budget <= 0) return spentRefusal(error, source, target);
     const listBudget = listBudgetOf(target, Math.max(0, budget), source === 'key_limit' && byokInLimit);
     const affordable = Math.min(target.maxOutput, affordableOutputTokens(listBudget, promptOf(target, promptTokens), target.endpoint.prices));
     const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
@@ -315,6 +317,20 @@ export const createGateway = (deps: {
       undefined,
       error.code,
     );
+  };
+
+  /**
+   * The 402 for a key whose limit is used up or an account without credits left (at or below zero): whatever the
+   * request would cost, free models included. `affordable_tokens` 0, as it is.
+   */
+  const spentRefusal = (error: InsufficientCreditsError | KeyLimitReachedError, source: 'key_limit' | 'credits', target: RouteTarget) => {
+    const m = error.metadata as { available?: number; limit?: number; used?: number; limit_reset?: string };
+    const message =
+      source === 'key_limit'
+        ? `This key's spending limit is used up: it has spent ${formatUsd(m.used ?? 0)} of its ${m.limit_reset && m.limit_reset !== 'never' ? `${m.limit_reset} ` : ''}limit of ${formatUsd(m.limit ?? 0)}, so it is refused every request, free models included, ` +
+          (m.limit_reset && m.limit_reset !== 'never' ? "until the limit resets or is raised. Raise this key's limit or wait for it to reset." : "until the limit is raised. Raise this key's limit.")
+        : `The account has no credits left (its balance is ${formatUsd(m.available ?? 0)})${(m.available ?? 0) < 0 ? ', which refuses free models too' : ''}. Add credits (purchaseCredits).`;
+    return new GatewayError(402, 'payment_required', message, { ...error.metadata, limit_source: source, requested_tokens: target.maxOutput, affordable_tokens: 0, model: target.model }, undefined, error.code);
   };
 
   /** A ledger refusal as the client sees it: OpenRouter's 402 for credits and key limits, anything else as it is. */

@@ -70,6 +70,32 @@ describe('402 when the worst case is not affordable', () => {
     expect(error.metadata).toMatchObject({ error_type: 'payment_required', limit_source: 'key_limit' });
     expect(error.message).toContain('You requested up to 500 tokens, but can only afford 99');
   });
+
+  it('a key past its limit is told its limit is spent, on a free model too: not to lower max_tokens it can "afford" (QA s41 #6)', async () => {
+    const rich = await h.openAccount({ credits: 100 * CENT });
+    const { body } = await h.gql(
+      `mutation { createApiKey(name: "small", limit: ${CENT}, limitReset: DAILY) { ... on CreatedApiKey { secret key { id } } ... on DomainError { message } } }`,
+      {},
+      rich.key,
+    );
+    const small = body.data.createApiKey.secret as string;
+    dear.script({ usage: { promptTokens: 10, completionTokens: 20 } });
+    expect((await h.chat(small, { model: 'test/dear', messages: MESSAGES, max_tokens: 50 })).status).toBe(200);
+    await h.settledBalance(rich.accountId);
+    const spent = costOf(DEAR, 10, 20);
+    // The limit lowered below what the key spent: nothing is left, whatever a request costs.
+    await h.gqlOk(`mutation ($id: ID!) { setApiKeyLimit(id: $id, limit: "${spent - 1_000}", limitReset: DAILY) { __typename } }`, { id: body.data.createApiKey.key.id }, rich.key);
+    for (const model of ['test/freebie:free', 'test/dear']) {
+      const res = await h.chat(small, { model, messages: MESSAGES, max_tokens: 5 });
+      expect(res.status, model).toBe(402);
+      const { error } = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+      expect(error.message, model).toBe(
+        `This key's spending limit is used up: it has spent $0.00201 of its daily limit of $0.002009, so it is refused every request, free models included, until the limit resets or is raised. Raise this key's limit or wait for it to reset.`,
+      );
+      expect(error.message).not.toMatch(/max_tokens|afford/);
+      expect(error.metadata, model).toMatchObject({ error_type: 'payment_required', limit_source: 'key_limit', requested_tokens: 5, affordable_tokens: 0, limit: spent - 1_000, used: spent, limit_reset: 'daily' });
+    }
+  });
 });
 
 describe('free models', () => {
