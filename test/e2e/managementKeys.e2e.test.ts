@@ -228,6 +228,14 @@ describe('management keys and activity', () => {
     expect(answer.body.error.message).toMatch(message);
   });
 
+  it('names expires_at, with param, for an expiry in the past: POST as PATCH does (QA s41 #7)', async () => {
+    const expected = { status: 400, body: { error: { code: 400, message: 'expires_at must be in the future', metadata: expect.objectContaining({ error_type: 'invalid_request', param: 'expires_at' }) } } };
+    expect(await call('POST', '/api/v1/keys', manager, { name: 'past', expires_at: '2000-01-01T00:00:00Z' })).toEqual(expected);
+    const hash = (await call('POST', '/api/v1/keys', manager, { name: 'future' })).body.data.hash as string;
+    expect(await call('PATCH', `/api/v1/keys/${hash}`, manager, { expires_at: '2000-01-01T00:00:00Z' })).toEqual(expected);
+    expect((await call('GET', '/api/v1/keys', manager)).body.data.map((k: Json) => k.name)).not.toContain('past');
+  });
+
   it('refuses unknown fields and bad values in a PATCH without changing the key', async () => {
     const hash = (await call('POST', '/api/v1/keys', manager, { name: 'patched' })).body.data.hash as string;
     expect((await call('PATCH', `/api/v1/keys/${hash}`, manager, { name: 'new', label: 'x' })).status).toBe(400);

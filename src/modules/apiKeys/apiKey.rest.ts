@@ -129,6 +129,10 @@ export const apiKeyRoutes = (deps: {
     requireRole(who.principal, 'user');
     return who;
   };
+  /** Named as this API names it (the application API's own check says `expiresAt`, GraphQL's argument). */
+  const requireFutureExpiry = (expiresAt: string | null | undefined) => {
+    if (expiresAt && Date.parse(expiresAt) <= deps.now().getTime()) throw new ValidationError('expires_at must be in the future', { param: 'expires_at' });
+  };
   const body = async (request: RestRequest): Promise<unknown> => parseJsonBody(await readRequestBody(request.req, deps.maxBodyBytes));
 
   /** The keys' usage and BYOK usage, each in the keys' order. */
@@ -174,6 +178,7 @@ export const apiKeyRoutes = (deps: {
       handler: async (request) => {
         const who = manager(request);
         const input = parseBody(CreateBody, await body(request));
+        requireFutureExpiry(input.expires_at);
         const created = await apiKeys.create(who, {
           accountId: who.principal.accountId,
           name: input.name,
@@ -204,7 +209,7 @@ export const apiKeyRoutes = (deps: {
         const who = manager(request);
         const input = parseBody(UpdateBody, await body(request));
         const key = apiKeys.managedKey(who.principal, request.params.hash!);
-        if (input.expires_at && Date.parse(input.expires_at) <= deps.now().getTime()) throw new ValidationError('expires_at must be in the future', { param: 'expires_at' });
+        requireFutureExpiry(input.expires_at);
         // Each change is its own event on the key's stream; all were validated above, so none is refused halfway.
         if (input.name !== undefined) await apiKeys.rename(who, key.keyId, input.name);
         if (input.limit !== undefined || input.limit_reset !== undefined) {
