@@ -408,8 +408,9 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
 
   it('the playground offers only models that answer in text, and gives back a prompt the server refused', async () => {
     await page.goto(`${h.url}/#/playground`);
-    const models = await page.getByLabel('Model').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
-    expect(models).toContain('switchyard/demo');
+    const options = () => page.getByLabel('Model').locator('option').evaluateAll((list) => list.map((o) => (o as HTMLOptionElement).value));
+    await expect.poll(options).toContain('switchyard/demo');
+    const models = await options();
     expect(models).not.toContain('switchyard/demo-embed');
     // Over the server's body limit: refused before any generation starts.
     const tooLong = 'x'.repeat(1_100_000);

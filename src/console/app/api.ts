@@ -64,6 +64,28 @@ export const gql = async <T>(query: string, variables: Record<string, unknown> =
   return body.data;
 };
 
+/** A relay connection as the console reads it. */
+export interface Connection<T> {
+  readonly edges: readonly { readonly node: T }[];
+  readonly pageInfo: { readonly hasNextPage: boolean; readonly endCursor: string | null };
+}
+
+/**
+ * Every node of a connection, page after page (the server gives at most 100 a page), up to `max`: `complete` is false
+ * when more were left unread, for the page to say so.
+ */
+export const allPages = async <T>(page: (after: string | null) => Promise<Connection<T>>, max: number): Promise<{ nodes: T[]; complete: boolean }> => {
+  const nodes: T[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const { edges, pageInfo }: Connection<T> = await page(after);
+    nodes.push(...edges.map((e) => e.node));
+    if (!pageInfo.hasNextPage || !pageInfo.endCursor) return { nodes, complete: true };
+    if (nodes.length >= max) return { nodes, complete: false };
+    after = pageInfo.endCursor;
+  }
+};
+
 /** A mutation's result union: the value, or its DomainError thrown as an ApiError. */
 export type Result<T> = (T & { __typename: string }) | { __typename: 'DomainError'; code: string; message: string; details: unknown };
 export const DOMAIN_ERROR = '... on DomainError { code message details }';

@@ -346,7 +346,7 @@ const DefaultModel = () => {
             aria-describedby={invalid ? 'default-model-note default-model-notice' : 'default-model-note'}
           />
           <datalist id="default-model-ids">
-            {models.value?.map((m) => (
+            {models.value?.models.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.name}
               </option>

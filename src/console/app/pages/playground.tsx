@@ -22,6 +22,9 @@ interface StreamEvent extends Done {
   content: string | null;
 }
 
+/** Preselected when the catalog serves it: the built-in demo model answers without any provider's key. */
+const DEFAULT_MODEL = 'switchyard/demo';
+
 const START = `mutation Start($input: PromptInput!) { startGeneration(input: $input) { __typename ... on StartedGeneration { generationId } ${DOMAIN_ERROR} } }`;
 const ATTEMPTS = 'query Attempts($id: ID!) { generation(id: $id) { attempts } }';
 interface Attempt {
@@ -42,7 +45,12 @@ const failureOf = (error: unknown): Error => {
 
 export const PlaygroundPage = (_props: { me: Me }) => {
   const models = useLoad(loadTextModels);
-  const [model, setModel] = useState('switchyard/demo');
+  // As chosen in the picker; until then the demo model, when the catalog serves it, else the first.
+  const [chosen, setChosen] = useState<string | null>(null);
+  const options = models.value?.models ?? [];
+  const held = (id: string | null) => (id !== null && options.some((m) => m.id === id) ? id : null);
+  // Only a model the picker holds is sent: the one shown is the one asked.
+  const model = held(chosen) ?? held(DEFAULT_MODEL) ?? options[0]?.id ?? null;
   const [prompt, setPrompt] = useState('');
   const [history, setHistory] = useState<Message[]>([]);
   const [streaming, setStreaming] = useState<string | null>(null);
@@ -56,7 +64,7 @@ export const PlaygroundPage = (_props: { me: Me }) => {
   const send = async (event: Event) => {
     event.preventDefault();
     const text = prompt.trim();
-    if (!text || streaming !== null) return;
+    if (!text || streaming !== null || model === null) return;
     const messages: Message[] = [...history, { role: 'USER', content: text }];
     setHistory(messages);
     setPrompt('');
@@ -99,7 +107,6 @@ export const PlaygroundPage = (_props: { me: Me }) => {
     }
   };
 
-  const options = models.value ?? [];
   return (
     <>
       <h1>Playground</h1>
@@ -114,8 +121,8 @@ export const PlaygroundPage = (_props: { me: Me }) => {
         <div class="controls">
           <div>
             <label for="pg-model">Model</label>
-            <select id="pg-model" value={model} onChange={(e) => setModel(e.currentTarget.value)}>
-              {options.length === 0 && <option value={model}>{model}</option>}
+            <select id="pg-model" value={model ?? ''} onChange={(e) => setChosen(e.currentTarget.value)} disabled={options.length === 0}>
+              {options.length === 0 && <option value="">{models.loading ? 'Loading the models…' : 'No model answers in text'}</option>}
               {options.map((m) => (
                 <option key={m.id} value={m.id}>
                   {m.name} ({m.id})
@@ -124,6 +131,8 @@ export const PlaygroundPage = (_props: { me: Me }) => {
             </select>
           </div>
         </div>
+        {models.error && <Notice kind="error">{models.error}</Notice>}
+        {models.value && !models.value.complete && <p class="muted small">The catalog holds more models than the picker lists ({formatInt(options.length)} shown).</p>}
         <ol class="chat" aria-label="Conversation">
           {history.map((m, i) => (
             <li key={i} class={`msg msg-${m.role.toLowerCase()}`}>
@@ -176,7 +185,7 @@ export const PlaygroundPage = (_props: { me: Me }) => {
             }}
             placeholder="Ask something (Ctrl+Enter to send)"
           />
-          <button type="submit" class="primary" disabled={streaming !== null || !prompt.trim()}>
+          <button type="submit" class="primary" disabled={streaming !== null || !prompt.trim() || model === null}>
             Send
           </button>
         </form>

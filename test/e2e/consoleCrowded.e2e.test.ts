@@ -1,0 +1,101 @@
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_KEY } from '../support/appHarness.js';
+import { chromiumPath, openConsole, reportFailures, screenshots, shoot as shootPage } from '../support/consoleFixtures.js';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import type { FakeProvider } from '../support/fakeProviders.js';
+
+/**
+ * The console in a real browser (Debian's chromium, driven by playwright-core) against a server holding more than one
+ * page of everything and odd data any account can make: more than 100 models, 35 proposals, 90 keys, prices past
+ * 2^53 nano-dollars per million tokens, traffic on 10 endpoints, long unbroken words, a pasted key with an invisible
+ * character, an account without roles. Screenshots land in test/screenshots/ (git-ignored).
+ */
+if (!chromiumPath) console.warn('consoleCrowded.e2e: no Chromium binary (/usr/bin/chromium; `apt-get install chromium` or set CHROMIUM_PATH): the browser tests are skipped');
+
+const USD = 1_000_000_000;
+const PUBLISH = `mutation ($provider: String!, $model: String!, $prices: PricesInput!, $description: String) {
+  publishEndpoint(provider: $provider, model: $model, upstreamModel: "fake-model", prices: $prices, contextLength: 16000, maxOutput: 1000, modelDescription: $description) {
+    __typename ... on Endpoint { id } ... on EndpointProposal { id proposalStatus } ... on DomainError { code message } } }`;
+
+describe.skipIf(!chromiumPath)('the console with more than a page of everything', () => {
+  let h: GatewayHarness;
+  let browser: Browser;
+  let page: Page;
+  reportFailures(() => page);
+  let upstream: FakeProvider;
+  let ada: Account;
+  let pat: Account;
+  const outside: string[] = [];
+  const consoleErrors: string[] = [];
+  // The modules' clock, moved past a minute to issue more than 50 keys to one account (its rate limit).
+  let skew = 0;
+
+  const shoot = (name: string) => shootPage(page, name);
+  const publish = async (key: string, provider: string, model: string, prices: { prompt: number; completion: number }, description?: string) =>
+    (await h.gqlOk(PUBLISH, { provider, model, prices, description: description ?? null }, key)).publishEndpoint as { __typename: string; id: string };
+  const signIn = async (key: string) => {
+    await page.goto(`${h.url}/health`);
+    await page.evaluate('sessionStorage.clear()');
+    await page.goto(h.url);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+  };
+  const scrollWidth = () => page.evaluate(() => document.documentElement.scrollWidth);
+
+  beforeAll(async () => {
+    mkdirSync(screenshots, { recursive: true });
+    h = await startGatewayHarness({}, { now: () => new Date(Date.now() + skew) });
+    upstream = await h.fakeEndpoint({ protocol: 'openai', slug: 'bulk-a', model: 'bulk-a/m-000', prices: { prompt: 1, completion: 1 } });
+    ada = await h.openAccount({ name: 'Ada', roles: ['user'], credits: 20 * USD });
+    pat = await h.openAccount({ name: 'Pat', roles: ['provider'] });
+    ({ browser, page } = await openConsole(h.url, { outside, consoleErrors }));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await h?.stop();
+  });
+
+  it('the Playground offers every text model of a catalog of more than 100, shows the model it preselects, and sends the one shown', async () => {
+    // Two providers of 51 models each, whose ids sort before switchyard/…: the first page of the catalog is theirs.
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'bulk-b', model: 'bulk-b/m-000', prices: { prompt: 1, completion: 1 }, reuse: upstream });
+    for (const provider of ['bulk-a', 'bulk-b']) {
+      for (let i = 1; i <= 50; i++) expect((await publish(ADMIN_KEY, provider, `${provider}/m-${String(i).padStart(3, '0')}`, { prompt: 1, completion: 1 })).__typename).toBe('Endpoint');
+    }
+    const first = (await h.gqlOk('{ models(first: 100) { edges { node { id } } pageInfo { hasNextPage } } }')).models;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    expect(first.edges.map((e: { node: { id: string } }) => e.node.id)).not.toContain('switchyard/demo');
+
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/playground`);
+    const picker = page.getByLabel('Model');
+    const options = () => picker.locator('option').evaluateAll((list) => list.map((o) => (o as HTMLOptionElement).value));
+    await expect.poll(options).toContain('switchyard/demo');
+    expect(await options()).toEqual(expect.arrayContaining(['bulk-a/m-000', 'bulk-b/m-050']));
+    // The model preselected is one the picker holds, shown as selected.
+    expect(await picker.inputValue()).toBe('switchyard/demo');
+    expect(await picker.evaluate((select) => (select as HTMLSelectElement).selectedOptions[0]?.textContent)).toContain('(switchyard/demo)');
+    await page.getByLabel('Message').fill('hello');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('generation-done').textContent()).toContain('switchyard/demo on');
+    // One of the second page, chosen: the call goes to it.
+    await picker.selectOption('bulk-b/m-050');
+    await page.getByLabel('Message').fill('and you?');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('generation-done').textContent()).toContain('bulk-b/m-050 on bulk-b');
+    await shoot('crowded-playground');
+    // The default model's suggestions on the Keys page hold the second page too.
+    await page.goto(`${h.url}/#/keys`);
+    const suggested = () => page.evaluate(() => [...document.querySelectorAll<HTMLOptionElement>('#default-model-ids option')].map((o) => o.value));
+    await expect.poll(suggested).toContain('bulk-b/m-050');
+    expect(await suggested()).toContain('switchyard/demo');
+  });
+
+  it('sent every request to this machine and logged no console error', () => {
+    expect(outside).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+});
