@@ -94,6 +94,41 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     expect(await suggested()).toContain('switchyard/demo');
   });
 
+  it('shows per-million prices exactly past 2^53 (no float digits), and the Price form saves the shown price back unchanged', async () => {
+    const prompt = 123_456_789_012_345;
+    const completion = Number.MAX_SAFE_INTEGER; // the API's largest Money: 9007199254740991
+    await h.fakeEndpoint({ protocol: 'openai', slug: 'pat-ai', model: 'pat-ai/huge', prices: { prompt, completion }, owner: pat.key, reuse: upstream });
+    await signIn(pat.key);
+    await page.goto(`${h.url}/#/provider`);
+    const row = page.getByRole('table', { name: 'Endpoints of pat-ai' }).getByRole('row', { name: /pat-ai\/huge/ });
+    await expect.poll(() => row.locator('td.num').nth(0).textContent()).toBe('$123,456,789,012.345 / M');
+    expect(await row.locator('td.num').nth(1).textContent()).toBe('$9,007,199,254,740.991 / M');
+
+    await page.getByRole('button', { name: 'Change the price of pat-ai/huge' }).click();
+    const form = page.getByRole('form', { name: 'Prices of pat-ai/huge@pat-ai' });
+    expect(await form.getByLabel('Prompt (USD per M tokens)').inputValue()).toBe('123456789012.345');
+    expect(await form.getByLabel('Completion (USD per M tokens)').inputValue()).toBe('9007199254740.991');
+    // A nano-dollar per token more than the API carries is refused in the page, saying the largest.
+    await form.getByLabel('Completion (USD per M tokens)').fill('9007199254740.992');
+    await form.getByRole('button', { name: 'Save prices' }).click();
+    expect(await form.getByRole('alert').textContent()).toContain('at most $9,007,199,254,740.991 per million tokens');
+    // Saved as shown, with the prompt price a nano-dollar per token up.
+    await form.getByLabel('Completion (USD per M tokens)').fill('9007199254740.991');
+    await form.getByLabel('Prompt (USD per M tokens)').fill('123456789012.346');
+    await form.getByRole('button', { name: 'Save prices' }).click();
+    await expect.poll(() => row.locator('td.num').nth(0).textContent()).toBe('$123,456,789,012.346 / M');
+    const saved = (await h.gqlOk('{ model(id: "pat-ai/huge") { endpoints { prices { prompt completion } } } }')).model.endpoints[0].prices;
+    expect(saved).toEqual({ prompt: prompt + 1, completion });
+    await shoot('crowded-provider-prices');
+
+    await page.goto(`${h.url}/#/models`);
+    await page.getByLabel('Search (id or name)').fill('huge');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    const model = page.locator('tr[data-model="pat-ai/huge"] td');
+    await expect.poll(() => model.nth(1).textContent()).toBe('$123,456,789,012.346');
+    expect(await model.nth(2).textContent()).toBe('$9,007,199,254,740.991');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatUsd, parseUsd } from '../../src/console/app/money.js';
+import { formatPerMillion, formatUsd, MAX_PRICE, parsePerMillion, parseUsd, perMillionInput } from '../../src/console/app/money.js';
 import { pageFromHash, pagesFor } from '../../src/console/app/navigation.js';
 
 describe('the console shows and reads money exactly, in nano-dollars', () => {
@@ -18,6 +18,24 @@ describe('the console shows and reads money exactly, in nano-dollars', () => {
     expect(parseUsd('0.29')).toBe(290_000_000); // 0.29 * 1e9 is 289999999.99999997 as a float
     expect(parseUsd('10', 2)).toBe(10_000_000_000);
     for (const bad of ['', 'abc', '1.2.3', '-5', '1e3', '0.001']) expect(parseUsd(bad, 2), bad).toBeNull();
+  });
+});
+
+describe('the console shows and reads per-million prices exactly, past 2^53 nano-dollars per million', () => {
+  it('moves the decimal point of nano-dollars per token three places, in integers', () => {
+    expect(formatPerMillion(150)).toBe('$0.15');
+    expect(formatPerMillion(2_000)).toBe('$2.00');
+    expect(formatPerMillion(1)).toBe('$0.001');
+    expect(formatPerMillion(123_456_789_012_345)).toBe('$123,456,789,012.345'); // × 10⁶ as a float: …012.34499584
+    expect(formatPerMillion(MAX_PRICE)).toBe('$9,007,199,254,740.991'); // as a float: …740.990951424
+  });
+
+  it('reads back what it shows, refusing a finer or larger price with its reason', () => {
+    for (const nano of [0, 1, 150, 2_000, 123_456_789_012_345, MAX_PRICE]) expect(parsePerMillion(perMillionInput(nano), 'prompt'), String(nano)).toBe(nano);
+    expect(parsePerMillion('$0.150000', 'prompt')).toBe(150);
+    expect(parsePerMillion('0.0001', 'prompt')).toMatch(/at most 3 decimals/);
+    expect(parsePerMillion('9007199254740.992', 'completion')).toBe('The completion price is at most $9,007,199,254,740.991 per million tokens.');
+    for (const bad of ['', 'abc', '-1', '1e3', '1,5']) expect(parsePerMillion(bad, 'prompt'), bad).toMatch(/dollars per million tokens/);
   });
 });
 

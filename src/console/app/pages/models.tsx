@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { gql } from '../api.js';
-import { formatInt, formatUsd, parseUsd } from '../money.js';
+import { formatInt, formatPerMillion, parsePerMillion } from '../money.js';
 import { Name, Notice, Section, Table, useLoad } from '../ui.js';
 
 type Sort = 'ID' | 'NEWEST' | 'PRICE_LOW_TO_HIGH' | 'PRICE_HIGH_TO_LOW' | 'CONTEXT_HIGH_TO_LOW' | 'LATENCY_LOW_TO_HIGH' | 'THROUGHPUT_HIGH_TO_LOW';
@@ -71,8 +71,8 @@ const ENDPOINTS = `query ModelEndpoints($id: ID!) { model(id: $id) { id endpoint
 /** Stats are re-read this often while the page is open: they are rolling windows. */
 const REFRESH_MS = 30_000;
 
-/** Per-token nano-dollars as dollars per million tokens (exact: nano per token × 10⁶ = nano per million). */
-const perMillion = (nano: number): string => (nano === 0 ? 'free' : formatUsd(nano * 1_000_000));
+/** Per-token nano-dollars as dollars per million tokens, exactly. */
+const perMillion = (nano: number): string => (nano === 0 ? 'free' : formatPerMillion(nano));
 const percent = (value: number | null): string => (value === null ? '—' : `${value.toFixed(value >= 99.95 || value === 0 ? 0 : 1)}%`);
 
 /** A model's endpoints with their rolling stats, read again every REFRESH_MS while shown. */
@@ -161,9 +161,9 @@ export const ModelsPage = () => {
     }
     if (maxPrice.trim()) {
       // Dollars per million tokens to nano-dollars per token: a tenth of a cent per million is the smallest step.
-      const nano = parseUsd(maxPrice, 3);
-      if (nano === null) return setFormError('The maximum prompt price is dollars per million tokens with at most 3 decimals, e.g. 0.15.');
-      next.maxPromptPrice = nano / 1_000_000;
+      const nano = parsePerMillion(maxPrice, 'maximum prompt');
+      if (typeof nano === 'string') return setFormError(nano);
+      next.maxPromptPrice = nano;
     }
     if (modality) next.inputModality = modality;
     setPages([null]);

@@ -1,19 +1,11 @@
 import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
-import { formatInt, formatUsd, parseUsd } from '../money.js';
+import { formatInt, formatPerMillion as perMillion, formatUsd, parsePerMillion, perMillionInput } from '../money.js';
 import { Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
 /** Prices are nano-dollars per token; people think in dollars per million tokens. */
-const PER_MILLION = 1_000_000;
-export const formatPerMillion = (nanoPerToken: number): string => `${formatUsd(nanoPerToken * PER_MILLION)} / M`;
-/** "$/M tokens" typed by a person → integer nano-dollars per token, or an error message. */
-export const parsePerMillion = (text: string, what: string): number | string => {
-  const nano = parseUsd(text);
-  if (nano === null) return `The ${what} price is dollars per million tokens, e.g. 0.15 or 2.`;
-  if (nano % PER_MILLION !== 0) return `The ${what} price is finer than the ledger's unit (a nano-dollar per token): at most 3 decimals.`;
-  return nano / PER_MILLION;
-};
+export const formatPerMillion = (nanoPerToken: number): string => `${perMillion(nanoPerToken)} / M`;
 
 export interface EndpointRow {
   id: string;
@@ -189,8 +181,8 @@ const PublishForm = ({ providers, onDone }: { providers: readonly Provider[]; on
 };
 
 const PriceForm = ({ provider, endpoint, onDone, onCancel }: { provider: string; endpoint: EndpointRow; onDone: () => void; onCancel: () => void }) => {
-  const [prompt, setPrompt] = useState(formatUsd(endpoint.prices.prompt * PER_MILLION).replace(/[$,]/g, ''));
-  const [completion, setCompletion] = useState(formatUsd(endpoint.prices.completion * PER_MILLION).replace(/[$,]/g, ''));
+  const [prompt, setPrompt] = useState(perMillionInput(endpoint.prices.prompt));
+  const [completion, setCompletion] = useState(perMillionInput(endpoint.prices.completion));
   const [error, setError] = useState<string | null>(null);
   const submit = async (event: Event) => {
     event.preventDefault();
