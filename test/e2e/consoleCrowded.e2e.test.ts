@@ -129,6 +129,25 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     expect(await model.nth(2).textContent()).toBe('$9,007,199,254,740.991');
   });
 
+  it('signs in with a key pasted with an invisible character around it; refuses one holding a character no key has, saying so', async () => {
+    for (const pasted of [`${ada.key}\u200B`, `\uFEFF${ada.key}\u200E `]) {
+      await page.goto(`${h.url}/health`);
+      await page.evaluate('sessionStorage.clear()');
+      await page.goto(h.url);
+      await page.getByLabel('API key').fill(pasted);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+      expect(await page.evaluate('sessionStorage.getItem("switchyard.apiKey")')).toBe(ada.key);
+    }
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(`${ada.key.slice(0, 12)}é${ada.key.slice(12)}`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = await page.getByRole('alert').textContent();
+    expect(alert).toContain('This key holds a character no API key has (U+00E9, at position 13)');
+    expect(alert).not.toContain('cannot be reached');
+    await shoot('crowded-signin-bad-character');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

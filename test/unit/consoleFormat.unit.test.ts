@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cleanKey } from '../../src/console/app/api.js';
 import { formatPerMillion, formatUsd, MAX_PRICE, parsePerMillion, parseUsd, perMillionInput } from '../../src/console/app/money.js';
 import { pageFromHash, pagesFor } from '../../src/console/app/navigation.js';
 
@@ -36,6 +37,15 @@ describe('the console shows and reads per-million prices exactly, past 2^53 nano
     expect(parsePerMillion('0.0001', 'prompt')).toMatch(/at most 3 decimals/);
     expect(parsePerMillion('9007199254740.992', 'completion')).toBe('The completion price is at most $9,007,199,254,740.991 per million tokens.');
     for (const bad of ['', 'abc', '-1', '1e3', '1,5']) expect(parsePerMillion(bad, 'prompt'), bad).toMatch(/dollars per million tokens/);
+  });
+});
+
+describe('the console reads a pasted key as the server does', () => {
+  it('drops invisible characters and whitespace around it, and refuses a character no key has, naming it', () => {
+    const key = 'sk-sy-v1-abc123';
+    expect(cleanKey(`${key}\u200B`)).toBe(key);
+    expect(cleanKey(`\uFEFF ${key}\u200E\n`)).toBe(key);
+    expect(() => cleanKey(`sk-sy-v1-ab\u00e9c`)).toThrow('This key holds a character no API key has (U+00E9, at position 12)');
   });
 });
 

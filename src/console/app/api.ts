@@ -40,7 +40,29 @@ export const setUnauthenticatedHandler = (handler: () => void): void => {
 export const UNREACHABLE = 'UNREACHABLE';
 const unreachable = () => new ApiError('The server cannot be reached', UNREACHABLE);
 
+/** The code of a key the console refuses before sending it: no API key holds such a character. */
+export const BAD_KEY = 'BAD_KEY';
+
+/**
+ * A pasted key as the server reads it: every key it accepts is printable ASCII (`sk-sy-v1-` and base62; ADMIN_API_KEY
+ * is checked so at boot), and it trims the header's whitespace. Copying from a chat or a document often brings
+ * invisible characters along (a zero-width space, a BOM, a bidi mark): those are dropped with the whitespace around
+ * the key. Any other character outside printable ASCII is refused, naming it: sent, fetch would throw (an HTTP header
+ * carries no such character) or the server would answer "invalid key", and neither says what is wrong.
+ */
+export const cleanKey = (pasted: string): string => {
+  const key = pasted.replace(/[\p{Cf}\u115F\u1160\u3164\uFFA0]/gu, '').trim();
+  const bad = /[^\x20-\x7e]/u.exec(key)?.[0];
+  if (bad !== undefined) {
+    const code = `U+${(bad.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new ApiError(`This key holds a character no API key has (${code}, at position ${key.indexOf(bad) + 1}); an HTTP header cannot carry it. Copy the key again from where it was shown.`, BAD_KEY);
+  }
+  return key;
+};
+
 export const gql = async <T>(query: string, variables: Record<string, unknown> = {}, key = storedKey()): Promise<T> => {
+  // Checked before fetch, which would throw a TypeError for such a header that reads as a network failure.
+  if (key) cleanKey(key);
   let res: Response;
   let body: GraphQLResponse<T>;
   try {

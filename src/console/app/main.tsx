@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey, UNREACHABLE } from './api.js';
+import { ApiError, cleanKey, forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey, UNREACHABLE } from './api.js';
 import { hashParts, pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
 import { AuthorizePage } from './pages/authorize.js';
@@ -30,7 +30,12 @@ const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
     event.preventDefault();
-    const secret = key.trim();
+    let secret: string;
+    try {
+      secret = cleanKey(key);
+    } catch (refused) {
+      return setError(messageOf(refused));
+    }
     if (!secret) return setError('Paste an API key first.');
     setBusy(true);
     try {

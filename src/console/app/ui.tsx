@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, UNREACHABLE } from './api.js';
+import { ApiError, BAD_KEY, UNREACHABLE } from './api.js';
 
 /** Load once (and again on `reload()`), keeping the last value while reloading. */
 export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = []) => {
@@ -23,7 +23,7 @@ export const useLoad = <T,>(load: () => Promise<T>, deps: readonly unknown[] = [
   return { ...state, reload };
 };
 
-export const messageOf = (error: unknown): string => (error instanceof ApiError ? (error.code === UNREACHABLE ? error.message : `${error.message} (${error.code})`) : error instanceof Error ? error.message : String(error));
+export const messageOf = (error: unknown): string => (error instanceof ApiError ? (error.code === UNREACHABLE || error.code === BAD_KEY ? error.message : `${error.message} (${error.code})`) : error instanceof Error ? error.message : String(error));
 
 /**
  * A string someone typed (an account, key, provider, model or workflow name): isolated, so a bidi override in it
