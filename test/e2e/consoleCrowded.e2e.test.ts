@@ -148,6 +148,73 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-signin-bad-character');
   });
 
+  it("pages through an admin's pending proposals: the oldest of 35 can be seen and approved", async () => {
+    for (let i = 0; i < 35; i++) {
+      const proposed = await publish(pat.key, 'pat-ai', `openai/prop-${String(i).padStart(3, '0')}`, { prompt: 1, completion: 2 });
+      expect(proposed.__typename).toBe('EndpointProposal');
+    }
+    await signIn(ADMIN_KEY);
+    await page.goto(`${h.url}/#/admin`);
+    const pending = page.getByRole('table', { name: 'Pending endpoint proposals' });
+    await pending.getByRole('row', { name: /openai\/prop-034@pat-ai/ }).waitFor();
+    expect(await pending.locator('tbody tr').count()).toBe(30);
+    expect(await page.getByText('older proposals wait too').count()).toBe(1);
+    await page.getByRole('button', { name: 'Older' }).click();
+    await pending.getByRole('row', { name: /openai\/prop-000@pat-ai/ }).waitFor();
+    expect(await pending.locator('tbody tr').count()).toBe(5);
+    await page.getByRole('button', { name: 'Approve openai/prop-000@pat-ai' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Approved' }).textContent()).toContain('Approved openai/prop-000@pat-ai');
+    await expect.poll(() => pending.locator('tbody tr').count()).toBe(4);
+    await shoot('crowded-admin-proposals');
+  });
+
+  it('names calls on every key of an account with 90 keys in Activity, whose Key filter offers the newest', async () => {
+    const create = async (name: string) =>
+      (await h.gqlOk(`mutation ($name: String!) { createApiKey(name: $name) { ... on CreatedApiKey { secret key { id } } } }`, { name }, ada.key)).createApiKey as { secret: string; key: { id: string } };
+    let newest = { secret: '', key: { id: '' } };
+    for (let i = 1; i <= 90; i++) {
+      if (i % 50 === 0) skew += 61_000; // past the minute's 50 keys
+      newest = await create(i === 90 ? 'the newest key' : `bulk key ${i}`);
+    }
+    const chat = await h.chat(newest.secret, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'on the newest key' }], max_tokens: 5 });
+    expect(chat.status).toBe(200);
+    await h.settledBalance(ada.accountId);
+
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/activity`);
+    const recent = page.getByRole('table', { name: 'Recent generations' });
+    await expect.poll(() => recent.locator('tbody tr').first().textContent()).toContain('the newest key');
+    expect(await recent.textContent()).not.toContain(newest.key.id);
+    const keys = await page.getByLabel('Key', { exact: true }).locator('option').allTextContents();
+    expect(keys).toContain('the newest key');
+    expect(keys).toHaveLength(1 + 91); // "any", the initial key and the 90
+  });
+
+  it('lists keys newest first: a key created on the page shows at the top with its actions; older keys on demand', async () => {
+    await page.goto(`${h.url}/#/keys`);
+    const table = page.getByRole('table', { name: 'Your keys' });
+    await table.getByRole('row', { name: /the newest key/ }).waitFor();
+    expect(await table.locator('tbody tr').count()).toBe(50);
+    expect(await page.getByText('Showing the newest 50 keys').count()).toBe(1);
+    await page.getByLabel('Name').fill('made here');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByLabel('Secret of the new key').waitFor();
+    await page.getByRole('button', { name: 'Done' }).click();
+    await expect.poll(() => table.locator('tbody tr').first().textContent()).toContain('made here');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Revoke made here' }).click();
+    await expect.poll(() => table.getByRole('row', { name: /made here/ }).textContent()).toContain('revoked');
+    await page.getByRole('button', { name: 'Show older keys' }).click();
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(92);
+    expect(await table.getByRole('row', { name: /bulk key 1(?!\d)/ }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Show older keys' }).count()).toBe(0);
+    // Acting on an older key keeps every row shown, that one up to date.
+    await page.getByRole('button', { name: 'Disable bulk key 1', exact: true }).click();
+    await expect.poll(() => table.getByRole('row', { name: /bulk key 1(?!\d)/ }).textContent()).toContain('disabled');
+    expect(await table.locator('tbody tr').count()).toBe(92);
+    await shoot('crowded-keys');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

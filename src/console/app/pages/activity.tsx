@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { allPages, DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
@@ -31,8 +31,10 @@ interface Generation {
 
 const USAGE = `query Usage($groupBy: UsageGroupBy!, $from: String!, $to: String!) {
   usage(groupBy: $groupBy, from: $from, to: $to, perDay: true) { day group requests cost promptTokens completionTokens }
-  apiKeys(first: 80, includeRevoked: true) { edges { node { id name } } }
 }`;
+const KEY_NAMES = 'query KeyNames($after: String) { apiKeys(first: 100, after: $after, includeRevoked: true) { edges { node { id name } } pageInfo { hasNextPage endCursor } } }';
+/** Keys whose names label the chart, the generations and the Key filter: every key of almost any account. */
+const MAX_KEYS = 2_000;
 const RECENT = `query Recent($after: String, $filter: GenerationFilter) {
   generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId workflowId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
 }`;
@@ -127,7 +129,7 @@ export const ActivityPage = () => {
   const usage = useLoad(
     async () => ({
       dimension,
-      ...(await gql<{ usage: Row[]; apiKeys: { edges: { node: { id: string; name: string } }[] } }>(USAGE, { groupBy: dimension, from: range.from, to: range.to })),
+      ...(await gql<{ usage: Row[] }>(USAGE, { groupBy: dimension, from: range.from, to: range.to })),
     }),
     [dimension, range],
   );
@@ -148,7 +150,9 @@ export const ActivityPage = () => {
     setFilter({ ...draft, model: draft.model.trim(), provider: draft.provider.trim(), sessionId: draft.sessionId.trim() });
   };
 
-  const keyNames = useMemo(() => new Map(usage.value?.apiKeys.edges.map(({ node }) => [node.id, node.name]) ?? []), [usage.value]);
+  // Every key, page after page: a call on a key past the first page still shows its name, and the filter offers it.
+  const keys = useLoad(() => allPages(async (after) => (await gql<{ apiKeys: Connection<{ id: string; name: string }> }>(KEY_NAMES, { after })).apiKeys, MAX_KEYS));
+  const keyNames = useMemo(() => new Map(keys.value?.nodes.map((key) => [key.id, key.name]) ?? []), [keys.value]);
   const labelOf = (group: string) => {
     if (group === '-') return shown === 'WORKFLOW' ? 'outside workflows' : shown === 'KEY' ? 'no key (a workflow or the admin)' : shown === 'APP' ? 'no app named' : '—';
     return shown === 'KEY' ? (keyNames.get(group) ?? group) : group;
@@ -226,6 +230,7 @@ export const ActivityPage = () => {
                 </option>
               ))}
             </select>
+            {keys.value && !keys.value.complete && <span class="muted small">The first {formatInt(keys.value.nodes.length)} keys</span>}
           </div>
           <div>
             <label for="gen-status">Status</label>
@@ -242,6 +247,7 @@ export const ActivityPage = () => {
             <button type="submit">Apply filters</button>
           </div>
         </form>
+        {keys.error && <Notice kind="error">{keys.error}</Notice>}
         {recent.error && <Notice kind="error">{recent.error}</Notice>}
         <Table label="Recent generations" columns={['When', 'Model', 'Provider', 'Key', 'Status', ['Tokens in / out', 'num'], ['Latency', 'num'], ['Cost', 'num'], ['Details', 'hidden']]}>
           {generations.map((g) => (

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
 import { DailyChart, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
@@ -84,7 +84,9 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
   ['NO_COLLECTION', 'no collection'],
   ['ZERO_RETENTION', 'zero retention'],
 ];
-const PROPOSALS = `query Pending { endpointProposals(first: 30, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } } }`;
+const PROPOSALS = `query Pending($after: String) {
+  endpointProposals(first: 30, after: $after, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+}`;
 const APPROVE = `mutation Approve($provider: String!, $model: String!, $prompt: Money, $completion: Money) {
   r: approveEndpoint(provider: $provider, model: $model, expectedPrompt: $prompt, expectedCompletion: $completion) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
 }`;
@@ -400,7 +402,11 @@ const HealthSection = () => {
 };
 
 const ProposalsSection = () => {
-  const pending = useLoad(() => gql<{ endpointProposals: { edges: { node: Proposal }[] } }>(PROPOSALS));
+  // Cursors of the pages before the current one: the list pages towards older proposals, 30 at a time.
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const after = cursors[cursors.length - 1] ?? null;
+  const pending = useLoad(() => gql<{ endpointProposals: Connection<Proposal> }>(PROPOSALS, { after }), [after]);
+  const pageInfo = pending.value?.endpointProposals.pageInfo;
   const [reasons, setReasons] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const decide = async (p: Proposal, approve: boolean) => {
@@ -450,7 +456,21 @@ const ProposalsSection = () => {
           ))}
         </Table>
       )}
-      {pending.value && proposals.length === 0 && <p class="muted">Nothing waits for approval.</p>}
+      {pending.value && proposals.length === 0 && <p class="muted">{cursors.length > 1 ? 'No older proposal waits.' : 'Nothing waits for approval.'}</p>}
+      {(cursors.length > 1 || pageInfo?.hasNextPage) && (
+        <div class="pager">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span class="muted small">
+            Page {cursors.length}
+            {pageInfo?.hasNextPage && ': older proposals wait too'}
+          </span>
+          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
+            Older
+          </button>
+        </div>
+      )}
     </Section>
   );
 };

@@ -26,7 +26,24 @@ interface Key {
 }
 
 const KEY_FIELDS = 'id name hint kind status limit limitRemaining limitReset includeByokInLimit expiresAt createdAt usage { daily monthly lifetime }';
-const KEYS = `query Keys { apiKeys(first: 50, includeRevoked: true) { edges { node { ${KEY_FIELDS} } } pageInfo { hasNextPage } } }`;
+/** Newest first (`last`, paging back with `before`): a key just created is always at the top, with its actions. */
+const KEYS = `query Keys($last: Int!, $before: String) { apiKeys(last: $last, before: $before, includeRevoked: true) { edges { node { ${KEY_FIELDS} } } pageInfo { hasPreviousPage startCursor } } }`;
+/** Keys shown at first, and added by each "Show older keys". */
+const KEYS_PAGE = 50;
+
+/** The `wanted` newest keys, newest first (the server gives at most 100 a page), and whether older ones exist. */
+const loadKeys = async (wanted: number): Promise<{ keys: Key[]; more: boolean }> => {
+  const keys: Key[] = [];
+  let before: string | null = null;
+  for (;;) {
+    type Page = { apiKeys: { edges: { node: Key }[]; pageInfo: { hasPreviousPage: boolean; startCursor: string | null } } };
+    const { apiKeys }: Page = await gql<Page>(KEYS, { last: Math.min(100, wanted - keys.length), before });
+    keys.push(...apiKeys.edges.map((e) => e.node).reverse());
+    const more = apiKeys.pageInfo.hasPreviousPage;
+    if (!more || keys.length >= wanted || !apiKeys.pageInfo.startCursor) return { keys, more };
+    before = apiKeys.pageInfo.startCursor;
+  }
+};
 const CREATE = `mutation CreateKey($name: String!, $kind: ApiKeyKind, $limit: Money, $limitReset: LimitReset, $includeByokInLimit: Boolean, $expiresAt: DateTime) {
   createApiKey(name: $name, kind: $kind, limit: $limit, limitReset: $limitReset, includeByokInLimit: $includeByokInLimit, expiresAt: $expiresAt) { __typename ... on CreatedApiKey { secret key { ${KEY_FIELDS} } } ${DOMAIN_ERROR} }
 }`;
@@ -641,11 +658,13 @@ const ByokKeys = () => {
 };
 
 export const KeysPage = () => {
-  const { value, error, reload } = useLoad(() => gql<{ apiKeys: { edges: { node: Key }[]; pageInfo: { hasNextPage: boolean } } }>(KEYS));
+  // How many of the newest keys are shown; a change reloads as many, so a key on a later page keeps its row fresh.
+  const [wanted, setWanted] = useState(KEYS_PAGE);
+  const { value, error, loading, reload } = useLoad(() => loadKeys(wanted), [wanted]);
   const [fresh, setFresh] = useState<{ secret: string; name: string; kind: KeyKind } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
-  const keys = value?.apiKeys.edges.map((e) => e.node) ?? [];
+  const keys = value?.keys ?? [];
 
   // The key this console signed in with, by its hint (prefix and last four characters): acting on it signs you out.
   const signedInHint = (() => {
@@ -744,7 +763,14 @@ export const KeysPage = () => {
           )}
         </Table>
         {value && keys.length === 0 && <p class="muted">No keys yet.</p>}
-        {value?.apiKeys.pageInfo.hasNextPage && <p class="muted small">Showing the first {keys.length} keys; the GraphQL API (apiKeys) lists the rest.</p>}
+        {value?.more && (
+          <div class="pager">
+            <span class="muted small">Showing the newest {keys.length} keys, revoked ones included.</span>
+            <button type="button" disabled={loading} onClick={() => setWanted(keys.length + KEYS_PAGE)}>
+              Show older keys
+            </button>
+          </div>
+        )}
       </Section>
       <DefaultModel />
       <ProviderPreferences />
