@@ -215,6 +215,33 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-keys');
   });
 
+  it('wraps long unbroken words in chat messages and model descriptions: the page never scrolls sideways', async () => {
+    const word = `https://example.com/${'a1B2c3'.repeat(80)}`;
+    upstream.setDefault({ text: `See ${word} for more.` });
+    expect((await publish(ADMIN_KEY, 'bulk-a', 'bulk-a/wordy', { prompt: 1, completion: 1 }, `Read ${'x'.repeat(300)} first.`)).__typename).toBe('Endpoint');
+    await signIn(ada.key);
+    await page.goto(`${h.url}/#/playground`);
+    await expect.poll(() => page.getByLabel('Model').locator('option').evaluateAll((list) => list.map((o) => (o as HTMLOptionElement).value))).toContain('bulk-a/m-000');
+    await page.getByLabel('Model').selectOption('bulk-a/m-000');
+    await page.getByLabel('Message').fill(`What is ${word}?`);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => page.getByTestId('generation-done').textContent()).toContain('bulk-a/m-000');
+    expect(await page.getByRole('list', { name: 'Conversation' }).textContent()).toContain(`See ${word}`);
+    expect(await scrollWidth()).toBeLessThanOrEqual(1280);
+    await shoot('crowded-long-word-playground');
+
+    await page.goto(`${h.url}/#/models`);
+    await page.getByLabel('Search (id or name)').fill('wordy');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByRole('button', { name: 'Show the endpoints of bulk-a/wordy' }).click();
+    await page.getByRole('table', { name: /^Endpoints of / }).waitFor();
+    expect(await scrollWidth()).toBeLessThanOrEqual(1280);
+    // The prices stay in view.
+    const price = await page.locator('tr[data-model="bulk-a/wordy"] td').nth(1).boundingBox();
+    expect((price?.x ?? Infinity) + (price?.width ?? 0)).toBeLessThanOrEqual(1280);
+    await shoot('crowded-long-word-models');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

@@ -254,7 +254,7 @@ export const ModelsPage = () => {
                 open.has(m.id) && (
                   <tr key={`${m.id}-endpoints`} class="expanded">
                     <td colSpan={6}>
-                      {m.description && <p class="muted small">{m.description}</p>}
+                      {m.description && <p class="muted small description">{m.description}</p>}
                       <div class="table-wrap">
                         <EndpointTable model={m} />
                       </div>
