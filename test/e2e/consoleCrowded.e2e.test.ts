@@ -242,6 +242,29 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-long-word-models');
   });
 
+  it("draws a provider's traffic on 10 endpoints as the 7 busiest and one line for the other 3", async () => {
+    for (let i = 0; i < 10; i++) {
+      const model = `pat-ai/e-${i}`;
+      expect((await publish(pat.key, 'pat-ai', model, { prompt: 1, completion: 1 })).__typename).toBe('Endpoint');
+      // The busiest first: endpoint i answers 10 − i calls.
+      for (let n = 0; n < 10 - i; n++) expect((await h.chat(ada.key, { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 })).status).toBe(200);
+    }
+    await h.settledBalance(ada.accountId);
+    await signIn(pat.key);
+    await page.goto(`${h.url}/#/provider`);
+    await page.locator('.chart canvas').waitFor();
+    await page.getByLabel('Show').selectOption('requests');
+    const legend = page.locator('.chart .u-legend .u-series');
+    // The x axis's entry, then 8 lines.
+    await expect.poll(() => legend.count()).toBe(9);
+    const labels = await legend.locator('.u-label').allTextContents();
+    expect(labels.slice(1, 8)).toEqual(Array.from({ length: 7 }, (_, i) => `pat-ai/e-${i}@pat-ai`));
+    expect(labels[8]).toBe('other (3)');
+    // The table still lists each endpoint.
+    expect(await page.getByRole('table', { name: 'Traffic per endpoint' }).locator('tbody tr').count()).toBe(10);
+    await shoot('crowded-provider-chart');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);

@@ -4,6 +4,9 @@ import uPlot from 'uplot';
 /** Distinct in light and dark themes (Okabe–Ito, readable by most colour-blind people), then repeated. */
 const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#999999'];
 
+/** More lines than this are unreadable (the palette repeats after 8): a chart sums the smallest groups as "other". */
+export const MAX_SERIES = 7;
+
 export interface Series {
   readonly label: string;
   readonly values: readonly number[];

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { allPages, DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
-import { DailyChart, type Series } from '../chart.js';
+import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
 import { Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
@@ -55,8 +55,6 @@ const METRICS: Record<Metric, { label: string; of: (row: Row) => number; format:
   tokens: { label: 'Tokens', of: (r) => r.promptTokens + r.completionTokens, format: formatInt },
 };
 const DIMENSIONS: Record<Dimension, string> = { MODEL: 'Model', KEY: 'Key', PROVIDER: 'Provider', WORKFLOW: 'Workflow', APP: 'App' };
-/** More lines than this are unreadable: the smallest groups are summed as "other". */
-const MAX_SERIES = 7;
 const DAY_MS = 86_400_000;
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);

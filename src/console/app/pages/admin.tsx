@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
-import { DailyChart, type Series } from '../chart.js';
+import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
 import { Choice, Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
@@ -300,8 +300,6 @@ const AccountsSection = () => {
     </>
   );
 };
-
-const MAX_SERIES = 7;
 
 const PlatformSection = () => {
   const range = useMemo(() => lastDays(30), []);

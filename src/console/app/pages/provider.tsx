@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
-import { DailyChart, type Series } from '../chart.js';
+import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatPerMillion as perMillion, formatUsd, parsePerMillion, perMillionInput } from '../money.js';
 import { Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
@@ -397,14 +397,38 @@ const TrafficSection = () => {
         }
       }
     };
-    const series: Series[] = [...byEndpoint].map(([endpointId, list]) => {
+    const line = (label: string, list: readonly Traffic[]): Series => {
       const values = new Array<number>(range.days.length).fill(0);
       for (const r of list) {
         const i = index.get(r.day);
         if (i !== undefined) values[i] = valueOf(r);
       }
-      return { label: endpointId, values };
-    });
+      return { label, values };
+    };
+    // The busiest endpoints (by requests, whichever metric is shown: the lines stay the same) each get a line; the
+    // rest are one "other" line, its days merged before the metric is taken (a rate of the sums, not a sum of rates).
+    const requestsOf = (list: readonly Traffic[]) => list.reduce((a, r) => a + r.requests, 0);
+    const ranked = [...byEndpoint].sort((a, b) => requestsOf(b[1]) - requestsOf(a[1]) || a[0].localeCompare(b[0]));
+    const series = ranked.slice(0, MAX_SERIES).map(([endpointId, list]) => line(endpointId, list));
+    const rest = ranked.slice(MAX_SERIES);
+    if (rest.length) {
+      const days = new Map<string, Traffic & { timed: number; latencySum: number }>();
+      for (const r of rest.flatMap(([, list]) => list)) {
+        const day = days.get(r.day) ?? { ...r, requests: 0, errors: 0, served: 0, earnings: 0, avgLatencyMs: null, timed: 0, latencySum: 0 };
+        day.requests += r.requests;
+        day.errors += r.errors;
+        day.served += r.served;
+        day.earnings += r.earnings;
+        // The mean latency over the answers that have one (as the totals below weigh it).
+        if (r.avgLatencyMs !== null) {
+          day.timed += r.served;
+          day.latencySum += r.avgLatencyMs * r.served;
+        }
+        day.avgLatencyMs = day.timed === 0 ? null : day.latencySum / day.timed;
+        days.set(r.day, day);
+      }
+      series.push(line(`other (${rest.length})`, [...days.values()]));
+    }
     const totals = [...byEndpoint].map(([endpointId, list]) => {
       const sum = (f: (r: Traffic) => number) => list.reduce((a, r) => a + f(r), 0);
       const served = sum((r) => (r.avgLatencyMs === null ? 0 : r.served));
