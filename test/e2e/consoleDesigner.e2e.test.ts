@@ -173,6 +173,10 @@ describe.skipIf(!chromiumPath)('the console’s workflow and model pages in Chro
     expect(shown[0]).toContain('"question": "What is a switchyard?"');
     expect(shown[1]).toBe(JSON.stringify(stored.output, null, 2));
     await shoot('run');
+    // Opened after it ended, the step shows its answer without a count of chunks it never saw streaming ("0 chunks").
+    await page.reload();
+    await expect.poll(() => tokens.textContent()).toBe(stored.steps[0].output.text);
+    expect(await page.locator('[data-step="answer"] .tokens > span').textContent()).toBe('Model output');
     // The list shows it as the last run.
     await page.goto(`${h.url}/#/workflows`);
     await expect.poll(() => page.getByRole('row', { name: /Answer a question/ }).textContent()).toContain('succeeded');

@@ -311,9 +311,8 @@ const StepCard = ({ step }: { step: StepView }) => (
     )}
     {(step.tokens || step.tokenChunks > 0) && (
       <div class="tokens">
-        <span class="muted small">
-          Model output{step.status === 'RUNNING' ? ', streaming' : ''} ({formatInt(step.tokenChunks)} chunks)
-        </span>
+        {/* The chunks are counted only as they stream to this page: a step that ended before it was opened has none. */}
+        <span class="muted small">Model output{step.status === 'RUNNING' ? `, streaming (${formatInt(step.tokenChunks)} ${step.tokenChunks === 1 ? 'chunk' : 'chunks'})` : ''}</span>
         <p data-testid={`tokens-${step.key}`} aria-live="polite">
           {step.tokens}
         </p>
