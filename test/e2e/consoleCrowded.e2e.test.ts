@@ -148,6 +148,25 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-signin-bad-character');
   });
 
+  it('shows an account without roles its balance, activity and the catalog, read-only, and says why there is no more', async () => {
+    const nora = await h.openAccount({ name: 'Nora', roles: [] });
+    await h.grant(nora.accountId, 1_234_500);
+    await signIn(nora.key);
+    const links = await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').allTextContents();
+    expect(links).toEqual(['Activity', 'Credits', 'Models']);
+    expect(await page.locator('.who').textContent()).toContain('(no role)');
+    expect(await page.getByRole('status').filter({ hasText: 'no role' }).textContent()).toContain('ask an admin of this server to grant it the user role');
+    await page.getByRole('table', { name: 'Recent generations' }).waitFor();
+    expect(await page.getByLabel('Keep prompts and answers (input & output logging)').isDisabled()).toBe(true);
+    await page.goto(`${h.url}/#/credits`);
+    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('$0.0012345');
+    expect(await page.getByRole('heading', { name: 'Buy credits' }).count()).toBe(0);
+    await page.goto(`${h.url}/#/models`);
+    await expect.poll(() => page.locator('tr[data-model]').count()).toBe(50);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await shoot('crowded-no-role');
+  });
+
   it("pages through an admin's pending proposals: the oldest of 35 can be seen and approved", async () => {
     for (let i = 0; i < 35; i++) {
       const proposed = await publish(pat.key, 'pat-ai', `openai/prop-${String(i).padStart(3, '0')}`, { prompt: 1, completion: 2 });

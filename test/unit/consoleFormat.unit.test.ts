@@ -55,6 +55,8 @@ describe('the console shows the pages of the key’s roles', () => {
     expect(pagesFor(['PROVIDER']).map((p) => p.id)).toEqual(['provider', 'models']);
     expect(pagesFor(['DESIGNER']).map((p) => p.id)).toEqual(['workflows', 'runs', 'models']);
     expect(pagesFor(['ADMIN']).map((p) => p.id)).toEqual(['activity', 'keys', 'credits', 'playground', 'workflows', 'runs', 'provider', 'admin', 'models']);
+    // An account without roles reads its own records and the public catalog.
+    expect(pagesFor([]).map((p) => p.id)).toEqual(['activity', 'credits', 'models']);
   });
 
   it('opens the page the address names when allowed, else the first allowed page', () => {

@@ -23,6 +23,8 @@ export interface Me {
 }
 
 const ME = 'query Me { me { id name roles } }';
+/** What an account without roles can do here, and how it gets more. */
+const NO_ROLE = 'This account has no role: it reads its activity, its credits and the model catalog. To call models, buy credits or manage keys, ask an admin of this server to grant it the user role.';
 
 const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string | null }) => {
   const [key, setKey] = useState('');
@@ -71,11 +73,11 @@ const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
 const Page = ({ id, me, hash }: { id: PageId; me: Me; hash: string }) => {
   switch (id) {
     case 'activity':
-      return <ActivityPage />;
+      return <ActivityPage me={me} />;
     case 'keys':
       return <KeysPage />;
     case 'credits':
-      return <CreditsPage />;
+      return <CreditsPage me={me} />;
     case 'playground':
       return <PlaygroundPage me={me} />;
     case 'models':
@@ -188,13 +190,14 @@ const App = () => {
           </ul>
         </nav>
         <span class="who" title={`Account ${me.id}`}>
-          <Name text={me.name} /> <span class="muted small">({me.roles.join(', ').toLowerCase()})</span>
+          <Name text={me.name} /> <span class="muted small">({me.roles.length ? me.roles.join(', ').toLowerCase() : 'no role'})</span>
         </span>
         <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>
       <main id="main" tabIndex={-1}>
+        {me.roles.length === 0 && <Notice kind="info">{NO_ROLE}</Notice>}
         {current && !hashParts(hash) && <Notice kind="info">This address could not be read (a malformed % escape); here is {current.title} instead.</Notice>}
         {current ? <Page id={current.id} me={me} hash={hash} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
       </main>

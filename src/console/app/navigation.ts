@@ -6,22 +6,28 @@ export interface PageInfo {
   readonly id: PageId;
   readonly title: string;
   readonly roles: readonly Role[];
+  /** Shown to an account without any role too: it still reads its own records (README, Roles) and the public catalog. */
+  readonly readOnly?: true;
 }
 
 export const PAGES: readonly PageInfo[] = [
-  { id: 'activity', title: 'Activity', roles: ['USER', 'ADMIN'] },
+  { id: 'activity', title: 'Activity', roles: ['USER', 'ADMIN'], readOnly: true },
   { id: 'keys', title: 'Keys', roles: ['USER', 'ADMIN'] },
-  { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'] },
+  { id: 'credits', title: 'Credits', roles: ['USER', 'ADMIN'], readOnly: true },
   { id: 'playground', title: 'Playground', roles: ['USER', 'ADMIN'] },
   { id: 'workflows', title: 'Workflows', roles: ['DESIGNER', 'ADMIN'] },
   { id: 'runs', title: 'Runs', roles: ['DESIGNER', 'ADMIN'] },
   { id: 'provider', title: 'Provider', roles: ['PROVIDER', 'ADMIN'] },
   { id: 'admin', title: 'Admin', roles: ['ADMIN'] },
   // Last: every role has it, and a key lands on its first page (a designer on Workflows, a provider on Provider).
-  { id: 'models', title: 'Models', roles: ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'] },
+  { id: 'models', title: 'Models', roles: ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'], readOnly: true },
 ];
 
-export const pagesFor = (roles: readonly Role[]): PageInfo[] => PAGES.filter((page) => page.roles.some((role) => roles.includes(role)));
+export const pagesFor = (roles: readonly Role[]): PageInfo[] =>
+  PAGES.filter((page) => (roles.length === 0 ? page.readOnly : page.roles.some((role) => roles.includes(role))));
+
+/** Whether the account calls models, buys credits and manages its keys and settings (an admin holds every role). */
+export const actsAsUser = (roles: readonly Role[]): boolean => roles.includes('USER') || roles.includes('ADMIN');
 
 /** The page a hash names if the roles allow it, else the first allowed page (null when none is). */
 export const pageFromHash = (hash: string, roles: readonly Role[]): PageInfo | null => {

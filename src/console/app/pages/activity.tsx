@@ -3,6 +3,8 @@ import { allPages, DOMAIN_ERROR, gql, unwrap, type Connection, type Result } fro
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
+import type { Me } from '../main.js';
+import { actsAsUser } from '../navigation.js';
 import { Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
@@ -60,7 +62,8 @@ const DAY_MS = 86_400_000;
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Input & output logging: the account's switch, and the deletion of what it kept. */
-const ContentLogging = () => {
+/** `canSet`: the switch needs the user role; without it the account may still delete what was kept. */
+const ContentLogging = ({ canSet }: { canSet: boolean }) => {
   const me = useLoad(() => gql<{ me: { contentLogging: boolean } }>('{ me { contentLogging } }'));
   // As last set here (shown at once while the change is under way); the server's value until then.
   const [set, setSet] = useState<boolean | null>(null);
@@ -104,7 +107,7 @@ const ContentLogging = () => {
   return (
     <div class="logging">
       <label class="switch">
-        <input type="checkbox" checked={on} disabled={busy || !me.value} onChange={(e) => void toggle(e.currentTarget.checked)} />
+        <input type="checkbox" checked={on} disabled={busy || !me.value || !canSet} onChange={(e) => void toggle(e.currentTarget.checked)} />
         Keep prompts and answers (input &amp; output logging)
       </label>
       <button type="button" disabled={busy} onClick={remove}>
@@ -115,7 +118,7 @@ const ContentLogging = () => {
   );
 };
 
-export const ActivityPage = () => {
+export const ActivityPage = ({ me }: { me: Me }) => {
   const [metric, setMetric] = useState<Metric>('cost');
   const [dimension, setDimension] = useState<Dimension>('MODEL');
   const [span, setSpan] = useState(30);
@@ -204,7 +207,7 @@ export const ActivityPage = () => {
         {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
       </Section>
       <Section title="Recent generations">
-        <ContentLogging />
+        <ContentLogging canSet={actsAsUser(me.roles)} />
         <form class="controls" onSubmit={applyFilter} aria-label="Filter generations">
           <div>
             <label for="gen-model">Model</label>

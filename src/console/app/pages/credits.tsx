@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
+import type { Me } from '../main.js';
+import { actsAsUser } from '../navigation.js';
 import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 interface Balance {
@@ -149,7 +151,7 @@ const Ledger = ({ version }: { version: number }) => {
   );
 };
 
-export const CreditsPage = () => {
+export const CreditsPage = ({ me }: { me: Me }) => {
   const loaded = useLoad(() => gql<{ balance: Balance }>(BALANCE));
   const [live, setLive] = useState<Balance | null>(null);
   const [bought, setBought] = useState<string | null>(null);
@@ -189,16 +191,19 @@ export const CreditsPage = () => {
           </>
         )}
       </Section>
-      <Section title="Buy credits">
-        <Purchase
-          onBought={(next, text) => {
-            setLive(next);
-            setBought(text);
-            setVersion((v) => v + 1);
-          }}
-        />
-        {bought && <Notice kind="ok">{bought}</Notice>}
-      </Section>
+      {/* Buying needs the user role: an account without it reads its balance and ledger only. */}
+      {actsAsUser(me.roles) && (
+        <Section title="Buy credits">
+          <Purchase
+            onBought={(next, text) => {
+              setLive(next);
+              setBought(text);
+              setVersion((v) => v + 1);
+            }}
+          />
+          {bought && <Notice kind="ok">{bought}</Notice>}
+        </Section>
+      )}
       <Ledger version={version} />
     </>
   );
