@@ -204,6 +204,8 @@ export const buildApp = (
       ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection]),
       useClientErrors({ suggestions: config.GRAPHQL_INTROSPECTION }),
       endWhenKeyRefused(core.directory),
+      // Answers are a key's own records (GET /graphql?query=… too): no browser or proxy keeps a copy.
+      { onResponse: ({ response }) => response.headers.set('cache-control', 'no-store') },
     ],
   });
 

@@ -284,6 +284,15 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-provider-chart');
   });
 
+  it('sends GraphQL answers with Cache-Control: no-store', async () => {
+    const post = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ada.key}` }, body: JSON.stringify({ query: '{ me { id } }' }) });
+    expect(post.status).toBe(200);
+    expect(post.headers.get('cache-control')).toBe('no-store');
+    const get = await fetch(`${h.url}/graphql?query=${encodeURIComponent('{ balance { available } }')}`, { headers: { accept: 'application/json', authorization: `Bearer ${ada.key}` } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('cache-control')).toBe('no-store');
+  });
+
   it('sent every request to this machine and logged no console error', () => {
     expect(outside).toEqual([]);
     expect(consoleErrors).toEqual([]);
