@@ -88,7 +88,8 @@ export interface SqliteEventStoreOptions {
   /** Tests: each fsync of `full` starts this much later, as on a slow disk. Default 0. */
   readonly syncDelayMs?: number;
   /**
-   * Power-loss tests: read the WAL's size before each fsync (`writeStats().syncedWalBytes`, where they cut it). Off by
+   * Power-loss tests: read the WAL's size before each fsync (`writeStats().syncedWalBytes`, where they cut it), and
+   * never checkpoint on the writer thread (a rewind would leave the WAL's size where it was, naming no point). Off by
    * default, because the read is not free: on a file system with fine-grained timestamps (Linux 6.13+) a stat makes
    * the next write stamp the file's times anew, and the fsync after it then writes the inode too. In the gateway
    * bench at concurrency 1 (ext4) every fsync wrote the inode with it (0.29 of them without), and the fsync took
