@@ -36,9 +36,7 @@ const sseEvents = (text: string) =>
     });
 
 beforeAll(async () => {
-  // No test here is about the gateway's timeouts: the harness's short ones (1 s between tokens) would turn the slow
-  // upstream of the mid-stream abort (300 ms a token) into a failure on a loaded host.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   user = await h.openAccount({ credits: 5_000_000_000 });
   client = sdk(user.key);
   openai = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/oa-model', prices: PRICES, maxOutput: 4000 });

@@ -16,9 +16,7 @@ let h: GatewayHarness;
 let dear: FakeProvider;
 
 beforeAll(async () => {
-  // No test here is about the gateway's timeouts: the harness's short ones (500 ms to the first token) would turn a
-  // slow upstream on a loaded host into a failover, and these upstreams are slow on purpose.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'dear', model: 'test/dear', prices: DEAR, maxOutput: 1_000 });
   const free = await h.fakeEndpoint({ protocol: 'openai', slug: 'freebies', model: 'test/freebie', prices: { prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }, variants: ['free'] });
   free.setDefault({ usage: { promptTokens: 5, completionTokens: 5 } });

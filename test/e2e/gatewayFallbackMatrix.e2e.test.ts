@@ -2,6 +2,8 @@
  * The fallback matrix: one model served by a cheap primary and a dearer backup (both fake OpenAI upstreams). Each
  * fault is scripted on the primary for one request, streaming and not, and the test checks what the client got and
  * the exact amount the ledger settled (which also says who served: the two prices differ).
+ * The harness's timeouts are long (no answer here may end because the host paused); the faults that only a timeout
+ * ends (an upstream that never answers) run on a second harness of their own, with a short first-token timeout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider, Script } from '../support/fakeProviders.js';
@@ -14,21 +16,43 @@ const USAGE = { promptTokens: 50, completionTokens: 10 };
 const MESSAGES = [{ role: 'user', content: 'Say hello to the gateway' }];
 const FULL_ANSWER = 'Echo: Say hello to the gateway';
 
+/** A harness serving the matrix's model from a cheap primary and a dearer backup. */
+interface Matrix {
+  readonly h: GatewayHarness;
+  readonly user: Account;
+  readonly primary: FakeProvider;
+  readonly backup: FakeProvider;
+}
+
+const startMatrix = async (env: Record<string, string> = {}): Promise<Matrix> => {
+  const h = await startGatewayHarness(env);
+  const user = await h.openAccount({ credits: 10_000_000_000 });
+  const primary = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-primary', model: MODEL, prices: PRIMARY });
+  const backup = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-backup', model: MODEL, prices: BACKUP });
+  primary.setDefault({ usage: USAGE });
+  backup.setDefault({ usage: USAGE });
+  return { h, user, primary, backup };
+};
+
+/** The harness's long timeouts: the faults are what ends an attempt, never a pause of the host. */
+let matrix: Matrix;
+/**
+ * A first-token timeout of 1 s, for the faults only a timeout ends: an upstream that never answers falls back after
+ * 1 s, not after the harness's 30 s (which the backup's answer must also beat).
+ */
+let timing: Matrix;
 let h: GatewayHarness;
 let user: Account;
 let primary: FakeProvider;
 let backup: FakeProvider;
 
 beforeAll(async () => {
-  h = await startGatewayHarness();
-  user = await h.openAccount({ credits: 10_000_000_000 });
-  primary = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-primary', model: MODEL, prices: PRIMARY });
-  backup = await h.fakeEndpoint({ protocol: 'openai', slug: 'matrix-backup', model: MODEL, prices: BACKUP });
-  primary.setDefault({ usage: USAGE });
-  backup.setDefault({ usage: USAGE });
+  matrix = await startMatrix();
+  timing = await startMatrix({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '1000' });
+  ({ h, user, primary, backup } = matrix);
 });
 afterAll(async () => {
-  await h.stop();
+  await Promise.all([matrix?.h.stop(), timing?.h.stop()]);
 });
 
 type Outcome = 'primary' | 'backup' | 'partial';
@@ -37,6 +61,8 @@ interface Row {
   readonly script: Script;
   readonly nonStreaming: Outcome;
   readonly streaming: Outcome;
+  /** Only the first-token timeout ends this fault: the row runs on the `timing` harness. */
+  readonly timesOut?: true;
 }
 
 const ROWS: Row[] = [
@@ -45,7 +71,7 @@ const ROWS: Row[] = [
   { fault: '502', script: { status: 502 }, nonStreaming: 'backup', streaming: 'backup' },
   { fault: '503', script: { status: 503 }, nonStreaming: 'backup', streaming: 'backup' },
   { fault: 'connection reset', script: { reset: true }, nonStreaming: 'backup', streaming: 'backup' },
-  { fault: 'no answer before the first byte', script: { hang: true }, nonStreaming: 'backup', streaming: 'backup' },
+  { fault: 'no answer before the first byte', script: { hang: true }, nonStreaming: 'backup', streaming: 'backup', timesOut: true },
   { fault: 'malformed JSON', script: { malformedJson: true }, nonStreaming: 'backup', streaming: 'backup' },
   // Cut before any token reached the client (only the role chunk): still invisible, so it falls back.
   { fault: 'stream cut before the first token', script: { cutAfterChunks: 1 }, nonStreaming: 'primary', streaming: 'backup' },
@@ -75,7 +101,10 @@ const expectedCharge = (outcome: Outcome): number =>
         costOf(PRIMARY, promptEstimate(MESSAGES), Math.ceil(PARTIAL_TEXT.length / 4));
 
 describe.each(ROWS)('fault on the primary: $fault', (row) => {
+  const on = (): Matrix => (row.timesOut ? timing : matrix);
+
   it(`non-streaming → ${row.nonStreaming}`, async () => {
+    const { h, user, primary } = on();
     const before = await h.settledBalance(user.accountId);
     primary.script({ usage: USAGE, ...row.script });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES });
@@ -90,6 +119,7 @@ describe.each(ROWS)('fault on the primary: $fault', (row) => {
   });
 
   it(`streaming → ${row.streaming}`, async () => {
+    const { h, user, primary } = on();
     const before = await h.settledBalance(user.accountId);
     primary.script({ usage: USAGE, ...row.script });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
@@ -149,6 +179,7 @@ describe('beyond the matrix', () => {
   });
 
   it('a hung upstream sees the abort when the first-token timeout fires (cancellation propagates)', async () => {
+    const { h, user, primary } = timing;
     primary.script({ hang: true });
     const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
     await res.text();

@@ -25,9 +25,7 @@ type Sent = { messages: any[]; tools?: any[]; max_tokens?: number; response_form
 const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Sent;
 
 beforeAll(async () => {
-  // No test here is about the gateway's timeouts: the harness's short ones (1 s between tokens) would turn the slow
-  // upstream of the mid-stream abort (300 ms a token) into a failure on a loaded host.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   user = await h.openAccount({ credits: 5_000_000_000 });
   client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
   gpt = await h.fakeEndpoint({ protocol: 'openai', slug: 'fake-openai', model: 'test/resp-gpt', prices: PRICES });

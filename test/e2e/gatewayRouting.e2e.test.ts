@@ -18,7 +18,7 @@ let flaky: FakeProvider;
 let solo: FakeProvider;
 
 beforeAll(async () => {
-  h = await startGatewayHarness({ GATEWAY_BREAKER_FAILURES: '2', GATEWAY_BREAKER_COOLDOWN_MS: '60000', GATEWAY_KEEPALIVE_MS: '100', GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '3000' });
+  h = await startGatewayHarness({ GATEWAY_BREAKER_FAILURES: '2', GATEWAY_BREAKER_COOLDOWN_MS: '60000', GATEWAY_KEEPALIVE_MS: '100' });
   user = await h.openAccount({ credits: 10_000_000_000 });
   fast = await h.fakeEndpoint({ protocol: 'openai', slug: 'fast', model: 'test/speed', prices: { prompt: 500, completion: 500 } });
   slow = await h.fakeEndpoint({ protocol: 'openai', slug: 'slow', model: 'test/speed', prices: { prompt: 100, completion: 100 } });

@@ -24,8 +24,7 @@ let h: GatewayHarness;
 let primary: FakeProvider;
 
 beforeAll(async () => {
-  // 200 requests at once on a loaded host: no test here is about the gateway's timeouts.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   primary = await h.fakeEndpoint({ protocol: 'openai', slug: 'race-primary', model: 'test/race', prices: PRICES });
 });
 afterAll(async () => {

@@ -68,10 +68,7 @@ const reusedFor = async (res: Response) => {
 };
 
 beforeAll(async () => {
-  // No test here is about the gateway's timeouts. The harness's 500 ms to the first byte is too close to the 300 ms
-  // the first test's upstream takes on purpose: on a loaded host the attempt timed out and was retried, a second
-  // provider call that test counts as a broken promise.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   upstream = await h.fakeEndpoint({ protocol: 'openai', slug: 'idem', model: MODEL, prices: PRICES });
   upstream.setDefault({ text: ANSWER, usage: USAGE });
   await h.fakeEndpoint({ protocol: 'openai', slug: 'idem-emb', model: 'openai/text-embedding-3-small', prices: { prompt: 20, completion: 0 }, maxOutput: 1 });

@@ -22,9 +22,7 @@ const CREDITS = 10_000_000_000;
 const MISSING_USER = /does not have the role user/;
 
 beforeAll(async () => {
-  // No test here is about the gateway's timeouts: the harness's short ones (1 s between chunks) would end the slow
-  // stream of the subscription test (a token every 150 ms) on a pause of a loaded host, before the role is revoked.
-  h = await startGatewayHarness({ GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000' });
+  h = await startGatewayHarness();
   const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'roles-fake', model: MODEL, prices: PRICES });
   fake.setDefault({ usage: { promptTokens: 10, completionTokens: 5 } });
 });

@@ -11,12 +11,19 @@ import { startFakeProvider, type FakeProtocol, type FakeProvider } from './fakeP
 export const MASTER_KEY = 'test-master-key-0123456789abcdef0123456789';
 export const FAKE_API_KEY = 'fake-upstream-key';
 
-/** Test defaults: no demo token delay, short timeouts, a breaker that stays out of the way unless a test wants it. */
+/**
+ * Test defaults: no demo token delay, a breaker that stays out of the way unless a test wants it, and timeouts that a
+ * loaded host never reaches in normal operation: a timed-out attempt is retried or falls back to another endpoint, so
+ * a short default (it was 500 ms to the first token, 1 s between chunks) turned any pause of the host into a test
+ * that counts upstream requests or names the endpoint that answered failing now and then. A test about a timeout sets
+ * its own short one (gatewayTimeouts, streamFaults, gatewayFallbackMatrix's hangs, ledgerOverHttp's chaos). Backoff
+ * stays short: it is a wait before a retry, which a pause only lengthens, never a deadline that a pause can pass.
+ */
 export const GATEWAY_TEST_ENV: Record<string, string> = {
   SWITCHYARD_MASTER_KEY: MASTER_KEY,
   DEMO_TOKEN_DELAY_MS: '0',
-  GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '500',
-  GATEWAY_STREAM_IDLE_TIMEOUT_MS: '1000',
+  GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000',
+  GATEWAY_STREAM_IDLE_TIMEOUT_MS: '30000',
   GATEWAY_KEEPALIVE_MS: '10000',
   GATEWAY_BACKOFF_BASE_MS: '10',
   GATEWAY_BREAKER_FAILURES: '1000',
