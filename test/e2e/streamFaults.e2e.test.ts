@@ -2,7 +2,9 @@
  * Provider faults of the reliability catalogue (shared/reference/reliability.md §6, T-STREAM-*), driven through the
  * started app against scripted fake upstreams: a stream cut at any byte after its first token, keep-alive comments
  * that must not keep a stalled stream (or a silent first token) alive, and what is retried and what is not.
- * The request deadline is long here: a stream that only ends because of it would time the test out instead.
+ * The request deadline is long here: a stream that only ends because of it would time the test out instead. So are
+ * the harness's first-token and idle timeouts (a pause of a loaded host must not turn a fault into a timeout and a
+ * retry); the keep-alive tests, about those timeouts, run on a harness of their own with short ones.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
@@ -20,8 +22,6 @@ let user: Account;
 beforeAll(async () => {
   h = await startGatewayHarness({
     GATEWAY_REQUEST_TIMEOUT_MS: '120000',
-    GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '1000',
-    GATEWAY_STREAM_IDLE_TIMEOUT_MS: '300',
     GATEWAY_MAX_ATTEMPTS: '3',
     GATEWAY_BREAKER_FAILURES: '3',
     GATEWAY_BREAKER_COOLDOWN_MS: '600000',
@@ -87,6 +87,17 @@ describe('T-STREAM-1: a stream cut at a random byte after the first token', () =
 });
 
 describe('T-STREAM-2: SSE keep-alive comments are not progress', () => {
+  // Timeouts short enough to wait for: 1 s to the first token, 300 ms between chunks.
+  let h: GatewayHarness;
+  let user: Account;
+  beforeAll(async () => {
+    h = await startGatewayHarness({ GATEWAY_REQUEST_TIMEOUT_MS: '120000', GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '1000', GATEWAY_STREAM_IDLE_TIMEOUT_MS: '300' });
+    user = await h.openAccount({ credits: 10_000_000_000 });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
   it('after the first token, comments alone do not reset the idle timer: the stream ends with a timeout error event, charged for what came', async () => {
     const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'chatty', model: 'test/chatty', prices: CHEAP });
     const before = await h.settledBalance(user.accountId);
