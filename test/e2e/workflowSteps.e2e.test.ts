@@ -16,6 +16,8 @@ import { startGatewayHarness, type Account, type GatewayHarness } from '../suppo
 
 let h: GatewayHarness;
 let runners: StepRunners;
+/** The same runners with HTTP calls cut after 500 ms, for the call that never answers. */
+let hurried: StepRunners;
 let user: Account;
 let target: { url: string; requests: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[]; close(): Promise<void> };
 
@@ -83,7 +85,12 @@ const newStepDeps = (core: typeof h.running.core) => ({ eventStore: core.eventSt
 beforeAll(async () => {
   h = await startGatewayHarness(); // OUTBOUND_ALLOW=127.0.0.1, as the app harness sets it
   const core = h.running.core;
-  runners = createStepRunners({ catalog: core.modules.catalog, generations: core.modules.generations, tables: core.modules.tables, outbound: core.gateway.upstream.policy, ...newStepDeps(core), httpLimits: { timeoutMs: 500, maxResponseBytes: 1000 } });
+  // A long HTTP timeout where the target answers (a pause of a loaded host must not turn an answer into a TIMEOUT), a
+  // short one for the call that never answers.
+  const runnersWith = (timeoutMs: number) =>
+    createStepRunners({ catalog: core.modules.catalog, generations: core.modules.generations, tables: core.modules.tables, outbound: core.gateway.upstream.policy, ...newStepDeps(core), httpLimits: { timeoutMs, maxResponseBytes: 1000 } });
+  runners = runnersWith(30_000);
+  hurried = runnersWith(500);
   user = await h.openAccount({ credits: 1_000_000_000 });
   target = await startTarget();
   await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-cheap', model: 'steps/cheap', prices: { prompt: 100, completion: 200 }, contextLength: 16_000 });
@@ -296,7 +303,7 @@ describe('action.http', () => {
   it('5xx and timeouts are retryable, 4xx not; a redirect is the answer, not followed', async () => {
     expect(await stepError(runners['action.http']!({ url: `${target.url}/broken` }, contextFor(user)))).toMatchObject({ code: 'HTTP_503', retryable: true });
     expect(await stepError(runners['action.http']!({ url: `${target.url}/missing` }, contextFor(user)))).toMatchObject({ code: 'HTTP_404', retryable: false });
-    expect(await stepError(runners['action.http']!({ method: 'GET', url: `${target.url}/hang` }, contextFor(user)))).toMatchObject({ code: 'TIMEOUT', retryable: true });
+    expect(await stepError(hurried['action.http']!({ method: 'GET', url: `${target.url}/hang` }, contextFor(user)))).toMatchObject({ code: 'TIMEOUT', retryable: true });
     const before = target.requests.length;
     const { output } = await runners['action.http']!({ method: 'GET', url: `${target.url}/redirect` }, contextFor(user));
     expect(output).toMatchObject({ status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/' } });
