@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { matchesFilter, UnreadableEventError, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
-import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
+import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
+import { cancellableSleep, createFollowHealth, createStartGate, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
 import { isLeaseLost, type Doc, type DocWrite, type Fence, type Lease, type ProjectionCheckpoint, type ReadStore } from '../src/readStore/readStore.js';
 import type { Projection } from './projection.js';
@@ -428,26 +428,12 @@ export const createProjectionRunner = (deps: {
       if (!acquired) deps.onLease?.(leaseStatus());
       tracker = createPositionTracker(cursor);
       startLeaseTimer();
-      let signalCaughtUp!: () => void;
-      let refused!: (error: unknown) => void;
-      let ready = false;
-      const caughtUp = new Promise<void>((resolve, reject) => {
-        signalCaughtUp = () => {
-          ready = true;
-          resolve();
-        };
-        refused = reject;
-      });
-      // An event that cannot be read fails every retry alike: the start stops naming it (the read models cannot pass it)
-      // rather than waiting for ever; once serving, a failure is retried and shown on /health as any other.
-      failStart = (error) => {
-        if (ready || !(error instanceof UnreadableEventError)) return false;
-        refused(error);
-        return true;
-      };
-      loop = follow(signalCaughtUp).finally(signalCaughtUp);
+      // An event that cannot be read ends the start, naming it (the read models cannot pass it).
+      const gate = createStartGate();
+      failStart = gate.refuse;
+      loop = follow(gate.signal).finally(gate.signal);
       try {
-        await caughtUp;
+        await gate.caughtUp;
       } catch (error) {
         await runner.stop();
         throw error;

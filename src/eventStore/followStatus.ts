@@ -1,3 +1,5 @@
+import { UnreadableEventError } from '../errors.js';
+
 /**
  * What every consumer of the event log (the in-memory followers, the projection runner) reports to /health, and how
  * it waits before subscribing again after a failure.
@@ -91,3 +93,30 @@ export const createFollowHealth = (retry: RetryPolicy = DEFAULT_RETRY) => {
 };
 
 export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * A follower's start: `caughtUp` resolves once `signal` says so, or rejects with an event that cannot be read, which
+ * fails every retry alike (`refuse`, true when it ended the start): the start stops naming it rather than waiting for
+ * ever. Once caught up, `refuse` declines (false), and a failure is retried and shown on /health as any other.
+ */
+export const createStartGate = () => {
+  let ready = false;
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const caughtUp = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return {
+    caughtUp,
+    signal: () => {
+      ready = true;
+      resolve();
+    },
+    refuse: (error: unknown): boolean => {
+      if (ready || !(error instanceof UnreadableEventError)) return false;
+      reject(error);
+      return true;
+    },
+  };
+};

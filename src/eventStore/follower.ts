@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
-import { UnreadableEventError, type AllFilter, type EventStore, type RecordedEvent, type Subscription } from './eventStore.js';
-import { cancellableSleep, createFollowHealth, type FollowStatus, type RetryPolicy } from './followStatus.js';
+import type { AllFilter, EventStore, RecordedEvent, Subscription } from './eventStore.js';
+import { cancellableSleep, createFollowHealth, createStartGate, type FollowStatus, type RetryPolicy } from './followStatus.js';
 import { createPositionTracker } from './positionTracker.js';
 
 /**
@@ -88,25 +88,15 @@ export const followEvents = (
     async start() {
       stopped = false;
       health.starting();
-      let caughtUp!: () => void;
-      let refused!: (error: unknown) => void;
-      let ready = false;
-      const whenReady = new Promise<void>((resolve, reject) => {
-        caughtUp = () => {
-          ready = true;
-          resolve();
-        };
-        refused = reject;
-      });
+      const gate = createStartGate();
       failStart = (error) => {
-        if (ready || !(error instanceof UnreadableEventError)) return false;
+        if (!gate.refuse(error)) return false;
         stopped = true;
         health.stopped();
-        refused(error);
         return true;
       };
-      loop = follow(caughtUp).finally(() => caughtUp());
-      await whenReady;
+      loop = follow(gate.signal).finally(gate.signal);
+      await gate.caughtUp;
     },
     waitFor: (position, timeoutMs) => tracker.waitFor(position, timeoutMs),
     status: () => health.status(tracker.position),
