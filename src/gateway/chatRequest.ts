@@ -49,6 +49,13 @@ export interface ParsedChat {
   readonly stream: boolean;
   /** Estimated prompt tokens (ceil(chars / 4) plus per-message and per-image overheads). */
   readonly promptTokens: number;
+  /**
+   * The most prompt tokens an upstream can count: one per UTF-8 byte of the text (every tokenizer in use encodes a byte
+   * in at most one token), plus the same per-message and media overheads, and a few for the reply's priming. The
+   * reservation covers this, so an honest bill is never capped below what the upstream reports: the estimate
+   * (chars / 4) was a quarter of a Chinese prompt's count, and the charge was cut to the reservation.
+   */
+  readonly maxPromptTokens: number;
   /** OpenRouter `supported_parameters` names the request uses (for `require_parameters`). */
   readonly usedParameters: readonly string[];
   readonly needs: { readonly tools: boolean; readonly vision: boolean; readonly json: boolean; readonly files: boolean; readonly audio: boolean };
@@ -165,10 +172,27 @@ export const providerOf = (provider: CommonBody['provider']): ProviderPreference
   };
 };
 
-type Counts = { chars: number; images: number; files: number; audio: number };
+/** `bytes`: the UTF-8 bytes of the same text, with the per-message overheads in tokens (maxPromptTokens). */
+type Counts = { chars: number; bytes: number; images: number; files: number; audio: number };
+
+/** Text the prompt carries, counted for both the estimate and the bound. */
+const countText = (text: string, counts: Counts): void => {
+  counts.chars += text.length;
+  counts.bytes += Buffer.byteLength(text);
+};
+
+/** A message's own tokens (role, separators): in the estimate as characters, in the bound as tokens. */
+const countMessage = (counts: Counts): void => {
+  counts.chars += MESSAGE_OVERHEAD_TOKENS * 4;
+  counts.bytes += MESSAGE_OVERHEAD_TOKENS;
+};
+
+/** Tokens a chat template adds around the messages for the reply (OpenAI's priming is 3). */
+const REPLY_PRIMING_TOKENS = 8;
 
 const asPrompt = (prompt: string, counts: Counts): ChatMessage[] => {
-  counts.chars += prompt.length + MESSAGE_OVERHEAD_TOKENS * 4;
+  countMessage(counts);
+  countText(prompt, counts);
   return [{ role: 'user', content: prompt }];
 };
 
@@ -226,7 +250,7 @@ const anthropicBetasOf = (sent: ChatHeaders['anthropicBeta']): string[] | undefi
  * string that becomes one user message), with the request headers that belong to it (REST).
  */
 export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat', headers: ChatHeaders = {}): ParsedChat => {
-  const counts: Counts = { chars: 0, images: 0, files: 0, audio: 0 };
+  const counts: Counts = { chars: 0, bytes: 0, images: 0, files: 0, audio: 0 };
   let body: CommonBody;
   let messages: ChatMessage[];
   if (kind === 'completion') {
@@ -241,9 +265,9 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     if (parsed.data.messages !== undefined) {
       messages = parsed.data.messages;
       for (const m of messages) {
-        counts.chars += MESSAGE_OVERHEAD_TOKENS * 4;
+        countMessage(counts);
         if (m.content != null) countContent(m.content, counts);
-        if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) counts.chars += JSON.stringify(m.tool_calls).length;
+        if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) countText(JSON.stringify(m.tool_calls), counts);
       }
     } else {
       // The schema asked for messages or a prompt.
@@ -294,7 +318,7 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   if (request.tools !== undefined) {
     // Tool schemas are passed on unchecked: one nested past what JSON.stringify can walk is the caller's 400, not a 500.
     try {
-      counts.chars += JSON.stringify(request.tools).length;
+      countText(JSON.stringify(request.tools), counts);
     } catch {
       throw invalidRequest('tools are nested too deeply', { param: 'tools' });
     }
@@ -317,7 +341,8 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
     models,
     provider: providerOf(body.provider),
     stream,
-    promptTokens: Math.ceil(counts.chars / 4) + counts.images * IMAGE_TOKENS + counts.files * FILE_TOKENS + counts.audio * AUDIO_TOKENS,
+    promptTokens: Math.ceil(counts.chars / 4) + mediaTokens(counts),
+    maxPromptTokens: counts.bytes + REPLY_PRIMING_TOKENS + mediaTokens(counts),
     usedParameters,
     needs: {
       tools: request.tools !== undefined && request.tools.length > 0,
@@ -337,23 +362,37 @@ export const parseChatBody = (raw: unknown, kind: 'chat' | 'completion' = 'chat'
   };
 };
 
+const messageCounts = (m: ChatMessage): Counts => {
+  const counts: Counts = { chars: 0, bytes: 0, images: 0, files: 0, audio: 0 };
+  countMessage(counts);
+  if (m.content != null) countContent(m.content, counts);
+  if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) countText(JSON.stringify(m.tool_calls), counts);
+  return counts;
+};
+
 /** One message's share of `promptTokens`, estimated the same way (context compression weighs messages with it). */
 export const messageTokens = (m: ChatMessage): number => {
-  const counts: Counts = { chars: MESSAGE_OVERHEAD_TOKENS * 4, images: 0, files: 0, audio: 0 };
-  if (m.content != null) countContent(m.content, counts);
-  if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) counts.chars += JSON.stringify(m.tool_calls).length;
-  return Math.ceil(counts.chars / 4) + counts.images * IMAGE_TOKENS + counts.files * FILE_TOKENS + counts.audio * AUDIO_TOKENS;
+  const counts = messageCounts(m);
+  return Math.ceil(counts.chars / 4) + mediaTokens(counts);
 };
+
+/** One message's share of `maxPromptTokens` (what a compressed conversation's reservation counts). */
+export const messageMaxTokens = (m: ChatMessage): number => {
+  const counts = messageCounts(m);
+  return counts.bytes + mediaTokens(counts);
+};
+
+const mediaTokens = (counts: Counts): number => counts.images * IMAGE_TOKENS + counts.files * FILE_TOKENS + counts.audio * AUDIO_TOKENS;
 
 const countContent = (content: MessageContent, counts: Counts): void => {
   if (typeof content === 'string') {
-    counts.chars += content.length;
+    countText(content, counts);
     return;
   }
   for (const part of content) {
     switch (part.type) {
       case 'text':
-        counts.chars += part.text.length;
+        countText(part.text, counts);
         break;
       case 'image_url':
         counts.images += 1;

@@ -262,6 +262,11 @@ export const createGateway = (deps: {
 
   /** The prompt a target is sent: the request's, or the compressed conversation's (not the whole one it was cut from). */
   const promptOf = (target: RouteTarget, estimate: number) => target.promptTokens ?? estimate;
+  /**
+   * The most tokens that prompt can count (maxPromptTokens), what a reservation covers: the request's or the compressed
+   * one's, and never more than the endpoint's context length (a bill counts no more: billUsage's cap).
+   */
+  const maxPromptOf = (target: RouteTarget, bound: number) => Math.min(target.maxPromptTokens ?? bound, target.endpoint.contextLength);
 
   const feeBasisPoints = config.byokFeeBasisPoints ?? DEFAULT_BYOK_FEE_BASIS_POINTS;
   /** What a call at this list-price cost charges the credits: the cost, or on the account's own provider key the fee. */
@@ -275,14 +280,14 @@ export const createGateway = (deps: {
 
   /**
    * The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none): the
-   * worst case of each at its list price, charged as it would be (a fee on the account's own key). A key that counts
+   * worst case of each at its list price (`promptTokens`: the most the prompt can count, maxPromptTokens), charged as it would be (a fee on the account's own key). A key that counts
    * BYOK list prices in its limit holds those too (`keyAmount`), so concurrent calls cannot pass its limit either.
    */
   const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, byokInLimit: boolean, outputTokens?: number) => {
     let amount = 0;
     let keyAmount = 0;
     for (const t of targets) {
-      const worst = worstCaseCost(promptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices);
+      const worst = worstCaseCost(maxPromptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices);
       amount = Math.max(amount, chargeOf(t, worst));
       keyAmount = Math.max(keyAmount, keyChargeOf(t, worst, byokInLimit));
     }
@@ -306,7 +311,7 @@ export const createGateway = (deps: {
     // Nothing left: no max_tokens would do (a free model is refused too), so the 402 says what is spent, not what to lower.
     if (budget <= 0) return spentRefusal(error, source, target);
     const listBudget = listBudgetOf(target, Math.max(0, budget), source === 'key_limit' && byokInLimit);
-    const affordable = Math.min(target.maxOutput, affordableOutputTokens(listBudget, promptOf(target, promptTokens), target.endpoint.prices));
+    const affordable = Math.min(target.maxOutput, affordableOutputTokens(listBudget, maxPromptOf(target, promptTokens), target.endpoint.prices));
     const field = apiType === 'responses' ? 'max_output_tokens' : 'max_tokens';
     return new GatewayError(
       402,
@@ -339,7 +344,7 @@ export const createGateway = (deps: {
 
   /** The ledger refused an admitted reservation once it met another process's append: nothing was delivered. */
   const refusal = (error: unknown, prepared: PreparedGeneration): GatewayError => {
-    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.promptTokens, prepared.input.apiType, byokInLimitOf(prepared.input.principal));
+    const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.maxPromptTokens, prepared.input.apiType, byokInLimitOf(prepared.input.principal));
     if (refused instanceof GatewayError) return refused;
     if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
@@ -468,7 +473,7 @@ export const createGateway = (deps: {
     }
     let request = parsed.request;
     const byokInLimit = byokInLimitOf(principal);
-    let { amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit);
+    let { amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit);
     if (input.maxReserved !== undefined && amount > input.maxReserved) {
       throw new GatewayError(
         402,
@@ -504,7 +509,7 @@ export const createGateway = (deps: {
         const paid = plan.targets.filter((t) => !isZeroPriced(t.endpoint.prices));
         if (paid.length === 0) throw error;
         plan = { ...plan, targets: paid };
-        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
+        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
         return reserve();
       }
     };
@@ -517,10 +522,10 @@ export const createGateway = (deps: {
       // A key limit counts what the key holds: with include_byok_in_limit, a BYOK call's list price as well as its fee.
       const byKey = error instanceof KeyLimitReachedError && byokInLimit;
       const worstOf = (t: RouteTarget) => {
-        const worst = worstCaseCost(promptOf(t, parsed.promptTokens), t.maxOutput, t.endpoint.prices);
+        const worst = worstCaseCost(maxPromptOf(t, parsed.maxPromptTokens), t.maxOutput, t.endpoint.prices);
         return error instanceof KeyLimitReachedError ? keyChargeOf(t, worst, byokInLimit) : chargeOf(t, worst);
       };
-      const affordsOf = (t: RouteTarget) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), promptOf(t, parsed.promptTokens), t.endpoint.prices));
+      const affordsOf = (t: RouteTarget) => Math.min(t.maxOutput, affordableOutputTokens(listBudgetOf(t, budget, byKey), maxPromptOf(t, parsed.maxPromptTokens), t.endpoint.prices));
       // The 402 speaks of the target that pays for the most output: the same answer whatever order the plan drew.
       const best = plan.targets.reduce((a, b) => (affordsOf(b) > affordsOf(a) ? b : a));
       // The targets the budget cannot pay for are dropped, the first one too (the load balancing's draw, a sticky
@@ -529,7 +534,7 @@ export const createGateway = (deps: {
       const affordable = plan.targets.filter((t) => worstOf(t) <= budget);
       if (affordable.length > 0 && affordable.length < plan.targets.length) {
         plan = { ...plan, targets: affordable };
-        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
+        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
         try {
           ({ durable } = await reserve());
           return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
@@ -541,15 +546,15 @@ export const createGateway = (deps: {
       // pays for (if that is still a useful answer) instead of refusing: the surprise-402 fix.
       // Targets that cannot pay for even that much are dropped (the others keep their order), not the whole call.
       const clamped = parsed.request.max_tokens === undefined && budget > 0 ? plan.targets.filter((t) => affordsOf(t) >= MIN_CLAMPED_OUTPUT) : [];
-      if (clamped.length === 0) throw paymentRequired(error, best, parsed.promptTokens, budget, input.apiType, byokInLimit);
+      if (clamped.length === 0) throw paymentRequired(error, best, parsed.maxPromptTokens, budget, input.apiType, byokInLimit);
       const clamp = Math.min(...clamped.map(affordsOf));
       plan = { ...plan, targets: clamped.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
-      ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.promptTokens, byokInLimit));
+      ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
       try {
         ({ durable } = await reserve());
       } catch (again) {
-        throw refusedBy(again, best, parsed.promptTokens, input.apiType, byokInLimit);
+        throw refusedBy(again, best, parsed.maxPromptTokens, input.apiType, byokInLimit);
       }
     }
     return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
@@ -821,6 +826,7 @@ export const createGateway = (deps: {
       provider: parsed.provider,
       stream: false,
       promptTokens: parsed.promptTokens,
+      maxPromptTokens: parsed.maxPromptTokens,
       usedParameters: [],
       needs: { tools: false, vision: false, json: false, files: false, audio: false },
       media: NO_MEDIA,

@@ -14,7 +14,7 @@ import type { DataPolicy } from '../modules/catalog/provider.events.js';
 import { pickAutoModels } from './autoRouter.js';
 import { isZeroPriced } from './pricing.js';
 import type { Breakers } from './breaker.js';
-import { messageTokens, type Cutoffs, type ParsedChat, type ProviderPreferences, type SortBy } from './chatRequest.js';
+import { messageMaxTokens, messageTokens, type Cutoffs, type ParsedChat, type ProviderPreferences, type SortBy } from './chatRequest.js';
 import { ANTHROPIC_MAX_MESSAGES, compressionApplies, middleOut } from './contextCompression.js';
 import type { ChatMessage, ReasoningConfig } from './types.js';
 import { GatewayError, invalidRequest } from './gatewayErrors.js';
@@ -34,8 +34,10 @@ export interface RouteTarget {
   readonly byok: boolean;
   /** The conversation compressed to fit this endpoint (context compression); absent, the request's own. */
   readonly messages?: ChatMessage[];
-  /** The estimated prompt tokens of that compressed conversation: what the reservation and an estimated bill count. */
+  /** The estimated prompt tokens of that compressed conversation: what an estimated bill counts. */
   readonly promptTokens?: number;
+  /** The most tokens that compressed conversation can count (ParsedChat.maxPromptTokens): what its reservation counts. */
+  readonly maxPromptTokens?: number;
   /** Reasoning turned on by `:thinking` when the request set none; absent, the request's own. */
   readonly reasoning?: ReasoningConfig;
 }
@@ -453,15 +455,23 @@ export const planRoute = (input: {
   // fits or compression applies to.)
   const { messages } = parsed.request;
   let fixedTokens: number | undefined;
-  const fitFor = (endpoint: EndpointEntry): { messages?: ChatMessage[]; promptTokens: number } | null => {
+  let fixedMaxTokens: number | undefined;
+  const fitFor = (endpoint: EndpointEntry): { messages?: ChatMessage[]; promptTokens: number; maxPromptTokens?: number } | null => {
     const anthropic = endpoint.provider.protocol === 'anthropic';
     const tooMany = anthropic && messages.length > ANTHROPIC_MAX_MESSAGES;
     if ((required <= endpoint.contextLength && !tooMany) || !compressionApplies(parsed.contextCompression, endpoint.contextLength)) return { promptTokens: parsed.promptTokens };
     // What is not messages (tools) stays as it is.
     fixedTokens ??= Math.max(0, parsed.promptTokens - messages.reduce((n, m) => n + messageTokens(m), 0));
+    fixedMaxTokens ??= Math.max(0, parsed.maxPromptTokens - messages.reduce((n, m) => n + messageMaxTokens(m), 0));
     const room = maxTokens ?? Math.min(endpoint.maxOutput, Math.floor(endpoint.contextLength / 4));
     const fitted = middleOut(messages, endpoint.contextLength - room - fixedTokens, anthropic ? ANTHROPIC_MAX_MESSAGES : Infinity);
-    return fitted && { messages: fitted, promptTokens: fixedTokens + fitted.reduce((n, m) => n + messageTokens(m), 0) };
+    return (
+      fitted && {
+        messages: fitted,
+        promptTokens: fixedTokens + fitted.reduce((n, m) => n + messageTokens(m), 0),
+        maxPromptTokens: fixedMaxTokens + fitted.reduce((n, m) => n + messageMaxTokens(m), 0),
+      }
+    );
   };
   // Within a model, endpoints that take the conversation whole go first: compression loses part of it; then those
   // that keep the most of it (a stable sort: equals keep their order). The models keep the order they were asked in:
@@ -481,7 +491,7 @@ export const planRoute = (input: {
         maxOutput: maxTokens ?? Math.max(1, Math.min(endpoint.maxOutput, endpoint.contextLength - fit.promptTokens)),
         apiKey,
         byok,
-        ...(fit.messages && { messages: fit.messages, promptTokens: fit.promptTokens }),
+        ...(fit.messages && { messages: fit.messages, promptTokens: fit.promptTokens, maxPromptTokens: fit.maxPromptTokens ?? parsed.maxPromptTokens }),
         ...(group.thinking && parsed.request.reasoning === undefined && { reasoning: THINKING }),
       });
       // The account's own key first, then (when it may serve) the provider's shared key on the same endpoint.

@@ -4,7 +4,7 @@
  * none is affordable, that 402 naming what the best of them affords. Over real HTTP against fake upstreams.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { promptEstimate, startGatewayHarness, type GatewayHarness } from '../support/gatewayHarness.js';
+import { promptBound, startGatewayHarness, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const MESSAGES = [{ role: 'user', content: 'hi' }];
 const CHEAP = { prompt: 100, completion: 200 };
@@ -32,7 +32,7 @@ describe('a budget that pays for some endpoints of the route', () => {
   });
 
   it('is a 402 only when no endpoint is affordable, naming what the best one affords whichever is put first', async () => {
-    const affordable = Math.floor((CREDITS - promptEstimate(MESSAGES) * CHEAP.prompt) / CHEAP.completion);
+    const affordable = Math.floor((CREDITS - promptBound(MESSAGES) * CHEAP.prompt) / CHEAP.completion);
     for (const order of [['aff-dear'], ['aff-cheap']]) {
       const user = await h.openAccount({ credits: CREDITS });
       const res = await h.chat(user.key, { model: 'aff/model', max_tokens: 2000, messages: MESSAGES, provider: { order } });

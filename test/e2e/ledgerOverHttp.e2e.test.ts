@@ -10,13 +10,13 @@ import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decide
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { readModelsCaughtUp } from '../support/eventually.js';
 import type { FakeProvider, Script } from '../support/fakeProviders.js';
-import { costOf, promptEstimate, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { costOf, promptBound, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const PRICES = { prompt: 1_000, completion: 2_000 };
 const BACKUP_PRICES = { prompt: 1_500, completion: 3_000 };
 const MESSAGES = [{ role: 'user', content: 'Race for the last credits of this account' }];
 const MAX_TOKENS = 100;
-const PROMPT = promptEstimate(MESSAGES);
+const PROMPT = promptBound(MESSAGES);
 /** The worst case of one request: what the gateway reserves, and what a provider reporting usage = c charges. */
 const C = costOf(PRICES, PROMPT, MAX_TOKENS);
 

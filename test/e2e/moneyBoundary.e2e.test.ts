@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
-import { costOf, promptEstimate, readSseResponse, startGatewayHarness, type GatewayHarness } from '../support/gatewayHarness.js';
+import { costOf, promptBound, promptEstimate, readSseResponse, startGatewayHarness, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const USD = 1_000_000_000;
 const PRICES = { prompt: 1_005, completion: 600 }; // $1.005 / $0.60 per million tokens
@@ -46,7 +46,7 @@ describe('a provider that reports absurd usage', () => {
     expect(usage).toMatchObject({ prompt_tokens: promptEstimate(MESSAGES), completion_tokens: MAX_TOKENS });
 
     const billed = costOf(PRICES, promptEstimate(MESSAGES), MAX_TOKENS);
-    const reserved = promptEstimate(MESSAGES) * PRICES.prompt + MAX_TOKENS * PRICES.completion;
+    const reserved = promptBound(MESSAGES) * PRICES.prompt + MAX_TOKENS * PRICES.completion;
     const balance = await h.settledBalance(user.accountId);
     expect(balance).toMatchObject({ settled: billed, reserved: 0, available: USD - billed });
     expect(balance.settled).toBeLessThanOrEqual(reserved);
@@ -79,7 +79,7 @@ describe('a provider that reports absurd usage', () => {
     const res = await h.chat(user.key, { model: 'test/liar', messages: MESSAGES });
     expect(res.status).toBe(200);
     // Without max_tokens the reservation assumed the endpoint's whole max output (1,000 tokens).
-    const reserved = promptEstimate(MESSAGES) * PRICES.prompt + 1_000 * PRICES.completion;
+    const reserved = promptBound(MESSAGES) * PRICES.prompt + 1_000 * PRICES.completion;
     const balance = await h.settledBalance(user.accountId);
     expect(balance.settled).toBeLessThanOrEqual(reserved);
     // 8,000 prompt tokens (the context length) would cost more than the reservation: the reservation is the charge.
@@ -87,6 +87,27 @@ describe('a provider that reports absurd usage', () => {
     expect(balance.settled).toBe(reserved);
     const { body } = await overReports();
     expect(body.data.usageOverReports.edges.at(-1).node).toMatchObject({ maxPromptTokens: 8_000, maxCompletionTokens: 1_000, reported: { promptTokens: 10_000_000 }, billed: { promptTokens: 8_000 }, billedCost: reserved });
+  });
+
+  it('bills an honest count of a prompt that is not English in full: the reservation covers a token per UTF-8 byte (QA s41 parity #1)', async () => {
+    // 2,000 Chinese characters: the chars / 4 estimate says 504 tokens, a tokenizer counts one or more per character.
+    const chinese = [{ role: 'user', content: '你'.repeat(2_000) }];
+    for (const stream of [false, true]) {
+      const user = await h.openAccount({ credits: USD });
+      liar.script({ usage: { promptTokens: 2_400, completionTokens: 1 } });
+      const res = await h.chat(user.key, { model: 'test/liar', messages: chinese, max_tokens: 1, stream, ...(stream && { stream_options: { include_usage: true } }) });
+      expect(res.status).toBe(200);
+      const generationId = res.headers.get('x-generation-id')!;
+      if (stream) await readSseResponse(res);
+      else await res.json();
+      // Charged what the provider counted (before: cut to the reservation made on the estimate, 504 prompt tokens).
+      expect((await h.settledBalance(user.accountId)).settled, `stream: ${stream}`).toBe(costOf(PRICES, 2_400, 1));
+      expect(promptEstimate(chinese) * PRICES.prompt + PRICES.completion).toBeLessThan(costOf(PRICES, 2_400, 1));
+      // And the honest provider is not taken for one that over-reports.
+      const { body } = await overReports();
+      expect(body.data.usageOverReports.edges.map((e: { node: { generationId: string } }) => e.node.generationId)).not.toContain(generationId);
+    }
+    expect(promptBound(chinese)).toBe(6_012);
   });
 
   it('shows over-reports to admins only', async () => {

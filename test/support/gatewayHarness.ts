@@ -147,6 +147,9 @@ export const startGatewayHarness = async (env: Record<string, string> = {}, opti
 /** The gateway's prompt estimate for plain-text messages: ceil((characters + 16 per message) / 4). */
 export const promptEstimate = (messages: { content: string }[]): number => Math.ceil(messages.reduce((n, m) => n + m.content.length + 16, 0) / 4);
 
+/** The most prompt tokens the gateway reserves for (maxPromptTokens): a token per UTF-8 byte, 4 per message, 8 for the reply. */
+export const promptBound = (messages: { content: string }[]): number => messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 4, 8);
+
 export const costOf = (prices: Prices, promptTokens: number, completionTokens: number): number => promptTokens * prices.prompt + completionTokens * prices.completion + (prices.request ?? 0);
 
 /** Read an SSE response to the end: data payloads (parsed), comments, and whether `[DONE]` came. */

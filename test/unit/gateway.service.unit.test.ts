@@ -122,7 +122,8 @@ const setup = (available = 1_000_000_000, gatewayCatalog = catalog, extra: { con
   return { gateway, calls, hold, appends: events.appends, run };
 };
 
-const PROMPT = Math.ceil(('Hello there'.length + 16) / 4);
+/** The prompt tokens a reservation counts (maxPromptTokens): a token per UTF-8 byte, 4 for the message, 8 for the reply. */
+const PROMPT = Buffer.byteLength('Hello there') + 4 + 8;
 
 describe('the gateway service', () => {
   it('reserves the worst case, settles the actual cost, and records the generation in one append', async () => {
