@@ -28,6 +28,14 @@ export const PARAMETER_FIELDS = [
  */
 export const SUPPORTED_PARAMETER_NAMES: ReadonlySet<string> = new Set<string>([...PARAMETER_FIELDS, 'structured_outputs', 'parallel_tool_calls', 'include_reasoning']);
 
+/**
+ * An endpoint's `supportedParameters` as listed: its own (or its protocol's) names, with OpenRouter's older name for
+ * reasoning (`include_reasoning`, which a request may use as well) wherever `reasoning` is listed, so a
+ * `supported_parameters=include_reasoning` filter finds the models that reason.
+ */
+export const endpointParameters = (names: readonly string[]): string[] =>
+  names.includes('reasoning') && !names.includes('include_reasoning') ? [...names, 'include_reasoning'] : [...names];
+
 /** Fields that go with a parameter name: dropped with it when an endpoint does not take that parameter. */
 const FIELDS_OF: Readonly<Record<string, readonly string[]>> = { tools: ['tools', 'tool_choice', 'parallel_tool_calls'], logprobs: ['logprobs', 'top_logprobs'] };
 

@@ -218,6 +218,11 @@ describe('GET /api/v1/models filters, sorts and pages', () => {
     expect(tools.data.length).toBeGreaterThan(0);
     expect(tools.data.every((m) => m.supported_parameters.includes('tools'))).toBe(true);
     expect(tools.data.map((m) => m.id)).not.toContain('switchyard/demo');
+    // OpenRouter's older name for reasoning finds the same models as `reasoning` (QA s41 parity #4: it found none).
+    const ids = async (parameter: string) => ((await (await fetch(`${h.url}/api/v1/models?supported_parameters=${parameter}`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    const reasoning = await ids('reasoning');
+    expect(reasoning.length).toBeGreaterThan(0);
+    expect(await ids('include_reasoning')).toEqual(reasoning);
     type Page = { data: { id: string }[]; total_count: number; links: { next: string | null } };
     const page = (await (await fetch(`${h.url}/api/v1/models?sort=pricing-low-to-high&limit=2&offset=1`)).json()) as Page;
     expect(page.data.map((m) => m.id)).toEqual(all.data.slice(1, 3).map((m) => m.id));

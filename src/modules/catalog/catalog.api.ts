@@ -35,6 +35,7 @@ import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './provid
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
 import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { endpointParameters } from '../../gateway/parameterNames.js';
 
 /** Who asks, and the request it belongs to (the events' correlation id). */
 export interface CatalogCaller {
@@ -494,7 +495,7 @@ export const createCatalogApi = (deps: {
         contextLength: input.contextLength,
         maxOutput: input.maxOutput,
         quantization: input.quantization ?? null,
-        supportedParameters: input.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
+        supportedParameters: endpointParameters(input.supportedParameters ?? adapterFor(provider.protocol).supportedParameters),
         variants: input.variants ?? [],
       };
       validateSpec(spec);

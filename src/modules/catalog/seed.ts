@@ -14,6 +14,7 @@ import { modelDecider } from './model.decider.js';
 import { MODALITIES, modelStream } from './model.events.js';
 import { providerDecider, type ProviderCommand } from './provider.decider.js';
 import { DATA_POLICIES, PROTOCOLS, VARIANT_TAGS, endpointId, providerStream, type EndpointPrices } from './provider.events.js';
+import { endpointParameters } from '../../gateway/parameterNames.js';
 
 /** The seed shipped with Switchyard (documented in seed/SEED.md). */
 export const DEFAULT_SEED_FILE = fileURLToPath(new URL('./seed/catalog.seed.json', import.meta.url));
@@ -163,7 +164,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
         contextLength: endpoint.contextLength,
         maxOutput: endpoint.maxOutput,
         quantization: endpoint.quantization,
-        supportedParameters: endpoint.supportedParameters ?? [...adapterFor(provider.protocol).supportedParameters],
+        supportedParameters: endpointParameters(endpoint.supportedParameters ?? adapterFor(provider.protocol).supportedParameters),
         variants: endpoint.variants,
       };
       await tolerant(() => handleCommand(eventStore, providerStream(provider.slug), providerDecider, { type: 'PublishEndpoint', data: { providerSlug: provider.slug, actor: system, spec, model: null, at } }, { metadata }));
