@@ -431,11 +431,17 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await west.goto(`${h.url}/#/activity`);
     const plot = west.locator('.chart .u-over').first();
     await plot.waitFor();
-    const box = (await plot.boundingBox())!;
     // The cursor on the last point: the legend names its day, as the server counts it (UTC), with no time of day.
-    await west.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+    // Moved again on each look: the chart is drawn anew when the page's data (its keys, page by page) arrives.
     const day = west.locator('.chart .u-legend .u-series').first().locator('.u-value');
-    await expect.poll(() => day.textContent()).toBe(new Date().toISOString().slice(0, 10));
+    await expect
+      .poll(async () => {
+        const box = await plot.boundingBox();
+        if (box === null) return null;
+        await west.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+        return day.textContent();
+      })
+      .toBe(new Date().toISOString().slice(0, 10));
     await context.close();
   });
 
