@@ -140,6 +140,7 @@ export interface GenerationOutcome {
   /** Whether tokens reached the client (streaming) or an answer was produced. */
   readonly committed: boolean;
   readonly finishReason: FinishReason | null;
+  /** Why it failed; on a completed whole answer, the provider's error that ended it mid-generation (else null). */
   readonly error: GatewayError | null;
   /** Every attempt, in order (the router metadata; the record has its own copy). */
   readonly attempts: readonly AttemptRecord[];
@@ -758,7 +759,9 @@ export const createGateway = (deps: {
     if (result.kind === 'completed' && target && billing && !plan.ordered) sticky.record(target, input.principal.accountId, input.parsed, billing.usage);
     let error: GatewayError | null = null;
     if (result.refused !== undefined) error = refusal(result.refused, prepared);
-    else if (result.kind === 'failed') {
+    // A whole answer its provider ended with an error mid-generation is still the answer (partial content, billed on
+    // the provider's usage), carrying the error as OpenRouter's `choices[0].error`.
+    else if (result.kind === 'failed' || result.error !== null) {
       error = result.error
         ? fromProviderError(result.error, {
             providerName: target?.endpoint.provider.name ?? 'the provider',

@@ -8,7 +8,7 @@ import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, stre
 import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
-import { invalidRequest } from './gatewayErrors.js';
+import { invalidRequest, type GatewayError } from './gatewayErrors.js';
 import { applyPreset } from '../modules/presets/presetResolution.js';
 import { base64Vector, parseEmbeddingBody } from './embeddings.js';
 import { newGenerationId } from '../modules/generations/generation.events.js';
@@ -68,16 +68,20 @@ export const usageJson = (outcome: GenerationOutcome) => {
   };
 };
 
-const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 'completion') => {
-  const error = outcome.error!;
+/** A provider's error after the answer began, in OpenRouter's shape (a stream's last chunk, a whole answer's choice). */
+const answerErrorJson = (error: GatewayError) => {
   const { provider_name, provider_code, provider_status } = error.metadata as Record<string, unknown>;
+  return { code: error.status, message: error.message, metadata: { error_type: error.errorType, provider_name, provider_status, ...(provider_code !== undefined && { provider_code }) } };
+};
+
+const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 'completion') => {
   return {
     id: outcome.generationId,
     object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
     created,
     model: outcome.model,
     provider: outcome.providerName,
-    error: { code: error.status, message: error.message, metadata: { error_type: error.errorType, provider_name, provider_status, ...(provider_code !== undefined && { provider_code }) } },
+    error: answerErrorJson(outcome.error!),
     choices: [kind === 'chat' ? { index: 0, delta: { content: '' }, finish_reason: 'error', native_finish_reason: null } : { index: 0, text: '', finish_reason: 'error' }],
     usage: usageJson(outcome),
   };
@@ -88,13 +92,15 @@ const errorChunk = (outcome: GenerationOutcome, created: number, kind: 'chat' | 
  * reads it) and OpenAI's `logprobs` on every choice (null unless asked for and the upstream sent them). The canonical
  * `stop_sequence` (the Messages skin's) is not in OpenAI's shape: left out (undefined is not serialised).
  */
-const chatJson = (response: ChatResponse) => ({
+const chatJson = (response: ChatResponse, error: GatewayError | null) => ({
   ...response,
-  choices: response.choices.map((c) =>
+  choices: response.choices.map((c, i) =>
     extend(c, {
       message: c.message.reasoning == null ? c.message : extend(c.message, { reasoning_content: c.message.reasoning }),
       logprobs: c.logprobs ?? null,
       stop_sequence: undefined,
+      // The upstream's own error is never written as it came: the first choice's is the outcome's, redacted.
+      error: i === 0 && error !== null ? answerErrorJson(error) : undefined,
     }),
   ),
 });
@@ -207,14 +213,21 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         const response = outcome.response;
         const payload =
           kind === 'chat'
-            ? extend(chatJson(response), { provider: outcome.providerName, usage: usageJson(outcome) })
+            ? extend(chatJson(response, outcome.error), { provider: outcome.providerName, usage: usageJson(outcome) })
             : {
                 id: response.id,
                 object: 'text_completion',
                 created: response.created,
                 model: response.model,
                 provider: outcome.providerName,
-                choices: response.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason, logprobs: completionLogprobs(c.logprobs, 0) })),
+                choices: response.choices.map((c, i) => ({
+                  index: c.index,
+                  text: c.message.content ?? '',
+                  finish_reason: c.finish_reason,
+                  native_finish_reason: c.native_finish_reason,
+                  logprobs: completionLogprobs(c.logprobs, 0),
+                  ...(i === 0 && outcome.error !== null && { error: answerErrorJson(outcome.error) }),
+                })),
                 usage: usageJson(outcome),
               };
         return sendJson(res, 200, metadata ? extend(payload, { openrouter_metadata: routerMetadata(prepared, outcome) }) : payload);

@@ -63,7 +63,10 @@ export interface RunResult {
   readonly finishReason: FinishReason | null;
   readonly nativeFinishReason: string | null;
   readonly upstreamId: string | null;
-  /** Why it failed (the last attempt's error); null when completed or cancelled. */
+  /**
+   * Why it failed (the last attempt's error); null when cancelled, and when completed unless the provider ended the
+   * whole answer with an error mid-generation (finish_reason "error", OpenRouter's `choices[0].error`): that error.
+   */
   readonly error: ProviderError | null;
   /** Set when `ready` rejected: its error. The run then failed with nothing delivered. */
   readonly refused?: unknown;
@@ -364,6 +367,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             finishReason: choice?.finish_reason ?? null,
             nativeFinishReason: choice?.native_finish_reason ?? null,
             upstreamId,
+            // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
+            ...(choice?.error !== undefined && { error: redactProviderError(choice.error, credentialsOf(target)) }),
           });
         }
         upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);

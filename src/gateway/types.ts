@@ -187,6 +187,12 @@ export interface ChatChoice {
    * of OpenAI's shape: the chat/completions writers leave it out; the Messages skin shows it.
    */
   stop_sequence?: string;
+  /**
+   * Why the upstream ended this answer with finish_reason "error" (OpenRouter's `choices[].error` on a whole answer
+   * with a provider error mid-generation), as the adapter read it. Unredacted: the REST edge never writes it as is, but
+   * the client-facing error the router made of it (redacted, in OpenRouter's shape).
+   */
+  error?: ProviderError;
 }
 
 export interface ChatResponse {

@@ -336,3 +336,42 @@ describe('X-Generation-Id', () => {
     }
   });
 });
+
+describe('a whole answer its provider ended with an error mid-generation', () => {
+  const partial = (error: Record<string, unknown>) => ({
+    id: 'chatcmpl-p',
+    object: 'chat.completion',
+    created: 1,
+    model: 'fake-model',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error }],
+    usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+  });
+  type ChoiceError = { code: number; message: string; metadata: Record<string, unknown> };
+  const errorOf = (completion: OpenAI.Chat.ChatCompletion) => (completion.choices[0] as unknown as { error?: ChoiceError }).error;
+
+  it("is a 200 with the partial content, finish_reason \"error\" and OpenRouter's choices[0].error, billed on the provider's usage", async () => {
+    openai.script({ body: partial({ code: 502, message: 'died' }) });
+    const { data, response } = await client.chat.completions.create({ model: 'test/orp-openai', messages: hi }).withResponse();
+    expect(response.status).toBe(200);
+    expect(data.choices[0]!.message.content).toBe('partial');
+    expect(data.choices[0]!.finish_reason).toBe('error');
+    // A 5xx upstream message is masked, as any provider error's; the code and type say what happened.
+    expect(errorOf(data)).toMatchObject({ code: 502, metadata: { error_type: 'provider_unavailable', provider_name: 'orp-openai', provider_status: 502 } });
+    expect(errorOf(data)!.message).toContain('HTTP 502');
+    expect(data.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 3 });
+    const record = await h.generation(user.key, response.headers.get('x-generation-id')!);
+    expect(record).toMatchObject({ tokens_prompt: 11, tokens_completion: 3, switchyard: { usage_source: 'provider' } });
+  });
+
+  it("shows a 4xx upstream message, with the provider key it quotes taken out; an answer with no error has none", async () => {
+    openai.script({ body: partial({ code: 429, message: `rate limited on key ${FAKE_API_KEY}` }) });
+    const failed = await client.chat.completions.create({ model: 'test/orp-openai', messages: hi });
+    expect(errorOf(failed)).toMatchObject({ code: 429, metadata: { provider_status: 429 } });
+    expect(errorOf(failed)!.message).toContain('rate limited on key');
+    expect(errorOf(failed)!.message).not.toContain(FAKE_API_KEY);
+
+    const fine = await client.chat.completions.create({ model: 'test/orp-openai', messages: hi });
+    expect(fine.choices[0]!.finish_reason).toBe('stop');
+    expect(errorOf(fine)).toBeUndefined();
+  });
+});

@@ -103,12 +103,15 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
       if (details) message.reasoning_details = details;
       if (typeof m.refusal === 'string') message.refusal = m.refusal;
       const native = asString(choice.native_finish_reason) ?? asString(choice.finish_reason);
+      // OpenRouter's provider error mid-generation: finish_reason "error", the error on the choice, partial content.
+      const error = isRecord(choice.error) ? errorFromBody({ error: choice.error }, 502) : undefined;
       return {
         index: asNumber(choice.index) ?? i,
         message,
         finish_reason: mapFinishReason(asString(choice.finish_reason)),
         native_finish_reason: native ?? null,
         ...(isRecord(choice.logprobs) && { logprobs: choice.logprobs }),
+        ...(error !== undefined && { error }),
       };
     }),
   };
