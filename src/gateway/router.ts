@@ -368,7 +368,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             nativeFinishReason: choice?.native_finish_reason ?? null,
             upstreamId,
             // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
-            ...(choice?.error !== undefined && { error: redactProviderError(choice.error, credentialsOf(target)) }),
+            error: choice?.error === undefined ? null : redactProviderError(choice.error, credentialsOf(target)),
           });
         }
         upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
