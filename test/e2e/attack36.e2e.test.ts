@@ -191,9 +191,10 @@ describe("an account's own provider key (BYOK)", () => {
     await gqlData('mutation { setProviderByok(provider: "a36-chat", allowed: true) { __typename } }', {}, ADMIN_KEY);
     const own = await h.openAccount({ credits: 10_000_000_000 });
     expect((await gqlData(SET_KEY, { p: 'a36-chat', k: 'sk-own-chat-key-1234', f: false }, own.key)).data?.setByokKey.byokKeys).toEqual([{ provider: 'a36-chat', hint: '…1234', status: 'ACTIVE' }]);
-    // max_tokens 50: the worst case is 5 (the prompt's estimate) × 1,000 + 50 × 3,001 = 155,050 list, a fee of 7,753:
-    // the key holds 162,803 a call. A limit for 5 at once; each call then counts 16,003 list + 801 fee.
-    const limit = 5 * 162_803 + 100;
+    // max_tokens 50: the worst case is 14 (the prompt's most tokens: 2 bytes, 4 for the message, 8 for the reply)
+    // × 1,000 + 50 × 3,001 = 164,050 list, a fee of 8,203: the key holds 172,253 a call. A limit for 5 at once; each
+    // call then counts 16,003 list + 801 fee.
+    const limit = 5 * 172_253 + 100;
     const created = await gqlData(
       `mutation ($a: ID, $l: Money) { createApiKey(name: "team", accountId: $a, limit: $l, limitReset: NEVER, includeByokInLimit: true) { ... on CreatedApiKey { secret } ${ERROR} } }`,
       { a: own.accountId, l: limit },

@@ -14,7 +14,7 @@ import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { authorizationsDuring, FEE, LIST, PRICES, USAGE } from '../support/byokFixture.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
-import { FAKE_API_KEY, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { FAKE_API_KEY, promptBound, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const MODEL = 'byok/chat';
 const hi = [{ role: 'user' as const, content: 'hi' }];
@@ -329,7 +329,7 @@ describe('include_byok_in_limit', () => {
   it("refuses a call whose list price would pass the key's limit only when the key includes BYOK", async () => {
     const own = await account();
     await setKey(own, { fallback: false });
-    // max_tokens 100: the worst case is 5 (the prompt's estimate) × 1,000 + 100 × 3,001 = 305,100 list, a fee of 15,255.
+    // max_tokens 100: the worst case is 14 (the prompt's most tokens) × 1,000 + 100 × 3,001 = 314,100 list, a fee of 15,705.
     const limit = 100_000;
     const made = async (include: boolean) => (await h.gql(CREATE, { accountId: own.accountId, limit, include }, ADMIN_KEY)).body.data.createApiKey.secret as string;
     const body = { model: MODEL, messages: hi, max_tokens: 100, provider: { only: ['byok-acme'] } };
@@ -351,9 +351,10 @@ describe('include_byok_in_limit', () => {
 
 describe('concurrency', () => {
   it('never overspends: many parallel BYOK calls on an account with little credit', async () => {
-    // max_tokens 50: each call may cost up to 5 (the prompt's estimate) × 1,000 + 50 × 3,001 = 155,050 list, a fee of
-    // 7,753 (7,752.5 rounded up). Credit for 5 at once.
-    const worstFee = 7_753;
+    // max_tokens 50: each call may cost up to 14 (the prompt's most tokens: 2 bytes, 4 for the message, 8 for the reply)
+    // × 1,000 + 50 × 3,001 = 164,050 list, a fee of 8,203 (8,202.5 rounded up). Credit for 5 at once.
+    const worstFee = 8_203;
+    expect(worstFee).toBe(Math.ceil(((promptBound(hi) * 1_000 + 50 * 3_001) * 5) / 100));
     const credits = 5 * worstFee + 100;
     const own = await account(credits);
     await setKey(own, { fallback: false });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { eventually } from '../support/eventually.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
-import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { costOf, promptBound, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const CENT = 10_000_000;
 const DEAR = { prompt: 1_000, completion: 100_000 }; // $1 / $100 per million tokens
@@ -35,7 +35,7 @@ describe('402 when the worst case is not affordable', () => {
     const res = await h.chat(poor.key, { model: 'test/dear', messages: MESSAGES, max_tokens: 500 });
     expect(res.status).toBe(402);
     const { error } = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
-    const affordable = Math.floor((CENT - promptEstimate(MESSAGES) * DEAR.prompt) / DEAR.completion);
+    const affordable = Math.floor((CENT - promptBound(MESSAGES) * DEAR.prompt) / DEAR.completion);
     expect(error.code).toBe(402);
     expect(error.message).toContain(`This request requires more credits, or fewer max_tokens. You requested up to 500 tokens, but can only afford ${affordable}`);
     expect(error.metadata).toMatchObject({ error_type: 'payment_required', limit_source: 'credits', requested_tokens: 500, affordable_tokens: affordable });
@@ -47,7 +47,7 @@ describe('402 when the worst case is not affordable', () => {
     dear.script({ usage: { promptTokens: 10, completionTokens: 20 } });
     const res = await h.chat(poor.key, { model: 'test/dear', messages: MESSAGES });
     expect(res.status).toBe(200);
-    const affordable = Math.floor((CENT - promptEstimate(MESSAGES) * DEAR.prompt) / DEAR.completion);
+    const affordable = Math.floor((CENT - promptBound(MESSAGES) * DEAR.prompt) / DEAR.completion);
     expect((dear.requests.at(-1)!.body as { max_tokens: number }).max_tokens).toBe(affordable);
     const balance = await h.settledBalance(poor.accountId);
     expect(balance.settled).toBe(costOf(DEAR, 10, 20));
