@@ -120,15 +120,14 @@ export const createGatewayServices = async (deps: {
   };
   const envAllow = config.PROVIDER_CREDENTIAL_ENV_ALLOW ?? (await defaultEnvAllow());
   const vault = createCredentialVault({ masterKey: deps.masterKey, envAllow: parseEnvAllowList(envAllow) });
-  // A wrong master key stops the start here, before anything is served or sealed under it.
-  if (deps.masterKey !== undefined && deps.masterKeyFrom !== undefined) {
-    const checked = await checkMasterKey({ eventStore, vault, from: deps.masterKeyFrom, replaces: config.SWITCHYARD_MASTER_KEY_REPLACES });
-    if (checked.outcome === 'replaced') {
-      logger.warn(`the master key in ${deps.masterKeyFrom} replaces one named lost (SWITCHYARD_MASTER_KEY_REPLACES): the ${checked.unopenable} were sealed under a lost master key and do not open; set them again`);
-    } else if (config.SWITCHYARD_MASTER_KEY_REPLACES !== undefined) {
-      const why = checked.outcome === 'opens' ? 'opens the secrets sealed in the event log' : 'has nothing sealed to open';
-      logger.warn(`SWITCHYARD_MASTER_KEY_REPLACES is set, but the master key in ${deps.masterKeyFrom} ${why}: it can be removed`);
-    }
+  // A wrong master key, or none over sealed secrets, stops the start here, before anything is served or sealed under it.
+  const keyFrom = deps.masterKey === undefined ? undefined : (deps.masterKeyFrom ?? 'SWITCHYARD_MASTER_KEY');
+  const checked = await checkMasterKey({ eventStore, vault, from: keyFrom, replaces: config.SWITCHYARD_MASTER_KEY_REPLACES });
+  if (checked.outcome === 'replaced') {
+    logger.warn(`the master key in ${keyFrom} replaces one named lost (SWITCHYARD_MASTER_KEY_REPLACES): the ${checked.unopenable} were sealed under a lost master key and do not open; set them again`);
+  } else if (config.SWITCHYARD_MASTER_KEY_REPLACES !== undefined) {
+    const why = checked.outcome === 'opens' ? 'opens the secrets sealed in the event log' : 'has nothing sealed to open';
+    logger.warn(`SWITCHYARD_MASTER_KEY_REPLACES is set, but the master key${keyFrom === undefined ? '' : ` in ${keyFrom}`} ${why}: it can be removed`);
   }
   const upstream = createUpstreamClient(createOutboundPolicy({ allow: config.OUTBOUND_ALLOW }), { answerBufferBytes: config.GATEWAY_ANSWER_BUFFER_BYTES });
   const catalog = createCatalog({ eventStore, vault, logger });

@@ -8,6 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { checkMasterKey, createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
 import { expectOneLine, spawnedSwitchyards, startToExit, type SpawnedSwitchyard } from '../support/spawnedServer.js';
 
 const servers = spawnedSwitchyards();
@@ -83,5 +85,24 @@ describe('a master key that does not open the sealed secrets', () => {
     const first = await servers.start(dir, { env: { SWITCHYARD_MASTER_KEY: 'the-first-master-key-0123456789abcdefghij' } });
     await first.kill();
     await servers.start(dir, { env: { SWITCHYARD_MASTER_KEY: 'a-second-master-key-0123456789abcdefghijk' } });
+  }, 60_000);
+
+  // Production mode (EventStoreDB + MongoDB) has no key file: without SWITCHYARD_MASTER_KEY the server has no key at
+  // all. It used to start anyway over sealed secrets, each failing at use. The check runs on the event log the server
+  // would read (here the embedded one a server sealed a provider key in; the production start calls the same check).
+  it('with no master key at all (production mode without SWITCHYARD_MASTER_KEY) stops the start over sealed secrets', async () => {
+    const dir = servers.dataDir();
+    const first = await servers.start(dir);
+    expect((await first.graphql(register('sealed-nokey'))).body.data.registerProvider).toEqual({ slug: 'sealed-nokey' });
+    await first.kill();
+    const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+    try {
+      const keyless = createCredentialVault({ masterKey: undefined, envAllow: parseEnvAllowList([]) });
+      const refused = checkMasterKey({ eventStore, vault: keyless, from: undefined, replaces: undefined });
+      await expect(refused).rejects.toThrow(/^SWITCHYARD_MASTER_KEY is not set, and none of the 1 secret sealed in the event log \(1 provider key\) opens without the key used to seal it/);
+      await expect(refused).rejects.toThrow(/SWITCHYARD_MASTER_KEY_REPLACES=[0-9a-f]{16}/);
+    } finally {
+      await eventStore.close();
+    }
   }, 60_000);
 });

@@ -183,16 +183,24 @@ const sealedId = (sealed: string) => createHash('sha256').update(sealed).digest(
  * good) passes again once one secret is sealed under the new one. Until then the operator takes the new key by naming
  * what it replaces (`replaces`, SWITCHYARD_MASTER_KEY_REPLACES): the id this refusal prints, of that newest secret, so
  * a variable left set accepts no other key once a secret is sealed under the new one. A store with nothing sealed
- * takes any key. `from` says where the key came from (`SWITCHYARD_MASTER_KEY`, or the key file's path).
+ * takes any key. `from` says where the key came from (`SWITCHYARD_MASTER_KEY`, or the key file's path), undefined when
+ * the server has none (production mode without SWITCHYARD_MASTER_KEY): then anything sealed stops the start too, since
+ * none of it would open (each provider key a 503 at use, each BYOK key refused, each signed webhook call a 401).
  */
 export const checkMasterKey = async (deps: {
   eventStore: Pick<EventStore, 'readAll'>;
   vault: Pick<CredentialVault, 'decrypt'>;
-  from: string;
+  from: string | undefined;
   replaces: string | undefined;
 }): Promise<{ readonly outcome: 'nothing sealed' | 'opens' } | { readonly outcome: 'replaced'; readonly unopenable: string }> => {
   const { counts, newest } = await readSealedSecrets(deps.eventStore);
   if (!newest) return { outcome: 'nothing sealed' };
+  if (deps.from === undefined) {
+    throw new ConfigError(
+      `SWITCHYARD_MASTER_KEY is not set, and none of the ${describeSealed(counts)} opens without the key used to seal it: set it to that key. ` +
+        `If that key is lost for good, set a new one and start with SWITCHYARD_MASTER_KEY_REPLACES=${sealedId(newest.sealed)} (the secrets sealed under the lost key stay unopenable: set them again).`,
+    );
+  }
   if (deps.vault.decrypt(newest.context, newest.sealed).secret !== null) return { outcome: 'opens' };
   const id = sealedId(newest.sealed);
   if (deps.replaces === id) return { outcome: 'replaced', unopenable: describeSealed(counts) };
