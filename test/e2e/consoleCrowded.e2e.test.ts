@@ -187,6 +187,32 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-admin-proposals');
   });
 
+  it("pages through a provider's own 55 proposals, newest first: the page says older ones exist, and the oldest can be seen", async () => {
+    // The 35 above (the oldest approved since) and 20 more: past the 50 a page holds.
+    for (let i = 35; i < 55; i++) {
+      const proposed = await publish(pat.key, 'pat-ai', `openai/prop-${String(i).padStart(3, '0')}`, { prompt: 1, completion: 2 });
+      expect(proposed.__typename).toBe('EndpointProposal');
+    }
+    await signIn(pat.key);
+    await page.goto(`${h.url}/#/provider`);
+    const mine = page.getByRole('table', { name: 'Your endpoint proposals' });
+    await mine.getByRole('row', { name: /openai\/prop-054@pat-ai/ }).waitFor();
+    expect(await mine.locator('tbody tr').count()).toBe(50);
+    expect(await page.getByText('older proposals follow').count()).toBe(1);
+    expect(await mine.getByRole('row', { name: /openai\/prop-000@pat-ai/ }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Older' }).click();
+    const oldest = mine.getByRole('row', { name: /openai\/prop-000@pat-ai/ });
+    await oldest.waitFor();
+    expect(await mine.locator('tbody tr').count()).toBe(5);
+    expect(await oldest.textContent()).toContain('approved');
+    expect(await page.getByText('older proposals follow').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Older' }).isDisabled()).toBe(true);
+    await shoot('crowded-provider-proposals');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await mine.getByRole('row', { name: /openai\/prop-054@pat-ai/ }).waitFor();
+    expect(await mine.locator('tbody tr').count()).toBe(50);
+  });
+
   it('names calls on every key of an account with 90 keys in Activity, whose Key filter offers the newest', async () => {
     const create = async (name: string) =>
       (await h.gqlOk(`mutation ($name: String!) { createApiKey(name: $name) { ... on CreatedApiKey { secret key { id } } } }`, { name }, ada.key)).createApiKey as { secret: string; key: { id: string } };

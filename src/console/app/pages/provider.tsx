@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatPerMillion as perMillion, formatUsd, parsePerMillion, perMillionInput } from '../money.js';
 import { Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
@@ -46,9 +46,10 @@ interface Traffic {
 
 export const ENDPOINT_FIELDS =
   'id model status disabledByAdmin circuitBreaker prices { prompt completion } stats { errorRate30m requests30m uptime30m latency30m { p50 } }';
-const MINE = `query MyProviders($status: ProposalStatus) {
-  myProviders { slug name protocol baseUrl available unavailableReason cancellable endpoints { ${ENDPOINT_FIELDS} } }
-  endpointProposals(first: 50, status: $status) { edges { node { id model proposalStatus reason proposedAt provider { slug } } } }
+const MINE = `query MyProviders { myProviders { slug name protocol baseUrl available unavailableReason cancellable endpoints { ${ENDPOINT_FIELDS} } } }`;
+/** The caller's proposals of every status (status null), newest first, a page at a time (an account may have 200). */
+const PROPOSALS = `query MyProposals($after: String) {
+  endpointProposals(first: 50, after: $after, status: null) { edges { node { id model proposalStatus reason proposedAt provider { slug } } } pageInfo { hasNextPage endCursor } }
 }`;
 const TRAFFIC = `query Traffic($from: String!, $to: String!) { providerTraffic(from: $from, to: $to) { endpointId day requests errors served avgLatencyMs earnings } }`;
 const REGISTER = `mutation Register($slug: String!, $name: String!, $protocol: ProviderProtocol!, $baseUrl: String!, $apiKey: String) {
@@ -482,11 +483,54 @@ const TrafficSection = () => {
   );
 };
 
-export const ProviderPage = () => {
-  const mine = useLoad(() => gql<{ myProviders: Provider[]; endpointProposals: { edges: { node: Proposal }[] } }>(MINE, { status: null }));
-  const [notice, setNotice] = useState<string | null>(null);
-  const providers = mine.value?.myProviders ?? [];
+/** The provider's own proposals, paged as the Admin page pages pending ones; `version` reloads the page shown (a publish may add one). */
+const ProposalsSection = ({ version }: { version: number }) => {
+  // Cursors of the pages before the current one: the list pages towards older proposals, 50 at a time.
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const after = cursors[cursors.length - 1] ?? null;
+  const mine = useLoad(() => gql<{ endpointProposals: Connection<Proposal> }>(PROPOSALS, { after }), [after, version]);
+  const pageInfo = mine.value?.endpointProposals.pageInfo;
   const proposals = mine.value?.endpointProposals.edges.map((e) => e.node) ?? [];
+  if (!mine.error && proposals.length === 0 && cursors.length <= 1) return null;
+  return (
+    <Section title="Proposals">
+      {mine.error && <Notice kind="error">{mine.error}</Notice>}
+      {proposals.length > 0 && (
+        <Table label="Your endpoint proposals" columns={['Endpoint', 'Status', 'Reason']}>
+          {proposals.map((p) => (
+            <tr key={p.id}>
+              <th scope="row">{p.id}</th>
+              <td>{p.proposalStatus.toLowerCase()}</td>
+              <td>{p.reason ?? '—'}</td>
+            </tr>
+          ))}
+        </Table>
+      )}
+      {mine.value && proposals.length === 0 && <p class="muted">No older proposals.</p>}
+      {(cursors.length > 1 || pageInfo?.hasNextPage) && (
+        <div class="pager">
+          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+            Newer
+          </button>
+          <span class="muted small">
+            Page {cursors.length}
+            {pageInfo?.hasNextPage && ': older proposals follow'}
+          </span>
+          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
+            Older
+          </button>
+        </div>
+      )}
+    </Section>
+  );
+};
+
+export const ProviderPage = () => {
+  const mine = useLoad(() => gql<{ myProviders: Provider[] }>(MINE));
+  const [notice, setNotice] = useState<string | null>(null);
+  // Bumped by a publish, which may add a proposal: the proposals shown are loaded again.
+  const [published, setPublished] = useState(0);
+  const providers = mine.value?.myProviders ?? [];
   return (
     <>
       <h1>Provider</h1>
@@ -517,22 +561,10 @@ export const ProviderPage = () => {
       <TrafficSection />
       {providers.length > 0 && (
         <Section title="Publish an endpoint">
-          <PublishForm providers={providers} onDone={(message) => (setNotice(message), mine.reload())} />
+          <PublishForm providers={providers} onDone={(message) => (setNotice(message), mine.reload(), setPublished((n) => n + 1))} />
         </Section>
       )}
-      {proposals.length > 0 && (
-        <Section title="Proposals">
-          <Table label="Your endpoint proposals" columns={['Endpoint', 'Status', 'Reason']}>
-            {proposals.map((p) => (
-              <tr key={p.id}>
-                <th scope="row">{p.id}</th>
-                <td>{p.proposalStatus.toLowerCase()}</td>
-                <td>{p.reason ?? '—'}</td>
-              </tr>
-            ))}
-          </Table>
-        </Section>
-      )}
+      <ProposalsSection version={published} />
       <Section title="Register a provider">
         <RegisterForm onDone={(slug) => (setNotice(`Registered ${slug}.`), mine.reload())} />
       </Section>
