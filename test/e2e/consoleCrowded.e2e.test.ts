@@ -167,6 +167,55 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await shoot('crowded-no-role');
   });
 
+  it('tells a key with a spending limit, up front, why it cannot manage keys, buy credits or change settings, and shows what it reads', async () => {
+    const lou = await h.openAccount({ name: 'Lou', roles: ['user', 'provider'], credits: 3 * USD });
+    const created = (await h.gqlOk('mutation { createApiKey(name: "capped", limit: 1000000000) { ... on CreatedApiKey { secret } } }', {}, lou.key)).createApiKey as { secret: string };
+    const capped = created.secret;
+    await signIn(capped);
+    // The pages are what the key may do: the account's provider work needs a full key (its page would be refused).
+    const links = await page.getByRole('navigation', { name: 'Pages' }).getByRole('link').allTextContents();
+    expect(links).toEqual(['Activity', 'Keys', 'Credits', 'Playground', 'Models']);
+    const said = (text: string) => page.getByRole('status').filter({ hasText: 'This key has a spending limit or was issued to an app' }).filter({ hasText: text });
+
+    await page.goto(`${h.url}/#/keys`);
+    const keys = page.getByRole('table', { name: 'Your keys' });
+    await keys.getByRole('row', { name: /capped/ }).waitFor();
+    expect(await said('sign in with a key of this account without a limit').count()).toBe(1);
+    // The keys and their spending stay in view; nothing offers to change them.
+    expect(await keys.locator('tbody tr').count()).toBe(2);
+    expect(await keys.getByRole('row', { name: /capped/ }).textContent()).toContain('(this console)');
+    expect(await page.getByRole('button', { name: 'Create key' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /^(Edit|Disable|Revoke) / }).count()).toBe(0);
+    await page.getByTestId('default-model').waitFor();
+    expect(await page.getByRole('form', { name: 'Set the default model' }).count()).toBe(0);
+    expect(await page.getByRole('form', { name: 'Set the provider lists' }).count()).toBe(0);
+    expect(await page.getByRole('form', { name: 'Add or replace a provider key' }).count()).toBe(0);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await shoot('crowded-restricted-keys');
+
+    await page.goto(`${h.url}/#/credits`);
+    await expect.poll(() => page.getByTestId('balance').textContent()).toBe('$3.00');
+    expect(await said('buy credits').count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Buy credits' }).count()).toBe(0);
+    await page.getByRole('table', { name: 'Ledger entries' }).waitFor();
+    await shoot('crowded-restricted-credits');
+
+    await page.goto(`${h.url}/#/activity`);
+    await page.getByRole('table', { name: 'Recent generations' }).waitFor();
+    expect(await said('content logging').count()).toBe(1);
+    expect(await page.getByLabel('Keep prompts and answers (input & output logging)').isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Delete kept prompts' }).isDisabled()).toBe(true);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    // An app asking this key for a key of the account is told no before anything is asked.
+    await page.goto(`${h.url}/auth?callback_url=${encodeURIComponent('https://notes.example/cb')}&code_challenge=${'c'.repeat(43)}&code_challenge_method=S256`);
+    expect(await said('give the app at https://notes.example a key').count()).toBe(1);
+    expect(await page.getByRole('button', { name: 'Allow' }).count()).toBe(0);
+    await shoot('crowded-restricted-authorize');
+    // What the console reads: the calling key's own standing, beside its account's roles.
+    expect((await h.gqlOk('{ currentKey { restricted roles } }', {}, capped)).currentKey).toEqual({ restricted: true, roles: ['USER'] });
+    expect((await h.gqlOk('{ currentKey { restricted roles } }', {}, lou.key)).currentKey).toEqual({ restricted: false, roles: expect.arrayContaining(['USER', 'PROVIDER']) });
+  });
+
   it("pages through an admin's pending proposals: the oldest of 35 can be seen and approved", async () => {
     for (let i = 0; i < 35; i++) {
       const proposed = await publish(pat.key, 'pat-ai', `openai/prop-${String(i).padStart(3, '0')}`, { prompt: 1, completion: 2 });

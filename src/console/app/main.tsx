@@ -3,7 +3,7 @@ import './styles.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, cleanKey, forgetKey, gql, setUnauthenticatedHandler, storedKey, storeKey, UNREACHABLE } from './api.js';
-import { hashParts, pageFromHash, pagesFor, type PageId, type Role } from './navigation.js';
+import { hashParts, pageFromHash, pagesFor, restrictedNote, type PageId, type Role } from './navigation.js';
 import { ActivityPage } from './pages/activity.js';
 import { AuthorizePage } from './pages/authorize.js';
 import { AdminPage } from './pages/admin.js';
@@ -19,12 +19,21 @@ import { messageOf, Name, Notice } from './ui.js';
 export interface Me {
   readonly id: string;
   readonly name: string;
+  /** The roles the signed-in key holds: its account's, or a restricted key's (at most user). */
   readonly roles: Role[];
+  /** The key has a spending limit or was issued to an app: it may not manage keys, buy credits or change settings. */
+  readonly restricted: boolean;
 }
 
-const ME = 'query Me { me { id name roles } }';
+const ME = 'query Me { me { id name } currentKey { restricted roles } }';
+const loadMe = async (key?: string): Promise<Me> => {
+  const { me, currentKey } = await gql<{ me: { id: string; name: string }; currentKey: { restricted: boolean; roles: Role[] } }>(ME, {}, key);
+  return { ...me, ...currentKey };
+};
 /** What an account without roles can do here, and how it gets more. */
 const NO_ROLE = 'This account has no role: it reads its activity, its credits and the model catalog. To call models, buy credits or manage keys, ask an admin of this server to grant it the user role.';
+/** A restricted key holds at most the user role: of an account without it, it reads what an account without roles reads. */
+const RESTRICTED_NO_ROLE = restrictedNote('call models or do this account’s other work (it holds no more than the user role, which this account does not have); it reads its activity, its credits and the model catalog');
 
 const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: string | null }) => {
   const [key, setKey] = useState('');
@@ -41,7 +50,7 @@ const SignIn = ({ onSignedIn, reason }: { onSignedIn: (me: Me) => void; reason: 
     if (!secret) return setError('Paste an API key first.');
     setBusy(true);
     try {
-      const { me } = await gql<{ me: Me }>(ME, {}, secret);
+      const me = await loadMe(secret);
       storeKey(secret);
       setKey('');
       onSignedIn(me);
@@ -75,7 +84,7 @@ const Page = ({ id, me, hash }: { id: PageId; me: Me; hash: string }) => {
     case 'activity':
       return <ActivityPage me={me} />;
     case 'keys':
-      return <KeysPage />;
+      return <KeysPage me={me} />;
     case 'credits':
       return <CreditsPage me={me} />;
     case 'playground':
@@ -120,8 +129,8 @@ const App = () => {
   const checkKey = () => {
     setChecking(true);
     setUnreachable(false);
-    gql<{ me: Me }>(ME)
-      .then(({ me: found }) => setMe(found))
+    loadMe()
+      .then(setMe)
       .catch((error: unknown) => {
         if (error instanceof ApiError && error.code === UNREACHABLE) return setUnreachable(true);
         forgetKey();
@@ -190,14 +199,14 @@ const App = () => {
           </ul>
         </nav>
         <span class="who" title={`Account ${me.id}`}>
-          <Name text={me.name} /> <span class="muted small">({me.roles.length ? me.roles.join(', ').toLowerCase() : 'no role'})</span>
+          <Name text={me.name} /> <span class="muted small">({me.roles.length ? me.roles.join(', ').toLowerCase() : 'no role'}{me.restricted && '; restricted key'})</span>
         </span>
         <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>
       <main id="main" tabIndex={-1}>
-        {me.roles.length === 0 && <Notice kind="info">{NO_ROLE}</Notice>}
+        {me.roles.length === 0 && <Notice kind="info">{me.restricted ? RESTRICTED_NO_ROLE : NO_ROLE}</Notice>}
         {current && !hashParts(hash) && <Notice kind="info">This address could not be read (a malformed % escape); here is {current.title} instead.</Notice>}
         {current ? <Page id={current.id} me={me} hash={hash} /> : <Notice kind="info">This key's roles ({me.roles.join(', ')}) have no console pages yet.</Notice>}
       </main>

@@ -1,4 +1,4 @@
-/** Which pages a key sees follows its account's roles; the address is a hash (#/keys), so the server serves one page. */
+/** Which pages a key sees follows the roles it holds (its account's; a restricted key's at most user); the address is a hash (#/keys), so the server serves one page. */
 export type Role = 'ADMIN' | 'DESIGNER' | 'PROVIDER' | 'USER';
 export type PageId = 'activity' | 'keys' | 'credits' | 'playground' | 'models' | 'workflows' | 'runs' | 'provider' | 'admin';
 
@@ -28,6 +28,13 @@ export const pagesFor = (roles: readonly Role[]): PageInfo[] =>
 
 /** Whether the account calls models, buys credits and manages its keys and settings (an admin holds every role). */
 export const actsAsUser = (roles: readonly Role[]): boolean => roles.includes('USER') || roles.includes('ADMIN');
+
+/**
+ * Why a restricted key (a spending limit, or issued to an app: README, Restricted keys) is not offered `what`, said
+ * where the page would offer it: the server refuses such a key anything that runs the account.
+ */
+export const restrictedNote = (what: string): string =>
+  `This key has a spending limit or was issued to an app: it can call models and read this account, but not ${what}. Sign in with a key of this account without a limit to do that.`;
 
 /** The page a hash names if the roles allow it, else the first allowed page (null when none is). */
 export const pageFromHash = (hash: string, roles: readonly Role[]): PageInfo | null => {

@@ -7,6 +7,7 @@ import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import { BalanceRef } from '../ledger/ledger.graphql.js';
+import type { Principal } from '../auth/principal.js';
 import type { OpenedAccount } from './account.api.js';
 import { MAX_BYOK_KEYS, ROLES, type AccountProviderPreferences, type Role } from './account.events.js';
 import { BYOK_STATUSES, type ByokStatus } from './byok.js';
@@ -23,6 +24,22 @@ export const RoleEnum = builder.enumType('Role', {
   values: Object.fromEntries(ROLES.map((role) => [role.toUpperCase(), { value: role, description: ROLE_DESCRIPTIONS[role] }])) as Record<Uppercase<Role>, { value: Role; description: string }>,
 });
 
+/** The calling key as the server reads it on each call (`Principal`): the console shows only what it may do. */
+const CurrentKeyRef = builder.objectRef<Principal>('CurrentKey').implement({
+  description: 'The key of this request: whether it may run its account, and the roles it holds of it (me is the account).',
+  fields: (t) => ({
+    restricted: t.boolean({
+      description:
+        "A key with a spending limit, or one issued to an app (Sign in with Switchyard): it calls models and reads its account, but managing keys, authorizeApp, purchaseCredits, the account's settings (content logging, default model, provider lists, BYOK keys), deleteGenerationContent, workflows, provider and admin work answer FORBIDDEN (restricted_key); a key of the account without a limit does them.",
+      resolve: (principal) => principal.restricted === true,
+    }),
+    roles: t.field({
+      type: [RoleEnum],
+      description: "The account's roles this key holds: all of them, or for a restricted key at most USER.",
+      resolve: (principal) => ROLES.filter((role) => principal.roles.has(role)),
+    }),
+  }),
+});
 
 const NO_PROVIDER_PREFERENCES: AccountProviderPreferences = { ignore: [], allow: [] };
 
@@ -126,6 +143,11 @@ builder.queryFields((t) => ({
     type: AccountRef,
     description: 'The account of the calling key.',
     resolve: (_root, _args, ctx) => ctx.principal.accountId,
+  }),
+  currentKey: t.withAuth({ authenticated: true }).field({
+    type: CurrentKeyRef,
+    description: 'The calling key: whether it is restricted (a spending limit, or issued to an app) and the roles it holds.',
+    resolve: (_root, _args, ctx) => ctx.principal,
   }),
   account: t.field({
     type: AccountRef,

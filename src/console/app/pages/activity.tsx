@@ -4,7 +4,7 @@ import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
 import type { Me } from '../main.js';
-import { actsAsUser } from '../navigation.js';
+import { actsAsUser, restrictedNote } from '../navigation.js';
 import { Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
@@ -62,8 +62,11 @@ const DAY_MS = 86_400_000;
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Input & output logging: the account's switch, and the deletion of what it kept. */
-/** `canSet`: the switch needs the user role; without it the account may still delete what was kept. */
-const ContentLogging = ({ canSet }: { canSet: boolean }) => {
+/**
+ * `canSet`: the switch needs the user role; without it the account may still delete what was kept. A restricted key
+ * (`restricted`) may do neither, and is told why.
+ */
+const ContentLogging = ({ canSet, restricted }: { canSet: boolean; restricted: boolean }) => {
   const me = useLoad(() => gql<{ me: { contentLogging: boolean } }>('{ me { contentLogging } }'));
   // As last set here (shown at once while the change is under way); the server's value until then.
   const [set, setSet] = useState<boolean | null>(null);
@@ -107,12 +110,13 @@ const ContentLogging = ({ canSet }: { canSet: boolean }) => {
   return (
     <div class="logging">
       <label class="switch">
-        <input type="checkbox" checked={on} disabled={busy || !me.value || !canSet} onChange={(e) => void toggle(e.currentTarget.checked)} />
+        <input type="checkbox" checked={on} disabled={busy || !me.value || !canSet || restricted} onChange={(e) => void toggle(e.currentTarget.checked)} />
         Keep prompts and answers (input &amp; output logging)
       </label>
-      <button type="button" disabled={busy} onClick={remove}>
+      <button type="button" disabled={busy || restricted} onClick={remove}>
         Delete kept prompts
       </button>
+      {restricted && <Notice kind="info">{restrictedNote('change content logging or delete kept prompts')}</Notice>}
       {(notice ?? me.error) && <Notice kind={notice?.kind ?? 'error'}>{notice?.text ?? me.error}</Notice>}
     </div>
   );
@@ -207,7 +211,7 @@ export const ActivityPage = ({ me }: { me: Me }) => {
         {usage.value && (series.length ? <DailyChart days={days} series={series} format={METRICS[metric].format} title={`${METRICS[metric].label} per day by ${DIMENSIONS[shown].toLowerCase()}`} /> : <p class="muted">No usage in this period.</p>)}
       </Section>
       <Section title="Recent generations">
-        <ContentLogging canSet={actsAsUser(me.roles)} />
+        <ContentLogging canSet={actsAsUser(me.roles)} restricted={me.restricted} />
         <form class="controls" onSubmit={applyFilter} aria-label="Filter generations">
           <div>
             <label for="gen-model">Model</label>

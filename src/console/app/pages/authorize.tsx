@@ -7,6 +7,7 @@
 import { useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Result } from '../api.js';
 import type { Me } from '../main.js';
+import { restrictedNote } from '../navigation.js';
 import { messageOf, Name, Notice } from '../ui.js';
 import { limitOf } from './keys.js';
 
@@ -59,6 +60,15 @@ export const AuthorizePage = ({ me, search }: { me: Me; search: string }) => {
       <section class="card authorize" aria-labelledby="authorize-title">
         <h1 id="authorize-title">Authorize an app</h1>
         <Notice kind="error">{request.error}</Notice>
+      </section>
+    );
+  }
+  // Such a key cannot give an app a key of its account (authorizeApp is refused): said before anything is asked.
+  if (me.restricted) {
+    return (
+      <section class="card authorize" aria-labelledby="authorize-title">
+        <h1 id="authorize-title">Authorize an app</h1>
+        <Notice kind="info">{restrictedNote(`give the app at ${request.origin} a key`)}</Notice>
       </section>
     );
   }

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Me } from '../main.js';
-import { actsAsUser } from '../navigation.js';
+import { actsAsUser, restrictedNote } from '../navigation.js';
 import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 interface Balance {
@@ -191,8 +191,13 @@ export const CreditsPage = ({ me }: { me: Me }) => {
           </>
         )}
       </Section>
-      {/* Buying needs the user role: an account without it reads its balance and ledger only. */}
-      {actsAsUser(me.roles) && (
+      {/* Buying needs the user role and a key without restrictions: without them, the balance and ledger only. */}
+      {actsAsUser(me.roles) && me.restricted && (
+        <Section title="Buy credits">
+          <Notice kind="info">{restrictedNote('buy credits')}</Notice>
+        </Section>
+      )}
+      {actsAsUser(me.roles) && !me.restricted && (
         <Section title="Buy credits">
           <Purchase
             onBought={(next, text) => {

@@ -1,6 +1,8 @@
 import { useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, fieldOf, gql, storedKey, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, MAX_MONEY, parseUsd } from '../money.js';
+import type { Me } from '../main.js';
+import { restrictedNote } from '../navigation.js';
 import { loadTextModels } from '../textModels.js';
 import { Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 
@@ -300,7 +302,7 @@ const EditKey = ({ apiKey, onSaved, onCancel }: { apiKey: Key; onSaved: (key: Ke
  * The account's default model: what an API call that names no `model` is answered by. On the Keys page because it
  * is a setting of the API calls those keys make (the Models page browses the catalog; the Playground always names one).
  */
-const DefaultModel = () => {
+const DefaultModel = ({ readOnly }: { readOnly: boolean }) => {
   const me = useLoad(() => gql<{ me: { defaultModel: string | null } }>('query DefaultModel { me { defaultModel } }'));
   const models = useLoad(loadTextModels);
   // As last saved here; the server's value until then (undefined: not changed on this page).
@@ -338,52 +340,54 @@ const DefaultModel = () => {
       </p>
       <Figures items={[['Current default', me.value ? (current ?? <span class="muted">none</span>) : '…', 'default-model']]} />
       {me.error && <Notice kind="error">{me.error}</Notice>}
-      <form
-        class="default-model"
-        aria-label="Set the default model"
-        onSubmit={(event) => {
-          event.preventDefault();
-          void save(value.trim());
-        }}
-      >
-        <div>
-          <label for="default-model">Model id</label>
-          <input
-            id="default-model"
-            ref={input}
-            class="mono"
-            list="default-model-ids"
-            value={value}
-            onInput={(e) => setDraft(e.currentTarget.value)}
-            required
-            autocomplete="off"
-            spellcheck={false}
-            placeholder="vendor/model"
-            aria-invalid={invalid || undefined}
-            aria-describedby={invalid ? 'default-model-note default-model-notice' : 'default-model-note'}
-          />
-          <datalist id="default-model-ids">
-            {models.value?.models.map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.name}
-              </option>
-            ))}
-          </datalist>
-        </div>
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy || !me.value}>
-            Save
-          </button>
-          <button type="button" disabled={busy || current === null} onClick={() => void save(null)}>
-            Clear
-          </button>
-        </div>
-        {notice && (
-          <Notice kind={notice.kind} id="default-model-notice">
-            {notice.text}
-          </Notice>
-        )}
-      </form>
+      {!readOnly && (
+        <form
+          class="default-model"
+          aria-label="Set the default model"
+          onSubmit={(event) => {
+            event.preventDefault();
+            void save(value.trim());
+          }}
+        >
+          <div>
+            <label for="default-model">Model id</label>
+            <input
+              id="default-model"
+              ref={input}
+              class="mono"
+              list="default-model-ids"
+              value={value}
+              onInput={(e) => setDraft(e.currentTarget.value)}
+              required
+              autocomplete="off"
+              spellcheck={false}
+              placeholder="vendor/model"
+              aria-invalid={invalid || undefined}
+              aria-describedby={invalid ? 'default-model-note default-model-notice' : 'default-model-note'}
+            />
+            <datalist id="default-model-ids">
+              {models.value?.models.map((m) => (
+                <option key={m.id} value={m.id}>
+                  {m.name}
+                </option>
+              ))}
+            </datalist>
+          </div>
+          <div class="form-actions">
+            <button type="submit" class="primary" disabled={busy || !me.value}>
+              Save
+            </button>
+            <button type="button" disabled={busy || current === null} onClick={() => void save(null)}>
+              Clear
+            </button>
+          </div>
+          {notice && (
+            <Notice kind={notice.kind} id="default-model-notice">
+              {notice.text}
+            </Notice>
+          )}
+        </form>
+      )}
     </Section>
   );
 };
@@ -402,7 +406,7 @@ const LIST_FIELDS: readonly (readonly [ListName, string])[] = [
  * settings of every API call the account's keys make. Comma-separated slugs, with the registered providers offered as
  * suggestions for the entry being typed (each field's own datalist, holding what is typed before the last comma).
  */
-const ProviderPreferences = () => {
+const ProviderPreferences = ({ readOnly }: { readOnly: boolean }) => {
   const loaded = useLoad(() => gql<{ me: { providerPreferences: ProviderLists }; providers: { slug: string; name: string }[] }>(PROVIDER_LISTS));
   const [saved, setSaved] = useState<ProviderLists | null>(null);
   const current = saved ?? loaded.value?.me.providerPreferences ?? null;
@@ -446,63 +450,65 @@ const ProviderPreferences = () => {
         ]}
       />
       {loaded.error && <Notice kind="error">{loaded.error}</Notice>}
-      <form
-        class="provider-lists"
-        aria-label="Set the provider lists"
-        onSubmit={(event) => {
-          event.preventDefault();
-          void save({ ignore: slugsOf(valueOf('ignore')), allow: slugsOf(valueOf('allow')) });
-        }}
-      >
-        {LIST_FIELDS.map(([list, label]) => {
-          const value = valueOf(list);
-          const invalid = notice?.kind === 'error' && notice.field === list;
-          // What is typed before the last comma, then each provider not on the list yet.
-          const cut = value.lastIndexOf(',');
-          const before = cut < 0 ? '' : `${value.slice(0, cut + 1)} `;
-          const typed = new Set(slugsOf(value.slice(0, cut + 1)));
-          return (
-            <div key={list}>
-              <label for={`providers-${list}`}>{label}</label>
-              <input
-                id={`providers-${list}`}
-                ref={fields[list]}
-                class="mono"
-                list={`providers-${list}-slugs`}
-                value={value}
-                onInput={(e) => setDrafts({ ...drafts, [list]: e.currentTarget.value })}
-                autocomplete="off"
-                spellcheck={false}
-                placeholder="slug, slug"
-                aria-invalid={invalid || undefined}
-                aria-describedby={invalid ? 'provider-lists-note provider-lists-notice' : 'provider-lists-note'}
-              />
-              <datalist id={`providers-${list}-slugs`}>
-                {providers
-                  .filter((p) => !typed.has(p.slug))
-                  .map((p) => (
-                    <option key={p.slug} value={`${before}${p.slug}`}>
-                      {p.name}
-                    </option>
-                  ))}
-              </datalist>
-            </div>
-          );
-        })}
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy || !current}>
-            Save
-          </button>
-          <button type="button" disabled={busy || !current || (current.ignore.length === 0 && current.allow.length === 0)} onClick={() => void save({ ignore: [], allow: [] })}>
-            Clear
-          </button>
-        </div>
-        {notice && (
-          <Notice kind={notice.kind} id="provider-lists-notice">
-            {notice.text}
-          </Notice>
-        )}
-      </form>
+      {!readOnly && (
+        <form
+          class="provider-lists"
+          aria-label="Set the provider lists"
+          onSubmit={(event) => {
+            event.preventDefault();
+            void save({ ignore: slugsOf(valueOf('ignore')), allow: slugsOf(valueOf('allow')) });
+          }}
+        >
+          {LIST_FIELDS.map(([list, label]) => {
+            const value = valueOf(list);
+            const invalid = notice?.kind === 'error' && notice.field === list;
+            // What is typed before the last comma, then each provider not on the list yet.
+            const cut = value.lastIndexOf(',');
+            const before = cut < 0 ? '' : `${value.slice(0, cut + 1)} `;
+            const typed = new Set(slugsOf(value.slice(0, cut + 1)));
+            return (
+              <div key={list}>
+                <label for={`providers-${list}`}>{label}</label>
+                <input
+                  id={`providers-${list}`}
+                  ref={fields[list]}
+                  class="mono"
+                  list={`providers-${list}-slugs`}
+                  value={value}
+                  onInput={(e) => setDrafts({ ...drafts, [list]: e.currentTarget.value })}
+                  autocomplete="off"
+                  spellcheck={false}
+                  placeholder="slug, slug"
+                  aria-invalid={invalid || undefined}
+                  aria-describedby={invalid ? 'provider-lists-note provider-lists-notice' : 'provider-lists-note'}
+                />
+                <datalist id={`providers-${list}-slugs`}>
+                  {providers
+                    .filter((p) => !typed.has(p.slug))
+                    .map((p) => (
+                      <option key={p.slug} value={`${before}${p.slug}`}>
+                        {p.name}
+                      </option>
+                    ))}
+                </datalist>
+              </div>
+            );
+          })}
+          <div class="form-actions">
+            <button type="submit" class="primary" disabled={busy || !current}>
+              Save
+            </button>
+            <button type="button" disabled={busy || !current || (current.ignore.length === 0 && current.allow.length === 0)} onClick={() => void save({ ignore: [], allow: [] })}>
+              Clear
+            </button>
+          </div>
+          {notice && (
+            <Notice kind={notice.kind} id="provider-lists-notice">
+              {notice.text}
+            </Notice>
+          )}
+        </form>
+      )}
     </Section>
   );
 };
@@ -512,7 +518,7 @@ const ProviderPreferences = () => {
  * it is sent now and why not), added or replaced one provider at a time among those an admin allows, removed after a
  * confirmation. The key typed is sent once and cleared from the field once saved; a refused one stays in the form.
  */
-const ByokKeys = () => {
+const ByokKeys = ({ readOnly }: { readOnly: boolean }) => {
   const loaded = useLoad(() => gql<{ me: { byokFeePercent: number; byokKeys: ByokKey[] }; providers: { slug: string; name: string; byok: boolean }[] }>(BYOK));
   // As the last mutation answered; the loaded list until then.
   const [saved, setSaved] = useState<ByokKey[] | null>(null);
@@ -573,7 +579,7 @@ const ByokKeys = () => {
       </p>
       {loaded.error && <Notice kind="error">{loaded.error}</Notice>}
       {listNotice && <Notice kind={listNotice.kind}>{listNotice.text}</Notice>}
-      <Table label="Provider keys" columns={['Provider', 'Key', 'Origin', 'Status', 'Fallback to shared', 'Created', ['Actions', 'hidden']]}>
+      <Table label="Provider keys" columns={['Provider', 'Key', 'Origin', 'Status', 'Fallback to shared', 'Created', !readOnly && ['Actions', 'hidden']]}>
         {keys?.map((key) => (
           <tr key={key.provider} data-provider={key.provider}>
             <th scope="row">
@@ -587,77 +593,83 @@ const ByokKeys = () => {
             </td>
             <td>{key.fallbackToShared ? 'yes' : 'no'}</td>
             <td>{formatTime(key.createdAt)}</td>
-            <td class="actions">
-              <button type="button" class="danger" onClick={() => void remove(key)} aria-label={`Remove the key for ${nameOf(key.provider)}`}>
-                Remove
-              </button>
-            </td>
+            {!readOnly && (
+              <td class="actions">
+                <button type="button" class="danger" onClick={() => void remove(key)} aria-label={`Remove the key for ${nameOf(key.provider)}`}>
+                  Remove
+                </button>
+              </td>
+            )}
           </tr>
         ))}
       </Table>
       {keys && keys.length === 0 && <p class="muted">No provider keys yet: calls use the providers' shared keys.</p>}
-      <form class="grid-form byok-form" onSubmit={save} aria-label="Add or replace a provider key">
-        <div>
-          <label for="byok-provider">Provider</label>
-          <select
-            id="byok-provider"
-            ref={fields.provider}
-            value={chosen}
-            onChange={(e) => {
-              const slug = e.currentTarget.value;
-              setProvider(slug);
-              // Replacing a key starts from its fallback setting.
-              setFallback(keys?.find((k) => k.provider === slug)?.fallbackToShared ?? true);
-            }}
-            aria-invalid={invalid('provider') || undefined}
-            aria-describedby={describedBy('provider')}
-          >
-            {capable.map((p) => (
-              <option key={p.slug} value={p.slug}>
-                {p.name} ({p.slug})
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label for="byok-key">{replacing ? 'New API key (replaces yours)' : 'API key'}</label>
-          <input
-            id="byok-key"
-            ref={fields.apiKey}
-            type="password"
-            class="mono"
-            value={apiKey}
-            onInput={(e) => setApiKey(e.currentTarget.value)}
-            required
-            autocomplete="off"
-            spellcheck={false}
-            aria-invalid={invalid('apiKey') || undefined}
-            aria-describedby={describedBy('apiKey')}
-          />
-        </div>
-        <div>
-          <label class="switch" for="byok-fallback">
-            <input id="byok-fallback" type="checkbox" checked={fallback} onChange={(e) => setFallback(e.currentTarget.checked)} />
-            <span>Fall back to the shared key (charged in full)</span>
-          </label>
-        </div>
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy || !chosen}>
-            {replacing ? 'Replace key' : 'Save key'}
-          </button>
-        </div>
-        {loaded.value && capable.length === 0 && <p class="muted small">No provider takes keys of its own: an admin allows them per provider.</p>}
-        {notice && (
-          <Notice kind={notice.kind} id="byok-notice">
-            {notice.text}
-          </Notice>
-        )}
-      </form>
+      {!readOnly && (
+        <form class="grid-form byok-form" onSubmit={save} aria-label="Add or replace a provider key">
+          <div>
+            <label for="byok-provider">Provider</label>
+            <select
+              id="byok-provider"
+              ref={fields.provider}
+              value={chosen}
+              onChange={(e) => {
+                const slug = e.currentTarget.value;
+                setProvider(slug);
+                // Replacing a key starts from its fallback setting.
+                setFallback(keys?.find((k) => k.provider === slug)?.fallbackToShared ?? true);
+              }}
+              aria-invalid={invalid('provider') || undefined}
+              aria-describedby={describedBy('provider')}
+            >
+              {capable.map((p) => (
+                <option key={p.slug} value={p.slug}>
+                  {p.name} ({p.slug})
+                </option>
+              ))}
+            </select>
+          </div>
+          <div>
+            <label for="byok-key">{replacing ? 'New API key (replaces yours)' : 'API key'}</label>
+            <input
+              id="byok-key"
+              ref={fields.apiKey}
+              type="password"
+              class="mono"
+              value={apiKey}
+              onInput={(e) => setApiKey(e.currentTarget.value)}
+              required
+              autocomplete="off"
+              spellcheck={false}
+              aria-invalid={invalid('apiKey') || undefined}
+              aria-describedby={describedBy('apiKey')}
+            />
+          </div>
+          <div>
+            <label class="switch" for="byok-fallback">
+              <input id="byok-fallback" type="checkbox" checked={fallback} onChange={(e) => setFallback(e.currentTarget.checked)} />
+              <span>Fall back to the shared key (charged in full)</span>
+            </label>
+          </div>
+          <div class="form-actions">
+            <button type="submit" class="primary" disabled={busy || !chosen}>
+              {replacing ? 'Replace key' : 'Save key'}
+            </button>
+          </div>
+          {loaded.value && capable.length === 0 && <p class="muted small">No provider takes keys of its own: an admin allows them per provider.</p>}
+          {notice && (
+            <Notice kind={notice.kind} id="byok-notice">
+              {notice.text}
+            </Notice>
+          )}
+        </form>
+      )}
     </Section>
   );
 };
 
-export const KeysPage = () => {
+/** A restricted key (`me.restricted`) is shown the keys and settings, and told why it is offered no change. */
+export const KeysPage = ({ me }: { me: Me }) => {
+  const readOnly = me.restricted;
   // How many of the newest keys are shown; a change reloads as many, so a key on a later page keeps its row fresh.
   const [wanted, setWanted] = useState(KEYS_PAGE);
   const { value, error, loading, reload } = useLoad(() => loadKeys(wanted), [wanted]);
@@ -688,22 +700,25 @@ export const KeysPage = () => {
   return (
     <>
       <h1>Keys</h1>
-      <Section title="New key">
-        {fresh ? (
-          <NewSecret secret={fresh.secret} name={fresh.name} kind={fresh.kind} onDone={() => setFresh(null)} />
-        ) : (
-          <CreateKeyForm
-            onCreated={(secret, key) => {
-              setFresh({ secret, name: key.name, kind: key.kind });
-              reload();
-            }}
-          />
-        )}
-      </Section>
+      {readOnly && <Notice kind="info">{restrictedNote('manage keys or change the account’s settings (default model, provider lists, provider keys)')}</Notice>}
+      {!readOnly && (
+        <Section title="New key">
+          {fresh ? (
+            <NewSecret secret={fresh.secret} name={fresh.name} kind={fresh.kind} onDone={() => setFresh(null)} />
+          ) : (
+            <CreateKeyForm
+              onCreated={(secret, key) => {
+                setFresh({ secret, name: key.name, kind: key.kind });
+                reload();
+              }}
+            />
+          )}
+        </Section>
+      )}
       <Section title="Your keys">
         {error && <Notice kind="error">{error}</Notice>}
         {actionError && <Notice kind="error">{actionError}</Notice>}
-        <Table label="Your keys" columns={['Name', 'Key', 'Kind', 'Status', ['Limit', 'num'], ['Today', 'num'], ['This month', 'num'], ['Lifetime', 'num'], 'Expires', 'Actions']}>
+        <Table label="Your keys" columns={['Name', 'Key', 'Kind', 'Status', ['Limit', 'num'], ['Today', 'num'], ['This month', 'num'], ['Lifetime', 'num'], 'Expires', !readOnly && 'Actions']}>
           {keys.map((key) =>
             editing === key.id ? (
               <tr key={key.id}>
@@ -737,27 +752,29 @@ export const KeysPage = () => {
                 <td class="num">{formatUsd(key.usage.monthly)}</td>
                 <td class="num">{formatUsd(key.usage.lifetime)}</td>
                 <td>{key.expiresAt ? formatTime(key.expiresAt) : 'never'}</td>
-                <td class="actions">
-                  {key.status !== 'REVOKED' && (
-                    <>
-                      <button type="button" onClick={() => setEditing(key.id)} aria-label={`Edit ${key.name}`}>
-                        Edit
-                      </button>
-                      {key.status === 'ACTIVE' ? (
-                        <button type="button" onClick={() => act(DISABLE, key, isCurrent(key) ? `Disable ${key.name}?${SIGN_OUT}` : undefined)} aria-label={`Disable ${key.name}`}>
-                          Disable
+                {!readOnly && (
+                  <td class="actions">
+                    {key.status !== 'REVOKED' && (
+                      <>
+                        <button type="button" onClick={() => setEditing(key.id)} aria-label={`Edit ${key.name}`}>
+                          Edit
                         </button>
-                      ) : (
-                        <button type="button" onClick={() => act(ENABLE, key)} aria-label={`Enable ${key.name}`}>
-                          Enable
+                        {key.status === 'ACTIVE' ? (
+                          <button type="button" onClick={() => act(DISABLE, key, isCurrent(key) ? `Disable ${key.name}?${SIGN_OUT}` : undefined)} aria-label={`Disable ${key.name}`}>
+                            Disable
+                          </button>
+                        ) : (
+                          <button type="button" onClick={() => act(ENABLE, key)} aria-label={`Enable ${key.name}`}>
+                            Enable
+                          </button>
+                        )}
+                        <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.${isCurrent(key) ? SIGN_OUT : ''}`)} aria-label={`Revoke ${key.name}`}>
+                          Revoke
                         </button>
-                      )}
-                      <button type="button" class="danger" onClick={() => act(REVOKE, key, `Revoke ${key.name} for good? Requests with it will be refused.${isCurrent(key) ? SIGN_OUT : ''}`)} aria-label={`Revoke ${key.name}`}>
-                        Revoke
-                      </button>
-                    </>
-                  )}
-                </td>
+                      </>
+                    )}
+                  </td>
+                )}
               </tr>
             ),
           )}
@@ -772,9 +789,9 @@ export const KeysPage = () => {
           </div>
         )}
       </Section>
-      <DefaultModel />
-      <ProviderPreferences />
-      <ByokKeys />
+      <DefaultModel readOnly={readOnly} />
+      <ProviderPreferences readOnly={readOnly} />
+      <ByokKeys readOnly={readOnly} />
     </>
   );
 };
