@@ -180,7 +180,7 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
     await page.goto(`${h.url}/#/keys`);
     const keys = page.getByRole('table', { name: 'Your keys' });
     await keys.getByRole('row', { name: /capped/ }).waitFor();
-    expect(await said('sign in with a key of this account without a limit').count()).toBe(1);
+    await expect.poll(() => said('sign in with a key of this account without a limit').count()).toBe(1);
     // The keys and their spending stay in view; nothing offers to change them.
     expect(await keys.locator('tbody tr').count()).toBe(2);
     expect(await keys.getByRole('row', { name: /capped/ }).textContent()).toContain('(this console)');
@@ -195,20 +195,20 @@ describe.skipIf(!chromiumPath)('the console with more than a page of everything'
 
     await page.goto(`${h.url}/#/credits`);
     await expect.poll(() => page.getByTestId('balance').textContent()).toBe('$3.00');
-    expect(await said('buy credits').count()).toBe(1);
+    await expect.poll(() => said('buy credits').count()).toBe(1);
     expect(await page.getByRole('button', { name: 'Buy credits' }).count()).toBe(0);
     await page.getByRole('table', { name: 'Ledger entries' }).waitFor();
     await shoot('crowded-restricted-credits');
 
     await page.goto(`${h.url}/#/activity`);
     await page.getByRole('table', { name: 'Recent generations' }).waitFor();
-    expect(await said('content logging').count()).toBe(1);
+    await expect.poll(() => said('content logging').count()).toBe(1);
     expect(await page.getByLabel('Keep prompts and answers (input & output logging)').isDisabled()).toBe(true);
     expect(await page.getByRole('button', { name: 'Delete kept prompts' }).isDisabled()).toBe(true);
     expect(await page.getByRole('alert').count()).toBe(0);
     // An app asking this key for a key of the account is told no before anything is asked.
     await page.goto(`${h.url}/auth?callback_url=${encodeURIComponent('https://notes.example/cb')}&code_challenge=${'c'.repeat(43)}&code_challenge_method=S256`);
-    expect(await said('give the app at https://notes.example a key').count()).toBe(1);
+    await expect.poll(() => said('give the app at https://notes.example a key').count()).toBe(1);
     expect(await page.getByRole('button', { name: 'Allow' }).count()).toBe(0);
     await shoot('crowded-restricted-authorize');
     // What the console reads: the calling key's own standing, beside its account's roles.
