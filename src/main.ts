@@ -198,7 +198,7 @@ export const startSwitchyard = async (
     logger,
     triggers: () => [
       // Entry events since the last checkpoint (those written while down included) start their workflows' runs.
-      createEntryTrigger({ eventStore, readStore, runs: modules.runs, logger }),
+      createEntryTrigger({ eventStore, readStore, runs: modules.runs, workflows: modules.workflows, logger }),
       // After the runs: the runs the triggers start count against the slots resumeAll rebuilt.
       createEventTriggers({ eventStore, readStore, runner, workflows: modules.workflows, runs: modules.runs, logger }),
       // Schedule triggers: one run per due time (catch-up of the times missed while down, as each trigger says).

@@ -16,6 +16,11 @@ export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue
 
 export interface EventMetadata {
   readonly correlationId?: string;
+  /**
+   * What caused it, recorded by the server itself, never a client's value (a correlation id may be the client's
+   * X-Request-Id): for an entry a workflow step wrote, the step's run id (the entry trigger places the runs it starts
+   * in that run's chain).
+   */
   readonly causationId?: string;
   /** Who caused it: an account id, `system`, or `admin:bootstrap`. */
   readonly actor?: string;

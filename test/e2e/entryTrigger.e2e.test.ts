@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { tableStream } from '../../src/modules/tables/table.events.js';
+import { RUN_CATEGORY } from '../../src/modules/workflows/run.events.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 
 /**
@@ -171,6 +172,54 @@ describe('entry trigger', () => {
     expect(runs.length).toBe(7);
     const numbers = ((await entryTexts(h.gql, 'echo', owner.key)) as { n: number }[]).map((entry) => entry.n).sort((a, b) => a - b);
     expect(numbers).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it("a client's X-Request-Id never places a run in a chain: only an entry a run's own step stored does, and another account's run id is not probed", { timeout: 60_000 }, async () => {
+    h ??= await startHarness();
+    const a = await open(h.gql, 'Ann Chain');
+    const b = await open(h.gql, 'Ben Borrow');
+    for (const account of [a, b]) await h.gql('mutation { createTable(name: "inbox") { __typename } }', {}, account.key);
+    const onInbox = (key: string) => createWorkflow(h!.gql, { name: 'On inbox', trigger: { type: 'entry', table: 'inbox' }, steps: [{ key: 'echo', type: 'action.transform', input: { expression: '=trigger.entry.via' } }] }, key);
+    const aOnInbox = await onInbox(a.key);
+    const bOnInbox = await onInbox(b.key);
+    // A's run R stores an entry into A's inbox: the run that entry starts is R's + 1 in R's chain.
+    const writer = await createWorkflow(h.gql, { name: 'Writer', trigger: { type: 'manual' }, steps: [{ key: 'store', type: 'action.storeEntry', input: { table: 'inbox', entry: { via: 'step' } } }] }, a.key);
+    const started = await h.gql('mutation($id: ID!) { runWorkflow(id: $id, input: {}) { ... on WorkflowRun { id } } }', { id: writer }, a.key);
+    const runId = started.body.data.runWorkflow.id as string;
+    expect(runId).toMatch(/^run_/);
+
+    type Placed = { status: string; depth: number; steps: { output: unknown }[] };
+    const placed = async (workflowId: string, key: string): Promise<Placed[]> =>
+      (await h!.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { status depth steps { output } } } } }', { id: workflowId }, key)).body.data.workflowRuns.edges.map((edge: { node: Placed }) => edge.node);
+    const depths = (runs: Placed[]) => Object.fromEntries(runs.map((run) => [run.steps[0]?.output, run.depth]));
+    const settled = (count: number) => (runs: Placed[]) => runs.length === count && runs.every((run) => run.status === 'SUCCEEDED');
+    expect(depths(await until(() => placed(aOnInbox, a.key), settled(1)))).toEqual({ step: 1 });
+
+    // Entries written by clients naming R (or a run that does not exist) as their request id, over REST and GraphQL.
+    const restInsert = async (key: string, requestId: string, via: string) => {
+      const res = await fetch(`${h!.url}/api/v1/tables/inbox/entries`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify({ via }) });
+      expect(res.status).toBe(201);
+    };
+    const gqlInsert = async (key: string, requestId: string, via: string) => {
+      const res = await fetch(`${h!.url}/graphql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-request-id': requestId },
+        body: JSON.stringify({ query: 'mutation($e: JSON!) { insertEntry(table: "inbox", entry: $e) { __typename } }', variables: { e: { via } } }),
+      });
+      expect(((await res.json()) as { data: { insertEntry: { __typename: string } } }).data.insertEntry.__typename).toBe('Entry');
+    };
+    await restInsert(b.key, runId, 'b rest');
+    await gqlInsert(b.key, runId, 'b graphql');
+    await restInsert(b.key, 'run_doesnotexist0000', 'b missing run');
+    // Not even the run's own account places a run in R's chain by naming it.
+    await restInsert(a.key, runId, 'a rest');
+
+    // Every client-written entry's run is at depth 0, outside any chain: B's runs answer the same whether R exists or not.
+    expect(depths(await until(() => placed(bOnInbox, b.key), settled(3)))).toEqual({ 'b rest': 0, 'b graphql': 0, 'b missing run': 0 });
+    expect(depths(await until(() => placed(aOnInbox, a.key), settled(2)))).toEqual({ step: 1, 'a rest': 0 });
+    // And none of them is counted in R's chain (what MAX_RUNS_PER_CHAIN counts by).
+    const inChain = (await h.running.core.eventStore.readAll({ filter: { categories: [RUN_CATEGORY], eventTypes: ['RunStarted'] } })).filter((event) => event.type === 'RunStarted' && (event.data as { chain?: string }).chain === runId);
+    expect(inChain).toHaveLength(1);
   });
 
   it('lists triggered runs (whose ids are derived hashes) in the order they began, and pages through them in that order', { timeout: 60_000 }, async () => {

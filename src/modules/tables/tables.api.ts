@@ -39,7 +39,13 @@ export interface TableView {
 export interface TableActor {
   readonly accountId: string;
   readonly actor: string;
+  /** The request's id (a client may choose it: X-Request-Id), or the run's for a step. */
   readonly correlationId: string;
+  /**
+   * The run whose step writes (set by the table steps only): recorded as the events' causationId, from which the
+   * entry trigger places the runs the entry starts in that run's chain. Never from a client.
+   */
+  readonly causedByRun?: string;
 }
 
 const ENTRY_ID = /^ent_[0-9a-z]{1,64}$/;
@@ -149,7 +155,7 @@ export const createTablesApi = (deps: {
         // and the read models outside the table's lock (execute), so a busy table's writes share fsyncs.
         const result = await deps.eventStore.append(
           stream,
-          events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: actor.actor, correlationId: actor.correlationId, at: command.data.at } })),
+          events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: actor.actor, correlationId: actor.correlationId, ...(actor.causedByRun !== undefined && { causationId: actor.causedByRun }), at: command.data.at } })),
           { expectedRevision: cached.revision === -1 ? 'no_stream' : cached.revision, durability: 'commit' },
         );
         for (const event of events) cached.state = tableDecider.evolve(cached.state, event);

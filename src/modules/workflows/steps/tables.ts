@@ -21,7 +21,8 @@ const table = z.string().regex(TABLE_NAME, 'must be a table name: 1 to 63 lowerc
 /** An entry as later steps (and `trigger.entry`) read it: its fields at the top level, plus id and times. */
 export const flatEntry = (entry: EntryView): { [key: string]: JsonValue } => ({ ...entry.data, id: entry.id, createdAt: entry.createdAt, updatedAt: entry.updatedAt });
 
-const actorOf = (context: StepContext): TableActor => ({ accountId: context.principal.accountId, actor: context.principal.accountId, correlationId: context.runId });
+/** The run's own writes: `causedByRun` places the runs its entries trigger in its chain. */
+const actorOf = (context: StepContext): TableActor => ({ accountId: context.principal.accountId, actor: context.principal.accountId, correlationId: context.runId, causedByRun: context.runId });
 
 /** A table's refusal (bad input, missing table, full table) fails the step for good; the store being away may pass. */
 const asStepError = async <T>(work: () => Promise<T>): Promise<T> => {

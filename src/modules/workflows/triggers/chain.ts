@@ -17,10 +17,21 @@ export interface ChainPlace {
   readonly chain?: string;
 }
 
-/** The place of a run started because of `causedBy` (a run id, or null when no run caused it). */
-export const chainAfter = async (eventStore: EventStore, causedBy: string | null | undefined): Promise<ChainPlace> => {
+/** What places a run in a chain: the event log (the causing run's first event) and who owns a workflow. */
+export interface ChainDeps {
+  readonly eventStore: EventStore;
+  readonly ownerOf: (workflowId: string) => Promise<string | null>;
+}
+
+/**
+ * The place of a run of `accountId` started because of `causedBy` (a run id the server recorded, or null when no run
+ * caused it). Only a run of the same account places it in a chain: another account's run (or one that does not exist)
+ * answers depth 0, so a cause naming another account's run neither counts in its chain nor tells that it exists.
+ */
+export const chainAfter = async (deps: ChainDeps, causedBy: string | null | undefined, accountId: string): Promise<ChainPlace> => {
   if (causedBy === null || causedBy === undefined || !RUN_ID.test(causedBy)) return { depth: 0 };
-  const [first] = (await eventStore.readStream(runStream(causedBy), { maxCount: 1 })) as RecordedEvent<RunEvent>[];
+  const [first] = (await deps.eventStore.readStream(runStream(causedBy), { maxCount: 1 })) as RecordedEvent<RunEvent>[];
   if (first?.type !== 'RunStarted' && first?.type !== 'RunQueued') return { depth: 0 };
+  if ((await deps.ownerOf(first.data.workflowId)) !== accountId) return { depth: 0 };
   return { depth: (first.data.depth ?? 0) + 1, chain: first.data.chain ?? causedBy };
 };

@@ -16,6 +16,7 @@ import { entryFilter } from '../../tables/entryFilter.js';
 import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables/table.events.js';
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi, StartRequest } from '../run.api.js';
+import type { WorkflowsApi } from '../workflow.api.js';
 import { chainAfter } from './chain.js';
 import { refusedFilterWarning } from './refusedFilter.js';
 import { followForTrigger } from './triggerFollower.js';
@@ -61,9 +62,16 @@ const matches = (filter: Record<string, unknown> | undefined, event: EntryEvent,
 
 const BATCH = 200;
 
-export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: ReadStore; runs: Pick<RunsApi, 'startMany'>; logger: Logger }) => {
+export const createEntryTrigger = (deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  runs: Pick<RunsApi, 'startMany'>;
+  workflows: Pick<WorkflowsApi, 'ownerOf'>;
+  logger: Logger;
+}) => {
   const workflows = deps.readStore.collection<WorkflowDoc>(WORKFLOWS);
   const warnRefused = refusedFilterWarning(deps.logger, 'entry trigger');
+  const chains = { eventStore: deps.eventStore, ownerOf: deps.workflows.ownerOf };
 
   /**
    * Start the runs a batch of entry events calls for, together (runs.startMany), in log order. A refusal (disabled
@@ -83,8 +91,9 @@ export const createEntryTrigger = (deps: { eventStore: EventStore; readStore: Re
       const on = event.type === 'EntryAdded' ? 'insert' : 'update';
       const candidates = await candidatesOf(event.data.accountId);
       const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
-      // An entry a run's step wrote (its correlation id is the run's) starts runs one deeper in the chain.
-      const place = candidates.length === 0 ? { depth: 0 } : await chainAfter(deps.eventStore, event.metadata.correlationId);
+      // An entry a run's step wrote (the engine records the run as its causationId; a correlation id may be a client's
+      // X-Request-Id, so it is never read as a run) starts runs one deeper in that run's chain.
+      const place = candidates.length === 0 ? { depth: 0 } : await chainAfter(chains, event.metadata.causationId, event.data.accountId);
       for (const doc of candidates) {
         const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
         if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt, (error) => warnRefused(doc._id, error))) continue;

@@ -170,6 +170,7 @@ export const createEventTriggers = (deps: {
 }) => {
   const { logger } = deps;
   const queries = workflowQueries(deps.readStore);
+  const chains = { eventStore: deps.eventStore, ownerOf: deps.workflows.ownerOf };
   /** Per account: the funds after the ledger event at `revision` (for balance.below crossings). */
   const balances = new Map<string, { revision: number; funds: number }>();
 
@@ -397,7 +398,7 @@ export const createEventTriggers = (deps: {
       if (payload !== null) targets.set(fired.errorWorkflow, payload);
     }
     if (targets.size === 0) return;
-    const place = await chainAfter(deps.eventStore, await fired.causedBy());
+    const place = await chainAfter(chains, await fired.causedBy(), fired.accountId);
     const caller = { principal: { accountId: fired.accountId, keyId: null, roles: new Set<never>() }, requestId: `event-${event.id}` };
     for (const [workflowId, payload] of targets) {
       const runId = eventRunId(event.stream, event.revision, workflowId);
