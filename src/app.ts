@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +22,7 @@ import { schema } from './graphql/schema.js';
 import { consoleDistDir } from './console/paths.js';
 import { createConsoleAssets, isConsolePath } from './http/consoleAssets.js';
 import { createGraphiqlPage } from './http/graphiqlPage.js';
-import { bearerOf, createRouter, errorBody, isValidHost, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
+import { bearerOf, createRouter, errorBody, isValidHost, notUtf8, parseRequestTarget, readRequestBody, requestIdOf, sendError, sendJson, type Route } from './http/rest.js';
 import type { Principal } from './modules/auth/principal.js';
 
 export interface App {
@@ -274,7 +275,12 @@ export const buildApp = (
       if ((req.method === 'GET' || req.method === 'HEAD') && req.headers.accept?.includes('text/html')) return graphiqlPage(req, res);
       // Read here, bounded, so a chunked body is cut at the limit like on every route; yoga takes a body already
       // read from `req.body` (as under Express's body parsers) instead of reading the stream itself.
-      if (req.method !== 'GET' && req.method !== 'HEAD') (req as IncomingMessage & { body?: Buffer }).body = await readRequestBody(req, config.MAX_BODY_BYTES);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        const body = await readRequestBody(req, config.MAX_BODY_BYTES);
+        // Yoga would decode invalid UTF-8 into U+FFFD, altering what it runs: refused as on every REST route.
+        if (!isUtf8(body)) throw notUtf8(body);
+        (req as IncomingMessage & { body?: Buffer }).body = body;
+      }
       // Yoga builds its request URL from the Host header and `req.url`: hand it the target in origin-form.
       req.url = `${url.pathname}${url.search}`;
       await yoga.handle(req, res, { requestId });

@@ -166,6 +166,45 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
     expect(plain.status).toBeLessThan(500);
   });
 
+  it('a body that is not valid UTF-8 is 400 invalid_request, and a charset other than UTF-8 415, on every route that takes one, and on /graphql', async () => {
+    const chat = (name: string) => Buffer.concat([Buffer.from('{"model":"switchyard/demo","max_tokens":2,"messages":[{"role":"user","content":"'), Buffer.from(name, 'latin1'), Buffer.from('"}]}')]);
+    const notUtf8 = new Blob([new Uint8Array(chat('Zo\xeb'))]);
+    const posts = routes.filter((r) => r.method !== 'GET' && r.method !== 'DELETE');
+    // Every shape (OpenRouter's, OpenAI's, Anthropic's) has the message at error.message.
+    const messageOf = async (method: string, path: string, body: Blob, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${keyFor(path)}`, 'content-type': 'application/json', ...headers }, body });
+      return ((await res.json()) as { error: { message: string } }).error.message;
+    };
+    for (const route of posts) {
+      const path = concrete(route.path);
+      const answer = await call(route.method, path, { key: keyFor(route.path), body: notUtf8 });
+      // The webhook of a workflow that does not exist answers 404 before it parses the body (the secret is checked first).
+      if (route.path.endsWith('/webhook')) expect(answer, route.path).toMatchObject({ status: 404 });
+      else {
+        expect(answer, `${route.method} ${route.path}`).toMatchObject({ status: 400, errorType: 'invalid_request' });
+        expect(await messageOf(route.method, path, notUtf8), `${route.method} ${route.path}`).toMatch(/^The request body is not valid UTF-8/);
+      }
+      const utf16 = await call(route.method, path, { key: keyFor(route.path), body: '{}', headers: { 'content-type': 'application/json; charset=utf-16' } });
+      expect(utf16, `${route.method} ${route.path}`).toMatchObject({ status: 415, errorType: 'invalid_request' });
+    }
+    expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: new Blob([new Uint8Array(Buffer.concat([Buffer.from('{"query":"{ __typename } #'), Buffer.from([0xff]), Buffer.from('"}')]))]) })).toMatchObject({ status: 400, errorType: 'invalid_request' });
+    expect(await call('POST', '/graphql', { key: ADMIN_KEY, body: '{"query":"{ __typename }"}', headers: { 'content-type': 'application/json; charset=latin1' } })).toMatchObject({ status: 415, errorType: 'invalid_request' });
+
+    // The chat route's message names the problem and where; its 415 says nothing of content codings.
+    const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: new Uint8Array(chat('Zo\xeb')) });
+    expect(res.status).toBe(400);
+    const { error } = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+    expect(error.message).toMatch(/^The request body is not valid UTF-8 \(a byte sequence at offset 82\)/);
+    expect(error.metadata).toMatchObject({ offset: 82 });
+    const latin1 = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json; charset=iso-8859-1' }, body: new Uint8Array(chat('Zo\xeb')) });
+    expect(latin1.status).toBe(415);
+    expect(latin1.headers.get('accept-encoding')).toBeNull();
+    expect(((await latin1.json()) as { error: { message: string } }).error.message).toBe('Content-Type charset "iso-8859-1" is not supported: send the body in UTF-8 (charset=utf-8, or no charset)');
+    // UTF-8 with a byte-order mark is read past it: the call goes on (and answers, credits or not, below 500).
+    const bom = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json; charset=utf-8' }, body: new Uint8Array(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(chat('Zo\xeb').toString('latin1'), 'utf8')])) });
+    expect(bom.status, await bom.clone().text()).toBe(200);
+  });
+
   it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
     // `/` is the web console's page (test/e2e/console.e2e.test.ts).
     // `/api/v1/models/extra` and `/api/v1/models/acme/extra` name models (GET /models/{id}, the id's slash encoded

@@ -145,6 +145,38 @@ describe('webhook trigger', () => {
     expect(await runsOf(id, designer.key)).toEqual([]);
   });
 
+  it('refuses a body that is not valid UTF-8 (400, not altered into U+FFFD) and a charset other than UTF-8 (415), starting no run; a leading byte-order mark is read past', async () => {
+    const id = await createWorkflow(webhook('sync'), designer.key);
+    const secret = await rotate(id, designer.key);
+    const url = `${h.url}/api/v1/workflows/${id}/webhook`;
+    const headers = { 'content-type': 'application/json', 'x-switchyard-webhook-secret': secret };
+    const send = async (body: Buffer, extra: Record<string, string> = {}) => {
+      const res = await fetch(url, { method: 'POST', headers: { ...headers, ...extra }, body: new Uint8Array(body) });
+      return { status: res.status, body: (await res.json()) as { error?: { message: string; metadata: Record<string, unknown> } } & Record<string, unknown> };
+    };
+    // Bytes that are no UTF-8 (FF FE), an overlong "/" (C0 AF) and a lone surrogate (ED A0 80), inside {"name":"…"}.
+    for (const [bad, offset] of [[Buffer.from([0xff, 0xfe]), 9], [Buffer.from([0x41, 0xc0, 0xaf]), 10], [Buffer.from([0xed, 0xa0, 0x80]), 9]] as const) {
+      const answer = await send(Buffer.concat([Buffer.from('{"name":"'), bad, Buffer.from('"}')]));
+      expect(answer, bad.toString('hex')).toMatchObject({ status: 400, body: { error: { metadata: { error_type: 'invalid_request', offset } } } });
+      expect(answer.body.error!.message).toMatch(new RegExp(`^The request body is not valid UTF-8 \\(a byte sequence at offset ${offset}\\)`));
+    }
+    for (const charset of ['utf-16', 'ISO-8859-1', '"utf-16le"']) {
+      const answer = await send(Buffer.from('{"name":"Ada"}'), { 'content-type': `application/json; charset=${charset}` });
+      expect(answer, charset).toMatchObject({ status: 415, body: { error: { metadata: { error_type: 'invalid_request', charset: charset.replaceAll('"', '').toLowerCase() } } } });
+      expect(answer.body.error!.message).toMatch(/charset .* is not supported: send the body in UTF-8/);
+    }
+    expect(await runsOf(id, designer.key)).toEqual([]);
+    // UTF-8 under any spelling of its name, and a byte-order mark before the JSON, are read as sent.
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    for (const [body, extra] of [
+      [Buffer.concat([bom, Buffer.from('{"name":"Zoë"}')]), {}],
+      [Buffer.from('{"name":"Zoë"}'), { 'content-type': 'application/json; charset=UTF-8' }],
+      [Buffer.from('{"name":"Zoë"}'), { 'content-type': 'application/json;charset="utf8"' }],
+    ] as const) {
+      expect(await send(body, extra)).toEqual({ status: 201, body: { greeting: 'Hello, ZOË', via: 'webhook' } });
+    }
+  });
+
   it('a deleted workflow’s webhook is 404, and the same Idempotency-Key on two workflows starts two runs', async () => {
     const first = await createWorkflow(webhook('async'), designer.key);
     const second = await createWorkflow(webhook('async'), designer.key);
