@@ -3,6 +3,7 @@
  * what a provider reports. Every conversion from or to dollars lives in modules/ledger/money.ts.
  */
 import { PRICE_FIELDS, type EndpointPrices } from '../modules/catalog/provider.events.js';
+import { isTokenCount } from './providers/common.js';
 import type { Usage } from './types.js';
 
 export interface CostBreakdown {
@@ -27,13 +28,14 @@ export interface Counts {
 /** A count a provider sent, as a non-negative integer (NaN, negatives and fractions never reach a price). */
 const count = (n: number | undefined): number => (typeof n === 'number' && n > 0 ? Math.floor(Math.min(n, Number.MAX_SAFE_INTEGER)) : 0);
 
-const isCount = (n: unknown): boolean => typeof n === 'number' && n >= 0;
+const isCount = isTokenCount;
 const isOptionalCount = (n: unknown): boolean => n === undefined || isCount(n);
 
 /**
- * Whether a provider's usage report reads as token counts at all: the two totals present and not negative, the
- * details absent or not negative. A report that fails this is treated as missing (the usage is estimated), so a
- * provider cannot make an answer free by reporting -100 tokens.
+ * Whether a provider's usage report reads as token counts at all: the two totals counts (non-negative safe integers),
+ * the details absent or counts. A report that fails this is treated as missing (the usage is estimated), so a
+ * provider cannot make an answer free by reporting -100 tokens. The Anthropic and Gemini adapters check each count
+ * of their protocol the same way before they add them up (common.ts readCounts), and report none when one fails.
  */
 export const countsAreTokens = (usage: Usage): boolean =>
   isCount(usage.prompt_tokens) &&

@@ -61,6 +61,13 @@ export interface Script {
   text?: string;
   /** Override counts, or 'omit' to leave usage out (streaming). */
   usage?: FakeUsage | 'omit';
+  /**
+   * The protocol's usage object sent as it is, in place of the counted one (OpenAI and Anthropic `usage`, Gemini
+   * `usageMetadata`): a whole answer's; streamed, the one on the event that ends the answer (OpenAI's usage chunk,
+   * Anthropic's `message_delta`, whose `message_start` keeps its counted input and placeholder `output_tokens: 1`,
+   * Gemini's last chunk). `null`: that body or event carries none.
+   */
+  wireUsage?: unknown;
   toolCall?: FakeToolCall;
   /** OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer). */
   reasoning?: string;
@@ -374,6 +381,8 @@ interface Answer {
   completionTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  /** Script.wireUsage, when set. */
+  wire?: { usage: unknown };
 }
 
 /** Characters of every `text`/`content`/`system` string in the request: the prompt the fake "reads". */
@@ -416,7 +425,14 @@ function answerFor(protocol: FakeProtocol, body: unknown, script: Script, model:
     completionTokens: usage.completionTokens ?? Math.ceil((text.length + toolChars) / 4),
     cachedTokens: usage.cachedTokens ?? 0,
     reasoningTokens: usage.reasoningTokens ?? 0,
+    ...(script.wireUsage !== undefined && { wire: { usage: script.wireUsage } }),
   };
+}
+
+/** `field: usage` as the answer sends it: the counted usage, or the scripted wire usage (none when that is null). */
+function usageField(field: string, a: Answer, counted: () => unknown): Record<string, unknown> {
+  if (a.wire === undefined) return { [field]: counted() };
+  return a.wire.usage === null ? {} : { [field]: a.wire.usage };
 }
 
 /** OpenAI's logprobs for these tokens: deterministic values, `top` alternatives each. */
@@ -509,7 +525,7 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
             finish_reason: a.toolCall ? 'tool_calls' : 'stop',
           },
         ],
-        usage: openaiUsage(a),
+        ...usageField('usage', a, () => openaiUsage(a)),
         system_fingerprint: 'fp_fake',
       };
     case 'anthropic':
@@ -523,12 +539,12 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
           ...(a.toolCall ? [{ type: 'tool_use', id: a.toolCall.id, name: a.toolCall.name, input: a.toolCall.arguments }] : []),
         ],
         ...anthropicStop(a),
-        usage: { ...anthropicInputUsage(a), output_tokens: a.completionTokens },
+        ...usageField('usage', a, () => ({ ...anthropicInputUsage(a), output_tokens: a.completionTokens })),
       };
     case 'gemini':
       return {
         candidates: [{ content: { parts: geminiParts(a, a.text), role: 'model' }, finishReason: 'STOP', index: 0 }],
-        usageMetadata: geminiUsage(a),
+        ...usageField('usageMetadata', a, () => geminiUsage(a)),
         modelVersion: a.model,
         responseId: a.id,
       };
@@ -602,8 +618,8 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
         for (const args of argumentPieces(a.toolCall.arguments)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }));
       }
       events.push(chunk({}, a.toolCall ? 'tool_calls' : 'stop'));
-      if (withUsage) {
-        events.push(frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [], usage: openaiUsage(a) })));
+      if (withUsage && a.wire?.usage !== null) {
+        events.push(frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [], ...usageField('usage', a, () => openaiUsage(a)) })));
       }
       events.push(frame(protocol, '[DONE]'));
       return events;
@@ -635,7 +651,7 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
       events.push(
         event('message_delta', {
           delta: anthropicStop(a),
-          ...(withUsage && { usage: { output_tokens: a.completionTokens } }),
+          ...(withUsage && usageField('usage', a, () => ({ output_tokens: a.completionTokens }))),
         }),
         event('message_stop', {}),
       );
@@ -645,7 +661,7 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
       const chunk = (parts: unknown[], last: boolean): string =>
         frame(protocol, JSON.stringify({
           candidates: [{ content: { parts, role: 'model' }, ...(last && { finishReason: 'STOP' }), index: 0 }],
-          ...(last && withUsage && { usageMetadata: geminiUsage(a) }),
+          ...(last && withUsage && usageField('usageMetadata', a, () => geminiUsage(a))),
           modelVersion: a.model,
           responseId: a.id,
         }));

@@ -64,6 +64,36 @@ export function badRequest(provider: string, message: string): ProviderError {
 // ---------------------------------------------------------------------------------------------------------------
 // Usage
 
+/** A token count as a usage report may carry it: a non-negative safe integer (the one definition: pricing.ts too). */
+export const isTokenCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/**
+ * The counts of a provider's usage report when it reads as one, else undefined (no report: the gateway estimates the
+ * usage, as without one, and never bills a missing, non-numeric or negative count as zero). Every `required` field
+ * must be a count; each `optional` one a count or absent (null is absent: Anthropic sends null cache counts). Read
+ * before an adapter adds counts together, so no count can cancel a negative one.
+ */
+export function readCounts<R extends string, O extends string>(
+  value: unknown,
+  required: readonly R[],
+  optional: readonly O[],
+): (Record<R, number> & Partial<Record<O, number>>) | undefined {
+  if (!isRecord(value)) return undefined;
+  const counts: Partial<Record<R | O, number>> = {};
+  for (const field of required) {
+    const n = value[field];
+    if (!isTokenCount(n)) return undefined;
+    counts[field] = n;
+  }
+  for (const field of optional) {
+    const n = value[field];
+    if (n == null) continue;
+    if (!isTokenCount(n)) return undefined;
+    counts[field] = n;
+  }
+  return counts as Record<R, number> & Partial<Record<O, number>>;
+}
+
 export interface UsageCounts {
   prompt: number;
   completion: number;

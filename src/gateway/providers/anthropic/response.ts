@@ -4,36 +4,35 @@
  */
 import type { ChatResponse, ReasoningDetail, ResponseMessage, ToolCall, Usage } from '../../types.js';
 import type { ResponseMeta } from '../adapter.js';
-import { asNumber, asRecord, asString, isRecord, makeUsage, malformedResponse } from '../common.js';
+import { asNumber, asRecord, asString, isRecord, makeUsage, malformedResponse, readCounts } from '../common.js';
 import { errorFromEvent, PROVIDER } from './errors.js';
 import { mapFinishReason } from './finishReason.js';
 
 export const REASONING_FORMAT = 'anthropic-claude-v1';
 
-export interface InputUsage {
-  input: number;
-  cacheRead: number;
-  cacheWrite: number;
-  /** `server_tool_use.web_search_requests` (cumulative, like the counts), when reported. */
-  webSearches?: number;
-}
+const COUNT_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
+type CountField = (typeof COUNT_FIELDS)[number];
+export type AnthropicCounts = Partial<Record<CountField, number>>;
 
-export function readInputUsage(value: unknown, into: InputUsage): void {
-  const u = asRecord(value);
-  into.input = asNumber(u.input_tokens) ?? into.input;
-  into.cacheRead = asNumber(u.cache_read_input_tokens) ?? into.cacheRead;
-  into.cacheWrite = asNumber(u.cache_creation_input_tokens) ?? into.cacheWrite;
-  const webSearches = asNumber(asRecord(u.server_tool_use).web_search_requests);
-  if (webSearches !== undefined) into.webSearches = webSearches;
-}
+/**
+ * The counts of one usage object, each a count or absent (`message_start` and `message_delta` carry some of them);
+ * undefined when one is not a count: the report is then no report (common.ts readCounts).
+ */
+export const readUsageCounts = (usage: unknown): AnthropicCounts | undefined => readCounts(usage, [], COUNT_FIELDS);
 
-export function toUsage(input: InputUsage, output: number): Usage {
+/** `server_tool_use.web_search_requests` (cumulative, like the counts), when reported: shown, never priced. */
+export const webSearchesOf = (usage: unknown): number | undefined => asNumber(asRecord(asRecord(usage).server_tool_use).web_search_requests);
+
+/** Canonical usage from counts already read as counts (so none can cancel a negative one when they are added up). */
+export function toUsage(counts: AnthropicCounts & { input_tokens: number; output_tokens: number }, webSearches: number | undefined): Usage {
+  const cacheRead = counts.cache_read_input_tokens ?? 0;
+  const cacheWrite = counts.cache_creation_input_tokens ?? 0;
   return makeUsage({
-    prompt: input.input + input.cacheRead + input.cacheWrite,
-    completion: output,
-    cached: input.cacheRead,
-    cacheWrite: input.cacheWrite,
-    ...(input.webSearches !== undefined && { webSearches: input.webSearches }),
+    prompt: counts.input_tokens + cacheRead + cacheWrite,
+    completion: counts.output_tokens,
+    cached: cacheRead,
+    cacheWrite,
+    ...(webSearches !== undefined && { webSearches }),
   });
 }
 
@@ -72,14 +71,14 @@ export function parseResponse(status: number, json: unknown, meta: ResponseMeta 
   }
   const stopReason = asString(json.stop_reason);
   const stopSequence = stopReason === 'stop_sequence' ? asString(json.stop_sequence) : undefined;
-  const input: InputUsage = { input: 0, cacheRead: 0, cacheWrite: 0 };
-  readInputUsage(json.usage, input);
+  // A whole answer's usage has both totals; without them (or with a count that is none) it is no report.
+  const counts = readCounts(json.usage, ['input_tokens', 'output_tokens'], ['cache_read_input_tokens', 'cache_creation_input_tokens']);
   return {
     id: meta.id ?? asString(json.id) ?? '',
     object: 'chat.completion',
     created: meta.created ?? 0,
     model: meta.model ?? asString(json.model) ?? '',
     choices: [{ index: 0, message, finish_reason: mapFinishReason(stopReason), native_finish_reason: stopReason ?? null, ...(stopSequence !== undefined && { stop_sequence: stopSequence }) }],
-    ...(isRecord(json.usage) && { usage: toUsage(input, asNumber(json.usage.output_tokens) ?? 0) }),
+    ...(counts && { usage: toUsage(counts, webSearchesOf(json.usage)) }),
   };
 }

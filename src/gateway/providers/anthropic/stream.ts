@@ -1,17 +1,30 @@
 /** Anthropic SSE events: message_start, content_block_start/delta/stop, message_delta, message_stop, error. */
-import type { ChatChunk, ChunkDelta, FinishReason } from '../../types.js';
+import type { ChatChunk, ChunkDelta, FinishReason, Usage } from '../../types.js';
 import type { ResponseMeta, StreamParser } from '../adapter.js';
 import { asNumber, asRecord, asString, isRecord, malformedResponse, parseJson } from '../common.js';
 import { errorFromEvent, PROVIDER } from './errors.js';
 import { mapFinishReason } from './finishReason.js';
-import { readInputUsage, REASONING_FORMAT, toUsage, type InputUsage } from './response.js';
+import { readUsageCounts, REASONING_FORMAT, toUsage, webSearchesOf, type AnthropicCounts } from './response.js';
 
 export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   let id = meta.id ?? '';
   let model = meta.model ?? '';
-  const input: InputUsage = { input: 0, cacheRead: 0, cacheWrite: 0 };
-  let output = 0;
-  let usageSeen = false;
+  // Usage, cumulative across events: message_start's input counts and placeholder output_tokens, then
+  // message_delta's (which newer API versions repeat the input counts in). One count that is none voids the report.
+  let counts: AnthropicCounts = {};
+  let startOutput: number | undefined;
+  let finalOutput: number | undefined;
+  let webSearches: number | undefined;
+  let unusable = false;
+  /** Takes in one event's usage; its output_tokens. */
+  const readUsage = (usage: Record<string, unknown>): number | undefined => {
+    const read = readUsageCounts(usage);
+    if (read === undefined) unusable = true;
+    webSearches = webSearchesOf(usage) ?? webSearches;
+    const { output_tokens: output, ...input } = read ?? {};
+    counts = { ...counts, ...input };
+    return output;
+  };
   let finishReason: FinishReason | undefined;
   let nativeFinishReason: string | undefined;
   let done = false;
@@ -36,6 +49,18 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
     },
   ];
 
+  /**
+   * The usage to bill: none without a usable input count. message_start's output_tokens is a placeholder, not the
+   * answer's: an answer that ended (message_stop or a stop reason) without message_delta's count has no report (its
+   * output is estimated); one cut before its end is billed as a failure, on the prompt count and at least what was sent.
+   */
+  const usage = (): Usage | undefined => {
+    const input = counts.input_tokens;
+    if (unusable || input === undefined) return undefined;
+    const output = finalOutput ?? (done || finishReason !== undefined ? undefined : (startOutput ?? 0));
+    return output === undefined ? undefined : toUsage({ ...counts, input_tokens: input, output_tokens: output }, webSearches);
+  };
+
   return {
     push(message) {
       const event = parseJson(message.data);
@@ -46,11 +71,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           const m = asRecord(event.message);
           if (meta.id === undefined) id = asString(m.id) ?? id;
           if (meta.model === undefined) model = asString(m.model) ?? model;
-          if (isRecord(m.usage)) {
-            usageSeen = true;
-            readInputUsage(m.usage, input);
-            output = asNumber(m.usage.output_tokens) ?? output;
-          }
+          if (isRecord(m.usage)) startOutput = readUsage(m.usage) ?? startOutput;
           return chunk({ role: 'assistant', content: '' });
         }
         case 'content_block_start': {
@@ -101,12 +122,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           }
         }
         case 'message_delta': {
-          if (isRecord(event.usage)) {
-            usageSeen = true;
-            // message_delta usage is cumulative, and newer API versions repeat the input counts here.
-            readInputUsage(event.usage, input);
-            output = asNumber(event.usage.output_tokens) ?? output;
-          }
+          if (isRecord(event.usage)) finalOutput = readUsage(event.usage) ?? finalOutput;
           const delta = asRecord(event.delta);
           const stopReason = asString(delta.stop_reason);
           if (stopReason === undefined) return [];
@@ -125,9 +141,10 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       }
     },
     finish() {
+      const billed = usage();
       return {
         done,
-        ...(usageSeen && { usage: toUsage(input, output) }),
+        ...(billed && { usage: billed }),
         ...(finishReason && { finishReason }),
         ...(nativeFinishReason !== undefined && { nativeFinishReason }),
       };

@@ -7,28 +7,32 @@
  */
 import type { ChatResponse, ReasoningDetail, ResponseMessage, ToolCall, Usage } from '../../types.js';
 import type { ResponseMeta } from '../adapter.js';
-import { asArray, asNumber, asRecord, asString, isRecord, makeUsage, malformedResponse } from '../common.js';
+import { asArray, asNumber, asRecord, asString, isRecord, makeUsage, malformedResponse, readCounts } from '../common.js';
 import { errorFromBody, firstBody, PROVIDER } from './errors.js';
 import { mapFinishReason } from './finishReason.js';
 
 const SIGNATURE_FORMAT = 'google-gemini-v1';
 
+/**
+ * Canonical usage from `usageMetadata`, or undefined when it is no report: no `promptTokenCount`, or a count that is
+ * none (common.ts readCounts), checked before they are added up. `candidatesTokenCount` is left out when nothing was
+ * generated (a blocked prompt): 0.
+ */
 export function parseUsage(value: unknown): Usage | undefined {
-  if (!isRecord(value)) return undefined;
-  const promptCount = asNumber(value.promptTokenCount);
-  if (promptCount === undefined) return undefined;
-  const prompt = promptCount + (asNumber(value.toolUsePromptTokenCount) ?? 0);
-  const thoughts = asNumber(value.thoughtsTokenCount);
-  const completion = (asNumber(value.candidatesTokenCount) ?? 0) + (thoughts ?? 0);
-  const cached = asNumber(value.cachedContentTokenCount);
-  const audioIn = byModality(value.promptTokensDetails, 'AUDIO');
-  const videoIn = byModality(value.promptTokensDetails, 'VIDEO');
-  const audioOut = byModality(value.candidatesTokensDetails, 'AUDIO');
-  const imageOut = byModality(value.candidatesTokensDetails, 'IMAGE');
+  const counts = readCounts(value, ['promptTokenCount'], ['toolUsePromptTokenCount', 'candidatesTokenCount', 'thoughtsTokenCount', 'cachedContentTokenCount', 'totalTokenCount']);
+  if (!counts) return undefined;
+  const prompt = counts.promptTokenCount + (counts.toolUsePromptTokenCount ?? 0);
+  const thoughts = counts.thoughtsTokenCount;
+  const completion = (counts.candidatesTokenCount ?? 0) + (thoughts ?? 0);
+  const cached = counts.cachedContentTokenCount;
+  const audioIn = byModality(asRecord(value).promptTokensDetails, 'AUDIO');
+  const videoIn = byModality(asRecord(value).promptTokensDetails, 'VIDEO');
+  const audioOut = byModality(asRecord(value).candidatesTokensDetails, 'AUDIO');
+  const imageOut = byModality(asRecord(value).candidatesTokensDetails, 'IMAGE');
   return makeUsage({
     prompt,
     completion,
-    total: asNumber(value.totalTokenCount) ?? prompt + completion,
+    total: counts.totalTokenCount ?? prompt + completion,
     ...(cached !== undefined && { cached }),
     ...(thoughts !== undefined && { reasoning: thoughts }),
     ...(audioIn !== undefined && { audioIn }),

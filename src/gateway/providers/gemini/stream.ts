@@ -25,7 +25,8 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       id ??= asString(body.responseId);
       model ??= asString(body.modelVersion);
       created ??= createdFrom(body.createTime);
-      usage = parseUsage(body.usageMetadata) ?? usage;
+      // Each report is cumulative: the last one is the answer's, and one that is no report leaves none.
+      if (body.usageMetadata != null) usage = parseUsage(body.usageMetadata);
 
       const candidate = asRecord(asArray(body.candidates)[0]);
       const digest = digestParts(asArray(asRecord(candidate.content).parts), callIdFactory(id), toolCallCount);
