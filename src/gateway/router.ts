@@ -519,7 +519,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
       adapter.buildRequest(
         extend(request, { stream: false }),
-        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
       ),
     );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
@@ -562,7 +562,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
       adapter.buildRequest(
         extend(request, { stream: true }),
-        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } },
+        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
       ),
     );
     // The body only: the credentials travel in the headers (or, for Gemini, the URL), never echoed.

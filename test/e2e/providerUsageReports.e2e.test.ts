@@ -1,8 +1,9 @@
 /**
- * What Anthropic- and Gemini-protocol answers are charged (QA s42 adapt #2, #3): a usage report whose counts are
+ * What Anthropic- and Gemini-protocol answers are charged (QA s42 adapt #1-#3): a usage report whose counts are
  * missing, null, not numbers or negative is no report (billed on estimates, `usage_source: estimated`, never free),
  * whichever other count would cancel it; an Anthropic stream whose `message_delta` carries no usage is not billed the
- * `message_start` placeholder.
+ * `message_start` placeholder; and a thinking budget never raises the max_tokens sent upstream above what was
+ * reserved: a budget that does not fit below max_tokens is a 400, as Anthropic answers it, that charges nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
@@ -108,4 +109,63 @@ describe('a negative count is no report, whichever other count would cancel it (
       });
     }
   }
+});
+
+describe('a thinking budget never raises the max_tokens sent upstream past what was reserved (QA s42 adapt #1)', () => {
+  const sentUpstream = () => claude.requests.at(-1)!.body as { max_tokens: number; thinking?: { budget_tokens: number } };
+
+  for (const [name, reasoning] of [
+    ['reasoning.max_tokens 900', { max_tokens: 900 }],
+    ['reasoning.effort high (the 1024-token floor)', { effort: 'high' }],
+  ] as const) {
+    it(`chat with max_tokens 1 and ${name} is a 400 before any upstream call, charging nothing`, async () => {
+      const before = claude.requests.length;
+      const user = await h.openAccount({ credits: 100 * CENT });
+      const res = await h.chat(user.key, { model: 'test/claude', messages: MESSAGES, max_tokens: 1, reasoning });
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as { error: { message: string } };
+      expect(error.message).toContain('must be less than max_tokens (1)');
+      expect(claude.requests.length).toBe(before);
+      expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: 0, reserved: 0, available: 100 * CENT });
+    });
+  }
+
+  it('/api/v1/messages with thinking.budget_tokens at or above max_tokens is a 400 in Anthropic’s shape, as Anthropic answers it', async () => {
+    const before = claude.requests.length;
+    const user = await h.openAccount({ credits: 100 * CENT });
+    for (const budget of [2_000, 1_024]) {
+      const res = await fetch(`${h.url}/api/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': user.key },
+        body: JSON.stringify({ model: 'test/claude', max_tokens: 1_024, thinking: { type: 'enabled', budget_tokens: budget }, messages: MESSAGES }),
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('max_tokens must be greater than thinking.budget_tokens') } });
+    }
+    expect(claude.requests.length).toBe(before);
+    expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: 0, reserved: 0 });
+  });
+
+  it("a budget below max_tokens is sent with the client's max_tokens, and the output it reports is billed in full", async () => {
+    claude.script({ text: TEXT, wireUsage: { input_tokens: 10, output_tokens: 1_900 } });
+    const { status, settled, source } = await charged({ model: 'test/claude', max_tokens: 2_000, reasoning: { max_tokens: 1_500 } });
+    expect(status).toBe(200);
+    expect(sentUpstream()).toMatchObject({ max_tokens: 2_000, thinking: { budget_tokens: 1_500 } });
+    expect(settled).toBe(10 * PRICES.prompt + 1_900 * PRICES.completion);
+    expect(source).toBe('provider');
+  });
+
+  it("without max_tokens, the budget's room is what the endpoint allows (what was reserved), never more", async () => {
+    claude.script({ text: TEXT, wireUsage: { input_tokens: 10, output_tokens: 3_500 } });
+    const { status, settled } = await charged({ model: 'test/claude', reasoning: { max_tokens: 3_000 } });
+    expect(status).toBe(200);
+    // The endpoint's max output is 4,000: 3,000 of thinking and the rest for the answer, not 3,000 + 4,096.
+    expect(sentUpstream()).toMatchObject({ max_tokens: 4_000, thinking: { budget_tokens: 3_000 } });
+    expect(settled).toBe(10 * PRICES.prompt + 3_500 * PRICES.completion);
+    // And a budget the endpoint has no room for is refused, not sent with a larger max_tokens.
+    const user = await h.openAccount({ credits: 100 * CENT });
+    const res = await h.chat(user.key, { model: 'test/claude', messages: MESSAGES, reasoning: { max_tokens: 4_000 } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('must be less than the 4000 output tokens');
+  });
 });

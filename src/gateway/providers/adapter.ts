@@ -9,6 +9,12 @@ export interface UpstreamTarget {
   upstreamModel: string;
   apiKey?: string;
   headers?: Record<string, string>;
+  /**
+   * The most output tokens the call was admitted and reserved for (the request's max_tokens, else what the endpoint
+   * and the context allow): a protocol that must send a max_tokens (Anthropic's) sends no more when the request sets
+   * none. Absent: no bound.
+   */
+  maxOutputTokens?: number;
 }
 
 export interface UpstreamRequest {

@@ -139,6 +139,10 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
     throw invalidRequest('fallbacks cannot be combined with models: list the fallback models in one of them', { param: 'fallbacks' });
   }
   const models = body.fallbacks?.map((fallback) => fallback.model) ?? body.models;
+  // Thinking is output within max_tokens: Anthropic refuses a budget that leaves no room for it, and so does this skin.
+  if (body.thinking?.type === 'enabled' && body.thinking.budget_tokens >= body.max_tokens) {
+    throw invalidRequest(`max_tokens must be greater than thinking.budget_tokens (${body.thinking.budget_tokens}); max_tokens is ${body.max_tokens}`, { param: 'thinking.budget_tokens' });
+  }
 
   const messages: ChatMessage[] = [];
   if (body.system !== undefined) {

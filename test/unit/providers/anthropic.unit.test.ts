@@ -150,10 +150,26 @@ describe('anthropic adapter: building the request', () => {
       thinking: { type: 'enabled', budget_tokens: 8000 },
     });
     expect(build({ max_tokens: 10_000, temperature: 0.3, reasoning: { effort: 'high' } })).not.toHaveProperty('temperature');
-    // The budget has a floor of 1024 and must stay below max_tokens.
-    expect(build({ max_tokens: 500, reasoning: { enabled: true } })).toMatchObject({ max_tokens: 1524, thinking: { budget_tokens: 1024 } });
-    expect(build({ reasoning: { max_tokens: 2000 } })).toMatchObject({ thinking: { budget_tokens: 2000 } });
+    // The budget has a floor of 1024.
+    expect(build({ max_tokens: 1100, reasoning: { effort: 'low' } })).toMatchObject({ max_tokens: 1100, thinking: { budget_tokens: 1024 } });
+    expect(build({ reasoning: { max_tokens: 2000 } })).toMatchObject({ max_tokens: ANTHROPIC_DEFAULT_MAX_TOKENS, thinking: { budget_tokens: 2000 } });
     expect(build({ reasoning: { effort: 'none' } })).not.toHaveProperty('thinking');
+  });
+
+  it("never raises max_tokens above the request's, nor above what was reserved: a budget that does not fit below it is a 400", () => {
+    // Thinking is output within max_tokens (QA s42 adapt #1: max_tokens 1 was sent as 1025 and billed as 1).
+    for (const reasoning of [{ max_tokens: 900 }, { effort: 'high' as const }, { enabled: true }]) {
+      expect(() => build({ max_tokens: 1, reasoning })).toThrow(expect.objectContaining({ code: 'bad_request', status: 400, message: expect.stringContaining('must be less than max_tokens (1)') }));
+    }
+    expect(() => build({ max_tokens: 2000, reasoning: { max_tokens: 2000 } })).toThrow(/thinking budget \(2000 tokens, from reasoning.max_tokens; Anthropic's smallest is 1024\) must be less than max_tokens \(2000\)/);
+    // Without one, max_tokens is the default's, within the endpoint's room; a budget above the default gets the
+    // default's room for the answer after it, within that room.
+    const within = (room: number, req: Partial<ChatRequest>) =>
+      JSON.parse(anthropicAdapter.buildRequest({ model: 'anthropic/claude', messages: [{ role: 'user', content: 'hi' }], ...req }, { ...target, maxOutputTokens: room }).body) as Record<string, unknown>;
+    expect(within(1_000, {})).toMatchObject({ max_tokens: 1_000 });
+    expect(within(64_000, { reasoning: { max_tokens: 10_000 } })).toMatchObject({ max_tokens: 10_000 + ANTHROPIC_DEFAULT_MAX_TOKENS, thinking: { budget_tokens: 10_000 } });
+    expect(within(12_000, { reasoning: { max_tokens: 10_000 } })).toMatchObject({ max_tokens: 12_000, thinking: { budget_tokens: 10_000 } });
+    expect(() => within(1_000, { reasoning: { enabled: true } })).toThrow(/must be less than the 1000 output tokens this endpoint allows/);
   });
 
   it('replays thinking blocks from reasoning_details and trims a trailing prefill', () => {

@@ -164,9 +164,34 @@ function toolChoice(choice: ToolChoice | undefined, parallel: boolean | undefine
   return out;
 }
 
+/**
+ * max_tokens and the thinking budget as sent. Thinking tokens are output, counted within max_tokens (Anthropic's, as
+ * OpenAI's and OpenRouter's max_tokens): max_tokens is never raised above the request's, nor, when it sets none, above
+ * what the call was reserved for (`target.maxOutputTokens`), so what the upstream may generate is what the bill is
+ * capped at. A budget that leaves no room below it is a 400, as Anthropic answers it, before anything is sent.
+ */
+function outputLimits(req: ChatRequest, target: UpstreamTarget): { maxTokens: number; budgetTokens?: number } {
+  const asked = req.max_completion_tokens ?? req.max_tokens;
+  const room = target.maxOutputTokens ?? Number.MAX_SAFE_INTEGER;
+  let maxTokens = asked ?? Math.min(ANTHROPIC_DEFAULT_MAX_TOKENS, room);
+  const budget = reasoningBudget(req.reasoning, maxTokens);
+  if (budget === undefined) return { maxTokens };
+  const budgetTokens = Math.max(MIN_THINKING_BUDGET, budget);
+  // Without a max_tokens of the caller's, the default's room for the answer comes after the budget.
+  if (asked === undefined && budgetTokens >= maxTokens) maxTokens = Math.min(budgetTokens + ANTHROPIC_DEFAULT_MAX_TOKENS, room);
+  if (budgetTokens >= maxTokens) {
+    const limit = asked === undefined ? `the ${maxTokens} output tokens this endpoint allows (the request sets no max_tokens)` : `max_tokens (${maxTokens})`;
+    throw badRequest(
+      PROVIDER,
+      `The thinking budget (${budgetTokens} tokens, from reasoning.${req.reasoning?.max_tokens !== undefined ? 'max_tokens' : 'effort'}; Anthropic's smallest is ${MIN_THINKING_BUDGET}) must be less than ${limit}: thinking tokens are output tokens, counted within max_tokens. Raise max_tokens or lower the budget`,
+    );
+  }
+  return { maxTokens, budgetTokens };
+}
+
 export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
   const { system, turns } = toTurns(req);
-  const maxTokens = req.max_completion_tokens ?? req.max_tokens ?? ANTHROPIC_DEFAULT_MAX_TOKENS;
+  const { maxTokens, budgetTokens } = outputLimits(req, target);
   const body: JsonObject = { model: target.upstreamModel, max_tokens: maxTokens, messages: turns };
 
   const format = req.response_format;
@@ -177,12 +202,8 @@ export function buildRequest(req: ChatRequest, target: UpstreamTarget): Upstream
   }
   if (system.length > 0) body.system = system;
 
-  const budget = reasoningBudget(req.reasoning, maxTokens);
-  if (budget !== undefined) {
-    const budgetTokens = Math.max(MIN_THINKING_BUDGET, budget);
+  if (budgetTokens !== undefined) {
     body.thinking = { type: 'enabled', budget_tokens: budgetTokens };
-    // The budget must be below max_tokens; keep the caller's max_tokens as room for the visible answer.
-    if (budgetTokens >= maxTokens) body.max_tokens = budgetTokens + maxTokens;
   } else {
     // Thinking rejects sampling overrides, so these are only sent without it. Anthropic's range is 0..1.
     if (req.temperature !== undefined) body.temperature = Math.min(1, req.temperature);
