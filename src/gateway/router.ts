@@ -581,6 +581,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     async function* chunks(): AsyncGenerator<ChatChunk[]> {
       let events = 0;
       for await (const message of readSse(body)) {
+        // Past the protocol's end nothing is the answer: stop reading (the attempt's end closes the connection). Only a
+        // message after it does that: a stream that just ends there keeps its connection for the next call.
+        if (parser.ended()) return;
         events += 1;
         if (upstreamId === null && message.data.length > 8 && message.data.charCodeAt(0) === 123 /* { */) {
           const match = /"(?:id|responseId)"\s*:\s*"([^"]{1,200})"/.exec(message.data.slice(0, 400));

@@ -36,6 +36,13 @@ export interface Script {
   hang?: boolean;
   /** Streaming: destroy the socket after this many SSE events. */
   cutAfterChunks?: number;
+  /**
+   * Streaming: after the protocol's end (OpenAI `[DONE]`, Anthropic `message_stop`, Gemini's finishReason chunk), more
+   * of the answer: a content event with `text` and, with `completionTokens`, a usage report saying that many.
+   */
+  afterEnd?: { text: string; completionTokens?: number };
+  /** Streaming: after the last event, keep the response open (until the client goes away) instead of ending it. */
+  keepOpen?: boolean;
   /** Streaming: leave out the protocol's end marker (OpenAI `[DONE]`, Anthropic `message_stop`): end the response, or destroy the socket, in its place. */
   endMarker?: 'omit' | 'cut';
   /** Streaming (OpenAI): after this many events send a chunk with empty content every 50 ms, until the client goes away. */
@@ -207,6 +214,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
     }
 
     const events = streamEvents(protocol, answer, includeUsage(protocol, body, script));
+    if (script.afterEnd) events.push(...eventsAfterEnd(protocol, answer, script.afterEnd));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
     res.flushHeaders();
     if (script.cutAtByte !== undefined) {
@@ -266,7 +274,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       // Wait for each event to reach the socket, so a cut that follows really comes after it.
       await new Promise<void>((resolve) => res.write(event, () => resolve()));
     }
-    res.end();
+    if (!script.keepOpen) res.end();
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -670,6 +678,38 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
       if (units.length === 0) units.push([{ text: '' }]);
       return units.map((parts, i) => chunk(parts, i === units.length - 1));
     }
+  }
+}
+
+/** What a confused upstream sends after its stream's end: more text, and a usage report for it. */
+function eventsAfterEnd(protocol: FakeProtocol, a: Answer, after: { text: string; completionTokens?: number }): string[] {
+  const tokens = after.completionTokens;
+  switch (protocol) {
+    case 'openai': {
+      const chunk = (choices: unknown[], usage?: unknown) =>
+        frame(protocol, JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices, ...(usage !== undefined && { usage }) }));
+      return [
+        chunk([{ index: 0, delta: { content: after.text }, finish_reason: null }]),
+        ...(tokens !== undefined ? [chunk([], openaiUsage({ ...a, completionTokens: tokens }))] : []),
+      ];
+    }
+    case 'anthropic': {
+      const event = (type: string, data: Record<string, unknown>): string => frame(protocol, JSON.stringify({ type, ...data }), type);
+      return [
+        event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: after.text } }),
+        ...(tokens !== undefined ? [event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens } })] : []),
+        event('message_stop', {}),
+      ];
+    }
+    case 'gemini':
+      return [
+        frame(protocol, JSON.stringify({
+          candidates: [{ content: { parts: [{ text: after.text }], role: 'model' }, index: 0 }],
+          ...(tokens !== undefined && { usageMetadata: geminiUsage({ ...a, completionTokens: tokens, reasoningTokens: 0 }) }),
+          modelVersion: a.model,
+          responseId: a.id,
+        })),
+      ];
   }
 }
 

@@ -42,6 +42,11 @@ export interface StreamOutcome {
 export interface StreamParser {
   /** Canonical chunks for one upstream SSE message. Throws a ProviderError for an in-stream error event. */
   push(message: SseMessage): ChatChunk[];
+  /**
+   * The protocol's end arrived (`[DONE]`, `message_stop`, the Gemini chunk with a finishReason): what follows is not
+   * the answer, and `push` ignores it (the router stops reading there).
+   */
+  ended(): boolean;
   finish(): StreamOutcome;
 }
 

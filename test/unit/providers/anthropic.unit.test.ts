@@ -357,6 +357,20 @@ describe('anthropic adapter: parsing a stream', () => {
     const text = chunks('stream');
     expect(replaySse(anthropicAdapter.createStreamParser(), text.slice(0, text.indexOf('event: message_delta'))).outcome).toMatchObject({ done: false });
   });
+
+  it('ends the answer at the stop reason and the stream at message_stop: later text, stop reasons and usage are ignored', () => {
+    const text = chunks('stream');
+    const event = (data: Record<string, unknown>) => `event: ${String(data.type)}\ndata: ${JSON.stringify(data)}\n\n`;
+    const late = event({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: ' LATE' } });
+    const stopAgain = event({ type: 'message_delta', delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 16 } });
+    const at = text.indexOf('event: message_stop');
+    const parser = anthropicAdapter.createStreamParser();
+    const replay = replaySse(parser, `${text.slice(0, at)}${late}${stopAgain}${text.slice(at)}${late}${event({ type: 'message_delta', delta: {}, usage: { output_tokens: 900 } })}`);
+    expect(assemble(replay.chunks)).toMatchObject({ content: 'Hello!', finishReasons: ['stop'] });
+    // A usage report before message_stop still counts (it is cumulative); none after it does.
+    expect(replay.outcome).toMatchObject({ done: true, finishReason: 'stop', nativeFinishReason: 'end_turn', usage: { completion_tokens: 16 } });
+    expect(parser.ended()).toBe(true);
+  });
 });
 
 describe('anthropic adapter: mapping errors', () => {

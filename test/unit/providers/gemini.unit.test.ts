@@ -282,6 +282,15 @@ describe('gemini adapter: parsing a stream', () => {
     const text = chunks('stream');
     expect(replaySse(geminiAdapter.createStreamParser(), text.slice(0, text.indexOf('"finishReason"'))).outcome).toEqual({ done: false });
   });
+
+  it('ends at the chunk with the finishReason, its usage the final one: a later chunk, its text and usage, is ignored', () => {
+    const late = `data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text: ' LATE' }], role: 'model' }, index: 0 }], usageMetadata: { promptTokenCount: 8, candidatesTokenCount: 900, totalTokenCount: 908 } })}\r\n\r\n`;
+    const parser = geminiAdapter.createStreamParser();
+    const replay = replaySse(parser, `${chunks('stream')}${late}`);
+    expect(assemble(replay.chunks)).toMatchObject({ content: 'Bonjour le monde, ça va ?', finishReasons: ['stop'] });
+    expect(replay.outcome.usage).toEqual({ prompt_tokens: 8, completion_tokens: 9, total_tokens: 17 });
+    expect(parser.ended()).toBe(true);
+  });
 });
 
 describe('gemini adapter: mapping errors', () => {

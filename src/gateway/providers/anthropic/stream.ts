@@ -63,9 +63,12 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
 
   return {
     push(message) {
+      if (done) return [];
       const event = parseJson(message.data);
       if (!isRecord(event)) throw malformedResponse(PROVIDER, `invalid stream event: ${message.data.slice(0, 200)}`);
       const type = asString(event.type) ?? message.event;
+      // The answer ended at its stop reason: only its usage (message_delta) and message_stop may follow, no content.
+      if (nativeFinishReason !== undefined && (type === 'content_block_start' || type === 'content_block_delta')) return [];
       switch (type) {
         case 'message_start': {
           const m = asRecord(event.message);
@@ -125,7 +128,8 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           if (isRecord(event.usage)) finalOutput = readUsage(event.usage) ?? finalOutput;
           const delta = asRecord(event.delta);
           const stopReason = asString(delta.stop_reason);
-          if (stopReason === undefined) return [];
+          // One finish chunk: a repeated stop reason (a message_delta sent again) ends nothing more.
+          if (stopReason === undefined || nativeFinishReason !== undefined) return [];
           nativeFinishReason = stopReason;
           finishReason = mapFinishReason(stopReason) ?? undefined;
           return chunk({}, finishReason ?? null, stopReason === 'stop_sequence' ? asString(delta.stop_sequence) : undefined);
@@ -140,6 +144,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
           return [];
       }
     },
+    ended: () => done,
     finish() {
       const billed = usage();
       return {

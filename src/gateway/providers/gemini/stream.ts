@@ -19,6 +19,9 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
 
   return {
     push(message) {
+      // The chunk with the finishReason ends the answer (its usageMetadata, the final count, included): nothing after
+      // it is the answer's, text or usage.
+      if (done) return [];
       const body = parseJson(message.data);
       if (!isRecord(body)) throw malformedResponse(PROVIDER, `invalid stream chunk: ${message.data.slice(0, 200)}`);
       if (body.error != null) throw errorFromBody(body, undefined);
@@ -64,6 +67,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       };
       return [chunk];
     },
+    ended: () => done,
     finish() {
       return {
         done,

@@ -42,6 +42,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   let done = false;
   return {
     push(message) {
+      if (done) return [];
       if (message.data === '[DONE]') {
         done = true;
         return [];
@@ -78,6 +79,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       };
       return [chunk];
     },
+    ended: () => done,
     finish() {
       return {
         done,
