@@ -402,9 +402,13 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         }
         const outcome: StreamOutcome = upstream.finish();
         upstreamId = upstream.upstreamId();
-        // Cut before its end marker: a failure, unless the provider had said why the answer ended (a finish reason,
-        // with OpenAI's usage after it): then the answer is whole, and only its `[DONE]` was lost.
-        if (!outcome.done && outcome.finishReason === undefined) throw connectionError(target.endpoint.provider.name, null, 'the stream ended before its end marker (cut)');
+        // Ended before its end marker: a failure, unless the provider had said why the answer ended (a finish reason,
+        // with OpenAI's usage after it): then the answer is whole, and only its `[DONE]` was lost. The body ended as
+        // a whole one does (a broken connection throws above): the provider's incomplete answer, not a connection
+        // failure, so it is not asked for again from the same endpoint (as a stream of only its end marker, below).
+        if (!outcome.done && outcome.finishReason === undefined) {
+          throw unreadableAnswer(target.endpoint.provider.name, 'the stream ended before the answer did (no finish reason, no end marker)');
+        }
         // Nothing but the end marker (no token, no finish reason, no usage): no answer at all, the provider's failure
         // before any token, so another endpoint is tried (it was completed and billed a prompt estimate).
         if (!committed && outcome.finishReason === undefined && outcome.usage === undefined) {

@@ -89,3 +89,79 @@ describe('Anthropic: the answer ends at the stop reason', () => {
     expect(after.settled - before.settled).toBe(costOf(PRICES, 10, 4));
   });
 });
+
+describe('a stream that ends before its end, without a finish reason', () => {
+  it.each(['anthropic', 'gemini'] as const)('%s: before the first token, the backup answers, the primary asked once and not billed', async (protocol) => {
+    const sent = primary[protocol]!.requests.length;
+    const before = await h.settledBalance(user.accountId);
+    // Anthropic: message_start, content_block_start, ping, then the end of the body. Gemini: only a usage report.
+    primary[protocol]!.script(
+      protocol === 'anthropic'
+        ? { usage: USAGE, endAfterChunks: 3 }
+        : { status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify({ usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 0, totalTokenCount: 10 } })}\r\n\r\n` },
+    );
+    const res = await h.chat(user.key, { model: `test/${protocol}-short`, messages: MESSAGES, stream: true });
+    const id = res.headers.get('x-generation-id')!;
+    const { events, done } = await readSseResponse(res);
+    expect(contentOf(events)).toBe(FULL_ANSWER);
+    expect(done).toBe(true);
+    expect(events.at(-1).provider).toBe(`${protocol}-short-backup`);
+    expect(primary[protocol]!.requests.length - sent).toBe(1);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(DEAR, 10, 5));
+    const record = await h.generation(user.key, id);
+    expect(record.switchyard.attempts).toMatchObject([
+      { attempt: 1, providerSlug: `${protocol}-short`, ok: false, errorCode: 'malformed_response' },
+      { attempt: 2, providerSlug: `${protocol}-short-backup`, ok: true },
+    ]);
+  });
+
+  it.each(['anthropic', 'gemini'] as const)('%s: alone, a 502 saying the answer could not be read and why, asked once, nothing charged', async (protocol) => {
+    const fake = alone[protocol]!;
+    const sent = fake.requests.length;
+    const before = await h.settledBalance(user.accountId);
+    fake.setDefault(
+      protocol === 'anthropic'
+        ? { usage: USAGE, endAfterChunks: 3 }
+        : { status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify({ usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 0, totalTokenCount: 10 } })}\r\n\r\n` },
+    );
+    try {
+      const res = await h.chat(user.key, { model: `test/${protocol}-ends`, messages: MESSAGES, stream: true });
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+      expect(body.error.message).toBe(`${protocol}-ends sent a response that could not be read for test/${protocol}-ends (HTTP 502, server): the stream ended before the answer did (no finish reason, no end marker)`);
+      expect(body.error.metadata).toMatchObject({ error_type: 'server', provider_name: `${protocol}-ends`, attempts: 1 });
+      expect(fake.requests.length - sent).toBe(1);
+    } finally {
+      fake.setDefault({ usage: USAGE });
+    }
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(0);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('anthropic: after tokens reached the client, the error chunk names it, billed as a stream cut at the same point, asked once', async () => {
+    const fake = alone.anthropic!;
+    // message_start, content_block_start, ping, then the first two words: ended cleanly, or cut (the connection broken).
+    const run = async (how: 'endAfterChunks' | 'cutAfterChunks') => {
+      const sent = fake.requests.length;
+      const before = await h.settledBalance(user.accountId);
+      fake.script({ usage: USAGE, [how]: 5 });
+      const res = await h.chat(user.key, { model: 'test/anthropic-ends', messages: MESSAGES, stream: true });
+      const { events, done } = await readSseResponse(res);
+      expect(contentOf(events)).toBe('Echo: Say ');
+      expect(done).toBe(false);
+      expect(fake.requests.length - sent).toBe(1);
+      const after = await h.settledBalance(user.accountId);
+      expect(after.reserved).toBe(0);
+      return { last: events.at(-1), charged: after.settled - before.settled };
+    };
+    const ended = await run('endAfterChunks');
+    const cut = await run('cutAfterChunks');
+    expect(ended.last.choices[0].finish_reason).toBe('error');
+    expect(ended.last.error.message).toBe('anthropic-ends sent a response that could not be read for test/anthropic-ends (HTTP 502, server): the stream ended before the answer did (no finish reason, no end marker)');
+    expect(ended.last.error.metadata).toMatchObject({ error_type: 'server', provider_name: 'anthropic-ends' });
+    expect(ended.charged).toBeGreaterThan(0);
+    expect(ended.charged).toBe(cut.charged);
+  });
+});

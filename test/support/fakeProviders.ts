@@ -36,6 +36,8 @@ export interface Script {
   hang?: boolean;
   /** Streaming: destroy the socket after this many SSE events. */
   cutAfterChunks?: number;
+  /** Streaming: end the response cleanly after this many SSE events, as a whole answer ends (the rest never sent). */
+  endAfterChunks?: number;
   /**
    * Streaming: after the protocol's end (OpenAI `[DONE]`, Anthropic `message_stop`, Gemini's finishReason chunk), more
    * of the answer: a content event with `text` and, with `completionTokens`, a usage report saying that many.
@@ -226,6 +228,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
     }
     for (const [index, event] of events.entries()) {
       if (res.destroyed) return;
+      if (script.endAfterChunks !== undefined && index >= script.endAfterChunks) return void res.end();
       if (script.cutAfterChunks !== undefined && index >= script.cutAfterChunks) {
         cutByUs.value = true;
         res.socket?.destroy();
