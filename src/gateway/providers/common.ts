@@ -141,6 +141,38 @@ export function contentText(content: MessageContent | null | undefined): string 
   return text;
 }
 
+/** The links a protocol's media parts may carry (`schemes` without the colon), and how to name them to a client. */
+export interface LinkSchemes {
+  readonly schemes: readonly string[];
+  readonly described: string;
+}
+export const WEB_LINKS: LinkSchemes = { schemes: ['http', 'https'], described: 'an http(s) URL' };
+
+/**
+ * A media part's URL that is not a base64 data URL (`parseDataUrl`), sent on as a link: one of the protocol's
+ * `links`, else refused before anything is sent (the upstream would answer a 400, or try a `file:` path), naming
+ * the field (`field`, as the client sent it).
+ */
+export function mediaLink(provider: string, url: string, field: string, links: LinkSchemes = WEB_LINKS): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined && links.schemes.includes(scheme)) return url;
+  if (scheme === 'data') throw badRequest(provider, `${field} is a data: URL that is not base64 data (data:<media type>;base64,<data>)`);
+  throw badRequest(provider, `${field} must be ${links.described} or a base64 data: URL${scheme === undefined ? '' : ` (not ${scheme}:)`}`);
+}
+
+/** Parts `namedContent` put before a message's own (a text part for the name): subtracted to name a part as the client sent it. */
+export function addedParts(own: MessageContent, sent: MessageContent): number {
+  return sent !== own && Array.isArray(sent) && Array.isArray(own) ? sent.length - own.length : 0;
+}
+
+/**
+ * A conversation with no user or assistant content (a system prompt alone, empty content) would go out as an empty
+ * one, which Anthropic and Gemini refuse (a 400 that then counted as the endpoint's failure): refused before.
+ */
+export function nothingToSend(provider: string): ProviderError {
+  return badRequest(provider, 'messages: there is no user or assistant message with content to send (a system prompt alone, or empty content, is none)');
+}
+
 export function parseDataUrl(url: string): { mediaType: string; data: string } | undefined {
   const match = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s.exec(url);
   if (!match?.[1] || match[2] === undefined) return undefined;

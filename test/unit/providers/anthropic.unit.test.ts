@@ -17,6 +17,28 @@ function build(req: Partial<ChatRequest>): Record<string, unknown> {
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 
 describe('anthropic adapter: building the request', () => {
+  it('refuses what the API would: no user or assistant content, a data: URL that is not base64, a link that is not http(s)', () => {
+    const refusal = (req: Partial<ChatRequest>) => {
+      try {
+        build(req);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ProviderError);
+        expect(error).toMatchObject({ code: 'bad_request', status: 400, retryable: false });
+        return (error as ProviderError).message;
+      }
+      throw new Error('not refused');
+    };
+    expect(refusal({ messages: [{ role: 'system', content: 'Be brief.' }] })).toMatch(/^messages: there is no user or assistant message with content/);
+    expect(refusal({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] })).toMatch(/^messages: there is no user/);
+    // With a name (sent as a text part put first), the part is still named as the client sent it.
+    expect(refusal({ messages: [{ role: 'user', name: 'bob', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64' } }] }] })).toBe(
+      'messages[0].content[0].image_url.url is a data: URL that is not base64 data (data:<media type>;base64,<data>)',
+    );
+    expect(refusal({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: [{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] }] })).toBe(
+      'messages[1].content[0].image_url.url must be an http(s) URL or a base64 data: URL (not file:)',
+    );
+  });
+
   it('posts to /messages with the API key, version header and a default max_tokens', () => {
     const upstream = anthropicAdapter.buildRequest({ model: 'anthropic/claude', messages: [{ role: 'user', content: 'hi' }] }, target);
     expect(upstream.url).toBe('https://api.anthropic.com/v1/messages');

@@ -14,6 +14,24 @@ function build(req: Partial<ChatRequest>): Record<string, unknown> {
 }
 
 describe('gemini adapter: building the request', () => {
+  it('refuses what the API would: no user or assistant content, a fileUri that is not http(s) or gs://', () => {
+    const refusal = (req: Partial<ChatRequest>) => {
+      try {
+        build(req);
+      } catch (error) {
+        expect(error).toMatchObject({ code: 'bad_request', status: 400, retryable: false });
+        return (error as ProviderError).message;
+      }
+      throw new Error('not refused');
+    };
+    expect(refusal({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: '' }] })).toMatch(/^messages: there is no user or assistant message with content/);
+    expect(refusal({ messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] }] })).toBe(
+      'messages[0].content[1].image_url.url must be an http(s) or gs:// URL or a base64 data: URL (not file:)',
+    );
+    const linked = build({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'gs://bucket/cat.png' } }] }] });
+    expect(linked.contents).toEqual([{ role: 'user', parts: [{ fileData: { mimeType: 'image/png', fileUri: 'gs://bucket/cat.png' } }] }]);
+  });
+
   it('targets generateContent, or streamGenerateContent with alt=sse, with the key in a header', () => {
     const plain = geminiAdapter.buildRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, target);
     expect(plain.url).toBe('https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent');

@@ -8,7 +8,7 @@
  */
 import type { AssistantMessage, ChatRequest, FilePart, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { badRequest, joinUrl, namedContent, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
+import { addedParts, badRequest, joinUrl, mediaLink, namedContent, nothingToSend, parseDataUrl, reasoningBudget, toolArguments } from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -48,25 +48,29 @@ function textBlocks(content: MessageContent): JsonObject[] {
   return blocks;
 }
 
-function userBlocks(content: MessageContent): JsonObject[] {
+/** `message`: the message's index in the request, `added`: parts put before its own (to name a part as the client sent it). */
+function userBlocks(content: MessageContent, message: number, added = 0): JsonObject[] {
   if (typeof content === 'string') return textBlocks(content);
   const blocks: JsonObject[] = [];
-  for (const part of content) {
+  for (const [i, part] of content.entries()) {
     if (part.type === 'text') {
       blocks.push(...textBlocks([part]));
       continue;
     }
     switch (part.type) {
       case 'image_url': {
-        const inline = parseDataUrl(part.image_url.url);
+        const url = part.image_url.url;
+        const inline = parseDataUrl(url);
         blocks.push({
           type: 'image',
-          source: inline ? { type: 'base64', media_type: inline.mediaType, data: inline.data } : { type: 'url', url: part.image_url.url },
+          source: inline
+            ? { type: 'base64', media_type: inline.mediaType, data: inline.data }
+            : { type: 'url', url: mediaLink(PROVIDER, url, `messages[${message}].content[${i - added}].image_url.url`) },
         });
         break;
       }
       case 'file':
-        blocks.push(documentBlock(part));
+        blocks.push(documentBlock(part, `messages[${message}].content[${i - added}].file.file_data`));
         break;
       case 'input_audio':
         // Routing keeps audio away from Anthropic endpoints; reaching here is a caller-side mistake, not retryable.
@@ -80,7 +84,7 @@ function userBlocks(content: MessageContent): JsonObject[] {
 }
 
 /** A `file` part as a document block: a PDF (base64 or URL) or plain text. */
-function documentBlock(part: FilePart): JsonObject {
+function documentBlock(part: FilePart, field: string): JsonObject {
   const { file_data: data, filename } = part.file;
   if (data === undefined) throw badRequest(PROVIDER, 'file parts need file_data (uploaded file ids are not supported for Anthropic models)');
   const inline = parseDataUrl(data);
@@ -88,7 +92,7 @@ function documentBlock(part: FilePart): JsonObject {
     ? inline.mediaType === 'text/plain'
       ? { type: 'text', media_type: 'text/plain', data: Buffer.from(inline.data, 'base64').toString('utf8') }
       : { type: 'base64', media_type: inline.mediaType, data: inline.data }
-    : { type: 'url', url: data };
+    : { type: 'url', url: mediaLink(PROVIDER, data, field) };
   return { type: 'document', source, ...(filename !== undefined && { title: filename }) };
 }
 
@@ -124,15 +128,17 @@ function toTurns(req: ChatRequest): { system: JsonObject[]; turns: Turn[] } {
     if (last?.role === role) last.content.push(...blocks);
     else turns.push({ role, content: blocks });
   };
-  for (const message of req.messages) {
+  for (const [index, message] of req.messages.entries()) {
     switch (message.role) {
       case 'system':
       case 'developer':
         system.push(...textBlocks(message.content));
         break;
-      case 'user':
-        push('user', userBlocks(namedContent(message.content, message.name)));
+      case 'user': {
+        const content = namedContent(message.content, message.name);
+        push('user', userBlocks(content, index, addedParts(message.content, content)));
         break;
+      }
       case 'assistant':
         push('assistant', assistantBlocks(message.name === undefined || message.content == null ? message : { ...message, content: namedContent(message.content, message.name) }));
         break;
@@ -141,7 +147,7 @@ function toTurns(req: ChatRequest): { system: JsonObject[]; turns: Turn[] } {
           {
             type: 'tool_result',
             tool_use_id: message.tool_call_id,
-            content: typeof message.content === 'string' ? message.content : userBlocks(message.content),
+            content: typeof message.content === 'string' ? message.content : userBlocks(message.content, index),
           },
         ]);
         break;
@@ -191,6 +197,7 @@ function outputLimits(req: ChatRequest, target: UpstreamTarget): { maxTokens: nu
 
 export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
   const { system, turns } = toTurns(req);
+  if (turns.length === 0) throw nothingToSend(PROVIDER);
   const { maxTokens, budgetTokens } = outputLimits(req, target);
   const body: JsonObject = { model: target.upstreamModel, max_tokens: maxTokens, messages: turns };
 

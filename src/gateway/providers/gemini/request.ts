@@ -9,7 +9,22 @@
  */
 import type { AssistantMessage, ChatRequest, JsonObject, MessageContent, ReasoningDetail, ToolChoice } from '../../types.js';
 import type { UpstreamRequest, UpstreamTarget } from '../adapter.js';
-import { badRequest, contentText, guessImageType, isRecord, joinUrl, namedContent, parseDataUrl, parseJson, reasoningDisabled, toolArguments } from '../common.js';
+import {
+  addedParts,
+  badRequest,
+  contentText,
+  guessImageType,
+  isRecord,
+  joinUrl,
+  mediaLink,
+  namedContent,
+  nothingToSend,
+  parseDataUrl,
+  parseJson,
+  reasoningDisabled,
+  toolArguments,
+  type LinkSchemes,
+} from '../common.js';
 import { PROVIDER } from './errors.js';
 
 export const supportedParameters = [
@@ -34,10 +49,14 @@ interface Content {
   parts: JsonObject[];
 }
 
-function contentParts(content: MessageContent): JsonObject[] {
+/** What a `fileUri` may be: a web link (Files API URIs, public and signed URLs) or a Cloud Storage object. */
+const FILE_URIS: LinkSchemes = { schemes: ['http', 'https', 'gs'], described: 'an http(s) or gs:// URL' };
+
+/** `message`: the message's index in the request, `added`: parts put before its own (to name a part as the client sent it). */
+function contentParts(content: MessageContent, message: number, added = 0): JsonObject[] {
   if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
   const parts: JsonObject[] = [];
-  for (const part of content) {
+  for (const [i, part] of content.entries()) {
     if (part.type === 'text') {
       if (part.text !== '') parts.push({ text: part.text });
       continue;
@@ -46,14 +65,22 @@ function contentParts(content: MessageContent): JsonObject[] {
       case 'image_url': {
         const url = part.image_url.url;
         const inline = parseDataUrl(url);
-        parts.push(inline ? { inlineData: { mimeType: inline.mediaType, data: inline.data } } : { fileData: { mimeType: guessImageType(url), fileUri: url } });
+        parts.push(
+          inline
+            ? { inlineData: { mimeType: inline.mediaType, data: inline.data } }
+            : { fileData: { mimeType: guessImageType(url), fileUri: mediaLink(PROVIDER, url, `messages[${message}].content[${i - added}].image_url.url`, FILE_URIS) } },
+        );
         break;
       }
       case 'file': {
         const data = part.file.file_data;
         if (data === undefined) throw badRequest(PROVIDER, 'file parts need file_data (uploaded file ids are not supported for Gemini models)');
         const inline = parseDataUrl(data);
-        parts.push(inline ? { inlineData: { mimeType: inline.mediaType, data: inline.data } } : { fileData: { mimeType: 'application/pdf', fileUri: data } });
+        parts.push(
+          inline
+            ? { inlineData: { mimeType: inline.mediaType, data: inline.data } }
+            : { fileData: { mimeType: 'application/pdf', fileUri: mediaLink(PROVIDER, data, `messages[${message}].content[${i - added}].file.file_data`, FILE_URIS) } },
+        );
         break;
       }
       case 'input_audio':
@@ -72,13 +99,13 @@ function geminiSignatures(details: ReasoningDetail[] | undefined): ReasoningDeta
   return (details ?? []).filter((d) => d.type === 'reasoning.encrypted' && d.format?.startsWith('google') === true);
 }
 
-function modelParts(message: AssistantMessage): JsonObject[] {
+function modelParts(message: AssistantMessage, index: number, added: number): JsonObject[] {
   const signatures = geminiSignatures(message.reasoning_details);
   const signatureFor = (id: string | undefined): string | undefined => {
     const detail = signatures.find((d) => d.id === id);
     return detail?.type === 'reasoning.encrypted' ? detail.data : undefined;
   };
-  const parts = message.content == null ? [] : contentParts(message.content);
+  const parts = message.content == null ? [] : contentParts(message.content, index, added);
   const turnSignature = signatureFor(undefined);
   const first = parts[0];
   if (turnSignature !== undefined && first) first.thoughtSignature = turnSignature;
@@ -109,19 +136,23 @@ function toContents(req: ChatRequest): { system: JsonObject[]; contents: Content
     if (last?.role === role) last.parts.push(...parts);
     else contents.push({ role, parts });
   };
-  for (const message of req.messages) {
+  for (const [index, message] of req.messages.entries()) {
     switch (message.role) {
       case 'system':
       case 'developer':
-        system.push(...contentParts(contentText(message.content)));
+        system.push(...contentParts(contentText(message.content), index));
         break;
-      case 'user':
-        push('user', contentParts(namedContent(message.content, message.name)));
+      case 'user': {
+        const content = namedContent(message.content, message.name);
+        push('user', contentParts(content, index, addedParts(message.content, content)));
         break;
-      case 'assistant':
+      }
+      case 'assistant': {
         for (const call of message.tool_calls ?? []) toolNames.set(call.id, call.function.name);
-        push('model', modelParts(message.name === undefined || message.content == null ? message : { ...message, content: namedContent(message.content, message.name) }));
+        const named = message.name === undefined || message.content == null ? message : { ...message, content: namedContent(message.content, message.name) };
+        push('model', modelParts(named, index, message.content == null || named.content == null ? 0 : addedParts(message.content, named.content)));
         break;
+      }
       case 'tool':
         push('user', [
           {
@@ -174,6 +205,7 @@ function generationConfig(req: ChatRequest): JsonObject {
 
 export function buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest {
   const { system, contents } = toContents(req);
+  if (contents.length === 0) throw nothingToSend(PROVIDER);
   const body: JsonObject = { contents };
   if (system.length > 0) body.systemInstruction = { parts: system };
   const config = generationConfig(req);
