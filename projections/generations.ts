@@ -1,9 +1,14 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { ApiType, AppAttribution, GenerationEvent, PromptMedia, TokenUsage, UsageSource } from '../src/modules/generations/generation.events.js';
+import { LEDGER_CATEGORY, type ReservationSettled } from '../src/modules/ledger/ledger.events.js';
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
-export type GenerationStatus = 'pending' | 'completed' | 'failed' | 'cancelled';
+/**
+ * `unrecorded`: charged, record lost. The ledger settled the call, but the process stopped before the generation's
+ * record (appended after the settlement) was written: the document holds what the settlement knows.
+ */
+export type GenerationStatus = 'pending' | 'completed' | 'failed' | 'cancelled' | 'unrecorded';
 
 export interface AttemptDoc {
   readonly attempt: number;
@@ -26,14 +31,15 @@ export type GenerationDoc = {
   createdAt: string;
   finishedAt: string | null;
   requestedModels: string[];
-  apiType: ApiType;
+  /** Null when unrecorded (only the record knows it), as every field the settlement does not hold. */
+  apiType: ApiType | null;
   router: string | null;
   /** The workflow run that made the call; absent outside workflows (and in documents from before attribution). */
   workflowId?: string;
   runId?: string;
   /** The app that named itself in the request's headers; absent when none did. */
   app?: AppAttribution;
-  streamed: boolean;
+  streamed: boolean | null;
   user: string | null;
   model: string | null;
   providerSlug: string | null;
@@ -100,16 +106,60 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
   generationTimeMs: data.generationTimeMs,
 });
 
+/**
+ * A charge with no record (yet): what the ledger's settlement knows of the call. In the normal flow its record follows
+ * at once and replaces it (GenerationRequested starts the document afresh); it stays only when the process stopped
+ * between the two appends.
+ */
+const unrecorded = (d: ReservationSettled['data']): GenerationDoc => ({
+  _id: d.generationId,
+  accountId: d.accountId,
+  keyId: d.keyId,
+  status: 'unrecorded',
+  // When the reservation was made: the call's start, as near as the ledger knows it.
+  createdAt: d.reservedAt,
+  finishedAt: null,
+  requestedModels: [],
+  apiType: null,
+  router: null,
+  ...(d.usage?.workflowId !== undefined && { workflowId: d.usage.workflowId }),
+  streamed: null,
+  user: null,
+  model: d.usage?.model || null,
+  providerSlug: d.usage?.provider || null,
+  providerName: null,
+  endpointId: null,
+  upstreamId: null,
+  // The ledger does not keep cache-write tokens (the prompt count includes them).
+  usage: d.usage ? { prompt: d.usage.promptTokens, completion: d.usage.completionTokens, reasoning: d.usage.reasoningTokens, cached: d.usage.cachedTokens, cacheWrite: 0 } : null,
+  usageSource: null,
+  // The call's cost, as a record holds it (the ledger's `actual`; `charged` is less only when the platform absorbed some).
+  cost: d.actual,
+  ...(d.byok !== undefined && { upstreamCost: d.byok.upstreamCost }),
+  reserved: d.reserved,
+  latencyMs: null,
+  generationTimeMs: null,
+  finishReason: null,
+  nativeFinishReason: null,
+  error: null,
+  attempts: [],
+});
+
 export const generationsProjection = defineProjection<GenerationDoc>({
   name: 'generations',
-  version: 2,
+  // 3: a settlement without a record is a generation (`unrecorded`).
+  version: 3,
   collection: GENERATIONS,
-  filter: { categories: ['generation'] },
+  // The generations' own events, and the ledger's settlements (a charge whose record a stopped process never wrote).
+  filter: [{ categories: ['generation'] }, { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] }],
   // Listings page an account's documents in `_id` order.
   indexes: [{ keys: { accountId: 1, _id: 1 } }],
   onDisk: true,
-  documentId: (event) => (event as RecordedEvent<GenerationEvent>).data.generationId,
+  documentId: (event) => (event as RecordedEvent<GenerationEvent | ReservationSettled>).data.generationId,
   evolve: (doc, recorded) => {
+    // The settlement comes before its record: it makes a document only for a generation that has none, and never
+    // changes one (a recorded generation's fields are its record's).
+    if (recorded.type === 'ReservationSettled') return doc ?? unrecorded((recorded as RecordedEvent<ReservationSettled>).data);
     const event = recorded as RecordedEvent<GenerationEvent>;
     if (event.type === 'GenerationRequested') {
       const d = event.data;

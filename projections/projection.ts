@@ -1,4 +1,4 @@
-import type { AllFilter, RecordedEvent } from '../src/eventStore/eventStore.js';
+import { matchesFilter, type AllFilter, type RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { Doc } from '../src/readStore/readStore.js';
 
 /**
@@ -11,7 +11,8 @@ export interface Projection<D extends Doc = Doc> {
   /** Bump when evolve changes meaning: the runner rebuilds the read model from zero. */
   readonly version: number;
   readonly collection: string;
-  readonly filter: AllFilter;
+  /** The events it reads: those matching the filter, or any one of several (e.g. one category's and one type of another's). */
+  readonly filter: AllFilter | readonly AllFilter[];
   readonly indexes?: readonly { keys: Record<string, 1 | -1>; unique?: boolean }[];
   /**
    * One document per request or similar, so it grows with traffic: the embedded read store keeps this collection
@@ -26,3 +27,10 @@ export interface Projection<D extends Doc = Doc> {
 
 /** Erase a concrete projection's document type so projections of different models can share one list. */
 export const defineProjection = <D extends Doc>(projection: Projection<D>): Projection => projection as unknown as Projection;
+
+/** Whether a projection reads this event (its filter, or any of its filters). */
+export const readsEvent = (projection: Pick<Projection, 'filter'>, event: Pick<RecordedEvent, 'stream' | 'type'>): boolean => {
+  const { filter } = projection;
+  return isFilterList(filter) ? filter.some((one) => matchesFilter(event, one)) : matchesFilter(event, filter);
+};
+const isFilterList = (filter: AllFilter | readonly AllFilter[]): filter is readonly AllFilter[] => Array.isArray(filter);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { matchesFilter, type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
+import { type EventStore, type RecordedEvent, type Subscription } from '../src/eventStore/eventStore.js';
 import { cancellableSleep, createFollowHealth, createStartGate, type FollowStatus, type RetryPolicy } from '../src/eventStore/followStatus.js';
 import { createPositionTracker } from '../src/eventStore/positionTracker.js';
 import { isLeaseLost, type Doc, type DocWrite, type Fence, type Lease, type ProjectionCheckpoint, type ReadStore } from '../src/readStore/readStore.js';
-import type { Projection } from './projection.js';
+import { readsEvent, type Projection } from './projection.js';
 
 export interface ProjectionProgress {
   readonly position: number;
@@ -254,7 +254,7 @@ export const createProjectionRunner = (deps: {
     const checkpoints: ProjectionCheckpoint[] = [];
     for (const state of states) {
       const { projection } = state;
-      const relevant = events.filter((e) => e.position > state.position && matchesFilter(e, projection.filter));
+      const relevant = events.filter((e) => e.position > state.position && readsEvent(projection, e));
       if (relevant.length === 0) {
         // Nothing of its own: store its checkpoint only now and then, so a restart does not replay much.
         if (last > state.stored && now - state.storedAt >= IDLE_CHECKPOINT_MS) checkpoints.push({ projection: projection.name, version: projection.version, position: last });

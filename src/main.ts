@@ -121,6 +121,7 @@ export const startSwitchyard = async (
         runner,
         balanceDocs: (accountId) => base.pubsub.subscribe('balanceChanged', accountId),
         readYourWrites: (accountId) => gateway.readYourWrites(accountId),
+        recordOf: (generationId) => gateway.recordOf(generationId),
       });
       const catalog = createCatalogApi({
         eventStore,

@@ -16,8 +16,9 @@ interface Detail {
   generationTimeMs: number | null;
   finishReason: string | null;
   requestedModels: string[];
-  streamed: boolean;
-  apiType: string;
+  /** Null when UNRECORDED (charged, record lost). */
+  streamed: boolean | null;
+  apiType: string | null;
   usageSource: string | null;
   error: unknown;
   attempts: unknown;
@@ -107,7 +108,7 @@ export const GenerationDrawer = ({ id, keyName, onClose }: { id: string; keyName
               ['Finish', g.finishReason ?? '—'],
               ['Started', formatTime(g.createdAt)],
               ['Finished', g.finishedAt ? formatTime(g.finishedAt) : '—'],
-              ['Through', `${g.apiType}${g.streamed ? ', streamed' : ''}${g.workflowId ? `, workflow ${g.workflowId}` : ''}`],
+              ['Through', `${g.apiType ?? 'unknown (charged, record lost)'}${g.streamed ? ', streamed' : ''}${g.workflowId ? `, workflow ${g.workflowId}` : ''}`],
               ['App', g.app ? [g.app.title, g.app.url].filter(Boolean).join(' · ') : '—', 'detail-app'],
               ['Session', g.sessionId ?? '—', 'detail-session'],
             ]}

@@ -467,11 +467,12 @@ export const createGenerationsApi = (deps: {
      * asks as soon as it has its answer finds the record, though its append waits for the next reservation's commit
      * and the read models apply in batches (bench/README.md, issue 15 stop 25). Not in the read model yet, the record
      * is looked for where it is being written (this process's gateway) and in the event log, and the read models
-     * are waited for up to its position: only a miss pays for that.
+     * are waited for up to its position: only a miss pays for that. So does a charge without its record (`unrecorded`):
+     * the read models may hold the settlement while its record is still on its way.
      */
     async byId(actor: Principal, id: string): Promise<GenerationDoc> {
       let doc = await queries.byId(id);
-      if (!doc) {
+      if (!doc || doc.status === 'unrecorded') {
         const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
         if (position !== undefined && (await deps.waitForReadModels(position))) doc = await queries.byId(id);
       }

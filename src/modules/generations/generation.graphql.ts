@@ -30,7 +30,17 @@ const TokenUsageRef = builder.objectRef<TokenUsage>('TokenUsage').implement({
 });
 
 const GenerationStatusEnum = builder.enumType('GenerationStatus', {
-  values: { PENDING: { value: 'pending' }, COMPLETED: { value: 'completed' }, FAILED: { value: 'failed' }, CANCELLED: { value: 'cancelled' } } as const,
+  values: {
+    PENDING: { value: 'pending' },
+    COMPLETED: { value: 'completed' },
+    FAILED: { value: 'failed' },
+    CANCELLED: { value: 'cancelled' },
+    UNRECORDED: {
+      value: 'unrecorded',
+      description:
+        "Charged, record lost: the ledger settled the call, but the server stopped before the generation's record (written after the charge) was. What the charge knows is shown (cost, tokens, model, provider slug, creation time: when its credits were reserved, isByok and upstreamCost); what only the record knew is null (apiType, streamed, provider, latency, finish reason, ...; cacheWriteTokens 0) and attempts is empty.",
+    },
+  } as const,
 });
 
 const GenerationFilterInput = builder.inputType('GenerationFilter', {
@@ -67,8 +77,9 @@ export const GenerationRef = builder.loadableObject('Generation', {
       resolve: (g) => g.sessionId ?? null,
     }),
     apiType: t.exposeString('apiType', {
+      nullable: true,
       description:
-        'The API the generation came through: chat (/api/v1/chat/completions), completions (/api/v1/completions), embeddings (/api/v1/embeddings), responses (/api/v1/responses), messages (/api/v1/messages, Anthropic\'s Messages), graphql (sendPrompt, startGeneration), or workflow (a model step of a workflow run).',
+        'The API the generation came through: chat (/api/v1/chat/completions), completions (/api/v1/completions), embeddings (/api/v1/embeddings), responses (/api/v1/responses), messages (/api/v1/messages, Anthropic\'s Messages), graphql (sendPrompt, startGeneration), or workflow (a model step of a workflow run). Null when UNRECORDED.',
     }),
     workflowId: t.id({ nullable: true, description: 'The workflow whose run made the call (null outside workflows).', resolve: (g) => g.workflowId ?? null }),
     workflowRunId: t.id({ nullable: true, description: 'The workflow run that made the call (null outside workflows).', resolve: (g) => g.runId ?? null }),
@@ -78,11 +89,12 @@ export const GenerationRef = builder.loadableObject('Generation', {
       description: 'The app that made the call, as it named itself (HTTP-Referer, X-OpenRouter-Title or X-Title, X-OpenRouter-Categories); null when it did not.',
       resolve: (g) => g.app ?? null,
     }),
-    streamed: t.exposeBoolean('streamed'),
+    streamed: t.exposeBoolean('streamed', { nullable: true, description: 'Asked for as a stream; null when UNRECORDED.' }),
     clientGone: t.boolean({
+      nullable: true,
       description:
-        "The client went away before the end: CANCELLED, or COMPLETED / FAILED when the provider cannot cancel (it bills the whole answer), so the answer was read on, undelivered, and charged as it billed (OpenRouter's record: cancelled).",
-      resolve: (g) => g.status === 'cancelled' || g.clientGone === true,
+        "The client went away before the end: CANCELLED, or COMPLETED / FAILED when the provider cannot cancel (it bills the whole answer), so the answer was read on, undelivered, and charged as it billed (OpenRouter's record: cancelled). Null when UNRECORDED.",
+      resolve: (g) => (g.status === 'unrecorded' ? null : g.status === 'cancelled' || g.clientGone === true),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (g) => g.createdAt }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (g) => g.finishedAt }),

@@ -12,6 +12,8 @@ import type { GenerationsApi } from './generation.api.js';
 
 const generationJson = (doc: GenerationDoc) => {
   const media = mediaCounts(doc);
+  // Charged, record lost: what the ledger's charge knows, null for what only the record knew.
+  const unrecorded = doc.status === 'unrecorded';
   return {
     id: doc._id,
     upstream_id: doc.upstreamId,
@@ -24,7 +26,7 @@ const generationJson = (doc: GenerationDoc) => {
     app_id: null,
     streamed: doc.streamed,
     // Also when the client left a provider that cannot cancel: then its answer was read on and billed (status completed).
-    cancelled: doc.status === 'cancelled' || doc.clientGone === true,
+    cancelled: unrecorded ? null : doc.status === 'cancelled' || doc.clientGone === true,
     provider_name: doc.providerName,
     latency: doc.latencyMs,
     moderation_latency: null,
@@ -43,7 +45,7 @@ const generationJson = (doc: GenerationDoc) => {
     num_media_completion: media.completion,
     num_search_results: null,
     // OpenRouter's origin is the app's HTTP-Referer.
-    origin: doc.app?.url ?? '',
+    origin: unrecorded ? null : (doc.app?.url ?? ''),
     usage: toUsdNumber(doc.cost),
     is_byok: doc.upstreamCost !== undefined,
     external_user: doc.user,

@@ -4,7 +4,7 @@ import { NotFoundError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { accountStream } from '../accounts/account.events.js';
 import type { ReadStore } from '../../readStore/readStore.js';
-import { GENERATION_CATEGORY, type GenerationEvent } from '../generations/generation.events.js';
+import { GENERATION_CATEGORY, generationStream, type GenerationEvent } from '../generations/generation.events.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from './ledger.events.js';
 
 export interface AuditDifference {
@@ -22,11 +22,26 @@ export interface AuditDifference {
   readonly actual: unknown;
 }
 
+/**
+ * A call the ledger charged whose generation has no record at all: the process stopped between the settlement and the
+ * record (appended after it, so the log never holds a record of a charge it lacks). The money is right (the balance
+ * replays it); the generation is shown from the charge alone (status `unrecorded`).
+ */
+export interface UnrecordedCharge {
+  readonly accountId: string;
+  readonly generationId: string;
+  /** What the account paid for it, nano-dollars. */
+  readonly charged: number;
+}
+
 export interface AuditReport {
+  /** No difference: the read models and the records reproduce the ledger (charges without a record are listed apart). */
   readonly ok: boolean;
   readonly accountsChecked: number;
   readonly eventsReplayed: number;
   readonly differences: readonly AuditDifference[];
+  /** Settlements whose generation has no record, in the ledger's order. */
+  readonly unrecordedCharges: readonly UnrecordedCharge[];
   readonly durationMs: number;
 }
 
@@ -38,7 +53,8 @@ const PAGE = 10_000;
  * The billing audit: replay every ledger event from the first, recompute each balance and usage row with the same
  * pure functions the projections use, check the no-overspend invariant after every event, and compare the results
  * with the read models field by field. Then replay the generations: each one's recorded cost must be what the ledger
- * settled for it. A healthy system reports no differences. An `accountId` that names no account is NOT_FOUND.
+ * settled for it, and each settlement must have a record (those without are listed as unrecorded charges, apart from
+ * the differences). A healthy system reports no differences. An `accountId` that names no account is NOT_FOUND.
  */
 export const runBillingAudit = async (
   deps: {
@@ -49,6 +65,11 @@ export const runBillingAudit = async (
      * read models are compared at their own positions, so an audit during traffic reports only real differences.
      */
     appliedPosition?: () => number;
+    /**
+     * On a live server: resolves once the record of a call this process is still recording is appended (the gateway's
+     * `recordOf`), so a charge whose record is on its way is not reported as having none.
+     */
+    recordOf?: (generationId: string) => Promise<unknown>;
   },
   options: { accountId?: string } = {},
 ): Promise<AuditReport> => {
@@ -74,8 +95,10 @@ export const runBillingAudit = async (
   const balances = new Map<string, BalanceDoc>();
   const usage = new Map<string, UsageDoc>();
   const differences: AuditDifference[] = [];
-  /** generationId → the actual cost the ledger settled. */
-  const settledCost = new Map<string, number>();
+  /** generationId → the actual cost the ledger settled, with what the account paid and whose account it was. */
+  const settledCost = new Map<string, { readonly actual: number; readonly charged: number; readonly accountId: string }>();
+  /** Generations with a record (any event in their stream). */
+  const recorded = new Set<string>();
   let eventsReplayed = 0;
 
   const apply = (event: RecordedEvent<LedgerEvent>) => {
@@ -83,7 +106,7 @@ export const runBillingAudit = async (
     // Each read model is read at its own moment, so each document gets its own cut: a balance and a usage row may
     // stand at different positions.
     if (event.type === 'ReservationSettled') {
-      settledCost.set(event.data.generationId, event.data.actual);
+      settledCost.set(event.data.generationId, { actual: event.data.actual, charged: event.data.charged, accountId });
       const key = usageKey(event.data);
       if (event.position <= upTo(storedUsage.get(key))) usage.set(key, applyToUsage(usage.get(key) ?? null, event.data));
     }
@@ -111,17 +134,28 @@ export const runBillingAudit = async (
     await replayCategory(LEDGER_CATEGORY, (event) => apply(event as RecordedEvent<LedgerEvent>));
   }
 
-  await replayCategory(GENERATION_CATEGORY, (recorded) => {
-    const event = recorded as RecordedEvent<GenerationEvent>;
+  await replayCategory(GENERATION_CATEGORY, (recordedEvent) => {
+    const event = recordedEvent as RecordedEvent<GenerationEvent>;
+    recorded.add(event.data.generationId);
     if (event.type !== 'GenerationCompleted' && event.type !== 'GenerationFailed' && event.type !== 'GenerationCancelled') return;
     const { generationId, accountId, cost } = event.data;
     if (options.accountId && accountId !== options.accountId) return;
     eventsReplayed++;
-    const settled = settledCost.get(generationId);
+    const settled = settledCost.get(generationId)?.actual;
     // Nothing owed and nothing settled (a failure before the first token is released) is consistent too.
     if (settled === cost || (settled === undefined && cost === 0)) return;
     differences.push({ accountId, model: 'generations', documentId: generationId, field: 'cost', expected: settled ?? null, actual: cost });
   });
+
+  // The other direction: a charge with no record. On a live server a call's record follows its settlement by a few
+  // milliseconds, so each one found is looked at again (its own stream, after the gateway's append if in flight).
+  const unrecordedCharges: UnrecordedCharge[] = [];
+  for (const [generationId, { charged, accountId }] of settledCost) {
+    if (recorded.has(generationId)) continue;
+    await deps.recordOf?.(generationId);
+    if ((await deps.eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0) continue;
+    unrecordedCharges.push({ accountId, generationId, charged });
+  }
 
   const accountIds = options.accountId ? [options.accountId] : [...balances.keys()];
   for (const accountId of new Set([...accountIds, ...storedBalances.keys()])) {
@@ -148,6 +182,7 @@ export const runBillingAudit = async (
     accountsChecked: new Set([...accountIds, ...storedBalances.keys()]).size,
     eventsReplayed,
     differences,
+    unrecordedCharges,
     durationMs: Math.round(performance.now() - started),
   };
 };

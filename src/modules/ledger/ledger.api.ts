@@ -115,6 +115,8 @@ export const createLedgerApi = (deps: {
   runner: Pick<ProjectionRunner, 'position'>;
   /** Resolves once the read models hold the account's last call answered by this process (the gateway's). */
   readYourWrites?: (accountId: string) => Promise<void>;
+  /** Resolves once this process has appended the record of a call it is still recording (the gateway's), for the billing audit. */
+  recordOf?: (generationId: string) => Promise<unknown>;
 }) => {
   const { ledger, eventStore, readStore } = deps;
 
@@ -234,7 +236,7 @@ export const createLedgerApi = (deps: {
 
     /** Replay the ledger and compare with the read models (one account, or all). */
     billingAudit: (accountId?: string | null): Promise<AuditReport> =>
-      runBillingAudit({ eventStore, readStore, appliedPosition: () => deps.runner.position }, { accountId: accountId ?? undefined }),
+      runBillingAudit({ eventStore, readStore, appliedPosition: () => deps.runner.position, ...(deps.recordOf && { recordOf: deps.recordOf }) }, { accountId: accountId ?? undefined }),
 
     /** The account's balance each time the balances read model stored a change (subscriptions show read-model data). */
     balanceChanges: (accountId: string): AsyncIterable<Balance> => map(fromDoc)(deps.balanceDocs(accountId)),

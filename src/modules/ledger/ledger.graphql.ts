@@ -9,7 +9,7 @@ import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
-import type { AuditReport } from './audit.js';
+import type { AuditReport, UnrecordedCharge } from './audit.js';
 import { limitRemaining, type Actor, type Purchase, type UsageRow } from './ledger.api.js';
 import type { Balance, KeyWindowUsage } from './ledger.js';
 import type { LedgerEvent } from './ledger.events.js';
@@ -140,13 +140,27 @@ const AuditDifferenceRef = builder.objectRef<{ accountId: string; model: string;
     actual: t.field({ type: 'JSON', nullable: true, description: 'What the read model (or generation record) holds.', resolve: (d) => d.actual }),
   }),
 });
+const UnrecordedChargeRef = builder.objectRef<UnrecordedCharge>('UnrecordedCharge').implement({
+  description:
+    "A call the ledger charged whose generation has no record: the server stopped between the charge and the record (written after it). The money is right; the generation shows with the status UNRECORDED.",
+  fields: (t) => ({
+    accountId: t.exposeString('accountId'),
+    generationId: t.exposeString('generationId'),
+    charged: t.field({ type: 'Money', description: 'What the account paid for it (nano-dollars).', resolve: (c) => c.charged }),
+  }),
+});
 const AuditReportRef = builder.objectRef<AuditReport>('AuditReport').implement({
   fields: (t) => ({
-    ok: t.exposeBoolean('ok'),
+    ok: t.exposeBoolean('ok', { description: 'No differences: the read models and the generation records reproduce the ledger (unrecordedCharges are listed apart).' }),
     accountsChecked: t.exposeInt('accountsChecked'),
     eventsReplayed: t.exposeInt('eventsReplayed'),
     durationMs: t.exposeInt('durationMs'),
     differences: t.field({ type: [AuditDifferenceRef], resolve: (r) => [...r.differences] }),
+    unrecordedCharges: t.field({
+      type: [UnrecordedChargeRef],
+      description: "Charges whose generation has no record (a crash between a call's charge and its record), in the ledger's order.",
+      resolve: (r) => [...r.unrecordedCharges],
+    }),
   }),
 });
 

@@ -40,7 +40,7 @@ const MAX_KEYS = 2_000;
 const RECENT = `query Recent($after: String, $filter: GenerationFilter) {
   generations(first: 15, after: $after, newestFirst: true, filter: $filter) { edges { node { id createdAt model provider status cost latencyMs keyId workflowId usage { promptTokens completionTokens } } } pageInfo { hasNextPage endCursor } }
 }`;
-type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+type Status = 'PENDING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'UNRECORDED';
 interface Filter {
   model: string;
   provider: string;
@@ -241,7 +241,7 @@ export const ActivityPage = ({ me }: { me: Me }) => {
             <label for="gen-status">Status</label>
             <select id="gen-status" value={draft.status} onChange={(e) => setDraft({ ...draft, status: e.currentTarget.value as Filter['status'] })}>
               <option value="">any</option>
-              {(['COMPLETED', 'FAILED', 'CANCELLED', 'PENDING'] as const).map((status) => (
+              {(['COMPLETED', 'FAILED', 'CANCELLED', 'PENDING', 'UNRECORDED'] as const).map((status) => (
                 <option key={status} value={status}>
                   {status.toLowerCase()}
                 </option>
