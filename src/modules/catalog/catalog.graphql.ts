@@ -536,7 +536,12 @@ const EndpointTrafficRef = builder.objectRef<EndpointTrafficRow>('EndpointTraffi
     avgLatencyMs: t.float({ nullable: true, description: 'Mean time to the first token of the generations it answered.', resolve: (r) => (r.latencyCount === 0 ? null : r.latencySumMs / r.latencyCount) }),
     promptTokens: t.exposeInt('promptTokens'),
     completionTokens: t.exposeInt('completionTokens'),
-    earnings: t.field({ type: 'Money', description: 'What the generations it answered were charged (nano-dollars).', resolve: (r) => r.earnings }),
+    earnings: t.field({
+      type: 'Money',
+      description:
+        "What the ledger charged for its service (nano-dollars): every generation that ended on it, a stream cut after some tokens (FAILED, charged for what was sent) included. A call on an account's own key (BYOK) earns nothing here: the account paid the provider on that key, and the fee is Switchyard's. A charge whose record was lost (UNRECORDED) names no endpoint and is not counted.",
+      resolve: (r) => r.earnings,
+    }),
   }),
 });
 

@@ -19,7 +19,12 @@ export interface EndpointTrafficRow {
   readonly latencyCount: number;
   readonly promptTokens: number;
   readonly completionTokens: number;
-  /** What the served generations were charged, integer nano-dollars: the generations' cost, which the billing audit checks against the ledger. */
+  /**
+   * What the ledger charged for the provider's service on this endpoint, integer nano-dollars: the cost of every
+   * generation its last attempt ended here, whatever the outcome (a stream cut after some tokens is failed, and
+   * charged for what was sent), which the billing audit checks against the ledger. Calls on an account's own key
+   * (BYOK) earn the provider nothing through Switchyard (the account paid it on that key; the fee is Switchyard's).
+   */
   readonly earnings: number;
 }
 
@@ -44,8 +49,19 @@ export const endpointTraffic = async (readStore: ReadStore, providerSlugs: reado
   const created = { ...(from ? { $gte: from } : {}), ...(to ? endOfDay(to) : {}) };
   // The attempt that served the generation: it did not fail, and the outcome names its endpoint.
   const served = { $and: [{ $eq: ['$attempts.ok', true] }, { $eq: ['$attempts.endpointId', '$endpointId'] }, { $ne: ['$status', 'pending'] }] };
+  // The attempt the generation was charged for: its last (a fallback comes only before the first token), on the
+  // endpoint the outcome names, failed or not; on the provider's shared key (a BYOK call's cost is Switchyard's fee).
+  const charged = {
+    $and: [
+      { $eq: ['$attempts.attempt', '$lastAttempt'] },
+      { $eq: ['$attempts.endpointId', '$endpointId'] },
+      { $ne: ['$status', 'pending'] },
+      { $eq: [{ $ifNull: ['$upstreamCost', null] }, null] },
+    ],
+  };
   const rows = await readStore.collection(GENERATIONS).aggregate<Omit<EndpointTrafficRow, 'endpointId' | 'day' | 'provider' | 'model'> & { _id: { endpointId: string; day: string; provider: string; model: string } }>([
     { $match: { 'attempts.providerSlug': slugs, ...(Object.keys(created).length > 0 ? { createdAt: created } : {}) } },
+    { $addFields: { lastAttempt: { $max: '$attempts.attempt' } } },
     { $unwind: '$attempts' },
     { $match: { 'attempts.providerSlug': slugs } },
     {
@@ -58,7 +74,7 @@ export const endpointTraffic = async (readStore: ReadStore, providerSlugs: reado
         latencyCount: { $sum: { $cond: [{ $and: [served, { $ne: [{ $ifNull: ['$latencyMs', null] }, null] }] }, 1, 0] } },
         promptTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.prompt', 0] }, 0] } },
         completionTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.completion', 0] }, 0] } },
-        earnings: { $sum: { $cond: [served, '$cost', 0] } },
+        earnings: { $sum: { $cond: [charged, '$cost', 0] } },
       },
     },
     { $sort: { '_id.day': 1, '_id.endpointId': 1 } },
