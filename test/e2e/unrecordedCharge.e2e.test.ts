@@ -245,7 +245,7 @@ describe('a call charged without its generation record', () => {
     });
   });
 
-  it('is listed by the audit CLI with its id, after a restart that rebuilt nothing wrong (exit 0: money matches)', async () => {
+  it('is listed by the audit CLI with its id, the server stopped (exit 0: the money matches)', async () => {
     const dir = h.dataDir;
     await h.stop({ keepData: true });
     stopped = true;
