@@ -6,13 +6,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEYS_PER_MINUTE } from '../../src/modules/apiKeys/apiKey.api.js';
+import { appAuthorizationStream } from '../../src/modules/apiKeys/appAuth.events.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
 let user: Account;
+/** The app's clock runs this far ahead of the wall clock (to let codes expire and key-issue minutes pass). */
+let shift = 0;
 
 beforeAll(async () => {
-  h = await startGatewayHarness();
+  h = await startGatewayHarness({}, { now: () => new Date(Date.now() + shift) });
   user = await h.openAccount({ name: 'app-user', credits: 1_000_000_000 });
 });
 afterAll(async () => {
@@ -139,11 +143,13 @@ describe('sign in with Switchyard', () => {
     expect((await exchange({ code, code_verifier: verifier, code_challenge_method: 'plain' })).status).toBe(200);
   });
 
-  it('two exchanges of one code at once: one key, one refusal', async () => {
+  it('20 exchanges of one code at once: one key, 19 refusals', async () => {
     const verifier = newVerifier();
     const code = await codeFor(verifier, { keyName: 'raced' });
-    const results = await Promise.all(Array.from({ length: 4 }, () => exchange({ code, code_verifier: verifier })));
-    expect(results.map((r) => r.status).sort()).toEqual([200, 403, 403, 403]);
+    const results = await Promise.all(Array.from({ length: 20 }, () => exchange({ code, code_verifier: verifier })));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(19);
     expect((await keysOf(user)).filter((k) => k.name === 'raced')).toHaveLength(1);
   });
 
@@ -211,5 +217,45 @@ describe('sign in with Switchyard', () => {
       expect(((await res.json()) as { error: { message: string } }).error.message).toContain(message);
     }
     expect((await keysOf(user)).length).toBe(before);
+  });
+
+  describe('what a code is worth', () => {
+    const CREATE = 'mutation ($name: String!, $expiresAt: DateTime) { createApiKey(name: $name, expiresAt: $expiresAt) { ... on CreatedApiKey { secret key { id } } } }';
+    const newKey = async (owner: Account, name: string, expiresAt: string | null = null) => {
+      const created = (await h.gqlOk(CREATE, { name, expiresAt }, owner.key)).createApiKey as { secret: string; key: { id: string } };
+      return { secret: created.secret, id: created.key.id };
+    };
+    const codeBy = async (key: string, verifier: string, keyName?: string) => {
+      const body = await authorize({ codeChallenge: s256(verifier), ...(keyName ? { keyName } : {}) }, key);
+      return new URL(body.data!.authorizeApp.redirectUrl!).searchParams.get('code')!;
+    };
+    const refusal = async (res: Response) => ({ status: res.status, message: ((await res.json()) as { error?: { message: string } }).error?.message });
+
+    it('an exchange refused by the key-issue limit (429) leaves the code usable: the retry after Retry-After gets the key', async () => {
+      const owner = await h.openAccount({ name: 'busy' });
+      const verifier = newVerifier();
+      const code = await codeBy(owner.key, verifier, 'patient app');
+      // The account's first key and KEYS_PER_MINUTE - 1 more fill its minute.
+      const made = await Promise.all(Array.from({ length: KEYS_PER_MINUTE - 1 }, (_, i) => h.gql(CREATE, { name: `k${i}` }, owner.key)));
+      expect(made.filter(({ body }) => body.data.createApiKey.secret)).toHaveLength(KEYS_PER_MINUTE - 1);
+      try {
+        const limited = await exchange({ code, code_verifier: verifier });
+        expect(limited.status).toBe(429);
+        expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect((await refusal(limited)).message).toContain(`at most ${KEYS_PER_MINUTE} keys a minute`);
+        // Nothing was recorded for the code: it is waiting as it was.
+        const stream = await h.running.core.eventStore.readStream(appAuthorizationStream(createHash('sha256').update(code).digest('hex')));
+        expect(stream.map((e) => e.type)).toEqual(['AppAuthorizationGranted']);
+
+        shift += 61_000;
+        const retried = await exchange({ code, code_verifier: verifier });
+        expect(retried.status).toBe(200);
+        const { key } = (await retried.json()) as { key: string };
+        // It is an app's key (restricted), as any exchanged one.
+        expect((await h.gqlOk('{ currentKey { restricted } }', {}, key)).currentKey.restricted).toBe(true);
+      } finally {
+        shift = 0;
+      }
+    });
   });
 });

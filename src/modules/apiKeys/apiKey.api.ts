@@ -4,8 +4,8 @@ import { apiKeyQueries, type ApiKeyDoc } from '../../../projections/apiKeys.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { SwitchyardPubSub } from '../../core.js';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
-import type { EventStore } from '../../eventStore/eventStore.js';
-import { handleCommand } from '../../eventStore/handleCommand.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { foldEvents, handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
@@ -16,7 +16,7 @@ import type { Caller, Principal } from '../auth/principal.js';
 import { apiKeyDecider, type ApiKeyCommand, type ApiKeyState } from './apiKey.decider.js';
 import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js';
 import { appAuthorizationDecider, INVALID_CODE, type AppAuthorizationCommand } from './appAuth.decider.js';
-import { appAuthorizationStream, type CodeChallengeMethod } from './appAuth.events.js';
+import { appAuthorizationStream, type AppAuthorizationEvent, type CodeChallengeMethod } from './appAuth.events.js';
 import { generateApiKey } from './keyFormat.js';
 
 /** The most keys (of either kind) an account holds that are not revoked. */
@@ -128,15 +128,18 @@ export const createApiKeysApi = (deps: {
 
   /**
    * An app authorization's command. Not through `writes`: nothing waits for the auth directory here (it reads only
-   * the exchange, to know the key it names is an app's, and that key's creation comes after it through `issue`).
+   * the exchange, to know the key it names is an app's, and that key's creation comes after it through `writeKey`).
    */
   const appAuthorization = (codeHash: string, command: AppAuthorizationCommand, caller: Caller, actor: string) =>
     handleCommand(deps.eventStore, appAuthorizationStream(codeHash), appAuthorizationDecider, command, {
       metadata: { actor: caller.principal?.accountId ?? actor, correlationId: caller.requestId, at: deps.now().toISOString() },
     });
 
-  const issue = async (caller: Caller, input: NewApiKey, keyId: string): Promise<CreatedApiKey> => {
-    const now = deps.now();
+  /**
+   * Every check of a new key, then its slot in the account's minute, taken before the key is written: the caller gives
+   * it back (`issues.giveBack(accountId, now)`) if the key is not written.
+   */
+  const admit = (input: NewApiKey, now: Date): void => {
     if (input.expiresAt !== null && Date.parse(input.expiresAt) <= now.getTime()) throw new ValidationError('expiresAt must be in the future');
     const kind = input.kind ?? 'inference';
     // A management key never calls a model, so a spending limit on it would mean nothing.
@@ -150,16 +153,26 @@ export const createApiKeysApi = (deps: {
     if (!slot.taken) {
       throw new RateLimitedError(`An account is issued at most ${KEYS_PER_MINUTE} keys a minute: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`, slot.retryAfterMs, { limit: KEYS_PER_MINUTE });
     }
+  };
+
+  /** Write a key `admit` let in. */
+  const writeKey = async (caller: Caller, input: NewApiKey, keyId: string, now: Date): Promise<CreatedApiKey> => {
     const { secret, hash, hint } = generateApiKey();
+    const { state } = await writes.execute(
+      apiKeyStream(keyId),
+      apiKeyDecider,
+      { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind: input.kind ?? 'inference', includeByokInLimit: input.includeByokInLimit ?? false, at: now.toISOString() } },
+      caller,
+      input.accountId,
+    );
+    return { key: apiKeyView(state), secret };
+  };
+
+  const issue = async (caller: Caller, input: NewApiKey, keyId: string): Promise<CreatedApiKey> => {
+    const now = deps.now();
+    admit(input, now);
     try {
-      const { state } = await writes.execute(
-        apiKeyStream(keyId),
-        apiKeyDecider,
-        { type: 'CreateApiKey', data: { keyId, hash, hint, ...input, kind, includeByokInLimit: input.includeByokInLimit ?? false, at: now.toISOString() } },
-        caller,
-        input.accountId,
-      );
-      return { key: apiKeyView(state), secret };
+      return await writeKey(caller, input, keyId, now);
     } catch (error) {
       issues.giveBack(input.accountId, now.getTime());
       throw error;
@@ -203,7 +216,9 @@ export const createApiKeysApi = (deps: {
 
     /**
      * `POST /api/v1/auth/keys`: an app's code and PKCE verifier for a new key on the account that granted the code.
-     * The exchange is recorded before the key is created, so a code yields one key even when sent twice at once.
+     * Every check comes before the exchange is recorded, so a refused exchange (the account's key cap or minute is
+     * full) leaves the code usable until it expires. The exchange is recorded before the key is created, so a code
+     * yields one key even when sent twice at once.
      */
     async exchangeAppCode(requestId: string, input: { code: string; verifier: string; method: CodeChallengeMethod | null }): Promise<{ secret: string; accountId: string; keyId: string }> {
       if (!VERIFIER.test(input.verifier)) throw new ValidationError('code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)', { param: 'code_verifier' });
@@ -211,11 +226,24 @@ export const createApiKeysApi = (deps: {
       const codeHash = sha256Hex(input.code);
       const keyId = newId('key');
       const caller: Caller = { principal: null, requestId };
-      const { state } = await appAuthorization(codeHash, { type: 'ExchangeAppAuthorization', data: { codeHash, verifier: input.verifier, method: input.method, keyId, at: deps.now().toISOString() } }, caller, 'app');
-      if (state.status !== 'exchanged') throw new Error('an exchanged authorization code is not in the exchanged state');
-      const { grant } = state;
-      const created = await issue(caller, { accountId: grant.accountId, name: grant.keyName, limit: grant.limit, limitReset: 'never', expiresAt: null }, keyId);
-      return { secret: created.secret, accountId: grant.accountId, keyId };
+      const now = deps.now();
+      const command: AppAuthorizationCommand = { type: 'ExchangeAppAuthorization', data: { codeHash, verifier: input.verifier, method: input.method, keyId, at: now.toISOString() } };
+      // The code and its verifier first (the one 403 that tells nothing), on the code as it stands.
+      const current = foldEvents(appAuthorizationDecider, (await deps.eventStore.readStream(appAuthorizationStream(codeHash))) as RecordedEvent<AppAuthorizationEvent>[]);
+      appAuthorizationDecider.decide(command, current);
+      if (current.status !== 'granted') throw new Error('an authorization code the decider let through is not in the granted state');
+      const { grant } = current;
+      const newKey: NewApiKey = { accountId: grant.accountId, name: grant.keyName, limit: grant.limit, limitReset: 'never', expiresAt: null };
+      admit(newKey, now);
+      try {
+        // Decided again on the code as it is then: of concurrent exchanges one is recorded, the others get the 403.
+        await appAuthorization(codeHash, command, caller, 'app');
+        const created = await writeKey(caller, newKey, keyId, now);
+        return { secret: created.secret, accountId: grant.accountId, keyId };
+      } catch (error) {
+        issues.giveBack(grant.accountId, now.getTime());
+        throw error;
+      }
     },
 
     rename: (caller: Caller, keyId: string, name: string) => change(caller, { type: 'RenameApiKey', data: { keyId, name, at: at() } }),
