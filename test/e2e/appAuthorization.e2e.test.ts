@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYS_PER_MINUTE } from '../../src/modules/apiKeys/apiKey.api.js';
+import { KEYS_PER_MINUTE, MAX_PENDING_APP_CODES } from '../../src/modules/apiKeys/apiKey.api.js';
 import { appAuthorizationStream } from '../../src/modules/apiKeys/appAuth.events.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -219,7 +219,7 @@ describe('sign in with Switchyard', () => {
     expect((await keysOf(user)).length).toBe(before);
   });
 
-  describe('what a code is worth', () => {
+  describe('a code lives only as long as what granted it', () => {
     const CREATE = 'mutation ($name: String!, $expiresAt: DateTime) { createApiKey(name: $name, expiresAt: $expiresAt) { ... on CreatedApiKey { secret key { id } } } }';
     const newKey = async (owner: Account, name: string, expiresAt: string | null = null) => {
       const created = (await h.gqlOk(CREATE, { name, expiresAt }, owner.key)).createApiKey as { secret: string; key: { id: string } };
@@ -230,6 +230,82 @@ describe('sign in with Switchyard', () => {
       return new URL(body.data!.authorizeApp.redirectUrl!).searchParams.get('code')!;
     };
     const refusal = async (res: Response) => ({ status: res.status, message: ((await res.json()) as { error?: { message: string } }).error?.message });
+
+    it('a code granted by a key that is then revoked, disabled or expired, or by an account that lost the role user, gives no key', async () => {
+      const owner = await h.openAccount({ name: 'leaky', credits: 1_000_000 });
+      const leaked = await newKey(owner, 'leaked');
+      const verifier = newVerifier();
+      const stocked = await codeBy(leaked.secret, verifier, 'stocked');
+      const revoked = await h.gqlOk('mutation ($id: ID!) { revokeApiKey(id: $id) { ... on ApiKey { status } } }', { id: leaked.id }, owner.key);
+      expect(revoked.revokeApiKey.status).toBe('REVOKED');
+      expect(await refusal(await exchange({ code: stocked, code_verifier: verifier }))).toEqual({ status: 403, message: expect.stringMatching(/^The key that authorized this app can no longer do so \(API key has been revoked\)/) });
+
+      // Disabled: refused while it is; the code works again once the key is enabled (before the code expires).
+      const paused = await newKey(owner, 'paused');
+      const pausedCode = await codeBy(paused.secret, verifier, 'paused app');
+      await h.gqlOk('mutation ($id: ID!) { disableApiKey(id: $id) { __typename } }', { id: paused.id }, owner.key);
+      expect(await refusal(await exchange({ code: pausedCode, code_verifier: verifier }))).toEqual({ status: 403, message: expect.stringContaining('(API key is disabled)') });
+      await h.gqlOk('mutation ($id: ID!) { enableApiKey(id: $id) { __typename } }', { id: paused.id }, owner.key);
+      expect((await exchange({ code: pausedCode, code_verifier: verifier })).status).toBe(200);
+
+      // Expired: a key valid 5 minutes grants a code; 6 minutes later (the code still has 4) it is refused.
+      const brief = await newKey(owner, 'brief', new Date(Date.now() + shift + 5 * 60_000).toISOString());
+      const briefCode = await codeBy(brief.secret, verifier, 'brief app');
+      try {
+        shift += 6 * 60_000;
+        expect(await refusal(await exchange({ code: briefCode, code_verifier: verifier }))).toEqual({ status: 403, message: expect.stringContaining('(API key has expired)') });
+      } finally {
+        shift = 0;
+      }
+
+      // The account loses the role user between the consent and the exchange.
+      const roleCode = await codeBy(owner.key, verifier, 'role app');
+      await h.gqlOk('mutation ($id: ID!) { revokeRole(accountId: $id, role: USER) { __typename } }', { id: owner.accountId });
+      expect(await refusal(await exchange({ code: roleCode, code_verifier: verifier }))).toEqual({ status: 403, message: expect.stringMatching(/^The account that authorized this app no longer has the role user/) });
+      await h.gqlOk('mutation ($id: ID!) { grantRole(accountId: $id, role: USER) { __typename } }', { id: owner.accountId });
+
+      // A wrong verifier is still the one undistinguished refusal: the code's story is told only to its app.
+      expect(await refusal(await exchange({ code: stocked, code_verifier: newVerifier() }))).toEqual({ status: 403, message: expect.stringMatching(/^Invalid code or code_verifier/) });
+      const names = (await keysOf(owner)).map((k) => k.name);
+      expect(names).toContain('paused app');
+      for (const refused of ['stocked', 'brief app', 'role app']) expect(names).not.toContain(refused);
+    });
+
+    it(`an account holds at most MAX_PENDING_APP_CODES codes not yet exchanged: the next consent is RATE_LIMITED until one is exchanged, expires or loses its key`, async () => {
+      const owner = await h.openAccount({ name: 'stocker' });
+      const stocker = await newKey(owner, 'stocker');
+      const verifier = newVerifier();
+      // Twice the cap at once, from one key: exactly the cap granted.
+      const answers = await Promise.all(Array.from({ length: 2 * MAX_PENDING_APP_CODES }, () => authorize({ codeChallenge: s256(verifier) }, stocker.secret)));
+      const granted = answers.map((a) => a.data!.authorizeApp).filter((a) => a.redirectUrl);
+      expect(granted).toHaveLength(MAX_PENDING_APP_CODES);
+      const refused = answers.map((a) => a.data!.authorizeApp).filter((a) => !a.redirectUrl);
+      for (const r of refused) {
+        expect(r).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(new RegExp(`^An account has at most ${MAX_PENDING_APP_CODES} app sign-in codes waiting to be exchanged: `)) });
+      }
+      const { body } = await h.gql(`${AUTHORIZE.replace('code message', 'code message details')}`, { callbackUrl: 'https://app.example/cb', codeChallenge: s256(verifier) }, owner.key);
+      expect((body.data.authorizeApp as { details: { retry_after_ms: number } }).details.retry_after_ms).toBeGreaterThan(9 * 60_000);
+
+      // An exchanged code frees its place.
+      const first = new URL(granted[0]!.redirectUrl!).searchParams.get('code')!;
+      expect((await exchange({ code: first, code_verifier: verifier })).status).toBe(200);
+      expect((await authorize({ codeChallenge: s256(verifier) }, owner.key)).data!.authorizeApp.redirectUrl).toBeDefined();
+      expect((await authorize({ codeChallenge: s256(verifier) }, owner.key)).data!.authorizeApp.code).toBe('RATE_LIMITED');
+
+      // Revoking the key that stocked them frees theirs (they can no longer be exchanged).
+      await h.gqlOk('mutation ($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: stocker.id }, owner.key);
+      const after = await Promise.all(Array.from({ length: MAX_PENDING_APP_CODES }, () => authorize({ codeChallenge: s256(verifier) }, owner.key)));
+      expect(after.filter((a) => a.data!.authorizeApp.redirectUrl)).toHaveLength(MAX_PENDING_APP_CODES - 1);
+
+      // Expired codes free theirs.
+      try {
+        shift += 10 * 60_000;
+        const later = await Promise.all(Array.from({ length: MAX_PENDING_APP_CODES + 1 }, () => authorize({ codeChallenge: s256(verifier) }, owner.key)));
+        expect(later.filter((a) => a.data!.authorizeApp.redirectUrl)).toHaveLength(MAX_PENDING_APP_CODES);
+      } finally {
+        shift = 0;
+      }
+    });
 
     it('an exchange refused by the key-issue limit (429) leaves the code usable: the retry after Retry-After gets the key', async () => {
       const owner = await h.openAccount({ name: 'busy' });

@@ -78,6 +78,12 @@ export const apiKeyView = (state: ApiKeyState): ApiKeyDoc => {
 
 /** How long the console's code waits for the app's exchange. */
 export const APP_CODE_TTL_MS = 10 * 60_000;
+/**
+ * The most sign-in codes an account has waiting to be exchanged (unexpired, their grant still holding). A person
+ * consents to a few apps at a time; without a bound, a key held for a moment could stock codes to turn into keys later,
+ * and write grants to the log without end.
+ */
+export const MAX_PENDING_APP_CODES = 20;
 /** RFC 7636's code verifier: 43-128 unreserved characters (a plain challenge is a verifier). */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 /** An S256 challenge: BASE64URL of 32 bytes, unpadded. Our codes have the same shape. */
@@ -119,6 +125,8 @@ export const createApiKeysApi = (deps: {
   const writes = createAuthWrites(deps);
   const queries = apiKeyQueries(deps.readStore);
   const issues = keyIssueWindow();
+  /** Per account, the grants of this process being written (not yet in the directory's count). */
+  const grantsInFlight = new Map<string, number>();
 
   const change = async (caller: Caller, command: ApiKeyCommand) => {
     const { state } = await writes.execute(apiKeyStream(command.data.keyId), apiKeyDecider, command, caller);
@@ -127,8 +135,9 @@ export const createApiKeysApi = (deps: {
   const at = () => deps.now().toISOString();
 
   /**
-   * An app authorization's command. Not through `writes`: nothing waits for the auth directory here (it reads only
-   * the exchange, to know the key it names is an app's, and that key's creation comes after it through `writeKey`).
+   * An exchange's command. Not through `writes`: nothing waits for the auth directory here (it reads only the exchange,
+   * to know the key it names is an app's, and that key's creation comes after it through `writeKey`). A grant goes
+   * through `writes`, so the directory counts it before the next consent is decided.
    */
   const appAuthorization = (codeHash: string, command: AppAuthorizationCommand, caller: Caller, actor: string) =>
     handleCommand(deps.eventStore, appAuthorizationStream(codeHash), appAuthorizationDecider, command, {
@@ -185,6 +194,8 @@ export const createApiKeysApi = (deps: {
     /**
      * The console's consent to an app (OpenRouter's OAuth PKCE): a one-time code bound to the app's callback URL and
      * PKCE challenge, valid APP_CODE_TTL_MS. The answer is the callback URL with `code` added, where the console goes.
+     * The code names the consenting key, and is worth a key only while that key could consent (see exchangeAppCode);
+     * an account has at most MAX_PENDING_APP_CODES waiting.
      */
     async authorizeApp(caller: Caller & { principal: Principal }, input: AppAuthorizationRequest): Promise<{ redirectUrl: string; expiresAt: string }> {
       const callback = checkCallbackUrl(input.callbackUrl);
@@ -196,19 +207,39 @@ export const createApiKeysApi = (deps: {
       if (input.limit !== null && (!Number.isSafeInteger(input.limit) || input.limit <= 0)) throw new ValidationError('limit must be a positive number of nano-dollars', { param: 'limit' });
       const keyName = input.keyName?.trim() || `App at ${callback.host}`.slice(0, 100);
       if (keyName.length > 100) throw new ValidationError('keyName must be at most 100 characters', { param: 'keyName' });
+      const { accountId, keyId: grantingKeyId } = caller.principal;
+      const now = deps.now();
+      // The directory counts the codes written (a grant returns once it has applied it); this process's grants being
+      // written count too, so concurrent consents cannot all pass.
+      const pending = deps.directory.pendingAppCodes(accountId, now.getTime());
+      const inFlight = grantsInFlight.get(accountId) ?? 0;
+      if (pending.count + inFlight >= MAX_PENDING_APP_CODES) {
+        const retryAfterMs = Math.max((pending.firstExpiresAt ?? now.getTime() + APP_CODE_TTL_MS) - now.getTime(), 1_000);
+        throw new RateLimitedError(
+          `An account has at most ${MAX_PENDING_APP_CODES} app sign-in codes waiting to be exchanged: try again in ${Math.ceil(retryAfterMs / 1000)} s, when the oldest expires (an exchanged code, or one whose key was revoked, frees its place at once)`,
+          retryAfterMs,
+          { limit: MAX_PENDING_APP_CODES },
+        );
+      }
       const code = randomBytes(32).toString('base64url');
       const codeHash = sha256Hex(code);
-      const now = deps.now();
       const expiresAt = new Date(now.getTime() + APP_CODE_TTL_MS).toISOString();
-      await appAuthorization(
-        codeHash,
-        {
-          type: 'GrantAppAuthorization',
-          data: { codeHash, accountId: caller.principal.accountId, callbackUrl: callback.href, codeChallenge: input.codeChallenge, codeChallengeMethod: input.codeChallengeMethod, keyName, limit: input.limit, expiresAt, at: now.toISOString() },
-        },
-        caller,
-        caller.principal.accountId,
-      );
+      grantsInFlight.set(accountId, inFlight + 1);
+      try {
+        await writes.execute(
+          appAuthorizationStream(codeHash),
+          appAuthorizationDecider,
+          {
+            type: 'GrantAppAuthorization',
+            data: { codeHash, accountId, grantingKeyId, callbackUrl: callback.href, codeChallenge: input.codeChallenge, codeChallengeMethod: input.codeChallengeMethod, keyName, limit: input.limit, expiresAt, at: now.toISOString() },
+          },
+          caller,
+        );
+      } finally {
+        const left = (grantsInFlight.get(accountId) ?? 1) - 1;
+        if (left > 0) grantsInFlight.set(accountId, left);
+        else grantsInFlight.delete(accountId);
+      }
       const redirect = new URL(callback.href);
       redirect.searchParams.set('code', code);
       return { redirectUrl: redirect.href, expiresAt };
@@ -216,9 +247,10 @@ export const createApiKeysApi = (deps: {
 
     /**
      * `POST /api/v1/auth/keys`: an app's code and PKCE verifier for a new key on the account that granted the code.
-     * Every check comes before the exchange is recorded, so a refused exchange (the account's key cap or minute is
-     * full) leaves the code usable until it expires. The exchange is recorded before the key is created, so a code
-     * yields one key even when sent twice at once.
+     * Every check comes before the exchange is recorded, so a refused exchange (the key that consented is refused or
+     * limited, the account lost `user`, the account's key cap or minute is full) leaves the code usable until it
+     * expires. The exchange is recorded before the key is created, so a code yields one key even when sent twice at
+     * once.
      */
     async exchangeAppCode(requestId: string, input: { code: string; verifier: string; method: CodeChallengeMethod | null }): Promise<{ secret: string; accountId: string; keyId: string }> {
       if (!VERIFIER.test(input.verifier)) throw new ValidationError('code_verifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)', { param: 'code_verifier' });
@@ -233,6 +265,8 @@ export const createApiKeysApi = (deps: {
       appAuthorizationDecider.decide(command, current);
       if (current.status !== 'granted') throw new Error('an authorization code the decider let through is not in the granted state');
       const { grant } = current;
+      const refused = deps.directory.appGrantRefusal(grant, now.getTime());
+      if (refused !== null) throw new ForbiddenError(refused);
       const newKey: NewApiKey = { accountId: grant.accountId, name: grant.keyName, limit: grant.limit, limitReset: 'never', expiresAt: null };
       admit(newKey, now);
       try {

@@ -120,7 +120,7 @@ builder.mutationFields((t) => ({
   authorizeApp: t.withAuth({ $all: { user: true, fullKey: true } }).field({
     type: AppAuthorizationRef,
     description:
-      "Sign in with Switchyard (OpenRouter's OAuth PKCE): let the app at callbackUrl have a new key on the caller's account. Returns the callback URL with a one-time code, valid 10 minutes, which the app exchanges with its code verifier at POST /api/v1/auth/keys for the key.",
+      "Sign in with Switchyard (OpenRouter's OAuth PKCE): let the app at callbackUrl have a new key on the caller's account. Returns the callback URL with a one-time code, valid 10 minutes, which the app exchanges with its code verifier at POST /api/v1/auth/keys for the key. The exchange is refused (403) once the key that consented is revoked, disabled, expired or limited, or the account loses USER. An account has at most 20 codes waiting to be exchanged: past them RATE_LIMITED, until one is exchanged or expires.",
     errors: { directResult: true },
     args: {
       callbackUrl: t.arg.string({ required: true }),

@@ -14,6 +14,11 @@ export type AppAuthorizationGranted = {
     /** SHA-256 (hex) of the code. */
     readonly codeHash: string;
     readonly accountId: string;
+    /**
+     * The key that gave the consent (null: the environment's ADMIN_API_KEY). The exchange is refused once that key is
+     * refused (revoked, disabled, expired) or limited. Absent from grants recorded before it was kept.
+     */
+    readonly grantingKeyId?: string | null;
     /** Where the console sent the code (the app's callback URL, as checked). */
     readonly callbackUrl: string;
     readonly codeChallenge: string;

@@ -74,6 +74,15 @@ export interface AuthDirectory {
   hasLiveKey(accountId: string, now?: number): boolean;
   /** How many of the account's keys (of either kind) are not revoked. */
   unrevokedKeyCount(accountId: string): number;
+  /**
+   * Why an app's sign-in code may no longer be exchanged for a key because of what granted it: the key that gave the
+   * consent is refused (revoked, disabled, expired) or now has a spending limit (it could not consent now), or the
+   * account lost `user`. Null when the grant still holds. (The code's own checks, verifier, expiry and use, are its
+   * stream's.)
+   */
+  appGrantRefusal(grant: { readonly accountId: string; readonly grantingKeyId?: string | null }, now: number): string | null;
+  /** The account's sign-in codes that could still be exchanged (not exchanged, unexpired, grant holding), and the first expiry among them. */
+  pendingAppCodes(accountId: string, now: number): { count: number; firstExpiresAt: number | null };
   /** Resolve once the directory has applied the event at `position` (so a revoked key is refused right after the mutation). */
   waitFor(position: number, timeoutMs?: number): Promise<boolean>;
   /** How its subscription to the event log is doing (for /health). */
@@ -95,14 +104,37 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
   const watchers = new Map<string, Set<(forced?: UnauthenticatedError) => void>>();
   /** Keys an app's code was exchanged for, until their ApiKeyCreated (the exchange is recorded first). */
   const appKeysToCome = new Set<string>();
+  /**
+   * accountId → its sign-in codes not yet exchanged (code hash → what granted it, expiry). An account's expired codes
+   * are dropped when it grants another or is counted, so each holds about MAX_PENDING_APP_CODES at most.
+   */
+  const appCodes = new Map<string, Map<string, { readonly grantingKeyId: string | null | undefined; readonly expiresAt: number }>>();
+  const accountOfAppCode = new Map<string, string>();
+  const forgetAppCode = (codeHash: string) => {
+    const accountId = accountOfAppCode.get(codeHash);
+    if (accountId === undefined) return;
+    accountOfAppCode.delete(codeHash);
+    const codes = appCodes.get(accountId);
+    codes?.delete(codeHash);
+    if (codes?.size === 0) appCodes.delete(accountId);
+  };
+  const forgetExpiredAppCodes = (accountId: string, now: number) => {
+    for (const [codeHash, code] of appCodes.get(accountId) ?? []) if (code.expiresAt <= now) forgetAppCode(codeHash);
+  };
 
   const apply = (recorded: RecordedEvent) => {
     const event = recorded as RecordedEvent<AccountEvent | ApiKeyEvent | AppAuthorizationEvent>;
     switch (event.type) {
-      case 'AppAuthorizationGranted':
+      case 'AppAuthorizationGranted': {
+        const { codeHash, accountId, grantingKeyId, expiresAt, at } = event.data;
+        forgetExpiredAppCodes(accountId, Date.parse(at));
+        appCodes.set(accountId, (appCodes.get(accountId) ?? new Map()).set(codeHash, { grantingKeyId, expiresAt: Date.parse(expiresAt) }));
+        accountOfAppCode.set(codeHash, accountId);
         return;
+      }
       case 'AppAuthorizationExchanged':
         appKeysToCome.add(event.data.keyId);
+        forgetAppCode(event.data.codeHash);
         return;
       case 'AccountOpened':
         accounts.set(event.data.accountId, { accountId: event.data.accountId, roles: new Set(event.data.roles), plan: event.data.plan, contentLogging: false, defaultModel: null, providerPreferences: null, byokKeys: new Map() });
@@ -220,6 +252,17 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
     return { principal: { accountId: account.accountId, keyId: key.keyId, roles, restricted }, kind: key.kind };
   };
 
+  const appGrantRefusal: AuthDirectory['appGrantRefusal'] = ({ accountId, grantingKeyId }, now) => {
+    const account = accounts.get(accountId);
+    if (!account) return 'The account that authorized this app no longer exists';
+    if (!account.roles.has('user') && !account.roles.has('admin')) return 'The account that authorized this app no longer has the role user, which calling models needs';
+    // Null: the environment's admin key, which cannot be revoked; undefined: a grant recorded before keys were named.
+    if (grantingKeyId == null) return null;
+    const key = keysById.get(grantingKeyId);
+    const why = !key ? 'Invalid API key' : (refusalOf(key, now)?.message ?? (key.limit !== null || key.app ? 'it now has a spending limit' : null));
+    return why === null ? null : `The key that authorized this app can no longer do so (${why}): ask the user to authorize the app again`;
+  };
+
   const follower = followEvents(deps.eventStore, { categories: AUTH_CATEGORIES }, apply, { name: 'auth directory', logger: deps.logger });
 
   /**
@@ -291,6 +334,19 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
       let count = 0;
       for (const k of keysById.values()) if (k.accountId === accountId && k.status !== 'revoked') count += 1;
       return count;
+    },
+
+    appGrantRefusal,
+    pendingAppCodes: (accountId, now) => {
+      forgetExpiredAppCodes(accountId, now);
+      let count = 0;
+      let firstExpiresAt: number | null = null;
+      for (const code of appCodes.get(accountId)?.values() ?? []) {
+        if (appGrantRefusal({ accountId, grantingKeyId: code.grantingKeyId }, now) !== null) continue;
+        count += 1;
+        if (firstExpiresAt === null || code.expiresAt < firstExpiresAt) firstExpiresAt = code.expiresAt;
+      }
+      return { count, firstExpiresAt };
     },
 
     waitFor: (target, timeoutMs) => follower.waitFor(target, timeoutMs),
