@@ -175,6 +175,9 @@ export const startSwitchyard = async (
           now: base.now,
           limits: { maxRunsPerAccount: config.WORKFLOW_MAX_RUNS_PER_ACCOUNT },
           rolesOf: (accountId) => directory.account(accountId)?.roles ?? new Set(),
+          // A key this process has not heard of yet (its directory a moment behind the log, on a process other than
+          // the one that created it) is not refused for good: keys are never forgotten, so unknown means not yet.
+          keyRefusal: (keyId) => (directory.key(keyId) === undefined ? null : directory.keyRefusal(keyId)),
         }),
         tables,
         secrets,

@@ -24,6 +24,11 @@ export interface EventMetadata {
   readonly causationId?: string;
   /** Who caused it: an account id, `system`, or `admin:bootstrap`. */
   readonly actor?: string;
+  /**
+   * The API key of the actor's account that caused it, where a trigger needs it (an entry written over GraphQL or
+   * REST): the runs the entry starts spend under that key (workflows/triggers/chain.ts). Recorded by the server.
+   */
+  readonly keyId?: string;
   /** ISO timestamp of the decision (comes in with the command, so deciders stay pure). */
   readonly at?: string;
 }

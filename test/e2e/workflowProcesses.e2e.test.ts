@@ -144,7 +144,7 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };
-  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, logger, now, rolesOf: () => new Set(['user']) });
+  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, logger, now, rolesOf: () => new Set(['user']), keyRefusal: () => null });
   const engine = createWorkflowEngine({
     readStore,
     runs,

@@ -64,6 +64,8 @@ export interface AuthDirectory {
   authenticateEitherKind(secret: string | null | undefined, now?: number): Principal;
   account(accountId: string): AccountEntry | undefined;
   key(keyId: string): KeyEntry | undefined;
+  /** Why the key would be refused now (revoked, disabled, expired, unknown), or null when it may call. */
+  keyRefusal(keyId: string, now?: number): UnauthenticatedError | null;
   /**
    * Call `onRefused` once, as soon as the key behind `principal` is refused (revoked, disabled, expired) or its account
    * loses a role, so that a long-lived operation (a subscription) ends then instead of keeping the rights it started
@@ -327,6 +329,10 @@ export const createAuthDirectory = (deps: { eventStore: EventStore; logger: Logg
 
     account: (accountId) => accounts.get(accountId),
     key: (keyId) => keysById.get(keyId),
+    keyRefusal: (keyId, now = Date.now()) => {
+      const key = keysById.get(keyId);
+      return key ? refusalOf(key, now) : new UnauthenticatedError('Invalid API key');
+    },
     hasLiveKey: (accountId, now = Date.now()) =>
       [...keysById.values()].some((k) => k.accountId === accountId && k.kind === 'inference' && k.status !== 'revoked' && (k.expiresAt === null || k.expiresAt > now)),
 

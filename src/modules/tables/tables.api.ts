@@ -46,6 +46,11 @@ export interface TableActor {
    * entry trigger places the runs the entry starts in that run's chain. Never from a client.
    */
   readonly causedByRun?: string;
+  /**
+   * The caller's API key (a write over GraphQL or REST): recorded as the events' keyId, so the runs the entry starts
+   * spend under that key, as runs the key starts do. A step's write has none: its run (causedByRun) has the key.
+   */
+  readonly keyId?: string;
 }
 
 const ENTRY_ID = /^ent_[0-9a-z]{1,64}$/;
@@ -99,7 +104,7 @@ const principalOf = (caller: Caller): Principal => {
 };
 const actorOf = (caller: Caller): TableActor => {
   const principal = principalOf(caller);
-  return { accountId: principal.accountId, actor: principal.accountId, correlationId: caller.requestId };
+  return { accountId: principal.accountId, actor: principal.accountId, correlationId: caller.requestId, ...(principal.keyId !== null && { keyId: principal.keyId }) };
 };
 
 /** Cached write-side states kept (the most recently used tables). */
@@ -153,9 +158,16 @@ export const createTablesApi = (deps: {
       try {
         // At commit: the next command on this table decides on it at once; the caller's answer waits for the fsync
         // and the read models outside the table's lock (execute), so a busy table's writes share fsyncs.
+        const metadata = {
+          actor: actor.actor,
+          correlationId: actor.correlationId,
+          ...(actor.causedByRun !== undefined && { causationId: actor.causedByRun }),
+          ...(actor.keyId !== undefined && { keyId: actor.keyId }),
+          at: command.data.at,
+        };
         const result = await deps.eventStore.append(
           stream,
-          events.map((event) => ({ type: event.type, data: event.data, metadata: { actor: actor.actor, correlationId: actor.correlationId, ...(actor.causedByRun !== undefined && { causationId: actor.causedByRun }), at: command.data.at } })),
+          events.map((event) => ({ type: event.type, data: event.data, metadata })),
           { expectedRevision: cached.revision === -1 ? 'no_stream' : cached.revision, durability: 'commit' },
         );
         for (const event of events) cached.state = tableDecider.evolve(cached.state, event);

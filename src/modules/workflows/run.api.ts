@@ -319,6 +319,8 @@ export const createRunsApi = (deps: {
   limits?: { run?: RunLimits; expression?: ExpressionLimits; maxRunsPerAccount?: number };
   /** The account's roles as they are now (the auth directory's): a step acts with them, so a role revoked counts at once. */
   rolesOf: (accountId: string) => ReadonlySet<Role>;
+  /** Why the run's key is refused now (the auth directory's): a key revoked, disabled or expired spends no more through its runs. */
+  keyRefusal: (keyId: string) => UnauthenticatedError | null;
 }) => {
   const queries = workflowRunQueries(deps.readStore);
   const runners: StepRunners = { ...controlSteps, ...deps.steps };
@@ -376,7 +378,10 @@ export const createRunsApi = (deps: {
     return viewOfState(state, { at: data.at, error });
   };
 
-  /** The caller's key when it is a key of the workflow's own account (RunIdentity.keyId): the run spends under its limit. */
+  /**
+   * The caller's key when it is a key of the workflow's own account (RunIdentity.keyId): the run spends under its limit.
+   * A trigger calls as the key that caused its event (triggers/chain.ts), so a run a key causes is its run too.
+   */
   const startingKey = (principal: Principal, owner: string): { keyId?: string } => (principal.keyId && principal.accountId === owner ? { keyId: principal.keyId } : {});
 
   const principalOf = (caller: Caller): Principal => {
@@ -458,6 +463,7 @@ export const createRunsApi = (deps: {
           attempt: action.attempt,
           idempotencyKey: action.idempotencyKey,
           principal: { accountId: owner, keyId: state.keyId, roles: deps.rolesOf(owner) },
+          keyRefused: state.keyId === null ? null : deps.keyRefusal(state.keyId),
           budgetLeft: Math.max(0, definition.settings.budget - state.spent),
           signal: controller.signal,
           // A runner that outlived its timeout or cancel may still stream: its tokens are not the run's any more.

@@ -27,10 +27,11 @@ export interface RunIdentity {
   /** The first run of the chain this one belongs to (absent for a run no run caused): MAX_RUNS_PER_CHAIN counts by it. */
   readonly chain?: string;
   /**
-   * The API key of the workflow's own account that started the run (runWorkflow, the REST runs route, a retry): its
-   * model calls count against that key's spending limit (as if the key had made them). Absent when no key of the
-   * account started it (a webhook, a schedule, an event, an admin of another account): the account's balance and the
-   * workflow's budget bound those.
+   * The API key of the workflow's own account that started the run (runWorkflow, the REST runs route, a retry) or
+   * caused it (its table write, its model call, or the run that caused this one: triggers/chain.ts): its model calls
+   * count against that key's spending limit and usage (as if the key had made them), and are refused once the key is
+   * revoked. Absent when no key of the account did (a webhook, a schedule, a key created or revoked, an admin of
+   * another account): the account's balance and the workflow's budget bound those.
    */
   readonly keyId?: string;
   readonly at: string;

@@ -148,6 +148,15 @@ export const actionModel =
       }
     }
 
+    // A new call spends under the run's key (a recalled answer above was paid for already): a key revoked, disabled
+    // or expired since the run began spends nothing more, as the key's own calls would be refused.
+    if (context.keyRefused) {
+      throw new StepError(
+        'UNAUTHENTICATED',
+        `The API key this run spends under (the key that started it, or whose write or call triggered it) is refused: ${context.keyRefused.message}; the model is not called (retryWorkflowRun with a key of the account runs it under that key)`,
+        false,
+      );
+    }
     const system = i.system === undefined ? [] : [{ role: 'system', content: i.system }];
     const messages = i.messages ?? (i.system === undefined ? undefined : [{ role: 'user', content: i.prompt! }]);
     const { onProgress } = context;

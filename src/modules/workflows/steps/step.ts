@@ -1,3 +1,4 @@
+import type { UnauthenticatedError } from '../../../errors.js';
 import type { Principal } from '../../auth/principal.js';
 
 /**
@@ -12,8 +13,16 @@ export interface StepContext {
   readonly attempt: number;
   /** `{runId}.{stepKey}.{attempt}` (run.events.ts): the same after a crash, so side effects can be made idempotent (an HTTP call's own key, one per step: `stepCallKey`). */
   readonly idempotencyKey: string;
-  /** The workflow's account, as a principal (the run's model calls are billed to it). */
+  /**
+   * The workflow's account, as a principal (the run's model calls are billed to it), with the API key the run spends
+   * under (RunIdentity.keyId: the key that started or caused it; null: none).
+   */
   readonly principal: Principal;
+  /**
+   * Why that key is refused now (revoked, disabled, expired), or null: a model step then calls nothing and fails for
+   * good, as a call with the key would be refused, and as a spent limit fails it (KEY_LIMIT_REACHED).
+   */
+  readonly keyRefused?: UnauthenticatedError | null;
   /** What is left of the run's budget, in nano-dollars. */
   readonly budgetLeft: number;
   /**

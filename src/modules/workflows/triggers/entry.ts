@@ -17,7 +17,7 @@ import { TABLE_CATEGORY, type EntryAdded, type EntryUpdated } from '../../tables
 import type { WorkflowDefinition } from '../definition.js';
 import type { RunsApi, StartRequest } from '../run.api.js';
 import type { WorkflowsApi } from '../workflow.api.js';
-import { chainAfter } from './chain.js';
+import { causeOf } from './chain.js';
 import { refusedFilterWarning } from './refusedFilter.js';
 import { followForTrigger } from './triggerFollower.js';
 
@@ -90,15 +90,18 @@ export const createEntryTrigger = (deps: {
     for (const event of events) {
       const on = event.type === 'EntryAdded' ? 'insert' : 'update';
       const candidates = await candidatesOf(event.data.accountId);
+      if (candidates.length === 0) continue;
       const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
       // An entry a run's step wrote (the engine records the run as its causationId; a correlation id may be a client's
-      // X-Request-Id, so it is never read as a run) starts runs one deeper in that run's chain.
-      const place = candidates.length === 0 ? { depth: 0 } : await chainAfter(chains, event.metadata.causationId, event.data.accountId);
+      // X-Request-Id, so it is never read as a run) starts runs one deeper in that run's chain, under that run's key;
+      // one a key wrote over GraphQL or REST (recorded as the event's keyId) starts runs under that key (chain.ts).
+      const cause = await causeOf(chains, { run: event.metadata.causationId, key: event.metadata.keyId }, event.data.accountId);
       for (const doc of candidates) {
         const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
         if (trigger.type !== 'entry' || trigger.table !== event.data.table || trigger.on !== on || !matches(trigger.filter, event, createdAt, (error) => warnRefused(doc._id, error))) continue;
-        const caller = { principal: { accountId: doc.accountId, keyId: null, roles: new Set<never>() }, requestId: `entry:${event.id}` };
-        requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), ...place } });
+        // The trigger starts the run as the key that caused it would (runs.start: the run spends under the caller's key).
+        const caller = { principal: { accountId: doc.accountId, keyId: cause.keyId, roles: new Set<never>() }, requestId: `entry:${event.id}` };
+        requests.push({ caller, workflowId: doc._id, trigger: entryTriggerPayload(event), options: { runId: entryRunId(event, doc._id), ...cause.place } });
         sources.push({ event, workflowId: doc._id });
       }
     }

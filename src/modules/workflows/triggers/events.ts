@@ -15,6 +15,10 @@
  * that run's depth + 1; runs.start refuses a run past MAX_CHAIN_DEPTH (recorded as failed with CHAIN_TOO_DEEP), and a
  * refused run's failure fires nothing, so the chain ends there.
  *
+ * Keys: a run spends under the key that caused its event (chain.ts): the key of a generation or of a settlement
+ * (balance.below), else the causing run's key (a failed run, an emitted event); apiKey.* and the other balance moves
+ * name none.
+ *
  * Payloads (a run's `trigger`; stable, never secrets): every one has `event` (the name) and `at`, plus
  * - generation.completed / generation.failed: `id`, `model`, `provider`, `cost` (nano-dollars), `tokens` {prompt,
  *   completion, reasoning, cached}, `status` ("completed" | "failed"), `finishReason`, `latencyMs`, `apiType`,
@@ -53,7 +57,7 @@ import { CUSTOM_EVENT_CATEGORY, type CustomEventEmitted } from '../customEvents.
 import type { PlatformEventName, WorkflowDefinition } from '../definition.js';
 import { RUN_ERROR_CODES } from '../run.decider.js';
 import { RUN_CATEGORY, runStream, type RunEvent, type RunIdentity } from '../run.events.js';
-import { chainAfter } from './chain.js';
+import { causeOf } from './chain.js';
 import { refusedFilterWarning } from './refusedFilter.js';
 import type { RunsApi } from '../run.api.js';
 import { followForTrigger } from './triggerFollower.js';
@@ -123,8 +127,13 @@ interface Fired {
   readonly name: string;
   /** Balance events: the payload depends on each workflow's threshold (null when it does not cross it). */
   readonly payload: (threshold: number | undefined) => Payload | null;
-  /** The run that caused the event, whose depth + 1 the started runs get (null: no run did). */
+  /** The run that caused the event, whose depth + 1 the started runs get, and whose key they spend under (null: no run did). */
   readonly causedBy: () => Promise<string | null>;
+  /**
+   * The API key the event records as its cause (a key's model call, and the settlement of its charge): the started
+   * runs spend under it, as a run the key starts does (chain.ts). Null: the event names none (the causing run's then).
+   */
+  readonly key: string | null;
   /** For a failed run: its pinned definition's error workflow. */
   readonly errorWorkflow?: string;
 }
@@ -223,18 +232,21 @@ export const createEventTriggers = (deps: {
         const first = await firstEvent<RecordedEvent<GenerationEvent>>(generationStream(event.data.generationId));
         const attributed = first?.type === 'GenerationRequested' ? (first.data.workflow ?? null) : null;
         const payload = generationPayload(event, attributed);
-        return { accountId: event.data.accountId, name, payload: () => payload, causedBy: async () => attributed?.runId ?? null };
+        // A run's call is made under the run's key: the call's key is the run's.
+        return { accountId: event.data.accountId, name, payload: () => payload, causedBy: async () => attributed?.runId ?? null, key: event.data.keyId };
       }
       case 'ApiKeyCreated': {
         const { keyId, name, hint, limit, limitReset, expiresAt, at } = event.data;
         const payload: Payload = { event: 'apiKey.created', id: keyId, name, hint, limit, limitReset, expiresAt, at };
-        return { accountId: event.data.accountId, name: 'apiKey.created', payload: () => payload, causedBy: async () => null };
+        // Keys are created and revoked only with a key without a limit (or a management key, or an app's sign-in), and
+        // the event does not record which: the runs are the account's.
+        return { accountId: event.data.accountId, name: 'apiKey.created', payload: () => payload, causedBy: async () => null, key: null };
       }
       case 'ApiKeyRevoked': {
         const created = await firstEvent<RecordedEvent<ApiKeyEvent>>(apiKeyStream(event.data.keyId));
         if (created?.type !== 'ApiKeyCreated') return null;
         const payload: Payload = { event: 'apiKey.revoked', id: event.data.keyId, name: created.data.name, hint: created.data.hint, at: event.data.at };
-        return { accountId: created.data.accountId, name: 'apiKey.revoked', payload: () => payload, causedBy: async () => null };
+        return { accountId: created.data.accountId, name: 'apiKey.revoked', payload: () => payload, causedBy: async () => null, key: null };
       }
       case 'RunFailed': {
         // A run refused for its chain's depth ends the chain: its failure fires nothing.
@@ -260,13 +272,14 @@ export const createEventTriggers = (deps: {
           name: 'workflowRun.failed',
           payload: () => payload,
           causedBy: async () => identity.runId,
+          key: null,
           ...(definition.settings.errorWorkflow !== undefined && { errorWorkflow: definition.settings.errorWorkflow }),
         };
       }
       case 'CustomEventEmitted': {
         const { accountId, name, data, source, at } = event.data;
         const payload: Payload = { event: name, data, source: source === null ? null : { ...source }, at };
-        return { accountId, name, payload: () => payload, causedBy: async () => source?.runId ?? null };
+        return { accountId, name, payload: () => payload, causedBy: async () => source?.runId ?? null, key: null };
       }
       case 'CreditsPurchased':
       case 'CreditsGranted':
@@ -286,6 +299,8 @@ export const createEventTriggers = (deps: {
           payload: (threshold) =>
             threshold !== undefined && before >= threshold && after < threshold ? { event: 'balance.below', balance: after, previousBalance: before, threshold, cause, at: event.data.at } : null,
           causedBy: async () => null,
+          // The balance fell because of this key's call (a settlement); a purchase, a grant or a refund names no key.
+          key: event.type === 'ReservationSettled' ? event.data.keyId : null,
         };
       }
       case 'GenerationRequested':
@@ -398,8 +413,9 @@ export const createEventTriggers = (deps: {
       if (payload !== null) targets.set(fired.errorWorkflow, payload);
     }
     if (targets.size === 0) return;
-    const place = await chainAfter(chains, await fired.causedBy(), fired.accountId);
-    const caller = { principal: { accountId: fired.accountId, keyId: null, roles: new Set<never>() }, requestId: `event-${event.id}` };
+    const { place, keyId } = await causeOf(chains, { run: await fired.causedBy(), key: fired.key }, fired.accountId);
+    // The trigger starts the runs as the key that caused the event would (runs.start: a run spends under the caller's key).
+    const caller = { principal: { accountId: fired.accountId, keyId, roles: new Set<never>() }, requestId: `event-${event.id}` };
     for (const [workflowId, payload] of targets) {
       const runId = eventRunId(event.stream, event.revision, workflowId);
       try {
