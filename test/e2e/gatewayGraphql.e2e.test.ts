@@ -106,6 +106,35 @@ describe('startGeneration and the generation subscription', () => {
       await client.dispose();
     }
   });
+
+  it("a restricted key (a spending limit) follows its own generations only: another key's of its account answers as a missing id", async () => {
+    const owner = await h.openAccount({ credits: 1_000_000_000 });
+    const limited = (await h.gqlOk('mutation { createApiKey(name: "tiny", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret } } }', {}, owner.key)).createApiKey.secret as string;
+    const start = async (key: string, prompt: string) =>
+      (await h.gqlOk('mutation ($prompt: String!) { startGeneration(input: { model: "switchyard/demo", prompt: $prompt }) { ... on StartedGeneration { generationId } } }', { prompt }, key)).startGeneration
+        .generationId as string;
+    const ownerId = await start(owner.key, 'the owner’s secret');
+    const ownId = await start(limited, 'the key’s own');
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${limited}` } });
+    /** Every payload of the subscription to `id`, its errors included. */
+    const follow = async (id: string) => {
+      const payloads: any[] = [];
+      for await (const payload of client.iterate({ query: 'subscription ($id: ID!) { generation(id: $id) { type content } }', variables: { id } })) payloads.push(payload);
+      return payloads;
+    };
+    try {
+      const own = await follow(ownId);
+      expect(own.at(-1)).toMatchObject({ data: { generation: { type: 'DONE' } } });
+      expect(own.map((p) => p.data?.generation?.content ?? '').join('')).toContain('the key’s own');
+      const missingId = 'gen-0000000000-aaaaaaaaaaaaaaaaaaaa';
+      const [foreign, missing] = await Promise.all([follow(ownerId), follow(missingId)]);
+      expect(foreign).toHaveLength(1);
+      expect(foreign[0].errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+      expect(JSON.stringify(foreign).replaceAll(ownerId, '<id>')).toBe(JSON.stringify(missing).replaceAll(missingId, '<id>'));
+    } finally {
+      await client.dispose();
+    }
+  });
 });
 
 describe('catalog queries', () => {

@@ -136,6 +136,29 @@ describe('input & output logging', () => {
     expect((await fetch(`${h.url}/api/v1/generation/content?id=${completion.id}`)).status).toBe(401);
   });
 
+  it("shows a restricted key (a spending limit) its own calls' content only: another key's answers as a missing id does", async () => {
+    const owner = await h.openAccount({ name: 'content-owner', credits: 1_000_000_000 });
+    expect((await setLogging(true, owner.key)).body.data.setContentLogging.contentLogging).toBe(true);
+    const created = await h.gqlOk('mutation { createApiKey(name: "tiny", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret } } }', {}, owner.key);
+    const limited = created.createApiKey.secret as string;
+    const ownerCall = await new OpenAI({ apiKey: owner.key, baseURL: `${h.url}/api/v1`, maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'my medical question' }] });
+    const ownCall = await new OpenAI({ apiKey: limited, baseURL: `${h.url}/api/v1`, maxRetries: 0 }).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'the app asks' }] });
+    await h.running.core.gateway.idle();
+    // The owner's full key reads both; the limited key its own, right after its answer.
+    expect((await content(ownerCall.id, owner.key)).input.messages).toEqual([{ role: 'user', content: 'my medical question' }]);
+    expect((await content(ownCall.id, owner.key)).input.messages).toEqual([{ role: 'user', content: 'the app asks' }]);
+    expect((await content(ownCall.id, limited)).input.messages).toEqual([{ role: 'user', content: 'the app asks' }]);
+    // The owner's call is as unknown to it as an id that never was (the same status and words, but for the id).
+    const missingId = 'gen-0000000000-aaaaaaaaaaaaaaaaaaaa';
+    const foreign = await contentRes(ownerCall.id, limited);
+    const missing = await contentRes(missingId, limited);
+    expect(foreign.status).toBe(404);
+    expect(missing.status).toBe(404);
+    /** The answer with its id and request id left out. */
+    const shape = async (res: Response, id: string) => (await res.text()).replaceAll(id, '<id>').replace(/"request_id":"[^"]*"/, '');
+    expect(await shape(foreign, ownerCall.id)).toBe(await shape(missing, missingId));
+  });
+
   it('refuses an anonymous caller everything, and writes nothing', async () => {
     const head = await h.running.core.eventStore.headPosition();
     const switchOff = await setLogging(false, null as unknown as string, user.accountId);

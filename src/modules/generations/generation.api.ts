@@ -461,6 +461,14 @@ export const createGenerationsApi = (deps: {
     };
   };
 
+  /** A generation's record, read your writes (see `byId`); null when there is none. */
+  const recordOf = async (id: string): Promise<GenerationDoc | null> => {
+    const doc = await queries.byId(id);
+    if (doc && doc.status !== 'unrecorded') return doc;
+    const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
+    return position !== undefined && (await deps.waitForReadModels(position)) ? queries.byId(id) : doc;
+  };
+
   return {
     /**
      * One generation; another account's answers NOT_FOUND, exactly as a missing one. Read your writes: a client that
@@ -471,11 +479,7 @@ export const createGenerationsApi = (deps: {
      * the read models may hold the settlement while its record is still on its way.
      */
     async byId(actor: Principal, id: string): Promise<GenerationDoc> {
-      let doc = await queries.byId(id);
-      if (!doc || doc.status === 'unrecorded') {
-        const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
-        if (position !== undefined && (await deps.waitForReadModels(position))) doc = await queries.byId(id);
-      }
+      const doc = await recordOf(id);
       if (!doc || !maySeeGenerationDoc(actor, doc)) throw new NotFoundError('Generation', id);
       return doc;
     },
@@ -486,11 +490,20 @@ export const createGenerationsApi = (deps: {
      * otherwise, and for another account's generation (an admin's included: prompts are their account's alone).
      */
     async content(actor: Principal, id: string): Promise<StoredContent> {
+      // The content store knows the account, not the key: a restricted key sees its own calls only (maySeeGenerationDoc),
+      // which the record tells. Only such a key pays for reading it.
+      if (actor.restricted === true) {
+        const doc = await recordOf(id);
+        if (!doc || !maySeeGenerationDoc(actor, doc)) throw new NotFoundError('Stored content of generation', id);
+      }
       const [content] = await deps.content.find(actor, [id]);
       if (!content) throw new NotFoundError('Stored content of generation', id);
       return content;
     },
-    /** The same for several, null where there is none (GraphQL's `Generation.content`, batched). */
+    /**
+     * The same for several, null where there is none (GraphQL's `Generation.content`, batched). Account-wide: it asks
+     * only of generations the caller was shown, which the Generation loader checked key by key (maySeeGenerationDoc).
+     */
     findContents: (actor: Principal, ids: readonly string[]): Promise<(StoredContent | null)[]> => deps.content.find(actor, ids),
     /** Delete every stored content of an account (its owner or an admin; checked at the edges); how many. */
     deleteContent: (accountId: string): Promise<number> => deps.content.deleteAll(accountId),
@@ -600,7 +613,7 @@ export const createGenerationsApi = (deps: {
       const input = request(actor, prompt, true, correlationId, { idempotencyKey });
       const { generationId } = input;
       const prepared = await gateway.prepare(input);
-      feeds.open(generationId, actor.accountId);
+      feeds.open(generationId, { accountId: actor.accountId, keyId: actor.keyId });
       void gateway
         .execute(prepared, {
           onChunk: (chunk) => {
@@ -617,10 +630,13 @@ export const createGenerationsApi = (deps: {
         );
       return { generationId };
     },
-    /** The tokens of a started generation from the first, then its end; another account's answers NOT_FOUND. */
+    /**
+     * The tokens of a started generation from the first, then its end; one the caller may not see (another account's,
+     * or for a restricted key another key's: maySeeGenerationDoc) answers NOT_FOUND, exactly as a missing one.
+     */
     live(actor: Principal, id: string): AsyncGenerator<FeedItem> {
       const owner = feeds.owner(id);
-      const feed = owner !== undefined && maySeeGeneration(actor, owner) ? feeds.subscribe(id) : null;
+      const feed = owner !== undefined && maySeeGenerationDoc(actor, owner) ? feeds.subscribe(id) : null;
       if (!feed) throw new NotFoundError('Live generation', id);
       return feed;
     },

@@ -20,17 +20,23 @@ export type FeedItem =
       readonly error: { readonly type: string; readonly message: string } | null;
     };
 
-interface Feed {
+/** Whose generation a feed is: its account and the key that started it (a restricted key follows only its own). */
+export interface FeedOwner {
   readonly accountId: string;
+  readonly keyId: string | null;
+}
+
+interface Feed {
+  readonly owner: FeedOwner;
   readonly items: FeedItem[];
   readonly listeners: Set<() => void>;
   done: boolean;
 }
 
 export interface GenerationFeeds {
-  open(generationId: string, accountId: string): void;
+  open(generationId: string, owner: FeedOwner): void;
   push(generationId: string, item: FeedItem): void;
-  owner(generationId: string): string | undefined;
+  owner(generationId: string): FeedOwner | undefined;
   /** Every item from the start, then live ones, ending after `done`. Null for an unknown (or expired) feed. */
   subscribe(generationId: string, signal?: AbortSignal): AsyncGenerator<FeedItem> | null;
 }
@@ -39,8 +45,8 @@ export const createGenerationFeeds = (options: { retainMs?: number } = {}): Gene
   const feeds = new Map<string, Feed>();
   const retainMs = options.retainMs ?? 5 * 60_000;
   return {
-    open(generationId, accountId) {
-      feeds.set(generationId, { accountId, items: [], listeners: new Set(), done: false });
+    open(generationId, owner) {
+      feeds.set(generationId, { owner, items: [], listeners: new Set(), done: false });
     },
     push(generationId, item) {
       const feed = feeds.get(generationId);
@@ -52,7 +58,7 @@ export const createGenerationFeeds = (options: { retainMs?: number } = {}): Gene
       }
       for (const listener of feed.listeners) listener();
     },
-    owner: (generationId) => feeds.get(generationId)?.accountId,
+    owner: (generationId) => feeds.get(generationId)?.owner,
     subscribe(generationId, signal) {
       const feed = feeds.get(generationId);
       if (!feed) return null;
