@@ -10,7 +10,8 @@ export interface Principal {
   /**
    * A key with a spending limit, or one issued to an app: it may call models and read, but not run the account, for it
    * could lift its own limit. Its `roles` hold at most `user` (no admin, provider or designer work), and the account's
-   * administration (keys, app authorizations, purchases, settings) refuses it (`requireFullKey`). Absent: false.
+   * administration (keys, app authorizations, purchases, settings, presets) refuses it (GraphQL's `fullKey` scope,
+   * REST's `requireFullKey`). Absent: false.
    */
   readonly restricted?: boolean;
 }
@@ -41,9 +42,15 @@ export const requireRole = (principal: Principal, role: Role): Principal => {
 /** The refusal of a restricted key (`Principal.restricted`) where the account is run. */
 export const restrictedKey = (): ForbiddenError =>
   new ForbiddenError(
-    "This key has a spending limit or was issued to an app: it can call models, but managing keys, authorizing apps, buying credits, the account's settings, workflows and provider or admin work need a key of the account without a limit",
+    "This key has a spending limit or was issued to an app: it can call models, but managing keys, authorizing apps, buying credits, the account's settings and presets, workflows and provider or admin work need a key of the account without a limit",
     { restricted_key: true },
   );
+
+/** The principal, when its key is not restricted (`Principal.restricted`); else the refusal saying why. REST's `fullKey` scope. */
+export const requireFullKey = (principal: Principal): Principal => {
+  if (principal.restricted === true) throw restrictedKey();
+  return principal;
+};
 
 /** Who is calling and the request's id: what a command needs to authorize and to record in its events' metadata. */
 export interface Caller {

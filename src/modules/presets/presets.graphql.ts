@@ -48,10 +48,17 @@ builder.queryFields((t) => ({
   }),
 }));
 
+/**
+ * Saving a preset changes what every key of the account sends through it (model, provider list, system prompt): an
+ * account setting, so not with a restricted key (a spending limit, or issued to an app), which may still use presets.
+ */
+const managesPresets = { $all: { user: true, fullKey: true } } as const;
+const NOT_RESTRICTED = 'Not with a restricted key (a spending limit, or issued to an app), which may still use presets.';
+
 builder.mutationFields((t) => ({
-  createPreset: t.withAuth({ user: true }).field({
+  createPreset: t.withAuth(managesPresets).field({
     type: PresetRef,
-    description: `Create a preset (version 1) in the caller's account. Slugs: 1 to 64 lowercase letters, digits and -. ${CONFIG_DESCRIPTION} Answers once a chat can use it.`,
+    description: `Create a preset (version 1) in the caller's account. Slugs: 1 to 64 lowercase letters, digits and -. ${CONFIG_DESCRIPTION} Answers once a chat can use it. ${NOT_RESTRICTED}`,
     errors: { directResult: true },
     args: {
       slug: t.arg.string({ required: true }),
@@ -61,9 +68,9 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.presets.create(ctx, args.slug, { name: args.name, config: args.config, systemPrompt: args.systemPrompt ?? null }),
   }),
-  updatePreset: t.withAuth({ user: true }).field({
+  updatePreset: t.withAuth(managesPresets).field({
     type: PresetRef,
-    description: `A new version of one of the caller's presets (the whole config and system prompt; requests use it from now on). ${CONFIG_DESCRIPTION}`,
+    description: `A new version of one of the caller's presets (the whole config and system prompt; requests use it from now on). ${CONFIG_DESCRIPTION} ${NOT_RESTRICTED}`,
     errors: { directResult: true },
     args: {
       slug: t.arg.string({ required: true }),
@@ -73,9 +80,9 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => ctx.presets.update(ctx, args.slug, { config: args.config, systemPrompt: args.systemPrompt ?? null, name: args.name ?? null }),
   }),
-  deletePreset: t.withAuth({ user: true }).field({
+  deletePreset: t.withAuth(managesPresets).field({
     type: DeletedPresetRef,
-    description: 'Delete a preset; requests naming it are refused from now on, and its slug may be created again.',
+    description: `Delete a preset; requests naming it are refused from now on, and its slug may be created again. ${NOT_RESTRICTED}`,
     errors: { directResult: true },
     args: { slug: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => ctx.presets.delete(ctx, args.slug),

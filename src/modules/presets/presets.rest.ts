@@ -2,6 +2,7 @@ import { messagesChatBody } from '../../gateway/skins/anthropicMessages.js';
 import { chatBodyOf } from '../../gateway/skins/openaiResponses.js';
 import { readJsonBody, requireUser, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
+import { requireFullKey } from '../auth/principal.js';
 import type { PresetsApi } from './presets.api.js';
 import type { PresetEntry } from './presetResolution.js';
 
@@ -41,14 +42,16 @@ const SAMPLES: readonly (readonly [suffix: string, toChat: (body: unknown) => un
  * OpenRouter's `POST /api/v1/presets/{slug}/chat/completions` (and `/messages`, `/responses`): a sample request of
  * that API becomes a preset, or a new version of it. Its preset fields are kept (messages, stream and the like are
  * ignored), its system prompt (system messages, Anthropic's `system`, the Responses `instructions`) becomes the
- * preset's; nothing is sent to a model. A sample is checked as a request of its API first.
+ * preset's; nothing is sent to a model. A sample is checked as a request of its API first. Saving changes what every
+ * key of the account sends through the preset, so it needs a key that is not restricted (403 otherwise); naming the
+ * preset in a request (`@preset/slug`) is open to any key of the account.
  */
 export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number }): Route[] =>
   SAMPLES.map(([suffix, toChat]) => ({
     method: 'POST',
     path: `/api/v1/presets/:slug/${suffix}`,
     handler: async ({ req, res, params, requestId }) => {
-      const principal = requireUser(deps.directory, req);
+      const principal = requireFullKey(requireUser(deps.directory, req));
       const body = toChat(await readJsonBody(req, deps.maxBodyBytes));
       const preset = await deps.presets.saveFromSample({ principal, requestId }, params['slug']!, body);
       sendJson(res, 200, { data: presetJson(preset) });
