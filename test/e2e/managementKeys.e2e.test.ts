@@ -2,6 +2,7 @@ import { createClient } from 'graphql-ws';
 import OpenAI from 'openai';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeyStream } from '../../src/modules/apiKeys/apiKey.events.js';
 import { ADMIN_KEY, startHarness, type Harness } from '../support/appHarness.js';
 
 /**
@@ -126,6 +127,26 @@ describe('management keys and activity', () => {
   it('refuses a limit on a management key (it cannot spend)', async () => {
     const created = (await h.gql(CREATE_KEY, { name: 'm', kind: 'MANAGEMENT', limit: USD }, owner.key)).body.data.createApiKey;
     expect(created).toEqual({ code: 'VALIDATION', message: expect.stringMatching(/management key/) });
+  });
+
+  it('refuses a limit put on a management key later, so a restricted key never manages keys over REST either', async () => {
+    const made = await createManager(owner.key);
+    const limited = await h.gql('mutation($id: ID!) { setApiKeyLimit(id: $id, limit: 1000, limitReset: NEVER) { __typename ... on DomainError { code message } } }', { id: made.id }, owner.key);
+    expect(limited.body.data.setApiKeyLimit).toEqual({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/management key/) });
+    // Still a full key: it manages the account's inference keys.
+    const created = await call('POST', '/api/v1/keys', made.secret, { name: 'after a refused limit' });
+    expect(created.status).toBe(201);
+    expect((await call('PATCH', `/api/v1/keys/${created.body.data.hash}`, made.secret, { limit: null })).status).toBe(200);
+    // One limited before the refusal (as an older server recorded it) is restricted: it changes no key.
+    const { position } = await h.running.core.eventStore.append(apiKeyStream(made.id), [{ type: 'ApiKeyLimitChanged', data: { keyId: made.id, limit: 1000, limitReset: 'never', at: new Date().toISOString() } }]);
+    expect(await h.running.core.directory.waitFor(position)).toBe(true);
+    const restricted = { error: { code: 403, message: expect.stringContaining('This key has a spending limit or was issued to an app'), metadata: expect.objectContaining({ restricted_key: true }) } };
+    expect(await call('POST', '/api/v1/keys', made.secret, { name: 'escape' })).toEqual({ status: 403, body: restricted });
+    expect(await call('PATCH', `/api/v1/keys/${created.body.data.hash}`, made.secret, { limit: null })).toEqual({ status: 403, body: restricted });
+    expect(await call('DELETE', `/api/v1/keys/${created.body.data.hash}`, made.secret)).toEqual({ status: 403, body: restricted });
+    // It still reads them.
+    expect((await call('GET', `/api/v1/keys/${created.body.data.hash}`, made.secret)).status).toBe(200);
+    for (const id of [created.body.data.hash, made.id]) await h.gql('mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id }, owner.key);
   });
 
   it('creates a key that chats, whose usage and limit_remaining move by the exact charge; updates, disables and deletes it', async () => {

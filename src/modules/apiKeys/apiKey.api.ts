@@ -288,6 +288,10 @@ export const createApiKeysApi = (deps: {
       if (limit !== null && caller.principal?.keyId === keyId) {
         throw new ValidationError("A key cannot put a limit on itself: a key with a limit cannot manage the account's keys. Set it from another key of the account without a limit", { param: 'id' });
       }
+      // As at its creation: it never calls a model, and a limit would only make it restricted, a manager of no keys.
+      if (limit !== null && deps.directory.key(keyId)?.kind === 'management') {
+        throw new ValidationError('A management key cannot spend: it takes no limit', { param: 'id' });
+      }
       return change(caller, { type: 'SetApiKeyLimit', data: { keyId, limit, limitReset, at: at() } });
     },
     /** Whether BYOK calls' list price counts against the key's limit as well as their fee (OpenRouter's include_byok_in_limit). */

@@ -146,7 +146,7 @@ builder.mutationFields((t) => ({
   }),
   setApiKeyLimit: t.withAuth(ownsApiKeyArg).field({
     type: ApiKeyRef,
-    description: 'Set or clear (limit: null) the spending limit and its reset window.',
+    description: 'Set or clear (limit: null) the spending limit and its reset window. A management key takes none (it never calls a model), and a key cannot limit itself (VALIDATION).',
     errors: { directResult: true },
     args: { ...byId(t), limit: t.arg({ type: 'Money', required: false, validate: limit }), limitReset: t.arg({ type: LimitResetEnum, required: true }) },
     resolve: (_root, args, ctx) => ctx.apiKeys.setLimit(ctx, String(args.id), args.limit ?? null, args.limitReset),

@@ -4,7 +4,7 @@ import { isCalendarDay, utcDay } from '../../calendarDay.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { bearerOf, parseJsonBody, readRequestBody, sendJson, type RestRequest, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
-import { requireRole, type Caller, type Principal } from '../auth/principal.js';
+import { requireFullKey, requireRole, type Caller, type Principal } from '../auth/principal.js';
 import { endpointId } from '../catalog/provider.events.js';
 import type { KeyWindowUsage } from '../ledger/ledger.js';
 import { limitRemaining, type LedgerApi } from '../ledger/ledger.api.js';
@@ -123,10 +123,13 @@ export const apiKeyRoutes = (deps: {
     principal: deps.directory.authenticateManagement(bearerOf(request.req)),
     requestId: request.requestId,
   });
-  /** The caller of a change to its keys: managing keys needs the role user (reading them does not). */
+  /**
+   * The caller of a change to its keys: managing keys needs the role user (reading them does not), with a key that is
+   * not restricted (a management key limited before limits on them were refused is one).
+   */
   const manager = (request: RestRequest): Caller & { principal: Principal } => {
     const who = caller(request);
-    requireRole(who.principal, 'user');
+    requireFullKey(requireRole(who.principal, 'user'));
     return who;
   };
   /** Named as this API names it (the application API's own check says `expiresAt`, GraphQL's argument). */
