@@ -30,7 +30,7 @@ const CurrentKeyRef = builder.objectRef<Principal>('CurrentKey').implement({
   fields: (t) => ({
     restricted: t.boolean({
       description:
-        "A key with a spending limit, or one issued to an app (Sign in with Switchyard): it calls models and reads its account, but managing keys, authorizeApp, purchaseCredits, the account's settings (content logging, default model, provider lists, BYOK keys), deleteGenerationContent, workflows, provider and admin work answer FORBIDDEN (restricted_key); a key of the account without a limit does them.",
+        "A key with a spending limit, or one issued to an app (Sign in with Switchyard): it calls models (presets included) and reads its account, but managing keys, authorizeApp, purchaseCredits, the account's settings (content logging, default model, provider lists, BYOK keys, saving presets), deleteGenerationContent, workflows, provider and admin work answer FORBIDDEN (restricted_key); a key of the account without a limit does them.",
       resolve: (principal) => principal.restricted === true,
     }),
     roles: t.field({
