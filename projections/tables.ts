@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
-import { TABLE_CATEGORY, type EntryData, type TableEvent } from '../src/modules/tables/table.events.js';
+import { entryBytes, TABLE_CATEGORY, type EntryData, type TableEvent } from '../src/modules/tables/table.events.js';
 import { defineProjection } from './projection.js';
 
 export type TableDoc = {
@@ -9,6 +9,12 @@ export type TableDoc = {
   name: string;
   status: 'active' | 'dropped';
   entryCount: number;
+  /**
+   * Its live entries' bytes as JSON, for the account's storage quota: the decider's count, carried by each entry
+   * event (tableBytes). Events from before the quota carry none: an added entry is measured, an update or removal
+   * (whose former size the event does not tell) leaves the count as it was, until the table's next entry event.
+   */
+  bytes: number;
   createdAt: string;
   updatedAt: string;
 };
@@ -34,7 +40,7 @@ const tableEvent = (event: RecordedEvent) => event as RecordedEvent<TableEvent>;
 
 export const tablesProjection = defineProjection<TableDoc>({
   name: 'tables',
-  version: 1,
+  version: 2,
   collection: TABLES,
   filter: { categories: [TABLE_CATEGORY] },
   indexes: [{ keys: { accountId: 1 } }],
@@ -44,15 +50,15 @@ export const tablesProjection = defineProjection<TableDoc>({
     const updatedAt = event.data.at;
     switch (event.type) {
       case 'TableCreated':
-        return { _id: event.data.tableId, accountId: event.data.accountId, name: event.data.table, status: 'active', entryCount: 0, createdAt: updatedAt, updatedAt };
+        return { _id: event.data.tableId, accountId: event.data.accountId, name: event.data.table, status: 'active', entryCount: 0, bytes: 0, createdAt: updatedAt, updatedAt };
       case 'TableDropped':
         return doc && { ...doc, status: 'dropped', updatedAt };
       case 'EntryAdded':
-        return doc && { ...doc, entryCount: doc.entryCount + 1, updatedAt };
+        return doc && { ...doc, entryCount: doc.entryCount + 1, bytes: event.data.tableBytes ?? doc.bytes + (event.data.bytes ?? entryBytes(event.data.entry)), updatedAt };
       case 'EntryUpdated':
-        return doc && { ...doc, updatedAt };
+        return doc && { ...doc, bytes: event.data.tableBytes ?? doc.bytes, updatedAt };
       case 'EntryRemoved':
-        return doc && { ...doc, entryCount: doc.entryCount - 1, updatedAt };
+        return doc && { ...doc, entryCount: doc.entryCount - 1, bytes: event.data.tableBytes ?? doc.bytes, updatedAt };
       default: {
         const _never: never = event;
         return doc;

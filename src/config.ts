@@ -67,10 +67,15 @@ const schema = z.object({
   CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
   METRICS_TOKEN: headerSecret('METRICS_TOKEN', 16).optional(),
-  /** Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account. */
+  /**
+   * Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account, and bytes (as
+   * JSON) of all of an account's live entries: the disk its tables may take (about 2.5 times that, with the event
+   * log and the read model).
+   */
   TABLE_MAX_ENTRY_BYTES: integer('TABLE_MAX_ENTRY_BYTES', { min: 256, max: 1_048_576 }).default(65_536),
   TABLE_MAX_ENTRIES: integer('TABLE_MAX_ENTRIES', { min: 1 }).default(100_000),
   TABLE_MAX_PER_ACCOUNT: integer('TABLE_MAX_PER_ACCOUNT', { min: 1 }).default(100),
+  TABLE_MAX_BYTES_PER_ACCOUNT: integer('TABLE_MAX_BYTES_PER_ACCOUNT', { min: 1024 }).default(268_435_456),
   /**
    * Workflows (src/modules/workflows), per account: workflows it has (not deleted); runs running or queued at once
    * across them (past it, a start is RATE_LIMITED, 429, and a trigger's firing is recorded as a FAILED run,

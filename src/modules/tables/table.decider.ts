@@ -1,10 +1,10 @@
 import { ConflictError, DomainError, NotFoundError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import type { EntryData, TableEvent } from './table.events.js';
+import { entryBytes, type EntryData, type TableEvent } from './table.events.js';
 
 /**
- * A table as decided. `entries` maps each live entry's id to its creation time: enough to refuse an update of a
- * missing entry, to count against the limit, and to answer a repeated insert of the same id (a resumed workflow
+ * A table as decided. `entries` maps each live entry's id to its creation time and size: enough to refuse an update
+ * of a missing entry, to count against the limits, and to answer a repeated insert of the same id (a resumed workflow
  * step) with no new event. Entry data is not kept (it is in the events and the read model).
  */
 export type TableState =
@@ -16,18 +16,25 @@ export type TableState =
       readonly name: string;
       readonly createdAt: string;
       /** Updated in place by evolve: the fold owns its state, and copying 100,000 ids per event would make loading quadratic. */
-      readonly entries: Map<string, string>;
+      readonly entries: Map<string, { readonly createdAt: string; readonly bytes: number }>;
+      /** The live entries' bytes as JSON (see entryBytes). */
+      readonly bytes: number;
     };
 
 export type LiveTableState = Extract<TableState, { status: 'active' }>;
 
 type Ref = { readonly accountId: string; readonly table: string; readonly at: string };
+/**
+ * The account's storage quota as the command sees it: its limit, and the bytes of its other live tables (from the
+ * read model, so a soft bound across tables; within this table the count is exact).
+ */
+type Quota = { readonly quota: { readonly maxBytes: number; readonly otherTables: number }; readonly bytes: number };
 
 export type TableCommand =
   | { readonly type: 'CreateTable'; readonly data: Ref & { readonly tableId: string } }
   | { readonly type: 'DropTable'; readonly data: Ref }
-  | { readonly type: 'InsertEntry'; readonly data: Ref & { readonly entryId: string; readonly entry: EntryData; readonly maxEntries: number } }
-  | { readonly type: 'UpdateEntry'; readonly data: Ref & { readonly entryId: string; readonly entry: EntryData } }
+  | { readonly type: 'InsertEntry'; readonly data: Ref & Quota & { readonly entryId: string; readonly entry: EntryData; readonly maxEntries: number } }
+  | { readonly type: 'UpdateEntry'; readonly data: Ref & Quota & { readonly entryId: string; readonly entry: EntryData } }
   | { readonly type: 'DeleteEntry'; readonly data: Ref & { readonly entryId: string } };
 
 export class TableFullError extends DomainError {
@@ -35,6 +42,31 @@ export class TableFullError extends DomainError {
     super('CONFLICT', `Table ${table} is full: it holds the maximum of ${max} entries; delete some first`, 409, { reason: 'table_full', table, limit: max });
   }
 }
+
+/** The account's table entries would pass TABLE_MAX_BYTES_PER_ACCOUNT. */
+export class TableStorageQuotaError extends DomainError {
+  constructor(used: number, size: number, max: number) {
+    super(
+      'CONFLICT',
+      `The account's table entries hold ${used} bytes (as JSON); this entry of ${size} bytes would pass its quota of ${max} bytes (TABLE_MAX_BYTES_PER_ACCOUNT): delete entries or drop a table first`,
+      409,
+      { reason: 'table_storage_quota', limit: max, used, size },
+    );
+  }
+}
+
+/**
+ * The table's bytes once `entryId` holds an entry of `bytes` (replacing `before`): refused when that grows the
+ * account past its quota. Shrinking is always allowed, so an account over its quota (lowered since) can make room.
+ */
+const grownWithin = (live: LiveTableState, quota: Quota['quota'], bytes: number, before: number): number => {
+  const tableBytes = live.bytes - before + bytes;
+  if (bytes > before && quota.otherTables + tableBytes > quota.maxBytes) throw new TableStorageQuotaError(quota.otherTables + live.bytes, bytes, quota.maxBytes);
+  return tableBytes;
+};
+
+/** An entry event's size: recorded with it, or measured (events from before the quota). */
+const sizeOf = (data: { readonly bytes?: number; readonly entry: EntryData }): number => data.bytes ?? entryBytes(data.entry);
 
 const requireTable = (state: TableState, table: string): LiveTableState => {
   if (state.status !== 'active') throw new NotFoundError('Table', table);
@@ -54,18 +86,30 @@ export const tableDecider: Decider<TableState, TableCommand, TableEvent> = {
     switch (event.type) {
       case 'TableCreated': {
         const { tableId, accountId, table, at } = event.data;
-        return { status: 'active', tableId, accountId, name: table, createdAt: at, entries: new Map() };
+        return { status: 'active', tableId, accountId, name: table, createdAt: at, entries: new Map(), bytes: 0 };
       }
       case 'TableDropped':
         return { status: 'dropped', name: event.data.table };
-      case 'EntryAdded':
-        if (state.status === 'active' && state.tableId === event.data.tableId) state.entries.set(event.data.entryId, event.data.at);
-        return state;
-      case 'EntryUpdated':
-        return state;
-      case 'EntryRemoved':
-        if (state.status === 'active' && state.tableId === event.data.tableId) state.entries.delete(event.data.entryId);
-        return state;
+      case 'EntryAdded': {
+        if (state.status !== 'active' || state.tableId !== event.data.tableId) return state;
+        const bytes = sizeOf(event.data);
+        const before = state.entries.get(event.data.entryId)?.bytes ?? 0;
+        state.entries.set(event.data.entryId, { createdAt: event.data.at, bytes });
+        return { ...state, bytes: state.bytes - before + bytes };
+      }
+      case 'EntryUpdated': {
+        const current = state.status === 'active' && state.tableId === event.data.tableId ? state.entries.get(event.data.entryId) : undefined;
+        if (state.status !== 'active' || !current) return state;
+        const bytes = sizeOf(event.data);
+        state.entries.set(event.data.entryId, { createdAt: current.createdAt, bytes });
+        return { ...state, bytes: state.bytes - current.bytes + bytes };
+      }
+      case 'EntryRemoved': {
+        const current = state.status === 'active' && state.tableId === event.data.tableId ? state.entries.get(event.data.entryId) : undefined;
+        if (state.status !== 'active' || !current) return state;
+        state.entries.delete(event.data.entryId);
+        return { ...state, bytes: state.bytes - current.bytes };
+      }
       default: {
         const _never: never = event;
         return state;
@@ -86,21 +130,25 @@ export const tableDecider: Decider<TableState, TableCommand, TableEvent> = {
       }
       case 'InsertEntry': {
         const live = requireTable(state, command.data.table);
-        const { entryId, entry, maxEntries, at } = command.data;
+        const { entryId, entry, maxEntries, quota, bytes, at } = command.data;
         // The same id again (a resumed step's derived id) is the insert already done.
         if (live.entries.has(entryId)) return [];
         if (live.entries.size >= maxEntries) throw new TableFullError(live.name, maxEntries);
-        return [{ type: 'EntryAdded', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, at } }];
+        const tableBytes = grownWithin(live, quota, bytes, 0);
+        return [{ type: 'EntryAdded', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, at } }];
       }
       case 'UpdateEntry': {
-        const { entryId, entry, at } = command.data;
+        const { entryId, entry, quota, bytes, at } = command.data;
         const live = requireEntry(state, command.data.table, entryId);
-        return [{ type: 'EntryUpdated', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, createdAt: live.entries.get(entryId)!, at } }];
+        const current = live.entries.get(entryId)!;
+        const tableBytes = grownWithin(live, quota, bytes, current.bytes);
+        return [{ type: 'EntryUpdated', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, createdAt: current.createdAt, at } }];
       }
       case 'DeleteEntry': {
         const { entryId, at } = command.data;
         const live = requireEntry(state, command.data.table, entryId);
-        return [{ type: 'EntryRemoved', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, at } }];
+        const tableBytes = live.bytes - live.entries.get(entryId)!.bytes;
+        return [{ type: 'EntryRemoved', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, tableBytes, at } }];
       }
       default: {
         const _never: never = command;

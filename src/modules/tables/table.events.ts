@@ -8,16 +8,21 @@ import type { JsonValue } from '../../eventStore/eventStore.js';
 export type EntryData = { readonly [key: string]: JsonValue };
 
 type TableRef = { readonly tableId: string; readonly accountId: string; readonly table: string };
+/**
+ * Sizes, for the account's storage quota (TABLE_MAX_BYTES_PER_ACCOUNT): `bytes` is the entry's as JSON, `tableBytes`
+ * the table's live entries' after the event. Absent from events written before the quota (read: entryBytes).
+ */
+type Sizes = { readonly bytes?: number; readonly tableBytes?: number };
 
 export type TableCreated = { readonly type: 'TableCreated'; readonly data: TableRef & { readonly at: string } };
 export type TableDropped = { readonly type: 'TableDropped'; readonly data: TableRef & { readonly at: string } };
-export type EntryAdded = { readonly type: 'EntryAdded'; readonly data: TableRef & { readonly entryId: string; readonly entry: EntryData; readonly at: string } };
+export type EntryAdded = { readonly type: 'EntryAdded'; readonly data: TableRef & Sizes & { readonly entryId: string; readonly entry: EntryData; readonly at: string } };
 /** The whole new entry (an update replaces it), and when it was created, so an `entry` trigger needs nothing else. */
 export type EntryUpdated = {
   readonly type: 'EntryUpdated';
-  readonly data: TableRef & { readonly entryId: string; readonly entry: EntryData; readonly createdAt: string; readonly at: string };
+  readonly data: TableRef & Sizes & { readonly entryId: string; readonly entry: EntryData; readonly createdAt: string; readonly at: string };
 };
-export type EntryRemoved = { readonly type: 'EntryRemoved'; readonly data: TableRef & { readonly entryId: string; readonly at: string } };
+export type EntryRemoved = { readonly type: 'EntryRemoved'; readonly data: TableRef & Pick<Sizes, 'tableBytes'> & { readonly entryId: string; readonly at: string } };
 
 export type TableEvent = TableCreated | TableDropped | EntryAdded | EntryUpdated | EntryRemoved;
 
@@ -26,3 +31,6 @@ export const TABLE_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 export const TABLE_CATEGORY = 'table';
 export const tableStream = (accountId: string, name: string): string => `${TABLE_CATEGORY}-${accountId}.${name}`;
+
+/** An entry's size as the quota counts it: bytes of its JSON. */
+export const entryBytes = (entry: EntryData): number => Buffer.byteLength(JSON.stringify(entry), 'utf8');

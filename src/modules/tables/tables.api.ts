@@ -9,16 +9,18 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import { entryFilter, entrySort, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
 import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
-import { TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
+import { entryBytes, TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
 
 export interface TableLimits {
   /** Bytes of one entry as JSON. */
   readonly maxEntryBytes: number;
   readonly maxEntries: number;
   readonly maxTablesPerAccount: number;
+  /** Bytes (as JSON) of all of an account's live entries, across its tables: what its tables may take of the disk. */
+  readonly maxBytesPerAccount: number;
 }
 
-export const DEFAULT_TABLE_LIMITS: TableLimits = { maxEntryBytes: 64 * 1024, maxEntries: 100_000, maxTablesPerAccount: 100 };
+export const DEFAULT_TABLE_LIMITS: TableLimits = { maxEntryBytes: 64 * 1024, maxEntries: 100_000, maxTablesPerAccount: 100, maxBytesPerAccount: 256 * 1024 * 1024 };
 
 /** An entry as the API answers it: its id, its fields, and when it was created and last changed. */
 export interface EntryView {
@@ -87,15 +89,15 @@ const checkKeys = (value: unknown, path: string, depth: number): void => {
 };
 
 /** The entry a caller sent, checked: a JSON object within the size limit, with field names filters can reach. */
-export const checkEntry = (entry: unknown, maxBytes: number): EntryData => {
+export const checkEntry = (entry: unknown, maxBytes: number): { data: EntryData; bytes: number } => {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ValidationError('An entry is a JSON object, e.g. {"text": "hello"}', { reason: 'not_an_object', field: 'entry' });
-  const bytes = Buffer.byteLength(JSON.stringify(entry), 'utf8');
+  const bytes = entryBytes(entry as EntryData);
   if (bytes > maxBytes) throw new DomainError('PAYLOAD_TOO_LARGE', `The entry is ${bytes} bytes as JSON, over the limit of ${maxBytes}`, 413, { reason: 'entry_too_large', limit: maxBytes, size: bytes });
   for (const key of Object.keys(entry)) {
     if (RESERVED_ENTRY_FIELDS.has(key)) throw new ValidationError(`Entry field "${key}" is the platform's (${[...RESERVED_ENTRY_FIELDS].join(', ')} are kept for every entry): rename it`, { reason: 'reserved_field', path: key });
   }
   checkKeys(entry, 'entry', 0);
-  return entry as EntryData;
+  return { data: entry as EntryData, bytes };
 };
 
 const principalOf = (caller: Caller): Principal => {
@@ -218,6 +220,17 @@ export const createTablesApi = (deps: {
     return entryView(doc);
   };
 
+  /**
+   * The account's quota as an insert or update into `table` sees it: the bytes of its other live tables, from the
+   * read model (as TABLE_MAX_PER_ACCOUNT is counted): requests racing on several tables of one account may pass it by
+   * what they raced with; within one table the decider counts exactly.
+   */
+  const quotaFor = async (accountId: string, table: string) => {
+    let otherTables = 0;
+    for (const doc of await queries.forAccount(accountId)) if (doc.name !== table) otherTables += doc.bytes;
+    return { maxBytes: limits.maxBytesPerAccount, otherTables };
+  };
+
   /** Upserts in flight per table (find-or-create runs one at a time per table). */
   const upserts = new Map<string, Promise<unknown>>();
 
@@ -225,9 +238,10 @@ export const createTablesApi = (deps: {
     /** Insert an entry (`entryId`: a derived id, so a repeated insert is answered with the entry it made). */
     async insert(actor: TableActor, table: string, entry: unknown, entryId: string = newId('ent')): Promise<EntryView> {
       checkName(table);
-      const data = checkEntry(entry, limits.maxEntryBytes);
+      const { data, bytes } = checkEntry(entry, limits.maxEntryBytes);
+      const quota = await quotaFor(actor.accountId, table);
       const now = at();
-      const { events } = await execute({ type: 'InsertEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, maxEntries: limits.maxEntries } }, actor);
+      const { events } = await execute({ type: 'InsertEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota, maxEntries: limits.maxEntries } }, actor);
       if (events.length === 0) return decidedEntry(actor.accountId, table, entryId);
       return { id: entryId, data, createdAt: now, updatedAt: now };
     },
@@ -235,9 +249,10 @@ export const createTablesApi = (deps: {
     async update(actor: TableActor, table: string, entryId: string, entry: unknown): Promise<EntryView> {
       checkName(table);
       checkEntryId(entryId);
-      const data = checkEntry(entry, limits.maxEntryBytes);
+      const { data, bytes } = checkEntry(entry, limits.maxEntryBytes);
+      const quota = await quotaFor(actor.accountId, table);
       const now = at();
-      const { events } = await execute({ type: 'UpdateEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data } }, actor);
+      const { events } = await execute({ type: 'UpdateEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota } }, actor);
       const [updated] = events;
       if (updated?.type !== 'EntryUpdated') throw new Error('an entry update decided no update');
       return { id: entryId, data, createdAt: updated.data.createdAt, updatedAt: now };

@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../support/appHarness.js';
+
+/**
+ * TABLE_MAX_BYTES_PER_ACCOUNT: the bytes (as JSON) of an account's live entries, across its tables, are bounded, so
+ * that what an account may store is something a disk can hold (the count limits alone allowed ~655 GB, QA s42 dos #4).
+ * Inserts and growing updates past it are a CONFLICT naming the quota; deletes, shrinking updates and drops make room;
+ * the count survives a restart (it is rebuilt from the event log).
+ */
+const QUOTA = 4096;
+const ERROR = '... on DomainError { code message }';
+let h: Harness;
+let dataDir: string;
+let designer: { id: string; key: string };
+let other: { id: string; key: string };
+
+const open = async (name: string) => {
+  const { body } = await h.gql(`mutation($name: String!) { openAccount(name: $name) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`, { name });
+  const account = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  await h.gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: account.id });
+  return account;
+};
+const createTable = async (name: string, key: string) => (await h.gql(`mutation($n: String!) { createTable(name: $n) { __typename ${ERROR} } }`, { n: name }, key)).body.data.createTable;
+const insert = async (table: string, entry: unknown, key: string) =>
+  (await h.gql(`mutation($t: String!, $e: JSON!) { insertEntry(table: $t, entry: $e) { __typename ... on Entry { id } ${ERROR} } }`, { t: table, e: entry }, key)).body.data.insertEntry;
+const update = async (table: string, id: string, entry: unknown, key: string) =>
+  (await h.gql(`mutation($t: String!, $id: ID!, $e: JSON!) { updateEntry(table: $t, id: $id, entry: $e) { __typename } }`, { t: table, id, e: entry }, key)).body;
+const remove = async (table: string, id: string, key: string) => (await h.gql(`mutation($t: String!, $id: ID!) { deleteEntry(table: $t, id: $id) { __typename } }`, { t: table, id }, key)).body;
+const post = (table: string, entry: unknown, key: string) =>
+  fetch(`${h.url}/api/v1/tables/${table}/entries`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(entry) });
+/** An entry of exactly `bytes` bytes as JSON. */
+const entryOf = (bytes: number) => ({ blob: 'z'.repeat(bytes - '{"blob":""}'.length) });
+
+const start = async () => {
+  h = await startHarness({ TABLE_MAX_BYTES_PER_ACCOUNT: String(QUOTA), TABLE_MAX_ENTRY_BYTES: '2048' }, dataDir);
+};
+
+beforeAll(async () => {
+  h = await startHarness({ TABLE_MAX_BYTES_PER_ACCOUNT: String(QUOTA), TABLE_MAX_ENTRY_BYTES: '2048' });
+  dataDir = h.dataDir;
+  designer = await open('Quinn Quota');
+  other = await open('Otto Other');
+});
+afterAll(async () => {
+  await h.stop({ keepData: true });
+  const { rmSync } = await import('node:fs');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('TABLE_MAX_BYTES_PER_ACCOUNT', () => {
+  it('bounds the bytes of an account\'s live entries across its tables, with a CONFLICT naming the quota', async () => {
+    expect(await createTable('a', designer.key)).toMatchObject({ __typename: 'Table' });
+    expect(await createTable('b', designer.key)).toMatchObject({ __typename: 'Table' });
+    // 1500 + 1500 in one table, 1000 in another: 4000 of 4096.
+    const first = await insert('a', entryOf(1500), designer.key);
+    expect(first).toMatchObject({ __typename: 'Entry' });
+    expect(await insert('a', entryOf(1500), designer.key)).toMatchObject({ __typename: 'Entry' });
+    expect(await insert('b', entryOf(1000), designer.key)).toMatchObject({ __typename: 'Entry' });
+
+    const refused = await insert('b', entryOf(200), designer.key);
+    expect(refused).toMatchObject({ code: 'CONFLICT' });
+    expect(refused.message).toMatch(/TABLE_MAX_BYTES_PER_ACCOUNT/);
+    expect(refused.message).toMatch(/4000 bytes/);
+    expect(refused.message).toMatch(/4096/);
+    // The same over REST: 409 with the reason and the numbers.
+    const rest = await post('a', entryOf(200), designer.key);
+    expect(rest.status).toBe(409);
+    const body = (await rest.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+    expect(body.error.metadata).toMatchObject({ reason: 'table_storage_quota', limit: QUOTA, used: 4000, size: 200 });
+    // What fits still goes in (96 bytes left), and another account has its own quota.
+    expect(await insert('b', entryOf(96), designer.key)).toMatchObject({ __typename: 'Entry' });
+    expect(await createTable('a', other.key)).toMatchObject({ __typename: 'Table' });
+    expect(await insert('a', entryOf(2000), other.key)).toMatchObject({ __typename: 'Entry' });
+
+    // An update that grows an entry past the quota is refused; one that shrinks it goes through and makes room.
+    expect((await update('a', first.id, entryOf(1600), designer.key)).errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', reason: 'table_storage_quota' });
+    expect((await update('a', first.id, entryOf(500), designer.key)).errors).toBeUndefined();
+    expect(await insert('b', entryOf(1000), designer.key)).toMatchObject({ __typename: 'Entry' });
+    expect(await insert('b', entryOf(100), designer.key)).toMatchObject({ code: 'CONFLICT' });
+    // A delete makes room.
+    expect((await remove('a', first.id, designer.key)).errors).toBeUndefined();
+    expect(await insert('b', entryOf(500), designer.key)).toMatchObject({ __typename: 'Entry' });
+  });
+
+  it('counts again from the event log after a restart, and a dropped table\'s entries no longer count', async () => {
+    // Used now: a 1500, b 1000 + 96 + 1000 + 500 = 4096.
+    await h.stop({ keepData: true });
+    await start();
+    expect(await insert('a', entryOf(100), designer.key)).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/4096 bytes/) });
+    expect((await h.gql(`mutation { dropTable(name: "b") { __typename } }`, {}, designer.key)).body.errors).toBeUndefined();
+    expect(await insert('a', entryOf(2000), designer.key)).toMatchObject({ __typename: 'Entry' });
+    expect(await insert('a', entryOf(500), designer.key)).toMatchObject({ __typename: 'Entry' });
+    expect(await insert('a', entryOf(100), designer.key)).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/4000 bytes/) });
+  });
+});
