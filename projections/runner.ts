@@ -290,6 +290,9 @@ export const createProjectionRunner = (deps: {
   };
 
   const applied = (events: readonly RecordedEvent[], last: number) => {
+    // Only once applied (before waiters hear of it): a batch delivered again and failing again (a full disk) is no
+    // progress, so the failures in a row, and the backoff, keep growing.
+    delivered(false);
     cursor = last;
     tracker.advance(last);
     if (listeners.size > 0) {
@@ -348,7 +351,6 @@ export const createProjectionRunner = (deps: {
         continue;
       }
       if (paused) await paused.until;
-      delivered(false);
       const last = message.events[message.events.length - 1]!.position;
       if (lease) {
         try {

@@ -13,7 +13,7 @@ import { WebSocketServer } from 'ws';
 import type { Core } from './core.js';
 import { ConfigError, httpRequestTimeoutMs } from './config.js';
 import { SharedCancellation } from './cancellation.js';
-import { DomainError, ForbiddenError, UnauthenticatedError, UnavailableError } from './errors.js';
+import { asStorageError, DomainError, ForbiddenError, UnauthenticatedError, UnavailableError } from './errors.js';
 import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
@@ -57,7 +57,7 @@ const bearerIn = (headers: unknown): string | null => {
 /** Turn a domain error into a typed GraphQL error; mask everything unexpected and log it with the request id. */
 const toGraphQLError = (core: Core) => (error: unknown, message: string): Error => {
   const wrapper = isGraphQLError(error) ? error : null;
-  const original = wrapper?.originalError ?? error;
+  const original = asStorageError(wrapper?.originalError ?? error);
   if (original instanceof DomainError) {
     return new GraphQLError(original.message, {
       nodes: wrapper?.nodes,

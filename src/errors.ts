@@ -158,6 +158,28 @@ export class UnavailableError extends DomainError {
 }
 
 /**
+ * A store could not write because its disk is full (SQLite's SQLITE_FULL, the system's ENOSPC or EDQUOT): nothing
+ * was written. 507 Insufficient Storage on REST, UNAVAILABLE in GraphQL (`reason: disk_full`): the server's
+ * condition, not the request's, and it passes once an operator frees space.
+ */
+export class StorageFullError extends DomainError {
+  constructor(message = "The server's disk is full: nothing was written. Try again later (its operator must free space)") {
+    super('UNAVAILABLE', message, 507, { reason: 'disk_full' });
+  }
+}
+
+/** Error codes of a write refused for want of space, as SQLite and the system name them. */
+const DISK_FULL_CODES: ReadonlySet<string> = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+export const isDiskFullCode = (code: unknown): boolean => typeof code === 'string' && DISK_FULL_CODES.has(code);
+
+/**
+ * A store's failure as the domain error it is, when it is one the edges can name (a full disk), else itself: the
+ * embedded stores' drivers throw plain errors with a `code`, which would otherwise be masked as INTERNAL.
+ */
+export const asStorageError = (error: unknown): unknown =>
+  !(error instanceof DomainError) && error instanceof Error && isDiskFullCode((error as { code?: unknown }).code) ? new StorageFullError() : error;
+
+/**
  * An event the store holds but cannot decode (its stored JSON is damaged). Not transient: reading it again fails
  * again, so the log must be restored. A 503 naming the event (position, stream, revision, type) wherever it surfaces:
  * the command that loads its stream, /health, the CLIs, and a start whose read models or views must read past it. Kept

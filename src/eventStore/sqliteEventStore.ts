@@ -18,7 +18,7 @@
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConflictError, UnavailableError, WrongExpectedVersionError } from '../errors.js';
+import { asStorageError, ConflictError, UnavailableError, WrongExpectedVersionError } from '../errors.js';
 import type {
   AllFilter,
   AppendResult,
@@ -439,7 +439,7 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
       case 'busy':
         return new UnavailableError('The event store is busy', { stream });
       case 'error':
-        return new Error(failure.message);
+        return failure.code === undefined ? new Error(failure.message) : asStorageError(Object.assign(new Error(failure.message), { code: failure.code })) as Error;
       default: {
         const _never: never = failure;
         return new Error('unknown failure');

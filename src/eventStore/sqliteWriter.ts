@@ -47,7 +47,7 @@ export type WireFailure =
   | { readonly kind: 'wrongVersion'; readonly expected: string | number; readonly actual: number | 'no_stream' }
   | { readonly kind: 'conflict' }
   | { readonly kind: 'busy' }
-  | { readonly kind: 'error'; readonly message: string };
+  | { readonly kind: 'error'; readonly message: string; readonly code?: string };
 
 export interface WireOk {
   readonly nextExpectedRevision: number;
@@ -164,7 +164,8 @@ function writerThread(require: NodeJS.Require, REQUESTED: number, FAILED: number
     if (code === 'SQLITE_CONSTRAINT_UNIQUE') return { kind: 'conflict' };
     // Another process held the write lock for longer than the busy timeout.
     if (code === 'SQLITE_BUSY') return { kind: 'busy' };
-    return { kind: 'error', message: error instanceof Error ? error.message : String(error) };
+    // The code too: SQLITE_FULL (a full disk) is answered as such (StorageFullError), not as an internal error.
+    return { kind: 'error', message: error instanceof Error ? error.message : String(error), ...(code !== undefined && { code }) };
   };
 
   /** One append, inside the group's transaction: checks the expected revision, then inserts. */

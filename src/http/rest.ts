@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boundedCache } from '../boundedCache.js';
-import { DomainError, MAX_RETRY_AFTER_MS } from '../errors.js';
+import { asStorageError, DomainError, MAX_RETRY_AFTER_MS } from '../errors.js';
 import { IdempotentReplay } from './idempotentAnswer.js';
 import type { Logger } from '../logger.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
@@ -38,7 +38,8 @@ export const sendError = (
   }
   if (error instanceof IdempotentReplay) return error.send(res);
   let known: DomainError;
-  if (error instanceof DomainError) known = error;
+  const storage = asStorageError(error);
+  if (storage instanceof DomainError) known = storage;
   else {
     logger.error({ err: error, requestId }, 'unexpected error in an HTTP request');
     known = new DomainError('INTERNAL', 'Internal error');

@@ -39,7 +39,9 @@ export interface Channel {
   failPending(error: Error): void;
 }
 
-const serializeError = (error: unknown): SerializedError => {
+const serializeError = (thrown: unknown): SerializedError => {
+  // A full disk crosses as the domain error it is (the driver's SqliteError would arrive as a plain Error).
+  const error = errors.asStorageError(thrown);
   if (!(error instanceof Error)) return { name: 'Error', message: String(error), props: {} };
   const props: Record<string, unknown> = {};
   for (const key of Object.keys(error)) props[key] = (error as unknown as Record<string, unknown>)[key];

@@ -11,6 +11,8 @@ import { retryDelay } from '../../src/eventStore/followStatus.js';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
+import type { ReadStore } from '../../src/readStore/readStore.js';
+import { eventually } from '../support/eventually.js';
 import { flakySubscriptions } from '../support/flakyEventStore.js';
 
 const FAST = { baseMs: 1, maxMs: 5 };
@@ -192,6 +194,47 @@ describe('the projection runner whose subscription fails', () => {
     expect(errors.slice(0, 3).map((e) => e.attempt)).toEqual([1, 1, 1]);
     expect(Math.max(...errors.map((e) => e.attempt))).toBeGreaterThan(1);
     expect(runner.status().failures).toBe(errors.length);
+  });
+});
+
+describe('the projection runner whose read store cannot store a batch (a full disk)', () => {
+  const counted = defineProjection<{ _id: string; count: number }>({
+    name: 'counted',
+    version: 1,
+    collection: 'counted',
+    filter: { categories: ['counter'] },
+    documentId: (event) => event.stream,
+    evolve: (doc, event: RecordedEvent) => ({ _id: event.stream, count: (doc?.count ?? 0) + 1 }),
+  });
+
+  it('waits longer after each failure in a row (the subscription delivering again is no progress), then catches up', async () => {
+    const { dir, store } = openStore();
+    const real = await openEmbeddedReadStore({ dir });
+    closers.push(() => real.close());
+    const disk = { full: false };
+    // What better-sqlite3 throws on ENOSPC.
+    const readStore: ReadStore = {
+      ...real,
+      commit: (...args) => (disk.full ? Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })) : real.commit(...args)),
+    };
+    const attempts: number[] = [];
+    const runner = createProjectionRunner({ eventStore: store, readStore, projections: [counted], retry: FAST, onError: (_error, retry) => attempts.push(retry.attempt) });
+    closers.push(() => runner.stop());
+    await runner.start();
+
+    disk.full = true;
+    await appendCounted(store, 1, 3);
+    const position = await store.headPosition();
+    await eventually('six failures in a row', () => attempts.length >= 6);
+    // Each resubscription delivers the batch again before its commit fails: that restarted the count at 1 (a retry
+    // every 50-100 ms, each logged with its stack, QA s42 dos #4); the count goes on, so the wait grows to the cap.
+    expect(attempts.slice(0, 6)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(runner.status()).toMatchObject({ state: 'retrying', lastError: { message: 'database or disk is full' } });
+
+    disk.full = false;
+    expect(await runner.waitFor(position)).toBe(true);
+    expect(runner.status()).toMatchObject({ state: 'live', position });
+    expect(await real.collection<{ _id: string; count: number }>('counted').find({})).toMatchObject([{ _id: 'counter-0', count: 3 }]);
   });
 });
 
