@@ -263,6 +263,8 @@ export const startSwitchyard = async (
       if (stopped) return app.stop(options);
       stopped = true;
       await app.stop(options);
+      // A settlement still trying to be written (a full disk) would hold up the gateway's idle() below for ever.
+      ledger.stopRetrying();
       await workflowEngine.stop();
       await modules.runs.stop();
       await gatewayServices.stop();

@@ -3,6 +3,8 @@
  * test/support/fullDisk.ts), over real HTTP:
  * - a table insert is a 507 saying the disk is full (REST) and a typed UNAVAILABLE (GraphQL), not a 500 "Internal
  *   error"; once space is back it goes through;
+ * - a call answered at the moment the disk filled is charged once space is back: its settlement, which failed, is
+ *   tried again (the reservation holds the money meanwhile) instead of being dropped until a restart expired it.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,5 +56,33 @@ describe('a full disk', () => {
 
     free();
     expect((await post()).status).toBe(201);
+  });
+
+  it('charges a call answered as the disk filled once space is back: its failed settlement is tried again', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const res = await h.chat(user.key, { model: MODEL, stream: true, messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-generation-id');
+    // The reservation is written (the answer is streaming): the disk fills now, before the settlement.
+    fill();
+    const { events, done } = await readSseResponse(res);
+    expect(done).toBe(true);
+    expect(contentOf(events)).toBe('one two three four');
+    const generationId = id ?? (events[0] as { id: string }).id;
+
+    // The settlement's append is refused while the disk is full (twice: it is tried again meanwhile).
+    await eventually('the settlement to have been refused twice', () => refusedAppends(h.dataDir).filter((stream) => stream === ledgerStream(user.accountId)).length >= 2);
+    expect((await ledgerEvents(user.accountId)).some((e) => e.type === 'ReservationSettled' && e.data.generationId === generationId)).toBe(false);
+
+    free();
+    const settled = await eventually('the settlement, tried again', async () =>
+      (await ledgerEvents(user.accountId)).find((e) => e.type === 'ReservationSettled' && e.data.generationId === generationId),
+    );
+    expect(settled.data).toMatchObject({ actual: COST, charged: COST, late: false });
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(COST);
+    expect(after.reserved).toBe(0);
+    // Its record follows the settlement: the generation is found with its cost.
+    expect(await h.generation(user.key, generationId)).toMatchObject({ id: generationId, total_cost: COST / 1e9 });
   });
 });

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, PaymentFailedError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, DomainError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, PaymentFailedError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
 import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent, type Urgency } from '../../eventStore/eventStore.js';
-import type { FollowStatus } from '../../eventStore/followStatus.js';
+import { errorMessage, retryDelay, type FollowStatus, type RetryPolicy } from '../../eventStore/followStatus.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -40,6 +40,11 @@ export interface LedgerService extends Ledger {
    * older than the TTL), then sweep periodically.
    */
   start(): Promise<void>;
+  /**
+   * Settlements and releases whose append failed are tried again until written (SETTLEMENT_RETRY); from now on they
+   * fail with their error instead (shutdown: before waiting for the gateway's calls to finish). `stop` does it too.
+   */
+  stopRetrying(): void;
   stop(): Promise<void>;
   /** Global position of the newest ledger append made by this process (for read-your-writes waits). */
   readonly lastPosition: number;
@@ -146,6 +151,15 @@ export const MAX_APPEND_EVENTS = 1_000;
  * A workflow's model call settles with `now` instead: its step is recorded only once the charge is durable.
  */
 export const SOON_HOLD_MS = 25;
+
+/**
+ * A settlement or release whose append failed for a reason that passes (a full disk, a store unreachable or busy) is
+ * tried again, capped and jittered as a follower resubscribes, until it is written or the process stops: its
+ * reservation holds the money meanwhile, and dropped, the call would be expired uncharged at the next start.
+ */
+export const SETTLEMENT_RETRY: RetryPolicy = { baseMs: 200, maxMs: 30_000 };
+/** Failures a later attempt may not meet: the store's (no domain error), its being unavailable or full, a race. */
+const passes = (error: unknown) => !(error instanceof DomainError) || error.code === 'UNAVAILABLE' || error instanceof WrongExpectedVersionError;
 
 /** A fixed namespace for the ledger's name-based event ids (RFC 9562 version 5). */
 const EVENT_ID_NAMESPACE = Buffer.from('5b0c7d2e9a4f4e61b3c8d1a2f6e0c947', 'hex');
@@ -274,6 +288,8 @@ export const createLedgerService = (deps: {
   appendLimits?: { bytes: number; events: number };
   /** How long a batch of `soon` operations waits for an urgent one to join it (see SOON_HOLD_MS). */
   soonHoldMs?: number;
+  /** How a settlement or release whose append failed is tried again (see SETTLEMENT_RETRY). */
+  settlementRetry?: RetryPolicy;
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
   const plans = deps.plans ?? DEFAULT_PLANS;
@@ -605,6 +621,41 @@ export const createLedgerService = (deps: {
       pump(writer);
     });
 
+  const settlementRetry = deps.settlementRetry ?? SETTLEMENT_RETRY;
+  /** Set by stopRetrying: a failed settlement or release then fails with its error. */
+  let retrying = true;
+  /** The waits of settlements and releases to be tried again (stopRetrying ends them). */
+  const retryWaits = new Set<() => void>();
+  /**
+   * `attempt` until it is written: a failure that passes is logged (its first with the error, then each retry in one
+   * line) and tried again after a growing wait; any other, or any once retrying stopped, is the caller's.
+   */
+  const untilWritten = async <T>(what: string, ids: Record<string, unknown>, attempt: () => Promise<T>): Promise<T> => {
+    for (let failures = 1; ; failures++) {
+      try {
+        const written = await attempt();
+        if (failures > 1) logger.info({ ...ids, attempts: failures }, `a ${what} that had failed is written`);
+        return written;
+      } catch (error) {
+        if (!retrying || !passes(error)) throw error;
+        const delayMs = retryDelay(failures, settlementRetry);
+        const line = { ...ids, attempt: failures, retryInMs: delayMs };
+        if (failures === 1) logger.error({ err: error, ...line }, `could not write a ${what}; trying again until it is written (its reservation holds the amount meanwhile)`);
+        else logger.warn({ error: errorMessage(error), ...line }, `could not write a ${what} again; trying again`);
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            retryWaits.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, delayMs);
+          retryWaits.add(wake);
+        });
+        if (!retrying) throw error;
+      }
+    }
+  };
+
   const requireAccount = (accountId: string) => {
     const account = directory.account(accountId);
     if (!account) throw new NotFoundError('Account', accountId);
@@ -708,7 +759,8 @@ export const createLedgerService = (deps: {
 
     async settle({ accountId, generationId, actual, usage, byok, urgency = 'soon' }: Parameters<Ledger['settle']>[0]) {
       // After the answer went out: nobody waits on its fsync, which may then be shared with the next reservation's.
-      const { events, state } = await submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, ...(byok && { byok }), at: isoTime(now().getTime()) } }), undefined, undefined, urgency).catch(
+      const settle = () => submit(accountId, () => ({ type: 'Settle', data: { accountId, generationId, actual, usage, ...(byok && { byok }), at: isoTime(now().getTime()) } }), undefined, undefined, urgency);
+      const { events, state } = await untilWritten('settlement', { accountId, generationId, actual }, settle).catch(
         (error: unknown) => {
           // A second settlement with another amount means two parts of the system disagree on a charge: alert.
           if (error instanceof ConflictError) logger.error({ err: error, accountId, generationId, actual }, 'conflicting settlement refused');
@@ -723,7 +775,9 @@ export const createLedgerService = (deps: {
     },
 
     async release({ accountId, generationId, reason, urgency = 'soon' }) {
-      await submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: isoTime(now().getTime()) } }), undefined, undefined, urgency);
+      await untilWritten('release', { accountId, generationId }, () =>
+        submit(accountId, () => ({ type: 'Release', data: { accountId, generationId, reason, at: isoTime(now().getTime()) } }), undefined, undefined, urgency),
+      );
     },
 
     async balance(accountId) {
@@ -831,7 +885,13 @@ export const createLedgerService = (deps: {
       timer.unref();
     },
 
+    stopRetrying() {
+      retrying = false;
+      for (const wake of [...retryWaits]) wake();
+    },
+
     async stop() {
+      service.stopRetrying();
       if (timer) clearInterval(timer);
       timer = null;
       await follower?.stop();
