@@ -118,7 +118,8 @@ export interface ExecuteOptions {
    * cannot cancel, the answer is read to its end and charged whole.
    */
   readonly signal?: AbortLike;
-  readonly onChunk?: (chunk: ChatChunk) => void;
+  /** A promise back: the client is not reading, and the upstream is not read until it resolves (RunOptions.onChunk). */
+  readonly onChunk?: (chunk: ChatChunk) => void | Promise<void>;
 }
 
 export interface GenerationOutcome {
@@ -714,7 +715,8 @@ export const createGateway = (deps: {
 
   const run = async (prepared: PreparedGeneration, options: ExecuteOptions): Promise<GenerationOutcome> => {
     const { input, plan } = prepared;
-    // Only the committing attempt's chunks reach onChunk, so what they carry is the answer.
+    // Only the committing attempt's chunks reach onChunk, so what they carry is the answer: at most the router's
+    // maxOutputChars, which bounds what is kept here.
     let streamed = '';
     let reasoning = '';
     const { onChunk } = options;
@@ -728,7 +730,7 @@ export const createGateway = (deps: {
         for (const { target, body } of echoed.splice(0)) {
           onChunk({ id: input.generationId, object: 'chat.completion.chunk', created: prepared.created, model: target.model, choices: [], provider: target.endpoint.provider.name, debug: { echo_upstream_body: body } });
         }
-        onChunk(chunk);
+        return onChunk(chunk);
       };
     }
     const ran = await router.run(plan.targets, prepared.request, {
@@ -745,7 +747,7 @@ export const createGateway = (deps: {
               const delta = chunk.choices[0]?.delta;
               streamed += delta?.content ?? '';
               reasoning += delta?.reasoning ?? '';
-              deliver?.(chunk);
+              return deliver?.(chunk);
             },
           }
         : deliver && { onChunk: deliver }),

@@ -55,6 +55,7 @@ const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; wha
   not_found: { status: 502, type: 'provider_unavailable', what: 'does not know the upstream model (endpoint misconfigured)' },
   internal: { status: 500, type: 'server', what: 'was not called: Switchyard could not build the request' },
   capacity: { status: 503, type: 'server', what: 'answered, but Switchyard could not hold the answer now' },
+  output_too_long: { status: 502, type: 'server', what: 'sent more output than max_tokens allows' },
 };
 
 /** On the account's own provider key (BYOK), a refusal of the key is about that key, not Switchyard's. */

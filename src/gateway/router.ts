@@ -18,7 +18,7 @@ import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
 import type { RouteTarget } from './routePlan.js';
 import { credentialsOf, redactProviderError } from './redactCredentials.js';
-import { AnswerBudgetError, UnreadableAnswerError, readErrorText, unreadableReason, type UpstreamClient } from './upstream.js';
+import { AnswerBudgetError, MAX_ANSWER_BYTES, UnreadableAnswerError, readErrorText, unreadableReason, type UpstreamClient } from './upstream.js';
 import { readSse, SseTooLargeError } from './sse.js';
 import { withSupportedParameters } from './parameterNames.js';
 import { malformedResponse, parseJson, unreadableAnswer } from './providers/common.js';
@@ -88,8 +88,13 @@ export interface RunOptions {
   readonly signal?: AbortLike;
   /** Wall-clock deadline (ms since epoch) for all attempts together. */
   readonly deadline: number;
-  /** Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. */
-  readonly onChunk?: (chunk: ChatChunk) => void;
+  /**
+   * Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. A
+   * Promise back (any other value is ignored) says delivery is full, the client not reading: the upstream is not read
+   * until it resolves, and the idle timer does not count that wait against the provider. If the call's deadline passes
+   * meanwhile, the client is taken for gone (the attempt is aborted and the run cancelled).
+   */
+  readonly onChunk?: (chunk: ChatChunk) => void | Promise<void>;
   readonly onAttempt?: (record: AttemptRecord) => void;
   /** A stream's attempt is about to send this body to the target's provider (the demo: the chat request). */
   readonly onUpstreamBody?: (target: RouteTarget, body: unknown) => void;
@@ -102,6 +107,26 @@ export interface RunOptions {
   /** Called when delivery finds `ready` still waiting: the store may have put off the fsync it waits for. */
   readonly hurry?: () => void;
 }
+
+/**
+ * What one generation may deliver, in characters of content, reasoning and tool calls (names and arguments), from
+ * the max output tokens its reservation covers: 32 a token (eight times English's ~4; a token of a long whitespace run
+ * or a repeated symbol is rarely past 16), at least 1 Mi (a small max_tokens is never cut for a few long tokens), at
+ * most 16 Mi (half a million tokens at that rate, beyond any model's output; a quarter of MAX_ANSWER_BYTES, the whole
+ * answer Switchyard reads, whose JSON also carries logprobs and the like). A provider that sends more ignored
+ * max_tokens (or loops): the attempt ends there as its failure (`output_too_long`), billed as a cut stream is, within
+ * the reservation. This is what bounds what one generation holds in memory and on disk: a kept completion (content
+ * logging, a workflow step) and a live feed's replay (startGeneration). Counted per chunk: one add and one compare.
+ */
+export const OUTPUT_CHARS_PER_TOKEN = 32;
+export const MIN_OUTPUT_CHARS = 1024 * 1024;
+export const MAX_OUTPUT_CHARS = MAX_ANSWER_BYTES / 4;
+export const maxOutputChars = (maxOutputTokens: number): number => Math.min(MAX_OUTPUT_CHARS, Math.max(MIN_OUTPUT_CHARS, maxOutputTokens * OUTPUT_CHARS_PER_TOKEN));
+
+const outputTooLong = (provider: string, maxTokens: number, limit: number) => {
+  const detail = `the answer passed ${limit} characters, more than ${maxTokens} tokens can hold`;
+  return new ProviderError({ code: 'output_too_long', status: 502, retryable: false, message: `${provider}: ${detail}`, detail, provider });
+};
 
 const MAX_TRIES_PER_TARGET = 2;
 const MAX_BACKOFF_MS = 8_000;
@@ -315,6 +340,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       used.set(target.requested, (used.get(target.requested) ?? 0) + 1);
       // Only the attempt that commits counts toward what was generated.
       completionChars = 0;
+      const maxChars = maxOutputChars(target.maxOutput);
 
       const cancel = new Cancellation();
       const abort = (kind: AbortKind) => cancel.abort(new AttemptAbort(kind));
@@ -329,16 +355,37 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         onChunk = undefined;
       };
       options.signal?.addEventListener('abort', onClientAbort, { once: true });
-      const deadlineTimer = setTimeout(() => abort('deadline'), Math.max(0, options.deadline - now()));
+      /** Delivery is full: the upstream is not read (and the idle timer measures nothing) until the client reads. */
+      let held = false;
+      // The deadline keeps the reservation's lifetime (request timeout plus a margin); one that passes while the client
+      // is not reading is the client's: taken for gone, as if it had left (not the provider's timeout).
+      const deadlineTimer = setTimeout(() => abort(held ? 'client' : 'deadline'), Math.max(0, options.deadline - now()));
       let firstTokenTimer: NodeJS.Timeout | null = setTimeout(() => abort('first_token'), config.firstTokenTimeoutMs);
       let lastDataAt = now();
       let idleTimer: NodeJS.Timeout | null = null;
       const armIdle = () => {
         idleTimer = setTimeout(function check() {
           const idle = now() - lastDataAt;
-          if (idle >= config.idleTimeoutMs) abort('idle');
-          else idleTimer = setTimeout(check, config.idleTimeoutMs - idle);
+          if (idle >= config.idleTimeoutMs && !held) abort('idle');
+          else idleTimer = setTimeout(check, held ? config.idleTimeoutMs : config.idleTimeoutMs - idle);
         }, config.idleTimeoutMs);
+      };
+      /** Wait for the client to take what was delivered (`wait`), or for the attempt's end; the provider's clock restarts after. */
+      const holdFor = async (wait: Promise<void>) => {
+        held = true;
+        let resume!: () => void;
+        try {
+          await new Promise<void>((resolve) => {
+            resume = resolve;
+            cancel.addEventListener('abort', resolve);
+            wait.then(resolve, resolve);
+          });
+        } finally {
+          cancel.removeEventListener('abort', resume);
+          held = false;
+          lastDataAt = now();
+        }
+        if (cancel.aborted) throw cancel.reason;
       };
       /** `at`: when the first token came from the provider (before the reservation's durability was awaited). */
       const commit = (at = now()) => {
@@ -354,11 +401,13 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
         if (!options.stream) {
           const { response, upstreamId } = await callComplete(target, request, meta, cancel);
+          const chars = responseChars(response);
+          if (chars > maxChars) throw outputTooLong(target.endpoint.provider.name, target.maxOutput, maxChars);
           await awaitReady();
           record.endedAt = now();
           committed = true;
           firstTokenAt = record.endedAt;
-          completionChars = responseChars(response);
+          completionChars = chars;
           breakers.success(target.endpoint.id);
           const choice = response.choices[0];
           return result('completed', {
@@ -382,6 +431,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           if (chunks.some((chunk) => chunk.usage !== undefined || hasPayload(chunk))) lastDataAt = now();
           for (const chunk of chunks) {
             completionChars += charsOf(chunk);
+            if (completionChars > maxChars) throw outputTooLong(provider, target.maxOutput, maxChars);
             if (!finished && chunk.choices.some((choice) => choice.finish_reason)) finished = true;
             if (!committed) {
               if (!hasPayload(chunk)) {
@@ -394,10 +444,14 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               const arrivedAt = now();
               await awaitReady();
               commit(arrivedAt);
-              for (const early of buffered) onChunk?.(named(early));
+              for (const early of buffered) {
+                const wait = onChunk?.(named(early));
+                if (wait instanceof Promise) await holdFor(wait);
+              }
               buffered.length = 0;
             }
-            onChunk?.(named(chunk));
+            const wait = onChunk?.(named(chunk));
+            if (wait instanceof Promise) await holdFor(wait);
           }
         }
         const outcome: StreamOutcome = upstream.finish();

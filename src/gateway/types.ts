@@ -273,7 +273,9 @@ export type ProviderErrorCode =
   /** Switchyard failed before anything was sent (building the provider's request threw): never the provider's fault. */
   | 'internal'
   /** The answer did not fit in what Switchyard holds of answers at once (GATEWAY_ANSWER_BUFFER_BYTES): not the provider's fault. */
-  | 'capacity';
+  | 'capacity'
+  /** The provider sent far more output than the call's max_tokens allows (router.ts maxOutputChars): cut there. */
+  | 'output_too_long';
 
 export interface ProviderErrorInit {
   code: ProviderErrorCode;

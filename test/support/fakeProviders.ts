@@ -67,6 +67,12 @@ export interface Script {
   malformedJson?: boolean;
   /** Streaming: delay between SSE events. */
   slowTokenMs?: number;
+  /**
+   * Streaming (OpenAI), whatever max_tokens says: `chars` characters of content (`char` repeated, default "a"), in
+   * chunks of `chunkChars` (4,000), as fast as the reader takes them (each write waits for `drain` once the socket's
+   * buffer is full, `writeBlocked` meanwhile), then a finish, the usage and `[DONE]`. `sentBytes` counts what went out.
+   */
+  flood?: { chars: number; chunkChars?: number; char?: string };
   text?: string;
   /** Override counts, or 'omit' to leave usage out (streaming). */
   usage?: FakeUsage | 'omit';
@@ -99,8 +105,10 @@ export interface ReceivedRequest {
   clientAborted: boolean;
   /** When the request arrived (Date.now()). */
   receivedAt: number;
-  /** `endlessBody`: the bytes of the body written so far. */
+  /** `endlessBody`, `flood`: the bytes of the body written so far. */
   sentBytes: number;
+  /** `flood`: a write is waiting for the reader (the gateway) to take what the socket holds. */
+  writeBlocked: boolean;
   outcome: Promise<RequestOutcome>;
 }
 
@@ -153,6 +161,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       clientAborted: false,
       receivedAt: Date.now(),
       sentBytes: 0,
+      writeBlocked: false,
       outcome: new Promise<RequestOutcome>((resolve) => {
         res.on('close', () => {
           if (res.writableFinished) return resolve('completed');
@@ -215,6 +224,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       return sendJson(res, 200, completionBody(protocol, answer), headers);
     }
 
+    if (script.flood) return flood(res, script.flood, answer, record);
     const events = streamEvents(protocol, answer, includeUsage(protocol, body, script));
     if (script.afterEnd) events.push(...eventsAfterEnd(protocol, answer, script.afterEnd));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
@@ -787,6 +797,30 @@ const drainedOrClosed = (res: ServerResponse): Promise<void> =>
   });
 
 /** A JSON body that opens and never ends: 1 MiB a write, waiting for each drain, until the client goes away. */
+async function flood(res: ServerResponse, options: NonNullable<Script['flood']>, a: Answer, record: ReceivedRequest): Promise<void> {
+  const chunkChars = options.chunkChars ?? 4_000;
+  const event = (delta: unknown, finish: string | null = null) =>
+    `data: ${JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const full = event({ content: (options.char ?? 'a').repeat(chunkChars) });
+  const write = async (text: string) => {
+    record.sentBytes += Buffer.byteLength(text);
+    if (res.write(text)) return;
+    record.writeBlocked = true;
+    await drainedOrClosed(res);
+    record.writeBlocked = false;
+  };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  await write(event({ role: 'assistant', content: '' }));
+  for (let sent = 0; sent < options.chars && !res.destroyed; sent += chunkChars) {
+    await write(options.chars - sent >= chunkChars ? full : event({ content: (options.char ?? 'a').repeat(options.chars - sent) }));
+  }
+  if (res.destroyed) return;
+  const completion = Math.ceil(options.chars / 4);
+  await write(event({}, 'stop'));
+  await write(`data: ${JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [], usage: { prompt_tokens: a.promptTokens, completion_tokens: completion, total_tokens: a.promptTokens + completion } })}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
 async function endlessBody(res: ServerResponse, script: Script, record: ReceivedRequest): Promise<void> {
   res.writeHead(script.status ?? 200, { 'content-type': 'application/json', ...script.headers });
   const mebibyte = 'a'.repeat(1024 * 1024);

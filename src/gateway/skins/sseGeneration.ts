@@ -2,7 +2,10 @@
  * One streamed generation over SSE, for chat/completions and the skins (Anthropic Messages, OpenAI Responses): the headers wait for the
  * first event, so a failure before it is still a plain HTTP error (and a fallback stays invisible); keep-alive text
  * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
- * what was delivered (as chat/completions does).
+ * what was delivered (as chat/completions does). A client that does not read is not written for: once the response's
+ * buffer is past its high-water mark the upstream is not read until it drains (router.ts RunOptions.onChunk), so a
+ * stream holds about one buffer of its answer whatever its client does; one still not reading at the call's deadline
+ * is taken for gone (its connection closed, charged for what it was sent).
  */
 import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import { recordAnswer } from '../../http/idempotentAnswer.js';
@@ -172,6 +175,19 @@ export const streamGeneration = async (options: {
     client.abort(KEY_REFUSED_ABORT);
   });
   let wroteAt = Date.now();
+  /** Resolves once the client has taken what it was sent, or is gone; one while the response's buffer is full. */
+  let drained: Promise<void> | null = null;
+  const whenDrained = (): Promise<void> | undefined => {
+    if (!res.writableNeedDrain) return undefined;
+    return (drained ??= new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done).off('close', done);
+        drained = null;
+        resolve();
+      };
+      res.on('drain', done).on('close', done);
+    }));
+  };
   const sse: SseWriter = {
     write(text) {
       if (res.destroyed) return;
@@ -189,15 +205,24 @@ export const streamGeneration = async (options: {
     },
   };
   const keepAlive = setInterval(() => {
-    if (Date.now() - wroteAt >= keepAliveMs) sse.write(options.keepAliveText);
+    // Not into a full buffer: a client that is not reading is not kept alive.
+    if (Date.now() - wroteAt >= keepAliveMs && !res.writableNeedDrain) sse.write(options.keepAliveText);
   }, keepAliveMs);
   keepAlive.unref();
   try {
-    const outcome = await options.gateway.execute(options.prepared, { signal: client, onChunk: (chunk) => options.onChunk(chunk, sse) });
+    const outcome = await options.gateway.execute(options.prepared, {
+      signal: client,
+      onChunk: (chunk) => {
+        options.onChunk(chunk, sse);
+        return whenDrained();
+      },
+    });
     // Whatever the gateway made of the abort (a cancellation; from a provider that cannot cancel, an answer read on
     // without its client), the client saw the stream cut: a failure, which the route ends with its error event.
     if (client.reason === SHUTDOWN_ABORT && outcome.kind !== 'failed') return { outcome: { ...outcome, kind: 'failed', error: shuttingDown() }, sse };
     if (client.reason === KEY_REFUSED_ABORT && refused !== null) return { outcome: { ...outcome, kind: 'failed', error: refused }, sse };
+    // Cancelled with the client still connected: it did not read until the call's deadline, and is taken for gone.
+    if (outcome.kind === 'cancelled' && !client.aborted) res.destroy();
     return { outcome, sse };
   } finally {
     clearInterval(keepAlive);

@@ -1,0 +1,216 @@
+/**
+ * What a hostile or broken upstream, and a client that does not read, can make the server hold (QA s42 dos #1–3):
+ * - one generation delivers at most maxOutputChars (32 characters a reserved output token, 1 Mi to 16 Mi): a provider
+ *   that ignores max_tokens is cut there with `output_too_long`, on every path (a stream, a whole answer, GraphQL's
+ *   live feed, content logging), billed as a cut stream within its reservation;
+ * - a REST stream whose client stops reading stops reading its upstream (the fake's writes back up), on every skin,
+ *   and at the call's deadline the client is taken for gone (cancelled, charged what it was sent; neither the idle
+ *   timer nor the deadline is held against the provider).
+ */
+import http from 'node:http';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { MIN_OUTPUT_CHARS } from '../../src/gateway/router.js';
+import { eventually } from '../support/eventually.js';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { contentOf, costOf, promptBound, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const PRICES = { prompt: 1, completion: 1 };
+const MESSAGES = [{ role: 'user', content: 'hi' }];
+const MiB = 1024 * 1024;
+
+type Harness = GatewayHarness;
+
+const liveEvents = async (h: Harness, key: string, id: string): Promise<any[]> => {
+  const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` } });
+  const events: any[] = [];
+  try {
+    for await (const event of client.iterate({ query: 'subscription ($id: ID!) { generation(id: $id) { type content status error } }', variables: { id } })) {
+      expect(event.errors).toBeUndefined();
+      events.push(event.data!.generation);
+    }
+  } finally {
+    await client.dispose();
+  }
+  return events;
+};
+
+const startGeneration = async (h: Harness, key: string, model: string): Promise<string> => {
+  const data = await h.gqlOk(
+    'mutation ($input: PromptInput!) { startGeneration(input: $input) { ... on StartedGeneration { generationId } ... on DomainError { message } } }',
+    { input: { model, prompt: 'hi' } },
+    key,
+  );
+  expect(data.startGeneration.generationId).toMatch(/^gen-/);
+  return data.startGeneration.generationId as string;
+};
+
+const tokenText = (events: any[]) =>
+  events
+    .filter((e) => e.type === 'TOKEN')
+    .map((e) => e.content)
+    .join('');
+
+describe('what one generation may deliver: about its max_tokens, not what the upstream sends', () => {
+  let h: Harness;
+  let user: Account;
+  let fake: FakeProvider;
+  // maxOutput 1,000 tokens: the floor applies, 1 Mi characters.
+  const MODEL = 'flood/small';
+
+  beforeAll(async () => {
+    h = await startGatewayHarness();
+    user = await h.openAccount({ credits: 1_000_000_000 });
+    fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'flooder', model: MODEL, prices: PRICES, maxOutput: 1_000 });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('a stream past it is cut there: an error event naming output_too_long, the upstream closed, billed within the reservation', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const first = fake.requests.length;
+    fake.script({ flood: { chars: 64 * MiB } });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    expect(res.status).toBe(200);
+    const { events, done } = await readSseResponse(res);
+    expect(done).toBe(false);
+    const text = contentOf(events);
+    expect(text.length).toBeGreaterThan(0);
+    expect(text.length).toBeLessThanOrEqual(MIN_OUTPUT_CHARS);
+    const terminal = events.at(-1);
+    expect(terminal.choices[0].finish_reason).toBe('error');
+    expect(terminal.error.message).toBe(`flooder sent more output than max_tokens allows for ${MODEL} (HTTP 502, server): the answer passed ${MIN_OUTPUT_CHARS} characters, more than 1000 tokens can hold`);
+    // The gateway closed the upstream: nowhere near the 64 MiB it would have sent.
+    expect(await fake.requests[first]!.outcome).toBe('aborted');
+    expect(fake.requests[first]!.sentBytes).toBeLessThan(32 * MiB);
+    expect(fake.requests.length - first).toBe(1);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.reserved).toBe(0);
+    // Billed as a cut stream: estimated from what was sent, held to max_tokens (the reservation's output).
+    expect(after.settled - before.settled).toBe(costOf(PRICES, Math.ceil((2 + 16) / 4), 1_000));
+    expect(after.settled - before.settled).toBeLessThanOrEqual(costOf(PRICES, promptBound(MESSAGES), 1_000));
+  });
+
+  it('a whole answer past it: a 502 naming output_too_long, asked once, nothing charged', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const first = fake.requests.length;
+    fake.script({ text: 'a'.repeat(MIN_OUTPUT_CHARS + 1) });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { message: string; metadata: Record<string, unknown> } };
+    expect(body.error.message).toBe(`flooder sent more output than max_tokens allows for ${MODEL} (HTTP 502, server): the answer passed ${MIN_OUTPUT_CHARS} characters, more than 1000 tokens can hold`);
+    expect(fake.requests.length - first).toBe(1);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled).toBe(before.settled);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('content logging keeps what the client got, at most the bound; the cut is the provider’s output_too_long, not a connection failure', async () => {
+    const { body } = await h.gql('mutation { setContentLogging(enabled: true) { ... on Account { contentLogging } } }', {}, user.key);
+    expect(body.data.setContentLogging.contentLogging).toBe(true);
+    fake.script({ flood: { chars: 64 * MiB } });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    const { events } = await readSseResponse(res);
+    const id = res.headers.get('x-generation-id')!;
+    const record = await h.generation(user.key, id);
+    expect(record.finish_reason).toBe('error');
+    expect(record.switchyard.attempts).toEqual([expect.objectContaining({ ok: false, errorCode: 'output_too_long' })]);
+    expect(JSON.stringify(record)).not.toContain('connection failed');
+    const stored = await fetch(`${h.url}/api/v1/generation/content?id=${id}`, { headers: { authorization: `Bearer ${user.key}` } });
+    expect(stored.status).toBe(200);
+    const { data } = (await stored.json()) as { data: { output: { completion: string } } };
+    expect(data.output.completion).toBe(contentOf(events));
+    expect(data.output.completion.length).toBeLessThanOrEqual(MIN_OUTPUT_CHARS);
+  });
+
+  it('startGeneration: the feed ends FAILED with output_too_long, and a late subscriber replays at most the bound', async () => {
+    fake.script({ flood: { chars: 64 * MiB } });
+    const id = await startGeneration(h, user.key, MODEL);
+    // Subscribed once it has ended: the whole replay comes from what the feed kept.
+    await h.generation(user.key, id);
+    const events = await liveEvents(h, user.key, id);
+    const text = tokenText(events);
+    expect(text.length).toBeGreaterThan(0);
+    expect(text.length).toBeLessThanOrEqual(MIN_OUTPUT_CHARS);
+    expect(events.at(-1)).toMatchObject({ type: 'DONE', status: 'FAILED', error: { type: 'server', message: expect.stringContaining('sent more output than max_tokens allows') } });
+  });
+});
+
+/**
+ * A streamed POST whose client reads the first bytes of the answer, then stops reading (and never closes); `drain`
+ * reads on to the end of what the server sent, and resolves once its connection has closed.
+ */
+const stalledStream = (url: string, path: string, key: string, body: unknown) =>
+  new Promise<{ status: number; generationId: string; drain(): Promise<void> }>((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }, (res) => {
+      const closed = new Promise<void>((done) => res.socket.once('close', () => done()));
+      res.on('error', () => undefined);
+      res.once('data', () => res.pause());
+      resolve({
+        status: res.statusCode ?? 0,
+        generationId: String(res.headers['x-generation-id']),
+        drain: () => {
+          res.resume();
+          return closed;
+        },
+      });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+
+describe('a client that does not read: the upstream is not read for it, and at the deadline it is taken for gone', () => {
+  let h: Harness;
+  let user: Account;
+  let fake: FakeProvider;
+  const MODEL = 'flood/big';
+  // Within the output bound (16 Mi characters at 2,000,000 max output tokens), so nothing but the client stops it:
+  // 3 bytes a character, 45 MiB on the wire, far beyond what the sockets' buffers hold.
+  const FLOOD = 15 * MiB;
+
+  beforeAll(async () => {
+    h = await startGatewayHarness({
+      GATEWAY_REQUEST_TIMEOUT_MS: '6000',
+      GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '5000',
+      // Shorter than the client's stall: the wait for it must not count as the provider's silence.
+      GATEWAY_STREAM_IDLE_TIMEOUT_MS: '1000',
+    });
+    user = await h.openAccount({ credits: 1_000_000_000 });
+    fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'firehose', model: MODEL, prices: PRICES, maxOutput: 2_000_000, contextLength: 4_000_000 });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  const bodies: Record<string, unknown> = {
+    '/api/v1/chat/completions': { model: MODEL, messages: MESSAGES, stream: true },
+    '/api/v1/messages': { model: MODEL, max_tokens: 2_000_000, messages: MESSAGES, stream: true },
+    '/api/v1/responses': { model: MODEL, input: 'hi', stream: true },
+  };
+
+  it.each(Object.keys(bodies))('%s: the upstream backs up, then the stream is cut as the client’s, charged within the reservation', async (path) => {
+    const before = await h.settledBalance(user.accountId);
+    const first = fake.requests.length;
+    fake.script({ flood: { chars: FLOOD, char: '€' } });
+    const stalled = await stalledStream(h.url, path, user.key, bodies[path]);
+    expect(stalled.status).toBe(200);
+    const upstream = await eventually('the fake upstream to be sent its request', () => fake.requests[first]);
+    // Its writes wait for the gateway, which waits for the client.
+    await eventually('the upstream’s writes to back up', () => upstream.writeBlocked);
+    // At the call's deadline the client that never read again is taken for gone: the upstream's connection closed, most
+    // of the flood never read; the client's closed too (it sees that once it reads again).
+    expect(await upstream.outcome).toBe('aborted');
+    expect(upstream.sentBytes).toBeLessThan((FLOOD * 3) / 2);
+    await stalled.drain();
+    const record = await h.generation(user.key, stalled.generationId);
+    // The client's doing: cancelled, not the provider's timeout (idle or deadline), nothing held against its endpoint.
+    expect(record.switchyard).toMatchObject({ status: 'cancelled', error: null, usage_source: 'estimated' });
+    expect(record.switchyard.attempts).toEqual([expect.objectContaining({ ok: true, errorCode: null })]);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.reserved).toBe(0);
+    expect(after.settled - before.settled).toBeGreaterThan(0);
+    expect(after.settled - before.settled).toBeLessThanOrEqual(costOf(PRICES, promptBound(MESSAGES) + 64, 2_000_000));
+  });
+});
