@@ -177,7 +177,10 @@ const schema = z.object({
   GATEWAY_BREAKER_FAILURES: integer('GATEWAY_BREAKER_FAILURES', { min: 1 }).default(3),
   GATEWAY_BREAKER_COOLDOWN_MS: timerMs('GATEWAY_BREAKER_COOLDOWN_MS', 100).default(30_000),
   GATEWAY_KEEPALIVE_MS: timerMs('GATEWAY_KEEPALIVE_MS', 10).default(2_000),
-  /** What the process holds at once of whole upstream answers being read (src/gateway/upstream.ts): 256 MiB. */
+  /**
+   * What the process holds at once of whole upstream answers being read (src/gateway/upstream.ts): 256 MiB; and as much
+   * again for the live feeds of startGeneration (src/modules/generations/generationFeed.ts).
+   */
   GATEWAY_ANSWER_BUFFER_BYTES: integer('GATEWAY_ANSWER_BUFFER_BYTES', { min: 1_048_576 }).default(268_435_456),
   /**
    * `price`: OpenRouter's default load balancing (the endpoint tried first drawn among the healthy ones, weighted by

@@ -137,7 +137,16 @@ export const startSwitchyard = async (
         now: base.now,
       });
       const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, byokFeeBasisPoints: config.BYOK_FEE_PERCENT, selfSignup: config.SELF_SIGNUP, now });
-      const generations = createGenerationsApi({ readStore, eventStore, gateway, ledger, content, logger, waitForReadModels: (position) => runner.waitFor(position) });
+      const generations = createGenerationsApi({
+        readStore,
+        eventStore,
+        gateway,
+        ledger,
+        content,
+        logger,
+        waitForReadModels: (position) => runner.waitFor(position),
+        feedBufferBytes: config.GATEWAY_ANSWER_BUFFER_BYTES,
+      });
       const workflows = createWorkflowsApi({
         eventStore,
         readStore,

@@ -5,7 +5,9 @@
  *   live feed, content logging), billed as a cut stream within its reservation;
  * - a REST stream whose client stops reading stops reading its upstream (the fake's writes back up), on every skin,
  *   and at the call's deadline the client is taken for gone (cancelled, charged what it was sent; neither the idle
- *   timer nor the deadline is held against the provider).
+ *   timer nor the deadline is held against the provider);
+ * - the live feeds of started generations keep at most GATEWAY_ANSWER_BUFFER_BYTES together, and a subscriber whose
+ *   start is no longer kept is told so (TRUNCATED) instead of getting a partial replay silently.
  */
 import http from 'node:http';
 import { createClient } from 'graphql-ws';
@@ -26,7 +28,7 @@ const liveEvents = async (h: Harness, key: string, id: string): Promise<any[]> =
   const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` } });
   const events: any[] = [];
   try {
-    for await (const event of client.iterate({ query: 'subscription ($id: ID!) { generation(id: $id) { type content status error } }', variables: { id } })) {
+    for await (const event of client.iterate({ query: 'subscription ($id: ID!) { generation(id: $id) { type content skipped status error } }', variables: { id } })) {
       expect(event.errors).toBeUndefined();
       events.push(event.data!.generation);
     }
@@ -134,6 +136,7 @@ describe('what one generation may deliver: about its max_tokens, not what the up
     const text = tokenText(events);
     expect(text.length).toBeGreaterThan(0);
     expect(text.length).toBeLessThanOrEqual(MIN_OUTPUT_CHARS);
+    expect(events.some((e) => e.type === 'TRUNCATED')).toBe(false);
     expect(events.at(-1)).toMatchObject({ type: 'DONE', status: 'FAILED', error: { type: 'server', message: expect.stringContaining('sent more output than max_tokens allows') } });
   });
 });
@@ -212,5 +215,42 @@ describe('a client that does not read: the upstream is not read for it, and at t
     expect(after.reserved).toBe(0);
     expect(after.settled - before.settled).toBeGreaterThan(0);
     expect(after.settled - before.settled).toBeLessThanOrEqual(costOf(PRICES, promptBound(MESSAGES) + 64, 2_000_000));
+  });
+});
+
+describe('the live feeds keep at most GATEWAY_ANSWER_BUFFER_BYTES together', () => {
+  let h: Harness;
+  let user: Account;
+  let fake: FakeProvider;
+  const MODEL = 'flood/feed';
+  // Two of these fill more than the 1 MiB budget (2 bytes a character).
+  const CHARS = 300_000;
+
+  beforeAll(async () => {
+    h = await startGatewayHarness({ GATEWAY_ANSWER_BUFFER_BYTES: String(MiB) });
+    user = await h.openAccount({ credits: 1_000_000_000 });
+    fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'feeder', model: MODEL, prices: PRICES, maxOutput: 100_000, contextLength: 200_000 });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('a feed that ended gives its tokens up first: a late subscriber is told how much it misses (TRUNCATED), then gets the end', async () => {
+    fake.script({ flood: { chars: CHARS } });
+    const early = await startGeneration(h, user.key, MODEL);
+    const whole = await liveEvents(h, user.key, early);
+    expect(tokenText(whole)).toBe('a'.repeat(CHARS));
+    expect(whole.at(-1)).toMatchObject({ type: 'DONE', status: 'COMPLETED' });
+
+    fake.script({ flood: { chars: CHARS } });
+    const later = await startGeneration(h, user.key, MODEL);
+    const second = await liveEvents(h, user.key, later);
+    expect(second.some((e) => e.type === 'TRUNCATED')).toBe(false);
+    expect(tokenText(second)).toBe('a'.repeat(CHARS));
+
+    const replay = await liveEvents(h, user.key, early);
+    expect(replay.map((e) => e.type)).toEqual(['TRUNCATED', 'DONE']);
+    expect(replay[0].skipped).toBe(CHARS);
+    expect(replay[1]).toMatchObject({ type: 'DONE', status: 'COMPLETED' });
   });
 });

@@ -435,11 +435,13 @@ export const createGenerationsApi = (deps: {
   /** Input & output logging's stored content. */
   content: Pick<GenerationContent, 'find' | 'deleteAll'>;
   logger: Logger;
+  /** What the live feeds of started generations keep at most, together (GATEWAY_ANSWER_BUFFER_BYTES; generationFeed.ts). */
+  feedBufferBytes?: number;
 }) => {
   const { gateway, logger } = deps;
   const queries = generationQueries(deps.readStore);
   const collection = deps.readStore.collection<GenerationDoc>(GENERATIONS);
-  const feeds = createGenerationFeeds();
+  const feeds = createGenerationFeeds(deps.feedBufferBytes === undefined ? {} : { maxBytes: deps.feedBufferBytes });
   const request = (actor: Principal, prompt: PromptInput, stream: boolean, correlationId: string, options: SendOptions = {}) => {
     // `model: "@preset/slug"` (or "vendor/model@preset/slug") applies the account's preset, as on REST.
     // Then the account's default model when neither names one, as on REST.

@@ -216,12 +216,27 @@ const StartedGenerationRef = builder.objectRef<{ generationId: string }>('Starte
   fields: (t) => ({ generationId: t.exposeID('generationId', { description: 'Subscribe to generation(id) for its tokens and final usage.' }) }),
 });
 
-const StreamEventTypeEnum = builder.enumType('GenerationStreamEventType', { values: ['TOKEN', 'DONE'] as const });
+const StreamEventTypeEnum = builder.enumType('GenerationStreamEventType', {
+  values: {
+    TOKEN: { description: 'Text as it is generated.' },
+    TRUNCATED: {
+      description:
+        'The tokens before this point are no longer kept (the live feeds of the process were full: the tokens of generations that ended go first, then the oldest of a running one): `skipped` characters are missing; the tokens kept follow.',
+    },
+    DONE: { description: 'The end: outcome, usage and cost.' },
+  } as const,
+});
 
 const GenerationStreamEventRef = builder.objectRef<FeedItem>('GenerationStreamEvent').implement({
-  description: 'TOKEN events carry text as it is generated; one DONE event ends the stream with the outcome, usage and cost.',
+  description:
+    'TOKEN events carry text as it is generated; one DONE event ends the stream with the outcome, usage and cost. A TRUNCATED event says how many characters of the start are no longer kept (for a subscriber that came late or fell behind while the feeds were full).',
   fields: (t) => ({
-    type: t.field({ type: StreamEventTypeEnum, resolve: (e) => (e.kind === 'token' ? 'TOKEN' : 'DONE') }),
+    type: t.field({ type: StreamEventTypeEnum, resolve: (e) => (e.kind === 'token' ? 'TOKEN' : e.kind === 'truncated' ? 'TRUNCATED' : 'DONE') }),
+    skipped: t.int({
+      nullable: true,
+      description: 'TRUNCATED: the characters of content and reasoning before this point that are no longer kept.',
+      resolve: (e) => (e.kind === 'truncated' ? e.skipped : null),
+    }),
     content: t.string({ nullable: true, resolve: (e) => (e.kind === 'token' ? e.content : null) }),
     reasoning: t.string({ nullable: true, resolve: (e) => (e.kind === 'token' ? e.reasoning : null) }),
     status: t.field({ type: GenerationStatusEnum, nullable: true, resolve: (e) => (e.kind === 'done' ? e.status : null) }),
@@ -324,7 +339,8 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   generation: t.withAuth({ user: true }).field({
     type: GenerationStreamEventRef,
-    description: 'The tokens of a generation started with startGeneration, from its first token (even if you subscribe late), then its final usage and cost.',
+    description:
+      'The tokens of a generation started with startGeneration, from its first token (even if you subscribe late: a TRUNCATED event first when the start is no longer kept), then its final usage and cost.',
     args: { id: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => ctx.generations.live(ctx.principal, String(args.id)),
     resolve: (item) => item,
