@@ -81,3 +81,25 @@ export class SharedCancellation implements AbortLike {
     this.#listeners.delete(listener);
   }
 }
+
+/**
+ * A shutdown's grace period for what is not an HTTP request (a workflow step in flight): `signal` aborts `graceMs`
+ * from now; `hurry` brings that closer (a second signal, as app.ts's drain does for the requests); `clear` once done.
+ */
+export const graceDeadline = (graceMs: number) => {
+  const signal = new Cancellation();
+  const startedAt = Date.now();
+  let cutAt = startedAt + graceMs;
+  const cut = () => signal.abort(new Error('the shutdown grace period is over'));
+  let timer = setTimeout(cut, graceMs);
+  return {
+    signal: signal as AbortLike,
+    hurry(sooner: number): void {
+      if (startedAt + sooner >= cutAt) return;
+      cutAt = startedAt + sooner;
+      clearTimeout(timer);
+      timer = setTimeout(cut, Math.max(0, cutAt - Date.now()));
+    },
+    clear: (): void => clearTimeout(timer),
+  };
+};

@@ -3,7 +3,7 @@ import { buildApp, followerStatuses } from './app.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore, createTopics } from './core.js';
-import { SharedCancellation } from './cancellation.js';
+import { graceDeadline, SharedCancellation } from './cancellation.js';
 import { DomainError } from './errors.js';
 import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { createLogger, type Logger } from './logger.js';
@@ -259,22 +259,28 @@ export const startSwitchyard = async (
     { port, host: config.HOST, eventStore: eventStore.kind, readStore: readStore.kind, readyMs: Math.round(performance.now() - started) },
     `Switchyard listening on http://${config.HOST}:${port} (GraphQL at /graphql)`,
   );
-  let stopped = false;
+  let stopped: ReturnType<typeof graceDeadline> | null = null;
   return {
     port,
     core,
     routes: app.routes,
     /**
-     * Drain the HTTP server (`graceMs` for the requests in flight, default 0; see src/app.ts), then stop the rest and
-     * close the stores. Called again while draining (a second signal), it ends the grace period sooner.
+     * Drain the HTTP server and the workflow runs (`graceMs` for the requests and the workflow steps in flight,
+     * default 0; see src/app.ts and RunsApi.drain), then stop the rest and close the stores. Called again while
+     * draining (a second signal), it ends the grace period sooner.
      */
     stop: async (options: { graceMs?: number } = {}) => {
-      if (stopped) return app.stop(options);
-      stopped = true;
-      await app.stop(options);
+      if (stopped) {
+        stopped.hurry(options.graceMs ?? 0);
+        return app.stop(options);
+      }
+      const grace = (stopped = graceDeadline(options.graceMs ?? 0));
+      // Side by side, with the same deadline: a step still running at its end stops unrecorded and runs again at the
+      // next start, as after a crash (the triggers stop at once: no run starts meanwhile).
+      await Promise.all([app.stop(options), workflowEngine.stop({ grace: grace.signal })]);
+      grace.clear();
       // A settlement still trying to be written (a full disk) would hold up the gateway's idle() below for ever.
       ledger.stopRetrying();
-      await workflowEngine.stop();
       await modules.runs.stop();
       await gatewayServices.stop();
       await content.stop();

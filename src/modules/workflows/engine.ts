@@ -11,6 +11,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { Cancellation, type AbortLike } from '../../cancellation.js';
 import type { Logger } from '../../logger.js';
 import type { Lease, ReadStore } from '../../readStore/readStore.js';
 import type { RunsApi } from './run.api.js';
@@ -35,7 +36,7 @@ export interface EngineStatus {
 
 export const createWorkflowEngine = (deps: {
   readStore: Pick<ReadStore, 'acquireLease' | 'releaseLease'>;
-  runs: Pick<RunsApi, 'resumeAll' | 'pause'>;
+  runs: Pick<RunsApi, 'resumeAll' | 'pause' | 'drain'>;
   /** Built afresh on each takeover, in start order (each starts from its stored checkpoint; stopped in reverse). */
   triggers: () => Background[];
   logger: Logger;
@@ -56,12 +57,17 @@ export const createWorkflowEngine = (deps: {
   let expiry: NodeJS.Timeout | null = null;
   let ticking: Promise<void> | null = null;
   let stopped = false;
+  /** A graceful stop is under way: no takeover, but the lease is renewed while the steps in flight finish. */
+  let leaving = false;
+  /** Aborted to end a graceful stop's wait for the steps in flight: at the grace period's end, or when the lease is lost. */
+  let drainCut: Cancellation | null = null;
   /** Takeovers and stops of the work one after the other (renewals do not wait for them). */
   let transitions: Promise<void> = Promise.resolve();
   const serially = (work: () => Promise<void>): Promise<void> =>
     (transitions = transitions.then(work).catch((error: unknown) => logger.error({ err: error }, 'workflow engine: a lease transition failed')));
 
-  const stopWork = async (reason: string): Promise<void> => {
+  /** `grace`: let the steps in flight finish until it aborts (a graceful stop); otherwise they stop at once. */
+  const stopWork = async (reason: string, grace?: AbortLike): Promise<void> => {
     if (working === null) return;
     const epoch = working;
     working = null;
@@ -69,12 +75,13 @@ export const createWorkflowEngine = (deps: {
     const started = background.reverse();
     background = [];
     for (const work of started) await work.stop().catch((error: unknown) => logger.error({ err: error }, 'workflow engine: a trigger failed to stop'));
+    if (grace) await deps.runs.drain(grace);
     await deps.runs.pause();
   };
 
   const startWork = async (lease: Lease): Promise<void> => {
-    // Lost again before its turn came.
-    if (stopped || current?.epoch !== lease.epoch || working === lease.epoch) return;
+    // Lost again before its turn came (or this process is stopping).
+    if (stopped || leaving || current?.epoch !== lease.epoch || working === lease.epoch) return;
     working = lease.epoch;
     logger.info({ lease: WORKFLOWS_LEASE, holder, epoch: lease.epoch }, 'workflow engine: this process runs workflows in the background');
     try {
@@ -96,6 +103,8 @@ export const createWorkflowEngine = (deps: {
     current = null;
     if (expiry) clearTimeout(expiry);
     expiry = null;
+    // A graceful stop waiting for steps: they stop now, before another holder may resume their runs.
+    drainCut?.abort(new Error(reason));
     void serially(() => stopWork(reason));
   };
 
@@ -110,7 +119,8 @@ export const createWorkflowEngine = (deps: {
       if (current) logger.warn({ err: error }, 'workflow engine: could not renew the workflows lease');
       return;
     }
-    if (stopped) {
+    // Stopped, or stopping without the lease (a lease taken now would only be given back).
+    if (stopped || (leaving && current === null)) {
       if (lease) await deps.readStore.releaseLease(WORKFLOWS_LEASE, holder, lease.epoch).catch(() => undefined);
       return;
     }
@@ -144,8 +154,23 @@ export const createWorkflowEngine = (deps: {
       timer.unref();
     },
     status: (): EngineStatus => ({ lease: WORKFLOWS_LEASE, holder, held: working !== null, epoch: working }),
-    /** Stop the background work and let the lease go, so another process takes over at once. */
-    async stop(): Promise<void> {
+    /**
+     * Stop the background work and let the lease go, so another process takes over at once. `grace` (a graceful stop):
+     * the triggers stop at once, the steps in flight may finish until it aborts (the lease is renewed meanwhile; lost,
+     * they stop at once), then the rest stop unrecorded and run again at the next start.
+     */
+    async stop(options: { grace?: AbortLike } = {}): Promise<void> {
+      const { grace } = options;
+      if (grace && !leaving) {
+        leaving = true;
+        const cut = (drainCut = new Cancellation());
+        const passOn = () => cut.abort(grace.reason);
+        if (grace.aborted) passOn();
+        else grace.addEventListener('abort', passOn, { once: true });
+        await serially(() => stopWork('this process is stopping', cut));
+        grace.removeEventListener('abort', passOn);
+        drainCut = null;
+      }
       stopped = true;
       if (timer) clearInterval(timer);
       timer = null;

@@ -27,6 +27,7 @@ import { ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError, V
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import type { AbortLike } from '../../cancellation.js';
 import { newId } from '../../ids.js';
 import { setLongTimeout, type LongTimer } from '../../longTimer.js';
 import type { Logger } from '../../logger.js';
@@ -333,6 +334,8 @@ export const createRunsApi = (deps: {
   let stopping = false;
   /** This process holds the workflows lease: it drives runs and admits queued ones (from resumeAll until pause). */
   let active = false;
+  /** A graceful stop (`drain`): the steps in flight may finish, no step starts and no queued run is admitted (until pause). */
+  let draining = false;
   /** The holder's follower of queued runs and run ends (see FOLLOWED_RUN_EVENTS). */
   let runEvents: Follower | null = null;
 
@@ -561,6 +564,9 @@ export const createRunsApi = (deps: {
       while (state.status === 'running' && !run.controller.signal.aborted) {
         const now = deps.now().getTime();
         const action = next(state, definition, now, runLimits);
+        // Draining: recording what is decided goes on (an end, a skip), but nothing starts that the stop would cut;
+        // the run stays running and is resumed at the next start (or by the next holder).
+        if (draining && (action.kind === 'start' || action.kind === 'resume' || action.kind === 'wait')) return;
         switch (action.kind) {
           case 'idle':
             return;
@@ -760,7 +766,7 @@ export const createRunsApi = (deps: {
   /** Admit queued runs of the workflow while its runs are under their maximum (inside its critical section). */
   const admitQueued = async (workflowId: string): Promise<void> => {
     const slot = slotsOf(workflowId);
-    while (active && slot.queue.length > 0) {
+    while (active && !draining && slot.queue.length > 0) {
       const runId = slot.queue[0]!;
       const state = foldEvents({ initialState, evolve }, (await deps.eventStore.readStream(runStream(runId))) as RecordedEvent<RunEvent>[]);
       const definition = state.status === 'queued' ? await deps.workflows.definitionAt(workflowId, state.version) : null;
@@ -914,6 +920,7 @@ export const createRunsApi = (deps: {
   /** Stop driving and admitting (the lease is lost, or shutdown): steps in flight are abandoned unrecorded. */
   const halt = async (): Promise<void> => {
     active = false;
+    draining = false;
     const follower = runEvents;
     runEvents = null;
     for (const timer of retryTimers) clearTimeout(timer);
@@ -1408,6 +1415,23 @@ export const createRunsApi = (deps: {
      * again, with the same idempotency keys, by the next holder. Starts from now on are handed over queued.
      */
     pause: (): Promise<void> => halt(),
+
+    /**
+     * A graceful stop's first part (before `pause`): no step starts and no queued run is admitted any more, and the
+     * steps in flight get until `cut` aborts (the shutdown grace period's end, or the lease lost) to finish; each that
+     * does is recorded as usual. Resolves once none is in flight, or when `cut` aborts: `pause` then stops the rest,
+     * unrecorded, and they run again at the next start as after a crash (same attempt, same idempotency key).
+     */
+    async drain(cut: AbortLike): Promise<void> {
+      if (!active || draining) return;
+      draining = true;
+      // Retry backoffs and delay steps waiting: they end now (the run is resumed at the next start).
+      for (const run of driving.values()) run.wake?.();
+      const over = new Promise<void>((resolve) => (cut.aborted ? resolve() : cut.addEventListener('abort', () => resolve(), { once: true })));
+      if (driving.size > 0) deps.logger.info({ steps: driving.size }, 'workflow runs: the steps in flight may finish; no new step starts');
+      while (driving.size > 0 && !cut.aborted) await Promise.race([Promise.all([...driving.values()].map((run) => run.done)), over]);
+      if (driving.size > 0) deps.logger.warn({ steps: driving.size }, 'workflow runs: the shutdown grace period is over: the steps still running are stopped, to run again at the next start');
+    },
 
     /** Whether this process drives runs (holds the workflows lease and has taken the runs over). */
     get active(): boolean {

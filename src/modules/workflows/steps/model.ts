@@ -5,6 +5,9 @@
  * (`recall`) and never calls, nor charges, twice:
  * - recorded as completed: the kept answer is the step's output (nothing is called or charged again);
  * - recorded as failed: that failure is the attempt's;
+ * - recorded as cancelled: the call was cut before the attempt could end (the server stopped, its grace period over;
+ *   a cancel of the run or a step timeout is recorded on the run before the attempt could be resumed): it was charged
+ *   for what it generated, that charge is the attempt's, and the call is made again under the next derived id;
  * - not recorded, and the ledger never held a reservation for it: the call had not started; it is made now;
  * - not recorded, its reservation released or expired: the call died with the process, uncharged; it is made again
  *   under the next derived id (`{key}#1`, `#2`, …: an id's reservation is never made twice);
@@ -82,6 +85,9 @@ const outputOf = (sent: SentPrompt) => ({
   cost: sent.cost,
 });
 
+/** The step's cost is what its attempt was charged: the answer's call and the calls of it a stop cut before. */
+const withCharges = (result: ReturnType<typeof outputOf>, cutCharges: number) => ({ output: result.output, cost: result.cost + cutCharges });
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
@@ -124,27 +130,35 @@ export const actionModel =
       return recalled.kind === 'unrecorded' ? recalled.charged : recalled.cost;
     };
 
+    /** What the attempt's earlier calls, cut by a stop, were charged: the attempt's cost includes it. */
+    let cutCharges = 0;
     let generationId = callGenerationId(context.runId, context.idempotencyKey, 0);
     for (let n = 0; ; generationId = callGenerationId(context.runId, context.idempotencyKey, ++n)) {
       const recalled = await recall(generationId);
       // A recorded end of this attempt's call that the run has not recorded (the attempt had not ended): its charge is the attempt's.
       if (recalled.kind === 'completed') {
-        if (recalled.answer) return outputOf(recalled.answer);
-        throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false, recalled.cost);
+        if (recalled.answer) return withCharges(outputOf(recalled.answer), cutCharges);
+        throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false, cutCharges + recalled.cost);
       }
-      if (recalled.kind === 'cancelled') throw new StepError('CANCELLED', `The model call was cancelled: ${recalled.reason} (generation ${generationId})`, false, recalled.cost);
-      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`), recalled.cost);
-      const { reservation } = recalled;
-      if (reservation === 'none') break;
-      if (reservation === 'settled') {
-        throw new StepError('ANSWER_LOST', `This attempt's model call (generation ${generationId}) was charged, but the server stopped before its answer was recorded; it is not run, nor charged, again`, false, recalled.charged);
+      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`), cutCharges + recalled.cost);
+      if (recalled.kind === 'cancelled') {
+        // Cut before the attempt ended (the server stopped), charged for what it generated: that charge is the
+        // attempt's, and the call is made again as after a crash.
+        cutCharges += recalled.cost;
+      } else {
+        const { reservation } = recalled;
+        if (reservation === 'none') break;
+        if (reservation === 'settled') {
+          throw new StepError('ANSWER_LOST', `This attempt's model call (generation ${generationId}) was charged, but the server stopped before its answer was recorded; it is not run, nor charged, again`, false, cutCharges + recalled.charged);
+        }
+        if (reservation === 'open') {
+          throw new StepError('GENERATION_IN_FLIGHT', `This attempt's model call (generation ${generationId}) still holds its reservation (another process may still be running it); it is not run twice`, false, cutCharges);
+        }
       }
-      if (reservation === 'open') {
-        throw new StepError('GENERATION_IN_FLIGHT', `This attempt's model call (generation ${generationId}) still holds its reservation (another process may still be running it); it is not run twice`, false);
-      }
-      // Released or expired: that call ended uncharged, with no answer; make it again under the next id.
+      // Cut, released or expired: that call ended with no answer; make it again under the next id (an id's reservation
+      // is never made twice).
       if (n + 1 > MAX_REMADE_CALLS) {
-        throw new StepError('CALL_INTERRUPTED', `This attempt's model call was interrupted ${n + 1} times without an answer (last generation ${generationId}); giving up`, false);
+        throw new StepError('CALL_INTERRUPTED', `This attempt's model call was interrupted ${n + 1} times without an answer (last generation ${generationId}); giving up`, false, cutCharges);
       }
     }
 
@@ -155,6 +169,7 @@ export const actionModel =
         'UNAUTHENTICATED',
         `The API key this run spends under (the key that started it, or whose write or call triggered it) is refused: ${context.keyRefused.message}; the model is not called (retryWorkflowRun with a key of the account runs it under that key)`,
         false,
+        cutCharges,
       );
     }
     const system = i.system === undefined ? [] : [{ role: 'system', content: i.system }];
@@ -174,23 +189,23 @@ export const actionModel =
         `${context.runId}.${context.stepKey}`,
         {
           generationId,
-          maxReserved: context.budgetLeft,
+          maxReserved: Math.max(0, context.budgetLeft - cutCharges),
           signal: context.signal,
           workflow: { workflowId: context.workflowId, runId: context.runId },
           keepCompletion: true,
           ...(onProgress && { onToken: (content: string) => onProgress({ type: 'token', content }) }),
         },
       );
-      return outputOf(sent);
+      return withCharges(outputOf(sent), cutCharges);
     } catch (error) {
       // The ledger holds (or held) a reservation under this id: a call of this attempt made meanwhile elsewhere.
       if (error instanceof ConflictError) {
-        throw new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) is being made elsewhere; it is not run, nor charged, twice`, false);
+        throw new StepError('GENERATION_EXISTS', `This attempt's model call (generation ${generationId}) is being made elsewhere; it is not run, nor charged, twice`, false, cutCharges);
       }
       // A call that failed or was aborted after its admission is charged for what it generated; `send` returns only
       // once a workflow call's charge and record are appended, so its record says what (none: nothing was charged).
       // (A failure to read it keeps the call's own error: the attempt is then recorded without its charge.)
-      const cost = await chargeOf(generationId).catch(() => 0);
+      const cost = cutCharges + (await chargeOf(generationId).catch(() => 0));
       if (context.signal.aborted) throw new StepError('CANCELLED', 'The model call was aborted: the run was cancelled or the step timed out', false, cost);
       throw stepErrorOf(error, cost);
     }

@@ -27,7 +27,9 @@ export interface StepContext {
   readonly budgetLeft: number;
   /**
    * Aborted when the run is cancelled or the step times out. The executor then waits a little (ABORTED_STEP_SETTLE_MS)
-   * for the runner to settle, so that what an aborted call was charged (StepError.cost) counts.
+   * for the runner to settle, so that what an aborted call was charged (StepError.cost) counts. Also aborted when this
+   * process stops driving runs (the lease lost, a stop's grace period over): then nothing is recorded, and the attempt
+   * runs again with the same idempotency key, so a runner must not take what that abort left for the attempt's outcome.
    */
   readonly signal: AbortSignal;
   /** Model steps report their tokens as they arrive (for the run's progress subscription). */
