@@ -1,6 +1,6 @@
 import { cliOptions, openCliStores } from '../src/cli/cliStores.js';
 import { allProjections } from './index.js';
-import { createProjectionRunner } from './runner.js';
+import { createProjectionRunner, describeRebuild } from './runner.js';
 
 /**
  * `npm run projections:rebuild`: empty every read model and rebuild it from the first event, printing progress.
@@ -32,7 +32,12 @@ try {
 } catch (error) {
   await stop(`projections:rebuild: nothing was reset: ${error instanceof Error ? error.message : String(error)}`);
 }
-for (const projection of allProjections) await readStore.reset(projection.name, [projection.collection]);
+// The versions found, to say which read models change version (the reset leaves none to read).
+const found = new Map<string, number | null>();
+for (const projection of allProjections) {
+  found.set(projection.name, (await readStore.getCheckpoint(projection.name))?.version ?? null);
+  await readStore.reset(projection.name, [projection.collection]);
+}
 const started = performance.now();
 let lastPrint = 0;
 const runner = createProjectionRunner({
@@ -43,6 +48,13 @@ const runner = createProjectionRunner({
   // The log was read whole above, so this is a store failing now: said and stopped, not retried in silence.
   onError: (error) =>
     void stop(`projections:rebuild failed at position ${runner.position} (the read models are partly rebuilt; run it again): ${error instanceof Error ? error.message : String(error)}`),
+  // One line per read model once it is done, with the version it had (none: it was missing) and has now (the
+  // progress lines say how far it is meanwhile).
+  onRebuild: (rebuild) => {
+    if (rebuild.phase !== 'done') return;
+    const fromVersion = found.get(rebuild.projection) ?? null;
+    console.log(describeRebuild({ ...rebuild, fromVersion, reason: fromVersion === null ? 'missing' : 'version' }));
+  },
   onProgress: ({ position, eventsApplied, caughtUp }) => {
     const now = performance.now();
     if (!caughtUp && now - lastPrint < 500) return;

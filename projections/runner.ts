@@ -38,6 +38,26 @@ export interface AppliedBatch {
   readonly streams: readonly string[];
 }
 
+/**
+ * A read model rebuilt from the event log by the writer (its checkpoint's version is not the projection's, it has none
+ * while the log has events, or it was ahead of the log): reported when it starts and once it has caught up.
+ */
+export type ReadModelRebuild = {
+  readonly projection: string;
+  /** The version of the read model found (null: none was stored). */
+  readonly fromVersion: number | null;
+  readonly toVersion: number;
+  readonly reason: 'version' | 'missing' | 'aheadOfLog';
+} & ({ readonly phase: 'started' } | { readonly phase: 'done'; readonly events: number; readonly ms: number });
+
+/** One line saying it, for the server's log and the CLIs. */
+export const describeRebuild = (rebuild: ReadModelRebuild): string => {
+  const versions = rebuild.fromVersion === null || rebuild.fromVersion === rebuild.toVersion ? `version ${rebuild.toVersion}` : `version ${rebuild.fromVersion} → ${rebuild.toVersion}`;
+  const why = rebuild.reason === 'aheadOfLog' ? ', as it was ahead of the log' : '';
+  if (rebuild.phase === 'started') return `${rebuild.reason === 'missing' ? 'building' : 'rebuilding'} read model ${rebuild.projection} (${versions}) from the event log${why}`;
+  return `${rebuild.reason === 'missing' ? 'built' : 'rebuilt'} read model ${rebuild.projection} (${versions}) from the event log: ${rebuild.events.toLocaleString('en-US')} event${rebuild.events === 1 ? '' : 's'} in ${(rebuild.ms / 1000).toFixed(2)} s`;
+};
+
 export interface LeaseStatus {
   readonly name: string;
   /** This runner's id as a lease holder. */
@@ -68,6 +88,8 @@ interface State {
   stored: number;
   /** When (ms) the checkpoint was last stored. */
   storedAt: number;
+  /** Being rebuilt from the log: what is reported once it has caught up (null otherwise). */
+  rebuild: { readonly report: Omit<ReadModelRebuild, 'phase' | 'events' | 'ms'>; readonly startedAt: number; events: number } | null;
 }
 
 /**
@@ -118,6 +140,8 @@ export const createProjectionRunner = (deps: {
    * or commits lost): the embedded one. Left out elsewhere, where another node's view may simply be newer.
    */
   onAheadOfLog?: (projection: string, checkpoint: number, head: number) => void;
+  /** A read model rebuilt from the log: at its start and once caught up (see ReadModelRebuild). */
+  onRebuild?: (rebuild: ReadModelRebuild) => void;
 }): ProjectionRunner => {
   const { eventStore, readStore, projections } = deps;
   const leaseName = deps.lease?.name ?? 'projections';
@@ -186,21 +210,37 @@ export const createProjectionRunner = (deps: {
     }
   };
 
+  /** Caught up: the read models being rebuilt are done. */
+  const reportRebuilt = () => {
+    for (const state of states) {
+      if (!state.rebuild) continue;
+      const { report, startedAt, events } = state.rebuild;
+      state.rebuild = null;
+      deps.onRebuild?.({ ...report, phase: 'done', events, ms: Math.round(performance.now() - startedAt) });
+    }
+  };
+
   /** Read every projection's checkpoint (rebuilding those whose version changed): the writer's starting point. */
   const loadStates = async (): Promise<{ loaded: State[]; rebuilt: boolean }> => {
     const loaded: State[] = [];
     let rebuilt = false;
     const at = clock();
-    const head = deps.onAheadOfLog ? await eventStore.headPosition() : Number.POSITIVE_INFINITY;
+    const logHead = await eventStore.headPosition();
+    const head = deps.onAheadOfLog ? logHead : Number.POSITIVE_INFINITY;
     for (const projection of projections) {
       const checkpoint = await readStore.getCheckpoint(projection.name);
       // Ahead of the log: it holds what the log no longer has, and would skip what the log writes next up to there.
       if (checkpoint && checkpoint.position > head) deps.onAheadOfLog?.(projection.name, checkpoint.position, head);
       if (checkpoint && checkpoint.version === projection.version && checkpoint.position <= head) {
-        loaded.push({ projection, position: checkpoint.position, stored: checkpoint.position, storedAt: at });
+        loaded.push({ projection, position: checkpoint.position, stored: checkpoint.position, storedAt: at, rebuild: null });
       } else {
         await readStore.reset(projection.name, [projection.collection]);
-        loaded.push({ projection, position: 0, stored: 0, storedAt: at });
+        // Said when there is something to rebuild from (a new data directory's read models start empty, silently).
+        const reason = checkpoint === null ? 'missing' : checkpoint.version !== projection.version ? 'version' : 'aheadOfLog';
+        const report = { projection: projection.name, fromVersion: checkpoint?.version ?? null, toVersion: projection.version, reason } as const;
+        const told = deps.onRebuild !== undefined && (checkpoint !== null || logHead > 0);
+        if (told) deps.onRebuild!({ ...report, phase: 'started' });
+        loaded.push({ projection, position: 0, stored: 0, storedAt: at, rebuild: told ? { report, startedAt: performance.now(), events: 0 } : null });
         rebuilt = true;
       }
     }
@@ -275,6 +315,7 @@ export const createProjectionRunner = (deps: {
         docs.set(id, next && { ...next, _pos: event.position });
       }
       for (const id of unique) writes.push({ collection: projection.collection, id, doc: docs.get(id) ?? null });
+      if (state.rebuild) state.rebuild.events += relevant.length;
       checkpoints.push({ projection: projection.name, version: projection.version, position: last });
     }
     if (checkpoints.length > 0) await readStore.commit(writes, checkpoints, fence(last));
@@ -345,6 +386,7 @@ export const createProjectionRunner = (deps: {
           tracker.advance(Math.min(message.position, current?.position ?? 0));
         }
         seen = Math.max(seen, message.position);
+        if (lease) reportRebuilt();
         delivered(true);
         deps.onProgress?.({ position: tracker.position, head: message.position, eventsApplied, caughtUp });
         onCaughtUp();

@@ -1,5 +1,5 @@
 import { allProjections, diskCollections } from '../projections/index.js';
-import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.js';
+import { createProjectionRunner, describeRebuild, type ProjectionRunner, type ReadModelRebuild } from '../projections/runner.js';
 import { ConfigError, type Config } from './config.js';
 import type { ContentStore } from './contentStore/contentStore.js';
 import { openSqliteContentStore } from './contentStore/sqliteContentStore.js';
@@ -72,6 +72,8 @@ export interface Storage {
 export const openStorage = async (config: Config, logger: Logger, options: { eventStoreWrapper?: string } = {}): Promise<Storage> => {
   const onRunnerError = (error: unknown, retry: { attempt: number; delayMs: number }) =>
     logger.error({ err: error, attempt: retry.attempt, retryInMs: retry.delayMs }, 'projection runner: following the event log failed; resubscribing from its checkpoint');
+  // A new version of a read model (an upgrade, a downgrade) is rebuilt from the whole log: the start takes that long.
+  const onRebuild = (rebuild: ReadModelRebuild) => logger.info(rebuild, describeRebuild(rebuild));
   ensureDataDir(config);
   if (!config.EVENTSTORE_URL && !config.MONGODB_URL) {
     // The storage thread's read store locks DATA_DIR (another server cannot start on it): no other process appends.
@@ -83,6 +85,7 @@ export const openStorage = async (config: Config, logger: Logger, options: { eve
       onRunnerError,
       onAheadOfLog: (ahead) =>
         logger.error(ahead, 'a read model was ahead of the event log (the log was restored from an older copy, or lost commits): it is rebuilt from the log'),
+      onRebuild,
       ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }),
     }).catch(async (error: unknown) => {
       await eventStore.close();
@@ -105,6 +108,7 @@ export const openStorage = async (config: Config, logger: Logger, options: { eve
     readStore,
     projections: allProjections,
     onError: onRunnerError,
+    onRebuild,
   });
   try {
     await runner.start();

@@ -2,7 +2,7 @@ import { NotFoundError } from '../errors.js';
 import { UnreadableEventError } from '../eventStore/eventStore.js';
 import { runBillingAudit } from '../modules/ledger/audit.js';
 import { allProjections } from '../../projections/index.js';
-import { createProjectionRunner } from '../../projections/runner.js';
+import { createProjectionRunner, describeRebuild } from '../../projections/runner.js';
 import { cliOptions, openCliStores } from './cliStores.js';
 
 /**
@@ -41,7 +41,15 @@ const fail = async (error: unknown): Promise<never> => {
   await Promise.all([eventStore.close(), readStore.close()]).catch(() => undefined);
   process.exit(1);
 };
-const runner = createProjectionRunner({ eventStore, readStore, projections: allProjections, batchSize: 5000, onError: (error) => void fail(error) });
+const runner = createProjectionRunner({
+  eventStore,
+  readStore,
+  projections: allProjections,
+  batchSize: 5000,
+  onError: (error) => void fail(error),
+  // Read models of another version (written by an older or newer Switchyard) are rebuilt to this one's: said.
+  onRebuild: (rebuild) => console.log(describeRebuild(rebuild)),
+});
 await runner.start();
 await runner.stop();
 const report = await runBillingAudit({ eventStore, readStore }, { accountId }).catch(async (error: unknown) => {

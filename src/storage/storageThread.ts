@@ -15,7 +15,7 @@
  * The network-backed production stores (EventStoreDB, MongoDB) are asynchronous already and run in-process.
  */
 import { Worker } from 'node:worker_threads';
-import type { AppliedBatch, LeaseStatus, ProjectionRunner } from '../../projections/runner.js';
+import type { AppliedBatch, LeaseStatus, ProjectionRunner, ReadModelRebuild } from '../../projections/runner.js';
 import { UnavailableError } from '../errors.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
 import { createPositionTracker } from '../eventStore/positionTracker.js';
@@ -55,6 +55,8 @@ export const startStorageThread = async (options: {
   onRunnerError?: (error: Error, retry: { attempt: number; delayMs: number }) => void;
   /** A read model found ahead of the event log at start, and rebuilt from it. */
   onAheadOfLog?: (ahead: { projection: string; checkpoint: number; head: number }) => void;
+  /** A read model rebuilt from the log (a new version, ...): at its start and once caught up. */
+  onRebuild?: (rebuild: ReadModelRebuild) => void;
   /** Tests only: see eventStore/eventStoreWrapper.ts. */
   eventStoreWrapper?: string;
 }): Promise<StorageThread> => {
@@ -90,6 +92,7 @@ export const startStorageThread = async (options: {
   let leaseStatus: LeaseStatus = { name: 'projections', holder: '', held: false, epoch: null };
   channel.onPush('lease', (payload) => (leaseStatus = payload as LeaseStatus));
   channel.onPush('aheadOfLog', (payload) => options.onAheadOfLog?.(payload as { projection: string; checkpoint: number; head: number }));
+  channel.onPush('rebuild', (payload) => options.onRebuild?.(payload as ReadModelRebuild));
   channel.onPush('runnerError', (payload) => {
     const { message, stack, attempt, delayMs } = payload as { message: string; stack?: string; attempt: number; delayMs: number };
     options.onRunnerError?.(Object.assign(new Error(message), stack ? { stack } : {}), { attempt, delayMs });

@@ -90,6 +90,7 @@ const start = async () => {
     onStatus: (status) => channel.push('runnerStatus', status),
     onLease: (status) => channel.push('lease', status),
     onAheadOfLog: (projection, checkpoint, head) => channel.push('aheadOfLog', { projection, checkpoint, head }),
+    onRebuild: (rebuild) => channel.push('rebuild', rebuild),
     // Between live batches, as between looks at the counter: GATHER_MS, or less when the request thread waits.
     gather: async () => {
       const wait = Atomics.waitAsync(shared, URGENT, 0, GATHER_MS);

@@ -7,6 +7,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generationsProjection } from '../../projections/generations.js';
+import { diskCollections } from '../../projections/index.js';
+import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { runToExit, spawnedSwitchyards } from '../support/spawnedServer.js';
 
 const servers = spawnedSwitchyards();
@@ -42,6 +45,60 @@ describe('the billing audit of one account', () => {
     expect(real.code).toBe(0);
     expect(real.stdout).toContain('for 1 account(s)');
     expect(real.stdout).toContain('OK: read models match the ledger');
+  }, 60_000);
+});
+
+/** Make the stored generations read model look written by the previous version of Switchyard (one version back). */
+const olderGenerations = async (dir: string): Promise<number> => {
+  const readStore = await openEmbeddedReadStore({ dir, diskCollections });
+  try {
+    const checkpoint = await readStore.getCheckpoint(generationsProjection.name);
+    expect(checkpoint?.version).toBe(generationsProjection.version);
+    const older = generationsProjection.version - 1;
+    await readStore.commit([], [{ projection: generationsProjection.name, version: older, position: checkpoint!.position }]);
+    return older;
+  } finally {
+    await readStore.close();
+  }
+};
+
+describe('a read model of another version', () => {
+  it('is rebuilt, and said so with both versions, when it starts and once done, by the server and by each command', async () => {
+    const dir = servers.dataDir('switchyard-versions-');
+    const first = await servers.start(dir);
+    await first.graphql('mutation { openAccount(name: "Versioned") { __typename } }');
+    // Stopped cleanly: every read model's checkpoint is stored.
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const now = generationsProjection.version;
+    const started = (from: number) => `rebuilding read model generations (version ${from} → ${now}) from the event log`;
+    const done = (from: number) => new RegExp(`rebuilt read model generations \\(version ${from} → ${now}\\) from the event log: \\d+ events? in \\d+\\.\\d\\d s`);
+
+    const older = await olderGenerations(dir);
+    const audited = await audit(dir);
+    expect(audited.code).toBe(0);
+    expect(audited.stdout).toContain(started(older));
+    expect(audited.stdout).toMatch(done(older));
+    expect(audited.stdout).not.toMatch(/read model (accounts|balances)/);
+    // Once rebuilt, nothing more to say.
+    expect((await audit(dir)).stdout).not.toMatch(/rebuil/);
+
+    await olderGenerations(dir);
+    const server = await servers.start(dir);
+    const logged = server.output().split('\n').filter((line) => line.includes('read model generations'));
+    expect(logged.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 30, projection: 'generations', fromVersion: older, toVersion: now, phase: 'started', msg: started(older) }),
+      expect.objectContaining({ level: 30, projection: 'generations', fromVersion: older, toVersion: now, phase: 'done', events: expect.any(Number), ms: expect.any(Number) }),
+    ]);
+    expect(JSON.parse(logged[1]!).msg).toMatch(done(older));
+    await server.kill();
+
+    // The rebuild command rebuilds every read model: a line for each once done, saying which changed version.
+    await olderGenerations(dir);
+    const rebuilt = await rebuild(dir);
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stdout).toMatch(done(older));
+    expect(rebuilt.stdout).toMatch(/^rebuilt read model accounts \(version \d+\) from the event log: \d+ events? in /m);
   }, 60_000);
 });
 
