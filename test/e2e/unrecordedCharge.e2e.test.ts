@@ -172,6 +172,13 @@ describe('a call charged without its generation record', () => {
     }
   });
 
+  it("counts in its provider's earnings on its endpoint (derived from its model and provider): they are what the ledger charged", async () => {
+    const rows = (await h.gqlOk('{ providerTraffic(provider: "uc-fake") { endpointId provider model requests served earnings } }', {}, ADMIN_KEY)).providerTraffic;
+    // Both calls were on the same day (a test run across midnight UTC would split them into two rows).
+    expect(rows).toEqual([{ endpointId: `${MODEL}@uc-fake`, provider: 'uc-fake', model: MODEL, requests: 1, served: 1, earnings: 2 * COST }]);
+    expect(rows[0].earnings).toBe((await h.settledBalance(user.accountId)).settled);
+  });
+
   it("leaves an ordinary call's record exactly as its own events give it (the settlement before them changes nothing)", async () => {
     const stored = await h.running.core.readStore.collection<GenerationDoc>(GENERATIONS).findOne({ _id: ordinary });
     const events = await h.running.core.eventStore.readStream(`generation-${ordinary}`);

@@ -539,7 +539,7 @@ const EndpointTrafficRef = builder.objectRef<EndpointTrafficRow>('EndpointTraffi
     earnings: t.field({
       type: 'Money',
       description:
-        "What the ledger charged for its service (nano-dollars): every generation that ended on it, a stream cut after some tokens (FAILED, charged for what was sent) included. A call on an account's own key (BYOK) earns nothing here: the account paid the provider on that key, and the fee is Switchyard's. A charge whose record was lost (UNRECORDED) names no endpoint and is not counted.",
+        "What the ledger charged for its service (nano-dollars): every generation that ended on it, a stream cut after some tokens (FAILED, charged for what was sent) included. A call on an account's own key (BYOK) earns nothing here: the account paid the provider on that key, and the fee is Switchyard's. A charge whose record was lost (UNRECORDED) counts on the endpoint its model and provider name ({model}@{provider}), in earnings only (its attempts are not known).",
       resolve: (r) => r.earnings,
     }),
   }),

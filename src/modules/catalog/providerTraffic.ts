@@ -24,6 +24,8 @@ export interface EndpointTrafficRow {
    * generation its last attempt ended here, whatever the outcome (a stream cut after some tokens is failed, and
    * charged for what was sent), which the billing audit checks against the ledger. Calls on an account's own key
    * (BYOK) earn the provider nothing through Switchyard (the account paid it on that key; the fee is Switchyard's).
+   * A charge whose record was lost (`unrecorded`: no attempts known) counts on the endpoint its model and provider
+   * name (endpoint ids are `{model}@{provider}`), in earnings only: its attempts are not known.
    */
   readonly earnings: number;
 }
@@ -59,22 +61,39 @@ export const endpointTraffic = async (readStore: ReadStore, providerSlugs: reado
       { $eq: [{ $ifNull: ['$upstreamCost', null] }, null] },
     ],
   };
+  // A charge whose record was lost: the settlement knew the model and the provider, not the attempts.
+  const unrecorded = { $eq: ['$status', 'unrecorded'] };
+  const unrecordedCharged = { $and: [unrecorded, { $eq: [{ $ifNull: ['$upstreamCost', null] }, null] }] };
+  // Its endpoint, as endpoint ids are made (endpointId): `{model}@{provider}`, the model without a `:free` variant
+  // suffix (model ids hold no other colon).
+  const unrecordedEndpoint = { $concat: [{ $arrayElemAt: [{ $split: ['$model', ':'] }, 0] }, '@', '$providerSlug'] };
   const rows = await readStore.collection(GENERATIONS).aggregate<Omit<EndpointTrafficRow, 'endpointId' | 'day' | 'provider' | 'model'> & { _id: { endpointId: string; day: string; provider: string; model: string } }>([
-    { $match: { 'attempts.providerSlug': slugs, ...(Object.keys(created).length > 0 ? { createdAt: created } : {}) } },
+    {
+      $match: {
+        $or: [{ 'attempts.providerSlug': slugs }, { status: 'unrecorded', providerSlug: slugs, model: { $type: 'string' } }],
+        ...(Object.keys(created).length > 0 ? { createdAt: created } : {}),
+      },
+    },
     { $addFields: { lastAttempt: { $max: '$attempts.attempt' } } },
-    { $unwind: '$attempts' },
-    { $match: { 'attempts.providerSlug': slugs } },
+    // An unrecorded charge has no attempts: kept, as one document without `attempts`.
+    { $unwind: { path: '$attempts', preserveNullAndEmptyArrays: true } },
+    { $match: { $or: [{ 'attempts.providerSlug': slugs }, { status: 'unrecorded' }] } },
     {
       $group: {
-        _id: { endpointId: '$attempts.endpointId', day: { $substr: ['$createdAt', 0, 10] }, provider: '$attempts.providerSlug', model: '$attempts.model' },
-        requests: { $sum: 1 },
+        _id: {
+          endpointId: { $ifNull: ['$attempts.endpointId', unrecordedEndpoint] },
+          day: { $substr: ['$createdAt', 0, 10] },
+          provider: { $ifNull: ['$attempts.providerSlug', '$providerSlug'] },
+          model: { $ifNull: ['$attempts.model', '$model'] },
+        },
+        requests: { $sum: { $cond: [unrecorded, 0, 1] } },
         errors: { $sum: { $cond: [{ $eq: ['$attempts.ok', false] }, 1, 0] } },
         served: { $sum: { $cond: [served, 1, 0] } },
         latencySumMs: { $sum: { $cond: [{ $and: [served, { $ne: [{ $ifNull: ['$latencyMs', null] }, null] }] }, '$latencyMs', 0] } },
         latencyCount: { $sum: { $cond: [{ $and: [served, { $ne: [{ $ifNull: ['$latencyMs', null] }, null] }] }, 1, 0] } },
         promptTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.prompt', 0] }, 0] } },
         completionTokens: { $sum: { $cond: [served, { $ifNull: ['$usage.completion', 0] }, 0] } },
-        earnings: { $sum: { $cond: [charged, '$cost', 0] } },
+        earnings: { $sum: { $cond: [{ $or: [charged, unrecordedCharged] }, '$cost', 0] } },
       },
     },
     { $sort: { '_id.day': 1, '_id.endpointId': 1 } },
