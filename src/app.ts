@@ -279,7 +279,8 @@ export const buildApp = (
         const body = await readRequestBody(req, config.MAX_BODY_BYTES);
         // Yoga would decode invalid UTF-8 into U+FFFD, altering what it runs: refused as on every REST route.
         if (!isUtf8(body)) throw notUtf8(body);
-        (req as IncomingMessage & { body?: Buffer }).body = body;
+        // A leading byte-order mark is read past, as on every REST route (parseJsonBody); yoga would read it as a token.
+        (req as IncomingMessage & { body?: Buffer }).body = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.subarray(3) : body;
       }
       // Yoga builds its request URL from the Host header and `req.url`: hand it the target in origin-form.
       req.url = `${url.pathname}${url.search}`;

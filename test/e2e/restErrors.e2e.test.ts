@@ -205,6 +205,20 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
     expect(bom.status, await bom.clone().text()).toBe(200);
   });
 
+  it('a leading byte-order mark is read past on /graphql as on every REST route (JSON and form bodies)', async () => {
+    const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+    const json = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: new Uint8Array(Buffer.concat([BOM, Buffer.from('{"query":"{ currentKey { restricted } }"}')])) });
+    expect(json.status, await json.clone().text()).toBe(200);
+    expect(await json.json()).toEqual({ data: { currentKey: { restricted: false } } });
+    const form = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/x-www-form-urlencoded' }, body: new Uint8Array(Buffer.concat([BOM, Buffer.from(`query=${encodeURIComponent('{ __typename }')}`)])) });
+    expect(form.status, await form.clone().text()).toBe(200);
+    expect(await form.json()).toEqual({ data: { __typename: 'Query' } });
+    // Only a leading one: a BOM inside the text is a character like any other (here, where JSON allows none).
+    const inner = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: '{"query":\uFEFF"{ __typename }"}' });
+    expect(inner.status).toBe(400);
+    expect(await inner.json()).toMatchObject({ errors: [{ message: 'POST body sent invalid JSON.' }] });
+  });
+
   it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
     // `/` is the web console's page (test/e2e/console.e2e.test.ts).
     // `/api/v1/models/extra` and `/api/v1/models/acme/extra` name models (GET /models/{id}, the id's slash encoded
