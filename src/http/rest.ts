@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseMediaType } from 'content-type';
 import { boundedCache } from '../boundedCache.js';
 import { asStorageError, DomainError, MAX_RETRY_AFTER_MS } from '../errors.js';
 import { IdempotentReplay } from './idempotentAnswer.js';
@@ -191,8 +192,6 @@ const unsupportedEncoding = (header: string | undefined): DomainError | null => 
   });
 };
 
-/** A Content-Type's charset parameter (RFC 9110: case-insensitive, the value possibly quoted). */
-const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 /** Names of UTF-8 (and of ASCII, a subset of it: its bytes decode the same). */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
@@ -202,7 +201,9 @@ const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
  * refused or, worse, altered.
  */
 const unsupportedCharset = (header: string | undefined): DomainError | null => {
-  const charset = header === undefined ? undefined : CHARSET.exec(header)?.[1]?.toLowerCase();
+  // Parsed as a media type (RFC 9110 8.3.1: names case-insensitive, a value a token or a quoted string, which may hold
+  // ";" or "charset="), never split by hand.
+  const charset = header === undefined ? undefined : parseMediaType(header).parameters.charset?.toLowerCase();
   if (charset === undefined || UTF8_CHARSETS.has(charset)) return null;
   const named = charset.slice(0, 40);
   return new DomainError('BAD_REQUEST', `Content-Type charset ${JSON.stringify(named)} is not supported: send the body in UTF-8 (charset=utf-8, or no charset)`, 415, { charset: named });

@@ -219,6 +219,39 @@ describe('every REST route answers in OpenRouter error vocabulary', () => {
     expect(await inner.json()).toMatchObject({ errors: [{ message: 'POST body sent invalid JSON.' }] });
   });
 
+  it('the Content-Type is parsed as a media type: a quoted parameter holding ";charset=" is no charset, on REST and /graphql alike', async () => {
+    const chatBody = JSON.stringify({ model: 'switchyard/demo', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
+    const post = (path: string, contentType: string, body: string, key = ADMIN_KEY) =>
+      fetch(`${h.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': contentType }, body });
+    const utf8Forms = [
+      'application/json; foo="a;charset=utf-16"',
+      'application/json; foo="a\\";charset=utf-16"',
+      'application/json; foo="x"; charset=utf-8',
+      'application/json; charset=UTF-8',
+      'application/json; charset="utf-8"',
+      'application/json; charset = utf-8',
+      'application/json;charset=utf-8',
+      'application/json; CHARSET=UTF-8',
+      'application/json; charset=utf8',
+      'application/json; charset=US-ASCII',
+    ];
+    for (const type of utf8Forms) {
+      const chat = await post('/api/v1/chat/completions', type, chatBody);
+      expect(chat.status, `chat ${type}: ${await chat.clone().text()}`).toBe(200);
+      const gql = await post('/graphql', type, '{"query":"{ __typename }"}');
+      expect(gql.status, `graphql ${type}: ${await gql.clone().text()}`).toBe(200);
+      const key = await post('/api/v1/keys', type, JSON.stringify({ name: 'media type' }), managementKey);
+      expect(key.status, `keys ${type}: ${await key.clone().text()}`).toBe(201);
+    }
+    // A charset that is not UTF-8 is still one, quoted, after a quoted parameter holding a ";", or in capitals.
+    for (const type of ['application/json; charset="utf-16"', 'application/json; foo="a;b"; charset=latin1', 'application/json; CHARSET=ISO-8859-1']) {
+      const chat = await post('/api/v1/chat/completions', type, chatBody);
+      expect(chat.status, `chat ${type}`).toBe(415);
+      expect(((await chat.json()) as { error: { message: string } }).error.message).toMatch(/^Content-Type charset "(utf-16|latin1|iso-8859-1)" is not supported/);
+      expect((await post('/graphql', type, '{"query":"{ __typename }"}')).status, `graphql ${type}`).toBe(415);
+    }
+  });
+
   it('an unknown path is 404 not_found, next to every route and elsewhere', async () => {
     // `/` is the web console's page (test/e2e/console.e2e.test.ts).
     // `/api/v1/models/extra` and `/api/v1/models/acme/extra` name models (GET /models/{id}, the id's slash encoded
