@@ -923,7 +923,7 @@ export const createGateway = (deps: {
         : ledger.release({ accountId: principal.accountId, generationId, reason: error?.message ?? 'failed' });
       // Recorded once charged, as chat's are (finalize).
       await charge;
-      await deps.generations
+      return deps.generations
         .record({
           generationId,
           principal,
@@ -965,9 +965,16 @@ export const createGateway = (deps: {
         })
         .then((position) => {
           if (position !== null) lastPosition = Math.max(lastPosition, position);
+          return position;
         });
-    })().catch((err: unknown) => logger.error({ err, generationId }, 'could not settle or record an embeddings call'));
-    track(work);
+    })().catch((err: unknown) => {
+      logger.error({ err, generationId }, 'could not settle or record an embeddings call');
+      return null;
+    });
+    track(work.then(() => undefined));
+    // Its record is on its way (recordOf) from before its settlement is appended, as a chat call's.
+    recording.set(generationId, work);
+    void work.finally(() => recording.delete(generationId));
     noteWrites(principal.accountId, work);
     if (!served) throw error ?? new GatewayError(503, 'provider_unavailable', 'No provider could serve the request');
     return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost, upstreamCost: upstreamCost ?? null };

@@ -463,12 +463,37 @@ export const createGenerationsApi = (deps: {
     };
   };
 
+  /**
+   * Where a generation's record is in the event log when the read model may not hold it yet: being appended by this
+   * process's gateway (held for the next commit: its position once appended), or appended already. Undefined when
+   * there is none: not written here and not in the log (a charge whose record was lost, or no such generation).
+   */
+  const recordPosition = async (id: string): Promise<number | undefined> =>
+    (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
+
   /** A generation's record, read your writes (see `byId`); null when there is none. */
   const recordOf = async (id: string): Promise<GenerationDoc | null> => {
     const doc = await queries.byId(id);
     if (doc && doc.status !== 'unrecorded') return doc;
-    const position = (await gateway.recordOf(id)) ?? (await deps.eventStore.readStream(generationStream(id), { direction: 'backwards', maxCount: 1 }))[0]?.position;
+    const position = await recordPosition(id);
     return position !== undefined && (await deps.waitForReadModels(position)) ? queries.byId(id) : doc;
+  };
+
+  /**
+   * `docs` with each `unrecorded` one whose record is on its way (recordPosition) read again once the read models hold
+   * that record, through `reread` (which leaves out what no longer matches the caller's query). The settlement is
+   * appended before its record and the read models apply them in batches, so a listing may hold an ordinary call's
+   * stub in between: it is never shown as a charge whose record was lost. `docs` itself when none is unrecorded.
+   */
+  const withRecordsOnTheirWay = async (docs: GenerationDoc[], reread: (ids: string[]) => Promise<GenerationDoc[]>): Promise<GenerationDoc[]> => {
+    const stubs = docs.filter((d) => d.status === 'unrecorded');
+    if (stubs.length === 0) return docs;
+    const positions = await Promise.all(stubs.map((d) => recordPosition(d._id)));
+    const coming = new Set(stubs.filter((_, i) => positions[i] !== undefined).map((d) => d._id));
+    // As `byId`: the read models not there in time, the stubs are what is known.
+    if (coming.size === 0 || !(await deps.waitForReadModels(Math.max(...positions.filter((p) => p !== undefined))))) return docs;
+    const records = new Map((await reread([...coming])).map((d) => [d._id, d]));
+    return docs.flatMap((d) => (!coming.has(d._id) ? [d] : records.has(d._id) ? [records.get(d._id)!] : []));
   };
 
   return {
@@ -485,8 +510,8 @@ export const createGenerationsApi = (deps: {
       if (!doc || !maySeeGenerationDoc(actor, doc)) throw new NotFoundError('Generation', id);
       return doc;
     },
-    /** For the per-request loader, which applies the policy per document. */
-    byIds: (ids: readonly string[]): Promise<GenerationDoc[]> => queries.byIds(ids),
+    /** For the per-request loader, which applies the policy per document (records on their way waited for, as `byId`). */
+    byIds: async (ids: readonly string[]): Promise<GenerationDoc[]> => withRecordsOnTheirWay(await queries.byIds(ids), queries.byIds),
     /**
      * What one of the caller's generations was sent and answered, when its account logged content then; NOT_FOUND
      * otherwise, and for another account's generation (an admin's included: prompts are their account's alone).
@@ -551,7 +576,7 @@ export const createGenerationsApi = (deps: {
       if (accountId === null ? !isAdmin(actor) : !maySeeGeneration(actor, accountId)) throw new NotFoundError('Account', accountId ?? 'all');
       const { after, before } = range;
       const [afterOp, beforeOp] = options.newestFirst ? (['$lt', '$gt'] as const) : (['$gt', '$lt'] as const);
-      const cursor = after || before ? { _id: { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) } } : {};
+      const bounds: Record<string, string> = { ...(after ? { [afterOp]: after } : {}), ...(before ? { [beforeOp]: before } : {}) };
       const { model, provider, status, from, to, sessionId } = options.filter ?? {};
       // A restricted key lists only its own calls (maySeeGenerationDoc): another key's are none of them.
       const asked = options.filter?.keyId;
@@ -569,7 +594,21 @@ export const createGenerationsApi = (deps: {
       const ascending = options.newestFirst ? range.inverted : !range.inverted;
       // The account's own last call is in the list as soon as it has answered (at once unless one is being applied).
       if (accountId !== null) await gateway.readYourWrites(accountId);
-      return collection.find({ ...cursor, ...filter, ...(accountId === null ? {} : { accountId }) }, { sort: { _id: ascending ? 1 : -1 }, limit: range.limit });
+      const where = { ...filter, ...(accountId === null ? {} : { accountId }) };
+      /**
+       * `limit` documents from the id range `ids` on, a call whose record is on its way shown by its record
+       * (withRecordsOnTheirWay). A record that no longer matches (the UNRECORDED filter's ordinary calls) leaves a
+       * gap, which the documents after the page's last fill: a page is as long as it would be with every record
+       * applied, so `hasNextPage` holds.
+       */
+      const read = async (ids: Record<string, string>, limit: number): Promise<GenerationDoc[]> => {
+        const docs = await collection.find({ ...where, ...(Object.keys(ids).length > 0 && { _id: ids }) }, { sort: { _id: ascending ? 1 : -1 }, limit });
+        const shown = await withRecordsOnTheirWay(docs, (stubs) => collection.find({ ...where, _id: { $in: stubs } }));
+        const last = docs.at(-1);
+        if (shown.length === docs.length || docs.length < limit || last === undefined) return shown;
+        return [...shown, ...(await read({ ...ids, [ascending ? '$gt' : '$lt']: last._id }, docs.length - shown.length))];
+      };
+      return read(bounds, range.limit);
     },
     /**
      * Call a model and wait for the whole answer; a failed call throws its error (the client's 4xx/5xx). With
