@@ -118,3 +118,27 @@ export const PERIODS: readonly (readonly [number, string])[] = [
   [30, 'Last 30 days'],
   [90, 'Last 90 days'],
 ];
+
+/**
+ * Newer / Older over a connection's pages: `cursors` is the stack of `after` cursors (null for the first page) the
+ * caller queries with its last; `older` is said after the page number while older pages exist.
+ */
+export const CursorPager = ({ cursors, setCursors, pageInfo, older }: {
+  cursors: readonly (string | null)[];
+  setCursors: (update: (cursors: (string | null)[]) => (string | null)[]) => void;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null } | undefined;
+  older?: string;
+}) => (
+  <div class="pager">
+    <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+      Newer
+    </button>
+    <span class="muted small">
+      Page {cursors.length}
+      {older && pageInfo?.hasNextPage && `: ${older}`}
+    </span>
+    <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
+      Older
+    </button>
+  </div>
+);

@@ -5,7 +5,7 @@ import { formatInt, formatTime, formatUsd } from '../money.js';
 import { GenerationDrawer } from '../generationDrawer.js';
 import type { Me } from '../main.js';
 import { actsAsUser, restrictedNote } from '../navigation.js';
-import { Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
+import { CursorPager, Choice, Figures, Name, Notice, PERIODS, Section, Table, messageOf, useLoad } from '../ui.js';
 
 type Metric = 'cost' | 'requests' | 'tokens';
 type Dimension = 'MODEL' | 'KEY' | 'PROVIDER' | 'WORKFLOW' | 'APP';
@@ -276,15 +276,7 @@ export const ActivityPage = ({ me }: { me: Me }) => {
           ))}
         </Table>
         {recent.value && generations.length === 0 && <p class="muted">{filter === NO_FILTER ? 'No generations yet: try the Playground.' : 'No generation matches these filters.'}</p>}
-        <div class="pager">
-          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-            Newer
-          </button>
-          <span class="muted small">Page {cursors.length}</span>
-          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
-            Older
-          </button>
-        </div>
+        <CursorPager cursors={cursors} setCursors={setCursors} pageInfo={pageInfo} />
       </Section>
       {open && <GenerationDrawer id={open} keyName={(id) => keyNames.get(id) ?? id} onClose={() => setOpen(null)} />}
     </>

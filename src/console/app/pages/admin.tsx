@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
-import { Choice, Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
+import { CursorPager, Choice, Figures, messageOf, Name, Notice, Section, Table, useLoad } from '../ui.js';
 import { BYOK_CAPABLE, CANCELLATION, ENDPOINT_FIELDS, EndpointTable, formatPerMillion, lastDays, ProviderSwitch, type EndpointRow } from './provider.js';
 
 const ROLES: readonly Role[] = ['USER', 'DESIGNER', 'PROVIDER', 'ADMIN'];
@@ -456,18 +456,7 @@ const ProposalsSection = () => {
       )}
       {pending.value && proposals.length === 0 && <p class="muted">{cursors.length > 1 ? 'No older proposal waits.' : 'Nothing waits for approval.'}</p>}
       {(cursors.length > 1 || pageInfo?.hasNextPage) && (
-        <div class="pager">
-          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-            Newer
-          </button>
-          <span class="muted small">
-            Page {cursors.length}
-            {pageInfo?.hasNextPage && ': older proposals wait too'}
-          </span>
-          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
-            Older
-          </button>
-        </div>
+        <CursorPager cursors={cursors} setCursors={setCursors} pageInfo={pageInfo} older="older proposals wait too" />
       )}
     </Section>
   );

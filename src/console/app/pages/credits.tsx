@@ -3,7 +3,7 @@ import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
 import { formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Me } from '../main.js';
 import { actsAsUser, restrictedNote } from '../navigation.js';
-import { Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
+import { CursorPager, Figures, messageOf, Notice, Section, Table, useLoad } from '../ui.js';
 
 interface Balance {
   available: number;
@@ -138,15 +138,7 @@ const Ledger = ({ version }: { version: number }) => {
         ))}
       </Table>
       {page && page.edges.length === 0 && <p class="muted">No entries yet.</p>}
-      <div class="pager">
-        <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          Newer
-        </button>
-        <span class="muted small">Page {cursors.length}</span>
-        <button type="button" disabled={!page?.pageInfo.hasNextPage} onClick={() => page?.pageInfo.endCursor && setCursors((c) => [...c, page.pageInfo.endCursor])}>
-          Older
-        </button>
-      </div>
+      <CursorPager cursors={cursors} setCursors={setCursors} pageInfo={page?.pageInfo} />
     </Section>
   );
 };

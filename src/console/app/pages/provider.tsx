@@ -2,7 +2,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatPerMillion as perMillion, formatUsd, parsePerMillion, perMillionInput } from '../money.js';
-import { Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
+import { CursorPager, Choice, Figures, messageOf, Name, Notice, PERIODS, Section, Table, useLoad } from '../ui.js';
 
 /** Prices are nano-dollars per token; people think in dollars per million tokens. */
 export const formatPerMillion = (nanoPerToken: number): string => `${perMillion(nanoPerToken)} / M`;
@@ -508,18 +508,7 @@ const ProposalsSection = ({ version }: { version: number }) => {
       )}
       {mine.value && proposals.length === 0 && <p class="muted">No older proposals.</p>}
       {(cursors.length > 1 || pageInfo?.hasNextPage) && (
-        <div class="pager">
-          <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-            Newer
-          </button>
-          <span class="muted small">
-            Page {cursors.length}
-            {pageInfo?.hasNextPage && ': older proposals follow'}
-          </span>
-          <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => pageInfo?.endCursor && setCursors((c) => [...c, pageInfo.endCursor])}>
-            Older
-          </button>
-        </div>
+        <CursorPager cursors={cursors} setCursors={setCursors} pageInfo={pageInfo} older="older proposals follow" />
       )}
     </Section>
   );
