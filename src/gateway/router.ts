@@ -23,7 +23,18 @@ import { readSse, SseTooLargeError } from './sse.js';
 import { withSupportedParameters } from './parameterNames.js';
 import { malformedResponse, parseJson, unreadableAnswer } from './providers/common.js';
 import { bodyMessage } from './providers/httpErrors.js';
-import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
+import {
+  ProviderError,
+  type ChatChunk,
+  type ChatRequest,
+  type ChatResponse,
+  type ChoiceLogprobs,
+  type ChunkDelta,
+  type FinishReason,
+  type ReasoningDetail,
+  type ResponseMessage,
+  type Usage,
+} from './types.js';
 
 export interface RouterConfig {
   readonly firstTokenTimeoutMs: number;
@@ -109,22 +120,38 @@ export interface RunOptions {
 }
 
 /**
- * What one generation may deliver, in characters of content, reasoning and tool calls (names and arguments), from
- * the max output tokens its reservation covers: 32 a token (eight times English's ~4; a token of a long whitespace run
- * or a repeated symbol is rarely past 16), at least 1 Mi (a small max_tokens is never cut for a few long tokens), at
- * most 16 Mi (half a million tokens at that rate, beyond any model's output; a quarter of MAX_ANSWER_BYTES, the whole
- * answer Switchyard reads, whose JSON also carries logprobs and the like). A provider that sends more ignored
- * max_tokens (or loops): the attempt ends there as its failure (`output_too_long`), billed as a cut stream is, within
- * the reservation. This is what bounds what one generation holds in memory and on disk: a kept completion (content
- * logging, a workflow step) and a live feed's replay (startGeneration). Counted per chunk: one add and one compare.
+ * What one generation may deliver, in characters of everything it forwards of a choice (outputOf: content,
+ * reasoning, tool calls, a refusal, reasoning details, ... ; logprobs apart, below), from the max output tokens its
+ * reservation covers: 32 a token (eight times English's ~4; a token of a long whitespace run or a repeated symbol is
+ * rarely past 16; reasoning sent twice, as text and as a detail, fits), at least 1 Mi (a small max_tokens is never cut
+ * for a few long tokens), at most 16 Mi (half a million tokens at that rate, beyond any model's output; a quarter of
+ * MAX_ANSWER_BYTES, the whole answer Switchyard reads). A provider that sends more ignored max_tokens (or loops): the
+ * attempt ends there as its failure (`output_too_long`), billed as a cut stream is, within the reservation. This is
+ * what bounds what one generation holds in memory and on disk (a kept completion for content logging or a workflow
+ * step, a live feed's replay for startGeneration, an answer kept for a slow client past the deadline) and sends its
+ * client.
  */
 export const OUTPUT_CHARS_PER_TOKEN = 32;
 export const MIN_OUTPUT_CHARS = 1024 * 1024;
 export const MAX_OUTPUT_CHARS = MAX_ANSWER_BYTES / 4;
 export const maxOutputChars = (maxOutputTokens: number): number => Math.min(MAX_OUTPUT_CHARS, Math.max(MIN_OUTPUT_CHARS, maxOutputTokens * OUTPUT_CHARS_PER_TOKEN));
+/**
+ * Logprobs (their JSON) are bounded apart: asked for, each token brings 1 + top_logprobs entries of up to 256
+ * characters (a 32-character token, its UTF-8 bytes as numbers, its logprob and their keys), at most MAX_ANSWER_BYTES
+ * in all (what a whole answer may be); not asked for, as much as the rest may be.
+ */
+export const LOGPROB_ENTRY_CHARS = 256;
+export const maxLogprobChars = (maxOutputTokens: number, request: Pick<ChatRequest, 'logprobs' | 'top_logprobs'>): number => {
+  const rest = maxOutputChars(maxOutputTokens);
+  if (request.logprobs !== true) return rest;
+  return Math.min(MAX_ANSWER_BYTES, Math.max(rest, maxOutputTokens * (1 + (request.top_logprobs ?? 0)) * LOGPROB_ENTRY_CHARS));
+};
 
-const outputTooLong = (provider: string, maxTokens: number, limit: number) => {
-  const detail = `the answer passed ${limit} characters, more than ${maxTokens} tokens can hold`;
+const outputTooLong = (provider: string, maxTokens: number, out: Output, maxChars: number, maxLogprobs: number) => {
+  const detail =
+    out.chars > maxChars
+      ? `the answer passed ${maxChars} characters, more than ${maxTokens} tokens can hold`
+      : `the answer's logprobs passed ${maxLogprobs} characters, more than ${maxTokens} tokens can hold`;
   return new ProviderError({ code: 'output_too_long', status: 502, retryable: false, message: `${provider}: ${detail}`, detail, provider });
 };
 
@@ -232,25 +259,59 @@ const hasPayload = (chunk: ChatChunk): boolean => {
   return false;
 };
 
-const charsOf = (chunk: ChatChunk): number => {
+/**
+ * What an attempt has forwarded, in characters: `text`, the generated text (content, reasoning, tool-call names and
+ * arguments), from which tokens are estimated without usage; `chars`, all of it and everything else a choice carries
+ * to the client (a refusal, reasoning details, tool-call ids, the native finish reason and stop sequence, and one for
+ * each choice, detail and tool call, so that a flood of empty ones is not free): maxOutputChars bounds it; `logprobs`,
+ * their JSON (maxLogprobChars). Every field of ChunkDelta, ChunkChoice and ResponseMessage is counted here, and only
+ * here: a field added there is added here.
+ */
+interface Output {
+  text: number;
+  chars: number;
+  logprobs: number;
+}
+
+const detailsChars = (details: readonly ReasoningDetail[]): number => {
   let n = 0;
-  for (const choice of chunk.choices) {
-    const d = choice.delta;
-    if (d.content) n += d.content.length;
-    if (d.reasoning) n += d.reasoning.length;
-    if (d.tool_calls) for (const call of d.tool_calls) n += (call.function?.arguments?.length ?? 0) + (call.function?.name?.length ?? 0);
+  for (const detail of details) {
+    n += 1 + (detail.format?.length ?? 0) + (detail.id?.length ?? 0);
+    if (detail.type === 'reasoning.text') n += (detail.text?.length ?? 0) + (detail.signature?.length ?? 0);
+    else if (detail.type === 'reasoning.encrypted') n += detail.data.length;
+    else n += detail.summary.length;
   }
   return n;
 };
 
-const responseChars = (response: ChatResponse): number => {
-  let n = 0;
-  for (const choice of response.choices) {
-    n += choice.message.content?.length ?? 0;
-    n += choice.message.reasoning?.length ?? 0;
-    for (const call of choice.message.tool_calls ?? []) n += call.function.arguments.length + call.function.name.length;
+/** One choice's part: what a streamed delta and a whole answer's message have in common. */
+const countPart = (out: Output, part: ChunkDelta | ResponseMessage, choice: { native_finish_reason?: string | null; stop_sequence?: string; logprobs?: ChoiceLogprobs | null }) => {
+  let text = 0;
+  let other = 1;
+  if (part.content) text += part.content.length;
+  if (part.reasoning) text += part.reasoning.length;
+  if (part.tool_calls) for (const call of part.tool_calls) {
+    text += (call.function?.arguments?.length ?? 0) + (call.function?.name?.length ?? 0);
+    other += 1 + (call.id?.length ?? 0);
   }
-  return n;
+  if (part.refusal) other += part.refusal.length;
+  if (part.reasoning_details) other += detailsChars(part.reasoning_details);
+  if (choice.native_finish_reason) other += choice.native_finish_reason.length;
+  if (choice.stop_sequence) other += choice.stop_sequence.length;
+  // Only when sent (asked for, or a provider's own): their JSON, which is what goes on.
+  if (choice.logprobs) out.logprobs += JSON.stringify(choice.logprobs).length;
+  out.text += text;
+  out.chars += text + other;
+};
+
+const countChunk = (out: Output, chunk: ChatChunk) => {
+  for (const choice of chunk.choices) countPart(out, choice.delta, choice);
+};
+
+const responseOutput = (response: ChatResponse): Output => {
+  const out: Output = { text: 0, chars: 0, logprobs: 0 };
+  for (const choice of response.choices) countPart(out, choice.message, choice);
+  return out;
 };
 
 export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; upstream: UpstreamClient; now?: () => number; random?: () => number }) => {
@@ -277,7 +338,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     let onChunk = options.onChunk;
     let clientGone = false;
     let committed = false;
-    let completionChars = 0;
+    /** What the last attempt forwarded (only the attempt that commits is the answer). */
+    let attemptOutput: Output = { text: 0, chars: 0, logprobs: 0 };
     let firstTokenAt: number | null = null;
 
     // `ready`: settled once; a rejection aborts the attempt in flight.
@@ -307,7 +369,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       attempts,
       response: null,
       usage: null,
-      completionChars,
+      completionChars: attemptOutput.text,
       committed,
       firstTokenAt,
       endedAt: now(),
@@ -339,8 +401,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       entry.tries += 1;
       used.set(target.requested, (used.get(target.requested) ?? 0) + 1);
       // Only the attempt that commits counts toward what was generated.
-      completionChars = 0;
+      const output: Output = { text: 0, chars: 0, logprobs: 0 };
+      attemptOutput = output;
       const maxChars = maxOutputChars(target.maxOutput);
+      const maxLogprobs = maxLogprobChars(target.maxOutput, request);
 
       const cancel = new Cancellation();
       const abort = (kind: AbortKind) => cancel.abort(new AttemptAbort(kind));
@@ -401,13 +465,13 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
         if (!options.stream) {
           const { response, upstreamId } = await callComplete(target, request, meta, cancel);
-          const chars = responseChars(response);
-          if (chars > maxChars) throw outputTooLong(target.endpoint.provider.name, target.maxOutput, maxChars);
+          const whole = responseOutput(response);
+          if (whole.chars > maxChars || whole.logprobs > maxLogprobs) throw outputTooLong(target.endpoint.provider.name, target.maxOutput, whole, maxChars, maxLogprobs);
           await awaitReady();
           record.endedAt = now();
           committed = true;
           firstTokenAt = record.endedAt;
-          completionChars = chars;
+          attemptOutput = whole;
           breakers.success(target.endpoint.id);
           const choice = response.choices[0];
           return result('completed', {
@@ -430,8 +494,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           // Only progress keeps a stream alive: empty deltas sent as a heartbeat count no more than keep-alive comments.
           if (chunks.some((chunk) => chunk.usage !== undefined || hasPayload(chunk))) lastDataAt = now();
           for (const chunk of chunks) {
-            completionChars += charsOf(chunk);
-            if (completionChars > maxChars) throw outputTooLong(provider, target.maxOutput, maxChars);
+            countChunk(output, chunk);
+            if (output.chars > maxChars || output.logprobs > maxLogprobs) throw outputTooLong(provider, target.maxOutput, output, maxChars, maxLogprobs);
             if (!finished && chunk.choices.some((choice) => choice.finish_reason)) finished = true;
             if (!committed) {
               if (!hasPayload(chunk)) {

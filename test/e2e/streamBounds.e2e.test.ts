@@ -109,6 +109,65 @@ describe('what one generation may deliver: about its max_tokens, not what the up
     expect(after.reserved).toBe(0);
   });
 
+  it.each(['refusal', 'reasoning_details'] as const)('a stream of %s deltas is bounded as content is: cut with output_too_long, the upstream closed', async (field) => {
+    const before = await h.settledBalance(user.accountId);
+    const first = fake.requests.length;
+    fake.script({ flood: { chars: 64 * MiB, field } });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, stream: true });
+    expect(res.status).toBe(200);
+    const { events, done, text } = await readSseResponse(res);
+    expect(done).toBe(false);
+    // About the bound's 1 Mi characters (and their chunks' JSON), not the 64 Mi the upstream had for it.
+    expect(text.length).toBeGreaterThan(MIN_OUTPUT_CHARS / 2);
+    expect(text.length).toBeLessThan(2 * MiB);
+    const terminal = events.at(-1);
+    expect(terminal.choices[0].finish_reason).toBe('error');
+    expect(terminal.error.message).toBe(`flooder sent more output than max_tokens allows for ${MODEL} (HTTP 502, server): the answer passed ${MIN_OUTPUT_CHARS} characters, more than 1000 tokens can hold`);
+    expect(await fake.requests[first]!.outcome).toBe('aborted');
+    expect(fake.requests[first]!.sentBytes).toBeLessThan(32 * MiB);
+    const after = await h.settledBalance(user.accountId);
+    expect(after.reserved).toBe(0);
+    expect(after.settled - before.settled).toBeLessThanOrEqual(costOf(PRICES, promptBound(MESSAGES), 1_000));
+  });
+
+  const wholeAnswer = (message: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    id: 'chatcmpl-whole',
+    object: 'chat.completion',
+    created: 1,
+    model: 'upstream',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok', ...message }, finish_reason: 'stop', ...extra }],
+    usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 },
+  });
+  const past = 'a'.repeat(MIN_OUTPUT_CHARS + 1);
+
+  it.each([
+    ['a refusal', wholeAnswer({ content: null, refusal: past })],
+    ['reasoning_details', wholeAnswer({ reasoning_details: [{ type: 'reasoning.text', text: past }] })],
+    ['logprobs it was not asked for', wholeAnswer({}, { logprobs: { content: [{ token: past, logprob: 0, bytes: [], top_logprobs: [] }] } })],
+  ])('a whole answer with %s past it: a 502 naming output_too_long, nothing charged', async (_what, body) => {
+    const before = await h.settledBalance(user.accountId);
+    fake.script({ body });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES });
+    expect(res.status).toBe(502);
+    const { error } = (await res.json()) as { error: { message: string } };
+    expect(error.message).toContain('sent more output than max_tokens allows');
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled).toBe(before.settled);
+    expect(after.reserved).toBe(0);
+  });
+
+  it('logprobs asked for are allowed for: top_logprobs 20 over 1,000 tokens is past 1 Mi characters and still delivered whole', async () => {
+    const entry = (token: string) => ({ token, logprob: -0.123456789, bytes: [...Buffer.from(token)] });
+    // 1,000 tokens of 4 characters, each with 20 alternatives: about 1.7 Mi characters of JSON.
+    const content = Array.from({ length: 1_000 }, (_, i) => ({ ...entry(`t${String(i).padStart(3, '0')}`), top_logprobs: Array.from({ length: 20 }, (_, j) => entry(`a${j}`.padEnd(4, 'x'))) }));
+    expect(JSON.stringify({ content }).length).toBeGreaterThan(MIN_OUTPUT_CHARS);
+    fake.script({ body: wholeAnswer({}, { logprobs: { content } }) });
+    const res = await h.chat(user.key, { model: MODEL, messages: MESSAGES, logprobs: true, top_logprobs: 20 });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: { logprobs: { content: unknown[] } }[] };
+    expect(body.choices[0]!.logprobs.content).toHaveLength(1_000);
+  });
+
   it('content logging keeps what the client got, at most the bound; the cut is the provider’s output_too_long, not a connection failure', async () => {
     const { body } = await h.gql('mutation { setContentLogging(enabled: true) { ... on Account { contentLogging } } }', {}, user.key);
     expect(body.data.setContentLogging.contentLogging).toBe(true);

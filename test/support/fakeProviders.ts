@@ -71,8 +71,10 @@ export interface Script {
    * Streaming (OpenAI), whatever max_tokens says: `chars` characters of content (`char` repeated, default "a"), in
    * chunks of `chunkChars` (4,000), as fast as the reader takes them (each write waits for `drain` once the socket's
    * buffer is full, `writeBlocked` meanwhile), then a finish, the usage and `[DONE]`. `sentBytes` counts what went out.
+   * `field`: the delta's field that carries them (`content`; a `refusal`; `reasoning_details`, each chunk one
+   * `reasoning.text` detail).
    */
-  flood?: { chars: number; chunkChars?: number; char?: string };
+  flood?: { chars: number; chunkChars?: number; char?: string; field?: 'content' | 'refusal' | 'reasoning_details' };
   text?: string;
   /** Override counts, or 'omit' to leave usage out (streaming). */
   usage?: FakeUsage | 'omit';
@@ -801,7 +803,9 @@ async function flood(res: ServerResponse, options: NonNullable<Script['flood']>,
   const chunkChars = options.chunkChars ?? 4_000;
   const event = (delta: unknown, finish: string | null = null) =>
     `data: ${JSON.stringify({ id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-  const full = event({ content: (options.char ?? 'a').repeat(chunkChars) });
+  const delta = (text: string) =>
+    options.field === 'reasoning_details' ? { reasoning_details: [{ type: 'reasoning.text', text }] } : { [options.field ?? 'content']: text };
+  const full = event(delta((options.char ?? 'a').repeat(chunkChars)));
   const write = async (text: string) => {
     record.sentBytes += Buffer.byteLength(text);
     if (res.write(text)) return;
@@ -812,7 +816,7 @@ async function flood(res: ServerResponse, options: NonNullable<Script['flood']>,
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   await write(event({ role: 'assistant', content: '' }));
   for (let sent = 0; sent < options.chars && !res.destroyed; sent += chunkChars) {
-    await write(options.chars - sent >= chunkChars ? full : event({ content: (options.char ?? 'a').repeat(options.chars - sent) }));
+    await write(options.chars - sent >= chunkChars ? full : event(delta((options.char ?? 'a').repeat(options.chars - sent))));
   }
   if (res.destroyed) return;
   const completion = Math.ceil(options.chars / 4);
