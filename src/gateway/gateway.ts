@@ -120,6 +120,8 @@ export interface ExecuteOptions {
   readonly signal?: AbortLike;
   /** A promise back: the client is not reading, and the upstream is not read until it resolves (RunOptions.onChunk). */
   readonly onChunk?: (chunk: ChatChunk) => void | Promise<void>;
+  /** At the deadline of a stream its client held back: whether that client still reads (RunOptions.stillReading). */
+  readonly stillReading?: () => boolean;
 }
 
 export interface GenerationOutcome {
@@ -740,6 +742,7 @@ export const createGateway = (deps: {
       ready: prepared.durable,
       ...(deps.hurry && { hurry: deps.hurry }),
       ...(options.signal && { signal: options.signal }),
+      ...(options.stillReading && { stillReading: options.stillReading }),
       ...(echoed && { onUpstreamBody: (target: RouteTarget, body: unknown) => void echoed.push({ target, body }) }),
       ...(keep
         ? {

@@ -38,6 +38,24 @@ export class GatewayError extends DomainError {
 export const shuttingDown = () =>
   new GatewayError(503, 'server', 'Switchyard is shutting down: the call was cut at the end of its grace period; retry it', {}, 1_000, 'UNAVAILABLE');
 
+/**
+ * A stream cut at the call's deadline because its client had read nothing of it for `stallMs`
+ * (GATEWAY_STREAM_IDLE_TIMEOUT_MS; skins/sseGeneration.ts): the error event it ends with, if it ever reads again.
+ */
+export const clientStalled = (stallMs: number) =>
+  new GatewayError(408, 'timeout', `the client read nothing of the stream for ${stallMs} ms at the call's deadline: the stream was cut there`, {}, undefined, 'BAD_REQUEST');
+
+/** A stream whose slow client's answer did not fit in what Switchyard keeps of answers at once (GATEWAY_ANSWER_BUFFER_BYTES). */
+export const slowClientBufferFull = (maxBytes: number) =>
+  new GatewayError(
+    503,
+    'server',
+    `the client reads slower than its answer came, and the answers kept in memory for such clients already fill the ${Math.round(maxBytes / (1024 * 1024))} MiB Switchyard keeps for answers: the stream was cut there`,
+    {},
+    undefined,
+    'UNAVAILABLE',
+  );
+
 export const invalidRequest = (message: string, metadata: Record<string, unknown> = {}) => new GatewayError(400, 'invalid_request', message, metadata);
 
 const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; what: string }> = {

@@ -243,13 +243,14 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         shutdown: deps.shutdown,
         keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        stallMs: config.GATEWAY_STREAM_IDLE_TIMEOUT_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(textChunk === null ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),
       });
       if (outcome.kind === 'cancelled' || sse.gone) return;
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return sendError(res, outcome.error, requestId, logger);
-        res.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
+        sse.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
         return;
       }
       sse.open();
@@ -263,7 +264,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         usage: usageJson(outcome),
         ...(metadata && { openrouter_metadata: routerMetadata(prepared, outcome) }),
       };
-      res.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
+      sse.end(`data: ${JSON.stringify(final)}\n\n${SSE_DONE}`);
     } catch (error) {
       sendError(res, error, requestId, logger);
     }

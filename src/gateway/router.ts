@@ -103,9 +103,17 @@ export interface RunOptions {
    * Streaming: receives each chunk once the first token has arrived; the first call is the point of no fallback. A
    * Promise back (any other value is ignored) says delivery is full, the client not reading: the upstream is not read
    * until it resolves, and the idle timer does not count that wait against the provider. If the call's deadline passes
-   * meanwhile, the client is taken for gone (the attempt is aborted and the run cancelled).
+   * after such a wait, `stillReading` says what the client is.
    */
   readonly onChunk?: (chunk: ChatChunk) => void | Promise<void>;
+  /**
+   * Asked once, when the call's deadline passes and delivery had to wait for the client (it reads slower than the
+   * provider sends): whether it is still reading. Yes: delivery is not waited for any more and the upstream is read to
+   * its end, the provider given back the time it was held (at most READ_ON_MAX_MS), so the answer completes (what the
+   * client has not taken is the caller's to keep, within maxOutputChars). No, or unset: the client is taken for gone
+   * (the attempt is aborted and the run cancelled).
+   */
+  readonly stillReading?: () => boolean;
   readonly onAttempt?: (record: AttemptRecord) => void;
   /** A stream's attempt is about to send this body to the target's provider (the demo: the chat request). */
   readonly onUpstreamBody?: (target: RouteTarget, body: unknown) => void;
@@ -154,6 +162,13 @@ const outputTooLong = (provider: string, maxTokens: number, out: Output, maxChar
       : `the answer's logprobs passed ${maxLogprobs} characters, more than ${maxTokens} tokens can hold`;
   return new ProviderError({ code: 'output_too_long', status: 502, retryable: false, message: `${provider}: ${detail}`, detail, provider });
 };
+
+/**
+ * After the deadline, an attempt held back by a slow client that still reads has at most this long to send the rest:
+ * half the minute a reservation outlives the request timeout (config.ts reservationTtlMs), so that it is settled
+ * before it expires.
+ */
+export const READ_ON_MAX_MS = 30_000;
 
 const MAX_TRIES_PER_TARGET = 2;
 const MAX_BACKOFF_MS = 8_000;
@@ -421,9 +436,24 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       options.signal?.addEventListener('abort', onClientAbort, { once: true });
       /** Delivery is full: the upstream is not read (and the idle timer measures nothing) until the client reads. */
       let held = false;
-      // The deadline keeps the reservation's lifetime (request timeout plus a margin); one that passes while the client
-      // is not reading is the client's: taken for gone, as if it had left (not the provider's timeout).
-      const deadlineTimer = setTimeout(() => abort(held ? 'client' : 'deadline'), Math.max(0, options.deadline - now()));
+      /** When the wait under way began, and how long the waits before it took. */
+      let heldSince = 0;
+      let heldMs = 0;
+      /** Past the deadline with a client still reading: delivery is no longer waited for (stillReading). */
+      let readOn = false;
+      let wake: (() => void) | null = null;
+      // The deadline keeps the reservation's lifetime (request timeout plus a margin). If the client never held the
+      // upstream back, it is the provider's timeout. If it did, the deadline is the client's: one that no longer reads
+      // is taken for gone, as if it had left; one still reading gets its answer, the provider the time it was held.
+      const onDeadline = () => {
+        if (!held && heldMs === 0) return abort('deadline');
+        if (options.stillReading?.() !== true) return abort('client');
+        readOn = true;
+        const owed = heldMs + (held ? now() - heldSince : 0);
+        wake?.();
+        deadlineTimer = setTimeout(() => abort('deadline'), Math.min(owed, READ_ON_MAX_MS));
+      };
+      let deadlineTimer = setTimeout(onDeadline, Math.max(0, options.deadline - now()));
       let firstTokenTimer: NodeJS.Timeout | null = setTimeout(() => abort('first_token'), config.firstTokenTimeoutMs);
       let lastDataAt = now();
       let idleTimer: NodeJS.Timeout | null = null;
@@ -437,17 +467,21 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       /** Wait for the client to take what was delivered (`wait`), or for the attempt's end; the provider's clock restarts after. */
       const holdFor = async (wait: Promise<void>) => {
         held = true;
+        heldSince = now();
         let resume!: () => void;
         try {
           await new Promise<void>((resolve) => {
             resume = resolve;
+            wake = resolve;
             cancel.addEventListener('abort', resolve);
             wait.then(resolve, resolve);
           });
         } finally {
           cancel.removeEventListener('abort', resume);
+          wake = null;
           held = false;
           lastDataAt = now();
+          heldMs += lastDataAt - heldSince;
         }
         if (cancel.aborted) throw cancel.reason;
       };
@@ -510,12 +544,12 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
               commit(arrivedAt);
               for (const early of buffered) {
                 const wait = onChunk?.(named(early));
-                if (wait instanceof Promise) await holdFor(wait);
+                if (wait instanceof Promise && !readOn) await holdFor(wait);
               }
               buffered.length = 0;
             }
             const wait = onChunk?.(named(chunk));
-            if (wait instanceof Promise) await holdFor(wait);
+            if (wait instanceof Promise && !readOn) await holdFor(wait);
           }
         }
         const outcome: StreamOutcome = upstream.finish();

@@ -58,19 +58,25 @@ export interface UpstreamClient {
    * budget (else `AnswerBudgetError`); either way the connection is then destroyed.
    */
   readAnswer(body: IncomingMessage): Promise<string>;
+  /**
+   * What whole answers being read hold at once, against GATEWAY_ANSWER_BUFFER_BYTES; streamed answers kept in memory
+   * for a slow client past the call's deadline count against it too (skins/sseGeneration.ts).
+   */
+  readonly answerBudget: AnswerBudget;
   readonly policy: OutboundPolicy;
   /** Close the pooled connections (at shutdown). */
   close(): void;
 }
 
 export const createUpstreamClient = (policy: OutboundPolicy, options: { readonly answerBufferBytes?: number } = {}): UpstreamClient => {
-  const budget: Budget = { held: 0, max: options.answerBufferBytes ?? DEFAULT_ANSWER_BUFFER_BYTES };
+  const budget: AnswerBudget = { held: 0, max: options.answerBufferBytes ?? DEFAULT_ANSWER_BUFFER_BYTES };
   const maxAnswer = Math.min(MAX_ANSWER_BYTES, budget.max);
   const pool = { keepAlive: true, maxSockets: 2048, scheduling: 'lifo' } as const;
   const trusted = { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) };
   const guarded = guardedAgents(policy, pool);
   return {
     policy,
+    answerBudget: budget,
     readAnswer: async (body) => (await readUpstream(body, maxAnswer, budget, false)).toString('utf8'),
     post: (url, headers, body, signal, options) =>
       new Promise((resolve, reject) => {
@@ -152,7 +158,8 @@ export const unreadableReason = (error: unknown): string | undefined => {
 
 const mebibytes = (bytes: number) => (bytes >= 1024 * 1024 ? `${+(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`);
 
-interface Budget {
+/** Bytes held of answers, by everyone that takes from it (`held`), and the most it may be (`max`). */
+export interface AnswerBudget {
   held: number;
   readonly max: number;
 }
@@ -163,7 +170,7 @@ interface Budget {
  * wanted from it, and an answer that never ends would otherwise be read for ever. `prefix`: an error body, whose first
  * `max` bytes are enough (also when it breaks off); else the whole answer or a rejection.
  */
-const readUpstream = (body: IncomingMessage, max: number, budget: Budget | null, prefix: boolean): Promise<Buffer> =>
+const readUpstream = (body: IncomingMessage, max: number, budget: AnswerBudget | null, prefix: boolean): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -10,6 +10,7 @@
  *   start is no longer kept is told so (TRUNCATED) instead of getting a partial replay silently.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -202,20 +203,23 @@ describe('what one generation may deliver: about its max_tokens, not what the up
 
 /**
  * A streamed POST whose client reads the first bytes of the answer, then stops reading (and never closes); `drain`
- * reads on to the end of what the server sent, and resolves once its connection has closed.
+ * reads on to the end of what the server sent, and resolves once its connection has closed, with what it read then.
  */
 const stalledStream = (url: string, path: string, key: string, body: unknown) =>
-  new Promise<{ status: number; generationId: string; drain(): Promise<void> }>((resolve, reject) => {
+  new Promise<{ status: number; generationId: string; drain(): Promise<string> }>((resolve, reject) => {
     const req = http.request(`${url}${path}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }, (res) => {
       const closed = new Promise<void>((done) => res.socket.once('close', () => done()));
       res.on('error', () => undefined);
       res.once('data', () => res.pause());
+      const rest: Buffer[] = [];
       resolve({
         status: res.statusCode ?? 0,
         generationId: String(res.headers['x-generation-id']),
-        drain: () => {
+        drain: async () => {
+          res.on('data', (data: Buffer) => rest.push(data));
           res.resume();
-          return closed;
+          await closed;
+          return Buffer.concat(rest).toString('utf8');
         },
       });
     });
@@ -265,7 +269,10 @@ describe('a client that does not read: the upstream is not read for it, and at t
     // of the flood never read; the client's closed too (it sees that once it reads again).
     expect(await upstream.outcome).toBe('aborted');
     expect(upstream.sentBytes).toBeLessThan((FLOOD * 3) / 2);
-    await stalled.drain();
+    // What the server could still write, it did: the stream ends with the route's error event (not a silent close).
+    const rest = await stalled.drain();
+    expect(rest).toContain('the client read nothing of the stream for 1000 ms');
+    expect(rest).not.toContain('[DONE]');
     const record = await h.generation(user.key, stalled.generationId);
     // The client's doing: cancelled, not the provider's timeout (idle or deadline), nothing held against its endpoint.
     expect(record.switchyard).toMatchObject({ status: 'cancelled', error: null, usage_source: 'estimated' });
@@ -274,6 +281,95 @@ describe('a client that does not read: the upstream is not read for it, and at t
     expect(after.reserved).toBe(0);
     expect(after.settled - before.settled).toBeGreaterThan(0);
     expect(after.settled - before.settled).toBeLessThanOrEqual(costOf(PRICES, promptBound(MESSAGES) + 64, 2_000_000));
+  });
+});
+
+/**
+ * A raw-socket client that reads all it is sent, steadily, at about `bytesPerSecond` (each read waits the time it
+ * would take at that rate), until the server closes; the answer's status line and its body, de-chunked.
+ */
+const slowReader = (url: string, path: string, key: string, body: unknown, bytesPerSecond: number) =>
+  new Promise<{ head: string; body: string }>((resolve, reject) => {
+    const { hostname, port } = new URL(url);
+    const payload = JSON.stringify(body);
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+      );
+    });
+    const parts: Buffer[] = [];
+    socket.on('data', (data: Buffer) => {
+      parts.push(data);
+      socket.pause();
+      setTimeout(() => socket.resume(), (data.length * 1000) / bytesPerSecond);
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const raw = Buffer.concat(parts);
+      const end = raw.indexOf('\r\n\r\n');
+      const head = raw.subarray(0, end).toString('latin1');
+      // Transfer-Encoding: chunked; a chunk cut short keeps what came of it.
+      const chunks: Buffer[] = [];
+      let at = end + 4;
+      for (;;) {
+        const line = raw.indexOf('\r\n', at);
+        if (line < 0) break;
+        const size = parseInt(raw.subarray(at, line).toString('latin1'), 16);
+        if (!(size > 0)) break;
+        chunks.push(raw.subarray(line + 2, line + 2 + size));
+        at = line + 2 + size + 2;
+      }
+      resolve({ head, body: Buffer.concat(chunks).toString('utf8') });
+    });
+  });
+
+describe('a client that reads slowly but steadily is not cut at the deadline: it gets the whole answer', () => {
+  let h: Harness;
+  let user: Account;
+  let fake: FakeProvider;
+  const MODEL = 'flood/steady';
+  // An honest answer (4 characters a delta, within its bound) of about 6 MB of SSE: far more than the sockets hold, and
+  // longer than the call's deadline to read at 1 MB/s.
+  const CHARS = 180_000;
+
+  beforeAll(async () => {
+    h = await startGatewayHarness({
+      GATEWAY_REQUEST_TIMEOUT_MS: '2500',
+      GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '2000',
+      // The window a client must show progress in: the kernel tells of it only each time about a third of the
+      // socket's send buffer was taken (up to ~1.4 MB), more than a second at this client's rate.
+      GATEWAY_STREAM_IDLE_TIMEOUT_MS: '5000',
+    });
+    user = await h.openAccount({ credits: 1_000_000_000 });
+    fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'steady', model: MODEL, prices: PRICES, maxOutput: 100_000, contextLength: 200_000 });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('past the deadline the upstream is read to its end and settled as completed; the client is delivered the rest and [DONE]', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const first = fake.requests.length;
+    fake.script({ flood: { chars: CHARS, chunkChars: 4 } });
+    const { head, body } = await slowReader(h.url, '/api/v1/chat/completions', user.key, { model: MODEL, messages: MESSAGES, stream: true }, 1_000_000);
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    const generationId = /x-generation-id: (\S+)/i.exec(head)![1]!;
+    const events = body
+      .split('\n\n')
+      .filter((block) => block.startsWith('data: '))
+      .map((block) => block.slice(6));
+    expect(events.at(-1)).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((data) => JSON.parse(data));
+    expect(chunks.some((chunk) => chunk.error !== undefined)).toBe(false);
+    expect(contentOf(chunks)).toBe('a'.repeat(CHARS));
+    expect(await fake.requests[first]!.outcome).toBe('completed');
+    const record = await h.generation(user.key, generationId);
+    expect(record.finish_reason).toBe('stop');
+    expect(record.switchyard).toMatchObject({ status: 'completed', error: null, usage_source: 'provider' });
+    const after = await h.settledBalance(user.accountId);
+    expect(after.reserved).toBe(0);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, record.tokens_prompt, CHARS / 4));
   });
 });
 

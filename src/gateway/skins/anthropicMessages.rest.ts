@@ -68,6 +68,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
         shutdown: deps.shutdown,
         keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        stallMs: config.GATEWAY_STREAM_IDLE_TIMEOUT_MS,
         keepAliveText: PING,
         onChunk: (chunk, out) => {
           for (const event of events.push(chunk)) out.write(sseEvent(event));
@@ -76,7 +77,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       if (outcome.kind === 'cancelled' || sse.gone) return;
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return fail(outcome.error);
-        res.end(sseEvent({ event: 'error', data: anthropicErrorBody(outcome.error!, requestId) }));
+        sse.end(sseEvent({ event: 'error', data: anthropicErrorBody(outcome.error!, requestId) }));
         return;
       }
       const closing = events.end(outcome);
@@ -84,7 +85,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       const stop = closing.at(-1)!;
       if (metadata) closing[closing.length - 1] = { ...stop, data: { ...stop.data, openrouter_metadata: routerMetadata(prepared, outcome) } };
       for (const event of closing) sse.write(sseEvent(event));
-      res.end();
+      sse.end();
     } catch (error) {
       fail(error);
     }

@@ -630,6 +630,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         shutdown: deps.shutdown,
         keys: deps.directory,
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
+        stallMs: config.GATEWAY_STREAM_IDLE_TIMEOUT_MS,
         keepAliveText: KEEPALIVE_COMMENT,
         onOpen: (sse) => {
           writer = sse;
@@ -649,14 +650,14 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         const body = responsesErrorBody(error, requestId).error;
         emit({ type: 'error', code: body.code, message: body.message, param: null });
         emit({ type: 'response.failed', response: responseObject(base, { status: 'failed', output: translator.output, error: { code: body.code, message: body.message }, outcome }) });
-        res.end();
+        sse.end();
         return;
       }
       sse.open();
       const { status, incomplete } = endOf(outcome.finishReason);
       translator.finish(status === 'incomplete' ? 'incomplete' : 'completed');
       emit({ type: `response.${status === 'incomplete' ? 'incomplete' : 'completed'}`, response: withMetadata(responseObject(base, { status, output: translator.output, incomplete, outcome }), outcome) });
-      res.end();
+      sse.end();
     } catch (error) {
       fail(error);
     }

@@ -4,8 +4,16 @@
  * commits the 200 if the first token is slow; a client that leaves aborts the upstream call, and the gateway charges
  * what was delivered (as chat/completions does). A client that does not read is not written for: once the response's
  * buffer is past its high-water mark the upstream is not read until it drains (router.ts RunOptions.onChunk), so a
- * stream holds about one buffer of its answer whatever its client does; one still not reading at the call's deadline
- * is taken for gone (its connection closed, charged for what it was sent).
+ * stream holds about one buffer of its answer whatever its client does.
+ *
+ * At the call's deadline, a client that held its upstream back is judged by its last progress: one whose buffer drained
+ * within `stallMs` (GATEWAY_STREAM_IDLE_TIMEOUT_MS: the silence a provider is allowed mid-stream before it is taken
+ * for dead; a client reading at a few KB/s drains a 16 KiB buffer every few seconds) is reading, slowly: the upstream
+ * is read to its end and settled as completed, and what the client has not taken yet is kept in memory until it has
+ * (counted against GATEWAY_ANSWER_BUFFER_BYTES with the whole answers being read; one that does not fit
+ * is cut there, with an error event). A client that took nothing for `stallMs` is taken for gone (the call cancelled,
+ * charged for what it was sent), and its stream ends with an error event after what it was sent. Either way a client
+ * that then takes nothing for `stallMs` more has its connection closed.
  */
 import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import { recordAnswer } from '../../http/idempotentAnswer.js';
@@ -17,7 +25,7 @@ import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../../modules/auth/authDirectory.js';
 import type { AppAttribution } from '../../modules/generations/generation.events.js';
 import type { ChatHeaders } from '../chatRequest.js';
-import { GatewayError, invalidRequest, shuttingDown } from '../gatewayErrors.js';
+import { clientStalled, GatewayError, invalidRequest, shuttingDown, slowClientBufferFull } from '../gatewayErrors.js';
 import type { UnauthenticatedError } from '../../errors.js';
 import type { Gateway, GenerationOutcome, PreparedGeneration } from '../gateway.js';
 import type { ChatChunk } from '../types.js';
@@ -31,7 +39,7 @@ export interface GatewayRouteDeps {
    */
   readonly directory: Pick<AuthDirectory, 'authenticate' | 'account' | 'watch'>;
   readonly logger: Logger;
-  readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS'>;
+  readonly config: Pick<Config, 'MAX_BODY_BYTES' | 'GATEWAY_KEEPALIVE_MS' | 'GATEWAY_STREAM_IDLE_TIMEOUT_MS'>;
   /**
    * Aborted when the server's shutdown grace period ends (src/app.ts stop): the calls still running then are cut, a
    * stream with an error event, a JSON call with a 503 (`shuttingDown`), and charged as when their client leaves.
@@ -110,6 +118,8 @@ export const idempotencyOf = (req: IncomingMessage, res: ServerResponse, route: 
 export interface SseWriter {
   /** Write events; the 200 and its headers go out with the first. Nothing is written once the client is gone. */
   write(text: string): void;
+  /** Write these last events (if any) and end the response: after what is still kept for a slow client, if any. */
+  end(text?: string): void;
   /** Send the 200 and its headers now if they are not out yet (an answer with no event before its end). */
   open(): void;
   /** Whether the response is gone (the client closed it). */
@@ -132,6 +142,10 @@ export const failureOf = (outcome: GenerationOutcome): unknown => (outcome.kind 
 const SHUTDOWN_ABORT = abortError('the server is shutting down');
 /** The reason a stream is aborted with when its key is refused. */
 const KEY_REFUSED_ABORT = abortError('the API key was refused');
+/** What is written at once of what is kept for a slow client: at most 48 KiB, about a socket buffer. */
+const KEPT_SLICE_CHARS = 16 * 1024;
+/** The reason a stream is aborted with when what its slow client has not taken does not fit in the answers' budget. */
+const BUFFER_FULL_ABORT = abortError('the answers kept for slow clients fill their budget');
 
 /** The stream's key was revoked, disabled or expired (or its account lost the role) while it ran: a 401, as on the next call. */
 const keyRefused = (error: UnauthenticatedError) =>
@@ -139,10 +153,12 @@ const keyRefused = (error: UnauthenticatedError) =>
 
 export const streamGeneration = async (options: {
   res: ServerResponse;
-  gateway: Pick<Gateway, 'execute'>;
+  gateway: Pick<Gateway, 'execute' | 'upstream'>;
   prepared: PreparedGeneration;
   generationId: string;
   keepAliveMs: number;
+  /** How long a client may take nothing before it is taken for gone (GATEWAY_STREAM_IDLE_TIMEOUT_MS; see above). */
+  stallMs: number;
   /** Written when nothing else was for `keepAliveMs` (Anthropic: a ping event; chat: an SSE comment). */
   keepAliveText: string;
   /** Written right after the headers (the Responses skin: response.created). */
@@ -177,23 +193,105 @@ export const streamGeneration = async (options: {
   let wroteAt = Date.now();
   /** Resolves once the client has taken what it was sent, or is gone; one while the response's buffer is full. */
   let drained: Promise<void> | null = null;
+  /** When the wait for `drained` began: the client's last progress while it is full. */
+  let waitingSince = 0;
   const whenDrained = (): Promise<void> | undefined => {
     if (!res.writableNeedDrain) return undefined;
     return (drained ??= new Promise<void>((resolve) => {
+      waitingSince = Date.now();
       const done = () => {
         res.off('drain', done).off('close', done);
         drained = null;
+        waitingSince = 0;
         resolve();
       };
       res.on('drain', done).on('close', done);
     }));
   };
+  // Past the deadline (stillReading), or cut for not reading: what the client has not taken yet is kept here, in
+  // slices written one buffer at a time as it drains (so that each 'drain' is the client's progress: a write of
+  // megabytes would complete only once all of it was taken), counted against the answers' budget. A client that takes
+  // nothing for stallMs is gone. Per such stream only: nothing of it on the hot path.
+  const budget = options.gateway.upstream.answerBudget;
+  let readOn = false;
+  let kept: string[] | null = null;
+  let head = 0;
+  let keptBytes = 0;
+  let ending = false;
+  let progressAt = 0;
+  let watch: NodeJS.Timeout | null = null;
+  const pump = () => {
+    while (kept !== null && head < kept.length && !res.destroyed) {
+      const text = kept[head]!;
+      kept[head++] = '';
+      const bytes = Buffer.byteLength(text);
+      keptBytes -= bytes;
+      budget.held -= bytes;
+      if (!res.write(text)) return;
+    }
+    if (kept !== null && head === kept.length) {
+      kept.length = head = 0;
+      if (ending && !res.writableEnded) res.end();
+    }
+  };
+  const keep = (text: string) => {
+    for (let at = 0; at < text.length; ) {
+      let end = Math.min(text.length, at + KEPT_SLICE_CHARS);
+      // Not between the halves of a surrogate pair.
+      if (end < text.length && (text.charCodeAt(end - 1) & 0xfc00) === 0xd800) end -= 1;
+      const slice = text.slice(at, end);
+      const bytes = Buffer.byteLength(slice);
+      kept!.push(slice);
+      keptBytes += bytes;
+      budget.held += bytes;
+      at = end;
+    }
+    if (!res.writableNeedDrain) pump();
+  };
+  const release = () => {
+    if (watch) clearInterval(watch);
+    watch = null;
+    budget.held -= keptBytes;
+    keptBytes = 0;
+    if (kept !== null) kept.length = head = 0;
+  };
+  const keepForClient = () => {
+    if (kept !== null || res.destroyed) return;
+    kept = [];
+    progressAt = Date.now();
+    res.on('drain', () => {
+      progressAt = Date.now();
+      pump();
+    });
+    watch = setInterval(() => {
+      // Nothing taken for stallMs: gone (its close cancels the call if it still runs).
+      if ((keptBytes > 0 || res.writableLength > 0) && Date.now() - progressAt >= options.stallMs) res.destroy();
+    }, Math.max(10, Math.ceil(options.stallMs / 4)));
+    watch.unref();
+    res.once('finish', release).once('close', release);
+  };
+  const stillReading = (): boolean => {
+    if (res.destroyed || (waitingSince !== 0 && Date.now() - waitingSince >= options.stallMs)) return false;
+    readOn = true;
+    keepForClient();
+    return true;
+  };
   const sse: SseWriter = {
     write(text) {
       if (res.destroyed) return;
       sse.open();
-      res.write(text);
+      if (kept === null) res.write(text);
+      else keep(text);
       wroteAt = Date.now();
+    },
+    end(text) {
+      if (kept === null) {
+        res.end(text);
+        return;
+      }
+      if (text !== undefined) sse.write(text);
+      ending = true;
+      if (!res.writableNeedDrain) pump();
     },
     open() {
       if (res.headersSent || res.destroyed) return;
@@ -206,7 +304,7 @@ export const streamGeneration = async (options: {
   };
   const keepAlive = setInterval(() => {
     // Not into a full buffer: a client that is not reading is not kept alive.
-    if (Date.now() - wroteAt >= keepAliveMs && !res.writableNeedDrain) sse.write(options.keepAliveText);
+    if (Date.now() - wroteAt >= keepAliveMs && !res.writableNeedDrain && kept === null) sse.write(options.keepAliveText);
   }, keepAliveMs);
   keepAlive.unref();
   try {
@@ -214,15 +312,23 @@ export const streamGeneration = async (options: {
       signal: client,
       onChunk: (chunk) => {
         options.onChunk(chunk, sse);
-        return whenDrained();
+        if (!readOn) return whenDrained();
+        if (budget.held > budget.max && !client.aborted) client.abort(BUFFER_FULL_ABORT);
+        return undefined;
       },
+      stillReading,
     });
     // Whatever the gateway made of the abort (a cancellation; from a provider that cannot cancel, an answer read on
     // without its client), the client saw the stream cut: a failure, which the route ends with its error event.
     if (client.reason === SHUTDOWN_ABORT && outcome.kind !== 'failed') return { outcome: { ...outcome, kind: 'failed', error: shuttingDown() }, sse };
     if (client.reason === KEY_REFUSED_ABORT && refused !== null) return { outcome: { ...outcome, kind: 'failed', error: refused }, sse };
-    // Cancelled with the client still connected: it did not read until the call's deadline, and is taken for gone.
-    if (outcome.kind === 'cancelled' && !client.aborted) res.destroy();
+    if (client.reason === BUFFER_FULL_ABORT) return { outcome: { ...outcome, kind: 'failed', error: slowClientBufferFull(budget.max) }, sse };
+    // Cancelled with the client still connected: it had taken nothing for stallMs at the call's deadline, and is taken
+    // for gone. Its stream still ends with the route's error event, should it read again; if not, it is closed.
+    if (outcome.kind === 'cancelled' && !client.aborted) {
+      keepForClient();
+      return { outcome: { ...outcome, kind: 'failed', error: clientStalled(options.stallMs) }, sse };
+    }
     return { outcome, sse };
   } finally {
     clearInterval(keepAlive);
