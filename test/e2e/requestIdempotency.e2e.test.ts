@@ -343,17 +343,15 @@ describe('the stored answer', () => {
 describe('an answer over 4 MiB', () => {
   it('is not kept: a retry is a 409 naming the generation, not another call', async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
-    upstream.setDefault({ text: 'y'.repeat(4 * 1024 * 1024 + 1), usage: USAGE });
-    try {
-      const first = await chat(user, 'too-large');
-      expect(first.status).toBe(200);
-      expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(4 * 1024 * 1024);
-      const calls = upstream.requests.length;
-      expect(await holderOf(await chat(user, 'too-large'))).toBe(first.headers.get('x-generation-id'));
-      expect(upstream.requests.length).toBe(calls);
-    } finally {
-      upstream.setDefault({ text: ANSWER, usage: USAGE });
-    }
+    // An endpoint whose max output allows such an answer (a generation delivers at most ~32 characters per output token).
+    const big = await h.fakeEndpoint({ protocol: 'openai', slug: 'idem-big', model: 'idem/big', prices: PRICES, contextLength: 400_000, maxOutput: 200_000 });
+    big.setDefault({ text: 'y'.repeat(4 * 1024 * 1024 + 1), usage: USAGE });
+    const first = await chat(user, 'too-large', { model: 'idem/big' });
+    expect(first.status).toBe(200);
+    expect((await first.arrayBuffer()).byteLength).toBeGreaterThan(4 * 1024 * 1024);
+    const calls = big.requests.length;
+    expect(await holderOf(await chat(user, 'too-large', { model: 'idem/big' }))).toBe(first.headers.get('x-generation-id'));
+    expect(big.requests.length).toBe(calls);
   });
 });
 
