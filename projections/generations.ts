@@ -106,43 +106,53 @@ const finish = (doc: GenerationDoc, data: Extract<GenerationEvent, { type: 'Gene
   generationTimeMs: data.generationTimeMs,
 });
 
-/**
- * A charge with no record (yet): what the ledger's settlement knows of the call. In the normal flow its record follows
- * at once and replaces it (GenerationRequested starts the document afresh); it stays only when the process stopped
- * between the two appends.
- */
-const unrecorded = (d: ReservationSettled['data']): GenerationDoc => ({
-  _id: d.generationId,
-  accountId: d.accountId,
-  keyId: d.keyId,
-  status: 'unrecorded',
-  // When the reservation was made: the call's start, as near as the ledger knows it.
-  createdAt: d.reservedAt,
+/** A generation's document before anything but its identity is known: what its record or its settlement fill in. */
+const blankGeneration = (id: string, accountId: string, keyId: string | null, createdAt: string, reserved: number): GenerationDoc => ({
+  _id: id,
+  accountId,
+  keyId,
+  status: 'pending',
+  createdAt,
   finishedAt: null,
   requestedModels: [],
   apiType: null,
   router: null,
-  ...(d.usage?.workflowId !== undefined && { workflowId: d.usage.workflowId }),
   streamed: null,
   user: null,
-  model: d.usage?.model || null,
-  providerSlug: d.usage?.provider || null,
+  model: null,
+  providerSlug: null,
   providerName: null,
   endpointId: null,
   upstreamId: null,
-  // The ledger does not keep cache-write tokens (the prompt count includes them).
-  usage: d.usage ? { prompt: d.usage.promptTokens, completion: d.usage.completionTokens, reasoning: d.usage.reasoningTokens, cached: d.usage.cachedTokens, cacheWrite: 0 } : null,
+  usage: null,
   usageSource: null,
-  // The call's cost, as a record holds it (the ledger's `actual`; `charged` is less only when the platform absorbed some).
-  cost: d.actual,
-  ...(d.byok !== undefined && { upstreamCost: d.byok.upstreamCost }),
-  reserved: d.reserved,
+  cost: 0,
+  reserved,
   latencyMs: null,
   generationTimeMs: null,
   finishReason: null,
   nativeFinishReason: null,
   error: null,
   attempts: [],
+});
+
+/**
+ * A charge with no record (yet): what the ledger's settlement knows of the call. In the normal flow its record follows
+ * at once and replaces it (GenerationRequested starts the document afresh); it stays only when the process stopped
+ * between the two appends.
+ */
+const unrecorded = (d: ReservationSettled['data']): GenerationDoc => ({
+  // Created when the reservation was made: the call's start, as near as the ledger knows it.
+  ...blankGeneration(d.generationId, d.accountId, d.keyId, d.reservedAt, d.reserved),
+  status: 'unrecorded',
+  ...(d.usage?.workflowId !== undefined && { workflowId: d.usage.workflowId }),
+  model: d.usage?.model || null,
+  providerSlug: d.usage?.provider || null,
+  // The ledger does not keep cache-write tokens (the prompt count includes them).
+  usage: d.usage ? { prompt: d.usage.promptTokens, completion: d.usage.completionTokens, reasoning: d.usage.reasoningTokens, cached: d.usage.cachedTokens, cacheWrite: 0 } : null,
+  // The call's cost, as a record holds it (the ledger's `actual`; `charged` is less only when the platform absorbed some).
+  cost: d.actual,
+  ...(d.byok !== undefined && { upstreamCost: d.byok.upstreamCost }),
 });
 
 export const generationsProjection = defineProjection<GenerationDoc>({
@@ -164,12 +174,7 @@ export const generationsProjection = defineProjection<GenerationDoc>({
     if (event.type === 'GenerationRequested') {
       const d = event.data;
       return {
-        _id: d.generationId,
-        accountId: d.accountId,
-        keyId: d.keyId,
-        status: 'pending',
-        createdAt: d.at,
-        finishedAt: null,
+        ...blankGeneration(d.generationId, d.accountId, d.keyId, d.at, d.reserved),
         requestedModels: [...d.models],
         apiType: d.apiType,
         router: d.router,
@@ -177,22 +182,8 @@ export const generationsProjection = defineProjection<GenerationDoc>({
         ...(d.app !== undefined && { app: d.app }),
         streamed: d.stream,
         user: d.user,
-        model: null,
-        providerSlug: null,
-        providerName: null,
-        endpointId: null,
-        upstreamId: null,
-        usage: null,
-        usageSource: null,
-        cost: 0,
-        reserved: d.reserved,
         ...(d.promptMedia !== undefined && { promptMedia: d.promptMedia }),
         ...(d.sessionId !== undefined && { sessionId: d.sessionId }),
-        latencyMs: null,
-        generationTimeMs: null,
-        finishReason: null,
-        nativeFinishReason: null,
-        error: null,
         attempts: [],
       };
     }

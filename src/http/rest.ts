@@ -195,6 +195,9 @@ const unsupportedEncoding = (header: string | undefined): DomainError | null => 
 /** Names of UTF-8 (and of ASCII, a subset of it: its bytes decode the same). */
 const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
+/** The Content-Types clients send nearly always (the SDKs' and curl's): UTF-8 JSON, known without a parse. */
+const PLAIN_JSON = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8', 'application/json; charset=UTF-8']);
+
 /**
  * A body declared in a charset other than UTF-8 (`Content-Type: application/json; charset=utf-16`): a 415 naming it,
  * or null. Bodies are read as UTF-8 only (JSON's, RFC 8259 8.1); read as UTF-8, another charset's text would be
@@ -202,8 +205,9 @@ const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
  */
 const unsupportedCharset = (header: string | undefined): DomainError | null => {
   // Parsed as a media type (RFC 9110 8.3.1: names case-insensitive, a value a token or a quoted string, which may hold
-  // ";" or "charset="), never split by hand.
-  const charset = header === undefined ? undefined : parseMediaType(header).parameters.charset?.toLowerCase();
+  // ";" or "charset="), never split by hand; the common exact values need no parse.
+  if (header === undefined || PLAIN_JSON.has(header)) return null;
+  const charset = parseMediaType(header).parameters.charset?.toLowerCase();
   if (charset === undefined || UTF8_CHARSETS.has(charset)) return null;
   const named = charset.slice(0, 40);
   return new DomainError('BAD_REQUEST', `Content-Type charset ${JSON.stringify(named)} is not supported: send the body in UTF-8 (charset=utf-8, or no charset)`, 415, { charset: named });
