@@ -12,7 +12,7 @@
 import { Cancellation, type AbortLike } from '../cancellation.js';
 import { extend } from '../objects.js';
 import type { ProviderErrorCode } from './types.js';
-import type { ResponseMeta, StreamOutcome } from './providers/adapter.js';
+import type { ResponseMeta, StreamOutcome, UpstreamRequest } from './providers/adapter.js';
 import { demoComplete, demoStream } from './providers/demo/demoProvider.js';
 import { ADAPTERS } from './providers/registry.js';
 import type { Breakers } from './breaker.js';
@@ -193,17 +193,24 @@ export const ownKeyRefused = (error: ProviderError, target: Pick<RouteTarget, 'b
 /**
  * The provider's request, built by `build`: whatever that throws happened before anything was sent, so it is
  * Switchyard's failure (`internal`: a 500, no retry, no breaker), never a connection error charged to the provider;
- * except the adapter's own refusal of what the client sent (`badRequest`), which stays the client's 400.
+ * except the adapter's own refusal of what the client sent (`badRequest`): what that protocol cannot carry, which the
+ * router takes as a reason to skip that target (chat: `cannotCarry` in run), a 400 when no target can carry it.
  */
 export const buildUpstreamRequest = <T>(provider: string, build: () => T): T => {
   try {
     return build();
   } catch (error) {
-    // The adapter refusing what the client sent (audio for Anthropic, tool arguments that are no JSON object): a 400.
+    // The adapter refusing what the client sent (audio for Anthropic, tool arguments that are no JSON object).
     if (error instanceof ProviderError && error.code === 'bad_request') throw error;
     throw new ProviderError({ code: 'internal', status: 500, retryable: false, message: `${provider}: the request could not be built (${error instanceof Error ? error.message : String(error)})`, provider, cause: error });
   }
 };
+
+/** A target's request as it is sent: the chat request for it (forTarget) and, but for the in-process demo, its provider's. */
+interface Prepared {
+  readonly request: ChatRequest;
+  readonly upstream: UpstreamRequest | null;
+}
 
 const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
 
@@ -347,6 +354,8 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     const budgetLeft = (q: (typeof queue)[number]) => (used.get(q.target.requested) ?? 0) < config.maxAttempts;
     let lastError: ProviderError | null = null;
     let lastTarget: RouteTarget | null = null;
+    /** The first target whose protocol could not carry the request (its adapter's refusal): the answer if no target can. */
+    let cannotCarry: { readonly target: RouteTarget; readonly error: ProviderError } | null = null;
 
     // Streaming state shared across attempts (only the committing attempt ever writes to the client).
     /** Delivery: dropped when the client goes away from a provider that is read on. */
@@ -409,6 +418,22 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         if (wait > 0 && !(await sleep(wait, options.signal))) return result('cancelled');
       }
       const { target } = entry;
+      // The request as this target's protocol takes it, built before the try is counted. An adapter that refuses it
+      // (what its protocol cannot express: a system prompt alone for Anthropic or Gemini, a thinking budget that does
+      // not fit below max_tokens, a media link it cannot send) says nothing of the other targets, whose protocols may
+      // carry it: this one is skipped, not attempted (no record, no breaker, none of the model's attempts, nothing sent).
+      let prepared: Prepared | undefined;
+      let buildFailure: unknown;
+      try {
+        prepared = prepare(target, request, options.stream);
+      } catch (error) {
+        if (error instanceof ProviderError && error.code === 'bad_request') {
+          entry.dead = true;
+          cannotCarry ??= { target, error };
+          continue;
+        }
+        buildFailure = error; // Switchyard's own failure (internal): the attempt's, below
+      }
       lastTarget = target;
       const record: AttemptRecord = { attempt: attempts.length + 1, target, startedAt: now(), endedAt: 0, error: null, afterFirstToken: false };
       attempts.push(record);
@@ -497,8 +522,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       let upstream: Awaited<ReturnType<typeof openStream>> | null = null;
       try {
         const meta: Required<ResponseMeta> = { id: options.meta.id, created: options.meta.created, model: target.model };
+        if (prepared === undefined) throw buildFailure;
         if (!options.stream) {
-          const { response, upstreamId } = await callComplete(target, request, meta, cancel);
+          const { response, upstreamId } = await callComplete(target, prepared, meta, cancel);
           const whole = responseOutput(response);
           if (whole.chars > maxChars || whole.logprobs > maxLogprobs) throw outputTooLong(target.endpoint.provider.name, target.maxOutput, whole, maxChars, maxLogprobs);
           await awaitReady();
@@ -518,7 +544,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             error: choice?.error === undefined ? null : redactProviderError(choice.error, credentialsOf(target)),
           });
         }
-        upstream = await openStream(target, request, meta, cancel, options.onUpstreamBody);
+        upstream = await openStream(target, prepared, meta, cancel, options.onUpstreamBody);
         // Every chunk names the provider that wrote it, as OpenRouter's do.
         const provider = target.endpoint.provider.name;
         const named = (chunk: ChatChunk): ChatChunk => extend(shown(chunk), { provider });
@@ -641,6 +667,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     if (last !== null) {
       lastError = last.error;
       lastTarget = last.target;
+    } else if (cannotCarry !== null) {
+      // No target could carry it, and none was tried: the first refusal says why (a 400, nothing sent or charged).
+      lastError = cannotCarry.error;
+      lastTarget = cannotCarry.target;
     }
     return result('failed');
   };
@@ -658,26 +688,38 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     return withSupportedParameters(request, target.endpoint.supportedParameters);
   };
 
+  /**
+   * The target's request and its provider's, built by its protocol's adapter (the demo takes the chat request itself).
+   * Throws what buildUpstreamRequest throws: the adapter's refusal (bad_request), else an internal error.
+   */
+  const prepare = (target: RouteTarget, request: ChatRequest, stream: boolean): Prepared => {
+    const { endpoint } = target;
+    const { protocol } = endpoint.provider;
+    request = forTarget(request, target);
+    if (protocol === 'demo') return { request, upstream: null };
+    const adapter = ADAPTERS[protocol];
+    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
+      adapter.buildRequest(
+        extend(request, { stream }),
+        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
+      ),
+    );
+    return { request, upstream };
+  };
+
   const callComplete = async (
     target: RouteTarget,
-    request: ChatRequest,
+    { request, upstream }: Prepared,
     meta: Required<ResponseMeta>,
     signal: AbortLike,
   ): Promise<{ response: ChatResponse; upstreamId: string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
-    request = forTarget(request, target);
-    if (protocol === 'demo') {
+    if (protocol === 'demo' || upstream === null) {
       if (signal.aborted) throw signal.reason;
       return { response: demoComplete(request, meta), upstreamId: null };
     }
     const adapter = ADAPTERS[protocol];
-    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
-      adapter.buildRequest(
-        extend(request, { stream: false }),
-        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
-      ),
-    );
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
     if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
     const text = await deps.upstream.readAnswer(res.body);
@@ -701,26 +743,19 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
 
   const openStream = async (
     target: RouteTarget,
-    request: ChatRequest,
+    { request, upstream }: Prepared,
     meta: Required<ResponseMeta>,
     signal: AbortLike,
     onBody?: (target: RouteTarget, body: unknown) => void,
   ): Promise<{ chunks: AsyncIterable<ChatChunk[]>; finish(): StreamOutcome; upstreamId(): string | null }> => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
-    request = forTarget(request, target);
-    if (protocol === 'demo') {
+    if (protocol === 'demo' || upstream === null) {
       onBody?.(target, extend(request, { stream: true }));
       const demo = demoStream(request, meta, config.demoTokenDelayMs, signal);
       return { ...demo, upstreamId: () => null };
     }
     const adapter = ADAPTERS[protocol];
-    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
-      adapter.buildRequest(
-        extend(request, { stream: true }),
-        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
-      ),
-    );
     // The body only: the credentials travel in the headers (or, for Gemini, the URL), never echoed.
     onBody?.(target, JSON.parse(upstream.body));
     const res = await deps.upstream.post(upstream.url, upstream.headers, upstream.body, signal, { guarded: !endpoint.provider.trusted });
