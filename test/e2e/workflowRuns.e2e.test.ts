@@ -26,7 +26,7 @@ const open = async (gql: Gql, name: string, role?: string) => {
 
 const createWorkflow = async (gql: Gql, definition: unknown, key: string): Promise<string> => {
   const { body } = await gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, key);
-  expect(body.data.createWorkflow.__typename).toBe('Workflow');
+  expect(body.data.createWorkflow.__typename, JSON.stringify(body)).toBe('Workflow');
   return body.data.createWorkflow.id;
 };
 
@@ -264,6 +264,35 @@ describe('manual workflow runs over GraphQL', () => {
     expect(codeOf(await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id }, stranger.key))).toBe('NOT_FOUND');
     // The run is untouched.
     expect((await finished(h.gql, runId, designer.key)).status).toBe('SUCCEEDED');
+  });
+
+  it("lets a restricted key cancel and retry only the runs it started: the owner's are FORBIDDEN (restricted_key) and untouched", async () => {
+    const owner = await open(h.gql, 'Olga Owner', 'DESIGNER');
+    const created = await h.gql('mutation { createApiKey(name: "app", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret } } }', {}, owner.key);
+    const limited = created.body.data.createApiKey.secret as string;
+    const waiting = await createWorkflow(h.gql, { name: 'Wait four minutes', trigger: { type: 'manual' }, steps: [{ key: 'wait', type: 'control.delay', input: { for: 'PT4M' } }] }, owner.key);
+    const failing = await createWorkflow(h.gql, { name: 'Fails', trigger: { type: 'manual' }, steps: [{ key: 'deep', type: 'action.transform', input: { expression: '=($f := function($x) { 1 + $f($x) }; $f(0))' } }] }, owner.key);
+    const cancel = (runId: string, key: string) => h.gql(`mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status } ... on DomainError { code message details } } }`, { id: runId }, key);
+    const retry = (runId: string, key: string) => h.gql(`mutation($id: ID!) { retryWorkflowRun(id: $id) { __typename ... on WorkflowRun { id } ... on DomainError { code message details } } }`, { id: runId }, key);
+    const refused = { __typename: 'DomainError', code: 'FORBIDDEN', message: expect.stringContaining('This key has a spending limit or was issued to an app'), details: { restricted_key: true } };
+
+    const ownersRun = (await runWorkflow(h.gql, waiting, null, owner.key)).body.data.runWorkflow.id as string;
+    expect((await cancel(ownersRun, limited)).body.data.cancelWorkflowRun).toEqual(refused);
+    const ownersFailed = await finished(h.gql, (await runWorkflow(h.gql, failing, null, owner.key)).body.data.runWorkflow.id, owner.key);
+    expect(ownersFailed.status).toBe('FAILED');
+    expect((await retry(ownersFailed.id, limited)).body.data.retryWorkflowRun).toEqual(refused);
+    // The owner's runs are as they were: still waiting, and never retried.
+    expect((await h.gql('query($id: ID!) { workflowRun(id: $id) { status } }', { id: ownersRun }, owner.key)).body.data.workflowRun.status).toBe('RUNNING');
+    const failedRuns = await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id: failing }, owner.key);
+    expect(failedRuns.body.data.workflowRuns.edges).toHaveLength(1);
+
+    // Its own: it stops what it started (what spends under its key), and retries its own failed run.
+    const ownRun = (await runWorkflow(h.gql, waiting, null, limited)).body.data.runWorkflow.id as string;
+    expect((await cancel(ownRun, limited)).body.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED' });
+    const ownFailed = await finished(h.gql, (await runWorkflow(h.gql, failing, null, limited)).body.data.runWorkflow.id, owner.key);
+    expect((await retry(ownFailed.id, limited)).body.data.retryWorkflowRun).toMatchObject({ __typename: 'WorkflowRun', id: expect.any(String) });
+    // The owner's full key still runs the account's runs.
+    expect((await cancel(ownersRun, owner.key)).body.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED' });
   });
 
   it('refuses bad input clearly: an oversized input, ids that name nothing', async () => {

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
-import { ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
@@ -406,6 +406,19 @@ export const createRunsApi = (deps: {
     const owner = await deps.workflows.ownerOf(first.data.workflowId);
     if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('WorkflowRun', runId);
     return first.data;
+  };
+
+  /**
+   * Policy: a restricted key (Principal.restricted) cancels or retries only the runs it started (RunIdentity.keyId: what
+   * spends under it), as it reads only its own generations; the account's other runs are run by a key without a limit.
+   */
+  const requireRunOfKey = (principal: Principal, run: { readonly keyId?: string }) => {
+    if (principal.restricted === true && run.keyId !== principal.keyId) {
+      throw new ForbiddenError(
+        "This key has a spending limit or was issued to an app: it cancels and retries only the workflow runs it started; another key's, a webhook's or a schedule's run needs a key of the account without a limit",
+        { restricted_key: true },
+      );
+    }
   };
 
   const scopeOf = (state: StartedRunState, definition: WorkflowDefinition): ExpressionScope => {
@@ -1278,6 +1291,7 @@ export const createRunsApi = (deps: {
     async cancel(caller: Caller, runId: string): Promise<RunView> {
       const principal = principalOf(caller);
       const started = await requireRun(caller, runId);
+      requireRunOfKey(principal, started);
       const definition = await deps.workflows.definitionAt(started.workflowId, started.version);
       if (definition === null) throw new NotFoundError('WorkflowRun', runId);
       const at = deps.now().toISOString();
@@ -1299,6 +1313,7 @@ export const createRunsApi = (deps: {
     async retry(caller: Caller, runId: string): Promise<RunView> {
       const principal = principalOf(caller);
       const started = await requireRun(caller, runId);
+      requireRunOfKey(principal, started);
       const workflow = await deps.workflows.get(started.workflowId);
       if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${started.workflowId} is ${workflow.status}: enable it to retry its runs`, { status: workflow.status });
       const definition = await deps.workflows.definitionAt(started.workflowId, started.version);

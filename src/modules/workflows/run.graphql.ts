@@ -118,7 +118,7 @@ builder.mutationFields((t) => ({
   cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description:
-      "Cancel a run: it stops between steps, and a step in flight is aborted (it ends FAILED with CANCELLED; what its call was charged is added to the run's cost once it settles). A run that has ended answers CONFLICT.",
+      "Cancel a run: it stops between steps, and a step in flight is aborted (it ends FAILED with CANCELLED; what its call was charged is added to the run's cost once it settles). A run that has ended answers CONFLICT. A restricted key (a spending limit, or issued to an app) cancels only the runs it started (FORBIDDEN, restricted_key, otherwise).",
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.cancel(ctx, String(args.id)),
@@ -126,7 +126,7 @@ builder.mutationFields((t) => ({
   retryWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description:
-      'Retry a FAILED run: a new run of the same version with the same trigger that reuses the outputs of the steps before the failed one (carriedFrom; not run or charged again) and goes on from the failed step. Answers the new run (RUNNING or QUEUED); retrying the same run again answers that same retry. Any other status is a CONFLICT.',
+      'Retry a FAILED run: a new run of the same version with the same trigger that reuses the outputs of the steps before the failed one (carriedFrom; not run or charged again) and goes on from the failed step. Answers the new run (RUNNING or QUEUED); retrying the same run again answers that same retry. Any other status is a CONFLICT. A restricted key (a spending limit, or issued to an app) retries only the runs it started (FORBIDDEN, restricted_key, otherwise).',
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.retry(ctx, String(args.id)),
