@@ -97,7 +97,7 @@ export interface GenerateInput {
   readonly app?: AppAttribution;
   /** Keep the answer's text in the generation's record (workflow model steps: a resumed step reads it back). */
   readonly keepCompletion?: boolean;
-  /** The request's Idempotency-Key (checked) and fingerprint: one generation per key and account (requestIdempotency.ts). */
+  /** The request's Idempotency-Key (checked) and fingerprint: one generation per Idempotency-Key and API key (requestIdempotency.ts). */
   readonly idempotency?: RequestIdempotency;
 }
 
@@ -177,7 +177,7 @@ export interface EmbedOutcome {
 }
 
 const MIN_CLAMPED_OUTPUT = 16;
-/** What an Idempotency-Key claim names: the caller's account, the generation, the key (a chat's or an embedding's input). */
+/** What an Idempotency-Key claim names: the caller's account and API key, the generation, the key (a chat's or an embedding's input). */
 type Claimant = Pick<GenerateInput, 'principal' | 'generationId' | 'idempotency'>;
 const NO_DEFAULT_MODEL = `${MODEL_REQUIRED}; or set a default model for your account with the GraphQL mutation setDefaultModel(model: "vendor/model")`;
 
@@ -413,8 +413,8 @@ export const createGateway = (deps: {
     const idem = input.idempotency;
     if (idem === undefined) return call();
     if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
-    const { accountId } = input.principal;
-    const holder = await deps.claims.claim(accountId, idem.key, input.generationId, idem.fingerprint);
+    const { accountId, keyId } = input.principal;
+    const holder = await deps.claims.claim({ accountId, keyId }, idem.key, input.generationId, idem.fingerprint);
     if (holder !== null) throw await heldKeyAnswer(accountId, idem, holder);
     const { replays } = deps;
     if (replays) {
@@ -447,7 +447,8 @@ export const createGateway = (deps: {
     const idem = input.idempotency;
     if (idem === undefined || !deps.claims) return;
     idem.answer?.drop();
-    await deps.claims.release(input.principal.accountId, idem.key, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
+    const { accountId, keyId } = input.principal;
+    await deps.claims.release({ accountId, keyId }, idem.key, input.generationId).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'an Idempotency-Key could not be given back'));
   };
 
   const prepare = (input: GenerateInput): Promise<PreparedGeneration> => underClaim(input, () => prepareCall(input));

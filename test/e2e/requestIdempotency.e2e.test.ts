@@ -1,12 +1,12 @@
 /**
  * An `Idempotency-Key` on the model routes, over real HTTP against fake upstreams, as reliability.md's T-IDEM-1 and
- * T-IDEM-2 (Stripe's semantics): one generation per key and account, never charged twice. The same key and request
+ * T-IDEM-2 (Stripe's semantics): one generation per Idempotency-Key and API key, never charged twice. The same key and request
  * sent 20 times at once makes one provider call and one charge, every other answer a 409 (in flight) or the stored
  * answer, byte for byte; a retry after the answer gets the stored bytes with `Idempotent-Replayed: true` (whole and
  * streamed, through the official `openai` SDK too, from a restarted process too), a 409 once its 24 hours are past; the
  * same key with another request is a 422 that charges and calls nothing, key order and whitespace aside. The stored
  * answer is sealed: its text is not in the content store's file. A key that charged nothing may be sent again;
- * another account's keys are its own; a malformed key is a 400. Completions, Responses, Messages and embeddings take
+ * another API key's are its own (of the same account too); a malformed key is a 400. Completions, Responses, Messages and embeddings take
  * it too, and GraphQL sendPrompt / startGeneration as `idempotencyKey` (a retry there is a CONFLICT naming the holder).
  */
 import { createHash } from 'node:crypto';
@@ -141,6 +141,36 @@ describe('T-IDEM-1: the same key and request', () => {
     expect([first.status, other.status, other.replayed]).toEqual([200, 200, null]);
     expect(other.generationId).not.toBe(first.generationId);
     expectReplayOf(await answerOf(await chat(a, 'shared-name')), first);
+  });
+
+  it("is each API key's own: another key of the account sending the same key and request gets its own call, neither the first answer nor a 409/422, and cannot block the first key", async () => {
+    const owner = await h.openAccount({ credits: 1_000_000_000 });
+    const created = await h.gqlOk('mutation { createApiKey(name: "app", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret key { id } } } }', {}, owner.key);
+    const app: Account = { accountId: owner.accountId, key: created.createApiKey.secret as string, keyId: created.createApiKey.key.id as string };
+    const before = upstream.requests.length;
+    const first = await answerOf(await chat(owner, 'owners-key-9b1e'));
+    expect(first.status).toBe(200);
+    // The app's key knows the owner's Idempotency-Key and body: it is served its own call, not the owner's answer.
+    const other = await answerOf(await chat(app, 'owners-key-9b1e'));
+    expect([other.status, other.replayed]).toEqual([200, null]);
+    expect(other.generationId).not.toBe(first.generationId);
+    expect(upstream.requests.length - before).toBe(2);
+    // Each key's retry is its own answer replayed; another body under the key is a 422 naming its own generation only.
+    expectReplayOf(await answerOf(await chat(owner, 'owners-key-9b1e')), first);
+    expectReplayOf(await answerOf(await chat(app, 'owners-key-9b1e')), other);
+    expect(await reusedFor(await chat(app, 'owners-key-9b1e', { temperature: 0.7 }))).toBe(other.generationId);
+    // A key the app's key claimed first does not hold up the owner's call under it (no 409, no 422).
+    const squatted = await answerOf(await chat(app, 'owner-next-key', { temperature: 0.1 }));
+    expect(squatted.status).toBe(200);
+    const owners = await answerOf(await chat(owner, 'owner-next-key'));
+    expect([owners.status, owners.replayed]).toEqual([200, null]);
+    // GraphQL: the app's key sending the owner's key is its own prompt, not a CONFLICT naming the owner's generation.
+    const SEND = `mutation ($input: PromptInput!, $key: String) { r: sendPrompt(input: $input, idempotencyKey: $key) { __typename ... on SendPromptResult { generationId } ... on DomainError { code details } } }`;
+    const input = { model: MODEL, messages: [{ role: 'USER', content: 'hello' }] };
+    const ownerPrompt = (await h.gqlOk(SEND, { input, key: 'gql-owner-3c' }, owner.key)).r;
+    expect(ownerPrompt.__typename).toBe('SendPromptResult');
+    const appPrompt = (await h.gqlOk(SEND, { input, key: 'gql-owner-3c' }, app.key)).r;
+    expect(appPrompt).toMatchObject({ __typename: 'SendPromptResult', generationId: expect.not.stringMatching(ownerPrompt.generationId) });
   });
 });
 
@@ -359,7 +389,7 @@ describe('a claim written before fingerprints', () => {
   it('is a 409 naming its generation, whatever the request', async () => {
     const user = await h.openAccount({ credits: 1_000_000_000 });
     // The claim as the log held it before this change: no fingerprint.
-    const stream = `idem-${createHash('sha256').update(`${user.accountId}\nold-key`).digest('hex').slice(0, 40)}`;
+    const stream = `idem-${createHash('sha256').update(`${user.accountId}\n${user.keyId}\nold-key`).digest('hex').slice(0, 40)}`;
     await h.running.core.eventStore.append(stream, [{ type: 'IdempotencyKeyClaimed', data: { accountId: user.accountId, generationId: 'gen-before', at: new Date().toISOString() } }], { expectedRevision: 'no_stream' });
     const calls = upstream.requests.length;
     expect(await holderOf(await chat(user, 'old-key'))).toBe('gen-before');

@@ -296,7 +296,7 @@ builder.queryFields((t) => ({
 }));
 
 const IDEMPOTENCY_KEY_ARG =
-  'One generation per key and account (as the REST Idempotency-Key header): a key another generation holds is a CONFLICT naming it in details.generation_id (its message says when that generation was for another request: another mutation or input); the answer is not replayed here; a key that charged nothing may be sent again.';
+  "One generation per Idempotency-Key and API key (as the REST Idempotency-Key header; another key of the account sending the same one makes its own call): a key another generation holds is a CONFLICT naming it in details.generation_id (its message says when that generation was for another request: another mutation or input); the answer is not replayed here; a key that charged nothing may be sent again.";
 /** An `idempotencyKey` argument, checked (VALIDATION naming it); undefined when not given. */
 const keyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));
 

@@ -1,7 +1,9 @@
 /**
  * An `Idempotency-Key` on a model call (the REST model routes, GraphQL sendPrompt / startGeneration): one generation per
- * key and account, so a client that retries a call it lost the answer to is never charged twice (Stripe's semantics,
- * reliability.md §2.2).
+ * Idempotency-Key and API key, so a client that retries a call it lost the answer to is never charged twice (Stripe's
+ * semantics, reliability.md §2.2). Scoped by the API key, not only the account: another key of the account (an app's,
+ * a limited one) that knows the key and the body must neither be replayed this key's answer nor learn, by a 409 or a
+ * 422, that the key was used or what for, nor claim it first to hold up this key's call: it gets its own call.
  *
  * The claim: the `idem-{hash}` stream holds it. The first call appends `IdempotencyKeyClaimed` naming its generation
  * and the request's fingerprint (the event store's expected revision decides between concurrent calls, across
@@ -59,8 +61,21 @@ const idempotencyDecider: Decider<IdempotencyState, IdempotencyCommand, Idempote
   },
 };
 
-/** One stream per account and key; the key itself (the caller's text) is not stored. */
-const claimStream = (accountId: string, key: string): string => `idem-${createHash('sha256').update(`${accountId}\n${key}`).digest('hex').slice(0, 40)}`;
+/**
+ * Whose Idempotency-Keys a claim is among: the calling API key's (null: the bootstrap admin key, which is none of the
+ * store's, is the account's).
+ */
+export interface ClaimScope {
+  readonly accountId: string;
+  readonly keyId: string | null;
+}
+
+/**
+ * One stream per API key and Idempotency-Key (the key's text, visible ASCII, holds no newline); the Idempotency-Key
+ * itself (the caller's text) is not stored.
+ */
+const claimStream = ({ accountId, keyId }: ClaimScope, key: string): string =>
+  `idem-${createHash('sha256').update(keyId === null ? `${accountId}\n${key}` : `${accountId}\n${keyId}\n${key}`).digest('hex').slice(0, 40)}`;
 
 /** JSON with every object's keys sorted: the same request whatever its key order and whitespace. */
 const canonicalJson = (value: unknown): string => {
@@ -77,10 +92,10 @@ const canonicalJson = (value: unknown): string => {
 export const requestFingerprint = (face: string, body: unknown): string => createHash('sha256').update(`${face}\n${canonicalJson(body)}`).digest('hex');
 
 export interface IdempotencyClaims {
-  /** Claims the key for the generation and request: null when it did, else who holds it. */
-  claim(accountId: string, key: string, generationId: string, requestFingerprint: string): Promise<KeyHolder | null>;
+  /** Claims the key among the scope's for the generation and request: null when it did, else who holds it. */
+  claim(scope: ClaimScope, key: string, generationId: string, requestFingerprint: string): Promise<KeyHolder | null>;
   /** Gives the key back, when the generation still holds it (a call refused before anything was charged). */
-  release(accountId: string, key: string, generationId: string): Promise<void>;
+  release(scope: ClaimScope, key: string, generationId: string): Promise<void>;
 }
 
 /** A key's holder as `abandoned` is asked about it: the account, its generation, when it claimed the key. */
@@ -99,18 +114,19 @@ export interface ClaimHolder {
  * may be sent again, whether its call failed or its process died. Asked only when a key is found held.
  */
 export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date, abandoned: (holder: ClaimHolder) => Promise<boolean> = async () => false): IdempotencyClaims => {
-  const release = async (accountId: string, key: string, generationId: string) => {
-    await handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Release', data: { generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
+  const release = async (scope: ClaimScope, key: string, generationId: string) => {
+    await handleCommand(eventStore, claimStream(scope, key), idempotencyDecider, { type: 'Release', data: { generationId, at: now().toISOString() } }, { durability: 'commit', maxRetries: 5 });
   };
   return {
-    async claim(accountId, key, generationId, request) {
+    async claim(scope, key, generationId, request) {
+      const { accountId } = scope;
       const fingerprint = createHmac('sha256', `${accountId}\n${key}`).update(request).digest('hex');
       const attempt = () =>
-        handleCommand(eventStore, claimStream(accountId, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
+        handleCommand(eventStore, claimStream(scope, key), idempotencyDecider, { type: 'Claim', data: { accountId, generationId, at: now().toISOString(), fingerprint } }, { durability: 'commit', maxRetries: 5 });
       let { holder } = (await attempt()).state;
       if (holder !== null && holder.generationId !== generationId && (await abandoned({ accountId, generationId: holder.generationId, claimedAt: holder.at }))) {
         // Released only if that holder still holds it: of concurrent retries, one claims it, the others find it held.
-        await release(accountId, key, holder.generationId);
+        await release(scope, key, holder.generationId);
         ({ holder } = (await attempt()).state);
       }
       if (holder === null || holder.generationId === generationId) return null;
