@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createClient } from 'graphql-ws';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
@@ -163,6 +164,43 @@ describe('spending (as the gateway drives the ledger)', () => {
     expect(back.body.data.ledgerEntries.pageInfo.hasPreviousPage).toBe(true);
     const badCursor = await h.gql(`{ ledgerEntries(after: "acc_root") { edges { cursor } } }`, {}, user.key);
     expect(badCursor.body.errors[0].extensions.code).toBe('VALIDATION');
+  });
+
+  it("lists a restricted key (a spending limit) the account's credits and its own calls' entries only, never another key's generation ids", async () => {
+    const owner = await openUser('Ledger owner');
+    await h.gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: ${10 * USD}, reason: "test") { __typename } }`, { id: owner.id });
+    const created = await h.gql(`mutation { createApiKey(name: "app", limit: ${USD}, limitReset: NEVER) { ... on CreatedApiKey { secret key { id } } } }`, {}, owner.key);
+    const app = { key: created.body.data.createApiKey.secret as string, keyId: created.body.data.createApiKey.key.id as string };
+    const call = (key: string) => new OpenAI({ apiKey: key, baseURL: `${h.url}/api/v1`, maxRetries: 0 }).chat.completions.create({ model: 'switchyard/demo-paid', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 });
+    const ownerCall = await call(owner.key);
+    const appCall = await call(app.key);
+    const ENTRY = 'cursor node { type generationId keyId }';
+    type Entry = { type: string; generationId: string | null; keyId: string | null };
+    const list = async (key: string): Promise<Entry[]> => (await h.gql(`{ ledgerEntries(first: 100) { edges { ${ENTRY} } } }`, {}, key)).body.data.ledgerEntries.edges.map((e: any) => e.node as Entry);
+    // Both calls settled (the ledger is read from its stream).
+    const all = await eventually('both calls settled', async () => {
+      const entries = await list(owner.key);
+      return entries.filter((e) => e.type === 'ReservationSettled').length === 2 ? entries : null;
+    });
+    expect(new Set(all.map((e) => e.generationId))).toEqual(new Set([null, ownerCall.id, appCall.id]));
+
+    const seen = await list(app.key);
+    expect(seen).toEqual(all.filter((e) => e.generationId === null || e.keyId === app.keyId));
+    expect(seen.map((e) => e.type)).toEqual(['ReservationSettled', 'CreditsReserved', 'CreditsGranted']);
+    expect(seen.some((e) => e.generationId === ownerCall.id)).toBe(false);
+    // Paged one by one, forwards and backwards, it is the same list.
+    const forwards: Entry[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: any = (await h.gql(`query($a: String) { ledgerEntries(first: 1, after: $a) { edges { ${ENTRY} } pageInfo { hasNextPage endCursor } } }`, { a: after }, app.key)).body.data.ledgerEntries;
+      forwards.push(...page.edges.map((e: any) => e.node));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(forwards).toEqual(seen);
+    const last = (await h.gql(`{ ledgerEntries(last: 2) { edges { ${ENTRY} } pageInfo { hasPreviousPage } } }`, {}, app.key)).body.data.ledgerEntries;
+    expect(last.edges.map((e: any) => e.node)).toEqual(seen.slice(-2));
+    expect(last.pageInfo.hasPreviousPage).toBe(true);
   });
 
   it('streams balance changes over graphql-ws after the read model has them', async () => {

@@ -53,6 +53,9 @@ export interface EntriesPage {
   readonly oldestFirst: boolean;
 }
 
+/** How many ledger events a restricted key's list reads at a time to fill a page with the entries it may see. */
+const RESTRICTED_SCAN_BATCH = 500;
+
 /** What `/api/v1/key` reports about the calling key. */
 export interface KeyReport {
   /** The calling key as the auth directory holds it; null only for the bootstrap admin key (ADMIN_API_KEY). */
@@ -186,15 +189,37 @@ export const createLedgerApi = (deps: {
       };
     },
 
-    /** Ledger entries of an account, read from its stream (the stream is the list: no read model can lag it). */
-    async entries(accountId: string, page: EntriesPage): Promise<RecordedEvent<LedgerEvent>[]> {
+    /**
+     * Ledger entries of an account as `viewer` may see them, read from its stream (the stream is the list: no read model
+     * can lag it). A restricted key (Principal.restricted) sees the account's credits (purchases, grants, refunds: its
+     * balance's history, which it reads) and its own calls' entries, not another key's (maySeeGenerationDoc): its page
+     * is filled from batches of the stream, so only its lists read past the entries they leave out.
+     */
+    async entries(accountId: string, page: EntriesPage, viewer: Principal | null): Promise<RecordedEvent<LedgerEvent>[]> {
       const { after, before, limit, oldestFirst } = page;
-      const events = oldestFirst
-        ? await eventStore.readStream(ledgerStream(accountId), { direction: 'forwards', fromRevision: before === undefined ? 0 : before + 1, maxCount: limit })
-        : after === 0
-          ? []
-          : await eventStore.readStream(ledgerStream(accountId), { direction: 'backwards', ...(after !== undefined ? { fromRevision: after - 1 } : {}), maxCount: limit });
-      return (events as RecordedEvent<LedgerEvent>[]).filter((e) => (after === undefined || e.revision < after) && (before === undefined || e.revision > before));
+      const inPage = (e: RecordedEvent<LedgerEvent>) => (after === undefined || e.revision < after) && (before === undefined || e.revision > before);
+      const ownKey = viewer?.restricted === true ? viewer.keyId : undefined;
+      const read = async (from: { after?: number | undefined; before?: number | undefined }, count: number) =>
+        (oldestFirst
+          ? await eventStore.readStream(ledgerStream(accountId), { direction: 'forwards', fromRevision: from.before === undefined ? 0 : from.before + 1, maxCount: count })
+          : from.after === 0
+            ? []
+            : await eventStore.readStream(ledgerStream(accountId), { direction: 'backwards', ...(from.after !== undefined ? { fromRevision: from.after - 1 } : {}), maxCount: count })) as RecordedEvent<LedgerEvent>[];
+      if (ownKey === undefined) return (await read(page, limit)).filter(inPage);
+
+      const shown = (e: RecordedEvent<LedgerEvent>) => inPage(e) && (!('generationId' in e.data) || e.data.keyId === ownKey);
+      const batch = Math.max(limit, RESTRICTED_SCAN_BATCH);
+      const kept: RecordedEvent<LedgerEvent>[] = [];
+      let from: { after?: number | undefined; before?: number | undefined } = { after, before };
+      for (;;) {
+        const events = await read(from, batch);
+        kept.push(...events.filter(shown));
+        const last = events.at(-1);
+        if (kept.length >= limit || events.length < batch || last === undefined) return kept.slice(0, limit);
+        // Past the page's far bound, nothing more is in it.
+        if (oldestFirst ? after !== undefined && last.revision >= after : before !== undefined && last.revision <= before) return kept.slice(0, limit);
+        from = oldestFirst ? { after, before: last.revision } : { after: last.revision, before };
+      }
     },
 
     /**

@@ -227,10 +227,11 @@ builder.queryFields((t) => ({
   }),
   ledgerEntries: t.connection({
     type: LedgerEntryRef,
-    description: 'Ledger entries, newest first.',
+    description:
+      "Ledger entries, newest first. A restricted key (a spending limit, or issued to an app) lists the account's credits (purchases, grants, refunds) and its own calls' entries, not another key's.",
     args: { accountId: t.arg.id() },
     authScopes: ownsAccountArg,
-    resolve: (_root, args, ctx) => revisionConnection(args, (page) => ctx.ledger.entries(targetAccount(args.accountId, ctx), page)),
+    resolve: (_root, args, ctx) => revisionConnection(args, (page) => ctx.ledger.entries(targetAccount(args.accountId, ctx), page, ctx.principal)),
   }),
   usage: t.field({
     type: [UsageRowRef],
