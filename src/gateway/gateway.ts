@@ -988,6 +988,8 @@ export const createGateway = (deps: {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
     if (protocol === 'demo') return { vectors: request.input.map((text) => demoEmbedding(text, request.dimensions ?? DEMO_EMBEDDING_DIMENSIONS)), promptTokens: null };
+    // Routing keeps embeddings away from Anthropic (embed's targets): never called there.
+    if (protocol === 'anthropic') throw new ProviderError({ code: 'bad_request', status: 400, retryable: false, message: 'Anthropic has no embeddings API' });
     const adapter = ADAPTERS[protocol];
     const upstreamRequest = buildUpstreamRequest(endpoint.provider.name, () => buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } }));
     const signal = AbortSignal.timeout(config.requestTimeoutMs);
@@ -1000,7 +1002,6 @@ export const createGateway = (deps: {
     } catch {
       json = undefined;
     }
-    if (protocol === 'anthropic') throw new ProviderError({ code: 'bad_request', status: 400, retryable: false, message: 'Anthropic has no embeddings API' });
     return parseEmbeddingResponse(protocol, json, request.input.length);
   };
 
