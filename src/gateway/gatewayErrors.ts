@@ -92,6 +92,11 @@ export const fromProviderError = (
   error: ProviderError,
   context: { providerName: string; providerSlug: string; model: string; attempts: number; cooldownLeftMs?: number | undefined; byok?: boolean | undefined },
 ): GatewayError => {
+  if (error.unsent === true) {
+    // The adapter's refusal: no provider saw the request, so there is no provider status or code to show.
+    const message = `${context.providerName} cannot take this request for ${context.model}, so it was not sent: ${error.detail ?? error.message}`;
+    return new GatewayError(400, 'invalid_request', message, { provider_name: context.providerName, provider_slug: context.providerSlug, retryable: false, model: context.model, attempts: context.attempts });
+  }
   // OpenRouter keeps an upstream's 413 and 422 (a request too large, or well-formed but refused): what to fix differs.
   const known =
     error.code === 'bad_request' ? (PASSED_ON[error.status] ?? UPSTREAM.bad_request) : ((context.byok === true ? OWN_KEY[error.code] : undefined) ?? UPSTREAM[error.code]);

@@ -288,6 +288,8 @@ export interface ProviderErrorInit {
   upstreamMessage?: string;
   /** What was wrong with the answer in Switchyard's own words (never the upstream's): shown to the client, 5xx or not. */
   detail?: string;
+  /** The adapter refused the request before anything was sent (its protocol cannot carry it): no provider answered. */
+  unsent?: true;
   cause?: unknown;
 }
 
@@ -304,6 +306,7 @@ export class ProviderError extends Error {
   readonly upstreamCode?: string;
   readonly upstreamMessage?: string;
   readonly detail?: string;
+  readonly unsent?: true;
 
   constructor(init: ProviderErrorInit) {
     super(init.message ?? init.upstreamMessage ?? init.code, init.cause === undefined ? undefined : { cause: init.cause });
@@ -316,5 +319,6 @@ export class ProviderError extends Error {
     if (init.upstreamCode !== undefined) this.upstreamCode = init.upstreamCode;
     if (init.upstreamMessage !== undefined) this.upstreamMessage = init.upstreamMessage;
     if (init.detail !== undefined) this.detail = init.detail;
+    if (init.unsent !== undefined) this.unsent = init.unsent;
   }
 }

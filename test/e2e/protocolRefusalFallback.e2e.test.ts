@@ -98,7 +98,10 @@ describe.each([false, true])('streamed: %s', (stream) => {
     const got = await send({ model: MIXED, messages: SYSTEM_ONLY, provider: { order: ['mixed-anthropic'], allow_fallbacks: false } }, stream);
     expect(got.status).toBe(400);
     expect(got.error!.message).toMatch(NOTHING_TO_SEND);
+    // Its words say no provider answered: no provider status or code either.
+    expect(got.error!.message).toMatch(/^mixed-anthropic cannot take this request for .+, so it was not sent: messages: /);
     expect(got.error!.metadata).toMatchObject({ error_type: 'invalid_request', provider_name: 'mixed-anthropic', attempts: 0 });
+    expect(got.error!.metadata).not.toHaveProperty('provider_status');
     expect(sentCounts()).toEqual(sent);
     const after = await h.settledBalance(user.accountId);
     expect(after.settled).toBe(before.settled);

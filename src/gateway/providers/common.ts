@@ -58,7 +58,7 @@ export function unreadableAnswer(provider: string, reason: string, cause?: unkno
 
 /** The adapter refusing what the client sent, before anything is sent: a 400 with the adapter's words. */
 export function badRequest(provider: string, message: string): ProviderError {
-  return new ProviderError({ code: 'bad_request', status: 400, retryable: false, message, detail: message, provider });
+  return new ProviderError({ code: 'bad_request', status: 400, retryable: false, message, detail: message, provider, unsent: true });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
