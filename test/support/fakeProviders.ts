@@ -807,8 +807,10 @@ async function flood(res: ServerResponse, options: NonNullable<Script['flood']>,
     options.field === 'reasoning_details' ? { reasoning_details: [{ type: 'reasoning.text', text }] } : { [options.field ?? 'content']: text };
   const full = event(delta((options.char ?? 'a').repeat(chunkChars)));
   const write = async (text: string) => {
-    record.sentBytes += Buffer.byteLength(text);
-    if (res.write(text)) return;
+    // As bytes: Node 24 may never emit 'drain' after a write of multi-byte text returned false (see src/gateway/skins/sseGeneration.ts).
+    const bytes = Buffer.from(text);
+    record.sentBytes += bytes.length;
+    if (res.write(bytes)) return;
     record.writeBlocked = true;
     await drainedOrClosed(res);
     record.writeBlocked = false;
