@@ -14,6 +14,12 @@
  * is cut there, with an error event). A client that took nothing for `stallMs` is taken for gone (the call cancelled,
  * charged for what it was sent), and its stream ends with an error event after what it was sent. Either way a client
  * that then takes nothing for `stallMs` more has its connection closed.
+ *
+ * The response is written bytes (Buffers), never strings: all of this waits on its 'drain', and Node 24 (24.22; not
+ * Node 20) can lose that event for text. Its chunked response counts what a write buffers in bytes against the socket's
+ * high-water mark and returns false, while the socket counts a string's characters: for multi-byte text (any language
+ * but English, an emoji) the socket never needs to drain, so never says it did, and the response's 'drain' never
+ * comes. The stream then waited for a client that was reading, and cut it as gone (test/e2e/streamBounds.e2e.test.ts).
  */
 import { checkIdempotencyKey } from '../../idempotencyKey.js';
 import { recordAnswer } from '../../http/idempotentAnswer.js';
@@ -144,6 +150,7 @@ const SHUTDOWN_ABORT = abortError('the server is shutting down');
 const KEY_REFUSED_ABORT = abortError('the API key was refused');
 /** What is written at once of what is kept for a slow client: at most 48 KiB, about a socket buffer. */
 const KEPT_SLICE_CHARS = 16 * 1024;
+const NOTHING = Buffer.alloc(0);
 /** The reason a stream is aborted with when what its slow client has not taken does not fit in the answers' budget. */
 const BUFFER_FULL_ABORT = abortError('the answers kept for slow clients fill their budget');
 
@@ -214,7 +221,7 @@ export const streamGeneration = async (options: {
   // nothing for stallMs is gone. Per such stream only: nothing of it on the hot path.
   const budget = options.gateway.upstream.answerBudget;
   let readOn = false;
-  let kept: string[] | null = null;
+  let kept: Buffer[] | null = null;
   let head = 0;
   let keptBytes = 0;
   let ending = false;
@@ -222,12 +229,11 @@ export const streamGeneration = async (options: {
   let watch: NodeJS.Timeout | null = null;
   const pump = () => {
     while (kept !== null && head < kept.length && !res.destroyed) {
-      const text = kept[head]!;
-      kept[head++] = '';
-      const bytes = Buffer.byteLength(text);
-      keptBytes -= bytes;
-      budget.held -= bytes;
-      if (!res.write(text)) return;
+      const slice = kept[head]!;
+      kept[head++] = NOTHING;
+      keptBytes -= slice.length;
+      budget.held -= slice.length;
+      if (!res.write(slice)) return;
     }
     if (kept !== null && head === kept.length) {
       kept.length = head = 0;
@@ -239,11 +245,10 @@ export const streamGeneration = async (options: {
       let end = Math.min(text.length, at + KEPT_SLICE_CHARS);
       // Not between the halves of a surrogate pair.
       if (end < text.length && (text.charCodeAt(end - 1) & 0xfc00) === 0xd800) end -= 1;
-      const slice = text.slice(at, end);
-      const bytes = Buffer.byteLength(slice);
+      const slice = Buffer.from(text.slice(at, end));
       kept!.push(slice);
-      keptBytes += bytes;
-      budget.held += bytes;
+      keptBytes += slice.length;
+      budget.held += slice.length;
       at = end;
     }
     if (!res.writableNeedDrain) pump();
@@ -280,7 +285,7 @@ export const streamGeneration = async (options: {
     write(text) {
       if (res.destroyed) return;
       sse.open();
-      if (kept === null) res.write(text);
+      if (kept === null) res.write(Buffer.from(text));
       else keep(text);
       wroteAt = Date.now();
     },
