@@ -269,17 +269,14 @@ describe('a client that does not read: the upstream is not read for it, and at t
     // of the flood never read; the client's closed too (it sees that once it reads again).
     expect(await upstream.outcome).toBe('aborted');
     expect(upstream.sentBytes).toBeLessThan((FLOOD * 3) / 2);
-    // The stream is cut: no [DONE]. The route's error event after it is best effort (queued behind what the client did
-    // not take): Node 20 delivers it here, Node 24 (CI, 1c54316) did not (the stream ended after its usage chunk), so
-    // it is not asserted; see the stop 42 note.
+    // What the server could still write, it did: the stream ends with the route's error event (not a silent close).
     const rest = await stalled.drain();
+    expect(rest).toContain('the client read nothing of the stream for 1000 ms');
     expect(rest).not.toContain('[DONE]');
     const record = await h.generation(user.key, stalled.generationId);
-    // Ended, not completed. On Node 20 it is the client's doing (cancelled, nothing held against the endpoint); on
-    // Node 24 (CI of 1c54316) the router stopped hearing from the upstream without having waited for the client and
-    // recorded the provider's idle timeout: a known defect (stop 42 note), so only what both hold is asserted here.
-    expect(['cancelled', 'failed']).toContain(record.switchyard.status);
-    expect(record.switchyard.usage_source).toBe('estimated');
+    // The client's doing: cancelled, not the provider's timeout (idle or deadline), nothing held against its endpoint.
+    expect(record.switchyard).toMatchObject({ status: 'cancelled', error: null, usage_source: 'estimated' });
+    expect(record.switchyard.attempts).toEqual([expect.objectContaining({ ok: true, errorCode: null })]);
     const after = await h.settledBalance(user.accountId);
     expect(after.reserved).toBe(0);
     expect(after.settled - before.settled).toBeGreaterThan(0);
