@@ -57,6 +57,11 @@ export type WorkflowRunDoc = {
   /** Runs before this one in a chain of runs triggering each other (0: started by a person, a webhook, a schedule…). */
   depth: number;
   /**
+   * The API key that started or caused the run (RunIdentity.keyId), or null (a webhook, a schedule, the bootstrap
+   * admin key…): a restricted key lists only its own runs.
+   */
+  keyId: string | null;
+  /**
    * The log position of the run's first event (RunQueued or RunStarted): lists are in this order, the order runs
    * began in, since triggered runs' ids are derived (hashes) and do not sort by time.
    */
@@ -103,8 +108,8 @@ const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partia
 export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
   // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth. 4: seq (start order).
-  // 5: a cancel ends the step in flight (FAILED, CANCELLED); late charges (StepCharged).
-  version: 5,
+  // 5: a cancel ends the step in flight (FAILED, CANCELLED); late charges (StepCharged). 6: keyId (whose run it is).
+  version: 6,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
@@ -115,7 +120,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
     const event = recorded as RecordedEvent<RunEvent>;
     if (event.type === 'RunStarted' && doc?.status === 'queued') return { ...doc, status: 'running', startedAt: event.data.at };
     if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-      const { runId, workflowId, version, retryOf, depth, at } = event.data;
+      const { runId, workflowId, version, retryOf, depth, keyId, at } = event.data;
       const queued = event.type === 'RunQueued';
       return {
         _id: runId,
@@ -136,6 +141,7 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
         retryOf: retryOf ?? null,
         seq: recorded.position,
         depth: depth ?? 0,
+        keyId: keyId ?? null,
       };
     }
     if (!doc) return null;
@@ -196,9 +202,12 @@ export const workflowRunQueries = (store: ReadStore) => {
   const runs = store.collection<WorkflowRunDoc>(WORKFLOW_RUNS);
   return {
     byId: (runId: string) => runs.findOne({ _id: runId }),
-    /** One page of a workflow's runs, optionally of one status (filter and sort from idPage). */
-    pageForWorkflow: (workflowId: string, status: RunStatus | null, page: { filter: Filter; sort: SortSpec; limit: number }) =>
-      runs.find({ ...page.filter, workflowId, ...(status !== null && { status }) }, { sort: page.sort, limit: page.limit }),
+    /**
+     * One page of a workflow's runs, optionally of one status, and only those of one API key when `keyId` is given (a
+     * restricted key's own: filter and sort from seqConnection).
+     */
+    pageForWorkflow: (workflowId: string, status: RunStatus | null, keyId: string | undefined, page: { filter: Filter; sort: SortSpec; limit: number }) =>
+      runs.find({ ...page.filter, workflowId, ...(keyId !== undefined && { keyId }), ...(status !== null && { status }) }, { sort: page.sort, limit: page.limit }),
     /** Runs not yet ended (to resume or admit after a restart); queued ones in queue order. */
     unfinished: async () => ({
       running: (await runs.find({ status: 'running' })).map(({ _id, workflowId }) => ({ _id, workflowId })),

@@ -345,6 +345,52 @@ describe('the workflowRuns(workflowId) subscription', () => {
     expect(statuses).toEqual(['QUEUED', 'RUNNING', 'SUCCEEDED']);
   });
 
+  it("shows a restricted key only the runs it started: another key's run is NOT_FOUND, and the workflow's changes are its own runs'", async () => {
+    const created = await h.gql('mutation { createApiKey(name: "app", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret } } }', {}, designer.key);
+    const limited = created.body.data.createApiKey.secret as string;
+    const id = await createWorkflow(quick, designer.key);
+    const ownersRun = await runWorkflow(id, { name: 'owner secret' }, designer.key);
+    // Its progress: the owner's run is NOT_FOUND (nothing of it delivered), its own is followed to its end.
+    const theirs = subscribe(limited, RUN_PROGRESS, { id: ownersRun });
+    await theirs.ended;
+    expect(codesOf(theirs)).toEqual(['NOT_FOUND']);
+    expect(theirs.results.every((result) => result.data == null)).toBe(true);
+    const ownRun = await runWorkflow(id, { name: 'app' }, limited);
+    const own = subscribe(limited, RUN_PROGRESS, { id: ownRun });
+    await own.ended;
+    expect(own.error).toBeNull();
+    expect(progressOf(own).at(-1)).toMatchObject({ type: 'RUN_ENDED', status: 'SUCCEEDED' });
+
+    // The workflow's changes: only its own runs'. Probe with its own runs until the subscription is in place.
+    const changes = subscribe(limited, RUNS_OF_WORKFLOW, { id });
+    for (let i = 0; changes.results.length === 0; i++) {
+      expect(i).toBeLessThan(100);
+      await runWorkflow(id, { name: 'probe' }, limited);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const owners = await runWorkflow(id, { name: 'owner secret' }, designer.key);
+    const ownersEnd = subscribe(designer.key, RUN_PROGRESS, { id: owners });
+    await ownersEnd.ended;
+    // The owner's run has ended before this one starts: its changes would have come first.
+    const last = await runWorkflow(id, { name: 'app' }, limited);
+    await changes.until((result) => JSON.stringify(result.data).includes(`"${last}"`) && JSON.stringify(result.data).includes('SUCCEEDED'));
+    const seen = changes.results.map((result) => {
+      expect(result.errors).toBeUndefined();
+      return (result.data as { workflowRuns: Progress }).workflowRuns.runId;
+    });
+    expect(seen).not.toContain(owners);
+    expect(seen).toContain(last);
+    // The owner's full key sees them all.
+    const all = subscribe(designer.key, RUNS_OF_WORKFLOW, { id });
+    for (let i = 0; all.results.length === 0; i++) {
+      expect(i).toBeLessThan(100);
+      await runWorkflow(id, { name: 'probe' }, limited);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const another = await runWorkflow(id, { name: 'owner' }, designer.key);
+    await all.until((result) => JSON.stringify(result.data).includes(`"${another}"`) && JSON.stringify(result.data).includes('SUCCEEDED'));
+  });
+
   it("refuses another account's workflow as NOT_FOUND", async () => {
     const id = await createWorkflow(quick, designer.key);
     const sub = subscribe(stranger.key, RUNS_OF_WORKFLOW, { id });

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { workflowRunQueries, type WorkflowRunDoc } from '../../../projections/workflowRuns.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import type { Actor } from '../../core.js';
-import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { ConflictError, NotFoundError, RateLimitedError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { DomainEvent, EventStore, JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
@@ -398,27 +398,27 @@ export const createRunsApi = (deps: {
     if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('Workflow', workflowId);
     return owner;
   };
-  /** The run's first event, if the caller may see the run; another account's run is NOT_FOUND like a missing one. */
+  /**
+   * Policy: whose runs a restricted key (Principal.restricted: a spending limit, or issued to an app) sees: only those it
+   * started or caused (RunIdentity.keyId: what spends under it), as it sees only its own generations; another key's,
+   * a webhook's or a schedule's run holds triggers and step outputs (model answers) that are the account's. The key
+   * to list them by, when only one key's may be seen (undefined: all of the account's).
+   */
+  const visibleKey = (principal: Principal): string | undefined => (principal.restricted === true ? (principal.keyId ?? '') : undefined);
+
+  /**
+   * The run's first event, if the caller may see the run: another account's run, and for a restricted key a run it did
+   * not start (visibleKey), is NOT_FOUND like a missing one.
+   */
   const requireRun = async (caller: Caller, runId: string) => {
     const principal = principalOf(caller);
     const [first] = RUN_ID.test(runId) ? ((await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[]) : [];
     if (first?.type !== 'RunStarted' && first?.type !== 'RunQueued') throw new NotFoundError('WorkflowRun', runId);
+    const onlyKey = visibleKey(principal);
+    if (onlyKey !== undefined && first.data.keyId !== onlyKey) throw new NotFoundError('WorkflowRun', runId);
     const owner = await deps.workflows.ownerOf(first.data.workflowId);
     if (owner === null || (owner !== principal.accountId && !isAdmin(principal))) throw new NotFoundError('WorkflowRun', runId);
     return first.data;
-  };
-
-  /**
-   * Policy: a restricted key (Principal.restricted) cancels or retries only the runs it started (RunIdentity.keyId: what
-   * spends under it), as it reads only its own generations; the account's other runs are run by a key without a limit.
-   */
-  const requireRunOfKey = (principal: Principal, run: { readonly keyId?: string }) => {
-    if (principal.restricted === true && run.keyId !== principal.keyId) {
-      throw new ForbiddenError(
-        "This key has a spending limit or was issued to an app: it cancels and retries only the workflow runs it started; another key's, a webhook's or a schedule's run needs a key of the account without a limit",
-        { restricted_key: true },
-      );
-    }
   };
 
   const scopeOf = (state: StartedRunState, definition: WorkflowDefinition): ExpressionScope => {
@@ -1291,7 +1291,6 @@ export const createRunsApi = (deps: {
     async cancel(caller: Caller, runId: string): Promise<RunView> {
       const principal = principalOf(caller);
       const started = await requireRun(caller, runId);
-      requireRunOfKey(principal, started);
       const definition = await deps.workflows.definitionAt(started.workflowId, started.version);
       if (definition === null) throw new NotFoundError('WorkflowRun', runId);
       const at = deps.now().toISOString();
@@ -1313,7 +1312,6 @@ export const createRunsApi = (deps: {
     async retry(caller: Caller, runId: string): Promise<RunView> {
       const principal = principalOf(caller);
       const started = await requireRun(caller, runId);
-      requireRunOfKey(principal, started);
       const workflow = await deps.workflows.get(started.workflowId);
       if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${started.workflowId} is ${workflow.status}: enable it to retry its runs`, { status: workflow.status });
       const definition = await deps.workflows.definitionAt(started.workflowId, started.version);
@@ -1334,7 +1332,10 @@ export const createRunsApi = (deps: {
       }
     },
 
-    /** Policy: whether the caller may see (and so cancel) the run; another account's run is as a missing one. */
+    /**
+     * Policy: whether the caller may see (and so cancel or retry) the run; another account's run, and another key's for
+     * a restricted key, is as a missing one.
+     */
     canSee: (caller: Caller, runId: string): Promise<boolean> =>
       requireRun(caller, runId).then(
         () => true,
@@ -1371,10 +1372,10 @@ export const createRunsApi = (deps: {
       };
     },
 
-    /** One page of a workflow's runs in the order they began (page from seqConnection). */
-    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[2]): Promise<(RunView & { seq: number })[]> {
+    /** One page of a workflow's runs in the order they began, a restricted key's own only (page from seqConnection). */
+    async list(caller: Caller, workflowId: string, status: RunStatus | null, page: Parameters<ReturnType<typeof workflowRunQueries>['pageForWorkflow']>[3]): Promise<(RunView & { seq: number })[]> {
       await requireWorkflow(caller, workflowId);
-      return (await queries.pageForWorkflow(workflowId, status, page)).map((doc) => ({ ...viewOfDoc(doc), seq: doc.seq }));
+      return (await queries.pageForWorkflow(workflowId, status, visibleKey(principalOf(caller)), page)).map((doc) => ({ ...viewOfDoc(doc), seq: doc.seq }));
     },
 
     /** The run's stored progress so far, then live progress with model tokens, until its end (subscription). */
@@ -1383,10 +1384,10 @@ export const createRunsApi = (deps: {
       return progress.follow(runId);
     },
 
-    /** The starts and ends of a workflow's runs from now on (subscription). */
+    /** The starts and ends of a workflow's runs from now on, a restricted key's own only (subscription). */
     async followWorkflow(caller: Caller, workflowId: string): Promise<AsyncIterableIterator<RunStatusChange | ProgressFailure>> {
       await requireWorkflow(caller, workflowId);
-      return progress.followWorkflow(workflowId);
+      return progress.followWorkflow(workflowId, visibleKey(principalOf(caller)));
     },
 
     /**

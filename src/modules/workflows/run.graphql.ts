@@ -83,13 +83,15 @@ export const WorkflowRunRef = builder.objectRef<RunView>('WorkflowRun').implemen
 builder.queryFields((t) => ({
   workflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
-    description: "A run of one of the account's workflows (another account's run is NOT_FOUND, as a missing one).",
+    description:
+      "A run of one of the account's workflows (another account's run is NOT_FOUND, as a missing one; for a restricted key, a spending limit or issued to an app, so is every run it did not start or cause: another key's, a webhook's, a schedule's).",
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.get(ctx, String(args.id)),
   }),
   workflowRuns: t.withAuth((_root, args: { workflowId?: unknown }) => ({ ownsWorkflow: String(args.workflowId) })).connection({
     type: WorkflowRunRef,
-    description: "A workflow's runs in the order they began (queued or started), optionally of one status. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
+    description:
+      "A workflow's runs in the order they began (queued or started), optionally of one status; a restricted key's (a spending limit, or issued to an app) own runs only. Outputs over 16 KiB are null here: read the run (workflowRun) for them.",
     args: { workflowId: t.arg.id({ required: true }), status: t.arg({ type: WorkflowRunStatusEnum, required: false }) },
     resolve: (_root, args, ctx) => seqConnection(args, (page) => ctx.runs.list(ctx, String(args.workflowId), args.status ?? null, page)),
   }),
@@ -118,7 +120,7 @@ builder.mutationFields((t) => ({
   cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description:
-      "Cancel a run: it stops between steps, and a step in flight is aborted (it ends FAILED with CANCELLED; what its call was charged is added to the run's cost once it settles). A run that has ended answers CONFLICT. A restricted key (a spending limit, or issued to an app) cancels only the runs it started (FORBIDDEN, restricted_key, otherwise).",
+      "Cancel a run: it stops between steps, and a step in flight is aborted (it ends FAILED with CANCELLED; what its call was charged is added to the run's cost once it settles). A run that has ended answers CONFLICT. A restricted key (a spending limit, or issued to an app) cancels only the runs it started or caused (any other is NOT_FOUND, as a missing one).",
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.cancel(ctx, String(args.id)),
@@ -126,7 +128,7 @@ builder.mutationFields((t) => ({
   retryWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: WorkflowRunRef,
     description:
-      'Retry a FAILED run: a new run of the same version with the same trigger that reuses the outputs of the steps before the failed one (carriedFrom; not run or charged again) and goes on from the failed step. Answers the new run (RUNNING or QUEUED); retrying the same run again answers that same retry. Any other status is a CONFLICT. A restricted key (a spending limit, or issued to an app) retries only the runs it started (FORBIDDEN, restricted_key, otherwise).',
+      'Retry a FAILED run: a new run of the same version with the same trigger that reuses the outputs of the steps before the failed one (carriedFrom; not run or charged again) and goes on from the failed step. Answers the new run (RUNNING or QUEUED); retrying the same run again answers that same retry. Any other status is a CONFLICT. A restricted key (a spending limit, or issued to an app) retries only the runs it started or caused (any other is NOT_FOUND, as a missing one).',
     errors: { directResult: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.runs.retry(ctx, String(args.id)),

@@ -154,14 +154,14 @@ builder.subscriptionFields((t) => ({
   workflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
     type: ProgressRef,
     description:
-      "A run's progress: first every stored event so far (so a late subscriber gets what already happened), then live events and the tokens of model steps as they arrive, until WorkflowRunEndedEvent, after which the subscription completes. Tokens are not stored: a subscriber gets only those produced after it subscribed. Another account's run is NOT_FOUND.",
+      "A run's progress: first every stored event so far (so a late subscriber gets what already happened), then live events and the tokens of model steps as they arrive, until WorkflowRunEndedEvent, after which the subscription completes. Tokens are not stored: a subscriber gets only those produced after it subscribed. Another account's run is NOT_FOUND, and for a restricted key (a spending limit, or issued to an app) so is a run it did not start or cause.",
     args: { id: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => ctx.runs.follow(ctx, String(args.id)),
     resolve: (item) => unlessFailure(item),
   }),
   workflowRuns: t.withAuth((_root, args: { workflowId?: unknown }) => ({ ownsWorkflow: String(args.workflowId) })).field({
     type: WorkflowRunStatusChangeRef,
-    description: "The workflow's runs starting and ending, from now on (list earlier ones with the workflowRuns query).",
+    description: "The workflow's runs starting and ending, from now on (list earlier ones with the workflowRuns query); a restricted key's (a spending limit, or issued to an app) own runs only.",
     args: { workflowId: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => ctx.runs.followWorkflow(ctx, String(args.workflowId)),
     resolve: (item) => unlessFailure(item),

@@ -18,7 +18,7 @@ import { UnavailableError } from '../../errors.js';
 import type { EventStore, JsonValue, RecordedEvent, Subscription } from '../../eventStore/eventStore.js';
 import type { Logger } from '../../logger.js';
 import { evolve, initialState, type RunState, type RunStatus } from './run.decider.js';
-import { RUN_CATEGORY, runStream, type RunError, type RunEvent, type SkipReason } from './run.events.js';
+import { RUN_CATEGORY, runStream, type RunError, type RunEvent, type RunIdentity, type SkipReason } from './run.events.js';
 
 export type EndedRunStatus = Exclude<RunStatus, 'running'>;
 
@@ -257,6 +257,13 @@ const changeOf = (event: RecordedEvent<RunEvent>): Omit<RunStatusChange, 'workfl
   }
 };
 
+/** Whose a run is: its workflow, and the API key that started or caused it (null: none did). */
+interface RunOwner {
+  readonly workflowId: string;
+  readonly keyId: string | null;
+}
+const ownerOfIdentity = (identity: RunIdentity): RunOwner => ({ workflowId: identity.workflowId, keyId: identity.keyId ?? null });
+
 interface Token {
   readonly key: string;
   readonly attempt: number;
@@ -277,6 +284,8 @@ interface RunFollower {
   fail(error: UnavailableError): void;
 }
 interface WorkflowFollower {
+  /** Only the runs of this API key (RunIdentity.keyId: a restricted key's own), when set. */
+  readonly onlyKey: string | undefined;
   change(change: RunStatusChange): void;
   fail(error: UnavailableError): void;
 }
@@ -284,33 +293,36 @@ interface WorkflowFollower {
 export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger }) => {
   const runFollowers = new Map<string, Set<RunFollower>>();
   const workflowFollowers = new Map<string, Set<WorkflowFollower>>();
-  /** runId → workflowId, from RunQueued and RunStarted events seen (insertion order: the oldest is forgotten first). */
-  const workflowOfRun = new Map<string, string>();
+  /** runId → its workflow and key, from RunQueued and RunStarted events seen (insertion order: the oldest is forgotten first). */
+  const runs = new Map<string, RunOwner>();
   let followers = 0;
   let shared: Shared | null = null;
   let stopped = false;
 
-  const workflowIdOf = async (runId: string): Promise<string | null> => {
-    const known = workflowOfRun.get(runId);
+  const ownerOf = async (runId: string): Promise<RunOwner | null> => {
+    const known = runs.get(runId);
     if (known !== undefined) return known;
     const [first] = (await deps.eventStore.readStream(runStream(runId), { maxCount: 1 })) as RecordedEvent<RunEvent>[];
-    return first?.type === 'RunStarted' || first?.type === 'RunQueued' ? first.data.workflowId : null;
+    return first?.type === 'RunStarted' || first?.type === 'RunQueued' ? ownerOfIdentity(first.data) : null;
   };
 
   const dispatch = async (event: RecordedEvent<RunEvent>): Promise<void> => {
     const runId = runIdOf(event.stream);
     for (const follower of runFollowers.get(runId) ?? []) follower.event(event);
     if (event.type === 'RunStarted' || event.type === 'RunQueued') {
-      workflowOfRun.set(runId, event.data.workflowId);
-      if (workflowOfRun.size > MAX_REMEMBERED_RUNS) workflowOfRun.delete(workflowOfRun.keys().next().value!);
+      runs.set(runId, ownerOfIdentity(event.data));
+      if (runs.size > MAX_REMEMBERED_RUNS) runs.delete(runs.keys().next().value!);
     }
     if (workflowFollowers.size === 0) return;
     const change = changeOf(event);
     if (change === null) return;
-    const workflowId = await workflowIdOf(runId);
-    if (change.status !== 'running' && change.status !== 'queued') workflowOfRun.delete(runId);
-    if (workflowId === null) return;
-    for (const follower of workflowFollowers.get(workflowId) ?? []) follower.change({ ...change, workflowId });
+    const owner = await ownerOf(runId);
+    if (change.status !== 'running' && change.status !== 'queued') runs.delete(runId);
+    if (owner === null) return;
+    const { workflowId, keyId } = owner;
+    for (const follower of workflowFollowers.get(workflowId) ?? []) {
+      if (follower.onlyKey === undefined || follower.onlyKey === keyId) follower.change({ ...change, workflowId });
+    }
   };
 
   const failAll = (error: UnavailableError) => {
@@ -449,11 +461,15 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
       return out.iterator;
     },
 
-    /** The starts and ends of a workflow's runs from now on (live only; the workflowRuns query lists earlier ones). */
-    followWorkflow(workflowId: string): AsyncIterableIterator<RunStatusChange | ProgressFailure> {
+    /**
+     * The starts and ends of a workflow's runs from now on (live only; the workflowRuns query lists earlier ones); only
+     * those of the API key `onlyKey` (RunIdentity.keyId) when given.
+     */
+    followWorkflow(workflowId: string, onlyKey?: string): AsyncIterableIterator<RunStatusChange | ProgressFailure> {
       if (stopped) throw new UnavailableError('The server is stopping');
       const out = channel<RunStatusChange>(() => unregister());
       const unregister = register<WorkflowFollower>(workflowFollowers, workflowId, {
+        onlyKey,
         change: (change) => out.push(change),
         fail: (error) => {
           out.fail(error);
