@@ -317,6 +317,44 @@ describe('Idempotency-Key on manual runs (REST header, GraphQL idempotencyKey)',
     expect((await runsOf(id, designer.key)).length).toBe(2);
   });
 
+  it("keys are per API key: another key of the account sending the same key is never answered this key's run, nor told it was used, nor holds it up", async () => {
+    const key = async (limited: boolean) =>
+      (await h.gql(`mutation { createApiKey(name: "second"${limited ? ', limit: 100000000, limitReset: NEVER' : ''}) { ... on CreatedApiKey { secret } } }`, {}, designer.key)).body.data.createApiKey.secret as string;
+    const app = await key(true);
+    const other = await key(false);
+    const id = await createWorkflow(manual(), designer.key);
+    const started = async (input: unknown, idempotencyKey: string, caller: string) => {
+      const res = await runOverRest(id, input, idempotencyKey, caller);
+      const body = await res.json();
+      expect(res.status, JSON.stringify(body)).toBe(202);
+      return body.id as string;
+    };
+
+    // The same key and body: the app's key starts its own run (over REST and GraphQL alike), and so does another full key.
+    const owners = await started({ name: 'Ida' }, 'order-9', designer.key);
+    const apps = await started({ name: 'Ida' }, 'order-9', app);
+    expect(apps).not.toBe(owners);
+    expect(await runOverGraphql(id, { name: 'Ida' }, 'order-9', app)).toMatchObject({ __typename: 'WorkflowRun', id: apps });
+    const others = await started({ name: 'Ida' }, 'order-9', other);
+    expect(new Set([owners, apps, others]).size).toBe(3);
+    // Each key's retry still answers its own run.
+    expect(await started({ name: 'Ida' }, 'order-9', designer.key)).toBe(owners);
+    expect(await started({ name: 'Ida' }, 'order-9', app)).toBe(apps);
+
+    // Another body under the owner's key is no CONFLICT for the app's key: it tells nothing of the owner's call.
+    const ownersTen = await started({ name: 'Ida' }, 'order-10', designer.key);
+    const appsTen = await started({ name: 'Someone else' }, 'order-10', app);
+    expect(appsTen).not.toBe(ownersTen);
+    expect(await runOverGraphql(id, { name: 'Yet another' }, 'order-10', other)).toMatchObject({ __typename: 'WorkflowRun' });
+
+    // A key the app claims first does not hold up the owner's call with it.
+    await started({ name: 'Jo' }, 'order-11', app);
+    const ownersEleven = await started({ name: 'Kim' }, 'order-11', designer.key);
+    expect((await finished(ownersEleven, designer.key)).output).toEqual({ status: 201, body: { greeting: 'Hello, KIM', via: 'manual' } });
+    // Within its own key a key is as before: another body is a CONFLICT.
+    expect((await runOverRest(id, { name: 'Other' }, 'order-11', app)).status).toBe(409);
+  });
+
   it('refuses a key that is not 1 to 255 visible ASCII characters (400, VALIDATION), saying what is allowed, starting no run', async () => {
     const id = await createWorkflow(manual(), designer.key);
     const long = await runOverRest(id, { name: 'x' }, 'x'.repeat(256), designer.key);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_WINDOW_MS, idempotentRunId, startIdempotent, type KeyScope } from '../../src/modules/workflows/runIdempotency.js';
 import { checkWebhookSignature, signWebhook } from '../../src/modules/workflows/webhookSignature.js';
@@ -61,16 +62,21 @@ describe('Idempotency-Key window', () => {
     expect(new Set(ids).size).toBe(4);
   });
 
-  it('gives each account its own ids for a key, apart from the webhook’s', () => {
-    const mine: KeyScope = { kind: 'account', accountId: 'acc_a' };
+  it('gives each API key its own ids for a key, apart from its account’s other keys and the webhook’s', () => {
+    const mine: KeyScope = { kind: 'account', accountId: 'acc_a', keyId: 'key_a' };
+    const admin: KeyScope = { kind: 'account', accountId: 'acc_a', keyId: null };
     const ids = [
       idempotentRunId('wf_a', webhook, 'k', 0),
       idempotentRunId('wf_a', mine, 'k', 0),
-      idempotentRunId('wf_a', { kind: 'account', accountId: 'acc_b' }, 'k', 0),
+      idempotentRunId('wf_a', { kind: 'account', accountId: 'acc_a', keyId: 'key_b' }, 'k', 0),
+      idempotentRunId('wf_a', admin, 'k', 0),
+      idempotentRunId('wf_a', { kind: 'account', accountId: 'acc_b', keyId: 'key_a' }, 'k', 0),
       idempotentRunId('wf_b', mine, 'k', 0),
       idempotentRunId('wf_a', mine, 'k', 1),
     ];
     expect(ids.every((id) => /^run_[0-9a-f]{40}$/.test(id))).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
+    // The bootstrap admin key (no key of the store) keeps its account's ids, those every caller had before.
+    expect(idempotentRunId('wf_a', admin, 'k', 0)).toBe(`run_${createHash('sha256').update('manual\nacc_a\nwf_a\nk\n0').digest('hex').slice(0, 40)}`);
   });
 });

@@ -1156,11 +1156,12 @@ export const createRunsApi = (deps: {
 
     /**
      * Start a run once per Idempotency-Key (runIdempotency.ts: 24 hours from the run's start; the same key with another
-     * body is a CONFLICT): a webhook's keys are the workflow's, any other caller's are its account's own. Concurrent
-     * calls with one key start one run and all answer it.
+     * body is a CONFLICT): a webhook's keys are the workflow's, any other caller's are its API key's own (the bootstrap
+     * admin key's, its account's). Concurrent calls with one key start one run and all answer it.
      */
     startOnce(caller: Caller, workflowId: string, trigger: { readonly type: string; readonly body: JsonValue; readonly [field: string]: JsonValue }, key: string, scope: 'webhook' | 'caller'): Promise<RunView> {
-      const keyScope: KeyScope = scope === 'webhook' ? { kind: 'webhook' } : { kind: 'account', accountId: principalOf(caller).accountId };
+      const principal = principalOf(caller);
+      const keyScope: KeyScope = scope === 'webhook' ? { kind: 'webhook' } : { kind: 'account', accountId: principal.accountId, keyId: principal.keyId };
       return startIdempotent((runId) => api.start(caller, workflowId, trigger, { runId, matches: sameCall(trigger) }), workflowId, keyScope, key, () => deps.now().getTime());
     },
 

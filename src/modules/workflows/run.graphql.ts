@@ -108,7 +108,8 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: 'JSON', required: false }),
       idempotencyKey: t.arg.string({
         required: false,
-        description: "1 to 255 visible ASCII characters (! to ~, no spaces), the caller's account's own (the REST route's Idempotency-Key header; a key sent there and here is the same key).",
+        description:
+          "1 to 255 visible ASCII characters (! to ~, no spaces), the calling API key's own (the REST route's Idempotency-Key header; a key sent there and here is the same key): another key of the account sending the same one starts its own run.",
       }),
     },
     resolve: (_root, args, ctx) => {

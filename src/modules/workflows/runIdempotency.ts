@@ -17,19 +17,23 @@ const MAX_CHAIN = 100_000;
 
 /**
  * Whose keys a key is among: a webhook's callers share the workflow's keys (whoever holds its secret is one sender);
- * manual runs' keys are each account's own, so one caller's key never answers another's run.
+ * manual runs' keys are each API key's own (`keyId`; null: the bootstrap admin key, which is none of the store's, has
+ * its account's), as model calls' Idempotency-Keys are (requestIdempotency.ts): another key of the account, an app's
+ * say, sending the same key is never answered this key's run, nor told by a CONFLICT that the key was used, nor holds
+ * up this key's call by claiming it first.
  */
-export type KeyScope = { readonly kind: 'webhook' } | { readonly kind: 'account'; readonly accountId: string };
+export type KeyScope = { readonly kind: 'webhook' } | { readonly kind: 'account'; readonly accountId: string; readonly keyId: string | null };
 
 /**
  * The `index`-th run id of a key. A webhook key's index 0 is the id the webhook has always derived, so runs started
  * before the window existed are still found; an account's keys hash a text no webhook key can (it does not start
- * with the workflow id), so the two never share an id.
+ * with the workflow id), so the two never share an id, and an API key's a text with one line more than its account's
+ * (a key, visible ASCII, holds no newline).
  */
 export const idempotentRunId = (workflowId: string, scope: KeyScope, key: string, index: number): string => {
   const text =
     scope.kind === 'account'
-      ? `manual\n${scope.accountId}\n${workflowId}\n${key}\n${index}`
+      ? `manual\n${scope.accountId}\n${scope.keyId === null ? '' : `${scope.keyId}\n`}${workflowId}\n${key}\n${index}`
       : index === 0
         ? `${workflowId}\n${key}`
         : `${workflowId}\n${key}\n${index}`;
