@@ -101,6 +101,22 @@ describe('provider headers', () => {
     expect(await publish(['tools', 'structured_outputs', 'max_tokens'])).toEqual({ supportedParameters: ['tools', 'structured_outputs', 'max_tokens'] });
   });
 
+  it("an endpoint's and a new model's text holding half of a surrogate pair is a VALIDATION error naming the field, and nothing is published", async () => {
+    expect(await register('lone', {})).toEqual({ slug: 'lone' });
+    const publish = async (text: Record<string, string>) =>
+      (
+        await h.gql(
+          `mutation ($u: String!, $q: String, $n: String, $d: String) { publishEndpoint(provider: "lone", model: "lone/one", upstreamModel: $u, prices: { prompt: 100, completion: 100 }, contextLength: 8000, maxOutput: 1000, quantization: $q, modelName: $n, modelDescription: $d) { ... on Endpoint { upstreamModel } ... on DomainError { code message details } } }`,
+          { u: 'one', ...text },
+        )
+      ).body.data.publishEndpoint;
+    for (const [field, text] of [['upstreamModel', { u: 'one\ud800' }], ['quantization', { q: '\udc00fp8' }], ['name', { n: 'One \ud83d' }], ['description', { d: 'A model.\n\udfff' }]] as const) {
+      expect(await publish(text), field).toMatchObject({ code: 'VALIDATION', message: `${field} must be well-formed text (it holds half of a surrogate pair, such as a lone \\ud800)`, details: { field } });
+    }
+    expect((await h.gql('{ model(id: "lone/one") { id } }')).body.data.model).toBeNull();
+    expect(await publish({ n: 'One \ud83d\ude80' })).toEqual({ upstreamModel: 'one' });
+  });
+
   it('nothing refused was registered; good headers are', async () => {
     expect(await register('good', { 'anthropic-beta': 'tools-2024-04-04' })).toEqual({ slug: 'good' });
     const { body } = await h.gql('{ providers { slug } }');

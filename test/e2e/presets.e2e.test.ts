@@ -444,6 +444,9 @@ describe('refusals', () => {
       expect(await create(alice, slug, { model: 'test/preset-first' }), slug).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION' });
     }
     expect(await create(alice, 'writer', { model: 'test/preset-first' })).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    // A name holding half of a surrogate pair is not text (stored as sent before).
+    const lone = (await h.gql(CREATE, { slug: 'lone', name: 'Lone \ud800', config: { model: 'test/preset-first' } }, alice.key)).body.data.createPreset;
+    expect(lone).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/^A preset name must be well-formed text/), details: { field: 'name' } });
   });
 
   it('a preset with no model asks the request for one', async () => {

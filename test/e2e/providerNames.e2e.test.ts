@@ -104,6 +104,17 @@ describe('provider names', () => {
     }
   });
 
+  it('refuses a name that is not well-formed text (half of a surrogate pair) with VALIDATION naming the field, and claims nothing', async () => {
+    // Was an INTERNAL "Unexpected error": the handle's stream name percent-encodes the name, and encodeURIComponent throws on a lone surrogate.
+    for (const [slug, name] of [['lone-high', '\ud800x'], ['lone-low', 'Pam \udc00Co'], ['cut-emoji', 'Rocket \ud83d']] as const) {
+      expect(await register(pete, slug, name), JSON.stringify(name)).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: expect.stringMatching(/^name .*half of a surrogate pair/) });
+    }
+    const slugs = (await providers()).map((p) => p.slug);
+    for (const slug of ['lone-high', 'lone-low', 'cut-emoji']) expect(slugs).not.toContain(slug);
+    // A whole pair is a character like any other, and the slug refused above is free.
+    expect(await register(pete, 'cut-emoji', 'Rocket \ud83d\ude80')).toEqual({ __typename: 'Provider', slug: 'cut-emoji', name: 'Rocket \u{1f680}' });
+  });
+
   it('of registrations racing for one name, exactly one succeeds', async () => {
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => register(i % 2 === 0 ? pam : pete, `racer-${i}`, i % 2 === 0 ? 'Racer' : 'RACER')));
     expect(results.filter((r) => r.__typename === 'Provider')).toHaveLength(1);

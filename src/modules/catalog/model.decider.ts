@@ -1,3 +1,4 @@
+import { isWellFormedText, NOT_WELL_FORMED } from '../../wellFormedText.js';
 import { hasControlCharacters } from './catalogText.js';
 import { reservedVendorOf } from './vendorNamespaces.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
@@ -38,6 +39,7 @@ export const MAX_MODEL_DESCRIPTION = 4_000;
 /** What a model's spec must be, whoever describes it: checked when a model is published and when a proposal carries one. */
 export const validateModelSpec = (spec: ModelSpec): void => {
   if (!MODEL_ID_PATTERN.test(spec.modelId)) throw new ValidationError(`model id must look like author/slug, got "${spec.modelId}"`, { field: 'modelId' });
+  for (const field of ['name', 'description'] as const) if (!isWellFormedText(spec[field])) throw new ValidationError(`${field} ${NOT_WELL_FORMED}`, { field });
   if (spec.name.trim() === '' || spec.name.length > 200 || hasControlCharacters(spec.name)) throw new ValidationError('name must be 1 to 200 characters, without control characters', { field: 'name' });
   if (spec.description.length > MAX_MODEL_DESCRIPTION) {
     throw new ValidationError(`description must be at most ${MAX_MODEL_DESCRIPTION} characters (it has ${spec.description.length})`, { field: 'description' });

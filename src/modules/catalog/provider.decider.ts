@@ -1,5 +1,6 @@
 import { SUPPORTED_PARAMETER_NAMES } from '../../gateway/parameterNames.js';
 import { checkUrlInput } from '../../urlInput.js';
+import { isWellFormedText, NOT_WELL_FORMED } from '../../wellFormedText.js';
 import { hasControlCharacters, hasInvisibleCharacters, mixesScripts } from './catalogText.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
@@ -140,6 +141,8 @@ const validateCredential = (credential: CredentialRef): void => {
 
 export const validateSpec = (spec: EndpointSpec): void => {
   if (!MODEL_ID_PATTERN.test(spec.model)) throw new ValidationError(`model must look like author/slug, got "${spec.model}"`, { field: 'model' });
+  if (!isWellFormedText(spec.upstreamModel)) throw new ValidationError(`upstreamModel ${NOT_WELL_FORMED}`, { field: 'upstreamModel' });
+  if (spec.quantization !== null && spec.quantization !== undefined && !isWellFormedText(spec.quantization)) throw new ValidationError(`quantization ${NOT_WELL_FORMED}`, { field: 'quantization' });
   if (spec.upstreamModel.trim() !== spec.upstreamModel || spec.upstreamModel === '' || spec.upstreamModel.length > 200 || hasControlCharacters(spec.upstreamModel)) {
     throw new ValidationError('upstreamModel must be 1 to 200 characters, without control characters or surrounding spaces', { field: 'upstreamModel' });
   }
@@ -293,6 +296,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'RegisterProvider': {
         const { modelNamespaceOwners = [], ...data } = command.data;
         if (!PROVIDER_SLUG_PATTERN.test(data.slug)) throw new ValidationError('slug must be lowercase letters, digits and dashes (at most 40)', { field: 'slug' });
+        if (!isWellFormedText(data.name)) throw new ValidationError(`name ${NOT_WELL_FORMED}`, { field: 'name' });
         if (data.name.trim() === '' || data.name.length > 100 || hasControlCharacters(data.name)) throw new ValidationError('name must be 1 to 100 characters, without control characters', { field: 'name' });
         // A name is how provider lists and readers tell providers apart: nothing in it may hide, or pass for a letter of another script.
         if (hasInvisibleCharacters(data.name)) throw new ValidationError('name must not contain invisible characters (zero-width spaces, joiners, format characters)', { field: 'name' });

@@ -3,6 +3,7 @@ import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
+import { isWellFormedText, NOT_WELL_FORMED } from '../../wellFormedText.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CatalogApi } from '../catalog/catalog.api.js';
 import { presetDecider, type PresetCommand, type PresetState } from './preset.decider.js';
@@ -38,6 +39,7 @@ const checkSlug = (slug: string): void => {
 };
 
 const checkName = (name: string): string => {
+  if (!isWellFormedText(name)) throw new ValidationError(`A preset name ${NOT_WELL_FORMED}`, { field: 'name' });
   const trimmed = name.trim();
   if (trimmed === '' || trimmed.length > PRESET_LIMITS.maxNameChars) throw new ValidationError(`A preset name is 1 to ${PRESET_LIMITS.maxNameChars} characters`, { field: 'name' });
   return trimmed;
