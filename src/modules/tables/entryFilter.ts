@@ -31,13 +31,21 @@ const LOGICAL_OPERATORS: ReadonlySet<string> = new Set(['$and', '$or', '$nor']);
 
 /** Entry fields the platform keeps (not in `data`): an entry may not use these names at its top level. */
 export const RESERVED_ENTRY_FIELDS: ReadonlySet<string> = new Set(['id', 'createdAt', 'updatedAt']);
-/** Where each reserved name lives in the read model's document. */
-const RESERVED_PATH: Readonly<Record<string, string>> = { id: '_id', createdAt: 'createdAt', updatedAt: 'updatedAt' };
+/** Where each reserved name lives in the read model's document (a Map: an object would answer `toString` too). */
+const RESERVED_PATH: ReadonlyMap<string, string> = new Map([
+  ['id', '_id'],
+  ['createdAt', 'createdAt'],
+  ['updatedAt', 'updatedAt'],
+]);
 
 const FIELD_PATH = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/;
-/** Names that reach an object's prototype, not its data: a path through one is refused (mingo throws on `__proto__`). */
-const PROTOTYPE_NAMES = /(^|\.)(__proto__|constructor|prototype)(\.|$)/;
-const isFieldPath = (path: string) => FIELD_PATH.test(path) && !PROTOTYPE_NAMES.test(path);
+/**
+ * Names that reach an object's prototype, not its data: a path through one is refused (mingo throws on `__proto__`),
+ * and so is an entry field of one of these names (tables.api.ts), so that what is stored can be read and searched.
+ */
+export const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+const NOT_PROTOTYPE_NAMES = `none of ${[...PROTOTYPE_NAMES].join(', ')}`;
+const isFieldPath = (path: string) => FIELD_PATH.test(path) && !path.split('.').some((name) => PROTOTYPE_NAMES.has(name));
 
 const refuse = (reason: string, message: string, path: string) => new ValidationError(`Invalid filter at ${path}: ${message}`, { reason, path });
 
@@ -49,7 +57,7 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => type
 /** A field path of the entry as stored: a reserved name where the platform keeps it, anything else under `data`. */
 const storedPath = (field: string) => {
   const [head, ...rest] = field.split('.');
-  const reserved = RESERVED_PATH[head!];
+  const reserved = RESERVED_PATH.get(head!);
   return reserved !== undefined ? [reserved, ...rest].join('.') : `data.${field}`;
 };
 
@@ -149,7 +157,7 @@ const checkQuery = (query: Record<string, unknown>, path: string, depth: number,
       continue;
     }
     if (key.startsWith('$')) throw refuse('operator_not_allowed', `${key} is not an allowed operator here (code, $expr and other operators are refused)`, at);
-    if (!isFieldPath(key)) throw refuse('bad_field', 'a field path is 1 to 8 names of letters, digits, _ and -, joined by dots (none of __proto__, constructor, prototype)', at);
+    if (!isFieldPath(key)) throw refuse('bad_field', `a field path is 1 to 8 names of letters, digits, _ and -, joined by dots (${NOT_PROTOTYPE_NAMES})`, at);
     out[rename(key)] = checkCondition(value, at, depth + 1);
   }
   return out;
@@ -181,7 +189,7 @@ export const entrySort = (sort: unknown): Record<string, 1 | -1> => {
   if (entries.length > FILTER_LIMITS.maxSortFields) throw new ValidationError(`Invalid sort: at most ${FILTER_LIMITS.maxSortFields} fields`, { reason: 'too_many_fields' });
   const out: Record<string, 1 | -1> = {};
   for (const [field, direction] of entries) {
-    if (!isFieldPath(field)) throw new ValidationError(`Invalid sort at ${field}: a field path is names of letters, digits, _ and -, joined by dots (none of __proto__, constructor, prototype)`, { reason: 'bad_field', path: field });
+    if (!isFieldPath(field)) throw new ValidationError(`Invalid sort at ${field}: a field path is names of letters, digits, _ and -, joined by dots (${NOT_PROTOTYPE_NAMES})`, { reason: 'bad_field', path: field });
     if (direction !== 1 && direction !== -1) throw new ValidationError(`Invalid sort at ${field}: a direction is 1 or -1`, { reason: 'bad_direction', path: field });
     out[storedPath(field)] = direction;
   }

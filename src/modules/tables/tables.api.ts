@@ -7,7 +7,7 @@ import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
-import { entryFilter, entrySort, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
+import { entryFilter, entrySort, PROTOTYPE_NAMES, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
 import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
 import { entryBytes, TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
 
@@ -75,16 +75,24 @@ const checkEntryId = (entryId: string): void => {
   if (!ENTRY_ID.test(entryId)) throw new NotFoundError('Entry', entryId.slice(0, 80));
 };
 
-/** Field names a document store accepts and filters can name: no `$` start, no dots, not empty, bounded. */
-const checkKeys = (value: unknown, path: string, depth: number): void => {
+const NOT_PROTOTYPE_NAMES = `none of ${[...PROTOTYPE_NAMES].join(', ')}`;
+
+/**
+ * What an entry holds as it is stored and read back: field names a document store accepts and filters can name (no `$`
+ * start, no dots, not empty, bounded, not a prototype's name, which reads would drop and filters refuse).
+ */
+const checkValue = (value: unknown, path: string, depth: number): void => {
   if (depth > MAX_ENTRY_DEPTH) throw new ValidationError(`Invalid entry at ${path}: nested deeper than ${MAX_ENTRY_DEPTH} levels`, { reason: 'too_deep', path });
-  if (Array.isArray(value)) return value.forEach((item, index) => checkKeys(item, `${path}[${index}]`, depth + 1));
+  if (Array.isArray(value)) return value.forEach((item, index) => checkValue(item, `${path}[${index}]`, depth + 1));
   if (typeof value !== 'object' || value === null) return;
   for (const [key, inner] of Object.entries(value)) {
-    if (key === '' || key.length > MAX_KEY_LENGTH || key.startsWith('$') || key.includes('.') || key.includes('\0')) {
-      throw new ValidationError(`Invalid entry field name ${JSON.stringify(key.slice(0, 80))} at ${path}: 1 to ${MAX_KEY_LENGTH} characters, no dots, not starting with $`, { reason: 'bad_field_name', path });
+    if (key === '' || key.length > MAX_KEY_LENGTH || key.startsWith('$') || key.includes('.') || key.includes('\0') || PROTOTYPE_NAMES.has(key)) {
+      throw new ValidationError(`Invalid entry field name ${JSON.stringify(key.slice(0, 80))} at ${path}: 1 to ${MAX_KEY_LENGTH} characters, no dots, not starting with $, ${NOT_PROTOTYPE_NAMES}`, {
+        reason: 'bad_field_name',
+        path,
+      });
     }
-    checkKeys(inner, `${path}.${key}`, depth + 1);
+    checkValue(inner, `${path}.${key}`, depth + 1);
   }
 };
 
@@ -96,7 +104,7 @@ export const checkEntry = (entry: unknown, maxBytes: number): { data: EntryData;
   for (const key of Object.keys(entry)) {
     if (RESERVED_ENTRY_FIELDS.has(key)) throw new ValidationError(`Entry field "${key}" is the platform's (${[...RESERVED_ENTRY_FIELDS].join(', ')} are kept for every entry): rename it`, { reason: 'reserved_field', path: key });
   }
-  checkKeys(entry, 'entry', 0);
+  checkValue(entry, 'entry', 0);
   return { data: entry as EntryData, bytes };
 };
 
