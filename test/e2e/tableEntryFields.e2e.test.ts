@@ -6,9 +6,9 @@ import { startHarness, type Harness } from '../support/appHarness.js';
 
 /**
  * What an entry may hold, over GraphQL and REST: field names that filters and sorts can name (not `__proto__`,
- * `constructor` or `prototype`, which were stored, echoed, and then dropped by every read or never searchable),
- * refused with a VALIDATION error naming the path, storing nothing; an entry stored with such a name before still
- * reads, rebuilds and updates.
+ * `constructor` or `prototype`, which were stored, echoed, and then dropped by every read or never searchable) and
+ * numbers JSON can hold (`1e999` was stored as null). Both refused with a VALIDATION error naming the path, storing
+ * nothing; an entry stored with such a name before still reads, rebuilds and updates.
  */
 type Gql = Harness['gql'];
 const ERROR = '... on DomainError { code message details }';
@@ -79,6 +79,38 @@ describe('entry field names', () => {
     expect(found.body.data.entries.edges).toEqual([{ node: { id: plain.id } }]);
     const sorted = await h.gql('query($f: JSON) { entries(table: "fields", filter: $f, sort: { toString: -1 }) { edges { node { id } } } }', { f: { hasOwnProperty: { $gte: 1 } } }, owner.key);
     expect(sorted.body.data.entries.edges).toEqual([{ node: { id: plain.id } }]);
+  });
+});
+
+describe('entry numbers', () => {
+  it('refuses numbers JSON cannot hold (1e999, -1e999) over GraphQL (variables, literals, update) and REST, naming the path, and stores nothing', async () => {
+    await h.gql('mutation { createTable(name: "numbers") { __typename } }', {}, owner.key);
+    for (const [entry, path] of [
+      ['{"n":1e999}', 'entry.n'],
+      ['{"m":-1e999,"ok":1}', 'entry.m'],
+      ['{"deep":{"list":[1,2,1e400]}}', 'entry.deep.list[2]'],
+    ] as const) {
+      const refused = await insertRaw('numbers', entry);
+      expect(refused, entry).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: `Invalid entry at ${path}: not a finite number (JSON cannot hold it)`, details: { reason: 'not_finite', path } });
+      const res = await post('numbers', entry);
+      expect(res.status, entry).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 400, message: `Invalid entry at ${path}: not a finite number (JSON cannot hold it)` } });
+    }
+    const literal = await rawGql(JSON.stringify({ query: `mutation { insertEntry(table: "numbers", entry: { n: 1e999 }) { ${ENTRY} } }` }), owner.key);
+    expect(literal.data.insertEntry).toMatchObject({ code: 'VALIDATION', details: { reason: 'not_finite', path: 'entry.n' } });
+    const kept = await insertRaw('numbers', '{"n":1.5e308}');
+    expect(kept).toMatchObject({ __typename: 'Entry', data: { n: 1.5e308 } });
+    const update = await updateRaw('numbers', kept.id, '{"n":1e999}');
+    expect(update.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION', reason: 'not_finite', path: 'entry.n' });
+    expect(await entriesOf('numbers')).toEqual([{ id: kept.id, data: { n: 1.5e308 } }]);
+  });
+
+  it('takes -0 and numbers too small for a double (1e-400) as the 0 they parse to', async () => {
+    await h.gql('mutation { createTable(name: "zeros") { __typename } }', {}, owner.key);
+    const res = await post('zeros', '{"z":-0,"t":1e-400,"small":5e-324}');
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { data: unknown }).data).toEqual({ z: 0, t: 0, small: 5e-324 });
+    expect((await entriesOf('zeros')).map((entry) => entry.data)).toEqual([{ z: 0, t: 0, small: 5e-324 }]);
   });
 });
 

@@ -79,9 +79,16 @@ const NOT_PROTOTYPE_NAMES = `none of ${[...PROTOTYPE_NAMES].join(', ')}`;
 
 /**
  * What an entry holds as it is stored and read back: field names a document store accepts and filters can name (no `$`
- * start, no dots, not empty, bounded, not a prototype's name, which reads would drop and filters refuse).
+ * start, no dots, not empty, bounded, not a prototype's name, which reads would drop and filters refuse), and numbers
+ * JSON can hold (JSON.parse reads `1e999` as Infinity, which would be stored as null), as zod's z.number() holds
+ * workflow settings and chat parameters to. `-0` and numbers too small for a double (`1e-400`) are taken as the 0 they
+ * parse to: nothing after JSON.parse tells `1e-400` from `0`, and -0 equals 0 in every filter and sort.
  */
 const checkValue = (value: unknown, path: string, depth: number): void => {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ValidationError(`Invalid entry at ${path}: not a finite number (JSON cannot hold it)`, { reason: 'not_finite', path });
+    return;
+  }
   if (depth > MAX_ENTRY_DEPTH) throw new ValidationError(`Invalid entry at ${path}: nested deeper than ${MAX_ENTRY_DEPTH} levels`, { reason: 'too_deep', path });
   if (Array.isArray(value)) return value.forEach((item, index) => checkValue(item, `${path}[${index}]`, depth + 1));
   if (typeof value !== 'object' || value === null) return;
@@ -96,7 +103,7 @@ const checkValue = (value: unknown, path: string, depth: number): void => {
   }
 };
 
-/** The entry a caller sent, checked: a JSON object within the size limit, with field names filters can reach. */
+/** The entry a caller sent, checked: a JSON object within the size limit, with field names filters can reach and finite numbers. */
 export const checkEntry = (entry: unknown, maxBytes: number): { data: EntryData; bytes: number } => {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ValidationError('An entry is a JSON object, e.g. {"text": "hello"}', { reason: 'not_an_object', field: 'entry' });
   const bytes = entryBytes(entry as EntryData);
