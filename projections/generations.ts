@@ -65,7 +65,10 @@ export type GenerationDoc = {
   nativeFinishReason: string | null;
   error: { type: string; status: number; message: string } | null;
   attempts: AttemptDoc[];
-  /** Completed or failed after its client went away, read on from a provider that cannot cancel; absent otherwise. */
+  /**
+   * Completed or failed after its client went away, read on from a provider that cannot cancel or not streamed (run to
+   * its end); absent otherwise.
+   */
   clientGone?: true;
 };
 

@@ -114,14 +114,19 @@ export interface PreparedGeneration {
 
 export interface ExecuteOptions {
   /**
-   * Client went away (streaming): the upstream call is aborted and what was generated is charged; from a provider that
-   * cannot cancel, the answer is read to its end and charged whole.
+   * Client went away (streaming; a whole call's is only the shutdown deadline): the upstream call is aborted and what
+   * was generated is charged; from a provider that cannot cancel, the answer is read to its end and charged whole.
    */
   readonly signal?: AbortLike;
   /** A promise back: the client is not reading, and the upstream is not read until it resolves (RunOptions.onChunk). */
   readonly onChunk?: (chunk: ChatChunk) => void | Promise<void>;
   /** At the deadline of a stream its client held back: whether that client still reads (RunOptions.stillReading). */
   readonly stillReading?: () => boolean;
+  /**
+   * A whole (not streamed) call's: whether its client has gone, asked once when its answer is ready. The call is not
+   * cut for it (it was run to its end and is charged whole); its record says it was not delivered (clientGone).
+   */
+  readonly clientGone?: () => boolean;
 }
 
 export interface GenerationOutcome {
@@ -161,6 +166,8 @@ export interface EmbedInput {
   readonly idempotency?: RequestIdempotency;
   /** Called once the call will be recorded as a generation (its reservation made): the route names it then. */
   readonly onReserved?: () => void;
+  /** Whether the client has gone, asked once when the answer is ready (ExecuteOptions.clientGone). */
+  readonly clientGone?: () => boolean;
 }
 
 export interface EmbedOutcome {
@@ -756,7 +763,9 @@ export const createGateway = (deps: {
           }
         : deliver && { onChunk: deliver }),
     });
-    const result = input.parsed.responseHealing && input.parsed.needs.json ? healed(ran) : ran;
+    const healedOrRan = input.parsed.responseHealing && input.parsed.needs.json ? healed(ran) : ran;
+    // A whole call whose client left while it ran: completed and charged all the same, but undelivered.
+    const result = !healedOrRan.clientGone && options.clientGone?.() === true ? extend(healedOrRan, { clientGone: true }) : healedOrRan;
     const message = result.response?.choices[0]?.message;
     // A stream its client left (read on from a provider that cannot cancel) was not all seen: its text is not kept.
     const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? (result.clientGone ? null : streamed) : (message?.content ?? '');
@@ -795,7 +804,7 @@ export const createGateway = (deps: {
       finishReason: result.kind === 'failed' ? 'error' : result.finishReason,
       error,
       attempts: result.attempts,
-      healed: result !== ran,
+      healed: healedOrRan !== ran,
     };
     const { generationId } = prepared.input;
     if (logContent) {
@@ -915,6 +924,7 @@ export const createGateway = (deps: {
     const cost = billing ? chargeOf(target, billing.breakdown.total) : 0;
     const upstreamCost = billing && target.byok ? billing.breakdown.total : undefined;
     const endedAt = now();
+    const clientGone = input.clientGone?.() === true;
     const work = (async () => {
       const charge = served
         ? ledger.settle({
@@ -961,7 +971,7 @@ export const createGateway = (deps: {
             nativeFinishReason: null,
             error: error ? { errorType: error.errorType, status: error.status, message: error.message } : null,
             committed: served !== null,
-            clientGone: false,
+            clientGone,
             completion: null,
           },
           overReport: null,

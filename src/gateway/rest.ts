@@ -208,7 +208,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
       res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
-        const outcome = await executeWhole(prepared);
+        const outcome = await executeWhole(prepared, res);
         if (outcome.kind !== 'completed' || !outcome.response) return sendError(res, failureOf(outcome), requestId, logger);
         const response = outcome.response;
         const payload =
@@ -284,6 +284,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         app: appAttributionOf(req),
         idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent),
         onReserved: () => res.setHeader('x-generation-id', generationId),
+        clientGone: () => res.destroyed,
       });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {

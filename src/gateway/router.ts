@@ -83,7 +83,8 @@ export interface RunResult {
   readonly refused?: unknown;
   /**
    * The client went away while a provider that cannot cancel was serving: the attempt was not aborted but read on to
-   * its end (or its failure), delivering nothing more, so that it is billed on what the provider billed.
+   * its end (or its failure), delivering nothing more, so that it is billed on what the provider billed. (The gateway
+   * sets it too for a whole call whose client left: ExecuteOptions.clientGone.)
    */
   readonly clientGone: boolean;
 }

@@ -222,6 +222,47 @@ describe('a client that disconnects from a non-streaming call', () => {
     await expect(call).rejects.toThrow(/abort/i);
     expect(await dear.requests.at(-1)!.outcome).toBe('completed');
     expect(await h.settledBalance(user.accountId)).toMatchObject({ settled: costOf(DEAR, 10, 20), reserved: 0 });
+    // Undelivered, and recorded so (QA s43 #3): completed and charged whole, with OpenRouter's `cancelled`.
+    const { body } = await h.gql('{ generations(first: 5) { edges { node { id } } } }', {}, user.key);
+    const [generationId] = (body.data.generations.edges as { node: { id: string } }[]).map((e) => e.node.id);
+    const { rest, graphql } = await recordOf(user.key, generationId!);
+    expect(rest).toMatchObject({ cancelled: true, streamed: false, tokens_completion: 20, switchyard: { status: 'completed', usage_source: 'provider', cost_nanodollars: costOf(DEAR, 10, 20) } });
+    expect(graphql).toMatchObject({ status: 'COMPLETED', clientGone: true });
+  });
+
+  it('on Responses and Messages too: charged whole and recorded as undelivered', async () => {
+    for (const [path, body] of [
+      ['/api/v1/responses', { model: 'test/dear', input: 'Say hello to the gateway', max_output_tokens: 100 }],
+      ['/api/v1/messages', { model: 'test/dear', messages: MESSAGES, max_tokens: 100 }],
+    ] as const) {
+      const user = await h.openAccount({ credits: 100 * CENT });
+      dear.script({ latencyMs: 2_000, usage: { promptTokens: 10, completionTokens: 20 } });
+      const reached = dear.requests.length + 1;
+      const client = new AbortController();
+      const call = fetch(`${h.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` },
+        body: JSON.stringify(body),
+        signal: client.signal,
+      });
+      void eventually('the call to reach the provider', () => dear.requests.length >= reached).then(() => client.abort());
+      await expect(call, path).rejects.toThrow(/abort/i);
+      expect(await dear.requests.at(-1)!.outcome, path).toBe('completed');
+      expect(await h.settledBalance(user.accountId), path).toMatchObject({ settled: costOf(DEAR, 10, 20), reserved: 0 });
+      const { body: list } = await h.gql('{ generations(first: 5) { edges { node { status clientGone } } } }', {}, user.key);
+      expect(list.data.generations.edges, path).toEqual([{ node: { status: 'COMPLETED', clientGone: true } }]);
+    }
+  });
+
+  it('one whose client waits for its answer is not marked cancelled', async () => {
+    const user = await h.openAccount({ credits: 100 * CENT });
+    dear.script({ usage: { promptTokens: 10, completionTokens: 20 } });
+    const res = await h.chat(user.key, { model: 'test/dear', messages: MESSAGES, max_tokens: 100 });
+    expect(res.status).toBe(200);
+    await res.text();
+    const { rest, graphql } = await recordOf(user.key, res.headers.get('x-generation-id')!);
+    expect(rest).toMatchObject({ cancelled: false, streamed: false, switchyard: { status: 'completed' } });
+    expect(graphql).toMatchObject({ status: 'COMPLETED', clientGone: false });
   });
 });
 

@@ -53,7 +53,7 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       res.setHeader('x-generation-id', generationId);
       const metadata = wantsRouterMetadata(req);
       if (!parsed.stream) {
-        const outcome = await executeWhole(prepared);
+        const outcome = await executeWhole(prepared, res);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
         const message = messageJson(outcome.response, outcome);
         return sendJson(res, 200, metadata ? { ...message, openrouter_metadata: routerMetadata(prepared, outcome) } : message);

@@ -608,7 +608,7 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       // Router metadata: on the response object of a whole answer, and of a stream's response.completed.
       const withMetadata = <T extends object>(response: T, outcome: GenerationOutcome) => (wantsRouterMetadata(req) ? { ...response, openrouter_metadata: routerMetadata(prepared, outcome) } : response);
       if (!parsed.stream) {
-        const outcome = await executeWhole(prepared);
+        const outcome = await executeWhole(prepared, res);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
         const choice = outcome.response.choices[0];
         const { status, incomplete } = endOf(choice?.finish_reason ?? null);

@@ -134,11 +134,14 @@ export interface SseWriter {
 
 /**
  * A whole (not streamed) call, as a route runs it: cut at the shutdown deadline (GatewayRouteDeps.shutdown), which is
- * the only thing that cancels one.
+ * the only thing that cancels one. A client that leaves does not: the call runs to its end and is charged whole
+ * (OpenRouter bills calls that do not stream in full), its answer kept for an Idempotency-Key retry; it is recorded as
+ * undelivered (clientGone) when `res` was closed before its answer was ready.
  */
 export const wholeCall = (deps: Pick<GatewayRouteDeps, 'gateway' | 'shutdown'>) => {
-  const options = deps.shutdown ? { signal: deps.shutdown } : {};
-  return (prepared: PreparedGeneration): Promise<GenerationOutcome> => deps.gateway.execute(prepared, options);
+  const { shutdown } = deps;
+  return (prepared: PreparedGeneration, res: ServerResponse): Promise<GenerationOutcome> =>
+    deps.gateway.execute(prepared, shutdown ? { signal: shutdown, clientGone: () => res.destroyed } : { clientGone: () => res.destroyed });
 };
 
 /** Why a call produced no answer, for its error response: a cancelled call was cut by the shutdown. */

@@ -97,7 +97,10 @@ export interface GenerationFacts {
     readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
     /** Whether tokens reached the client before the end. */
     readonly committed: boolean;
-    /** The client went away and the provider, which cannot cancel, was read on (see RunResult.clientGone). */
+    /**
+     * The client went away and the answer was made all the same: read on from a provider that cannot cancel (see
+     * RunResult.clientGone), or a call that does not stream, which runs to its end (ExecuteOptions.clientGone).
+     */
     readonly clientGone: boolean;
     /** The answer's text when the caller asked for it to be kept (GenerateInput.keepCompletion). */
     readonly completion?: string | null;

@@ -159,9 +159,10 @@ export type GenerationFailed = {
     /** True when tokens had reached the client before the failure (the stream ended with an error chunk). */
     readonly afterFirstToken: boolean;
     /**
-     * The client went away before the end, and the provider could not cancel (it bills the whole answer): the answer
-     * was read on, undelivered, and billed as the provider bills it. Absent otherwise (a client that left a provider
-     * that cancels ends the generation as GenerationCancelled).
+     * The client went away before the end, and the answer was made all the same: the provider could not cancel (it
+     * bills the whole answer), or the call did not stream (such a call runs to its end, billed whole, as OpenRouter
+     * bills it): the answer was read on, undelivered, and billed as the provider bills it. Absent otherwise (a client
+     * that left a stream from a provider that cancels ends the generation as GenerationCancelled).
      */
     readonly clientGone?: true;
   };

@@ -93,7 +93,7 @@ export const GenerationRef = builder.loadableObject('Generation', {
     clientGone: t.boolean({
       nullable: true,
       description:
-        "The client went away before the end: CANCELLED, or COMPLETED / FAILED when the provider cannot cancel (it bills the whole answer), so the answer was read on, undelivered, and charged as it billed (OpenRouter's record: cancelled). Null when UNRECORDED.",
+        "The client went away before the end: CANCELLED, or COMPLETED / FAILED when the provider cannot cancel (it bills the whole answer) or the call did not stream (it runs to its end, billed whole, as OpenRouter bills it), so the answer was read on, undelivered, and charged as it billed (OpenRouter's record: cancelled). Null when UNRECORDED.",
       resolve: (g) => (g.status === 'unrecorded' ? null : g.status === 'cancelled' || g.clientGone === true),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (g) => g.createdAt }),
