@@ -20,14 +20,19 @@ const bytesOf = (chunk: unknown, encoding: unknown): Buffer | null => {
 };
 
 /**
- * Records what `res` sends. The answer is saved when the response ends whole (not when the client left first, nor
- * when its body passed MAX_REPLAY_BYTES), before its last bytes go out: once a client has its answer, a retry finds
- * it. `save` logs its own failure, which costs only the replay (a retry then gets the 409).
+ * Records what `res` sends. The answer is saved when the response ends whole, before its last bytes go out: once a
+ * client has its answer, a retry finds it. Whole also when its client had left before it began: a call that does not
+ * stream runs to its end and is charged whole all the same (wholeCall), and its retry is owed that answer (the case
+ * Idempotency-Keys exist for: a client timeout, then a retry). Not saved: a response its client left while it was
+ * being written (a stream cut), nor one whose body passed MAX_REPLAY_BYTES. `save` logs its own failure, which costs
+ * only the replay (a retry then gets the 409).
  */
 export const recordAnswer = (res: ServerResponse): AnswerRecorder => {
   let save: ((answer: RecordedAnswer) => Promise<void>) | null = null;
   const chunks: Buffer[] = [];
   let size = 0;
+  /** Whether the client was still there when the first bytes were written: if it is gone at the end, it left mid-answer. */
+  let begunConnected: boolean | null = null;
   const headers: Record<string, string> = {};
   const take = (chunk: unknown, encoding: unknown) => {
     const bytes = bytesOf(chunk, encoding);
@@ -40,17 +45,20 @@ export const recordAnswer = (res: ServerResponse): AnswerRecorder => {
   const write = res.write.bind(res) as (...args: unknown[]) => boolean;
   const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
   res.writeHead = ((...args: unknown[]) => {
+    begunConnected ??= !res.destroyed;
     const given = args.find((a, i) => i > 0 && a !== null && typeof a === 'object' && !Array.isArray(a)) as Record<string, unknown> | undefined;
     if (given) for (const [name, value] of Object.entries(given)) headers[name.toLowerCase()] = String(value);
     return writeHead(...args);
   }) as WriteHead;
   res.write = ((chunk: unknown, encoding?: unknown, ...rest: unknown[]) => {
+    begunConnected ??= !res.destroyed;
     take(chunk, encoding);
     return write(chunk, encoding, ...rest);
   }) as Write;
   res.end = ((...args: unknown[]) => {
+    begunConnected ??= !res.destroyed;
     if (typeof args[0] !== 'function') take(args[0], args[1]);
-    if (save === null || size > MAX_REPLAY_BYTES || res.destroyed) return end(...args);
+    if (save === null || size > MAX_REPLAY_BYTES || (begunConnected && res.destroyed)) return end(...args);
     const kept: Record<string, string> = {};
     for (const name of KEPT_HEADERS) {
       const value = res.getHeader(name) ?? headers[name];

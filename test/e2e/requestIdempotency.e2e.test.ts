@@ -17,6 +17,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_FILE } from '../../src/contentStore/sqliteContentStore.js';
 import { startHarness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { GATEWAY_TEST_ENV, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -31,6 +32,7 @@ const ANSWER = 'the-answer-kept-sealed-7f3a';
 
 let h: GatewayHarness;
 let upstream: FakeProvider;
+let embeddings: FakeProvider;
 
 const send = (path: string, key: string, body: string, idempotencyKey?: string) =>
   fetch(`${h.url}${path}`, {
@@ -71,7 +73,7 @@ beforeAll(async () => {
   h = await startGatewayHarness();
   upstream = await h.fakeEndpoint({ protocol: 'openai', slug: 'idem', model: MODEL, prices: PRICES });
   upstream.setDefault({ text: ANSWER, usage: USAGE });
-  await h.fakeEndpoint({ protocol: 'openai', slug: 'idem-emb', model: 'openai/text-embedding-3-small', prices: { prompt: 20, completion: 0 }, maxOutput: 1 });
+  embeddings = await h.fakeEndpoint({ protocol: 'openai', slug: 'idem-emb', model: 'openai/text-embedding-3-small', prices: { prompt: 20, completion: 0 }, maxOutput: 1 });
 });
 afterAll(async () => {
   await h.stop();
@@ -367,6 +369,98 @@ describe('the stored answer', () => {
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a retry after the client gave up waiting (QA s43 #2)', () => {
+  // A call that does not stream runs to its end and is charged whole when its client leaves (OpenRouter bills them
+  // whole): its answer is the one the retry paid for, and is kept for it.
+  const SLOW = 'idem/slow';
+  let slow: FakeProvider;
+  beforeAll(async () => {
+    slow = await h.fakeEndpoint({ protocol: 'openai', slug: 'idem-slow', model: SLOW, prices: PRICES });
+    slow.setDefault({ text: ANSWER, usage: USAGE, latencyMs: 1_500 });
+  });
+  const generationsOf = async (who: Account) => {
+    const { body } = await h.gql('{ generations(first: 5) { edges { node { id status clientGone } } } }', {}, who.key);
+    return (body.data.generations.edges as { node: { id: string; status: string; clientGone: boolean } }[]).map((e) => e.node);
+  };
+
+  it('raw HTTP: the client leaves before the answer; a retry while it runs is a 409, and once it is charged the retry gets it', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const before = slow.requests.length;
+    const left = new AbortController();
+    const first = post('/api/v1/chat/completions', user.key, { model: SLOW, messages: MESSAGES }, 'left-early');
+    const abandoned = fetch(`${h.url}/api/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user.key}`, 'content-type': 'application/json', 'idempotency-key': 'gave-up' },
+      body: JSON.stringify({ model: SLOW, messages: MESSAGES }),
+      signal: left.signal,
+    });
+    await eventually('both calls to reach the provider', () => slow.requests.length - before >= 2);
+    left.abort();
+    await expect(abandoned).rejects.toThrow(/abort/i);
+    // While it runs: the key is held (the answer is not there yet).
+    const holder = await holderOf(await chat(user, 'gave-up', { model: SLOW }));
+    expect((await first).status).toBe(200);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(2 * ONE_CALL);
+    const again = await answerOf(await chat(user, 'gave-up', { model: SLOW }));
+    expect(again).toMatchObject({ status: 200, replayed: 'true', generationId: holder, contentType: 'application/json; charset=utf-8' });
+    const answer = JSON.parse(again.body.toString()) as { id: string; choices: { message: { content: string } }[]; usage: { cost: number } };
+    expect(answer).toMatchObject({ id: holder, choices: [{ message: { content: ANSWER } }], usage: { cost: ONE_CALL / 1e9 } });
+    // One call each, charged once each; the abandoned one recorded as undelivered (QA s43 #3), the other not.
+    expect(slow.requests.length - before).toBe(2);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(2 * ONE_CALL);
+    expect(await generationsOf(user)).toEqual(expect.arrayContaining([{ id: holder, status: 'COMPLETED', clientGone: true }, expect.objectContaining({ status: 'COMPLETED', clientGone: false })]));
+  });
+
+  it('the openai SDK: a timeout, then the same request and Idempotency-Key gets the answer, charged once', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const before = slow.requests.length;
+    const body = { model: SLOW, messages: MESSAGES };
+    const impatient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 1_000 });
+    await expect(impatient.chat.completions.create(body, { headers: { 'Idempotency-Key': 'sdk-timeout' } })).rejects.toThrow(OpenAI.APIConnectionTimeoutError);
+    await h.settledBalance(user.accountId);
+    const patient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+    const { data, response } = await patient.chat.completions.create(body, { headers: { 'Idempotency-Key': 'sdk-timeout' } }).withResponse();
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(data.choices[0]?.message.content).toBe(ANSWER);
+    expect(slow.requests.length - before).toBe(1);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
+    expect(await generationsOf(user)).toEqual([{ id: data.id, status: 'COMPLETED', clientGone: true }]);
+  });
+
+  it('embeddings too: the SDK times out, its retry gets the vectors, charged once', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const before = embeddings.requests.length;
+    const body = { model: 'openai/text-embedding-3-small', input: 'hello', encoding_format: 'float' as const };
+    const impatient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 1_000 });
+    embeddings.setDefault({ latencyMs: 1_500 });
+    try {
+      await expect(impatient.embeddings.create(body, { headers: { 'Idempotency-Key': 'sdk-embed' } })).rejects.toThrow(OpenAI.APIConnectionTimeoutError);
+    } finally {
+      embeddings.setDefault({});
+    }
+    // The call goes on without its client (the harness's wait for records does not see an embeddings call in flight).
+    const settled = await eventually('the call to be charged', async () => (await h.settledBalance(user.accountId)).settled);
+    const patient = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 0, timeout: 10_000 });
+    const { data, response } = await patient.embeddings.create(body, { headers: { 'Idempotency-Key': 'sdk-embed' } }).withResponse();
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(data.data[0]?.embedding.length).toBeGreaterThan(0);
+    expect(embeddings.requests.length - before).toBe(1);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(settled);
+    expect(await generationsOf(user)).toEqual([{ id: response.headers.get('x-generation-id'), status: 'COMPLETED', clientGone: true }]);
+  });
+
+  it("the openai SDK's own retries (a timeout, then 409s while it runs): the last one gets the answer, charged once", async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const before = slow.requests.length;
+    const client = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: user.key, maxRetries: 6, timeout: 1_000 });
+    const { data, response } = await client.chat.completions.create({ model: SLOW, messages: MESSAGES }, { headers: { 'Idempotency-Key': 'sdk-retries' } }).withResponse();
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(data.choices[0]?.message.content).toBe(ANSWER);
+    expect(slow.requests.length - before).toBe(1);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
   });
 });
 

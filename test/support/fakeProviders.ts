@@ -184,6 +184,8 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
     }
     if (route.kind === 'embeddings') {
       const script = queue.shift() ?? defaultScript;
+      if (script.latencyMs) await sleep(script.latencyMs);
+      if (res.destroyed) return;
       if (script.endlessBody) return endlessBody(res, script, record);
       if (script.status !== undefined && script.status >= 400) return send(res, script.status, script.body ?? errorBody(protocol, script.status, `Scripted ${script.status}`));
       return sendJson(res, 200, embeddingsBody(protocol, body, script));
