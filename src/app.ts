@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
@@ -338,6 +338,9 @@ export const buildApp = (
     const { onResponse } = options;
     res.once('close', () => {
       inFlight.delete(res);
+      // Answered before its body arrived whole (a 401 before the body is read): node reads the rest on; should it not
+      // come in time, the deadline's 408 would be a second answer to this request (clientError says nothing then).
+      if (!req.complete) answeredEarly.set(req.socket, req);
       onResponse?.(req.method ?? 'GET', routeOf.get(res) ?? 'unmatched', res.statusCode);
       if (draining) drainProgress();
     });
@@ -352,6 +355,8 @@ export const buildApp = (
   // when its client leaves) and, after CUT_MS for those answers, whatever is still open is closed.
   /** Every HTTP request being answered (from its arrival until its response closes). */
   const inFlight = new Set<ServerResponse>();
+  /** Per connection, its last request answered before its body had arrived whole. */
+  const answeredEarly = new WeakMap<Duplex, IncomingMessage>();
   /** Called as requests and sockets end while draining; resolves the wait once nothing is open. */
   let drainProgress = () => {};
   const refuseWhileDraining = (req: IncomingMessage, res: ServerResponse, requestId: string) => {
@@ -372,18 +377,41 @@ export const buildApp = (
   // CONNECT is no route here; node would otherwise drop the socket without an answer.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => endSocket(socket, new DomainError('BAD_REQUEST', 'CONNECT is not supported', 405), requestIdOf(req.headers['x-request-id'])));
 
-  // What node's HTTP parser refuses before any handler runs (headers too large, broken chunking, a body longer than its
-  // Content-Length): answered in the API's JSON error shape, as node would answer it but with a body.
+  // What node's HTTP parser refuses (headers too large, broken chunking, a body longer than its Content-Length, bytes
+  // after a `Connection: close` request, a request that did not arrive in time): answered in the API's JSON error
+  // shape, as node would answer it but with a body, and the connection closed. Never over an answer: node's own
+  // handler writes its error as soon as the answer in flight has sent no headers yet, so a request still being answered
+  // (a model call) lost its answer to the 400 and was charged all the same. The requests that arrived whole before the
+  // refused bytes are answered first, in order; then the refused request gets its error, unless it was answered
+  // already (before its body came: see answeredEarly) or its connection is closing anyway.
+  /** Sockets whose parser refused something: the parser repeats its error on every later read, answered once. */
+  const refused = new WeakSet<Duplex>();
   server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-    const answered = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
-    if (error.code === 'ECONNRESET' || !socket.writable || answered) return void socket.destroy();
+    if (refused.has(socket)) return;
+    refused.add(socket);
+    if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const [status, message] =
       error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'The request headers are too large']
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'The request did not arrive in time']
           : [400, `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
-    endSocket(socket, new DomainError('BAD_REQUEST', message, status), requestIdOf(undefined));
+    const onSocket = [...inFlight].filter((res) => res.req.socket === socket);
+    // The refused request, when its headers came and it is still being answered: the one whose body had not arrived
+    // whole (it can only be the last); or the connection's last request answered before its body came.
+    const cutShort = onSocket.find((res) => !res.req.complete);
+    const early = answeredEarly.get(socket);
+    const answer = () => {
+      if (socket.destroyed) return;
+      const answered = cutShort !== undefined ? cutShort.headersSent : early !== undefined && !early.complete;
+      const begun = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+      // Nothing more can be said on it: the connection closes once what it holds is written.
+      if (!socket.writable || answered || begun) return void (socket as Socket).destroySoon();
+      endSocket(socket, new DomainError('BAD_REQUEST', message, status), requestIdOf(undefined));
+    };
+    const waits = onSocket.filter((res) => res.req.complete).map((res) => new Promise((resolve) => res.once('close', resolve)));
+    if (waits.length === 0) answer();
+    else void Promise.all(waits).then(answer);
   });
 
   // maxPayload: ws refuses a larger message from its frame header, before reading it, and closes with 1009.

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequestTimeoutMs, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { parseResponse, rawExchange } from '../support/rawHttp.js';
+import { parseResponse, parseResponses, rawExchange } from '../support/rawHttp.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const DEADLINE_MS = 600;
@@ -49,6 +49,13 @@ describe('a request that does not arrive in time', () => {
     expect(errorOf(res.body).error).toMatchObject({ code: 408, message: 'The request did not arrive in time' });
     expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 50);
     expect(elapsed).toBeLessThan(DEADLINE_MS * 4);
+  });
+
+  it('a request answered before its body came (a 401: no key) gets that one answer: at the deadline its connection is closed, with no 408', async () => {
+    const bytes = await rawExchange(h.port, `POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":`, 10_000);
+    const answers = parseResponses(bytes);
+    expect(answers.map((res) => res.status)).toEqual([401]);
+    expect(errorOf(answers[0]!.body).error.code).toBe(401);
   });
 
   it('headers that never end are answered 408 the same way', async () => {

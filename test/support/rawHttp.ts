@@ -62,3 +62,61 @@ export const parseResponse = (bytes: Buffer, method = 'GET'): RawResponse => {
     return { status: code, headers, body };
   }
 };
+
+/** Where a chunked body ends in `bytes` (after its last chunk and trailers), and the body decoded; throws when incomplete. */
+const dechunk = (bytes: Buffer): { body: Buffer; end: number } => {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = bytes.indexOf('\r\n', at);
+    if (lineEnd < 0) throw new Error('chunked body cut off');
+    const size = parseInt(bytes.subarray(at, lineEnd).toString('latin1').split(';')[0]!, 16);
+    if (Number.isNaN(size)) throw new Error(`malformed chunk size line ${JSON.stringify(bytes.subarray(at, lineEnd).toString('latin1'))}`);
+    at = lineEnd + 2;
+    if (size === 0) {
+      const trailersEnd = bytes.indexOf('\r\n', at);
+      // No trailers: the empty line follows at once; else skip to the blank line.
+      const end = trailersEnd === at ? at + 2 : bytes.indexOf('\r\n\r\n', at) + 4;
+      if (trailersEnd < 0 || end < 4) throw new Error('chunked body cut off in its trailers');
+      return { body: Buffer.concat(parts), end };
+    }
+    if (bytes.length < at + size + 2) throw new Error('chunked body cut off');
+    parts.push(bytes.subarray(at, at + size));
+    at += size + 2;
+  }
+};
+
+/**
+ * Every final response in `bytes`, in order (pipelined answers on one connection): each body as long as its
+ * Content-Length or its chunking says; a body with neither runs to the end of the bytes (the connection's close).
+ * Throws when what follows the last whole response is not empty.
+ */
+export const parseResponses = (bytes: Buffer): RawResponse[] => {
+  const responses: RawResponse[] = [];
+  let rest = bytes;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) throw new Error(`trailing bytes that are no response: ${JSON.stringify(rest.toString('latin1').slice(0, 300))}`);
+    // Parsed as a HEAD answer's: its body is read here.
+    const head = /^HTTP\/1\.1 1\d\d /.test(rest.toString('latin1', 0, 13)) ? null : parseResponse(rest.subarray(0, end + 4), 'HEAD');
+    const after = rest.subarray(end + 4);
+    if (head === null) {
+      rest = after;
+      continue;
+    }
+    if (head.headers['transfer-encoding']?.toLowerCase() === 'chunked') {
+      const { body, end: bodyEnd } = dechunk(after);
+      responses.push({ ...head, body });
+      rest = after.subarray(bodyEnd);
+    } else if (head.headers['content-length'] !== undefined) {
+      const length = Number(head.headers['content-length']);
+      if (after.length < length) throw new Error(`body shorter (${after.length}) than its content-length ${length}`);
+      responses.push({ ...head, body: after.subarray(0, length) });
+      rest = after.subarray(length);
+    } else {
+      responses.push({ ...head, body: after });
+      rest = Buffer.alloc(0);
+    }
+  }
+  return responses;
+};
