@@ -548,7 +548,7 @@ export const buildApp = (
     });
     const done = (async () => {
       server.closeIdleConnections();
-      // An answer not begun yet says `Connection: close` (a stream's own headers keep it open: closed once idle, above).
+      // An answer not begun yet says `Connection: close`, a stream's too (one begun says keep-alive: closed once idle, above).
       for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       // No more upgrades (a request for one is refused like any other); the open sockets are told to go away.
       wss.close();

@@ -93,3 +93,31 @@ describe('what the parser refuses after a request waits for that request’s ans
     expect(settled).toBeGreaterThan(0);
   });
 });
+
+describe('a streamed answer and the connection', () => {
+  it('a client’s `Connection: close` is honoured: the stream says so and the connection closes after it', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const answers = await exchange(chatRequest(user, 'close after', { stream: true, headers: ['connection: close'] }));
+    expect(answers.map((res) => res.status)).toEqual([200]);
+    expect(answers[0]!.headers.connection).toBe('close');
+    expect(answers[0]!.body.toString('utf8')).toContain('data: [DONE]');
+  });
+
+  it('an HTTP/1.0 client is told `Connection: close`, and the stream ends with the connection', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const answers = await exchange(chatRequest(user, 'old client', { stream: true, version: '1.0' }));
+    expect(answers.map((res) => res.status)).toEqual([200]);
+    expect(answers[0]!.headers.connection).toBe('close');
+    expect(answers[0]!.headers['transfer-encoding']).toBeUndefined();
+    expect(answers[0]!.body.toString('utf8')).toContain('data: [DONE]');
+  });
+
+  it('otherwise the connection is kept: a request after the stream on it is answered', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const answers = await exchange(chatRequest(user, 'keep it', { stream: true }) + 'GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    expect(answers.map((res) => res.status)).toEqual([200, 200]);
+    expect(answers[0]!.headers.connection).toBe('keep-alive');
+    expect(answers[0]!.body.toString('utf8')).toContain('data: [DONE]');
+    expect(JSON.parse(answers[1]!.body.toString('utf8'))).toMatchObject({ status: 'ok' });
+  });
+});

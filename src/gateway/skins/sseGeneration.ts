@@ -303,7 +303,9 @@ export const streamGeneration = async (options: {
     },
     open() {
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-generation-id': options.generationId });
+      // No Connection header of ours: node says keep-alive, or close when the client asked (`Connection: close`,
+      // HTTP/1.0) or the server is draining, and closes the connection after the stream then.
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', 'x-generation-id': options.generationId });
       options.onOpen?.(sse);
     },
     get gone() {
