@@ -139,7 +139,7 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
 };
 
 /** What a page of another origin may read of a REST answer beyond the basics. */
-const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, idempotent-replayed';
+const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, idempotent-replayed, x-should-retry';
 
 /**
  * Why the server could not listen, said of the variable to change (PORT or HOST), for the one line main.ts prints: a

@@ -422,7 +422,7 @@ export const createGateway = (deps: {
     if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
     const { accountId, keyId } = input.principal;
     const holder = await deps.claims.claim({ accountId, keyId }, idem.key, input.generationId, idem.fingerprint);
-    if (holder !== null) throw await heldKeyAnswer(accountId, idem, holder);
+    if (holder !== null) throw await heldKeyAnswer(deps.claims, accountId, idem, holder);
     const { replays } = deps;
     if (replays) {
       idem.answer?.keep((answer) =>
@@ -437,16 +437,19 @@ export const createGateway = (deps: {
     }
   };
   /** What a call finds when its key is held: another request's (422), its stored answer (a replay), or a 409. */
-  const heldKeyAnswer = async (accountId: string, idem: RequestIdempotency, holder: KeyHolder): Promise<Error> => {
+  const heldKeyAnswer = async (claims: IdempotencyClaims, accountId: string, idem: RequestIdempotency, holder: KeyHolder): Promise<Error> => {
     const metadata = { header: 'idempotency-key', generation_id: holder.generationId };
     if (holder.sameRequest === false) {
-      return new IdempotencyKeyReusedError(`This Idempotency-Key was used for another request (generation ${holder.generationId}): send a new key for a new request`, metadata);
+      return new IdempotencyKeyReusedError(`This Idempotency-Key was used for another request (generation ${holder.generationId}): send a new key for a new request`, { ...metadata, retryable: false });
     }
     const stored = holder.sameRequest === true && idem.answer && deps.replays ? await deps.replays.find(accountId, idem.key, holder.generationId) : null;
     if (stored) return new IdempotentReplay(stored);
+    // `retryable` (REST: x-should-retry): while the holder runs, a retry may find its answer kept, or the key given back
+    // should it fail before a charge; once it has ended with no answer kept, every retry gets this 409.
+    const ended = await claims.ended(holder.generationId);
     return new ConflictError(
       `This Idempotency-Key was used for generation ${holder.generationId} (still running, or its answer is not kept: answered over 24 hours ago, or not stored): it is charged once; read its record with GET /api/v1/generation?id=${holder.generationId}`,
-      metadata,
+      { ...metadata, retryable: !ended },
     );
   };
   /** Gives a call's Idempotency-Key back (it charged nothing); a failure to is logged: the key then stays used. */

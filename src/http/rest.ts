@@ -53,6 +53,11 @@ export const sendError = (
   // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
   // RFC 9110: a 415 for a content coding says which codings would be accepted (none but identity: readRequestBody).
   if (known.status === 415 && known.metadata.content_encoding !== undefined) headers['accept-encoding'] = 'identity';
+  // Whether the same request again can succeed, when Switchyard knows (`metadata.retryable`: an upstream's failure, an
+  // Idempotency-Key's conflict), in the header the official SDKs obey over their own rule (which retries every 409 and
+  // 5xx): a provider that refused Switchyard's key is not asked three times.
+  const retryable = known.metadata.retryable;
+  if (typeof retryable === 'boolean') headers['x-should-retry'] = String(retryable);
   const limit = known.metadata.limit;
   if (known.status === 429 && typeof limit === 'number' && known.retryAfterMs !== undefined) {
     headers['x-ratelimit-limit'] = String(limit);

@@ -22,6 +22,7 @@ import type { ContentStore } from '../../contentStore/contentStore.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { handleCommand, type Decider } from '../../eventStore/handleCommand.js';
 import type { Logger } from '../../logger.js';
+import { generationStream } from './generation.events.js';
 
 export type IdempotencyEvent =
   | {
@@ -96,6 +97,8 @@ export interface IdempotencyClaims {
   claim(scope: ClaimScope, key: string, generationId: string, requestFingerprint: string): Promise<KeyHolder | null>;
   /** Gives the key back, when the generation still holds it (a call refused before anything was charged). */
   release(scope: ClaimScope, key: string, generationId: string): Promise<void>;
+  /** Whether a holder's call has ended: its generation is recorded (answered, or failed after a charge). */
+  ended(generationId: string): Promise<boolean>;
 }
 
 /** A key's holder as `abandoned` is asked about it: the account, its generation, when it claimed the key. */
@@ -133,6 +136,7 @@ export const createIdempotencyClaims = (eventStore: EventStore, now: () => Date,
       return { generationId: holder.generationId, sameRequest: holder.fingerprint === null ? null : holder.fingerprint === fingerprint };
     },
     release,
+    ended: async (generationId) => (await eventStore.readStream(generationStream(generationId), { maxCount: 1 })).length > 0,
   };
 };
 
