@@ -138,8 +138,22 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
   return { authDirectory: core.directory.status(), catalog: core.gateway.catalog.status(), presets: core.gateway.presets.status(), ...(ledger && { ledger }) };
 };
 
-/** What a page of another origin may read of a REST answer beyond the basics. */
-const EXPOSED_HEADERS = 'x-generation-id, x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, idempotent-replayed, x-should-retry';
+/**
+ * What a page of another origin may read of a REST answer beyond the basics: every header of its own that the REST API
+ * answers with (README names each), the one list.
+ */
+const EXPOSED_HEADERS = [
+  'x-generation-id',
+  'x-request-id',
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'idempotent-replayed',
+  'x-should-retry',
+  // The workflow webhook's run (a sync answer, or 202 while it runs).
+  'x-switchyard-run-id',
+].join(', ');
 
 /**
  * Why the server could not listen, said of the variable to change (PORT or HOST), for the one line main.ts prints: a

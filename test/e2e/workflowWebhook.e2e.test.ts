@@ -74,6 +74,11 @@ describe('webhook trigger', () => {
     expect(res.status).toBe(201);
     expect(await res.json()).toEqual({ greeting: 'Hello, ADA', via: 'webhook' });
     expect(res.headers.get('x-switchyard-run-id')).toMatch(/^run_/);
+    // A page of another origin may read the run id: every header of Switchyard's own on the answer is exposed.
+    const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(',').map((name) => name.trim());
+    const own = [...res.headers.keys()].filter((name) => name.startsWith('x-'));
+    expect(own).toContain('x-switchyard-run-id');
+    expect(exposed).toEqual(expect.arrayContaining(own));
   });
 
   it('an async webhook answers 202 with the run at once, and the run finishes', async () => {
