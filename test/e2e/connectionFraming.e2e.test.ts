@@ -4,7 +4,10 @@
  * `Connection: close` request) or closes the connection; a call is never charged for an answer it was not written.
  * A streamed answer honours the client's `Connection: close` and HTTP/1.0 as a JSON one does.
  */
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, within } from '../support/eventually.js';
 import { costOf, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { parseResponses, rawExchange, type RawResponse } from '../support/rawHttp.js';
@@ -50,6 +53,23 @@ describe('what the parser refuses after a request waits for that request’s ans
     expect(errorOf(answers[1]!)).toMatchObject({ code: 400, message: expect.stringContaining('HPE_INVALID_METHOD') });
     expect(answers[1]!.headers.connection).toBe('close');
     expect(upstream.requests.length - before).toBe(1);
+    expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
+  });
+
+  it('garbage sent while the call is running (a later write): the same, the answer first', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const before = upstream.requests.length;
+    const socket = connect(h.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = once(socket, 'close');
+    socket.write(chatRequest(user, 'running'));
+    await eventually('the upstream call', () => upstream.requests.length > before);
+    socket.write('GARBAGE\r\n\r\n');
+    await within('the connection to close', closed);
+    const answers = parseResponses(Buffer.concat(chunks));
+    expect(answers.map((res) => res.status)).toEqual([200, 400]);
+    expect(answerOf(answers[0]!)).toBe('Echo: running');
     expect((await h.settledBalance(user.accountId)).settled).toBe(ONE_CALL);
   });
 
