@@ -208,10 +208,10 @@ export const buildApp = (
     maskedErrors: { maskError: toGraphQLError(core) },
     context: ({ request, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
-      if (principal !== undefined) return { principal, requestId: id, ...core.modules };
+      if (principal !== undefined) return { principal, requestId: id, openedAccounts: new Set(), ...core.modules };
       const header = request.headers.get('authorization');
       const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
-      return { principal: authenticate(secret), requestId: id, ...core.modules };
+      return { principal: authenticate(secret), requestId: id, openedAccounts: new Set(), ...core.modules };
     },
     plugins: [
       ...queryLimits(),

@@ -5,6 +5,11 @@ import type { Modules } from '../modules/modules.js';
 export type GraphQLContext = {
   readonly principal: Principal | null;
   readonly requestId: string;
+  /**
+   * The accounts this request opened without a key (self-signup): the caller holds their first key's secret, so the
+   * answer shows it the account and key it opened as to their owner (ownership.ts `readsAccount`). This request only.
+   */
+  readonly openedAccounts: Set<string>;
 } & Modules;
 
 /** The context of a field whose scopes require a caller (scope-auth narrows to it: see AuthContexts in builder.ts). */

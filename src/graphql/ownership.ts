@@ -14,9 +14,17 @@ export const OWNED_TYPES: Readonly<Record<string, string>> = { Account: 'Account
 /** The ownership scopes (builder.ts) and the object each one's parameter names. */
 const OWNERSHIP_SCOPES: Readonly<Record<string, string>> = { ownsAccount: 'Account', ownsApiKey: 'API key', ownsWorkflow: 'Workflow', ownsWorkflowRun: 'WorkflowRun' };
 
-/** May the caller see objects of this account? Its own, or any for an admin. */
+/** May the caller see objects of this account? Its own, or any for an admin (or one this request opened: readsAccount). */
 export const canSee = (ctx: GraphQLContext, accountId: string): boolean =>
-  ctx.principal !== null && (ctx.principal.roles.has('admin') || ctx.principal.accountId === accountId);
+  (ctx.principal !== null && (ctx.principal.roles.has('admin') || ctx.principal.accountId === accountId)) || ctx.openedAccounts.has(accountId);
+
+/**
+ * The type scopes of an account and its keys (Account, ApiKey): their owner and admins read them (`ownsAccount`),
+ * and so does the request that opened the account without a key (self-signup), which holds its first key's secret: the
+ * openAccount payload's account and key are shown to it, as a refusal there would null the whole answer and lose that
+ * secret for good. The principal stays null: scopes that need a caller (roles, fullKey, withAuth fields) still refuse.
+ */
+export const readsAccount = (ctx: GraphQLContext, accountId: string): true | { ownsAccount: string } => (ctx.openedAccounts.has(accountId) ? true : { ownsAccount: accountId });
 
 /** The first scope failure (`kind: AuthScope`) inside `failure` that `pick` maps to something, or null. */
 const findScopeFailure = <T>(failure: AuthFailure, pick: (scope: string, parameter: unknown) => T | null): T | null => {

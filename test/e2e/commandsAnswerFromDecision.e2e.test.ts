@@ -61,12 +61,26 @@ describe('commands while the read models are held back', () => {
 
   it('self-signup answers with the first key of a user account on the free plan, whatever roles and plan were asked for', async () => {
     await h.running.core.runner.pause();
-    // Without a key the caller sees only the secret: the account and key objects are visible to their owner.
-    const signup = `mutation { openAccount(name: "Eve", roles: [ADMIN, PROVIDER], plan: "pro") { __typename ... on OpenAccountPayload { initialKey { secret } } } }`;
+    // Without a key the caller holds the new key's secret: it reads the account and key it opened as their owner does,
+    // in this answer only (an error there would null the whole answer, and the secret with it).
+    const signup = `mutation { openAccount(name: "Eve", roles: [ADMIN, PROVIDER], plan: "pro") { __typename ... on OpenAccountPayload {
+      account { id name roles plan contentLogging balance { available } }
+      initialKey { secret key { id name hint status limit } } } } }`;
     const { body } = await h.gql(signup, {}, null);
     expect(body.errors).toBeUndefined();
     const secret: string = body.data.openAccount.initialKey.secret;
+    expect(body.data.openAccount).toMatchObject({
+      account: { id: expect.stringMatching(/^acc_/), name: 'Eve', roles: ['USER'], plan: 'free', contentLogging: false, balance: { available: 0 } },
+      initialKey: { key: { id: expect.stringMatching(/^key_/), name: 'default', hint: `${secret.slice(0, 12)}…${secret.slice(-4)}`, status: 'ACTIVE', limit: null } },
+    });
     expect((await credits(secret)).status).toBe(200);
+    // Only in that answer: another request without a key reads neither.
+    const { id } = body.data.openAccount.account as { id: string };
+    for (const [field, of] of [['account', id], ['apiKey', body.data.openAccount.initialKey.key.id as string]] as const) {
+      const later = await h.gql(`query($id: ID!) { ${field}(id: $id) { id } }`, { id: of }, null);
+      expect(later.body.data).toBeNull();
+      expect(later.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    }
     // A key of a non-admin account cannot open accounts for others.
     const byUser = await h.gql(OPEN, { name: 'Eve 2' }, secret);
     expect(byUser.body.data.openAccount).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', message: 'Only admins open accounts for others' });

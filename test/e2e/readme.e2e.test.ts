@@ -13,12 +13,22 @@ const operation = (name: string) => {
   return end === -1 ? rest : rest.slice(0, end + 1);
 };
 
+/** A `gql $WHO '<payload>'` line of README's bash blocks, by what it contains: the JSON payload it sends. */
+const gqlLine = (who: string, containing: string): { query: string } => {
+  const line = readme.split('\n').find((l) => l.startsWith(`gql ${who} '`) && l.includes(containing))!;
+  return JSON.parse(line.slice(line.indexOf("'") + 1, line.lastIndexOf("'"))) as { query: string };
+};
+/** "Use it": an account and its first key, as the README opens it. */
+const openAdaLine = gqlLine('$ADMIN', 'openAccount(name: \\"Ada\\"');
+
 let h: Harness;
 let key: string;
 let accountId: string;
 beforeAll(async () => {
-  h = await startHarness();
-  const { body } = await h.gql(`mutation { openAccount(name: "Ada", email: "ada@example.com") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
+  // SELF_SIGNUP on, for the signup test below; the admin's examples work alike either way.
+  h = await startHarness({ SELF_SIGNUP: 'true' });
+  const { body } = await h.gql(openAdaLine.query);
+  expect(body.errors).toBeUndefined();
   key = body.data.openAccount.initialKey.secret;
   accountId = body.data.openAccount.account.id;
   await h.gql(`mutation($id: ID!) { grantCredits(accountId: $id, amount: 5000000000, reason: "welcome") { __typename } }`, { id: accountId });
@@ -28,6 +38,15 @@ afterAll(async () => {
 });
 
 describe('README examples', () => {
+  it("with SELF_SIGNUP, the \"Use it\" openAccount sent without a key answers the new account's id and first key (shown only there)", async () => {
+    const { body } = await h.gql(openAdaLine.query, {}, null);
+    expect(body.errors).toBeUndefined();
+    const opened = body.data.openAccount as { account: { id: string }; initialKey: { secret: string } };
+    expect(opened.account.id).toMatch(/^acc_/);
+    expect(opened.initialKey.secret).toMatch(/^sk-sy-v1-/);
+    expect((await h.gql('{ me { id roles plan } }', {}, opened.initialKey.secret)).body.data.me).toEqual({ id: opened.account.id, roles: ['USER'], plan: 'free' });
+  });
+
   it('the GraphQL query, key and prompt examples work as written', async () => {
     const me = await h.gql(operation('Me'), {}, key);
     expect(me.body.errors).toBeUndefined();

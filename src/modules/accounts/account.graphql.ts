@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AccountDoc, ByokKeyDoc } from '../../../projections/accounts.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
-import { canSee } from '../../graphql/ownership.js';
+import { canSee, readsAccount } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import { ApiKeyRef, CreatedApiKeyRef } from '../apiKeys/apiKey.graphql.js';
@@ -78,7 +78,7 @@ export const loadAccounts = loadByIds('Account', (ids, ctx) => ctx.accounts.byId
 export const AccountRef = builder.loadableNode('Account', {
   description: 'A customer, provider, designer or admin. Visible to itself and to admins.',
   id: { resolve: (account: AccountDoc) => account._id },
-  authScopes: (account) => ({ ownsAccount: account._id }),
+  authScopes: (account, ctx) => readsAccount(ctx, account._id),
   load: loadAccounts,
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -171,7 +171,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   openAccount: t.field({
     type: OpenAccountPayload,
-    description: 'Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role on the free plan, whatever roles and plan were asked for.',
+    description:
+      "Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role on the free plan, whatever roles and plan were asked for; this answer shows such a caller the account and first key it opened (after it, the key's secret reads them).",
     errors: { directResult: true },
     args: {
       name: t.arg.string({ required: true, validate: name }),
@@ -180,14 +181,18 @@ builder.mutationFields((t) => ({
       plan: t.arg.string({ defaultValue: 'free', validate: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a plan slug') }),
       initialKeyName: t.arg.string({ defaultValue: 'default', validate: name }),
     },
-    resolve: (_root, args, ctx) =>
-      ctx.accounts.open(ctx, {
+    resolve: async (_root, args, ctx) => {
+      const opened = await ctx.accounts.open(ctx, {
         name: args.name,
         email: args.email ?? null,
         roles: args.roles ?? ['user'],
         plan: args.plan ?? 'free',
         initialKeyName: args.initialKeyName ?? 'default',
-      }),
+      });
+      // Self-signup: the caller has no key but now holds the new one's secret; it reads what it opened (readsAccount).
+      if (ctx.principal === null) ctx.openedAccounts.add(opened.account._id);
+      return opened;
+    },
   }),
   grantRole: t.field({
     type: AccountRef,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
-import { canSee } from '../../graphql/ownership.js';
+import { canSee, readsAccount } from '../../graphql/ownership.js';
 import { idConnection, idPage } from '../../graphql/connections.js';
 import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
 import type { CreatedApiKey } from './apiKey.api.js';
@@ -27,7 +27,7 @@ const loadApiKeys = loadByIds('API key', (ids, ctx) => ctx.apiKeys.byIds(ids), (
 export const ApiKeyRef = builder.loadableNode('ApiKey', {
   description: 'An API key. The secret is shown once, at creation; only its SHA-256 hash is stored.',
   id: { resolve: (key: ApiKeyDoc) => key._id },
-  authScopes: (key) => ({ ownsAccount: key.accountId }),
+  authScopes: (key, ctx) => readsAccount(ctx, key.accountId),
   load: loadApiKeys,
   fields: (t) => ({
     name: t.exposeString('name'),
