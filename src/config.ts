@@ -203,6 +203,9 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
+/** Every variable the configuration reads (`.env.example` documents each: test/unit/envExample.unit.test.ts). */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as readonly (keyof Config)[];
+
 /** Margin after the request timeout for the generation's settlement before its reservation is presumed dead. */
 const SETTLE_MARGIN_MS = 60_000;
 
