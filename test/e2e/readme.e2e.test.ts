@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 
 /** The README's examples are the front door: run them as written against a started server. */
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -142,5 +143,41 @@ describe('README examples', () => {
     expect(answers).toHaveLength(1);
     expect(answers[0]!.node.data).toMatchObject({ question: 'What is a switchyard?', questionId: question.id });
     expect(answers[0]!.node.data.answer.length).toBeGreaterThan(0);
+  });
+
+  it('the error workflow runs as written: the failures table created first, a failed run of a watched workflow is stored in it', async () => {
+    const section = readme.slice(readme.indexOf('**An error workflow**'), readme.indexOf('## Credits and billing'));
+    const definition = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!) as { name: string; steps: { input: { table: string } }[] };
+    expect(definition.name).toBe('Record failures');
+    const table = definition.steps[0]!.input.table;
+    expect(section).toContain(`{"name": "${table}"}`);
+    const tables = readme.slice(readme.indexOf('### Tables, schedules, events'), readme.indexOf('## Credits and billing'));
+    const createTable = /```graphql\n([\s\S]*?)```/.exec(tables)![1]!.split('\n').find((line) => line.startsWith('mutation CreateTable'))!;
+    const opened = (await h.gql(`mutation { openAccount(name: "Fay", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`)).body.data.openAccount;
+    const designer = opened.initialKey.secret as string;
+    const save = async (mutation: string, variables: Record<string, unknown>) => (await h.gql(mutation, variables, designer)).body.data;
+
+    // In the order README gives: the table, the error workflow, then the watched workflow pointed at it.
+    expect((await save(createTable, { name: table })).createTable).toMatchObject({ name: table });
+    const CREATE = `mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ... on DomainError { code message details } } }`;
+    const handler = (await save(CREATE, { d: definition })).createWorkflow.id as string;
+    expect(handler).toMatch(/^wf_/);
+    const watched = { name: 'Flaky', trigger: { type: 'manual' }, steps: [{ key: 'boom', type: 'action.transform', input: { expression: '=$error("it broke")' } }] };
+    const flaky = (await save(CREATE, { d: watched })).createWorkflow.id as string;
+    const updated = await save(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { ... on Workflow { version } ... on DomainError { code message } } }`, {
+      id: flaky,
+      d: { ...watched, settings: { errorWorkflow: handler } },
+    });
+    expect(updated.updateWorkflow).toEqual({ version: 2 });
+    const run = (await save(`mutation($id: ID!) { runWorkflow(id: $id, input: {}) { ... on WorkflowRun { id } } }`, { id: flaky })).runWorkflow.id as string;
+
+    const handled = await eventually('the error workflow run to end', async () => {
+      const runs = (await save(`query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { status depth } } } }`, { id: handler })).workflowRuns.edges as { node: { status: string } }[];
+      return runs.length > 0 && runs.every((edge) => ['SUCCEEDED', 'FAILED'].includes(edge.node.status)) && runs.map((edge) => edge.node);
+    });
+    expect(handled).toEqual([{ status: 'SUCCEEDED', depth: 1 }]);
+    const failures = (await save(`query($t: String!) { entries(table: $t) { edges { node { data } } } }`, { t: table })).entries.edges;
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.node.data).toMatchObject({ workflow: 'Flaky', run, step: 'boom', error: expect.stringContaining('it broke') });
   });
 });

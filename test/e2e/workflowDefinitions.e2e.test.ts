@@ -29,6 +29,8 @@ const create = (definition: unknown, key: string) =>
 beforeAll(async () => {
   h = await startHarness();
   designer = await open('Dana Designer', 'DESIGNER');
+  // The table the definitions below store into or search (a table step must name one of the account's tables).
+  expect((await h.gql(`mutation { createTable(name: "answers") { __typename } }`, {}, designer.key)).body.data.createTable.__typename).toBe('Table');
   member = await open('Mo Member');
   stranger = await open('Sam Stranger', 'DESIGNER');
 });
@@ -245,6 +247,30 @@ describe('workflow definitions over GraphQL', () => {
     );
     const update = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ... on Workflow { version } ${ERROR} } }`, { id: saved.id, d: withModel('@preset/gone') }, designer.key);
     expect(update.body.data.updateWorkflow).toMatchObject(refused('steps[0].input.model', '@preset/gone is not a preset of this account: create it first (createPreset)'));
+  });
+
+  it("refuses a table step or entry trigger naming a table the workflow's account does not have, as a missing preset", async () => {
+    const refused = (path: string, table: string) => ({ __typename: 'DomainError', code: 'VALIDATION', details: { path, issues: [{ path, message: `there is no table ${table} in this account: create it first (createTable)` }] } });
+    const cases = [
+      [{ name: 'Store', trigger: { type: 'manual' }, steps: [{ key: 's', type: 'action.storeEntry', input: { table: 'failures', entry: { a: 1 } } }] }, 'steps[0].input.table'],
+      [{ name: 'Upsert', trigger: { type: 'manual' }, steps: [{ key: 'u', type: 'action.upsertEntry', input: { table: 'failures', match: { a: 1 } } }] }, 'steps[0].input.table'],
+      [{ name: 'Search', trigger: { type: 'manual' }, steps: [{ key: 'f', type: 'search.entries', input: { table: 'failures' } }] }, 'steps[0].input.table'],
+      [{ name: 'On entry', trigger: { type: 'entry', table: 'failures', on: 'insert' }, steps: [{ key: 'f', type: 'control.filter', input: { condition: true } }] }, 'trigger.table'],
+    ] as const;
+    for (const [definition, path] of cases) expect((await create(definition, designer.key)).body.data.createWorkflow, path).toMatchObject(refused(path, 'failures'));
+    // A table named by an expression is looked up when the step runs.
+    const byExpression = { name: 'Any table', trigger: { type: 'manual' }, steps: [{ key: 's', type: 'action.storeEntry', input: { table: '=trigger.table', entry: { a: 1 } } }] };
+    expect((await create(byExpression, designer.key)).body.data.createWorkflow).toMatchObject({ __typename: 'Workflow' });
+
+    const made = await h.gql(`mutation { createTable(name: "failures") { __typename } }`, {}, designer.key);
+    expect(made.body.data.createTable.__typename).toBe('Table');
+    for (const [definition, path] of cases) expect((await create(definition, designer.key)).body.data.createWorkflow, path).toMatchObject({ __typename: 'Workflow' });
+    // Another account's table of that name is not this account's; an update is checked as a create.
+    expect((await create(cases[0][0], stranger.key)).body.data.createWorkflow).toMatchObject(refused('steps[0].input.table', 'failures'));
+    const saved = (await create(cases[0][0], designer.key)).body.data.createWorkflow;
+    const gone = { ...cases[0][0], steps: [{ key: 's', type: 'action.storeEntry', input: { table: 'gone', entry: { a: 1 } } }] };
+    const update = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ... on Workflow { version } ${ERROR} } }`, { id: saved.id, d: gone }, designer.key);
+    expect(update.body.data.updateWorkflow).toMatchObject(refused('steps[0].input.table', 'gone'));
   });
 
   it('rotates the webhook secret and shows it only in that answer', async () => {

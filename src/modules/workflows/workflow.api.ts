@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { tableQueries } from '../../../projections/tables.js';
 import { workflowQueries, type WorkflowDoc } from '../../../projections/workflows.js';
 import type { Actor } from '../../core.js';
 import { ConflictError, DomainError, NotFoundError, UnauthenticatedError, WrongExpectedVersionError } from '../../errors.js';
@@ -8,7 +9,8 @@ import { newId } from '../../ids.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
-import { invalidDefinition, parseDefinition, WORKFLOW_ID, type DefinitionIssue, type WorkflowDefinition } from './definition.js';
+import { TABLE_NAME } from '../tables/table.events.js';
+import { formatPath, invalidDefinition, isExpression, parseDefinition, WORKFLOW_ID, type DefinitionIssue, type WorkflowDefinition } from './definition.js';
 import { checkStepInputs, type StepInputChecks } from './stepInputs.js';
 import { compileSchedule, shortestInterval } from './triggers/cron.js';
 import { workflowDecider, type LiveWorkflowState, type WorkflowActor, type WorkflowCommand, type WorkflowState } from './workflow.decider.js';
@@ -36,6 +38,9 @@ export interface RotatedWebhookSecret {
   readonly secret: string;
 }
 
+
+/** The steps whose `table` input names a table of the workflow's account. */
+const TABLE_STEPS: ReadonlySet<string> = new Set(['search.entries', 'action.storeEntry', 'action.upsertEntry']);
 
 /** Runs a command and returns once the read models have applied it (Core.execute). */
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
@@ -112,6 +117,7 @@ export const createWorkflowsApi = (deps: {
 }) => {
   const limits: WorkflowLimits = { ...DEFAULT_WORKFLOW_LIMITS, ...deps.limits };
   const queries = workflowQueries(deps.readStore);
+  const tables = tableQueries(deps.readStore);
   const at = () => deps.now().toISOString();
 
   const run = async (caller: Caller, command: WorkflowCommand) => {
@@ -165,6 +171,23 @@ export const createWorkflowsApi = (deps: {
       target === self ? 'a workflow cannot be its own error workflow' : accountId === null || (await ownerOf(target)) !== accountId ? `there is no workflow ${target} in this account` : null;
     return problem === null ? [] : [{ path: 'settings.errorWorkflow', message: problem }];
   };
+  /**
+   * The tables a definition names literally (an entry trigger's, a table step's) are tables of the account, as a model
+   * step's preset must be its preset: a run storing into a missing table fails (an error workflow, whenever it is
+   * needed), so saving says "create it first". A table named by an expression is looked up when the step runs.
+   */
+  const tableIssues = async (definition: WorkflowDefinition, accountId: string | null): Promise<DefinitionIssue[]> => {
+    const named: { path: string; table: string }[] = [];
+    if (definition.trigger.type === 'entry') named.push({ path: 'trigger.table', table: definition.trigger.table });
+    definition.steps.forEach((step, index) => {
+      const table = step.input['table'];
+      if (TABLE_STEPS.has(step.type) && typeof table === 'string' && !isExpression(table)) named.push({ path: formatPath(['steps', index, 'input', 'table']), table });
+    });
+    // A malformed name is the schema's issue (stepInputs.ts); no lookup for it.
+    const lookups = named.filter(({ table }) => TABLE_NAME.test(table));
+    const found = await Promise.all(lookups.map(({ table }) => (accountId === null ? null : tables.byName(accountId, table))));
+    return lookups.flatMap(({ path, table }, i) => (found[i] ? [] : [{ path, message: `there is no table ${table} in this account: create it first (createTable)` }]));
+  };
   /** A schedule fires at most once per minScheduleSeconds (a per-second cron on 150 workflows wrote 45 GB a day). */
   const scheduleIssues = (definition: WorkflowDefinition): DefinitionIssue[] => {
     const { trigger } = definition;
@@ -177,7 +200,12 @@ export const createWorkflowsApi = (deps: {
   /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
   const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
     const parsed = parseDefinition(definition);
-    const issues = [...scheduleIssues(parsed), ...checkStepInputs(parsed, accountId, deps.stepInputs), ...(await errorWorkflowIssues(parsed, accountId, self))];
+    const issues = [
+      ...scheduleIssues(parsed),
+      ...checkStepInputs(parsed, accountId, deps.stepInputs),
+      ...(await tableIssues(parsed, accountId)),
+      ...(await errorWorkflowIssues(parsed, accountId, self)),
+    ];
     if (issues.length > 0) throw invalidDefinition(issues);
     return parsed;
   };

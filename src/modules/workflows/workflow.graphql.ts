@@ -145,7 +145,7 @@ builder.mutationFields((t) => ({
   createWorkflow: t.withAuth({ designer: true }).field({
     type: WorkflowRef,
     description:
-      "Create a workflow (version 1, enabled) in the caller's account: {name, trigger, steps, settings}. The trigger types are WorkflowTriggerType's values, the step types WorkflowStepType's (each with an example). A bad definition answers a DomainError whose details name the bad field's path.",
+      "Create a workflow (version 1, enabled) in the caller's account: {name, trigger, steps, settings}. The trigger types are WorkflowTriggerType's values, the step types WorkflowStepType's (each with an example). A bad definition answers a DomainError whose details name the bad field's path (a model, preset or table it names literally must exist: create a table before a workflow that uses it).",
     errors: { directResult: true },
     args: { definition: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.workflows.create(ctx, args.definition),
