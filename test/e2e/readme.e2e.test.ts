@@ -60,21 +60,40 @@ describe('README examples', () => {
     expect(prompt.body.data.sendPrompt.cost).toBeGreaterThan(0);
   });
 
-  it('the input & output logging lines work as written', async () => {
-    const line = readme.split('\n').find((l) => l.startsWith('gql $KEY') && l.includes('setContentLogging'))!;
-    const body = line.slice(line.indexOf("'") + 1, line.lastIndexOf("'"));
-    const res = await fetch(`${h.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
-    expect(((await res.json()) as { data: { setContentLogging: { contentLogging: boolean } } }).data.setContentLogging.contentLogging).toBe(true);
-    const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'switchyard/demo', messages: [{ role: 'user', content: 'Say hello' }] }),
-    });
-    const id = chat.headers.get('x-generation-id')!;
-    const path = /curl -s "localhost:4000(\/api\/v1\/generation\/content\?id=)gen-…"/.exec(readme)![1]!;
-    const content = await fetch(`${h.url}${path}${id}`, { headers: { authorization: `Bearer ${key}` } });
+  it('the input & output logging lines work as written, in their order: the call made after turning it on has its content', async () => {
+    // The REST block's lines from the priced call to the content line, run in the order written.
+    const block = /```bash\n(# A streamed answer[\s\S]*?)```/.exec(readme)![1]!.split('\n');
+    const from = block.findIndex((l) => l.startsWith('# A priced model'));
+    const to = block.findIndex((l) => l.includes('/api/v1/generation/content?id='));
+    expect(from).toBeGreaterThan(-1);
+    expect(to).toBeGreaterThan(from);
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const ids: { id: string; at: number }[] = [];
+    let loggingAt = -1;
+    for (let i = from; i <= to; i++) {
+      const line = block[i]!;
+      if (line.startsWith('curl -si localhost:4000/api/v1/chat/completions')) {
+        const body = /^\s+-d '(.*)'$/.exec(block[i + 1]!)![1]!;
+        const chat = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers, body });
+        expect(chat.status).toBe(200);
+        ids.push({ id: chat.headers.get('x-generation-id')!, at: i });
+      } else if (line.startsWith('gql $KEY') && line.includes('setContentLogging')) {
+        const res = await fetch(`${h.url}/graphql`, { method: 'POST', headers, body: line.slice(line.indexOf("'") + 1, line.lastIndexOf("'")) });
+        expect(((await res.json()) as { data: { setContentLogging: { contentLogging: boolean } } }).data.setContentLogging.contentLogging).toBe(true);
+        loggingAt = i;
+      }
+    }
+    expect(loggingAt).toBeGreaterThan(-1);
+    // The content line asks for the last call's id; a call made before logging was on has none, as README says.
+    const path = /curl -s "localhost:4000(\/api\/v1\/generation\/content\?id=)gen-…"/.exec(block[to]!)![1]!;
+    const last = ids.at(-1)!;
+    expect(last.at).toBeGreaterThan(loggingAt);
+    const content = await fetch(`${h.url}${path}${last.id}`, { headers: { authorization: `Bearer ${key}` } });
     expect(content.status).toBe(200);
-    expect(((await content.json()) as { data: { input: { messages: unknown[] } } }).data.input.messages).toEqual([{ role: 'user', content: 'Say hello' }]);
+    const sent = JSON.parse(/^\s+-d '(.*)'$/.exec(block[last.at + 1]!)![1]!) as { messages: unknown[] };
+    expect(((await content.json()) as { data: { input: { messages: unknown[] } } }).data.input.messages).toEqual(sent.messages);
+    const before = ids.find((call) => call.at < loggingAt)!;
+    expect((await fetch(`${h.url}${path}${before.id}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404);
   });
 
   it('the openai SDK example streams an answer from the demo model', async () => {
