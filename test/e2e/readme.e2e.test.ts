@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { createClient } from 'graphql-ws';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { startFakeProvider } from '../support/fakeProviders.js';
 import { eventually } from '../support/eventually.js';
 
 /** The README's examples are the front door: run them as written against a started server. */
@@ -58,6 +61,66 @@ describe('README examples', () => {
     expect(prompt.body.errors).toBeUndefined();
     expect(prompt.body.data.sendPrompt.completion.length).toBeGreaterThan(0);
     expect(prompt.body.data.sendPrompt.cost).toBeGreaterThan(0);
+  });
+
+  it('startGeneration answers its generationId, and the Tokens subscription with that id streams it to DONE with its cost', async () => {
+    const started = await h.gql(operation('Start'), {}, key);
+    expect(started.body.errors).toBeUndefined();
+    const generationId = started.body.data.startGeneration.generationId as string;
+    expect(generationId).toMatch(/^gen-/);
+    const tokens = operation('Tokens').replace('"gen-…"', JSON.stringify(generationId));
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` } });
+    const events: { type: string; content: string | null; cost: number | null }[] = [];
+    try {
+      for await (const event of client.iterate({ query: tokens })) {
+        expect(event.errors).toBeUndefined();
+        events.push((event.data as { generation: (typeof events)[number] }).generation);
+      }
+    } finally {
+      await client.dispose();
+    }
+    expect(events.filter((e) => e.type === 'TOKEN').length).toBeGreaterThan(0);
+    expect(events.at(-1)).toMatchObject({ type: 'DONE', cost: expect.any(Number) });
+    expect(events.at(-1)!.cost).toBeGreaterThan(0);
+  });
+
+  it('the provider walkthrough runs as written: registerProvider, publishEndpoint at nano-dollars per token, then a call charged at them', async () => {
+    const section = readme.slice(readme.indexOf('### Serve your own models (provider role)'), readme.indexOf('## Console'));
+    const ops = /```graphql\n([\s\S]*?)```/.exec(section)![1]!;
+    const op = (name: string) => {
+      const rest = ops.slice(ops.search(new RegExp(`^mutation ${name}\\b`, 'm')));
+      const end = rest.slice(1).search(/^mutation/m);
+      return end === -1 ? rest : rest.slice(0, end + 1);
+    };
+    const upstream = await startFakeProvider('openai', { apiKey: 'sk-acme-test' });
+    try {
+      const opened = (await h.gql(`mutation { openAccount(name: "Acme", roles: [PROVIDER]) { ... on OpenAccountPayload { initialKey { secret } } } }`)).body.data.openAccount;
+      const provider = opened.initialKey.secret as string;
+      // The README's operations, with the fake upstream's address and key in place of Acme's.
+      const register = op('RegisterProvider').replace('https://api.acme.example/v1', upstream.baseUrl).replace('sk-acme-…', 'sk-acme-test');
+      const registered = await h.gql(register, {}, provider);
+      expect(registered.body.errors).toBeUndefined();
+      expect(registered.body.data.registerProvider).toMatchObject({ slug: 'acme', name: 'Acme AI', protocol: 'OPENAI', available: true });
+      const published = await h.gql(op('PublishEndpoint'), {}, provider);
+      expect(published.body.errors).toBeUndefined();
+      expect(published.body.data.publishEndpoint).toMatchObject({ model: 'acme/chat-small', status: 'active', prices: { prompt: 150, completion: 600 } });
+      // "$0.15 per million prompt tokens is 150": the README's arithmetic.
+      expect(section).toMatch(/\$0\.15 per million prompt tokens is `150`, \$0\.60 per million\s+completion tokens `600`/);
+
+      const chat = await fetch(`${h.url}/api/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'acme/chat-small', messages: [{ role: 'user', content: 'Say hello' }] }),
+      });
+      expect(chat.status).toBe(200);
+      const answer = (await chat.json()) as { model: string; usage: { prompt_tokens: number; completion_tokens: number; cost: number } };
+      expect(answer.model).toBe('acme/chat-small');
+      expect((upstream.requests.at(-1)!.body as { model: string }).model).toBe('chat-small');
+      // cost is USD: tokens × nano-dollars per token / 1e9.
+      expect(answer.usage.cost).toBeCloseTo((answer.usage.prompt_tokens * 150 + answer.usage.completion_tokens * 600) / 1e9, 12);
+    } finally {
+      await upstream.close();
+    }
   });
 
   it('the input & output logging lines work as written, in their order: the call made after turning it on has its content', async () => {
