@@ -23,6 +23,7 @@ import { builtInPaymentProcessor, type PaymentProcessor } from './modules/ledger
 import type { Modules } from './modules/modules.js';
 import { createPresetsApi } from './modules/presets/presets.api.js';
 import { presetRoutes } from './modules/presets/presets.rest.js';
+import { createExpressionThreads } from './modules/workflows/expressionThreads.js';
 import { createRunsApi } from './modules/workflows/run.api.js';
 import { createTablesApi } from './modules/tables/tables.api.js';
 import { tableRoutes } from './modules/tables/tables.rest.js';
@@ -101,6 +102,7 @@ export const startSwitchyard = async (
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
+  const expressions = createExpressionThreads({ logger });
   const core = createCore({
     config,
     logger,
@@ -180,6 +182,7 @@ export const startSwitchyard = async (
           execute: base.execute,
           workflows,
           steps,
+          expressions,
           logger,
           now: base.now,
           limits: { maxRunsPerAccount: config.WORKFLOW_MAX_RUNS_PER_ACCOUNT },
@@ -282,6 +285,7 @@ export const startSwitchyard = async (
       // A settlement still trying to be written (a full disk) would hold up the gateway's idle() below for ever.
       ledger.stopRetrying();
       await modules.runs.stop();
+      await expressions.close();
       await gatewayServices.stop();
       await content.stop();
       await ledger.stop();

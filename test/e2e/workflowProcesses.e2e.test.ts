@@ -19,6 +19,7 @@ import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { createOutboundPolicy, parseOutboundAllow } from '../../src/modules/outbound/outboundPolicy.js';
 import { createWorkflowEngine, type WorkflowEngine } from '../../src/modules/workflows/engine.js';
+import { createExpressionThreads } from '../../src/modules/workflows/expressionThreads.js';
 import { createRunsApi, type RunsApi } from '../../src/modules/workflows/run.api.js';
 import { runStream } from '../../src/modules/workflows/run.events.js';
 import { createTablesApi, type TablesApi } from '../../src/modules/tables/tables.api.js';
@@ -144,7 +145,8 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   const http = createOutboundHttp(outbound);
   const tables = createTablesApi({ eventStore, readStore, runner, logger, now });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };
-  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, logger, now, rolesOf: () => new Set(['user']), keyRefusal: () => null });
+  const expressions = createExpressionThreads();
+  const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, expressions, logger, now, rolesOf: () => new Set(['user']), keyRefusal: () => null });
   const engine = createWorkflowEngine({
     readStore,
     runs,
@@ -155,6 +157,7 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   cleanup.push(async () => {
     await engine.stop();
     await runs.stop();
+    await expressions.close();
   });
   return { name, runs, workflows, engine, tables };
 };

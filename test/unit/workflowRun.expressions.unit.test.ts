@@ -66,6 +66,24 @@ describe('bounded evaluation', () => {
     expect(await evaluateExpression('=$pad("abcdef", 3)', scope, 'e')).toBe('abcdef');
   });
 
+  it('refuses a string over 16 Mi characters when it is made: $split of a doubled one into characters aborted the process', async () => {
+    const error = await failure(evaluateExpression('=$count($split($reduce([1..28], function($a, $b) { $a & $a }, "x"), ""))', scope, 'steps.t.input.expression'));
+    expect(error).toMatchObject({ code: 'EXPRESSION_TOO_LARGE', retryable: false });
+    expect(error.message).toBe('steps.t.input.expression: the expression made a string of 33554432 characters, over the limit of 16777216');
+    expect(await evaluateExpression('=$length($reduce([1..24], function($a, $b) { $a & $a }, "x"))', scope, 'e')).toBe(2 ** 24);
+  });
+
+  it("refuses a $fromMillis picture width over 1,000 before formatting: jsonata's aborted the process at 200 million", async () => {
+    for (const picture of ['[Y٠,200000000]', '[Y,*-200000000]', '[M, 1 - 0x7fffffff]', '[[Y]] [D,1001]']) {
+      const error = await failure(evaluateExpression(`=$fromMillis(0, ${JSON.stringify(picture)})`, scope, 'steps.t.input.expression'));
+      expect(error, picture).toMatchObject({ code: 'EXPRESSION_TOO_LARGE', message: expect.stringMatching(/^steps\.t\.input\.expression: a \$fromMillis picture width of \d+ is over the limit of 1000$/) });
+    }
+    // Otherwise it is jsonata's own.
+    expect(await evaluateExpression('=$fromMillis(1e12, "[Y0001]-[M01]-[D01] [H01]:[m01] [Y,2-2] [MNn,3-3] [[x]] [D,1000]")', scope, 'e')).toMatch(/^2001-09-09 01:46 01 Sep \[x\] 0{998}09$/);
+    expect(await evaluateExpression('=$fromMillis(0)', scope, 'e')).toBe('1970-01-01T00:00:00.000Z');
+    expect(await evaluateExpression('=$fromMillis(0, "[H01]:[m01]", "+0130")', scope, 'e')).toBe('01:30');
+  });
+
   it('answers a catastrophically backtracking regex, and refuses backreferences and lookarounds', async () => {
     expect(await evaluateExpression('=$contains("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", /(a+)+$/)', scope, 'e')).toBe(false);
     for (const [pattern, reason] of [

@@ -38,7 +38,8 @@ import type { WorkflowDefinition } from './definition.js';
 import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, DELAY_STEP, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
 import { RUN_CATEGORY, runStream, type RunError, type RunEvent } from './run.events.js';
 import { createRunProgress, type ProgressFailure, type RunProgressItem, type RunStatusChange } from './run.progress.js';
-import { DEFAULT_EXPRESSION_LIMITS, evaluateExpression, evaluateStepInput, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
+import type { ExpressionThreads } from './expressionThreads.js';
+import { DEFAULT_EXPRESSION_LIMITS, type ExpressionLimits, type ExpressionScope } from './run.expressions.js';
 import { controlSteps, wakeUpTime } from './steps/control.js';
 import { StepError, type StepRunners } from './steps/step.js';
 import { sameCall, startIdempotent, type KeyScope } from './runIdempotency.js';
@@ -315,6 +316,8 @@ export const createRunsApi = (deps: {
   workflows: WorkflowsApi;
   /** The step runners of the other step groups; the control steps are built in. */
   steps: StepRunners;
+  /** Where the steps' expressions are evaluated: threads stopped at an expression's time limit. */
+  expressions: ExpressionThreads;
   logger: Logger;
   now: () => Date;
   limits?: { run?: RunLimits; expression?: ExpressionLimits; maxRunsPerAccount?: number };
@@ -470,7 +473,7 @@ export const createRunsApi = (deps: {
     try {
       const runner = runners[step.type];
       if (runner === undefined) throw new StepError(EXECUTOR_ERROR_CODES.unknownStep, `There is no runner for step type ${step.type} (step ${step.key})`, false);
-      const input = await Promise.race([evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits), aborted]);
+      const input = await Promise.race([deps.expressions.evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits, controller.signal), aborted]);
       evaluated = input as JsonValue;
       running = runner(input, {
           runId: state.runId,
@@ -608,7 +611,7 @@ export const createRunsApi = (deps: {
             if (action.step.if !== undefined && action.attempt === 1) {
               let holds: boolean | StepError;
               try {
-                holds = Boolean(await evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
+                holds = Boolean(await deps.expressions.evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
               } catch (error) {
                 holds = error instanceof StepError ? error : new StepError(EXECUTOR_ERROR_CODES.failed, describeError(error), false);
               }

@@ -1,8 +1,11 @@
 /**
  * Evaluating a step's inputs: a string starting with `=` is a JSONata expression over `{trigger, steps, run,
  * workflow}`, anything else a literal. Every evaluation is bounded in time, depth and sequence length by jsonata's
- * own guardrails (checked on every evaluation step, so a recursive function that never ends stops with an error
- * instead of holding the event loop), and its result in size.
+ * own guardrails (checked on every evaluation step, so a recursive function that never ends stops with an error),
+ * every string it makes in length, and its result in size.
+ *
+ * The server runs these on its expression threads (expressionThreads.ts), which stop an evaluation at its time limit
+ * even inside one synchronous call that no guardrail between steps can reach (a regexp that backtracks for ever).
  */
 import jsonata from 'jsonata';
 import type { JsonValue } from '../../eventStore/eventStore.js';
@@ -24,8 +27,20 @@ export const DEFAULT_EXPRESSION_LIMITS: ExpressionLimits = { timeoutMs: 1_000, m
 
 /** jsonata awaits the function bound to this symbol before every evaluation step (the hook its own timebox tests use). */
 const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
+/** jsonata awaits the function bound to this symbol after every evaluation step, with the step's value. */
+const EVALUATE_EXIT = Symbol.for('jsonata.__evaluate_exit');
 /** Evaluation steps between two hand-backs of the event loop (a few hundred microseconds of work). */
 const YIELD_EVERY = 1_000;
+
+/**
+ * The longest string an expression may make (as long as a run's whole state, 16 MiB, could hold). `"x" & "x"` doubled
+ * 28 times is a string of 268 million characters made in microseconds, and `$split` of it into characters, `$length`
+ * or `$substring` (which make an array of its code points) abort the whole process: V8's "invalid size" is fatal, not
+ * an exception, on any thread. Checked on every step's value, so no built-in ever gets such a string.
+ */
+export const MAX_EXPRESSION_STRING = 16 * 1024 * 1024;
+/** The widest a `$fromMillis` picture's width modifier (`[Y,4]`, `[f,1-3]`) may make one component. */
+export const MAX_PICTURE_WIDTH = 1_000;
 
 /*
  * A regular expression runs inside one synchronous call that no timeout can interrupt: `/(a+)+$/` against 30 a's and a
@@ -106,17 +121,74 @@ const boundedPad = (limits: ExpressionLimits, where: string) => (str: string | u
   return wide > 0 ? str + padding : padding + str;
 };
 
+/**
+ * The widths a date-time picture's markers ask for, as jsonata reads them (analyseDateTimePicture: `[[` is a literal,
+ * a marker ends at the next `]`, blanks in it are ignored, the width modifier follows its last comma as `min` or
+ * `min-max`, each read by parseInt without a radix, so `0x10` is 16).
+ */
+const pictureWidths = (picture: string): number[] => {
+  const widths: number[] = [];
+  for (let at = 0; at < picture.length; at++) {
+    if (picture[at] !== '[') continue;
+    if (picture[at + 1] === '[') {
+      at++;
+      continue;
+    }
+    const end = picture.indexOf(']', at);
+    if (end === -1) break;
+    const marker = picture.slice(at + 1, end).replace(/\s+/g, '');
+    const comma = marker.lastIndexOf(',');
+    if (comma !== -1) for (const width of marker.slice(comma + 1).split('-', 2)) widths.push(parseInt(width));
+    at = end;
+  }
+  return widths.filter((width) => !Number.isNaN(width));
+};
+
+/**
+ * jsonata's `$fromMillis` pads a component to its picture's width in one synchronous call, and with a non-ASCII zero
+ * digit turns the padded text into an array of code points: `[Y٠,200000000]` (30 characters) aborts the process
+ * (V8's "invalid size", fatal on any thread). This one refuses a width over MAX_PICTURE_WIDTH, then calls jsonata's.
+ */
+const boundedFromMillis = (original: (...args: unknown[]) => unknown, where: string) =>
+  function (this: unknown, millis: unknown, picture: unknown, timezone: unknown): unknown {
+    if (typeof picture === 'string') {
+      const tooWide = pictureWidths(picture).find((width) => width > MAX_PICTURE_WIDTH);
+      if (tooWide !== undefined) throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: a $fromMillis picture width of ${tooWide} is over the limit of ${MAX_PICTURE_WIDTH}`, false);
+    }
+    return original.call(this, millis, picture, timezone);
+  };
+/** jsonata's own `$fromMillis` (its built-ins are not exported: a bound name evaluates to the function's definition). */
+let originalFromMillis: Promise<(...args: unknown[]) => unknown> | null = null;
+const jsonataFromMillis = () =>
+  (originalFromMillis ??= jsonata('$fromMillis')
+    .evaluate(null)
+    .then((definition: { implementation: (...args: unknown[]) => unknown }) => definition.implementation));
+
+/** Hooks of an evaluation: `started` hears each expression as it starts (its place, e.g. `steps.t.input.text`). */
+export interface EvaluationHooks {
+  readonly started?: (where: string) => void;
+}
+
 /** One expression's value. Errors are StepErrors (not retryable: the same inputs fail the same way). */
-export const evaluateExpression = async (source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
+export const evaluateExpression = async (source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS, hooks: EvaluationHooks = {}): Promise<JsonValue> => {
   let value: unknown;
   try {
+    hooks.started?.(where);
     const expression = jsonata(source.slice(1), { timeout: limits.timeoutMs, stack: limits.maxDepth, sequence: limits.maxSequence, RegexEngine: LINEAR_REGEXP });
     // jsonata awaits between evaluation steps, but only on microtasks: left alone, a long expression would hold the
-    // event loop (and every other request) until its timeout. Its entry hook hands the loop back now and then.
+    // event loop until its timeout. Its entry hook hands the loop back now and then.
     let steps = 0;
     const yieldNowAndThen = (): Promise<void> | undefined => (++steps % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve)) : undefined);
     expression.assign(EVALUATE_ENTRY as unknown as string, yieldNowAndThen);
+    const boundedString = (_expr: unknown, _input: unknown, _environment: unknown, result: unknown): undefined => {
+      if (typeof result === 'string' && result.length > MAX_EXPRESSION_STRING) {
+        throw new StepError(EXPRESSION_ERROR_CODES.tooLarge, `${where}: the expression made a string of ${result.length} characters, over the limit of ${MAX_EXPRESSION_STRING}`, false);
+      }
+      return undefined;
+    };
+    expression.assign(EVALUATE_EXIT as unknown as string, boundedString);
     expression.registerFunction('pad', boundedPad(limits, where), '<s-ns?:s>');
+    expression.registerFunction('fromMillis', boundedFromMillis(await jsonataFromMillis(), where), '<n-s?s?:s>');
     value = await expression.evaluate(scope);
   } catch (error) {
     if (error instanceof StepError) throw error;
@@ -135,24 +207,32 @@ export const evaluateExpression = async (source: string, scope: ExpressionScope,
 };
 
 /** A step's input with every expression replaced by its value (literals, nested ones too, as they are). */
-const evaluateInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> => {
-  if (isExpression(input)) return evaluateExpression(input, scope, path, limits);
+const evaluateInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits, hooks: EvaluationHooks): Promise<JsonValue> => {
+  if (isExpression(input)) return evaluateExpression(input, scope, path, limits, hooks);
   if (Array.isArray(input)) {
     const out: JsonValue[] = [];
-    for (const [index, item] of input.entries()) out.push(await evaluateInput(item, scope, `${path}[${index}]`, limits));
+    for (const [index, item] of input.entries()) out.push(await evaluateInput(item, scope, `${path}[${index}]`, limits, hooks));
     return out;
   }
   if (typeof input === 'object' && input !== null) {
     const out: Record<string, JsonValue> = {};
     for (const [key, value] of Object.entries(input)) {
       // defineProperty: a `__proto__` key (refused at save, but be safe) must stay data, not a prototype.
-      Object.defineProperty(out, key, { value: await evaluateInput(value, scope, `${path}.${key}`, limits), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, key, { value: await evaluateInput(value, scope, `${path}.${key}`, limits, hooks), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
   return input;
 };
 
+/** The places of a step input's expressions, in the order evaluateStepInput evaluates them. */
+export const expressionPlaces = (input: JsonValue, path: string): string[] => {
+  if (isExpression(input)) return [path];
+  if (Array.isArray(input)) return input.flatMap((item, index) => expressionPlaces(item, `${path}[${index}]`));
+  if (typeof input === 'object' && input !== null) return Object.entries(input).flatMap(([key, value]) => expressionPlaces(value, `${path}.${key}`));
+  return [];
+};
+
 /** A step's whole input, evaluated and bounded in size. */
-export const evaluateStepInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS): Promise<JsonValue> =>
-  toJson(await evaluateInput(input, scope, path, limits), path, limits);
+export const evaluateStepInput = async (input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits = DEFAULT_EXPRESSION_LIMITS, hooks: EvaluationHooks = {}): Promise<JsonValue> =>
+  toJson(await evaluateInput(input, scope, path, limits, hooks), path, limits);
