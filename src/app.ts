@@ -206,12 +206,13 @@ export const buildApp = (
     // The server handler serves GraphiQL itself, compressed and cached (see graphiqlPage.ts).
     graphiql: false,
     maskedErrors: { maskError: toGraphQLError(core) },
-    context: ({ request, principal, requestId }): GraphQLContext => {
+    context: ({ request, req, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
-      if (principal !== undefined) return { principal, requestId: id, openedAccounts: new Set(), ...core.modules };
+      const clientAddress = req?.socket.remoteAddress ?? null;
+      if (principal !== undefined) return { principal, requestId: id, openedAccounts: new Set(), clientAddress, ...core.modules };
       const header = request.headers.get('authorization');
       const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
-      return { principal: authenticate(secret), requestId: id, openedAccounts: new Set(), ...core.modules };
+      return { principal: authenticate(secret), requestId: id, openedAccounts: new Set(), clientAddress, ...core.modules };
     },
     plugins: [
       ...queryLimits(),

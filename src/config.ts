@@ -56,6 +56,11 @@ const schema = z.object({
   MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'MONGODB_URL must start with mongodb:// or mongodb+srv://').optional(),
   EVENTSTORE_SYNC: z.enum(['full', 'normal']).default('full'),
   SELF_SIGNUP: bool.default(false),
+  /**
+   * Accounts opened without a key (SELF_SIGNUP) per client address (an IPv6 client's /64) in any hour, counted per
+   * process; 0: no limit. The free plan's quotas are per account, so each signup is fresh free use.
+   */
+  SELF_SIGNUP_PER_HOUR: integer('SELF_SIGNUP_PER_HOUR', { min: 0, max: 1_000_000 }).default(5),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: integer('MAX_BODY_BYTES', { min: 1024 }).default(1_048_576),
   /**

@@ -10,6 +10,8 @@ export type GraphQLContext = {
    * answer shows it the account and key it opened as to their owner (ownership.ts `readsAccount`). This request only.
    */
   readonly openedAccounts: Set<string>;
+  /** The client's address as the socket has it (no proxy header is trusted): what self-signup is limited by. */
+  readonly clientAddress: string | null;
 } & Modules;
 
 /** The context of a field whose scopes require a caller (scope-auth narrows to it: see AuthContexts in builder.ts). */

@@ -18,6 +18,7 @@ import { accountDecider, type AccountCommand, type AccountState } from './accoun
 import { accountStream, byokContext, type Role } from './account.events.js';
 import { byokHint, byokStatus, originOf } from './byok.js';
 import { termsForNewAccount } from './account.policy.js';
+import { createSignupLimit, signupClient } from './signupLimit.js';
 
 export interface NewAccount {
   readonly name: string;
@@ -94,6 +95,8 @@ export const createAccountsApi = (deps: {
   /** The fee on calls served with an account's own provider key, in basis points of their list price (BYOK_FEE_PERCENT). */
   byokFeeBasisPoints: number;
   selfSignup: boolean;
+  /** Accounts opened without a key per client address in any hour (SELF_SIGNUP_PER_HOUR; 0: no limit). */
+  selfSignupPerHour: number;
   now: () => Date;
 }) => {
   const writes = createAuthWrites(deps);
@@ -104,20 +107,33 @@ export const createAccountsApi = (deps: {
     return accountView(state);
   };
   const at = () => deps.now().toISOString();
+  const signups = createSignupLimit(deps.selfSignupPerHour);
 
   return {
-    /** Open an account with a first key (admins; anyone when self-signup is on). The answer holds the key's secret. */
-    async open(caller: Caller, input: NewAccount): Promise<OpenedAccount> {
+    /**
+     * Open an account with a first key (admins; anyone when self-signup is on, at most SELF_SIGNUP_PER_HOUR an hour
+     * from one client address). The answer holds the key's secret.
+     */
+    async open(caller: Caller & { readonly clientAddress: string | null }, input: NewAccount): Promise<OpenedAccount> {
       const { roles, plan } = termsForNewAccount(caller.principal, input, deps.selfSignup);
       requireKnownPlan(deps.plans, plan);
+      // Only signups are counted (termsForNewAccount let a caller without a key through); an admin opens at will.
+      const signup = caller.principal === null ? { client: signupClient(caller.clientAddress), at: deps.now().getTime() } : null;
+      if (signup) signups.take(signup.client, signup.at);
       const accountId = newId('acc');
-      const { state } = await writes.execute(
-        accountStream(accountId),
-        accountDecider,
-        { type: 'OpenAccount', data: { accountId, name: input.name, email: input.email, roles, plan, at: at() } },
-        caller,
-        `signup:${accountId}`,
-      );
+      let state;
+      try {
+        ({ state } = await writes.execute(
+          accountStream(accountId),
+          accountDecider,
+          { type: 'OpenAccount', data: { accountId, name: input.name, email: input.email, roles, plan, at: at() } },
+          caller,
+          `signup:${accountId}`,
+        ));
+      } catch (error) {
+        if (signup) signups.giveBack(signup.client, signup.at);
+        throw error;
+      }
       const initialKey = await deps.apiKeys.create(caller, { accountId, name: input.initialKeyName, limit: null, limitReset: 'never', expiresAt: null });
       return { account: accountView(state), initialKey };
     },

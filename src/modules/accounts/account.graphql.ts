@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
+import type { GraphQLContext } from '../../graphql/context.js';
 import type { AccountDoc, ByokKeyDoc } from '../../../projections/accounts.js';
 import { builder } from '../../graphql/builder.js';
 import { loadByIds } from '../../graphql/loadByIds.js';
@@ -125,6 +127,9 @@ export const AccountRef = builder.loadableNode('Account', {
 /** At most 50 entries of a provider list; what each names is checked against the catalog (accounts.setProviderPreferences). */
 const providerNames = z.array(z.string().max(100, 'must be at most 100 characters')).max(50, 'must hold at most 50 providers').nullish();
 
+/** The requests (their contexts) that asked for an account without a key: each may ask once. */
+const signupRequests = new WeakSet<GraphQLContext>();
+
 const name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 
 const OpenAccountPayload = builder.objectRef<OpenedAccount>('OpenAccountPayload').implement({
@@ -172,7 +177,7 @@ builder.mutationFields((t) => ({
   openAccount: t.field({
     type: OpenAccountPayload,
     description:
-      "Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role on the free plan, whatever roles and plan were asked for; this answer shows such a caller the account and first key it opened (after it, the key's secret reads them).",
+      "Open an account (admin). Without a key, only when self-signup is enabled, and then with the user role on the free plan, whatever roles and plan were asked for; this answer shows such a caller the account and first key it opened (after it, the key's secret reads them). Without a key, one openAccount per request (another in the same document is VALIDATION) and at most SELF_SIGNUP_PER_HOUR an hour from one client address (past them RATE_LIMITED, with retry_after_ms).",
     errors: { directResult: true },
     args: {
       name: t.arg.string({ required: true, validate: name }),
@@ -182,6 +187,11 @@ builder.mutationFields((t) => ({
       initialKeyName: t.arg.string({ defaultValue: 'default', validate: name }),
     },
     resolve: async (_root, args, ctx) => {
+      // Without a key, one openAccount per request (aliases would otherwise open 30 at once): the first is answered.
+      if (ctx.principal === null) {
+        if (signupRequests.has(ctx)) throw new ValidationError('A request opens at most one account without a key: send another request for another account');
+        signupRequests.add(ctx);
+      }
       const opened = await ctx.accounts.open(ctx, {
         name: args.name,
         email: args.email ?? null,

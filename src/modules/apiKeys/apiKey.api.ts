@@ -18,37 +18,13 @@ import { apiKeyStream, type KeyKind, type LimitReset } from './apiKey.events.js'
 import { appAuthorizationDecider, INVALID_CODE, type AppAuthorizationCommand } from './appAuth.decider.js';
 import { appAuthorizationStream, type AppAuthorizationEvent, type CodeChallengeMethod } from './appAuth.events.js';
 import { generateApiKey } from './keyFormat.js';
+import { createRateWindow } from '../../rateWindow.js';
 
 /** The most keys (of either kind) an account holds that are not revoked. */
 export const MAX_UNREVOKED_KEYS = 1_000;
 /** The most keys an account is issued in any minute (GraphQL, the keys API and app sign-ins together; per process). */
 export const KEYS_PER_MINUTE = 50;
 const MINUTE_MS = 60_000;
-
-/**
- * When each account's keys of the last minute were issued. A slot is taken before the key is written (so concurrent
- * requests, aliases of one document included, cannot all pass the check) and given back if the write fails.
- */
-const keyIssueWindow = () => {
-  const issued = new Map<string, number[]>();
-  return {
-    /** Takes a slot at `at`; or, when the minute's are all taken, the milliseconds until the oldest frees. */
-    take(accountId: string, at: number): { taken: true } | { taken: false; retryAfterMs: number } {
-      const recent = (issued.get(accountId) ?? []).filter((t) => t > at - MINUTE_MS);
-      issued.set(accountId, recent);
-      if (recent.length >= KEYS_PER_MINUTE) return { taken: false, retryAfterMs: recent[0]! + MINUTE_MS - at };
-      recent.push(at);
-      // Accounts that issued nothing for a minute are forgotten once many are held.
-      if (issued.size > 10_000) for (const [id, times] of issued) if (times.every((t) => t <= at - MINUTE_MS)) issued.delete(id);
-      return { taken: true };
-    },
-    giveBack(accountId: string, at: number): void {
-      const recent = issued.get(accountId);
-      const index = recent?.indexOf(at) ?? -1;
-      if (index >= 0) recent!.splice(index, 1);
-    },
-  };
-};
 
 export interface NewApiKey {
   readonly accountId: string;
@@ -124,7 +100,8 @@ export const createApiKeysApi = (deps: {
 }) => {
   const writes = createAuthWrites(deps);
   const queries = apiKeyQueries(deps.readStore);
-  const issues = keyIssueWindow();
+  // Slots are taken before a key is written and given back if it is not (rateWindow.ts).
+  const issues = createRateWindow(KEYS_PER_MINUTE, MINUTE_MS);
   /** Per account, the grants of this process being written (not yet in the directory's count). */
   const grantsInFlight = new Map<string, number>();
 
