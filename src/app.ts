@@ -350,9 +350,13 @@ export const buildApp = (
     res.setHeader('x-request-id', requestId);
     if (draining) return refuseWhileDraining(req, res, requestId);
     inFlight.add(res);
+    // Pipelined behind an answer still being written: no socket yet (see queuedOn).
+    const queue = res.socket === null ? queueOn(req.socket) : null;
+    queue?.add(res);
     const { onResponse } = options;
     res.once('close', () => {
       inFlight.delete(res);
+      queue?.delete(res);
       // Answered before its body arrived whole (a 401 before the body is read): node reads the rest on; should it not
       // come in time, the deadline's 408 would be a second answer to this request (clientError says nothing then).
       if (!req.complete) answeredEarly.set(req.socket, req);
@@ -370,6 +374,42 @@ export const buildApp = (
   // when its client leaves) and, after CUT_MS for those answers, whatever is still open is closed.
   /** Every HTTP request being answered (from its arrival until its response closes). */
   const inFlight = new Set<ServerResponse>();
+  /**
+   * Per connection that pipelined, its responses queued behind the one being written (in order). Node writes only the
+   * head of a pipeline; the rest wait for the socket. When the connection closes, node destroys the queued requests
+   * but neither closes nor destroys their responses: they would stay in flight for ever (a drain waiting out its
+   * grace for them) and not be seen as gone (a whole call recorded delivered that never was). The socket's close
+   * closes them as node closes the head: destroyed, then 'close'. One listener per such socket; none on a
+   * connection that does not pipeline.
+   */
+  const queuedOn = new WeakMap<Duplex, Set<ServerResponse>>();
+  const queueOn = (socket: Duplex) => {
+    let queue = queuedOn.get(socket);
+    if (queue === undefined) {
+      const responses = (queue = new Set());
+      queuedOn.set(socket, responses);
+      socket.once('close', () => {
+        for (const res of [...responses]) {
+          if (res.socket !== null || res.destroyed || res.writableFinished) continue;
+          res.destroy();
+          res.emit('close');
+        }
+      });
+    }
+    return queue;
+  };
+  /** Whether a response has a later one on its connection, still to be answered (pipelined behind it). */
+  const answeredBehind = (res: ServerResponse) => {
+    const queue = queuedOn.get(res.req.socket);
+    if (queue === undefined) return false;
+    if (!queue.has(res)) return queue.size > 0;
+    let after = false;
+    for (const queued of queue) {
+      if (after) return true;
+      after = queued === res;
+    }
+    return false;
+  };
   /** Per connection, its last request answered before its body had arrived whole. */
   const answeredEarly = new WeakMap<Duplex, IncomingMessage>();
   /** Called as requests and sockets end while draining; resolves the wait once nothing is open. */
@@ -564,7 +604,9 @@ export const buildApp = (
     const done = (async () => {
       server.closeIdleConnections();
       // An answer not begun yet says `Connection: close`, a stream's too (one begun says keep-alive: closed once idle, above).
-      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      // Not one with requests pipelined behind it: node would close the connection after it and never answer those
+      // (answered and charged, never sent); the last one on the connection says it.
+      for (const res of inFlight) if (!res.headersSent && !answeredBehind(res)) res.shouldKeepAlive = false;
       // No more upgrades (a request for one is refused like any other); the open sockets are told to go away.
       wss.close();
       for (const client of wss.clients) {

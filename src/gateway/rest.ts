@@ -4,7 +4,7 @@
  * src/modules/generations/generation.rest.ts. Errors go through the one writer (src/http/rest.ts sendError).
  */
 import { routerMetadata, wantsRouterMetadata } from './routerMetadata.js';
-import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, type GatewayRouteDeps } from './skins/sseGeneration.js';
+import { appAttributionOf, KEEPALIVE_COMMENT, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, clientLeft, type GatewayRouteDeps } from './skins/sseGeneration.js';
 import { readJsonBody, requireUser, sendError, sendJson, type RestRequest, type Route } from '../http/rest.js';
 import { parseChatBody } from './chatRequest.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
@@ -284,7 +284,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         app: appAttributionOf(req),
         idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent),
         onReserved: () => res.setHeader('x-generation-id', generationId),
-        clientGone: () => res.destroyed,
+        clientGone: () => clientLeft(res),
       });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {

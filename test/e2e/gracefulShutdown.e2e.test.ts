@@ -8,12 +8,13 @@
  *   delivered, a JSON call still waiting is answered 503 and charged nothing, and the process exits 0.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { ledgerStream } from '../../src/modules/ledger/ledger.events.js';
 import { eventually, within } from '../support/eventually.js';
+import { parseResponses } from '../support/rawHttp.js';
 import { spawnedSwitchyards, type SpawnedSwitchyard } from '../support/spawnedServer.js';
 
 const switchyards = spawnedSwitchyards();
@@ -257,6 +258,92 @@ describe('SIGTERM: a graceful drain', () => {
         // As when a client leaves: a stream is charged for the tokens it delivered, a JSON call with no answer nothing.
         if (c.stream) expect(outcome).toMatchObject({ settled: [expect.any(Number)], released: 0, expired: 0 });
         else expect(outcome).toMatchObject({ settled: [], released: 1, expired: 0 });
+      }
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  /** A JSON chat request as its bytes, for several written at once on one connection (pipelined). */
+  const chatBytes = (key: string) => {
+    const body = JSON.stringify({ model: 'held/model', messages: [{ role: 'user', content: 'Count to six' }] });
+    return `POST /api/v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+  const generationsOf = async (server: SpawnedSwitchyard, key: string) =>
+    ((await server.graphql('{ generations(first: 10) { edges { node { id status clientGone } } } }', {}, key)).body.data.generations.edges as { node: { id: string; status: string; clientGone: boolean } }[]).map((e) => e.node);
+
+  /** How many responses on `route` have closed, as /metrics counts them. */
+  const closedResponses = async (server: SpawnedSwitchyard, route: string) => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    let count = 0;
+    for (const line of text.split('\n')) if (line.startsWith('switchyard_http_requests_total{') && line.includes(`route="${route}"`)) count += Number(line.split(' ').at(-1));
+    return count;
+  };
+
+  it('requests pipelined behind one being answered, whose client left: recorded undelivered, and not in flight once the connection is gone (an idle server drains at once)', { timeout: 60_000 }, async () => {
+    const upstream = await heldUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-pipelined-gone-');
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '120000' } });
+      const { key } = await setUp(server, upstream.baseUrl);
+      // Two calls and a /health on one connection: node writes only the first's answer; the others wait behind it.
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(chatBytes(key) + chatBytes(key) + 'GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
+      await eventually('both calls to reach the upstream', () => upstream.received() === 2);
+      socket.destroy();
+      // The server has seen the connection go once each of its three responses is closed (counted in /metrics as it
+      // closes): the two calls' and the queued /health's, which node never closes itself.
+      await eventually('the three responses to be closed', async () => (await closedResponses(server, '/api/v1/chat/completions')) === 2 && (await closedResponses(server, '/health')) === 1);
+      upstream.release();
+      const generations = await eventually('both calls to be recorded', async () => {
+        const found = await generationsOf(server, key);
+        return found.length === 2 && found;
+      });
+      // Both ran to their end and are charged whole (a JSON call), neither delivered.
+      expect(generations).toEqual([expect.objectContaining({ status: 'COMPLETED', clientGone: true }), expect.objectContaining({ status: 'COMPLETED', clientGone: true })]);
+
+      // Nothing is in flight: the drain (grace far longer than the test) ends at once, cutting nothing.
+      server.child.kill('SIGTERM');
+      expect(await within('the process to exit', exitOf(server))).toEqual({ code: 0, signal: null });
+      const draining = server.output().split('\n').find((line) => line.includes('draining: new requests are refused'));
+      expect(draining).toContain('"inFlight":0');
+      expect(server.output()).not.toContain('the shutdown grace period is over');
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('two calls pipelined on one connection at SIGTERM: both answered in order, the last with Connection: close; charged once each, delivered', { timeout: 60_000 }, async () => {
+    const upstream = await heldUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-pipelined-');
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '120000' } });
+      const { accountId, key } = await setUp(server, upstream.baseUrl);
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.write(chatBytes(key) + chatBytes(key));
+      await eventually('both calls to reach the upstream', () => upstream.received() === 2);
+
+      server.child.kill('SIGTERM');
+      // (A pooled connection of the set-up's is closed by the drain: a reset is no answer yet.)
+      await eventually('the server to report that it drains', async () => (await fetch(`${server.url}/health`).catch(() => null))?.status === 503);
+      upstream.release();
+      await within('the connection to be closed', closed);
+      const answers = parseResponses(Buffer.concat(chunks));
+      expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      // The first says keep-alive (the second is still to come on it); the last closes the connection.
+      expect(answers.map((a) => a.headers.connection)).toEqual(['keep-alive', 'close']);
+      expect(await within('the process to exit', exitOf(server))).toEqual({ code: 0, signal: null });
+      expect(server.output()).not.toContain('the shutdown grace period is over');
+
+      const outcomes = await ledgerOf(dir, accountId);
+      for (const answer of answers) {
+        const outcome = outcomes.get(answer.headers['x-generation-id']!);
+        expect(outcome).toMatchObject({ settled: [expect.any(Number)], released: 0, expired: 0 });
       }
     } finally {
       await upstream.close();

@@ -140,9 +140,17 @@ export interface SseWriter {
  */
 export const wholeCall = (deps: Pick<GatewayRouteDeps, 'gateway' | 'shutdown'>) => {
   const { shutdown } = deps;
-  return (prepared: PreparedGeneration, res: ServerResponse): Promise<GenerationOutcome> =>
-    deps.gateway.execute(prepared, shutdown ? { signal: shutdown, clientGone: () => res.destroyed } : { clientGone: () => res.destroyed });
+  return (prepared: PreparedGeneration, res: ServerResponse): Promise<GenerationOutcome> => {
+    const clientGone = () => clientLeft(res);
+    return deps.gateway.execute(prepared, shutdown ? { signal: shutdown, clientGone } : { clientGone });
+  };
 };
+
+/**
+ * Whether `res` can no longer reach its client: judged by the connection, not only the response (a response pipelined
+ * behind another is destroyed only once its socket's close event has run: see queuedOn in src/app.ts).
+ */
+export const clientLeft = (res: ServerResponse): boolean => res.destroyed || res.req.socket.destroyed;
 
 /** Why a call produced no answer, for its error response: a cancelled call was cut by the shutdown. */
 export const failureOf = (outcome: GenerationOutcome): unknown => (outcome.kind === 'cancelled' ? shuttingDown() : outcome.error);
