@@ -90,6 +90,12 @@ export class DomainError extends Error {
   readonly errorType: ErrorType;
   /** When set, the REST answer carries a Retry-After header. */
   declare readonly retryAfterMs?: number;
+  /**
+   * Whether the same request, sent again later, can succeed, where the error itself knows (REST: `x-should-retry`;
+   * the rule for the rest is http/rest.ts shouldRetryOf). Not `metadata.retryable`, which for an upstream's failure
+   * only says whether the router tries again within the call.
+   */
+  declare readonly shouldRetry?: boolean;
 
   constructor(
     readonly code: ErrorCode,
@@ -126,6 +132,15 @@ export class NotFoundError extends DomainError {
 export class ConflictError extends DomainError {
   constructor(message: string, metadata: Record<string, unknown> = {}) {
     super('CONFLICT', message, 409, metadata);
+  }
+}
+/**
+ * 409: an Idempotency-Key held by a call with no answer to replay. While that call runs a retry may get its answer (or
+ * the key back, should it fail before a charge): `shouldRetry`; once it has ended, every retry gets this 409.
+ */
+export class IdempotencyKeyHeldError extends ConflictError {
+  constructor(message: string, override readonly shouldRetry: boolean, metadata: Record<string, unknown> = {}) {
+    super(message, { ...metadata, retryable: shouldRetry });
   }
 }
 /**

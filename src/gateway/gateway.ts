@@ -33,7 +33,7 @@ import type { ApiType, AppAttribution, PromptMedia, UsageSource, WorkflowAttribu
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
-import { ConflictError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import { IdempotencyKeyHeldError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
 import { IdempotentReplay } from '../http/idempotentAnswer.js';
 import type { IdempotencyClaims, IdempotentReplays, KeyHolder, RequestIdempotency } from '../modules/generations/requestIdempotency.js';
 import { formatUsd } from '../modules/ledger/money.js';
@@ -444,12 +444,11 @@ export const createGateway = (deps: {
     }
     const stored = holder.sameRequest === true && idem.answer && deps.replays ? await deps.replays.find(accountId, idem.key, holder.generationId) : null;
     if (stored) return new IdempotentReplay(stored);
-    // `retryable` (REST: x-should-retry): while the holder runs, a retry may find its answer kept, or the key given back
-    // should it fail before a charge; once it has ended with no answer kept, every retry gets this 409.
     const ended = await claims.ended(holder.generationId);
-    return new ConflictError(
+    return new IdempotencyKeyHeldError(
       `This Idempotency-Key was used for generation ${holder.generationId} (still running, or its answer is not kept: answered over 24 hours ago, or not stored): it is charged once; read its record with GET /api/v1/generation?id=${holder.generationId}`,
-      { ...metadata, retryable: !ended },
+      !ended,
+      metadata,
     );
   };
   /** Gives a call's Idempotency-Key back (it charged nothing); a failure to is logged: the key then stays used. */

@@ -26,6 +26,8 @@ export class GatewayError extends DomainError {
     override readonly retryAfterMs?: number,
     /** GraphQL's code when the status alone does not say it (a key limit is a 402 like missing credits). */
     code: ErrorCode = CODE_BY_STATUS[status] ?? 'PROVIDER_ERROR',
+    /** DomainError.shouldRetry, where the status alone does not say it (an upstream's failure: fromProviderError). */
+    override readonly shouldRetry?: boolean,
   ) {
     super(code, message, status, { error_type: errorType, ...metadata });
   }
@@ -57,6 +59,17 @@ export const slowClientBufferFull = (maxBytes: number) =>
   );
 
 export const invalidRequest = (message: string, metadata: Record<string, unknown> = {}) => new GatewayError(400, 'invalid_request', message, metadata);
+
+/**
+ * Upstream failures after which the same request sent again later fails the same way (x-should-retry: false): the
+ * provider refused the key it was sent with (Switchyard's, or the account's own) or its billing, does not know the
+ * model it was asked for, or refused the request's content; Switchyard could not build the request, or the answer ran
+ * past max_tokens. What fixes these is a change of the request or of the provider's set-up, not time: a client's
+ * retries (the SDKs' two, within seconds) would only call the provider again for the same refusal. The rest is the
+ * status's call (http/rest.ts shouldRetryOf): a 429 or 503 with Retry-After may pass (the provider's rate or load, the
+ * answers Switchyard holds at once), a 502 or 504 (a provider's error, a deadline) is left to the client's own rule.
+ */
+const FAILS_AGAIN: ReadonlySet<ProviderErrorCode> = new Set(['auth', 'payment_required', 'not_found', 'content_filter', 'internal', 'output_too_long']);
 
 const UPSTREAM: Record<ProviderErrorCode, { status: number; type: ErrorType; what: string }> = {
   rate_limited: { status: 429, type: 'rate_limit_exceeded', what: 'is rate limiting requests' },
@@ -119,5 +132,9 @@ export const fromProviderError = (
       attempts: context.attempts,
     },
     error.code === 'rate_limited' ? error.retryAfterMs : error.code === 'overloaded' ? (error.retryAfterMs ?? context.cooldownLeftMs) : undefined,
+    undefined,
+    // The one connection failure not tried again within the call is the outbound address policy's refusal (gateway/
+    // upstream.ts): no later request to that address passes it either.
+    FAILS_AGAIN.has(error.code) || (error.code === 'connection' && !error.retryable) ? false : undefined,
   );
 };

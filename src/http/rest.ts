@@ -53,11 +53,8 @@ export const sendError = (
   // reset as epoch milliseconds. An upstream's 429 has no `limit` of ours and gets only Retry-After.
   // RFC 9110: a 415 for a content coding says which codings would be accepted (none but identity: readRequestBody).
   if (known.status === 415 && known.metadata.content_encoding !== undefined) headers['accept-encoding'] = 'identity';
-  // Whether the same request again can succeed, when Switchyard knows (`metadata.retryable`: an upstream's failure, an
-  // Idempotency-Key's conflict), in the header the official SDKs obey over their own rule (which retries every 409 and
-  // 5xx): a provider that refused Switchyard's key is not asked three times.
-  const retryable = known.metadata.retryable;
-  if (typeof retryable === 'boolean') headers['x-should-retry'] = String(retryable);
+  const shouldRetry = shouldRetryOf(known, retryAfterMs);
+  if (shouldRetry !== undefined) headers['x-should-retry'] = String(shouldRetry);
   const limit = known.metadata.limit;
   if (known.status === 429 && typeof limit === 'number' && known.retryAfterMs !== undefined) {
     headers['x-ratelimit-limit'] = String(limit);
@@ -65,6 +62,24 @@ export const sendError = (
     headers['x-ratelimit-reset'] = String(Date.now() + known.retryAfterMs);
   }
   sendJson(res, known.status, render(known, requestId), headers);
+};
+
+/** The statuses of a request refused for what it is (malformed, invalid, too large, in another encoding, unprocessable). */
+const REFUSED_AS_SENT = new Set([400, 413, 415, 422]);
+
+/**
+ * Whether the same request, sent again later, can succeed (`x-should-retry`, which the official SDKs obey over their
+ * own rule of retrying every 408, 409, 429 and 5xx), when Switchyard knows: `false` when it cannot (the request itself
+ * is refused, or the error says so: DomainError.shouldRetry, e.g. a provider that refused Switchyard's key, an
+ * Idempotency-Key whose call has ended), `true` when a retry may pass (a 429 or 503 with Retry-After: a rate, a load,
+ * a capacity of the moment, a shutdown; an Idempotency-Key whose call still runs), otherwise nothing (the client's own
+ * rule: a 502 or a 504 deadline, say). Not `metadata.retryable`: that says whether the router tries again within the call.
+ */
+const shouldRetryOf = (error: DomainError, retryAfterMs: number | undefined): boolean | undefined => {
+  if (error.shouldRetry !== undefined) return error.shouldRetry;
+  if (REFUSED_AS_SENT.has(error.status)) return false;
+  if ((error.status === 429 || error.status === 503) && retryAfterMs !== undefined) return true;
+  return undefined;
 };
 
 /** Retry-After as delta-seconds: a whole number from 1 to a day, whatever the wait's source computed. */

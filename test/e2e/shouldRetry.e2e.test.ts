@@ -1,14 +1,17 @@
 /**
  * `x-should-retry` on REST errors, which the official SDKs obey over their own rule (they retry every 408, 409, 429
- * and 5xx): `false` when the same request cannot succeed (an upstream that refused Switchyard's key, an
- * Idempotency-Key held by a call that has ended with no answer kept, or by another request), `true` when Switchyard
- * knows another try may (an overloaded upstream, a key whose call still runs); none when it does not know. Through the
- * real `openai` SDK, counting the requests it sends.
+ * and 5xx): `false` when the same request cannot succeed later (the request itself refused, an upstream that refused
+ * Switchyard's key, an Idempotency-Key held by a call that has ended with no answer kept, or by another request),
+ * `true` when Switchyard knows another try may (a 429 or 503 with Retry-After: an overloaded upstream, the answers
+ * Switchyard holds at once being full; a key whose call still runs); none when it does not know (the request deadline:
+ * the SDK's own rule retries it). Not the router's `metadata.retryable`, which only says whether it tries again within
+ * the call. Through the real `openai` SDK, counting the requests it sends.
  */
 import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
+import { eventually } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const MODEL = 'test/should-retry';
@@ -27,11 +30,11 @@ afterAll(async () => {
 });
 
 /** The SDK as a client uses it (two retries, its default), with the requests it sent counted. */
-const sdk = () => {
+const sdk = (url = h.url, key = user.key) => {
   let sent = 0;
   const client = new OpenAI({
-    baseURL: `${h.url}/api/v1`,
-    apiKey: user.key,
+    baseURL: `${url}/api/v1`,
+    apiKey: key,
     maxRetries: 2,
     timeout: 10_000,
     fetch: (url, init) => {
@@ -86,10 +89,18 @@ describe('x-should-retry', () => {
     }
   });
 
-  it('none on an error Switchyard cannot judge (a 400 of the request itself stays the SDK’s call)', async () => {
+  it('false on a request refused for what it is (a 400 of its own, an upstream’s refusal of it)', async () => {
     const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}` }, body: '{' });
     expect(res.status).toBe(400);
-    expect(res.headers.get('x-should-retry')).toBeNull();
+    expect(res.headers.get('x-should-retry')).toBe('false');
+    upstream.setDefault({ status: 400 });
+    try {
+      const refused = await chat();
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('x-should-retry')).toBe('false');
+    } finally {
+      upstream.setDefault({});
+    }
   });
 
   it('false on an Idempotency-Key held by a call that has ended with no answer kept: the SDK does not retry the 409', async () => {
@@ -124,5 +135,55 @@ describe('x-should-retry', () => {
     });
     expect(other.status).toBe(422);
     expect(other.headers.get('x-should-retry')).toBe('false');
+  });
+});
+
+describe('x-should-retry on what passes with time, which the router does not try again within the call', () => {
+  const MiB = 1024 * 1024;
+  let t: GatewayHarness;
+  let owner: Account;
+  let slow: FakeProvider;
+  let holder: FakeProvider;
+
+  beforeAll(async () => {
+    t = await startGatewayHarness({ GATEWAY_REQUEST_TIMEOUT_MS: '5000', GATEWAY_FIRST_TOKEN_TIMEOUT_MS: '30000', GATEWAY_ANSWER_BUFFER_BYTES: String(2 * MiB) });
+    owner = await t.openAccount({ credits: 1_000_000_000 });
+    slow = await t.fakeEndpoint({ protocol: 'openai', slug: 'fake-deadline', model: 'test/deadline', prices: { prompt: 100, completion: 100 } });
+    holder = await t.fakeEndpoint({ protocol: 'openai', slug: 'fake-holder', model: 'test/holder', prices: { prompt: 100, completion: 100 } });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('none at the request deadline (a 504 the router gives up on): the SDK retries it, as its own rule says, and gets the answer', async () => {
+    slow.script({ hang: true });
+    const res = await t.chat(owner.key, { model: 'test/deadline', messages: MESSAGES });
+    expect(res.status).toBe(504);
+    const { error } = (await res.json()) as { error: { metadata: { error_type: string; retryable: boolean } } };
+    // The deadline's (the first-token timeout would be tried again within the call).
+    expect(error.metadata).toMatchObject({ error_type: 'timeout', retryable: false });
+    expect(res.headers.get('x-should-retry')).toBeNull();
+
+    slow.script({ hang: true });
+    const { client, sent } = sdk(t.url, owner.key);
+    const answer = await client.chat.completions.create({ model: 'test/deadline', messages: MESSAGES });
+    expect(answer.choices[0]!.message.content).toBeTruthy();
+    expect(sent()).toBe(2);
+  });
+
+  it('true on the 503 of answers that do not fit in what Switchyard holds at once (GATEWAY_ANSWER_BUFFER_BYTES): it says "now"', async () => {
+    // 1 MiB of the 2 held, then silence: held until the request deadline; the next answer's first MiB does not fit.
+    holder.script({ endlessBody: true, bodyBytes: MiB });
+    const held = t.chat(owner.key, { model: 'test/holder', messages: MESSAGES });
+    await eventually('the holder to have sent its MiB', () => holder.requests.at(-1)?.sentBytes === MiB);
+    holder.script({ endlessBody: true });
+    const res = await t.chat(owner.key, { model: 'test/holder', messages: MESSAGES });
+    expect(res.status).toBe(503);
+    const { error } = (await res.json()) as { error: { message: string; metadata: { retryable: boolean } } };
+    expect(error.message).toContain('could not hold the answer now');
+    expect(error.metadata.retryable).toBe(false);
+    expect(res.headers.get('x-should-retry')).toBe('true');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    await (await held).text();
   });
 });
