@@ -207,6 +207,9 @@ export class UnreadableEventError extends UnavailableError {
   ) {
     super(`The event log holds an event that cannot be read: position ${event.position}, stream ${event.stream}, revision ${event.revision} (${event.type}): ${reason}`, { reason: 'unreadable_event' });
   }
+
+  /** The same event is read again by the retry: only an operator's repair of the log helps. */
+  override readonly shouldRetry = false;
 }
 
 /**

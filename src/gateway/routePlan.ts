@@ -444,7 +444,9 @@ export const planRoute = (input: {
       case 'max_tokens':
         throw new GatewayError(400, 'max_tokens_exceeded', failure.detail, { model: failure.group.requested, param: 'max_tokens' });
       case 'credentials':
-        throw new GatewayError(503, 'provider_unavailable', failure.detail, { model: failure.group.requested });
+        // Only an operator (a provider's credentials, the master key) or the account (its BYOK key's settings) can
+        // change this: a retry meets the same refusal (REST: x-should-retry false).
+        throw new GatewayError(503, 'provider_unavailable', failure.detail, { model: failure.group.requested }, undefined, undefined, false);
       default:
         throw new GatewayError(404, 'not_found', failure.detail, { model: failure.group.requested });
     }

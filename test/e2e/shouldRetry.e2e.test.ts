@@ -78,6 +78,15 @@ describe('x-should-retry', () => {
     }
   });
 
+  it('false on a model no provider can serve for want of its credentials (a 503 only the operator can mend): the SDK asks once', async () => {
+    const { client, sent } = sdk();
+    const error = (await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: MESSAGES }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(error.status).toBe(503);
+    expect(error.message).toContain('its credentials are not configured');
+    expect(error.headers?.get('x-should-retry')).toBe('false');
+    expect(sent()).toBe(1);
+  });
+
   it('true when the upstream was overloaded', async () => {
     upstream.setDefault({ status: 503 });
     try {
