@@ -16,8 +16,8 @@ const ERROR = '... on DomainError { code message }';
 const HOLDS_ITS_THREAD = { key: 't', type: 'action.transform', input: { expression: '=$toMillis(trigger.body.s, "[Y]1[M]1[D]1[H]1[m]1[s]1[f]1[d]1[F]1[W]")' } };
 const BACKTRACKS = { s: `${'1'.repeat(100)}x` };
 
-const designer = async (server: SpawnedSwitchyard) => {
-  const { body } = await server.graphql('mutation { openAccount(name: "Tilda Time", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }');
+const designer = async (server: SpawnedSwitchyard, name = 'Tilda Time') => {
+  const { body } = await server.graphql('mutation($name: String!) { openAccount(name: $name, roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }', { name });
   return body.data.openAccount.initialKey.secret as string;
 };
 const create = async (server: SpawnedSwitchyard, key: string, definition: unknown): Promise<string> => {
@@ -93,5 +93,66 @@ describe('an expression that holds its thread in one call', () => {
     expect(await health(second)).toBe(200);
     expectStopped(await ended(second, key, runId));
     expect(await health(second)).toBe(200);
+  });
+});
+
+/**
+ * QA s43 regress2 #1: the 1 s limit held for each expression alone, so a step input of hundreds of expressions just
+ * under it held its thread for minutes; two runs of one designer held both threads and another account's `=1+1`
+ * waited 177 s. Cancelling the run did not free its thread either.
+ */
+describe('one account\'s expressions cannot hold the threads from another account', () => {
+  // Each well under 1 s; 600 of them held a thread for a minute or more.
+  const body = Object.fromEntries(Array.from({ length: 600 }, (_, index) => [`e${index}`, '=$count([1..30000].($ * 2))']));
+  const HOG = { name: 'hog', trigger: { type: 'manual' }, steps: [{ key: 't', type: 'action.respond', input: { status: 200, body } }] };
+  const PLAIN = { name: 'plain', trigger: { type: 'manual' }, steps: [{ key: 't', type: 'action.respond', input: { sum: '=1+1' } }] };
+  const evaluating = (server: SpawnedSwitchyard, key: string, runIds: string[]) =>
+    eventually('the hog runs to evaluate their step', async () => {
+      const runs = await Promise.all(runIds.map((id) => read(server, key, id)));
+      return runs.every((run) => run.steps.some((step) => step.key === 't' && step.status === 'RUNNING')) || null;
+    });
+
+  it('another account\'s run ends while the hog\'s runs still run, and each hog step stops at its job limit', { timeout: 120_000 }, async () => {
+    const server = await switchyards.start(switchyards.dataDir());
+    const [hog, victim] = [await designer(server, 'Hog'), await designer(server, 'Victim')];
+    const hogFlow = await create(server, hog, HOG);
+    const plain = await create(server, victim, PLAIN);
+    // Two hold both threads, two more wait for them.
+    const hogRuns = [];
+    for (let i = 0; i < 4; i++) hogRuns.push(await start(server, hog, hogFlow, null));
+    await evaluating(server, hog, hogRuns.slice(0, 2));
+
+    const victimRun = await start(server, victim, plain, null);
+    expect(await ended(server, victim, victimRun)).toMatchObject({ status: 'SUCCEEDED', output: { sum: 2 } });
+    // The victim's job came before the hog's waiting ones (round-robin between accounts).
+    expect((await Promise.all(hogRuns.map((id) => read(server, hog, id)))).some((run) => run.status === 'RUNNING')).toBe(true);
+
+    for (const id of hogRuns) {
+      const run = await ended(server, hog, id);
+      expect(run.status).toBe('FAILED');
+      expect(run.steps[0]?.error).toMatchObject({ code: 'EXPRESSION_TIMEOUT', message: expect.stringMatching(/^steps\.t\.input: its expressions ran longer than 2000 ms in all \(the limit of one step input or condition\) and were stopped at steps\.t\.input\.body\.e\d+$/) });
+    }
+    expect(await health(server)).toBe(200);
+  });
+
+  it('cancelling the runs frees their threads at once', { timeout: 120_000 }, async () => {
+    const server = await switchyards.start(switchyards.dataDir());
+    const [hog, victim] = [await designer(server, 'Hog'), await designer(server, 'Victim')];
+    const hogFlow = await create(server, hog, HOG);
+    const plain = await create(server, victim, PLAIN);
+    // Both threads started (two jobs at once before either is ready): the hog's jobs then run at once, not wait.
+    const warm = await Promise.all([start(server, victim, plain, null), start(server, victim, plain, null)]);
+    for (const id of warm) expect((await ended(server, victim, id)).status).toBe('SUCCEEDED');
+    const hogRuns = [await start(server, hog, hogFlow, null), await start(server, hog, hogFlow, null)];
+    await evaluating(server, hog, hogRuns);
+    const victimRun = await start(server, victim, plain, null);
+    for (const id of hogRuns) {
+      const { body: cancelled } = await server.graphql('mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename ... on WorkflowRun { status } } }', { id }, hog);
+      expect(cancelled.data.cancelWorkflowRun).toEqual({ __typename: 'WorkflowRun', status: 'CANCELLED' });
+    }
+    expect(await ended(server, victim, victimRun)).toMatchObject({ status: 'SUCCEEDED', output: { sum: 2 } });
+    // Both threads were freed by the cancel, not by the job limit (whose stop is logged before the thread is freed).
+    expect(server.output()).not.toContain("past the job's time limit");
+    expect(server.output()).not.toContain('past its time limit');
   });
 });

@@ -15,11 +15,16 @@
  * to run.expressions.ts: V8's fatal "invalid size" errors (which end the process from any thread) are kept out of
  * reach by bounding every string an expression makes and the widths of `$pad` and `$fromMillis`.
  *
- * Each thread evaluates one job at a time (so stopping it stops no one else's expression); jobs wait in order for a
- * free thread, and an expression's time counts from when its thread starts it. Threads start when first needed and
- * are replaced when stopped. A thread writes when its current expression started to a shared clock; a timer on this
- * thread reads it, and terminates the thread once that expression is past its limit plus GRACE_MS (jsonata's own
- * check stops a well-behaved one at the limit, without losing the thread).
+ * Each thread evaluates one job at a time (so stopping it stops no one else's expression). Threads start when first
+ * needed and are replaced when stopped. A thread writes when its current expression started to a shared clock; a
+ * timer on this thread reads it, and terminates the thread once that expression is past its limit plus GRACE_MS
+ * (jsonata's own check stops a well-behaved one at the limit, without losing the thread), or once the whole job is
+ * past JOB_LIMIT_FACTOR times that limit (a step input of hundreds of expressions, each under the limit, held a thread
+ * for minutes), or at once when the job's signal aborts (its run cancelled, its step timed out, the server stopping).
+ *
+ * Fairness: jobs wait per account, and a free thread takes the next account's in turn (round-robin), an account with
+ * no job running first: one account's runs cannot hold every thread while another account's job waits for longer
+ * than one job's limit.
  */
 import { Worker } from 'node:worker_threads';
 import type { JsonValue } from '../../eventStore/eventStore.js';
@@ -32,6 +37,8 @@ import { StepError } from './steps/step.js';
 
 /** How long past its limit an expression may hold its thread before the thread is terminated. */
 const GRACE_MS = 250;
+/** A job (a step's whole input, or a condition) holds its thread for at most this many times one expression's limit. */
+export const JOB_LIMIT_FACTOR = 2;
 /** Threads at most: a job waits for a free one. */
 const DEFAULT_THREADS = 2;
 
@@ -52,20 +59,29 @@ try {
 
 export interface ExpressionThreads {
   /** A step's whole input with its expressions evaluated (as run.expressions' evaluateStepInput). */
-  evaluateStepInput(input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits, signal?: AbortSignal): Promise<JsonValue>;
+  evaluateStepInput(input: JsonValue, scope: ExpressionScope, path: string, limits: ExpressionLimits, job: JobOptions): Promise<JsonValue>;
   /** One expression's value (as run.expressions' evaluateExpression). */
-  evaluateExpression(source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits, signal?: AbortSignal): Promise<JsonValue>;
+  evaluateExpression(source: string, scope: ExpressionScope, where: string, limits: ExpressionLimits, job: JobOptions): Promise<JsonValue>;
   /** Terminate the threads; what waits or runs fails with UNAVAILABLE. */
   close(): Promise<void>;
 }
 
-type Job = { readonly message: ExpressionJob; readonly resolve: (value: JsonValue) => void; readonly reject: (error: Error) => void; readonly detach: () => void };
+export interface JobOptions {
+  /** The account whose workflow the job belongs to: threads are shared in turn between accounts. */
+  readonly account: string;
+  /** Aborted: the job leaves its queue, or its thread is terminated (and replaced), and it fails with the reason. */
+  readonly signal?: AbortSignal;
+}
+
+type Job = { readonly message: ExpressionJob; readonly account: string; readonly resolve: (value: JsonValue) => void; readonly reject: (error: Error) => void; readonly detach: () => void };
 
 interface Thread {
   readonly worker: Worker;
   readonly clock: BigInt64Array;
   ready: boolean;
   job: Job | null;
+  /** When the job was handed to the thread (ms). */
+  jobStarted: number;
   watchdog: NodeJS.Timeout | null;
 }
 
@@ -75,7 +91,8 @@ export const createExpressionThreads = (options: { threads?: number; logger?: Lo
   const entry = new URL(`./expressionWorker.${typescript ? 'ts' : 'js'}`, import.meta.url).href;
   const tsx = typescript ? import.meta.resolve('tsx/esm/api') : null;
   const threads = new Set<Thread>();
-  const queue: Job[] = [];
+  /** Waiting jobs per account; the order of the keys is the turn (an account served goes to the end). */
+  const queues = new Map<string, Job[]>();
   let nextId = 1;
   let closed = false;
   /** The JSON text of a run's values (its trigger, its steps' outputs), made once each: they never change. */
@@ -115,18 +132,31 @@ export const createExpressionThreads = (options: { threads?: number; logger?: Lo
 
   const watch = (thread: Thread) => {
     const job = thread.job!;
-    const budget = job.message.limits.timeoutMs + GRACE_MS;
+    const { timeoutMs } = job.message.limits;
+    const budget = timeoutMs + GRACE_MS;
+    const jobLimitMs = JOB_LIMIT_FACTOR * timeoutMs;
+    const jobBudget = jobLimitMs + GRACE_MS;
     const look = () => {
+      const now = Date.now();
       const started = Number(Atomics.load(thread.clock, CLOCK_STARTED));
       // Not started yet (the thread is still reading its message): a whole budget from now.
-      const elapsed = started === 0 ? 0 : Date.now() - started;
-      if (elapsed < budget) {
-        thread.watchdog = setTimeout(look, budget - elapsed);
+      const elapsed = started === 0 ? 0 : now - started;
+      const jobElapsed = now - thread.jobStarted;
+      if (elapsed < budget && jobElapsed < jobBudget) {
+        thread.watchdog = setTimeout(look, Math.min(budget - elapsed, jobBudget - jobElapsed));
         return;
       }
       const where = place(job.message, Number(Atomics.load(thread.clock, CLOCK_INDEX)));
-      options.logger?.warn({ where, elapsedMs: elapsed }, 'An expression held its thread past its time limit: the thread was terminated');
-      retire(thread, new StepError(EXPRESSION_ERROR_CODES.timeout, `${where}: the expression ran longer than ${job.message.limits.timeoutMs} ms and was stopped`, false));
+      if (elapsed >= budget) {
+        options.logger?.warn({ where, elapsedMs: elapsed }, 'An expression held its thread past its time limit: the thread was terminated');
+        retire(thread, new StepError(EXPRESSION_ERROR_CODES.timeout, `${where}: the expression ran longer than ${timeoutMs} ms and was stopped`, false));
+        return;
+      }
+      options.logger?.warn({ where: job.message.where, at: where, elapsedMs: jobElapsed }, "A job's expressions held their thread past the job's time limit: the thread was terminated");
+      retire(
+        thread,
+        new StepError(EXPRESSION_ERROR_CODES.timeout, `${job.message.where}: its expressions ran longer than ${jobLimitMs} ms in all (the limit of one step input or condition) and were stopped at ${where}`, false),
+      );
     };
     thread.watchdog = setTimeout(look, budget);
   };
@@ -136,7 +166,7 @@ export const createExpressionThreads = (options: { threads?: number; logger?: Lo
     const worker = new Worker(BOOT, { eval: true, workerData: { entry, tsx, clock: clock.buffer, nice: BACKGROUND_NICE } });
     // An idle thread keeps no process alive (a job in flight is awaited by whoever asked for it).
     worker.unref();
-    const thread: Thread = { worker, clock, ready: false, job: null, watchdog: null };
+    const thread: Thread = { worker, clock, ready: false, job: null, jobStarted: 0, watchdog: null };
     threads.add(thread);
     worker.on('message', (message: ExpressionAnswer | { ready: true }) => {
       if ('ready' in message) {
@@ -167,7 +197,7 @@ export const createExpressionThreads = (options: { threads?: number; logger?: Lo
 
   /** A thread that ends before it is ready would again: what waits fails now, rather than threads start for ever. */
   const notStarted = (reason: string) => {
-    for (const job of queue.splice(0)) fail(job, new UnavailableError(`Expressions cannot be evaluated: their thread did not start (${reason})`));
+    for (const job of takeAll()) fail(job, new UnavailableError(`Expressions cannot be evaluated: their thread did not start (${reason})`));
   };
 
   const fail = (job: Job, error: Error) => {
@@ -175,46 +205,85 @@ export const createExpressionThreads = (options: { threads?: number; logger?: Lo
     job.reject(error);
   };
 
+  const waiting = (): number => {
+    let count = 0;
+    for (const jobs of queues.values()) count += jobs.length;
+    return count;
+  };
+  const takeAll = (): Job[] => {
+    const all = [...queues.values()].flat();
+    queues.clear();
+    return all;
+  };
+  /** The next job in turn: of the first account with none running, else of the first account. */
+  const take = (): Job | undefined => {
+    const running = new Set([...threads].flatMap((thread) => (thread.job === null ? [] : [thread.job.account])));
+    let account: string | undefined;
+    for (const candidate of queues.keys()) {
+      account ??= candidate;
+      if (!running.has(candidate)) {
+        account = candidate;
+        break;
+      }
+    }
+    if (account === undefined) return undefined;
+    const jobs = queues.get(account)!;
+    const job = jobs.shift()!;
+    queues.delete(account);
+    if (jobs.length > 0) queues.set(account, jobs);
+    return job;
+  };
+
   const pump = () => {
     if (closed) return;
     for (const thread of threads) {
-      if (queue.length === 0) return;
       if (!thread.ready || thread.job !== null) continue;
-      const job = queue.shift()!;
+      const job = take();
+      if (job === undefined) return;
       thread.job = job;
+      thread.jobStarted = Date.now();
       // Zeroed before the message goes: the watchdog never reads the previous job's start.
       Atomics.store(thread.clock, CLOCK_STARTED, 0n);
       thread.worker.postMessage(job.message);
       watch(thread);
     }
     const starting = [...threads].filter((thread) => !thread.ready).length;
-    for (let missing = Math.min(queue.length - starting, size - threads.size); missing > 0; missing--) spawn();
+    for (let missing = Math.min(waiting() - starting, size - threads.size); missing > 0; missing--) spawn();
   };
 
-  const submit = (message: ExpressionJob, signal?: AbortSignal): Promise<JsonValue> =>
+  const submit = (message: ExpressionJob, { account, signal }: JobOptions): Promise<JsonValue> =>
     new Promise<JsonValue>((resolve, reject) => {
       if (closed) return reject(new UnavailableError('Expressions cannot be evaluated: the server is stopping'));
       if (signal?.aborted) return reject(signal.reason);
-      // Aborted while it waits for a thread: it leaves the queue (one already running ends at its own limit).
+      // Aborted while it waits for a thread, it leaves the queue; while it runs, its thread is terminated (and replaced).
       const onAbort = () => {
-        const at = queue.indexOf(job);
-        if (at === -1) return;
-        queue.splice(at, 1);
-        fail(job, signal!.reason as Error);
+        const reason = signal!.reason as Error;
+        const jobs = queues.get(account);
+        const at = jobs?.indexOf(job) ?? -1;
+        if (at !== -1) {
+          jobs!.splice(at, 1);
+          if (jobs!.length === 0) queues.delete(account);
+          fail(job, reason);
+          return;
+        }
+        const holder = [...threads].find((thread) => thread.job === job);
+        if (holder !== undefined) retire(holder, reason);
       };
-      const job: Job = { message, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
+      const job: Job = { message, account, resolve, reject, detach: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
-      queue.push(job);
+      const jobs = queues.get(account);
+      if (jobs === undefined) queues.set(account, [job]);
+      else jobs.push(job);
       pump();
     });
 
   return {
-    evaluateStepInput: (input, scope, path, limits, signal) => submit({ id: nextId++, kind: 'input', input, scope: wire(scope), where: path, limits }, signal),
-    evaluateExpression: (source, scope, where, limits, signal) => submit({ id: nextId++, kind: 'expression', source, scope: wire(scope), where, limits }, signal),
+    evaluateStepInput: (input, scope, path, limits, job) => submit({ id: nextId++, kind: 'input', input, scope: wire(scope), where: path, limits }, job),
+    evaluateExpression: (source, scope, where, limits, job) => submit({ id: nextId++, kind: 'expression', source, scope: wire(scope), where, limits }, job),
     close: async () => {
       closed = true;
       const stopping = new UnavailableError('Expressions cannot be evaluated: the server is stopping');
-      for (const job of queue.splice(0)) fail(job, stopping);
+      for (const job of takeAll()) fail(job, stopping);
       const all = [...threads];
       threads.clear();
       for (const thread of all) settle(thread, { error: stopping });

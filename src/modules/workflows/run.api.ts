@@ -473,7 +473,7 @@ export const createRunsApi = (deps: {
     try {
       const runner = runners[step.type];
       if (runner === undefined) throw new StepError(EXECUTOR_ERROR_CODES.unknownStep, `There is no runner for step type ${step.type} (step ${step.key})`, false);
-      const input = await Promise.race([deps.expressions.evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits, controller.signal), aborted]);
+      const input = await Promise.race([deps.expressions.evaluateStepInput(step.input, scopeOf(state, definition), `steps.${step.key}.input`, expressionLimits, { account: owner, signal: controller.signal }), aborted]);
       evaluated = input as JsonValue;
       running = runner(input, {
           runId: state.runId,
@@ -611,8 +611,10 @@ export const createRunsApi = (deps: {
             if (action.step.if !== undefined && action.attempt === 1) {
               let holds: boolean | StepError;
               try {
-                holds = Boolean(await deps.expressions.evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits));
+                holds = Boolean(await deps.expressions.evaluateExpression(action.step.if, scopeOf(state, definition), `steps.${key}.if`, expressionLimits, { account: owner, signal: run.controller.signal }));
               } catch (error) {
+                // Cancelled, ended elsewhere or stopping: nothing to record (a resumed run decides again).
+                if (run.controller.signal.aborted) return;
                 holds = error instanceof StepError ? error : new StepError(EXECUTOR_ERROR_CODES.failed, describeError(error), false);
               }
               if (holds === false) {
