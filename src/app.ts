@@ -209,10 +209,9 @@ export const buildApp = (
     context: ({ request, req, principal, requestId }): GraphQLContext => {
       const id = requestId ?? request.headers.get('x-request-id') ?? randomUUID();
       const clientAddress = req?.socket.remoteAddress ?? null;
-      if (principal !== undefined) return { principal, requestId: id, openedAccounts: new Set(), clientAddress, ...core.modules };
-      const header = request.headers.get('authorization');
-      const secret = header ? header.replace(/^Bearer\s+/i, '').trim() : null;
-      return { principal: authenticate(secret), requestId: id, openedAccounts: new Set(), clientAddress, ...core.modules };
+      const header = principal === undefined ? request.headers.get('authorization') : null;
+      const caller = principal !== undefined ? principal : authenticate(header ? header.replace(/^Bearer\s+/i, '').trim() : null);
+      return { principal: caller, requestId: id, openedAccounts: new Set(), clientAddress, ...core.modules };
     },
     plugins: [
       ...queryLimits(),
