@@ -28,6 +28,11 @@ export type EntryDoc = {
   _id: string;
   tableId: string;
   accountId: string;
+  /**
+   * The API key that wrote it (EntryAdded.keyId), or null (none: a webhook's or schedule's run, the bootstrap admin
+   * key, an entry from before writers were recorded). A restricted key reads only its own; never shown.
+   */
+  keyId: string | null;
   data: EntryData;
   createdAt: string;
   updatedAt: string;
@@ -69,10 +74,12 @@ export const tablesProjection = defineProjection<TableDoc>({
 
 export const tableEntriesProjection = defineProjection<EntryDoc>({
   name: 'tableEntries',
-  version: 1,
+  // 2: keyId (the entry's writer, what a restricted key sees).
+  version: 2,
   collection: TABLE_ENTRIES,
   filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated', 'EntryRemoved'] },
-  indexes: [{ keys: { tableId: 1 } }],
+  // A restricted key's queries name its key (the embedded store takes the first index the filter's equalities fill).
+  indexes: [{ keys: { tableId: 1, keyId: 1 } }, { keys: { tableId: 1 } }],
   documentId: (recorded) => {
     const event = tableEvent(recorded);
     return event.type === 'EntryAdded' || event.type === 'EntryUpdated' || event.type === 'EntryRemoved' ? event.data.entryId : null;
@@ -81,8 +88,8 @@ export const tableEntriesProjection = defineProjection<EntryDoc>({
     const event = tableEvent(recorded);
     switch (event.type) {
       case 'EntryAdded': {
-        const { entryId, tableId, accountId, entry, at } = event.data;
-        return { _id: entryId, tableId, accountId, data: entry, createdAt: at, updatedAt: at };
+        const { entryId, tableId, accountId, entry, keyId, at } = event.data;
+        return { _id: entryId, tableId, accountId, keyId: keyId ?? null, data: entry, createdAt: at, updatedAt: at };
       }
       case 'EntryUpdated':
         return doc && { ...doc, data: event.data.entry, updatedAt: event.data.at };
@@ -108,9 +115,14 @@ export const tableQueries = (store: ReadStore) => {
     /** The account's live tables, by name. */
     forAccount: (accountId: string) => tables.find({ accountId, status: 'active' }, { sort: { name: 1 } }),
     countForAccount: (accountId: string) => tables.count({ accountId, status: 'active' }),
-    /** Entries of a table matching a checked, rewritten filter (entryFilter.ts: it never names `tableId`). */
-    entries: (tableId: string, filter: Filter, options: { sort: SortSpec; skip: number; limit: number }) =>
-      entries.find({ ...filter, tableId }, options),
+    /**
+     * Entries of a table matching a checked, rewritten filter (entryFilter.ts: it never names `tableId` or `keyId`),
+     * only those the API key `onlyKey` wrote when given (a restricted key's).
+     */
+    entries: (tableId: string, filter: Filter, options: { sort: SortSpec; skip: number; limit: number }, onlyKey?: string) =>
+      entries.find({ ...filter, tableId, ...(onlyKey !== undefined && { keyId: onlyKey }) }, options),
     entry: (tableId: string, entryId: string) => entries.findOne({ _id: entryId, tableId }),
+    /** How many entries of the table the API key wrote. */
+    countWrittenBy: (tableId: string, keyId: string) => entries.count({ tableId, keyId }),
   };
 };

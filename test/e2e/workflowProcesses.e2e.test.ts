@@ -340,7 +340,7 @@ describe('the workflow engine on two processes', () => {
     const words = ['alpha', 'beta', 'gamma'];
     const started = await Promise.all(Array.from({ length: 24 }, (_, n) => (n % 2 === 0 ? a : b).runs.start(caller, workflow._id, { word: words[n % 3]! })));
     await eventually('every run to succeed', async () => (await Promise.all(started.map((run) => runState(a, run.id)))).every((status) => status === 'succeeded'));
-    const entries = await a.tables.entries('acc_procs', 'seen', { limit: 100 });
+    const entries = await a.tables.owned.find('acc_procs', 'seen', { limit: 100 });
     expect(entries.map((entry) => entry.data['word']).sort()).toEqual(words);
   });
 });

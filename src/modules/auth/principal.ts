@@ -52,6 +52,13 @@ export const requireFullKey = (principal: Principal): Principal => {
   return principal;
 };
 
+/**
+ * The one API key whose records a principal may see, when it may see only its own: a restricted key (a spending limit,
+ * or issued to an app) sees the workflow runs it started or caused and the table entries it (or those runs) wrote,
+ * never another key's; undefined for a full key (the whole account's). `''` (no key) matches nothing.
+ */
+export const onlyOwnKey = (principal: Principal): string | undefined => (principal.restricted === true ? (principal.keyId ?? '') : undefined);
+
 /** Who is calling and the request's id: what a command needs to authorize and to record in its events' metadata. */
 export interface Caller {
   readonly principal: Principal | null;

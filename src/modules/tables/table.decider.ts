@@ -3,9 +3,10 @@ import type { Decider } from '../../eventStore/handleCommand.js';
 import { entryBytes, type EntryData, type TableEvent } from './table.events.js';
 
 /**
- * A table as decided. `entries` maps each live entry's id to its creation time and size: enough to refuse an update
- * of a missing entry, to count against the limits, and to answer a repeated insert of the same id (a resumed workflow
- * step) with no new event. Entry data is not kept (it is in the events and the read model).
+ * A table as decided. `entries` maps each live entry's id to its creation time, size and writer (EntryAdded.keyId):
+ * enough to refuse an update of a missing entry (or, to a restricted key, of one it did not write), to count against
+ * the limits, and to answer a repeated insert of the same id (a resumed workflow step) with no new event. Entry data is
+ * not kept (it is in the events and the read model).
  */
 export type TableState =
   | { readonly status: 'none' | 'dropped'; readonly name: string | null }
@@ -16,7 +17,7 @@ export type TableState =
       readonly name: string;
       readonly createdAt: string;
       /** Updated in place by evolve: the fold owns its state, and copying 100,000 ids per event would make loading quadratic. */
-      readonly entries: Map<string, { readonly createdAt: string; readonly bytes: number }>;
+      readonly entries: Map<string, { readonly createdAt: string; readonly bytes: number; readonly keyId: string | null }>;
       /** The live entries' bytes as JSON (see entryBytes). */
       readonly bytes: number;
     };
@@ -29,13 +30,18 @@ type Ref = { readonly accountId: string; readonly table: string; readonly at: st
  * read model, so a soft bound across tables; within this table the count is exact).
  */
 type Quota = { readonly quota: { readonly maxBytes: number; readonly otherTables: number }; readonly bytes: number };
+/**
+ * A restricted key's change (`onlyKey`, its id): it may touch only the entries it wrote; any other is, to it, a missing
+ * one (the same NOT_FOUND). Absent: every entry of the table (a full key, a workflow's step).
+ */
+type OnlyKey = { readonly onlyKey?: string };
 
 export type TableCommand =
   | { readonly type: 'CreateTable'; readonly data: Ref & { readonly tableId: string } }
   | { readonly type: 'DropTable'; readonly data: Ref }
-  | { readonly type: 'InsertEntry'; readonly data: Ref & Quota & { readonly entryId: string; readonly entry: EntryData; readonly maxEntries: number } }
-  | { readonly type: 'UpdateEntry'; readonly data: Ref & Quota & { readonly entryId: string; readonly entry: EntryData } }
-  | { readonly type: 'DeleteEntry'; readonly data: Ref & { readonly entryId: string } };
+  | { readonly type: 'InsertEntry'; readonly data: Ref & Quota & { readonly entryId: string; readonly entry: EntryData; readonly maxEntries: number; readonly keyId?: string } }
+  | { readonly type: 'UpdateEntry'; readonly data: Ref & Quota & OnlyKey & { readonly entryId: string; readonly entry: EntryData } }
+  | { readonly type: 'DeleteEntry'; readonly data: Ref & OnlyKey & { readonly entryId: string } };
 
 export class TableFullError extends DomainError {
   constructor(table: string, max: number) {
@@ -73,9 +79,10 @@ const requireTable = (state: TableState, table: string): LiveTableState => {
   return state;
 };
 
-const requireEntry = (state: TableState, table: string, entryId: string): LiveTableState => {
+const requireEntry = (state: TableState, table: string, entryId: string, onlyKey: string | undefined): LiveTableState => {
   const live = requireTable(state, table);
-  if (!live.entries.has(entryId)) throw new NotFoundError('Entry', entryId);
+  const entry = live.entries.get(entryId);
+  if (!entry || (onlyKey !== undefined && entry.keyId !== onlyKey)) throw new NotFoundError('Entry', entryId);
   return live;
 };
 
@@ -94,14 +101,14 @@ export const tableDecider: Decider<TableState, TableCommand, TableEvent> = {
         if (state.status !== 'active' || state.tableId !== event.data.tableId) return state;
         const bytes = sizeOf(event.data);
         const before = state.entries.get(event.data.entryId)?.bytes ?? 0;
-        state.entries.set(event.data.entryId, { createdAt: event.data.at, bytes });
+        state.entries.set(event.data.entryId, { createdAt: event.data.at, bytes, keyId: event.data.keyId ?? null });
         return { ...state, bytes: state.bytes - before + bytes };
       }
       case 'EntryUpdated': {
         const current = state.status === 'active' && state.tableId === event.data.tableId ? state.entries.get(event.data.entryId) : undefined;
         if (state.status !== 'active' || !current) return state;
         const bytes = sizeOf(event.data);
-        state.entries.set(event.data.entryId, { createdAt: current.createdAt, bytes });
+        state.entries.set(event.data.entryId, { ...current, bytes });
         return { ...state, bytes: state.bytes - current.bytes + bytes };
       }
       case 'EntryRemoved': {
@@ -130,23 +137,23 @@ export const tableDecider: Decider<TableState, TableCommand, TableEvent> = {
       }
       case 'InsertEntry': {
         const live = requireTable(state, command.data.table);
-        const { entryId, entry, maxEntries, quota, bytes, at } = command.data;
+        const { entryId, entry, maxEntries, quota, bytes, keyId, at } = command.data;
         // The same id again (a resumed step's derived id) is the insert already done.
         if (live.entries.has(entryId)) return [];
         if (live.entries.size >= maxEntries) throw new TableFullError(live.name, maxEntries);
         const tableBytes = grownWithin(live, quota, bytes, 0);
-        return [{ type: 'EntryAdded', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, at } }];
+        return [{ type: 'EntryAdded', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, ...(keyId !== undefined && { keyId }), at } }];
       }
       case 'UpdateEntry': {
         const { entryId, entry, quota, bytes, at } = command.data;
-        const live = requireEntry(state, command.data.table, entryId);
+        const live = requireEntry(state, command.data.table, entryId, command.data.onlyKey);
         const current = live.entries.get(entryId)!;
         const tableBytes = grownWithin(live, quota, bytes, current.bytes);
         return [{ type: 'EntryUpdated', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, createdAt: current.createdAt, at } }];
       }
       case 'DeleteEntry': {
         const { entryId, at } = command.data;
-        const live = requireEntry(state, command.data.table, entryId);
+        const live = requireEntry(state, command.data.table, entryId, command.data.onlyKey);
         const tableBytes = live.bytes - live.entries.get(entryId)!.bytes;
         return [{ type: 'EntryRemoved', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, tableBytes, at } }];
       }

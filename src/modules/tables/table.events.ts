@@ -16,7 +16,15 @@ type Sizes = { readonly bytes?: number; readonly tableBytes?: number };
 
 export type TableCreated = { readonly type: 'TableCreated'; readonly data: TableRef & { readonly at: string } };
 export type TableDropped = { readonly type: 'TableDropped'; readonly data: TableRef & { readonly at: string } };
-export type EntryAdded = { readonly type: 'EntryAdded'; readonly data: TableRef & Sizes & { readonly entryId: string; readonly entry: EntryData; readonly at: string } };
+/**
+ * `keyId`: the API key that wrote the entry (over GraphQL or REST, the caller's; a workflow run's step, the key that
+ * started or caused the run), which is all a restricted key sees of a table. Absent: none (a webhook's or a schedule's
+ * run, the bootstrap admin key, or an entry written before writers were recorded). An update keeps it.
+ */
+export type EntryAdded = {
+  readonly type: 'EntryAdded';
+  readonly data: TableRef & Sizes & { readonly entryId: string; readonly entry: EntryData; readonly keyId?: string; readonly at: string };
+};
 /** The whole new entry (an update replaces it), and when it was created, so an `entry` trigger needs nothing else. */
 export type EntryUpdated = {
   readonly type: 'EntryUpdated';

@@ -6,7 +6,7 @@ import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
-import type { Caller, Principal } from '../auth/principal.js';
+import { onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
 import { entryFilter, entrySort, PROTOTYPE_NAMES, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
 import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
 import { entryBytes, TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
@@ -49,10 +49,16 @@ export interface TableActor {
    */
   readonly causedByRun?: string;
   /**
-   * The caller's API key (a write over GraphQL or REST): recorded as the events' keyId, so the runs the entry starts
-   * spend under that key, as runs the key starts do. A step's write has none: its run (causedByRun) has the key.
+   * The API key that writes: the caller's (over GraphQL or REST), or for a step the key that started or caused its run
+   * (none for a webhook's or a schedule's run). Recorded as the events' keyId, so the runs the entry starts spend under
+   * that key, as runs the key starts do, and as the writer of the entries it inserts (EntryAdded.keyId).
    */
   readonly keyId?: string;
+  /**
+   * A restricted key's id (Principal.restricted): it updates and deletes only the entries it wrote; another is, to it,
+   * a missing one. Never set for a step (a run acts on the workflow's whole table).
+   */
+  readonly onlyKey?: string;
 }
 
 const ENTRY_ID = /^ent_[0-9a-z]{1,64}$/;
@@ -121,7 +127,14 @@ const principalOf = (caller: Caller): Principal => {
 };
 const actorOf = (caller: Caller): TableActor => {
   const principal = principalOf(caller);
-  return { accountId: principal.accountId, actor: principal.accountId, correlationId: caller.requestId, ...(principal.keyId !== null && { keyId: principal.keyId }) };
+  const onlyKey = onlyOwnKey(principal);
+  return {
+    accountId: principal.accountId,
+    actor: principal.accountId,
+    correlationId: caller.requestId,
+    ...(principal.keyId !== null && { keyId: principal.keyId }),
+    ...(onlyKey !== undefined && { onlyKey }),
+  };
 };
 
 /** Cached write-side states kept (the most recently used tables). */
@@ -130,7 +143,8 @@ const CACHED_TABLES = 1000;
 /**
  * The tables module: an account's named collections of JSON entries. Roles: every member of the account (and its
  * API keys, and its workflows' steps) reads and writes entries; designers and admins create and drop tables. The
- * caller always acts on its own account's tables: another account's table is, to it, a missing one.
+ * caller always acts on its own account's tables: another account's table is, to it, a missing one. A restricted key
+ * reads, counts, updates and deletes only the entries it wrote (or its runs stored); another is, to it, a missing one.
  */
 export const createTablesApi = (deps: {
   eventStore: EventStore;
@@ -256,7 +270,10 @@ export const createTablesApi = (deps: {
       const { data, bytes } = checkEntry(entry, limits.maxEntryBytes);
       const quota = await quotaFor(actor.accountId, table);
       const now = at();
-      const { events } = await execute({ type: 'InsertEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota, maxEntries: limits.maxEntries } }, actor);
+      const { events } = await execute(
+        { type: 'InsertEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota, maxEntries: limits.maxEntries, ...(actor.keyId !== undefined && { keyId: actor.keyId }) } },
+        actor,
+      );
       if (events.length === 0) return decidedEntry(actor.accountId, table, entryId);
       return { id: entryId, data, createdAt: now, updatedAt: now };
     },
@@ -267,7 +284,7 @@ export const createTablesApi = (deps: {
       const { data, bytes } = checkEntry(entry, limits.maxEntryBytes);
       const quota = await quotaFor(actor.accountId, table);
       const now = at();
-      const { events } = await execute({ type: 'UpdateEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota } }, actor);
+      const { events } = await execute({ type: 'UpdateEntry', data: { accountId: actor.accountId, table, at: now, entryId, entry: data, bytes, quota, ...(actor.onlyKey !== undefined && { onlyKey: actor.onlyKey }) } }, actor);
       const [updated] = events;
       if (updated?.type !== 'EntryUpdated') throw new Error('an entry update decided no update');
       return { id: entryId, data, createdAt: updated.data.createdAt, updatedAt: now };
@@ -275,15 +292,18 @@ export const createTablesApi = (deps: {
     async delete(actor: TableActor, table: string, entryId: string): Promise<{ id: string }> {
       checkName(table);
       checkEntryId(entryId);
-      await execute({ type: 'DeleteEntry', data: { accountId: actor.accountId, table, at: at(), entryId } }, actor);
+      await execute({ type: 'DeleteEntry', data: { accountId: actor.accountId, table, at: at(), entryId, ...(actor.onlyKey !== undefined && { onlyKey: actor.onlyKey }) } }, actor);
       return { id: entryId };
     },
-    /** Entries of the account's table matching `filter` (over the entry's fields), sorted, from `skip`, at most `limit`. */
-    async find(accountId: string, table: string, query: { filter?: unknown; sort?: unknown; skip?: number; limit: number }): Promise<EntryView[]> {
+    /**
+     * Entries of the account's table matching `filter` (over the entry's fields), sorted, from `skip`, at most `limit`;
+     * only those the API key `onlyKey` wrote when given (a restricted key's: steps see the whole table).
+     */
+    async find(accountId: string, table: string, query: { filter?: unknown; sort?: unknown; skip?: number; limit: number }, onlyKey?: string): Promise<EntryView[]> {
       const filter = entryFilter(query.filter);
       const sort = entrySort(query.sort);
       const { _id: id } = await tableOf(accountId, table);
-      return (await queries.entries(id, filter, { sort, skip: query.skip ?? 0, limit: query.limit })).map(entryView);
+      return (await queries.entries(id, filter, { sort, skip: query.skip ?? 0, limit: query.limit }, onlyKey)).map(entryView);
     },
     /**
      * Find-or-create: the first entry matching `match`, or a new one (`entryId`, derived, so a repeated attempt finds
@@ -341,13 +361,19 @@ export const createTablesApi = (deps: {
     insertEntry: (caller: Caller, table: string, entry: unknown) => owned.insert(actorOf(caller), table, entry),
     updateEntry: (caller: Caller, table: string, entryId: string, entry: unknown) => owned.update(actorOf(caller), table, entryId, entry),
     deleteEntry: (caller: Caller, table: string, entryId: string) => owned.delete(actorOf(caller), table, entryId),
-    /** The tables of an account (the caller's own; admins may name another). */
-    async tables(accountId: string): Promise<TableView[]> {
-      return (await queries.forAccount(accountId)).map(tableView);
+    /**
+     * The tables of an account (the caller's own; admins may name another). A restricted key's counts are of the entries
+     * it wrote.
+     */
+    async tables(principal: Principal, accountId: string): Promise<TableView[]> {
+      const docs = await queries.forAccount(accountId);
+      const onlyKey = onlyOwnKey(principal);
+      if (onlyKey === undefined) return docs.map(tableView);
+      return Promise.all(docs.map(async (doc) => ({ ...tableView(doc), entryCount: await queries.countWrittenBy(doc._id, onlyKey) })));
     },
-    /** One table of an account by name, or NOT_FOUND. */
-    table: async (accountId: string, name: string): Promise<TableView> => tableView(await tableOf(accountId, name)),
-    entries: owned.find,
+    /** Entries of a table of an account (the caller's own; admins may name another): a restricted key's, those it wrote. */
+    entries: (principal: Principal, accountId: string, table: string, query: { filter?: unknown; sort?: unknown; skip?: number; limit: number }): Promise<EntryView[]> =>
+      owned.find(accountId, table, query, onlyOwnKey(principal)),
     /** What workflow steps call: the workflow owner's tables, written as its runs. */
     owned,
   };

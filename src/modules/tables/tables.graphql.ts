@@ -10,7 +10,7 @@ export const TableRef = builder.objectRef<TableView>('Table').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
-    entryCount: t.exposeInt('entryCount'),
+    entryCount: t.exposeInt('entryCount', { description: 'Its entries (to a restricted key, those it wrote: see `entries`).' }),
     createdAt: t.field({ type: 'DateTime', resolve: (table) => table.createdAt }),
   }),
 });
@@ -44,12 +44,14 @@ builder.queryFields((t) => ({
     type: [TableRef],
     description: "The caller's tables, by name (an admin may name another account).",
     args: { accountId: t.arg.id({ required: false }) },
-    resolve: (_root, args, ctx) => ctx.tables.tables(targetAccount(args.accountId, ctx)),
+    resolve: (_root, args, ctx) => ctx.tables.tables(ctx.principal, targetAccount(args.accountId, ctx)),
   }),
   entries: t.withAuth(ownsAccountArg).connection({
     type: EntryRef,
     description: [
       "Entries of one of the caller's tables (an admin may name another account), oldest first unless sorted.",
+      'A restricted key (a spending limit, or issued to an app) sees only the entries it wrote and those the workflow runs',
+      'it started or caused stored; updateEntry and deleteEntry answer NOT_FOUND for any other, as for a missing id.',
       'filter: MongoDB query language over the entry\'s own fields, e.g. {"text": "HELLO"}, {"score": {"$gte": 3}},',
       '{"$or": [{"tag": {"$in": ["a", "b"]}}, {"text": {"$regex": "^he", "$options": "i"}}]}; `id`, `createdAt` and',
       '`updatedAt` name the platform\'s fields. Operators that run code ($where, $function, $expr…) are refused, and',
@@ -67,7 +69,7 @@ builder.queryFields((t) => ({
       checkEntryPage(args);
       const accountId = targetAccount(args.accountId, ctx);
       return resolveOffsetConnection({ args, defaultSize: 20, maxSize: MAX_PAGE_SIZE }, ({ offset, limit }) =>
-        ctx.tables.entries(accountId, args.table, { filter: args.filter, sort: args.sort, skip: offset, limit }),
+        ctx.tables.entries(ctx.principal, accountId, args.table, { filter: args.filter, sort: args.sort, skip: offset, limit }),
       );
     },
   }),
@@ -90,7 +92,7 @@ builder.mutationFields((t) => ({
   }),
   insertEntry: t.withAuth({ authenticated: true }).field({
     type: EntryRef,
-    description: 'Add an entry (a JSON object, at most 64 KiB by default) to one of the caller\'s tables. Any member of the account may.',
+    description: 'Add an entry (a JSON object, at most 64 KiB by default) to one of the caller\'s tables. Any member of the account may (a restricted key too: the entry is then its own, see `entries`).',
     errors: { directResult: true },
     args: { table: t.arg.string({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.insertEntry(ctx, args.table, args.entry),
@@ -98,13 +100,13 @@ builder.mutationFields((t) => ({
   updateEntry: t.withAuth({ authenticated: true }).field({
     type: EntryRef,
     // Fields naming an object by id refuse it at the top level (errors[].extensions.code), as every id field does.
-    description: "Replace an entry's fields.",
+    description: "Replace an entry's fields (a restricted key: only an entry it wrote; any other is NOT_FOUND, as a missing id). The entry stays its writer's.",
     args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }), entry: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.updateEntry(ctx, args.table, String(args.id), args.entry),
   }),
   deleteEntry: t.withAuth({ authenticated: true }).field({
     type: DeletedEntryRef,
-    description: 'Delete an entry.',
+    description: 'Delete an entry (a restricted key: only an entry it wrote; any other is NOT_FOUND, as a missing id).',
     args: { table: t.arg.string({ required: true }), id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.deleteEntry(ctx, args.table, String(args.id)),
   }),

@@ -32,7 +32,7 @@ import { newId } from '../../ids.js';
 import { setLongTimeout, type LongTimer } from '../../longTimer.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
-import { isAdmin, type Caller, type Principal } from '../auth/principal.js';
+import { isAdmin, onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
 import type { Role } from '../accounts/account.events.js';
 import type { WorkflowDefinition } from './definition.js';
 import { carryOver, evolve, initialState, next, runDecider, DEFAULT_RUN_LIMITS, DELAY_STEP, RUN_ERROR_CODES, type NextAction, type RunCommand, type RunLimits, type RunState, type RunStatus, type StartedRunState, type StartRunData, type StepStatus } from './run.decider.js';
@@ -407,7 +407,7 @@ export const createRunsApi = (deps: {
    * a webhook's or a schedule's run holds triggers and step outputs (model answers) that are the account's. The key
    * to list them by, when only one key's may be seen (undefined: all of the account's).
    */
-  const visibleKey = (principal: Principal): string | undefined => (principal.restricted === true ? (principal.keyId ?? '') : undefined);
+  const visibleKey = onlyOwnKey;
 
   /**
    * The run's first event, if the caller may see the run: another account's run, and for a restricted key a run it did

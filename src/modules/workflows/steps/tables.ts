@@ -21,8 +21,18 @@ const table = z.string().regex(TABLE_NAME, 'must be a table name: 1 to 63 lowerc
 /** An entry as later steps (and `trigger.entry`) read it: its fields at the top level, plus id and times. */
 export const flatEntry = (entry: EntryView): { [key: string]: JsonValue } => ({ ...entry.data, id: entry.id, createdAt: entry.createdAt, updatedAt: entry.updatedAt });
 
-/** The run's own writes: `causedByRun` places the runs its entries trigger in its chain. */
-const actorOf = (context: StepContext): TableActor => ({ accountId: context.principal.accountId, actor: context.principal.accountId, correlationId: context.runId, causedByRun: context.runId });
+/**
+ * The run's own writes: `causedByRun` places the runs its entries trigger in its chain; the key that started or caused
+ * the run (none for a webhook's or schedule's) is the writer of the entries it inserts. No `onlyKey`: a run acts on the
+ * workflow's whole table (the workflow is its designer's, not the key's).
+ */
+const actorOf = (context: StepContext): TableActor => ({
+  accountId: context.principal.accountId,
+  actor: context.principal.accountId,
+  correlationId: context.runId,
+  causedByRun: context.runId,
+  ...(context.principal.keyId !== null && { keyId: context.principal.keyId }),
+});
 
 /** A table's refusal (bad input, missing table, full table) fails the step for good; the store being away may pass. */
 const asStepError = async <T>(work: () => Promise<T>): Promise<T> => {

@@ -93,8 +93,9 @@ export const createEntryTrigger = (deps: {
       if (candidates.length === 0) continue;
       const createdAt = event.type === 'EntryAdded' ? event.data.at : event.data.createdAt;
       // An entry a run's step wrote (the engine records the run as its causationId; a correlation id may be a client's
-      // X-Request-Id, so it is never read as a run) starts runs one deeper in that run's chain, under that run's key;
-      // one a key wrote over GraphQL or REST (recorded as the event's keyId) starts runs under that key (chain.ts).
+      // X-Request-Id, so it is never read as a run) starts runs one deeper in that run's chain, under that run's key
+      // (which the step's events also record as their keyId); one a key wrote over GraphQL or REST (recorded as the
+      // event's keyId) starts runs under that key (chain.ts).
       const cause = await causeOf(chains, { run: event.metadata.causationId, key: event.metadata.keyId }, event.data.accountId);
       for (const doc of candidates) {
         const trigger = (JSON.parse(doc.definition) as WorkflowDefinition).trigger;
