@@ -65,7 +65,7 @@ import { planRoute, type ByokRoute, type RoutePlan, type RouteTarget } from './r
 import { credentialsOf, redactProviderError } from './redactCredentials.js';
 import { byokContext } from '../modules/accounts/account.events.js';
 import { byokStatus } from '../modules/accounts/byok.js';
-import { buildUpstreamRequest, countsAgainstUptime, createRouter, ownKeyRefused, upstreamFailure, type AttemptRecord, type RouterConfig, type RunResult } from './router.js';
+import { buildUpstreamRequest, carriageOf, countsAgainstUptime, createRouter, ownKeyRefused, upstreamFailure, type AttemptRecord, type Carriage, type RouterConfig, type RunResult } from './router.js';
 import type { StatsSnapshot } from './routeStats.js';
 import { createStickySessions, type StickySessions } from './stickySessions.js';
 import { ProviderError, type ChatChunk, type ChatRequest, type ChatResponse, type FinishReason, type Usage } from './types.js';
@@ -105,6 +105,8 @@ export interface PreparedGeneration {
   readonly input: GenerateInput;
   readonly plan: RoutePlan;
   readonly request: ChatRequest;
+  /** Which targets can carry `request` (decided for the reservation), and what was built deciding it, for the router. */
+  readonly carriage: Carriage;
   readonly reserved: number;
   /** The reservation, admitted; resolves once it is durable (delivery waits for that), rejects if refused after all. */
   readonly durable: Promise<void>;
@@ -293,24 +295,70 @@ export const createGateway = (deps: {
    * The reservation covering every target (`outputTokens` given: that output for all, as embeddings have none): the
    * worst case of each at its list price (`promptTokens`: the most the prompt can count, maxPromptTokens), charged as it would be (a fee on the account's own key). A key that counts
    * BYOK list prices in its limit holds those too (`keyAmount`), so concurrent calls cannot pass its limit either.
+   *
+   * With a chat's `carriage`, only the targets that can carry the request count: one whose protocol cannot (the router
+   * skips it unasked) would hold credits, or a key's limit, the call can never spend, and price the caller out of the
+   * endpoint that answers. `targets` are those left (empty: none can carry it). Only what can change the amount is
+   * decided: the first target (the router builds it first anyway), then, dearest first, those whose protocol may refuse
+   * and that cost more than every target known to carry it. Targets whose protocols refuse nothing decide nothing.
    */
-  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, byokInLimit: boolean, outputTokens?: number) => {
+  const reservationFor = (targets: readonly RouteTarget[], promptTokens: number, byokInLimit: boolean, outputTokens?: number, carriage?: Carriage) => {
     let amount = 0;
     let keyAmount = 0;
-    for (const t of targets) {
-      const worst = worstCaseCost(maxPromptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices);
+    /** Some target counted carries the request. */
+    let carried = false;
+    const worstOf = (t: RouteTarget) => worstCaseCost(maxPromptOf(t, promptTokens), outputTokens ?? t.maxOutput, t.endpoint.prices);
+    const count = (t: RouteTarget, worst: number) => {
       amount = Math.max(amount, chargeOf(t, worst));
       keyAmount = Math.max(keyAmount, keyChargeOf(t, worst, byokInLimit));
+      carried = true;
+    };
+    let undecided: RouteTarget[] | undefined;
+    let refused = false;
+    for (const t of targets) {
+      const known = carriage === undefined ? true : carriage.known(t);
+      if (known === true) count(t, worstOf(t));
+      else if (known === undefined) (undecided ??= []).push(t);
+      else refused = true;
     }
+    if (undecided !== undefined) {
+      const first = targets[0]!;
+      if (undecided[0] === first && carriage!.carries(first)) count(first, worstOf(first));
+      const rest = undecided.filter((t) => t !== first).map((t) => ({ t, worst: worstOf(t) }));
+      rest.sort((a, b) => chargeOf(b.t, b.worst) - chargeOf(a.t, a.worst));
+      for (const { t, worst } of rest) {
+        if (carried && chargeOf(t, worst) <= amount && keyChargeOf(t, worst, byokInLimit) <= keyAmount) continue;
+        if (carriage!.carries(t)) count(t, worst);
+      }
+      refused ||= targets.some((t) => carriage!.known(t) instanceof ProviderError);
+    }
+    const carrying = refused ? targets.filter((t) => !(carriage!.known(t) instanceof ProviderError)) : targets;
     // A call whose first endpoint is zero-priced (the demo model too, not only those tagged free) counts against the
     // free tier: an account without credits must not drive unbounded traffic and storage through it. Not one whose
     // zero-priced endpoint is only a fallback: another provider's free endpoint on an open model would otherwise put
     // every paid call to it under the free tier's limits.
     return {
       amount,
-      keyAmount: byokInLimit && targets.some((t) => t.byok) ? keyAmount : undefined,
-      freeModel: targets.length > 0 && isZeroPriced(targets[0]!.endpoint.prices),
+      keyAmount: byokInLimit && carrying.some((t) => t.byok) ? keyAmount : undefined,
+      freeModel: carrying.length > 0 && isZeroPriced(carrying[0]!.endpoint.prices),
+      targets: carrying,
     };
+  };
+
+  /**
+   * No target can carry the request (each one's protocol refused it, Carriage): the router's answer when it could try
+   * none, the first refusal (a 400, attempts 0), given before anything is reserved.
+   */
+  const cannotCarry = (targets: readonly RouteTarget[], carriage: Carriage): GatewayError => {
+    const target = targets.find((t) => carriage.known(t) instanceof ProviderError)!;
+    return fromProviderError(carriage.known(target) as ProviderError, {
+      providerName: target.endpoint.provider.name,
+      providerSlug: target.endpoint.provider.slug,
+      model: target.model,
+      attempts: 0,
+      cooldownLeftMs: cooldownLeft(targets),
+      byok: target.byok,
+    });
   };
 
   /**
@@ -486,8 +534,20 @@ export const createGateway = (deps: {
       if (stuck !== plan.targets) plan = { ...plan, targets: stuck };
     }
     let request = parsed.request;
+    let carriage = carriageOf(request, parsed.stream);
     const byokInLimit = byokInLimitOf(principal);
-    let { amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit);
+    let amount = 0;
+    let keyAmount: number | undefined;
+    let freeModel = false;
+    /** The reservation for `targets`, and the plan narrowed to those of them that can carry the request (none: false). */
+    const cover = (targets: readonly RouteTarget[]): boolean => {
+      const covered = reservationFor(targets, parsed.maxPromptTokens, byokInLimit, undefined, carriage);
+      if (covered.targets.length === 0) return false;
+      ({ amount, keyAmount, freeModel } = covered);
+      if (covered.targets !== plan.targets) plan = { ...plan, targets: covered.targets };
+      return true;
+    };
+    if (!cover(plan.targets)) throw cannotCarry(plan.targets, carriage);
     if (input.maxReserved !== undefined && amount > input.maxReserved) {
       throw new GatewayError(
         402,
@@ -521,9 +581,7 @@ export const createGateway = (deps: {
       } catch (error) {
         if (!(error instanceof RateLimitedError && freeModel)) throw error;
         const paid = plan.targets.filter((t) => !isZeroPriced(t.endpoint.prices));
-        if (paid.length === 0) throw error;
-        plan = { ...plan, targets: paid };
-        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
+        if (paid.length === 0 || !cover(paid)) throw error;
         return reserve();
       }
     };
@@ -532,6 +590,8 @@ export const createGateway = (deps: {
       ({ durable } = await reserveOrPaid());
     } catch (error) {
       if (!(error instanceof InsufficientCreditsError || error instanceof KeyLimitReachedError)) throw error;
+      // What follows picks among the targets: those that can carry the request, every one decided now (refused already).
+      cover(plan.targets.filter((t) => carriage.carries(t)));
       const budget = budgetOf(error);
       // A key limit counts what the key holds: with include_byok_in_limit, a BYOK call's list price as well as its fee.
       const byKey = error instanceof KeyLimitReachedError && byokInLimit;
@@ -547,11 +607,10 @@ export const createGateway = (deps: {
       // endpoint must not price the caller out of those they can afford. The others keep their order.
       const affordable = plan.targets.filter((t) => worstOf(t) <= budget);
       if (affordable.length > 0 && affordable.length < plan.targets.length) {
-        plan = { ...plan, targets: affordable };
-        ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
+        cover(affordable);
         try {
           ({ durable } = await reserve());
-          return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
+          return { input, plan, request, carriage, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
         } catch (again) {
           if (!(again instanceof InsufficientCreditsError || again instanceof KeyLimitReachedError)) throw again;
         }
@@ -562,16 +621,17 @@ export const createGateway = (deps: {
       const clamped = parsed.request.max_tokens === undefined && budget > 0 ? plan.targets.filter((t) => affordsOf(t) >= MIN_CLAMPED_OUTPUT) : [];
       if (clamped.length === 0) throw paymentRequired(error, best, parsed.maxPromptTokens, budget, input.apiType, byokInLimit);
       const clamp = Math.min(...clamped.map(affordsOf));
-      plan = { ...plan, targets: clamped.map((t) => ({ ...t, maxOutput: clamp })) };
       request = { ...request, max_tokens: clamp };
-      ({ amount, keyAmount, freeModel } = reservationFor(plan.targets, parsed.maxPromptTokens, byokInLimit));
+      // Another request (a lower max_tokens), decided anew: an Anthropic thinking budget may no longer fit below it.
+      carriage = carriageOf(request, parsed.stream);
+      if (!cover(clamped.map((t) => ({ ...t, maxOutput: clamp })))) throw paymentRequired(error, best, parsed.maxPromptTokens, budget, input.apiType, byokInLimit);
       try {
         ({ durable } = await reserve());
       } catch (again) {
         throw refusedBy(again, best, parsed.maxPromptTokens, input.apiType, byokInLimit);
       }
     }
-    return { input, plan, request, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
+    return { input, plan, request, carriage, reserved: amount, durable, startedAt, created: Math.floor(startedAt / 1000) };
   };
 
   /**
@@ -747,6 +807,7 @@ export const createGateway = (deps: {
     }
     const ran = await router.run(plan.targets, prepared.request, {
       stream: input.parsed.stream,
+      carriage: prepared.carriage,
       meta: { id: input.generationId, created: prepared.created },
       deadline: prepared.startedAt + config.requestTimeoutMs,
       ready: prepared.durable,

@@ -126,6 +126,8 @@ export interface RunOptions {
   readonly ready?: Promise<void>;
   /** Called when delivery finds `ready` still waiting: the store may have put off the fsync it waits for. */
   readonly hurry?: () => void;
+  /** The targets' requests as the reservation decided them (for this request and `stream`); absent, built here. */
+  readonly carriage?: Carriage;
 }
 
 /**
@@ -224,6 +226,103 @@ interface Prepared {
   readonly request: ChatRequest;
   readonly upstream: UpstreamRequest | null;
 }
+
+/**
+ * The request as this target takes it: with the conversation compressed for it, reasoning `:thinking` turned on
+ * (routePlan.ts), and without the parameters the endpoint does not list.
+ */
+const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => {
+  if (target.messages !== undefined) request = extend(request, { messages: target.messages });
+  if (target.reasoning !== undefined) request = extend(request, { reasoning: target.reasoning });
+  return withSupportedParameters(request, target.endpoint.supportedParameters);
+};
+
+/**
+ * The target's request and its provider's, built by its protocol's adapter (the demo takes the chat request itself).
+ * Throws what buildUpstreamRequest throws: the adapter's refusal (bad_request), else an internal error.
+ */
+const prepare = (target: RouteTarget, request: ChatRequest, stream: boolean): Prepared => {
+  const { endpoint } = target;
+  const { protocol } = endpoint.provider;
+  request = forTarget(request, target);
+  if (protocol === 'demo') return { request, upstream: null };
+  const adapter = ADAPTERS[protocol];
+  const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
+    adapter.buildRequest(
+      extend(request, { stream }),
+      { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
+    ),
+  );
+  return { request, upstream };
+};
+
+/** The adapter's refusal of what the client sent: what the target's protocol cannot carry. */
+const isRefusal = (error: unknown): error is ProviderError => error instanceof ProviderError && error.code === 'bad_request';
+
+/**
+ * Whether each target can carry one call's request (`request`, streamed or not), decided once for both who ask: the
+ * gateway's reservation, which covers only the targets that can (a dear endpoint that will refuse must not price the
+ * caller out of the one that answers), and the router, which skips those that cannot. The decision is the build
+ * itself (the adapter's refusal), kept for the router to send; a target whose protocol refuses nothing (OpenAI's, the
+ * demo: ProviderAdapter.refuses) carries it without being built here, so a call whose endpoints all speak such a
+ * protocol builds nothing more than before.
+ */
+export interface Carriage {
+  readonly request: ChatRequest;
+  readonly stream: boolean;
+  /**
+   * Known without building anything more: true (it carries it: its protocol refuses nothing, or it was built), the
+   * adapter's refusal, or undefined (not decided yet).
+   */
+  known(target: RouteTarget): true | ProviderError | undefined;
+  /** Decides (builds the target's request if its protocol may refuse it): false only when its adapter refused it. */
+  carries(target: RouteTarget): boolean;
+  /** The target's request, as built when the reservation asked, else now; throws what building it threw. */
+  build(target: RouteTarget): Prepared;
+}
+
+/** What building a target's request gave: its request, or what the build threw. */
+type Built = Prepared | { readonly failure: unknown };
+/** An internal failure to build is no refusal: the target is tried, and that failure is its attempt's (router.run). */
+const decisionOf = (got: Built): true | ProviderError => ('failure' in got && isRefusal(got.failure) ? got.failure : true);
+
+/** One object per call (its methods shared), and a Map only once a target whose protocol may refuse is decided. */
+class CallCarriage implements Carriage {
+  private built: Map<RouteTarget, Built> | undefined;
+  constructor(
+    readonly request: ChatRequest,
+    readonly stream: boolean,
+  ) {}
+
+  known(target: RouteTarget): true | ProviderError | undefined {
+    const { protocol } = target.endpoint.provider;
+    if (protocol === 'demo' || !ADAPTERS[protocol].refuses) return true;
+    const got = this.built?.get(target);
+    return got === undefined ? undefined : decisionOf(got);
+  }
+
+  carries(target: RouteTarget): boolean {
+    const said = this.known(target);
+    if (said !== undefined) return said === true;
+    let got: Built;
+    try {
+      got = prepare(target, this.request, this.stream);
+    } catch (failure) {
+      got = { failure };
+    }
+    (this.built ??= new Map()).set(target, got);
+    return decisionOf(got) === true;
+  }
+
+  build(target: RouteTarget): Prepared {
+    const got = this.built?.get(target);
+    if (got === undefined) return prepare(target, this.request, this.stream);
+    if ('failure' in got) throw got.failure;
+    return got;
+  }
+}
+
+export const carriageOf = (request: ChatRequest, stream: boolean): Carriage => new CallCarriage(request, stream);
 
 const timeoutError = (provider: string, what: string) => new ProviderError({ code: 'timeout', status: 504, retryable: true, message: `${provider}: ${what}`, provider });
 
@@ -369,6 +468,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
     let lastTarget: RouteTarget | null = null;
     /** The first target whose protocol could not carry the request (its adapter's refusal): the answer if no target can. */
     let cannotCarry: { readonly target: RouteTarget; readonly error: ProviderError } | null = null;
+    const carriage = options.carriage ?? carriageOf(request, options.stream);
 
     // Streaming state shared across attempts (only the committing attempt ever writes to the client).
     /** Delivery: dropped when the client goes away from a provider that is read on. */
@@ -438,9 +538,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
       let prepared: Prepared | undefined;
       let buildFailure: unknown;
       try {
-        prepared = prepare(target, request, options.stream);
+        prepared = carriage.build(target);
       } catch (error) {
-        if (error instanceof ProviderError && error.code === 'bad_request') {
+        if (isRefusal(error)) {
           entry.dead = true;
           cannotCarry ??= { target, error };
           continue;
@@ -690,35 +790,6 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
 
   // -------------------------------------------------------------------------------------------------------------
   // Upstream calls: the demo in-process, every other protocol over fetch with its adapter.
-
-  /**
-   * The request as this target takes it: with the conversation compressed for it, reasoning `:thinking` turned on
-   * (routePlan.ts), and without the parameters the endpoint does not list.
-   */
-  const forTarget = (request: ChatRequest, target: RouteTarget): ChatRequest => {
-    if (target.messages !== undefined) request = extend(request, { messages: target.messages });
-    if (target.reasoning !== undefined) request = extend(request, { reasoning: target.reasoning });
-    return withSupportedParameters(request, target.endpoint.supportedParameters);
-  };
-
-  /**
-   * The target's request and its provider's, built by its protocol's adapter (the demo takes the chat request itself).
-   * Throws what buildUpstreamRequest throws: the adapter's refusal (bad_request), else an internal error.
-   */
-  const prepare = (target: RouteTarget, request: ChatRequest, stream: boolean): Prepared => {
-    const { endpoint } = target;
-    const { protocol } = endpoint.provider;
-    request = forTarget(request, target);
-    if (protocol === 'demo') return { request, upstream: null };
-    const adapter = ADAPTERS[protocol];
-    const upstream = buildUpstreamRequest(endpoint.provider.name, () =>
-      adapter.buildRequest(
-        extend(request, { stream }),
-        { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers }, maxOutputTokens: target.maxOutput },
-      ),
-    );
-    return { request, upstream };
-  };
 
   const callComplete = async (
     target: RouteTarget,

@@ -66,6 +66,12 @@ export interface ProviderAdapter {
   readonly supportedParameters: readonly string[];
   /** Which of `reasoning`'s controls the request it builds carries upstream (the models API shows them). */
   readonly reasoning: ReasoningControls;
+  /**
+   * Whether buildRequest may refuse a request (throw a `bad_request` ProviderError: what this protocol cannot carry). An
+   * adapter that refuses nothing carries every request the gateway accepts, known without building one (router.ts
+   * carriageOf): set it true when buildRequest gains a refusal.
+   */
+  readonly refuses: boolean;
   buildRequest(req: ChatRequest, target: UpstreamTarget): UpstreamRequest;
   /** Throws a ProviderError when the body is not a usable completion. */
   parseResponse(status: number, json: unknown, meta?: ResponseMeta): ChatResponse;

@@ -12,6 +12,7 @@ export const anthropicAdapter: ProviderAdapter = {
   supportedParameters,
   // Every effort is a share of max_tokens as the thinking budget (none: no thinking); max_tokens is the budget.
   reasoning: { efforts: REASONING_EFFORTS, maxTokens: true },
+  refuses: true,
   buildRequest,
   parseResponse,
   createStreamParser,

@@ -11,6 +11,7 @@ export const geminiAdapter: ProviderAdapter = {
   supportedParameters,
   // max_tokens is the thinking budget and none turns thinking off; other efforts have no Gemini 2.5 equivalent.
   reasoning: { efforts: ['none'], maxTokens: true },
+  refuses: true,
   buildRequest,
   parseResponse,
   createStreamParser,

@@ -17,6 +17,7 @@ export const openaiAdapter: ProviderAdapter = {
   // The effort goes up as `reasoning_effort` (max as xhigh); OpenAI's API has no reasoning budget, so `enabled` and a
   // `max_tokens` budget go up as an effort too (common.ts reasoningEffortFor), not as a budget.
   reasoning: { efforts: REASONING_EFFORTS, maxTokens: false },
+  refuses: false,
   buildRequest,
   parseResponse,
   createStreamParser,
