@@ -1,3 +1,5 @@
+import { ValidationError } from './errors.js';
+
 /**
  * `{ ...base, ...extra }` for code that runs on every request.
  *
@@ -41,4 +43,33 @@ export const nestsDeeperThan = (value: unknown, max: number): boolean => {
     }
   }
   return false;
+};
+
+/**
+ * Numbers JSON can hold, at any depth of `value` (parsed JSON), else a VALIDATION error (`not_finite`) naming the first
+ * place, `${root}.a.list[2]`, in the words "Invalid <what> at <place>". JSON.parse reads `1e999` as Infinity, which
+ * every store and JSON.stringify would turn into null (an expression would read null), as zod's z.number() refuses it
+ * in settings and chat parameters. `-0` and numbers too small for a double (`1e-400`) are the 0 they parse to: nothing
+ * after JSON.parse tells `1e-400` from `0`. Iterative, in document order: any depth is safe to ask about.
+ */
+export const checkFiniteNumbers = (value: unknown, what: string, root: string): void => {
+  const stack: { value: unknown; path: string }[] = [{ value, path: root }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (typeof node.value === 'number') {
+      if (!Number.isFinite(node.value)) throw new ValidationError(`Invalid ${what} at ${node.path}: not a finite number (JSON cannot hold it)`, { reason: 'not_finite', path: node.path });
+      continue;
+    }
+    if (typeof node.value !== 'object' || node.value === null) continue;
+    // Pushed last to first, so the first child is looked at first.
+    if (Array.isArray(node.value)) {
+      for (let index = node.value.length - 1; index >= 0; index--) stack.push({ value: node.value[index], path: `${node.path}[${index}]` });
+      continue;
+    }
+    const entries = Object.entries(node.value);
+    for (let index = entries.length - 1; index >= 0; index--) {
+      const [key, inner] = entries[index]!;
+      stack.push({ value: inner, path: node.path === '' ? key : `${node.path}.${key}` });
+    }
+  }
 };

@@ -222,6 +222,47 @@ describe('webhook trigger', () => {
   });
 });
 
+describe('numbers JSON cannot hold', () => {
+  const refusal = (path: string) => `Invalid run input at ${path}: not a finite number (JSON cannot hold it)`;
+  const rawGql = async (body: string) =>
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary GraphQL results
+    (await (await fetch(`${h.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${designer.key}` }, body })).json()) as any;
+
+  it('a webhook body or a manual run input with 1e999 (JSON.parse: Infinity, an expression saw null) is a 400 / VALIDATION naming the place, and starts no run', async () => {
+    const hook = await createWorkflow(webhook('sync'), designer.key);
+    const secret = await rotate(hook, designer.key);
+    const manual = await createWorkflow({ ...webhook('sync'), trigger: { type: 'manual' } }, designer.key);
+    const send = (url: string, body: string, headers: Record<string, string>) => fetch(`${h.url}${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    for (const [body, path] of [
+      ['{"name":"Ada","a":{"b":1e999}}', 'body.a.b'],
+      ['{"name":"Ada","list":[1,-1e999]}', 'body.list[1]'],
+      ['1e400', 'body'],
+    ] as const) {
+      for (const headers of [{ 'x-switchyard-webhook-secret': secret }, { 'x-switchyard-webhook-secret': secret, 'idempotency-key': `hook-${path}` }] as Record<string, string>[]) {
+        const res = await send(`/api/v1/workflows/${hook}/webhook`, body, headers);
+        expect(res.status, body).toBe(400);
+        expect(await res.json(), body).toMatchObject({ error: { code: 400, message: refusal(path), metadata: { reason: 'not_finite', path } } });
+      }
+      for (const headers of [{ authorization: `Bearer ${designer.key}` }, { authorization: `Bearer ${designer.key}`, 'idempotency-key': `manual-${path}` }] as Record<string, string>[]) {
+        const res = await send(`/api/v1/workflows/${manual}/runs`, body, headers);
+        expect(res.status, body).toBe(400);
+        expect(await res.json(), body).toMatchObject({ error: { code: 400, message: refusal(path), metadata: { reason: 'not_finite', path } } });
+      }
+      for (const key of ['null', `"gql-${path}"`]) {
+        const answer = await rawGql(`{"query":"mutation($id: ID!, $input: JSON, $k: String) { runWorkflow(id: $id, input: $input, idempotencyKey: $k) { __typename ... on DomainError { code message details } } }","variables":{"id":"${manual}","input":${body},"k":${key}}}`);
+        expect(answer.data.runWorkflow, body).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', message: refusal(path), details: { reason: 'not_finite', path } });
+      }
+    }
+    const literal = await rawGql(JSON.stringify({ query: `mutation { runWorkflow(id: "${manual}", input: { name: "Ada", a: { b: 1e999 } }) { __typename ... on DomainError { code details } } }` }));
+    expect(literal.data.runWorkflow).toMatchObject({ __typename: 'DomainError', code: 'VALIDATION', details: { reason: 'not_finite', path: 'body.a.b' } });
+    expect(await runsOf(hook, designer.key)).toEqual([]);
+    expect(await runsOf(manual, designer.key)).toEqual([]);
+    // The largest finite double still starts its run.
+    const kept = await send(`/api/v1/workflows/${hook}/webhook`, '{"name":"Ada","n":1.5e308}', { 'x-switchyard-webhook-secret': secret });
+    expect(kept.status).toBe(201);
+  });
+});
+
 describe('REST manual runs', () => {
   it('starts a run with an API key of the owning account (202), the body as its input', async () => {
     const id = await createWorkflow({ ...webhook('sync'), trigger: { type: 'manual' } }, designer.key);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extend, MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/objects.js';
+import { checkFiniteNumbers, extend, MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/objects.js';
 
 describe('extend', () => {
   it('is { ...base, ...extra }: later keys win, in the same key order, and neither input changes', () => {
@@ -51,5 +51,29 @@ describe('nestsDeeperThan', () => {
     expect(nestsDeeperThan({ shallow: [1], deep: { x: [nest(70)] } }, MAX_JSON_DEPTH)).toBe(true);
     const text = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
     expect(nestsDeeperThan(JSON.parse(text), MAX_JSON_DEPTH)).toBe(true);
+  });
+});
+
+describe('checkFiniteNumbers', () => {
+  const placeOf = (value: unknown, root = 'x'): unknown => {
+    try {
+      checkFiniteNumbers(value, 'thing', root);
+      return null;
+    } catch (error) {
+      return (error as { code: string; metadata: unknown; message: string }).metadata;
+    }
+  };
+
+  it('names the first non-finite number in document order, at any depth', () => {
+    expect(placeOf(JSON.parse('{"a":1,"b":{"c":[0,1e999]},"d":-1e999}'))).toEqual({ reason: 'not_finite', path: 'x.b.c[1]' });
+    expect(placeOf(JSON.parse('{"body":{"n":-1e400}}'), '')).toEqual({ reason: 'not_finite', path: 'body.n' });
+    expect(placeOf(Infinity)).toEqual({ reason: 'not_finite', path: 'x' });
+    let deep: unknown = NaN;
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(placeOf(deep)).toMatchObject({ reason: 'not_finite' });
+  });
+
+  it('takes finite numbers, -0, underflow and everything else', () => {
+    expect(placeOf(JSON.parse('{"a":1.5e308,"b":-0,"c":1e-400,"d":[null,"1e999",true,{}]}'))).toBeNull();
   });
 });

@@ -4,6 +4,7 @@ import type { ProjectionRunner } from '../../../projections/runner.js';
 import { ConflictError, DomainError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { newId } from '../../ids.js';
+import { checkFiniteNumbers } from '../../objects.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
@@ -85,16 +86,10 @@ const NOT_PROTOTYPE_NAMES = `none of ${[...PROTOTYPE_NAMES].join(', ')}`;
 
 /**
  * What an entry holds as it is stored and read back: field names a document store accepts and filters can name (no `$`
- * start, no dots, not empty, bounded, not a prototype's name, which reads would drop and filters refuse), and numbers
- * JSON can hold (JSON.parse reads `1e999` as Infinity, which would be stored as null), as zod's z.number() holds
- * workflow settings and chat parameters to. `-0` and numbers too small for a double (`1e-400`) are taken as the 0 they
- * parse to: nothing after JSON.parse tells `1e-400` from `0`, and -0 equals 0 in every filter and sort.
+ * start, no dots, not empty, bounded, not a prototype's name, which reads would drop and filters refuse). Its numbers
+ * are held to what JSON can hold by checkFiniteNumbers (`1e999` would be stored as null; -0 equals 0 in every filter and sort).
  */
 const checkValue = (value: unknown, path: string, depth: number): void => {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new ValidationError(`Invalid entry at ${path}: not a finite number (JSON cannot hold it)`, { reason: 'not_finite', path });
-    return;
-  }
   if (depth > MAX_ENTRY_DEPTH) throw new ValidationError(`Invalid entry at ${path}: nested deeper than ${MAX_ENTRY_DEPTH} levels`, { reason: 'too_deep', path });
   if (Array.isArray(value)) return value.forEach((item, index) => checkValue(item, `${path}[${index}]`, depth + 1));
   if (typeof value !== 'object' || value === null) return;
@@ -118,6 +113,7 @@ export const checkEntry = (entry: unknown, maxBytes: number): { data: EntryData;
     if (RESERVED_ENTRY_FIELDS.has(key)) throw new ValidationError(`Entry field "${key}" is the platform's (${[...RESERVED_ENTRY_FIELDS].join(', ')} are kept for every entry): rename it`, { reason: 'reserved_field', path: key });
   }
   checkValue(entry, 'entry', 0);
+  checkFiniteNumbers(entry, 'entry', 'entry');
   return { data: entry as EntryData, bytes };
 };
 

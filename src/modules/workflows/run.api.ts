@@ -29,6 +29,7 @@ import { followEvents, type Follower } from '../../eventStore/follower.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
 import type { AbortLike } from '../../cancellation.js';
 import { newId } from '../../ids.js';
+import { checkFiniteNumbers } from '../../objects.js';
 import { setLongTimeout, type LongTimer } from '../../longTimer.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
@@ -1055,11 +1056,16 @@ export const createRunsApi = (deps: {
     return { principal, workflow };
   };
 
-  /** Whether the workflow may start this run now: CONFLICT when not enabled, VALIDATION for the start's input. */
+  /**
+   * Whether the workflow may start this run now: CONFLICT when not enabled, VALIDATION for the start's input (its size,
+   * and numbers JSON can hold: a webhook's or manual run's `1e999` would reach expressions as null; places are named
+   * as in the trigger, `body.a.b` for the input's `a.b`).
+   */
   const checkStart = (workflow: LiveWorkflowState, triggerPayload: JsonValue, runId: string): void => {
     if (workflow.status !== 'enabled') throw new ConflictError(`Workflow ${workflow.workflowId} is ${workflow.status}: enable it to run it`, { status: workflow.status });
     const bytes = Buffer.byteLength(JSON.stringify(triggerPayload) ?? 'null', 'utf8');
     if (bytes > MAX_TRIGGER_BYTES) throw new ValidationError(`The run's input is ${bytes} bytes, over the limit of ${MAX_TRIGGER_BYTES}`, { field: 'input' });
+    checkFiniteNumbers(triggerPayload, 'run input', '');
     if (!RUN_ID.test(runId)) throw new ValidationError(`${runId} is not a run id`, { field: 'runId' });
   };
 
