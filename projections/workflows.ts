@@ -85,6 +85,8 @@ export const workflowQueries = (store: ReadStore) => {
     /** One page of an account's workflows that are not deleted (filter and sort from idPage). */
     pageForAccount: (accountId: string, page: { filter: Filter; sort: SortSpec; limit: number }) =>
       workflows.find({ ...page.filter, accountId, status: { $ne: 'deleted' } }, { sort: page.sort, limit: page.limit }),
+    /** Every workflow of an account that is not deleted (at most WORKFLOW_MAX_PER_ACCOUNT). */
+    forAccount: (accountId: string) => workflows.find({ accountId, status: { $ne: 'deleted' } }, { sort: { _id: 1 } }),
     /** How many workflows an account has that are not deleted (WORKFLOW_MAX_PER_ACCOUNT). */
     countForAccount: (accountId: string) => workflows.count({ accountId, status: { $ne: 'deleted' } }),
     /** An account's enabled workflows with this type of trigger (the event triggers look up who listens). */

@@ -165,6 +165,55 @@ describe('tables over GraphQL', () => {
   });
 });
 
+describe('a table a workflow names', () => {
+  const drop = async (name: string, key: string) =>
+    (await h.gql(`mutation($n: String!) { dropTable(name: $n) { __typename ... on DroppedTable { name } ... on DomainError { code message details } } }`, { n: name }, key)).body.data.dropTable;
+  const save = async (definition: unknown, key: string): Promise<string> => {
+    const { body } = await h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, key);
+    expect(body.data.createWorkflow, JSON.stringify(body.data.createWorkflow)).toMatchObject({ __typename: 'Workflow' });
+    return body.data.createWorkflow.id;
+  };
+  const manual = (name: string, step: unknown) => ({ name, trigger: { type: 'manual' }, steps: [step] });
+
+  it('is not dropped while a workflow of the account names it literally (enabled or not): CONFLICT naming the first few, the table and its entries kept', async () => {
+    const owner = await open(h.gql, 'Wren Workflows', true);
+    for (const name of ['failures', 'loose']) expect((await createTable(name, owner.key)).data.createTable.__typename).toBe('Table');
+    await insert('failures', { text: 'kept' }, owner.key);
+    const store = await save(manual('Store failures', { key: 's', type: 'action.storeEntry', input: { table: 'failures', entry: { a: 1 } } }), owner.key);
+    const onEntry = await save({ name: 'On a failure', trigger: { type: 'entry', table: 'failures', on: 'insert' }, steps: [{ key: 'f', type: 'control.filter', input: { condition: true } }] }, owner.key);
+    const upsert = await save(manual('Upsert failures', { key: 'u', type: 'action.upsertEntry', input: { table: 'failures', match: { a: 1 } } }), owner.key);
+    const search = await save(manual('Search failures', { key: 'f', type: 'search.entries', input: { table: 'failures' } }), owner.key);
+    expect((await h.gql('mutation($id: ID!) { disableWorkflow(id: $id) { __typename } }', { id: upsert }, owner.key)).body.data.disableWorkflow.__typename).toBe('Workflow');
+    // Named by an expression: looked up when the step runs, so it does not hold the table.
+    await save(manual('Any table', { key: 's', type: 'action.storeEntry', input: { table: '=trigger.body.table', entry: { a: 1 } } }), owner.key);
+    // Another account's workflow naming its own table of that name holds only that one.
+    expect((await createTable('loose', other.key)).data.createTable.__typename).toBe('Table');
+    await save(manual('Theirs', { key: 's', type: 'action.storeEntry', input: { table: 'loose', entry: { a: 1 } } }), other.key);
+
+    const refused = await drop('failures', owner.key);
+    expect(refused).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', details: { reason: 'table_in_use', table: 'failures', count: 4 } });
+    expect(refused.details.workflows).toHaveLength(3);
+    for (const workflow of refused.details.workflows) expect([store, onEntry, upsert, search]).toContain(workflow.id);
+    expect(refused.message).toMatch(/^Table failures is named by 4 workflows of the account, "[^"]+" \(wf_\w+\), "[^"]+" \(wf_\w+\), "[^"]+" \(wf_\w+\) and 1 more, whose runs would fail without it: change or delete them first$/);
+    expect(texts(await entries('failures', {}, owner.key))).toEqual(['kept']);
+    expect(await drop('loose', owner.key)).toEqual({ __typename: 'DroppedTable', name: 'loose' });
+
+    // Changed or deleted, they no longer hold it; the last one is named alone.
+    for (const id of [store, upsert]) expect((await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id }, owner.key)).body.data.deleteWorkflow.__typename).toBe('Workflow');
+    const changed = await h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ${ERROR} } }`, { id: search, d: manual('Search failures', { key: 'f', type: 'search.entries', input: { table: '=trigger.body.table' } }) }, owner.key);
+    expect(changed.body.data.updateWorkflow.__typename).toBe('Workflow');
+    expect(await drop('failures', owner.key)).toMatchObject({
+      code: 'CONFLICT',
+      message: `Table failures is named by a workflow of the account, "On a failure" (${onEntry}), whose runs would fail without it: change or delete it first`,
+      details: { workflows: [{ id: onEntry, name: 'On a failure' }], count: 1 },
+    });
+    expect((await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id: onEntry }, owner.key)).body.data.deleteWorkflow.__typename).toBe('Workflow');
+    expect(await drop('failures', owner.key)).toEqual({ __typename: 'DroppedTable', name: 'failures' });
+    // A table that does not exist is NOT_FOUND, as before.
+    expect(await drop('failures', owner.key)).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
 describe('tables over REST', () => {
   it('adds an entry with an API key of the account, with OpenRouter-shaped errors', async () => {
     const post = (table: string, body: string, key: string | null) =>

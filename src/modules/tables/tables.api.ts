@@ -117,6 +117,22 @@ export const checkEntry = (entry: unknown, maxBytes: number): { data: EntryData;
   return { data: entry as EntryData, bytes };
 };
 
+/** Workflows a refusal to drop a table names (the rest are counted). */
+const NAMED_WORKFLOWS = 3;
+
+const tableInUse = (table: string, workflows: readonly { id: string; name: string }[]): ConflictError => {
+  const shown = workflows.slice(0, NAMED_WORKFLOWS);
+  const listed = shown.map(({ id, name }) => `${JSON.stringify(name.slice(0, 80))} (${id})`).join(', ');
+  const more = workflows.length > shown.length ? ` and ${workflows.length - shown.length} more` : '';
+  const count = workflows.length === 1 ? 'a workflow' : `${workflows.length} workflows`;
+  return new ConflictError(`Table ${table} is named by ${count} of the account, ${listed}${more}, whose runs would fail without it: change or delete ${workflows.length === 1 ? 'it' : 'them'} first`, {
+    reason: 'table_in_use',
+    table,
+    workflows: shown,
+    count: workflows.length,
+  });
+};
+
 const principalOf = (caller: Caller): Principal => {
   if (!caller.principal) throw new UnauthenticatedError();
   return caller.principal;
@@ -149,6 +165,8 @@ export const createTablesApi = (deps: {
   logger: Logger;
   now: () => Date;
   limits?: Partial<TableLimits>;
+  /** The account's workflows naming the table literally (WorkflowsApi.namingTable): a table they name is not dropped. */
+  workflowsNaming: (accountId: string, table: string) => Promise<readonly { id: string; name: string }[]>;
 }) => {
   const limits: TableLimits = { ...DEFAULT_TABLE_LIMITS, ...deps.limits };
   const queries = tableQueries(deps.readStore);
@@ -344,11 +362,18 @@ export const createTablesApi = (deps: {
       await execute({ type: 'CreateTable', data: { accountId: actor.accountId, table: name, at: now, tableId } }, actor);
       return { id: tableId, name, entryCount: 0, createdAt: now };
     },
-    /** Drop a table and its entries (designers and admins); its name may be used again. */
+    /**
+     * Drop a table and its entries (designers and admins); its name may be used again. Not while a workflow of the
+     * account names it literally (saving one that names a missing table is refused): its runs would fail NOT_FOUND, so
+     * CONFLICT names the first few, to change or delete first. Soft across processes, as the table limit.
+     */
     async dropTable(caller: Caller, name: string): Promise<{ id: string; name: string }> {
       requireDesigner(caller);
       checkName(name);
       const actor = actorOf(caller);
+      const naming = await deps.workflowsNaming(actor.accountId, name);
+      // A missing table is NOT_FOUND (the decider's), even if a workflow saved before that check names it.
+      if (naming.length > 0 && (await queries.byName(actor.accountId, name))) throw tableInUse(name, naming);
       const { events } = await execute({ type: 'DropTable', data: { accountId: actor.accountId, table: name, at: at() } }, actor);
       const [dropped] = events;
       if (dropped?.type !== 'TableDropped') throw new Error('a table drop decided no drop');

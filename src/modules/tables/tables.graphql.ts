@@ -85,7 +85,7 @@ builder.mutationFields((t) => ({
   }),
   dropTable: t.withAuth({ authenticated: true }).field({
     type: DroppedTableRef,
-    description: 'Drop a table and its entries (designers and admins); its name may be used again.',
+    description: "Drop a table and its entries (designers and admins); its name may be used again. A table a workflow of the account names literally (an entry trigger's, a table step's; enabled or not) is not dropped: CONFLICT (reason table_in_use) naming the first three, to change or delete first.",
     errors: { directResult: true },
     args: { name: t.arg.string({ required: true }) },
     resolve: (_root, args, ctx) => ctx.tables.dropTable(ctx, args.name),

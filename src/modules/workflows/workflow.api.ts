@@ -42,6 +42,21 @@ export interface RotatedWebhookSecret {
 /** The steps whose `table` input names a table of the workflow's account. */
 const TABLE_STEPS: ReadonlySet<string> = new Set(['search.entries', 'action.storeEntry', 'action.upsertEntry']);
 
+/**
+ * The tables a definition names literally, with where (an entry trigger's, a table step's `table` that is no
+ * expression and a well-formed name: a malformed one is the schema's issue, stepInputs.ts). What saving checks exists
+ * and dropping a table checks no workflow still names.
+ */
+const literalTables = (definition: WorkflowDefinition): { path: string; table: string }[] => {
+  const named: { path: string; table: string }[] = [];
+  if (definition.trigger.type === 'entry') named.push({ path: 'trigger.table', table: definition.trigger.table });
+  definition.steps.forEach((step, index) => {
+    const table = step.input['table'];
+    if (TABLE_STEPS.has(step.type) && typeof table === 'string' && !isExpression(table)) named.push({ path: formatPath(['steps', index, 'input', 'table']), table });
+  });
+  return named.filter(({ table }) => TABLE_NAME.test(table));
+};
+
 /** Runs a command and returns once the read models have applied it (Core.execute). */
 type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
 
@@ -177,14 +192,7 @@ export const createWorkflowsApi = (deps: {
    * needed), so saving says "create it first". A table named by an expression is looked up when the step runs.
    */
   const tableIssues = async (definition: WorkflowDefinition, accountId: string | null): Promise<DefinitionIssue[]> => {
-    const named: { path: string; table: string }[] = [];
-    if (definition.trigger.type === 'entry') named.push({ path: 'trigger.table', table: definition.trigger.table });
-    definition.steps.forEach((step, index) => {
-      const table = step.input['table'];
-      if (TABLE_STEPS.has(step.type) && typeof table === 'string' && !isExpression(table)) named.push({ path: formatPath(['steps', index, 'input', 'table']), table });
-    });
-    // A malformed name is the schema's issue (stepInputs.ts); no lookup for it.
-    const lookups = named.filter(({ table }) => TABLE_NAME.test(table));
+    const lookups = literalTables(definition);
     const found = await Promise.all(lookups.map(({ table }) => (accountId === null ? null : tables.byName(accountId, table))));
     return lookups.flatMap(({ path, table }, i) => (found[i] ? [] : [{ path, message: `there is no table ${table} in this account: create it first (createTable)` }]));
   };
@@ -316,6 +324,15 @@ export const createWorkflowsApi = (deps: {
         const claimed = (first?.data as { idempotencyKey?: unknown } | undefined)?.idempotencyKey;
         return typeof claimed === 'string' ? claimed : key;
       }
+    },
+    /**
+     * The account's workflows (not deleted; enabled or not) whose definition names the table literally (literalTables),
+     * in id order: a table they name must not be dropped under them (their runs would fail NOT_FOUND). Read from the
+     * read model, which a save on this process has reached before it answers.
+     */
+    async namingTable(accountId: string, table: string): Promise<{ id: string; name: string }[]> {
+      const docs = await queries.forAccount(accountId);
+      return docs.filter((doc) => literalTables(JSON.parse(doc.definition) as WorkflowDefinition).some((named) => named.table === table)).map((doc) => ({ id: doc._id, name: doc.name }));
     },
     /** One page of an account's workflows (filter and sort from idPage), deleted ones left out. */
     async pageForAccount(accountId: string, page: PageArgs): Promise<WorkflowView[]> {
