@@ -21,7 +21,7 @@
  * that call. Appending GenerationRequested up front would record such calls but cost one more fsync per request on
  * the critical path.
  */
-import type { AbortLike } from '../cancellation.js';
+import { Cancellation, type AbortLike } from '../cancellation.js';
 import type { ContentStore } from '../contentStore/contentStore.js';
 import type { AuthDirectory } from '../modules/auth/authDirectory.js';
 import type { Principal } from '../modules/auth/principal.js';
@@ -41,7 +41,7 @@ import type { Logger } from '../logger.js';
 import { createBreakers, type Breakers } from './breaker.js';
 import { providerAsSent, type ParsedChat } from './chatRequest.js';
 import { buildEmbeddingRequest, DEMO_EMBEDDING_DIMENSIONS, demoEmbedding, parseEmbeddingResponse, type EmbeddingRequest, type ParsedEmbedding } from './embeddings.js';
-import { GatewayError, fromProviderError, invalidRequest } from './gatewayErrors.js';
+import { GatewayError, fromProviderError, invalidRequest, shuttingDown } from './gatewayErrors.js';
 import { MODEL_REQUIRED } from './chatRequest.schema.js';
 import type { AttemptFacts } from '../modules/generations/generation.api.js';
 import { ADAPTERS } from './providers/registry.js';
@@ -170,6 +170,8 @@ export interface EmbedInput {
   readonly onReserved?: () => void;
   /** Whether the client has gone, asked once when the answer is ready (ExecuteOptions.clientGone). */
   readonly clientGone?: () => boolean;
+  /** Aborted at the end of the shutdown's grace period: the call is cut (released, recorded failed, a 503), as a chat's. */
+  readonly shutdown?: AbortLike;
 }
 
 export interface EmbedOutcome {
@@ -771,19 +773,28 @@ export const createGateway = (deps: {
       });
   };
 
-  const execute = async (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> => {
-    // Tracked from the start, so `idle()` also waits for calls still running (e.g. one its client just left).
+  /**
+   * A model call (chat or embeddings), tracked from its start: `idle()`, which shutdown waits for, also waits for calls
+   * still running (one whose client just left is no request in flight for the HTTP drain), so each is charged and
+   * recorded once before the stores close.
+   */
+  const trackedCall = async <T>(call: () => Promise<T>): Promise<T> => {
     let running!: () => void;
     track(new Promise<void>((resolve) => (running = resolve)));
     try {
-      const outcome = await run(prepared, options);
-      // Refused or failed before a charge: the key may be sent again.
-      if (outcome.kind === 'failed' && outcome.cost === 0) await giveBack(prepared.input);
-      return outcome;
+      return await call();
     } finally {
       running();
     }
   };
+
+  const execute = (prepared: PreparedGeneration, options: ExecuteOptions = {}): Promise<GenerationOutcome> =>
+    trackedCall(async () => {
+      const outcome = await run(prepared, options);
+      // Refused or failed before a charge: the key may be sent again.
+      if (outcome.kind === 'failed' && outcome.cost === 0) await giveBack(prepared.input);
+      return outcome;
+    });
 
   const run = async (prepared: PreparedGeneration, options: ExecuteOptions): Promise<GenerationOutcome> => {
     const { input, plan } = prepared;
@@ -896,7 +907,7 @@ export const createGateway = (deps: {
    * One embeddings call: route (an embeddings model's endpoints, by the chat rules), reserve the input's worst case,
    * try the targets in order (a retryable failure moves on), settle per input token and record the generation.
    */
-  const embed = (input: EmbedInput): Promise<EmbedOutcome> => underClaim(input, () => embedCall(input));
+  const embed = (input: EmbedInput): Promise<EmbedOutcome> => trackedCall(() => underClaim(input, () => embedCall(input)));
 
   const embedCall = async (input: EmbedInput): Promise<EmbedOutcome> => {
     const { generationId, principal, parsed } = input;
@@ -944,9 +955,10 @@ export const createGateway = (deps: {
     let served: { target: RouteTarget; vectors: readonly (readonly number[])[]; promptTokens: number; usageSource: 'provider' | 'estimated' } | null = null;
     let failure: ProviderError | null = null;
     for (const target of targets) {
+      if (input.shutdown?.aborted) break;
       const attemptStart = now();
       try {
-        const result = await callEmbeddings(target, parsed.request);
+        const result = await callEmbeddings(target, parsed.request, input.shutdown);
         // A count that is no token count (negative, as chat's countsAreTokens reads it) is no report: the estimate, never free.
         const reported = result.promptTokens !== null && countsAreTokens({ prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens }) ? result.promptTokens : null;
         served = { target, vectors: result.vectors, promptTokens: reported ?? parsed.promptTokens, usageSource: reported === null ? 'estimated' : 'provider' };
@@ -954,6 +966,8 @@ export const createGateway = (deps: {
         attempts.push({ attempt: attempts.length + 1, target, startedAt: attemptStart, endedAt: now(), error: null, countsAgainstUptime: false, afterFirstToken: false });
         break;
       } catch (error) {
+        // Cut by the shutdown: not the upstream's failure (no breaker, no attempt's error), and no next target.
+        if (input.shutdown?.aborted) break;
         // As on chat (router.ts): an upstream may quote back the key it was sent.
         const providerError = redactProviderError(upstreamFailure(target.endpoint.provider.name, error, 'the request failed'), credentialsOf(target));
         failure = providerError;
@@ -979,10 +993,13 @@ export const createGateway = (deps: {
           cost: listBudgetOf(target, amount),
         })
       : null;
-    const error =
-      served || !failure
-        ? null
-        : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets), byok: target.byok });
+    const error = served
+      ? null
+      : input.shutdown?.aborted
+        ? shuttingDown()
+        : failure === null
+          ? null
+          : fromProviderError(failure, { providerName: target.endpoint.provider.name, providerSlug: target.endpoint.provider.slug, model: target.model, attempts: attempts.length, cooldownLeftMs: cooldownLeft(targets), byok: target.byok });
     const usage = billing?.usage ?? ZERO_USAGE;
     const cost = billing ? chargeOf(target, billing.breakdown.total) : 0;
     const upstreamCost = billing && target.byok ? billing.breakdown.total : undefined;
@@ -1057,7 +1074,7 @@ export const createGateway = (deps: {
     return { generationId, model: target.model, providerName: target.endpoint.provider.name, vectors: served.vectors, usage, cost, upstreamCost: upstreamCost ?? null };
   };
 
-  const callEmbeddings = async (target: RouteTarget, request: EmbeddingRequest) => {
+  const callEmbeddings = async (target: RouteTarget, request: EmbeddingRequest, shutdown: AbortLike | undefined) => {
     const { endpoint } = target;
     const { protocol } = endpoint.provider;
     if (protocol === 'demo') return { vectors: request.input.map((text) => demoEmbedding(text, request.dimensions ?? DEMO_EMBEDDING_DIMENSIONS)), promptTokens: null };
@@ -1065,10 +1082,22 @@ export const createGateway = (deps: {
     if (protocol === 'anthropic') throw new ProviderError({ code: 'bad_request', status: 400, retryable: false, message: 'Anthropic has no embeddings API' });
     const adapter = ADAPTERS[protocol];
     const upstreamRequest = buildUpstreamRequest(endpoint.provider.name, () => buildEmbeddingRequest(protocol, request, { baseUrl: endpoint.provider.baseUrl, upstreamModel: endpoint.upstreamModel, ...(target.apiKey !== null && { apiKey: target.apiKey }), headers: { ...endpoint.provider.headers } }));
-    const signal = AbortSignal.timeout(config.requestTimeoutMs);
-    const res = await deps.upstream.post(upstreamRequest.url, upstreamRequest.headers, upstreamRequest.body, signal, { guarded: !endpoint.provider.trusted });
-    if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
-    const text = await deps.upstream.readAnswer(res.body);
+    const timeout = AbortSignal.timeout(config.requestTimeoutMs);
+    // The request's deadline, or the shutdown's, whichever comes first.
+    const signal = new Cancellation();
+    const onTimeout = () => signal.abort(timeout.reason);
+    const onShutdown = () => signal.abort(shutdown?.reason);
+    timeout.addEventListener('abort', onTimeout, { once: true });
+    shutdown?.addEventListener('abort', onShutdown, { once: true });
+    let text: string;
+    try {
+      const res = await deps.upstream.post(upstreamRequest.url, upstreamRequest.headers, upstreamRequest.body, signal, { guarded: !endpoint.provider.trusted });
+      if (res.status < 200 || res.status > 299) throw adapter.mapError(res.status, res.headers, await readErrorText(res.body), now());
+      text = await deps.upstream.readAnswer(res.body);
+    } finally {
+      timeout.removeEventListener('abort', onTimeout);
+      shutdown?.removeEventListener('abort', onShutdown);
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -1124,6 +1153,8 @@ export const createGateway = (deps: {
     },
     /** Resolves when every settle and generation append started so far is done and applied by the read models. */
     async idle(): Promise<void> {
+      // Said, as a stop can wait here for an upstream that is slow to answer (up to the request timeout).
+      if (pending.size > 0) logger.info({ pending: pending.size }, 'waiting for the model calls in flight to end, be charged and recorded');
       while (pending.size > 0) await Promise.allSettled([...pending]);
       // The settlements' appends too: the ledger may send one after the generation's record.
       const upTo = Math.max(lastPosition, ledger.lastPosition ?? 0);

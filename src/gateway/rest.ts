@@ -285,6 +285,7 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         idempotency: idempotencyOf(req, res, EMBEDDINGS_ROUTE, sent),
         onReserved: () => res.setHeader('x-generation-id', generationId),
         clientGone: () => clientLeft(res),
+        ...(deps.shutdown && { shutdown: deps.shutdown }),
       });
       const base64 = parsed.request.encodingFormat === 'base64';
       sendJson(res, 200, {

@@ -12,6 +12,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { generationStream } from '../../src/modules/generations/generation.events.js';
 import { ledgerStream } from '../../src/modules/ledger/ledger.events.js';
 import { eventually, within } from '../support/eventually.js';
 import { parseResponses } from '../support/rawHttp.js';
@@ -165,6 +166,48 @@ const ledgerOf = async (dir: string, accountId: string) => {
   }
 };
 
+/**
+ * An OpenAI-compatible embeddings upstream that holds every answer until `release()`. */
+const heldEmbeddingsUpstream = async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let received = 0;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', () => {
+      received += 1;
+      const { input } = JSON.parse(raw) as { input: string[] };
+      void released.then(() => {
+        if (res.destroyed) return;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', model: 'held', data: input.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3] })), usage: { prompt_tokens: 7, total_tokens: 7 } }));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    received: () => received,
+    release,
+    close: () => {
+      release();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+};
+
+/** What the event log holds of a generation after the stop: its events' types. */
+const generationEventsOf = async (dir: string, generationId: string) => {
+  const events = openSqliteEventStore({ dir, synchronous: 'normal' });
+  try {
+    return (await events.readStream(generationStream(generationId))).map((event) => event.type);
+  } finally {
+    await events.close();
+  }
+};
+
 const exitOf = (server: SpawnedSwitchyard) => server.exited.then(() => ({ code: server.child.exitCode, signal: server.child.signalCode }));
 
 describe('SIGTERM: a graceful drain', () => {
@@ -309,6 +352,79 @@ describe('SIGTERM: a graceful drain', () => {
       const draining = server.output().split('\n').find((line) => line.includes('draining: new requests are refused'));
       expect(draining).toContain('"inFlight":0');
       expect(server.output()).not.toContain('the shutdown grace period is over');
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('an embeddings call still running at SIGTERM (its client gone) is waited for: charged once and recorded before the process exits', { timeout: 60_000 }, async () => {
+    const upstream = await heldEmbeddingsUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-embeddings-');
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '120000' } });
+      const { accountId, key } = await setUp(server, upstream.baseUrl);
+      const published = await server.graphql(
+        `mutation { publishEndpoint(provider: "held", model: "openai/text-embedding-3-small", upstreamModel: "held", prices: { prompt: 1000, completion: 0 }, contextLength: 8000, maxOutput: 1) { ... on Endpoint { id } ... on DomainError { code message } } }`,
+      );
+      expect(published.body.data.publishEndpoint).toEqual({ id: 'openai/text-embedding-3-small@held' });
+      // The client leaves while the upstream holds the answer: nothing is in flight for the drain to wait on.
+      const client = new AbortController();
+      const sent = fetch(`${server.url}/api/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: ['hello world'] }),
+        signal: client.signal,
+      }).catch(() => null);
+      await eventually('the call to reach the upstream', () => upstream.received() === 1);
+      client.abort();
+      await sent;
+      await eventually('the server to see the client go', async () => (await closedResponses(server, '/api/v1/embeddings')) === 1);
+
+      server.child.kill('SIGTERM');
+      // The stop says what it waits for; a process that does not wait exits with the call still held (its charge lost).
+      const waited = await eventually('the stop to wait for the call, or the process to exit', () =>
+        server.output().includes('waiting for the model calls in flight') ? 'waited' : server.child.exitCode !== null || server.child.signalCode !== null ? 'exited' : null,
+      );
+      expect(waited).toBe('waited');
+      upstream.release();
+      expect(await within('the process to exit', exitOf(server))).toEqual({ code: 0, signal: null });
+
+      const outcomes = await ledgerOf(dir, accountId);
+      expect(outcomes.size).toBe(1);
+      const generationId = [...outcomes.keys()][0]!;
+      // 7 prompt tokens at 1000 nano-dollars each, charged once.
+      expect(outcomes.get(generationId)).toEqual({ settled: [7_000], released: 0, expired: 0 });
+      expect(await generationEventsOf(dir, generationId)).toEqual(['GenerationRequested', 'AttemptStarted', 'GenerationCompleted']);
+    } finally {
+      await upstream.close();
+    }
+  });
+
+  it('an embeddings call past the grace period is cut as a JSON chat call is: a 503, released, recorded failed; exit 0', { timeout: 60_000 }, async () => {
+    const upstream = await heldEmbeddingsUpstream();
+    try {
+      const dir = switchyards.dataDir('switchyard-drain-embeddings-deadline-');
+      const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '300' } });
+      const { accountId, key } = await setUp(server, upstream.baseUrl);
+      const published = await server.graphql(
+        `mutation { publishEndpoint(provider: "held", model: "openai/text-embedding-3-small", upstreamModel: "held", prices: { prompt: 1000, completion: 0 }, contextLength: 8000, maxOutput: 1) { ... on Endpoint { id } ... on DomainError { code message } } }`,
+      );
+      expect(published.body.data.publishEndpoint).toEqual({ id: 'openai/text-embedding-3-small@held' });
+      const answered = fetch(`${server.url}/api/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: ['hello world'] }),
+      }).then(async (res) => ({ status: res.status, generationId: res.headers.get('x-generation-id'), text: await res.text() }));
+      await eventually('the call to reach the upstream', () => upstream.received() === 1);
+
+      // The upstream never answers: the grace period ends with the call still running.
+      server.child.kill('SIGTERM');
+      const answer = await within('the call to be answered', answered);
+      expect(answer.status).toBe(503);
+      expect(answer.text).toMatch(/shutting down/);
+      expect(await within('the process to exit', exitOf(server))).toEqual({ code: 0, signal: null });
+      expect((await ledgerOf(dir, accountId)).get(answer.generationId!)).toEqual({ settled: [], released: 1, expired: 0 });
+      expect(await generationEventsOf(dir, answer.generationId!)).toEqual(['GenerationRequested', 'GenerationFailed']);
     } finally {
       await upstream.close();
     }
