@@ -463,6 +463,73 @@ describe('streaming', () => {
   });
 });
 
+describe('an answer its provider ended with an error mid-generation (finish_reason "error")', () => {
+  const choiceError = { code: 502, message: 'upstream died mid-generation' };
+  const wholePartial = {
+    id: 'chatcmpl-p',
+    object: 'chat.completion',
+    created: 1,
+    model: 'fake-model',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Partial ans' }, finish_reason: 'error', error: choiceError }],
+    usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+  };
+  const chunk = (choices: unknown[], usage?: unknown) =>
+    `data: ${JSON.stringify({ id: 'chatcmpl-p', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices, ...(usage !== undefined && { usage }) })}\n\n`;
+  const streamedPartial = {
+    headers: { 'content-type': 'text/event-stream' },
+    body:
+      chunk([{ index: 0, delta: { role: 'assistant', content: 'Partial ans' }, finish_reason: null }]) +
+      chunk([{ index: 0, delta: {}, finish_reason: 'error', error: choiceError }]) +
+      chunk([], { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 }) +
+      'data: [DONE]\n\n',
+  };
+  const ask = { model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user' as const, content: 'Say hello to the gateway' }] };
+
+  it('whole: an error in Anthropic’s shape (not a 200 end_turn) the SDK throws, charged on the provider’s usage as on chat', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    openai.script({ body: wholePartial });
+    const res = await post(ask, { 'x-api-key': payer.key });
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { type: string; error: { type: string; message: string }; request_id: string };
+    expect(body).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('fake-openai') }, request_id: res.headers.get('x-request-id') });
+    const id = res.headers.get('x-generation-id')!;
+    expect(await h.generation(payer.key, id)).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3 });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
+
+    openai.script({ body: wholePartial });
+    const error = await sdk(payer.key).messages.create(ask).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.InternalServerError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('api_error');
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
+  });
+
+  it('streamed: the partial content, then an `event: error` (no message_delta / message_stop) the SDK throws, charged as on chat', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    openai.script(streamedPartial);
+    const res = await post({ ...ask, stream: true }, { 'x-api-key': payer.key });
+    expect(res.status).toBe(200);
+    const events = sseEvents(await res.text());
+    const names = events.map((e) => e.event);
+    expect(names).toContain('content_block_delta');
+    expect(names).not.toContain('message_delta');
+    expect(names).not.toContain('message_stop');
+    expect(events.find((e) => e.event === 'content_block_delta')!.data).toMatchObject({ delta: { type: 'text_delta', text: 'Partial ans' } });
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'api_error', message: expect.stringContaining('fake-openai') } } });
+    const id = res.headers.get('x-generation-id')!;
+    expect(await h.generation(payer.key, id)).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3 });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
+
+    openai.script(streamedPartial);
+    const stream = sdk(payer.key).messages.stream(ask);
+    let text = '';
+    stream.on('text', (t) => (text += t));
+    const error = await stream.finalMessage().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('api_error');
+    expect(text).toBe('Partial ans');
+  });
+});
+
 describe('errors in Anthropic’s shape', () => {
   it('a bad key is a 401 AuthenticationError', async () => {
     const error = await sdk('sk-sy-v1-not-a-key').messages.create({ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);

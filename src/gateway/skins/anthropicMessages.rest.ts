@@ -11,7 +11,7 @@ import { applyPreset } from '../../modules/presets/presetResolution.js';
 import { requireRole } from '../../modules/auth/principal.js';
 import { parseChatBody } from '../chatRequest.js';
 import type { JsonObject } from '../types.js';
-import { anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
+import { answerError, anthropicErrorBody, createMessageStream, messageJson, messagesChatBody, sseEvent } from './anthropicMessages.js';
 import { appAttributionOf, chatHeadersOf, idempotencyOf, streamGeneration, wholeCall, failureOf, type GatewayRouteDeps } from './sseGeneration.js';
 import { routerMetadata, wantsRouterMetadata } from '../routerMetadata.js';
 
@@ -55,6 +55,9 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       if (!parsed.stream) {
         const outcome = await executeWhole(prepared, res);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
+        // Charged as it was answered; the error is what the client is told (the SDK throws it).
+        const ended = answerError(outcome);
+        if (ended !== null) return fail(ended);
         const message = messageJson(outcome.response, outcome);
         return sendJson(res, 200, metadata ? { ...message, openrouter_metadata: routerMetadata(prepared, outcome) } : message);
       }
@@ -78,6 +81,13 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return fail(outcome.error);
         sse.end(sseEvent({ event: 'error', data: anthropicErrorBody(outcome.error!, requestId) }));
+        return;
+      }
+      // The provider ended the answer with an error after its first tokens: the stream ends as a cut one does.
+      const ended = answerError(outcome, events.nativeFinishReason());
+      if (ended !== null) {
+        if (!res.headersSent) return fail(ended);
+        sse.end(sseEvent({ event: 'error', data: anthropicErrorBody(ended, requestId) }));
         return;
       }
       const closing = events.end(outcome);

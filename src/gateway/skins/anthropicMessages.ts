@@ -11,7 +11,7 @@ import { chatCostDetails, costsOf } from '../rest.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../objects.js';
 import { pathText } from '../chatRequest.schema.js';
 import type { GenerationOutcome } from '../gateway.js';
-import { invalidRequest } from '../gatewayErrors.js';
+import { GatewayError, invalidRequest } from '../gatewayErrors.js';
 import { REASONING_FORMAT } from '../providers/anthropic/response.js';
 import type { ChatChunk, ChatMessage, ChatResponse, ContentPart, FinishReason, JsonObject, ReasoningDetail, ToolCall } from '../types.js';
 import { MessagesBody, PARSE_OPTIONS, type AnthropicBlock, type AnthropicMessage } from './anthropicMessages.schema.js';
@@ -191,13 +191,18 @@ export const messagesChatBody = (raw: unknown): JsonObject => {
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal';
 
-/** `native` tells a stop sequence from a natural end when the upstream said so (Anthropic's own `stop_sequence`). */
+/**
+ * `native` tells a stop sequence from a natural end when the upstream said so (Anthropic's own `stop_sequence`). An
+ * answer that ended with an error has no stop reason: it is answered with `answerError` (Anthropic's API has no stop
+ * reason for an error, only its error answer or event).
+ */
 export const stopReasonOf = (finish: FinishReason | null, native: string | null | undefined): StopReason => {
   switch (finish) {
     case null:
     case 'stop':
-    case 'error':
       return native === 'stop_sequence' ? 'stop_sequence' : 'end_turn';
+    case 'error':
+      throw new Error('an answer that ended with an error has no stop reason: answer it with answerError');
     case 'length':
       return 'max_tokens';
     case 'tool_calls':
@@ -264,7 +269,21 @@ const thinkingBlocks = (reasoning: string | null | undefined, details: readonly 
  */
 const stopSequenceOf = (reason: StopReason, sequence: string | null | undefined): string | null => (reason === 'stop_sequence' ? (sequence ?? null) : null);
 
-/** The gateway's answer as Anthropic's Message object. */
+/**
+ * Why the provider ended the answer with an error mid-generation (finish_reason "error"), or null when it did not:
+ * its error when it sent one (a whole answer's `choices[0].error`, redacted as the router makes it), else a 502 naming
+ * the provider and the finish reason it gave. Anthropic's API has no stop reason for that: a whole answer is its error
+ * (charged all the same, as chat's `choices[0].error` answer is), a stream ends with its `event: error`.
+ */
+export const answerError = (outcome: GenerationOutcome, native = outcome.response?.choices[0]?.native_finish_reason): DomainError | null => {
+  if (outcome.finishReason !== 'error') return null;
+  if (outcome.error !== null) return outcome.error;
+  const provider = outcome.providerName ?? 'The provider';
+  const said = native != null && native !== 'error' ? ` (finish reason ${JSON.stringify(native)})` : '';
+  return new GatewayError(502, 'provider_unavailable', `${provider} ended the answer with an error mid-generation${said}`, { provider_name: outcome.providerName });
+};
+
+/** The gateway's answer as Anthropic's Message object (one that did not end with an error: answerError). */
 export const messageJson = (response: ChatResponse, outcome: GenerationOutcome) => {
   const choice = response.choices[0];
   const message = choice?.message;
@@ -431,6 +450,8 @@ export const createMessageStream = (meta: { id: string; model: string; inputToke
       }
       return out;
     },
+    /** The upstream's own finish reason, as it named it (a stream's whole answer has none: answerError). */
+    nativeFinishReason: (): string | null => native,
     /** The closing events: the open block's stop, message_delta with the stop reason and the billed usage, message_stop. */
     end(outcome: GenerationOutcome): AnthropicEvent[] {
       const out: AnthropicEvent[] = [];
