@@ -145,6 +145,8 @@ export const followerStatuses = (core: Pick<Core, 'directory' | 'gateway' | 'led
 const EXPOSED_HEADERS = [
   'x-generation-id',
   'x-request-id',
+  // Anthropic's name for it, on /api/v1/messages.
+  'request-id',
   'retry-after',
   'x-ratelimit-limit',
   'x-ratelimit-remaining',

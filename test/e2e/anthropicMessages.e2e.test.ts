@@ -539,6 +539,42 @@ describe('errors in Anthropic’s shape', () => {
     expect(none.status).toBe(401);
   });
 
+  it('every answer and error carries `request-id` (the header the SDK reads: `_request_id`, `requestID`), the x-request-id and the error body’s request_id', async () => {
+    const { data: message, response } = await client.messages.create({ model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+    const id = response.headers.get('x-request-id');
+    expect(id).toBeTruthy();
+    expect(response.headers.get('request-id')).toBe(id);
+    expect((message as { _request_id?: string | null })._request_id).toBe(id);
+    expect(response.headers.get('access-control-expose-headers')).toContain('request-id');
+
+    const stream = client.messages.stream({ model: 'test/oa-model', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] });
+    const { response: streamed } = await stream.withResponse();
+    await stream.finalMessage();
+    expect(streamed.headers.get('request-id')).toBe(streamed.headers.get('x-request-id'));
+    expect(stream.request_id).toBe(streamed.headers.get('x-request-id'));
+
+    // Errors: before the call (a 400 of the body, a 401) and after it (the upstream refused its key: a 502, not retried).
+    const calls = [
+      () => client.messages.create({ model: 'nobody/nothing', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+      () => sdk('sk-sy-v1-not-a-key').messages.create({ model: 'switchyard/demo', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+      () => {
+        openai.script({ status: 401 });
+        return client.messages.create({ model: 'test/oa-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+      },
+    ];
+    for (const call of calls) {
+      const error = (await call().catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;
+      expect(error).toBeInstanceOf(Anthropic.APIError);
+      expect(error.requestID).toBeTruthy();
+      expect(error.requestID).toBe(error.headers?.get('x-request-id'));
+      expect((error.error as { request_id: string }).request_id).toBe(error.requestID);
+    }
+    // Only the Messages route speaks Anthropic's header: chat/completions sends x-request-id alone.
+    const chat = await h.chat(user.key, { model: 'switchyard/demo', messages: [{ role: 'user', content: 'hi' }] });
+    expect(chat.headers.get('x-request-id')).toBeTruthy();
+    expect(chat.headers.get('request-id')).toBeNull();
+  });
+
   it('an unknown model is a 400 BadRequestError naming it, as OpenRouter answers', async () => {
     const error = await client.messages.create({ model: 'nobody/nothing', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Anthropic.BadRequestError);

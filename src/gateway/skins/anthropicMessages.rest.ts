@@ -31,6 +31,8 @@ export const anthropicMessagesRoutes = (deps: GatewayRouteDeps): Route[] => {
   const executeWhole = wholeCall(deps);
 
   const messages = async ({ req, res, requestId }: RestRequest) => {
+    // Anthropic's name for the request id (x-request-id, set for every route): the only one its SDKs read.
+    res.setHeader('request-id', requestId);
     const generationId = newGenerationId();
     const fail = (error: unknown) => sendError(res, error, requestId, logger, anthropicErrorBody);
     try {
