@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import Anthropic from '@anthropic-ai/sdk';
 import { createClient } from 'graphql-ws';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +166,17 @@ describe('README examples', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     expect(text.length).toBeGreaterThan(5);
+  });
+
+  it("the Anthropic SDK example answers from the demo model at README's baseURL (…/api: the SDK appends /v1/messages)", async () => {
+    const block = /### The official `@anthropic-ai\/sdk`[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block, 'README has an @anthropic-ai/sdk example').toBeDefined();
+    const baseURL = /new Anthropic\(\{ baseURL: '([^']+)'/.exec(block!)![1]!;
+    expect(baseURL).toBe('http://localhost:4000/api');
+    const model = /model: '([^']+)'/.exec(block!)![1]!;
+    const client = new Anthropic({ baseURL: baseURL.replace('http://localhost:4000', h.url), apiKey: key, maxRetries: 0 });
+    const message = await client.messages.create({ model, max_tokens: 200, messages: [{ role: 'user', content: 'Say hello' }] });
+    expect(message.content[0]).toMatchObject({ type: 'text', text: expect.stringContaining('Say hello') });
   });
 
   it("the workflow walkthrough runs as written: the brief's example answers over its webhook", async () => {
