@@ -163,6 +163,24 @@ describe('responses.create', () => {
     expect(response.output_text).toBe('Once upon a');
     expect(response.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
   });
+  it('an answer its provider ended with an error (finish_reason "error") is failed, with the error and incomplete items, billed as on chat', async () => {
+    const partial = { id: 'chatcmpl-p', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'Partial ans' }, finish_reason: 'error', error: { code: 502, message: 'upstream died mid-generation' } }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } };
+    gpt.script({ body: partial });
+    const before = await h.settledBalance(user.accountId);
+    const { data: response, response: http } = await client.responses.create({ model: 'test/resp-gpt', input: 'Tell a story' }).withResponse();
+    expect(http.status).toBe(200);
+    expect(response.status).toBe('failed');
+    // The chat answer's choices[0].error, in the Response's {code, message}.
+    expect(response.error).toEqual({ code: 'server_error', message: expect.stringContaining('HTTP 502') });
+    expect(response.incomplete_details).toBeNull();
+    expect(response.output_text).toBe('Partial ans');
+    expect(response.output).toEqual([{ type: 'message', id: expect.stringMatching(/^msg_/), role: 'assistant', status: 'incomplete', content: [{ type: 'output_text', text: 'Partial ans', annotations: [], logprobs: [] }] }]);
+    expect(response.usage).toMatchObject({ input_tokens: 10, output_tokens: 5 });
+    // Charged as chat/completions charges the same answer: the provider's usage.
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 10, 5));
+    expect(after.reserved).toBe(0);
+  });
 });
 
 describe('streaming', () => {
@@ -267,6 +285,29 @@ describe('streaming', () => {
     expect(failed).toMatchObject({ type: 'response.failed', response: { status: 'failed', error: { code: 'server_error' } } });
     const text = events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : [])).join('');
     expect(failed!.type === 'response.failed' && failed.response.output).toEqual([expect.objectContaining({ type: 'message', content: [expect.objectContaining({ text })] })]);
+  });
+  it('a stream its provider ended with finish_reason "error" ends with response.failed and the error, its items incomplete', async () => {
+    const chunk = (delta: unknown, finish: string | null, extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish, ...extra }] })}\n\n`;
+    const usage = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } })}\n\n`;
+    gpt.script({ headers: { 'content-type': 'text/event-stream' }, body: `${chunk({ role: 'assistant', content: 'Partial ' }, null)}${chunk({ content: 'ans' }, null)}${chunk({}, 'error', { error: { code: 502, message: 'upstream died mid-generation' } })}${usage}data: [DONE]\n\n` });
+    const before = await h.settledBalance(user.accountId);
+    const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Tell a story' });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const final = await stream.finalResponse();
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    // response.failed alone (an `error` event would make responses.stream() reject and lose the partial answer).
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['response.output_item.done', 'response.failed']);
+    expect(events.find((e) => e.type === 'response.output_item.done')).toMatchObject({ item: { type: 'message', status: 'incomplete' } });
+    // What the SDK's finalResponse() gives is not a finished answer: failed, with the error.
+    expect(final.status).toBe('failed');
+    expect(final.error).toEqual({ code: 'server_error', message: expect.stringContaining('fake-openai') });
+    expect(final.output_text).toBe('Partial ans');
+    expect(final.output).toEqual([expect.objectContaining({ type: 'message', status: 'incomplete' })]);
+    expect(final.usage).toMatchObject({ input_tokens: 10, output_tokens: 5 });
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(costOf(PRICES, 10, 5));
+    expect(after.reserved).toBe(0);
   });
 });
 

@@ -278,7 +278,10 @@ export const chatBodyOf = (raw: unknown): { chat: Json; echo: Echo } => {
 // -----------------------------------------------------------------------------------------------------------------
 // Answer → Response object
 
-type Status = 'completed' | 'incomplete' | 'in_progress' | 'failed';
+/** An output item's status: OpenAI's three (a cut or failed answer's items are incomplete, never "failed"). */
+type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
+/** The Response's status. */
+type Status = ItemStatus | 'failed';
 
 interface OutputTextPart {
   type: 'output_text';
@@ -294,7 +297,7 @@ interface MessageItem {
   type: 'message';
   id: string;
   role: 'assistant';
-  status: Status;
+  status: ItemStatus;
   content: (OutputTextPart | RefusalPart)[];
 }
 interface FunctionCallItem {
@@ -303,14 +306,14 @@ interface FunctionCallItem {
   call_id: string;
   name: string;
   arguments: string;
-  status: Status;
+  status: ItemStatus;
 }
 interface ReasoningItem {
   type: 'reasoning';
   id: string;
   summary: [];
   content: { type: 'reasoning_text'; text: string }[];
-  status: Status;
+  status: ItemStatus;
 }
 type OutputItem = MessageItem | FunctionCallItem | ReasoningItem;
 
@@ -320,19 +323,22 @@ const idsOf = (generationId: string) => {
   return { response: `resp_${suffix}`, message: `msg_${suffix}`, reasoning: `rs_${suffix}`, call: (index: number) => `fc_${suffix}_${index}` };
 };
 
-/** finish_reason → the Response's status; a cut by max tokens or a content filter is "incomplete", with its reason. */
-const endOf = (finish: FinishReason | null): { status: Status; incomplete: { reason: 'max_output_tokens' | 'content_filter' } | null } => {
+/**
+ * finish_reason → the Response's status and its items'. A cut by max tokens or a content filter is "incomplete", with
+ * its reason; an answer its provider ended with an error is "failed" (with the error: failedError), its items cut short.
+ */
+const endOf = (finish: FinishReason | null): { status: Status; items: ItemStatus; incomplete: { reason: 'max_output_tokens' | 'content_filter' } | null } => {
   switch (finish) {
     case 'length':
-      return { status: 'incomplete', incomplete: { reason: 'max_output_tokens' } };
+      return { status: 'incomplete', items: 'incomplete', incomplete: { reason: 'max_output_tokens' } };
     case 'content_filter':
-      return { status: 'incomplete', incomplete: { reason: 'content_filter' } };
+      return { status: 'incomplete', items: 'incomplete', incomplete: { reason: 'content_filter' } };
     case 'error':
-      return { status: 'failed', incomplete: null };
+      return { status: 'failed', items: 'incomplete', incomplete: null };
     case 'stop':
     case 'tool_calls':
     case null:
-      return { status: 'completed', incomplete: null };
+      return { status: 'completed', items: 'completed', incomplete: null };
     default: {
       const never: never = finish;
       return never;
@@ -386,7 +392,7 @@ const responseObject = (
 });
 
 /** A whole chat answer's output items: reasoning, then the message, then the function calls. */
-const outputOf = (message: ResponseMessage, status: Status, ids: ReturnType<typeof idsOf>): OutputItem[] => {
+const outputOf = (message: ResponseMessage, status: ItemStatus, ids: ReturnType<typeof idsOf>): OutputItem[] => {
   const output: OutputItem[] = [];
   if (message.reasoning) output.push({ type: 'reasoning', id: ids.reasoning, summary: [], content: [{ type: 'reasoning_text', text: message.reasoning }], status });
   const content: MessageItem['content'] = [];
@@ -398,7 +404,7 @@ const outputOf = (message: ResponseMessage, status: Status, ids: ReturnType<type
     if (content.length === 0) content.push({ type: 'output_text', text: '', annotations: [], logprobs: [] });
     output.push({ type: 'message', id: ids.message, role: 'assistant', status, content });
   }
-  calls.forEach((call, i) => output.push({ type: 'function_call', id: ids.call(i), call_id: call.id, name: call.function.name, arguments: call.function.arguments, status: 'completed' }));
+  calls.forEach((call, i) => output.push({ type: 'function_call', id: ids.call(i), call_id: call.id, name: call.function.name, arguments: call.function.arguments, status }));
   return output;
 };
 
@@ -458,6 +464,18 @@ export const responsesErrorBody = (error: DomainError, requestId: string) => {
   };
 };
 
+/**
+ * Why an answer its provider ended with an error (finish_reason "error") failed, as the Response's `error`: the error
+ * chat/completions shows as `choices[0].error` (redacted, in this API's codes), or, when the provider said none (a
+ * stream's finish chunk), that it ended the answer with an error.
+ */
+const failedError = (outcome: GenerationOutcome, requestId: string): { code: string; message: string } => {
+  const provider = outcome.providerName ?? 'The provider';
+  const error = outcome.error ?? new GatewayError(502, 'provider_unavailable', `${provider} ended the answer with an error (finish_reason "error") after it began`, { provider_name: outcome.providerName });
+  const { code, message } = responsesErrorBody(error, requestId).error;
+  return { code, message };
+};
+
 // -----------------------------------------------------------------------------------------------------------------
 // Streaming: chat chunks → Responses events
 
@@ -494,7 +512,7 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
     emit({ type: 'response.content_part.done', item_id: item.id, output_index: index, content_index: part, part: structuredClone(content) });
   };
 
-  const closeOpen = (status: Status) => {
+  const closeOpen = (status: ItemStatus) => {
     if (!open) return;
     closePart();
     open.item.status = status;
@@ -567,13 +585,13 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
       if (delta.refusal) messagePart('refusal', delta.refusal);
       for (const tc of delta.tool_calls ?? []) toolCall(tc.index, tc.id, tc.function?.name, tc.function?.arguments);
     },
-    /** Close every item still open; `status` is the items' (incomplete when the answer was cut). */
-    finish(status: Status) {
+    /** Close every item still open; `status` is the items' (incomplete when the answer was cut or failed). */
+    finish(status: ItemStatus) {
       closeOpen(status);
       for (const call of calls.values()) {
         if (call.closed) continue;
         call.closed = true;
-        call.item.status = 'completed';
+        call.item.status = status;
         emit({ type: 'response.function_call_arguments.done', item_id: call.item.id, output_index: call.index, name: call.item.name, arguments: call.item.arguments });
         emit({ type: 'response.output_item.done', output_index: call.index, item: structuredClone(call.item) });
       }
@@ -611,9 +629,10 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         const outcome = await executeWhole(prepared, res);
         if (outcome.kind !== 'completed' || !outcome.response) return fail(failureOf(outcome));
         const choice = outcome.response.choices[0];
-        const { status, incomplete } = endOf(choice?.finish_reason ?? null);
-        const output = choice ? outputOf(choice.message, status, ids) : [];
-        return sendJson(res, 200, withMetadata(responseObject(base, { status, output, incomplete, outcome }), outcome));
+        const { status, items, incomplete } = endOf(choice?.finish_reason ?? null);
+        const output = choice ? outputOf(choice.message, items, ids) : [];
+        const error = status === 'failed' ? failedError(outcome, requestId) : null;
+        return sendJson(res, 200, withMetadata(responseObject(base, { status, output, incomplete, error, outcome }), outcome));
       }
 
       // Streaming, as chat streams: the 200 and response.created wait for the first token (or a keep-alive), so a
@@ -654,9 +673,12 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         return;
       }
       sse.open();
-      const { status, incomplete } = endOf(outcome.finishReason);
-      translator.finish(status === 'incomplete' ? 'incomplete' : 'completed');
-      emit({ type: `response.${status === 'incomplete' ? 'incomplete' : 'completed'}`, response: withMetadata(responseObject(base, { status, output: translator.output, incomplete, outcome }), outcome) });
+      const { status, items, incomplete } = endOf(outcome.finishReason);
+      translator.finish(items);
+      // An answer its provider ended with an error ends with response.failed, the error in it. No `error` event: the
+      // answer is whole as the provider gave it (and billed so), and the SDKs' responses.stream() rejects on one.
+      const error = status === 'failed' ? failedError(outcome, requestId) : null;
+      emit({ type: `response.${status}`, response: withMetadata(responseObject(base, { status, output: translator.output, incomplete, error, outcome }), outcome) });
       sse.end();
     } catch (error) {
       fail(error);
