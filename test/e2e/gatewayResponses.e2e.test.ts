@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import type { ResponseInputItem, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeProvider } from '../support/fakeProviders.js';
+import { fakeSignature, type FakeProvider } from '../support/fakeProviders.js';
 import { costOf, promptEstimate, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const PRICES = { prompt: 150, completion: 600 };
@@ -20,6 +20,7 @@ let client: OpenAI;
 let gpt: FakeProvider;
 let claude: FakeProvider;
 let dear: FakeProvider;
+let thinker: FakeProvider;
 
 type Sent = { messages: any[]; tools?: any[]; max_tokens?: number; response_format?: unknown; tool_choice?: unknown; system?: unknown; reasoning_effort?: unknown };
 const lastBody = (fake: FakeProvider) => fake.requests.at(-1)!.body as Sent;
@@ -33,6 +34,8 @@ beforeAll(async () => {
   claude = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'fake-anthropic', model: 'test/resp-claude', prices: PRICES });
   claude.setDefault({ usage: { promptTokens: 30, completionTokens: 9 } });
   dear = await h.fakeEndpoint({ protocol: 'openai', slug: 'dear', model: 'test/resp-dear', prices: DEAR, maxOutput: 1_000 });
+  // Room for Anthropic's smallest thinking budget (1,024 tokens) within max_tokens.
+  thinker = await h.fakeEndpoint({ protocol: 'anthropic', slug: 'thinker', model: 'test/resp-thinker', prices: PRICES, maxOutput: 8_192 });
 });
 afterAll(async () => {
   await h.stop();
@@ -129,6 +132,53 @@ describe('responses.create', () => {
       }
     });
   }
+
+  it('a tool loop with reasoning on an Anthropic upstream carries the signed thinking block in encrypted_content and back (JSON and streamed)', async () => {
+    const thought = 'The user wants Paris; call the tool.';
+    for (const streamed of [false, true]) {
+      thinker.script({ reasoning: thought, toolCall: { id: 'toolu_r1', name: 'get_weather', arguments: { city: 'Paris' } } });
+      const ask = { model: 'test/resp-thinker', input: 'Weather in Paris?', tools: [WEATHER], reasoning: { effort: 'high' as const }, max_output_tokens: 4_096 };
+      const first = streamed ? await client.responses.stream(ask).finalResponse() : await client.responses.create(ask);
+      expect((lastBody(thinker) as Sent & { thinking?: unknown }).thinking).toMatchObject({ type: 'enabled' });
+      expect(first.output).toEqual([
+        { type: 'reasoning', id: expect.stringMatching(/^rs_/), summary: [], content: [{ type: 'reasoning_text', text: thought }], encrypted_content: expect.any(String), status: 'completed' },
+        // (responses.stream() adds the strict tool's parsed_arguments.)
+        expect.objectContaining({ type: 'function_call', id: expect.stringMatching(/^fc_/), call_id: 'toolu_r1', name: 'get_weather', arguments: '{"city":"Paris"}', status: 'completed' }),
+      ]);
+
+      // Sent back as OpenAI documents (the output items, then the call's output): the fake refuses, as Anthropic does, a
+      // tool loop whose assistant turn does not start with its signed thinking block.
+      thinker.script({ text: 'It is 20 degrees in Paris.' });
+      const history: ResponseInputItem[] = [{ role: 'user', content: 'Weather in Paris?' }, ...(first.output as ResponseInputItem[]), { type: 'function_call_output', call_id: 'toolu_r1', output: '{"celsius":20}' }];
+      const second = await client.responses.create({ ...ask, input: history });
+      expect(second.output_text).toBe('It is 20 degrees in Paris.');
+      expect(lastBody(thinker).messages[1]).toEqual({
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: thought, signature: fakeSignature(thought) },
+          { type: 'tool_use', id: 'toolu_r1', name: 'get_weather', input: { city: 'Paris' } },
+        ],
+      });
+    }
+  });
+
+  it("a reasoning item's encrypted_content that this API did not write is left out (another API's), and a damaged one is a 400", async () => {
+    thinker.script({ text: 'Fine.' });
+    const reasoning = (encrypted_content: string): ResponseInputItem => ({ type: 'reasoning', id: 'rs_1', summary: [], encrypted_content });
+    const call: ResponseInputItem = { type: 'function_call', call_id: 'toolu_x', name: 'get_weather', arguments: '{"city":"Oslo"}' };
+    const input: ResponseInputItem[] = [{ role: 'user', content: 'Weather in Oslo?' }, reasoning('gAAAAABo-openai-encrypted'), call, { type: 'function_call_output', call_id: 'toolu_x', output: '{}' }];
+    await client.responses.create({ model: 'test/resp-thinker', input, tools: [WEATHER] });
+    expect(lastBody(thinker).messages[1]).toEqual({ role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_x', name: 'get_weather', input: { city: 'Oslo' } }] });
+    const calls = thinker.requests.length;
+    for (const damaged of ['sy1.', 'sy1.bm90IGpzb24', `sy1.${Buffer.from('[{"type":"reasoning.text","signature":7}]').toString('base64url')}`]) {
+      input[1] = reasoning(damaged);
+      const error = (await client.responses.create({ model: 'test/resp-thinker', input, tools: [WEATHER] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(error.param).toBe('input[1].encrypted_content');
+      expect(error.message).toContain('input[1].encrypted_content');
+    }
+    expect(thinker.requests.length).toBe(calls);
+  });
 
   it('asks for structured output with text.format json_schema (response_format upstream) and json_object', async () => {
     gpt.script({ text: '{"city":"Paris"}' });

@@ -86,7 +86,11 @@ export interface Script {
    */
   wireUsage?: unknown;
   toolCall?: FakeToolCall;
-  /** OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer). */
+  /**
+   * OpenAI: reasoning sent as DeepSeek does, `reasoning_content` (a message field; a delta before the answer).
+   * Anthropic: a `thinking` block before the answer, signed with `fakeSignature(reasoning)` (streamed as a
+   * `thinking_delta` then a `signature_delta`).
+   */
   reasoning?: string;
   /** Anthropic: the answer ended on this stop sequence (`stop_reason: "stop_sequence"`, `stop_sequence` naming it). */
   stopSequence?: string;
@@ -220,6 +224,8 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       return send(res, script.status, payload, headers);
     }
     if (script.body !== undefined) return send(res, 200, script.body, headers);
+    const refused = protocol === 'anthropic' ? anthropicThinkingRefusal(body) : null;
+    if (refused !== null) return sendJson(res, 400, errorBody(protocol, 400, refused));
 
     sequence += 1;
     const answer = answerFor(protocol, body, script, route.model ?? modelOf(body), sequence);
@@ -560,6 +566,7 @@ function completionBody(protocol: FakeProtocol, a: Answer): unknown {
         role: 'assistant',
         model: a.model,
         content: [
+          ...(a.reasoning !== undefined ? [{ type: 'thinking', thinking: a.reasoning, signature: fakeSignature(a.reasoning) }] : []),
           ...(a.text !== '' ? [{ type: 'text', text: a.text }] : []),
           ...(a.toolCall ? [{ type: 'tool_use', id: a.toolCall.id, name: a.toolCall.name, input: a.toolCall.arguments }] : []),
         ],
@@ -584,6 +591,36 @@ function openaiUsage(a: Answer): unknown {
     prompt_tokens_details: { cached_tokens: a.cachedTokens },
     completion_tokens_details: { reasoning_tokens: a.reasoningTokens },
   };
+}
+
+/** The signature the fake Anthropic gives a thinking block (deterministic, so a test can expect it back). */
+export const fakeSignature = (thinking: string): string => `fakesig_${Buffer.from(thinking).toString('base64')}`;
+
+/**
+ * Anthropic's rule for tool use with extended thinking: while a tool loop runs (the last turn is the user's
+ * tool_result), the assistant turn with its tool_use must start with its signed thinking block as the answer had it.
+ * The real API refuses such a request with this 400 (and a thinking block without a signature, or with a forged one).
+ */
+function anthropicThinkingRefusal(body: unknown): string | null {
+  if (!isRecord(body) || !isRecord(body.thinking) || body.thinking.type !== 'enabled' || !Array.isArray(body.messages)) return null;
+  const blocks = (turn: unknown): Record<string, unknown>[] => (isRecord(turn) && Array.isArray(turn.content) ? turn.content.filter(isRecord) : []);
+  const messages = body.messages as unknown[];
+  const last = messages.at(-1);
+  if (!isRecord(last) || last.role !== 'user' || !blocks(last).some((b) => b.type === 'tool_result')) return null;
+  const assistant = messages.at(-2);
+  if (!isRecord(assistant) || assistant.role !== 'assistant' || !blocks(assistant).some((b) => b.type === 'tool_use')) return null;
+  const first = blocks(assistant)[0];
+  if (first?.type !== 'thinking' && first?.type !== 'redacted_thinking') {
+    return `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(first?.type)}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns.`;
+  }
+  for (const [i, block] of blocks(assistant).entries()) {
+    if (block.type !== 'thinking') continue;
+    const signature = block.signature;
+    if (typeof signature !== 'string' || signature === '' || (signature.startsWith('fakesig_') && signature !== fakeSignature(String(block.thinking)))) {
+      return `messages.${messages.length - 2}.content.${i}: Invalid \`signature\` in \`thinking\` block`;
+    }
+  }
+  return null;
 }
 
 function anthropicStop(a: Answer): { stop_reason: string; stop_sequence: string | null } {
@@ -660,6 +697,15 @@ function streamEvents(protocol: FakeProtocol, a: Answer, withUsage: boolean): st
         }),
       ];
       let index = 0;
+      if (a.reasoning !== undefined) {
+        events.push(
+          event('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } }),
+          event('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: a.reasoning } }),
+          event('content_block_delta', { index, delta: { type: 'signature_delta', signature: fakeSignature(a.reasoning) } }),
+          event('content_block_stop', { index }),
+        );
+        index += 1;
+      }
       if (textPieces.length > 0) {
         events.push(event('content_block_start', { index, content_block: { type: 'text', text: '' } }), event('ping', {}));
         for (const text of textPieces) events.push(event('content_block_delta', { index, delta: { type: 'text_delta', text } }));

@@ -15,7 +15,7 @@ import { parseChatBody } from '../chatRequest.js';
 import { applyPreset } from '../../modules/presets/presetResolution.js';
 import type { GenerationOutcome } from '../gateway.js';
 import { GatewayError, invalidRequest } from '../gatewayErrors.js';
-import type { ChatChunk, ChatMessage, ContentPart, FinishReason, FunctionTool, ResponseFormat, ResponseMessage, ToolCall, ToolChoice } from '../types.js';
+import type { AssistantMessage, ChatChunk, ChatMessage, ContentPart, FinishReason, FunctionTool, ReasoningDetail, ResponseFormat, ResponseMessage, ToolCall, ToolChoice } from '../types.js';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -104,6 +104,52 @@ const messageOf = (item: Json, at: string): ChatMessage => {
   }
 };
 
+/**
+ * A previous answer's signed reasoning (Anthropic's thinking signatures and redacted thinking, Gemini's thought
+ * signatures, what an OpenRouter upstream sent): the chat core's `reasoning_details`, carried in the reasoning item's
+ * `encrypted_content` (OpenAI's field for reasoning a stateless client sends back) and read back into the assistant
+ * turn, as chat clients send them, so that the adapter replays them (Anthropic refuses a tool loop with thinking
+ * whose assistant turn lost its signed thinking block). Opaque to the client, not encrypted: `sy1.` and base64url JSON.
+ */
+const SEALED = 'sy1.';
+const sealReasoning = (details: readonly ReasoningDetail[]): string | undefined => (details.length === 0 ? undefined : SEALED + Buffer.from(JSON.stringify(details)).toString('base64url'));
+
+const isDetail = (d: unknown): d is ReasoningDetail => {
+  if (!isObject(d)) return false;
+  const optional = (key: string, type: 'string' | 'number') => d[key] === undefined || typeof d[key] === type;
+  if (!optional('format', 'string') || !optional('id', 'string') || !optional('index', 'number')) return false;
+  switch (d.type) {
+    case 'reasoning.text':
+      return optional('text', 'string') && optional('signature', 'string');
+    case 'reasoning.encrypted':
+      return typeof d.data === 'string';
+    case 'reasoning.summary':
+      return typeof d.summary === 'string';
+    default:
+      return false;
+  }
+};
+
+/** A reasoning input item's details; none for one without encrypted_content or with another API's (OpenAI's own). */
+const unsealReasoning = (value: unknown, at: string): ReasoningDetail[] => {
+  if (value == null) return [];
+  const param = `${at}.encrypted_content`;
+  if (typeof value !== 'string') return refuse(param, `${param} must be a string`);
+  // Another API's reasoning (OpenAI's encrypted reasoning): no provider here can read it, so it is left out, as
+  // reasoning without encrypted_content is.
+  if (!value.startsWith(SEALED)) return [];
+  let details: unknown;
+  try {
+    details = JSON.parse(Buffer.from(value.slice(SEALED.length), 'base64url').toString('utf8'));
+  } catch {
+    details = null;
+  }
+  if (!Array.isArray(details) || details.length === 0 || !details.every(isDetail)) {
+    return refuse(param, `${param} is damaged: send back the encrypted_content of a reasoning item of this API's answer as it came`);
+  }
+  return details;
+};
+
 /** The conversation: `instructions` first (as a system message), then the input items in order. */
 const messagesOf = (input: unknown, instructions: string | undefined): ChatMessage[] => {
   const messages: ChatMessage[] = instructions === undefined ? [] : [{ role: 'system', content: instructions }];
@@ -113,15 +159,30 @@ const messagesOf = (input: unknown, instructions: string | undefined): ChatMessa
     return messages;
   }
   if (!Array.isArray(input) || input.length === 0) return refuse('input', INPUT);
+  // Signed reasoning read before the assistant turn it belongs to (a turn's reasoning item comes first in its output).
+  let reasoning: ReasoningDetail[] = [];
+  const lastAssistant = (): AssistantMessage | null => {
+    const last = messages[messages.length - 1];
+    return last?.role === 'assistant' ? last : null;
+  };
+  const withReasoning = (turn: AssistantMessage) => {
+    if (reasoning.length === 0) return;
+    (turn.reasoning_details ??= []).push(...reasoning);
+    reasoning = [];
+  };
   input.forEach((item: unknown, i) => {
     const at = `input[${i}]`;
     if (!isObject(item)) return refuse(at, `${at} must be an object`);
     // An "easy" message has a role and no type.
     const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
     switch (type) {
-      case 'message':
-        messages.push(messageOf(item, at));
+      case 'message': {
+        const message = messageOf(item, at);
+        messages.push(message);
+        if (message.role === 'assistant') withReasoning(message);
+        else reasoning = []; // reasoning with no turn of its own is not a prompt
         break;
+      }
       case 'function_call': {
         const call: ToolCall = {
           id: nonEmpty(item.call_id, `${at}.call_id`),
@@ -129,18 +190,25 @@ const messagesOf = (input: unknown, instructions: string | undefined): ChatMessa
           function: { name: nonEmpty(item.name, `${at}.name`), arguments: str(item.arguments, `${at}.arguments`, 'a string (JSON)') },
         };
         // The calls of one turn, and the text before them, are one assistant message in chat.
-        const last = messages[messages.length - 1];
-        if (last?.role === 'assistant') (last.tool_calls ??= []).push(call);
+        const turn = lastAssistant();
+        if (turn) (turn.tool_calls ??= []).push(call);
         else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+        withReasoning(lastAssistant()!);
         break;
       }
       case 'function_call_output':
         messages.push({ role: 'tool', tool_call_id: nonEmpty(item.call_id, `${at}.call_id`), content: inputContent(item.output, `${at}.output`) });
+        reasoning = [];
         break;
-      case 'reasoning':
-        // A previous answer's reasoning: the model's own words, not a prompt; providers differ in whether (and how
-        // signed) they take it back, so it is left out, as chat clients leave it out.
+      case 'reasoning': {
+        // A previous answer's reasoning. Its text alone is the model's own words, not a prompt, and no provider takes
+        // it back unsigned: left out, as chat clients leave it out. What a provider signed (encrypted_content) goes
+        // to its assistant turn: the one it ends (a signature after the turn's calls, as Gemini's), else the next.
+        reasoning.push(...unsealReasoning(item.encrypted_content, at));
+        const turn = lastAssistant();
+        if (turn) withReasoning(turn);
         break;
+      }
       case 'item_reference':
         return refuse(at, `${at}: item_reference needs stored responses, which this stateless API does not keep: send the item itself`);
       default:
@@ -313,6 +381,8 @@ interface ReasoningItem {
   id: string;
   summary: [];
   content: { type: 'reasoning_text'; text: string }[];
+  /** What the provider signed (sealReasoning), for the client to send back with the item. */
+  encrypted_content?: string;
   status: ItemStatus;
 }
 type OutputItem = MessageItem | FunctionCallItem | ReasoningItem;
@@ -394,7 +464,11 @@ const responseObject = (
 /** A whole chat answer's output items: reasoning, then the message, then the function calls. */
 const outputOf = (message: ResponseMessage, status: ItemStatus, ids: ReturnType<typeof idsOf>): OutputItem[] => {
   const output: OutputItem[] = [];
-  if (message.reasoning) output.push({ type: 'reasoning', id: ids.reasoning, summary: [], content: [{ type: 'reasoning_text', text: message.reasoning }], status });
+  const sealed = sealReasoning(message.reasoning_details ?? []);
+  if (message.reasoning || sealed !== undefined) {
+    const content = message.reasoning ? [{ type: 'reasoning_text' as const, text: message.reasoning }] : [];
+    output.push({ type: 'reasoning', id: ids.reasoning, summary: [], content, ...(sealed !== undefined && { encrypted_content: sealed }), status });
+  }
   const content: MessageItem['content'] = [];
   if (message.content) content.push({ type: 'output_text', text: message.content, annotations: [], logprobs: [] });
   if (message.refusal) content.push({ type: 'refusal', refusal: message.refusal });
@@ -484,12 +558,18 @@ type Emit = (event: Json) => void;
 /**
  * Turns the chunks of one answer into the Responses event sequence. Reasoning and the message are output items
  * closed when another item starts; function calls (one per tool-call index) stay open to the end, as a provider may
- * send arguments for an earlier call after a later one began.
+ * send arguments for an earlier call after a later one began. The signed reasoning (`reasoning_details`) that comes
+ * while a reasoning item is open is sealed into its encrypted_content when it closes; what comes with none open
+ * (Gemini's signatures beside its calls, a redacted block alone) goes out in a reasoning item of its own at the end.
  */
 const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
   const output: OutputItem[] = [];
   let open: { item: ReasoningItem | MessageItem; index: number; part: number } | null = null;
   const calls = new Map<number, { item: FunctionCallItem; index: number; closed: boolean }>();
+  let details: ReasoningDetail[] = [];
+  /** Reasoning text since the last detail: a signature that comes alone (Anthropic's signature_delta) signs it. */
+  let unclaimed = '';
+  let reasoningItems = 0;
 
   const add = (item: OutputItem): number => {
     output.push(item);
@@ -498,7 +578,7 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
   };
 
   const closePart = () => {
-    if (!open) return;
+    if (!open || open.part < 0) return;
     const { item, index, part } = open;
     if (item.type === 'reasoning') {
       const content = item.content[part]!;
@@ -516,22 +596,51 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
     if (!open) return;
     closePart();
     open.item.status = status;
+    if (open.item.type === 'reasoning') {
+      const sealed = sealReasoning(details);
+      if (sealed !== undefined) open.item.encrypted_content = sealed;
+      details = [];
+      unclaimed = '';
+    }
     emit({ type: 'response.output_item.done', output_index: open.index, item: structuredClone(open.item) });
     open = null;
   };
 
-  const reasoning = (delta: string) => {
+  const openReasoning = (): { item: ReasoningItem; index: number; part: number } => {
     if (open?.item.type !== 'reasoning') {
       closeOpen('completed');
-      const item: ReasoningItem = { type: 'reasoning', id: ids.reasoning, summary: [], content: [], status: 'in_progress' };
-      const index = add(item);
-      item.content.push({ type: 'reasoning_text', text: '' });
-      emit({ type: 'response.content_part.added', item_id: item.id, output_index: index, content_index: 0, part: { type: 'reasoning_text', text: '' } });
-      open = { item, index, part: 0 };
+      // Ids stay unique when reasoning comes again after the message or a call.
+      const id = reasoningItems === 0 ? ids.reasoning : `${ids.reasoning}_${reasoningItems}`;
+      reasoningItems += 1;
+      const item: ReasoningItem = { type: 'reasoning', id, summary: [], content: [], status: 'in_progress' };
+      open = { item, index: add(item), part: -1 };
     }
-    const item = open.item as ReasoningItem;
-    item.content[open.part]!.text += delta;
-    emit({ type: 'response.reasoning_text.delta', item_id: item.id, output_index: open.index, content_index: open.part, delta });
+    return open as { item: ReasoningItem; index: number; part: number };
+  };
+
+  const reasoning = (delta: string) => {
+    const current = openReasoning();
+    const { item, index } = current;
+    if (current.part < 0) {
+      item.content.push({ type: 'reasoning_text', text: '' });
+      current.part = 0;
+      emit({ type: 'response.content_part.added', item_id: item.id, output_index: index, content_index: 0, part: { type: 'reasoning_text', text: '' } });
+    }
+    item.content[current.part]!.text += delta;
+    unclaimed += delta;
+    emit({ type: 'response.reasoning_text.delta', item_id: item.id, output_index: index, content_index: current.part, delta });
+  };
+
+  const detail = (next: ReasoningDetail) => {
+    const last = details[details.length - 1];
+    if (next.type === 'reasoning.text' && last?.type === 'reasoning.text' && last.signature === undefined && last.index === next.index) {
+      // One detail streamed in pieces (its text, then its signature), as OpenRouter's chat clients merge them.
+      last.text = (last.text ?? '') + (next.text ?? '');
+      if (next.signature !== undefined) last.signature = next.signature;
+    } else {
+      details.push(next.type === 'reasoning.text' && next.text === undefined ? { ...next, text: unclaimed } : { ...next });
+    }
+    unclaimed = '';
   };
 
   /** Text or refusal: a part of the message, opened on its first delta. */
@@ -581,6 +690,7 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
       const delta = chunk.choices[0]?.delta;
       if (!delta) return;
       if (delta.reasoning) reasoning(delta.reasoning);
+      for (const d of delta.reasoning_details ?? []) detail(d);
       if (delta.content) messagePart('output_text', delta.content);
       if (delta.refusal) messagePart('refusal', delta.refusal);
       for (const tc of delta.tool_calls ?? []) toolCall(tc.index, tc.id, tc.function?.name, tc.function?.arguments);
@@ -588,6 +698,10 @@ const createEventTranslator = (emit: Emit, ids: ReturnType<typeof idsOf>) => {
     /** Close every item still open; `status` is the items' (incomplete when the answer was cut or failed). */
     finish(status: ItemStatus) {
       closeOpen(status);
+      if (details.length > 0) {
+        openReasoning();
+        closeOpen(status);
+      }
       for (const call of calls.values()) {
         if (call.closed) continue;
         call.closed = true;
