@@ -138,7 +138,7 @@ export const startSwitchyard = async (
         execute: base.execute,
         now: base.now,
       });
-      const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, byokFeeBasisPoints: config.BYOK_FEE_PERCENT, selfSignup: config.SELF_SIGNUP, selfSignupPerHour: config.SELF_SIGNUP_PER_HOUR, now });
+      const accounts = createAccountsApi({ eventStore, readStore, directory, runner, logger, apiKeys, plans: config.PLANS, catalog, routing: gateway.catalog, vault: gateway.vault, byokFeeBasisPoints: config.BYOK_FEE_PERCENT, selfSignup: config.SELF_SIGNUP, selfSignupPerHour: config.SELF_SIGNUP_PER_HOUR, cutContent: content.cut, now });
       const generations = createGenerationsApi({
         readStore,
         eventStore,

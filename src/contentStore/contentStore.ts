@@ -8,6 +8,11 @@
  * It also keeps the answers replayed to a retried `Idempotency-Key` (a record kind of its own, sealed by the caller,
  * purged after 24 hours: src/modules/generations/requestIdempotency.ts).
  *
+ * Cuts: per account, when it last turned logging off or deleted its content (content), and last deleted it (replays).
+ * A write carries its call's start and is refused when a cut of its account is as late: the store, shared by every
+ * process, decides, so a call that was in flight then (on any process) stores nothing afterwards. A cut is purged with the
+ * content older than the retention (a day at least: no call runs that long).
+ *
  * Adapters: embedded (a SQLite file of its own in DATA_DIR) and MongoDB (a collection beside the read models).
  */
 
@@ -44,16 +49,29 @@ export interface StoredReplay {
 
 export interface ContentStore {
   readonly kind: 'embedded' | 'mongodb';
-  /** Store one generation's content; storing an id again changes nothing. */
+  /**
+   * Store one generation's content; storing an id again changes nothing. Refused (nothing stored, no error) when the
+   * account's content was cut (`cut`, `deleteAccount`) at or after the call started (`createdAt`): checked at the
+   * write, against what every process sharing the store cut, so a call in flight when its account turned logging off
+   * or deleted its content stores nothing.
+   */
   put(content: StoredContent): Promise<void>;
+  /** The account turned input & output logging off: content of its calls started at or before `at` is no longer stored. */
+  cut(accountId: string, at: Date): Promise<void>;
   /** The stored content of each id, in the order asked; null where there is none (one query for the lot). */
   get(generationIds: readonly string[]): Promise<(StoredContent | null)[]>;
-  /** Delete every stored content of the account, its replays too; how many contents were deleted. */
-  deleteAccount(accountId: string): Promise<number>;
-  /** Delete what was created before `before`; how many were deleted. */
+  /**
+   * Delete every stored content of the account, its replays too; how many contents were deleted. Content and replays
+   * of its calls started at or before `at` are no longer stored either (the calls in flight meanwhile).
+   */
+  deleteAccount(accountId: string, at: Date): Promise<number>;
+  /** Delete what was created before `before`, and the cuts made before it; how many contents were deleted. */
   purgeBefore(before: Date): Promise<number>;
-  /** Store a generation's replay; storing an id again changes nothing. */
-  putReplay(replay: StoredReplay): Promise<void>;
+  /**
+   * Store a generation's replay; storing an id again changes nothing. Refused (nothing stored) when the account
+   * deleted its content at or after `callStartedAt`, the time its call claimed the Idempotency-Key.
+   */
+  putReplay(replay: StoredReplay, callStartedAt: string): Promise<void>;
   /** The replay stored for the generation, or null. */
   getReplay(generationId: string): Promise<StoredReplay | null>;
   /** Delete the replays stored before `before`; how many were deleted. */

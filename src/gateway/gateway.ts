@@ -471,12 +471,14 @@ export const createGateway = (deps: {
     if (idem === undefined) return call();
     if (!deps.claims) throw new Error('Idempotency-Key claims are not wired into this gateway');
     const { accountId, keyId } = input.principal;
+    // Before the claim: a deletion of the account's content from here on voids the answer kept for the retries.
+    const claimedAt = now();
     const holder = await deps.claims.claim({ accountId, keyId }, idem.key, input.generationId, idem.fingerprint);
     if (holder !== null) throw await heldKeyAnswer(deps.claims, accountId, idem, holder);
     const { replays } = deps;
     if (replays) {
       idem.answer?.keep((answer) =>
-        replays.save(accountId, idem.key, input.generationId, answer).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'could not store an Idempotency-Key’s answer: a retry gets a 409')),
+        replays.save(accountId, idem.key, input.generationId, answer, claimedAt).catch((err: unknown) => logger.error({ err, generationId: input.generationId }, 'could not store an Idempotency-Key’s answer: a retry gets a 409')),
       );
     }
     try {
@@ -889,11 +891,15 @@ export const createGateway = (deps: {
           ? { completion: streamed, reasoning: reasoning || null }
           : { completion: contentText(message?.content ?? null), reasoning: message?.reasoning || null };
       const content = { generationId: input.generationId, accountId: input.principal.accountId, createdAt: new Date(prepared.startedAt).toISOString(), input: { messages: prepared.request.messages }, output };
-      // Never rejects: a content store that fails costs the content, logged, not the process or the record.
+      // Never rejects: a content store that fails costs the content, logged, not the process or the record. Logging
+      // turned off meanwhile drops it: here (this process's directory), and in the store, which refuses the content
+      // of a call started before the account turned logging off or deleted its content (any process's).
       void afterAnswer(() =>
-        deps.contentLog!.store.put(content).catch((error: unknown) => {
-          logger.error({ err: error, generationId: input.generationId }, 'could not store a generation’s content (input & output logging)');
-        }),
+        deps.contentLog!.enabled(input.principal.accountId)
+          ? deps.contentLog!.store.put(content).catch((error: unknown) => {
+              logger.error({ err: error, generationId: input.generationId }, 'could not store a generation’s content (input & output logging)');
+            })
+          : Promise.resolve(),
       );
     }
     const recorded = afterAnswer(() => finalize(prepared, result, outcome, billing, completion));

@@ -4,10 +4,14 @@
  * failed, through the official openai SDK and the legacy completions route) are readable by that account alone, right
  * after the answer, until it deletes them or the retention passes (through restarts of the same data directory).
  */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTENT_FILE } from '../../src/contentStore/sqliteContentStore.js';
 import { ADMIN_KEY, startHarness } from '../support/appHarness.js';
 import { contentOf, GATEWAY_TEST_ENV, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { eventually } from '../support/eventually.js';
 import type { FakeProvider } from '../support/fakeProviders.js';
 
 let h: GatewayHarness;
@@ -183,6 +187,138 @@ describe('input & output logging', () => {
     const after = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'off again' }] });
     await h.running.core.gateway.idle();
     expect((await contentRes(after.id, user.key)).status).toBe(404);
+  });
+});
+
+describe('calls in flight when logging is turned off or the content deleted', () => {
+  /** A promise the fake upstream holds its answers on until `release()`. */
+  const holding = () => {
+    let release!: () => void;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    return { until, release };
+  };
+  /** A whole and a streamed chat of the account, both at the upstream (held there) when this returns. */
+  const inFlight = async (who: Account, hold: Promise<void>, headers: Record<string, string> = {}) => {
+    const before = fake.requests.length;
+    fake.script({ text: 'the held answer', holdUntil: hold });
+    fake.script({ text: 'the held stream', holdUntil: hold });
+    const calls = [
+      h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'in flight, whole' }] }, headers),
+      h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'in flight, streamed' }], stream: true }),
+    ];
+    await eventually('both calls at the upstream', () => fake.requests.length >= before + 2);
+    return calls;
+  };
+  /** The calls' answers, read whole, and their generation ids, once the gateway's work after them is done. */
+  const ended = async (calls: Promise<Response>[]) => {
+    const ids: string[] = [];
+    for (const res of await Promise.all(calls)) {
+      expect(res.status).toBe(200);
+      const body = await res.text();
+      expect(body.startsWith('data:') ? contentOf(body.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)))) : body).toMatch(/the held (answer|stream)/);
+      ids.push(res.headers.get('x-generation-id')!);
+    }
+    await h.running.core.gateway.idle();
+    return ids;
+  };
+  /** What the content store's file holds for these generations: contents and Idempotency-Key answers. */
+  const storedRows = (ids: readonly string[]) => {
+    const db = new Database(join(h.dataDir, CONTENT_FILE), { readonly: true, fileMustExist: true });
+    try {
+      const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE generation_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(ids)) as { n: number }).n;
+      return { content: count('content'), replay: count('replay') };
+    } finally {
+      db.close();
+    }
+  };
+  const graphqlContent = async (id: string, key: string) => (await h.gql('query ($id: ID!) { generation(id: $id) { content { completion } } }', { id }, key)).body.data.generation.content;
+  const expectNoContent = async (ids: readonly string[], who: Account) => {
+    for (const id of ids) {
+      expect((await contentRes(id, who.key)).status).toBe(404);
+      expect(await graphqlContent(id, who.key)).toBeNull();
+    }
+    expect(storedRows(ids)).toEqual({ content: 0, replay: 0 });
+  };
+  const deleteAll = async (who: Account) => (await h.gqlOk('mutation { deleteGenerationContent }', {}, who.key)).deleteGenerationContent as number;
+
+  it('stores nothing of the calls in flight once logging is off and the content deleted (QA s44 liveops #1), and keeps the calls made after logging is on again', async () => {
+    const who = await h.openAccount({ name: 'in-flight', credits: 1_000_000_000 });
+    expect((await setLogging(true, who.key)).body.data.setContentLogging.contentLogging).toBe(true);
+    const older = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'an older call' }] });
+    const olderId = older.headers.get('x-generation-id')!;
+    expect((await content(olderId, who.key)).input.messages).toEqual([{ role: 'user', content: 'an older call' }]);
+
+    const hold = holding();
+    const calls = await inFlight(who, hold.until);
+    expect((await setLogging(false, who.key)).body.data.setContentLogging.contentLogging).toBe(false);
+    expect(await deleteAll(who)).toBe(1);
+    hold.release();
+    const ids = await ended(calls);
+    await expectNoContent([olderId, ...ids], who);
+    expect(await deleteAll(who)).toBe(0);
+
+    // Logging on again: calls made from now on are kept, as before.
+    expect((await setLogging(true, who.key)).body.data.setContentLogging.contentLogging).toBe(true);
+    const later = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'a later call' }] });
+    expect((await content(later.headers.get('x-generation-id')!, who.key)).input.messages).toEqual([{ role: 'user', content: 'a later call' }]);
+  });
+
+  it('stores nothing of the calls in flight once logging is turned off, and keeps what was stored before', async () => {
+    const who = await h.openAccount({ name: 'switched-off', credits: 1_000_000_000 });
+    expect((await setLogging(true, who.key)).body.data.setContentLogging.contentLogging).toBe(true);
+    const older = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'kept' }] });
+    const olderId = older.headers.get('x-generation-id')!;
+    const hold = holding();
+    const calls = await inFlight(who, hold.until);
+    const offAt = Date.now();
+    expect((await setLogging(false, who.key)).body.data.setContentLogging.contentLogging).toBe(false);
+    // The store holds the account's cut, which another process sharing it (whose directory may lag) is refused by too.
+    const db = new Database(join(h.dataDir, CONTENT_FILE), { readonly: true, fileMustExist: true });
+    try {
+      const cut = db.prepare('SELECT content_at FROM cut WHERE account_id = ?').get(who.accountId) as { content_at: string } | undefined;
+      expect(Date.parse(cut?.content_at ?? '')).toBeGreaterThanOrEqual(offAt);
+    } finally {
+      db.close();
+    }
+    hold.release();
+    const ids = await ended(calls);
+    await expectNoContent(ids, who);
+    expect((await content(olderId, who.key)).input.messages).toEqual([{ role: 'user', content: 'kept' }]);
+  });
+
+  it('stores nothing of the calls in flight when the content is deleted while logging stays on, and keeps the calls started after', async () => {
+    const who = await h.openAccount({ name: 'wiped', credits: 1_000_000_000 });
+    expect((await setLogging(true, who.key)).body.data.setContentLogging.contentLogging).toBe(true);
+    const hold = holding();
+    const calls = await inFlight(who, hold.until);
+    expect(await deleteAll(who)).toBe(0);
+    hold.release();
+    const ids = await ended(calls);
+    await expectNoContent(ids, who);
+    const after = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'after the delete' }] });
+    expect((await content(after.headers.get('x-generation-id')!, who.key)).input.messages).toEqual([{ role: 'user', content: 'after the delete' }]);
+  });
+
+  it('does not keep the Idempotency-Key answer of a call in flight when the content is deleted: its retry is the 409 of an answer not kept', async () => {
+    const who = await h.openAccount({ name: 'idempotent', credits: 1_000_000_000 });
+    const hold = holding();
+    const calls = await inFlight(who, hold.until, { 'idempotency-key': 'deleted-while-running' });
+    expect(await deleteAll(who)).toBe(0);
+    hold.release();
+    const ids = await ended(calls);
+    expect(storedRows(ids)).toEqual({ content: 0, replay: 0 });
+    const retry = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'in flight, whole' }] }, { 'idempotency-key': 'deleted-while-running' });
+    expect(retry.status).toBe(409);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(await retry.text()).toContain(ids[0]!);
+
+    // A call started after the delete keeps its answer for its retries.
+    fake.script({ text: 'a later answer' });
+    const later = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'later' }] }, { 'idempotency-key': 'after-the-delete' });
+    expect(later.status).toBe(200);
+    await later.text();
+    const replayed = await h.chat(who.key, { model: MODEL, messages: [{ role: 'user', content: 'later' }] }, { 'idempotency-key': 'after-the-delete' });
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
   });
 });
 

@@ -25,6 +25,8 @@ export interface FakeUsage {
 export interface Script {
   /** Delay before the response starts. */
   latencyMs?: number;
+  /** Hold the response until this settles (after `latencyMs`): a call the test keeps in flight as long as it needs. */
+  holdUntil?: Promise<unknown>;
   /** Answer with this status. ≥ 400 without `body` sends the protocol's own error body for that status. */
   status?: number;
   /** Response body (objects are JSON-encoded, strings sent verbatim). */
@@ -204,6 +206,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
 
     const script = queue.shift() ?? defaultScript;
     if (script.latencyMs) await sleep(script.latencyMs);
+    if (script.holdUntil) await script.holdUntil;
     if (res.destroyed) return;
     if (script.reset) {
       cutByUs.value = true;

@@ -97,6 +97,11 @@ export const createAccountsApi = (deps: {
   selfSignup: boolean;
   /** Accounts opened without a key per client address in any hour (SELF_SIGNUP_PER_HOUR; 0: no limit). */
   selfSignupPerHour: number;
+  /**
+   * Input & output logging is being turned off for an account: its calls in flight store no content (the content
+   * store's cut, generationContent.ts); without it, they still may.
+   */
+  cutContent?: (accountId: string) => Promise<void>;
   now: () => Date;
 }) => {
   const writes = createAuthWrites(deps);
@@ -140,8 +145,15 @@ export const createAccountsApi = (deps: {
     grantRole: (caller: Caller, accountId: string, role: Role) => change(caller, { type: 'GrantRole', data: { accountId, role, at: at() } }),
     revokeRole: (caller: Caller, accountId: string, role: Role) =>
       change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
-    /** Input & output logging on or off (the caller owns the account or is an admin: checked at the edges). */
-    setContentLogging: (caller: Caller, accountId: string, enabled: boolean) => change(caller, { type: 'SetContentLogging', data: { accountId, enabled, at: at() } }),
+    /**
+     * Input & output logging on or off (the caller owns the account or is an admin: checked at the edges). Off: the
+     * content store is cut first, so that once this answers no call of the account, in flight or not, on any process,
+     * stores content (cut again when it was off already: harmless, and a cut lost to a failure is made then).
+     */
+    async setContentLogging(caller: Caller, accountId: string, enabled: boolean) {
+      if (!enabled && deps.cutContent && deps.directory.account(accountId)) await deps.cutContent(accountId);
+      return change(caller, { type: 'SetContentLogging', data: { accountId, enabled, at: at() } });
+    },
     /**
      * The model a chat request that names none is answered by (null clears it: such a request is refused again). It
      * must be one routing knows now; a model retired later makes those requests fail as naming it would.

@@ -221,7 +221,7 @@ builder.mutationFields((t) => ({
   setContentLogging: t.withAuth(userOwnsAccountArg).field({
     type: AccountRef,
     description:
-      "Turn input & output logging on or off for the account (the caller's own; an admin may name another). Only generations made while it is on keep their content; turning it off keeps what was stored (deleteGenerationContent deletes it).",
+      "Turn input & output logging on or off for the account (the caller's own; an admin may name another). Only generations made while it is on keep their content: once it is turned off, calls still in flight store none either; turning it off keeps what was stored (deleteGenerationContent deletes it).",
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: false }), enabled: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.accounts.setContentLogging(ctx, targetAccount(args.accountId, ctx), args.enabled),

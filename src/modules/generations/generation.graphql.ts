@@ -320,7 +320,7 @@ builder.mutationFields((t) => ({
   }),
   deleteGenerationContent: t.withAuth((root, args, ctx) => ({ $all: { fullKey: true, ...ownsAccountArg(root, args, ctx) } })).field({
     type: 'Int',
-    description: "Delete every generation's stored content of the account (input & output logging), and the answers kept for its Idempotency-Key retries; how many generations' content were deleted. The records and charges stay. Not with a restricted key (a spending limit, or issued to an app).",
+    description: "Delete every generation's stored content of the account (input & output logging), and the answers kept for its Idempotency-Key retries; how many generations' content were deleted. Calls in flight meanwhile (started before it answers) keep neither. The records and charges stay. Not with a restricted key (a spending limit, or issued to an app).",
     args: { accountId: t.arg.id({ required: false, description: 'An admin may name another account; the caller’s own otherwise.' }) },
     resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),

@@ -5,7 +5,10 @@
  * deleted on request (`deleteGenerationContent`) and purged after CONTENT_RETENTION_DAYS.
  *
  * The gateway asks `enabled` per generation (the auth directory, in memory: no store read on the request path) and
- * stores through `store.put` after the answer has been written. A read right after an answer waits for that put.
+ * stores through `store.put` after the answer has been written, if logging is still on then. A read right after an
+ * answer waits for that put. Turning logging off (`cut`) and deleting the content cut the account in the store: a put
+ * of a call started before is refused there, whichever process makes it (see the port), so once either has answered,
+ * the calls that were in flight store nothing.
  * Its hourly purge also drops the Idempotency-Key answers kept in the same store past their 24 hours.
  */
 import type { ContentStore, StoredContent } from '../../contentStore/contentStore.js';
@@ -26,8 +29,8 @@ export const createGenerationContent = (deps: {
   now: () => Date;
 }) => {
   const { store, logger } = deps;
-  /** Puts under way, by generation id: a read of that id waits for its put. */
-  const storing = new Map<string, Promise<void>>();
+  /** Puts under way, by generation id: a read of that id waits for its put, a delete of its account too. */
+  const storing = new Map<string, { accountId: string; put: Promise<void> }>();
   let timer: NodeJS.Timeout | null = null;
 
   const purge = async () => {
@@ -53,7 +56,7 @@ export const createGenerationContent = (deps: {
     store: {
       put(content: StoredContent) {
         const put = store.put(content).finally(() => storing.delete(content.generationId));
-        storing.set(content.generationId, put.catch(() => undefined));
+        storing.set(content.generationId, { accountId: content.accountId, put: put.catch(() => undefined) });
         return put;
       },
     },
@@ -73,15 +76,25 @@ export const createGenerationContent = (deps: {
      * stored for it. One store query for the lot (GraphQL batches a page of generations' `content` into one call).
      */
     async find(actor: Principal, generationIds: readonly string[]): Promise<(StoredContent | null)[]> {
-      await Promise.all(generationIds.map((id) => storing.get(id)));
+      await Promise.all(generationIds.map((id) => storing.get(id)?.put));
       return (await store.get(generationIds)).map((content) => (content && content.accountId === actor.accountId ? content : null));
     },
-    /** Delete every stored content of the account (the caller's own, checked by the API's edges); how many. */
-    deleteAll: (accountId: string): Promise<number> => store.deleteAccount(accountId),
+    /**
+     * Delete every stored content of the account (the caller's own, checked by the API's edges), and what its calls in
+     * flight would store (they started before); how many. It answers once this process's puts under way for the
+     * account are done too (on MongoDB one may be taking its write back).
+     */
+    async deleteAll(accountId: string): Promise<number> {
+      const deleted = await store.deleteAccount(accountId, deps.now());
+      await Promise.all([...storing.values()].filter((p) => p.accountId === accountId).map((p) => p.put));
+      return deleted;
+    },
+    /** Input & output logging is being turned off: what the account's calls in flight would store is not stored. */
+    cut: (accountId: string): Promise<void> => store.cut(accountId, deps.now()),
     async stop() {
       if (timer) clearInterval(timer);
       timer = null;
-      await Promise.all(storing.values());
+      await Promise.all([...storing.values()].map((p) => p.put));
       await store.close();
     },
   };

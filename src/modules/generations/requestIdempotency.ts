@@ -182,8 +182,11 @@ export interface RecordedAnswer {
 export interface IdempotentReplays {
   /** The answer stored for the generation under this account and key, if one was, in the window, and it opens. */
   find(accountId: string, key: string, generationId: string): Promise<RecordedAnswer | null>;
-  /** Stores the answer, sealed (a second store for the generation changes nothing). */
-  save(accountId: string, key: string, generationId: string, answer: RecordedAnswer): Promise<void>;
+  /**
+   * Stores the answer, sealed (a second store for the generation changes nothing); not when the account deleted its
+   * content since its call claimed the key at `callStartedAt` (ms).
+   */
+  save(accountId: string, key: string, generationId: string, answer: RecordedAnswer, callStartedAt: number): Promise<void>;
 }
 
 const REPLAY_SALT = 'switchyard-idempotent-replay-v1';
@@ -212,7 +215,7 @@ export const createIdempotentReplays = (deps: { store: Pick<ContentStore, 'putRe
         return null;
       }
     },
-    async save(accountId, key, generationId, answer) {
+    async save(accountId, key, generationId, answer, callStartedAt) {
       const head = Buffer.from(JSON.stringify({ status: answer.status, headers: answer.headers }));
       const length = Buffer.alloc(4);
       length.writeUInt32BE(head.length);
@@ -221,7 +224,7 @@ export const createIdempotentReplays = (deps: { store: Pick<ContentStore, 'putRe
       cipher.setAAD(Buffer.from(generationId));
       const data = Buffer.concat([cipher.update(length), cipher.update(head), cipher.update(answer.body), cipher.final()]);
       const sealed = Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64url');
-      await deps.store.putReplay({ generationId, accountId, createdAt: deps.now().toISOString(), sealed });
+      await deps.store.putReplay({ generationId, accountId, createdAt: deps.now().toISOString(), sealed }, new Date(callStartedAt).toISOString());
     },
   };
 };
