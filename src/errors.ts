@@ -153,6 +153,18 @@ export class IdempotencyKeyReusedError extends DomainError {
     super('CONFLICT', message, 422, metadata);
   }
 }
+/**
+ * 409 CONFLICT: a command that met another's write to the same aggregate on every try (another process's, as several
+ * gateway processes on one EventStoreDB do): nothing was changed, and sending it again may pass (REST: Retry-After 1 s,
+ * `x-should-retry: true`). Names no stream or revision: those are the store's, not the caller's.
+ */
+export class ConcurrentChangeError extends ConflictError {
+  override readonly shouldRetry = true;
+  override readonly retryAfterMs = 1_000;
+  constructor(readonly tries: number) {
+    super('Another request changed this at the same time, again on every try: nothing was changed; send it again', { reason: 'concurrent_change', retryable: true });
+  }
+}
 export class WrongExpectedVersionError extends DomainError {
   constructor(
     readonly stream: string,

@@ -1,4 +1,5 @@
-import { WrongExpectedVersionError } from '../errors.js';
+import { ConcurrentChangeError, WrongExpectedVersionError } from '../errors.js';
+import { oneAtATime, type OneAtATime } from '../oneAtATime.js';
 import { ALREADY_DURABLE, type DomainEvent, type Durability, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent } from './eventStore.js';
 
 /** A pure decision model for one aggregate: rebuild state from events, decide new events from a command. */
@@ -13,7 +14,10 @@ export interface HandleOptions<Event extends DomainEvent> {
   readonly metadata?: EventMetadata;
   /** Deterministic event ids, so a retried command (same id) cannot append twice. */
   readonly eventId?: (event: Event, index: number) => string;
-  /** Conflicts retried before giving up (each retry reloads and decides again). */
+  /**
+   * Conflicts retried before giving up (each retry waits a jittered, growing moment, then reloads and decides again);
+   * CONFLICT_RETRIES unless set.
+   */
   readonly maxRetries?: number;
   /** When the result is answered (see Durability); `durable` by default. */
   readonly durability?: Durability;
@@ -36,17 +40,46 @@ export const foldEvents = <State, Event extends DomainEvent>(
 ): State => events.reduce<State>((state, event) => decider.evolve(state, { type: event.type, data: event.data } as Event), decider.initialState());
 
 /**
- * Load the stream, decide, append with the expected revision. On a concurrent write (wrong expected version)
- * reload and decide again, a bounded number of times.
+ * Conflicts with another process's write to the same stream (several gateway processes on one EventStoreDB) retried
+ * before the command is refused: each retry waits a random moment up to a bound that doubles from 5 ms to 250 ms (full
+ * jitter, so writers that met once do not meet again), about 1 s in all at most.
  */
-export const handleCommand = async <State, Command, Event extends DomainEvent>(
+export const CONFLICT_RETRIES = 8;
+const conflictWaitMs = (retry: number) => Math.random() * Math.min(250, 5 * 2 ** retry);
+
+/**
+ * Per event store, the commands in flight per stream: within this process a stream's commands run one after another,
+ * so they never conflict with each other (only another process's writes, or a module appending to the stream by
+ * itself, can move the stream between the load and the append).
+ */
+const streamsInFlight = new WeakMap<EventStore, OneAtATime>();
+const inFlightOn = (store: EventStore): OneAtATime => {
+  let streams = streamsInFlight.get(store);
+  if (streams === undefined) streamsInFlight.set(store, (streams = oneAtATime()));
+  return streams;
+};
+
+/**
+ * Load the stream, decide, append with the expected revision. Commands on one stream run one at a time in this
+ * process; on a concurrent write from elsewhere (wrong expected version) wait a jittered moment, reload and decide
+ * again, a bounded number of times, then refuse with a retryable CONFLICT (ConcurrentChangeError).
+ */
+export const handleCommand = <State, Command, Event extends DomainEvent>(
   store: EventStore,
   stream: string,
   decider: Decider<State, Command, Event>,
   command: Command,
   options: HandleOptions<Event> = {},
+): Promise<HandleResult<State, Event>> => inFlightOn(store)(stream, () => decideAndAppend(store, stream, decider, command, options));
+
+const decideAndAppend = async <State, Command, Event extends DomainEvent>(
+  store: EventStore,
+  stream: string,
+  decider: Decider<State, Command, Event>,
+  command: Command,
+  options: HandleOptions<Event>,
 ): Promise<HandleResult<State, Event>> => {
-  const maxRetries = options.maxRetries ?? 3;
+  const maxRetries = options.maxRetries ?? CONFLICT_RETRIES;
   for (let attempt = 0; ; attempt++) {
     const history = await store.readStream(stream);
     const revision = history.length === 0 ? -1 : history[history.length - 1]!.revision;
@@ -69,8 +102,9 @@ export const handleCommand = async <State, Command, Event extends DomainEvent>(
         durable: result.durable,
       };
     } catch (error) {
-      if (error instanceof WrongExpectedVersionError && attempt < maxRetries) continue;
-      throw error;
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      if (attempt >= maxRetries) throw new ConcurrentChangeError(attempt + 1);
+      await new Promise((resolve) => setTimeout(resolve, conflictWaitMs(attempt)));
     }
   }
 };
