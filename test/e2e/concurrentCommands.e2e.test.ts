@@ -4,7 +4,8 @@
  * provider-lvp expected revision 152 but the stream is at 153") and were dropped; 10 `setApiKeyLimit` on one key lost
  * 2. Within one process, commands on one stream now run one after another; a conflict with another process is decided
  * again after a jittered wait, and one that still cannot be applied is a retryable CONFLICT (REST: 409 with
- * Retry-After and x-should-retry), never a text naming revisions.
+ * Retry-After and x-should-retry), never a text naming revisions. 30 publishes at once passed
+ * ENDPOINT_MAX_PER_ACCOUNT (10) by two: an account's publishes are now decided one at a time too.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +114,21 @@ describe('concurrent commands on one aggregate all apply, as if one after anothe
     expect([...applied].sort((a, b) => a - b)).toEqual(limits);
     const { apiKey } = await h.gqlOk('query ($id: ID!) { apiKey(id: $id) { limit } }', { id: keyId }, owner.key);
     expect(Number(apiKey.limit)).toBe(applied.at(-1));
+  });
+});
+
+describe('ENDPOINT_MAX_PER_ACCOUNT holds under concurrent publishes within a process', () => {
+  it(`30 publishes at once over two providers of one account, cap ${CAP}: exactly ${CAP} held, the rest CONFLICT too_many_endpoints`, async () => {
+    const owner = await h.openAccount({ roles: ['provider'], name: 'capped' });
+    await registerProvider(owner.key, 'capped-one');
+    await registerProvider(owner.key, 'capped-two');
+    // A pending proposal counts too (a model outside the account's namespace).
+    expect(await publish(owner.key, 'capped-one', 'openai/gpt-capped')).toMatchObject({ __typename: 'EndpointProposal' });
+
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? publish(owner.key, 'capped-one', `capped-one/m${i}`) : publish(owner.key, 'capped-two', `capped-two/m${i}`))));
+    expect(countBy(answers.map((a) => a.code ?? a.__typename))).toEqual({ Endpoint: CAP - 1, CONFLICT: 30 - (CAP - 1) });
+    for (const refused of answers.filter((a) => a.code)) expect(refused.details).toEqual({ reason: 'too_many_endpoints', limit: CAP });
+    expect(h.running.core.gateway.catalog.activeEndpointsOwnedBy(owner.accountId)).toBe(CAP - 1);
   });
 });
 

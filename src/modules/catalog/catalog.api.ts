@@ -12,6 +12,7 @@ import type { Actor } from '../../core.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import { oneAtATime } from '../../oneAtATime.js';
 import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
 import { REASONING_EFFORTS } from '../../gateway/types.js';
@@ -372,9 +373,19 @@ export const createCatalogApi = (deps: {
   };
 
   /**
+   * The account's changes that may take room under ENDPOINT_MAX_PER_ACCOUNT run one at a time in this process, each from
+   * its check to the moment routing and the read models hold its result, so the cap is exact within a process. The
+   * count spans the account's providers (several streams), which no append guards: processes sharing one event store
+   * may still pass it by the changes they make at the same moment (README). Admins are not counted: not held.
+   */
+  const endpointRoom = oneAtATime();
+  const withEndpointRoom = <T>(actor: CatalogActor, work: () => Promise<T>): Promise<T> =>
+    deps.maxEndpointsPerAccount === undefined || actor.admin ? work() : endpointRoom(actor.accountId, work);
+  /**
    * CONFLICT (`too_many_endpoints`) when a non-admin account would get one more active endpoint or pending proposal
-   * than ENDPOINT_MAX_PER_ACCOUNT allows (`publishing`: the endpoint id a publish names, which may be there already). Counted from routing's catalog (active endpoints of the providers it owns) and
-   * the proposals read model, so two publishes racing may pass one over the cap, as two workflows created at once may.
+   * than ENDPOINT_MAX_PER_ACCOUNT allows (`publishing`: the endpoint id a publish names, which may be there already).
+   * Counted from routing's catalog (active endpoints of the providers it owns) and the proposals read model; call it
+   * within withEndpointRoom, so that the count includes every earlier change of the account's made in this process.
    */
   const requireEndpointRoom = async (actor: CatalogActor, publishing?: string) => {
     const max = deps.maxEndpointsPerAccount;
@@ -499,37 +510,39 @@ export const createCatalogApi = (deps: {
         variants: input.variants ?? [],
       };
       validateSpec(spec);
-      // A new endpoint or proposal (not a republish of one, whatever its status) counts against the account's cap,
-      // checked before a model is created for it.
-      await requireEndpointRoom(actor, endpointId(input.model, input.provider));
-      const now = at();
-      const newModel: ModelSpec = {
-        modelId: input.model,
-        name: input.modelName ?? input.model,
-        description: input.modelDescription ?? '',
-        contextLength: input.contextLength,
-        inputModalities: input.inputModalities ? [...new Set<Modality>(['text', ...input.inputModalities])] : ['text'],
-        outputModalities: ['text'],
-        tokenizer: 'Other',
-      };
-      const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
-      let model = await loadModel(input.model);
-      // Input modalities route requests (an image goes only to a model that takes images): its owner or an admin may
-      // change them by publishing again; anyone else asking for a change is refused, not ignored.
-      if (input.inputModalities && model.status === 'published' && !sameModalities(model.spec.inputModalities, newModel.inputModalities)) {
-        if (!actor.admin && actor.accountId !== model.ownerAccountId) throw new ForbiddenError(`Model ${input.model} belongs to another account: only its owner or an admin changes its inputModalities`);
-        model = (await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...model.spec, inputModalities: newModel.inputModalities, at: now, actor, provider: publishingOn } })).state.state;
-      }
-      // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
-      if (model.status === 'none' && mayCreateModel(input.model, actor, publishingOn)) {
-        const created = await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...newModel, at: now, actor, provider: publishingOn } });
-        // The state after the command: if another provider created the model first, it names that owner.
-        model = created.state.state;
-      }
-      const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
-      const decided = await providerCommand(caller, input.provider, { type: 'PublishEndpoint', data: { providerSlug: input.provider, actor, spec, model: access, newModel, at: now } });
-      const endpoint = decided.state.status === 'registered' ? decided.state.endpoints.get(input.model) : undefined;
-      return endpoint?.status === 'proposed' ? proposalOf(decided.view, input.provider, input.model) : endpointOf(decided.view, input.provider, input.model);
+      return withEndpointRoom(actor, async () => {
+        // A new endpoint or proposal (not a republish of one, whatever its status) counts against the account's cap,
+        // checked before a model is created for it.
+        await requireEndpointRoom(actor, endpointId(input.model, input.provider));
+        const now = at();
+        const newModel: ModelSpec = {
+          modelId: input.model,
+          name: input.modelName ?? input.model,
+          description: input.modelDescription ?? '',
+          contextLength: input.contextLength,
+          inputModalities: input.inputModalities ? [...new Set<Modality>(['text', ...input.inputModalities])] : ['text'],
+          outputModalities: ['text'],
+          tokenizer: 'Other',
+        };
+        const publishingOn = { slug: provider.slug, ownerAccountId: provider.ownerAccountId };
+        let model = await loadModel(input.model);
+        // Input modalities route requests (an image goes only to a model that takes images): its owner or an admin may
+        // change them by publishing again; anyone else asking for a change is refused, not ignored.
+        if (input.inputModalities && model.status === 'published' && !sameModalities(model.spec.inputModalities, newModel.inputModalities)) {
+          if (!actor.admin && actor.accountId !== model.ownerAccountId) throw new ForbiddenError(`Model ${input.model} belongs to another account: only its owner or an admin changes its inputModalities`);
+          model = (await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...model.spec, inputModalities: newModel.inputModalities, at: now, actor, provider: publishingOn } })).state.state;
+        }
+        // Outside the provider's namespace the model is not created here: the endpoint becomes a proposal carrying it.
+        if (model.status === 'none' && mayCreateModel(input.model, actor, publishingOn)) {
+          const created = await modelCommand(caller, input.model, { type: 'PublishModel', data: { ...newModel, at: now, actor, provider: publishingOn } });
+          // The state after the command: if another provider created the model first, it names that owner.
+          model = created.state.state;
+        }
+        const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
+        const decided = await providerCommand(caller, input.provider, { type: 'PublishEndpoint', data: { providerSlug: input.provider, actor, spec, model: access, newModel, at: now } });
+        const endpoint = decided.state.status === 'registered' ? decided.state.endpoints.get(input.model) : undefined;
+        return endpoint?.status === 'proposed' ? proposalOf(decided.view, input.provider, input.model) : endpointOf(decided.view, input.provider, input.model);
+      });
     },
 
     async changePrice(caller: CatalogCaller, input: EndpointRef & { readonly prices: PricesInput }): Promise<EndpointView> {
@@ -549,10 +562,13 @@ export const createCatalogApi = (deps: {
 
     async enableEndpoint(caller: CatalogCaller, input: EndpointRef): Promise<EndpointView> {
       // A disabled endpoint made room under the cap: enabling it takes that room again.
-      const disabled = deps.routing.endpoint(endpointId(input.model, input.provider));
-      if (disabled?.status === 'disabled' && disabled.provider.ownerAccountId === caller.principal.accountId) await requireEndpointRoom(catalogActor(caller.principal));
-      const decided = await providerCommand(caller, input.provider, { type: 'EnableEndpoint', data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, at: at() } });
-      return endpointOf(decided.view, input.provider, input.model);
+      const actor = catalogActor(caller.principal);
+      return withEndpointRoom(actor, async () => {
+        const disabled = deps.routing.endpoint(endpointId(input.model, input.provider));
+        if (disabled?.status === 'disabled' && disabled.provider.ownerAccountId === caller.principal.accountId) await requireEndpointRoom(actor);
+        const decided = await providerCommand(caller, input.provider, { type: 'EnableEndpoint', data: { providerSlug: input.provider, actor, model: input.model, at: at() } });
+        return endpointOf(decided.view, input.provider, input.model);
+      });
     },
 
     async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: Partial<EndpointPrices> | null }): Promise<EndpointView> {
