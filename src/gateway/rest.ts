@@ -17,7 +17,7 @@ import { toUsdNumber } from '../modules/ledger/money.js';
 import { extend } from '../objects.js';
 import { SSE_DONE } from './sse.js';
 import { isRecord } from './providers/common.js';
-import type { ChatChunk, ChatResponse, ChoiceLogprobs } from './types.js';
+import type { ChatChunk, ChatResponse, ChoiceLogprobs, ChunkChoice, ChunkDelta } from './types.js';
 
 
 /**
@@ -107,14 +107,33 @@ const chatJson = (response: ChatResponse, error: GatewayError | null) => ({
 
 /**
  * A chunk with `reasoning_content` beside `reasoning`, and without the canonical `stop_sequence` (not in OpenAI's
- * shape); the same object when neither applies (most chunks).
+ * shape) or a finish its provider ended with an error (heldBack); the same object when none applies (most chunks),
+ * null when nothing of it is left to send.
  */
-const chatChunkJson = (chunk: ChatChunk): ChatChunk => {
-  if (!chunk.choices.some((c) => c.delta.reasoning != null || c.stop_sequence !== undefined)) return chunk;
+const chatChunkJson = (chunk: ChatChunk): ChatChunk | null => {
+  if (!chunk.choices.some((c) => c.delta.reasoning != null || c.stop_sequence !== undefined || c.error !== undefined)) return chunk;
+  const choices = heldBack(chunk.choices);
+  if (choices.length === 0) return null;
   return {
     ...chunk,
-    choices: chunk.choices.map(({ stop_sequence: _openAiHasNone, ...c }) => (c.delta.reasoning == null ? c : { ...c, delta: { ...c.delta, reasoning_content: c.delta.reasoning } })),
+    choices: choices.map(({ stop_sequence: _openAiHasNone, ...c }) => (c.delta.reasoning == null ? c : { ...c, delta: { ...c.delta, reasoning_content: c.delta.reasoning } })),
   };
+};
+
+const emptyDelta = (d: ChunkDelta): boolean => !d.content && !d.reasoning && !d.reasoning_details && !d.tool_calls && !d.refusal;
+
+/**
+ * The choices without the finish their provider ended the answer with an error on (a choice's `error`): the stream
+ * ends instead with OpenRouter's error chunk (errorChunk), which carries that error redacted, so the client sees one
+ * finish, with its error. What else such a choice carries goes on, unfinished.
+ */
+const heldBack = (choices: readonly ChunkChoice[]): ChunkChoice[] => {
+  const kept: ChunkChoice[] = [];
+  for (const { error, ...c } of choices) {
+    if (error === undefined) kept.push(c);
+    else if (!emptyDelta(c.delta)) kept.push({ ...c, finish_reason: null, native_finish_reason: null });
+  }
+  return kept;
 };
 
 /** Legacy completions' `logprobs` (the openai SDK's `Completion` choice): parallel lists, one entry per token. */
@@ -159,19 +178,23 @@ export const completionLogprobs = (logprobs: ChoiceLogprobs | null | undefined, 
  */
 const textChunks = () => {
   const written = new Map<number, number>();
-  return (chunk: ChatChunk) => ({
-    id: chunk.id,
-    object: 'text_completion',
-    created: chunk.created,
-    model: chunk.model,
-    provider: chunk.provider,
-    choices: chunk.choices.map((c) => {
-      const text = c.delta.content ?? '';
-      const before = written.get(c.index) ?? 0;
-      if (text !== '') written.set(c.index, before + text.length);
-      return { index: c.index, text, finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: completionLogprobs(c.logprobs, before) };
-    }),
-  });
+  return (chunk: ChatChunk) => {
+    const choices = heldBack(chunk.choices);
+    if (choices.length === 0 && chunk.choices.length > 0) return null;
+    return {
+      id: chunk.id,
+      object: 'text_completion',
+      created: chunk.created,
+      model: chunk.model,
+      provider: chunk.provider,
+      choices: choices.map((c) => {
+        const text = c.delta.content ?? '';
+        const before = written.get(c.index) ?? 0;
+        if (text !== '') written.set(c.index, before + text.length);
+        return { index: c.index, text, finish_reason: c.finish_reason, native_finish_reason: c.native_finish_reason ?? null, logprobs: completionLogprobs(c.logprobs, before) };
+      }),
+    };
+  };
 };
 
 
@@ -245,10 +268,15 @@ export const gatewayRoutes = (deps: GatewayRouteDeps): Route[] => {
         keepAliveMs: config.GATEWAY_KEEPALIVE_MS,
         stallMs: config.GATEWAY_STREAM_IDLE_TIMEOUT_MS,
         keepAliveText: KEEPALIVE_COMMENT,
-        onChunk: (chunk, sse) => sse.write(`data: ${JSON.stringify(textChunk === null ? chatChunkJson(chunk) : textChunk(chunk))}\n\n`),
+        onChunk: (chunk, sse) => {
+          const shown = textChunk === null ? chatChunkJson(chunk) : textChunk(chunk);
+          if (shown !== null) sse.write(`data: ${JSON.stringify(shown)}\n\n`);
+        },
       });
       if (outcome.kind === 'cancelled' || sse.gone) return;
-      if (outcome.kind === 'failed') {
+      // A failure, or an answer its provider ended with an error mid-generation (its error, as a whole answer's
+      // choices[0].error; billed as answered): the stream ends with OpenRouter's error chunk, and no [DONE].
+      if (outcome.kind === 'failed' || outcome.error !== null) {
         if (!res.headersSent) return sendError(res, outcome.error, requestId, logger);
         sse.end(`data: ${JSON.stringify(errorChunk(outcome, prepared.created, kind))}\n\n`);
         return;

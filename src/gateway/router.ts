@@ -384,6 +384,13 @@ const sleep = (ms: number, signal: AbortLike | undefined) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/**
+ * The error the provider ended a streamed answer with (StreamOutcome.error), redacted as any upstream error (it may
+ * quote back the key it was sent): the run's error, as a whole answer's `choices[0].error` is. Null when none.
+ */
+const inBandError = (outcome: StreamOutcome, target: RouteTarget): ProviderError | null =>
+  outcome.error === undefined ? null : redactProviderError(outcome.error, credentialsOf(target));
+
 const hasPayload = (chunk: ChatChunk): boolean => {
   for (const choice of chunk.choices) {
     if (choice.finish_reason) return true;
@@ -671,6 +678,10 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             if (output.chars > maxChars || output.logprobs > maxLogprobs) throw outputTooLong(provider, target.maxOutput, output, maxChars, maxLogprobs);
             if (!finished && chunk.choices.some((choice) => choice.finish_reason)) finished = true;
             if (!committed) {
+              // An error the provider ended the answer with before its first token is its failure like any other
+              // (as a chunk's top-level error, which the parser throws): another try, not an empty answer.
+              const failed = chunk.choices[0]?.error;
+              if (failed !== undefined) throw failed;
               if (!hasPayload(chunk)) {
                 buffered.push(chunk);
                 continue;
@@ -716,6 +727,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           finishReason: outcome.finishReason ?? null,
           nativeFinishReason: outcome.nativeFinishReason ?? null,
           upstreamId,
+          error: inBandError(outcome, target),
         });
       } catch (caught) {
         record.endedAt = now();
@@ -727,7 +739,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         const ended = committed ? upstream?.finish() : undefined;
         if (ended?.finishReason !== undefined) {
           breakers.success(target.endpoint.id);
-          return result('completed', { usage: ended.usage ?? null, finishReason: ended.finishReason, nativeFinishReason: ended.nativeFinishReason ?? null, upstreamId: upstream!.upstreamId() });
+          return result('completed', { usage: ended.usage ?? null, finishReason: ended.finishReason, nativeFinishReason: ended.nativeFinishReason ?? null, upstreamId: upstream!.upstreamId(), error: inBandError(ended, target) });
         }
         // Not the provider's fault: no error on the attempt, no breaker, no retry.
         if (ready === 'refused' && !committed) return result('failed', { refused });

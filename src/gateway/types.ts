@@ -231,6 +231,13 @@ export interface ChunkChoice {
   logprobs?: ChoiceLogprobs | null;
   /** On the finishing chunk: the stop sequence that ended the answer, when the upstream says (as ChatChoice's). */
   stop_sequence?: string;
+  /**
+   * On the finishing chunk of an answer its upstream ended with an error in the stream (finish_reason "error" and an
+   * error object): that error, as the adapter read it (as ChatChoice's). Unredacted: chat/completions holds this choice
+   * back and ends the stream with OpenRouter's error chunk, the outcome's error (redacted) in it; the skins end theirs
+   * with the outcome's error too.
+   */
+  error?: ProviderError;
 }
 
 /** OpenRouter's mid-stream error payload (top-level `error` on a chunk). */

@@ -528,6 +528,20 @@ describe('an answer its provider ended with an error mid-generation (finish_reas
     expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('api_error');
     expect(text).toBe('Partial ans');
   });
+
+  it('streamed: the `event: error` is the provider’s own error (its type and message), as chat’s error chunk gives it', async () => {
+    // A 429 the provider sent in the stream: rate_limit_error with its message (a 4xx one is shown), not a generic 502.
+    openai.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'rate limited mid-answer' } });
+    const res = await post({ ...ask, stream: true }, { 'x-api-key': user.key });
+    const events = sseEvents(await res.text());
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'rate_limit_error', message: expect.stringContaining('rate limited mid-answer') } } });
+
+    openai.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'rate limited mid-answer' } });
+    const error = await sdk(user.key).messages.stream(ask).finalMessage().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('rate_limit_error');
+    expect((error as InstanceType<typeof Anthropic.APIError>).message).toContain('rate limited mid-answer');
+  });
 });
 
 describe('errors in Anthropic’s shape', () => {

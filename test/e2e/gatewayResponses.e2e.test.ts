@@ -325,16 +325,30 @@ describe('streaming', () => {
     expect(balance.reserved).toBe(0);
   });
 
-  it('a provider error after the first tokens ends the stream with error and response.failed', async () => {
+  it('a provider error after the first tokens ends the stream with response.failed alone (as OpenAI does), which responses.stream() resolves with the partial answer', async () => {
     gpt.script({ errorAfterChunks: 3 });
-    const stream = await client.responses.create({ model: 'test/resp-gpt', input: 'Say hello to the gateway', stream: true });
+    const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Say hello to the gateway' });
     const events: ResponseStreamEvent[] = [];
     for await (const event of stream) events.push(event);
-    const [error, failed] = events.slice(-2);
-    expect(error).toMatchObject({ type: 'error', code: 'server_error', message: expect.stringContaining('fake-openai') });
-    expect(failed).toMatchObject({ type: 'response.failed', response: { status: 'failed', error: { code: 'server_error' } } });
+    const final = await stream.finalResponse();
+    expect(events.map((e) => e.type)).not.toContain('error');
+    const failed = events.at(-1);
+    expect(failed).toMatchObject({ type: 'response.failed', response: { status: 'failed', error: { code: 'server_error', message: expect.stringContaining('fake-openai') } } });
     const text = events.flatMap((e) => (e.type === 'response.output_text.delta' ? [e.delta] : [])).join('');
+    expect(text).toBe('Echo: Say ');
     expect(failed!.type === 'response.failed' && failed.response.output).toEqual([expect.objectContaining({ type: 'message', content: [expect.objectContaining({ text })] })]);
+    expect(final).toMatchObject({ status: 'failed', error: { code: 'server_error' }, output_text: 'Echo: Say ' });
+  });
+  it("a stream its provider ended with an error in the stream ends with response.failed carrying the provider's error", async () => {
+    gpt.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'rate limited mid-answer' } });
+    const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Say hello to the gateway' });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const final = await stream.finalResponse();
+    expect(events.at(-1)!.type).toBe('response.failed');
+    expect(final.status).toBe('failed');
+    expect(final.error).toEqual({ code: 'rate_limit_exceeded', message: expect.stringContaining('rate limited mid-answer') });
+    expect(final.output_text).toBe('Echo: Say ');
   });
   it('a stream its provider ended with finish_reason "error" ends with response.failed and the error, its items incomplete', async () => {
     const chunk = (delta: unknown, finish: string | null, extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish, ...extra }] })}\n\n`;

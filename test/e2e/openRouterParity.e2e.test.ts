@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeProvider } from '../support/fakeProviders.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
-import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+import { costOf, FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
 let user: Account;
@@ -373,5 +373,92 @@ describe('a whole answer its provider ended with an error mid-generation', () =>
     const fine = await client.chat.completions.create({ model: 'test/orp-openai', messages: hi });
     expect(fine.choices[0]!.finish_reason).toBe('stop');
     expect(errorOf(fine)).toBeUndefined();
+  });
+});
+
+describe('a stream its provider ended with an error mid-generation', () => {
+  const ask = [{ role: 'user' as const, content: 'Say hello to the gateway' }];
+  type Chunk = { id: string; provider?: string; error?: { code: number; message: string; metadata: Record<string, unknown> }; choices: { delta: { content?: string }; finish_reason: string | null }[]; usage?: Record<string, unknown> };
+  /** The stream over raw HTTP: its `data:` payloads ([DONE] as the string). */
+  const streamed = async (key: string) => {
+    const res = await fetch(`${h.url}/api/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'test/orp-openai', messages: ask, stream: true }) });
+    const data = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+    return { res, chunks: data.map((d) => (d === '[DONE]' ? d : (JSON.parse(d) as Chunk))) };
+  };
+  const textOf = (chunks: (Chunk | string)[]) => chunks.map((c) => (typeof c === 'string' ? '' : (c.choices[0]?.delta.content ?? ''))).join('');
+  /** The SDK's stream: the text it gave before it threw, and what it threw. */
+  const sdkStream = async (key: string) => {
+    const own = new OpenAI({ baseURL: `${h.url}/api/v1`, apiKey: key, maxRetries: 0, timeout: 10_000 });
+    let text = '';
+    const thrown = await (async () => {
+      for await (const chunk of await own.chat.completions.create({ model: 'test/orp-openai', messages: ask, stream: true })) text += chunk.choices[0]?.delta.content ?? '';
+    })().then(() => null, (e: unknown) => e);
+    return { text, thrown };
+  };
+
+  it("ends with OpenRouter's error chunk carrying the provider's error (5xx masked), no [DONE], recorded and billed on the provider's usage", async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    const inBandError = { afterChunks: 3, shape: 'choice' as const, code: 502, message: 'upstream died mid-generation' };
+    openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+    const { res, chunks } = await streamed(payer.key);
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-generation-id')!;
+    expect(textOf(chunks)).toBe('Echo: Say ');
+    expect(chunks).not.toContain('[DONE]');
+    // One chunk says the answer ended with an error, the last one, and it says which.
+    const finishing = chunks.filter((c) => typeof c !== 'string' && c.choices.some((choice) => choice.finish_reason !== null));
+    expect(finishing).toEqual([chunks.at(-1)]);
+    const last = chunks.at(-1) as Chunk;
+    expect(last).toMatchObject({
+      id,
+      object: 'chat.completion.chunk',
+      provider: 'orp-openai',
+      error: { code: 502, message: expect.stringContaining('HTTP 502'), metadata: { error_type: 'provider_unavailable', provider_name: 'orp-openai', provider_status: 502 } },
+      choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }],
+      usage: { prompt_tokens: 11, completion_tokens: 3 },
+    });
+    expect(last.error!.message).not.toContain('upstream died');
+    expect(last.error!.metadata).not.toHaveProperty('provider_code');
+    const record = await h.generation(payer.key, id);
+    // Recorded as the same answer whole is (a completed answer that ended with finish_reason "error").
+    expect(record).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3, switchyard: { status: 'completed', usage_source: 'provider' } });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
+
+    // The SDK throws it after the partial text.
+    openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+    const { text, thrown } = await sdkStream(payer.key);
+    expect(text).toBe('Echo: Say ');
+    expect(thrown).toBeInstanceOf(OpenAI.APIError);
+    expect((thrown as InstanceType<typeof OpenAI.APIError>).message).toContain('HTTP 502');
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
+  });
+
+  it("shows a 4xx provider error's message and code, the provider key it quotes taken out", async () => {
+    openai.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: `rate limited on key ${FAKE_API_KEY}` } });
+    const { chunks } = await streamed(user.key);
+    const last = chunks.at(-1) as Chunk;
+    expect(last.error).toMatchObject({ code: 429, metadata: { error_type: 'rate_limit_exceeded', provider_status: 429, provider_code: '429' } });
+    expect(last.error!.message).toContain('rate limited on key');
+    expect(last.error!.message).not.toContain(FAKE_API_KEY);
+  });
+
+  it("OpenRouter's own mid-stream error chunk (top-level error) ends the same way, billed on an estimate of what was delivered", async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    openai.script({ inBandError: { afterChunks: 3, shape: 'openrouter', code: 502, message: 'Internal error', metadata: { error_type: 'server' } } });
+    const { res, chunks } = await streamed(payer.key);
+    expect(textOf(chunks)).toBe('Echo: Say ');
+    expect(chunks).not.toContain('[DONE]');
+    expect(chunks.at(-1)).toMatchObject({ error: { code: 502, message: expect.stringContaining('HTTP 502'), metadata: { provider_status: 502 } }, choices: [{ finish_reason: 'error' }] });
+    const record = await h.generation(payer.key, res.headers.get('x-generation-id')!);
+    expect(record).toMatchObject({ finish_reason: 'error', switchyard: { usage_source: 'estimated' } });
+  });
+
+  it('before any token is a failure like any other: the call goes on to a next try', async () => {
+    const before = openai.requests.length;
+    openai.script({ inBandError: { afterChunks: 1, shape: 'choice', code: 502, message: 'died at once' } });
+    const { text, thrown } = await sdkStream(user.key);
+    expect(thrown).toBeNull();
+    expect(text).toBe('Echo: Say hello to the gateway');
+    expect(openai.requests.length - before).toBe(2);
   });
 });

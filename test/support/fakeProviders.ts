@@ -65,6 +65,13 @@ export interface Script {
   rawAnswer?: string;
   /** Streaming: after this many events send the protocol's in-stream error event and end. */
   errorAfterChunks?: number;
+  /**
+   * Streaming (OpenAI): after this many events the provider ends the answer with an error in the stream, HTTP still
+   * 200. `openrouter`: OpenRouter's documented mid-stream error, one chunk with a top-level `error` and a choice with
+   * finish_reason "error" (`delta: {content: ""}`), then the stream ends. `choice`: the error on the choice, as a whole
+   * answer's `choices[0].error`, with finish_reason "error", then the usage chunk (when asked for) and `[DONE]`.
+   */
+  inBandError?: { afterChunks: number; shape: 'openrouter' | 'choice'; code: number; message: string; metadata?: Record<string, unknown> };
   /** An invalid JSON body, or (streaming) an invalid JSON event after the first one. */
   malformedJson?: boolean;
   /** Streaming: delay between SSE events. */
@@ -259,6 +266,10 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       }
       if (script.errorAfterChunks !== undefined && index >= script.errorAfterChunks) {
         res.end(streamErrorEvent(protocol));
+        return;
+      }
+      if (script.inBandError !== undefined && index >= script.inBandError.afterChunks) {
+        res.end(inBandErrorEvents(answer, script.inBandError, includeUsage(protocol, body, script)));
         return;
       }
       if (script.endMarker !== undefined && index === events.length - 1) {
@@ -788,6 +799,20 @@ function streamErrorEvent(protocol: FakeProtocol): string {
     case 'gemini':
       return frame(protocol, JSON.stringify({ error: { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' } }));
   }
+}
+
+/** An OpenAI-protocol answer its provider ends with an error mid-generation (Script.inBandError). */
+function inBandErrorEvents(a: Answer, e: NonNullable<Script['inBandError']>, withUsage: boolean): string {
+  const error = { code: e.code, message: e.message, ...(e.metadata && { metadata: e.metadata }) };
+  const base = { id: a.id, object: 'chat.completion.chunk', created: CREATED, model: a.model };
+  if (e.shape === 'openrouter') {
+    return frame('openai', JSON.stringify({ ...base, provider: 'FakeUpstream', error, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }] }));
+  }
+  return (
+    frame('openai', JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'error', error }] })) +
+    (withUsage ? frame('openai', JSON.stringify({ ...base, choices: [], usage: openaiUsage(a) })) : '') +
+    frame('openai', '[DONE]')
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

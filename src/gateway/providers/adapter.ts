@@ -35,6 +35,13 @@ export interface StreamOutcome {
   usage?: Usage;
   finishReason?: FinishReason;
   nativeFinishReason?: string;
+  /**
+   * Why the upstream ended the answer with an error in the stream (an OpenAI-compatible choice's `error`, with
+   * finish_reason "error"): the answer as sent is the answer, billed on its usage, and this is its error, as a whole
+   * answer's `choices[0].error`. (An error event that is no part of an answer, Anthropic's `event: error`, a chunk's
+   * top-level `error`, is thrown by `push` instead.)
+   */
+  error?: ProviderError;
   /** The protocol's end marker arrived (`[DONE]`, `message_stop`, a Gemini finishReason): the stream was not cut. */
   done: boolean;
 }

@@ -777,11 +777,15 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
         },
       });
       if (outcome.kind === 'cancelled' || sse.gone) return;
+      // A response that fails once begun ends with response.failed alone, its error and the partial output in it, as
+      // OpenAI's does (its `error` event is an error outside a response): the same for a failure Switchyard saw (a cut
+      // connection, an unreadable event) and an error the provider ended the answer with. The SDKs' responses.stream()
+      // rejects on an `error` event, and the partial answer would be lost with it.
       if (outcome.kind === 'failed') {
         if (!res.headersSent) return fail(outcome.error);
         const error = outcome.error ?? new GatewayError(502, 'provider_unavailable', 'The generation failed');
         const body = responsesErrorBody(error, requestId).error;
-        emit({ type: 'error', code: body.code, message: body.message, param: null });
+        translator.finish('incomplete');
         emit({ type: 'response.failed', response: responseObject(base, { status: 'failed', output: translator.output, error: { code: body.code, message: body.message }, outcome }) });
         sse.end();
         return;
@@ -789,8 +793,6 @@ export const responsesRoutes = (deps: GatewayRouteDeps): Route[] => {
       sse.open();
       const { status, items, incomplete } = endOf(outcome.finishReason);
       translator.finish(items);
-      // An answer its provider ended with an error ends with response.failed, the error in it. No `error` event: the
-      // answer is whole as the provider gave it (and billed so), and the SDKs' responses.stream() rejects on one.
       const error = status === 'failed' ? failedError(outcome, requestId) : null;
       emit({ type: `response.${status}`, response: withMetadata(responseObject(base, { status, output: translator.output, incomplete, error, outcome }), outcome) });
       sse.end();

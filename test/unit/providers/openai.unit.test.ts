@@ -207,6 +207,17 @@ describe('openai adapter: parsing a stream', () => {
     expect(replay.outcome.done).toBe(false);
   });
 
+  it("keeps the error a provider ended the answer with on a choice (finish_reason \"error\"), with the usage after it", () => {
+    const replay = replaySse(openaiAdapter.createStreamParser(), chunks('stream-choice-error'));
+    expect(replay.error).toBeUndefined();
+    expect(assemble(replay.chunks).content).toBe('Partial ans');
+    const last = replay.chunks.at(-1)!.choices[0]!;
+    expect(last).toMatchObject({ finish_reason: 'error', error: { status: 429, code: 'rate_limited', upstreamMessage: 'Rate limited mid-generation' } });
+    expect(replay.outcome).toMatchObject({ done: true, finishReason: 'error', usage: { prompt_tokens: 11, completion_tokens: 3 }, error: { status: 429, code: 'rate_limited' } });
+    // An answer without one has none.
+    expect(replaySse(openaiAdapter.createStreamParser(), chunks('stream')).outcome.error).toBeUndefined();
+  });
+
   it('reports a cut stream as not done and without usage', () => {
     const text = chunks('stream');
     const { outcome, chunks: out } = replaySse(openaiAdapter.createStreamParser(), text.slice(0, text.indexOf('"finish_reason":"stop"')));

@@ -1,5 +1,5 @@
 /** OpenAI SSE chunks (`data: {chunk}` … `data: [DONE]`); usage arrives in a last chunk with no choices. */
-import type { ChatChunk, ChunkChoice, ChunkDelta, FinishReason, ToolCallDelta, Usage } from '../../types.js';
+import type { ChatChunk, ChunkChoice, ChunkDelta, FinishReason, ProviderError, ToolCallDelta, Usage } from '../../types.js';
 import type { ResponseMeta, StreamParser } from '../adapter.js';
 import { asArray, asNumber, asRecord, asString, isRecord, malformedResponse, parseJson } from '../common.js';
 import { errorFromBody, PROVIDER } from './errors.js';
@@ -39,6 +39,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   let usage: Usage | undefined;
   let finishReason: FinishReason | undefined;
   let nativeFinishReason: string | undefined;
+  let error: ProviderError | undefined;
   let done = false;
   return {
     push(message) {
@@ -55,18 +56,23 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       const choices: ChunkChoice[] = [];
       for (const [i, raw] of asArray(json.choices).entries()) {
         if (!isRecord(raw)) continue;
-        const finish = mapFinishReason(asString(raw.finish_reason));
+        // The provider ended the answer with an error mid-generation, on the choice (as a whole answer's
+        // `choices[0].error`, parseResponse): the answer ends there with finish_reason "error", and this error.
+        const failed = isRecord(raw.error) ? errorFromBody({ error: raw.error }, 502) : undefined;
+        const finish = failed === undefined ? mapFinishReason(asString(raw.finish_reason)) : 'error';
         const native = asString(raw.native_finish_reason) ?? asString(raw.finish_reason);
         if (finish) {
           finishReason = finish;
           nativeFinishReason = native;
         }
+        if (failed !== undefined) error ??= failed;
         choices.push({
           index: asNumber(raw.index) ?? i,
           delta: parseDelta(raw.delta),
           finish_reason: finish,
           ...(native !== undefined && { native_finish_reason: native }),
           ...(isRecord(raw.logprobs) && { logprobs: raw.logprobs }),
+          ...(failed !== undefined && { error: failed }),
         });
       }
       if (choices.length === 0) return [];
@@ -86,6 +92,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
         ...(usage && { usage }),
         ...(finishReason && { finishReason }),
         ...(nativeFinishReason !== undefined && { nativeFinishReason }),
+        ...(error !== undefined && { error }),
       };
     },
   };
