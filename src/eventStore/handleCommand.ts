@@ -48,6 +48,16 @@ export const CONFLICT_RETRIES = 8;
 const conflictWaitMs = (retry: number) => Math.random() * Math.min(250, 5 * 2 ** retry);
 
 /**
+ * After the `retry`-th conflict (from 0) with another process's write: the jittered wait before deciding again, or,
+ * past `maxRetries`, the retryable CONFLICT the command ends with. One rule for every writer that appends at an expected
+ * revision (handleCommand here, the tables' own writer).
+ */
+export const afterConflict = async (retry: number, maxRetries = CONFLICT_RETRIES): Promise<void> => {
+  if (retry >= maxRetries) throw new ConcurrentChangeError(retry + 1);
+  await new Promise((resolve) => setTimeout(resolve, conflictWaitMs(retry)));
+};
+
+/**
  * Per event store, the commands in flight per stream: within this process a stream's commands run one after another,
  * so they never conflict with each other (only another process's writes, or a module appending to the stream by
  * itself, can move the stream between the load and the append).
@@ -103,8 +113,7 @@ const decideAndAppend = async <State, Command, Event extends DomainEvent>(
       };
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw error;
-      if (attempt >= maxRetries) throw new ConcurrentChangeError(attempt + 1);
-      await new Promise((resolve) => setTimeout(resolve, conflictWaitMs(attempt)));
+      await afterConflict(attempt, maxRetries);
     }
   }
 };

@@ -14,7 +14,8 @@ import { providerStream } from '../../src/modules/catalog/provider.events.js';
 import { ADMIN_KEY } from '../support/appHarness.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
-import { otherProcessRenamesKeyFile, renamesByOtherProcess, slowAppendsFile } from '../support/contendedEventStore.js';
+import { otherProcessAppendsFile, otherProcessRenamesKeyFile, renamesByOtherProcess, slowAppendsFile } from '../support/contendedEventStore.js';
+import { tableStream } from '../../src/modules/tables/table.events.js';
 
 const CAP = 20;
 let h: GatewayHarness;
@@ -172,5 +173,38 @@ describe('a conflict with another process', () => {
     }
     const events = await h.running.core.eventStore.readStream(apiKeyStream(keyId));
     expect(events.filter((e) => e.type === 'ApiKeyLimitChanged')).toEqual([]);
+  });
+
+  it('on a table’s stream (its own writer, not handleCommand): decided again, then the same retryable CONFLICT, never a text naming revisions', async () => {
+    const owner = await h.openAccount({ roles: ['designer'], name: 'tabled' });
+    const created = (await h.gqlOk('mutation { createTable(name: "shared") { __typename } }', {}, owner.key)).createTable;
+    expect(created).toEqual({ __typename: 'Table' });
+    const stream = tableStream(owner.accountId, 'shared');
+    const tableId = (await h.running.core.eventStore.readStream(stream))[0]!.data as { tableId: string };
+    const elsewhere = (n: number) => ({
+      type: 'EntryAdded',
+      data: { tableId: tableId.tableId, accountId: owner.accountId, entryId: `elsewhere-${n}`, entry: { from: 'another process' }, at: new Date().toISOString() },
+    });
+    const INSERT = 'mutation ($e: JSON!) { insertEntry(table: "shared", entry: $e) { __typename ... on DomainError { code message details } } }';
+
+    writeFileSync(otherProcessAppendsFile(h.dataDir), JSON.stringify({ stream, count: 4, event: elsewhere(1) }));
+    try {
+      expect((await h.gqlOk(INSERT, { e: { n: 1 } }, owner.key)).insertEntry).toEqual({ __typename: 'Entry' });
+    } finally {
+      rmSync(otherProcessAppendsFile(h.dataDir));
+    }
+    writeFileSync(otherProcessAppendsFile(h.dataDir), JSON.stringify({ stream, count: 'always', event: elsewhere(2) }));
+    try {
+      expect((await h.gqlOk(INSERT, { e: { n: 2 } }, owner.key)).insertEntry).toEqual({
+        __typename: 'DomainError',
+        code: 'CONFLICT',
+        message: 'Another request changed this at the same time, again on every try: nothing was changed; send it again',
+        details: { reason: 'concurrent_change', retryable: true },
+      });
+    } finally {
+      rmSync(otherProcessAppendsFile(h.dataDir));
+    }
+    const added = (await h.running.core.eventStore.readStream(stream)).filter((e) => e.type === 'EntryAdded').map((e) => (e.data as { entry: unknown }).entry);
+    expect(added.filter((entry) => JSON.stringify(entry) !== '{"from":"another process"}')).toEqual([{ n: 1 }]);
   });
 });

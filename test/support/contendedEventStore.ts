@@ -24,7 +24,14 @@ export const renamesByOtherProcess = (dataDir: string, keyId: string): number =>
  */
 export const slowAppendsFile = (dataDir: string) => join(dataDir, 'slow-appends');
 
-/** For startSwitchyard's `eventStoreWrapper`: see otherProcessRenamesKeyFile and slowAppendsFile. */
+/**
+ * The file that makes "another process" append an event to any stream just before this process appends to it: JSON
+ * `{stream, count, event}` (`count` a number or "always"; `event` a NewEvent, appended at any revision).
+ */
+export const otherProcessAppendsFile = (dataDir: string) => join(dataDir, 'other-process-appends');
+type OtherAppends = { stream: string; count: number | 'always'; event: { type: string; data: unknown } };
+
+/** For startSwitchyard's `eventStoreWrapper`: see otherProcessRenamesKeyFile, otherProcessAppendsFile and slowAppendsFile. */
 export const wrapEventStore: WrapEventStore = (store, { dataDir }): EventStore =>
   delegatingEventStore(store, {
     async append(stream, events, options) {
@@ -41,6 +48,14 @@ export const wrapEventStore: WrapEventStore = (store, { dataDir }): EventStore =
           const renamed = renamesByOtherProcess(dataDir, keyId) + 1;
           writeFileSync(join(dataDir, `other-process-renamed-${keyId}`), String(renamed));
           await store.append(stream, [{ type: 'ApiKeyRenamed', data: { keyId, name: `renamed elsewhere ${renamed}`, at: new Date().toISOString() } }], { expectedRevision: 'any' });
+        }
+      }
+      const appends = otherProcessAppendsFile(dataDir);
+      if (existsSync(appends)) {
+        const other = JSON.parse(readFileSync(appends, 'utf8')) as OtherAppends;
+        if (stream === other.stream && other.count !== 0) {
+          if (other.count !== 'always') writeFileSync(appends, JSON.stringify({ ...other, count: other.count - 1 }));
+          await store.append(stream, [other.event], { expectedRevision: 'any' });
         }
       }
       return store.append(stream, events, options);

@@ -3,8 +3,10 @@ import { tableQueries, type EntryDoc, type TableDoc } from '../../../projections
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import { ConflictError, DomainError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { afterConflict } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import { checkFiniteNumbers } from '../../objects.js';
+import { oneAtATime } from '../../oneAtATime.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
@@ -178,7 +180,7 @@ export const createTablesApi = (deps: {
    */
   const cache = new Map<string, { state: TableState; revision: number }>();
   /** Commands on one table run one at a time in this process (the cached state is updated in place). */
-  const locks = new Map<string, Promise<unknown>>();
+  const oneAtATimePerTable = oneAtATime();
 
   const catchUp = async (stream: string) => {
     let cached = cache.get(stream);
@@ -219,23 +221,24 @@ export const createTablesApi = (deps: {
         cached.revision = result.nextExpectedRevision;
         return { events, state: cached.state, position: result.position, durable: result.durable };
       } catch (error) {
-        // Another process wrote first: catch up and decide again.
-        if (error instanceof WrongExpectedVersionError && attempt < 3) continue;
-        cache.delete(stream);
-        throw error;
+        // Another process wrote first: catch up and decide again, as handleCommand does (then a retryable CONFLICT).
+        if (!(error instanceof WrongExpectedVersionError)) {
+          cache.delete(stream);
+          throw error;
+        }
+        try {
+          await afterConflict(attempt);
+        } catch (refusal) {
+          cache.delete(stream);
+          throw refusal;
+        }
       }
     }
   };
 
   const execute = (command: TableCommand, actor: TableActor) => {
     const stream = tableStream(command.data.accountId, command.data.table);
-    const previous = locks.get(stream) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => decideOnce(stream, command, actor));
-    locks.set(stream, next);
-    void next.finally(() => {
-      if (locks.get(stream) === next) locks.delete(stream);
-    }).catch(() => undefined);
-    return next.then(async ({ events, state, position, durable }) => {
+    return oneAtATimePerTable(stream, () => decideOnce(stream, command, actor)).then(async ({ events, state, position, durable }) => {
       await durable;
       // Read your writes: the caller's next query sees what it just wrote.
       if (position !== null && !(await deps.runner.waitFor(position))) deps.logger.warn({ stream, position }, 'read side is lagging behind a table command');
