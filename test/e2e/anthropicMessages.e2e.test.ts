@@ -496,10 +496,15 @@ describe('an answer its provider ended with an error mid-generation (finish_reas
     expect(await h.generation(payer.key, id)).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3 });
     expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
 
+    expect(res.headers.get('x-should-retry')).toBe('false');
+
+    // With the SDK's own retries (2 by default, of every 5xx): x-should-retry stops them, so one call is charged once.
+    const asked = openai.requests.length;
     openai.script({ body: wholePartial });
-    const error = await sdk(payer.key).messages.create(ask).catch((e: unknown) => e);
+    const error = await sdk(payer.key, { maxRetries: 2 }).messages.create(ask).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Anthropic.InternalServerError);
     expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('api_error');
+    expect(openai.requests.length - asked).toBe(1);
     expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
   });
 

@@ -277,10 +277,12 @@ const stopSequenceOf = (reason: StopReason, sequence: string | null | undefined)
  */
 export const answerError = (outcome: GenerationOutcome, native = outcome.response?.choices[0]?.native_finish_reason): DomainError | null => {
   if (outcome.finishReason !== 'error') return null;
-  if (outcome.error !== null) return outcome.error;
   const provider = outcome.providerName ?? 'The provider';
   const said = native != null && native !== 'error' ? ` (finish reason ${JSON.stringify(native)})` : '';
-  return new GatewayError(502, 'provider_unavailable', `${provider} ended the answer with an error mid-generation${said}`, { provider_name: outcome.providerName });
+  const error = outcome.error ?? new GatewayError(502, 'provider_unavailable', `${provider} ended the answer with an error mid-generation${said}`, { provider_name: outcome.providerName });
+  // The answer was charged: an SDK that retries every 5xx (and 429) on its own would pay for it again each time, for
+  // nothing it sees (x-should-retry: false; the client may still send it again, as a new call).
+  return new GatewayError(error.status, error.errorType, error.message, error.metadata, undefined, error.code, false);
 };
 
 /** The gateway's answer as Anthropic's Message object (one that did not end with an error: answerError). */
