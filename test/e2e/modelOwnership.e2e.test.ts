@@ -107,20 +107,45 @@ describe('a provider cannot take over a seeded model', () => {
     expect(malloryUpstream.requests).toHaveLength(0);
   });
 
-  it('an approval is of the prices reviewed: a proposal republished at other prices meanwhile is a CONFLICT', async () => {
-    const APPROVE_AT = `mutation ($provider: String!, $model: String!, $prompt: Money) { approveEndpoint(provider: $provider, model: $model, expectedPrompt: $prompt) { __typename ... on DomainError { code message } } }`;
-    // The admin reviewed it at 1 nano-dollar per prompt token; the provider republishes it at 5,000,000.
-    expect(await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 5_000_000)).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
-    const stale = (await h.gql(APPROVE_AT, { provider: 'mallory-ai', model: 'switchyard/demo-paid', prompt: 1 })).body.data.approveEndpoint;
-    expect(stale).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('prompt is now 5000000') });
+  it('an approval is of every price reviewed: a proposal republished with any price changed meanwhile is a CONFLICT', async () => {
+    const PUBLISH_AT = `mutation ($prices: PricesInput!) {
+      publishEndpoint(provider: "mallory-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model", prices: $prices, contextLength: 16000, maxOutput: 1000) {
+        __typename ... on EndpointProposal { proposalStatus } ... on DomainError { code message } } }`;
+    const APPROVE_AT = `mutation ($prices: ReviewedPricesInput!) { approveEndpoint(provider: "mallory-ai", model: "switchyard/demo-paid", expectedPrices: $prices) {
+      __typename ... on Endpoint { id status prices { prompt completion request reasoning cacheRead cacheWrite } } ... on DomainError { code message details } } }`;
+    const republish = async (prices: Record<string, number>) =>
+      expect((await h.gql(PUBLISH_AT, { prices }, mallory.key)).body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    // What the admin reviews: the proposal's whole price set, as endpointProposals shows it.
+    const { body } = await h.gql('{ endpointProposals(status: PENDING) { edges { node { id prices { prompt completion request reasoning cacheRead cacheWrite } } } } }');
+    const reviewed = (body.data.endpointProposals.edges as { node: { id: string; prices: Record<string, number> } }[]).find((e) => e.node.id === 'switchyard/demo-paid@mallory-ai')!.node.prices;
+    expect(reviewed).toEqual({ prompt: 1, completion: 1, request: 0, reasoning: 1, cacheRead: 1, cacheWrite: 1 });
+    // QA s44 liveops #3: the same prompt and completion prices, plus a $0.90 fee per request and a new reasoning price.
+    await republish({ prompt: 1, completion: 1, request: 900_000_000, reasoning: 5_000_000 });
+    const stale = (await h.gql(APPROVE_AT, { prices: reviewed })).body.data.approveEndpoint;
+    expect(stale).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('request is now 900000000, reasoning is now 5000000') });
+    expect(stale.details.prices).toEqual({ prompt: 1, completion: 1, request: 900_000_000, reasoning: 5_000_000, cacheRead: 1, cacheWrite: 1 });
+    // Each price on its own, the cache prices too.
+    for (const field of Object.keys(reviewed)) {
+      await republish({ ...reviewed, [field]: reviewed[field]! + 7 });
+      const answer = (await h.gql(APPROVE_AT, { prices: reviewed })).body.data.approveEndpoint;
+      expect(answer, field).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`(${field} is now ${reviewed[field]! + 7})`) });
+    }
     expect((await chat('switchyard/demo-paid', 'mallory-ai')).status).toBe(404);
-    // Back at the reviewed price for the test below.
+    // A part of the price set is not a review: every price is required.
+    const partial = await h.gql(APPROVE_AT, { prices: { prompt: 1, completion: 1 } });
+    expect(partial.body.errors.map((e: { message: string; extensions: { code: string } }) => [e.extensions.code, e.message.match(/Field "(\w+)" of required type/)?.[1]])).toEqual(
+      ['cacheRead', 'cacheWrite', 'reasoning', 'request'].map((field) => ['BAD_USER_INPUT', field]),
+    );
+    // Back at the reviewed prices for the test below.
     await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 1);
   });
 
-  it('routes to it once an admin approves it', async () => {
-    const { body } = await h.gql(APPROVE, { provider: 'mallory-ai', model: 'switchyard/demo-paid' });
-    expect(body.data.approveEndpoint).toEqual({ __typename: 'Endpoint', id: 'switchyard/demo-paid@mallory-ai', status: 'active', disabledByAdmin: false });
+  it('routes to it once an admin approves it, at the prices reviewed', async () => {
+    const APPROVE_REVIEWED = `mutation ($provider: String!, $model: String!, $prices: ReviewedPricesInput) { approveEndpoint(provider: $provider, model: $model, expectedPrices: $prices) {
+      __typename ... on Endpoint { id status disabledByAdmin prices { prompt completion request reasoning cacheRead cacheWrite } } ... on DomainError { code message } } }`;
+    const reviewed = { prompt: 1, completion: 1, request: 0, reasoning: 1, cacheRead: 1, cacheWrite: 1 };
+    const { body } = await h.gql(APPROVE_REVIEWED, { provider: 'mallory-ai', model: 'switchyard/demo-paid', prices: reviewed });
+    expect(body.data.approveEndpoint).toEqual({ __typename: 'Endpoint', id: 'switchyard/demo-paid@mallory-ai', status: 'active', disabledByAdmin: false, prices: reviewed });
     const res = await chat('switchyard/demo-paid', 'mallory-ai');
     expect(res.status).toBe(200);
     expect(malloryUpstream.requests).toHaveLength(1);
@@ -183,11 +208,9 @@ describe("a model's owner decides who else serves it", () => {
   it('records who decided in the events', async () => {
     const events = await h.running.core.eventStore.readStream('provider-mallory-ai');
     const decided = events.filter((e) => e.type !== 'ProviderRegistered').map((e) => [e.type, (e.data as { decidedBy?: { accountId: string; admin: boolean }; proposedBy?: { accountId: string } }).decidedBy ?? (e.data as { proposedBy?: unknown }).proposedBy]);
-    expect(decided.slice(0, 5)).toEqual([
-      // Proposed, republished at another price while under review, and back.
-      ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
-      ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
-      ['EndpointProposed', { accountId: mallory.accountId, admin: false }],
+    // Proposed, republished at other prices while under review (the tests above: eight times), and back.
+    expect(decided.slice(0, 11)).toEqual([
+      ...Array.from({ length: 9 }, () => ['EndpointProposed', { accountId: mallory.accountId, admin: false }]),
       ['EndpointApproved', { accountId: 'acc_root', admin: true }],
       ['EndpointPublished', { accountId: 'acc_root', admin: true }],
     ]);

@@ -571,7 +571,7 @@ export const createCatalogApi = (deps: {
       });
     },
 
-    async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: Partial<EndpointPrices> | null }): Promise<EndpointView> {
+    async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: EndpointPrices | null }): Promise<EndpointView> {
       await createProposedModel(caller, input.provider, input.model);
       const decided = await providerCommand(caller, input.provider, {
         type: 'ApproveEndpoint',

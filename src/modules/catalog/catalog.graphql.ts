@@ -15,7 +15,7 @@ import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
 import { MODALITIES, type Modality } from './model.events.js';
 import type { ModelQuery, ModelSort } from './modelListing.js';
-import { DATA_POLICIES, PROTOCOLS, VARIANT_TAGS, type DataPolicy, type EndpointPrices, type ProviderProtocol, type VariantTag } from './provider.events.js';
+import { DATA_POLICIES, PRICE_FIELDS, PROTOCOLS, VARIANT_TAGS, type DataPolicy, type EndpointPrices, type PriceField, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
 /** The caller of a mutation, as the catalog API takes it. */
 const callerOf = (ctx: AuthenticatedContext): CatalogCaller => ({ principal: ctx.principal, correlationId: ctx.requestId });
@@ -57,6 +57,12 @@ const PricesInput = builder.inputType('PricesInput', {
     cacheRead: t.field({ type: 'Money', required: false }),
     cacheWrite: t.field({ type: 'Money', required: false }),
   }),
+});
+
+/** Built from PRICE_FIELDS: a price added later is a field here, and required, without another edit. */
+const ReviewedPricesInput = builder.inputType('ReviewedPricesInput', {
+  description: 'Every price of a proposal as the admin reviewed it (EndpointProposal.prices), in integer nano-dollars: all are required, none defaults.',
+  fields: (t) => Object.fromEntries(PRICE_FIELDS.map((field) => [field, t.field({ type: 'Money', required: true })])) as { [F in PriceField]: ReturnType<typeof t.field<'Money', true>> },
 });
 
 interface Percentile {
@@ -421,20 +427,14 @@ builder.mutationFields((t) => ({
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
     description:
-      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedPrompt` / `expectedCompletion`: the prices reviewed (nano-dollars per token); a proposal republished at other prices since is a CONFLICT.',
+      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedPrices`: every price reviewed (the proposal\'s `prices`, all of them); a proposal republished since with any price changed (per token or per request) is a CONFLICT naming each change.',
     errors: { directResult: true },
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
-      expectedPrompt: t.arg({ type: 'Money', required: false }),
-      expectedCompletion: t.arg({ type: 'Money', required: false }),
+      expectedPrices: t.arg({ type: ReviewedPricesInput, required: false }),
     },
-    resolve: (_root, args, ctx) =>
-      ctx.catalog.approveEndpoint(callerOf(ctx), {
-        provider: args.provider,
-        model: args.model,
-        expectedPrices: { ...(args.expectedPrompt != null && { prompt: args.expectedPrompt }), ...(args.expectedCompletion != null && { completion: args.expectedCompletion }) },
-      }),
+    resolve: (_root, args, ctx) => ctx.catalog.approveEndpoint(callerOf(ctx), { provider: args.provider, model: args.model, expectedPrices: args.expectedPrices ?? null }),
   }),
   rejectEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointProposalRef,

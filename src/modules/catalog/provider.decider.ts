@@ -104,8 +104,8 @@ export type ProviderCommand =
         readonly providerSlug: string;
         readonly actor: CatalogActor;
         readonly model: string;
-        /** The prices the admin reviewed (some or all): approval fails if the proposal has been changed since. */
-        readonly expectedPrices?: Partial<EndpointPrices>;
+        /** Every price the admin reviewed: approval fails if the proposal has been republished with any other since. */
+        readonly expectedPrices?: EndpointPrices;
         readonly at: string;
       };
     }
@@ -380,10 +380,11 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'ApproveEndpoint': {
         const { providerSlug, actor, model, expectedPrices, at } = command.data;
         const proposal = requirePending(state, providerSlug, model, actor);
-        // A provider may republish its pending proposal at other prices while it is being reviewed.
-        const changed = Object.entries(expectedPrices ?? {}).filter(([field, price]) => proposal.spec.prices[field as keyof EndpointPrices] !== price);
+        // A provider may republish its pending proposal at other prices while it is being reviewed: every component
+        // counts (a per-request fee or a reasoning price moves what a call costs as much as the token prices do).
+        const changed = expectedPrices ? PRICE_FIELDS.filter((field) => proposal.spec.prices[field] !== expectedPrices[field]) : [];
         if (changed.length > 0) {
-          throw new ConflictError(`The proposal changed since it was reviewed (${changed.map(([field]) => `${field} is now ${proposal.spec.prices[field as keyof EndpointPrices]}`).join(', ')}): review it again`, {
+          throw new ConflictError(`The proposal changed since it was reviewed (${changed.map((field) => `${field} is now ${proposal.spec.prices[field]}`).join(', ')}): review it again`, {
             prices: proposal.spec.prices,
           });
         }

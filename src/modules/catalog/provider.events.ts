@@ -28,6 +28,11 @@ export interface EndpointPrices {
 }
 
 export const PRICE_FIELDS = ['prompt', 'completion', 'request', 'reasoning', 'cacheRead', 'cacheWrite'] as const satisfies readonly (keyof EndpointPrices)[];
+export type PriceField = (typeof PRICE_FIELDS)[number];
+/** Every price component, once: a price added to EndpointPrices and not to PRICE_FIELDS does not compile. */
+type MissingPriceFields = Exclude<keyof EndpointPrices, PriceField>;
+const _everyPriceListed: [MissingPriceFields] extends [never] ? true : MissingPriceFields = true;
+void _everyPriceListed;
 
 /** Variant tags an endpoint can carry: `free` endpoints serve the `:free` variant (rate-limited, zero price). */
 export const VARIANT_TAGS = ['free', 'nitro', 'floor', 'beta', 'thinking', 'extended'] as const;

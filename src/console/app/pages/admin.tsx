@@ -44,7 +44,7 @@ interface Proposal {
   id: string;
   model: string;
   provider: { slug: string; name: string };
-  prices: { prompt: number; completion: number };
+  prices: { prompt: number; completion: number; request: number; reasoning: number; cacheRead: number; cacheWrite: number };
   createsModel: boolean;
   proposedBy: string;
   proposedAt: string;
@@ -85,10 +85,10 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
   ['ZERO_RETENTION', 'zero retention'],
 ];
 const PROPOSALS = `query Pending($after: String) {
-  endpointProposals(first: 30, after: $after, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion } createsModel proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+  endpointProposals(first: 30, after: $after, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion request reasoning cacheRead cacheWrite } createsModel proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
 }`;
-const APPROVE = `mutation Approve($provider: String!, $model: String!, $prompt: Money, $completion: Money) {
-  r: approveEndpoint(provider: $provider, model: $model, expectedPrompt: $prompt, expectedCompletion: $completion) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
+const APPROVE = `mutation Approve($provider: String!, $model: String!, $prices: ReviewedPricesInput) {
+  r: approveEndpoint(provider: $provider, model: $model, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
 }`;
 const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
 const AUDIT = `query Audit { billingAudit { ok accountsChecked eventsReplayed durationMs differences { accountId model documentId field expected actual } } }`;
@@ -399,6 +399,17 @@ const HealthSection = () => {
   );
 };
 
+/** The prices that differ from what publishEndpoint defaults them to: what a call costs besides prompt and completion. */
+const otherPrices = (p: Proposal['prices']): string => {
+  const shown = [
+    p.request !== 0 && `request ${formatUsd(p.request)} each`,
+    p.reasoning !== p.completion && `reasoning ${formatPerMillion(p.reasoning)}`,
+    p.cacheRead !== p.prompt && `cache read ${formatPerMillion(p.cacheRead)}`,
+    p.cacheWrite !== p.prompt && `cache write ${formatPerMillion(p.cacheWrite)}`,
+  ].filter((text): text is string => typeof text === 'string');
+  return shown.length > 0 ? shown.join(', ') : 'as prompt and completion';
+};
+
 const ProposalsSection = () => {
   // Cursors of the pages before the current one: the list pages towards older proposals, 30 at a time.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -412,8 +423,8 @@ const ProposalsSection = () => {
     try {
       const reason = reasons[p.id]?.trim() ?? '';
       if (!approve && !reason) throw new Error('Give the provider a reason for the rejection.');
-      // Approval is of the prices shown: a proposal republished at others since is refused, to be reviewed again.
-      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { prompt: p.prices.prompt, completion: p.prices.completion } : { reason }) };
+      // Approval is of every price shown: a proposal republished with any other since is refused, to be reviewed again.
+      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { prices: p.prices } : { reason }) };
       unwrap((await gql<{ r: Result<{ id: string }> }>(approve ? APPROVE : REJECT, variables)).r);
       setMessage({ kind: 'ok', text: `${approve ? 'Approved' : 'Rejected'} ${p.id}.` });
       pending.reload();
@@ -427,7 +438,7 @@ const ProposalsSection = () => {
       {message && <Notice kind={message.kind}>{message.text}</Notice>}
       {pending.error && <Notice kind="error">{pending.error}</Notice>}
       {proposals.length > 0 && (
-        <Table label="Pending endpoint proposals" columns={['Endpoint', 'Provider', ['Prompt', 'num'], ['Completion', 'num'], 'Proposed', 'Decision']}>
+        <Table label="Pending endpoint proposals" columns={['Endpoint', 'Provider', ['Prompt', 'num'], ['Completion', 'num'], 'Other prices', 'Proposed', 'Decision']}>
           {proposals.map((p) => (
             <tr key={p.id}>
               <th scope="row">
@@ -438,6 +449,7 @@ const ProposalsSection = () => {
               </td>
               <td class="num">{formatPerMillion(p.prices.prompt)}</td>
               <td class="num">{formatPerMillion(p.prices.completion)}</td>
+              <td>{otherPrices(p.prices)}</td>
               <td>{formatTime(p.proposedAt)}</td>
               <td class="actions">
                 <div class="decide">
