@@ -28,6 +28,11 @@ export const bootstrapAdmin = async (core: Core): Promise<{ generatedKey: string
       if (!(error instanceof ConflictError)) throw error;
     }
   }
+  // Its role comes from configuration, and the API refuses to revoke it; one an earlier version let be revoked is given
+  // back, so the account says what its key can do.
+  if (core.directory.account(ROOT_ACCOUNT_ID)?.roles.has('admin') === false) {
+    await core.execute(accountStream(ROOT_ACCOUNT_ID), accountDecider, { type: 'GrantRole', data: { accountId: ROOT_ACCOUNT_ID, role: 'admin', at } }, actor);
+  }
   if (core.config.ADMIN_API_KEY || core.directory.hasLiveKey(ROOT_ACCOUNT_ID)) return { generatedKey: null };
   const keyId = newId('key');
   const { secret, hash, hint } = generateApiKey();

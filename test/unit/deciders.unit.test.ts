@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError } from '../../src/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../src/errors.js';
 import { accountDecider } from '../../src/modules/accounts/account.decider.js';
 import type { AccountEvent } from '../../src/modules/accounts/account.events.js';
 import { apiKeyDecider } from '../../src/modules/apiKeys/apiKey.decider.js';
@@ -36,6 +36,10 @@ describe('account decider', () => {
       .then([{ type: 'RoleRevoked', data: { accountId: 'acc_1', role: 'user', at } }]);
     account([admin]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'admin', actorAccountId: 'acc_1', at } }).thenThrows(ConflictError, /own admin/);
     account([opened]).when({ type: 'RevokeRole', data: { accountId: 'acc_1', role: 'designer', actorAccountId: 'acc_root', at } }).then([]);
+  });
+  it("refuses revoking the bootstrap admin's admin role, which comes from configuration", () => {
+    const root: AccountEvent = { type: 'AccountOpened', data: { ...opened.data, accountId: 'acc_root', roles: ['admin'] } };
+    account([root]).when({ type: 'RevokeRole', data: { accountId: 'acc_root', role: 'admin', actorAccountId: 'acc_2', at } }).thenThrows(ValidationError, /configuration/);
   });
   it('turns input & output logging on and off, recording only a change', () => {
     const on: AccountEvent = { type: 'ContentLoggingChanged', data: { accountId: 'acc_1', enabled: true, at } };

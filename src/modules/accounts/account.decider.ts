@@ -1,5 +1,6 @@
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
+import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { MAX_BYOK_KEYS, type AccountEvent, type AccountProviderPreferences, type ByokKey, type Role } from './account.events.js';
 
 /** An account as decided: everything it may see of itself, so a command can answer with it. */
@@ -40,6 +41,18 @@ export type AccountCommand =
   | { readonly type: 'RemoveByokKey'; readonly data: { readonly accountId: string; readonly provider: string; readonly at: string } };
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
+
+/**
+ * The revocations of ADMIN refused whatever the state: an admin's own (it could lock every admin out), and the bootstrap
+ * admin's, whose role comes from configuration (ADMIN_API_KEY, or the key printed at the first start): the API cannot
+ * take it away, so it cannot say it did.
+ */
+export const refuseAdminRevocation = (accountId: string, actorAccountId: string | null): void => {
+  if (actorAccountId === accountId) throw new ConflictError('An admin cannot revoke its own admin role (that could lock every admin out)');
+  if (accountId === ROOT_ACCOUNT_ID) {
+    throw new ValidationError("The bootstrap admin's role comes from configuration (ADMIN_API_KEY, or the key printed at the first start) and cannot be revoked through the API", { field: 'accountId' });
+  }
+};
 
 const requireOpen = (state: AccountState, accountId: string) => {
   if (state.status !== 'open') throw new NotFoundError('Account', accountId);
@@ -111,9 +124,7 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
       case 'RevokeRole': {
         const open = requireOpen(state, command.data.accountId);
         if (!open.roles.has(command.data.role)) return [];
-        if (command.data.role === 'admin' && command.data.actorAccountId === command.data.accountId) {
-          throw new ConflictError('An admin cannot revoke its own admin role (that could lock every admin out)');
-        }
+        if (command.data.role === 'admin') refuseAdminRevocation(command.data.accountId, command.data.actorAccountId);
         return [{ type: 'RoleRevoked', data: { accountId: command.data.accountId, role: command.data.role, at: command.data.at } }];
       }
       case 'ChangePlan': {

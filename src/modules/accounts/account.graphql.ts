@@ -213,6 +213,8 @@ builder.mutationFields((t) => ({
   }),
   revokeRole: t.field({
     type: AccountRef,
+    description:
+      "Take a role from an account (admin). Not one's own ADMIN (CONFLICT), nor the bootstrap admin's (acc_root: its role comes from configuration, ADMIN_API_KEY; VALIDATION).",
     authScopes: { admin: true },
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
