@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, ValidationError } from '../../src/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
 import { accountDecider } from '../../src/modules/accounts/account.decider.js';
 import type { AccountEvent } from '../../src/modules/accounts/account.events.js';
+import { adminRosterDecider, type AdminRosterCommand } from '../../src/modules/accounts/adminRoster.decider.js';
+import type { AdminRosterEvent } from '../../src/modules/accounts/adminRoster.events.js';
 import { apiKeyDecider } from '../../src/modules/apiKeys/apiKey.decider.js';
 import type { ApiKeyEvent } from '../../src/modules/apiKeys/apiKey.events.js';
 import { deciderSpec } from '../support/givenWhenThen.js';
@@ -40,6 +42,18 @@ describe('account decider', () => {
   it("refuses revoking the bootstrap admin's admin role, which comes from configuration", () => {
     const root: AccountEvent = { type: 'AccountOpened', data: { ...opened.data, accountId: 'acc_root', roles: ['admin'] } };
     account([root]).when({ type: 'RevokeRole', data: { accountId: 'acc_root', role: 'admin', actorAccountId: 'acc_2', at } }).thenThrows(ValidationError, /configuration/);
+  });
+  it("records ADMIN changes decided on the admin roster in the roster's order, whichever arrives first", () => {
+    const admin: AccountEvent = { type: 'AccountOpened', data: { ...opened.data, roles: ['admin', 'user'] } };
+    const revoke = (rosterRevision: number) => ({ type: 'RevokeRole' as const, data: { accountId: 'acc_1', role: 'admin' as const, actorAccountId: 'acc_2', at, rosterRevision } });
+    const grant = (rosterRevision: number) => ({ type: 'GrantRole' as const, data: { accountId: 'acc_1', role: 'admin' as const, at, rosterRevision } });
+    // The grant decided later (6) arrives first, on an account that still holds ADMIN: recorded all the same.
+    account([admin]).when(grant(6)).then([{ type: 'RoleGranted', data: grant(6).data }]);
+    // The revoke decided before it (5) then arrives: stale, nothing recorded.
+    account([admin, { type: 'RoleGranted', data: grant(6).data }]).when(revoke(5)).then([]);
+    account([admin, { type: 'RoleGranted', data: grant(6).data }]).when(revoke(7)).then([{ type: 'RoleRevoked', data: { accountId: 'acc_1', role: 'admin', at, rosterRevision: 7 } }]);
+    // Nothing decided on the roster (-1): the account already says it.
+    account([admin]).when(grant(-1)).then([]);
   });
   it('turns input & output logging on and off, recording only a change', () => {
     const on: AccountEvent = { type: 'ContentLoggingChanged', data: { accountId: 'acc_1', enabled: true, at } };
@@ -131,5 +145,35 @@ describe('API key decider', () => {
     };
     expect(kindAfter(created)).toBe('inference');
     expect(kindAfter({ type: 'ApiKeyCreated', data: { ...created.data, kind: 'management' } })).toBe('management');
+  });
+});
+
+describe('admin roster decider', () => {
+  const roster = deciderSpec(adminRosterDecider);
+  const streams = { actorAdmin: true, accountOpen: true, accountAdmin: true };
+  const change = (accountId: string, admin: boolean, actorAccountId: string | null, over: Partial<typeof streams> = {}): AdminRosterCommand => ({
+    type: 'ChangeAdminRole',
+    data: { accountId, admin, actorAccountId, streams: { ...streams, ...over }, at },
+  });
+  const changed = (accountId: string, admin: boolean, decidedBy: string | null): AdminRosterEvent => ({ type: 'AdminRoleChanged', data: { accountId, admin, decidedBy, at } });
+
+  it('decides a revoke on what it recorded: an admin demoted meanwhile can no longer demote (two admins demoting each other)', () => {
+    roster([]).when(change('acc_b', false, 'acc_a')).then([changed('acc_b', false, 'acc_a')]);
+    // acc_b's account stream may still say admin (its RoleRevoked not yet appended): the roster's record wins.
+    roster([changed('acc_b', false, 'acc_a')]).when(change('acc_a', false, 'acc_b')).thenThrows(ForbiddenError, /no longer an admin/);
+    roster([changed('acc_b', false, 'acc_a'), changed('acc_b', true, 'acc_root')]).when(change('acc_a', false, 'acc_b')).then([changed('acc_a', false, 'acc_b')]);
+  });
+  it('reads an account it never decided on from its stream, and records only a change', () => {
+    roster([]).when(change('acc_b', false, 'acc_a', { actorAdmin: false })).thenThrows(ForbiddenError);
+    roster([]).when(change('acc_b', false, 'acc_a', { accountAdmin: false })).then([]);
+    roster([]).when(change('acc_b', true, 'acc_a', { accountAdmin: false })).then([changed('acc_b', true, 'acc_a')]);
+    roster([]).when(change('acc_b', true, 'acc_a')).then([]);
+    roster([]).when(change('acc_x', true, 'acc_a', { accountOpen: false })).thenThrows(NotFoundError);
+  });
+  it("refuses an admin's own revoke and the bootstrap admin's; the bootstrap admin and the system always decide", () => {
+    roster([]).when(change('acc_a', false, 'acc_a')).thenThrows(ConflictError, /own admin/);
+    roster([]).when(change('acc_root', false, 'acc_a')).thenThrows(ValidationError, /configuration/);
+    roster([]).when(change('acc_b', false, 'acc_root', { actorAdmin: false })).then([changed('acc_b', false, 'acc_root')]);
+    roster([]).when(change('acc_b', false, null, { actorAdmin: false })).then([changed('acc_b', false, null)]);
   });
 });

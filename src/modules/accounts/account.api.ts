@@ -1,7 +1,8 @@
 import { accountQueries, byokKeyDoc, type AccountDoc, type ByokKeyDoc } from '../../../projections/accounts.js';
 import type { ProjectionRunner } from '../../../projections/runner.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import type { EventStore } from '../../eventStore/eventStore.js';
+import type { EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
+import { foldEvents, handleCommand } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
@@ -15,7 +16,9 @@ import { createAuthWrites } from '../auth/authWrites.js';
 import type { Caller } from '../auth/principal.js';
 import { requireKnownPlan, type Plans } from '../ledger/plans.js';
 import { accountDecider, type AccountCommand, type AccountState } from './account.decider.js';
-import { accountStream, byokContext, type Role } from './account.events.js';
+import { accountStream, byokContext, type AccountEvent, type Role } from './account.events.js';
+import { adminRosterDecider } from './adminRoster.decider.js';
+import { ADMIN_ROSTER_STREAM } from './adminRoster.events.js';
 import { byokHint, byokStatus, originOf } from './byok.js';
 import { termsForNewAccount } from './account.policy.js';
 import { createSignupLimit, signupClient } from './signupLimit.js';
@@ -112,6 +115,33 @@ export const createAccountsApi = (deps: {
     return accountView(state);
   };
   const at = () => deps.now().toISOString();
+  /**
+   * An ADMIN grant or revoke: decided first on the admin roster, one stream appended at its expected revision, where
+   * the caller's own role is read again (the edge checked it from the directory, before a concurrent demotion could
+   * show), then recorded on the account with the roster's revision of the decision, so that two decisions on one
+   * account are recorded in the roster's order whichever arrives first. Were the process to stop between the two, the
+   * roster holds the decision and the same mutation again records it on the account (the roster has nothing to add).
+   */
+  const changeAdmin = async (caller: Caller, accountId: string, admin: boolean) => {
+    const actorAccountId = caller.principal?.accountId ?? null;
+    const stateOf = async (id: string) => foldEvents(accountDecider, (await deps.eventStore.readStream(accountStream(id))) as RecordedEvent<AccountEvent>[]);
+    const [actor, account] = await Promise.all([actorAccountId === null ? null : stateOf(actorAccountId), stateOf(accountId)]);
+    const heldBy = (state: AccountState | null) => state?.status === 'open' && state.roles.has('admin');
+    const streams = { actorAdmin: actor === null || heldBy(actor), accountOpen: account.status === 'open', accountAdmin: heldBy(account) };
+    const decided = await handleCommand(
+      deps.eventStore,
+      ADMIN_ROSTER_STREAM,
+      adminRosterDecider,
+      { type: 'ChangeAdminRole', data: { accountId, admin, actorAccountId, streams, at: at() } },
+      { metadata: { actor: actorAccountId ?? 'system', correlationId: caller.requestId, at: at() } },
+    );
+    // The roster's last decision on the account (-1: none, the account's stream already says: nothing to record).
+    const rosterRevision = decided.state.accounts.get(accountId)?.revision ?? -1;
+    return change(
+      caller,
+      admin ? { type: 'GrantRole', data: { accountId, role: 'admin', at: at(), rosterRevision } } : { type: 'RevokeRole', data: { accountId, role: 'admin', actorAccountId, at: at(), rosterRevision } },
+    );
+  };
   const signups = createSignupLimit(deps.selfSignupPerHour);
 
   return {
@@ -142,9 +172,12 @@ export const createAccountsApi = (deps: {
       const initialKey = await deps.apiKeys.create(caller, { accountId, name: input.initialKeyName, limit: null, limitReset: 'never', expiresAt: null });
       return { account: accountView(state), initialKey };
     },
-    grantRole: (caller: Caller, accountId: string, role: Role) => change(caller, { type: 'GrantRole', data: { accountId, role, at: at() } }),
+    grantRole: (caller: Caller, accountId: string, role: Role) =>
+      role === 'admin' ? changeAdmin(caller, accountId, true) : change(caller, { type: 'GrantRole', data: { accountId, role, at: at() } }),
     revokeRole: (caller: Caller, accountId: string, role: Role) =>
-      change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
+      role === 'admin'
+        ? changeAdmin(caller, accountId, false)
+        : change(caller, { type: 'RevokeRole', data: { accountId, role, actorAccountId: caller.principal?.accountId ?? null, at: at() } }),
     /**
      * Input & output logging on or off (the caller owns the account or is an admin: checked at the edges). Off: the
      * content store is cut first, so that once this answers no call of the account, in flight or not, on any process,

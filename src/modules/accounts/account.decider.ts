@@ -12,6 +12,8 @@ export type AccountState =
       readonly name: string;
       readonly email: string | null;
       readonly roles: ReadonlySet<Role>;
+      /** The admin roster's revision of the last ADMIN change recorded here (-1: none). */
+      readonly adminRosterRevision: number;
       readonly plan: string;
       readonly contentLogging: boolean;
       readonly defaultModel: string | null;
@@ -26,8 +28,12 @@ export type OpenAccountState = Exclude<AccountState, { status: 'none' }>;
 
 export type AccountCommand =
   | { readonly type: 'OpenAccount'; readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string } }
-  | { readonly type: 'GrantRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } }
-  | { readonly type: 'RevokeRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string } }
+  /** `rosterRevision`: an ADMIN change decided on the admin roster at that revision (an older one than recorded is stale). */
+  | { readonly type: 'GrantRole'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string; readonly rosterRevision?: number } }
+  | {
+      readonly type: 'RevokeRole';
+      readonly data: { readonly accountId: string; readonly role: Role; readonly actorAccountId: string | null; readonly at: string; readonly rosterRevision?: number };
+    }
   | { readonly type: 'ChangePlan'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } }
   | { readonly type: 'SetContentLogging'; readonly data: { readonly accountId: string; readonly enabled: boolean; readonly at: string } }
   | { readonly type: 'SetDefaultModel'; readonly data: { readonly accountId: string; readonly model: string | null; readonly at: string } }
@@ -72,6 +78,7 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
           name,
           email,
           roles: new Set(roles),
+          adminRosterRevision: -1,
           plan,
           contentLogging: false,
           defaultModel: null,
@@ -82,9 +89,13 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         };
       }
       case 'RoleGranted':
-        return state.status === 'open' ? { ...state, roles: new Set([...state.roles, event.data.role]), updatedAt: event.data.at } : state;
+        return state.status === 'open'
+          ? { ...state, roles: new Set([...state.roles, event.data.role]), adminRosterRevision: event.data.rosterRevision ?? state.adminRosterRevision, updatedAt: event.data.at }
+          : state;
       case 'RoleRevoked':
-        return state.status === 'open' ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)), updatedAt: event.data.at } : state;
+        return state.status === 'open'
+          ? { ...state, roles: new Set([...state.roles].filter((r) => r !== event.data.role)), adminRosterRevision: event.data.rosterRevision ?? state.adminRosterRevision, updatedAt: event.data.at }
+          : state;
       case 'PlanChanged':
         return state.status === 'open' ? { ...state, plan: event.data.plan, updatedAt: event.data.at } : state;
       case 'ContentLoggingChanged':
@@ -118,14 +129,22 @@ export const accountDecider: Decider<AccountState, AccountCommand, AccountEvent>
         return [{ type: 'AccountOpened', data: { ...command.data, roles: [...new Set(command.data.roles)] } }];
       case 'GrantRole': {
         const open = requireOpen(state, command.data.accountId);
+        // Decided on the admin roster: recorded unless a later decision already is (its revision is kept even when the
+        // account holds the role, so that an older decision arriving after it cannot undo it).
+        if (command.data.rosterRevision !== undefined) return command.data.rosterRevision > open.adminRosterRevision ? [{ type: 'RoleGranted', data: command.data }] : [];
         // Granting a role the account already has changes nothing: no event.
         return open.roles.has(command.data.role) ? [] : [{ type: 'RoleGranted', data: command.data }];
       }
       case 'RevokeRole': {
         const open = requireOpen(state, command.data.accountId);
-        if (!open.roles.has(command.data.role)) return [];
-        if (command.data.role === 'admin') refuseAdminRevocation(command.data.accountId, command.data.actorAccountId);
-        return [{ type: 'RoleRevoked', data: { accountId: command.data.accountId, role: command.data.role, at: command.data.at } }];
+        const { accountId, role, at, rosterRevision } = command.data;
+        if (rosterRevision !== undefined) {
+          refuseAdminRevocation(accountId, command.data.actorAccountId);
+          return rosterRevision > open.adminRosterRevision ? [{ type: 'RoleRevoked', data: { accountId, role, at, rosterRevision } }] : [];
+        }
+        if (!open.roles.has(role)) return [];
+        if (role === 'admin') refuseAdminRevocation(accountId, command.data.actorAccountId);
+        return [{ type: 'RoleRevoked', data: { accountId, role, at } }];
       }
       case 'ChangePlan': {
         const open = requireOpen(state, command.data.accountId);

@@ -5,8 +5,12 @@ export type AccountOpened = {
   readonly type: 'AccountOpened';
   readonly data: { readonly accountId: string; readonly name: string; readonly email: string | null; readonly roles: readonly Role[]; readonly plan: string; readonly at: string };
 };
-export type RoleGranted = { readonly type: 'RoleGranted'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } };
-export type RoleRevoked = { readonly type: 'RoleRevoked'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string } };
+/**
+ * `rosterRevision`: of ADMIN, the admin roster's event that decided it (adminRoster.events.ts), so that two changes
+ * decided there are recorded here in the roster's order, whichever arrives first. Absent: before the roster, or another role.
+ */
+export type RoleGranted = { readonly type: 'RoleGranted'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string; readonly rosterRevision?: number } };
+export type RoleRevoked = { readonly type: 'RoleRevoked'; readonly data: { readonly accountId: string; readonly role: Role; readonly at: string; readonly rosterRevision?: number } };
 export type PlanChanged = { readonly type: 'PlanChanged'; readonly data: { readonly accountId: string; readonly plan: string; readonly at: string } };
 
 /** Input & output logging: while on, the account's generations keep what they were sent and answered (the content store). */

@@ -206,6 +206,7 @@ builder.mutationFields((t) => ({
   }),
   grantRole: t.field({
     type: AccountRef,
+    description: 'Give an account a role (admin). ADMIN is granted and revoked one change at a time, decided on who is an admin then: a caller demoted meanwhile is FORBIDDEN.',
     authScopes: { admin: true },
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
@@ -214,7 +215,7 @@ builder.mutationFields((t) => ({
   revokeRole: t.field({
     type: AccountRef,
     description:
-      "Take a role from an account (admin). Not one's own ADMIN (CONFLICT), nor the bootstrap admin's (acc_root: its role comes from configuration, ADMIN_API_KEY; VALIDATION).",
+      "Take a role from an account (admin). Not one's own ADMIN (CONFLICT), nor the bootstrap admin's (acc_root: its role comes from configuration, ADMIN_API_KEY; VALIDATION). ADMIN is granted and revoked one change at a time, decided on who is an admin then: of two admins revoking each other at once, one succeeds and the other is FORBIDDEN (missing_role admin).",
     authScopes: { admin: true },
     errors: { directResult: true },
     args: { accountId: t.arg.id({ required: true }), role: t.arg({ type: RoleEnum, required: true }) },
