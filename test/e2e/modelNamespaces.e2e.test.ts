@@ -107,6 +107,18 @@ describe('admins create any model', () => {
     expect(await model('openai/gpt-9', acme.key)).toMatchObject({ ownerAccountId: null, openToProviders: true });
   });
 
+  it('an approval refused because the proposal changed since it was reviewed creates no model', async () => {
+    expect(await publish(acme.key, 'acme', 'anthropic/claude-stale', 'Claude Stale')).toMatchObject({ __typename: 'EndpointProposal', createsModel: true });
+    const reviewed = { prompt: 2, completion: 1, request: 0, reasoning: 1, cacheRead: 2, cacheWrite: 2 };
+    const { body } = await h.gql(
+      `mutation ($prices: ReviewedPricesInput) { approveEndpoint(provider: "acme", model: "anthropic/claude-stale", expectedPrices: $prices) { __typename ... on DomainError { code message } } }`,
+      { prices: reviewed },
+    );
+    expect(body.data.approveEndpoint).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('prompt is now 1') });
+    expect(await model('anthropic/claude-stale')).toBeNull();
+    expect(await h.running.core.eventStore.readStream('model-anthropic/claude-stale')).toEqual([]);
+  });
+
   it("creates a proposed model on approval, owned by the root account and closed, not by the proposer", async () => {
     expect(await publish(acme.key, 'acme', 'anthropic/claude-next', 'Claude Next')).toMatchObject({ __typename: 'EndpointProposal', createsModel: true });
     const approved = await h.gql(APPROVE, { provider: 'acme', model: 'anthropic/claude-next' });

@@ -189,6 +189,10 @@ const requireOwned = (state: ProviderState, slug: string, actor: CatalogActor) =
 };
 
 const samePrices = (a: EndpointPrices, b: EndpointPrices) => PRICE_FIELDS.every((f) => a[f] === b[f]);
+
+/** The prices of a proposal that differ from those its reviewer saw (none without a review), every component. */
+export const changedSinceReview = (reviewed: EndpointPrices | undefined | null, proposed: EndpointPrices) =>
+  reviewed ? PRICE_FIELDS.filter((field) => proposed[field] !== reviewed[field]) : [];
 const sameSpec = (a: EndpointSpec | ModelSpec | null, b: EndpointSpec | ModelSpec | null) => JSON.stringify(a) === JSON.stringify(b);
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
@@ -382,7 +386,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const proposal = requirePending(state, providerSlug, model, actor);
         // A provider may republish its pending proposal at other prices while it is being reviewed: every component
         // counts (a per-request fee or a reasoning price moves what a call costs as much as the token prices do).
-        const changed = expectedPrices ? PRICE_FIELDS.filter((field) => proposal.spec.prices[field] !== expectedPrices[field]) : [];
+        const changed = changedSinceReview(expectedPrices, proposal.spec.prices);
         if (changed.length > 0) {
           throw new ConflictError(`The proposal changed since it was reviewed (${changed.map((field) => `${field} is now ${proposal.spec.prices[field]}`).join(', ')}): review it again`, {
             prices: proposal.spec.prices,
