@@ -3,7 +3,7 @@ import { LEDGER_CATEGORY, type LedgerEvent, type ReservationSettled } from '../s
 import type { ReadStore } from '../src/readStore/readStore.js';
 import { defineProjection } from './projection.js';
 
-/** Usage per account × key × model × provider × workflow × app × UTC day, from settled generations. */
+/** Usage per account × key × model × provider × workflow × app × UTC day (the day each call started), from settled generations. */
 export type UsageDoc = {
   _id: string;
   accountId: string;
@@ -28,8 +28,14 @@ export type UsageDoc = {
 
 export const USAGE_DAILY = 'usageDaily';
 
+/**
+ * The UTC day a call counts on: the day it started (its reservation), as the key's limit windows count it and as its
+ * generation's created_at says, not the day it settled (a stream that crosses midnight, a late settlement).
+ */
+export const usageDay = (data: ReservationSettled['data']): string => data.reservedAt.slice(0, 10);
+
 export const usageKey = (data: ReservationSettled['data']): string =>
-  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', data.at.slice(0, 10), data.usage?.workflowId ?? '-', data.usage?.app ?? '-'].join('|');
+  [data.accountId, data.keyId ?? '-', data.usage?.model ?? '-', data.usage?.provider ?? '-', usageDay(data), data.usage?.workflowId ?? '-', data.usage?.app ?? '-'].join('|');
 
 /** A usage row after one settlement, written into `row` when given (see applyToBalance for why), else a new row. */
 export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['data']): UsageDoc => {
@@ -41,7 +47,7 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
     provider: data.usage?.provider ?? '-',
     workflowId: data.usage?.workflowId ?? null,
     app: data.usage?.app ?? null,
-    day: data.at.slice(0, 10),
+    day: usageDay(data),
     requests: 0,
     promptTokens: 0,
     completionTokens: 0,
@@ -61,8 +67,8 @@ export const applyToUsage = (row: UsageDoc | null, data: ReservationSettled['dat
 
 export const usageDailyProjection = defineProjection<UsageDoc>({
   name: 'usageDaily',
-  // 2: rows are per workflow too; 3: and per app; 4: BYOK list prices.
-  version: 4,
+  // 2: rows are per workflow too; 3: and per app; 4: BYOK list prices; 5: a call's day is its start's (reservedAt), not its settlement's.
+  version: 5,
   collection: USAGE_DAILY,
   filter: { categories: [LEDGER_CATEGORY], eventTypes: ['ReservationSettled'] },
   indexes: [{ keys: { accountId: 1, day: 1 } }],

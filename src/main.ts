@@ -51,7 +51,7 @@ export const startSwitchyard = async (
     logger?: Logger;
     /** Tests only: see eventStore/eventStoreWrapper.ts. */
     eventStoreWrapper?: string;
-    /** Tests only: the modules' clock (e.g. to move past the webhook's 24 h Idempotency-Key window). */
+    /** Tests only: the modules', the ledger's and the gateway's clock (e.g. to move past the webhook's 24 h Idempotency-Key window). */
     now?: () => Date;
     /** Tests only: the payment processor behind the payment port (default: the built-in one, configured). */
     payments?: PaymentProcessor;
@@ -66,6 +66,7 @@ export const startSwitchyard = async (
   const eventStore = (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' });
   const directory = createAuthDirectory({ eventStore, logger, adminApiKey: config.ADMIN_API_KEY });
   await directory.start();
+  const now = options.now ?? (() => new Date());
   const ledger = createLedgerService({
     eventStore,
     directory,
@@ -76,9 +77,9 @@ export const startSwitchyard = async (
     soleProcess: isEmbedded(config),
     creditsCap: config.ACCOUNT_CREDITS_CAP,
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
+    now,
   });
   await ledger.start();
-  const now = options.now ?? (() => new Date());
   const contentStore = await openContentStore(config);
   const content = createGenerationContent({ store: contentStore, directory, retentionDays: config.CONTENT_RETENTION_DAYS, logger, now });
   await content.start();
@@ -98,7 +99,7 @@ export const startSwitchyard = async (
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const masterKeyFrom = config.SWITCHYARD_MASTER_KEY ? 'SWITCHYARD_MASTER_KEY' : ownKey?.file;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, seed, masterKey, ...(masterKeyFrom && { masterKeyFrom }), logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, now });
+  const gatewayServices = await createGatewayServices({ config, seed, masterKey, ...(masterKeyFrom && { masterKeyFrom }), logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, ...(options.now && { now: options.now }) });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });

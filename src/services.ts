@@ -105,7 +105,7 @@ export const createGatewayServices = async (deps: {
   replayStore?: Pick<ContentStore, 'putReplay' | 'getReplay'>;
   /** The accounts' provider lists the gateway routes within. */
   directory: Pick<AuthDirectory, 'account' | 'key'>;
-  /** The clock of Idempotency-Key claims and their replay window (tests move it). */
+  /** The clock of calls and of Idempotency-Key claims and their replay window (tests move it). */
   now?: () => Date;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
@@ -138,6 +138,8 @@ export const createGatewayServices = async (deps: {
   await stats.refresh();
   stats.start(STATS_REFRESH_MS);
   const gateway = createGateway({
+    // Tests move the clock: the gateway's (a call's start, its created_at) then moves with the ledger's (its reservation).
+    ...(deps.now && { now: () => now().getTime() }),
     catalog,
     vault,
     upstream,
