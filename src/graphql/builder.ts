@@ -6,7 +6,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { z } from 'zod';
 import { GraphQLError, valueFromASTUntyped, type GraphQLResolveInfo, type ValueNode } from 'graphql';
-import { isCalendarDay } from '../calendarDay.js';
+import { DATE_TIME_RULE, parseDateTime } from '../dateTime.js';
 import { DomainError, ERROR_CODES, NotFoundError, ValidationError } from '../errors.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../objects.js';
 import type { Role } from '../modules/accounts/account.events.js';
@@ -133,28 +133,18 @@ const fromLiteral =
     }
   };
 
-/**
- * RFC 3339's date-time (ISO 8601's profile for the internet): a day, a time to the second (any fraction) and a zone.
- * Date.parse alone takes far more (`2/1/2031`, `Feb 30 2031`, no zone read in the server's own) and rolls a day past
- * the month's end into the next (`2031-02-31` is March 3), so the form and the day are checked first.
- */
-const RFC3339_DATE_TIME = /^(\d{4}-\d{2}-\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
-
-const parseDateTime = (value: unknown): string => {
-  // RFC 3339 lets the T and the Z be written in lower case.
-  const text = typeof value === 'string' ? value.toUpperCase() : '';
-  const day = RFC3339_DATE_TIME.exec(text)?.[1];
-  if (day === undefined || !isCalendarDay(day)) {
-    throw new GraphQLError('DateTime must be an ISO-8601 string: an RFC 3339 date-time with a zone (Z or ±hh:mm) on a day of the calendar, e.g. 2026-11-25T10:00:00Z');
-  }
-  return new Date(text).toISOString();
+/** The one date-time rule (src/dateTime.ts), answered in UTC. */
+const parseDateTimeValue = (value: unknown): string => {
+  const ms = parseDateTime(value);
+  if (ms === null) throw new GraphQLError(`DateTime must be an ISO-8601 string: ${DATE_TIME_RULE}`);
+  return new Date(ms).toISOString();
 };
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 timestamp, answered in UTC, e.g. 2026-11-25T10:00:00.000Z; taken as RFC 3339 gives it: a date-time with a zone (Z or ±hh:mm).',
   serialize: (value) => value,
-  parseValue: parseDateTime,
-  parseLiteral: fromLiteral(parseDateTime),
+  parseValue: parseDateTimeValue,
+  parseLiteral: fromLiteral(parseDateTimeValue),
 });
 
 const parseMoney = (value: unknown): number => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATE_TIME_RULE, parseDateTime } from '../../dateTime.js';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import { isCalendarDay, utcDay } from '../../calendarDay.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
@@ -45,7 +46,11 @@ const usdLimit = z
   .nullable();
 const limitReset = z.enum(['daily', 'weekly', 'monthly'], { error: 'limit_reset must be "daily", "weekly", "monthly" or null' }).nullable();
 const name = z.string({ error: 'name must be a string' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters');
-const expiresAt = z.iso.datetime({ offset: true, error: 'expires_at must be an ISO 8601 date-time or null' }).nullable();
+// The one date-time rule (src/dateTime.ts), as the GraphQL DateTime scalar and a workflow's `until` take it.
+const expiresAt = z
+  .string({ error: 'expires_at must be an ISO 8601 date-time or null' })
+  .refine((text) => parseDateTime(text) !== null, `expires_at must be an ISO 8601 date-time or null: ${DATE_TIME_RULE}`)
+  .nullable();
 const byok = z.boolean({ error: 'include_byok_in_limit must be a boolean' });
 
 const CreateBody = z.strictObject(

@@ -7,6 +7,7 @@
 import jsonata from 'jsonata';
 import { Query } from 'mingo';
 import { z } from 'zod';
+import { DATE_TIME_RULE, parseDateTime } from '../../dateTime.js';
 import { DomainError, ValidationError } from '../../errors.js';
 import { linearRegex } from '../../linearRegex.js';
 import { entryFilter, payloadFilter } from '../tables/entryFilter.js';
@@ -110,11 +111,12 @@ const delayFor = z.union([
     else if (ms > MAX_DELAY_MS) ctx.addIssue({ code: 'custom', message: `must be at most 30 days (${MAX_DELAY_MS} ms)` });
   }),
 ]);
-const delayUntil = z.string().refine((text) => isExpression(text) || (/^\d{4}-\d{2}-\d{2}T/.test(text) && Number.isFinite(Date.parse(text))), 'must be an ISO-8601 time ("2026-12-24T18:00:00Z") or an expression');
+// The one date-time rule (src/dateTime.ts): a time without a zone would wait until another instant on a host in another zone.
+const delayUntil = z.string().refine((text) => isExpression(text) || parseDateTime(text) !== null, `must be an ISO-8601 time: ${DATE_TIME_RULE}; or an expression`);
 
 /**
  * A `control.delay` step's input: wait `for` a duration (milliseconds, or an ISO-8601 duration such as `"PT5M"`) or
- * `until` a time (ISO-8601; one in the past does not wait). Either may be an expression. The wake-up time is stored in
+ * `until` a time (an RFC 3339 date-time with a zone, as the API's DateTime; one in the past does not wait). Either may be an expression. The wake-up time is stored in
  * the run, so a restart wakes it on time; it must fall before the run's deadline (settings.timeoutSeconds counts
  * delays), or the step fails with DELAY_PAST_TIMEOUT.
  */

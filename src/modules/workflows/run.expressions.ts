@@ -164,6 +164,24 @@ const jsonataFromMillis = () =>
     .evaluate(null)
     .then((definition: { implementation: (...args: unknown[]) => unknown }) => definition.implementation));
 
+/**
+ * jsonata's `$toMillis` without a picture hands its ISO 8601 text to Date.parse, which reads a date-time without a
+ * zone (`2027-01-01T00:00:00`) in the process's own zone (its `TZ`): the same expression would give another instant on
+ * another host. This one reads it as UTC, as jsonata does everywhere else (`$fromMillis` writes UTC unless given a
+ * zone; a picture's parse counts from UTC; a day alone, `2027-01-01`, is UTC in Date.parse too).
+ */
+const ZONELESS_DATE_TIME = /^\d{4}(?:-\d{2}){0,2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?$/;
+const utcToMillis = (original: (...args: unknown[]) => unknown) =>
+  function (this: unknown, timestamp: unknown, picture: unknown): unknown {
+    const text = picture === undefined && typeof timestamp === 'string' && ZONELESS_DATE_TIME.test(timestamp) ? `${timestamp}Z` : timestamp;
+    return original.call(this, text, picture);
+  };
+let originalToMillis: Promise<(...args: unknown[]) => unknown> | null = null;
+const jsonataToMillis = () =>
+  (originalToMillis ??= jsonata('$toMillis')
+    .evaluate(null)
+    .then((definition: { implementation: (...args: unknown[]) => unknown }) => definition.implementation));
+
 /** Hooks of an evaluation: `started` hears each expression as it starts (its place, e.g. `steps.t.input.text`). */
 export interface EvaluationHooks {
   readonly started?: (where: string) => void;
@@ -189,6 +207,7 @@ export const evaluateExpression = async (source: string, scope: ExpressionScope,
     expression.assign(EVALUATE_EXIT as unknown as string, boundedString);
     expression.registerFunction('pad', boundedPad(limits, where), '<s-ns?:s>');
     expression.registerFunction('fromMillis', boundedFromMillis(await jsonataFromMillis(), where), '<n-s?s?:s>');
+    expression.registerFunction('toMillis', utcToMillis(await jsonataToMillis()), '<s-s?:n>');
     value = await expression.evaluate(scope);
   } catch (error) {
     if (error instanceof StepError) throw error;

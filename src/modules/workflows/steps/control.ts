@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATE_TIME_RULE, parseDateTime } from '../../../dateTime.js';
 import { durationMs, MAX_DELAY_MS } from '../definition.js';
 import { parseInput } from './parseInput.js';
 import { StepError, type StepResult, type StepRunner } from './step.js';
@@ -24,10 +25,10 @@ const invalid = (message: string) => new StepError('INVALID_INPUT', `Invalid ste
 export const delayPlan = (input: unknown): { readonly forMs: number } | { readonly until: number } => {
   const wait = field(input, 'for');
   const until = field(input, 'until');
-  if ((wait === undefined) === (until === undefined)) throw invalid('input: give either "for" (milliseconds or an ISO-8601 duration such as "PT5M") or "until" (an ISO-8601 time)');
+  if ((wait === undefined) === (until === undefined)) throw invalid('input: give either "for" (milliseconds or an ISO-8601 duration such as "PT5M") or "until" (an ISO-8601 time with a zone)');
   if (until !== undefined) {
-    const time = typeof until === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(until) ? Date.parse(until) : NaN;
-    if (!Number.isFinite(time)) throw invalid(`input.until: must be an ISO-8601 time, got ${JSON.stringify(until)}`);
+    const time = parseDateTime(until);
+    if (time === null) throw invalid(`input.until: must be an ISO-8601 time: ${DATE_TIME_RULE}; got ${JSON.stringify(until)}`);
     return { until: time };
   }
   const forMs = typeof wait === 'number' ? wait : typeof wait === 'string' ? durationMs(wait) : null;
