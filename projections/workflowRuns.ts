@@ -97,6 +97,12 @@ const withStep = (doc: WorkflowRunDoc, key: string, change: (step: RunStepDoc) =
   return { ...doc, steps };
 };
 
+/** As the run decider (closeInFlight): no step stays in flight once the run has ended, failed or cancelled. */
+const closeInFlight = (doc: WorkflowRunDoc, error: RunError, at: string): WorkflowRunDoc => ({
+  ...doc,
+  steps: doc.steps.map((step) => (step.status === 'running' || step.status === 'waiting' ? { ...step, status: 'failed' as const, error, endedAt: at, wakingAt: null } : step)),
+});
+
 const ended = (doc: WorkflowRunDoc, status: RunStatus, at: string, extra: Partial<WorkflowRunDoc> = {}): WorkflowRunDoc => ({
   ...doc,
   ...extra,
@@ -109,7 +115,8 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
   name: 'workflowRuns',
   // 2: queued runs, retries and carried-over steps. 3: steps' inputs, and the run's depth. 4: seq (start order).
   // 5: a cancel ends the step in flight (FAILED, CANCELLED); late charges (StepCharged). 6: keyId (whose run it is).
-  version: 6,
+  // 7: a failure (a timeout) ends the step in flight too, with the run's error.
+  version: 7,
   collection: WORKFLOW_RUNS,
   // One document per run: it grows with traffic.
   onDisk: true,
@@ -174,15 +181,13 @@ export const workflowRunsProjection = defineProjection<WorkflowRunDoc>({
       }
       case 'RunSucceeded':
         return ended(doc, 'succeeded', event.data.at, kept(event.data.output));
-      case 'RunFailed':
-        return ended(doc, 'failed', event.data.at, { error: event.data.error, endStep: event.data.step });
+      case 'RunFailed': {
+        const { at, error } = event.data;
+        return ended(closeInFlight(doc, error, at), 'failed', at, { error, endStep: event.data.step });
+      }
       case 'RunCancelled': {
         const { at } = event.data;
-        // As the run decider: no step stays in flight once the run has ended.
-        const steps = doc.steps.map((step) =>
-          step.status === 'running' || step.status === 'waiting' ? { ...step, status: 'failed' as const, error: CANCELLED_STEP_ERROR, endedAt: at, wakingAt: null } : step,
-        );
-        return ended({ ...doc, steps }, 'cancelled', at, { error: { code: 'CANCELLED', message: event.data.reason } });
+        return ended(closeInFlight(doc, CANCELLED_STEP_ERROR, at), 'cancelled', at, { error: { code: 'CANCELLED', message: event.data.reason } });
       }
       case 'StepCharged': {
         const { key, cost } = event.data;

@@ -56,6 +56,17 @@ describe('run decider: control.delay', () => {
     expect(nextAfter([runStarted, started, waiting], 121)).toMatchObject({ kind: 'finish', outcome: 'failed', error: { code: 'RUN_TIMEOUT' } });
   });
 
+  it('a run that fails while a step waits or runs leaves neither in flight: FAILED with the run\'s error, no wake-up time', () => {
+    const timeout = { code: 'RUN_TIMEOUT', message: 'The run passed its timeout of 120 s' };
+    run([runStarted, started, waiting]).when({ type: 'FinishRun', data: { at: at(121) } }).then([{ type: 'RunFailed', data: { error: timeout, step: 'wait', at: at(121) } }]);
+    const failed: RunEvent = { type: 'RunFailed', data: { error: timeout, step: 'wait', at: at(121) } };
+    expect(foldEvents(decider, [runStarted, started, waiting, failed])).toMatchObject({ status: 'failed', steps: new Map([['wait', expect.objectContaining({ status: 'failed', error: timeout, wakeAt: null, chargeOpen: false })]]) });
+    // A step running when the run failed may still have its call's charge recorded, once (as after a cancel).
+    const running = foldEvents(decider, [runStarted, started, failed]);
+    expect(running.status !== 'none' && running.steps.get('wait')).toMatchObject({ status: 'failed', error: timeout, chargeOpen: true });
+    expect(decider.decide({ type: 'RecordStepCharge', data: { key: 'wait', attempt: 1, cost: 500, at: at(122) } }, running)).toEqual([{ type: 'StepCharged', data: { key: 'wait', attempt: 1, cost: 500, at: at(122) } }]);
+  });
+
   it('only a delay step waits, and a delay step succeeds only by waking', () => {
     const other: RunDefinition = { ...definition, steps: [{ key: 'wait', type: 'action.http' }] };
     deciderSpec(runDecider(other))([runStarted, started]).when({ type: 'RecordStepWaiting', data: { key: 'wait', attempt: 1, until: at(5), at: at(1) } }).thenThrows(ValidationError, /only a control.delay step waits/);

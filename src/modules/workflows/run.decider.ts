@@ -207,6 +207,22 @@ const ms = (iso: string): number => Date.parse(iso);
 
 const withStep = (state: StartedRunState, key: string, step: StepState): ReadonlyMap<string, StepState> => new Map(state.steps).set(key, step);
 
+/**
+ * A run's end leaves no step in flight (one rule for a failure, a timeout and a cancel; a success or a filter ends only
+ * once every step before it has): the step running is aborted (its call's charge may still follow), a waiting delay
+ * ends. Each ends FAILED with `error` (the run's, or CANCELLED_STEP_ERROR).
+ */
+const closeInFlight = (steps: ReadonlyMap<string, StepState>, error: RunError): ReadonlyMap<string, StepState> => {
+  let closed: Map<string, StepState> | null = null;
+  for (const [key, step] of steps) {
+    if (step.status === 'running' || step.status === 'waiting') {
+      closed ??= new Map(steps);
+      closed.set(key, { ...step, status: 'failed', error, retryAt: null, wakeAt: null, chargeOpen: step.status === 'running' });
+    }
+  }
+  return closed ?? steps;
+};
+
 const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null, chargeOpen: false } as const;
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
@@ -271,15 +287,9 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
     case 'RunSucceeded':
       return { ...state, status: 'succeeded' };
     case 'RunFailed':
-      return { ...state, status: 'failed' };
-    case 'RunCancelled': {
-      // No step is left in flight: the one running is aborted (its call's charge may follow), a waiting delay ends.
-      const steps = new Map(state.steps);
-      for (const [key, step] of state.steps) {
-        if (step.status === 'running' || step.status === 'waiting') steps.set(key, { ...step, status: 'failed', error: CANCELLED_STEP_ERROR, retryAt: null, wakeAt: null, chargeOpen: step.status === 'running' });
-      }
-      return { ...state, status: 'cancelled', steps };
-    }
+      return { ...state, status: 'failed', steps: closeInFlight(state.steps, event.data.error) };
+    case 'RunCancelled':
+      return { ...state, status: 'cancelled', steps: closeInFlight(state.steps, CANCELLED_STEP_ERROR) };
     case 'RunFiltered':
       return { ...state, status: 'filtered' };
     default: {
