@@ -34,13 +34,77 @@ export const isKnownTimeZone = (timezone: string): boolean => {
   }
 };
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error)).replace(/^CronPattern: /, '');
+/** A cron's fields as written with seconds first, each with the values it takes (as the user counts them). */
+const FIELDS = [
+  { name: 'second', min: 0, max: 59, note: '' },
+  { name: 'minute', min: 0, max: 59, note: '' },
+  { name: 'hour', min: 0, max: 23, note: '' },
+  { name: 'day of month', min: 1, max: 31, note: '' },
+  { name: 'month', min: 1, max: 12, note: '' },
+  { name: 'day of week', min: 0, max: 7, note: ' (0 and 7 are Sunday)' },
+] as const;
+
+/**
+ * The first number of a field outside its range, said in the user's terms: croner counts days of month and months
+ * from 0 in its messages (`0 0 32 * *` is its "Invalid value for day: 31", `0 0 * 0 *` its "month: -1"). Each item
+ * of a list is a value or a range (`a-b`, maybe stepped: `/n` is no value); `15W`, `5#2` are read as 15 and 5;
+ * names (`JAN`, `MON`), `L` and `*` are left to croner.
+ */
+const outOfRange = (pattern: string): string | null => {
+  const parts = pattern.trim().split(/\s+/);
+  if (parts.length !== 5 && parts.length !== 6) return null;
+  const fields = parts.length === 6 ? FIELDS : FIELDS.slice(1);
+  for (const [index, part] of parts.entries()) {
+    const field = fields[index]!;
+    for (const item of part.split(',')) {
+      // A step after a single value (`0/5`) is croner's to refuse: it takes steps only after `*` or a range.
+      const values = /^(\d+)(?:(?:W|#\d+)?|-(\d+)(?:\/\d+)?)$/i.exec(item);
+      if (values === null) continue;
+      for (const text of values.slice(1, 3)) {
+        if (text === undefined) continue;
+        const value = Number(text);
+        if (value < field.min || value > field.max) return `${field.name} ${text} is out of range ${field.min}-${field.max}${field.note}`;
+      }
+    }
+  }
+  return null;
+};
+
+/** croner's part names (its messages count days of month and months from 0). */
+const CRONER_PARTS: Record<string, { name: string; offset: number }> = {
+  second: { name: 'second', offset: 0 },
+  minute: { name: 'minute', offset: 0 },
+  hour: { name: 'hour', offset: 0 },
+  day: { name: 'day of month', offset: 1 },
+  nearestWeekdays: { name: 'day of month', offset: 1 },
+  month: { name: 'month', offset: 1 },
+  dayOfWeek: { name: 'day of week', offset: 0 },
+};
+
+/** croner's message in the user's terms: a field by its name (croner numbers them from 0, seconds first), values as written. */
+const describe = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error))
+    .replace(/^CronPattern: /, '')
+    .replace(/^configuration entry (\d) \((.*)\) contains illegal characters\.$/, (whole, entry: string, token: string) => {
+      const field = FIELDS[Number(entry)];
+      return field === undefined ? whole : `the ${field.name} field ${JSON.stringify(token)} has characters a cron does not take`;
+    })
+    .replace(/^configuration entry (\d) \((.*)\) is empty.*$/, (whole, entry: string) => {
+      const field = FIELDS[Number(entry)];
+      return field === undefined ? whole : `the ${field.name} field is empty`;
+    })
+    .replace(/^Invalid value for (\w+): (-?\d+)$/, (whole, part: string, value: string) => {
+      const known = CRONER_PARTS[part];
+      return known === undefined ? whole : `${known.name} ${Number(value) + known.offset} is out of range`;
+    });
 
 /** A compiled schedule, or the problem with it. `from` is where "it never fires" is looked for (now, usually). */
 export const compileSchedule = (spec: ScheduleSpec, from: Date = new Date()): { ok: true; cron: Cron } | { ok: false; problem: ScheduleProblem } => {
   if (!isKnownTimeZone(spec.timezone)) {
     return { ok: false, problem: { field: 'timezone', message: `unknown time zone ${JSON.stringify(spec.timezone)}: use an IANA name such as "Europe/Paris" or "UTC"` } };
   }
+  const range = outOfRange(spec.cron);
+  if (range !== null) return { ok: false, problem: { field: 'cron', message: `not a cron expression (5 fields, or 6 with seconds first): ${range}` } };
   let cron: Cron;
   try {
     cron = new Cron(spec.cron, { timezone: spec.timezone, paused: true, mode: '5-or-6-parts' });
