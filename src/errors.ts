@@ -200,6 +200,51 @@ const DISK_FULL_CODES: ReadonlySet<string> = new Set(['SQLITE_FULL', 'ENOSPC', '
 export const isDiskFullCode = (code: unknown): boolean => typeof code === 'string' && DISK_FULL_CODES.has(code);
 
 /**
+ * What keeps a store from opening or writing its files, when it is the machine's storage and not the data: the one
+ * classification of SQLite's result codes (extended ones included: SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED), the
+ * system's errno and MongoDB's OutOfDiskSpace. Null for anything else (a conflict, a constraint, a bug).
+ */
+export type StorageFailure = 'disk_full' | 'read_only' | 'permission_denied' | 'cannot_open' | 'io_error';
+export const storageFailureOf = (error: unknown): StorageFailure | null => {
+  if (error instanceof StorageFullError) return 'disk_full';
+  if (typeof error !== 'object' || error === null) return null;
+  const { code, codeName } = error as { code?: unknown; codeName?: unknown };
+  if (isDiskFullCode(code) || codeName === 'OutOfDiskSpace' || code === 14031) return 'disk_full';
+  if (typeof code !== 'string') return null;
+  if (code === 'EROFS' || code.startsWith('SQLITE_READONLY')) return 'read_only';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM') return 'permission_denied';
+  if (code.startsWith('SQLITE_CANTOPEN')) return 'cannot_open';
+  if (code === 'EIO' || code.startsWith('SQLITE_IOERR')) return 'io_error';
+  return null;
+};
+
+/** A StorageFailure as an operator reads it, completing "… because …". */
+export const describeStorageFailure = (failure: StorageFailure): string =>
+  ({
+    disk_full: "the server's disk is full",
+    read_only: 'the file system or file is read-only',
+    permission_denied: 'permission denied',
+    cannot_open: 'the file cannot be opened',
+    io_error: 'the disk reported an I/O error',
+  })[failure];
+
+/**
+ * A data file (or DATA_DIR) a store could not open or create at start, named with what is wrong (a StorageFailure) and
+ * what to do. Not a DomainError: it stops the start (src/main.ts: exit 78, as a configuration the machine does not
+ * allow; a full disk exit 1, as it passes). Kept here so that it crosses from the storage thread as itself.
+ */
+export class DataFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly failure: StorageFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DataFileError';
+  }
+}
+
+/**
  * A store's failure as the domain error it is, when it is one the edges can name (a full disk), else itself: the
  * embedded stores' drivers throw plain errors with a `code`, which would otherwise be masked as INTERNAL.
  */

@@ -4,7 +4,7 @@ import { bootstrapAdmin } from './bootstrap.js';
 import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } from './config.js';
 import { createCore, createTopics } from './core.js';
 import { graceDeadline, SharedCancellation } from './cancellation.js';
-import { DomainError } from './errors.js';
+import { DataFileError, DomainError } from './errors.js';
 import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAccountsApi } from './modules/accounts/account.api.js';
@@ -315,6 +315,13 @@ if (isMain) {
     if (error instanceof ConfigError) {
       process.stderr.write(`Switchyard could not start: ${error.message}\n`);
       process.exit(78);
+    }
+    // A data file the machine does not let a store open, create or write (another user's, a read-only file system, a
+    // full disk, an I/O error): one line naming the file, what is wrong and what to do. Exit 78 as for the rest of the
+    // configuration; a full disk exit 1, as a full disk met later (StorageFullError): it passes once space is freed.
+    if (error instanceof DataFileError) {
+      process.stderr.write(`Switchyard could not start: ${error.message}\n`);
+      process.exit(error.failure === 'disk_full' || error.failure === 'io_error' ? 1 : 78);
     }
     // Expected start-up failures (a DATA_DIR in use, a port in use, a store that cannot be reached) get one clear line.
     if (error instanceof DomainError) {

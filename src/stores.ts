@@ -9,7 +9,7 @@ import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from './readStore/embeddedReadStore.js';
 import type { Logger } from './logger.js';
 import type { ReadStore } from './readStore/readStore.js';
-import { ensurePrivateDir } from './sqlite/privateFiles.js';
+import { ensurePrivateDir, ownershipAdvice } from './sqlite/privateFiles.js';
 import { startStorageThread } from './storage/storageThread.js';
 
 /**
@@ -28,7 +28,7 @@ export const ensureDataDir = (config: Config): void => {
         : code === 'ENOTDIR'
           ? 'goes through a file, not a directory'
           : code === 'EACCES' || code === 'EPERM'
-            ? 'cannot be created or used: permission denied'
+            ? `cannot be created or used: permission denied. It and every file in it ${ownershipAdvice(config.DATA_DIR)}`
             : code === 'EROFS'
               ? 'is on a read-only file system'
               : null;

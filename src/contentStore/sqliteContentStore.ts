@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
+import { ensurePrivateDatabaseFile, ensurePrivateDir, openingDataFile } from '../sqlite/privateFiles.js';
 import type { ContentStore, StoredContent, StoredReplay } from './contentStore.js';
 
 export const CONTENT_FILE = 'content.db';
@@ -15,8 +15,11 @@ export const openSqliteContentStore = (options: { dir: string }): ContentStore =
   ensurePrivateDir(options.dir);
   const path = join(options.dir, CONTENT_FILE);
   ensurePrivateDatabaseFile(path);
-  const db = new Database(path, { timeout: 5000 });
-  db.pragma('journal_mode = WAL');
+  const db = openingDataFile(path, () => {
+    const opened = new Database(path, { timeout: 5000 });
+    opened.pragma('journal_mode = WAL');
+    return opened;
+  });
   db.pragma('synchronous = NORMAL');
   db.exec(`
     CREATE TABLE IF NOT EXISTS content (

@@ -33,7 +33,7 @@ import type {
   Urgency,
 } from './eventStore.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
-import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
+import { ensurePrivateDatabaseFile, ensurePrivateDir, openingDataFile } from '../sqlite/privateFiles.js';
 import { ALREADY_DURABLE, streamCategory, UnreadableEventError } from './eventStore.js';
 import { startWriter, type WireAppend, type WireFailure, type WireResult, type Writer, type WriterReply } from './sqliteWriter.js';
 
@@ -207,8 +207,12 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   const cacheMiB = options.cacheMiB ?? 16;
 
-  const db = new Database(file, { timeout: busyTimeoutMs });
-  db.pragma('journal_mode = WAL');
+  // Its first write (the journal mode) too: a file or -wal SQLite cannot write fails the start naming it.
+  const db = openingDataFile(file, () => {
+    const opened = new Database(file, { timeout: busyTimeoutMs });
+    opened.pragma('journal_mode = WAL');
+    return opened;
+  });
   /** The first event this store could not decode: /health reports it until the process restarts. */
   let unreadable: UnreadableEventError | null = null;
   const decode = (row: EventRow): RecordedEvent => {

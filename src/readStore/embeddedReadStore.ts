@@ -5,7 +5,7 @@ import { Aggregator, ProcessingMode, Query, update as applyModifier } from 'ming
 import type { Modifier } from 'mingo/updater';
 import { ConflictError, ValidationError } from '../errors.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
-import { ensurePrivateDatabaseFile, ensurePrivateDir } from '../sqlite/privateFiles.js';
+import { ensurePrivateDatabaseFile, ensurePrivateDir, openingDataFile } from '../sqlite/privateFiles.js';
 import { acquireProcessLock } from '../sqlite/processLock.js';
 import type {
   Doc,
@@ -80,8 +80,11 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
   const path = join(options.dir, options.file ?? 'readmodels.db');
   const lock = acquireProcessLock(`${path}.lock`, `The read store ${path}`);
   ensurePrivateDatabaseFile(path);
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
+  const db = openingDataFile(path, () => {
+    const opened = new Database(path);
+    opened.pragma('journal_mode = WAL');
+    return opened;
+  });
   // Atomic and crash-safe for the process; a power loss may drop the last commits, which the projection runner
   // replays from the checkpoint that survived.
   db.pragma('synchronous = NORMAL');

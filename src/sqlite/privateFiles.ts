@@ -1,4 +1,6 @@
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataFileError, describeStorageFailure, storageFailureOf } from '../errors.js';
 
 /**
  * DATA_DIR holds the event log, the read models and key material: readable by the server's own user only. Modes
@@ -18,10 +20,65 @@ const narrow = (path: string, mode: number) => {
   }
 };
 
-/** Create the folder (and any missing parents) 0700, or narrow an existing one to 0700. */
+/**
+ * Create the folder (and any missing parents) 0700, or narrow an existing one to 0700. One this user cannot list,
+ * enter and write (another user's: root's after an image that ran as root) fails here with EACCES, not later on a
+ * file in it.
+ */
 export const ensurePrivateDir = (dir: string): void => {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   narrow(dir, PRIVATE_DIR_MODE);
+  accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+};
+
+/** Whose DATA_DIR and its files must be, and the `chown` that makes them so: what an operator does about a permission. */
+export const ownershipAdvice = (dir: string): string => {
+  const uid = process.getuid?.();
+  return uid === undefined ? 'must belong to the user Switchyard runs as' : `must belong to the user Switchyard runs as (uid ${uid}): chown -R ${uid} ${dir}`;
+};
+
+/**
+ * A failure to open, create or write `file` (in DATA_DIR) at start, when it is the machine's storage (see
+ * storageFailureOf), as one line naming the file, what is wrong and what to do; null for anything else. SQLite's
+ * "unable to open database file" (SQLITE_CANTOPEN) names no file and no cause: a file this user may not read or write
+ * is said to be that.
+ */
+export const dataFileError = (file: string, error: unknown, doing: 'opened' | 'created' | 'written' = 'opened'): DataFileError | null => {
+  let failure = storageFailureOf(error);
+  if (failure === null) return null;
+  const dir = dirname(file);
+  if (failure === 'cannot_open' || failure === 'read_only') {
+    for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+      if (!existsSync(path)) continue;
+      try {
+        accessSync(path, constants.R_OK | constants.W_OK);
+      } catch {
+        failure = 'permission_denied';
+        break;
+      }
+    }
+  }
+  const detail = (error as Error).message;
+  const message =
+    failure === 'permission_denied'
+      ? `${file} cannot be ${doing}: permission denied. DATA_DIR and every file in it ${ownershipAdvice(dir)}`
+      : failure === 'read_only'
+        ? `${file} cannot be written: the file system is read-only. Mount DATA_DIR (${dir}) read-write`
+        : failure === 'disk_full'
+          ? `${file} cannot be ${doing}: ${describeStorageFailure(failure)}. Free space on the disk of DATA_DIR (${dir})`
+          : failure === 'io_error'
+            ? `${file} cannot be ${doing}: ${describeStorageFailure(failure)} (${detail}). Check the disk of DATA_DIR (${dir}); restore the file from a backup if it is damaged`
+            : `${file} cannot be opened (${detail}): it must be a file, and DATA_DIR and every file in it ${ownershipAdvice(dir)}`;
+  return new DataFileError(file, failure, message);
+};
+
+/** Runs `open` (SQLite opening `file`, a first statement): a failure of the machine's storage as a DataFileError. */
+export const openingDataFile = <T>(file: string, open: () => T): T => {
+  try {
+    return open();
+  } catch (error) {
+    throw dataFileError(file, error) ?? error;
+  }
 };
 
 /**
@@ -37,7 +94,21 @@ export const ensurePrivateDatabaseFile = (file: string): void => {
   try {
     closeSync(openSync(file, 'wx', PRIVATE_FILE_MODE));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw dataFileError(file, error, 'created') ?? error;
   }
-  for (const suffix of ['', '-wal', '-shm', '-journal']) narrow(`${file}${suffix}`, PRIVATE_FILE_MODE);
+  for (const suffix of ['', '-wal', '-shm', '-journal']) {
+    const path = `${file}${suffix}`;
+    narrow(path, PRIVATE_FILE_MODE);
+    // Another user's file (root's, after an image that ran as root) is said to be that here: SQLite would fail on it
+    // with "unable to open database file", naming neither, or open it read-only and fail at the first write.
+    if (suffix !== '-journal' && existsSync(path)) {
+      for (const [mode, doing] of [[constants.R_OK, 'opened'], [constants.W_OK, 'written']] as const) {
+        try {
+          accessSync(path, mode);
+        } catch (error) {
+          throw dataFileError(path, error, doing) ?? error;
+        }
+      }
+    }
+  }
 };

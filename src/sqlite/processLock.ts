@@ -1,7 +1,7 @@
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { UnavailableError } from '../errors.js';
-import { ensurePrivateDatabaseFile, PRIVATE_FILE_MODE } from './privateFiles.js';
+import { dataFileError, ensurePrivateDatabaseFile, PRIVATE_FILE_MODE } from './privateFiles.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -63,7 +63,7 @@ const lockDatabase = (path: string): { db: Database.Database; previous: number }
         truncateSync(path, 0);
         continue;
       }
-      throw error;
+      throw dataFileError(path, error) ?? error;
     }
   }
 };

@@ -109,9 +109,17 @@ export const spawnedSwitchyards = () => {
  * process's environment and `env`, until it exits: its exit code and what it printed. For what must stop at once (a
  * refused configuration, a CLI); `timeoutMs` only ends one that would not, so the test fails instead of hanging.
  */
-export const runToExit = (args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+export const runToExit = (
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  /** Run as this user (and group) id, through setpriv: for a test running as root whose server must not be. */
+  asUid?: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const node = [process.execPath, '--import', 'tsx', ...args];
+    const [command, ...argv] = asUid === undefined ? node : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups', ...node];
+    const child = spawn(command!, argv, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -124,8 +132,8 @@ export const runToExit = (args: readonly string[], env: Record<string, string>, 
   });
 
 /** `src/main.ts` over `dataDir` as spawnedSwitchyards starts it (port 0, the tests' admin key), `env` on top, until it exits. */
-export const startToExit = (dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000) =>
-  runToExit(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', EVENTSTORE_SYNC: 'normal', ...env }, timeoutMs);
+export const startToExit = (dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000, asUid?: number) =>
+  runToExit(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', EVENTSTORE_SYNC: 'normal', ...env }, timeoutMs, asUid);
 
 /** What a start that failed printed is one line: no stack trace, no library's "check your implementation". */
 export const expectOneLine = (stderr: string): void => {

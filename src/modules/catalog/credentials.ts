@@ -4,6 +4,7 @@ import { chmod, link, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../config.js';
 import { ForbiddenError, ValidationError } from '../../errors.js';
+import { dataFileError } from '../../sqlite/privateFiles.js';
 import type { EventStore } from '../../eventStore/eventStore.js';
 import { byokContext, type ByokKeySet } from '../accounts/account.events.js';
 import { secretSealContext, type SecretSet } from '../workflows/secrets.js';
@@ -241,7 +242,7 @@ export const loadOrCreateMasterKey = async (
     });
     return { key, file, generated: false };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw dataFileError(file, error) ?? error;
   }
   const sealed = (await options.sealedSecrets?.()) ?? new Map<string, number>();
   const total = [...sealed.values()].reduce((a, b) => a + b, 0);
@@ -254,10 +255,15 @@ export const loadOrCreateMasterKey = async (
   }
   const key = randomBytes(32).toString('base64url');
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  const handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600).catch((error: unknown) => {
+    throw dataFileError(file, error, 'created') ?? error;
+  });
   try {
     await handle.writeFile(`${key}\n`);
     await handle.sync();
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw dataFileError(file, error, 'written') ?? error;
   } finally {
     await handle.close();
   }

@@ -1,0 +1,97 @@
+/**
+ * A start that cannot open its data files (QA s44 disk #3), run as the operator runs it (`src/main.ts` in its own
+ * process): README's own upgrade case, a DATA_DIR or a file in it owned by root (an image that ran as root, a
+ * `chown -R` mistake), said in one line naming the folder or file, what is wrong and what to do, with exit 78 as for
+ * the rest of the configuration; not an EACCES stack from `openSync`, nor SQLite's "unable to open database file"
+ * (SQLITE_CANTOPEN), which named no file.
+ *
+ * Permissions bind a server that is not root: run as root (a container, CI), the test starts it as `nobody` through
+ * setpriv; not as root, the files are simply made unreadable to their owner.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expectOneLine, spawnedSwitchyards, startToExit } from '../support/spawnedServer.js';
+
+const NOBODY = 65534;
+const root = process.getuid?.() === 0;
+const canDrop = root && spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'true']).status === 0;
+/** The user the server runs as, and how it is started as that user. */
+const serverUid = root ? NOBODY : (process.getuid?.() ?? 0);
+const asUid = root ? NOBODY : undefined;
+const skip = root && !canDrop;
+if (skip) console.warn('dataFileAccess: running as root without setpriv to start the server as nobody (65534): root opens every file, so nothing here can be shown');
+
+const servers = spawnedSwitchyards();
+const MASTER = { SWITCHYARD_MASTER_KEY: 'test-master-key-0123456789abcdef0123456789' };
+
+/** A DATA_DIR the server's user can reach (its parent is searchable). */
+const dataDir = (): string => {
+  const parent = servers.dataDir('switchyard-files-');
+  chmodSync(parent, 0o755);
+  return join(parent, 'data');
+};
+/** `dir` made and given to the server's user (as `chown -R <uid>` would). */
+const ownedByServer = (dir: string): string => {
+  spawnSync('mkdir', ['-p', '-m', '700', dir]);
+  if (root) chownSync(dir, NOBODY, NOBODY);
+  return dir;
+};
+/** A file in `dir` the server's user cannot use as `mode` allows: root's (0600 or 0644), or its own with that mode. */
+const notTheServers = (file: string, mode: number): void => {
+  writeFileSync(file, '');
+  chmodSync(file, mode);
+};
+
+describe.skipIf(skip)('a start that cannot open its data files', () => {
+  it('on a DATA_DIR owned by another user (root after an upgrade) says so in one line naming DATA_DIR and the chown to run (exit 78)', async () => {
+    const dir = dataDir();
+    spawnSync('mkdir', ['-m', '700', dir]);
+    writeFileSync(join(dir, 'events.db'), '');
+    if (!root) chmodSync(dir, 0o000);
+    try {
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      expectOneLine(stderr);
+      expect(stderr.trim()).toBe(
+        `Switchyard could not start: DATA_DIR (${dir}) cannot be created or used: permission denied. It and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
+      );
+      expect(code).toBe(78);
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+  });
+
+  const unreadable = root ? '600' : '000';
+  it.each([
+    ['events.db', unreadable],
+    ['events.db', '444'],
+    ['readmodels.db', unreadable],
+    ['content.db', unreadable],
+    ['master.key', unreadable],
+  ])('on a %s the server cannot read and write (mode %s) says so in one line naming the file and the chown to run (exit 78)', async (name, mode) => {
+    const dir = ownedByServer(dataDir());
+    const file = join(dir, name);
+    notTheServers(file, Number.parseInt(mode, 8));
+    // master.key is read only without SWITCHYARD_MASTER_KEY.
+    const { code, stderr } = await startToExit(dir, name === 'master.key' ? {} : MASTER, 20_000, asUid);
+    expectOneLine(stderr);
+    expect(stderr).not.toMatch(/SQLITE_|unable to open database file|EACCES/);
+    expect(stderr.trim()).toBe(
+      `Switchyard could not start: ${file} cannot be ${mode === '444' ? 'written' : 'opened'}: permission denied. DATA_DIR and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
+    );
+    expect(code).toBe(78);
+  });
+
+  it('on a readmodels.db SQLite cannot open (SQLITE_CANTOPEN: here a folder) says so in one line naming the file (exit 78)', async () => {
+    const dir = ownedByServer(dataDir());
+    const file = join(dir, 'readmodels.db');
+    ownedByServer(file);
+    const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+    expectOneLine(stderr);
+    expect(stderr.trim()).toBe(
+      `Switchyard could not start: ${file} cannot be opened (unable to open database file): it must be a file, and DATA_DIR and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
+    );
+    expect(code).toBe(78);
+  });
+});
