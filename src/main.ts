@@ -5,6 +5,8 @@ import { ConfigError, isEmbedded, loadConfig, reservationTtlMs, type Config } fr
 import { createCore, createTopics } from './core.js';
 import { graceDeadline, SharedCancellation } from './cancellation.js';
 import { DataFileError, DomainError } from './errors.js';
+import { trackWrites } from './eventStore/trackWrites.js';
+import { createWriteHealth } from './storage/writeHealth.js';
 import { loadEventStoreWrapper } from './eventStore/eventStoreWrapper.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAccountsApi } from './modules/accounts/account.api.js';
@@ -63,7 +65,11 @@ export const startSwitchyard = async (
   const seed = await loadCatalogSeed(config);
   const storage = await openStorage(config, logger, { ...(options.eventStoreWrapper !== undefined && { eventStoreWrapper: options.eventStoreWrapper }) });
   const { readStore, runner } = storage;
-  const eventStore = (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' });
+  // Outermost, so that /health reports every append's outcome (a test's injected faults too).
+  const eventStore = trackWrites(
+    (await loadEventStoreWrapper(options.eventStoreWrapper))(storage.eventStore, { dataDir: config.DATA_DIR, thread: 'request' }),
+    createWriteHealth('event store', { logger }),
+  );
   const directory = createAuthDirectory({ eventStore, logger, adminApiKey: config.ADMIN_API_KEY });
   await directory.start();
   const now = options.now ?? (() => new Date());

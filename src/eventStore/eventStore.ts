@@ -7,6 +7,7 @@
  * embedded store's positions count events; EventStoreDB's are byte offsets, so a difference of positions is a
  * "how far behind" only in the embedded store (/health reports lag in events there alone).
  */
+import type { WriteFailure } from '../storage/writeHealth.js';
 import { UnreadableEventError } from '../errors.js';
 
 export { UnreadableEventError };
@@ -169,6 +170,8 @@ export interface StoreHealth {
   readonly writes?: { readonly commits: number; readonly syncs: number };
   /** An event the store failed to decode (UnreadableEventError): the store is not ok while it holds one. */
   readonly unreadableEvent?: UnreadableEventError['event'];
+  /** Its last append failed for its storage (a full disk, a read-only file system, an I/O error): not ok until one succeeds. */
+  readonly lastWriteFailure?: WriteFailure;
 }
 
 export interface EventStore {

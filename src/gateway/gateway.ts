@@ -33,7 +33,7 @@ import type { ApiType, AppAttribution, PromptMedia, UsageSource, WorkflowAttribu
 import type { Ledger } from '../modules/ledger/ledger.js';
 import type { PresetLookup } from '../modules/presets/presetResolution.js';
 import type { FollowStatus } from '../eventStore/followStatus.js';
-import { IdempotencyKeyHeldError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError } from '../errors.js';
+import { describeStorageFailure, IdempotencyKeyHeldError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, RateLimitedError, storageFailureOf } from '../errors.js';
 import { IdempotentReplay } from '../http/idempotentAnswer.js';
 import type { IdempotencyClaims, IdempotentReplays, KeyHolder, RequestIdempotency } from '../modules/generations/requestIdempotency.js';
 import { formatUsd } from '../modules/ledger/money.js';
@@ -408,6 +408,12 @@ export const createGateway = (deps: {
     const refused = refusedBy(error, prepared.plan.targets[0]!, prepared.input.parsed.maxPromptTokens, prepared.input.apiType, byokInLimitOf(prepared.input.principal));
     if (refused instanceof GatewayError) return refused;
     if (refused instanceof RateLimitedError) return new GatewayError(429, 'rate_limit_exceeded', refused.message, refused.metadata, refused.retryAfterMs);
+    // The event store's storage (a full disk...): said in the answer, and logged by the store once per change of state
+    // (main.ts trackWrites), not as a stack per refused call.
+    const storage = storageFailureOf(error);
+    if (storage !== null) {
+      return new GatewayError(503, 'server', `The credits ledger could not record the reservation: ${describeStorageFailure(storage)}; nothing was charged`, { reason: storage });
+    }
     logger.error({ err: error, generationId: prepared.input.generationId }, 'a reservation failed after it was admitted');
     return new GatewayError(503, 'server', 'The credits ledger could not record the reservation; nothing was charged', {});
   };

@@ -6,6 +6,7 @@ import type { Modifier } from 'mingo/updater';
 import { ConflictError, ValidationError } from '../errors.js';
 import { startBackgroundCheckpointer } from '../sqlite/backgroundCheckpointer.js';
 import { ensurePrivateDatabaseFile, ensurePrivateDir, openingDataFile } from '../sqlite/privateFiles.js';
+import { createWriteHealth } from '../storage/writeHealth.js';
 import { acquireProcessLock } from '../sqlite/processLock.js';
 import type {
   Doc,
@@ -188,6 +189,8 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     else buildIndex(collection, state(collection), name, JSON.parse(spec) as IndexSpec);
   }
 
+  /** The last commit's outcome, for health(): the projection runner logs its failures. */
+  const commits = createWriteHealth('read store');
   const persist = db.transaction(
     (writes: readonly Write[], checkpoints: readonly ProjectionCheckpoint[], undo: Undo[]) => {
       for (const w of writes) {
@@ -226,7 +229,9 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     const undo: Undo[] = [];
     try {
       persist(writes, checkpoints, undo);
+      commits.succeeded();
     } catch (error) {
+      commits.failed(error);
       for (const u of undo.reverse()) {
         setDoc(u.s, u.id, u.doc);
         if (u.rowid === undefined) u.s.rowids.delete(u.id);
@@ -552,6 +557,8 @@ export async function openEmbeddedReadStore(options: EmbeddedReadStoreOptions): 
     async health() {
       try {
         db.prepare('SELECT 1').get();
+        const failure = commits.failure();
+        if (failure) return { ok: false, kind: 'embedded', detail: `${path}: the last write failed (${failure.message})`, lastWriteFailure: failure };
         return { ok: true, kind: 'embedded', detail: path };
       } catch (error) {
         return { ok: false, kind: 'embedded', detail: error instanceof Error ? error.message : String(error) };

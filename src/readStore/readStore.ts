@@ -17,6 +17,7 @@
  * what `{ f: null }` matches (a missing or null field).
  */
 
+import type { WriteFailure } from '../storage/writeHealth.js';
 import { ConflictError } from '../errors.js';
 
 export type Doc = { _id: string } & Record<string, unknown>;
@@ -98,6 +99,8 @@ export interface ReadStoreHealth {
   readonly ok: boolean;
   readonly kind: string;
   readonly detail?: string;
+  /** Its last commit failed for its storage (a full disk, a read-only file system, an I/O error): not ok until one succeeds. */
+  readonly lastWriteFailure?: WriteFailure;
 }
 
 export interface ReadStore {

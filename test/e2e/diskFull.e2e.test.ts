@@ -4,11 +4,16 @@
  * - a table insert is a 507 saying the disk is full (REST) and a typed UNAVAILABLE (GraphQL), not a 500 "Internal
  *   error"; once space is back it goes through;
  * - a call answered at the moment the disk filled is charged once space is back: its settlement, which failed, is
- *   tried again (the reservation holds the money meanwhile) instead of being dropped until a restart expired it.
+ *   tried again (the reservation holds the money meanwhile) instead of being dropped until a restart expired it;
+ * - (QA s44 disk #4) /health says the event store is not ok (disk_full) while its appends are refused, not only through
+ *   the projections' lag; a paid call's 503 says why (`metadata.reason: disk_full`); the fault is logged once as it
+ *   begins and once as it ends, not as two stacks per refused call.
  */
 import { rmSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { createLogger } from '../../src/logger.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { eventually } from '../support/eventually.js';
 import { diskFullFlag, refusedAppends } from '../support/fullDisk.js';
@@ -20,6 +25,8 @@ const USAGE = { promptTokens: 11, completionTokens: 5 };
 const COST = USAGE.promptTokens * PRICES.prompt + USAGE.completionTokens * PRICES.completion;
 const ERROR = '... on DomainError { code message }';
 
+/** Every line the server logged at info or above. */
+const logged: { level: number; msg: string; err?: { stack?: string } }[] = [];
 let h: GatewayHarness;
 let user: Account;
 let designer: Account;
@@ -28,7 +35,13 @@ const free = () => rmSync(diskFullFlag(h.dataDir), { force: true });
 const ledgerEvents = async (accountId: string) => (await h.running.core.eventStore.readStream(ledgerStream(accountId))) as unknown as RecordedEvent<LedgerEvent>[];
 
 beforeAll(async () => {
-  h = await startGatewayHarness({}, { eventStoreWrapper: new URL('../support/fullDisk.ts', import.meta.url).href });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logged.push(JSON.parse(line) as (typeof logged)[number]);
+      done();
+    },
+  });
+  h = await startGatewayHarness({}, { eventStoreWrapper: new URL('../support/fullDisk.ts', import.meta.url).href, logger: createLogger('info', sink) });
   user = await h.openAccount({ credits: 1_000_000_000 });
   designer = await h.openAccount({ roles: ['user', 'designer'] });
   const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'df-fake', model: MODEL, prices: PRICES });
@@ -84,5 +97,43 @@ describe('a full disk', () => {
     expect(after.reserved).toBe(0);
     // Its record follows the settlement: the generation is found with its cost.
     expect(await h.generation(user.key, generationId)).toMatchObject({ id: generationId, total_cost: COST / 1e9 });
+  });
+
+  it('shows on /health as the event store not ok (disk_full) until a write succeeds, answers paid calls 503 with reason disk_full, and logs it once, not a stack per call', async () => {
+    const health = async () => (await (await fetch(`${h.url}/health`)).json()) as { status: string; eventStore: { ok: boolean; lastWriteFailure?: Record<string, unknown> } };
+    expect((await health()).eventStore.ok).toBe(true);
+    const from = logged.length;
+    fill();
+    const calls = 6;
+    for (let i = 0; i < calls; i += 1) {
+      const res = await h.chat(user.key, { model: MODEL, stream: i % 2 === 1, messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      const body = (await res.json()) as { error: { code: number; message: string; metadata: Record<string, unknown> } };
+      expect(body.error).toMatchObject({ code: 503, message: expect.stringMatching(/disk is full/), metadata: { reason: 'disk_full' } });
+    }
+    // Every append is refused, and /health says so of the event store itself (not only through the projections' lag).
+    const during = await health();
+    expect(during.status).toBe('degraded');
+    expect(during.eventStore).toMatchObject({ ok: false, lastWriteFailure: { reason: 'disk_full', refused: expect.any(Number) } });
+    expect(during.eventStore.lastWriteFailure!.refused).toBeGreaterThanOrEqual(calls);
+    // One error line (the first refused write), not two stacks per refused call.
+    const faultLines = logged.slice(from).filter((line) => line.level >= 50);
+    expect(faultLines.map((line) => line.msg)).toHaveLength(1);
+    expect(faultLines[0]!.msg).toMatch(/disk is full/);
+
+    free();
+    const res = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
+    expect(res.status).toBe(200);
+    await res.text();
+    const after = await eventually('the event store ok again', async () => {
+      const now = await health();
+      return now.eventStore.ok ? now : null;
+    });
+    expect(after.eventStore.lastWriteFailure).toBeUndefined();
+    // The recovery is logged once with the count of refused writes.
+    const recovered = logged.slice(from).filter((line) => /writes succeed again/.test(line.msg));
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]).toMatchObject({ refused: expect.any(Number) });
   });
 });

@@ -8,7 +8,7 @@
  *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import { describeStorageFailure, NotFoundError, storageFailureOf, ValidationError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
@@ -259,7 +259,11 @@ export const createGenerationRecorder = (deps: { eventStore: EventStore; logger:
       const appended = await deps.eventStore.append(generationStream(facts.generationId), toAppend, { expectedRevision: 'no_stream', urgency: 'soon' });
       return appended.position;
     } catch (error) {
-      deps.logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');
+      // The event store's storage (a full disk...) is logged by the store once per change of state (main.ts
+      // trackWrites): here one line naming the generation, not a stack per call.
+      const storage = storageFailureOf(error);
+      if (storage !== null) deps.logger.warn({ generationId: facts.generationId, reason: storage }, `could not record a generation: ${describeStorageFailure(storage)}`);
+      else deps.logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');
       return null;
     }
   },
