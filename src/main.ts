@@ -173,6 +173,7 @@ export const startSwitchyard = async (
         now: base.now,
         limits: { maxEntryBytes: config.TABLE_MAX_ENTRY_BYTES, maxEntries: config.TABLE_MAX_ENTRIES, maxTablesPerAccount: config.TABLE_MAX_PER_ACCOUNT, maxBytesPerAccount: config.TABLE_MAX_BYTES_PER_ACCOUNT },
         workflowsNaming: workflows.namingTable,
+        tableTurn: workflows.tableTurn,
       });
       const secrets = createSecretsApi({ eventStore, vault: gateway.vault, now: base.now });
       const steps = createStepRunners({ catalog, generations, tables, outbound: gateway.upstream.policy, eventStore, now: base.now, secrets, githubApiUrl: config.GITHUB_API_URL });

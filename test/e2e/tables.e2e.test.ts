@@ -212,6 +212,65 @@ describe('a table a workflow names', () => {
     // A table that does not exist is NOT_FOUND, as before.
     expect(await drop('failures', owner.key)).toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  /** What a mutation answered: the type it returned, or the code of its error (typed or top-level). */
+  const outcome = (body: { data?: Record<string, { __typename: string; code?: string } | null> | null; errors?: { extensions?: { code?: string } }[] }, field: string) => {
+    const answer = body.data?.[field];
+    return answer?.__typename === 'DomainError' ? answer.code : (answer?.__typename ?? body.errors?.[0]?.extensions?.code);
+  };
+  const storeInto = (name: string, table: string) => manual(name, { key: 's', type: 'action.storeEntry', input: { table, entry: { a: 1 } } });
+  /** Sends both at once, the save first in even rounds and the drop first in odd ones (so that each wins some). */
+  const atOnce = async <S, D>(round: number, save: () => Promise<S>, drop: () => Promise<D>): Promise<[S, D]> => {
+    if (round % 2 === 0) return Promise.all([save(), drop()]);
+    const [dropped, saved] = await Promise.all([drop(), save()]);
+    return [saved, dropped];
+  };
+  const tablesOf = async (key: string): Promise<string[]> => (await h.gql('{ tables { name } }', {}, key)).body.data.tables.map((table: { name: string }) => table.name);
+  /**
+   * After a save and a drop of `table` raced: exactly one won. Either the workflow names the table and the table is
+   * there (the drop was refused, table_in_use), or the table is gone and the save was refused (VALIDATION). Cleans up.
+   */
+  const oneWon = async (owner: { key: string }, table: string, saved: string | undefined, dropped: string | undefined, workflowId: string, round: number) => {
+    const listed = await tablesOf(owner.key);
+    if (saved === 'Workflow') {
+      expect({ round, dropped, listed: listed.includes(table) }).toEqual({ round, dropped: 'CONFLICT', listed: true });
+      expect((await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id: workflowId }, owner.key)).body.data.deleteWorkflow.__typename).toBe('Workflow');
+      expect(await drop(table, owner.key)).toEqual({ __typename: 'DroppedTable', name: table });
+    } else {
+      expect({ round, saved, dropped, listed: listed.includes(table) }).toEqual({ round, saved: 'VALIDATION', dropped: 'DroppedTable', listed: false });
+    }
+  };
+
+  it('a save naming a table and the drop of that table sent at once: exactly one wins, never a workflow naming a dropped table (createWorkflow, 20 rounds)', async () => {
+    const owner = await open(h.gql, 'Rory Races', true);
+    for (let round = 0; round < 20; round++) {
+      const table = `race${round}`;
+      expect((await createTable(table, owner.key)).data.createTable.__typename).toBe('Table');
+      const [saved, dropped] = await atOnce(
+        round,
+        () => h.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: storeInto(`Race ${round}`, table) }, owner.key),
+        () => h.gql(`mutation($n: String!) { dropTable(name: $n) { __typename ${ERROR} } }`, { n: table }, owner.key),
+      );
+      await oneWon(owner, table, outcome(saved.body, 'createWorkflow'), outcome(dropped.body, 'dropTable'), saved.body.data?.createWorkflow?.id, round);
+    }
+  });
+
+  it('an update naming a table and the drop of that table sent at once: exactly one wins (updateWorkflow, 20 rounds)', async () => {
+    const owner = await open(h.gql, 'Uma Updates', true);
+    for (let round = 0; round < 20; round++) {
+      const table = `race${round}`;
+      expect((await createTable(table, owner.key)).data.createTable.__typename).toBe('Table');
+      const workflowId = await save(storeInto(`Race ${round}`, '=trigger.body.table'), owner.key);
+      const [saved, dropped] = await atOnce(
+        round,
+        () => h.gql(`mutation($id: ID!, $d: JSON!) { updateWorkflow(id: $id, definition: $d) { __typename ${ERROR} } }`, { id: workflowId, d: storeInto(`Race ${round}`, table) }, owner.key),
+        () => h.gql(`mutation($n: String!) { dropTable(name: $n) { __typename ${ERROR} } }`, { n: table }, owner.key),
+      );
+      await oneWon(owner, table, outcome(saved.body, 'updateWorkflow'), outcome(dropped.body, 'dropTable'), workflowId, round);
+      // A refused update left the workflow as it was (naming no table): delete it too, to stay under the account's limits.
+      if (outcome(saved.body, 'updateWorkflow') !== 'Workflow') expect((await h.gql('mutation($id: ID!) { deleteWorkflow(id: $id) { __typename } }', { id: workflowId }, owner.key)).body.data.deleteWorkflow.__typename).toBe('Workflow');
+    }
+  });
 });
 
 describe('tables over REST', () => {

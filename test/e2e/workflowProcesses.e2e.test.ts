@@ -143,7 +143,7 @@ const openProcess = (shared: Shared, name: string, readStore: ReadStore = shared
   // Schedules here fire every second (the default minimum interval is 60 s).
   const workflows = createWorkflowsApi({ eventStore, readStore, execute, vault, stepInputs: { catalog, outbound, presets }, now, limits: { minScheduleSeconds: 1 } });
   const http = createOutboundHttp(outbound);
-  const tables = createTablesApi({ eventStore, readStore, runner, logger, now, workflowsNaming: workflows.namingTable });
+  const tables = createTablesApi({ eventStore, readStore, runner, logger, now, workflowsNaming: workflows.namingTable, tableTurn: workflows.tableTurn });
   const steps = { 'action.http': actionHttp(http), 'action.upsertEntry': upsertEntry(tables.owned) };
   const expressions = createExpressionThreads();
   const runs = createRunsApi({ eventStore, readStore, runner, execute, workflows, steps, expressions, logger, now, rolesOf: () => new Set(['user']), keyRefusal: () => null });

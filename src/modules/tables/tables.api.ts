@@ -169,6 +169,11 @@ export const createTablesApi = (deps: {
   limits?: Partial<TableLimits>;
   /** The account's workflows naming the table literally (WorkflowsApi.namingTable): a table they name is not dropped. */
   workflowsNaming: (accountId: string, table: string) => Promise<readonly { id: string; name: string }[]>;
+  /**
+   * The account's turn shared with its saves of workflows naming tables (WorkflowsApi.tableTurn): a drop holds it from
+   * its check until the read model holds the drop, so a save and a drop racing never both pass.
+   */
+  tableTurn: <T>(accountId: string, work: () => Promise<T>) => Promise<T>;
 }) => {
   const limits: TableLimits = { ...DEFAULT_TABLE_LIMITS, ...deps.limits };
   const queries = tableQueries(deps.readStore);
@@ -368,19 +373,22 @@ export const createTablesApi = (deps: {
     /**
      * Drop a table and its entries (designers and admins); its name may be used again. Not while a workflow of the
      * account names it literally (saving one that names a missing table is refused): its runs would fail NOT_FOUND, so
-     * CONFLICT names the first few, to change or delete first. Soft across processes, as the table limit.
+     * CONFLICT names the first few, to change or delete first. Exact within a process (the drop and those saves take
+     * the account's turn, each until the read models hold it); soft across processes, as the table limit.
      */
     async dropTable(caller: Caller, name: string): Promise<{ id: string; name: string }> {
       requireDesigner(caller);
       checkName(name);
       const actor = actorOf(caller);
-      const naming = await deps.workflowsNaming(actor.accountId, name);
-      // A missing table is NOT_FOUND (the decider's), even if a workflow saved before that check names it.
-      if (naming.length > 0 && (await queries.byName(actor.accountId, name))) throw tableInUse(name, naming);
-      const { events } = await execute({ type: 'DropTable', data: { accountId: actor.accountId, table: name, at: at() } }, actor);
-      const [dropped] = events;
-      if (dropped?.type !== 'TableDropped') throw new Error('a table drop decided no drop');
-      return { id: dropped.data.tableId, name };
+      return deps.tableTurn(actor.accountId, async () => {
+        const naming = await deps.workflowsNaming(actor.accountId, name);
+        // A missing table is NOT_FOUND (the decider's), even if a workflow saved before that check names it.
+        if (naming.length > 0 && (await queries.byName(actor.accountId, name))) throw tableInUse(name, naming);
+        const { events } = await execute({ type: 'DropTable', data: { accountId: actor.accountId, table: name, at: at() } }, actor);
+        const [dropped] = events;
+        if (dropped?.type !== 'TableDropped') throw new Error('a table drop decided no drop');
+        return { id: dropped.data.tableId, name };
+      });
     },
     insertEntry: (caller: Caller, table: string, entry: unknown) => owned.insert(actorOf(caller), table, entry),
     updateEntry: (caller: Caller, table: string, entryId: string, entry: unknown) => owned.update(actorOf(caller), table, entryId, entry),

@@ -6,6 +6,7 @@ import { ConflictError, DomainError, NotFoundError, UnauthenticatedError, WrongE
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
 import type { Decider, HandleResult } from '../../eventStore/handleCommand.js';
 import { newId } from '../../ids.js';
+import { oneAtATime } from '../../oneAtATime.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import type { Caller, Principal } from '../auth/principal.js';
 import type { CredentialVault } from '../catalog/credentials.js';
@@ -205,9 +206,8 @@ export const createWorkflowsApi = (deps: {
     if (shortest === null || shortest >= limits.minScheduleSeconds * 1_000) return [];
     return [{ path: 'trigger.cron', message: `fires ${shortest / 1_000} s apart; a schedule may fire at most once every ${limits.minScheduleSeconds} s (WORKFLOW_MIN_SCHEDULE_SECONDS)` }];
   };
-  /** The definition as saved, once its shape, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
-  const validate = async (definition: unknown, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
-    const parsed = parseDefinition(definition);
+  /** The definition as saved (parsed), once its schedule, its step inputs and its error workflow pass; else VALIDATION naming each problem's path. */
+  const validate = async (parsed: WorkflowDefinition, accountId: string | null, self: string | null): Promise<WorkflowDefinition> => {
     const issues = [
       ...scheduleIssues(parsed),
       ...checkStepInputs(parsed, accountId, deps.stepInputs),
@@ -217,24 +217,39 @@ export const createWorkflowsApi = (deps: {
     if (issues.length > 0) throw invalidDefinition(issues);
     return parsed;
   };
+  /**
+   * An account's table drops and its saves of workflows naming tables literally run one at a time in this process,
+   * each from its check (does the table exist / does a workflow name it) until the read model the other side checks
+   * holds its write (execute and the tables' execute wait for it): whichever comes second sees the first and is
+   * refused, never a saved workflow naming a dropped table. Nothing else takes this turn. Across processes sharing one
+   * event store the two checks still read read models, so it stays a soft guarantee there (README).
+   */
+  const tableTurn = oneAtATime();
+  const namingTables = <T>(definition: WorkflowDefinition, accountId: string | null, work: () => Promise<T>): Promise<T> =>
+    accountId !== null && literalTables(definition).length > 0 ? tableTurn(accountId, work) : work();
 
   return {
     /** Create a workflow (version 1, enabled) for the caller's account; the definition is validated first. */
     async create(caller: Caller, definition: unknown): Promise<WorkflowView> {
       const principal = callerOf(caller);
-      const parsed = await validate(definition, principal.accountId, null);
-      // From the read model: two creates racing at the limit may both pass, which a soft limit tolerates (as tables).
-      if ((await queries.countForAccount(principal.accountId)) >= limits.maxPerAccount) {
-        throw new ConflictError(`The account has the maximum of ${limits.maxPerAccount} workflows; delete one first`, { reason: 'too_many_workflows', limit: limits.maxPerAccount });
-      }
-      const workflowId = newId('wf');
-      return run(caller, { type: 'CreateWorkflow', data: { ...base(caller, workflowId), accountId: principal.accountId, definition: parsed } });
+      const parsed = parseDefinition(definition);
+      return namingTables(parsed, principal.accountId, async () => {
+        await validate(parsed, principal.accountId, null);
+        // From the read model: two creates racing at the limit may both pass, which a soft limit tolerates (as tables).
+        if ((await queries.countForAccount(principal.accountId)) >= limits.maxPerAccount) {
+          throw new ConflictError(`The account has the maximum of ${limits.maxPerAccount} workflows; delete one first`, { reason: 'too_many_workflows', limit: limits.maxPerAccount });
+        }
+        const workflowId = newId('wf');
+        return run(caller, { type: 'CreateWorkflow', data: { ...base(caller, workflowId), accountId: principal.accountId, definition: parsed } });
+      });
     },
     /** Save a new version (the same definition again is no change). */
     update: async (caller: Caller, workflowId: string, definition: unknown) => {
-      const parsed = await validate(definition, await ownerOf(workflowId), workflowId);
-      return run(caller, { type: 'UpdateWorkflow', data: { ...base(caller, workflowId), definition: parsed } });
+      const parsed = parseDefinition(definition);
+      const owner = await ownerOf(workflowId);
+      return namingTables(parsed, owner, async () => run(caller, { type: 'UpdateWorkflow', data: { ...base(caller, workflowId), definition: await validate(parsed, owner, workflowId) } }));
     },
+    // Enabling checks no table: a disabled workflow holds the tables it names as an enabled one does (namingTable).
     enable: (caller: Caller, workflowId: string) => run(caller, { type: 'EnableWorkflow', data: base(caller, workflowId) }),
     disable: (caller: Caller, workflowId: string) => run(caller, { type: 'DisableWorkflow', data: base(caller, workflowId) }),
     delete: (caller: Caller, workflowId: string) => run(caller, { type: 'DeleteWorkflow', data: base(caller, workflowId) }),
@@ -334,6 +349,8 @@ export const createWorkflowsApi = (deps: {
       const docs = await queries.forAccount(accountId);
       return docs.filter((doc) => literalTables(JSON.parse(doc.definition) as WorkflowDefinition).some((named) => named.table === table)).map((doc) => ({ id: doc._id, name: doc.name }));
     },
+    /** Runs a table drop of the account in the turn its saves of workflows naming tables take (tableTurn). */
+    tableTurn: <T>(accountId: string, work: () => Promise<T>): Promise<T> => tableTurn(accountId, work),
     /** One page of an account's workflows (filter and sort from idPage), deleted ones left out. */
     async pageForAccount(accountId: string, page: PageArgs): Promise<WorkflowView[]> {
       return (await queries.pageForAccount(accountId, page)).map(viewOfDoc);
