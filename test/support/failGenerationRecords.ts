@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /** The flag file that makes the next generation record's append fail once (see wrapEventStore). */
 export const failNextGenerationRecordFlag = (dataDir: string) => join(dataDir, 'fail-next-generation-record');

@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /** The flag file that makes the next append of a step's outcome to a run stream fail once (see wrapEventStore). */
 export const failNextStepOutcomeFlag = (dataDir: string) => join(dataDir, 'fail-next-step-outcome');

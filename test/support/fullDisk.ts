@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /** The flag file that makes the event log's disk full (see wrapEventStore). */
 export const diskFullFlag = (dataDir: string) => join(dataDir, 'disk-full');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /** Holds the StepSucceeded of the step named in this file (its key), for a kill -9 between a step's work and its record. */
 export const holdStepFlag = (dataDir: string) => join(dataDir, 'hold-step-outcome');

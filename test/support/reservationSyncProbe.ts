@@ -1,6 +1,6 @@
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import type { WrapEventStore } from '../../src/eventStore/eventStoreWrapper.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /** What the request thread's store of one app was asked: each reservation append's syncWithinMs, and its hurries. */
 export interface ReservationSyncLog {

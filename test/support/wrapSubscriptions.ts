@@ -1,5 +1,5 @@
 import type { EventStore, SubscribeOptions, SubscriptionMessage } from '../../src/eventStore/eventStore.js';
-import { delegatingEventStore } from './delegatingEventStore.js';
+import { delegatingEventStore } from '../../src/eventStore/delegatingEventStore.js';
 
 /**
  * `store` with each subscription's messages passed through `through` (given the subscription's options); every other

@@ -1,10 +1,10 @@
-import type { EventStore } from '../../src/eventStore/eventStore.js';
+import type { EventStore } from './eventStore.js';
 
 /**
- * `store` with some of its calls replaced (the test wrappers loaded through `eventStoreWrapper`: a failing append, a
- * counted subscription...); every other call goes to `store` unchanged.
+ * `store` with some of its calls replaced (trackWrites; the test wrappers loaded through `eventStoreWrapper`: a
+ * failing append, a counted subscription...); every other call goes to `store` unchanged.
  */
-export const delegatingEventStore = (store: EventStore, overrides: Partial<Pick<EventStore, 'append' | 'subscribeToAll' | 'hurry'>>): EventStore => ({
+export const delegatingEventStore = (store: EventStore, overrides: Partial<Pick<EventStore, 'append' | 'subscribeToAll' | 'hurry' | 'health'>>): EventStore => ({
   kind: store.kind,
   append: (stream, events, options) => store.append(stream, events, options),
   readStream: (stream, options) => store.readStream(stream, options),
