@@ -57,6 +57,8 @@ export const startSwitchyard = async (
     now?: () => Date;
     /** Tests only: the payment processor behind the payment port (default: the built-in one, configured). */
     payments?: PaymentProcessor;
+    /** Tests only: how often the ledger sweeps for stale reservations (default: every minute). */
+    ledgerSweepMs?: number;
   } = {},
 ) => {
   const started = performance.now();
@@ -84,6 +86,7 @@ export const startSwitchyard = async (
     creditsCap: config.ACCOUNT_CREDITS_CAP,
     accountsWithReservations: balanceQueries(readStore).accountsWithReservations,
     now,
+    ...(options.ledgerSweepMs !== undefined && { sweepIntervalMs: options.ledgerSweepMs }),
   });
   await ledger.start();
   const contentStore = await openContentStore(config);

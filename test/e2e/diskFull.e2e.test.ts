@@ -8,10 +8,11 @@
  * - (QA s44 disk #4) /health says the event store is not ok (disk_full) while its appends are refused, not only through
  *   the projections' lag; a paid call's 503 says why (`metadata.reason: disk_full`); the fault is logged once as it
  *   begins and once as it ends, not as two stacks per refused call.
+ * - the ledger's sweep meeting a refused append is no unhandled rejection (QA s44 disk #1: the process exited 1).
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
@@ -32,23 +33,49 @@ let user: Account;
 let designer: Account;
 const fill = () => writeFileSync(diskFullFlag(h.dataDir), '');
 const free = () => rmSync(diskFullFlag(h.dataDir), { force: true });
+const ask = (stream: boolean) => h.chat(user.key, { model: MODEL, stream, messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
+const idOf = async (res: Response): Promise<string> => {
+  expect(res.status).toBe(200);
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    const { events, done } = await readSseResponse(res);
+    expect(done).toBe(true);
+    expect(contentOf(events)).toBe('one two three four');
+    return (events[0] as { id: string }).id;
+  }
+  return ((await res.json()) as { id: string }).id;
+};
+/** The unhandled rejections of this process while `body` runs (Node would exit 1 on one, as the server did). */
+const unhandledDuring = async (body: () => Promise<void>): Promise<unknown[]> => {
+  const unhandled: unknown[] = [];
+  const note = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', note);
+  try {
+    await body();
+    // A rejection is reported after the microtasks of its turn: one more turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('unhandledRejection', note);
+  }
+  return unhandled;
+};
 const ledgerEvents = async (accountId: string) => (await h.running.core.eventStore.readStream(ledgerStream(accountId))) as unknown as RecordedEvent<LedgerEvent>[];
 
 beforeAll(async () => {
+  // The ledger's sweep (every minute in production) every 5 ms: it reads each busy account, as it does under traffic.
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) logged.push(JSON.parse(line) as (typeof logged)[number]);
       done();
     },
   });
-  h = await startGatewayHarness({}, { eventStoreWrapper: new URL('../support/fullDisk.ts', import.meta.url).href, logger: createLogger('info', sink) });
+  h = await startGatewayHarness({}, { eventStoreWrapper: new URL('../support/fullDisk.ts', import.meta.url).href, ledgerSweepMs: 5, logger: createLogger('info', sink) });
   user = await h.openAccount({ credits: 1_000_000_000 });
   designer = await h.openAccount({ roles: ['user', 'designer'] });
   const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'df-fake', model: MODEL, prices: PRICES });
   fake.setDefault({ text: 'one two three four', usage: USAGE, slowTokenMs: 100 });
 });
+afterEach(() => free());
 afterAll(async () => {
-  free();
   await h?.stop();
 });
 
@@ -135,5 +162,34 @@ describe('a full disk', () => {
     const recovered = logged.slice(from).filter((line) => /writes succeed again/.test(line.msg));
     expect(recovered).toHaveLength(1);
     expect(recovered[0]).toMatchObject({ refused: expect.any(Number) });
+  });
+
+  it('survives settlements refused while the ledger sweeps (no unhandled rejection) and charges every 200 once when space is back', async () => {
+    const before = await h.settledBalance(user.accountId);
+    const ids: string[] = [];
+    const unhandled = await unhandledDuring(async () => {
+      // Answered (their reservations are written) before the disk fills; their settlements then fail and are tried
+      // again, each held a moment for the account's next reservation, which the sweep's read of the account joins.
+      const calls = await Promise.all([ask(true), ask(true), ask(true), ask(true)]);
+      expect(calls.map((res) => res.status)).toEqual([200, 200, 200, 200]);
+      fill();
+      // A call while the disk is full is refused: its reservation cannot be written.
+      expect((await ask(false)).status).toBe(503);
+      ids.push(...(await Promise.all(calls.map(idOf))));
+      await eventually('the settlements to have been refused, tried again and refused', () => refusedAppends(h.dataDir).filter((stream) => stream === ledgerStream(user.accountId)).length >= 12);
+      free();
+      await eventually('every settlement, tried again', async () => {
+        const settled = (await ledgerEvents(user.accountId)).filter((e) => e.type === 'ReservationSettled' && ids.includes(e.data.generationId));
+        return settled.length === ids.length;
+      });
+    });
+    expect(unhandled).toEqual([]);
+    const settlements = (await ledgerEvents(user.accountId)).filter((e) => e.type === 'ReservationSettled' && ids.includes(e.data.generationId));
+    expect(settlements.map((e) => (e.data as { generationId: string }).generationId).sort()).toEqual([...ids].sort());
+    const after = await h.settledBalance(user.accountId);
+    expect(after.settled - before.settled).toBe(ids.length * COST);
+    expect(after.reserved).toBe(0);
+    // The server still answers.
+    expect(await idOf(await ask(false))).toMatch(/^gen-/);
   });
 });

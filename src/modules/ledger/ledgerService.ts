@@ -662,14 +662,25 @@ export const createLedgerService = (deps: {
     return account;
   };
 
-  /** Expire every open reservation made before `cutoffMs`; returns how many. */
+  /**
+   * Expire every open reservation made before `cutoffMs`; returns how many. Never rejects: an account it cannot read
+   * or expire now is logged and left to the next sweep (the sweep runs on a timer, where a rejection would be
+   * unhandled and end the process).
+   */
   const expireOlderThan = async (cutoffMs: number): Promise<number> => {
     let expired = 0;
     await Promise.all(
       [...writers.values()].map(async (writer) => {
         // An idle writer without reservations has nothing to expire (and asking it would count as using it).
         if (evictable(writer) && writer.state?.reservations.size === 0) return;
-        const { state } = await submit(writer.accountId, () => null);
+        // The read is decided into the account's open batch (a settlement held for the next reservation, say), so it
+        // fails with that batch's append: on a full disk, with the batch's StorageFullError.
+        const read = await submit(writer.accountId, () => null).catch((error: unknown) => {
+          logger.warn({ err: error, accountId: writer.accountId }, 'could not read an account to expire its stale reservations; the next sweep tries again');
+          return null;
+        });
+        if (!read) return;
+        const { state } = read;
         const stale = [...state.reservations].filter(([, r]) => r.atMs < cutoffMs).map(([generationId]) => generationId);
         await Promise.all(
           stale.map((generationId) =>
@@ -881,7 +892,8 @@ export const createLedgerService = (deps: {
       // reservation stamped this very millisecond is included).
       const expired = await expireOlderThan(deps.soleProcess ? now().getTime() + 1 : now().getTime() - ttl);
       if (expired > 0) logger.info({ expired, soleProcess: deps.soleProcess ?? false }, 'expired reservations left by a process that is gone');
-      timer = setInterval(() => void service.sweep(), deps.sweepIntervalMs ?? Math.min(60_000, ttl / 4));
+      // Never unhandled: the sweep is tried again at its next turn.
+      timer = setInterval(() => void service.sweep().catch((error: unknown) => logger.error({ err: error }, 'the reservation sweep failed; it runs again at its next turn')), deps.sweepIntervalMs ?? Math.min(60_000, ttl / 4));
       timer.unref();
     },
 
