@@ -42,6 +42,7 @@ import { responsesRoutes } from './gateway/skins/openaiResponses.js';
 import { anthropicMessagesRoutes } from './gateway/skins/anthropicMessages.rest.js';
 import { createMetrics, metricsRoute } from './http/metrics.js';
 import { createGatewayServices, loadCatalogSeed } from './services.js';
+import { createWriteRetry } from './eventStore/writeRetry.js';
 import { openContentStore, openStorage } from './stores.js';
 import { createGenerationContent } from './modules/generations/generationContent.js';
 
@@ -75,8 +76,11 @@ export const startSwitchyard = async (
   const directory = createAuthDirectory({ eventStore, logger, adminApiKey: config.ADMIN_API_KEY });
   await directory.start();
   const now = options.now ?? (() => new Date());
+  // Settlements, releases and generation records whose append failed are tried again under one bound, stopped together.
+  const writeRetry = createWriteRetry({ logger });
   const ledger = createLedgerService({
     eventStore,
+    writeRetry,
     directory,
     logger,
     payments: options.payments ?? builtInPaymentProcessor({ basisPoints: config.PURCHASE_FEE_BASIS_POINTS, minimum: config.PURCHASE_FEE_MINIMUM }),
@@ -108,7 +112,7 @@ export const startSwitchyard = async (
   const masterKey = config.SWITCHYARD_MASTER_KEY ?? ownKey?.key;
   const masterKeyFrom = config.SWITCHYARD_MASTER_KEY ? 'SWITCHYARD_MASTER_KEY' : ownKey?.file;
   const metrics = createMetrics();
-  const gatewayServices = await createGatewayServices({ config, seed, masterKey, ...(masterKeyFrom && { masterKeyFrom }), logger, eventStore, readStore, ledger, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, ...(options.now && { now: options.now }) });
+  const gatewayServices = await createGatewayServices({ config, seed, masterKey, ...(masterKeyFrom && { masterKeyFrom }), logger, eventStore, readStore, ledger, writeRetry, runner, contentLog: content.log, replayStore: contentStore, directory, onGeneration: metrics.generation, ...(options.now && { now: options.now }) });
   const { gateway } = gatewayServices;
   const topics = createTopics();
   const apiKeys = createApiKeysApi({ eventStore, readStore, directory, runner, pubsub: topics.pubsub, logger, now });
@@ -294,8 +298,8 @@ export const startSwitchyard = async (
       // next start, as after a crash (the triggers stop at once: no run starts meanwhile).
       await Promise.all([app.stop(options), workflowEngine.stop({ grace: grace.signal })]);
       grace.clear();
-      // A settlement still trying to be written (a full disk) would hold up the gateway's idle() below for ever.
-      ledger.stopRetrying();
+      // A settlement or record still trying to be written (a full disk) would hold up the gateway's idle() below for ever.
+      writeRetry.stop();
       await modules.runs.stop();
       await expressions.close();
       await gatewayServices.stop();

@@ -10,6 +10,7 @@ import { createCatalog } from './modules/catalog/catalog.js';
 import { checkMasterKey, createCredentialVault, parseEnvAllowList } from './modules/catalog/credentials.js';
 import { DEFAULT_SEED_FILE, applySeed, readSeed, type CatalogSeed } from './modules/catalog/seed.js';
 import { createGenerationRecorder, type GenerationFacts, type GenerationRecorder } from './modules/generations/generation.api.js';
+import type { WriteRetry } from './eventStore/writeRetry.js';
 import { createPresetView } from './modules/presets/presetView.js';
 import { createOutboundPolicy } from './modules/outbound/outboundPolicy.js';
 import type { Ledger } from './modules/ledger/ledger.js';
@@ -107,6 +108,8 @@ export const createGatewayServices = async (deps: {
   directory: Pick<AuthDirectory, 'account' | 'key'>;
   /** The clock of calls and of Idempotency-Key claims and their replay window (tests move it). */
   now?: () => Date;
+  /** How a generation record whose append failed is tried again: the ledger's, shared (see eventStore/writeRetry.ts). */
+  writeRetry?: WriteRetry;
 }) => {
   const { config, logger, eventStore, readStore, runner } = deps;
   const now = deps.now ?? (() => new Date());
@@ -144,7 +147,7 @@ export const createGatewayServices = async (deps: {
     vault,
     upstream,
     ledger: deps.ledger,
-    generations: observed(createGenerationRecorder({ eventStore, logger }), deps.onGeneration, logger),
+    generations: observed(createGenerationRecorder({ eventStore, logger, ...(deps.writeRetry && { writeRetry: deps.writeRetry }) }), deps.onGeneration, logger),
     stats,
     presets,
     logger,

@@ -8,7 +8,8 @@
  * - (QA s44 disk #4) /health says the event store is not ok (disk_full) while its appends are refused, not only through
  *   the projections' lag; a paid call's 503 says why (`metadata.reason: disk_full`); the fault is logged once as it
  *   begins and once as it ends, not as two stacks per refused call.
- * - the ledger's sweep meeting a refused append is no unhandled rejection (QA s44 disk #1: the process exited 1).
+ * - the ledger's sweep meeting a refused append is no unhandled rejection (QA s44 disk #1: the process exited 1);
+ * - a charged call whose record the disk refused is recorded once space is back, once (QA s44 disk #2).
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -17,7 +18,8 @@ import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { createLogger } from '../../src/logger.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { eventually } from '../support/eventually.js';
-import { diskFullFlag, refusedAppends } from '../support/fullDisk.js';
+import { generationStream } from '../../src/modules/generations/generation.events.js';
+import { ambiguousAppendsFlag, diskFullFlag, refusedAppends } from '../support/fullDisk.js';
 import { contentOf, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 const MODEL = 'test/df-paid';
@@ -31,8 +33,10 @@ const logged: { level: number; msg: string; err?: { stack?: string } }[] = [];
 let h: GatewayHarness;
 let user: Account;
 let designer: Account;
-const fill = () => writeFileSync(diskFullFlag(h.dataDir), '');
+/** Fill the disk: for every append, or for the streams named `prefix…` only. */
+const fill = (prefix = '') => writeFileSync(diskFullFlag(h.dataDir), prefix);
 const free = () => rmSync(diskFullFlag(h.dataDir), { force: true });
+const recordEvents = (generationId: string) => h.running.core.eventStore.readStream(generationStream(generationId));
 const ask = (stream: boolean) => h.chat(user.key, { model: MODEL, stream, messages: [{ role: 'user', content: 'hello' }], max_tokens: 20 });
 const idOf = async (res: Response): Promise<string> => {
   expect(res.status).toBe(200);
@@ -74,7 +78,10 @@ beforeAll(async () => {
   const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'df-fake', model: MODEL, prices: PRICES });
   fake.setDefault({ text: 'one two three four', usage: USAGE, slowTokenMs: 100 });
 });
-afterEach(() => free());
+afterEach(() => {
+  free();
+  rmSync(ambiguousAppendsFlag(h.dataDir), { force: true });
+});
 afterAll(async () => {
   await h?.stop();
 });
@@ -191,5 +198,43 @@ describe('a full disk', () => {
     expect(after.reserved).toBe(0);
     // The server still answers.
     expect(await idOf(await ask(false))).toMatch(/^gen-/);
+  });
+
+  it('records a charged call whose record the disk refused once space is back, exactly once', async () => {
+    const before = await h.settledBalance(user.accountId);
+    // Room for the ledger's appends, none for the records: the calls are charged, their records refused.
+    fill('generation-');
+    const ids = await Promise.all([ask(true), ask(false), ask(true)].map(async (res) => idOf(await res)));
+    await eventually('each record to have been refused and tried again', () => {
+      const refused = refusedAppends(h.dataDir);
+      return ids.every((id) => refused.filter((stream) => stream === generationStream(id)).length >= 2);
+    });
+    const settled = (await ledgerEvents(user.accountId)).filter((e) => e.type === 'ReservationSettled' && ids.includes(e.data.generationId));
+    expect(settled).toHaveLength(ids.length);
+    for (const id of ids) expect(await recordEvents(id)).toEqual([]);
+
+    free();
+    for (const id of ids) {
+      const events = await eventually(`the record of ${id}`, async () => {
+        const recorded = await recordEvents(id);
+        return recorded.length > 0 && recorded;
+      });
+      expect(events.filter((e) => e.type === 'GenerationRequested')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'GenerationCompleted')).toHaveLength(1);
+      expect(await h.generation(user.key, id)).toMatchObject({ id, total_cost: COST / 1e9 });
+    }
+    expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(ids.length * COST);
+  });
+
+  it('takes a record whose append was written but answered as failed for written: retried, not written twice', async () => {
+    writeFileSync(ambiguousAppendsFlag(h.dataDir), 'generation-');
+    const id = await idOf(await ask(false));
+    const events = await eventually('the record', async () => {
+      const recorded = await recordEvents(id);
+      return recorded.length > 0 && recorded;
+    });
+    rmSync(ambiguousAppendsFlag(h.dataDir), { force: true });
+    expect(events.filter((e) => e.type === 'GenerationRequested')).toHaveLength(1);
+    expect(await h.generation(user.key, id)).toMatchObject({ id, total_cost: COST / 1e9 });
   });
 });

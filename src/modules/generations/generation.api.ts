@@ -8,8 +8,9 @@
  *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { describeStorageFailure, NotFoundError, storageFailureOf, ValidationError } from '../../errors.js';
+import { asStorageError, describeStorageFailure, DomainError, NotFoundError, storageFailureOf, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
+import { createWriteRetry, type WriteRetry } from '../../eventStore/writeRetry.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
 import { parseEmbeddingBody } from '../../gateway/embeddings.js';
@@ -241,33 +242,76 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
   return commands;
 };
 
-export const createGenerationRecorder = (deps: { eventStore: EventStore; logger: Logger }) => ({
+/**
+ * A record is appended once, after the answer went out (its fsync may be shared with the next call's reservation),
+ * only if its stream does not exist: a second record of one generation is refused, and a retry finds an earlier
+ * attempt's.
+ */
+const RECORD_APPEND = { expectedRevision: 'no_stream', urgency: 'soon' } as const;
+
+/** A record's append failures that pass: the store full (SQLite's SQLITE_FULL, ENOSPC), unavailable or busy. */
+const recordFailurePasses = (error: unknown): boolean => {
+  const failure = asStorageError(error);
+  return failure instanceof DomainError && failure.code === 'UNAVAILABLE';
+};
+
+export const createGenerationRecorder = (deps: {
+  eventStore: EventStore;
+  logger: Logger;
   /**
-   * Decide the generation's events and append them in one append. Resolves with the appended position, or null
-   * when it could not be recorded (logged: the caller has already answered its client).
+   * How a record whose append failed for a reason that passes is tried again (default: its own): the composition root
+   * shares the ledger's, so a record is retried as its settlement is, within the same bound, and stopped with it.
    */
-  async record(facts: GenerationFacts): Promise<number | null> {
-    try {
-      const events = decideAll(generationCommands(facts));
-      const metadata = { actor: facts.principal.accountId, correlationId: facts.correlationId, at: isoTime(facts.at) };
-      const toAppend: NewEvent[] = [];
-      for (const event of events) {
-        if (event.type === 'UsageOverReported') deps.logger.warn(event.data, 'a provider reported more usage than is billed; the excess is not charged');
-        toAppend.push({ type: event.type, data: event.data, metadata });
+  writeRetry?: WriteRetry;
+}) => {
+  const { eventStore, logger } = deps;
+  const writeRetry = deps.writeRetry ?? createWriteRetry({ logger });
+  return {
+    /**
+     * Decide the generation's events and append them in one append. An append that fails for a reason that passes (a
+     * full disk, a store unavailable or busy) is tried again until it is written, as its settlement is (writeRetry):
+     * the call is charged, its record must not be lost. Resolves with the appended position, or null when it could
+     * not be recorded (logged: the caller has already answered its client).
+     */
+    async record(facts: GenerationFacts): Promise<number | null> {
+      try {
+        const events = decideAll(generationCommands(facts));
+        const metadata = { actor: facts.principal.accountId, correlationId: facts.correlationId, at: isoTime(facts.at) };
+        const toAppend: NewEvent[] = [];
+        for (const event of events) {
+          if (event.type === 'UsageOverReported') logger.warn(event.data, 'a provider reported more usage than is billed; the excess is not charged');
+          toAppend.push({ type: event.type, data: event.data, metadata });
+        }
+        const stream = generationStream(facts.generationId);
+        try {
+          return (await eventStore.append(stream, toAppend, RECORD_APPEND)).position;
+        } catch (error) {
+          // Only once an append failed: nothing more is done for a record the store takes.
+          return await writeRetry.retryAfter(error, { what: 'generation record', ids: { generationId: facts.generationId }, passes: recordFailurePasses, meanwhile: 'the call is charged; its record waits' }, async () => {
+            try {
+              return (await eventStore.append(stream, toAppend, RECORD_APPEND)).position;
+            } catch (again) {
+              // The stream is the record's own, appended only when absent (`no_stream`): found now, it is an earlier
+              // attempt's, whose failure was ambiguous (a timeout after the commit): written once, not twice.
+              if (!(again instanceof WrongExpectedVersionError)) throw again;
+              const [last] = await eventStore.readStream(stream, { direction: 'backwards', maxCount: 1 });
+              if (!last) throw again;
+              logger.info({ generationId: facts.generationId }, 'a generation record tried again was written by an earlier attempt');
+              return last.position;
+            }
+          });
+        }
+      } catch (error) {
+        // The event store's storage (a full disk...) is logged by the store once per change of state (main.ts
+        // trackWrites): here one line naming the generation, not a stack per call.
+        const storage = storageFailureOf(error);
+        if (storage !== null) logger.warn({ generationId: facts.generationId, reason: storage }, `could not record a generation: ${describeStorageFailure(storage)}`);
+        else logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');
+        return null;
       }
-      // After the answer went out: its fsync may be shared with the next call's reservation.
-      const appended = await deps.eventStore.append(generationStream(facts.generationId), toAppend, { expectedRevision: 'no_stream', urgency: 'soon' });
-      return appended.position;
-    } catch (error) {
-      // The event store's storage (a full disk...) is logged by the store once per change of state (main.ts
-      // trackWrites): here one line naming the generation, not a stack per call.
-      const storage = storageFailureOf(error);
-      if (storage !== null) deps.logger.warn({ generationId: facts.generationId, reason: storage }, `could not record a generation: ${describeStorageFailure(storage)}`);
-      else deps.logger.error({ err: error, generationId: facts.generationId }, 'could not record a generation');
-      return null;
-    }
-  },
-});
+    },
+  };
+};
 
 export type GenerationRecorder = ReturnType<typeof createGenerationRecorder>;
 

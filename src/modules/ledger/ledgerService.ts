@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ConflictError, DomainError, IdempotencyKeyReusedError, InsufficientCreditsError, KeyLimitReachedError, NotFoundError, PaymentFailedError, RateLimitedError, UnavailableError, WrongExpectedVersionError } from '../../errors.js';
 import { appendBytes, MAX_APPEND_BYTES as STORE_MAX_APPEND_BYTES, type AppendResult, type EventMetadata, type EventStore, type NewEvent, type RecordedEvent, type Urgency } from '../../eventStore/eventStore.js';
-import { errorMessage, retryDelay, type FollowStatus, type RetryPolicy } from '../../eventStore/followStatus.js';
+import type { FollowStatus } from '../../eventStore/followStatus.js';
+import { createWriteRetry, type WriteRetry } from '../../eventStore/writeRetry.js';
 import { followEvents, type Follower } from '../../eventStore/follower.js';
 import type { Logger } from '../../logger.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -41,8 +42,9 @@ export interface LedgerService extends Ledger {
    */
   start(): Promise<void>;
   /**
-   * Settlements and releases whose append failed are tried again until written (SETTLEMENT_RETRY); from now on they
-   * fail with their error instead (shutdown: before waiting for the gateway's calls to finish). `stop` does it too.
+   * Settlements and releases whose append failed are tried again until written (eventStore/writeRetry.ts); from now on
+   * they fail with their error instead (shutdown: before waiting for the gateway's calls to finish). `stop` does it too.
+   * With a shared WriteRetry, this stops every write it retries.
    */
   stopRetrying(): void;
   stop(): Promise<void>;
@@ -154,11 +156,10 @@ export const SOON_HOLD_MS = 25;
 
 /**
  * A settlement or release whose append failed for a reason that passes (a full disk, a store unreachable or busy) is
- * tried again, capped and jittered as a follower resubscribes, until it is written or the process stops: its
- * reservation holds the money meanwhile, and dropped, the call would be expired uncharged at the next start.
+ * tried again until it is written or the process stops (eventStore/writeRetry.ts: WRITE_RETRY, within
+ * MAX_WRITES_RETRYING): its reservation holds the money meanwhile, and dropped, the call would be expired uncharged.
+ * Failures a later attempt may not meet: the store's (no domain error), its being unavailable or full, a race.
  */
-export const SETTLEMENT_RETRY: RetryPolicy = { baseMs: 200, maxMs: 30_000 };
-/** Failures a later attempt may not meet: the store's (no domain error), its being unavailable or full, a race. */
 const passes = (error: unknown) => !(error instanceof DomainError) || error.code === 'UNAVAILABLE' || error instanceof WrongExpectedVersionError;
 
 /** A fixed namespace for the ledger's name-based event ids (RFC 9562 version 5). */
@@ -288,8 +289,11 @@ export const createLedgerService = (deps: {
   appendLimits?: { bytes: number; events: number };
   /** How long a batch of `soon` operations waits for an urgent one to join it (see SOON_HOLD_MS). */
   soonHoldMs?: number;
-  /** How a settlement or release whose append failed is tried again (see SETTLEMENT_RETRY). */
-  settlementRetry?: RetryPolicy;
+  /**
+   * How a settlement or release whose append failed is tried again (default: its own, WRITE_RETRY): the composition
+   * root shares one with the generation records, so one bound and one stop cover both.
+   */
+  writeRetry?: WriteRetry;
 }): LedgerService => {
   const { eventStore, directory, logger } = deps;
   const plans = deps.plans ?? DEFAULT_PLANS;
@@ -621,40 +625,10 @@ export const createLedgerService = (deps: {
       pump(writer);
     });
 
-  const settlementRetry = deps.settlementRetry ?? SETTLEMENT_RETRY;
-  /** Set by stopRetrying: a failed settlement or release then fails with its error. */
-  let retrying = true;
-  /** The waits of settlements and releases to be tried again (stopRetrying ends them). */
-  const retryWaits = new Set<() => void>();
-  /**
-   * `attempt` until it is written: a failure that passes is logged (its first with the error, then each retry in one
-   * line) and tried again after a growing wait; any other, or any once retrying stopped, is the caller's.
-   */
-  const untilWritten = async <T>(what: string, ids: Record<string, unknown>, attempt: () => Promise<T>): Promise<T> => {
-    for (let failures = 1; ; failures++) {
-      try {
-        const written = await attempt();
-        if (failures > 1) logger.info({ ...ids, attempts: failures }, `a ${what} that had failed is written`);
-        return written;
-      } catch (error) {
-        if (!retrying || !passes(error)) throw error;
-        const delayMs = retryDelay(failures, settlementRetry);
-        const line = { ...ids, attempt: failures, retryInMs: delayMs };
-        if (failures === 1) logger.error({ err: error, ...line }, `could not write a ${what}; trying again until it is written (its reservation holds the amount meanwhile)`);
-        else logger.warn({ error: errorMessage(error), ...line }, `could not write a ${what} again; trying again`);
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            retryWaits.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, delayMs);
-          retryWaits.add(wake);
-        });
-        if (!retrying) throw error;
-      }
-    }
-  };
+  const writeRetry = deps.writeRetry ?? createWriteRetry({ logger });
+  /** `attempt` until it is written: a failure that passes is logged and tried again; any other, or once stopped, is the caller's. */
+  const untilWritten = <T>(what: string, ids: Record<string, unknown>, attempt: () => Promise<T>): Promise<T> =>
+    writeRetry.untilWritten({ what, ids, passes, meanwhile: 'its reservation holds the amount meanwhile' }, attempt);
 
   const requireAccount = (accountId: string) => {
     const account = directory.account(accountId);
@@ -898,8 +872,7 @@ export const createLedgerService = (deps: {
     },
 
     stopRetrying() {
-      retrying = false;
-      for (const wake of [...retryWaits]) wake();
+      writeRetry.stop();
     },
 
     async stop() {
