@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { describeStorageFailure, storageFailureOf } from '../errors.js';
 import { errorMessage, retryDelay, type RetryPolicy } from './followStatus.js';
 
 /**
@@ -75,7 +76,11 @@ export const createWriteRetry = (deps: { logger: Logger; policy?: RetryPolicy; m
       for (let failures = 1; ; failures++) {
         const delayMs = retryDelay(failures, policy);
         const line = { ...write.ids, attempt: failures, retryInMs: delayMs };
-        if (failures === 1) logger.error({ err: error, ...line }, `could not write a ${write.what}; trying again until it is written${write.meanwhile ? ` (${write.meanwhile})` : ''}`);
+        // A failure of the store's storage (a full disk...) is logged by the store once per change of state
+        // (trackWrites): here a line naming the write, without a stack, not an error per call.
+        const storage = storageFailureOf(error);
+        if (failures === 1 && storage === null) logger.error({ err: error, ...line }, `could not write a ${write.what}; trying again until it is written${write.meanwhile ? ` (${write.meanwhile})` : ''}`);
+        else if (failures === 1) logger.warn({ reason: storage, ...line }, `could not write a ${write.what} (${describeStorageFailure(storage!)}); trying again until it is written${write.meanwhile ? ` (${write.meanwhile})` : ''}`);
         else logger.warn({ error: errorMessage(error), ...line }, `could not write a ${write.what} again; trying again`);
         await sleep(delayMs);
         if (!retrying) throw error;

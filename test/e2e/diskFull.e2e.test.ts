@@ -153,7 +153,7 @@ describe('a full disk', () => {
     expect(during.eventStore.lastWriteFailure!.refused).toBeGreaterThanOrEqual(calls);
     // One error line (the first refused write), not two stacks per refused call.
     const faultLines = logged.slice(from).filter((line) => line.level >= 50);
-    expect(faultLines.map((line) => line.msg)).toHaveLength(1);
+    expect(faultLines.map((line) => line.msg), JSON.stringify(faultLines.map((l) => l.msg))).toHaveLength(1);
     expect(faultLines[0]!.msg).toMatch(/disk is full/);
 
     free();
