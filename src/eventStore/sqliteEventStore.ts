@@ -316,13 +316,15 @@ export const openSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEv
   // served: an fsync at open, once, before any request.
   let syncedWalBytes = 0;
   if (durable) {
-    const walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
-    try {
-      fdatasyncSync(walFd);
-      if (options.measureWal) syncedWalBytes = fstatSync(walFd).size;
-    } finally {
-      closeSync(walFd);
-    }
+    openingDataFile(`${file}-wal`, () => {
+      const walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
+      try {
+        fdatasyncSync(walFd);
+        if (options.measureWal) syncedWalBytes = fstatSync(walFd).size;
+      } finally {
+        closeSync(walFd);
+      }
+    });
   }
   /**
    * The highest committed position this connection knows of: its own commits as the writer reports them, and other

@@ -72,12 +72,15 @@ export const dataFileError = (file: string, error: unknown, doing: 'opened' | 'c
   return new DataFileError(file, failure, message);
 };
 
-/** Runs `open` (SQLite opening `file`, a first statement): a failure of the machine's storage as a DataFileError. */
-export const openingDataFile = <T>(file: string, open: () => T): T => {
+/**
+ * Runs `open` (SQLite opening `file`, a first statement, a read or write of a file of DATA_DIR at start): a failure of
+ * the machine's storage as a DataFileError.
+ */
+export const openingDataFile = <T>(file: string, open: () => T, doing: 'opened' | 'created' | 'written' = 'opened'): T => {
   try {
     return open();
   } catch (error) {
-    throw dataFileError(file, error) ?? error;
+    throw dataFileError(file, error, doing) ?? error;
   }
 };
 

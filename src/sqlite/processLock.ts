@@ -1,7 +1,7 @@
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { UnavailableError } from '../errors.js';
-import { dataFileError, ensurePrivateDatabaseFile, PRIVATE_FILE_MODE } from './privateFiles.js';
+import { DataFileError, UnavailableError } from '../errors.js';
+import { dataFileError, ensurePrivateDatabaseFile, openingDataFile, PRIVATE_FILE_MODE } from './privateFiles.js';
 
 const alive = (pid: number): boolean => {
   try {
@@ -12,14 +12,14 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** The pid in the owner file, if it names one. */
+/** The pid in the owner file, if it names one. One this user may not read (root's, after a run as root) is said so. */
 const ownerIn = (file: string): number | null => {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    throw dataFileError(file, error) ?? error;
   }
   const pid = Number(text.trim());
   return text.trim() !== '' && Number.isInteger(pid) && pid > 0 ? pid : null;
@@ -60,7 +60,7 @@ const lockDatabase = (path: string): { db: Database.Database; previous: number }
       // Damaged past reading: then no one holds it (its lock would have refused us before any read). Emptied in place
       // (never replaced: every starter must lock the same file), once.
       if (attempt === 0 && typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
-        truncateSync(path, 0);
+        openingDataFile(path, () => truncateSync(path, 0), 'written');
         continue;
       }
       throw dataFileError(path, error) ?? error;
@@ -90,22 +90,32 @@ export const acquireProcessLock = (file: string, what: string): { release(): voi
   ensurePrivateDatabaseFile(lockFile);
   const locked = lockDatabase(lockFile);
   if (locked === null) {
-    const owner = ownerIn(file);
+    // Held by another process: that is what to say, even when its pid file is not ours to read.
+    let owner: number | null = null;
+    try {
+      owner = ownerIn(file);
+    } catch (error) {
+      if (!(error instanceof DataFileError)) throw error;
+    }
     // The pid file names this process only while it holds the lock (a release clears it before letting go).
     if (owner === process.pid) return { release: () => undefined };
     // A holder that has not written its pid yet: the file still names the one before it, which may be gone.
     throw inUse(what, file, owner !== null && alive(owner) ? owner : null);
   }
   const { db } = locked;
-  // Never locked before: the pid file, if any, is an older version's, whose process, while it runs, holds the folder
-  // without knowing this lock. Once this lock has been used, the pid file only names (a crashed owner's pid, reused by
-  // another process since, does not count).
-  const legacy = locked.previous === 0 ? ownerIn(file) : null;
-  if (legacy !== null && legacy !== process.pid && alive(legacy)) {
+  try {
+    // Never locked before: the pid file, if any, is an older version's, whose process, while it runs, holds the folder
+    // without knowing this lock. Once this lock has been used, the pid file only names (a crashed owner's pid, reused by
+    // another process since, does not count).
+    const legacy = locked.previous === 0 ? ownerIn(file) : null;
+    if (legacy !== null && legacy !== process.pid && alive(legacy)) throw inUse(what, file, legacy);
+    // Another user's pid file (root's, 0600, after a run as root), a full disk: one line naming it (main.ts), as for
+    // the other files of DATA_DIR.
+    openingDataFile(file, () => writeFileSync(file, String(process.pid), { mode: PRIVATE_FILE_MODE }), 'written');
+  } catch (error) {
     db.close();
-    throw inUse(what, file, legacy);
+    throw error;
   }
-  writeFileSync(file, String(process.pid), { mode: PRIVATE_FILE_MODE });
   let released = false;
   return {
     release: () => {

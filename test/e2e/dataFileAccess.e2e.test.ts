@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { expectOneLine, spawnedSwitchyards, startToExit } from '../support/spawnedServer.js';
 
@@ -69,6 +70,7 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     ['readmodels.db', unreadable],
     ['content.db', unreadable],
     ['master.key', unreadable],
+    ['readmodels.db.lock.db', unreadable],
   ])('on a %s the server cannot read and write (mode %s) says so in one line naming the file and the chown to run (exit 78)', async (name, mode) => {
     const dir = ownedByServer(dataDir());
     const file = join(dir, name);
@@ -79,6 +81,32 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     expect(stderr).not.toMatch(/SQLITE_|unable to open database file|EACCES/);
     expect(stderr.trim()).toBe(
       `Switchyard could not start: ${file} cannot be ${mode === '444' ? 'written' : 'opened'}: permission denied. DATA_DIR and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
+    );
+    expect(code).toBe(78);
+  });
+
+  // The read store's pid file (the lock's owner, readmodels.db.lock): root's after a run as root, 0600. Read when its lock
+  // (readmodels.db.lock.db) was never taken, written once it is taken.
+  it.each([
+    ['a lock never taken (the pid file is read)', false, 'opened'],
+    ['a lock taken before (the pid file is written)', true, 'written'],
+  ])('on a readmodels.db.lock (the pid file) the server cannot read and write, with %s, says so in one line naming it (exit 78)', async (_, used, doing) => {
+    const dir = ownedByServer(dataDir());
+    if (used) {
+      const lockDb = join(dir, 'readmodels.db.lock.db');
+      const db = new Database(lockDb);
+      db.pragma('user_version = 4242');
+      db.close();
+      chmodSync(lockDb, 0o600);
+      if (root) chownSync(lockDb, NOBODY, NOBODY);
+    }
+    const file = join(dir, 'readmodels.db.lock');
+    notTheServers(file, Number.parseInt(unreadable, 8));
+    const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+    expectOneLine(stderr);
+    expect(stderr).not.toMatch(/EACCES/);
+    expect(stderr.trim()).toBe(
+      `Switchyard could not start: ${file} cannot be ${doing}: permission denied. DATA_DIR and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
     );
     expect(code).toBe(78);
   });

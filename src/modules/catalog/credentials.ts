@@ -271,7 +271,7 @@ export const loadOrCreateMasterKey = async (
     await link(temporary, file);
     return { key, file, generated: true };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw dataFileError(file, error, 'created') ?? error;
     return { key: await read(), file, generated: false };
   } finally {
     await unlink(temporary);
