@@ -9,12 +9,13 @@ import { openSqliteEventStore } from './eventStore/sqliteEventStore.js';
 import { openEmbeddedReadStore } from './readStore/embeddedReadStore.js';
 import type { Logger } from './logger.js';
 import type { ReadStore } from './readStore/readStore.js';
-import { ensurePrivateDir, ownershipAdvice } from './sqlite/privateFiles.js';
+import { ensurePrivateDir, missingDataDirAdvice, ownershipAdvice } from './sqlite/privateFiles.js';
 import { startStorageThread } from './storage/storageThread.js';
 
 /**
  * DATA_DIR made (0700) or narrowed, when anything is embedded: one that cannot be (a file, a path through a file, no
- * permission, a read-only file system) stops the start with a line naming DATA_DIR, not a mkdir stack trace.
+ * permission, a read-only file system) stops the start with a line naming DATA_DIR, not a mkdir stack trace; one
+ * that is not there and cannot be made names the folder above it in the way, not DATA_DIR's own chown.
  */
 export const ensureDataDir = (config: Config): void => {
   if (config.EVENTSTORE_URL && config.MONGODB_URL) return;
@@ -28,7 +29,7 @@ export const ensureDataDir = (config: Config): void => {
         : code === 'ENOTDIR'
           ? 'goes through a file, not a directory'
           : code === 'EACCES' || code === 'EPERM'
-            ? `cannot be created or used: permission denied. It and every file in it ${ownershipAdvice(config.DATA_DIR)}`
+            ? (missingDataDirAdvice(config.DATA_DIR) ?? `cannot be created or used: permission denied. It and every file in it ${ownershipAdvice(config.DATA_DIR)}`)
             : code === 'EROFS'
               ? 'is on a read-only file system'
               : null;

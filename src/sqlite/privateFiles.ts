@@ -1,5 +1,5 @@
-import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DataFileError, describeStorageFailure, storageFailureOf } from '../errors.js';
 
 /**
@@ -31,10 +31,48 @@ export const ensurePrivateDir = (dir: string): void => {
   accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
 };
 
+/** The user Switchyard runs as, with its uid where there is one. */
+export const runningUser = (): string => {
+  const uid = process.getuid?.();
+  return uid === undefined ? 'the user Switchyard runs as' : `the user Switchyard runs as (uid ${uid})`;
+};
+
 /** Whose DATA_DIR and its files must be, and the `chown` that makes them so: what an operator does about a permission. */
 export const ownershipAdvice = (dir: string): string => {
   const uid = process.getuid?.();
-  return uid === undefined ? 'must belong to the user Switchyard runs as' : `must belong to the user Switchyard runs as (uid ${uid}): chown -R ${uid} ${dir}`;
+  return uid === undefined ? `must belong to ${runningUser()}` : `must belong to ${runningUser()}: chown -R ${uid} ${dir}`;
+};
+
+/**
+ * Why this user may not have `dir` (DATA_DIR) when it is not there to see: the folder above it that is in the way, as
+ * one line saying what to do. Null when `dir` can be seen (it is then the folder itself that is not this user's).
+ * The nearest folder above it that exists: one this user may not enter (no x) hides it, one it may not write cannot
+ * hold it.
+ */
+export const missingDataDirAdvice = (dir: string): string | null => {
+  const path = resolve(dir);
+  try {
+    statSync(path);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EACCES') return null;
+  }
+  let parent = dirname(path);
+  while (!existsSync(parent) && dirname(parent) !== parent) parent = dirname(parent);
+  const uid = process.getuid?.();
+  try {
+    accessSync(parent, constants.X_OK);
+  } catch {
+    return (
+      `cannot be reached: ${runningUser()} may not enter ${parent} (permission denied). ` +
+      `Let that user enter ${parent} (x permission) and own DATA_DIR${uid === undefined ? '' : ` (chown -R ${uid})`}, or set DATA_DIR to a folder it can reach`
+    );
+  }
+  return (
+    `does not exist and cannot be created in ${parent}: permission denied. ` +
+    `Create it owned by ${runningUser()}${uid === undefined ? '' : `: mkdir -p ${path} && chown ${uid} ${path}`}; or let that user write to ${parent}`
+  );
 };
 
 /**

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { expectOneLine, spawnedSwitchyards, startToExit } from '../support/spawnedServer.js';
@@ -60,6 +60,43 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
       expect(code).toBe(78);
     } finally {
       chmodSync(dir, 0o700);
+    }
+  });
+
+  // A DATA_DIR that does not exist yet: what stops its creation is the folder it would be made in, which is what the line
+  // names (a `chown -R` of DATA_DIR itself, which is not there, cannot help).
+  it('on a DATA_DIR that does not exist, in a folder the server may not write, names that folder and how to make DATA_DIR (exit 78)', async () => {
+    const dir = join(dataDir(), 'sub');
+    const parent = dirname(dir);
+    spawnSync('mkdir', ['-m', root ? '755' : '555', parent]);
+    try {
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      expectOneLine(stderr);
+      expect(stderr).not.toContain(`chown -R ${serverUid} ${dir}`);
+      expect(stderr.trim()).toBe(
+        `Switchyard could not start: DATA_DIR (${dir}) does not exist and cannot be created in ${parent}: permission denied. ` +
+          `Create it owned by the user Switchyard runs as (uid ${serverUid}): mkdir -p ${dir} && chown ${serverUid} ${dir}; or let that user write to ${parent}`,
+      );
+      expect(code).toBe(78);
+    } finally {
+      chmodSync(parent, 0o755);
+    }
+  });
+
+  it('on a DATA_DIR in a folder the server may not enter names that folder (exit 78)', async () => {
+    const dir = join(dataDir(), 'data');
+    const parent = dirname(dir);
+    spawnSync('mkdir', ['-m', root ? '700' : '600', parent]);
+    try {
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      expectOneLine(stderr);
+      expect(stderr.trim()).toBe(
+        `Switchyard could not start: DATA_DIR (${dir}) cannot be reached: the user Switchyard runs as (uid ${serverUid}) may not enter ${parent} (permission denied). ` +
+          `Let that user enter ${parent} (x permission) and own DATA_DIR (chown -R ${serverUid}), or set DATA_DIR to a folder it can reach`,
+      );
+      expect(code).toBe(78);
+    } finally {
+      chmodSync(parent, 0o755);
     }
   });
 
