@@ -5,8 +5,10 @@
  * the rest of the configuration; not an EACCES stack from `openSync`, nor SQLite's "unable to open database file"
  * (SQLITE_CANTOPEN), which named no file.
  *
- * Permissions bind a server that is not root: run as root (a container, CI), the test starts it as `nobody` through
- * setpriv; not as root, the files are simply made unreadable to their owner.
+ * Permissions bind a server that is not root: run as root (a container, CI), the test starts it as root without the
+ * capabilities that bypass them (setpriv's bounding set without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and CAP_CHOWN), and the
+ * files it must not open belong to `nobody`; not as root, the files are simply made unreadable to their owner. (Starting
+ * it as `nobody` instead would need the checkout readable by nobody, which a clone in a private temporary folder is not.)
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, writeFileSync } from 'node:fs';
@@ -17,12 +19,17 @@ import { expectOneLine, spawnedSwitchyards, startToExit } from '../support/spawn
 
 const NOBODY = 65534;
 const root = process.getuid?.() === 0;
-const canDrop = root && spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'true']).status === 0;
-/** The user the server runs as, and how it is started as that user. */
-const serverUid = root ? NOBODY : (process.getuid?.() ?? 0);
-const asUid = root ? NOBODY : undefined;
-const skip = root && !canDrop;
-if (skip) console.warn('dataFileAccess: running as root without setpriv to start the server as nobody (65534): root opens every file, so nothing here can be shown');
+/** What the server runs under: as root, without the capabilities that let root open any file. */
+const under = root ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search,-fowner,-chown'] : [];
+const canDrop = !root || spawnSync(under[0]!, [...under.slice(1), 'true']).status === 0;
+/** The user the server runs as. */
+const serverUid = process.getuid?.() ?? 0;
+const skip = !canDrop;
+if (skip) console.warn('dataFileAccess: running as root without setpriv to drop CAP_DAC_OVERRIDE: root opens every file, so nothing here can be shown');
+/** As root: `path` given to another user (nobody), as a root-owned file is to a server that is not root. */
+const giveAway = (path: string): void => {
+  if (root) chownSync(path, NOBODY, NOBODY);
+};
 
 const servers = spawnedSwitchyards();
 const MASTER = { SWITCHYARD_MASTER_KEY: 'test-master-key-0123456789abcdef0123456789' };
@@ -33,15 +40,15 @@ const dataDir = (): string => {
   chmodSync(parent, 0o755);
   return join(parent, 'data');
 };
-/** `dir` made and given to the server's user (as `chown -R <uid>` would). */
+/** `dir` made, the server's user's (as `chown -R <uid>` would leave it). */
 const ownedByServer = (dir: string): string => {
   spawnSync('mkdir', ['-p', '-m', '700', dir]);
-  if (root) chownSync(dir, NOBODY, NOBODY);
   return dir;
 };
-/** A file in `dir` the server's user cannot use as `mode` allows: root's (0600 or 0644), or its own with that mode. */
+/** A file in `dir` the server's user cannot use as `mode` allows: another user's (0600 or 0444), or its own with that mode. */
 const notTheServers = (file: string, mode: number): void => {
   writeFileSync(file, '');
+  giveAway(file);
   chmodSync(file, mode);
 };
 
@@ -50,9 +57,11 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     const dir = dataDir();
     spawnSync('mkdir', ['-m', '700', dir]);
     writeFileSync(join(dir, 'events.db'), '');
+    giveAway(join(dir, 'events.db'));
+    giveAway(dir);
     if (!root) chmodSync(dir, 0o000);
     try {
-      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, under);
       expectOneLine(stderr);
       expect(stderr.trim()).toBe(
         `Switchyard could not start: DATA_DIR (${dir}) cannot be created or used: permission denied. It and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,
@@ -69,8 +78,9 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     const dir = join(dataDir(), 'sub');
     const parent = dirname(dir);
     spawnSync('mkdir', ['-m', root ? '755' : '555', parent]);
+    giveAway(parent);
     try {
-      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, under);
       expectOneLine(stderr);
       expect(stderr).not.toContain(`chown -R ${serverUid} ${dir}`);
       expect(stderr.trim()).toBe(
@@ -87,8 +97,9 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     const dir = join(dataDir(), 'data');
     const parent = dirname(dir);
     spawnSync('mkdir', ['-m', root ? '700' : '600', parent]);
+    giveAway(parent);
     try {
-      const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+      const { code, stderr } = await startToExit(dir, MASTER, 20_000, under);
       expectOneLine(stderr);
       expect(stderr.trim()).toBe(
         `Switchyard could not start: DATA_DIR (${dir}) cannot be reached: the user Switchyard runs as (uid ${serverUid}) may not enter ${parent} (permission denied). ` +
@@ -113,7 +124,7 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     const file = join(dir, name);
     notTheServers(file, Number.parseInt(mode, 8));
     // master.key is read only without SWITCHYARD_MASTER_KEY.
-    const { code, stderr } = await startToExit(dir, name === 'master.key' ? {} : MASTER, 20_000, asUid);
+    const { code, stderr } = await startToExit(dir, name === 'master.key' ? {} : MASTER, 20_000, under);
     expectOneLine(stderr);
     expect(stderr).not.toMatch(/SQLITE_|unable to open database file|EACCES/);
     expect(stderr.trim()).toBe(
@@ -135,11 +146,10 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
       db.pragma('user_version = 4242');
       db.close();
       chmodSync(lockDb, 0o600);
-      if (root) chownSync(lockDb, NOBODY, NOBODY);
     }
     const file = join(dir, 'readmodels.db.lock');
     notTheServers(file, Number.parseInt(unreadable, 8));
-    const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+    const { code, stderr } = await startToExit(dir, MASTER, 20_000, under);
     expectOneLine(stderr);
     expect(stderr).not.toMatch(/EACCES/);
     expect(stderr.trim()).toBe(
@@ -152,7 +162,7 @@ describe.skipIf(skip)('a start that cannot open its data files', () => {
     const dir = ownedByServer(dataDir());
     const file = join(dir, 'readmodels.db');
     ownedByServer(file);
-    const { code, stderr } = await startToExit(dir, MASTER, 20_000, asUid);
+    const { code, stderr } = await startToExit(dir, MASTER, 20_000, under);
     expectOneLine(stderr);
     expect(stderr.trim()).toBe(
       `Switchyard could not start: ${file} cannot be opened (unable to open database file): it must be a file, and DATA_DIR and every file in it must belong to the user Switchyard runs as (uid ${serverUid}): chown -R ${serverUid} ${dir}`,

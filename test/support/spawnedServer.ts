@@ -113,12 +113,11 @@ export const runToExit = (
   args: readonly string[],
   env: Record<string, string>,
   timeoutMs = 60_000,
-  /** Run as this user (and group) id, through setpriv: for a test running as root whose server must not be. */
-  asUid?: number,
+  /** A command the entry point runs under (e.g. setpriv, for a test running as root whose server must not bypass permissions). */
+  under: readonly string[] = [],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    const node = [process.execPath, '--import', 'tsx', ...args];
-    const [command, ...argv] = asUid === undefined ? node : ['setpriv', `--reuid=${asUid}`, `--regid=${asUid}`, '--clear-groups', ...node];
+    const [command, ...argv] = [...under, process.execPath, '--import', 'tsx', ...args];
     const child = spawn(command!, argv, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -132,8 +131,8 @@ export const runToExit = (
   });
 
 /** `src/main.ts` over `dataDir` as spawnedSwitchyards starts it (port 0, the tests' admin key), `env` on top, until it exits. */
-export const startToExit = (dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000, asUid?: number) =>
-  runToExit(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', EVENTSTORE_SYNC: 'normal', ...env }, timeoutMs, asUid);
+export const startToExit = (dataDir: string, env: Record<string, string> = {}, timeoutMs = 20_000, under: readonly string[] = []) =>
+  runToExit(['src/main.ts'], { PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, ADMIN_API_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', EVENTSTORE_SYNC: 'normal', ...env }, timeoutMs, under);
 
 /** What a start that failed printed is one line: no stack trace, no library's "check your implementation". */
 export const expectOneLine = (stderr: string): void => {
