@@ -18,7 +18,7 @@ const ERROR = '... on DomainError { code message }';
 /** Runs here retry timed-out attempts a second apart: a generous deadline for a loaded host. */
 const WAIT = { timeoutMs: 30_000 };
 const RUN = 'status cost error { code message } steps { key status attempts cost error { code message } }';
-/** Forty words streamed a word every 250 ms: ten seconds, so a one-second step timeout always cuts it. */
+/** Forty words streamed a word every 250 ms: ten seconds, so a two-second step timeout always cuts it. */
 const SLOW = { slowTokenMs: 250, text: Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ') };
 
 const gqlOk = async (query: string, variables: Record<string, unknown> = {}, key?: string) => {
@@ -72,14 +72,17 @@ const endedWithin = (runId: string, key: string, budget: number) =>
   }, WAIT);
 
 /**
- * The account's charges once every call it made upstream is settled and in the read models: `calls` generations in
- * its usage, nothing reserved. The ledger's total and the usage of the workflow, in nano-dollars.
+ * The account's charges once every call it made upstream is settled and in the read models: nothing reserved, and
+ * `calls` generations in its usage (`upTo`: at most that many, as many as the usage's cost covers the ledger's: a call
+ * cut before its first token, on a busy machine, is charged nothing). The ledger's total and the usage of the workflow,
+ * in nano-dollars.
  */
-const chargesOnceSettled = async (account: { key: string }, workflowId: string, calls: number) =>
+const chargesOnceSettled = async (account: { key: string }, workflowId: string, calls: number, upTo = false) =>
   eventually(`${calls} settled calls`, async () => {
     const data = await gqlOk(`query { balance { reserved settled } usage(groupBy: WORKFLOW) { group requests cost } }`, {}, account.key);
     const row = (data.usage as { group: string; requests: number; cost: unknown }[]).find((r) => r.group === workflowId);
-    if (Number(data.balance.reserved) !== 0 || row?.requests !== calls) return null;
+    if (Number(data.balance.reserved) !== 0 || row === undefined) return null;
+    if (upTo ? row.requests > calls || Number(row.cost) !== Number(data.balance.settled) : row.requests !== calls) return null;
     return { settled: Number(data.balance.settled), usage: Number(row.cost) };
   }, WAIT);
 
@@ -107,12 +110,16 @@ const firstToken = (runId: string, key: string): Promise<void> =>
     );
   });
 
-/** A run whose one model step times out after a second, every attempt, until its budget refuses the next one. */
+/**
+ * A run whose one model step times out after two seconds, every attempt, until its budget refuses the next one. Two, not
+ * one: every attempt must have streamed a token before it is cut (so that it is charged), also on a busy machine (a
+ * CI run beside other work cut attempts before their first token, charged nothing, at one second).
+ */
 const timingOut = (name: string, budget: number, backoffMs: number) => ({
   name,
   trigger: { type: 'manual' },
   settings: { budget },
-  steps: [{ key: 'count', type: 'action.model', input: { model: 'spend/slow', prompt: 'Count slowly, please', maxTokens: 20 }, timeoutSeconds: 1, retry: { attempts: 10, backoffMs } }],
+  steps: [{ key: 'count', type: 'action.model', input: { model: 'spend/slow', prompt: 'Count slowly, please', maxTokens: 20 }, timeoutSeconds: 2, retry: { attempts: 10, backoffMs } }],
 });
 
 const BUDGET = 100_000;
@@ -143,11 +150,12 @@ describe("a run's spend", () => {
     const step = run.steps[0];
     // The budget stopped the retries, not the retry policy; the refused attempt called nothing.
     expect(step.attempts).toBeLessThan(10);
+    // The refused attempt called nothing (nor, on a busy machine, one cut before its request went out).
     const calls = upstream.requests.length - before;
-    expect(calls).toBe(step.attempts - 1);
+    expect(calls).toBeLessThanOrEqual(step.attempts - 1);
     expect(calls).toBeGreaterThan(1);
 
-    const { settled, usage } = await chargesOnceSettled(account, workflowId, calls);
+    const { settled, usage } = await chargesOnceSettled(account, workflowId, calls, true);
     expect(settled).toBeGreaterThan(0);
     expect(Number(run.cost)).toBe(settled);
     expect(Number(step.cost)).toBe(settled);
@@ -174,8 +182,8 @@ describe("a run's spend", () => {
     expect(run.status).toBe('FAILED');
     expect(run.error.code).toBe('BUDGET_EXCEEDED');
     const calls = upstream.requests.length - before;
-    expect(calls).toBe(run.steps[0].attempts - 1);
-    const { settled, usage } = await chargesOnceSettled(account, workflowId, calls);
+    expect(calls).toBeLessThanOrEqual(run.steps[0].attempts - 1);
+    const { settled, usage } = await chargesOnceSettled(account, workflowId, calls, true);
     expect(Number(run.cost)).toBe(settled);
     expect(usage).toBe(settled);
     expect(settled).toBeLessThanOrEqual(BUDGET);
