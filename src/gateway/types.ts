@@ -233,7 +233,7 @@ export interface ChunkChoice {
   stop_sequence?: string;
   /**
    * On the finishing chunk of an answer its upstream ended with an error in the stream (finish_reason "error" and an
-   * error object): that error, as the adapter read it (as ChatChoice's). Unredacted: chat/completions holds this choice
+   * error, on that chunk or earlier on the choice): that error, as the adapter read it (as ChatChoice's). Unredacted: chat/completions holds this choice
    * back and ends the stream with OpenRouter's error chunk, the outcome's error (redacted) in it; the skins end theirs
    * with the outcome's error too.
    */

@@ -547,6 +547,20 @@ describe('an answer its provider ended with an error mid-generation (finish_reas
     expect((error as InstanceType<typeof Anthropic.APIError>).type).toBe('rate_limit_error');
     expect((error as InstanceType<typeof Anthropic.APIError>).message).toContain('rate limited mid-answer');
   });
+
+  it('streamed: an error on a choice that has not finished ends nothing (end_turn, all the text, charged as on chat)', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    openai.script({ inBandError: { afterChunks: 3, shape: 'unfinished', code: 429, message: 'a warning, not an end' }, usage: { promptTokens: 11, completionTokens: 3 } });
+    const res = await post({ ...ask, stream: true }, { 'x-api-key': payer.key });
+    const events = sseEvents(await res.text());
+    const text = events.flatMap((e) => (e.event === 'content_block_delta' ? [(e.data as { delta: { text: string } }).delta.text] : [])).join('');
+    expect(text).toBe('Echo: Say hello to the gateway');
+    expect(events.find((e) => e.event === 'message_delta')).toMatchObject({ data: { delta: { stop_reason: 'end_turn' } } });
+    expect(events.at(-1)!.event).toBe('message_stop');
+    expect(await h.generation(payer.key, res.headers.get('x-generation-id')!)).toMatchObject({ finish_reason: 'stop', tokens_prompt: 11, tokens_completion: 3 });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
+  });
+
 });
 
 describe('errors in Anthropic’s shape', () => {

@@ -453,6 +453,25 @@ describe('a stream its provider ended with an error mid-generation', () => {
     expect(record).toMatchObject({ finish_reason: 'error', switchyard: { usage_source: 'estimated' } });
   });
 
+  it('an error on a choice that has not finished ends nothing: its text is delivered and the answer finishes as the provider then finishes it', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    const inBandError = { afterChunks: 3, shape: 'unfinished' as const, code: 429, message: 'a warning, not an end' };
+    openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+    const { res, chunks } = await streamed(payer.key);
+    expect(textOf(chunks)).toBe('Echo: Say hello to the gateway');
+    expect(chunks.at(-1)).toBe('[DONE]');
+    expect(chunks.some((c) => typeof c !== 'string' && c.error !== undefined)).toBe(false);
+    const finishes = chunks.flatMap((c) => (typeof c === 'string' ? [] : c.choices.flatMap((choice) => (choice.finish_reason === null ? [] : [choice.finish_reason]))));
+    expect(finishes).toEqual(['stop']);
+    const record = await h.generation(payer.key, res.headers.get('x-generation-id')!);
+    expect(record).toMatchObject({ finish_reason: 'stop', tokens_prompt: 11, tokens_completion: 3, switchyard: { status: 'completed', usage_source: 'provider' } });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
+
+    openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+    expect(await sdkStream(payer.key)).toEqual({ text: 'Echo: Say hello to the gateway', thrown: null });
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
+  });
+
   it('before any token is a failure like any other: the call goes on to a next try', async () => {
     const before = openai.requests.length;
     openai.script({ inBandError: { afterChunks: 1, shape: 'choice', code: 502, message: 'died at once' } });

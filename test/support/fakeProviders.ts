@@ -69,9 +69,12 @@ export interface Script {
    * Streaming (OpenAI): after this many events the provider ends the answer with an error in the stream, HTTP still
    * 200. `openrouter`: OpenRouter's documented mid-stream error, one chunk with a top-level `error` and a choice with
    * finish_reason "error" (`delta: {content: ""}`), then the stream ends. `choice`: the error on the choice, as a whole
-   * answer's `choices[0].error`, with finish_reason "error", then the usage chunk (when asked for) and `[DONE]`.
+   * answer's `choices[0].error`, with finish_reason "error", then the usage chunk (when asked for) and `[DONE]`;
+   * `sent` replaces the `{code, message, metadata}` object as the choice's `error` (a string, a number...).
+   * `unfinished`: the error on the choice of the next text chunk, finish_reason null, its text kept, and then the
+   * answer goes on and finishes as usual (`stop`, usage, `[DONE]`).
    */
-  inBandError?: { afterChunks: number; shape: 'openrouter' | 'choice'; code: number; message: string; metadata?: Record<string, unknown> };
+  inBandError?: { afterChunks: number; shape: 'openrouter' | 'choice' | 'unfinished'; code: number; message: string; metadata?: Record<string, unknown>; sent?: unknown };
   /** An invalid JSON body, or (streaming) an invalid JSON event after the first one. */
   malformedJson?: boolean;
   /** Streaming: delay between SSE events. */
@@ -268,7 +271,7 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
         res.end(streamErrorEvent(protocol));
         return;
       }
-      if (script.inBandError !== undefined && index >= script.inBandError.afterChunks) {
+      if (script.inBandError !== undefined && script.inBandError.shape !== 'unfinished' && index >= script.inBandError.afterChunks) {
         res.end(inBandErrorEvents(answer, script.inBandError, includeUsage(protocol, body, script)));
         return;
       }
@@ -309,7 +312,8 @@ export async function startFakeProvider(protocol: FakeProtocol, options: FakePro
       if (index > 0 && script.slowTokenMs) await sleep(script.slowTokenMs);
       if (res.destroyed) return;
       // Wait for each event to reach the socket, so a cut that follows really comes after it.
-      await new Promise<void>((resolve) => res.write(event, () => resolve()));
+      const sent = script.inBandError?.shape === 'unfinished' && index === script.inBandError.afterChunks ? withChoiceError(event, script.inBandError) : event;
+      await new Promise<void>((resolve) => res.write(sent, () => resolve()));
     }
     if (!script.keepOpen) res.end();
   }
@@ -809,10 +813,17 @@ function inBandErrorEvents(a: Answer, e: NonNullable<Script['inBandError']>, wit
     return frame('openai', JSON.stringify({ ...base, provider: 'FakeUpstream', error, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }] }));
   }
   return (
-    frame('openai', JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'error', error }] })) +
+    frame('openai', JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'error', error: 'sent' in e ? e.sent : error }] })) +
     (withUsage ? frame('openai', JSON.stringify({ ...base, choices: [], usage: openaiUsage(a) })) : '') +
     frame('openai', '[DONE]')
   );
+}
+
+/** An OpenAI chunk (`data: {…}`) with Script.inBandError's error on its choice, which has not finished. */
+function withChoiceError(event: string, e: NonNullable<Script['inBandError']>): string {
+  const chunk = JSON.parse(event.slice('data: '.length)) as { choices: Record<string, unknown>[] };
+  const error = 'sent' in e ? e.sent : { code: e.code, message: e.message, ...(e.metadata && { metadata: e.metadata }) };
+  return frame('openai', JSON.stringify({ ...chunk, choices: chunk.choices.map((c) => ({ ...c, error })) }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -218,6 +218,19 @@ describe('openai adapter: parsing a stream', () => {
     expect(replaySse(openaiAdapter.createStreamParser(), chunks('stream')).outcome.error).toBeUndefined();
   });
 
+  it('an error on a choice that has not finished ends nothing; it is the answer\'s error only if that choice then finishes with "error"', () => {
+    const sse = (...choices: unknown[]) => choices.map((c) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [c] })}\n\n`).join('') + 'data: [DONE]\n\n';
+    const warned = { index: 0, delta: { content: 'x' }, finish_reason: null, error: { code: 429, message: 'slow down' } };
+    const stopped = replaySse(openaiAdapter.createStreamParser(), sse(warned, { index: 0, delta: {}, finish_reason: 'stop' }));
+    expect(assemble(stopped.chunks).content).toBe('x');
+    expect(stopped.chunks.flatMap((c) => c.choices.map((choice) => [choice.finish_reason, choice.error]))).toEqual([[null, undefined], ['stop', undefined]]);
+    expect(stopped.outcome).toMatchObject({ done: true, finishReason: 'stop' });
+    expect(stopped.outcome.error).toBeUndefined();
+    const failed = replaySse(openaiAdapter.createStreamParser(), sse(warned, { index: 0, delta: {}, finish_reason: 'error' }));
+    expect(failed.chunks.at(-1)!.choices[0]).toMatchObject({ finish_reason: 'error', error: { status: 429, upstreamMessage: 'slow down' } });
+    expect(failed.outcome).toMatchObject({ finishReason: 'error', error: { status: 429, upstreamMessage: 'slow down' } });
+  });
+
   it('reports a cut stream as not done and without usage', () => {
     const text = chunks('stream');
     const { outcome, chunks: out } = replaySse(openaiAdapter.createStreamParser(), text.slice(0, text.indexOf('"finish_reason":"stop"')));

@@ -40,6 +40,8 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   let finishReason: FinishReason | undefined;
   let nativeFinishReason: string | undefined;
   let error: ProviderError | undefined;
+  // An error a choice carried before it finished, by choice index (rare: made on the first one).
+  let pending: Map<number, ProviderError> | undefined;
   let done = false;
   return {
     push(message) {
@@ -56,18 +58,24 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
       const choices: ChunkChoice[] = [];
       for (const [i, raw] of asArray(json.choices).entries()) {
         if (!isRecord(raw)) continue;
-        // The provider ended the answer with an error mid-generation, on the choice (as a whole answer's
-        // `choices[0].error`, parseResponse): the answer ends there with finish_reason "error", and this error.
-        const failed = isRecord(raw.error) ? errorFromBody({ error: raw.error }, 502) : undefined;
-        const finish = failed === undefined ? mapFinishReason(asString(raw.finish_reason)) : 'error';
+        const index = asNumber(raw.index) ?? i;
+        const finish = mapFinishReason(asString(raw.finish_reason));
         const native = asString(raw.native_finish_reason) ?? asString(raw.finish_reason);
+        // The provider ends the answer with an error mid-generation only by saying so, finish_reason "error"; its
+        // error (as a whole answer's `choices[0].error`, parseResponse) is the one on that choice, or the one the
+        // choice carried before. An error on a choice that has not finished ends nothing: kept for its finish.
+        const said = isRecord(raw.error) ? errorFromBody({ error: raw.error }, 502) : undefined;
+        let failed: ProviderError | undefined;
+        if (finish === 'error') failed = said ?? pending?.get(index);
+        else if (finish === null && said !== undefined) (pending ??= new Map()).set(index, said);
         if (finish) {
           finishReason = finish;
           nativeFinishReason = native;
+          pending?.delete(index);
         }
         if (failed !== undefined) error ??= failed;
         choices.push({
-          index: asNumber(raw.index) ?? i,
+          index,
           delta: parseDelta(raw.delta),
           finish_reason: finish,
           ...(native !== undefined && { native_finish_reason: native }),
