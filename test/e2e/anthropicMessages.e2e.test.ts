@@ -561,6 +561,21 @@ describe('an answer its provider ended with an error mid-generation (finish_reas
     expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
   });
 
+  it('streamed: a finish_reason "error" whose error is a string or another non-object ends with `event: error`, as chat ends with its error chunk', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    for (const [sent, message] of [
+      ['died mid-answer', 'HTTP 502'],
+      [42, 'ended the answer with an error'],
+    ] as const) {
+      openai.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'unused', sent }, usage: { promptTokens: 11, completionTokens: 3 } });
+      const res = await post({ ...ask, stream: true }, { 'x-api-key': payer.key });
+      const events = sseEvents(await res.text());
+      expect(events.map((e) => e.event)).not.toContain('message_stop');
+      expect(events.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'api_error', message: expect.stringContaining(message) } } });
+      expect(await h.generation(payer.key, res.headers.get('x-generation-id')!)).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3 });
+    }
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
+  });
 });
 
 describe('errors in Anthropic’s shape', () => {

@@ -361,6 +361,22 @@ describe('streaming', () => {
     expect(final).toMatchObject({ status: 'completed', error: null, output_text: 'Echo: Say hello to the gateway' });
     expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(costOf(PRICES, 11, 3));
   });
+  it('a finish_reason "error" whose error is a string or another non-object ends with response.failed, as chat ends with its error chunk', async () => {
+    for (const [sent, message] of [
+      ['died mid-answer', 'HTTP 502'],
+      [42, 'ended the answer with an error'],
+    ] as const) {
+      const before = await h.settledBalance(user.accountId);
+      gpt.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'unused', sent }, usage: { promptTokens: 11, completionTokens: 3 } });
+      const stream = client.responses.stream({ model: 'test/resp-gpt', input: 'Say hello to the gateway' });
+      const events: ResponseStreamEvent[] = [];
+      for await (const event of stream) events.push(event);
+      const final = await stream.finalResponse();
+      expect(events.at(-1)!.type).toBe('response.failed');
+      expect(final).toMatchObject({ status: 'failed', error: { code: 'server_error', message: expect.stringContaining(message) }, output_text: 'Echo: Say ' });
+      expect((await h.settledBalance(user.accountId)).settled - before.settled).toBe(costOf(PRICES, 11, 3));
+    }
+  });
   it('a stream its provider ended with finish_reason "error" ends with response.failed and the error, its items incomplete', async () => {
     const chunk = (delta: unknown, finish: string | null, extra: Record<string, unknown> = {}) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [{ index: 0, delta, finish_reason: finish, ...extra }] })}\n\n`;
     const usage = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'fake-model', choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } })}\n\n`;

@@ -472,6 +472,33 @@ describe('a stream its provider ended with an error mid-generation', () => {
     expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
   });
 
+  it('a finish_reason "error" whose error is a string (its message) or another non-object ends with the error chunk as for an object', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    // A string is the error's message; without a code it is the provider's 502, its message masked as any 5xx's.
+    for (const [sent, message] of [
+      ['died mid-answer', 'HTTP 502'],
+      [42, 'ended the answer with an error'],
+    ] as const) {
+      const inBandError = { afterChunks: 3, shape: 'choice' as const, code: 429, message: 'unused', sent };
+      openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+      const { res, chunks } = await streamed(payer.key);
+      expect(textOf(chunks)).toBe('Echo: Say ');
+      expect(chunks).not.toContain('[DONE]');
+      const finishing = chunks.filter((c) => typeof c !== 'string' && c.choices.some((choice) => choice.finish_reason !== null));
+      expect(finishing).toEqual([chunks.at(-1)]);
+      expect(chunks.at(-1)).toMatchObject({ error: { metadata: { provider_name: 'orp-openai' } }, choices: [{ finish_reason: 'error' }], usage: { prompt_tokens: 11, completion_tokens: 3 } });
+      const record = await h.generation(payer.key, res.headers.get('x-generation-id')!);
+      expect(record).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3 });
+
+      openai.script({ inBandError, usage: { promptTokens: 11, completionTokens: 3 } });
+      const { text, thrown } = await sdkStream(payer.key);
+      expect(text).toBe('Echo: Say ');
+      expect(thrown).toBeInstanceOf(OpenAI.APIError);
+      expect((thrown as InstanceType<typeof OpenAI.APIError>).message).toContain(message);
+    }
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(4 * costOf(PRICES, 11, 3));
+  });
+
   it('before any token is a failure like any other: the call goes on to a next try', async () => {
     const before = openai.requests.length;
     openai.script({ inBandError: { afterChunks: 1, shape: 'choice', code: 502, message: 'died at once' } });

@@ -98,6 +98,8 @@ export type ErrorBodyReader = (json: unknown) => ErrorBody;
 export interface ErrorFacts extends ErrorBody {
   provider: string;
   status: number;
+  /** Switchyard's own words on what was wrong (ProviderError.detail), shown whatever the status. */
+  detail?: string;
 }
 
 export function providerError(facts: ErrorFacts): ProviderError {
@@ -109,11 +111,12 @@ export function providerError(facts: ErrorFacts): ProviderError {
     code,
     status: facts.status,
     retryable: isRetryable(code),
-    message: `${facts.provider} ${facts.status} ${code}${facts.upstreamMessage ? `: ${facts.upstreamMessage}` : ''}`,
+    message: `${facts.provider} ${facts.status} ${code}${facts.upstreamMessage || facts.detail ? `: ${facts.upstreamMessage || facts.detail}` : ''}`,
     provider: facts.provider,
     ...(facts.retryAfterMs !== undefined && { retryAfterMs: facts.retryAfterMs }),
     ...(facts.upstreamCode !== undefined && { upstreamCode: facts.upstreamCode }),
     ...(facts.upstreamMessage !== undefined && { upstreamMessage: facts.upstreamMessage }),
+    ...(facts.detail !== undefined && { detail: facts.detail }),
   });
 }
 

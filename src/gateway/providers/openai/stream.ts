@@ -2,6 +2,7 @@
 import type { ChatChunk, ChunkChoice, ChunkDelta, FinishReason, ProviderError, ToolCallDelta, Usage } from '../../types.js';
 import type { ResponseMeta, StreamParser } from '../adapter.js';
 import { asArray, asNumber, asRecord, asString, isRecord, malformedResponse, parseJson } from '../common.js';
+import { providerError } from '../httpErrors.js';
 import { errorFromBody, PROVIDER } from './errors.js';
 import { mapFinishReason } from './finishReason.js';
 import { parseReasoningDetails, parseUsage } from './response.js';
@@ -35,6 +36,15 @@ function parseDelta(value: unknown): ChunkDelta {
   return delta;
 }
 
+/**
+ * A choice's `error` as the provider's error: an object as an error body's, a string as its message (a 502 without a
+ * code, as an object without one), anything else as an error it did not describe.
+ */
+const choiceError = (sent: unknown): ProviderError =>
+  isRecord(sent) || typeof sent === 'string'
+    ? errorFromBody({ error: sent }, 502)
+    : providerError({ provider: PROVIDER, status: 502, detail: 'it ended the answer with an error mid-generation, without saying which' });
+
 export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
   let usage: Usage | undefined;
   let finishReason: FinishReason | undefined;
@@ -64,7 +74,7 @@ export function createStreamParser(meta: ResponseMeta = {}): StreamParser {
         // The provider ends the answer with an error mid-generation only by saying so, finish_reason "error"; its
         // error (as a whole answer's `choices[0].error`, parseResponse) is the one on that choice, or the one the
         // choice carried before. An error on a choice that has not finished ends nothing: kept for its finish.
-        const said = isRecord(raw.error) ? errorFromBody({ error: raw.error }, 502) : undefined;
+        const said = raw.error == null ? undefined : choiceError(raw.error);
         let failed: ProviderError | undefined;
         if (finish === 'error') failed = said ?? pending?.get(index);
         else if (finish === null && said !== undefined) (pending ??= new Map()).set(index, said);
