@@ -52,7 +52,15 @@ const runs = async (id: string): Promise<{ id: string; status: string; output: {
 describe('schedule trigger: checked when saved', () => {
   it.each([
     ['a cron that does not parse', 'trigger.cron', { cron: 'every monday' }, /not a cron expression/],
-    ['a 7-field cron (years)', 'trigger.cron', { cron: '0 0 9 * * 1 2027' }, /5 or 6 parts/],
+    ['a 7-field cron (years)', 'trigger.cron', { cron: '0 0 9 * * 1 2027' }, /not a cron expression \(5 fields, or 6 with seconds first\): it has 7 fields \(a year field is not taken\)$/],
+    // How many fields it has, never croner's "exactly five, six, or seven ... parts" (seven is refused) or its mode.
+    ['a 3-field cron', 'trigger.cron', { cron: '0 0 *' }, /not a cron expression \(5 fields, or 6 with seconds first\): it has 3 fields$/],
+    ['an 8-field cron', 'trigger.cron', { cron: '0 0 9 * * 1 2027 1' }, /: it has 8 fields$/],
+    ['an empty cron', 'trigger.cron', { cron: '   ' }, /: it is empty$/],
+    ['an empty item in a list', 'trigger.cron', { cron: '0 0 1,,2 * *' }, /: the day of month field has an empty item in its list \(two commas together, or one at its start or end\)$/],
+    ['a trailing comma', 'trigger.cron', { cron: '0 0 * * 1,' }, /: the day of week field has an empty item in its list/],
+    ['#6 in day of week', 'trigger.cron', { cron: '0 0 * * 5#6' }, /: in the day of week field, #6 is out of range: #n \(the nth such weekday of the month\) is 1-5, or L for the last$/],
+    ['#0 after a day name', 'trigger.cron', { cron: '0 0 * * MON#0' }, /: in the day of week field, #0 is out of range/],
     ['a cron that never fires', 'trigger.cron', { cron: '0 0 30 2 *' }, /never fires/],
     ['an out-of-range field', 'trigger.cron', { cron: '0 61 * * *' }, /not a cron expression .*: hour 61 is out of range 0-23$/],
     // The user's own numbers and the field's range, never croner's counted from 0 ("Invalid value for day: 31").

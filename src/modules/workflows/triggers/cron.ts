@@ -81,10 +81,26 @@ const CRONER_PARTS: Record<string, { name: string; offset: number }> = {
   dayOfWeek: { name: 'day of week', offset: 0 },
 };
 
+/** How many fields a cron has, said against the rule (5, or 6 with seconds first). */
+const fieldCount = (count: number): string =>
+  count === 0 ? 'it is empty' : `it has ${count} field${count === 1 ? '' : 's'}${count === 7 ? ' (a year field is not taken)' : ''}`;
+
 /** croner's message in the user's terms: a field by its name (croner numbers them from 0, seconds first), values as written. */
 const describe = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error))
     .replace(/^CronPattern: /, '')
+    // Its count allows 7 (years), which its 5-or-6-parts mode (ours) then refuses in its own terms.
+    .replace(/^invalid configuration format \('(.*)'\), exactly five, six, or seven space separated parts are required\.$/s, (_whole, pattern: string) =>
+      fieldCount(pattern.trim() === '' ? 0 : pattern.trim().split(/\s+/).length),
+    )
+    .replace(/^mode '5-or-6-parts' requires exactly 5 or 6 parts, but pattern '.*' has (\d+) parts\.$/s, (_whole, count: string) => fieldCount(Number(count)))
+    .replace(/^configuration entry (\w+) \(\) is empty, check for trailing spaces\.$/, (whole, part: string) => {
+      const known = CRONER_PARTS[part];
+      return known === undefined ? whole : `the ${known.name} field has an empty item in its list (two commas together, or one at its start or end)`;
+    })
+    .replace(/^nth weekday out of range, should be 1-5 or L\. Value: (.*), Type: \w+$/, (_whole, value: string) =>
+      `in the day of week field, #${value} is out of range: #n (the nth such weekday of the month) is 1-5, or L for the last`,
+    )
     .replace(/^configuration entry (\d) \((.*)\) contains illegal characters\.$/, (whole, entry: string, token: string) => {
       const field = FIELDS[Number(entry)];
       return field === undefined ? whole : `the ${field.name} field ${JSON.stringify(token)} has characters a cron does not take`;
