@@ -1,6 +1,7 @@
 /**
  * Runs work one at a time per key, in the order it was asked for: a key's next piece of work starts once the one
- * before it has ended (fulfilled or not). A key is held only while work for it is waiting or running, so the map
+ * before it has ended (fulfilled or not). Its place in line is taken when it is asked for (synchronously), and work
+ * with nothing before it starts at once. A key is held only while work for it is waiting or running, so the map
  * stays as small as what is in flight.
  */
 export const oneAtATime = () => {

@@ -282,8 +282,8 @@ export const createTablesApi = (deps: {
     return { maxBytes: limits.maxBytesPerAccount, otherTables };
   };
 
-  /** Upserts in flight per table (find-or-create runs one at a time per table). */
-  const upserts = new Map<string, Promise<unknown>>();
+  /** Find-or-create runs one at a time per table (apart from the table's commands: its insert is one of them). */
+  const oneUpsertAtATimePerTable = oneAtATime();
 
   const owned = {
     /** Insert an entry (`entryId`: a derived id, so a repeated insert is answered with the entry it made). */
@@ -334,22 +334,11 @@ export const createTablesApi = (deps: {
      */
     upsert(actor: TableActor, table: string, match: unknown, entry: unknown, entryId: string): Promise<{ entry: EntryView; created: boolean }> {
       checkName(table);
-      const key = tableStream(actor.accountId, table);
-      const previous = upserts.get(key) ?? Promise.resolve();
-      const next = previous
-        .catch(() => undefined)
-        .then(async () => {
-          const [found] = await owned.find(actor.accountId, table, { filter: match, limit: 1 });
-          if (found) return { entry: found, created: false };
-          return { entry: await owned.insert(actor, table, entry, entryId), created: true };
-        });
-      upserts.set(key, next);
-      void next
-        .finally(() => {
-          if (upserts.get(key) === next) upserts.delete(key);
-        })
-        .catch(() => undefined);
-      return next;
+      return oneUpsertAtATimePerTable(tableStream(actor.accountId, table), async () => {
+        const [found] = await owned.find(actor.accountId, table, { filter: match, limit: 1 });
+        if (found) return { entry: found, created: false };
+        return { entry: await owned.insert(actor, table, entry, entryId), created: true };
+      });
     },
   };
 

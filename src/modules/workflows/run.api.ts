@@ -31,6 +31,7 @@ import type { AbortLike } from '../../cancellation.js';
 import { newId } from '../../ids.js';
 import { checkFiniteNumbers } from '../../objects.js';
 import { setLongTimeout, type LongTimer } from '../../longTimer.js';
+import { oneAtATime } from '../../oneAtATime.js';
 import type { Logger } from '../../logger.js';
 import type { ReadStore } from '../../readStore/readStore.js';
 import { isAdmin, onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
@@ -736,22 +737,11 @@ export const createRunsApi = (deps: {
     if (slot) slot.queue = slot.queue.filter((id) => id !== runId);
   };
   /** Per-workflow critical sections, so deciding whether a run takes a slot and recording it are one step. */
-  const sections = new Map<string, Promise<void>>();
-  const exclusive = <T>(workflowId: string, work: () => Promise<T>): Promise<T> => {
-    const result = (sections.get(workflowId) ?? Promise.resolve()).then(work);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    sections.set(workflowId, tail);
-    void tail.then(() => {
-      if (sections.get(workflowId) === tail) sections.delete(workflowId);
-    });
-    return result;
-  };
+  const exclusive = oneAtATime();
   /**
-   * The critical sections of several workflows at once (a batch of starts): entered in one synchronous pass, so two
-   * batches sharing workflows queue in the same order in each and cannot wait on each other.
+   * The critical sections of several workflows at once (a batch of starts): entered in one synchronous pass (oneAtATime
+   * takes a place in line when called), so two batches sharing workflows queue in the same order in each and cannot
+   * wait on each other.
    */
   const exclusiveAll = async <T>(workflowIds: readonly string[], work: () => Promise<T>): Promise<T> => {
     let leave!: () => void;
