@@ -197,7 +197,6 @@ export class StorageFullError extends DomainError {
 
 /** Error codes of a write refused for want of space, as SQLite and the system name them. */
 const DISK_FULL_CODES: ReadonlySet<string> = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
-export const isDiskFullCode = (code: unknown): boolean => typeof code === 'string' && DISK_FULL_CODES.has(code);
 
 /**
  * What keeps a store from opening or writing its files, when it is the machine's storage and not the data: the one
@@ -209,7 +208,7 @@ export const storageFailureOf = (error: unknown): StorageFailure | null => {
   if (error instanceof StorageFullError) return 'disk_full';
   if (typeof error !== 'object' || error === null) return null;
   const { code, codeName } = error as { code?: unknown; codeName?: unknown };
-  if (isDiskFullCode(code) || codeName === 'OutOfDiskSpace' || code === 14031) return 'disk_full';
+  if ((typeof code === 'string' && DISK_FULL_CODES.has(code)) || codeName === 'OutOfDiskSpace' || code === 14031) return 'disk_full';
   if (typeof code !== 'string') return null;
   if (code === 'EROFS' || code.startsWith('SQLITE_READONLY')) return 'read_only';
   if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM') return 'permission_denied';
@@ -245,11 +244,12 @@ export class DataFileError extends Error {
 }
 
 /**
- * A store's failure as the domain error it is, when it is one the edges can name (a full disk), else itself: the
- * embedded stores' drivers throw plain errors with a `code`, which would otherwise be masked as INTERNAL.
+ * A store's failure as the domain error it is, when it is one the edges can name (a full disk, as storageFailureOf
+ * classifies it), else itself: the stores' drivers throw plain errors with a `code`, which would otherwise be masked as
+ * INTERNAL.
  */
 export const asStorageError = (error: unknown): unknown =>
-  !(error instanceof DomainError) && error instanceof Error && isDiskFullCode((error as { code?: unknown }).code) ? new StorageFullError() : error;
+  !(error instanceof DomainError) && error instanceof Error && storageFailureOf(error) === 'disk_full' ? new StorageFullError() : error;
 
 /**
  * An event the store holds but cannot decode (its stored JSON is damaged). Not transient: reading it again fails

@@ -3,7 +3,7 @@
  * and the log lines of such a fault, once per change of state rather than one stack per refused write.
  */
 import { describe, expect, it } from 'vitest';
-import { ConflictError, StorageFullError, storageFailureOf } from '../../src/errors.js';
+import { asStorageError, ConflictError, StorageFullError, storageFailureOf } from '../../src/errors.js';
 import { createWriteHealth } from '../../src/storage/writeHealth.js';
 
 const sqlite = (code: string, message = code) => Object.assign(new Error(message), { name: 'SqliteError', code });
@@ -22,6 +22,17 @@ describe('storageFailureOf', () => {
     expect(storageFailureOf(sqlite('SQLITE_CONSTRAINT_UNIQUE'))).toBeNull();
     expect(storageFailureOf(new ConflictError('taken'))).toBeNull();
     expect(storageFailureOf('SQLITE_FULL')).toBeNull();
+  });
+});
+
+describe('asStorageError', () => {
+  it('answers what storageFailureOf calls a full disk as StorageFullError, and leaves the rest as they are', () => {
+    for (const full of [sqlite('SQLITE_FULL'), Object.assign(new Error('x'), { code: 'EDQUOT' }), Object.assign(new Error('x'), { code: 14031, codeName: 'OutOfDiskSpace' })]) {
+      expect(asStorageError(full)).toBeInstanceOf(StorageFullError);
+    }
+    for (const other of [sqlite('SQLITE_READONLY'), sqlite('SQLITE_CONSTRAINT_UNIQUE'), new ConflictError('taken'), new StorageFullError(), { code: 'ENOSPC' }]) {
+      expect(asStorageError(other)).toBe(other);
+    }
   });
 });
 

@@ -8,7 +8,7 @@
  *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { asStorageError, describeStorageFailure, DomainError, NotFoundError, storageFailureOf, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { describeStorageFailure, DomainError, NotFoundError, storageFailureOf, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import { createWriteRetry, type WriteRetry } from '../../eventStore/writeRetry.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
@@ -249,11 +249,8 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
  */
 const RECORD_APPEND = { expectedRevision: 'no_stream', urgency: 'soon' } as const;
 
-/** A record's append failures that pass: the store full (SQLite's SQLITE_FULL, ENOSPC), unavailable or busy. */
-const recordFailurePasses = (error: unknown): boolean => {
-  const failure = asStorageError(error);
-  return failure instanceof DomainError && failure.code === 'UNAVAILABLE';
-};
+/** A record's append failures that pass: the store's disk full (storageFailureOf), the store unavailable or busy. */
+const recordFailurePasses = (error: unknown): boolean => storageFailureOf(error) === 'disk_full' || (error instanceof DomainError && error.code === 'UNAVAILABLE');
 
 export const createGenerationRecorder = (deps: {
   eventStore: EventStore;
