@@ -7,86 +7,31 @@
  * - Past it: a stream still running ends with an error event (finish_reason "error", code 503) and is charged what it
  *   delivered, a JSON call still waiting is answered 503 and charged nothing, and the process exits 0.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { generationStream } from '../../src/modules/generations/generation.events.js';
 import { ledgerStream } from '../../src/modules/ledger/ledger.events.js';
 import { eventually, within } from '../support/eventually.js';
+import { heldUpstream, publishHeldModels } from '../support/heldUpstream.js';
 import { parseResponses } from '../support/rawHttp.js';
 import { spawnedSwitchyards, type SpawnedSwitchyard } from '../support/spawnedServer.js';
 
 const switchyards = spawnedSwitchyards();
 const USD = 1_000_000_000;
-const UPSTREAM_KEY = 'sk-held-upstream-0123456789';
 
 /**
- * An OpenAI-compatible upstream that holds every answer until `release()`: a JSON call gets nothing until then, a
- * stream gets its first two tokens at once and the rest after. `received` counts the calls that reached it.
+ * A paying account on a server whose model `held/model` (and with `embeddings`, `openai/text-embedding-3-small`) is
+ * served by `baseUrl`.
  */
-const heldUpstream = async () => {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let received = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      void (async () => {
-        const body = JSON.parse(raw) as { stream?: boolean };
-        received += 1;
-        const created = 1_700_000_000;
-        const usage = { prompt_tokens: 10, completion_tokens: 6, total_tokens: 16 };
-        if (!body.stream) {
-          await released;
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ id: 'up-1', object: 'chat.completion', created, model: 'held', choices: [{ index: 0, message: { role: 'assistant', content: 'one two three four five six' }, finish_reason: 'stop' }], usage }));
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) =>
-          res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`);
-        chunk({ role: 'assistant', content: 'one' });
-        chunk({ content: ' two' });
-        await released;
-        for (const word of ['three', 'four', 'five', 'six']) chunk({ content: ` ${word}` });
-        chunk({}, 'stop');
-        res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [], usage })}\n\n`);
-        res.end('data: [DONE]\n\n');
-      })();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    received: () => received,
-    release,
-    close: () => {
-      release();
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-};
-
-/** A paying account on a server whose model `held/model` is served by `baseUrl`. */
-const setUp = async (server: SpawnedSwitchyard, baseUrl: string) => {
+const setUp = async (server: SpawnedSwitchyard, baseUrl: string, options: { embeddings?: boolean } = {}) => {
   const gql = async (query: string, variables: Record<string, unknown> = {}) => {
     const { body } = await server.graphql(query, variables);
     expect(body.errors).toBeUndefined();
     return body.data;
   };
-  const registered = await gql(
-    `mutation ($url: String!, $key: String) { registerProvider(slug: "held", name: "Held", protocol: OPENAI, baseUrl: $url, apiKey: $key) { ... on Provider { slug } ... on DomainError { code message } } }`,
-    { url: baseUrl, key: UPSTREAM_KEY },
-  );
-  expect(registered.registerProvider).toEqual({ slug: 'held' });
-  const published = await gql(
-    `mutation { publishEndpoint(provider: "held", model: "held/model", upstreamModel: "held", prices: { prompt: 1000, completion: 2000 }, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { code message } } }`,
-  );
-  expect(published.publishEndpoint).toEqual({ id: 'held/model@held' });
+  await publishHeldModels(gql, baseUrl, options);
   const opened = await gql(`mutation { openAccount(name: "Drain") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
   const accountId = opened.openAccount.account.id as string;
   await gql(`mutation ($id: ID!) { grantCredits(accountId: $id, amount: ${10 * USD}, reason: "drain") { __typename } }`, { id: accountId });
@@ -164,38 +109,6 @@ const ledgerOf = async (dir: string, accountId: string) => {
   } finally {
     await events.close();
   }
-};
-
-/**
- * An OpenAI-compatible embeddings upstream that holds every answer until `release()`. */
-const heldEmbeddingsUpstream = async () => {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let received = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      received += 1;
-      const { input } = JSON.parse(raw) as { input: string[] };
-      void released.then(() => {
-        if (res.destroyed) return;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ object: 'list', model: 'held', data: input.map((_, index) => ({ object: 'embedding', index, embedding: [0.1, 0.2, 0.3] })), usage: { prompt_tokens: 7, total_tokens: 7 } }));
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    received: () => received,
-    release,
-    close: () => {
-      release();
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 };
 
 /** What the event log holds of a generation after the stop: its events' types. */
@@ -358,15 +271,11 @@ describe('SIGTERM: a graceful drain', () => {
   });
 
   it('an embeddings call still running at SIGTERM (its client gone) is waited for: charged once and recorded before the process exits', { timeout: 60_000 }, async () => {
-    const upstream = await heldEmbeddingsUpstream();
+    const upstream = await heldUpstream();
     try {
       const dir = switchyards.dataDir('switchyard-drain-embeddings-');
       const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '120000' } });
-      const { accountId, key } = await setUp(server, upstream.baseUrl);
-      const published = await server.graphql(
-        `mutation { publishEndpoint(provider: "held", model: "openai/text-embedding-3-small", upstreamModel: "held", prices: { prompt: 1000, completion: 0 }, contextLength: 8000, maxOutput: 1) { ... on Endpoint { id } ... on DomainError { code message } } }`,
-      );
-      expect(published.body.data.publishEndpoint).toEqual({ id: 'openai/text-embedding-3-small@held' });
+      const { accountId, key } = await setUp(server, upstream.baseUrl, { embeddings: true });
       // The client leaves while the upstream holds the answer: nothing is in flight for the drain to wait on.
       const client = new AbortController();
       const sent = fetch(`${server.url}/api/v1/embeddings`, {
@@ -401,15 +310,11 @@ describe('SIGTERM: a graceful drain', () => {
   });
 
   it('an embeddings call past the grace period is cut as a JSON chat call is: a 503, released, recorded failed; exit 0', { timeout: 60_000 }, async () => {
-    const upstream = await heldEmbeddingsUpstream();
+    const upstream = await heldUpstream();
     try {
       const dir = switchyards.dataDir('switchyard-drain-embeddings-deadline-');
       const server = await switchyards.start(dir, { env: { SHUTDOWN_GRACE_MS: '300' } });
-      const { accountId, key } = await setUp(server, upstream.baseUrl);
-      const published = await server.graphql(
-        `mutation { publishEndpoint(provider: "held", model: "openai/text-embedding-3-small", upstreamModel: "held", prices: { prompt: 1000, completion: 0 }, contextLength: 8000, maxOutput: 1) { ... on Endpoint { id } ... on DomainError { code message } } }`,
-      );
-      expect(published.body.data.publishEndpoint).toEqual({ id: 'openai/text-embedding-3-small@held' });
+      const { accountId, key } = await setUp(server, upstream.baseUrl, { embeddings: true });
       const answered = fetch(`${server.url}/api/v1/embeddings`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },

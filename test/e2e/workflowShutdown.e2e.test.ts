@@ -8,59 +8,13 @@
  *   made anew under the attempt's next derived generation id, and the run's cost is both charges (= what the account
  *   was charged).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { stepGenerationId } from '../../src/modules/workflows/steps/model.js';
 import { eventually, within } from '../support/eventually.js';
+import { HELD_ANSWER, heldUpstream, publishHeldModels } from '../support/heldUpstream.js';
 import { spawnedSwitchyards, type SpawnedSwitchyard } from '../support/spawnedServer.js';
 
 const switchyards = spawnedSwitchyards();
-const UPSTREAM_KEY = 'sk-held-upstream-0123456789';
-const ANSWER = 'one two three four five six';
-
-/**
- * An OpenAI-compatible upstream whose streams send their first two tokens at once and the rest once `release()` was
- * called (every stream after that is answered whole). `received` counts the calls that reached it.
- */
-const heldUpstream = async () => {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let received = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      void (async () => {
-        JSON.parse(raw);
-        received += 1;
-        const created = 1_700_000_000;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) =>
-          res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`);
-        chunk({ role: 'assistant', content: 'one' });
-        chunk({ content: ' two' });
-        await released;
-        if (res.destroyed) return;
-        for (const word of ['three', 'four', 'five', 'six']) chunk({ content: ` ${word}` });
-        chunk({}, 'stop');
-        res.write(`data: ${JSON.stringify({ id: 'up-1', object: 'chat.completion.chunk', created, model: 'held', choices: [], usage: { prompt_tokens: 10, completion_tokens: 6, total_tokens: 16 } })}\n\n`);
-        res.end('data: [DONE]\n\n');
-      })();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    received: () => received,
-    release,
-    close: () => {
-      release();
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-};
 
 type Gql = (query: string, variables?: Record<string, unknown>, key?: string) => Promise<any>;
 
@@ -74,15 +28,7 @@ const gqlOf =
 
 /** A designer account with credits, `held/model` served by the upstream, and a manual workflow of model steps. */
 const setUp = async (gql: Gql, baseUrl: string, stepKeys: readonly string[]) => {
-  const registered = await gql(
-    `mutation ($url: String!, $key: String) { registerProvider(slug: "held", name: "Held", protocol: OPENAI, baseUrl: $url, apiKey: $key) { ... on Provider { slug } ... on DomainError { code message } } }`,
-    { url: baseUrl, key: UPSTREAM_KEY },
-  );
-  expect(registered.registerProvider).toEqual({ slug: 'held' });
-  const published = await gql(
-    `mutation { publishEndpoint(provider: "held", model: "held/model", upstreamModel: "held", prices: { prompt: 1000, completion: 2000 }, contextLength: 16000, maxOutput: 1000) { ... on Endpoint { id } ... on DomainError { code message } } }`,
-  );
-  expect(published.publishEndpoint).toEqual({ id: 'held/model@held' });
+  await publishHeldModels(gql, baseUrl);
   const opened = (await gql(`mutation { openAccount(name: "Stopping Steps", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`)).openAccount;
   const accountId = opened.account.id as string;
   const key = opened.initialKey.secret as string;
@@ -152,8 +98,8 @@ describe('SIGTERM with a workflow model step in flight', () => {
       expect(upstream.received()).toBe(2);
       const [firstStep, secondStep] = run.steps;
       // The first step's call is the attempt's own: it ended during the drain, no call was made again.
-      expect(firstStep.output).toMatchObject({ text: ANSWER, generationId: stepGenerationId(runId, `${runId}.first.1`) });
-      expect(secondStep.output).toMatchObject({ text: ANSWER, generationId: stepGenerationId(runId, `${runId}.second.1`) });
+      expect(firstStep.output).toMatchObject({ text: HELD_ANSWER, generationId: stepGenerationId(runId, `${runId}.first.1`) });
+      expect(secondStep.output).toMatchObject({ text: HELD_ANSWER, generationId: stepGenerationId(runId, `${runId}.second.1`) });
 
       const billed = await billing(gql2, accountId);
       const generations = generationsOf(billed);
@@ -197,7 +143,7 @@ describe('SIGTERM with a workflow model step in flight', () => {
       const cut = stepGenerationId(runId, `${runId}.answer.1`);
       const remade = stepGenerationId(runId, `${runId}.answer.1#1`);
       const [step] = run.steps;
-      expect(step.output).toMatchObject({ text: ANSWER, generationId: remade });
+      expect(step.output).toMatchObject({ text: HELD_ANSWER, generationId: remade });
       const billed = await billing(gql2, accountId);
       const generations = generationsOf(billed);
       expect(generations.get(cut)).toMatchObject({ status: 'CANCELLED' });
