@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../src/eventStore/eventStore.js';
 import type { Filter, ReadStore, SortSpec } from '../src/readStore/readStore.js';
-import { entryBytes, TABLE_CATEGORY, type EntryData, type TableEvent } from '../src/modules/tables/table.events.js';
+import { entryBytes, TABLE_CATEGORY, tableEventAsNow, type EntryData, type TableEvent } from '../src/modules/tables/table.events.js';
 import { defineProjection } from './projection.js';
 
 export type TableDoc = {
@@ -29,8 +29,9 @@ export type EntryDoc = {
   tableId: string;
   accountId: string;
   /**
-   * The API key that wrote it (EntryAdded.keyId), or null (none: a webhook's or schedule's run, the bootstrap admin
-   * key, an entry from before writers were recorded). A restricted key reads only its own; never shown.
+   * The API key that wrote it (EntryAdded.keyId, or for an older entry its event's metadata.keyId), or null (none: a
+   * webhook's or schedule's run, the bootstrap admin key, an older entry whose event names no key). A restricted key
+   * reads only its own; never shown.
    */
   keyId: string | null;
   data: EntryData;
@@ -41,7 +42,7 @@ export type EntryDoc = {
 export const TABLES = 'tables';
 export const TABLE_ENTRIES = 'table_entries';
 
-const tableEvent = (event: RecordedEvent) => event as RecordedEvent<TableEvent>;
+const tableEvent = (event: RecordedEvent) => tableEventAsNow(event as RecordedEvent<TableEvent>);
 
 export const tablesProjection = defineProjection<TableDoc>({
   name: 'tables',
@@ -74,8 +75,9 @@ export const tablesProjection = defineProjection<TableDoc>({
 
 export const tableEntriesProjection = defineProjection<EntryDoc>({
   name: 'tableEntries',
-  // 2: keyId (the entry's writer, what a restricted key sees).
-  version: 2,
+  // 2: keyId (the entry's writer, what a restricted key sees). 3: from the event's metadata for an entry written
+  // before the data recorded it (tableEventAsNow).
+  version: 3,
   collection: TABLE_ENTRIES,
   filter: { categories: [TABLE_CATEGORY], eventTypes: ['EntryAdded', 'EntryUpdated', 'EntryRemoved'] },
   // A restricted key's queries name its key (the embedded store takes the first index the filter's equalities fill).

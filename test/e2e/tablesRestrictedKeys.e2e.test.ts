@@ -1,4 +1,10 @@
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TABLE_ENTRIES } from '../../projections/tables.js';
+import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { tableStream, type EntryAdded } from '../../src/modules/tables/table.events.js';
+import { openEmbeddedReadStore } from '../../src/readStore/embeddedReadStore.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { eventually } from '../support/eventually.js';
 
@@ -57,7 +63,10 @@ beforeAll(async () => {
   h = await startHarness();
 });
 afterAll(async () => {
+  // The upgrade case below starts the server again over the same folder, which stop() then keeps.
+  const dir = h.dataDir;
   await h.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('table entries and restricted keys', () => {
@@ -145,5 +154,59 @@ describe('table entries and restricted keys', () => {
     for (const id of others) {
       await expectMissing(await h.gql('mutation($id: ID!) { deleteEntry(table: "answers", id: $id) { id } }', { id }, owner.limited), id, missing);
     }
+  });
+});
+
+describe('entries written before entries recorded their writer', () => {
+  it("are a restricted key's own when their event's metadata names it (as GraphQL and REST writes did), rebuilt so at the upgrade; those naming no key stay hidden", { timeout: 60_000 }, async () => {
+    const owner = await open(h.gql, 'Olga Older');
+    const other = (await h.gql('mutation { createApiKey(name: "other app", limit: 100000000, limitReset: NEVER) { ... on CreatedApiKey { secret } } }', {}, owner.key)).body.data.createApiKey.secret as string;
+    await createTable('notes', owner.key);
+    await insert('notes', { text: 'app new' }, owner.limited);
+    await insert('notes', { text: 'other new' }, other);
+    const tableId = ((await h.gql('{ tables { id name } }', {}, owner.key)).body.data.tables as { id: string; name: string }[]).find((t) => t.name === 'notes')!.id;
+    const dataDir = h.dataDir;
+    await h.stop({ keepData: true });
+
+    // As the version before stored them: the writer's key in the event's metadata only (none for a run's step).
+    const events = openSqliteEventStore({ dir: dataDir });
+    const stream = tableStream(owner.id, 'notes');
+    const written = (await events.readStream(stream)) as RecordedEvent<EntryAdded>[];
+    const keyOf = (text: string) => written.find((event) => event.type === 'EntryAdded' && event.data.entry['text'] === text)!.data.keyId!;
+    const at = '2026-01-01T00:00:00.000Z';
+    const old = (entryId: string, text: string, keyId?: string) => ({
+      type: 'EntryAdded',
+      data: { tableId, accountId: owner.id, table: 'notes', entryId, entry: { text }, at },
+      metadata: { actor: owner.id, correlationId: `req_${entryId}`, ...(keyId !== undefined && { keyId }), at },
+    });
+    const appended = await events.append(stream, [old('ent_oldapp', 'app old', keyOf('app new')), old('ent_oldother', 'other old', keyOf('other new')), old('ent_oldnone', 'nobody old')], {
+      expectedRevision: written.at(-1)!.revision,
+    });
+    await events.close();
+    // And the read model as the version before built it from them: no writer on any of them.
+    const reads = await openEmbeddedReadStore({ dir: dataDir });
+    await reads.commit(
+      [old('ent_oldapp', 'app old'), old('ent_oldother', 'other old'), old('ent_oldnone', 'nobody old')].map(({ data }) => ({
+        collection: TABLE_ENTRIES,
+        id: data.entryId,
+        doc: { _id: data.entryId, tableId, accountId: owner.id, keyId: null, data: data.entry, createdAt: at, updatedAt: at },
+      })),
+      { projection: 'tableEntries', version: 2, position: appended.position },
+    );
+    await reads.close();
+    h = await startHarness({}, dataDir);
+
+    expect((await texts('notes', owner.limited)).sort()).toEqual(['app new', 'app old']);
+    expect((await texts('notes', other)).sort()).toEqual(['other new', 'other old']);
+    expect(await counts(owner.limited)).toEqual({ notes: 2 });
+    expect((await texts('notes', owner.key)).sort()).toEqual(['app new', 'app old', 'nobody old', 'other new', 'other old']);
+    // It changes its own old entry; another key's and one naming no key are, to it, missing ones.
+    expect((await update('ent_oldapp', { text: 'app old 2' }, owner.limited)).body.data.updateEntry).toEqual({ id: 'ent_oldapp', data: { text: 'app old 2' } });
+    const missingUpdate = await update(MISSING, { text: 'x' }, owner.limited);
+    const missingDelete = await remove(MISSING, owner.limited);
+    await expectMissing(await update('ent_oldother', { text: 'taken' }, owner.limited), 'ent_oldother', missingUpdate);
+    await expectMissing(await remove('ent_oldnone', owner.limited), 'ent_oldnone', missingDelete);
+    expect((await remove('ent_oldapp', owner.limited)).body.data.deleteEntry).toEqual({ id: 'ent_oldapp' });
+    expect((await texts('notes', owner.key)).sort()).toEqual(['app new', 'nobody old', 'other new', 'other old']);
   });
 });

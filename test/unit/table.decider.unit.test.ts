@@ -56,4 +56,13 @@ describe('tableEntries read model: the writing key', () => {
     expect(updated).toMatchObject({ keyId: 'key_app', data: { text: 'edited' } });
     expect(tableEntriesProjection.evolve(null, recorded(added('ent_old'), 3))).toMatchObject({ _id: 'ent_old', keyId: null });
   });
+
+  it("takes an older entry's writer from its event's metadata when its data names none; the data's wins", () => {
+    const withKeyInMetadata = (event: TableEvent, keyId: string) => {
+      const base = recorded(event, 4);
+      return { ...base, metadata: { ...base.metadata, keyId } } as RecordedEvent;
+    };
+    expect(tableEntriesProjection.evolve(null, withKeyInMetadata(added('ent_old'), 'key_app'))).toMatchObject({ _id: 'ent_old', keyId: 'key_app' });
+    expect(tableEntriesProjection.evolve(null, withKeyInMetadata(added('ent_new', 'key_app'), 'key_other'))).toMatchObject({ _id: 'ent_new', keyId: 'key_app' });
+  });
 });

@@ -3,7 +3,7 @@
  * may be created again: the stream goes on, with a new table id (each entry event names the table id it belongs to,
  * so the read model tells the old entries from the new).
  */
-import type { JsonValue } from '../../eventStore/eventStore.js';
+import type { JsonValue, RecordedEvent } from '../../eventStore/eventStore.js';
 
 export type EntryData = { readonly [key: string]: JsonValue };
 
@@ -19,7 +19,8 @@ export type TableDropped = { readonly type: 'TableDropped'; readonly data: Table
 /**
  * `keyId`: the API key that wrote the entry (over GraphQL or REST, the caller's; a workflow run's step, the key that
  * started or caused the run), which is all a restricted key sees of a table. Absent: none (a webhook's or a schedule's
- * run, the bootstrap admin key, or an entry written before writers were recorded). An update keeps it.
+ * run, the bootstrap admin key, or an entry written before writers were recorded whose event's metadata does not name
+ * one either: see tableEventAsNow). An update keeps it.
  */
 export type EntryAdded = {
   readonly type: 'EntryAdded';
@@ -42,3 +43,15 @@ export const tableStream = (accountId: string, name: string): string => `${TABLE
 
 /** An entry's size as the quota counts it: bytes of its JSON. */
 export const entryBytes = (entry: EntryData): number => Buffer.byteLength(JSON.stringify(entry), 'utf8');
+
+/**
+ * A stored table event in today's shape, as every reader of the stream takes it (the decider's fold, the read models).
+ * An EntryAdded written before entries recorded their writer in the data (fe10404) takes it from the event's metadata,
+ * where writes over GraphQL and REST recorded the caller's key (`keyId`, since b2d5bba): the same key the data records
+ * now, so an app's restricted key keeps its old entries. One naming neither (older still, or a step's, whose events
+ * named no key then) has no writer: only full keys see it. Events in today's shape are returned as they are.
+ */
+export const tableEventAsNow = <E extends RecordedEvent<TableEvent>>(event: E): E => {
+  if (event.type !== 'EntryAdded' || event.data.keyId !== undefined || event.metadata.keyId === undefined) return event;
+  return { ...event, data: { ...event.data, keyId: event.metadata.keyId } };
+};

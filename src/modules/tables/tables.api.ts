@@ -12,7 +12,7 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import { onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
 import { entryFilter, entrySort, PROTOTYPE_NAMES, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
 import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
-import { entryBytes, TABLE_NAME, tableStream, type EntryData, type TableEvent } from './table.events.js';
+import { entryBytes, TABLE_NAME, tableEventAsNow, tableStream, type EntryData, type TableEvent } from './table.events.js';
 
 export interface TableLimits {
   /** Bytes of one entry as JSON. */
@@ -193,7 +193,7 @@ export const createTablesApi = (deps: {
     else cached = { state: tableDecider.initialState(), revision: -1 };
     const newer = (await deps.eventStore.readStream(stream, { fromRevision: cached.revision + 1 })) as RecordedEvent<TableEvent>[];
     for (const event of newer) {
-      cached.state = tableDecider.evolve(cached.state, event);
+      cached.state = tableDecider.evolve(cached.state, tableEventAsNow(event));
       cached.revision = event.revision;
     }
     // Most recently used last, so the oldest goes first.
