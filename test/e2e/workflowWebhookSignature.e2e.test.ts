@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhook } from '../../src/modules/workflows/webhookSignature.js';
 import { workflowStream } from '../../src/modules/workflows/workflow.events.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { eventually } from '../support/eventually.js';
 
 /** Signed webhook calls (HMAC-SHA256 over timestamp + body) and the 24 h Idempotency-Key window, on the started app. */
 let h: Harness;
@@ -178,5 +179,65 @@ describe('Idempotency-Key window', () => {
     offsetMs += 3_600_000;
     expect((await send()).headers.get('x-switchyard-run-id')).toBe(laterId);
     expect(await runCount(id)).toBe(2);
+  });
+});
+
+describe('a signed delivery refused, then sent again', () => {
+  it("is accepted once the refusal's cause is gone (the account's runs at their maximum: 429); a replay of it then answers its run; one sent 8 times at once starts one run; a refused body claims nothing", { timeout: 60_000 }, async () => {
+    const limited = await startHarness({ WORKFLOW_MAX_RUNS_PER_ACCOUNT: '1' });
+    try {
+      const { body: opened } = await limited.gql(`mutation { openAccount(name: "Rita Retry", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }`);
+      const key = opened.data.openAccount.initialKey.secret as string;
+      const create = async (definition: unknown) => (await limited.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ${ERROR} } }`, { d: definition }, key)).body.data.createWorkflow.id as string;
+      const slow = await create({ name: 'slow', trigger: { type: 'manual' }, settings: { timeoutSeconds: 7200 }, steps: [{ key: 'wait', type: 'control.delay', input: { for: 'PT1H' } }] });
+      const hookId = await create({ name: 'hook', trigger: { type: 'webhook', respond: 'async' }, steps: [{ key: 't', type: 'action.transform', input: { expression: '=trigger.body.n' } }] });
+      const secret = (await limited.gql(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { ... on WebhookSecret { secret } } }`, { id: hookId }, key)).body.data.rotateWebhookSecret.secret as string;
+      const deliver = (raw: string, headers: Record<string, string>) =>
+        fetch(`${limited.url}/api/v1/workflows/${hookId}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
+      // This app's clock is the real one (the window test above moved the other's).
+      const signedNow = (body: string, timestamp = Math.floor(Date.now() / 1_000)) => signed(secret, body, timestamp);
+      const hookRuns = async () => (await limited.gql(`query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }`, { id: hookId }, key)).body.data.workflowRuns.edges.length as number;
+
+      // The account's one place is taken: the delivery is refused for a reason that is not the sender's.
+      const holding = (await limited.gql(`mutation($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id status } } }`, { id: slow }, key)).body.data.runWorkflow;
+      expect(holding.status).toBe('RUNNING');
+      const raw = JSON.stringify({ n: 1 });
+      const delivery = { ...signedNow(raw), 'idempotency-key': 'delivery-7' };
+      const refused = await deliver(raw, delivery);
+      expect(refused.status).toBe(429);
+      expect(await hookRuns()).toBe(0);
+
+      // Once a place is free, the same signed delivery (its retry) starts the run; a replay answers that run.
+      await limited.gql('mutation($id: ID!) { cancelWorkflowRun(id: $id) { __typename } }', { id: holding.id }, key);
+      const accepted = await eventually('the retried delivery accepted', async () => ((res) => (res.status === 202 ? res : null))(await deliver(raw, delivery)));
+      const runId = accepted.headers.get('x-switchyard-run-id');
+      expect(runId).toMatch(/^run_/);
+      for (const extra of [{}, { 'idempotency-key': 'another' }] as Record<string, string>[]) {
+        const replay = await deliver(raw, { ...signedNow(raw, Number(delivery['x-switchyard-timestamp'])), ...extra });
+        expect(replay.status).toBe(202);
+        expect(replay.headers.get('x-switchyard-run-id')).toBe(runId);
+      }
+      expect(await hookRuns()).toBe(1);
+      await eventually('the first run ended', async () => ((await limited.gql(`query($id: ID!) { workflowRun(id: $id) { status } }`, { id: runId }, key)).body.data.workflowRun.status === 'SUCCEEDED'));
+
+      // One signed request sent 8 times at once: one run, every answer naming it.
+      const other = JSON.stringify({ n: 2 });
+      const once = signedNow(other);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => deliver(other, once)));
+      expect(answers.map((res) => res.status)).toEqual(Array(8).fill(202));
+      expect(new Set(answers.map((res) => res.headers.get('x-switchyard-run-id'))).size).toBe(1);
+      expect(await hookRuns()).toBe(2);
+
+      // A body refused (not JSON) records nothing of its signature.
+      const claims = async () => (await limited.running.core.eventStore.readAll({ filter: { categories: ['webhookSignature'] } })).length;
+      const before = await claims();
+      const broken = '{"n": 3';
+      const bad = await deliver(broken, signedNow(broken));
+      expect(bad.status).toBe(400);
+      expect(await claims()).toBe(before);
+      expect(await hookRuns()).toBe(2);
+    } finally {
+      await limited.stop();
+    }
   });
 });

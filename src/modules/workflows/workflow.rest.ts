@@ -113,11 +113,14 @@ export const workflowRoutes = (deps: {
       const proof = proofOf(req, raw);
       const workflow = await deps.workflows.webhookTarget(workflowId, proof);
       const idempotencyKey = idempotencyKeyOf(req);
+      // Checked before the signature is claimed: a body refused here (400) writes nothing.
+      const body = parseBody(raw, false);
       // A signed call goes by the key its signature was first used with (workflows.signedCallKey): the same signed bytes
       // sent again (a retry, or a replay by whoever captured them, within the 5 minutes its timestamp allows, with any
       // Idempotency-Key) answer the run the first one started. A sender re-signing a retry keeps its Idempotency-Key.
+      // The claim only names the key: the run's start under it is what happens once, so a delivery refused (the
+      // workflow disabled, the account's runs at their maximum, the store failing) starts its run when sent again.
       const dedupeKey = proof.kind === 'signature' ? await deps.workflows.signedCallKey(workflowId, proof.signature, idempotencyKey) : idempotencyKey;
-      const body = parseBody(raw, false);
       const headers: Record<string, string> = {};
       for (const name of TRIGGER_HEADERS) {
         const value = headerOf(req, name);
