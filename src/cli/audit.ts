@@ -15,7 +15,8 @@ const USAGE = `usage: npm run audit [-- --account <accountId>]
 
 Replays the ledger in DATA_DIR's event log (or EVENTSTORE_URL's) from the first event and compares the balances and
 usage it gives with the read models, and each generation's cost with its charge. Charges whose generation has no
-record (the process stopped between the two) are listed as UNRECORDED: the money is right, so they are no failure.
+record (the process stopped between the two, or the record could not be written, e.g. on a full disk, before it
+stopped) are listed as UNRECORDED: the money is right, so they are no failure.
 Stop the server first in embedded mode.
 
   --account <accountId>  audit this account only (it must exist)
@@ -64,9 +65,9 @@ for (const d of report.differences) {
   console.log(`DIFFERENCE ${d.model} ${d.documentId} ${d.field}: events say ${JSON.stringify(d.expected)}, read model has ${JSON.stringify(d.actual)}`);
 }
 console.log(report.ok ? 'OK: read models match the ledger' : `FAILED: ${report.differences.length} difference(s)`);
-// Not a difference (the money replays): calls charged whose record a stopped process never wrote.
+// Not a difference (the money replays): calls charged whose record a stopped process never wrote (or could not).
 if (report.unrecordedCharges.length > 0) {
-  console.log(`${report.unrecordedCharges.length} charge(s) without a generation record (the process stopped between the settlement and the record):`);
+  console.log(`${report.unrecordedCharges.length} charge(s) without a generation record (the process stopped before writing it: between the settlement and the record, or while a failed write of it, e.g. on a full disk, was retried):`);
   for (const c of report.unrecordedCharges) console.log(`UNRECORDED ${c.generationId} account ${c.accountId} charged ${c.charged}`);
 }
 await Promise.all([eventStore.close(), readStore.close()]);

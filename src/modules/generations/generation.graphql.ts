@@ -38,7 +38,7 @@ const GenerationStatusEnum = builder.enumType('GenerationStatus', {
     UNRECORDED: {
       value: 'unrecorded',
       description:
-        "Charged, record lost: the ledger settled the call, but the server stopped before the generation's record (written after the charge) was. What the charge knows is shown (cost, tokens, model, provider slug, creation time: when its credits were reserved, isByok and upstreamCost); what only the record knew is null (apiType, streamed, provider, latency, finish reason, ...; cacheWriteTokens 0) and attempts is empty.",
+        "Charged, record lost: the ledger settled the call, but the generation's record (written after the charge) is not in the log: the server stopped first, or its write failed (a full disk, a store unavailable: tried again until written, the call shown so by another server meanwhile, and lost if this one stops first). What the charge knows is shown (cost, tokens, model, provider slug, creation time: when its credits were reserved, isByok and upstreamCost); what only the record knew is null (apiType, streamed, provider, latency, finish reason, ...; cacheWriteTokens 0) and attempts is empty.",
     },
   } as const,
 });

@@ -23,9 +23,11 @@ export interface AuditDifference {
 }
 
 /**
- * A call the ledger charged whose generation has no record at all: the process stopped between the settlement and the
- * record (appended after it, so the log never holds a record of a charge it lacks). The money is right (the balance
- * replays it); the generation is shown from the charge alone (status `unrecorded`).
+ * A call the ledger charged whose generation has no record at all (appended after the settlement, so the log never
+ * holds a record of a charge it lacks): the process stopped between the two, or the record's append failed (a full
+ * disk, a store unavailable: retried by writeRetry until written, so listed until then, and for good if the process
+ * stops first; any other failure loses it at once). The money is right (the balance replays it); the generation is
+ * shown from the charge alone (status `unrecorded`).
  */
 export interface UnrecordedCharge {
   readonly accountId: string;

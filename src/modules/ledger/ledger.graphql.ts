@@ -142,7 +142,7 @@ const AuditDifferenceRef = builder.objectRef<{ accountId: string; model: string;
 });
 const UnrecordedChargeRef = builder.objectRef<UnrecordedCharge>('UnrecordedCharge').implement({
   description:
-    "A call the ledger charged whose generation has no record: the server stopped between the charge and the record (written after it). The money is right; the generation shows with the status UNRECORDED.",
+    "A call the ledger charged whose generation has no record (written after the charge): the server stopped between the two, or the record's write failed. A write that failed for a reason that passes (a full disk, a store unavailable or busy) is tried again until it is written, so such a call is listed until then, and for good when the server stops first (or past 10,000 writes waiting); one that failed otherwise is lost at once. The money is right; the generation shows with the status UNRECORDED.",
   fields: (t) => ({
     accountId: t.exposeString('accountId'),
     generationId: t.exposeString('generationId'),
@@ -158,7 +158,7 @@ const AuditReportRef = builder.objectRef<AuditReport>('AuditReport').implement({
     differences: t.field({ type: [AuditDifferenceRef], resolve: (r) => [...r.differences] }),
     unrecordedCharges: t.field({
       type: [UnrecordedChargeRef],
-      description: "Charges whose generation has no record (a crash between a call's charge and its record), in the ledger's order.",
+      description: "Charges whose generation has no record (a stop between a call's charge and its record, or a record not written: see UnrecordedCharge), in the ledger's order.",
       resolve: (r) => [...r.unrecordedCharges],
     }),
   }),
