@@ -63,6 +63,7 @@ export type GenerationDoc = {
   generationTimeMs: number | null;
   finishReason: string | null;
   nativeFinishReason: string | null;
+  /** Why it failed; completed, the error its provider ended the answer with mid-generation (`finishReason` "error"), if any. */
   error: { type: string; status: number; message: string } | null;
   attempts: AttemptDoc[];
   /**
@@ -207,6 +208,8 @@ export const generationsProjection = defineProjection<GenerationDoc>({
           upstreamId: event.data.upstreamId,
           finishReason: event.data.finishReason,
           nativeFinishReason: event.data.nativeFinishReason,
+          // The error its provider ended the answer with mid-generation (absent from older events: none was kept).
+          ...(event.data.error !== undefined && { error: { type: event.data.error.errorType, status: event.data.error.status, message: event.data.error.message } }),
           ...(event.data.clientGone && { clientGone: true }),
         };
       case 'GenerationFailed':

@@ -540,6 +540,11 @@ describe('an answer its provider ended with an error mid-generation (finish_reas
     const res = await post({ ...ask, stream: true }, { 'x-api-key': user.key });
     const events = sseEvents(await res.text());
     expect(events.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', error: { type: 'rate_limit_error', message: expect.stringContaining('rate limited mid-answer') } } });
+    // The record says the same error (chat's type for it), the answer completed as far as it went.
+    expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({
+      finish_reason: 'error',
+      switchyard: { status: 'completed', error: { type: 'rate_limit_exceeded', status: 429, message: expect.stringContaining('rate limited mid-answer') } },
+    });
 
     openai.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 429, message: 'rate limited mid-answer' } });
     const error = await sdk(user.key).messages.stream(ask).finalMessage().catch((e: unknown) => e);

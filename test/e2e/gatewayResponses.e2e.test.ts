@@ -226,6 +226,8 @@ describe('responses.create', () => {
     expect(response.output_text).toBe('Partial ans');
     expect(response.output).toEqual([{ type: 'message', id: expect.stringMatching(/^msg_/), role: 'assistant', status: 'incomplete', content: [{ type: 'output_text', text: 'Partial ans', annotations: [], logprobs: [] }] }]);
     expect(response.usage).toMatchObject({ input_tokens: 10, output_tokens: 5 });
+    // Recorded with that error (the record names the generation the Response's id names).
+    expect(await h.generation(user.key, response.id)).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: { type: 'provider_unavailable', status: 502 } } });
     // Charged as chat/completions charges the same answer: the provider's usage.
     const after = await h.settledBalance(user.accountId);
     expect(after.settled - before.settled).toBe(costOf(PRICES, 10, 5));

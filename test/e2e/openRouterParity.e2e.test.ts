@@ -360,7 +360,7 @@ describe('a whole answer its provider ended with an error mid-generation', () =>
     expect(errorOf(data)!.message).toContain('HTTP 502');
     expect(data.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 3 });
     const record = await h.generation(user.key, response.headers.get('x-generation-id')!);
-    expect(record).toMatchObject({ tokens_prompt: 11, tokens_completion: 3, switchyard: { usage_source: 'provider' } });
+    expect(record).toMatchObject({ tokens_prompt: 11, tokens_completion: 3, switchyard: { usage_source: 'provider', error: { type: 'provider_unavailable', status: 502, message: errorOf(data)!.message } } });
   });
 
   it("shows a 4xx upstream message, with the provider key it quotes taken out; an answer with no error has none", async () => {
@@ -420,8 +420,13 @@ describe('a stream its provider ended with an error mid-generation', () => {
     expect(last.error!.message).not.toContain('upstream died');
     expect(last.error!.metadata).not.toHaveProperty('provider_code');
     const record = await h.generation(payer.key, id);
-    // Recorded as the same answer whole is (a completed answer that ended with finish_reason "error").
-    expect(record).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3, switchyard: { status: 'completed', usage_source: 'provider' } });
+    // Recorded as the same answer whole is (a completed answer that ended with finish_reason "error"), with that error.
+    expect(record).toMatchObject({
+      finish_reason: 'error',
+      tokens_prompt: 11,
+      tokens_completion: 3,
+      switchyard: { status: 'completed', usage_source: 'provider', error: { type: 'provider_unavailable', status: 502, message: last.error!.message } },
+    });
     expect((await h.settledBalance(payer.accountId)).settled).toBe(costOf(PRICES, 11, 3));
 
     // The SDK throws it after the partial text.

@@ -109,6 +109,12 @@ describe('generation decider', () => {
       .then([{ type: 'GenerationFailed', data: { ...data, message: 'm'.repeat(1_000) } }]);
   });
 
+  it('completes with the error its provider ended the answer with, keeping at most 1000 characters of its message', () => {
+    const error = { errorType: 'provider_unavailable', status: 502, message: 'e'.repeat(3_000) };
+    const data = { ...completed.data, finishReason: 'error' as const, error };
+    generation([requested, started]).when({ type: 'CompleteGeneration', data }).then([{ type: 'GenerationCompleted', data: { ...data, error: { ...error, message: 'e'.repeat(1_000) } } }]);
+  });
+
   it('cancels with the reason given', () => {
     generation([requested, started])
       .when({ type: 'CancelGeneration', data: { ...outcome, reason: 'client disconnected' } })
@@ -190,6 +196,13 @@ describe("a generation's record, from what the gateway saw", () => {
       const events = decideAll(generationCommands({ ...facts, end: { ...facts.end, kind, clientGone: true }, overReport: null }));
       expect(events.at(-1)).toMatchObject({ type: kind === 'completed' ? 'GenerationCompleted' : 'GenerationFailed', data: { clientGone: true, cost: 1_200 } });
     }
+  });
+
+  it('records the error its provider ended a completed answer with, and none on an answer without one', () => {
+    expect(decideAll(generationCommands(facts)).find((e) => e.type === 'GenerationCompleted')!.data).not.toHaveProperty('error');
+    const error = { errorType: 'rate_limit_exceeded', status: 429, message: 'rate limited mid-answer' };
+    const events = decideAll(generationCommands({ ...facts, end: { ...facts.end, finishReason: 'error', error }, overReport: null }));
+    expect(events.at(-1)).toMatchObject({ type: 'GenerationCompleted', data: { finishReason: 'error', error } });
   });
 
   it('refuses a record whose attempts are out of order rather than storing it', () => {

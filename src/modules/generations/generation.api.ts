@@ -94,7 +94,10 @@ export interface GenerationFacts {
     readonly upstreamId: string | null;
     readonly finishReason: FinishReason | null;
     readonly nativeFinishReason: string | null;
-    /** Why it failed, as the client was told (required when it failed). */
+    /**
+     * Why it failed, as the client was told (required when it failed); completed, the error its provider ended the
+     * answer with mid-generation, if any.
+     */
     readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
     /** Whether tokens reached the client before the end. */
     readonly committed: boolean;
@@ -201,6 +204,8 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
           upstreamId: end.upstreamId,
           finishReason: end.finishReason,
           nativeFinishReason: end.nativeFinishReason,
+          // The error its provider ended the answer with mid-generation (the only error a completed call has).
+          ...(end.error !== null && { error: { errorType: end.error.errorType, status: end.error.status, message: end.error.message } }),
           ...(typeof end.completion === 'string' && { completion: end.completion }),
           ...(end.clientGone && { clientGone: true as const }),
         }),

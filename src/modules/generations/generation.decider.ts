@@ -129,9 +129,13 @@ export const generationDecider: Decider<GenerationState, GenerationCommand, Gene
         if (known.openAttempt !== command.data.attempt) throw new ConflictError(`Attempt ${command.data.attempt} of generation ${known.generationId} is not in flight`);
         return [{ type: 'AttemptFailed', data: bounded(command.data, ATTEMPT_MESSAGE_MAX) }];
       }
-      case 'CompleteGeneration':
+      case 'CompleteGeneration': {
         requireEnd(state, 'complete', command.data);
-        return [{ type: 'GenerationCompleted', data: command.data }];
+        const { error } = command.data;
+        // The error its provider ended the answer with is bounded as a failed generation's.
+        const data = error === undefined || error.message.length <= GENERATION_MESSAGE_MAX ? command.data : { ...command.data, error: bounded(error, GENERATION_MESSAGE_MAX) };
+        return [{ type: 'GenerationCompleted', data }];
+      }
       case 'FailGeneration':
         requireEnd(state, 'fail', command.data);
         return [{ type: 'GenerationFailed', data: bounded(command.data, GENERATION_MESSAGE_MAX) }];

@@ -133,12 +133,26 @@ interface Outcome {
   readonly at: string;
 }
 
+/** An error as the client was told it: OpenRouter's error_type, the HTTP status, the message. */
+export interface GenerationError {
+  readonly errorType: string;
+  readonly status: number;
+  readonly message: string;
+}
+
 export type GenerationCompleted = {
   readonly type: 'GenerationCompleted';
   readonly data: Outcome & {
     readonly upstreamId: string | null;
     readonly finishReason: FinishReason | null;
     readonly nativeFinishReason: string | null;
+    /**
+     * The error its provider ended the answer with mid-generation (`finishReason` "error": OpenRouter's
+     * `choices[0].error`, a stream's error chunk), as the client was told it (GenerationFailed's errorType, status and
+     * message). The answer still completed: what was generated was delivered and is billed. Absent otherwise, and in
+     * events written before it was recorded.
+     */
+    readonly error?: GenerationError;
     /**
      * The answer's text, kept for calls that asked for it (workflow model steps): a step attempt run again after a
      * crash answers with it instead of calling (and charging) twice. Absent for other generations.

@@ -123,7 +123,13 @@ export const GenerationRef = builder.loadableObject('Generation', {
     generationTimeMs: t.exposeInt('generationTimeMs', { nullable: true }),
     finishReason: t.exposeString('finishReason', { nullable: true }),
     nativeFinishReason: t.exposeString('nativeFinishReason', { nullable: true }),
-    error: t.field({ type: 'JSON', nullable: true, resolve: (g) => g.error }),
+    error: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'Why it failed ({type, status, message}, as the client was told); COMPLETED with finishReason "error", the error its provider ended the answer with mid-generation (the partial answer was delivered and is charged). Null otherwise (and for such answers recorded before their error was).',
+      resolve: (g) => g.error,
+    }),
     attempts: t.field({ type: 'JSON', resolve: (g) => g.attempts }),
   }),
 });

@@ -216,7 +216,14 @@ export const createEventTriggers = (deps: {
       at: data.at,
     };
     return event.type === 'GenerationCompleted'
-      ? { event: 'generation.completed', ...base, status: 'completed', finishReason: event.data.finishReason }
+      ? {
+          event: 'generation.completed',
+          ...base,
+          status: 'completed',
+          finishReason: event.data.finishReason,
+          // Only when its provider ended the answer with an error mid-generation (finishReason "error").
+          ...(event.data.error !== undefined && { error: { type: event.data.error.errorType, status: event.data.error.status, message: event.data.error.message } }),
+        }
       : { event: 'generation.failed', ...base, status: 'failed', finishReason: null, error: { type: event.data.errorType, status: event.data.status, message: event.data.message } };
   };
 

@@ -1,0 +1,120 @@
+/**
+ * An answer its provider ended with an error mid-generation (an OpenAI-protocol choice with `finish_reason: "error"`
+ * and an `error`), over real HTTP against fake upstreams: the generation's record says so (REST `switchyard.error`,
+ * GraphQL `Generation.error`), and the attempt that answered is a failed one: on the record's attempts and on its
+ * endpoint's health (its circuit breaker, its uptime and error rate), as the same error before any token would be;
+ * but the call is neither tried again elsewhere (the provider billed it; a stream had delivered tokens) nor charged
+ * differently.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeProvider } from '../support/fakeProviders.js';
+import { eventually, readModelsCaughtUp } from '../support/eventually.js';
+import { costOf, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const PRICES = { prompt: 100, completion: 100 };
+const DEARER = { prompt: 200, completion: 200 };
+const ASK = [{ role: 'user', content: 'Say hello to the gateway' }];
+const USAGE = { promptTokens: 11, completionTokens: 3 };
+const MID_ANSWER_502 = { afterChunks: 3, shape: 'choice' as const, code: 502, message: 'upstream died mid-generation' };
+/** A whole answer its provider ended with a 502 mid-generation: OpenRouter's `choices[0].error`. */
+const WHOLE_PARTIAL = {
+  id: 'chatcmpl-p',
+  object: 'chat.completion',
+  created: 1,
+  model: 'fake-model',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: 'died' } }],
+  usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+};
+
+let h: GatewayHarness;
+let user: Account;
+let recorded: FakeProvider;
+let broken: FakeProvider;
+let spare: FakeProvider;
+let wholeBroken: FakeProvider;
+let wholeSpare: FakeProvider;
+let refusing: FakeProvider;
+
+beforeAll(async () => {
+  // Two failures open a breaker for a minute; load balancing is off in this harness: the cheapest endpoint first.
+  h = await startGatewayHarness({ GATEWAY_BREAKER_FAILURES: '2', GATEWAY_BREAKER_COOLDOWN_MS: '60000' });
+  user = await h.openAccount({ credits: 10_000_000_000 });
+  recorded = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-recorded', model: 'test/ibe-record', prices: PRICES });
+  broken = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-broken', model: 'test/ibe-stream', prices: PRICES });
+  spare = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-spare', model: 'test/ibe-stream', prices: DEARER });
+  wholeBroken = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-broken', model: 'test/ibe-whole', prices: PRICES });
+  wholeSpare = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-spare', model: 'test/ibe-whole', prices: DEARER });
+  refusing = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-refusing', model: 'test/ibe-request', prices: PRICES });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+/** The endpoints API's view of one endpoint (its breaker and stats), once every record is in the read models. */
+const endpointOf = async (model: string, tag: string) => {
+  await h.running.core.gateway.idle();
+  await readModelsCaughtUp(h.running.core);
+  const { data } = (await (await fetch(`${h.url}/api/v1/models/${model}/endpoints`)).json()) as { data: { endpoints: { tag: string }[] } };
+  return data.endpoints.find((e) => e.tag === tag) as Record<string, unknown>;
+};
+
+const graphqlRecord = async (id: string) => (await h.gqlOk(`query ($id: ID!) { generation(id: $id) { status finishReason error attempts } }`, { id }, user.key)).generation;
+
+/** A stream of `model`: its generation id and its last event. */
+const stream = async (model: string) => {
+  const res = await h.chat(user.key, { model, messages: ASK, stream: true });
+  expect(res.status).toBe(200);
+  const { events } = await readSseResponse(res);
+  return { id: res.headers.get('x-generation-id')!, last: events.at(-1) };
+};
+
+describe("the generation's record", () => {
+  it('of a stream its provider ended with an error says which (REST switchyard.error, GraphQL error), and the call is charged what the provider billed', async () => {
+    const before = (await h.settledBalance(user.accountId)).settled;
+    recorded.script({ inBandError: MID_ANSWER_502, usage: USAGE });
+    const { id, last } = await stream('test/ibe-record');
+    expect(last).toMatchObject({ provider: 'ibe-recorded', error: { code: 502 }, choices: [{ finish_reason: 'error' }] });
+    const error = { type: 'provider_unavailable', status: 502, message: expect.stringContaining('HTTP 502') };
+    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'error', tokens_prompt: 11, tokens_completion: 3, switchyard: { status: 'completed', error } });
+    expect(await graphqlRecord(id)).toMatchObject({ status: 'COMPLETED', finishReason: 'error', error });
+    expect((await h.settledBalance(user.accountId)).settled - before).toBe(costOf(PRICES, 11, 3));
+  });
+
+  it('of a whole answer its provider ended with an error says which', async () => {
+    recorded.script({ body: WHOLE_PARTIAL });
+    const res = await h.chat(user.key, { model: 'test/ibe-record', messages: ASK });
+    expect(res.status).toBe(200);
+    const record = await h.generation(user.key, res.headers.get('x-generation-id')!);
+    expect(record).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: { type: 'provider_unavailable', status: 502 } } });
+  });
+
+  it('reaches the workflows listening to generation.completed: its payload carries the error', async () => {
+    const designer = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
+    const definition = {
+      name: 'On broken answers',
+      trigger: { type: 'event', event: 'generation.completed', filter: { model: 'test/ibe-record' } },
+      steps: [{ key: 'reply', type: 'action.respond', input: { got: '=trigger' } }],
+    };
+    const workflowId = (await h.gqlOk(`mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, designer.key)).createWorkflow.id as string;
+    recorded.script({ inBandError: MID_ANSWER_502, usage: USAGE });
+    const res = await h.chat(designer.key, { model: 'test/ibe-record', messages: ASK, stream: true });
+    await readSseResponse(res);
+    const output = await eventually('the triggered run to end', async () => {
+      const runs = (await h.gqlOk(`query ($id: ID!) { workflowRuns(workflowId: $id, first: 5) { edges { node { status output } } } }`, { id: workflowId }, designer.key)).workflowRuns.edges;
+      return runs[0]?.node.status === 'SUCCEEDED' ? runs[0].node.output : null;
+    });
+    expect(output.got).toMatchObject({
+      event: 'generation.completed',
+      id: res.headers.get('x-generation-id'),
+      status: 'completed',
+      finishReason: 'error',
+      error: { type: 'provider_unavailable', status: 502, message: expect.stringContaining('HTTP 502') },
+    });
+  });
+
+  it('of an answer that ended well has no error', async () => {
+    const { id } = await stream('test/ibe-record');
+    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'stop', switchyard: { status: 'completed', error: null } });
+    expect(await graphqlRecord(id)).toMatchObject({ status: 'COMPLETED', error: null });
+  });
+});
