@@ -62,7 +62,10 @@ export const providerStatsProjection = defineProjection<ProviderStatsDoc>({
   documentId: (recorded) => {
     const event = recorded as RecordedEvent<GenerationEvent>;
     if (event.type === 'AttemptFailed') return event.data.countsAgainstUptime ? event.data.endpointId : null;
-    if (event.type === 'GenerationCompleted' || event.type === 'GenerationCancelled') return event.data.endpointId;
+    // An answer its provider ended with an error mid-generation was its attempt's failure: that AttemptFailed is the
+    // endpoint's outcome (an error when it counts against uptime, nothing for a request error), not this success.
+    if (event.type === 'GenerationCompleted') return event.data.error === undefined ? event.data.endpointId : null;
+    if (event.type === 'GenerationCancelled') return event.data.endpointId;
     return null;
   },
   evolve: (doc, recorded) => {
@@ -73,6 +76,7 @@ export const providerStatsProjection = defineProjection<ProviderStatsDoc>({
       case 'GenerationCompleted':
       case 'GenerationCancelled': {
         const d = event.data;
+        if (event.type === 'GenerationCompleted' && event.data.error !== undefined) return doc;
         if (!d.endpointId || !d.providerSlug || !d.model) return doc;
         // A cancelled generation that had started streaming still shows the endpoint was up and how fast it began.
         const streaming = d.generationTimeMs - (d.latencyMs ?? 0);

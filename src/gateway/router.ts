@@ -50,6 +50,7 @@ export interface AttemptRecord {
   readonly target: RouteTarget;
   readonly startedAt: number;
   endedAt: number;
+  /** Why it failed; for the attempt that answered, the error its provider ended the answer with mid-generation, if any. */
   error: ProviderError | null;
   afterFirstToken: boolean;
 }
@@ -460,6 +461,19 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
 
+  /**
+   * An attempt that answered: delivered and billed, and never tried again. One its provider ended with an error
+   * mid-generation (`error`, after tokens or in a whole answer: OpenRouter's `choices[0].error`) still failed: its
+   * record says so, and its endpoint's breaker counts it as the same error before any token would (a 5xx or a 429
+   * against it, a request error not at all).
+   */
+  const answered = (record: AttemptRecord, target: RouteTarget, error: ProviderError | null) => {
+    if (error === null) return breakers.success(target.endpoint.id);
+    record.error = error;
+    record.afterFirstToken = true;
+    if (countsAgainstUptime(error, target)) breakers.failure(target.endpoint.id, record.endedAt);
+  };
+
   const run = async (targets: readonly RouteTarget[], request: ChatRequest, options: RunOptions): Promise<RunResult> => {
     // `reasoning.exclude`: the model reasons (and its reasoning tokens are billed), the answer leaves the text out.
     const excludeReasoning = request.reasoning?.exclude === true;
@@ -652,16 +666,17 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           committed = true;
           firstTokenAt = record.endedAt;
           attemptOutput = whole;
-          breakers.success(target.endpoint.id);
           const choice = response.choices[0];
+          // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
+          const error = choice?.error === undefined ? null : redactProviderError(choice.error, credentialsOf(target));
+          answered(record, target, error);
           return result('completed', {
             response: excludeReasoning ? withoutReasoning(response) : response,
             usage: response.usage ?? null,
             finishReason: choice?.finish_reason ?? null,
             nativeFinishReason: choice?.native_finish_reason ?? null,
             upstreamId,
-            // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
-            error: choice?.error === undefined ? null : redactProviderError(choice.error, credentialsOf(target)),
+            error,
           });
         }
         upstream = await openStream(target, prepared, meta, cancel, options.onUpstreamBody);
@@ -721,13 +736,14 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           await awaitReady();
           commit(); // an empty answer that says why it ended, or with the provider's usage
         }
-        breakers.success(target.endpoint.id);
+        const error = inBandError(outcome, target);
+        answered(record, target, error);
         return result('completed', {
           usage: outcome.usage ?? null,
           finishReason: outcome.finishReason ?? null,
           nativeFinishReason: outcome.nativeFinishReason ?? null,
           upstreamId,
-          error: inBandError(outcome, target),
+          error,
         });
       } catch (caught) {
         record.endedAt = now();
@@ -738,8 +754,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
         // a stream that ends without it does (above). Billed on the usage when it came.
         const ended = committed ? upstream?.finish() : undefined;
         if (ended?.finishReason !== undefined) {
-          breakers.success(target.endpoint.id);
-          return result('completed', { usage: ended.usage ?? null, finishReason: ended.finishReason, nativeFinishReason: ended.nativeFinishReason ?? null, upstreamId: upstream!.upstreamId(), error: inBandError(ended, target) });
+          const error = inBandError(ended, target);
+          answered(record, target, error);
+          return result('completed', { usage: ended.usage ?? null, finishReason: ended.finishReason, nativeFinishReason: ended.nativeFinishReason ?? null, upstreamId: upstream!.upstreamId(), error });
         }
         // Not the provider's fault: no error on the attempt, no breaker, no retry.
         if (ready === 'refused' && !committed) return result('failed', { refused });

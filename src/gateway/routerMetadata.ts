@@ -29,7 +29,8 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
   const { plan, input } = prepared;
   const requested = input.parsed.models[0]!;
   const last = outcome.attempts.at(-1);
-  const selected = last && last.error === null ? last.target : null;
+  // The endpoint that answered, also when its provider ended the answer with an error (that attempt's error).
+  const selected = last && (last.error === null || outcome.kind === 'completed') ? last.target : null;
   const strategy = plan.router === FREE_ROUTER_ID ? 'free' : plan.router !== null ? 'auto' : selected && selected.requested !== requested ? 'fallback' : parseModelId(requested).free ? 'free' : 'direct';
   const pipeline = [
     ...(plan.targets.some((t) => t.messages !== undefined)
@@ -67,7 +68,7 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
       available: plan.targets.map((t) => ({ model: t.model, provider: t.endpoint.provider.name, endpoint: t.endpoint.id, is_byok: t.byok, selected: t === selected })),
     },
     pipeline,
-    ...(last && last.error === null && { generation_time: Math.max(0, last.endedAt - last.startedAt) }),
+    ...(last && selected !== null && { generation_time: Math.max(0, last.endedAt - last.startedAt) }),
     // Switchyard's own: the route as the auto router named it.
     ...(plan.router !== null && { router: plan.router }),
   };

@@ -118,3 +118,53 @@ describe("the generation's record", () => {
     expect(await graphqlRecord(id)).toMatchObject({ status: 'COMPLETED', error: null });
   });
 });
+
+describe("the endpoint's health", () => {
+  it('a stream its provider ended with a 5xx is a failed attempt: the breaker opens after two, uptime and error rate count them; not tried again, charged as billed', async () => {
+    const payer = await h.openAccount({ credits: 1_000_000_000 });
+    for (let call = 1; call <= 2; call++) {
+      const asked = { broken: broken.requests.length, spare: spare.requests.length };
+      broken.script({ inBandError: MID_ANSWER_502, usage: USAGE });
+      const res = await h.chat(payer.key, { model: 'test/ibe-stream', messages: ASK, stream: true });
+      const id = res.headers.get('x-generation-id')!;
+      const { events } = await readSseResponse(res);
+      expect(events.at(-1)).toMatchObject({ provider: 'ibe-broken', error: { code: 502 }, choices: [{ finish_reason: 'error' }] });
+      // Tokens went out: no other endpoint is asked.
+      expect({ broken: broken.requests.length - asked.broken, spare: spare.requests.length - asked.spare }).toEqual({ broken: 1, spare: 0 });
+      // The attempt that answered failed: on the record's attempts as any failed attempt is.
+      const failedAttempt = { endpointId: 'test/ibe-stream@ibe-broken', ok: false, errorCode: 'server_error', status: 502 };
+      expect(await h.generation(payer.key, id)).toMatchObject({ switchyard: { status: 'completed', attempts: [failedAttempt] } });
+      expect((await h.gqlOk(`query ($id: ID!) { generation(id: $id) { attempts } }`, { id }, payer.key)).generation.attempts).toMatchObject([failedAttempt]);
+    }
+    expect((await h.settledBalance(payer.accountId)).settled).toBe(2 * costOf(PRICES, 11, 3));
+    expect(await endpointOf('test/ibe-stream', 'ibe-broken')).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
+    // Open: the healthy endpoint serves first.
+    const asked = broken.requests.length;
+    expect((await stream('test/ibe-stream')).last.provider).toBe('ibe-spare');
+    expect(broken.requests.length).toBe(asked);
+  });
+
+  it('a whole answer its provider ended with a 5xx is the 200 with the partial answer (not tried again: the provider billed it), and a failure for the endpoint', async () => {
+    for (let call = 1; call <= 2; call++) {
+      const asked = wholeSpare.requests.length;
+      wholeBroken.script({ body: WHOLE_PARTIAL });
+      const res = await h.chat(user.key, { model: 'test/ibe-whole', messages: ASK });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ provider: 'ibe-whole-broken', choices: [{ message: { content: 'partial' }, finish_reason: 'error', error: { code: 502 } }] });
+      expect(wholeSpare.requests.length).toBe(asked);
+      expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ switchyard: { status: 'completed', attempts: [{ ok: false, status: 502 }] } });
+    }
+    expect(await endpointOf('test/ibe-whole', 'ibe-whole-broken')).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
+    const res = await h.chat(user.key, { model: 'test/ibe-whole', messages: ASK });
+    expect(((await res.json()) as { provider: string }).provider).toBe('ibe-whole-spare');
+  });
+
+  it('an in-band error that says the request was wrong (a 400) says nothing of the endpoint, as the same 400 before any token does not', async () => {
+    for (let call = 1; call <= 2; call++) {
+      refusing.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 400, message: 'the request was wrong after all' }, usage: USAGE });
+      const { id } = await stream('test/ibe-request');
+      expect(await h.generation(user.key, id)).toMatchObject({ switchyard: { error: { status: 400, message: expect.stringContaining('the request was wrong after all') }, attempts: [{ ok: false, status: 400 }] } });
+    }
+    expect(await endpointOf('test/ibe-request', 'ibe-refusing')).toMatchObject({ circuit_breaker: 'closed', uptime_last_5m: null, error_rate_last_30m: null });
+  });
+});

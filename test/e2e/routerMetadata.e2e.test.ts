@@ -78,6 +78,18 @@ describe('router metadata', () => {
     expect(viaBackup.endpoints.available.find((e) => e.selected)!.model).toBe('rm/backup');
   });
 
+  it('an answer its provider ended with an error mid-generation: the endpoint that answered is selected, its attempt shows the error', async () => {
+    cheap.script({
+      body: { id: 'chatcmpl-p', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: 'died' } }], usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 } },
+    });
+    const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, ON);
+    const metadata = metadataOf(await res.json())!;
+    expect(metadata.summary).toBe('available=2, selected=cheapo');
+    expect(metadata.endpoints.available.find((e) => e.selected)!.provider).toBe('cheapo');
+    expect(metadata.attempts.map((a) => [a.provider, a.status, a.error?.status])).toEqual([['cheapo', 'error', 502]]);
+    expect(metadata.generation_time).toBeGreaterThanOrEqual(0);
+  });
+
   it('names a requested variant chain as asked and its route as direct, not a fallback to the bare model', async () => {
     const completion = await client.chat.completions.create({ model: 'rm/chat:nitro:floor', messages: [{ role: 'user', content: 'hi' }] }, { headers: ON });
     expect(completion.model).toBe('rm/chat');

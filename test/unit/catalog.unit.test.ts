@@ -282,4 +282,14 @@ describe('providerStats projection', () => {
     const requestError: GenerationEvent = { ...failed('g5', at), data: { ...(failed('g5', at).data as object), countsAgainstUptime: false } } as GenerationEvent;
     expect(providerStatsProjection.documentId(ev(requestError, 1))).toBeNull();
   });
+
+  it('counts an answer its provider ended with an error by its failed attempt alone, not as a success too', () => {
+    const at0 = '2026-01-01T12:00:00.000Z';
+    const broken = completed('g6', at0, 100, 1100, 101);
+    const withError = { ...broken, data: { ...broken.data, finishReason: 'error', error: { errorType: 'provider_unavailable', status: 502, message: 'x' } } } as GenerationEvent;
+    expect(providerStatsProjection.documentId(ev(withError, 2))).toBeNull();
+    expect(providerStatsProjection.evolve(null, ev(withError, 2))).toBeNull();
+    const doc = providerStatsProjection.evolve(null, ev(failed('g6', at0), 1)) as ProviderStatsDoc;
+    expect(summarizeStats(doc, Date.parse(at0) + 1_000)).toMatchObject({ uptime5m: 0, errorRate30m: 1, requests30m: 1 });
+  });
 });
