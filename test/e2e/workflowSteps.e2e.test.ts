@@ -215,6 +215,34 @@ describe('action.model', () => {
     expect(broken.requests.length).toBe(calls);
   });
 
+  it("fails the attempt with the error its provider ended the answer with mid-generation, charged as billed, and so again from its record when resumed", async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const context = contextFor(account);
+    const midway = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-midway', model: 'steps/midway', prices: { prompt: 100, completion: 200 } });
+    // A whole answer (no onProgress: the call does not stream) with OpenRouter's choices[0].error.
+    midway.script({
+      body: {
+        id: 'chatcmpl-p',
+        object: 'chat.completion',
+        created: 1,
+        model: 'fake-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 503, message: 'died' } }],
+        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+      },
+    });
+    const failed = await stepError(runners['action.model']!({ model: 'steps/midway', prompt: 'Fail midway', maxTokens: 50 }, context));
+    const generation = await h.generation(account.key, stepGenerationId(context.runId, context.idempotencyKey));
+    expect(generation).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: { status: 503 } } });
+    expect(failed).toMatchObject({ code: 'NO_ENDPOINT', message: generation.switchyard.error.message, retryable: true, cost: 11 * 100 + 3 * 200 });
+    expect((await h.settledBalance(account.accountId)).settled).toBe(11 * 100 + 3 * 200);
+    const calls = midway.requests.length;
+    // Resumed: the recorded answer's error, again, with no second call upstream and no second charge.
+    const recalled = await stepError(runners['action.model']!({ model: 'steps/midway', prompt: 'Fail midway', maxTokens: 50 }, context));
+    expect(recalled).toMatchObject({ code: failed.code, message: failed.message, retryable: true, cost: failed.cost });
+    expect(midway.requests.length).toBe(calls);
+    expect((await h.settledBalance(account.accountId)).settled).toBe(11 * 100 + 3 * 200);
+  });
+
   it('calls the free demo model with messages', async () => {
     const { output, cost } = await runners['action.model']!({ models: ['switchyard/demo'], messages: [{ role: 'user', content: 'Free question' }] }, contextFor(user));
     expect((output as { text: string }).text).toContain('Free question');

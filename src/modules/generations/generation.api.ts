@@ -8,12 +8,13 @@
  *   feeds, and the `send` / `start` commands of GraphQL's `sendPrompt` / `startGeneration`, run through the gateway.
  */
 import { GENERATIONS, generationQueries, type GenerationDoc } from '../../../projections/generations.js';
-import { describeStorageFailure, DomainError, NotFoundError, storageFailureOf, ValidationError, WrongExpectedVersionError } from '../../errors.js';
+import { describeStorageFailure, DomainError, type ErrorType, NotFoundError, storageFailureOf, ValidationError, WrongExpectedVersionError } from '../../errors.js';
 import type { EventStore, NewEvent, RecordedEvent } from '../../eventStore/eventStore.js';
 import { createWriteRetry, type WriteRetry } from '../../eventStore/writeRetry.js';
 import type { LedgerService } from '../ledger/ledgerService.js';
 import { parseChatBody } from '../../gateway/chatRequest.js';
 import { parseEmbeddingBody } from '../../gateway/embeddings.js';
+import { GatewayError } from '../../gateway/gatewayErrors.js';
 import type { Gateway, GenerationOutcome } from '../../gateway/gateway.js';
 import type { ChatChunk, FinishReason, ProviderErrorCode, Usage } from '../../gateway/types.js';
 import type { StoredContent } from '../../contentStore/contentStore.js';
@@ -402,6 +403,11 @@ export interface SentPrompt {
   readonly usage: TokenUsage;
   /** Nano-dollars charged. */
   readonly cost: number;
+  /**
+   * The error its provider ended the answer with mid-generation (`finishReason` "error": the text is partial, and
+   * charged as the provider billed it), as the client was told it and the record says; null otherwise.
+   */
+  readonly error: GatewayError | null;
 }
 
 /** GraphQL's EmbedInput: one text or several (GraphQL coerces a lone string to a list of one). */
@@ -598,7 +604,16 @@ export const createGenerationsApi = (deps: {
             const answer: SentPrompt | null =
               data.completion === undefined
                 ? null
-                : { generationId, completion: data.completion, model: data.model, provider: data.providerName, finishReason: data.finishReason, usage: data.usage, cost: data.cost };
+                : {
+                    generationId,
+                    completion: data.completion,
+                    model: data.model,
+                    provider: data.providerName,
+                    finishReason: data.finishReason,
+                    usage: data.usage,
+                    cost: data.cost,
+                    error: data.error === undefined ? null : new GatewayError(data.error.status, data.error.errorType as ErrorType, data.error.message),
+                  };
             return { kind: 'completed', answer, cost: data.cost };
           }
           case 'GenerationFailed':
@@ -694,6 +709,7 @@ export const createGenerationsApi = (deps: {
         finishReason: outcome.finishReason,
         usage: toTokenUsage(outcome.usage),
         cost: outcome.cost,
+        error: outcome.error,
       };
     },
     /** One embeddings call, validated, routed, billed and recorded as REST's /api/v1/embeddings (the gateway's one path). */

@@ -56,7 +56,7 @@ export const WorkflowStepTypeEnum = builder.enumType('WorkflowStepType', {
     SEARCH_ENTRIES: { value: 'search.entries', description: "Entries of one of the account's tables by filter. Example: {\"table\": \"answers\", \"filter\": {\"day\": \"=$substring($now(), 0, 10)\"}, \"limit\": 100}; output {items, first, count}" },
     ACTION_MODEL: {
       value: 'action.model',
-      description: 'A chat completion through the gateway, charged to the account (within settings.budget). Example: {"model": "demo/echo", "prompt": "=trigger.body.question", "maxTokens": 300}; output {text, model, provider, finishReason, usage, cost, generationId}',
+      description: 'A chat completion through the gateway, charged to the account (within settings.budget). Example: {"model": "demo/echo", "prompt": "=trigger.body.question", "maxTokens": 300}; output {text, model, provider, finishReason, usage, cost, generationId}. A failed call, or an answer its provider ended with an error mid-generation, fails the step with that error (charged what it generated; `retry` applies)',
     },
     ACTION_HTTP: { value: 'action.http', description: 'An HTTP call (JSON body; outbound policy applies; sent with an Idempotency-Key). Example: {"method": "POST", "url": "https://example.com/hook", "body": {"text": "=steps.answer.text"}}; output {status, headers, body}' },
     ACTION_STORE_ENTRY: {

@@ -3,7 +3,8 @@
  * path), billed to the workflow's account. Its generation id is derived from the step's idempotency key, and the
  * answer's text is kept in the generation's record, so an attempt run again after a crash first looks the id up
  * (`recall`) and never calls, nor charges, twice:
- * - recorded as completed: the kept answer is the step's output (nothing is called or charged again);
+ * - recorded as completed: the kept answer is the step's output (nothing is called or charged again); one its provider
+ *   ended with an error mid-generation is that error, as live (`outcomeOf`);
  * - recorded as failed: that failure is the attempt's;
  * - recorded as cancelled: the call was cut before the attempt could end (the server stopped, its grace period over;
  *   a cancel of the run or a step timeout is recorded on the run before the attempt could be resumed): it was charged
@@ -80,13 +81,17 @@ const RECORD_WAIT_MS = 2_000;
 /** The generation id of an attempt's n-th call: the first is the attempt's own, a call made again gets the next. */
 const callGenerationId = (runId: string, idempotencyKey: string, n: number): string => stepGenerationId(runId, n === 0 ? idempotencyKey : `${idempotencyKey}#${n}`);
 
-const outputOf = (sent: SentPrompt) => ({
-  output: { text: sent.completion, model: sent.model, provider: sent.provider, finishReason: sent.finishReason, usage: sent.usage, cost: sent.cost, generationId: sent.generationId },
-  cost: sent.cost,
-});
-
-/** The step's cost is what its attempt was charged: the answer's call and the calls of it a stop cut before. */
-const withCharges = (result: ReturnType<typeof outputOf>, cutCharges: number) => ({ output: result.output, cost: result.cost + cutCharges });
+/**
+ * The step's outcome for an answer, its cost what its attempt was charged: the answer's call and the calls of it a stop
+ * cut before. An answer its provider ended with an error mid-generation is no answer for a step: the step fails with
+ * that error as the same call failing before any token would (retried as the gateway says, under the step's `retry`),
+ * and the partial answer's charge is the attempt's.
+ */
+const outcomeOf = (sent: SentPrompt, cutCharges: number) => {
+  if (sent.error !== null) throw stepErrorOf(sent.error, cutCharges + sent.cost);
+  const output = { text: sent.completion, model: sent.model, provider: sent.provider, finishReason: sent.finishReason, usage: sent.usage, cost: sent.cost, generationId: sent.generationId };
+  return { output, cost: sent.cost + cutCharges };
+};
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -137,7 +142,7 @@ export const actionModel =
       const recalled = await recall(generationId);
       // A recorded end of this attempt's call that the run has not recorded (the attempt had not ended): its charge is the attempt's.
       if (recalled.kind === 'completed') {
-        if (recalled.answer) return withCharges(outputOf(recalled.answer), cutCharges);
+        if (recalled.answer) return outcomeOf(recalled.answer, cutCharges);
         throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false, cutCharges + recalled.cost);
       }
       if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`), cutCharges + recalled.cost);
@@ -175,8 +180,9 @@ export const actionModel =
     const system = i.system === undefined ? [] : [{ role: 'system', content: i.system }];
     const messages = i.messages ?? (i.system === undefined ? undefined : [{ role: 'user', content: i.prompt! }]);
     const { onProgress } = context;
+    let sent: SentPrompt;
     try {
-      const sent = await generations.send(
+      sent = await generations.send(
         context.principal,
         {
           ...(i.model !== undefined && { model: i.model }),
@@ -196,7 +202,6 @@ export const actionModel =
           ...(onProgress && { onToken: (content: string) => onProgress({ type: 'token', content }) }),
         },
       );
-      return withCharges(outputOf(sent), cutCharges);
     } catch (error) {
       // The ledger holds (or held) a reservation under this id: a call of this attempt made meanwhile elsewhere.
       if (error instanceof ConflictError) {
@@ -209,4 +214,5 @@ export const actionModel =
       if (context.signal.aborted) throw new StepError('CANCELLED', 'The model call was aborted: the run was cancelled or the step timed out', false, cost);
       throw stepErrorOf(error, cost);
     }
+    return outcomeOf(sent, cutCharges);
   };
