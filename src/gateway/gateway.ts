@@ -853,7 +853,9 @@ export const createGateway = (deps: {
     const completion = input.keepCompletion !== true || result.kind !== 'completed' ? null : keep ? (result.clientGone ? null : streamed) : (message?.content ?? '');
     const { source, billing } = account(prepared, result);
     const target = result.target;
-    if (result.kind === 'completed' && target && billing && !plan.ordered) sticky.record(target, input.principal.accountId, input.parsed, billing.usage);
+    // An answer its provider ended with an error mid-generation (`result.error`) is no success to pin to, as it is none
+    // for the endpoint's breaker (router.ts `answered`): a pin already there stays, as after any failed attempt.
+    if (result.kind === 'completed' && result.error === null && target && billing && !plan.ordered) sticky.record(target, input.principal.accountId, input.parsed, billing.usage);
     let error: GatewayError | null = null;
     if (result.refused !== undefined) error = refusal(result.refused, prepared);
     // A whole answer its provider ended with an error mid-generation is still the answer (partial content, billed on

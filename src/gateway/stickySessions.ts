@@ -19,7 +19,10 @@ export const STICKY_TTL_MS = 10 * 60_000;
 export interface StickySessions {
   /** The targets with this conversation's endpoint first among its model's, when it has one that is still usable. */
   apply(targets: readonly RouteTarget[], accountId: string, parsed: ParsedChat, isOpen: (endpointId: string) => boolean): readonly RouteTarget[];
-  /** A generation completed on `target` with this usage (as billed): pin the conversation to it if it used the cache, and its cache reads are cheaper. */
+  /**
+   * A generation completed on `target` with this usage (as billed): pin the conversation to it if it used the cache,
+   * and its cache reads are cheaper. Not called for an answer its provider ended with an error mid-generation.
+   */
   record(target: RouteTarget, accountId: string, parsed: ParsedChat, usage: Usage): void;
   readonly size: number;
 }

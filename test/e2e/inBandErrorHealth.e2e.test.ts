@@ -2,7 +2,8 @@
  * An answer its provider ended with an error mid-generation (an OpenAI-protocol choice with `finish_reason: "error"`
  * and an `error`), over real HTTP against fake upstreams: the generation's record says so (REST `switchyard.error`,
  * GraphQL `Generation.error`), and the attempt that answered is a failed one: on the record's attempts and on its
- * endpoint's health (its circuit breaker, its uptime and error rate), as the same error before any token would be;
+ * endpoint's health (its circuit breaker, its uptime and error rate), as the same error before any token would be,
+ * and for sticky routing (no conversation is pinned to it);
  * but the call is neither tried again elsewhere (the provider billed it; a stream had delivered tokens) nor charged
  * differently.
  */
@@ -15,6 +16,8 @@ const PRICES = { prompt: 100, completion: 100 };
 const DEARER = { prompt: 200, completion: 200 };
 const ASK = [{ role: 'user', content: 'Say hello to the gateway' }];
 const USAGE = { promptTokens: 11, completionTokens: 3 };
+/** A call that read part of its prompt from the provider's cache: what pins a conversation (sticky routing). */
+const CACHED = { promptTokens: 11, completionTokens: 3, cachedTokens: 5 };
 const MID_ANSWER_502 = { afterChunks: 3, shape: 'choice' as const, code: 502, message: 'upstream died mid-generation' };
 /** A whole answer its provider ended with a 502 mid-generation: OpenRouter's `choices[0].error`. */
 const WHOLE_PARTIAL = {
@@ -34,6 +37,7 @@ let spare: FakeProvider;
 let wholeBroken: FakeProvider;
 let wholeSpare: FakeProvider;
 let refusing: FakeProvider;
+let warmB: FakeProvider;
 
 beforeAll(async () => {
   // Two failures open a breaker for a minute; load balancing is off in this harness: the cheapest endpoint first.
@@ -45,6 +49,11 @@ beforeAll(async () => {
   wholeBroken = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-broken', model: 'test/ibe-whole', prices: PRICES });
   wholeSpare = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-spare', model: 'test/ibe-whole', prices: DEARER });
   refusing = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-refusing', model: 'test/ibe-request', prices: PRICES });
+  // Sticky routing: both endpoints' cache reads cost less than their prompt tokens, so a conversation that used the cache is pinned.
+  const warmA = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-warm-a', model: 'test/ibe-sticky', prices: { ...PRICES, cacheRead: 10 } });
+  warmB = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-warm-b', model: 'test/ibe-sticky', prices: { ...DEARER, cacheRead: 20 } });
+  warmA.setDefault({ usage: CACHED });
+  warmB.setDefault({ usage: CACHED });
 });
 afterAll(async () => {
   await h.stop();
@@ -166,5 +175,34 @@ describe("the endpoint's health", () => {
       expect(await h.generation(user.key, id)).toMatchObject({ switchyard: { error: { status: 400, message: expect.stringContaining('the request was wrong after all') }, attempts: [{ ok: false, status: 400 }] } });
     }
     expect(await endpointOf('test/ibe-request', 'ibe-refusing')).toMatchObject({ circuit_breaker: 'closed', uptime_last_5m: null, error_rate_last_30m: null });
+  });
+});
+
+describe('sticky routing', () => {
+  /** Who serves a call of the conversation `session`, and how it ended (a stream's last event, a whole answer). */
+  const served = async (session: string, options: { stream?: boolean; ignore?: string[] } = {}) => {
+    const body = { model: 'test/ibe-sticky', messages: ASK, session_id: session, ...(options.stream && { stream: true }), ...(options.ignore && { provider: { ignore: options.ignore } }) };
+    const res = await h.chat(user.key, body);
+    expect(res.status).toBe(200);
+    const answer = options.stream ? (await readSseResponse(res)).events.at(-1) : await res.json();
+    return { provider: answer.provider as string, finishReason: answer.choices[0]?.finish_reason as string };
+  };
+
+  it('a conversation served well (its cache used) stays with the endpoint that served it, though another is cheaper', async () => {
+    expect(await served('ibe-kept', { ignore: ['ibe-warm-a'] })).toEqual({ provider: 'ibe-warm-b', finishReason: 'stop' });
+    expect(await served('ibe-kept')).toEqual({ provider: 'ibe-warm-b', finishReason: 'stop' });
+  });
+
+  it('an answer its provider ended with an error mid-generation does not pin the conversation to that endpoint, its cache used or not', async () => {
+    // A stream broken off with a 502 (a failure for the breaker: one, below its threshold of two).
+    warmB.script({ inBandError: MID_ANSWER_502, usage: CACHED });
+    expect(await served('ibe-broken-stream', { stream: true, ignore: ['ibe-warm-a'] })).toEqual({ provider: 'ibe-warm-b', finishReason: 'error' });
+    expect(await served('ibe-broken-stream')).toEqual({ provider: 'ibe-warm-a', finishReason: 'stop' });
+    // A whole answer ended with a 400 (nothing for the breaker, nor a success).
+    const refused = { ...WHOLE_PARTIAL, choices: [{ ...WHOLE_PARTIAL.choices[0]!, error: { code: 400, message: 'wrong after all' } }], usage: { ...WHOLE_PARTIAL.usage, prompt_tokens_details: { cached_tokens: 5 } } };
+    warmB.script({ body: refused });
+    expect(await served('ibe-broken-whole', { ignore: ['ibe-warm-a'] })).toEqual({ provider: 'ibe-warm-b', finishReason: 'error' });
+    expect(await served('ibe-broken-whole')).toEqual({ provider: 'ibe-warm-a', finishReason: 'stop' });
+    expect(await endpointOf('test/ibe-sticky', 'ibe-warm-b')).toMatchObject({ circuit_breaker: 'closed' });
   });
 });
