@@ -9,7 +9,8 @@
  *   options: --sync normal|full|both (default both), --quick, --readme / --no-readme (default: write unless
  *   --quick), --keep-data (keep DATA_DIRs and logs), --profile (Switchyard with --cpu-prof; profiles in the log dir),
  *   --tsx (run src/ through tsx instead of the build), --node-options="--trace-gc ..." (extra flags for Switchyard's node; with =),
- *   --no-build, --dist DIR (run an existing build, e.g. an older copy for an A/B), --warmup S (a probe's warm-up, default 2)
+ *   --no-build, --dist DIR (run an existing build, e.g. an older copy for an A/B), --warmup S (a probe's warm-up, default 2),
+ *   --probe-streams 1000,1000 (phase d alone, once per number: that many concurrent streams, with VmHWM before and after)
  *
  * Every process is a child of this one: the upstream (this file with `--role upstream`), two floors (`--role floor`:
  * a bare Node proxy, and the same with `--journal DIR`, recording each call durably before it answers), Switchyard
@@ -55,6 +56,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     probe: { type: 'string' },
     'probe-rates': { type: 'string' },
+    'probe-streams': { type: 'string' },
     seconds: { type: 'string', default: '6' },
     tsx: { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
@@ -70,13 +72,13 @@ const usage = (message: string): never => {
   process.stderr.write(`bench:gateway: ${message}\n`);
   process.exit(2);
 };
-const probing = args.probe !== undefined || args['probe-rates'] !== undefined;
+const probing = args.probe !== undefined || args['probe-rates'] !== undefined || args['probe-streams'] !== undefined;
 // Both rows by default; a probe runs one Switchyard, the shipped default unless told.
 const syncArg = args.sync ?? (probing ? 'full' : 'both');
 if (!['normal', 'full', 'both'].includes(syncArg)) usage(`--sync must be normal, full or both (got ${syncArg})`);
 if (probing && syncArg === 'both') usage('--probe runs one Switchyard: --sync normal or full');
-if (args.probe !== undefined && args['probe-rates'] !== undefined) usage('--probe (closed loop, connections) or --probe-rates (open loop, req/s), not both');
-const probeLoads = (args.probe ?? args['probe-rates'])?.split(',').map(Number) ?? [];
+if ([args.probe, args['probe-rates'], args['probe-streams']].filter((v) => v !== undefined).length > 1) usage('one of --probe (closed loop, connections), --probe-rates (open loop, req/s) or --probe-streams (phase d, concurrent streams)');
+const probeLoads = (args.probe ?? args['probe-rates'] ?? args['probe-streams'])?.split(',').map(Number) ?? [];
 if (!['d20', 'd0', 'ttft'].includes(args['probe-upstream']!)) usage(`--probe-upstream takes d20 (the 20 ms upstream), d0 (0 ms) or ttft (phase c's stream) (got ${args['probe-upstream']})`);
 /**
  * The upstream a probe calls: `d20` answers after 20 ms, `d0` at once (as phase a, for concurrency 1), `ttft` streams
@@ -84,7 +86,7 @@ if (!['d20', 'd0', 'ttft'].includes(args['probe-upstream']!)) usage(`--probe-ups
  */
 const probeKind = args['probe-upstream'] as 'd0' | 'd20' | 'ttft';
 if (probeKind === 'ttft' && args.probe !== '1') usage('--probe-upstream ttft times the first token of streams one after another: use it with --probe 1');
-if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600 (got ${args.probe ?? args['probe-rates']})`);
+if (probeLoads.some((c) => !Number.isInteger(c) || c < 1)) usage(`--probe takes connection counts like 10,25,50, --probe-rates rates like 300,600, --probe-streams stream counts like 1000,1000 (got ${args.probe ?? args['probe-rates'] ?? args['probe-streams']})`);
 const stepSeconds = Number(args.seconds);
 if (!(stepSeconds > 0)) usage(`--seconds must be a positive number (got ${args.seconds})`);
 
@@ -532,6 +534,29 @@ const record = (target: Target, kind: Kind, ok: boolean) => {
   if (ok) target.tally.ok[kind] += 1;
   else target.tally.bad[kind] += 1;
 };
+
+/** Phase d's load: `count` streams of the slow upstream (20 chunks 50 ms apart), all opened at once. */
+async function concurrentStreams(target: Target, count: number): Promise<{ results: Timed[]; peakOpen: number; wallMs: number }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const body = bodyOf(target, 'streams');
+  let open = 0;
+  let peakOpen = 0;
+  const t0 = Date.now();
+  const results = await Promise.all(
+    Array.from({ length: count }, () =>
+      timedRequest(agent, target, body, tokenText(0), 60_000, () => {
+        open += 1;
+        peakOpen = Math.max(peakOpen, open);
+      }).then((r) => {
+        if (r.status) open -= 1;
+        return r;
+      }),
+    ),
+  );
+  const wallMs = Date.now() - t0;
+  agent.destroy();
+  return { results, peakOpen, wallMs };
+}
 
 // -----------------------------------------------------------------------------------------------------------------
 // Statistics and formatting
@@ -1101,24 +1126,7 @@ async function main() {
   log(`\n## d. ${cfg.streams} concurrent streams (${STREAM_CHUNKS.streams} chunks, 50 ms apart)`);
   const streamsResult = new Map<Target, { completed: number; failed: number; peakOpen: number; wallMs: number; ttftP50: number; ttftP99: number; totalP99: number; firstFailure: string | null }>();
   for (const t of targets) {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-    const body = bodyOf(t, 'streams');
-    let open = 0;
-    let peakOpen = 0;
-    const t0 = Date.now();
-    const results = await Promise.all(
-      Array.from({ length: cfg.streams }, () =>
-        timedRequest(agent, t, body, tokenText(0), 60_000, () => {
-          open += 1;
-          peakOpen = Math.max(peakOpen, open);
-        }).then((r) => {
-          if (r.status) open -= 1;
-          return r;
-        }),
-      ),
-    );
-    const wallMs = Date.now() - t0;
-    agent.destroy();
+    const { results, peakOpen, wallMs } = await concurrentStreams(t, cfg.streams);
     let completed = 0;
     let firstFailure: string | null = null;
     for (const r of results) {
@@ -1309,7 +1317,7 @@ async function main() {
  * (closed loop, autocannon), or `--probe-rates 300,600` at the given rates (open loop), with each thread's CPU per
  * request. For iterating on the hot path; prints only.
  */
-async function probe(loads: number[], open: boolean, seconds: number) {
+async function probe(loads: number[], open: boolean, seconds: number, streams = false) {
   const logDir = mkdtempSync(join(tmpdir(), 'bench-gateway-probe-'));
   await build();
   const upstream = await startUpstream(logDir);
@@ -1319,12 +1327,28 @@ async function probe(loads: number[], open: boolean, seconds: number) {
   log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Switchyard pid ${target.pid}, data ${h.dataDir}`);
   // Long enough for V8 to have optimised the hot path: at a few hundred requests a second its compiler threads
   // keep working for tens of seconds, and code not yet optimised costs several times more per request.
+  const started = memoryOf(target.pid!);
   await cannon(target, probeKind, 10, Number(args.warmup));
   await waitIdle(h);
+  const warm = memoryOf(target.pid!);
+  log(`RSS after start-up ${started.rssMiB.toFixed(1)} MiB, after the warm-up ${warm.rssMiB.toFixed(1)} MiB (VmHWM ${warm.hwmMiB.toFixed(1)})`);
   // PROBE_GAP_S: Switchyard idle this long before each step, as it is in the full run while the other targets run theirs.
   const gapMs = Number(process.env.PROBE_GAP_S ?? 0) * 1000;
   for (const load of loads) {
     if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+    if (streams) {
+      // Phase d alone: the peak resident set it reaches (VmHWM before and after), and RSS once idle again.
+      const before = memoryOf(target.pid!);
+      const { results, peakOpen, wallMs } = await concurrentStreams(target, load);
+      const during = memoryOf(target.pid!);
+      const completed = results.filter((r) => streamOk(r, STREAM_CHUNKS.streams)).length;
+      target.tally.ok.streams += completed;
+      const firsts = results.map((r) => r.firstTokenMs).filter((v): v is number => v !== null).sort((a, b) => a - b);
+      await waitIdle(h);
+      const idle = memoryOf(target.pid!);
+      log(`streams ${String(load).padStart(5)}  completed ${completed} (peak open ${peakOpen}) in ${fmt(wallMs)} ms; TTFT p50 ${ms2(percentile(firsts, 0.5))} p99 ${ms2(percentile(firsts, 0.99))}  VmHWM ${before.hwmMiB.toFixed(1)} → ${during.hwmMiB.toFixed(1)} MiB, RSS before ${before.rssMiB.toFixed(1)}, at the end ${during.rssMiB.toFixed(1)}, idle ${idle.rssMiB.toFixed(1)} MiB`);
+      continue;
+    }
     const writes0 = await writesOf(h);
     const before = threadCpuMsOf(target.pid!);
     const others0 = [cpuMsOf(process.pid), cpuMsOf(upstream.child.proc.pid!)];
@@ -1348,7 +1372,7 @@ async function probe(loads: number[], open: boolean, seconds: number) {
     const writes1 = await writesOf(h);
     const perRequest = (a: number, b: number) => ((b - a) / n).toFixed(2);
     const storeLine = `commits ${perRequest(writes0.commits, writes1.commits)} fsyncs ${perRequest(writes0.syncs, writes1.syncs)} loop busy ${Math.round(((writes1.busyMs - writes0.busyMs) * 1000) / n)} µs per request`;
-    log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB  per request: ${threads.join(', ')}; ${(allWakes / n).toFixed(2)} wake-ups in all; load generator ${others[0]}, upstream ${others[1]}; ${storeLine}`);
+    log(`${open ? 'rate' : 'c='}${String(load).padStart(open ? 5 : 3)} ${Math.round(n / (wallMs / 1000)).toLocaleString('en-US').padStart(6)} req/s  p50 ${latency.p50} p99 ${latency.p99} ms  ${failures}  RSS ${memoryOf(target.pid!).rssMiB.toFixed(0)} MiB (VmHWM ${memoryOf(target.pid!).hwmMiB.toFixed(0)})  per request: ${threads.join(', ')}; ${(allWakes / n).toFixed(2)} wake-ups in all; load generator ${others[0]}, upstream ${others[1]}; ${storeLine}`);
   }
   for (const c of children()) await stopChild(c, 5_000);
   if (!args['keep-data']) {
@@ -1395,7 +1419,7 @@ if (args.role === 'upstream') {
 } else if (args.role === 'floor') {
   runFloor(Number(args.upstream), args.journal);
 } else if (probeLoads.length > 0) {
-  await probe(probeLoads, args['probe-rates'] !== undefined, stepSeconds).catch((error: unknown) => {
+  await probe(probeLoads, args['probe-rates'] !== undefined, stepSeconds, args['probe-streams'] !== undefined).catch((error: unknown) => {
     process.stderr.write(`\nprobe failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   });
