@@ -246,6 +246,14 @@ export type EndpointProposalDoc = {
   modelOwnerAccountId: string;
   /** The model its approval creates, when it was not in the catalog (absent on proposals filed before namespaces). */
   newModel?: ModelSpec | null;
+  /**
+   * Where its provider sends calls and whether aborting one stops its billing, as filed (a provider moving either
+   * files its pending proposals again); null on proposals filed before reviews were pinned.
+   */
+  baseUrl: string | null;
+  cancellable: boolean | null;
+  /** Which filing this is (EndpointProposed.version): what an admin approves (approveEndpoint's expectedVersion). */
+  version: number;
   proposedBy: string;
   proposedAt: string;
   status: ProposalStatus;
@@ -258,7 +266,8 @@ export const ENDPOINT_PROPOSALS = 'endpointProposals';
 
 const proposalDocs: Projection<EndpointProposalDoc> = {
   name: 'endpointProposals',
-  version: 1,
+  // 2: each filing's version, base URL and cancellation.
+  version: 2,
   collection: ENDPOINT_PROPOSALS,
   filter: { categories: ['provider'] },
   indexes: [{ keys: { status: 1 } }, { keys: { proposedBy: 1 } }],
@@ -278,10 +287,14 @@ const proposalDocs: Projection<EndpointProposalDoc> = {
     const event = recorded as RecordedEvent<ProviderEvent>;
     switch (event.type) {
       case 'EndpointProposed': {
-        const { providerSlug, proposedBy, at, supportedParameters, variants, newModel, ...spec } = event.data;
+        const { providerSlug, proposedBy, at, supportedParameters, variants, newModel, baseUrl, cancellable, version, ...spec } = event.data;
         return {
           ...spec,
           newModel: newModel ?? null,
+          baseUrl: baseUrl ?? null,
+          cancellable: cancellable ?? null,
+          // Filed before versions were recorded: counted, as the provider decider counts them.
+          version: version ?? (doc?.version ?? 0) + 1,
           _id: endpointId(spec.model, providerSlug),
           provider: providerSlug,
           supportedParameters: [...supportedParameters],

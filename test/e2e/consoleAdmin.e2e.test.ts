@@ -224,6 +224,22 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await pending.getByRole('row', { name: /switchyard\/demo-paid@pat-ai/ }).waitFor();
     await page.getByRole('button', { name: 'Reject switchyard/demo-paid@pat-ai' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('reason');
+    // The admin sees what it approves: the upstream model, where calls go, the limits.
+    const row = pending.getByRole('row', { name: /switchyard\/demo-paid@pat-ai/ });
+    expect(await row.textContent()).toMatch(/fake-model at http:\/\/127\.0\.0\.1:\d+\/v1.*context 8,000, max output 500/);
+    // Pat swaps the upstream model while the page shows the first one: approving what was shown is refused, and the row
+    // then shows the proposal as it is now, to approve that.
+    const swapped = await h.gql(
+      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model-2", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
+        __typename ... on EndpointProposal { proposalStatus } } }`,
+      {},
+      pat.key,
+    );
+    expect(swapped.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('upstreamModel is now "fake-model-2" (was "fake-model")');
+    await expect.poll(() => row.textContent()).toContain('fake-model-2 at');
+    expect((await h.gql('{ endpointProposals(status: PENDING) { edges { node { id } } } }')).body.data.endpointProposals.edges).toEqual([{ node: { id: 'switchyard/demo-paid@pat-ai' } }]);
     await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Approved' }).textContent()).toContain('Approved switchyard/demo-paid@pat-ai');
     await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);

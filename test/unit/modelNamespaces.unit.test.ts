@@ -66,7 +66,7 @@ describe('provider decider: a new model outside the namespace is a proposal carr
   const publish = (newModel: ModelSpec, actor = acmeOwner) => ({ type: 'PublishEndpoint' as const, data: { providerSlug: 'acme', actor, spec, model: null, newModel, at } });
   const proposed: EndpointProposed = {
     type: 'EndpointProposed',
-    data: { ...spec, providerSlug: 'acme', modelOwnerAccountId: 'acc_root', newModel: modelSpec('openai/gpt-9'), proposedBy: acmeOwner, at },
+    data: { ...spec, providerSlug: 'acme', modelOwnerAccountId: 'acc_root', newModel: modelSpec('openai/gpt-9'), proposedBy: acmeOwner, baseUrl: 'https://api.acme.test/v1', cancellable: true, version: 1, at },
   };
 
   it('files a proposal naming the root account as the future owner and carrying the model', () => {
@@ -76,7 +76,7 @@ describe('provider decider: a new model outside the namespace is a proposal carr
   it('ignores the same proposal twice, and files it again when the model described changes', () => {
     given([registered, proposed]).when(publish(modelSpec('openai/gpt-9'))).then([]);
     const renamed = { ...modelSpec('openai/gpt-9'), name: 'GPT-9' };
-    given([registered, proposed]).when(publish(renamed)).then([{ type: 'EndpointProposed', data: { ...proposed.data, newModel: renamed } }]);
+    given([registered, proposed]).when(publish(renamed)).then([{ type: 'EndpointProposed', data: { ...proposed.data, newModel: renamed, version: 2 } }]);
   });
 
   it('refuses a carried model that is not the endpoint’s', () => {
@@ -85,7 +85,7 @@ describe('provider decider: a new model outside the namespace is a proposal carr
 
   it('keeps the carried model in the proposal until an admin decides, and publishes on approval', () => {
     const state = foldEvents(providerDecider, [registered, proposed]);
-    expect(state.status === 'registered' && state.endpoints.get('openai/gpt-9')).toEqual({ status: 'proposed', spec, newModel: modelSpec('openai/gpt-9') });
+    expect(state.status === 'registered' && state.endpoints.get('openai/gpt-9')).toMatchObject({ status: 'proposed', spec, newModel: modelSpec('openai/gpt-9'), filing: { version: 1 } });
     given([registered, proposed]).when({ type: 'ApproveEndpoint', data: { providerSlug: 'acme', actor: ops, model: 'openai/gpt-9', at } }).then([
       { type: 'EndpointApproved', data: { providerSlug: 'acme', model: 'openai/gpt-9', at, decidedBy: ops } },
       { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at, status: 'active', decidedBy: ops } },

@@ -21,6 +21,12 @@ const alice = { accountId: 'acc_alice', admin: false };
 const bob = { accountId: 'acc_bob', admin: false };
 const admin = { accountId: 'acc_root', admin: true };
 
+const recorded = (event: ProviderEvent | ModelPublished, position: number): RecordedEvent =>
+  ({ ...event, id: `e${position}`, stream: 'x', revision: 0, position, metadata: {}, recordedAt: at }) as unknown as RecordedEvent;
+/** The document `id` of a read model after these events. */
+const fold = <D>(projection: Projection, events: (ProviderEvent | ModelPublished)[], id: string): D | null =>
+  events.map(recorded).reduce<Doc | null>((doc, event) => (projection.documentId(event) === id ? projection.evolve(doc, event) : doc), null) as D | null;
+
 describe('model decider: owners and openness', () => {
   const given = deciderSpec(modelDecider);
   const spec = { modelId: 'alice/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text' as const], outputModalities: ['text' as const], tokenizer: 'Other' };
@@ -69,7 +75,8 @@ describe('provider decider: publishing on models of others', () => {
   const seeded: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: false };
   const opened: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: true };
   const publish = (actor: typeof bob, model: ModelAccess | null, s: EndpointSpec = spec) => ({ type: 'PublishEndpoint' as const, data: { providerSlug: 'bob-ai', actor, spec: s, model, at } });
-  const proposed: ProviderEvent = { type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } };
+  const filed = { baseUrl: 'https://api.bob.test/v1', cancellable: true };
+  const proposed: ProviderEvent = { type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, ...filed, version: 1, at } };
   const published = (by: typeof bob, status: 'active' | 'disabled' = 'active'): ProviderEvent => ({ type: 'EndpointPublished', data: { ...spec, providerSlug: 'bob-ai', at, status, decidedBy: by } });
   const command = <T extends 'EnableEndpoint' | 'ApproveEndpoint'>(type: T, actor: typeof bob) => ({ type, data: { providerSlug: 'bob-ai', actor, model: spec.model, at } });
 
@@ -78,7 +85,7 @@ describe('provider decider: publishing on models of others', () => {
   });
 
   it('files a proposal when the model is not known, unless an admin publishes', () => {
-    given([registered]).when(publish(bob, null)).then([{ type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } }]);
+    given([registered]).when(publish(bob, null)).then([{ type: 'EndpointProposed', data: { ...spec, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, ...filed, version: 1, at } }]);
     given([registered]).when(publish(admin, null)).then([published(admin)]);
   });
 
@@ -91,7 +98,7 @@ describe('provider decider: publishing on models of others', () => {
   it('ignores the same proposal twice, and files a changed one again', () => {
     given([registered, proposed]).when(publish(bob, seeded)).then([]);
     const cheaper = { ...spec, prices: prices({ prompt: 1 }) };
-    given([registered, proposed]).when(publish(bob, seeded, cheaper)).then([{ type: 'EndpointProposed', data: { ...cheaper, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } }]);
+    given([registered, proposed]).when(publish(bob, seeded, cheaper)).then([{ type: 'EndpointProposed', data: { ...cheaper, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, ...filed, version: 2, at } }]);
   });
 
   it('publishes a proposal when an admin approves it, and only then', () => {
@@ -111,7 +118,8 @@ describe('provider decider: publishing on models of others', () => {
     given([registered, proposed]).when(reject(bob, 'not yours')).thenThrows(ForbiddenError);
     given([registered, proposed]).when(reject(admin, ' ')).thenThrows(ValidationError, /reason/);
     given([registered, proposed, rejected]).when(command('ApproveEndpoint', admin)).thenThrows(ConflictError, /rejected/);
-    given([registered, proposed, rejected]).when(publish(bob, seeded)).then([proposed]);
+    // Filed again after its rejection: a new version, never one an admin may have reviewed before.
+    given([registered, proposed, rejected]).when(publish(bob, seeded)).then([{ ...proposed, data: { ...proposed.data, version: 2 } }] as ProviderEvent[]);
   });
 
   it('does not let a proposal be repriced, disabled or enabled', () => {
@@ -122,6 +130,62 @@ describe('provider decider: publishing on models of others', () => {
 
   it('lets an admitted endpoint be republished after its model was closed', () => {
     given([registered, published(bob)]).when(publish(bob, seeded)).then([published(bob)]);
+  });
+});
+
+describe('provider decider: an approval is of the version reviewed', () => {
+  const given = deciderSpec(providerDecider);
+  const registered: ProviderRegistered = {
+    type: 'ProviderRegistered',
+    data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
+  };
+  const spec: EndpointSpec = { model: 'switchyard/demo-paid', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+  const filing = (version: number, changed: Partial<EndpointSpec> = {}, settings = { baseUrl: 'https://api.bob.test/v1', cancellable: true }): ProviderEvent => ({
+    type: 'EndpointProposed',
+    data: { ...spec, ...changed, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, ...settings, version, at },
+  });
+  const approve = (expectedVersion?: number) => ({
+    type: 'ApproveEndpoint' as const,
+    data: { providerSlug: 'bob-ai', actor: admin, model: spec.model, ...(expectedVersion !== undefined && { expectedVersion }), at },
+  });
+  const approved = (s: EndpointSpec = spec): ProviderEvent[] => [
+    { type: 'EndpointApproved', data: { providerSlug: 'bob-ai', model: spec.model, at, decidedBy: admin } },
+    { type: 'EndpointPublished', data: { ...s, providerSlug: 'bob-ai', at, status: 'active', decidedBy: admin } },
+  ];
+
+  it('approves the current version, and without one the proposal as it is', () => {
+    given([registered, filing(1)]).when(approve(1)).then(approved());
+    given([registered, filing(1), filing(2, { upstreamModel: 'y' })]).when(approve()).then(approved({ ...spec, upstreamModel: 'y' }));
+  });
+
+  it('refuses an earlier version, naming what changed since, and a version it never had', () => {
+    given([registered, filing(1), filing(2, { upstreamModel: 'y', maxOutput: 2000 })]).when(approve(1)).thenThrows(ConflictError, /changed since version 1 was reviewed \(upstreamModel is now "y" \(was "x"\), maxOutput is now 2000 \(was 1000\)\): it is at version 2/);
+    given([registered, filing(1)]).when(approve(3)).thenThrows(ConflictError, /has no version 3: it is at version 1/);
+    given([registered, filing(1), filing(2, { upstreamModel: 'y' }), filing(3)]).when(approve(1)).thenThrows(ConflictError, /changed and changed back\): it is at version 3/);
+  });
+
+  it("files pending proposals again when their provider moves its base URL or cancellation, with a new version", () => {
+    const moved = 'https://elsewhere.test/v1';
+    given([registered, filing(1)])
+      .when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', actor: bob, baseUrl: moved, at } })
+      .then([{ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'bob-ai', baseUrl: moved, at, decidedBy: bob } }, filing(2, {}, { baseUrl: moved, cancellable: true })]);
+    given([registered, filing(1)])
+      .when({ type: 'SetCancellation', data: { providerSlug: 'bob-ai', actor: bob, cancellable: false, at } })
+      .then([{ type: 'ProviderCancellationSet', data: { providerSlug: 'bob-ai', cancellable: false, at, decidedBy: bob } }, filing(2, {}, { baseUrl: 'https://api.bob.test/v1', cancellable: false })]);
+    const movedUrl: ProviderEvent = { type: 'ProviderBaseUrlChanged', data: { providerSlug: 'bob-ai', baseUrl: moved, at, decidedBy: bob } };
+    given([registered, filing(1), movedUrl, filing(2, {}, { baseUrl: moved, cancellable: true })]).when(approve(1)).thenThrows(ConflictError, /baseUrl is now "https:\/\/elsewhere.test\/v1"/);
+    // Nothing pending, nothing filed; an approved endpoint is not a proposal.
+    given([registered, filing(1), ...approved()]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', actor: bob, baseUrl: moved, at } }).then([movedUrl]);
+  });
+
+  it('counts the filings of events written before versions, under the provider settings of their time, as the read model does', () => {
+    const legacy = (upstreamModel: string): ProviderEvent => ({ type: 'EndpointProposed', data: { ...spec, upstreamModel, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, at } });
+    const events = [registered, legacy('x'), legacy('y')];
+    const state = foldEvents(providerDecider, events);
+    expect(state.status === 'registered' && state.endpoints.get(spec.model)).toMatchObject({ filing: { version: 2, content: { baseUrl: 'https://api.bob.test/v1', cancellable: true } } });
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, events, `${spec.model}@bob-ai`)).toMatchObject({ version: 2, baseUrl: null, cancellable: null });
+    given(events).when(approve(1)).thenThrows(ConflictError, /upstreamModel is now "y"/);
+    expect(fold<EndpointProposalDoc>(endpointProposalsProjection, [registered, filing(1), filing(4, { upstreamModel: 'y' })], `${spec.model}@bob-ai`)).toMatchObject({ version: 4, baseUrl: 'https://api.bob.test/v1', cancellable: true, upstreamModel: 'y' });
   });
 });
 
@@ -168,10 +232,6 @@ describe('provider decider: who lifts a disabling', () => {
 });
 
 describe('catalog read models: owners, proposals, who disabled', () => {
-  const recorded = (event: ProviderEvent | ModelPublished, position: number): RecordedEvent =>
-    ({ ...event, id: `e${position}`, stream: 'x', revision: 0, position, metadata: {}, recordedAt: at }) as unknown as RecordedEvent;
-  const fold = <D>(projection: Projection, events: (ProviderEvent | ModelPublished)[], id: string): D | null =>
-    events.map(recorded).reduce<Doc | null>((doc, event) => (projection.documentId(event) === id ? projection.evolve(doc, event) : doc), null) as D | null;
   const spec: EndpointSpec = { model: 'acme/one', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
   const model: ModelPublished = { type: 'ModelPublished', data: { modelId: 'acme/one', name: 'One', description: '', contextLength: 8000, inputModalities: ['text'], outputModalities: ['text'], tokenizer: 'Other', at } };
 

@@ -34,7 +34,7 @@ import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type Endpoi
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './providerHandle.decider.js';
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
-import { changedSinceReview, providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 import { endpointParameters } from '../../gateway/parameterNames.js';
 
@@ -409,12 +409,18 @@ export const createCatalogApi = (deps: {
    * two appends: model first, so that an approved endpoint never routes to a model the catalog does not list; if the
    * approval then fails, the model stays, a neutral name owned by the root account).
    */
-  const createProposedModel = async (caller: CatalogCaller, providerSlug: string, modelId: string, expectedPrices: EndpointPrices | null | undefined) => {
+  const createProposedModel = async (caller: CatalogCaller, approval: Extract<ProviderCommand, { type: 'ApproveEndpoint' }>) => {
+    const { providerSlug, model: modelId } = approval.data;
     const provider = foldEvents(providerDecider, (await deps.eventStore.readStream(providerStream(providerSlug))) as RecordedEvent<ProviderEvent>[]);
     const proposal = provider.status === 'registered' ? provider.endpoints.get(modelId) : undefined;
     if (proposal?.status !== 'proposed' || proposal.newModel === null) return;
-    // Changed since it was reviewed: the approval is refused (the decider says how), and creates nothing.
-    if (changedSinceReview(expectedPrices, proposal.spec.prices).length > 0) return;
+    // The approval as it stands refused (changed since it was reviewed, at any price or version): it creates nothing,
+    // and the command that follows says why.
+    try {
+      providerDecider.decide(approval, provider);
+    } catch {
+      return;
+    }
     if ((await loadModel(modelId)).status !== 'none') return;
     await modelCommand(caller, modelId, { type: 'PublishModel', data: { ...proposal.newModel, at: at(), actor: catalogActor(caller.principal), provider: null } });
   };
@@ -573,12 +579,24 @@ export const createCatalogApi = (deps: {
       });
     },
 
-    async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: EndpointPrices | null }): Promise<EndpointView> {
-      await createProposedModel(caller, input.provider, input.model, input.expectedPrices);
-      const decided = await providerCommand(caller, input.provider, {
+    /**
+     * Approve a pending proposal (admins: the decider says so). `expectedVersion` (EndpointProposal.version) and
+     * `expectedPrices` pin what the admin reviewed; without either, the proposal is approved as it is now.
+     */
+    async approveEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly expectedPrices?: EndpointPrices | null; readonly expectedVersion?: number | null }): Promise<EndpointView> {
+      const approval: Extract<ProviderCommand, { type: 'ApproveEndpoint' }> = {
         type: 'ApproveEndpoint',
-        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, ...(input.expectedPrices && { expectedPrices: input.expectedPrices }), at: at() },
-      });
+        data: {
+          providerSlug: input.provider,
+          actor: catalogActor(caller.principal),
+          model: input.model,
+          ...(input.expectedPrices && { expectedPrices: input.expectedPrices }),
+          ...(input.expectedVersion != null && { expectedVersion: input.expectedVersion }),
+          at: at(),
+        },
+      };
+      await createProposedModel(caller, approval);
+      const decided = await providerCommand(caller, input.provider, approval);
       return endpointOf(decided.view, input.provider, input.model);
     },
 

@@ -13,7 +13,7 @@ import type { AutoRule } from './autoRouter.events.js';
 import type { ModelAlias } from './catalog.js';
 import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
-import { MODALITIES, type Modality } from './model.events.js';
+import { MODALITIES, type Modality, type ModelSpec } from './model.events.js';
 import type { ModelQuery, ModelSort } from './modelListing.js';
 import { DATA_POLICIES, PRICE_FIELDS, PROTOCOLS, VARIANT_TAGS, type DataPolicy, type EndpointPrices, type PriceField, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
@@ -173,6 +173,16 @@ const ProposalStatusEnum = builder.enumType('ProposalStatus', {
   values: Object.fromEntries(PROPOSAL_STATUSES.map((s) => [s.toUpperCase(), { value: s }])) as Record<Uppercase<ProposalStatus>, { value: ProposalStatus }>,
 });
 
+const ProposedModelRef = builder.objectRef<ModelSpec>('ProposedModel').implement({
+  description: 'A model as a provider described it in a proposal: what approving the proposal adds to the catalog.',
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    description: t.exposeString('description'),
+    contextLength: t.exposeInt('contextLength'),
+    inputModalities: t.field({ type: [ModalityEnum], resolve: (m) => m.inputModalities }),
+  }),
+});
+
 export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('EndpointProposal').implement({
   description:
     "A provider's request to serve a model that belongs to another account and is not open to providers, or a model new to the catalog outside the provider's namespace. Nothing routes to it; an admin approves it (the endpoint is published) or rejects it with a reason.",
@@ -192,6 +202,24 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
     quantization: t.exposeString('quantization', { nullable: true }),
     supportedParameters: t.exposeStringList('supportedParameters'),
     variants: t.field({ type: [VariantTagEnum], resolve: (p) => p.variants }),
+    baseUrl: t.exposeString('baseUrl', {
+      nullable: true,
+      description: "Where its provider sends calls, as filed: the provider moving it files its pending proposals again (a new version). Null on a proposal filed before reviews were pinned (its provider's baseUrl applies).",
+    }),
+    cancellable: t.exposeBoolean('cancellable', {
+      nullable: true,
+      description: "Whether aborting a call stops the provider's billing (Provider.cancellable), as filed: changing it files the provider's pending proposals again. Null as baseUrl.",
+    }),
+    newModel: t.field({
+      type: ProposedModelRef,
+      nullable: true,
+      description: 'The model its approval creates (createsModel), as the provider described it; null when the model is in the catalog.',
+      resolve: (p) => p.newModel ?? null,
+    }),
+    version: t.exposeInt('version', {
+      description:
+        "Which filing of the proposal this is (1, 2, …): it moves whenever anything its approval would publish changes: the provider publishing it again with anything different (upstream model, prices, limits, quantization, parameters, variants, the model it creates), or moving its provider's baseUrl or cancellation while it waits. Pass the version reviewed to approveEndpoint (expectedVersion).",
+    }),
     createsModel: t.boolean({
       description: "The model is not in the catalog and is outside the provider's namespace: approving it creates the model (owned by the root account).",
       resolve: (p) => p.newModel != null,
@@ -427,14 +455,16 @@ builder.mutationFields((t) => ({
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
     description:
-      'Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedPrices`: every price reviewed (the proposal\'s `prices`, all of them); a proposal republished since with any price changed (per token or per request) is a CONFLICT naming each change.',
+      "Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedVersion`: the proposal's `version` reviewed; a proposal filed again since (anything changed: upstream model, baseUrl, limits, parameters, prices, the model it creates) is a CONFLICT naming each change (details: reviewedVersion, version, changes [{ field, was, now }]), and stays pending. `expectedPrices`: every price reviewed (the proposal's `prices`, all of them); a proposal republished since with any price changed (per token or per request) is a CONFLICT naming each change. Without either, the proposal is approved as it is at that moment (an admin's direct approval; a review should send the version it showed).",
     errors: { directResult: true },
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
       expectedPrices: t.arg({ type: ReviewedPricesInput, required: false }),
+      expectedVersion: t.arg.int({ required: false, description: "The proposal's version reviewed (EndpointProposal.version)." }),
     },
-    resolve: (_root, args, ctx) => ctx.catalog.approveEndpoint(callerOf(ctx), { provider: args.provider, model: args.model, expectedPrices: args.expectedPrices ?? null }),
+    resolve: (_root, args, ctx) =>
+      ctx.catalog.approveEndpoint(callerOf(ctx), { provider: args.provider, model: args.model, expectedPrices: args.expectedPrices ?? null, expectedVersion: args.expectedVersion ?? null }),
   }),
   rejectEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointProposalRef,

@@ -19,7 +19,9 @@ import {
   type CredentialRef,
   type DataPolicy,
   type EndpointPrices,
+  type EndpointProposed,
   type EndpointSpec,
+  type ProposalContent,
   type ProviderEvent,
   type ProviderProtocol,
   type ProviderRegistered,
@@ -27,13 +29,28 @@ import {
 
 export type { CatalogActor };
 
+/** One filing of a proposal (EndpointProposed): its version and content, and the filing before it (null: the first). */
+export interface ProposalFiling {
+  readonly version: number;
+  readonly content: ProposalContent;
+  readonly earlier: ProposalFiling | null;
+}
+
 /**
  * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
  * disabled. Only active endpoints route. A proposal's `newModel` is the model its approval creates (null when the
- * model was in the catalog).
+ * model was in the catalog); `filing` its latest filing (content.spec is `spec`), which names its version, and
+ * through it every earlier one, so that an approval of an earlier version can say what changed since.
  */
 export type EndpointState =
-  | { readonly status: 'proposed' | 'rejected'; readonly spec: EndpointSpec; readonly newModel: ModelSpec | null }
+  | {
+      readonly status: 'proposed' | 'rejected';
+      readonly spec: EndpointSpec;
+      readonly newModel: ModelSpec | null;
+      readonly filing: ProposalFiling;
+      readonly proposedBy: CatalogActor;
+      readonly modelOwnerAccountId: string;
+    }
   | { readonly status: 'active'; readonly prices: EndpointPrices; readonly taggedFree: boolean }
   | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly taggedFree: boolean; readonly disabledBy: CatalogActor };
 
@@ -106,6 +123,8 @@ export type ProviderCommand =
         readonly model: string;
         /** Every price the admin reviewed: approval fails if the proposal has been republished with any other since. */
         readonly expectedPrices?: EndpointPrices;
+        /** The proposal's version the admin reviewed (EndpointProposal.version): approval fails unless it is still the current one. */
+        readonly expectedVersion?: number;
         readonly at: string;
       };
     }
@@ -195,6 +214,98 @@ export const changedSinceReview = (reviewed: EndpointPrices | undefined | null, 
   reviewed ? PRICE_FIELDS.filter((field) => proposed[field] !== reviewed[field]) : [];
 const sameSpec = (a: EndpointSpec | ModelSpec | null, b: EndpointSpec | ModelSpec | null) => JSON.stringify(a) === JSON.stringify(b);
 
+/** One difference between two contents of a proposal: a field's path (`upstreamModel`, `prices.request`, `newModel.name`). */
+export interface ProposalChange {
+  readonly field: string;
+  readonly was: unknown;
+  readonly now: unknown;
+}
+
+/** A content as field paths and their values (objects walked into, arrays and null kept whole). */
+const fieldsOf = (value: unknown, path: string, into: Map<string, unknown>): Map<string, unknown> => {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value)) fieldsOf(inner, path === '' ? key : `${path}.${key}`, into);
+  } else into.set(path, value);
+  return into;
+};
+
+/** What differs between two contents of a proposal, field by field (a model to create appearing or going is one change). */
+export const proposalChanges = (was: ProposalContent, now: ProposalContent): ProposalChange[] => {
+  const whole = (content: ProposalContent, withModel: boolean) => ({ ...content.spec, ...(withModel && { newModel: content.newModel }), baseUrl: content.baseUrl, cancellable: content.cancellable });
+  const modelCameOrWent = (was.newModel === null) !== (now.newModel === null);
+  const before = fieldsOf(whole(was, !modelCameOrWent), '', new Map());
+  const after = fieldsOf(whole(now, !modelCameOrWent), '', new Map());
+  const changes: ProposalChange[] = modelCameOrWent ? [{ field: 'newModel', was: was.newModel, now: now.newModel }] : [];
+  for (const field of new Set([...after.keys(), ...before.keys()])) {
+    if (JSON.stringify(before.get(field)) !== JSON.stringify(after.get(field))) changes.push({ field, was: before.get(field) ?? null, now: after.get(field) ?? null });
+  }
+  return changes;
+};
+
+const filingOf = (latest: ProposalFiling, version: number): ProposalFiling | null => {
+  for (let filing: ProposalFiling | null = latest; filing !== null; filing = filing.earlier) if (filing.version === version) return filing;
+  return null;
+};
+
+const shownValue = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? 'null';
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
+/**
+ * CONFLICT unless `reviewed` is the proposal's current version: an admin approves the content it read, nothing filed
+ * since (another upstream model, base URL, limit, parameter, model description), naming each change. A version the
+ * content came back to is refused too: the version says which filing was read, and another has been filed since.
+ */
+const requireReviewedVersion = (proposal: Extract<EndpointState, { filing: ProposalFiling }>, reviewed: number, model: string, slug: string): void => {
+  const current = proposal.filing;
+  if (reviewed === current.version) return;
+  const earlier = filingOf(current, reviewed);
+  if (earlier === null) {
+    throw new ConflictError(`The proposal of ${model} on ${slug} has no version ${reviewed}: it is at version ${current.version}, review it again`, {
+      reviewedVersion: reviewed,
+      version: current.version,
+      changes: null,
+    });
+  }
+  const changes = proposalChanges(earlier.content, current.content);
+  const what = changes.length === 0 ? 'changed and changed back' : changes.map((c) => `${c.field} is now ${shownValue(c.now)} (was ${shownValue(c.was)})`).join(', ');
+  throw new ConflictError(`The proposal of ${model} on ${slug} changed since version ${reviewed} was reviewed (${what}): it is at version ${current.version}, review it again`, {
+    reviewedVersion: reviewed,
+    version: current.version,
+    changes,
+    prices: current.content.spec.prices,
+  });
+};
+
+/** The next filing's version of a proposal of this endpoint (its versions never start again, a rejection neither). */
+const nextVersion = (current: EndpointState | undefined): number => (current?.status === 'proposed' || current?.status === 'rejected' ? current.filing.version + 1 : 1);
+
+/**
+ * The provider's pending proposals filed again as they are, under its new base URL or cancellation: what an admin
+ * reviews is where calls go and what they cost, so each gets a new version (proposedBy stays its proposer).
+ */
+const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, moved: Pick<ProposalContent, 'baseUrl' | 'cancellable'>, at: string): EndpointProposed[] =>
+  [...owned.endpoints.values()].flatMap((endpoint): EndpointProposed[] =>
+    endpoint.status === 'proposed'
+      ? [
+          {
+            type: 'EndpointProposed',
+            data: {
+              ...endpoint.spec,
+              providerSlug: owned.slug,
+              modelOwnerAccountId: endpoint.modelOwnerAccountId,
+              ...(endpoint.newModel && { newModel: endpoint.newModel }),
+              proposedBy: endpoint.proposedBy,
+              ...moved,
+              version: endpoint.filing.version + 1,
+              at,
+            },
+          },
+        ]
+      : [],
+  );
+
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
 
@@ -280,8 +391,15 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'EndpointEnabled':
         return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices, taggedFree: current.taggedFree } : current));
       case 'EndpointProposed': {
-        const { providerSlug: _p, modelOwnerAccountId: _o, proposedBy: _b, at: _at, newModel, ...spec } = event.data;
-        return withEndpoint(state, event.data.model, () => ({ status: 'proposed', spec, newModel: newModel ?? null }));
+        const { providerSlug: _p, modelOwnerAccountId, proposedBy, at: _at, newModel, baseUrl, cancellable, version, ...spec } = event.data;
+        if (state.status !== 'registered') return state;
+        return withEndpoint(state, spec.model, (current) => {
+          const earlier = current?.status === 'proposed' || current?.status === 'rejected' ? current.filing : null;
+          // Filed before reviews were pinned: under the provider's settings of the time, counted.
+          const content: ProposalContent = { spec, newModel: newModel ?? null, baseUrl: baseUrl ?? state.baseUrl, cancellable: cancellable ?? state.cancellable };
+          const filing = { version: version ?? nextVersion(current), content, earlier };
+          return { status: 'proposed', spec, newModel: content.newModel, filing, proposedBy, modelOwnerAccountId };
+        });
       }
       case 'EndpointApproved':
         // The EndpointPublished appended with it does the publishing.
@@ -350,10 +468,22 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: 'active', decidedBy: actor } }];
         }
         const carried = model === null ? (newModel ?? null) : null;
-        if (current?.status === 'proposed' && sameSpec(current.spec, spec) && sameSpec(current.newModel, carried)) return [];
+        const { baseUrl, cancellable } = owned;
+        const unchanged =
+          current?.status === 'proposed' &&
+          sameSpec(current.spec, spec) &&
+          sameSpec(current.newModel, carried) &&
+          current.filing.content.baseUrl === baseUrl &&
+          current.filing.content.cancellable === cancellable;
+        if (unchanged) return [];
         // A model an admin creates on approval is the root account's (see modelDecider).
         const modelOwnerAccountId = model?.ownerAccountId ?? ROOT_ACCOUNT_ID;
-        return [{ type: 'EndpointProposed', data: { ...spec, providerSlug, modelOwnerAccountId, ...(carried && { newModel: carried }), proposedBy: actor, at } }];
+        return [
+          {
+            type: 'EndpointProposed',
+            data: { ...spec, providerSlug, modelOwnerAccountId, ...(carried && { newModel: carried }), proposedBy: actor, baseUrl, cancellable, version: nextVersion(current), at },
+          },
+        ];
       }
       case 'ChangeEndpointPrice': {
         const { providerSlug, actor, model, prices, at } = command.data;
@@ -382,7 +512,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return [{ type: 'EndpointEnabled', data: { providerSlug, model, at, decidedBy: actor } }];
       }
       case 'ApproveEndpoint': {
-        const { providerSlug, actor, model, expectedPrices, at } = command.data;
+        const { providerSlug, actor, model, expectedPrices, expectedVersion, at } = command.data;
         const proposal = requirePending(state, providerSlug, model, actor);
         // A provider may republish its pending proposal at other prices while it is being reviewed: every component
         // counts (a per-request fee or a reasoning price moves what a call costs as much as the token prices do).
@@ -392,6 +522,9 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
             prices: proposal.spec.prices,
           });
         }
+        // Anything else may have been filed since too (another upstream model, base URL, limit): without a version, an
+        // admin's approval takes the proposal as it is now.
+        if (expectedVersion !== undefined) requireReviewedVersion(proposal, expectedVersion, model, providerSlug);
         return [
           { type: 'EndpointApproved', data: { providerSlug, model, at, decidedBy: actor } },
           { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: 'active', decidedBy: actor } },
@@ -413,7 +546,8 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         // provider really streams (the owner sets its prices anyway).
         const owned = requireOwned(state, providerSlug, actor);
         if (typeof cancellable !== 'boolean') throw new ValidationError('cancellable must be true or false', { field: 'cancellable' });
-        return owned.cancellable === cancellable ? [] : [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }];
+        if (owned.cancellable === cancellable) return [];
+        return [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }, ...refilePending(owned, { baseUrl: owned.baseUrl, cancellable }, at)];
       }
       case 'SetByok': {
         const { providerSlug, actor, allowed, at } = command.data;
@@ -436,7 +570,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (owned.byok && !actor.admin && new URL(baseUrl).origin !== new URL(owned.baseUrl).origin) {
           moved.push({ type: 'ProviderByokSet', data: { providerSlug, allowed: false, at, decidedBy: actor } });
         }
-        return moved;
+        return [...moved, ...refilePending(owned, { baseUrl, cancellable: owned.cancellable }, at)];
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;

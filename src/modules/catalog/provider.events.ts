@@ -137,9 +137,30 @@ export type EndpointProposed = {
     readonly modelOwnerAccountId: string;
     readonly newModel?: ModelSpec;
     readonly proposedBy: CatalogActor;
+    /**
+     * Where its provider sends calls, and whether aborting one stops the provider's billing, as they are while it
+     * waits: an admin reviews them with the rest. Its provider moving either files the proposal again (this event, with
+     * the rest unchanged). Absent on events written before reviews were pinned (read: the provider's at that time).
+     */
+    readonly baseUrl?: string;
+    readonly cancellable?: boolean;
+    /**
+     * Which filing of this endpoint's proposal this is (1, 2, …; it never starts again, a rejection neither): what an
+     * admin approves (approveEndpoint's expectedVersion). Absent on events written before it: the count of the
+     * endpoint's EndpointProposed events so far.
+     */
+    readonly version?: number;
     readonly at: string;
   };
 };
+
+/** What an admin reviews in a proposal: everything its approval publishes or creates, and where calls would go. */
+export interface ProposalContent {
+  readonly spec: EndpointSpec;
+  readonly newModel: ModelSpec | null;
+  readonly baseUrl: string;
+  readonly cancellable: boolean;
+}
 
 /** An admin approved a pending proposal; the EndpointPublished that follows in the same append publishes it. */
 export type EndpointApproved = {

@@ -43,9 +43,21 @@ interface Generation {
 interface Proposal {
   id: string;
   model: string;
-  provider: { slug: string; name: string };
+  /** What the admin reviews: approving sends it back, and a proposal filed again since is refused (CONFLICT). */
+  version: number;
+  provider: { slug: string; name: string; baseUrl: string | null; cancellable: boolean };
+  upstreamModel: string;
+  /** Null on proposals filed before reviews were pinned: the provider's then. */
+  baseUrl: string | null;
+  cancellable: boolean | null;
+  contextLength: number;
+  maxOutput: number;
+  quantization: string | null;
+  supportedParameters: string[];
+  variants: string[];
   prices: { prompt: number; completion: number; request: number; reasoning: number; cacheRead: number; cacheWrite: number };
   createsModel: boolean;
+  newModel: { name: string; description: string } | null;
   proposedBy: string;
   proposedAt: string;
 }
@@ -85,10 +97,12 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
   ['ZERO_RETENTION', 'zero retention'],
 ];
 const PROPOSALS = `query Pending($after: String) {
-  endpointProposals(first: 30, after: $after, status: PENDING) { edges { node { id model provider { slug name } prices { prompt completion request reasoning cacheRead cacheWrite } createsModel proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+  endpointProposals(first: 30, after: $after, status: PENDING) { edges { node {
+    id model version provider { slug name baseUrl cancellable } upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
+    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel newModel { name description } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
 }`;
-const APPROVE = `mutation Approve($provider: String!, $model: String!, $prices: ReviewedPricesInput) {
-  r: approveEndpoint(provider: $provider, model: $model, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
+const APPROVE = `mutation Approve($provider: String!, $model: String!, $version: Int, $prices: ReviewedPricesInput) {
+  r: approveEndpoint(provider: $provider, model: $model, expectedVersion: $version, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
 }`;
 const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
 const AUDIT = `query Audit { billingAudit { ok accountsChecked eventsReplayed durationMs differences { accountId model documentId field expected actual } } }`;
@@ -410,6 +424,31 @@ const otherPrices = (p: Proposal['prices']): string => {
   return shown.length > 0 ? shown.join(', ') : 'as prompt and completion';
 };
 
+/** What the endpoint would be besides its prices: where calls go, what is asked there, its limits. */
+const Serves = ({ p }: { p: Proposal }) => {
+  const cancellable = p.cancellable ?? p.provider.cancellable;
+  const limits = [
+    `context ${formatInt(p.contextLength)}`,
+    `max output ${formatInt(p.maxOutput)}`,
+    p.quantization !== null && `quantization ${p.quantization}`,
+    p.variants.length > 0 && `variants ${p.variants.map((v) => v.toLowerCase()).join(', ')}`,
+    !cancellable && 'not cancellable (a client that leaves is billed the whole answer)',
+  ].filter((text): text is string => typeof text === 'string');
+  return (
+    <>
+      <Name text={p.upstreamModel} /> <span class="muted small">at</span> <Name text={p.baseUrl ?? p.provider.baseUrl ?? 'in-process'} />
+      <div class="muted small">{limits.join(', ')}</div>
+      <div class="muted small">parameters: {p.supportedParameters.length > 0 ? p.supportedParameters.join(', ') : 'none'}</div>
+      {p.newModel && (
+        <div class="muted small">
+          creates the model <Name text={p.newModel.name} />
+          {p.newModel.description && <>: {p.newModel.description}</>}
+        </div>
+      )}
+    </>
+  );
+};
+
 const ProposalsSection = () => {
   // Cursors of the pages before the current one: the list pages towards older proposals, 30 at a time.
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
@@ -423,13 +462,15 @@ const ProposalsSection = () => {
     try {
       const reason = reasons[p.id]?.trim() ?? '';
       if (!approve && !reason) throw new Error('Give the provider a reason for the rejection.');
-      // Approval is of every price shown: a proposal republished with any other since is refused, to be reviewed again.
-      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { prices: p.prices } : { reason }) };
+      // Approval is of the version shown, every price too: a proposal filed again since (another upstream model, base
+      // URL, limit or price) is refused, and the list shows it as it is now, to be reviewed again.
+      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { version: p.version, prices: p.prices } : { reason }) };
       unwrap((await gql<{ r: Result<{ id: string }> }>(approve ? APPROVE : REJECT, variables)).r);
       setMessage({ kind: 'ok', text: `${approve ? 'Approved' : 'Rejected'} ${p.id}.` });
       pending.reload();
     } catch (failure) {
       setMessage({ kind: 'error', text: messageOf(failure) });
+      pending.reload();
     }
   };
   const proposals = pending.value?.endpointProposals.edges.map((e) => e.node) ?? [];
@@ -438,14 +479,17 @@ const ProposalsSection = () => {
       {message && <Notice kind={message.kind}>{message.text}</Notice>}
       {pending.error && <Notice kind="error">{pending.error}</Notice>}
       {proposals.length > 0 && (
-        <Table label="Pending endpoint proposals" columns={['Endpoint', 'Provider', ['Prompt', 'num'], ['Completion', 'num'], 'Other prices', 'Proposed', 'Decision']}>
+        <Table label="Pending endpoint proposals" columns={['Endpoint', 'Provider', 'Serves', ['Prompt', 'num'], ['Completion', 'num'], 'Other prices', 'Proposed', 'Decision']}>
           {proposals.map((p) => (
             <tr key={p.id}>
               <th scope="row">
-                {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
+                {p.id} {p.createsModel && <span class="muted small">(new model)</span>} <span class="muted small">version {p.version}</span>
               </th>
               <td>
                 <Name text={p.provider.name} />
+              </td>
+              <td>
+                <Serves p={p} />
               </td>
               <td class="num">{formatPerMillion(p.prices.prompt)}</td>
               <td class="num">{formatPerMillion(p.prices.completion)}</td>

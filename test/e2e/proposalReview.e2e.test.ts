@@ -1,0 +1,205 @@
+/**
+ * An admin approves exactly the proposal it reviewed (s44 section 3): a proposal carries a version that moves whenever
+ * anything an approval would publish changes (the provider republishing it with another upstream model, limits,
+ * parameters or model description, or moving its provider's base URL or cancellation while it waits), and
+ * approveEndpoint's `expectedVersion` refuses, with a CONFLICT naming each change, a proposal that moved on since.
+ * Through GraphQL and the gateway of the started app.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
+import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+let h: GatewayHarness;
+let user: Account;
+let eve: Account;
+/** Where eve's provider points while the admin reviews, and where it moves to. */
+let reviewedUpstream: FakeProvider;
+let otherUpstream: FakeProvider;
+
+const MODEL = 'switchyard/demo-paid';
+const ID = `${MODEL}@eve-ai`;
+const SPEC = { upstreamModel: 'fake-model', prices: { prompt: 1, completion: 1 }, contextLength: 16000, maxOutput: 1000 };
+
+const PUBLISH = `mutation ($model: String!, $upstreamModel: String!, $prices: PricesInput!, $contextLength: Int!, $maxOutput: Int!, $quantization: String,
+  $supportedParameters: [String!], $variants: [VariantTag!], $modelName: String) {
+  publishEndpoint(provider: "eve-ai", model: $model, upstreamModel: $upstreamModel, prices: $prices, contextLength: $contextLength, maxOutput: $maxOutput,
+    quantization: $quantization, supportedParameters: $supportedParameters, variants: $variants, modelName: $modelName) {
+    __typename ... on EndpointProposal { proposalStatus version } ... on DomainError { code message } } }`;
+const REVIEW = `{ endpointProposals(status: null) { edges { node {
+  id proposalStatus version upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
+  prices { prompt completion request reasoning cacheRead cacheWrite } newModel { name description contextLength inputModalities } } } } }`;
+const APPROVE = `mutation ($model: String!, $version: Int, $prices: ReviewedPricesInput) { approveEndpoint(provider: "eve-ai", model: $model, expectedVersion: $version, expectedPrices: $prices) {
+  __typename ... on Endpoint { id status } ... on DomainError { code message details } } }`;
+
+type Proposal = { id: string; proposalStatus: string; version: number; upstreamModel: string; baseUrl: string | null; cancellable: boolean | null; prices: Record<string, number> } & Record<string, unknown>;
+
+/** The proposal as the admin's review reads it. */
+const review = async (id = ID): Promise<Proposal> => {
+  const data = await h.gqlOk(REVIEW);
+  const found = (data.endpointProposals.edges as { node: Proposal }[]).find((e) => e.node.id === id);
+  expect(found, id).toBeDefined();
+  return found!.node;
+};
+
+const publish = async (spec: Record<string, unknown>, model = MODEL) => {
+  const answer = (await h.gql(PUBLISH, { model, ...SPEC, ...spec }, eve.key)).body.data.publishEndpoint;
+  expect(answer, JSON.stringify(answer)).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+  return answer as { version: number };
+};
+
+const approve = async (reviewed: Pick<Proposal, 'version' | 'prices'> | { version: number }, model = MODEL) =>
+  (await h.gql(APPROVE, { model, version: reviewed.version, ...('prices' in reviewed && { prices: reviewed.prices }) })).body.data.approveEndpoint;
+
+const provider = async (mutation: string) => {
+  const { body } = await h.gql(`mutation { ${mutation} { __typename ... on DomainError { code message } } }`, {}, eve.key);
+  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+  expect(body.data).not.toMatchObject({ [Object.keys(body.data)[0]!]: { __typename: 'DomainError' } });
+};
+
+/** Nothing routes to a proposal: a chat pinned to eve's provider finds no endpoint. */
+const expectNotRouted = async () => {
+  const res = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, provider: { only: ['eve-ai'] } });
+  expect(res.status).toBe(404);
+};
+
+beforeAll(async () => {
+  h = await startGatewayHarness({ OUTBOUND_ALLOW: '127.0.0.1' });
+  user = await h.openAccount({ credits: 1_000_000_000, name: 'user' });
+  eve = await h.openAccount({ roles: ['provider'], name: 'eve' });
+  reviewedUpstream = await startFakeProvider('openai', { apiKey: FAKE_API_KEY });
+  otherUpstream = await startFakeProvider('openai', { apiKey: FAKE_API_KEY });
+  h.fakes.push(reviewedUpstream, otherUpstream);
+  const { body } = await h.gql(
+    `mutation ($baseUrl: String!, $apiKey: String!) { registerProvider(slug: "eve-ai", name: "Eve AI", protocol: OPENAI, baseUrl: $baseUrl, apiKey: $apiKey) { ... on Provider { slug } ... on DomainError { code message } } }`,
+    { baseUrl: reviewedUpstream.baseUrl, apiKey: FAKE_API_KEY },
+    eve.key,
+  );
+  expect(body.data.registerProvider).toEqual({ slug: 'eve-ai' });
+});
+afterAll(async () => {
+  await h.stop();
+});
+
+describe('approveEndpoint expectedVersion', () => {
+  it('shows the admin what the approval publishes, with its version', async () => {
+    const filed = await publish({});
+    const shown = await review();
+    expect(shown).toMatchObject({
+      proposalStatus: 'PENDING',
+      version: filed.version,
+      upstreamModel: 'fake-model',
+      baseUrl: reviewedUpstream.baseUrl,
+      cancellable: true,
+      contextLength: 16000,
+      maxOutput: 1000,
+      newModel: null,
+    });
+    // The same proposal published again is no change: the version stays.
+    expect((await publish({})).version).toBe(shown.version);
+    expect((await review()).version).toBe(shown.version);
+  });
+
+  it('refuses an approval of a proposal whose upstream model changed since it was reviewed, and it stays pending', async () => {
+    const reviewed = await review();
+    // The same prices, another upstream model: expectedPrices alone lets it through.
+    await publish({ upstreamModel: 'fake-model-expensive' });
+    const answer = await approve(reviewed);
+    expect(answer).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('upstreamModel is now "fake-model-expensive" (was "fake-model")') });
+    expect(answer.details).toMatchObject({
+      reviewedVersion: reviewed.version,
+      version: reviewed.version + 1,
+      changes: [{ field: 'upstreamModel', was: 'fake-model', now: 'fake-model-expensive' }],
+    });
+    const after = await review();
+    expect(after).toMatchObject({ proposalStatus: 'PENDING', version: reviewed.version + 1, upstreamModel: 'fake-model-expensive' });
+    await expectNotRouted();
+  });
+
+  it("refuses one whose provider moved its base URL since it was reviewed", async () => {
+    const reviewed = await review();
+    await provider(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${otherUpstream.baseUrl}")`);
+    const answer = await approve(reviewed);
+    expect(answer).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`baseUrl is now "${otherUpstream.baseUrl}" (was "${reviewedUpstream.baseUrl}")`) });
+    expect(answer.details.changes).toEqual([{ field: 'baseUrl', was: reviewedUpstream.baseUrl, now: otherUpstream.baseUrl }]);
+    expect(await review()).toMatchObject({ proposalStatus: 'PENDING', version: reviewed.version + 1, baseUrl: otherUpstream.baseUrl });
+    await expectNotRouted();
+    await provider(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${reviewedUpstream.baseUrl}")`);
+  });
+
+  it('refuses one changed in any other field since it was reviewed, naming each change', async () => {
+    const cases: [Record<string, unknown>, string, unknown, unknown][] = [
+      [{ contextLength: 200_000 }, 'contextLength', 16000, 200_000],
+      [{ maxOutput: 8000 }, 'maxOutput', 1000, 8000],
+      [{ quantization: 'fp4' }, 'quantization', null, 'fp4'],
+      [{ supportedParameters: ['max_tokens'] }, 'supportedParameters', expect.any(Array), ['max_tokens']],
+      [{ variants: ['NITRO'] }, 'variants', [], ['nitro']],
+    ];
+    // Back to the proposal as first filed (the tests above moved its upstream model).
+    await publish({});
+    for (const [change, field, was, now] of cases) {
+      const reviewed = await review();
+      await publish(change);
+      const answer = await approve(reviewed);
+      expect(answer, field).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`${field} is now`) });
+      expect(answer.details.changes, field).toEqual([{ field, was, now }]);
+      expect((await review()).proposalStatus).toBe('PENDING');
+      await publish({});
+    }
+    // Its owner saying aborting no longer stops billing changes what a user pays: reviewed too.
+    const reviewed = await review();
+    await provider('setProviderCancellation(provider: "eve-ai", cancellable: false)');
+    const answer = await approve(reviewed);
+    expect(answer.details.changes).toEqual([{ field: 'cancellable', was: true, now: false }]);
+    await provider('setProviderCancellation(provider: "eve-ai", cancellable: true)');
+    await expectNotRouted();
+  });
+
+  it('refuses a version that is not the current one even when the content came back to it', async () => {
+    const first = await review();
+    await publish({ upstreamModel: 'fake-model-other' });
+    await publish({});
+    const answer = await approve(first);
+    expect(answer).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`version ${first.version + 2}`) });
+    expect(answer.details.changes).toEqual([]);
+    const unknown = await approve({ version: 999 });
+    expect(unknown).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('no version 999') });
+    expect((await review()).proposalStatus).toBe('PENDING');
+  });
+
+  it('approves the proposal at its current version, and routes it as reviewed', async () => {
+    const reviewed = await review();
+    expect(await approve(reviewed)).toEqual({ __typename: 'Endpoint', id: ID, status: 'active' });
+    expect((await review()).proposalStatus).toBe('APPROVED');
+    const before = reviewedUpstream.requests.length;
+    const res = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, provider: { only: ['eve-ai'] } });
+    expect(res.status).toBe(200);
+    expect(reviewedUpstream.requests.slice(before).map((r) => (r.body as { model: string }).model)).toEqual(['fake-model']);
+  });
+
+  it('pins the model a proposal creates: its name changed since the review is refused, and no model is created', async () => {
+    const model = 'openai/eve-model';
+    await publish({ modelName: 'Eve Model' }, model);
+    const reviewed = await review(`${model}@eve-ai`);
+    expect(reviewed.newModel).toEqual({ name: 'Eve Model', description: '', contextLength: 16000, inputModalities: ['TEXT'] });
+    await publish({ modelName: 'GPT-6 (official)' }, model);
+    const answer = await approve(reviewed, model);
+    expect(answer).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+    expect(answer.details.changes).toEqual([{ field: 'newModel.name', was: 'Eve Model', now: 'GPT-6 (official)' }]);
+    expect(await h.running.core.eventStore.readStream(`model-${model}`)).toEqual([]);
+    // Reviewed again, it is approved and the model created under the name shown.
+    const again = await review(`${model}@eve-ai`);
+    expect(await approve(again, model)).toEqual({ __typename: 'Endpoint', id: `${model}@eve-ai`, status: 'active' });
+    expect((await h.gqlOk(`{ model(id: "${model}") { name } }`)).model).toEqual({ name: 'GPT-6 (official)' });
+  });
+
+  it('a version from before a rejection does not approve the proposal filed after it', async () => {
+    const model = 'openai/eve-rejected';
+    await publish({}, model);
+    const reviewed = await review(`${model}@eve-ai`);
+    const rejected = await h.gqlOk(`mutation { rejectEndpoint(provider: "eve-ai", model: "${model}", reason: "no") { __typename } }`);
+    expect(rejected.rejectEndpoint.__typename).toBe('EndpointProposal');
+    const refiled = await publish({ upstreamModel: 'something-else' }, model);
+    expect(refiled.version).toBeGreaterThan(reviewed.version);
+    expect(await approve(reviewed, model)).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
+  });
+});
