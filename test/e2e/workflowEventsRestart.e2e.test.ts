@@ -1,15 +1,18 @@
 /**
  * The event-trigger follower is durable: an event written while the server was down starts its run after the
- * restart, once, and a further restart (the event delivered again) starts no second run.
+ * restart, once, and a further restart (the event delivered again) starts no second run; nor does a custom event an
+ * earlier version started its run for (under the id it named by the event's revision), delivered again.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { customEventStream, derivedEventId } from '../../src/modules/workflows/customEvents.js';
+import { runStream } from '../../src/modules/workflows/run.events.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
-import { DEADLINE_MS } from '../support/eventually.js';
+import { DEADLINE_MS, eventually } from '../support/eventually.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-events-restart-'));
 let h: Harness | null = null;
@@ -17,6 +20,19 @@ afterAll(async () => {
   await h?.stop({ keepData: true });
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Open Dana (a designer) with a workflow that answers custom.deployed with its data. */
+const givenDeployWorkflow = async (harness: Harness) => {
+  const { body } = await harness.gql(`mutation { openAccount(name: "Dana") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
+  const dana = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
+  await harness.gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: dana.id });
+  const created = await harness.gql(
+    'mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }',
+    { d: { name: 'On deploy', trigger: { type: 'event', event: 'custom.deployed' }, steps: [{ key: 'reply', type: 'action.respond', input: { got: '=trigger.data' } }] } },
+    dana.key,
+  );
+  return { dana, workflowId: created.body.data.createWorkflow.id as string };
+};
 
 const runsOf = async (harness: Harness, workflowId: string, key: string) => {
   const { body } = await harness.gql(`query($id: ID!) { workflowRuns(workflowId: $id, first: 10) { edges { node { id status output } } } }`, { id: workflowId }, key);
@@ -27,15 +43,7 @@ const runsOf = async (harness: Harness, workflowId: string, key: string) => {
 describe('event triggers across a restart', () => {
   it('an event appended while the server was stopped fires after the restart, once, and not again on the next restart', async () => {
     h = await startHarness({}, dir);
-    const { body } = await h.gql(`mutation { openAccount(name: "Dana") { ... on OpenAccountPayload { account { id } initialKey { secret } } } }`);
-    const dana = { id: body.data.openAccount.account.id as string, key: body.data.openAccount.initialKey.secret as string };
-    await h.gql('mutation($id: ID!) { grantRole(accountId: $id, role: DESIGNER) { __typename } }', { id: dana.id });
-    const created = await h.gql(
-      'mutation($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }',
-      { d: { name: 'On deploy', trigger: { type: 'event', event: 'custom.deployed' }, steps: [{ key: 'reply', type: 'action.respond', input: { got: '=trigger.data' } }] } },
-      dana.key,
-    );
-    const workflowId = created.body.data.createWorkflow.id as string;
+    const { dana, workflowId } = await givenDeployWorkflow(h);
     await h.stop({ keepData: true });
     h = null;
 
@@ -68,5 +76,43 @@ describe('event triggers across a restart', () => {
     }
     expect(runs.map((run) => run.output?.got?.version).sort()).toEqual(['1.2.3', '1.2.4']);
     expect(runs.map((run) => run.id)).toContain(first);
+  });
+
+  it('a custom event an earlier version started its run for, delivered again after the upgrade, starts no second run', async () => {
+    const upgraded = mkdtempSync(join(tmpdir(), 'switchyard-events-upgrade-'));
+    let harness = await startHarness({}, upgraded);
+    try {
+      const { dana, workflowId } = await givenDeployWorkflow(harness);
+      await harness.stop({ keepData: true });
+
+      // As an earlier version left it: the event handled (its run started under the id named by the event's stream
+      // and revision), the follower's checkpoint not yet past it (a crash within its second between checkpoints).
+      const store = openSqliteEventStore({ dir: upgraded, synchronous: 'normal' });
+      const at = new Date().toISOString();
+      const stream = customEventStream(dana.id);
+      const emitted = await store.append(stream, [{ id: derivedEventId('before-upgrade'), type: 'CustomEventEmitted', data: { accountId: dana.id, name: 'custom.deployed', data: { version: '0.9' }, source: null, at } }]);
+      const earlierRunId = `run_${createHash('sha256').update(`event\n${stream}\n${emitted.nextExpectedRevision}\n${workflowId}`).digest('hex').slice(0, 40)}`;
+      const trigger = { event: 'custom.deployed', data: { version: '0.9' }, source: null, at };
+      await store.append(runStream(earlierRunId), [
+        { type: 'RunStarted', data: { runId: earlierRunId, workflowId, version: 1, trigger, at } },
+        { type: 'RunSucceeded', data: { output: { got: { version: '0.9' } }, at } },
+      ]);
+      await store.close();
+
+      harness = await startHarness({}, upgraded);
+      // A later event's run on record: the follower handled the earlier one before it.
+      await harness.running.core.eventStore.append(stream, [{ type: 'CustomEventEmitted', data: { accountId: dana.id, name: 'custom.deployed', data: { version: '1.0' }, source: null, at: new Date().toISOString() } }]);
+      const runs = await eventually('the later event’s run', async () => {
+        const found = await runsOf(harness, workflowId, dana.key);
+        return found.some((run) => run.status === 'SUCCEEDED' && run.output?.got?.version === '1.0') && found;
+      });
+      expect(runs.map((run) => [run.id === earlierRunId, run.output?.got?.version]).sort()).toEqual([
+        [false, '1.0'],
+        [true, '0.9'],
+      ]);
+    } finally {
+      await harness.stop({ keepData: true });
+      rmSync(upgraded, { recursive: true, force: true });
+    }
   });
 });

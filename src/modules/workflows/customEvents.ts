@@ -1,7 +1,10 @@
 /**
  * Custom events of an account (`action.emit`), in the `customevent-{accountId}` stream, for `event` triggers named
  * `custom.<name>` to match. Appended with an id derived from the emitting step's idempotency key, so an attempt run
- * again after a crash appends nothing new (the store refuses a second event with the same id).
+ * again after a crash emits nothing new: the embedded store refuses a second event with the same id; EventStoreDB
+ * checks ids for `expectedRevision: 'any'` only against a bounded cache of recent ones, and may write the event again
+ * at the next revision, with the same id, which starts nothing new either: the event triggers name the runs of a
+ * custom event by its id (triggers/events.ts eventRunId).
  */
 import { createHash } from 'node:crypto';
 import { ConflictError } from '../../errors.js';

@@ -1,7 +1,8 @@
 /**
  * `action.emit`: append a custom event of the workflow's account (`{"event": "custom.<name>", "data": …}`), which
  * `event` triggers naming it match. Idempotent per attempt: the event's id derives from the step's idempotency key,
- * so an attempt run again after a crash does not emit twice.
+ * so an attempt run again after a crash does not emit twice (or, on EventStoreDB, may write the same event again, which
+ * starts no second run: see customEvents.ts).
  */
 import { z } from 'zod';
 import type { EventStore, JsonValue } from '../../../eventStore/eventStore.js';

@@ -4,8 +4,9 @@
  *
  * Durable and exactly-once per (event, workflow): the follower stores its checkpoint (the log position it handled)
  * in the read store, so events written while the server was down fire after a restart; it handles events at least
- * once, and each run's id derives from the source event (stream, revision) and the workflow, so a re-delivery
- * answers the run it started before (runs.start with a taken id) instead of starting a second one. On its very
+ * once, and each run's id derives from the source event (stream and revision; a custom event's id) and the workflow,
+ * so a re-delivery, or a custom event written again (eventRunId), answers the run it started before (runs.start with
+ * a taken id) instead of starting a second one. On its very
  * first start it begins at the log's head: events from before the feature existed fire nothing.
  *
  * Error workflows are the `workflowRun.failed` event: a failed run of W fires W's `settings.errorWorkflow` (pinned
@@ -138,9 +139,21 @@ interface Fired {
   readonly errorWorkflow?: string;
 }
 
-/** The run a trigger starts for this event: the same id for every delivery of the event to the workflow. */
-export const eventRunId = (stream: string, revision: number, workflowId: string): string =>
-  `run_${createHash('sha256').update(`event\n${stream}\n${revision}\n${workflowId}`).digest('hex').slice(0, 40)}`;
+const derivedRunId = (source: string, workflowId: string): string => `run_${createHash('sha256').update(`event\n${source}\n${workflowId}`).digest('hex').slice(0, 40)}`;
+
+/**
+ * The run a trigger starts for this event: the same id for every delivery of the event to the workflow. Named by the
+ * event's stream and revision, which every source but one is appended at exactly (a write at a taken revision is
+ * refused). A custom event is named by its id instead: action.emit appends it with `expectedRevision: 'any'`, and a
+ * step run again (its outcome not recorded) appends it again with the same id, which EventStoreDB checks for `any`
+ * only against a bounded cache of recent ids (lost on a restart or a leader change): the copy can be written at the
+ * next revision, and must start nothing new.
+ */
+export const eventRunId = (event: Pick<RecordedEvent, 'type' | 'id' | 'stream' | 'revision'>, workflowId: string): string =>
+  derivedRunId(event.type === 'CustomEventEmitted' ? `${event.stream}\nid ${event.id}` : `${event.stream}\n${event.revision}`, workflowId);
+
+/** A custom event's run id before it was named by the event's id (see `handle`). */
+const revisionRunId = (event: Pick<RecordedEvent, 'stream' | 'revision'>, workflowId: string): string => derivedRunId(`${event.stream}\n${event.revision}`, workflowId);
 
 /** Funds a ledger event adds (negative: takes). */
 const fundsDelta = (event: RecordedEvent<LedgerEvent>): number => {
@@ -424,7 +437,10 @@ export const createEventTriggers = (deps: {
     // The trigger starts the runs as the key that caused the event would (runs.start: a run spends under the caller's key).
     const caller = { principal: { accountId: fired.accountId, keyId, roles: new Set<never>() }, requestId: `event-${event.id}` };
     for (const [workflowId, payload] of targets) {
-      const runId = eventRunId(event.stream, event.revision, workflowId);
+      const runId = eventRunId(event, workflowId);
+      // A custom event an earlier version handled started its run under the id named by its revision: delivered again
+      // (the checkpoint trails the events handled by up to a second after a crash), it has that run.
+      if (event.type === 'CustomEventEmitted' && (await firstEvent(runStream(revisionRunId(event, workflowId)))) !== undefined) continue;
       try {
         await deps.runs.start(caller, workflowId, payload, { runId, ...place, readYourWrites: false, whenTooMany: 'record' });
       } catch (error) {
