@@ -107,8 +107,8 @@ const LIVE_GATHER_MS = 2;
  * its commits carry the lease's epoch, so once another runner has taken the lease (this one stalled past its TTL),
  * they are refused and this runner turns follower. A follower applies nothing: it reads the same events, and for
  * each batch waits until the lease's position (the holder's progress, stored with each of its commits) has passed
- * it, then advances `position` and tells `onApplied` listeners, so `waitFor` (read-your-writes) and live read-model
- * subscriptions work on every process. Every `renewMs` the holder renews and a follower tries to take the lease; a
+ * the batch's last event some projection reads (none: no wait), then advances `position` and tells `onApplied`
+ * listeners, so `waitFor` (read-your-writes) and live read-model subscriptions work on every process. Every `renewMs` the holder renews and a follower tries to take the lease; a
  * follower that gets it reads the stored checkpoints and continues from them. A clean stop releases the lease, so
  * another process takes over at once; after a crash, after the TTL.
  *
@@ -342,6 +342,15 @@ export const createProjectionRunner = (deps: {
     }
   };
 
+  /** The position of the batch's last event some projection reads (null: none). */
+  const lastRead = (events: readonly RecordedEvent[]): number | null => {
+    for (let i = events.length - 1; i >= 0; i--) {
+      const event = events[i]!;
+      if (projections.some((projection) => readsEvent(projection, event))) return event.position;
+    }
+    return null;
+  };
+
   /** A follower's batch: wait until the holder's progress passes it. False when this runner took the lease meanwhile. */
   const awaitHolder = async (last: number): Promise<boolean> => {
     while (!stopped && !taken) {
@@ -403,7 +412,12 @@ export const createProjectionRunner = (deps: {
         }
       }
       if (!lease) {
-        if (!(await awaitHolder(last))) {
+        // The holder stores its progress only with the events some read model reads (a commit per batch of those):
+        // what follows the last of them in a batch changes no read model, and is applied once that one is, at once
+        // when there is none (the batches before were, in order). Waiting for the batch's last event would wait for
+        // a later relevant event or an idle checkpoint: about 5 s for a model alias or an app authorization.
+        const needed = lastRead(message.events);
+        if (needed !== null && !(await awaitHolder(needed))) {
           if (stopped) return 'ended';
           if (await takeOver(seen)) return 'rewind';
           await applyBatch(message.events);

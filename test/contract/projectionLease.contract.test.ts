@@ -156,6 +156,42 @@ describe('two projection runners on one read store', () => {
   });
 });
 
+describe('a runner without the lease', () => {
+  it('counts an event no read model reads applied as soon as the holder has had it, without waiting for a later relevant event or an idle checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-lease-'));
+    dirs.push(dir);
+    const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+    const readStore = await openEmbeddedReadStore({ dir });
+    const lease = { ttlMs: 60_000, pollMs: 2 };
+    // The clock of the idle checkpoints stands still: none falls due during the test.
+    const now = () => 1_000_000;
+    const holder = createProjectionRunner({ eventStore, readStore, projections, lease: { ...lease, holder: 'A' }, now });
+    const follower = createProjectionRunner({ eventStore, readStore, projections, lease: { ...lease, holder: 'B' }, now });
+    await holder.start();
+    await follower.start();
+    expect(follower.lease()).toMatchObject({ held: false });
+
+    const relevant = (await eventStore.append('counter-1', [{ type: 'Counted', data: { n: 1 } }])).position;
+    expect(await follower.waitFor(relevant, 10_000)).toBe(true);
+    // Then events of a category no read model reads (a model alias, an app authorization), one batch and then more.
+    for (let i = 0; i < 3; i++) {
+      const unread = (await eventStore.append(`other-${i}`, [{ type: 'Noted', data: {} }])).position;
+      expect(await holder.waitFor(unread, 10_000)).toBe(true);
+      expect(await follower.waitFor(unread, 1_000)).toBe(true);
+    }
+    // A relevant event and an unread one right after it, delivered together or apart.
+    await eventStore.append('counter-2', [{ type: 'Counted', data: { n: 2 } }]);
+    const unread = (await eventStore.append('other-9', [{ type: 'Noted', data: {} }])).position;
+    expect(await holder.waitFor(unread, 10_000)).toBe(true);
+    expect(await follower.waitFor(unread, 1_000)).toBe(true);
+    expect((await readStore.collection<Counter>('totals').find({}))[0]).toMatchObject({ count: 2, total: 3 });
+
+    await follower.stop();
+    await holder.stop();
+    await Promise.all([eventStore.close(), readStore.close()]);
+  });
+});
+
 describe('the embedded read store (one process, by its file lock)', () => {
   it('frees a lease left by a process that is gone as soon as the file is opened again, with the next epoch', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-lease-'));
