@@ -62,7 +62,7 @@ const events = async (l: Ledger, accountId: string) => (await l.eventStore.readS
  */
 const recording = (kind?: EventStore['kind']) => {
   const appends: (readonly NewEvent[])[] = [];
-  const faults: ('commitThenTimeout' | 'conflict')[] = [];
+  const faults: ('commitThenTimeout' | 'timeout' | 'conflict')[] = [];
   let reads = 0;
   let conflicts = 0;
   const wrap = (store: EventStore): EventStore => ({
@@ -82,6 +82,8 @@ const recording = (kind?: EventStore['kind']) => {
       appends.push(batch);
       const fault = faults.shift();
       if (fault === 'conflict') throw new WrongExpectedVersionError(stream, String(options?.expectedRevision), 0);
+      // Not written, and the answer does not say so (the store was unreachable).
+      if (fault === 'timeout') throw new UnavailableError('injected: the append timed out before it committed');
       const result = await store.append(stream, batch, options).catch((error: unknown) => {
         if (error instanceof WrongExpectedVersionError) conflicts++;
         throw error;
@@ -267,6 +269,66 @@ describe('an append that failed ambiguously is retried without writing twice', (
     // The writer goes on from the reloaded stream.
     await l.ledger.grant({ accountId: 'acc_ids', amount: USD, reason: 'y', actor: 'test', correlationId: 'c' });
     expect((await l.ledger.balance('acc_ids')).granted).toBe(8 * USD);
+  });
+
+  it('a batch that committed while its answer and every resend’s were lost is answered from the stream: each operation once, as decided', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.purchase({ accountId: 'acc_ids', amount: 20 * USD, paymentMethod: 'pm_card_visa', idempotencyKey: 'p1', ...by });
+    await reserve(l, 'acc_ids', 'g-settle');
+    await reserve(l, 'acc_ids', 'g-release');
+    // One append in flight; what comes meanwhile is decided into the next batch, which commits and then fails as
+    // unavailable at its first try and at each resend (a leader election longer than the resends).
+    const first = reserve(l, 'acc_ids', 'g-first');
+    const before = rec.appends.length;
+    rec.faults.push(...Array.from({ length: 5 }, () => 'commitThenTimeout' as const));
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    const refunded = l.ledger.refund({ accountId: 'acc_ids', amount: USD, reason: 'refund', ...by });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    const settled = l.ledger.settle({ accountId: 'acc_ids', generationId: 'g-settle', actual: USD / 2, usage: null, urgency: 'now' });
+    const released = l.ledger.release({ accountId: 'acc_ids', generationId: 'g-release', reason: 'test', urgency: 'now' });
+    const refused = l.ledger.reserve({ accountId: 'acc_ids', keyId: null, generationId: 'g-too-much', amount: 1_000 * USD, freeModel: false });
+    const results = await Promise.allSettled([first, granted, refunded, reserved, settled, released, refused]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code?: string }).code))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'INSUFFICIENT_CREDITS']);
+    expect(await granted).toMatchObject({ granted: 3 * USD });
+    expect(await refunded).toMatchObject({ refunded: USD });
+    expect(await settled).toMatchObject({ charged: USD / 2 });
+    // One batch, sent five times under the same ids, and nothing sent after it.
+    const tries = rec.appends.slice(before);
+    expect(tries).toHaveLength(5);
+    expect(tries[0]!.map((e) => e.type)).toEqual(['CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased']);
+    for (const attempt of tries.slice(1)) expect(attempt.map((e) => e.id)).toEqual(tries[0]!.map((e) => e.id));
+    const written = await events(l, 'acc_ids');
+    const count = (type: LedgerEvent['type']) => written.filter((e) => e.type === type).length;
+    expect([count('CreditsGranted'), count('CreditsRefunded'), count('ReservationSettled'), count('ReservationReleased')]).toEqual([1, 1, 1, 1]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-settle', 'g-release', 'g-first', 'g-batch']);
+    // The reservation holds its amount as an admitted one, to be settled, not until the sweep.
+    expect(await l.ledger.reservationOf('acc_ids', 'g-batch')).toEqual({ outcome: 'open', charged: 0 });
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 3 * USD, refunded: USD, settled: USD / 2, reserved: 2 * COST, openReservations: 2 });
+    expect(await l.ledger.settle({ accountId: 'acc_ids', generationId: 'g-batch', actual: USD, usage: null })).toMatchObject({ charged: USD });
+    expect(l.ledger.queue()).toMatchObject({ ops: 0, batches: 0 });
+  });
+
+  it('a batch that was not written while every try failed as unavailable fails, holds nothing, and the same grant sent again is granted once', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
+    const first = reserve(l, 'acc_ids', 'g-first');
+    rec.faults.push(...Array.from({ length: 5 }, () => 'timeout' as const));
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    await first;
+    await expect(granted).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(reserved).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
+    expect(written.filter((e) => e.type === 'CreditsReserved')).toHaveLength(1);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST, reserved: COST, openReservations: 1 });
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    await reserve(l, 'acc_ids', 'g-batch');
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
   });
 
   it('the embedded store’s default gives no ids and does not retry: an ambiguous failure reaches the caller', async () => {

@@ -118,6 +118,11 @@ interface Writer {
   /** Appends retried in a row after an ambiguous failure (see MAX_AMBIGUOUS_RETRIES). */
   ambiguous: number;
   /**
+   * A batch whose append failed in a way that may have committed it (its answer lost), to be answered once the reload
+   * shows whether its events are in the stream (see settleUnsure). `after`: the revision it was appended after.
+   */
+  unsure?: { readonly batch: Batch; readonly after: number; readonly error: unknown } | undefined;
+  /**
    * Appends to the stream delivered by the follower that the state may not hold yet (another process's, or this
    * one's before its append's answer came back), applied once the writer is idle.
    */
@@ -130,7 +135,8 @@ const MAX_CONFLICT_RETRIES = 8;
 /**
  * An append that failed as unavailable (a timeout, a deadline, a leader change) may still have committed. With event
  * ids, the writer sends the very same events again (same ids, same expected revision): the store answers a repeat
- * of a committed append with its original result, so nothing is written twice.
+ * of a committed append with its original result, so nothing is written twice. When every resend fails too, the
+ * reloaded stream says whether the batch was written (see settleUnsure).
  */
 const MAX_AMBIGUOUS_RETRIES = 4;
 const AMBIGUOUS_RETRY_BASE_MS = 50;
@@ -161,6 +167,12 @@ export const SOON_HOLD_MS = 25;
  * Failures a later attempt may not meet: the store's (no domain error), its being unavailable or full, a race.
  */
 const passes = (error: unknown) => !(error instanceof DomainError) || error.code === 'UNAVAILABLE' || error instanceof WrongExpectedVersionError;
+
+/**
+ * An append that failed this way may still have committed: the store was unavailable (a timeout, a deadline, a lost
+ * connection, a leader change) or failed unexpectedly. A domain refusal (a conflict, too large, a full disk) wrote nothing.
+ */
+const mayHaveCommitted = (error: unknown) => !(error instanceof DomainError) || error instanceof UnavailableError;
 
 /** A fixed namespace for the ledger's name-based event ids (RFC 9562 version 5). */
 const EVENT_ID_NAMESPACE = Buffer.from('5b0c7d2e9a4f4e61b3c8d1a2f6e0c947', 'hex');
@@ -323,7 +335,7 @@ export const createLedgerService = (deps: {
    * Dropping loses nothing: the stream is the state, and the next operation reloads it.
    */
   const evictable = (writer: Writer) =>
-    !writer.loading && !writer.appending && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
+    !writer.loading && !writer.appending && !writer.unsure && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
 
   /**
    * Drop least recently used idle writers while there are more than `maxWriters` (less `room` for writers about to be
@@ -376,10 +388,15 @@ export const createLedgerService = (deps: {
       for (const event of history) ledgerDecider.evolve(state, event);
       writer.state = state;
       writer.revision = history.length ? history[history.length - 1]!.revision : -1;
+      if (writer.unsure) settleUnsure(writer, history, state);
       if (eventIds) answerWritten(writer, history, state);
     } catch (error) {
+      const unsure = writer.unsure;
+      writer.unsure = undefined;
+      // Whether it was written is not known: its callers hear the append's failure (a retry may then apply it again).
+      if (unsure) for (const op of unsure.batch.ops) op.reject(unsure.error);
       for (const op of writer.undecided.splice(0)) op.reject(error);
-      logger.error({ err: error, accountId: writer.accountId }, 'ledger writer could not load the account');
+      logger.error({ err: error, accountId: writer.accountId, ...(unsure && { unknownOutcome: unsure.batch.ops.length }) }, 'ledger writer could not load the account');
     } finally {
       writer.loading = false;
     }
@@ -403,6 +420,27 @@ export const createLedgerService = (deps: {
     if (written.size === 0) return;
     writer.undecided = writer.undecided.filter((op) => !written.has(op));
     for (const [op, event] of written) op.resolve({ events: [event], state });
+  };
+
+  /**
+   * After an append that may have committed (writer.unsure): one append is atomic, so its first event's id in the
+   * stream after the revision it was appended at means the whole batch was written. Then its callers get the batch's
+   * own outcomes (a grant its balance, a reservation admitted, a refusal decided in it refused), as if the answer had
+   * come back; otherwise nothing of it was written, and they get the append's failure (so a retry applies it once).
+   */
+  const settleUnsure = (writer: Writer, history: readonly RecordedEvent<LedgerEvent>[], state: LedgerState) => {
+    const { batch, after, error } = writer.unsure!;
+    writer.unsure = undefined;
+    const id = batch.events[0]!.id;
+    const at = history.findIndex((event) => event.revision > after && event.id === id);
+    if (at === -1) {
+      for (const op of batch.ops) op.reject(error);
+      return;
+    }
+    logger.warn({ err: error, accountId: writer.accountId, revision: history[at]!.revision }, 'ledger append that failed ambiguously was written: answered from the stream');
+    appends += 1;
+    lastPosition = Math.max(lastPosition, history[Math.min(history.length - 1, at + batch.events.length - 1)]!.position);
+    answer(batch, state);
   };
 
   const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
@@ -514,8 +552,9 @@ export const createLedgerService = (deps: {
   };
 
   /**
-   * The append failed: the state holds events that were not written. Drop it, and decide everything not yet written
-   * again on the reloaded stream, in order. After too many conflicts in a row, or any other error, the batch fails.
+   * The append failed: the state holds events that may not be written. Drop it, and decide everything not yet written
+   * again on the reloaded stream, in order. After too many conflicts in a row, or any other error, the batch fails;
+   * with event ids, a failure that may have committed it is answered by the reload instead (see settleUnsure).
    */
   const failAppend = (writer: Writer, error: unknown) => {
     writer.state = null;
@@ -524,7 +563,8 @@ export const createLedgerService = (deps: {
     const [failed, ...later] = writer.batches.splice(0);
     if (!retry) {
       writer.conflicts = 0;
-      for (const op of failed!.ops) op.reject(error);
+      if (eventIds && mayHaveCommitted(error)) writer.unsure = { batch: failed!, after: writer.revision, error };
+      else for (const op of failed!.ops) op.reject(error);
     }
     writer.undecided = [...(retry ? failed!.ops : []), ...later.flatMap((b) => b.ops), ...writer.undecided];
     pump(writer);
@@ -581,7 +621,7 @@ export const createLedgerService = (deps: {
   const pump = (writer: Writer): void => {
     if (writer.state && writer.foreign.length > 0 && idle(writer)) absorbForeign(writer, writer.state);
     if (!writer.state) {
-      if (!writer.loading && writer.undecided.length > 0) void load(writer);
+      if (!writer.loading && (writer.undecided.length > 0 || writer.unsure)) void load(writer);
       return;
     }
     const state = writer.state;
@@ -695,6 +735,10 @@ export const createLedgerService = (deps: {
         ops += writer.undecided.length;
         batches += writer.batches.length;
         for (const batch of writer.batches) ops += batch.ops.length;
+        if (writer.unsure) {
+          ops += writer.unsure.batch.ops.length;
+          batches += 1;
+        }
       }
       return { ops, batches, appends };
     },
