@@ -92,6 +92,28 @@ describe('grants and refunds (admin)', () => {
     expect(await h.running.core.eventStore.headPosition()).toBe(head);
     expect((await h.gql(REFUND, { id: user.id, amount: USD })).body.data.refundCredits).toEqual({ __typename: 'Balance', refunded: USD, available: 11 * USD });
   });
+
+  it('under an idempotency key a grant or refund sent again is applied once; another amount under it is a CONFLICT', async () => {
+    const keyed = (field: string) =>
+      `mutation($id: ID!, $amount: Money!, $key: String) { ${field}(accountId: $id, amount: $amount, reason: "retried", idempotencyKey: $key) { __typename ... on Balance { granted refunded available } ... on DomainError { code message } } }`;
+    const GRANT_KEYED = keyed('grantCredits');
+    const REFUND_KEYED = keyed('refundCredits');
+    const payer = await openUser('Retried grants');
+    await h.gql(PURCHASE, { amount: 10 * USD, pm: 'pm_card_visa', idem: 'retried' }, payer.key);
+    for (let i = 0; i < 2; i++) {
+      expect((await h.gql(GRANT_KEYED, { id: payer.id, amount: 3 * USD, key: 'grant-1' })).body.data.grantCredits).toEqual({ __typename: 'Balance', granted: 3 * USD, refunded: 0, available: 13 * USD });
+    }
+    expect((await h.gql(GRANT_KEYED, { id: payer.id, amount: 4 * USD, key: 'grant-1' })).body.data.grantCredits).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/used for another grant \(\$3\.00\)/) });
+    // Sent at once, too: one grant.
+    await Promise.all(Array.from({ length: 5 }, () => h.gql(GRANT_KEYED, { id: payer.id, amount: USD, key: 'grant-2' })));
+    for (let i = 0; i < 2; i++) {
+      expect((await h.gql(REFUND_KEYED, { id: payer.id, amount: 2 * USD, key: 'refund-1' })).body.data.refundCredits).toEqual({ __typename: 'Balance', granted: 4 * USD, refunded: 2 * USD, available: 12 * USD });
+    }
+    // Without a key, each request is its own grant, as before; a key too long is refused before anything is written.
+    await h.gql(GRANT_KEYED, { id: payer.id, amount: USD, key: null });
+    expect((await h.gql(GRANT_KEYED, { id: payer.id, amount: USD, key: null })).body.data.grantCredits).toMatchObject({ granted: 6 * USD });
+    expect((await h.gql(GRANT_KEYED, { id: payer.id, amount: USD, key: 'k'.repeat(201) })).body.errors[0].extensions.code).toBe('VALIDATION');
+  });
 });
 
 describe('spending (as the gateway drives the ledger)', () => {

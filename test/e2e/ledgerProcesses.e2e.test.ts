@@ -65,11 +65,17 @@ const recording = (kind?: EventStore['kind']) => {
   const faults: ('commitThenTimeout' | 'timeout' | 'conflict')[] = [];
   let reads = 0;
   let conflicts = 0;
+  /** Ledger stream reads to fail as unavailable, from the next one on. */
+  const failing = { reads: 0 };
   const wrap = (store: EventStore): EventStore => ({
     ...store,
     kind: kind ?? store.kind,
     readStream: (stream, options) => {
       reads++;
+      if (stream.startsWith(`${LEDGER_CATEGORY}-`) && failing.reads > 0) {
+        failing.reads--;
+        return Promise.reject(new UnavailableError('injected: the read timed out'));
+      }
       return store.readStream(stream, options);
     },
     readAll: (options) => store.readAll(options),
@@ -97,6 +103,7 @@ const recording = (kind?: EventStore['kind']) => {
     wrap,
     appends,
     faults,
+    failing,
     get reads() {
       return reads;
     },
@@ -329,6 +336,25 @@ describe('an append that failed ambiguously is retried without writing twice', (
     await l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
     await reserve(l, 'acc_ids', 'g-batch');
     expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
+  });
+
+  it('a grant whose outcome cannot be known (the reload fails too) is a 503; sent again under its idempotency key it is granted once', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const grant = { accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', idempotencyKey: 'ticket-42', actor: 'test', correlationId: 'c' };
+    await l.ledger.balance('acc_ids');
+    rec.faults.push(...Array.from({ length: 5 }, () => 'commitThenTimeout' as const));
+    rec.failing.reads = 1;
+    await expect(l.ledger.grant(grant)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(await l.ledger.grant(grant)).toMatchObject({ granted: 3 * USD });
+    expect(await l.ledger.grant(grant)).toMatchObject({ granted: 3 * USD });
+    expect((await events(l, 'acc_ids')).filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
+    // Without a key, the same request sent again is another grant.
+    rec.faults.push(...Array.from({ length: 5 }, () => 'commitThenTimeout' as const));
+    rec.failing.reads = 1;
+    const unkeyed = { ...grant, idempotencyKey: undefined };
+    await expect(l.ledger.grant(unkeyed)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(await l.ledger.grant(unkeyed)).toMatchObject({ granted: 9 * USD });
   });
 
   it('the embedded store’s default gives no ids and does not retry: an ambiguous failure reaches the caller', async () => {

@@ -55,6 +55,23 @@ describe('purchases, grants and refunds', () => {
     ledger([purchased(10 * USD), reserved('g1', 8 * USD)]).when(refund(5 * USD)).thenThrows(ConflictError, /exceeds the available balance/);
     expect(decide([purchased(10 * USD)], refund(10 * USD))).toHaveLength(1);
   });
+  it('one key is one grant or refund: the same amount again records nothing (also past the cap or what is refundable), another is refused', () => {
+    const grant = (amount: number, grantKey?: string): LedgerCommand => ({ type: 'GrantCredits', data: { accountId: acc, amount, reason: 'promo', grantedBy: 'acc_root', ...(grantKey && { grantKey }), at }, creditsCap: 10 * USD });
+    const refund = (amount: number, refundKey?: string): LedgerCommand => ({ type: 'RefundCredits', data: { accountId: acc, amount, reason: 'r', refundedBy: 'acc_root', ...(refundKey && { refundKey }), at } });
+    const granted = decide([], grant(10 * USD, 'k1'));
+    expect(granted).toEqual([{ type: 'CreditsGranted', data: { accountId: acc, amount: 10 * USD, reason: 'promo', grantedBy: 'acc_root', grantKey: 'k1', at } }]);
+    ledger(granted).when(grant(10 * USD, 'k1')).then([]);
+    ledger(granted).when(grant(5 * USD, 'k1')).thenThrows(IdempotencyKeyReusedError, /another grant \(\$10\.00\)/);
+    // Unkeyed, or another key: a new grant (here past the cap).
+    ledger(granted).when(grant(USD)).thenThrows(ValidationError, /above the limit/);
+    const refunded = [purchased(10 * USD), ...decide([purchased(10 * USD)], refund(10 * USD, 'k1'))];
+    expect(refunded[1]).toMatchObject({ type: 'CreditsRefunded', data: { refundKey: 'k1' } });
+    ledger(refunded).when(refund(10 * USD, 'k1')).then([]);
+    ledger(refunded).when(refund(USD, 'k1')).thenThrows(IdempotencyKeyReusedError, /another refund/);
+    ledger(refunded).when(refund(10 * USD, 'k2')).thenThrows(ConflictError, /exceeds what was purchased/);
+    // The keys of grants and refunds are apart: a refund's key is no grant's (decided as a new grant, here past the cap).
+    ledger(refunded).when(grant(USD, 'k1')).thenThrows(ValidationError, /above the limit/);
+  });
 });
 
 describe('purchases hold their room under the credits cap while they are paid', () => {

@@ -129,9 +129,11 @@ export const createLedgerApi = (deps: {
 
   return {
     // Commands: each answers with what the ledger decided.
-    grantCredits: (by: Actor, input: { accountId: string; amount: number; reason: string }): Promise<Balance> => ledger.grant({ ...input, ...by }),
+    grantCredits: (by: Actor, input: { accountId: string; amount: number; reason: string; idempotencyKey?: string | null }): Promise<Balance> =>
+      ledger.grant({ ...input, idempotencyKey: input.idempotencyKey ?? undefined, ...by }),
 
-    refundCredits: (by: Actor, input: { accountId: string; amount: number; reason: string }): Promise<Balance> => ledger.refund({ ...input, ...by }),
+    refundCredits: (by: Actor, input: { accountId: string; amount: number; reason: string; idempotencyKey?: string | null }): Promise<Balance> =>
+      ledger.refund({ ...input, idempotencyKey: input.idempotencyKey ?? undefined, ...by }),
 
     /** Charge the payment method (amount + fee) and credit the amount. Retrying with the same idempotency key never charges twice. */
     purchaseCredits: (by: Actor, input: { accountId: string; amount: number; paymentMethod: string; idempotencyKey?: string | null }): Promise<Purchase> =>

@@ -67,6 +67,9 @@ export interface LedgerState {
   readonly purchases: Map<string, PurchaseRecord>;
   /** The amounts of purchases being paid: held under the credits cap. */
   held: number;
+  /** The amount of each grant and refund recorded under an idempotency key (their `grantKey`, `refundKey`). */
+  readonly grants: Map<string, number>;
+  readonly refunds: Map<string, number>;
 }
 
 export const available = (s: LedgerState): number => s.purchased + s.granted - s.refunded - s.settled - s.reserved;
@@ -86,8 +89,9 @@ export type LedgerCommand =
   /** With `purchaseKey`: completes that started purchase (its room under the cap is held); without: a purchase in one step. */
   | { readonly type: 'PurchaseCredits'; readonly data: { accountId: string; amount: number; fee: number; paymentRef: string; purchaseKey?: string; at: string }; readonly creditsCap?: number }
   | { readonly type: 'FailPurchase'; readonly data: { accountId: string; purchaseKey: string; reason: string; at: string } }
-  | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; at: string }; readonly creditsCap?: number }
-  | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; at: string } }
+  /** With `grantKey` (`refundKey`): the same key again records nothing more; with another amount it is refused. */
+  | { readonly type: 'GrantCredits'; readonly data: { accountId: string; amount: number; reason: string; grantedBy: string; grantKey?: string; at: string }; readonly creditsCap?: number }
+  | { readonly type: 'RefundCredits'; readonly data: { accountId: string; amount: number; reason: string; refundedBy: string; refundKey?: string; at: string } }
   | {
       readonly type: 'Reserve';
       readonly data: {
@@ -162,6 +166,14 @@ const finalize = (s: LedgerState, generationId: string, value: Finalized) => {
 
 const ms = (iso: string) => Date.parse(iso);
 
+/** A grant or refund under a key already recorded: the same amount is a repeat (true); another is refused. */
+const recordedUnder = (recorded: Map<string, number>, key: string | undefined, amount: number, what: 'grant' | 'refund'): boolean => {
+  const known = key === undefined ? undefined : recorded.get(key);
+  if (known === undefined) return false;
+  if (known === amount) return true;
+  throw new IdempotencyKeyReusedError(`This idempotency key was used for another ${what} (${formatUsd(known)}): send a new key for a new ${what}`, { amount: known, attempted: amount });
+};
+
 /** A settled, released or expired event's `keyReserved`: given only when the key's limit held other than `reserved`. */
 const keyReservedOf = (r: Reservation) => r.keyAmount !== r.amount && { keyReserved: r.keyAmount };
 
@@ -183,6 +195,8 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
     paymentRefs: new Map(),
     purchases: new Map(),
     held: 0,
+    grants: new Map(),
+    refunds: new Map(),
   }),
 
   evolve: (s, event) => {
@@ -215,9 +229,11 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
       }
       case 'CreditsGranted':
         s.granted += event.data.amount;
+        if (event.data.grantKey !== undefined) s.grants.set(event.data.grantKey, event.data.amount);
         return s;
       case 'CreditsRefunded':
         s.refunded += event.data.amount;
+        if (event.data.refundKey !== undefined) s.refunds.set(event.data.refundKey, event.data.amount);
         return s;
       case 'CreditsReserved': {
         const { generationId, keyId, amount, keyAmount, free, at } = event.data;
@@ -318,12 +334,14 @@ export const ledgerDecider: Decider<LedgerState, LedgerCommand, LedgerEvent> = {
       }
       case 'GrantCredits': {
         requireAmount(command.data.amount, 'A grant', 'nano');
+        if (recordedUnder(s.grants, command.data.grantKey, command.data.amount, 'grant')) return [];
         requireWithinCap(s, command.data.amount, 'A grant', command.creditsCap);
         return [{ type: 'CreditsGranted', data: command.data }];
       }
       case 'RefundCredits': {
         const { amount } = command.data;
         requireAmount(amount, 'A refund', 'cent');
+        if (recordedUnder(s.refunds, command.data.refundKey, amount, 'refund')) return [];
         const refundable = s.purchased - s.refunded;
         if (amount > refundable) {
           throw new ConflictError(`A refund of ${formatUsd(amount)} exceeds what was purchased and not yet refunded (${formatUsd(refundable)})`, { amount, refundable });

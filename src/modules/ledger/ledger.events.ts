@@ -29,13 +29,17 @@ export type PurchaseFailed = {
   readonly type: 'PurchaseFailed';
   readonly data: { readonly accountId: string; readonly purchaseKey: string; readonly amount: number; readonly reason: string; readonly at: string };
 };
+/**
+ * `grantKey` (a refund's `refundKey`) names the grant when the admin sent an idempotency key: a digest of the account
+ * and the key, never the key itself, as a purchase's `purchaseKey`. Absent on unkeyed ones and those recorded before.
+ */
 export type CreditsGranted = {
   readonly type: 'CreditsGranted';
-  readonly data: { readonly accountId: string; readonly amount: number; readonly reason: string; readonly grantedBy: string; readonly at: string };
+  readonly data: { readonly accountId: string; readonly amount: number; readonly reason: string; readonly grantedBy: string; readonly grantKey?: string; readonly at: string };
 };
 export type CreditsRefunded = {
   readonly type: 'CreditsRefunded';
-  readonly data: { readonly accountId: string; readonly amount: number; readonly reason: string; readonly refundedBy: string; readonly at: string };
+  readonly data: { readonly accountId: string; readonly amount: number; readonly reason: string; readonly refundedBy: string; readonly refundKey?: string; readonly at: string };
 };
 export type CreditsReserved = {
   readonly type: 'CreditsReserved';

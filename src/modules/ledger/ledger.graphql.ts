@@ -298,16 +298,34 @@ builder.mutationFields((t) => ({
     description: 'Give credits to an account (admin).',
     errors: { directResult: true },
     authScopes: { admin: true },
-    args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
-    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason }),
+    args: {
+      accountId: t.arg.id({ required: true }),
+      amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
+      reason: t.arg.string({ required: true, validate: reason }),
+      idempotencyKey: t.arg.string({
+        description:
+          "Names one grant to the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and grants nothing more; another amount under it is a CONFLICT.",
+        validate: z.string().min(1).max(200),
+      }),
+    },
+    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: args.idempotencyKey }),
   }),
   refundCredits: t.field({
     type: BalanceRef,
     description: 'Refund purchased credits (admin); never more than was purchased, nor more than is available.',
     errors: { directResult: true },
     authScopes: { admin: true },
-    args: { accountId: t.arg.id({ required: true }), amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }), reason: t.arg.string({ required: true, validate: reason }) },
-    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason }),
+    args: {
+      accountId: t.arg.id({ required: true }),
+      amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
+      reason: t.arg.string({ required: true, validate: reason }),
+      idempotencyKey: t.arg.string({
+        description:
+          "Names one refund of the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and refunds nothing more; another amount under it is a CONFLICT.",
+        validate: z.string().min(1).max(200),
+      }),
+    },
+    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: args.idempotencyKey }),
   }),
 }));
 

@@ -22,8 +22,9 @@ export interface Actor {
 
 export interface LedgerService extends Ledger {
   purchase(input: { accountId: string; amount: number; paymentMethod: string; idempotencyKey: string } & Actor): Promise<{ paymentRef: string; amount: number; fee: number; balance: Balance }>;
-  grant(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
-  refund(input: { accountId: string; amount: number; reason: string } & Actor): Promise<Balance>;
+  /** With `idempotencyKey`: one grant (refund) under it; sent again, the balance and nothing more; another amount, CONFLICT (422). */
+  grant(input: { accountId: string; amount: number; reason: string; idempotencyKey?: string | undefined } & Actor): Promise<Balance>;
+  refund(input: { accountId: string; amount: number; reason: string; idempotencyKey?: string | undefined } & Actor): Promise<Balance>;
   /** The fee a purchase of `amount` costs on top (VALIDATION for an amount a purchase refuses). */
   fee(amount: number): number;
   /** The list price of the key's BYOK calls (OpenRouter's `byok_usage*`), from the same events as its usage. */
@@ -200,8 +201,9 @@ const operationKey = (event: LedgerEvent, nonce: () => string): string => {
     case 'PurchaseFailed':
       return event.data.purchaseKey;
     case 'CreditsGranted':
+      return event.data.grantKey ?? nonce();
     case 'CreditsRefunded':
-      return nonce();
+      return event.data.refundKey ?? nonce();
     case 'CreditsReserved':
       return `${event.data.generationId}:${event.data.amount}`;
     case 'ReservationSettled':
@@ -875,15 +877,25 @@ export const createLedgerService = (deps: {
       return { paymentRef, amount, fee, balance: snapshotBalance(accountId, state) };
     },
 
-    async grant({ accountId, amount, reason, actor, correlationId }) {
+    async grant({ accountId, amount, reason, idempotencyKey, actor, correlationId }) {
       requireAccount(accountId);
-      const { state } = await submit(accountId, () => ({ type: 'GrantCredits', data: { accountId, amount, reason, grantedBy: actor, at: isoTime(now().getTime()) }, creditsCap }), { actor, correlationId });
+      const grantKey = idempotencyKey === undefined ? undefined : digest(`${accountId}\n${idempotencyKey}`, 40);
+      const { state } = await submit(
+        accountId,
+        () => ({ type: 'GrantCredits', data: { accountId, amount, reason, grantedBy: actor, ...(grantKey !== undefined && { grantKey }), at: isoTime(now().getTime()) }, creditsCap }),
+        { actor, correlationId },
+      );
       return snapshotBalance(accountId, state);
     },
 
-    async refund({ accountId, amount, reason, actor, correlationId }) {
+    async refund({ accountId, amount, reason, idempotencyKey, actor, correlationId }) {
       requireAccount(accountId);
-      const { state } = await submit(accountId, () => ({ type: 'RefundCredits', data: { accountId, amount, reason, refundedBy: actor, at: isoTime(now().getTime()) } }), { actor, correlationId });
+      const refundKey = idempotencyKey === undefined ? undefined : digest(`${accountId}\n${idempotencyKey}`, 40);
+      const { state } = await submit(
+        accountId,
+        () => ({ type: 'RefundCredits', data: { accountId, amount, reason, refundedBy: actor, ...(refundKey !== undefined && { refundKey }), at: isoTime(now().getTime()) } }),
+        { actor, correlationId },
+      );
       return snapshotBalance(accountId, state);
     },
 
