@@ -184,6 +184,30 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     const shown = `$${Math.floor(after / USD)}.${String(after % USD).padStart(9, '0').replace(/0+$/, '').padEnd(2, '0')}`;
     await expect.poll(() => panel.getByTestId('account-available').textContent()).toBe(shown);
     expect(await accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain(shown);
+    // A grant whose answer never came (it reached the server, the connection failed on the way back), clicked again:
+    // granted once.
+    let cut = 0;
+    await page.route('**/graphql', async (route) => {
+      if (cut === 0 && (route.request().postData() ?? '').includes('mutation GrantCredits')) {
+        cut += 1;
+        await route.fetch();
+        await route.abort('connectionreset');
+      } else await route.continue();
+    });
+    await credits.getByLabel('Amount (USD)').fill('3');
+    await credits.getByLabel('Reason').fill('support ticket 43');
+    await credits.getByRole('button', { name: 'Grant credits' }).click();
+    await expect.poll(() => panel.getByRole('alert').count()).toBe(1);
+    expect(cut).toBe(1);
+    expect((await h.settledBalance(ada.accountId)).available).toBe(after + 3 * USD);
+    await credits.getByRole('button', { name: 'Grant credits' }).click();
+    await expect.poll(() => panel.getByRole('status').textContent()).toContain('Granted $3.00');
+    await page.unroute('**/graphql');
+    expect((await h.settledBalance(ada.accountId)).available).toBe(after + 3 * USD);
+    // The cut answer is the one error the browser logged here (the last test checks there is no other).
+    const resets = consoleErrors.filter((text) => text.includes('ERR_CONNECTION_RESET'));
+    expect(resets).toHaveLength(1);
+    consoleErrors.splice(consoleErrors.indexOf(resets[0]!), 1);
     // A refund beyond what was purchased is refused, and says why.
     await credits.getByLabel('Amount (USD)').fill('1');
     await credits.getByLabel('Reason').fill('goodwill');
@@ -199,7 +223,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await panel.getByRole('button', { name: 'Change plan' }).click();
     await expect.poll(() => accounts.getByRole('row', { name: /Ada Lovelace/ }).textContent()).toContain('pro');
     const account = (await h.gql('query($id: ID!) { account(id: $id) { roles plan balance { granted } } }', { id: ada.accountId })).body.data.account;
-    expect(account).toEqual({ roles: ['USER'], plan: 'pro', balance: { granted: 15 * USD } });
+    expect(account).toEqual({ roles: ['USER'], plan: 'pro', balance: { granted: 18 * USD } });
     // Every account's usage and generations: Ada's calls to Pat's endpoint among them.
     const generations = page.getByRole('table', { name: 'Latest generations of every account' });
     await expect.poll(() => generations.getByRole('row', { name: /pat-ai\/echo/ }).count()).toBeGreaterThanOrEqual(2);

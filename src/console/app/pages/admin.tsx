@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
@@ -79,7 +79,7 @@ const GRANT_ROLE = account('GrantRole', '$id: ID!, $role: Role!', 'grantRole(acc
 const REVOKE_ROLE = account('RevokeRole', '$id: ID!, $role: Role!', 'revokeRole(accountId: $id, role: $role)');
 const CHANGE_PLAN = account('ChangePlan', '$id: ID!, $plan: String!', 'changePlan(accountId: $id, plan: $plan)');
 const credits = (name: string, field: string) =>
-  `mutation ${name}($id: ID!, $amount: Money!, $reason: String!) { r: ${field}(accountId: $id, amount: $amount, reason: $reason) { __typename ... on Balance { available } ${DOMAIN_ERROR} } }`;
+  `mutation ${name}($id: ID!, $amount: Money!, $reason: String!, $key: String) { r: ${field}(accountId: $id, amount: $amount, reason: $reason, idempotencyKey: $key) { __typename ... on Balance { available } ${DOMAIN_ERROR} } }`;
 const GRANT = credits('GrantCredits', 'grantCredits');
 const REFUND = credits('RefundCredits', 'refundCredits');
 const PLATFORM = `query Platform($from: String!, $to: String!) {
@@ -113,6 +113,9 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  // One idempotency key per grant or refund as filled in: sent again (a second click, a retry after an answer that
+  // never came) it is applied once; a success clears the form, so the next one gets a key of its own.
+  const creditKey = useRef<{ what: string; key: string } | null>(null);
   const run = async (work: () => Promise<string>) => {
     setMessage(null);
     try {
@@ -136,7 +139,10 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
       if (nano === null || nano === 0) throw new Error('The amount is dollars, e.g. 10 or 2.50.');
       if (nano > MAX_LEDGER_AMOUNT) throw new Error(`The amount is at most ${formatUsd(MAX_LEDGER_AMOUNT)} at a time.`);
       if (!reason.trim()) throw new Error('Give a reason: it is recorded in the ledger.');
-      const balance = unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim() })).r);
+      const what = `${query}\n${shown.id}\n${nano}\n${reason.trim()}`;
+      if (creditKey.current?.what !== what) creditKey.current = { what, key: crypto.randomUUID() };
+      const balance = unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim(), key: creditKey.current.key })).r);
+      creditKey.current = null;
       setAmount('');
       setReason('');
       return `${verb} ${formatUsd(nano)}: the balance is ${formatUsd(balance.available)}.`;
