@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type GraphQLFormattedError } from 'graphql';
+import { getOperationAST, GraphQLError, NoSchemaIntrospectionCustomRule, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
@@ -18,6 +18,7 @@ import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
+import { boundSubscriptions, createSubscriptionSlots, tooManySubscriptions, type Release } from './graphql/plugins/subscriptionSlots.js';
 import { schema } from './graphql/schema.js';
 import { consoleDistDir } from './console/paths.js';
 import { createConsoleAssets, isConsolePath } from './http/consoleAssets.js';
@@ -97,6 +98,8 @@ const MAX_OPERATIONS_PER_SOCKET = 100;
 type SocketState = {
   secret?: string | null;
   operations?: Map<string, AsyncIterator<unknown> | null>;
+  /** The account slots its subscriptions hold, by id (GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT). */
+  slots?: Map<string, Release>;
   closed?: boolean;
 };
 
@@ -108,6 +111,16 @@ const endOperations = (state: SocketState) => {
   state.closed = true;
   for (const stream of state.operations?.values() ?? []) void Promise.resolve(stream?.return?.()).catch(() => undefined);
   state.operations?.clear();
+  releaseSlot(state);
+};
+
+/** Give back the account slot of one subscription of the socket (all of them without an id). */
+const releaseSlot = (state: SocketState, id?: string) => {
+  for (const [held, release] of state.slots ?? []) {
+    if (id !== undefined && held !== id) continue;
+    release();
+    state.slots?.delete(held);
+  }
 };
 
 const hasHttpExtension = (error: GraphQLError): boolean => error.extensions?.http !== undefined;
@@ -128,6 +141,8 @@ const CUT_MS = 1_000;
 
 /** WebSocket close code 1001: the server is going away (graphql-ws names none for it). */
 const GOING_AWAY = 1001;
+/** WebSocket close code 1013: try again later (graphql-ws clients retry it). */
+const TRY_AGAIN_LATER = 1013;
 
 /** Node's default time for a request's headers: kept, unless the whole request's deadline is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
@@ -198,6 +213,13 @@ export const buildApp = (
   let draining = false;
 
   const authenticate = (secret: string | null): Principal | null => (secret ? core.directory.authenticate(secret) : null);
+  // One account may not hold the server's memory and event loop with subscriptions or sockets (QA s45 res #1: 10,000
+  // subscriptions of one key over 100 sockets took other users' chat p99 to 6 s).
+  const subscriptionSlots = createSubscriptionSlots(config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT);
+  /** The slot graphql-ws took for an operation before running it, by its context (adopted by boundSubscriptions). */
+  const wsSlots = new WeakMap<object, Release>();
+  /** graphql-ws connections open per account (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT), by the key of their connection_init. */
+  const socketsByAccount = new Map<string, number>();
 
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
@@ -221,6 +243,7 @@ export const buildApp = (
       ...(config.GRAPHQL_INTROSPECTION ? [] : [noIntrospection]),
       useClientErrors({ suggestions: config.GRAPHQL_INTROSPECTION }),
       endWhenKeyRefused(core.directory),
+      boundSubscriptions(subscriptionSlots, (context) => wsSlots.get(context)),
       // Answers are a key's own records (GET /graphql?query=… too): no browser or proxy keeps a copy.
       { onResponse: ({ response }) => response.headers.set('cache-control', 'no-store') },
     ],
@@ -516,16 +539,35 @@ export const buildApp = (
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: (ctx) => {
         const secret = bearerIn(ctx.connectionParams) ?? bearerOf(ctx.extra.request);
+        let principal: Principal | null;
         try {
-          authenticate(secret);
+          principal = authenticate(secret);
         } catch (error) {
           if (!(error instanceof UnauthenticatedError || error instanceof ForbiddenError)) throw error;
           // A bad key is refused at once, with the reason; graphql-ws's own close that follows is then a no-op.
           ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
           return false;
         }
+        // An idle socket is cheap but not free: an account's are counted (a socket opened without a key runs
+        // subscriptions only with a key in each, and those count against that key's account all the same).
+        if (principal) {
+          const { accountId } = principal;
+          const open = socketsByAccount.get(accountId) ?? 0;
+          if (open >= config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT) {
+            // 1013, try again later: graphql-ws clients retry it, with backoff, as a slot frees when another closes.
+            ctx.extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections for this account: at most ${config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT} at once`, 'Too many connections for this account'));
+            return false;
+          }
+          socketsByAccount.set(accountId, open + 1);
+          ctx.extra.socket.once('close', () => {
+            const left = (socketsByAccount.get(accountId) ?? 1) - 1;
+            if (left === 0) socketsByAccount.delete(accountId);
+            else socketsByAccount.set(accountId, left);
+          });
+        }
         ctx.extra.secret = secret;
         ctx.extra.operations = new Map();
+        ctx.extra.slots = new Map();
         ctx.extra.socket.once('close', () => endOperations(ctx.extra));
         return true;
       },
@@ -547,7 +589,22 @@ export const buildApp = (
         }
         open.set(id, null);
         const prepared = await prepareOperation(ctx, params);
-        if (Array.isArray(prepared)) open.delete(id);
+        if (Array.isArray(prepared)) {
+          open.delete(id);
+          return prepared;
+        }
+        // A subscription takes its account's slot here, so that one too many is refused with an `error` message; the
+        // slot is given back when it ends (boundSubscriptions), completes or its socket closes (whichever is first).
+        const { principal } = prepared.contextValue;
+        if (principal && !ctx.extra.closed && getOperationAST(prepared.document, prepared.operationName)?.operation === 'subscription') {
+          const release = subscriptionSlots.take(principal.accountId);
+          if (!release) {
+            open.delete(id);
+            return [tooManySubscriptions(subscriptionSlots.limit)];
+          }
+          (ctx.extra.slots ??= new Map()).set(id, release);
+          wsSlots.set(prepared.contextValue, release);
+        }
         return prepared;
       },
       onOperation: (ctx, id, _payload, _args, result) => {
@@ -558,6 +615,7 @@ export const buildApp = (
       },
       onComplete: (ctx, id) => {
         ctx.extra.operations?.delete(id);
+        releaseSlot(ctx.extra, id);
       },
       // Errors are made for both transports; `extensions.http` (a status for the HTTP answer) is HTTP's, which yoga
       // strips there.

@@ -68,6 +68,13 @@ const schema = z.object({
    * httpRequestTimeoutMs (60 s, longer when MAX_BODY_BYTES is raised).
    */
   HTTP_REQUEST_TIMEOUT_MS: integer('HTTP_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000 }).optional(),
+  /**
+   * GraphQL subscriptions (graphql-ws and SSE) an account may have open at once, across all its connections: each holds
+   * memory, replays what it follows and is sent every change. Per process.
+   */
+  GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT: integer('GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(100),
+  /** graphql-ws connections opened with an account's key (its connection_init) open at once. Per process. */
+  GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: integer('GRAPHQL_MAX_SOCKETS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(20),
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
   CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */

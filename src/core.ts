@@ -1,4 +1,4 @@
-import { getEventListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
 import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
@@ -26,9 +26,14 @@ export type PubSubTopics = {
   balanceChanged: [accountId: string, payload: BalanceDoc];
 };
 
-/** The in-process pub/sub of read-model changes, and whether anyone watches a topic (to skip reading for nobody). */
-export const createTopics = () => {
+/**
+ * The in-process pub/sub of read-model changes, and whether anyone watches a topic (to skip reading for nobody). Each
+ * change is dispatched to the listeners of its topic and account only, so its cost is that account's subscribers,
+ * at most `subscribersPerAccount` (GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT): no leak warning below that.
+ */
+export const createTopics = (subscribersPerAccount = 100) => {
   const target = new EventTarget();
+  setMaxListeners(subscribersPerAccount, target);
   return {
     pubsub: createPubSub<PubSubTopics>({ eventTarget: target }),
     /** Whether anyone subscribed to `topic` for `id` (yoga's pubsub names the event `${topic}:${id}`). */

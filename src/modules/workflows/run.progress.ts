@@ -98,6 +98,11 @@ export interface ProgressFailure {
 export const MAX_UNREAD_ITEMS = 10_000;
 /** Runs whose workflow is remembered from their RunStarted, so their end needs no read. */
 const MAX_REMEMBERED_RUNS = 10_000;
+/**
+ * Stored events a replay reads at a time, and lets its reader take before it reads more: a run's events can be up to
+ * about 2 MiB each (a step's kept input and its output), and a whole run tens of MiB.
+ */
+export const REPLAY_PAGE_EVENTS = 8;
 
 /**
  * A pushed-to async iterator. `return()` (the client unsubscribed) ends it at once, even while `next()` waits, and
@@ -109,20 +114,33 @@ const channel = <T>(onClose: () => void) => {
   let ended = false;
   let closed = false;
   let wake: (() => void) | null = null;
+  /** Those waiting for every item to be taken (`drained`). */
+  let drainWaiters: (() => void)[] = [];
   const notify = () => {
     const waiting = wake;
     wake = null;
     waiting?.();
+  };
+  const drainedNow = () => {
+    const waiting = drainWaiters;
+    drainWaiters = [];
+    for (const resolve of waiting) resolve();
   };
   const close = () => {
     if (closed) return;
     closed = true;
     onClose();
     notify();
+    drainedNow();
   };
   const api = {
     get open() {
       return !ended && !closed;
+    },
+    /** Resolves once the reader has taken every item pushed so far, or the channel is closed or ended. */
+    drained(): Promise<void> {
+      if (head >= items.length || !api.open) return Promise.resolve();
+      return new Promise<void>((resolve) => drainWaiters.push(resolve));
     },
     push(item: T) {
       if (!api.open) return;
@@ -136,6 +154,7 @@ const channel = <T>(onClose: () => void) => {
     end() {
       ended = true;
       notify();
+      drainedNow();
     },
     fail(error: UnavailableError) {
       if (!api.open) return;
@@ -153,6 +172,7 @@ const channel = <T>(onClose: () => void) => {
               items.splice(0, head);
               head = 0;
             }
+            if (head >= items.length) drainedNow();
             return { done: false, value };
           }
           if (ended) {
@@ -298,6 +318,51 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
   let followers = 0;
   let shared: Shared | null = null;
   let stopped = false;
+  /**
+   * Pages of run streams being replayed, by run and first revision, while a follower still reads one: followers of a
+   * run replaying it at the same time (a burst of subscribers) read and hold each page once, not once each.
+   */
+  const pages = new Map<string, { readonly events: Promise<RecordedEvent<RunEvent>[]>; readonly issued: number; holders: number }>();
+  /** Orders followers' registrations and page reads (a read issued after a registration sees all it missed live). */
+  let clock = 0;
+
+  /**
+   * The page of the run's stream from revision `from`, shared, for a follower registered at `registeredAt`; `release`
+   * once it has been taken by the follower's reader. A full page never changes. A shorter one was the stream's end when
+   * read: one issued before this follower registered may lack events appended in between that the follower's live
+   * feed did not get either, so it is read again.
+   */
+  const readPage = async (runId: string, from: number, registeredAt: number): Promise<{ events: RecordedEvent<RunEvent>[]; release: () => void }> => {
+    const key = `${runId}:${from}`;
+    let page = pages.get(key);
+    if (page === undefined) {
+      const created = { events: deps.eventStore.readStream(runStream(runId), { fromRevision: from, maxCount: REPLAY_PAGE_EVENTS }) as Promise<RecordedEvent<RunEvent>[]>, issued: ++clock, holders: 0 };
+      pages.set(key, created);
+      created.events.catch(() => pages.get(key) === created && pages.delete(key));
+      page = created;
+    }
+    const held = page;
+    held.holders++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--held.holders === 0 && pages.get(key) === held) pages.delete(key);
+    };
+    let events: RecordedEvent<RunEvent>[];
+    try {
+      events = await held.events;
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (events.length < REPLAY_PAGE_EVENTS && held.issued < registeredAt) {
+      if (pages.get(key) === held) pages.delete(key);
+      release();
+      return readPage(runId, from, registeredAt);
+    }
+    return { events, release };
+  };
 
   const ownerOf = async (runId: string): Promise<RunOwner | null> => {
     const known = runs.get(runId);
@@ -422,9 +487,23 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
         }
         flushTokens();
       };
+      const registeredAt = ++clock;
+      /**
+       * The stored events after the last one delivered, a page at a time: the next page is read once the reader has
+       * taken this one, so a follower holds at most a page (a slow reader of a large run does not hold the run), and
+       * followers of one run in step share their reads (readPage).
+       */
       const catchUp = async () => {
-        const events = (await deps.eventStore.readStream(runStream(runId), { fromRevision: last + 1 })) as RecordedEvent<RunEvent>[];
-        for (const event of events) if (out.open) deliver(event);
+        for (;;) {
+          const page = await readPage(runId, last + 1, registeredAt);
+          try {
+            for (const event of page.events) if (out.open && event.revision === last + 1) deliver(event);
+            if (!out.open || page.events.length < REPLAY_PAGE_EVENTS) return;
+            await out.drained();
+          } finally {
+            page.release();
+          }
+        }
       };
       const enqueue = (task: () => void | Promise<void>) => {
         queue = queue

@@ -1,0 +1,298 @@
+/**
+ * What one account may hold of the server with GraphQL subscriptions (QA s45 res #1): 10,000 balanceChanged
+ * subscriptions of one key over 100 sockets took another user's chat p99 to 6 s, and hundreds of replays of one large
+ * feed or run stalled the server for 5–21 s. An account has at most GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT open at once,
+ * across all its sockets and keys and over SSE too, and GRAPHQL_MAX_SOCKETS_PER_ACCOUNT graphql-ws connections opened
+ * with its keys; replays of a large generation feed or run reach every subscriber whole and in order.
+ */
+import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { eventually, within } from '../support/eventually.js';
+import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
+
+const BALANCE_CHANGED = 'subscription { balanceChanged { available } }';
+const clients: Client[] = [];
+
+const connect = (h: GatewayHarness, key?: string) => {
+  const client = createClient({
+    url: `ws://127.0.0.1:${h.port}/graphql`,
+    webSocketImpl: WebSocket,
+    lazy: false,
+    retryAttempts: 0,
+    onNonLazyError: () => undefined,
+    ...(key ? { connectionParams: { authorization: `Bearer ${key}` } } : {}),
+  });
+  clients.push(client);
+  return client;
+};
+
+interface Run {
+  readonly results: ExecutionResult[];
+  /** What the sink's error received: GraphQL errors (an `error` message) or a close event. */
+  error: unknown;
+  ended: boolean;
+  stop: () => void;
+}
+
+const start = (client: Client, payload: SubscribePayload): Run => {
+  const run: Run = { results: [], error: null, ended: false, stop: () => undefined };
+  run.stop = client.subscribe(payload, {
+    next: (result) => void run.results.push(result as ExecutionResult),
+    error: (error) => {
+      run.error = error;
+      run.ended = true;
+    },
+    complete: () => void (run.ended = true),
+  });
+  return run;
+};
+
+/** The errors an operation got as graphql-ws `error` messages. */
+const errorsOf = (run: Run): GraphQLFormattedError[] => (Array.isArray(run.error) ? (run.error as GraphQLFormattedError[]) : []);
+
+const TOO_MANY = (limit: number) => ({
+  message: `Too many subscriptions for this account: at most ${limit} at once, across all its connections; complete some first`,
+  extensions: { code: 'RATE_LIMITED', reason: 'too_many_subscriptions', limit },
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.dispose()));
+});
+
+describe('subscriptions and sockets per account', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness({ GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT: '3', GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: '2' });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  /** Until each of `runs` is live: it has received a balance change of the account (or ended). */
+  const live = async (account: Account, runs: Run[]) =>
+    eventually('the subscriptions to be live', async () => {
+      await h.grant(account.accountId, 1);
+      return runs.every((run) => run.results.length > 0 || run.ended);
+    });
+
+  /** Subscribe to balanceChanged until one is accepted (a slot given back is free once the server has seen its end). */
+  const takeFreedSlot = async (account: Account, client: Client): Promise<Run> =>
+    eventually('a freed slot to be taken', async () => {
+      const run = start(client, { query: BALANCE_CHANGED });
+      await live(account, [run]);
+      if (run.results.length > 0) return run;
+      expect(errorsOf(run)).toEqual([TOO_MANY(3)]);
+      return null;
+    });
+
+  it('the subscription past the bound, on any of the account’s sockets and with any of its keys, is refused RATE_LIMITED; one that ends frees its slot', async () => {
+    const account = await h.openAccount();
+    const other = await h.openAccount();
+    const second = await h.gqlOk('mutation { createApiKey(name: "second") { ... on CreatedApiKey { secret } } }', {}, account.key);
+    const first = connect(h, account.key);
+    const next = connect(h, second.createApiKey.secret as string);
+    const held = [start(first, { query: BALANCE_CHANGED }), start(first, { query: BALANCE_CHANGED }), start(next, { query: BALANCE_CHANGED })];
+    await live(account, held);
+    expect(held.map((run) => run.error)).toEqual([null, null, null]);
+
+    // The fourth, on either socket: an `error` message, typed; the others go on.
+    for (const client of [first, next]) {
+      const refused = start(client, { query: BALANCE_CHANGED });
+      await eventually('the refusal', () => refused.ended);
+      expect(errorsOf(refused)).toEqual([TOO_MANY(3)]);
+      expect(refused.results).toEqual([]);
+    }
+    // Queries and mutations are not subscriptions; another account has its own slots.
+    const query = start(next, { query: '{ me { id } }' });
+    await eventually('the query', () => query.ended);
+    expect(query.results).toEqual([{ data: { me: { id: account.accountId } } }]);
+    const others = [start(connect(h, other.key), { query: BALANCE_CHANGED })];
+    await live(other, others);
+    expect(others[0]!.error).toBeNull();
+
+    // Completing one frees its slot, for any socket of the account.
+    held[0]!.stop();
+    held[0] = await takeFreedSlot(account, next);
+    // A closed socket frees all it held.
+    await next.dispose();
+    await takeFreedSlot(account, first);
+    await takeFreedSlot(account, connect(h, account.key));
+  });
+
+  it('a subscription its field refuses (NOT_FOUND) holds no slot', async () => {
+    const account = await h.openAccount();
+    const client = connect(h, account.key);
+    const held = [start(client, { query: BALANCE_CHANGED }), start(client, { query: BALANCE_CHANGED })];
+    await live(account, held);
+    for (let i = 0; i < 5; i++) {
+      const missing = start(client, { query: 'subscription { workflowRun(id: "run_missing") { type } }' });
+      await eventually('the refusal', () => missing.ended);
+      expect(missing.results.flatMap((result) => result.errors ?? []).map((error) => error.extensions?.code)).toEqual(['NOT_FOUND']);
+    }
+    const third = start(client, { query: BALANCE_CHANGED });
+    await live(account, [third]);
+    expect(third.error).toBeNull();
+    const fourth = start(client, { query: BALANCE_CHANGED });
+    await eventually('the refusal', () => fourth.ended);
+    expect(errorsOf(fourth)).toEqual([TOO_MANY(3)]);
+  });
+
+  it('subscriptions over SSE count too, and a closed SSE request frees its slot', async () => {
+    const account = await h.openAccount();
+    const sse = (signal?: AbortSignal) =>
+      fetch(`${h.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${account.key}` },
+        body: JSON.stringify({ query: BALANCE_CHANGED }),
+        ...(signal && { signal }),
+      });
+    const abort = new AbortController();
+    const held = await sse(abort.signal);
+    expect(held.status).toBe(200);
+    const reader = held.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    void (async () => {
+      for (;;) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (done) return;
+        text += value;
+      }
+    })();
+    await eventually('the SSE subscription to be live', async () => {
+      await h.grant(account.accountId, 1);
+      return text.includes('balanceChanged');
+    });
+    const client = connect(h, account.key);
+    const ws = [start(client, { query: BALANCE_CHANGED }), start(client, { query: BALANCE_CHANGED })];
+    await live(account, ws);
+
+    const refused = start(client, { query: BALANCE_CHANGED });
+    await eventually('the refusal', () => refused.ended);
+    expect(errorsOf(refused)).toEqual([TOO_MANY(3)]);
+    // Over SSE: the same error, and the stream ends.
+    const overSse = await sse();
+    const body = await overSse.text();
+    expect(body).toContain('"code":"RATE_LIMITED"');
+    expect(body).toContain('"reason":"too_many_subscriptions"');
+    expect(body).toMatch(/event: complete/);
+
+    abort.abort();
+    await takeFreedSlot(account, client);
+  });
+
+  it('the socket past the bound opened with an account’s key is closed 1013 (try again later); one closing frees its place; a socket without a key runs subscriptions within the same bound', async () => {
+    const account = await h.openAccount();
+    /** A raw graphql-transport-ws socket: acknowledged, or the close it got. */
+    const rawSocket = async (key?: string) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
+      const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+      const acked = new Promise<'acked'>((resolve) => socket.on('message', (data) => (JSON.parse(String(data)) as { type: string }).type === 'connection_ack' && resolve('acked')));
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: key ? { authorization: `Bearer ${key}` } : {} }));
+      const outcome = await within('the connection to be acknowledged or closed', Promise.race([acked, closed]));
+      return { socket, closed, outcome };
+    };
+    const one = await rawSocket(account.key);
+    const two = await rawSocket(account.key);
+    expect([one.outcome, two.outcome]).toEqual(['acked', 'acked']);
+    expect((await rawSocket(account.key)).outcome).toEqual([1013, 'Too many connections for this account: at most 2 at once']);
+    // Another account's, and one without a key, are not this account's.
+    expect((await rawSocket((await h.openAccount()).key)).outcome).toBe('acked');
+    expect((await rawSocket()).outcome).toBe('acked');
+
+    one.socket.close();
+    await one.closed;
+    expect(await eventually('a place to free', async () => {
+      const again = await rawSocket(account.key);
+      return again.outcome === 'acked' && again.outcome;
+    })).toBe('acked');
+
+    // A socket opened without a key, its subscriptions naming another account's key (as GraphiQL sends them): counted
+    // against that account all the same.
+    const user = await h.openAccount();
+    const keyed = connect(h, user.key);
+    const held = [0, 1, 2].map(() => start(keyed, { query: BALANCE_CHANGED }));
+    await live(user, held);
+    const anonymous = connect(h);
+    const withKey = { query: BALANCE_CHANGED, extensions: { headers: { authorization: `Bearer ${user.key}` } } };
+    const refused = start(anonymous, withKey);
+    await eventually('the refusal', () => refused.ended);
+    expect(errorsOf(refused)).toEqual([TOO_MANY(3)]);
+    held[0]!.stop();
+    await eventually('a freed slot to be taken', async () => {
+      const run = start(anonymous, withKey);
+      await live(user, [run]);
+      return run.results.length > 0;
+    });
+  });
+});
+
+describe('replays to several subscribers at once', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness();
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  /** Every result of one subscription on its own socket, until it completes. */
+  const collect = async (key: string, payload: SubscribePayload): Promise<ExecutionResult[]> => {
+    const client = connect(h, key);
+    const results: ExecutionResult[] = [];
+    try {
+      for await (const result of client.iterate(payload)) results.push(result as ExecutionResult);
+    } finally {
+      await client.dispose();
+    }
+    return results;
+  };
+
+  it('a generation’s feed of 5,000 tokens reaches each of 8 subscribers whole and in order, then its end', async () => {
+    const user = await h.openAccount({ credits: 1_000_000_000 });
+    const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'wordy', model: 'wordy/words', prices: { prompt: 1, completion: 1 }, maxOutput: 10_000 });
+    const text = Array.from({ length: 5_000 }, (_, i) => `w${String(i).padStart(5, '0')} `).join('');
+    fake.script({ text });
+    const data = await h.gqlOk('mutation { startGeneration(input: { model: "wordy/words", prompt: "talk" }) { ... on StartedGeneration { generationId } ... on DomainError { message } } }', {}, user.key);
+    const id = data.startGeneration.generationId as string;
+    // Replayed once it is whole: every subscriber gets it from the feed the server keeps.
+    await h.generation(user.key, id);
+    const query = { query: 'subscription ($id: ID!) { generation(id: $id) { type content status } }', variables: { id } };
+    const replays = await Promise.all(Array.from({ length: 8 }, () => collect(user.key, query)));
+    for (const results of replays) {
+      expect(results.flatMap((result) => result.errors ?? [])).toEqual([]);
+      const events = results.map((result) => (result.data as { generation: { type: string; content: string | null; status: string | null } }).generation);
+      expect(events.filter((event) => event.type === 'TOKEN').map((event) => event.content).join('')).toBe(text);
+      expect(events.at(-1)).toMatchObject({ type: 'DONE', status: 'COMPLETED' });
+    }
+  });
+
+  it('a finished run of 4 MB in 62 events reaches each of 8 subscribers whole and in order, then completes', async () => {
+    const designer = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
+    const steps = Array.from({ length: 30 }, (_, i) => ({ key: `s${i}`, type: 'action.transform', input: { expression: `=$pad("", 130000, "${i % 10}")` } }));
+    const created = await h.gqlOk('mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ... on DomainError { code message } } }', { d: { name: 'Big', trigger: { type: 'manual' }, steps } }, designer.key);
+    const started = await h.gqlOk('mutation ($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id } ... on DomainError { code message } } }', { id: created.createWorkflow.id }, designer.key);
+    const runId = started.runWorkflow.id as string;
+    await eventually('the run to end', async () => (await h.gqlOk('query ($id: ID!) { workflowRun(id: $id) { status } }', { id: runId }, designer.key)).workflowRun.status === 'SUCCEEDED');
+    const query = {
+      query: `subscription ($id: ID!) { workflowRun(id: $id) { type
+        ... on WorkflowStepSucceededEvent { revision key output }
+        ... on WorkflowStepStartedEvent { revision key }
+        ... on WorkflowRunStartedEvent { revision }
+        ... on WorkflowRunEndedEvent { revision status } } }`,
+      variables: { id: runId },
+    };
+    const replays = await Promise.all(Array.from({ length: 8 }, () => collect(designer.key, query)));
+    for (const results of replays) {
+      expect(results.flatMap((result) => result.errors ?? [])).toEqual([]);
+      const events = results.map((result) => (result.data as { workflowRun: { type: string; revision: number; key?: string; output?: unknown; status?: string } }).workflowRun);
+      expect(events.map((event) => event.revision)).toEqual(Array.from({ length: 2 + 2 * steps.length }, (_, i) => i));
+      const outputs = events.filter((event) => event.type === 'STEP_SUCCEEDED');
+      expect(outputs.map((event) => event.key)).toEqual(steps.map((step) => step.key));
+      outputs.forEach((event, i) => expect(event.output).toBe(String(i % 10).repeat(130_000)));
+      expect(events.at(-1)).toMatchObject({ type: 'RUN_ENDED', status: 'SUCCEEDED' });
+    }
+  });
+});
