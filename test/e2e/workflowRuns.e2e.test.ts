@@ -221,13 +221,14 @@ describe('manual workflow runs over GraphQL', () => {
   });
 
   it('answers a large step output in full when the run is read, and null in lists', async () => {
-    const id = await createWorkflow(h.gql, { name: 'Big', trigger: { type: 'manual' }, steps: [{ key: 'big', type: 'action.transform', input: { expression: '=$pad("", 100000, "x")' } }, { key: 'reply', type: 'action.respond', input: { big: '=steps.big' } }] }, designer.key);
+    const id = await createWorkflow(h.gql, { name: 'Big', trigger: { type: 'manual' }, steps: [{ key: 'big', type: 'action.transform', input: { expression: '=$pad("", 60000, "x")' } }, { key: 'reply', type: 'action.respond', input: { big: '=steps.big' } }] }, designer.key);
     const run = await finished(h.gql, (await runWorkflow(h.gql, id, null, designer.key)).body.data.runWorkflow.id, designer.key);
     expect(run.status).toBe('SUCCEEDED');
-    expect(run.steps[0].output).toBe('x'.repeat(100_000));
-    expect(run.output).toEqual({ big: 'x'.repeat(100_000) });
+    expect(run.steps[0].output).toBe('x'.repeat(60_000));
+    expect(run.output).toEqual({ big: 'x'.repeat(60_000) });
+    // Inputs are kept up to 64 KiB (what a run stores is bounded: workflowRunStorage).
     const inputs = await h.gql('query($id: ID!) { workflowRun(id: $id) { steps { key input } } }', { id: run.id }, designer.key);
-    expect(inputs.body.data.workflowRun.steps[1]).toEqual({ key: 'reply', input: { big: 'x'.repeat(100_000) } });
+    expect(inputs.body.data.workflowRun.steps[1]).toEqual({ key: 'reply', input: { big: 'x'.repeat(60_000) } });
     const list = await h.gql('query($id: ID!) { workflowRuns(workflowId: $id) { edges { node { output steps { output } } } } }', { id }, designer.key);
     expect(list.body.data.workflowRuns.edges[0].node).toEqual({ output: null, steps: [{ output: null }, { output: null }] });
   });

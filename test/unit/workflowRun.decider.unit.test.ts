@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, ValidationError } from '../../src/errors.js';
 import type { JsonValue } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
-import { carryOver, DEFAULT_RUN_LIMITS, next, runDecider, type RunDefinition, type RunLimits } from '../../src/modules/workflows/run.decider.js';
+import { carryOver, DEFAULT_RUN_LIMITS, next, RUN_EVENT_BYTES, runDecider, type RunDefinition, type RunLimits } from '../../src/modules/workflows/run.decider.js';
 import type { RunEvent } from '../../src/modules/workflows/run.events.js';
 import { deciderSpec } from '../support/givenWhenThen.js';
 
@@ -26,13 +26,16 @@ const started = (key: string, attempt: number, seconds: number): RunEvent => ({
   type: 'StepStarted',
   data: { key, attempt, idempotencyKey: `run_1.${key}.${attempt}`, at: at(seconds) },
 });
+/** Bytes of a value as JSON: what an outcome's event records it stores (`bytes`). */
+const size = (value: unknown): number => Buffer.byteLength(JSON.stringify(value), 'utf8');
 const succeeded = (key: string, attempt: number, seconds: number, output: JsonValue = { ok: true }, cost = 0): RunEvent => ({
   type: 'StepSucceeded',
-  data: { key, attempt, output, cost, at: at(seconds) },
+  data: { key, attempt, output, cost, bytes: size(output), at: at(seconds) },
 });
+const UPSTREAM_502 = { code: 'PROVIDER_ERROR', message: 'upstream 502' };
 const failed = (key: string, attempt: number, seconds: number, retryAt: string | null, cost = 0): RunEvent => ({
   type: 'StepFailed',
-  data: { key, attempt, error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, cost, retryAt, at: at(seconds) },
+  data: { key, attempt, error: UPSTREAM_502, cost, retryAt, bytes: size(UPSTREAM_502), at: at(seconds) },
 });
 const skipped = (key: string, reason: 'condition' | 'path', seconds: number): RunEvent => ({ type: 'StepSkipped', data: { key, reason, at: at(seconds) } });
 
@@ -40,6 +43,13 @@ const run = (definition: RunDefinition, limits: RunLimits = DEFAULT_RUN_LIMITS) 
 const decider = runDecider(example);
 const nextAfter = (events: readonly RunEvent[], seconds: number, definition: RunDefinition = example, limits: RunLimits = DEFAULT_RUN_LIMITS) =>
   next(foldEvents(decider, events), definition, now(seconds), limits);
+
+/** What the run stores after `events` (RunState.stored). */
+const storedAfter = (events: readonly RunEvent[], definition: RunDefinition = example): number => {
+  const state = foldEvents(runDecider(definition), events);
+  if (state.status === 'none') throw new Error('the run has not started');
+  return state.stored;
+};
 
 const failStep = (key: string, attempt: number, seconds: number, retryable = true, cost = 0) =>
   ({ type: 'RecordStepFailed', data: { key, attempt, error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, retryable, cost, at: at(seconds) } }) as const;
@@ -65,7 +75,7 @@ describe('run decider: the next step', () => {
   it('finishes as succeeded once every step is done, with the respond step\'s output as the run\'s output', () => {
     const done = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3), succeeded('answer', 1, 4, { text: '42' }), started('reply', 1, 5), succeeded('reply', 1, 6, { answer: '42' })];
     expect(nextAfter(done, 6)).toEqual({ kind: 'finish', outcome: 'succeeded', output: { answer: '42' } });
-    run(example)(done).when({ type: 'FinishRun', data: { at: at(7) } }).then([{ type: 'RunSucceeded', data: { output: { answer: '42' }, at: at(7) } }]);
+    run(example)(done).when({ type: 'FinishRun', data: { at: at(7) } }).then([{ type: 'RunSucceeded', data: { output: { answer: '42' }, bytes: 15, at: at(7) } }]);
   });
 
   it('refuses to finish a run with work left', () => {
@@ -238,47 +248,85 @@ describe('run decider: budget and limits', () => {
 
   it('refuses an output over the size limit: the step fails with a clear error and the output is not stored', () => {
     const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16 };
+    const error = { code: 'OUTPUT_TOO_LARGE', message: 'Step first produced 25 bytes of output, over the limit of 16' };
     run(budgeted, limits)([runStarted, started('first', 1, 1)])
       .when(succeedStep('first', 1, 2, { text: 'ééééééé' }))
-      .then([
-        {
-          type: 'StepFailed',
-          data: { key: 'first', attempt: 1, error: { code: 'OUTPUT_TOO_LARGE', message: 'Step first produced 25 bytes of output, over the limit of 16' }, cost: 0, retryAt: null, at: at(2) },
-        },
-      ]);
+      .then([{ type: 'StepFailed', data: { key: 'first', attempt: 1, error, cost: 0, retryAt: null, bytes: size(error), at: at(2) } }]);
     run(budgeted, limits)([runStarted, started('first', 1, 1)]).when(succeedStep('first', 1, 2, { text: 'ok' })).then([succeeded('first', 1, 2, { text: 'ok' })]);
   });
 
-  it('refuses an output that would bring what the run keeps over the state limit: the step fails and the run keeps what it had', () => {
-    const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16, maxStateBytes: 24 };
+  it('counts everything the run stores (trigger, outputs, errors, RUN_EVENT_BYTES an event): an output that would pass maxStateBytes fails its step', () => {
     const history = [runStarted, started('first', 1, 1), succeeded('first', 1, 2, { t: 'abcdefgh' }), started('second', 1, 3)];
-    // 16 bytes kept ({"t":"abcdefgh"}), 16 more would be 32.
+    // The trigger {"body":{"question":"why?"}} is 28 bytes, the first output 16; four events.
+    const before = 28 + 16 + 4 * RUN_EVENT_BYTES;
+    expect(storedAfter(history)).toBe(before);
+    // {"u":"ijklmnop"} (16 bytes) in one more event, and the run's end held: one byte short.
+    const limits = { ...DEFAULT_RUN_LIMITS, maxStateBytes: before + 2 * RUN_EVENT_BYTES + 15 };
+    const message = `Step second's output of 16 bytes would bring what the run stores (its trigger, outputs, inputs kept, errors and end, ${RUN_EVENT_BYTES} bytes an event) to ${before + 2 * RUN_EVENT_BYTES + 16} bytes, over the limit of ${limits.maxStateBytes}`;
+    const error = { code: 'RUN_STATE_TOO_LARGE', message };
     run(budgeted, limits)(history)
       .when(succeedStep('second', 1, 4, { u: 'ijklmnop' }))
-      .then([
-        {
-          type: 'StepFailed',
-          data: { key: 'second', attempt: 1, error: { code: 'RUN_STATE_TOO_LARGE', message: "Step second's output would bring the outputs the run keeps to 32 bytes, over the limit of 24" }, cost: 0, retryAt: null, at: at(4) },
-        },
-      ]);
-    run(budgeted, limits)(history).when(succeedStep('second', 1, 4, 'ij')).then([succeeded('second', 1, 4, 'ij')]);
+      .then([{ type: 'StepFailed', data: { key: 'second', attempt: 1, error, cost: 0, retryAt: null, bytes: size(error), at: at(4) } }]);
+    run(budgeted, limits)(history).when(succeedStep('second', 1, 4, 'ijklmnopqrstu')).then([succeeded('second', 1, 4, 'ijklmnopqrstu')]);
+    // Failures count too: a failed first attempt (its error) leaves less for what comes after.
+    const retried = [runStarted, started('first', 1, 1), failed('first', 1, 2, at(3)), started('first', 2, 3)];
+    expect(storedAfter(retried)).toBe(28 + size(UPSTREAM_502) + 4 * RUN_EVENT_BYTES);
+  });
+
+  it('holds the room for a run\'s answer, which its end stores again (RunSucceeded repeats the last action.respond output)', () => {
+    const answering: RunDefinition = { steps: [{ key: 'reply', type: 'action.respond' }, { key: 'after', type: 'action.transform' }], settings: { timeoutSeconds: 120, budget: 0 } };
+    const answer = { a: 'x'.repeat(100) }; // 108 bytes
+    const head = [runStarted, started('reply', 1, 1)];
+    const base = storedAfter(head);
+    // The answer counts twice, with its event and the end's: 216 bytes and two events.
+    const tight = { ...DEFAULT_RUN_LIMITS, maxStateBytes: base + 2 * RUN_EVENT_BYTES + 215 };
+    run(answering, tight)(head).when(succeedStep('reply', 1, 2, answer)).then([expect.objectContaining({ type: 'StepFailed', data: expect.objectContaining({ error: expect.objectContaining({ code: 'RUN_STATE_TOO_LARGE' }) }) }) as never]);
+    // The answer's event, the next step's start and outcome (1 byte), the end (the answer again).
+    const room = { ...DEFAULT_RUN_LIMITS, maxStateBytes: base + (RUN_EVENT_BYTES + 108) + RUN_EVENT_BYTES + (RUN_EVENT_BYTES + 1) + (RUN_EVENT_BYTES + 108) };
+    run(answering, room)(head).when(succeedStep('reply', 1, 2, answer)).then([succeeded('reply', 1, 2, answer)]);
+    // A later step's output must leave room for the answer the end repeats: `1` (1 byte) fits, `12` does not.
+    const later = [...head, succeeded('reply', 1, 2, answer), started('after', 1, 3)];
+    run(answering, room)(later).when(succeedStep('after', 1, 4, 12)).then([expect.objectContaining({ type: 'StepFailed' }) as never]);
+    run(answering, room)(later).when(succeedStep('after', 1, 4, 1)).then([succeeded('after', 1, 4, 1)]);
+    const done = [...later, succeeded('after', 1, 4, 1)];
+    run(answering, room)(done).when({ type: 'FinishRun', data: { at: at(5) } }).then([{ type: 'RunSucceeded', data: { output: answer, bytes: 108, at: at(5) } }]);
+    expect(storedAfter([...done, { type: 'RunSucceeded', data: { output: answer, bytes: 108, at: at(5) } }], answering)).toBe(room.maxStateBytes);
+  });
+
+  it('measures events written before they recorded their size', () => {
+    const recorded = [runStarted, started('first', 1, 1), succeeded('first', 1, 2, { t: 'abc' })];
+    const old = [runStarted, started('first', 1, 1), { type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: { t: 'abc' }, cost: 0, input: { q: 'a' }, at: at(2) } } as RunEvent];
+    expect(storedAfter(old)).toBe(storedAfter(recorded) + size({ q: 'a' }));
   });
 });
 
 describe('run decider: step inputs', () => {
-  it('keeps an attempt’s evaluated input with its outcome, and drops one over the output limit (the outcome is still recorded)', () => {
-    const limits = { ...DEFAULT_RUN_LIMITS, maxOutputBytes: 16 };
-    const budgeted: RunDefinition = { steps: [{ key: 'first', type: 'action.transform' }], settings: { timeoutSeconds: 120, budget: 0 } };
-    const withInput = (input: unknown) => ({ type: 'RecordStepSucceeded' as const, data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: input as never, at: at(2) } });
-    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+  const transform: RunDefinition = { steps: [{ key: 'first', type: 'action.transform' }], settings: { timeoutSeconds: 120, budget: 0 } };
+  const withInput = (input: unknown) => ({ type: 'RecordStepSucceeded' as const, data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: input as never, at: at(2) } });
+
+  it('keeps an attempt’s evaluated input with its outcome up to maxKeptInputBytes, and counts it (the outcome is recorded either way)', () => {
+    const limits = { ...DEFAULT_RUN_LIMITS, maxKeptInputBytes: 16 };
+    run(transform, limits)([runStarted, started('first', 1, 1)])
       .when(withInput({ q: 'hi' }))
-      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: { q: 'hi' }, at: at(2) } }]);
-    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: { q: 'hi' }, bytes: 4 + 10, at: at(2) } }]);
+    run(transform, limits)([runStarted, started('first', 1, 1)])
       .when(withInput({ q: 'a much longer question' }))
-      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, at: at(2) } }]);
-    run(budgeted, limits)([runStarted, started('first', 1, 1)])
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, bytes: 4, at: at(2) } }]);
+    run(transform, limits)([runStarted, started('first', 1, 1)])
       .when({ type: 'RecordStepFailed', data: { key: 'first', attempt: 1, error: { code: 'X', message: 'x' }, retryable: false, cost: 0, input: { q: 'hi' }, at: at(2) } })
-      .then([{ type: 'StepFailed', data: { key: 'first', attempt: 1, error: { code: 'X', message: 'x' }, cost: 0, retryAt: null, input: { q: 'hi' }, at: at(2) } }]);
+      .then([{ type: 'StepFailed', data: { key: 'first', attempt: 1, error: { code: 'X', message: 'x' }, cost: 0, retryAt: null, input: { q: 'hi' }, bytes: size({ code: 'X', message: 'x' }) + 10, at: at(2) } }]);
+    expect(DEFAULT_RUN_LIMITS.maxKeptInputBytes).toBe(64 * 1024);
+  });
+
+  it('keeps an input only while it fits in what the run may still store: an input never fails its step', () => {
+    const head = [runStarted, started('first', 1, 1)];
+    const limits = { ...DEFAULT_RUN_LIMITS, maxStateBytes: storedAfter(head, transform) + 2 * RUN_EVENT_BYTES + 4 + 9 };
+    run(transform, limits)(head)
+      .when(withInput({ q: 'hi' }))
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, bytes: 4, at: at(2) } }]);
+    run(transform, limits)(head)
+      .when(withInput({ q: 'h' }))
+      .then([{ type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: 'ok', cost: 0, input: { q: 'h' }, bytes: 4 + 9, at: at(2) } }]);
   });
 });
 
@@ -355,7 +403,7 @@ describe('run decider: cancel and refused transitions', () => {
   it('a failure recorded before its call settled (chargePending) is not retried, and its charge may follow the run\'s end', () => {
     const inFlight = [runStarted, started('pick', 1, 1), succeeded('pick', 1, 2), started('answer', 1, 3)];
     const timedOut = { type: 'RecordStepFailed', data: { key: 'answer', attempt: 1, error: { code: 'STEP_TIMEOUT', message: 'slow' }, retryable: true, cost: 0, chargePending: true, at: at(4) } } as const;
-    const pending: RunEvent = { type: 'StepFailed', data: { key: 'answer', attempt: 1, error: { code: 'STEP_TIMEOUT', message: 'slow' }, cost: 0, retryAt: null, chargePending: true, at: at(4) } };
+    const pending: RunEvent = { type: 'StepFailed', data: { key: 'answer', attempt: 1, error: { code: 'STEP_TIMEOUT', message: 'slow' }, cost: 0, retryAt: null, bytes: size({ code: 'STEP_TIMEOUT', message: 'slow' }), chargePending: true, at: at(4) } };
     run(example)(inFlight).when(timedOut).then([pending]);
     expect(nextAfter([...inFlight, pending], 5)).toMatchObject({ kind: 'finish', outcome: 'failed', error: { code: 'STEP_TIMEOUT' } });
     const failedRun: RunEvent = { type: 'RunFailed', data: { error: { code: 'STEP_TIMEOUT', message: 'slow' }, step: 'answer', at: at(5) } };
@@ -431,7 +479,7 @@ describe('run decider: retrying a failed run', () => {
     { type: 'RunFailed', data: { error: { code: 'PROVIDER_ERROR', message: 'upstream 502' }, step: 'answer', at: at(5) } },
   ];
   const retryStarted: RunEvent = { type: 'RunStarted', data: { ...runStarted.data, runId: 'run_2', retryOf: 'run_1', at: at(60) } };
-  const carried: RunEvent = { type: 'StepCarriedOver', data: { key: 'pick', fromRun: 'run_1', output: { first: { id: 'm' } }, skipped: null, at: at(60) } };
+  const carried: RunEvent = { type: 'StepCarriedOver', data: { key: 'pick', fromRun: 'run_1', output: { first: { id: 'm' } }, skipped: null, bytes: size({ first: { id: 'm' } }), at: at(60) } };
 
   it('carries over the steps before the failed one (outputs and skips), in order, and stops at the failed step', () => {
     expect(carryOver(foldEvents(decider, failedRun), example)).toEqual([{ key: 'pick', status: 'succeeded', output: { first: { id: 'm' } } }]);

@@ -50,10 +50,23 @@ export interface RunLimits {
   readonly maxStepsPerRun: number;
   /** UTF-8 bytes of a step's output as JSON. */
   readonly maxOutputBytes: number;
-  /** UTF-8 bytes of all the outputs a run keeps (its state: every run's record is read whole, and held while it runs). */
+  /**
+   * Bytes a run may store in all (RunState.stored): its trigger, every output, input kept and error, and each event's
+   * fixed part (RUN_EVENT_BYTES). Every run's record is read whole, and its outputs held while it runs; and nothing
+   * else bounds what one run writes to the event log, which keeps it for good.
+   */
   readonly maxStateBytes: number;
+  /** UTF-8 bytes of a step's input as JSON kept with its outcome, for reading the run (a larger one is not kept). */
+  readonly maxKeptInputBytes: number;
 }
-export const DEFAULT_RUN_LIMITS: RunLimits = { maxStepsPerRun: 100, maxOutputBytes: 1024 * 1024, maxStateBytes: 16 * 1024 * 1024 };
+export const DEFAULT_RUN_LIMITS: RunLimits = { maxStepsPerRun: 100, maxOutputBytes: 1024 * 1024, maxStateBytes: 16 * 1024 * 1024, maxKeptInputBytes: 64 * 1024 };
+
+/**
+ * What each event of a run counts beside its payload (trigger, output, input, error): its type, ids, step key, times,
+ * and the metadata and index entries stored with it. A small event takes about this much of events.db (QA s45 measured
+ * 716 bytes for a table entry event whose data is some 250 bytes of JSON).
+ */
+export const RUN_EVENT_BYTES = 512;
 
 export const DEFAULT_BACKOFF_MS = 1_000;
 /** Exponential backoff stops growing here, so a long retry policy cannot push an attempt past any sane deadline. */
@@ -98,6 +111,8 @@ export interface StepState {
    * charge may still be recorded (RecordStepCharge, once).
    */
   readonly chargeOpen: boolean;
+  /** Bytes its last outcome's event stores (its output and input kept, or its error): see storedBytes. */
+  readonly bytes: number;
 }
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'filtered';
@@ -124,6 +139,11 @@ export type RunState =
       readonly steps: ReadonlyMap<string, StepState>;
       /** Distinct steps started. */
       readonly stepsStarted: number;
+      /**
+       * Bytes the run's events store (storedBytes): each event's payload as JSON plus RUN_EVENT_BYTES. Bounded by
+       * RunLimits.maxStateBytes when a step's outcome is recorded.
+       */
+      readonly stored: number;
       /**
        * Nano-dollars charged by the run's steps so far: every attempt's charge (succeeded, failed, timed out or
        * aborted), as recorded with its outcome or after it (StepCharged). What is left of the budget is budget − spent.
@@ -223,9 +243,53 @@ const closeInFlight = (steps: ReadonlyMap<string, StepState>, error: RunError): 
   return closed ?? steps;
 };
 
-const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null, chargeOpen: false } as const;
+const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null, carriedFrom: null, skipped: null, wakeAt: null, chargeOpen: false, bytes: 0 } as const;
+
+const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? 'null', 'utf8');
+
+/**
+ * The bytes of an event's payload as the run's size counts them: its trigger, output, input kept, error or reason as
+ * JSON. The events that may be large record theirs (`bytes`); older ones, and the small ones, are measured.
+ */
+export const storedBytes = (event: RunEvent): number => {
+  switch (event.type) {
+    case 'RunQueued':
+    case 'RunStarted':
+      return jsonBytes(event.data.trigger);
+    case 'StepCarriedOver':
+      return event.data.bytes ?? (event.data.skipped === null ? jsonBytes(event.data.output) : 0);
+    case 'StepSucceeded':
+      return event.data.bytes ?? jsonBytes(event.data.output) + (event.data.input === undefined ? 0 : jsonBytes(event.data.input));
+    case 'StepFailed':
+      return event.data.bytes ?? jsonBytes(event.data.error) + (event.data.input === undefined ? 0 : jsonBytes(event.data.input));
+    case 'RunSucceeded':
+      return event.data.bytes ?? jsonBytes(event.data.output);
+    case 'RunFailed':
+      return jsonBytes(event.data.error);
+    case 'RunCancelled':
+      return jsonBytes(event.data.reason);
+    case 'StepStarted':
+    case 'StepWaiting':
+    case 'StepSkipped':
+    case 'StepCharged':
+    case 'RunFiltered':
+      return 0;
+    default: {
+      const _never: never = event;
+      return 0;
+    }
+  }
+};
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
+  const bytes = storedBytes(event);
+  const next = evolveRun(state, event, bytes);
+  if (next.status === 'none') return next;
+  return { ...next, stored: (state.status === 'none' ? 0 : state.stored) + RUN_EVENT_BYTES + bytes };
+};
+
+/** The run after `event` (its `stored` as before it: evolve adds the event's). `bytes`: the event's storedBytes. */
+const evolveRun = (state: RunState, event: RunEvent, bytes: number): RunState => {
   if (event.type === 'RunStarted' && state.status === 'queued') return { ...state, status: 'running', startedAt: ms(event.data.at) };
   if (event.type === 'RunStarted' || event.type === 'RunQueued') {
     const { runId, workflowId, version, trigger, retryOf, depth, keyId, chain, at } = event.data;
@@ -244,6 +308,7 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
       startedAt: ms(at),
       steps: new Map(),
       stepsStarted: 0,
+      stored: 0,
       spent: 0,
     };
   }
@@ -251,7 +316,7 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
   switch (event.type) {
     case 'StepCarriedOver': {
       const { key, fromRun, output, skipped } = event.data;
-      const step: StepState = { ...NOT_RUN, status: skipped === null ? 'succeeded' : 'skipped', attempt: 0, output: skipped === null ? output : null, carriedFrom: fromRun, skipped };
+      const step: StepState = { ...NOT_RUN, status: skipped === null ? 'succeeded' : 'skipped', attempt: 0, output: skipped === null ? output : null, carriedFrom: fromRun, skipped, bytes };
       return { ...state, steps: withStep(state, key, step) };
     }
     case 'StepStarted': {
@@ -268,13 +333,13 @@ export const evolve = (state: RunState, event: RunEvent): RunState => {
     case 'StepSucceeded': {
       const { key, attempt, output, cost } = event.data;
       const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
-      const step: StepState = { ...NOT_RUN, status: 'succeeded', attempt, idempotencyKey, output };
+      const step: StepState = { ...NOT_RUN, status: 'succeeded', attempt, idempotencyKey, output, bytes };
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
     }
     case 'StepFailed': {
       const { key, attempt, error, cost, retryAt, chargePending } = event.data;
       const idempotencyKey = state.steps.get(key)?.idempotencyKey ?? null;
-      const step: StepState = { ...NOT_RUN, status: 'failed', attempt, idempotencyKey, error, retryAt: retryAt === null ? null : ms(retryAt), chargeOpen: chargePending === true };
+      const step: StepState = { ...NOT_RUN, status: 'failed', attempt, idempotencyKey, error, retryAt: retryAt === null ? null : ms(retryAt), chargeOpen: chargePending === true, bytes };
       return { ...state, steps: withStep(state, key, step), spent: state.spent + cost };
     }
     case 'StepCharged': {
@@ -456,17 +521,51 @@ const outputBytes = (key: string, output: JsonValue): number => {
 
 const bounded = (error: RunError): RunError => (error.message.length > RUN_ERROR_MESSAGE_MAX ? { ...error, message: error.message.slice(0, RUN_ERROR_MESSAGE_MAX) } : error);
 
-const decideFailure = (definition: RunDefinition, key: string, attempt: number, error: RunError, retryable: boolean, cost: number, at: string, input?: JsonValue, chargePending = false): RunEvent[] => {
+/**
+ * Bytes the run's end will store, held for it: its event, and a run that succeeds repeats its answer (the last
+ * `action.respond` output) in RunSucceeded, so that step's bytes too (its input kept included: a bound, not the exact
+ * count).
+ */
+const endingBytes = (run: StartedRunState, definition: RunDefinition): number => {
+  let bytes = RUN_EVENT_BYTES;
+  for (const step of definition.steps) {
+    const done = step.type === 'action.respond' ? run.steps.get(step.key) : undefined;
+    if (done?.status === 'succeeded') bytes = RUN_EVENT_BYTES + done.bytes;
+  }
+  return bytes;
+};
+
+/**
+ * An attempt's input is kept with its outcome (to read, not to run on) when it is at most maxKeptInputBytes and fits in
+ * the `room` the run has left to store: a large input is not worth the space the run's outputs need.
+ */
+const keptInput = (key: string, input: JsonValue | undefined, limits: RunLimits, room: number): { readonly value: JsonValue; readonly bytes: number } | undefined => {
+  if (input === undefined) return undefined;
+  const bytes = outputBytes(key, input);
+  return bytes <= Math.min(limits.maxKeptInputBytes, room) ? { value: input, bytes } : undefined;
+};
+
+/**
+ * A step's failure. It is always recorded (it is small: a code and a bounded message), and counts in what the run
+ * stores; its input is kept when it fits.
+ */
+const decideFailure = (
+  run: StartedRunState,
+  definition: RunDefinition,
+  limits: RunLimits,
+  failure: { key: string; attempt: number; error: RunError; retryable: boolean; cost: number; at: string; input?: JsonValue; chargePending?: boolean },
+): RunEvent[] => {
+  const { key, attempt, retryable, cost, at, chargePending = false } = failure;
   const step = requireStep(definition, key);
   const attempts = step.retry?.attempts ?? 1;
   // An attempt whose charge is not known yet leaves the budget left unknown: no further attempt is made on it.
   const retryAt = retryable && !chargePending && attempt < attempts ? new Date(parseAt(at) + backoffMs(step, attempt)).toISOString() : null;
-  return [{ type: 'StepFailed', data: { key, attempt, error: bounded(error), cost, retryAt, ...(input !== undefined && { input }), ...(chargePending && { chargePending: true as const }), at } }];
+  const error = bounded(failure.error);
+  const errorBytes = jsonBytes(error);
+  const input = keptInput(key, failure.input, limits, limits.maxStateBytes - run.stored - RUN_EVENT_BYTES - errorBytes - endingBytes(run, definition));
+  const bytes = errorBytes + (input?.bytes ?? 0);
+  return [{ type: 'StepFailed', data: { key, attempt, error, cost, retryAt, ...(input !== undefined && { input: input.value }), bytes, ...(chargePending && { chargePending: true as const }), at } }];
 };
-
-/** An attempt's input is kept with its outcome when it fits the output limit (it is there to read, not to run on). */
-const keptInput = (key: string, input: JsonValue | undefined, limits: RunLimits): JsonValue | undefined =>
-  input === undefined || outputBytes(key, input) > limits.maxOutputBytes ? undefined : input;
 
 /** The first events of a run (queued or started), its carried-over steps after them. */
 const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition: RunDefinition, data: StartRunData, limits: RunLimits): RunEvent[] => {
@@ -476,19 +575,28 @@ const beginRun = (type: 'RunStarted' | 'RunQueued', state: RunState, definition:
   if (!Number.isSafeInteger(version) || version < 1) throw new ValidationError(`A run pins a workflow version (a positive integer), got ${version}`, { field: 'version' });
   parseAt(at);
   if (carried.length > 0 && retryOf === undefined) throw new ValidationError('Only a retry carries steps over', { field: 'carried' });
-  carried.forEach((step, index) => {
+  const carriedBytes = carried.map((step, index) => {
     // The carried steps are the definition's first ones, in order: the retry goes on right after them.
     if (definition.steps[index]?.key !== step.key) throw new ValidationError(`Carried step ${step.key} is not step ${index + 1} of this workflow version`, { step: step.key });
-    if (step.status === 'succeeded' && outputBytes(step.key, step.output) > limits.maxOutputBytes) throw new ValidationError(`The output of carried step ${step.key} is over the limit`, { step: step.key });
+    const bytes = step.status === 'succeeded' ? outputBytes(step.key, step.output) : 0;
+    if (bytes > limits.maxOutputBytes) throw new ValidationError(`The output of carried step ${step.key} is over the limit`, { step: step.key });
+    return bytes;
   });
   if (depth !== undefined && (!Number.isSafeInteger(depth) || depth < 0)) throw new ValidationError(`A run's depth is a non-negative integer, got ${depth}`, { field: 'depth' });
   const identity: RunIdentity = { runId, workflowId, version, trigger, ...(retryOf !== undefined && { retryOf }), ...(depth !== undefined && depth > 0 && { depth }), ...(keyId !== undefined && { keyId }), ...(chain !== undefined && { chain }), at };
   return [
     { type, data: identity },
     ...carried.map(
-      (step): RunEvent => ({
+      (step, index): RunEvent => ({
         type: 'StepCarriedOver',
-        data: { key: step.key, fromRun: retryOf ?? '', output: step.status === 'succeeded' ? step.output : null, skipped: step.status === 'skipped' ? step.reason : null, at },
+        data: {
+          key: step.key,
+          fromRun: retryOf ?? '',
+          output: step.status === 'succeeded' ? step.output : null,
+          skipped: step.status === 'skipped' ? step.reason : null,
+          ...(step.status === 'succeeded' && { bytes: carriedBytes[index] ?? 0 }),
+          at,
+        },
       }),
     ),
   ];
@@ -547,25 +655,23 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
 
       case 'RecordStepSucceeded': {
         const { key, attempt, output, cost, at } = command.data;
-        const input = keptInput(key, command.data.input, limits);
         const run = requireRunning(state, `record step ${key} as succeeded`);
         const step = requireStep(definition, key);
         requireInFlight(run, key, attempt, `record step ${key} as succeeded`);
         requireAmount('cost', cost);
         parseAt(at);
+        const failure = { key, attempt, retryable: false, cost, at, input: command.data.input };
         const bytes = outputBytes(key, output);
         if (bytes > limits.maxOutputBytes) {
           // The output is refused, not stored; producing it again would produce as much, so no retry.
           const error = { code: RUN_ERROR_CODES.output, message: `Step ${key} produced ${bytes} bytes of output, over the limit of ${limits.maxOutputBytes}` };
-          return decideFailure(definition, key, attempt, error, false, cost, at, input);
+          return decideFailure(run, definition, limits, { ...failure, error });
         }
-        // Measured only when the outputs kept could pass the limit (each is at most maxOutputBytes): most runs never do.
-        const others = [...run.steps].filter(([other, recorded]) => recorded.status === 'succeeded' && other !== key);
-        let kept = bytes;
-        if (bytes + others.length * limits.maxOutputBytes > limits.maxStateBytes) for (const [other, recorded] of others) kept += outputBytes(other, recorded.output);
-        if (kept > limits.maxStateBytes) {
-          const error = { code: RUN_ERROR_CODES.state, message: `Step ${key}'s output would bring the outputs the run keeps to ${kept} bytes, over the limit of ${limits.maxStateBytes}` };
-          return decideFailure(definition, key, attempt, error, false, cost, at, input);
+        // An answer (action.respond) is stored twice: here and in the run's end, which holds the last one.
+        const stored = run.stored + RUN_EVENT_BYTES + bytes + (step.type === 'action.respond' ? RUN_EVENT_BYTES + bytes : endingBytes(run, definition));
+        if (stored > limits.maxStateBytes) {
+          const message = `Step ${key}'s output of ${bytes} bytes would bring what the run stores (its trigger, outputs, inputs kept, errors and end, ${RUN_EVENT_BYTES} bytes an event) to ${stored} bytes, over the limit of ${limits.maxStateBytes}`;
+          return decideFailure(run, definition, limits, { ...failure, error: { code: RUN_ERROR_CODES.state, message } });
         }
         if (step.type === 'control.filter' && !(isRecord(output) && typeof output.passed === 'boolean')) {
           throw new ValidationError(`The output of filter step ${key} must be { passed: boolean }`, { step: key });
@@ -574,7 +680,8 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
           throw new ValidationError(`The output of branch step ${key} must be { path: string | null }`, { step: key });
         }
         if (step.type === DELAY_STEP) throw new ValidationError(`Delay step ${key} succeeds by waking (RecordStepWaiting, then WakeStep)`, { step: key });
-        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, ...(input !== undefined && { input }), at } }];
+        const input = keptInput(key, command.data.input, limits, limits.maxStateBytes - stored);
+        return [{ type: 'StepSucceeded', data: { key, attempt, output, cost, ...(input !== undefined && { input: input.value }), bytes: bytes + (input?.bytes ?? 0), at } }];
       }
 
       case 'RecordStepFailed': {
@@ -583,7 +690,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         requireStep(definition, key);
         requireInFlight(run, key, attempt, `record step ${key} as failed`);
         requireAmount('cost', cost);
-        return decideFailure(definition, key, attempt, error, retryable, cost, at, keptInput(key, command.data.input, limits), command.data.chargePending === true);
+        return decideFailure(run, definition, limits, { key, attempt, error, retryable, cost, at, input: command.data.input, chargePending: command.data.chargePending === true });
       }
 
       case 'RecordStepCharge': {
@@ -632,7 +739,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
             code: RUN_ERROR_CODES.delayPastTimeout,
             message: `Step ${key} would wake at ${until}, at or after the run's deadline ${new Date(deadline).toISOString()} (settings.timeoutSeconds ${definition.settings.timeoutSeconds} counts delays): raise the timeout or shorten the delay`,
           };
-          return decideFailure(definition, key, attempt, error, false, 0, at);
+          return decideFailure(run, definition, limits, { key, attempt, error, retryable: false, cost: 0, at });
         }
         return [{ type: 'StepWaiting', data: { key, attempt, until: new Date(wakeAt).toISOString(), at } }];
       }
@@ -655,7 +762,7 @@ export const runDecider = (definition: RunDefinition, limits: RunLimits = DEFAUL
         if (action.kind !== 'finish') throw new ConflictError(`Cannot finish the run: it is not done, next is ${describeAction(action)}`);
         switch (action.outcome) {
           case 'succeeded':
-            return [{ type: 'RunSucceeded', data: { output: action.output, at } }];
+            return [{ type: 'RunSucceeded', data: { output: action.output, bytes: jsonBytes(action.output), at } }];
           case 'failed':
             return [{ type: 'RunFailed', data: { error: action.error, step: action.step, at } }];
           case 'filtered':

@@ -10,6 +10,13 @@ export interface RunError {
   readonly message: string;
 }
 
+/**
+ * The bytes of JSON an event's payload holds (its output, input, error), as the run's size limit counts them
+ * (run.decider.ts storedBytes): recorded by the decider, so a fold need not measure megabytes again. Absent in events
+ * written before the limit counted everything (they are measured).
+ */
+export type StoredBytes = number;
+
 /** What a run is: its workflow, pinned version and trigger. */
 export interface RunIdentity {
   readonly runId: string;
@@ -52,7 +59,7 @@ export type RunQueued = { readonly type: 'RunQueued'; readonly data: RunIdentity
  */
 export type StepCarriedOver = {
   readonly type: 'StepCarriedOver';
-  readonly data: { readonly key: string; readonly fromRun: string; readonly output: JsonValue; readonly skipped: SkipReason | null; readonly at: string };
+  readonly data: { readonly key: string; readonly fromRun: string; readonly output: JsonValue; readonly skipped: SkipReason | null; readonly bytes?: StoredBytes; readonly at: string };
 };
 
 export type StepStarted = {
@@ -75,8 +82,14 @@ export type StepSucceeded = {
     readonly output: JsonValue;
     /** Nano-dollars the step charged (model calls); counts against the run's budget. */
     readonly cost: number;
-    /** The attempt's input, its expressions evaluated (absent when it was over the output limit, or in older events). */
+    /**
+     * The attempt's input, its expressions evaluated, kept for reading the run: absent when over 64 KiB
+     * (RunLimits.maxKeptInputBytes) or when keeping it would pass what the run may store (older events kept inputs up
+     * to 1 MiB).
+     */
     readonly input?: JsonValue;
+    /** Bytes of its output and input (StoredBytes). */
+    readonly bytes?: StoredBytes;
     readonly at: string;
   };
 };
@@ -96,6 +109,8 @@ export type StepFailed = {
     readonly retryAt: string | null;
     /** As StepSucceeded's; also absent when the input itself could not be evaluated. */
     readonly input?: JsonValue;
+    /** Bytes of its error and input (StoredBytes). */
+    readonly bytes?: StoredBytes;
     /**
      * The attempt's call had not settled when the failure was recorded (it ignored its abort past the executor's
      * patience): its charge, if any, comes later as StepCharged, and the step is not retried (the budget left is unknown).
@@ -134,7 +149,8 @@ export type StepSkipped = {
 
 export type RunSucceeded = {
   readonly type: 'RunSucceeded';
-  readonly data: { readonly output: JsonValue; readonly at: string };
+  /** `bytes`: of its output (StoredBytes). */
+  readonly data: { readonly output: JsonValue; readonly bytes?: StoredBytes; readonly at: string };
 };
 
 export type RunFailed = {

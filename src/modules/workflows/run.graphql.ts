@@ -41,7 +41,7 @@ const WorkflowRunStepRef = builder.objectRef<RunStepView>('WorkflowRunStep').imp
     key: t.exposeString('key'),
     status: t.field({ type: WorkflowStepStatusEnum, resolve: (step) => step.status }),
     attempts: t.exposeInt('attempts', { description: 'Attempts started (0 for a skipped step).' }),
-    input: t.field({ type: 'JSON', nullable: true, description: "The last attempt's input, its expressions evaluated (null until it has an outcome, or when it could not be evaluated).", resolve: (step) => json(step.input) }),
+    input: t.field({ type: 'JSON', nullable: true, description: "The last attempt's input, its expressions evaluated, kept for reading the run: null until it has an outcome, when it could not be evaluated, and when it was not kept (over 64 KiB as JSON, or past what the run may still store: 16 MiB in all).", resolve: (step) => json(step.input) }),
     output: t.field({ type: 'JSON', nullable: true, resolve: (step) => json(step.output) }),
     error: t.field({ type: WorkflowRunErrorRef, nullable: true, resolve: (step) => step.error }),
     cost: t.field({ type: 'Money', description: 'Nano-dollars all its attempts were charged (a timed-out or aborted model call included).', resolve: (step) => step.cost }),
