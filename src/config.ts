@@ -80,9 +80,9 @@ const schema = z.object({
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */
   METRICS_TOKEN: headerSecret('METRICS_TOKEN', 16).optional(),
   /**
-   * Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account, and bytes (as
-   * JSON) of all of an account's live entries: the disk its tables may take (about 2.5 times that, with the event
-   * log and the read model).
+   * Tables (src/modules/tables): bytes of one entry as JSON, entries per table, tables per account, and what all of an
+   * account's live entries may count (each its JSON and TABLE_ENTRY_OVERHEAD_BYTES): the event log and the read model
+   * hold about twice that.
    */
   TABLE_MAX_ENTRY_BYTES: integer('TABLE_MAX_ENTRY_BYTES', { min: 256, max: 1_048_576 }).default(65_536),
   TABLE_MAX_ENTRIES: integer('TABLE_MAX_ENTRIES', { min: 1 }).default(100_000),

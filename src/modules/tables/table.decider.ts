@@ -1,6 +1,6 @@
 import { ConflictError, DomainError, NotFoundError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
-import { entryBytes, type EntryData, type TableEvent } from './table.events.js';
+import { entryBytes, quotaBytes, TABLE_ENTRY_OVERHEAD_BYTES, type EntryData, type TableEvent } from './table.events.js';
 
 /**
  * A table as decided. `entries` maps each live entry's id to its creation time, size and writer (EntryAdded.keyId):
@@ -26,8 +26,9 @@ export type LiveTableState = Extract<TableState, { status: 'active' }>;
 
 type Ref = { readonly accountId: string; readonly table: string; readonly at: string };
 /**
- * The account's storage quota as the command sees it: its limit, and the bytes of its other live tables (from the
- * read model, so a soft bound across tables; within this table the count is exact).
+ * The account's storage quota as the command sees it: its limit, and what its other live tables count (quotaBytes: their
+ * JSON and each entry's overhead, from the read model, so a soft bound across tables; within this table it is exact).
+ * `bytes`: the entry's JSON.
  */
 type Quota = { readonly quota: { readonly maxBytes: number; readonly otherTables: number }; readonly bytes: number };
 /**
@@ -51,10 +52,11 @@ export class TableFullError extends DomainError {
 
 /** The account's table entries would pass TABLE_MAX_BYTES_PER_ACCOUNT. */
 export class TableStorageQuotaError extends DomainError {
+  /** `used` and `size` as the quota counts them: JSON and TABLE_ENTRY_OVERHEAD_BYTES an entry. */
   constructor(used: number, size: number, max: number) {
     super(
       'CONFLICT',
-      `The account's table entries hold ${used} bytes (as JSON); this entry of ${size} bytes would pass its quota of ${max} bytes (TABLE_MAX_BYTES_PER_ACCOUNT): delete entries or drop a table first`,
+      `The account's table entries count ${used} bytes (their JSON and ${TABLE_ENTRY_OVERHEAD_BYTES} bytes an entry for storing it); this entry of ${size} bytes would pass its quota of ${max} bytes (TABLE_MAX_BYTES_PER_ACCOUNT): delete entries or drop a table first`,
       409,
       { reason: 'table_storage_quota', limit: max, used, size },
     );
@@ -62,13 +64,15 @@ export class TableStorageQuotaError extends DomainError {
 }
 
 /**
- * The table's bytes once `entryId` holds an entry of `bytes` (replacing `before`): refused when that grows the
- * account past its quota. Shrinking is always allowed, so an account over its quota (lowered since) can make room.
+ * The table's bytes of JSON once an entry of `bytes` is added (`before` null) or replaces one of `before` bytes: refused
+ * when that grows what the account counts past its quota (a new entry adds its overhead too). Shrinking is always
+ * allowed, so an account over its quota (lowered since, or counted with the overhead since) can make room.
  */
-const grownWithin = (live: LiveTableState, quota: Quota['quota'], bytes: number, before: number): number => {
-  const tableBytes = live.bytes - before + bytes;
-  if (bytes > before && quota.otherTables + tableBytes > quota.maxBytes) throw new TableStorageQuotaError(quota.otherTables + live.bytes, bytes, quota.maxBytes);
-  return tableBytes;
+const grownWithin = (live: LiveTableState, quota: Quota['quota'], bytes: number, before: number | null): number => {
+  const growth = before === null ? quotaBytes(bytes, 1) : bytes - before;
+  const used = quota.otherTables + quotaBytes(live.bytes, live.entries.size);
+  if (growth > 0 && used + growth > quota.maxBytes) throw new TableStorageQuotaError(used, quotaBytes(bytes, 1), quota.maxBytes);
+  return live.bytes - (before ?? 0) + bytes;
 };
 
 /** An entry event's size: recorded with it, or measured (events from before the quota). */
@@ -141,7 +145,7 @@ export const tableDecider: Decider<TableState, TableCommand, TableEvent> = {
         // The same id again (a resumed step's derived id) is the insert already done.
         if (live.entries.has(entryId)) return [];
         if (live.entries.size >= maxEntries) throw new TableFullError(live.name, maxEntries);
-        const tableBytes = grownWithin(live, quota, bytes, 0);
+        const tableBytes = grownWithin(live, quota, bytes, null);
         return [{ type: 'EntryAdded', data: { tableId: live.tableId, accountId: live.accountId, table: live.name, entryId, entry, bytes, tableBytes, ...(keyId !== undefined && { keyId }), at } }];
       }
       case 'UpdateEntry': {

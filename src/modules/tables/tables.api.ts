@@ -12,14 +12,17 @@ import type { ReadStore } from '../../readStore/readStore.js';
 import { onlyOwnKey, type Caller, type Principal } from '../auth/principal.js';
 import { entryFilter, entrySort, PROTOTYPE_NAMES, RESERVED_ENTRY_FIELDS } from './entryFilter.js';
 import { tableDecider, type TableCommand, type TableState } from './table.decider.js';
-import { entryBytes, TABLE_NAME, tableEventAsNow, tableStream, type EntryData, type TableEvent } from './table.events.js';
+import { entryBytes, quotaBytes, TABLE_NAME, tableEventAsNow, tableStream, type EntryData, type TableEvent } from './table.events.js';
 
 export interface TableLimits {
   /** Bytes of one entry as JSON. */
   readonly maxEntryBytes: number;
   readonly maxEntries: number;
   readonly maxTablesPerAccount: number;
-  /** Bytes (as JSON) of all of an account's live entries, across its tables: what its tables may take of the disk. */
+  /**
+   * What all of an account's live entries, across its tables, may count: their JSON and TABLE_ENTRY_OVERHEAD_BYTES each
+   * (what storing an entry takes), so what its tables take of the disk.
+   */
   readonly maxBytesPerAccount: number;
 }
 
@@ -272,13 +275,13 @@ export const createTablesApi = (deps: {
   };
 
   /**
-   * The account's quota as an insert or update into `table` sees it: the bytes of its other live tables, from the
-   * read model (as TABLE_MAX_PER_ACCOUNT is counted): requests racing on several tables of one account may pass it by
+   * The account's quota as an insert or update into `table` sees it: what its other live tables count (their JSON and
+   * each entry's overhead), from the read model (as TABLE_MAX_PER_ACCOUNT is counted): requests racing on several tables of one account may pass it by
    * what they raced with; within one table the decider counts exactly.
    */
   const quotaFor = async (accountId: string, table: string) => {
     let otherTables = 0;
-    for (const doc of await queries.forAccount(accountId)) if (doc.name !== table) otherTables += doc.bytes;
+    for (const doc of await queries.forAccount(accountId)) if (doc.name !== table) otherTables += quotaBytes(doc.bytes, doc.entryCount);
     return { maxBytes: limits.maxBytesPerAccount, otherTables };
   };
 
