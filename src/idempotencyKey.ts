@@ -21,3 +21,6 @@ export const checkIdempotencyKey = (key: string, metadata: Record<string, unknow
   if (!IDEMPOTENCY_KEY.test(key)) throw new ValidationError(`${ALLOWED}; ${fault(key)}`, metadata);
   return key;
 };
+
+/** A GraphQL `idempotencyKey` argument, checked (VALIDATION naming it); undefined when not given. */
+export const idempotencyKeyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));

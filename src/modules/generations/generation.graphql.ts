@@ -1,4 +1,4 @@
-import { checkIdempotencyKey } from '../../idempotencyKey.js';
+import { idempotencyKeyArg } from '../../idempotencyKey.js';
 import type { StoredContent } from '../../contentStore/contentStore.js';
 import { mediaCounts, type GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
@@ -303,8 +303,6 @@ builder.queryFields((t) => ({
 
 const IDEMPOTENCY_KEY_ARG =
   "One generation per Idempotency-Key and API key (as the REST Idempotency-Key header; another key of the account sending the same one makes its own call): a key another generation holds is a CONFLICT naming it in details.generation_id (its message says when that generation was for another request: another mutation or input); the answer is not replayed here; a key that charged nothing may be sent again.";
-/** An `idempotencyKey` argument, checked (VALIDATION naming it); undefined when not given. */
-const keyArg = (key: string | null | undefined): string | undefined => (key == null ? undefined : checkIdempotencyKey(key, { field: 'idempotencyKey' }));
 
 builder.mutationFields((t) => ({
   sendPrompt: t.withAuth({ user: true }).field({
@@ -315,7 +313,7 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: PromptInput, required: true }),
       idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY_ARG }),
     },
-    resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: keyArg(args.idempotencyKey) }),
+    resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
   embed: t.withAuth({ user: true }).field({
     type: EmbedResultRef,
@@ -338,7 +336,7 @@ builder.mutationFields((t) => ({
       input: t.arg({ type: PromptInput, required: true }),
       idempotencyKey: t.arg.string({ required: false, description: IDEMPOTENCY_KEY_ARG }),
     },
-    resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId, keyArg(args.idempotencyKey)),
+    resolve: (_root, args, ctx) => ctx.generations.start(ctx.principal, args.input, ctx.requestId, idempotencyKeyArg(args.idempotencyKey)),
   }),
 }));
 

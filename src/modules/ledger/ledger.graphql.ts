@@ -7,6 +7,7 @@ import { builder } from '../../graphql/builder.js';
 import { idConnection, idPage, revisionConnection } from '../../graphql/connections.js';
 import type { GraphQLContext } from '../../graphql/context.js';
 import { ownsAccountArg, targetAccount, userOwnsAccountArg } from '../../graphql/scopes.js';
+import { idempotencyKeyArg } from '../../idempotencyKey.js';
 import { ApiKeyRef } from '../apiKeys/apiKey.graphql.js';
 import type { TokenUsage } from '../generations/generation.events.js';
 import type { AuditReport, UnrecordedCharge } from './audit.js';
@@ -284,14 +285,13 @@ builder.mutationFields((t) => ({
       amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
       paymentMethod: t.arg.string({ required: true, description: 'A payment method token, e.g. pm_card_visa.' }),
       idempotencyKey: t.arg.string({
-        description: 'Names one purchase: the same request again answers the recorded purchase and never charges twice; another amount or payment method under it is a CONFLICT.',
-        validate: z.string().min(1).max(200),
+        description: '1 to 255 visible ASCII characters (! to ~, no spaces). Names one purchase: the same request again answers the recorded purchase and never charges twice; another amount or payment method under it is a CONFLICT.',
       }),
       accountId: t.arg.id(),
     },
     authScopes: userOwnsAccountArg,
     resolve: (_root, args, ctx) =>
-      ctx.ledger.purchaseCredits(by(ctx), { accountId: targetAccount(args.accountId, ctx), amount: args.amount, paymentMethod: args.paymentMethod, idempotencyKey: args.idempotencyKey }),
+      ctx.ledger.purchaseCredits(by(ctx), { accountId: targetAccount(args.accountId, ctx), amount: args.amount, paymentMethod: args.paymentMethod, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
   grantCredits: t.field({
     type: BalanceRef,
@@ -304,11 +304,10 @@ builder.mutationFields((t) => ({
       reason: t.arg.string({ required: true, validate: reason }),
       idempotencyKey: t.arg.string({
         description:
-          "Names one grant to the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and grants nothing more; another amount under it is a CONFLICT.",
-        validate: z.string().min(1).max(200),
+          "1 to 255 visible ASCII characters (! to ~, no spaces). Names one grant to the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and grants nothing more; another amount under it is a CONFLICT.",
       }),
     },
-    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: args.idempotencyKey }),
+    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
   refundCredits: t.field({
     type: BalanceRef,
@@ -321,11 +320,10 @@ builder.mutationFields((t) => ({
       reason: t.arg.string({ required: true, validate: reason }),
       idempotencyKey: t.arg.string({
         description:
-          "Names one refund of the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and refunds nothing more; another amount under it is a CONFLICT.",
-        validate: z.string().min(1).max(200),
+          "1 to 255 visible ASCII characters (! to ~, no spaces). Names one refund of the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and refunds nothing more; another amount under it is a CONFLICT.",
       }),
     },
-    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: args.idempotencyKey }),
+    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
 }));
 

@@ -3,7 +3,7 @@ import { seqConnection } from '../../graphql/connections.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import type { RunError } from './run.events.js';
 import type { RunStepView, RunView } from './run.api.js';
-import { checkIdempotencyKey } from '../../idempotencyKey.js';
+import { idempotencyKeyArg } from '../../idempotencyKey.js';
 
 export const WorkflowRunStatusEnum = builder.enumType('WorkflowRunStatus', {
   values: {
@@ -114,8 +114,8 @@ builder.mutationFields((t) => ({
     },
     resolve: (_root, args, ctx) => {
       const trigger = { type: 'manual', body: (args.input ?? null) as JsonValue };
-      if (args.idempotencyKey == null) return ctx.runs.start(ctx, String(args.id), trigger);
-      return ctx.runs.startOnce(ctx, String(args.id), trigger, checkIdempotencyKey(args.idempotencyKey, { field: 'idempotencyKey' }), 'caller');
+      const key = idempotencyKeyArg(args.idempotencyKey);
+      return key === undefined ? ctx.runs.start(ctx, String(args.id), trigger) : ctx.runs.startOnce(ctx, String(args.id), trigger, key, 'caller');
     },
   }),
   cancelWorkflowRun: t.withAuth((_root, args: { id?: unknown }) => ({ ownsWorkflowRun: String(args.id) })).field({
