@@ -5,7 +5,7 @@ import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
 import type { ProjectionRunner } from '../projections/runner.js';
 import type { Config } from './config.js';
 import { streamCategory, type DomainEvent, type EventStore } from './eventStore/eventStore.js';
-import { handleCommand, type Decider, type HandleResult } from './eventStore/handleCommand.js';
+import { handleCommand, type Decider, type HandleOptions, type HandleResult } from './eventStore/handleCommand.js';
 import type { Logger } from './logger.js';
 import { AUTH_CATEGORIES, type AuthDirectory } from './modules/auth/authDirectory.js';
 import { LEDGER_CATEGORY } from './modules/ledger/ledger.events.js';
@@ -69,6 +69,7 @@ export interface Core {
     decider: Decider<State, Command, Event>,
     command: Command,
     actor: Actor,
+    options?: Pick<HandleOptions<Event>, 'first'>,
   ): Promise<HandleResult<State, Event>>;
 }
 
@@ -114,8 +115,9 @@ export const createCore = (deps: {
     now,
     pubsub,
     watched,
-    async execute(stream, decider, command, actor) {
+    async execute(stream, decider, command, actor, options) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
+        ...options,
         metadata: { actor: actor.actor, correlationId: actor.correlationId, at: now().toISOString() },
       });
       if (result.position !== null) {

@@ -21,6 +21,11 @@ export interface HandleOptions<Event extends DomainEvent> {
   readonly maxRetries?: number;
   /** When the result is answered (see Durability); `durable` by default. */
   readonly durability?: Durability;
+  /**
+   * Work the command depends on, run in the stream's turn before it is loaded and decided: no other command on the
+   * stream runs in this process between the two (across processes only the expected revision holds).
+   */
+  readonly first?: () => Promise<void>;
 }
 
 export interface HandleResult<State, Event extends DomainEvent> {
@@ -80,7 +85,11 @@ export const handleCommand = <State, Command, Event extends DomainEvent>(
   decider: Decider<State, Command, Event>,
   command: Command,
   options: HandleOptions<Event> = {},
-): Promise<HandleResult<State, Event>> => inFlightOn(store)(stream, () => decideAndAppend(store, stream, decider, command, options));
+): Promise<HandleResult<State, Event>> =>
+  inFlightOn(store)(stream, async () => {
+    await options.first?.();
+    return decideAndAppend(store, stream, decider, command, options);
+  });
 
 const decideAndAppend = async <State, Command, Event extends DomainEvent>(
   store: EventStore,

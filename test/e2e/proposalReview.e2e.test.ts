@@ -192,6 +192,29 @@ describe('approveEndpoint expectedVersion', () => {
     expect((await h.gqlOk(`{ model(id: "${model}") { name } }`)).model).toEqual({ name: 'GPT-6 (official)' });
   });
 
+  it('a republish sent with the approval: either the approval wins (model and endpoint) or it is refused and creates no model', async () => {
+    // QA s45 regress #1: the approval's check for the model it creates passed, the republish came between it and the
+    // approval, and the refused approval left the model created (10 of 15 rounds).
+    const outcomes = { approved: 0, refused: 0 };
+    for (let round = 0; round < 12; round++) {
+      const model = `openai/eve-race-${round}`;
+      await publish({ modelName: `Race ${round}` }, model);
+      const reviewed = await review(`${model}@eve-ai`);
+      const [answer] = await Promise.all([approve(reviewed, model), h.gql(PUBLISH, { model, ...SPEC, upstreamModel: `swapped-${round}`, modelName: `Race ${round}` }, eve.key)]);
+      const created = (await h.running.core.eventStore.readStream(`model-${model}`)).length > 0;
+      if (answer.__typename === 'Endpoint') {
+        outcomes.approved += 1;
+        expect(created).toBe(true);
+      } else {
+        outcomes.refused += 1;
+        expect(answer, JSON.stringify(answer)).toMatchObject({ code: 'CONFLICT' });
+        expect(created, `round ${round}: a refused approval created ${model}`).toBe(false);
+        expect((await review(`${model}@eve-ai`)).newModel).toMatchObject({ name: `Race ${round}` });
+      }
+    }
+    expect(outcomes.approved + outcomes.refused).toBe(12);
+  });
+
   it('a version from before a rejection does not approve the proposal filed after it', async () => {
     const model = 'openai/eve-rejected';
     await publish({}, model);

@@ -11,7 +11,7 @@ import { providerStatsQueries, summarizeStats, type EndpointStatsSummary } from 
 import type { Actor } from '../../core.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { DomainEvent, EventStore, RecordedEvent } from '../../eventStore/eventStore.js';
-import { foldEvents, handleCommand, type Decider, type HandleResult } from '../../eventStore/handleCommand.js';
+import { foldEvents, handleCommand, type Decider, type HandleOptions, type HandleResult } from '../../eventStore/handleCommand.js';
 import { oneAtATime } from '../../oneAtATime.js';
 import type { ReasoningControls } from '../../gateway/providers/adapter.js';
 import { adapterFor } from '../../gateway/providers/registry.js';
@@ -220,7 +220,7 @@ const proposalOf = (view: ProviderView, providerSlug: string, model: string): En
 // -----------------------------------------------------------------------------------------------------------------
 
 /** Runs a command and returns once the read models have applied it (Core.execute). */
-export type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor) => Promise<HandleResult<S, E>>;
+export type Execute = <S, C, E extends DomainEvent>(stream: string, decider: Decider<S, C, E>, command: C, actor: Actor, options?: Pick<HandleOptions<E>, 'first'>) => Promise<HandleResult<S, E>>;
 
 export const createCatalogApi = (deps: {
   eventStore: EventStore;
@@ -308,12 +308,13 @@ export const createCatalogApi = (deps: {
   };
 
   /** Run a command and return once routing (the in-memory catalog) and the read models both see it. */
-  const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C) => {
-    const result = await deps.execute(stream, decider, command, actorOf(caller));
+  const run = async <S, C, E extends DomainEvent>(caller: CatalogCaller, stream: string, decider: Decider<S, C, E>, command: C, options?: Pick<HandleOptions<E>, 'first'>) => {
+    const result = await deps.execute(stream, decider, command, actorOf(caller), options);
     if (result.position !== null) await deps.routing.waitFor(result.position);
     return result;
   };
-  const providerCommand = async (caller: CatalogCaller, slug: string, command: ProviderCommand) => (await run(caller, providerStream(slug), withView(providerDecider, providerView, providerStream(slug)), command)).state;
+  const providerCommand = async (caller: CatalogCaller, slug: string, command: ProviderCommand, options?: Pick<HandleOptions<ProviderEvent>, 'first'>) =>
+    (await run(caller, providerStream(slug), withView(providerDecider, providerView, providerStream(slug)), command, options)).state;
   /** A change of one of a provider's settings, answering the provider as it is after it. */
   const changeProvider = async (caller: CatalogCaller, slug: string, command: ProviderCommand): Promise<ProviderDoc> => {
     const decided = await providerCommand(caller, slug, command);
@@ -407,7 +408,10 @@ export const createCatalogApi = (deps: {
   /**
    * An admin approving a proposal that carries a model not in the catalog creates that model first (two streams, so
    * two appends: model first, so that an approved endpoint never routes to a model the catalog does not list; if the
-   * approval then fails, the model stays, a neutral name owned by the root account).
+   * approval then fails, the model stays, a neutral name owned by the root account). Run in the provider stream's turn,
+   * right before the approval is decided: a republish of the proposal in this process cannot come between the check
+   * below and the approval (QA s45 regress #1: it did, and a refused approval left the model created); across
+   * processes it still can.
    */
   const createProposedModel = async (caller: CatalogCaller, approval: Extract<ProviderCommand, { type: 'ApproveEndpoint' }>) => {
     const { providerSlug, model: modelId } = approval.data;
@@ -595,8 +599,7 @@ export const createCatalogApi = (deps: {
           at: at(),
         },
       };
-      await createProposedModel(caller, approval);
-      const decided = await providerCommand(caller, input.provider, approval);
+      const decided = await providerCommand(caller, input.provider, approval, { first: () => createProposedModel(caller, approval) });
       return endpointOf(decided.view, input.provider, input.model);
     },
 
