@@ -232,6 +232,41 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await shoot('credits');
   });
 
+  it('buys once when the answer of a purchase was lost and Buy is clicked again, without crypto.randomUUID (plain http)', async () => {
+    await page.goto(`${h.url}/#/credits`);
+    await page.getByTestId('balance').waitFor();
+    // A console reached over plain http on a LAN address is not a secure context: it has no crypto.randomUUID.
+    await page.evaluate(() => Object.defineProperty(Crypto.prototype, 'randomUUID', { value: undefined, configurable: true }));
+    const purchased = async () => (await h.gql('{ balance { lifetimePurchased } }', {}, userKey)).body.data.balance.lifetimePurchased as number;
+    const before = await purchased();
+    let cut = 0;
+    await page.route('**/graphql', async (route) => {
+      if (cut === 0 && (route.request().postData() ?? '').includes('purchaseCredits')) {
+        cut += 1;
+        await route.fetch();
+        await route.abort('connectionreset');
+      } else await route.continue();
+    });
+    await page.getByLabel('Amount (USD)').fill('3');
+    await page.getByLabel('Payment method').selectOption('pm_card_visa');
+    await page.getByRole('button', { name: 'Buy credits' }).click();
+    await expect.poll(() => page.getByRole('alert').filter({ hasText: 'cannot be reached' }).count()).toBe(1);
+    expect(cut).toBe(1);
+    expect(await purchased()).toBe(before + 3 * USD);
+    await page.getByRole('button', { name: 'Buy credits' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'Bought' }).textContent()).toContain('Bought $3.00');
+    await page.unroute('**/graphql');
+    expect(await purchased()).toBe(before + 3 * USD);
+    // A new purchase of the same amount once that one was answered is a purchase of its own.
+    await page.getByLabel('Amount (USD)').fill('3');
+    await page.getByRole('button', { name: 'Buy credits' }).click();
+    await expect.poll(() => purchased()).toBe(before + 6 * USD);
+    const resets = consoleErrors.filter((text) => text.includes('ERR_CONNECTION_RESET'));
+    expect(resets).toHaveLength(1);
+    consoleErrors.splice(consoleErrors.indexOf(resets[0]!), 1);
+    await page.reload();
+  });
+
   it('streams a playground answer token by token over the subscription, then shows usage and cost', async () => {
     await page.goto(`${h.url}/#/playground`);
     await page.getByLabel('Model').selectOption('switchyard/demo-paid');

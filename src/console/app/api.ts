@@ -86,6 +86,32 @@ export const gql = async <T>(query: string, variables: Record<string, unknown> =
   return body.data;
 };
 
+/** 128 random bits in hex: `crypto.randomUUID` exists only in secure contexts (https, localhost), and a console can be reached over plain http on a LAN address. */
+const randomKey = (): string => Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
+
+/** Codes of a request whose outcome is not known: no answer came, or the server could not say what it did. */
+const UNDECIDED = new Set([UNREACHABLE, 'UNAVAILABLE', 'INTERNAL', 'ERROR']);
+const pendingKeys = new Map<string, string>();
+
+/**
+ * Send a money mutation (a purchase, a grant, a refund) under an idempotency key that stays the same until the server
+ * has decided it: sent again (a second click, a click again after an answer that never came) it is applied once.
+ * `what` names the operation as filled in (what, which account, how much, how paid); an answer (done, or refused)
+ * ends its key, so the next such operation gets its own; an undecided outcome keeps it for the retry.
+ */
+export const withIdempotencyKey = async <T>(what: string, send: (key: string) => Promise<T>): Promise<T> => {
+  let key = pendingKeys.get(what);
+  if (key === undefined) pendingKeys.set(what, (key = randomKey()));
+  try {
+    const result = await send(key);
+    pendingKeys.delete(what);
+    return result;
+  } catch (error) {
+    if (!(error instanceof ApiError && UNDECIDED.has(error.code))) pendingKeys.delete(what);
+    throw error;
+  }
+};
+
 /** A relay connection as the console reads it. */
 export interface Connection<T> {
   readonly edges: readonly { readonly node: T }[];

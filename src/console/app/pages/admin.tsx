@@ -1,5 +1,5 @@
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, unwrap, type Connection, type Result } from '../api.js';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { DOMAIN_ERROR, gql, unwrap, withIdempotencyKey, type Connection, type Result } from '../api.js';
 import { DailyChart, MAX_SERIES, type Series } from '../chart.js';
 import { formatInt, formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Role } from '../navigation.js';
@@ -113,9 +113,6 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
-  // One idempotency key per grant or refund as filled in: sent again (a second click, a retry after an answer that
-  // never came) it is applied once; a success clears the form, so the next one gets a key of its own.
-  const creditKey = useRef<{ what: string; key: string } | null>(null);
   const run = async (work: () => Promise<string>) => {
     setMessage(null);
     try {
@@ -139,10 +136,10 @@ const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account
       if (nano === null || nano === 0) throw new Error('The amount is dollars, e.g. 10 or 2.50.');
       if (nano > MAX_LEDGER_AMOUNT) throw new Error(`The amount is at most ${formatUsd(MAX_LEDGER_AMOUNT)} at a time.`);
       if (!reason.trim()) throw new Error('Give a reason: it is recorded in the ledger.');
-      const what = `${query}\n${shown.id}\n${nano}\n${reason.trim()}`;
-      if (creditKey.current?.what !== what) creditKey.current = { what, key: crypto.randomUUID() };
-      const balance = unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim(), key: creditKey.current.key })).r);
-      creditKey.current = null;
+      // The reason is not part of what is sent again: a grant whose answer was lost, its reason's typo fixed, is the same grant.
+      const balance = await withIdempotencyKey(`${query}\n${shown.id}\n${nano}`, async (key) =>
+        unwrap((await gql<{ r: Result<{ available: number }> }>(query, { id: shown.id, amount: nano, reason: reason.trim(), key })).r),
+      );
       setAmount('');
       setReason('');
       return `${verb} ${formatUsd(nano)}: the balance is ${formatUsd(balance.available)}.`;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { DOMAIN_ERROR, gql, subscribe, unwrap, type Result } from '../api.js';
+import { DOMAIN_ERROR, gql, subscribe, unwrap, withIdempotencyKey, type Result } from '../api.js';
 import { formatTime, formatUsd, MAX_LEDGER_AMOUNT, parseUsd } from '../money.js';
 import type { Me } from '../main.js';
 import { actsAsUser, restrictedNote } from '../navigation.js';
@@ -78,13 +78,10 @@ const Purchase = ({ onBought }: { onBought: (balance: Balance, text: string) => 
     setBusy(true);
     setError(null);
     try {
-      const { purchaseCredits } = await gql<{ purchaseCredits: Result<{ amount: number; fee: number; total: number; balance: Balance }> }>(PURCHASE, {
-        amount: nano,
-        paymentMethod: method,
-        // One attempt, one charge: a retried request with this key is not charged again.
-        idempotencyKey: crypto.randomUUID(),
-      });
-      const bought = unwrap(purchaseCredits);
+      // One purchase, one charge: bought again after an answer that never came, it is the same purchase.
+      const bought = await withIdempotencyKey(`purchase\n${nano}\n${method}`, async (idempotencyKey) =>
+        unwrap((await gql<{ purchaseCredits: Result<{ amount: number; fee: number; total: number; balance: Balance }> }>(PURCHASE, { amount: nano, paymentMethod: method, idempotencyKey })).purchaseCredits),
+      );
       onBought(bought.balance, `Bought ${formatUsd(bought.amount)} (fee ${formatUsd(bought.fee)}, charged ${formatUsd(bought.total)}).`);
     } catch (failure) {
       setError(messageOf(failure));
