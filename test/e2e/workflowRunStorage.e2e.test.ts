@@ -3,10 +3,15 @@
  * counted, so a run of 50 `control.filter` steps with 1 MB inputs wrote 50 MB to the event log, and 15 transform steps
  * 28.7 MB, past the documented "16 MiB in all". Now the trigger, every output, every input kept, every error and each
  * event's fixed part count against the run's 16 MiB; an input is kept only up to 64 KiB (and while it fits), and an
- * output that would pass the limit fails its step with RUN_STATE_TOO_LARGE.
+ * output that would pass the limit fails its step with RUN_STATE_TOO_LARGE. A run in flight at the upgrade, whose
+ * earlier steps kept inputs of up to 1 MiB each, counts them as this version would have kept them, and goes on.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import type { DomainEvent, RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { runStream } from '../../src/modules/workflows/run.events.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
 import { eventually } from '../support/eventually.js';
@@ -83,5 +88,52 @@ describe('what a workflow run stores', () => {
     const stored = await storedBytes(runId);
     expect(stored).toBeLessThanOrEqual(16 * MIB);
     expect(stored).toBeGreaterThan(15 * MIB);
+  });
+
+  it('a run in flight at the upgrade whose earlier steps kept 1 MiB inputs (uncounted then) goes on: those inputs count as not kept (review s45 F5)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-run-upgrade-'));
+    let harness = await startHarness({}, dir);
+    try {
+      const { body } = await harness.gql(`mutation { openAccount(name: "Olga", roles: [USER, DESIGNER]) { ... on OpenAccountPayload { initialKey { secret } } } }`);
+      const olga = body.data.openAccount.initialKey.secret as string;
+      const steps = Array.from({ length: 18 }, (_, i) => ({ key: `s${i}`, type: 'action.transform', input: { expression: `="done ${i}"` } }));
+      const definition = { name: 'Long', trigger: { type: 'manual' }, steps, settings: { timeoutSeconds: 300 } };
+      const created = await harness.gql(`mutation($d: JSON!) { createWorkflow(definition: $d) { __typename ... on Workflow { id } ${ERROR} } }`, { d: definition }, olga);
+      const workflowId = created.body.data.createWorkflow.id as string;
+      await harness.stop({ keepData: true });
+
+      // As an earlier version left it at a crash or a stop: 17 steps done, each with its 1 MiB input kept (the older
+      // rule kept inputs up to 1 MiB and counted only outputs), no `bytes` recorded; the last step not started yet.
+      const runId = 'run_upgradeinflight';
+      const at = new Date().toISOString();
+      const input = { expression: 'x'.repeat(MIB - 20) };
+      const events: DomainEvent[] = [{ type: 'RunStarted', data: { runId, workflowId, version: 1, trigger: {}, at } }];
+      for (let i = 0; i < 17; i++) {
+        events.push({ type: 'StepStarted', data: { key: `s${i}`, attempt: 1, idempotencyKey: `${runId}.s${i}.1`, at } });
+        events.push({ type: 'StepSucceeded', data: { key: `s${i}`, attempt: 1, output: `done ${i}`, cost: 0, input, at } });
+      }
+      const store = openSqliteEventStore({ dir, synchronous: 'normal' });
+      await store.append(runStream(runId), events, { expectedRevision: 'no_stream' });
+      await store.close();
+
+      harness = await startHarness({}, dir);
+      const run = await eventually(
+        'the resumed run to end',
+        async () => {
+          const { body: read } = await harness.gql(`query($id: ID!) { workflowRun(id: $id) { ${RUN} output } }`, { id: runId }, olga);
+          expect(read.errors, JSON.stringify(read.errors)).toBeUndefined();
+          const view = read.data.workflowRun;
+          return view !== null && view.status !== 'RUNNING' && view.status !== 'QUEUED' && view;
+        },
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      // Before: 17.8 MB counted of 16 MiB allowed, so s17 failed for good with RUN_STATE_TOO_LARGE.
+      expect(run.steps.find((step: { key: string }) => step.key === 's17')).toMatchObject({ status: 'SUCCEEDED', error: null });
+      expect(run.status).toBe('SUCCEEDED');
+      expect(run.steps.find((step: { key: string }) => step.key === 's0').input).toEqual(input);
+    } finally {
+      await harness.stop({ keepData: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

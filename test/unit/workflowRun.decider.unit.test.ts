@@ -298,6 +298,39 @@ describe('run decider: budget and limits', () => {
     const old = [runStarted, started('first', 1, 1), { type: 'StepSucceeded', data: { key: 'first', attempt: 1, output: { t: 'abc' }, cost: 0, input: { q: 'a' }, at: at(2) } } as RunEvent];
     expect(storedAfter(old)).toBe(storedAfter(recorded) + size({ q: 'a' }));
   });
+
+  it('counts an older event’s input as this version would have kept it: a run in flight at the upgrade whose steps kept 1 MiB inputs goes on (review s45 F5)', () => {
+    const steps = Array.from({ length: 18 }, (_, i) => ({ key: `s${i}`, type: 'action.transform' as const }));
+    const long: RunDefinition = { steps, settings: { timeoutSeconds: 120, budget: 0 } };
+    /** A StepSucceeded as written before the limit counted everything: no `bytes`, its input kept up to 1 MiB. */
+    const older = (key: string, seconds: number, input: JsonValue, output: JsonValue = { ok: true }): RunEvent => ({ type: 'StepSucceeded', data: { key, attempt: 1, output, cost: 0, input, at: at(seconds) } });
+    const olderFailed = (key: string, seconds: number, input: JsonValue): RunEvent => ({ type: 'StepFailed', data: { key, attempt: 1, error: UPSTREAM_502, cost: 0, retryAt: at(seconds + 1), input, at: at(seconds) } });
+    const big = { blob: 'x'.repeat(1024 * 1024 - 20) }; // 1,048,568 bytes: kept by the older rule (at most 1 MiB)
+    const history = [runStarted, ...steps.slice(0, 17).flatMap((step, i) => [started(step.key, 1, i + 1), older(step.key, i + 1, big)]), started('s17', 1, 30)];
+    // 17 inputs of 1 MiB were 17.8 MB measured whole (over 16 MiB): this version keeps none of them, so none counts.
+    expect(storedAfter(history, long)).toBe(28 + 17 * size({ ok: true }) + 36 * RUN_EVENT_BYTES);
+    run(long)(history).when(succeedStep('s17', 1, 31)).then([succeeded('s17', 1, 31)]);
+    // A failure's input the same way.
+    const failedFirst = [runStarted, started('s0', 1, 1), olderFailed('s0', 2, big)];
+    expect(storedAfter(failedFirst, long)).toBe(28 + size(UPSTREAM_502) + 3 * RUN_EVENT_BYTES);
+
+    // Up to maxKeptInputBytes (64 KiB) an input is kept now, so it counts; one byte more, not.
+    const head = [runStarted, started('s0', 1, 1)];
+    const kept = { k: 'k'.repeat(DEFAULT_RUN_LIMITS.maxKeptInputBytes - 8) };
+    expect(size(kept)).toBe(DEFAULT_RUN_LIMITS.maxKeptInputBytes);
+    expect(storedAfter([...head, older('s0', 2, kept)], long)).toBe(storedAfter([...head, succeeded('s0', 1, 2)], long) + size(kept));
+    expect(storedAfter([...head, older('s0', 2, { k: `${kept.k}k` })], long)).toBe(storedAfter([...head, succeeded('s0', 1, 2)], long));
+
+    // And only while it fits in what the run may still store (16 MiB), as this version keeps it.
+    const output = 'o'.repeat(1_044_000); // 16 of them: 16.7 MB, under the older rule's 16 MiB of outputs
+    const full = [runStarted, ...steps.slice(0, 16).flatMap((step, i) => [started(step.key, 1, i + 1), older(step.key, i + 1, null, output)]), started('s16', 1, 20)];
+    const room = DEFAULT_RUN_LIMITS.maxStateBytes - storedAfter(full, long) - RUN_EVENT_BYTES - size('ok');
+    expect(room).toBeGreaterThan(0);
+    expect(room).toBeLessThan(DEFAULT_RUN_LIMITS.maxKeptInputBytes);
+    const fits = 'f'.repeat(room - 2); // its JSON: exactly the room
+    expect(storedAfter([...full, older('s16', 21, fits, 'ok')], long)).toBe(storedAfter(full, long) + RUN_EVENT_BYTES + size('ok') + room);
+    expect(storedAfter([...full, older('s16', 21, `${fits}f`, 'ok')], long)).toBe(storedAfter(full, long) + RUN_EVENT_BYTES + size('ok'));
+  });
 });
 
 describe('run decider: step inputs', () => {

@@ -248,20 +248,42 @@ const NOT_RUN = { idempotencyKey: null, output: null, error: null, retryAt: null
 const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value) ?? 'null', 'utf8');
 
 /**
- * The bytes of an event's payload as the run's size counts them: its trigger, output, input kept, error or reason as
- * JSON. The events that may be large record theirs (`bytes`); older ones, and the small ones, are measured.
+ * An input an older event kept, as the run's size counts it: as this version would have kept it, at most
+ * maxKeptInputBytes and while it fits in `room` (what the run may still store, its output or error counted), else 0.
+ * Before the limit counted everything an input up to maxOutputBytes (1 MiB) was kept beside each outcome and counted
+ * nowhere: measured whole, a run in flight at the upgrade that earlier steps gave large inputs would be over
+ * maxStateBytes already and fail its next output for good (review s45 F5). The default limits apply (the events were
+ * written under them; the configured ones are for tests).
  */
-export const storedBytes = (event: RunEvent): number => {
+const olderInputBytes = (input: JsonValue | undefined, room: number): number => {
+  if (input === undefined) return 0;
+  const bytes = jsonBytes(input);
+  return bytes <= Math.min(DEFAULT_RUN_LIMITS.maxKeptInputBytes, room) ? bytes : 0;
+};
+
+/**
+ * The bytes of an event's payload as the run's size counts them: its trigger, output, input kept, error or reason as
+ * JSON. The events that may be large record theirs (`bytes`); older ones, and the small ones, are measured, an older
+ * one's input as this version would have kept it (olderInputBytes). `before`: what the run stored before the event.
+ */
+export const storedBytes = (event: RunEvent, before = 0): number => {
+  const room = (payload: number) => DEFAULT_RUN_LIMITS.maxStateBytes - before - RUN_EVENT_BYTES - payload;
   switch (event.type) {
     case 'RunQueued':
     case 'RunStarted':
       return jsonBytes(event.data.trigger);
     case 'StepCarriedOver':
       return event.data.bytes ?? (event.data.skipped === null ? jsonBytes(event.data.output) : 0);
-    case 'StepSucceeded':
-      return event.data.bytes ?? jsonBytes(event.data.output) + (event.data.input === undefined ? 0 : jsonBytes(event.data.input));
-    case 'StepFailed':
-      return event.data.bytes ?? jsonBytes(event.data.error) + (event.data.input === undefined ? 0 : jsonBytes(event.data.input));
+    case 'StepSucceeded': {
+      if (event.data.bytes !== undefined) return event.data.bytes;
+      const output = jsonBytes(event.data.output);
+      return output + olderInputBytes(event.data.input, room(output));
+    }
+    case 'StepFailed': {
+      if (event.data.bytes !== undefined) return event.data.bytes;
+      const error = jsonBytes(event.data.error);
+      return error + olderInputBytes(event.data.input, room(error));
+    }
     case 'RunSucceeded':
       return event.data.bytes ?? jsonBytes(event.data.output);
     case 'RunFailed':
@@ -282,10 +304,11 @@ export const storedBytes = (event: RunEvent): number => {
 };
 
 export const evolve = (state: RunState, event: RunEvent): RunState => {
-  const bytes = storedBytes(event);
+  const before = state.status === 'none' ? 0 : state.stored;
+  const bytes = storedBytes(event, before);
   const next = evolveRun(state, event, bytes);
   if (next.status === 'none') return next;
-  return { ...next, stored: (state.status === 'none' ? 0 : state.stored) + RUN_EVENT_BYTES + bytes };
+  return { ...next, stored: before + RUN_EVENT_BYTES + bytes };
 };
 
 /** The run after `event` (its `stored` as before it: evolve adds the event's). `bytes`: the event's storedBytes. */

@@ -13,7 +13,8 @@ export interface RunError {
 /**
  * The bytes of JSON an event's payload holds (its output, input, error), as the run's size limit counts them
  * (run.decider.ts storedBytes): recorded by the decider, so a fold need not measure megabytes again. Absent in events
- * written before the limit counted everything (they are measured).
+ * written before the limit counted everything (they are measured, an input they kept as this version would have kept
+ * it: storedBytes).
  */
 export type StoredBytes = number;
 
