@@ -1,7 +1,9 @@
 /**
  * The event-trigger follower is durable: an event written while the server was down starts its run after the
  * restart, once, and a further restart (the event delivered again) starts no second run; nor does a custom event an
- * earlier version started its run for (under the id it named by the event's revision), delivered again.
+ * earlier version started its run for (under the id it named by the event's revision), delivered again. Only the
+ * events an earlier holder may have handled (those in the log when the triggers start) are looked up under that id:
+ * the later ones cost no read.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
 import { customEventStream, derivedEventId } from '../../src/modules/workflows/customEvents.js';
 import { runStream } from '../../src/modules/workflows/run.events.js';
 import { startHarness, type Harness } from '../support/appHarness.js';
+import { streamReads } from '../support/countingStreamReads.js';
 import { DEADLINE_MS, eventually } from '../support/eventually.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-events-restart-'));
@@ -33,6 +36,10 @@ const givenDeployWorkflow = async (harness: Harness) => {
   );
   return { dana, workflowId: created.body.data.createWorkflow.id as string };
 };
+
+/** The run stream an earlier version named a custom event's run by: its stream and revision, and the workflow. */
+const revisionRunStream = (stream: string, revision: number, workflowId: string): string =>
+  runStream(`run_${createHash('sha256').update(`event\n${stream}\n${revision}\n${workflowId}`).digest('hex').slice(0, 40)}`);
 
 const runsOf = async (harness: Harness, workflowId: string, key: string) => {
   const { body } = await harness.gql(`query($id: ID!) { workflowRuns(workflowId: $id, first: 10) { edges { node { id status output } } } }`, { id: workflowId }, key);
@@ -113,6 +120,37 @@ describe('event triggers across a restart', () => {
     } finally {
       await harness.stop({ keepData: true });
       rmSync(upgraded, { recursive: true, force: true });
+    }
+  });
+
+  it('a custom event appended after the triggers started is not looked up under the earlier version’s run id (no read); one in the log before is', async () => {
+    const counted = mkdtempSync(join(tmpdir(), 'switchyard-events-bound-'));
+    let harness = await startHarness({}, counted);
+    try {
+      const { dana, workflowId } = await givenDeployWorkflow(harness);
+      await harness.stop({ keepData: true });
+      // Written while the server was down: in the log before the triggers start, so an earlier holder may have
+      // handled it (its run under the revision-named id is looked for).
+      const store = openSqliteEventStore({ dir: counted, synchronous: 'normal' });
+      const stream = customEventStream(dana.id);
+      const data = (version: string) => ({ accountId: dana.id, name: 'custom.deployed', data: { version }, source: null, at: new Date().toISOString() });
+      const before = await store.append(stream, [{ id: derivedEventId('bound-before'), type: 'CustomEventEmitted', data: data('1.0') }]);
+      await store.close();
+
+      harness = await startHarness({}, counted, { eventStoreWrapper: new URL('../support/countingStreamReads.ts', import.meta.url).href });
+      const later: number[] = [];
+      for (const version of ['1.1', '1.2', '1.3']) later.push((await harness.running.core.eventStore.append(stream, [{ type: 'CustomEventEmitted', data: data(version) }])).nextExpectedRevision);
+      await eventually('the four runs', async () => {
+        const runs = await runsOf(harness, workflowId, dana.key);
+        return runs.filter((run) => run.status === 'SUCCEEDED').length === 4;
+      });
+      const reads = streamReads(counted);
+      expect(reads.filter((read) => read === revisionRunStream(stream, before.nextExpectedRevision, workflowId))).toHaveLength(1);
+      // Before: one read each (every custom event, every listening workflow, for good).
+      for (const revision of later) expect(reads.filter((read) => read === revisionRunStream(stream, revision, workflowId))).toHaveLength(0);
+    } finally {
+      await harness.stop({ keepData: true });
+      rmSync(counted, { recursive: true, force: true });
     }
   });
 });
