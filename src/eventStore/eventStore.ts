@@ -40,7 +40,15 @@ export interface DomainEvent<Type extends string = string, Data = unknown> {
   readonly data: Data;
 }
 
-/** An event to append. `id` is the caller's idempotency handle: a retried append with the same ids does not duplicate. */
+/**
+ * An event to append. `id` is the caller's idempotency handle: a retried append with the same ids does not duplicate.
+ * Every store answers the same append sent again at the same numbered expected revision (or `no_stream`), whose events
+ * are already in the stream right after that revision (its first try committed though its answer was lost, or
+ * committed late), as that first append: nothing is written, `nextExpectedRevision` is its last event's revision,
+ * also once the stream went on after it. A stream that went on past that revision without those ids refuses it with
+ * WrongExpectedVersionError, so a try still in flight can never be written there either. Ids found anywhere else differ
+ * by store (the embedded store answers from where they are, EventStoreDB writes them again or refuses the append).
+ */
 export interface NewEvent<E extends DomainEvent = DomainEvent> {
   readonly id?: string;
   readonly type: E['type'];

@@ -224,6 +224,29 @@ const eventStoreContract = (open: () => Promise<StoreHarness>) => {
       const stored = await store.readStream(stream);
       expect(stored.map((e) => e.id)).toEqual(events.map((e) => e.id));
     });
+
+    it('the same append sent again at the same numbered revision answers as the first, also once the stream went on; a revision another append took refuses it', async () => {
+      const stream = `${uniqueCategory()}-1`;
+      await store.append(stream, newEvents(1), { expectedRevision: 'no_stream' });
+      const events: NewEvent[] = [
+        { id: randomUUID(), type: 'A', data: { n: 1 } },
+        { id: randomUUID(), type: 'B', data: { n: 2 } },
+      ];
+      const first = await store.append(stream, events, { expectedRevision: 0 });
+      expect(first.nextExpectedRevision).toBe(2);
+      expect((await store.append(stream, events, { expectedRevision: 0 })).nextExpectedRevision).toBe(2);
+      await store.append(stream, newEvents(1), { expectedRevision: 2 });
+      expect((await store.append(stream, events, { expectedRevision: 0 })).nextExpectedRevision).toBe(2);
+      expect((await store.readStream(stream)).map((e) => e.id).slice(1, 3)).toEqual(events.map((e) => e.id));
+      expect(await store.readStream(stream)).toHaveLength(4);
+      // An event meant for revision 1 of another stream, which another append took first: it can never be written there.
+      const other = `${uniqueCategory()}-2`;
+      const late: NewEvent[] = [{ id: randomUUID(), type: 'Late', data: {} }];
+      await store.append(other, newEvents(1), { expectedRevision: 'no_stream' });
+      await store.append(other, newEvents(1), { expectedRevision: 0 });
+      await expectWrongVersion(store.append(other, late, { expectedRevision: 0 }), 0, 1);
+      expect(await store.readStream(other)).toHaveLength(2);
+    });
   });
 
   describe('readAll', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
-import type { EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
+import type { AppendOptions, EventStore, NewEvent } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { LEDGER_CATEGORY, ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
@@ -59,24 +59,50 @@ const events = async (l: Ledger, accountId: string) => (await l.eventStore.readS
 /**
  * Records every ledger append (and every read) the service makes, and can fail the next ledger appends. `kind`: what
  * the store says it is (the ledger's defaults follow it).
+ * - `commitThenTimeout`: written, then the answer is lost (a timeout or a leader change after the write).
+ * - `timeout`: not written, and the answer does not say so (the store was unreachable); it never lands.
+ * - `lateCommit`: not written yet when the answer is lost, but the store took it (a client-side deadline does not
+ *   cancel a write on the server): the first such append commits late, right after the next read of its stream (the
+ *   reload, which therefore does not see it); `late.outcome` says how that went.
  */
 const recording = (kind?: EventStore['kind']) => {
   const appends: (readonly NewEvent[])[] = [];
-  const faults: ('commitThenTimeout' | 'timeout' | 'conflict')[] = [];
+  const faults: ('commitThenTimeout' | 'timeout' | 'lateCommit' | 'conflict')[] = [];
   let reads = 0;
   let conflicts = 0;
   /** Ledger stream reads to fail as unavailable, from the next one on. */
   const failing = { reads: 0 };
+  /** Run once before (after) the next read of a ledger stream: another process's write, say. */
+  const hooks: { beforeRead?: (() => Promise<unknown>) | undefined; afterRead?: (() => Promise<unknown>) | undefined } = {};
+  const late: { pending?: { stream: string; batch: readonly NewEvent[]; options: AppendOptions | undefined } | undefined; outcome?: 'committed' | unknown } = {};
   const wrap = (store: EventStore): EventStore => ({
     ...store,
     kind: kind ?? store.kind,
     readStream: (stream, options) => {
       reads++;
-      if (stream.startsWith(`${LEDGER_CATEGORY}-`) && failing.reads > 0) {
-        failing.reads--;
-        return Promise.reject(new UnavailableError('injected: the read timed out'));
-      }
-      return store.readStream(stream, options);
+      if (!stream.startsWith(`${LEDGER_CATEGORY}-`)) return store.readStream(stream, options);
+      return (async () => {
+        const before = hooks.beforeRead;
+        hooks.beforeRead = undefined;
+        await before?.();
+        if (failing.reads > 0) {
+          failing.reads--;
+          throw new UnavailableError('injected: the read timed out');
+        }
+        const read = await store.readStream(stream, options);
+        const after = hooks.afterRead;
+        hooks.afterRead = undefined;
+        await after?.();
+        const write = late.pending?.stream === stream ? late.pending : undefined;
+        if (write) {
+          late.pending = undefined;
+          late.outcome = await store.append(write.stream, write.batch, write.options).then(
+            () => 'committed' as const,
+            (error: unknown) => error,
+          );
+        }
+        return read;
+      })();
     },
     readAll: (options) => store.readAll(options),
     subscribeToAll: (options) => store.subscribeToAll(options),
@@ -90,6 +116,10 @@ const recording = (kind?: EventStore['kind']) => {
       if (fault === 'conflict') throw new WrongExpectedVersionError(stream, String(options?.expectedRevision), 0);
       // Not written, and the answer does not say so (the store was unreachable).
       if (fault === 'timeout') throw new UnavailableError('injected: the append timed out before it committed');
+      if (fault === 'lateCommit') {
+        late.pending ??= { stream, batch, options };
+        throw new UnavailableError('injected: the append timed out before it committed; it commits later');
+      }
       const result = await store.append(stream, batch, options).catch((error: unknown) => {
         if (error instanceof WrongExpectedVersionError) conflicts++;
         throw error;
@@ -104,6 +134,8 @@ const recording = (kind?: EventStore['kind']) => {
     appends,
     faults,
     failing,
+    hooks,
+    late,
     get reads() {
       return reads;
     },
@@ -317,25 +349,145 @@ describe('an append that failed ambiguously is retried without writing twice', (
     expect(l.ledger.queue()).toMatchObject({ ops: 0, batches: 0 });
   });
 
-  it('a batch that was not written while every try failed as unavailable fails, holds nothing, and the same grant sent again is granted once', async () => {
+  it('a batch that did not commit at any try and not before the reload is still in flight: the reload found nothing, then it committed; sent again at its revision, it is answered once as decided', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.purchase({ accountId: 'acc_ids', amount: 20 * USD, paymentMethod: 'pm_card_visa', idempotencyKey: 'p1', ...by });
+    await reserve(l, 'acc_ids', 'g-settle');
+    await reserve(l, 'acc_ids', 'g-release');
+    const stream = ledgerStream('acc_ids');
+    const after = (await l.eventStore.readStream(stream)).at(-1)!.revision + 1;
+    // One append in flight (it takes revision `after`); the next batch, decided meanwhile, is taken by the store but
+    // not committed when the first try and each resend time out: it commits right after the reload read the stream.
+    const first = reserve(l, 'acc_ids', 'g-first');
+    const before = rec.appends.length;
+    rec.faults.push(...Array.from({ length: 5 }, () => 'lateCommit' as const));
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    const refunded = l.ledger.refund({ accountId: 'acc_ids', amount: USD, reason: 'refund', ...by });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    const settled = l.ledger.settle({ accountId: 'acc_ids', generationId: 'g-settle', actual: USD / 2, usage: null, urgency: 'now' });
+    const released = l.ledger.release({ accountId: 'acc_ids', generationId: 'g-release', reason: 'test', urgency: 'now' });
+    const refused = l.ledger.reserve({ accountId: 'acc_ids', keyId: null, generationId: 'g-too-much', amount: 1_000 * USD, freeModel: false });
+    const results = await Promise.allSettled([first, granted, refunded, reserved, settled, released, refused]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code?: string }).code))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'INSUFFICIENT_CREDITS']);
+    expect(rec.late.outcome).toBe('committed');
+    expect(await granted).toMatchObject({ granted: 3 * USD });
+    expect(await refunded).toMatchObject({ refunded: USD });
+    expect(await settled).toMatchObject({ charged: USD / 2 });
+    // Five tries lost, then once more after the reload, under the same ids: answered as the late write.
+    const tries = rec.appends.slice(before);
+    expect(tries).toHaveLength(6);
+    expect(tries[0]!.map((e) => e.type)).toEqual(['CreditsGranted', 'CreditsRefunded', 'CreditsReserved', 'ReservationSettled', 'ReservationReleased']);
+    for (const attempt of tries.slice(1)) expect(attempt.map((e) => e.id)).toEqual(tries[0]!.map((e) => e.id));
+    const written = await events(l, 'acc_ids');
+    const count = (type: LedgerEvent['type']) => written.filter((e) => e.type === type).length;
+    expect([count('CreditsGranted'), count('CreditsRefunded'), count('ReservationSettled'), count('ReservationReleased')]).toEqual([1, 1, 1, 1]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-settle', 'g-release', 'g-first', 'g-batch']);
+    expect((await l.eventStore.readStream(stream, { fromRevision: after + 1 })).map((e) => e.id)).toEqual(tries[0]!.map((e) => e.id));
+    // The reservation holds its amount as an admitted one, to be settled, not until the sweep.
+    expect(await l.ledger.reservationOf('acc_ids', 'g-batch')).toEqual({ outcome: 'open', charged: 0 });
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 3 * USD, refunded: USD, settled: USD / 2, reserved: 2 * COST, openReservations: 2 });
+    expect(await l.ledger.settle({ accountId: 'acc_ids', generationId: 'g-batch', actual: USD, usage: null })).toMatchObject({ charged: USD });
+    expect(l.ledger.queue()).toMatchObject({ ops: 0, batches: 0 });
+  });
+
+  it('a batch not written at any try, the stream still where it was decided, is sent again at that revision after the reload: answered as decided, applied once', async () => {
     const rec = recording();
     const l = await withIds(rec);
     const by = { actor: 'test', correlationId: 'c' };
     await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
     const first = reserve(l, 'acc_ids', 'g-first');
+    const before = rec.appends.length;
     rec.faults.push(...Array.from({ length: 5 }, () => 'timeout' as const));
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    await first;
+    expect(await granted).toMatchObject({ granted: 2 * COST + 3 * USD });
+    await reserved;
+    // The first try and 4 resends, then once more after the reload, under the same ids.
+    const tries = rec.appends.slice(before);
+    expect(tries).toHaveLength(6);
+    expect(tries[0]!.map((e) => e.type)).toEqual(['CreditsGranted', 'CreditsReserved']);
+    for (const attempt of tries.slice(1)) expect(attempt.map((e) => e.id)).toEqual(tries[0]!.map((e) => e.id));
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(2);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-first', 'g-batch']);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
+  });
+
+  it('a batch lost at every try whose revision another process took before the reload fails with 503: it can never commit, nothing of it is applied, and sent again it is applied once', async () => {
+    const rec = recording();
+    const dir = tempDir();
+    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
+    const other = await started(dir, { ledger: { eventIds: true } });
+    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
+    const first = reserve(l, 'acc_ids', 'g-first');
+    // The batch is taken by the store but not committed when its tries time out; before the reload reads the stream,
+    // the other process grants at the revision the batch was decided at.
+    rec.faults.push(...Array.from({ length: 5 }, () => 'lateCommit' as const));
+    rec.hooks.beforeRead = () => other.ledger.grant({ accountId: 'acc_ids', amount: USD, reason: 'other process', ...by });
     const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
     const reserved = reserve(l, 'acc_ids', 'g-batch');
     await first;
     await expect(granted).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     await expect(reserved).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    // Its late commit meets the other process's append at its revision: refused, for good.
+    expect(rec.late.outcome).toBeInstanceOf(WrongExpectedVersionError);
     const written = await events(l, 'acc_ids');
-    expect(written.filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
-    expect(written.filter((e) => e.type === 'CreditsReserved')).toHaveLength(1);
-    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST, reserved: COST, openReservations: 1 });
+    expect(written.filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount)).toEqual([2 * COST, USD]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-first']);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + USD, reserved: COST, openReservations: 1 });
     await l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
     await reserve(l, 'acc_ids', 'g-batch');
-    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 4 * USD, reserved: 2 * COST, openReservations: 2 });
+    expect((await events(l, 'acc_ids')).filter((e) => e.type === 'CreditsGranted')).toHaveLength(3);
+  });
+
+  it('a batch lost at every try, resent after the reload, meets another process’s append made just after that read: decided again on the new state, applied once', async () => {
+    const rec = recording();
+    const dir = tempDir();
+    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
+    const other = await started(dir, { ledger: { eventIds: true } });
+    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
+    const first = reserve(l, 'acc_ids', 'g-first');
+    rec.faults.push(...Array.from({ length: 5 }, () => 'lateCommit' as const));
+    // The reload finds the stream where the batch was decided; right after, the other process appends there.
+    rec.hooks.afterRead = () => other.ledger.grant({ accountId: 'acc_ids', amount: USD, reason: 'other process', ...by });
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    await first;
+    expect(await granted).toMatchObject({ granted: 2 * COST + 4 * USD });
+    await reserved;
+    expect(rec.late.outcome).toBeInstanceOf(WrongExpectedVersionError);
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount)).toEqual([2 * COST, USD, 3 * USD]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-first', 'g-batch']);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 4 * USD, reserved: 2 * COST, openReservations: 2 });
+  });
+
+  it('a batch the store keeps failing as unavailable, sent again after each reload, ends in a 503 once the resends run out (its outcome unknown); the writer goes on', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
+    const before = rec.appends.length;
+    // The first try and 4 resends, then twice after a reload: the same 5 again.
+    rec.faults.push(...Array.from({ length: 15 }, () => 'timeout' as const));
+    await expect(l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const tries = rec.appends.slice(before);
+    expect(tries).toHaveLength(15);
+    for (const attempt of tries) expect(attempt.map((e) => e.id)).toEqual(tries[0]!.map((e) => e.id));
+    expect(rec.faults).toHaveLength(0);
+    expect((await events(l, 'acc_ids')).filter((e) => e.type === 'CreditsGranted')).toHaveLength(1);
+    expect(await l.ledger.grant({ accountId: 'acc_ids', amount: USD, reason: 'next', ...by })).toMatchObject({ granted: 2 * COST + USD });
+    expect(l.ledger.queue()).toMatchObject({ ops: 0, batches: 0 });
   });
 
   it('a grant whose outcome cannot be known (the reload fails too) is a 503; sent again under its idempotency key it is granted once', async () => {

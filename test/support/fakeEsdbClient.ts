@@ -8,7 +8,9 @@
  *   (servers from 23.10; `sendsCaughtUp: false` plays an older one);
  * - the subscription is a Readable in object mode (PassThrough) whose 'caughtUp' and checkpoints can be emitted
  *   while events are still in its buffer, and whose errors are emitted as 'error' followed by the end of the stream;
- * - appends are idempotent by event id, check the expected revision, and events must have UUID ids.
+ * - appends are idempotent by event id (at a numbered revision or NO_STREAM, the ids must be the events right after
+ *   it, as the server checks; with ANY or STREAM_EXISTS anywhere in the stream), check the expected revision, and
+ *   events must have UUID ids.
  */
 import { PassThrough } from 'node:stream';
 import {
@@ -96,8 +98,9 @@ export const createFakeEsdbClient = (options: { sendsCaughtUp?: boolean } = {}) 
       for (const event of events) if (!UUID.test(event.id)) throw clientError('invalid-argument', `event id ${event.id} is not a UUID`);
       const inStream = log.filter((e) => e.streamId === stream);
       // Idempotent by id, as the server is: the same ids again answer as the first append did.
-      const first = inStream.findIndex((e) => e.id === events[0]?.id);
-      if (first !== -1 && events.every((event, i) => inStream[first + i]?.id === event.id)) {
+      const numbered = typeof expectedRevision === 'bigint' || expectedRevision === NO_STREAM;
+      const first = numbered ? Number(expectedRevision === NO_STREAM ? -1n : expectedRevision) + 1 : inStream.findIndex((e) => e.id === events[0]?.id);
+      if (events.length > 0 && first !== -1 && events.every((event, i) => inStream[first + i]?.id === event.id)) {
         const last = inStream[first + events.length - 1]!;
         return { nextExpectedRevision: last.revision, position: last.position! };
       }

@@ -97,6 +97,8 @@ interface Batch {
   syncBy: number | undefined;
   /** A `soon` batch has waited its while for an urgent operation to join it (see SOON_HOLD_MS): it goes now. */
   due?: boolean;
+  /** Times it was sent again after a reload did not find it in the stream (see settleUnsure, MAX_RESENDS_AFTER_RELOAD). */
+  resentAfterReload?: number;
 }
 
 interface Writer {
@@ -120,7 +122,8 @@ interface Writer {
   ambiguous: number;
   /**
    * A batch whose append failed in a way that may have committed it (its answer lost), to be answered once the reload
-   * shows whether its events are in the stream (see settleUnsure). `after`: the revision it was appended after.
+   * shows whether its events are in the stream or can never be (see settleUnsure). `after`: the revision it was
+   * appended after.
    */
   unsure?: { readonly batch: Batch; readonly after: number; readonly error: unknown } | undefined;
   /**
@@ -141,6 +144,11 @@ const MAX_CONFLICT_RETRIES = 8;
  */
 const MAX_AMBIGUOUS_RETRIES = 4;
 const AMBIGUOUS_RETRY_BASE_MS = 50;
+/**
+ * A batch the reload did not find while the stream still ends at the revision it was appended after is sent again
+ * (with its resends) at most this many times (see settleUnsure); then its outcome is unknown and its callers get the 503.
+ */
+const MAX_RESENDS_AFTER_RELOAD = 2;
 /**
  * One append carries at most this many bytes (as `appendBytes` counts them): half of what the event stores accept
  * in one append (EventStoreDB's default MaxAppendSize), leaving room for its framing. A single event above it still
@@ -428,21 +436,42 @@ export const createLedgerService = (deps: {
    * After an append that may have committed (writer.unsure): one append is atomic, so its first event's id in the
    * stream after the revision it was appended at means the whole batch was written. Then its callers get the batch's
    * own outcomes (a grant its balance, a reservation admitted, a refusal decided in it refused), as if the answer had
-   * come back; otherwise nothing of it was written, and they get the append's failure (so a retry applies it once).
+   * come back.
+   * Not there yet does not mean never: a client's deadline does not cancel a write the store took, which can still
+   * commit after this read. While the stream still ends at `after`, the batch is sent again as it was (same events,
+   * same ids, at `after`: the state it was decided on): if the first write commits meanwhile, the store answers the
+   * repeat as that write (nothing twice), else this one is written; either way its callers get the batch's outcomes.
+   * Once the stream went on past `after` without it, it never can be written (its expected revision is gone): its
+   * callers get the append's failure, and sending it again applies it once. If the resends keep failing so, the
+   * outcome stays unknown and the failure stands (logged with unknownOutcome).
    */
   const settleUnsure = (writer: Writer, history: readonly RecordedEvent<LedgerEvent>[], state: LedgerState) => {
     const { batch, after, error } = writer.unsure!;
     writer.unsure = undefined;
     const id = batch.events[0]!.id;
     const at = history.findIndex((event) => event.revision > after && event.id === id);
-    if (at === -1) {
-      for (const op of batch.ops) op.reject(error);
+    if (at !== -1) {
+      logger.warn({ err: error, accountId: writer.accountId, revision: history[at]!.revision }, 'ledger append that failed ambiguously was written: answered from the stream');
+      appends += 1;
+      lastPosition = Math.max(lastPosition, history[Math.min(history.length - 1, at + batch.events.length - 1)]!.position);
+      answer(batch, state);
       return;
     }
-    logger.warn({ err: error, accountId: writer.accountId, revision: history[at]!.revision }, 'ledger append that failed ambiguously was written: answered from the stream');
-    appends += 1;
-    lastPosition = Math.max(lastPosition, history[Math.min(history.length - 1, at + batch.events.length - 1)]!.position);
-    answer(batch, state);
+    const resent = batch.resentAfterReload ?? 0;
+    if (writer.revision === after && resent < MAX_RESENDS_AFTER_RELOAD) {
+      batch.resentAfterReload = resent + 1;
+      logger.warn({ err: error, accountId: writer.accountId, revision: after, attempt: resent + 1 }, 'ledger append that failed ambiguously is not in the stream, which has not moved: sending the same events again at the same revision');
+      for (const result of batch.results) if ('events' in result) for (const event of result.events) ledgerDecider.evolve(state, event);
+      // Sent at once, before anything decided meanwhile (which goes into the next batch: this one is appending).
+      batch.due = true;
+      writer.batches.unshift(batch);
+      appendFirst(writer, batch, state);
+      return;
+    }
+    if (writer.revision === after) {
+      logger.error({ err: error, accountId: writer.accountId, revision: after, unknownOutcome: batch.ops.length }, 'ledger append kept failing ambiguously and is not in the stream yet: its outcome is unknown');
+    }
+    for (const op of batch.ops) op.reject(error);
   };
 
   const serializedBytes = (event: LedgerEvent, metadata: EventMetadata) => appendBytes([{ type: event.type, data: event.data, metadata }]);
