@@ -276,7 +276,25 @@ builder.queryFields((t) => ({
   }),
 }));
 
-builder.mutationFields((t) => ({
+builder.mutationFields((t) => {
+  /** An admin's grant or refund: the same arguments, the same answer (the balance). */
+  const adminCredits = (move: 'grantCredits' | 'refundCredits', description: string, names: string, moves: string) =>
+    t.field({
+      type: BalanceRef,
+      description,
+      errors: { directResult: true },
+      authScopes: { admin: true },
+      args: {
+        accountId: t.arg.id({ required: true }),
+        amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
+        reason: t.arg.string({ required: true, validate: reason }),
+        idempotencyKey: t.arg.string({
+          description: `1 to 255 visible ASCII characters (! to ~, no spaces). Names ${names} the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and ${moves} nothing more; another amount under it is a CONFLICT.`,
+        }),
+      },
+      resolve: (_root, args, ctx) => ctx.ledger[move](by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
+    });
+  return {
   purchaseCredits: t.field({
     type: PurchaseRef,
     description: 'Buy credits through the payment processor; the fee is charged on top. Amounts are whole cents.',
@@ -293,39 +311,10 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) =>
       ctx.ledger.purchaseCredits(by(ctx), { accountId: targetAccount(args.accountId, ctx), amount: args.amount, paymentMethod: args.paymentMethod, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
-  grantCredits: t.field({
-    type: BalanceRef,
-    description: 'Give credits to an account (admin).',
-    errors: { directResult: true },
-    authScopes: { admin: true },
-    args: {
-      accountId: t.arg.id({ required: true }),
-      amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
-      reason: t.arg.string({ required: true, validate: reason }),
-      idempotencyKey: t.arg.string({
-        description:
-          "1 to 255 visible ASCII characters (! to ~, no spaces). Names one grant to the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and grants nothing more; another amount under it is a CONFLICT.",
-      }),
-    },
-    resolve: (_root, args, ctx) => ctx.ledger.grantCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
-  }),
-  refundCredits: t.field({
-    type: BalanceRef,
-    description: 'Refund purchased credits (admin); never more than was purchased, nor more than is available.',
-    errors: { directResult: true },
-    authScopes: { admin: true },
-    args: {
-      accountId: t.arg.id({ required: true }),
-      amount: t.arg({ type: 'Money', required: true, validate: positiveMoney }),
-      reason: t.arg.string({ required: true, validate: reason }),
-      idempotencyKey: t.arg.string({
-        description:
-          "1 to 255 visible ASCII characters (! to ~, no spaces). Names one refund of the account: the same request again (after an UNAVAILABLE, say) answers the account's balance and refunds nothing more; another amount under it is a CONFLICT.",
-      }),
-    },
-    resolve: (_root, args, ctx) => ctx.ledger.refundCredits(by(ctx), { accountId: String(args.accountId), amount: args.amount, reason: args.reason, idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
-  }),
-}));
+  grantCredits: adminCredits('grantCredits', 'Give credits to an account (admin).', 'one grant to', 'grants'),
+  refundCredits: adminCredits('refundCredits', 'Refund purchased credits (admin); never more than was purchased, nor more than is available.', 'one refund of', 'refunds'),
+  };
+});
 
 builder.subscriptionFields((t) => ({
   balanceChanged: t.withAuth({ authenticated: true }).field({
