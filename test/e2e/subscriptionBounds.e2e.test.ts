@@ -296,3 +296,68 @@ describe('replays to several subscribers at once', () => {
     }
   });
 });
+
+describe('a run subscriber that stops reading', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness();
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  it('replaying a large run while its model step streams 12,000 tokens, it is ended UNAVAILABLE once 10,000 items behind, not held until its socket closes', async () => {
+    const designer = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
+    const fake = await h.fakeEndpoint({ protocol: 'openai', slug: 'chatty', model: 'chatty/words', prices: { prompt: 1, completion: 1 }, contextLength: 100_000, maxOutput: 50_000 });
+    let release = () => undefined as void;
+    const words = 12_000;
+    fake.script({ text: Array.from({ length: words }, (_, i) => `w${i} `).join(''), holdUntil: new Promise<void>((resolve) => (release = resolve)) });
+    // 14.4 MB stored before the model step: more than the socket buffers between the server and a client that does not
+    // read hold, so its replay waits for it.
+    const steps = [
+      ...Array.from({ length: 36 }, (_, i) => ({ key: `s${i}`, type: 'action.transform', input: { expression: `=$pad("", 400000, "${i % 10}")` } })),
+      { key: 'talk', type: 'action.model', input: { model: 'chatty/words', prompt: 'talk', maxTokens: 40_000 } },
+    ];
+    const created = await h.gqlOk('mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } ... on DomainError { code message } } }', { d: { name: 'Big then chatty', trigger: { type: 'manual' }, steps } }, designer.key);
+    const started = await h.gqlOk('mutation ($id: ID!) { runWorkflow(id: $id) { ... on WorkflowRun { id } ... on DomainError { code message } } }', { id: created.createWorkflow.id }, designer.key);
+    const runId = started.runWorkflow.id as string;
+    await eventually('the model call to be held', () => fake.requests.length === 1);
+
+    // A real graphql-ws client whose socket stops being read after its first message.
+    let socket: WebSocket | undefined;
+    class Captured extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        socket = this;
+      }
+    }
+    const client = createClient({ url: `ws://127.0.0.1:${h.port}/graphql`, webSocketImpl: Captured, lazy: false, retryAttempts: 0, onNonLazyError: () => undefined, connectionParams: { authorization: `Bearer ${designer.key}` } });
+    clients.push(client);
+    const sub = start(client, {
+      query: `subscription ($id: ID!) { workflowRun(id: $id) { type
+        ... on WorkflowStepSucceededEvent { revision key output }
+        ... on WorkflowStepStartedEvent { revision key }
+        ... on WorkflowRunStartedEvent { revision }
+        ... on WorkflowStepTokenEvent { content }
+        ... on WorkflowRunEndedEvent { revision status } } }`,
+      variables: { id: runId },
+    });
+    await eventually('the first event', () => sub.results.length > 0 || sub.ended);
+    socket!.pause();
+
+    release();
+    await eventually('the run to end', async () => (await h.gqlOk('query ($id: ID!) { workflowRun(id: $id) { status } }', { id: runId }, designer.key)).workflowRun.status === 'SUCCEEDED');
+    socket!.resume();
+    await eventually('the subscription to end', () => sub.ended);
+
+    const errors = [...sub.results.flatMap((result) => result.errors ?? []), ...errorsOf(sub)];
+    expect(errors.map((error) => [error.message, error.extensions?.code])).toEqual([
+      ['The subscription fell 10000 items behind: read faster, or subscribe again (stored progress is replayed)', 'UNAVAILABLE'],
+    ]);
+    // What it got before: the run's first events in order, never its end.
+    const events = sub.results.filter((result) => result.data?.workflowRun).map((result) => (result.data as { workflowRun: { type: string; revision?: number } }).workflowRun);
+    const stored = events.filter((event) => event.type !== 'TOKEN');
+    expect(stored.map((event) => event.revision)).toEqual(stored.map((_, i) => i));
+    expect(stored.some((event) => event.type === 'RUN_ENDED')).toBe(false);
+  });
+});

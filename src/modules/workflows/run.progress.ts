@@ -94,8 +94,12 @@ export interface ProgressFailure {
   readonly error: UnavailableError;
 }
 
-/** Items a slow client may leave unread before its subscription is ended (tokens arrive fast). */
+/**
+ * Items a slow client may leave unread before its subscription is ended (tokens arrive fast): those waiting for its
+ * reader and, for a run's follower, those waiting behind its replay.
+ */
 export const MAX_UNREAD_ITEMS = 10_000;
+const fellBehind = () => new UnavailableError(`The subscription fell ${MAX_UNREAD_ITEMS} items behind: read faster, or subscribe again (stored progress is replayed)`);
 /** Runs whose workflow is remembered from their RunStarted, so their end needs no read. */
 const MAX_REMEMBERED_RUNS = 10_000;
 /**
@@ -142,10 +146,14 @@ const channel = <T>(onClose: () => void) => {
       if (head >= items.length || !api.open) return Promise.resolve();
       return new Promise<void>((resolve) => drainWaiters.push(resolve));
     },
+    /** Items pushed that the reader has not taken yet. */
+    get unread() {
+      return items.length - head;
+    },
     push(item: T) {
       if (!api.open) return;
-      if (items.length - head >= MAX_UNREAD_ITEMS) {
-        api.fail(new UnavailableError(`The subscription fell ${MAX_UNREAD_ITEMS} items behind: read faster, or subscribe again (stored progress is replayed)`));
+      if (api.unread >= MAX_UNREAD_ITEMS) {
+        api.fail(fellBehind());
         return;
       }
       items.push(item);
@@ -461,6 +469,8 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
       let last = -1;
       let pending: Token[] = [];
       let queue: Promise<void> = Promise.resolve();
+      /** Tasks in `queue` not started yet: live events and tokens that arrived while a replay waits for the reader. */
+      let queued = 0;
       const out = channel<RunProgressItem>(() => unregister());
 
       /** Tokens go out while their attempt runs, wait while its StepStarted is on its way, and are dropped after. */
@@ -494,7 +504,7 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
        * followers of one run in step share their reads (readPage).
        */
       const catchUp = async () => {
-        for (;;) {
+        while (out.open) {
           const page = await readPage(runId, last + 1, registeredAt);
           try {
             for (const event of page.events) if (out.open && event.revision === last + 1) deliver(event);
@@ -506,8 +516,20 @@ export const createRunProgress = (deps: { eventStore: EventStore; logger: Logger
         }
       };
       const enqueue = (task: () => void | Promise<void>) => {
+        // A replay waits in the queue for the reader to take each page: a reader that stopped would leave every live
+        // token and event of the run queued behind it until its socket closes. Past the bound the follower is ended
+        // (as when its reader falls that far behind what was pushed) and lets go of all it holds.
+        if (queued + out.unread >= MAX_UNREAD_ITEMS) {
+          out.fail(fellBehind());
+          unregister();
+          return;
+        }
+        queued++;
         queue = queue
-          .then(() => (out.open ? task() : undefined))
+          .then(() => {
+            queued--;
+            return out.open ? task() : undefined;
+          })
           .catch((error: unknown) => {
             deps.logger.error({ err: error, runId }, 'workflow run progress: reading the run failed');
             out.fail(new UnavailableError('Reading the run failed: subscribe again'));
