@@ -18,7 +18,7 @@ import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
-import { boundSubscriptions, createSubscriptionSlots, tooManySubscriptions, type Release } from './graphql/plugins/subscriptionSlots.js';
+import { boundSubscriptions, createAccountSlots, tooManySubscriptions, type Release } from './graphql/plugins/subscriptionSlots.js';
 import { schema } from './graphql/schema.js';
 import { consoleDistDir } from './console/paths.js';
 import { createConsoleAssets, isConsolePath } from './http/consoleAssets.js';
@@ -100,6 +100,8 @@ type SocketState = {
   operations?: Map<string, AsyncIterator<unknown> | null>;
   /** The account slots its subscriptions hold, by id (GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT). */
   slots?: Map<string, Release>;
+  /** Its place among the sockets of the account it counts against (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT), once it has one. */
+  place?: Release;
   closed?: boolean;
 };
 
@@ -112,6 +114,7 @@ const endOperations = (state: SocketState) => {
   for (const stream of state.operations?.values() ?? []) void Promise.resolve(stream?.return?.()).catch(() => undefined);
   state.operations?.clear();
   releaseSlot(state);
+  state.place?.();
 };
 
 /** Give back the account slot of one subscription of the socket (all of them without an id). */
@@ -215,11 +218,27 @@ export const buildApp = (
   const authenticate = (secret: string | null): Principal | null => (secret ? core.directory.authenticate(secret) : null);
   // One account may not hold the server's memory and event loop with subscriptions or sockets (QA s45 res #1: 10,000
   // subscriptions of one key over 100 sockets took other users' chat p99 to 6 s).
-  const subscriptionSlots = createSubscriptionSlots(config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT);
+  const subscriptionSlots = createAccountSlots(config.GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT);
   /** The slot graphql-ws took for an operation before running it, by its context (adopted by boundSubscriptions). */
   const wsSlots = new WeakMap<object, Release>();
-  /** graphql-ws connections open per account (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT), by the key of their connection_init. */
-  const socketsByAccount = new Map<string, number>();
+  /** graphql-ws connections open per account (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT). */
+  const socketPlaces = createAccountSlots(config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT);
+  /**
+   * Count an open socket against `accountId` until it closes (endOperations gives its place back). An idle socket is
+   * cheap but not free, and every socket that acts for an account is that account's: one opened with its key (the
+   * connection_init's or the upgrade request's) from then, one opened without a key from its first operation with one
+   * (in the operation's `extensions.headers`, as GraphiQL sends them). One too many is closed 1013, try again later:
+   * graphql-ws clients retry it, with backoff, as a place frees when another closes. False then.
+   */
+  const takePlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }, accountId: string): boolean => {
+    const place = socketPlaces.take(accountId);
+    if (!place) {
+      extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections for this account: at most ${socketPlaces.limit} at once`, 'Too many connections for this account'));
+      return false;
+    }
+    extra.place = place;
+    return true;
+  };
 
   const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
@@ -548,23 +567,7 @@ export const buildApp = (
           ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
           return false;
         }
-        // An idle socket is cheap but not free: an account's are counted (a socket opened without a key runs
-        // subscriptions only with a key in each, and those count against that key's account all the same).
-        if (principal) {
-          const { accountId } = principal;
-          const open = socketsByAccount.get(accountId) ?? 0;
-          if (open >= config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT) {
-            // 1013, try again later: graphql-ws clients retry it, with backoff, as a slot frees when another closes.
-            ctx.extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections for this account: at most ${config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT} at once`, 'Too many connections for this account'));
-            return false;
-          }
-          socketsByAccount.set(accountId, open + 1);
-          ctx.extra.socket.once('close', () => {
-            const left = (socketsByAccount.get(accountId) ?? 1) - 1;
-            if (left === 0) socketsByAccount.delete(accountId);
-            else socketsByAccount.set(accountId, left);
-          });
-        }
+        if (principal && !takePlace(ctx.extra, principal.accountId)) return false;
         ctx.extra.secret = secret;
         ctx.extra.operations = new Map();
         ctx.extra.slots = new Map();
@@ -593,9 +596,15 @@ export const buildApp = (
           open.delete(id);
           return prepared;
         }
+        const { principal } = prepared.contextValue;
+        // A socket opened without a key becomes the account's at its first operation with a key (takePlace); one too
+        // many is closing, and sends nothing more.
+        if (principal && !ctx.extra.place && !ctx.extra.closed && !takePlace(ctx.extra, principal.accountId)) {
+          open.delete(id);
+          return [new GraphQLError(`Too many connections for this account: at most ${socketPlaces.limit} at once`, { extensions: { code: 'RATE_LIMITED', reason: 'too_many_connections', limit: socketPlaces.limit } })];
+        }
         // A subscription takes its account's slot here, so that one too many is refused with an `error` message; the
         // slot is given back when it ends (boundSubscriptions), completes or its socket closes (whichever is first).
-        const { principal } = prepared.contextValue;
         if (principal && !ctx.extra.closed && getOperationAST(prepared.document, prepared.operationName)?.operation === 'subscription') {
           const release = subscriptionSlots.take(principal.accountId);
           if (!release) {

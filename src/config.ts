@@ -73,7 +73,10 @@ const schema = z.object({
    * memory, replays what it follows and is sent every change. Per process.
    */
   GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT: integer('GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(100),
-  /** graphql-ws connections opened with an account's key (its connection_init) open at once. Per process. */
+  /**
+   * graphql-ws connections of an account open at once: opened with one of its keys (connection_init), or opened without
+   * a key and then running an operation with one of its keys. Per process.
+   */
   GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: integer('GRAPHQL_MAX_SOCKETS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(20),
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
   CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),

@@ -2,8 +2,10 @@
  * What one account may hold of the server with GraphQL subscriptions (QA s45 res #1): 10,000 balanceChanged
  * subscriptions of one key over 100 sockets took another user's chat p99 to 6 s, and hundreds of replays of one large
  * feed or run stalled the server for 5–21 s. An account has at most GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT open at once,
- * across all its sockets and keys and over SSE too, and GRAPHQL_MAX_SOCKETS_PER_ACCOUNT graphql-ws connections opened
- * with its keys; replays of a large generation feed or run reach every subscriber whole and in order.
+ * across all its sockets and keys and over SSE too, and GRAPHQL_MAX_SOCKETS_PER_ACCOUNT graphql-ws connections used
+ * with its keys (opened with one, or opened without and then running an operation with one); replays of a large
+ * generation feed or run reach every subscriber whole and in order, and a run's subscriber that stops reading is ended
+ * once 10,000 items behind.
  */
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
@@ -225,6 +227,52 @@ describe('subscriptions and sockets per account', () => {
       const run = start(anonymous, withKey);
       await live(user, [run]);
       return run.results.length > 0;
+    });
+  });
+
+  it('a socket opened without a key counts against the account of its first operation with a key: one past the bound is closed 1013, its operation not run; one closing frees its place', async () => {
+    const account = await h.openAccount();
+    const me = { query: '{ me { id } }', extensions: { headers: { authorization: `Bearer ${account.key}` } } };
+    const answered = async (client: Client, payload: SubscribePayload = me) => {
+      const run = start(client, payload);
+      await eventually('the answer', () => run.ended);
+      return run;
+    };
+    const ME = [{ data: { me: { id: account.accountId } } }];
+    const TRY_LATER = { code: 1013, reason: 'Too many connections for this account: at most 2 at once' };
+    const closeOf = (run: Run) => {
+      const { code, reason } = run.error as { code: number; reason: string };
+      return { code, reason };
+    };
+
+    // Two sockets without a key, each running the account's queries (as GraphiQL sends its Headers tab): its two places.
+    const first = connect(h);
+    const second = connect(h);
+    for (const client of [first, second]) expect((await answered(client)).results).toEqual(ME);
+    // A socket is counted once, whatever it runs after.
+    expect((await answered(first)).results).toEqual(ME);
+    const subscribed = start(first, { ...me, query: BALANCE_CHANGED });
+    await live(account, [subscribed]);
+    expect(subscribed.error).toBeNull();
+
+    // The third, at its first operation with the key: closed 1013, the operation not answered.
+    const third = await answered(connect(h));
+    expect(third.results).toEqual([]);
+    expect(closeOf(third)).toEqual(TRY_LATER);
+    // A socket opened with the key is one too many as well.
+    const keyed = await answered(connect(h, account.key), { query: '{ me { id } }' });
+    expect(keyed.results).toEqual([]);
+    expect(closeOf(keyed)).toEqual(TRY_LATER);
+    // A socket without a key that runs nothing with one is no account's; another account has its own places.
+    expect((await answered(connect(h), { query: '{ __typename }' })).results).toEqual([{ data: { __typename: 'Query' } }]);
+    const other = await h.openAccount();
+    expect((await answered(connect(h), { query: '{ me { id } }', extensions: { headers: { authorization: `Bearer ${other.key}` } } })).results).toEqual([{ data: { me: { id: other.accountId } } }]);
+
+    // One closing frees its place, for a socket with or without a key.
+    await second.dispose();
+    await eventually('a place to free', async () => {
+      const again = await answered(connect(h));
+      return again.results.length > 0 && again.results;
     });
   });
 });

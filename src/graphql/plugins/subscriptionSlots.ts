@@ -6,10 +6,11 @@ import type { GraphQLContext } from '../context.js';
 export type Release = () => void;
 
 /**
- * The subscriptions each account has open in this process, over every socket and over SSE alike (each one holds
- * memory and is sent every change it follows), at most `limit` at once (GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT).
+ * What each account holds open in this process, at most `limit` at once: its subscriptions, over every socket and over
+ * SSE alike (each one holds memory and is sent every change it follows; GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT), and its
+ * graphql-ws sockets (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT).
  */
-export const createSubscriptionSlots = (limit: number) => {
+export const createAccountSlots = (limit: number) => {
   const held = new Map<string, number>();
   return {
     limit,
@@ -27,11 +28,11 @@ export const createSubscriptionSlots = (limit: number) => {
         else held.set(accountId, left);
       };
     },
-    /** The account's open subscriptions. */
+    /** The account's slots taken. */
     held: (accountId: string): number => held.get(accountId) ?? 0,
   };
 };
-export type SubscriptionSlots = ReturnType<typeof createSubscriptionSlots>;
+export type AccountSlots = ReturnType<typeof createAccountSlots>;
 
 /** The refusal of one subscription too many, over graphql-ws (an `error` message) and SSE alike. */
 export const tooManySubscriptions = (limit: number): GraphQLError =>
@@ -105,7 +106,7 @@ const holding = (source: AsyncIterable<ExecutionResult>, release: Release): Asyn
  * takes it before answering the `subscribe`, so that its refusal is an `error` message): it is adopted, not taken
  * twice. A subscription without a key is refused by its field's scopes and holds nothing.
  */
-export const boundSubscriptions = (slots: SubscriptionSlots, taken: (context: GraphQLContext) => Release | undefined): Plugin<GraphQLContext> => ({
+export const boundSubscriptions = (slots: AccountSlots, taken: (context: GraphQLContext) => Release | undefined): Plugin<GraphQLContext> => ({
   onSubscribe: ({ args, subscribeFn, setSubscribeFn, setResultAndStopExecution }) => {
     const context = args.contextValue;
     const principal = context.principal;
