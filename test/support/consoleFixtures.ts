@@ -110,3 +110,30 @@ export const reportFailures = (current: () => Page | undefined) =>
     const name = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
     await page.screenshot({ path: join(screenshots, `failed-${name}.png`), fullPage: true, timeout: 5000 }).catch(() => undefined);
   });
+
+/**
+ * The next GraphQL request whose body holds `marker` reaches the server, and its answer is cut on the way back (the
+ * connection reset), as a network failure after the server acted would. Resolves with a check, for after the test's
+ * retry: the cut happened once, and the one error the browser logged for it is taken out of `consoleErrors` (which
+ * the console tests expect empty).
+ */
+export const cutNextAnswer = async (page: Page, marker: string, consoleErrors: string[]): Promise<() => Promise<void>> => {
+  let cut = 0;
+  await page.route('**/graphql', async (route) => {
+    if (cut === 0 && (route.request().postData() ?? '').includes(marker)) {
+      cut += 1;
+      await route.fetch();
+      await route.abort('connectionreset');
+    } else await route.continue();
+  });
+  return async () => {
+    await page.unroute('**/graphql');
+    expect(cut).toBe(1);
+    const resets = consoleErrors.filter((text) => text.includes('ERR_CONNECTION_RESET'));
+    expect(resets).toHaveLength(1);
+    consoleErrors.splice(consoleErrors.indexOf(resets[0]!), 1);
+  };
+};
+
+/** What a page reached over plain http on a LAN address has: no `crypto.randomUUID` (browsers give it secure contexts only). */
+export const withoutRandomUuid = (page: Page) => page.evaluate(() => Object.defineProperty(Crypto.prototype, 'randomUUID', { value: undefined, configurable: true }));
