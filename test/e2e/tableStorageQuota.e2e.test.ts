@@ -80,7 +80,11 @@ describe('TABLE_MAX_BYTES_PER_ACCOUNT', () => {
     expect(await insert('a', entryOf(2000), other.key)).toMatchObject({ __typename: 'Entry' });
 
     // An update that grows an entry past the quota is refused (+72: 8196); one that shrinks it goes through and makes room.
-    expect((await update('a', first.id, charging(3072), designer.key)).errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', reason: 'table_storage_quota' });
+    // Its refusal counts what the update adds (its JSON's growth: the entry is counted already), and says so (QA s45
+    // regress2 #4: it gave the entry's whole counted size as what would not fit).
+    const grown = (await update('a', first.id, charging(3072), designer.key)).errors?.[0];
+    expect(grown?.extensions).toMatchObject({ code: 'CONFLICT', reason: 'table_storage_quota', used: 8124, size: 3072, growth: 72 });
+    expect(grown?.message).toMatch(/growing this entry by 72 bytes \(to 3072 as counted\) would pass its quota of 8192 bytes/);
     expect((await update('a', first.id, charging(1500), designer.key)).errors).toBeUndefined();
     // 6624 used: 1524 more fits, then 1124 does not.
     expect(await insert('b', charging(1524), designer.key)).toMatchObject({ __typename: 'Entry' });

@@ -52,13 +52,17 @@ export class TableFullError extends DomainError {
 
 /** The account's table entries would pass TABLE_MAX_BYTES_PER_ACCOUNT. */
 export class TableStorageQuotaError extends DomainError {
-  /** `used` and `size` as the quota counts them: JSON and TABLE_ENTRY_OVERHEAD_BYTES an entry. */
-  constructor(used: number, size: number, max: number) {
+  /**
+   * `used` and `size` as the quota counts them: JSON and TABLE_ENTRY_OVERHEAD_BYTES an entry; `growth`, what the
+   * write adds to `used` (a new entry: its size; an update: its JSON's growth, the entry already counted).
+   */
+  constructor(used: number, size: number, growth: number, max: number) {
+    const what = growth === size ? `this entry of ${size} bytes` : `growing this entry by ${growth} bytes (to ${size} as counted)`;
     super(
       'CONFLICT',
-      `The account's table entries count ${used} bytes (their JSON and ${TABLE_ENTRY_OVERHEAD_BYTES} bytes an entry for storing it); this entry of ${size} bytes would pass its quota of ${max} bytes (TABLE_MAX_BYTES_PER_ACCOUNT): delete entries or drop a table first`,
+      `The account's table entries count ${used} bytes (their JSON and ${TABLE_ENTRY_OVERHEAD_BYTES} bytes an entry for storing it); ${what} would pass its quota of ${max} bytes (TABLE_MAX_BYTES_PER_ACCOUNT): delete entries or drop a table first`,
       409,
-      { reason: 'table_storage_quota', limit: max, used, size },
+      { reason: 'table_storage_quota', limit: max, used, size, growth },
     );
   }
 }
@@ -71,7 +75,7 @@ export class TableStorageQuotaError extends DomainError {
 const grownWithin = (live: LiveTableState, quota: Quota['quota'], bytes: number, before: number | null): number => {
   const growth = before === null ? quotaBytes(bytes, 1) : bytes - before;
   const used = quota.otherTables + quotaBytes(live.bytes, live.entries.size);
-  if (growth > 0 && used + growth > quota.maxBytes) throw new TableStorageQuotaError(used, quotaBytes(bytes, 1), quota.maxBytes);
+  if (growth > 0 && used + growth > quota.maxBytes) throw new TableStorageQuotaError(used, quotaBytes(bytes, 1), growth, quota.maxBytes);
   return live.bytes - (before ?? 0) + bytes;
 };
 
