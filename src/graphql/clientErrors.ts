@@ -3,7 +3,20 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { GraphQLError, Kind, getOperationAST, isIntrospectionType, type ASTVisitor, type DocumentNode, type ExecutionResult, type ValidationContext } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  getOperationAST,
+  isIntrospectionType,
+  type ASTVisitor,
+  type DocumentNode,
+  type ExecutionResult,
+  type FragmentDefinitionNode,
+  type SelectionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isErrorCode, type ErrorCode } from '../errors.js';
 
@@ -50,7 +63,7 @@ const recode = (error: GraphQLError, coding: Coding, suggestions: boolean): Grap
   });
 };
 
-const hasCode = (error: GraphQLError): boolean => isErrorCode(error.extensions.code);
+const hasCode = (error: GraphQLError): boolean => isErrorCode(error.extensions?.code);
 
 /** graphql-js's syntax errors read "Syntax Error: Expected Name, found <EOF>." with the place in `locations`. */
 const syntaxMessage = (error: GraphQLError): string => {
@@ -88,9 +101,67 @@ const introspectOnce = (context: ValidationContext): ASTVisitor => ({
   },
 });
 
+/** A @skip or @include on a subscription's top-level selection (through its fragments, each read once), if any. */
+const conditionalRoot = (selectionSet: SelectionSetNode, context: ValidationContext, seen = new Set<string>()): SelectionNode | null => {
+  for (const selection of selectionSet.selections) {
+    if (selection.directives?.some((directive) => directive.name.value === 'skip' || directive.name.value === 'include')) return selection;
+    let inner: SelectionSetNode | undefined;
+    if (selection.kind === Kind.INLINE_FRAGMENT) inner = selection.selectionSet;
+    else if (selection.kind === Kind.FRAGMENT_SPREAD && !seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      inner = (context.getFragment(selection.name.value) as FragmentDefinitionNode | null | undefined)?.selectionSet;
+    }
+    const found = inner && conditionalRoot(inner, context, seen);
+    if (found) return found;
+  }
+  return null;
+};
+
+/**
+ * A subscription follows exactly one field, so its top-level field cannot be conditional (as the GraphQL spec's
+ * draft and graphql-js 17 say): one left out by @skip/@include would leave nothing to follow (the executor failed on
+ * it with a TypeError, INTERNAL), and graphql-js 16's single-field rule throws from `validate` on an @include whose
+ * variable it is not given (graphql-ws closed the socket 4500). Refused as VALIDATION; that rule is not run on it.
+ */
+const unconditionalSubscriptionRoot = (context: ValidationContext): ASTVisitor => ({
+  OperationDefinition(node) {
+    if (node.operation !== 'subscription') return;
+    const found = conditionalRoot(node.selectionSet, context);
+    if (!found) return;
+    context.reportError(
+      new GraphQLError("The query is not valid: @skip and @include are not allowed on a subscription's top-level field (it follows exactly one field)", {
+        nodes: found,
+        extensions: { code: 'VALIDATION' },
+      }),
+    );
+  },
+});
+
+/** graphql-js's SingleFieldSubscriptionsRule, left out of the subscriptions unconditionalSubscriptionRoot refuses. */
+const singleFieldUnlessConditional =
+  (rule: ValidationRule): ValidationRule =>
+  (context) => {
+    const visitor = rule(context) as ASTVisitor & { OperationDefinition?: (...args: never[]) => unknown };
+    const enter = visitor.OperationDefinition;
+    if (typeof enter !== 'function') return visitor;
+    return {
+      ...visitor,
+      OperationDefinition: (...args: Parameters<typeof enter>) => {
+        const [node] = args as unknown as [{ operation: string; selectionSet: SelectionSetNode }];
+        if (node.operation === 'subscription' && conditionalRoot(node.selectionSet, context)) return undefined;
+        return enter(...args);
+      },
+    } as ASTVisitor;
+  };
+
 /** OWASP query-shape limits, refused before any resolver runs. */
 export const queryLimits = (): Plugin[] => [
-  { onValidate: ({ addValidationRule }) => addValidationRule(introspectOnce) },
+  {
+    onValidate: ({ addValidationRule }) => {
+      addValidationRule(introspectOnce);
+      addValidationRule(unconditionalSubscriptionRoot);
+    },
+  },
   // The token limit stops the parser itself: its refusal is thrown (replaced by ours) and answered like a syntax error.
   maxTokensPlugin({
     n: 5_000,
@@ -114,8 +185,9 @@ const recodeRequestErrors = (result: ExecutionResult, http: boolean, suggestions
   return {
     ...result,
     errors: result.errors.map((error) =>
-      // An error our own code threw (e.g. scope-auth refusing a subscription) is maskError's to shape, not a bad request.
-      hasCode(error) || thrownByUs(error)
+      // An error our own code threw (e.g. scope-auth refusing a subscription) is maskError's to shape, not a bad request;
+      // so is one that is no GraphQLError at all (the executor's own failure).
+      !isGraphQLError(error) || hasCode(error) || thrownByUs(error)
         ? error
         : recode(error, { code: error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION ? 'BAD_USER_INPUT' : 'VALIDATION', http }, suggestions),
     ),
@@ -160,8 +232,18 @@ export const useClientErrors = ({ suggestions }: { suggestions: boolean }): Plug
       }
     },
   onValidate: ({ validateFn, setValidationFn, context }) => {
-    // graphql-js leaves out its hints itself (fields, arguments, types, enum values) when asked to.
-    if (!suggestions) setValidationFn((schema, document, rules, options, typeInfo) => validateFn(schema, document, rules, { ...options, hideSuggestions: true }, typeInfo));
+    // graphql-js leaves out its hints itself (fields, arguments, types, enum values) when asked to. Its rules are
+    // matched by name: graphql may be loaded twice (ESM and CJS builds).
+    setValidationFn((schema, document, rules, options, typeInfo) => {
+      const ours = rules?.map((rule: ValidationRule) => (rule.name === 'SingleFieldSubscriptionsRule' ? singleFieldUnlessConditional(rule) : rule));
+      try {
+        return validateFn(schema, document, ours, suggestions ? options : { ...options, hideSuggestions: true }, typeInfo);
+      } catch (error) {
+        // A rule that throws (rather than reports) would close a graphql-ws socket with 4500: the document's fault.
+        if (!isGraphQLError(error)) throw error;
+        return [error];
+      }
+    });
     return ({ valid, result, setResult }) => {
       if (valid) return;
       const http = overHttp(context);

@@ -7,6 +7,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { eventually } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -116,6 +117,23 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
   'a misspelt type': { query: 'query ($r: Rol) { accounts(role: $r) { edges { node { id } } } }', code: 'VALIDATION', beforeExecution: true },
   'an unknown operation name': { query: 'query Mine { me { id } }', operationName: 'Theirs', code: 'VALIDATION', beforeExecution: true },
   'two operations and no name': { query: 'query A { me { id } } query B { me { name } }', code: 'VALIDATION', beforeExecution: true },
+  // QA s45 regress2 #2: the root field of a subscription left out by @skip/@include: an error without extensions
+  // broke recodeRequestErrors (graphql-ws closed the socket 4500, HTTP answered INTERNAL), and graphql-js's
+  // single-field rule threw from validate on the variable (4500 too).
+  '@skip on a subscription\'s root field': {
+    query: 'subscription { balanceChanged @skip(if: true) { available } }',
+    code: 'VALIDATION',
+    beforeExecution: true,
+    message: /@skip and @include are not allowed on a subscription's top-level field/,
+  },
+  '@include with a variable on a subscription\'s root field': {
+    query: 'subscription ($s: Boolean!) { ... on Subscription { balanceChanged @include(if: $s) { available } } }',
+    variables: { s: false },
+    code: 'VALIDATION',
+    beforeExecution: true,
+    message: /@skip and @include are not allowed on a subscription's top-level field/,
+  },
+
 };
 
 interface GraphQLErrorJson {
@@ -196,6 +214,21 @@ describe('over graphql-ws', () => {
     const good = await run({ query: '{ me { id } }' });
     expect(good).toEqual({ data: { me: { id: user.accountId } } });
     expect(closed).toBe(0);
+  });
+
+  it("a subscription refused for its conditional root field ends only itself: the socket's other subscription goes on (QA s45 regress2 #2)", async () => {
+    const received: unknown[] = [];
+    let ended: unknown = null;
+    const stop = client.subscribe({ query: 'subscription { balanceChanged { available } }' }, { next: (value) => received.push(value), error: (error) => (ended = error), complete: () => (ended = 'complete') });
+    for (const name of ["@skip on a subscription's root field", "@include with a variable on a subscription's root field"]) expectTold(name, BAD_REQUESTS[name]!, (await run(BAD_REQUESTS[name]!)).errors);
+    await eventually('the live subscription to get a change', async () => {
+      await h.grant(user.accountId, 1);
+      return received.length > 0 ? received : null;
+    });
+    expect(received[0]).toEqual({ data: { balanceChanged: { available: expect.any(Number) } } });
+    expect(ended).toBeNull();
+    expect(closed).toBe(0);
+    stop();
   });
 });
 
