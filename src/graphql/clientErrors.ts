@@ -179,6 +179,13 @@ export const queryLimits = (): Plugin[] => [
 
 const thrownByUs = (error: GraphQLError): boolean => error.originalError !== undefined && !isGraphQLError(error.originalError);
 
+/**
+ * A variable's bad value as the executor's `subscribe` reports it: coded BAD_USER_INPUT in place, with graphql-js's
+ * coercion error kept as its originalError, which the mask would take for one our code threw (INTERNAL, logged).
+ */
+const badVariableOfSubscribe = (error: GraphQLError): boolean =>
+  error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && error.originalError !== undefined && isGraphQLError(error.originalError);
+
 /** Requests that failed before execution began (an unknown operation, a variable that does not fit its type). */
 const recodeRequestErrors = (result: ExecutionResult, http: boolean, suggestions: boolean): ExecutionResult | null => {
   if (result.data !== undefined || !result.errors?.length) return null;
@@ -187,7 +194,7 @@ const recodeRequestErrors = (result: ExecutionResult, http: boolean, suggestions
     errors: result.errors.map((error) =>
       // An error our own code threw (e.g. scope-auth refusing a subscription) is maskError's to shape, not a bad request;
       // so is one that is no GraphQLError at all (the executor's own failure).
-      !isGraphQLError(error) || hasCode(error) || thrownByUs(error)
+      !isGraphQLError(error) || ((hasCode(error) || thrownByUs(error)) && !badVariableOfSubscribe(error))
         ? error
         : recode(error, { code: error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION ? 'BAD_USER_INPUT' : 'VALIDATION', http }, suggestions),
     ),

@@ -133,7 +133,14 @@ const BAD_REQUESTS: Record<string, BadRequest> = {
     beforeExecution: true,
     message: /@skip and @include are not allowed on a subscription's top-level field/,
   },
-
+  // QA s45 regress2 #3: the executor's subscribe threw the coercion error and it was masked as INTERNAL.
+  'a subscription variable of the wrong type': {
+    query: 'subscription ($id: ID!) { workflowRun(id: $id) { __typename } }',
+    variables: { id: { x: 1 } },
+    code: 'BAD_USER_INPUT',
+    beforeExecution: true,
+    message: /Variable "\$id" got invalid value/,
+  },
 };
 
 interface GraphQLErrorJson {
@@ -169,6 +176,20 @@ describe('over HTTP', () => {
       expect(res.status, name).toBe(bad.beforeExecution ? 400 : 200);
     });
   }
+});
+
+describe('over SSE', () => {
+  it('a subscription variable of the wrong type is BAD_USER_INPUT, as for a query (QA s45 regress2 #3)', async () => {
+    const res = await fetch(`${h.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ query: 'subscription ($id: ID!) { generation(id: $id) { type } }', variables: { id: [1, 2] } }),
+    });
+    const text = await res.text();
+    const data = text.split('\n').find((line) => line.startsWith('data: {'));
+    const { errors } = JSON.parse(data!.slice('data: '.length)) as { errors: GraphQLErrorJson[] };
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/Variable "\$id" got invalid value/), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+  });
 });
 
 describe('over graphql-ws', () => {
