@@ -224,19 +224,32 @@ export const buildApp = (
   /** graphql-ws connections open per account (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT). */
   const socketPlaces = createAccountSlots(config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT);
   /**
-   * Count an open socket against `accountId` until it closes (endOperations gives its place back). An idle socket is
+   * Count an open socket against the account of `principal` until it closes (endOperations gives its place back). An idle socket is
    * cheap but not free, and every socket that acts for an account is that account's: one opened with its key (the
    * connection_init's or the upgrade request's) from then, one opened without a key from its first operation with one
    * (in the operation's `extensions.headers`, as GraphiQL sends them). One too many is closed 1013, try again later:
    * graphql-ws clients retry it, with backoff, as a place frees when another closes. False then.
+   * The place lasts only while the key it was taken with is accepted: when that key is revoked, disabled or expires, or
+   * its account loses a role (what ends its subscriptions with UNAUTHENTICATED), the place is given back at once and the
+   * socket stays open uncounted, as one opened without a key: whoever holds a leaked key cannot keep the owner's places
+   * once it is revoked (QA s45 regress2 #1), and the socket's next operation with an accepted key counts it again (a key
+   * enabled again, an operation authorized anew after a role change), closing it 1013 if the account has no place left.
+   * Not closed: its subscriptions' UNAUTHENTICATED must reach the client first, and the same socket may go on.
    */
-  const takePlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }, accountId: string): boolean => {
-    const place = socketPlaces.take(accountId);
+  const takePlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }, principal: Principal): boolean => {
+    const place = socketPlaces.take(principal.accountId);
     if (!place) {
       extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections for this account: at most ${socketPlaces.limit} at once`, 'Too many connections for this account'));
       return false;
     }
-    extra.place = place;
+    let unwatch = (): void => undefined;
+    const release = () => {
+      unwatch();
+      place();
+      if (extra.place === release) extra.place = undefined;
+    };
+    extra.place = release;
+    unwatch = core.directory.watch(principal, release);
     return true;
   };
 
@@ -567,7 +580,7 @@ export const buildApp = (
           ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
           return false;
         }
-        if (principal && !takePlace(ctx.extra, principal.accountId)) return false;
+        if (principal && !takePlace(ctx.extra, principal)) return false;
         ctx.extra.secret = secret;
         ctx.extra.operations = new Map();
         ctx.extra.slots = new Map();
@@ -599,7 +612,7 @@ export const buildApp = (
         const { principal } = prepared.contextValue;
         // A socket opened without a key becomes the account's at its first operation with a key (takePlace); one too
         // many is closing, and sends nothing more.
-        if (principal && !ctx.extra.place && !ctx.extra.closed && !takePlace(ctx.extra, principal.accountId)) {
+        if (principal && !ctx.extra.place && !ctx.extra.closed && !takePlace(ctx.extra, principal)) {
           open.delete(id);
           return [new GraphQLError(`Too many connections for this account: at most ${socketPlaces.limit} at once`, { extensions: { code: 'RATE_LIMITED', reason: 'too_many_connections', limit: socketPlaces.limit } })];
         }

@@ -275,6 +275,51 @@ describe('subscriptions and sockets per account', () => {
       return again.results.length > 0 && again.results;
     });
   });
+
+  it('a key refused gives back at once the places of the sockets counted under it: revoking a leaked key frees the owner’s places; a socket uncounted so counts again at its next operation with an accepted key', async () => {
+    const account = await h.openAccount();
+    const created = await h.gqlOk('mutation { createApiKey(name: "leaked") { ... on CreatedApiKey { secret key { id } } } }', {}, account.key);
+    const leaked = created.createApiKey as { secret: string; key: { id: string } };
+    const as = (key: string) => ({ query: '{ me { id } }', extensions: { headers: { authorization: `Bearer ${key}` } } });
+    const answered = async (client: Client, payload: SubscribePayload) => {
+      const run = start(client, payload);
+      await eventually('the answer', () => run.ended);
+      return run;
+    };
+    const ME = [{ data: { me: { id: account.accountId } } }];
+    const closeCode = (run: Run) => (run.error as { code?: number } | null)?.code;
+
+    // Whoever holds the leaked key takes both places: one socket opened with it, one without whose operation names it;
+    // the first holds a subscription too.
+    const keyed = connect(h, leaked.secret);
+    expect((await answered(keyed, { query: '{ me { id } }' })).results).toEqual(ME);
+    const subscription = start(keyed, { query: BALANCE_CHANGED });
+    await live(account, [subscription]);
+    const keyless = connect(h);
+    expect((await answered(keyless, as(leaked.secret))).results).toEqual(ME);
+    const locked = await answered(connect(h, account.key), { query: '{ me { id } }' });
+    expect(locked.results).toEqual([]);
+    expect(closeCode(locked)).toBe(1013);
+
+    await h.gqlOk('mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: leaked.key.id }, account.key);
+    await eventually('the subscription to end', () => subscription.ended);
+    expect(errorsOf(subscription)).toEqual([]);
+    expect(subscription.results.at(-1)?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    // The leaked key's sockets are open, refused everything, and hold no place: the owner's socket is accepted.
+    const refused = await answered(keyless, as(leaked.secret));
+    expect(refused.results.length > 0 ? refused.results[0]?.errors?.[0]?.extensions?.code : errorsOf(refused)[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const owners = await eventually('the owner’s socket to be accepted', async () => {
+      const run = await answered(connect(h, account.key), { query: '{ me { id } }' });
+      return run.results.length > 0 && run;
+    });
+    expect(owners.results).toEqual(ME);
+    // A socket uncounted so counts again at its next operation with an accepted key: the second place, the third is
+    // one too many.
+    expect((await answered(keyed, as(account.key))).results).toEqual(ME);
+    const third = await answered(connect(h), as(account.key));
+    expect(third.results).toEqual([]);
+    expect(closeCode(third)).toBe(1013);
+  });
 });
 
 describe('replays to several subscribers at once', () => {
