@@ -462,9 +462,10 @@ const ProposalsSection = () => {
   const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const decide = async (p: Proposal, approve: boolean) => {
     setMessage(null);
+    const reason = reasons[p.id]?.trim() ?? '';
+    // Said before anything is sent: the list has not changed, so it is not read again.
+    if (!approve && !reason) return setMessage({ kind: 'error', text: 'Give the provider a reason for the rejection.' });
     try {
-      const reason = reasons[p.id]?.trim() ?? '';
-      if (!approve && !reason) throw new Error('Give the provider a reason for the rejection.');
       // Approval is of the version shown, every price too: a proposal filed again since (another upstream model, base
       // URL, limit or price) is refused, and the list shows it as it is now, to be reviewed again.
       const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { version: p.version, prices: p.prices } : { reason }) };
