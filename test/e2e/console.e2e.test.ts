@@ -468,6 +468,19 @@ describe.skipIf(!chromiumPath)('the web console in Chromium', () => {
     await context.close();
   });
 
+  it('shows the page the address names when the address moved while the page loaded (before it listened for hash changes)', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'UTC', locale: 'en-US' });
+    await context.addInitScript((key) => sessionStorage.setItem('switchyard.apiKey', key), userKey);
+    // After the app's first render (its script runs before DOMContentLoaded) and before its effects (after a paint),
+    // the address moves without a hashchange event: what a hash change the app did not yet listen for leaves behind.
+    await context.addInitScript(() => document.addEventListener('DOMContentLoaded', () => history.replaceState(null, '', '#/models')));
+    const late = await context.newPage();
+    await late.goto(`${h.url}/#/credits`);
+    await expect.poll(() => late.getByRole('heading', { level: 1 }).textContent()).toBe('Models');
+    expect(late.url()).toBe(`${h.url}/#/models`);
+    await context.close();
+  });
+
   // Late in the file: the API call it makes is a generation and a charge the Activity and Credits tests do not expect.
   it('sets the default model on the Keys page, which then answers an API call that names no model; clears it; shows a refused id inline', async () => {
     const chatWithoutModel = () =>

@@ -116,6 +116,9 @@ const App = () => {
   useEffect(() => {
     const onHash = () => setHash(location.hash);
     window.addEventListener('hashchange', onHash);
+    // The hash may have moved between the first render and this effect (a link followed while the page loads): its
+    // event came before anyone listened, so it is read again now.
+    onHash();
     setUnauthenticatedHandler(() => {
       forgetKey();
       setMe(null);
