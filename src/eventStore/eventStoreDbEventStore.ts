@@ -88,7 +88,7 @@ export interface EsdbClient {
     events: EventData[],
     options: { expectedRevision: AppendExpectedRevision },
   ): Promise<{ nextExpectedRevision: bigint; position?: Position }>;
-  readStream(stream: string, options: { direction: Direction; fromRevision: ReadRevision; maxCount?: number }): AsyncIterable<EsdbResolved>;
+  readStream(stream: string, options: { direction: Direction; fromRevision: ReadRevision; maxCount?: number; requiresLeader?: boolean }): AsyncIterable<EsdbResolved>;
   readAll(options: { direction: Direction; fromPosition: ReadPosition; maxCount: number }): AsyncIterable<EsdbResolved>;
   subscribeToAll(options: { fromPosition: ReadPosition; filter: Filter }): EsdbSubscription;
   dispose(): Promise<void>;
@@ -393,6 +393,9 @@ export const createEventStoreDb = (client: EsdbClient, detail: string): EventSto
 
     async readStream(stream, { direction = 'forwards', fromRevision, maxCount } = {}) {
       const read = client.readStream(stream, {
+        // A stream is read to decide a command on it (and the ledger's reload to learn whether its append landed): a
+        // follower behind the leader would show a past state, whatever node the connection string prefers.
+        requiresLeader: true,
         direction: direction === 'forwards' ? FORWARDS : BACKWARDS,
         fromRevision: fromRevision === undefined ? (direction === 'forwards' ? START : END) : BigInt(fromRevision),
         ...(maxCount === undefined ? {} : { maxCount }),

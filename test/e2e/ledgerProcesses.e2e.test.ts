@@ -188,6 +188,25 @@ describe('a ledger service learns of another process’s appends', () => {
     await expect(b.ledger.settle({ accountId: 'acc_charge', generationId: 'g1', actual: USD, usage: null })).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it('one idempotency key sent with two amounts at once to two processes grants one of them; the other is a CONFLICT on both, and both hold the same balance', async () => {
+    const [a, b] = await twoProcesses('acc_key', { ledger: { eventIds: true } });
+    const by = { actor: 'test', correlationId: 'c' };
+    await a.ledger.balance('acc_key');
+    await b.ledger.balance('acc_key');
+    // Each decides on a state without the other's grant; with the key alone in the event's id, the second append was
+    // taken by the store as a repeat of the first, answered as granted, and its process kept $2 that was never there.
+    const results = await Promise.allSettled([
+      a.ledger.grant({ accountId: 'acc_key', amount: 3 * USD, reason: 'r', idempotencyKey: 'K', ...by }),
+      b.ledger.grant({ accountId: 'acc_key', amount: 5 * USD, reason: 'r', idempotencyKey: 'K', ...by }),
+    ]);
+    const granted = results.filter((r) => r.status === 'fulfilled');
+    expect(granted).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')?.reason).toMatchObject({ code: 'CONFLICT' });
+    const amounts = (await events(a, 'acc_key')).filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount);
+    expect(amounts).toHaveLength(1);
+    await eventually(async () => (await a.ledger.balance('acc_key')).available === amounts[0] && (await b.ledger.balance('acc_key')).available === amounts[0]);
+  });
+
   it('two following services reserving against one balance at once never overspend: conflicting appends reload and decide again', async () => {
     const recA = recording();
     const recB = recording();
@@ -416,7 +435,7 @@ describe('an append that failed ambiguously is retried without writing twice', (
     expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
   });
 
-  it('a batch lost at every try whose revision another process took before the reload fails with 503: it can never commit, nothing of it is applied, and sent again it is applied once', async () => {
+  it('a batch lost at every try whose revision another process took before the reload can never commit: decided again on the new state, applied once', async () => {
     const rec = recording();
     const dir = tempDir();
     const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
@@ -433,18 +452,46 @@ describe('an append that failed ambiguously is retried without writing twice', (
     const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
     const reserved = reserve(l, 'acc_ids', 'g-batch');
     await first;
-    await expect(granted).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-    await expect(reserved).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-    // Its late commit meets the other process's append at its revision: refused, for good.
+    // Its late commit meets the other process's append at its revision: refused, for good; so the batch's operations
+    // were decided again on the stream as it is, and written once.
+    expect(await granted).toMatchObject({ granted: 2 * COST + 4 * USD });
+    await reserved;
     expect(rec.late.outcome).toBeInstanceOf(WrongExpectedVersionError);
     const written = await events(l, 'acc_ids');
-    expect(written.filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount)).toEqual([2 * COST, USD]);
-    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-first']);
-    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + USD, reserved: COST, openReservations: 1 });
-    await l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', ...by });
-    await reserve(l, 'acc_ids', 'g-batch');
+    expect(written.filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount)).toEqual([2 * COST, USD, 3 * USD]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-first', 'g-batch']);
     expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 4 * USD, reserved: 2 * COST, openReservations: 2 });
-    expect((await events(l, 'acc_ids')).filter((e) => e.type === 'CreditsGranted')).toHaveLength(3);
+  });
+
+  it('a batch lost at every try whose first event another process wrote (a keyed grant retried there) was not written: the grant is answered from that write, the rest decided again and applied once', async () => {
+    const rec = recording();
+    const dir = tempDir();
+    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
+    const other = await started(dir, { ledger: { eventIds: true } });
+    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const by = { actor: 'test', correlationId: 'c' };
+    await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
+    await reserve(l, 'acc_ids', 'g-settle');
+    const first = reserve(l, 'acc_ids', 'g-first');
+    rec.faults.push(...Array.from({ length: 5 }, () => 'timeout' as const));
+    // While this process's batch [keyed grant, settlement, reservation] is in doubt, the admin's retry of the same
+    // keyed grant lands on the other process: the stream then holds the batch's first event id, and nothing else of it.
+    rec.hooks.beforeRead = () => other.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', idempotencyKey: 'ticket-1', ...by });
+    const granted = l.ledger.grant({ accountId: 'acc_ids', amount: 3 * USD, reason: 'goodwill', idempotencyKey: 'ticket-1', ...by });
+    const settled = l.ledger.settle({ accountId: 'acc_ids', generationId: 'g-settle', actual: USD / 2, usage: null, urgency: 'now' });
+    const reserved = reserve(l, 'acc_ids', 'g-batch');
+    await first;
+    expect(await granted).toMatchObject({ granted: 2 * COST + 3 * USD });
+    expect(await settled).toMatchObject({ charged: USD / 2 });
+    await reserved;
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'CreditsGranted').map((e) => e.data.amount)).toEqual([2 * COST, 3 * USD]);
+    expect(written.filter((e) => e.type === 'ReservationSettled').map((e) => [e.data.generationId, e.data.actual])).toEqual([['g-settle', USD / 2]]);
+    expect(written.filter((e) => e.type === 'CreditsReserved').map((e) => e.data.generationId)).toEqual(['g-settle', 'g-first', 'g-batch']);
+    expect(await l.ledger.reservationOf('acc_ids', 'g-settle')).toMatchObject({ charged: USD / 2 });
+    expect(await l.ledger.reservationOf('acc_ids', 'g-batch')).toEqual({ outcome: 'open', charged: 0 });
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ granted: 2 * COST + 3 * USD, reserved: 2 * COST, openReservations: 2 });
   });
 
   it('a batch lost at every try, resent after the reload, meets another process’s append made just after that read: decided again on the new state, applied once', async () => {

@@ -67,6 +67,7 @@ export const createFakeEsdbClient = (options: { sendsCaughtUp?: boolean } = {}) 
     appends: [] as { stream: string; events: EventData[]; expectedRevision: AppendExpectedRevision }[],
     subscribeToAll: [] as { fromPosition: ReadPosition; filter: Filter }[],
     readAll: [] as { direction: Direction; fromPosition: ReadPosition; maxCount: number }[],
+    readStream: [] as { stream: string; requiresLeader: boolean | undefined }[],
   };
   let nextPosition = 1000n;
   let dropDuringCatchUpAfter: { events: number; error: Error } | undefined;
@@ -126,7 +127,8 @@ export const createFakeEsdbClient = (options: { sendsCaughtUp?: boolean } = {}) 
       return { nextExpectedRevision: last.revision, position: last.position! };
     },
 
-    readStream(stream: string, { direction, fromRevision, maxCount }: { direction: Direction; fromRevision: ReadRevision; maxCount?: number }) {
+    readStream(stream: string, { direction, fromRevision, maxCount, requiresLeader }: { direction: Direction; fromRevision: ReadRevision; maxCount?: number; requiresLeader?: boolean }) {
+      calls.readStream.push({ stream, requiresLeader });
       return (async function* () {
         let events = log.filter((e) => e.streamId === stream);
         if (events.length === 0) throw new StreamNotFoundError(undefined, stream);

@@ -197,6 +197,13 @@ describe('appends: size cap, mapped errors, idempotent ids', () => {
     expect(JSON.parse(written.body!)).toMatchObject({ error: { code: 503, metadata: { error_type: 'server', retryable: true } } });
   });
 
+  it('reads a stream from the leader, whatever node the connection prefers: a stream is read to decide a command on it', async () => {
+    const { fake, store } = open();
+    fake.appendElsewhere('account-1', 'Opened');
+    expect(await store.readStream('account-1')).toHaveLength(1);
+    expect(fake.calls.readStream).toEqual([{ stream: 'account-1', requiresLeader: true }]);
+  });
+
   it('a wrong expected revision stays a conflict', async () => {
     const { store } = open();
     await store.append('account-1', [{ type: 'Opened', data: {} }], { expectedRevision: 'no_stream' });

@@ -197,21 +197,24 @@ const nameBasedUuid = (name: string): string => {
 };
 
 /**
- * What makes an event the same operation when it is appended again: the generation for a reservation's events (with
- * the amount, so two different settlements never share an id and the second meets the first as a conflict), the
- * payment for a purchase, the submitted call (`nonce`) for grants and refunds, which carry no identity of their own.
+ * What makes an event the same operation when it is appended again: the generation for a reservation's events, the
+ * payment for a purchase, the idempotency key of a purchase's start, a grant or a refund, else the submitted call
+ * (`nonce`). With what was decided under it (the amount; a purchase's fee and method too): the same key with another
+ * amount, decided on another process that had not seen the first, then meets the first as a conflict and is decided
+ * again (a CONFLICT for a reused key), where the same id would be answered as a repeat of the first and believed.
  */
 const operationKey = (event: LedgerEvent, nonce: () => string): string => {
   switch (event.type) {
     case 'CreditsPurchased':
       return event.data.paymentRef;
     case 'PurchaseStarted':
+      return `${event.data.purchaseKey}:${event.data.amount}:${event.data.fee}:${event.data.method}`;
     case 'PurchaseFailed':
       return event.data.purchaseKey;
     case 'CreditsGranted':
-      return event.data.grantKey ?? nonce();
+      return event.data.grantKey === undefined ? nonce() : `${event.data.grantKey}:${event.data.amount}`;
     case 'CreditsRefunded':
-      return event.data.refundKey ?? nonce();
+      return event.data.refundKey === undefined ? nonce() : `${event.data.refundKey}:${event.data.amount}`;
     case 'CreditsReserved':
       return `${event.data.generationId}:${event.data.amount}`;
     case 'ReservationSettled':
@@ -433,28 +436,34 @@ export const createLedgerService = (deps: {
   };
 
   /**
-   * After an append that may have committed (writer.unsure): one append is atomic, so its first event's id in the
-   * stream after the revision it was appended at means the whole batch was written. Then its callers get the batch's
-   * own outcomes (a grant its balance, a reservation admitted, a refusal decided in it refused), as if the answer had
-   * come back.
+   * After an append that may have committed (writer.unsure): one append is atomic and was sent at `after`, so it was
+   * written if and only if the stream holds every event of the batch, in order, right after `after` (its first event's
+   * id alone proves nothing: a keyed grant, refund or purchase retried on another process writes that same id). Then
+   * its callers get the batch's own outcomes (a grant its balance, a reservation admitted, a refusal decided in it
+   * refused), as if the answer had come back.
    * Not there yet does not mean never: a client's deadline does not cancel a write the store took, which can still
    * commit after this read. While the stream still ends at `after`, the batch is sent again as it was (same events,
    * same ids, at `after`: the state it was decided on): if the first write commits meanwhile, the store answers the
    * repeat as that write (nothing twice), else this one is written; either way its callers get the batch's outcomes.
-   * Once the stream went on past `after` without it, it never can be written (its expected revision is gone): its
-   * callers get the append's failure, and sending it again applies it once. If the resends keep failing so, the
-   * outcome stays unknown and the failure stands (logged with unknownOutcome).
+   * Once the stream went on past `after` without it, it never can be written (its expected revision is taken): its
+   * operations are decided again on the reloaded stream, as after a conflict (one whose own event is there, written
+   * by a retry elsewhere, is answered from it; see answerWritten). A stream read short of `after` (a lagging replica)
+   * or resends that keep failing leave the outcome unknown: the failure stands (logged with unknownOutcome).
    */
   const settleUnsure = (writer: Writer, history: readonly RecordedEvent<LedgerEvent>[], state: LedgerState) => {
     const { batch, after, error } = writer.unsure!;
     writer.unsure = undefined;
-    const id = batch.events[0]!.id;
-    const at = history.findIndex((event) => event.revision > after && event.id === id);
-    if (at !== -1) {
-      logger.warn({ err: error, accountId: writer.accountId, revision: history[at]!.revision }, 'ledger append that failed ambiguously was written: answered from the stream');
+    const at = history.findIndex((event) => event.revision === after + 1);
+    if (at !== -1 && batch.events.every((event, i) => history[at + i]?.id === event.id)) {
+      logger.warn({ err: error, accountId: writer.accountId, revision: after + 1 }, 'ledger append that failed ambiguously was written: answered from the stream');
       appends += 1;
-      lastPosition = Math.max(lastPosition, history[Math.min(history.length - 1, at + batch.events.length - 1)]!.position);
+      lastPosition = Math.max(lastPosition, history[at + batch.events.length - 1]!.position);
       answer(batch, state);
+      return;
+    }
+    if (writer.revision > after) {
+      logger.warn({ err: error, accountId: writer.accountId, revision: after, now: writer.revision }, 'ledger append that failed ambiguously was not written and no longer can be (the stream went on): deciding its operations again');
+      writer.undecided = [...batch.ops, ...writer.undecided];
       return;
     }
     const resent = batch.resentAfterReload ?? 0;
@@ -468,9 +477,10 @@ export const createLedgerService = (deps: {
       appendFirst(writer, batch, state);
       return;
     }
-    if (writer.revision === after) {
-      logger.error({ err: error, accountId: writer.accountId, revision: after, unknownOutcome: batch.ops.length }, 'ledger append kept failing ambiguously and is not in the stream yet: its outcome is unknown');
-    }
+    logger.error(
+      { err: error, accountId: writer.accountId, revision: after, read: writer.revision, unknownOutcome: batch.ops.length },
+      writer.revision === after ? 'ledger append kept failing ambiguously and is not in the stream yet: its outcome is unknown' : 'ledger append failed ambiguously and the reload read the stream short of where it was sent: its outcome is unknown',
+    );
     for (const op of batch.ops) op.reject(error);
   };
 
