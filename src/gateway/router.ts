@@ -22,7 +22,7 @@ import { AnswerBudgetError, MAX_ANSWER_BYTES, UnreadableAnswerError, readErrorTe
 import { readSse, SseTooLargeError } from './sse.js';
 import { withSupportedParameters } from './parameterNames.js';
 import { malformedResponse, parseJson, unreadableAnswer } from './providers/common.js';
-import { bodyMessage } from './providers/httpErrors.js';
+import { bodyMessage, providerError } from './providers/httpErrors.js';
 import {
   ProviderError,
   type ChatChunk,
@@ -389,8 +389,19 @@ const sleep = (ms: number, signal: AbortLike | undefined) =>
  * The error the provider ended a streamed answer with (StreamOutcome.error), redacted as any upstream error (it may
  * quote back the key it was sent): the run's error, as a whole answer's `choices[0].error` is. Null when none.
  */
-const inBandError = (outcome: StreamOutcome, target: RouteTarget): ProviderError | null =>
-  outcome.error === undefined ? null : redactProviderError(outcome.error, credentialsOf(target));
+const inBandError = (outcome: StreamOutcome, target: RouteTarget): ProviderError | null => endedWith(outcome.error, outcome.finishReason, target);
+
+/**
+ * The error an answer ended with: the provider's, redacted, or, when its finish reason is `error` and it said no more
+ * (vLLM's `abort`, Gemini's OTHER or MALFORMED_FUNCTION_CALL, a reason no protocol here knows: all map to `error`),
+ * one that says so. An answer the provider cut is no clean completion, said or not: for the record, the breaker and
+ * uptime, the sticky pin and a workflow step alike. Null for an answer that ended otherwise.
+ */
+const endedWith = (said: ProviderError | undefined, finishReason: FinishReason | null | undefined, target: RouteTarget): ProviderError | null => {
+  if (said !== undefined) return redactProviderError(said, credentialsOf(target));
+  if (finishReason !== 'error') return null;
+  return providerError({ provider: target.endpoint.provider.name, status: 502, detail: 'it ended the answer with an error mid-generation, without saying which' });
+};
 
 const hasPayload = (chunk: ChatChunk): boolean => {
   for (const choice of chunk.choices) {
@@ -668,7 +679,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           attemptOutput = whole;
           const choice = response.choices[0];
           // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
-          const error = choice?.error === undefined ? null : redactProviderError(choice.error, credentialsOf(target));
+          const error = endedWith(choice?.error, choice?.finish_reason, target);
           answered(record, target, error);
           return result('completed', {
             response: excludeReasoning ? withoutReasoning(response) : response,

@@ -9,7 +9,15 @@ import type { IncomingMessage } from 'node:http';
 import { FREE_ROUTER_ID } from '../modules/catalog/autoRouter.events.js';
 import { parseModelId } from '../modules/catalog/modelId.js';
 import type { GenerationOutcome, PreparedGeneration } from './gateway.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage, ProviderError } from './types.js';
+
+/**
+ * An attempt's error as any caller may read it: an upstream's own words for a 4xx (what to fix), but not for a 5xx,
+ * whose text can leak the provider's internals (hosts, credentials in a connection string): its code and status, and
+ * Switchyard's own words on what was wrong, as the error the client gets (gatewayErrors' fromProviderError).
+ */
+const shownMessage = (error: ProviderError, provider: string): string =>
+  error.status < 500 || error.upstreamMessage === undefined ? error.message : `${provider} ${error.status} ${error.code}${error.detail ? `: ${error.detail}` : ''}`;
 
 export const wantsRouterMetadata = (req: IncomingMessage): boolean => {
   const value = req.headers['x-openrouter-metadata'] ?? req.headers['x-openrouter-experimental-metadata'];
@@ -60,7 +68,7 @@ export const routerMetadata = (prepared: PreparedGeneration, outcome: Generation
       status: a.error === null ? 'success' : 'error',
       is_byok: a.target.byok,
       latency_ms: Math.max(0, a.endedAt - a.startedAt),
-      ...(a.error !== null && { error: { code: a.error.code, status: a.error.status, message: a.error.message } }),
+      ...(a.error !== null && { error: { code: a.error.code, status: a.error.status, message: shownMessage(a.error, a.target.endpoint.provider.name) } }),
     })),
     is_byok: outcome.upstreamCost !== null,
     endpoints: {

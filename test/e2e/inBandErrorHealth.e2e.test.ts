@@ -38,6 +38,8 @@ let wholeBroken: FakeProvider;
 let wholeSpare: FakeProvider;
 let refusing: FakeProvider;
 let warmB: FakeProvider;
+let unsaid: FakeProvider;
+let unsaidSpare: FakeProvider;
 
 beforeAll(async () => {
   // Two failures open a breaker for a minute; load balancing is off in this harness: the cheapest endpoint first.
@@ -49,6 +51,8 @@ beforeAll(async () => {
   wholeBroken = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-broken', model: 'test/ibe-whole', prices: PRICES });
   wholeSpare = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-whole-spare', model: 'test/ibe-whole', prices: DEARER });
   refusing = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-refusing', model: 'test/ibe-request', prices: PRICES });
+  unsaid = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-unsaid', model: 'test/ibe-unsaid', prices: PRICES });
+  unsaidSpare = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-unsaid-spare', model: 'test/ibe-unsaid', prices: DEARER });
   // Sticky routing: both endpoints' cache reads cost less than their prompt tokens, so a conversation that used the cache is pinned.
   const warmA = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-warm-a', model: 'test/ibe-sticky', prices: { ...PRICES, cacheRead: 10 } });
   warmB = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-warm-b', model: 'test/ibe-sticky', prices: { ...DEARER, cacheRead: 20 } });
@@ -166,6 +170,27 @@ describe("the endpoint's health", () => {
     expect(await endpointOf('test/ibe-whole', 'ibe-whole-broken')).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
     const res = await h.chat(user.key, { model: 'test/ibe-whole', messages: ASK });
     expect(((await res.json()) as { provider: string }).provider).toBe('ibe-whole-spare');
+  });
+
+  it('an answer that finishes "error" (or vLLM\'s "abort") without saying which error is a failed attempt all the same: recorded with an error, counted by the breaker and uptime', async () => {
+    const unsaidError = { type: 'provider_unavailable', status: 502, message: expect.stringContaining('without saying which') };
+    // A stream whose last choice finishes "error" with `error: null`, then its usage and [DONE].
+    unsaid.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 502, message: '', sent: null }, usage: USAGE });
+    const { id, last } = await stream('test/ibe-unsaid');
+    expect(last).toMatchObject({ provider: 'ibe-unsaid', choices: [{ finish_reason: 'error' }] });
+    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: unsaidError, attempts: [{ ok: false, status: 502 }] } });
+    // A whole answer that finishes "abort" (vLLM's, mapped to "error"), no error on its choice.
+    const aborted = { ...WHOLE_PARTIAL, choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'abort' }] };
+    unsaid.script({ body: aborted });
+    const res = await h.chat(user.key, { model: 'test/ibe-unsaid', messages: ASK });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ provider: 'ibe-unsaid', choices: [{ message: { content: 'partial' }, finish_reason: 'error', native_finish_reason: 'abort' }] });
+    expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ switchyard: { status: 'completed', error: unsaidError, attempts: [{ ok: false, status: 502 }] } });
+    expect(await endpointOf('test/ibe-unsaid', 'ibe-unsaid')).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
+    const asked = unsaid.requests.length;
+    expect((await stream('test/ibe-unsaid')).last.provider).toBe('ibe-unsaid-spare');
+    expect(unsaid.requests.length).toBe(asked);
+    expect(unsaidSpare.requests.length).toBe(1);
   });
 
   it('an in-band error that says the request was wrong (a 400) says nothing of the endpoint, as the same 400 before any token does not', async () => {

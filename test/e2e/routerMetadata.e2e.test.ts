@@ -21,13 +21,15 @@ type Metadata = {
   strategy: string;
   summary: string;
   attempt: number;
-  attempts: { attempt: number; provider: string; status: string; error?: { code: string; status: number } }[];
+  attempts: { attempt: number; provider: string; status: string; error?: { code: string; status: number; message: string } }[];
   is_byok: boolean;
   region: null;
   endpoints: { total: number; available: { model: string; provider: string; selected: boolean }[] };
   pipeline: { type: string }[];
   generation_time?: number;
 };
+/** What a provider's 5xx may say of its insides. */
+const INTERNALS = 'pg at 10.9.8.7:5432 user=svc password=hunter2 failed';
 const metadataOf = (body: unknown) => (body as { openrouter_metadata?: Metadata }).openrouter_metadata;
 
 beforeAll(async () => {
@@ -80,14 +82,32 @@ describe('router metadata', () => {
 
   it('an answer its provider ended with an error mid-generation: the endpoint that answered is selected, its attempt shows the error', async () => {
     cheap.script({
-      body: { id: 'chatcmpl-p', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: 'died' } }], usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 } },
+      body: { id: 'chatcmpl-p', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: INTERNALS } }], usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 } },
     });
     const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, ON);
-    const metadata = metadataOf(await res.json())!;
+    const body = await res.text();
+    const metadata = metadataOf(JSON.parse(body))!;
     expect(metadata.summary).toBe('available=2, selected=cheapo');
     expect(metadata.endpoints.available.find((e) => e.selected)!.provider).toBe('cheapo');
     expect(metadata.attempts.map((a) => [a.provider, a.status, a.error?.status])).toEqual([['cheapo', 'error', 502]]);
     expect(metadata.generation_time).toBeGreaterThanOrEqual(0);
+    // A 5xx's own words stay hidden here as in the error itself: they can leak the provider's internals.
+    expect(metadata.attempts[0]!.error).toMatchObject({ code: 'server_error', message: 'cheapo 502 server_error' });
+    expect(body).not.toContain('hunter2');
+  });
+
+  it("a 5xx before any token, tried elsewhere: its attempt shows the code and status, not the provider's words; a 4xx's words are shown", async () => {
+    cheap.script({ status: 500, body: { error: { message: INTERNALS, type: 'server_error' } } });
+    const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, ON);
+    const body = await res.text();
+    expect(metadataOf(JSON.parse(body))!.attempts.map((a) => [a.provider, a.status, a.error])).toEqual([
+      ['cheapo', 'error', { code: 'server_error', status: 500, message: 'cheapo 500 server_error' }],
+      ['pricey', 'success', undefined],
+    ]);
+    expect(body).not.toContain('hunter2');
+    cheap.script({ status: 404, body: { error: { message: 'no such model here', type: 'invalid_request_error' } } });
+    const refused = metadataOf(await (await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, ON)).json())!;
+    expect(refused.attempts[0]!.error).toMatchObject({ status: 404, message: expect.stringContaining('no such model here') });
   });
 
   it('names a requested variant chain as asked and its route as direct, not a fallback to the bare model', async () => {

@@ -125,6 +125,15 @@ describe('a model step whose answer its provider ended with an error mid-generat
     ]);
   });
 
+  it('that finishes "error" without saying which error fails the step all the same (not a success with the partial text)', async () => {
+    const workflowId = await createWorkflow(definition('Broken, unsaid'));
+    upstream.script({ inBandError: { ...MID_ANSWER_502, sent: null }, usage: USAGE });
+    const { run } = await runToEnd(workflowId);
+    const [record] = await generations();
+    expect(record).toMatchObject({ status: 'COMPLETED', finishReason: 'error', error: { status: 502, message: expect.stringContaining('without saying which') } });
+    expect(run).toMatchObject({ status: 'FAILED', steps: [{ key: 'answer', status: 'FAILED', output: null, error: { code: 'PROVIDER_ERROR', message: record!.error!.message } }] });
+  });
+
   it('that says the request was wrong (a 400) fails the step for good, as the same 400 before any token does', async () => {
     const workflowId = await createWorkflow(definition('Refused midway', { attempts: 3, backoffMs: 0 }));
     upstream.script({ inBandError: MID_ANSWER_400, usage: USAGE });
