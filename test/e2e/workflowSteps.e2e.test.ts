@@ -243,6 +243,34 @@ describe('action.model', () => {
     expect((await h.settledBalance(account.accountId)).settled).toBe(11 * 100 + 3 * 200);
   });
 
+  it("resumed, retries a recorded failure as the live attempt did: a provider's 401 (a 502 to the client) not at all, mid-generation or before any token", async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const revoked = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-revoked', model: 'steps/revoked', prices: { prompt: 100, completion: 200 } });
+    const midway = contextFor(account);
+    revoked.script({
+      body: {
+        id: 'chatcmpl-r',
+        object: 'chat.completion',
+        created: 1,
+        model: 'fake-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 401, message: 'key revoked' } }],
+        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+      },
+    });
+    const live = await stepError(runners['action.model']!({ model: 'steps/revoked', prompt: 'Revoked midway', maxTokens: 50 }, midway));
+    expect(live).toMatchObject({ retryable: false });
+    expect((await h.generation(account.key, stepGenerationId(midway.runId, midway.idempotencyKey))).switchyard.error).toMatchObject({ status: 502 });
+    expect(await stepError(runners['action.model']!({ model: 'steps/revoked', prompt: 'Revoked midway', maxTokens: 50 }, midway))).toMatchObject({ code: live.code, retryable: false });
+
+    const before = contextFor(account);
+    revoked.script({ status: 401 });
+    const refused = await stepError(runners['action.model']!({ model: 'steps/revoked', prompt: 'Revoked before', maxTokens: 50 }, before));
+    expect(refused).toMatchObject({ retryable: false });
+    const calls = revoked.requests.length;
+    expect(await stepError(runners['action.model']!({ model: 'steps/revoked', prompt: 'Revoked before', maxTokens: 50 }, before))).toMatchObject({ code: refused.code, retryable: false });
+    expect(revoked.requests.length).toBe(calls);
+  });
+
   it('calls the free demo model with messages', async () => {
     const { output, cost } = await runners['action.model']!({ models: ['switchyard/demo'], messages: [{ role: 'user', content: 'Free question' }] }, contextFor(user));
     expect((output as { text: string }).text).toContain('Free question');

@@ -99,7 +99,7 @@ export interface GenerationFacts {
      * Why it failed, as the client was told (required when it failed); completed, the error its provider ended the
      * answer with mid-generation, if any.
      */
-    readonly error: { readonly errorType: string; readonly status: number; readonly message: string } | null;
+    readonly error: { readonly errorType: string; readonly status: number; readonly message: string; readonly metadata?: Record<string, unknown> } | null;
     /** Whether tokens reached the client before the end. */
     readonly committed: boolean;
     /**
@@ -206,7 +206,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
           finishReason: end.finishReason,
           nativeFinishReason: end.nativeFinishReason,
           // The error its provider ended the answer with mid-generation (the only error a completed call has).
-          ...(end.error !== null && { error: { errorType: end.error.errorType, status: end.error.status, message: end.error.message } }),
+          ...(end.error !== null && { error: { errorType: end.error.errorType, status: end.error.status, message: end.error.message, ...retryableOf(end.error) } }),
           ...(typeof end.completion === 'string' && { completion: end.completion }),
           ...(end.clientGone && { clientGone: true as const }),
         }),
@@ -219,7 +219,7 @@ export const generationCommands = (facts: GenerationFacts): GenerationCommand[] 
       const error = end.error ?? { errorType: 'server', status: 500, message: 'The generation failed' };
       commands.push({
         type: 'FailGeneration',
-        data: extend(outcome, { errorType: error.errorType, status: error.status, message: error.message, afterFirstToken: end.committed, ...(end.clientGone && { clientGone: true as const }) }),
+        data: extend(outcome, { errorType: error.errorType, status: error.status, message: error.message, ...retryableOf(error), afterFirstToken: end.committed, ...(end.clientGone && { clientGone: true as const }) }),
       });
       break;
     }
@@ -371,9 +371,18 @@ export interface SendOptions {
  * answer when its text was kept) with what it was charged, or, when nothing was recorded, what the ledger did with
  * its reservation.
  */
+/**
+ * A failure's `retryable` as the gateway said it (GatewayError's metadata) or as it was recorded, to record and to
+ * give back: a workflow step resumed after a crash retries, or not, as the live one did. Empty when none was said.
+ */
+const retryableOf = (error: { readonly retryable?: boolean; readonly metadata?: Record<string, unknown> }): { retryable?: boolean } => {
+  const said = error.metadata === undefined ? error.retryable : error.metadata['retryable'];
+  return typeof said === 'boolean' ? { retryable: said } : {};
+};
+
 export type RecalledGeneration =
   | { readonly kind: 'completed'; readonly answer: SentPrompt | null; readonly cost: number }
-  | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string; readonly cost: number }
+  | { readonly kind: 'failed'; readonly status: number; readonly errorType: string; readonly message: string; readonly retryable?: boolean; readonly cost: number }
   | { readonly kind: 'cancelled'; readonly reason: string; readonly cost: number }
   /** `charged`: what a settled reservation charged (0 otherwise): a call whose record was lost was charged this. */
   | { readonly kind: 'unrecorded'; readonly reservation: 'none' | 'open' | 'settled' | 'released' | 'expired'; readonly charged: number };
@@ -612,13 +621,13 @@ export const createGenerationsApi = (deps: {
                     finishReason: data.finishReason,
                     usage: data.usage,
                     cost: data.cost,
-                    error: data.error === undefined ? null : new GatewayError(data.error.status, data.error.errorType as ErrorType, data.error.message),
+                    error: data.error === undefined ? null : new GatewayError(data.error.status, data.error.errorType as ErrorType, data.error.message, retryableOf(data.error)),
                   };
             return { kind: 'completed', answer, cost: data.cost };
           }
           case 'GenerationFailed':
             if (event.data.accountId !== accountId) break;
-            return { kind: 'failed', status: event.data.status, errorType: event.data.errorType, message: event.data.message, cost: event.data.cost };
+            return { kind: 'failed', status: event.data.status, errorType: event.data.errorType, message: event.data.message, ...retryableOf(event.data), cost: event.data.cost };
           case 'GenerationCancelled':
             if (event.data.accountId !== accountId) break;
             return { kind: 'cancelled', reason: event.data.reason, cost: event.data.cost };

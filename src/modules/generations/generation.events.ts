@@ -138,6 +138,8 @@ export interface GenerationError {
   readonly errorType: string;
   readonly status: number;
   readonly message: string;
+  /** See GenerationFailed's. */
+  readonly retryable?: boolean;
 }
 
 export type GenerationCompleted = {
@@ -172,6 +174,12 @@ export type GenerationFailed = {
     readonly message: string;
     /** True when tokens had reached the client before the failure (the stream ended with an error chunk). */
     readonly afterFirstToken: boolean;
+    /**
+     * Whether the gateway called the failure worth trying again (its error's `retryable`: a provider's 401 or 404 is
+     * not, though a 502 to the client): a workflow step resumed after a crash decides as the live one did. Absent when
+     * the gateway said nothing, and in events written before it was recorded (then the status decides).
+     */
+    readonly retryable?: boolean;
     /**
      * The client went away before the end, and the answer was made all the same: the provider could not cancel (it
      * bills the whole answer), or the call did not stream (such a call runs to its end, billed whole, as OpenRouter

@@ -145,7 +145,10 @@ export const actionModel =
         if (recalled.answer) return outcomeOf(recalled.answer, cutCharges);
         throw new StepError('ANSWER_NOT_KEPT', `This attempt's model call (generation ${generationId}) completed, but its answer was not kept; it is not run, nor charged, twice`, false, cutCharges + recalled.cost);
       }
-      if (recalled.kind === 'failed') throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`), cutCharges + recalled.cost);
+      if (recalled.kind === 'failed') {
+        const said = recalled.retryable === undefined ? {} : { retryable: recalled.retryable };
+        throw stepErrorOf(new GatewayError(recalled.status, recalled.errorType as GatewayErrorType, `${recalled.message} (generation ${generationId})`, said), cutCharges + recalled.cost);
+      }
       if (recalled.kind === 'cancelled') {
         // Cut before the attempt ended (the server stopped), charged for what it generated: that charge is the
         // attempt's, and the call is made again as after a crash.
