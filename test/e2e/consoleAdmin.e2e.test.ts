@@ -254,6 +254,19 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('upstreamModel is now "fake-model-2" (was "fake-model")');
     await expect.poll(() => row.textContent()).toContain('fake-model-2 at');
     expect((await h.gql('{ endpointProposals(status: PENDING) { edges { node { id } } } }')).body.data.endpointProposals.edges).toEqual([{ node: { id: 'switchyard/demo-paid@pat-ai' } }]);
+    // A rejection is of the version shown too: Pat swaps again while the admin writes why, and the rejection (its
+    // reason about fake-model-2) is refused; the row shows the new filing.
+    await page.getByLabel('Reason to reject switchyard/demo-paid@pat-ai').fill('fake-model-2 is not a model we route');
+    const third = await h.gql(
+      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
+        __typename ... on EndpointProposal { proposalStatus } } }`,
+      {},
+      pat.key,
+    );
+    expect(third.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
+    await page.getByRole('button', { name: 'Reject switchyard/demo-paid@pat-ai' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('upstreamModel is now "fake-model" (was "fake-model-2")');
+    await expect.poll(() => row.textContent()).toContain('fake-model at');
     await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Approved' }).textContent()).toContain('Approved switchyard/demo-paid@pat-ai');
     await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);

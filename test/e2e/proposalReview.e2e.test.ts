@@ -225,4 +225,18 @@ describe('approveEndpoint expectedVersion', () => {
     expect(refiled.version).toBeGreaterThan(reviewed.version);
     expect(await approve(reviewed, model)).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT' });
   });
+
+  it('a rejection names the version it reviewed too: one filed since is not rejected for a reason about the earlier one, and stays pending', async () => {
+    const model = 'openai/eve-reject-race';
+    await publish({}, model);
+    const reviewed = await review(`${model}@eve-ai`);
+    await publish({ prices: { prompt: 2, completion: 2 } }, model);
+    const REJECT = `mutation ($model: String!, $version: Int) { rejectEndpoint(provider: "eve-ai", model: $model, reason: "too dear", expectedVersion: $version) {
+      __typename ... on EndpointProposal { proposalStatus version } ... on DomainError { code message details } } }`;
+    const refused = (await h.gql(REJECT, { model, version: reviewed.version })).body.data.rejectEndpoint;
+    expect(refused).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', details: { reviewedVersion: reviewed.version, version: reviewed.version + 1 } });
+    expect(refused.message).toContain('prices.prompt is now 2 (was 1)');
+    expect(await review(`${model}@eve-ai`)).toMatchObject({ proposalStatus: 'PENDING', version: reviewed.version + 1 });
+    expect((await h.gql(REJECT, { model, version: reviewed.version + 1 })).body.data.rejectEndpoint).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'REJECTED' });
+  });
 });

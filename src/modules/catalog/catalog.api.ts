@@ -603,10 +603,18 @@ export const createCatalogApi = (deps: {
       return endpointOf(decided.view, input.provider, input.model);
     },
 
-    async rejectEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly reason: string }): Promise<EndpointProposalDoc> {
+    /** Reject a pending proposal (admins), with `expectedVersion` as approveEndpoint's: a filing made since is not rejected for a reason about an earlier one. */
+    async rejectEndpoint(caller: CatalogCaller, input: EndpointRef & { readonly reason: string; readonly expectedVersion?: number | null }): Promise<EndpointProposalDoc> {
       const decided = await providerCommand(caller, input.provider, {
         type: 'RejectEndpoint',
-        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, reason: input.reason, at: at() },
+        data: {
+          providerSlug: input.provider,
+          actor: catalogActor(caller.principal),
+          model: input.model,
+          reason: input.reason,
+          ...(input.expectedVersion != null && { expectedVersion: input.expectedVersion }),
+          at: at(),
+        },
       });
       return proposalOf(decided.view, input.provider, input.model);
     },

@@ -468,10 +468,16 @@ builder.mutationFields((t) => ({
   }),
   rejectEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointProposalRef,
-    description: 'Reject a pending endpoint proposal (admin), with a reason the provider sees. The provider may propose again by publishing.',
+    description:
+      'Reject a pending endpoint proposal (admin), with a reason the provider sees. The provider may propose again by publishing. `expectedVersion`: the proposal\'s `version` reviewed; a proposal filed again since is a CONFLICT naming each change (as approveEndpoint\'s), and stays pending.',
     errors: { directResult: true },
-    args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), reason: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.catalog.rejectEndpoint(callerOf(ctx), args),
+    args: {
+      provider: t.arg.string({ required: true }),
+      model: t.arg.string({ required: true }),
+      reason: t.arg.string({ required: true }),
+      expectedVersion: t.arg.int({ required: false, description: "The proposal's version reviewed (EndpointProposal.version)." }),
+    },
+    resolve: (_root, args, ctx) => ctx.catalog.rejectEndpoint(callerOf(ctx), { provider: args.provider, model: args.model, reason: args.reason, expectedVersion: args.expectedVersion ?? null }),
   }),
   setModelOpenToProviders: t.withAuth({ provider: true }).field({
     type: ModelRef,

@@ -138,7 +138,15 @@ export type ProviderCommand =
     }
   | {
       readonly type: 'RejectEndpoint';
-      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly reason: string; readonly at: string };
+      readonly data: {
+        readonly providerSlug: string;
+        readonly actor: CatalogActor;
+        readonly model: string;
+        readonly reason: string;
+        /** The proposal's version the admin reviewed: the rejection fails unless it is still the current one (as approval's). */
+        readonly expectedVersion?: number;
+        readonly at: string;
+      };
     };
 
 export const PROVIDER_SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
@@ -573,9 +581,10 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return [...moved, ...refilePending(owned, { baseUrl, cancellable: owned.cancellable }, at)];
       }
       case 'RejectEndpoint': {
-        const { providerSlug, actor, model, reason, at } = command.data;
-        requirePending(state, providerSlug, model, actor);
+        const { providerSlug, actor, model, reason, expectedVersion, at } = command.data;
+        const proposal = requirePending(state, providerSlug, model, actor);
         if (reason.trim() === '' || reason.length > 500) throw new ValidationError('reason must be 1 to 500 characters', { field: 'reason' });
+        if (expectedVersion !== undefined) requireReviewedVersion(proposal, expectedVersion, model, providerSlug);
         return [{ type: 'EndpointRejected', data: { providerSlug, model, reason, at, decidedBy: actor } }];
       }
       default: {

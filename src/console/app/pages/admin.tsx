@@ -57,7 +57,7 @@ interface Proposal {
   variants: string[];
   prices: { prompt: number; completion: number; request: number; reasoning: number; cacheRead: number; cacheWrite: number };
   createsModel: boolean;
-  newModel: { name: string; description: string } | null;
+  newModel: { name: string; description: string; contextLength: number; inputModalities: string[] } | null;
   proposedBy: string;
   proposedAt: string;
 }
@@ -99,12 +99,12 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
 const PROPOSALS = `query Pending($after: String) {
   endpointProposals(first: 30, after: $after, status: PENDING) { edges { node {
     id model version provider { slug name baseUrl cancellable } upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
-    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel newModel { name description } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel newModel { name description contextLength inputModalities } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
 }`;
 const APPROVE = `mutation Approve($provider: String!, $model: String!, $version: Int, $prices: ReviewedPricesInput) {
   r: approveEndpoint(provider: $provider, model: $model, expectedVersion: $version, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
 }`;
-const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
+const REJECT = `mutation Reject($provider: String!, $model: String!, $reason: String!, $version: Int) { r: rejectEndpoint(provider: $provider, model: $model, reason: $reason, expectedVersion: $version) { __typename ... on EndpointProposal { id } ${DOMAIN_ERROR} } }`;
 const AUDIT = `query Audit { billingAudit { ok accountsChecked eventsReplayed durationMs differences { accountId model documentId field expected actual } } }`;
 
 const AccountPanel = ({ account: shown, onChanged, onClose }: { account: Account; onChanged: () => void; onClose: () => void }) => {
@@ -445,7 +445,8 @@ const Serves = ({ p }: { p: Proposal }) => {
       {p.newModel && (
         <div class="muted small">
           creates the model <Name text={p.newModel.name} />
-          {p.newModel.description && <>: {p.newModel.description}</>}
+          {p.newModel.description && <>: {p.newModel.description}</>} (context {formatInt(p.newModel.contextLength)}, takes{' '}
+          {p.newModel.inputModalities.map((m) => m.toLowerCase()).join(', ')})
         </div>
       )}
     </>
@@ -466,9 +467,9 @@ const ProposalsSection = () => {
     // Said before anything is sent: the list has not changed, so it is not read again.
     if (!approve && !reason) return setMessage({ kind: 'error', text: 'Give the provider a reason for the rejection.' });
     try {
-      // Approval is of the version shown, every price too: a proposal filed again since (another upstream model, base
-      // URL, limit or price) is refused, and the list shows it as it is now, to be reviewed again.
-      const variables = { provider: p.provider.slug, model: p.model, ...(approve ? { version: p.version, prices: p.prices } : { reason }) };
+      // A decision is about the version shown (an approval every price too): a proposal filed again since (another
+      // upstream model, base URL, limit or price) is refused, and the list shows it as it is now, to be reviewed again.
+      const variables = { provider: p.provider.slug, model: p.model, version: p.version, ...(approve ? { prices: p.prices } : { reason }) };
       unwrap((await gql<{ r: Result<{ id: string }> }>(approve ? APPROVE : REJECT, variables)).r);
       setMessage({ kind: 'ok', text: `${approve ? 'Approved' : 'Rejected'} ${p.id}.` });
       pending.reload();
