@@ -6,6 +6,7 @@
  * Through GraphQL and the gateway of the started app.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FILINGS_KEPT } from '../../src/modules/catalog/provider.decider.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProviders.js';
 import { FAKE_API_KEY, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -52,6 +53,13 @@ const approve = async (reviewed: Pick<Proposal, 'version' | 'prices'> | { versio
 
 const provider = async (mutation: string) => {
   const { body } = await h.gql(`mutation { ${mutation} { __typename ... on DomainError { code message } } }`, {}, eve.key);
+  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+  expect(body.data).not.toMatchObject({ [Object.keys(body.data)[0]!]: { __typename: 'DomainError' } });
+};
+
+/** A mutation of an admin (the harness's default key), answered without an error. */
+const admin = async (mutation: string) => {
+  const { body } = await h.gql(`mutation { ${mutation} { __typename ... on DomainError { code message } } }`);
   expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
   expect(body.data).not.toMatchObject({ [Object.keys(body.data)[0]!]: { __typename: 'DomainError' } });
 };
@@ -123,7 +131,15 @@ describe('approveEndpoint expectedVersion', () => {
     expect(answer.details.changes).toEqual([{ field: 'baseUrl', was: reviewedUpstream.baseUrl, now: otherUpstream.baseUrl }]);
     expect(await review()).toMatchObject({ proposalStatus: 'PENDING', version: reviewed.version + 1, baseUrl: otherUpstream.baseUrl });
     await expectNotRouted();
-    await provider(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${reviewedUpstream.baseUrl}")`);
+    // Each such change files every pending proposal again: its owner waits a minute before the next one (a loop of
+    // changes would multiply them into the log); an admin does not.
+    const again = (await h.gql(`mutation { setProviderBaseUrl(provider: "eve-ai", baseUrl: "${reviewedUpstream.baseUrl}") { __typename ... on DomainError { code message details } } }`, {}, eve.key)).body.data
+      .setProviderBaseUrl;
+    expect(again).toMatchObject({ __typename: 'DomainError', code: 'RATE_LIMITED', message: expect.stringContaining('try again in'), details: { reason: 'provider_settings_cooldown' } });
+    expect(again.details.retry_after_ms).toBeGreaterThan(50_000);
+    expect(await review()).toMatchObject({ version: reviewed.version + 1, baseUrl: otherUpstream.baseUrl });
+    await admin(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${reviewedUpstream.baseUrl}")`);
+    expect(await review()).toMatchObject({ version: reviewed.version + 2, baseUrl: reviewedUpstream.baseUrl });
   });
 
   it('refuses one changed in any other field since it was reviewed, naming each change', async () => {
@@ -145,12 +161,13 @@ describe('approveEndpoint expectedVersion', () => {
       expect((await review()).proposalStatus).toBe('PENDING');
       await publish({});
     }
-    // Its owner saying aborting no longer stops billing changes what a user pays: reviewed too.
+    // Aborting no longer stopping billing changes what a user pays: reviewed too (said here by an admin: the owner
+    // waits out its cooldown, above).
     const reviewed = await review();
-    await provider('setProviderCancellation(provider: "eve-ai", cancellable: false)');
+    await admin('setProviderCancellation(provider: "eve-ai", cancellable: false)');
     const answer = await approve(reviewed);
     expect(answer.details.changes).toEqual([{ field: 'cancellable', was: true, now: false }]);
-    await provider('setProviderCancellation(provider: "eve-ai", cancellable: true)');
+    await admin('setProviderCancellation(provider: "eve-ai", cancellable: true)');
     await expectNotRouted();
   });
 
@@ -163,6 +180,16 @@ describe('approveEndpoint expectedVersion', () => {
     expect(answer.details.changes).toEqual([]);
     const unknown = await approve({ version: 999 });
     expect(unknown).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('no version 999') });
+    expect((await review()).proposalStatus).toBe('PENDING');
+  });
+
+  it(`keeps the last ${FILINGS_KEPT} filings of a proposal: an approval of an older one is refused as of no known version, of a kept one naming the changes`, async () => {
+    const oldest = await review();
+    for (let i = 1; i < FILINGS_KEPT; i++) await publish({ maxOutput: 1000 + i });
+    const kept = await approve(oldest);
+    expect(kept).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', details: { changes: [{ field: 'maxOutput', was: 1000, now: 1000 + FILINGS_KEPT - 1 }] } });
+    await publish({});
+    expect(await approve(oldest)).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`no version ${oldest.version}`), details: { changes: null } });
     expect((await review()).proposalStatus).toBe('PENDING');
   });
 

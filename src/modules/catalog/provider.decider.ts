@@ -2,7 +2,7 @@ import { SUPPORTED_PARAMETER_NAMES } from '../../gateway/parameterNames.js';
 import { checkUrlInput } from '../../urlInput.js';
 import { isWellFormedText, NOT_WELL_FORMED } from '../../wellFormedText.js';
 import { hasControlCharacters, hasInvisibleCharacters, mixesScripts } from './catalogText.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, ValidationError } from '../../errors.js';
 import type { Decider } from '../../eventStore/handleCommand.js';
 import { ROOT_ACCOUNT_ID } from '../auth/principal.js';
 import { validateModelSpec } from './model.decider.js';
@@ -29,12 +29,25 @@ import {
 
 export type { CatalogActor };
 
-/** One filing of a proposal (EndpointProposed): its version and content, and the filing before it (null: the first). */
+/**
+ * One filing of a proposal (EndpointProposed): its version and content, and the filings before it, newest first, the
+ * last FILINGS_KEPT - 1 of them (an approval of an older version is refused as one of no known version).
+ */
 export interface ProposalFiling {
   readonly version: number;
   readonly content: ProposalContent;
-  readonly earlier: ProposalFiling | null;
+  readonly earlier: readonly { readonly version: number; readonly content: ProposalContent }[];
 }
+
+/** Filings of a proposal a provider state keeps: a provider republishing in a loop grows no state without bound. */
+export const FILINGS_KEPT = 32;
+
+/**
+ * How long after a change of its base URL or cancellation a provider's owner waits before the next one, while it has
+ * proposals pending: each such change files every pending proposal again (up to ENDPOINT_MAX_PER_ACCOUNT events),
+ * which a loop of changes would otherwise multiply into the log. An admin is not held.
+ */
+export const REFILING_COOLDOWN_MS = 60_000;
 
 /**
  * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
@@ -73,6 +86,8 @@ export type ProviderState =
       readonly cancellable: boolean;
       readonly byok: boolean;
       readonly baseUrl: string;
+      /** When its owner last changed its base URL or cancellation (null: never): see REFILING_COOLDOWN_MS. */
+      readonly settingsChangedAt: string | null;
       readonly endpoints: ReadonlyMap<string, EndpointState>;
     };
 
@@ -250,8 +265,9 @@ export const proposalChanges = (was: ProposalContent, now: ProposalContent): Pro
   return changes;
 };
 
-const filingOf = (latest: ProposalFiling, version: number): ProposalFiling | null => {
-  for (let filing: ProposalFiling | null = latest; filing !== null; filing = filing.earlier) if (filing.version === version) return filing;
+const filingOf = (latest: ProposalFiling, version: number): { readonly version: number; readonly content: ProposalContent } | null => {
+  if (latest.version === version) return latest;
+  for (const filing of latest.earlier) if (filing.version === version) return filing;
   return null;
 };
 
@@ -293,8 +309,17 @@ const nextVersion = (current: EndpointState | undefined): number => (current?.st
  * The provider's pending proposals filed again as they are, under its new base URL or cancellation: what an admin
  * reviews is where calls go and what they cost, so each gets a new version (proposedBy stays its proposer).
  */
-const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, moved: Pick<ProposalContent, 'baseUrl' | 'cancellable'>, at: string): EndpointProposed[] =>
-  [...owned.endpoints.values()].flatMap((endpoint): EndpointProposed[] =>
+const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, moved: Pick<ProposalContent, 'baseUrl' | 'cancellable'>, at: string, actor: CatalogActor): EndpointProposed[] => {
+  const pending = [...owned.endpoints.values()].filter((endpoint) => endpoint.status === 'proposed').length;
+  const waitMs = owned.settingsChangedAt === null ? 0 : Date.parse(owned.settingsChangedAt) + REFILING_COOLDOWN_MS - Date.parse(at);
+  if (pending > 0 && !actor.admin && waitMs > 0) {
+    throw new RateLimitedError(
+      `Provider ${owned.slug} changed its base URL or cancellation less than ${REFILING_COOLDOWN_MS / 1000} s ago, and each change files its ${pending} pending proposal(s) again: try again in ${Math.ceil(waitMs / 1000)} s`,
+      waitMs,
+      { reason: 'provider_settings_cooldown' },
+    );
+  }
+  return [...owned.endpoints.values()].flatMap((endpoint): EndpointProposed[] =>
     endpoint.status === 'proposed'
       ? [
           {
@@ -313,6 +338,11 @@ const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, 
         ]
       : [],
   );
+};
+
+/** When the owner (not an admin) last changed a setting that re-files proposals: what REFILING_COOLDOWN_MS counts from. */
+const ownersChangeAt = (state: Extract<ProviderState, { status: 'registered' }>, change: { readonly at: string; readonly decidedBy?: CatalogActor }): string | null =>
+  change.decidedBy?.admin === true ? state.settingsChangedAt : change.at;
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
@@ -370,17 +400,18 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
           dataPolicy: null,
           cancellable: true,
           byok: false,
+          settingsChangedAt: null,
           baseUrl: event.data.baseUrl,
           endpoints: new Map(),
         };
       case 'ProviderDataPolicySet':
         return state.status === 'registered' ? { ...state, dataPolicy: event.data.dataPolicy } : state;
       case 'ProviderCancellationSet':
-        return state.status === 'registered' ? { ...state, cancellable: event.data.cancellable } : state;
+        return state.status === 'registered' ? { ...state, cancellable: event.data.cancellable, settingsChangedAt: ownersChangeAt(state, event.data) } : state;
       case 'ProviderByokSet':
         return state.status === 'registered' ? { ...state, byok: event.data.allowed } : state;
       case 'ProviderBaseUrlChanged':
-        return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl } : state;
+        return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl, settingsChangedAt: ownersChangeAt(state, event.data) } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy, prices } = event.data;
         const taggedFree = event.data.variants.includes('free');
@@ -402,7 +433,8 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const { providerSlug: _p, modelOwnerAccountId, proposedBy, at: _at, newModel, baseUrl, cancellable, version, ...spec } = event.data;
         if (state.status !== 'registered') return state;
         return withEndpoint(state, spec.model, (current) => {
-          const earlier = current?.status === 'proposed' || current?.status === 'rejected' ? current.filing : null;
+          const last = current?.status === 'proposed' || current?.status === 'rejected' ? current.filing : null;
+          const earlier = last === null ? [] : [{ version: last.version, content: last.content }, ...last.earlier.slice(0, FILINGS_KEPT - 2)];
           // Filed before reviews were pinned: under the provider's settings of the time, counted.
           const content: ProposalContent = { spec, newModel: newModel ?? null, baseUrl: baseUrl ?? state.baseUrl, cancellable: cancellable ?? state.cancellable };
           const filing = { version: version ?? nextVersion(current), content, earlier };
@@ -555,7 +587,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const owned = requireOwned(state, providerSlug, actor);
         if (typeof cancellable !== 'boolean') throw new ValidationError('cancellable must be true or false', { field: 'cancellable' });
         if (owned.cancellable === cancellable) return [];
-        return [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }, ...refilePending(owned, { baseUrl: owned.baseUrl, cancellable }, at)];
+        return [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }, ...refilePending(owned, { baseUrl: owned.baseUrl, cancellable }, at, actor)];
       }
       case 'SetByok': {
         const { providerSlug, actor, allowed, at } = command.data;
@@ -578,7 +610,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (owned.byok && !actor.admin && new URL(baseUrl).origin !== new URL(owned.baseUrl).origin) {
           moved.push({ type: 'ProviderByokSet', data: { providerSlug, allowed: false, at, decidedBy: actor } });
         }
-        return [...moved, ...refilePending(owned, { baseUrl, cancellable: owned.cancellable }, at)];
+        return [...moved, ...refilePending(owned, { baseUrl, cancellable: owned.cancellable }, at, actor)];
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, expectedVersion, at } = command.data;
