@@ -389,18 +389,22 @@ const sleep = (ms: number, signal: AbortLike | undefined) =>
  * The error the provider ended a streamed answer with (StreamOutcome.error), redacted as any upstream error (it may
  * quote back the key it was sent): the run's error, as a whole answer's `choices[0].error` is. Null when none.
  */
-const inBandError = (outcome: StreamOutcome, target: RouteTarget): ProviderError | null => endedWith(outcome.error, outcome.finishReason, target);
+const inBandError = (outcome: StreamOutcome, target: RouteTarget): ProviderError | null => endedWith(outcome.error, outcome.finishReason, outcome.nativeFinishReason, target);
+
+/** The provider's own finish reasons that say it failed the answer: OpenRouter's `error`, vLLM's and SGLang's `abort`. */
+const FAILED_ANSWER_REASONS: ReadonlySet<string> = new Set(['error', 'abort']);
 
 /**
- * The error an answer ended with: the provider's, redacted, or, when its finish reason is `error` and it said no more
- * (vLLM's `abort`, Gemini's OTHER or MALFORMED_FUNCTION_CALL, a reason no protocol here knows: all map to `error`),
- * one that says so. An answer the provider cut is no clean completion, said or not: for the record, the breaker and
- * uptime, the sticky pin and a workflow step alike. Null for an answer that ended otherwise.
+ * The error an answer ended with: the provider's, redacted, or, when it finished `error` or `abort` in its own words
+ * and said no more, one that says so (a 502: no clean completion, for the record, the breaker and uptime, the sticky
+ * pin and a workflow step alike). Null otherwise, also for a reason that only maps to `error` (Gemini's
+ * MALFORMED_FUNCTION_CALL or LANGUAGE, which the request or the model causes; a reason no protocol here knows): such
+ * an answer is recorded with its finish reason and native reason, as OpenRouter gives it, and blames no endpoint.
  */
-const endedWith = (said: ProviderError | undefined, finishReason: FinishReason | null | undefined, target: RouteTarget): ProviderError | null => {
+const endedWith = (said: ProviderError | undefined, finishReason: FinishReason | null | undefined, native: string | null | undefined, target: RouteTarget): ProviderError | null => {
   if (said !== undefined) return redactProviderError(said, credentialsOf(target));
-  if (finishReason !== 'error') return null;
-  return providerError({ provider: target.endpoint.provider.name, status: 502, detail: 'it ended the answer with an error mid-generation, without saying which' });
+  if (finishReason !== 'error' || (native != null && !FAILED_ANSWER_REASONS.has(native))) return null;
+  return providerError({ provider: target.endpoint.provider.name, status: 502, detail: `it ended the answer with finish reason ${JSON.stringify(native ?? 'error')} mid-generation, without an error saying which` });
 };
 
 const hasPayload = (chunk: ChatChunk): boolean => {
@@ -679,7 +683,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           attemptOutput = whole;
           const choice = response.choices[0];
           // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
-          const error = endedWith(choice?.error, choice?.finish_reason, target);
+          const error = endedWith(choice?.error, choice?.finish_reason, choice?.native_finish_reason, target);
           answered(record, target, error);
           return result('completed', {
             response: excludeReasoning ? withoutReasoning(response) : response,
@@ -706,8 +710,9 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
             if (!committed) {
               // An error the provider ended the answer with before its first token is its failure like any other
               // (as a chunk's top-level error, which the parser throws): another try, not an empty answer.
-              const failed = chunk.choices[0]?.error;
-              if (failed !== undefined) throw failed;
+              const first = chunk.choices[0];
+              const failed = first && endedWith(first.error, first.finish_reason, first.native_finish_reason, target);
+              if (failed) throw failed;
               if (!hasPayload(chunk)) {
                 buffered.push(chunk);
                 continue;

@@ -173,24 +173,51 @@ describe("the endpoint's health", () => {
   });
 
   it('an answer that finishes "error" (or vLLM\'s "abort") without saying which error is a failed attempt all the same: recorded with an error, counted by the breaker and uptime', async () => {
-    const unsaidError = { type: 'provider_unavailable', status: 502, message: expect.stringContaining('without saying which') };
+    const unsaidError = (reason: string) => ({ type: 'provider_unavailable', status: 502, message: expect.stringContaining(`finish reason "${reason}" mid-generation, without an error saying which`) });
     // A stream whose last choice finishes "error" with `error: null`, then its usage and [DONE].
     unsaid.script({ inBandError: { afterChunks: 3, shape: 'choice', code: 502, message: '', sent: null }, usage: USAGE });
     const { id, last } = await stream('test/ibe-unsaid');
     expect(last).toMatchObject({ provider: 'ibe-unsaid', choices: [{ finish_reason: 'error' }] });
-    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: unsaidError, attempts: [{ ok: false, status: 502 }] } });
+    expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: unsaidError('error'), attempts: [{ ok: false, status: 502 }] } });
     // A whole answer that finishes "abort" (vLLM's, mapped to "error"), no error on its choice.
     const aborted = { ...WHOLE_PARTIAL, choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'abort' }] };
     unsaid.script({ body: aborted });
     const res = await h.chat(user.key, { model: 'test/ibe-unsaid', messages: ASK });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ provider: 'ibe-unsaid', choices: [{ message: { content: 'partial' }, finish_reason: 'error', native_finish_reason: 'abort' }] });
-    expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ switchyard: { status: 'completed', error: unsaidError, attempts: [{ ok: false, status: 502 }] } });
+    expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ switchyard: { status: 'completed', error: unsaidError('abort'), attempts: [{ ok: false, status: 502 }] } });
     expect(await endpointOf('test/ibe-unsaid', 'ibe-unsaid')).toMatchObject({ circuit_breaker: 'open', uptime_last_5m: 0, error_rate_last_30m: 1 });
     const asked = unsaid.requests.length;
     expect((await stream('test/ibe-unsaid')).last.provider).toBe('ibe-unsaid-spare');
     expect(unsaid.requests.length).toBe(asked);
     expect(unsaidSpare.requests.length).toBe(1);
+  });
+
+  it('an unsaid "error" before the first token is the endpoint\'s failure like a said one: another endpoint answers', async () => {
+    const first = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-early', model: 'test/ibe-early', prices: PRICES });
+    const second = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-early-spare', model: 'test/ibe-early', prices: DEARER });
+    first.script({ inBandError: { afterChunks: 0, shape: 'choice', code: 502, message: '', sent: null }, usage: USAGE });
+    const { id, last } = await stream('test/ibe-early');
+    expect(last).toMatchObject({ provider: 'ibe-early-spare' });
+    expect(last.error).toBeUndefined();
+    expect(second.requests.length).toBe(1);
+    expect(await h.generation(user.key, id)).toMatchObject({ switchyard: { status: 'completed', error: null, attempts: [{ ok: false, status: 502 }, { ok: true }] } });
+    expect(first.requests.length).toBe(1);
+  });
+
+  it('a finish reason that only maps to "error" (Gemini\'s MALFORMED_FUNCTION_CALL, caused by the request or the model) blames no endpoint; TGI\'s "eos_token" is a normal end', async () => {
+    const own = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-model-caused', model: 'test/ibe-model-caused', prices: PRICES });
+    const answer = (finish: string) => ({ ...WHOLE_PARTIAL, choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: finish }] });
+    for (let call = 1; call <= 3; call++) {
+      own.script({ body: answer('MALFORMED_FUNCTION_CALL') });
+      const res = await h.chat(user.key, { model: 'test/ibe-model-caused', messages: ASK });
+      expect(await res.json()).toMatchObject({ provider: 'ibe-model-caused', choices: [{ finish_reason: 'error', native_finish_reason: 'MALFORMED_FUNCTION_CALL' }] });
+      expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ finish_reason: 'error', native_finish_reason: 'MALFORMED_FUNCTION_CALL', switchyard: { error: null, attempts: [{ ok: true }] } });
+    }
+    own.script({ body: answer('eos_token') });
+    const res = await h.chat(user.key, { model: 'test/ibe-model-caused', messages: ASK });
+    expect(await res.json()).toMatchObject({ choices: [{ finish_reason: 'stop', native_finish_reason: 'eos_token' }] });
+    expect(await endpointOf('test/ibe-model-caused', 'ibe-model-caused')).toMatchObject({ circuit_breaker: 'closed', uptime_last_5m: 100, error_rate_last_30m: 0 });
   });
 
   it('an in-band error that says the request was wrong (a 400) says nothing of the endpoint, as the same 400 before any token does not', async () => {

@@ -329,6 +329,25 @@ describe('an append that failed ambiguously is retried without writing twice', (
     expect((await l.ledger.balance('acc_ids')).granted).toBe(8 * USD);
   });
 
+  it('a purchase declined, then sent again under its key (given back), whose start meets a conflict: decided again, not taken for the first start', async () => {
+    const rec = recording();
+    const l = await withIds(rec);
+    const by = { actor: 'test', correlationId: 'c' };
+    const buy = () => l.ledger.purchase({ accountId: 'acc_ids', amount: 20 * USD, paymentMethod: 'pm_card_declined', idempotencyKey: 'p-declined', ...by });
+    await expect(buy()).rejects.toMatchObject({ code: 'PAYMENT_FAILED' });
+    // The same request again: its start's append meets another process's append (a conflict), so it is decided again
+    // on the reloaded stream; the first start's event (same key, amount, fee and method) is not its own.
+    rec.faults.push('conflict');
+    await expect(buy()).rejects.toMatchObject({ code: 'PAYMENT_FAILED' });
+    const written = await events(l, 'acc_ids');
+    expect(written.filter((e) => e.type === 'PurchaseStarted')).toHaveLength(2);
+    expect(written.filter((e) => e.type === 'PurchaseFailed')).toHaveLength(2);
+    expect(await l.ledger.balance('acc_ids')).toMatchObject({ purchased: 0, available: 0 });
+    // Nothing held: a paying card under another key buys at once.
+    await l.ledger.purchase({ accountId: 'acc_ids', amount: 20 * USD, paymentMethod: 'pm_card_visa', idempotencyKey: 'p-paid', ...by });
+    expect((await l.ledger.balance('acc_ids')).purchased).toBe(20 * USD);
+  });
+
   it('a batch that committed while its answer and every resend’s were lost is answered from the stream: each operation once, as decided', async () => {
     const rec = recording();
     const l = await withIds(rec);

@@ -130,7 +130,7 @@ describe('a model step whose answer its provider ended with an error mid-generat
     upstream.script({ inBandError: { ...MID_ANSWER_502, sent: null }, usage: USAGE });
     const { run } = await runToEnd(workflowId);
     const [record] = await generations();
-    expect(record).toMatchObject({ status: 'COMPLETED', finishReason: 'error', error: { status: 502, message: expect.stringContaining('without saying which') } });
+    expect(record).toMatchObject({ status: 'COMPLETED', finishReason: 'error', error: { status: 502, message: expect.stringContaining('without an error saying which') } });
     expect(run).toMatchObject({ status: 'FAILED', steps: [{ key: 'answer', status: 'FAILED', output: null, error: { code: 'PROVIDER_ERROR', message: record!.error!.message } }] });
   });
 

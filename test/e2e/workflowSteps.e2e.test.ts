@@ -271,6 +271,25 @@ describe('action.model', () => {
     expect(revoked.requests.length).toBe(calls);
   });
 
+  it('fails the attempt on an answer whose finish reason only maps to "error" (Gemini\'s MALFORMED_FUNCTION_CALL): no error blames the endpoint, but it is no whole answer; retryable', async () => {
+    const account = await h.openAccount({ credits: 1_000_000_000 });
+    const fumbling = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-fumbling', model: 'steps/fumbling', prices: { prompt: 100, completion: 200 } });
+    fumbling.script({
+      body: {
+        id: 'chatcmpl-f',
+        object: 'chat.completion',
+        created: 1,
+        model: 'fake-model',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'half a call' }, finish_reason: 'MALFORMED_FUNCTION_CALL' }],
+        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+      },
+    });
+    const context = contextFor(account);
+    const failed = await stepError(runners['action.model']!({ model: 'steps/fumbling', prompt: 'Call a tool', maxTokens: 50 }, context));
+    expect(failed).toMatchObject({ code: 'PROVIDER_ERROR', retryable: true, cost: 11 * 100 + 3 * 200, message: expect.stringContaining('finish reason "error"') });
+    expect(await h.generation(account.key, stepGenerationId(context.runId, context.idempotencyKey))).toMatchObject({ finish_reason: 'error', native_finish_reason: 'MALFORMED_FUNCTION_CALL', switchyard: { error: null } });
+  });
+
   it('calls the free demo model with messages', async () => {
     const { output, cost } = await runners['action.model']!({ models: ['switchyard/demo'], messages: [{ role: 'user', content: 'Free question' }] }, contextFor(user));
     expect((output as { text: string }).text).toContain('Free question');

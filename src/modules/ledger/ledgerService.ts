@@ -198,19 +198,19 @@ const nameBasedUuid = (name: string): string => {
 
 /**
  * What makes an event the same operation when it is appended again: the generation for a reservation's events, the
- * payment for a purchase, the idempotency key of a purchase's start, a grant or a refund, else the submitted call
- * (`nonce`). With what was decided under it (the amount; a purchase's fee and method too): the same key with another
- * amount, decided on another process that had not seen the first, then meets the first as a conflict and is decided
- * again (a CONFLICT for a reused key), where the same id would be answered as a repeat of the first and believed.
+ * payment for a purchase, the idempotency key of a grant or a refund, else the submitted call (`nonce`). With what was
+ * decided under it (the amount): the same key with another amount, decided on another process that had not seen the
+ * first, then meets the first as a conflict and is decided again (a CONFLICT for a reused key), where the same id
+ * would be answered as a repeat of the first and believed. A purchase's start and failure are the submitted call's: a
+ * declined payment gives its key back, and the same request then starts again, which must not be taken for the first.
  */
 const operationKey = (event: LedgerEvent, nonce: () => string): string => {
   switch (event.type) {
     case 'CreditsPurchased':
       return event.data.paymentRef;
     case 'PurchaseStarted':
-      return `${event.data.purchaseKey}:${event.data.amount}:${event.data.fee}:${event.data.method}`;
     case 'PurchaseFailed':
-      return event.data.purchaseKey;
+      return nonce();
     case 'CreditsGranted':
       return event.data.grantKey === undefined ? nonce() : `${event.data.grantKey}:${event.data.amount}`;
     case 'CreditsRefunded':

@@ -21,8 +21,9 @@ export function mapFinishReason(reason: string | undefined): FinishReason | null
       return reason;
     case 'function_call':
       return 'tool_calls';
-    // Together AI.
+    // Together AI; Text Generation Inference (its OpenAI API before mid-2024, and servers built on it).
     case 'eos':
+    case 'eos_token':
       return 'stop';
     // Mistral: the model's context window, not max_tokens, ended the answer.
     case 'model_length':

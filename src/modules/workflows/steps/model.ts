@@ -83,12 +83,17 @@ const callGenerationId = (runId: string, idempotencyKey: string, n: number): str
 
 /**
  * The step's outcome for an answer, its cost what its attempt was charged: the answer's call and the calls of it a stop
- * cut before. An answer its provider ended with an error mid-generation is no answer for a step: the step fails with
+ * cut before. An answer its provider ended with an error mid-generation (or with finish reason "error") is no answer for a step: the step fails with
  * that error as the same call failing before any token would (retried as the gateway says, under the step's `retry`),
  * and the partial answer's charge is the attempt's.
  */
 const outcomeOf = (sent: SentPrompt, cutCharges: number) => {
   if (sent.error !== null) throw stepErrorOf(sent.error, cutCharges + sent.cost);
+  // A finish reason that only maps to "error" (Gemini's MALFORMED_FUNCTION_CALL, one unknown here) blames no endpoint,
+  // but the answer is not whole either: the step fails, retried under its `retry` (another try may well succeed).
+  if (sent.finishReason === 'error') {
+    throw new StepError('PROVIDER_ERROR', `The model's answer ended with finish reason "error" (its record, generation ${sent.generationId}, has the provider's own reason): it is not a whole answer`, true, cutCharges + sent.cost);
+  }
   const output = { text: sent.completion, model: sent.model, provider: sent.provider, finishReason: sent.finishReason, usage: sent.usage, cost: sent.cost, generationId: sent.generationId };
   return { output, cost: sent.cost + cutCharges };
 };
