@@ -223,12 +223,15 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
   });
 
   it("shows providers' health and lets an admin approve an endpoint waiting for approval", async () => {
-    const proposed = await h.gql(
-      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
+    /** Pat (re)publishes its endpoint of switchyard/demo-paid, a model it does not own: a proposal. */
+    const patProposes = (upstreamModel: string) =>
+      h.gql(
+        `mutation ($u: String!) { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: $u, prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
         __typename ... on EndpointProposal { proposalStatus } } }`,
-      {},
-      pat.key,
-    );
+        { u: upstreamModel },
+        pat.key,
+      );
+    const proposed = await patProposes('fake-model');
     expect(proposed.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
     await page.goto(`${h.url}/#/admin`);
     await page.reload();
@@ -243,12 +246,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     expect(await row.textContent()).toMatch(/fake-model at http:\/\/127\.0\.0\.1:\d+\/v1.*context 8,000, max output 500/);
     // Pat swaps the upstream model while the page shows the first one: approving what was shown is refused, and the row
     // then shows the proposal as it is now, to approve that.
-    const swapped = await h.gql(
-      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model-2", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
-        __typename ... on EndpointProposal { proposalStatus } } }`,
-      {},
-      pat.key,
-    );
+    const swapped = await patProposes('fake-model-2');
     expect(swapped.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
     await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('upstreamModel is now "fake-model-2" (was "fake-model")');
@@ -257,12 +255,7 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     // A rejection is of the version shown too: Pat swaps again while the admin writes why, and the rejection (its
     // reason about fake-model-2) is refused; the row shows the new filing.
     await page.getByLabel('Reason to reject switchyard/demo-paid@pat-ai').fill('fake-model-2 is not a model we route');
-    const third = await h.gql(
-      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
-        __typename ... on EndpointProposal { proposalStatus } } }`,
-      {},
-      pat.key,
-    );
+    const third = await patProposes('fake-model');
     expect(third.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING' });
     await page.getByRole('button', { name: 'Reject switchyard/demo-paid@pat-ai' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('upstreamModel is now "fake-model" (was "fake-model-2")');

@@ -8,7 +8,7 @@
  * differently.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeProvider } from '../support/fakeProviders.js';
+import { wholeAnswer, type FakeProvider } from '../support/fakeProviders.js';
 import { eventually, readModelsCaughtUp } from '../support/eventually.js';
 import { costOf, readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
@@ -20,14 +20,7 @@ const USAGE = { promptTokens: 11, completionTokens: 3 };
 const CACHED = { promptTokens: 11, completionTokens: 3, cachedTokens: 5 };
 const MID_ANSWER_502 = { afterChunks: 3, shape: 'choice' as const, code: 502, message: 'upstream died mid-generation' };
 /** A whole answer its provider ended with a 502 mid-generation: OpenRouter's `choices[0].error`. */
-const WHOLE_PARTIAL = {
-  id: 'chatcmpl-p',
-  object: 'chat.completion',
-  created: 1,
-  model: 'fake-model',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: 'died' } }],
-  usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
-};
+const WHOLE_PARTIAL = wholeAnswer('partial', 'error', { code: 502, message: 'died' });
 
 let h: GatewayHarness;
 let user: Account;
@@ -180,8 +173,7 @@ describe("the endpoint's health", () => {
     expect(last).toMatchObject({ provider: 'ibe-unsaid', choices: [{ finish_reason: 'error' }] });
     expect(await h.generation(user.key, id)).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: unsaidError('error'), attempts: [{ ok: false, status: 502 }] } });
     // A whole answer that finishes "abort" (vLLM's, mapped to "error"), no error on its choice.
-    const aborted = { ...WHOLE_PARTIAL, choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'abort' }] };
-    unsaid.script({ body: aborted });
+    unsaid.script({ body: wholeAnswer('partial', 'abort') });
     const res = await h.chat(user.key, { model: 'test/ibe-unsaid', messages: ASK });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ provider: 'ibe-unsaid', choices: [{ message: { content: 'partial' }, finish_reason: 'error', native_finish_reason: 'abort' }] });
@@ -207,14 +199,13 @@ describe("the endpoint's health", () => {
 
   it('a finish reason that only maps to "error" (Gemini\'s MALFORMED_FUNCTION_CALL, caused by the request or the model) blames no endpoint; TGI\'s "eos_token" is a normal end', async () => {
     const own = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-model-caused', model: 'test/ibe-model-caused', prices: PRICES });
-    const answer = (finish: string) => ({ ...WHOLE_PARTIAL, choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: finish }] });
     for (let call = 1; call <= 3; call++) {
-      own.script({ body: answer('MALFORMED_FUNCTION_CALL') });
+      own.script({ body: wholeAnswer('partial', 'MALFORMED_FUNCTION_CALL') });
       const res = await h.chat(user.key, { model: 'test/ibe-model-caused', messages: ASK });
       expect(await res.json()).toMatchObject({ provider: 'ibe-model-caused', choices: [{ finish_reason: 'error', native_finish_reason: 'MALFORMED_FUNCTION_CALL' }] });
       expect(await h.generation(user.key, res.headers.get('x-generation-id')!)).toMatchObject({ finish_reason: 'error', native_finish_reason: 'MALFORMED_FUNCTION_CALL', switchyard: { error: null, attempts: [{ ok: true }] } });
     }
-    own.script({ body: answer('eos_token') });
+    own.script({ body: wholeAnswer('partial', 'eos_token') });
     const res = await h.chat(user.key, { model: 'test/ibe-model-caused', messages: ASK });
     expect(await res.json()).toMatchObject({ choices: [{ finish_reason: 'stop', native_finish_reason: 'eos_token' }] });
     expect(await endpointOf('test/ibe-model-caused', 'ibe-model-caused')).toMatchObject({ circuit_breaker: 'closed', uptime_last_5m: 100, error_rate_last_30m: 0 });

@@ -287,6 +287,15 @@ describe('an append that failed ambiguously is retried without writing twice', (
     await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
     return l;
   };
+  /** As withIds, and another process's ledger on the same store (without faults), which knows the account. */
+  const withIdsBesideAnother = async (rec: ReturnType<typeof recording>) => {
+    const dir = tempDir();
+    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
+    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
+    const other = await started(dir, { ledger: { eventIds: true } });
+    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    return { l, other };
+  };
 
   it('a grant whose append committed but timed out is answered once and granted once', async () => {
     const rec = recording();
@@ -456,11 +465,7 @@ describe('an append that failed ambiguously is retried without writing twice', (
 
   it('a batch lost at every try whose revision another process took before the reload can never commit: decided again on the new state, applied once', async () => {
     const rec = recording();
-    const dir = tempDir();
-    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
-    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
-    const other = await started(dir, { ledger: { eventIds: true } });
-    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const { l, other } = await withIdsBesideAnother(rec);
     const by = { actor: 'test', correlationId: 'c' };
     await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
     const first = reserve(l, 'acc_ids', 'g-first');
@@ -484,11 +489,7 @@ describe('an append that failed ambiguously is retried without writing twice', (
 
   it('a batch lost at every try whose first event another process wrote (a keyed grant retried there) was not written: the grant is answered from that write, the rest decided again and applied once', async () => {
     const rec = recording();
-    const dir = tempDir();
-    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
-    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
-    const other = await started(dir, { ledger: { eventIds: true } });
-    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const { l, other } = await withIdsBesideAnother(rec);
     const by = { actor: 'test', correlationId: 'c' };
     await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
     await reserve(l, 'acc_ids', 'g-settle');
@@ -515,11 +516,7 @@ describe('an append that failed ambiguously is retried without writing twice', (
 
   it('a batch lost at every try, resent after the reload, meets another process’s append made just after that read: decided again on the new state, applied once', async () => {
     const rec = recording();
-    const dir = tempDir();
-    const l = await started(dir, { wrap: rec.wrap, ledger: { eventIds: true } });
-    await l.directory.waitFor(await openAccount(l.eventStore, 'acc_ids'));
-    const other = await started(dir, { ledger: { eventIds: true } });
-    await eventually(async () => other.directory.account('acc_ids') !== undefined);
+    const { l, other } = await withIdsBesideAnother(rec);
     const by = { actor: 'test', correlationId: 'c' };
     await l.ledger.grant({ accountId: 'acc_ids', amount: 2 * COST, reason: 'x', ...by });
     const first = reserve(l, 'acc_ids', 'g-first');

@@ -6,7 +6,7 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeProvider } from '../support/fakeProviders.js';
+import { wholeAnswer, type FakeProvider } from '../support/fakeProviders.js';
 import { readSseResponse, startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -81,9 +81,7 @@ describe('router metadata', () => {
   });
 
   it('an answer its provider ended with an error mid-generation: the endpoint that answered is selected, its attempt shows the error', async () => {
-    cheap.script({
-      body: { id: 'chatcmpl-p', object: 'chat.completion', created: 1, model: 'fake-model', choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 502, message: INTERNALS } }], usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 } },
-    });
+    cheap.script({ body: wholeAnswer('partial', 'error', { code: 502, message: INTERNALS }) });
     const res = await h.chat(user.key, { model: 'rm/chat', messages: [{ role: 'user', content: 'hi' }] }, ON);
     const body = await res.text();
     const metadata = metadataOf(JSON.parse(body))!;

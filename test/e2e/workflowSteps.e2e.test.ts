@@ -12,6 +12,7 @@ import { createStepRunners } from '../../src/modules/workflows/steps/index.js';
 import { stepGenerationId } from '../../src/modules/workflows/steps/model.js';
 import { StepError, type StepContext, type StepRunners } from '../../src/modules/workflows/steps/step.js';
 import { newId } from '../../src/ids.js';
+import { wholeAnswer } from '../support/fakeProviders.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
 
 let h: GatewayHarness;
@@ -220,16 +221,7 @@ describe('action.model', () => {
     const context = contextFor(account);
     const midway = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-midway', model: 'steps/midway', prices: { prompt: 100, completion: 200 } });
     // A whole answer (no onProgress: the call does not stream) with OpenRouter's choices[0].error.
-    midway.script({
-      body: {
-        id: 'chatcmpl-p',
-        object: 'chat.completion',
-        created: 1,
-        model: 'fake-model',
-        choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 503, message: 'died' } }],
-        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
-      },
-    });
+    midway.script({ body: wholeAnswer('partial', 'error', { code: 503, message: 'died' }) });
     const failed = await stepError(runners['action.model']!({ model: 'steps/midway', prompt: 'Fail midway', maxTokens: 50 }, context));
     const generation = await h.generation(account.key, stepGenerationId(context.runId, context.idempotencyKey));
     expect(generation).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: { status: 503 } } });
@@ -247,16 +239,7 @@ describe('action.model', () => {
     const account = await h.openAccount({ credits: 1_000_000_000 });
     const revoked = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-revoked', model: 'steps/revoked', prices: { prompt: 100, completion: 200 } });
     const midway = contextFor(account);
-    revoked.script({
-      body: {
-        id: 'chatcmpl-r',
-        object: 'chat.completion',
-        created: 1,
-        model: 'fake-model',
-        choices: [{ index: 0, message: { role: 'assistant', content: 'partial' }, finish_reason: 'error', error: { code: 401, message: 'key revoked' } }],
-        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
-      },
-    });
+    revoked.script({ body: wholeAnswer('partial', 'error', { code: 401, message: 'key revoked' }) });
     const live = await stepError(runners['action.model']!({ model: 'steps/revoked', prompt: 'Revoked midway', maxTokens: 50 }, midway));
     expect(live).toMatchObject({ retryable: false });
     expect((await h.generation(account.key, stepGenerationId(midway.runId, midway.idempotencyKey))).switchyard.error).toMatchObject({ status: 502 });
@@ -274,16 +257,7 @@ describe('action.model', () => {
   it('fails the attempt on an answer whose finish reason only maps to "error" (Gemini\'s MALFORMED_FUNCTION_CALL): no error blames the endpoint, but it is no whole answer; retryable', async () => {
     const account = await h.openAccount({ credits: 1_000_000_000 });
     const fumbling = await h.fakeEndpoint({ protocol: 'openai', slug: 'steps-fumbling', model: 'steps/fumbling', prices: { prompt: 100, completion: 200 } });
-    fumbling.script({
-      body: {
-        id: 'chatcmpl-f',
-        object: 'chat.completion',
-        created: 1,
-        model: 'fake-model',
-        choices: [{ index: 0, message: { role: 'assistant', content: 'half a call' }, finish_reason: 'MALFORMED_FUNCTION_CALL' }],
-        usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
-      },
-    });
+    fumbling.script({ body: wholeAnswer('half a call', 'MALFORMED_FUNCTION_CALL') });
     const context = contextFor(account);
     const failed = await stepError(runners['action.model']!({ model: 'steps/fumbling', prompt: 'Call a tool', maxTokens: 50 }, context));
     expect(failed).toMatchObject({ code: 'PROVIDER_ERROR', retryable: true, cost: 11 * 100 + 3 * 200, message: expect.stringContaining('finish reason "error"') });

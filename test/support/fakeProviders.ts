@@ -942,3 +942,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * An OpenAI-protocol whole answer (`chat.completion`) of one choice, for Script.body: `content`, its finish reason as
+ * the provider names it, and an `error` on the choice when given (OpenRouter's error mid-generation); 11 prompt and 3
+ * completion tokens.
+ */
+export const wholeAnswer = (content: string, finishReason: string, error?: unknown) => ({
+  id: 'chatcmpl-whole',
+  object: 'chat.completion',
+  created: 1,
+  model: 'fake-model',
+  choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finishReason, ...(error !== undefined && { error }) }],
+  usage: { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 },
+});
