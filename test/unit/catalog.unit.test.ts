@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { summarizeStats, providerStatsProjection, type ProviderStatsDoc } from '../../projections/providerStats.js';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, ValidationError } from '../../src/errors.js';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { autoRouterDecider } from '../../src/modules/catalog/autoRouter.decider.js';
 import { createCredentialVault, parseEnvAllowList } from '../../src/modules/catalog/credentials.js';
 import { modelDecider } from '../../src/modules/catalog/model.decider.js';
 import { modelAliasDecider } from '../../src/modules/catalog/modelAlias.decider.js';
 import { providerDecider } from '../../src/modules/catalog/provider.decider.js';
-import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
+import type { EndpointProposed, EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
 import { DEFAULT_SEED_FILE, readSeed, seedPrices } from '../../src/modules/catalog/seed.js';
 import type { GenerationEvent } from '../../src/modules/generations/generation.events.js';
 import { prices } from '../support/catalogFixture.js';
@@ -27,6 +28,35 @@ const given = deciderSpec(providerDecider);
 const ownModel = { ownerAccountId: 'acc_owner', openToProviders: false };
 
 describe('provider decider', () => {
+  it('holds an owner a minute between base URL or cancellation changes that re-file pending proposals, at most a minute whatever the clocks', () => {
+    const later = (seconds: number) => new Date(Date.parse(at) + seconds * 1000).toISOString();
+    const proposed: EndpointProposed = {
+      type: 'EndpointProposed',
+      data: { ...spec, model: 'other/model', providerSlug: 'acme', modelOwnerAccountId: 'acc_other', proposedBy: owner, baseUrl: 'https://api.acme.test/v1', cancellable: true, version: 1, at },
+    };
+    const moved = (by: typeof owner, seconds: number): ProviderEvent => ({ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl: 'https://moved.acme.test/v1', at: later(seconds), decidedBy: by } });
+    const move = (by: typeof owner, seconds: number) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', actor: by, baseUrl: 'https://again.acme.test/v1', at: later(seconds) } });
+    const cancel = (seconds: number) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', actor: owner, cancellable: false, at: later(seconds) } });
+    given([registered, proposed, moved(owner, 0)]).when(move(owner, 10)).thenThrows(RateLimitedError, /less than a minute ago.*1 pending proposal.*try again in 50 s/);
+    given([registered, proposed, moved(owner, 0)]).when(cancel(10)).thenThrows(RateLimitedError, /try again in 50 s/);
+    // Another process's clock ten minutes ahead stamped the last change: held a minute at most.
+    given([registered, proposed, moved(owner, 600)]).when(move(owner, 0)).thenThrows(RateLimitedError, /try again in 60 s/);
+    // After the minute; an admin's change (neither held nor holding); a change that re-filed nothing (none pending).
+    expect(providerDecider.decide(move(owner, 61), foldEvents(providerDecider, [registered, proposed, moved(owner, 0)])).map((e) => e.type)).toEqual(['ProviderBaseUrlChanged', 'EndpointProposed']);
+    given([registered, proposed, moved(owner, 0)]).when(move(admin, 10)).then([
+      { type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl: 'https://again.acme.test/v1', at: later(10), decidedBy: admin } },
+      { type: 'EndpointProposed', data: { ...proposed.data, baseUrl: 'https://again.acme.test/v1', version: 2, at: later(10) } },
+    ]);
+    given([registered, proposed, moved(admin, 0)]).when(cancel(10)).then([
+      { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at: later(10), decidedBy: owner } },
+      { type: 'EndpointProposed', data: { ...proposed.data, baseUrl: 'https://moved.acme.test/v1', cancellable: false, version: 2, at: later(10) } },
+    ]);
+    given([registered, moved(owner, 0), proposed]).when(cancel(10)).then([
+      { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at: later(10), decidedBy: owner } },
+      { type: 'EndpointProposed', data: { ...proposed.data, baseUrl: 'https://moved.acme.test/v1', cancellable: false, version: 2, at: later(10) } },
+    ]);
+  });
+
   it('registers a provider once', () => {
     given([]).when({ type: 'RegisterProvider', data: registered.data }).then([registered]);
     given([registered]).when({ type: 'RegisterProvider', data: registered.data }).thenThrows(ConflictError);

@@ -505,7 +505,7 @@ builder.mutationFields((t) => ({
   setProviderBaseUrl: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Point a provider's endpoints at another base URL (its owner or an admin; one an admin did not register must resolve to public addresses). Accounts' BYOK keys are bound to the origin they were set for: they are not sent to the new one until their owner sets them again.",
+      "Point a provider's endpoints at another base URL (its owner or an admin; one an admin did not register must resolve to public addresses). Accounts' BYOK keys are bound to the origin they were set for: they are not sent to the new one until their owner sets them again. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not).",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), baseUrl: t.arg.string({ required: true, validate: z.string().max(2048, 'must be at most 2048 characters') }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderBaseUrl(callerOf(ctx), args),
@@ -513,7 +513,7 @@ builder.mutationFields((t) => ({
   setProviderCancellation: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Say whether aborting a call stops the provider's processing and billing (its owner or an admin). Not cancellable: when a streaming client leaves, the gateway keeps reading the answer to its end (undelivered) and charges it whole, as the provider bills it; cancellable (the default): the call is aborted and what was generated is charged.",
+      "Say whether aborting a call stops the provider's processing and billing (its owner or an admin). Not cancellable: when a streaming client leaves, the gateway keeps reading the answer to its end (undelivered) and charges it whole, as the provider bills it; cancellable (the default): the call is aborted and what was generated is charged. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not).",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), cancellable: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderCancellation(callerOf(ctx), args),

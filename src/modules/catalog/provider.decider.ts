@@ -86,7 +86,7 @@ export type ProviderState =
       readonly cancellable: boolean;
       readonly byok: boolean;
       readonly baseUrl: string;
-      /** When its owner last changed its base URL or cancellation (null: never): see REFILING_COOLDOWN_MS. */
+      /** When its owner last changed its base URL or cancellation while proposals were pending (null: never): see REFILING_COOLDOWN_MS. */
       readonly settingsChangedAt: string | null;
       readonly endpoints: ReadonlyMap<string, EndpointState>;
     };
@@ -311,10 +311,11 @@ const nextVersion = (current: EndpointState | undefined): number => (current?.st
  */
 const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, moved: Pick<ProposalContent, 'baseUrl' | 'cancellable'>, at: string, actor: CatalogActor): EndpointProposed[] => {
   const pending = [...owned.endpoints.values()].filter((endpoint) => endpoint.status === 'proposed').length;
-  const waitMs = owned.settingsChangedAt === null ? 0 : Date.parse(owned.settingsChangedAt) + REFILING_COOLDOWN_MS - Date.parse(at);
+  // At most the cooldown: another process's clock ahead of this one's does not hold the owner longer.
+  const waitMs = owned.settingsChangedAt === null ? 0 : Math.min(REFILING_COOLDOWN_MS, Date.parse(owned.settingsChangedAt) + REFILING_COOLDOWN_MS - Date.parse(at));
   if (pending > 0 && !actor.admin && waitMs > 0) {
     throw new RateLimitedError(
-      `Provider ${owned.slug} changed its base URL or cancellation less than ${REFILING_COOLDOWN_MS / 1000} s ago, and each change files its ${pending} pending proposal(s) again: try again in ${Math.ceil(waitMs / 1000)} s`,
+      `Provider ${owned.slug} changed its base URL or cancellation less than a minute ago, and each change files its ${pending} pending proposal(s) again: try again in ${Math.ceil(waitMs / 1000)} s`,
       waitMs,
       { reason: 'provider_settings_cooldown' },
     );
@@ -340,9 +341,12 @@ const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, 
   );
 };
 
-/** When the owner (not an admin) last changed a setting that re-files proposals: what REFILING_COOLDOWN_MS counts from. */
+/**
+ * When the owner (not an admin) last changed a setting in a way that re-filed proposals (some were pending: the
+ * decider re-files them from this same state): what REFILING_COOLDOWN_MS counts from.
+ */
 const ownersChangeAt = (state: Extract<ProviderState, { status: 'registered' }>, change: { readonly at: string; readonly decidedBy?: CatalogActor }): string | null =>
-  change.decidedBy?.admin === true ? state.settingsChangedAt : change.at;
+  change.decidedBy?.admin === true || ![...state.endpoints.values()].some((endpoint) => endpoint.status === 'proposed') ? state.settingsChangedAt : change.at;
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
