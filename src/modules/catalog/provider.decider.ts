@@ -310,7 +310,7 @@ const nextVersion = (current: EndpointState | undefined): number => (current?.st
  * reviews is where calls go and what they cost, so each gets a new version (proposedBy stays its proposer).
  */
 const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, moved: Pick<ProposalContent, 'baseUrl' | 'cancellable'>, at: string, actor: CatalogActor): EndpointProposed[] => {
-  const pending = [...owned.endpoints.values()].filter((endpoint) => endpoint.status === 'proposed').length;
+  const pending = pendingProposals(owned);
   // At most the cooldown: another process's clock ahead of this one's does not hold the owner longer.
   const waitMs = owned.settingsChangedAt === null ? 0 : Math.min(REFILING_COOLDOWN_MS, Date.parse(owned.settingsChangedAt) + REFILING_COOLDOWN_MS - Date.parse(at));
   if (pending > 0 && !actor.admin && waitMs > 0) {
@@ -346,7 +346,10 @@ const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, 
  * decider re-files them from this same state): what REFILING_COOLDOWN_MS counts from.
  */
 const ownersChangeAt = (state: Extract<ProviderState, { status: 'registered' }>, change: { readonly at: string; readonly decidedBy?: CatalogActor }): string | null =>
-  change.decidedBy?.admin === true || ![...state.endpoints.values()].some((endpoint) => endpoint.status === 'proposed') ? state.settingsChangedAt : change.at;
+  change.decidedBy?.admin === true || pendingProposals(state) === 0 ? state.settingsChangedAt : change.at;
+
+/** How many of the provider's endpoints wait for an admin (what a settings change files again). */
+const pendingProposals = (state: Extract<ProviderState, { status: 'registered' }>): number => [...state.endpoints.values()].filter((endpoint) => endpoint.status === 'proposed').length;
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };

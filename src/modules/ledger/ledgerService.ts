@@ -438,7 +438,7 @@ export const createLedgerService = (deps: {
   /**
    * After an append that may have committed (writer.unsure): one append is atomic and was sent at `after`, so it was
    * written if and only if the stream holds every event of the batch, in order, right after `after` (its first event's
-   * id alone proves nothing: a keyed grant, refund or purchase retried on another process writes that same id). Then
+   * id alone proves nothing: a keyed grant or refund retried on another process writes that same id). Then
    * its callers get the batch's own outcomes (a grant its balance, a reservation admitted, a refusal decided in it
    * refused), as if the answer had come back.
    * Not there yet does not mean never: a client's deadline does not cancel a write the store took, which can still
