@@ -106,13 +106,18 @@ interface Writer {
   readonly stream: string;
   /** The committed state plus every decided batch's events; null until loaded, and after a failed append. */
   state: LedgerState | null;
-  /** The stream's revision once the batch being appended (if any) is written. */
+  /** The stream's revision as last written or loaded: the batches in flight go after it. */
   revision: number;
   /** Waiting for the state to be (re)loaded. */
   undecided: Op[];
-  /** Decided, in order; the first is being appended while `appending`. */
+  /** Decided, in order; the first `inFlight` are being appended, in order. */
   batches: Batch[];
-  appending: boolean;
+  /** Batches sent to the store and not answered yet: at most one unless `pipeline`. */
+  inFlight: number;
+  /** Counts failed appends: the answer of a batch sent before the last failure is not this writer's any more. */
+  epoch: number;
+  /** The answers of the batches in flight are taken in the order they were sent (see send). */
+  turn: Promise<void>;
   loading: boolean;
   /** Runs out the wait of a `soon` batch that no urgent operation joined. */
   soonTimer?: NodeJS.Timeout | undefined;
@@ -312,6 +317,17 @@ export const createLedgerService = (deps: {
    * embedded store (it has no append size limit).
    */
   appendLimits?: { bytes: number; events: number };
+  /**
+   * Send an account's next batch while the one before it is still in flight, at the revision that one will give
+   * (default: the embedded store as the sole process). Safe only where nobody else appends to a ledger stream and the
+   * store writes appends in the order they were made (the embedded store's one writer): a batch is then written only
+   * if every batch sent before it was (its expected revision is that of the stream with them), so a failure fails the
+   * batches after it too and everything is decided again on the reloaded stream, as after any failed append. Then a
+   * reservation decided while the account's previous one is held by the store (its fsync may wait, see
+   * AppendOptions.syncWithinMs) joins that commit and its fsync instead of waiting for the commit to come back.
+   * Never with `eventIds` (EventStoreDB: another process may append, and an append may commit after failing).
+   */
+  pipeline?: boolean;
   /** How long a batch of `soon` operations waits for an urgent one to join it (see SOON_HOLD_MS). */
   soonHoldMs?: number;
   /**
@@ -329,6 +345,7 @@ export const createLedgerService = (deps: {
   const writerIdleMs = deps.writerIdleMs ?? DEFAULT_WRITER_IDLE_MS;
   const followOthers = deps.followOthers ?? !deps.soleProcess;
   const eventIds = deps.eventIds ?? eventStore.kind === 'eventstoredb';
+  const pipeline = !eventIds && (deps.pipeline ?? (eventStore.kind === 'embedded' && deps.soleProcess === true && !followOthers));
   // The embedded store takes appends of any size: its appends are not measured (serialising each event twice, here
   // and in the store, was ~2% of the request thread).
   const maxAppendBytes = deps.appendLimits?.bytes ?? (eventStore.kind === 'embedded' ? Infinity : MAX_LEDGER_APPEND_BYTES);
@@ -348,7 +365,7 @@ export const createLedgerService = (deps: {
    * Dropping loses nothing: the stream is the state, and the next operation reloads it.
    */
   const evictable = (writer: Writer) =>
-    !writer.loading && !writer.appending && !writer.unsure && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
+    !writer.loading && writer.inFlight === 0 && !writer.unsure && writer.undecided.length === 0 && writer.batches.length === 0 && (writer.state === null || writer.state.reservations.size === 0);
 
   /**
    * Drop least recently used idle writers while there are more than `maxWriters` (less `room` for writers about to be
@@ -378,7 +395,9 @@ export const createLedgerService = (deps: {
         revision: -1,
         undecided: [],
         batches: [],
-        appending: false,
+        inFlight: 0,
+        epoch: 0,
+        turn: Promise.resolve(),
         loading: false,
         conflicts: 0,
         ambiguous: 0,
@@ -471,10 +490,10 @@ export const createLedgerService = (deps: {
       batch.resentAfterReload = resent + 1;
       logger.warn({ err: error, accountId: writer.accountId, revision: after, attempt: resent + 1 }, 'ledger append that failed ambiguously is not in the stream, which has not moved: sending the same events again at the same revision');
       for (const result of batch.results) if ('events' in result) for (const event of result.events) ledgerDecider.evolve(state, event);
-      // Sent at once, before anything decided meanwhile (which goes into the next batch: this one is appending).
+      // Sent at once, before anything decided meanwhile (which goes into the next batch: this one is in flight).
       batch.due = true;
       writer.batches.unshift(batch);
-      appendFirst(writer, batch, state);
+      send(writer, batch, state);
       return;
     }
     logger.error(
@@ -494,8 +513,8 @@ export const createLedgerService = (deps: {
 
   /** Decide the waiting operations into the batches that are not being appended yet. */
   const decide = (writer: Writer, state: LedgerState) => {
-    // The last batch takes more operations unless it is the one being appended.
-    const open = writer.batches.length > (writer.appending ? 1 : 0) ? writer.batches[writer.batches.length - 1]! : undefined;
+    // The last batch takes more operations unless it is in flight.
+    const open = writer.batches.length > writer.inFlight ? writer.batches[writer.batches.length - 1]! : undefined;
     let batch = open ?? newBatch(writer);
     const admitted: Op[] = [];
     for (const op of writer.undecided.splice(0)) {
@@ -549,15 +568,15 @@ export const createLedgerService = (deps: {
       else op.resolve({ events: result.events, state });
     });
 
-  const appendEvents = (writer: Writer, batch: Batch): Promise<AppendResult> => {
+  const appendEvents = (writer: Writer, batch: Batch, after: number): Promise<AppendResult> => {
     // A `soon` batch that waited its while goes as urgent: the store is not to hold it again; its fsync may still wait.
     const urgency = batch.due ? 'now' : batch.urgency;
     // What is left of the earliest deadline (a reservation may have waited for the append before it).
     const syncWithinMs = batch.syncBy === undefined ? soonHoldMs : Math.max(0, batch.syncBy - Date.now());
     try {
-      // At commit: the next batch is decided on this one and appended after it without waiting for the disk; each
-      // batch's callers wait for its own durability (see appendFirst).
-      return eventStore.append(writer.stream, batch.events, { expectedRevision: writer.revision === -1 ? 'no_stream' : writer.revision, durability: 'commit', urgency, syncWithinMs });
+      // At commit: the next batch is decided on this one and appended after it without waiting for the disk (with
+      // `pipeline`, before it is committed); each batch's callers wait for its own durability (see attempt).
+      return eventStore.append(writer.stream, batch.events, { expectedRevision: after === -1 ? 'no_stream' : after, durability: 'commit', urgency, syncWithinMs });
     } catch (error) {
       // A closed store refuses at once: fail like any append, so the writer does not wait forever.
       return Promise.reject(error);
@@ -565,7 +584,7 @@ export const createLedgerService = (deps: {
   };
 
   /** Nothing decided is waiting to be written: the state is the stream's, up to `revision`. */
-  const idle = (writer: Writer) => !writer.loading && !writer.appending && writer.batches.length === 0;
+  const idle = (writer: Writer) => !writer.loading && writer.inFlight === 0 && writer.batches.length === 0;
 
   /** Apply the follower's appends the state does not hold yet; after a gap (one missed), drop the state to reload it. */
   const absorbForeign = (writer: Writer, state: LedgerState) => {
@@ -600,6 +619,9 @@ export const createLedgerService = (deps: {
   const failAppend = (writer: Writer, error: unknown) => {
     writer.state = null;
     writer.ambiguous = 0;
+    // Batches sent after the failed one fail too (sent at the revision it would have given): their answers are ignored.
+    writer.inFlight = 0;
+    writer.epoch += 1;
     const retry = error instanceof WrongExpectedVersionError && ++writer.conflicts <= MAX_CONFLICT_RETRIES;
     const [failed, ...later] = writer.batches.splice(0);
     if (!retry) {
@@ -611,28 +633,56 @@ export const createLedgerService = (deps: {
     pump(writer);
   };
 
-  /** Append the first batch (again, after an ambiguous failure: the same events under the same ids). */
-  const appendFirst = (writer: Writer, batch: Batch, state: LedgerState) => {
-    writer.appending = true;
-    const expectedNext = writer.revision + batch.events.length;
-    appendEvents(writer, batch).then(
-      (appended) => {
-        writer.appending = false;
-        if (appended.nextExpectedRevision !== expectedNext) {
+  /**
+   * Append the next batch after those in flight, at the revision they will give. Its answer is taken after theirs
+   * (`turn`): a batch's failure is then always met before the answers of the batches sent after it.
+   */
+  const send = (writer: Writer, batch: Batch, state: LedgerState) => {
+    let after = writer.revision;
+    for (let i = 0; i < writer.inFlight; i++) after += writer.batches[i]!.events.length;
+    writer.inFlight += 1;
+    attempt(writer, batch, state, after, writer.epoch);
+  };
+
+  /** One try of a batch's append (again, after an ambiguous failure: the same events under the same ids). */
+  const attempt = (writer: Writer, batch: Batch, state: LedgerState, after: number, epoch: number) => {
+    const outcome = appendEvents(writer, batch, after).then(
+      (appended) => ({ appended }),
+      (error: unknown) => ({ error }),
+    );
+    writer.turn = writer.turn
+      .then(() => outcome)
+      .then((result) => {
+        if (epoch !== writer.epoch) return;
+        if (writer.batches[0] !== batch) throw new Error('ledger batch answered out of order');
+        if ('error' in result) {
+          const error = result.error;
+          if (eventIds && error instanceof UnavailableError && writer.ambiguous < MAX_AMBIGUOUS_RETRIES) {
+            // Still in flight: operations arriving meanwhile are decided into the next batch.
+            const delayMs = AMBIGUOUS_RETRY_BASE_MS * 2 ** writer.ambiguous++;
+            logger.warn({ err: error, accountId: writer.accountId, attempt: writer.ambiguous, retryInMs: delayMs }, 'ledger append failed ambiguously; sending the same events again');
+            setTimeout(() => attempt(writer, batch, state, after, epoch), delayMs).unref();
+            return;
+          }
+          return failAppend(writer, error);
+        }
+        const { appended } = result;
+        if (appended.nextExpectedRevision !== after + batch.events.length) {
           // The store matched the ids to events written elsewhere in the stream (a reused generation id long after
           // its outcome was forgotten): nothing of this batch was written.
           return failAppend(writer, new ConflictError(`The ledger append to ${writer.stream} repeats events written before`, { stream: writer.stream }));
         }
+        writer.inFlight -= 1;
         writer.conflicts = 0;
         writer.ambiguous = 0;
         appends += 1;
         writer.revision = appended.nextExpectedRevision;
         if (writer.foreign.length > 0) writer.foreign = writer.foreign.filter((event) => event.revision > writer.revision);
         writer.batches.shift();
-        // Committed: the next batch goes now. The callers hear only once the batch is durable, so no reservation
-        // admits a call and no charge is reported that a power loss could take back. Batches become durable in
-        // commit order (an fsync covers every commit before it), so callers still hear in order. A failed fsync
-        // fails them; the store then refuses every later append, so the writer reloads before deciding again.
+        // Committed: the next batch goes now (if it did not already). The callers hear only once the batch is durable,
+        // so no reservation admits a call and no charge is reported that a power loss could take back. Batches become
+        // durable in commit order (an fsync covers every commit before it), so callers still hear in order. A failed
+        // fsync fails them; the store then refuses every later append, so the writer reloads before deciding again.
         appended.durable.then(
           () => {
             lastPosition = Math.max(lastPosition, appended.position);
@@ -643,22 +693,15 @@ export const createLedgerService = (deps: {
           },
         );
         pump(writer);
-      },
-      (error: unknown) => {
-        if (eventIds && error instanceof UnavailableError && writer.ambiguous < MAX_AMBIGUOUS_RETRIES) {
-          // Still `appending`: operations arriving meanwhile are decided into the next batch.
-          const delayMs = AMBIGUOUS_RETRY_BASE_MS * 2 ** writer.ambiguous++;
-          logger.warn({ err: error, accountId: writer.accountId, attempt: writer.ambiguous, retryInMs: delayMs }, 'ledger append failed ambiguously; sending the same events again');
-          setTimeout(() => appendFirst(writer, batch, state), delayMs).unref();
-          return;
-        }
-        writer.appending = false;
-        failAppend(writer, error);
-      },
-    );
+      })
+      .catch((error: unknown) => {
+        // A defect: what was decided can no longer be trusted to match the stream; decide everything again on it.
+        logger.error({ err: error, accountId: writer.accountId }, 'ledger writer failed; reloading the account');
+        if (epoch === writer.epoch) failAppend(writer, error);
+      });
   };
 
-  /** Decide what waits, then append the first batch unless one is in flight. Batches without events settle in turn. */
+  /** Decide what waits, then append the batches not in flight (one at a time unless `pipeline`). Batches without events settle in turn. */
   const pump = (writer: Writer): void => {
     if (writer.state && writer.foreign.length > 0 && idle(writer)) absorbForeign(writer, writer.state);
     if (!writer.state) {
@@ -667,9 +710,11 @@ export const createLedgerService = (deps: {
     }
     const state = writer.state;
     if (writer.undecided.length > 0) decide(writer, state);
-    while (!writer.appending && writer.batches.length > 0) {
-      const batch = writer.batches[0]!;
+    while (writer.batches.length > writer.inFlight && (writer.inFlight === 0 || pipeline)) {
+      const batch = writer.batches[writer.inFlight]!;
       if (batch.events.length === 0) {
+        // Answered once everything decided before it is written.
+        if (writer.inFlight > 0) return;
         writer.batches.shift();
         answer(batch, state);
         continue;
@@ -678,15 +723,15 @@ export const createLedgerService = (deps: {
         // Open until then: an urgent operation decided meanwhile joins it (see decide) and sends it at once.
         writer.soonTimer ??= setTimeout(() => {
           writer.soonTimer = undefined;
-          const first = writer.batches[0];
-          if (first && !writer.appending) first.due = true;
+          const next = writer.batches[writer.inFlight];
+          if (next) next.due = true;
           pump(writer);
         }, soonHoldMs);
         return;
       }
       clearTimeout(writer.soonTimer);
       writer.soonTimer = undefined;
-      appendFirst(writer, batch, state);
+      send(writer, batch, state);
     }
   };
 
@@ -977,7 +1022,7 @@ export const createLedgerService = (deps: {
       await follower?.stop();
       follower = null;
       // Let queued operations finish.
-      await Promise.all([...writers.values()].map((writer) => (writer.appending || writer.loading || writer.batches.length > 0 ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
+      await Promise.all([...writers.values()].map((writer) => (writer.inFlight > 0 || writer.loading || writer.batches.length > 0 ? submit(writer.accountId, () => null).catch(() => undefined) : undefined)));
     },
   };
   return service;

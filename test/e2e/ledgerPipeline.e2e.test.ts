@@ -1,0 +1,147 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
+import type { EventStore } from '../../src/eventStore/eventStore.js';
+import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
+import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
+import { openAccount, openLedger } from '../support/ledgerFixture.js';
+
+const USD = 1_000_000_000;
+const COST = 2 * USD;
+const dirs: string[] = [];
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The ledger of the one process using an embedded store (as `npm start` has it), funded for `requests`. */
+const soleLedger = async (requests: number, options: { pipeline?: boolean; wrap?: (store: EventStore) => EventStore } = {}) => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-pipeline-'));
+  dirs.push(dir);
+  const l = await openLedger(dir, { ...(options.wrap && { wrap: options.wrap }), ledger: { soleProcess: true, ...(options.pipeline !== undefined && { pipeline: options.pipeline }) } });
+  closers.push(() => l.close());
+  await l.directory.waitFor(await openAccount(l.eventStore, 'acc'));
+  await l.ledger.grant({ accountId: 'acc', amount: requests * COST, reason: 'pipeline test', actor: 'test', correlationId: 'test' });
+  return l;
+};
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+const reservedIds = async (l: Awaited<ReturnType<typeof openLedger>>) =>
+  (await l.eventStore.readStream(ledgerStream('acc'))).filter((e) => e.type === 'CreditsReserved').map((e) => (e.data as { generationId: string }).generationId);
+
+/** The stream is the truth: the balance the service answers is the one its events fold to. */
+const expectBalanceIsTheStreams = async (l: Awaited<ReturnType<typeof openLedger>>) => {
+  const state = foldEvents(ledgerDecider, (await l.eventStore.readStream(ledgerStream('acc'))) as unknown as LedgerEvent[]);
+  expect((await l.ledger.balance('acc')).available).toBe(available(state));
+  return state;
+};
+
+describe('ledger batches pipelined on the embedded store (sole process)', () => {
+  // r1's fsync may wait 200 ms, so the store holds it 150 ms for appends made meanwhile; r2 and r3 come in later turns.
+  const reserveThree = async (l: Awaited<ReturnType<typeof openLedger>>) => {
+    const heard: string[] = [];
+    const reserve = (generationId: string) =>
+      l.ledger.reserve({ accountId: 'acc', keyId: null, generationId, amount: COST, freeModel: false, syncWithinMs: 200 }).then(
+        () => void heard.push(`durable ${generationId}`),
+        (error: unknown) => void heard.push(`${(error as Error).constructor.name} ${generationId}`),
+      );
+    const commitsBefore = l.eventStore.writeStats().commits;
+    const first = reserve('r1');
+    await turn();
+    const second = reserve('r2');
+    await turn();
+    const third = reserve('r3');
+    await Promise.all([first, second, third]);
+    return { heard, commits: l.eventStore.writeStats().commits - commitsBefore };
+  };
+
+  it("sends a reservation while the account's previous one is held by the store: one commit for all three", async () => {
+    const l = await soleLedger(3);
+    const { heard, commits } = await reserveThree(l);
+    expect(heard).toEqual(['durable r1', 'durable r2', 'durable r3']);
+    expect(commits).toBe(1);
+    expect(await reservedIds(l)).toEqual(['r1', 'r2', 'r3']);
+    expect((await expectBalanceIsTheStreams(l)).reservations.size).toBe(3);
+  });
+
+  it('without pipelining the next batch waits for the commit of the one in flight (two commits)', async () => {
+    const l = await soleLedger(3, { pipeline: false });
+    const { heard, commits } = await reserveThree(l);
+    expect(heard).toEqual(['durable r1', 'durable r2', 'durable r3']);
+    expect(commits).toBe(2);
+    expect(await reservedIds(l)).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  /**
+   * The first reservation's append fails, its answer coming back only after the store answered the one sent after it
+   * (which then fails too: it was sent at the revision the first would have given).
+   */
+  const failFirstReservation = (error: Error) => {
+    let failed = false;
+    let next: Promise<unknown> | undefined;
+    let nextSent!: () => void;
+    const nextIsSent = new Promise<void>((resolve) => (nextSent = resolve));
+    const wrap = (inner: EventStore): EventStore => ({
+      ...inner,
+      append(stream, events, options) {
+        if (!stream.startsWith('ledger-') || !events.some((e) => e.type === 'CreditsReserved')) return inner.append(stream, events, options);
+        if (failed) {
+          const result = inner.append(stream, events, options);
+          if (!next) {
+            next = result.then(
+              () => 'written',
+              (e: unknown) => (e as Error).constructor.name,
+            );
+            nextSent();
+          }
+          return result;
+        }
+        failed = true;
+        return nextIsSent.then(() => next).then(() => Promise.reject(error));
+      },
+    });
+    return { wrap, nextAnswer: () => next };
+  };
+
+  it('a failed append fails the batches sent after it; they are decided again on the reloaded stream, and nothing is written twice', async () => {
+    const fault = failFirstReservation(new UnavailableError('the disk said no'));
+    const l = await soleLedger(3, { wrap: fault.wrap });
+    const { heard } = await reserveThree(l);
+    // r2's append went to the store at the revision r1's would have given, and was refused there.
+    expect(await fault.nextAnswer()).toBe('WrongExpectedVersionError');
+    expect(heard).toEqual(['UnavailableError r1', 'durable r2', 'durable r3']);
+    expect(await reservedIds(l)).toEqual(['r2', 'r3']);
+    const state = await expectBalanceIsTheStreams(l);
+    expect(available(state)).toBe(COST);
+  });
+
+  it('a conflict is decided again with everything after it, in order', async () => {
+    const fault = failFirstReservation(new WrongExpectedVersionError('ledger-acc', 1, 2));
+    const l = await soleLedger(2, { wrap: fault.wrap });
+    const { heard } = await reserveThree(l);
+    expect(await fault.nextAnswer()).toBe('WrongExpectedVersionError');
+    expect(heard).toEqual(['durable r1', 'durable r2', 'InsufficientCreditsError r3']);
+    expect(await reservedIds(l)).toEqual(['r1', 'r2']);
+    expect(available(await expectBalanceIsTheStreams(l))).toBe(0);
+  });
+
+  it('grants exactly 10 of 200 concurrent reservations across many turns, and the stream agrees', async () => {
+    const l = await soleLedger(10);
+    const results: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      results.push(l.ledger.reserve({ accountId: 'acc', keyId: null, generationId: `g-${i}`, amount: COST, freeModel: false, syncWithinMs: 20 }));
+      if (i % 7 === 0) await turn();
+    }
+    const settled = await Promise.allSettled(results);
+    expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    for (const r of settled.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
+    const state = await expectBalanceIsTheStreams(l);
+    expect(available(state)).toBe(0);
+    expect(state.reservations.size).toBe(10);
+  });
+});
