@@ -1,10 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
+import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
+import { createLogger } from '../../src/logger.js';
+import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
+import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
+import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { openAccount, openLedger } from '../support/ledgerFixture.js';
@@ -132,16 +138,109 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
 
   it('grants exactly 10 of 200 concurrent reservations across many turns, and the stream agrees', async () => {
     const l = await soleLedger(10);
-    const results: Promise<unknown>[] = [];
+    const results: Promise<PromiseSettledResult<unknown>>[] = [];
     for (let i = 0; i < 200; i++) {
-      results.push(l.ledger.reserve({ accountId: 'acc', keyId: null, generationId: `g-${i}`, amount: COST, freeModel: false, syncWithinMs: 20 }));
+      // Handled as made: a refusal is answered at once once the 10 are written, while this loop still yields.
+      const reserved = l.ledger.reserve({ accountId: 'acc', keyId: null, generationId: `g-${i}`, amount: COST, freeModel: false, syncWithinMs: 20 });
+      results.push(reserved.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason })));
       if (i % 7 === 0) await turn();
     }
-    const settled = await Promise.allSettled(results);
+    const settled = await Promise.all(results);
     expect(settled.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
     for (const r of settled.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'INSUFFICIENT_CREDITS' });
     const state = await expectBalanceIsTheStreams(l);
     expect(available(state)).toBe(0);
     expect(state.reservations.size).toBe(10);
+  });
+
+  /** A sole-process ledger over a store opened with these options (the fixture's is `normal`, with the default busy timeout). */
+  const soleLedgerOn = async (options: { synchronous: 'full' | 'normal'; busyTimeoutMs?: number; syncDelayMs?: number }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-pipeline-'));
+    dirs.push(dir);
+    const eventStore = openSqliteEventStore({ dir, ...options });
+    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
+    await directory.start();
+    const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent'), soleProcess: true });
+    closers.push(async () => {
+      await ledger.stop();
+      await directory.stop();
+      await eventStore.close();
+    });
+    await directory.waitFor(await openAccount(eventStore, 'acc'));
+    const l = { eventStore, directory, ledger, close: async () => undefined };
+    return { dir, l };
+  };
+
+  const releasedAfter = (other: Database.Database, ms: number) => new Promise<void>((resolve) => setTimeout(() => resolve(void other.exec('ROLLBACK')), ms));
+
+  it('a group the writer cannot commit (the file locked by another connection) fails the batches pipelined behind it; what is answered written is written once, what is refused is not', async () => {
+    const { dir, l } = await soleLedgerOn({ synchronous: 'normal', busyTimeoutMs: 100 });
+    await l.ledger.grant({ accountId: 'acc', amount: 3 * COST, reason: 'x', actor: 't', correlationId: 't' });
+    const other = new Database(join(dir, 'events.db'));
+    closers.push(async () => void other.close());
+    other.exec('BEGIN IMMEDIATE');
+    const answered = new Map<string, string>();
+    const reserve = (generationId: string) =>
+      l.ledger.reserve({ accountId: 'acc', keyId: null, generationId, amount: COST, freeModel: false }).then(
+        () => void answered.set(generationId, 'durable'),
+        (error: unknown) => void answered.set(generationId, (error as Error).constructor.name),
+      );
+    const all = [reserve('r1')];
+    await turn();
+    all.push(reserve('r2'));
+    await turn();
+    all.push(reserve('r3'));
+    // The writer waits for the lock 100 ms and fails r1's group; the lock goes while later groups wait for it.
+    await Promise.all([...all, releasedAfter(other, 250)]);
+    expect(answered.get('r1')).toBe('UnavailableError');
+    for (const id of ['r2', 'r3']) expect(['durable', 'UnavailableError']).toContain(answered.get(id));
+    expect(await reservedIds(l)).toEqual(['r2', 'r3'].filter((id) => answered.get(id) === 'durable'));
+    await expectBalanceIsTheStreams(l);
+  });
+
+  it('grants without a key pipelined behind a failed group: each either written once and answered, or refused and not written', async () => {
+    const { dir, l } = await soleLedgerOn({ synchronous: 'normal', busyTimeoutMs: 100 });
+    const other = new Database(join(dir, 'events.db'));
+    closers.push(async () => void other.close());
+    other.exec('BEGIN IMMEDIATE');
+    const grants: Promise<PromiseSettledResult<unknown>>[] = [];
+    for (let i = 0; i < 6; i++) {
+      const granted = l.ledger.grant({ accountId: 'acc', amount: 10 ** i, reason: `g${i}`, actor: 't', correlationId: 't' });
+      grants.push(granted.then((value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason })));
+      await turn();
+    }
+    const [results] = await Promise.all([Promise.all(grants), releasedAfter(other, 250)]);
+    expect(results[0]!.status).toBe('rejected');
+    const written = (await l.eventStore.readStream(ledgerStream('acc'))).filter((e) => e.type === 'CreditsGranted').map((e) => (e.data as { reason: string }).reason);
+    expect(written).toEqual(results.flatMap((r, i) => (r.status === 'fulfilled' ? [`g${i}`] : [])));
+    await expectBalanceIsTheStreams(l);
+  });
+
+  it('with full durability and a slow disk: each pipelined reservation is answered in order, once durable, and a read between them sees every reservation made before it', async () => {
+    const { l } = await soleLedgerOn({ synchronous: 'full', syncDelayMs: 30 });
+    await l.ledger.grant({ accountId: 'acc', amount: 10 * COST, reason: 'x', actor: 't', correlationId: 't' });
+    const order: string[] = [];
+    const durableAt = new Map<string, number>();
+    /** At each read's answer: the reservations written. */
+    const reads: number[] = [];
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      all.push(
+        l.ledger.reserve({ accountId: 'acc', keyId: null, generationId: `r${i}`, amount: COST, freeModel: false, syncWithinMs: 50 }).then(() => {
+          order.push(`r${i}`);
+          durableAt.set(`r${i}`, l.eventStore.writeStats().acknowledgedPosition);
+        }),
+      );
+      // A read is answered once everything decided before it is written.
+      all.push(l.ledger.balance('acc').then(async () => void (reads[i] = (await reservedIds(l)).length)));
+      await turn();
+    }
+    await Promise.all(all);
+    expect(order).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    reads.forEach((written, i) => expect(written).toBeGreaterThanOrEqual(i + 1));
+    for (const event of await l.eventStore.readStream(ledgerStream('acc'))) {
+      if (event.type !== 'CreditsReserved') continue;
+      expect(durableAt.get((event.data as { generationId: string }).generationId)).toBeGreaterThanOrEqual(event.position);
+    }
   });
 });

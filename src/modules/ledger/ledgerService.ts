@@ -270,8 +270,9 @@ export const snapshotBalance = (accountId: string, s: LedgerState): Balance => (
 /**
  * One writer per account in this process. An operation is decided as soon as it arrives, against the account's
  * state including every operation decided before it, so a reservation is admitted without waiting for any commit.
- * The events are appended in order, one append in flight per account: everything decided while an append is in
- * flight is appended together next, with the expected revision. A concurrent writer elsewhere makes an append fail;
+ * The events are appended in order, everything decided while an append is in flight appended together next, with the
+ * expected revision: one append in flight per account, or (`pipeline`, the embedded store's sole process) the next
+ * sent before the one in flight is committed, at the revision it will give. A concurrent writer elsewhere makes an append fail;
  * the writer then reloads the stream and decides every operation not yet written again, in order, so no decision is
  * ever written on stale state (an operation admitted on the stale view may then be refused: `onDecided` came first).
  * With several processes, a follower of the ledger streams applies the others' appends to the accounts held here,
@@ -653,8 +654,8 @@ export const createLedgerService = (deps: {
     writer.turn = writer.turn
       .then(() => outcome)
       .then((result) => {
+        // Sent before the last failure: refused too (see failAppend), and its operations are decided again.
         if (epoch !== writer.epoch) return;
-        if (writer.batches[0] !== batch) throw new Error('ledger batch answered out of order');
         if ('error' in result) {
           const error = result.error;
           if (eventIds && error instanceof UnavailableError && writer.ambiguous < MAX_AMBIGUOUS_RETRIES) {
@@ -695,9 +696,10 @@ export const createLedgerService = (deps: {
         pump(writer);
       })
       .catch((error: unknown) => {
-        // A defect: what was decided can no longer be trusted to match the stream; decide everything again on it.
-        logger.error({ err: error, accountId: writer.accountId }, 'ledger writer failed; reloading the account');
-        if (epoch === writer.epoch) failAppend(writer, error);
+        // A defect in what runs after an answer (pump, the callers' callbacks), never the store's: the batch's outcome
+        // is already taken, and reloading now would decide again batches in flight that will be written. The chain
+        // goes on, so later answers are still taken.
+        logger.error({ err: error, accountId: writer.accountId }, 'ledger writer: handling an append answer failed');
       });
   };
 
@@ -719,6 +721,8 @@ export const createLedgerService = (deps: {
         answer(batch, state);
         continue;
       }
+      // A `soon` batch waits here for an urgent operation unless an urgent batch is already decided (with `pipeline`,
+      // possibly in flight): then it goes now, and the store holds it to go with that one (AppendOptions.urgency).
       if (batch.urgency === 'soon' && !batch.due && soonHoldMs > 0 && !writer.batches.some((b) => b.urgency === 'now')) {
         // Open until then: an urgent operation decided meanwhile joins it (see decide) and sends it at once.
         writer.soonTimer ??= setTimeout(() => {
