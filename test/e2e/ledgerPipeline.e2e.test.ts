@@ -6,11 +6,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError, WrongExpectedVersionError } from '../../src/errors.js';
 import type { EventStore } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
-import { openSqliteEventStore } from '../../src/eventStore/sqliteEventStore.js';
-import { createLogger } from '../../src/logger.js';
-import { createAuthDirectory } from '../../src/modules/auth/authDirectory.js';
-import { createLedgerService } from '../../src/modules/ledger/ledgerService.js';
-import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 import { available, ledgerDecider } from '../../src/modules/ledger/ledger.decider.js';
 import { ledgerStream, type LedgerEvent } from '../../src/modules/ledger/ledger.events.js';
 import { openAccount, openLedger } from '../support/ledgerFixture.js';
@@ -25,14 +20,18 @@ afterEach(async () => {
 });
 
 /** The ledger of the one process using an embedded store (as `npm start` has it), funded for `requests`. */
-const soleLedger = async (requests: number, options: { pipeline?: boolean; wrap?: (store: EventStore) => EventStore } = {}) => {
+const soleLedger = async (requests: number, options: { pipeline?: boolean; wrap?: (store: EventStore) => EventStore; store?: NonNullable<Parameters<typeof openLedger>[1]>['store'] } = {}) => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-pipeline-'));
   dirs.push(dir);
-  const l = await openLedger(dir, { ...(options.wrap && { wrap: options.wrap }), ledger: { soleProcess: true, ...(options.pipeline !== undefined && { pipeline: options.pipeline }) } });
+  const l = await openLedger(dir, {
+    ...(options.wrap && { wrap: options.wrap }),
+    ...(options.store && { store: options.store }),
+    ledger: { soleProcess: true, ...(options.pipeline !== undefined && { pipeline: options.pipeline }) },
+  });
   closers.push(() => l.close());
   await l.directory.waitFor(await openAccount(l.eventStore, 'acc'));
-  await l.ledger.grant({ accountId: 'acc', amount: requests * COST, reason: 'pipeline test', actor: 'test', correlationId: 'test' });
-  return l;
+  if (requests > 0) await l.ledger.grant({ accountId: 'acc', amount: requests * COST, reason: 'pipeline test', actor: 'test', correlationId: 'test' });
+  return { dir, l };
 };
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -67,7 +66,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
   };
 
   it("sends a reservation while the account's previous one is held by the store: one commit for all three", async () => {
-    const l = await soleLedger(3);
+    const { l } = await soleLedger(3);
     const { heard, commits } = await reserveThree(l);
     expect(heard).toEqual(['durable r1', 'durable r2', 'durable r3']);
     expect(commits).toBe(1);
@@ -76,7 +75,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
   });
 
   it('without pipelining the next batch waits for the commit of the one in flight (two commits)', async () => {
-    const l = await soleLedger(3, { pipeline: false });
+    const { l } = await soleLedger(3, { pipeline: false });
     const { heard, commits } = await reserveThree(l);
     expect(heard).toEqual(['durable r1', 'durable r2', 'durable r3']);
     expect(commits).toBe(2);
@@ -116,7 +115,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
 
   it('a failed append fails the batches sent after it; they are decided again on the reloaded stream, and nothing is written twice', async () => {
     const fault = failFirstReservation(new UnavailableError('the disk said no'));
-    const l = await soleLedger(3, { wrap: fault.wrap });
+    const { l } = await soleLedger(3, { wrap: fault.wrap });
     const { heard } = await reserveThree(l);
     // r2's append went to the store at the revision r1's would have given, and was refused there.
     expect(await fault.nextAnswer()).toBe('WrongExpectedVersionError');
@@ -128,7 +127,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
 
   it('a conflict is decided again with everything after it, in order', async () => {
     const fault = failFirstReservation(new WrongExpectedVersionError('ledger-acc', 1, 2));
-    const l = await soleLedger(2, { wrap: fault.wrap });
+    const { l } = await soleLedger(2, { wrap: fault.wrap });
     const { heard } = await reserveThree(l);
     expect(await fault.nextAnswer()).toBe('WrongExpectedVersionError');
     expect(heard).toEqual(['durable r1', 'durable r2', 'InsufficientCreditsError r3']);
@@ -137,7 +136,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
   });
 
   it('grants exactly 10 of 200 concurrent reservations across many turns, and the stream agrees', async () => {
-    const l = await soleLedger(10);
+    const { l } = await soleLedger(10);
     const results: Promise<PromiseSettledResult<unknown>>[] = [];
     for (let i = 0; i < 200; i++) {
       // Handled as made: a refusal is answered at once once the 10 are written, while this loop still yields.
@@ -153,28 +152,10 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
     expect(state.reservations.size).toBe(10);
   });
 
-  /** A sole-process ledger over a store opened with these options (the fixture's is `normal`, with the default busy timeout). */
-  const soleLedgerOn = async (options: { synchronous: 'full' | 'normal'; busyTimeoutMs?: number; syncDelayMs?: number }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'switchyard-pipeline-'));
-    dirs.push(dir);
-    const eventStore = openSqliteEventStore({ dir, ...options });
-    const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
-    await directory.start();
-    const ledger = createLedgerService({ eventStore, directory, payments: builtInPaymentProcessor(), logger: createLogger('silent'), soleProcess: true });
-    closers.push(async () => {
-      await ledger.stop();
-      await directory.stop();
-      await eventStore.close();
-    });
-    await directory.waitFor(await openAccount(eventStore, 'acc'));
-    const l = { eventStore, directory, ledger, close: async () => undefined };
-    return { dir, l };
-  };
-
   const releasedAfter = (other: Database.Database, ms: number) => new Promise<void>((resolve) => setTimeout(() => resolve(void other.exec('ROLLBACK')), ms));
 
   it('a group the writer cannot commit (the file locked by another connection) fails the batches pipelined behind it; what is answered written is written once, what is refused is not', async () => {
-    const { dir, l } = await soleLedgerOn({ synchronous: 'normal', busyTimeoutMs: 100 });
+    const { dir, l } = await soleLedger(0, { store: { busyTimeoutMs: 100 } });
     await l.ledger.grant({ accountId: 'acc', amount: 3 * COST, reason: 'x', actor: 't', correlationId: 't' });
     const other = new Database(join(dir, 'events.db'));
     closers.push(async () => void other.close());
@@ -199,7 +180,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
   });
 
   it('grants without a key pipelined behind a failed group: each either written once and answered, or refused and not written', async () => {
-    const { dir, l } = await soleLedgerOn({ synchronous: 'normal', busyTimeoutMs: 100 });
+    const { dir, l } = await soleLedger(0, { store: { busyTimeoutMs: 100 } });
     const other = new Database(join(dir, 'events.db'));
     closers.push(async () => void other.close());
     other.exec('BEGIN IMMEDIATE');
@@ -217,7 +198,7 @@ describe('ledger batches pipelined on the embedded store (sole process)', () => 
   });
 
   it('with full durability and a slow disk: each pipelined reservation is answered in order, once durable, and a read between them sees every reservation made before it', async () => {
-    const { l } = await soleLedgerOn({ synchronous: 'full', syncDelayMs: 30 });
+    const { l } = await soleLedger(0, { store: { synchronous: 'full', syncDelayMs: 30 } });
     await l.ledger.grant({ accountId: 'acc', amount: 10 * COST, reason: 'x', actor: 't', correlationId: 't' });
     const order: string[] = [];
     const durableAt = new Map<string, number>();

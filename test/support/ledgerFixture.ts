@@ -9,11 +9,15 @@ import { builtInPaymentProcessor } from '../../src/modules/ledger/payments.js';
 type LedgerOptions = Omit<Parameters<typeof createLedgerService>[0], 'eventStore' | 'directory' | 'payments' | 'logger'>;
 
 /**
- * A ledger service over the embedded event store in `dir`, as one app process would have it. `start` starts it (the
- * follower of other processes' appends with it); `wrap` puts a wrapper between the ledger and the store.
+ * A ledger service over the embedded event store in `dir` (`normal` unless `store` says otherwise), as one app process
+ * would have it. `start` starts it (the follower of other processes' appends with it); `wrap` puts a wrapper between
+ * the ledger and the store.
  */
-export const openLedger = async (dir: string, options: { start?: boolean; wrap?: (store: EventStore) => EventStore; ledger?: LedgerOptions } = {}) => {
-  const eventStore = openSqliteEventStore({ dir, synchronous: 'normal' });
+export const openLedger = async (
+  dir: string,
+  options: { start?: boolean; wrap?: (store: EventStore) => EventStore; ledger?: LedgerOptions; store?: Omit<Parameters<typeof openSqliteEventStore>[0], 'dir'> } = {},
+) => {
+  const eventStore = openSqliteEventStore({ dir, synchronous: 'normal', ...options.store });
   const directory = createAuthDirectory({ eventStore, logger: createLogger('silent') });
   await directory.start();
   const ledger = createLedgerService({
