@@ -686,6 +686,64 @@ describe('embedded adapter: collections kept on disk', () => {
     expect(await store.getCheckpoint('gens')).toBeNull();
   });
 
+  it('upgrades disk documents kept WITHOUT ROWID (before stop 48): every document kept, its indexes partial and used', async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-readstore-disk-'));
+    // The file as a store before stop 48 left it: the tables it created, one declared index on a disk collection.
+    const old = new Database(join(dir, 'readmodels.db'));
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE docs (collection TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL);
+      CREATE INDEX docs_collection ON docs (collection);
+      CREATE TABLE checkpoints (projection TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL);
+      CREATE TABLE indexes (collection TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (collection, name));
+      CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch INTEGER NOT NULL, expires_at INTEGER NOT NULL, position INTEGER NOT NULL);
+      CREATE TABLE disk_docs (collection TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
+      CREATE INDEX "disk_gens_accountId_1" ON disk_docs (collection, json_extract(json, '$.accountId'), id);
+    `);
+    old.prepare('INSERT INTO indexes (collection, name, spec) VALUES (?, ?, ?)').run('gens', 'accountId_1', JSON.stringify({ keys: { accountId: 1 } }));
+    old.prepare('INSERT INTO checkpoints (projection, version, position) VALUES (?, ?, ?)').run('gens', 1, 120);
+    const insert = old.prepare('INSERT INTO disk_docs (collection, id, json) VALUES (?, ?, ?)');
+    // Documents of ~1 KiB, as generations are: the size that spilled into overflow pages.
+    const padded = gens.map((g) => ({ ...g, note: 'x'.repeat(900) }));
+    for (const g of padded) insert.run('gens', g._id, JSON.stringify(g));
+    insert.run('other', 'o1', JSON.stringify({ _id: 'o1', accountId: 'acc_a' }));
+    old.close();
+
+    store = await open(['gens', 'other']);
+    expect(await store.collection('gens').count()).toBe(120);
+    expect(await store.collection('other').find({})).toEqual([{ _id: 'o1', accountId: 'acc_a' }]);
+    const expected = padded.filter((g) => g.accountId === 'acc_b').sort((a, b) => (a._id < b._id ? 1 : -1)).slice(0, 5);
+    expect(await store.collection('gens').find({ accountId: 'acc_b' }, { sort: { _id: -1 }, limit: 5 })).toEqual(expected);
+    expect(await store.getCheckpoint('gens')).toMatchObject({ version: 1, position: 120 });
+    // Written after the upgrade, found through the index; an update keeps one row.
+    await store.commit([{ collection: 'gens', id: 'gen-9999', doc: { _id: 'gen-9999', accountId: 'acc_b' } }], { projection: 'gens', version: 1, position: 121 });
+    await store.collection('gens').updateOne({ _id: 'gen-9999' }, { $set: { cost: 7 } });
+    expect(await store.collection('gens').find({ accountId: 'acc_b' }, { sort: { _id: -1 }, limit: 1 })).toEqual([{ _id: 'gen-9999', accountId: 'acc_b', _pos: 121, cost: 7 }]);
+    expect(await store.collection('gens').count()).toBe(121);
+    await store.close();
+
+    const check = new Database(join(dir, 'readmodels.db'), { readonly: true });
+    try {
+      const schema = check.prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE tbl_name LIKE 'disk_docs%' AND sql IS NOT NULL").all();
+      expect(schema.map((row) => row.name).sort()).toEqual(['disk_docs', 'disk_docs_id', 'disk_gens_accountId_1']);
+      expect(schema.find((row) => row.name === 'disk_docs')!.sql).not.toMatch(/WITHOUT ROWID/i);
+      expect(schema.find((row) => row.name === 'disk_gens_accountId_1')!.sql).toMatch(/WHERE collection = 'gens'$/);
+      const plan = check
+        .prepare("EXPLAIN QUERY PLAN SELECT json FROM disk_docs WHERE collection = 'gens' AND json_extract(json, '$.accountId') = ? ORDER BY id DESC LIMIT 5")
+        .all('acc_b') as { detail: string }[];
+      expect(plan.map((row) => row.detail).join('; ')).toMatch(/USING INDEX disk_gens_accountId_1/);
+      // No overflow page holds any part of a document any more.
+      expect(check.prepare<[], { n: number }>("SELECT count(*) AS n FROM dbstat WHERE name = 'disk_docs' AND pagetype = 'overflow'").get()!.n).toBe(0);
+    } finally {
+      check.close();
+    }
+    // Opened again: nothing left to upgrade, every document still there.
+    store = await open(['gens', 'other']);
+    expect(await store.collection('gens').count()).toBe(121);
+  });
+
   it('refuses a unique index and a non-scalar value in an indexed field, writing nothing', async () => {
     await expect(store.collection('gens').createIndex({ keys: { accountId: 1 }, unique: true })).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(store.collection('gens').createIndex({ keys: { "a') = 1; --": 1 } })).rejects.toMatchObject({ code: 'VALIDATION' });
