@@ -102,6 +102,8 @@ type SocketState = {
   slots?: Map<string, Release>;
   /** Its place among the sockets of the account it counts against (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT), once it has one. */
   place?: Release;
+  /** Its place among the sockets that are no account's (GRAPHQL_MAX_KEYLESS_SOCKETS), from its init without a key until it has an account's. */
+  keyless?: Release;
   closed?: boolean;
 };
 
@@ -115,6 +117,7 @@ const endOperations = (state: SocketState) => {
   state.operations?.clear();
   releaseSlot(state);
   state.place?.();
+  state.keyless?.();
 };
 
 /** Give back the account slot of one subscription of the socket (all of them without an id). */
@@ -223,6 +226,25 @@ export const buildApp = (
   const wsSlots = new WeakMap<object, Release>();
   /** graphql-ws connections open per account (GRAPHQL_MAX_SOCKETS_PER_ACCOUNT). */
   const socketPlaces = createAccountSlots(config.GRAPHQL_MAX_SOCKETS_PER_ACCOUNT);
+  /** graphql-ws connections initialised without a key and not yet any account's (GRAPHQL_MAX_KEYLESS_SOCKETS), under one name. */
+  const keylessPlaces = createAccountSlots(config.GRAPHQL_MAX_KEYLESS_SOCKETS);
+  /**
+   * Count a socket initialised without a key among the keyless ones until it closes or counts against an account
+   * (takePlace). One too many is closed with 1013 before it runs anything: a socket that never sends its init is closed
+   * by graphql-ws after its wait (4408), so none is held uncounted for long. False then.
+   */
+  const takeKeylessPlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }): boolean => {
+    const place = keylessPlaces.take('');
+    if (!place) {
+      extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections without a key: at most ${keylessPlaces.limit} at once; connect with a key`, 'Too many connections without a key'));
+      return false;
+    }
+    extra.keyless = () => {
+      place();
+      extra.keyless = undefined;
+    };
+    return true;
+  };
   /**
    * Count an open socket against the account of `principal` until it closes (endOperations gives its place back). An idle socket is
    * cheap but not free, and every socket that acts for an account is that account's: one opened with its key (the
@@ -231,7 +253,7 @@ export const buildApp = (
    * graphql-ws clients retry it, with backoff, as a place frees when another closes. False then.
    * The place lasts only while the key it was taken with is accepted: when that key is revoked, disabled or expires, or
    * its account loses a role (what ends its subscriptions with UNAUTHENTICATED), the place is given back at once and the
-   * socket stays open uncounted, as one opened without a key: whoever holds a leaked key cannot keep the owner's places
+   * socket stays open uncounted (not among the keyless ones either): whoever holds a leaked key cannot keep the owner's places
    * once it is revoked (QA s45 regress2 #1), and the socket's next operation with an accepted key counts it again (a key
    * enabled again, an operation authorized anew after a role change), closing it 1013 if the account has no place left.
    * Not closed: its subscriptions' UNAUTHENTICATED must reach the client first, and the same socket may go on.
@@ -250,6 +272,8 @@ export const buildApp = (
     };
     extra.place = release;
     unwatch = core.directory.watch(principal, release);
+    // The account's from now on, no longer a keyless one.
+    extra.keyless?.();
     return true;
   };
 
@@ -580,7 +604,7 @@ export const buildApp = (
           ctx.extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
           return false;
         }
-        if (principal && !takePlace(ctx.extra, principal)) return false;
+        if (principal ? !takePlace(ctx.extra, principal) : !takeKeylessPlace(ctx.extra)) return false;
         ctx.extra.secret = secret;
         ctx.extra.operations = new Map();
         ctx.extra.slots = new Map();

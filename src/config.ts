@@ -78,6 +78,11 @@ const schema = z.object({
    * a key and then running an operation with one of its keys. Per process.
    */
   GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: integer('GRAPHQL_MAX_SOCKETS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(20),
+  /**
+   * graphql-ws connections open at once that are no account's: initialised without a key and not (yet) used with one.
+   * Per process. Anyone may open them, so without a bound anyone could hold the server's memory and sockets.
+   */
+  GRAPHQL_MAX_KEYLESS_SOCKETS: integer('GRAPHQL_MAX_KEYLESS_SOCKETS', { min: 1, max: 1_000_000 }).default(1_000),
   /** Days a generation's logged content (input & output logging, opt-in per account) is kept. */
   CONTENT_RETENTION_DAYS: integer('CONTENT_RETENTION_DAYS', { min: 1, max: 3650 }).default(30),
   /** Bearer token for GET /metrics (Prometheus); unset, /metrics answers loopback clients only (src/http/metrics.ts). */

@@ -3,7 +3,8 @@
  * subscriptions of one key over 100 sockets took another user's chat p99 to 6 s, and hundreds of replays of one large
  * feed or run stalled the server for 5–21 s. An account has at most GRAPHQL_MAX_SUBSCRIPTIONS_PER_ACCOUNT open at once,
  * across all its sockets and keys and over SSE too, and GRAPHQL_MAX_SOCKETS_PER_ACCOUNT graphql-ws connections used
- * with its keys (opened with one, or opened without and then running an operation with one); replays of a large
+ * with its keys (opened with one, or opened without and then running an operation with one); the server at most
+ * GRAPHQL_MAX_KEYLESS_SOCKETS that are no account's (initialised without a key, not yet used with one); replays of a large
  * generation feed or run reach every subscriber whole and in order, and a run's subscriber that stops reading is ended
  * once 10,000 items behind.
  */
@@ -319,6 +320,76 @@ describe('subscriptions and sockets per account', () => {
     const third = await answered(connect(h), as(account.key));
     expect(third.results).toEqual([]);
     expect(closeCode(third)).toBe(1013);
+  });
+});
+
+describe('sockets that are no account’s', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness({ GRAPHQL_MAX_KEYLESS_SOCKETS: '2', GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: '2' });
+  });
+  afterAll(async () => {
+    await h.stop();
+  });
+
+  /** A raw graphql-transport-ws socket: acknowledged, or the close it got; `run` sends an operation and resolves with its first answer. */
+  const rawSocket = async (key?: string) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
+    const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+    const messages: { type: string; id?: string; payload?: unknown }[] = [];
+    const heard: (() => void)[] = [];
+    socket.on('message', (data) => {
+      messages.push(JSON.parse(String(data)) as { type: string });
+      for (const wake of heard.splice(0)) wake();
+    });
+    const next = async (match: (m: { type: string; id?: string }) => boolean) => {
+      for (;;) {
+        const found = messages.find(match);
+        if (found) return found;
+        await within('a message', Promise.race([new Promise<void>((resolve) => heard.push(resolve)), closed]));
+        if (socket.readyState !== WebSocket.OPEN && !messages.some(match)) throw new Error('closed');
+      }
+    };
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: key ? { authorization: `Bearer ${key}` } : {} }));
+    const outcome = await within('the connection to be acknowledged or closed', Promise.race([next((m) => m.type === 'connection_ack').then(() => 'acked' as const, () => closed), closed]));
+    let ids = 0;
+    const run = async (query: string, headers?: Record<string, string>) => {
+      const id = String(++ids);
+      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, ...(headers && { extensions: { headers } }) } }));
+      return next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
+    };
+    return { socket, closed, outcome, run };
+  };
+  const TRY_LATER = [1013, 'Too many connections without a key: at most 2 at once; connect with a key'];
+
+  it('one initialised without a key past GRAPHQL_MAX_KEYLESS_SOCKETS is closed 1013; sockets with a key are not held back by them; one that closes, or runs an operation with a key (then its account’s), frees its place', async () => {
+    const account = await h.openAccount();
+    const first = await rawSocket();
+    const second = await rawSocket();
+    expect([first.outcome, second.outcome]).toEqual(['acked', 'acked']);
+    expect((await rawSocket()).outcome).toEqual(TRY_LATER);
+    // What needs no key still runs on the keyless sockets held.
+    expect(await first.run('{ __typename }')).toMatchObject({ type: 'next', payload: { data: { __typename: 'Query' } } });
+
+    // Opened with a key: the account's, not a keyless one.
+    const keyed = await rawSocket(account.key);
+    expect(keyed.outcome).toBe('acked');
+    expect(await keyed.run('{ me { id } }')).toMatchObject({ type: 'next', payload: { data: { me: { id: account.accountId } } } });
+
+    // A keyless socket whose operation names a key becomes that account's (its second place): a keyless place frees.
+    expect(await second.run('{ me { id } }', { authorization: `Bearer ${account.key}` })).toMatchObject({ type: 'next', payload: { data: { me: { id: account.accountId } } } });
+    const third = await rawSocket();
+    expect(third.outcome).toBe('acked');
+    expect((await rawSocket()).outcome).toEqual(TRY_LATER);
+
+    // One closing frees its place.
+    first.socket.close();
+    await first.closed;
+    expect(await eventually('a keyless place to free', async () => {
+      const again = await rawSocket();
+      return again.outcome === 'acked' && again.outcome;
+    })).toBe('acked');
   });
 });
 
