@@ -465,6 +465,13 @@ const countChunk = (out: Output, chunk: ChatChunk) => {
   for (const choice of chunk.choices) countPart(out, choice.delta, choice);
 };
 
+/**
+ * A whole answer that holds nothing but why it ended (no text, reasoning, tool call or refusal in any choice): what a
+ * stream has sent before its first token (hasPayload).
+ */
+const saysNothing = (response: ChatResponse): boolean =>
+  response.choices.every(({ message: m }) => !m.content && !m.reasoning && !m.tool_calls?.length && !m.refusal && !m.reasoning_details?.length);
+
 const responseOutput = (response: ChatResponse): Output => {
   const out: Output = { text: 0, chars: 0, logprobs: 0 };
   for (const choice of response.choices) countPart(out, choice.message, choice);
@@ -676,14 +683,17 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           const { response, upstreamId } = await callComplete(target, prepared, meta, cancel);
           const whole = responseOutput(response);
           if (whole.chars > maxChars || whole.logprobs > maxLogprobs) throw outputTooLong(target.endpoint.provider.name, target.maxOutput, whole, maxChars, maxLogprobs);
+          const choice = response.choices[0];
+          // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
+          const error = endedWith(choice?.error, choice?.finish_reason, choice?.native_finish_reason, target);
+          // Ended with an error before anything was generated: its failure before the first token, as a stream's
+          // (another endpoint is tried, nothing is charged), not an empty answer.
+          if (error !== null && saysNothing(response)) throw error;
           await awaitReady();
           record.endedAt = now();
           committed = true;
           firstTokenAt = record.endedAt;
           attemptOutput = whole;
-          const choice = response.choices[0];
-          // The provider's error mid-generation (OpenRouter's `choices[0].error`), redacted as any upstream error.
-          const error = endedWith(choice?.error, choice?.finish_reason, choice?.native_finish_reason, target);
           answered(record, target, error);
           return result('completed', {
             response: excludeReasoning ? withoutReasoning(response) : response,

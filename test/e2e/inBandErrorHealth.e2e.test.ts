@@ -5,7 +5,8 @@
  * endpoint's health (its circuit breaker, its uptime and error rate), as the same error before any token would be,
  * and for sticky routing (no conversation is pinned to it);
  * but the call is neither tried again elsewhere (the provider billed it; a stream had delivered tokens) nor charged
- * differently.
+ * differently. One ended with an error before anything was generated (a stream before its first token, a whole answer
+ * with nothing in it) is the endpoint's failure like any other: another endpoint is tried, and it is not charged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wholeAnswer, type FakeProvider } from '../support/fakeProviders.js';
@@ -195,6 +196,34 @@ describe("the endpoint's health", () => {
     expect(second.requests.length).toBe(1);
     expect(await h.generation(user.key, id)).toMatchObject({ switchyard: { status: 'completed', error: null, attempts: [{ ok: false, status: 502 }, { ok: true }] } });
     expect(first.requests.length).toBe(1);
+  });
+
+  it('a whole answer its provider ended with an error before generating anything is the endpoint\'s failure, as a stream\'s before its first token: another endpoint answers and only its answer is charged; with none left, the error, and nothing charged', async () => {
+    const EMPTY = wholeAnswer('', 'error', { code: 502, message: 'died' });
+    const first = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-empty', model: 'test/ibe-empty', prices: PRICES });
+    const second = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-empty-spare', model: 'test/ibe-empty', prices: DEARER });
+    const before = (await h.settledBalance(user.accountId)).settled;
+    first.script({ body: EMPTY });
+    const res = await h.chat(user.key, { model: 'test/ibe-empty', messages: ASK });
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { provider: string; choices: { error?: unknown; finish_reason: string }[] };
+    expect(answer.provider).toBe('ibe-empty-spare');
+    expect(answer.choices[0]!.error).toBeUndefined();
+    expect([first.requests.length, second.requests.length]).toEqual([1, 1]);
+    const record = (await h.generation(user.key, res.headers.get('x-generation-id')!)) as { tokens_prompt: number; tokens_completion: number };
+    expect(record).toMatchObject({ switchyard: { status: 'completed', error: null, attempts: [{ ok: false, status: 502 }, { ok: true }] } });
+    expect((await h.settledBalance(user.accountId)).settled - before).toBe(costOf(DEARER, record.tokens_prompt, record.tokens_completion));
+
+    const alone = await h.fakeEndpoint({ protocol: 'openai', slug: 'ibe-empty-alone', model: 'test/ibe-empty-alone', prices: PRICES });
+    // Every try of it (a 502 is tried again on the same endpoint) ends so.
+    alone.setDefault({ body: EMPTY });
+    const failed = await h.chat(user.key, { model: 'test/ibe-empty-alone', messages: ASK });
+    expect(failed.status).toBe(502);
+    expect(await failed.json()).toMatchObject({ error: { code: 502 } });
+    const failedRecord = (await h.generation(user.key, failed.headers.get('x-generation-id')!)) as { switchyard: { status: string; attempts: { ok: boolean; status: number }[] } };
+    expect(failedRecord.switchyard.status).toBe('failed');
+    expect(failedRecord.switchyard.attempts.map(({ ok, status }) => ({ ok, status }))).toEqual(alone.requests.map(() => ({ ok: false, status: 502 })));
+    expect((await h.settledBalance(user.accountId)).settled - before).toBe(costOf(DEARER, record.tokens_prompt, record.tokens_completion));
   });
 
   it('a finish reason that only maps to "error" (Gemini\'s MALFORMED_FUNCTION_CALL, caused by the request or the model) blames no endpoint; TGI\'s "eos_token" is a normal end', async () => {
