@@ -95,6 +95,17 @@ describe("the generation's record", () => {
     expect(record).toMatchObject({ finish_reason: 'error', switchyard: { status: 'completed', error: { type: 'provider_unavailable', status: 502 } } });
   });
 
+  it('of a whole answer GraphQL sendPrompt returned says which, as the record does', async () => {
+    recorded.script({ body: WHOLE_PARTIAL });
+    const sent = (await h.gqlOk('mutation { sendPrompt(input: { model: "test/ibe-record", prompt: "Say hello" }) { ... on SendPromptResult { generationId completion finishReason error } } }', {}, user.key)).sendPrompt as Record<string, unknown>;
+    const error = { type: 'provider_unavailable', status: 502, message: expect.stringContaining('HTTP 502') };
+    expect(sent).toMatchObject({ completion: 'partial', finishReason: 'error', error });
+    expect(await graphqlRecord(sent.generationId as string)).toMatchObject({ finishReason: 'error', error });
+    recorded.script({});
+    const fine = (await h.gqlOk('mutation { sendPrompt(input: { model: "test/ibe-record", prompt: "Say hello" }) { ... on SendPromptResult { finishReason error } } }', {}, user.key)).sendPrompt;
+    expect(fine).toEqual({ finishReason: 'stop', error: null });
+  });
+
   it('reaches the workflows listening to generation.completed: its payload carries the error', async () => {
     const designer = await h.openAccount({ roles: ['user', 'designer'], credits: 1_000_000_000 });
     const definition = {

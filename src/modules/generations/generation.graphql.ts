@@ -193,6 +193,13 @@ const SendPromptResultRef = builder.objectRef<SentPrompt>('SendPromptResult').im
     finishReason: t.exposeString('finishReason', { nullable: true }),
     usage: t.field({ type: TokenUsageRef, resolve: (r) => r.usage }),
     cost: t.field({ type: 'Money', description: 'Nano-dollars charged.', resolve: (r) => r.cost }),
+    error: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        'With finishReason "error": the error its provider ended the answer with mid-generation ({type, status, message}, as the generation record says it; the completion is partial, and charged as the provider billed it). Null otherwise.',
+      resolve: (r) => (r.error ? { type: r.error.errorType, status: r.error.status, message: r.error.message } : null),
+    }),
   }),
 });
 
