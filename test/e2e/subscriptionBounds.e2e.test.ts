@@ -64,6 +64,36 @@ afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()));
 });
 
+/** A raw graphql-transport-ws socket: acknowledged, or the close it got; `run` sends an operation and resolves with its first answer. */
+const rawSocket = async (h: GatewayHarness, key?: string) => {
+  const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
+  const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+  const messages: { type: string; id?: string; payload?: unknown }[] = [];
+  const heard: (() => void)[] = [];
+  socket.on('message', (data) => {
+    messages.push(JSON.parse(String(data)) as { type: string });
+    for (const wake of heard.splice(0)) wake();
+  });
+  const next = async (match: (m: { type: string; id?: string }) => boolean) => {
+    for (;;) {
+      const found = messages.find(match);
+      if (found) return found;
+      await within('a message', Promise.race([new Promise<void>((resolve) => heard.push(resolve)), closed]));
+      if (socket.readyState !== WebSocket.OPEN && !messages.some(match)) throw new Error('closed');
+    }
+  };
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: key ? { authorization: `Bearer ${key}` } : {} }));
+  const outcome = await within('the connection to be acknowledged or closed', Promise.race([next((m) => m.type === 'connection_ack').then(() => 'acked' as const, () => closed), closed]));
+  let ids = 0;
+  const run = async (query: string, headers?: Record<string, string>) => {
+    const id = String(++ids);
+    socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, ...(headers && { extensions: { headers } }) } }));
+    return next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
+  };
+  return { socket, closed, outcome, run };
+};
+
 describe('subscriptions and sockets per account', () => {
   let h: GatewayHarness;
   beforeAll(async () => {
@@ -187,28 +217,18 @@ describe('subscriptions and sockets per account', () => {
 
   it('the socket past the bound opened with an account’s key is closed 1013 (try again later); one closing frees its place; a socket without a key runs subscriptions within the same bound', async () => {
     const account = await h.openAccount();
-    /** A raw graphql-transport-ws socket: acknowledged, or the close it got. */
-    const rawSocket = async (key?: string) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
-      const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
-      const acked = new Promise<'acked'>((resolve) => socket.on('message', (data) => (JSON.parse(String(data)) as { type: string }).type === 'connection_ack' && resolve('acked')));
-      await new Promise((resolve) => socket.once('open', resolve));
-      socket.send(JSON.stringify({ type: 'connection_init', payload: key ? { authorization: `Bearer ${key}` } : {} }));
-      const outcome = await within('the connection to be acknowledged or closed', Promise.race([acked, closed]));
-      return { socket, closed, outcome };
-    };
-    const one = await rawSocket(account.key);
-    const two = await rawSocket(account.key);
+    const one = await rawSocket(h, account.key);
+    const two = await rawSocket(h, account.key);
     expect([one.outcome, two.outcome]).toEqual(['acked', 'acked']);
-    expect((await rawSocket(account.key)).outcome).toEqual([1013, 'Too many connections for this account: at most 2 at once']);
+    expect((await rawSocket(h, account.key)).outcome).toEqual([1013, 'Too many connections for this account: at most 2 at once']);
     // Another account's, and one without a key, are not this account's.
-    expect((await rawSocket((await h.openAccount()).key)).outcome).toBe('acked');
-    expect((await rawSocket()).outcome).toBe('acked');
+    expect((await rawSocket(h, (await h.openAccount()).key)).outcome).toBe('acked');
+    expect((await rawSocket(h)).outcome).toBe('acked');
 
     one.socket.close();
     await one.closed;
     expect(await eventually('a place to free', async () => {
-      const again = await rawSocket(account.key);
+      const again = await rawSocket(h, account.key);
       return again.outcome === 'acked' && again.outcome;
     })).toBe('acked');
 
@@ -332,62 +352,33 @@ describe('sockets that are no account’s', () => {
     await h.stop();
   });
 
-  /** A raw graphql-transport-ws socket: acknowledged, or the close it got; `run` sends an operation and resolves with its first answer. */
-  const rawSocket = async (key?: string) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
-    const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
-    const messages: { type: string; id?: string; payload?: unknown }[] = [];
-    const heard: (() => void)[] = [];
-    socket.on('message', (data) => {
-      messages.push(JSON.parse(String(data)) as { type: string });
-      for (const wake of heard.splice(0)) wake();
-    });
-    const next = async (match: (m: { type: string; id?: string }) => boolean) => {
-      for (;;) {
-        const found = messages.find(match);
-        if (found) return found;
-        await within('a message', Promise.race([new Promise<void>((resolve) => heard.push(resolve)), closed]));
-        if (socket.readyState !== WebSocket.OPEN && !messages.some(match)) throw new Error('closed');
-      }
-    };
-    await new Promise((resolve) => socket.once('open', resolve));
-    socket.send(JSON.stringify({ type: 'connection_init', payload: key ? { authorization: `Bearer ${key}` } : {} }));
-    const outcome = await within('the connection to be acknowledged or closed', Promise.race([next((m) => m.type === 'connection_ack').then(() => 'acked' as const, () => closed), closed]));
-    let ids = 0;
-    const run = async (query: string, headers?: Record<string, string>) => {
-      const id = String(++ids);
-      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, ...(headers && { extensions: { headers } }) } }));
-      return next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
-    };
-    return { socket, closed, outcome, run };
-  };
   const TRY_LATER = [1013, 'Too many connections without a key: at most 2 at once; connect with a key'];
 
   it('one initialised without a key past GRAPHQL_MAX_KEYLESS_SOCKETS is closed 1013; sockets with a key are not held back by them; one that closes, or runs an operation with a key (then its account’s), frees its place', async () => {
     const account = await h.openAccount();
-    const first = await rawSocket();
-    const second = await rawSocket();
+    const first = await rawSocket(h);
+    const second = await rawSocket(h);
     expect([first.outcome, second.outcome]).toEqual(['acked', 'acked']);
-    expect((await rawSocket()).outcome).toEqual(TRY_LATER);
+    expect((await rawSocket(h)).outcome).toEqual(TRY_LATER);
     // What needs no key still runs on the keyless sockets held.
     expect(await first.run('{ __typename }')).toMatchObject({ type: 'next', payload: { data: { __typename: 'Query' } } });
 
     // Opened with a key: the account's, not a keyless one.
-    const keyed = await rawSocket(account.key);
+    const keyed = await rawSocket(h, account.key);
     expect(keyed.outcome).toBe('acked');
     expect(await keyed.run('{ me { id } }')).toMatchObject({ type: 'next', payload: { data: { me: { id: account.accountId } } } });
 
     // A keyless socket whose operation names a key becomes that account's (its second place): a keyless place frees.
     expect(await second.run('{ me { id } }', { authorization: `Bearer ${account.key}` })).toMatchObject({ type: 'next', payload: { data: { me: { id: account.accountId } } } });
-    const third = await rawSocket();
+    const third = await rawSocket(h);
     expect(third.outcome).toBe('acked');
-    expect((await rawSocket()).outcome).toEqual(TRY_LATER);
+    expect((await rawSocket(h)).outcome).toEqual(TRY_LATER);
 
     // One closing frees its place.
     first.socket.close();
     await first.closed;
     expect(await eventually('a keyless place to free', async () => {
-      const again = await rawSocket();
+      const again = await rawSocket(h);
       return again.outcome === 'acked' && again.outcome;
     })).toBe('acked');
   });
