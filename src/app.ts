@@ -149,6 +149,11 @@ const CUT_MS = 1_000;
 const GOING_AWAY = 1001;
 /** WebSocket close code 1013: try again later (graphql-ws clients retry it). */
 const TRY_AGAIN_LATER = 1013;
+/**
+ * A socket whose key was refused, for which no keyless place is free, is closed this long after: its subscriptions'
+ * UNAUTHENTICATED, sent as the refusal ends them, reach its client first.
+ */
+const REFUSED_KEY_CLOSE_MS = 1_000;
 
 /** Node's default time for a request's headers: kept, unless the whole request's deadline is shorter. */
 const HEADERS_TIMEOUT_MS = 60_000;
@@ -229,14 +234,21 @@ export const buildApp = (
   /** graphql-ws connections initialised without a key and not yet any account's (GRAPHQL_MAX_KEYLESS_SOCKETS), under one name. */
   const keylessPlaces = createAccountSlots(config.GRAPHQL_MAX_KEYLESS_SOCKETS);
   /**
-   * Count a socket initialised without a key among the keyless ones until it closes or counts against an account
-   * (takePlace). One too many is closed with 1013 before it runs anything: a socket that never sends its init is closed
-   * by graphql-ws after its wait (4408), so none is held uncounted for long. False then.
+   * Count a socket that is no account's among the keyless ones until it closes or counts against an account
+   * (takePlace): one initialised without a key, and one whose key was refused since (takePlace's watch). One too many
+   * is closed with 1013: at its init, before it runs anything; after its key's refusal, once what that refusal ended
+   * has reached it (REFUSED_KEY_CLOSE_MS), unless it has taken a place meanwhile. A socket that never sends its init
+   * is closed by graphql-ws after its wait (4408). So no socket is held uncounted for long. False when none was free.
    */
-  const takeKeylessPlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }): boolean => {
+  const takeKeylessPlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }, closeAfterMs = 0): boolean => {
     const place = keylessPlaces.take('');
     if (!place) {
-      extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections without a key: at most ${keylessPlaces.limit} at once; connect with a key`, 'Too many connections without a key'));
+      const close = () => {
+        if (extra.closed || extra.place || extra.keyless) return;
+        extra.socket.close(TRY_AGAIN_LATER, closeReason(`Too many connections without a key: at most ${keylessPlaces.limit} at once; connect with a key`, 'Too many connections without a key'));
+      };
+      if (closeAfterMs > 0) setTimeout(close, closeAfterMs).unref();
+      else close();
       return false;
     }
     extra.keyless = () => {
@@ -253,10 +265,11 @@ export const buildApp = (
    * graphql-ws clients retry it, with backoff, as a place frees when another closes. False then.
    * The place lasts only while the key it was taken with is accepted: when that key is revoked, disabled or expires, or
    * its account loses a role (what ends its subscriptions with UNAUTHENTICATED), the place is given back at once and the
-   * socket stays open uncounted (not among the keyless ones either): whoever holds a leaked key cannot keep the owner's places
+   * socket stays open, counted among the keyless ones (takeKeylessPlace): whoever holds a leaked key cannot keep the owner's places
    * once it is revoked (QA s45 regress2 #1), and the socket's next operation with an accepted key counts it again (a key
    * enabled again, an operation authorized anew after a role change), closing it 1013 if the account has no place left.
-   * Not closed: its subscriptions' UNAUTHENTICATED must reach the client first, and the same socket may go on.
+   * Not closed at once (when no keyless place is free, REFUSED_KEY_CLOSE_MS later): its subscriptions' UNAUTHENTICATED
+   * must reach the client first, and the same socket may go on.
    */
   const takePlace = (extra: SocketState & { socket: { close(code: number, reason: string): void } }, principal: Principal): boolean => {
     const place = socketPlaces.take(principal.accountId);
@@ -271,7 +284,11 @@ export const buildApp = (
       if (extra.place === release) extra.place = undefined;
     };
     extra.place = release;
-    unwatch = core.directory.watch(principal, release);
+    // Its key refused: no longer the account's, a keyless one (closed later if none is free).
+    unwatch = core.directory.watch(principal, () => {
+      release();
+      if (!extra.closed) takeKeylessPlace(extra, REFUSED_KEY_CLOSE_MS);
+    });
     // The account's from now on, no longer a keyless one.
     extra.keyless?.();
     return true;

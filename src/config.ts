@@ -79,7 +79,8 @@ const schema = z.object({
    */
   GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: integer('GRAPHQL_MAX_SOCKETS_PER_ACCOUNT', { min: 1, max: 100_000 }).default(20),
   /**
-   * graphql-ws connections open at once that are no account's: initialised without a key and not (yet) used with one.
+   * graphql-ws connections open at once that are no account's: initialised without a key and not (yet) used with one,
+   * or whose key was refused since.
    * Per process. Anyone may open them, so without a bound anyone could hold the server's memory and sockets.
    */
   GRAPHQL_MAX_KEYLESS_SOCKETS: integer('GRAPHQL_MAX_KEYLESS_SOCKETS', { min: 1, max: 1_000_000 }).default(1_000),

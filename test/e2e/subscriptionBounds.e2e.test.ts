@@ -10,7 +10,7 @@
  */
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import { createClient, type Client, type SubscribePayload } from 'graphql-ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { eventually, within } from '../support/eventually.js';
 import { startGatewayHarness, type Account, type GatewayHarness } from '../support/gatewayHarness.js';
@@ -64,10 +64,13 @@ afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()));
 });
 
+/** Every raw socket opened, to close after each test of the keyless bound. */
+const rawSockets: { socket: WebSocket; closed: Promise<unknown> }[] = [];
 /** A raw graphql-transport-ws socket: acknowledged, or the close it got; `run` sends an operation and resolves with its first answer. */
 const rawSocket = async (h: GatewayHarness, key?: string) => {
   const socket = new WebSocket(`ws://127.0.0.1:${h.port}/graphql`, 'graphql-transport-ws');
   const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, String(reason)])));
+  rawSockets.push({ socket, closed });
   const messages: { type: string; id?: string; payload?: unknown }[] = [];
   const heard: (() => void)[] = [];
   socket.on('message', (data) => {
@@ -91,7 +94,7 @@ const rawSocket = async (h: GatewayHarness, key?: string) => {
     socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query, ...(headers && { extensions: { headers } }) } }));
     return next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
   };
-  return { socket, closed, outcome, run };
+  return { socket, closed, outcome, run, messages };
 };
 
 describe('subscriptions and sockets per account', () => {
@@ -348,6 +351,14 @@ describe('sockets that are no account’s', () => {
   beforeAll(async () => {
     h = await startGatewayHarness({ GRAPHQL_MAX_KEYLESS_SOCKETS: '2', GRAPHQL_MAX_SOCKETS_PER_ACCOUNT: '2' });
   });
+  afterEach(async () => {
+    await Promise.all(
+      rawSockets.splice(0).map(async ({ socket, closed }) => {
+        socket.close();
+        await closed;
+      }),
+    );
+  });
   afterAll(async () => {
     await h.stop();
   });
@@ -381,6 +392,65 @@ describe('sockets that are no account’s', () => {
       const again = await rawSocket(h);
       return again.outcome === 'acked' && again.outcome;
     })).toBe('acked');
+  });
+
+  it('a socket whose key is refused counts among the keyless ones; with none free it is closed 1013 once its subscriptions’ UNAUTHENTICATED has reached it', async () => {
+    const account = await h.openAccount();
+    const newKey = async (name: string) =>
+      (await h.gqlOk(`mutation { createApiKey(name: "${name}") { ... on CreatedApiKey { secret key { id } } } }`, {}, account.key)).createApiKey as { secret: string; key: { id: string } };
+    const revoke = (key: { key: { id: string } }) => h.gqlOk('mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }', { id: key.key.id }, account.key);
+    const leaked = await newKey('leaked');
+    // A subscription on a socket opened with the key, live.
+    const keyed = await rawSocket(h, leaked.secret);
+    expect(keyed.outcome).toBe('acked');
+    keyed.socket.send(JSON.stringify({ id: 'balance', type: 'subscribe', payload: { query: BALANCE_CHANGED } }));
+    await eventually('the subscription to be live', async () => {
+      await h.grant(account.accountId, 1);
+      return keyed.messages.some((m) => m.id === 'balance' && m.type === 'next');
+    });
+    // Every keyless place taken (those of the test before are given back as their sockets' closes are handled).
+    const held = [
+      await eventually('a keyless place', async () => {
+        const socket = await rawSocket(h);
+        return socket.outcome === 'acked' && socket;
+      }),
+      await rawSocket(h),
+    ];
+    expect(held[1]!.outcome).toBe('acked');
+
+    await revoke(leaked);
+    expect(await keyed.closed).toEqual(TRY_LATER);
+    // Before the close: the subscription's UNAUTHENTICATED, then its end.
+    const balance = keyed.messages.filter((m) => m.id === 'balance') as { type: string; payload?: { errors?: { extensions?: { code?: string } }[] } }[];
+    expect(balance.at(-1)?.type).toBe('complete');
+    expect(balance.at(-2)?.payload?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+
+    // With a keyless place free, the socket stays open, a keyless one: it runs what needs no key, and the next keyless socket is one too many.
+    held[0]!.socket.close();
+    await held[0]!.closed;
+    const another = await newKey('another');
+    const stays = await eventually('a socket opened with the key', async () => {
+      const socket = await rawSocket(h, another.secret);
+      return socket.outcome === 'acked' && socket;
+    });
+    const opened = await eventually('a keyless place to free', async () => {
+      const socket = await rawSocket(h);
+      if (socket.outcome !== 'acked') return false;
+      socket.socket.close();
+      await socket.closed;
+      return true;
+    });
+    expect(opened).toBe(true);
+    await revoke(another);
+    // Past the moment a refused socket without a keyless place is closed: this one is open, refused what it runs with
+    // the revoked key, and the keyless place it took makes the next keyless socket one too many.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(stays.socket.readyState).toBe(WebSocket.OPEN);
+    expect(await stays.run('{ me { id } }')).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+    expect((await rawSocket(h)).outcome).toEqual(TRY_LATER);
+    // Its next operation with an accepted key makes it the account's again: its keyless place frees.
+    expect(await stays.run('{ me { id } }', { authorization: `Bearer ${account.key}` })).toMatchObject({ type: 'next', payload: { data: { me: { id: account.accountId } } } });
+    expect((await rawSocket(h)).outcome).toBe('acked');
   });
 });
 
