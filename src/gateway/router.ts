@@ -407,14 +407,11 @@ const endedWith = (said: ProviderError | undefined, finishReason: FinishReason |
   return providerError({ provider: target.endpoint.provider.name, status: 502, detail: `it ended the answer with finish reason ${JSON.stringify(native ?? 'error')} mid-generation, without an error saying which` });
 };
 
-const hasPayload = (chunk: ChatChunk): boolean => {
-  for (const choice of chunk.choices) {
-    if (choice.finish_reason) return true;
-    const d = choice.delta;
-    if ((d.content !== undefined && d.content !== null && d.content !== '') || d.reasoning || d.tool_calls || d.refusal || d.reasoning_details) return true;
-  }
-  return false;
-};
+/** Whether a delta or a whole answer's message carries something generated: text, reasoning, a tool call, a refusal. */
+const holdsOutput = (part: ChunkDelta | ResponseMessage): boolean =>
+  (part.content !== undefined && part.content !== null && part.content !== '') || !!part.reasoning || !!part.tool_calls || !!part.refusal || !!part.reasoning_details;
+
+const hasPayload = (chunk: ChatChunk): boolean => chunk.choices.some((choice) => !!choice.finish_reason || holdsOutput(choice.delta));
 
 /**
  * What an attempt has forwarded, in characters: `text`, the generated text (content, reasoning, tool-call names and
@@ -464,13 +461,6 @@ const countPart = (out: Output, part: ChunkDelta | ResponseMessage, choice: { na
 const countChunk = (out: Output, chunk: ChatChunk) => {
   for (const choice of chunk.choices) countPart(out, choice.delta, choice);
 };
-
-/**
- * A whole answer that holds nothing but why it ended (no text, reasoning, tool call or refusal in any choice): what a
- * stream has sent before its first token (hasPayload).
- */
-const saysNothing = (response: ChatResponse): boolean =>
-  response.choices.every(({ message: m }) => !m.content && !m.reasoning && !m.tool_calls?.length && !m.refusal && !m.reasoning_details?.length);
 
 const responseOutput = (response: ChatResponse): Output => {
   const out: Output = { text: 0, chars: 0, logprobs: 0 };
@@ -688,7 +678,7 @@ export const createRouter = (deps: { breakers: Breakers; config: RouterConfig; u
           const error = endedWith(choice?.error, choice?.finish_reason, choice?.native_finish_reason, target);
           // Ended with an error before anything was generated: its failure before the first token, as a stream's
           // (another endpoint is tried, nothing is charged), not an empty answer.
-          if (error !== null && saysNothing(response)) throw error;
+          if (error !== null && !response.choices.some((c) => holdsOutput(c.message))) throw error;
           await awaitReady();
           record.endedAt = now();
           committed = true;
