@@ -254,6 +254,8 @@ export type EndpointProposalDoc = {
   cancellable: boolean | null;
   /** Which filing this is (EndpointProposed.version): what an admin approves (approveEndpoint's expectedVersion). */
   version: number;
+  /** A change to the endpoint, already published, which routes as it was approved meanwhile (absent before amendments: false). */
+  amends?: boolean;
   proposedBy: string;
   proposedAt: string;
   status: ProposalStatus;
@@ -287,9 +289,10 @@ const proposalDocs: Projection<EndpointProposalDoc> = {
     const event = recorded as RecordedEvent<ProviderEvent>;
     switch (event.type) {
       case 'EndpointProposed': {
-        const { providerSlug, proposedBy, at, supportedParameters, variants, newModel, baseUrl, cancellable, version, ...spec } = event.data;
+        const { providerSlug, proposedBy, at, supportedParameters, variants, newModel, baseUrl, cancellable, version, amends, ...spec } = event.data;
         return {
           ...spec,
+          amends: amends === true,
           newModel: newModel ?? null,
           baseUrl: baseUrl ?? null,
           cancellable: cancellable ?? null,
@@ -344,7 +347,8 @@ export const catalogQueries = (store: ReadStore) => {
       proposals.find({ ...(filter.status && { status: filter.status }), ...(filter.proposedBy && { proposedBy: filter.proposedBy }) }, { sort: { proposedAt: -1, _id: 1 } }),
     proposal: (id: string) => proposals.findOne({ _id: id }),
     /** How many of an account's proposals wait for an admin (they count against its endpoints cap). */
-    pendingProposalCount: (accountId: string) => proposals.count({ proposedBy: accountId, status: 'pending' }),
+    /** An account's pending proposals of endpoints not yet published (an amendment's endpoint is counted as published). */
+    pendingProposalCount: (accountId: string) => proposals.count({ proposedBy: accountId, status: 'pending', amends: { $ne: true } }),
     allModels: () => models.find({}, { sort: { _id: 1 } }),
     model: (id: string) => models.findOne({ _id: id }),
     modelsByIds: (ids: readonly string[]) => models.find({ _id: { $in: [...ids] } }),

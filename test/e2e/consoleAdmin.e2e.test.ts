@@ -265,6 +265,21 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);
     const model = (await h.gql('{ model(id: "switchyard/demo-paid") { endpoints { id } } }')).body.data.model;
     expect(model.endpoints.map((e: { id: string }) => e.id)).toContain('switchyard/demo-paid@pat-ai');
+    // Once approved, a change to it waits for the admin too (s50), shown as a change to the endpoint that routes meanwhile.
+    const amended = await h.gql(
+      `mutation { publishEndpoint(provider: "pat-ai", model: "switchyard/demo-paid", upstreamModel: "fake-model-3", prices: { prompt: 1, completion: 1 }, contextLength: 8000, maxOutput: 500) {
+        __typename ... on EndpointProposal { proposalStatus amends } } }`,
+      {},
+      pat.key,
+    );
+    expect(amended.body.data.publishEndpoint).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING', amends: true });
+    await page.reload();
+    await expect.poll(() => row.textContent()).toContain('(change to the published endpoint, which routes as approved meanwhile)');
+    expect(await row.textContent()).toContain('fake-model-3 at');
+    await row.scrollIntoViewIfNeeded();
+    await shoot('admin-amendment');
+    await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();
+    await expect.poll(() => page.getByText('Nothing waits for approval.').count()).toBe(1);
     // The data policy requests route by (provider.zdr, provider.data_collection), stated here by the admin.
     const policy = page.getByLabel('Pat AI: data policy');
     expect(await policy.inputValue()).toBe('');

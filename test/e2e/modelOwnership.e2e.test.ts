@@ -28,7 +28,6 @@ const REJECT = `mutation ($provider: String!, $model: String!, $reason: String!)
   __typename ... on EndpointProposal { id proposalStatus reason decidedBy } ... on DomainError { code message } } }`;
 const DISABLE = `mutation ($provider: String!, $model: String!) { disableEndpoint(provider: $provider, model: $model) { __typename ${ENDPOINT} } }`;
 const ENABLE = `mutation ($provider: String!, $model: String!) { enableEndpoint(provider: $provider, model: $model) { __typename ${ENDPOINT} } }`;
-const CHANGE = `mutation ($provider: String!, $model: String!) { changePrice(provider: $provider, model: $model, prices: { prompt: 2, completion: 2 }) { __typename ${ENDPOINT} } }`;
 const OPEN = `mutation ($model: String!, $open: Boolean!) { setModelOpenToProviders(model: $model, open: $open) {
   __typename ... on Model { id openToProviders ownerAccountId } ... on DomainError { code message } } }`;
 const PROPOSALS = `query ($status: ProposalStatus) { endpointProposals(status: $status) { edges { node { id proposalStatus model proposedBy reason } } } }`;
@@ -154,13 +153,17 @@ describe('a provider cannot take over a seeded model', () => {
 });
 
 describe('an endpoint an admin disabled stays disabled', () => {
-  it("survives the provider's republish, price change and enable", async () => {
+  it("survives the provider's republish (an amendment an admin approves), price change and enable", async () => {
     const disabled = await h.gql(DISABLE, { provider: 'mallory-ai', model: 'switchyard/demo-paid' });
     expect(disabled.body.data.disableEndpoint).toMatchObject({ status: 'disabled', disabledByAdmin: true });
     const before = malloryUpstream.requests.length;
 
-    expect(await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 3)).toEqual({ __typename: 'Endpoint', id: 'switchyard/demo-paid@mallory-ai', status: 'disabled', disabledByAdmin: true, prices: { prompt: 3 } });
-    expect((await h.gql(CHANGE, { provider: 'mallory-ai', model: 'switchyard/demo-paid' }, mallory.key)).body.data.changePrice).toMatchObject({ status: 'disabled' });
+    // A model mallory may not publish on by itself: the republish waits for an admin, whose approval keeps it disabled.
+    expect(await publish(mallory, 'mallory-ai', 'switchyard/demo-paid', 3)).toMatchObject({ __typename: 'EndpointProposal', id: 'switchyard/demo-paid@mallory-ai', proposalStatus: 'PENDING' });
+    const approved = await h.gql(`mutation { approveEndpoint(provider: "mallory-ai", model: "switchyard/demo-paid") { __typename ... on Endpoint { status disabledByAdmin prices { prompt } } } }`);
+    expect(approved.body.data.approveEndpoint).toEqual({ __typename: 'Endpoint', status: 'disabled', disabledByAdmin: true, prices: { prompt: 3 } });
+    const CUT = `mutation ($provider: String!, $model: String!) { changePrice(provider: $provider, model: $model, prices: { prompt: 2, completion: 1 }) { __typename ${ENDPOINT} } }`;
+    expect((await h.gql(CUT, { provider: 'mallory-ai', model: 'switchyard/demo-paid' }, mallory.key)).body.data.changePrice).toMatchObject({ status: 'disabled' });
     const enable = await h.gql(ENABLE, { provider: 'mallory-ai', model: 'switchyard/demo-paid' }, mallory.key);
     expect(enable.body.data.enableEndpoint).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/only an admin/) });
 

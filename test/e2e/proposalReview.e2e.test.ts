@@ -267,3 +267,66 @@ describe('approveEndpoint expectedVersion', () => {
     expect((await h.gql(REJECT, { model, version: reviewed.version + 1 })).body.data.rejectEndpoint).toMatchObject({ __typename: 'EndpointProposal', proposalStatus: 'REJECTED' });
   });
 });
+
+/**
+ * Once approved, the endpoint is reviewed whenever it changes (s50): its provider may not publish on the model by
+ * itself, so a republish with anything different is an amendment waiting for an admin while the endpoint routes as
+ * approved; a price raise is refused; its provider's base URL and cancellation move only by an admin. Runs after the
+ * approval above (MODEL routes to fake-model through reviewedUpstream).
+ */
+describe('a change to an approved endpoint', () => {
+  const AMEND = `mutation ($upstreamModel: String!, $prices: PricesInput!) {
+    publishEndpoint(provider: "eve-ai", model: "${MODEL}", upstreamModel: $upstreamModel, prices: $prices, contextLength: 16000, maxOutput: 1000) {
+      __typename ... on EndpointProposal { proposalStatus version amends upstreamModel } ... on Endpoint { id } ... on DomainError { code message } } }`;
+  const amend = async (upstreamModel: string) => (await h.gql(AMEND, { upstreamModel, prices: SPEC.prices }, eve.key)).body.data.publishEndpoint;
+  /** The upstream models eve's endpoint was called with for one chat pinned to it, by upstream. */
+  const routedTo = async () => {
+    const before = [reviewedUpstream.requests.length, otherUpstream.requests.length];
+    const res = await h.chat(user.key, { model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, provider: { only: ['eve-ai'] } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const models = (u: FakeProvider, from: number) => u.requests.slice(from).map((r) => (r.body as { model: string }).model);
+    return { reviewed: models(reviewedUpstream, before[0]!), other: models(otherUpstream, before[1]!) };
+  };
+  const asEve = async (mutation: string) => (await h.gql(`mutation { ${mutation} { __typename ... on DomainError { code message details } } }`, {}, eve.key)).body.data;
+  let approvedVersion: number;
+
+  it('files a republish with another upstream model as an amendment: the endpoint keeps routing as approved', async () => {
+    approvedVersion = (await review()).version;
+    expect(await routedTo()).toEqual({ reviewed: ['fake-model'], other: [] });
+    // The approved spec published again is no change.
+    expect(await amend('fake-model')).toEqual({ __typename: 'Endpoint', id: ID });
+    const filed = await amend('fake-model-cheap');
+    expect(filed).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING', version: approvedVersion + 1, amends: true, upstreamModel: 'fake-model-cheap' });
+    expect(await review()).toMatchObject({ proposalStatus: 'PENDING', version: approvedVersion + 1, upstreamModel: 'fake-model-cheap' });
+    expect(await routedTo()).toEqual({ reviewed: ['fake-model'], other: [] });
+  });
+
+  it('refuses the provider a price raise (a cut is taken), a base URL move and billing aborted calls', async () => {
+    const raise = (await asEve(`changePrice(provider: "eve-ai", model: "${MODEL}", prices: { prompt: 1, completion: 5 })`)).changePrice;
+    expect(raise).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', message: expect.stringContaining('a raise (completion, reasoning) is reviewed too'), details: { raised: ['completion', 'reasoning'] } });
+    const cut = (await asEve(`changePrice(provider: "eve-ai", model: "${MODEL}", prices: { prompt: 0, completion: 1 })`)).changePrice;
+    expect(cut).toEqual({ __typename: 'Endpoint' });
+    const moved = (await asEve(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${otherUpstream.baseUrl}")`)).setProviderBaseUrl;
+    expect(moved).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', message: expect.stringContaining('only an admin moves its base URL'), details: { models: expect.arrayContaining([MODEL]) } });
+    const billed = (await asEve('setProviderCancellation(provider: "eve-ai", cancellable: false)')).setProviderCancellation;
+    expect(billed).toMatchObject({ __typename: 'DomainError', code: 'FORBIDDEN', details: { models: expect.arrayContaining([MODEL]) } });
+    expect(await routedTo()).toEqual({ reviewed: ['fake-model'], other: [] });
+  });
+
+  it('publishes the amendment when an admin approves its version, not the version approved before', async () => {
+    const stale = await approve({ version: approvedVersion });
+    expect(stale).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`no version ${approvedVersion}`) });
+    expect(await approve(await review())).toEqual({ __typename: 'Endpoint', id: ID, status: 'active' });
+    expect(await review()).toMatchObject({ proposalStatus: 'APPROVED', version: approvedVersion + 1 });
+    expect(await routedTo()).toEqual({ reviewed: ['fake-model-cheap'], other: [] });
+  });
+
+  it('keeps the endpoint as approved when an amendment is rejected; an admin may move the provider', async () => {
+    expect(await amend('fake-model-other')).toMatchObject({ amends: true, version: approvedVersion + 2 });
+    const rejected = await h.gqlOk(`mutation { rejectEndpoint(provider: "eve-ai", model: "${MODEL}", reason: "not that model") { ... on EndpointProposal { proposalStatus amends } } }`);
+    expect(rejected.rejectEndpoint).toEqual({ proposalStatus: 'REJECTED', amends: true });
+    expect(await routedTo()).toEqual({ reviewed: ['fake-model-cheap'], other: [] });
+    await admin(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${otherUpstream.baseUrl}")`);
+    expect(await routedTo()).toEqual({ reviewed: [], other: ['fake-model-cheap'] });
+  });
+});

@@ -65,7 +65,7 @@ describe('providers', () => {
   });
 
   it('are pointed at another base URL by their owner or an admin, a valid one', () => {
-    const move = (baseUrl: string, actor = owner) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', actor, baseUrl, at } });
+    const move = (baseUrl: string, actor = owner) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', freeModels: [], actor, baseUrl, at } });
     given([registered]).when(move('https://elsewhere.test/v1')).then([{ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl: 'https://elsewhere.test/v1', at, decidedBy: owner } }]);
     given([registered]).when(move('https://api.acme.test/v1')).then([]);
     given([registered]).when(move('https://elsewhere.test/v1', { accountId: 'acc_other', admin: false })).thenThrows(ForbiddenError);
@@ -74,7 +74,7 @@ describe('providers', () => {
   });
 
   it('lose the admin’s BYOK allowance when their owner moves them to another origin (an admin must allow it again)', () => {
-    const move = (baseUrl: string, actor = owner) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', actor, baseUrl, at } });
+    const move = (baseUrl: string, actor = owner) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', freeModels: [], actor, baseUrl, at } });
     const allowed: ProviderEvent = { type: 'ProviderByokSet', data: { providerSlug: 'acme', allowed: true, at, decidedBy: admin } };
     const moved = (baseUrl: string, actor = owner): ProviderEvent => ({ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl, at, decidedBy: actor } });
     given([registered, allowed]).when(move('https://elsewhere.test/v1')).then([

@@ -35,8 +35,8 @@ describe('provider decider', () => {
       data: { ...spec, model: 'other/model', providerSlug: 'acme', modelOwnerAccountId: 'acc_other', proposedBy: owner, baseUrl: 'https://api.acme.test/v1', cancellable: true, version: 1, at },
     };
     const moved = (by: typeof owner, seconds: number): ProviderEvent => ({ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'acme', baseUrl: 'https://moved.acme.test/v1', at: later(seconds), decidedBy: by } });
-    const move = (by: typeof owner, seconds: number) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', actor: by, baseUrl: 'https://again.acme.test/v1', at: later(seconds) } });
-    const cancel = (seconds: number) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', actor: owner, cancellable: false, at: later(seconds) } });
+    const move = (by: typeof owner, seconds: number) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'acme', freeModels: [], actor: by, baseUrl: 'https://again.acme.test/v1', at: later(seconds) } });
+    const cancel = (seconds: number) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', freeModels: [], actor: owner, cancellable: false, at: later(seconds) } });
     given([registered, proposed, moved(owner, 0)]).when(move(owner, 10)).thenThrows(RateLimitedError, /less than a minute ago.*1 pending proposal.*try again in 50 s/);
     given([registered, proposed, moved(owner, 0)]).when(cancel(10)).thenThrows(RateLimitedError, /try again in 50 s/);
     // Another process's clock ten minutes ahead stamped the last change: held a minute at most.
@@ -74,14 +74,14 @@ describe('provider decider', () => {
     const byAdmin: ProviderRegistered = { ...registered, data: { ...registered.data, credential: { env: 'ACME_KEY' }, trusted: true } };
     given([]).when({ type: 'RegisterProvider', data: byAdmin.data }).then([byAdmin]);
     given([byAdmin]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: owner, spec, model: ownModel, at } }).thenThrows(ForbiddenError, /registered by an admin: only an admin changes it/);
-    given([byAdmin]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', actor: owner, cancellable: false, at } }).thenThrows(ForbiddenError, /registered by an admin/);
-    given([byAdmin]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'acme', actor: owner, baseUrl: 'https://elsewhere.test/v1', at } }).thenThrows(ForbiddenError, /registered by an admin/);
+    given([byAdmin]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', freeModels: [], actor: owner, cancellable: false, at } }).thenThrows(ForbiddenError, /registered by an admin/);
+    given([byAdmin]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'acme', freeModels: [], actor: owner, baseUrl: 'https://elsewhere.test/v1', at } }).thenThrows(ForbiddenError, /registered by an admin/);
     given([byAdmin]).when({ type: 'PublishEndpoint', data: { providerSlug: 'acme', actor: admin, spec, model: ownModel, at } }).then([
       { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at, status: 'active', decidedBy: admin } },
     ]);
     // Registered before `trusted` was recorded: an admin's only when the root account owns it.
     const legacy = (ownerAccountId: string): ProviderRegistered => ({ ...registered, data: { ...registered.data, ownerAccountId, trusted: undefined } });
-    given([legacy('acc_owner')]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', actor: owner, cancellable: false, at } }).then([
+    given([legacy('acc_owner')]).when({ type: 'SetCancellation', data: { providerSlug: 'acme', freeModels: [], actor: owner, cancellable: false, at } }).then([
       { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at, decidedBy: owner } },
     ]);
   });
@@ -110,7 +110,7 @@ describe('provider decider', () => {
   });
 
   it("takes whether a provider is cancellable from its owner or an admin, once per change", () => {
-    const set = (cancellable: boolean, actor = owner) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', actor, cancellable, at } });
+    const set = (cancellable: boolean, actor = owner) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'acme', freeModels: [], actor, cancellable, at } });
     const notCancellable: ProviderEvent = { type: 'ProviderCancellationSet', data: { providerSlug: 'acme', cancellable: false, at, decidedBy: owner } };
     // Cancellable until stated otherwise: saying so changes nothing.
     given([registered]).when(set(true)).then([]);
@@ -135,7 +135,7 @@ describe('provider decider', () => {
     const free: EndpointSpec = { ...spec, prices: prices({ prompt: 0, completion: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 }), variants: ['free'] };
     const published: ProviderEvent = { type: 'EndpointPublished', data: { ...free, providerSlug: 'acme', at } };
     const disabled: ProviderEvent = { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'paused', at, decidedBy: owner } };
-    const reprice = (p: typeof free.prices) => ({ type: 'ChangeEndpointPrice' as const, data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: p, at } });
+    const reprice = (p: typeof free.prices) => ({ type: 'ChangeEndpointPrice' as const, data: { providerSlug: 'acme', access: ownModel, actor: owner, model: 'acme/one', prices: p, at } });
     given([registered, published]).when(reprice(prices({ prompt: 1, completion: 1 }))).thenThrows(ValidationError, /an endpoint tagged free must have every price at 0/);
     given([registered, published, disabled]).when(reprice(prices({ prompt: 1, completion: 1 }))).thenThrows(ValidationError, /tagged free/);
     given([registered, published]).when(reprice(free.prices)).then([]);
@@ -149,12 +149,12 @@ describe('provider decider', () => {
   it('changes a price only when it differs, and only for the owner', () => {
     const published: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, providerSlug: 'acme', at } };
     const newPrices = prices({ prompt: 999 });
-    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).then([
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', access: ownModel, actor: owner, model: 'acme/one', prices: newPrices, at } }).then([
       { type: 'EndpointPriceChanged', data: { providerSlug: 'acme', model: 'acme/one', prices: newPrices, at, decidedBy: owner } },
     ]);
-    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: spec.prices, at } }).then([]);
-    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: stranger, model: 'acme/one', prices: newPrices, at } }).thenThrows(ForbiddenError);
-    given([registered]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', prices: newPrices, at } }).thenThrows(NotFoundError);
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', access: ownModel, actor: owner, model: 'acme/one', prices: spec.prices, at } }).then([]);
+    given([registered, published]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', access: ownModel, actor: stranger, model: 'acme/one', prices: newPrices, at } }).thenThrows(ForbiddenError);
+    given([registered]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'acme', access: ownModel, actor: owner, model: 'acme/one', prices: newPrices, at } }).thenThrows(NotFoundError);
     given([registered, published]).when({ type: 'DisableEndpoint', data: { providerSlug: 'acme', actor: owner, model: 'acme/one', reason: 'gone', at } }).then([
       { type: 'EndpointDisabled', data: { providerSlug: 'acme', model: 'acme/one', reason: 'gone', at, decidedBy: owner } },
     ]);

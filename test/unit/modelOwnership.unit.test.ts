@@ -65,13 +65,15 @@ describe('model decider: owners and openness', () => {
   });
 });
 
+/** Bob's provider, and the endpoint it publishes on the root account's closed model (the decider tests below but the last two). */
+const registered: ProviderRegistered = {
+  type: 'ProviderRegistered',
+  data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
+};
+const spec: EndpointSpec = { model: 'switchyard/demo-paid', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
+
 describe('provider decider: publishing on models of others', () => {
   const given = deciderSpec(providerDecider);
-  const registered: ProviderRegistered = {
-    type: 'ProviderRegistered',
-    data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
-  };
-  const spec: EndpointSpec = { model: 'switchyard/demo-paid', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
   const seeded: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: false };
   const opened: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: true };
   const publish = (actor: typeof bob, model: ModelAccess | null, s: EndpointSpec = spec) => ({ type: 'PublishEndpoint' as const, data: { providerSlug: 'bob-ai', actor, spec: s, model, at } });
@@ -123,23 +125,106 @@ describe('provider decider: publishing on models of others', () => {
   });
 
   it('does not let a proposal be repriced, disabled or enabled', () => {
-    given([registered, proposed]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'bob-ai', actor: bob, model: spec.model, prices: prices({ prompt: 1 }), at } }).thenThrows(NotFoundError);
+    given([registered, proposed]).when({ type: 'ChangeEndpointPrice', data: { providerSlug: 'bob-ai', access: seeded, actor: bob, model: spec.model, prices: prices({ prompt: 1 }), at } }).thenThrows(NotFoundError);
     given([registered, proposed]).when({ type: 'DisableEndpoint', data: { providerSlug: 'bob-ai', actor: bob, model: spec.model, reason: 'r', at } }).thenThrows(NotFoundError);
     given([registered, proposed]).when(command('EnableEndpoint', bob)).thenThrows(NotFoundError);
   });
 
-  it('lets an admitted endpoint be republished after its model was closed', () => {
-    given([registered, published(bob)]).when(publish(bob, seeded)).then([published(bob)]);
+});
+
+describe('provider decider: a change to an endpoint an admin admitted is reviewed too', () => {
+  const given = deciderSpec(providerDecider);
+  const seeded: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: false };
+  const opened: ModelAccess = { ownerAccountId: 'acc_root', openToProviders: true };
+  const settings = { baseUrl: 'https://api.bob.test/v1', cancellable: true };
+  const filing = (version: number, changed: Partial<EndpointSpec> = {}, amends = false): ProviderEvent => ({
+    type: 'EndpointProposed',
+    data: { ...spec, ...changed, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', ...(amends && { amends: true as const }), proposedBy: bob, ...settings, version, at },
+  });
+  const publishedAs = (s: EndpointSpec, by: typeof bob, status: 'active' | 'disabled' = 'active'): ProviderEvent => ({ type: 'EndpointPublished', data: { ...s, providerSlug: 'bob-ai', at, status, decidedBy: by } });
+  const approved = (s: EndpointSpec = spec, status: 'active' | 'disabled' = 'active'): ProviderEvent[] => [
+    { type: 'EndpointApproved', data: { providerSlug: 'bob-ai', model: spec.model, at, decidedBy: admin } },
+    publishedAs(s, admin, status),
+  ];
+  const admitted = [registered, filing(1), ...approved()];
+  const publish = (actor: typeof bob, model: ModelAccess | null, s: EndpointSpec) => ({ type: 'PublishEndpoint' as const, data: { providerSlug: 'bob-ai', actor, spec: s, model, at } });
+  const approve = (expectedVersion?: number) => ({ type: 'ApproveEndpoint' as const, data: { providerSlug: 'bob-ai', actor: admin, model: spec.model, ...(expectedVersion !== undefined && { expectedVersion }), at } });
+  const elsewhere = { ...spec, upstreamModel: 'cheaper-model' };
+
+  it("files a republish with any change as an amendment, versioned on from the proposal's, and leaves the endpoint as approved", () => {
+    given(admitted).when(publish(bob, seeded, spec)).then([]);
+    given(admitted).when(publish(bob, seeded, elsewhere)).then([filing(2, { upstreamModel: 'cheaper-model' }, true)]);
+    given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]).when(publish(bob, seeded, elsewhere)).then([]);
+    const state = foldEvents(providerDecider, [...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]);
+    expect(state.status === 'registered' && state.endpoints.get(spec.model)).toMatchObject({ status: 'active', spec: { upstreamModel: 'x' }, amendment: { status: 'proposed', filing: { version: 2 } } });
+    // An endpoint admitted when its model was open, closed since: the same.
+    given([registered, publishedAs(spec, bob)]).when(publish(bob, seeded, elsewhere)).then([filing(1, { upstreamModel: 'cheaper-model' }, true)]);
+  });
+
+  it('publishes an amendment when an admin approves that version, keeping the endpoint’s status; an older version is refused', () => {
+    const amended = [...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)];
+    given(amended).when(approve(2)).then(approved(elsewhere));
+    given(amended).when(approve(1)).thenThrows(ConflictError, /has no version 1: it is at version 2/);
+    given(amended).when({ ...approve(2), data: { ...approve(2).data, actor: bob } }).thenThrows(ForbiddenError);
+    const disabled: ProviderEvent = { type: 'EndpointDisabled', data: { providerSlug: 'bob-ai', model: spec.model, reason: 'paused', at, decidedBy: bob } };
+    given([...admitted, disabled, filing(2, { upstreamModel: 'cheaper-model' }, true)]).when(approve(2)).then(approved(elsewhere, 'disabled'));
+    // Settled by its approval: the next change is version 3.
+    given([...amended, ...approved(elsewhere)]).when(approve()).thenThrows(NotFoundError);
+    given([...amended, ...approved(elsewhere)]).when(publish(bob, seeded, spec)).then([filing(3, {}, true)]);
+  });
+
+  it('keeps the endpoint as approved when an amendment is rejected; publishing again files the next version', () => {
+    const rejected: ProviderEvent = { type: 'EndpointRejected', data: { providerSlug: 'bob-ai', model: spec.model, reason: 'not that model', at, decidedBy: admin } };
+    const after = [...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true), rejected];
+    given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]).when({ type: 'RejectEndpoint', data: { providerSlug: 'bob-ai', actor: admin, model: spec.model, reason: 'not that model', at } }).then([rejected]);
+    expect(foldEvents(providerDecider, after)).toMatchObject({ endpoints: new Map([[spec.model, expect.objectContaining({ status: 'active', spec: expect.objectContaining({ upstreamModel: 'x' }) })]]) });
+    given(after).when(approve()).thenThrows(ConflictError, /rejected/);
+    given(after).when(publish(bob, seeded, elsewhere)).then([filing(3, { upstreamModel: 'cheaper-model' }, true)]);
+  });
+
+  it('publishes a change directly once the provider may (the model opened, or an admin), settling a pending amendment', () => {
+    const amended = [...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)];
+    given(amended).when(publish(bob, opened, elsewhere)).then([publishedAs(elsewhere, bob)]);
+    given(amended).when(publish(admin, seeded, elsewhere)).then([publishedAs(elsewhere, admin)]);
+    given([...amended, publishedAs(elsewhere, bob)]).when(approve()).thenThrows(NotFoundError);
+  });
+
+  it("takes a price cut at once and refuses a raise (every component) unless the provider may publish on the model", () => {
+    const reprice = (actor: typeof bob, access: ModelAccess | null, p: EndpointSpec['prices']) => ({
+      type: 'ChangeEndpointPrice' as const,
+      data: { providerSlug: 'bob-ai', actor, model: spec.model, prices: p, access, at },
+    });
+    const changed = (by: typeof bob, p: EndpointSpec['prices']): ProviderEvent => ({ type: 'EndpointPriceChanged', data: { providerSlug: 'bob-ai', model: spec.model, prices: p, at, decidedBy: by } });
+    const cut = { ...spec.prices, prompt: spec.prices.prompt - 1 };
+    const raised = { ...cut, request: spec.prices.request + 1 };
+    given(admitted).when(reprice(bob, seeded, cut)).then([changed(bob, cut)]);
+    given(admitted).when(reprice(bob, seeded, raised)).thenThrows(ForbiddenError, /a raise \(request\) is reviewed too.*Publish the endpoint again/);
+    given(admitted).when(reprice(bob, null, raised)).thenThrows(ForbiddenError);
+    given(admitted).when(reprice(bob, opened, raised)).then([changed(bob, raised)]);
+    given(admitted).when(reprice(admin, seeded, raised)).then([changed(admin, raised)]);
+    // After a cut, going back up is a raise.
+    given([...admitted, changed(bob, cut)]).when(reprice(bob, seeded, spec.prices)).thenThrows(ForbiddenError, /a raise \(prompt/);
+  });
+
+  it("refuses the provider's owner a move of its base URL, or billing aborted calls, while it serves a closed model of another account", () => {
+    const move = (actor: typeof bob, freeModels: readonly string[]) => ({ type: 'ChangeBaseUrl' as const, data: { providerSlug: 'bob-ai', actor, baseUrl: 'https://elsewhere.test/v1', freeModels, at } });
+    const movedBy = (by: typeof bob): ProviderEvent => ({ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'bob-ai', baseUrl: 'https://elsewhere.test/v1', at, decidedBy: by } });
+    given(admitted).when(move(bob, [])).thenThrows(ForbiddenError, /closed to providers \(switchyard\/demo-paid\).*only an admin moves its base URL/);
+    given(admitted).when(move(bob, ['other/model'])).thenThrows(ForbiddenError);
+    given(admitted).when(move(bob, [spec.model])).then([movedBy(bob)]);
+    given(admitted).when(move(admin, [])).then([movedBy(admin)]);
+    // Disabled by its provider, it could be enabled again at the new address: it holds the move too.
+    const disabled: ProviderEvent = { type: 'EndpointDisabled', data: { providerSlug: 'bob-ai', model: spec.model, reason: 'paused', at, decidedBy: bob } };
+    given([...admitted, disabled]).when(move(bob, [])).thenThrows(ForbiddenError);
+    const cancellation = (cancellable: boolean) => ({ type: 'SetCancellation' as const, data: { providerSlug: 'bob-ai', actor: bob, cancellable, freeModels: [], at } });
+    given(admitted).when(cancellation(false)).thenThrows(ForbiddenError, /cancellable false/);
+    const notCancellable: ProviderEvent = { type: 'ProviderCancellationSet', data: { providerSlug: 'bob-ai', cancellable: false, at, decidedBy: admin } };
+    given([...admitted, notCancellable]).when(cancellation(true)).then([{ type: 'ProviderCancellationSet', data: { providerSlug: 'bob-ai', cancellable: true, at, decidedBy: bob } }]);
   });
 });
 
 describe('provider decider: an approval is of the version reviewed', () => {
   const given = deciderSpec(providerDecider);
-  const registered: ProviderRegistered = {
-    type: 'ProviderRegistered',
-    data: { slug: 'bob-ai', name: 'Bob', protocol: 'openai', baseUrl: 'https://api.bob.test/v1', credential: null, headers: {}, ownerAccountId: 'acc_bob', at },
-  };
-  const spec: EndpointSpec = { model: 'switchyard/demo-paid', upstreamModel: 'x', prices: prices(), contextLength: 8000, maxOutput: 1000, quantization: null, supportedParameters: [], variants: [] };
   const filing = (version: number, changed: Partial<EndpointSpec> = {}, settings = { baseUrl: 'https://api.bob.test/v1', cancellable: true }): ProviderEvent => ({
     type: 'EndpointProposed',
     data: { ...spec, ...changed, providerSlug: 'bob-ai', modelOwnerAccountId: 'acc_root', proposedBy: bob, ...settings, version, at },
@@ -167,15 +252,15 @@ describe('provider decider: an approval is of the version reviewed', () => {
   it("files pending proposals again when their provider moves its base URL or cancellation, with a new version", () => {
     const moved = 'https://elsewhere.test/v1';
     given([registered, filing(1)])
-      .when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', actor: bob, baseUrl: moved, at } })
+      .when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', freeModels: [], actor: bob, baseUrl: moved, at } })
       .then([{ type: 'ProviderBaseUrlChanged', data: { providerSlug: 'bob-ai', baseUrl: moved, at, decidedBy: bob } }, filing(2, {}, { baseUrl: moved, cancellable: true })]);
     given([registered, filing(1)])
-      .when({ type: 'SetCancellation', data: { providerSlug: 'bob-ai', actor: bob, cancellable: false, at } })
+      .when({ type: 'SetCancellation', data: { providerSlug: 'bob-ai', freeModels: [], actor: bob, cancellable: false, at } })
       .then([{ type: 'ProviderCancellationSet', data: { providerSlug: 'bob-ai', cancellable: false, at, decidedBy: bob } }, filing(2, {}, { baseUrl: 'https://api.bob.test/v1', cancellable: false })]);
     const movedUrl: ProviderEvent = { type: 'ProviderBaseUrlChanged', data: { providerSlug: 'bob-ai', baseUrl: moved, at, decidedBy: bob } };
     given([registered, filing(1), movedUrl, filing(2, {}, { baseUrl: moved, cancellable: true })]).when(approve(1)).thenThrows(ConflictError, /baseUrl is now "https:\/\/elsewhere.test\/v1"/);
-    // Nothing pending, nothing filed; an approved endpoint is not a proposal.
-    given([registered, filing(1), ...approved()]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', actor: bob, baseUrl: moved, at } }).then([movedUrl]);
+    // Nothing pending, nothing filed: an approved endpoint is not a proposal (and its model, opened since, is the provider's to move).
+    given([registered, filing(1), ...approved()]).when({ type: 'ChangeBaseUrl', data: { providerSlug: 'bob-ai', freeModels: [spec.model], actor: bob, baseUrl: moved, at } }).then([movedUrl]);
   });
 
   it('counts the filings of events written before versions, under the provider settings of their time, as the read model does', () => {

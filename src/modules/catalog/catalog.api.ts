@@ -34,7 +34,7 @@ import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type Endpoi
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './providerHandle.decider.js';
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
-import { providerDecider, requireManager, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import { pendingOf, providerDecider, requireManager, sameEndpointSpec, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 import { endpointParameters } from '../../gateway/parameterNames.js';
 
@@ -404,6 +404,26 @@ export const createCatalogApi = (deps: {
 
   /** The model's owner and openness from its own stream (exact; the read model may lag). */
   const loadModel = async (modelId: string) => foldEvents(modelDecider, (await deps.eventStore.readStream(modelStream(modelId))) as RecordedEvent<ModelEvent>[]);
+  const accessOf = (model: Awaited<ReturnType<typeof loadModel>>): ModelAccess | null =>
+    model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
+
+  /**
+   * The models of a provider's published endpoints the actor may change by itself (its own, or open to providers), read
+   * from their streams: a change of the provider's base URL or cancellation moves the others, which an admin admitted
+   * (see the decider's ChangeBaseUrl). An admin needs none.
+   */
+  const freeModelsOf = async (slug: string, actor: CatalogActor): Promise<string[]> => {
+    if (actor.admin) return [];
+    const provider = foldEvents(providerDecider, (await deps.eventStore.readStream(providerStream(slug))) as RecordedEvent<ProviderEvent>[]);
+    if (provider.status !== 'registered') return [];
+    const free: string[] = [];
+    for (const [model, endpoint] of provider.endpoints) {
+      if (endpoint.status !== 'active' && endpoint.status !== 'disabled') continue;
+      const access = accessOf(await loadModel(model));
+      if (access !== null && (access.ownerAccountId === actor.accountId || access.openToProviders)) free.push(model);
+    }
+    return free;
+  };
 
   /**
    * An admin approving a proposal that carries a model not in the catalog creates that model first (two streams, so
@@ -550,17 +570,20 @@ export const createCatalogApi = (deps: {
           // The state after the command: if another provider created the model first, it names that owner.
           model = created.state.state;
         }
-        const access: ModelAccess | null = model.status === 'none' ? null : { ownerAccountId: model.ownerAccountId, openToProviders: model.openToProviders };
+        const access = accessOf(model);
         const decided = await providerCommand(caller, input.provider, { type: 'PublishEndpoint', data: { providerSlug: input.provider, actor, spec, model: access, newModel, at: now } });
         const endpoint = decided.state.status === 'registered' ? decided.state.endpoints.get(input.model) : undefined;
-        return endpoint?.status === 'proposed' ? proposalOf(decided.view, input.provider, input.model) : endpointOf(decided.view, input.provider, input.model);
+        // A proposal, or a change to a published endpoint waiting for an admin (its amendment of this very spec).
+        const filed = endpoint !== undefined && pendingOf(endpoint)?.status === 'proposed' && (endpoint.status === 'proposed' || !sameEndpointSpec(endpoint.spec, spec));
+        return filed ? proposalOf(decided.view, input.provider, input.model) : endpointOf(decided.view, input.provider, input.model);
       });
     },
 
     async changePrice(caller: CatalogCaller, input: EndpointRef & { readonly prices: PricesInput }): Promise<EndpointView> {
+      const access = accessOf(await loadModel(input.model));
       const decided = await providerCommand(caller, input.provider, {
         type: 'ChangeEndpointPrice',
-        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, prices: toPrices(input.prices), at: at() },
+        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), model: input.model, prices: toPrices(input.prices), access, at: at() },
       });
       return endpointOf(decided.view, input.provider, input.model);
     },
@@ -643,17 +666,19 @@ export const createCatalogApi = (deps: {
       const routed = deps.routing.provider(input.provider);
       // One an admin registered connects anywhere, and only an admin moves it (the decider: managesProvider).
       if (routed && !routed.trusted) await checkPublicBaseUrl(input.baseUrl);
+      const actor = catalogActor(caller.principal);
       return changeProvider(caller, input.provider, {
         type: 'ChangeBaseUrl',
-        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), baseUrl: input.baseUrl, at: at() },
+        data: { providerSlug: input.provider, actor, baseUrl: input.baseUrl, freeModels: await freeModelsOf(input.provider, actor), at: at() },
       });
     },
 
     /** Say whether aborting a call stops the provider's billing: its owner or an admin (the decider says so). */
     async setProviderCancellation(caller: CatalogCaller, input: { readonly provider: string; readonly cancellable: boolean }): Promise<ProviderDoc> {
+      const actor = catalogActor(caller.principal);
       return changeProvider(caller, input.provider, {
         type: 'SetCancellation',
-        data: { providerSlug: input.provider, actor: catalogActor(caller.principal), cancellable: input.cancellable, at: at() },
+        data: { providerSlug: input.provider, actor, cancellable: input.cancellable, freeModels: await freeModelsOf(input.provider, actor), at: at() },
       });
     },
 

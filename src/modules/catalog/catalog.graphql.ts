@@ -185,7 +185,7 @@ const ProposedModelRef = builder.objectRef<ModelSpec>('ProposedModel').implement
 
 export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('EndpointProposal').implement({
   description:
-    "A provider's request to serve a model that belongs to another account and is not open to providers, or a model new to the catalog outside the provider's namespace. Nothing routes to it; an admin approves it (the endpoint is published) or rejects it with a reason.",
+    "A provider's request to serve a model that belongs to another account and is not open to providers, or a model new to the catalog outside the provider's namespace, or to change such an endpoint once published (amends). Nothing routes to it; an admin approves it (the endpoint is published as proposed) or rejects it with a reason.",
   fields: (t) => ({
     id: t.exposeID('_id', { description: 'The id the endpoint gets once published: model@provider.' }),
     model: t.exposeString('model'),
@@ -219,6 +219,11 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
     version: t.exposeInt('version', {
       description:
         "Which filing of the proposal this is (1, 2, …): it moves whenever anything its approval would publish changes: the provider publishing it again with anything different (upstream model, prices, limits, quantization, parameters, variants, the model it creates), or moving its provider's baseUrl or cancellation while it waits. Pass the version reviewed to approveEndpoint (expectedVersion).",
+    }),
+    amends: t.boolean({
+      description:
+        "A change to an endpoint already published on a model its provider may not publish on by itself (another account's, closed to providers): the endpoint keeps routing as it was approved (upstream model, prices, limits) until an admin approves this; rejected, it stays so.",
+      resolve: (p) => p.amends === true,
     }),
     createsModel: t.boolean({
       description: "The model is not in the catalog and is outside the provider's namespace: approving it creates the model (owned by the root account).",
@@ -409,7 +414,7 @@ builder.mutationFields((t) => ({
   publishEndpoint: t.withAuth({ provider: true }).field({
     type: PublishEndpointResult,
     description:
-      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller, only in the provider's own namespace: on provider acme, a new model id must be acme/…. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, or a model new to the catalog outside the provider's namespace (e.g. openai/… on provider acme), the answer is an EndpointProposal with proposalStatus PENDING (createsModel true for a new model): nothing routes until an admin approves it (approveEndpoint, which creates such a model owned by the root account), and the caller sees it in endpointProposals. To serve a model under another maker's name without waiting on each proposal, ask an admin to publish the model and open it to providers (setModelOpenToProviders). Admins publish on any model and create any model (owned by the root account). A non-admin account has at most ENDPOINT_MAX_PER_ACCOUNT active endpoints and pending proposals on its providers together (default 200): one more is a CONFLICT (too_many_endpoints) until it disables one or a proposal is decided. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled.",
+      "Publish (or republish) a model on one of the caller's providers. A model new to the catalog is added, owned by the caller, only in the provider's own namespace: on provider acme, a new model id must be acme/…. On a model the caller owns, or one its owner opened to providers, the answer is the Endpoint, routed at once. On another account's model that is not open, or a model new to the catalog outside the provider's namespace (e.g. openai/… on provider acme), the answer is an EndpointProposal with proposalStatus PENDING (createsModel true for a new model): nothing routes until an admin approves it (approveEndpoint, which creates such a model owned by the root account), and the caller sees it in endpointProposals. To serve a model under another maker's name without waiting on each proposal, ask an admin to publish the model and open it to providers (setModelOpenToProviders). Admins publish on any model and create any model (owned by the root account). A non-admin account has at most ENDPOINT_MAX_PER_ACCOUNT active endpoints and pending proposals on its providers together (default 200): one more is a CONFLICT (too_many_endpoints) until it disables one or a proposal is decided. Republishing an existing endpoint updates its spec and never changes its status: an endpoint an admin disabled stays disabled. On a model the caller may not publish on by itself (another account's, closed to providers, whether it was closed when the endpoint was admitted or since), a republish with anything different is an amendment: the answer is an EndpointProposal with amends true, PENDING, and the endpoint routes as it was approved until an admin approves the change.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -433,7 +438,7 @@ builder.mutationFields((t) => ({
   }),
   changePrice: t.withAuth({ provider: true }).field({
     type: EndpointRef,
-    description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request. An endpoint tagged FREE keeps every price at 0 (VALIDATION otherwise, as publishing it): republish it without the tag to price it.",
+    description: "Change the prices of one of the caller's endpoints (an admin may change any). Takes effect for the next request. An endpoint tagged FREE keeps every price at 0 (VALIDATION otherwise, as publishing it): republish it without the tag to price it. On a model the caller may not publish on by itself (another account's, closed to providers), a cut is taken and a raise of any price is FORBIDDEN (details: raised): republish the endpoint with the new prices, which files them for an admin's review (publishEndpoint).",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), model: t.arg.string({ required: true }), prices: t.arg({ type: PricesInput, required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.changePrice(callerOf(ctx), args),
@@ -455,7 +460,7 @@ builder.mutationFields((t) => ({
   approveEndpoint: t.withAuth({ admin: true }).field({
     type: EndpointRef,
     description:
-      "Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once. A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedVersion`: the proposal's `version` reviewed; a proposal filed again since (anything changed: upstream model, baseUrl, limits, parameters, prices, the model it creates) is a CONFLICT naming each change (details: reviewedVersion, version, changes [{ field, was, now }]), and stays pending. `expectedPrices`: every price reviewed (the proposal's `prices`, all of them); a proposal republished since with any price changed (per token or per request) is a CONFLICT naming each change. Without either, the proposal is approved as it is at that moment (an admin's direct approval; a review should send the version it showed).",
+      "Approve a pending endpoint proposal (admin): the endpoint is published as proposed and routes at once (an amendment's endpoint keeps its status: one disabled stays disabled). A proposal for a model not in the catalog (createsModel) creates the model first, owned by the root account and closed to other providers. `expectedVersion`: the proposal's `version` reviewed; a proposal filed again since (anything changed: upstream model, baseUrl, limits, parameters, prices, the model it creates) is a CONFLICT naming each change (details: reviewedVersion, version, changes [{ field, was, now }]), and stays pending. `expectedPrices`: every price reviewed (the proposal's `prices`, all of them); a proposal republished since with any price changed (per token or per request) is a CONFLICT naming each change. Without either, the proposal is approved as it is at that moment (an admin's direct approval; a review should send the version it showed).",
     errors: { directResult: true },
     args: {
       provider: t.arg.string({ required: true }),
@@ -505,7 +510,7 @@ builder.mutationFields((t) => ({
   setProviderBaseUrl: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Point a provider's endpoints at another base URL (its owner or an admin; one an admin did not register must resolve to public addresses). Accounts' BYOK keys are bound to the origin they were set for: they are not sent to the new one until their owner sets them again. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not).",
+      "Point a provider's endpoints at another base URL (its owner or an admin; one an admin did not register must resolve to public addresses). Accounts' BYOK keys are bound to the origin they were set for: they are not sent to the new one until their owner sets them again. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not). While the provider has endpoints (active or disabled) on models of other accounts closed to providers, which an admin admitted at this address, only an admin moves it (FORBIDDEN to its owner, details: models).",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), baseUrl: t.arg.string({ required: true, validate: z.string().max(2048, 'must be at most 2048 characters') }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderBaseUrl(callerOf(ctx), args),
@@ -513,7 +518,7 @@ builder.mutationFields((t) => ({
   setProviderCancellation: t.withAuth({ provider: true }).field({
     type: ProviderRef,
     description:
-      "Say whether aborting a call stops the provider's processing and billing (its owner or an admin). Not cancellable: when a streaming client leaves, the gateway keeps reading the answer to its end (undelivered) and charges it whole, as the provider bills it; cancellable (the default): the call is aborted and what was generated is charged. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not).",
+      "Say whether aborting a call stops the provider's processing and billing (its owner or an admin). Not cancellable: when a streaming client leaves, the gateway keeps reading the answer to its end (undelivered) and charges it whole, as the provider bills it; cancellable (the default): the call is aborted and what was generated is charged. Each change files the provider's pending endpoint proposals again (a new version each, to be reviewed again); while some are pending, its owner waits a minute after such a change before the next (RATE_LIMITED, reason provider_settings_cooldown, retry_after_ms; an admin does not). While the provider has endpoints on models of other accounts closed to providers (admitted by an admin), only an admin sets it to false (FORBIDDEN to its owner, details: models); true is always its owner's to set.",
     errors: { directResult: true },
     args: { provider: t.arg.string({ required: true }), cancellable: t.arg.boolean({ required: true }) },
     resolve: (_root, args, ctx) => ctx.catalog.setProviderCancellation(callerOf(ctx), args),

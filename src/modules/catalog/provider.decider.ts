@@ -50,22 +50,34 @@ export const FILINGS_KEPT = 32;
 export const REFILING_COOLDOWN_MS = 60_000;
 
 /**
- * One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or
- * disabled. Only active endpoints route. A proposal's `newModel` is the model its approval creates (null when the
- * model was in the catalog); `filing` its latest filing (content.spec is `spec`), which names its version, and
- * through it every earlier one, so that an approval of an earlier version can say what changed since.
+ * A filing that waits for an admin (proposed) or was refused (rejected): of an endpoint not yet published, or of a
+ * change to a published one (an amendment). `newModel` is the model its approval creates (null when the model was in
+ * the catalog); `filing` its latest filing (content.spec is `spec`), which names its version, and through it every
+ * earlier one, so that an approval of an earlier version can say what changed since.
  */
-export type EndpointState =
-  | {
-      readonly status: 'proposed' | 'rejected';
-      readonly spec: EndpointSpec;
-      readonly newModel: ModelSpec | null;
-      readonly filing: ProposalFiling;
-      readonly proposedBy: CatalogActor;
-      readonly modelOwnerAccountId: string;
-    }
-  | { readonly status: 'active'; readonly prices: EndpointPrices; readonly taggedFree: boolean }
-  | { readonly status: 'disabled'; readonly prices: EndpointPrices; readonly taggedFree: boolean; readonly disabledBy: CatalogActor };
+export interface PendingFiling {
+  readonly status: 'proposed' | 'rejected';
+  readonly spec: EndpointSpec;
+  readonly newModel: ModelSpec | null;
+  readonly filing: ProposalFiling;
+  readonly proposedBy: CatalogActor;
+  readonly modelOwnerAccountId: string;
+}
+
+/**
+ * A published endpoint: `spec` as it routes (its prices as last changed); `amendment` a change its provider filed for
+ * an admin because it may not change the endpoint by itself (the model is another account's and closed to providers),
+ * while the endpoint keeps routing as it is; `lastVersion` the last filing's version when it was published (0: none),
+ * so that an amendment's versions go on from its proposal's and never name content an admin reviewed before.
+ */
+interface Published {
+  readonly spec: EndpointSpec;
+  readonly amendment: PendingFiling | null;
+  readonly lastVersion: number;
+}
+
+/** One model on this provider: proposed (waiting for an admin) or rejected, else published and then active or disabled. Only active endpoints route. */
+export type EndpointState = PendingFiling | (Published & { readonly status: 'active' }) | (Published & { readonly status: 'disabled'; readonly disabledBy: CatalogActor });
 
 /** Whether the provider may publish on the model by itself, as the `model-{id}` stream says (read by the caller, see PublishEndpoint). */
 export interface ModelAccess {
@@ -123,7 +135,15 @@ export type ProviderCommand =
     }
   | {
       readonly type: 'ChangeEndpointPrice';
-      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly model: string; readonly prices: EndpointPrices; readonly at: string };
+      /** `access`: the model's owner and openness, read by the caller as PublishEndpoint's `model` (a raise on a model closed to the provider is an admin's to review). */
+      readonly data: {
+        readonly providerSlug: string;
+        readonly actor: CatalogActor;
+        readonly model: string;
+        readonly prices: EndpointPrices;
+        readonly access: ModelAccess | null;
+        readonly at: string;
+      };
     }
   | {
       readonly type: 'DisableEndpoint';
@@ -144,12 +164,15 @@ export type ProviderCommand =
       };
     }
   | { readonly type: 'SetDataPolicy'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly dataPolicy: DataPolicy | null; readonly at: string } }
-  | { readonly type: 'SetCancellation'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly cancellable: boolean; readonly at: string } }
+  | {
+      readonly type: 'SetCancellation';
+      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly cancellable: boolean; readonly freeModels: readonly string[]; readonly at: string };
+    }
   | { readonly type: 'SetByok'; readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly allowed: boolean; readonly at: string } }
   | {
       readonly type: 'ChangeBaseUrl';
       /** A provider not registered by an admin: the caller has checked the URL against the outbound policy. */
-      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly baseUrl: string; readonly at: string };
+      readonly data: { readonly providerSlug: string; readonly actor: CatalogActor; readonly baseUrl: string; readonly freeModels: readonly string[]; readonly at: string };
     }
   | {
       readonly type: 'RejectEndpoint';
@@ -281,7 +304,7 @@ const shownValue = (value: unknown): string => {
  * since (another upstream model, base URL, limit, parameter, model description), naming each change. A version the
  * content came back to is refused too: the version says which filing was read, and another has been filed since.
  */
-const requireReviewedVersion = (proposal: Extract<EndpointState, { filing: ProposalFiling }>, reviewed: number, model: string, slug: string): void => {
+const requireReviewedVersion = (proposal: PendingFiling, reviewed: number, model: string, slug: string): void => {
   const current = proposal.filing;
   if (reviewed === current.version) return;
   const earlier = filingOf(current, reviewed);
@@ -302,8 +325,61 @@ const requireReviewedVersion = (proposal: Extract<EndpointState, { filing: Propo
   });
 };
 
-/** The next filing's version of a proposal of this endpoint (its versions never start again, a rejection neither). */
-const nextVersion = (current: EndpointState | undefined): number => (current?.status === 'proposed' || current?.status === 'rejected' ? current.filing.version + 1 : 1);
+/** The endpoint's filing waiting for an admin or refused: the endpoint itself before it is published, else its amendment. */
+export const pendingOf = (endpoint: EndpointState | undefined): PendingFiling | null => (endpoint === undefined ? null : isPublished(endpoint) ? endpoint.amendment : endpoint);
+
+/** The next filing's version of this endpoint, a proposal or an amendment (its versions never start again, a rejection or an approval neither). */
+const nextVersion = (current: EndpointState | undefined): number => {
+  if (current === undefined) return 1;
+  if (!isPublished(current)) return current.filing.version + 1;
+  return (current.amendment?.filing.version ?? current.lastVersion) + 1;
+};
+
+/** Whether the actor may publish on, or change an endpoint of, the model by itself (an admin, its owner, or any provider once it is open); else an admin reviews. */
+const publishesDirectly = (actor: CatalogActor, model: ModelAccess | null): boolean =>
+  actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders));
+
+/** The same endpoint spec, field by field (whatever the order its fields were written in). */
+export const sameEndpointSpec = (a: EndpointSpec, b: EndpointSpec): boolean => JSON.stringify(specFields(a)) === JSON.stringify(specFields(b));
+const specFields = (s: EndpointSpec) => [
+  s.model,
+  s.upstreamModel,
+  PRICE_FIELDS.map((f) => s.prices[f]),
+  s.contextLength,
+  s.maxOutput,
+  s.quantization ?? null,
+  s.supportedParameters,
+  s.variants,
+];
+
+/** The spec an EndpointPublished publishes. */
+const publishedSpec = (data: EndpointSpec): EndpointSpec => ({
+  model: data.model,
+  upstreamModel: data.upstreamModel,
+  prices: data.prices,
+  contextLength: data.contextLength,
+  maxOutput: data.maxOutput,
+  quantization: data.quantization ?? null,
+  supportedParameters: data.supportedParameters,
+  variants: data.variants,
+});
+
+/**
+ * FORBIDDEN when a non-admin owner would change where, or on what terms, endpoints an admin admitted send calls: those
+ * of its published endpoints whose model it may not publish on by itself (`freeModels`, as the caller read them,
+ * lists those it may: any other published endpoint counts, so that one approved meanwhile is not missed).
+ */
+const requireNothingReviewedMoves = (owned: Extract<ProviderState, { status: 'registered' }>, actor: CatalogActor, freeModels: readonly string[], what: string): void => {
+  if (actor.admin) return;
+  const free = new Set(freeModels);
+  const held = [...owned.endpoints].filter(([model, endpoint]) => isPublished(endpoint) && !free.has(model)).map(([model]) => model);
+  if (held.length === 0) return;
+  const named = held.slice(0, 5).join(', ') + (held.length > 5 ? ` and ${held.length - 5} more` : '');
+  throw new ForbiddenError(
+    `Provider ${owned.slug} serves models of other accounts that are closed to providers (${named}), admitted by an admin's review of where calls go and what they cost: only an admin ${what}`,
+    { models: held },
+  );
+};
 
 /**
  * The provider's pending proposals filed again as they are, under its new base URL or cancellation: what an admin
@@ -320,25 +396,27 @@ const refilePending = (owned: Extract<ProviderState, { status: 'registered' }>, 
       { reason: 'provider_settings_cooldown' },
     );
   }
-  return [...owned.endpoints.values()].flatMap((endpoint): EndpointProposed[] =>
-    endpoint.status === 'proposed'
+  return [...owned.endpoints.values()].flatMap((endpoint): EndpointProposed[] => {
+    const filed = pendingOf(endpoint);
+    return filed?.status === 'proposed'
       ? [
           {
             type: 'EndpointProposed',
             data: {
-              ...endpoint.spec,
+              ...filed.spec,
               providerSlug: owned.slug,
-              modelOwnerAccountId: endpoint.modelOwnerAccountId,
-              ...(endpoint.newModel && { newModel: endpoint.newModel }),
-              proposedBy: endpoint.proposedBy,
+              modelOwnerAccountId: filed.modelOwnerAccountId,
+              ...(filed.newModel && { newModel: filed.newModel }),
+              ...(isPublished(endpoint) && { amends: true }),
+              proposedBy: filed.proposedBy,
               ...moved,
-              version: endpoint.filing.version + 1,
+              version: filed.filing.version + 1,
               at,
             },
           },
         ]
-      : [],
-  );
+      : [];
+  });
 };
 
 /**
@@ -349,7 +427,7 @@ const ownersChangeAt = (state: Extract<ProviderState, { status: 'registered' }>,
   change.decidedBy?.admin === true || pendingProposals(state) === 0 ? state.settingsChangedAt : change.at;
 
 /** How many of the provider's endpoints wait for an admin (what a settings change files again). */
-const pendingProposals = (state: Extract<ProviderState, { status: 'registered' }>): number => [...state.endpoints.values()].filter((endpoint) => endpoint.status === 'proposed').length;
+const pendingProposals = (state: Extract<ProviderState, { status: 'registered' }>): number => [...state.endpoints.values()].filter((endpoint) => pendingOf(endpoint)?.status === 'proposed').length;
 
 /** A disabling recorded before issue 10 names nobody: count it as an admin's, so only an admin lifts it. */
 const UNRECORDED_ADMIN: CatalogActor = { accountId: 'unrecorded', admin: true };
@@ -364,13 +442,15 @@ const requirePublished = (state: Extract<ProviderState, { status: 'registered' }
   return endpoint;
 };
 
+/** The pending filing an admin decides on (a proposal or an amendment), and the endpoint it is of. */
 const requirePending = (state: ProviderState, slug: string, model: string, actor: CatalogActor) => {
   if (state.status === 'none') throw new NotFoundError('Provider', slug);
   if (!actor.admin) throw new ForbiddenError('Only an admin approves or rejects endpoint proposals');
   const endpoint = state.endpoints.get(model);
-  if (endpoint?.status === 'rejected') throw new ConflictError(`The proposal of ${model} on ${slug} was rejected: the provider proposes again by publishing`);
-  if (endpoint?.status !== 'proposed') throw new NotFoundError('Endpoint proposal', `${model} on ${slug}`);
-  return endpoint;
+  const filed = pendingOf(endpoint);
+  if (filed?.status === 'rejected') throw new ConflictError(`The proposal of ${model} on ${slug} was rejected: the provider proposes again by publishing`);
+  if (filed?.status !== 'proposed') throw new NotFoundError('Endpoint proposal', `${model} on ${slug}`);
+  return { filed, endpoint: endpoint! };
 };
 
 const withEndpoint = (state: ProviderState, model: string, next: (current: EndpointState | undefined) => EndpointState | undefined): ProviderState => {
@@ -420,39 +500,49 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       case 'ProviderBaseUrlChanged':
         return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl, settingsChangedAt: ownersChangeAt(state, event.data) } : state;
       case 'EndpointPublished': {
-        const { status = 'active', decidedBy, prices } = event.data;
-        const taggedFree = event.data.variants.includes('free');
-        return withEndpoint(state, event.data.model, (current) =>
-          status === 'active'
-            ? { status, prices, taggedFree }
-            : { status, prices, taggedFree, disabledBy: current?.status === 'disabled' ? current.disabledBy : (decidedBy ?? UNRECORDED_ADMIN) },
-        );
+        const { status = 'active', decidedBy } = event.data;
+        const spec = publishedSpec(event.data);
+        return withEndpoint(state, event.data.model, (current) => {
+          // Whatever was filed is settled by a publish (approved, or published by someone who may): versions go on from it.
+          const filed = pendingOf(current);
+          const published: Published = { spec, amendment: null, lastVersion: Math.max(filed?.filing.version ?? 0, isPublished(current) ? current.lastVersion : 0) };
+          return status === 'active'
+            ? { status, ...published }
+            : { status, ...published, disabledBy: current?.status === 'disabled' ? current.disabledBy : (decidedBy ?? UNRECORDED_ADMIN) };
+        });
       }
       case 'EndpointPriceChanged':
-        return withEndpoint(state, event.data.model, (current) => (isPublished(current) ? { ...current, prices: event.data.prices } : current));
+        return withEndpoint(state, event.data.model, (current) => (isPublished(current) ? { ...current, spec: { ...current.spec, prices: event.data.prices } } : current));
       case 'EndpointDisabled':
         return withEndpoint(state, event.data.model, (current) =>
-          isPublished(current) ? { status: 'disabled', prices: current.prices, taggedFree: current.taggedFree, disabledBy: event.data.decidedBy ?? UNRECORDED_ADMIN } : current,
+          isPublished(current) ? { status: 'disabled', spec: current.spec, amendment: current.amendment, lastVersion: current.lastVersion, disabledBy: event.data.decidedBy ?? UNRECORDED_ADMIN } : current,
         );
       case 'EndpointEnabled':
-        return withEndpoint(state, event.data.model, (current) => (current?.status === 'disabled' ? { status: 'active', prices: current.prices, taggedFree: current.taggedFree } : current));
+        return withEndpoint(state, event.data.model, (current) =>
+          current?.status === 'disabled' ? { status: 'active', spec: current.spec, amendment: current.amendment, lastVersion: current.lastVersion } : current,
+        );
       case 'EndpointProposed': {
-        const { providerSlug: _p, modelOwnerAccountId, proposedBy, at: _at, newModel, baseUrl, cancellable, version, ...spec } = event.data;
+        const { providerSlug: _p, modelOwnerAccountId, proposedBy, at: _at, newModel, baseUrl, cancellable, version, amends: _amends, ...spec } = event.data;
         if (state.status !== 'registered') return state;
         return withEndpoint(state, spec.model, (current) => {
-          const last = current?.status === 'proposed' || current?.status === 'rejected' ? current.filing : null;
+          const last = pendingOf(current)?.filing ?? null;
           const earlier = last === null ? [] : [{ version: last.version, content: last.content }, ...last.earlier.slice(0, FILINGS_KEPT - 2)];
           // Filed before reviews were pinned: under the provider's settings of the time, counted.
           const content: ProposalContent = { spec, newModel: newModel ?? null, baseUrl: baseUrl ?? state.baseUrl, cancellable: cancellable ?? state.cancellable };
           const filing = { version: version ?? nextVersion(current), content, earlier };
-          return { status: 'proposed', spec, newModel: content.newModel, filing, proposedBy, modelOwnerAccountId };
+          const filed: PendingFiling = { status: 'proposed', spec, newModel: content.newModel, filing, proposedBy, modelOwnerAccountId };
+          // A change to a published endpoint waits beside it: the endpoint routes as it is until an admin approves.
+          return isPublished(current) ? { ...current, amendment: filed } : filed;
         });
       }
       case 'EndpointApproved':
         // The EndpointPublished appended with it does the publishing.
         return state;
       case 'EndpointRejected':
-        return withEndpoint(state, event.data.model, (current) => (current?.status === 'proposed' ? { ...current, status: 'rejected' } : current));
+        return withEndpoint(state, event.data.model, (current) => {
+          if (isPublished(current)) return current.amendment?.status === 'proposed' ? { ...current, amendment: { ...current.amendment, status: 'rejected' } } : current;
+          return current?.status === 'proposed' ? { ...current, status: 'rejected' } : current;
+        });
       default: {
         const _never: never = event;
         return state;
@@ -507,38 +597,58 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         // A proposal carries the model it would create: bounded as the model itself is.
         if (newModel) validateModelSpec(newModel);
         const current = owned.endpoints.get(spec.model);
-        // Republishing an endpoint that was admitted updates its spec and keeps its status.
-        if (isPublished(current)) {
-          return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: current.status, decidedBy: actor } }];
+        if (publishesDirectly(actor, model)) {
+          // Republishing a published endpoint updates its spec and keeps its status.
+          return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: isPublished(current) ? current.status : 'active', decidedBy: actor } }];
         }
-        if (actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders))) {
-          return [{ type: 'EndpointPublished', data: { ...spec, providerSlug, at, status: 'active', decidedBy: actor } }];
-        }
-        const carried = model === null ? (newModel ?? null) : null;
+        // On a model the provider may not publish on by itself, an admin reviews the endpoint, and then every change
+        // to it (another upstream model, price, limit): the endpoint routes as it was approved until the change is.
+        if (isPublished(current) && sameEndpointSpec(current.spec, spec)) return [];
+        const carried = model === null && !isPublished(current) ? (newModel ?? null) : null;
         const { baseUrl, cancellable } = owned;
+        const pending = pendingOf(current);
         const unchanged =
-          current?.status === 'proposed' &&
-          sameSpec(current.spec, spec) &&
-          sameSpec(current.newModel, carried) &&
-          current.filing.content.baseUrl === baseUrl &&
-          current.filing.content.cancellable === cancellable;
+          pending?.status === 'proposed' &&
+          sameSpec(pending.spec, spec) &&
+          sameSpec(pending.newModel, carried) &&
+          pending.filing.content.baseUrl === baseUrl &&
+          pending.filing.content.cancellable === cancellable;
         if (unchanged) return [];
         // A model an admin creates on approval is the root account's (see modelDecider).
         const modelOwnerAccountId = model?.ownerAccountId ?? ROOT_ACCOUNT_ID;
         return [
           {
             type: 'EndpointProposed',
-            data: { ...spec, providerSlug, modelOwnerAccountId, ...(carried && { newModel: carried }), proposedBy: actor, baseUrl, cancellable, version: nextVersion(current), at },
+            data: {
+              ...spec,
+              providerSlug,
+              modelOwnerAccountId,
+              ...(carried && { newModel: carried }),
+              ...(isPublished(current) && { amends: true }),
+              proposedBy: actor,
+              baseUrl,
+              cancellable,
+              version: nextVersion(current),
+              at,
+            },
           },
         ];
       }
       case 'ChangeEndpointPrice': {
-        const { providerSlug, actor, model, prices, at } = command.data;
+        const { providerSlug, actor, model, prices, access, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
         validatePrices(prices);
         const endpoint = requirePublished(owned, providerSlug, model);
-        requireFreePrices(endpoint.taggedFree, prices, 'prices');
-        return samePrices(endpoint.prices, prices) ? [] : [{ type: 'EndpointPriceChanged', data: { providerSlug, model, prices, at, decidedBy: actor } }];
+        requireFreePrices(endpoint.spec.variants.includes('free'), prices, 'prices');
+        const raised = PRICE_FIELDS.filter((field) => prices[field] > endpoint.spec.prices[field]);
+        // What a call costs was part of the review that admitted it: a raise is reviewed too (a cut is not held).
+        if (raised.length > 0 && !publishesDirectly(actor, access)) {
+          throw new ForbiddenError(
+            `Endpoint ${model} on ${providerSlug} serves a model of another account that is closed to providers, admitted at its prices by an admin's review: a raise (${raised.join(', ')}) is reviewed too. Publish the endpoint again with the new prices (publishEndpoint): the change waits for an admin while the endpoint routes at its current prices`,
+            { field: 'prices', raised },
+          );
+        }
+        return samePrices(endpoint.spec.prices, prices) ? [] : [{ type: 'EndpointPriceChanged', data: { providerSlug, model, prices, at, decidedBy: actor } }];
       }
       case 'DisableEndpoint': {
         const { providerSlug, actor, model, reason, at } = command.data;
@@ -560,7 +670,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       }
       case 'ApproveEndpoint': {
         const { providerSlug, actor, model, expectedPrices, expectedVersion, at } = command.data;
-        const proposal = requirePending(state, providerSlug, model, actor);
+        const { filed: proposal, endpoint } = requirePending(state, providerSlug, model, actor);
         // A provider may republish its pending proposal at other prices while it is being reviewed: every component
         // counts (a per-request fee or a reasoning price moves what a call costs as much as the token prices do).
         const changed = changedSinceReview(expectedPrices, proposal.spec.prices);
@@ -574,7 +684,8 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         if (expectedVersion !== undefined) requireReviewedVersion(proposal, expectedVersion, model, providerSlug);
         return [
           { type: 'EndpointApproved', data: { providerSlug, model, at, decidedBy: actor } },
-          { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: 'active', decidedBy: actor } },
+          // An amendment approved keeps the endpoint's status (one disabled stays so).
+          { type: 'EndpointPublished', data: { ...proposal.spec, providerSlug, at, status: isPublished(endpoint) ? endpoint.status : 'active', decidedBy: actor } },
         ];
       }
       case 'SetDataPolicy': {
@@ -588,12 +699,14 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return state.dataPolicy === dataPolicy ? [] : [{ type: 'ProviderDataPolicySet', data: { providerSlug, dataPolicy, at, decidedBy: actor } }];
       }
       case 'SetCancellation': {
-        const { providerSlug, actor, cancellable, at } = command.data;
+        const { providerSlug, actor, cancellable, freeModels, at } = command.data;
         // Its owner may say so: what it changes is whether the gateway reads on to the end, and bills, tokens the
         // provider really streams (the owner sets its prices anyway).
         const owned = requireOwned(state, providerSlug, actor);
         if (typeof cancellable !== 'boolean') throw new ValidationError('cancellable must be true or false', { field: 'cancellable' });
         if (owned.cancellable === cancellable) return [];
+        // Billing aborted calls to their end was not what an admin admitted (stopping it costs callers nothing).
+        if (!cancellable) requireNothingReviewedMoves(owned, actor, freeModels, 'makes its calls bill on after an abort (cancellable false)');
         return [{ type: 'ProviderCancellationSet', data: { providerSlug, cancellable, at, decidedBy: actor } }, ...refilePending(owned, { baseUrl: owned.baseUrl, cancellable }, at, actor)];
       }
       case 'SetByok': {
@@ -606,11 +719,12 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return state.byok === allowed ? [] : [{ type: 'ProviderByokSet', data: { providerSlug, allowed, at, decidedBy: actor } }];
       }
       case 'ChangeBaseUrl': {
-        const { providerSlug, actor, baseUrl, at } = command.data;
+        const { providerSlug, actor, baseUrl, freeModels, at } = command.data;
         const owned = requireOwned(state, providerSlug, actor);
         if (owned.protocol === 'demo') throw new ValidationError(`Provider ${providerSlug} runs in-process (demo): it has no base URL`, { field: 'baseUrl' });
         checkBaseUrl(baseUrl);
         if (owned.baseUrl === baseUrl) return [];
+        requireNothingReviewedMoves(owned, actor, freeModels, 'moves its base URL');
         const moved: ProviderEvent[] = [{ type: 'ProviderBaseUrlChanged', data: { providerSlug, baseUrl, at, decidedBy: actor } }];
         // An admin allowed accounts' own keys for the provider where it pointed: moved elsewhere by its owner, the
         // provider asks an admin again, so that no key set from now on goes to an origin no admin looked at.
@@ -621,7 +735,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
       }
       case 'RejectEndpoint': {
         const { providerSlug, actor, model, reason, expectedVersion, at } = command.data;
-        const proposal = requirePending(state, providerSlug, model, actor);
+        const { filed: proposal } = requirePending(state, providerSlug, model, actor);
         if (reason.trim() === '' || reason.length > 500) throw new ValidationError('reason must be 1 to 500 characters', { field: 'reason' });
         if (expectedVersion !== undefined) requireReviewedVersion(proposal, expectedVersion, model, providerSlug);
         return [{ type: 'EndpointRejected', data: { providerSlug, model, reason, at, decidedBy: actor } }];

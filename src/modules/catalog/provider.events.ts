@@ -150,6 +150,12 @@ export type EndpointProposed = {
      * endpoint's EndpointProposed events so far.
      */
     readonly version?: number;
+    /**
+     * A change to an endpoint already published, which its provider may not change by itself (the model is another
+     * account's and closed to providers): the endpoint routes as it was approved until an admin approves this.
+     * Absent: a proposal of an endpoint not yet published (and every filing written before amendments).
+     */
+    readonly amends?: true;
     readonly at: string;
   };
 };

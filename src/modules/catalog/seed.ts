@@ -151,7 +151,7 @@ export const applySeed = async (deps: { eventStore: EventStore; catalog: Catalog
       /** A setting the seed states once, when it registers the provider. */
       const setting = (command: ProviderCommand) => tolerant(() => handleCommand(eventStore, providerStream(slug), providerDecider, command, { metadata }));
       if (dataPolicy !== null) await setting({ type: 'SetDataPolicy', data: { providerSlug: slug, actor: system, dataPolicy, at } });
-      if (!cancellable) await setting({ type: 'SetCancellation', data: { providerSlug: slug, actor: system, cancellable, at } });
+      if (!cancellable) await setting({ type: 'SetCancellation', data: { providerSlug: slug, actor: system, cancellable, freeModels: [], at } });
       if (byok) await setting({ type: 'SetByok', data: { providerSlug: slug, actor: system, allowed: true, at } });
     }
     for (const endpoint of provider.endpoints) {

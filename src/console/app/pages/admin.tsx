@@ -57,6 +57,8 @@ interface Proposal {
   variants: string[];
   prices: { prompt: number; completion: number; request: number; reasoning: number; cacheRead: number; cacheWrite: number };
   createsModel: boolean;
+  /** A change to an endpoint already published, which routes as approved meanwhile. */
+  amends: boolean;
   newModel: { name: string; description: string; contextLength: number; inputModalities: string[] } | null;
   proposedBy: string;
   proposedAt: string;
@@ -99,7 +101,7 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
 const PROPOSALS = `query Pending($after: String) {
   endpointProposals(first: 30, after: $after, status: PENDING) { edges { node {
     id model version provider { slug name baseUrl cancellable } upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
-    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel newModel { name description contextLength inputModalities } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel amends newModel { name description contextLength inputModalities } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
 }`;
 const APPROVE = `mutation Approve($provider: String!, $model: String!, $version: Int, $prices: ReviewedPricesInput) {
   r: approveEndpoint(provider: $provider, model: $model, expectedVersion: $version, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
@@ -488,7 +490,8 @@ const ProposalsSection = () => {
           {proposals.map((p) => (
             <tr key={p.id}>
               <th scope="row">
-                {p.id} {p.createsModel && <span class="muted small">(new model)</span>} <span class="muted small">version {p.version}</span>
+                {p.id} {p.createsModel && <span class="muted small">(new model)</span>}
+                {p.amends && <span class="muted small">(change to the published endpoint, which routes as approved meanwhile)</span>} <span class="muted small">version {p.version}</span>
               </th>
               <td>
                 <Name text={p.provider.name} />

@@ -56,7 +56,7 @@ const REGISTER = `mutation Register($slug: String!, $name: String!, $protocol: P
   r: registerProvider(slug: $slug, name: $name, protocol: $protocol, baseUrl: $baseUrl, apiKey: $apiKey) { __typename ... on Provider { slug } ${DOMAIN_ERROR} } }`;
 const PUBLISH = `mutation Publish($provider: String!, $model: String!, $upstreamModel: String!, $prices: PricesInput!, $contextLength: Int!, $maxOutput: Int!) {
   r: publishEndpoint(provider: $provider, model: $model, upstreamModel: $upstreamModel, prices: $prices, contextLength: $contextLength, maxOutput: $maxOutput) {
-    __typename ... on Endpoint { id } ... on EndpointProposal { id proposalStatus } ${DOMAIN_ERROR} } }`;
+    __typename ... on Endpoint { id } ... on EndpointProposal { id proposalStatus amends } ${DOMAIN_ERROR} } }`;
 const CHANGE_PRICE = `mutation ChangePrice($provider: String!, $model: String!, $prices: PricesInput!) {
   r: changePrice(provider: $provider, model: $model, prices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
 const DISABLE = `mutation Disable($provider: String!, $model: String!) { r: disableEndpoint(provider: $provider, model: $model) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} } }`;
@@ -132,7 +132,7 @@ const PublishForm = ({ providers, onDone }: { providers: readonly Provider[]; on
     if (typeof prompt === 'string') return setError(prompt);
     if (typeof completion === 'string') return setError(completion);
     try {
-      const { r } = await gql<{ r: Result<{ id: string; proposalStatus?: string }> }>(PUBLISH, {
+      const { r } = await gql<{ r: Result<{ id: string; proposalStatus?: string; amends?: boolean }> }>(PUBLISH, {
         provider: form.provider || providers[0]?.slug,
         model: form.model.trim(),
         upstreamModel: form.upstreamModel.trim() || form.model.trim(),
@@ -141,7 +141,13 @@ const PublishForm = ({ providers, onDone }: { providers: readonly Provider[]; on
         maxOutput: Number(form.maxOutput),
       });
       const done = unwrap(r);
-      onDone(done.proposalStatus ? `${done.id} waits for an admin's approval.` : `Published ${done.id}: it routes now.`);
+      onDone(
+        done.amends
+          ? `The change to ${done.id} waits for an admin's approval: the endpoint routes as approved meanwhile.`
+          : done.proposalStatus
+            ? `${done.id} waits for an admin's approval.`
+            : `Published ${done.id}: it routes now.`,
+      );
       setForm({ ...form, model: '', upstreamModel: '' });
     } catch (failure) {
       setError(messageOf(failure));
