@@ -27,7 +27,7 @@ const PUBLISH = `mutation ($model: String!, $upstreamModel: String!, $prices: Pr
     quantization: $quantization, supportedParameters: $supportedParameters, variants: $variants, modelName: $modelName) {
     __typename ... on EndpointProposal { proposalStatus version } ... on DomainError { code message } } }`;
 const REVIEW = `{ endpointProposals(status: null) { edges { node {
-  id proposalStatus version upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
+  id proposalStatus reason version upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
   prices { prompt completion request reasoning cacheRead cacheWrite } newModel { name description contextLength inputModalities } } } } }`;
 const APPROVE = `mutation ($model: String!, $version: Int, $prices: ReviewedPricesInput) { approveEndpoint(provider: "eve-ai", model: $model, expectedVersion: $version, expectedPrices: $prices) {
   __typename ... on Endpoint { id status } ... on DomainError { code message details } } }`;
@@ -321,11 +321,17 @@ describe('a change to an approved endpoint', () => {
     expect(await routedTo()).toEqual({ reviewed: ['fake-model-cheap'], other: [] });
   });
 
-  it('keeps the endpoint as approved when an amendment is rejected; an admin may move the provider', async () => {
+  it('keeps the endpoint as approved when an amendment is rejected or withdrawn; an admin may move the provider', async () => {
     expect(await amend('fake-model-other')).toMatchObject({ amends: true, version: approvedVersion + 2 });
     const rejected = await h.gqlOk(`mutation { rejectEndpoint(provider: "eve-ai", model: "${MODEL}", reason: "not that model") { ... on EndpointProposal { proposalStatus amends } } }`);
     expect(rejected.rejectEndpoint).toEqual({ proposalStatus: 'REJECTED', amends: true });
     expect(await routedTo()).toEqual({ reviewed: ['fake-model-cheap'], other: [] });
+    // Its provider withdraws a change by publishing the endpoint as it routes: an approval of it is then refused.
+    const filed = await amend('fake-model-third');
+    expect(filed).toMatchObject({ amends: true, proposalStatus: 'PENDING', version: approvedVersion + 3 });
+    expect(await amend('fake-model-cheap')).toEqual({ __typename: 'Endpoint', id: ID });
+    expect(await review()).toMatchObject({ proposalStatus: 'REJECTED', reason: expect.stringContaining('withdrawn by its provider'), version: approvedVersion + 3 });
+    expect(await approve(filed)).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining('rejected') });
     await admin(`setProviderBaseUrl(provider: "eve-ai", baseUrl: "${otherUpstream.baseUrl}")`);
     expect(await routedTo()).toEqual({ reviewed: [], other: ['fake-model-cheap'] });
   });

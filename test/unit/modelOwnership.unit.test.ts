@@ -10,7 +10,7 @@ import type { RecordedEvent } from '../../src/eventStore/eventStore.js';
 import { foldEvents } from '../../src/eventStore/handleCommand.js';
 import { modelDecider } from '../../src/modules/catalog/model.decider.js';
 import type { ModelPublished } from '../../src/modules/catalog/model.events.js';
-import { providerDecider, type ModelAccess } from '../../src/modules/catalog/provider.decider.js';
+import { providerDecider, WITHDRAWN, type ModelAccess } from '../../src/modules/catalog/provider.decider.js';
 import type { EndpointSpec, ProviderEvent, ProviderRegistered } from '../../src/modules/catalog/provider.events.js';
 import type { Doc } from '../../src/readStore/readStore.js';
 import { prices } from '../support/catalogFixture.js';
@@ -154,6 +154,11 @@ describe('provider decider: a change to an endpoint an admin admitted is reviewe
   it("files a republish with any change as an amendment, versioned on from the proposal's, and leaves the endpoint as approved", () => {
     given(admitted).when(publish(bob, seeded, spec)).then([]);
     given(admitted).when(publish(bob, seeded, elsewhere)).then([filing(2, { upstreamModel: 'cheaper-model' }, true)]);
+    // Published again as approved, the endpoint withdraws the change filed (recorded as the provider's rejection).
+    const withdrawn: ProviderEvent = { type: 'EndpointRejected', data: { providerSlug: 'bob-ai', model: spec.model, reason: WITHDRAWN, at, decidedBy: bob } };
+    given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]).when(publish(bob, seeded, spec)).then([withdrawn]);
+    given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true), withdrawn]).when(approve()).thenThrows(ConflictError, /rejected/);
+    given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true), withdrawn]).when(publish(bob, seeded, spec)).then([]);
     given([...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]).when(publish(bob, seeded, elsewhere)).then([]);
     const state = foldEvents(providerDecider, [...admitted, filing(2, { upstreamModel: 'cheaper-model' }, true)]);
     expect(state.status === 'registered' && state.endpoints.get(spec.model)).toMatchObject({ status: 'active', spec: { upstreamModel: 'x' }, amendment: { status: 'proposed', filing: { version: 2 } } });

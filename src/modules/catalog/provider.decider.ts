@@ -335,6 +335,9 @@ const nextVersion = (current: EndpointState | undefined): number => {
   return (current.amendment?.filing.version ?? current.lastVersion) + 1;
 };
 
+/** The reason an amendment its provider withdrew (by publishing the endpoint as it routes) is recorded with. */
+export const WITHDRAWN = 'withdrawn by its provider, which published the endpoint again as approved';
+
 /** Whether the actor may publish on, or change an endpoint of, the model by itself (an admin, its owner, or any provider once it is open); else an admin reviews. */
 const publishesDirectly = (actor: CatalogActor, model: ModelAccess | null): boolean =>
   actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders));
@@ -603,7 +606,13 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         }
         // On a model the provider may not publish on by itself, an admin reviews the endpoint, and then every change
         // to it (another upstream model, price, limit): the endpoint routes as it was approved until the change is.
-        if (isPublished(current) && sameEndpointSpec(current.spec, spec)) return [];
+        if (isPublished(current) && sameEndpointSpec(current.spec, spec)) {
+          // Published again as it routes: what the provider wants is the endpoint as approved, and a change it filed
+          // before is withdrawn (an admin's approval of it would publish what its provider no longer asks for).
+          return current.amendment?.status === 'proposed'
+            ? [{ type: 'EndpointRejected', data: { providerSlug, model: spec.model, reason: WITHDRAWN, at, decidedBy: actor } }]
+            : [];
+        }
         const carried = model === null && !isPublished(current) ? (newModel ?? null) : null;
         const { baseUrl, cancellable } = owned;
         const pending = pendingOf(current);

@@ -174,6 +174,7 @@ export type EndpointApproved = {
   readonly data: { readonly providerSlug: string; readonly model: string; readonly at: string; readonly decidedBy: CatalogActor };
 };
 
+/** An admin rejected a pending proposal, or its provider withdrew an amendment (decidedBy names it; reason WITHDRAWN). */
 export type EndpointRejected = {
   readonly type: 'EndpointRejected';
   readonly data: { readonly providerSlug: string; readonly model: string; readonly reason: string; readonly at: string; readonly decidedBy: CatalogActor };
