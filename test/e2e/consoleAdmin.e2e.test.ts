@@ -276,6 +276,8 @@ describe.skipIf(!chromiumPath)('the provider and admin pages in Chromium', () =>
     await page.reload();
     await expect.poll(() => row.textContent()).toContain('(change to the published endpoint, which routes as approved meanwhile)');
     expect(await row.textContent()).toContain('fake-model-3 at');
+    // What approving it changes in the endpoint as it routes: its upstream model only.
+    expect(await row.textContent()).toContain('changes: upstreamModel "fake-model" → "fake-model-3"');
     await row.scrollIntoViewIfNeeded();
     await shoot('admin-amendment');
     await page.getByRole('button', { name: 'Approve switchyard/demo-paid@pat-ai' }).click();

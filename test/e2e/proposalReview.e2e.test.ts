@@ -27,7 +27,7 @@ const PUBLISH = `mutation ($model: String!, $upstreamModel: String!, $prices: Pr
     quantization: $quantization, supportedParameters: $supportedParameters, variants: $variants, modelName: $modelName) {
     __typename ... on EndpointProposal { proposalStatus version } ... on DomainError { code message } } }`;
 const REVIEW = `{ endpointProposals(status: null) { edges { node {
-  id proposalStatus reason version upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
+  id proposalStatus reason version changes upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
   prices { prompt completion request reasoning cacheRead cacheWrite } newModel { name description contextLength inputModalities } } } } }`;
 const APPROVE = `mutation ($model: String!, $version: Int, $prices: ReviewedPricesInput) { approveEndpoint(provider: "eve-ai", model: $model, expectedVersion: $version, expectedPrices: $prices) {
   __typename ... on Endpoint { id status } ... on DomainError { code message details } } }`;
@@ -297,7 +297,13 @@ describe('a change to an approved endpoint', () => {
     expect(await amend('fake-model')).toEqual({ __typename: 'Endpoint', id: ID });
     const filed = await amend('fake-model-cheap');
     expect(filed).toEqual({ __typename: 'EndpointProposal', proposalStatus: 'PENDING', version: approvedVersion + 1, amends: true, upstreamModel: 'fake-model-cheap' });
-    expect(await review()).toMatchObject({ proposalStatus: 'PENDING', version: approvedVersion + 1, upstreamModel: 'fake-model-cheap' });
+    // The admin sees what the approval would change in the endpoint as it routes.
+    expect(await review()).toMatchObject({
+      proposalStatus: 'PENDING',
+      version: approvedVersion + 1,
+      upstreamModel: 'fake-model-cheap',
+      changes: [{ field: 'upstreamModel', was: 'fake-model', now: 'fake-model-cheap' }],
+    });
     expect(await routedTo()).toEqual({ reviewed: ['fake-model'], other: [] });
   });
 
@@ -317,7 +323,7 @@ describe('a change to an approved endpoint', () => {
     const stale = await approve({ version: approvedVersion });
     expect(stale).toMatchObject({ __typename: 'DomainError', code: 'CONFLICT', message: expect.stringContaining(`no version ${approvedVersion}`) });
     expect(await approve(await review())).toEqual({ __typename: 'Endpoint', id: ID, status: 'active' });
-    expect(await review()).toMatchObject({ proposalStatus: 'APPROVED', version: approvedVersion + 1 });
+    expect(await review()).toMatchObject({ proposalStatus: 'APPROVED', version: approvedVersion + 1, changes: null });
     expect(await routedTo()).toEqual({ reviewed: ['fake-model-cheap'], other: [] });
   });
 

@@ -34,7 +34,7 @@ import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type Endpoi
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './providerHandle.decider.js';
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
-import { pendingOf, providerDecider, requireManager, sameEndpointSpec, validateSpec, type ModelAccess, type ProviderCommand } from './provider.decider.js';
+import { pendingOf, proposalChanges, providerDecider, requireManager, sameEndpointSpec, validateSpec, type ModelAccess, type ProposalChange, type ProviderCommand } from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 import { endpointParameters } from '../../gateway/parameterNames.js';
 
@@ -785,6 +785,30 @@ export const createCatalogApi = (deps: {
     providersByIds: (ids: readonly string[]) => queries.providersByIds(ids),
     /** Newest first: an admin sees every provider's proposals, anyone else its own. */
     proposals: (viewer: Principal, status: ProposalStatus | undefined) => queries.proposals({ status, proposedBy: isAdmin(viewer) ? undefined : viewer.accountId }),
+    /**
+     * What approving a pending amendment changes in the endpoint as it routes now, field by field (the reviewer's
+     * diff); null for anything else (a proposal of a new endpoint, a decided filing, an endpoint no longer known).
+     */
+    amendmentChanges: (doc: EndpointProposalDoc): ProposalChange[] | null => {
+      const live = doc.amends === true && doc.status === 'pending' ? deps.routing.endpoint(doc._id) : undefined;
+      if (live === undefined) return null;
+      const { baseUrl, cancellable } = live.provider;
+      type Served = Pick<EndpointSpec, 'upstreamModel' | 'prices' | 'contextLength' | 'maxOutput' | 'quantization' | 'variants'>;
+      const specOf = (e: Served, supportedParameters: readonly string[]): EndpointSpec => ({
+        model: live.model,
+        upstreamModel: e.upstreamModel,
+        prices: e.prices,
+        contextLength: e.contextLength,
+        maxOutput: e.maxOutput,
+        quantization: e.quantization ?? null,
+        supportedParameters,
+        variants: e.variants,
+      });
+      return proposalChanges(
+        { spec: specOf(live, [...live.supportedParameters]), newModel: null, baseUrl, cancellable },
+        { spec: specOf(doc, doc.supportedParameters), newModel: null, baseUrl: doc.baseUrl ?? baseUrl, cancellable: doc.cancellable ?? cancellable },
+      );
+    },
     autoRules: (): readonly AutoRule[] | null => deps.routing.autoRules(),
     /** Every alias and the model it names, by alias (routing's: what requests resolve now). */
     modelAliases: (): readonly ModelAlias[] => deps.routing.aliases(),

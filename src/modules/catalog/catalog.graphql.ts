@@ -15,6 +15,7 @@ import type { EndpointTrafficRow } from './providerTraffic.js';
 import { seesOwnerDetails, type CatalogCaller, type EndpointView } from './catalog.api.js';
 import { MODALITIES, type Modality, type ModelSpec } from './model.events.js';
 import type { ModelQuery, ModelSort } from './modelListing.js';
+import type { ProposalChange } from './provider.decider.js';
 import { DATA_POLICIES, PRICE_FIELDS, PROTOCOLS, VARIANT_TAGS, type DataPolicy, type EndpointPrices, type PriceField, type ProviderProtocol, type VariantTag } from './provider.events.js';
 
 /** The caller of a mutation, as the catalog API takes it. */
@@ -224,6 +225,13 @@ export const EndpointProposalRef = builder.objectRef<EndpointProposalDoc>('Endpo
       description:
         "A change to an endpoint already published on a model its provider may not publish on by itself (another account's, closed to providers): the endpoint keeps routing as it was approved (upstream model, prices, limits) until an admin approves this; rejected, it stays so.",
       resolve: (p) => p.amends === true,
+    }),
+    changes: t.field({
+      type: 'JSON',
+      nullable: true,
+      description:
+        "A pending amendment's changes to the endpoint as it routes now, field by field, as approveEndpoint's CONFLICT names them: [{ field, was, now }] (field a path such as upstreamModel or prices.completion; was as it routes, now as filed): what approving it changes. Null for a proposal of a new endpoint and once decided.",
+      resolve: (p, _args, ctx): ProposalChange[] | null => ctx.catalog.amendmentChanges(p),
     }),
     createsModel: t.boolean({
       description: "The model is not in the catalog and is outside the provider's namespace: approving it creates the model (owned by the root account).",

@@ -59,6 +59,8 @@ interface Proposal {
   createsModel: boolean;
   /** A change to an endpoint already published, which routes as approved meanwhile. */
   amends: boolean;
+  /** An amendment's changes to the endpoint as it routes now. */
+  changes: { field: string; was: unknown; now: unknown }[] | null;
   newModel: { name: string; description: string; contextLength: number; inputModalities: string[] } | null;
   proposedBy: string;
   proposedAt: string;
@@ -101,7 +103,7 @@ const DATA_POLICIES: readonly (readonly [DataPolicy, string])[] = [
 const PROPOSALS = `query Pending($after: String) {
   endpointProposals(first: 30, after: $after, status: PENDING) { edges { node {
     id model version provider { slug name baseUrl cancellable } upstreamModel baseUrl cancellable contextLength maxOutput quantization supportedParameters variants
-    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel amends newModel { name description contextLength inputModalities } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
+    prices { prompt completion request reasoning cacheRead cacheWrite } createsModel amends changes newModel { name description contextLength inputModalities } proposedBy proposedAt } } pageInfo { hasNextPage endCursor } }
 }`;
 const APPROVE = `mutation Approve($provider: String!, $model: String!, $version: Int, $prices: ReviewedPricesInput) {
   r: approveEndpoint(provider: $provider, model: $model, expectedVersion: $version, expectedPrices: $prices) { __typename ... on Endpoint { id } ${DOMAIN_ERROR} }
@@ -444,6 +446,17 @@ const Serves = ({ p }: { p: Proposal }) => {
       <Name text={p.upstreamModel} /> <span class="muted small">at</span> <Name text={p.baseUrl ?? p.provider.baseUrl ?? 'in-process'} />
       <div class="muted small">{limits.join(', ')}</div>
       <div class="muted small">parameters: {p.supportedParameters.length > 0 ? p.supportedParameters.join(', ') : 'none'}</div>
+      {p.changes && p.changes.length > 0 && (
+        <div class="small">
+          changes:{' '}
+          {p.changes.map((c, i) => (
+            <span key={c.field}>
+              {i > 0 && ', '}
+              {c.field} <Name text={JSON.stringify(c.was)} /> → <Name text={JSON.stringify(c.now)} />
+            </span>
+          ))}
+        </div>
+      )}
       {p.newModel && (
         <div class="muted small">
           creates the model <Name text={p.newModel.name} />
