@@ -207,6 +207,9 @@ describe('provider decider: a change to an endpoint an admin admitted is reviewe
     given(admitted).when(reprice(bob, null, raised)).thenThrows(ForbiddenError);
     given(admitted).when(reprice(bob, opened, raised)).then([changed(bob, raised)]);
     given(admitted).when(reprice(admin, seeded, raised)).then([changed(admin, raised)]);
+    // A price an event written before it existed did not record counts as 0: setting it is a raise.
+    const legacy: ProviderEvent = { type: 'EndpointPublished', data: { ...spec, prices: { prompt: 1, completion: 1 } as EndpointSpec['prices'], providerSlug: 'bob-ai', at } };
+    given([registered, legacy]).when(reprice(bob, seeded, { prompt: 1, completion: 1, request: 1, reasoning: 0, cacheRead: 0, cacheWrite: 0 })).thenThrows(ForbiddenError, /a raise \(request\)/);
     // After a cut, going back up is a raise.
     given([...admitted, changed(bob, cut)]).when(reprice(bob, seeded, spec.prices)).thenThrows(ForbiddenError, /a raise \(prompt/);
   });

@@ -649,7 +649,8 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         validatePrices(prices);
         const endpoint = requirePublished(owned, providerSlug, model);
         requireFreePrices(endpoint.spec.variants.includes('free'), prices, 'prices');
-        const raised = PRICE_FIELDS.filter((field) => prices[field] > endpoint.spec.prices[field]);
+        // A price an older event did not record counts as 0: setting it is a raise.
+        const raised = PRICE_FIELDS.filter((field) => prices[field] > (endpoint.spec.prices[field] ?? 0));
         // What a call costs was part of the review that admitted it: a raise is reviewed too (a cut is not held).
         if (raised.length > 0 && !publishesDirectly(actor, access)) {
           throw new ForbiddenError(
