@@ -34,7 +34,19 @@ import { findListing, queryModels, USAGE_SORTS, type EndpointServes, type Endpoi
 import { endpointTraffic, type EndpointTrafficRow } from './providerTraffic.js';
 import { ABANDONED_CLAIM_MS, handleTaken, providerHandleDecider } from './providerHandle.decider.js';
 import { handlesOf, providerHandleStream, type ProviderHandleEvent } from './providerHandle.events.js';
-import { pendingOf, proposalChanges, providerDecider, requireManager, sameEndpointSpec, validateSpec, type ModelAccess, type ProposalChange, type ProviderCommand } from './provider.decider.js';
+import {
+  endpointSpecOf,
+  pendingOf,
+  proposalChanges,
+  providerDecider,
+  publishesDirectly,
+  requireManager,
+  sameEndpointSpec,
+  validateSpec,
+  type ModelAccess,
+  type ProposalChange,
+  type ProviderCommand,
+} from './provider.decider.js';
 import { endpointId, providerStream, type CatalogActor, type CredentialRef, type DataPolicy, type EndpointPrices, type EndpointSpec, type ProviderEvent, type ProviderProtocol, type VariantTag } from './provider.events.js';
 import { endpointParameters } from '../../gateway/parameterNames.js';
 
@@ -419,8 +431,7 @@ export const createCatalogApi = (deps: {
     const free: string[] = [];
     for (const [model, endpoint] of provider.endpoints) {
       if (endpoint.status !== 'active' && endpoint.status !== 'disabled') continue;
-      const access = accessOf(await loadModel(model));
-      if (access !== null && (access.ownerAccountId === actor.accountId || access.openToProviders)) free.push(model);
+      if (publishesDirectly(actor, accessOf(await loadModel(model)))) free.push(model);
     }
     return free;
   };
@@ -678,7 +689,8 @@ export const createCatalogApi = (deps: {
       const actor = catalogActor(caller.principal);
       return changeProvider(caller, input.provider, {
         type: 'SetCancellation',
-        data: { providerSlug: input.provider, actor, cancellable: input.cancellable, freeModels: await freeModelsOf(input.provider, actor), at: at() },
+        // Only a change to false is held for the models an admin admitted (the decider): true needs no reading.
+        data: { providerSlug: input.provider, actor, cancellable: input.cancellable, freeModels: input.cancellable ? [] : await freeModelsOf(input.provider, actor), at: at() },
       });
     },
 
@@ -793,20 +805,9 @@ export const createCatalogApi = (deps: {
       const live = doc.amends === true && doc.status === 'pending' ? deps.routing.endpoint(doc._id) : undefined;
       if (live === undefined) return null;
       const { baseUrl, cancellable } = live.provider;
-      type Served = Pick<EndpointSpec, 'upstreamModel' | 'prices' | 'contextLength' | 'maxOutput' | 'quantization' | 'variants'>;
-      const specOf = (e: Served, supportedParameters: readonly string[]): EndpointSpec => ({
-        model: live.model,
-        upstreamModel: e.upstreamModel,
-        prices: e.prices,
-        contextLength: e.contextLength,
-        maxOutput: e.maxOutput,
-        quantization: e.quantization ?? null,
-        supportedParameters,
-        variants: e.variants,
-      });
       return proposalChanges(
-        { spec: specOf(live, [...live.supportedParameters]), newModel: null, baseUrl, cancellable },
-        { spec: specOf(doc, doc.supportedParameters), newModel: null, baseUrl: doc.baseUrl ?? baseUrl, cancellable: doc.cancellable ?? cancellable },
+        { spec: endpointSpecOf({ ...live, supportedParameters: [...live.supportedParameters] }), newModel: null, baseUrl, cancellable },
+        { spec: endpointSpecOf(doc), newModel: null, baseUrl: doc.baseUrl ?? baseUrl, cancellable: doc.cancellable ?? cancellable },
       );
     },
     autoRules: (): readonly AutoRule[] | null => deps.routing.autoRules(),

@@ -339,7 +339,7 @@ const nextVersion = (current: EndpointState | undefined): number => {
 export const WITHDRAWN = 'withdrawn by its provider, which published the endpoint again as approved';
 
 /** Whether the actor may publish on, or change an endpoint of, the model by itself (an admin, its owner, or any provider once it is open); else an admin reviews. */
-const publishesDirectly = (actor: CatalogActor, model: ModelAccess | null): boolean =>
+export const publishesDirectly = (actor: CatalogActor, model: ModelAccess | null): boolean =>
   actor.admin || (model !== null && (model.ownerAccountId === actor.accountId || model.openToProviders));
 
 /** The same endpoint spec, field by field (whatever the order its fields were written in). */
@@ -355,8 +355,8 @@ const specFields = (s: EndpointSpec) => [
   s.variants,
 ];
 
-/** The spec an EndpointPublished publishes. */
-const publishedSpec = (data: EndpointSpec): EndpointSpec => ({
+/** An endpoint's spec, and nothing else, out of what carries one (an EndpointPublished, a proposal's document). */
+export const endpointSpecOf = (data: EndpointSpec): EndpointSpec => ({
   model: data.model,
   upstreamModel: data.upstreamModel,
   prices: data.prices,
@@ -504,7 +504,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         return state.status === 'registered' ? { ...state, baseUrl: event.data.baseUrl, settingsChangedAt: ownersChangeAt(state, event.data) } : state;
       case 'EndpointPublished': {
         const { status = 'active', decidedBy } = event.data;
-        const spec = publishedSpec(event.data);
+        const spec = endpointSpecOf(event.data);
         return withEndpoint(state, event.data.model, (current) => {
           // Whatever was filed is settled by a publish (approved, or published by someone who may): versions go on from it.
           const filed = pendingOf(current);
@@ -618,7 +618,7 @@ export const providerDecider: Decider<ProviderState, ProviderCommand, ProviderEv
         const pending = pendingOf(current);
         const unchanged =
           pending?.status === 'proposed' &&
-          sameSpec(pending.spec, spec) &&
+          sameEndpointSpec(pending.spec, spec) &&
           sameSpec(pending.newModel, carried) &&
           pending.filing.content.baseUrl === baseUrl &&
           pending.filing.content.cancellable === cancellable;
