@@ -18,6 +18,7 @@ import type { FollowStatus } from './eventStore/followStatus.js';
 import { isGraphQLError, operationError, queryLimits, requestError, useClientErrors } from './graphql/clientErrors.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { endWhenKeyRefused } from './graphql/plugins/endWhenKeyRefused.js';
+import { boundWrites } from './graphql/plugins/writeBudget.js';
 import { boundSubscriptions, createAccountSlots, tooManySubscriptions, type Release } from './graphql/plugins/subscriptionSlots.js';
 import { schema } from './graphql/schema.js';
 import { consoleDistDir } from './console/paths.js';
@@ -317,6 +318,7 @@ export const buildApp = (
       useClientErrors({ suggestions: config.GRAPHQL_INTROSPECTION }),
       endWhenKeyRefused(core.directory),
       boundSubscriptions(subscriptionSlots, (context) => wsSlots.get(context)),
+      boundWrites(core.writes, core.now),
       // Answers are a key's own records (GET /graphql?query=… too): no browser or proxy keeps a copy.
       { onResponse: ({ response }) => response.headers.set('cache-control', 'no-store') },
     ],

@@ -61,6 +61,12 @@ const schema = z.object({
    * process; 0: no limit. The free plan's quotas are per account, so each signup is fresh free use.
    */
   SELF_SIGNUP_PER_HOUR: integer('SELF_SIGNUP_PER_HOUR', { min: 0, max: 1_000_000 }).default(5),
+  /**
+   * Changes an account (not an admin) may make through the API in any minute, counted per process: each GraphQL
+   * mutation field run (model calls excepted: they are billed) and each REST change of a preset or a key
+   * (src/modules/auth/writeBudget.ts). Past it, RATE_LIMITED (429) with when to retry.
+   */
+  WRITES_PER_MINUTE: integer('WRITES_PER_MINUTE', { min: 60, max: 1_000_000 }).default(600),
   GRAPHQL_INTROSPECTION: bool.default(true),
   MAX_BODY_BYTES: integer('MAX_BODY_BYTES', { min: 1024 }).default(1_048_576),
   /**

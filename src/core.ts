@@ -1,4 +1,5 @@
 import { getEventListeners, setMaxListeners } from 'node:events';
+import { createWriteBudget, type WriteBudget } from './modules/auth/writeBudget.js';
 import { createPubSub } from 'graphql-yoga';
 import { apiKeyQueries, type ApiKeyDoc } from '../projections/apiKeys.js';
 import { balanceQueries, type BalanceDoc } from '../projections/balances.js';
@@ -60,6 +61,8 @@ export interface Core {
   /** Each capability's application API (src/modules/modules.ts): what GraphQL and REST call; the GraphQL context spreads them. */
   readonly modules: Modules;
   readonly now: () => Date;
+  /** What each account may change through the API in a minute (WRITES_PER_MINUTE): GraphQL mutations and REST changes take from it. */
+  readonly writes: WriteBudget;
   /**
    * Run a command through its decider and return once the auth directory and the read models have applied the
    * result, so the caller reads its own write (a revoked key is refused on the very next request).
@@ -115,6 +118,7 @@ export const createCore = (deps: {
     now,
     pubsub,
     watched,
+    writes: createWriteBudget(deps.config.WRITES_PER_MINUTE),
     async execute(stream, decider, command, actor, options) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         ...options,

@@ -252,11 +252,12 @@ export const startSwitchyard = async (
       providerNames: async () => new Map((await modules.catalog.providers()).map((p) => [p._id, p.name])),
       maxBodyBytes: config.MAX_BODY_BYTES,
       now: core.now,
+      writes: core.writes,
     }),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
     ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
-    ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
+    ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes, now: core.now }),
     ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES }),
   ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status(), shutdown });
   const port = await app.start(config.PORT, config.HOST);

@@ -7,12 +7,18 @@ export const createRateWindow = (limit: number, windowMs: number) => {
   const taken = new Map<string, number[]>();
   let sweptAt = Number.NEGATIVE_INFINITY;
   return {
-    /** Takes a slot at `at`; or, when the window's are all taken, the milliseconds until the oldest frees. */
-    take(key: string, at: number): { taken: true } | { taken: false; retryAfterMs: number } {
+    /**
+     * Takes `count` slots at `at`, all or none; or, when fewer are free, the milliseconds until enough are (never, for
+     * more than `limit`: then until the whole window is free).
+     */
+    take(key: string, at: number, count = 1): { taken: true } | { taken: false; retryAfterMs: number } {
       const recent = (taken.get(key) ?? []).filter((t) => t > at - windowMs);
       taken.set(key, recent);
-      if (recent.length >= limit) return { taken: false, retryAfterMs: Math.max(recent[0]! + windowMs - at, 1) };
-      recent.push(at);
+      if (recent.length + count > limit) {
+        const frees = recent[Math.min(recent.length + count - limit, recent.length) - 1];
+        return { taken: false, retryAfterMs: Math.max((frees ?? at) + windowMs - at, 1) };
+      }
+      for (let i = 0; i < count; i++) recent.push(at);
       // Keys that took nothing for a window are forgotten once many are held (looked for at most once a window's tenth).
       if (taken.size > 10_000 && at - sweptAt > windowMs / 10) {
         sweptAt = at;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { WriteBudget } from '../auth/writeBudget.js';
 import { DATE_TIME_RULE, parseDateTime } from '../../dateTime.js';
 import type { ApiKeyDoc } from '../../../projections/apiKeys.js';
 import { isCalendarDay, utcDay } from '../../calendarDay.js';
@@ -122,6 +123,8 @@ export const apiKeyRoutes = (deps: {
   providerNames: () => Promise<ReadonlyMap<string, string>>;
   maxBodyBytes: number;
   now: () => Date;
+  /** Each change (create, update, delete) takes one of the account's writes (WRITES_PER_MINUTE). */
+  writes: WriteBudget;
 }): Route[] => {
   const { apiKeys, ledger } = deps;
   const caller = (request: RestRequest): Caller & { principal: Principal } => ({
@@ -130,11 +133,12 @@ export const apiKeyRoutes = (deps: {
   });
   /**
    * The caller of a change to its keys: managing keys needs the role user (reading them does not), with a key that is
-   * not restricted (a management key limited before limits on them were refused is one).
+   * not restricted (a management key limited before limits on them were refused is one), and takes one of its writes.
    */
   const manager = (request: RestRequest): Caller & { principal: Principal } => {
     const who = caller(request);
     requireFullKey(requireRole(who.principal, 'user'));
+    deps.writes.take(who.principal, 1, deps.now().getTime());
     return who;
   };
   /** Named as this API names it (the application API's own check says `expiresAt`, GraphQL's argument). */

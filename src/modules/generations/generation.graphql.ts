@@ -1,4 +1,5 @@
 import { idempotencyKeyArg } from '../../idempotencyKey.js';
+import { BILLED_CALL } from '../../graphql/plugins/writeBudget.js';
 import type { StoredContent } from '../../contentStore/contentStore.js';
 import { mediaCounts, type GenerationDoc } from '../../../projections/generations.js';
 import { builder } from '../../graphql/builder.js';
@@ -313,6 +314,7 @@ const IDEMPOTENCY_KEY_ARG =
 
 builder.mutationFields((t) => ({
   sendPrompt: t.withAuth({ user: true }).field({
+    extensions: BILLED_CALL,
     type: SendPromptResultRef,
     description: 'Call a model and wait for the whole answer: the completion, usage, cost and the provider that served it.',
     errors: { directResult: true },
@@ -323,6 +325,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.generations.send(ctx.principal, args.input, ctx.requestId, { idempotencyKey: idempotencyKeyArg(args.idempotencyKey) }),
   }),
   embed: t.withAuth({ user: true }).field({
+    extensions: BILLED_CALL,
     type: EmbedResultRef,
     description: 'Embed one text or several with an embeddings model, charged per input token (the same call as REST POST /api/v1/embeddings).',
     errors: { directResult: true },
@@ -336,6 +339,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.generations.deleteContent(targetAccount(args.accountId, ctx)),
   }),
   startGeneration: t.withAuth({ user: true }).field({
+    extensions: BILLED_CALL,
     type: StartedGenerationRef,
     description: 'Start a streamed generation and return its id at once (after routing and the credit check); subscribe to generation(id).',
     errors: { directResult: true },

@@ -1,4 +1,5 @@
 import { messagesChatBody } from '../../gateway/skins/anthropicMessages.js';
+import type { WriteBudget } from '../auth/writeBudget.js';
 import { chatBodyOf } from '../../gateway/skins/openaiResponses.js';
 import { readJsonBody, requireUser, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
@@ -44,14 +45,16 @@ const SAMPLES: readonly (readonly [suffix: string, toChat: (body: unknown) => un
  * ignored), its system prompt (system messages, Anthropic's `system`, the Responses `instructions`) becomes the
  * preset's; nothing is sent to a model. A sample is checked as a request of its API first. Saving changes what every
  * key of the account sends through the preset, so it needs a key that is not restricted (403 otherwise); naming the
- * preset in a request (`@preset/slug`) is open to any key of the account.
+ * preset in a request (`@preset/slug`) is open to any key of the account. A save takes one of the account's writes
+ * (WRITES_PER_MINUTE).
  */
-export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number }): Route[] =>
+export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number; writes: WriteBudget; now: () => Date }): Route[] =>
   SAMPLES.map(([suffix, toChat]) => ({
     method: 'POST',
     path: `/api/v1/presets/:slug/${suffix}`,
     handler: async ({ req, res, params, requestId }) => {
       const principal = requireFullKey(requireUser(deps.directory, req));
+      deps.writes.take(principal, 1, deps.now().getTime());
       const body = toChat(await readJsonBody(req, deps.maxBodyBytes));
       const preset = await deps.presets.saveFromSample({ principal, requestId }, params['slug']!, body);
       sendJson(res, 200, { data: presetJson(preset) });

@@ -1,0 +1,32 @@
+import { RateLimitedError } from '../../errors.js';
+import { createRateWindow } from '../../rateWindow.js';
+import { isAdmin, type Principal } from './principal.js';
+
+const MINUTE_MS = 60_000;
+
+/**
+ * What an account may change through the API in any minute (WRITES_PER_MINUTE), counted per process: each GraphQL
+ * mutation field run (every alias one; those that call a model are billed instead, see graphql/plugins/writeBudget.ts)
+ * and each REST change of a preset or a key. Every such change is an event kept for good, at no cost to its caller, so
+ * without a bound one account could grow the log (and the read models) as fast as the server takes requests: a table
+ * entry of 64 KB updated in a loop, a provider's proposal filed again and again. Admins are not counted.
+ */
+export const createWriteBudget = (perMinute: number) => {
+  const window = createRateWindow(perMinute, MINUTE_MS);
+  return {
+    perMinute,
+    /** Takes `count` of the account's writes at `at`, all or none; else RATE_LIMITED (nothing of the request runs). */
+    take(principal: Principal, count: number, at: number): void {
+      if (count === 0 || isAdmin(principal)) return;
+      const slot = window.take(principal.accountId, at, count);
+      if (!slot.taken) {
+        throw new RateLimitedError(
+          `An account makes at most ${perMinute} changes a minute through the API (WRITES_PER_MINUTE)${count > 1 ? `, and this request makes ${count}` : ''}: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`,
+          slot.retryAfterMs,
+          { reason: 'write_rate', limit: perMinute },
+        );
+      }
+    },
+  };
+};
+export type WriteBudget = ReturnType<typeof createWriteBudget>;
