@@ -151,3 +151,25 @@ describe('REST changes', () => {
     expect((await preset(erin)).version).toBe(57);
   });
 });
+
+describe('REST table entries and runs', () => {
+  it('an entry added and a run started with a key take from the minute, as insertEntry and runWorkflow do', async () => {
+    const frank = await h.openAccount({ roles: ['user', 'designer'], name: 'frank' });
+    expect((await h.gql(`mutation { createTable(name: "inbox") { __typename } }`, {}, frank.key)).body.data.createTable.__typename).toBe('Table');
+    const definition = { name: 'Echo', trigger: { type: 'manual' }, steps: [{ key: 'echo', type: 'action.transform', input: { expression: '=trigger.body' } }] };
+    const workflow = (await h.gql(`mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, frank.key)).body.data.createWorkflow.id as string;
+    const post = (path: string, body: unknown) =>
+      fetch(`${h.url}/api/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${frank.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    // 2 spent above; 57 entries and 1 run make 60.
+    for (let i = 0; i < 57; i++) expect((await post('/tables/inbox/entries', { i })).status).toBe(201);
+    expect((await post(`/workflows/${workflow}/runs`, { n: 1 })).status).toBe(202);
+
+    const entry = await post('/tables/inbox/entries', { i: 57 });
+    expect(entry.status).toBe(429);
+    expect(Number(entry.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await post(`/workflows/${workflow}/runs`, { n: 2 })).status).toBe(429);
+    expect((await h.gql(`{ tables { name entryCount } }`, {}, frank.key)).body.data.tables).toEqual([{ name: 'inbox', entryCount: 57 }]);
+    const runs = (await h.gql('query ($id: ID!) { workflowRuns(workflowId: $id) { edges { node { id } } } }', { id: workflow }, frank.key)).body.data.workflowRuns.edges;
+    expect(runs).toHaveLength(1);
+  });
+});

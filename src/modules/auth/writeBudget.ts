@@ -7,9 +7,10 @@ const MINUTE_MS = 60_000;
 /**
  * What an account may change through the API in any minute (WRITES_PER_MINUTE), counted per process: each GraphQL
  * mutation field run (every alias one; those that call a model are billed instead, see graphql/plugins/writeBudget.ts)
- * and each REST change of a preset or a key. Every such change is an event kept for good, at no cost to its caller, so
- * without a bound one account could grow the log (and the read models) as fast as the server takes requests: a table
- * entry of 64 KB updated in a loop, a provider's proposal filed again and again. Admins are not counted.
+ * and each REST change made with a key (a key's, a preset's, a table entry added, a run started). Every such change is
+ * an event kept for good, at no cost to its caller, so without a bound one account could grow the log (and the read
+ * models) as fast as the server takes requests: a table entry of 64 KB updated in a loop, a provider's proposal filed
+ * again and again. Admins are not counted.
  */
 export const createWriteBudget = (perMinute: number) => {
   const window = createRateWindow(perMinute, MINUTE_MS);

@@ -1,8 +1,8 @@
 import { messagesChatBody } from '../../gateway/skins/anthropicMessages.js';
-import type { WriteBudget } from '../auth/writeBudget.js';
 import { chatBodyOf } from '../../gateway/skins/openaiResponses.js';
 import { readJsonBody, requireUser, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { WriteBudget } from '../auth/writeBudget.js';
 import { requireFullKey } from '../auth/principal.js';
 import type { PresetsApi } from './presets.api.js';
 import type { PresetEntry } from './presetResolution.js';

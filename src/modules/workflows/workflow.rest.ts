@@ -8,6 +8,7 @@ import { DomainError } from '../../errors.js';
 import type { JsonValue } from '../../eventStore/eventStore.js';
 import { parseJsonBody, readRequestBody, requirePrincipal, sendJson, type Route } from '../../http/rest.js';
 import type { AuthDirectory } from '../auth/authDirectory.js';
+import type { WriteBudget } from '../auth/writeBudget.js';
 import type { Caller } from '../auth/principal.js';
 import type { RunsApi, RunView } from './run.api.js';
 import type { WebhookProof, WorkflowsApi } from './workflow.api.js';
@@ -101,6 +102,9 @@ export const workflowRoutes = (deps: {
   runs: RunsApi;
   directory: Pick<AuthDirectory, 'authenticate'>;
   maxBodyBytes: number;
+  /** A run started with a key takes one of its account's writes (WRITES_PER_MINUTE), as GraphQL's runWorkflow does. */
+  writes: WriteBudget;
+  now: () => Date;
 }): Route[] => [
   {
     method: 'POST',
@@ -155,6 +159,7 @@ export const workflowRoutes = (deps: {
     path: '/api/v1/workflows/:id/runs',
     handler: async ({ req, res, params, requestId }) => {
       const principal = requirePrincipal(deps.directory, req);
+      deps.writes.take(principal, 1, deps.now().getTime());
       const idempotencyKey = idempotencyKeyOf(req);
       // The body is the run's input; an empty one is no input.
       const input = parseBody(await readRequestBody(req, deps.maxBodyBytes), true);
