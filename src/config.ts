@@ -64,7 +64,7 @@ const schema = z.object({
   /**
    * Changes an account (not an admin) may make through the API in any minute, counted per process: each GraphQL
    * mutation field run (model calls excepted: they are billed) and each REST change made with a key (keys, presets, table
-   * entries, runs)
+   * entries, runs); and the runs one workflow's webhook starts, counted per workflow
    * (src/modules/auth/writeBudget.ts). Past it, RATE_LIMITED (429) with when to retry.
    */
   WRITES_PER_MINUTE: integer('WRITES_PER_MINUTE', { min: 60, max: 1_000_000 }).default(600),

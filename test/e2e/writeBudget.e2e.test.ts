@@ -173,3 +173,25 @@ describe('REST table entries and runs', () => {
     expect(runs).toHaveLength(1);
   });
 });
+
+describe("a workflow's webhook", () => {
+  it("starts at most the budget's runs a minute, counted per workflow: its owner's own changes (rotating the secret) go on", async () => {
+    const gina = await h.openAccount({ roles: ['user', 'designer'], name: 'gina' });
+    const definition = { name: 'Hook', trigger: { type: 'webhook', respond: 'async' }, steps: [{ key: 'echo', type: 'action.transform', input: { expression: '=trigger.body' } }] };
+    const workflow = (await h.gql(`mutation ($d: JSON!) { createWorkflow(definition: $d) { ... on Workflow { id } } }`, { d: definition }, gina.key)).body.data.createWorkflow.id as string;
+    const rotate = async () => (await h.gql(`mutation ($id: ID!) { rotateWebhookSecret(id: $id) { ... on WebhookSecret { secret } ... on DomainError { code } } }`, { id: workflow }, gina.key)).body.data.rotateWebhookSecret;
+    const secret = (await rotate()).secret as string;
+    expect((await h.gql(`mutation ($id: ID!) { enableWorkflow(id: $id) { __typename } }`, { id: workflow }, gina.key)).body.data.enableWorkflow.__typename).toBe('Workflow');
+    const hook = (n: number) =>
+      fetch(`${h.url}/api/v1/workflows/${workflow}/webhook`, { method: 'POST', headers: { 'x-switchyard-webhook-secret': secret, 'content-type': 'application/json' }, body: JSON.stringify({ n }) });
+    for (let i = 0; i < PER_MINUTE; i++) expect((await hook(i)).status).toBe(202);
+    const refused = await hook(PER_MINUTE);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/webhook starts at most 60 runs a minute/);
+    // The owner's minute is its own: 3 changes so far, the new secret is the fourth.
+    expect((await rotate()).secret).toMatch(/./);
+    const runs = (await h.gql('query ($id: ID!) { workflowRuns(workflowId: $id, first: 100) { edges { node { id } } } }', { id: workflow }, gina.key)).body;
+    expect(runs.data.workflowRuns.edges, JSON.stringify(runs.errors)).toHaveLength(PER_MINUTE);
+  });
+});

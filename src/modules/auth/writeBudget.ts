@@ -10,23 +10,35 @@ const MINUTE_MS = 60_000;
  * and each REST change made with a key (a key's, a preset's, a table entry added, a run started). Every such change is
  * an event kept for good, at no cost to its caller, so without a bound one account could grow the log (and the read
  * models) as fast as the server takes requests: a table entry of 64 KB updated in a loop, a provider's proposal filed
- * again and again. Admins are not counted.
+ * again and again. Admins are not counted. A webhook's runs are counted per workflow (takeWebhookRun).
  */
 export const createWriteBudget = (perMinute: number) => {
   const window = createRateWindow(perMinute, MINUTE_MS);
+  const takeOrRefuse = (key: string, count: number, at: number, what: string): void => {
+    const slot = window.take(key, at, count);
+    if (!slot.taken) {
+      throw new RateLimitedError(`${what}: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`, slot.retryAfterMs, { reason: 'write_rate', limit: perMinute });
+    }
+  };
   return {
     perMinute,
     /** Takes `count` of the account's writes at `at`, all or none; else RATE_LIMITED (nothing of the request runs). */
     take(principal: Principal, count: number, at: number): void {
       if (count === 0 || isAdmin(principal)) return;
-      const slot = window.take(principal.accountId, at, count);
-      if (!slot.taken) {
-        throw new RateLimitedError(
-          `An account makes at most ${perMinute} changes a minute through the API (WRITES_PER_MINUTE)${count > 1 ? `, and this request makes ${count}` : ''}: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`,
-          slot.retryAfterMs,
-          { reason: 'write_rate', limit: perMinute },
-        );
-      }
+      takeOrRefuse(
+        `account:${principal.accountId}`,
+        count,
+        at,
+        `An account makes at most ${perMinute} changes a minute through the API (WRITES_PER_MINUTE)${count > 1 ? `, and this request makes ${count}` : ''}`,
+      );
+    },
+    /**
+     * A run a workflow's webhook starts, counted per workflow, not against its account: the sender holds the webhook's
+     * secret, not a key, and one who should not (a leaked secret) must not use up the owner's changes, rotating the
+     * secret among them.
+     */
+    takeWebhookRun(workflowId: string, at: number): void {
+      takeOrRefuse(`webhook:${workflowId}`, 1, at, `A workflow's webhook starts at most ${perMinute} runs a minute (WRITES_PER_MINUTE)`);
     },
   };
 };

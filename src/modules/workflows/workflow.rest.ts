@@ -102,7 +102,10 @@ export const workflowRoutes = (deps: {
   runs: RunsApi;
   directory: Pick<AuthDirectory, 'authenticate'>;
   maxBodyBytes: number;
-  /** A run started with a key takes one of its account's writes (WRITES_PER_MINUTE), as GraphQL's runWorkflow does. */
+  /**
+   * A run started with a key takes one of its account's writes (WRITES_PER_MINUTE), as GraphQL's runWorkflow does; a
+   * webhook's, one of its workflow's.
+   */
   writes: WriteBudget;
   now: () => Date;
 }): Route[] => [
@@ -116,6 +119,8 @@ export const workflowRoutes = (deps: {
       const raw = await readRequestBody(req, deps.maxBodyBytes);
       const proof = proofOf(req, raw);
       const workflow = await deps.workflows.webhookTarget(workflowId, proof);
+      // Only a sender with the proof counts (anyone else is refused above and writes nothing).
+      deps.writes.takeWebhookRun(workflowId, deps.now().getTime());
       const idempotencyKey = idempotencyKeyOf(req);
       // Checked before the signature is claimed: a body refused here (400) writes nothing.
       const body = parseBody(raw, false);
