@@ -318,7 +318,7 @@ export const buildApp = (
       useClientErrors({ suggestions: config.GRAPHQL_INTROSPECTION }),
       endWhenKeyRefused(core.directory),
       boundSubscriptions(subscriptionSlots, (context) => wsSlots.get(context)),
-      boundWrites(core.writes, core.now),
+      boundWrites(core.writes),
       // Answers are a key's own records (GET /graphql?query=… too): no browser or proxy keeps a copy.
       { onResponse: ({ response }) => response.headers.set('cache-control', 'no-store') },
     ],

@@ -118,7 +118,7 @@ export const createCore = (deps: {
     now,
     pubsub,
     watched,
-    writes: createWriteBudget(deps.config.WRITES_PER_MINUTE),
+    writes: createWriteBudget(deps.config.WRITES_PER_MINUTE, now),
     async execute(stream, decider, command, actor, options) {
       const result = await handleCommand(deps.eventStore, stream, decider, command, {
         ...options,

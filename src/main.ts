@@ -256,9 +256,9 @@ export const startSwitchyard = async (
     }),
     ...catalogRoutes({ catalog: modules.catalog, directory }),
     ...generationRoutes(modules.generations, directory),
-    ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes, now: core.now }),
-    ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes, now: core.now }),
-    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes, now: core.now }),
+    ...tableRoutes({ tables: modules.tables, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes }),
+    ...presetRoutes({ presets: modules.presets, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes }),
+    ...workflowRoutes({ workflows: modules.workflows, runs: modules.runs, directory, maxBodyBytes: config.MAX_BODY_BYTES, writes: core.writes }),
   ], { onResponse: metrics.request, workflowEngine: () => workflowEngine.status(), shutdown });
   const port = await app.start(config.PORT, config.HOST);
   await workflowEngine.start();

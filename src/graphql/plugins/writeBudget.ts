@@ -1,4 +1,4 @@
-import { getDirectiveValues, getOperationAST, getVariableValues, GraphQLError, GraphQLIncludeDirective, GraphQLSkipDirective, Kind, type FragmentDefinitionNode, type GraphQLObjectType, type SelectionSetNode } from 'graphql';
+import { getDirectiveValues, getOperationAST, getVariableValues, GraphQLError, GraphQLIncludeDirective, GraphQLSkipDirective, Kind, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { DomainError } from '../../errors.js';
 import type { WriteBudget } from '../../modules/auth/writeBudget.js';
@@ -43,12 +43,12 @@ const rootFields = (
  * (`write_rate`, `retry_after_ms`) and nothing of it is written. Fields marked BILLED_CALL are not counted, nor is a
  * caller without a key (its only mutation, openAccount, has a limit of its own) or an admin.
  */
-export const boundWrites = (budget: WriteBudget, now: () => Date): Plugin<GraphQLContext> => ({
+export const boundWrites = (budget: WriteBudget): Plugin<GraphQLContext> => ({
   onExecute: ({ args, setResultAndStopExecution }) => {
     const principal = args.contextValue.principal;
     if (!principal) return;
     const operation = getOperationAST(args.document, args.operationName);
-    const mutationType: GraphQLObjectType | null | undefined = args.schema.getMutationType();
+    const mutationType = args.schema.getMutationType();
     if (operation?.operation !== 'mutation' || !mutationType) return;
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const definition of args.document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -62,7 +62,7 @@ export const boundWrites = (budget: WriteBudget, now: () => Date): Plugin<GraphQ
       if (!name.startsWith('__') && fields[name]?.extensions['billed'] !== true) writes += 1;
     }
     try {
-      budget.take(principal, writes, now().getTime());
+      budget.take(principal, writes);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       setResultAndStopExecution({ errors: [new GraphQLError(error.message, { extensions: { code: error.code, ...error.metadata } })] });

@@ -138,7 +138,7 @@ export const apiKeyRoutes = (deps: {
   const manager = (request: RestRequest): Caller & { principal: Principal } => {
     const who = caller(request);
     requireFullKey(requireRole(who.principal, 'user'));
-    deps.writes.take(who.principal, 1, deps.now().getTime());
+    deps.writes.take(who.principal);
     return who;
   };
   /** Named as this API names it (the application API's own check says `expiresAt`, GraphQL's argument). */

@@ -12,23 +12,22 @@ const MINUTE_MS = 60_000;
  * models) as fast as the server takes requests: a table entry of 64 KB updated in a loop, a provider's proposal filed
  * again and again. Admins are not counted. A webhook's runs are counted per workflow (takeWebhookRun).
  */
-export const createWriteBudget = (perMinute: number) => {
+export const createWriteBudget = (perMinute: number, now: () => Date) => {
   const window = createRateWindow(perMinute, MINUTE_MS);
-  const takeOrRefuse = (key: string, count: number, at: number, what: string): void => {
-    const slot = window.take(key, at, count);
+  const takeOrRefuse = (key: string, count: number, what: string): void => {
+    const slot = window.take(key, now().getTime(), count);
     if (!slot.taken) {
       throw new RateLimitedError(`${what}: try again in ${Math.ceil(slot.retryAfterMs / 1000)} s`, slot.retryAfterMs, { reason: 'write_rate', limit: perMinute });
     }
   };
   return {
     perMinute,
-    /** Takes `count` of the account's writes at `at`, all or none; else RATE_LIMITED (nothing of the request runs). */
-    take(principal: Principal, count: number, at: number): void {
+    /** Takes `count` of the account's writes now, all or none; else RATE_LIMITED (nothing of the request runs). */
+    take(principal: Principal, count = 1): void {
       if (count === 0 || isAdmin(principal)) return;
       takeOrRefuse(
         `account:${principal.accountId}`,
         count,
-        at,
         `An account makes at most ${perMinute} changes a minute through the API (WRITES_PER_MINUTE)${count > 1 ? `, and this request makes ${count}` : ''}`,
       );
     },
@@ -37,8 +36,8 @@ export const createWriteBudget = (perMinute: number) => {
      * secret, not a key, and one who should not (a leaked secret) must not use up the owner's changes, rotating the
      * secret among them.
      */
-    takeWebhookRun(workflowId: string, at: number): void {
-      takeOrRefuse(`webhook:${workflowId}`, 1, at, `A workflow's webhook starts at most ${perMinute} runs a minute (WRITES_PER_MINUTE)`);
+    takeWebhookRun(workflowId: string): void {
+      takeOrRefuse(`webhook:${workflowId}`, 1, `A workflow's webhook starts at most ${perMinute} runs a minute (WRITES_PER_MINUTE)`);
     },
   };
 };

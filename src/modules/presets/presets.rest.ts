@@ -48,13 +48,13 @@ const SAMPLES: readonly (readonly [suffix: string, toChat: (body: unknown) => un
  * preset in a request (`@preset/slug`) is open to any key of the account. A save takes one of the account's writes
  * (WRITES_PER_MINUTE).
  */
-export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number; writes: WriteBudget; now: () => Date }): Route[] =>
+export const presetRoutes = (deps: { presets: PresetsApi; directory: Pick<AuthDirectory, 'authenticate'>; maxBodyBytes: number; writes: WriteBudget }): Route[] =>
   SAMPLES.map(([suffix, toChat]) => ({
     method: 'POST',
     path: `/api/v1/presets/:slug/${suffix}`,
     handler: async ({ req, res, params, requestId }) => {
       const principal = requireFullKey(requireUser(deps.directory, req));
-      deps.writes.take(principal, 1, deps.now().getTime());
+      deps.writes.take(principal);
       const body = toChat(await readJsonBody(req, deps.maxBodyBytes));
       const preset = await deps.presets.saveFromSample({ principal, requestId }, params['slug']!, body);
       sendJson(res, 200, { data: presetJson(preset) });

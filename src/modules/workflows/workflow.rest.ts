@@ -107,7 +107,6 @@ export const workflowRoutes = (deps: {
    * webhook's, one of its workflow's.
    */
   writes: WriteBudget;
-  now: () => Date;
 }): Route[] => [
   {
     method: 'POST',
@@ -120,7 +119,7 @@ export const workflowRoutes = (deps: {
       const proof = proofOf(req, raw);
       const workflow = await deps.workflows.webhookTarget(workflowId, proof);
       // Only a sender with the proof counts (anyone else is refused above and writes nothing).
-      deps.writes.takeWebhookRun(workflowId, deps.now().getTime());
+      deps.writes.takeWebhookRun(workflowId);
       const idempotencyKey = idempotencyKeyOf(req);
       // Checked before the signature is claimed: a body refused here (400) writes nothing.
       const body = parseBody(raw, false);
@@ -164,7 +163,7 @@ export const workflowRoutes = (deps: {
     path: '/api/v1/workflows/:id/runs',
     handler: async ({ req, res, params, requestId }) => {
       const principal = requirePrincipal(deps.directory, req);
-      deps.writes.take(principal, 1, deps.now().getTime());
+      deps.writes.take(principal);
       const idempotencyKey = idempotencyKeyOf(req);
       // The body is the run's input; an empty one is no input.
       const input = parseBody(await readRequestBody(req, deps.maxBodyBytes), true);
